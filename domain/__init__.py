@@ -1,0 +1,1 @@
+"""The service department's rules: aggregates, their events, value objects, area services."""

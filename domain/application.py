@@ -1,0 +1,190 @@
+"""The one eventsourcing Application: one events table, one global notification log.
+
+Every area service decides on aggregates inside a `Session` and ends in `ServiceCore.execute`,
+which saves all of them, plus the idempotency record, in ONE `save()` (one transaction).
+A version conflict re-runs the decision on fresh state; only a command that became illegal fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain.common import (
+    Audit,
+    Caller,
+    IdempotencyKeyReused,
+    NotFound,
+    StaleVersion,
+    VersionConflict,
+)
+from domain.counter import DocumentCounter
+from domain.idempotency import IdempotencyRecord
+from domain.pii import MemoryKeyStore, PersonalData
+from domain.technician import Technician
+
+A = TypeVar("A", bound=Aggregate)
+CONFLICT_RETRIES = 3
+
+
+class AuditAsDict(Transcoding):
+    type = Audit
+    name = "audit"
+
+    def encode(self, obj: Audit) -> dict[str, Any]:
+        return {
+            "user_id": obj.user_id, "role": obj.role, "store_id": obj.store_id,
+            "at": obj.at.isoformat(), "correlation_id": obj.correlation_id,
+            "idempotency_key": obj.idempotency_key,
+        }
+
+    def decode(self, data: dict[str, Any]) -> Audit:
+        return Audit(**{**data, "at": datetime.fromisoformat(data["at"])})
+
+
+@dataclass(frozen=True)
+class Request:
+    """A command's envelope: who asks, the request fingerprint, and an optional If-Match."""
+
+    caller: Caller
+    request_hash: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass
+class Decision:
+    """What a command decided: the stream it is about and any extra answer fields."""
+
+    stream: Aggregate
+    answer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    body: dict[str, Any]
+    notification_id: int | None
+    replayed: bool = False
+
+
+class Session:
+    """One attempt at a command: the aggregates it loaded or created, saved together."""
+
+    def __init__(self, app: ServiceCore, request: Request) -> None:
+        self.app = app
+        self.request = request
+        self.caller = request.caller
+        self.aggregates: dict[UUID, Aggregate] = {}
+
+    def audit(self, store_id: str) -> Audit:
+        return self.caller.audit(store_id)
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id in self.aggregates:
+            found = self.aggregates[aggregate_id]
+        else:
+            try:
+                found = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        if not isinstance(found, cls):
+            return None
+        self.aggregates[aggregate_id] = found
+        return found
+
+    def get(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
+        """Load an aggregate the caller may see; unknown or other stores' ids are 404."""
+        found = self.find(cls, aggregate_id)
+        store_id = getattr(found, "store_id", None)
+        if found is None or (store_id is not None and not self.caller.may_use(store_id)):
+            raise NotFound(f"{what or cls.__name__} {aggregate_id} not found")
+        return found
+
+    def target(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
+        """The command's own stream, checked against If-Match."""
+        found = self.get(cls, aggregate_id, what)
+        expected = self.request.expected_version
+        if expected is not None and found.version != expected:
+            raise StaleVersion(
+                f"version is {found.version}, If-Match said {expected}", current=found.version
+            )
+        return found
+
+    def add(self, *aggregates: Aggregate) -> None:
+        for aggregate in aggregates:
+            self.aggregates[aggregate.id] = aggregate
+
+    def next_number(self, series: str, prefix: str, store_id: str, year: int) -> str:
+        counter_id = DocumentCounter.create_id(series, store_id, year)
+        counter = self.find(DocumentCounter, counter_id)
+        if counter is None:
+            counter = DocumentCounter(series=series, store_id=store_id, year=year)
+            self.add(counter)
+        return counter.take(self.audit(store_id), prefix)
+
+    def technician(self, user_id: str, store_id: str) -> Technician:
+        found = self.find(Technician, Technician.create_id(user_id))
+        if found is None:
+            found = Technician(user_id=user_id, store_id=store_id, audit=self.audit(store_id))
+            self.add(found)
+        return found
+
+
+class ServiceCore(Application[UUID]):
+    """The event store of the whole service department."""
+
+    name = "servicecore"
+    snapshotting_intervals = {DocumentCounter: 50, Technician: 50}  # noqa: RUF012
+
+    def __init__(self, env: dict[str, str] | None = None,
+                 personal_data: PersonalData | None = None) -> None:
+        super().__init__(env)
+        self.personal_data = personal_data or PersonalData(MemoryKeyStore())
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(AuditAsDict())
+
+    def execute(self, request: Request, decide: Callable[[Session], Decision]) -> CommandResult:
+        """Decide and save in one transaction; replay a remembered answer; retry conflicts."""
+        caller = request.caller
+        key = caller.idempotency_key
+        for _attempt in range(1 + CONFLICT_RETRIES):
+            session = Session(self, request)
+            if key is not None:
+                replay = self._replay(session, key, request.request_hash)
+                if replay is not None:
+                    return replay
+            decision = decide(session)
+            body = {"id": str(decision.stream.id), "version": decision.stream.version,
+                    **decision.answer}
+            pending = list(session.aggregates.values())
+            if key is not None:
+                pending.append(IdempotencyRecord(
+                    user_id=caller.user_id, key=key,
+                    request_hash=request.request_hash or "", response=body,
+                ))
+            try:
+                recordings = self.save(*pending)
+            except IntegrityError:
+                if request.expected_version is not None:
+                    raise StaleVersion("the stream changed while the command ran") from None
+                continue
+            last = max((r.notification.id for r in recordings), default=None)
+            return CommandResult(body=body, notification_id=last)
+        raise VersionConflict("too many concurrent changes; try again")
+
+    def _replay(self, session: Session, key: str, request_hash: str | None) -> CommandResult | None:
+        record = session.find(IdempotencyRecord,
+                              IdempotencyRecord.create_id(session.caller.user_id, key))
+        if record is None:
+            return None
+        if record.request_hash != (request_hash or ""):
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+        return CommandResult(record.response, self.recorder.max_notification_id(), replayed=True)

@@ -1,0 +1,118 @@
+"""What every aggregate shares: the audit stamp on each event, ids, and the error family."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://servicecore.local/ids")
+
+ROLES = frozenset(
+    {"advisor", "technician", "parts_clerk", "cashier", "finance", "manager", "auditor", "analyst"}
+)
+
+
+def stable_id(kind: str, *parts: object) -> UUID:
+    """A deterministic id, e.g. stable_id("vehicle", vin): the same inputs always name one stream."""
+    return uuid5(NAMESPACE, "/".join([kind, *(str(p) for p in parts)]))
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who did it, as what, in which store, when, as part of which request."""
+
+    user_id: str
+    role: str
+    store_id: str
+    at: datetime
+    correlation_id: str
+    idempotency_key: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses. Subclasses say which kind of refusal it is."""
+
+    kind = "domain-error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    """The request is malformed or violates a value rule (HTTP 422)."""
+
+    kind = "invalid-input"
+
+
+class NotFound(DomainError):
+    """The named thing does not exist, or not in the caller's stores (HTTP 404)."""
+
+    kind = "not-found"
+
+
+class IllegalTransition(DomainError):
+    """The command is not allowed in the current state (HTTP 409)."""
+
+    kind = "illegal-transition"
+
+
+class VersionConflict(DomainError):
+    """Another writer won the race and retrying did not help (HTTP 409)."""
+
+    kind = "version-conflict"
+
+
+class StaleVersion(DomainError):
+    """The client's If-Match version is not the current one (HTTP 412)."""
+
+    kind = "stale-version"
+
+
+class NotPermitted(DomainError):
+    """The caller's role may not do this particular thing (HTTP 403)."""
+
+    kind = "not-permitted"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key came back with a different request body (HTTP 422)."""
+
+    kind = "idempotency-key-reused"
+
+
+def require(condition: bool, error: DomainError) -> None:
+    if not condition:
+        raise error
+
+
+def require_reason(reason: str | None, what: str) -> str:
+    text = (reason or "").strip()
+    if len(text) < 3:
+        raise InvalidInput(f"{what} needs a reason (at least 3 characters)")
+    return text
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user behind a command, as the API hands it to the domain."""
+
+    user_id: str
+    role: str
+    stores: tuple[str, ...]
+    at: datetime
+    correlation_id: str
+    idempotency_key: str | None = None
+
+    def may_use(self, store_id: str) -> bool:
+        return "*" in self.stores or store_id in self.stores
+
+    def audit(self, store_id: str) -> Audit:
+        return Audit(self.user_id, self.role, store_id, self.at, self.correlation_id,
+                     self.idempotency_key)

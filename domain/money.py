@@ -1,0 +1,61 @@
+"""Money and quantities: Decimal only, VAT-inclusive prices, half-up rounding to the fen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from domain.common import InvalidInput
+
+CENT = Decimal("0.01")
+DEFAULT_VAT_RATE = Decimal("0.13")
+CURRENCY = "CNY"
+
+
+def to_decimal(value: object, what: str) -> Decimal:
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidInput(f"{what} is not a number: {value!r}") from exc
+    if not number.is_finite():
+        raise InvalidInput(f"{what} must be finite")
+    return number
+
+
+def money(value: object, what: str = "amount") -> Decimal:
+    """A non-negative amount in CNY with at most 2 decimals."""
+    amount = to_decimal(value, what)
+    if amount < 0:
+        raise InvalidInput(f"{what} must not be negative")
+    if amount != amount.quantize(CENT):
+        raise InvalidInput(f"{what} has more than 2 decimals: {amount}")
+    return amount.quantize(CENT)
+
+
+def quantity(value: object, what: str = "quantity", places: int = 2) -> Decimal:
+    """A positive quantity (hours, litres, pieces) with at most `places` decimals."""
+    number = to_decimal(value, what)
+    step = Decimal(1).scaleb(-places)
+    if number <= 0:
+        raise InvalidInput(f"{what} must be positive")
+    if number != number.quantize(step):
+        raise InvalidInput(f"{what} has more than {places} decimals: {number}")
+    return number
+
+
+def round_money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def gross(qty: Decimal, unit_price: Decimal) -> Decimal:
+    """VAT-inclusive line amount."""
+    return round_money(qty * unit_price)
+
+
+def vat_included(gross_amount: Decimal, rate: Decimal = DEFAULT_VAT_RATE) -> Decimal:
+    """The VAT inside a VAT-inclusive amount: gross × r / (1 + r), half-up to 0.01."""
+    return round_money(gross_amount * rate / (1 + rate))
+
+
+def total(amounts: Iterable[Decimal]) -> Decimal:
+    return sum(amounts, Decimal("0.00"))

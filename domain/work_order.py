@@ -1,0 +1,322 @@
+"""The work order (one service visit): check-in, jobs, estimate, authorization, repair, QC.
+
+Public methods check the rules and raise; the decorated `_methods` only apply the change, because
+their bodies re-run on every replay.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import (
+    Audit,
+    IllegalTransition,
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_reason,
+)
+from domain.money import money
+from domain.work_order_lines import AUTH_CHANNELS, priced, totals
+
+STATUSES = (
+    "opened", "checked_in", "in_progress", "ready_for_settlement",
+    "settled", "delivered", "closed", "cancelled",
+)
+ACTIVE = ("opened", "checked_in", "in_progress")
+JOB_STATUSES = ("reported", "diagnosed", "dispatched", "in_repair", "awaiting_qc", "passed")
+KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_paint")
+
+
+class WorkOrderError(IllegalTransition):
+    pass
+
+
+class WorkOrder(Aggregate):
+    @event("Opened")
+    def __init__(
+        self,
+        audit: Audit,
+        number: str,
+        customer_id: UUID,
+        customer: dict[str, Any],
+        vehicle: dict[str, Any],
+        mileage: int,
+        kind: str,
+        appointment_id: str | None,
+        complaints: list[str],
+    ) -> None:
+        self.number = number
+        self.store_id = audit.store_id
+        self.customer_id = customer_id
+        self.customer = dict(customer)
+        self.vehicle = dict(vehicle)
+        self.mileage = mileage
+        self.kind = kind
+        self.appointment_id = appointment_id
+        self.status = "opened"
+        self.opened_at = audit.at
+        self.check_in: dict[str, Any] | None = None
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.lines: dict[str, dict[str, Any]] = {}
+        for complaint in complaints:
+            self._new_job(complaint)
+
+    # -- check-in and jobs -------------------------------------------------------------------
+
+    def _new_job(self, complaint: str) -> int:
+        job_no = len(self.jobs) + 1
+        self.jobs[job_no] = {
+            "job_no": job_no, "complaint": complaint, "status": "reported", "diagnosis": None,
+            "technician_id": None, "clock": None, "clocked_seconds": 0, "qc_failures": 0,
+        }
+        return job_no
+
+    def _require_active(self) -> None:
+        require(self.status in ACTIVE, WorkOrderError(f"work order is {self.status}"))
+
+    def job(self, job_no: int) -> dict[str, Any]:
+        if job_no not in self.jobs:
+            raise InvalidInput(f"work order has no job {job_no}")
+        return self.jobs[job_no]
+
+    def line(self, line_id: str) -> dict[str, Any]:
+        if line_id not in self.lines:
+            raise InvalidInput(f"work order has no line {line_id}")
+        return self.lines[line_id]
+
+    def check_in_vehicle(self, audit: Audit, details: dict[str, Any]) -> None:
+        require(self.status == "opened", WorkOrderError(f"cannot check in: work order is {self.status}"))
+        if details["mileage_in"] < self.mileage:
+            raise InvalidInput(f"mileage in is below the {self.mileage} km recorded at opening")
+        self._checked_in(audit, details)
+
+    @event("CheckedIn")
+    def _checked_in(self, audit: Audit, details: dict[str, Any]) -> None:
+        self.check_in = dict(details)
+        self.mileage = details["mileage_in"]
+        self.status = "checked_in"
+
+    def add_job(self, audit: Audit, complaint: str) -> int:
+        self._require_active()
+        self._job_added(audit, complaint)
+        return len(self.jobs)
+
+    @event("JobAdded")
+    def _job_added(self, audit: Audit, complaint: str) -> None:
+        self._new_job(complaint)
+
+    def _require_open_job(self, job_no: int) -> dict[str, Any]:
+        self._require_active()
+        job = self.job(job_no)
+        require(job["status"] != "passed", WorkOrderError(f"job {job_no} has passed QC"))
+        return job
+
+    def diagnose(self, audit: Audit, job_no: int, cause: str, correction: str,
+                 fault_codes: list[str]) -> None:
+        self._require_open_job(job_no)
+        self._diagnosed(audit, job_no, cause, correction, fault_codes)
+
+    @event("Diagnosed")
+    def _diagnosed(self, audit: Audit, job_no: int, cause: str, correction: str,
+                   fault_codes: list[str]) -> None:
+        job = self.jobs[job_no]
+        job["diagnosis"] = {"cause": cause, "correction": correction, "fault_codes": list(fault_codes)}
+        if job["status"] == "reported":
+            job["status"] = "diagnosed"
+
+    # -- estimate and authorization ----------------------------------------------------------
+
+    def next_line_id(self) -> str:
+        return f"L{len(self.lines) + 1}"
+
+    def add_line(self, audit: Audit, line: dict[str, Any]) -> str:
+        self._require_open_job(line["job_no"])
+        require(line["line_id"] == self.next_line_id(), InvalidInput("line id out of sequence"))
+        self._line_added(audit, line)
+        return line["line_id"]
+
+    @event("LineAdded")
+    def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:
+        self.lines[line["line_id"]] = copy.deepcopy(line)
+
+    def reprice_line(self, audit: Audit, line_id: str, unit_price: object,
+                     reason: str | None) -> None:
+        line = self.line(line_id)
+        self._require_open_job(line["job_no"])
+        require(line["status"] != "declined", WorkOrderError(f"line {line_id} was declined"))
+        if line["status"] == "approved":
+            require(audit.role == "manager",
+                    NotPermitted("changing an approved price needs the manager role"))
+            reason = require_reason(reason, "changing an approved price")
+        new = priced(line, money(unit_price, "unit price"))
+        self._line_repriced(audit, line_id, new["unit_price"], new["gross"], new["vat"], reason)
+
+    @event("LineRepriced")
+    def _line_repriced(self, audit: Audit, line_id: str, unit_price: Decimal, gross: Decimal,
+                       vat: Decimal, reason: str | None) -> None:
+        self.lines[line_id].update(unit_price=unit_price, gross=gross, vat=vat)
+
+    def authorize_line(self, audit: Audit, line_id: str, decision: str, channel: str,
+                       note: str | None) -> None:
+        line = self.line(line_id)
+        self._require_open_job(line["job_no"])
+        require(line["status"] == "pending",
+                WorkOrderError(f"line {line_id} is already {line['status']}"))
+        if decision not in ("approved", "declined"):
+            raise InvalidInput("decision must be approved or declined")
+        if channel not in AUTH_CHANNELS:
+            raise InvalidInput(f"channel must be one of {', '.join(AUTH_CHANNELS)}")
+        self._line_authorized(audit, line_id, decision, channel, note)
+        self._maybe_ready(audit)
+
+    @event("LineAuthorized")
+    def _line_authorized(self, audit: Audit, line_id: str, decision: str, channel: str,
+                         note: str | None) -> None:
+        self.lines[line_id]["status"] = decision
+        self.lines[line_id]["authorization"] = {
+            "decision": decision, "channel": channel, "recorded_by": audit.user_id,
+            "at": audit.at.isoformat(), "note": note,
+        }
+
+    def job_lines(self, job_no: int) -> list[dict[str, Any]]:
+        return [line for line in self.lines.values() if line["job_no"] == job_no]
+
+    def job_is_authorized(self, job_no: int) -> bool:
+        statuses = [line["status"] for line in self.job_lines(job_no)]
+        return "approved" in statuses and "pending" not in statuses
+
+    def job_is_declined(self, job_no: int) -> bool:
+        statuses = {line["status"] for line in self.job_lines(job_no)}
+        return statuses == {"declined"}
+
+    def totals(self) -> dict[str, dict[str, Decimal]]:
+        return totals(self.lines.values())
+
+    # -- dispatch, clocks, completion, QC ----------------------------------------------------
+
+    def dispatch(self, audit: Audit, job_no: int, technician_id: str, reason: str | None) -> None:
+        job = self._require_open_job(job_no)
+        require(self.status != "opened", WorkOrderError("check the vehicle in before dispatch"))
+        require(self.job_is_authorized(job_no),
+                WorkOrderError(f"job {job_no} needs approved lines and no pending ones"))
+        previous = job["technician_id"]
+        if previous is not None:
+            require(previous != technician_id, WorkOrderError("job is already with that technician"))
+            require(job["clock"] is None, WorkOrderError("clock off before reassigning"))
+            reason = require_reason(reason, "reassigning a job")
+        self._dispatched(audit, job_no, technician_id, previous, reason)
+
+    @event("JobDispatched")
+    def _dispatched(self, audit: Audit, job_no: int, technician_id: str, previous: str | None,
+                    reason: str | None) -> None:
+        job = self.jobs[job_no]
+        job["technician_id"] = technician_id
+        if job["status"] in ("reported", "diagnosed"):
+            job["status"] = "dispatched"
+        self.status = "in_progress"
+
+    def clock_on(self, audit: Audit, job_no: int, technician_id: str) -> None:
+        job = self._require_open_job(job_no)
+        require(job["technician_id"] == technician_id,
+                WorkOrderError(f"job {job_no} is not dispatched to {technician_id}"))
+        require(job["status"] in ("dispatched", "in_repair"),
+                WorkOrderError(f"job {job_no} is {job['status']}"))
+        require(job["clock"] is None, WorkOrderError(f"job {job_no} already has an open clock"))
+        self._clocked_on(audit, job_no, technician_id)
+
+    @event("ClockedOn")
+    def _clocked_on(self, audit: Audit, job_no: int, technician_id: str) -> None:
+        job = self.jobs[job_no]
+        job["clock"] = {"technician_id": technician_id, "since": audit.at.isoformat()}
+        job["status"] = "in_repair"
+
+    def clock_off(self, audit: Audit, job_no: int, technician_id: str) -> int:
+        job = self.job(job_no)
+        clock = job["clock"]
+        require(clock is not None and clock["technician_id"] == technician_id,
+                WorkOrderError(f"{technician_id} has no open clock on job {job_no}"))
+        since = datetime.fromisoformat(clock["since"])
+        seconds = max(0, int((audit.at - since).total_seconds()))
+        self._clocked_off(audit, job_no, technician_id, seconds)
+        return seconds
+
+    @event("ClockedOff")
+    def _clocked_off(self, audit: Audit, job_no: int, technician_id: str, seconds: int) -> None:
+        job = self.jobs[job_no]
+        job["clock"] = None
+        job["clocked_seconds"] += seconds
+
+    def complete_job(self, audit: Audit, job_no: int) -> None:
+        job = self._require_open_job(job_no)
+        require(job["status"] == "in_repair", WorkOrderError(f"job {job_no} is {job['status']}"))
+        require(job["clock"] is None, WorkOrderError("clock off before completing the job"))
+        require(self.job_is_authorized(job_no),
+                WorkOrderError(f"job {job_no} has lines awaiting the customer's decision"))
+        self._job_completed(audit, job_no)
+
+    @event("JobCompleted")
+    def _job_completed(self, audit: Audit, job_no: int) -> None:
+        self.jobs[job_no]["status"] = "awaiting_qc"
+
+    def quality_check(self, audit: Audit, job_no: int, passed: bool, reason: str | None) -> None:
+        job = self._require_open_job(job_no)
+        require(job["status"] == "awaiting_qc",
+                WorkOrderError(f"job {job_no} is {job['status']}, not awaiting QC"))
+        if not passed:
+            reason = require_reason(reason, "a failed quality check")
+        self._quality_checked(audit, job_no, passed, reason)
+        self._maybe_ready(audit)
+
+    @event("QualityChecked")
+    def _quality_checked(self, audit: Audit, job_no: int, passed: bool, reason: str | None) -> None:
+        job = self.jobs[job_no]
+        if passed:
+            job["status"] = "passed"
+        else:
+            job["status"] = "in_repair"
+            job["qc_failures"] += 1
+
+    def blockers(self) -> list[str]:
+        """Why the work order is not ready for settlement (empty when it is)."""
+        reasons = []
+        for job_no, job in self.jobs.items():
+            lines = self.job_lines(job_no)
+            if any(line["status"] == "pending" for line in lines):
+                reasons.append(f"job {job_no} has lines awaiting authorization")
+            elif any(line["status"] == "approved" for line in lines) and job["status"] != "passed":
+                reasons.append(f"job {job_no} has not passed QC")
+        if not any(job["status"] == "passed" for job in self.jobs.values()):
+            reasons.append("no job has passed QC")
+        return reasons
+
+    def _maybe_ready(self, audit: Audit) -> None:
+        if self.status == "in_progress" and not self.blockers():
+            self._ready(audit)
+
+    @event("ReadyForSettlement")
+    def _ready(self, audit: Audit) -> None:
+        self.status = "ready_for_settlement"
+
+    # -- cancellation ------------------------------------------------------------------------
+
+    def cancel(self, audit: Audit, reason: str | None) -> None:
+        require(self.status in (*ACTIVE, "ready_for_settlement"),
+                WorkOrderError(f"cannot cancel: work order is {self.status}"))
+        reason = require_reason(reason, "cancelling a work order")
+        issued = [lid for lid, line in self.lines.items() if line.get("issued_qty", 0) > 0]
+        require(not issued, WorkOrderError(f"return the issued parts first: {', '.join(issued)}"))
+        open_clocks = [no for no, job in self.jobs.items() if job["clock"] is not None]
+        require(not open_clocks, WorkOrderError(f"clock off first on jobs {open_clocks}"))
+        self._cancelled(audit, reason)
+
+    @event("Cancelled")
+    def _cancelled(self, audit: Audit, reason: str) -> None:
+        self.status = "cancelled"
+
