@@ -1,0 +1,1 @@
+"""FastAPI app: routers per area, auth, dependencies, error mapping."""

@@ -1,0 +1,73 @@
+"""Bearer JWT (HS256) with user id, role and stores; one table of who may call what."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from domain.common import ROLES
+
+ALL = frozenset(ROLES)
+DESK = frozenset({"advisor", "manager"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "work_orders.open": DESK,
+    "work_orders.check_in": DESK,
+    "work_orders.add_job": DESK | {"technician"},
+    "work_orders.diagnose": DESK | {"technician"},
+    "work_orders.estimate": DESK,
+    "work_orders.reprice": DESK,
+    "work_orders.authorize": DESK,
+    "work_orders.dispatch": DESK,
+    "work_orders.clock": frozenset({"technician", "manager"}),
+    "work_orders.complete": frozenset({"technician", "manager"}),
+    "work_orders.quality_check": frozenset({"manager"}),
+    "work_orders.cancel": DESK,
+    "work_orders.read": ALL,
+    "work_orders.history": frozenset({"auditor", "manager", "advisor"}),
+    "customers.erase": frozenset({"manager"}),
+}
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    role: str
+    stores: tuple[str, ...]
+
+
+def mint_token(secret: str, user_id: str, role: str, stores: list[str],
+               ttl_seconds: int = 12 * 3600) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(sorted(ROLES))}")
+    now = int(time.time())
+    claims = {"sub": user_id, "role": role, "stores": stores, "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def principal_from(authorization: str | None, secret: str) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise AuthError(401, "a Bearer token is required")
+    try:
+        claims = jwt.decode(authorization[7:].strip(), secret, algorithms=["HS256"],
+                            options={"require": ["sub", "exp"]})
+    except jwt.PyJWTError as exc:
+        raise AuthError(401, f"invalid token: {exc}") from None
+    role, stores = claims.get("role"), claims.get("stores")
+    if role not in ROLES or not isinstance(stores, list) or not stores:
+        raise AuthError(401, "token lacks a known role or its stores")
+    return Principal(str(claims["sub"]), role, tuple(str(s) for s in stores))
+
+
+def authorize(principal: Principal, action: str) -> None:
+    if principal.role not in PERMISSIONS[action]:
+        raise AuthError(403, f"role {principal.role} may not {action.replace('_', ' ')}")

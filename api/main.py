@@ -1,0 +1,24 @@
+"""The FastAPI application, built around an ApiContext from the composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors
+from api.context import ApiContext
+from api.routes import customers, health, work_orders
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="servicecore",
+        description="Event-sourced after-sales core of a car dealership. Errors are "
+        "application/problem+json; commands accept Idempotency-Key and If-Match.",
+        version="0.1.0",
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(work_orders.router)
+    app.include_router(customers.router)
+    return app

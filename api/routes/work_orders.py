@@ -1,0 +1,200 @@
+"""/work-orders: commands as POSTs, the list and detail from the read model, audit reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import (
+    AuthorizationIn,
+    CheckIn,
+    ClockIn,
+    CommandAccepted,
+    DiagnosisIn,
+    DispatchIn,
+    HistoryEntry,
+    JobIn,
+    LaborLineIn,
+    PartLineIn,
+    QualityCheckIn,
+    ReasonIn,
+    RepriceIn,
+    WorkOrderOpen,
+    WorkOrderPage,
+)
+from domain.common import NotFound
+from projections import audit
+from projections.work_orders import get_work_order, list_work_orders
+
+router = APIRouter(prefix="/work-orders", tags=["work orders"])
+VIEW = "work_orders"
+Reader = Annotated[Principal, Depends(reader("work_orders.read"))]
+Auditor = Annotated[Principal, Depends(reader("work_orders.history"))]
+
+
+def _cmd(action: str) -> Any:
+    return Annotated[Command, Depends(command(action))]
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+def open_work_order(body: WorkOrderOpen, cmd: _cmd("work_orders.open"), ctx: Ctx) -> Any:
+    result = ctx.work_orders.open(
+        cmd.envelope, store_id=body.store_id, customer=body.customer.model_dump(),
+        customer_id=body.customer_id, vehicle=body.vehicle.model_dump(), mileage=body.mileage,
+        complaints=body.complaints, kind=body.kind, appointment_id=body.appointment_id,
+    )
+    cmd.response.headers["Location"] = f"/work-orders/{result.body['id']}"
+    return cmd.accepted(result)
+
+
+@router.post("/{work_order_id}/check-in", response_model=CommandAccepted)
+def check_in(work_order_id: UUID, body: CheckIn, cmd: _cmd("work_orders.check_in"),
+             ctx: Ctx) -> Any:
+    promised = body.promised_at.isoformat() if body.promised_at else None
+    return cmd.accepted(ctx.work_orders.check_in(
+        cmd.envelope, work_order_id, **body.model_dump(exclude={"promised_at"}),
+        promised_at=promised))
+
+
+@router.post("/{work_order_id}/jobs", response_model=CommandAccepted)
+def add_job(work_order_id: UUID, body: JobIn, cmd: _cmd("work_orders.add_job"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.add_job(cmd.envelope, work_order_id,
+                                                complaint=body.complaint))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/diagnosis", response_model=CommandAccepted)
+def diagnose(work_order_id: UUID, job_no: int, body: DiagnosisIn,
+             cmd: _cmd("work_orders.diagnose"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.diagnose(cmd.envelope, work_order_id, job_no,
+                                                 **body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/labor-lines", response_model=CommandAccepted)
+def add_labor_line(work_order_id: UUID, job_no: int, body: LaborLineIn,
+                   cmd: _cmd("work_orders.estimate"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.add_labor_line(cmd.envelope, work_order_id, job_no,
+                                                       body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/part-lines", response_model=CommandAccepted)
+def add_part_line(work_order_id: UUID, job_no: int, body: PartLineIn,
+                  cmd: _cmd("work_orders.estimate"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.add_part_line(cmd.envelope, work_order_id, job_no,
+                                                      body.model_dump()))
+
+
+@router.post("/{work_order_id}/lines/{line_id}/price", response_model=CommandAccepted)
+def reprice_line(work_order_id: UUID, line_id: str, body: RepriceIn,
+                 cmd: _cmd("work_orders.reprice"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.reprice_line(cmd.envelope, work_order_id, line_id,
+                                                     **body.model_dump()))
+
+
+@router.post("/{work_order_id}/lines/{line_id}/authorization", response_model=CommandAccepted)
+def authorize_line(work_order_id: UUID, line_id: str, body: AuthorizationIn,
+                   cmd: _cmd("work_orders.authorize"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.authorize_line(cmd.envelope, work_order_id, line_id,
+                                                       **body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/dispatch", response_model=CommandAccepted)
+def dispatch(work_order_id: UUID, job_no: int, body: DispatchIn,
+             cmd: _cmd("work_orders.dispatch"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.dispatch(cmd.envelope, work_order_id, job_no,
+                                                 **body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/clock-on", response_model=CommandAccepted)
+def clock_on(work_order_id: UUID, job_no: int, body: ClockIn, cmd: _cmd("work_orders.clock"),
+             ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.clock_on(cmd.envelope, work_order_id, job_no,
+                                                 **body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/clock-off", response_model=CommandAccepted)
+def clock_off(work_order_id: UUID, job_no: int, body: ClockIn, cmd: _cmd("work_orders.clock"),
+              ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.clock_off(cmd.envelope, work_order_id, job_no,
+                                                  **body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/complete", response_model=CommandAccepted)
+def complete_job(work_order_id: UUID, job_no: int, cmd: _cmd("work_orders.complete"),
+                 ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.complete_job(cmd.envelope, work_order_id, job_no))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/quality-check", response_model=CommandAccepted)
+def quality_check(work_order_id: UUID, job_no: int, body: QualityCheckIn,
+                  cmd: _cmd("work_orders.quality_check"), ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.quality_check(cmd.envelope, work_order_id, job_no,
+                                                      **body.model_dump()))
+
+
+@router.post("/{work_order_id}/cancel", response_model=CommandAccepted)
+def cancel(work_order_id: UUID, body: ReasonIn, cmd: _cmd("work_orders.cancel"),
+           ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.work_orders.cancel(cmd.envelope, work_order_id, reason=body.reason))
+
+
+# -- queries --------------------------------------------------------------------------------
+
+@router.get("", response_model=WorkOrderPage)
+def search_work_orders(
+    ctx: Ctx, principal: Reader,
+    status: str | None = None, plate: str | None = None, vin: str | None = None,
+    customer_phone: str | None = None, technician: str | None = None,
+    opened_from: datetime | None = None, opened_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    wait_for: int | None = None,
+) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_work_orders(
+            conn, principal.stores, limit=limit, offset=offset, status=status,
+            plate=plate.upper() if plate else None, vin=vin.upper() if vin else None,
+            customer_phone=customer_phone, technician=technician, opened_from=opened_from,
+            opened_to=opened_to,
+        )
+
+
+@router.get("/{work_order_id}")
+def get_one(work_order_id: UUID, ctx: Ctx, principal: Reader, response: Response,
+            as_of: datetime | None = None, wait_for: int | None = None) -> Any:
+    """The work order from the read model, or, with `as_of`, rebuilt from its events."""
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise NotFound("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00")
+        doc = audit.work_order_as_of(ctx.app, work_order_id, as_of)
+        if doc is not None and not _visible(principal, doc):
+            doc = None
+        if doc is None:
+            raise NotFound(f"work order {work_order_id} did not exist at {as_of.isoformat()}")
+        return doc
+    if not wait_for_projection(ctx, VIEW, wait_for):
+        response.headers["X-Read-Model-Stale"] = "true"
+    with ctx.pool.connection() as conn:
+        doc = get_work_order(conn, work_order_id, principal.stores)
+    if doc is None:
+        raise NotFound(f"work order {work_order_id} not found")
+    response.headers["ETag"] = f'"{doc["version"]}"'
+    return doc
+
+
+def _visible(principal: Principal, doc: dict[str, Any]) -> bool:
+    return "*" in principal.stores or doc["store_id"] in principal.stores
+
+
+@router.get("/{work_order_id}/history", response_model=list[HistoryEntry])
+def work_order_history(work_order_id: UUID, ctx: Ctx, principal: Auditor) -> Any:
+    entries = audit.history(ctx.app, work_order_id)
+    if not entries or not entries[0]["event"].startswith("WorkOrder.") or (
+        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
+    ):
+        raise NotFound(f"work order {work_order_id} not found")
+    return entries

@@ -1,0 +1,143 @@
+"""Request and response bodies (pydantic). Value rules (VIN, money) are the domain's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PayType = Literal["customer", "warranty", "insurance", "internal"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomerIn(Body):
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=30)
+    kind: Literal["person", "company"] = "person"
+
+
+class VehicleIn(Body):
+    vin: str = Field(min_length=17, max_length=17)
+    plate: str | None = Field(default=None, max_length=12)
+    brand: str | None = Field(default=None, max_length=40)
+    model: str | None = Field(default=None, max_length=60)
+    year: int | None = Field(default=None, ge=1950, le=2100)
+
+
+class WorkOrderOpen(Body):
+    store_id: str = Field(min_length=1, max_length=20)
+    customer: CustomerIn = Field(default_factory=CustomerIn)
+    customer_id: UUID | None = None
+    vehicle: VehicleIn
+    mileage: int = Field(ge=0, le=3_000_000)
+    complaints: list[str] = Field(min_length=1, max_length=30)
+    kind: str = "repair"
+    appointment_id: str | None = Field(default=None, max_length=64)
+
+
+class CheckIn(Body):
+    mileage_in: int = Field(ge=0, le=3_000_000)
+    fuel_level: int = Field(ge=0, le=100, description="percent")
+    damage_notes: str = Field(default="", max_length=2000)
+    belongings: str = Field(default="", max_length=2000)
+    promised_at: datetime | None = None
+
+
+class JobIn(Body):
+    complaint: str = Field(min_length=1, max_length=1000)
+
+
+class DiagnosisIn(Body):
+    cause: str = Field(min_length=1, max_length=2000)
+    correction: str = Field(min_length=1, max_length=2000)
+    fault_codes: list[str] = Field(default_factory=list, max_length=50)
+
+
+class WarrantyIn(Body):
+    coverage_code: str = Field(min_length=1, max_length=40)
+    campaign_no: str | None = Field(default=None, max_length=40)
+    authorization_ref: str | None = Field(default=None, max_length=60)
+    causal_part: str | None = Field(default=None, max_length=60)
+    sublet: str | None = Field(default=None, max_length=200)
+
+
+class LaborLineIn(Body):
+    op_code: str = Field(min_length=1, max_length=30)
+    description: str = Field(min_length=1, max_length=500)
+    hours: Decimal = Field(gt=0, le=1000)
+    hourly_rate: Decimal = Field(ge=0, le=100_000)
+    pay_type: PayType = "customer"
+    vat_rate: Decimal | None = Field(default=None, ge=0, lt=1)
+    warranty: WarrantyIn | None = None
+
+
+class PartLineIn(Body):
+    part_number: str = Field(min_length=1, max_length=40)
+    description: str = Field(min_length=1, max_length=500)
+    qty: Decimal = Field(gt=0, le=100_000)
+    unit: str = Field(default="pc", max_length=10)
+    unit_price: Decimal = Field(ge=0, le=10_000_000)
+    pay_type: PayType = "customer"
+    vat_rate: Decimal | None = Field(default=None, ge=0, lt=1)
+    warranty: WarrantyIn | None = None
+
+
+class RepriceIn(Body):
+    unit_price: Decimal = Field(ge=0, le=10_000_000)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AuthorizationIn(Body):
+    decision: Literal["approved", "declined"]
+    channel: Literal["in_person", "phone", "link"]
+    note: str | None = Field(default=None, max_length=500)
+
+
+class DispatchIn(Body):
+    technician_id: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ClockIn(Body):
+    technician_id: str | None = Field(default=None, max_length=64)
+
+
+class QualityCheckIn(Body):
+    passed: bool
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class ReasonIn(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CommandAccepted(BaseModel):
+    """The answer to every command: the stream, its new version, and where the log stands."""
+
+    model_config = ConfigDict(extra="allow")
+    id: UUID
+    version: int
+    notification_id: int | None = Field(
+        description="pass as ?wait_for= on a GET to read your own write")
+
+
+class WorkOrderPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[dict[str, Any]]
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    event: str
+    recorded_at: datetime
+    actor: dict[str, Any]
+    reason: str | None
+    changes: dict[str, Any]

@@ -1,0 +1,61 @@
+"""What every read model provides to the batch runner: tables, indexes and `apply`.
+
+Tables are created with a suffix so that a rebuild can fill fresh copies while the live ones
+keep serving, then swap them in one transaction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+REBUILD_SUFFIX = "_rebuild"
+
+
+@dataclass(frozen=True)
+class Index:
+    table: str
+    name: str
+    definition: str  # e.g. "(store_id, status)" or "USING gin (technicians)"
+
+
+class ReadModel(ABC):
+    """A projection of the event log into tables it alone writes."""
+
+    name: str
+    tables: dict[str, str]  # table name -> column definitions
+    indexes: Sequence[Index] = ()
+
+    def ddl(self, suffix: str = "") -> list[str]:
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {table}{suffix} ({columns})"
+            for table, columns in self.tables.items()
+        ]
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS {ix.name}{suffix} ON {ix.table}{suffix} {ix.definition}"
+            for ix in self.indexes
+        ]
+        return statements
+
+    def drop(self, suffix: str) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {table}{suffix}" for table in self.tables]
+
+    def swap(self, suffix: str) -> list[str]:
+        """Replace the live tables by the `suffix` ones (run inside one transaction)."""
+        statements = self.drop("")
+        statements += [f"ALTER TABLE {t}{suffix} RENAME TO {t}" for t in self.tables]
+        statements += [f"ALTER INDEX {ix.name}{suffix} RENAME TO {ix.name}" for ix in self.indexes]
+        return statements
+
+    def create(self, conn: psycopg.Connection[Any], suffix: str = "") -> None:
+        for statement in self.ddl(suffix):
+            conn.execute(statement)  # type: ignore[arg-type]
+
+    @abstractmethod
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        """Apply a batch of (notification id, domain event) inside the caller's transaction."""

@@ -1,0 +1,339 @@
+"""Work-order list and detail: indexed columns for the filters, the whole visit as a JSON doc.
+
+`evolve(doc, event)` is a pure fold used both by the projection and by `as_of` reconstruction
+from the event store, so the two always have the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import singledispatch
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from domain.customer import Customer
+from domain.pii import ERASED, PersonalData
+from domain.work_order import WorkOrder
+from domain.work_order_lines import totals
+from projections.base import Index, ReadModel
+
+Opener = Callable[[UUID, "str | None"], "str | None"]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | UUID):
+        return str(value) if isinstance(value, UUID) else value.isoformat()
+    raise TypeError(f"cannot serialise {type(value)}")
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, default=_json_default, ensure_ascii=False)
+
+
+def _stamp(event: Any) -> dict[str, Any]:
+    audit = event.audit
+    return {"by": audit.user_id, "role": audit.role, "at": audit.at.isoformat()}
+
+
+def _job(complaint: str, job_no: int) -> dict[str, Any]:
+    return {"job_no": job_no, "complaint": complaint, "status": "reported", "diagnosis": None,
+            "technician_id": None, "clock": None, "clocked_seconds": 0, "qc_failures": 0,
+            "qc": []}
+
+
+def _refresh_totals(doc: dict[str, Any]) -> None:
+    lines = [{**line, "gross": Decimal(line["gross"]), "vat": Decimal(line["vat"])}
+             for line in doc["lines"]]
+    doc["totals"] = json.loads(dumps(totals(lines)))
+    doc["technicians"] = sorted({j["technician_id"] for j in doc["jobs"] if j["technician_id"]})
+
+
+@singledispatch
+def evolve(event: Any, doc: dict[str, Any] | None, open_pii: Opener) -> dict[str, Any] | None:
+    """Events of other streams leave the doc as it is."""
+    return doc
+
+
+@evolve.register
+def _opened(event: WorkOrder.Opened, doc: Any, open_pii: Opener) -> dict[str, Any]:
+    customer_id = event.customer_id
+    return {
+        "id": str(event.originator_id), "number": event.number, "store_id": event.audit.store_id,
+        "status": "opened", "kind": event.kind, "appointment_id": event.appointment_id,
+        "customer": {"id": str(customer_id), "name": open_pii(customer_id, event.customer.get("name")),
+                     "phone": open_pii(customer_id, event.customer.get("phone"))},
+        "vehicle": dict(event.vehicle), "mileage": event.mileage, "check_in": None,
+        "jobs": [_job(c, n) for n, c in enumerate(event.complaints, start=1)],
+        "lines": [], "totals": {}, "technicians": [], "opened": _stamp(event),
+        "ready_at": None, "cancelled": None,
+    }
+
+
+def _job_of(doc: dict[str, Any], job_no: int) -> dict[str, Any]:
+    return doc["jobs"][job_no - 1]  # type: ignore[no-any-return]
+
+
+def _line_of(doc: dict[str, Any], line_id: str) -> dict[str, Any]:
+    return next(line for line in doc["lines"] if line["line_id"] == line_id)
+
+
+@evolve.register
+def _checked_in(event: WorkOrder.CheckedIn, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="checked_in", check_in={**event.details, **_stamp(event)},
+               mileage=event.details["mileage_in"])
+    return doc
+
+
+@evolve.register
+def _job_added(event: WorkOrder.JobAdded, doc: Any, open_pii: Opener) -> Any:
+    doc["jobs"].append(_job(event.complaint, len(doc["jobs"]) + 1))
+    return doc
+
+
+@evolve.register
+def _diagnosed(event: WorkOrder.Diagnosed, doc: Any, open_pii: Opener) -> Any:
+    job = _job_of(doc, event.job_no)
+    job["diagnosis"] = {"cause": event.cause, "correction": event.correction,
+                        "fault_codes": list(event.fault_codes), **_stamp(event)}
+    if job["status"] == "reported":
+        job["status"] = "diagnosed"
+    return doc
+
+
+@evolve.register
+def _line_added(event: WorkOrder.LineAdded, doc: Any, open_pii: Opener) -> Any:
+    doc["lines"].append(json.loads(dumps({**event.line, "authorization": None})))
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _repriced(event: WorkOrder.LineRepriced, doc: Any, open_pii: Opener) -> Any:
+    _line_of(doc, event.line_id).update(
+        unit_price=str(event.unit_price), gross=str(event.gross), vat=str(event.vat))
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _authorized(event: WorkOrder.LineAuthorized, doc: Any, open_pii: Opener) -> Any:
+    line = _line_of(doc, event.line_id)
+    line["status"] = event.decision
+    line["authorization"] = {"decision": event.decision, "channel": event.channel,
+                             "note": event.note, **_stamp(event)}
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _dispatched(event: WorkOrder.JobDispatched, doc: Any, open_pii: Opener) -> Any:
+    job = _job_of(doc, event.job_no)
+    job["technician_id"] = event.technician_id
+    if job["status"] in ("reported", "diagnosed"):
+        job["status"] = "dispatched"
+    doc["status"] = "in_progress"
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _clocked_on(event: WorkOrder.ClockedOn, doc: Any, open_pii: Opener) -> Any:
+    job = _job_of(doc, event.job_no)
+    job["clock"] = {"technician_id": event.technician_id, "since": event.audit.at.isoformat()}
+    job["status"] = "in_repair"
+    return doc
+
+
+@evolve.register
+def _clocked_off(event: WorkOrder.ClockedOff, doc: Any, open_pii: Opener) -> Any:
+    job = _job_of(doc, event.job_no)
+    job["clock"] = None
+    job["clocked_seconds"] += event.seconds
+    return doc
+
+
+@evolve.register
+def _completed(event: WorkOrder.JobCompleted, doc: Any, open_pii: Opener) -> Any:
+    _job_of(doc, event.job_no)["status"] = "awaiting_qc"
+    return doc
+
+
+@evolve.register
+def _quality_checked(event: WorkOrder.QualityChecked, doc: Any, open_pii: Opener) -> Any:
+    job = _job_of(doc, event.job_no)
+    job["qc"].append({"passed": event.passed, "reason": event.reason, **_stamp(event)})
+    job["status"] = "passed" if event.passed else "in_repair"
+    job["qc_failures"] += 0 if event.passed else 1
+    return doc
+
+
+@evolve.register
+def _ready(event: WorkOrder.ReadyForSettlement, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="ready_for_settlement", ready_at=event.audit.at.isoformat())
+    return doc
+
+
+@evolve.register
+def _cancelled(event: WorkOrder.Cancelled, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="cancelled", cancelled={"reason": event.reason, **_stamp(event)})
+    return doc
+
+
+def fold(events: Sequence[Any], open_pii: Opener) -> dict[str, Any] | None:
+    doc: dict[str, Any] | None = None
+    for event in events:
+        doc = evolve(event, doc, open_pii)
+        if doc is not None:
+            doc["version"] = event.originator_version
+            doc["updated_at"] = event.audit.at.isoformat()
+    return doc
+
+
+class WorkOrdersView(ReadModel):
+    name = "work_orders"
+    tables = {  # noqa: RUF012
+        "wo_view": """
+            id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
+            status text NOT NULL, kind text NOT NULL, customer_id uuid NOT NULL,
+            customer_name text, customer_phone text, plate text, vin text NOT NULL,
+            technicians text[] NOT NULL DEFAULT '{}', opened_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL, version integer NOT NULL,
+            notification_id bigint NOT NULL, doc jsonb NOT NULL""",
+    }
+    indexes = (  # noqa: RUF012
+        Index("wo_view", "wo_view_store_status_idx", "(store_id, status, opened_at DESC)"),
+        Index("wo_view", "wo_view_store_opened_idx", "(store_id, opened_at DESC)"),
+        Index("wo_view", "wo_view_plate_idx", "(plate)"),
+        Index("wo_view", "wo_view_vin_idx", "(vin)"),
+        Index("wo_view", "wo_view_phone_idx", "(customer_phone)"),
+        Index("wo_view", "wo_view_customer_idx", "(customer_id)"),
+        Index("wo_view", "wo_view_technicians_idx", "USING gin (technicians)"),
+    )
+
+    def __init__(self, personal_data: PersonalData) -> None:
+        self.personal_data = personal_data
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        table = f"wo_view{suffix}"
+        ids = list({e.originator_id for _, e in events if isinstance(e, WorkOrder.Event)})
+        docs: dict[UUID, dict[str, Any]] = {}
+        if ids:
+            rows = conn.execute(f"SELECT id, doc FROM {table} WHERE id = ANY(%s)", (ids,))
+            docs = {row[0]: row[1] for row in rows}
+        opener = self.personal_data.open
+        changed: dict[UUID, int] = {}
+        for notification_id, event in events:
+            if isinstance(event, Customer.Erased):
+                self._flush(conn, table, docs, changed)
+                self._erase(conn, table, event.originator_id, docs)
+                continue
+            if not isinstance(event, WorkOrder.Event):
+                continue
+            doc = fold([event], opener) if isinstance(event, WorkOrder.Opened) else None
+            if doc is None:
+                doc = evolve(event, docs[event.originator_id], opener)
+                assert doc is not None
+                doc["version"] = event.originator_version
+                doc["updated_at"] = event.audit.at.isoformat()
+            docs[event.originator_id] = doc
+            changed[event.originator_id] = notification_id
+        self._flush(conn, table, docs, changed)
+
+    def _flush(self, conn: psycopg.Connection[Any], table: str, docs: dict[UUID, dict[str, Any]],
+               changed: dict[UUID, int]) -> None:
+        if not changed:
+            return
+        rows = []
+        for wo_id, notification_id in changed.items():
+            doc = docs[wo_id]
+            rows.append((
+                wo_id, doc["number"], doc["store_id"], doc["status"], doc["kind"],
+                UUID(doc["customer"]["id"]), doc["customer"]["name"], doc["customer"]["phone"],
+                doc["vehicle"].get("plate"), doc["vehicle"]["vin"], doc["technicians"],
+                doc["opened"]["at"], doc["updated_at"], doc["version"], notification_id,
+                Jsonb(doc, dumps=dumps),
+            ))
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"""INSERT INTO {table} (id, number, store_id, status, kind, customer_id,
+                    customer_name, customer_phone, plate, vin, technicians, opened_at, updated_at,
+                    version, notification_id, doc)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                    customer_name = EXCLUDED.customer_name,
+                    customer_phone = EXCLUDED.customer_phone, technicians = EXCLUDED.technicians,
+                    updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
+                    notification_id = EXCLUDED.notification_id, doc = EXCLUDED.doc""",
+                rows,
+            )
+        changed.clear()
+
+    def _erase(self, conn: psycopg.Connection[Any], table: str, customer_id: UUID,
+               docs: dict[UUID, dict[str, Any]]) -> None:
+        """Personal fields read as erased in the view, as they do in the event history."""
+        for doc in docs.values():
+            if doc["customer"]["id"] == str(customer_id):
+                doc["customer"].update(name=ERASED, phone=ERASED)
+        conn.execute(
+            f"""UPDATE {table} SET customer_name = %(e)s, customer_phone = %(e)s,
+                doc = jsonb_set(jsonb_set(doc, '{{customer,name}}', to_jsonb(%(e)s::text)),
+                                '{{customer,phone}}', to_jsonb(%(e)s::text))
+            WHERE customer_id = %(c)s""",
+            {"e": ERASED, "c": customer_id},
+        )
+        self.personal_data.keys.delete_key(customer_id)
+
+
+# -- queries --------------------------------------------------------------------------------
+
+FILTERS = {
+    "status": "status = %s",
+    "plate": "plate = %s",
+    "vin": "vin = %s",
+    "customer_phone": "customer_phone = %s",
+    "technician": "technicians @> ARRAY[%s]::text[]",
+    "opened_from": "opened_at >= %s",
+    "opened_to": "opened_at < %s",
+}
+
+
+def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 50,
+                     offset: int = 0, **filters: Any) -> dict[str, Any]:
+    where, params = [], []
+    if "*" not in stores:
+        where.append("store_id = ANY(%s)")
+        params.append(list(stores))
+    for name, value in filters.items():
+        if value is not None:
+            where.append(FILTERS[name])
+            params.append(value)
+    clause = " AND ".join(where) or "TRUE"
+    with conn.cursor(row_factory=dict_row) as cur:
+        total = cur.execute(f"SELECT count(*) AS n FROM wo_view WHERE {clause}", params).fetchone()
+        rows = cur.execute(
+            f"""SELECT id, number, store_id, status, kind, customer_id, customer_name,
+                customer_phone, plate, vin, technicians, opened_at, updated_at, version,
+                doc->'totals' AS totals
+            FROM wo_view WHERE {clause} ORDER BY opened_at DESC, number DESC LIMIT %s OFFSET %s""",
+            [*params, limit, offset],
+        ).fetchall()
+    return {"total": total["n"] if total else 0, "limit": limit, "offset": offset, "items": rows}
+
+
+def get_work_order(conn: psycopg.Connection[Any], work_order_id: UUID,
+                   stores: Sequence[str]) -> dict[str, Any] | None:
+    row = conn.execute("SELECT store_id, doc FROM wo_view WHERE id = %s",
+                       (work_order_id,)).fetchone()
+    if row is None or ("*" not in stores and row[0] not in stores):
+        return None
+    return row[1]  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Composition root: settings, infrastructure wiring and the `servicecore` command line."""

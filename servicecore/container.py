@@ -1,0 +1,112 @@
+"""Builds the running system from Settings: event store, key store, services, read models."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from api.context import ApiContext
+from domain.application import ServiceCore
+from domain.customers import Customers
+from domain.pii import PersonalData
+from domain.work_orders import WorkOrders
+from projections.base import ReadModel
+from projections.work_orders import WorkOrdersView
+from servicecore import schema
+from servicecore.embedded import embedded_database_url
+from servicecore.keystore import PostgresKeyStore
+from servicecore.settings import Settings
+from workers.projection_runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+
+def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(settings.pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.pool_size),
+        "POSTGRES_PRE_PING": "n",
+        "CREATE_TABLE": "y" if settings.create_tables else "n",
+    }
+
+
+@dataclass
+class Container:
+    settings: Settings
+    database_url: str
+    app: ServiceCore
+    pool: ConnectionPool
+    views: list[ReadModel]
+    runners: list[ProjectionRunner] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def work_orders(self) -> WorkOrders:
+        return WorkOrders(self.app, self.settings.store_timezone)
+
+    @property
+    def customers(self) -> Customers:
+        return Customers(self.app)
+
+    def api_context(self) -> ApiContext:
+        return ApiContext(
+            app=self.app, pool=self.pool, work_orders=self.work_orders, customers=self.customers,
+            jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
+            read_wait_max_seconds=self.settings.read_wait_max_seconds,
+        )
+
+    def make_runners(self) -> list[ProjectionRunner]:
+        return [ProjectionRunner(self.app, self.pool, view,
+                                 batch_size=self.settings.projection_batch_size)
+                for view in self.views]
+
+    def start_projections(self) -> None:
+        """Follow the event log in background threads (embedded default / worker process)."""
+        self.runners = self.make_runners()
+        for runner in self.runners:
+            thread = threading.Thread(target=runner.run, args=(self._stop, self.database_url),
+                                      name=f"projection-{runner.view.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.pool.close()
+        self.app.close()
+
+
+def build(settings: Settings | None = None) -> Container:
+    settings = settings or Settings()
+    database_url = settings.database_url or embedded_database_url(settings.data_dir)
+    pool: ConnectionPool = ConnectionPool(database_url, min_size=1, max_size=settings.pool_size,
+                                          open=True, kwargs={"autocommit": True})
+    personal_data = PersonalData(PostgresKeyStore(pool))
+    app = ServiceCore(env=eventsourcing_env(database_url, settings), personal_data=personal_data)
+    views: list[ReadModel] = [WorkOrdersView(personal_data)]
+    if settings.create_tables:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            schema.install(conn)
+            with conn.transaction():
+                for view in views:
+                    view.create(conn)
+    return Container(settings, database_url, app, pool, views)
+
+
+def connection_info(container: Container) -> dict[str, Any]:
+    return {k: v for k, v in conninfo_to_dict(container.database_url).items() if k != "password"}

@@ -1,0 +1,1 @@
+"""Long-running processes: projection runners, analytics loader, Kafka relay."""

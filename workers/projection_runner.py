@@ -1,0 +1,144 @@
+"""Batched projection runner: many events per transaction, one position update per batch.
+
+The position row is locked (FOR UPDATE) in the batch's transaction, so the read-model rows and
+the position commit together: a restart neither skips nor repeats an event. A session-level
+advisory lock per projection keeps a second runner on standby instead of racing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from domain.application import ServiceCore
+from projections.base import REBUILD_SUFFIX, ReadModel
+
+log = logging.getLogger(__name__)
+CHANNEL = "servicecore_events"
+
+
+class ProjectionRunner:
+    def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
+                 batch_size: int = 500, suffix: str = "") -> None:
+        self.app = app
+        self.pool = pool
+        self.view = view
+        self.batch_size = batch_size
+        self.suffix = suffix
+        self.position_name = view.name + suffix
+        self.processed = 0
+        self.active = False
+
+    def position(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                               (self.position_name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def apply_batch(self, conn: psycopg.Connection[Any]) -> int:
+        """Inside the caller's transaction: apply the next batch, move the position. Returns count."""
+        conn.execute(
+            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
+            (self.position_name,),
+        )
+        row = conn.execute(
+            "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE",
+            (self.position_name,),
+        ).fetchone()
+        assert row is not None
+        position = int(row[0])
+        notifications = self.app.recorder.select_notifications(
+            start=position + 1, limit=self.batch_size, inclusive_of_start=True
+        )
+        if not notifications:
+            return 0
+        events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        self.view.apply(conn, events, self.suffix)
+        conn.execute(
+            "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
+            (notifications[-1].id, self.position_name),
+        )
+        return len(events)
+
+    def run_batch(self) -> int:
+        with self.pool.connection() as conn, conn.transaction():
+            count = self.apply_batch(conn)
+        self.processed += count
+        return count
+
+    def catch_up(self) -> int:
+        total = 0
+        while count := self.run_batch():
+            total += count
+        return total
+
+    def run(self, stop: threading.Event, conninfo: str) -> None:
+        """Run until `stop` is set: standby while another runner holds the lock, then follow."""
+        with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+            while not stop.is_set():
+                got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                        ("projection:" + self.position_name,)).fetchone()
+                if got and got[0]:
+                    break
+                stop.wait(1.0)
+            else:
+                return
+            self.active = True
+            log.info("projection %s active", self.position_name)
+            try:
+                self._follow(stop, lock_conn)
+            finally:
+                self.active = False
+
+    def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
+        listen_conn.execute(f"LISTEN {CHANNEL}")
+        while not stop.is_set():
+            try:
+                if self.run_batch():
+                    continue
+            except Exception:
+                log.exception("projection %s batch failed; retrying", self.position_name)
+                stop.wait(1.0)
+                continue
+            for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
+                pass
+
+
+def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
+            batch_size: int = 500) -> dict[str, float]:
+    """Rebuild from event 0 into fresh tables, then swap them in while the live ones serve."""
+    started = time.perf_counter()
+    with pool.connection() as conn, conn.transaction():
+        for statement in view.drop(REBUILD_SUFFIX):
+            conn.execute(statement)  # type: ignore[arg-type]
+        view.create(conn, REBUILD_SUFFIX)
+        conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                     (view.name + REBUILD_SUFFIX,))
+    shadow = ProjectionRunner(app, pool, view, batch_size=batch_size, suffix=REBUILD_SUFFIX)
+    events = shadow.catch_up()
+    with pool.connection() as conn, conn.transaction():
+        conn.execute(
+            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
+            (view.name,),
+        )
+        conn.execute("SELECT position FROM projection_positions WHERE name = %s FOR UPDATE",
+                     (view.name,))
+        while count := shadow.apply_batch(conn):
+            events += count
+        for statement in view.swap(REBUILD_SUFFIX):
+            conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(
+            """UPDATE projection_positions SET position =
+                   (SELECT position FROM projection_positions WHERE name = %s), updated_at = now()
+               WHERE name = %s""",
+            (view.name + REBUILD_SUFFIX, view.name),
+        )
+        conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                     (view.name + REBUILD_SUFFIX,))
+    seconds = time.perf_counter() - started
+    return {"events": events, "seconds": seconds, "events_per_second": events / seconds if seconds else 0}
