@@ -1,0 +1,81 @@
+"""Shared fixtures: a real PostgreSQL database per test session, the system, an HTTP client.
+
+The server is the one named by DATABASE_URL, or else the embedded one under var/. Each session
+creates its own database and drops it afterwards: the event tables refuse DELETE and TRUNCATE,
+so a shared database could never be cleaned.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.auth import mint_token
+from api.main import create_app
+from servicecore.container import Container, build
+from servicecore.embedded import embedded_database_url
+from servicecore.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+JWT_SECRET = "test-secret-not-for-production-0123456789"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return os.environ.get("DATABASE_URL") or embedded_database_url(ROOT / "var" / "test")
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    name = f"sc_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    yield make_conninfo(**params)  # type: ignore[arg-type]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settings_for(database_url: str, tmp: Path, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp, jwt_secret=JWT_SECRET,
+                    **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def container(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    system = build(settings_for(database_url, tmp_path_factory.mktemp("var")))
+    system.start_projections()
+    yield system
+    system.close()
+
+
+@pytest.fixture(scope="session")
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container.api_context())) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def auth() -> Callable[..., dict[str, str]]:
+    """Headers for a bearer token: auth("advisor", user="adv1", stores=["S01"])."""
+
+    def headers(role: str, user: str | None = None, stores: list[str] | None = None,
+                **extra: str) -> dict[str, str]:
+        token = mint_token(JWT_SECRET, user or f"{role}-1", role, stores or ["*"])
+        return {"Authorization": f"Bearer {token}", **extra}
+
+    return headers
+
+
+@pytest.fixture
+def store_id() -> str:
+    """A store of its own for each test, so numbering and lists are not shared."""
+    return "T" + uuid.uuid4().hex[:6].upper()
