@@ -19,6 +19,7 @@ class Body(BaseModel):
 class CustomerIn(Body):
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=30)
+    wechat_id: str | None = Field(default=None, max_length=60)
     kind: Literal["person", "company"] = "person"
 
 

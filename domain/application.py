@@ -124,7 +124,8 @@ class Session:
         counter_id = DocumentCounter.create_id(series, store_id, year)
         counter = self.find(DocumentCounter, counter_id)
         if counter is None:
-            counter = DocumentCounter(series=series, store_id=store_id, year=year)
+            counter = DocumentCounter(series=series, store_id=store_id, year=year,
+                                      audit=self.audit(store_id))
             self.add(counter)
         return counter.take(self.audit(store_id), prefix)
 
@@ -166,9 +167,10 @@ class ServiceCore(Application[UUID]):
                     **decision.answer}
             pending = list(session.aggregates.values())
             if key is not None:
+                store_id = getattr(decision.stream, "store_id", None) or caller.stores[0]
                 pending.append(IdempotencyRecord(
-                    user_id=caller.user_id, key=key,
-                    request_hash=request.request_hash or "", response=body,
+                    user_id=caller.user_id, key=key, request_hash=request.request_hash or "",
+                    response=body, audit=caller.audit(store_id),
                 ))
             try:
                 recordings = self.save(*pending)

@@ -19,7 +19,7 @@ class DocumentCounter(Aggregate):
         return stable_id("counter", series, store_id, year)
 
     @event("Started")
-    def __init__(self, series: str, store_id: str, year: int) -> None:
+    def __init__(self, series: str, store_id: str, year: int, audit: Audit) -> None:
         self.series = series
         self.store_id = store_id
         self.year = year

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import stable_id
+from domain.common import Audit, stable_id
 
 
 def request_hash(path: str, body: object) -> str:
@@ -23,7 +23,8 @@ class IdempotencyRecord(Aggregate):
         return stable_id("idempotency", user_id, key)
 
     @event("Remembered")
-    def __init__(self, user_id: str, key: str, request_hash: str, response: dict[str, Any]) -> None:
+    def __init__(self, user_id: str, key: str, request_hash: str, response: dict[str, Any],
+                 audit: Audit) -> None:
         self.user_id = user_id
         self.key = key
         self.request_hash = request_hash

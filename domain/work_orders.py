@@ -89,7 +89,8 @@ class WorkOrders:
         name = (given.get("name") or "").strip()
         phone = (given.get("phone") or "").strip()
         require(bool(name and phone), InvalidInput("customer name and phone are required"))
-        sealed = {"name": pii.seal(customer_id, name), "phone": pii.seal(customer_id, phone)}
+        sealed = {"name": pii.seal(customer_id, name), "phone": pii.seal(customer_id, phone),
+                  "wechat_id": pii.seal(customer_id, (given.get("wechat_id") or "").strip() or None)}
         if not existing:
             session.add(Customer(audit=audit, kind=given.get("kind") or "person", sealed=sealed))
         return sealed

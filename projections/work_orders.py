@@ -70,7 +70,8 @@ def _opened(event: WorkOrder.Opened, doc: Any, open_pii: Opener) -> dict[str, An
         "id": str(event.originator_id), "number": event.number, "store_id": event.audit.store_id,
         "status": "opened", "kind": event.kind, "appointment_id": event.appointment_id,
         "customer": {"id": str(customer_id), "name": open_pii(customer_id, event.customer.get("name")),
-                     "phone": open_pii(customer_id, event.customer.get("phone"))},
+                     "phone": open_pii(customer_id, event.customer.get("phone")),
+                     "wechat_id": open_pii(customer_id, event.customer.get("wechat_id"))},
         "vehicle": dict(event.vehicle), "mileage": event.mileage, "check_in": None,
         "jobs": [_job(c, n) for n, c in enumerate(event.complaints, start=1)],
         "lines": [], "totals": {}, "technicians": [], "opened": _stamp(event),
@@ -283,11 +284,11 @@ class WorkOrdersView(ReadModel):
         """Personal fields read as erased in the view, as they do in the event history."""
         for doc in docs.values():
             if doc["customer"]["id"] == str(customer_id):
-                doc["customer"].update(name=ERASED, phone=ERASED)
+                doc["customer"].update(name=ERASED, phone=ERASED, wechat_id=ERASED)
         conn.execute(
             f"""UPDATE {table} SET customer_name = %(e)s, customer_phone = %(e)s,
-                doc = jsonb_set(jsonb_set(doc, '{{customer,name}}', to_jsonb(%(e)s::text)),
-                                '{{customer,phone}}', to_jsonb(%(e)s::text))
+                doc = jsonb_set(doc, '{{customer}}', (doc->'customer') || jsonb_build_object(
+                    'name', %(e)s::text, 'phone', %(e)s::text, 'wechat_id', %(e)s::text))
             WHERE customer_id = %(c)s""",
             {"e": ERASED, "c": customer_id},
         )
