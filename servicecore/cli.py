@@ -29,11 +29,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo and (container.app.recorder.max_notification_id() or 0) == 0:
         count = load_demo(container.work_orders, visits=args.demo_visits)
         print(f"demo data: {count} visits loaded through the command path")
-    token = mint_token(settings.secret(), "demo-manager", "manager", ["*"])
     base = f"http://{settings.host}:{settings.port}"
-    print(f"\nservicecore on {base}  (docs {base}/docs, health {base}/health)")
-    print(f"manager token (12 h):\n  export TOKEN={token}\n"
-          f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n', flush=True)
+    print(f"\nservicecore on {base}  (docs {base}/docs, health {base}/health)", flush=True)
+    if args.demo or settings.database_url is None:
+        token = mint_token(settings.secret(), "demo-manager", "manager", ["*"])
+        print(f"manager token (12 h):\n  export TOKEN={token}\n"
+              f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n', flush=True)
     try:
         uvicorn.run(create_app(container.api_context()), host=settings.host, port=settings.port,
                     log_level="info")

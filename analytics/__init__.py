@@ -1,0 +1,1 @@
+"""DuckDB analytic tables, loaders from events, named KPI queries, exports."""
