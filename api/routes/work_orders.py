@@ -27,7 +27,7 @@ from api.schemas import (
     WorkOrderOpen,
     WorkOrderPage,
 )
-from domain.common import NotFound
+from domain.common import InvalidInput, NotFound
 from projections import audit
 from projections.work_orders import get_work_order, list_work_orders
 
@@ -169,7 +169,7 @@ def get_one(work_order_id: UUID, ctx: Ctx, principal: Reader, response: Response
     """The work order from the read model, or, with `as_of`, rebuilt from its events."""
     if as_of is not None:
         if as_of.tzinfo is None:
-            raise NotFound("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00")
+            raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00")
         doc = audit.work_order_as_of(ctx.app, work_order_id, as_of)
         if doc is not None and not _visible(principal, doc):
             doc = None
