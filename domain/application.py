@@ -7,7 +7,11 @@ A version conflict re-runs the decision on fresh state; only a command that beca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,6 +36,29 @@ from domain.technician import Technician
 
 A = TypeVar("A", bound=Aggregate)
 CONFLICT_RETRIES = 3
+LOCK_STRIPES = 512
+
+
+class StreamLocks:
+    """In-process striped locks: commands on the same streams queue instead of conflicting.
+
+    Across processes the event store's optimistic concurrency still decides; these locks only
+    keep one process's own writers from wasting attempts on each other.
+    """
+
+    def __init__(self, stripes: int = LOCK_STRIPES) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    @contextmanager
+    def holding(self, stream_ids: Iterable[UUID]) -> Iterator[None]:
+        stripes = sorted({stream_id.int % len(self._locks) for stream_id in stream_ids})
+        for stripe in stripes:
+            self._locks[stripe].acquire()
+        try:
+            yield
+        finally:
+            for stripe in reversed(stripes):
+                self._locks[stripe].release()
 
 
 class AuditAsDict(Transcoding):
@@ -147,16 +174,30 @@ class ServiceCore(Application[UUID]):
                  personal_data: PersonalData | None = None) -> None:
         super().__init__(env)
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
+        self.stream_locks = StreamLocks()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(AuditAsDict())
 
-    def execute(self, request: Request, decide: Callable[[Session], Decision]) -> CommandResult:
-        """Decide and save in one transaction; replay a remembered answer; retry conflicts."""
+    def execute(self, request: Request, decide: Callable[[Session], Decision],
+                streams: Iterable[UUID] = ()) -> CommandResult:
+        """Decide and save in one transaction; replay a remembered answer; retry conflicts.
+
+        `streams` names the aggregates the command will change, so that this process's
+        writers of the same streams take turns.
+        """
+        caller = request.caller
+        locked = list(streams)
+        if caller.idempotency_key is not None:
+            locked.append(IdempotencyRecord.create_id(caller.user_id, caller.idempotency_key))
+        with self.stream_locks.holding(locked):
+            return self._execute(request, decide)
+
+    def _execute(self, request: Request, decide: Callable[[Session], Decision]) -> CommandResult:
         caller = request.caller
         key = caller.idempotency_key
-        for _attempt in range(1 + CONFLICT_RETRIES):
+        for attempt in range(1 + CONFLICT_RETRIES):
             session = Session(self, request)
             if key is not None:
                 replay = self._replay(session, key, request.request_hash)
@@ -177,6 +218,7 @@ class ServiceCore(Application[UUID]):
             except IntegrityError:
                 if request.expected_version is not None:
                     raise StaleVersion("the stream changed while the command ran") from None
+                time.sleep(random.uniform(0, 0.004 * (attempt + 1)))
                 continue
             last = max((r.notification.id for r in recordings), default=None)
             return CommandResult(body=body, notification_id=last)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -17,7 +18,7 @@ class Customer(Aggregate):
     """Personal fields are sealed tokens (see domain.pii); `erased` marks a shredded key."""
 
     @event("Registered")
-    def __init__(self, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
+    def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:  # noqa: A002
         self.store_id = audit.store_id
         self.kind = kind
         self.sealed = sealed

@@ -22,6 +22,6 @@ class Customers:
             customer.erase(session.audit(customer.store_id), reason)
             return Decision(customer, {})
 
-        result = self.app.execute(request, decide)
+        result = self.app.execute(request, decide, (customer_id,))
         self.app.personal_data.keys.delete_key(customer_id)
         return result

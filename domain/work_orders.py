@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import InvalidInput, NotPermitted, require, stable_id
+from domain.counter import DocumentCounter
 from domain.customer import Customer
+from domain.technician import Technician
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_order import KINDS, WorkOrder
 from domain.work_order_lines import labor_line, part_line
@@ -27,8 +29,12 @@ class WorkOrders:
         self.zone = ZoneInfo(timezone)
 
     def _on(self, request: Request, work_order_id: UUID,
-            act: Callable[[Session, WorkOrder], dict[str, Any] | None]) -> CommandResult:
-        """Load the work order (If-Match checked), let `act` change it, save everything."""
+            act: Callable[[Session, WorkOrder], dict[str, Any] | None],
+            also: tuple[UUID, ...] = ()) -> CommandResult:
+        """Load the work order (If-Match checked), let `act` change it, save everything.
+
+        `also` names the other streams `act` may change (a technician's clock).
+        """
 
         def decide(session: Session) -> Decision:
             work_order = session.target(WorkOrder, work_order_id, "work order")
@@ -36,7 +42,7 @@ class WorkOrders:
             session.add(work_order)
             return Decision(work_order, {"number": work_order.number, **answer})
 
-        return self.app.execute(request, decide)
+        return self.app.execute(request, decide, (work_order_id, *also))
 
     # -- reception ---------------------------------------------------------------------------
 
@@ -75,7 +81,8 @@ class WorkOrders:
             session.add(work_order)
             return Decision(work_order, {"number": number, "customer_id": str(new_customer_id)})
 
-        return self.app.execute(request, decide)
+        counter = DocumentCounter.create_id("work-order", store_id, year)
+        return self.app.execute(request, decide, (counter, new_customer_id))
 
     def _customer_snapshot(self, session: Session, customer_id: UUID, given: dict[str, Any],
                            audit: Any, *, existing: bool) -> dict[str, Any]:
@@ -92,7 +99,8 @@ class WorkOrders:
         sealed = {"name": pii.seal(customer_id, name), "phone": pii.seal(customer_id, phone),
                   "wechat_id": pii.seal(customer_id, (given.get("wechat_id") or "").strip() or None)}
         if not existing:
-            session.add(Customer(audit=audit, kind=given.get("kind") or "person", sealed=sealed))
+            session.add(Customer(id=customer_id, audit=audit, kind=given.get("kind") or "person",
+                                 sealed=sealed))
         return sealed
 
     def check_in(self, request: Request, work_order_id: UUID, *, mileage_in: int,
@@ -157,7 +165,7 @@ class WorkOrders:
             session.technician(technician_id, wo.store_id)
             wo.dispatch(session.audit(wo.store_id), job_no, technician_id, reason)
 
-        return self._on(request, work_order_id, act)
+        return self._on(request, work_order_id, act, (Technician.create_id(technician_id),))
 
     def _technician_for(self, request: Request, technician_id: str | None) -> str:
         caller = request.caller
@@ -178,7 +186,7 @@ class WorkOrders:
             wo.clock_on(audit, job_no, tech_user)
             session.technician(tech_user, wo.store_id).clock_on(audit, wo.id, job_no)
 
-        return self._on(request, work_order_id, act)
+        return self._on(request, work_order_id, act, (Technician.create_id(tech_user),))
 
     def clock_off(self, request: Request, work_order_id: UUID, job_no: int, *,
                   technician_id: str | None = None) -> CommandResult:
@@ -190,7 +198,7 @@ class WorkOrders:
             session.technician(tech_user, wo.store_id).clock_off(audit, wo.id, job_no)
             return {"clocked_seconds": seconds}
 
-        return self._on(request, work_order_id, act)
+        return self._on(request, work_order_id, act, (Technician.create_id(tech_user),))
 
     def complete_job(self, request: Request, work_order_id: UUID, job_no: int) -> CommandResult:
         return self._on(request, work_order_id, lambda s, wo: wo.complete_job(
