@@ -145,6 +145,9 @@ class WorkOrder(Aggregate):
     @event("LineAdded")
     def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:
         self.lines[line["line_id"]] = copy.deepcopy(line)
+        job = self.jobs[line["job_no"]]
+        if job["status"] == "awaiting_qc":  # new work: the job goes back to repair
+            job["status"] = "in_repair"
 
     def reprice_line(self, audit: Audit, line_id: str, unit_price: object,
                      reason: str | None) -> None:
@@ -269,6 +272,8 @@ class WorkOrder(Aggregate):
         job = self._require_open_job(job_no)
         require(job["status"] == "awaiting_qc",
                 WorkOrderError(f"job {job_no} is {job['status']}, not awaiting QC"))
+        require(not any(line["status"] == "pending" for line in self.job_lines(job_no)),
+                WorkOrderError(f"job {job_no} has lines awaiting the customer's decision"))
         if not passed:
             reason = require_reason(reason, "a failed quality check")
         self._quality_checked(audit, job_no, passed, reason)

@@ -113,6 +113,9 @@ def _diagnosed(event: WorkOrder.Diagnosed, doc: Any, open_pii: Opener) -> Any:
 @evolve.register
 def _line_added(event: WorkOrder.LineAdded, doc: Any, open_pii: Opener) -> Any:
     doc["lines"].append(json.loads(dumps({**event.line, "authorization": None})))
+    job = _job_of(doc, event.line["job_no"])
+    if job["status"] == "awaiting_qc":
+        job["status"] = "in_repair"
     _refresh_totals(doc)
     return doc
 
