@@ -74,18 +74,20 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
     ) -> Command:
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
-        raw = await request.body()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
+        fingerprint = None
+        if idempotency_key is not None:
+            raw = await request.body()
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            fingerprint = request_hash(request.url.path, body)
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
             at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid4()),
             idempotency_key=idempotency_key,
         )
-        envelope = Envelope(caller, request_hash(request.url.path, body),
-                            _expected_version(if_match))
+        envelope = Envelope(caller, fingerprint, _expected_version(if_match))
         response.headers["X-Correlation-ID"] = caller.correlation_id
         return Command(envelope, response)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable, Iterable
 from typing import Protocol
 from uuid import UUID
 
@@ -20,7 +21,11 @@ _PREFIX = "pii1:"
 class KeyStore(Protocol):
     def get_key(self, customer_id: UUID) -> bytes | None: ...
 
-    def create_key(self, customer_id: UUID) -> bytes: ...
+    def get_keys(self, customer_ids: Iterable[UUID]) -> dict[UUID, bytes]: ...
+
+    def create_key(self, customer_id: UUID) -> bytes:
+        """The customer's key, created if there is none yet."""
+        ...
 
     def delete_key(self, customer_id: UUID) -> bool: ...
 
@@ -32,24 +37,58 @@ class PersonalData:
         self.keys = keys
 
     def seal(self, customer_id: UUID, plaintext: str | None) -> str | None:
-        if plaintext is None:
-            return None
-        key = self.keys.get_key(customer_id) or self.keys.create_key(customer_id)
-        nonce = os.urandom(12)
-        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), customer_id.bytes)
-        return _PREFIX + base64.b64encode(nonce + sealed).decode()
+        return self.seal_fields(customer_id, {"value": plaintext})["value"]
+
+    def seal_fields(self, customer_id: UUID, fields: dict[str, str | None]) -> dict[str, str | None]:
+        """Seal several fields with one key look-up (the key is created on first use)."""
+        if all(value is None for value in fields.values()):
+            return dict(fields)
+        cipher = AESGCM(self.keys.create_key(customer_id))
+        return {name: None if value is None else _seal(cipher, customer_id, value)
+                for name, value in fields.items()}
 
     def open(self, customer_id: UUID, token: str | None) -> str | None:
         """The plaintext, or ERASED once the customer's key has been deleted."""
         if token is None:
             return None
-        if not token.startswith(_PREFIX):
-            raise ValueError("not a sealed personal-data token")
+        return _open(self.keys.get_key(customer_id), customer_id, token)
+
+    def open_fields(self, customer_id: UUID, sealed: dict[str, str | None]) -> dict[str, str | None]:
         key = self.keys.get_key(customer_id)
-        if key is None:
-            return ERASED
-        raw = base64.b64decode(token[len(_PREFIX) :])
-        return AESGCM(key).decrypt(raw[:12], raw[12:], customer_id.bytes).decode()
+        return {name: None if token is None else _open(key, customer_id, token)
+                for name, token in sealed.items()}
+
+    def prefetched(self, customer_ids: Iterable[UUID]) -> tuple[
+            Callable[[UUID, str | None], str | None], Callable[[UUID], None]]:
+        """An opener over keys fetched in one query, and a way to forget an erased key."""
+        keys = self.keys.get_keys(set(customer_ids))
+
+        def open_token(customer_id: UUID, token: str | None) -> str | None:
+            if token is None:
+                return None
+            if customer_id not in keys:
+                found = self.keys.get_key(customer_id)
+                if found is None:
+                    return ERASED
+                keys[customer_id] = found
+            return _open(keys[customer_id], customer_id, token)
+
+        return open_token, lambda customer_id: keys.pop(customer_id, None) and None
+
+
+def _seal(cipher: AESGCM, customer_id: UUID, plaintext: str) -> str:
+    nonce = os.urandom(12)
+    sealed = cipher.encrypt(nonce, plaintext.encode(), customer_id.bytes)
+    return _PREFIX + base64.b64encode(nonce + sealed).decode()
+
+
+def _open(key: bytes | None, customer_id: UUID, token: str) -> str:
+    if not token.startswith(_PREFIX):
+        raise ValueError("not a sealed personal-data token")
+    if key is None:
+        return ERASED
+    raw = base64.b64decode(token[len(_PREFIX) :])
+    return AESGCM(key).decrypt(raw[:12], raw[12:], customer_id.bytes).decode()
 
     def open_fields(self, customer_id: UUID, sealed: dict[str, str | None]) -> dict[str, str | None]:
         return {name: self.open(customer_id, token) for name, token in sealed.items()}
@@ -63,6 +102,9 @@ class MemoryKeyStore:
 
     def get_key(self, customer_id: UUID) -> bytes | None:
         return self._keys.get(customer_id)
+
+    def get_keys(self, customer_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        return {c: self._keys[c] for c in customer_ids if c in self._keys}
 
     def create_key(self, customer_id: UUID) -> bytes:
         return self._keys.setdefault(customer_id, AESGCM.generate_key(bit_length=256))

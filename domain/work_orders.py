@@ -67,14 +67,22 @@ class WorkOrders:
         }
         new_customer_id = customer_id or uuid4()
         year = caller.at.astimezone(self.zone).year
+        # Seal before taking the store's turn: the key look-up need not hold up other desks.
+        sealed = self._seal_customer(new_customer_id, customer, required=customer_id is None)
 
         def decide(session: Session) -> Decision:
             audit = session.audit(store_id)
-            sealed = self._customer_snapshot(session, new_customer_id, customer, audit,
-                                             existing=customer_id is not None)
+            snapshot_pii = sealed
+            if customer_id is not None:
+                known = session.get(Customer, customer_id, "customer")
+                require(not known.erased, InvalidInput("that customer has been erased"))
+                snapshot_pii = sealed or dict(known.sealed)
+            else:
+                session.add(Customer(id=new_customer_id, audit=audit,
+                                     kind=customer.get("kind") or "person", sealed=sealed))
             number = session.next_number("work-order", "WO", store_id, year)
             work_order = WorkOrder(
-                audit=audit, number=number, customer_id=new_customer_id, customer=sealed,
+                audit=audit, number=number, customer_id=new_customer_id, customer=snapshot_pii,
                 vehicle=snapshot, mileage=mileage, kind=kind, appointment_id=appointment_id,
                 complaints=complaints,
             )
@@ -84,24 +92,17 @@ class WorkOrders:
         counter = DocumentCounter.create_id("work-order", store_id, year)
         return self.app.execute(request, decide, (counter, new_customer_id))
 
-    def _customer_snapshot(self, session: Session, customer_id: UUID, given: dict[str, Any],
-                           audit: Any, *, existing: bool) -> dict[str, Any]:
-        """Sealed name and phone for the work order; registers a new customer when needed."""
-        pii = self.app.personal_data
-        if existing:
-            known = session.get(Customer, customer_id, "customer")
-            require(not known.erased, InvalidInput("that customer has been erased"))
-            if not given.get("name") and not given.get("phone"):
-                return dict(known.sealed)
+    def _seal_customer(self, customer_id: UUID, given: dict[str, Any], *,
+                       required: bool) -> dict[str, Any]:
+        """Name, phone and WeChat id sealed with the customer's key ({} when none given)."""
         name = (given.get("name") or "").strip()
         phone = (given.get("phone") or "").strip()
+        if not required and not name and not phone:
+            return {}
         require(bool(name and phone), InvalidInput("customer name and phone are required"))
-        sealed = {"name": pii.seal(customer_id, name), "phone": pii.seal(customer_id, phone),
-                  "wechat_id": pii.seal(customer_id, (given.get("wechat_id") or "").strip() or None)}
-        if not existing:
-            session.add(Customer(id=customer_id, audit=audit, kind=given.get("kind") or "person",
-                                 sealed=sealed))
-        return sealed
+        return self.app.personal_data.seal_fields(customer_id, {
+            "name": name, "phone": phone,
+            "wechat_id": (given.get("wechat_id") or "").strip() or None})
 
     def check_in(self, request: Request, work_order_id: UUID, *, mileage_in: int,
                  fuel_level: int, damage_notes: str = "", belongings: str = "",

@@ -234,12 +234,14 @@ class WorkOrdersView(ReadModel):
         if ids:
             rows = conn.execute(f"SELECT id, doc FROM {table} WHERE id = ANY(%s)", (ids,))
             docs = {row[0]: row[1] for row in rows}
-        opener = self.personal_data.open
+        opener, forget = self.personal_data.prefetched(
+            e.customer_id for _, e in events if isinstance(e, WorkOrder.Opened))
         changed: dict[UUID, int] = {}
         for notification_id, event in events:
             if isinstance(event, Customer.Erased):
                 self._flush(conn, table, docs, changed)
                 self._erase(conn, table, event.originator_id, docs)
+                forget(event.originator_id)
                 continue
             if not isinstance(event, WorkOrder.Event):
                 continue
