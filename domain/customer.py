@@ -18,7 +18,7 @@ class Customer(Aggregate):
     """Personal fields are sealed tokens (see domain.pii); `erased` marks a shredded key."""
 
     @event("Registered")
-    def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:  # noqa: A002
+    def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
         self.kind = kind
         self.sealed = sealed

@@ -73,7 +73,10 @@ class PersonalData:
                 keys[customer_id] = found
             return _open(keys[customer_id], customer_id, token)
 
-        return open_token, lambda customer_id: keys.pop(customer_id, None) and None
+        def forget(customer_id: UUID) -> None:
+            keys.pop(customer_id, None)
+
+        return open_token, forget
 
 
 def _seal(cipher: AESGCM, customer_id: UUID, plaintext: str) -> str:

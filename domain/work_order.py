@@ -140,7 +140,7 @@ class WorkOrder(Aggregate):
         self._require_open_job(line["job_no"])
         require(line["line_id"] == self.next_line_id(), InvalidInput("line id out of sequence"))
         self._line_added(audit, line)
-        return line["line_id"]
+        return str(line["line_id"])
 
     @event("LineAdded")
     def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_order import KINDS, WorkOrder
 from domain.work_order_lines import labor_line, part_line
 
-FUEL_LEVELS = range(0, 101)
+FUEL_LEVELS = range(101)
 
 
 def vehicle_id(vin: str) -> UUID:

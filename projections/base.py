@@ -53,7 +53,7 @@ class ReadModel(ABC):
 
     def create(self, conn: psycopg.Connection[Any], suffix: str = "") -> None:
         for statement in self.ddl(suffix):
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
     @abstractmethod
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],

@@ -213,7 +213,7 @@ class WorkOrdersView(ReadModel):
             updated_at timestamptz NOT NULL, version integer NOT NULL,
             notification_id bigint NOT NULL, doc jsonb NOT NULL""",
     }
-    indexes = (  # noqa: RUF012
+    indexes = (
         Index("wo_view", "wo_view_store_status_idx", "(store_id, status, opened_at DESC)"),
         Index("wo_view", "wo_view_store_opened_idx", "(store_id, opened_at DESC)"),
         Index("wo_view", "wo_view_plate_idx", "(plate)"),

@@ -40,7 +40,8 @@ def load_demo(work_orders: WorkOrders, *, visits: int = 30, stores: tuple[str, .
         at = start + timedelta(days=n, hours=rng.randint(0, 8))
         store = stores[n % len(stores)]
 
-        def req(role: str, user: str, minutes: int = 0) -> Request:
+        def req(role: str, user: str, minutes: int = 0, store: str = store,
+                at: datetime = at) -> Request:
             caller = Caller(user, role, (store,), at + timedelta(minutes=minutes), str(uuid4()))
             return Request(caller)
 

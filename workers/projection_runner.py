@@ -115,7 +115,7 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
     started = time.perf_counter()
     with pool.connection() as conn, conn.transaction():
         for statement in view.drop(REBUILD_SUFFIX):
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
         view.create(conn, REBUILD_SUFFIX)
         conn.execute("DELETE FROM projection_positions WHERE name = %s",
                      (view.name + REBUILD_SUFFIX,))
@@ -131,7 +131,7 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         while count := shadow.apply_batch(conn):
             events += count
         for statement in view.swap(REBUILD_SUFFIX):
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
         conn.execute(
             """UPDATE projection_positions SET position =
                    (SELECT position FROM projection_positions WHERE name = %s), updated_at = now()

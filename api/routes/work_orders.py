@@ -36,13 +36,22 @@ VIEW = "work_orders"
 Reader = Annotated[Principal, Depends(reader("work_orders.read"))]
 Auditor = Annotated[Principal, Depends(reader("work_orders.history"))]
 
-
-def _cmd(action: str) -> Any:
-    return Annotated[Command, Depends(command(action))]
+AddJobCmd = Annotated[Command, Depends(command("work_orders.add_job"))]
+AuthorizeCmd = Annotated[Command, Depends(command("work_orders.authorize"))]
+CancelCmd = Annotated[Command, Depends(command("work_orders.cancel"))]
+CheckInCmd = Annotated[Command, Depends(command("work_orders.check_in"))]
+ClockCmd = Annotated[Command, Depends(command("work_orders.clock"))]
+CompleteCmd = Annotated[Command, Depends(command("work_orders.complete"))]
+DiagnoseCmd = Annotated[Command, Depends(command("work_orders.diagnose"))]
+DispatchCmd = Annotated[Command, Depends(command("work_orders.dispatch"))]
+EstimateCmd = Annotated[Command, Depends(command("work_orders.estimate"))]
+OpenCmd = Annotated[Command, Depends(command("work_orders.open"))]
+QualityCheckCmd = Annotated[Command, Depends(command("work_orders.quality_check"))]
+RepriceCmd = Annotated[Command, Depends(command("work_orders.reprice"))]
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
-def open_work_order(body: WorkOrderOpen, cmd: _cmd("work_orders.open"), ctx: Ctx) -> Any:
+def open_work_order(body: WorkOrderOpen, cmd: OpenCmd, ctx: Ctx) -> Any:
     result = ctx.work_orders.open(
         cmd.envelope, store_id=body.store_id, customer=body.customer.model_dump(),
         customer_id=body.customer_id, vehicle=body.vehicle.model_dump(), mileage=body.mileage,
@@ -53,7 +62,7 @@ def open_work_order(body: WorkOrderOpen, cmd: _cmd("work_orders.open"), ctx: Ctx
 
 
 @router.post("/{work_order_id}/check-in", response_model=CommandAccepted)
-def check_in(work_order_id: UUID, body: CheckIn, cmd: _cmd("work_orders.check_in"),
+def check_in(work_order_id: UUID, body: CheckIn, cmd: CheckInCmd,
              ctx: Ctx) -> Any:
     promised = body.promised_at.isoformat() if body.promised_at else None
     return cmd.accepted(ctx.work_orders.check_in(
@@ -62,82 +71,82 @@ def check_in(work_order_id: UUID, body: CheckIn, cmd: _cmd("work_orders.check_in
 
 
 @router.post("/{work_order_id}/jobs", response_model=CommandAccepted)
-def add_job(work_order_id: UUID, body: JobIn, cmd: _cmd("work_orders.add_job"), ctx: Ctx) -> Any:
+def add_job(work_order_id: UUID, body: JobIn, cmd: AddJobCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.add_job(cmd.envelope, work_order_id,
                                                 complaint=body.complaint))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/diagnosis", response_model=CommandAccepted)
 def diagnose(work_order_id: UUID, job_no: int, body: DiagnosisIn,
-             cmd: _cmd("work_orders.diagnose"), ctx: Ctx) -> Any:
+             cmd: DiagnoseCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.diagnose(cmd.envelope, work_order_id, job_no,
                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/labor-lines", response_model=CommandAccepted)
 def add_labor_line(work_order_id: UUID, job_no: int, body: LaborLineIn,
-                   cmd: _cmd("work_orders.estimate"), ctx: Ctx) -> Any:
+                   cmd: EstimateCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.add_labor_line(cmd.envelope, work_order_id, job_no,
                                                        body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/part-lines", response_model=CommandAccepted)
 def add_part_line(work_order_id: UUID, job_no: int, body: PartLineIn,
-                  cmd: _cmd("work_orders.estimate"), ctx: Ctx) -> Any:
+                  cmd: EstimateCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.add_part_line(cmd.envelope, work_order_id, job_no,
                                                       body.model_dump()))
 
 
 @router.post("/{work_order_id}/lines/{line_id}/price", response_model=CommandAccepted)
 def reprice_line(work_order_id: UUID, line_id: str, body: RepriceIn,
-                 cmd: _cmd("work_orders.reprice"), ctx: Ctx) -> Any:
+                 cmd: RepriceCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.reprice_line(cmd.envelope, work_order_id, line_id,
                                                      **body.model_dump()))
 
 
 @router.post("/{work_order_id}/lines/{line_id}/authorization", response_model=CommandAccepted)
 def authorize_line(work_order_id: UUID, line_id: str, body: AuthorizationIn,
-                   cmd: _cmd("work_orders.authorize"), ctx: Ctx) -> Any:
+                   cmd: AuthorizeCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.authorize_line(cmd.envelope, work_order_id, line_id,
                                                        **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/dispatch", response_model=CommandAccepted)
 def dispatch(work_order_id: UUID, job_no: int, body: DispatchIn,
-             cmd: _cmd("work_orders.dispatch"), ctx: Ctx) -> Any:
+             cmd: DispatchCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.dispatch(cmd.envelope, work_order_id, job_no,
                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/clock-on", response_model=CommandAccepted)
-def clock_on(work_order_id: UUID, job_no: int, body: ClockIn, cmd: _cmd("work_orders.clock"),
+def clock_on(work_order_id: UUID, job_no: int, body: ClockIn, cmd: ClockCmd,
              ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.clock_on(cmd.envelope, work_order_id, job_no,
                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/clock-off", response_model=CommandAccepted)
-def clock_off(work_order_id: UUID, job_no: int, body: ClockIn, cmd: _cmd("work_orders.clock"),
+def clock_off(work_order_id: UUID, job_no: int, body: ClockIn, cmd: ClockCmd,
               ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.clock_off(cmd.envelope, work_order_id, job_no,
                                                   **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/complete", response_model=CommandAccepted)
-def complete_job(work_order_id: UUID, job_no: int, cmd: _cmd("work_orders.complete"),
+def complete_job(work_order_id: UUID, job_no: int, cmd: CompleteCmd,
                  ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.complete_job(cmd.envelope, work_order_id, job_no))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/quality-check", response_model=CommandAccepted)
 def quality_check(work_order_id: UUID, job_no: int, body: QualityCheckIn,
-                  cmd: _cmd("work_orders.quality_check"), ctx: Ctx) -> Any:
+                  cmd: QualityCheckCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.quality_check(cmd.envelope, work_order_id, job_no,
                                                       **body.model_dump()))
 
 
 @router.post("/{work_order_id}/cancel", response_model=CommandAccepted)
-def cancel(work_order_id: UUID, body: ReasonIn, cmd: _cmd("work_orders.cancel"),
+def cancel(work_order_id: UUID, body: ReasonIn, cmd: CancelCmd,
            ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.cancel(cmd.envelope, work_order_id, reason=body.reason))
 
