@@ -478,3 +478,24 @@ def ensure_yardstick(server: Server, args: argparse.Namespace,
 
 def stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+class Timed:
+    """Wraps `owner.attribute` to add up the time and calls spent in it; restore() undoes."""
+
+    def __init__(self, owner: Any, attribute: str) -> None:
+        self.owner, self.attribute = owner, attribute
+        self.target = getattr(owner, attribute)
+        self.seconds, self.calls = 0.0, 0
+        setattr(owner, attribute, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.target(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+    def restore(self) -> None:
+        setattr(self.owner, self.attribute, self.target)

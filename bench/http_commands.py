@@ -46,6 +46,7 @@ from bench.common import (
     Measurement,
     Report,
     Server,
+    Timed,
     add_common_arguments,
     ensure_yardstick,
     latency_summary,
@@ -349,23 +350,6 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-class Timed:
-    def __init__(self, owner: Any, attribute: str) -> None:
-        self.owner, self.attribute = owner, attribute
-        self.target = getattr(owner, attribute)
-        self.seconds, self.calls = 0.0, 0
-        setattr(owner, attribute, self)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.target(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
-
-    def restore(self) -> None:
-        setattr(self.owner, self.attribute, self.target)
 
 
 def breakdown(args: argparse.Namespace, container: Any, url: str) -> dict[str, Any]:

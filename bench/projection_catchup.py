@@ -46,6 +46,7 @@ from bench.common import (
     Measurement,
     Report,
     Server,
+    Timed,
     add_common_arguments,
     create_database,
     database_exists,
@@ -293,23 +294,6 @@ def ensure_history(server: Server, args: argparse.Namespace) -> tuple[str, dict[
 
 # -- measurements -----------------------------------------------------------------------------
 
-class Timed:
-    def __init__(self, owner: Any, attribute: str) -> None:
-        self.owner, self.attribute = owner, attribute
-        self.target = getattr(owner, attribute)
-        self.seconds, self.calls = 0.0, 0
-        setattr(owner, attribute, self)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.target(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
-
-    def restore(self) -> None:
-        setattr(self.owner, self.attribute, self.target)
 
 
 def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> None:
