@@ -18,6 +18,10 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest
 
+lint: $(BIN)/.installed
+	$(BIN)/ruff check domain projections api workers analytics servicecore
+	$(BIN)/mypy domain projections api workers analytics servicecore
+
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run_all
 

@@ -17,7 +17,17 @@ class CustomerError(IllegalTransition):
 class Customer(Aggregate):
     """Personal fields are sealed tokens (see domain.pii); `erased` marks a shredded key."""
 
-    @event("Registered")
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Registered(Event, Aggregate.Created):
+        kind: str
+        sealed: dict[str, Any]
+
+    class Erased(Event):
+        reason: str
+
+    @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
         self.kind = kind
@@ -28,6 +38,6 @@ class Customer(Aggregate):
         require(not self.erased, CustomerError("customer is already erased"))
         self._erased(audit, reason)
 
-    @event("Erased")
+    @event(Erased)
     def _erased(self, audit: Audit, reason: str) -> None:
         self.erased = True

@@ -39,7 +39,79 @@ class WorkOrderError(IllegalTransition):
 
 
 class WorkOrder(Aggregate):
-    @event("Opened")
+    """One service visit. Its events are declared here: the schema an auditor reads."""
+
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Opened(Event, Aggregate.Created):
+        number: str
+        customer_id: UUID
+        customer: dict[str, Any]
+        vehicle: dict[str, Any]
+        mileage: int
+        kind: str
+        appointment_id: str | None
+        complaints: list[str]
+
+    class CheckedIn(Event):
+        details: dict[str, Any]
+
+    class JobAdded(Event):
+        complaint: str
+
+    class Diagnosed(Event):
+        job_no: int
+        cause: str
+        correction: str
+        fault_codes: list[str]
+
+    class LineAdded(Event):
+        line: dict[str, Any]
+
+    class LineRepriced(Event):
+        line_id: str
+        unit_price: Decimal
+        gross: Decimal
+        vat: Decimal
+        reason: str | None
+
+    class LineAuthorized(Event):
+        line_id: str
+        decision: str
+        channel: str
+        note: str | None
+
+    class JobDispatched(Event):
+        job_no: int
+        technician_id: str
+        previous: str | None
+        reason: str | None
+
+    class ClockedOn(Event):
+        job_no: int
+        technician_id: str
+
+    class ClockedOff(Event):
+        job_no: int
+        technician_id: str
+        seconds: int
+
+    class JobCompleted(Event):
+        job_no: int
+
+    class QualityChecked(Event):
+        job_no: int
+        passed: bool
+        reason: str | None
+
+    class ReadyForSettlement(Event):
+        pass
+
+    class Cancelled(Event):
+        reason: str
+
+    @event(Opened)
     def __init__(
         self,
         audit: Audit,
@@ -97,7 +169,7 @@ class WorkOrder(Aggregate):
             raise InvalidInput(f"mileage in is below the {self.mileage} km recorded at opening")
         self._checked_in(audit, details)
 
-    @event("CheckedIn")
+    @event(CheckedIn)
     def _checked_in(self, audit: Audit, details: dict[str, Any]) -> None:
         self.check_in = dict(details)
         self.mileage = details["mileage_in"]
@@ -108,7 +180,7 @@ class WorkOrder(Aggregate):
         self._job_added(audit, complaint)
         return len(self.jobs)
 
-    @event("JobAdded")
+    @event(JobAdded)
     def _job_added(self, audit: Audit, complaint: str) -> None:
         self._new_job(complaint)
 
@@ -123,7 +195,7 @@ class WorkOrder(Aggregate):
         self._require_open_job(job_no)
         self._diagnosed(audit, job_no, cause, correction, fault_codes)
 
-    @event("Diagnosed")
+    @event(Diagnosed)
     def _diagnosed(self, audit: Audit, job_no: int, cause: str, correction: str,
                    fault_codes: list[str]) -> None:
         job = self.jobs[job_no]
@@ -142,7 +214,7 @@ class WorkOrder(Aggregate):
         self._line_added(audit, line)
         return str(line["line_id"])
 
-    @event("LineAdded")
+    @event(LineAdded)
     def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:
         self.lines[line["line_id"]] = copy.deepcopy(line)
         job = self.jobs[line["job_no"]]
@@ -161,7 +233,7 @@ class WorkOrder(Aggregate):
         new = priced(line, money(unit_price, "unit price"))
         self._line_repriced(audit, line_id, new["unit_price"], new["gross"], new["vat"], reason)
 
-    @event("LineRepriced")
+    @event(LineRepriced)
     def _line_repriced(self, audit: Audit, line_id: str, unit_price: Decimal, gross: Decimal,
                        vat: Decimal, reason: str | None) -> None:
         self.lines[line_id].update(unit_price=unit_price, gross=gross, vat=vat)
@@ -179,7 +251,7 @@ class WorkOrder(Aggregate):
         self._line_authorized(audit, line_id, decision, channel, note)
         self._maybe_ready(audit)
 
-    @event("LineAuthorized")
+    @event(LineAuthorized)
     def _line_authorized(self, audit: Audit, line_id: str, decision: str, channel: str,
                          note: str | None) -> None:
         self.lines[line_id]["status"] = decision
@@ -216,7 +288,7 @@ class WorkOrder(Aggregate):
             reason = require_reason(reason, "reassigning a job")
         self._dispatched(audit, job_no, technician_id, previous, reason)
 
-    @event("JobDispatched")
+    @event(JobDispatched)
     def _dispatched(self, audit: Audit, job_no: int, technician_id: str, previous: str | None,
                     reason: str | None) -> None:
         job = self.jobs[job_no]
@@ -234,7 +306,7 @@ class WorkOrder(Aggregate):
         require(job["clock"] is None, WorkOrderError(f"job {job_no} already has an open clock"))
         self._clocked_on(audit, job_no, technician_id)
 
-    @event("ClockedOn")
+    @event(ClockedOn)
     def _clocked_on(self, audit: Audit, job_no: int, technician_id: str) -> None:
         job = self.jobs[job_no]
         job["clock"] = {"technician_id": technician_id, "since": audit.at.isoformat()}
@@ -250,7 +322,7 @@ class WorkOrder(Aggregate):
         self._clocked_off(audit, job_no, technician_id, seconds)
         return seconds
 
-    @event("ClockedOff")
+    @event(ClockedOff)
     def _clocked_off(self, audit: Audit, job_no: int, technician_id: str, seconds: int) -> None:
         job = self.jobs[job_no]
         job["clock"] = None
@@ -264,7 +336,7 @@ class WorkOrder(Aggregate):
                 WorkOrderError(f"job {job_no} has lines awaiting the customer's decision"))
         self._job_completed(audit, job_no)
 
-    @event("JobCompleted")
+    @event(JobCompleted)
     def _job_completed(self, audit: Audit, job_no: int) -> None:
         self.jobs[job_no]["status"] = "awaiting_qc"
 
@@ -279,7 +351,7 @@ class WorkOrder(Aggregate):
         self._quality_checked(audit, job_no, passed, reason)
         self._maybe_ready(audit)
 
-    @event("QualityChecked")
+    @event(QualityChecked)
     def _quality_checked(self, audit: Audit, job_no: int, passed: bool, reason: str | None) -> None:
         job = self.jobs[job_no]
         if passed:
@@ -305,7 +377,7 @@ class WorkOrder(Aggregate):
         if self.status == "in_progress" and not self.blockers():
             self._ready(audit)
 
-    @event("ReadyForSettlement")
+    @event(ReadyForSettlement)
     def _ready(self, audit: Audit) -> None:
         self.status = "ready_for_settlement"
 
@@ -321,7 +393,7 @@ class WorkOrder(Aggregate):
         require(not open_clocks, WorkOrderError(f"clock off first on jobs {open_clocks}"))
         self._cancelled(audit, reason)
 
-    @event("Cancelled")
+    @event(Cancelled)
     def _cancelled(self, audit: Audit, reason: str) -> None:
         self.status = "cancelled"
 
