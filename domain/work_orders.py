@@ -67,8 +67,11 @@ class WorkOrders:
         }
         new_customer_id = customer_id or uuid4()
         year = caller.at.astimezone(self.zone).year
-        # Seal before taking the store's turn: the key look-up need not hold up other desks.
-        sealed = self._seal_customer(new_customer_id, customer, required=customer_id is None)
+        # A new customer's data is sealed before taking the store's turn (the key look-up need
+        # not hold up other desks); a known customer's only once we know they are not erased,
+        # so that no key is ever made again for an erased customer.
+        sealed = self._seal_customer(new_customer_id, customer, required=True) \
+            if customer_id is None else {}
 
         def decide(session: Session) -> Decision:
             audit = session.audit(store_id)
@@ -76,7 +79,8 @@ class WorkOrders:
             if customer_id is not None:
                 known = session.get(Customer, customer_id, "customer")
                 require(not known.erased, InvalidInput("that customer has been erased"))
-                snapshot_pii = sealed or dict(known.sealed)
+                snapshot_pii = (self._seal_customer(customer_id, customer, required=False)
+                                or dict(known.sealed))
             else:
                 session.add(Customer(id=new_customer_id, audit=audit,
                                      kind=customer.get("kind") or "person", sealed=sealed))

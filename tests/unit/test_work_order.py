@@ -382,3 +382,23 @@ def test_a_returning_customer_is_found_by_the_id_of_the_first_visit(app: Service
     work_order = load(app, UUID(second.body["id"]))
     assert work_order.customer_id == customer_id
     assert app.personal_data.open(customer_id, work_order.customer["name"]) == "陈静"
+
+
+def test_an_erased_customer_cannot_come_back_and_gets_no_new_key(app: ServiceCore,
+                                                                 wos: WorkOrders) -> None:
+    opened = wos.open(request(), store_id="S01", customer=dict(CUSTOMER), vehicle=dict(VEHICLE),
+                      mileage=1, complaints=["noise"])
+    customer_id = UUID(opened.body["customer_id"])
+    work_order = load(app, UUID(opened.body["id"]))
+    Customers(app).erase(request("manager"), customer_id, reason="PIPL request")
+
+    # The desk tries to open a visit for the erased customer, with a name and phone given.
+    before = events_stored(app)
+    with pytest.raises(InvalidInput):
+        wos.open(request(), store_id="S01", customer=dict(CUSTOMER), customer_id=customer_id,
+                 vehicle=dict(VEHICLE), mileage=2, complaints=["again"])
+
+    # Nothing stored, no key made again: the old tokens still read as erased.
+    assert events_stored(app) == before
+    assert app.personal_data.keys.get_key(customer_id) is None
+    assert app.personal_data.open(customer_id, work_order.customer["name"]) == ERASED
