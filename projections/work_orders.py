@@ -192,13 +192,19 @@ def _cancelled(event: WorkOrder.Cancelled, doc: Any, open_pii: Opener) -> Any:
     return doc
 
 
+def step(event: Any, doc: dict[str, Any] | None, open_pii: Opener) -> dict[str, Any] | None:
+    """One event applied, with the version and time it leaves the work order at."""
+    doc = evolve(event, doc, open_pii)
+    if doc is not None:
+        doc["version"] = event.originator_version
+        doc["updated_at"] = event.audit.at.isoformat()
+    return doc
+
+
 def fold(events: Sequence[Any], open_pii: Opener) -> dict[str, Any] | None:
     doc: dict[str, Any] | None = None
     for event in events:
-        doc = evolve(event, doc, open_pii)
-        if doc is not None:
-            doc["version"] = event.originator_version
-            doc["updated_at"] = event.audit.at.isoformat()
+        doc = step(event, doc, open_pii)
     return doc
 
 
@@ -245,12 +251,8 @@ class WorkOrdersView(ReadModel):
                 continue
             if not isinstance(event, WorkOrder.Event):
                 continue
-            doc = fold([event], opener) if isinstance(event, WorkOrder.Opened) else None
-            if doc is None:
-                doc = evolve(event, docs[event.originator_id], opener)
-                assert doc is not None
-                doc["version"] = event.originator_version
-                doc["updated_at"] = event.audit.at.isoformat()
+            doc = step(event, docs.get(event.originator_id), opener)
+            assert doc is not None, f"{type(event).__qualname__} before WorkOrder.Opened"
             docs[event.originator_id] = doc
             changed[event.originator_id] = notification_id
         self._flush(conn, table, docs, changed)
