@@ -39,7 +39,6 @@ class WorkOrders:
         def decide(session: Session) -> Decision:
             work_order = session.target(WorkOrder, work_order_id, "work order")
             answer = act(session, work_order) or {}
-            session.add(work_order)
             return Decision(work_order, {"number": work_order.number, **answer})
 
         return self.app.execute(request, decide, (work_order_id, *also))

@@ -28,10 +28,10 @@ Opener = Callable[[UUID, "str | None"], "str | None"]
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal | UUID):
         return str(value)
-    if isinstance(value, datetime | UUID):
-        return str(value) if isinstance(value, UUID) else value.isoformat()
+    if isinstance(value, datetime):
+        return value.isoformat()
     raise TypeError(f"cannot serialise {type(value)}")
 
 
@@ -53,8 +53,8 @@ def _job(complaint: str, job_no: int) -> dict[str, Any]:
 def _refresh_totals(doc: dict[str, Any]) -> None:
     lines = [{**line, "gross": Decimal(line["gross"]), "vat": Decimal(line["vat"])}
              for line in doc["lines"]]
-    doc["totals"] = json.loads(dumps(totals(lines)))
-    doc["technicians"] = sorted({j["technician_id"] for j in doc["jobs"] if j["technician_id"]})
+    doc["totals"] = {pay_type: {name: str(amount) for name, amount in figures.items()}
+                     for pay_type, figures in totals(lines).items()}
 
 
 @singledispatch
@@ -145,7 +145,7 @@ def _dispatched(event: WorkOrder.JobDispatched, doc: Any, open_pii: Opener) -> A
     if job["status"] in ("reported", "diagnosed"):
         job["status"] = "dispatched"
     doc["status"] = "in_progress"
-    _refresh_totals(doc)
+    doc["technicians"] = sorted({j["technician_id"] for j in doc["jobs"] if j["technician_id"]})
     return doc
 
 
