@@ -68,25 +68,26 @@ class WarrantyIn(Body):
     sublet: str | None = Field(default=None, max_length=200)
 
 
-class LaborLineIn(Body):
-    op_code: str = Field(min_length=1, max_length=30)
+class LineIn(Body):
+    """What every estimate line has: who pays, the VAT rate inside the price, warranty details."""
+
     description: str = Field(min_length=1, max_length=500)
-    hours: Decimal = Field(gt=0, le=1000)
-    hourly_rate: Decimal = Field(ge=0, le=100_000)
     pay_type: PayType = "customer"
     vat_rate: Decimal | None = Field(default=None, ge=0, lt=1)
     warranty: WarrantyIn | None = None
 
 
-class PartLineIn(Body):
+class LaborLineIn(LineIn):
+    op_code: str = Field(min_length=1, max_length=30)
+    hours: Decimal = Field(gt=0, le=1000)
+    hourly_rate: Decimal = Field(ge=0, le=100_000)
+
+
+class PartLineIn(LineIn):
     part_number: str = Field(min_length=1, max_length=40)
-    description: str = Field(min_length=1, max_length=500)
     qty: Decimal = Field(gt=0, le=100_000)
     unit: str = Field(default="pc", max_length=10)
     unit_price: Decimal = Field(ge=0, le=10_000_000)
-    pay_type: PayType = "customer"
-    vat_rate: Decimal | None = Field(default=None, ge=0, lt=1)
-    warranty: WarrantyIn | None = None
 
 
 class RepriceIn(Body):
