@@ -45,7 +45,7 @@ def status_of(error: DomainError) -> int:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | float | dict)}
+        extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | float | dict | list)}
         return problem(status_of(exc), exc.kind, type(exc).__name__, exc.detail, **extra)
 
     @app.exception_handler(AuthError)

@@ -71,13 +71,14 @@ class WarrantyIn(Body):
 class LineIn(Body):
     """What every estimate line has: who pays, the VAT rate inside the price, warranty details."""
 
-    description: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(default=None, min_length=1, max_length=500)
     pay_type: PayType = "customer"
     vat_rate: Decimal | None = Field(default=None, ge=0, lt=1)
     warranty: WarrantyIn | None = None
 
 
 class LaborLineIn(LineIn):
+    description: str = Field(min_length=1, max_length=500)
     op_code: str = Field(min_length=1, max_length=30)
     hours: Decimal = Field(gt=0, le=1000)
     hourly_rate: Decimal = Field(ge=0, le=100_000)
@@ -86,8 +87,10 @@ class LaborLineIn(LineIn):
 class PartLineIn(LineIn):
     part_number: str = Field(min_length=1, max_length=40)
     qty: Decimal = Field(gt=0, le=100_000)
-    unit: str = Field(default="pc", max_length=10)
-    unit_price: Decimal = Field(ge=0, le=10_000_000)
+    unit: str | None = Field(default=None, max_length=10,
+                             description="default: the part master's unit, else pc")
+    unit_price: Decimal | None = Field(default=None, ge=0, le=10_000_000,
+                                       description="default: the part master's list price")
 
 
 class RepriceIn(Body):

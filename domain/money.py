@@ -32,12 +32,13 @@ def money(value: object, what: str = "amount") -> Decimal:
     return amount.quantize(CENT)
 
 
-def quantity(value: object, what: str = "quantity", places: int = 2) -> Decimal:
-    """A positive quantity (hours, litres, pieces) with at most `places` decimals."""
+def quantity(value: object, what: str = "quantity", places: int = 2, *,
+             allow_zero: bool = False) -> Decimal:
+    """A positive (or, with `allow_zero`, non-negative) quantity with at most `places` decimals."""
     number = to_decimal(value, what)
     step = Decimal(1).scaleb(-places)
-    if number <= 0:
-        raise InvalidInput(f"{what} must be positive")
+    if number < 0 or (number == 0 and not allow_zero):
+        raise InvalidInput(f"{what} must be {'zero or more' if allow_zero else 'positive'}")
     if number != number.quantize(step):
         raise InvalidInput(f"{what} has more than {places} decimals: {number}")
     return number

@@ -1,8 +1,14 @@
-"""Stock of one part in one store, held in lots (supplier, receipt, unit cost).
+"""Stock of one part in one store, held in lots (supplier, receipt, unit cost, certificate).
 
 Every movement is an event on this stream, so two clerks racing for the last unit conflict on
-the stream's version and exactly one wins. Issues consume lots FIFO at lot cost and remember
-their picks, so a return puts each unit back into the lot it came from.
+the stream's version and exactly one wins. Issues, scrap, transfers out and returns to the
+supplier consume lots at lot cost (FIFO unless a lot is named) and say which lots they took, so
+every unit stays traceable to its lot and supplier, and a return from a job goes back into the
+lot it came from.
+
+Figures: on hand (in the lots) − reserved (for work-order lines and pending scrap) = available.
+A low-stock alert is raised once when available falls below the minimum and cleared once when
+it recovers.
 """
 
 from __future__ import annotations
@@ -13,10 +19,19 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
-from domain.money import quantity, round_money
+from domain.common import (
+    Audit,
+    IllegalTransition,
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_reason,
+    stable_id,
+)
+from domain.money import money, quantity, round_money
 
 ZERO = Decimal(0)
+LOT_FIELDS = ("supplier", "supplier_doc", "received_at", "cert_ref")
 
 
 class StockError(IllegalTransition):
@@ -28,14 +43,15 @@ class InsufficientStock(StockError):
 
 
 def fifo_picks(lots: list[dict[str, Any]], qty: Decimal) -> list[dict[str, Any]]:
-    """Take `qty` from lots in receipt order; each pick names its lot and unit cost."""
+    """Take `qty` from lots in receipt order; each pick names its lot, cost and supplier."""
     picks, left = [], qty
     for lot in lots:
         if left <= 0:
             break
         take = min(lot["on_hand"], left)
         if take > 0:
-            picks.append({"lot_id": lot["lot_id"], "qty": take, "unit_cost": lot["unit_cost"]})
+            picks.append({"lot_id": lot["lot_id"], "qty": take, "unit_cost": lot["unit_cost"],
+                          "supplier": lot["supplier"]})
             left -= take
     if left > 0:
         raise InsufficientStock("not enough on hand in the lots", short=str(left))
@@ -46,21 +62,148 @@ def picks_cost(picks: list[dict[str, Any]]) -> Decimal:
     return round_money(sum((p["qty"] * p["unit_cost"] for p in picks), ZERO))
 
 
+def picks_qty(picks: list[dict[str, Any]]) -> Decimal:
+    return sum((p["qty"] for p in picks), ZERO)
+
+
 class StockItem(Aggregate):
+    """One part number in one store."""
+
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Opened(Event, Aggregate.Created):
+        store_id: str
+        part_number: str
+        unit: str
+        min_stock: Decimal
+        reorder_qty: Decimal
+
+    class LevelsSet(Event):
+        min_stock: Decimal
+        reorder_qty: Decimal
+
+    class Received(Event):
+        lot_id: str
+        qty: Decimal
+        unit_cost: Decimal
+        supplier: str
+        supplier_doc: str
+        cert_ref: str | None
+        po_ref: str | None
+
+    class Ordered(Event):
+        order_ref: str
+        qty: Decimal
+
+    class OrderClosed(Event):
+        order_ref: str
+        qty: Decimal
+
+    class Reserved(Event):
+        key: str
+        qty: Decimal
+
+    class Released(Event):
+        key: str
+        qty: Decimal
+        reason: str
+
+    class Issued(Event):
+        key: str
+        picks: list[dict[str, Any]]
+        from_reserved: Decimal
+        cost: Decimal
+
+    class ReturnedFromJob(Event):
+        key: str
+        picks: list[dict[str, Any]]
+        cost: Decimal
+        reason: str
+
+    class ScrapRequested(Event):
+        request_id: str
+        qty: Decimal
+        lot_id: str | None
+        value: Decimal
+        reason: str
+
+    class ScrapRejected(Event):
+        request_id: str
+        reason: str
+
+    class Scrapped(Event):
+        request_id: str
+        picks: list[dict[str, Any]]
+        cost: Decimal
+        reason: str
+        approved_by: str | None
+
+    class Counted(Event):
+        count_id: str
+        lines: list[dict[str, Any]]
+        value: Decimal
+        reason: str
+        needs_approval: bool
+
+    class CountRejected(Event):
+        count_id: str
+        reason: str
+
+    class VariancePosted(Event):
+        count_id: str
+        adjustments: list[dict[str, Any]]
+        value: Decimal
+        reason: str
+        approved_by: str | None
+
+    class TransferredOut(Event):
+        transfer_id: str
+        to_store: str
+        picks: list[dict[str, Any]]
+        cost: Decimal
+        reason: str
+
+    class TransferredIn(Event):
+        transfer_id: str
+        from_store: str
+        lots: list[dict[str, Any]]
+        cost: Decimal
+
+    class ReturnedToSupplier(Event):
+        lot_id: str
+        qty: Decimal
+        unit_cost: Decimal
+        cost: Decimal
+        supplier: str
+        reference: str
+        reason: str
+
+    class LowStockAlertRaised(Event):
+        available: Decimal
+        min_stock: Decimal
+
+    class LowStockAlertCleared(Event):
+        available: Decimal
+
     @staticmethod
     def create_id(store_id: str, part_number: str) -> UUID:
         return stable_id("stock", store_id, part_number)
 
-    @event("Opened")
-    def __init__(self, store_id: str, part_number: str, unit: str, min_stock: Decimal,
-                 audit: Audit) -> None:
+    @event(Opened)
+    def __init__(self, audit: Audit, store_id: str, part_number: str, unit: str,
+                 min_stock: Decimal, reorder_qty: Decimal = ZERO) -> None:
         self.store_id = store_id
         self.part_number = part_number
         self.unit = unit
         self.min_stock = min_stock
+        self.reorder_qty = reorder_qty
         self.lots: dict[str, dict[str, Any]] = {}
         self.reserved: dict[str, Decimal] = {}
         self.issued: dict[str, list[dict[str, Any]]] = {}
+        self.on_order: dict[str, Decimal] = {}
+        self.pending_scraps: dict[str, dict[str, Any]] = {}
+        self.pending_count: dict[str, Any] | None = None
         self.alert_raised = False
 
     # -- figures -----------------------------------------------------------------------------
@@ -78,11 +221,51 @@ class StockItem(Aggregate):
         return self.on_hand - self.reserved_total
 
     @property
+    def on_order_total(self) -> Decimal:
+        return sum(self.on_order.values(), ZERO)
+
+    @property
     def fifo_value(self) -> Decimal:
         return round_money(sum((l["on_hand"] * l["unit_cost"] for l in self.lots.values()), ZERO))
 
+    def suggested_order(self) -> Decimal:
+        """How much to order now: nothing unless available + on order is below the minimum."""
+        short = self.min_stock - self.available - self.on_order_total
+        if self.available >= self.min_stock or short <= 0:
+            return ZERO
+        return max(self.reorder_qty, short)
+
+    def figures(self) -> dict[str, Decimal]:
+        return {"on_hand": self.on_hand, "reserved": self.reserved_total,
+                "available": self.available, "on_order": self.on_order_total}
+
     def _lots_in_order(self) -> list[dict[str, Any]]:
         return sorted(self.lots.values(), key=lambda lot: lot["seq"])
+
+    def next_lot_id(self) -> str:
+        return f"{self.store_id}-{self.part_number}-{len(self.lots) + 1:05d}"
+
+    def lot(self, lot_id: str) -> dict[str, Any]:
+        if lot_id not in self.lots:
+            raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}")
+        return self.lots[lot_id]
+
+    def _take(self, qty: Decimal, lot_id: str | None) -> list[dict[str, Any]]:
+        if lot_id is None:
+            return fifo_picks(self._lots_in_order(), qty)
+        lot = self.lot(lot_id)
+        if qty > lot["on_hand"]:
+            raise InsufficientStock(f"lot {lot_id} holds only {lot['on_hand']} {self.unit}",
+                                    available=str(lot["on_hand"]))
+        return fifo_picks([lot], qty)
+
+    def _require_available(self, qty: Decimal, what: str, own: Decimal = ZERO) -> None:
+        free = self.available + own
+        if qty > free:
+            raise InsufficientStock(
+                f"only {free} {self.unit} of {self.part_number} available to {what} "
+                f"in {self.store_id}", available=str(free), part_number=self.part_number,
+                store_id=self.store_id)
 
     def _check_alert(self, audit: Audit) -> None:
         low = self.available < self.min_stock
@@ -91,30 +274,61 @@ class StockItem(Aggregate):
         elif not low and self.alert_raised:
             self._alert_cleared(audit, self.available)
 
-    @event("LowStockAlertRaised")
+    @event(LowStockAlertRaised)
     def _alert_raised(self, audit: Audit, available: Decimal, min_stock: Decimal) -> None:
         self.alert_raised = True
 
-    @event("LowStockAlertCleared")
+    @event(LowStockAlertCleared)
     def _alert_cleared(self, audit: Audit, available: Decimal) -> None:
         self.alert_raised = False
 
+    # -- levels and orders -------------------------------------------------------------------
+
+    def set_levels(self, audit: Audit, min_stock: object, reorder_qty: object) -> None:
+        low = quantity(min_stock, "minimum stock", places=3, allow_zero=True)
+        again = quantity(reorder_qty, "reorder quantity", places=3, allow_zero=True)
+        require((low, again) != (self.min_stock, self.reorder_qty),
+                StockError("the levels are already set so"))
+        self._levels_set(audit, low, again)
+        self._check_alert(audit)
+
+    @event(LevelsSet)
+    def _levels_set(self, audit: Audit, min_stock: Decimal, reorder_qty: Decimal) -> None:
+        self.min_stock = min_stock
+        self.reorder_qty = reorder_qty
+
+    def order(self, audit: Audit, order_ref: str, qty: Decimal) -> None:
+        require(order_ref not in self.on_order, StockError(f"{order_ref} is already on order"))
+        self._ordered(audit, order_ref, qty)
+
+    @event(Ordered)
+    def _ordered(self, audit: Audit, order_ref: str, qty: Decimal) -> None:
+        self.on_order[order_ref] = qty
+
+    def close_order(self, audit: Audit, order_ref: str) -> None:
+        if order_ref in self.on_order:
+            self._order_closed(audit, order_ref, self.on_order[order_ref])
+
+    @event(OrderClosed)
+    def _order_closed(self, audit: Audit, order_ref: str, qty: Decimal) -> None:
+        del self.on_order[order_ref]
+
     # -- receipts ----------------------------------------------------------------------------
 
-    def receive(self, audit: Audit, *, qty: object, unit_cost: Decimal, supplier: str,
+    def receive(self, audit: Audit, *, qty: object, unit_cost: object, supplier: str,
                 supplier_doc: str, cert_ref: str | None = None,
                 po_ref: str | None = None) -> str:
         amount = quantity(qty, "received quantity", places=3)
-        require(unit_cost >= 0, InvalidInput("unit cost must not be negative"))
+        cost = money(unit_cost, "unit cost")
         require(bool(supplier.strip() and supplier_doc.strip()),
                 InvalidInput("supplier and supplier document number are required"))
-        lot_id = f"{self.store_id}-{self.part_number}-{len(self.lots) + 1:05d}"
-        self._received(audit, lot_id, amount, unit_cost, supplier.strip(), supplier_doc.strip(),
-                       cert_ref, po_ref)
+        lot_id = self.next_lot_id()
+        self._received(audit, lot_id, amount, cost, supplier.strip(), supplier_doc.strip(),
+                       (cert_ref or "").strip() or None, po_ref)
         self._check_alert(audit)
         return lot_id
 
-    @event("Received")
+    @event(Received)
     def _received(self, audit: Audit, lot_id: str, qty: Decimal, unit_cost: Decimal,
                   supplier: str, supplier_doc: str, cert_ref: str | None,
                   po_ref: str | None) -> None:
@@ -122,22 +336,25 @@ class StockItem(Aggregate):
             "lot_id": lot_id, "seq": len(self.lots), "supplier": supplier,
             "supplier_doc": supplier_doc, "received_at": audit.at.isoformat(),
             "unit_cost": unit_cost, "received_qty": qty, "on_hand": qty, "cert_ref": cert_ref,
-            "po_ref": po_ref,
+            "po_ref": po_ref, "origin_lot": None,
         }
+        if po_ref in self.on_order:
+            left = self.on_order[po_ref] - qty
+            if left > 0:
+                self.on_order[po_ref] = left
+            else:
+                del self.on_order[po_ref]
 
     # -- reservations ------------------------------------------------------------------------
 
     def reserve(self, audit: Audit, key: str, qty: object) -> None:
         amount = quantity(qty, "reserved quantity", places=3)
         require(key not in self.reserved, StockError(f"{key} already holds a reservation"))
-        if amount > self.available:
-            raise InsufficientStock(
-                f"only {self.available} {self.unit} of {self.part_number} available",
-                available=str(self.available))
+        self._require_available(amount, "reserve")
         self._reserved(audit, key, amount)
         self._check_alert(audit)
 
-    @event("Reserved")
+    @event(Reserved)
     def _reserved(self, audit: Audit, key: str, qty: Decimal) -> None:
         self.reserved[key] = qty
 
@@ -146,7 +363,7 @@ class StockItem(Aggregate):
         self._released(audit, key, self.reserved[key], require_reason(reason, "a release"))
         self._check_alert(audit)
 
-    @event("Released")
+    @event(Released)
     def _released(self, audit: Audit, key: str, qty: Decimal, reason: str) -> None:
         del self.reserved[key]
 
@@ -156,17 +373,13 @@ class StockItem(Aggregate):
         """Issue to a work-order line: stock leaves on hand at its lots' FIFO cost."""
         amount = quantity(qty, "issued quantity", places=3)
         own = self.reserved.get(key, ZERO)
-        free = self.on_hand - (self.reserved_total - own)
-        if amount > free:
-            raise InsufficientStock(
-                f"only {free} {self.unit} of {self.part_number} can be issued",
-                available=str(free))
+        self._require_available(amount, "issue", own)
         picks = fifo_picks(self._lots_in_order(), amount)
         self._issued(audit, key, picks, min(own, amount), picks_cost(picks))
         self._check_alert(audit)
         return picks
 
-    @event("Issued")
+    @event(Issued)
     def _issued(self, audit: Audit, key: str, picks: list[dict[str, Any]], from_reserved: Decimal,
                 cost: Decimal) -> None:
         for pick in picks:
@@ -198,7 +411,7 @@ class StockItem(Aggregate):
         self._check_alert(audit)
         return picks
 
-    @event("ReturnedFromJob")
+    @event(ReturnedFromJob)
     def _returned(self, audit: Audit, key: str, picks: list[dict[str, Any]], cost: Decimal,
                   reason: str) -> None:
         for pick in picks:
@@ -210,22 +423,226 @@ class StockItem(Aggregate):
                     held["qty"] -= take
                     remaining -= take
         self.issued[key] = [p for p in self.issued[key] if p["qty"] > 0]
+        if not self.issued[key]:
+            del self.issued[key]
 
     # -- scrap -------------------------------------------------------------------------------
 
-    def scrap(self, audit: Audit, qty: object, reason: str | None) -> list[dict[str, Any]]:
+    def scrap_value(self, qty: Decimal, lot_id: str | None = None) -> Decimal:
+        return picks_cost(self._take(qty, lot_id))
+
+    def scrap(self, audit: Audit, qty: object, reason: str | None, *,
+              request_id: str | None = None, lot_id: str | None = None,
+              needs_approval: bool = False) -> list[dict[str, Any]]:
+        """Scrap now, or, when `needs_approval`, hold the units until a manager decides.
+
+        Returns the picks scrapped ([] while the request waits for approval).
+        """
         amount = quantity(qty, "scrapped quantity", places=3)
         reason = require_reason(reason, "scrapping stock")
-        if amount > self.available:
-            raise InsufficientStock(f"only {self.available} {self.unit} available to scrap",
-                                    available=str(self.available))
-        picks = fifo_picks(self._lots_in_order(), amount)
-        self._scrapped(audit, picks, picks_cost(picks), reason)
+        request_id = request_id or f"SC{len(self.pending_scraps) + 1}-{self.version}"
+        require(request_id not in self.pending_scraps,
+                StockError(f"scrap request {request_id} exists"))
+        self._require_available(amount, "scrap")
+        picks = self._take(amount, lot_id)
+        if needs_approval:
+            self._scrap_requested(audit, request_id, amount, lot_id, picks_cost(picks), reason)
+            self._check_alert(audit)
+            return []
+        self._scrapped(audit, request_id, picks, picks_cost(picks), reason, None)
         self._check_alert(audit)
         return picks
 
-    @event("Scrapped")
-    def _scrapped(self, audit: Audit, picks: list[dict[str, Any]], cost: Decimal,
-                  reason: str) -> None:
+    @event(ScrapRequested)
+    def _scrap_requested(self, audit: Audit, request_id: str, qty: Decimal, lot_id: str | None,
+                         value: Decimal, reason: str) -> None:
+        self.pending_scraps[request_id] = {"qty": qty, "lot_id": lot_id, "reason": reason,
+                                           "requested_by": audit.user_id, "value": value}
+        self.reserved[f"scrap:{request_id}"] = qty
+
+    def _pending_scrap(self, request_id: str) -> dict[str, Any]:
+        if request_id not in self.pending_scraps:
+            raise StockError(f"no scrap request {request_id} waits for approval")
+        return self.pending_scraps[request_id]
+
+    def decide_scrap(self, audit: Audit, request_id: str, approve: bool,
+                     reason: str | None) -> list[dict[str, Any]]:
+        request = self._pending_scrap(request_id)
+        require(audit.role == "manager", NotPermitted("approving scrap needs the manager role"))
+        require(audit.user_id != request["requested_by"],
+                NotPermitted("the approver must not be the clerk who asked"))
+        if not approve:
+            self._scrap_rejected(audit, request_id, require_reason(reason, "rejecting scrap"))
+            self._check_alert(audit)
+            return []
+        picks = self._take(request["qty"], request["lot_id"])
+        self._scrapped(audit, request_id, picks, picks_cost(picks), request["reason"],
+                       audit.user_id)
+        self._check_alert(audit)
+        return picks
+
+    @event(ScrapRejected)
+    def _scrap_rejected(self, audit: Audit, request_id: str, reason: str) -> None:
+        del self.pending_scraps[request_id]
+        self.reserved.pop(f"scrap:{request_id}", None)
+
+    @event(Scrapped)
+    def _scrapped(self, audit: Audit, request_id: str, picks: list[dict[str, Any]], cost: Decimal,
+                  reason: str, approved_by: str | None) -> None:
         for pick in picks:
             self.lots[pick["lot_id"]]["on_hand"] -= pick["qty"]
+        self.pending_scraps.pop(request_id, None)
+        self.reserved.pop(f"scrap:{request_id}", None)
+
+    # -- stocktake ---------------------------------------------------------------------------
+
+    def count(self, audit: Audit, count_id: str, counted: dict[str, object], reason: str | None,
+              approval_value: Decimal) -> dict[str, Any]:
+        """Record counted vs book per lot; post the variance now unless it needs approval.
+
+        Lots not named keep their book quantity. A variance whose absolute value exceeds
+        `approval_value` waits for a manager.
+        """
+        require(self.pending_count is None,
+                StockError(f"count {self.pending_count and self.pending_count['count_id']} "
+                           "waits for approval"))
+        require(bool(counted), InvalidInput("count at least one lot"))
+        lines = []
+        for lot_id, raw in counted.items():
+            lot = self.lot(lot_id)
+            qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True)
+            lines.append({"lot_id": lot_id, "book": lot["on_hand"], "counted": qty,
+                          "variance": qty - lot["on_hand"], "unit_cost": lot["unit_cost"]})
+        value = round_money(sum((ln["variance"] * ln["unit_cost"] for ln in lines), ZERO))
+        moved = [ln for ln in lines if ln["variance"] != 0]
+        reason_text = require_reason(reason, "a stocktake variance") if moved else \
+            (reason or "").strip() or "no variance"
+        needs_approval = abs(value) > approval_value or any(
+            abs(ln["variance"] * ln["unit_cost"]) > approval_value for ln in moved)
+        self._check_shortage(moved)
+        self._counted(audit, count_id, lines, value, reason_text, needs_approval)
+        if not needs_approval and moved:
+            self._post(audit, count_id, moved, value, reason_text, None)
+        return {"count_id": count_id, "value": value, "needs_approval": needs_approval,
+                "lines": lines}
+
+    def _check_shortage(self, moved: list[dict[str, Any]]) -> None:
+        for line in moved:
+            if self.lots[line["lot_id"]]["on_hand"] + line["variance"] < 0:
+                raise StockError(f"lot {line['lot_id']} now holds less than the count removes; "
+                                 "count again")
+        loss = -sum((ln["variance"] for ln in moved), ZERO)
+        if loss > 0 and self.on_hand - loss < self.reserved_total:
+            raise StockError(
+                f"the count leaves {self.on_hand - loss} on hand but {self.reserved_total} is "
+                "reserved: release or move the reservations first",
+                reserved={k: str(v) for k, v in self.reserved.items()})
+
+    @event(Counted)
+    def _counted(self, audit: Audit, count_id: str, lines: list[dict[str, Any]], value: Decimal,
+                 reason: str, needs_approval: bool) -> None:
+        if needs_approval:
+            self.pending_count = {"count_id": count_id, "lines": lines, "value": value,
+                                  "reason": reason, "counted_by": audit.user_id}
+
+    def _post(self, audit: Audit, count_id: str, moved: list[dict[str, Any]], value: Decimal,
+              reason: str, approved_by: str | None) -> None:
+        adjustments = [{"lot_id": ln["lot_id"], "qty": ln["variance"],
+                        "unit_cost": ln["unit_cost"]} for ln in moved]
+        self._variance_posted(audit, count_id, adjustments, value, reason, approved_by)
+        self._check_alert(audit)
+
+    def decide_count(self, audit: Audit, count_id: str, approve: bool,
+                     reason: str | None) -> None:
+        pending = self.pending_count
+        require(pending is not None and pending["count_id"] == count_id,
+                StockError(f"no count {count_id} waits for approval"))
+        assert pending is not None
+        require(audit.role == "manager",
+                NotPermitted("approving a stocktake variance needs the manager role"))
+        require(audit.user_id != pending["counted_by"],
+                NotPermitted("the approver must not be the clerk who counted"))
+        if not approve:
+            self._count_rejected(audit, count_id, require_reason(reason, "rejecting a count"))
+            return
+        moved = [ln for ln in pending["lines"] if ln["variance"] != 0]
+        self._check_shortage(moved)
+        self._post(audit, count_id, moved, pending["value"], pending["reason"], audit.user_id)
+
+    @event(CountRejected)
+    def _count_rejected(self, audit: Audit, count_id: str, reason: str) -> None:
+        self.pending_count = None
+
+    @event(VariancePosted)
+    def _variance_posted(self, audit: Audit, count_id: str, adjustments: list[dict[str, Any]],
+                         value: Decimal, reason: str, approved_by: str | None) -> None:
+        for adjustment in adjustments:
+            self.lots[adjustment["lot_id"]]["on_hand"] += adjustment["qty"]
+        self.pending_count = None
+
+    # -- transfers between stores ------------------------------------------------------------
+
+    def transfer_out(self, audit: Audit, transfer_id: str, to_store: str, qty: object,
+                     reason: str | None) -> list[dict[str, Any]]:
+        amount = quantity(qty, "transferred quantity", places=3)
+        require(to_store != self.store_id, InvalidInput("a transfer goes to another store"))
+        self._require_available(amount, "transfer")
+        picks = [{**pick, **{k: self.lots[pick["lot_id"]][k] for k in LOT_FIELDS}}
+                 for pick in fifo_picks(self._lots_in_order(), amount)]
+        self._transferred_out(audit, transfer_id, to_store, picks, picks_cost(picks),
+                              require_reason(reason, "a transfer"))
+        self._check_alert(audit)
+        return picks
+
+    @event(TransferredOut)
+    def _transferred_out(self, audit: Audit, transfer_id: str, to_store: str,
+                         picks: list[dict[str, Any]], cost: Decimal, reason: str) -> None:
+        for pick in picks:
+            self.lots[pick["lot_id"]]["on_hand"] -= pick["qty"]
+
+    def transfer_in(self, audit: Audit, transfer_id: str, from_store: str,
+                    picks: list[dict[str, Any]]) -> list[str]:
+        """Each transferred pick becomes a lot here, keeping supplier, certificate and cost."""
+        lots = []
+        for n, pick in enumerate(picks):
+            lots.append({
+                "lot_id": f"{self.store_id}-{self.part_number}-{len(self.lots) + n + 1:05d}",
+                "origin_lot": pick["lot_id"], "qty": pick["qty"], "unit_cost": pick["unit_cost"],
+                **{k: pick.get(k) for k in LOT_FIELDS},
+            })
+        self._transferred_in(audit, transfer_id, from_store, lots, picks_cost(picks))
+        self._check_alert(audit)
+        return [lot["lot_id"] for lot in lots]
+
+    @event(TransferredIn)
+    def _transferred_in(self, audit: Audit, transfer_id: str, from_store: str,
+                        lots: list[dict[str, Any]], cost: Decimal) -> None:
+        for lot in lots:
+            self.lots[lot["lot_id"]] = {
+                "lot_id": lot["lot_id"], "seq": len(self.lots), "supplier": lot["supplier"],
+                "supplier_doc": lot["supplier_doc"], "received_at": lot["received_at"],
+                "unit_cost": lot["unit_cost"], "received_qty": lot["qty"], "on_hand": lot["qty"],
+                "cert_ref": lot["cert_ref"], "po_ref": None, "origin_lot": lot["origin_lot"],
+            }
+
+    # -- return to supplier ------------------------------------------------------------------
+
+    def return_to_supplier(self, audit: Audit, lot_id: str, qty: object, reference: str,
+                           reason: str | None) -> Decimal:
+        amount = quantity(qty, "returned quantity", places=3)
+        lot = self.lot(lot_id)
+        self._require_available(amount, "return to the supplier")
+        if amount > lot["on_hand"]:
+            raise InsufficientStock(f"lot {lot_id} holds only {lot['on_hand']} {self.unit}",
+                                    available=str(lot["on_hand"]))
+        require(bool(reference.strip()), InvalidInput("the supplier's return reference is required"))
+        cost = round_money(amount * lot["unit_cost"])
+        self._returned_to_supplier(audit, lot_id, amount, lot["unit_cost"], cost, lot["supplier"],
+                                   reference.strip(), require_reason(reason, "a supplier return"))
+        self._check_alert(audit)
+        return cost
+
+    @event(ReturnedToSupplier)
+    def _returned_to_supplier(self, audit: Audit, lot_id: str, qty: Decimal, unit_cost: Decimal,
+                              cost: Decimal, supplier: str, reference: str, reason: str) -> None:
+        self.lots[lot_id]["on_hand"] -= qty

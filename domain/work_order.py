@@ -111,6 +111,48 @@ class WorkOrder(Aggregate):
     class Cancelled(Event):
         reason: str
 
+    class PartSupply(Event):
+        line_id: str
+        supply: str
+        reserved_qty: Decimal
+        available: Decimal
+
+    class PartsIssued(Event):
+        line_id: str
+        qty: Decimal
+        picks: list[dict[str, Any]]
+        cost: Decimal
+
+    class PartsReturned(Event):
+        line_id: str
+        qty: Decimal
+        picks: list[dict[str, Any]]
+        cost: Decimal
+        reason: str
+
+    class LineWithdrawn(Event):
+        line_id: str
+        withdrawn_qty: Decimal
+        qty: Decimal
+        gross: Decimal
+        vat: Decimal
+        reason: str
+
+    class LinesMoved(Event):
+        line_ids: list[str]
+        follow_on_id: UUID
+        follow_on_number: str
+        reason: str
+
+    class LinesCarriedOver(Event):
+        from_id: UUID
+        from_number: str
+        lines: list[dict[str, Any]]
+        reason: str
+
+    class BackInProgress(Event):
+        reason: str
+
     @event(Opened)
     def __init__(
         self,
@@ -123,6 +165,7 @@ class WorkOrder(Aggregate):
         kind: str,
         appointment_id: str | None,
         complaints: list[str],
+        id: UUID | None = None,
     ) -> None:
         self.number = number
         self.store_id = audit.store_id
@@ -334,6 +377,10 @@ class WorkOrder(Aggregate):
         require(job["clock"] is None, WorkOrderError("clock off before completing the job"))
         require(self.job_is_authorized(job_no),
                 WorkOrderError(f"job {job_no} has lines awaiting the customer's decision"))
+        short = [line["line_id"] for line in self.unissued_lines() if line["job_no"] == job_no]
+        require(not short, WorkOrderError(
+            f"issue the parts first, or move or withdraw the lines: {', '.join(short)}",
+            lines=short))
         self._job_completed(audit, job_no)
 
     @event(JobCompleted)
@@ -369,6 +416,8 @@ class WorkOrder(Aggregate):
                 reasons.append(f"job {job_no} has lines awaiting authorization")
             elif any(line["status"] == "approved" for line in lines) and job["status"] != "passed":
                 reasons.append(f"job {job_no} has not passed QC")
+        reasons += [f"part line {line['line_id']} is not fully issued (issue it, move it to a "
+                    "follow-on work order or withdraw it)" for line in self.unissued_lines()]
         if not any(job["status"] == "passed" for job in self.jobs.values()):
             reasons.append("no job has passed QC")
         return reasons
@@ -397,3 +446,150 @@ class WorkOrder(Aggregate):
     def _cancelled(self, audit: Audit, reason: str) -> None:
         self.status = "cancelled"
 
+
+    # -- parts: supply, issue, return, withdraw, move to a follow-on work order --------------
+
+    def unissued_lines(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines.values() if line["kind"] == "part"
+                and line["status"] == "approved" and line["issued_qty"] < line["qty"]]
+
+    def part_line(self, line_id: str) -> dict[str, Any]:
+        line = self.line(line_id)
+        require(line["kind"] == "part", InvalidInput(f"line {line_id} is not a part line"))
+        return line
+
+    @staticmethod
+    def stock_key(work_order_id: UUID, line_id: str) -> str:
+        """How the stock item names this line's reservation and issues."""
+        return f"{work_order_id}:{line_id}"
+
+    def note_supply(self, audit: Audit, line_id: str, supply: str, reserved_qty: Decimal,
+                    available: Decimal) -> None:
+        self._part_supply(audit, line_id, supply, reserved_qty, available)
+
+    @event(PartSupply)
+    def _part_supply(self, audit: Audit, line_id: str, supply: str, reserved_qty: Decimal,
+                     available: Decimal) -> None:
+        self.lines[line_id].update(supply=supply, reserved_qty=reserved_qty)
+
+    def check_issue(self, line_id: str, qty: Decimal) -> dict[str, Any]:
+        line = self.part_line(line_id)
+        self._require_open_job(line["job_no"])
+        require(line["status"] == "approved",
+                WorkOrderError(f"line {line_id} is {line['status']}, not approved"))
+        left = line["qty"] - line["issued_qty"]
+        if qty > left:
+            raise WorkOrderError(f"line {line_id} needs only {left} more", outstanding=str(left))
+        return line
+
+    def record_issue(self, audit: Audit, line_id: str, qty: Decimal,
+                     picks: list[dict[str, Any]], cost: Decimal) -> None:
+        self.check_issue(line_id, qty)
+        self._parts_issued(audit, line_id, qty, picks, cost)
+
+    @event(PartsIssued)
+    def _parts_issued(self, audit: Audit, line_id: str, qty: Decimal,
+                      picks: list[dict[str, Any]], cost: Decimal) -> None:
+        line = self.lines[line_id]
+        line["issued_qty"] += qty
+        line["issued_cost"] = line.get("issued_cost", Decimal("0.00")) + cost
+        line["reserved_qty"] = max(Decimal(0), line.get("reserved_qty", Decimal(0)) - qty)
+        line.setdefault("picks", []).extend(dict(p) for p in picks)
+
+    def check_return(self, line_id: str, qty: Decimal) -> dict[str, Any]:
+        line = self.part_line(line_id)
+        require(self.status in (*ACTIVE, "ready_for_settlement"),
+                WorkOrderError(f"work order is {self.status}; its issues are frozen"))
+        if qty > line["issued_qty"]:
+            raise WorkOrderError(f"only {line['issued_qty']} was issued to line {line_id}",
+                                 issued=str(line["issued_qty"]))
+        return line
+
+    def record_return(self, audit: Audit, line_id: str, qty: Decimal,
+                      picks: list[dict[str, Any]], cost: Decimal, reason: str) -> None:
+        self.check_return(line_id, qty)
+        self._parts_returned(audit, line_id, qty, picks, cost, reason)
+        if self.status == "ready_for_settlement":
+            self._back_in_progress(audit, f"parts returned from line {line_id}: {reason}")
+
+    @event(PartsReturned)
+    def _parts_returned(self, audit: Audit, line_id: str, qty: Decimal,
+                        picks: list[dict[str, Any]], cost: Decimal, reason: str) -> None:
+        line = self.lines[line_id]
+        line["issued_qty"] -= qty
+        line["issued_cost"] = line.get("issued_cost", Decimal("0.00")) - cost
+
+    @event(BackInProgress)
+    def _back_in_progress(self, audit: Audit, reason: str) -> None:
+        self.status = "in_progress"
+
+    def withdraw_line(self, audit: Audit, line_id: str, reason: str | None) -> Decimal:
+        """The customer no longer wants the part (or what is still missing of it)."""
+        line = self.part_line(line_id)
+        self._require_active()
+        require(line["status"] == "approved",
+                WorkOrderError(f"line {line_id} is {line['status']}, not approved"))
+        withdrawn = line["qty"] - line["issued_qty"]
+        require(withdrawn > 0, WorkOrderError(f"line {line_id} is fully issued; return it first"))
+        kept = line["issued_qty"]
+        new = priced({**line, "qty": kept}, line["unit_price"])
+        self._line_withdrawn(audit, line_id, withdrawn, kept, new["gross"], new["vat"],
+                             require_reason(reason, "withdrawing an approved line"))
+        self._maybe_ready(audit)
+        return withdrawn  # type: ignore[no-any-return]
+
+    @event(LineWithdrawn)
+    def _line_withdrawn(self, audit: Audit, line_id: str, withdrawn_qty: Decimal, qty: Decimal,
+                        gross: Decimal, vat: Decimal, reason: str) -> None:
+        line = self.lines[line_id]
+        line.update(qty=qty, gross=gross, vat=vat, reserved_qty=Decimal(0))
+        if qty == 0:
+            line["status"] = "declined"
+
+    def lines_to_move(self, line_ids: list[str]) -> list[dict[str, Any]]:
+        self._require_active()
+        require(bool(line_ids), InvalidInput("name the lines to move"))
+        lines = []
+        for line_id in dict.fromkeys(line_ids):
+            line = self.line(line_id)
+            require(line["status"] == "approved",
+                    WorkOrderError(f"line {line_id} is {line['status']}, not approved"))
+            require(line.get("issued_qty", 0) == 0,
+                    WorkOrderError(f"line {line_id} has issued parts; return them first"))
+            lines.append(line)
+        return lines
+
+    def move_lines(self, audit: Audit, line_ids: list[str], follow_on_id: UUID,
+                   follow_on_number: str, reason: str) -> None:
+        self.lines_to_move(line_ids)
+        self._lines_moved(audit, list(dict.fromkeys(line_ids)), follow_on_id, follow_on_number,
+                          reason)
+        self._maybe_ready(audit)
+
+    @event(LinesMoved)
+    def _lines_moved(self, audit: Audit, line_ids: list[str], follow_on_id: UUID,
+                     follow_on_number: str, reason: str) -> None:
+        for line_id in line_ids:
+            self.lines[line_id].update(status="moved", moved_to=follow_on_number,
+                                       reserved_qty=Decimal(0))
+
+    def carry_over(self, audit: Audit, from_id: UUID, from_number: str,
+                   lines: list[dict[str, Any]], reason: str) -> None:
+        """Copy approved lines from the work order they were moved off (jobs by complaint)."""
+        copied: list[dict[str, Any]] = []
+        for line in lines:
+            job_no = next(no for no, job in self.jobs.items()
+                          if job["complaint"] == line["complaint"])
+            copied.append({k: v for k, v in line.items() if k != "complaint"}
+                          | {"line_id": f"L{len(self.lines) + len(copied) + 1}", "job_no": job_no,
+                             "issued_qty": Decimal(0), "reserved_qty": Decimal(0),
+                             "supply": "back_order" if line["kind"] == "part" else None,
+                             "moved_from": from_number})
+        self._lines_carried_over(audit, from_id, from_number, copied, reason)
+
+    @event(LinesCarriedOver)
+    def _lines_carried_over(self, audit: Audit, from_id: UUID, from_number: str,
+                            lines: list[dict[str, Any]], reason: str) -> None:
+        self.follow_on_of = from_number
+        for line in lines:
+            self.lines[line["line_id"]] = copy.deepcopy(line)

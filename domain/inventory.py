@@ -1,0 +1,409 @@
+"""Parts commands: the master, stock movements, approvals, transfers and purchase orders.
+
+Each command decides on the aggregates it touches and saves them together. Thresholds that
+make scrap or a stocktake variance wait for a manager are settings (`Thresholds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.common import (
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    StaleVersion,
+    require,
+)
+from domain.counter import DocumentCounter
+from domain.money import quantity
+from domain.part import Part, normalise_part_number
+from domain.purchase_order import PurchaseOrder, order_line
+from domain.stock import StockItem, picks_cost
+from domain.transfer import Transfer
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Above these, scrap and stocktake variances wait for a manager's approval."""
+
+    scrap_qty: Decimal = Decimal(10)
+    scrap_value: Decimal = Decimal("500.00")
+    stocktake_value: Decimal = Decimal("500.00")
+
+
+def find_part(session: Session, part_number: str) -> Part:
+    number = normalise_part_number(part_number)
+    part = session.find(Part, Part.create_id(number))
+    if part is None:
+        raise NotFound(f"part {number} is not in the part master")
+    return part
+
+
+def stock_item(session: Session, store_id: str, part_number: str, *,
+               create: bool = False) -> StockItem | None:
+    """The store's stock item of a part; opened from the master's levels when `create`."""
+    require(session.caller.may_use(store_id),
+            NotPermitted(f"your token does not cover store {store_id}"))
+    number = normalise_part_number(part_number)
+    item = session.find(StockItem, StockItem.create_id(store_id, number))
+    if item is None and create:
+        part = find_part(session, number)
+        item = StockItem(audit=session.audit(store_id), store_id=store_id, part_number=number,
+                         unit=part.details["unit"], min_stock=part.details["min_stock"],
+                         reorder_qty=part.details["reorder_qty"])
+        session.add(item)
+    return item
+
+
+def existing_stock(session: Session, store_id: str, part_number: str) -> StockItem:
+    item = stock_item(session, store_id, part_number)
+    if item is None:
+        raise NotFound(f"store {store_id} holds no stock of {normalise_part_number(part_number)}")
+    return item
+
+
+def stock_stream(store_id: str, part_number: str) -> UUID:
+    return StockItem.create_id(store_id, normalise_part_number(part_number))
+
+
+class Inventory:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 thresholds: Thresholds | None = None) -> None:
+        self.app = app
+        self.zone = ZoneInfo(timezone)
+        self.thresholds = thresholds or Thresholds()
+
+    def _year(self, request: Request) -> int:
+        return request.caller.at.astimezone(self.zone).year
+
+    def _on_stock(self, request: Request, store_id: str, part_number: str,
+                  act: Callable[[Session, StockItem], dict[str, Any] | None], *,
+                  create: bool = False, also: Iterable[UUID] = ()) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            item = stock_item(session, store_id, part_number, create=create)
+            if item is None:
+                raise NotFound(f"store {store_id} holds no stock of "
+                               f"{normalise_part_number(part_number)}")
+            expected = request.expected_version
+            if expected is not None and item.version != expected:
+                raise StaleVersion(f"version is {item.version}, If-Match said {expected}",
+                                   current=item.version)
+            answer = act(session, item) or {}
+            return Decision(item, {"store_id": store_id, "part_number": item.part_number,
+                                   **{k: str(v) for k, v in item.figures().items()}, **answer})
+
+        return self.app.execute(request, decide, (stock_stream(store_id, part_number), *also))
+
+    # -- part master -------------------------------------------------------------------------
+
+    def register_part(self, request: Request, *, part_number: str, details: dict[str, Any],
+                      list_price: object) -> CommandResult:
+        number = normalise_part_number(part_number)
+
+        def decide(session: Session) -> Decision:
+            require(session.find(Part, Part.create_id(number)) is None,
+                    IllegalTransition(f"part {number} is already in the master"))
+            part = Part.register(session.audit(session.caller.stores[0]), number, details,
+                                 list_price)
+            session.add(part)
+            return Decision(part, {"part_number": number})
+
+        return self.app.execute(request, decide, (Part.create_id(number),))
+
+    def change_part(self, request: Request, part_number: str,
+                    data: dict[str, Any]) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            part = session.target(Part, Part.create_id(normalise_part_number(part_number)), "part")
+            changes = part.change_details(session.audit(session.caller.stores[0]), data)
+            return Decision(part, {"part_number": part.part_number, "changed": sorted(changes)})
+
+        return self.app.execute(request, decide, (Part.create_id(normalise_part_number(part_number)),))
+
+    def change_price(self, request: Request, part_number: str, *, list_price: object,
+                     reason: str | None) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            part = session.target(Part, Part.create_id(normalise_part_number(part_number)), "part")
+            part.change_price(session.audit(session.caller.stores[0]), list_price, reason)
+            return Decision(part, {"part_number": part.part_number,
+                                   "list_price": str(part.list_price)})
+
+        return self.app.execute(request, decide, (Part.create_id(normalise_part_number(part_number)),))
+
+    # -- levels, receipts --------------------------------------------------------------------
+
+    def set_levels(self, request: Request, store_id: str, part_number: str, *,
+                   min_stock: object, reorder_qty: object) -> CommandResult:
+        return self._on_stock(request, store_id, part_number, lambda s, item: item.set_levels(
+            s.audit(store_id), min_stock, reorder_qty), create=True)
+
+    def receive(self, request: Request, store_id: str, part_number: str, *, qty: object,
+                unit_cost: object, supplier: str, supplier_doc: str, cert_ref: str | None = None,
+                purchase_order_id: UUID | None = None, po_line: int | None = None) -> CommandResult:
+        """A delivery makes a lot; against a purchase-order line it also moves that line."""
+        require((purchase_order_id is None) == (po_line is None),
+                InvalidInput("give both purchase_order_id and po_line, or neither"))
+
+        def act(session: Session, item: StockItem) -> dict[str, Any]:
+            audit = session.audit(store_id)
+            po_ref = None
+            order = None
+            if purchase_order_id is not None and po_line is not None:
+                order = session.get(PurchaseOrder, purchase_order_id, "purchase order")
+                require(order.store_id == store_id,
+                        InvalidInput(f"{order.number} is for store {order.store_id}"))
+                line = order.line(po_line)
+                require(line["part_number"] == item.part_number,
+                        InvalidInput(f"line {po_line} of {order.number} is for "
+                                     f"{line['part_number']}"))
+                require(supplier.strip() == order.supplier,
+                        InvalidInput(f"{order.number} was ordered from {order.supplier}"))
+                order.receive(audit, po_line, quantity(qty, "received quantity", places=3),
+                              item.next_lot_id(), supplier_doc.strip())
+                po_ref = PurchaseOrder.line_ref(order.number, po_line)
+            lot_id = item.receive(audit, qty=qty, unit_cost=unit_cost, supplier=supplier,
+                                  supplier_doc=supplier_doc, cert_ref=cert_ref, po_ref=po_ref)
+            answer: dict[str, Any] = {"lot_id": lot_id}
+            if order is not None:
+                answer["purchase_order"] = {"id": str(order.id), "number": order.number,
+                                            "status": order.status}
+            return answer
+
+        also = (purchase_order_id,) if purchase_order_id else ()
+        return self._on_stock(request, store_id, part_number, act, create=True, also=also)
+
+    # -- scrap and stocktake -----------------------------------------------------------------
+
+    def scrap(self, request: Request, store_id: str, part_number: str, *, qty: object,
+              reason: str | None, lot_id: str | None = None) -> CommandResult:
+        amount = quantity(qty, "scrapped quantity", places=3)
+
+        def act(session: Session, item: StockItem) -> dict[str, Any]:
+            audit = session.audit(store_id)
+            value = item.scrap_value(amount, lot_id)
+            above = amount > self.thresholds.scrap_qty or value > self.thresholds.scrap_value
+            waits = above and audit.role != "manager"
+            request_id = f"SC-{uuid4().hex[:10].upper()}"
+            picks = item.scrap(audit, amount, reason, request_id=request_id, lot_id=lot_id,
+                               needs_approval=waits)
+            return {"request_id": request_id, "value": str(value),
+                    "status": "awaiting_approval" if waits else "scrapped",
+                    "picks": [_pick_out(p) for p in picks]}
+
+        return self._on_stock(request, store_id, part_number, act)
+
+    def decide_scrap(self, request: Request, store_id: str, part_number: str, request_id: str, *,
+                     approve: bool, reason: str | None = None) -> CommandResult:
+        def act(session: Session, item: StockItem) -> dict[str, Any]:
+            picks = item.decide_scrap(session.audit(store_id), request_id, approve, reason)
+            return {"request_id": request_id, "status": "scrapped" if approve else "rejected",
+                    "picks": [_pick_out(p) for p in picks]}
+
+        return self._on_stock(request, store_id, part_number, act)
+
+    def count(self, request: Request, store_id: str, part_number: str, *,
+              counted: dict[str, object], reason: str | None,
+              count_ref: str | None = None) -> CommandResult:
+        def act(session: Session, item: StockItem) -> dict[str, Any]:
+            count_id = (count_ref or "").strip() or f"ST-{uuid4().hex[:10].upper()}"
+            result = item.count(session.audit(store_id), count_id, counted, reason,
+                                self.thresholds.stocktake_value)
+            return {"count_id": count_id, "value": str(result["value"]),
+                    "status": "awaiting_approval" if result["needs_approval"] else "posted",
+                    "lines": [{k: str(v) for k, v in line.items()} for line in result["lines"]]}
+
+        return self._on_stock(request, store_id, part_number, act)
+
+    def decide_count(self, request: Request, store_id: str, part_number: str, count_id: str, *,
+                     approve: bool, reason: str | None = None) -> CommandResult:
+        def act(session: Session, item: StockItem) -> dict[str, Any]:
+            item.decide_count(session.audit(store_id), count_id, approve, reason)
+            return {"count_id": count_id, "status": "posted" if approve else "rejected"}
+
+        return self._on_stock(request, store_id, part_number, act)
+
+    def return_to_supplier(self, request: Request, store_id: str, part_number: str, *,
+                           lot_id: str, qty: object, reference: str,
+                           reason: str | None) -> CommandResult:
+        def act(session: Session, item: StockItem) -> dict[str, Any]:
+            cost = item.return_to_supplier(session.audit(store_id), lot_id, qty, reference, reason)
+            return {"lot_id": lot_id, "cost": str(cost)}
+
+        return self._on_stock(request, store_id, part_number, act)
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    def transfer(self, request: Request, *, from_store: str, to_store: str, part_number: str,
+                 qty: object, reason: str | None) -> CommandResult:
+        require(bool(to_store.strip()), InvalidInput("name the receiving store"))
+        transfer_id = uuid4()
+        year = self._year(request)
+
+        def decide(session: Session) -> Decision:
+            item = existing_stock(session, from_store, part_number)
+            audit = session.audit(from_store)
+            number = session.next_number("transfer", "TR", from_store, year)
+            picks = item.transfer_out(audit, str(transfer_id), to_store.strip(), qty, reason)
+            transfer = Transfer(id=transfer_id, audit=audit, number=number, from_store=from_store,
+                                to_store=to_store.strip(), part_number=item.part_number,
+                                qty=quantity(qty, "transferred quantity", places=3),
+                                picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
+            session.add(transfer)
+            return Decision(transfer, {"number": number, "status": transfer.status,
+                                       "cost": str(transfer.cost)})
+
+        counter = DocumentCounter.create_id("transfer", from_store, year)
+        return self.app.execute(request, decide, (stock_stream(from_store, part_number), counter))
+
+    def receive_transfer(self, request: Request, transfer_id: UUID) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            transfer = session.find(Transfer, transfer_id)
+            if transfer is None or not (session.caller.may_use(transfer.to_store)
+                                        or session.caller.may_use(transfer.from_store)):
+                raise NotFound(f"transfer {transfer_id} not found")
+            require(session.caller.may_use(transfer.to_store),
+                    NotPermitted(f"only store {transfer.to_store} receives this transfer"))
+            item = stock_item(session, transfer.to_store, transfer.part_number, create=True)
+            assert item is not None
+            audit = session.audit(transfer.to_store)
+            transfer.receive(audit, [])
+            lot_ids = item.transfer_in(audit, str(transfer.id), transfer.from_store,
+                                       transfer.picks)
+            return Decision(transfer, {"number": transfer.number, "status": transfer.status,
+                                       "lot_ids": lot_ids})
+
+        return self.app.execute(request, decide, (transfer_id,))
+
+    # -- purchase orders ---------------------------------------------------------------------
+
+    def draft_order(self, request: Request, *, store_id: str, supplier: str,
+                    lines: list[dict[str, Any]], source: str = "manual") -> CommandResult:
+        supplier = supplier.strip()
+        require(bool(supplier), InvalidInput("supplier is required"))
+        require(bool(lines), InvalidInput("an order needs at least one line"))
+        year = self._year(request)
+        order_id = uuid4()
+
+        def decide(session: Session) -> Decision:
+            audit = session.audit(store_id)
+            priced: list[dict[str, Any]] = []
+            for n, data in enumerate(lines, start=1):
+                number = find_part(session, str(data.get("part_number", ""))).part_number
+                require(all(line["part_number"] != number for line in priced),
+                        InvalidInput(f"{number} appears twice on the order"))
+                priced.append(order_line(n, {**data, "part_number": number}))
+            po_number = session.next_number("purchase-order", "PO", store_id, year)
+            order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
+                                  lines=priced, source=source)
+            session.add(order)
+            for line in priced:
+                item = stock_item(session, store_id, line["part_number"], create=True)
+                assert item is not None
+                item.order(audit, PurchaseOrder.line_ref(po_number, line["line_no"]), line["qty"])
+            return Decision(order, {"number": po_number, "status": order.status,
+                                    "lines": len(priced)})
+
+        counter = DocumentCounter.create_id("purchase-order", store_id, year)
+        streams = [stock_stream(store_id, str(ln.get("part_number", ""))) for ln in lines
+                   if ln.get("part_number")]
+        return self.app.execute(request, decide, (counter, *streams))
+
+    def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
+                               part_numbers: list[str]) -> CommandResult:
+        """Draft an order for the proposed parts that the stock items still say to reorder."""
+        year = self._year(request)
+        order_id = uuid4()
+
+        def decide(session: Session) -> Decision:
+            audit = session.audit(store_id)
+            lines: list[dict[str, Any]] = []
+            skipped = []
+            for proposed in dict.fromkeys(normalise_part_number(p) for p in part_numbers):
+                part = find_part(session, proposed)
+                item = stock_item(session, store_id, proposed)
+                qty = item.suggested_order() if item is not None else Decimal(0)
+                if item is None or qty <= 0 or part.details["preferred_supplier"] != supplier:
+                    skipped.append(proposed)
+                    continue
+                last = max(item.lots.values(), key=lambda lot: lot["seq"], default=None)
+                cost = last["unit_cost"] if last else part.list_price
+                lines.append(order_line(len(lines) + 1, {"part_number": proposed, "qty": qty,
+                                                         "unit_cost": cost}))
+            require(bool(lines), IllegalTransition(
+                "none of the proposed parts needs reordering from this supplier any more",
+                skipped=skipped))
+            po_number = session.next_number("purchase-order", "PO", store_id, year)
+            order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
+                                  lines=lines, source="reorder-suggestions")
+            session.add(order)
+            for line in lines:
+                item = existing_stock(session, store_id, line["part_number"])
+                item.order(audit, PurchaseOrder.line_ref(po_number, line["line_no"]), line["qty"])
+            return Decision(order, {"number": po_number, "status": order.status,
+                                    "lines": len(lines), "skipped": skipped})
+
+        counter = DocumentCounter.create_id("purchase-order", store_id, year)
+        streams = [stock_stream(store_id, p) for p in part_numbers]
+        return self.app.execute(request, decide, (counter, *streams))
+
+    def _on_order(self, request: Request, order_id: UUID,
+                  act: Callable[[Session, PurchaseOrder], dict[str, Any] | None]) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            order = session.target(PurchaseOrder, order_id, "purchase order")
+            answer = act(session, order) or {}
+            return Decision(order, {"number": order.number, "status": order.status, **answer})
+
+        return self.app.execute(request, decide, (order_id,))
+
+    def add_order_line(self, request: Request, order_id: UUID,
+                       data: dict[str, Any]) -> CommandResult:
+        def act(session: Session, order: PurchaseOrder) -> dict[str, Any]:
+            number = find_part(session, str(data.get("part_number", ""))).part_number
+            audit = session.audit(order.store_id)
+            line_no = order.add_line(audit, {**data, "part_number": number})
+            item = stock_item(session, order.store_id, number, create=True)
+            assert item is not None
+            item.order(audit, PurchaseOrder.line_ref(order.number, line_no),
+                       order.line(line_no)["qty"])
+            return {"line_no": line_no}
+
+        return self._on_order(request, order_id, act)
+
+    def send_order(self, request: Request, order_id: UUID) -> CommandResult:
+        return self._on_order(request, order_id, lambda s, order: order.send(
+            s.audit(order.store_id)))
+
+    def close_order(self, request: Request, order_id: UUID, *,
+                    reason: str | None = None) -> CommandResult:
+        def act(session: Session, order: PurchaseOrder) -> dict[str, Any]:
+            audit = session.audit(order.store_id)
+            short = order.close(audit, reason)
+            self._take_off_order(session, order, [line["line_no"] for line in short])
+            return {"short": [{k: str(v) for k, v in line.items()} for line in short]}
+
+        return self._on_order(request, order_id, act)
+
+    def cancel_order(self, request: Request, order_id: UUID, *, reason: str | None) -> CommandResult:
+        def act(session: Session, order: PurchaseOrder) -> None:
+            order.cancel(session.audit(order.store_id), reason)
+            self._take_off_order(session, order, list(order.lines))
+
+        return self._on_order(request, order_id, act)
+
+    @staticmethod
+    def _take_off_order(session: Session, order: PurchaseOrder, line_nos: list[int]) -> None:
+        audit = session.audit(order.store_id)
+        for line_no in line_nos:
+            item = existing_stock(session, order.store_id, order.lines[line_no]["part_number"])
+            item.close_order(audit, PurchaseOrder.line_ref(order.number, line_no))
+
+
+def _pick_out(pick: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in pick.items() if v is not None}

@@ -1,0 +1,122 @@
+"""The part master: one stream per part number, shared by every store of the dealer group.
+
+Stock levels (minimum, reorder quantity) set here are the defaults a store's stock item starts
+with; each store may set its own. List-price changes are events with who and why.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
+from domain.money import money, quantity
+
+CATEGORIES = ("maintenance", "brake", "engine", "transmission", "electrical", "ev", "body",
+              "paint", "tyre", "accessory", "fluid", "other")
+DETAIL_FIELDS = ("name", "unit", "category", "fitment", "min_stock", "reorder_qty",
+                 "preferred_supplier", "barcode")
+
+
+def normalise_part_number(value: str) -> str:
+    """OEM part numbers as written, but without blanks and in upper case ("5Q0 698 151")."""
+    text = "".join((value or "").split()).upper()
+    require(0 < len(text) <= 40, InvalidInput("part number must have 1 to 40 characters"))
+    return text
+
+
+def part_details(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Validated master fields (all of them, or only those given when `partial`)."""
+    details: dict[str, Any] = {}
+    given = {k: v for k, v in data.items() if k in DETAIL_FIELDS and v is not None}
+    if not partial:
+        for needed in ("name", "unit", "category"):
+            require(bool(given.get(needed)), InvalidInput(f"{needed} is required"))
+    for name, value in given.items():
+        if name in ("name", "unit", "preferred_supplier", "barcode"):
+            text = str(value).strip()
+            require(bool(text) or name in ("preferred_supplier", "barcode"),
+                    InvalidInput(f"{name} must not be blank"))
+            details[name] = text or None
+        elif name == "category":
+            require(value in CATEGORIES,
+                    InvalidInput(f"category must be one of {', '.join(CATEGORIES)}"))
+            details[name] = value
+        elif name == "fitment":
+            fitment = value if isinstance(value, dict) else {}
+            details[name] = {"brands": sorted({str(b).strip() for b in fitment.get("brands", [])
+                                               if str(b).strip()}),
+                             "models": sorted({str(m).strip() for m in fitment.get("models", [])
+                                               if str(m).strip()})}
+        else:  # min_stock, reorder_qty
+            details[name] = quantity(value, name.replace("_", " "), places=3, allow_zero=True)
+    if not partial:
+        details.setdefault("fitment", {"brands": [], "models": []})
+        details.setdefault("min_stock", Decimal(0))
+        details.setdefault("reorder_qty", Decimal(0))
+        details.setdefault("preferred_supplier", None)
+        details.setdefault("barcode", None)
+    return details
+
+
+class Part(Aggregate):
+    """One part number in the master."""
+
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Registered(Event, Aggregate.Created):
+        part_number: str
+        details: dict[str, Any]
+        list_price: Decimal
+
+    class DetailsChanged(Event):
+        changes: dict[str, Any]
+
+    class PriceChanged(Event):
+        old_price: Decimal
+        new_price: Decimal
+        reason: str
+
+    @staticmethod
+    def create_id(part_number: str) -> UUID:
+        return stable_id("part", part_number)
+
+    @classmethod
+    def register(cls, audit: Audit, part_number: str, details: dict[str, Any],
+                 list_price: object) -> Part:
+        number = normalise_part_number(part_number)
+        return cls(id=cls.create_id(number), audit=audit, part_number=number,
+                   details=part_details(details), list_price=money(list_price, "list price"))
+
+    @event(Registered)
+    def __init__(self, audit: Audit, part_number: str, details: dict[str, Any],
+                 list_price: Decimal, id: UUID | None = None) -> None:
+        self.part_number = part_number
+        self.details = dict(details)
+        self.list_price = list_price
+
+    def change_details(self, audit: Audit, data: dict[str, Any]) -> dict[str, Any]:
+        changes = {k: v for k, v in part_details(data, partial=True).items()
+                   if self.details.get(k) != v}
+        require(bool(changes), IllegalTransition("nothing to change"))
+        self._details_changed(audit, changes)
+        return changes
+
+    @event(DetailsChanged)
+    def _details_changed(self, audit: Audit, changes: dict[str, Any]) -> None:
+        self.details.update(changes)
+
+    def change_price(self, audit: Audit, new_price: object, reason: str | None) -> None:
+        price = money(new_price, "list price")
+        require(price != self.list_price, IllegalTransition(f"the list price is already {price}"))
+        self._price_changed(audit, self.list_price, price,
+                            require_reason(reason, "a list-price change"))
+
+    @event(PriceChanged)
+    def _price_changed(self, audit: Audit, old_price: Decimal, new_price: Decimal,
+                       reason: str) -> None:
+        self.list_price = new_price

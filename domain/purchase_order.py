@@ -1,0 +1,153 @@
+"""A purchase order to one supplier for one store: draft, sent, received (partly), closed.
+
+Sending puts each line on order on its stock item (in the same save), so reorder suggestions
+count what is already coming; receiving a line makes a lot on the stock item and moves the
+line's received quantity in one save; closing takes what never came off order.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
+from domain.money import money, quantity
+
+PO_STATUSES = ("draft", "sent", "partly_received", "received", "closed", "cancelled")
+
+
+class PurchaseOrderError(IllegalTransition):
+    pass
+
+
+def order_line(line_no: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "line_no": line_no,
+        "part_number": str(data["part_number"]),
+        "qty": quantity(data.get("qty"), "ordered quantity", places=3),
+        "unit_cost": money(data.get("unit_cost"), "unit cost"),
+        "received_qty": Decimal(0),
+        "receipts": [],
+    }
+
+
+class PurchaseOrder(Aggregate):
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Drafted(Event, Aggregate.Created):
+        number: str
+        supplier: str
+        lines: list[dict[str, Any]]
+        source: str
+
+    class LineAdded(Event):
+        line: dict[str, Any]
+
+    class Sent(Event):
+        pass
+
+    class LineReceived(Event):
+        line_no: int
+        qty: Decimal
+        lot_id: str
+        supplier_doc: str
+
+    class Closed(Event):
+        reason: str | None
+        short: list[dict[str, Any]]
+
+    class Cancelled(Event):
+        reason: str
+
+    @event(Drafted)
+    def __init__(self, audit: Audit, number: str, supplier: str, lines: list[dict[str, Any]],
+                 source: str, id: UUID | None = None) -> None:
+        self.number = number
+        self.store_id = audit.store_id
+        self.supplier = supplier
+        self.source = source
+        self.lines: dict[int, dict[str, Any]] = {ln["line_no"]: dict(ln) for ln in lines}
+        self.status = "draft"
+
+    @staticmethod
+    def line_ref(number: str, line_no: int) -> str:
+        return f"{number}/{line_no}"
+
+    def line(self, line_no: int) -> dict[str, Any]:
+        if line_no not in self.lines:
+            raise InvalidInput(f"purchase order {self.number} has no line {line_no}")
+        return self.lines[line_no]
+
+    def add_line(self, audit: Audit, data: dict[str, Any]) -> int:
+        require(self.status == "draft",
+                PurchaseOrderError(f"lines are added to drafts only; {self.number} is {self.status}"))
+        line = order_line(len(self.lines) + 1, data)
+        require(all(ln["part_number"] != line["part_number"] for ln in self.lines.values()),
+                InvalidInput(f"{line['part_number']} is already on this order"))
+        self._line_added(audit, line)
+        return int(line["line_no"])
+
+    @event(LineAdded)
+    def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:
+        self.lines[line["line_no"]] = dict(line)
+
+    def send(self, audit: Audit) -> None:
+        require(self.status == "draft", PurchaseOrderError(f"{self.number} is {self.status}"))
+        require(bool(self.lines), PurchaseOrderError("an order needs at least one line"))
+        self._sent(audit)
+
+    @event(Sent)
+    def _sent(self, audit: Audit) -> None:
+        self.status = "sent"
+
+    def outstanding(self, line_no: int) -> Decimal:
+        line = self.line(line_no)
+        return line["qty"] - line["received_qty"]  # type: ignore[no-any-return]
+
+    def receive(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,
+                supplier_doc: str) -> None:
+        require(self.status in ("sent", "partly_received"),
+                PurchaseOrderError(f"{self.number} is {self.status}; nothing to receive"))
+        left = self.outstanding(line_no)
+        if qty > left:
+            raise PurchaseOrderError(
+                f"line {line_no} of {self.number} has only {left} outstanding",
+                outstanding=str(left))
+        self._line_received(audit, line_no, qty, lot_id, supplier_doc)
+
+    @event(LineReceived)
+    def _line_received(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,
+                       supplier_doc: str) -> None:
+        line = self.lines[line_no]
+        line["received_qty"] += qty
+        line["receipts"].append({"lot_id": lot_id, "qty": qty, "supplier_doc": supplier_doc,
+                                 "at": audit.at.isoformat()})
+        complete = all(ln["received_qty"] >= ln["qty"] for ln in self.lines.values())
+        self.status = "received" if complete else "partly_received"
+
+    def close(self, audit: Audit, reason: str | None) -> list[dict[str, Any]]:
+        require(self.status in ("sent", "partly_received", "received"),
+                PurchaseOrderError(f"{self.number} is {self.status}"))
+        short = [{"line_no": no, "part_number": ln["part_number"], "qty": ln["qty"] - ln["received_qty"]}
+                 for no, ln in self.lines.items() if ln["received_qty"] < ln["qty"]]
+        if short:
+            reason = require_reason(reason, "closing an order with lines still outstanding")
+        self._closed(audit, reason, short)
+        return short
+
+    @event(Closed)
+    def _closed(self, audit: Audit, reason: str | None, short: list[dict[str, Any]]) -> None:
+        self.status = "closed"
+
+    def cancel(self, audit: Audit, reason: str | None) -> None:
+        require(self.status == "draft",
+                PurchaseOrderError(f"only drafts are cancelled; close {self.number} instead"))
+        self._cancelled(audit, require_reason(reason, "cancelling an order"))
+
+    @event(Cancelled)
+    def _cancelled(self, audit: Audit, reason: str) -> None:
+        self.status = "cancelled"
