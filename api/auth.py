@@ -11,6 +11,7 @@ from domain.common import ROLES
 
 ALL = frozenset(ROLES)
 DESK = frozenset({"advisor", "manager"})
+PARTS = frozenset({"parts_clerk", "manager"})
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "work_orders.open": DESK,
@@ -27,7 +28,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work_orders.cancel": DESK,
     "work_orders.read": ALL,
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),
+    "work_orders.issue_parts": PARTS,
+    "work_orders.supply": DESK | {"parts_clerk"},
     "customers.erase": frozenset({"manager"}),
+    "parts.read": ALL,
+    "parts.manage": PARTS,
+    "stock.read": ALL,
+    "stock.move": PARTS,
+    "stock.approve": frozenset({"manager"}),
+    "stock.audit": frozenset({"auditor", "manager", "parts_clerk", "finance"}),
+    "purchase_orders.read": PARTS | {"auditor", "finance", "analyst"},
+    "purchase_orders.manage": PARTS,
 }
 
 

@@ -8,6 +8,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from domain.customers import Customers
+from domain.inventory import Inventory
 from domain.work_orders import WorkOrders
 
 
@@ -17,6 +18,7 @@ class ApiContext:
     pool: ConnectionPool
     work_orders: WorkOrders
     customers: Customers
+    inventory: Inventory
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0

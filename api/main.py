@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.context import ApiContext
-from api.routes import customers, health, work_orders
+from api.routes import customers, health, parts, purchase_orders, stock, work_orders
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -21,4 +21,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(health.router)
     app.include_router(work_orders.router)
     app.include_router(customers.router)
+    app.include_router(parts.router)
+    app.include_router(stock.router)
+    app.include_router(stock.alerts_router)
+    app.include_router(purchase_orders.router)
     return app

@@ -13,6 +13,8 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+from eventsourcing.application import AggregateNotFoundError
+
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import (
     IllegalTransition,
@@ -178,6 +180,22 @@ class Inventory:
 
         also = (purchase_order_id,) if purchase_order_id else ()
         return self._on_stock(request, store_id, part_number, act, create=True, also=also)
+
+    def receive_on_order(self, request: Request, order_id: UUID, *, line_no: int, qty: object,
+                         supplier_doc: str, unit_cost: object | None = None,
+                         cert_ref: str | None = None) -> CommandResult:
+        """Receive against a purchase-order line: store, part and supplier come from the order."""
+        try:
+            order: Any = self.app.repository.get(order_id)
+        except AggregateNotFoundError:
+            order = None
+        if not isinstance(order, PurchaseOrder) or not request.caller.may_use(order.store_id):
+            raise NotFound(f"purchase order {order_id} not found")
+        line = order.line(line_no)
+        return self.receive(request, order.store_id, line["part_number"], qty=qty,
+                            unit_cost=line["unit_cost"] if unit_cost is None else unit_cost,
+                            supplier=order.supplier, supplier_doc=supplier_doc,
+                            cert_ref=cert_ref, purchase_order_id=order_id, po_line=line_no)
 
     # -- scrap and stocktake -----------------------------------------------------------------
 

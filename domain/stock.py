@@ -130,6 +130,7 @@ class StockItem(Aggregate):
 
     class ScrapRejected(Event):
         request_id: str
+        qty: Decimal
         reason: str
 
     class Scrapped(Event):
@@ -138,6 +139,7 @@ class StockItem(Aggregate):
         cost: Decimal
         reason: str
         approved_by: str | None
+        from_reserved: Decimal
 
     class Counted(Event):
         count_id: str
@@ -449,7 +451,7 @@ class StockItem(Aggregate):
             self._scrap_requested(audit, request_id, amount, lot_id, picks_cost(picks), reason)
             self._check_alert(audit)
             return []
-        self._scrapped(audit, request_id, picks, picks_cost(picks), reason, None)
+        self._scrapped(audit, request_id, picks, picks_cost(picks), reason, None, ZERO)
         self._check_alert(audit)
         return picks
 
@@ -472,23 +474,24 @@ class StockItem(Aggregate):
         require(audit.user_id != request["requested_by"],
                 NotPermitted("the approver must not be the clerk who asked"))
         if not approve:
-            self._scrap_rejected(audit, request_id, require_reason(reason, "rejecting scrap"))
+            self._scrap_rejected(audit, request_id, request["qty"],
+                                 require_reason(reason, "rejecting scrap"))
             self._check_alert(audit)
             return []
         picks = self._take(request["qty"], request["lot_id"])
         self._scrapped(audit, request_id, picks, picks_cost(picks), request["reason"],
-                       audit.user_id)
+                       audit.user_id, request["qty"])
         self._check_alert(audit)
         return picks
 
     @event(ScrapRejected)
-    def _scrap_rejected(self, audit: Audit, request_id: str, reason: str) -> None:
+    def _scrap_rejected(self, audit: Audit, request_id: str, qty: Decimal, reason: str) -> None:
         del self.pending_scraps[request_id]
         self.reserved.pop(f"scrap:{request_id}", None)
 
     @event(Scrapped)
     def _scrapped(self, audit: Audit, request_id: str, picks: list[dict[str, Any]], cost: Decimal,
-                  reason: str, approved_by: str | None) -> None:
+                  reason: str, approved_by: str | None, from_reserved: Decimal) -> None:
         for pick in picks:
             self.lots[pick["lot_id"]]["on_hand"] -= pick["qty"]
         self.pending_scraps.pop(request_id, None)

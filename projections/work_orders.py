@@ -192,6 +192,75 @@ def _cancelled(event: WorkOrder.Cancelled, doc: Any, open_pii: Opener) -> Any:
     return doc
 
 
+@evolve.register
+def _supply(event: WorkOrder.PartSupply, doc: Any, open_pii: Opener) -> Any:
+    _line_of(doc, event.line_id).update(supply=event.supply, reserved_qty=str(event.reserved_qty))
+    return doc
+
+
+def _picks_out(picks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: str(v) for k, v in pick.items()} for pick in picks]
+
+
+@evolve.register
+def _issued(event: WorkOrder.PartsIssued, doc: Any, open_pii: Opener) -> Any:
+    line = _line_of(doc, event.line_id)
+    line["issued_qty"] = str(Decimal(line["issued_qty"]) + event.qty)
+    line["reserved_qty"] = str(max(Decimal(0), Decimal(line.get("reserved_qty") or 0) - event.qty))
+    line.setdefault("issues", []).append({"qty": str(event.qty), "cost": str(event.cost),
+                                          "picks": _picks_out(event.picks), **_stamp(event)})
+    return doc
+
+
+@evolve.register
+def _returned(event: WorkOrder.PartsReturned, doc: Any, open_pii: Opener) -> Any:
+    line = _line_of(doc, event.line_id)
+    line["issued_qty"] = str(Decimal(line["issued_qty"]) - event.qty)
+    line.setdefault("issues", []).append({"qty": str(-event.qty), "cost": str(-event.cost),
+                                          "picks": _picks_out(event.picks),
+                                          "reason": event.reason, **_stamp(event)})
+    return doc
+
+
+@evolve.register
+def _withdrawn(event: WorkOrder.LineWithdrawn, doc: Any, open_pii: Opener) -> Any:
+    line = _line_of(doc, event.line_id)
+    line.update(qty=str(event.qty), gross=str(event.gross), vat=str(event.vat), reserved_qty="0",
+                withdrawn={"qty": str(event.withdrawn_qty), "reason": event.reason,
+                           **_stamp(event)})
+    if event.qty == 0:
+        line["status"] = "declined"
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _moved(event: WorkOrder.LinesMoved, doc: Any, open_pii: Opener) -> Any:
+    for line_id in event.line_ids:
+        _line_of(doc, line_id).update(status="moved", moved_to=event.follow_on_number,
+                                      reserved_qty="0")
+    doc.setdefault("follow_ons", []).append({
+        "id": str(event.follow_on_id), "number": event.follow_on_number,
+        "lines": list(event.line_ids), "reason": event.reason, **_stamp(event)})
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _carried_over(event: WorkOrder.LinesCarriedOver, doc: Any, open_pii: Opener) -> Any:
+    doc["follow_on_of"] = {"id": str(event.from_id), "number": event.from_number,
+                           "reason": event.reason}
+    doc["lines"].extend(json.loads(dumps(line)) for line in event.lines)
+    _refresh_totals(doc)
+    return doc
+
+
+@evolve.register
+def _back_in_progress(event: WorkOrder.BackInProgress, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="in_progress", ready_at=None)
+    return doc
+
+
 def step(event: Any, doc: dict[str, Any] | None, open_pii: Opener) -> dict[str, Any] | None:
     """One event applied, with the version and time it leaves the work order at."""
     doc = evolve(event, doc, open_pii)

@@ -14,9 +14,11 @@ from psycopg_pool import ConnectionPool
 from api.context import ApiContext
 from domain.application import ServiceCore
 from domain.customers import Customers
+from domain.inventory import Inventory, Thresholds
 from domain.pii import PersonalData
 from domain.work_orders import WorkOrders
 from projections.base import ReadModel
+from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from servicecore import schema
 from servicecore.embedded import embedded_database_url
@@ -62,9 +64,17 @@ class Container:
     def customers(self) -> Customers:
         return Customers(self.app)
 
+    @property
+    def inventory(self) -> Inventory:
+        s = self.settings
+        return Inventory(self.app, s.store_timezone, Thresholds(
+            scrap_qty=s.scrap_approval_qty, scrap_value=s.scrap_approval_value,
+            stocktake_value=s.stocktake_approval_value))
+
     def api_context(self) -> ApiContext:
         return ApiContext(
             app=self.app, pool=self.pool, work_orders=self.work_orders, customers=self.customers,
+            inventory=self.inventory,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
         )
@@ -98,7 +108,7 @@ def build(settings: Settings | None = None) -> Container:
                                           open=True, kwargs={"autocommit": True})
     personal_data = PersonalData(PostgresKeyStore(pool))
     app = ServiceCore(env=eventsourcing_env(database_url, settings), personal_data=personal_data)
-    views: list[ReadModel] = [WorkOrdersView(personal_data)]
+    views: list[ReadModel] = [WorkOrdersView(personal_data), StockView()]
     if settings.create_tables:
         with psycopg.connect(database_url, autocommit=True) as conn:
             schema.install(conn)

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     create_tables: bool = True
     pool_size: int = 10
     read_wait_max_seconds: float = 5.0
+    scrap_approval_qty: Decimal = Field(
+        default=Decimal(10), description="scrap above this quantity waits for a manager")
+    scrap_approval_value: Decimal = Field(
+        default=Decimal("500.00"), description="scrap above this FIFO value (CNY) waits")
+    stocktake_approval_value: Decimal = Field(
+        default=Decimal("500.00"), description="a count variance above this value (CNY) waits")
 
     def secret(self) -> str:
         """The JWT secret: configured, or one generated once and kept under data_dir."""

@@ -27,6 +27,7 @@ from api.schemas import (
     WorkOrderOpen,
     WorkOrderPage,
 )
+from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
 from projections.work_orders import get_work_order, list_work_orders
@@ -48,6 +49,8 @@ EstimateCmd = Annotated[Command, Depends(command("work_orders.estimate"))]
 OpenCmd = Annotated[Command, Depends(command("work_orders.open"))]
 QualityCheckCmd = Annotated[Command, Depends(command("work_orders.quality_check"))]
 RepriceCmd = Annotated[Command, Depends(command("work_orders.reprice"))]
+IssueCmd = Annotated[Command, Depends(command("work_orders.issue_parts"))]
+SupplyCmd = Annotated[Command, Depends(command("work_orders.supply"))]
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
@@ -149,6 +152,50 @@ def quality_check(work_order_id: UUID, job_no: int, body: QualityCheckIn,
 def cancel(work_order_id: UUID, body: ReasonIn, cmd: CancelCmd,
            ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.cancel(cmd.envelope, work_order_id, reason=body.reason))
+
+
+# -- parts on the work order ----------------------------------------------------------------
+
+@router.post("/{work_order_id}/lines/{line_id}/issue", response_model=CommandAccepted)
+def issue_part(work_order_id: UUID, line_id: str, body: IssueIn, cmd: IssueCmd,
+               ctx: Ctx) -> Any:
+    """Stock leaves the store at FIFO lot cost and the line records it, in one transaction.
+
+    Not enough available: 409 with `available`.
+    """
+    return cmd.accepted(ctx.work_orders.issue_part(cmd.envelope, work_order_id, line_id,
+                                                   qty=body.qty))
+
+
+@router.post("/{work_order_id}/lines/{line_id}/return", response_model=CommandAccepted)
+def return_part(work_order_id: UUID, line_id: str, body: PartReturnIn, cmd: IssueCmd,
+                ctx: Ctx) -> Any:
+    """Unused units go back into the lots they came from."""
+    return cmd.accepted(ctx.work_orders.return_part(cmd.envelope, work_order_id, line_id,
+                                                    qty=body.qty, reason=body.reason))
+
+
+@router.post("/{work_order_id}/lines/{line_id}/reservation", response_model=CommandAccepted)
+def reserve_line(work_order_id: UUID, line_id: str, cmd: SupplyCmd, ctx: Ctx) -> Any:
+    """Reserve a back-ordered line now that stock is there (409 with `available` if not)."""
+    return cmd.accepted(ctx.work_orders.reserve_line(cmd.envelope, work_order_id, line_id))
+
+
+@router.post("/{work_order_id}/lines/{line_id}/withdrawal", response_model=CommandAccepted)
+def withdraw_line(work_order_id: UUID, line_id: str, body: ReasonIn, cmd: SupplyCmd,
+                  ctx: Ctx) -> Any:
+    """The customer no longer wants an approved part (or its missing rest)."""
+    return cmd.accepted(ctx.work_orders.withdraw_line(cmd.envelope, work_order_id, line_id,
+                                                      reason=body.reason))
+
+
+@router.post("/{work_order_id}/follow-on", response_model=CommandAccepted, status_code=201)
+def follow_on(work_order_id: UUID, body: FollowOnIn, cmd: SupplyCmd, ctx: Ctx) -> Any:
+    """Move back-ordered lines to a new work order for the same car, linked both ways."""
+    result = ctx.work_orders.move_to_follow_on(cmd.envelope, work_order_id,
+                                               line_ids=body.line_ids, reason=body.reason)
+    cmd.response.headers["Location"] = f"/work-orders/{result.body['follow_on']['id']}"
+    return cmd.accepted(result)
 
 
 # -- queries --------------------------------------------------------------------------------

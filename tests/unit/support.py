@@ -8,6 +8,9 @@ from uuid import UUID
 
 from domain.application import Request, ServiceCore
 from domain.common import Caller
+from domain.inventory import Inventory
+from domain.part import Part, normalise_part_number
+from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from domain.work_orders import WorkOrders
 
@@ -61,6 +64,47 @@ def approved_job(wos: WorkOrders, work_order_id: UUID, job_no: int = 1,
     wos.authorize_line(request(), work_order_id, line_id, decision="approved", channel="phone")
     wos.dispatch(request("manager"), work_order_id, job_no, technician_id=technician)
     return line_id
+
+
+PADS = "5Q0698151"  # the front brake pads that part() puts on an estimate
+
+
+def clerk(user: str = "clerk-1", **kwargs: Any) -> Request:
+    """A parts clerk at the counter."""
+    return request("parts_clerk", user, **kwargs)
+
+
+def register_part(app: ServiceCore, part_number: str = PADS, *, name: str = "front brake pads",
+                  unit: str = "set", category: str = "brake", list_price: str = "450.00",
+                  **details: Any) -> None:
+    """Put a part into the part master (once; a second call for the same number is a no-op)."""
+    if Part.create_id(normalise_part_number(part_number)) in app.repository:
+        return
+    Inventory(app).register_part(
+        clerk(), part_number=part_number, list_price=list_price,
+        details={"name": name, "unit": unit, "category": category, **details})
+
+
+def stock_part(app: ServiceCore, part_number: str = PADS, qty: object = "10", *,
+               store_id: str = "S01", unit_cost: object = "210.00",
+               supplier: str = "FAW-VW Parts", supplier_doc: str = "DN-0001") -> str:
+    """The part is in the master and a delivery of `qty` came in; returns the new lot id."""
+    register_part(app, part_number)
+    result = Inventory(app).receive(clerk(), store_id, part_number, qty=qty, unit_cost=unit_cost,
+                                    supplier=supplier, supplier_doc=supplier_doc)
+    return str(result.body["lot_id"])
+
+
+def issue_parts(wos: WorkOrders, work_order_id: UUID, line_id: str, *,
+                qty: object | None = None, at: datetime = T0) -> dict[str, Any]:
+    """The parts clerk hands the line's parts (all still outstanding, or `qty`) to the job."""
+    return wos.issue_part(clerk(at=at), work_order_id, line_id, qty=qty).body
+
+
+def load_stock(app: ServiceCore, part_number: str = PADS, store_id: str = "S01") -> StockItem:
+    item: object = app.repository.get(StockItem.create_id(store_id, part_number))
+    assert isinstance(item, StockItem)
+    return item
 
 
 def load(app: ServiceCore, work_order_id: UUID) -> WorkOrder:

@@ -24,16 +24,20 @@ from domain.work_order import WorkOrderError
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
     CUSTOMER,
+    PADS,
     T0,
     VEHICLE,
     approved_job,
     checked_in,
     events_stored,
+    issue_parts,
     labor,
     load,
+    load_stock,
     open_order,
     part,
     request,
+    stock_part,
 )
 
 
@@ -52,6 +56,9 @@ def test_visit_from_opening_to_ready_for_settlement(app: ServiceCore, wos: WorkO
 
     def tech(minutes: int) -> Request:
         return request("technician", "tech-zhao", at=T0 + timedelta(minutes=minutes))
+
+    # The store keeps the front brake pads: four sets came in from FAW-VW this morning.
+    stock_part(app, PADS, "4", supplier_doc="DN-0417")
 
     # The customer reports a brake noise and asks for an oil service; the advisor opens the order.
     opened = wos.open(advisor, store_id="S01", customer=dict(CUSTOMER), vehicle=dict(VEHICLE),
@@ -92,6 +99,9 @@ def test_visit_from_opening_to_ready_for_settlement(app: ServiceCore, wos: WorkO
     assert load(app, wo_id).totals() == {"customer": {
         "labor": Decimal("450.00"), "parts": Decimal("450.00"), "vat": Decimal("103.54"),
         "total": Decimal("900.00")}}
+    # The approved pads are set aside for the job: one set reserved, three still available.
+    assert load(app, wo_id).lines["L2"]["supply"] == "reserved"
+    assert load_stock(app).figures()["available"] == Decimal(3)
 
     # The foreman dispatches job 1 to Zhao; the order is now in progress.
     wos.dispatch(manager, wo_id, 1, technician_id="tech-zhao")
@@ -105,7 +115,18 @@ def test_visit_from_opening_to_ready_for_settlement(app: ServiceCore, wos: WorkO
         wos.complete_job(tech(70), wo_id, 1)
     assert wos.clock_off(tech(150), wo_id, 1).body["clocked_seconds"] == 5400
 
-    # He reports the job complete.
+    # He cannot report the job complete while the pads were never issued to it...
+    with pytest.raises(WorkOrderError, match="issue the parts first"):
+        wos.complete_job(tech(150), wo_id, 1)
+
+    # ... so the parts clerk books the reserved set out to the job, at lot cost.
+    issued = issue_parts(wos, wo_id, "L2", at=T0 + timedelta(minutes=150))
+    assert issued["issued_qty"] == "1" and issued["cost"] == "210.00"
+    assert load(app, wo_id).lines["L2"]["issued_qty"] == Decimal(1)
+    assert load_stock(app).figures() == {"on_hand": Decimal(3), "reserved": Decimal(0),
+                                         "available": Decimal(3), "on_order": Decimal(0)}
+
+    # Now he reports the job complete.
     wos.complete_job(tech(151), wo_id, 1)
     assert load(app, wo_id).jobs[1]["status"] == "awaiting_qc"
 

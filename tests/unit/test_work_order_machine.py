@@ -1,7 +1,9 @@
 """Random workshop days against the WorkOrders service, checked against a small model.
 
-Refused commands store nothing; after every step the work orders and technicians' clocks agree
-with the model. Rules mostly pick a job the command suits, so that visits get as far as QC.
+Refused commands store nothing; after every step the work orders, technicians' clocks and the
+stock of the one part every part line uses agree with the model. Rules mostly pick a job the
+command suits, so that visits get as far as QC. The store holds plenty of that part: stock is
+not the subject here, only that a job's approved parts are issued before it is reported done.
 """
 
 from __future__ import annotations
@@ -21,10 +23,19 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from domain.application import CommandResult, Request, ServiceCore
 from domain.common import DomainError
 from domain.technician import Technician
-from domain.work_order import STATUSES
+from domain.work_order import STATUSES, WorkOrder
 from domain.work_order_lines import PAY_TYPES
 from domain.work_orders import WorkOrders
-from tests.unit.support import T0, events_stored, load, open_order, request
+from tests.unit.support import (
+    T0,
+    clerk,
+    events_stored,
+    load,
+    load_stock,
+    open_order,
+    request,
+    stock_part,
+)
 
 CENT = Decimal("0.01")
 TECHNICIANS = ("tech-1", "tech-2", "tech-3")
@@ -34,6 +45,11 @@ ANY_JOB = (8, 9)  # these picks mean: any existing job, whatever its state
 MINUTES = st.integers(0, 240)
 REASON = st.sampled_from(["goodwill gesture", None, ""])
 WHO = st.sampled_from([None, None, *TECHNICIANS])  # None: whoever the job is dispatched to
+PART = "P-1"
+ON_SHELF = Decimal(100_000)  # plenty: every approved part line is reserved in full
+# how much the clerk issues: None all that is outstanding, else a percentage of it (0 and 101
+# are refused), or a malformed quantity
+ISSUE = st.sampled_from([None, None, 100, 50, 101, 0, "1.0005"])
 
 
 def half_up(value: Decimal) -> Decimal:
@@ -49,6 +65,12 @@ class LineModel:
     unit_price: Decimal
     vat_rate: Decimal
     status: str = "pending"
+    issued: Decimal = Decimal(0)
+
+    @property
+    def unissued(self) -> bool:
+        """An approved part line whose parts have not all been issued to the job."""
+        return self.kind == "part" and self.status == "approved" and self.issued < self.qty
 
     @property
     def gross(self) -> Decimal:
@@ -82,19 +104,31 @@ class OrderModel:
     def pending(self) -> int:
         return sum(line.status == "pending" for line in self.lines.values())
 
-    def line_id(self, pick: int, *, pending_first: bool = False) -> str:
-        pending = [k for k, line in self.lines.items() if line.status == "pending"]
+    def unissued(self, job_no: int | None = None) -> list[str]:
+        return [k for k, line in self.lines.items()
+                if line.unissued and job_no in (None, line.job_no)]
+
+    def issued(self) -> bool:
+        return any(line.issued > 0 for line in self.lines.values())
+
+    def line_id(self, pick: int, *, pending_first: bool = False,
+                prefer: Callable[[LineModel], bool] | None = None) -> str:
+        if pending_first:
+            prefer = lambda line: line.status == "pending"  # noqa: E731
+        preferred = [k for k, line in self.lines.items() if prefer and prefer(line)]
         if pick == STRAY or not self.lines:
             return f"L{len(self.lines) + 1}"
-        if pending_first and pending:
-            return pending[pick % len(pending)]
+        if preferred:
+            return preferred[pick % len(preferred)]
         return f"L{pick % len(self.lines) + 1}"
 
     def nothing_left_to_do(self) -> bool:
-        """The settlement rule, restated: nothing pending, approved work all passed QC."""
+        """The settlement rule, restated: nothing pending, approved work all passed QC, every
+        approved part issued."""
         passed = {no for no, job in self.jobs.items() if job.stage == "passed"}
         approved = {line.job_no for line in self.lines.values() if line.status == "approved"}
-        return self.pending() == 0 and approved <= passed and bool(passed)
+        return (self.pending() == 0 and approved <= passed and bool(passed)
+                and not self.unissued())
 
 
 Want = Callable[[OrderModel, int, JobModel], object]
@@ -151,6 +185,8 @@ class WorkshopDay(RuleBasedStateMachine):
         self.wos = WorkOrders(self.app)
         self.now = T0
         self.orders: list[OrderModel] = []
+        # The part every part line asks for is in the master, and a big delivery came in.
+        stock_part(self.app, PART, ON_SHELF, unit_cost="12.50")
 
     def request(self, role: str = "advisor", user: str | None = None) -> Request:
         return request(role, user, at=self.now)
@@ -252,7 +288,7 @@ class WorkshopDay(RuleBasedStateMachine):
             data.update(op_code="OP1", hours=str(qty), hourly_rate=str(price))
             command = self.wos.add_labor_line
         else:
-            data.update(part_number="p-1", qty=str(qty), unit_price=str(price))
+            data.update(part_number=PART.lower(), qty=str(qty), unit_price=str(price))
             command = self.wos.add_part_line
         result = self.attempt(lambda: command(self.request(), model.id, job_no, data))
         if result is not None:
@@ -330,14 +366,42 @@ class WorkshopDay(RuleBasedStateMachine):
             clocked.clocked_seconds += seconds
             clocked.clocked_on_at = None
 
+    @precondition(lambda self: any(order.unissued() for order in self.active()))
+    @rule(order=PICK, line=PICK, share=ISSUE)
+    def issue(self, order: int, line: int, share: int | str | None) -> None:
+        model = self.order(order, lambda model: model.unissued())
+        line_id = model.line_id(line, prefer=lambda line: line.unissued)
+        target = model.lines.get(line_id)
+        outstanding = target.qty - target.issued if target is not None else Decimal(0)
+        qty: Decimal | str | None = share if share is None or isinstance(share, str) else \
+            (outstanding * share / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        amount = outstanding if qty is None else Decimal(qty)
+        job = model.jobs[target.job_no] if target is not None else None
+        allowed = (target is not None and job is not None and not model.cancelled
+                   and target.kind == "part" and target.status == "approved"
+                   and job.stage != "passed" and 0 < amount <= outstanding
+                   and amount == amount.quantize(Decimal("0.001")))
+        result = self.attempt(lambda: self.wos.issue_part(
+            clerk(at=self.now), model.id, line_id, qty=None if qty is None else str(qty)))
+        assert (result is not None) == allowed, (line_id, target, qty, model)
+        if result is not None and target is not None:
+            assert Decimal(result.body["issued_qty"]) == amount
+            assert Decimal(result.body["cost"]) == half_up(amount * Decimal("12.50"))
+            target.issued += amount
+
     @precondition(some_job(finished))
     @rule(job=PICK, who=WHO)
     def complete(self, job: int, who: str | None) -> None:
         model, job_no = self.job(job, finished)
         tech = self.technician_for(model, job_no, who)
-        if self.attempt(lambda: self.wos.complete_job(self.request("technician", tech),
-                                                      model.id, job_no)):
-            assert finished(model, job_no, model.jobs[job_no]) and model.authorized(job_no)
+        done = model.jobs.get(job_no)
+        # Refused unless the job is finished and authorized and all its parts have been issued.
+        allowed = (done is not None and not model.cancelled and finished(model, job_no, done)
+                   and model.authorized(job_no) and not model.unissued(job_no))
+        result = self.attempt(lambda: self.wos.complete_job(self.request("technician", tech),
+                                                            model.id, job_no))
+        assert (result is not None) == allowed, (job_no, model)
+        if result is not None:
             model.jobs[job_no].stage = "awaiting_qc"
 
     @precondition(some_job(awaiting_qc))
@@ -356,8 +420,12 @@ class WorkshopDay(RuleBasedStateMachine):
     @rule(order=PICK, reason=REASON)
     def cancel(self, order: int, reason: str | None) -> None:
         model = self.order(order, lambda model: not model.checked_in)
-        if self.attempt(lambda: self.wos.cancel(self.request(), model.id, reason=reason or "")):
-            assert reason and not any(job.clocked_on_at for job in model.jobs.values())
+        allowed = (not model.cancelled and bool(reason) and not model.issued()
+                   and not any(job.clocked_on_at for job in model.jobs.values()))
+        result = self.attempt(lambda: self.wos.cancel(self.request(), model.id,
+                                                      reason=reason or ""))
+        assert (result is not None) == allowed, model
+        if result is not None:
             model.cancelled = True
 
     @invariant()
@@ -370,6 +438,8 @@ class WorkshopDay(RuleBasedStateMachine):
                 k: v.status for k, v in model.lines.items()}
             assert {k: v["gross"] for k, v in wo.lines.items()} == {
                 k: v.gross for k, v in model.lines.items()}
+            assert {k: v["issued_qty"] for k, v in wo.lines.items() if v["kind"] == "part"} == {
+                k: v.issued for k, v in model.lines.items() if v.kind == "part"}
             assert wo.totals() == reference_totals(model.lines.values())
             assert sorted(wo.jobs) == sorted(model.jobs)
             for job_no, job in wo.jobs.items():
@@ -382,6 +452,19 @@ class WorkshopDay(RuleBasedStateMachine):
                 assert model.nothing_left_to_do()
             if wo.status == "in_progress":
                 assert not model.nothing_left_to_do()
+
+    @invariant()
+    def stock_follows_the_issues_and_reservations(self) -> None:
+        """Every approved part line of a live order holds what it still needs; the rest left."""
+        item = load_stock(self.app, PART)
+        issued = sum((line.issued for model in self.orders for line in model.lines.values()),
+                     Decimal(0))
+        assert item.on_hand == ON_SHELF - issued
+        assert item.reserved == {
+            WorkOrder.stock_key(model.id, k): line.qty - line.issued
+            for model in self.orders if not model.cancelled
+            for k, line in model.lines.items() if line.unissued}
+        assert not item.alert_raised
 
     @invariant()
     def each_technician_holds_at_most_one_clock(self) -> None:

@@ -1,0 +1,72 @@
+"""/parts: the part master (register, details, list price with reason) and its search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted, HistoryEntry
+from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
+from domain.common import NotFound
+from domain.part import Part, normalise_part_number
+from projections import audit
+from projections.stock import get_part, search_parts
+
+router = APIRouter(prefix="/parts", tags=["parts"])
+VIEW = "stock"
+Reader = Depends(reader("parts.read"))
+ManageCmd = Annotated[Command, Depends(command("parts.manage"))]
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+def register_part(body: PartIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    details = body.model_dump(exclude={"part_number", "list_price"}, exclude_none=True)
+    result = ctx.inventory.register_part(cmd.envelope, part_number=body.part_number,
+                                         details=details, list_price=body.list_price)
+    cmd.response.headers["Location"] = f"/parts/{result.body['part_number']}"
+    return cmd.accepted(result)
+
+
+@router.post("/{part_number}/details", response_model=CommandAccepted)
+def change_details(part_number: str, body: PartDetailsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.change_part(cmd.envelope, part_number,
+                                                  body.model_dump(exclude_none=True)))
+
+
+@router.post("/{part_number}/price", response_model=CommandAccepted)
+def change_price(part_number: str, body: PriceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.change_price(cmd.envelope, part_number,
+                                                   list_price=body.list_price,
+                                                   reason=body.reason))
+
+
+@router.get("", dependencies=[Reader])
+def find_parts(ctx: Ctx, q: str | None = Query(default=None, max_length=100,
+                                               description="part number, barcode or name"),
+               limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return search_parts(conn, q, limit=limit, offset=offset)
+
+
+@router.get("/{part_number}", dependencies=[Reader])
+def part_detail(part_number: str, ctx: Ctx, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_part(conn, normalise_part_number(part_number))
+    if found is None:
+        raise NotFound(f"part {part_number} is not in the part master")
+    return found
+
+
+@router.get("/{part_number}/history", response_model=list[HistoryEntry],
+            dependencies=[Depends(reader("stock.audit"))])
+def part_history(part_number: str, ctx: Ctx) -> Any:
+    """Every change to the master record: who, when, why (price changes carry the reason)."""
+    entries = audit.history(ctx.app, Part.create_id(normalise_part_number(part_number)))
+    if not entries:
+        raise NotFound(f"part {part_number} is not in the part master")
+    return entries

@@ -1,0 +1,114 @@
+"""/purchase-orders: reorder suggestions, drafts (by hand or from suggestions), send, receive
+against lines, close, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted, HistoryEntry
+from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
+from domain.common import InvalidInput, NotFound
+from projections import audit
+from projections.stock import get_order, list_orders, reorder_suggestions
+
+router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
+VIEW = "stock"
+Reader = Annotated[Principal, Depends(reader("purchase_orders.read"))]
+ManageCmd = Annotated[Command, Depends(command("purchase_orders.manage"))]
+
+
+@router.get("/suggestions")
+def suggestions(ctx: Ctx, principal: Reader, store_id: str | None = None,
+                supplier: str | None = None, wait_for: int | None = None) -> Any:
+    """What to reorder: available + on order below the minimum; quantity and supplier."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return reorder_suggestions(conn, principal.stores, store_id=store_id, supplier=supplier)
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+def draft(body: OrderIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    result = ctx.inventory.draft_order(cmd.envelope, store_id=body.store_id,
+                                       supplier=body.supplier,
+                                       lines=[line.model_dump() for line in body.lines])
+    cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
+    return cmd.accepted(result)
+
+
+@router.post("/from-suggestions", response_model=CommandAccepted, status_code=201)
+def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """The read model proposes; the command re-checks each part on its stock item."""
+    numbers = body.part_numbers
+    if numbers is None:
+        with ctx.pool.connection() as conn:
+            proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
+                                           store_id=body.store_id, supplier=body.supplier)
+        numbers = [row["part_number"] for row in proposed]
+    if not numbers:
+        raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
+    result = ctx.inventory.draft_from_suggestions(cmd.envelope, store_id=body.store_id,
+                                                  supplier=body.supplier, part_numbers=numbers)
+    cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
+    return cmd.accepted(result)
+
+
+@router.get("")
+def orders(ctx: Ctx, principal: Reader, status: str | None = None, supplier: str | None = None,
+           limit: Annotated[int, Query(ge=1, le=500)] = 50,
+           offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_orders(conn, principal.stores, status=status, supplier=supplier,
+                           limit=limit, offset=offset)
+
+
+@router.get("/{order_id}")
+def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_order(conn, principal.stores, order_id)
+    if found is None:
+        raise NotFound(f"purchase order {order_id} not found")
+    return found
+
+
+@router.get("/{order_id}/history", response_model=list[HistoryEntry])
+def order_history(order_id: UUID, ctx: Ctx, principal: Reader) -> Any:
+    entries = audit.history(ctx.app, order_id)
+    if not entries or not entries[0]["event"].startswith("PurchaseOrder.") or (
+        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
+    ):
+        raise NotFound(f"purchase order {order_id} not found")
+    return entries
+
+
+@router.post("/{order_id}/lines", response_model=CommandAccepted)
+def add_line(order_id: UUID, body: OrderLineIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.add_order_line(cmd.envelope, order_id, body.model_dump()))
+
+
+@router.post("/{order_id}/send", response_model=CommandAccepted)
+def send(order_id: UUID, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.send_order(cmd.envelope, order_id))
+
+
+@router.post("/{order_id}/receipts", response_model=CommandAccepted, status_code=201)
+def receive(order_id: UUID, body: PoReceiptIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """Receive (part of) a line: a lot in the store and the line's received quantity, together."""
+    return cmd.accepted(ctx.inventory.receive_on_order(cmd.envelope, order_id,
+                                                       **body.model_dump()))
+
+
+@router.post("/{order_id}/close", response_model=CommandAccepted)
+def close(order_id: UUID, body: CloseIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.close_order(cmd.envelope, order_id, reason=body.reason))
+
+
+@router.post("/{order_id}/cancel", response_model=CommandAccepted)
+def cancel(order_id: UUID, body: CloseIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.cancel_order(cmd.envelope, order_id, reason=body.reason))

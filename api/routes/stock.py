@@ -1,0 +1,210 @@
+"""/stock: per store and part (lots, reservations), movements, valuation, approvals, transfers;
+/alerts: open low-stock alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted, HistoryEntry
+from api.schemas_stock import (
+    CountIn,
+    DecisionIn,
+    LevelsIn,
+    ReceiptIn,
+    ScrapIn,
+    SupplierReturnIn,
+    TransferIn,
+)
+from domain.common import NotFound
+from domain.part import normalise_part_number
+from domain.stock import StockItem
+from projections import audit
+from projections.stock import (
+    get_lot,
+    get_stock,
+    list_alerts,
+    list_approvals,
+    list_movements,
+    list_stock,
+    list_transfers,
+    valuation,
+)
+
+router = APIRouter(prefix="/stock", tags=["stock"])
+alerts_router = APIRouter(prefix="/alerts", tags=["stock"])
+VIEW = "stock"
+Reader = Annotated[Principal, Depends(reader("stock.read"))]
+Auditor = Annotated[Principal, Depends(reader("stock.audit"))]
+MoveCmd = Annotated[Command, Depends(command("stock.move"))]
+ApproveCmd = Annotated[Command, Depends(command("stock.approve"))]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+# -- queries --------------------------------------------------------------------------------
+
+@router.get("")
+def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
+               part_number: str | None = None, low_only: bool = False, limit: Limit = 50,
+               offset: Offset = 0, wait_for: int | None = None) -> Any:
+    """On hand, reserved, available, on order, in transit and FIFO value per store and part."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    number = normalise_part_number(part_number) if part_number else None
+    with ctx.pool.connection() as conn:
+        return list_stock(conn, principal.stores, store_id=store_id, part_number=number,
+                          low_only=low_only, limit=limit, offset=offset)
+
+
+@router.get("/valuation")
+def stock_valuation(ctx: Ctx, principal: Auditor, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return valuation(conn, principal.stores)
+
+
+@router.get("/movements")
+def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
+              part_number: str | None = None, lot_id: str | None = None,
+              work_order_id: UUID | None = None, supplier: str | None = None,
+              type: str | None = None, at_from: datetime | None = None,
+              at_to: datetime | None = None, limit: Limit = 100, offset: Offset = 0,
+              wait_for: int | None = None) -> Any:
+    """The movement journal: one row per lot touched, newest first."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_movements(
+            conn, principal.stores, limit=limit, offset=offset, store_id=store_id,
+            part_number=normalise_part_number(part_number) if part_number else None,
+            lot_id=lot_id, work_order_id=work_order_id, supplier=supplier, type=type,
+            at_from=at_from, at_to=at_to)
+
+
+@router.get("/lots/{lot_id}")
+def lot_ledger(lot_id: str, ctx: Ctx, principal: Reader, wait_for: int | None = None) -> Any:
+    """A lot: supplier, certificate, cost, and every movement in or out of it."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_lot(conn, principal.stores, lot_id)
+    if found is None:
+        raise NotFound(f"lot {lot_id} not found")
+    return found
+
+
+@router.get("/approvals")
+def approvals(ctx: Ctx, principal: Reader, status: str | None = "awaiting_approval",
+              wait_for: int | None = None) -> Any:
+    """Scrap requests and stocktake variances waiting for (or decided by) a manager."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_approvals(conn, principal.stores, status=status)
+
+
+@router.get("/transfers")
+def transfers(ctx: Ctx, principal: Reader, status: str | None = None,
+              wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_transfers(conn, principal.stores, status=status)
+
+
+@router.get("/{store_id}/{part_number}")
+def stock_item(store_id: str, part_number: str, ctx: Ctx, principal: Reader,
+               wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_stock(conn, principal.stores, store_id, normalise_part_number(part_number))
+    if found is None:
+        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+    return found
+
+
+@router.get("/{store_id}/{part_number}/history", response_model=list[HistoryEntry])
+def stock_history(store_id: str, part_number: str, ctx: Ctx, principal: Auditor) -> Any:
+    """Every event of the stock item, with actor, time and reason."""
+    if "*" not in principal.stores and store_id not in principal.stores:
+        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+    entries = audit.history(ctx.app, StockItem.create_id(store_id,
+                                                         normalise_part_number(part_number)))
+    if not entries:
+        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+    return entries
+
+
+@alerts_router.get("")
+def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False,
+           wait_for: int | None = None) -> Any:
+    """Low-stock alerts: available below the minimum (raised once, cleared once)."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_alerts(conn, principal.stores, include_cleared=include_cleared)
+
+
+# -- movements ------------------------------------------------------------------------------
+
+@router.post("/{store_id}/{part_number}/receipts", response_model=CommandAccepted,
+             status_code=201)
+def receive(store_id: str, part_number: str, body: ReceiptIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+    """A delivery: a new lot (supplier, delivery note, unit cost, certificate)."""
+    return cmd.accepted(ctx.inventory.receive(cmd.envelope, store_id, part_number,
+                                              **body.model_dump()))
+
+
+@router.post("/{store_id}/{part_number}/levels", response_model=CommandAccepted)
+def set_levels(store_id: str, part_number: str, body: LevelsIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.set_levels(cmd.envelope, store_id, part_number,
+                                                 **body.model_dump()))
+
+
+@router.post("/{store_id}/{part_number}/scrap", response_model=CommandAccepted)
+def scrap(store_id: str, part_number: str, body: ScrapIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+    """Scrap now, or (above the thresholds, unless a manager asks) wait for approval."""
+    return cmd.accepted(ctx.inventory.scrap(cmd.envelope, store_id, part_number,
+                                            **body.model_dump()))
+
+
+@router.post("/{store_id}/{part_number}/scrap/{request_id}/decision",
+             response_model=CommandAccepted)
+def decide_scrap(store_id: str, part_number: str, request_id: str, body: DecisionIn,
+                 cmd: ApproveCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.decide_scrap(cmd.envelope, store_id, part_number,
+                                                   request_id, **body.model_dump()))
+
+
+@router.post("/{store_id}/{part_number}/stocktakes", response_model=CommandAccepted)
+def count(store_id: str, part_number: str, body: CountIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+    """Counted vs book per lot; the variance posts now or waits for a manager."""
+    return cmd.accepted(ctx.inventory.count(cmd.envelope, store_id, part_number,
+                                            counted=dict(body.counted), reason=body.reason,
+                                            count_ref=body.count_ref))
+
+
+@router.post("/{store_id}/{part_number}/stocktakes/{count_id}/decision",
+             response_model=CommandAccepted)
+def decide_count(store_id: str, part_number: str, count_id: str, body: DecisionIn,
+                 cmd: ApproveCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.decide_count(cmd.envelope, store_id, part_number,
+                                                   count_id, **body.model_dump()))
+
+
+@router.post("/{store_id}/{part_number}/supplier-returns", response_model=CommandAccepted)
+def return_to_supplier(store_id: str, part_number: str, body: SupplierReturnIn,
+                       cmd: MoveCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.return_to_supplier(cmd.envelope, store_id, part_number,
+                                                         **body.model_dump()))
+
+
+@router.post("/transfers", response_model=CommandAccepted, status_code=201)
+def transfer(body: TransferIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+    """Parts leave the sending store and are in transit until the receiver books them in."""
+    return cmd.accepted(ctx.inventory.transfer(cmd.envelope, **body.model_dump()))
+
+
+@router.post("/transfers/{transfer_id}/receipt", response_model=CommandAccepted)
+def receive_transfer(transfer_id: UUID, cmd: MoveCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.receive_transfer(cmd.envelope, transfer_id))
