@@ -243,7 +243,8 @@ def generate_service(container: Any, target: int, threads: int = 4) -> None:
 
     def worker(i: int) -> None:
         try:
-            load_demo(container.work_orders, visits=visits, stores=(f"B{i:02d}",), seed=100 + i)
+            load_demo(container.work_orders, container.inventory, visits=visits,
+                      stores=(f"B{i:02d}",), seed=100 + i)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.in_process_projections:
         container.start_projections()
     if args.demo and (container.app.recorder.max_notification_id() or 0) == 0:
-        count = load_demo(container.work_orders, visits=args.demo_visits)
+        count = load_demo(container.work_orders, container.inventory, visits=args.demo_visits)
         print(f"demo data: {count} visits loaded through the command path")
     base = f"http://{settings.host}:{settings.port}"
     print(f"\nservicecore on {base}  (docs {base}/docs, health {base}/health)", flush=True)
@@ -110,7 +110,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\r[{bar:<30}] {done}/{total}", end="", flush=True)
 
         stores = tuple(f"S{n:02d}" for n in range(1, args.stores + 1))
-        load_demo(container.work_orders, visits=args.visits, stores=stores, progress=progress)
+        load_demo(container.work_orders, container.inventory, visits=args.visits,
+                  stores=stores, progress=progress)
         print()
     finally:
         container.close()

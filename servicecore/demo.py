@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from domain.application import Request
-from domain.common import Caller
+from domain.common import Caller, IllegalTransition
+from domain.inventory import Inventory
 from domain.vehicle_ids import vin_check_digit
 from domain.work_orders import WorkOrders
 
@@ -23,6 +24,11 @@ LABOR = [("MNT10K", "10,000 km service", "1.2"), ("BRK-PAD", "replace front brak
          ("ALIGN", "wheel alignment", "0.9")]
 PARTS = [("06L115562B", "oil filter", "1", "88.00"), ("5Q0698151", "front brake pads", "1", "560.00"),
          ("G052195M4", "engine oil 5W-30 (L)", "4.5", "78.00")]
+# part number -> (unit, category, unit cost, minimum stock, reorder quantity)
+STOCKING = {"06L115562B": ("pc", "maintenance", "41.00", 10, 30),
+            "5Q0698151": ("set", "brake", "300.00", 4, 8),
+            "G052195M4": ("L", "fluid", "36.00", 40, 120)}
+SUPPLIER = "FAW-VW Parts Distribution"
 
 
 def make_vin(rng: random.Random) -> str:
@@ -31,11 +37,32 @@ def make_vin(rng: random.Random) -> str:
     return body[:8] + vin_check_digit(body[:8] + "0" + body[9:]) + body[9:]
 
 
-def load_demo(work_orders: WorkOrders, *, visits: int = 30, stores: tuple[str, ...] = ("S01",),
-              seed: int = 7, progress: Callable[[int, int], None] | None = None) -> int:
+def stock_parts(inventory: Inventory, stores: tuple[str, ...], at: datetime,
+                visits: int) -> None:
+    """The part master and a first delivery per store, enough for the demo's visits."""
+    for part_number, name, _qty, price in PARTS:
+        unit, category, cost, low, again = STOCKING[part_number]
+        caller = Caller("clerk-01", "parts_clerk", stores, at, str(uuid4()))
+        try:
+            inventory.register_part(Request(caller), part_number=part_number, details={
+                "name": name, "unit": unit, "category": category, "min_stock": low,
+                "reorder_qty": again, "preferred_supplier": SUPPLIER}, list_price=price)
+        except IllegalTransition:
+            pass  # already in the group's master (an earlier demo run)
+        for store in stores:
+            inventory.receive(Request(caller), store, part_number,
+                              qty=max(again, 5 * visits // len(stores)), unit_cost=cost,
+                              supplier=SUPPLIER, supplier_doc=f"DN-{store}-{part_number}",
+                              cert_ref=f"CCC-{part_number}")
+
+
+def load_demo(work_orders: WorkOrders, inventory: Inventory, *, visits: int = 30,
+              stores: tuple[str, ...] = ("S01",), seed: int = 7,
+              progress: Callable[[int, int], None] | None = None) -> int:
     """Open `visits` work orders over the last weeks and drive most of them to ready."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(days=visits)
+    stock_parts(inventory, stores, start - timedelta(days=1), visits)
     for n in range(visits):
         at = start + timedelta(days=n, hours=rng.randint(0, 8))
         store = stores[n % len(stores)]
@@ -75,6 +102,7 @@ def load_demo(work_orders: WorkOrders, *, visits: int = 30, stores: tuple[str, .
             continue
         tech = f"tech-0{rng.randint(1, 4)}"
         work_orders.dispatch(req("manager", "mgr-01", 40), wo, 1, technician_id=tech)
+        work_orders.issue_part(req("parts_clerk", "clerk-01", 50), wo, "L2")
         work_orders.clock_on(req("technician", tech, 60), wo, 1)
         work_orders.clock_off(req("technician", tech, 60 + rng.randint(40, 150)), wo, 1)
         if stage < 0.45:

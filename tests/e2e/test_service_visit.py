@@ -25,6 +25,16 @@ def test_visit_from_opening_to_ready_for_settlement(client: TestClient, auth: Au
     advisor = auth("advisor", "adv-li", [store_id])
     manager = auth("manager", "mgr-wang", [store_id])
     tech = auth("technician", "tech-zhao", [store_id])
+    clerk = auth("parts_clerk", "clerk-zhou", [store_id])
+
+    # The store stocks the pads: in the part master (shared by the group) and on the shelf.
+    registered = client.post("/parts", headers=clerk, json={
+        "part_number": "5Q0698151", "name": "front brake pads", "unit": "set",
+        "category": "brake", "list_price": "560.00"})
+    assert registered.status_code in (201, 409), registered.text
+    post(client, f"/stock/{store_id}/5Q0698151/receipts", clerk, {
+        "qty": 4, "unit_cost": "300.00", "supplier": "FAW-VW Parts", "supplier_doc": "DN-88"},
+        status=201)
 
     # The customer walks in with a brake noise; the advisor opens the work order.
     opened = post(client, "/work-orders", advisor, {
@@ -60,6 +70,9 @@ def test_visit_from_opening_to_ready_for_settlement(client: TestClient, auth: Au
          {"decision": "declined", "channel": "phone", "note": "next visit"})
     # The manager dispatches; the technician clocks on and off and completes the job.
     post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-zhao"})
+    # The parts clerk issues the reserved pads to the job.
+    issued = post(client, f"{wo}/lines/{part['line_id']}/issue", clerk, {})
+    assert issued["issued_qty"] == "1" and issued["cost"] == "300.00"
     post(client, f"{wo}/jobs/1/clock-on", tech)
     post(client, f"{wo}/jobs/1/clock-off", tech)
     post(client, f"{wo}/jobs/1/complete", tech)
@@ -85,7 +98,8 @@ def test_visit_from_opening_to_ready_for_settlement(client: TestClient, auth: Au
     history = client.get(f"{wo}/history", headers=auth("auditor", "aud-1", [store_id])).json()
     assert [h["event"] for h in history][:2] == ["WorkOrder.Opened", "WorkOrder.CheckedIn"]
     assert history[-1]["event"] == "WorkOrder.ReadyForSettlement"
-    assert {h["actor"]["user_id"] for h in history} == {"adv-li", "mgr-wang", "tech-zhao"}
+    assert {h["actor"]["user_id"] for h in history} == {"adv-li", "mgr-wang", "tech-zhao",
+                                                       "clerk-zhou"}
 
 
 def test_wrong_role_gets_403_and_no_token_401(client: TestClient, auth: Auth,
