@@ -53,5 +53,15 @@ def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime) -> dic
     return fold(events, app.personal_data.open)
 
 
+def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:
+    """Any aggregate as it stood at `at`, replayed from its events (None if it did not exist)."""
+    aggregate = None
+    for event in _events(app, stream_id):
+        if event.audit.at > at:
+            break
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 def stream_exists(app: ServiceCore, stream_id: UUID) -> bool:
     return next(iter(app.events.get(stream_id, limit=1)), None) is not None

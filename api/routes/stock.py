@@ -21,7 +21,7 @@ from api.schemas_stock import (
     SupplierReturnIn,
     TransferIn,
 )
-from domain.common import NotFound
+from domain.common import InvalidInput, NotFound
 from domain.part import normalise_part_number
 from domain.stock import StockItem
 from projections import audit
@@ -115,13 +115,34 @@ def transfers(ctx: Ctx, principal: Reader, status: str | None = None,
 
 @router.get("/{store_id}/{part_number}")
 def stock_item(store_id: str, part_number: str, ctx: Ctx, principal: Reader,
-               wait_for: int | None = None) -> Any:
+               as_of: datetime | None = None, wait_for: int | None = None) -> Any:
+    """Figures, lots and reservations from the read model, or, with `as_of`, replayed from
+    the stock item's events as they stood at that moment."""
+    if as_of is not None:
+        return _stock_as_of(ctx, principal, store_id, part_number, as_of)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_stock(conn, principal.stores, store_id, normalise_part_number(part_number))
     if found is None:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
     return found
+
+
+def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str,
+                 as_of: datetime) -> dict[str, Any]:
+    if as_of.tzinfo is None:
+        raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00")
+    number = normalise_part_number(part_number)
+    item = None
+    if "*" in principal.stores or store_id in principal.stores:
+        item = audit.aggregate_as_of(ctx.app, StockItem.create_id(store_id, number), as_of)
+    if not isinstance(item, StockItem):
+        raise NotFound(f"store {store_id} held no stock of {number} at {as_of.isoformat()}")
+    lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.lots.values()]
+    return {"store_id": store_id, "part_number": number, "as_of": as_of.isoformat(),
+            "version": item.version, **item.figures(), "fifo_value": item.fifo_value,
+            "min_stock": item.min_stock, "low_stock": item.alert_raised, "lots": lots,
+            "reservations": dict(item.reserved)}
 
 
 @router.get("/{store_id}/{part_number}/history", response_model=list[HistoryEntry])

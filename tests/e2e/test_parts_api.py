@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,7 @@ def test_a_part_from_receipt_to_the_car_traceable_to_its_lot(client: TestClient,
         "cert_ref": "CCC-2026-1"}, 201)
     post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
         "qty": 3, "unit_cost": "220.00", "supplier": "FAW-VW Parts", "supplier_doc": "DN-2"}, 201)
+    before_the_visit = datetime.now(UTC)
     # The part line takes the master's name, unit and price; approving it reserves two sets.
     wo, line = ready_visit(client, auth, store_id, number, qty="2")
     doc = get(client, wo, clerk, wait_for=head(client))
@@ -95,6 +97,16 @@ def test_a_part_from_receipt_to_the_car_traceable_to_its_lot(client: TestClient,
     journal = get(client, "/stock/movements", auth("auditor"),
                   work_order_id=wo.rsplit("/", 1)[1])
     assert journal["total"] == 2 and {m["type"] for m in journal["items"]} == {"issue"}
+    # An auditor asks what the shelf held before the visit: replayed from the events.
+    then = get(client, f"/stock/{store_id}/{number}", auth("auditor"),
+               as_of=before_the_visit.isoformat())
+    assert (then["on_hand"], then["reserved"], len(then["lots"])) == ("4", "0", 2)
+    history = get(client, f"/stock/{store_id}/{number}/history", auth("auditor"))
+    assert [h["event"] for h in history] == [
+        "StockItem.Opened", "StockItem.Received", "StockItem.LowStockAlertRaised",
+        "StockItem.Received", "StockItem.LowStockAlertCleared", "StockItem.Reserved",
+        "StockItem.Issued"]
+    assert history[-1]["actor"]["role"] == "parts_clerk"
     # One set comes back unused: into the lot it came from, last picked first.
     post(client, f"{wo}/lines/{line}/return", clerk, {"qty": 1, "reason": "one set unused"})
     doc = get(client, wo, clerk, wait_for=head(client))
