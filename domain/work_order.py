@@ -153,6 +153,29 @@ class WorkOrder(Aggregate):
     class BackInProgress(Event):
         reason: str
 
+    class SettlementConfirmed(Event):
+        settlement_id: UUID
+        number: str
+
+    class Settled(Event):
+        settlement_id: UUID
+        number: str
+        customer_total: Decimal
+
+    class SettlementReversed(Event):
+        number: str
+        reason: str
+
+    class Delivered(Event):
+        mileage_out: int
+        handed_over_by: str
+        acknowledgement: dict[str, Any]
+        follow_up_id: UUID
+        follow_up_due: str
+
+    class Closed(Event):
+        follow_up_id: UUID
+
     @event(Opened)
     def __init__(
         self,
@@ -180,6 +203,7 @@ class WorkOrder(Aggregate):
         self.check_in: dict[str, Any] | None = None
         self.jobs: dict[int, dict[str, Any]] = {}
         self.lines: dict[str, dict[str, Any]] = {}
+        self.settlement: dict[str, Any] | None = None
         for complaint in complaints:
             self._new_job(complaint)
 
@@ -433,6 +457,8 @@ class WorkOrder(Aggregate):
     # -- cancellation ------------------------------------------------------------------------
 
     def cancel(self, audit: Audit, reason: str | None) -> None:
+        require(self.settlement is None,
+                WorkOrderError("a confirmed settlement exists: a manager reverses it first"))
         require(self.status in (*ACTIVE, "ready_for_settlement"),
                 WorkOrderError(f"cannot cancel: work order is {self.status}"))
         reason = require_reason(reason, "cancelling a work order")
@@ -498,8 +524,10 @@ class WorkOrder(Aggregate):
 
     def check_return(self, line_id: str, qty: Decimal) -> dict[str, Any]:
         line = self.part_line(line_id)
-        require(self.status in (*ACTIVE, "ready_for_settlement"),
-                WorkOrderError(f"work order is {self.status}; its issues are frozen"))
+        require(self.status in (*ACTIVE, "ready_for_settlement") and self.settlement is None,
+                WorkOrderError(f"work order is {self.status}"
+                               f"{' under settlement' if self.settlement else ''}; "
+                               "its issues are frozen"))
         if qty > line["issued_qty"]:
             raise WorkOrderError(f"only {line['issued_qty']} was issued to line {line_id}",
                                  issued=str(line["issued_qty"]))
@@ -593,3 +621,64 @@ class WorkOrder(Aggregate):
         self.follow_on_of = from_number
         for line in lines:
             self.lines[line["line_id"]] = copy.deepcopy(line)
+
+    # -- settlement, delivery, closing -------------------------------------------------------
+
+    def confirm_settlement(self, audit: Audit, settlement_id: UUID, number: str) -> None:
+        require(self.status == "ready_for_settlement",
+                WorkOrderError(f"work order is {self.status}, not ready for settlement",
+                               blockers=self.blockers()))
+        require(self.settlement is None, WorkOrderError("a settlement is already confirmed"))
+        self._settlement_confirmed(audit, settlement_id, number)
+
+    @event(SettlementConfirmed)
+    def _settlement_confirmed(self, audit: Audit, settlement_id: UUID, number: str) -> None:
+        self.settlement = {"id": settlement_id, "number": number}
+
+    def settle(self, audit: Audit, settlement_id: UUID, number: str,
+               customer_total: Decimal) -> None:
+        require(self.status == "ready_for_settlement" and self.settlement is not None,
+                WorkOrderError(f"work order is {self.status}"))
+        self._settled(audit, settlement_id, number, customer_total)
+
+    @event(Settled)
+    def _settled(self, audit: Audit, settlement_id: UUID, number: str,
+                 customer_total: Decimal) -> None:
+        self.status = "settled"
+
+    def reverse_settlement(self, audit: Audit, number: str, reason: str) -> None:
+        require(self.status in ("ready_for_settlement", "settled") and self.settlement is not None,
+                WorkOrderError(f"work order is {self.status}: a delivered visit's settlement "
+                               "is corrected by a new document, not reversed"))
+        self._settlement_reversed(audit, number, reason)
+
+    @event(SettlementReversed)
+    def _settlement_reversed(self, audit: Audit, number: str, reason: str) -> None:
+        self.status = "ready_for_settlement"
+        self.settlement = None
+
+    def deliver(self, audit: Audit, mileage_out: int, handed_over_by: str,
+                acknowledgement: dict[str, Any], follow_up_id: UUID, follow_up_due: str) -> None:
+        require(self.status == "settled",
+                WorkOrderError(f"work order is {self.status}; delivery follows settlement"))
+        if mileage_out < self.mileage:
+            raise InvalidInput(f"mileage out is below the {self.mileage} km at check-in")
+        self._delivered(audit, mileage_out, handed_over_by, acknowledgement, follow_up_id,
+                        follow_up_due)
+
+    @event(Delivered)
+    def _delivered(self, audit: Audit, mileage_out: int, handed_over_by: str,
+                   acknowledgement: dict[str, Any], follow_up_id: UUID,
+                   follow_up_due: str) -> None:
+        self.status = "delivered"
+        self.mileage = mileage_out
+        self.follow_up_id = follow_up_id
+
+    def close(self, audit: Audit, follow_up_id: UUID) -> None:
+        require(self.status == "delivered",
+                WorkOrderError(f"work order is {self.status}; it closes after delivery"))
+        self._closed(audit, follow_up_id)
+
+    @event(Closed)
+    def _closed(self, audit: Audit, follow_up_id: UUID) -> None:
+        self.status = "closed"

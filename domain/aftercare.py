@@ -1,0 +1,111 @@
+"""Delivery, the follow-up call and complaints: the visit after the money."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.common import InvalidInput, require, stable_id
+from domain.follow_up import Complaint, FollowUp
+from domain.work_order import WorkOrder
+
+ACK_METHODS = ("signature", "sms_code", "wechat")
+
+
+class Aftercare:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 follow_up_days: int = 3) -> None:
+        self.app = app
+        self.zone = ZoneInfo(timezone)
+        self.follow_up_days = follow_up_days
+
+    def deliver(self, request: Request, work_order_id: UUID, *, mileage_out: int,
+                handed_over_by: str | None = None, acknowledged_by: str,
+                method: str = "signature", note: str | None = None) -> CommandResult:
+        """Hand the car back after settlement; the follow-up task is scheduled in the same save."""
+        require(mileage_out >= 0, InvalidInput("mileage out must not be negative"))
+        require(bool(acknowledged_by.strip()), InvalidInput("who acknowledged the delivery?"))
+        if method not in ACK_METHODS:
+            raise InvalidInput(f"method must be one of {', '.join(ACK_METHODS)}")
+        follow_up_id = stable_id("follow-up", work_order_id)
+        due = (request.caller.at.astimezone(self.zone).date()
+               + timedelta(days=self.follow_up_days)).isoformat()
+
+        def decide(session: Session) -> Decision:
+            wo = session.target(WorkOrder, work_order_id, "work order")
+            audit = session.audit(wo.store_id)
+            wo.deliver(audit, mileage_out, (handed_over_by or session.caller.user_id).strip(),
+                       {"acknowledged_by": acknowledged_by.strip(), "method": method,
+                        "note": (note or "").strip() or None}, follow_up_id, due)
+            session.add(FollowUp(id=follow_up_id, audit=audit, work_order_id=wo.id,
+                                 work_order_number=wo.number, customer_id=wo.customer_id,
+                                 due_on=due))
+            return Decision(wo, {"number": wo.number, "status": wo.status,
+                                 "follow_up": {"id": str(follow_up_id), "due_on": due}})
+
+        return self.app.execute(request, decide, (work_order_id, follow_up_id))
+
+    def _on_follow_up(self, request: Request, follow_up_id: UUID,
+                      act: Callable[[Session, FollowUp], dict[str, Any] | None],
+                      also: tuple[UUID, ...] = ()) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            follow_up = session.target(FollowUp, follow_up_id, "follow-up")
+            answer = act(session, follow_up) or {}
+            return Decision(follow_up, {"status": follow_up.status, **answer})
+
+        return self.app.execute(request, decide, (follow_up_id, *also))
+
+    def attempt(self, request: Request, follow_up_id: UUID, *, outcome: str,
+                note: str | None = None) -> CommandResult:
+        return self._on_follow_up(request, follow_up_id, lambda s, f: f.attempt(
+            s.audit(f.store_id), outcome, note))
+
+    def complete(self, request: Request, follow_up_id: UUID, *, csi: int,
+                 comment: str | None = None,
+                 complaint: dict[str, Any] | None = None) -> CommandResult:
+        """The call's result; the work order closes in the same save; a complaint opens."""
+        complaint_id = uuid4() if complaint else None
+
+        def act(session: Session, follow_up: FollowUp) -> dict[str, Any]:
+            audit = session.audit(follow_up.store_id)
+            wo = session.get(WorkOrder, follow_up.work_order_id, "work order")
+            if complaint_id is not None and complaint is not None:
+                session.add(Complaint(
+                    id=complaint_id, audit=audit, work_order_id=wo.id,
+                    work_order_number=wo.number, customer_id=wo.customer_id,
+                    description=Complaint.description_of(complaint), source="follow_up"))
+            follow_up.complete(audit, csi, comment, complaint_id)
+            wo.close(audit, follow_up.id)
+            return {"work_order_status": wo.status,
+                    "complaint_id": str(complaint_id) if complaint_id else None}
+
+        peek: Any = None
+        try:
+            peek = self.app.repository.get(follow_up_id)
+        except Exception:  # noqa: BLE001 - the command answers unknown ids
+            peek = None
+        also = (peek.work_order_id,) if isinstance(peek, FollowUp) else ()
+        return self._on_follow_up(request, follow_up_id, act, also)
+
+    def _on_complaint(self, request: Request, complaint_id: UUID,
+                      act: Callable[[Session, Complaint], None]) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            complaint = session.target(Complaint, complaint_id, "complaint")
+            act(session, complaint)
+            return Decision(complaint, {"status": complaint.status})
+
+        return self.app.execute(request, decide, (complaint_id,))
+
+    def assign_complaint(self, request: Request, complaint_id: UUID, *, assignee: str,
+                         note: str | None = None) -> CommandResult:
+        return self._on_complaint(request, complaint_id, lambda s, c: c.assign(
+            s.audit(c.store_id), assignee, note))
+
+    def resolve_complaint(self, request: Request, complaint_id: UUID, *,
+                          resolution: str) -> CommandResult:
+        return self._on_complaint(request, complaint_id, lambda s, c: c.resolve(
+            s.audit(c.store_id), resolution))

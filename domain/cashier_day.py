@@ -1,0 +1,109 @@
+"""A cashier's business day in a store: every payment and refund taken, then the day-end close.
+
+Payments are saved together with the cashier's day, so closing the day and a late payment into
+it conflict on this stream: a closed day refuses payments, and a correction goes into the next
+open day with a reference to the closed one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, IllegalTransition, require, require_reason, stable_id
+from domain.money import money
+
+ZERO = Decimal("0.00")
+
+
+class DayClosed(IllegalTransition):
+    pass
+
+
+class CashierDay(Aggregate):
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Opened(Event, Aggregate.Created):
+        cashier_id: str
+        business_date: str
+
+    class MoneyIn(Event):
+        settlement_id: UUID
+        payment_id: str
+        method: str
+        amount: Decimal
+        correction_of: str | None
+
+    class MoneyOut(Event):
+        settlement_id: UUID
+        refund_id: str
+        method: str
+        amount: Decimal
+
+    class Closed(Event):
+        totals: dict[str, Decimal]
+        expected_cash: Decimal
+        counted_cash: Decimal
+        variance: Decimal
+        reason: str | None
+
+    @staticmethod
+    def create_id(store_id: str, cashier_id: str, business_date: str) -> UUID:
+        return stable_id("cashier-day", store_id, cashier_id, business_date)
+
+    @event(Opened)
+    def __init__(self, audit: Audit, cashier_id: str, business_date: str,
+                 id: UUID | None = None) -> None:
+        self.store_id = audit.store_id
+        self.cashier_id = cashier_id
+        self.business_date = business_date
+        self.totals: dict[str, Decimal] = {}
+        self.cash_out = ZERO
+        self.closed = False
+
+    def _require_open(self) -> None:
+        require(not self.closed, DayClosed(
+            f"{self.business_date} is closed for {self.cashier_id}; record a correction today "
+            f"with correction_of={self.business_date}", closed_day=self.business_date))
+
+    def money_in(self, audit: Audit, settlement_id: UUID, payment: dict[str, Any]) -> None:
+        self._require_open()
+        self._money_in(audit, settlement_id, payment["payment_id"], payment["method"],
+                       payment["amount"], payment.get("correction_of"))
+
+    @event(MoneyIn)
+    def _money_in(self, audit: Audit, settlement_id: UUID, payment_id: str, method: str,
+                  amount: Decimal, correction_of: str | None) -> None:
+        self.totals[method] = self.totals.get(method, ZERO) + amount
+
+    def money_out(self, audit: Audit, settlement_id: UUID, refund_id: str, method: str,
+                  amount: Decimal) -> None:
+        self._require_open()
+        self._money_out(audit, settlement_id, refund_id, method, amount)
+
+    @event(MoneyOut)
+    def _money_out(self, audit: Audit, settlement_id: UUID, refund_id: str, method: str,
+                   amount: Decimal) -> None:
+        self.totals[method] = self.totals.get(method, ZERO) - amount
+
+    @property
+    def expected_cash(self) -> Decimal:
+        return self.totals.get("cash", ZERO)
+
+    def close(self, audit: Audit, counted_cash: object, reason: str | None) -> Decimal:
+        self._require_open()
+        counted = money(counted_cash, "counted cash")
+        variance = counted - self.expected_cash
+        text = require_reason(reason, "a cash variance") if variance else \
+            ((reason or "").strip() or None)
+        self._closed(audit, dict(self.totals), self.expected_cash, counted, variance, text)
+        return variance
+
+    @event(Closed)
+    def _closed(self, audit: Audit, totals: dict[str, Decimal], expected_cash: Decimal,
+                counted_cash: Decimal, variance: Decimal, reason: str | None) -> None:
+        self.closed = True

@@ -1,0 +1,94 @@
+"""A bank or payment-provider statement imported for reconciliation, and its matches.
+
+A read model may propose matches (same reference and amount); the match command re-checks the
+statement line and the payment on its settlement, and marks both in one save, so a payment is
+never matched twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
+from domain.money import to_decimal
+
+SOURCES = ("bank", "wechat_pay", "alipay", "card_acquirer")
+COLUMNS = ("date", "amount", "reference", "counterparty")
+
+
+def parse_statement(text: str) -> list[dict[str, Any]]:
+    """CSV with a header: date (YYYY-MM-DD), amount, reference, counterparty."""
+    reader = csv.DictReader(io.StringIO(text.strip()))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    require(not missing, InvalidInput(f"the statement lacks columns: {', '.join(missing)}"))
+    lines = []
+    for n, row in enumerate(reader, start=1):
+        try:
+            day = date.fromisoformat((row["date"] or "").strip()).isoformat()
+        except ValueError:
+            raise InvalidInput(f"line {n}: date must be YYYY-MM-DD", line=n) from None
+        amount = to_decimal((row["amount"] or "").strip(), f"line {n} amount")
+        require(amount == amount.quantize(Decimal("0.01")) and amount != 0,
+                InvalidInput(f"line {n}: amount must be non-zero with at most 2 decimals", line=n))
+        lines.append({"line_no": n, "date": day, "amount": amount.quantize(Decimal("0.01")),
+                      "reference": (row["reference"] or "").strip(),
+                      "counterparty": (row["counterparty"] or "").strip()})
+    require(bool(lines), InvalidInput("the statement has no lines"))
+    return lines
+
+
+class Statement(Aggregate):
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Imported(Event, Aggregate.Created):
+        source: str
+        account: str
+        lines: list[dict[str, Any]]
+
+    class LineMatched(Event):
+        line_no: int
+        settlement_id: UUID
+        payment_id: str
+        manual: bool
+        reason: str | None
+
+    @event(Imported)
+    def __init__(self, audit: Audit, source: str, account: str, lines: list[dict[str, Any]],
+                 id: UUID | None = None) -> None:
+        self.store_id = audit.store_id
+        self.source = source
+        self.account = account
+        self.lines = {ln["line_no"]: dict(ln, match=None) for ln in lines}
+
+    def line(self, line_no: int) -> dict[str, Any]:
+        if line_no not in self.lines:
+            raise InvalidInput(f"the statement has no line {line_no}")
+        return self.lines[line_no]
+
+    def match(self, audit: Audit, line_no: int, settlement_id: UUID, payment: dict[str, Any],
+              manual: bool, reason: str | None) -> None:
+        line = self.line(line_no)
+        require(line["match"] is None,
+                IllegalTransition(f"statement line {line_no} is already matched"))
+        if manual:
+            reason = require_reason(reason, "a manual match")
+        else:
+            require(line["amount"] == payment["amount"]
+                    and line["reference"] == (payment.get("provider_ref") or ""),
+                    IllegalTransition(f"line {line_no} and payment {payment['payment_id']} differ "
+                                      "in amount or reference; match by hand with a reason"))
+        self._matched(audit, line_no, settlement_id, payment["payment_id"], manual, reason)
+
+    @event(LineMatched)
+    def _matched(self, audit: Audit, line_no: int, settlement_id: UUID, payment_id: str,
+                 manual: bool, reason: str | None) -> None:
+        self.lines[line_no]["match"] = {"settlement_id": str(settlement_id),
+                                        "payment_id": payment_id}

@@ -1,0 +1,473 @@
+"""The money of one visit: deposits, the settlement (bills by pay type), payments, refunds, and the
+journal entries each of them posts.
+
+One stream per work order (id = stable_id("settlement", work order id)), so "paid ≤ billed" and
+"refunded ≤ paid" are invariants of a single aggregate that concurrent cashiers conflict on.
+A confirmed settlement is never edited: a manager reverses it (reversing entries) and the visit
+is settled again with a new number.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import (
+    Audit,
+    IllegalTransition,
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_reason,
+    stable_id,
+)
+from domain.ledger import BILL_ACCOUNTS, METHOD_ACCOUNTS, entry, posting, reversal
+from domain.money import CENT, gross, money, vat_included
+
+ZERO = Decimal("0.00")
+BILL_KINDS = ("customer", "warranty", "insurance", "internal")
+METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "bank_transfer")
+ELECTRONIC = ("bank_card", "wechat_pay", "alipay", "bank_transfer")
+
+
+class SettlementError(IllegalTransition):
+    pass
+
+
+def _bill_line(line: dict[str, Any]) -> dict[str, Any]:
+    """A work-order line as billed: labor hours as approved, parts as issued."""
+    if line["kind"] == "labor":
+        qty, cost = line["hours"], ZERO
+        ref = {"op_code": line["op_code"]}
+    else:
+        qty, cost = line["issued_qty"], line.get("issued_cost", ZERO)
+        ref = {"part_number": line["part_number"], "unit": line.get("unit")}
+    amount = gross(qty, line["unit_price"])
+    return {"line_id": line["line_id"], "job_no": line["job_no"], "kind": line["kind"],
+            "description": line["description"], **ref, "qty": qty,
+            "unit_price": line["unit_price"], "gross": amount, "discount": ZERO,
+            "net": amount, "vat_rate": line["vat_rate"],
+            "vat": vat_included(amount, line["vat_rate"]), "cost": cost,
+            "warranty": line.get("warranty")}
+
+
+def bill_totals(bill: dict[str, Any]) -> dict[str, Any]:
+    """Recompute a bill from its lines: net = gross − discount, VAT inside the net per line."""
+    for line in bill["lines"]:
+        line["net"] = line["gross"] - line["discount"]
+        line["vat"] = vat_included(line["net"], line["vat_rate"])
+    labor = sum((ln["net"] for ln in bill["lines"] if ln["kind"] == "labor"), ZERO)
+    parts = sum((ln["net"] for ln in bill["lines"] if ln["kind"] == "part"), ZERO)
+    bill.update(
+        gross=sum((ln["gross"] for ln in bill["lines"]), ZERO),
+        discount=sum((ln["discount"] for ln in bill["lines"]), ZERO),
+        labor=labor, parts=parts, vat=sum((ln["vat"] for ln in bill["lines"]), ZERO),
+        total=labor + parts, cost=sum((ln["cost"] for ln in bill["lines"]), ZERO))
+    return bill
+
+
+def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) -> \
+        dict[str, dict[str, Any]]:
+    """Approved labor and issued parts of a work order, split into one bill per pay type."""
+    bills: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        if line["status"] != "approved":
+            continue
+        if line["kind"] == "part" and line["issued_qty"] <= 0:
+            continue
+        kind = line["pay_type"]
+        bill = bills.setdefault(kind, {"kind": kind, "payer": payers.get(kind, {}),
+                                       "lines": [], "invoice_no": None})
+        bill["lines"].append(_bill_line(line))
+    return {kind: bill_totals(bill) for kind, bill in bills.items()}
+
+
+def allocate(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Split `amount` over lines in proportion to `weights`, to the fen, remainder to the largest."""
+    total = sum(weights.values(), ZERO)
+    if total <= 0:
+        raise InvalidInput("nothing left on the bill to discount")
+    shares = {k: (amount * w / total).quantize(CENT, rounding=ROUND_DOWN)
+              for k, w in weights.items()}
+    rest = amount - sum(shares.values(), ZERO)
+    largest = max(weights, key=lambda k: (weights[k], k))
+    shares[largest] += rest
+    return {k: v for k, v in shares.items() if v}
+
+
+class Settlement(Aggregate):
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Opened(Event, Aggregate.Created):
+        work_order_id: UUID
+        work_order_number: str
+        customer_id: UUID
+
+    class Drafted(Event):
+        bills: dict[str, dict[str, Any]]
+
+    class DiscountGiven(Event):
+        bill: str
+        line_id: str | None
+        amount: Decimal
+        allocation: dict[str, Decimal]
+        reason: str | None
+        approved_by: str | None
+
+    class Confirmed(Event):
+        number: str
+        totals: dict[str, Decimal]
+
+    class InvoiceRecorded(Event):
+        bill: str
+        invoice_no: str
+
+    class PaymentTaken(Event):
+        payment: dict[str, Any]
+        entry: dict[str, Any]
+
+    class RefundRequested(Event):
+        refund_id: str
+        payment_id: str
+        amount: Decimal
+        reason: str
+
+    class RefundApproved(Event):
+        refund_id: str
+        business_date: str
+        entry: dict[str, Any]
+
+    class RefundRejected(Event):
+        refund_id: str
+        reason: str
+
+    class Settled(Event):
+        number: str
+        customer_total: Decimal
+        entries: list[dict[str, Any]]
+
+    class Reversed(Event):
+        number: str
+        reason: str
+        entries: list[dict[str, Any]]
+
+    class PaymentReconciled(Event):
+        payment_id: str
+        statement_id: UUID
+        line_no: int
+        manual: bool
+        reason: str | None
+
+    @staticmethod
+    def create_id(work_order_id: UUID) -> UUID:
+        return stable_id("settlement", work_order_id)
+
+    @event(Opened)
+    def __init__(self, audit: Audit, work_order_id: UUID, work_order_number: str,
+                 customer_id: UUID, id: UUID | None = None) -> None:
+        self.store_id = audit.store_id
+        self.work_order_id = work_order_id
+        self.work_order_number = work_order_number
+        self.customer_id = customer_id
+        self.status = "open"
+        self.bills: dict[str, dict[str, Any]] = {}
+        self.number: str | None = None
+        self.numbers: list[str] = []
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.settled_entries: list[dict[str, Any]] = []
+
+    # -- figures -----------------------------------------------------------------------------
+
+    def paid(self, bill: str) -> Decimal:
+        """Payments on the bill less approved refunds of them."""
+        taken = sum((p["amount"] for p in self.payments.values() if p["bill"] == bill), ZERO)
+        back = sum((r["amount"] for r in self.refunds.values()
+                    if r["status"] == "approved" and self.payments[r["payment_id"]]["bill"] == bill),
+                   ZERO)
+        return taken - back
+
+    def billed(self, bill: str) -> Decimal:
+        return self.bills[bill]["total"] if bill in self.bills and self.status in (
+            "confirmed", "settled") else ZERO
+
+    def outstanding(self, bill: str) -> Decimal:
+        return self.billed(bill) - self.paid(bill)
+
+    def refundable(self, payment_id: str) -> Decimal:
+        payment = self.payments[payment_id]
+        held = sum((r["amount"] for r in self.refunds.values()
+                    if r["payment_id"] == payment_id and r["status"] in ("requested", "approved")),
+                   ZERO)
+        return payment["amount"] - held  # type: ignore[no-any-return]
+
+    def summary(self) -> dict[str, Any]:
+        return {"status": self.status, "number": self.number,
+                "bills": {k: {"total": str(b["total"]), "paid": str(self.paid(k)),
+                              "outstanding": str(b["total"] - self.paid(k))}
+                          for k, b in self.bills.items()},
+                "deposits": str(self.paid("customer")) if self.status in ("open", "draft")
+                else None}
+
+    # -- drafting and discounts ----------------------------------------------------------------
+
+    def draft(self, audit: Audit, bills: dict[str, dict[str, Any]]) -> None:
+        require(self.status in ("open", "draft"),
+                SettlementError(f"the settlement is {self.status}; reverse it to change it"))
+        require(bool(bills), SettlementError("nothing to bill: no approved labor, no issued parts"))
+        self._drafted(audit, bills)
+
+    @event(Drafted)
+    def _drafted(self, audit: Audit, bills: dict[str, dict[str, Any]]) -> None:
+        self.bills = {k: {**b, "lines": [dict(ln) for ln in b["lines"]]} for k, b in bills.items()}
+        self.status = "draft"
+
+    def bill(self, kind: str) -> dict[str, Any]:
+        if kind not in self.bills:
+            raise InvalidInput(f"the settlement has no {kind} bill",
+                               bills=sorted(self.bills))
+        return self.bills[kind]
+
+    def discount(self, audit: Audit, bill_kind: str, line_id: str | None, amount: object,
+                 reason: str | None, approval_rate: Decimal) -> dict[str, Decimal]:
+        """A discount on one line or on the whole bill (spread over its lines by net amount).
+
+        Above `approval_rate` of the gross it applies to, the caller must be a manager and give
+        a reason (the manager's approval is this command).
+        """
+        require(self.status == "draft",
+                SettlementError(f"discounts are given on a draft; the settlement is {self.status}"))
+        bill = self.bill(bill_kind)
+        value = money(amount, "discount")
+        require(value > 0, InvalidInput("a discount must be positive"))
+        if line_id is not None:
+            line = next((ln for ln in bill["lines"] if ln["line_id"] == line_id), None)
+            if line is None:
+                raise InvalidInput(f"the {bill_kind} bill has no line {line_id}")
+            if value > line["net"]:
+                raise InvalidInput(f"line {line_id} has only {line['net']} left to discount")
+            base, allocation = line["gross"], {line_id: value}
+        else:
+            if value > bill["total"]:
+                raise InvalidInput(f"the {bill_kind} bill totals only {bill['total']}")
+            base = bill["gross"]
+            allocation = allocate(value, {ln["line_id"]: ln["net"] for ln in bill["lines"]})
+        approved_by = None
+        text = (reason or "").strip() or None
+        if value > (base * approval_rate).quantize(CENT):
+            require(audit.role == "manager", NotPermitted(
+                f"a discount above {approval_rate:%} of {base} needs a manager's approval"))
+            text = require_reason(reason, "a discount above the threshold")
+            approved_by = audit.user_id
+        self._discounted(audit, bill_kind, line_id, value, allocation, text, approved_by)
+        return allocation
+
+    @event(DiscountGiven)
+    def _discounted(self, audit: Audit, bill: str, line_id: str | None, amount: Decimal,
+                    allocation: dict[str, Decimal], reason: str | None,
+                    approved_by: str | None) -> None:
+        target = self.bills[bill]
+        for line in target["lines"]:
+            line["discount"] += allocation.get(line["line_id"], ZERO)
+        bill_totals(target)
+
+    # -- confirmation, settling, reversal ------------------------------------------------------
+
+    def confirm(self, audit: Audit, number: str) -> None:
+        require(self.status == "draft", SettlementError(f"the settlement is {self.status}"))
+        deposits = self.paid("customer")
+        customer_total = self.bills["customer"]["total"] if "customer" in self.bills else ZERO
+        if deposits > customer_total:
+            raise SettlementError(
+                f"deposits of {deposits} exceed the customer bill of {customer_total}: refund "
+                "the difference first", excess=str(deposits - customer_total))
+        require(not any(self.paid(k) for k in self.bills if k != "customer"),
+                SettlementError("payments sit on a non-customer bill"))
+        self._confirmed(audit, number, {k: b["total"] for k, b in self.bills.items()})
+
+    @event(Confirmed)
+    def _confirmed(self, audit: Audit, number: str, totals: dict[str, Decimal]) -> None:
+        self.status = "confirmed"
+        self.number = number
+        self.numbers.append(number)
+
+    def settle_if_paid(self, audit: Audit) -> bool:
+        """Settle when the customer bill is paid in full (or is zero): post the entries."""
+        if self.status != "confirmed" or self.outstanding("customer") != 0:
+            return False
+        assert self.number is not None
+        self._settled(audit, self.number, self.billed("customer"), self.settlement_entries())
+        return True
+
+    def settlement_entries(self) -> list[dict[str, Any]]:
+        lines = [ln for b in self.bills.values() for ln in b["lines"]]
+        revenue = entry(f"settlement {self.number} ({self.work_order_number})", [
+            *[posting(BILL_ACCOUNTS[k], debit=b["total"]) for k, b in self.bills.items()],
+            posting("6001", credit=sum((ln["net"] - ln["vat"] for ln in lines
+                                        if ln["kind"] == "labor"), ZERO)),
+            posting("6002", credit=sum((ln["net"] - ln["vat"] for ln in lines
+                                        if ln["kind"] == "part"), ZERO)),
+            posting("2221", credit=sum((ln["vat"] for ln in lines), ZERO)),
+        ])
+        cost = sum((ln["cost"] for ln in lines), ZERO)
+        cogs = entry(f"cost of parts, settlement {self.number}",
+                     [posting("6401", debit=cost), posting("1405", credit=cost)])
+        return [revenue, cogs] if cost else [revenue]
+
+    @event(Settled)
+    def _settled(self, audit: Audit, number: str, customer_total: Decimal,
+                 entries: list[dict[str, Any]]) -> None:
+        self.status = "settled"
+        self.settled_entries = [dict(e) for e in entries]
+
+    def reverse(self, audit: Audit, reason: str | None) -> str:
+        require(self.status in ("confirmed", "settled"),
+                SettlementError(f"only a confirmed settlement is reversed; it is {self.status}"))
+        require(audit.role == "manager", NotPermitted("reversing a settlement needs a manager"))
+        assert self.number is not None
+        number = self.number
+        self._reversed(audit, number, require_reason(reason, "reversing a settlement"),
+                       [reversal(e, f"reversal of {e['memo']}") for e in self.settled_entries])
+        return number
+
+    @event(Reversed)
+    def _reversed(self, audit: Audit, number: str, reason: str,
+                  entries: list[dict[str, Any]]) -> None:
+        self.status = "open"
+        self.bills = {}
+        self.number = None
+        self.settled_entries = []
+
+    def record_invoice(self, audit: Audit, bill_kind: str, invoice_no: str) -> None:
+        require(self.status in ("confirmed", "settled"),
+                SettlementError("a tax invoice follows a confirmed settlement"))
+        bill = self.bill(bill_kind)
+        text = invoice_no.strip()
+        require(bool(text), InvalidInput("the invoice number is required"))
+        require(bill.get("invoice_no") is None,
+                SettlementError(f"the {bill_kind} bill already has invoice {bill.get('invoice_no')}"))
+        self._invoice(audit, bill_kind, text)
+
+    @event(InvoiceRecorded)
+    def _invoice(self, audit: Audit, bill: str, invoice_no: str) -> None:
+        self.bills[bill]["invoice_no"] = invoice_no
+
+    # -- payments and refunds ----------------------------------------------------------------
+
+    def take_payment(self, audit: Audit, *, payment_id: str, bill: str, method: str,
+                     amount: object, business_date: str, tendered: object | None = None,
+                     provider_ref: str | None = None,
+                     correction_of: str | None = None) -> dict[str, Any]:
+        if method not in METHODS:
+            raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
+        if bill not in BILL_KINDS or bill == "internal":
+            raise InvalidInput("payments go to the customer, warranty or insurance bill")
+        value = money(amount, "amount")
+        require(value > 0, InvalidInput("a payment must be positive"))
+        require(payment_id not in self.payments, SettlementError(f"payment {payment_id} exists"))
+        kind = "payment"
+        if self.status in ("open", "draft"):
+            require(bill == "customer",
+                    SettlementError("before confirmation only customer deposits are taken"))
+            kind = "deposit"
+        else:
+            require(bill in self.bills, InvalidInput(f"the settlement has no {bill} bill"))
+            left = self.outstanding(bill)
+            if value > left:
+                raise SettlementError(f"the {bill} bill has only {left} outstanding; "
+                                      "overpayment is refused", outstanding=str(left))
+        reference = (provider_ref or "").strip() or None
+        if method in ELECTRONIC:
+            require(reference is not None,
+                    InvalidInput(f"a {method} payment needs the provider's reference"))
+        change = ZERO
+        paid_in: Decimal | None = None
+        if method == "cash":
+            paid_in = value if tendered is None else money(tendered, "tendered")
+            require(paid_in >= value, InvalidInput("cash tendered is less than the amount"))
+            change = paid_in - value
+        elif tendered is not None:
+            raise InvalidInput("only cash is tendered")
+        payment = {"payment_id": payment_id, "bill": bill, "method": method, "amount": value,
+                   "tendered": paid_in, "change": change, "provider_ref": reference,
+                   "business_date": business_date, "cashier": audit.user_id, "kind": kind,
+                   "correction_of": correction_of, "reconciled": None}
+        posted = entry(f"{kind} {payment_id} on {self.work_order_number}", [
+            posting(METHOD_ACCOUNTS[method], debit=value),
+            posting(BILL_ACCOUNTS[bill], credit=value)])
+        self._payment_taken(audit, payment, posted)
+        return payment
+
+    @event(PaymentTaken)
+    def _payment_taken(self, audit: Audit, payment: dict[str, Any], entry: dict[str, Any]) -> None:
+        self.payments[payment["payment_id"]] = dict(payment)
+
+    def request_refund(self, audit: Audit, refund_id: str, payment_id: str, amount: object,
+                       reason: str | None) -> None:
+        if payment_id not in self.payments:
+            raise InvalidInput(f"no payment {payment_id} on this settlement")
+        value = money(amount, "refund")
+        require(value > 0, InvalidInput("a refund must be positive"))
+        left = self.refundable(payment_id)
+        if value > left:
+            raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",
+                                  refundable=str(left))
+        self._refund_requested(audit, refund_id, payment_id, value,
+                               require_reason(reason, "a refund"))
+
+    @event(RefundRequested)
+    def _refund_requested(self, audit: Audit, refund_id: str, payment_id: str, amount: Decimal,
+                          reason: str) -> None:
+        self.refunds[refund_id] = {"refund_id": refund_id, "payment_id": payment_id,
+                                   "amount": amount, "reason": reason, "status": "requested",
+                                   "requested_by": audit.user_id}
+
+    def decide_refund(self, audit: Audit, refund_id: str, approve: bool, reason: str | None,
+                      business_date: str) -> dict[str, Any]:
+        refund = self.refunds.get(refund_id)
+        if refund is None:
+            raise InvalidInput(f"no refund {refund_id} on this settlement")
+        require(refund["status"] == "requested",
+                SettlementError(f"refund {refund_id} is already {refund['status']}"))
+        require(audit.role == "manager", NotPermitted("approving a refund needs a manager"))
+        require(audit.user_id != refund["requested_by"],
+                NotPermitted("a refund is approved by another user than the one who asked"))
+        if not approve:
+            self._refund_rejected(audit, refund_id, require_reason(reason, "rejecting a refund"))
+            return refund
+        payment = self.payments[refund["payment_id"]]
+        posted = entry(f"refund {refund_id} of {payment['payment_id']}", [
+            posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
+            posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
+        self._refund_approved(audit, refund_id, business_date, posted)
+        return refund
+
+    @event(RefundApproved)
+    def _refund_approved(self, audit: Audit, refund_id: str, business_date: str,
+                         entry: dict[str, Any]) -> None:
+        self.refunds[refund_id]["status"] = "approved"
+
+    @event(RefundRejected)
+    def _refund_rejected(self, audit: Audit, refund_id: str, reason: str) -> None:
+        self.refunds[refund_id]["status"] = "rejected"
+
+    # -- reconciliation ----------------------------------------------------------------------
+
+    def reconcile(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,
+                  manual: bool, reason: str | None) -> None:
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            raise InvalidInput(f"no payment {payment_id} on this settlement")
+        require(payment["reconciled"] is None,
+                SettlementError(f"payment {payment_id} is already matched"))
+        self._reconciled(audit, payment_id, statement_id, line_no, manual, reason)
+
+    @event(PaymentReconciled)
+    def _reconciled(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,
+                    manual: bool, reason: str | None) -> None:
+        self.payments[payment_id]["reconciled"] = {"statement_id": str(statement_id),
+                                                   "line_no": line_no}

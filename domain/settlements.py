@@ -1,0 +1,344 @@
+"""Cashier and finance commands: settlement, payments, refunds, day-end close, reconciliation.
+
+The rule from the seed: when the customer's payment completes, the work order's status, the
+bills and the journal change together or not at all — the settling payment, the settlement, the
+cashier's day and the work order are saved in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.cashier_day import CashierDay
+from domain.common import InvalidInput, NotFound, NotPermitted, require
+from domain.counter import DocumentCounter
+from domain.reconciliation import SOURCES, Statement, parse_statement
+from domain.settlement import Settlement, SettlementError, build_bills
+from domain.work_order import WorkOrder
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Settings that shape money rules."""
+
+    discount_approval_rate: Decimal = Decimal("0.10")
+
+
+class Settlements:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 policy: Policy | None = None) -> None:
+        self.app = app
+        self.zone = ZoneInfo(timezone)
+        self.policy = policy or Policy()
+
+    def today(self, request: Request) -> date:
+        return request.caller.at.astimezone(self.zone).date()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _settlement_for(session: Session, wo: WorkOrder) -> Settlement:
+        found = session.find(Settlement, Settlement.create_id(wo.id))
+        if found is None:
+            found = Settlement(id=Settlement.create_id(wo.id), audit=session.audit(wo.store_id),
+                               work_order_id=wo.id, work_order_number=wo.number,
+                               customer_id=wo.customer_id)
+            session.add(found)
+        return found
+
+    def _on(self, request: Request, settlement_id: UUID,
+            act: Callable[[Session, Settlement], dict[str, Any] | None],
+            also: tuple[UUID, ...] = ()) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            settlement = session.target(Settlement, settlement_id, "settlement")
+            answer = act(session, settlement) or {}
+            return Decision(settlement, {**settlement.summary(), **answer})
+
+        return self.app.execute(request, decide, (settlement_id, *also))
+
+    def _work_order(self, session: Session, settlement: Settlement) -> WorkOrder:
+        return session.get(WorkOrder, settlement.work_order_id, "work order")
+
+    def _settle_if_paid(self, session: Session, settlement: Settlement) -> bool:
+        audit = session.audit(settlement.store_id)
+        if not settlement.settle_if_paid(audit):
+            return False
+        assert settlement.number is not None
+        self._work_order(session, settlement).settle(
+            audit, settlement.id, settlement.number, settlement.billed("customer"))
+        return True
+
+    def _business_date(self, request: Request, given: str | None) -> str:
+        today = self.today(request)
+        if given is None:
+            return today.isoformat()
+        try:
+            day = date.fromisoformat(given)
+        except ValueError:
+            raise InvalidInput("business_date must be YYYY-MM-DD") from None
+        require(day <= today, InvalidInput("a payment cannot be dated in the future"))
+        return day.isoformat()
+
+    @staticmethod
+    def _cashier_day(session: Session, store_id: str, business_date: str) -> CashierDay:
+        cashier = session.caller.user_id
+        day_id = CashierDay.create_id(store_id, cashier, business_date)
+        found = session.find(CashierDay, day_id)
+        if found is None:
+            found = CashierDay(id=day_id, audit=session.audit(store_id), cashier_id=cashier,
+                               business_date=business_date)
+            session.add(found)
+        return found
+
+    # -- settlement --------------------------------------------------------------------------
+
+    def draft(self, request: Request, work_order_id: UUID, *,
+              insurance: dict[str, Any] | None = None,
+              internal_department: str | None = None) -> CommandResult:
+        """Bills by pay type from the work order's approved labor and issued parts."""
+
+        def decide(session: Session) -> Decision:
+            wo = session.get(WorkOrder, work_order_id, "work order")
+            require(wo.status == "ready_for_settlement" and wo.settlement is None,
+                    SettlementError(f"work order {wo.number} is {wo.status}; settle it when it "
+                                    "is ready", blockers=wo.blockers()))
+            settlement = self._settlement_for(session, wo)
+            payers = self._payers(wo, insurance, internal_department)
+            bills = build_bills(list(wo.lines.values()), payers)
+            for kind in bills:
+                if kind in ("insurance", "internal"):
+                    require(bool(payers.get(kind)), InvalidInput(
+                        "insurance lines need the insurer and claim number" if kind == "insurance"
+                        else "internal lines need the department that pays"))
+            settlement.draft(session.audit(wo.store_id), bills)
+            return Decision(settlement, {**settlement.summary(), "work_order_id": str(wo.id)})
+
+        return self.app.execute(request, decide, (Settlement.create_id(work_order_id),))
+
+    @staticmethod
+    def _payers(wo: WorkOrder, insurance: dict[str, Any] | None,
+                internal_department: str | None) -> dict[str, dict[str, Any]]:
+        payers: dict[str, dict[str, Any]] = {
+            "customer": {"customer_id": str(wo.customer_id)},
+            "warranty": {"oem": wo.vehicle.get("brand") or "OEM", "vin": wo.vehicle["vin"]},
+        }
+        if insurance and (insurance.get("insurer") or "").strip() and \
+                (insurance.get("claim_number") or "").strip():
+            payers["insurance"] = {"insurer": insurance["insurer"].strip(),
+                                   "claim_number": insurance["claim_number"].strip()}
+        if (internal_department or "").strip():
+            payers["internal"] = {"department": (internal_department or "").strip()}
+        return payers
+
+    def discount(self, request: Request, settlement_id: UUID, *, bill: str,
+                 amount: object, line_id: str | None = None,
+                 reason: str | None = None) -> CommandResult:
+        return self._on(request, settlement_id, lambda s, st: {"allocation": {
+            k: str(v) for k, v in st.discount(s.audit(st.store_id), bill, line_id, amount, reason,
+                                              self.policy.discount_approval_rate).items()}})
+
+    def confirm(self, request: Request, settlement_id: UUID) -> CommandResult:
+        """The settlement number (gap-free, from a counter in the same save); freezes issues.
+
+        A zero (or deposit-covered) customer bill settles in the same transaction.
+        """
+        year = request.caller.at.astimezone(self.zone).year
+
+        def act(session: Session, settlement: Settlement) -> dict[str, Any]:
+            audit = session.audit(settlement.store_id)
+            wo = self._work_order(session, settlement)
+            number = session.next_number("settlement", "SET", settlement.store_id, year)
+            settlement.confirm(audit, number)
+            wo.confirm_settlement(audit, settlement.id, number)
+            return {"settled": self._settle_if_paid(session, settlement)}
+
+        peek = self._peek(settlement_id)
+        store = peek.store_id if peek else ""
+        return self._on(request, settlement_id, act, (
+            DocumentCounter.create_id("settlement", store, year),
+            *((peek.work_order_id,) if peek else ())))
+
+    def _peek(self, settlement_id: UUID) -> Settlement | None:
+        try:
+            found: Any = self.app.repository.get(settlement_id)
+        except Exception:  # noqa: BLE001 - unknown ids are answered by the command itself
+            return None
+        return found if isinstance(found, Settlement) else None
+
+    def record_invoice(self, request: Request, settlement_id: UUID, *, bill: str,
+                       invoice_no: str) -> CommandResult:
+        return self._on(request, settlement_id, lambda s, st: st.record_invoice(
+            s.audit(st.store_id), bill, invoice_no))
+
+    def reverse(self, request: Request, settlement_id: UUID, *, reason: str | None) -> CommandResult:
+        def act(session: Session, settlement: Settlement) -> dict[str, Any]:
+            audit = session.audit(settlement.store_id)
+            number = settlement.reverse(audit, reason)
+            self._work_order(session, settlement).reverse_settlement(audit, number, str(reason))
+            return {"reversed": number}
+
+        peek = self._peek(settlement_id)
+        return self._on(request, settlement_id, act, (peek.work_order_id,) if peek else ())
+
+    # -- payments and refunds ----------------------------------------------------------------
+
+    def pay(self, request: Request, *, work_order_id: UUID, method: str, amount: object,
+            bill: str = "customer", tendered: object | None = None,
+            provider_ref: str | None = None, business_date: str | None = None,
+            correction_of: str | None = None) -> CommandResult:
+        """A payment (a deposit before confirmation); the one that completes the customer bill
+        settles the visit in the same transaction."""
+        day = self._business_date(request, business_date)
+        if correction_of is not None:
+            try:
+                require(date.fromisoformat(correction_of).isoformat() < day,
+                        InvalidInput("correction_of names an earlier, closed day"))
+            except ValueError:
+                raise InvalidInput("correction_of must be YYYY-MM-DD") from None
+        payment_id = "PAY-" + uuid4().hex[:12].upper()
+
+        def decide(session: Session) -> Decision:
+            wo = session.get(WorkOrder, work_order_id, "work order")
+            require(wo.status not in ("cancelled",), SettlementError("the work order is cancelled"))
+            settlement = self._settlement_for(session, wo)
+            audit = session.audit(wo.store_id)
+            if correction_of is not None:
+                closed = session.find(CashierDay, CashierDay.create_id(
+                    wo.store_id, session.caller.user_id, correction_of))
+                require(closed is not None and closed.closed, InvalidInput(
+                    f"{correction_of} is not a closed day of yours; no correction needed"))
+            payment = settlement.take_payment(
+                audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
+                business_date=day, tendered=tendered, provider_ref=provider_ref,
+                correction_of=correction_of)
+            self._cashier_day(session, wo.store_id, day).money_in(audit, settlement.id, payment)
+            settled = self._settle_if_paid(session, settlement)
+            return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
+                                         "change": str(payment["change"]), "settled": settled})
+
+        cashier_day = CashierDay.create_id(self._store_of(work_order_id), request.caller.user_id,
+                                           day)
+        return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
+                                                  work_order_id, cashier_day))
+
+    def _store_of(self, work_order_id: UUID) -> str:
+        try:
+            found: Any = self.app.repository.get(work_order_id)
+        except Exception:  # noqa: BLE001 - the command answers unknown ids
+            return ""
+        return str(getattr(found, "store_id", ""))
+
+    def request_refund(self, request: Request, settlement_id: UUID, *, payment_id: str,
+                       amount: object, reason: str | None) -> CommandResult:
+        refund_id = "RF-" + uuid4().hex[:12].upper()
+
+        def act(session: Session, settlement: Settlement) -> dict[str, Any]:
+            settlement.request_refund(session.audit(settlement.store_id), refund_id, payment_id,
+                                      amount, reason)
+            return {"refund_id": refund_id}
+
+        return self._on(request, settlement_id, act)
+
+    def decide_refund(self, request: Request, settlement_id: UUID, refund_id: str, *,
+                      approve: bool, reason: str | None = None) -> CommandResult:
+        """A manager (not the requester) approves: the money leaves the cashier's day."""
+        day = self.today(request).isoformat()
+
+        def act(session: Session, settlement: Settlement) -> dict[str, Any]:
+            audit = session.audit(settlement.store_id)
+            refund = settlement.decide_refund(audit, refund_id, approve, reason, day)
+            if approve:
+                payment = settlement.payments[refund["payment_id"]]
+                cashier = refund["requested_by"]
+                day_id = CashierDay.create_id(settlement.store_id, cashier, day)
+                cashier_day = session.find(CashierDay, day_id)
+                if cashier_day is None:
+                    cashier_day = CashierDay(id=day_id, audit=audit, cashier_id=cashier,
+                                             business_date=day)
+                    session.add(cashier_day)
+                cashier_day.money_out(audit, settlement.id, refund_id, payment["method"],
+                                      refund["amount"])
+            return {"refund_id": refund_id, "refund_status": "approved" if approve
+                    else "rejected"}
+
+        return self._on(request, settlement_id, act)
+
+    # -- day-end -----------------------------------------------------------------------------
+
+    def close_day(self, request: Request, *, store_id: str, business_date: str | None = None,
+                  counted_cash: object, reason: str | None = None,
+                  cashier_id: str | None = None) -> CommandResult:
+        """Totals by method; expected vs counted cash, a variance needs a reason."""
+        caller = request.caller
+        require(caller.may_use(store_id), NotPermitted(f"your token does not cover {store_id}"))
+        cashier = cashier_id or caller.user_id
+        require(cashier == caller.user_id or caller.role in ("manager", "finance"),
+                NotPermitted("a cashier closes their own day"))
+        day = self._business_date(request, business_date)
+        day_id = CashierDay.create_id(store_id, cashier, day)
+
+        def decide(session: Session) -> Decision:
+            found = session.find(CashierDay, day_id)
+            if found is None:  # a day without takings still closes (zero totals)
+                found = CashierDay(id=day_id, audit=session.audit(store_id), cashier_id=cashier,
+                                   business_date=day)
+                session.add(found)
+            variance = found.close(session.audit(store_id), counted_cash, reason)
+            return Decision(found, {"business_date": day, "cashier_id": cashier,
+                                    "totals": {k: str(v) for k, v in found.totals.items()},
+                                    "expected_cash": str(found.expected_cash),
+                                    "variance": str(variance)})
+
+        return self.app.execute(request, decide, (day_id,))
+
+    # -- reconciliation ----------------------------------------------------------------------
+
+    def import_statement(self, request: Request, *, store_id: str, source: str, account: str,
+                         csv_text: str) -> CommandResult:
+        require(request.caller.may_use(store_id),
+                NotPermitted(f"your token does not cover {store_id}"))
+        if source not in SOURCES:
+            raise InvalidInput(f"source must be one of {', '.join(SOURCES)}")
+        lines = parse_statement(csv_text)
+        statement_id = uuid4()
+
+        def decide(session: Session) -> Decision:
+            statement = Statement(id=statement_id, audit=session.audit(store_id), source=source,
+                                  account=account.strip() or source, lines=lines)
+            session.add(statement)
+            return Decision(statement, {"lines": len(lines)})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    def match(self, request: Request, statement_id: UUID, matches: list[dict[str, Any]], *,
+              manual: bool = False, reason: str | None = None) -> CommandResult:
+        """Match statement lines to payments; every pair is re-checked on both aggregates."""
+        require(bool(matches), InvalidInput("nothing to match"))
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            audit = session.audit(statement.store_id)
+            for pair in matches:
+                settlement = session.get(Settlement, UUID(str(pair["settlement_id"])),
+                                         "settlement")
+                payment = settlement.payments.get(str(pair["payment_id"]))
+                if payment is None:
+                    raise NotFound(f"payment {pair['payment_id']} not found")
+                statement.match(audit, int(pair["line_no"]), settlement.id, payment, manual,
+                                reason)
+                settlement.reconcile(audit, payment["payment_id"], statement.id,
+                                     int(pair["line_no"]), manual, reason)
+            return Decision(statement, {"matched": len(matches)})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+
+def business_day(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).date().isoformat()
