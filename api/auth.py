@@ -39,6 +39,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stock.audit": frozenset({"auditor", "manager", "parts_clerk", "finance"}),
     "purchase_orders.read": PARTS | {"auditor", "finance", "analyst"},
     "purchase_orders.manage": PARTS,
+    "settlements.manage": frozenset({"cashier", "advisor", "manager"}),
+    "settlements.reverse": frozenset({"manager"}),
+    "settlements.read": frozenset({"cashier", "advisor", "manager", "finance", "auditor"}),
+    "payments.take": frozenset({"cashier", "manager"}),
+    "refunds.request": frozenset({"cashier", "manager"}),
+    "refunds.decide": frozenset({"manager"}),
+    "day_end.close": frozenset({"cashier", "manager", "finance"}),
+    "finance.read": frozenset({"cashier", "manager", "finance", "auditor"}),
+    "reconciliation.manage": frozenset({"finance", "manager"}),
+    "ledger.read": frozenset({"finance", "manager", "auditor"}),
+    "delivery.record": DESK,
+    "follow_ups.manage": DESK,
+    "follow_ups.read": DESK | {"auditor", "analyst"},
+    "complaints.manage": DESK,
 }
 
 

@@ -6,7 +6,17 @@ from fastapi import FastAPI
 
 from api import errors
 from api.context import ApiContext
-from api.routes import customers, health, parts, purchase_orders, stock, work_orders
+from api.routes import (
+    aftercare,
+    customers,
+    finance,
+    health,
+    parts,
+    purchase_orders,
+    settlements,
+    stock,
+    work_orders,
+)
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -25,4 +35,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(stock.router)
     app.include_router(stock.alerts_router)
     app.include_router(purchase_orders.router)
+    app.include_router(settlements.router)
+    app.include_router(finance.router)
+    app.include_router(aftercare.router)
     return app

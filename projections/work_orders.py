@@ -261,6 +261,45 @@ def _back_in_progress(event: WorkOrder.BackInProgress, doc: Any, open_pii: Opene
     return doc
 
 
+@evolve.register
+def _settlement_confirmed(event: WorkOrder.SettlementConfirmed, doc: Any, open_pii: Opener) -> Any:
+    doc["settlement"] = {"id": str(event.settlement_id), "number": event.number,
+                         "confirmed": _stamp(event), "settled": None}
+    return doc
+
+
+@evolve.register
+def _settled(event: WorkOrder.Settled, doc: Any, open_pii: Opener) -> Any:
+    doc["status"] = "settled"
+    doc["settlement"] = {**(doc.get("settlement") or {}), "settled": _stamp(event),
+                         "customer_total": str(event.customer_total)}
+    return doc
+
+
+@evolve.register
+def _settlement_reversed(event: WorkOrder.SettlementReversed, doc: Any, open_pii: Opener) -> Any:
+    doc["status"] = "ready_for_settlement"
+    doc.setdefault("reversed_settlements", []).append(
+        {"number": event.number, "reason": event.reason, **_stamp(event)})
+    doc["settlement"] = None
+    return doc
+
+
+@evolve.register
+def _delivered(event: WorkOrder.Delivered, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="delivered", mileage=event.mileage_out, delivery={
+        "mileage_out": event.mileage_out, "handed_over_by": event.handed_over_by,
+        "acknowledgement": dict(event.acknowledgement), **_stamp(event)},
+        follow_up={"id": str(event.follow_up_id), "due_on": event.follow_up_due})
+    return doc
+
+
+@evolve.register
+def _closed(event: WorkOrder.Closed, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="closed", closed=_stamp(event))
+    return doc
+
+
 def step(event: Any, doc: dict[str, Any] | None, open_pii: Opener) -> dict[str, Any] | None:
     """One event applied, with the version and time it leaves the work order at."""
     doc = evolve(event, doc, open_pii)

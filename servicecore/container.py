@@ -12,12 +12,15 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from api.context import ApiContext
+from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.customers import Customers
 from domain.inventory import Inventory, Thresholds
 from domain.pii import PersonalData
+from domain.settlements import Policy, Settlements
 from domain.work_orders import WorkOrders
 from projections.base import ReadModel
+from projections.finance import FinanceView
 from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from servicecore import schema
@@ -71,10 +74,20 @@ class Container:
             scrap_qty=s.scrap_approval_qty, scrap_value=s.scrap_approval_value,
             stocktake_value=s.stocktake_approval_value))
 
+    @property
+    def settlements(self) -> Settlements:
+        return Settlements(self.app, self.settings.store_timezone,
+                           Policy(discount_approval_rate=self.settings.discount_approval_rate))
+
+    @property
+    def aftercare(self) -> Aftercare:
+        return Aftercare(self.app, self.settings.store_timezone, self.settings.follow_up_days)
+
     def api_context(self) -> ApiContext:
         return ApiContext(
             app=self.app, pool=self.pool, work_orders=self.work_orders, customers=self.customers,
-            inventory=self.inventory,
+            inventory=self.inventory, settlements=self.settlements, aftercare=self.aftercare,
+            timezone=self.settings.store_timezone,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
         )
@@ -108,7 +121,8 @@ def build(settings: Settings | None = None) -> Container:
                                           open=True, kwargs={"autocommit": True})
     personal_data = PersonalData(PostgresKeyStore(pool))
     app = ServiceCore(env=eventsourcing_env(database_url, settings), personal_data=personal_data)
-    views: list[ReadModel] = [WorkOrdersView(personal_data), StockView()]
+    views: list[ReadModel] = [WorkOrdersView(personal_data), StockView(),
+                              FinanceView(settings.store_timezone)]
     if settings.create_tables:
         with psycopg.connect(database_url, autocommit=True) as conn:
             schema.install(conn)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         default=Decimal(10), description="scrap above this quantity waits for a manager")
     scrap_approval_value: Decimal = Field(
         default=Decimal("500.00"), description="scrap above this FIFO value (CNY) waits")
+    discount_approval_rate: Decimal = Field(
+        default=Decimal("0.10"), description="a discount above this share of the gross needs a "
+        "manager")
+    follow_up_days: int = Field(default=3, ge=0, le=60,
+                                description="the follow-up call is due this many days after delivery")
     stocktake_approval_value: Decimal = Field(
         default=Decimal("500.00"), description="a count variance above this value (CNY) waits")
 

@@ -1,0 +1,73 @@
+"""Delivery (/work-orders/{id}/delivery), /follow-ups and /complaints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted
+from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
+from projections import finance
+
+router = APIRouter(tags=["delivery and follow-up"])
+VIEW = "finance"
+Reader = Annotated[Principal, Depends(reader("follow_ups.read"))]
+DeliverCmd = Annotated[Command, Depends(command("delivery.record"))]
+FollowUpCmd = Annotated[Command, Depends(command("follow_ups.manage"))]
+ComplaintCmd = Annotated[Command, Depends(command("complaints.manage"))]
+
+
+@router.post("/work-orders/{work_order_id}/delivery", response_model=CommandAccepted)
+def deliver(work_order_id: UUID, body: DeliveryIn, cmd: DeliverCmd, ctx: Ctx) -> Any:
+    """Only after settlement: mileage out, who handed over, the customer's acknowledgement;
+    the follow-up call is scheduled in the same transaction."""
+    return cmd.accepted(ctx.aftercare.deliver(cmd.envelope, work_order_id, **body.model_dump()))
+
+
+@router.get("/follow-ups")
+def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False, status: str | None = None,
+               wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    with ctx.pool.connection() as conn:
+        return finance.follow_ups(conn, principal.stores, today=today, overdue_only=overdue,
+                                  status=status)
+
+
+@router.post("/follow-ups/{follow_up_id}/attempts", response_model=CommandAccepted)
+def attempt(follow_up_id: UUID, body: AttemptIn, cmd: FollowUpCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.aftercare.attempt(cmd.envelope, follow_up_id, **body.model_dump()))
+
+
+@router.post("/follow-ups/{follow_up_id}/result", response_model=CommandAccepted)
+def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> Any:
+    """CSI 1-5 and a comment, optionally a complaint; the work order closes."""
+    return cmd.accepted(ctx.aftercare.complete(
+        cmd.envelope, follow_up_id, csi=body.csi, comment=body.comment,
+        complaint=body.complaint.model_dump() if body.complaint else None))
+
+
+@router.get("/complaints")
+def complaints(ctx: Ctx, principal: Reader, status: str | None = None,
+               wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.complaints(conn, principal.stores, status=status)
+
+
+@router.post("/complaints/{complaint_id}/assignment", response_model=CommandAccepted)
+def assign(complaint_id: UUID, body: AssignIn, cmd: ComplaintCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.aftercare.assign_complaint(cmd.envelope, complaint_id,
+                                                       **body.model_dump()))
+
+
+@router.post("/complaints/{complaint_id}/resolution", response_model=CommandAccepted)
+def resolve(complaint_id: UUID, body: ResolveIn, cmd: ComplaintCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.aftercare.resolve_complaint(cmd.envelope, complaint_id,
+                                                        resolution=body.resolution))

@@ -1,0 +1,147 @@
+"""/day-end, /reconciliation, /ledger, /payments (journal), /receivables, /gross-profit."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted
+from api.schemas_money import DayEndIn, MatchIn, StatementIn
+from domain.common import InvalidInput, NotFound
+from projections import finance
+
+router = APIRouter(tags=["finance"])
+VIEW = "finance"
+FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
+LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
+CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
+ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
+
+
+def _today(ctx: Ctx) -> date:
+    return datetime.now(ZoneInfo(ctx.timezone)).date()
+
+
+@router.post("/day-end", response_model=CommandAccepted)
+def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
+    """Totals by method; expected vs counted cash (a variance needs a reason); the day then
+    refuses back-dated payments."""
+    return cmd.accepted(ctx.settlements.close_day(cmd.envelope, **body.model_dump()))
+
+
+@router.get("/day-end/{business_date}")
+def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
+               wait_for: int | None = None) -> Any:
+    """The daily cash report: taken and refunded per cashier and method, and each day-end."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.daily_cash(conn, principal.stores, business_date)
+
+
+@router.get("/payments")
+def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
+             date_to: date | None = None, method: str | None = None,
+             cashier: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+             offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    """The payments journal."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.payments_journal(conn, principal.stores, date_from=date_from,
+                                        date_to=date_to, method=method, cashier=cashier,
+                                        limit=limit, offset=offset)
+
+
+@router.get("/receivables")
+def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
+                wait_for: int | None = None) -> Any:
+    """Open balances of settled bills by customer, insurer and OEM."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.receivables(conn, principal.stores, kind=kind)
+
+
+@router.get("/ledger")
+def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = None,
+           limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+           offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    """Journal lines of a month (YYYY-MM), optionally one account."""
+    _month(month)
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.ledger(conn, principal.stores, month=month, account=account, limit=limit,
+                              offset=offset)
+
+
+@router.get("/ledger/trial-balance")
+def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
+                  wait_for: int | None = None) -> Any:
+    _month(month)
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.trial_balance(conn, principal.stores, month=month)
+
+
+@router.get("/ledger/gross-profit")
+def gross_profit(ctx: Ctx, principal: LedgerReader, by: str = "work_order",
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                 wait_for: int | None = None) -> Any:
+    """Per settled work order (`by=work_order`) or vehicle (`by=vehicle`): revenue without VAT
+    less the FIFO cost of parts."""
+    if by not in ("work_order", "vehicle"):
+        raise InvalidInput("by is work_order or vehicle")
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return finance.gross_profit(conn, principal.stores, by=by, limit=limit)
+
+
+def _month(month: str) -> None:
+    try:
+        datetime.strptime(month, "%Y-%m")
+    except ValueError:
+        raise InvalidInput("month is YYYY-MM") from None
+
+
+@router.post("/reconciliation/statements", response_model=CommandAccepted, status_code=201)
+def import_statement(body: StatementIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
+    """A bank or payment-provider statement as CSV (date, amount, reference, counterparty)."""
+    return cmd.accepted(ctx.settlements.import_statement(
+        cmd.envelope, store_id=body.store_id, source=body.source, account=body.account,
+        csv_text=body.csv))
+
+
+@router.get("/reconciliation/statements/{statement_id}")
+def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
+              wait_for: int | None = None) -> Any:
+    """Matched and unmatched on both sides."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = finance.statement(conn, principal.stores, statement_id)
+    if found is None:
+        raise NotFound(f"statement {statement_id} not found")
+    return found
+
+
+@router.post("/reconciliation/statements/{statement_id}/auto-match",
+             response_model=CommandAccepted)
+def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx) -> Any:
+    """The read model proposes same-reference, same-amount pairs; the command re-checks each."""
+    with ctx.pool.connection() as conn:
+        proposals = finance.match_proposals(conn, statement_id)
+    if not proposals:
+        raise InvalidInput("no line matches an unreconciled payment by reference and amount")
+    return cmd.accepted(ctx.settlements.match(cmd.envelope, statement_id, proposals))
+
+
+@router.post("/reconciliation/statements/{statement_id}/matches",
+             response_model=CommandAccepted)
+def manual_match(statement_id: UUID, body: MatchIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
+    """Match a line to a payment by hand, with a reason."""
+    return cmd.accepted(ctx.settlements.match(
+        cmd.envelope, statement_id, [body.model_dump(exclude={"reason"})], manual=True,
+        reason=body.reason))

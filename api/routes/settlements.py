@@ -1,0 +1,122 @@
+"""/settlements, /payments, /refunds: bills by pay type, money in and out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
+from api.schemas_money import (
+    DiscountIn,
+    InvoiceIn,
+    PaymentIn,
+    RefundDecisionIn,
+    RefundIn,
+    SettlementIn,
+)
+from domain.common import NotFound
+from projections import audit
+from projections.finance import get_settlement, list_settlements
+
+router = APIRouter(tags=["settlement and payments"])
+VIEW = "finance"
+Reader = Annotated[Principal, Depends(reader("settlements.read"))]
+ManageCmd = Annotated[Command, Depends(command("settlements.manage"))]
+ReverseCmd = Annotated[Command, Depends(command("settlements.reverse"))]
+PayCmd = Annotated[Command, Depends(command("payments.take"))]
+RefundCmd = Annotated[Command, Depends(command("refunds.request"))]
+DecideCmd = Annotated[Command, Depends(command("refunds.decide"))]
+
+
+@router.post("/settlements", response_model=CommandAccepted, status_code=201)
+def draft(body: SettlementIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """Bills by pay type from a ready work order (approved labor, issued parts); a redraft
+    replaces the draft."""
+    result = ctx.settlements.draft(
+        cmd.envelope, body.work_order_id,
+        insurance=body.insurance.model_dump() if body.insurance else None,
+        internal_department=body.internal_department)
+    cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
+    return cmd.accepted(result)
+
+
+@router.post("/settlements/{settlement_id}/discounts", response_model=CommandAccepted)
+def discount(settlement_id: UUID, body: DiscountIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """Per line or per bill; above the threshold only a manager, with a reason."""
+    return cmd.accepted(ctx.settlements.discount(cmd.envelope, settlement_id,
+                                                 **body.model_dump()))
+
+
+@router.post("/settlements/{settlement_id}/confirmation", response_model=CommandAccepted)
+def confirm(settlement_id: UUID, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """The settlement number; freezes the work order's issues; a zero customer bill settles."""
+    return cmd.accepted(ctx.settlements.confirm(cmd.envelope, settlement_id))
+
+
+@router.post("/settlements/{settlement_id}/invoice", response_model=CommandAccepted)
+def invoice(settlement_id: UUID, body: InvoiceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.settlements.record_invoice(cmd.envelope, settlement_id,
+                                                       **body.model_dump()))
+
+
+@router.post("/settlements/{settlement_id}/reversal", response_model=CommandAccepted)
+def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> Any:
+    """Reversing entries; the work order is ready for settlement again."""
+    return cmd.accepted(ctx.settlements.reverse(cmd.envelope, settlement_id, reason=body.reason))
+
+
+@router.get("/settlements")
+def settlements(ctx: Ctx, principal: Reader, status: str | None = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_settlements(conn, principal.stores, status=status, limit=limit,
+                                offset=offset)
+
+
+@router.get("/settlements/{settlement_id}")
+def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader,
+               wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_settlement(conn, principal.stores, settlement_id)
+    if found is None:
+        raise NotFound(f"settlement {settlement_id} not found")
+    return found
+
+
+@router.get("/settlements/{settlement_id}/history", response_model=list[HistoryEntry])
+def settlement_history(settlement_id: UUID, ctx: Ctx,
+                       principal: Annotated[Principal, Depends(reader("ledger.read"))]) -> Any:
+    entries = audit.history(ctx.app, settlement_id)
+    if not entries or not entries[0]["event"].startswith("Settlement.") or (
+        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
+    ):
+        raise NotFound(f"settlement {settlement_id} not found")
+    return entries
+
+
+@router.post("/payments", response_model=CommandAccepted, status_code=201)
+def pay(body: PaymentIn, cmd: PayCmd, ctx: Ctx) -> Any:
+    """A payment (a deposit before confirmation). The one that completes the customer bill
+    settles the work order and posts the journal in the same transaction."""
+    return cmd.accepted(ctx.settlements.pay(cmd.envelope, **body.model_dump()))
+
+
+@router.post("/refunds", response_model=CommandAccepted, status_code=201)
+def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.settlements.request_refund(
+        cmd.envelope, body.settlement_id, payment_id=body.payment_id, amount=body.amount,
+        reason=body.reason))
+
+
+@router.post("/refunds/{refund_id}/decision", response_model=CommandAccepted)
+def decide_refund(refund_id: str, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
+    """Another user with the manager role approves (the money leaves) or rejects, with reason."""
+    return cmd.accepted(ctx.settlements.decide_refund(
+        cmd.envelope, body.settlement_id, refund_id, approve=body.approve, reason=body.reason))

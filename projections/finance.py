@@ -1,0 +1,585 @@
+"""Money read models: settlements and their bills, payments, refunds, the journal (ledger and
+trial balance), cashier days, statements for reconciliation, follow-ups and complaints.
+
+Money events are few next to stock and work-order events, so each is applied with its own
+statements inside the batch's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from functools import singledispatchmethod
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from domain.cashier_day import CashierDay
+from domain.follow_up import Complaint, FollowUp
+from domain.reconciliation import Statement
+from domain.settlement import Settlement, bill_totals
+from projections.base import Index, ReadModel
+from projections.work_orders import dumps
+
+ZERO = Decimal("0.00")
+METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
+                     "wechat_pay": ("wechat_pay",), "alipay": ("alipay",)}
+
+
+def _payer_key(kind: str, payer: dict[str, Any]) -> str:
+    return str(payer.get("customer_id") or payer.get("oem") or payer.get("insurer")
+               or payer.get("department") or kind)
+
+
+class _Ctx:
+    """One event's place: the connection, the table suffix, its notification id, the zone."""
+
+    def __init__(self, conn: psycopg.Connection[Any], suffix: str, notification_id: int,
+                 zone: ZoneInfo) -> None:
+        self.conn = conn
+        self.suffix = suffix
+        self.notification_id = notification_id
+        self.zone = zone
+
+    def _sql(self, sql: str) -> str:
+        return sql.format(**{t: t + self.suffix for t in FinanceView.tables})
+
+    def run(self, sql: str, params: Sequence[Any]) -> None:
+        self.conn.execute(self._sql(sql), params)
+
+    def one(self, sql: str, params: Sequence[Any]) -> Any:
+        row = self.conn.execute(self._sql(sql), params).fetchone()
+        assert row is not None, sql
+        return row
+
+    def day(self, event: Any) -> date:
+        return event.audit.at.astimezone(self.zone).date()  # type: ignore[no-any-return]
+
+
+class FinanceView(ReadModel):
+    name = "finance"
+    tables = {  # noqa: RUF012
+        "settlements": """
+            id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
+            store_id text NOT NULL, customer_id uuid NOT NULL, status text NOT NULL,
+            number text, numbers text[] NOT NULL DEFAULT '{}', bills jsonb NOT NULL,
+            revenue numeric NOT NULL DEFAULT 0, vat numeric NOT NULL DEFAULT 0,
+            parts_cost numeric NOT NULL DEFAULT 0, confirmed_at timestamptz,
+            settled_at timestamptz, updated_at timestamptz NOT NULL, version integer NOT NULL""",
+        "settlement_bills": """
+            settlement_id uuid NOT NULL, kind text NOT NULL, store_id text NOT NULL,
+            payer_key text NOT NULL, payer jsonb NOT NULL, total numeric NOT NULL,
+            paid numeric NOT NULL DEFAULT 0, status text NOT NULL, invoice_no text,
+            PRIMARY KEY (settlement_id, kind)""",
+        "payments": """
+            payment_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
+            work_order_number text NOT NULL, bill text NOT NULL, kind text NOT NULL,
+            method text NOT NULL, amount numeric NOT NULL, tendered numeric,
+            change numeric NOT NULL, provider_ref text, business_date date NOT NULL,
+            cashier text NOT NULL, correction_of date, at timestamptz NOT NULL,
+            refunded numeric NOT NULL DEFAULT 0, statement_id uuid, statement_line integer""",
+        "refunds": """
+            refund_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
+            payment_id text NOT NULL, amount numeric NOT NULL, status text NOT NULL,
+            reason text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
+            decided_by text, decided_at timestamptz, decision_reason text,
+            business_date date""",
+        "journal": """
+            notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
+            store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
+            account text NOT NULL, debit numeric NOT NULL, credit numeric NOT NULL,
+            memo text NOT NULL, settlement_id uuid,
+            PRIMARY KEY (notification_id, entry_no, line_no)""",
+        "cashier_days": """
+            id uuid PRIMARY KEY, store_id text NOT NULL, cashier_id text NOT NULL, business_date date NOT NULL,
+            status text NOT NULL, totals jsonb NOT NULL, expected_cash numeric,
+            counted_cash numeric, variance numeric, reason text, closed_at timestamptz,
+            closed_by text, UNIQUE (store_id, cashier_id, business_date)""",
+        "statements": """
+            id uuid PRIMARY KEY, store_id text NOT NULL, source text NOT NULL,
+            account text NOT NULL, imported_at timestamptz NOT NULL, imported_by text NOT NULL""",
+        "statement_lines": """
+            statement_id uuid NOT NULL, line_no integer NOT NULL, store_id text NOT NULL,
+            source text NOT NULL, date date NOT NULL, amount numeric NOT NULL,
+            reference text NOT NULL, counterparty text NOT NULL, payment_id text,
+            settlement_id uuid, manual boolean, reason text,
+            PRIMARY KEY (statement_id, line_no)""",
+        "follow_ups": """
+            id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
+            store_id text NOT NULL, customer_id uuid NOT NULL, due_on date NOT NULL,
+            status text NOT NULL, attempts integer NOT NULL DEFAULT 0, csi integer,
+            comment text, complaint_id uuid, done_at timestamptz, done_by text""",
+        "complaints": """
+            id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
+            store_id text NOT NULL, customer_id uuid NOT NULL, description text NOT NULL,
+            source text NOT NULL, status text NOT NULL, assignee text, resolution text,
+            opened_at timestamptz NOT NULL, resolved_at timestamptz""",
+    }
+    indexes = (
+        Index("settlements", "settlements_store_idx", "(store_id, settled_at)"),
+        Index("settlements", "settlements_wo_idx", "(work_order_id)"),
+        Index("settlement_bills", "bills_payer_idx", "(kind, payer_key)"),
+        Index("payments", "payments_day_idx", "(store_id, business_date)"),
+        Index("payments", "payments_ref_idx", "(provider_ref)"),
+        Index("journal", "journal_month_idx", "(store_id, month, account)"),
+        Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
+        Index("complaints", "complaints_store_idx", "(store_id, status)"),
+    )
+
+    def __init__(self, timezone: str = "Asia/Shanghai") -> None:
+        self.zone = ZoneInfo(timezone)
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        for notification_id, event in events:
+            if isinstance(event, Settlement.Event | CashierDay.Event | Statement.Event
+                          | FollowUp.Event | Complaint.Event):
+                self.on(event, _Ctx(conn, suffix, notification_id, self.zone))
+
+    @singledispatchmethod
+    def on(self, event: Any, ctx: _Ctx) -> None:
+        """Events with nothing to show (e.g. a cashier day opening) change no row."""
+
+    # -- settlements ---------------------------------------------------------------------------
+
+    @on.register
+    def _opened(self, event: Settlement.Opened, ctx: _Ctx) -> None:
+        ctx.run("""INSERT INTO {settlements} (id, work_order_id, work_order_number, store_id,
+                   customer_id, status, bills, updated_at, version)
+                   VALUES (%s, %s, %s, %s, %s, 'open', '{{}}', %s, %s)""",
+                (event.originator_id, event.work_order_id, event.work_order_number,
+                 event.audit.store_id, event.customer_id, event.audit.at,
+                 event.originator_version))
+
+    def _bills(self, ctx: _Ctx, event: Settlement.Event, bills: dict[str, Any],
+               status: str) -> None:
+        lines = [ln for b in bills.values() for ln in b["lines"]]
+        ctx.run("""UPDATE {settlements} SET status = %s, bills = %s, revenue = %s, vat = %s,
+                   parts_cost = %s, updated_at = %s, version = %s WHERE id = %s""",
+                (status, Jsonb(bills, dumps=dumps),
+                 sum((ln["net"] - ln["vat"] for ln in lines), ZERO),
+                 sum((ln["vat"] for ln in lines), ZERO), sum((ln["cost"] for ln in lines), ZERO),
+                 event.audit.at, event.originator_version, event.originator_id))
+        ctx.run("DELETE FROM {settlement_bills} WHERE settlement_id = %s", (event.originator_id,))
+        for kind, bill in bills.items():
+            ctx.run("""INSERT INTO {settlement_bills} (settlement_id, kind, store_id, payer_key,
+                       payer, total, status, invoice_no) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                    (event.originator_id, kind, event.audit.store_id,
+                     _payer_key(kind, bill["payer"]), Jsonb(bill["payer"]), bill["total"],
+                     status, bill.get("invoice_no")))
+        ctx.run("""UPDATE {settlement_bills} b SET paid = coalesce((
+                       SELECT sum(p.amount - p.refunded) FROM {payments} p
+                       WHERE p.settlement_id = b.settlement_id AND p.bill = b.kind), 0)
+                   WHERE b.settlement_id = %s""", (event.originator_id,))
+
+    def _doc(self, ctx: _Ctx, settlement_id: UUID) -> dict[str, Any]:
+        row = ctx.one("SELECT bills FROM {settlements} WHERE id = %s", (settlement_id,))
+        return {k: _decimals(v) for k, v in row[0].items()}
+
+    @on.register
+    def _drafted(self, event: Settlement.Drafted, ctx: _Ctx) -> None:
+        self._bills(ctx, event, event.bills, "draft")
+
+    @on.register
+    def _discount(self, event: Settlement.DiscountGiven, ctx: _Ctx) -> None:
+        bills = self._doc(ctx, event.originator_id)
+        bill = bills[event.bill]
+        for line in bill["lines"]:
+            line["discount"] += event.allocation.get(line["line_id"], ZERO)
+        bill_totals(bill)
+        bill.setdefault("discounts", []).append({
+            "line_id": event.line_id, "amount": event.amount, "reason": event.reason,
+            "approved_by": event.approved_by, "by": event.audit.user_id})
+        self._bills(ctx, event, bills, "draft")
+
+    @on.register
+    def _confirmed(self, event: Settlement.Confirmed, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {settlements} SET status = 'confirmed', number = %s,
+                   numbers = array_append(numbers, %s), confirmed_at = %s, updated_at = %s,
+                   version = %s WHERE id = %s""",
+                (event.number, event.number, event.audit.at, event.audit.at,
+                 event.originator_version, event.originator_id))
+        ctx.run("UPDATE {settlement_bills} SET status = 'confirmed' WHERE settlement_id = %s",
+                (event.originator_id,))
+
+    @on.register
+    def _invoice(self, event: Settlement.InvoiceRecorded, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {settlement_bills} SET invoice_no = %s
+                   WHERE settlement_id = %s AND kind = %s""",
+                (event.invoice_no, event.originator_id, event.bill))
+        ctx.run("""UPDATE {settlements} SET bills = jsonb_set(bills, %s, to_jsonb(%s::text)),
+                   version = %s WHERE id = %s""",
+                ([event.bill, "invoice_no"], event.invoice_no, event.originator_version,
+                 event.originator_id))
+
+    @on.register
+    def _settled(self, event: Settlement.Settled, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {settlements} SET status = 'settled', settled_at = %s, updated_at = %s,
+                   version = %s WHERE id = %s""",
+                (event.audit.at, event.audit.at, event.originator_version, event.originator_id))
+        ctx.run("UPDATE {settlement_bills} SET status = 'settled' WHERE settlement_id = %s",
+                (event.originator_id,))
+        self._post(ctx, event, event.entries, ctx.day(event))
+
+    @on.register
+    def _reversed(self, event: Settlement.Reversed, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {settlements} SET status = 'open', number = NULL, bills = '{{}}',
+                   revenue = 0, vat = 0, parts_cost = 0, settled_at = NULL, confirmed_at = NULL,
+                   updated_at = %s, version = %s WHERE id = %s""",
+                (event.audit.at, event.originator_version, event.originator_id))
+        ctx.run("DELETE FROM {settlement_bills} WHERE settlement_id = %s", (event.originator_id,))
+        self._post(ctx, event, event.entries, ctx.day(event))
+
+    def _post(self, ctx: _Ctx, event: Any, entries: list[dict[str, Any]], day: date) -> None:
+        store_id = event.audit.store_id
+        settlement_id = event.originator_id if isinstance(event, Settlement.Event) else None
+        for entry_no, entry in enumerate(entries):
+            for line_no, p in enumerate(entry["postings"]):
+                ctx.run("""INSERT INTO {journal} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                           %s)""",
+                        (ctx.notification_id, entry_no, line_no, store_id, day,
+                         day.strftime("%Y-%m"), p["account"], p["debit"], p["credit"],
+                         entry["memo"], settlement_id))
+
+    # -- payments and refunds ----------------------------------------------------------------
+
+    @on.register
+    def _payment(self, event: Settlement.PaymentTaken, ctx: _Ctx) -> None:
+        p = event.payment
+        ctx.run("""INSERT INTO {payments} (payment_id, settlement_id, store_id, work_order_number,
+                   bill, kind, method, amount, tendered, change, provider_ref, business_date,
+                   cashier, correction_of, at)
+                   SELECT %s, %s, store_id, work_order_number, %s, %s, %s, %s, %s, %s, %s, %s,
+                          %s, %s, %s FROM {settlements} WHERE id = %s""",
+                (p["payment_id"], event.originator_id, p["bill"], p["kind"], p["method"],
+                 p["amount"], p["tendered"], p["change"], p["provider_ref"], p["business_date"],
+                 p["cashier"], p.get("correction_of"), event.audit.at, event.originator_id))
+        self._repaid(ctx, event.originator_id, p["bill"])
+        self._post(ctx, event, [event.entry], date.fromisoformat(p["business_date"]))
+
+    def _repaid(self, ctx: _Ctx, settlement_id: UUID, bill: str) -> None:
+        ctx.run("""UPDATE {settlement_bills} b SET paid = coalesce((
+                       SELECT sum(p.amount - p.refunded) FROM {payments} p
+                       WHERE p.settlement_id = b.settlement_id AND p.bill = b.kind), 0)
+                   WHERE b.settlement_id = %s AND b.kind = %s""", (settlement_id, bill))
+
+    @on.register
+    def _refund_requested(self, event: Settlement.RefundRequested, ctx: _Ctx) -> None:
+        ctx.run("""INSERT INTO {refunds} (refund_id, settlement_id, store_id, payment_id, amount,
+                   status, reason, requested_by, requested_at)
+                   VALUES (%s, %s, %s, %s, %s, 'requested', %s, %s, %s)""",
+                (event.refund_id, event.originator_id, event.audit.store_id, event.payment_id,
+                 event.amount, event.reason, event.audit.user_id, event.audit.at))
+
+    def _decided(self, ctx: _Ctx, event: Any, status: str, reason: str | None,
+                 business_date: str | None) -> None:
+        ctx.run("""UPDATE {refunds} SET status = %s, decided_by = %s, decided_at = %s,
+                   decision_reason = %s, business_date = %s WHERE refund_id = %s""",
+                (status, event.audit.user_id, event.audit.at, reason, business_date,
+                 event.refund_id))
+
+    @on.register
+    def _refund_approved(self, event: Settlement.RefundApproved, ctx: _Ctx) -> None:
+        self._decided(ctx, event, "approved", None, event.business_date)
+        row = ctx.one("""UPDATE {payments} p SET refunded = p.refunded + r.amount
+                         FROM {refunds} r WHERE r.refund_id = %s AND p.payment_id = r.payment_id
+                         RETURNING p.bill""", (event.refund_id,))
+        self._repaid(ctx, event.originator_id, row[0])
+        self._post(ctx, event, [event.entry], date.fromisoformat(event.business_date))
+
+    @on.register
+    def _refund_rejected(self, event: Settlement.RefundRejected, ctx: _Ctx) -> None:
+        self._decided(ctx, event, "rejected", event.reason, None)
+
+    @on.register
+    def _reconciled(self, event: Settlement.PaymentReconciled, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {payments} SET statement_id = %s, statement_line = %s
+                   WHERE payment_id = %s""", (event.statement_id, event.line_no, event.payment_id))
+
+    # -- cashier days ----------------------------------------------------------------------------
+
+    @on.register
+    def _day_opened(self, event: CashierDay.Opened, ctx: _Ctx) -> None:
+        ctx.run("""INSERT INTO {cashier_days} (id, store_id, cashier_id, business_date, status,
+                   totals) VALUES (%s, %s, %s, %s, 'open', '{{}}')""",
+                (event.originator_id, event.audit.store_id, event.cashier_id,
+                 event.business_date))
+
+    @on.register
+    def _day_closed(self, event: CashierDay.Closed, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {cashier_days} SET status = 'closed', totals = %s, expected_cash = %s,
+                   counted_cash = %s, variance = %s, reason = %s, closed_at = %s, closed_by = %s
+                   WHERE id = %s""",
+                (Jsonb(event.totals, dumps=dumps), event.expected_cash, event.counted_cash,
+                 event.variance, event.reason, event.audit.at, event.audit.user_id,
+                 event.originator_id))
+
+    # -- statements ------------------------------------------------------------------------------
+
+    @on.register
+    def _imported(self, event: Statement.Imported, ctx: _Ctx) -> None:
+        ctx.run("""INSERT INTO {statements} VALUES (%s, %s, %s, %s, %s, %s)""",
+                (event.originator_id, event.audit.store_id, event.source, event.account,
+                 event.audit.at, event.audit.user_id))
+        for line in event.lines:
+            ctx.run("""INSERT INTO {statement_lines} (statement_id, line_no, store_id, source,
+                       date, amount, reference, counterparty) VALUES (%s, %s, %s, %s, %s, %s,
+                       %s, %s)""",
+                    (event.originator_id, line["line_no"], event.audit.store_id, event.source,
+                     line["date"], line["amount"], line["reference"], line["counterparty"]))
+
+    @on.register
+    def _matched(self, event: Statement.LineMatched, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {statement_lines} SET payment_id = %s, settlement_id = %s, manual = %s,
+                   reason = %s WHERE statement_id = %s AND line_no = %s""",
+                (event.payment_id, event.settlement_id, event.manual, event.reason,
+                 event.originator_id, event.line_no))
+
+    # -- follow-ups and complaints -------------------------------------------------------------
+
+    @on.register
+    def _scheduled(self, event: FollowUp.Scheduled, ctx: _Ctx) -> None:
+        ctx.run("""INSERT INTO {follow_ups} (id, work_order_id, work_order_number, store_id,
+                   customer_id, due_on, status) VALUES (%s, %s, %s, %s, %s, %s, 'open')""",
+                (event.originator_id, event.work_order_id, event.work_order_number,
+                 event.audit.store_id, event.customer_id, event.due_on))
+
+    @on.register
+    def _attempted(self, event: FollowUp.Attempted, ctx: _Ctx) -> None:
+        ctx.run("UPDATE {follow_ups} SET attempts = attempts + 1 WHERE id = %s",
+                (event.originator_id,))
+
+    @on.register
+    def _followed_up(self, event: FollowUp.Completed, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {follow_ups} SET status = 'done', csi = %s, comment = %s,
+                   complaint_id = %s, done_at = %s, done_by = %s WHERE id = %s""",
+                (event.csi, event.comment, event.complaint_id, event.audit.at,
+                 event.audit.user_id, event.originator_id))
+
+    @on.register
+    def _complaint(self, event: Complaint.Opened, ctx: _Ctx) -> None:
+        ctx.run("""INSERT INTO {complaints} (id, work_order_id, work_order_number, store_id,
+                   customer_id, description, source, status, opened_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, 'opened', %s)""",
+                (event.originator_id, event.work_order_id, event.work_order_number,
+                 event.audit.store_id, event.customer_id, event.description, event.source,
+                 event.audit.at))
+
+    @on.register
+    def _assigned(self, event: Complaint.Assigned, ctx: _Ctx) -> None:
+        ctx.run("UPDATE {complaints} SET status = 'assigned', assignee = %s WHERE id = %s",
+                (event.assignee, event.originator_id))
+
+    @on.register
+    def _resolved(self, event: Complaint.Resolved, ctx: _Ctx) -> None:
+        ctx.run("""UPDATE {complaints} SET status = 'resolved', resolution = %s,
+                   resolved_at = %s WHERE id = %s""",
+                (event.resolution, event.audit.at, event.originator_id))
+
+
+def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
+    """A bill read back from JSON with its amounts as Decimal again."""
+    amounts = ("gross", "discount", "net", "vat", "cost", "qty", "unit_price", "vat_rate",
+               "labor", "parts", "total")
+    out = {k: (Decimal(v) if k in amounts and v is not None else v) for k, v in bill.items()}
+    out["lines"] = [{k: (Decimal(v) if k in amounts and v is not None else v)
+                     for k, v in line.items()} for line in bill.get("lines", [])]
+    return out
+
+
+# -- queries --------------------------------------------------------------------------------
+
+def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql, params).fetchall()
+
+
+def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[list[str], list[Any]]:
+    return ([], []) if "*" in stores else ([f"{column} = ANY(%s)"], [list(stores)])
+
+
+def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
+           column: str = "store_id") -> tuple[str, list[Any]]:
+    clauses, params = _scope(stores, column)
+    for clause, value in filters.values():
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return " AND ".join(clauses) or "TRUE", params
+
+
+def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     status: str | None = None, limit: int = 50, offset: int = 0) -> list[Any]:
+    where, params = _where(stores, {"status": ("status = %s", status)})
+    return _rows(conn, f"""SELECT id, work_order_id, work_order_number, store_id, customer_id,
+        status, number, numbers, revenue, vat, parts_cost, confirmed_at, settled_at, version
+        FROM settlements WHERE {where} ORDER BY updated_at DESC LIMIT %s OFFSET %s""",
+                 [*params, limit, offset])
+
+
+def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
+                   settlement_id: UUID) -> dict[str, Any] | None:
+    where, params = _where(stores, {})
+    found = _rows(conn, f"SELECT * FROM settlements WHERE id = %s AND {where}",
+                  [settlement_id, *params])
+    if not found:
+        return None
+    doc = found[0]
+    doc["bill_status"] = _rows(conn, """SELECT kind, payer, total, paid, total - paid AS
+        outstanding, invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
+                               [settlement_id])
+    doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
+        change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
+        FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])
+    doc["refunds"] = _rows(conn, "SELECT * FROM refunds WHERE settlement_id = %s "
+                                 "ORDER BY requested_at", [settlement_id])
+    return doc
+
+
+def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                kind: str | None = None) -> list[dict[str, Any]]:
+    """Open balances of settled bills by payer: customers, insurers, the OEM."""
+    where, params = _where(stores, {"kind": ("kind = %s", kind)})
+    return _rows(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
+        count(*) AS bills, sum(total) AS billed, sum(paid) AS paid,
+        sum(total - paid) AS outstanding FROM settlement_bills
+        WHERE {where} AND status = 'settled' AND kind <> 'internal'
+        GROUP BY kind, payer_key HAVING sum(total - paid) <> 0
+        ORDER BY kind, outstanding DESC""", params)
+
+
+def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     date_from: date | None = None, date_to: date | None = None,
+                     method: str | None = None, cashier: str | None = None,
+                     limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+    where, params = _where(stores, {
+        "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
+        "method": ("method = %s", method), "cashier": ("cashier = %s", cashier)})
+    return _rows(conn, f"""SELECT * FROM payments WHERE {where}
+        ORDER BY business_date DESC, at DESC LIMIT %s OFFSET %s""", [*params, limit, offset])
+
+
+def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) -> dict[str, Any]:
+    """Per cashier and method: taken, refunded, net; and the day-end state."""
+    where, params = _where(stores, {}, "p.store_id")
+    taken = _rows(conn, f"""SELECT p.store_id, p.cashier, p.method, sum(p.amount) AS taken,
+        count(*) AS payments FROM payments p WHERE {where} AND p.business_date = %s
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params, day])
+    where_r, params_r = _where(stores, {}, "r.store_id")
+    refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier, p.method,
+        sum(r.amount) AS refunded FROM refunds r JOIN payments p USING (payment_id)
+        WHERE {where_r} AND r.status = 'approved' AND r.business_date = %s
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params_r, day])
+    where_d, params_d = _where(stores, {})
+    days = _rows(conn, f"""SELECT store_id, cashier_id, status, totals, expected_cash,
+        counted_cash, variance, reason, closed_at, closed_by FROM cashier_days
+        WHERE {where_d} AND business_date = %s ORDER BY store_id, cashier_id""",
+                 [*params_d, day])
+    return {"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
+            "cashier_days": days}
+
+
+def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
+           account: str | None = None, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+    where, params = _where(stores, {"month": ("month = %s", month),
+                                    "account": ("account = %s", account)})
+    return _rows(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
+        settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}
+        ORDER BY notification_id, entry_no, line_no LIMIT %s OFFSET %s""",
+                 [*params, limit, offset])
+
+
+def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                  month: str) -> dict[str, Any]:
+    from domain.ledger import ACCOUNTS
+
+    where, params = _where(stores, {"month": ("month = %s", month)})
+    rows = _rows(conn, f"""SELECT store_id, account, sum(debit) AS debit, sum(credit) AS credit,
+        sum(debit) - sum(credit) AS balance FROM journal WHERE {where}
+        GROUP BY store_id, account ORDER BY store_id, account""", params)
+    for row in rows:
+        row["name"] = ACCOUNTS.get(row["account"], row["account"])
+    debit = sum((r["debit"] for r in rows), Decimal(0))
+    credit = sum((r["credit"] for r in rows), Decimal(0))
+    return {"month": month, "accounts": rows, "debit": debit, "credit": credit,
+            "balanced": debit == credit}
+
+
+def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                 by: str = "work_order", limit: int = 200) -> list[dict[str, Any]]:
+    """Revenue without VAT less the FIFO cost of the parts, per settled work order or vehicle.
+
+    Labor cost (technicians' hourly cost × clocked hours) is not deducted here.
+    """
+    where, params = _where(stores, {}, "s.store_id")
+    if by == "vehicle":
+        return _rows(conn, f"""SELECT w.vin, min(w.plate) AS plate, count(*) AS visits,
+            sum(s.revenue) AS revenue, sum(s.parts_cost) AS parts_cost,
+            sum(s.revenue - s.parts_cost) AS gross_profit
+            FROM settlements s JOIN wo_view w ON w.id = s.work_order_id
+            WHERE {where} AND s.status = 'settled' GROUP BY w.vin
+            ORDER BY gross_profit DESC LIMIT %s""", [*params, limit])
+    return _rows(conn, f"""SELECT s.work_order_id, s.work_order_number, s.number, s.store_id,
+        s.revenue, s.parts_cost, s.revenue - s.parts_cost AS gross_profit, s.settled_at
+        FROM settlements s WHERE {where} AND s.status = 'settled'
+        ORDER BY s.settled_at DESC LIMIT %s""", [*params, limit])
+
+
+def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: date,
+               overdue_only: bool = False, status: str | None = None) -> list[dict[str, Any]]:
+    where, params = _where(stores, {"status": ("status = %s", status)})
+    if overdue_only:
+        where += " AND status = 'open' AND due_on < %s"
+        params.append(today)
+    return _rows(conn, f"""SELECT *, (status = 'open' AND due_on < %s) AS overdue
+        FROM follow_ups WHERE {where} ORDER BY due_on""", [today, *params])
+
+
+def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+               status: str | None = None) -> list[dict[str, Any]]:
+    where, params = _where(stores, {"status": ("status = %s", status)})
+    return _rows(conn, f"SELECT * FROM complaints WHERE {where} ORDER BY opened_at DESC", params)
+
+
+def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
+              statement_id: UUID) -> dict[str, Any] | None:
+    """Matched and unmatched on both sides: the statement's lines and the store's payments of
+    the statement's methods over its dates that no statement matched yet."""
+    where, params = _where(stores, {})
+    found = _rows(conn, f"SELECT * FROM statements WHERE id = %s AND {where}",
+                  [statement_id, *params])
+    if not found:
+        return None
+    doc = found[0]
+    lines = _rows(conn, """SELECT * FROM statement_lines WHERE statement_id = %s
+        ORDER BY line_no""", [statement_id])
+    doc["matched"] = [ln for ln in lines if ln["payment_id"]]
+    doc["unmatched_lines"] = [ln for ln in lines if not ln["payment_id"]]
+    methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
+    if lines:
+        doc["unmatched_payments"] = _rows(conn, """SELECT payment_id, settlement_id, bill,
+            method, amount, provider_ref, business_date, cashier FROM payments
+            WHERE store_id = %s AND method = ANY(%s) AND statement_id IS NULL
+            AND business_date BETWEEN %s::date - 7 AND %s::date + 7
+            ORDER BY business_date, payment_id""",
+                                          [doc["store_id"], methods,
+                                           min(ln["date"] for ln in lines),
+                                           max(ln["date"] for ln in lines)])
+    else:
+        doc["unmatched_payments"] = []
+    return doc
+
+
+def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
+    """Unmatched lines and unreconciled payments with the same reference and amount."""
+    return _rows(conn, """SELECT l.line_no, p.settlement_id, p.payment_id
+        FROM statement_lines l JOIN payments p
+          ON p.provider_ref = l.reference AND p.amount = l.amount
+         AND p.store_id = l.store_id AND p.statement_id IS NULL
+        WHERE l.statement_id = %s AND l.payment_id IS NULL ORDER BY l.line_no""",
+                 [statement_id])

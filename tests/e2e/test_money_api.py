@@ -1,0 +1,211 @@
+"""Money over HTTP: a visit settled, paid, delivered, followed up and closed; refunds, day-end,
+reconciliation and the ledger."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.test_parts_api import get, head, new_part, post
+
+Auth = Callable[..., dict[str, str]]
+
+
+def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
+                         warranty_labor: bool = False) -> tuple[str, str]:
+    """A visit with a customer labor line, an issued customer part (and optionally a warranty
+    labor line), QC passed. Returns (work-order URL, work-order id)."""
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    tech = auth("technician", "tech-" + store_id, [store_id])
+    number = new_part(client, clerk, min_stock=0)
+    post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 5, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
+        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪B12345", "brand": "Volkswagen"},
+        "mileage": 30000, "complaints": ["brake noise"]}, 201)
+    wo = f"/work-orders/{opened['id']}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 30010, "fuel_level": 50})
+    lines = [post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        "op_code": "BRK01", "description": "replace pads", "hours": "1.5",
+        "hourly_rate": "300.00"})["line_id"],
+        post(client, f"{wo}/jobs/1/part-lines", advisor, {"part_number": number,
+                                                         "qty": 1})["line_id"]]
+    if warranty_labor:
+        lines.append(post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+            "op_code": "ECU-UPD", "description": "ECU update (campaign)", "hours": "0.5",
+            "hourly_rate": "300.00", "pay_type": "warranty",
+            "warranty": {"coverage_code": "C-22", "campaign_no": "RC2026-01"}})["line_id"])
+    for line in lines:
+        post(client, f"{wo}/lines/{line}/authorization", advisor,
+             {"decision": "approved", "channel": "in_person"})
+    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
+    post(client, f"{wo}/lines/{lines[1]}/issue", clerk, {})
+    post(client, f"{wo}/jobs/1/clock-on", tech)
+    post(client, f"{wo}/jobs/1/clock-off", tech)
+    post(client, f"{wo}/jobs/1/complete", tech)
+    done = post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    assert done["status"] == "ready_for_settlement"
+    return wo, opened["id"]
+
+
+def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClient, auth: Auth,
+                                                                store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    wo, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True)
+    # A deposit was taken at check-in (any time before confirmation works the same).
+    deposit = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                                  "amount": "100.00", "tendered": "100.00"}, 201)
+    assert deposit["status"] == "open" and deposit["deposits"] == "100.00"
+    # The cashier drafts: customer bill 450 labor + 450 part; warranty bill 150 labor.
+    drafted = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    sid = drafted["id"]
+    assert drafted["bills"]["customer"]["total"] == "900.00"
+    assert drafted["bills"]["warranty"]["total"] == "150.00"
+    # A small discount is the cashier's call; a large one needs a manager and a reason.
+    post(client, f"/settlements/{sid}/discounts", cashier, {"amount": "20.00"})
+    big = client.post(f"/settlements/{sid}/discounts", headers=cashier, json={"amount": "200.00"})
+    assert big.status_code == 403
+    post(client, f"/settlements/{sid}/discounts", auth("manager", "mgr-x", [store_id]),
+         {"line_id": "L1", "amount": "100.00", "reason": "loyal customer"})
+    confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    assert confirmed["number"] == f"SET-{store_id}-{year}-000001"
+    assert confirmed["bills"]["customer"]["outstanding"] == "680.00"
+    # Overpaying is refused; the rest by WeChat Pay settles the visit in the same transaction.
+    over = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "wechat_pay", "amount": "700.00",
+        "provider_ref": "WX1"})
+    assert over.status_code == 409 and over.json()["outstanding"] == "680.00"
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "wechat_pay",
+                                               "amount": "680.00",
+                                               "provider_ref": "WX-" + store_id}, 201)
+    assert paid["settled"] is True
+    doc = get(client, wo, advisor, wait_for=paid["notification_id"])
+    assert doc["status"] == "settled" and doc["settlement"]["number"] == confirmed["number"]
+    # The settlement shows itemised bills and the ledger balances.
+    detail = get(client, f"/settlements/{sid}", cashier, wait_for=paid["notification_id"])
+    customer_bill = detail["bills"]["customer"]
+    assert {ln["kind"] for ln in customer_bill["lines"]} == {"labor", "part"}
+    assert Decimal(customer_bill["vat"]) == sum(Decimal(ln["vat"]) for ln in customer_bill["lines"])
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    finance_user = auth("finance", "fin-1", [store_id])
+    balance = get(client, "/ledger/trial-balance", finance_user, month=month)
+    assert balance["balanced"] is True
+    accounts = {row["account"]: Decimal(row["balance"]) for row in balance["accounts"]}
+    assert accounts["1122"] == 0            # the customer paid everything
+    assert accounts["1123"] == Decimal("150.00")  # the OEM owes the warranty bill
+    assert accounts["1405"] == Decimal("-200.00")  # one part left inventory at FIFO cost
+    owed = get(client, "/receivables", finance_user)
+    assert [(r["kind"], r["outstanding"]) for r in owed] == [("warranty", "150.00")]
+    # Delivery, then the follow-up call closes the work order; the complaint lives on.
+    delivered = post(client, f"{wo}/delivery", advisor, {"mileage_out": 30012,
+                                                         "acknowledged_by": "王伟"})
+    follow_up = delivered["follow_up"]["id"]
+    result = post(client, f"/follow-ups/{follow_up}/result", advisor, {
+        "csi": 4, "comment": "quick", "complaint": {"description": "seat was dirty"}})
+    assert result["work_order_status"] == "closed"
+    complaint = result["complaint_id"]
+    refused = client.post(f"/complaints/{complaint}/resolution", headers=advisor,
+                          json={"resolution": "cleaned"})
+    assert refused.status_code == 409
+    post(client, f"/complaints/{complaint}/assignment", advisor, {"assignee": "mgr-1"})
+    post(client, f"/complaints/{complaint}/resolution", advisor,
+         {"resolution": "apologised, free interior cleaning next visit"})
+    doc = get(client, wo, advisor, wait_for=head(client))
+    assert doc["status"] == "closed" and doc["delivery"]["mileage_out"] == 30012
+    listed = get(client, "/complaints", advisor)
+    assert [c["status"] for c in listed if c["id"] == complaint] == ["resolved"]
+
+
+def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    wo, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    ref = "ALI-" + uuid.uuid4().hex[:8]
+    cash = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                               "amount": "300.00", "tendered": "500.00"}, 201)
+    assert cash["change"] == "200.00"
+    ali = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "alipay",
+                                              "amount": "600.00", "provider_ref": ref}, 201)
+    assert ali["settled"] is True
+    # A refund: the cashier asks, the cashier cannot approve, a manager does.
+    asked = post(client, "/refunds", cashier, {"settlement_id": sid,
+                                               "payment_id": cash["payment_id"],
+                                               "amount": "50.00", "reason": "goodwill"}, 201)
+    url = f"/refunds/{asked['refund_id']}/decision"
+    assert client.post(url, headers=cashier, json={"settlement_id": sid,
+                                                   "approve": True}).status_code == 403
+    too_much = client.post("/refunds", headers=cashier, json={
+        "settlement_id": sid, "payment_id": cash["payment_id"], "amount": "260.00",
+        "reason": "more than is left"})
+    assert too_much.status_code == 409 and too_much.json()["refundable"] == "250.00"
+    post(client, url, manager, {"settlement_id": sid, "approve": True})
+    # Day-end: 300 − 50 cash expected; counted 245 needs a reason.
+    no_reason = client.post("/day-end", headers=cashier, json={"store_id": store_id,
+                                                              "counted_cash": "245.00"})
+    assert no_reason.status_code == 422
+    closed = post(client, "/day-end", cashier, {"store_id": store_id, "counted_cash": "245.00",
+                                                "reason": "5 CNY short, note pinned"})
+    assert closed["expected_cash"] == "250.00" and closed["variance"] == "-5.00"
+    assert closed["totals"] == {"cash": "250.00", "alipay": "600.00"}
+    late = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "cash", "amount": "1.00"})
+    assert late.status_code == 409 and "closed" in late.json()["detail"]
+    report = get(client, f"/day-end/{closed['business_date']}", cashier,
+                 wait_for=closed["notification_id"])
+    assert [d["status"] for d in report["cashier_days"]] == ["closed"]
+    # Reconciliation: the Alipay statement matches by reference and amount.
+    finance_user = auth("finance", "fin-" + store_id, [store_id])
+    imported = post(client, "/reconciliation/statements", finance_user, {
+        "store_id": store_id, "source": "alipay",
+        "csv": f"date,amount,reference,counterparty\n{closed['business_date']},600.00,{ref},"
+               f"王伟\n{closed['business_date']},88.00,UNKNOWN,someone\n"}, 201)
+    stmt = f"/reconciliation/statements/{imported['id']}"
+    get(client, stmt, finance_user, wait_for=imported["notification_id"])
+    matched = post(client, f"{stmt}/auto-match", finance_user)
+    assert matched["matched"] == 1
+    view = get(client, stmt, finance_user, wait_for=matched["notification_id"])
+    assert [ln["line_no"] for ln in view["matched"]] == [1]
+    assert [ln["line_no"] for ln in view["unmatched_lines"]] == [2]
+    again = client.post(f"{stmt}/matches", headers=finance_user, json={
+        "line_no": 2, "settlement_id": sid, "payment_id": ali["payment_id"],
+        "reason": "same customer"})
+    assert again.status_code == 409  # that payment is already matched
+
+
+def test_reversal_returns_the_work_order_and_numbers_stay_gap_free(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    wo, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    first = post(client, f"/settlements/{sid}/confirmation", cashier)["number"]
+    post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                        "amount": "900.00", "provider_ref": "POS-1"}, 201)
+    assert client.post(f"/settlements/{sid}/reversal", headers=cashier,
+                       json={"reason": "wrong pay type"}).status_code == 403
+    reversed_ = post(client, f"/settlements/{sid}/reversal", manager,
+                     {"reason": "the pads were a warranty part"})
+    assert reversed_["reversed"] == first and reversed_["status"] == "open"
+    doc = get(client, wo, manager, wait_for=reversed_["notification_id"])
+    assert doc["status"] == "ready_for_settlement"
+    post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    second = post(client, f"/settlements/{sid}/confirmation", cashier)
+    assert second["number"] == first[:-6] + f"{int(first[-6:]) + 1:06d}"
+    assert second["settled"] is True  # the card payment still covers the bill
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    balance = get(client, "/ledger/trial-balance", manager, month=month,
+                  wait_for=second["notification_id"])
+    assert balance["balanced"] is True
