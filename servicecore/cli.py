@@ -27,7 +27,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.in_process_projections:
         container.start_projections()
     if args.demo and (container.app.recorder.max_notification_id() or 0) == 0:
-        count = load_demo(container.work_orders, container.inventory, visits=args.demo_visits)
+        count = load_demo(container.work_orders, container.inventory, visits=args.demo_visits,
+                          settlements=container.settlements, aftercare=container.aftercare)
         print(f"demo data: {count} visits loaded through the command path")
     base = f"http://{settings.host}:{settings.port}"
     print(f"\nservicecore on {base}  (docs {base}/docs, health {base}/health)", flush=True)
@@ -111,7 +112,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
         stores = tuple(f"S{n:02d}" for n in range(1, args.stores + 1))
         load_demo(container.work_orders, container.inventory, visits=args.visits,
-                  stores=stores, progress=progress)
+                  stores=stores, progress=progress, settlements=container.settlements,
+                  aftercare=container.aftercare)
         print()
     finally:
         container.close()

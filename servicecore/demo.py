@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from domain.aftercare import Aftercare
 from domain.application import Request
 from domain.common import Caller, IllegalTransition
 from domain.inventory import Inventory
+from domain.settlements import Settlements
 from domain.vehicle_ids import vin_check_digit
 from domain.work_orders import WorkOrders
 
@@ -58,8 +60,10 @@ def stock_parts(inventory: Inventory, stores: tuple[str, ...], at: datetime,
 
 def load_demo(work_orders: WorkOrders, inventory: Inventory, *, visits: int = 30,
               stores: tuple[str, ...] = ("S01",), seed: int = 7,
-              progress: Callable[[int, int], None] | None = None) -> int:
-    """Open `visits` work orders over the last weeks and drive most of them to ready."""
+              progress: Callable[[int, int], None] | None = None,
+              settlements: Settlements | None = None, aftercare: Aftercare | None = None) -> int:
+    """Open `visits` work orders over the last weeks and drive most of them to ready; with
+    `settlements` and `aftercare`, settle, deliver and follow up the older ones."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(days=visits)
     stock_parts(inventory, stores, start - timedelta(days=1), visits)
@@ -109,6 +113,26 @@ def load_demo(work_orders: WorkOrders, inventory: Inventory, *, visits: int = 30
             continue
         work_orders.complete_job(req("technician", tech, 200), wo, 1)
         work_orders.quality_check(req("manager", "qc-01", 210), wo, 1, passed=True)
+        if settlements is None or aftercare is None or stage < 0.55:
+            if progress:
+                progress(n + 1, visits)
+            continue
+        cashier = f"cash-{store}"
+        draft = settlements.draft(req("cashier", cashier, 230), wo)
+        settlement_id = UUID(draft.body["id"])
+        confirmed = settlements.confirm(req("cashier", cashier, 231), settlement_id)
+        due = confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00")
+        if due != "0.00":
+            method = rng.choice(["cash", "wechat_pay", "alipay", "bank_card"])
+            settlements.pay(req("cashier", cashier, 232), work_order_id=wo, method=method,
+                            amount=due, provider_ref=None if method == "cash"
+                            else f"{method[:3].upper()}-{n:06d}")
+        delivered = aftercare.deliver(req("advisor", "adv-01", 240), wo,
+                                      mileage_out=mileage + 35, acknowledged_by="customer")
+        if stage > 0.75:
+            aftercare.complete(req("advisor", "adv-02", 240 + 3 * 24 * 60),
+                               UUID(delivered.body["follow_up"]["id"]),
+                               csi=rng.choice([3, 4, 5, 5, 5]), comment=None)
         if progress:
             progress(n + 1, visits)
     return visits
