@@ -6,6 +6,7 @@ with; each store may set its own. List-price changes are events with who and why
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -21,10 +22,17 @@ DETAIL_FIELDS = ("name", "unit", "category", "fitment", "min_stock", "reorder_qt
                  "preferred_supplier", "barcode")
 
 
+PART_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
+
+
 def normalise_part_number(value: str) -> str:
-    """OEM part numbers as written, but without blanks and in upper case ("5Q0 698 151")."""
+    """OEM part numbers as written, but without blanks and in upper case ("5Q0 698 151").
+
+    Letters, digits, '.', '_' and '-' only: part numbers appear in URLs and in lot ids.
+    """
     text = "".join((value or "").split()).upper()
-    require(0 < len(text) <= 40, InvalidInput("part number must have 1 to 40 characters"))
+    require(bool(PART_NUMBER.match(text)), InvalidInput(
+        "a part number has 1 to 40 letters, digits, '.', '_' or '-'", part_number=text))
     return text
 
 

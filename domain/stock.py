@@ -244,8 +244,9 @@ class StockItem(Aggregate):
     def _lots_in_order(self) -> list[dict[str, Any]]:
         return sorted(self.lots.values(), key=lambda lot: lot["seq"])
 
-    def next_lot_id(self) -> str:
-        return f"{self.store_id}-{self.part_number}-{len(self.lots) + 1:05d}"
+    def next_lot_id(self, offset: int = 0) -> str:
+        """`<part>-<n>@<store>`: unique across stores, since part numbers hold no '@'."""
+        return f"{self.part_number}-{len(self.lots) + offset + 1:05d}@{self.store_id}"
 
     def lot(self, lot_id: str) -> dict[str, Any]:
         if lot_id not in self.lots:
@@ -431,6 +432,7 @@ class StockItem(Aggregate):
     # -- scrap -------------------------------------------------------------------------------
 
     def scrap_value(self, qty: Decimal, lot_id: str | None = None) -> Decimal:
+        self._require_available(qty, "scrap")
         return picks_cost(self._take(qty, lot_id))
 
     def scrap(self, audit: Audit, qty: object, reason: str | None, *,
@@ -609,7 +611,7 @@ class StockItem(Aggregate):
         lots = []
         for n, pick in enumerate(picks):
             lots.append({
-                "lot_id": f"{self.store_id}-{self.part_number}-{len(self.lots) + n + 1:05d}",
+                "lot_id": self.next_lot_id(n),
                 "origin_lot": pick["lot_id"], "qty": pick["qty"], "unit_cost": pick["unit_cost"],
                 **{k: pick.get(k) for k in LOT_FIELDS},
             })

@@ -373,7 +373,12 @@ class StockView(ReadModel):
         batch.conn.execute(
             f"""INSERT INTO {batch.t('stock_approvals')} (kind, store_id, part_number, ref,
                 status, qty, value, detail, reason, requested_by, requested_at)
-                VALUES (%s, %s, %s, %s, 'awaiting_approval', %s, %s, %s, %s, %s, %s)""",
+                VALUES (%s, %s, %s, %s, 'awaiting_approval', %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (kind, store_id, part_number, ref) DO UPDATE SET
+                status = 'awaiting_approval', qty = EXCLUDED.qty, value = EXCLUDED.value,
+                detail = EXCLUDED.detail, reason = EXCLUDED.reason,
+                requested_by = EXCLUDED.requested_by, requested_at = EXCLUDED.requested_at,
+                decided_by = NULL, decided_at = NULL, decision_reason = NULL""",
             (kind, row["store_id"], row["part_number"], ref, qty, value,
              Jsonb(detail, dumps=dumps), reason, event.audit.user_id, event.audit.at))
 

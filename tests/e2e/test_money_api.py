@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -130,7 +129,7 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
 def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
-    wo, wo_id = ready_for_settlement(client, auth, store_id)
+    _, wo_id = ready_for_settlement(client, auth, store_id)
     sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
     post(client, f"/settlements/{sid}/confirmation", cashier)
     ref = "ALI-" + uuid.uuid4().hex[:8]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -84,7 +84,7 @@ def test_a_part_from_receipt_to_the_car_traceable_to_its_lot(client: TestClient,
     # Issue: stock leaves at FIFO cost (200 + 220) and the line records the lots.
     issued = post(client, f"{wo}/lines/{line}/issue", clerk, {})
     assert issued["cost"] == "420.00"
-    assert [p["lot_id"] for p in issued["picks"]] == [first["lot_id"], first["lot_id"][:-1] + "2"]
+    assert [p["lot_id"] for p in issued["picks"]] == [first["lot_id"], first["lot_id"].replace("-00001@", "-00002@")]
     item = get(client, f"/stock/{store_id}/{number}", clerk, wait_for=issued["notification_id"])
     assert (item["on_hand"], item["reserved"], item["available"]) == ("2", "0", "2")
     assert item["fifo_value"] == "440.00"
@@ -192,7 +192,7 @@ def test_transfer_is_in_transit_until_the_other_store_books_it_in(
     booked = post(client, f"/stock/transfers/{sent['id']}/receipt", clerk)
     there = get(client, f"/stock/{other}/{number}", clerk, wait_for=booked["notification_id"])
     assert there["on_hand"] == "3" and there["lots"][0]["cert_ref"] == "CCC-9"
-    assert there["lots"][0]["origin_lot"].startswith(f"{store_id}-{number}")
+    assert there["lots"][0]["origin_lot"] == f"{number}-00001@{store_id}"
 
 
 def test_purchase_order_from_suggestions_received_in_part_then_closed(
