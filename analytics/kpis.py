@@ -1,0 +1,407 @@
+"""The KPI catalogue: named queries over the analytic tables, each with its formula beside it.
+
+Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
+store_id, brand, model, technician, pay_type. Formulas follow the trade's definitions (see the
+README's KPI section); ratios are NULL where the denominator is zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+
+from domain.common import InvalidInput
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: date | None = None
+    date_to: date | None = None
+    store_id: str | None = None
+    brand: str | None = None
+    model: str | None = None
+    technician: str | None = None
+    pay_type: str | None = None
+
+    def end(self) -> date:
+        return self.date_to or date.today()
+
+
+@dataclass
+class Where:
+    """Builds a WHERE clause from the filters a KPI supports, with bound parameters."""
+
+    filters: Filters
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def period(self, column: str) -> Where:
+        if self.filters.date_from:
+            self.clauses.append(f"{column} >= ?::DATE")
+            self.params.append(self.filters.date_from)
+        if self.filters.date_to:
+            self.clauses.append(f"{column} < ?::DATE + 1")
+            self.params.append(self.filters.date_to)
+        return self
+
+    def eq(self, column: str, name: str) -> Where:
+        value = getattr(self.filters, name)
+        if value is not None:
+            self.clauses.append(f"{column} = ?")
+            self.params.append(value)
+        return self
+
+    def vehicle(self, alias: str = "w") -> Where:
+        return self.eq(f"{alias}.store_id", "store_id").eq(f"{alias}.brand", "brand").eq(
+            f"{alias}.model", "model")
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) or "TRUE"
+
+
+@dataclass(frozen=True)
+class Kpi:
+    name: str
+    title: str
+    formula: str
+    filters: tuple[str, ...]
+    build: Callable[[Filters], tuple[str, list[Any]]]
+
+
+def _efficiency(f: Filters) -> tuple[str, list[Any]]:
+    sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician").eq(
+        "l.pay_type", "pay_type")
+    clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
+    return f"""
+        WITH sold AS (
+            SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
+            FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
+            WHERE l.status = 'approved' AND l.completed_at IS NOT NULL
+              AND l.technician_id IS NOT NULL AND {sold.sql()} GROUP BY 1),
+        clocked AS (
+            SELECT p.technician_id, sum(p.hours) AS hours_clocked
+            FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
+            WHERE {clocked.sql()} GROUP BY 1)
+        SELECT technician_id, coalesce(hours_sold, 0) AS hours_sold,
+               coalesce(hours_clocked, 0) AS hours_clocked,
+               round(hours_sold / nullif(hours_clocked, 0), 4) AS efficiency
+        FROM sold FULL JOIN clocked USING (technician_id) ORDER BY technician_id""", \
+        sold.params + clocked.params
+
+
+def _available(f: Filters) -> tuple[str, list[Any], str, list[Any]]:
+    avail = Where(f).period("a.day").eq("a.store_id", "store_id").eq("a.technician_id",
+                                                                     "technician")
+    clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
+    return avail.sql(), avail.params, clocked.sql(), clocked.params
+
+
+def _productivity(f: Filters) -> tuple[str, list[Any]]:
+    avail_sql, avail_params, clocked_sql, clocked_params = _available(f)
+    sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician")
+    return f"""
+        WITH available AS (
+            SELECT a.technician_id, sum(a.available_hours) AS hours_available
+            FROM fact_attendance a WHERE {avail_sql} GROUP BY 1),
+        clocked AS (
+            SELECT p.technician_id, sum(p.hours) AS hours_clocked
+            FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
+            WHERE {clocked_sql} GROUP BY 1),
+        sold AS (
+            SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
+            FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
+            WHERE l.status = 'approved' AND l.completed_at IS NOT NULL AND {sold.sql()}
+            GROUP BY 1)
+        SELECT technician_id, coalesce(hours_available, 0) AS hours_available,
+               coalesce(hours_clocked, 0) AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
+               round(hours_clocked / nullif(hours_available, 0), 4) AS productivity,
+               round(hours_sold / nullif(hours_available, 0), 4) AS proficiency
+        FROM available FULL JOIN clocked USING (technician_id) FULL JOIN sold USING (technician_id)
+        WHERE technician_id IS NOT NULL ORDER BY technician_id""", \
+        avail_params + clocked_params + sold.params
+
+
+def _labor_rate(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("w.settled_at").vehicle().eq("l.pay_type", "pay_type").eq(
+        "l.technician_id", "technician")
+    return f"""
+        SELECT l.pay_type, sum(l.hours_sold) AS hours_sold,
+               sum(l.gross - l.vat) AS labor_sales_ex_vat,
+               round(sum(l.gross - l.vat) / nullif(sum(l.hours_sold), 0), 2) AS effective_rate
+        FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
+        WHERE l.status = 'approved' AND w.settled_at IS NOT NULL AND {w.sql()}
+        GROUP BY 1 ORDER BY 1""", w.params
+
+
+def _hours_per_wo(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("w.settled_at").vehicle().eq("l.pay_type", "pay_type")
+    return f"""
+        SELECT w.kind, count(DISTINCT w.work_order_id) AS work_orders,
+               coalesce(sum(l.hours_sold), 0) AS hours_sold,
+               round(coalesce(sum(l.hours_sold), 0) / count(DISTINCT w.work_order_id), 2)
+                   AS hours_per_work_order
+        FROM fact_work_orders w LEFT JOIN fact_labor_lines l
+          ON l.work_order_id = w.work_order_id AND l.status = 'approved'
+        WHERE w.settled_at IS NOT NULL AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
+
+
+def _repair_time(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("w.delivered_at").vehicle()
+    return f"""
+        SELECT w.store_id, count(*) AS delivered,
+               round(avg(epoch(w.delivered_at - w.checked_in_at)) / 3600, 2)
+                   AS avg_repair_hours,
+               round(avg(epoch(w.first_clock_on_at - w.checked_in_at)) / 3600, 2)
+                   AS avg_waiting_hours
+        FROM fact_work_orders w
+        WHERE w.delivered_at IS NOT NULL AND w.checked_in_at IS NOT NULL AND {w.sql()}
+        GROUP BY 1 ORDER BY 1""", w.params
+
+
+def _comeback(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("w.opened_at").vehicle()
+    return f"""
+        WITH visits AS (SELECT * FROM fact_work_orders w WHERE w.status <> 'cancelled'
+                        AND {w.sql()})
+        SELECT count(*) AS work_orders,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM fact_work_orders p
+                   WHERE p.vin = v.vin AND p.work_order_id <> v.work_order_id
+                     AND lower(p.complaint) = lower(v.complaint) AND p.status <> 'cancelled'
+                     AND p.opened_at < v.opened_at
+                     AND p.opened_at >= v.opened_at - INTERVAL 30 DAY)) AS comebacks,
+               round(comebacks / nullif(count(*), 0), 4) AS comeback_rate
+        FROM visits v""", w.params
+
+
+def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("p.approved_at").vehicle().eq("p.pay_type", "pay_type")
+    return f"""
+        SELECT count(*) AS part_lines_demanded,
+               count(*) FILTER (WHERE p.supply = 'reserved') AS filled_from_stock,
+               count(*) FILTER (WHERE p.supply = 'back_order') AS back_ordered,
+               count(*) FILTER (WHERE p.supply = 'special_order') AS special_orders,
+               round(filled_from_stock / nullif(count(*), 0), 4) AS fill_rate
+        FROM fact_part_lines p JOIN fact_work_orders w USING (work_order_id)
+        WHERE p.supply IS NOT NULL AND {w.sql()}""", w.params
+
+
+def _inventory_window(f: Filters) -> tuple[date, date]:
+    end = f.end()
+    start = f.date_from or end - timedelta(days=365)
+    if start > end:
+        raise InvalidInput("date_from is after date_to")
+    return start, end
+
+
+def _turnover(f: Filters) -> tuple[str, list[Any]]:
+    start, end = _inventory_window(f)
+    days = max((end - start).days + 1, 1)
+    store = Where(f).eq("m.store_id", "store_id")
+    return f"""
+        WITH m AS (SELECT * FROM fact_stock_movements m WHERE {store.sql()}),
+        figures AS (
+            SELECT
+              -coalesce(sum(value) FILTER (WHERE type IN ('issue', 'return_from_job')
+                        AND moved_at >= ?::DATE AND moved_at < ?::DATE + 1), 0) AS cost_sold,
+              coalesce(sum(value) FILTER (WHERE moved_at < ?::DATE), 0) AS value_start,
+              coalesce(sum(value) FILTER (WHERE moved_at < ?::DATE + 1), 0) AS value_end
+            FROM m)
+        SELECT round(cost_sold, 2) AS cost_of_parts_sold,
+               round(value_start, 2) AS inventory_start, round(value_end, 2) AS inventory_end,
+               round((value_start + value_end) / 2, 2) AS average_inventory,
+               round(cost_sold * 365.0 / {days} / nullif((value_start + value_end) / 2, 0), 2)
+                   AS turns_per_year,
+               round(365.0 / nullif(cost_sold * 365.0 / {days}
+                     / nullif((value_start + value_end) / 2, 0), 0), 1) AS days_of_supply
+        FROM figures""", [*store.params, start, end, start, end]
+
+
+def _loss_rate(f: Filters) -> tuple[str, list[Any]]:
+    start, end = _inventory_window(f)
+    store = Where(f).eq("m.store_id", "store_id")
+    return f"""
+        WITH m AS (SELECT * FROM fact_stock_movements m WHERE {store.sql()}),
+        figures AS (
+            SELECT
+              sum(value) FILTER (WHERE type = 'stocktake_variance'
+                                 AND moved_at >= ?::DATE AND moved_at < ?::DATE + 1) AS variance,
+              coalesce(sum(value) FILTER (WHERE moved_at < ?::DATE), 0) AS value_start,
+              coalesce(sum(value) FILTER (WHERE moved_at < ?::DATE + 1), 0) AS value_end
+            FROM m)
+        SELECT round(coalesce(variance, 0), 2) AS stocktake_variance_value,
+               round((value_start + value_end) / 2, 2) AS average_inventory,
+               round(-coalesce(variance, 0) / nullif((value_start + value_end) / 2, 0), 4)
+                   AS loss_rate
+        FROM figures""", [*store.params, start, end, start, end]
+
+
+def _obsolete(f: Filters) -> tuple[str, list[Any]]:
+    end = f.end()
+    store = Where(f).eq("m.store_id", "store_id")
+    return f"""
+        WITH m AS (SELECT * FROM fact_stock_movements m WHERE {store.sql()}
+                   AND moved_at < ?::DATE + 1),
+        per_part AS (
+            SELECT store_id, part_number, sum(value) AS value, sum(qty) AS on_hand,
+                   max(moved_at) FILTER (WHERE type = 'issue') AS last_issue,
+                   min(moved_at) AS first_movement
+            FROM m GROUP BY 1, 2)
+        SELECT round(coalesce(sum(value) FILTER (WHERE on_hand > 0 AND coalesce(last_issue,
+                   first_movement) < ?::DATE - INTERVAL 365 DAY), 0), 2) AS obsolete_value,
+               round(sum(value) FILTER (WHERE on_hand > 0), 2) AS inventory_value,
+               round(obsolete_value / nullif(inventory_value, 0), 4) AS obsolete_share,
+               count(*) FILTER (WHERE on_hand > 0 AND coalesce(last_issue, first_movement)
+                   < ?::DATE - INTERVAL 365 DAY) AS obsolete_parts
+        FROM per_part""", [*store.params, end, end, end]
+
+
+def _gross_profit(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("s.settled_at").vehicle()
+    return f"""
+        SELECT w.store_id, count(*) AS work_orders, sum(s.revenue) AS revenue_ex_vat,
+               sum(s.parts_cost) AS parts_cost, sum(s.revenue - s.parts_cost) AS gross_profit,
+               round(sum(s.revenue - s.parts_cost) / nullif(sum(s.revenue), 0), 4)
+                   AS gross_margin
+        FROM fact_settlements s JOIN fact_work_orders w USING (work_order_id)
+        WHERE s.status = 'settled' AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
+
+
+def _gross_profit_per(key: str) -> Callable[[Filters], tuple[str, list[Any]]]:
+    def build(f: Filters) -> tuple[str, list[Any]]:
+        w = Where(f).period("s.settled_at").vehicle()
+        group = {"work_order": "w.number, w.work_order_id", "vehicle": "w.vin, w.brand, w.model"}
+        return f"""
+            SELECT {group[key]}, count(*) AS settlements, sum(s.revenue) AS revenue_ex_vat,
+                   sum(s.parts_cost) AS parts_cost,
+                   sum(s.revenue - s.parts_cost) AS gross_profit
+            FROM fact_settlements s JOIN fact_work_orders w USING (work_order_id)
+            WHERE s.status = 'settled' AND {w.sql()} GROUP BY {group[key]}
+            ORDER BY gross_profit DESC LIMIT 500""", w.params
+
+    return build
+
+
+def _pay_type_mix(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("l.approved_at").vehicle().eq("l.technician_id", "technician")
+    return f"""
+        SELECT l.pay_type, sum(l.hours_sold) AS hours, sum(l.gross) AS sales,
+               round(sum(l.hours_sold) / sum(sum(l.hours_sold)) OVER (), 4) AS hours_share,
+               round(sum(l.gross) / nullif(sum(sum(l.gross)) OVER (), 0), 4) AS sales_share
+        FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
+        WHERE l.status = 'approved' AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
+
+
+def _csi(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("c.completed_at").vehicle()
+    return f"""
+        SELECT count(*) AS surveys, count(*) FILTER (WHERE c.csi >= 4) AS satisfied,
+               round(satisfied / nullif(count(*), 0), 4) AS csi,
+               round(avg(c.csi), 2) AS average_score,
+               count(*) FILTER (WHERE c.complaint) AS complaints
+        FROM fact_follow_ups c JOIN fact_work_orders w USING (work_order_id)
+        WHERE c.csi IS NOT NULL AND {w.sql()}""", w.params
+
+
+def _appointments(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("a.day").eq("a.store_id", "store_id")
+    return f"""
+        SELECT count(*) AS booked,
+               count(*) FILTER (WHERE a.status = 'arrived') AS arrived,
+               count(*) FILTER (WHERE a.status = 'no_show') AS no_shows,
+               count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled,
+               round(arrived / nullif(count(*) - cancelled, 0), 4) AS conversion_rate,
+               round(no_shows / nullif(arrived + no_shows, 0), 4) AS no_show_rate
+        FROM fact_appointments a WHERE {w.sql()}""", w.params
+
+
+def _churn(f: Filters) -> tuple[str, list[Any]]:
+    end = f.end()
+    w = Where(f).vehicle()
+    return f"""
+        WITH last_visit AS (
+            SELECT w.customer_id, max(w.opened_at) AS last_visit FROM fact_work_orders w
+            WHERE w.opened_at < ?::DATE + 1 AND w.status <> 'cancelled' AND {w.sql()}
+            GROUP BY 1)
+        SELECT count(*) AS customers,
+               count(*) FILTER (WHERE last_visit < ?::DATE - INTERVAL 365 DAY) AS churned,
+               round(churned / nullif(count(*), 0), 4) AS churn_rate,
+               round(1 - churned / nullif(count(*), 0), 4) AS retention_rate
+        FROM last_visit""", [end, *w.params, end]
+
+
+CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
+    Kpi("technician_efficiency", "Technician efficiency",
+        "flat-rate hours sold on completed jobs ÷ hours clocked on jobs (may exceed 100%)",
+        ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
+        _efficiency),
+    Kpi("productivity", "Productivity and proficiency",
+        "productivity = hours clocked ÷ hours available (attendance); "
+        "proficiency = hours sold ÷ hours available",
+        ("date_from", "date_to", "store_id", "technician"), _productivity),
+    Kpi("effective_labor_rate", "Effective labor rate per pay type",
+        "labor sales without VAT ÷ labor hours sold, on settled work orders",
+        ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
+        _labor_rate),
+    Kpi("hours_per_work_order", "Hours per work order",
+        "labor hours sold ÷ settled work orders, per work-order kind",
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _hours_per_wo),
+    Kpi("repair_time", "Average repair and waiting time",
+        "repair = delivery − check-in; waiting = first clock-on − check-in (hours)",
+        ("date_from", "date_to", "store_id", "brand", "model"), _repair_time),
+    Kpi("comeback_rate", "Comeback rate",
+        "work orders whose vehicle (VIN) came with the same complaint within the previous 30 "
+        "days ÷ work orders", ("date_from", "date_to", "store_id", "brand", "model"), _comeback),
+    Kpi("parts_fill_rate", "Parts fill rate",
+        "approved part lines reserved from stock at approval ÷ approved part lines "
+        "(back orders and special orders are the unfilled demand)",
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _fill_rate),
+    Kpi("parts_turnover", "Parts turnover and days of supply",
+        "annualised FIFO cost of parts issued (net of returns) ÷ average inventory value "
+        "(start and end of the period); days of supply = 365 ÷ turns",
+        ("date_from", "date_to", "store_id"), _turnover),
+    Kpi("parts_loss_rate", "Parts loss rate",
+        "− stocktake variance value ÷ average inventory value over the period",
+        ("date_from", "date_to", "store_id"), _loss_rate),
+    Kpi("obsolete_stock", "Obsolete stock",
+        "value of parts on hand with no issue in the 12 months before date_to ÷ inventory value",
+        ("date_to", "store_id"), _obsolete),
+    Kpi("gross_profit", "Gross profit per store",
+        "revenue without VAT − FIFO cost of parts, settled work orders (labor cost not deducted)",
+        ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit),
+    Kpi("gross_profit_per_work_order", "Gross profit per work order",
+        "revenue without VAT − FIFO cost of parts per settled work order",
+        ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit_per("work_order")),
+    Kpi("gross_profit_per_vehicle", "Gross profit per vehicle",
+        "revenue without VAT − FIFO cost of parts over a vehicle's settled work orders",
+        ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit_per("vehicle")),
+    Kpi("pay_type_mix", "Pay-type mix",
+        "share of approved labor hours and sales per pay type",
+        ("date_from", "date_to", "store_id", "brand", "model", "technician"), _pay_type_mix),
+    Kpi("csi", "Customer satisfaction (CSI)",
+        "follow-up surveys scoring 4 or 5 ÷ all surveys", ("date_from", "date_to", "store_id",
+                                                             "brand", "model"), _csi),
+    Kpi("appointments", "Appointment conversion and no-show rates",
+        "conversion = arrived ÷ (booked − cancelled); no-show = no-shows ÷ (arrived + no-shows)",
+        ("date_from", "date_to", "store_id"), _appointments),
+    Kpi("customer_churn", "Customer churn",
+        "customers whose last visit is more than 12 months before date_to ÷ customers with a "
+        "visit", ("date_to", "store_id", "brand", "model"), _churn),
+)}
+
+
+def run(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters) -> dict[str, Any]:
+    kpi = CATALOGUE.get(name)
+    if kpi is None:
+        raise KeyError(name)
+    sql, params = kpi.build(filters)
+    cursor = conn.execute(sql, params)
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    used = {k: getattr(filters, k) for k in kpi.filters if getattr(filters, k) is not None}
+    return {"name": kpi.name, "title": kpi.title, "formula": kpi.formula, "filters": used,
+            "columns": columns, "rows": rows}

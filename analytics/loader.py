@@ -1,0 +1,792 @@
+"""Incremental loading of the DuckDB analytic tables from the event log.
+
+A batch of notifications is folded in memory (rows of keyed facts are fetched once per batch),
+then written with Arrow — delete-and-insert for keyed rows, insert for growing facts — together
+with the position, in one DuckDB transaction. Rebuilding loads the same code from event 0 into a
+fresh file, so rebuild and incremental loading give the same tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from analytics.schema import BY_NAME, POSITION_DDL, TABLES, Table
+from domain.application import ServiceCore
+from domain.customer import Customer
+from domain.follow_up import FollowUp
+from domain.part import Part
+from domain.settlement import Settlement, bill_totals
+from domain.stock import StockItem
+from domain.work_order import WorkOrder
+
+log = logging.getLogger(__name__)
+HOUR = Decimal("0.0001")
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    if sql_type.startswith("DECIMAL"):
+        precision, scale = (int(x) for x in sql_type[8:-1].split(","))
+        return pa.decimal128(precision, scale)
+    return {"VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
+            "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"), "DATE": pa.date32(),
+            "BOOLEAN": pa.bool_()}[sql_type]
+
+
+SCHEMAS = {t.name: pa.schema([(c, _arrow_type(ty)) for c, ty in t.columns]) for t in TABLES}
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+
+
+@dataclass
+class Fold:
+    """One batch: keyed rows (fetched once) and new rows of growing facts."""
+
+    conn: duckdb.DuckDBPyConnection
+    rows: dict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = field(default_factory=dict)
+    changed: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
+    appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    seqs: dict[int, int] = field(default_factory=dict)
+
+    def seq(self, notification_id: int) -> int:
+        """0, 1, 2 … for the rows one event adds to a growing fact."""
+        self.seqs[notification_id] = self.seqs.get(notification_id, -1) + 1
+        return self.seqs[notification_id]
+
+    def preload(self, table: str, column: str, values: Iterable[str]) -> None:
+        wanted = sorted(set(values))
+        if not wanted:
+            return
+        spec = BY_NAME[table]
+        cache = self.rows.setdefault(table, {})
+        found = self.conn.execute(
+            f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {column} IN "
+            f"(SELECT unnest(?::VARCHAR[]))", [wanted]).fetchall()
+        for values_row in found:
+            row = dict(zip(spec.column_names, values_row, strict=True))
+            cache[tuple(row[k] for k in spec.key)] = row
+        if column == spec.key[0] and len(spec.key) == 1:
+            for value in wanted:
+                cache.setdefault((value,), None)
+
+    def get(self, table: str, *key: Any) -> dict[str, Any] | None:
+        cache = self.rows.setdefault(table, {})
+        if key not in cache:
+            spec = BY_NAME[table]
+            where = " AND ".join(f"{k} = ?" for k in spec.key)
+            found = self.conn.execute(
+                f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {where}",
+                list(key)).fetchone()
+            cache[key] = dict(zip(spec.column_names, found, strict=True)) if found else None
+        return cache[key]
+
+    def put(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        spec = BY_NAME[table]
+        full = {c: row.get(c) for c in spec.column_names}
+        key = tuple(full[k] for k in spec.key)
+        self.rows.setdefault(table, {})[key] = full
+        self.changed.setdefault(table, set()).add(key)
+        return full
+
+    def touch(self, table: str, *key: Any) -> dict[str, Any] | None:
+        """The row, marked as changed (callers update it in place)."""
+        row = self.get(table, *key)
+        if row is not None:
+            self.changed.setdefault(table, set()).add(key)
+        return row
+
+    def where(self, table: str, **match: Any) -> list[dict[str, Any]]:
+        """Cached rows of a keyed table matching the given values (after a preload)."""
+        found = []
+        for key, row in self.rows.get(table, {}).items():
+            if row is not None and all(row[k] == v for k, v in match.items()):
+                self.changed.setdefault(table, set()).add(key)
+                found.append(row)
+        return found
+
+    def append(self, table: str, row: dict[str, Any]) -> None:
+        self.appends.setdefault(table, []).append(row)
+
+    def write(self) -> None:
+        for table, keys in self.changed.items():
+            spec = BY_NAME[table]
+            rows = [self.rows[table][k] for k in keys if self.rows[table].get(k) is not None]
+            if not rows:
+                continue
+            arrow = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
+            self.conn.register("batch_rows", arrow)
+            match = " AND ".join(f"t.{k} = b.{k}" for k in spec.key)
+            self.conn.execute(f"DELETE FROM {table} t WHERE EXISTS "
+                              f"(SELECT 1 FROM batch_rows b WHERE {match})")
+            self.conn.execute(f"INSERT INTO {table} SELECT * FROM batch_rows")
+            self.conn.unregister("batch_rows")
+        for table, added in self.appends.items():
+            if added:
+                self.conn.register("batch_rows",
+                                   pa.Table.from_pylist(added, schema=SCHEMAS[table]))
+                self.conn.execute(f"INSERT INTO {table} SELECT * FROM batch_rows")
+                self.conn.unregister("batch_rows")
+
+
+Handler = Callable[[Fold, Any, int], None]
+HANDLERS: dict[type, Handler] = {}
+BY_QUALNAME: dict[str, Handler] = {}
+
+
+def on(*classes: type) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for cls in classes:
+            HANDLERS[cls] = handler
+        return handler
+
+    return register
+
+
+def on_name(*qualnames: str) -> Callable[[Handler], Handler]:
+    """For event classes that another area may not have yet (matched by qualified name)."""
+
+    def register(handler: Handler) -> Handler:
+        for name in qualnames:
+            BY_QUALNAME[name] = handler
+        return handler
+
+    return register
+
+
+# -- work orders ------------------------------------------------------------------------------
+
+def _wo(fold: Fold, event: Any) -> dict[str, Any]:
+    row = fold.touch("fact_work_orders", str(event.originator_id))
+    assert row is not None, f"{type(event).__qualname__} before WorkOrder.Opened"
+    return row
+
+
+@on(WorkOrder.Opened)
+def _opened(fold: Fold, e: WorkOrder.Opened, n: int) -> None:
+    v, store = e.vehicle, e.audit.store_id
+    fold.put("fact_work_orders", {
+        "work_order_id": str(e.originator_id), "number": e.number, "store_id": store,
+        "kind": e.kind, "customer_id": str(e.customer_id), "vehicle_id": v.get("vehicle_id"),
+        "vin": v.get("vin"), "brand": v.get("brand"), "model": v.get("model"),
+        "year": v.get("year"), "complaint": e.complaints[0] if e.complaints else None,
+        "appointment_id": e.appointment_id, "status": "opened", "opened_at": e.audit.at,
+        "mileage_in": e.mileage})
+    fold.put("dim_vehicle", {"vehicle_id": v.get("vehicle_id"), "vin": v.get("vin"),
+                             "brand": v.get("brand"), "model": v.get("model"),
+                             "year": v.get("year")})
+    if fold.get("dim_store", store) is None:
+        fold.put("dim_store", {"store_id": store, "first_seen": e.audit.at})
+    if fold.get("dim_customer", str(e.customer_id)) is None:
+        fold.put("dim_customer", {"customer_id": str(e.customer_id), "kind": None,
+                                  "first_seen": e.audit.at, "erased": False})
+
+
+@on(WorkOrder.CheckedIn)
+def _checked_in(fold: Fold, e: WorkOrder.CheckedIn, n: int) -> None:
+    _wo(fold, e).update(status="checked_in", checked_in_at=e.audit.at,
+                        mileage_in=e.details["mileage_in"])
+
+
+def _line_row(e: Any, line: dict[str, Any], store_id: str) -> tuple[str, dict[str, Any]]:
+    base = {"work_order_id": str(e.originator_id), "line_id": line["line_id"],
+            "store_id": store_id, "pay_type": line["pay_type"], "status": line["status"],
+            "gross": _money(line["gross"]), "added_at": e.audit.at,
+            "approved_at": e.audit.at if line["status"] == "approved" else None}
+    if line["kind"] == "labor":
+        return "fact_labor_lines", {**base, "job_no": line["job_no"], "op_code": line["op_code"],
+                                    "hours_sold": line["hours"], "rate": line["unit_price"],
+                                    "vat": _money(line["vat"])}
+    return "fact_part_lines", {**base, "part_number": line["part_number"], "qty": line["qty"],
+                               "issued_qty": Decimal(0), "unit_price": line["unit_price"],
+                               "cost": Decimal("0.00"), "supply": line.get("supply")}
+
+
+@on(WorkOrder.LineAdded)
+def _line_added(fold: Fold, e: WorkOrder.LineAdded, n: int) -> None:
+    store = _wo(fold, e)["store_id"]
+    fold.put(*_line_row(e, e.line, store))
+
+
+@on(WorkOrder.LinesCarriedOver)
+def _carried(fold: Fold, e: WorkOrder.LinesCarriedOver, n: int) -> None:
+    store = _wo(fold, e)["store_id"]
+    for line in e.lines:
+        fold.put(*_line_row(e, line, store))
+
+
+def _line(fold: Fold, e: Any, line_id: str) -> dict[str, Any]:
+    for table in ("fact_labor_lines", "fact_part_lines"):
+        row = fold.touch(table, str(e.originator_id), line_id)
+        if row is not None:
+            return row
+    raise LookupError(f"line {line_id} of {e.originator_id} not loaded")
+
+
+@on(WorkOrder.LineRepriced)
+def _repriced(fold: Fold, e: WorkOrder.LineRepriced, n: int) -> None:
+    row = _line(fold, e, e.line_id)
+    row.update(gross=e.gross, **({"rate": e.unit_price, "vat": e.vat} if "rate" in row
+                                 else {"unit_price": e.unit_price}))
+
+
+@on(WorkOrder.LineAuthorized)
+def _authorized(fold: Fold, e: WorkOrder.LineAuthorized, n: int) -> None:
+    _line(fold, e, e.line_id).update(status=e.decision, approved_at=e.audit.at)
+
+
+@on(WorkOrder.JobDispatched)
+def _dispatched(fold: Fold, e: WorkOrder.JobDispatched, n: int) -> None:
+    wo = _wo(fold, e)
+    wo["status"] = "in_progress"
+    for row in fold.where("fact_labor_lines", work_order_id=str(e.originator_id),
+                          job_no=e.job_no):
+        row["technician_id"] = e.technician_id
+    if fold.get("dim_technician", e.technician_id) is None:
+        fold.put("dim_technician", {"technician_id": e.technician_id,
+                                    "store_id": wo["store_id"]})
+
+
+@on(WorkOrder.ClockedOn)
+def _clocked_on(fold: Fold, e: WorkOrder.ClockedOn, n: int) -> None:
+    wo = _wo(fold, e)
+    if wo["first_clock_on_at"] is None:
+        wo["first_clock_on_at"] = e.audit.at
+
+
+@on(WorkOrder.ClockedOff)
+def _clocked_off(fold: Fold, e: WorkOrder.ClockedOff, n: int) -> None:
+    store = _wo(fold, e)["store_id"]
+    fold.append("fact_clock_punches", {
+        "work_order_id": str(e.originator_id), "job_no": e.job_no,
+        "technician_id": e.technician_id, "store_id": store,
+        "clock_on_at": e.audit.at - timedelta(seconds=e.seconds), "clock_off_at": e.audit.at,
+        "hours": (Decimal(e.seconds) / 3600).quantize(HOUR), "notification_id": n})
+
+
+@on(WorkOrder.JobCompleted)
+def _completed(fold: Fold, e: WorkOrder.JobCompleted, n: int) -> None:
+    _wo(fold, e)
+    for row in fold.where("fact_labor_lines", work_order_id=str(e.originator_id),
+                          job_no=e.job_no):
+        row["completed_at"] = e.audit.at
+
+
+@on(WorkOrder.ReadyForSettlement)
+def _ready(fold: Fold, e: WorkOrder.ReadyForSettlement, n: int) -> None:
+    _wo(fold, e).update(status="ready_for_settlement", ready_at=e.audit.at)
+
+
+@on(WorkOrder.BackInProgress)
+def _back(fold: Fold, e: WorkOrder.BackInProgress, n: int) -> None:
+    _wo(fold, e).update(status="in_progress")
+
+
+@on(WorkOrder.Cancelled)
+def _cancelled(fold: Fold, e: WorkOrder.Cancelled, n: int) -> None:
+    _wo(fold, e).update(status="cancelled", cancelled_at=e.audit.at)
+
+
+@on(WorkOrder.PartSupply)
+def _supply(fold: Fold, e: WorkOrder.PartSupply, n: int) -> None:
+    _line(fold, e, e.line_id)["supply"] = e.supply
+
+
+@on(WorkOrder.PartsIssued, WorkOrder.PartsReturned)
+def _issued(fold: Fold, e: Any, n: int) -> None:
+    sign = 1 if isinstance(e, WorkOrder.PartsIssued) else -1
+    row = _line(fold, e, e.line_id)
+    row["issued_qty"] += sign * e.qty
+    row["cost"] += sign * e.cost
+
+
+@on(WorkOrder.LineWithdrawn)
+def _withdrawn(fold: Fold, e: WorkOrder.LineWithdrawn, n: int) -> None:
+    row = _line(fold, e, e.line_id)
+    row.update(qty=e.qty, gross=e.gross, status="declined" if e.qty == 0 else row["status"])
+
+
+@on(WorkOrder.LinesMoved)
+def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
+    for line_id in e.line_ids:
+        _line(fold, e, line_id)["status"] = "moved"
+
+
+@on(WorkOrder.SettlementConfirmed, WorkOrder.JobAdded, WorkOrder.Diagnosed,
+    WorkOrder.QualityChecked)
+def _nothing(fold: Fold, e: Any, n: int) -> None:
+    """Facts the analytic tables do not carry (they stay in the event store)."""
+
+
+@on(WorkOrder.Settled)
+def _wo_settled(fold: Fold, e: WorkOrder.Settled, n: int) -> None:
+    _wo(fold, e).update(status="settled", settled_at=e.audit.at, customer_total=e.customer_total)
+
+
+@on(WorkOrder.SettlementReversed)
+def _wo_reversed(fold: Fold, e: WorkOrder.SettlementReversed, n: int) -> None:
+    _wo(fold, e).update(status="ready_for_settlement", settled_at=None, customer_total=None)
+
+
+@on(WorkOrder.Delivered)
+def _delivered(fold: Fold, e: WorkOrder.Delivered, n: int) -> None:
+    _wo(fold, e).update(status="delivered", delivered_at=e.audit.at, mileage_out=e.mileage_out)
+
+
+@on(WorkOrder.Closed)
+def _closed(fold: Fold, e: WorkOrder.Closed, n: int) -> None:
+    _wo(fold, e).update(status="closed", closed_at=e.audit.at)
+
+
+# -- settlements and payments ------------------------------------------------------------------
+
+def _settlement(fold: Fold, e: Any) -> dict[str, Any]:
+    row = fold.touch("fact_settlements", str(e.originator_id))
+    assert row is not None
+    return row
+
+
+@on(Settlement.Opened)
+def _s_opened(fold: Fold, e: Settlement.Opened, n: int) -> None:
+    fold.put("fact_settlements", {"settlement_id": str(e.originator_id),
+                                  "work_order_id": str(e.work_order_id),
+                                  "store_id": e.audit.store_id, "status": "open"})
+
+
+def _bill_figures(row: dict[str, Any], bills: dict[str, Any]) -> None:
+    lines = [ln for b in bills.values() for ln in b["lines"]]
+    row.update(
+        revenue=sum((ln["net"] - ln["vat"] for ln in lines), Decimal(0)),
+        vat=sum((ln["vat"] for ln in lines), Decimal(0)),
+        parts_cost=sum((ln["cost"] for ln in lines), Decimal(0)),
+        discount=sum((ln["discount"] for ln in lines), Decimal(0)),
+        **{f"{kind}_total": bills[kind]["total"] if kind in bills else None
+           for kind in ("customer", "warranty", "insurance", "internal")},
+        bills_json=json.dumps(bills, default=str))
+
+
+@on(Settlement.Drafted)
+def _s_drafted(fold: Fold, e: Settlement.Drafted, n: int) -> None:
+    row = _settlement(fold, e)
+    row["status"] = "draft"
+    _bill_figures(row, e.bills)
+
+
+@on(Settlement.DiscountGiven)
+def _s_discount(fold: Fold, e: Settlement.DiscountGiven, n: int) -> None:
+    row = _settlement(fold, e)
+    bills = json.loads(row["bills_json"])
+    for bill in bills.values():
+        for line in bill["lines"]:
+            for name in ("gross", "discount", "net", "vat", "cost", "vat_rate"):
+                line[name] = Decimal(line[name])
+    bill = bills[e.bill]
+    for line in bill["lines"]:
+        line["discount"] += e.allocation.get(line["line_id"], Decimal(0))
+    bill_totals(bill)
+    _bill_figures(row, bills)
+
+
+@on(Settlement.Confirmed)
+def _s_confirmed(fold: Fold, e: Settlement.Confirmed, n: int) -> None:
+    _settlement(fold, e).update(status="confirmed", number=e.number, confirmed_at=e.audit.at)
+
+
+@on(Settlement.Settled)
+def _s_settled(fold: Fold, e: Settlement.Settled, n: int) -> None:
+    _settlement(fold, e).update(status="settled", settled_at=e.audit.at)
+
+
+@on(Settlement.Reversed)
+def _s_reversed(fold: Fold, e: Settlement.Reversed, n: int) -> None:
+    _settlement(fold, e).update(
+        status="open", number=None, settled_at=None, confirmed_at=None, revenue=None, vat=None,
+        parts_cost=None, discount=None, customer_total=None, warranty_total=None,
+        insurance_total=None, internal_total=None, bills_json=None)
+
+
+@on(Settlement.PaymentTaken)
+def _s_paid(fold: Fold, e: Settlement.PaymentTaken, n: int) -> None:
+    p = e.payment
+    fold.append("fact_payments", {
+        "notification_id": n, "payment_id": p["payment_id"],
+        "settlement_id": str(e.originator_id), "store_id": e.audit.store_id, "kind": p["kind"],
+        "bill": p["bill"], "method": p["method"], "amount": p["amount"], "paid_at": e.audit.at,
+        "business_date": date.fromisoformat(p["business_date"]), "cashier": p["cashier"]})
+
+
+def _payment(fold: Fold, payment_id: str) -> dict[str, Any]:
+    for row in fold.appends.get("fact_payments", []):
+        if row["payment_id"] == payment_id:
+            return row
+    found = fold.conn.execute("SELECT method, bill FROM fact_payments WHERE payment_id = ?",
+                              [payment_id]).fetchone()
+    assert found is not None, payment_id
+    return {"method": found[0], "bill": found[1]}
+
+
+@on(Settlement.RefundRequested)
+def _r_requested(fold: Fold, e: Settlement.RefundRequested, n: int) -> None:
+    payment = _payment(fold, e.payment_id)
+    fold.put("fact_refunds", {
+        "refund_id": e.refund_id, "settlement_id": str(e.originator_id),
+        "payment_id": e.payment_id, "store_id": e.audit.store_id, "method": payment["method"],
+        "bill": payment["bill"], "amount": e.amount, "status": "requested",
+        "requested_at": e.audit.at})
+
+
+@on(Settlement.RefundApproved, Settlement.RefundRejected)
+def _r_decided(fold: Fold, e: Any, n: int) -> None:
+    row = fold.touch("fact_refunds", e.refund_id)
+    assert row is not None
+    approved = isinstance(e, Settlement.RefundApproved)
+    row.update(status="approved" if approved else "rejected", decided_at=e.audit.at)
+    if approved:
+        fold.append("fact_payments", {
+            "notification_id": n, "payment_id": e.refund_id, "settlement_id": row["settlement_id"],
+            "store_id": row["store_id"], "kind": "refund", "bill": row["bill"],
+            "method": row["method"], "amount": -row["amount"], "paid_at": e.audit.at,
+            "business_date": date.fromisoformat(e.business_date), "cashier": e.audit.user_id})
+
+
+@on(Settlement.InvoiceRecorded, Settlement.PaymentReconciled)
+def _s_nothing(fold: Fold, e: Any, n: int) -> None:
+    """Kept in the event store and the finance read model."""
+
+
+# -- stock ------------------------------------------------------------------------------------
+
+def _item(fold: Fold, e: Any) -> dict[str, Any]:
+    row = fold.get("dim_stock_item", str(e.originator_id))
+    assert row is not None
+    return row
+
+
+def _movement(fold: Fold, e: Any, n: int, kind: str, picks: list[dict[str, Any]], sign: int,
+              key: str | None = None, reference: str | None = None) -> None:
+    item = _item(fold, e)
+    work_order_id = key.partition(":")[0] if key and ":" in key else None
+    for pick in picks:
+        qty = pick["qty"] * sign
+        fold.append("fact_stock_movements", {
+            "notification_id": n, "seq": fold.seq(n),
+            "moved_at": e.audit.at, "store_id": item["store_id"],
+            "part_number": item["part_number"], "type": kind, "qty": qty, "lot_id": pick.get("lot_id"),
+            "unit_cost": pick.get("unit_cost"),
+            "value": qty * pick["unit_cost"] if pick.get("unit_cost") is not None else None,
+            "supplier": pick.get("supplier"), "work_order_id": work_order_id,
+            "reference": reference})
+
+
+@on(StockItem.Opened)
+def _stock_opened(fold: Fold, e: StockItem.Opened, n: int) -> None:
+    fold.put("dim_stock_item", {"stock_item_id": str(e.originator_id), "store_id": e.store_id,
+                                "part_number": e.part_number})
+
+
+@on(StockItem.Received)
+def _received(fold: Fold, e: StockItem.Received, n: int) -> None:
+    _movement(fold, e, n, "receipt", [{"lot_id": e.lot_id, "qty": e.qty,
+                                       "unit_cost": e.unit_cost, "supplier": e.supplier}], 1,
+              reference=e.po_ref or e.supplier_doc)
+
+
+@on(StockItem.Issued)
+def _stock_issued(fold: Fold, e: StockItem.Issued, n: int) -> None:
+    _movement(fold, e, n, "issue", e.picks, -1, key=e.key)
+
+
+@on(StockItem.ReturnedFromJob)
+def _stock_returned(fold: Fold, e: StockItem.ReturnedFromJob, n: int) -> None:
+    _movement(fold, e, n, "return_from_job", e.picks, 1, key=e.key)
+
+
+@on(StockItem.Scrapped)
+def _scrapped(fold: Fold, e: StockItem.Scrapped, n: int) -> None:
+    _movement(fold, e, n, "scrap", e.picks, -1, reference=e.request_id)
+
+
+@on(StockItem.TransferredOut)
+def _out(fold: Fold, e: StockItem.TransferredOut, n: int) -> None:
+    _movement(fold, e, n, "transfer_out", e.picks, -1, reference=e.transfer_id)
+
+
+@on(StockItem.TransferredIn)
+def _in(fold: Fold, e: StockItem.TransferredIn, n: int) -> None:
+    _movement(fold, e, n, "transfer_in", e.lots, 1, reference=e.transfer_id)
+
+
+@on(StockItem.ReturnedToSupplier)
+def _to_supplier(fold: Fold, e: StockItem.ReturnedToSupplier, n: int) -> None:
+    _movement(fold, e, n, "return_to_supplier", [{
+        "lot_id": e.lot_id, "qty": e.qty, "unit_cost": e.unit_cost, "supplier": e.supplier}], -1,
+        reference=e.reference)
+
+
+@on(StockItem.VariancePosted)
+def _variance(fold: Fold, e: StockItem.VariancePosted, n: int) -> None:
+    _movement(fold, e, n, "stocktake_variance", e.adjustments, 1, reference=e.count_id)
+    item = _item(fold, e)
+    for seq, adjustment in enumerate(e.adjustments):
+        fold.append("fact_stocktake_variances", {
+            "notification_id": n, "seq": seq, "counted_at": e.audit.at,
+            "store_id": item["store_id"],
+            "part_number": item["part_number"], "count_id": e.count_id,
+            "lot_id": adjustment["lot_id"], "qty": adjustment["qty"],
+            "unit_cost": adjustment["unit_cost"],
+            "value": adjustment["qty"] * adjustment["unit_cost"]})
+
+
+@on(StockItem.LevelsSet, StockItem.Ordered, StockItem.OrderClosed, StockItem.Reserved,
+    StockItem.Released, StockItem.ScrapRequested, StockItem.ScrapRejected, StockItem.Counted,
+    StockItem.CountRejected, StockItem.LowStockAlertRaised, StockItem.LowStockAlertCleared)
+def _stock_nothing(fold: Fold, e: Any, n: int) -> None:
+    """No on-hand change: the stock read model and the event store carry these."""
+
+
+# -- part master, customers, follow-ups -------------------------------------------------------
+
+@on(Part.Registered)
+def _part(fold: Fold, e: Part.Registered, n: int) -> None:
+    d = e.details
+    fold.put("dim_part", {"part_id": str(e.originator_id), "part_number": e.part_number,
+                          "name": d["name"], "category": d["category"], "unit": d["unit"],
+                          "list_price": e.list_price,
+                          "preferred_supplier": d.get("preferred_supplier")})
+
+
+@on(Part.DetailsChanged, Part.PriceChanged)
+def _part_changed(fold: Fold, e: Any, n: int) -> None:
+    row = fold.touch("dim_part", str(e.originator_id))
+    assert row is not None
+    if isinstance(e, Part.PriceChanged):
+        row["list_price"] = e.new_price
+    else:
+        row.update({k: v for k, v in e.changes.items()
+                    if k in ("name", "category", "unit", "preferred_supplier")})
+
+
+@on(Customer.Registered)
+def _customer(fold: Fold, e: Customer.Registered, n: int) -> None:
+    row = fold.touch("dim_customer", str(e.originator_id))
+    if row is None:
+        fold.put("dim_customer", {"customer_id": str(e.originator_id), "kind": e.kind,
+                                  "first_seen": e.audit.at, "erased": False})
+    else:
+        row["kind"] = e.kind
+
+
+@on(Customer.Erased)
+def _erased(fold: Fold, e: Customer.Erased, n: int) -> None:
+    row = fold.touch("dim_customer", str(e.originator_id))
+    if row is not None:
+        row["erased"] = True
+
+
+@on(FollowUp.Scheduled)
+def _scheduled(fold: Fold, e: FollowUp.Scheduled, n: int) -> None:
+    fold.put("fact_follow_ups", {"follow_up_id": str(e.originator_id),
+                                 "work_order_id": str(e.work_order_id),
+                                 "store_id": e.audit.store_id,
+                                 "due_on": date.fromisoformat(e.due_on)})
+
+
+@on(FollowUp.Completed)
+def _followed_up(fold: Fold, e: FollowUp.Completed, n: int) -> None:
+    row = fold.touch("fact_follow_ups", str(e.originator_id))
+    assert row is not None
+    row.update(csi=e.csi, completed_at=e.audit.at, complaint=e.complaint_id is not None)
+
+
+# -- appointments (matched by name: the appointment area may not exist in older logs) -----------
+
+@on_name("Appointment.Booked")
+def _booked(fold: Fold, e: Any, n: int) -> None:
+    day = getattr(e, "day", None)
+    fold.put("fact_appointments", {
+        "appointment_id": str(e.originator_id), "store_id": e.audit.store_id,
+        "day": date.fromisoformat(str(day)) if day else e.audit.at.date(),
+        "status": "booked", "booked_at": e.audit.at})
+
+
+def _appointment_status(status: str) -> Handler:
+    def handler(fold: Fold, e: Any, n: int) -> None:
+        row = fold.touch("fact_appointments", str(e.originator_id))
+        if row is None:
+            return
+        row["status"] = status
+        day = getattr(e, "day", None) or getattr(e, "new_day", None)
+        if status == "booked" and day:
+            row["day"] = date.fromisoformat(str(day))
+        work_order_id = getattr(e, "work_order_id", None)
+        if work_order_id:
+            row["work_order_id"] = str(work_order_id)
+
+    return handler
+
+
+for _name, _status in (("Appointment.Rescheduled", "booked"), ("Appointment.Cancelled",
+                       "cancelled"), ("Appointment.NoShow", "no_show"),
+                       ("Appointment.MarkedNoShow", "no_show"),
+                       ("Appointment.Arrived", "arrived")):
+    BY_QUALNAME[_name] = _appointment_status(_status)
+
+
+# -- the loader -------------------------------------------------------------------------------
+
+class AnalyticsLoader:
+    """Owns the DuckDB file (one writer process); publishes read-only snapshots."""
+
+    def __init__(self, app: ServiceCore, path: Path, *, batch_size: int = 5000,
+                 publish_every: float = 10.0) -> None:
+        self.app = app
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self.publish_every = publish_every
+        self.processed = 0
+        self.published_at = 0.0
+        self.published_position = -1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = duckdb.connect(str(self.path))
+        create(self.conn)
+        self.lock = threading.Lock()
+
+    @property
+    def snapshot_path(self) -> Path:
+        return snapshot_path(self.path)
+
+    def position(self) -> int:
+        found = self.conn.execute("SELECT position FROM analytics_position").fetchone()
+        return int(found[0]) if found else 0
+
+    def run_batch(self) -> int:
+        with self.lock:
+            position = self.position()
+            notifications = self.app.recorder.select_notifications(
+                start=position + 1, limit=self.batch_size, inclusive_of_start=True)
+            if not notifications:
+                return 0
+            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+            self.conn.execute("BEGIN")
+            try:
+                fold = Fold(self.conn)
+                _preload(fold, [e for _, e in events])
+                for notification_id, event in events:
+                    handler = HANDLERS.get(type(event)) or BY_QUALNAME.get(
+                        type(event).__qualname__)
+                    if handler is not None:
+                        handler(fold, event, notification_id)
+                fold.write()
+                self.conn.execute("UPDATE analytics_position SET position = ?",
+                                  [notifications[-1].id])
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.processed += len(events)
+            return len(events)
+
+    def catch_up(self) -> int:
+        total = 0
+        while count := self.run_batch():
+            total += count
+        return total
+
+    def publish(self, force: bool = False) -> bool:
+        """Checkpoint, copy, atomic rename: readers in other processes open the snapshot."""
+        position = self.position()
+        due = force or time.monotonic() - self.published_at >= self.publish_every
+        if not due or (position == self.published_position and not force):
+            return False
+        with self.lock:
+            self.conn.execute("CHECKPOINT")
+            tmp = self.snapshot_path.with_suffix(".tmp")
+            shutil.copyfile(self.path, tmp)
+            info = {"position": position, "published_at": datetime.now().astimezone().isoformat()}
+            tmp.with_suffix(".json.tmp").write_text(json.dumps(info))
+            os.replace(tmp, self.snapshot_path)
+            os.replace(tmp.with_suffix(".json.tmp"), self.snapshot_path.with_suffix(".json"))
+        self.published_at = time.monotonic()
+        self.published_position = position
+        return True
+
+    def run(self, stop: threading.Event, max_age: float = 60.0) -> None:
+        """Follow the log; publish a snapshot whenever it changed (and at least every max_age)."""
+        while not stop.is_set():
+            try:
+                count = self.run_batch()
+            except Exception:
+                log.exception("analytics batch failed; retrying")
+                stop.wait(1.0)
+                continue
+            self.publish(force=time.monotonic() - self.published_at >= max_age)
+            if not count:
+                stop.wait(0.5)
+        self.publish(force=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _preload(fold: Fold, events: list[Any]) -> None:
+    """Fetch the keyed rows a batch will touch in one query per table."""
+    wo_ids = {str(e.originator_id) for e in events if isinstance(e, WorkOrder.Event)}
+    fold.preload("fact_work_orders", "work_order_id", wo_ids)
+    fold.preload("fact_labor_lines", "work_order_id", wo_ids)
+    fold.preload("fact_part_lines", "work_order_id", wo_ids)
+    fold.preload("fact_settlements", "settlement_id",
+                 {str(e.originator_id) for e in events if isinstance(e, Settlement.Event)})
+    fold.preload("dim_stock_item", "stock_item_id",
+                 {str(e.originator_id) for e in events if isinstance(e, StockItem.Event)})
+
+
+def create(conn: duckdb.DuckDBPyConnection) -> None:
+    for table in TABLES:
+        conn.execute(table.ddl())
+    conn.execute(POSITION_DDL)
+    if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
+        conn.execute("INSERT INTO analytics_position VALUES (0)")
+
+
+def snapshot_path(path: Path) -> Path:
+    return path.with_name(path.stem + "-snapshot.duckdb")
+
+
+def rebuild(app: ServiceCore, path: Path, *, batch_size: int = 5000) -> dict[str, float]:
+    """Load everything from event 0 into a fresh file, then move it into place."""
+    started = time.perf_counter()
+    fresh = path.with_name(path.stem + "-rebuild.duckdb")
+    fresh.unlink(missing_ok=True)
+    loader = AnalyticsLoader(app, fresh, batch_size=batch_size)
+    try:
+        events = loader.catch_up()
+        loader.conn.execute("CHECKPOINT")
+    finally:
+        loader.close()
+    os.replace(fresh, path)
+    Path(str(fresh) + ".wal").unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    return {"events": events, "seconds": seconds,
+            "events_per_second": events / seconds if seconds else 0.0}
+
+
+def table_names() -> list[str]:
+    return [t.name for t in TABLES]
+
+
+def describe(table: Table) -> str:
+    return ", ".join(f"{c} {t}" for c, t in table.columns)

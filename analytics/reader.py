@@ -1,0 +1,38 @@
+"""Read-only access to the published analytic snapshot (for API replicas and the query CLI).
+
+DuckDB allows one writing process per file, so readers outside the loader never open its file:
+they open the snapshot the loader publishes (checkpoint, copy, atomic rename) and say which
+position of the event log it reflects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from analytics.loader import snapshot_path
+from domain.common import NotFound
+
+
+def snapshot_info(path: Path) -> dict[str, Any]:
+    info = snapshot_path(path).with_suffix(".json")
+    if not info.exists():
+        raise NotFound("no analytic snapshot has been published yet: run "
+                       "`servicecore worker analytics` (or `serve` with in-process workers)")
+    return json.loads(info.read_text())  # type: ignore[no-any-return]
+
+
+@contextmanager
+def snapshot(path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, Any]]]:
+    """A read-only connection to the latest snapshot, with the position it reflects."""
+    info = snapshot_info(path)
+    conn = duckdb.connect(str(snapshot_path(path)), read_only=True)
+    try:
+        yield conn, info
+    finally:
+        conn.close()
