@@ -31,6 +31,7 @@ from domain.follow_up import FollowUp
 from domain.part import Part
 from domain.settlement import Settlement, bill_totals
 from domain.stock import StockItem
+from domain.technician import Technician
 from domain.work_order import WorkOrder
 
 log = logging.getLogger(__name__)
@@ -644,6 +645,50 @@ for _name, _status in (("Appointment.Rescheduled", "booked"), ("Appointment.Canc
                        ("Appointment.MarkedNoShow", "no_show"),
                        ("Appointment.Arrived", "arrived")):
     BY_QUALNAME[_name] = _appointment_status(_status)
+
+
+# -- technicians: shifts and attendance give the hours available --------------------------------
+
+@on(Technician.Registered)
+def _technician(fold: Fold, e: Any, n: int) -> None:
+    fold.put("dim_technician_stream", {"stream_id": str(e.originator_id),
+                                       "technician_id": e.user_id,
+                                       "store_id": e.audit.store_id})
+
+
+def _technician_of(fold: Fold, e: Any) -> dict[str, Any]:
+    row = fold.get("dim_technician_stream", str(e.originator_id))
+    assert row is not None, "technician event before Technician.Registered"
+    return row
+
+
+@on_name("Technician.ShiftsPlanned")
+def _shifts(fold: Fold, e: Any, n: int) -> None:
+    tech = _technician_of(fold, e)
+    for shift in e.shifts:
+        hours = Decimal(str(shift["hours"]))
+        fold.put("fact_attendance", {
+            "technician_id": tech["technician_id"], "store_id": tech["store_id"],
+            "day": date.fromisoformat(shift["day"]), "planned_hours": hours,
+            "available_hours": hours, "status": "planned"})
+
+
+@on_name("Technician.ShiftCancelled")
+def _shift_cancelled(fold: Fold, e: Any, n: int) -> None:
+    row = fold.touch("fact_attendance", _technician_of(fold, e)["technician_id"],
+                     date.fromisoformat(e.day))
+    if row is not None:
+        row.update(available_hours=Decimal(0), status="cancelled")
+
+
+@on_name("Technician.AttendanceRecorded")
+def _attendance(fold: Fold, e: Any, n: int) -> None:
+    row = fold.touch("fact_attendance", _technician_of(fold, e)["technician_id"],
+                     date.fromisoformat(e.day))
+    if row is None:
+        return
+    hours = {"absent": Decimal(0), "partial": e.hours}.get(e.status, row["planned_hours"])
+    row.update(available_hours=hours, status=e.status)
 
 
 # -- the loader -------------------------------------------------------------------------------

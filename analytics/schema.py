@@ -97,8 +97,12 @@ TABLES = (
     ), ("appointment_id",)),
     Table("fact_attendance", (
         ("technician_id", "VARCHAR"), ("store_id", "VARCHAR"), ("day", "DATE"),
-        ("available_hours", "DECIMAL(8,2)"),
+        ("planned_hours", "DECIMAL(8,2)"), ("available_hours", "DECIMAL(8,2)"),
+        ("status", "VARCHAR"),
     ), ("technician_id", "day")),
+    Table("dim_technician_stream", (
+        ("stream_id", "VARCHAR"), ("technician_id", "VARCHAR"), ("store_id", "VARCHAR"),
+    ), ("stream_id",)),
     Table("dim_store", (("store_id", "VARCHAR"), ("first_seen", TS)), ("store_id",)),
     Table("dim_technician", (("technician_id", "VARCHAR"), ("store_id", "VARCHAR")),
           ("technician_id",)),
