@@ -81,8 +81,8 @@ class Statement(Aggregate):
         if manual:
             reason = require_reason(reason, "a manual match")
         else:
-            require(line["amount"] == payment["amount"]
-                    and line["reference"] == (payment.get("provider_ref") or ""),
+            require(bool(payment.get("provider_ref")) and line["amount"] == payment["amount"]
+                    and line["reference"] == payment["provider_ref"],
                     IllegalTransition(f"line {line_no} and payment {payment['payment_id']} differ "
                                       "in amount or reference; match by hand with a reason"))
         self._matched(audit, line_no, settlement_id, payment["payment_id"], manual, reason)

@@ -86,16 +86,30 @@ def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) 
 
 
 def allocate(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
-    """Split `amount` over lines in proportion to `weights`, to the fen, remainder to the largest."""
+    """Split `amount` over lines in proportion to `weights` (what each has left), to the fen.
+
+    Shares are rounded down; the fen left over go one by one to the largest lines that still
+    have room, so no line is given more than its weight.
+    """
     total = sum(weights.values(), ZERO)
-    if total <= 0:
-        raise InvalidInput("nothing left on the bill to discount")
+    if total <= 0 or amount > total:
+        raise InvalidInput("the discount exceeds what is left on the bill")
     shares = {k: (amount * w / total).quantize(CENT, rounding=ROUND_DOWN)
               for k, w in weights.items()}
     rest = amount - sum(shares.values(), ZERO)
-    largest = max(weights, key=lambda k: (weights[k], k))
-    shares[largest] += rest
+    for key in sorted(weights, key=lambda k: (-weights[k], k)):
+        if rest <= 0:
+            break
+        room = min(weights[key] - shares[key], rest)
+        shares[key] += room
+        rest -= room
     return {k: v for k, v in shares.items() if v}
+
+
+def billed_lines(bills: dict[str, dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """What a set of bills charges for, discounts aside: to tell a stale draft."""
+    return {(kind, ln["line_id"], ln["qty"], ln["unit_price"], ln["cost"])
+            for kind, bill in bills.items() for ln in bill["lines"]}
 
 
 class Settlement(Aggregate):
@@ -250,15 +264,15 @@ class Settlement(Aggregate):
                 raise InvalidInput(f"the {bill_kind} bill has no line {line_id}")
             if value > line["net"]:
                 raise InvalidInput(f"line {line_id} has only {line['net']} left to discount")
-            base, allocation = line["gross"], {line_id: value}
+            base, given, allocation = line["gross"], line["discount"], {line_id: value}
         else:
             if value > bill["total"]:
                 raise InvalidInput(f"the {bill_kind} bill totals only {bill['total']}")
-            base = bill["gross"]
+            base, given = bill["gross"], bill["discount"]
             allocation = allocate(value, {ln["line_id"]: ln["net"] for ln in bill["lines"]})
         approved_by = None
         text = (reason or "").strip() or None
-        if value > (base * approval_rate).quantize(CENT):
+        if given + value > (base * approval_rate).quantize(CENT):  # all discounts so far count
             require(audit.role == "manager", NotPermitted(
                 f"a discount above {approval_rate:%} of {base} needs a manager's approval"))
             text = require_reason(reason, "a discount above the threshold")
@@ -277,16 +291,25 @@ class Settlement(Aggregate):
 
     # -- confirmation, settling, reversal ------------------------------------------------------
 
-    def confirm(self, audit: Audit, number: str) -> None:
+    def confirm(self, audit: Audit, number: str,
+                current: dict[str, dict[str, Any]] | None = None) -> None:
+        """Confirm the draft; `current` (the bills the work order gives now) must match it."""
         require(self.status == "draft", SettlementError(f"the settlement is {self.status}"))
+        if current is not None and billed_lines(current) != billed_lines(self.bills):
+            raise SettlementError("the work order changed since the draft (issues, returns or "
+                                  "lines): draft again before confirming")
         deposits = self.paid("customer")
         customer_total = self.bills["customer"]["total"] if "customer" in self.bills else ZERO
         if deposits > customer_total:
             raise SettlementError(
                 f"deposits of {deposits} exceed the customer bill of {customer_total}: refund "
                 "the difference first", excess=str(deposits - customer_total))
-        require(not any(self.paid(k) for k in self.bills if k != "customer"),
-                SettlementError("payments sit on a non-customer bill"))
+        for kind in BILL_KINDS:
+            billed = self.bills[kind]["total"] if kind in self.bills else ZERO
+            if kind != "customer" and self.paid(kind) > billed:
+                raise SettlementError(
+                    f"{self.paid(kind)} was paid on the {kind} bill but the draft bills only "
+                    f"{billed}: refund the difference first", bill=kind)
         self._confirmed(audit, number, {k: b["total"] for k, b in self.bills.items()})
 
     @event(Confirmed)
@@ -410,6 +433,7 @@ class Settlement(Aggregate):
                        reason: str | None) -> None:
         if payment_id not in self.payments:
             raise InvalidInput(f"no payment {payment_id} on this settlement")
+        require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
         value = money(amount, "refund")
         require(value > 0, InvalidInput("a refund must be positive"))
         left = self.refundable(payment_id)

@@ -155,7 +155,7 @@ class Settlements:
             audit = session.audit(settlement.store_id)
             wo = self._work_order(session, settlement)
             number = session.next_number("settlement", "SET", settlement.store_id, year)
-            settlement.confirm(audit, number)
+            settlement.confirm(audit, number, build_bills(list(wo.lines.values()), {}))
             wo.confirm_settlement(audit, settlement.id, number)
             return {"settled": self._settle_if_paid(session, settlement)}
 
