@@ -49,7 +49,7 @@ class _Ctx:
     def _sql(self, sql: str) -> str:
         return sql.format(**{t: t + self.suffix for t in FinanceView.tables})
 
-    def run(self, sql: str, params: Sequence[Any]) -> None:
+    def run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
         self.conn.execute(self._sql(sql), params)
 
     def one(self, sql: str, params: Sequence[Any]) -> Any:
@@ -139,7 +139,13 @@ class FinanceView(ReadModel):
         for notification_id, event in events:
             if isinstance(event, Settlement.Event | CashierDay.Event | Statement.Event
                           | FollowUp.Event | Complaint.Event):
-                self.on(event, _Ctx(conn, suffix, notification_id, self.zone))
+                ctx = _Ctx(conn, suffix, notification_id, self.zone)
+                self.on(event, ctx)
+                if isinstance(event, Settlement.Event) and not isinstance(event,
+                                                                          Settlement.Opened):
+                    # every event moves the version a client sends back as If-Match
+                    ctx.run("UPDATE {settlements} SET version = %s, updated_at = %s WHERE id = %s",
+                            (event.originator_version, event.audit.at, event.originator_id))
 
     @singledispatchmethod
     def on(self, event: Any, ctx: _Ctx) -> None:
@@ -310,6 +316,21 @@ class FinanceView(ReadModel):
                 (event.originator_id, event.audit.store_id, event.cashier_id,
                  event.business_date))
 
+    def _day_moved(self, ctx: _Ctx, event: Any, method: str, amount: Decimal) -> None:
+        ctx.run("""UPDATE {cashier_days} SET totals = jsonb_set(totals, ARRAY[%(m)s],
+                       to_jsonb(round(coalesce((totals->>%(m)s)::numeric, 0) + %(a)s, 2)::text)),
+                   expected_cash = coalesce(expected_cash, 0) + CASE WHEN %(m)s = 'cash'
+                       THEN %(a)s ELSE 0 END
+                   WHERE id = %(id)s""", {"m": method, "a": amount, "id": event.originator_id})
+
+    @on.register
+    def _money_in(self, event: CashierDay.MoneyIn, ctx: _Ctx) -> None:
+        self._day_moved(ctx, event, event.method, event.amount)
+
+    @on.register
+    def _money_out(self, event: CashierDay.MoneyOut, ctx: _Ctx) -> None:
+        self._day_moved(ctx, event, event.method, -event.amount)
+
     @on.register
     def _day_closed(self, event: CashierDay.Closed, ctx: _Ctx) -> None:
         ctx.run("""UPDATE {cashier_days} SET status = 'closed', totals = %s, expected_cash = %s,
@@ -394,7 +415,7 @@ def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
 
 # -- queries --------------------------------------------------------------------------------
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+def _rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, params).fetchall()
 
@@ -576,10 +597,18 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
 
 
 def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
-    """Unmatched lines and unreconciled payments with the same reference and amount."""
-    return _rows(conn, """SELECT l.line_no, p.settlement_id, p.payment_id
-        FROM statement_lines l JOIN payments p
-          ON p.provider_ref = l.reference AND p.amount = l.amount
-         AND p.store_id = l.store_id AND p.statement_id IS NULL
-        WHERE l.statement_id = %s AND l.payment_id IS NULL ORDER BY l.line_no""",
-                 [statement_id])
+    """Unmatched lines and unreconciled payments with the same reference and amount, paired
+    one to one (the n-th such line with the n-th such payment)."""
+    return _rows(conn, """
+        WITH l AS (
+            SELECT line_no, store_id, reference, amount, row_number() OVER (
+                PARTITION BY reference, amount ORDER BY line_no) AS n
+            FROM statement_lines WHERE statement_id = %(s)s AND payment_id IS NULL),
+        p AS (
+            SELECT settlement_id, payment_id, store_id, provider_ref, amount, row_number() OVER (
+                PARTITION BY provider_ref, amount ORDER BY at, payment_id) AS n
+            FROM payments WHERE statement_id IS NULL AND provider_ref IS NOT NULL
+              AND store_id = (SELECT store_id FROM statements WHERE id = %(s)s))
+        SELECT l.line_no, p.settlement_id, p.payment_id FROM l JOIN p
+          ON p.provider_ref = l.reference AND p.amount = l.amount AND p.n = l.n
+        ORDER BY l.line_no""", {"s": statement_id})

@@ -122,7 +122,7 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
          {"resolution": "apologised, free interior cleaning next visit"})
     doc = get(client, wo, advisor, wait_for=head(client))
     assert doc["status"] == "closed" and doc["delivery"]["mileage_out"] == 30012
-    listed = get(client, "/complaints", advisor)
+    listed = get(client, "/complaints", advisor, wait_for=head(client))
     assert [c["status"] for c in listed if c["id"] == complaint] == ["resolved"]
 
 
