@@ -1,0 +1,454 @@
+"""The Kafka relay against a real Kafka-protocol broker (tansu, memory storage).
+
+Each test relays the same database (one of its own for this module) to topics of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from eventsourcing.domain import Aggregate
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from domain.application import Request
+from domain.common import Caller
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.integration.kafka_support import (
+    Applied,
+    Broker,
+    TopicReader,
+    free_port,
+    wait_until,
+)
+from workers.integration_events import INTERNAL_STREAMS, TOPICS, event_id, stream_kind
+from workers.relay import KafkaRelay, RelayConfig
+
+CUSTOMER = {"name": "陈静", "phone": "13912345678"}
+VEHICLE = {"vin": "LSVAU218XN2183294", "plate": "沪A12345", "brand": "Volkswagen",
+           "model": "Lavida", "year": 2022}
+
+
+class Gadget(Aggregate):
+    """A stream kind the mapper has never heard of."""
+
+
+@pytest.fixture(scope="module")
+def relay_db(server_url: str) -> Iterator[str]:
+    name = f"sc_relay_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    yield make_conninfo(**params)  # type: ignore[arg-type]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def system(relay_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    # small pools: the whole suite shares one PostgreSQL server's connections
+    container = build(settings_for(relay_db, tmp_path_factory.mktemp("relay"), pool_size=3))
+    yield container
+    container.close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.kill()
+
+
+def req(store_id: str, role: str = "advisor", user: str | None = None) -> Request:
+    return Request(Caller(user or f"{role}-1", role, (store_id,), datetime.now(UTC),
+                          str(uuid4())))
+
+
+def relay_for(system: Container, broker: Broker, **overrides: Any) -> KafkaRelay:
+    tag = uuid.uuid4().hex[:8]
+    options: dict[str, Any] = {"topic_prefix": f"t{tag}.", "partitions": 3, "linger_ms": 5,
+                               "position_name": f"relay-{tag}", "delivery_timeout_ms": 5000,
+                               "max_backoff_seconds": 1.0, **overrides}
+    return KafkaRelay(system.app, system.pool, RelayConfig(broker.bootstrap, **options))
+
+
+def published(system: Container, upto: int | None = None) -> list[tuple[int, str, int, str]]:
+    """(notification id, stream id, version, topic) of every event the relay should publish."""
+    app, rows, start = system.app, [], 1
+    while batch := app.recorder.select_notifications(start=start, limit=1000):
+        for n in batch:
+            if upto is not None and n.id > upto:
+                return rows
+            if stream_kind(n.topic)[0] not in INTERNAL_STREAMS:
+                rows.append((n.id, str(n.originator_id), n.originator_version, n.topic))
+        start = batch[-1].id + 1
+    return rows
+
+
+def has_all(applied: Applied, rows: list[tuple[int, str, int, str]]) -> bool:
+    return all(applied.gate.applied.get(stream, 0) >= version for _, stream, version, _ in rows)
+
+
+def service_visit(system: Container, store_id: str) -> dict[str, Any]:
+    """A customer, a part received at cost, a work order whose part line is issued, an erasure."""
+    part = "P" + uuid.uuid4().hex[:10].upper()
+    inventory, wos = system.inventory, system.work_orders
+    inventory.register_part(req(store_id, "manager"), part_number=part, list_price="120.00",
+                            details={"name": "brake pads", "unit": "set", "category": "brake"})
+    inventory.receive(req(store_id, "parts_clerk"), store_id, part, qty=5, unit_cost="37.50",
+                      supplier="FAW-VW Parts", supplier_doc="DN-1")
+    opened = wos.open(req(store_id), store_id=store_id, customer=dict(CUSTOMER),
+                      vehicle=dict(VEHICLE), mileage=42_000, complaints=["brake noise"])
+    wo_id = UUID(opened.body["id"])
+    line = wos.add_part_line(req(store_id), wo_id, 1, {"part_number": part, "qty": "2"})
+    line_id = line.body["line_id"]
+    wos.authorize_line(req(store_id), wo_id, line_id, decision="approved", channel="phone")
+    wos.issue_part(req(store_id, "parts_clerk"), wo_id, line_id)
+    customer_id = UUID(opened.body["customer_id"])
+    system.customers.erase(req(store_id, "manager"), customer_id, reason="customer asked (PIPL)")
+    return {"work_order_id": str(wo_id), "customer_id": str(customer_id)}
+
+
+# -- (a) everything, in order per stream, keyed, mapped --------------------------------------------
+
+def test_relay_publishes_every_event_in_stream_order_without_costs_or_personal_data(
+        system: Container, broker: Broker) -> None:
+    # a service visit, and an event of a kind the mapper does not know
+    visit = service_visit(system, "RA1")
+    system.app.save(Gadget())
+    relay = relay_for(system, broker)
+    # the relay sends everything and its stored position reaches the head
+    position = relay.catch_up()
+    head = system.app.recorder.max_notification_id()
+    assert position == head == relay.position()
+    expected = published(system)
+    reader = TopicReader(broker.bootstrap, relay.mapper.topics())
+    wait_until(lambda: (reader.poll(), len(reader.records) >= len(expected))[1], 60,
+               "every published event")
+    reader.close()
+    records = reader.records
+    assert len(records) == len(expected)  # no repeats without a failure, nothing internal
+    # keyed by stream id; within each partition each stream's versions go 1, 2, 3, ...
+    last: dict[str, int] = {}
+    by_partition: dict[tuple[str, int], list[Any]] = {}
+    for r in records:
+        by_partition.setdefault((r.topic, r.partition), []).append(r)
+    for rows in by_partition.values():
+        for r in sorted(rows, key=lambda r: r.offset):
+            event = json.loads(r.value)
+            assert r.key == event["stream_id"].encode()
+            assert event["stream_version"] == last.get(event["stream_id"], 0) + 1
+            last[event["stream_id"]] = event["stream_version"]
+    assert last == {stream: max(v for _, s, v, _ in expected if s == stream)
+                    for _, stream, _, _ in expected}
+    events = [json.loads(r.value) for r in records]
+    by_type = {e["type"]: e for e in events}
+    # the envelope
+    opened = by_type["work_order.opened"]
+    assert opened["stream_id"] == visit["work_order_id"]
+    assert opened["actor"] == {"user_id": "advisor-1", "role": "advisor", "store_id": "RA1"}
+    assert opened["schema_version"] == 1 and opened["occurred_at"]
+    assert {k: v for k, v in opened["payload"]["vehicle"].items() if k != "vehicle_id"} == {
+        "vin": VEHICLE["vin"], "brand": "Volkswagen", "model": "Lavida", "year": 2022}
+    assert opened["event_id"] == str(event_id(opened["stream_id"], 1))
+    assert opened["notification_id"] in {row[0] for row in expected}
+    topics = {r.topic.split(".", 1)[1] for r in records}
+    assert {"work-orders", "stock", "customers", "other"} <= topics
+    # no costs, no personal data, not even sealed
+    for record in records:
+        text = record.value.decode()
+        for forbidden in ("unit_cost", '"cost"', "37.5", "陈静", "13912345678", "pii1:",
+                          "沪A12345", "plate"):
+            assert forbidden not in text, (forbidden, text)
+    issued = by_type["work_order.parts_issued"]["payload"]
+    assert issued["picks"] and set(issued["picks"][0]) == {"lot_id", "qty"}
+    customer = [e for e in events if e["stream_id"] == visit["customer_id"]]
+    assert [e["type"] for e in customer] == ["customer.registered", "customer.erased"]
+    assert customer[0]["payload"] == {"kind": "person"}
+    assert customer[1]["payload"] == {"erased": True}
+    # internal streams stay inside; the unknown kind is an envelope with an empty payload
+    assert not any(e["type"].startswith(("document_counter", "idempotency")) for e in events)
+    gadget = by_type["gadget.created"]
+    assert gadget["payload"] == {} and relay.stats.unknown >= 1
+
+
+# -- (b) across a broker failure ------------------------------------------------------------------
+
+class Writer:
+    """Commands keep coming while the broker fails (opening work orders, adding jobs)."""
+
+    def __init__(self, system: Container, store_id: str) -> None:
+        self.system, self.store_id = system, store_id
+        self.stop = threading.Event()
+        self.commands = 0
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        wos = self.system.work_orders
+        try:
+            while not self.stop.is_set():
+                opened = wos.open(req(self.store_id), store_id=self.store_id,
+                                  customer=dict(CUSTOMER), vehicle=dict(VEHICLE),
+                                  mileage=10_000, complaints=["oil change"])
+                wos.add_job(req(self.store_id), UUID(opened.body["id"]), complaint="wipers")
+                self.commands += 2
+                self.stop.wait(0.01)
+        except BaseException as exc:  # noqa: BLE001 - asserted on by the test
+            self.errors.append(exc)
+
+    def __enter__(self) -> Writer:  # noqa: PYI034
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def acked_head(relay: KafkaRelay) -> tuple[int, int]:
+    """The highest notification id the broker acknowledged, contiguously, and the number of
+    sends not acknowledged yet (a test-only peek at the relay)."""
+    pending: list[Any] = []
+    for _ in range(100):
+        try:
+            pending = list(relay._pending)
+            break
+        except RuntimeError:  # changed while copied
+            continue
+    head, unacked = relay.stored, 0
+    for p in pending:
+        if p.future is not None and not p.future.is_done:
+            unacked += 1
+        elif unacked == 0 and (p.future is None or p.future.succeeded()):
+            head = p.notification_id
+    return head, unacked
+
+
+def test_relay_across_a_broker_failure_loses_nothing_and_keeps_stream_order(
+        system: Container, broker: Broker) -> None:
+    relay = relay_for(system, broker, select_limit=100)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, system.database_url), daemon=True)
+    reader = TopicReader(broker.bootstrap, relay.mapper.topics())
+    applied = Applied()
+    try:
+        with Writer(system, "RB1") as writer:
+            thread.start()
+            # a consumer reads along; once it holds everything the broker acknowledged, and
+            # while a send is in flight, the broker is frozen and killed, and comes back empty
+            killed_at = None
+            deadline = time.monotonic() + 90
+            while killed_at is None:
+                assert time.monotonic() < deadline, "never reached a moment to kill the broker"
+                applied.feed(reader.poll(100))
+                if relay.stored < 200 or not has_all(applied, published(system, relay.stored)):
+                    continue
+                assert broker.process is not None
+                os.kill(broker.process.pid, signal.SIGSTOP)
+                time.sleep(0.3)
+                acked, unacked = acked_head(relay)
+                if unacked and has_all(applied, published(system, acked)):
+                    killed_at = acked
+                    broker.kill()
+                else:
+                    os.kill(broker.process.pid, signal.SIGCONT)
+            broker.start()
+            reader.reopen()
+            time.sleep(1.0)  # commands keep coming after the restart too
+        assert not writer.errors
+        # the relay noticed, re-sent from its stored position, and caught up with the head
+        final = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: relay.stored >= final, 60, "the relay to reach the head")
+        expected = published(system)
+        wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1], 60,
+                   "the consumer to hold every event")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+        reader.close()
+    assert relay.stats.retries >= 1 and relay.stats.failures >= 1
+    assert applied.keys_ok
+    # every stream: every version exactly once, in order, across both broker lives
+    streams: dict[str, list[int]] = {}
+    for _, stream, version, _ in expected:
+        streams.setdefault(stream, []).append(version)
+    assert {s: [e["stream_version"] for e in applied.events[s]] for s in streams} == streams
+    assert relay.position() == final and killed_at is not None
+
+
+# -- (c) broker down: commands work, the relay catches up later -----------------------------------
+
+def test_with_the_broker_down_commands_work_and_the_relay_catches_up(
+        system: Container, broker: Broker) -> None:
+    relay = relay_for(system, broker)
+    relay.catch_up()
+    broker.kill()
+    start = relay.stored
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, system.database_url), daemon=True)
+    thread.start()
+    try:
+        # the broker is down: commands are stored as usual, the relay retries with backoff
+        for _ in range(5):
+            opened = system.work_orders.open(req("RC1"), store_id="RC1", customer=dict(CUSTOMER),
+                                             vehicle=dict(VEHICLE), mileage=1_000,
+                                             complaints=["check engine light"])
+            assert opened.body["number"].startswith("WO-RC1-")
+        wait_until(lambda: relay.stats.failures >= 2, 60, "the relay to retry")
+        assert relay.position() == start
+        # the broker comes back (empty): the relay creates the topics and catches up
+        broker.start()
+        head = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: relay.stored >= head, 90, "the relay to catch up")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    expected = published(system, head)
+    new = [row for row in expected if row[0] > start]
+    reader = TopicReader(broker.bootstrap, relay.mapper.topics())
+    applied = Applied()
+    try:
+        wait_until(lambda: (applied.feed(reader.poll(100)), len(reader.records) >= len(new))[1],
+                   60, "the events stored while the broker was down")
+    finally:
+        reader.close()
+    got = {(e["stream_id"], e["stream_version"]) for r in reader.records
+           for e in [json.loads(r.value)]}
+    assert {(s, v) for _, s, v, _ in new} <= got
+
+
+# -- (d) the worker process: SIGTERM, resume, /health and /metrics --------------------------------
+
+def worker_env(system: Container, broker: Broker, tmp: Path, port: int,
+               prefix: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": system.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "SERVICECORE_KAFKA_TOPIC_PREFIX": prefix,
+            "SERVICECORE_KAFKA_PARTITIONS": "3", "SERVICECORE_KAFKA_DELIVERY_TIMEOUT_MS": "5000",
+            "SERVICECORE_WORKER_METRICS_PORT": str(port), "SERVICECORE_CREATE_TABLES": "false",
+            "SERVICECORE_DATA_DIR": str(tmp), "SERVICECORE_JWT_SECRET": "x" * 40,
+            "SERVICECORE_POOL_SIZE": "3"}
+
+
+def start_worker(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "servicecore.cli", "worker", kind], env=env,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def stored_position(system: Container, name: str = "kafka-relay") -> int:
+    with system.pool.connection() as conn:
+        row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                           (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def get(port: int, path: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, answer.headers["Content-Type"], answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def answers(port: int, path: str) -> bool:
+    try:
+        return get(port, path)[0] == 200
+    except OSError:
+        return False
+
+
+def open_orders(system: Container, store_id: str, count: int) -> None:
+    for _ in range(count):
+        system.work_orders.open(req(store_id), store_id=store_id, customer=dict(CUSTOMER),
+                                vehicle=dict(VEHICLE), mileage=5_000, complaints=["tyres"])
+
+
+def test_worker_relay_stops_cleanly_on_sigterm_and_resumes_from_its_position(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    prefix = f"w{uuid.uuid4().hex[:6]}."
+    port = free_port()
+    env = worker_env(system, broker, tmp_path, port, prefix)
+    log = tmp_path / "worker.log"
+    open_orders(system, "RD1", 5)
+    worker = start_worker("relay", env, log)
+    try:
+        # it relays to the head and says so on /metrics and /health
+        head = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: stored_position(system) >= head, 60, "the worker to reach the head")
+        wait_until(lambda: answers(port, "/metrics"), 30, "/metrics")
+        status, content_type, text = get(port, "/metrics")
+        assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+        assert "# TYPE servicecore_relay_acked_total counter" in text
+        assert 'servicecore_worker_events_behind{worker="relay"} 0' in text
+        for name in ("servicecore_relay_sent_total", "servicecore_relay_retries_total",
+                     "servicecore_relay_failures_total", "servicecore_worker_events_per_second"):
+            assert name in text
+        status, _, body = get(port, "/health")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        # SIGTERM while commands keep coming: a clean exit
+        open_orders(system, "RD1", 5)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+        # more commands while it is stopped; a new process resumes from the stored position
+        stopped_at = stored_position(system)
+        open_orders(system, "RD1", 5)
+        worker = start_worker("relay", env, log)
+        head = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: stored_position(system) >= head, 60, "the restarted worker")
+        assert stored_position(system) > stopped_at
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # nothing lost across the two processes; repeats (if any) are skipped by stream version
+    expected = published(system, head)
+    reader = TopicReader(broker.bootstrap, [prefix + t for t in TOPICS])
+    applied = Applied()
+    try:
+        wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1], 60,
+                   "every event from both worker processes")
+    finally:
+        reader.close()
+    assert applied.keys_ok
+
+
+def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    port = free_port()
+    env = worker_env(system, broker, tmp_path, port, "p.")
+    log = tmp_path / "projections.log"
+    worker = start_worker("projections", env, log)
+    try:
+        wait_until(lambda: answers(port, "/metrics"), 60, "/metrics")
+        wait_until(lambda: 'servicecore_worker_events_behind{worker="projections",'
+                           'projection="work_orders"} 0' in get(port, "/metrics")[2], 60,
+                   "the work-orders projection to catch up")
+        text = get(port, "/metrics")[2]
+        assert "servicecore_worker_events_per_second" in text
+        assert "servicecore_worker_up" in text
+        status, _, body = get(port, "/health")
+        assert status == 200 and json.loads(body)["worker"] == "projections"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()

@@ -1,0 +1,147 @@
+"""`/health` and Prometheus-format `/metrics` for a worker process (standard library only).
+
+A worker registers probes: each returns the rows of its gauges and counters when scraped.
+The server runs in a daemon thread and only reads what the worker loops keep up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+    kind: str = "gauge"  # gauge | counter
+    help: str = ""
+
+
+class RateMeter:
+    """Events per second over the last `window` seconds (thread-safe)."""
+
+    def __init__(self, window: float = 10.0) -> None:
+        self.window = window
+        self.total = 0
+        self._marks: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def mark(self, count: int) -> None:
+        if count <= 0:
+            return
+        with self._lock:
+            self.total += count
+            self._marks.append((time.monotonic(), count))
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            while self._marks and self._marks[0][0] < now - self.window:
+                self._marks.popleft()
+            return sum(c for _, c in self._marks) / self.window
+
+
+Probe = Callable[[], Iterable[Sample]]
+
+
+@dataclass
+class WorkerHealth:
+    """What one worker process reports: its kind, liveness and probes."""
+
+    worker: str
+    probes: list[Probe] = field(default_factory=list)
+    alive: Callable[[], bool] = lambda: True
+    details: Callable[[], dict[str, Any]] = dict
+
+    def samples(self) -> list[Sample]:
+        rows = [Sample("servicecore_worker_up", 1.0 if self.alive() else 0.0,
+                       (("worker", self.worker),), help="1 while the worker's loops run")]
+        for probe in self.probes:
+            try:
+                rows.extend(probe())
+            except Exception:
+                log.exception("metrics probe failed")
+                rows.append(Sample("servicecore_worker_probe_errors", 1.0,
+                                   (("worker", self.worker),)))
+        return rows
+
+    def prometheus(self) -> str:
+        lines: list[str] = []
+        described: set[str] = set()
+        for s in self.samples():
+            if s.name not in described:
+                described.add(s.name)
+                if s.help:
+                    lines.append(f"# HELP {s.name} {s.help}")
+                lines.append(f"# TYPE {s.name} {s.kind}")
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in s.labels)
+            lines.append(f"{s.name}{{{labels}}} {s.value:g}" if labels else f"{s.name} {s.value:g}")
+        return "\n".join(lines) + "\n"
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        alive = self.alive()
+        body: dict[str, Any] = {"status": "ok" if alive else "failing", "worker": self.worker}
+        try:
+            body.update(self.details())
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            body.update(status="degraded", error=f"{type(exc).__name__}: {exc}")
+        return (200 if alive else 503), body
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE, self.server.health.prometheus().encode())
+        elif path == "/health":
+            status, body = self.server.health.health()
+            self._send(status, "application/json", json.dumps(body, default=str).encode())
+        else:
+            self._send(404, "text/plain", b"not found\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("metrics: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], health: WorkerHealth) -> None:
+        self.health = health
+        super().__init__(address, _Handler)
+
+
+def serve(health: WorkerHealth, host: str, port: int) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; `.shutdown()` stops it. Port 0 picks a free port."""
+    server = _Server((host, port), health)
+    thread = threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True)
+    thread.start()
+    log.info("worker %s: /health and /metrics on http://%s:%d", health.worker, host,
+             server.server_address[1])
+    return server

@@ -1,0 +1,137 @@
+"""A worker process: its loops in threads, /health and /metrics, a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from analytics.loader import AnalyticsLoader
+from domain.application import ServiceCore
+from workers.health import Sample, WorkerHealth, serve
+from workers.projection_runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[threading.Event, str], None]
+
+
+class CounterRate:
+    """Per-second rate of a growing counter between scrapes (at least `min_interval` apart)."""
+
+    def __init__(self, min_interval: float = 1.0) -> None:
+        self.min_interval = min_interval
+        self._last: tuple[float, int] | None = None
+        self._rate = 0.0
+
+    def __call__(self, value: int) -> float:
+        now = time.monotonic()
+        if self._last is None:
+            self._last = (now, value)
+        elif now - self._last[0] >= self.min_interval:
+            self._rate = (value - self._last[1]) / (now - self._last[0])
+            self._last = (now, value)
+        return self._rate
+
+
+def analytics_probe(app: ServiceCore, loader: AnalyticsLoader) -> Callable[[], Iterable[Sample]]:
+    rate = CounterRate()
+
+    def samples() -> Iterable[Sample]:
+        head = app.recorder.max_notification_id() or 0
+        labels = (("worker", "analytics"),)
+        with loader.lock:
+            position = loader.position()
+        age = time.monotonic() - loader.published_at if loader.published_at else -1.0
+        return [
+            Sample("servicecore_worker_events_behind", float(max(0, head - position)), labels,
+                   help="head notification id minus the worker's stored position"),
+            Sample("servicecore_worker_position", float(position), labels),
+            Sample("servicecore_worker_events_per_second", rate(loader.processed), labels),
+            Sample("servicecore_worker_events_processed_total", float(loader.processed), labels,
+                   kind="counter"),
+            Sample("servicecore_analytics_snapshot_position", float(loader.published_position),
+                   labels, help="event position the published DuckDB snapshot reflects"),
+            Sample("servicecore_analytics_snapshot_age_seconds", age, labels),
+        ]
+
+    return samples
+
+
+def projection_probe(app: ServiceCore,
+                     runners: list[ProjectionRunner]) -> Callable[[], Iterable[Sample]]:
+    rates = {r.position_name: CounterRate() for r in runners}
+
+    def samples() -> Iterable[Sample]:
+        head = app.recorder.max_notification_id() or 0
+        rows: list[Sample] = []
+        for r in runners:
+            labels = (("worker", "projections"), ("projection", r.position_name))
+            position = r.position()
+            rows += [
+                Sample("servicecore_worker_events_behind", float(max(0, head - position)), labels,
+                       help="head notification id minus the worker's stored position"),
+                Sample("servicecore_worker_position", float(position), labels),
+                Sample("servicecore_worker_events_per_second",
+                       rates[r.position_name](r.processed), labels),
+                Sample("servicecore_worker_events_processed_total", float(r.processed), labels,
+                       kind="counter"),
+                Sample("servicecore_projection_active", 1.0 if r.active else 0.0, labels),
+            ]
+        return rows
+
+    return samples
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    loops: list[tuple[str, Loop]]
+    health: WorkerHealth
+    conninfo: str
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0: no /health, /metrics server
+    join_seconds: float = 20.0
+    restarts: int = 0
+
+    def run(self) -> int:
+        """Until SIGTERM / SIGINT: the loops in threads; then stop them and wait for them."""
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        threads = [threading.Thread(target=self._supervised, args=(name, loop, stop),
+                                    name=name, daemon=True) for name, loop in self.loops]
+        self.health.alive = lambda: all(t.is_alive() for t in threads)
+        server = serve(self.health, self.metrics_host, self.metrics_port) \
+            if self.metrics_port else None
+        for thread in threads:
+            thread.start()
+        log.info("%s worker running: %s", self.name, ", ".join(n for n, _ in self.loops))
+        while not stop.wait(1.0):
+            if not any(t.is_alive() for t in threads):
+                log.error("%s worker: every loop has ended", self.name)
+                break
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=self.join_seconds)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        log.info("%s worker stopped", self.name)
+        return 0
+
+    def _supervised(self, name: str, loop: Loop, stop: threading.Event) -> None:
+        """Run a loop; if it fails (e.g. the database refused a connection), start it again."""
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                loop(stop, self.conninfo)
+                return
+            except Exception:
+                self.restarts += 1
+                log.exception("%s failed; starting it again in %.0f s", name, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
