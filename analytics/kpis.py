@@ -130,8 +130,8 @@ def _labor_rate(f: Filters) -> tuple[str, list[Any]]:
         "l.technician_id", "technician")
     return f"""
         SELECT l.pay_type, sum(l.hours_sold) AS hours_sold,
-               sum(l.gross - l.vat) AS labor_sales_ex_vat,
-               round(sum(l.gross - l.vat) / nullif(sum(l.hours_sold), 0), 2) AS effective_rate
+               sum(l.net_ex_vat) AS labor_sales_ex_vat,
+               round(sum(l.net_ex_vat) / nullif(sum(l.hours_sold), 0), 2) AS effective_rate
         FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
         WHERE l.status = 'approved' AND w.settled_at IS NOT NULL AND {w.sql()}
         GROUP BY 1 ORDER BY 1""", w.params
@@ -293,7 +293,8 @@ def _pay_type_mix(f: Filters) -> tuple[str, list[Any]]:
                round(sum(l.hours_sold) / sum(sum(l.hours_sold)) OVER (), 4) AS hours_share,
                round(sum(l.gross) / nullif(sum(sum(l.gross)) OVER (), 0), 4) AS sales_share
         FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-        WHERE l.status = 'approved' AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
+        WHERE l.status = 'approved' AND w.status <> 'cancelled' AND {w.sql()}
+        GROUP BY 1 ORDER BY 1""", w.params
 
 
 def _csi(f: Filters) -> tuple[str, list[Any]]:
@@ -344,7 +345,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         "proficiency = hours sold ÷ hours available",
         ("date_from", "date_to", "store_id", "technician"), _productivity),
     Kpi("effective_labor_rate", "Effective labor rate per pay type",
-        "labor sales without VAT ÷ labor hours sold, on settled work orders",
+        "labor sales after settlement discounts, without VAT ÷ labor hours sold, on settled "
+        "work orders",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
         _labor_rate),
     Kpi("hours_per_work_order", "Hours per work order",

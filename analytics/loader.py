@@ -28,6 +28,7 @@ from analytics.schema import BY_NAME, POSITION_DDL, TABLES, Table
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.follow_up import FollowUp
+from domain.money import vat_included
 from domain.part import Part
 from domain.settlement import Settlement, bill_totals
 from domain.stock import StockItem
@@ -90,10 +91,11 @@ class Fold:
         if key not in cache:
             spec = BY_NAME[table]
             where = " AND ".join(f"{k} = ?" for k in spec.key)
+            # fetchall, not fetchone: an unfinished result keeps the connection busy
             found = self.conn.execute(
                 f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {where}",
-                list(key)).fetchone()
-            cache[key] = dict(zip(spec.column_names, found, strict=True)) if found else None
+                list(key)).fetchall()
+            cache[key] = dict(zip(spec.column_names, found[0], strict=True)) if found else None
         return cache[key]
 
     def put(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -209,9 +211,11 @@ def _line_row(e: Any, line: dict[str, Any], store_id: str) -> tuple[str, dict[st
             "gross": _money(line["gross"]), "added_at": e.audit.at,
             "approved_at": e.audit.at if line["status"] == "approved" else None}
     if line["kind"] == "labor":
-        return "fact_labor_lines", {**base, "job_no": line["job_no"], "op_code": line["op_code"],
-                                    "hours_sold": line["hours"], "rate": line["unit_price"],
-                                    "vat": _money(line["vat"])}
+        labor = {**base, "job_no": line["job_no"], "op_code": line["op_code"],
+                 "hours_sold": line["hours"], "rate": line["unit_price"],
+                 "vat": _money(line["vat"]), "vat_rate": line["vat_rate"]}
+        _discount_labor(labor, Decimal("0.00"))
+        return "fact_labor_lines", labor
     return "fact_part_lines", {**base, "part_number": line["part_number"], "qty": line["qty"],
                                "issued_qty": Decimal(0), "unit_price": line["unit_price"],
                                "cost": Decimal("0.00"), "supply": line.get("supply")}
@@ -243,6 +247,8 @@ def _repriced(fold: Fold, e: WorkOrder.LineRepriced, n: int) -> None:
     row = _line(fold, e, e.line_id)
     row.update(gross=e.gross, **({"rate": e.unit_price, "vat": e.vat} if "rate" in row
                                  else {"unit_price": e.unit_price}))
+    if "net_ex_vat" in row:
+        _discount_labor(row, row["discount"])
 
 
 @on(WorkOrder.LineAuthorized)
@@ -304,7 +310,9 @@ def _cancelled(fold: Fold, e: WorkOrder.Cancelled, n: int) -> None:
 
 @on(WorkOrder.PartSupply)
 def _supply(fold: Fold, e: WorkOrder.PartSupply, n: int) -> None:
-    _line(fold, e, e.line_id)["supply"] = e.supply
+    row = _line(fold, e, e.line_id)
+    if row["supply"] is None:  # how the demand was met at approval (a later reservation
+        row["supply"] = e.supply  # of a back order does not make it filled from stock)
 
 
 @on(WorkOrder.PartsIssued, WorkOrder.PartsReturned)
@@ -385,21 +393,45 @@ def _s_drafted(fold: Fold, e: Settlement.Drafted, n: int) -> None:
     row = _settlement(fold, e)
     row["status"] = "draft"
     _bill_figures(row, e.bills)
+    _reset_discounts(fold, row["work_order_id"])
 
 
 @on(Settlement.DiscountGiven)
 def _s_discount(fold: Fold, e: Settlement.DiscountGiven, n: int) -> None:
     row = _settlement(fold, e)
-    bills = json.loads(row["bills_json"])
-    for bill in bills.values():
-        for line in bill["lines"]:
-            for name in ("gross", "discount", "net", "vat", "cost", "vat_rate"):
-                line[name] = Decimal(line[name])
+    bills = {kind: _decimal_bill(bill) for kind, bill in json.loads(row["bills_json"]).items()}
     bill = bills[e.bill]
     for line in bill["lines"]:
         line["discount"] += e.allocation.get(line["line_id"], Decimal(0))
     bill_totals(bill)
     _bill_figures(row, bills)
+    for line_id, amount in e.allocation.items():
+        labor = fold.touch("fact_labor_lines", row["work_order_id"], line_id)
+        if labor is not None:
+            _discount_labor(labor, labor["discount"] + amount)
+
+
+BILL_AMOUNTS = ("gross", "discount", "labor", "parts", "vat", "total", "cost")
+LINE_AMOUNTS = ("gross", "discount", "net", "vat", "cost", "vat_rate", "qty", "unit_price")
+
+
+def _decimal_bill(bill: dict[str, Any]) -> dict[str, Any]:
+    """A bill read back from its JSON copy, with every amount a Decimal again."""
+    return {**{k: Decimal(v) if k in BILL_AMOUNTS and v is not None else v
+               for k, v in bill.items()},
+            "lines": [{k: Decimal(v) if k in LINE_AMOUNTS and v is not None else v
+                       for k, v in line.items()} for line in bill["lines"]]}
+
+
+def _discount_labor(row: dict[str, Any], discount: Decimal) -> None:
+    """Labor sales after settlement discounts, without the VAT inside them."""
+    net = row["gross"] - discount
+    row.update(discount=discount, net_ex_vat=net - vat_included(net, row["vat_rate"]))
+
+
+def _reset_discounts(fold: Fold, work_order_id: str) -> None:
+    for labor in fold.where("fact_labor_lines", work_order_id=work_order_id):
+        _discount_labor(labor, Decimal("0.00"))
 
 
 @on(Settlement.Confirmed)
@@ -414,6 +446,7 @@ def _s_settled(fold: Fold, e: Settlement.Settled, n: int) -> None:
 
 @on(Settlement.Reversed)
 def _s_reversed(fold: Fold, e: Settlement.Reversed, n: int) -> None:
+    _reset_discounts(fold, _settlement(fold, e)["work_order_id"])
     _settlement(fold, e).update(
         status="open", number=None, settled_at=None, confirmed_at=None, revenue=None, vat=None,
         parts_cost=None, discount=None, customer_total=None, warranty_total=None,
@@ -435,9 +468,9 @@ def _payment(fold: Fold, payment_id: str) -> dict[str, Any]:
         if row["payment_id"] == payment_id:
             return row
     found = fold.conn.execute("SELECT method, bill FROM fact_payments WHERE payment_id = ?",
-                              [payment_id]).fetchone()
-    assert found is not None, payment_id
-    return {"method": found[0], "bill": found[1]}
+                              [payment_id]).fetchall()
+    assert found, payment_id
+    return {"method": found[0][0], "bill": found[0][1]}
 
 
 @on(Settlement.RefundRequested)
@@ -795,6 +828,9 @@ def _preload(fold: Fold, events: list[Any]) -> None:
     fold.preload("fact_part_lines", "work_order_id", wo_ids)
     fold.preload("fact_settlements", "settlement_id",
                  {str(e.originator_id) for e in events if isinstance(e, Settlement.Event)})
+    settled = {str(e.work_order_id) for e in events if isinstance(e, Settlement.Opened)} | {
+        row["work_order_id"] for row in fold.rows.get("fact_settlements", {}).values() if row}
+    fold.preload("fact_labor_lines", "work_order_id", settled - wo_ids)
     fold.preload("dim_stock_item", "stock_item_id",
                  {str(e.originator_id) for e in events if isinstance(e, StockItem.Event)})
 

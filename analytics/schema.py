@@ -43,8 +43,9 @@ TABLES = (
         ("work_order_id", "VARCHAR"), ("line_id", "VARCHAR"), ("store_id", "VARCHAR"),
         ("job_no", "INTEGER"), ("op_code", "VARCHAR"), ("pay_type", "VARCHAR"),
         ("status", "VARCHAR"), ("hours_sold", QTY), ("rate", MONEY), ("gross", MONEY),
-        ("vat", MONEY), ("technician_id", "VARCHAR"), ("added_at", TS), ("approved_at", TS),
-        ("completed_at", TS),
+        ("vat", MONEY), ("vat_rate", "DECIMAL(6,4)"), ("discount", MONEY),
+        ("net_ex_vat", MONEY), ("technician_id", "VARCHAR"), ("added_at", TS),
+        ("approved_at", TS), ("completed_at", TS),
     ), ("work_order_id", "line_id")),
     Table("fact_part_lines", (
         ("work_order_id", "VARCHAR"), ("line_id", "VARCHAR"), ("store_id", "VARCHAR"),
