@@ -291,9 +291,10 @@ class Inventory:
             item = stock_item(session, transfer.to_store, transfer.part_number, create=True)
             assert item is not None
             audit = session.audit(transfer.to_store)
-            transfer.receive(audit, [])
+            transfer.check_receivable(audit)
             lot_ids = item.transfer_in(audit, str(transfer.id), transfer.from_store,
                                        transfer.picks)
+            transfer.receive(audit, lot_ids)
             return Decision(transfer, {"number": transfer.number, "status": transfer.status,
                                        "lot_ids": lot_ids})
 
@@ -347,7 +348,8 @@ class Inventory:
                 part = find_part(session, proposed)
                 item = stock_item(session, store_id, proposed)
                 qty = item.suggested_order() if item is not None else Decimal(0)
-                if item is None or qty <= 0 or part.details["preferred_supplier"] != supplier:
+                if item is None or qty <= 0 or \
+                        (part.details["preferred_supplier"] or "").strip() != supplier.strip():
                     skipped.append(proposed)
                     continue
                 last = max(item.lots.values(), key=lambda lot: lot["seq"], default=None)

@@ -1,7 +1,7 @@
 """A purchase order to one supplier for one store: draft, sent, received (partly), closed.
 
-Sending puts each line on order on its stock item (in the same save), so reorder suggestions
-count what is already coming; receiving a line makes a lot on the stock item and moves the
+Drafting puts each line on order on its stock item (in the same save), so reorder suggestions
+count what is already coming — a draft too, so that two clerks do not order twice; receiving a line makes a lot on the stock item and moves the
 line's received quantity in one save; closing takes what never came off order.
 """
 

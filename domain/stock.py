@@ -241,8 +241,15 @@ class StockItem(Aggregate):
         return {"on_hand": self.on_hand, "reserved": self.reserved_total,
                 "available": self.available, "on_order": self.on_order_total}
 
+    def held(self, lot_id: str, besides: str | None = None) -> Decimal:
+        """Units of a lot that pending scrap requests naming it hold (except `besides`)."""
+        return sum((p["qty"] for rid, p in self.pending_scraps.items()
+                    if p["lot_id"] == lot_id and rid != besides), ZERO)
+
     def _lots_in_order(self) -> list[dict[str, Any]]:
-        return sorted(self.lots.values(), key=lambda lot: lot["seq"])
+        """Lots in receipt order, less what pending scrap of a named lot holds in them."""
+        return [{**lot, "on_hand": lot["on_hand"] - self.held(lot["lot_id"])}
+                for lot in sorted(self.lots.values(), key=lambda lot: lot["seq"])]
 
     def next_lot_id(self, offset: int = 0) -> str:
         """`<part>-<n>@<store>`: unique across stores, since part numbers hold no '@'."""
@@ -253,14 +260,16 @@ class StockItem(Aggregate):
             raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}")
         return self.lots[lot_id]
 
-    def _take(self, qty: Decimal, lot_id: str | None) -> list[dict[str, Any]]:
+    def _take(self, qty: Decimal, lot_id: str | None,
+              request_id: str | None = None) -> list[dict[str, Any]]:
         if lot_id is None:
             return fifo_picks(self._lots_in_order(), qty)
         lot = self.lot(lot_id)
-        if qty > lot["on_hand"]:
-            raise InsufficientStock(f"lot {lot_id} holds only {lot['on_hand']} {self.unit}",
-                                    available=str(lot["on_hand"]))
-        return fifo_picks([lot], qty)
+        free = lot["on_hand"] - self.held(lot_id, besides=request_id)
+        if qty > free:
+            raise InsufficientStock(f"lot {lot_id} has only {free} {self.unit} free",
+                                    available=str(free))
+        return fifo_picks([{**lot, "on_hand": free}], qty)
 
     def _require_available(self, qty: Decimal, what: str, own: Decimal = ZERO) -> None:
         free = self.available + own
@@ -480,7 +489,7 @@ class StockItem(Aggregate):
                                  require_reason(reason, "rejecting scrap"))
             self._check_alert(audit)
             return []
-        picks = self._take(request["qty"], request["lot_id"])
+        picks = self._take(request["qty"], request["lot_id"], request_id)
         self._scrapped(audit, request_id, picks, picks_cost(picks), request["reason"],
                        audit.user_id, request["qty"])
         self._check_alert(audit)
@@ -637,9 +646,10 @@ class StockItem(Aggregate):
         amount = quantity(qty, "returned quantity", places=3)
         lot = self.lot(lot_id)
         self._require_available(amount, "return to the supplier")
-        if amount > lot["on_hand"]:
-            raise InsufficientStock(f"lot {lot_id} holds only {lot['on_hand']} {self.unit}",
-                                    available=str(lot["on_hand"]))
+        free = lot["on_hand"] - self.held(lot_id)
+        if amount > free:
+            raise InsufficientStock(f"lot {lot_id} has only {free} {self.unit} free",
+                                    available=str(free))
         require(bool(reference.strip()), InvalidInput("the supplier's return reference is required"))
         cost = round_money(amount * lot["unit_cost"])
         self._returned_to_supplier(audit, lot_id, amount, lot["unit_cost"], cost, lot["supplier"],

@@ -47,13 +47,18 @@ class Transfer(Aggregate):
         self.cost = cost
         self.status = "in_transit"
 
-    def receive(self, audit: Audit, lot_ids: list[str]) -> None:
+    def check_receivable(self, audit: Audit) -> None:
         require(self.status == "in_transit",
                 IllegalTransition(f"transfer {self.number} is already {self.status}"))
         require(audit.store_id == self.to_store,
                 IllegalTransition(f"transfer {self.number} goes to {self.to_store}"))
+
+    def receive(self, audit: Audit, lot_ids: list[str]) -> None:
+        """Booked in at the receiving store as these lots."""
+        self.check_receivable(audit)
         self._received(audit, lot_ids)
 
     @event(Received)
     def _received(self, audit: Audit, lot_ids: list[str]) -> None:
         self.status = "received"
+        self.lot_ids = list(lot_ids)

@@ -419,6 +419,12 @@ class WorkOrder(Aggregate):
                 WorkOrderError(f"job {job_no} has lines awaiting the customer's decision"))
         if not passed:
             reason = require_reason(reason, "a failed quality check")
+        else:
+            short = [line["line_id"] for line in self.unissued_lines()
+                     if line["job_no"] == job_no]
+            require(not short, WorkOrderError(
+                f"a part was returned since completion; issue it again, move or withdraw the "
+                f"lines before passing QC: {', '.join(short)}", lines=short))
         self._quality_checked(audit, job_no, passed, reason)
         self._maybe_ready(audit)
 

@@ -113,9 +113,8 @@ class OrderModel:
 
     def line_id(self, pick: int, *, pending_first: bool = False,
                 prefer: Callable[[LineModel], bool] | None = None) -> str:
-        if pending_first:
-            prefer = lambda line: line.status == "pending"  # noqa: E731
-        preferred = [k for k, line in self.lines.items() if prefer and prefer(line)]
+        preferred = [k for k, line in self.lines.items()
+                     if (line.status == "pending" if pending_first else prefer and prefer(line))]
         if pick == STRAY or not self.lines:
             return f"L{len(self.lines) + 1}"
         if preferred:
