@@ -464,9 +464,13 @@ class SettlementMachine(RuleBasedStateMachine):
         number = f"SET-S01-2026-{self.model.last_number + 1:06d}"
         customer = self.model.bills.get("customer")
         deposits = self.model.paid("customer")
+        # money already on a warranty or insurance bill (paid before a reversal) may stay, as
+        # long as the new draft bills at least as much there
         ok = (self.model.status == "draft"
               and deposits <= (customer.total if customer is not None else ZERO)
-              and not any(self.model.paid(k) for k in self.model.bills if k != "customer"))
+              and all(self.model.paid(k) <= (self.model.bills[k].total if k in self.model.bills
+                                              else ZERO)
+                      for k in ("warranty", "insurance", "internal")))
         events = self.attempt(ok, self.settlement.confirm, number)
         if events is None:
             return
@@ -477,8 +481,9 @@ class SettlementMachine(RuleBasedStateMachine):
         self.model.status, self.model.number = "confirmed", number
         self.model.numbers.append(number)
         # the deposits fit in the customer bill at confirmation
-        assert self.model.paid("customer") <= self.model.billed("customer")
-        assert self.settlement.paid("customer") <= self.settlement.billed("customer")
+        for kind in ("customer", "warranty", "insurance"):
+            assert self.model.paid(kind) <= self.model.billed(kind)
+            assert self.settlement.paid(kind) <= self.settlement.billed(kind)
 
     @precondition(lambda self: self.model.status == "confirmed")
     @rule(by=st.sampled_from(["cashier", "manager"]))
