@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
+from domain.appointments import Appointments
 from domain.customers import Customers
+from domain.dispatch import Dispatch
 from domain.inventory import Inventory
 from domain.settlements import Settlements
+from domain.technicians import Technicians
+from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
+from projections.customer_queries import TagRules
 
 
 @dataclass
@@ -24,6 +30,12 @@ class ApiContext:
     settlements: Settlements
     aftercare: Aftercare
     timezone: str
+    analytics_path: Path
+    vehicles: Vehicles
+    technicians: Technicians
+    appointments: Appointments
+    dispatch: Dispatch
+    tag_rules: TagRules
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0

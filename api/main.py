@@ -8,13 +8,19 @@ from api import errors
 from api.context import ApiContext
 from api.routes import (
     aftercare,
+    analytics,
+    appointments,
     customers,
+    dispatch,
     finance,
     health,
     parts,
     purchase_orders,
+    reminders,
     settlements,
     stock,
+    technicians,
+    vehicles,
     work_orders,
 )
 
@@ -38,4 +44,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(finance.router)
     app.include_router(aftercare.router)
+    app.include_router(analytics.router)
+    app.include_router(vehicles.router)
+    app.include_router(reminders.router)
+    app.include_router(appointments.router)
+    app.include_router(technicians.router)
+    app.include_router(dispatch.router)
     return app

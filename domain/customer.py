@@ -1,16 +1,31 @@
-"""The customer as the owner of personal data: registered with sealed fields, erasable."""
+"""The customer: owner of personal data (sealed, erasable), contact consent, tags, loyalty points.
+
+Personal fields (name, phones, WeChat id) are sealed tokens (see domain.pii); `erased` marks a
+shredded key. Public methods check the rules; the decorated `_methods` only apply.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, require
+from domain import loyalty
+from domain.common import Audit, IllegalTransition, InvalidInput, require
+
+KINDS = ("person", "company")
+CHANNELS = ("phone", "sms", "wechat", "email")
+DERIVED_TAGS = ("vip", "fleet", "frequent")
 
 
 class CustomerError(IllegalTransition):
+    pass
+
+
+class InsufficientPoints(CustomerError):
     pass
 
 
@@ -27,12 +42,58 @@ class Customer(Aggregate):
     class Erased(Event):
         reason: str
 
+    class DetailsChanged(Event):
+        kind: str
+        sealed: dict[str, Any]
+
+    class ConsentGiven(Event):
+        channel: str
+        note: str | None
+
+    class ConsentWithdrawn(Event):
+        channel: str
+        reason: str | None
+
+    class Tagged(Event):
+        tag: str
+
+    class Untagged(Event):
+        tag: str
+        reason: str
+
+    class PointsEarned(Event):
+        paid_amount: Decimal
+        rate: Decimal
+        points: int
+        reference: str
+        expires_on: str
+
+    class PointsRedeemed(Event):
+        points: int
+        reference: str
+        value: Decimal
+        lots: list[dict[str, Any]]
+
+    class PointsExpired(Event):
+        points: int
+        as_of: str
+        lots: list[dict[str, Any]]
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
         self.kind = kind
         self.sealed = sealed
         self.erased = False
+        self.consents: dict[str, dict[str, Any]] = {}
+        self.tags: list[str] = []
+        self.lots: list[dict[str, Any]] = []  # loyalty lots in earning order
+        self.redemptions: dict[str, dict[str, Any]] = {}
+
+    def _require_not_erased(self) -> None:
+        require(not self.erased, CustomerError("customer has been erased"))
+
+    # -- personal data -----------------------------------------------------------------------
 
     def erase(self, audit: Audit, reason: str) -> None:
         require(not self.erased, CustomerError("customer is already erased"))
@@ -41,3 +102,132 @@ class Customer(Aggregate):
     @event(Erased)
     def _erased(self, audit: Audit, reason: str) -> None:
         self.erased = True
+
+    def change_details(self, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
+        self._require_not_erased()
+        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
+        self._details_changed(audit, kind, sealed)
+
+    @event(DetailsChanged)
+    def _details_changed(self, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
+        self.kind = kind
+        self.sealed = {**self.sealed, **sealed}
+
+    # -- consent to be contacted -------------------------------------------------------------
+
+    def consent(self, audit: Audit, channel: str, granted: bool, note: str | None) -> bool:
+        """Give or withdraw consent on a channel; False when it already stood that way."""
+        self._require_not_erased()
+        require(channel in CHANNELS, InvalidInput(f"channel must be one of {', '.join(CHANNELS)}"))
+        if self.consents.get(channel, {}).get("granted", False) == granted:
+            return False
+        if granted:
+            self._consent_given(audit, channel, note)
+        else:
+            self._consent_withdrawn(audit, channel, note)
+        return True
+
+    @event(ConsentGiven)
+    def _consent_given(self, audit: Audit, channel: str, note: str | None) -> None:
+        self.consents[channel] = {"granted": True, "at": audit.at.isoformat()}
+
+    @event(ConsentWithdrawn)
+    def _consent_withdrawn(self, audit: Audit, channel: str, reason: str | None) -> None:
+        self.consents[channel] = {"granted": False, "at": audit.at.isoformat()}
+
+    # -- tags --------------------------------------------------------------------------------
+
+    @staticmethod
+    def normalise_tag(raw: str) -> str:
+        tag = "-".join(raw.strip().lower().split())
+        if not 1 <= len(tag) <= 30:
+            raise InvalidInput("a tag is 1-30 characters")
+        if tag in DERIVED_TAGS:
+            raise InvalidInput(f"{tag} is derived from the customer's history, not set by hand")
+        return tag
+
+    def tag(self, audit: Audit, raw: str) -> str:
+        self._require_not_erased()
+        tag = self.normalise_tag(raw)
+        require(tag not in self.tags, CustomerError(f"customer is already tagged {tag}"))
+        self._tagged(audit, tag)
+        return tag
+
+    @event(Tagged)
+    def _tagged(self, audit: Audit, tag: str) -> None:
+        self.tags.append(tag)
+
+    def untag(self, audit: Audit, raw: str, reason: str) -> None:
+        tag = self.normalise_tag(raw)
+        require(tag in self.tags, CustomerError(f"customer is not tagged {tag}"))
+        self._untagged(audit, tag, reason)
+
+    @event(Untagged)
+    def _untagged(self, audit: Audit, tag: str, reason: str) -> None:
+        self.tags.remove(tag)
+
+    # -- loyalty points ----------------------------------------------------------------------
+
+    def points_balance(self, today: date) -> int:
+        return loyalty.balance(self.lots, today)
+
+    def earned(self, reference: str) -> dict[str, Any] | None:
+        return next((lot for lot in self.lots if lot["reference"] == reference), None)
+
+    def earn_points(self, audit: Audit, rules: loyalty.LoyaltyRules, paid: Decimal,
+                    reference: str, today: date) -> int:
+        require(paid > 0, InvalidInput("the paid amount must be positive"))
+        require(bool(reference), InvalidInput("points need the reference of the paid bill"))
+        require(self.earned(reference) is None,
+                CustomerError(f"points for {reference} were already earned"))
+        points = rules.points_for(paid)
+        if points > 0:
+            self._points_earned(audit, paid, rules.rate, points, reference,
+                                rules.expires_on(today).isoformat())
+        return points
+
+    @event(PointsEarned)
+    def _points_earned(self, audit: Audit, paid_amount: Decimal, rate: Decimal, points: int,
+                       reference: str, expires_on: str) -> None:
+        self.lots.append({"reference": reference, "points": points, "remaining": points,
+                          "earned_at": audit.at.isoformat(), "expires_on": expires_on})
+
+    def expire_points(self, audit: Audit, today: date) -> int:
+        takes = loyalty.expired_takes(self.lots, today)
+        points = sum(int(take["points"]) for take in takes)
+        if points:
+            self._points_expired(audit, points, today.isoformat(), takes)
+        return points
+
+    @event(PointsExpired)
+    def _points_expired(self, audit: Audit, points: int, as_of: str,
+                        lots: list[dict[str, Any]]) -> None:
+        self._take(lots)
+
+    def redeem_points(self, audit: Audit, rules: loyalty.LoyaltyRules, points: int,
+                      reference: str, today: date) -> Decimal:
+        """Spend points (oldest live lots first); lapsed lots are expired in the same save."""
+        require(points > 0, InvalidInput("redeem a positive number of points"))
+        require(bool(reference), InvalidInput("a redemption needs a reference"))
+        require(reference not in self.redemptions,
+                CustomerError(f"points were already redeemed for {reference}"))
+        available = self.points_balance(today)
+        require(points <= available, InsufficientPoints(
+            f"only {available} points are available", balance=available))
+        self.expire_points(audit, today)
+        value = rules.value_of(points)
+        self._points_redeemed(audit, points, reference, value,
+                              loyalty.fifo_takes(self.lots, points, today))
+        return value
+
+    @event(PointsRedeemed)
+    def _points_redeemed(self, audit: Audit, points: int, reference: str, value: Decimal,
+                         lots: list[dict[str, Any]]) -> None:
+        self._take(lots)
+        self.redemptions[reference] = {"points": points, "value": value}
+
+    def _take(self, takes: list[dict[str, Any]]) -> None:
+        for take in takes:
+            lot = self.earned(take["reference"])
+            assert lot is not None
+            lot["remaining"] -= take["points"]

@@ -1,16 +1,42 @@
-"""A technician's clock: at most one open clock across all work orders."""
+"""The technician: one open clock across all work orders, skills with levels, hourly cost,
+shifts and attendance (available hours per day), and the jobs dispatched to them (open load).
+
+The first three event classes are the original ones (names and fields unchanged).
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, require, stable_id
+from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+from domain.days import business_day, minutes, parse_clock
+from domain.money import CENT
+
+ATTENDANCE = ("present", "absent", "partial")
 
 
 class TechnicianError(IllegalTransition):
     pass
+
+
+def shift_of(day: str, start: str, end: str, break_minutes: int) -> dict[str, Any]:
+    """A validated shift: the day, its hours, and the hours it makes available."""
+    opens, closes = parse_clock(start, "shift start"), parse_clock(end, "shift end")
+    length = minutes(closes) - minutes(opens)
+    require(length > 0, InvalidInput("a shift ends after it starts (no overnight shifts)"))
+    require(0 <= break_minutes < length, InvalidInput("the break must be shorter than the shift"))
+    return {"day": day, "start": start, "end": end, "break_minutes": break_minutes,
+            "hours": str((Decimal(length - break_minutes) / 60).quantize(CENT))}
+
+
+def job_key(work_order_id: UUID | str, job_no: int) -> str:
+    return f"{work_order_id}:{job_no}"
 
 
 class Technician(Aggregate):
@@ -18,11 +44,65 @@ class Technician(Aggregate):
     def create_id(user_id: str) -> UUID:
         return stable_id("technician", user_id)
 
-    @event("Registered")
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Registered(Event, Aggregate.Created):
+        user_id: str
+        store_id: str
+
+    class ClockedOn(Event):
+        work_order_id: str
+        job_no: int
+
+    class ClockedOff(Event):
+        work_order_id: str
+        job_no: int
+
+    class SkillsSet(Event):
+        skills: dict[str, int]
+        reason: str | None
+
+    class HourlyCostSet(Event):
+        hourly_cost: Decimal
+        reason: str | None
+
+    class ShiftsPlanned(Event):
+        shifts: list[dict[str, Any]]
+
+    class ShiftCancelled(Event):
+        day: str
+        reason: str
+
+    class AttendanceRecorded(Event):
+        day: str
+        status: str
+        hours: Decimal | None
+        note: str | None
+
+    class JobAssigned(Event):
+        work_order_id: str
+        job_no: int
+        hours: Decimal
+        need: dict[str, int]
+
+    class JobReleased(Event):
+        work_order_id: str
+        job_no: int
+        why: str
+
+    @event(Registered)
     def __init__(self, user_id: str, store_id: str, audit: Audit) -> None:
         self.user_id = user_id
         self.store_id = store_id
         self.open_clock: dict[str, str] | None = None
+        self.skills: dict[str, int] = {}
+        self.hourly_cost: Decimal | None = None
+        self.shifts: dict[str, dict[str, Any]] = {}
+        self.attendance: dict[str, dict[str, Any]] = {}
+        self.assignments: dict[str, dict[str, Any]] = {}
+
+    # -- clocks ------------------------------------------------------------------------------
 
     def clock_on(self, audit: Audit, work_order_id: UUID, job_no: int) -> None:
         if self.open_clock is not None:
@@ -33,7 +113,7 @@ class Technician(Aggregate):
             )
         self._clocked_on(audit, str(work_order_id), job_no)
 
-    @event("ClockedOn")
+    @event(ClockedOn)
     def _clocked_on(self, audit: Audit, work_order_id: str, job_no: int) -> None:
         self.open_clock = {"work_order_id": work_order_id, "job_no": str(job_no)}
 
@@ -44,6 +124,112 @@ class Technician(Aggregate):
         )
         self._clocked_off(audit, str(work_order_id), job_no)
 
-    @event("ClockedOff")
+    @event(ClockedOff)
     def _clocked_off(self, audit: Audit, work_order_id: str, job_no: int) -> None:
         self.open_clock = None
+
+    # -- profile -----------------------------------------------------------------------------
+
+    def set_skills(self, audit: Audit, skills: dict[str, int], reason: str | None) -> bool:
+        if skills == self.skills:
+            return False
+        self._skills_set(audit, skills, reason)
+        return True
+
+    @event(SkillsSet)
+    def _skills_set(self, audit: Audit, skills: dict[str, int], reason: str | None) -> None:
+        self.skills = dict(skills)
+
+    def set_hourly_cost(self, audit: Audit, hourly_cost: Decimal, reason: str | None) -> bool:
+        if hourly_cost == self.hourly_cost:
+            return False
+        self._hourly_cost_set(audit, hourly_cost, reason)
+        return True
+
+    @event(HourlyCostSet)
+    def _hourly_cost_set(self, audit: Audit, hourly_cost: Decimal, reason: str | None) -> None:
+        self.hourly_cost = hourly_cost
+
+    # -- shifts and attendance ---------------------------------------------------------------
+
+    def plan_shifts(self, audit: Audit, shifts: list[dict[str, Any]]) -> None:
+        require(bool(shifts), InvalidInput("plan at least one shift"))
+        days = [s["day"] for s in shifts]
+        require(len(set(days)) == len(days), InvalidInput("one shift per day"))
+        self._shifts_planned(audit, shifts)
+
+    @event(ShiftsPlanned)
+    def _shifts_planned(self, audit: Audit, shifts: list[dict[str, Any]]) -> None:
+        for shift in shifts:
+            self.shifts[shift["day"]] = dict(shift)
+
+    def cancel_shift(self, audit: Audit, day: str, reason: str) -> None:
+        require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
+        self._shift_cancelled(audit, day, reason)
+
+    @event(ShiftCancelled)
+    def _shift_cancelled(self, audit: Audit, day: str, reason: str) -> None:
+        del self.shifts[day]
+
+    def record_attendance(self, audit: Audit, day: str, status: str, hours: Decimal | None,
+                          note: str | None) -> None:
+        if status not in ATTENDANCE:
+            raise InvalidInput(f"attendance is one of {', '.join(ATTENDANCE)}")
+        require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
+        require((status == "partial") == (hours is not None),
+                InvalidInput("hours are given for partial attendance only"))
+        require(hours is None or Decimal(0) < hours <= 16,
+                InvalidInput("partial attendance is more than 0 and at most 16 hours"))
+        self._attendance_recorded(audit, day, status, hours, note)
+
+    @event(AttendanceRecorded)
+    def _attendance_recorded(self, audit: Audit, day: str, status: str, hours: Decimal | None,
+                             note: str | None) -> None:
+        self.attendance[day] = {"status": status, "hours": hours}
+
+    def available_hours(self, day: date) -> Decimal:
+        shift = self.shifts.get(day.isoformat())
+        if shift is None:
+            return Decimal(0)
+        seen = self.attendance.get(day.isoformat(), {"status": "present"})
+        if seen["status"] == "absent":
+            return Decimal(0)
+        if seen["status"] == "partial":
+            return Decimal(seen["hours"])
+        return Decimal(shift["hours"])
+
+    def on_shift(self, at: datetime, zone: ZoneInfo) -> tuple[bool, str]:
+        """On shift at `at`: a shift that day, not absent, and not yet over. With why not."""
+        day = business_day(at, zone)
+        shift = self.shifts.get(day.isoformat())
+        if shift is None:
+            return False, f"no shift on {day}"
+        if self.available_hours(day) <= 0:
+            return False, f"absent on {day}"
+        local = at.astimezone(zone).time()
+        if local >= parse_clock(shift["end"]):
+            return False, f"shift ended at {shift['end']}"
+        return True, f"{shift['start']}-{shift['end']}"
+
+    # -- dispatched jobs (open load) ---------------------------------------------------------
+
+    def assign(self, audit: Audit, work_order_id: UUID, job_no: int, hours: Decimal,
+               need: dict[str, int]) -> None:
+        require(job_key(work_order_id, job_no) not in self.assignments,
+                TechnicianError(f"job {job_no} is already assigned to {self.user_id}"))
+        self._job_assigned(audit, str(work_order_id), job_no, hours, need)
+
+    @event(JobAssigned)
+    def _job_assigned(self, audit: Audit, work_order_id: str, job_no: int, hours: Decimal,
+                      need: dict[str, int]) -> None:
+        self.assignments[job_key(work_order_id, job_no)] = {
+            "work_order_id": work_order_id, "job_no": job_no, "hours": hours,
+            "at": audit.at.isoformat()}
+
+    def release(self, audit: Audit, work_order_id: UUID | str, job_no: int, why: str) -> None:
+        if job_key(work_order_id, job_no) in self.assignments:
+            self._job_released(audit, str(work_order_id), job_no, why)
+
+    @event(JobReleased)
+    def _job_released(self, audit: Audit, work_order_id: str, job_no: int, why: str) -> None:
+        del self.assignments[job_key(work_order_id, job_no)]

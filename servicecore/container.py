@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,23 +12,34 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from analytics.loader import AnalyticsLoader
 from api.context import ApiContext
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
+from domain.appointments import Appointments
 from domain.customers import Customers
+from domain.dispatch import Dispatch
 from domain.inventory import Inventory, Thresholds
+from domain.loyalty import LoyaltyRules
 from domain.pii import PersonalData
+from domain.reminders import Plan
 from domain.settlements import Policy, Settlements
+from domain.technicians import Technicians
+from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
 from projections.base import ReadModel
+from projections.customer_queries import TagRules
+from projections.customers import CustomersView
 from projections.finance import FinanceView
 from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
+from projections.workshop import WorkshopView
 from servicecore import schema
 from servicecore.embedded import embedded_database_url
 from servicecore.keystore import PostgresKeyStore
 from servicecore.settings import Settings
 from workers.projection_runner import ProjectionRunner
+from workers.relay import KafkaRelay, RelayConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +70,7 @@ class Container:
     runners: list[ProjectionRunner] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def work_orders(self) -> WorkOrders:
@@ -65,7 +78,9 @@ class Container:
 
     @property
     def customers(self) -> Customers:
-        return Customers(self.app)
+        s = self.settings
+        return Customers(self.app, s.store_timezone, LoyaltyRules(
+            rate=s.points_rate, expiry_months=s.points_expiry_months, point_value=s.point_value))
 
     @property
     def inventory(self) -> Inventory:
@@ -83,11 +98,35 @@ class Container:
     def aftercare(self) -> Aftercare:
         return Aftercare(self.app, self.settings.store_timezone, self.settings.follow_up_days)
 
+    @property
+    def vehicles(self) -> Vehicles:
+        return Vehicles(self.app, self.settings.store_timezone)
+
+    @property
+    def technicians(self) -> Technicians:
+        return Technicians(self.app)
+
+    @property
+    def appointments(self) -> Appointments:
+        return Appointments(self.app, self.settings.store_timezone)
+
+    @property
+    def dispatch(self) -> Dispatch:
+        return Dispatch(self.app, self.settings.store_timezone)
+
+    @property
+    def tag_rules(self) -> TagRules:
+        s = self.settings
+        return TagRules(vip_spend=s.vip_spend_12m, frequent_visits=s.frequent_visits_12m,
+                        fleet_vehicles=s.fleet_vehicles)
+
     def api_context(self) -> ApiContext:
         return ApiContext(
             app=self.app, pool=self.pool, work_orders=self.work_orders, customers=self.customers,
             inventory=self.inventory, settlements=self.settlements, aftercare=self.aftercare,
-            timezone=self.settings.store_timezone,
+            timezone=self.settings.store_timezone, analytics_path=self.settings.analytics_path,
+            vehicles=self.vehicles, technicians=self.technicians, appointments=self.appointments,
+            dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
         )
@@ -96,6 +135,19 @@ class Container:
         return [ProjectionRunner(self.app, self.pool, view,
                                  batch_size=self.settings.projection_batch_size)
                 for view in self.views]
+
+    def make_relay(self) -> KafkaRelay:
+        """The Kafka relay (needs KAFKA_BOOTSTRAP_SERVERS)."""
+        s = self.settings
+        if not s.kafka_bootstrap_servers:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: the relay has nowhere to send")
+        return KafkaRelay(self.app, self.pool, RelayConfig(
+            bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.kafka_topic_prefix,
+            partitions=s.kafka_partitions, replication_factor=s.kafka_replication_factor,
+            idempotence=s.kafka_idempotence, linger_ms=s.kafka_linger_ms,
+            batch_bytes=s.kafka_batch_bytes, select_limit=s.relay_batch_size,
+            delivery_timeout_ms=s.kafka_delivery_timeout_ms,
+            max_backoff_seconds=s.relay_max_backoff_seconds))
 
     def start_projections(self) -> None:
         """Follow the event log in background threads (embedded default / worker process)."""
@@ -106,10 +158,28 @@ class Container:
             thread.start()
             self._threads.append(thread)
 
+    def make_analytics_loader(self) -> AnalyticsLoader:
+        """The DuckDB loader (closed with the container)."""
+        loader = AnalyticsLoader(self.app, self.settings.analytics_path,
+                                 publish_every=self.settings.analytics_publish_seconds)
+        self._closers.append(loader.close)
+        return loader
+
+    def start_analytics(self) -> AnalyticsLoader:
+        """Load the DuckDB tables in a background thread (embedded default / worker process)."""
+        loader = self.make_analytics_loader()
+        thread = threading.Thread(target=loader.run, args=(self._stop,), name="analytics",
+                                  daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return loader
+
     def close(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        for closer in self._closers:
+            closer()
         self.pool.close()
         self.app.close()
 
@@ -123,6 +193,9 @@ def build(settings: Settings | None = None) -> Container:
     app = ServiceCore(env=eventsourcing_env(database_url, settings), personal_data=personal_data)
     views: list[ReadModel] = [WorkOrdersView(personal_data), StockView(),
                               FinanceView(settings.store_timezone)]
+    views += [CustomersView(personal_data, settings.store_timezone, Plan(
+        settings.service_interval_months, settings.service_interval_km)),
+              WorkshopView(settings.store_timezone)]
     if settings.create_tables:
         with psycopg.connect(database_url, autocommit=True) as conn:
             schema.install(conn)

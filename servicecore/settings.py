@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,19 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SERVICECORE_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    kafka_topic_prefix: str = "servicecore."
+    kafka_partitions: int = Field(default=6, ge=1, description="partitions per relay topic")
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_idempotence: Literal["auto", "on", "off"] = Field(
+        default="auto", description="auto: idempotent producer unless the broker refuses it")
+    kafka_linger_ms: int = Field(default=20, ge=0)
+    kafka_batch_bytes: int = Field(default=512 * 1024, ge=1024)
+    kafka_delivery_timeout_ms: int = Field(default=30_000, ge=2_000)
+    relay_batch_size: int = Field(default=1000, ge=1, description="events per select")
+    relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9100, ge=0, le=65535,
+                                     description="/health and /metrics of a worker; 0 = off")
     data_dir: Path = Path("var")
     jwt_secret: str | None = None
     store_timezone: str = "Asia/Shanghai"
@@ -42,6 +56,27 @@ class Settings(BaseSettings):
                                 description="the follow-up call is due this many days after delivery")
     stocktake_approval_value: Decimal = Field(
         default=Decimal("500.00"), description="a count variance above this value (CNY) waits")
+    points_rate: Decimal = Field(
+        default=Decimal("0.1"), description="loyalty points per CNY of paid customer amount")
+    points_expiry_months: int = Field(default=24, ge=1, le=120,
+                                      description="points expire this many months after earning")
+    point_value: Decimal = Field(default=Decimal("0.10"),
+                                 description="CNY one point is worth when redeemed")
+    vip_spend_12m: Decimal = Field(default=Decimal(20000),
+                                   description="12-month customer spend (CNY) that makes a VIP")
+    frequent_visits_12m: int = Field(default=4, description="12-month visits that make frequent")
+    fleet_vehicles: int = Field(default=3, description="owned vehicles that make a fleet")
+    service_interval_months: int = Field(default=12, description="default maintenance interval")
+    service_interval_km: int = Field(default=10_000, description="default maintenance interval")
+
+    analytics_publish_seconds: float = Field(
+        default=10.0, ge=1, le=60, description="publish the analytic snapshot this often when "
+        "the log moved (readers see data at most this old, never more than 60 s)")
+
+    @property
+    def analytics_path(self) -> Path:
+        """The DuckDB file the analytics loader owns (readers use its published snapshot)."""
+        return self.data_dir / "analytics" / "servicecore.duckdb"
 
     def secret(self) -> str:
         """The JWT secret: configured, or one generated once and kept under data_dir."""

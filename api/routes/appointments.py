@@ -1,0 +1,118 @@
+"""/appointments: capacity per store and day, availability, booking, rescheduling, cancelling,
+no-shows, and arrival (which opens the work order)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
+from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
+from domain.common import InvalidInput, NotFound
+from projections import audit
+from projections.workshop_queries import availability, get_appointment, list_appointments
+
+router = APIRouter(prefix="/appointments", tags=["appointments"])
+VIEW = "workshop"
+Reader = Annotated[Principal, Depends(reader("appointments.read"))]
+BookCmd = Annotated[Command, Depends(command("appointments.book"))]
+
+
+@router.post("/capacity", response_model=CommandAccepted)
+def plan_capacity(body: CapacityIn,
+                  cmd: Annotated[Command, Depends(command("appointments.capacity"))],
+                  ctx: Ctx) -> Any:
+    """Opening hours, bays and labor hours per skill for a range of days."""
+    data = body.model_dump(exclude={"from_day", "to_day"})
+    return cmd.accepted(ctx.appointments.plan_capacity(
+        cmd.envelope, **data, from_day=body.from_day.isoformat(),
+        to_day=body.to_day.isoformat()))
+
+
+@router.get("/availability")
+def free_capacity(ctx: Ctx, principal: Reader, store_id: str, from_day: date, to_day: date,
+                  wait_for: int | None = None) -> Any:
+    if (to_day - from_day).days > 92 or to_day < from_day:
+        raise InvalidInput("ask for 1-93 days")
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return availability(conn, principal.stores, store_id=store_id, first=from_day,
+                            last=to_day)
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+def book(body: BookIn, cmd: BookCmd, ctx: Ctx) -> Any:
+    result = ctx.appointments.book(
+        cmd.envelope, store_id=body.store_id, customer_id=body.customer_id,
+        vehicle=body.vehicle.model_dump(), day=body.day.isoformat(), arrival=body.arrival,
+        services=[s.model_dump() for s in body.services], kind=body.kind, note=body.note)
+    cmd.response.headers["Location"] = f"/appointments/{result.body['id']}"
+    return cmd.accepted(result)
+
+
+@router.post("/{appointment_id}/reschedule", response_model=CommandAccepted)
+def reschedule(appointment_id: UUID, body: RescheduleIn, cmd: BookCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.appointments.reschedule(
+        cmd.envelope, appointment_id, day=body.day.isoformat(), arrival=body.arrival,
+        reason=body.reason))
+
+
+@router.post("/{appointment_id}/cancel", response_model=CommandAccepted)
+def cancel(appointment_id: UUID, body: ReasonIn, cmd: BookCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.appointments.cancel(cmd.envelope, appointment_id,
+                                                reason=body.reason))
+
+
+@router.post("/{appointment_id}/no-show", response_model=CommandAccepted)
+def no_show(appointment_id: UUID, body: NoShowIn, cmd: BookCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.appointments.no_show(cmd.envelope, appointment_id, note=body.note))
+
+
+@router.post("/{appointment_id}/arrival", response_model=CommandAccepted)
+def arrive(appointment_id: UUID, body: ArrivalIn,
+           cmd: Annotated[Command, Depends(command("work_orders.open"))], ctx: Ctx) -> Any:
+    """The car is here: opens the work order linked to the appointment, in one save."""
+    result = ctx.appointments.arrive(cmd.envelope, appointment_id, mileage=body.mileage,
+                                     complaints=body.complaints)
+    cmd.response.headers["Location"] = f"/work-orders/{result.body['work_order_id']}"
+    return cmd.accepted(result)
+
+
+@router.get("")
+def appointments(ctx: Ctx, principal: Reader, store_id: str | None = None,
+                 day: date | None = None, status: str | None = None,
+                 customer_id: UUID | None = None,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                 offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_appointments(conn, principal.stores, store_id=store_id, day=day,
+                                 status=status, customer_id=customer_id, limit=limit,
+                                 offset=offset)
+
+
+@router.get("/{appointment_id}")
+def appointment(appointment_id: UUID, ctx: Ctx, principal: Reader,
+                wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_appointment(conn, appointment_id, principal.stores)
+    if found is None:
+        raise NotFound(f"appointment {appointment_id} not found")
+    return found
+
+
+@router.get("/{appointment_id}/history", response_model=list[HistoryEntry])
+def appointment_history(appointment_id: UUID, ctx: Ctx, principal: Annotated[
+        Principal, Depends(reader("work_orders.history"))]) -> Any:
+    entries = audit.history(ctx.app, appointment_id)
+    if not entries or not entries[0]["event"].startswith("Appointment.") or (
+        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
+    ):
+        raise NotFound(f"appointment {appointment_id} not found")
+    return entries

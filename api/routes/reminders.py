@@ -1,0 +1,57 @@
+"""/reminders: the maintenance due list, reminder outcomes, and the service plans per model."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.schemas import CommandAccepted
+from api.schemas_crm import PlanIn, ReminderIn
+from projections.customer_queries import due_list, list_plans
+
+router = APIRouter(prefix="/reminders", tags=["reminders"])
+VIEW = "customers"
+Reader = Annotated[Principal, Depends(reader("reminders.read"))]
+
+
+@router.get("/due")
+def due(ctx: Ctx, principal: Reader, store_id: str | None = None,
+        days: Annotated[int, Query(ge=0, le=366)] = 30, include_handled: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    """Cars due for service within `days` (overdue included), by months or km, whichever is
+    first; booked and declined reminders for the same due date are left out unless asked."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    until = datetime.now(ZoneInfo(ctx.timezone)).date() + timedelta(days=days)
+    with ctx.pool.connection() as conn:
+        return due_list(conn, principal.stores, store_id=store_id, until=until,
+                        include_handled=include_handled, limit=limit, offset=offset)
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+def record_outcome(body: ReminderIn,
+                   cmd: Annotated[Command, Depends(command("reminders.record"))],
+                   ctx: Ctx) -> Any:
+    """What came of a reminder: reminded, booked (with the appointment) or declined."""
+    return cmd.accepted(ctx.vehicles.record_reminder(
+        cmd.envelope, body.vin, store_id=body.store_id, due_on=body.due_on.isoformat(),
+        outcome=body.outcome, channel=body.channel, note=body.note,
+        appointment_id=body.appointment_id))
+
+
+@router.post("/plans", response_model=CommandAccepted)
+def set_plan(body: PlanIn, cmd: Annotated[Command, Depends(command("reminders.plans"))],
+             ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.vehicles.set_plan(cmd.envelope, **body.model_dump()))
+
+
+@router.get("/plans", dependencies=[Depends(reader("reminders.read"))])
+def plans(ctx: Ctx, wait_for: int | None = None) -> Any:
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_plans(conn)

@@ -1,0 +1,280 @@
+"""Appointment commands: the workshop's capacity per store and day, booking, rescheduling,
+cancelling, no-shows, and arrival, which opens the work order.
+
+Booking, rescheduling and cancelling change the appointment and the day streams they hold
+capacity on in one save. Arrival opens the work order through `WorkOrders.open` and records the
+arrival on the appointment in that same save (see `_WithArrival`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.appointment import Appointment, AppointmentError
+from domain.common import InvalidInput, NotFound, NotPermitted, require, require_reason
+from domain.customer import Customer
+from domain.days import business_day, parse_clock, parse_day
+from domain.money import quantity
+from domain.skills import check_skill, skill_for_op_code
+from domain.vehicle import Vehicle
+from domain.vehicle_ids import normalise_plate, normalise_vin
+from domain.work_order import KINDS
+from domain.work_orders import WorkOrders, vehicle_id
+from domain.workshop_day import WorkshopDay, check_plan
+
+MAX_PLAN_DAYS = 92
+BOOKING_HORIZON_DAYS = 366
+
+
+def services_of(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Expected work: description, hours, and the skill (given, or from the op code)."""
+    require(0 < len(raw) <= 20, InvalidInput("an appointment lists 1-20 services"))
+    services = []
+    for item in raw:
+        description = str(item.get("description") or "").strip()
+        require(bool(description), InvalidInput("each service needs a description"))
+        op_code = str(item.get("op_code") or "").strip().upper() or None
+        skill = item.get("skill")
+        if skill is None and op_code is not None:
+            found = skill_for_op_code(op_code)
+            skill = found[0] if found else None
+        if skill is None:
+            raise InvalidInput(f"say which skill {description!r} needs (or give a known op code)")
+        check_skill(str(skill), 1)
+        hours = quantity(item.get("hours"), "service hours")
+        require(hours <= 24, InvalidInput("a service is booked for at most 24 hours"))
+        services.append({"description": description, "op_code": op_code, "skill": skill,
+                         "hours": hours})
+    return services
+
+
+class _WithArrival:
+    """The ServiceCore handed to `WorkOrders.open`: its one `execute` runs open's decision and
+    then `also` in the same Session, so the work order and the appointment's arrival are saved
+    together (a retry on conflict re-runs both on fresh state)."""
+
+    def __init__(self, app: ServiceCore, also: Callable[[Session, Decision], Decision],
+                 streams: tuple[UUID, ...]) -> None:
+        self._app = app
+        self._also = also
+        self._streams = streams
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def execute(self, request: Request, decide: Callable[[Session], Decision],
+                streams: Sequence[UUID] = ()) -> CommandResult:
+        return self._app.execute(request, lambda session: self._also(session, decide(session)),
+                                 (*streams, *self._streams))
+
+
+class Appointments:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai") -> None:
+        self.app = app
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
+
+    def _today(self, request: Request) -> date:
+        return business_day(request.caller.at, self.zone)
+
+    # -- capacity ----------------------------------------------------------------------------
+
+    def plan_capacity(self, request: Request, *, store_id: str, from_day: str, to_day: str,
+                      opens: str, closes: str, bays: int, skill_hours: Mapping[str, object],
+                      weekdays: Sequence[int] = (1, 2, 3, 4, 5, 6, 7),
+                      reason: str | None = None) -> CommandResult:
+        """Opening hours, bays and labor hours per skill for a range of days (one save)."""
+        if not request.caller.may_use(store_id):
+            raise NotPermitted(f"your token does not cover store {store_id}")
+        first, last = parse_day(from_day, "from"), parse_day(to_day, "to")
+        require(first <= last, InvalidInput("the range ends before it starts"))
+        require((last - first).days < MAX_PLAN_DAYS,
+                InvalidInput(f"plan at most {MAX_PLAN_DAYS} days at once"))
+        hours = {skill: quantity(h, f"{skill} hours", allow_zero=True)
+                 for skill, h in skill_hours.items()}
+        check_plan(opens, closes, bays, hours)
+        days = [d.isoformat() for d in (first + timedelta(n) for n in range((last - first).days + 1))
+                if d.isoweekday() in weekdays]
+        require(bool(days), InvalidInput("no day in the range falls on those weekdays"))
+        why = (reason or "").strip() or None
+
+        def decide(session: Session) -> Decision:
+            audit = session.audit(store_id)
+            changed, streams = [], []
+            for day in days:
+                plan = session.find(WorkshopDay, WorkshopDay.create_id(store_id, day))
+                if plan is None:
+                    plan = WorkshopDay(audit=audit, store_id=store_id, day=day, opens=opens,
+                                       closes=closes, bays=bays, skill_hours=hours)
+                    session.add(plan)
+                    changed.append(day)
+                elif plan.replan(audit, opens, closes, bays, hours, why):
+                    changed.append(day)
+                streams.append(plan)
+            return Decision(streams[0], {"store_id": store_id, "days": days, "changed": changed})
+
+        return self.app.execute(request, decide,
+                                [WorkshopDay.create_id(store_id, d) for d in days])
+
+    # -- booking -----------------------------------------------------------------------------
+
+    def _slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
+        on = parse_day(day)
+        parse_clock(arrival, "arrival")
+        today = self._today(request)
+        require(on >= today, InvalidInput(f"{on} is in the past"))
+        require((on - today).days <= BOOKING_HORIZON_DAYS,
+                InvalidInput(f"book at most {BOOKING_HORIZON_DAYS} days ahead"))
+        return on.isoformat(), arrival
+
+    @staticmethod
+    def _day(session: Session, store_id: str, day: str) -> WorkshopDay:
+        found = session.find(WorkshopDay, WorkshopDay.create_id(store_id, day))
+        if found is None:
+            raise AppointmentError(f"no workshop capacity is planned for {store_id} on {day}")
+        return found
+
+    def book(self, request: Request, *, store_id: str, customer_id: UUID,
+             vehicle: Mapping[str, Any], day: str, arrival: str,
+             services: Sequence[Mapping[str, Any]], kind: str = "maintenance",
+             note: str | None = None) -> CommandResult:
+        """Hold the expected work's hours and a bay; refused when the day has no room."""
+        if not request.caller.may_use(store_id):
+            raise NotPermitted(f"your token does not cover store {store_id}")
+        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
+        on, at = self._slot(request, day, arrival)
+        work = services_of(services)
+        vin = normalise_vin(str(vehicle.get("vin") or ""))
+        given = {"vin": vin, "plate": normalise_plate(vehicle["plate"]) if vehicle.get("plate")
+                 else None, "brand": vehicle.get("brand"), "model": vehicle.get("model"),
+                 "year": vehicle.get("year")}
+        appointment_id = uuid4()
+
+        def decide(session: Session) -> Decision:
+            customer = session.get(Customer, customer_id, "customer")
+            require(not customer.erased, InvalidInput("that customer has been erased"))
+            known = session.find(Vehicle, vehicle_id(vin))
+            snapshot = {**(known.snapshot() if known else {}),
+                        **{k: v for k, v in given.items() if v is not None}}
+            audit = session.audit(store_id)
+            appointment = Appointment(id=appointment_id, audit=audit, store_id=store_id,
+                                      customer_id=customer_id, vehicle=snapshot, day=on,
+                                      arrival=at, services=work, kind=kind,
+                                      note=(note or "").strip() or None)
+            workshop = self._day(session, store_id, on)
+            workshop.reserve(audit, appointment_id, at, appointment.work())
+            session.add(appointment)
+            return Decision(appointment, {"appointment_id": str(appointment_id), "day": on,
+                                          "arrival": at, "free": workshop.free()})
+
+        return self.app.execute(request, decide,
+                                (WorkshopDay.create_id(store_id, on), appointment_id))
+
+    def _on(self, request: Request, appointment_id: UUID,
+            act: Callable[[Session, Appointment], dict[str, Any] | None],
+            also: Sequence[UUID] = ()) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            appointment = session.target(Appointment, appointment_id, "appointment")
+            answer = act(session, appointment) or {}
+            return Decision(appointment, {"status": appointment.status, "day": appointment.day,
+                                          "arrival": appointment.arrival, **answer})
+
+        return self.app.execute(request, decide, (appointment_id, *also))
+
+    def _current(self, appointment_id: UUID) -> Appointment | None:
+        try:
+            found: object = self.app.repository.get(appointment_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, Appointment) else None
+
+    def reschedule(self, request: Request, appointment_id: UUID, *, day: str, arrival: str,
+                   reason: str | None = None) -> CommandResult:
+        """Move to another day or slot: the old hours are released and the new ones held."""
+        on, at = self._slot(request, day, arrival)
+        current = self._current(appointment_id)
+        streams = [WorkshopDay.create_id(current.store_id, current.day)] if current else []
+
+        def act(session: Session, appointment: Appointment) -> dict[str, Any]:
+            audit = session.audit(appointment.store_id)
+            self._day(session, appointment.store_id, appointment.day).release(
+                audit, appointment_id, "rescheduled")
+            appointment.reschedule(audit, on, at, (reason or "").strip() or None)
+            workshop = self._day(session, appointment.store_id, on)
+            workshop.reserve(audit, appointment_id, at, appointment.work())
+            return {"free": workshop.free()}
+
+        if current:
+            streams.append(WorkshopDay.create_id(current.store_id, on))
+        return self._on(request, appointment_id, act, streams)
+
+    def cancel(self, request: Request, appointment_id: UUID, *,
+               reason: str | None) -> CommandResult:
+        why = require_reason(reason, "cancelling an appointment")
+        return self._release(request, appointment_id, "cancelled",
+                             lambda audit, a: a.cancel(audit, why))
+
+    def no_show(self, request: Request, appointment_id: UUID, *,
+                note: str | None = None) -> CommandResult:
+        """The customer did not come: recorded once the arrival time has passed."""
+
+        def mark(audit: Any, appointment: Appointment) -> None:
+            due = datetime.combine(parse_day(appointment.day), parse_clock(appointment.arrival),
+                                   self.zone)
+            require(request.caller.at >= due, AppointmentError(
+                f"the appointment is at {appointment.day} {appointment.arrival}; not yet a no-show"))
+            appointment.no_show(audit, (note or "").strip() or None)
+
+        return self._release(request, appointment_id, "no_show", mark)
+
+    def _release(self, request: Request, appointment_id: UUID, why: str,
+                 change: Callable[[Any, Appointment], None]) -> CommandResult:
+        current = self._current(appointment_id)
+
+        def act(session: Session, appointment: Appointment) -> None:
+            audit = session.audit(appointment.store_id)
+            change(audit, appointment)
+            self._day(session, appointment.store_id, appointment.day).release(
+                audit, appointment_id, why)
+
+        streams = [WorkshopDay.create_id(current.store_id, current.day)] if current else []
+        return self._on(request, appointment_id, act, streams)
+
+    # -- arrival -----------------------------------------------------------------------------
+
+    def arrive(self, request: Request, appointment_id: UUID, *, mileage: int,
+               complaints: Sequence[str] = ()) -> CommandResult:
+        """The car is here: the work order opens (linked to the appointment) and the appointment
+        records the work order, in one save. Capacity stays held: the work is being done."""
+        current = self._current(appointment_id)
+        if current is None or not request.caller.may_use(current.store_id):
+            raise NotFound(f"appointment {appointment_id} not found")
+        today = self._today(request).isoformat()
+
+        def also(session: Session, opened: Decision) -> Decision:
+            appointment = session.target(Appointment, appointment_id, "appointment")
+            require(appointment.status != "booked" or appointment.day == today, AppointmentError(
+                f"the appointment is for {appointment.day}; reschedule it to today first"))
+            appointment.arrive(session.audit(appointment.store_id), opened.stream.id,
+                               opened.answer["number"])
+            return Decision(appointment, {
+                "status": appointment.status, "work_order_id": str(opened.stream.id),
+                "work_order_number": opened.answer["number"],
+                "customer_id": str(appointment.customer_id)})
+
+        described = [s["description"] for s in current.services]
+        work_orders = WorkOrders(cast(ServiceCore, _WithArrival(self.app, also, (appointment_id,))),
+                                 self.timezone)
+        return work_orders.open(
+            request, store_id=current.store_id, customer={}, customer_id=current.customer_id,
+            vehicle=dict(current.vehicle), mileage=mileage, kind=current.kind,
+            complaints=list(dict.fromkeys([*described, *complaints])),
+            appointment_id=str(appointment_id))
+

@@ -1,0 +1,47 @@
+"""Calendar rules shared by loyalty, reminders, shifts and appointments: business days and months."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from domain.common import InvalidInput
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_day(value: object, what: str = "day") -> date:
+    """An ISO calendar day (YYYY-MM-DD); a date passes through."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(f"{what} must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+def parse_clock(value: object, what: str = "time") -> time:
+    """A wall-clock time HH:MM (24 h)."""
+    found = _CLOCK.match(str(value))
+    if not found:
+        raise InvalidInput(f"{what} must be a time HH:MM, not {value!r}")
+    return time(int(found.group(1)), int(found.group(2)))
+
+
+def minutes(value: time) -> int:
+    return value.hour * 60 + value.minute
+
+
+def business_day(at: datetime, zone: ZoneInfo) -> date:
+    """The store's calendar day at the moment `at`."""
+    return at.astimezone(zone).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later; the 31st becomes the month's last day when it has fewer."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))

@@ -1,0 +1,104 @@
+"""Technician commands: profile (skills, hourly cost) and roster, shifts, attendance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.common import InvalidInput, NotPermitted, require, require_reason
+from domain.days import parse_day
+from domain.money import money, quantity
+from domain.roster import Roster
+from domain.skills import skills_of
+from domain.technician import Technician, TechnicianError, shift_of
+
+MAX_SHIFTS = 62
+
+
+class Technicians:
+    def __init__(self, app: ServiceCore) -> None:
+        self.app = app
+
+    def _on(self, request: Request, user_id: str,
+            act: Callable[[Session, Technician], dict[str, Any] | None]) -> CommandResult:
+        def decide(session: Session) -> Decision:
+            tech = session.target(Technician, Technician.create_id(user_id), f"technician {user_id}")
+            return Decision(tech, {"user_id": user_id, **(act(session, tech) or {})})
+
+        return self.app.execute(request, decide, (Technician.create_id(user_id),))
+
+    def set_profile(self, request: Request, user_id: str, *, store_id: str,
+                    skills: Mapping[str, int], hourly_cost: object,
+                    reason: str | None = None) -> CommandResult:
+        """Skills with levels and hourly cost; the technician joins the store's roster."""
+        user_id = user_id.strip()
+        require(bool(user_id), InvalidInput("user id is required"))
+        if not request.caller.may_use(store_id):
+            raise NotPermitted(f"your token does not cover store {store_id}")
+        levels = skills_of(skills)
+        cost = money(hourly_cost, "hourly cost")
+        why = (reason or "").strip() or None
+
+        def decide(session: Session) -> Decision:
+            audit = session.audit(store_id)
+            tech = session.find(Technician, Technician.create_id(user_id))
+            if tech is None:
+                tech = Technician(user_id=user_id, store_id=store_id, audit=audit)
+                session.add(tech)
+            require(tech.store_id == store_id, TechnicianError(
+                f"{user_id} works at store {tech.store_id}, not {store_id}"))
+            changed = [name for name, did in (
+                ("skills", tech.set_skills(audit, levels, why)),
+                ("hourly_cost", tech.set_hourly_cost(audit, cost, why))) if did]
+            roster = session.find(Roster, Roster.create_id(store_id))
+            if roster is None:
+                roster = Roster(audit=audit, store_id=store_id)
+                session.add(roster)
+            roster.join(audit, user_id)
+            return Decision(tech, {"user_id": user_id, "changed": changed})
+
+        return self.app.execute(request, decide,
+                                (Technician.create_id(user_id), Roster.create_id(store_id)))
+
+    def leave_roster(self, request: Request, user_id: str, *, reason: str | None) -> CommandResult:
+        """No longer considered by auto-dispatch (left the store, long leave)."""
+        why = require_reason(reason, "taking a technician off the roster")
+
+        def act(session: Session, tech: Technician) -> None:
+            roster = session.get(Roster, Roster.create_id(tech.store_id), "roster")
+            roster.leave(session.audit(tech.store_id), tech.user_id, why)
+
+        return self._on(request, user_id, act)
+
+    def plan_shifts(self, request: Request, user_id: str,
+                    shifts: Sequence[Mapping[str, Any]]) -> CommandResult:
+        """Shifts for some days (a day planned again is replaced)."""
+        require(0 < len(shifts) <= MAX_SHIFTS, InvalidInput(f"plan 1-{MAX_SHIFTS} shifts at once"))
+        planned = [shift_of(parse_day(s.get("day")).isoformat(), s.get("start", ""),
+                            s.get("end", ""), int(s.get("break_minutes") or 0)) for s in shifts]
+        def act(session: Session, tech: Technician) -> dict[str, Any]:
+            tech.plan_shifts(session.audit(tech.store_id), planned)
+            return {"days": [p["day"] for p in planned]}
+
+        return self._on(request, user_id, act)
+
+    def cancel_shift(self, request: Request, user_id: str, *, day: str,
+                     reason: str | None) -> CommandResult:
+        why = require_reason(reason, "cancelling a shift")
+        on = parse_day(day).isoformat()
+        return self._on(request, user_id, lambda s, t: t.cancel_shift(s.audit(t.store_id), on, why))
+
+    def record_attendance(self, request: Request, user_id: str, *, day: str, status: str,
+                          hours: object | None = None, note: str | None = None) -> CommandResult:
+        """Present (the shift's hours), absent (none) or partial (the hours actually there)."""
+        on = parse_day(day).isoformat()
+        worked = quantity(hours, "hours") if hours is not None else None
+
+        def act(session: Session, tech: Technician) -> dict[str, Any]:
+            tech.record_attendance(session.audit(tech.store_id), on, status, worked,
+                                   (note or "").strip() or None)
+            return {"day": on, "available_hours": str(tech.available_hours(parse_day(on)))}
+
+        return self._on(request, user_id, act)
+

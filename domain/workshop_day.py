@@ -1,0 +1,181 @@
+"""A store's workshop on one day: opening hours, bays, labor hours per skill, and the bookings
+holding them. One stream per store and day, so two desks booking the last hours conflict on
+its version and exactly one wins.
+
+A booking holds its labor hours per skill for the day and one bay from its arrival for its
+total hours (rounded up to whole slots, at least one slot, at most until closing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+from domain.days import minutes, parse_clock
+from domain.skills import SKILLS
+
+SLOT_MINUTES = 30
+
+
+class CapacityExceeded(IllegalTransition):
+    pass
+
+
+def bay_minutes(work: Mapping[str, Decimal]) -> int:
+    total = sum(work.values(), Decimal(0))
+    slots = -(-int(total * 60) // SLOT_MINUTES)
+    return max(1, slots) * SLOT_MINUTES
+
+
+def check_plan(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal]) -> None:
+    start, end = minutes(parse_clock(opens, "opening time")), minutes(parse_clock(closes,
+                                                                                    "closing time"))
+    require(end > start, InvalidInput("the workshop closes after it opens"))
+    require(start % SLOT_MINUTES == 0 and end % SLOT_MINUTES == 0,
+            InvalidInput(f"opening hours are on {SLOT_MINUTES}-minute slots"))
+    require(0 <= bays <= 200, InvalidInput("bays must be 0-200"))
+    for skill, hours in skill_hours.items():
+        require(skill in SKILLS, InvalidInput(f"skill must be one of {', '.join(SKILLS)}"))
+        require(Decimal(0) <= hours <= 2000, InvalidInput("skill hours must be 0-2000"))
+
+
+def overbooked(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal],
+               bookings: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Where the bookings do not fit the plan: a skill's hours, a slot's bays, opening hours."""
+    start, end = minutes(parse_clock(opens)), minutes(parse_clock(closes))
+    problems: list[dict[str, Any]] = []
+    booked: dict[str, Decimal] = {}
+    occupied = [0] * ((end - start) // SLOT_MINUTES)
+    for appointment_id, booking in bookings.items():
+        for skill, hours in booking["work"].items():
+            booked[skill] = booked.get(skill, Decimal(0)) + Decimal(hours)
+        arrival = minutes(parse_clock(booking["arrival"]))
+        if not start <= arrival < end:
+            problems.append({"appointment_id": appointment_id, "problem": "outside opening hours",
+                             "opens": opens, "closes": closes})
+            continue
+        first = (arrival - start) // SLOT_MINUTES
+        for slot in range(first, min(len(occupied), first + booking["bay_minutes"] // SLOT_MINUTES)):
+            occupied[slot] += 1
+    for skill, hours in sorted(booked.items()):
+        capacity = Decimal(skill_hours.get(skill, 0))
+        if hours > capacity:
+            problems.append({"skill": skill, "problem": "labor hours", "capacity": str(capacity),
+                             "booked": str(hours)})
+    for slot, count in enumerate(occupied):
+        if count > bays:
+            at = start + slot * SLOT_MINUTES
+            problems.append({"slot": f"{at // 60:02d}:{at % 60:02d}", "problem": "bays",
+                             "bays": bays, "booked": count})
+    return problems
+
+
+class WorkshopDay(Aggregate):
+    @staticmethod
+    def create_id(store_id: str, day: str) -> UUID:
+        return stable_id("workshop-day", store_id, day)
+
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Planned(Event, Aggregate.Created):
+        store_id: str
+        day: str
+        opens: str
+        closes: str
+        bays: int
+        skill_hours: dict[str, Decimal]
+
+    class Replanned(Event):
+        opens: str
+        closes: str
+        bays: int
+        skill_hours: dict[str, Decimal]
+        reason: str | None
+
+    class Reserved(Event):
+        appointment_id: str
+        arrival: str
+        work: dict[str, Decimal]
+        bay_minutes: int
+
+    class Released(Event):
+        appointment_id: str
+        why: str
+
+    @event(Planned)
+    def __init__(self, audit: Audit, store_id: str, day: str, opens: str, closes: str, bays: int,
+                 skill_hours: dict[str, Decimal]) -> None:
+        self.store_id = store_id
+        self.day = day
+        self.opens, self.closes, self.bays = opens, closes, bays
+        self.skill_hours = dict(skill_hours)
+        self.bookings: dict[str, dict[str, Any]] = {}
+
+    def booked(self) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for booking in self.bookings.values():
+            for skill, hours in booking["work"].items():
+                totals[skill] = totals.get(skill, Decimal(0)) + hours
+        return totals
+
+    def free(self) -> dict[str, str]:
+        booked = self.booked()
+        return {skill: str(hours - booked.get(skill, Decimal(0)))
+                for skill, hours in self.skill_hours.items()}
+
+    def replan(self, audit: Audit, opens: str, closes: str, bays: int,
+               skill_hours: dict[str, Decimal], reason: str | None) -> bool:
+        check_plan(opens, closes, bays, skill_hours)
+        if (opens, closes, bays, skill_hours) == (self.opens, self.closes, self.bays,
+                                                  self.skill_hours):
+            return False
+        problems = overbooked(opens, closes, bays, skill_hours, self.bookings)
+        if problems:
+            raise CapacityExceeded(
+                f"{self.day}: the new plan leaves booked appointments without room; "
+                "reschedule them first", problems=problems)
+        self._replanned(audit, opens, closes, bays, skill_hours, reason)
+        return True
+
+    @event(Replanned)
+    def _replanned(self, audit: Audit, opens: str, closes: str, bays: int,
+                   skill_hours: dict[str, Decimal], reason: str | None) -> None:
+        self.opens, self.closes, self.bays = opens, closes, bays
+        self.skill_hours = dict(skill_hours)
+
+    def reserve(self, audit: Audit, appointment_id: UUID, arrival: str,
+                work: dict[str, Decimal]) -> None:
+        key = str(appointment_id)
+        require(key not in self.bookings,
+                IllegalTransition(f"appointment {key} already holds capacity on {self.day}"))
+        arrives = minutes(parse_clock(arrival, "arrival"))
+        require(arrives % SLOT_MINUTES == 0,
+                InvalidInput(f"arrival is on a {SLOT_MINUTES}-minute slot (e.g. 09:00, 09:30)"))
+        held = bay_minutes(work)
+        booking = {"arrival": arrival, "work": dict(work), "bay_minutes": held}
+        problems = overbooked(self.opens, self.closes, self.bays, self.skill_hours,
+                              {**self.bookings, key: booking})
+        if problems:
+            raise CapacityExceeded(f"no room on {self.day} at {arrival}", problems=problems,
+                                   free=self.free())
+        self._reserved(audit, key, arrival, dict(work), held)
+
+    @event(Reserved)
+    def _reserved(self, audit: Audit, appointment_id: str, arrival: str,
+                  work: dict[str, Decimal], bay_minutes: int) -> None:
+        self.bookings[appointment_id] = {"arrival": arrival, "work": dict(work),
+                                         "bay_minutes": bay_minutes}
+
+    def release(self, audit: Audit, appointment_id: UUID, why: str) -> None:
+        if str(appointment_id) in self.bookings:
+            self._released(audit, str(appointment_id), why)
+
+    @event(Released)
+    def _released(self, audit: Audit, appointment_id: str, why: str) -> None:
+        del self.bookings[appointment_id]

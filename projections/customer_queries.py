@@ -1,0 +1,259 @@
+"""Queries on the customers read model: one-key lookup, the customer 360, vehicles, due list.
+
+Derived tags are computed when read (they depend on today): VIP (customer spend over the last
+12 months at or above a threshold), frequent (visits over the last 12 months), fleet (a company,
+or at least N vehicles).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+from domain import loyalty
+from domain.common import InvalidInput
+from domain.customers import normalise_phone
+from domain.vehicle_ids import normalise_plate
+
+CLOSED = ("delivered", "closed", "cancelled")
+_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+
+
+@dataclass(frozen=True)
+class TagRules:
+    vip_spend: Decimal = Decimal(20000)
+    frequent_visits: int = 4
+    fleet_vehicles: int = 3
+
+
+def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:
+    if "*" in stores:
+        return "TRUE", []
+    return f"{column} = ANY(%s)", [list(stores)]
+
+
+def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql, params).fetchall()
+
+
+def _lookup_clause(q: str) -> tuple[str, list[Any]]:
+    """How one search key matches: VIN, plate (now or before), phone, else name prefix."""
+    key = q.strip()
+    vehicle_match = """id IN (SELECT owner_id FROM vehicles WHERE {v} AND owner_id IS NOT NULL
+                       UNION SELECT customer_id FROM visits WHERE vehicle_id IN
+                       (SELECT id FROM vehicles WHERE {v}))"""
+    if _VIN.match(key.upper()):
+        return vehicle_match.format(v="vin = %s"), [key.upper(), key.upper()]
+    try:
+        plate = normalise_plate(key)
+    except InvalidInput:
+        plate = None
+    if plate:
+        where = "(plate = %s OR plates @> jsonb_build_array(jsonb_build_object('plate', %s::text)))"
+        return vehicle_match.format(v=where), [plate, plate, plate, plate]
+    digits = re.sub(r"[\s()\-.+]", "", key)
+    if digits.isdigit() and len(digits) >= 4:
+        phone = normalise_phone(key) if len(digits) >= 5 else digits
+        if len(phone) >= 11:
+            return "phones @> ARRAY[%s]", [phone]
+        return "EXISTS (SELECT 1 FROM unnest(phones) p WHERE p LIKE '%%' || %s)", [phone]
+    return "lower(name) LIKE lower(%s) || '%%'", [key]
+
+
+def derived_tags(conn: psycopg.Connection[Any], customers: list[dict[str, Any]],
+                 rules: TagRules, today: date) -> None:
+    """Add `derived_tags`, 12-month visits and spend, and vehicle count to each customer row."""
+    ids = [c["id"] for c in customers]
+    since = today - timedelta(days=365)
+    stats = {r["customer_id"]: r for r in _rows(conn, """
+        SELECT customer_id, count(*) FILTER (WHERE opened_at >= %s AND status <> 'cancelled')
+                   AS visits_12m,
+               coalesce(sum(customer_total) FILTER (WHERE settled_at >= %s), 0) AS spend_12m
+        FROM visits WHERE customer_id = ANY(%s) GROUP BY customer_id""", (since, since, ids))}
+    fleets = {r["owner_id"]: r["n"] for r in _rows(conn, """
+        SELECT owner_id, count(*) AS n FROM vehicles WHERE owner_id = ANY(%s)
+        GROUP BY owner_id""", (ids,))}
+    for c in customers:
+        s = stats.get(c["id"], {"visits_12m": 0, "spend_12m": Decimal(0)})
+        vehicles = fleets.get(c["id"], 0)
+        tags = []
+        if Decimal(s["spend_12m"]) >= rules.vip_spend:
+            tags.append("vip")
+        if c["kind"] == "company" or vehicles >= rules.fleet_vehicles:
+            tags.append("fleet")
+        if s["visits_12m"] >= rules.frequent_visits:
+            tags.append("frequent")
+        c.update(derived_tags=tags, visits_12m=s["visits_12m"], spend_12m=str(s["spend_12m"]),
+                 vehicles_owned=vehicles)
+
+
+def _points(c: dict[str, Any], today: date) -> None:
+    lots = c.pop("lots")
+    c["points"] = {"balance": loyalty.balance(lots, today), "expiring_within_30_days": sum(
+        lot["remaining"] for lot in lots if loyalty.live(lot, today)
+        and date.fromisoformat(lot["expires_on"]) <= today + timedelta(days=30))}
+
+
+def find_customers(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,
+                   tag: str | None, rules: TagRules, today: date, limit: int = 20,
+                   offset: int = 0) -> dict[str, Any]:
+    scope, params = _scope(stores)
+    where = [scope]
+    if q:
+        clause, more = _lookup_clause(q)
+        where.append(clause)
+        params += more
+    if tag and tag not in ("vip", "fleet", "frequent"):
+        where.append("tags @> ARRAY[%s]")
+        params.append(tag)
+    rows = _rows(conn, f"""SELECT id, store_id, kind, name, phones, wechat_id, erased, tags, lots,
+                              consent FROM customers WHERE {' AND '.join(where)}
+                          ORDER BY name, id LIMIT %s OFFSET %s""",
+                 [*params, 500 if tag else limit, 0 if tag else offset])
+    derived_tags(conn, rows, rules, today)
+    if tag in ("vip", "fleet", "frequent"):
+        rows = [r for r in rows if tag in r["derived_tags"]][offset:offset + limit]
+    plates = {r["owner_id"]: r["plates"] for r in _rows(conn, """
+        SELECT owner_id, array_agg(plate ORDER BY plate) AS plates FROM vehicles
+        WHERE owner_id = ANY(%s) AND plate IS NOT NULL GROUP BY owner_id""",
+        ([r["id"] for r in rows],))}
+    for r in rows:
+        _points(r, today)
+        r["plates"] = plates.get(r["id"], [])
+    return {"items": rows, "limit": limit, "offset": offset}
+
+
+def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Sequence[str], *,
+                 rules: TagRules, today: date) -> dict[str, Any] | None:
+    """Who this is and everything about them the front desk needs, in one read."""
+    found = _rows(conn, "SELECT * FROM customers WHERE id = %s", (customer_id,))
+    if not found or ("*" not in stores and found[0]["store_id"] not in stores):
+        return None
+    c = found[0]
+    derived_tags(conn, [c], rules, today)
+    _points(c, today)
+    c["points"]["history"] = _rows(conn, """SELECT at, kind, points, reference, amount,
+        expires_on, by_user FROM customer_points WHERE customer_id = %s
+        ORDER BY notification_id DESC LIMIT 50""", (customer_id,))
+    visits = _rows(conn, """SELECT work_order_id, number, store_id, vehicle_id, kind, status,
+        opened_at, mileage, complaints, customer_total, settled_at, delivered_at
+        FROM visits WHERE customer_id = %s ORDER BY opened_at DESC""", (customer_id,))
+    c["visits"] = {"count": len(visits), "last_at": visits[0]["opened_at"] if visits else None,
+                   "items": visits[:50]}
+    c["spend"] = {"total": str(sum((v["customer_total"] or Decimal(0) for v in visits),
+                                   Decimal("0.00"))), "last_12_months": c.pop("spend_12m")}
+    c["open_work_orders"] = [v for v in visits if v["status"] not in CLOSED]
+    c["vehicles"] = _rows(conn, """
+        SELECT v.id, v.vin, v.plate, v.brand, v.model, v.year, v.sale_date,
+               v.owner_id = %s AS owned, d.due_on AS next_service_due, d.basis AS due_basis
+        FROM vehicles v LEFT JOIN service_due d ON d.vehicle_id = v.id
+        WHERE v.owner_id = %s OR v.id IN (SELECT vehicle_id FROM visits WHERE customer_id = %s)
+        ORDER BY v.vin""", (customer_id, customer_id, customer_id))
+    c["complaints"] = _rows(conn, """SELECT id, work_order_number, description, source, status,
+        opened_at, resolved_at, resolution FROM customer_complaints WHERE customer_id = %s
+        ORDER BY opened_at DESC""", (customer_id,))
+    c["appointments"] = _upcoming(conn, customer_id, today)
+    return c
+
+
+def _upcoming(conn: psycopg.Connection[Any], customer_id: UUID, today: date) -> list[Any]:
+    exists = conn.execute("SELECT to_regclass('appointments') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return []
+    return _rows(conn, """SELECT id, store_id, day, arrival, status, vin, plate, services
+        FROM appointments WHERE customer_id = %s AND day >= %s AND status = 'booked'
+        ORDER BY day, arrival""", (customer_id, today))
+
+
+# -- vehicles and reminders -----------------------------------------------------------------
+
+def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,
+                  limit: int = 20, offset: int = 0) -> dict[str, Any]:
+    scope, params = _scope(stores, "v.store_id")
+    where = [scope]
+    if q:
+        key = q.strip().upper()
+        try:
+            plate = normalise_plate(q)
+        except InvalidInput:
+            plate = key
+        where.append("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
+                     "jsonb_build_array(jsonb_build_object('plate', %s::text)))")
+        params += [key, plate, plate]
+    rows = _rows(conn, f"""
+        SELECT v.id, v.vin, v.store_id, v.plate, v.brand, v.model, v.year, v.sale_date,
+               v.owner_id, c.name AS owner_name, d.due_on AS next_service_due
+        FROM vehicles v LEFT JOIN customers c ON c.id = v.owner_id
+        LEFT JOIN service_due d ON d.vehicle_id = v.id
+        WHERE {' AND '.join(where)} ORDER BY v.vin LIMIT %s OFFSET %s""",
+                 [*params, limit, offset])
+    return {"items": rows, "limit": limit, "offset": offset}
+
+
+def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
+                   stores: Sequence[str]) -> dict[str, Any] | None:
+    found = _rows(conn, """SELECT v.*, c.name AS owner_name FROM vehicles v
+                           LEFT JOIN customers c ON c.id = v.owner_id WHERE v.id = %s""",
+                  (vehicle_id,))
+    if not found or ("*" not in stores and found[0]["store_id"] not in stores):
+        return None
+    v = found[0]
+    names = {r["id"]: r["name"] for r in _rows(
+        conn, "SELECT id, name FROM customers WHERE id = ANY(%s)",
+        ([UUID(o["customer_id"]) for o in v["owners"]],))}
+    for owner in v["owners"]:
+        owner["name"] = names.get(UUID(owner["customer_id"]))
+    v["mileage_readings"] = _rows(conn, """SELECT at, on_day, km, source, work_order_id
+        FROM vehicle_readings WHERE vehicle_id = %s ORDER BY at, km""", (vehicle_id,))
+    v["visits"] = _rows(conn, """SELECT work_order_id, number, store_id, customer_id, kind,
+        status, opened_at, mileage, complaints, customer_total, serviced_on FROM visits
+        WHERE vehicle_id = %s ORDER BY opened_at DESC""", (vehicle_id,))
+    due = _rows(conn, "SELECT * FROM service_due WHERE vehicle_id = %s", (vehicle_id,))
+    v["next_service"] = due[0] if due else None
+    v["reminders"] = _rows(conn, """SELECT due_on, outcome, channel, note, appointment_id,
+        by_user, at FROM reminder_outcomes WHERE vehicle_id = %s ORDER BY at""", (vehicle_id,))
+    return v
+
+
+def due_list(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
+             until: date, include_handled: bool = False, limit: int = 200,
+             offset: int = 0) -> dict[str, Any]:
+    """Cars due for service by `until` (overdue included), with whom to call and how."""
+    scope, params = _scope(stores, "d.store_id")
+    where = [scope, "d.due_on <= %s"]
+    params.append(until)
+    if store_id:
+        where.append("d.store_id = %s")
+        params.append(store_id)
+    if not include_handled:
+        where.append("coalesce(o.outcome, '') NOT IN ('booked', 'declined')")
+    rows = _rows(conn, f"""
+        SELECT d.vehicle_id, v.vin, v.plate, v.brand, v.model, d.store_id, d.due_on, d.basis,
+               d.by_time, d.by_km, d.target_km, d.km_per_day, d.last_service_on,
+               d.last_service_km, d.plan, v.owner_id, c.name AS owner_name,
+               c.phones AS owner_phones,
+               coalesce((SELECT array_agg(k ORDER BY k) FROM jsonb_each(c.consent) AS x(k, val)
+                         WHERE (val->>'granted')::boolean), '{{}}') AS contact_channels,
+               o.outcome AS last_outcome, o.at AS last_outcome_at
+        FROM service_due d JOIN vehicles v ON v.id = d.vehicle_id
+        LEFT JOIN customers c ON c.id = v.owner_id
+        LEFT JOIN LATERAL (SELECT outcome, at FROM reminder_outcomes r
+            WHERE r.vehicle_id = d.vehicle_id AND r.due_on = d.due_on
+            ORDER BY r.notification_id DESC LIMIT 1) o ON TRUE
+        WHERE {' AND '.join(where)} ORDER BY d.due_on, v.vin LIMIT %s OFFSET %s""",
+                 [*params, limit, offset])
+    return {"until": until, "items": rows, "limit": limit, "offset": offset}
+
+
+def list_plans(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    return _rows(conn, "SELECT brand, model, months, km, updated_at FROM service_plans "
+                       "ORDER BY brand_key, model_key", ())

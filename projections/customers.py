@@ -1,0 +1,216 @@
+"""Customers and vehicles as the front desk sees them: opened personal fields (erased after
+Customer.Erased), phones, consent, tags, points; vehicles with plate and owner history, mileage
+readings, visits and spend (from the work orders), complaints, and each car's next service due.
+
+The tables are declared here; the customer events are folded here, the vehicle, plan and
+work-order events in `projections/vehicle_files.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from domain.customer import Customer
+from domain.pii import ERASED, PersonalData
+from domain.reminders import Plan
+from domain.vehicle import ServicePlan, Vehicle
+from domain.work_order import WorkOrder
+from projections.base import Index, ReadModel
+from projections.vehicle_files import Batch, Opener, VehicleFiles
+from projections.work_orders import dumps
+
+
+def _phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list[str]:
+    tokens = sealed.get("phones") or ([sealed["phone"]] if sealed.get("phone") else [])
+    return [p for p in (open_pii(customer_id, token) for token in tokens) if p]
+
+
+class CustomersView(VehicleFiles, ReadModel):
+    name = "customers"
+    tables = {  # noqa: RUF012
+        "customers": """
+            id uuid PRIMARY KEY, store_id text NOT NULL, kind text NOT NULL, name text,
+            phones text[] NOT NULL DEFAULT '{}', wechat_id text, erased boolean NOT NULL,
+            consent jsonb NOT NULL, tags text[] NOT NULL DEFAULT '{}', lots jsonb NOT NULL,
+            registered_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+            version integer NOT NULL""",
+        "customer_points": """
+            customer_id uuid NOT NULL, notification_id bigint NOT NULL, at timestamptz NOT NULL,
+            kind text NOT NULL, points integer NOT NULL, reference text, amount numeric,
+            expires_on date, by_user text NOT NULL, PRIMARY KEY (customer_id, notification_id)""",
+        "customer_complaints": """
+            id uuid PRIMARY KEY, customer_id uuid NOT NULL, store_id text NOT NULL,
+            work_order_id uuid, work_order_number text, description text NOT NULL,
+            source text, status text NOT NULL, opened_at timestamptz NOT NULL,
+            resolved_at timestamptz, resolution text""",
+        "vehicles": """
+            id uuid PRIMARY KEY, vin text NOT NULL UNIQUE, store_id text NOT NULL, plate text,
+            brand text, model text, year integer, sale_date date, owner_id uuid,
+            registered boolean NOT NULL, plates jsonb NOT NULL, owners jsonb NOT NULL,
+            first_seen timestamptz NOT NULL, updated_at timestamptz NOT NULL""",
+        "vehicle_readings": """
+            vehicle_id uuid NOT NULL, work_order_id uuid NOT NULL, source text NOT NULL,
+            at timestamptz NOT NULL, on_day date NOT NULL, km integer NOT NULL,
+            PRIMARY KEY (vehicle_id, work_order_id, source)""",
+        "visits": """
+            work_order_id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
+            customer_id uuid NOT NULL, vehicle_id uuid NOT NULL, kind text NOT NULL,
+            status text NOT NULL, opened_at timestamptz NOT NULL, mileage integer NOT NULL,
+            complaints text[] NOT NULL, appointment_id text, serviced_on date,
+            customer_total numeric, settled_at timestamptz, delivered_at timestamptz""",
+        "service_plans": """
+            id uuid PRIMARY KEY, brand_key text NOT NULL, model_key text NOT NULL,
+            brand text NOT NULL, model text NOT NULL, months integer NOT NULL,
+            km integer NOT NULL, updated_at timestamptz NOT NULL,
+            UNIQUE (brand_key, model_key)""",
+        "service_due": """
+            vehicle_id uuid PRIMARY KEY, store_id text NOT NULL, due_on date NOT NULL,
+            basis text NOT NULL, by_time date NOT NULL, by_km date, target_km integer NOT NULL,
+            km_per_day numeric, last_service_on date, last_service_km integer,
+            plan jsonb NOT NULL""",
+        "reminder_outcomes": """
+            notification_id bigint PRIMARY KEY, vehicle_id uuid NOT NULL, due_on date NOT NULL,
+            outcome text NOT NULL, channel text, note text, appointment_id text,
+            by_user text NOT NULL, at timestamptz NOT NULL""",
+    }
+    indexes = (
+        Index("customers", "customers_phones_idx", "USING gin (phones)"),
+        Index("customers", "customers_name_idx", "(lower(name) text_pattern_ops)"),
+        Index("customers", "customers_store_idx", "(store_id)"),
+        Index("customer_complaints", "complaints_customer_idx", "(customer_id)"),
+        Index("vehicles", "vehicles_plate_idx", "(plate)"),
+        Index("vehicles", "vehicles_owner_idx", "(owner_id)"),
+        Index("visits", "visits_customer_idx", "(customer_id, opened_at)"),
+        Index("visits", "visits_vehicle_idx", "(vehicle_id, opened_at)"),
+        Index("service_due", "service_due_store_idx", "(store_id, due_on)"),
+        Index("reminder_outcomes", "reminder_outcomes_vehicle_idx", "(vehicle_id, due_on)"),
+    )
+
+    def __init__(self, personal_data: PersonalData, timezone: str = "Asia/Shanghai",
+                 default_plan: Plan | None = None) -> None:
+        self.personal_data = personal_data
+        self.zone = ZoneInfo(timezone)
+        self.default_plan = default_plan or Plan(12, 10_000)
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        ids = {e.originator_id for _, e in events if isinstance(e, Customer.Event)}
+        ids |= {e.customer_id for _, e in events if isinstance(e, WorkOrder.Opened)}
+        opener, forget = self.personal_data.prefetched(ids)
+        batch = Batch(conn, suffix, opener, self.zone)
+        for notification_id, event in events:
+            name = type(event).__qualname__
+            if isinstance(event, Customer.Event):
+                self._customer(batch, notification_id, event)
+                if isinstance(event, Customer.Erased):
+                    forget(event.originator_id)
+            elif isinstance(event, Vehicle.Event):
+                self._vehicle(batch, notification_id, event)
+            elif isinstance(event, ServicePlan.Event):
+                self._plan(batch, event)
+            elif name.startswith("WorkOrder."):
+                self._work_order(batch, name, event)
+            elif name.startswith("Complaint."):
+                self._complaint(batch, name, event)
+        if batch.dirty:
+            self._recompute_due(batch)
+
+    # -- customers ---------------------------------------------------------------------------
+
+    def _customer(self, b: Batch, notification_id: int, e: Any) -> None:
+        cid = e.originator_id
+        if isinstance(e, Customer.Registered):
+            sealed = e.sealed
+            b.conn.execute(
+                f"""INSERT INTO {b.t('customers')} (id, store_id, kind, name, phones, wechat_id,
+                    erased, consent, tags, lots, registered_at, updated_at, version)
+                VALUES (%s, %s, %s, %s, %s, %s, false, '{{}}', '{{}}', '[]', %s, %s, %s)
+                ON CONFLICT (id) DO NOTHING""",
+                (cid, e.audit.store_id, e.kind, b.open_pii(cid, sealed.get("name")),
+                 _phones(sealed, cid, b.open_pii), b.open_pii(cid, sealed.get("wechat_id")),
+                 e.audit.at, e.audit.at, e.originator_version))
+            return
+        sets, params = self._customer_change(b, notification_id, e)
+        b.conn.execute(
+            f"UPDATE {b.t('customers')} SET {', '.join(sets)}, updated_at = %s, version = %s "
+            f"WHERE id = %s", (*params, e.audit.at, e.originator_version, cid))
+
+    def _customer_change(self, b: Batch, notification_id: int,
+                         e: Any) -> tuple[list[str], list[Any]]:
+        cid = e.originator_id
+        if isinstance(e, Customer.Erased):
+            return (["name = %s", "phones = ARRAY[%s]", "wechat_id = %s", "erased = true"],
+                    [ERASED, ERASED, ERASED])
+        if isinstance(e, Customer.DetailsChanged):
+            sets, params = ["kind = %s"], [e.kind]  # type: list[str], list[Any]
+            if "name" in e.sealed:
+                sets.append("name = %s")
+                params.append(b.open_pii(cid, e.sealed["name"]))
+            if "phones" in e.sealed:
+                sets.append("phones = %s")
+                params.append(_phones(e.sealed, cid, b.open_pii))
+            if "wechat_id" in e.sealed:
+                sets.append("wechat_id = %s")
+                params.append(b.open_pii(cid, e.sealed["wechat_id"]))
+            return sets, params
+        if isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
+            granted = isinstance(e, Customer.ConsentGiven)
+            entry = {"granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
+                     "note": getattr(e, "note" if granted else "reason")}
+            return ["consent = consent || jsonb_build_object(%s::text, %s::jsonb)"],\
+                [e.channel, Jsonb(entry)]
+        if isinstance(e, Customer.Tagged):
+            return ["tags = array_append(tags, %s)"], [e.tag]
+        if isinstance(e, Customer.Untagged):
+            return ["tags = array_remove(tags, %s)"], [e.tag]
+        return self._points(b, notification_id, e)
+
+    def _points(self, b: Batch, notification_id: int, e: Any) -> tuple[list[str], list[Any]]:
+        row = b.conn.execute(f"SELECT lots FROM {b.t('customers')} WHERE id = %s",
+                             (e.originator_id,)).fetchone()
+        lots: list[dict[str, Any]] = row[0] if row else []
+        amount, expires_on, reference = None, None, getattr(e, "reference", None)
+        if isinstance(e, Customer.PointsEarned):
+            lots.append({"reference": e.reference, "points": e.points, "remaining": e.points,
+                         "earned_at": e.audit.at.isoformat(), "expires_on": e.expires_on})
+            amount, expires_on, kind, points = e.paid_amount, e.expires_on, "earned", e.points
+        elif isinstance(e, Customer.PointsRedeemed | Customer.PointsExpired):
+            for take in e.lots:
+                lot = next(lot for lot in lots if lot["reference"] == take["reference"])
+                lot["remaining"] -= take["points"]
+            redeemed = isinstance(e, Customer.PointsRedeemed)
+            kind, points = ("redeemed", -e.points) if redeemed else ("expired", -e.points)
+            amount = getattr(e, "value", None)
+        else:
+            return ["version = version"], []
+        b.conn.execute(
+            f"""INSERT INTO {b.t('customer_points')} (customer_id, notification_id, at, kind,
+                points, reference, amount, expires_on, by_user)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (e.originator_id, notification_id, e.audit.at, kind, points, reference, amount,
+             expires_on, e.audit.user_id))
+        return ["lots = %s"], [Jsonb(lots, dumps=dumps)]
+
+    def _complaint(self, b: Batch, name: str, e: Any) -> None:
+        if name == "Complaint.Opened":
+            b.conn.execute(
+                f"""INSERT INTO {b.t('customer_complaints')} (id, customer_id, store_id,
+                    work_order_id, work_order_number, description, source, status, opened_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, 'opened', %s) ON CONFLICT (id) DO NOTHING""",
+                (e.originator_id, e.customer_id, e.audit.store_id,
+                 getattr(e, "work_order_id", None), getattr(e, "work_order_number", None),
+                 getattr(e, "description", ""), getattr(e, "source", None), e.audit.at))
+        elif name == "Complaint.Assigned":
+            b.conn.execute(f"UPDATE {b.t('customer_complaints')} SET status = 'assigned' "
+                           "WHERE id = %s", (e.originator_id,))
+        elif name == "Complaint.Resolved":
+            b.conn.execute(
+                f"""UPDATE {b.t('customer_complaints')} SET status = 'resolved',
+                    resolved_at = %s, resolution = %s WHERE id = %s""",
+                (e.audit.at, getattr(e, "resolution", None), e.originator_id))

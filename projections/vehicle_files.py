@@ -1,0 +1,267 @@
+"""The vehicle half of the customers read model: cars (registered, or seen only on work
+orders), plate and owner history, mileage readings, visits and spend, and the next service due.
+
+Spend comes from `WorkOrder.Settled` (customer_total), mileage out from `WorkOrder.Delivered`;
+both are matched by class name so this runs before those events exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from domain.pii import ERASED
+from domain.reminders import Plan, Reading, next_service
+from domain.vehicle import ServicePlan, Vehicle
+from domain.work_order import WorkOrder
+from projections.work_orders import dumps
+
+Opener = Callable[[UUID, "str | None"], "str | None"]
+# work-order events that only move the visit's status
+STATUS_OF = {"WorkOrder.JobDispatched": "in_progress", "WorkOrder.BackInProgress": "in_progress",
+             "WorkOrder.Closed": "closed", "WorkOrder.SettlementReversed": "ready_for_settlement"}
+VISIT_EVENTS = {*STATUS_OF, "WorkOrder.CheckedIn", "WorkOrder.ReadyForSettlement",
+                "WorkOrder.Cancelled", "WorkOrder.Settled", "WorkOrder.Delivered"}
+
+
+@dataclass
+class Batch:
+    conn: psycopg.Connection[Any]
+    suffix: str
+    open_pii: Opener
+    zone: ZoneInfo
+    dirty: set[UUID] = field(default_factory=set)  # vehicles whose next service is recomputed
+
+    def t(self, table: str) -> str:
+        return table + self.suffix
+
+    def day(self, event: Any) -> date:
+        return event.audit.at.astimezone(self.zone).date()  # type: ignore[no-any-return]
+
+
+class VehicleFiles:
+    """Folds vehicle, service-plan and work-order events into the vehicle tables."""
+
+    default_plan: Plan
+
+    # -- vehicles ----------------------------------------------------------------------------
+
+    def _history(self, b: Batch, vehicle_id: UUID) -> dict[str, Any] | None:
+        with b.conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(f"SELECT * FROM {b.t('vehicles')} WHERE id = %s",
+                               (vehicle_id,)).fetchone()
+
+    def _save_vehicle(self, b: Batch, row: dict[str, Any]) -> None:
+        columns = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
+                   "owner_id", "registered", "plates", "owners", "first_seen", "updated_at")
+        values = [Jsonb(row[c], dumps=dumps) if c in ("plates", "owners") else row[c]
+                  for c in columns]
+        b.conn.execute(
+            f"""INSERT INTO {b.t('vehicles')} ({', '.join(columns)})
+            VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT (id) DO UPDATE SET
+            {', '.join(f'{c} = EXCLUDED.{c}' for c in columns[2:])}""", values)
+        b.dirty.add(row["id"])
+
+    @staticmethod
+    def _new_vehicle(vehicle_id: UUID, vin: str, store_id: str, at: Any) -> dict[str, Any]:
+        return {"id": vehicle_id, "vin": vin, "store_id": store_id, "plate": None, "brand": None,
+                "model": None, "year": None, "sale_date": None, "owner_id": None,
+                "registered": False, "plates": [], "owners": [], "first_seen": at,
+                "updated_at": at}
+
+    @staticmethod
+    def _plate(row: dict[str, Any], plate: str | None, e: Any, source: str) -> None:
+        if plate and plate != row["plate"]:
+            row["plate"] = plate
+            row["plates"].append({"plate": plate, "from": e.audit.at.isoformat(),
+                                  "source": source, "reason": getattr(e, "reason", None)})
+
+    @staticmethod
+    def _owner(row: dict[str, Any], owner: UUID, e: Any, source: str) -> None:
+        if str(owner) != str(row["owner_id"]):
+            row["owner_id"] = owner
+            row["owners"].append({"customer_id": str(owner), "from": e.audit.at.isoformat(),
+                                  "source": source, "reason": getattr(e, "reason", None)})
+
+    def _vehicle(self, b: Batch, notification_id: int, e: Any) -> None:
+        row = self._history(b, e.originator_id)
+        if isinstance(e, Vehicle.Registered):
+            row = row or self._new_vehicle(e.originator_id, e.vin, e.audit.store_id, e.audit.at)
+            row["registered"] = True
+            for name in ("brand", "model", "year"):
+                row[name] = getattr(e, name) or row[name]
+            row["sale_date"] = e.sale_date or row["sale_date"]
+            self._plate(row, e.plate, e, "registration")
+            if e.owner_id is not None:
+                self._owner(row, e.owner_id, e, "registration")
+        elif row is None:
+            return
+        elif isinstance(e, Vehicle.DetailsCorrected):
+            row.update(brand=e.brand, model=e.model, year=e.year, sale_date=e.sale_date)
+        elif isinstance(e, Vehicle.PlateChanged):
+            self._plate(row, e.plate, e, "plate change")
+        elif isinstance(e, Vehicle.OwnerChanged):
+            self._owner(row, e.owner_id, e, "ownership change")
+        elif isinstance(e, Vehicle.ReminderRecorded):
+            b.conn.execute(
+                f"""INSERT INTO {b.t('reminder_outcomes')} (notification_id, vehicle_id, due_on,
+                    outcome, channel, note, appointment_id, by_user, at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (notification_id, e.originator_id, e.due_on, e.outcome, e.channel, e.note,
+                 e.appointment_id, e.audit.user_id, e.audit.at))
+            return
+        row["updated_at"] = e.audit.at
+        self._save_vehicle(b, row)
+
+    def _plan(self, b: Batch, e: Any) -> None:
+        if isinstance(e, ServicePlan.Set):
+            b.conn.execute(
+                f"""INSERT INTO {b.t('service_plans')} (id, brand_key, model_key, brand, model,
+                    months, km, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (id) DO NOTHING""",
+                (e.originator_id, e.brand_key, e.model_key, e.brand, e.model, e.months, e.km,
+                 e.audit.at))
+        else:
+            b.conn.execute(
+                f"""UPDATE {b.t('service_plans')} SET months = %s, km = %s, updated_at = %s
+                WHERE id = %s""", (e.months, e.km, e.audit.at, e.originator_id))
+        rows = b.conn.execute(
+            f"""SELECT v.id FROM {b.t('vehicles')} v JOIN {b.t('service_plans')} p ON p.id = %s
+                WHERE lower(v.brand) = p.brand_key
+                  AND (p.model_key = '*' OR lower(v.model) = p.model_key)""",
+            (e.originator_id,))
+        b.dirty |= {r[0] for r in rows}
+
+    # -- visits (from the work orders) -------------------------------------------------------
+
+    def _work_order(self, b: Batch, name: str, e: Any) -> None:
+        if isinstance(e, WorkOrder.Opened):
+            self._opened(b, e)
+            return
+        if name not in VISIT_EVENTS:
+            return
+        found = b.conn.execute(f"SELECT vehicle_id FROM {b.t('visits')} WHERE work_order_id = %s",
+                               (e.originator_id,)).fetchone()
+        if found is None:
+            return
+        vehicle_id = found[0]
+        sets: dict[str, Any] = {}
+        if isinstance(e, WorkOrder.CheckedIn):
+            km = int(e.details["mileage_in"])
+            self._reading(b, vehicle_id, e, "check_in", km)
+            sets = {"status": "checked_in", "mileage": km}
+        elif isinstance(e, WorkOrder.ReadyForSettlement):
+            sets = {"status": "ready_for_settlement", "serviced_on": b.day(e)}
+        elif isinstance(e, WorkOrder.Cancelled):
+            sets = {"status": "cancelled", "serviced_on": None}
+        elif name == "WorkOrder.Settled":
+            sets = {"status": "settled", "customer_total": getattr(e, "customer_total", None),
+                    "settled_at": e.audit.at}
+        elif name == "WorkOrder.SettlementReversed":
+            sets = {"status": "ready_for_settlement", "customer_total": None,
+                    "settled_at": None}
+        elif name == "WorkOrder.Delivered":
+            mileage_out = getattr(e, "mileage_out", None)
+            if mileage_out is not None:
+                self._reading(b, vehicle_id, e, "delivery", int(mileage_out))
+            sets = {"status": "delivered", "delivered_at": e.audit.at}
+        elif name in STATUS_OF:
+            sets = {"status": STATUS_OF[name]}
+        if isinstance(e, WorkOrder.BackInProgress):
+            sets["serviced_on"] = None
+        if sets:
+            b.conn.execute(
+                f"UPDATE {b.t('visits')} SET {', '.join(f'{k} = %s' for k in sets)} "
+                "WHERE work_order_id = %s", (*sets.values(), e.originator_id))
+            b.dirty.add(vehicle_id)
+
+    def _reading(self, b: Batch, vehicle_id: UUID, e: Any, source: str, km: int) -> None:
+        b.conn.execute(
+            f"""INSERT INTO {b.t('vehicle_readings')} (vehicle_id, work_order_id, source, at,
+                on_day, km) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+            (vehicle_id, e.originator_id, source, e.audit.at, b.day(e), km))
+        b.dirty.add(vehicle_id)
+
+    def _opened(self, b: Batch, e: Any) -> None:
+        snapshot, cid = e.vehicle, e.customer_id
+        vehicle_id = UUID(snapshot["vehicle_id"])
+        b.conn.execute(
+            f"""INSERT INTO {b.t('visits')} (work_order_id, number, store_id, customer_id,
+                vehicle_id, kind, status, opened_at, mileage, complaints, appointment_id)
+            VALUES (%s, %s, %s, %s, %s, %s, 'opened', %s, %s, %s, %s)
+            ON CONFLICT (work_order_id) DO NOTHING""",
+            (e.originator_id, e.number, e.audit.store_id, cid, vehicle_id, e.kind, e.audit.at,
+             e.mileage, list(e.complaints), e.appointment_id))
+        row = self._history(b, vehicle_id) or self._new_vehicle(
+            vehicle_id, snapshot["vin"], e.audit.store_id, e.audit.at)
+        for name in ("brand", "model", "year"):
+            row[name] = row[name] or snapshot.get(name)
+        self._plate(row, snapshot.get("plate"), e, f"work order {e.number}")
+        if not row["registered"] or row["owner_id"] is None:
+            self._owner(row, cid, e, f"work order {e.number}")
+        row["updated_at"] = e.audit.at
+        self._save_vehicle(b, row)
+        self._reading(b, vehicle_id, e, "opened", int(e.mileage))
+        phone = b.open_pii(cid, e.customer.get("phone"))
+        if phone and phone != ERASED:
+            b.conn.execute(
+                f"""UPDATE {b.t('customers')} SET phones = array_append(phones, %s)
+                WHERE id = %s AND NOT erased AND NOT (phones @> ARRAY[%s])""",
+                (phone, cid, phone))
+
+    # -- next service due --------------------------------------------------------------------
+
+    def _recompute_due(self, b: Batch) -> None:
+        ids = list(b.dirty)
+        with b.conn.cursor(row_factory=dict_row) as cur:
+            vehicles = cur.execute(
+                f"SELECT id, store_id, brand, model, sale_date FROM {b.t('vehicles')} "
+                "WHERE id = ANY(%s)", (ids,)).fetchall()
+            readings = cur.execute(
+                f"SELECT vehicle_id, on_day, km FROM {b.t('vehicle_readings')} "
+                "WHERE vehicle_id = ANY(%s)", (ids,)).fetchall()
+            services = cur.execute(
+                f"""SELECT DISTINCT ON (vehicle_id) vehicle_id, serviced_on, mileage
+                FROM {b.t('visits')} WHERE vehicle_id = ANY(%s) AND kind = 'maintenance'
+                  AND serviced_on IS NOT NULL AND status <> 'cancelled'
+                ORDER BY vehicle_id, serviced_on DESC, mileage DESC""", (ids,)).fetchall()
+            plans = {(p["brand_key"], p["model_key"]): p for p in cur.execute(
+                f"SELECT brand_key, model_key, months, km FROM {b.t('service_plans')}")}
+        by_vehicle: dict[UUID, list[Reading]] = {}
+        for r in readings:
+            by_vehicle.setdefault(r["vehicle_id"], []).append(Reading(r["on_day"], r["km"]))
+        last = {s["vehicle_id"]: Reading(s["serviced_on"], s["mileage"]) for s in services}
+        rows = []
+        for v in vehicles:
+            plan, source = self._plan_for(plans, v["brand"], v["model"])
+            due = next_service(plan, by_vehicle.get(v["id"], []), last_service=last.get(v["id"]),
+                               sale_date=v["sale_date"])
+            if due is None:
+                continue
+            rows.append((v["id"], v["store_id"], due.due_on, due.basis, due.by_time, due.by_km,
+                         due.target_km, due.km_per_day, last[v["id"]].on if v["id"] in last
+                         else None, last[v["id"]].km if v["id"] in last else None,
+                         Jsonb({"months": plan.months, "km": plan.km, "source": source})))
+        b.conn.execute(f"DELETE FROM {b.t('service_due')} WHERE vehicle_id = ANY(%s)", (ids,))
+        with b.conn.cursor() as cur:
+            cur.executemany(
+                f"""INSERT INTO {b.t('service_due')} (vehicle_id, store_id, due_on, basis,
+                    by_time, by_km, target_km, km_per_day, last_service_on, last_service_km, plan)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
+
+    def _plan_for(self, plans: dict[tuple[str, str], dict[str, Any]], brand: str | None,
+                  model: str | None) -> tuple[Plan, str]:
+        brand_key = ServicePlan.key(brand or "")
+        for key, source in (((brand_key, ServicePlan.key(model or "")), "model"),
+                            ((brand_key, "*"), "brand")):
+            if key in plans:
+                return Plan(plans[key]["months"], plans[key]["km"]), source
+        return self.default_plan, "default"

@@ -1,0 +1,192 @@
+"""Queries on the workshop read model: availability, appointments, technicians, the dispatch
+board (with a proposed technician per waiting job), and the technician KPIs per day.
+
+The board's proposal uses the same ranking as the auto-dispatch command; the command re-checks
+it on the aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+from domain.common import InvalidInput
+from domain.days import minutes, parse_clock
+from domain.skills import Candidate, exclusions, ranked, requirement
+from domain.workshop_day import SLOT_MINUTES
+
+ACTIVE = ("checked_in", "in_progress")
+
+
+def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql, params).fetchall()
+
+
+def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:
+    if "*" in stores:
+        return "TRUE", []
+    return f"{column} = ANY(%s)", [list(stores)]
+
+
+def availability(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str,
+                 first: date, last: date) -> list[dict[str, Any]]:
+    """Per day: labor hours per skill (capacity, booked, free) and free bays per slot."""
+    scope, params = _scope(stores)
+    days = _rows(conn, f"""SELECT day, opens, closes, bays, skill_hours, bookings FROM
+        workshop_days WHERE {scope} AND store_id = %s AND day BETWEEN %s AND %s ORDER BY day""",
+                 [*params, store_id, first, last])
+    for d in days:
+        booked: dict[str, Decimal] = {}
+        start, end = minutes(parse_clock(d["opens"])), minutes(parse_clock(d["closes"]))
+        occupied = [0] * ((end - start) // SLOT_MINUTES)
+        for booking in d["bookings"].values():
+            for skill, hours in booking["work"].items():
+                booked[skill] = booked.get(skill, Decimal(0)) + Decimal(hours)
+            first_slot = (minutes(parse_clock(booking["arrival"])) - start) // SLOT_MINUTES
+            for slot in range(first_slot, min(len(occupied), first_slot +
+                                              booking["bay_minutes"] // SLOT_MINUTES)):
+                occupied[slot] += 1
+        d["skills"] = {skill: {"capacity": str(cap), "booked": str(booked.get(skill, 0)),
+                               "free": str(Decimal(cap) - booked.get(skill, Decimal(0)))}
+                       for skill, cap in d.pop("skill_hours").items()}
+        d["free_bays"] = {f"{(start + i * SLOT_MINUTES) // 60:02d}:"
+                          f"{(start + i * SLOT_MINUTES) % 60:02d}": d["bays"] - n
+                          for i, n in enumerate(occupied)}
+        d["appointments"] = len(d.pop("bookings"))
+    return days
+
+
+def list_appointments(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                      store_id: str | None = None, day: date | None = None,
+                      status: str | None = None, customer_id: UUID | None = None,
+                      limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    scope, params = _scope(stores, "a.store_id")
+    where = [scope]
+    for column, value in (("a.store_id", store_id), ("a.day", day), ("a.status", status),
+                          ("a.customer_id", customer_id)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    rows = _rows(conn, f"""
+        SELECT a.id, a.store_id, a.day, a.arrival, a.status, a.customer_id,
+               c.name AS customer_name, c.phones AS customer_phones, a.vin, a.plate, a.kind,
+               a.services, a.note, a.work_order_id, a.work_order_number, a.version
+        FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id
+        WHERE {' AND '.join(where)} ORDER BY a.day, a.arrival, a.id LIMIT %s OFFSET %s""",
+                 [*params, limit, offset])
+    return {"items": rows, "limit": limit, "offset": offset}
+
+
+def get_appointment(conn: psycopg.Connection[Any], appointment_id: UUID,
+                    stores: Sequence[str]) -> dict[str, Any] | None:
+    rows = _rows(conn, """SELECT a.*, c.name AS customer_name, c.phones AS customer_phones
+        FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id WHERE a.id = %s""",
+                 (appointment_id,))
+    if not rows or ("*" not in stores and rows[0]["store_id"] not in stores):
+        return None
+    return rows[0]
+
+
+def list_technicians(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     store_id: str | None = None) -> list[dict[str, Any]]:
+    scope, params = _scope(stores)
+    where = [scope]
+    if store_id:
+        where.append("store_id = %s")
+        params.append(store_id)
+    return _rows(conn, f"""SELECT user_id, store_id, on_roster, skills, hourly_cost, shifts,
+        attendance, open_clock FROM technicians WHERE {' AND '.join(where)} ORDER BY user_id""",
+                 params)
+
+
+def _on_shift(tech: dict[str, Any], today: date, now: time) -> tuple[bool, str]:
+    shift = tech["shifts"].get(today.isoformat())
+    seen = tech["attendance"].get(today.isoformat(), {})
+    if shift is None:
+        return False, f"no shift on {today}"
+    if seen.get("status") == "absent":
+        return False, f"absent on {today}"
+    if now >= parse_clock(shift["end"]):
+        return False, f"shift ended at {shift['end']}"
+    return True, f"{shift['start']}-{shift['end']}"
+
+
+def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str,
+          now: datetime) -> dict[str, Any]:
+    """Per technician: queue, current clock, open load, today's hours; and the waiting jobs,
+    each with the technician auto-dispatch would propose."""
+    if "*" not in stores and store_id not in stores:
+        return {"store_id": store_id, "technicians": [], "waiting": []}
+    today = now.date()
+    techs = list_technicians(conn, stores, store_id=store_id)
+    jobs = _rows(conn, """SELECT work_order_id, job_no, number, complaint, status, technician_id,
+        hours, approved, pending, op_codes, dispatched_at, dispatch_reason, wo_status
+        FROM ws_jobs WHERE store_id = %s AND wo_status NOT IN ('cancelled', 'opened')
+          AND status <> 'passed' ORDER BY dispatched_at NULLS LAST, number, job_no""",
+                 (store_id,))
+    days = {r["user_id"]: r for r in _rows(conn, """SELECT user_id, available_hours,
+        clocked_seconds, sold_hours FROM tech_days WHERE store_id = %s AND day = %s""",
+                                          (store_id, today))}
+    candidates = []
+    for tech in techs:
+        queue = [j for j in jobs if j["technician_id"] == tech["user_id"]]
+        load = sum((Decimal(j["hours"]) for j in queue), Decimal(0))
+        on_shift, shift = _on_shift(tech, today, now.time())
+        day = days.get(tech["user_id"], {})
+        tech.update(
+            queue=queue, open_load_hours=str(load), on_shift=on_shift, shift_today=shift,
+            today={"available_hours": str(day.get("available_hours", 0)),
+                   "clocked_hours": str(round(Decimal(day.get("clocked_seconds", 0)) / 3600, 2)),
+                   "sold_hours": str(day.get("sold_hours", 0))})
+        if tech["on_roster"]:
+            candidates.append(Candidate(tech["user_id"], tech["skills"], on_shift,
+                                        shift if on_shift else None, load, len(queue),
+                                        [] if on_shift else [shift]))
+    waiting = [j for j in jobs if j["technician_id"] is None and j["wo_status"] in ACTIVE
+               and j["approved"] > 0 and j["pending"] == 0]
+    for job in waiting:
+        try:
+            need = requirement(job["op_codes"])
+        except InvalidInput as exc:
+            job.update(need=None, proposed=None, note=exc.detail)
+            continue
+        ranking = ranked(candidates, need)
+        job.update(need=need, proposed=ranking[0].user_id if ranking else None,
+                   excluded=exclusions(candidates, need))
+    return {"store_id": store_id, "at": now, "technicians": techs, "waiting": waiting}
+
+
+def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
+         first: date, last: date, user_id: str | None = None) -> list[dict[str, Any]]:
+    """Per technician and day: efficiency = sold / clocked, productivity = clocked / available,
+    proficiency = sold / available (None where the divisor is zero)."""
+    scope, params = _scope(stores)
+    where = [scope, "day BETWEEN %s AND %s"]
+    params += [first, last]
+    for column, value in (("store_id", store_id), ("user_id", user_id)):
+        if value:
+            where.append(f"{column} = %s")
+            params.append(value)
+    rows = _rows(conn, f"""SELECT user_id, store_id, day, available_hours, clocked_seconds,
+        sold_hours FROM tech_days WHERE {' AND '.join(where)} ORDER BY day, user_id""", params)
+    out = []
+    for r in rows:
+        available, sold = Decimal(r["available_hours"]), Decimal(r["sold_hours"])
+        clocked = Decimal(r["clocked_seconds"]) / 3600
+
+        def ratio(a: Decimal, b: Decimal) -> str | None:
+            return str(round(a / b, 4)) if b > 0 else None
+
+        out.append({"user_id": r["user_id"], "store_id": r["store_id"], "day": r["day"],
+                    "available_hours": str(available), "clocked_hours": str(round(clocked, 2)),
+                    "sold_hours": str(sold), "efficiency": ratio(sold, clocked),
+                    "productivity": ratio(clocked, available),
+                    "proficiency": ratio(sold, available)})
+    return out
