@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
+from pathlib import Path
 from typing import Any
 
 from servicecore.settings import Settings
@@ -26,6 +25,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     container = build(settings)
     if settings.in_process_projections:
         container.start_projections()
+        container.start_analytics()
     if args.demo and (container.app.recorder.max_notification_id() or 0) == 0:
         count = load_demo(container.work_orders, container.inventory, visits=args.demo_visits,
                           settlements=container.settlements, aftercare=container.aftercare)
@@ -54,26 +54,36 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
+    from workers.health import WorkerHealth
+    from workers.process import Loop, WorkerProcess, analytics_probe, projection_probe
 
-    if args.kind != "projections":
-        print(f"worker {args.kind!r} is not available in this release", file=sys.stderr)
+    if args.kind == "relay" and not settings.kafka_bootstrap_servers:
+        print("worker relay needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
     settings = settings.model_copy(update={"in_process_projections": False})
     container = build(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    runners = container.make_runners()
-    threads = [threading.Thread(target=r.run, args=(stop, container.database_url), daemon=True)
-               for r in runners]
-    for thread in threads:
-        thread.start()
-    log.info("projection worker running: %s", ", ".join(r.view.name for r in runners))
-    stop.wait()
-    for thread in threads:
-        thread.join(timeout=10)
-    container.close()
-    return 0
+    loops: list[tuple[str, Loop]]
+    if args.kind == "analytics":
+        loader = container.make_analytics_loader()
+        loops = [("analytics", lambda stop, _url: loader.run(stop))]
+        health = WorkerHealth("analytics", [analytics_probe(container.app, loader)],
+                              details=lambda: {"duckdb": str(loader.path),
+                                               "snapshot": str(loader.snapshot_path)})
+    elif args.kind == "relay":
+        relay = container.make_relay()
+        loops = [("kafka-relay", relay.run)]
+        health = WorkerHealth("relay", [relay.samples], details=relay.details)
+    else:
+        runners = container.make_runners()
+        loops = [(f"projection-{r.view.name}", r.run) for r in runners]
+        health = WorkerHealth("projections", [projection_probe(container.app, runners)],
+                              details=lambda: {"active": [r.view.name for r in runners
+                                                          if r.active]})
+    try:
+        return WorkerProcess(args.kind, loops, health, container.database_url,
+                             settings.worker_metrics_host, settings.worker_metrics_port).run()
+    finally:
+        container.close()
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,6 +97,49 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
                 figures = rebuild(container.app, container.pool, view,
                                   batch_size=settings.projection_batch_size)
                 print(json.dumps({"projection": view.name, **figures}))
+    finally:
+        container.close()
+    return 0
+
+
+def _analytics(args: argparse.Namespace, settings: Settings) -> int:
+    """rebuild | query | export: the DuckDB analytic tables from the command line."""
+    if args.action == "query":
+        from analytics.reader import snapshot
+
+        with snapshot(settings.analytics_path) as (conn, info):
+            cursor = conn.execute(args.sql)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            print("\t".join(columns))
+            for row in cursor.fetchall():
+                print("\t".join("" if v is None else str(v) for v in row))
+        print(f"-- snapshot at event {info['position']}, published {info['published_at']}",
+              file=sys.stderr)
+        return 0
+    if args.action == "export":
+        from analytics.reader import snapshot
+        from analytics.schema import TABLES
+
+        args.dir.mkdir(parents=True, exist_ok=True)
+        with snapshot(settings.analytics_path) as (conn, info):
+            for table in TABLES:
+                target = args.dir / f"{table.name}.parquet"
+                conn.execute(f"COPY {table.name} TO '{target}' (FORMAT parquet)")
+                print(target)
+        print(f"-- snapshot at event {info['position']}", file=sys.stderr)
+        return 0
+    from analytics.loader import AnalyticsLoader, rebuild
+    from servicecore.container import build
+
+    container = build(settings.model_copy(update={"in_process_projections": False}))
+    try:
+        figures = rebuild(container.app, settings.analytics_path)
+        loader = AnalyticsLoader(container.app, settings.analytics_path)
+        try:
+            loader.publish(force=True)
+        finally:
+            loader.close()
+        print(json.dumps({"analytics": str(settings.analytics_path), **figures}))
     finally:
         container.close()
     return 0
@@ -111,12 +164,42 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\r[{bar:<30}] {done}/{total}", end="", flush=True)
 
         stores = tuple(f"S{n:02d}" for n in range(1, args.stores + 1))
+        if args.months:
+            return _demo_history(args, container, stores)
         load_demo(container.work_orders, container.inventory, visits=args.visits,
                   stores=stores, progress=progress, settlements=container.settlements,
                   aftercare=container.aftercare)
         print()
     finally:
         container.close()
+    return 0
+
+
+def _demo_history(args: argparse.Namespace, container: Any, stores: tuple[str, ...]) -> int:
+    """`demo-data --months N`: a dealership's history at scale, one thread per store."""
+    import time
+    from dataclasses import asdict
+
+    from servicecore.demo import load_history
+
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        left = elapsed / done * (total - done) if done else 0.0
+        bar = "#" * (30 * done // max(total, 1))
+        print(f"\r[{bar:<30}] {done}/{total} visits  {elapsed:5.0f} s  ~{left:4.0f} s left",
+              end="", flush=True)
+
+    figures = load_history(container.work_orders, container.inventory, container.settlements,
+                           container.aftercare, stores=stores, months=args.months,
+                           per_day=args.per_day, lanes=args.lanes, seed=args.seed,
+                           progress=progress)
+    seconds = time.perf_counter() - started
+    events = container.app.recorder.max_notification_id() or 0
+    print()
+    print(json.dumps({**asdict(figures), "seconds": round(seconds, 1),
+                      "events_in_log": events}, ensure_ascii=False))
     return 0
 
 
@@ -141,11 +224,32 @@ def parser() -> argparse.ArgumentParser:
     rebuild = psub.add_parser("rebuild", help="rebuild from event 0 and swap in, while serving")
     rebuild.add_argument("--name", default=None)
     rebuild.set_defaults(run=_rebuild)
+    analytics = sub.add_parser("analytics", help="DuckDB analytic tables")
+    asub = analytics.add_subparsers(dest="action", required=True)
+    asub.add_parser("rebuild", help="reload every table from event 0 (stop the analytics "
+                                    "worker first: DuckDB allows one writer)").set_defaults(
+        run=_analytics)
+    query = asub.add_parser("query", help="run SQL on a read-only connection to the snapshot")
+    query.add_argument("sql")
+    query.set_defaults(run=_analytics)
+    export = asub.add_parser("export", help="write every table as Parquet")
+    export.add_argument("--dir", type=Path, default=Path("analytics-export"))
+    export.set_defaults(run=_analytics)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
     demo = sub.add_parser("demo-data", help="generate visits through the command path")
-    demo.add_argument("--visits", type=int, default=36)
+    demo.add_argument("--visits", type=int, default=36,
+                      help="the small set (without --months): this many visits")
     demo.add_argument("--stores", type=int, default=1)
+    demo.add_argument("--months", type=int, default=0,
+                      help="a history at scale: this many months up to yesterday, --lanes "
+                           "threads per store (see README, Command line)")
+    demo.add_argument("--per-day", type=float, default=4.0,
+                      help="with --months: mean visits per store per day (default 4: 3 stores "
+                           "x 12 months ~ 4,900 visits, ~160k events, 10-16 min on 2 cores)")
+    demo.add_argument("--lanes", type=int, default=3,
+                      help="with --months: threads per store (desks working the same day)")
+    demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=_demo)
     return root
 
