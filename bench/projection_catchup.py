@@ -58,7 +58,7 @@ from bench.common import (
 )
 
 NAME = "projection_catchup"
-GENERATOR_VERSION = 2  # 2: the customer stream is named by the work order's customer_id
+GENERATOR_VERSION = 3  # 3: parts are issued from stock items before the job completes
 SUFFIX = "_bench"
 
 
@@ -120,6 +120,7 @@ class VisitBuilder:
         self.stores = stores
         self.counters: dict[tuple[str, int], DocumentCounter] = {}
         self.technicians: dict[str, Technician] = {}
+        self.stock: dict[tuple[str, str], Any] = {}
         self.n = 0
 
     def _counter(self, store: str, year: int, audit: Any) -> Any:
@@ -131,6 +132,21 @@ class VisitBuilder:
                                                  audit=audit)
         return self.counters[key]
 
+    def _stock(self, store: str, part: str, audit: Any) -> Any:
+        """A stock item with a large first delivery, so that every visit's part can be issued."""
+        from decimal import Decimal
+
+        from domain.stock import StockItem
+
+        key = (store, part)
+        if key not in self.stock:
+            item = StockItem(audit=audit, store_id=store, part_number=part, unit="pc",
+                             min_stock=Decimal(0))
+            item.receive(audit, qty=1_000_000, unit_cost="10.00", supplier="bench",
+                         supplier_doc=f"DN-{store}-{part}")
+            self.stock[key] = item
+        return self.stock[key]
+
     def _technician(self, user: str, store: str, audit: Any) -> Any:
         from domain.technician import Technician
 
@@ -139,6 +155,8 @@ class VisitBuilder:
         return self.technicians[user]
 
     def visit(self, at: datetime, pending: dict[Any, Any]) -> None:
+        from decimal import Decimal
+
         from domain.common import Audit
         from domain.customer import Customer
         from domain.work_order import WorkOrder
@@ -213,6 +231,13 @@ class VisitBuilder:
         technician.clock_off(off, wo.id, 1)
         if stage < 0.45:
             return
+        issued = audit("parts_clerk", "clerk-01", 190)
+        item = self._stock(store, part, issued)
+        pending[item.id] = item
+        line = wo.lines["L2"]
+        picks = item.issue(issued, WorkOrder.stock_key(wo.id, "L2"), line["qty"])
+        wo.record_issue(issued, "L2", line["qty"], picks,
+                        sum((p["qty"] * p["unit_cost"] for p in picks), Decimal(0)))
         wo.complete_job(audit("technician", tech, 200), 1)
         wo.quality_check(audit("manager", "qc-01", 210), 1, True, None)
 
