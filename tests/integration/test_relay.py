@@ -256,7 +256,7 @@ def test_relay_across_a_broker_failure_loses_nothing_and_keeps_stream_order(
             # a consumer reads along; once it holds everything the broker acknowledged, and
             # while a send is in flight, the broker is frozen and killed, and comes back empty
             killed_at = None
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 180
             while killed_at is None:
                 assert time.monotonic() < deadline, "never reached a moment to kill the broker"
                 applied.feed(reader.poll(100))
@@ -264,8 +264,13 @@ def test_relay_across_a_broker_failure_loses_nothing_and_keeps_stream_order(
                     continue
                 assert broker.process is not None
                 os.kill(broker.process.pid, signal.SIGSTOP)
-                time.sleep(0.3)
+                # the writer keeps adding events: wait (bounded) for a send the frozen broker
+                # has not acknowledged, on a busy machine this can take a while
+                frozen_until = time.monotonic() + 10
                 acked, unacked = acked_head(relay)
+                while not unacked and time.monotonic() < frozen_until:
+                    time.sleep(0.1)
+                    acked, unacked = acked_head(relay)
                 if unacked and has_all(applied, published(system, acked)):
                     killed_at = acked
                     broker.kill()
