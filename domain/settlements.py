@@ -19,6 +19,9 @@ from domain.application import CommandResult, Decision, Request, ServiceCore, Se
 from domain.cashier_day import CashierDay
 from domain.common import InvalidInput, NotFound, NotPermitted, require
 from domain.counter import DocumentCounter
+from domain.customer import Customer
+from domain.customers import earn_in
+from domain.loyalty import LoyaltyRules
 from domain.reconciliation import SOURCES, Statement, parse_statement
 from domain.settlement import Settlement, SettlementError, build_bills
 from domain.work_order import WorkOrder
@@ -29,6 +32,7 @@ class Policy:
     """Settings that shape money rules."""
 
     discount_approval_rate: Decimal = Decimal("0.10")
+    loyalty: LoyaltyRules | None = None  # points earned on the paid customer bill
 
 
 class Settlements:
@@ -71,9 +75,20 @@ class Settlements:
         if not settlement.settle_if_paid(audit):
             return False
         assert settlement.number is not None
-        self._work_order(session, settlement).settle(
-            audit, settlement.id, settlement.number, settlement.billed("customer"))
+        wo = self._work_order(session, settlement)
+        wo.settle(audit, settlement.id, settlement.number, settlement.billed("customer"))
+        self._earn_points(session, settlement, wo.number)
         return True
+
+    def _earn_points(self, session: Session, settlement: Settlement, reference: str) -> None:
+        """Loyalty points on what the customer paid, in the settling save (once per visit:
+        a re-settlement after a reversal earns nothing more)."""
+        rules = self.policy.loyalty
+        paid = settlement.paid("customer")
+        customer = session.find(Customer, settlement.customer_id)
+        if rules is None or paid <= 0 or customer is None or customer.erased:
+            return
+        earn_in(session, rules, self.zone, settlement.customer_id, paid, reference)
 
     def _business_date(self, request: Request, given: str | None) -> str:
         today = self.today(request)

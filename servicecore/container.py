@@ -38,6 +38,7 @@ from servicecore import schema
 from servicecore.embedded import embedded_database_url
 from servicecore.keystore import PostgresKeyStore
 from servicecore.settings import Settings
+from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
 from workers.projection_runner import ProjectionRunner
 from workers.relay import KafkaRelay, RelayConfig
 
@@ -92,7 +93,11 @@ class Container:
     @property
     def settlements(self) -> Settlements:
         return Settlements(self.app, self.settings.store_timezone,
-                           Policy(discount_approval_rate=self.settings.discount_approval_rate))
+                           Policy(discount_approval_rate=self.settings.discount_approval_rate,
+                                  loyalty=LoyaltyRules(
+                                      rate=self.settings.points_rate,
+                                      expiry_months=self.settings.points_expiry_months,
+                                      point_value=self.settings.point_value)))
 
     @property
     def aftercare(self) -> Aftercare:
@@ -147,6 +152,21 @@ class Container:
             idempotence=s.kafka_idempotence, linger_ms=s.kafka_linger_ms,
             batch_bytes=s.kafka_batch_bytes, select_limit=s.relay_batch_size,
             delivery_timeout_ms=s.kafka_delivery_timeout_ms,
+            max_backoff_seconds=s.relay_max_backoff_seconds))
+
+    def make_kafka_projection(self, group_id: str | None = None) -> KafkaProjection:
+        """The work-order board fed from the relay's work-orders topic (a consumer group)."""
+        import os
+
+        from workers.integration_events import ROUTES
+
+        s = self.settings
+        if not s.kafka_bootstrap_servers:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
+        group = group_id or os.environ.get("SERVICECORE_KAFKA_PROJECTION_GROUP") or DEFAULT_GROUP
+        return KafkaProjection(self.pool, KafkaProjectionConfig(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,
             max_backoff_seconds=s.relay_max_backoff_seconds))
 
     def start_projections(self) -> None:

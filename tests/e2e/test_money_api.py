@@ -104,6 +104,11 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     assert accounts["1122"] == 0            # the customer paid everything
     assert accounts["1123"] == Decimal("150.00")  # the OEM owes the warranty bill
     assert accounts["1405"] == Decimal("-200.00")  # one part left inventory at FIFO cost
+    # The customer earned loyalty points on what they paid (780.00 at 1 point per 10 CNY),
+    # in the settling transaction.
+    customer = get(client, f"/customers/{doc['customer']['id']}", advisor,
+                   wait_for=paid["notification_id"])
+    assert customer["points"]["balance"] == 78
     owed = get(client, "/receivables", finance_user)
     assert [(r["kind"], r["outstanding"]) for r in owed] == [("warranty", "150.00")]
     # Delivery, then the follow-up call closes the work order; the complaint lives on.
