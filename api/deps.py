@@ -20,15 +20,17 @@ from domain.common import Caller, InvalidInput
 from domain.idempotency import request_hash
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
+    """async: no thread-pool hop for a dependency that only reads app state."""
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
 
-def reader(action: str) -> Callable[..., Principal]:
-    def dependency(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> Principal:
+def reader(action: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(ctx: Ctx,
+                         authorization: Annotated[str | None, Header()] = None) -> Principal:
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
         return principal

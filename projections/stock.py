@@ -70,9 +70,12 @@ class Batch:
 
     def preload(self, item_ids: set[UUID]) -> None:
         """The stock rows of the batch's items, in one query."""
+        if not item_ids:
+            return
+        # prepare=False: a generic plan of `= ANY($1)` compares every row with every id
         with self.conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(f"SELECT * FROM {self.t('stock')} WHERE id = ANY(%s)",
-                               (list(item_ids),)).fetchall()
+                               (list(item_ids),), prepare=False).fetchall()
         self.stock.update({r["id"]: r for r in rows})
 
     def new_stock_row(self, event: StockItem.Opened) -> dict[str, Any]:
