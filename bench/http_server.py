@@ -5,7 +5,8 @@ command benchmark. Started and stopped by bench.http_commands; not meant to be r
 
 Uvicorn runs one process with its default settings, except that the access log is off
 (one log line per request would be measured too). The app is wrapped, in this process only, by
-a thin ASGI layer that times each request inside the server and each domain-service call, and
+a thin ASGI layer that times each request inside the server, each domain-service call and each
+read-model query function the stock and parts routes call, and
 answers two bench-only paths: GET /__bench/stats (timings, saves, retried version conflicts)
 and POST /__bench/reset.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import threading
 import time
@@ -24,7 +26,11 @@ from bench.common import latency_summary, quiet_logging, system
 
 SERVICE_METHODS = ("open", "check_in", "add_labor_line", "add_part_line", "authorize_line",
                    "diagnose", "dispatch", "clock_on", "clock_off", "complete_job",
-                   "quality_check", "cancel", "add_job", "reprice_line")
+                   "quality_check", "cancel", "add_job", "reprice_line", "issue_part",
+                   "return_part", "reserve_line")
+# read-model query functions as the route modules imported them (timed as "query")
+QUERY_FUNCTIONS = {"api.routes.stock": ("get_stock", "list_stock", "list_movements", "valuation"),
+                   "api.routes.parts": ("search_parts", "get_part")}
 
 
 def count_conflicts(app: Any) -> dict[str, int]:
@@ -58,25 +64,33 @@ class Instrumented:
         self.counts = counts
         self.server: list[float] = []
         self.service: list[float] = []
+        self.query: list[float] = []
         for name in SERVICE_METHODS:
             method = getattr(work_orders, name, None)
             if method is not None:
-                setattr(work_orders, name, self._timed(method))
+                setattr(work_orders, name, self._timed(method, self.service))
+        for module_name, names in QUERY_FUNCTIONS.items():
+            module = importlib.import_module(module_name)
+            for name in names:
+                if hasattr(module, name):
+                    setattr(module, name, self._timed(getattr(module, name), self.query))
 
-    def _timed(self, method: Callable[..., Any]) -> Callable[..., Any]:
+    @staticmethod
+    def _timed(method: Callable[..., Any], into: list[float]) -> Callable[..., Any]:
         @functools.wraps(method)
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
                 return method(*args, **kwargs)
             finally:
-                self.service.append(time.perf_counter() - started)
+                into.append(time.perf_counter() - started)
 
         return timed
 
     def stats(self) -> dict[str, Any]:
         return {"requests": len(self.server), "server": latency_summary(self.server),
                 "service_calls": len(self.service), "service": latency_summary(self.service),
+                "query_calls": len(self.query), "query": latency_summary(self.query),
                 **self.counts}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -87,6 +101,7 @@ class Instrumented:
             if scope["path"] == "/__bench/reset":
                 self.server.clear()
                 self.service.clear()
+                self.query.clear()
                 self.counts.update(saves=0, conflicts=0)
             body = json.dumps(self.stats()).encode()
             await send({"type": "http.response.start", "status": 200,

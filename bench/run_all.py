@@ -1,5 +1,6 @@
-"""Run every benchmark with modest defaults (about 3 minutes per server on 2 cores, plus up
-to --quiet-wait seconds waiting for a quiet machine).
+"""Run every benchmark with modest defaults (about 6 minutes per server on 2 cores, plus up
+to --quiet-wait seconds waiting for a quiet machine, plus ~3 minutes the first time `parts`
+builds its 10,000-part dataset on a server).
 
     python -m bench.run_all                       # the default server (DATABASE_URL or embedded)
     python -m bench.run_all --servers embedded,local
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from bench import event_store, http_commands, projection_catchup
+from bench import analytics, event_store, http_commands, parts, projection_catchup, relay
 from bench.common import (
     RESULTS_DIR,
     measure_yardstick,
@@ -34,13 +35,16 @@ BENCHMARKS: dict[str, ModuleType] = {
     "event_store": event_store,
     "http_commands": http_commands,
     "projection_catchup": projection_catchup,
+    "parts": parts,
+    "relay": relay,
+    "analytics": analytics,
 }
 
 
 def table(kinds: Sequence[str] | None = None) -> str:
     """Markdown table of the latest saved results (all server kinds found, or `kinds`)."""
-    lines = ["| server | benchmark | setting | rate/s | unit | x yardstick | p50 ms | p99 ms | "
-             "errors |", "|---|---|---|---:|---|---:|---:|---:|---:|"]
+    lines = [("| server | benchmark | setting | rate/s | unit | x yardstick | p50 ms | p99 ms | "
+              "errors |"), "|---|---|---|---:|---|---:|---:|---:|---:|"]
     yardsticks: dict[str, dict[str, Any]] = {}
     for path in sorted(RESULTS_DIR.glob("*.json")):
         doc = json.loads(path.read_text())
