@@ -57,8 +57,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.health import WorkerHealth
     from workers.process import Loop, WorkerProcess, analytics_probe, projection_probe
 
-    if args.kind == "relay" and not settings.kafka_bootstrap_servers:
-        print("worker relay needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+    if args.kind in ("relay", "kafka-projection") and not settings.kafka_bootstrap_servers:
+        print(f"worker {args.kind} needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
     settings = settings.model_copy(update={"in_process_projections": False})
     container = build(settings)
@@ -73,6 +73,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         relay = container.make_relay()
         loops = [("kafka-relay", relay.run)]
         health = WorkerHealth("relay", [relay.samples], details=relay.details)
+    elif args.kind == "kafka-projection":
+        board = container.make_kafka_projection()
+        loops = [("kafka-projection", board.run)]
+        health = WorkerHealth("kafka-projection", [board.samples], details=board.details)
     else:
         runners = container.make_runners()
         loops = [(f"projection-{r.view.name}", r.run) for r in runners]
@@ -217,7 +221,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds")
     token.set_defaults(run=_token)
     worker = sub.add_parser("worker", help="run one worker process")
-    worker.add_argument("kind", choices=["projections", "analytics", "relay"])
+    worker.add_argument("kind", choices=["projections", "analytics", "relay",
+                                                "kafka-projection"])
     worker.set_defaults(run=_worker)
     projections = sub.add_parser("projections", help="projection maintenance")
     psub = projections.add_subparsers(dest="action", required=True)

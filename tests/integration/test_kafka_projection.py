@@ -1,0 +1,308 @@
+"""The work-order board fed from Kafka (workers.kafka_projection) against a real broker (tansu).
+
+The relay publishes a history of work orders to a 4-partition work-orders topic; KafkaProjection
+instances in one consumer group split the partitions and build a board equal to the statuses
+of the PostgreSQL read model `wo_view`. Each test has its own consumer group and board table.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from domain.application import Request
+from domain.common import Caller
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.integration.kafka_support import Broker, free_port, wait_until
+from tests.integration.test_relay import answers, get, start_worker, worker_env
+from workers.integration_events import stream_kind
+from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
+from workers.projection_runner import ProjectionRunner
+from workers.relay import KafkaRelay, RelayConfig
+
+PARTITIONS = 4
+CUSTOMER = {"name": "王磊", "phone": "13800001111"}
+VEHICLE = {"vin": "LSVAU218XN2183294", "plate": "沪B54321", "brand": "Volkswagen", "model": "Lavida",
+           "year": 2022}
+
+
+@pytest.fixture(scope="module")
+def kp_db(server_url: str) -> Iterator[str]:
+    name = f"sc_kproj_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    params = conninfo_to_dict(server_url)
+    params["dbname"] = name
+    yield make_conninfo(**params)  # type: ignore[arg-type]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def system(kp_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    container = build(settings_for(kp_db, tmp_path_factory.mktemp("kproj"), pool_size=4))
+    yield container
+    container.close()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = Broker(tmp_path_factory.mktemp("tansu"))
+    b.start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture(scope="module")
+def relay(system: Container, broker: Broker) -> KafkaRelay:
+    tag = uuid.uuid4().hex[:8]
+    r = KafkaRelay(system.app, system.pool, RelayConfig(
+        broker.bootstrap, topic_prefix=f"k{tag}.", partitions=PARTITIONS, linger_ms=5,
+        position_name=f"relay-{tag}", delivery_timeout_ms=5000, max_backoff_seconds=1.0))
+    r.ensure_topics()
+    return r
+
+
+def req(store_id: str) -> Request:
+    return Request(Caller("advisor-1", "advisor", (store_id,), datetime.now(UTC), str(uuid4())))
+
+
+def history(system: Container, store_id: str, count: int,
+            earlier: list[UUID] | None = None) -> list[UUID]:
+    """Open `count` work orders (some checked in, some with a job added, some cancelled); move
+    some `earlier` ones on too."""
+    wos, opened = system.work_orders, []
+    for n in range(count):
+        wo_id = UUID(wos.open(req(store_id), store_id=store_id, customer=dict(CUSTOMER),
+                              vehicle=dict(VEHICLE), mileage=20_000 + n,
+                              complaints=["noise"]).body["id"])
+        opened.append(wo_id)
+        if n % 3 != 2:
+            wos.check_in(req(store_id), wo_id, mileage_in=20_000 + n, fuel_level=50)
+        if n % 2 == 0:
+            wos.add_job(req(store_id), wo_id, complaint="wipers")
+        if n % 4 == 3:
+            wos.cancel(req(store_id), wo_id, reason="customer changed their mind")
+    for n, wo_id in enumerate(earlier or []):
+        if n % 4 == 2:
+            wos.cancel(req(store_id), wo_id, reason="parts too expensive")
+        elif n % 4 == 0:
+            wos.add_job(req(store_id), wo_id, complaint="air conditioning")
+    return opened
+
+
+def publish(system: Container, relay: KafkaRelay) -> None:
+    relay.catch_up()
+
+
+def expected_board(system: Container) -> dict[str, tuple[str, str, str, int]]:
+    """id -> (number, store_id, status, stream version) from wo_view and the event log."""
+    view = next(v for v in system.views if v.name == "work_orders")
+    ProjectionRunner(system.app, system.pool, view).catch_up()
+    versions: dict[str, int] = {}
+    app, start = system.app, 1
+    while batch := app.recorder.select_notifications(start=start, limit=1000):
+        for n in batch:
+            if stream_kind(n.topic)[0] == "WorkOrder":
+                versions[str(n.originator_id)] = max(versions.get(str(n.originator_id), 0),
+                                                     n.originator_version)
+        start = batch[-1].id + 1
+    with system.pool.connection() as conn:
+        rows = conn.execute("SELECT id::text, number, store_id, status FROM wo_view").fetchall()
+    return {i: (number, store, status, versions[i]) for i, number, store, status in rows}
+
+
+def board(system: Container, table: str) -> dict[str, tuple[str, str, str, int]]:
+    with system.pool.connection() as conn:
+        try:
+            rows = conn.execute(f"SELECT work_order_id::text, number, store_id, status, "
+                                f"stream_version FROM {table}").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}
+    return {i: (number, store, status, v) for i, number, store, status, v in rows}
+
+
+def applications(system: Container, table: str) -> dict[str, tuple[int, int]]:
+    with system.pool.connection() as conn:
+        rows = conn.execute(f"SELECT work_order_id::text, applications, stream_version "
+                            f"FROM {table}").fetchall()
+    return {i: (a, v) for i, a, v in rows}
+
+
+def stored_offsets(system: Container, group: str) -> dict[int, int]:
+    with system.pool.connection() as conn:
+        rows = conn.execute("SELECT partition, next_offset FROM kafka_offsets "
+                            "WHERE consumer_group = %s", (group,)).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+class Running:
+    """A KafkaProjection's run loop in a thread."""
+
+    def __init__(self, system: Container, relay: KafkaRelay, broker: Broker, group: str,
+                 table: str, name: str) -> None:
+        self.projection = KafkaProjection(system.pool, KafkaProjectionConfig(
+            broker.bootstrap, relay.config.topic_prefix + "work-orders", group_id=group,
+            board_table=table, session_timeout_ms=6000, heartbeat_interval_ms=2000,
+            poll_timeout_ms=200, max_poll_records=50, max_backoff_seconds=1.0,
+            client_id=name))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.projection.run, args=(self.stop, ""),
+                                       name=name, daemon=True)
+        self.thread.start()
+
+    @property
+    def partitions(self) -> set[int]:
+        return {p for _, p in set(self.projection.assigned)}
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+def names(tag: str) -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return f"group-{tag}-{suffix}", f"kboard_{tag}_{suffix}"
+
+
+def split(a: Running, b: Running) -> bool:
+    pa, pb = a.partitions, b.partitions
+    return bool(pa) and bool(pb) and not pa & pb and pa | pb == set(range(PARTITIONS))
+
+
+# -- (a) two instances split the partitions and build the board together -----------------------
+
+def test_two_instances_split_the_partitions_and_build_the_board(
+        system: Container, relay: KafkaRelay, broker: Broker) -> None:
+    group, table = names("a")
+    first = Running(system, relay, broker, group, table, "kp-a1")
+    second = Running(system, relay, broker, group, table, "kp-a2")
+    try:
+        # the group settles with both members before anything is published
+        wait_until(lambda: split(first, second), 40, "two members sharing the partitions")
+        history(system, "KA1", 12)
+        publish(system, relay)
+        expected = expected_board(system)
+        wait_until(lambda: board(system, table) == expected, 40, "the board to match wo_view")
+        # each member built its own, disjoint share of the board
+        assert split(first, second)
+        assert first.projection.stats.applied > 0 and second.projection.stats.applied > 0
+        assert first.projection.stats.applied + second.projection.stats.applied == sum(
+            v for *_, v in expected.values())
+        assert {s for _, _, s, _ in expected.values()} >= {"opened", "checked_in", "cancelled"}
+        assert all(a == v for a, v in applications(system, table).values())
+    finally:
+        first.halt()
+        second.halt()
+
+
+# -- (b) one instance stops mid-way: the other takes over from the stored offsets ---------------
+
+def test_a_stopped_instance_s_partitions_move_on_from_the_stored_offsets(
+        system: Container, relay: KafkaRelay, broker: Broker) -> None:
+    group, table = names("b")
+    first = Running(system, relay, broker, group, table, "kp-b1")
+    second = Running(system, relay, broker, group, table, "kp-b2")
+    try:
+        wait_until(lambda: split(first, second), 40, "two members sharing the partitions")
+        earlier = history(system, "KB1", 8)
+        publish(system, relay)
+        handed_over = second.partitions
+        expected = expected_board(system)
+        wait_until(lambda: board(system, table) == expected, 40, "the board to match wo_view")
+        assert first.projection.stats.applied > 0 and second.projection.stats.applied > 0
+        # the second stops (leaves the group); more history arrives
+        second.halt()
+        at_stop = stored_offsets(system, group)
+        history(system, "KB1", 6, earlier)
+        publish(system, relay)
+        expected = expected_board(system)
+        wait_until(lambda: first.partitions == set(range(PARTITIONS)), 40,
+                   "the first member to take over every partition")
+        wait_until(lambda: board(system, table) == expected, 40, "the board to match wo_view")
+        # the first went on from the second's stored offsets: nothing was applied twice
+        assert first.projection.stats.repeats == 0 and second.projection.stats.repeats == 0
+        assert first.projection.stats.applied + second.projection.stats.applied == sum(
+            v for *_, v in expected.values())
+        assert all(a == v for a, v in applications(system, table).values())
+        assert all(stored_offsets(system, group)[p] >= at_stop[p] for p in handed_over)
+        assert first.projection.stats.rebalances >= 2
+    finally:
+        first.halt()
+        if second.thread.is_alive():
+            second.halt()
+
+
+# -- (c) the same messages again change nothing -------------------------------------------------
+
+def test_messages_fed_again_are_skipped_by_stream_version(
+        system: Container, relay: KafkaRelay, broker: Broker) -> None:
+    group, table = names("c")
+    history(system, "KC1", 4)
+    publish(system, relay)
+    expected = expected_board(system)
+    total = sum(v for *_, v in expected.values())
+    first = Running(system, relay, broker, group, table, "kp-c1")
+    try:
+        wait_until(lambda: board(system, table) == expected, 40, "the board to match wo_view")
+    finally:
+        first.halt()
+    before = board(system, table)
+    ends = stored_offsets(system, group)
+    assert sum(ends.values()) == total  # the topic holds each work-order event once
+    # every stored offset back to the start: a new member reads everything again
+    with system.pool.connection() as conn:
+        conn.execute("UPDATE kafka_offsets SET next_offset = 0 WHERE consumer_group = %s",
+                     (group,))
+    again = Running(system, relay, broker, group, table, "kp-c2")
+    try:
+        wait_until(lambda: again.projection.stats.repeats >= total, 40,
+                   "the member to read every message again")
+        wait_until(lambda: stored_offsets(system, group) == ends, 10, "the offsets to catch up")
+    finally:
+        again.halt()
+    assert again.projection.stats.applied == 0 and again.projection.stats.early == 0
+    assert board(system, table) == before == expected
+    assert all(a == v for a, v in applications(system, table).values())
+
+
+# -- (d) the worker process ----------------------------------------------------------------------
+
+def test_worker_kafka_projection_builds_the_board_and_stops_on_sigterm(
+        system: Container, relay: KafkaRelay, broker: Broker, tmp_path: Path) -> None:
+    history(system, "KD1", 3)
+    publish(system, relay)
+    expected = expected_board(system)
+    group = f"group-d-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {**worker_env(system, broker, tmp_path, port, relay.config.topic_prefix),
+           "SERVICECORE_KAFKA_PROJECTION_GROUP": group}
+    log = tmp_path / "kafka-projection.log"
+    worker = start_worker("kafka-projection", env, log)
+    try:
+        wait_until(lambda: board(system, "kafka_work_order_board") == expected, 60,
+                   "the worker's board to match wo_view")
+        wait_until(lambda: answers(port, "/health"), 30, "/health")
+        status, _, body = get(port, "/health")
+        assert status == 200 and json.loads(body)["worker"] == "kafka-projection"
+        text = get(port, "/metrics")[2]
+        assert 'servicecore_kafka_projection_partitions{worker="kafka-projection"} 4' in text
+        assert "servicecore_kafka_projection_applied_total" in text
+        assert set(stored_offsets(system, group)) == set(range(PARTITIONS))
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
