@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import duckdb
 import psycopg
 import pytest
 from eventsourcing.domain import Aggregate
@@ -457,3 +458,42 @@ def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def test_worker_analytics_publishes_a_snapshot_and_resumes_after_sigterm(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    port = free_port()
+    env = worker_env(system, broker, tmp_path, port, "a.")
+    env["SERVICECORE_ANALYTICS_PUBLISH_SECONDS"] = "1"
+    log = tmp_path / "analytics.log"
+    info = tmp_path / "analytics" / "servicecore-snapshot.json"
+
+    def published_at_head() -> bool:
+        head = system.app.recorder.max_notification_id() or 0
+        return info.exists() and json.loads(info.read_text())["position"] >= head
+
+    open_orders(system, "AW1", 3)
+    worker = start_worker("analytics", env, log)
+    try:
+        # the one DuckDB writer loads to the head and publishes a snapshot saying so
+        wait_until(published_at_head, 90, "a snapshot at the head")
+        wait_until(lambda: 'servicecore_worker_events_behind{worker="analytics"} 0'
+                   in get(port, "/metrics")[2], 60, "/metrics at the head")
+        assert "servicecore_analytics_snapshot_position" in get(port, "/metrics")[2]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+        # more visits while it is stopped; a new process resumes from the position in DuckDB
+        open_orders(system, "AW1", 3)
+        worker = start_worker("analytics", env, log)
+        wait_until(published_at_head, 90, "the restarted worker's snapshot")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    snapshot = duckdb.connect(str(info.with_suffix(".duckdb")), read_only=True)
+    try:
+        counted = snapshot.execute("SELECT count(*) FROM fact_work_orders WHERE store_id = 'AW1'")
+        assert counted.fetchall() == [(6,)]
+    finally:
+        snapshot.close()
