@@ -47,8 +47,9 @@ TARGETS: dict[str, Target] = {
     "IdempotencyRecord.Remembered": lambda s, wo, day, idem: (
         "domain.idempotency:IdempotencyRecord.Remembered", idem),
 }
+# ... and the customer's loyalty points on what they paid, in the same save
 SETTLING_SAVE = sorted(["Settlement.PaymentTaken", "Settlement.Settled", "WorkOrder.Settled",
-                        "CashierDay.Opened", "CashierDay.MoneyIn",
+                        "CashierDay.Opened", "CashierDay.MoneyIn", "Customer.PointsEarned",
                         "IdempotencyRecord.Remembered"])
 
 
