@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 REBUILD_SUFFIX = "_rebuild"
 
@@ -59,3 +60,16 @@ class ReadModel(ABC):
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
         """Apply a batch of (notification id, domain event) inside the caller's transaction."""
+
+
+def rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str, Any]]:
+    """A query's rows as dicts (what every read model's query functions answer with)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql, params).fetchall()
+
+
+def store_scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:
+    """The WHERE clause limiting a read to the caller's stores ("*": all of them)."""
+    if "*" in stores:
+        return "TRUE", []
+    return f"{column} = ANY(%s)", [list(stores)]

@@ -16,12 +16,13 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 
 from domain import loyalty
 from domain.common import InvalidInput
 from domain.customers import normalise_phone
 from domain.vehicle_ids import normalise_plate
+from projections.base import rows as _rows
+from projections.base import store_scope as _scope
 
 CLOSED = ("delivered", "closed", "cancelled")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
@@ -34,15 +35,8 @@ class TagRules:
     fleet_vehicles: int = 3
 
 
-def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:
-    if "*" in stores:
-        return "TRUE", []
-    return f"{column} = ANY(%s)", [list(stores)]
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql, params).fetchall()
 
 
 def _lookup_clause(q: str) -> tuple[str, list[Any]]:

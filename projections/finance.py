@@ -16,7 +16,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from domain.cashier_day import CashierDay
@@ -24,6 +23,7 @@ from domain.follow_up import Complaint, FollowUp
 from domain.reconciliation import Statement
 from domain.settlement import Settlement, bill_totals
 from projections.base import Index, ReadModel
+from projections.base import rows as _rows
 from projections.work_orders import dumps
 
 ZERO = Decimal("0.00")
@@ -415,9 +415,6 @@ def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
 
 # -- queries --------------------------------------------------------------------------------
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql, params).fetchall()
 
 
 def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[list[str], list[Any]]:

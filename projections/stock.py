@@ -25,6 +25,8 @@ from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
 from projections.base import Index, ReadModel
+from projections.base import rows as _rows
+from projections.base import store_scope as _stores_clause
 from projections.work_orders import dumps
 
 ZERO = Decimal(0)
@@ -572,15 +574,8 @@ class StockView(ReadModel):
 
 # -- queries --------------------------------------------------------------------------------
 
-def _stores_clause(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:
-    if "*" in stores:
-        return "TRUE", []
-    return f"{column} = ANY(%s)", [list(stores)]
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql, params).fetchall()
 
 
 STOCK_SELECT = """

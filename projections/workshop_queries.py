@@ -14,19 +14,16 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 
 from domain.common import InvalidInput
 from domain.days import minutes, parse_clock
 from domain.skills import Candidate, exclusions, ranked, requirement
 from domain.workshop_day import SLOT_MINUTES
+from projections.base import rows as _rows
 
 ACTIVE = ("checked_in", "in_progress")
 
 
-def _rows(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(sql, params).fetchall()
 
 
 def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:
