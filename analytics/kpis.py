@@ -164,18 +164,19 @@ def _repair_time(f: Filters) -> tuple[str, list[Any]]:
 
 def _comeback(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("w.opened_at").vehicle()
+    # one pass: per VIN and complaint, how many visits opened in the 30 days before this one
     return f"""
-        WITH visits AS (SELECT * FROM fact_work_orders w WHERE w.status <> 'cancelled'
-                        AND {w.sql()})
+        WITH flagged AS (
+            SELECT work_order_id, count(*) OVER (
+                       PARTITION BY vin, lower(complaint) ORDER BY opened_at
+                       RANGE BETWEEN INTERVAL 30 DAY PRECEDING
+                                 AND INTERVAL 1 MICROSECOND PRECEDING) AS earlier
+            FROM fact_work_orders WHERE status <> 'cancelled' AND complaint IS NOT NULL)
         SELECT count(*) AS work_orders,
-               count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM fact_work_orders p
-                   WHERE p.vin = v.vin AND p.work_order_id <> v.work_order_id
-                     AND lower(p.complaint) = lower(v.complaint) AND p.status <> 'cancelled'
-                     AND p.opened_at < v.opened_at
-                     AND p.opened_at >= v.opened_at - INTERVAL 30 DAY)) AS comebacks,
+               count(*) FILTER (WHERE f.earlier > 0) AS comebacks,
                round(comebacks / nullif(count(*), 0), 4) AS comeback_rate
-        FROM visits v""", w.params
+        FROM fact_work_orders w JOIN flagged f USING (work_order_id)
+        WHERE w.status <> 'cancelled' AND {w.sql()}""", w.params
 
 
 def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
