@@ -164,19 +164,24 @@ def _repair_time(f: Filters) -> tuple[str, list[Any]]:
 
 def _comeback(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("w.opened_at").vehicle()
-    # one pass: per VIN and complaint, how many visits opened in the 30 days before this one
+    # one pass over the vehicles concerned: per VIN and complaint, how many visits opened in
+    # the 30 days before each one (at any store)
     return f"""
-        WITH flagged AS (
+        WITH visits AS (
+            SELECT w.work_order_id, w.vin FROM fact_work_orders w
+            WHERE w.status <> 'cancelled' AND {w.sql()}),
+        flagged AS (
             SELECT work_order_id, count(*) OVER (
                        PARTITION BY vin, lower(complaint) ORDER BY opened_at
                        RANGE BETWEEN INTERVAL 30 DAY PRECEDING
                                  AND INTERVAL 1 MICROSECOND PRECEDING) AS earlier
-            FROM fact_work_orders WHERE status <> 'cancelled' AND complaint IS NOT NULL)
+            FROM fact_work_orders
+            WHERE status <> 'cancelled' AND complaint IS NOT NULL
+              AND vin IN (SELECT vin FROM visits))
         SELECT count(*) AS work_orders,
                count(*) FILTER (WHERE f.earlier > 0) AS comebacks,
                round(comebacks / nullif(count(*), 0), 4) AS comeback_rate
-        FROM fact_work_orders w JOIN flagged f USING (work_order_id)
-        WHERE w.status <> 'cancelled' AND {w.sql()}""", w.params
+        FROM visits v LEFT JOIN flagged f USING (work_order_id)""", w.params
 
 
 def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
