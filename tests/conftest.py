@@ -12,16 +12,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.auth import mint_token
 from api.main import create_app
 from servicecore.container import Container, build
 from servicecore.embedded import embedded_database_url
 from servicecore.settings import Settings
+from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-secret-not-for-production-0123456789"
@@ -34,14 +33,8 @@ def server_url() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
-    name = f"sc_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    yield make_conninfo(**params)  # type: ignore[arg-type]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(server_url, "sc_test") as url:
+        yield url
 
 
 def settings_for(database_url: str, tmp: Path, **overrides: object) -> Settings:

@@ -18,12 +18,12 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from domain.application import Request
 from domain.common import Caller
 from servicecore.container import Container, build
 from tests.conftest import settings_for
+from tests.databases import scratch_database
 from tests.integration.kafka_support import Broker, free_port, wait_until
 from tests.integration.test_relay import answers, get, start_worker, worker_env
 from workers.integration_events import stream_kind
@@ -39,14 +39,8 @@ VEHICLE = {"vin": "LSVAU218XN2183294", "plate": "沪B54321", "brand": "Volkswage
 
 @pytest.fixture(scope="module")
 def kp_db(server_url: str) -> Iterator[str]:
-    name = f"sc_kproj_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    yield make_conninfo(**params)  # type: ignore[arg-type]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    with scratch_database(server_url, "sc_kproj") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from domain.application import Request
 from projections.stock import StockView
 from servicecore.container import Container, build
 from tests.conftest import settings_for
+from tests.databases import scratch_database
 from tests.integration.support import head
 from tests.integration.test_parts_support import (
     assert_view_matches,
@@ -295,18 +294,12 @@ def test_lot_ids_of_different_stock_items_never_collide(container: Container,
 @pytest.fixture
 def private_system(server_url: str, tmp_path: Path) -> Iterator[Container]:
     """A database of its own, without projection threads: this history wedges the projection."""
-    name = f"sc_test_parts_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    system = build(settings_for(make_conninfo(**params), tmp_path))  # type: ignore[arg-type]
-    try:
-        yield system
-    finally:
-        system.close()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(server_url, "sc_test_parts") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            yield system
+        finally:
+            system.close()
 
 
 def test_recounting_under_the_same_stocktake_reference_is_projected(

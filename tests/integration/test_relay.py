@@ -22,15 +22,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import duckdb
-import psycopg
 import pytest
 from eventsourcing.domain import Aggregate
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from domain.application import Request
 from domain.common import Caller
 from servicecore.container import Container, build
 from tests.conftest import settings_for
+from tests.databases import scratch_database
 from tests.integration.kafka_support import (
     Applied,
     Broker,
@@ -52,14 +51,8 @@ class Gadget(Aggregate):
 
 @pytest.fixture(scope="module")
 def relay_db(server_url: str) -> Iterator[str]:
-    name = f"sc_relay_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    yield make_conninfo(**params)  # type: ignore[arg-type]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    with scratch_database(server_url, "sc_relay") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
