@@ -154,10 +154,9 @@ def _audit_chain(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg
 
     from servicecore import audit_chain
-    from servicecore.embedded import embedded_database_url
+    from servicecore.container import database_urls
 
-    url = settings.database_url or embedded_database_url(settings.data_dir)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(database_urls(settings).app, autocommit=True) as conn:
         if args.action == "anchor":
             print(json.dumps(audit_chain.anchor(conn, args.note)))
             return 0
@@ -179,8 +178,11 @@ def _audit_chain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from servicecore.container import build
+    """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
+    the read-model tables as the application's role."""
+    from servicecore.container import build, database_urls, migrate
 
+    migrate(database_urls(settings), settings)
     build(settings.model_copy(update={"create_tables": True})).close()
     print("schema ready")
     return 0

@@ -79,7 +79,7 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION servicecore_chain_events() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     previous bytea;
     event record;
@@ -128,6 +128,11 @@ END $$;
 """
 
 SUPPORT_TABLES = """
+CREATE TABLE IF NOT EXISTS servicecore_schema_version (
+    version integer PRIMARY KEY,
+    installed_at timestamptz NOT NULL DEFAULT now(),
+    installed_by text NOT NULL DEFAULT current_user
+);
 CREATE TABLE IF NOT EXISTS customer_keys (
     customer_id uuid PRIMARY KEY,
     key bytea NOT NULL,
@@ -141,10 +146,24 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 """
 
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE)
+# Raised whenever install() changes what it creates: a start finding an older version migrates.
+SCHEMA_VERSION = 2
 
 
-def install(conn: psycopg.Connection) -> None:
-    """Idempotent: run after eventsourcing has created its tables."""
+def is_current(conn: psycopg.Connection) -> bool:
+    """Is this database's event store installed at SCHEMA_VERSION (any role may ask)?"""
+    row = conn.execute("SELECT to_regclass('servicecore_schema_version') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return False
+    found = conn.execute("SELECT max(version) FROM servicecore_schema_version").fetchone()
+    return bool(found and found[0] is not None and found[0] >= SCHEMA_VERSION)
+
+
+def install(conn: psycopg.Connection, app_role: str | None = None) -> None:
+    """Idempotent, as the owner, after eventsourcing has created its tables; grants the
+    application role (servicecore/roles.py) what it may do."""
+    from servicecore.roles import grant_app
+
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('servicecore-schema'))")
         conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")
@@ -156,3 +175,7 @@ def install(conn: psycopg.Connection) -> None:
         conn.execute(CHAIN_TRIGGERS)
         conn.execute(CHAIN_BACKFILL)
         conn.execute(SUPPORT_TABLES)
+        if app_role:
+            grant_app(conn, app_role)
+        conn.execute("INSERT INTO servicecore_schema_version (version) VALUES (%s) "
+                     "ON CONFLICT DO NOTHING", (SCHEMA_VERSION,))

@@ -93,6 +93,11 @@ class FaultyProxy:
                 except OSError:
                     pass
 
+    def refuse_new(self) -> None:
+        """Connections already open go on; new ones are refused (the database is away)."""
+        self._stopped = True
+        self.listener.close()
+
     def close(self) -> None:
         self._stopped = True
         self.listener.close()

@@ -65,8 +65,10 @@ def _work_orders_of(app: ServiceCore, store_id: str) -> list[UUID]:
     return found
 
 
-def _arm_then_append(app: ServiceCore, proxy: FaultyProxy, moment: str) -> None:
-    """Cut the connection of the very next append (not the loads before it)."""
+def _arm_then_append(app: ServiceCore, proxy: FaultyProxy, moment: str, *,
+                     then_away: bool = False) -> None:
+    """Cut the connection of the very next append (not the loads before it); `then_away`:
+    and refuse every new connection from that moment on."""
     recorder = app.recorder
     assert isinstance(recorder, EventRecorder)
     plain = recorder._append
@@ -74,6 +76,8 @@ def _arm_then_append(app: ServiceCore, proxy: FaultyProxy, moment: str) -> None:
     def append(conn: psycopg.Connection, params: dict) -> list[int]:  # type: ignore[type-arg]
         recorder._append = plain  # type: ignore[method-assign]
         proxy.cut(moment)
+        if then_away:
+            proxy.refuse_new()
         return plain(conn, params)
 
     recorder._append = append  # type: ignore[method-assign]
@@ -164,8 +168,9 @@ def test_an_unreachable_database_leaves_the_outcome_unknown_not_guessed(
     recorder = proxied.recorder
     assert isinstance(recorder, EventRecorder)
     recorder.resolve_seconds = 1.0
-    _arm_then_append(proxied, proxy, "reply")
-    proxy.close()  # and the database stays out of reach
+    proxied.save(Note("a connection is open"))
+    # The answer is lost after COMMIT, and the database stays out of reach after that.
+    _arm_then_append(proxied, proxy, "reply", then_away=True)
 
     with pytest.raises(CommitUnknown):
         proxied.save(Note("was it stored?"))
