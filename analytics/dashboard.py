@@ -72,7 +72,7 @@ def _change(name: str, kind: str, change: Change, lang: str) -> str:
         return ""
     if kind == "ratio":
         text = f"{100 * change.delta:+.1f} {'个百分点' if lang == 'zh' else 'pt'}"
-    elif change.relative is not None:
+    elif change.relative is not None and abs(change.relative) >= 0.0005:
         text = f"{change.relative:+.1%}"
     else:
         text = f"{change.delta:+,.0f}" if kind == "count" else f"{change.delta:+,.2f}"

@@ -243,3 +243,21 @@ def test_names_reach_dim_technician_and_older_files_get_the_column(
     finally:
         loader.close()
     assert [name for _tech, name in rows] == [MASTER_NAME, None]  # t1 named, t2 not
+
+
+def test_a_profile_names_the_technician_once(browser: TestClient, auth: Auth) -> None:
+    store = "NM" + uuid.uuid4().hex[:6].upper()
+    manager = auth("manager", "mgr-names", [store])
+    profile = {"store_id": store, "skills": {"chassis": 2}, "hourly_cost": "85.00",
+               "name": "  李  师傅 "}
+    first = browser.post(f"/technicians/t-{store}/profile", headers=manager, json=profile)
+    assert first.status_code == 200, first.text
+    assert first.json()["changed"] == ["skills", "hourly_cost", "name"]
+    again = browser.post(f"/technicians/t-{store}/profile", headers=manager, json=profile)
+    assert again.json()["changed"] == []  # the same name (spaces aside) is no new fact
+    renamed = browser.post(f"/technicians/t-{store}/profile", headers=manager,
+                           json={**profile, "name": "李明"})
+    assert renamed.json()["changed"] == ["name"]
+    too_long = browser.post(f"/technicians/t-{store}/profile", headers=manager,
+                            json={**profile, "name": "李" * 41})
+    assert too_long.status_code == 422
