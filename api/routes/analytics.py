@@ -143,9 +143,10 @@ async def dashboard_session(request: Request, ctx: Ctx) -> Any:
     asked = form.get("lang", [""])[0] or None
     lang = language(asked, request.headers.get("accept-language"))
     header = request.headers.get("authorization")
-    token = (header or "")[7:].strip() if header else (form.get("token") or [""])[0].strip()
+    token = header[7:].strip() if header else (form.get("token") or [""])[0].strip()
     try:
-        principal = principal_from(f"Bearer {token}" if token else None, ctx.jwt_secret)
+        principal = principal_from(header or (f"Bearer {token}" if token else None),
+                                   ctx.jwt_secret)  # a header says "Bearer …" or is refused
         authorize(principal, "analytics.read")
     except AuthError as exc:
         if header:
