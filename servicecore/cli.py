@@ -35,7 +35,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo or settings.database_url is None:
         token = mint_token(settings.secret(), "demo-manager", "manager", ["*"])
         print(f"manager token (12 h):\n  export TOKEN={token}\n"
-              f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n', flush=True)
+              f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
+              f"dashboard: open {base}/analytics/dashboard/login and paste the token (it becomes "
+              f"a session cookie, never part of a URL)\n", flush=True)
     try:
         uvicorn.run(create_app(container.api_context()), host=settings.host, port=settings.port,
                     log_level="info")
