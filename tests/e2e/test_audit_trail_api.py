@@ -238,7 +238,7 @@ def test_numbers_find_their_streams_and_filter_the_lists(
 
     # The work-order list filters by number (the store has two work orders) ...
     advisor = auth("advisor", "adv-1", [store_id])
-    assert get(client, "/work-orders", advisor)["total"] == 2
+    assert get(client, "/work-orders", advisor, wait_for=wait)["total"] == 2
     listed = get(client, "/work-orders", advisor, number=visit["number"])
     assert [item["id"] for item in listed["items"]] == [visit["work_order_id"]]
     listed = get(client, "/work-orders", advisor, number=visit["number"].lower().replace(
@@ -250,7 +250,8 @@ def test_numbers_find_their_streams_and_filter_the_lists(
                       headers=advisor).status_code == 422
     # ... and so does the settlement list.
     cashier = auth("cashier", "c-1", [store_id])
-    settled = get(client, "/settlements", cashier, number=visit["settlement_number"])
+    settled = get(client, "/settlements", cashier, number=visit["settlement_number"],
+                  wait_for=wait)
     assert [s["id"] for s in settled] == [visit["settlement_id"]]
     assert client.get("/settlements", params={"number": visit["number"]},
                       headers=cashier).status_code == 422
