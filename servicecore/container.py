@@ -59,6 +59,7 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(settings.pool_size),
         "POSTGRES_PRE_PING": "n",
         "CREATE_TABLE": "y" if settings.create_tables else "n",
+        "APPLICATION_RECORDER_TOPIC": "servicecore.event_store:EventRecorder",
     }
 
 
