@@ -10,6 +10,7 @@ from api.routes import (
     aftercare,
     analytics,
     appointments,
+    audit_trail,
     customers,
     dispatch,
     finance,
@@ -50,4 +51,5 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
+    app.include_router(audit_trail.router)
     return app

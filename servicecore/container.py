@@ -27,6 +27,7 @@ from domain.settlements import Policy, Settlements
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
+from projections.audit_index import AuditIndexView
 from projections.base import ReadModel
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
@@ -250,7 +251,7 @@ def build(settings: Settings | None = None) -> Container:
                               FinanceView(settings.store_timezone)]
     views += [CustomersView(personal_data, settings.store_timezone, Plan(
         settings.service_interval_months, settings.service_interval_km)),
-              WorkshopView(settings.store_timezone)]
+              WorkshopView(settings.store_timezone), AuditIndexView()]
     if settings.create_tables:
         with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
             for view in views:

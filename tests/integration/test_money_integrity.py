@@ -125,8 +125,9 @@ def test_a_fault_inside_the_settling_save_stores_nothing_and_the_retry_settles_o
     assert topics_of(container, settlement_id).count("Settlement.Settled") == 1
     assert load(app, CashierDay, second_day).totals == {"wechat_pay": Decimal("800.00")}
 
-    # The read model shows the visit settled and one settlement posting in the journal.
+    # The read models show the visit settled and one settlement posting in the journal.
     wait_for_projection(container)
+    wait_for_projection(container, "work_orders")
     with container.pool.connection() as conn:
         status = conn.execute("SELECT status FROM settlements WHERE id = %s",
                               (settlement_id,)).fetchone()
