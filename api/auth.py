@@ -75,6 +75,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dispatch.auto": DESK,
     "dispatch.override": frozenset({"manager"}),
     "dispatch.read": ALL,
+    # audit exports: the warranty clerk files claims with an advisor token; the desk uploads
+    # the repair records after settlement
+    "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
+    "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
+    "audit.sanbao": frozenset({"auditor", "manager"}),
 }
 
 

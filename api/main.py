@@ -11,6 +11,7 @@ from api.routes import (
     analytics,
     appointments,
     audit_trail,
+    audit_exports,
     customers,
     dispatch,
     finance,
@@ -52,4 +53,5 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
+    app.include_router(audit_exports.router)
     return app

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.settings import Settings
 
 log = logging.getLogger("servicecore")
@@ -301,6 +302,9 @@ def parser() -> argparse.ArgumentParser:
                       help="with --months: threads per store (desks working the same day)")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=_demo)
+    audit = sub.add_parser("audit", help="auditors' exports and checks")
+    audit_commands = audit.add_subparsers(dest="action", required=True)
+    add_audit_exports(audit_commands)
     return root
 
 

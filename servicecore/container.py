@@ -32,6 +32,8 @@ from projections.base import ReadModel
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.finance import FinanceView
+from projections.repair_records import ShopNames
+from projections.sanbao import SanbaoRules
 from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
@@ -139,7 +141,18 @@ class Container:
             dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
+            shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
         )
+
+    @property
+    def shop_names(self) -> ShopNames:
+        return ShopNames(self.settings.shop_names, self.settings.shop_name)
+
+    @property
+    def sanbao_rules(self) -> SanbaoRules:
+        s = self.settings
+        return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
+                           s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
 
     def make_runners(self) -> list[ProjectionRunner]:
         return [ProjectionRunner(self.app, self.pool, view,

@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     service_interval_months: int = Field(default=12, description="default maintenance interval")
     service_interval_km: int = Field(default=10_000, description="default maintenance interval")
 
+    shop_names: dict[str, str] = Field(
+        default_factory=dict, description='store id -> the shop name on repair records, as JSON: '
+        '{"S01": "上海某某汽车销售服务有限公司"}')
+    shop_name: str | None = Field(default=None,
+                                  description="the shop name of stores not in shop_names")
+    sanbao_repair_days_warn: int = Field(default=20, ge=1, description="三包 monitor: warn from "
+                                         "this many cumulative repair days")
+    sanbao_repair_days_limit: int = Field(default=30, ge=1, description="三包: breach above")
+    sanbao_same_problem_warn: int = Field(default=3, ge=1, description="三包 monitor: warn from "
+                                          "this many repairs of the same problem")
+    sanbao_same_problem_limit: int = Field(default=4, ge=1, description="三包: breach above")
+
     analytics_publish_seconds: float = Field(
         default=10.0, ge=1, le=60, description="publish the analytic snapshot this often when "
         "the log moved (readers see data at most this old, never more than 60 s)")
