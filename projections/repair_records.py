@@ -157,9 +157,10 @@ def repair_records(app: ServiceCore, conn: psycopg.Connection[Any], day: date, z
 
 
 def as_csv(records: Iterable[dict[str, Any]]) -> str:
-    """One row per visit; list elements joined by " | ", part columns aligned item by item."""
+    """One row per visit (RFC 4180, CRLF); list elements joined by " | ", part columns
+    aligned item by item."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)  # a field with CR or LF is quoted
     writer.writeheader()
     for r in records:
         writer.writerow({
