@@ -119,7 +119,7 @@ def _lot_details(r: Recorded) -> list[dict[str, Any]]:
 def _lots(stock: dict[UUID, list[Recorded]], work_order_id: UUID,
           ) -> tuple[dict[str, dict[str, Any]], dict[str, list[Recorded]]]:
     """Per line: its stock movements and the lots they named, net of returns, with supplier;
-    and per line the stock events that says so."""
+    and per line the stock events that say so."""
     prefix = f"{work_order_id}:"
     lines: dict[str, dict[str, Any]] = {}
     used: dict[str, list[Recorded]] = {}

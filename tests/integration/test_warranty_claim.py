@@ -261,3 +261,26 @@ def test_no_claim_without_warranty_lines_and_404_for_unknown_or_other_stores(
             warranty_claim(container.app, conn, claimed, ["ELSEWHERE"])
         assert warranty_claim(container.app, conn, claimed, ["*"])["work_order"]["id"] == \
             str(claimed)
+
+
+def test_a_part_transferred_in_keeps_its_origin_lot_and_supplier(container: Container) -> None:
+    desk, depot = Desk(container), Desk(container)
+    sensor = depot.part("knock sensor", "300.00", at("2025-07-01", "09:00"))
+    origin = depot.receive(sensor, 2, "120.00", at("2025-07-01", "09:10"),
+                           supplier="Continental", doc="DN-77", cert="CCC-5")
+    transfer = container.inventory.transfer(
+        depot.r("parts_clerk", at("2025-07-02", "09:00")), from_store=depot.store,
+        to_store=desk.store, part_number=sensor, qty=1, reason="the workshop needs one")
+    [lot] = container.inventory.receive_transfer(desk.r("parts_clerk", at("2025-07-02", "15:00")),
+                                                 UUID(transfer.body["id"])).body["lot_ids"]
+    wo = desk.warranty_visit(new_vin(), "engine knocks", "ENG-KS", at("2025-07-03", "09:00"),
+                             at("2025-07-03", "15:00"), part=sensor)
+    with container.pool.connection() as conn:
+        claim = warranty_claim(container.app, conn, wo, [desk.store])
+    [job] = claim["jobs"]
+    assert job["causal_part"]["named_on_claim"] is False  # no line names it: the first part
+    assert job["causal_part"]["lots"] == [{
+        "lot_id": lot, "qty": "1", "supplier": "Continental", "supplier_doc": "DN-77",
+        "cert_ref": "CCC-5", "received_at": "2025-07-01T09:10:00+08:00",
+        "transferred_from": origin, "transferred_at": "2025-07-02T15:00:00+08:00"}]
+    assert "StockItem.TransferredIn" in {e["event_type"] for e in claim["evidence"]}
