@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 CSS = """
 @page { size: A4; margin: 14mm; }
@@ -23,6 +25,19 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9pt; }
 @media print { a { color: inherit; text-decoration: none; } }
 """
+
+
+class _Clock:
+    """Times as the store reads them: its time zone, to the minute."""
+
+    def __init__(self, zone: ZoneInfo | None) -> None:
+        self.zone = zone
+
+    def __call__(self, iso: str | None) -> str | None:
+        if not iso:
+            return None
+        at = datetime.fromisoformat(iso)
+        return (at.astimezone(self.zone) if self.zone else at).strftime("%Y-%m-%d %H:%M")
 
 
 def _cell(value: Any) -> str:
@@ -55,15 +70,15 @@ def _lots(lots: Sequence[dict[str, Any]]) -> str:
                      f"doc {lot.get('supplier_doc')}, cert {lot.get('cert_ref')})" for lot in lots)
 
 
-def _job(job: dict[str, Any]) -> str:
+def _job(job: dict[str, Any], when: _Clock) -> str:
     causal = job["causal_part"]
-    punches = [(t["technician_id"], p["clock_on"], p["clock_off"], p["hours"])
+    punches = [(t["technician_id"], when(p["clock_on"]), when(p["clock_off"]), p["hours"])
                for t in job["technicians"] for p in t["punches"]]
     return f"""<section class="job"><h3>Job {job['job_no']}</h3>
 {_facts([("Complaint", job["complaint"]), ("Cause", job["cause"]),
          ("Correction", job["correction"]), ("Fault codes", job["fault_codes"]),
          ("Diagnosed by", job["diagnosed"] and f"{job['diagnosed']['by']} "
-                          f"{job['diagnosed']['at']}"),
+                          f"{when(job['diagnosed']['at'])}"),
          ("Flat-rate hours claimed", job["flat_rate_hours"]),
          ("Hours clocked", job["clocked_hours"]),
          ("Causal part", causal and f"{causal['part_number']} {causal['description'] or ''} "
@@ -80,17 +95,20 @@ def _job(job: dict[str, Any]) -> str:
          for p in job["parts"]], numeric=(2, 3, 4))}
 {_table(["Technician", "Clock on", "Clock off", "Hours"], punches, numeric=(3,))}
 {_table(["QC", "Inspector", "At", "Reason"],
-        [("pass" if q["passed"] else "fail", q["inspector"], q["at"], q["reason"])
+        [("pass" if q["passed"] else "fail", q["inspector"], when(q["at"]), q["reason"])
          for q in job["quality_checks"]])}
 </section>"""
 
 
-def render(claim: dict[str, Any]) -> str:
+def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
+    """The page; times in `zone` (the store's) to the minute, the JSON keeps them exact."""
     wo, car, dates = claim["work_order"], claim["vehicle"], claim["dates"]
+    when, settlement = _Clock(zone), claim["settlement"]["number"]
     approvals = [(a["what"], a.get("line_id") or a.get("bill") or a.get("number"),
+                  a.get("pay_type"),
                   a.get("decision") or a.get("unit_price") or a.get("amount") or a.get("qty"),
-                  a.get("channel"), a.get("reason") or a.get("note"), a["by"], a["role"], a["at"])
-                 for a in claim["approvals"]]
+                  a.get("channel"), a.get("reason") or a.get("note"), a["by"], a["role"],
+                  when(a["at"])) for a in claim["approvals"]]
     evidence = [(e["notification_id"], e["stream_id"], e["stream_version"], e["event_type"])
                 for e in claim["evidence"]]
     return f"""<!DOCTYPE html>
@@ -99,26 +117,27 @@ def render(claim: dict[str, Any]) -> str:
 <body>
 <h1>Warranty claim — {escape(wo['number'])}</h1>
 <p class="muted">Store {escape(wo['store_id'])} · work order {escape(wo['id'])} · status
-{escape(wo['status'])} · assembled from {len(claim['evidence'])} stored events</p>
+{escape(wo['status'])} · assembled from {len(claim['evidence'])} stored events{
+    f" · times in {escape(str(zone))}" if zone else ""}</p>
 <h2>Vehicle and visit</h2>
 {_facts([("VIN", car["vin"]), ("Plate", car["plate"]),
          ("Vehicle", f"{car['brand'] or ''} {car['model'] or ''} {car['year'] or ''}".strip()),
          ("Sale date", car["sale_date"]),
          ("Customer", f"{claim['customer']['name']} · {claim['customer']['phone']}"),
          ("Mileage in / out", f"{claim['mileage']['in']} / {claim['mileage']['out'] or '—'} km"),
-         ("Opened", dates["opened"]), ("Checked in", dates["checked_in"]),
-         ("Repair completed", dates["completed"]),
-         ("Settled", f"{dates['settled'] or '—'} ({claim['settlement']['number'] or '—'})"),
-         ("Delivered", dates["delivered"])])}
+         ("Opened", when(dates["opened"])), ("Checked in", when(dates["checked_in"])),
+         ("Repair completed", when(dates["completed"])),
+         ("Settled", f"{when(dates['settled']) or '—'} ({settlement or '—'})"),
+         ("Delivered", when(dates["delivered"]))])}
 <h2>Claimed jobs</h2>
-{"".join(_job(job) for job in claim["jobs"])}
+{"".join(_job(job, when) for job in claim["jobs"])}
 <h2>Totals</h2>
 {_facts([("Flat-rate hours", claim["totals"]["flat_rate_hours"]),
          ("Hours clocked", claim["totals"]["clocked_hours"]),
          ("Labor", claim["totals"]["labor"]), ("Parts", claim["totals"]["parts"])])}
 <h2>Approvals</h2>
-{_table(["What", "Line / bill", "Decision / value", "Channel", "Reason / note", "By", "Role",
-         "At"], approvals)}
+{_table(["What", "Line / bill", "Pay type", "Decision / value", "Channel", "Reason / note",
+         "By", "Role", "At"], approvals)}
 <h2>Evidence</h2>
 <p class="muted">Every stored event this package was built from: verify each against the event
 log (notification id) and its hash chain.</p>

@@ -40,7 +40,9 @@ def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     finally:
         container.close()
-    _write(render(claim) if args.format == "html" else
+    from zoneinfo import ZoneInfo
+
+    _write(render(claim, ZoneInfo(settings.store_timezone)) if args.format == "html" else
            json.dumps(claim, ensure_ascii=False, indent=2) + "\n", args.out)
     if args.out:
         print(f"claim for {claim['work_order']['number']} ({len(claim['evidence'])} events) "

@@ -35,7 +35,7 @@ def get_warranty_claim(
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claim = warranty_claim(ctx.app, conn, work_order_id, principal.stores)
     if format == "html" or (format is None and "text/html" in (accept or "")):
-        return HTMLResponse(render(claim))
+        return HTMLResponse(render(claim, ZoneInfo(ctx.timezone)))
     return claim
 
 
