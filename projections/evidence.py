@@ -1,8 +1,8 @@
 """Reading streams straight from the event store with each event's place in the global log.
 
 The audit exports (warranty claim, repair records, 三包 monitor) are built from events alone and
-say which events they were built from: stream id, stream version, notification id and type, so a
-reviewer can check every one of them against the log (and its hash chain).
+say which events they were built from: stream id, stream version, notification id, type and
+hash-chain link, so a reviewer can check every one of them against the log and its chain.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
+from domain.integrity import GENESIS
 
 CHUNK = 500  # streams per query
+HASHES_TABLE = "servicecore_event_hashes"  # the hash chain's links (servicecore/schema.py)
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,25 @@ def read_streams(app: ServiceCore, conn: psycopg.Connection[Any], stream_ids: It
 def fill_evidence(conn: psycopg.Connection[Any], used: Iterable[Recorded]) -> list[dict[str, Any]]:
     """The evidence list of a package: each event it was built from, once, in log order.
 
-    This is the one place that says how an event is cited; the hash of each event (from the
-    hash chain's companion table, keyed by notification id) is to be added here, through `conn`.
+    This is the one place that says how an event is cited: its place in its stream and in the
+    log, and its link in the hash chain with the link before it (hex), so that a reviewer can
+    recompute the link from the stored event (`domain.integrity.link`) and follow the chain to
+    an anchor kept outside.
     """
     unique = {r.notification_id: r for r in used}
-    return [{"stream_id": str(r.stream_id), "stream_version": r.version,
-             "notification_id": r.notification_id, "event_type": r.type}
-            for _, r in sorted(unique.items())]
+    links = {row[0]: (row[1], row[2]) for row in conn.execute(
+        f"""SELECT h.notification_id, encode(h.hash, 'hex'), encode(coalesce((
+                SELECT p.hash FROM {HASHES_TABLE} p WHERE p.notification_id < h.notification_id
+                ORDER BY p.notification_id DESC LIMIT 1), %s), 'hex')
+            FROM {HASHES_TABLE} h WHERE h.notification_id = ANY(%s)""",
+        (GENESIS, list(unique)))} if unique else {}
+    cited = []
+    for n, r in sorted(unique.items()):
+        link, previous = links.get(n, (None, None))
+        cited.append({"stream_id": str(r.stream_id), "stream_version": r.version,
+                      "notification_id": n, "event_type": r.type, "hash": link,
+                      "previous_hash": previous})
+    return cited
 
 
 def fold(recorded: Iterable[Recorded]) -> Any | None:

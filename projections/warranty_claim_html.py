@@ -19,6 +19,7 @@ table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
 th, td { border: 1px solid #999; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eee; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td { overflow-wrap: anywhere; }
 .facts th { width: 28%; }
 .job { break-inside: avoid; page-break-inside: avoid; }
 .muted { color: #555; font-size: 9pt; }
@@ -109,8 +110,8 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
                   a.get("decision") or a.get("unit_price") or a.get("amount") or a.get("qty"),
                   a.get("channel"), a.get("reason") or a.get("note"), a["by"], a["role"],
                   when(a["at"])) for a in claim["approvals"]]
-    evidence = [(e["notification_id"], e["stream_id"], e["stream_version"], e["event_type"])
-                for e in claim["evidence"]]
+    evidence = [(e["notification_id"], e["stream_id"], e["stream_version"], e["event_type"],
+                 e.get("hash")) for e in claim["evidence"]]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Warranty claim {escape(wo['number'])}</title><style>{CSS}</style></head>
@@ -140,7 +141,8 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
          "By", "Role", "At"], approvals)}
 <h2>Evidence</h2>
 <p class="muted">Every stored event this package was built from: verify each against the event
-log (notification id) and its hash chain.</p>
-{_table(["Notification id", "Stream", "Version", "Event"], evidence, numeric=(0, 2))}
+log (notification id) and its hash chain (<code>servicecore audit verify</code>, anchors).</p>
+{_table(["Notification id", "Stream", "Version", "Event", "Chain link (SHA-256)"], evidence,
+        numeric=(0, 2))}
 </body></html>
 """

@@ -274,7 +274,7 @@ def parser() -> argparse.ArgumentParser:
     export = asub.add_parser("export", help="write every table as Parquet")
     export.add_argument("--dir", type=Path, default=Path("analytics-export"))
     export.set_defaults(run=_analytics)
-    audit = sub.add_parser("audit", help="integrity proof of the event log")
+    audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
     audit_sub = audit.add_subparsers(dest="action", required=True)
     verify = audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 at a break")
     verify.add_argument("--from", dest="start", type=int, default=1,
@@ -286,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     anchor = audit_sub.add_parser("anchor", help="record and print the chain head with the time")
     anchor.add_argument("--note", default="", help="e.g. day-end S01 2026-12-03")
     anchor.set_defaults(run=_audit_chain)
+    add_audit_exports(audit_sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
     demo = sub.add_parser("demo-data", help="generate visits through the command path")
@@ -302,9 +303,6 @@ def parser() -> argparse.ArgumentParser:
                       help="with --months: threads per store (desks working the same day)")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=_demo)
-    audit = sub.add_parser("audit", help="auditors' exports and checks")
-    audit_commands = audit.add_subparsers(dest="action", required=True)
-    add_audit_exports(audit_commands)
     return root
 
 

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.common import NotFound
+from domain.integrity import link
 from domain.inventory import stock_stream
 from domain.pii import ERASED
 from domain.settlement import Settlement
@@ -208,12 +209,15 @@ def test_the_evidence_lists_every_event_used_as_the_log_holds_it(
     assert ids == sorted(set(ids))
     with container.pool.connection() as conn:
         stored = {row[0]: row[1:] for row in conn.execute(
-            "SELECT notification_id, originator_id::text, originator_version, topic "
+            "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM servicecore_events WHERE notification_id = ANY(%s)", (ids,))}
     for e in evidence:
-        stream, version, topic = stored[e["notification_id"]]
-        assert (stream, version) == (e["stream_id"], e["stream_version"])
+        stream, version, topic, state = stored[e["notification_id"]]
+        assert (str(stream), version) == (e["stream_id"], e["stream_version"])
         assert topic.endswith(":" + e["event_type"])
+        # The cited link is the chain's: recomputed from the stored event and the link before.
+        assert e["hash"] == link(bytes.fromhex(e["previous_hash"]), e["notification_id"], stream,
+                                 version, topic, bytes(state)).hex()
     streams = {e["stream_id"] for e in evidence}
     pump_stock = str(stock_stream(desk.store, facts["pump"]))
     assert streams == {str(facts["wo"]), str(Settlement.create_id(facts["wo"])),
