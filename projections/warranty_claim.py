@@ -11,7 +11,7 @@ The read model is used only to turn a work-order number into its id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -27,6 +27,7 @@ from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 
+Opener = Callable[[UUID, "str | None"], "str | None"]
 HOUR = Decimal("0.01")
 LOT_DETAILS = ("supplier", "supplier_doc", "cert_ref", "received_at")
 STOCK_EVENTS = topics(StockItem.Issued, StockItem.ReturnedFromJob, StockItem.Received,
@@ -66,12 +67,12 @@ def work_order_events(app: ServiceCore, conn: psycopg.Connection[Any], work_orde
     return events
 
 
-def customer_of(app: ServiceCore, opened: WorkOrder.Opened) -> dict[str, Any]:
+def customer_of(open_pii: Opener, opened: WorkOrder.Opened) -> dict[str, Any]:
     """The customer as the work order recorded them, opened with their key (or `[erased]`)."""
     sealed = opened.customer
     return {"id": str(opened.customer_id),
-            "name": app.personal_data.open(opened.customer_id, sealed.get("name")),
-            "phone": app.personal_data.open(opened.customer_id, sealed.get("phone"))}
+            "name": open_pii(opened.customer_id, sealed.get("name")),
+            "phone": open_pii(opened.customer_id, sealed.get("phone"))}
 
 
 def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
@@ -279,8 +280,12 @@ def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
 
 
 def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
-                   stores: Sequence[str]) -> dict[str, Any]:
-    """The claim package, or NotFound (unknown / other store) or NothingToClaim (409)."""
+                   stores: Sequence[str], open_pii: Opener | None = None) -> dict[str, Any]:
+    """The claim package, or NotFound (unknown / other store) or NothingToClaim (409).
+
+    `open_pii` opens the customer's sealed name and phone (an auditor's opener remembers it did,
+    so that the read is recorded); by default the key store's.
+    """
     events = work_order_events(app, conn, work_order_id, stores)
     wo = fold(events)
     assert isinstance(wo, WorkOrder)
@@ -313,7 +318,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
                        "kind": wo.kind, "status": wo.status},
         "vehicle": {**{k: wo.vehicle.get(k) for k in ("vin", "plate", "brand", "model", "year")},
                     "sale_date": getattr(car, "sale_date", None)},
-        "customer": customer_of(app, opened),
+        "customer": customer_of(open_pii or app.personal_data.open, opened),
         "mileage": {"in": visit["mileage_in"], "out": visit["mileage_out"]},
         "dates": visit["dates"],
         "settlement": {"number": visit["settlement_number"], "warranty_bill": bill},

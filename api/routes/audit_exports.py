@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Principal
 from api.deps import Ctx, reader, wait_for_projection
+from api.pii_reads import PiiReader, pii_reader
 from projections.evidence import one_snapshot
 from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
 from projections.sanbao import sanbao
@@ -20,20 +21,23 @@ from projections.warranty_claim import warranty_claim
 from projections.warranty_claim_html import render
 
 router = APIRouter(tags=["audit"])
-ClaimReader = Annotated[Principal, Depends(reader("audit.warranty_claim"))]
+ClaimReader = Annotated[PiiReader, Depends(pii_reader("audit.warranty_claim"))]
 RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
 SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
 
 
 @router.get("/work-orders/{work_order_id}/warranty-claim")
 def get_warranty_claim(
-        work_order_id: UUID, ctx: Ctx, principal: ClaimReader,
+        work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
         format: Annotated[Literal["json", "html"] | None, Query()] = None,
         accept: Annotated[str | None, Header()] = None) -> Any:
     """The OEM claim package from the events: JSON, or a printable page with `format=html`
-    (or `Accept: text/html`). 409 when the work order has no approved warranty line."""
+    (or `Accept: text/html`). 409 when the work order has no approved warranty line. An
+    auditor's read of the customer's name and phone is recorded before the answer leaves."""
+    opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        claim = warranty_claim(ctx.app, conn, work_order_id, principal.stores)
+        claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener)
+    reading.record_opened(opener, claim["work_order"]["store_id"], "warranty claim")
     if format == "html" or (format is None and "text/html" in (accept or "")):
         return HTMLResponse(render(claim, ZoneInfo(ctx.timezone)))
     return claim

@@ -79,6 +79,24 @@ def test_warranty_claim_json_for_auditor_manager_and_advisor(
         get(client, path, auth(role, stores=[store]), 403)
 
 
+def test_an_auditors_read_of_the_customer_is_recorded(
+        client: TestClient, auth: Auth, container: Container, shop: dict[str, Any]) -> None:
+    store, path = shop["desk"].store, f"/work-orders/{shop['claimed']}/warranty-claim"
+    customer = get(client, path, auth("manager", stores=[store])).json()["customer"]["id"]
+    wait_for_projection(container, "audit_index")
+    reads = "/audit/personal-data-reads"
+    before = get(client, reads, auth("auditor", stores=[store]), customer_id=customer).json()
+    get(client, path, auth("manager", stores=[store]), format="html")
+    get(client, path, auth("auditor", "aud-zhang", [store]), format="html")
+    wait_for_projection(container, "audit_index")
+    after = get(client, reads, auth("auditor", stores=[store]), customer_id=customer).json()
+    # One more read, the auditor's (the manager's is not recorded), newest first.
+    assert len(after) == len(before) + 1
+    assert (after[0]["user_id"], after[0]["purpose"], after[0]["store_id"]) == (
+        "aud-zhang", "warranty claim", store)
+    assert after[0]["endpoint"] == f"GET {path}?format=html"
+
+
 def test_warranty_claim_problems(client: TestClient, auth: Auth, shop: dict[str, Any]) -> None:
     auditor = auth("auditor", stores=[shop["desk"].store])
     get(client, f"/work-orders/{uuid4()}/warranty-claim", auditor, 404)
