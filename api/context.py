@@ -39,3 +39,5 @@ class ApiContext:
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0
+    progress_link_hours: int = 72
+    public_url: str | None = None

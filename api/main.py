@@ -15,6 +15,7 @@ from api.routes import (
     finance,
     health,
     parts,
+    progress,
     purchase_orders,
     reminders,
     settlements,
@@ -50,4 +51,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
+    app.include_router(progress.links_router)
+    app.include_router(progress.router)
     return app

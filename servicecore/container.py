@@ -138,6 +138,8 @@ class Container:
             dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
+            progress_link_hours=self.settings.progress_link_hours,
+            public_url=self.settings.public_url,
         )
 
     def make_runners(self) -> list[ProjectionRunner]:
