@@ -62,6 +62,7 @@ def visit(client: TestClient, advisor: dict[str, str], store_id: str,
     post(client, f"{wo}/jobs/1/labor-lines", advisor, {
         "op_code": "CLEAN", "description": "清洁卡钳 clean calipers", "hours": "0.5",
         "hourly_rate": "300.00"})
+    wo_doc(client, opened["id"], advisor, wait_for=head(client))  # the page reads the view
     return str(opened["id"])
 
 
@@ -167,19 +168,25 @@ def test_the_customer_follows_and_approves_from_the_page(
     assert again.status_code == 303
     assert wo_doc(client, wo_id, advisor, wait_for=head(client))["version"] == before + 1
 
-    # The mini-program approves the pads and declines the cleaning in one JSON call; the pads
-    # find no stock on the shelf and are ordered specially.
-    decided = client.post(f"{page_path(issued)}/decisions", json={"decisions": [
+    # The mini-program approves the pads and declines the cleaning in one JSON call.
+    mini = {"decisions": [
         {"line_id": "L2", "decision": "approved"}, {"line_id": "L3", "decision": "declined"},
-        {"line_id": "L1", "decision": "approved"}]})
+        {"line_id": "L1", "decision": "approved"}]}
+    key = {"Idempotency-Key": f"mini-{wo_id}"}
+    decided = client.post(f"{page_path(issued)}/decisions", json=mini, headers=key)
     assert decided.status_code == 200, decided.text
     body = decided.json()
     assert body["decided"] == ["L2", "L3"] and body["unchanged"] == ["L1"]
     assert body["progress"]["approved_total"] == "1010.00"
     assert body["progress"]["awaiting_decision"] == []
     assert body["progress"]["stage"] == "in_repair"
-    # Changing their mind on a decided line is the advisor's job: 409, nothing recorded.
+    supply = wo_doc(client, wo_id, advisor, wait_for=body["notification_id"])["lines"][1]
+    assert supply["supply"] == "special_order"  # the store keeps no such pads
+    # The mini-program retries with its key: the first answer again, nothing recorded twice.
     version = wo_doc(client, wo_id, advisor, wait_for=body["notification_id"])["version"]
+    retried = client.post(f"{page_path(issued)}/decisions", json=mini, headers=key)
+    assert retried.json()["decided"] == ["L2", "L3"]
+    # Changing their mind on a decided line is the advisor's job: 409, nothing recorded.
     changed = client.post(f"{page_path(issued)}/decisions", json={"decisions": [
         {"line_id": "L3", "decision": "approved"}]})
     assert changed.status_code == 409
