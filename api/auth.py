@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from domain.common import ROLES
+from domain.common import CUSTOMER_ROLE, ROLES
 
 ALL = frozenset(ROLES)
 DESK = frozenset({"advisor", "manager"})
@@ -80,6 +80,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
     "audit.sanbao": frozenset({"auditor", "manager"}),
+    "progress.share": DESK,
+    "progress.read": DESK | {"auditor"},
+    # The customer behind a progress link, and only on that link's page: never a token's role.
+    "progress.decide": frozenset({CUSTOMER_ROLE}),
 }
 
 

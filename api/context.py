@@ -43,3 +43,5 @@ class ApiContext:
     read_wait_max_seconds: float = 5.0
     shop_names: ShopNames = field(default_factory=ShopNames)
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
+    progress_link_hours: int = 72
+    public_url: str | None = None

@@ -17,6 +17,7 @@ from api.routes import (
     finance,
     health,
     parts,
+    progress,
     purchase_orders,
     reminders,
     settlements,
@@ -54,4 +55,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_exports.router)
+    app.include_router(progress.links_router)
+    app.include_router(progress.router)
     return app

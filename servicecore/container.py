@@ -142,6 +142,8 @@ class Container:
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
+            progress_link_hours=self.settings.progress_link_hours,
+            public_url=self.settings.public_url,
         )
 
     @property

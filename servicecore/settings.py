@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     store_timezone: str = "Asia/Shanghai"
     vat_rate: Decimal = Decimal("0.13")
     host: str = "127.0.0.1"
+    public_url: str | None = Field(
+        default=None, description="how customers reach this server (progress links and their QR "
+        "codes); unset = the address the advisor's request came in on")
+    progress_link_hours: int = Field(default=72, ge=1, le=720,
+                                     description="how long a customer's progress link lives")
     port: int = 8000
     in_process_projections: bool = True
     projection_batch_size: int = 500
