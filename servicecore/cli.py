@@ -214,30 +214,35 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo_history(args: argparse.Namespace, container: Any, stores: tuple[str, ...]) -> int:
-    """`demo-data --months N`: a dealership's history at scale, one thread per store."""
-    import time
+    """`demo-data --months N`: a dealership's history at scale, staged (default) or one save
+    per command (`--via commands`); the figures and the run's conditions as JSON at the end."""
     from dataclasses import asdict
 
-    from servicecore.demo import load_history
+    from servicecore.demo import load_history, stage_history
+    from servicecore.demo_scale import RunMeter
 
-    started = time.perf_counter()
+    meter = RunMeter(container.app)
 
     def progress(done: int, total: int) -> None:
-        elapsed = time.perf_counter() - started
+        elapsed = meter.elapsed()
         left = elapsed / done * (total - done) if done else 0.0
         bar = "#" * (30 * done // max(total, 1))
         print(f"\r[{bar:<30}] {done}/{total} visits  {elapsed:5.0f} s  ~{left:4.0f} s left",
               end="", flush=True)
 
-    figures = load_history(container.work_orders, container.inventory, container.settlements,
-                           container.aftercare, stores=stores, months=args.months,
-                           per_day=args.per_day, lanes=args.lanes, seed=args.seed,
-                           progress=progress)
-    seconds = time.perf_counter() - started
-    events = container.app.recorder.max_notification_id() or 0
+    options = {"stores": stores, "months": args.months, "per_day": args.per_day,
+               "lanes": args.lanes, "seed": args.seed, "progress": progress}
+    if args.via == "commands":
+        figures = load_history(container.work_orders, container.inventory,
+                               container.settlements, container.aftercare, **options)
+    else:
+        figures = stage_history(container, jobs=args.jobs, **options)
     print()
-    print(json.dumps({**asdict(figures), "seconds": round(seconds, 1),
-                      "events_in_log": events}, ensure_ascii=False))
+    print(json.dumps({**asdict(figures), **meter.figures(figures.visits), "conditions": {
+        "via": args.via, "stores": len(stores), "months": args.months, "per_day": args.per_day,
+        "lanes": args.lanes, "seed": args.seed, "jobs": args.jobs, **meter.conditions(
+            "embedded" if container.settings.database_url is None else "external")}},
+        ensure_ascii=False))
     return 0
 
 
@@ -289,7 +294,7 @@ def parser() -> argparse.ArgumentParser:
     add_audit_exports(audit_sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
-    demo = sub.add_parser("demo-data", help="generate visits through the command path")
+    demo = sub.add_parser("demo-data", help="generate visits through the domain's commands")
     demo.add_argument("--visits", type=int, default=36,
                       help="the small set (without --months): this many visits")
     demo.add_argument("--stores", type=int, default=1)
@@ -298,9 +303,16 @@ def parser() -> argparse.ArgumentParser:
                            "threads per store (see README, Command line)")
     demo.add_argument("--per-day", type=float, default=4.0,
                       help="with --months: mean visits per store per day (default 4: 3 stores "
-                           "x 12 months ~ 4,900 visits, ~160k events, 10-16 min on 2 cores)")
+                           "x 12 months ~ 4,900 visits, ~160k events)")
     demo.add_argument("--lanes", type=int, default=3,
-                      help="with --months: threads per store (desks working the same day)")
+                      help="with --months: desks per store working the same day (threads "
+                           "with --via commands)")
+    demo.add_argument("--via", choices=["staged", "commands"], default="staged",
+                      help="with --months: staged in memory and appended in batches (default), "
+                           "or one save per command (the API's path; ~30x slower)")
+    demo.add_argument("--jobs", type=int, default=None,
+                      help="with --months (staged): processes sharing out the stores (default: "
+                           "one per store, up to one more than the cores)")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=_demo)
     return root

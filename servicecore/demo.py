@@ -45,10 +45,11 @@ from servicecore.demo_catalog import (
     name_technicians,
     register_parts,
 )
-from servicecore.demo_history import HistoryFigures, load_history
+from servicecore.demo_history import HistoryFigures
+from servicecore.demo_scale import load_history, stage_history
 
 __all__ = ["BRANDS", "COMPLAINTS", "GIVEN", "LABOR", "PARTS", "SURNAMES", "HistoryFigures",
-           "load_demo", "load_history", "make_vin"]
+           "load_demo", "load_history", "make_vin", "stage_history"]
 
 # One visit of each kind in turn, so that even a few dozen visits show every outcome.
 PLAN = ("maintenance", "repair", "warranty", "insurance", "declined", "comeback", "cancelled",

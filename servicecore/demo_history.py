@@ -1,12 +1,12 @@
-"""Months of a dealership's after-sales history at scale, all through the real command path
-(`servicecore demo-data --months N`; the dashboard's, the KPIs' and bench/analytics.py's data)."""
+"""What happens in a dealership's days, desk by desk: the visits of a history at scale
+(`servicecore demo-data --months N`; the dashboard's, the KPIs' and bench/analytics.py's data),
+each step a command of the real area services. servicecore.demo_scale drives the days."""
 
 from __future__ import annotations
 
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,6 @@ from servicecore.demo_catalog import (
     BRANDS,
     CSI_WEIGHTS,
     GIVEN,
-    HISTORY_PARTS,
     HISTORY_STOCKING,
     MAINTENANCE,
     METHOD_WEIGHTS,
@@ -37,7 +36,6 @@ from servicecore.demo_catalog import (
     ZONE,
     make_vin,
     name_technicians,
-    register_parts,
 )
 
 
@@ -74,8 +72,9 @@ class _Seen:
     opened_at: datetime
 
 
-class _StoreHistory:
-    """One store's days, driven through the real command path by one thread."""
+class StoreHistory:
+    """One desk (lane) of a store, day by day: its visits, its cashier's day-end close, and
+    for lane 0 the store's first deliveries and monthly stocktakes."""
 
     def __init__(self, work_orders: WorkOrders, inventory: Inventory, settlements: Settlements,
                  aftercare: Aftercare, store: str, rng: random.Random, now: datetime,
@@ -93,9 +92,11 @@ class _StoreHistory:
         self.seen: list[_Seen] = []
         self.figures = HistoryFigures()
         self.serial = 0
+        self.ids = random.Random(uuid4().int)  # correlation ids: unique, no system call each
 
     def req(self, role: str, user: str, at: datetime) -> Request:
-        return Request(Caller(user, role, (self.store,), at, str(uuid4())))
+        correlation = UUID(int=self.ids.getrandbits(128), version=4)
+        return Request(Caller(user, role, (self.store,), at, str(correlation)))
 
     def receive(self, part: str, qty: object, at: datetime) -> None:
         cost = HISTORY_STOCKING[part][2] if part in HISTORY_STOCKING else "260.00"
@@ -351,6 +352,34 @@ class _StoreHistory:
         if len(self.figures.error_samples) < 10:
             self.figures.error_samples.append(f"{self.store}: {type(exc).__name__}: {exc}")
 
+    # -- the history, day by day ----------------------------------------------------------
+
+    def setup(self, first_day: datetime) -> None:
+        """The day before the history: the first deliveries (lane 0) and the desk's technicians."""
+        if self.lane == 0:
+            self.open_stock(first_day - timedelta(days=1))
+        name_technicians(Technicians(self.wo.app), self.store, self.techs,
+                         first_day - timedelta(days=1), first=2 * self.lane)
+
+    def plan_day(self, day: datetime, per_day: float) -> list[datetime]:
+        """When this desk's visits of the day open (more at weekends)."""
+        weekend = day.astimezone(ZONE).weekday() >= 5
+        mean = per_day * (1.3 if weekend else 1.0)
+        count = max(0, round(self.rng.gauss(mean, max(1.0, mean / 4))))
+        return [day + timedelta(minutes=slot * (480 / max(count, 1)) + self.rng.randint(0, 20))
+                for slot in range(count)]
+
+    def try_visit(self, at: datetime, *, partial: bool) -> None:
+        """One visit; a command that the rules refuse is counted, and the visit stops there."""
+        try:
+            self.visit(at, partial=partial)
+        except DomainError as exc:
+            self._error(exc)
+
+    def end_day(self, day: datetime) -> None:
+        self.close_days(day)
+        self.figures.days += self.lane == 0
+
     def run(self, days: list[datetime], per_day: float,
             tick: Callable[[int], None]) -> HistoryFigures:
         try:
@@ -362,13 +391,9 @@ class _StoreHistory:
 
     def _run(self, days: list[datetime], per_day: float,
              tick: Callable[[int], None]) -> HistoryFigures:
-        if self.lane == 0:
-            self.open_stock(days[0] - timedelta(days=1))
-        name_technicians(Technicians(self.wo.app), self.store, self.techs,
-                         days[0] - timedelta(days=1), first=2 * self.lane)
+        self.setup(days[0])
         last_month = None
         for number, day in enumerate(days):
-            partial_from = len(days) - 2
             if day.month != last_month:  # the month's stocktake, while the lanes wait
                 if self.day_start is not None:
                     self.day_start.wait()
@@ -377,62 +402,23 @@ class _StoreHistory:
                 last_month = day.month
             if self.day_start is not None:
                 self.day_start.wait()  # the store's lanes work the same day
-            weekend = day.astimezone(ZONE).weekday() >= 5
-            mean = per_day * (1.3 if weekend else 1.0)
-            count = max(0, round(self.rng.gauss(mean, max(1.0, mean / 4))))
-            for slot in range(count):
-                at = day + timedelta(minutes=slot * (480 / max(count, 1))
-                                     + self.rng.randint(0, 20))
-                try:
-                    self.visit(at, partial=number >= partial_from)
-                except DomainError as exc:
-                    self._error(exc)
-            self.close_days(day)
-            self.figures.days += self.lane == 0
-            tick(count)
+            opening = self.plan_day(day, per_day)
+            for at in opening:
+                self.try_visit(at, partial=number >= len(days) - 2)
+            self.end_day(day)
+            tick(len(opening))
         return self.figures
 
 
-def load_history(work_orders: WorkOrders, inventory: Inventory, settlements: Settlements,
-                 aftercare: Aftercare, *, stores: tuple[str, ...] = ("S01",), months: int = 12,
-                 per_day: float = 4.0, lanes: int = 3, seed: int = 7,
-                 now: datetime | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> HistoryFigures:
-    """Months of a dealership's after-sales history, all through the real command path.
-
-    Each store runs in `lanes` threads (desks with their own advisor, cashier and
-    technicians) that start each day together; commands on different stores touch different
-    streams, and a store's lanes share only its counters and stock. Business times run from
-    `months` ago to yesterday, 08:30-17:30 in Shanghai; about `per_day` visits a store a day
-    (more at weekends). The last two days stay partly unfinished.
-    """
+def history_days(months: int, now: datetime | None) -> tuple[list[datetime], datetime]:
+    """The history's days, each at 08:30 in Shanghai (as UTC), from `months` ago to yesterday;
+    and today at 08:30, when the history ends."""
     end = (now or datetime.now(UTC)).astimezone(ZONE).replace(hour=8, minute=30, second=0,
                                                               microsecond=0)
     first = end - timedelta(days=round(months * 30.44))
     days = [(first + timedelta(days=n)).astimezone(UTC) for n in range((end - first).days)]
-    register_parts(inventory, stores, first - timedelta(days=2), [*HISTORY_PARTS, SLOW_MOVER])
-    expected = round(per_day * 1.09 * len(days)) * len(stores)
-    done = 0
-    lock = threading.Lock()
+    return days, end.astimezone(UTC)
 
-    def tick(count: int) -> None:
-        nonlocal done
-        with lock:
-            done += count
-            if progress:
-                progress(min(done, expected), max(expected, done))
 
-    figures = HistoryFigures()
-    with ThreadPoolExecutor(max_workers=len(stores) * lanes, thread_name_prefix="demo") as pool:
-        runs = []
-        for store in stores:
-            barrier = threading.Barrier(lanes)
-            for lane in range(lanes):
-                history = _StoreHistory(work_orders, inventory, settlements, aftercare, store,
-                                        random.Random(f"{seed}-{store}-{lane}"),
-                                        end.astimezone(UTC), lane, barrier)
-                runs.append(pool.submit(history.run, days, per_day / lanes, tick))
-        for run in runs:
-            figures.add(run.result())
-    figures.stores = len(stores)
-    return figures
+def expected_visits(days: list[datetime], stores: tuple[str, ...], per_day: float) -> int:
+    return round(per_day * 1.09 * len(days)) * len(stores)

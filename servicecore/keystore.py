@@ -48,6 +48,16 @@ class PostgresKeyStore:
             return key
         return bytes(row[0])
 
+    def add_keys(self, keys: dict[UUID, bytes]) -> None:
+        """Store new customers' keys made elsewhere (a staged history), in one statement; a
+        customer who already has a key is an error, never a second key."""
+        if not keys:
+            return
+        with self.pool.connection() as conn:
+            conn.execute("INSERT INTO customer_keys (customer_id, key) "
+                         "SELECT * FROM unnest(%s::uuid[], %s::bytea[])",
+                         (list(keys), list(keys.values())))
+
     def delete_key(self, customer_id: UUID) -> bool:
         with self.pool.connection() as conn:
             cur = conn.execute("DELETE FROM customer_keys WHERE customer_id = %s", (customer_id,))
