@@ -237,12 +237,12 @@ def _cpu_times() -> tuple[float, float] | None:
 
 class RunMeter:
     """A run's wall and CPU time, the events it added to the log, and how busy the whole
-    machine was meanwhile (other people's work included: the figures' conditions)."""
+    machine was meanwhile (other people's work, the database server and this run together)."""
 
     def __init__(self, app: ServiceCore) -> None:
         self.app = app
         self.head = app.recorder.max_notification_id() or 0
-        self.started, self.cpu, self.stat = time.perf_counter(), time.process_time(), _cpu_times()
+        self.started, self.cpu, self.stat = time.perf_counter(), _own_cpu(), _cpu_times()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -256,7 +256,8 @@ class RunMeter:
 
     def conditions(self, database: str) -> dict[str, Any]:
         cpus = os.cpu_count() or 1
-        seconds = self.elapsed()
+        seconds, cpu = self.elapsed(), _own_cpu() - self.cpu
+        head = self.app.recorder.max_notification_id() or 0
         recorder: Any = self.app.recorder
         with recorder.datastore.get_connection() as conn:
             row = conn.execute("SHOW server_version").fetchone()
@@ -265,6 +266,13 @@ class RunMeter:
             busy = round((now[0] - self.stat[0]) / (now[1] - self.stat[1]), 2)
         return {"database": database, "server_version": row["server_version"] if row else None,
                 "cpus": cpus, "machine_busy_share": busy,
-                "this_process_cpu_share": round((time.process_time() - self.cpu)
-                                                / (seconds * cpus), 2),
+                "cpu_seconds": round(cpu, 1), "own_cpu_share": round(cpu / (seconds * cpus), 2),
+                "events_per_cpu_s": round((head - self.head) / cpu) if cpu else None,
                 "load_average": [round(x, 1) for x in os.getloadavg()]}
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its ended child processes (the staging jobs); the
+    database server's are not among them."""
+    spent = os.times()
+    return spent.user + spent.system + spent.children_user + spent.children_system
