@@ -236,7 +236,7 @@ def _demo_history(args: argparse.Namespace, container: Any, stores: tuple[str, .
         figures = load_history(container.work_orders, container.inventory,
                                container.settlements, container.aftercare, **options)
     else:
-        figures = stage_history(container, jobs=args.jobs, **options)
+        figures = stage_history(container, jobs=args.jobs, meter=meter, **options)
     print()
     print(json.dumps({**asdict(figures), **meter.figures(figures.visits), "conditions": {
         "via": args.via, "stores": len(stores), "months": args.months, "per_day": args.per_day,

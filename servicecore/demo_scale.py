@@ -14,6 +14,7 @@ aggregates, with the same business times; they differ only in where the saves go
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 import os
 import random
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,7 +65,8 @@ class _Plan:
 def stage_history(container: Container, *, stores: tuple[str, ...] = ("S01",),
                   months: int = 12, per_day: float = 4.0, lanes: int = 3, seed: int = 7,
                   now: datetime | None = None, progress: Progress | None = None,
-                  jobs: int | None = None, batch_events: int = 4000) -> HistoryFigures:
+                  jobs: int | None = None, batch_events: int = 4000,
+                  meter: RunMeter | None = None) -> HistoryFigures:
     """Months of history staged in memory and appended in batches of ~`batch_events` events.
 
     `lanes` desks per store (their own advisor, cashier and technicians); business times from
@@ -72,6 +75,7 @@ def stage_history(container: Container, *, stores: tuple[str, ...] = ("S01",),
     `jobs` processes (default: one per store, up to one more than the machine has cores), each
     staging and appending its own stores: stores share no stream but the part master, which is
     registered first. Each store's history is the same however many processes there are.
+    `meter` is told the CPU time the staging processes spent.
     """
     days, end = history_days(months, now)
     register_parts(container.inventory, stores, days[0] - timedelta(days=2),
@@ -88,7 +92,8 @@ def stage_history(container: Container, *, stores: tuple[str, ...] = ("S01",),
     jobs = min(len(stores), jobs or (os.cpu_count() or 1) + 1)
     if jobs <= 1:
         return _stage(container, stores, plan, tick)
-    return _stage_in_processes(container, [stores[n::jobs] for n in range(jobs)], plan, tick)
+    return _stage_in_processes(container, [stores[n::jobs] for n in range(jobs)], plan, tick,
+                               meter)
 
 
 def _stage(container: Container, stores: tuple[str, ...], plan: _Plan,
@@ -135,23 +140,35 @@ def _stage_worker(settings: Settings, stores: tuple[str, ...], plan: _Plan,
     """A process of its own: stage and append `stores`, reporting visits and the figures."""
     from servicecore.container import build
 
+    logging.getLogger("servicecore.container").setLevel(logging.ERROR)  # the parent warned
     try:
         container = build(settings)
         try:
             figures = _stage(container, stores, plan, lambda count: report.send(("tick", count)))
         finally:
             container.close()
-        report.send(("done", figures))
+        report.send(("done", (figures, time.process_time())))
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which raises it
         report.send(("error", "".join(traceback.format_exception(exc))))
 
 
+def _fresh_processes() -> ForkServerContext | SpawnContext:
+    """Processes that share nothing with this one (it holds connections and threads, which a
+    fork would copy): forked from a fresh server that has imported the application once,
+    where there is one; else each started anew."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["servicecore.container", "servicecore.demo_scale"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def _stage_in_processes(container: Container, groups: list[tuple[str, ...]], plan: _Plan,
-                        tick: Callable[[int], None]) -> HistoryFigures:
+                        tick: Callable[[int], None], meter: RunMeter | None) -> HistoryFigures:
     settings = container.settings.model_copy(update={
         "database_url": container.database_url, "create_tables": False,
         "in_process_projections": False})
-    context = multiprocessing.get_context("spawn")  # never fork a process holding connections
+    context = _fresh_processes()
     running: dict[Connection, BaseProcess] = {}
     figures = HistoryFigures(stores=sum(len(group) for group in groups))
     try:
@@ -175,7 +192,9 @@ def _stage_in_processes(container: Container, groups: list[tuple[str, ...]], pla
                 if kind == "tick":
                     tick(value)
                 elif kind == "done":
-                    figures.add(value)
+                    figures.add(value[0])
+                    if meter is not None:
+                        meter.cpu_elsewhere += value[1]
                     del running[ready]
                     process.join()
                 else:
@@ -243,6 +262,7 @@ class RunMeter:
         self.app = app
         self.head = app.recorder.max_notification_id() or 0
         self.started, self.cpu, self.stat = time.perf_counter(), _own_cpu(), _cpu_times()
+        self.cpu_elsewhere = 0.0  # the staging processes' (not this process's children)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -256,7 +276,7 @@ class RunMeter:
 
     def conditions(self, database: str) -> dict[str, Any]:
         cpus = os.cpu_count() or 1
-        seconds, cpu = self.elapsed(), _own_cpu() - self.cpu
+        seconds, cpu = self.elapsed(), _own_cpu() - self.cpu + self.cpu_elsewhere
         head = self.app.recorder.max_notification_id() or 0
         recorder: Any = self.app.recorder
         with recorder.datastore.get_connection() as conn:
@@ -272,7 +292,7 @@ class RunMeter:
 
 
 def _own_cpu() -> float:
-    """CPU seconds of this process and of its ended child processes (the staging jobs); the
-    database server's are not among them."""
+    """CPU seconds of this process and of its ended child processes (not the database
+    server's)."""
     spent = os.times()
     return spent.user + spent.system + spent.children_user + spent.children_system

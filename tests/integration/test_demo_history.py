@@ -209,7 +209,7 @@ def test_a_staged_customers_data_is_sealed_with_a_key_of_their_own(
     assert row is not None and row[0] == len(registered)
     # erasure shreds the key that the staged history stored
     erased = registered[0]
-    manager = Request(Caller("mgr-s01", "manager", ("S01",), NOW, "corr-erase"))
+    manager = Request(Caller("mgr", "manager", (erased.audit.store_id,), NOW, "corr-erase"))
     system.customers.erase(manager, erased.originator_id, reason="customer asked (PIPL)")
     assert pii.open(erased.originator_id, erased.sealed["name"]) == ERASED
     assert pii.open(registered[1].originator_id, registered[1].sealed["name"]) != ERASED
