@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from bench import analytics, event_store, http_commands, parts, projection_catchup, relay
+from bench import (
+    analytics,
+    demo_history,
+    event_store,
+    http_commands,
+    parts,
+    projection_catchup,
+    relay,
+)
 from bench.common import (
     RESULTS_DIR,
     measure_yardstick,
@@ -38,6 +46,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "parts": parts,
     "relay": relay,
     "analytics": analytics,
+    "demo_history": demo_history,
 }
 
 
