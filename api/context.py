@@ -7,6 +7,7 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
+from api.health_check import HealthCheck
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -39,3 +40,4 @@ class ApiContext:
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0
+    health: HealthCheck | None = None  # /health*: own connection, bounded wait

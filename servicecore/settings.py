@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     service_interval_months: int = Field(default=12, description="default maintenance interval")
     service_interval_km: int = Field(default=10_000, description="default maintenance interval")
 
+    ready_max_lag: int = Field(
+        default=1000, ge=0, description="/health/ready answers 503 while a projection is more "
+        "than this many events behind the log's head; 0 = lag does not count")
+
     analytics_publish_seconds: float = Field(
         default=10.0, ge=1, le=60, description="publish the analytic snapshot this often when "
         "the log moved (readers see data at most this old, never more than 60 s)")
