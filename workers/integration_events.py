@@ -242,6 +242,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "ClockedOff": fields("work_order_id job_no"),
         "SkillsSet": fields("skills reason"),
         "HourlyCostSet": nothing,
+        "Named": nothing,  # a member of staff's name stays inside
         "ShiftsPlanned": fields("shifts"),
         "ShiftCancelled": fields("day reason"),
         "AttendanceRecorded": fields("day status hours"),
