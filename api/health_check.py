@@ -1,6 +1,6 @@
 """What /health, /health/ready and /health/live answer, within a second even with the database down.
 
-The database is asked on a connection of its own (never the request pool, whose wait is 30 s),
+The database is asked on a connection of its own (never the request pools, which wait seconds),
 from a daemon thread of its own, and the answer is waited for at most `deadline` seconds: a
 database that does not answer is reported as such, it does not hold the health endpoint.
 """
