@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from domain.cashier_day import CashierDay
 from domain.common import (
     Audit,
     Caller,
@@ -30,7 +31,6 @@ from domain.common import (
     StaleVersion,
     VersionConflict,
 )
-from domain.cashier_day import CashierDay
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.idempotency import IdempotencyRecord
