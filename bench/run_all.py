@@ -23,7 +23,9 @@ from types import ModuleType
 from typing import Any
 
 from bench import (
+    aggregate_load,
     analytics,
+    audit_chain,
     demo_history,
     event_store,
     http_commands,
@@ -41,6 +43,8 @@ from bench.common import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     "event_store": event_store,
+    "aggregate_load": aggregate_load,
+    "audit_chain": audit_chain,
     "http_commands": http_commands,
     "projection_catchup": projection_catchup,
     "parts": parts,
