@@ -129,6 +129,7 @@ def _stage(container: Container, stores: tuple[str, ...], plan: _Plan,
         writer.stop()
         raise
     writer.finish()
+    staged.take_snapshots()
     figures = HistoryFigures(stores=len(stores))
     for history in histories:
         figures.add(history.figures)

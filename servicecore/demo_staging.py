@@ -67,6 +67,7 @@ class StagingRecorder(ApplicationRecorder):
         self.source, self.existing = source, existing
         self._lock = threading.RLock()
         self._streams: dict[UUID, list[StoredEvent]] = {}  # each in version order
+        self._read: dict[UUID, int] = {}  # the version each read-through stream had
         self._log: list[StoredEvent] = []  # every staged event, in the order saved
         self._saves: deque[list[StoredEvent]] = deque()  # staged saves not yet taken
         self._staged = 0  # events in self._saves
@@ -77,7 +78,15 @@ class StagingRecorder(ApplicationRecorder):
         if stream is None:
             stream = self._streams[stream_id] = list(
                 self.source.select_events(stream_id) if stream_id in self.existing else ())
+            self._read[stream_id] = stream[-1].originator_version if stream else 0
         return stream
+
+    def grown(self) -> list[tuple[UUID, int, int]]:
+        """Every stream this run added to: its id, its version before, its version now."""
+        with self._lock:
+            return [(stream_id, self._read[stream_id], stream[-1].originator_version)
+                    for stream_id, stream in self._streams.items()
+                    if stream and stream[-1].originator_version > self._read[stream_id]]
 
     def select_events(self, originator_id: UUID | str, *, gt: int | None = None,
                       lte: int | None = None, desc: bool = False,
@@ -204,6 +213,24 @@ class StagedServiceCore(ServiceCore):
 
     def construct_recorder(self) -> ApplicationRecorder:
         return self.staging
+
+    def take_snapshots(self) -> int:
+        """After the staged events are appended: the snapshots the command path would have
+        left as the latest of each long stream (at the last multiple of its class's interval
+        reached by this run), into the event store's snapshot table; how many."""
+        intervals, store = type(self.source).snapshotting_intervals, self.source.snapshots
+        if not intervals or store is None:
+            return 0
+        snapshots = []
+        for stream_id, before, now in self.staging.grown():
+            interval = intervals.get(type(self.repository.get(stream_id)))
+            if interval is None or now // interval * interval <= before:
+                continue
+            state: Any = self.repository.get(stream_id, version=now // interval * interval)
+            snapshot_class: Any = getattr(type(state), "Snapshot", self.snapshot_class)
+            snapshots.append(snapshot_class.take(state))
+        store.put(snapshots)
+        return len(snapshots)
 
     def execute(self, request: Request, decide: Callable[[Session], Decision],
                 streams: Any = ()) -> CommandResult:

@@ -17,6 +17,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import IntegrityError
 
 from analytics.kpis import Filters, run
@@ -33,6 +34,7 @@ from servicecore.demo import load_history, stage_history
 from servicecore.demo_catalog import GIVEN, SURNAMES, ZONE, make_vin
 from servicecore.demo_history import HistoryFigures
 from servicecore.demo_staging import LogWriter, StagedServiceCore
+from servicecore.schema import SNAPSHOTS_TABLE
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 
@@ -96,7 +98,7 @@ def two_systems(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, Co
 def test_the_staged_history_is_the_command_paths_history_and_continues_a_store(
         two_systems: tuple[Container, Container]) -> None:
     by_commands, staged = two_systems
-    same: dict[str, Any] = {"stores": ("S01",), "months": 1, "per_day": 2.0, "lanes": 1, "seed": 11, "now": NOW}
+    same: dict[str, Any] = {"stores": ("S01",), "months": 1, "per_day": 3.5, "lanes": 1, "seed": 11, "now": NOW}
     # The same month of S01, one save per command in one database, staged in the other ...
     figures = load_history(by_commands.work_orders, by_commands.inventory,
                            by_commands.settlements, by_commands.aftercare, **same)
@@ -105,6 +107,9 @@ def test_the_staged_history_is_the_command_paths_history_and_continues_a_store(
     # ... is event for event the same history: streams, versions, event types, every field,
     # who did it and when (the business time), numbers; only ids, seals and wall clocks differ.
     assert normalised(staged.app) == normalised(by_commands.app)
+    # The long streams' latest snapshots are where the command path left them.
+    assert latest_snapshots(staged) == latest_snapshots(by_commands)
+    assert latest_snapshots(staged), "a month of S01 has streams past 100 events"
 
     # A staged month more for the same store continues its streams and numbers.
     head = by_commands.app.recorder.max_notification_id() or 0
@@ -116,6 +121,14 @@ def test_the_staged_history_is_the_command_paths_history_and_continues_a_store(
     numbers = sorted(parse_number(e.number).seq for e in log if isinstance(e, WorkOrder.Opened))
     assert numbers == list(range(1, figures.visits + more.visits + 1))
     assert_versions_contiguous(log)
+
+
+def latest_snapshots(system: Container) -> list[tuple[str, int]]:
+    """Each snapshotted stream's kind and its latest snapshot's version."""
+    with psycopg.connect(system.database_url) as conn:
+        rows = conn.execute(f"SELECT topic, max(originator_version) FROM {SNAPSHOTS_TABLE} "
+                            "GROUP BY originator_id, topic ORDER BY 1, 2").fetchall()
+    return [(topic, version) for topic, version in rows]
 
 
 def assert_versions_contiguous(log: list[Any]) -> None:
@@ -170,6 +183,17 @@ def test_a_staged_group_history_leaves_a_sound_log(
     with psycopg.connect(url, autocommit=True) as conn:
         verified = audit_chain.verify(conn)
     assert verified.ok and verified.checked == len(log)
+    # the long streams' snapshots hold the state their events make
+    with psycopg.connect(url) as conn:
+        snapshotted: list[tuple[UUID, int]] = conn.execute(
+            f"SELECT originator_id, originator_version FROM {SNAPSHOTS_TABLE}").fetchall()
+    assert snapshotted  # the busiest stock items pass 100 events in a month
+    snapshots = system.app.snapshots
+    assert snapshots is not None
+    for stream_id, version in snapshotted:
+        snapshot: Any = next(iter(snapshots.get(stream_id, lte=version, desc=True, limit=1)))
+        replayed = project_aggregate(None, system.app.events.get(stream_id, lte=version))
+        assert vars(snapshot.mutate(None)) == vars(replayed)
 
 
 def test_every_reader_processes_a_staged_history(
