@@ -7,8 +7,12 @@
    default processes (one per store, up to cores + 1): the figure the goal is about.
 
 Each row: events/s (wall), visits as ops, the run's CPU seconds (this process and its staging
-processes; the database server's not included), events per CPU second and how busy the whole
-machine was during the run (other people's work, the database server and the run together).
+processes), events per CPU second and how busy the whole machine was during the run (other
+people's work, the database server and the run together). When the server runs on this machine
+its CPU seconds over the run are added (the postmaster and every backend, ended ones too: only
+the run's own work on the embedded server under var/bench; on a shared server, everyone's), with
+`cpu_bound_s`: the run's and the server's CPU seconds shared over every core, the least wall
+time the run could take on this machine with nobody else on it.
 
     python -m bench.demo_history [--server embedded|local|env|URL] [--months 12] [--stores 3]
                                  [--small-months 1] [--small-stores 1] [--no-full]
@@ -17,9 +21,14 @@ machine was during the run (other people's work, the database server and the run
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from bench.common import (
     Measurement,
@@ -37,9 +46,36 @@ from servicecore.demo_scale import RunMeter
 NAME = "demo_history"
 
 
+def _server_cpu(url: str) -> float | None:
+    """CPU seconds the database server's processes have used, if it runs on this machine."""
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        postmaster = int(_stat(int(row[0]))[1])
+        ticks = os.sysconf("SC_CLK_TCK")
+        fields = _stat(postmaster)
+        used = sum(int(x) for x in fields[11:15])  # its own and its ended children's
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError):
+                    child = _stat(int(entry.name))
+                    if int(child[1]) == postmaster:
+                        used += int(child[11]) + int(child[12])
+        return used / ticks
+    except (OSError, ValueError, IndexError, psycopg.Error):
+        return None
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, ... (utime is [11])."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _one(server: Server, report: Report, setting: str, via: str,
          **options: Any) -> dict[str, Any]:
     with temporary_database(server, "demo") as url, system(url) as container:
+        server_before = _server_cpu(url)
         meter = RunMeter(container.app)
         if via == "commands":
             figures = load_history(container.work_orders, container.inventory,
@@ -48,13 +84,20 @@ def _one(server: Server, report: Report, setting: str, via: str,
             figures = stage_history(container, meter=meter, **options)
         done = meter.figures(figures.visits)
         conditions = meter.conditions(server.kind)
+        server_after = _server_cpu(url)
+    if server_before is not None and server_after is not None:
+        conditions["server_cpu_seconds"] = round(server_after - server_before, 1)
+        conditions["cpu_bound_s"] = round((conditions["cpu_seconds"] + server_after
+                                           - server_before) / conditions["cpus"], 1)
     row = report.add(setting, Measurement(ops=figures.visits, units=done["events"],
                                           seconds=done["seconds"], latencies=[done["seconds"]],
                                           errors=figures.errors,
                                           error_samples=figures.error_samples),
                      visits_per_second=done["visits_per_s"], **conditions)
     print(f"    {done['visits_per_s']:.1f} visits/s; {conditions['cpu_seconds']} CPU s "
-          f"({conditions['events_per_cpu_s']} events per CPU s); machine "
+          f"({conditions['events_per_cpu_s']} events per CPU s), server "
+          f"{conditions.get('server_cpu_seconds')} CPU s, bound "
+          f"{conditions.get('cpu_bound_s')} s; machine "
           f"{(conditions['machine_busy_share'] or 0) * 100:.0f} % busy during the run", flush=True)
     return row
 
