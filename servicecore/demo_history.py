@@ -8,7 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -408,17 +408,3 @@ class StoreHistory:
             self.end_day(day)
             tick(len(opening))
         return self.figures
-
-
-def history_days(months: int, now: datetime | None) -> tuple[list[datetime], datetime]:
-    """The history's days, each at 08:30 in Shanghai (as UTC), from `months` ago to yesterday;
-    and today at 08:30, when the history ends."""
-    end = (now or datetime.now(UTC)).astimezone(ZONE).replace(hour=8, minute=30, second=0,
-                                                              microsecond=0)
-    first = end - timedelta(days=round(months * 30.44))
-    days = [(first + timedelta(days=n)).astimezone(UTC) for n in range((end - first).days)]
-    return days, end.astimezone(UTC)
-
-
-def expected_visits(days: list[datetime], stores: tuple[str, ...], per_day: float) -> int:
-    return round(per_day * 1.09 * len(days)) * len(stores)

@@ -3,10 +3,11 @@
 Both run the same visits (servicecore.demo_history) through the same area services and
 aggregates, with the same business times; they differ only in where the saves go:
 
-- `stage_history` (the default, `--via staged`): every store and desk in one thread on a staged
-  copy of the application (servicecore.demo_staging), the saves appended to PostgreSQL in large
-  batches by a writer thread meanwhile. A day's visits of all stores and desks run in the order
-  they open, so the log reads like the days went by.
+- `stage_history` (the default, `--via staged`): the stores shared out over processes, each
+  running its stores' desks in one thread on a staged copy of the application
+  (servicecore.demo_staging), the saves appended to PostgreSQL in large batches by a writer
+  thread meanwhile. A day's visits of a process's stores and desks run in the order they open,
+  so the log reads like the days went by.
 - `load_history` (`--via commands`): one save per command, each store's desks in threads of
   their own that start each day together, as a busy dealership would drive the API.
 """
@@ -24,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
@@ -36,13 +37,8 @@ from domain.application import ServiceCore
 from domain.inventory import Inventory
 from domain.settlements import Settlements
 from domain.work_orders import WorkOrders
-from servicecore.demo_catalog import HISTORY_PARTS, SLOW_MOVER, register_parts
-from servicecore.demo_history import (
-    HistoryFigures,
-    StoreHistory,
-    expected_visits,
-    history_days,
-)
+from servicecore.demo_catalog import HISTORY_PARTS, SLOW_MOVER, ZONE, register_parts
+from servicecore.demo_history import HistoryFigures, StoreHistory
 from servicecore.demo_staging import LogWriter, StagedServiceCore
 
 if TYPE_CHECKING:
@@ -50,6 +46,20 @@ if TYPE_CHECKING:
     from servicecore.settings import Settings
 
 Progress = Callable[[int, int], None]
+
+
+def history_days(months: int, now: datetime | None) -> tuple[list[datetime], datetime]:
+    """The history's days, each at 08:30 in Shanghai (as UTC), from `months` ago to yesterday;
+    and today at 08:30, when the history ends."""
+    end = (now or datetime.now(UTC)).astimezone(ZONE).replace(hour=8, minute=30, second=0,
+                                                              microsecond=0)
+    first = end - timedelta(days=round(months * 30.44))
+    days = [(first + timedelta(days=n)).astimezone(UTC) for n in range((end - first).days)]
+    return days, end.astimezone(UTC)
+
+
+def expected_visits(days: list[datetime], stores: tuple[str, ...], per_day: float) -> int:
+    return round(per_day * 1.09 * len(days)) * len(stores)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -171,7 +171,7 @@ class StagingKeyStore:
                 return self._keys[customer_id]
         return self.source.get_key(customer_id) if self.existed(customer_id) else None
 
-    def get_keys(self, customer_ids: Any) -> dict[UUID, bytes]:
+    def get_keys(self, customer_ids: Iterable[UUID]) -> dict[UUID, bytes]:
         return {c: k for c in customer_ids if (k := self.get_key(c)) is not None}
 
     def create_key(self, customer_id: UUID) -> bytes:
@@ -229,7 +229,8 @@ class StagedServiceCore(ServiceCore):
             state: Any = self.repository.get(stream_id, version=now // interval * interval)
             snapshot_class: Any = getattr(type(state), "Snapshot", self.snapshot_class)
             snapshots.append(snapshot_class.take(state))
-        store.put(snapshots)
+        if snapshots:
+            store.put(snapshots)
         return len(snapshots)
 
     def execute(self, request: Request, decide: Callable[[Session], Decision],
