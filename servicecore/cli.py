@@ -322,7 +322,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--stores", type=int, default=1)
     demo.add_argument("--months", type=int, default=0,
                       help="a history at scale: this many months up to yesterday, --lanes "
-                           "threads per store (see README, Command line)")
+                           "desks per store (see README, Command line)")
     demo.add_argument("--per-day", type=float, default=4.0,
                       help="with --months: mean visits per store per day (default 4: 3 stores "
                            "x 12 months ~ 4,900 visits, ~160k events)")
@@ -331,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
                            "with --via commands)")
     demo.add_argument("--via", choices=["staged", "commands"], default="staged",
                       help="with --months: staged in memory and appended in batches (default), "
-                           "or one save per command (the API's path; ~30x slower)")
+                           "or one save per command (the API's path; 15-30x slower)")
     demo.add_argument("--jobs", type=int, default=None,
                       help="with --months (staged): processes sharing out the stores (default: "
                            "one per store, up to one more than the cores)")
