@@ -86,7 +86,8 @@ def normalised(app: ServiceCore) -> list[tuple[Any, ...]]:
 def two_systems(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, Container]]:
     with scratch_database(server_url, "sc_hist_a") as a, \
             scratch_database(server_url, "sc_hist_b") as b:
-        first, second = build(settings_for(a, tmp_path / "a")), build(settings_for(b, tmp_path / "b"))
+        first = build(settings_for(a, tmp_path / "a"))
+        second = build(settings_for(b, tmp_path / "b"))
         try:
             yield first, second
         finally:
@@ -98,7 +99,8 @@ def two_systems(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, Co
 def test_the_staged_history_is_the_command_paths_history_and_continues_a_store(
         two_systems: tuple[Container, Container]) -> None:
     by_commands, staged = two_systems
-    same: dict[str, Any] = {"stores": ("S01",), "months": 1, "per_day": 3.5, "lanes": 1, "seed": 11, "now": NOW}
+    same: dict[str, Any] = {"stores": ("S01",), "months": 1, "per_day": 3.5, "lanes": 1,
+                            "seed": 11, "now": NOW}
     # The same month of S01, one save per command in one database, staged in the other ...
     figures = load_history(by_commands.work_orders, by_commands.inventory,
                            by_commands.settlements, by_commands.aftercare, **same)
