@@ -166,8 +166,10 @@ def test_a_save_killed_while_waiting_for_the_append_lock_is_stored_once(
         worker.start()
         waiting = None
         for _ in range(200):
-            waiting = holder.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+            waiting = holder.execute(  # pg_locks is server-wide: this database's append lock
+                "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted "
+                "AND a.datname = current_database() AND a.usename = current_user").fetchone()
             if waiting:
                 break
             time.sleep(0.05)
