@@ -39,3 +39,4 @@ class ApiContext:
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0
+    max_body_bytes: int = 256 * 1024

@@ -134,6 +134,7 @@ class Container:
             dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
+            max_body_bytes=self.settings.max_body_bytes,
         )
 
     def make_runners(self) -> list[ProjectionRunner]:

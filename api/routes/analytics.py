@@ -14,10 +14,11 @@ from analytics import dashboard
 from analytics.kpis import CATALOGUE, Filters, run
 from analytics.reader import snapshot, snapshot_info
 from api.auth import Principal, authorize, principal_from
-from api.deps import Ctx, reader
+from api.deps import Ctx, KpiName, reader
 from domain.common import NotFound, NotPermitted
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
+    404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
 Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
 
 
@@ -44,8 +45,9 @@ def catalogue(principal: Analyst) -> Any:
             for k in CATALOGUE.values()]
 
 
-@router.get("/kpis/{name}")
-def kpi(name: str, ctx: Ctx, principal: Analyst, date_from: date | None = None,
+@router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {
+    "type": "string"}}}, "description": "The KPI (JSON, or CSV with `format=csv`)"}})
+def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = None,
         date_to: date | None = None, store_id: str | None = None, brand: str | None = None,
         model: str | None = None, technician: str | None = None, pay_type: str | None = None,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
