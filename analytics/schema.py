@@ -105,8 +105,10 @@ TABLES = (
         ("stream_id", "VARCHAR"), ("technician_id", "VARCHAR"), ("store_id", "VARCHAR"),
     ), ("stream_id",)),
     Table("dim_store", (("store_id", "VARCHAR"), ("first_seen", TS)), ("store_id",)),
-    Table("dim_technician", (("technician_id", "VARCHAR"), ("store_id", "VARCHAR")),
-          ("technician_id",)),
+    # name: from the technician's profile (Technician.Named), NULL until one is given; a
+    # column added after the first release goes last (`create` adds it to older files)
+    Table("dim_technician", (("technician_id", "VARCHAR"), ("store_id", "VARCHAR"),
+                             ("name", "VARCHAR")), ("technician_id",)),
     Table("dim_stock_item", (
         ("stock_item_id", "VARCHAR"), ("store_id", "VARCHAR"), ("part_number", "VARCHAR"),
     ), ("stock_item_id",)),

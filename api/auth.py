@@ -57,6 +57,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.register": DESK,
     "customers.read": DESK | {"cashier", "auditor"},
     "customers.history": frozenset({"auditor", "manager", "advisor"}),
+    "audit.trail": frozenset({"auditor", "manager"}),
     "points.earn": frozenset({"cashier", "manager"}),
     "points.redeem": frozenset({"cashier", "manager"}),
     "points.expire": frozenset({"finance", "manager"}),

@@ -12,6 +12,7 @@ from api.routes import (
     aftercare,
     analytics,
     appointments,
+    audit_trail,
     customers,
     dispatch,
     finance,
@@ -55,4 +56,5 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
+    app.include_router(audit_trail.router)
     return app

@@ -17,6 +17,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "SERVICECORE_DATABASE_URL"),
         description="External PostgreSQL; unset = embedded PostgreSQL under data_dir.",
     )
+    owner_database_url: str | None = Field(
+        default=None, description="The event store's owner, used only to migrate; unset = "
+        "DATABASE_URL (one role, least privilege off). The embedded default creates both.",
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SERVICECORE_KAFKA_BOOTSTRAP_SERVERS"),
