@@ -82,7 +82,14 @@ def unavailable(exc: BaseException) -> bool:
             # No SQLSTATE: the connection failed or broke before the server could answer.
             return state is None or state in UNAVAILABLE_SQLSTATES or \
                 state.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
-        current = current.__cause__ or current.__context__
+        if isinstance(current, psycopg.Error):
+            return False  # the server answered: the statement or the data was wrong
+        cause = current.__cause__ or current.__context__
+        if cause is None and isinstance(current, persistence.OperationalError):
+            # The event store's own, with no server answer behind it: it kept losing the
+            # connection, or could not tell whether a save committed, and gave up.
+            return True
+        current = cause
     return False
 
 

@@ -3,7 +3,8 @@
 FastAPI documents only the success and a 422 in its own format; this adds, to every
 operation, the application/problem+json answers the error contract (api/errors.py) gives it.
 A route that declares an error answer of its own (`responses={404: {"description": …}}`) gets
-the problem shape for it too, with its description.
+the problem shape for it too, with its description (and any other content it declares, e.g. the
+dashboard's sign-in page answered again in HTML).
 """
 
 from __future__ import annotations
@@ -65,14 +66,19 @@ def document(schema: dict[str, Any]) -> None:
     for operations in schema.get("paths", {}).values():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
-            declared = {int(code): answer.get("description") for code, answer in
-                        responses.items() if code.isdigit() and int(code) >= 400}
+            declared = {int(code): answer for code, answer in responses.items()
+                        if code.isdigit() and int(code) >= 400}
             declared.pop(422, None)  # FastAPI's own, in its own format
             statuses = set(problem_statuses(method, operation.get("parameters", [])))
             for status in sorted(statuses | declared.keys()):
+                answer = declared.get(status, {})
+                # A route may answer an error in another form too (a browser page in HTML).
+                content = {media: schema for media, schema in answer.get("content", {}).items()
+                           if media != "application/json"}
                 responses[str(status)] = {
-                    "description": declared.get(status) or DESCRIPTIONS[status],
-                    "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    "description": answer.get("description") or DESCRIPTIONS[status],
+                    "content": {**content, PROBLEM: {
+                        "schema": {"$ref": "#/components/schemas/Problem"}}},
                     **({"headers": HEADERS[status]} if status in HEADERS else {}),
                 }
             operation["responses"] = dict(sorted(responses.items()))

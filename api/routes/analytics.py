@@ -132,7 +132,10 @@ def dashboard_login(lang: Lang = None, accept_language: AcceptLanguage = None) -
                         headers={"Cache-Control": "no-store"})
 
 
-@router.post("/dashboard/session", status_code=303, response_class=RedirectResponse)
+@router.post("/dashboard/session", status_code=303, response_class=RedirectResponse,
+             responses={status: {"description": "A bad token or role: problem+json to a "
+                                 "script (Authorization header), the sign-in form again to a "
+                                 "browser", "content": {"text/html": {}}} for status in (401, 403)})
 async def dashboard_session(request: Request, ctx: Ctx) -> Any:
     """Exchange a token (the Authorization header, or the sign-in form's `token` field) for an
     HttpOnly, SameSite=Strict cookie that lives as long as the token; then to the dashboard."""

@@ -193,7 +193,7 @@ def test_every_request_schema_bounds_its_text_and_lists(client: TestClient) -> N
 
 
 @pytest.mark.parametrize("url", [
-    "/work-orders?number=2026-000123",
+    "/work-orders?wo_number=WO-S01-2026-000123",
     "/stock?part=0986494209",
     "/customers?q=138&phone=13800000000",
     "/settlements?status=open&page=2",
