@@ -52,7 +52,7 @@ def _declared_query(dependant: Dependant) -> Iterator[str]:
         yield from _declared_query(sub)
 
 
-_DECLARED: dict[int, frozenset[str]] = {}
+_DECLARED = "servicecore_declared_query"  # the route's declared query names, kept on the route
 
 
 async def known_query_only(request: Request) -> None:
@@ -63,9 +63,10 @@ async def known_query_only(request: Request) -> None:
     dependant: Dependant | None = getattr(route, "dependant", None)
     if dependant is None:
         return
-    declared = _DECLARED.get(id(route))
+    declared: frozenset[str] | None = getattr(route, _DECLARED, None)
     if declared is None:
-        declared = _DECLARED[id(route)] = frozenset(_declared_query(dependant))
+        declared = frozenset(_declared_query(dependant))
+        setattr(route, _DECLARED, declared)
     errors: list[dict[str, Any]] = [
         {"type": "extra_forbidden", "loc": ("query", key), "msg": "Unknown query parameter",
          "input": value}
