@@ -7,6 +7,7 @@ provably stored nothing is sent again.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from servicecore.container import Container, eventsourcing_env
 from servicecore.event_store import CommitUnknown, EventRecorder
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, EVENTS_TABLE
 from tests.conftest import settings_for
-from tests.integration.faults import FaultyProxy, faulty_proxy
+from tests.integration.faults import FaultyProxy, faulty_proxy, local_port
 from tests.integration.support import head, open_order
 
 
@@ -75,7 +76,7 @@ def _arm_then_append(app: ServiceCore, proxy: FaultyProxy, moment: str, *,
 
     def append(conn: psycopg.Connection, params: dict) -> list[int]:  # type: ignore[type-arg]
         recorder._append = plain  # type: ignore[method-assign]
-        proxy.cut(moment)
+        proxy.cut(moment, local_port(conn))
         if then_away:
             proxy.refuse_new()
         return plain(conn, params)
@@ -100,7 +101,9 @@ def test_a_big_event_is_stored_whole_and_later_saves_go_on(container: Container,
 
 
 def test_a_save_whose_answer_is_lost_after_commit_is_answered_not_repeated(
-        proxied: ServiceCore, proxy: FaultyProxy, container: Container, store_id: str) -> None:
+        proxied: ServiceCore, proxy: FaultyProxy, container: Container, store_id: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="servicecore.event_store")
     work_orders = WorkOrders(proxied, container.settings.store_timezone)
     before = head(proxied)
 
@@ -110,6 +113,7 @@ def test_a_save_whose_answer_is_lost_after_commit_is_answered_not_repeated(
     answer = open_order(work_orders, store_id)
 
     assert proxy.cuts == 1
+    assert "had committed" in caplog.text
     # The answer is the stored command's: one work order, numbered once, nothing twice.
     assert _work_orders_of(proxied, store_id) == [UUID(answer["id"])]
     assert answer["number"].endswith("-000001")
@@ -119,7 +123,9 @@ def test_a_save_whose_answer_is_lost_after_commit_is_answered_not_repeated(
 
 
 def test_a_request_lost_before_the_server_saw_it_is_sent_again_once(
-        proxied: ServiceCore, proxy: FaultyProxy, container: Container, store_id: str) -> None:
+        proxied: ServiceCore, proxy: FaultyProxy, container: Container, store_id: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="servicecore.event_store")
     work_orders = WorkOrders(proxied, container.settings.store_timezone)
 
     # The network swallows the statement: the backend stays idle, nothing is committed; the
@@ -128,6 +134,7 @@ def test_a_request_lost_before_the_server_saw_it_is_sent_again_once(
     answer = open_order(work_orders, store_id)
 
     assert proxy.cuts == 1
+    assert "had not committed; sending it again" in caplog.text
     assert _work_orders_of(proxied, store_id) == [UUID(answer["id"])]
     assert answer["number"].endswith("-000001")
 
