@@ -44,6 +44,8 @@ JobNo = Annotated[int, Path(ge=1, le=10_000)]
 Vin = Annotated[str, Path(min_length=1, max_length=30)]
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,
                                  description="a lot, scrap request, count or refund id")]
+LinkToken = Annotated[str, Path(min_length=1, max_length=200,
+                                description="a progress link's token (signed, fixed length)")]
 
 
 def _declared_query(dependant: Dependant) -> Iterator[str]:
@@ -172,6 +174,6 @@ def _beyond_head(conn: Any, notification_id: int) -> bool:
     return head is None or head[0] is None or notification_id > head[0]
 
 
-__all__ = ["AuthError", "Command", "Ctx", "DocumentId", "JobNo", "KpiName", "LineId", "Offset",
-           "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
+__all__ = ["AuthError", "Command", "Ctx", "DocumentId", "JobNo", "KpiName", "LineId", "LinkToken",
+           "Offset", "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
            "known_query_only", "reader", "wait_for_projection"]

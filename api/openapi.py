@@ -76,11 +76,13 @@ def document(schema: dict[str, Any]) -> None:
                 content = {media: schema for media, schema in answer.get("content", {}).items()
                            if media != "application/json"}
                 responses[str(status)] = {
-                    "description": answer.get("description") or DESCRIPTIONS[status],
+                    "description": answer.get("description") or DESCRIPTIONS.get(status, "Refused"),
                     "content": {**content, PROBLEM: {
                         "schema": {"$ref": "#/components/schemas/Problem"}}},
-                    **({"headers": HEADERS[status]} if status in HEADERS else {}),
                 }
+                headers = {**answer.get("headers", {}), **HEADERS.get(status, {})}
+                if headers:
+                    responses[str(status)]["headers"] = headers
             operation["responses"] = dict(sorted(responses.items()))
 
 

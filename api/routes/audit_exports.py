@@ -26,7 +26,9 @@ RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
 SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
 
 
-@router.get("/work-orders/{work_order_id}/warranty-claim")
+@router.get("/work-orders/{work_order_id}/warranty-claim", responses={200: {
+    "content": {"text/html": {"schema": {"type": "string"}}},
+    "description": "The claim package (JSON, or a printable page with `format=html`)"}})
 def get_warranty_claim(
         work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
         format: Annotated[Literal["json", "html"] | None, Query()] = None,
@@ -43,7 +45,8 @@ def get_warranty_claim(
     return claim
 
 
-@router.get("/work-orders/{work_order_id}/repair-record")
+@router.get("/work-orders/{work_order_id}/repair-record",
+            responses={409: {"description": "the visit is not settled yet"}})
 def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -> Any:
     """One settled visit's electronic repair record (409 before settlement)."""
     with ctx.pool.connection() as conn, one_snapshot(conn):
@@ -51,7 +54,10 @@ def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -
                              ZoneInfo(ctx.timezone), ctx.shop_names)
 
 
-@router.get("/audit/repair-records")
+@router.get("/audit/repair-records", responses={200: {
+    "content": {"text/csv": {"schema": {"type": "string"}},
+                "application/jsonl": {"schema": {"type": "string"}}},
+    "description": "The day's records: JSON, JSON lines or CSV (`format=`)"}})
 def get_repair_records(
         ctx: Ctx, principal: RecordsReader, day: Annotated[date, Query(alias="date")],
         store_id: str | None = None,
