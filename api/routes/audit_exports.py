@@ -3,6 +3,7 @@ repair records (汽车维修电子健康档案) and the 三包 monitor."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -70,7 +71,9 @@ def get_repair_records(
     with ctx.pool.connection() as conn, one_snapshot(conn):
         records = repair_records(ctx.app, conn, day, zone, ctx.shop_names, principal.stores,
                                  store_id)
-    name = f"repair-records-{store_id or 'all'}-{day.isoformat()}"
+    # A header is Latin-1: a store id from the query could hold anything, so the file name
+    # keeps only what is safe in it.
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"repair-records-{store_id or 'all'}-{day.isoformat()}")
     if format == "csv":
         return Response(as_csv(records), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}.csv"'})

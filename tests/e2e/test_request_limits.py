@@ -251,3 +251,16 @@ def test_text_postgresql_cannot_hold_is_422_and_stores_nothing(client: TestClien
                                     "Content-Type": "application/json"})
     problem(response, 422, "invalid-input")
     assert log_head(client) == before
+
+
+@pytest.mark.parametrize("format", ["csv", "jsonl"])
+def test_a_store_id_that_cannot_be_a_file_name_still_exports(client: TestClient, auth: Auth,
+                                                            format: str) -> None:
+    """Found by fuzzing: the store id went into the Content-Disposition header, which is
+    Latin-1, and a store id like "è\\x1e" made the export a 500."""
+    response = client.get("/audit/repair-records",
+                          params={"date": "2026-03-01", "store_id": "è\x1e门店", "format": format},
+                          headers=auth("auditor", "aud-1"))
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert disposition == f'attachment; filename="repair-records-____-2026-03-01.{format}"'
