@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted
 from api.schemas_money import DayEndIn, MatchIn, StatementIn
 from domain.common import InvalidInput, NotFound
@@ -37,7 +37,7 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
 
 @router.get("/day-end/{business_date}")
 def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
-               wait_for: int | None = None) -> Any:
+               wait_for: WaitFor = None) -> Any:
     """The daily cash report: taken and refunded per cashier and method, and each day-end."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -48,7 +48,7 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
 def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
              date_to: date | None = None, method: str | None = None,
              cashier: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-             offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+             offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The payments journal."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -59,7 +59,7 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
 
 @router.get("/receivables")
 def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
-                wait_for: int | None = None) -> Any:
+                wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -69,7 +69,7 @@ def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
 @router.get("/ledger")
 def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = None,
            limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-           offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account."""
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
@@ -80,7 +80,7 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = 
 
 @router.get("/ledger/trial-balance")
 def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
-                  wait_for: int | None = None) -> Any:
+                  wait_for: WaitFor = None) -> Any:
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -90,7 +90,7 @@ def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
 @router.get("/ledger/gross-profit")
 def gross_profit(ctx: Ctx, principal: LedgerReader, by: str = "work_order",
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                 wait_for: int | None = None) -> Any:
+                 wait_for: WaitFor = None) -> Any:
     """Per settled work order (`by=work_order`) or vehicle (`by=vehicle`): revenue without VAT
     less the FIFO cost of parts."""
     if by not in ("work_order", "vehicle"):
@@ -117,7 +117,7 @@ def import_statement(body: StatementIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
 
 @router.get("/reconciliation/statements/{statement_id}")
 def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
-              wait_for: int | None = None) -> Any:
+              wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
