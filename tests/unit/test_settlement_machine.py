@@ -750,8 +750,7 @@ class SettlementMachine(RuleBasedStateMachine):
         assert state(self.replayed) == state(self.settlement)
 
 
-SettlementMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
-                                               deadline=None)
+SettlementMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40)
 TestSettlementMachine = SettlementMachine.TestCase
 
 
