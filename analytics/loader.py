@@ -847,14 +847,27 @@ def snapshot_path(path: Path) -> Path:
     return path.with_name(path.stem + "-snapshot.duckdb")
 
 
-def rebuild(app: ServiceCore, path: Path, *, batch_size: int = 5000) -> dict[str, float]:
-    """Load everything from event 0 into a fresh file, then move it into place."""
+def rebuild(app: ServiceCore, path: Path, *, batch_size: int = 5000,
+            progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Load everything from event 0 into a fresh file, then move it into place.
+
+    `progress(done, total)` is called after every batch with the position reached and the head
+    of the log (notification ids).
+    """
     started = time.perf_counter()
     fresh = path.with_name(path.stem + "-rebuild.duckdb")
     fresh.unlink(missing_ok=True)
     loader = AnalyticsLoader(app, fresh, batch_size=batch_size)
+    head = app.recorder.max_notification_id() or 0
     try:
-        events = loader.catch_up()
+        events = 0
+        while count := loader.run_batch():
+            events += count
+            if progress is not None:
+                position = loader.position()
+                progress(position, max(head, position))
+        if progress is not None:
+            progress(loader.position(), loader.position())
         loader.conn.execute("CHECKPOINT")
     finally:
         loader.close()
