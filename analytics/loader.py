@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analytics.schema import BY_NAME, POSITION_DDL, TABLES, Table
+from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.follow_up import FollowUp
@@ -836,9 +836,14 @@ def _preload(fold: Fold, events: list[Any]) -> None:
 
 
 def create(conn: duckdb.DuckDBPyConnection) -> None:
+    """The tables, and their data dictionary as comments (files made before it get it too)."""
     for table in TABLES:
         conn.execute(table.ddl())
+        for statement in table.comments():
+            conn.execute(statement)
     conn.execute(POSITION_DDL)
+    for statement in POSITION_COMMENTS:
+        conn.execute(statement)
     if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
         conn.execute("INSERT INTO analytics_position VALUES (0)")
 
