@@ -151,3 +151,22 @@ def test_unreadable_files_and_missing_columns_are_422_naming_what_and_store_noth
     advisor = auth("advisor", f"adv-{store_id}", [store_id])
     assert upload(client, advisor, store_id, no_counterparty, CSV, 403)["status"] == 403
     assert head(container.app) == before
+
+
+def test_an_upload_retried_with_its_idempotency_key_is_stored_once(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    finance = auth("finance", f"fin-{store_id}", [store_id], **{"Idempotency-Key": store_id})
+    book = Workbook()
+    book.active.append(["交易日期", "金额", "交易流水号", "对方户名"])
+    book.active.append([today(), 88, "R-1", "李娜"])
+    out = io.BytesIO()
+    book.save(out)
+    first = upload(client, finance, store_id, out.getvalue(), XLSX)
+    stored = head(container.app)
+    response = client.post("/reconciliation/statements/file", content=out.getvalue(),
+                           params={"store_id": store_id, "source": "bank",
+                                   "account": "工行 1001-2345"},
+                           headers={**finance, "Content-Type": XLSX})
+    assert response.status_code == 201, response.text
+    assert response.headers["Idempotent-Replayed"] == "true"
+    assert response.json()["id"] == first["id"] and head(container.app) == stored
