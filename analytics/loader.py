@@ -695,6 +695,17 @@ def _technician_of(fold: Fold, e: Any) -> dict[str, Any]:
     return row
 
 
+@on(Technician.Named)
+def _named(fold: Fold, e: Technician.Named, n: int) -> None:
+    tech = _technician_of(fold, e)
+    row = fold.touch("dim_technician", tech["technician_id"])
+    if row is None:
+        fold.put("dim_technician", {"technician_id": tech["technician_id"],
+                                    "store_id": tech["store_id"], "name": e.name})
+    else:
+        row["name"] = e.name
+
+
 @on_name("Technician.ShiftsPlanned")
 def _shifts(fold: Fold, e: Any, n: int) -> None:
     tech = _technician_of(fold, e)
@@ -836,9 +847,12 @@ def _preload(fold: Fold, events: list[Any]) -> None:
 
 
 def create(conn: duckdb.DuckDBPyConnection) -> None:
-    """The tables, and their data dictionary as comments (files made before it get it too)."""
+    """The tables, and their data dictionary as comments; a file made before a column was
+    added (at the end) gets it, NULL, and every file gets the current comments."""
     for table in TABLES:
         conn.execute(table.ddl())
+        for column, sql_type in table.columns:
+            conn.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
         for statement in table.comments():
             conn.execute(statement)
     conn.execute(POSITION_DDL)

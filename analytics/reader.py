@@ -3,6 +3,9 @@
 DuckDB allows one writing process per file, so readers outside the loader never open its file:
 they open the snapshot the loader publishes (checkpoint, copy, atomic rename) and say which
 position of the event log it reflects.
+
+Readers see times in the store's time zone: a date filter cuts at midnight there, and a day,
+week or month bucket starts there (a visit at 23:30 UTC belongs to the next day in Shanghai).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -27,12 +31,22 @@ def snapshot_info(path: Path) -> dict[str, Any]:
     return json.loads(info.read_text())  # type: ignore[no-any-return]
 
 
+def use_zone(conn: duckdb.DuckDBPyConnection, zone: str) -> None:
+    """Dates and timestamps of this connection in `zone` (an IANA name, e.g. Asia/Shanghai)."""
+    ZoneInfo(zone)  # refuses a name that is not a time zone before it reaches SQL
+    conn.execute(f"SET TimeZone = '{zone}'")
+
+
 @contextmanager
-def snapshot(path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, Any]]]:
-    """A read-only connection to the latest snapshot, with the position it reflects."""
+def snapshot(path: Path, zone: str | None = None
+             ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, Any]]]:
+    """A read-only connection to the latest snapshot (in the store's time zone when given),
+    with the position it reflects."""
     info = snapshot_info(path)
     conn = duckdb.connect(str(snapshot_path(path)), read_only=True)
     try:
+        if zone is not None:
+            use_zone(conn, zone)
         yield conn, info
     finally:
         conn.close()

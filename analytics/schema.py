@@ -264,9 +264,12 @@ TABLES = (
               ("store_id", V, "the store (dealership site), e.g. S01"),
               ("first_seen", TS, "when its first work order was opened"),
           ), ("store_id",)),
-    Table("dim_technician", "one row per technician a job was dispatched to", (
+    # a column added after the first release goes last (`create` adds it to older files)
+    Table("dim_technician", "one row per technician a job was dispatched to or who was "
+          "named in a profile", (
               TECHNICIAN,
-              store("technician's first dispatch"),
+              store("technician"),
+              ("name", V, "the technician's name from their profile; empty until one is given"),
           ), ("technician_id",)),
     Table("dim_stock_item", "one row per part held in a store's stock", (
               ("stock_item_id", V, "the stock item's stream (UUID)"),

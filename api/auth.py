@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from domain.common import ROLES
+from domain.common import CUSTOMER_ROLE, ROLES
 
 ALL = frozenset(ROLES)
 DESK = frozenset({"advisor", "manager"})
@@ -57,6 +57,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.register": DESK,
     "customers.read": DESK | {"cashier", "auditor"},
     "customers.history": frozenset({"auditor", "manager", "advisor"}),
+    "audit.trail": frozenset({"auditor", "manager"}),
     "points.earn": frozenset({"cashier", "manager"}),
     "points.redeem": frozenset({"cashier", "manager"}),
     "points.expire": frozenset({"finance", "manager"}),
@@ -74,6 +75,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dispatch.auto": DESK,
     "dispatch.override": frozenset({"manager"}),
     "dispatch.read": ALL,
+    # audit exports: the warranty clerk files claims with an advisor token; the desk uploads
+    # the repair records after settlement
+    "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
+    "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
+    "audit.sanbao": frozenset({"auditor", "manager"}),
+    "progress.share": DESK,
+    "progress.read": DESK | {"auditor"},
+    # The customer behind a progress link, and only on that link's page: never a token's role.
+    "progress.decide": frozenset({CUSTOMER_ROLE}),
 }
 
 

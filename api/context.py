@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from psycopg_pool import ConnectionPool
@@ -18,6 +18,8 @@ from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
 from projections.customer_queries import TagRules
+from projections.repair_records import ShopNames
+from projections.sanbao import SanbaoRules
 
 
 @dataclass
@@ -39,3 +41,7 @@ class ApiContext:
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0
+    shop_names: ShopNames = field(default_factory=ShopNames)
+    sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
+    progress_link_hours: int = 72
+    public_url: str | None = None

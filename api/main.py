@@ -10,11 +10,14 @@ from api.routes import (
     aftercare,
     analytics,
     appointments,
+    audit_exports,
+    audit_trail,
     customers,
     dispatch,
     finance,
     health,
     parts,
+    progress,
     purchase_orders,
     reminders,
     settlements,
@@ -50,4 +53,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
+    app.include_router(audit_trail.router)
+    app.include_router(audit_exports.router)
+    app.include_router(progress.links_router)
+    app.include_router(progress.router)
     return app

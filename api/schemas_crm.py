@@ -156,6 +156,8 @@ class ProfileIn(Body):
     skills: dict[str, int]
     hourly_cost: Decimal = Field(ge=0, le=100_000)
     reason: str | None = Field(default=None, max_length=500)
+    name: str | None = Field(default=None, min_length=1, max_length=40,
+                             description="the name the dashboard shows instead of the user id")
 
 
 class ShiftIn(Body):

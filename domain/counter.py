@@ -6,11 +6,44 @@ save rolls the number back too, and two concurrent takers conflict on the counte
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, stable_id
+from domain.common import Audit, InvalidInput, stable_id
+
+KINDS = {"WO": "work_order", "SET": "settlement"}
+_NUMBER = re.compile(r"(?P<prefix>[A-Za-z]+)-(?P<store>\S{1,20})-(?P<year>\d{4})-(?P<seq>\d{6,9})")
+
+
+@dataclass(frozen=True)
+class DocumentNumber:
+    """A number people read, as `take` writes it: WO-S01-2026-000123."""
+
+    prefix: str
+    store_id: str
+    year: int
+    seq: int
+
+    @property
+    def kind(self) -> str:
+        return KINDS.get(self.prefix, self.prefix.lower())
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.store_id}-{self.year}-{self.seq:06d}"
+
+
+def parse_number(text: str, prefixes: tuple[str, ...] = tuple(KINDS)) -> DocumentNumber:
+    """A work-order or settlement number (surrounding blanks ignored, the prefix in any case),
+    or InvalidInput."""
+    found = _NUMBER.fullmatch(text.strip())
+    if found is None or found["prefix"].upper() not in prefixes:
+        examples = " or ".join(f"{p}-S01-2026-000123" for p in prefixes)
+        raise InvalidInput(f"{text!r} is not a document number such as {examples}")
+    return DocumentNumber(found["prefix"].upper(), found["store"], int(found["year"]),
+                          int(found["seq"]))
 
 
 class DocumentCounter(Aggregate):
@@ -27,7 +60,7 @@ class DocumentCounter(Aggregate):
 
     def take(self, audit: Audit, prefix: str) -> str:
         self._taken(audit, self.last + 1)
-        return f"{prefix}-{self.store_id}-{self.year}-{self.last:06d}"
+        return str(DocumentNumber(prefix, self.store_id, self.year, self.last))
 
     @event("Taken")
     def _taken(self, audit: Audit, number: int) -> None:

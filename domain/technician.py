@@ -67,6 +67,11 @@ class Technician(Aggregate):
         hourly_cost: Decimal
         reason: str | None
 
+    class Named(Event):
+        """The name people know the technician by (shown on boards and the dashboard)."""
+
+        name: str
+
     class ShiftsPlanned(Event):
         shifts: list[dict[str, Any]]
 
@@ -96,6 +101,7 @@ class Technician(Aggregate):
         self.user_id = user_id
         self.store_id = store_id
         self.open_clock: dict[str, str] | None = None
+        self.name: str | None = None
         self.skills: dict[str, int] = {}
         self.hourly_cost: Decimal | None = None
         self.shifts: dict[str, dict[str, Any]] = {}
@@ -149,6 +155,16 @@ class Technician(Aggregate):
     @event(HourlyCostSet)
     def _hourly_cost_set(self, audit: Audit, hourly_cost: Decimal, reason: str | None) -> None:
         self.hourly_cost = hourly_cost
+
+    def set_name(self, audit: Audit, name: str) -> bool:
+        if name == self.name:
+            return False
+        self._named(audit, name)
+        return True
+
+    @event(Named)
+    def _named(self, audit: Audit, name: str) -> None:
+        self.name = name
 
     # -- shifts and attendance ---------------------------------------------------------------
 

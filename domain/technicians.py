@@ -14,6 +14,7 @@ from domain.skills import skills_of
 from domain.technician import Technician, TechnicianError, shift_of
 
 MAX_SHIFTS = 62
+MAX_NAME = 40
 
 
 class Technicians:
@@ -30,10 +31,14 @@ class Technicians:
 
     def set_profile(self, request: Request, user_id: str, *, store_id: str,
                     skills: Mapping[str, int], hourly_cost: object,
-                    reason: str | None = None) -> CommandResult:
-        """Skills with levels and hourly cost; the technician joins the store's roster."""
+                    reason: str | None = None, name: str | None = None) -> CommandResult:
+        """Skills with levels, hourly cost and (optionally) the technician's name; the
+        technician joins the store's roster."""
         user_id = user_id.strip()
         require(bool(user_id), InvalidInput("user id is required"))
+        called = " ".join((name or "").split()) or None
+        require(called is None or len(called) <= MAX_NAME,
+                InvalidInput(f"a technician's name is at most {MAX_NAME} characters"))
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         levels = skills_of(skills)
@@ -50,7 +55,8 @@ class Technicians:
                 f"{user_id} works at store {tech.store_id}, not {store_id}"))
             changed = [name for name, did in (
                 ("skills", tech.set_skills(audit, levels, why)),
-                ("hourly_cost", tech.set_hourly_cost(audit, cost, why))) if did]
+                ("hourly_cost", tech.set_hourly_cost(audit, cost, why)),
+                ("name", called is not None and tech.set_name(audit, called))) if did]
             roster = session.find(Roster, Roster.create_id(store_id))
             if roster is None:
                 roster = Roster(audit=audit, store_id=store_id)

@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import (
+    CUSTOMER_ROLE,
     Audit,
     IllegalTransition,
     InvalidInput,
@@ -23,7 +24,7 @@ from domain.common import (
     require_reason,
 )
 from domain.money import money
-from domain.work_order_lines import AUTH_CHANNELS, priced, totals
+from domain.work_order_lines import AUTH_CHANNELS, CUSTOMER_CHANNEL, priced, totals
 
 STATUSES = (
     "opened", "checked_in", "in_progress", "ready_for_settlement",
@@ -315,6 +316,9 @@ class WorkOrder(Aggregate):
             raise InvalidInput("decision must be approved or declined")
         if channel not in AUTH_CHANNELS:
             raise InvalidInput(f"channel must be one of {', '.join(AUTH_CHANNELS)}")
+        require((channel == CUSTOMER_CHANNEL) == (audit.role == CUSTOMER_ROLE),
+                NotPermitted("only the customer, through their progress link, decides on the "
+                             f"{CUSTOMER_CHANNEL} channel, and only there"))
         self._line_authorized(audit, line_id, decision, channel, note)
         self._maybe_ready(audit)
 

@@ -11,7 +11,8 @@ from domain.money import DEFAULT_VAT_RATE, gross, money, quantity, to_decimal, t
 
 PAY_TYPES = ("customer", "warranty", "insurance", "internal")
 LINE_STATUSES = ("pending", "approved", "declined")
-AUTH_CHANNELS = ("in_person", "phone", "link")
+AUTH_CHANNELS = ("in_person", "phone", "link", "customer_page")
+CUSTOMER_CHANNEL = "customer_page"  # the customer's own decision on their progress page
 WARRANTY_FIELDS = ("coverage_code", "campaign_no", "authorization_ref", "causal_part", "sublet")
 
 

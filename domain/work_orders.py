@@ -191,6 +191,34 @@ class WorkOrders:
 
         return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
 
+    def authorize_lines(self, request: Request, work_order_id: UUID, decisions: dict[str, str],
+                        *, channel: str, guard: Callable[[Session, WorkOrder], None] | None = None,
+                        ) -> CommandResult:
+        """Several of the customer's decisions in one save (their progress page).
+
+        A line already decided the same way is left as it is, so a repeated submit decides
+        once; `guard` re-checks, on fresh state, that the caller may still decide.
+        """
+
+        def act(session: Session, wo: WorkOrder) -> dict[str, Any]:
+            if guard is not None:
+                guard(session, wo)
+            audit = session.audit(wo.store_id)
+            decided, unchanged, supply = [], [], {}
+            for line_id, decision in decisions.items():
+                line = wo.line(line_id)
+                if line["status"] == decision:
+                    unchanged.append(line_id)
+                    continue
+                wo.authorize_line(audit, line_id, decision, channel, None)
+                decided.append(line_id)
+                if line["kind"] == "part" and decision == "approved":
+                    supply[line_id] = self._reserve(session, wo, line)
+            return {"decided": decided, "unchanged": unchanged, "supply": supply}
+
+        return self._on(request, work_order_id, act,
+                        self._stock_streams(work_order_id, list(decisions)))
+
     # -- parts on the work order -------------------------------------------------------------
 
     def _stock_streams(self, work_order_id: UUID, line_ids: list[str] | None) -> tuple[UUID, ...]:

@@ -1,39 +1,71 @@
-"""Audit reads straight from the event store: a stream's history, and its state at a moment."""
+"""Audit reads straight from the event store: a stream's history, events by notification id
+(what the audit index found), and a stream's state at a moment.
+
+Personal data in an answer is opened with the customer's key (or shown as erased) by a
+`PersonalDataOpener`, which remembers whose data came out in the clear so that the read can be
+recorded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.application import ServiceCore
 from domain.common import Audit
+from domain.customer import Customer
+from domain.pii import ERASED, PersonalData
 from projections.work_orders import fold
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "reason", "originator_topic"}
+_RUN_GAP = 64  # ids this close are read in one range query (the few between are dropped)
+
+
+class PersonalDataOpener:
+    """Opens sealed personal data and remembers which customers' data it showed in the clear."""
+
+    def __init__(self, personal_data: PersonalData) -> None:
+        self.personal_data = personal_data
+        self.opened: set[UUID] = set()
+
+    def __call__(self, customer_id: UUID, token: str | None) -> str | None:
+        value = self.personal_data.open(customer_id, token)
+        if value is not None and value != ERASED:
+            self.opened.add(customer_id)
+        return value
+
+    def readable(self, value: Any, customer_id: UUID | None) -> Any:
+        """Sealed tokens opened (or shown as erased); everything else as stored."""
+        if isinstance(value, str) and value.startswith("pii1:") and customer_id is not None:
+            return self(customer_id, value)
+        if isinstance(value, dict):
+            return {k: self.readable(v, customer_id) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.readable(v, customer_id) for v in value]
+        return value
 
 
 def _events(app: ServiceCore, stream_id: UUID) -> Iterator[Any]:
     yield from app.events.get(stream_id)
 
 
-def _readable(app: ServiceCore, value: Any, customer_id: UUID | None) -> Any:
-    """Open sealed personal data (or show it as erased); leave everything else as stored."""
-    if isinstance(value, str) and value.startswith("pii1:") and customer_id is not None:
-        return app.personal_data.open(customer_id, value)
-    if isinstance(value, dict):
-        return {k: _readable(app, v, customer_id) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_readable(app, v, customer_id) for v in value]
-    return value
+def customer_of(event: Any, default: UUID | None = None) -> UUID | None:
+    """Whose personal data an event may carry: its customer, or the customer stream's own id."""
+    if isinstance(event, Customer.Event):
+        return event.originator_id
+    found = getattr(event, "customer_id", None)
+    return found if isinstance(found, UUID) else default
 
 
-def history(app: ServiceCore, stream_id: UUID) -> list[dict[str, Any]]:
+def history(app: ServiceCore, stream_id: UUID,
+            opener: PersonalDataOpener | None = None) -> list[dict[str, Any]]:
+    opener = opener or PersonalDataOpener(app.personal_data)
     entries = []
     customer_id: UUID | None = None
     for event in _events(app, stream_id):
-        customer_id = getattr(event, "customer_id", customer_id)
+        customer_id = customer_of(event, customer_id)
         audit: Audit | None = getattr(event, "audit", None)
         changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
         entries.append({
@@ -42,15 +74,65 @@ def history(app: ServiceCore, stream_id: UUID) -> list[dict[str, Any]]:
             "recorded_at": event.timestamp,
             "actor": audit.as_dict() if audit else {},
             "reason": getattr(event, "reason", None),
-            "changes": _readable(app, changes, customer_id),
+            "changes": opener.readable(changes, customer_id),
         })
     return entries
 
 
-def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime) -> dict[str, Any] | None:
+def entry(notification_id: int, event: Any, opener: PersonalDataOpener,
+          customer_id: UUID | None = None) -> dict[str, Any]:
+    """One event of any stream as an audit line: where it sits, who, when, why, what changed."""
+    audit: Audit | None = getattr(event, "audit", None)
+    event_type = type(event).__qualname__
+    changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
+    return {
+        "notification_id": notification_id,
+        "stream_type": event_type.split(".")[0],
+        "stream_id": event.originator_id,
+        "version": event.originator_version,
+        "event": event_type,
+        "actor": {"user_id": audit.user_id, "role": audit.role,
+                  "store_id": audit.store_id} if audit else {},
+        "at": audit.at if audit else None,
+        "recorded_at": event.timestamp,
+        "reason": getattr(event, "reason", None),
+        "correlation_id": audit.correlation_id if audit else None,
+        "idempotency_key": audit.idempotency_key if audit else None,
+        "changes": opener.readable(changes, customer_of(event, customer_id)),
+    }
+
+
+def _runs(ids: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """Sorted ids grouped into (first, last) ranges whose neighbours are at most _RUN_GAP apart."""
+    first = last = ids[0]
+    for notification_id in ids[1:]:
+        if notification_id - last > _RUN_GAP:
+            yield first, last
+            first = notification_id
+        last = notification_id
+    yield first, last
+
+
+def events_at(app: ServiceCore, notification_ids: Iterable[int]) -> list[tuple[int, Any]]:
+    """The stored events with these notification ids, in log order, as domain events."""
+    wanted = sorted(set(notification_ids))
+    if not wanted:
+        return []
+    keep = set(wanted)
+    found = []
+    for first, last in _runs(wanted):
+        for notification in app.recorder.select_notifications(
+                start=first, limit=last - first + 1, stop=last):
+            if notification.id in keep:
+                found.append((notification.id, app.mapper.to_domain_event(notification)))
+    return found
+
+
+def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime,
+                     opener: PersonalDataOpener | None = None) -> dict[str, Any] | None:
     """The work order as it stood at `at` (business time of each event's audit stamp)."""
     events = [e for e in _events(app, work_order_id) if e.audit.at <= at]
-    return fold(events, app.personal_data.open)
+    return fold(events, opener or PersonalDataOpener(app.personal_data))
 
 
 def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:

@@ -123,6 +123,7 @@ class FinanceView(ReadModel):
     indexes = (
         Index("settlements", "settlements_store_idx", "(store_id, settled_at)"),
         Index("settlements", "settlements_wo_idx", "(work_order_id)"),
+        Index("settlements", "settlements_numbers_idx", "USING gin (numbers)"),
         Index("settlement_bills", "bills_payer_idx", "(kind, payer_key)"),
         Index("payments", "payments_day_idx", "(store_id, business_date)"),
         Index("payments", "payments_ref_idx", "(provider_ref)"),
@@ -432,8 +433,11 @@ def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
 
 
 def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                     status: str | None = None, limit: int = 50, offset: int = 0) -> list[Any]:
-    where, params = _where(stores, {"status": ("status = %s", status)})
+                     status: str | None = None, number: str | None = None, limit: int = 50,
+                     offset: int = 0) -> list[Any]:
+    """Settlements, newest change first; `number` matches a current or a reversed number."""
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "number": ("numbers @> ARRAY[%s]::text[]", number)})
     return _rows(conn, f"""SELECT id, work_order_id, work_order_number, store_id, customer_id,
         status, number, numbers, revenue, vat, parts_cost, confirmed_at, settled_at, version
         FROM settlements WHERE {where} ORDER BY updated_at DESC LIMIT %s OFFSET %s""",

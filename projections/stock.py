@@ -45,7 +45,7 @@ LOT_COLUMNS = (
 )
 
 
-def _work_order_of(key: str) -> tuple[UUID | None, str | None]:
+def work_order_of(key: str) -> tuple[UUID | None, str | None]:
     """Stock keys of work-order lines are "<work order id>:<line id>"."""
     head, _, line_id = key.partition(":")
     try:
@@ -267,7 +267,7 @@ class StockView(ReadModel):
               unit_cost: Decimal | None = None, key: str | None = None,
               supplier: str | None = None, reference: str | None = None,
               reason: str | None = None) -> None:
-        work_order_id, line_id = _work_order_of(key) if key else (None, None)
+        work_order_id, line_id = work_order_of(key) if key else (None, None)
         value = qty * unit_cost if unit_cost is not None else None
         batch.movements.append((
             n, batch.seq(n), event.audit.at, row["store_id"],
@@ -336,7 +336,7 @@ class StockView(ReadModel):
     def _reserved(self, event: StockItem.Reserved, batch: Batch, n: int) -> None:
         row = self._row(batch, event)
         row["reserved"] += event.qty
-        work_order_id, line_id = _work_order_of(event.key)
+        work_order_id, line_id = work_order_of(event.key)
         batch.conn.execute(
             f"""INSERT INTO {batch.t('stock_reservations')} VALUES (%s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (store_id, part_number, key) DO UPDATE SET qty = EXCLUDED.qty""",

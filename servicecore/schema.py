@@ -1,27 +1,138 @@
-"""Database objects outside eventsourcing's own tables: immutability, keys, read-model positions."""
+"""Database objects outside eventsourcing's own tables: immutability, the hash chain, the
+command registry, keys and read-model positions.
+
+Appends to the event log are serialized by a transaction-level advisory lock taken before any
+notification id is drawn (a BEFORE STATEMENT trigger), so ids commit in the order they were
+drawn: a tailing reader never passes an id that commits later. The same trigger pair links every
+inserted event into the hash chain (`servicecore_event_hashes`) in the inserting transaction,
+whoever inserts it.
+"""
 
 from __future__ import annotations
 
 import psycopg
 
 EVENTS_TABLE = "servicecore_events"
+HASHES_TABLE = "servicecore_event_hashes"
+COMMANDS_TABLE = "servicecore_commands"
+ANCHORS_TABLE = "servicecore_anchors"
+CHANNEL = "servicecore_events"
+# The advisory lock key that serializes appends (also taken by the recorder's ambiguity check).
+APPEND_LOCK = "hashtext('servicecore-append')"
 
-IMMUTABLE_EVENTS = f"""
+IMMUTABLE = """
 CREATE OR REPLACE FUNCTION servicecore_refuse_event_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'stored events are immutable: % on % refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END $$;
-CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_no_update_delete
-    BEFORE UPDATE OR DELETE ON {EVENTS_TABLE}
+"""
+
+_REFUSE = """
+CREATE OR REPLACE TRIGGER {table}_no_update_delete
+    BEFORE UPDATE OR DELETE ON {table}
     FOR EACH ROW EXECUTE FUNCTION servicecore_refuse_event_change();
-CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_no_truncate
-    BEFORE TRUNCATE ON {EVENTS_TABLE}
+CREATE OR REPLACE TRIGGER {table}_no_truncate
+    BEFORE TRUNCATE ON {table}
     FOR EACH STATEMENT EXECUTE FUNCTION servicecore_refuse_event_change();
 """
 
+CHAIN_TABLES = f"""
+CREATE TABLE IF NOT EXISTS {HASHES_TABLE} (
+    notification_id bigint PRIMARY KEY,
+    hash bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {COMMANDS_TABLE} (
+    command_id uuid PRIMARY KEY,
+    notification_ids bigint[] NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {ANCHORS_TABLE} (
+    anchor_id bigserial PRIMARY KEY,
+    notification_id bigint NOT NULL,
+    hash bytea NOT NULL,
+    anchored_at timestamptz NOT NULL DEFAULT now(),
+    anchored_by text NOT NULL DEFAULT current_user,
+    note text NOT NULL DEFAULT ''
+);
+"""
+
+# The link function: must equal domain.integrity.link byte for byte.
+CHAIN_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION servicecore_chain_link(previous bytea, notification_id bigint,
+        stream_id uuid, version bigint, topic text, state bytea) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT sha256(previous || int8send(notification_id) || uuid_send(stream_id)
+                  || int8send(version)
+                  || int4send(octet_length(convert_to(coalesce(topic, ''), 'UTF8')))
+                  || convert_to(coalesce(topic, ''), 'UTF8')
+                  || int4send(octet_length(coalesce(state, ''::bytea)))
+                  || coalesce(state, ''::bytea))
+$$;
+
+CREATE OR REPLACE FUNCTION servicecore_lock_appends() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({APPEND_LOCK});
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION servicecore_chain_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    previous bytea;
+    event record;
+BEGIN
+    SELECT h.hash INTO previous FROM {HASHES_TABLE} h ORDER BY h.notification_id DESC LIMIT 1;
+    previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
+    FOR event IN SELECT * FROM appended ORDER BY notification_id LOOP
+        previous := servicecore_chain_link(previous, event.notification_id, event.originator_id,
+                                           event.originator_version, event.topic, event.state);
+        INSERT INTO {HASHES_TABLE} (notification_id, hash)
+            VALUES (event.notification_id, previous);
+    END LOOP;
+    PERFORM pg_notify('{CHANNEL}', '');
+    RETURN NULL;
+END $$;
+"""
+
+CHAIN_TRIGGERS = f"""
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_append_lock
+    BEFORE INSERT ON {EVENTS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION servicecore_lock_appends();
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_chain
+    AFTER INSERT ON {EVENTS_TABLE} REFERENCING NEW TABLE AS appended
+    FOR EACH STATEMENT EXECUTE FUNCTION servicecore_chain_events();
+"""
+
+# Events stored before the chain existed are linked once, in notification order.
+CHAIN_BACKFILL = f"""
+DO $$
+DECLARE
+    previous bytea;
+    event record;
+BEGIN
+    SELECT h.hash INTO previous FROM {HASHES_TABLE} h ORDER BY h.notification_id DESC LIMIT 1;
+    previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
+    FOR event IN SELECT e.* FROM {EVENTS_TABLE} e
+                 WHERE e.notification_id >
+                       (SELECT coalesce(max(notification_id), 0) FROM {HASHES_TABLE})
+                 ORDER BY e.notification_id LOOP
+        previous := servicecore_chain_link(previous, event.notification_id, event.originator_id,
+                                           event.originator_version, event.topic, event.state);
+        INSERT INTO {HASHES_TABLE} (notification_id, hash)
+            VALUES (event.notification_id, previous);
+    END LOOP;
+END $$;
+"""
+
 SUPPORT_TABLES = """
+CREATE TABLE IF NOT EXISTS servicecore_schema_version (
+    version integer PRIMARY KEY,
+    installed_at timestamptz NOT NULL DEFAULT now(),
+    installed_by text NOT NULL DEFAULT current_user
+);
 CREATE TABLE IF NOT EXISTS customer_keys (
     customer_id uuid PRIMARY KEY,
     key bytea NOT NULL,
@@ -34,10 +145,37 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 );
 """
 
+INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE)
+# Raised whenever install() changes what it creates: a start finding an older version migrates.
+SCHEMA_VERSION = 2
 
-def install(conn: psycopg.Connection) -> None:
-    """Idempotent: run after eventsourcing has created its tables."""
+
+def is_current(conn: psycopg.Connection) -> bool:
+    """Is this database's event store installed at SCHEMA_VERSION (any role may ask)?"""
+    row = conn.execute("SELECT to_regclass('servicecore_schema_version') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return False
+    found = conn.execute("SELECT max(version) FROM servicecore_schema_version").fetchone()
+    return bool(found and found[0] is not None and found[0] >= SCHEMA_VERSION)
+
+
+def install(conn: psycopg.Connection, app_role: str | None = None) -> None:
+    """Idempotent, as the owner, after eventsourcing has created its tables; grants the
+    application role (servicecore/roles.py) what it may do."""
+    from servicecore.roles import grant_app
+
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('servicecore-schema'))")
-        conn.execute(IMMUTABLE_EVENTS)
+        conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")
+        conn.execute(IMMUTABLE)
+        conn.execute(CHAIN_TABLES)
+        for table in INSERT_ONLY_TABLES:
+            conn.execute(_REFUSE.format(table=table))
+        conn.execute(CHAIN_FUNCTIONS)
+        conn.execute(CHAIN_TRIGGERS)
+        conn.execute(CHAIN_BACKFILL)
         conn.execute(SUPPORT_TABLES)
+        if app_role:
+            grant_app(conn, app_role)
+        conn.execute("INSERT INTO servicecore_schema_version (version) VALUES (%s) "
+                     "ON CONFLICT DO NOTHING", (SCHEMA_VERSION,))

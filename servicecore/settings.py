@@ -17,6 +17,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("DATABASE_URL", "SERVICECORE_DATABASE_URL"),
         description="External PostgreSQL; unset = embedded PostgreSQL under data_dir.",
     )
+    owner_database_url: str | None = Field(
+        default=None, description="The event store's owner, used only to migrate; unset = "
+        "DATABASE_URL (one role, least privilege off). The embedded default creates both.",
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SERVICECORE_KAFKA_BOOTSTRAP_SERVERS"),
@@ -39,6 +43,11 @@ class Settings(BaseSettings):
     store_timezone: str = "Asia/Shanghai"
     vat_rate: Decimal = Decimal("0.13")
     host: str = "127.0.0.1"
+    public_url: str | None = Field(
+        default=None, description="how customers reach this server (progress links and their QR "
+        "codes); unset = the address the advisor's request came in on")
+    progress_link_hours: int = Field(default=72, ge=1, le=720,
+                                     description="how long a customer's progress link lives")
     port: int = 8000
     in_process_projections: bool = True
     projection_batch_size: int = 500
@@ -68,6 +77,18 @@ class Settings(BaseSettings):
     fleet_vehicles: int = Field(default=3, description="owned vehicles that make a fleet")
     service_interval_months: int = Field(default=12, description="default maintenance interval")
     service_interval_km: int = Field(default=10_000, description="default maintenance interval")
+
+    shop_names: dict[str, str] = Field(
+        default_factory=dict, description='store id -> the shop name on repair records, as JSON: '
+        '{"S01": "上海某某汽车销售服务有限公司"}')
+    shop_name: str | None = Field(default=None,
+                                  description="the shop name of stores not in shop_names")
+    sanbao_repair_days_warn: int = Field(default=20, ge=1, description="三包 monitor: warn from "
+                                         "this many cumulative repair days")
+    sanbao_repair_days_limit: int = Field(default=30, ge=1, description="三包: breach above")
+    sanbao_same_problem_warn: int = Field(default=3, ge=1, description="三包 monitor: warn from "
+                                          "this many repairs of the same problem")
+    sanbao_same_problem_limit: int = Field(default=4, ge=1, description="三包: breach above")
 
     analytics_publish_seconds: float = Field(
         default=10.0, ge=1, le=60, description="publish the analytic snapshot this often when "

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 UNROUTED_TOPIC = "other"
-INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord"})
+INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAccess", "ProgressLinks"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",
                        "margin", "gross_profit", "entries", "entry"})
@@ -242,6 +242,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "ClockedOff": fields("work_order_id job_no"),
         "SkillsSet": fields("skills reason"),
         "HourlyCostSet": nothing,
+        "Named": nothing,  # a member of staff's name stays inside
         "ShiftsPlanned": fields("shifts"),
         "ShiftCancelled": fields("day reason"),
         "AttendanceRecorded": fields("day status hours"),

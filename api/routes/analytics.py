@@ -1,21 +1,29 @@
-"""/analytics: the KPI catalogue (JSON or CSV), the snapshot's status, the dashboard page."""
+"""/analytics: the KPI catalogue (JSON or CSV), the snapshot's status, the dashboard page and
+its sign-in (a session cookie, so that no token ever travels in a URL)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+import time
+from datetime import date, datetime
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import HTMLResponse, Response
+import jwt
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from analytics import dashboard
+from analytics.dashboard import PATH, View, login_page, render
+from analytics.dashboard_data import collect, stores
+from analytics.dashboard_text import language
 from analytics.kpis import CATALOGUE, Filters, run
+from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
-from api.auth import Principal, authorize, principal_from
+from api.auth import AuthError, Principal, authorize, principal_from
 from api.deps import Ctx, reader
-from domain.common import NotFound, NotPermitted
+from domain.common import InvalidInput, NotFound, NotPermitted
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
@@ -54,7 +62,7 @@ def kpi(name: str, ctx: Ctx, principal: Analyst, date_from: date | None = None,
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
     filters = _filters(principal, date_from, date_to, store_id, brand, model, technician,
                        pay_type)
-    with snapshot(ctx.analytics_path) as (conn, info):
+    with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
         result = run(conn, name, filters)
     result["snapshot"] = info
     if format == "csv":
@@ -68,17 +76,132 @@ def kpi(name: str, ctx: Ctx, principal: Analyst, date_from: date | None = None,
     return result
 
 
-@router.get("/dashboard", response_class=HTMLResponse)
-def dashboard_page(ctx: Ctx, store_id: str | None = None, date_from: date | None = None,
-                   date_to: date | None = None, token: str | None = None,
-                   authorization: Annotated[str | None, Header()] = None) -> Any:
-    """Trends and per-technician bars for a manager's browser (inline SVG, no scripts).
 
-    A browser sends no Authorization header: `?token=` (from `servicecore token`) works too.
+
+# -- the dashboard: a page for a manager's browser, behind a session cookie --------------------
+
+COOKIE = "servicecore_dashboard"
+Lang = Annotated[str | None, Query(pattern="^(zh|en)$", description="zh or en; default from "
+                                   "Accept-Language, else zh")]
+AcceptLanguage = Annotated[str | None, Header()]
+MAX_FORM_BYTES = 16 * 1024
+
+
+def _to_login(lang: str, forget: bool = False) -> RedirectResponse:
+    response = RedirectResponse(f"{PATH}/login?lang={lang}", status_code=303)
+    if forget:
+        response.delete_cookie(COOKIE, path=PATH)
+    return response
+
+
+def _same_origin(request: Request) -> None:
+    """A form posted from another site may not sign this browser in or out."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    if origin and origin != "null" and urlsplit(origin).netloc != host:
+        raise AuthError(403, "sign in from the dashboard's own page")
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None  # an emptied date field of the form
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD)", **{name: value}) from None
+
+
+def _dashboard_store(principal: Principal, store_id: str | None) -> str | None:
+    """The store shown: the one asked for if the caller's token covers it; by default all
+    stores for a group-wide token, else the token's first store."""
+    if "*" in principal.stores:
+        return store_id
+    if store_id is None:
+        return principal.stores[0]
+    if store_id not in principal.stores:
+        raise NotPermitted(f"your token does not cover store {store_id}")
+    return store_id
+
+
+@router.get("/dashboard/login", response_class=HTMLResponse)
+def dashboard_login(lang: Lang = None, accept_language: AcceptLanguage = None) -> Any:
+    """The sign-in form: a token pasted once becomes this browser's session cookie."""
+    return HTMLResponse(login_page(language(lang, accept_language)),
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.post("/dashboard/session", status_code=303, response_class=RedirectResponse)
+async def dashboard_session(request: Request, ctx: Ctx) -> Any:
+    """Exchange a token (the Authorization header, or the sign-in form's `token` field) for an
+    HttpOnly, SameSite=Strict cookie that lives as long as the token; then to the dashboard."""
+    _same_origin(request)
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidInput("the sign-in form is too large")
+    form = parse_qs(body.decode("utf-8", "replace")) if request.headers.get(
+        "content-type", "").startswith("application/x-www-form-urlencoded") else {}
+    asked = form.get("lang", [""])[0] or None
+    lang = language(asked, request.headers.get("accept-language"))
+    header = request.headers.get("authorization")
+    token = header[7:].strip() if header else (form.get("token") or [""])[0].strip()
+    try:
+        principal = principal_from(header or (f"Bearer {token}" if token else None),
+                                   ctx.jwt_secret)  # a header says "Bearer …" or is refused
+        authorize(principal, "analytics.read")
+    except AuthError as exc:
+        if header:
+            raise  # a script's request: problem+json
+        return HTMLResponse(login_page(lang, exc.detail), status_code=exc.status,
+                            headers={"Cache-Control": "no-store"})
+    expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
+    response = RedirectResponse(f"{PATH}?{urlencode({'lang': lang})}", status_code=303)
+    response.set_cookie(COOKIE, token, max_age=max(expires - int(time.time()), 0), path=PATH,
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/dashboard/logout", status_code=303, response_class=RedirectResponse)
+def dashboard_logout(request: Request, lang: Lang = None,
+                     accept_language: AcceptLanguage = None) -> Any:
+    _same_origin(request)
+    return _to_login(language(lang, accept_language), forget=True)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, ctx: Ctx, store_id: str | None = None,
+                   date_from: str | None = None, date_to: str | None = None, lang: Lang = None,
+                   authorization: Annotated[str | None, Header()] = None,
+                   accept_language: AcceptLanguage = None) -> Any:
+    """Headline KPIs beside the previous period of the same length, trends and per-technician
+    bars (inline SVG, no scripts) for one store or all, in the store's time zone.
+
+    Signed in with the session cookie (`/analytics/dashboard/login`) or the Authorization
+    header; a token in the query string is refused, since URLs end up in access logs.
     """
-    principal = principal_from(authorization or (f"Bearer {token}" if token else None),
-                               ctx.jwt_secret)
+    if "token" in request.query_params:
+        raise InvalidInput("the dashboard does not take ?token= (URLs are written to access "
+                           f"logs): sign in at {PATH}/login, or send the Authorization header")
+    lang = language(lang, accept_language)
+    cookie = request.cookies.get(COOKIE)
+    browser = "text/html" in request.headers.get("accept", "")
+    if authorization is None and not cookie and browser:
+        return _to_login(lang)
+    try:
+        principal = principal_from(authorization or (f"Bearer {cookie}" if cookie else None),
+                                   ctx.jwt_secret)
+    except AuthError:
+        if authorization is None and browser:
+            return _to_login(lang, forget=True)  # the session ran out with its token
+        raise
     authorize(principal, "analytics.read")
-    filters = _filters(principal, date_from, date_to, store_id, None, None, None, None)
-    with snapshot(ctx.analytics_path) as (conn, info):
-        return HTMLResponse(dashboard.render(conn, info, filters))
+    store = _dashboard_store(principal, store_id or None)
+    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    period = period_of(_day(date_from, "date_from"), _day(date_to, "date_to"), today)
+    with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
+        board = collect(conn, Filters(store_id=store), period)
+        known = stores(conn) if "*" in principal.stores else list(principal.stores)
+    if store is not None and store not in known:
+        known.append(store)  # a store of the token's with nothing loaded yet
+    view = View(lang=lang, zone=ctx.timezone, store_id=store, stores=known,
+                all_stores="*" in principal.stores, snapshot=info, today=today)
+    return HTMLResponse(render(board, view), headers={"Cache-Control": "no-store"})

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, command, wait_for_projection
+from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
 from api.schemas_crm import (
     ConsentIn,
@@ -27,7 +27,7 @@ from projections.customer_queries import customer_360, find_customers
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 VIEW = "customers"
-Reader = Annotated[Principal, Depends(reader("customers.read"))]
+Reader = Annotated[PiiReader, Depends(pii_reader("customers.read"))]
 RegisterCmd = Annotated[Command, Depends(command("customers.register"))]
 
 
@@ -92,7 +92,7 @@ def erase_customer(customer_id: UUID, body: ReasonIn,
 
 
 @router.get("")
-def lookup(ctx: Ctx, principal: Reader,
+def lookup(ctx: Ctx, reading: Reader,
            q: Annotated[str | None, Query(max_length=100,
                                           description="phone, plate, VIN or name")] = None,
            tag: Annotated[str | None, Query(max_length=30)] = None,
@@ -103,44 +103,44 @@ def lookup(ctx: Ctx, principal: Reader,
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
-        return find_customers(conn, principal.stores, q=q, tag=tag, rules=ctx.tag_rules,
-                              today=today, limit=limit, offset=offset)
+        found = find_customers(conn, reading.stores, q=q, tag=tag, rules=ctx.tag_rules,
+                               today=today, limit=limit, offset=offset)
+    reading.record(_shown(found["items"]), "customer lookup")
+    return found
 
 
 @router.get("/{customer_id}")
-def customer_detail(customer_id: UUID, ctx: Ctx, principal: Reader,
+def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader,
                     wait_for: int | None = None) -> Any:
     """The customer 360: vehicles, visits, spend, open work orders, complaints, points."""
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
-        found = customer_360(conn, customer_id, principal.stores, rules=ctx.tag_rules,
+        found = customer_360(conn, customer_id, reading.stores, rules=ctx.tag_rules,
                              today=today)
     if found is None:
         raise NotFound(f"customer {customer_id} not found")
+    reading.record(_shown([found]), "customer 360")
     return found
 
 
+def _shown(customers: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
+    return [(UUID(str(c["id"])), str(c["store_id"])) for c in customers
+            if not c.get("erased") and shows_personal_data(c.get("name"), c.get("phones"),
+                                                           c.get("wechat_id"))]
+
+
 @router.get("/{customer_id}/history", response_model=list[HistoryEntry])
-def customer_history(customer_id: UUID, ctx: Ctx,
-                     principal: Annotated[Principal, Depends(reader("customers.history"))]) -> Any:
+def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
+        PiiReader, Depends(pii_reader("customers.history"))]) -> Any:
     """Every event of the customer with actor, time and reason; personal fields opened with
     the customer's key, or shown as erased."""
-    entries = audit.history(ctx.app, customer_id)
+    opener = reading.opener()
+    entries = audit.history(ctx.app, customer_id, opener)
+    store_id = entries[0]["actor"].get("store_id") if entries else None
     if not entries or not entries[0]["event"].startswith("Customer.") or (
-        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
+        "*" not in reading.stores and store_id not in reading.stores
     ):
         raise NotFound(f"customer {customer_id} not found")
-    for entry in entries:
-        entry["changes"] = _opened(ctx, customer_id, entry["changes"])
+    reading.record_opened(opener, str(store_id), "customer history")
     return entries
-
-
-def _opened(ctx: Ctx, customer_id: UUID, value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("pii1:"):
-        return ctx.app.personal_data.open(customer_id, value)
-    if isinstance(value, dict):
-        return {k: _opened(ctx, customer_id, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_opened(ctx, customer_id, v) for v in value]
-    return value

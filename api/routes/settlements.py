@@ -19,6 +19,7 @@ from api.schemas_money import (
     SettlementIn,
 )
 from domain.common import NotFound
+from domain.counter import parse_number
 from projections import audit
 from projections.finance import get_settlement, list_settlements
 
@@ -71,12 +72,15 @@ def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> A
 
 @router.get("/settlements")
 def settlements(ctx: Ctx, principal: Reader, status: str | None = None,
+                number: Annotated[str | None, Query(max_length=40,
+                                                    description="SET-S01-2026-000001")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
                 offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+    wanted = str(parse_number(number, ("SET",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_settlements(conn, principal.stores, status=status, limit=limit,
-                                offset=offset)
+        return list_settlements(conn, principal.stores, status=status, number=wanted,
+                                limit=limit, offset=offset)
 
 
 @router.get("/settlements/{settlement_id}")

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, HistoryEntry
@@ -21,7 +22,7 @@ from api.schemas_stock import (
     SupplierReturnIn,
     TransferIn,
 )
-from domain.common import InvalidInput, NotFound
+from domain.common import NotFound
 from domain.part import normalise_part_number
 from domain.stock import StockItem
 from projections import audit
@@ -115,11 +116,13 @@ def transfers(ctx: Ctx, principal: Reader, status: str | None = None,
 
 @router.get("/{store_id}/{part_number}")
 def stock_item(store_id: str, part_number: str, ctx: Ctx, principal: Reader,
-               as_of: datetime | None = None, wait_for: int | None = None) -> Any:
-    """Figures, lots and reservations from the read model, or, with `as_of`, replayed from
-    the stock item's events as they stood at that moment."""
-    if as_of is not None:
-        return _stock_as_of(ctx, principal, store_id, part_number, as_of)
+               as_of: AsOf = None, wait_for: int | None = None) -> Any:
+    """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
+    day: its end in the store's time zone), replayed from the stock item's events as they stood
+    at that moment."""
+    moment = as_of_moment(as_of, ctx.timezone)
+    if moment is not None:
+        return _stock_as_of(ctx, principal, store_id, part_number, moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_stock(conn, principal.stores, store_id, normalise_part_number(part_number))
@@ -130,8 +133,6 @@ def stock_item(store_id: str, part_number: str, ctx: Ctx, principal: Reader,
 
 def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str,
                  as_of: datetime) -> dict[str, Any]:
-    if as_of.tzinfo is None:
-        raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00")
     number = normalise_part_number(part_number)
     item = None
     if "*" in principal.stores or store_id in principal.stores:

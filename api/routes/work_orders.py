@@ -8,8 +8,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, command, wait_for_projection
+from api.pii_reads import PiiReader, pii_reader, work_order_customers
 from api.schemas import (
     AuthorizationIn,
     CheckIn,
@@ -28,14 +30,15 @@ from api.schemas import (
     WorkOrderPage,
 )
 from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
-from domain.common import InvalidInput, NotFound
+from domain.common import NotFound
+from domain.counter import parse_number
 from projections import audit
 from projections.work_orders import get_work_order, list_work_orders
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 VIEW = "work_orders"
-Reader = Annotated[Principal, Depends(reader("work_orders.read"))]
-Auditor = Annotated[Principal, Depends(reader("work_orders.history"))]
+Reader = Annotated[PiiReader, Depends(pii_reader("work_orders.read"))]
+Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]
 
 AddJobCmd = Annotated[Command, Depends(command("work_orders.add_job"))]
 AuthorizeCmd = Annotated[Command, Depends(command("work_orders.authorize"))]
@@ -202,42 +205,49 @@ def follow_on(work_order_id: UUID, body: FollowOnIn, cmd: SupplyCmd, ctx: Ctx) -
 
 @router.get("", response_model=WorkOrderPage)
 def search_work_orders(
-    ctx: Ctx, principal: Reader,
+    ctx: Ctx, reading: Reader,
     status: str | None = None, plate: str | None = None, vin: str | None = None,
     customer_phone: str | None = None, technician: str | None = None,
     opened_from: datetime | None = None, opened_to: datetime | None = None,
+    number: Annotated[str | None, Query(max_length=40,
+                                        description="WO-S01-2026-000123")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
     wait_for: int | None = None,
 ) -> Any:
+    wanted = str(parse_number(number, ("WO",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_work_orders(
-            conn, principal.stores, limit=limit, offset=offset, status=status,
+        page = list_work_orders(
+            conn, reading.stores, limit=limit, offset=offset, status=status,
             plate=plate.upper() if plate else None, vin=vin.upper() if vin else None,
             customer_phone=customer_phone, technician=technician, opened_from=opened_from,
-            opened_to=opened_to,
+            opened_to=opened_to, number=wanted,
         )
+    reading.record(work_order_customers(page["items"]), "work-order list")
+    return page
 
 
 @router.get("/{work_order_id}")
-def get_one(work_order_id: UUID, ctx: Ctx, principal: Reader, response: Response,
-            as_of: datetime | None = None, wait_for: int | None = None) -> Any:
-    """The work order from the read model, or, with `as_of`, rebuilt from its events."""
-    if as_of is not None:
-        if as_of.tzinfo is None:
-            raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00")
-        doc = audit.work_order_as_of(ctx.app, work_order_id, as_of)
-        if doc is not None and not _visible(principal, doc):
+def get_one(work_order_id: UUID, ctx: Ctx, reading: Reader, response: Response,
+            as_of: AsOf = None, wait_for: int | None = None) -> Any:
+    """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
+    the store's time zone), rebuilt from its events."""
+    moment = as_of_moment(as_of, ctx.timezone)
+    if moment is not None:
+        doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
+        if doc is not None and not _visible(reading.principal, doc):
             doc = None
         if doc is None:
-            raise NotFound(f"work order {work_order_id} did not exist at {as_of.isoformat()}")
+            raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
+        reading.record(work_order_customers([doc]), "work order as of a moment")
         return doc
     if not wait_for_projection(ctx, VIEW, wait_for):
         response.headers["X-Read-Model-Stale"] = "true"
     with ctx.pool.connection() as conn:
-        doc = get_work_order(conn, work_order_id, principal.stores)
+        doc = get_work_order(conn, work_order_id, reading.stores)
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
+    reading.record(work_order_customers([doc]), "work order")
     response.headers["ETag"] = f'"{doc["version"]}"'
     return doc
 
@@ -247,10 +257,13 @@ def _visible(principal: Principal, doc: dict[str, Any]) -> bool:
 
 
 @router.get("/{work_order_id}/history", response_model=list[HistoryEntry])
-def work_order_history(work_order_id: UUID, ctx: Ctx, principal: Auditor) -> Any:
-    entries = audit.history(ctx.app, work_order_id)
+def work_order_history(work_order_id: UUID, ctx: Ctx, reading: Auditor) -> Any:
+    opener = reading.opener()
+    entries = audit.history(ctx.app, work_order_id, opener)
+    store_id = entries[0]["actor"].get("store_id") if entries else None
     if not entries or not entries[0]["event"].startswith("WorkOrder.") or (
-        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
+        "*" not in reading.stores and store_id not in reading.stores
     ):
         raise NotFound(f"work order {work_order_id} not found")
+    reading.record_opened(opener, str(store_id), "work-order history")
     return entries

@@ -179,5 +179,14 @@ def test_history_says_who_did_what_when_and_stores_nothing(
         T0, T0 + timedelta(minutes=10), T0 + timedelta(minutes=30), T0 + timedelta(hours=1)]
     assert {h["actor"]["store_id"] for h in history} == {store_id}
 
-    # Reading is not writing.
-    assert head(container.app) == before
+    # Reading is not writing: the auditor's read stored only its own record (the history
+    # showed the customer's name and phone), and the same read by a manager stores nothing.
+    stored = [container.app.mapper.to_domain_event(n) for n in
+              container.app.recorder.select_notifications(start=before + 1, limit=100)]
+    assert [type(e).__qualname__ for e in stored] == ["DataAccess.PersonalDataRead"]
+    assert str(stored[0].customer_id) == history[0]["changes"]["customer_id"]
+    after_audit = head(container.app)
+    manager = client.get(f"/work-orders/{work_order_id}/history",
+                         headers=auth("manager", "mgr-1", [store_id]))
+    assert manager.status_code == 200 and manager.json() == history
+    assert head(container.app) == after_audit

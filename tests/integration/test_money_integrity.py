@@ -55,7 +55,7 @@ SETTLING_SAVE = sorted(["Settlement.PaymentTaken", "Settlement.Settled", "WorkOr
 
 @pytest.mark.parametrize("refused", list(TARGETS))
 def test_a_fault_inside_the_settling_save_stores_nothing_and_the_retry_settles_once(
-        container: Container, database_url: str, store_id: str, refused: str) -> None:
+        container: Container, owner_database_url: str, store_id: str, refused: str) -> None:
     app = container.app
     settlements = container.settlements
     # A visit: 450 labor + a 450 part (cost 200), confirmed, 100 cash deposit by cashier 1.
@@ -88,7 +88,7 @@ def test_a_fault_inside_the_settling_save_stores_nothing_and_the_retry_settles_o
     before = head(app)
 
     # The database refuses one event of that save, in the middle of its insert.
-    with fault(database_url, event_class, stream), \
+    with fault(owner_database_url, event_class, stream), \
             pytest.raises(PersistenceError, match="injected fault"):
         settle()
 
@@ -125,8 +125,9 @@ def test_a_fault_inside_the_settling_save_stores_nothing_and_the_retry_settles_o
     assert topics_of(container, settlement_id).count("Settlement.Settled") == 1
     assert load(app, CashierDay, second_day).totals == {"wechat_pay": Decimal("800.00")}
 
-    # The read model shows the visit settled and one settlement posting in the journal.
+    # The read models show the visit settled and one settlement posting in the journal.
     wait_for_projection(container)
+    wait_for_projection(container, "work_orders")
     with container.pool.connection() as conn:
         status = conn.execute("SELECT status FROM settlements WHERE id = %s",
                               (settlement_id,)).fetchone()
@@ -145,7 +146,7 @@ def test_a_fault_inside_the_settling_save_stores_nothing_and_the_retry_settles_o
 
 
 def test_a_fault_in_confirmation_does_not_consume_the_settlement_number(
-        container: Container, database_url: str, store_id: str) -> None:
+        container: Container, owner_database_url: str, store_id: str) -> None:
     app = container.app
     settlements = container.settlements
     # Three drafted visits in a store that has not numbered a settlement yet.
@@ -155,7 +156,7 @@ def test_a_fault_in_confirmation_does_not_consume_the_settlement_number(
     counter_id = DocumentCounter.create_id("settlement", store_id, this_year())
     prefix = f"SET-{store_id}-{this_year()}-"
 
-    with fault(database_url, WorkOrder.SettlementConfirmed, failing_wo):
+    with fault(owner_database_url, WorkOrder.SettlementConfirmed, failing_wo):
         # The very first confirmation of the store fails while its save is inserted ...
         before = head(app)
         settlement_version = version_of(container, failing)

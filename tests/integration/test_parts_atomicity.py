@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from eventsourcing.persistence import PersistenceError
 from psycopg import sql
@@ -391,9 +392,10 @@ def test_losing_every_race_ends_in_version_conflict_and_stores_nothing(
 # -- (iv) the database fails in the middle of the save -----------------------------------------
 
 @contextmanager
-def _failing_insert(container: Container, originator_id: UUID, topic: str, *,
+def _failing_insert(owner_database_url: str, originator_id: UUID, topic: str, *,
                     at_commit: bool = False) -> Iterator[None]:
-    """A trigger on the events table that raises for one stream's events of one topic."""
+    """A trigger on the events table that raises for one stream's events of one topic (only
+    the table's owner may add one: the application's role cannot)."""
     name = f"parts_fail_{originator_id.hex[:12]}"
     raise_fn = sql.SQL(
         "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -409,14 +411,14 @@ def _failing_insert(container: Container, originator_id: UUID, topic: str, *,
         trigger = sql.SQL(
             "CREATE TRIGGER {t} BEFORE INSERT ON {table} FOR EACH ROW {when} "
             "EXECUTE FUNCTION {fn}()")
-    with container.pool.connection() as conn, conn.transaction():
+    with psycopg.connect(owner_database_url, autocommit=True) as conn, conn.transaction():
         conn.execute(raise_fn)
         conn.execute(trigger.format(t=sql.Identifier(name), table=sql.Identifier(EVENTS_TABLE),
                                     when=when, fn=sql.Identifier(name)))
     try:
         yield
     finally:
-        with container.pool.connection() as conn, conn.transaction():
+        with psycopg.connect(owner_database_url, autocommit=True) as conn, conn.transaction():
             conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {t} ON {table}").format(
                 t=sql.Identifier(name), table=sql.Identifier(EVENTS_TABLE)))
             conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {fn}()").format(
@@ -425,7 +427,7 @@ def _failing_insert(container: Container, originator_id: UUID, topic: str, *,
 
 @pytest.mark.parametrize("at_commit", [False, True], ids=["mid-insert", "at-commit"])
 def test_a_database_failure_mid_save_leaves_nothing_of_the_command(
-        container: Container, store_id: str, at_commit: bool) -> None:
+        container: Container, owner_database_url: str, store_id: str, at_commit: bool) -> None:
     number = new_part(container, store_id)
     receive(container, store_id, number, 2)
     wo_id, (line_id,) = work_order(container, store_id, [(number, 1)])
@@ -433,7 +435,7 @@ def test_a_database_failure_mid_save_leaves_nothing_of_the_command(
     before = Snapshot(container, wo_id, item_id)
 
     # The work order's PartsIssued row goes in first; the stock item's Issued row then fails.
-    with _failing_insert(container, item_id, "domain.stock:StockItem.Issued",
+    with _failing_insert(owner_database_url, item_id, "domain.stock:StockItem.Issued",
                          at_commit=at_commit), pytest.raises(PersistenceError) as failed:
         _issue(container, store_id, wo_id, line_id)
 

@@ -1,0 +1,123 @@
+"""The numbers behind the manager's dashboard, read from the analytic tables.
+
+Every figure comes from the KPI catalogue (one definition per KPI) except the counts and sums
+the trends need. The connection's TimeZone must be the store's (see `analytics.reader`): date
+filters cut, and trend buckets start, at midnight there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from analytics.kpis import Filters, Where, run
+from analytics.periods import Change, Number, Period, compare
+
+# (figure, kind): kind says how the page shows it and its change (ratio: percentage points)
+FIGURES = (("work_orders", "count"), ("revenue", "money"), ("gross_profit", "money"),
+           ("labor_rate", "money"), ("efficiency", "ratio"), ("comeback_rate", "ratio"),
+           ("csi", "ratio"), ("fill_rate", "ratio"), ("repair_hours", "hours"))
+TRENDS: dict[str, tuple[str, str, str, str]] = {
+    # name: (tables, the date that places a row in a bucket, the value, extra condition)
+    "work_orders": ("fact_work_orders w", "w.opened_at", "count(*)", "TRUE"),
+    "revenue": ("fact_settlements s JOIN fact_work_orders w USING (work_order_id)",
+                "s.settled_at", "sum(s.revenue)", "s.status = 'settled'"),
+}
+
+
+def _sum(rows: list[dict[str, Any]], column: str) -> Decimal:
+    return sum((Decimal(r[column] or 0) for r in rows), Decimal(0))
+
+
+def _ratio(top: Decimal, bottom: Decimal, places: int = 4) -> float | None:
+    return round(float(top / bottom), places) if bottom else None
+
+
+def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Number | None]:
+    """The headline figures of one period (a ratio is None when its denominator is zero)."""
+    where = Where(filters).period("w.opened_at").vehicle()
+    opened = conn.execute(f"SELECT count(*) FROM fact_work_orders w WHERE {where.sql()}",
+                          where.params).fetchall()[0][0]
+    profit = run(conn, "gross_profit", filters)["rows"]
+    labor = run(conn, "effective_labor_rate", filters)["rows"]
+    techs = run(conn, "technician_efficiency", filters)["rows"]
+    repair = run(conn, "repair_time", filters)["rows"]
+    delivered = sum(r["delivered"] for r in repair)
+    hours = sum((Decimal(str(r["avg_repair_hours"])) * r["delivered"] for r in repair
+                 if r["avg_repair_hours"] is not None), Decimal(0))
+    return {
+        "work_orders": int(opened),
+        "revenue": _sum(profit, "revenue_ex_vat"),
+        "gross_profit": _sum(profit, "gross_profit"),
+        "labor_rate": _ratio(_sum(labor, "labor_sales_ex_vat"), _sum(labor, "hours_sold"), 2),
+        "efficiency": _ratio(_sum(techs, "hours_sold"), _sum(techs, "hours_clocked")),
+        "comeback_rate": run(conn, "comeback_rate", filters)["rows"][0]["comeback_rate"],
+        "csi": run(conn, "csi", filters)["rows"][0]["csi"],
+        "fill_rate": run(conn, "parts_fill_rate", filters)["rows"][0]["fill_rate"],
+        "repair_hours": _ratio(hours, Decimal(delivered), 2),
+    }
+
+
+def trend(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters,
+          period: Period) -> list[tuple[date, float]]:
+    """One value per bucket of the period (zero where nothing happened), oldest first."""
+    tables, column, value, extra = TRENDS[name]
+    where = Where(filters).period(column).vehicle()
+    rows = conn.execute(
+        f"SELECT date_trunc('{period.bucket}', {column})::DATE, {value} FROM {tables} "
+        f"WHERE {extra} AND {where.sql()} GROUP BY 1", where.params).fetchall()
+    found = {bucket: float(total or 0) for bucket, total in rows}
+    return [(bucket, found.get(bucket, 0.0)) for bucket in period.buckets()]
+
+
+def technician_names(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Names the events gave technicians (their profile); others are shown by user id."""
+    if not conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = "
+                        "'dim_technician' AND column_name = 'name'").fetchall():
+        return {}  # a snapshot published before names were loaded
+    rows = conn.execute("SELECT technician_id, name FROM dim_technician "
+                        "WHERE name IS NOT NULL").fetchall()
+    return {str(tech): str(name) for tech, name in rows}
+
+
+def stores(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    return [str(s) for (s,) in conn.execute("SELECT store_id FROM dim_store ORDER BY 1")
+            .fetchall()]
+
+
+@dataclass(frozen=True)
+class Board:
+    """Everything the page shows for one store (or all) and one period."""
+
+    period: Period
+    changes: dict[str, Change]
+    trends: dict[str, list[tuple[date, float]]]
+    efficiency: list[tuple[str, float]]  # (technician name or id, hours sold ÷ clocked)
+    pay_types: list[dict[str, Any]]  # pay type, hours, effective labor rate
+
+
+def collect(conn: duckdb.DuckDBPyConnection, filters: Filters, period: Period) -> Board:
+    now = replace(filters, date_from=period.first, date_to=period.last)
+    before = replace(filters, date_from=period.previous().first,
+                     date_to=period.previous().last)
+    current, previous = figures(conn, now), figures(conn, before)
+    names = technician_names(conn)
+    efficiency = [(names.get(r["technician_id"], r["technician_id"]), float(r["efficiency"]))
+                  for r in run(conn, "technician_efficiency", now)["rows"]
+                  if r["efficiency"] is not None]
+    rates = {r["pay_type"]: r["effective_rate"]
+             for r in run(conn, "effective_labor_rate", now)["rows"]}
+    pay_types = [{"pay_type": r["pay_type"], "hours": r["hours"],
+                  "labor_rate": rates.get(r["pay_type"])}
+                 for r in run(conn, "pay_type_mix", now)["rows"]]
+    return Board(
+        period=period,
+        changes={name: compare(current[name], previous[name]) for name, _ in FIGURES},
+        trends={name: trend(conn, name, now, period) for name in TRENDS},
+        efficiency=sorted(efficiency, key=lambda pair: pair[0]),
+        pay_types=pay_types,
+    )

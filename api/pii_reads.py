@@ -1,0 +1,87 @@
+"""Reads that show customers' personal data: the caller, and the record of what they saw.
+
+A route that answers with personal data takes a `PiiReader` instead of a plain reader; once its
+answer is ready it names the customers whose data the answer shows, and for the roles whose
+reads are recorded (the auditor) a `PersonalDataRead` per customer is saved before the answer
+leaves: no recorded read, no answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import Header, Request, Response
+
+from api.auth import Principal, authorize, principal_from
+from api.context import ApiContext
+from api.deps import Ctx
+from domain.application import Request as Envelope
+from domain.common import Caller
+from domain.personal_data_reads import PersonalDataReads
+from domain.pii import ERASED
+from projections.audit import PersonalDataOpener
+
+
+@dataclass
+class PiiReader:
+    ctx: ApiContext
+    principal: Principal
+    endpoint: str
+    correlation_id: str
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return self.principal.stores
+
+    def opener(self) -> PersonalDataOpener:
+        return PersonalDataOpener(self.ctx.app.personal_data)
+
+    def record(self, shown: Iterable[tuple[UUID, str]], purpose: str) -> None:
+        """Record that the answer showed these customers' data (customer, store read in)."""
+        caller = Caller(self.principal.user_id, self.principal.role, self.principal.stores,
+                        datetime.now(UTC), self.correlation_id)
+        PersonalDataReads(self.ctx.app).record(Envelope(caller), shown=dict(shown),
+                                               endpoint=self.endpoint, purpose=purpose)
+
+    def record_opened(self, opener: PersonalDataOpener, store_id: str, purpose: str) -> None:
+        self.record(((customer_id, store_id) for customer_id in opener.opened), purpose)
+
+
+def pii_reader(action: str) -> Callable[..., Awaitable[PiiReader]]:
+    async def dependency(
+        request: Request, response: Response, ctx: Ctx,
+        authorization: Annotated[str | None, Header()] = None,
+        x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> PiiReader:
+        principal = principal_from(authorization, ctx.jwt_secret)
+        authorize(principal, action)
+        correlation_id = x_correlation_id or str(uuid4())
+        response.headers["X-Correlation-ID"] = correlation_id
+        endpoint = f"{request.method} {request.url.path}"
+        if request.url.query:
+            endpoint += "?" + request.url.query
+        return PiiReader(ctx, principal, endpoint[:500], correlation_id)
+
+    return dependency
+
+
+def shows_personal_data(*values: Any) -> bool:
+    """Whether read-model fields hold personal data in the clear (not empty, not erased)."""
+    return any(v and v != ERASED and v != [ERASED] for v in values)
+
+
+def work_order_customers(docs: Iterable[dict[str, Any]]) -> list[tuple[UUID, str]]:
+    """The customers whose name or phone these work-order docs or list rows show."""
+    found = []
+    for doc in docs:
+        customer = doc.get("customer") or {}
+        customer_id = customer.get("id") or doc.get("customer_id")
+        shown = (customer.get("name"), customer.get("phone"), customer.get("wechat_id"),
+                 doc.get("customer_name"), doc.get("customer_phone"))
+        if customer_id and shows_personal_data(*shown):
+            found.append((UUID(str(customer_id)), str(doc["store_id"])))
+    return found

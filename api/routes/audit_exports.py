@@ -1,0 +1,87 @@
+"""Auditors' exports built from the event store: the warranty-claim package, the electronic
+repair records (汽车维修电子健康档案) and the 三包 monitor."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import HTMLResponse, Response
+
+from api.auth import Principal
+from api.deps import Ctx, reader, wait_for_projection
+from api.pii_reads import PiiReader, pii_reader
+from projections.evidence import one_snapshot
+from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
+from projections.sanbao import sanbao
+from projections.warranty_claim import warranty_claim
+from projections.warranty_claim_html import render
+
+router = APIRouter(tags=["audit"])
+ClaimReader = Annotated[PiiReader, Depends(pii_reader("audit.warranty_claim"))]
+RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
+SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
+
+
+@router.get("/work-orders/{work_order_id}/warranty-claim")
+def get_warranty_claim(
+        work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
+        format: Annotated[Literal["json", "html"] | None, Query()] = None,
+        accept: Annotated[str | None, Header()] = None) -> Any:
+    """The OEM claim package from the events: JSON, or a printable page with `format=html`
+    (or `Accept: text/html`). 409 when the work order has no approved warranty line. An
+    auditor's read of the customer's name and phone is recorded before the answer leaves."""
+    opener = reading.opener()
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener)
+    reading.record_opened(opener, claim["work_order"]["store_id"], "warranty claim")
+    if format == "html" or (format is None and "text/html" in (accept or "")):
+        return HTMLResponse(render(claim, ZoneInfo(ctx.timezone)))
+    return claim
+
+
+@router.get("/work-orders/{work_order_id}/repair-record")
+def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -> Any:
+    """One settled visit's electronic repair record (409 before settlement)."""
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        return repair_record(ctx.app, conn, work_order_id, principal.stores,
+                             ZoneInfo(ctx.timezone), ctx.shop_names)
+
+
+@router.get("/audit/repair-records")
+def get_repair_records(
+        ctx: Ctx, principal: RecordsReader, day: Annotated[date, Query(alias="date")],
+        store_id: str | None = None,
+        format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
+        wait_for: int | None = None) -> Any:
+    """The records of the visits settled on `date` (the store's calendar day): JSON, JSON
+    lines or CSV (one row per visit)."""
+    wait_for_projection(ctx, "finance", wait_for)
+    zone = ZoneInfo(ctx.timezone)
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        records = repair_records(ctx.app, conn, day, zone, ctx.shop_names, principal.stores,
+                                 store_id)
+    name = f"repair-records-{store_id or 'all'}-{day.isoformat()}"
+    if format == "csv":
+        return Response(as_csv(records), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if format == "jsonl":
+        return Response(as_jsonl(records), media_type="application/jsonl", headers={
+            "Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+    return {"date": day.isoformat(), "store_id": store_id, "timezone": ctx.timezone,
+            "count": len(records), "records": records}
+
+
+@router.get("/audit/sanbao")
+def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
+               as_of: date | None = None, wait_for: int | None = None) -> Any:
+    """Vehicles within the 三包 validity approaching or past its thresholds, each with its
+    flags, its 三包 repairs and the events behind them. `as_of`: a day (default today)."""
+    wait_for_projection(ctx, "work_orders", wait_for)
+    zone = ZoneInfo(ctx.timezone)
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        return sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules,
+                      as_of or datetime.now(zone).date(), store_id)

@@ -1,0 +1,139 @@
+"""/audit: finding things for an auditor — a document number's streams, one visit's timeline
+across its streams, every event of one request, and who read a customer's personal data.
+
+The audit index finds notification ids; the events themselves come from the event store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.deps import Ctx, wait_for_projection
+from api.pii_reads import PiiReader, pii_reader
+from api.schemas_audit_trail import NumberLookup, PersonalDataReadOut, RequestEvents, Timeline
+from domain.common import NotFound
+from domain.counter import parse_number
+from domain.data_access import DataAccess
+from projections import audit
+from projections.audit_index import (
+    personal_data_reads,
+    request_events,
+    streams_numbered,
+    work_order_events,
+)
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+VIEW = "audit_index"
+Auditor = Annotated[PiiReader, Depends(pii_reader("audit.trail"))]
+HISTORY = {
+    "WorkOrder": "/work-orders/{}/history",
+    "Settlement": "/settlements/{}/history",
+    "Appointment": "/appointments/{}/history",
+}
+OWN_STREAM = {"WO": "WorkOrder", "SET": "Settlement"}
+
+
+def _fresh(ctx: Ctx, response: Response, wait_for: int | None) -> None:
+    if not wait_for_projection(ctx, VIEW, wait_for):
+        response.headers["X-Read-Model-Stale"] = "true"
+
+
+def _visible(reading: PiiReader, store_id: str | None) -> bool:
+    return "*" in reading.stores or store_id in reading.stores
+
+
+@router.get("/lookup", response_model=NumberLookup)
+def lookup(ctx: Ctx, reading: Auditor, response: Response,
+           number: Annotated[str, Query(max_length=40,
+                                        description="WO-S01-2026-000123 or SET-S01-2026-000001")],
+           wait_for: int | None = None) -> Any:
+    """Which streams a work-order or settlement number names, with links to their history
+    and to the visit's timeline; the stream the number belongs to comes first."""
+    wanted = parse_number(number)
+    _fresh(ctx, response, wait_for)
+    with ctx.pool.connection() as conn:
+        found = streams_numbered(conn, str(wanted), reading.stores)
+    if not found:
+        raise NotFound(f"no stream names {wanted}")
+    own = OWN_STREAM[wanted.prefix]
+    found.sort(key=lambda row: row["stream_type"] != own)
+    streams = [{
+        **row,
+        "history": HISTORY[row["stream_type"]].format(row["stream_id"])
+        if row["stream_type"] in HISTORY else None,
+        "timeline": f"/audit/work-orders/{row['work_order_id']}/timeline"
+        if row["work_order_id"] else None,
+    } for row in found]
+    work_orders = {row["work_order_id"] for row in found if row["work_order_id"]}
+    return {"number": str(wanted), "kind": wanted.kind,
+            "work_order_id": next(iter(work_orders)) if len(work_orders) == 1 else None,
+            "streams": streams}
+
+
+@router.get("/work-orders/{work_order_id}/timeline", response_model=Timeline)
+def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response,
+             wait_for: int | None = None) -> Any:
+    """The visit across its streams, in log order: the work order, the stock items' issues and
+    returns for it, its settlement, follow-up and complaint, the technicians' assignments and
+    clocks for it, its appointment, and the cashier's money for its settlement."""
+    _fresh(ctx, response, wait_for)
+    with ctx.pool.connection() as conn:
+        ids = work_order_events(conn, work_order_id)
+    events = audit.events_at(ctx.app, ids)
+    opened = next((e for _, e in events if type(e).__qualname__ == "WorkOrder.Opened"), None)
+    if opened is None or not _visible(reading, opened.audit.store_id):
+        raise NotFound(f"work order {work_order_id} not found")
+    opener = reading.opener()
+    entries = [audit.entry(n, event, opener, opened.customer_id) for n, event in events]
+    reading.record_opened(opener, opened.audit.store_id, "work-order timeline")
+    streams: dict[UUID, dict[str, Any]] = {}
+    for item in entries:
+        stream = streams.setdefault(item["stream_id"], {
+            "stream_type": item["stream_type"], "stream_id": item["stream_id"], "events": 0})
+        stream["events"] += 1
+    return {"work_order_id": work_order_id, "number": opened.number,
+            "store_id": opened.audit.store_id, "streams": list(streams.values()),
+            "entries": entries}
+
+
+@router.get("/events", response_model=RequestEvents)
+def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
+                      correlation_id: Annotated[str, Query(min_length=1, max_length=200)],
+                      wait_for: int | None = None) -> Any:
+    """Every event one request stored, across all streams, in log order."""
+    _fresh(ctx, response, wait_for)
+    with ctx.pool.connection() as conn:
+        ids = request_events(conn, correlation_id, reading.stores)
+    opener = reading.opener()
+    entries: list[dict[str, Any]] = [audit.entry(n, event, opener)
+                                     for n, event in audit.events_at(ctx.app, ids)]
+    if entries:
+        reading.record_opened(opener, entries[0]["actor"]["store_id"], "events of a request")
+    return {"correlation_id": correlation_id, "events": entries}
+
+
+@router.get("/personal-data-reads", response_model=list[PersonalDataReadOut])
+def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
+                           customer_id: UUID,
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                           offset: Annotated[int, Query(ge=0)] = 0,
+                           wait_for: int | None = None) -> Any:
+    """Who read the customer's personal data, when, through which endpoint and in which
+    request; newest first."""
+    _fresh(ctx, response, wait_for)
+    with ctx.pool.connection() as conn:
+        ids = personal_data_reads(conn, customer_id, reading.stores, limit=limit, offset=offset)
+    found = []
+    for notification_id, event in reversed(audit.events_at(ctx.app, ids)):
+        if isinstance(event, DataAccess.PersonalDataRead):
+            found.append({
+                "notification_id": notification_id, "read_id": event.originator_id,
+                "customer_id": event.customer_id, "user_id": event.audit.user_id,
+                "role": event.audit.role, "store_id": event.audit.store_id,
+                "at": event.audit.at, "correlation_id": event.audit.correlation_id,
+                "endpoint": event.endpoint, "purpose": event.purpose})
+    return found
+

@@ -1,0 +1,301 @@
+"""The customer's progress page (/progress/{token}) and the advisor's link to it.
+
+The page takes no bearer token: its link is its credential. A link token never opens an API
+call and a bearer token never opens the page; the customer behind a link may approve or decline
+lines of that one work order and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import segno
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import AuthError, Principal
+from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.errors import problem, status_of
+from api.progress_guard import Attempts
+from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
+from api.schemas_progress import (
+    CustomerDecisionsIn,
+    DecisionsOut,
+    ProgressLinkIn,
+    ProgressLinkIssued,
+    ProgressLinkOut,
+    ProgressLinkRevoked,
+    ProgressOut,
+)
+from domain.common import DomainError, InvalidInput, NotFound
+from domain.customer_progress import CustomerProgress, LinkGone, LinkRefused
+from domain.idempotency import request_hash
+from projections.progress_page import progress_of
+
+links_router = APIRouter(prefix="/work-orders", tags=["progress page"])
+router = APIRouter(prefix="/progress", tags=["progress page"])
+ShareCmd = Annotated[Command, Depends(command("progress.share"))]
+LinkReader = Annotated[Principal, Depends(reader("progress.read"))]
+MAX_FORM_BYTES = 16 * 1024
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the token is in the URL: never send it on
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+
+
+def service(ctx: Ctx) -> CustomerProgress:
+    return CustomerProgress(ctx.app, ctx.work_orders, ctx.jwt_secret, ctx.progress_link_hours)
+
+
+# -- the advisor's side ---------------------------------------------------------------------
+
+def _qr(url: str) -> tuple[str, str]:
+    code = segno.make(url, error="m")
+    svg = io.BytesIO()
+    code.save(svg, kind="svg", scale=4, xmldecl=False)
+    return svg.getvalue().decode(), code.png_data_uri(scale=4)
+
+
+@links_router.post("/{work_order_id}/progress-link", status_code=201,
+                   response_model=ProgressLinkIssued)
+def issue_link(work_order_id: UUID, cmd: ShareCmd, ctx: Ctx, request: Request,
+               body: ProgressLinkIn | None = None) -> Any:
+    """A signed, expiring link to the work order's progress page, with its QR code.
+
+    The previous live link of the work order stops working. The URL is shown here only: to
+    print it again, issue a new one.
+    """
+    progress = service(ctx)
+    result = progress.issue(cmd.envelope, work_order_id, body.hours if body else None)
+    base = (ctx.public_url or str(request.base_url)).rstrip("/")
+    url = f"{base}/progress/{progress.token(result.body)}"
+    svg, png = _qr(url)
+    return {**cmd.accepted(result), "url": url, "qr_svg": svg, "qr_png": png}
+
+
+@links_router.delete("/{work_order_id}/progress-link", response_model=ProgressLinkRevoked)
+def revoke_link(work_order_id: UUID, cmd: ShareCmd, ctx: Ctx,
+                reason: str | None = None) -> Any:
+    """The live link stops working at once (its page answers 410)."""
+    if reason is not None and len(reason) > 500:
+        raise InvalidInput("reason is at most 500 characters")
+    return cmd.accepted(service(ctx).revoke(cmd.envelope, work_order_id, reason))
+
+
+@links_router.get("/{work_order_id}/progress-links", response_model=list[ProgressLinkOut])
+def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader) -> Any:
+    """Who shared this work order's progress, until when, and who revoked it (no tokens)."""
+    links = service(ctx).links(work_order_id)
+    if links is None or not ("*" in principal.stores or links.store_id in principal.stores):
+        raise NotFound(f"work order {work_order_id} has no progress links")
+    now = datetime.now(UTC)
+    return [{"link_id": nonce, "issued_by": link["issued_by"], "issued_at": link["issued_at"],
+             "expires_at": link["expires_at"], "live": links.is_live(nonce, now),
+             "revoked": link["revoked"]} for nonce, link in links.links.items()]
+
+
+# -- the customer's side --------------------------------------------------------------------
+
+def _attempts(request: Request) -> Attempts:
+    state = request.app.state
+    if not hasattr(state, "progress_attempts"):
+        state.progress_attempts = Attempts()
+    return state.progress_attempts  # type: ignore[no-any-return]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _refusal(exc: DomainError, as_json: bool) -> Response:
+    """410 for a link that was real, 404 for one that never was; HTML or problem+json."""
+    status = 410 if isinstance(exc, LinkGone) else 404
+    if as_json:
+        response: Response = problem(status, exc.kind, "Progress link", exc.detail)
+    else:
+        response = HTMLResponse(gone_page() if status == 410 else unknown_page(), status)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _busy(retry_after: int, as_json: bool) -> Response:
+    response: Response = problem(429, "too-many-attempts", "Too many attempts",
+                                 "too many unknown links from this address; try again later") \
+        if as_json else HTMLResponse(busy_page(), 429)
+    response.headers.update({**PAGE_HEADERS, "Retry-After": str(retry_after)})
+    return response
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _view(ctx: Ctx, work_order_id: UUID, expires_at: datetime,
+          wait_for: int | None) -> dict[str, Any]:
+    wait_for_projection(ctx, "work_orders", wait_for)
+    zone = ZoneInfo(ctx.timezone)
+    with ctx.pool.connection() as conn:
+        view = progress_of(conn, work_order_id, zone)
+    if view is None:
+        raise NotFound("this work order's progress is not available yet; try again shortly")
+    zh, en = STAGE_LABELS[view["stage"]]
+    return {**view, "stage_label": {"zh": zh, "en": en},
+            "link_expires_at": expires_at.astimezone(zone).isoformat()}
+
+
+def _page(token: str, request: Request, ctx: Ctx, as_json: bool, wait_for: int | None,
+          notice: str | None) -> Response:
+    attempts, client = _attempts(request), _client(request)
+    retry_after = attempts.retry_after(client)
+    if retry_after is not None:
+        return _busy(retry_after, as_json)
+    progress = service(ctx)
+    try:
+        claims, _ = progress.grant(token, datetime.now(UTC))
+    except LinkRefused as exc:
+        attempts.failed(client)
+        return _refusal(exc, as_json)
+    except LinkGone as exc:
+        return _refusal(exc, as_json)
+    view = _view(ctx, claims.work_order_id, claims.expires_at, wait_for)
+    if as_json:
+        return JSONResponse(ProgressOut(**view).model_dump(mode="json"), headers=PAGE_HEADERS)
+    html = progress_page(view, action=f"/progress/{token}/decisions",
+                         form_token=progress.signer.form_token(claims), notice=notice)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+Notice = Literal["decided"] | None
+
+
+@router.get("/{token}.json", response_model=ProgressOut,
+            responses={404: {}, 410: {"description": "the link expired or was revoked"}})
+def progress_json(token: str, request: Request, ctx: Ctx, wait_for: int | None = None) -> Any:
+    """The page's content as JSON (for a mini-program)."""
+    return _page(token, request, ctx, True, wait_for, None)
+
+
+@router.get("/{token}", response_class=HTMLResponse,
+            responses={200: {"model": ProgressOut, "content": {"application/json": {}}},
+                       404: {}, 410: {"description": "the link expired or was revoked"}})
+def progress_html(token: str, request: Request, ctx: Ctx, wait_for: int | None = None,
+                  notice: Notice = None) -> Any:
+    """The customer's page (HTML; JSON with `Accept: application/json`)."""
+    return _page(token, request, ctx, _wants_json(request), wait_for, notice)
+
+
+def _same_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    if origin and origin != "null" and urlsplit(origin).netloc != host:
+        raise AuthError(403, "decide from the progress page itself")
+
+
+def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
+    """The decisions, the form token (forms only), and the body as a fingerprint sees it."""
+    if form:
+        fields = parse_qs(raw.decode("utf-8", "replace"))
+        line_id, decision = fields.get("line_id", [""])[0], fields.get("decision", [""])[0]
+        payload: Any = {"decisions": [{"line_id": line_id, "decision": decision}]}
+        token: str | None = fields.get("form_token", [""])[0]
+    else:
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            raise InvalidInput("the body is not JSON") from None
+        token = None
+    try:
+        body = CustomerDecisionsIn.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidInput("decisions must name lines (L1, L2, …) as approved or declined",
+                           errors=[e["msg"] for e in exc.errors()]) from None
+    decisions: dict[str, str] = {}
+    for item in body.decisions:
+        if decisions.setdefault(item.line_id, item.decision) != item.decision:
+            raise InvalidInput(f"line {item.line_id} is both approved and declined")
+    return decisions, token, payload
+
+
+@router.post("/{token}/decisions", response_model=DecisionsOut,
+             responses={303: {"description": "form posts go back to the page"}, 404: {},
+                        410: {"description": "the link expired or was revoked"}})
+async def decide(token: str, request: Request, ctx: Ctx,
+                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+                 x_correlation_id: Annotated[str | None, Header(max_length=200)] = None) -> Any:
+    """Approve or decline lines awaiting the customer: the page's form (one line, with the
+    page's form token) or JSON `{"decisions": [{"line_id": "L2", "decision": "approved"}]}`.
+
+    Recorded by the work order's authorization command on the channel `customer_page` as
+    `customer-link:<link id>`; a line already decided the same way is left as it is.
+    """
+    content_type = request.headers.get("content-type", "")
+    form = content_type.startswith("application/x-www-form-urlencoded")
+    if not form and not content_type.startswith("application/json"):
+        return problem(415, "unsupported-media-type", "Unsupported media type",
+                       "send the page's form or application/json")
+    attempts, client = _attempts(request), _client(request)
+    retry_after = attempts.retry_after(client)
+    if retry_after is not None:
+        return _busy(retry_after, not form)
+    progress = service(ctx)
+    try:
+        _same_origin(request)
+        raw = await request.body()
+        if len(raw) > MAX_FORM_BYTES:
+            raise InvalidInput("the decisions are too large")
+        decisions, form_token, payload = _parse(raw, form)
+        claims = progress.signer.claims(token)
+        if form and not progress.signer.form_token_ok(claims, form_token or ""):
+            raise AuthError(403, "decide from the progress page itself")
+        fingerprint = request_hash(request.url.path, payload) if idempotency_key else None
+        result = await run_in_threadpool(
+            progress.decide, token, decisions, at=datetime.now(UTC),
+            correlation_id=x_correlation_id or str(uuid4()), idempotency_key=idempotency_key,
+            request_hash=fingerprint)
+    except LinkRefused as exc:
+        attempts.failed(client)
+        return _refusal(exc, not form)
+    except LinkGone as exc:
+        return _refusal(exc, not form)
+    except (DomainError, AuthError) as exc:
+        if not form:
+            raise
+        return await run_in_threadpool(_form_problem, token, request, ctx, exc)
+    nid = result.notification_id
+    if form:
+        wait = f"&wait_for={nid}" if nid else ""
+        return RedirectResponse(f"/progress/{token}?notice=decided{wait}", 303,
+                                headers=PAGE_HEADERS)
+    view = await run_in_threadpool(_view, ctx, claims.work_order_id, claims.expires_at, nid)
+    return JSONResponse({"decided": result.body["decided"], "unchanged": result.body["unchanged"],
+                         "notification_id": nid,
+                         "progress": ProgressOut(**view).model_dump(mode="json")},
+                        headers=PAGE_HEADERS)
+
+
+def _form_problem(token: str, request: Request, ctx: Ctx,
+                  exc: DomainError | AuthError) -> Response:
+    """A refused form post shows the page again with the reason, at the error's status."""
+    status = exc.status if isinstance(exc, AuthError) else status_of(exc)
+    progress = service(ctx)
+    try:
+        claims, _ = progress.grant(token, datetime.now(UTC))
+    except (LinkRefused, LinkGone) as gone:
+        return _refusal(gone, False)
+    view = _view(ctx, claims.work_order_id, claims.expires_at, None)
+    html = progress_page(view, action=f"/progress/{token}/decisions",
+                         form_token=progress.signer.form_token(claims), problem=exc.detail)
+    return HTMLResponse(html, status, headers=PAGE_HEADERS)

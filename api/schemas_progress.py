@@ -1,0 +1,94 @@
+"""Bodies of the progress link (advisor) and of the customer's progress page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas import Body, CommandAccepted
+from domain.customer_progress import MAX_LINK_HOURS
+
+
+class ProgressLinkIn(Body):
+    hours: int | None = Field(default=None, ge=1, le=MAX_LINK_HOURS, description=(
+        "how long the link lives; default SERVICECORE_PROGRESS_LINK_HOURS"))
+
+
+class ProgressLinkIssued(CommandAccepted):
+    work_order_id: str
+    number: str
+    link_id: str = Field(description="names the link in the audit trail "
+                         "(the customer acts as customer-link:<link_id>)")
+    expires_at: datetime
+    replaced: str | None = Field(description="the live link this one replaced (now revoked)")
+    url: str = Field(description="the page to open or print; shown only here, never stored")
+    qr_svg: str = Field(description="a QR code of the URL as an SVG document")
+    qr_png: str = Field(description="the same QR code as a PNG data URI")
+
+
+class ProgressLinkRevoked(CommandAccepted):
+    work_order_id: str
+    number: str
+    link_id: str
+
+
+class RevocationOut(BaseModel):
+    by: str
+    at: datetime
+    reason: str
+
+
+class ProgressLinkOut(BaseModel):
+    link_id: str
+    issued_by: str
+    issued_at: datetime
+    expires_at: datetime
+    live: bool
+    revoked: RevocationOut | None
+
+
+class CustomerDecision(Body):
+    line_id: str = Field(pattern=r"^L[0-9]{1,4}$")
+    decision: Literal["approved", "declined"]
+
+
+class CustomerDecisionsIn(Body):
+    decisions: list[CustomerDecision] = Field(min_length=1, max_length=100)
+
+
+class ProgressLineOut(BaseModel):
+    line_id: str
+    kind: str
+    description: str
+    quantity: str
+    unit: str
+    price: str
+    pay_type: str
+    status: str
+
+
+class ProgressOut(BaseModel):
+    """All a progress link shows: no name, phone, WeChat id or VIN."""
+
+    number: str
+    plate: str | None
+    vehicle: str | None
+    stage: str
+    stage_label: dict[str, str]
+    promised_at: datetime | None
+    awaiting_decision: list[ProgressLineOut]
+    approved: list[ProgressLineOut]
+    approved_total: str
+    covered: dict[str, str]
+    currency: str
+    updated_at: datetime | None
+    link_expires_at: datetime
+
+
+class DecisionsOut(BaseModel):
+    decided: list[str]
+    unchanged: list[str]
+    notification_id: int | None
+    progress: ProgressOut | None

@@ -1,0 +1,125 @@
+"""The hash chain's cost and `audit verify`'s rate.
+
+1. Cost of the chain on a single-event save: the same `app.save(one Customer)` loop, 1 thread,
+   alternately with the chain trigger in place and dropped (same database, same recorder, five
+   rounds each way, medians compared), so the figure is the chain's own share.
+2. `audit verify` over a log of --events synthetic events (~0.5 kB each, inserted by one
+   INSERT ... SELECT through the real triggers, so every one is linked): events/s recomputed.
+
+    python -m bench.audit_chain [--server embedded|local|env|URL] [--events 300000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from bench.common import (
+    Report,
+    Server,
+    add_common_arguments,
+    ensure_yardstick,
+    main_wrapper,
+    run_threads,
+    system,
+    temporary_database,
+)
+from bench.event_store import new_customer
+from servicecore import audit_chain
+from servicecore.schema import CHAIN_TRIGGERS, EVENTS_TABLE
+
+NAME = "audit_chain"
+
+
+def _single_saves(app: Any) -> Callable[[int], Callable[[], int]]:
+    def factory(thread_index: int) -> Callable[[], int]:
+        def op() -> int:
+            app.save(new_customer(thread_index))
+            return 1
+
+        return op
+
+    return factory
+
+
+def _fill(url: str, events: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for start in range(0, events, 50_000):
+            conn.execute(
+                f"""INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state)
+                    SELECT gen_random_uuid(), 1, 'domain.customer:Customer.Registered',
+                           convert_to(repeat('x', 480), 'UTF8')
+                    FROM generate_series(1, %s)""", (min(50_000, events - start),))
+
+
+def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:
+    yardstick = ensure_yardstick(server, args, yardstick)
+    report = Report(NAME, server, args, yardstick, rate_unit="events")
+    with temporary_database(server, "chain") as url, system(url) as container:
+        app = container.app
+        run_threads(1, _single_saves(app), total_ops=200)  # warm-up
+        rates: dict[str, list[float]] = {"with chain": [], "without chain": []}
+        last: dict[str, Any] = {}
+        for _ in range(args.rounds):
+            for label in ("with chain", "without chain"):
+                with psycopg.connect(url, autocommit=True) as conn:
+                    if label == "with chain":
+                        conn.execute(CHAIN_TRIGGERS)
+                    else:
+                        conn.execute(f"DROP TRIGGER {EVENTS_TABLE}_chain ON {EVENTS_TABLE}")
+                m = run_threads(1, _single_saves(app), duration=args.seconds)
+                rates[label].append(m.ops / m.seconds)
+                last[label] = m
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(CHAIN_TRIGGERS)
+        medians = {label: statistics.median(values) for label, values in rates.items()}
+        cost = 1 - medians["with chain"] / medians["without chain"]
+        for label in rates:
+            report.add(f"save(1 event), 1 thread, {label}", last[label],
+                       median_rate_of_rounds=round(medians[label], 1),
+                       rounds=[round(r, 1) for r in rates[label]])
+        report.notes["chain_cost_on_single_save"] = round(cost, 4)
+        print(f"chain cost on a single-event save: {cost:.1%} (median of {args.rounds} rounds "
+              f"each: {medians['with chain']:.0f} vs {medians['without chain']:.0f} saves/s)")
+
+    with temporary_database(server, "verify") as url, system(url):
+        started = time.perf_counter()
+        _fill(url, args.events)
+        fill_seconds = time.perf_counter() - started
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.perf_counter()
+            result = audit_chain.verify(conn)
+            seconds = time.perf_counter() - started
+        assert result.ok, result.as_dict()
+        rate = result.checked / seconds
+        report.notes["verify"] = {"events": result.checked, "seconds": round(seconds, 2),
+                                  "events_per_second": round(rate),
+                                  "fill_events_per_second_with_chain_trigger":
+                                      round(args.events / fill_seconds)}
+        print(f"audit verify: {result.checked:,} events in {seconds:.1f} s = {rate:,.0f} events/s"
+              f" (inserting them through the chain trigger: {args.events / fill_seconds:,.0f}/s)")
+    report.save()
+    return report
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.audit_chain", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(p)
+    p.add_argument("--seconds", type=float, default=2.0, help="per round (default 2)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--events", type=int, default=300_000)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return main_wrapper(run, parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""A read of one customer's personal data by an auditor, kept as a fact (PIPL accountability).
+
+Each read is a stream of its own, created by its one `PersonalDataRead` event: recording it
+loads nothing and can never conflict with another writer. One stream per customer would make
+two auditors going through one fleet customer's visits race for its version, and one stream per
+auditor and day would make the same auditor's parallel requests (a page loading the timeline
+and the customer at once) race; either would turn reads into retried writes. The audit index
+lists the reads per customer.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit
+
+
+class DataAccess(Aggregate):
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class PersonalDataRead(Event, Aggregate.Created):
+        customer_id: UUID
+        endpoint: str
+        purpose: str
+
+    @event(PersonalDataRead)
+    def __init__(self, audit: Audit, customer_id: UUID, endpoint: str, purpose: str) -> None:
+        self.store_id = audit.store_id
+        self.customer_id = customer_id
+        self.endpoint = endpoint
+        self.purpose = purpose

@@ -1,0 +1,41 @@
+"""The hash chain over the event log: how one stored event is linked to the one before it.
+
+Every stored event's link is SHA-256 over the previous link and the event exactly as stored:
+notification id, stream id, stream version, topic and the stored bytes (personal data inside
+them is sealed, so shredding a customer's key changes no byte and never breaks the chain).
+The database computes the same function in the transaction that stores the event
+(`servicecore_chain_link` in servicecore/schema.py); `audit verify` recomputes it here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from uuid import UUID
+
+GENESIS = bytes(32)
+
+
+def link(previous: bytes, notification_id: int, stream_id: UUID, version: int, topic: str,
+         state: bytes) -> bytes:
+    """The chain link of one stored event (fields length-prefixed, integers big-endian)."""
+    topic_bytes = topic.encode()
+    digest = hashlib.sha256(previous)
+    digest.update(notification_id.to_bytes(8, "big", signed=True))
+    digest.update(stream_id.bytes)
+    digest.update(version.to_bytes(8, "big", signed=True))
+    digest.update(len(topic_bytes).to_bytes(4, "big"))
+    digest.update(topic_bytes)
+    digest.update(len(state).to_bytes(4, "big"))
+    digest.update(state)
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where recomputing the chain first disagreed with what is stored, and how."""
+
+    notification_id: int
+    reason: str  # "event changed", "link missing", "link without event", "anchor differs"
+    stored: str | None = None  # hex of the stored link (or anchor)
+    computed: str | None = None  # hex of the recomputed link

@@ -1,0 +1,176 @@
+"""The audit index: one row per stored event saying where it sits and what it refers to.
+
+It finds; the event store answers. Per notification id: stream, type, version, who (store,
+user, role), correlation id, idempotency key, business time, the document number the event
+names (a work-order or settlement number), the work order it refers to (a stock item's issue
+or return for that work order, any event of its settlement, follow-up or complaint, a
+technician's assignment or clock, a cashier's money for its settlement) and the customer it
+concerns (for the reads of personal data). The audit endpoints look notification ids up here
+and read the events themselves from the event store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain.cashier_day import CashierDay
+from domain.data_access import DataAccess
+from domain.follow_up import Complaint, FollowUp
+from domain.settlement import Settlement
+from domain.stock import StockItem
+from domain.work_order import WorkOrder
+from projections.audit import customer_of
+from projections.base import Index, ReadModel, rows, store_scope
+from projections.stock import work_order_of
+
+# Streams that belong to one work order: their first event names it, the later ones do not.
+BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event)
+COLUMNS = ("notification_id", "stream_id", "stream_type", "version", "event_type", "store_id",
+           "user_id", "role", "correlation_id", "idempotency_key", "business_at", "number",
+           "work_order_id", "customer_id")
+
+
+def _uuid(value: Any) -> UUID | None:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _number(event: Any) -> str | None:
+    for name in ("number", "work_order_number"):
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+class AuditIndexView(ReadModel):
+    name = "audit_index"
+    tables = {  # noqa: RUF012
+        "audit_index": """
+            notification_id bigint PRIMARY KEY, stream_id uuid NOT NULL,
+            stream_type text NOT NULL, version integer NOT NULL, event_type text NOT NULL,
+            store_id text, user_id text, role text, correlation_id text, idempotency_key text,
+            business_at timestamptz, number text, work_order_id uuid, customer_id uuid""",
+        "audit_index_streams": """
+            stream_id uuid PRIMARY KEY, work_order_id uuid NOT NULL""",
+    }
+    indexes = (
+        Index("audit_index", "audit_index_stream_idx", "(stream_id, version)"),
+        Index("audit_index", "audit_index_correlation_idx", "(correlation_id)"),
+        Index("audit_index", "audit_index_work_order_idx",
+              "(work_order_id, notification_id) WHERE work_order_id IS NOT NULL"),
+        Index("audit_index", "audit_index_number_idx", "(number) WHERE number IS NOT NULL"),
+        Index("audit_index", "audit_index_customer_idx",
+              "(customer_id, notification_id) WHERE customer_id IS NOT NULL"),
+    )
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        owners = self._preload(conn, events, suffix)
+        new_owners: list[tuple[UUID, UUID]] = []
+        batch = []
+        for notification_id, event in events:
+            if isinstance(event, BELONGING) and isinstance(
+                    owner := getattr(event, "work_order_id", None), UUID):
+                owners[event.originator_id] = owner
+                new_owners.append((event.originator_id, owner))
+            batch.append(self._row(notification_id, event, owners))
+        with conn.cursor() as cur:
+            if new_owners:
+                cur.executemany(f"INSERT INTO audit_index_streams{suffix} (stream_id, "
+                                f"work_order_id) VALUES (%s, %s)", new_owners)
+            cur.executemany(
+                f"INSERT INTO audit_index{suffix} ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join(['%s'] * len(COLUMNS))})", batch)
+
+    @staticmethod
+    def _preload(conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+                 suffix: str) -> dict[UUID, UUID]:
+        """The work orders of the settlements, follow-ups and complaints this batch touches."""
+        wanted = {e.originator_id for _, e in events if isinstance(e, BELONGING)}
+        wanted |= {e.settlement_id for _, e in events
+                   if isinstance(e, CashierDay.MoneyIn | CashierDay.MoneyOut)}
+        if not wanted:
+            return {}
+        found = conn.execute(f"SELECT stream_id, work_order_id FROM audit_index_streams{suffix} "
+                             f"WHERE stream_id = ANY(%s)", (list(wanted),))
+        return {row[0]: row[1] for row in found}
+
+    @staticmethod
+    def _row(notification_id: int, event: Any, owners: dict[UUID, UUID]) -> tuple[Any, ...]:
+        audit = getattr(event, "audit", None)
+        event_type = type(event).__qualname__
+        return (
+            notification_id, event.originator_id, event_type.split(".")[0],
+            event.originator_version, event_type,
+            audit.store_id if audit else None, audit.user_id if audit else None,
+            audit.role if audit else None, audit.correlation_id if audit else None,
+            audit.idempotency_key if audit else None, audit.at if audit else None,
+            _number(event), _work_order(event, owners), customer_of(event),
+        )
+
+
+def _work_order(event: Any, owners: dict[UUID, UUID]) -> UUID | None:
+    """The work order an event refers to, if any."""
+    if isinstance(event, WorkOrder.Event):
+        return event.originator_id
+    if isinstance(event, BELONGING):
+        return owners.get(event.originator_id)
+    if isinstance(event, CashierDay.MoneyIn | CashierDay.MoneyOut):
+        return owners.get(event.settlement_id)
+    if isinstance(event, StockItem.Event) and isinstance(key := getattr(event, "key", None), str):
+        return work_order_of(key)[0]
+    return _uuid(getattr(event, "work_order_id", None))
+
+
+# -- queries: each answers notification ids (or streams); the event store answers the rest ---
+
+def work_order_events(conn: psycopg.Connection[Any], work_order_id: UUID) -> list[int]:
+    """Every event referring to the work order, and its appointment's whole stream."""
+    found = conn.execute(
+        """SELECT notification_id FROM audit_index WHERE work_order_id = %(wo)s
+           UNION
+           SELECT a.notification_id FROM audit_index a WHERE a.stream_id IN (
+               SELECT stream_id FROM audit_index
+               WHERE work_order_id = %(wo)s AND stream_type = 'Appointment')
+           ORDER BY notification_id""", {"wo": work_order_id})
+    return [row[0] for row in found]
+
+
+def request_events(conn: psycopg.Connection[Any], correlation_id: str,
+                   stores: Sequence[str]) -> list[int]:
+    """Every event one request stored (its correlation id), in the caller's stores."""
+    scope, params = store_scope(stores)
+    found = conn.execute(f"""SELECT notification_id FROM audit_index
+        WHERE correlation_id = %s AND {scope} ORDER BY notification_id""",
+                         [correlation_id, *params])
+    return [row[0] for row in found]
+
+
+def personal_data_reads(conn: psycopg.Connection[Any], customer_id: UUID,
+                        stores: Sequence[str], *, limit: int, offset: int) -> list[int]:
+    scope, params = store_scope(stores)
+    found = conn.execute(f"""SELECT notification_id FROM audit_index
+        WHERE customer_id = %s AND stream_type = %s AND {scope}
+        ORDER BY notification_id DESC LIMIT %s OFFSET %s""",
+                         [customer_id, DataAccess.__name__, *params, limit, offset])
+    return [row[0] for row in found]
+
+
+def streams_numbered(conn: psycopg.Connection[Any], number: str,
+                     stores: Sequence[str]) -> list[dict[str, Any]]:
+    """The streams whose events name this number, first named first."""
+    scope, params = store_scope(stores)
+    return sorted(rows(conn, f"""SELECT DISTINCT ON (stream_id) stream_id, stream_type,
+            store_id, work_order_id, notification_id AS first_notification_id, event_type
+        FROM audit_index WHERE number = %s AND {scope}
+        ORDER BY stream_id, notification_id""", [number, *params]),
+                  key=lambda row: row["first_notification_id"])

@@ -1,0 +1,94 @@
+"""What a customer sees of their work order: a whitelist of the work-order read model.
+
+Only the work-order number, the plate, brand and model, the stage in words, the promised
+pick-up time, the lines awaiting their decision, the approved lines and totals. Never the
+customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
+stock or who at the store did what.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from domain.customer_progress import CUSTOMER_PAY_TYPES
+
+STAGES = ("received", "diagnosing", "awaiting_approval", "in_repair", "quality_check", "ready",
+          "delivered")
+WORKING = ("dispatched", "in_repair", "awaiting_qc")
+
+
+def _visible(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [line for line in doc["lines"] if line["pay_type"] in CUSTOMER_PAY_TYPES]
+
+
+def stage(doc: dict[str, Any]) -> str:
+    """One of STAGES, or "cancelled": where the car is, in the customer's terms."""
+    status = doc["status"]
+    if status == "cancelled":
+        return "cancelled"
+    if status in ("delivered", "closed"):
+        return "delivered"
+    if status in ("ready_for_settlement", "settled"):
+        return "ready"
+    if any(line["status"] == "pending" for line in _visible(doc)):
+        return "awaiting_approval"
+    if status == "opened":
+        return "received"
+    working = [job for job in doc["jobs"] if job["status"] in WORKING]
+    if status == "in_progress" and working:
+        return "quality_check" if all(j["status"] == "awaiting_qc" for j in working) \
+            else "in_repair"
+    if any(line["status"] == "approved" for line in doc["lines"]):
+        return "in_repair"  # approved work waiting for its bay
+    return "diagnosing"
+
+
+def _line(line: dict[str, Any]) -> dict[str, Any]:
+    labor = line["kind"] == "labor"
+    return {
+        "line_id": line["line_id"], "kind": line["kind"], "description": line["description"],
+        "quantity": str(line["hours"] if labor else line["qty"]),
+        "unit": "h" if labor else line.get("unit") or "pc", "price": str(line["gross"]),
+        "pay_type": line["pay_type"], "status": line["status"],
+    }
+
+
+def _local(value: str | None, zone: ZoneInfo) -> str | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    return moment.isoformat()
+
+
+def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    lines = _visible(doc)
+    totals = doc.get("totals") or {}
+    vehicle = doc["vehicle"]
+    return {
+        "number": doc["number"],
+        "plate": vehicle.get("plate"),
+        "vehicle": " ".join(str(v) for v in (vehicle.get("brand"), vehicle.get("model")) if v)
+        or None,
+        "stage": stage(doc),
+        "promised_at": _local((doc.get("check_in") or {}).get("promised_at"), zone),
+        "awaiting_decision": [_line(line) for line in lines if line["status"] == "pending"],
+        "approved": [_line(line) for line in lines if line["status"] == "approved"],
+        "approved_total": str(Decimal((totals.get("customer") or {}).get("total") or "0.00")),
+        "covered": {pay_type: figures["total"] for pay_type, figures in totals.items()
+                    if pay_type in ("warranty", "insurance")},
+        "currency": "CNY",
+        "updated_at": _local(doc.get("updated_at"), zone),
+    }
+
+
+def progress_of(conn: psycopg.Connection[Any], work_order_id: UUID,
+                zone: ZoneInfo) -> dict[str, Any] | None:
+    row = conn.execute("SELECT doc FROM wo_view WHERE id = %s", (work_order_id,)).fetchone()
+    return public_view(row[0], zone) if row else None

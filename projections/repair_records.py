@@ -1,0 +1,178 @@
+"""汽车维修电子健康档案: the repair record a shop uploads after each settlement, from events.
+
+The 13 data elements (DOMAIN.md): shop name, VIN, plate, date in, mileage in, settlement date,
+settlement-list number, fault description, work items, labor hours, part name, part code, part
+quantity. Work items and parts are the settlement list's lines (labor as approved, parts as
+issued), so the record itemises exactly what was settled. The finance read model only finds
+which work orders settled on a day; every record is built from the work order's and the
+settlement's events.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from domain.application import ServiceCore
+from domain.common import IllegalTransition, NotPermitted
+from domain.settlement import Settlement
+from domain.work_order import WorkOrder
+from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
+from projections.warranty_claim import visit_dates, work_order_events
+
+CSV_COLUMNS = ("shop_name", "vin", "plate", "date_in", "mileage_in", "settlement_date",
+               "settlement_number", "fault_description", "work_items", "labor_hours",
+               "part_names", "part_codes", "part_quantities", "store_id", "work_order_number")
+
+
+@dataclass(frozen=True)
+class ShopNames:
+    """The shop name each store reports under (SERVICECORE_SHOP_NAMES / SERVICECORE_SHOP_NAME)."""
+
+    names: Mapping[str, str] = field(default_factory=dict)
+    default: str | None = None
+
+    def of(self, store_id: str) -> str:
+        return self.names.get(store_id) or self.default or store_id
+
+
+class NotSettled(IllegalTransition):
+    """A repair record follows settlement (HTTP 409)."""
+
+    kind = "not-settled"
+
+
+def _day_of(at: str | None, zone: ZoneInfo) -> str | None:
+    return datetime.fromisoformat(at).astimezone(zone).date().isoformat() if at else None
+
+
+def _line_no(line: dict[str, Any]) -> int:
+    return int(str(line["line_id"]).lstrip("L") or 0)
+
+
+def _fault_description(wo: WorkOrder) -> str:
+    """Each job's complaint, with its diagnosed cause after " — ", jobs joined by "; "."""
+    parts = []
+    for job in wo.jobs.values():
+        cause = (job.get("diagnosis") or {}).get("cause")
+        parts.append(f"{job['complaint']} — {cause}" if cause else job["complaint"])
+    return "; ".join(parts)
+
+
+def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], zone: ZoneInfo,
+                 shops: ShopNames, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+    """The record of a settled visit (None while the visit is not settled)."""
+    wo, settlement = fold(wo_events), fold(settlement_events)
+    assert isinstance(wo, WorkOrder)
+    visit = visit_dates(wo_events)
+    if visit["dates"]["settled"] is None or not isinstance(settlement, Settlement):
+        return None
+    lines = sorted((ln for bill in settlement.bills.values() for ln in bill["lines"]),
+                   key=_line_no)
+    labor = [ln for ln in lines if ln["kind"] == "labor"]
+    parts = [ln for ln in lines if ln["kind"] == "part"]
+    record: dict[str, Any] = plain({
+        "shop_name": shops.of(wo.store_id),
+        "vin": wo.vehicle["vin"],
+        "plate": wo.vehicle.get("plate"),
+        "date_in": _day_of(visit["dates"]["checked_in"] or visit["dates"]["opened"], zone),
+        "mileage_in": visit["mileage_in"],
+        "settlement_date": _day_of(visit["dates"]["settled"], zone),
+        "settlement_number": visit["settlement_number"],
+        "fault_description": _fault_description(wo),
+        "work_items": [{"name": ln["description"], "op_code": ln["op_code"],
+                        "labor_hours": ln["qty"]} for ln in labor],
+        "labor_hours": sum((ln["qty"] for ln in labor), Decimal("0.0")),
+        "parts": [{"part_name": ln["description"], "part_code": ln["part_number"],
+                   "quantity": ln["qty"], "unit": ln.get("unit")} for ln in parts],
+        "store_id": wo.store_id,
+        "work_order_number": wo.number,
+        "work_order_id": str(wo.id),
+        "settled_at": visit["dates"]["settled"],
+        "evidence": fill_evidence(conn, [*wo_events, *settlement_events]),
+    })
+    return record
+
+
+def repair_record(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
+                  stores: Sequence[str], zone: ZoneInfo, shops: ShopNames) -> dict[str, Any]:
+    """One visit's record; 404 for an unknown work order, 409 while it is not settled."""
+    events = work_order_events(app, conn, work_order_id, stores)
+    settlement_id = Settlement.create_id(work_order_id)
+    settlement = read_streams(app, conn, [settlement_id]).get(settlement_id, [])
+    record = build_record(events, settlement, zone, shops, conn)
+    if record is None:
+        wo = fold(events)
+        raise NotSettled(f"work order {getattr(wo, 'number', work_order_id)} is "
+                         f"{getattr(wo, 'status', '?')}: its repair record follows settlement")
+    return record
+
+
+def settled_on(conn: psycopg.Connection[Any], day: date, zone: ZoneInfo,
+               store_ids: Sequence[str]) -> list[UUID]:
+    """Work orders whose settlement the finance read model shows settled on `day` (store time)."""
+    start = datetime.combine(day, time(0), zone)
+    scope, params = ("TRUE", []) if "*" in store_ids else ("store_id = ANY(%s)", [list(store_ids)])
+    rows = conn.execute(
+        f"""SELECT work_order_id FROM settlements
+            WHERE settled_at >= %s AND settled_at < %s AND {scope}
+            ORDER BY settled_at, work_order_number""",
+        [start, start + timedelta(days=1), *params]).fetchall()
+    return [UUID(str(row[0])) for row in rows]
+
+
+def stores_asked(stores: Sequence[str], store_id: str | None) -> list[str]:
+    """The stores a report covers: the one named (if the caller may see it) or all theirs."""
+    if store_id is None:
+        return list(stores)
+    if "*" not in stores and store_id not in stores:
+        raise NotPermitted(f"your token does not cover store {store_id}")
+    return [store_id]
+
+
+def repair_records(app: ServiceCore, conn: psycopg.Connection[Any], day: date, zone: ZoneInfo,
+                   shops: ShopNames, stores: Sequence[str],
+                   store_id: str | None = None) -> list[dict[str, Any]]:
+    """The records of every visit settled on `day`, in settlement order."""
+    ids = settled_on(conn, day, zone, stores_asked(stores, store_id))
+    streams = read_streams(app, conn, [*ids, *(Settlement.create_id(i) for i in ids)])
+    records = []
+    for work_order_id in ids:
+        record = build_record(streams.get(work_order_id, []),
+                              streams.get(Settlement.create_id(work_order_id), []),
+                              zone, shops, conn) if streams.get(work_order_id) else None
+        if record is not None and record["settlement_date"] == day.isoformat():
+            records.append(record)
+    return records
+
+
+def as_csv(records: Iterable[dict[str, Any]]) -> str:
+    """One row per visit (RFC 4180, CRLF); list elements joined by " | ", part columns
+    aligned item by item."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)  # a field with CR or LF is quoted
+    writer.writeheader()
+    for r in records:
+        writer.writerow({
+            **{k: r[k] for k in CSV_COLUMNS if k in r},
+            "work_items": " | ".join(f"{w['name']} [{w['op_code']}] {w['labor_hours']} h"
+                                     for w in r["work_items"]),
+            "part_names": " | ".join(p["part_name"] for p in r["parts"]),
+            "part_codes": " | ".join(p["part_code"] for p in r["parts"]),
+            "part_quantities": " | ".join(str(p["quantity"]) for p in r["parts"]),
+        })
+    return out.getvalue()
+
+
+def as_jsonl(records: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

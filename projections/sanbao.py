@@ -1,0 +1,240 @@
+"""三包 monitor: vehicles within the three-guarantee validity that approach its thresholds.
+
+Rules (PRC car 三包, see DOMAIN.md), counted from the vehicle's sale date (Vehicle events):
+- validity: 2 years / 50,000 km, whichever comes first; a vehicle past either is not listed;
+- a 三包 repair is a visit (not cancelled) of kind `warranty` or with an approved warranty line:
+  quality faults within the validity are repaired under warranty; its jobs are the jobs with an
+  approved warranty line (every job with an approved line on a `warranty` visit);
+- repair days per visit: check-in (else opening) to repair completion (ready for settlement; a
+  visit not complete at `as_of` counts until then), rounded up to whole days, at least 1 (a
+  repair under 24 hours counts as one day); summed over the visits: warning from
+  `repair_days_warn`, breach above `repair_days_limit` (30);
+- the same problem: a job's problem is the system of its first approved labor op code that the
+  prefix table below knows, else the system letter of its first fault code (`dtc-powertrain`…),
+  else its complaint in lower case with spaces collapsed; visits per problem: warning from
+  `same_problem_warn`, breach above `same_problem_limit` (4);
+- serious systems: a repair of engine, transmission or traction battery / drive motor within 7
+  days of the sale, and of steering, brakes, body or fuel system within 60 days and 3,000 km
+  (odometer at sale taken as 0): a breach when parts were replaced on that job, else a warning.
+A vehicle without a recorded sale date is listed with `sale_date: null`: its 三包 repairs of the
+two years up to `as_of` (under 50,000 km) are counted, the 7- and 60-day rules are not evaluated.
+The work-order read model only finds candidate work orders; every figure comes from events.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from domain.application import ServiceCore
+from domain.vehicle import Vehicle
+from domain.work_order import WorkOrder
+from domain.work_orders import vehicle_id
+from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
+from projections.repair_records import stores_asked
+from projections.warranty_claim import visit_dates
+
+VALIDITY_YEARS, VALIDITY_KM = 2, 50_000
+SEVEN_DAY = {"engine", "transmission", "traction_battery"}
+SIXTY_DAY, SIXTY_DAY_KM = {"steering", "brakes", "body", "fuel"}, 3_000
+# op-code prefix -> system; the longest matching prefix wins; maintenance codes name no problem
+SYSTEMS = {
+    "ENG": "engine", "ENGOH": "engine", "TRN": "transmission", "GBX": "transmission",
+    "EV": "traction_battery", "HV": "traction_battery", "BAT": "traction_battery",
+    "MOTOR": "traction_battery", "STEER": "steering", "BRK": "brakes", "SUS": "suspension",
+    "ALIGN": "suspension", "TIRE": "tires", "AC": "air_conditioning", "ELE": "electrical",
+    "ECU": "electrical", "BODY": "body", "BDY": "body", "PNT": "paint", "PAINT": "paint",
+    "FUEL": "fuel",
+}
+DTC_SYSTEMS = {"P": "dtc-powertrain", "C": "dtc-chassis", "B": "dtc-body", "U": "dtc-network"}
+
+
+@dataclass(frozen=True)
+class SanbaoRules:
+    """The warning levels (settings) beside the legal thresholds."""
+
+    repair_days_warn: int = 20
+    repair_days_limit: int = 30
+    same_problem_warn: int = 3
+    same_problem_limit: int = 4
+
+
+def system_of(op_code: str) -> str | None:
+    code = re.sub(r"[^A-Z0-9]", "", op_code.upper())
+    matches = [prefix for prefix in SYSTEMS if code.startswith(prefix)]
+    return SYSTEMS[max(matches, key=len)] if matches else None
+
+
+def problem_of(job: dict[str, Any], op_codes: Sequence[str]) -> str:
+    """The documented "same problem" key of a job (see the module docstring)."""
+    for op_code in op_codes:
+        if (system := system_of(op_code)) is not None:
+            return system
+    for code in (job.get("diagnosis") or {}).get("fault_codes", []):
+        if code[:1].upper() in DTC_SYSTEMS:
+            return DTC_SYSTEMS[code[:1].upper()]
+    return "complaint: " + " ".join(str(job["complaint"]).lower().split())
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _visit(events: list[Recorded], end: datetime, zone: ZoneInfo) -> dict[str, Any] | None:
+    """A 三包 repair as the events up to `end` show it (None when the visit does not count)."""
+    wo = fold(events)
+    assert isinstance(wo, WorkOrder)
+    lines = [ln for ln in wo.lines.values() if ln["status"] == "approved"]
+    counted = sorted({ln["job_no"] for ln in lines
+                      if ln["pay_type"] == "warranty" or wo.kind == "warranty"})
+    if wo.status == "cancelled" or not (counted or wo.kind == "warranty"):
+        return None
+    dates = visit_dates(events)
+    start = datetime.fromisoformat(dates["dates"]["checked_in"] or dates["dates"]["opened"])
+    done = dates["dates"]["completed"]
+    finish = datetime.fromisoformat(done) if done else end
+    jobs = []
+    for no in counted:
+        mine = [ln for ln in lines if ln["job_no"] == no]
+        op_codes = [ln["op_code"] for ln in mine if ln["kind"] == "labor"]
+        jobs.append({
+            "job_no": no, "complaint": wo.jobs[no]["complaint"],
+            "fault_codes": (wo.jobs[no].get("diagnosis") or {}).get("fault_codes", []),
+            "problem": problem_of(wo.jobs[no], op_codes),
+            "systems": sorted({s for op in op_codes if (s := system_of(op))}),
+            "parts_replaced": [{"part_number": ln["part_number"], "description": ln["description"],
+                                "qty": ln["issued_qty"]} for ln in mine
+                               if ln["kind"] == "part" and ln["issued_qty"] > 0]})
+    return {
+        "work_order_id": str(wo.id), "number": wo.number, "store_id": wo.store_id,
+        "kind": wo.kind, "checked_in": start.isoformat(), "completed": done,
+        "ongoing": done is None, "day_in": start.astimezone(zone).date(),
+        "repair_days": max(1, math.ceil((finish - start).total_seconds() / 86400)),
+        "mileage_in": dates["mileage_in"],
+        "mileage": max(m for m in (dates["mileage_in"], dates["mileage_out"]) if m is not None),
+        "jobs": jobs,
+    }
+
+
+def _level(value: int, warn: int, limit: int) -> str | None:
+    return "breach" if value > limit else "warning" if value >= warn else None
+
+
+def _flags(visits: list[dict[str, Any]], sale: date | None,
+           rules: SanbaoRules) -> list[dict[str, Any]]:
+    flags: list[dict[str, Any]] = []
+    days = sum(v["repair_days"] for v in visits)
+    if level := _level(days, rules.repair_days_warn, rules.repair_days_limit):
+        flags.append({"rule": "repair_days", "level": level, "days": days,
+                      "warn_from": rules.repair_days_warn, "limit": rules.repair_days_limit})
+    problems: dict[str, list[str]] = {}
+    for v in visits:
+        for problem in dict.fromkeys(job["problem"] for job in v["jobs"]):
+            problems.setdefault(problem, []).append(v["number"])
+    for problem, numbers in sorted(problems.items()):
+        if level := _level(len(numbers), rules.same_problem_warn, rules.same_problem_limit):
+            flags.append({"rule": "same_problem", "level": level, "problem": problem,
+                          "repairs": len(numbers), "work_orders": numbers,
+                          "warn_from": rules.same_problem_warn,
+                          "limit": rules.same_problem_limit})
+    if sale is None:
+        return flags
+    for v in visits:
+        after = (v["day_in"] - sale).days
+        for job in v["jobs"]:
+            for rule, systems, window in (("serious_7_days", SEVEN_DAY, 7),
+                                          ("serious_60_days", SIXTY_DAY, 60)):
+                hit = sorted(systems.intersection(job["systems"]))
+                if not hit or after > window or (
+                        window == 60 and (v["mileage_in"] or 0) > SIXTY_DAY_KM):
+                    continue
+                flags.append({"rule": rule, "level": "breach" if job["parts_replaced"]
+                              else "warning", "systems": hit, "work_order": v["number"],
+                              "job_no": job["job_no"], "days_after_sale": after,
+                              "mileage_in": v["mileage_in"]})
+    return flags
+
+
+def candidates(conn: psycopg.Connection[Any], stores: Sequence[str], asked: Sequence[str],
+               since: datetime, end: datetime) -> dict[str, list[UUID]]:
+    """Per VIN with a warranty visit in the asked stores: its warranty-looking work orders in
+    the caller's stores (found in the read model; the events decide)."""
+    def scope(column: str, among: Sequence[str]) -> tuple[str, list[Any]]:
+        return ("TRUE", []) if "*" in among else (f"{column} = ANY(%s)", [list(among)])
+
+    mine, mine_params = scope("store_id", stores)
+    there, there_params = scope("store_id", asked)
+    warrantyish = ("(kind = 'warranty' OR doc->'lines' @> '[{\"pay_type\": \"warranty\"}]')"
+                   " AND opened_at >= %s AND opened_at <= %s")
+    rows = conn.execute(
+        f"""SELECT vin, id FROM wo_view WHERE {mine} AND {warrantyish} AND vin IN (
+                SELECT vin FROM wo_view WHERE {there} AND {warrantyish})
+            ORDER BY vin, opened_at""",
+        [*mine_params, since, end, *there_params, since, end]).fetchall()
+    found: dict[str, list[UUID]] = {}
+    for vin, work_order_id in rows:
+        found.setdefault(vin, []).append(UUID(str(work_order_id)))
+    return found
+
+
+def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str],
+           zone: ZoneInfo, rules: SanbaoRules, as_of: date,
+           store_id: str | None = None) -> dict[str, Any]:
+    """Flagged vehicles with their flags, 三包 repairs and the events behind them."""
+    end = datetime.combine(as_of + timedelta(days=1), time(0), zone) - timedelta(microseconds=1)
+    since = datetime.combine(_years_later(as_of, -VALIDITY_YEARS), time(0), zone)
+    found = candidates(conn, stores, stores_asked(stores, store_id), since, end)
+    streams = read_streams(app, conn, [*(i for ids in found.values() for i in ids),
+                                       *(vehicle_id(vin) for vin in found)])
+    vehicles = []
+    for vin, ids in found.items():
+        car_events = [r for r in streams.get(vehicle_id(vin), []) if r.at <= end]
+        folded = fold(car_events)
+        car = folded if isinstance(folded, Vehicle) else None
+        sale = date.fromisoformat(car.sale_date) if car and car.sale_date else None
+        first = sale or since.date()
+        valid_until = _years_later(first, VALIDITY_YEARS)
+        used = list(car_events)
+        visits = []
+        for work_order_id in ids:
+            events = [r for r in streams.get(work_order_id, []) if r.at <= end]
+            visit = _visit(events, end, zone) if events else None
+            if visit and first <= visit["day_in"] <= valid_until \
+                    and (visit["mileage_in"] or 0) <= VALIDITY_KM:
+                visits.append(visit)
+                used += events
+        mileage = max((v["mileage"] for v in visits), default=0)
+        if not visits or as_of > valid_until or mileage > VALIDITY_KM:
+            continue
+        flags = _flags(visits, sale, rules)
+        if not flags:
+            continue
+        seen = streams[ids[-1]][0].event.vehicle  # the latest visit's snapshot
+        vehicles.append({
+            "vin": vin, "plate": car.plate if car and car.plate else seen.get("plate"),
+            "brand": car.brand if car else seen.get("brand"),
+            "model": car.model if car else seen.get("model"),
+            "sale_date": sale, "valid_until": valid_until if sale else None,
+            "mileage_latest": mileage,
+            "status": "breach" if any(f["level"] == "breach" for f in flags) else "warning",
+            "repair_days": sum(v["repair_days"] for v in visits), "flags": flags,
+            "visits": [{k: v for k, v in visit.items() if k not in ("day_in", "mileage")}
+                       for visit in visits],
+            "evidence": fill_evidence(conn, used),
+        })
+    vehicles.sort(key=lambda v: (v["status"] != "breach", v["vin"]))
+    answer: dict[str, Any] = plain({
+        "as_of": as_of, "store_id": store_id, "timezone": str(zone), "rules": asdict(rules),
+        "count": len(vehicles), "vehicles": vehicles})
+    return answer

@@ -1,0 +1,337 @@
+"""The OEM warranty-claim package of one work order, assembled from the event store alone.
+
+It carries what DOMAIN.md "What an OEM warranty claim carries" lists, as far as the events hold
+it: the vehicle with its mileage in and out, the visit's dates, the customer (personal data opened
+with the customer's key, `[erased]` once erased), and per job with approved warranty lines: the 3C
+and fault codes, op codes with flat-rate hours against every clock punch of every technician, the
+parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
+authorization and sublet references, QC, and who approved what. Internal costs are left out.
+The read model is used only to turn a work-order number into its id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain.application import ServiceCore
+from domain.common import IllegalTransition, NotFound
+from domain.inventory import stock_stream
+from domain.settlement import Settlement
+from domain.stock import StockItem
+from domain.work_order import WorkOrder
+from domain.work_orders import vehicle_id
+from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
+
+Opener = Callable[[UUID, "str | None"], "str | None"]
+HOUR = Decimal("0.01")
+LOT_DETAILS = ("supplier", "supplier_doc", "cert_ref", "received_at")
+STOCK_EVENTS = topics(StockItem.Issued, StockItem.ReturnedFromJob, StockItem.Received,
+                      StockItem.TransferredIn)
+
+
+class NothingToClaim(IllegalTransition):
+    """The work order has no approved warranty line (HTTP 409)."""
+
+    kind = "nothing-to-claim"
+
+
+def may_see(stores: Sequence[str], store_id: str) -> bool:
+    return "*" in stores or store_id in stores
+
+
+def find_work_order(conn: psycopg.Connection[Any], ref: str, stores: Sequence[str]) -> UUID:
+    """A work order named by its id or by its number (looked up in the work-order list)."""
+    try:
+        return UUID(ref)
+    except ValueError:
+        pass
+    row = conn.execute("SELECT id, store_id FROM wo_view WHERE number = %s",
+                       (ref.strip(),)).fetchone()
+    if row is None or not may_see(stores, row[1]):
+        raise NotFound(f"work order {ref} not found")
+    return UUID(str(row[0]))
+
+
+def work_order_events(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
+                      stores: Sequence[str]) -> list[Recorded]:
+    """The work order's events; unknown ids and other stores' work orders are 404."""
+    events = read_streams(app, conn, [work_order_id]).get(work_order_id, [])
+    if not events or not isinstance(events[0].event, WorkOrder.Opened) \
+            or not may_see(stores, events[0].event.audit.store_id):
+        raise NotFound(f"work order {work_order_id} not found")
+    return events
+
+
+def customer_of(open_pii: Opener, opened: WorkOrder.Opened) -> dict[str, Any]:
+    """The customer as the work order recorded them, opened with their key (or `[erased]`)."""
+    sealed = opened.customer
+    return {"id": str(opened.customer_id),
+            "name": open_pii(opened.customer_id, sealed.get("name")),
+            "phone": open_pii(opened.customer_id, sealed.get("phone"))}
+
+
+def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
+    """Milestones of the visit; a reversal clears the settlement, new repair work the completion."""
+    found: dict[str, Any] = dict.fromkeys(
+        ("opened", "checked_in", "completed", "settlement_confirmed", "settled", "delivered",
+         "closed"))
+    extra: dict[str, Any] = {"mileage_in": None, "mileage_out": None, "settlement_number": None}
+    for r in events:
+        e, at = r.event, r.at.isoformat()
+        if isinstance(e, WorkOrder.Opened):
+            found["opened"], extra["mileage_in"] = at, e.mileage
+        elif isinstance(e, WorkOrder.CheckedIn):
+            found["checked_in"], extra["mileage_in"] = at, e.details["mileage_in"]
+        elif isinstance(e, WorkOrder.ReadyForSettlement):
+            found["completed"] = at
+        elif isinstance(e, WorkOrder.BackInProgress):
+            found["completed"] = None
+        elif isinstance(e, WorkOrder.SettlementConfirmed):
+            found["settlement_confirmed"], extra["settlement_number"] = at, e.number
+        elif isinstance(e, WorkOrder.Settled):
+            found["settled"] = at
+        elif isinstance(e, WorkOrder.SettlementReversed):
+            found["settlement_confirmed"] = found["settled"] = extra["settlement_number"] = None
+        elif isinstance(e, WorkOrder.Delivered):
+            found["delivered"], extra["mileage_out"] = at, e.mileage_out
+        elif isinstance(e, WorkOrder.Closed):
+            found["closed"] = at
+    return {"dates": found, **extra}
+
+
+def _lot_details(r: Recorded) -> list[dict[str, Any]]:
+    """The lots a receipt or a transfer into the store made, with supplier and documents."""
+    e = r.event
+    if isinstance(e, StockItem.Received):
+        return [{"lot_id": e.lot_id, "supplier": e.supplier, "supplier_doc": e.supplier_doc,
+                 "cert_ref": e.cert_ref, "received_at": r.at.isoformat()}]
+    if isinstance(e, StockItem.TransferredIn):
+        return [{**{k: lot.get(k) for k in LOT_DETAILS}, "lot_id": lot["lot_id"],
+                 "transferred_from": lot["origin_lot"], "transferred_at": r.at.isoformat()}
+                for lot in e.lots]
+    return []
+
+
+def _lots(stock: dict[UUID, list[Recorded]], work_order_id: UUID,
+          ) -> tuple[dict[str, dict[str, Any]], dict[str, list[Recorded]]]:
+    """Per line: its stock movements and the lots they named, net of returns, with supplier;
+    and per line the stock events that say so."""
+    prefix = f"{work_order_id}:"
+    lines: dict[str, dict[str, Any]] = {}
+    used: dict[str, list[Recorded]] = {}
+    for events in stock.values():
+        wanted: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for r in events:
+            e = r.event
+            if isinstance(e, StockItem.Issued | StockItem.ReturnedFromJob) \
+                    and e.key.startswith(prefix):
+                sign = 1 if isinstance(e, StockItem.Issued) else -1
+                line_id = e.key[len(prefix):]
+                mine = lines.setdefault(line_id, {"movements": [], "lots": {}})
+                mine["movements"].append({
+                    "movement": "issue" if sign > 0 else "return", **stamp(r),
+                    "reason": getattr(e, "reason", None),
+                    "lots": [{"lot_id": p["lot_id"], "qty": p["qty"]} for p in e.picks]})
+                for pick in e.picks:
+                    lot = mine["lots"].setdefault(pick["lot_id"], {
+                        "lot_id": pick["lot_id"], "qty": Decimal(0), "supplier": pick["supplier"]})
+                    lot["qty"] += sign * pick["qty"]
+                    wanted.setdefault(pick["lot_id"], []).append((line_id, lot))
+                used.setdefault(line_id, []).append(r)
+        for r in events:
+            for details in _lot_details(r):
+                for line_id, lot in wanted.get(details["lot_id"], []):
+                    lot.update(details)
+                    used[line_id].append(r)
+    return {line_id: {"movements": found["movements"],
+                      "lots": [lot for lot in found["lots"].values() if lot["qty"] != 0]}
+            for line_id, found in lines.items()}, used
+
+
+def _punches(events: Iterable[Recorded], job_no: int) -> list[dict[str, Any]]:
+    """Each technician's clock punches on the job (an open punch has no clock-off yet)."""
+    techs: dict[str, dict[str, Any]] = {}
+    open_on: dict[str, Recorded] = {}
+    for r in events:
+        e = r.event
+        if isinstance(e, WorkOrder.ClockedOn) and e.job_no == job_no:
+            open_on[e.technician_id] = r
+        elif isinstance(e, WorkOrder.ClockedOff) and e.job_no == job_no:
+            on = open_on.pop(e.technician_id, None)
+            hours = (Decimal(e.seconds) / 3600).quantize(HOUR)
+            tech = techs.setdefault(e.technician_id, {"technician_id": e.technician_id,
+                                                      "punches": [], "clocked_hours": HOUR * 0})
+            tech["punches"].append({"clock_on": on.at.isoformat() if on else None,
+                                    "clock_off": r.at.isoformat(), "hours": hours})
+            tech["clocked_hours"] += hours
+    for tech_id, on in open_on.items():
+        techs.setdefault(tech_id, {"technician_id": tech_id, "punches": [],
+                                   "clocked_hours": HOUR * 0})["punches"].append(
+            {"clock_on": on.at.isoformat(), "clock_off": None, "hours": None})
+    return list(techs.values())
+
+
+def _warranty_refs(line: dict[str, Any]) -> dict[str, Any]:
+    return dict(line.get("warranty") or {})
+
+
+def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The part a warranty line names as causal; else the job's first warranty part line."""
+    named = next((str(ln["warranty"]["causal_part"]).strip().upper() for ln in lines
+                  if (ln.get("warranty") or {}).get("causal_part")), None)
+    if named is not None:
+        line = next((p for p in parts if p["part_number"] == named), None)
+        return {"part_number": named, "named_on_claim": True,
+                "description": line["description"] if line else None,
+                "line_id": line["line_id"] if line else None,
+                "lots": line["lots"] if line else []}
+    first = next((p for p in parts if p["pay_type"] == "warranty"), None)
+    if first is None:
+        return None
+    return {"part_number": first["part_number"], "named_on_claim": False,
+            "description": first["description"], "line_id": first["line_id"],
+            "lots": first["lots"]}
+
+
+def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, dict[str, Any]],
+         billed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    job = wo.jobs[job_no]
+    approved = [ln for ln in wo.job_lines(job_no) if ln["status"] == "approved"]
+    claimed = [ln for ln in approved if ln["pay_type"] == "warranty"]
+    labor = [{"line_id": ln["line_id"], "op_code": ln["op_code"], "description": ln["description"],
+              "flat_rate_hours": ln["hours"], "amount": ln["gross"], "vat": ln["vat"],
+              "billed": billed.get(ln["line_id"]), **_warranty_refs(ln)}
+             for ln in claimed if ln["kind"] == "labor"]
+    parts = [{"line_id": ln["line_id"], "pay_type": ln["pay_type"],
+              "part_number": ln["part_number"], "description": ln["description"],
+              "qty": ln["qty"], "unit": ln["unit"], "issued_qty": ln["issued_qty"],
+              "amount": ln["gross"], "vat": ln["vat"], "billed": billed.get(ln["line_id"]),
+              **_warranty_refs(ln), **stock.get(ln["line_id"], {"movements": [], "lots": []})}
+             for ln in approved if ln["kind"] == "part"]
+    diagnosis = next((r for r in reversed(events) if isinstance(r.event, WorkOrder.Diagnosed)
+                      and r.event.job_no == job_no), None)
+    technicians = _punches(events, job_no)
+    return {
+        "job_no": job_no, "complaint": job["complaint"], "status": job["status"],
+        "cause": diagnosis.event.cause if diagnosis else None,
+        "correction": diagnosis.event.correction if diagnosis else None,
+        "fault_codes": list(diagnosis.event.fault_codes) if diagnosis else [],
+        "diagnosed": stamp(diagnosis) if diagnosis else None,
+        "labor": labor,
+        "parts": [p for p in parts if p["pay_type"] == "warranty"],
+        "causal_part": _causal_part(claimed, parts),
+        "flat_rate_hours": sum((ln["flat_rate_hours"] for ln in labor), HOUR * 0),
+        "clocked_hours": sum((t["clocked_hours"] for t in technicians), HOUR * 0),
+        "technicians": technicians,
+        "dispatches": [{"technician_id": r.event.technician_id, "previous": r.event.previous,
+                        "reason": r.event.reason, **stamp(r)} for r in events
+                       if isinstance(r.event, WorkOrder.JobDispatched)
+                       and r.event.job_no == job_no],
+        "quality_checks": [{"passed": r.event.passed, "reason": r.event.reason,
+                            "inspector": r.event.audit.user_id, "at": r.at.isoformat()}
+                           for r in events if isinstance(r.event, WorkOrder.QualityChecked)
+                           and r.event.job_no == job_no],
+    }
+
+
+def _approvals(wo: WorkOrder, events: Iterable[Recorded]) -> list[dict[str, Any]]:
+    """Who approved or changed what: authorizations, price changes, withdrawals, discounts,
+    settlement reversals, in the order they happened."""
+    out: list[dict[str, Any]] = []
+    for r in sorted(events, key=lambda r: r.notification_id):
+        e = r.event
+        pay_type = wo.lines[e.line_id]["pay_type"] if getattr(e, "line_id", None) in wo.lines \
+            else None
+        if isinstance(e, WorkOrder.LineAuthorized):
+            out.append({"what": "authorization", "line_id": e.line_id, "pay_type": pay_type,
+                        "decision": e.decision, "channel": e.channel, "note": e.note,
+                        **stamp(r)})
+        elif isinstance(e, WorkOrder.LineRepriced):
+            out.append({"what": "price_change", "line_id": e.line_id, "pay_type": pay_type,
+                        "unit_price": e.unit_price, "reason": e.reason, **stamp(r)})
+        elif isinstance(e, WorkOrder.LineWithdrawn):
+            out.append({"what": "withdrawal", "line_id": e.line_id, "pay_type": pay_type,
+                        "qty": e.withdrawn_qty, "reason": e.reason, **stamp(r)})
+        elif isinstance(e, Settlement.DiscountGiven):
+            out.append({"what": "discount", "bill": e.bill, "line_id": e.line_id,
+                        "amount": e.amount, "reason": e.reason, "approved_by": e.approved_by,
+                        **stamp(r)})
+        elif isinstance(e, Settlement.Reversed):
+            out.append({"what": "settlement_reversal", "number": e.number, "reason": e.reason,
+                        **stamp(r)})
+    return out
+
+
+def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
+    if settlement is None or "warranty" not in settlement.bills:
+        return None
+    bill = settlement.bills["warranty"]
+    return {"settlement_status": settlement.status, "settlement_number": settlement.number,
+            "payer": bill["payer"], "invoice_no": bill.get("invoice_no"),
+            "gross": bill["gross"], "discount": bill["discount"], "total": bill["total"],
+            "vat": bill["vat"],
+            "lines": [{k: ln[k] for k in ("line_id", "kind", "qty", "gross", "discount", "net",
+                                          "vat")} for ln in bill["lines"]]}
+
+
+def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
+                   stores: Sequence[str], open_pii: Opener | None = None) -> dict[str, Any]:
+    """The claim package, or NotFound (unknown / other store) or NothingToClaim (409).
+
+    `open_pii` opens the customer's sealed name and phone (an auditor's opener remembers it did,
+    so that the read is recorded); by default the key store's.
+    """
+    events = work_order_events(app, conn, work_order_id, stores)
+    wo = fold(events)
+    assert isinstance(wo, WorkOrder)
+    opened = events[0].event
+    claimed = [ln for ln in wo.lines.values()
+               if ln["pay_type"] == "warranty" and ln["status"] == "approved"]
+    if not claimed:
+        raise NothingToClaim(f"work order {wo.number} has no approved warranty line: "
+                             "nothing to claim", number=wo.number)
+    settlement_id, car_id = Settlement.create_id(work_order_id), vehicle_id(wo.vehicle["vin"])
+    others = read_streams(app, conn, [settlement_id, car_id])
+    job_nos = sorted({ln["job_no"] for ln in claimed})
+    part_numbers = {ln["part_number"] for ln in wo.lines.values()
+                    if ln["kind"] == "part" and ln["job_no"] in job_nos}
+    stock, stock_used = _lots(read_streams(
+        app, conn, [stock_stream(wo.store_id, p) for p in sorted(part_numbers)],
+        only=STOCK_EVENTS), work_order_id)
+    settlement = fold(others.get(settlement_id, []))
+    bill = _warranty_bill(settlement if isinstance(settlement, Settlement) else None)
+    billed = {ln["line_id"]: ln for ln in bill["lines"]} if bill else {}
+    car = fold(others.get(car_id, []))
+    jobs = [_job(wo, no, events, stock, billed) for no in job_nos]
+    shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
+        job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
+    visit = visit_dates(events)
+    labor = [ln for job in jobs for ln in job["labor"]]
+    parts = [p for job in jobs for p in job["parts"]]
+    claim: dict[str, Any] = plain({
+        "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
+                       "kind": wo.kind, "status": wo.status},
+        "vehicle": {**{k: wo.vehicle.get(k) for k in ("vin", "plate", "brand", "model", "year")},
+                    "sale_date": getattr(car, "sale_date", None)},
+        "customer": customer_of(open_pii or app.personal_data.open, opened),
+        "mileage": {"in": visit["mileage_in"], "out": visit["mileage_out"]},
+        "dates": visit["dates"],
+        "settlement": {"number": visit["settlement_number"], "warranty_bill": bill},
+        "jobs": jobs,
+        "totals": {"flat_rate_hours": sum((ln["flat_rate_hours"] for ln in labor), HOUR * 0),
+                   "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
+                   "labor": sum((ln["amount"] for ln in labor), Decimal("0.00")),
+                   "parts": sum((p["amount"] for p in parts), Decimal("0.00")),
+                   "claimed_lines": len(labor) + len(parts)},
+        "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),
+        "evidence": fill_evidence(conn, [*events, *others.get(settlement_id, []),
+                                         *others.get(car_id, []),
+                                         *(r for line_id in shown
+                                           for r in stock_used.get(line_id, []))]),
+    })
+    return claim

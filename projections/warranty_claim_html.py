@@ -1,0 +1,148 @@
+"""The warranty-claim package as one printable HTML page (self-contained: inline CSS, no scripts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+CSS = """
+@page { size: A4; margin: 14mm; }
+body { font: 10.5pt/1.35 "Noto Sans", "PingFang SC", "Microsoft YaHei", Arial, sans-serif;
+       color: #111; margin: 0 auto; max-width: 190mm; }
+h1 { font-size: 15pt; margin: 0 0 2mm; }
+h2 { font-size: 12pt; margin: 6mm 0 2mm; border-bottom: 1px solid #444; }
+h3 { font-size: 11pt; margin: 4mm 0 1mm; }
+table { border-collapse: collapse; width: 100%; margin: 1mm 0 2mm; }
+th, td { border: 1px solid #999; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
+th { background: #eee; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td { overflow-wrap: anywhere; }
+.facts th { width: 28%; }
+.job { break-inside: avoid; page-break-inside: avoid; }
+.muted { color: #555; font-size: 9pt; }
+code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9pt; }
+@media print { a { color: inherit; text-decoration: none; } }
+"""
+
+
+class _Clock:
+    """Times as the store reads them: its time zone, to the minute."""
+
+    def __init__(self, zone: ZoneInfo | None) -> None:
+        self.zone = zone
+
+    def __call__(self, iso: str | None) -> str | None:
+        if not iso:
+            return None
+        at = datetime.fromisoformat(iso)
+        return (at.astimezone(self.zone) if self.zone else at).strftime("%Y-%m-%d %H:%M")
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return escape(", ".join(str(v) for v in value)) or "—"
+    return escape(str(value))
+
+
+def _facts(rows: Iterable[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
+    return f'<table class="facts">{body}</table>'
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+           numeric: Sequence[int] = ()) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{_cell(v)}</td>' if i in numeric else
+                         f"<td>{_cell(v)}</td>" for i, v in enumerate(row)) + "</tr>"
+        for row in rows)
+    return f"<table><tr>{head}</tr>{body or '<tr><td colspan=99>none</td></tr>'}</table>"
+
+
+def _lots(lots: Sequence[dict[str, Any]]) -> str:
+    return "; ".join(f"{lot['lot_id']} × {lot['qty']} ({lot.get('supplier')}, "
+                     f"doc {lot.get('supplier_doc')}, cert {lot.get('cert_ref')})" for lot in lots)
+
+
+def _job(job: dict[str, Any], when: _Clock) -> str:
+    causal = job["causal_part"]
+    punches = [(t["technician_id"], when(p["clock_on"]), when(p["clock_off"]), p["hours"])
+               for t in job["technicians"] for p in t["punches"]]
+    return f"""<section class="job"><h3>Job {job['job_no']}</h3>
+{_facts([("Complaint", job["complaint"]), ("Cause", job["cause"]),
+         ("Correction", job["correction"]), ("Fault codes", job["fault_codes"]),
+         ("Diagnosed by", job["diagnosed"] and f"{job['diagnosed']['by']} "
+                          f"{when(job['diagnosed']['at'])}"),
+         ("Flat-rate hours claimed", job["flat_rate_hours"]),
+         ("Hours clocked", job["clocked_hours"]),
+         ("Causal part", causal and f"{causal['part_number']} {causal['description'] or ''} "
+                                    f"{'(named on the claim)' if causal['named_on_claim'] else ''}"
+                                    f" lots: {_lots(causal['lots']) or '—'}")])}
+{_table(["Op code", "Operation", "Flat-rate h", "Amount", "Coverage", "Campaign",
+         "Authorization", "Sublet"],
+        [(ln["op_code"], ln["description"], ln["flat_rate_hours"], ln["amount"],
+          ln.get("coverage_code"), ln.get("campaign_no"), ln.get("authorization_ref"),
+          ln.get("sublet")) for ln in job["labor"]], numeric=(2, 3))}
+{_table(["Part number", "Part", "Qty", "Issued", "Amount", "Coverage", "Campaign", "Lots"],
+        [(p["part_number"], p["description"], p["qty"], p["issued_qty"], p["amount"],
+          p.get("coverage_code"), p.get("campaign_no"), _lots(p["lots"]))
+         for p in job["parts"]], numeric=(2, 3, 4))}
+{_table(["Technician", "Clock on", "Clock off", "Hours"], punches, numeric=(3,))}
+{_table(["QC", "Inspector", "At", "Reason"],
+        [("pass" if q["passed"] else "fail", q["inspector"], when(q["at"]), q["reason"])
+         for q in job["quality_checks"]])}
+</section>"""
+
+
+def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
+    """The page; times in `zone` (the store's) to the minute, the JSON keeps them exact."""
+    wo, car, dates = claim["work_order"], claim["vehicle"], claim["dates"]
+    when, settlement = _Clock(zone), claim["settlement"]["number"]
+    approvals = [(a["what"], a.get("line_id") or a.get("bill") or a.get("number"),
+                  a.get("pay_type"),
+                  a.get("decision") or a.get("unit_price") or a.get("amount") or a.get("qty"),
+                  a.get("channel"), a.get("reason") or a.get("note"), a["by"], a["role"],
+                  when(a["at"])) for a in claim["approvals"]]
+    evidence = [(e["notification_id"], e["stream_id"], e["stream_version"], e["event_type"],
+                 e.get("hash")) for e in claim["evidence"]]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Warranty claim {escape(wo['number'])}</title><style>{CSS}</style></head>
+<body>
+<h1>Warranty claim — {escape(wo['number'])}</h1>
+<p class="muted">Store {escape(wo['store_id'])} · work order {escape(wo['id'])} · status
+{escape(wo['status'])} · assembled from {len(claim['evidence'])} stored events{
+    f" · times in {escape(str(zone))}" if zone else ""}</p>
+<h2>Vehicle and visit</h2>
+{_facts([("VIN", car["vin"]), ("Plate", car["plate"]),
+         ("Vehicle", f"{car['brand'] or ''} {car['model'] or ''} {car['year'] or ''}".strip()),
+         ("Sale date", car["sale_date"]),
+         ("Customer", f"{claim['customer']['name']} · {claim['customer']['phone']}"),
+         ("Mileage in / out", f"{claim['mileage']['in']} / {claim['mileage']['out'] or '—'} km"),
+         ("Opened", when(dates["opened"])), ("Checked in", when(dates["checked_in"])),
+         ("Repair completed", when(dates["completed"])),
+         ("Settled", f"{when(dates['settled']) or '—'} ({settlement or '—'})"),
+         ("Delivered", when(dates["delivered"]))])}
+<h2>Claimed jobs</h2>
+{"".join(_job(job, when) for job in claim["jobs"])}
+<h2>Totals</h2>
+{_facts([("Flat-rate hours", claim["totals"]["flat_rate_hours"]),
+         ("Hours clocked", claim["totals"]["clocked_hours"]),
+         ("Labor", claim["totals"]["labor"]), ("Parts", claim["totals"]["parts"])])}
+<h2>Approvals</h2>
+{_table(["What", "Line / bill", "Pay type", "Decision / value", "Channel", "Reason / note",
+         "By", "Role", "At"], approvals)}
+<h2>Evidence</h2>
+<p class="muted">Every stored event this package was built from: verify each against the event
+log (notification id) and its hash chain (<code>servicecore audit verify</code>, anchors).</p>
+{_table(["Notification id", "Stream", "Version", "Event", "Chain link (SHA-256)"], evidence,
+        numeric=(0, 2))}
+</body></html>
+"""

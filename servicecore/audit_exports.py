@@ -1,0 +1,100 @@
+"""`servicecore audit warranty-claim | repair-records`: the auditors' exports on the command line.
+
+The operator running these has the database's rights, so every store is in scope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from servicecore.settings import Settings
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+
+
+def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
+    from domain.common import DomainError
+    from projections.evidence import one_snapshot
+    from projections.warranty_claim import find_work_order, warranty_claim
+    from projections.warranty_claim_html import render
+    from servicecore.container import build
+
+    container = build(settings.model_copy(update={"in_process_projections": False}))
+    try:
+        with container.pool.connection() as conn, one_snapshot(conn):
+            work_order_id = find_work_order(conn, args.work_order, ["*"])
+            claim = warranty_claim(container.app, conn, work_order_id, ["*"])
+    except DomainError as error:
+        print(f"servicecore audit warranty-claim: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+    from zoneinfo import ZoneInfo
+
+    _write(render(claim, ZoneInfo(settings.store_timezone)) if args.format == "html" else
+           json.dumps(claim, ensure_ascii=False, indent=2) + "\n", args.out)
+    if args.out:
+        print(f"claim for {claim['work_order']['number']} ({len(claim['evidence'])} events) "
+              f"written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from domain.common import DomainError
+    from projections.evidence import one_snapshot
+    from projections.repair_records import as_csv, as_jsonl, repair_records
+    from servicecore.container import build
+
+    container = build(settings.model_copy(update={"in_process_projections": False}))
+    try:
+        with container.pool.connection() as conn, one_snapshot(conn):
+            records = repair_records(container.app, conn, args.date,
+                                     ZoneInfo(settings.store_timezone), container.shop_names,
+                                     ["*"], args.store)
+    except DomainError as error:
+        print(f"servicecore audit repair-records: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+    _write(as_csv(records) if args.format == "csv" else as_jsonl(records), args.out)
+    print(f"{len(records)} repair records of {args.date.isoformat()} "
+          f"({args.store or 'all stores'})" + (f" written to {args.out}" if args.out else ""),
+          file=sys.stderr)
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def add_commands(audit: Any) -> None:
+    """Add the export commands to the `audit` sub-command group (argparse subparsers)."""
+    claim = audit.add_parser("warranty-claim", help="the OEM warranty-claim package of a work "
+                             "order, from the events (JSON or printable HTML)")
+    claim.add_argument("work_order", help="work-order id or number (WO-S01-2026-000123)")
+    claim.add_argument("--format", choices=["json", "html"], default="json")
+    claim.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
+    claim.set_defaults(run=_warranty_claim)
+    records = audit.add_parser("repair-records", help="electronic repair records (汽车维修电子"
+                               "健康档案) of the visits settled on a day")
+    records.add_argument("--date", type=_day, required=True, help="YYYY-MM-DD, store time zone")
+    records.add_argument("--store", default=None, help="one store id (default: all stores)")
+    records.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    records.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
+    records.set_defaults(run=_repair_records)

@@ -1,0 +1,438 @@
+"""Months of a dealership's after-sales history at scale, all through the real command path
+(`servicecore demo-data --months N`; the dashboard's, the KPIs' and bench/analytics.py's data)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.aftercare import Aftercare
+from domain.application import Request
+from domain.common import Caller, DomainError
+from domain.inventory import Inventory
+from domain.settlements import Settlements
+from domain.technicians import Technicians
+from domain.work_orders import WorkOrders
+from servicecore.demo_catalog import (
+    BRANDS,
+    CSI_WEIGHTS,
+    GIVEN,
+    HISTORY_PARTS,
+    HISTORY_STOCKING,
+    MAINTENANCE,
+    METHOD_WEIGHTS,
+    REPAIRS,
+    SLOW_MOVER,
+    SUPPLIER,
+    SURNAMES,
+    ZONE,
+    make_vin,
+    name_technicians,
+    register_parts,
+)
+
+
+@dataclass
+class HistoryFigures:
+    stores: int = 0
+    days: int = 0
+    visits: int = 0
+    settled: int = 0
+    cancelled: int = 0
+    comebacks: int = 0
+    refunds: int = 0
+    stocktakes: int = 0
+    day_closes: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    def add(self, other: HistoryFigures) -> None:
+        for name in ("days", "visits", "settled", "cancelled", "comebacks", "refunds",
+                     "stocktakes", "day_closes", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.error_samples += other.error_samples[: 10 - len(self.error_samples)]
+
+
+@dataclass
+class _Seen:
+    """A vehicle the store has serviced (for returning customers and comebacks)."""
+
+    customer_id: UUID
+    vehicle: dict[str, Any]
+    mileage: int
+    complaint: str
+    kind: str
+    opened_at: datetime
+
+
+class _StoreHistory:
+    """One store's days, driven through the real command path by one thread."""
+
+    def __init__(self, work_orders: WorkOrders, inventory: Inventory, settlements: Settlements,
+                 aftercare: Aftercare, store: str, rng: random.Random, now: datetime,
+                 lane: int = 0, day_start: threading.Barrier | None = None) -> None:
+        self.wo, self.inv, self.money, self.after = work_orders, inventory, settlements, aftercare
+        self.store, self.rng, self.now = store, rng, now
+        self.lane, self.day_start = lane, day_start
+        s, n = store.lower(), lane + 1
+        # A lane is one desk of the store with its own advisor, cashier and two technicians:
+        # lanes share only the store's counters and stock, so they rarely wait for each other.
+        self.advisors = [f"adv-{s}-{n}"]
+        self.cashiers = [f"cash-{s}-{n}"]
+        self.techs = [f"tech-{s}-{n}a", f"tech-{s}-{n}b"]
+        self.manager, self.clerk = f"mgr-{s}", f"clerk-{s}"
+        self.seen: list[_Seen] = []
+        self.figures = HistoryFigures()
+        self.serial = 0
+
+    def req(self, role: str, user: str, at: datetime) -> Request:
+        return Request(Caller(user, role, (self.store,), at, str(uuid4())))
+
+    def receive(self, part: str, qty: object, at: datetime) -> None:
+        cost = HISTORY_STOCKING[part][2] if part in HISTORY_STOCKING else "260.00"
+        self.serial += 1
+        self.inv.receive(self.req("parts_clerk", self.clerk, at), self.store, part, qty=qty,
+                         unit_cost=cost, supplier=SUPPLIER,
+                         supplier_doc=f"DN-{self.store}-{self.serial:06d}")
+
+    def open_stock(self, at: datetime) -> None:
+        for part, (_unit, _cat, _cost, _low, again) in HISTORY_STOCKING.items():
+            self.receive(part, again * 2, at)
+        self.receive(SLOW_MOVER[0], 3, at)
+
+    # -- one visit -------------------------------------------------------------------------
+
+    def visit(self, at: datetime, *, partial: bool) -> None:
+        rng, f = self.rng, self.figures
+        advisor, cashier = rng.choice(self.advisors), rng.choice(self.cashiers)
+        recent = [s for s in self.seen[-200:] if at - s.opened_at <= timedelta(days=30)]
+        returning: _Seen | None = None
+        comeback = False
+        if recent and rng.random() < 0.04:
+            returning, comeback = rng.choice(recent), True
+        elif self.seen and rng.random() < 0.35:
+            returning = rng.choice(self.seen)
+        if comeback and returning is not None:
+            kind, complaint = returning.kind, returning.complaint
+        elif rng.random() < 0.45:
+            kind, complaint = "maintenance", None
+        else:
+            kind, complaint = "repair", None
+        job = rng.choice(MAINTENANCE) if kind == "maintenance" else None
+        repair = rng.choice(REPAIRS) if kind == "repair" else None
+        if complaint is None:
+            complaint = f"scheduled service: {job[1]}" if job else repair[0]  # type: ignore[index]
+        elif kind == "repair":
+            repair = next((r for r in REPAIRS if r[0] == complaint), repair)
+        else:
+            job = next((j for j in MAINTENANCE if complaint.endswith(j[1])), job)
+        if returning is None:
+            brand, model = rng.choice(BRANDS)
+            vehicle = {"vin": make_vin(rng), "plate": f"沪A{rng.randint(10000, 99999)}",
+                       "brand": brand, "model": model, "year": rng.randint(2014, 2025)}
+            mileage = rng.randint(3_000, 150_000)
+            customer = {"name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                        "phone": f"13{rng.randint(100000000, 999999999)}"}
+            opened = self.wo.open(self.req("advisor", advisor, at), store_id=self.store,
+                                  customer=customer, vehicle=vehicle, mileage=mileage,
+                                  complaints=[complaint], kind=kind)
+            customer_id = UUID(opened.body["customer_id"])
+        else:
+            vehicle, customer_id = returning.vehicle, returning.customer_id
+            mileage = returning.mileage + rng.randint(300, 8_000)
+            opened = self.wo.open(self.req("advisor", advisor, at), store_id=self.store,
+                                  customer={}, vehicle=vehicle, mileage=mileage,
+                                  complaints=[complaint], kind=kind, customer_id=customer_id)
+        f.visits += 1
+        f.comebacks += comeback
+        self.seen.append(_Seen(customer_id, vehicle, mileage, complaint, kind, at))
+        wo = UUID(opened.body["id"])
+
+        def t(minutes: float) -> datetime:
+            return at + timedelta(minutes=minutes)
+
+        if partial and rng.random() < 0.3:
+            return  # still at reception when the history ends
+        self.wo.check_in(self.req("advisor", advisor, t(8)), wo,
+                         mileage_in=mileage + rng.randint(0, 30), fuel_level=rng.randint(10, 100))
+        rate = rng.choice(["320.00", "320.00", "350.00", "380.00"])
+        lines: list[tuple[str, str | None]] = []  # (line id, part number)
+        part: str | None
+        qty: str | None
+        if job is not None:
+            op, desc, hours, part, qty = job
+        else:
+            assert repair is not None
+            _c, op, desc, hours, part, qty = repair
+        answer = self.wo.add_labor_line(self.req("advisor", advisor, t(15)), wo, 1, {
+            "op_code": op, "description": desc, "hours": hours, "hourly_rate": rate})
+        lines.append((answer.body["line_id"], None))
+        if part is not None:
+            answer = self.wo.add_part_line(self.req("advisor", advisor, t(16)), wo, 1, {
+                "part_number": part, "qty": qty})
+            lines.append((answer.body["line_id"], part))
+        if rng.random() < 0.12:  # a warranty or campaign line on the OEM's bill
+            answer = self.wo.add_labor_line(self.req("advisor", advisor, t(17)), wo, 1, {
+                "op_code": "CAMP-ECU", "description": "ECU software update (campaign)",
+                "hours": "0.5", "hourly_rate": "260.00", "pay_type": "warranty",
+                "warranty": {"coverage_code": "C-22", "campaign_no": f"RC{at.year}-01"}})
+            lines.append((answer.body["line_id"], None))
+        if rng.random() < 0.04:  # the customer walks away before any work
+            self.wo.cancel(self.req("manager", self.manager, t(25)), wo,
+                           reason="customer declined the estimate")
+            f.cancelled += 1
+            return
+        declined = len(lines) > 1 and rng.random() < 0.05
+        for n, (line_id, part_no) in enumerate(lines):
+            decision = "declined" if declined and n == len(lines) - 1 else "approved"
+            answer = self.wo.authorize_line(self.req("advisor", advisor, t(25)), wo, line_id,
+                                            decision=decision,
+                                            channel=rng.choice(["in_person", "phone", "link"]))
+            supply = answer.body.get("supply")
+            if decision == "approved" and part_no and supply != "reserved":
+                # back order: the parts desk orders, the delivery comes, the line is reserved
+                self.receive(part_no, HISTORY_STOCKING[part_no][4], t(90))
+                self.wo.reserve_line(self.req("parts_clerk", self.clerk, t(95)), wo, line_id)
+        if partial and rng.random() < 0.3:
+            return
+        tech = rng.choice(self.techs)
+        self.wo.dispatch(self.req("manager", self.manager, t(100)), wo, 1, technician_id=tech)
+        for n, (line_id, part_no) in enumerate(lines):
+            if part_no and not (declined and n == len(lines) - 1):
+                issued = self.wo.issue_part(self.req("parts_clerk", self.clerk, t(105)), wo,
+                                            line_id)
+                low = HISTORY_STOCKING[part_no][3]
+                if Decimal(issued.body["available"]) < low:
+                    self.receive(part_no, HISTORY_STOCKING[part_no][4], t(300))
+        on = t(110 + rng.randint(0, 60))
+        sold = sum(Decimal(h) for h in [hours] + (["0.5"] if len(lines) > 2 else []))
+        worked = float(sold) * 60 * rng.uniform(0.7, 1.4)
+        off = on + timedelta(minutes=max(10, worked))
+        self.wo.clock_on(self.req("technician", tech, on), wo, 1)
+        self.wo.clock_off(self.req("technician", tech, off), wo, 1)
+        if partial and rng.random() < 0.3:
+            return
+        self.wo.complete_job(self.req("technician", tech, off + timedelta(minutes=2)), wo, 1)
+        qc = off + timedelta(minutes=10)
+        if rng.random() < 0.03:
+            self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=False,
+                                  reason="road test: noise remains")
+            self.wo.clock_on(self.req("technician", tech, qc + timedelta(minutes=5)), wo, 1)
+            qc += timedelta(minutes=40)
+            self.wo.clock_off(self.req("technician", tech, qc), wo, 1)
+            self.wo.complete_job(self.req("technician", tech, qc), wo, 1)
+            qc += timedelta(minutes=5)
+        self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=True)
+        if partial:
+            return
+        self.settle(wo, cashier, qc + timedelta(minutes=20), advisor, mileage)
+
+    def settle(self, wo: UUID, cashier: str, at: datetime, advisor: str, mileage: int) -> None:
+        rng, f = self.rng, self.figures
+        draft = self.money.draft(self.req("cashier", cashier, at), wo)
+        sid = UUID(draft.body["id"])
+        customer_bill = draft.body["bills"].get("customer")
+        if customer_bill and rng.random() < 0.15:
+            total = Decimal(customer_bill["total"])
+            if rng.random() < 0.2:  # a larger goodwill discount needs the manager
+                amount = (total * Decimal("0.15")).quantize(Decimal(1))
+                if amount > 0:
+                    self.money.discount(self.req("manager", self.manager, at), sid,
+                                        bill="customer", amount=amount,
+                                        reason="goodwill for a loyal customer")
+            else:
+                amount = (total * Decimal("0.05")).quantize(Decimal(1))
+                if amount > 0:
+                    self.money.discount(self.req("cashier", cashier, at), sid, bill="customer",
+                                        amount=amount)
+        confirmed = self.money.confirm(self.req("cashier", cashier, at + timedelta(minutes=2)),
+                                       sid)
+        due = Decimal(confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00"))
+        method = rng.choices(list(METHOD_WEIGHTS), list(METHOD_WEIGHTS.values()))[0]
+        parts = [due]
+        if due > 200 and rng.random() < 0.1:  # split: part in cash, the rest electronically
+            parts = [Decimal(100), due - 100]
+        payments: list[tuple[str, str, Decimal]] = []
+        for n, amount in enumerate(parts):
+            if amount <= 0:
+                continue
+            how = "cash" if len(parts) > 1 and n == 0 else method
+            self.serial += 1
+            paid = self.money.pay(self.req("cashier", cashier, at + timedelta(minutes=4 + n)),
+                                  work_order_id=wo, method=how, amount=amount,
+                                  provider_ref=None if how == "cash"
+                                  else f"{how[:3].upper()}-{self.store}-{self.serial:07d}")
+            payments.append((paid.body["payment_id"], how, amount))
+        self.figures.settled += 1
+        if payments and rng.random() < 0.02:  # an overcharge found later the same day
+            payment_id, _how, amount = payments[-1]
+            refund = self.money.request_refund(
+                self.req("cashier", cashier, at + timedelta(minutes=30)), sid,
+                payment_id=payment_id, amount=min(amount, Decimal(50)),
+                reason="charged for a part not fitted")
+            self.money.decide_refund(self.req("manager", self.manager,
+                                              at + timedelta(minutes=40)), sid,
+                                     refund.body["refund_id"], approve=True)
+            f.refunds += 1
+        delivered = self.after.deliver(self.req("advisor", advisor, at + timedelta(minutes=45)),
+                                       wo, mileage_out=mileage + rng.randint(30, 60),
+                                       acknowledged_by="customer",
+                                       method=rng.choice(["signature", "sms_code", "wechat"]))
+        call = at + timedelta(days=3, hours=rng.randint(0, 4))
+        if call > self.now or rng.random() < 0.12:
+            return  # not reached (yet)
+        follow_up = UUID(delivered.body["follow_up"]["id"])
+        if rng.random() < 0.15:
+            self.after.attempt(self.req("advisor", advisor, call), follow_up,
+                               outcome="no_answer")
+            call += timedelta(hours=3)
+        csi = rng.choices(list(CSI_WEIGHTS), list(CSI_WEIGHTS.values()))[0]
+        complaint = {"description": "the problem came back"} if csi <= 2 and \
+            rng.random() < 0.6 else None
+        self.after.complete(self.req("advisor", advisor, call), follow_up, csi=csi,
+                            comment=None, complaint=complaint)
+
+    # -- the store's day ---------------------------------------------------------------------
+
+    def close_days(self, day: datetime) -> None:
+        from domain.cashier_day import CashierDay
+
+        business_date = day.astimezone(ZONE).date().isoformat()
+        at = day.replace(hour=10, minute=30)  # 18:30 in Shanghai
+        for cashier in self.cashiers:
+            found: Any = None
+            try:
+                found = self.money.app.repository.get(
+                    CashierDay.create_id(self.store, cashier, business_date))
+            except AggregateNotFoundError:
+                found = None
+            expected = found.expected_cash if found is not None else Decimal("0.00")
+            short = self.rng.random() < 0.03 and expected > 20
+            counted = expected - 10 if short else expected
+            self.money.close_day(self.req("cashier", cashier, at), store_id=self.store,
+                                 business_date=business_date, counted_cash=counted,
+                                 reason="till short by 10" if short else None)
+            self.figures.day_closes += 1
+
+    def stocktake(self, at: datetime) -> None:
+        from domain.inventory import stock_stream
+
+        for part in self.rng.sample(sorted(HISTORY_STOCKING), 3):
+            item: Any = self.inv.app.repository.get(stock_stream(self.store, part))
+            lots = [(lot_id, lot) for lot_id, lot in item.lots.items() if lot["on_hand"] > 1]
+            if not lots:
+                continue
+            lot_id, lot = lots[0]
+            delta = self.rng.choice([-1, -1, -1, 0, 1])
+            counted = lot["on_hand"] + delta
+            try:
+                done = self.inv.count(self.req("parts_clerk", self.clerk, at), self.store, part,
+                                      counted={lot_id: str(counted)},
+                                      reason="monthly stocktake" if delta else None)
+                if done.body["status"] == "awaiting_approval":
+                    self.inv.decide_count(self.req("manager", self.manager,
+                                                   at + timedelta(minutes=30)),
+                                          self.store, part, done.body["count_id"], approve=True)
+            except DomainError as exc:
+                self._error(exc)
+            self.figures.stocktakes += 1
+
+    def _error(self, exc: Exception) -> None:
+        self.figures.errors += 1
+        if len(self.figures.error_samples) < 10:
+            self.figures.error_samples.append(f"{self.store}: {type(exc).__name__}: {exc}")
+
+    def run(self, days: list[datetime], per_day: float,
+            tick: Callable[[int], None]) -> HistoryFigures:
+        try:
+            return self._run(days, per_day, tick)
+        except BaseException:
+            if self.day_start is not None:
+                self.day_start.abort()  # the store's other lanes stop too
+            raise
+
+    def _run(self, days: list[datetime], per_day: float,
+             tick: Callable[[int], None]) -> HistoryFigures:
+        if self.lane == 0:
+            self.open_stock(days[0] - timedelta(days=1))
+        name_technicians(Technicians(self.wo.app), self.store, self.techs,
+                         days[0] - timedelta(days=1), first=2 * self.lane)
+        last_month = None
+        for number, day in enumerate(days):
+            partial_from = len(days) - 2
+            if day.month != last_month:  # the month's stocktake, while the lanes wait
+                if self.day_start is not None:
+                    self.day_start.wait()
+                if self.lane == 0:
+                    self.stocktake(day + timedelta(minutes=30))
+                last_month = day.month
+            if self.day_start is not None:
+                self.day_start.wait()  # the store's lanes work the same day
+            weekend = day.astimezone(ZONE).weekday() >= 5
+            mean = per_day * (1.3 if weekend else 1.0)
+            count = max(0, round(self.rng.gauss(mean, max(1.0, mean / 4))))
+            for slot in range(count):
+                at = day + timedelta(minutes=slot * (480 / max(count, 1))
+                                     + self.rng.randint(0, 20))
+                try:
+                    self.visit(at, partial=number >= partial_from)
+                except DomainError as exc:
+                    self._error(exc)
+            self.close_days(day)
+            self.figures.days += self.lane == 0
+            tick(count)
+        return self.figures
+
+
+def load_history(work_orders: WorkOrders, inventory: Inventory, settlements: Settlements,
+                 aftercare: Aftercare, *, stores: tuple[str, ...] = ("S01",), months: int = 12,
+                 per_day: float = 4.0, lanes: int = 3, seed: int = 7,
+                 now: datetime | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> HistoryFigures:
+    """Months of a dealership's after-sales history, all through the real command path.
+
+    Each store runs in `lanes` threads (desks with their own advisor, cashier and
+    technicians) that start each day together; commands on different stores touch different
+    streams, and a store's lanes share only its counters and stock. Business times run from
+    `months` ago to yesterday, 08:30-17:30 in Shanghai; about `per_day` visits a store a day
+    (more at weekends). The last two days stay partly unfinished.
+    """
+    end = (now or datetime.now(UTC)).astimezone(ZONE).replace(hour=8, minute=30, second=0,
+                                                              microsecond=0)
+    first = end - timedelta(days=round(months * 30.44))
+    days = [(first + timedelta(days=n)).astimezone(UTC) for n in range((end - first).days)]
+    register_parts(inventory, stores, first - timedelta(days=2), [*HISTORY_PARTS, SLOW_MOVER])
+    expected = round(per_day * 1.09 * len(days)) * len(stores)
+    done = 0
+    lock = threading.Lock()
+
+    def tick(count: int) -> None:
+        nonlocal done
+        with lock:
+            done += count
+            if progress:
+                progress(min(done, expected), max(expected, done))
+
+    figures = HistoryFigures()
+    with ThreadPoolExecutor(max_workers=len(stores) * lanes, thread_name_prefix="demo") as pool:
+        runs = []
+        for store in stores:
+            barrier = threading.Barrier(lanes)
+            for lane in range(lanes):
+                history = _StoreHistory(work_orders, inventory, settlements, aftercare, store,
+                                        random.Random(f"{seed}-{store}-{lane}"),
+                                        end.astimezone(UTC), lane, barrier)
+                runs.append(pool.submit(history.run, days, per_day / lanes, tick))
+        for run in runs:
+            figures.add(run.result())
+    figures.stores = len(stores)
+    return figures

@@ -1,0 +1,129 @@
+"""The audit index: one row per stored event, equal to the log; `servicecore projections
+rebuild` reproduces the live index row for row; a runner stopped mid-stream and resumed with
+another batch size ends equal too (the work order of a settlement's later events is carried
+across batches)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from projections.audit_index import AuditIndexView
+from servicecore import cli
+from servicecore.container import Container
+from tests.conftest import JWT_SECRET
+from tests.e2e.test_audit_trail_api import _stored, full_visit
+from tests.e2e.test_money_api import ready_for_settlement
+from tests.e2e.test_parts_api import post
+from tests.integration.test_parts_support import wait_for_projection
+from workers.projection_runner import ProjectionRunner
+
+Auth = Callable[..., dict[str, str]]
+KEYS = {"audit_index": "notification_id", "audit_index_streams": "stream_id"}
+Tables = dict[str, list[str]]
+
+
+class Crash(Exception):
+    """The worker dies in the middle of a batch."""
+
+
+def _view(container: Container) -> AuditIndexView:
+    return next(v for v in container.views if isinstance(v, AuditIndexView))
+
+
+def _tables(container: Container, suffix: str = "") -> Tables:
+    assert set(KEYS) == set(AuditIndexView.tables)
+    with container.pool.connection() as conn:
+        return {table: [row[0] for row in conn.execute(
+            f"SELECT t::text FROM {table}{suffix} t ORDER BY {key}").fetchall()]
+            for table, key in KEYS.items()}
+
+
+def _history(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
+    """A whole visit, and a deposit that opens a settlement in the same save as the money."""
+    visit = full_visit(client, auth, store_id)
+    _, deposit_wo = ready_for_settlement(client, auth, store_id)
+    post(client, "/payments", auth("cashier", "cash-" + store_id, [store_id]), {
+        "work_order_id": deposit_wo, "method": "cash", "amount": "100.00",
+        "tendered": "100.00"}, 201)
+    return {**visit, "deposit_work_order_id": deposit_wo}
+
+
+def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
+        client: TestClient, auth: Auth, container: Container, database_url: str, store_id: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    history = _history(client, auth, store_id)
+    at = wait_for_projection(container, "audit_index")
+    live = _tables(container)
+
+    # One row per stored event, saying where it sits in the log.
+    stored = [(n, e) for n, e in _stored(container) if n <= at]
+    with container.pool.connection() as conn:
+        rows = conn.execute("""SELECT notification_id, stream_id, version, event_type
+            FROM audit_index ORDER BY notification_id""").fetchall()
+        money = conn.execute("""SELECT work_order_id FROM audit_index
+            WHERE event_type = 'CashierDay.MoneyIn' AND store_id = %s
+            ORDER BY notification_id""", (store_id,)).fetchall()
+    assert rows == [(n, e.originator_id, e.originator_version, type(e).__qualname__)
+                    for n, e in stored]
+    # The cashier's money names the work order of its settlement, also when the settlement
+    # was opened by that very payment.
+    assert [row[0] for row in money] == [UUID(history["work_order_id"]),
+                                         UUID(history["deposit_work_order_id"])]
+
+    # The operator rebuilds the index by command (small batches, so saves straddle them).
+    for name, value in (("DATABASE_URL", database_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),
+                        ("SERVICECORE_DATA_DIR", str(tmp_path)),
+                        ("SERVICECORE_PROJECTION_BATCH_SIZE", "7")):
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli.main(["projections", "rebuild", "--name", "audit_index"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and '"projection": "audit_index"' in out[0]
+    assert f'"events": {len(stored)}' in out[0]
+
+    rebuilt = _tables(container)
+    for table in KEYS:
+        assert rebuilt[table] == live[table], table
+
+
+def test_a_runner_stopped_mid_stream_resumes_to_equal_the_live_index(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    _history(client, auth, store_id)
+    app, view, suffix = container.app, _view(container), "_ai1"
+    with container.pool.connection() as conn, conn.transaction():
+        for statement in view.drop(suffix):
+            conn.execute(statement)
+        view.create(conn, suffix)
+        conn.execute("DELETE FROM projection_positions WHERE name = %s", (view.name + suffix,))
+    try:
+        # The first worker applies a few batches of 3, then dies inside the next one.
+        first = ProjectionRunner(app, container.pool, view, batch_size=3, suffix=suffix)
+        assert [first.run_batch() for _ in range(5)] == [3] * 5
+        stopped_at = first.position()
+        before_crash = _tables(container, suffix)
+        with container.pool.connection() as conn, pytest.raises(Crash), conn.transaction():
+            assert first.apply_batch(conn) == 3
+            raise Crash
+        assert first.position() == stopped_at and _tables(container, suffix) == before_crash
+
+        # A fresh worker with another batch size resumes and ends equal to the live index.
+        resumed = ProjectionRunner(app, container.pool, view, batch_size=101, suffix=suffix)
+        resumed.catch_up()
+        wait_for_projection(container, "audit_index")
+        restarted, live = _tables(container, suffix), _tables(container)
+        for table in KEYS:
+            assert restarted[table] == live[table], table
+        assert len(live["audit_index_streams"]) > 0
+    finally:
+        with container.pool.connection() as conn, conn.transaction():
+            for statement in view.drop(suffix):
+                conn.execute(statement)
+            conn.execute("DELETE FROM projection_positions WHERE name = %s",
+                         (view.name + suffix,))

@@ -1,0 +1,203 @@
+"""The hash chain: every stored event linked in its own transaction, verified from outside.
+
+Tampering needs the database owner's rights (disable the immutability trigger, change a row,
+enable it again); the chain, recomputed by `servicecore audit verify`, names the first event
+that no longer matches. These tests tamper, so they run on a database of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from domain.integrity import GENESIS, link
+from servicecore import audit_chain, cli
+from servicecore.container import Container, build
+from servicecore.schema import EVENTS_TABLE, HASHES_TABLE, install
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import open_order, request
+
+
+@pytest.fixture
+def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
+    with scratch_database(server_url, "sc_chain") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            yield system, url
+        finally:
+            system.close()
+
+
+def _verify(url: str, *args: str, capsys: pytest.CaptureFixture[str],
+            monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any]]:
+    """`servicecore audit verify` as an operator runs it; its exit code and JSON answer."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    code = cli.main(["audit", "verify", "--quiet", *args])
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    return code, json.loads(out)
+
+
+def _mileage_event(url: str, mileage: int) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            f"SELECT notification_id FROM {EVENTS_TABLE} WHERE topic LIKE %s "
+            "AND position(%s in convert_from(state, 'UTF8')) > 0",
+            ("%WorkOrder.Opened", f'"mileage":{mileage}')).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _tamper(url: str, sql: str, *params: object) -> None:
+    """What an operator with the owner's rights can do behind the application's back."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} DISABLE TRIGGER USER")
+        conn.execute(f"ALTER TABLE {HASHES_TABLE} DISABLE TRIGGER USER")
+        conn.execute(sql, params)  # type: ignore[arg-type]
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} ENABLE TRIGGER USER")
+        conn.execute(f"ALTER TABLE {HASHES_TABLE} ENABLE TRIGGER USER")
+
+
+def _open(system: Container, mileage: int) -> dict[str, Any]:
+    wos = system.work_orders
+    result = wos.open(request("S01"), store_id="S01", customer={"name": "王磊", "phone": "13800138000"},
+                      vehicle={"vin": "LSVAU218XN2183294"}, mileage=mileage,
+                      complaints=["engine warning light"])
+    return result.body
+
+
+def test_the_chain_links_every_event_as_python_recomputes_it(
+        scratch: tuple[Container, str]) -> None:
+    system, url = scratch
+    for _ in range(3):
+        open_order(system.work_orders, "S01")
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            f"SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state,"
+            f" h.hash FROM {EVENTS_TABLE} e JOIN {HASHES_TABLE} h USING (notification_id)"
+            " ORDER BY 1").fetchall()
+        total = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
+    assert total is not None and len(rows) == total[0] >= 10
+    previous = GENESIS
+    for number, stream, version, topic, state, stored in rows:
+        previous = link(previous, number, stream, version, topic, bytes(state))
+        assert bytes(stored) == previous
+
+
+def test_a_changed_mileage_is_found_at_its_notification_id(
+        scratch: tuple[Container, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    system, url = scratch
+    _open(system, 28720)
+    for _ in range(2):
+        open_order(system.work_orders, "S01")
+    assert _verify(url, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+    target = _mileage_event(url, 28720)
+
+    # The owner disables the trigger, turns 28720 km into 8720 km and enables it again.
+    _tamper(url, f"UPDATE {EVENTS_TABLE} SET state = convert_to(replace(convert_from(state, "
+                 f"'UTF8'), '\"mileage\":28720', '\"mileage\":8720'), 'UTF8') "
+                 "WHERE notification_id = %s", target)
+    assert _mileage_event(url, 8720) == target
+
+    code, answer = _verify(url, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 1
+    assert answer["first_break"]["notification_id"] == target
+    assert answer["first_break"]["reason"] == "event changed"
+    assert answer["to"] == target - 1
+    # From a later id (trusting the link before it) the rest still checks out.
+    assert _verify(url, "--from", str(target + 1), capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+
+
+def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
+        scratch: tuple[Container, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    system, url = scratch
+    _open(system, 28720)
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert cli.main(["audit", "anchor", "--note", "day-end S01"]) == 0
+    kept = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["anchor"]
+    target = _mileage_event(url, 28720)
+
+    # A careful tamperer changes the event, recomputes every later link and drops the
+    # stored anchors: the chain is consistent again, but no longer the one printed that day.
+    _tamper(url, f"UPDATE {EVENTS_TABLE} SET state = convert_to(replace(convert_from(state, "
+                 f"'UTF8'), '28720', '8720'), 'UTF8') WHERE notification_id = %s", target)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {HASHES_TABLE} DISABLE TRIGGER USER")
+        conn.execute("ALTER TABLE servicecore_anchors DISABLE TRIGGER USER")
+        conn.execute("DELETE FROM servicecore_anchors")
+        conn.execute(f"DELETE FROM {HASHES_TABLE} WHERE notification_id >= %s", (target,))
+        install(conn)  # its back-fill relinks the events it finds without a link
+        conn.execute(f"ALTER TABLE {HASHES_TABLE} ENABLE TRIGGER USER")
+        conn.execute("ALTER TABLE servicecore_anchors ENABLE TRIGGER USER")
+    assert _verify(url, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+
+    code, answer = _verify(url, "--anchor", kept, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 1
+    assert answer["first_break"]["reason"] == "anchor differs"
+    assert answer["first_break"]["notification_id"] == int(kept.split(":")[0])
+
+
+def test_a_missing_link_and_a_stored_anchor_are_checked(
+        scratch: tuple[Container, str]) -> None:
+    system, url = scratch
+    for _ in range(2):
+        open_order(system.work_orders, "S01")
+    with psycopg.connect(url, autocommit=True) as conn:
+        anchored = audit_chain.anchor(conn, "noon")
+        good = audit_chain.verify(conn)
+    assert good.ok and good.anchors_checked == 1
+    assert good.head_hash == anchored["hash"]
+
+    _tamper(url, f"DELETE FROM {HASHES_TABLE} WHERE notification_id = 3")
+    with psycopg.connect(url, autocommit=True) as conn:
+        broken = audit_chain.verify(conn)
+    assert broken.broken is not None
+    assert (broken.broken.notification_id, broken.broken.reason) == (3, "link missing")
+
+
+def test_erasing_a_customer_keeps_the_chain_verifiable(
+        scratch: tuple[Container, str]) -> None:
+    system, url = scratch
+    answer = open_order(system.work_orders, "S01")
+    order = system.app.repository.get(UUID(answer["id"]))
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_keys").fetchone() == (1,)
+
+    # The customer asks to be forgotten: the key goes, the sealed bytes stay as they were.
+    system.customers.erase(request("S01", role="manager"), order.customer_id,
+                           reason="customer asked to be forgotten")
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM customer_keys").fetchone() == (0,)
+        erased = conn.execute(f"SELECT notification_id FROM {EVENTS_TABLE} "
+                              "WHERE topic LIKE '%%Customer.Erased'").fetchone()
+        result = audit_chain.verify(conn)
+    assert erased is not None
+    assert result.ok and result.last_id == erased[0] and result.checked == erased[0]
+
+
+def test_events_stored_before_the_chain_existed_are_linked_once(
+        scratch: tuple[Container, str]) -> None:
+    system, url = scratch
+    open_order(system.work_orders, "S01")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP TRIGGER {EVENTS_TABLE}_chain ON {EVENTS_TABLE}")
+    open_order(system.work_orders, "S01")  # stored without links, as by an older version
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert not audit_chain.verify(conn).ok
+        install(conn)
+        install(conn)  # idempotent
+        result = audit_chain.verify(conn)
+    assert result.ok
+    open_order(system.work_orders, "S01")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert audit_chain.verify(conn).ok
