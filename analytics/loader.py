@@ -814,14 +814,14 @@ class AnalyticsLoader:
         return True
 
     def run(self, stop: threading.Event, max_age: float = 60.0) -> None:
-        """Follow the log; publish a snapshot whenever it changed (and at least every max_age)."""
+        """Follow the log; publish a snapshot whenever it changed (and at least every max_age).
+
+        A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
+        """
+        with self.lock:
+            log.info("analytics loader following the log from position %d", self.position())
         while not stop.is_set():
-            try:
-                count = self.run_batch()
-            except Exception:
-                log.exception("analytics batch failed; retrying")
-                stop.wait(1.0)
-                continue
+            count = self.run_batch()
             self.publish(force=time.monotonic() - self.published_at >= max_age)
             if not count:
                 stop.wait(0.5)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
+from api.health_check import HealthCheck
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -45,3 +46,4 @@ class ApiContext:
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
     progress_link_hours: int = 72
     public_url: str | None = None
+    health: HealthCheck | None = None  # /health*: own connection, bounded wait

@@ -22,7 +22,16 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from bench import analytics, event_store, http_commands, parts, projection_catchup, relay
+from bench import (
+    aggregate_load,
+    analytics,
+    audit_chain,
+    event_store,
+    http_commands,
+    parts,
+    projection_catchup,
+    relay,
+)
 from bench.common import (
     RESULTS_DIR,
     measure_yardstick,
@@ -33,6 +42,8 @@ from bench.common import (
 
 BENCHMARKS: dict[str, ModuleType] = {
     "event_store": event_store,
+    "aggregate_load": aggregate_load,
+    "audit_chain": audit_chain,
     "http_commands": http_commands,
     "projection_catchup": projection_catchup,
     "parts": parts,

@@ -7,6 +7,7 @@ A version conflict re-runs the decision on fresh state; only a command that beca
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -17,10 +18,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
+from domain.cashier_day import CashierDay
 from domain.common import (
     Audit,
     Caller,
@@ -30,12 +32,18 @@ from domain.common import (
     VersionConflict,
 )
 from domain.counter import DocumentCounter
+from domain.customer import Customer
 from domain.idempotency import IdempotencyRecord
 from domain.pii import MemoryKeyStore, PersonalData
+from domain.roster import Roster
+from domain.stock import StockItem
 from domain.technician import Technician
+from domain.workshop_day import WorkshopDay
 
 A = TypeVar("A", bound=Aggregate)
+log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 3
+SNAPSHOT_EVERY = 100
 LOCK_STRIPES = 512
 
 
@@ -171,12 +179,28 @@ class ServiceCore(Application[UUID]):
     # Loads fast-forward a cached copy with the newer events from the store (deep-copied for
     # each command), so the cache stays correct when several processes write.
     env = {"AGGREGATE_CACHE_MAXSIZE": "20000", "AGGREGATE_CACHE_FASTFORWARD": "y"}  # noqa: RUF012
+    # Streams that live for years get a snapshot every N events, so a process that starts cold
+    # loads the snapshot and at most N events, not the whole stream (a year's counter holds
+    # one event per number). Snapshots are a cache: the events stay the record.
+    snapshotting_intervals = {  # noqa: RUF012
+        DocumentCounter: SNAPSHOT_EVERY, StockItem: SNAPSHOT_EVERY, CashierDay: SNAPSHOT_EVERY,
+        Technician: SNAPSHOT_EVERY, WorkshopDay: SNAPSHOT_EVERY, Roster: SNAPSHOT_EVERY,
+        Customer: SNAPSHOT_EVERY,
+    }
 
     def __init__(self, env: dict[str, str] | None = None,
                  personal_data: PersonalData | None = None) -> None:
         super().__init__(env)
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
         self.stream_locks = StreamLocks()
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """After the events are stored: a snapshot that fails is logged, never the command's
+        failure (the next load replays the events instead)."""
+        try:
+            super()._take_snapshots(processing_event)
+        except Exception:
+            log.exception("taking a snapshot failed; loads replay the events instead")
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

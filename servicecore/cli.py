@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,35 +16,55 @@ from servicecore.settings import Settings
 log = logging.getLogger("servicecore")
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+class _Stopped(Exception):
+    """SIGTERM / SIGINT before uvicorn serves (or after): stop as cleanly as when serving."""
 
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The API until SIGTERM / SIGINT; then stop the loops, close the container, exit 0."""
     from api.auth import mint_token
     from api.main import create_app
     from servicecore.container import build
     from servicecore.demo import load_demo
+    from servicecore.server import serve
 
-    container = build(settings)
-    if settings.in_process_projections:
-        container.start_projections()
-        container.start_analytics()
-    if args.demo and (container.app.recorder.max_notification_id() or 0) == 0:
-        count = load_demo(container.work_orders, container.inventory, visits=args.demo_visits,
-                          settlements=container.settlements, aftercare=container.aftercare)
-        print(f"demo data: {count} visits loaded through the command path")
-    base = f"http://{settings.host}:{settings.port}"
-    print(f"\nservicecore on {base}  (docs {base}/docs, health {base}/health)", flush=True)
-    if args.demo or settings.database_url is None:
-        token = mint_token(settings.secret(), "demo-manager", "manager", ["*"])
-        print(f"manager token (12 h):\n  export TOKEN={token}\n"
-              f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
-              f"dashboard: open {base}/analytics/dashboard/login and paste the token (it becomes "
-              f"a session cookie, never part of a URL)\n", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
     try:
-        uvicorn.run(create_app(container.api_context()), host=settings.host, port=settings.port,
-                    log_level="info")
+        container = build(settings)
+    except _Stopped:
+        return 0
+    try:
+        if settings.in_process_projections:
+            container.start_projections()
+            container.start_analytics()
+        if args.demo and (container.app.recorder.max_notification_id() or 0) == 0:
+            count = load_demo(container.work_orders, container.inventory,
+                              visits=args.demo_visits, settlements=container.settlements,
+                              aftercare=container.aftercare)
+            print(f"demo data: {count} visits loaded through the command path")
+        base = f"http://{settings.host}:{settings.port}"
+        print(f"\nservicecore on {base}  (docs {base}/docs, health {base}/health)", flush=True)
+        if args.demo or settings.database_url is None:
+            token = mint_token(settings.secret(), "demo-manager", "manager", ["*"])
+            print(f"manager token (12 h):\n  export TOKEN={token}\n"
+                  f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
+                  f"dashboard: open {base}/analytics/dashboard/login and paste the token (it "
+                  f"becomes a session cookie, never part of a URL)\n", flush=True)
+        serve(create_app(container.api_context()), host=settings.host, port=settings.port,
+              header_timeout=settings.header_timeout_seconds,
+              shutdown_grace=settings.shutdown_grace_seconds)
+    except _Stopped:
+        log.info("stopped before serving")
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # closing is bounded; let it finish
         container.close()
+    log.info("servicecore stopped cleanly")
     return 0
 
 
@@ -58,7 +79,8 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from workers.health import WorkerHealth
-    from workers.process import Loop, WorkerProcess, analytics_probe, projection_probe
+    from workers.process import WorkerProcess, analytics_probe, projection_probe
+    from workers.supervisor import Loop
 
     if args.kind in ("relay", "kafka-projection") and not settings.kafka_bootstrap_servers:
         print(f"worker {args.kind} needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)

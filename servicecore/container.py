@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from analytics.loader import AnalyticsLoader
 from api.context import ApiContext
+from api.health_check import HealthCheck
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -45,6 +45,7 @@ from servicecore.settings import Settings
 from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
 from workers.projection_runner import ProjectionRunner
 from workers.relay import KafkaRelay, RelayConfig
+from workers.supervisor import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ class Container:
     pool: ConnectionPool
     views: list[ReadModel]
     runners: list[ProjectionRunner] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    supervisor: Supervisor | None = None  # the in-process loops, once one is started
+    _health: HealthCheck | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -143,7 +144,7 @@ class Container:
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             progress_link_hours=self.settings.progress_link_hours,
-            public_url=self.settings.public_url,
+            public_url=self.settings.public_url, health=self.health_check,
         )
 
     @property
@@ -155,6 +156,23 @@ class Container:
         s = self.settings
         return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
                            s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
+
+    @property
+    def health_check(self) -> HealthCheck:
+        """What /health* report: the database on a connection of its own, the loops below."""
+        if self._health is None:
+            self._health = HealthCheck(self.database_url, [v.name for v in self.views],
+                                       loops=self.loop_states,
+                                       max_lag=self.settings.ready_max_lag)
+        return self._health
+
+    def loop_states(self) -> dict[str, dict[str, Any]]:
+        return self.supervisor.states() if self.supervisor else {}
+
+    def _supervise(self, name: str, loop: Loop, up: Callable[[], bool] | None = None) -> None:
+        if self.supervisor is None:
+            self.supervisor = Supervisor(self.database_url)
+        self.supervisor.start(name, loop, up)
 
     def make_runners(self) -> list[ProjectionRunner]:
         return [ProjectionRunner(self.app, self.pool, view,
@@ -190,13 +208,10 @@ class Container:
             max_backoff_seconds=s.relay_max_backoff_seconds))
 
     def start_projections(self) -> None:
-        """Follow the event log in background threads (embedded default / worker process)."""
+        """Follow the event log in supervised background threads (embedded default)."""
         self.runners = self.make_runners()
         for runner in self.runners:
-            thread = threading.Thread(target=runner.run, args=(self._stop, self.database_url),
-                                      name=f"projection-{runner.view.name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._supervise(f"projection-{runner.view.name}", runner.run, runner.is_connected)
 
     def make_analytics_loader(self) -> AnalyticsLoader:
         """The DuckDB loader (closed with the container)."""
@@ -206,22 +221,23 @@ class Container:
         return loader
 
     def start_analytics(self) -> AnalyticsLoader:
-        """Load the DuckDB tables in a background thread (embedded default / worker process)."""
+        """Load the DuckDB tables in a supervised background thread (embedded default)."""
         loader = self.make_analytics_loader()
-        thread = threading.Thread(target=loader.run, args=(self._stop,), name="analytics",
-                                  daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._supervise("analytics", lambda stop, _conninfo: loader.run(stop))
         return loader
 
     def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        """Stop and join the in-process loops, then close DuckDB and the pools."""
+        loops = len(self.supervisor.states()) if self.supervisor else 0
+        left = self.supervisor.stop(timeout=10.0) if self.supervisor else []
         for closer in self._closers:
             closer()
+        if self._health is not None:
+            self._health.close()
         self.pool.close()
         self.app.close()
+        log.info("container closed: %d in-process loops stopped%s", loops - len(left),
+                 f", {len(left)} still running" if left else "")
 
 
 def database_urls(settings: Settings) -> DatabaseUrls:

@@ -24,6 +24,7 @@ from servicecore.schema import (
     COMMANDS_TABLE,
     EVENTS_TABLE,
     HASHES_TABLE,
+    SNAPSHOTS_TABLE,
 )
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ DATABASE = "servicecore"
 
 # What the application role may do on the owner's tables (nothing else).
 APP_GRANTS = (
-    f"GRANT SELECT, INSERT ON {EVENTS_TABLE}, {COMMANDS_TABLE}, {ANCHORS_TABLE} TO {{role}}",
+    (f"GRANT SELECT, INSERT ON {EVENTS_TABLE}, {COMMANDS_TABLE}, {ANCHORS_TABLE}, "
+     f"{SNAPSHOTS_TABLE} TO {{role}}"),
     f"GRANT SELECT ON {HASHES_TABLE}, servicecore_schema_version TO {{role}}",
     (f"GRANT USAGE ON SEQUENCE {EVENTS_TABLE}_notification_id_seq, "
      f"{ANCHORS_TABLE}_anchor_id_seq TO {{role}}"),

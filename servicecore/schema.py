@@ -13,6 +13,7 @@ from __future__ import annotations
 import psycopg
 
 EVENTS_TABLE = "servicecore_events"
+SNAPSHOTS_TABLE = "servicecore_snapshots"  # eventsourcing's snapshot store: a cache of states
 HASHES_TABLE = "servicecore_event_hashes"
 COMMANDS_TABLE = "servicecore_commands"
 ANCHORS_TABLE = "servicecore_anchors"
@@ -145,9 +146,10 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 );
 """
 
-INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE)
+INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
+                      SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 2: hash chain, command registry, anchors; 3: snapshots
 
 
 def is_current(conn: psycopg.Connection) -> bool:

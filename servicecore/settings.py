@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     sanbao_same_problem_warn: int = Field(default=3, ge=1, description="三包 monitor: warn from "
                                           "this many repairs of the same problem")
     sanbao_same_problem_limit: int = Field(default=4, ge=1, description="三包: breach above")
+    ready_max_lag: int = Field(
+        default=1000, ge=0, description="/health/ready answers 503 while a projection is more "
+        "than this many events behind the log's head; 0 = lag does not count")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="`serve` closes a connection whose request line and "
+        "headers have not all arrived within this many seconds")
+    shutdown_grace_seconds: int = Field(
+        default=10, ge=0, description="on SIGTERM / SIGINT `serve` waits this long for "
+        "requests in flight before closing their connections")
 
     analytics_publish_seconds: float = Field(
         default=10.0, ge=1, le=60, description="publish the analytic snapshot this often when "

@@ -8,6 +8,7 @@ so a shared database could never be cleaned.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -94,3 +95,24 @@ def auth() -> Callable[..., dict[str, str]]:
 def store_id() -> str:
     """A store of its own for each test, so numbering and lists are not shared."""
     return "T" + uuid.uuid4().hex[:6].upper()
+
+
+class _SnapshotFailures(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "taking a snapshot failed" in record.getMessage():
+            self.messages.append(f"{record.getMessage()}: {record.exc_info and record.exc_info[1]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def snapshots_never_fail() -> Iterator[None]:
+    """A snapshot that cannot be taken is only logged in production (the events are stored);
+    in the tests every aggregate the suite drives past a snapshot interval must snapshot."""
+    handler = _SnapshotFailures()
+    logging.getLogger("domain.application").addHandler(handler)
+    yield
+    logging.getLogger("domain.application").removeHandler(handler)
+    assert not handler.messages, handler.messages[:3]

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,33 @@ class RateMeter:
 Probe = Callable[[], Iterable[Sample]]
 
 
+class Watched(Protocol):
+    """What the health server reads from a supervisor (workers/supervisor.py)."""
+
+    def healthy(self) -> bool: ...
+    def problems(self) -> list[str]: ...
+    def ended(self) -> list[str]: ...
+    def states(self) -> dict[str, dict[str, Any]]: ...
+
+
 @dataclass
 class WorkerHealth:
-    """What one worker process reports: its kind, liveness and probes."""
+    """What one worker process reports: its kind, its loops' states and probes."""
 
     worker: str
     probes: list[Probe] = field(default_factory=list)
     alive: Callable[[], bool] = lambda: True
     details: Callable[[], dict[str, Any]] = dict
+    problems: Callable[[], list[str]] = list
+    loops: Callable[[], dict[str, dict[str, Any]]] = dict
+    broken: Callable[[], list[str]] = list
+
+    def watch(self, supervisor: Watched) -> None:
+        """Report the supervised loops: a loop that is not running makes /health 503."""
+        self.alive = supervisor.healthy
+        self.problems = supervisor.problems
+        self.loops = supervisor.states
+        self.broken = supervisor.ended
 
     def samples(self) -> list[Sample]:
         rows = [Sample("servicecore_worker_up", 1.0 if self.alive() else 0.0,
@@ -92,13 +111,22 @@ class WorkerHealth:
         return "\n".join(lines) + "\n"
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        alive = self.alive()
-        body: dict[str, Any] = {"status": "ok" if alive else "failing", "worker": self.worker}
+        """/health and /health/ready: 503 while a loop is not running (restarting, ended)."""
+        problems = self.problems() or ([] if self.alive() else ["a loop is not running"])
+        body: dict[str, Any] = {"status": "failing" if problems else "ok", "worker": self.worker,
+                                "reasons": problems, "loops": self.loops()}
         try:
             body.update(self.details())
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             body.update(status="degraded", error=f"{type(exc).__name__}: {exc}")
-        return (200 if alive else 503), body
+        return (503 if problems else 200), body
+
+    def live(self) -> tuple[int, dict[str, Any]]:
+        """/health/live: 503 only when a loop ended for good (the process needs a restart)."""
+        broken = self.broken()
+        body = {"status": "broken" if broken else "ok", "worker": self.worker,
+                "reasons": [f"loop {name} has ended" for name in broken]}
+        return (503 if broken else 200), body
 
 
 def _escape(value: str) -> str:
@@ -112,8 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, CONTENT_TYPE, self.server.health.prometheus().encode())
-        elif path == "/health":
-            status, body = self.server.health.health()
+        elif path in ("/health", "/health/ready", "/health/live"):
+            health = self.server.health
+            status, body = health.live() if path == "/health/live" else health.health()
             self._send(status, "application/json", json.dumps(body, default=str).encode())
         else:
             self._send(404, "text/plain", b"not found\n")

@@ -13,11 +13,9 @@ from analytics.loader import AnalyticsLoader
 from domain.application import ServiceCore
 from workers.health import Sample, WorkerHealth, serve
 from workers.projection_runner import ProjectionRunner
+from workers.supervisor import Loop, Supervisor
 
 log = logging.getLogger(__name__)
-
-Loop = Callable[[threading.Event, str], None]
-
 
 class CounterRate:
     """Per-second rate of a growing counter between scrapes (at least `min_interval` apart)."""
@@ -95,43 +93,31 @@ class WorkerProcess:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no /health, /metrics server
     join_seconds: float = 20.0
-    restarts: int = 0
+    supervisor: Supervisor | None = None
+
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.restarts if self.supervisor else 0
 
     def run(self) -> int:
-        """Until SIGTERM / SIGINT: the loops in threads; then stop them and wait for them."""
+        """Until SIGTERM / SIGINT: the loops, supervised; then stop them and wait for them."""
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        threads = [threading.Thread(target=self._supervised, args=(name, loop, stop),
-                                    name=name, daemon=True) for name, loop in self.loops]
-        self.health.alive = lambda: all(t.is_alive() for t in threads)
+        supervisor = self.supervisor = Supervisor(self.conninfo, stop)
+        self.health.watch(supervisor)
         server = serve(self.health, self.metrics_host, self.metrics_port) \
             if self.metrics_port else None
-        for thread in threads:
-            thread.start()
+        for name, loop in self.loops:
+            supervisor.start(name, loop)
         log.info("%s worker running: %s", self.name, ", ".join(n for n, _ in self.loops))
         while not stop.wait(1.0):
-            if not any(t.is_alive() for t in threads):
+            if supervisor.all_finished():
                 log.error("%s worker: every loop has ended", self.name)
                 break
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=self.join_seconds)
+        supervisor.stop(timeout=self.join_seconds)
         if server is not None:
             server.shutdown()
             server.server_close()
         log.info("%s worker stopped", self.name)
         return 0
-
-    def _supervised(self, name: str, loop: Loop, stop: threading.Event) -> None:
-        """Run a loop; if it fails (e.g. the database refused a connection), start it again."""
-        backoff = 1.0
-        while not stop.is_set():
-            try:
-                loop(stop, self.conninfo)
-                return
-            except Exception:
-                self.restarts += 1
-                log.exception("%s failed; starting it again in %.0f s", name, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)

@@ -33,7 +33,12 @@ class ProjectionRunner:
         self.suffix = suffix
         self.position_name = view.name + suffix
         self.processed = 0
-        self.active = False
+        self.active = False  # holds the lock and follows the log
+        self.connected = False  # has its lock connection: following, or standby
+
+    def is_connected(self) -> bool:
+        """Up for the supervisor: it has its lock connection (following, or on standby)."""
+        return self.connected
 
     def position(self) -> int:
         with self.pool.connection() as conn:
@@ -79,32 +84,35 @@ class ProjectionRunner:
         return total
 
     def run(self, stop: threading.Event, conninfo: str) -> None:
-        """Run until `stop` is set: standby while another runner holds the lock, then follow."""
-        with psycopg.connect(conninfo, autocommit=True) as lock_conn:
-            while not stop.is_set():
-                got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                        ("projection:" + self.position_name,)).fetchone()
-                if got and got[0]:
-                    break
-                stop.wait(1.0)
-            else:
-                return
-            self.active = True
-            log.info("projection %s active", self.position_name)
-            try:
+        """Run until `stop` is set: standby while another runner holds the lock, then follow.
+
+        Any failure (a batch, the LISTEN connection that also holds the lock) ends the run by
+        raising: the supervisor (workers/supervisor.py) starts it again on a fresh connection,
+        which must take the lock again before applying anything.
+        """
+        self.pool.check()  # after a database restart: drop the pool's dead connections
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+                self.connected = True
+                while not stop.is_set():
+                    got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                            ("projection:" + self.position_name,)).fetchone()
+                    if got and got[0]:
+                        break
+                    stop.wait(1.0)
+                else:
+                    return
+                self.active = True
+                log.info("projection %s active from position %d", self.position_name,
+                         self.position())
                 self._follow(stop, lock_conn)
-            finally:
-                self.active = False
+        finally:
+            self.active = self.connected = False
 
     def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
         listen_conn.execute(f"LISTEN {CHANNEL}")
         while not stop.is_set():
-            try:
-                if self.run_batch():
-                    continue
-            except Exception:
-                log.exception("projection %s batch failed; retrying", self.position_name)
-                stop.wait(1.0)
+            if self.run_batch():
                 continue
             for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
                 pass

@@ -1,4 +1,10 @@
-"""/health: database reachable, the log's head and each projection's lag."""
+"""/health/live, /health/ready and /health: for load balancers, orchestrators and operators.
+
+`live`: the process answers (503 only when an in-process loop ended for good). `ready`: 503
+while the database does not answer, an in-process loop is down or a projection lags more than
+SERVICECORE_READY_MAX_LAG events. `/health`: the same status as `ready`, with the details.
+All three answer within a second, database or not (api/health_check.py).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +14,31 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import Ctx
+from api.health_check import HealthCheck
 
 router = APIRouter(tags=["health"])
 
 
+def _check(ctx: Ctx) -> HealthCheck:
+    if ctx.health is None:
+        raise RuntimeError("the API context was built without a health check")
+    return ctx.health
+
+
+@router.get("/health/live")
+async def live(ctx: Ctx) -> Any:
+    status, body = _check(ctx).live()
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/health/ready")
+async def ready(ctx: Ctx) -> Any:
+    status, body = await _check(ctx).report()
+    return JSONResponse({"status": body["status"], "reasons": body["reasons"]},
+                        status_code=status)
+
+
 @router.get("/health")
-def health(ctx: Ctx) -> Any:
-    try:
-        with ctx.pool.connection() as conn:
-            head = conn.execute(
-                "SELECT coalesce(max(notification_id), 0) FROM servicecore_events").fetchone()
-            rows = conn.execute(
-                "SELECT name, position FROM projection_positions WHERE name = ANY(%s)",
-                (ctx.projection_names,)).fetchall()
-    except Exception as exc:  # noqa: BLE001 - the database is down: say so, with 503
-        return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
-    head_id = int(head[0]) if head else 0
-    positions = {name: 0 for name in ctx.projection_names} | {r[0]: int(r[1]) for r in rows}
-    return {
-        "status": "ok",
-        "database": "reachable",
-        "head_notification_id": head_id,
-        "projections": {name: {"position": pos, "lag": head_id - pos}
-                        for name, pos in positions.items()},
-    }
+async def health(ctx: Ctx) -> Any:
+    status, body = await _check(ctx).report()
+    return JSONResponse(body, status_code=status)

@@ -313,7 +313,8 @@ def _customer_jwt(store_id: str) -> str:
                        "iat": now, "exp": now + 600}, JWT_SECRET, algorithm="HS256")
 
 
-PUBLIC = {"/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+PUBLIC = {"/health", "/health/live", "/health/ready", "/metrics", "/docs", "/docs/oauth2-redirect",
+          "/redoc", "/openapi.json"}
 
 
 def test_the_customer_actor_can_do_nothing_else(client: TestClient, auth: Auth,

@@ -1,0 +1,123 @@
+"""What /health, /health/ready and /health/live answer, within a second even with the database down.
+
+The database is asked on a connection of its own (never the request pools, which wait seconds),
+from a daemon thread of its own, and the answer is waited for at most `deadline` seconds: a
+database that does not answer is reported as such, it does not hold the health endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+Loops = Callable[[], dict[str, dict[str, Any]]]
+HEAD_SQL = "SELECT coalesce(max(notification_id), 0) FROM servicecore_events"
+POSITIONS_SQL = "SELECT name, position FROM projection_positions WHERE name = ANY(%s)"
+
+
+@dataclass
+class HealthCheck:
+    database_url: str
+    projection_names: list[str]
+    loops: Loops = dict  # the in-process loops' states (workers/supervisor.py)
+    max_lag: int = 1000  # 0: lag does not make the process unready
+    deadline: float = 0.75
+    _conn: psycopg.Connection[Any] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def live(self) -> tuple[int, dict[str, Any]]:
+        """The process answers; 503 only when an in-process loop ended for good."""
+        ended = [name for name, s in self.loops().items() if s["state"] == "ended"]
+        reasons = [f"loop {name} has ended and is not started again" for name in ended]
+        return (503 if reasons else 200), {"status": "broken" if reasons else "ok",
+                                           "reasons": reasons}
+
+    async def report(self) -> tuple[int, dict[str, Any]]:
+        """Readiness with its details: database, head, each projection's lag, each loop."""
+        loops = self.loops()
+        reasons = [_loop_problem(name, s) for name, s in loops.items() if s["state"] != "running"]
+        body: dict[str, Any] = {"database": "reachable", "head_notification_id": None,
+                                "projections": {}, "loops": loops, "max_lag": self.max_lag}
+        try:
+            head, positions = await asyncio.wait_for(
+                asyncio.wrap_future(self._in_thread(self._read)), self.deadline)
+        except TimeoutError:
+            body["database"] = f"no answer within {self.deadline:g} s"
+            reasons.insert(0, f"database: no answer within {self.deadline:g} s")
+        except Exception as exc:  # noqa: BLE001 - the database is down: say so, with 503
+            body["database"] = f"unreachable: {type(exc).__name__}: {exc}".strip()
+            reasons.insert(0, f"database unreachable ({type(exc).__name__})"
+                           if isinstance(exc, psycopg.OperationalError)
+                           else f"database check failed ({type(exc).__name__}: {exc})")
+        else:
+            body["head_notification_id"] = head
+            for name in self.projection_names:
+                position = positions.get(name, 0)
+                body["projections"][name] = {"position": position, "lag": head - position}
+                if self.max_lag and head - position > self.max_lag:
+                    reasons.append(f"projection {name} is {head - position} events behind "
+                                   f"(more than {self.max_lag})")
+        status = "unavailable" if reasons else "ok"
+        return (503 if reasons else 200), {"status": status, "reasons": reasons, **body}
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _read(self) -> tuple[int, dict[str, int]]:
+        if not self._lock.acquire(timeout=self.deadline):
+            raise TimeoutError("an earlier health check is still waiting for the database")
+        try:
+            reused = self._conn is not None
+            try:
+                return self._query()
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._drop()
+                if not reused:
+                    raise
+            return self._query()  # the kept connection died (a database restart): once more
+        finally:
+            self._lock.release()
+
+    def _query(self) -> tuple[int, dict[str, int]]:
+        if self._conn is None:
+            self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=2,
+                                         tcp_user_timeout=2000)
+        head = self._conn.execute(HEAD_SQL).fetchone()
+        rows = self._conn.execute(POSITIONS_SQL, (self.projection_names,)).fetchall()
+        return (int(head[0]) if head else 0), {str(r[0]): int(r[1]) for r in rows}
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @staticmethod
+    def _in_thread(work: Callable[[], Any]) -> Future[Any]:
+        """A daemon thread per check: one stuck on a dead network never holds the process."""
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="health-check", daemon=True).start()
+        return future
+
+
+def _loop_problem(name: str, state: dict[str, Any]) -> str:
+    """As workers/supervisor.py words it (api/ does not import workers/)."""
+    if state["state"] in ("starting", "restarting"):
+        after = f" after {state['last_error']}" if state["state"] == "restarting" else ""
+        return f"loop {name} is {state['state']}{after}"
+    return f"loop {name} has {state['state']}"

@@ -1,0 +1,99 @@
+"""How `serve` runs uvicorn: a time limit on every request head, and a stop that returns.
+
+uvicorn re-raises SIGTERM / SIGINT once its graceful shutdown is done, so the process died by
+the signal (exit -15) before `serve` could stop its loops and close the container. `Server`
+only starts the graceful shutdown on a signal and returns; `serve` then closes and exits 0.
+
+uvicorn has a keep-alive timeout, but none for a request head that trickles in (or never
+comes): a client could hold a connection forever. `HeaderTimeoutProtocol` closes a connection
+whose request line and headers have not all arrived within `header_timeout` seconds of the
+connection opening, or of the previous response on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Generator
+from contextlib import contextmanager
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    header_timeout: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_head()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        self._watch_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _watch_head(self) -> None:
+        """A timer runs while the next request's head is awaited, from its first moment on."""
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_header_timer()
+        elif self._header_timer is None and not self.transport.is_closing():
+            self._header_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+            self.logger.info("%s sent no complete request head within %g s; closing its "
+                             "connection", client, self.header_timeout)
+            self.transport.close()
+
+
+def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, except that a signal is not raised again after the shutdown."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def serve(app: Any, *, host: str, port: int, header_timeout: float,
+          shutdown_grace: int) -> None:
+    """Serve until SIGTERM / SIGINT, then finish (at most `shutdown_grace` s) and return."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="info",
+                            http=header_timeout_protocol(header_timeout),
+                            timeout_graceful_shutdown=shutdown_grace)
+    Server(config).run()
+    log.info("HTTP server stopped")

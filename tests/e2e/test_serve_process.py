@@ -1,0 +1,137 @@
+"""`servicecore serve` as a process: a clean stop on SIGTERM / SIGINT, slow clients cut off.
+
+Each test starts the real command line on a scratch database and a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import JWT_SECRET
+from tests.databases import scratch_database
+from tests.integration.kafka_support import free_port, wait_until
+
+
+class Serve:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=5)
+
+    def ready(self) -> bool:
+        try:
+            return self.get("/health/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def serving(server_url: str, tmp: Path, **settings: str) -> Iterator[Serve]:
+    """`servicecore serve` on a scratch database, ready (its loops running) when yielded."""
+    with scratch_database(server_url, "sc_serve") as url:
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "SERVICECORE_PORT": str(port),
+               "SERVICECORE_DATA_DIR": str(tmp), "SERVICECORE_JWT_SECRET": JWT_SECRET,
+               "SERVICECORE_POOL_SIZE": "3", **settings}
+        log = tmp / "serve.log"
+        process = subprocess.Popen([sys.executable, "-m", "servicecore.cli", "serve"], env=env,
+                                   stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        server = Serve(process, port, log)
+        try:
+            wait_until(lambda: server.ready() or process.poll() is not None, 90,
+                       "serve to become ready", 0.2)
+            assert process.poll() is None, server.output()[-3000:]
+            yield server
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_stops_its_loops_closes_and_exits_0_on_a_signal(
+        server_url: str, tmp_path: Path, sig: signal.Signals) -> None:
+    with serving(server_url, tmp_path) as server:
+        # A client that never finishes its request head must not hold the stop up.
+        stuck = socket.create_connection(("127.0.0.1", server.port))
+        stuck.sendall(b"GET /health HTTP/1.1\r\nHost: x")
+        try:
+            server.process.send_signal(sig)
+            code = server.process.wait(timeout=60)
+        finally:
+            stuck.close()
+        output = server.output()
+        assert code == 0, output[-3000:]
+        # every read model's projection and the analytics loader
+        loops = len(re.findall(r"projection \w+ active", output)) + 1
+        assert loops >= 6
+        assert f"container closed: {loops} in-process loops stopped" in output, output[-3000:]
+        assert "servicecore stopped cleanly" in output
+        assert "Traceback" not in output, output[-3000:]
+
+
+def test_a_request_head_that_does_not_complete_in_time_is_closed(
+        server_url: str, tmp_path: Path) -> None:
+    with serving(server_url, tmp_path, SERVICECORE_HEADER_TIMEOUT_SECONDS="1") as server:
+        # A request line that stops half-way: the server closes the connection.
+        partial = socket.create_connection(("127.0.0.1", server.port))
+        partial.settimeout(20)
+        partial.sendall(b"GET /health/live HT")
+        assert partial.recv(1024) == b""  # closed (a timeout here raises instead)
+        partial.close()
+
+        # A head that trickles in, a byte every 0.2 s, is cut off all the same.
+        trickle = socket.create_connection(("127.0.0.1", server.port))
+        started = time.monotonic()
+        closed = False
+        for byte in b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+            try:
+                trickle.sendall(bytes([byte]))
+                time.sleep(0.2)
+            except OSError:
+                closed = True
+                break
+            if time.monotonic() - started > 20:
+                break
+        if not closed:
+            trickle.settimeout(5)
+            try:
+                closed = trickle.recv(1024) == b""
+            except ConnectionResetError:
+                closed = True
+        trickle.close()
+        assert closed, "a trickling request head held its connection for 20 s"
+
+        # After an answer, a keep-alive connection waits for the next head as long, no longer.
+        kept = socket.create_connection(("127.0.0.1", server.port))
+        kept.settimeout(20)
+        kept.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = kept.recv(4096)
+        while not answer.endswith(b"}"):
+            answer += kept.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        kept.sendall(b"GET /hea")
+        assert kept.recv(1024) == b""
+        kept.close()
+
+        # Complete requests are served as before.
+        assert server.get("/health/live").status_code == 200
+        assert "sent no complete request head within 1 s" in server.output()

@@ -1,0 +1,142 @@
+"""Supervised loops: a loop that raises is started again and reported until it runs again.
+
+In-process (the API's /health*) and in a worker process (its own /health server).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from projections.base import ReadModel
+from servicecore.container import build
+from tests.conftest import settings_for
+from tests.integration.kafka_support import wait_until
+from tests.integration.support import head, open_order
+from workers.health import WorkerHealth, serve
+from workers.supervisor import Supervisor
+
+
+class Poisoned(ReadModel):
+    """A read model whose batches fail while `poisoned` is set (a bug, a bad event)."""
+
+    tables: dict[str, str] = {}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.poisoned = threading.Event()
+        self.poisoned.set()
+        self.applied = 0
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        if self.poisoned.is_set():
+            raise RuntimeError("cannot apply this event")
+        self.applied += len(events)
+
+
+def test_a_projection_loop_that_raises_is_restarted_and_reported(
+        database_url: str, tmp_path: Path, store_id: str) -> None:
+    system = build(settings_for(database_url, tmp_path, pool_size=3))
+    view = Poisoned(f"poisoned_{uuid.uuid4().hex[:8]}")
+    system.views = [view]
+    loop = f"projection-{view.name}"
+    try:
+        open_order(system.work_orders, store_id)  # at least one event to fail on
+        system.start_projections()
+        with TestClient(create_app(system.api_context())) as client:
+            # The batch fails: the loop is restarted (backoff) and readiness says why.
+            def reported() -> bool:
+                answer = client.get("/health/ready")
+                return answer.status_code == 503 and any(
+                    r.startswith(f"loop {loop} is restarting after RuntimeError: cannot apply")
+                    for r in answer.json()["reasons"])
+
+            wait_until(reported, 30, "/health/ready to report the failing loop")
+            body = client.get("/health").json()
+            assert body["status"] == "unavailable"
+            assert body["loops"][loop]["restarts"] >= 1
+            assert "cannot apply this event" in body["loops"][loop]["last_error"]
+            assert body["projections"][view.name]["position"] == 0
+            # Failing and restarting is not a dead process: live stays 200.
+            assert client.get("/health/live").status_code == 200
+
+            # Fixed (here: the poison goes away): the next start catches up, ready again.
+            view.poisoned.clear()
+            wait_until(lambda: client.get("/health/ready").status_code == 200, 30,
+                       "/health/ready to answer 200 after the loop recovered")
+            wait_until(lambda: client.get("/health").json()["projections"][view.name][
+                "position"] == head(system.app), 30, "the projection to reach the head")
+            body = client.get("/health").json()
+            assert body["loops"][loop]["state"] == "running"
+            assert body["loops"][loop]["restarts"] >= 1
+            assert view.applied > 0
+    finally:
+        system.close()
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_worker_reports_a_failing_loop_as_503_and_a_loop_that_ended_as_not_live() -> None:
+    failing = threading.Event()
+    failing.set()
+    finish = threading.Event()
+
+    def flaky(stop: threading.Event, conninfo: str) -> None:
+        if failing.is_set():
+            raise ValueError("broker said no")
+        stop.wait()
+
+    def one_shot(stop: threading.Event, conninfo: str) -> None:
+        finish.wait()  # returns on its own: ends for good
+
+    supervisor = Supervisor("unused", first_backoff=0.2, max_backoff=0.5)
+    health = WorkerHealth("test")
+    health.watch(supervisor)
+    server = serve(health, "127.0.0.1", 0)
+    port = server.server_address[1]
+    try:
+        supervisor.start("flaky", flaky)
+        supervisor.start("one-shot", one_shot)
+
+        # A loop that keeps failing: 503 with the reason; still live.
+        wait_until(lambda: get(port, "/health")[0] == 503, 10, "/health to answer 503")
+        status, body = get(port, "/health/ready")
+        assert status == 503 and body["status"] == "failing"
+        assert any(r.startswith("loop flaky is restarting after ValueError: broker said no")
+                   for r in body["reasons"])
+        assert body["loops"]["flaky"]["restarts"] >= 1
+        assert get(port, "/health/live")[0] == 200
+
+        # It runs again: 200.
+        failing.clear()
+        wait_until(lambda: get(port, "/health")[0] == 200, 10, "/health to answer 200")
+        assert get(port, "/health")[1]["loops"]["flaky"]["state"] == "running"
+
+        # A loop that returns on its own is not started again: not ready, not live.
+        finish.set()
+        wait_until(lambda: get(port, "/health/live")[0] == 503, 10, "/health/live to say 503")
+        status, body = get(port, "/health/live")
+        assert body["reasons"] == ["loop one-shot has ended"]
+        assert get(port, "/health")[0] == 503
+    finally:
+        assert supervisor.stop(timeout=5) == []
+        server.shutdown()
+        server.server_close()
+    assert supervisor.states()["flaky"]["state"] == "stopped"

@@ -1,0 +1,165 @@
+"""Long-running loops in threads, started again with backoff when they fail.
+
+One implementation for the worker processes and for the loops `serve` runs in-process
+(projections, the analytics loader). A loop is `loop(stop, conninfo)`: it runs until `stop` is
+set; raising means it failed (its database connection died, a batch failed) and it is started
+again after a backoff of 1 s, doubling up to `max_backoff`, back to 1 s once a run lasted
+`healthy_after` seconds. A loop that returns while `stop` is not set has ended for good.
+
+States a loop reports: `starting` (started, but its `up` probe does not say so yet), `running`,
+`restarting` (failed, waiting for its next start), `ended` (returned on its own; only a process
+restart brings it back), `stopped` (told to stop).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[threading.Event, str], None]
+Probe = Callable[[], bool]
+CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
+                     InterfaceError)
+
+
+@dataclass
+class LoopState:
+    name: str
+    state: str = "running"
+    restarts: int = 0
+    last_error: str | None = None
+    last_failure_at: float | None = None  # time.time()
+
+    def as_dict(self) -> dict[str, Any]:
+        failed_at = (time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.last_failure_at))
+                     if self.last_failure_at else None)
+        return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error,
+                "last_failure_at": failed_at}
+
+
+@dataclass
+class Supervisor:
+    conninfo: str
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    first_backoff: float = 1.0
+    max_backoff: float = 10.0
+    healthy_after: float = 10.0
+    _loops: dict[str, tuple[LoopState, threading.Thread, Probe | None]] = field(
+        default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, name: str, loop: Loop, up: Probe | None = None) -> None:
+        """Run `loop` in a daemon thread of its own, supervised.
+
+        `up`, if given, says when a started loop really runs (e.g. it holds its connection).
+        """
+        state = LoopState(name)
+        thread = threading.Thread(target=self._supervise, args=(state, loop), name=name,
+                                  daemon=True)
+        with self._lock:
+            if name in self._loops:
+                raise ValueError(f"a loop named {name} is already supervised")
+            self._loops[name] = (state, thread, up)
+        thread.start()
+
+    def stop(self, timeout: float = 20.0) -> list[str]:
+        """Tell every loop to stop and wait for them (at most `timeout` in all).
+
+        Returns the names of loops still running afterwards.
+        """
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            loops = list(self._loops.values())
+        for _, thread, _ in loops:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        left = [state.name for state, thread, _ in loops if thread.is_alive()]
+        if left:
+            log.warning("loops still running after %.0f s: %s", timeout, ", ".join(left))
+        return left
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            loops = list(self._loops.values())
+        found = {state.name: state.as_dict() for state, _, _ in loops}
+        for state, _, up in loops:
+            if up is not None and found[state.name]["state"] == "running" and not up():
+                found[state.name]["state"] = "starting"
+        return found
+
+    def problems(self) -> list[str]:
+        """Why the loops are not all running (empty when they are)."""
+        return [_problem(name, s) for name, s in self.states().items() if s["state"] != "running"]
+
+    def healthy(self) -> bool:
+        return not self.problems()
+
+    def ended(self) -> list[str]:
+        """Loops that returned on their own: supervision cannot bring them back."""
+        return [name for name, s in self.states().items() if s["state"] == "ended"]
+
+    def all_finished(self) -> bool:
+        with self._lock:
+            return bool(self._loops) and not any(t.is_alive() for _, t, _ in self._loops.values())
+
+    @property
+    def restarts(self) -> int:
+        return sum(s["restarts"] for s in self.states().values())
+
+    def _supervise(self, state: LoopState, loop: Loop) -> None:
+        stop = self.stop_event
+        backoff = self.first_backoff
+        streak = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            state.state = "running"
+            try:
+                loop(stop, self.conninfo)
+            except Exception as exc:  # noqa: BLE001 - any failure: logged, reported, restarted
+                if stop.is_set():
+                    break
+                if time.monotonic() - started >= self.healthy_after:
+                    backoff, streak = self.first_backoff, 0
+                streak += 1
+                state.restarts += 1
+                state.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+                state.last_failure_at = time.time()
+                state.state = "restarting"
+                _log_failure(state, exc, backoff, first=streak == 1)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                if not stop.is_set():
+                    log.info("%s: starting again (restart %d)", state.name, state.restarts)
+                continue
+            if not stop.is_set():
+                state.state = "ended"
+                log.error("%s ended on its own; it is not started again", state.name)
+                return
+        state.state = "stopped"
+
+
+def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: bool) -> None:
+    if isinstance(exc, CONNECTION_ERRORS):
+        log.warning("%s lost the database (%s); starting it again in %.0f s", state.name,
+                    state.last_error, backoff)
+    elif first:
+        log.exception("%s failed; starting it again in %.0f s", state.name, backoff)
+    else:
+        log.error("%s failed again (%s); starting it again in %.0f s", state.name,
+                  state.last_error, backoff)
+
+
+def _problem(name: str, state: dict[str, Any]) -> str:
+    if state["state"] in ("starting", "restarting"):
+        after = f" after {state['last_error']}" if state["state"] == "restarting" else ""
+        return f"loop {name} is {state['state']}{after}"
+    return f"loop {name} has {state['state']}"
