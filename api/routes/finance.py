@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted
 from api.schemas_money import DayEndIn, MatchIn, StatementIn
+from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
 from projections import finance
 
@@ -109,10 +110,36 @@ def _month(month: str) -> None:
 
 @router.post("/reconciliation/statements", response_model=CommandAccepted, status_code=201)
 def import_statement(body: StatementIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
-    """A bank or payment-provider statement as CSV (date, amount, reference, counterparty)."""
+    """A bank or payment-provider statement as CSV text (date, amount, reference, counterparty;
+    or the Chinese names banks use); a file as exported: POST /reconciliation/statements/file."""
     return cmd.accepted(ctx.settlements.import_statement(
         cmd.envelope, store_id=body.store_id, source=body.source, account=body.account,
         csv_text=body.csv))
+
+
+async def _file(request: Request) -> bytes:
+    return await request.body()
+
+
+StatementFile = Annotated[bytes, Depends(_file)]
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post("/reconciliation/statements/file", response_model=CommandAccepted, status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": BINARY, XLSX: BINARY}}})
+def import_statement_file(
+        data: StatementFile, cmd: ReconcileCmd, ctx: Ctx,
+        store_id: Annotated[str, Query(min_length=1, max_length=20)],
+        source: Literal["bank", "wechat_pay", "alipay", "card_acquirer"],
+        account: Annotated[str, Query(max_length=60)] = "",
+        content_type: Annotated[str | None, Header()] = None) -> Any:
+    """A statement file as the bank exports it, as the request body: CSV (UTF-8 with or without
+    BOM, or GBK; Chinese or English headers) or XLSX. 422 names the missing columns or the
+    line that cannot be read."""
+    rows = statement_rows(data, content_type)
+    return cmd.accepted(ctx.settlements.import_statement(
+        cmd.envelope, store_id=store_id, source=source, account=account, rows=rows))
 
 
 @router.get("/reconciliation/statements/{statement_id}")
