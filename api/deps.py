@@ -138,7 +138,9 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
                 body: Any = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            fingerprint = request_hash(request.url.path, body)
+            # the query is part of the request (e.g. which store a statement file is for)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            fingerprint = request_hash(target, body)
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
             at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid4()),

@@ -170,3 +170,11 @@ def test_an_upload_retried_with_its_idempotency_key_is_stored_once(
     assert response.status_code == 201, response.text
     assert response.headers["Idempotent-Replayed"] == "true"
     assert response.json()["id"] == first["id"] and head(container.app) == stored
+    # The same key and file for another account is another request, not a replay.
+    other = client.post("/reconciliation/statements/file", content=out.getvalue(),
+                        params={"store_id": store_id, "source": "bank",
+                                "account": "建行 6217-0001"},
+                        headers={**finance, "Content-Type": XLSX})
+    assert other.status_code == 422, other.text
+    assert other.json()["type"].endswith("idempotency-key-reused")
+    assert head(container.app) == stored
