@@ -20,19 +20,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import dict_row
 
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 APPEND = f"""
 WITH appended AS (
@@ -62,6 +69,24 @@ FROM appended JOIN unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(commands)s:
 GROUP BY saves.command
 RETURNING command_id, notification_ids
 """
+
+
+def _read(method: Callable[..., R]) -> Callable[..., R]:
+    """A read of the library's recorder with two tries, not ten: after a restart the second try
+    gets a live connection (the pool's dead ones are dropped first); a database that is away
+    answers 503 in seconds instead of after ten pool timeouts."""
+    inner: Callable[..., R] = getattr(method, "__wrapped__", method)
+
+    @wraps(inner)
+    def read(self: EventRecorder, *args: Any, **kwargs: Any) -> R:
+        try:
+            return inner(self, *args, **kwargs)
+        except (InterfaceError, OperationalError):
+            self._drop_broken_connections()
+            time.sleep(0.2)
+            return inner(self, *args, **kwargs)
+
+    return read
 
 
 class CommitUnknown(OperationalError):
@@ -97,6 +122,10 @@ class EventRecorder(PostgresApplicationRecorder):
     attempts = 5  # sends of one save whose earlier sends provably stored nothing
     group_commit = True
     max_batch = 64  # saves per statement
+
+    select_events = _read(PostgresApplicationRecorder.select_events)
+    select_notifications = _read(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _read(PostgresApplicationRecorder.max_notification_id)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
