@@ -2,29 +2,21 @@
 
 Position: the row `kafka-relay` in `projection_positions` holds the highest notification id up
 to which every event has been acknowledged by the broker (acks=all), contiguously over the ids
-the store actually returned — ids that do not exist (gaps) and internal streams, which are not
-published, count as acknowledged. Sends are pipelined (linger, batches); acknowledgements move
-the position from the oldest pending send onwards.
+the store actually returned (gaps and unpublished internal streams count as acknowledged).
+Sends are pipelined; acknowledgements move the position from the oldest pending send onwards.
 
-On any failed send the relay drops its producer, waits (exponential backoff) and starts again
-from the stored position: events after it may reach the topics twice, never out of the
-per-stream order a consumer needs, and never not at all. Consumers skip stream versions they
-have already applied (see `workers.relay_consumer.StreamVersions`).
+On any failure the relay drops its producer, backs off and re-sends everything after the
+stored position: at least once, in per-stream order (consumers skip stream versions they have
+applied: `workers.relay_consumer.StreamVersions`). A broker restart is noticed in seconds, not
+at the delivery timeout: a connection dropped under a request fails its sends at once, a send to
+a topic the broker no longer knows fails before it is queued, sends stuck for `stall_seconds`
+make the relay ask whether the broker answers and still holds what it acknowledged, and the
+backoff ends as soon as an unreachable broker answers again. The position never stays past an
+event the broker lost: on every connection, when stuck and every `verify_seconds` while idle,
+each partition's end offset is compared with what was acknowledged (`workers.relay_offsets`).
 
-A broker restart is noticed in seconds, not after the delivery timeout: a connection that drops
-under a request fails its sends at once; sends that make no progress for `stall_seconds` make
-the relay ask whether the broker answers at all and still holds what it acknowledged; while the
-broker is unreachable the backoff ends as soon as it answers again.
-
-The position never stays past an event the broker no longer holds: before the first send on a
-new connection (and every `verify_seconds` while idle) the relay compares each partition's end
-offset with what the broker acknowledged (`workers.relay_offsets`); a broker that came back
-empty or truncated a partition sends the position back to the first event it lost.
-
-The producer is idempotent (`enable_idempotence=True`, acks=all, one request in flight). A
-broker that refuses idempotent producers (InitProducerId fails: e.g. tansu 0.6 with memory
-storage) is detected; with `idempotence="auto"` the relay logs it once and goes on without
-(one request in flight keeps the order; the re-send path above still never loses an event).
+The producer is idempotent (acks=all, one request in flight); a broker that refuses idempotent
+producers (tansu 0.6) is detected, and with `idempotence="auto"` the relay goes on without.
 """
 
 from __future__ import annotations
@@ -41,25 +33,15 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from workers import relay_broker as broker
 from workers import relay_metrics as metrics
+from workers import relay_offsets as offsets
 from workers.health import RateMeter, Sample
 from workers.integration_events import IntegrationMapper
 from workers.projection_runner import CHANNEL
-from workers.relay_broker import (
-    POSITION_NAME,
-    RelayConfig,
-    batch_offset,
-    broker_answers,
-    close_producer,
-    ensure_topics,
-    fail_fast_on_dropped_connections,
-    held_offsets,
-    new_checker,
-    producer_options,
-    wait_for_broker,
-)
+from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
-from workers.relay_offsets import AckedOffsets, Lost, ensure_acked_table, load_acked, save_acked
+from workers.relay_offsets import AckedOffsets, Lost
 
 __all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "RelayConfig", "RelayStats",
            "SendFailed"]
@@ -110,17 +92,15 @@ class KafkaRelay:
 
     def position(self) -> int:
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
-                               (self.config.position_name,)).fetchone()
-        return int(row[0]) if row else 0
+            return offsets.load_position(conn, self.config.position_name)
 
     def _load(self) -> None:
         """The stored position; on the first start also the end offsets the broker
         acknowledged (afterwards this process knows better: where ids sit, what is unsaved)."""
         if not self._loaded:
             with self.pool.connection() as conn:
-                ensure_acked_table(conn)
-                self.acked.load(load_acked(conn, self.config.position_name))
+                offsets.ensure_acked_table(conn)
+                self.acked.load(offsets.load_acked(conn, self.config.position_name))
             self._loaded = True
         self.stored = self.position()
 
@@ -129,12 +109,8 @@ class KafkaRelay:
         changed = self.acked.take_changed()
         try:
             with self.pool.connection() as conn, conn.transaction():
-                conn.execute(
-                    """INSERT INTO projection_positions (name, position) VALUES (%s, %s)
-                       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
-                           updated_at = now()""",
-                    (self.config.position_name, position))
-                save_acked(conn, self.config.position_name, changed)
+                offsets.save_position(conn, self.config.position_name, position)
+                offsets.save_acked(conn, self.config.position_name, changed)
         except BaseException:
             self.acked.changed.update(changed)
             raise
@@ -143,17 +119,17 @@ class KafkaRelay:
     # -- broker -----------------------------------------------------------------------------
 
     def ensure_topics(self) -> None:
-        ensure_topics(self.config, self.mapper.topics())
+        broker.ensure_topics(self.config, self.mapper.topics())
 
     def _new_producer(self) -> Any:
-        options = producer_options(self.config, self.idempotent)
+        options = broker.producer_options(self.config, self.idempotent)
         if self._producer_factory is not None:
             producer = self._producer_factory(**options)
         else:
             from kafka import KafkaProducer
 
             producer = KafkaProducer(**options)
-        fail_fast_on_dropped_connections(producer)
+        broker.fail_fast_on_dropped_connections(producer)
         return producer
 
     def connect(self) -> None:
@@ -163,7 +139,9 @@ class KafkaRelay:
         self._generation += 1
         try:
             self._producer = self._new_producer()
-            self._checker = new_checker(self.config)
+            for topic in self.mapper.topics():  # bounded waits; the topics exist by now
+                self._producer.partitions_for(topic)
+            self._checker = broker.new_checker(self.config)
             lost = self.lost_records()
             if lost:
                 self._rewind(lost)
@@ -179,7 +157,7 @@ class KafkaRelay:
         self._checked_at = time.monotonic()
         if not self.acked.ends:
             return []
-        return self.acked.lost(held_offsets(self._producer, self._checker, self.acked.ends))
+        return self.acked.lost(broker.held_offsets(self._producer, self._checker, self.acked.ends))
 
     def _rewind(self, lost: list[Lost]) -> None:
         back_to = min(self.stored, max(0, self.acked.first_lost_id(lost) - 1))
@@ -205,7 +183,7 @@ class KafkaRelay:
                 or now - self._checked_at < stall):
             return
         self._checked_at = now
-        if not broker_answers(self.config.bootstrap_servers):
+        if not broker.broker_answers(self.config.bootstrap_servers):
             raise SendFailed(f"the broker does not answer ({len(self._pending)} send(s) "
                              f"waiting {now - self._progress_at:.1f} s)")
         lost = self.lost_records()
@@ -219,7 +197,7 @@ class KafkaRelay:
         checker, self._checker = self._checker, None
         self._generation += 1
         if producer is not None:
-            close_producer(producer, timeout)
+            broker.close_producer(producer, timeout)
         if checker is not None:
             try:
                 checker.close()
@@ -261,6 +239,7 @@ class KafkaRelay:
                 continue
             if not message.known:
                 self.stats.unknown += 1
+            broker.known_partitions(producer, message.topic)  # a broker that dropped it: fail now
             future = producer.send(message.topic, key=message.key, value=message.value,
                                    headers=message.headers)
             future.add_errback(self._on_error, generation)
@@ -286,7 +265,7 @@ class KafkaRelay:
                 meta = head.future.value
                 where = (meta.topic, meta.partition)
                 if not self.acked.record(where, meta.offset, head.notification_id,
-                                         batch_offset(head.future, meta.offset)):
+                                         broker.batch_offset(head.future, meta.offset)):
                     raise BrokerLostRecords(
                         f"{meta.topic}[{meta.partition}] acknowledged offset {meta.offset}, "
                         f"below a batch acknowledged before (at {self.acked.ends[where] - 1})")
@@ -380,7 +359,7 @@ class KafkaRelay:
                 log.warning("kafka relay: %s: %s; re-sending from %d in %.1f s",
                             type(exc).__name__, exc, self.stored, backoff)
                 self.restart_from_stored_quietly()
-                wait_for_broker(stop, backoff, self.config.bootstrap_servers)
+                broker.wait_for_broker(stop, backoff, self.config.bootstrap_servers)
                 backoff = min(backoff * 2, self.config.max_backoff_seconds)
 
     def restart_from_stored_quietly(self) -> None:
@@ -395,14 +374,7 @@ class KafkaRelay:
 
     def _refused_idempotence(self) -> bool:
         """Did the broker refuse an idempotent producer? With "auto", go on without."""
-        manager = getattr(self._producer, "_transaction_manager", None)
-        if not self.idempotent or manager is None:
-            return False
-        try:
-            refused = bool(manager.has_fatal_error()) and not manager.has_producer_id()
-        except Exception:  # noqa: BLE001 - a private API of kafka-python; assume not
-            return False
-        if not refused:
+        if not self.idempotent or not broker.producer_id_refused(self._producer):
             return False
         self.idempotence_refused = True
         if self.config.idempotence == "auto":

@@ -87,15 +87,31 @@ def new_checker(config: RelayConfig) -> Any:
                          request_timeout_ms=5_000, reconnect_backoff_max_ms=1_000)
 
 
+class TopicGone(Exception):
+    """The broker's metadata no longer has a topic the relay writes to (deleted, a broker that
+    came back empty, or for a moment during a leader election): reconnect and check."""
+
+
+def known_partitions(producer: Any, topic: str) -> set[int]:
+    """The partitions of `topic` in the producer's metadata, without waiting (the relay asks
+    for every topic once when it connects, so an unknown topic is one the broker dropped)."""
+    metadata = getattr(producer, "_metadata", None)
+    partitions = (metadata.partitions_for_topic(topic) if metadata is not None
+                  else producer.partitions_for(topic))
+    if partitions is None:
+        raise TopicGone(f"the broker does not know topic {topic} any more")
+    return set(partitions)
+
+
 def held_offsets(producer: Any, checker: Any,
                  partitions: Iterable[Partition]) -> dict[Partition, int]:
     """The broker's log end offset of each partition; a partition its topic does not have
     (re-created with fewer partitions) is left out. Raises when the broker does not answer
-    in time (a missing topic too: the producer never creates one)."""
+    in time or no longer knows a topic."""
     from kafka import TopicPartition
 
     wanted = sorted(set(partitions))
-    existing = {t: producer.partitions_for(t) for t in {t for t, _ in wanted}}
+    existing = {t: known_partitions(producer, t) for t in {t for t, _ in wanted}}
     asked = [TopicPartition(t, p) for t, p in wanted if p in existing[t]]
     ends = checker.end_offsets(asked) if asked else {}
     return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
@@ -135,6 +151,17 @@ def wait_for_broker(stop: threading.Event, seconds: float, bootstrap_servers: st
             log.info("kafka relay: the broker answers again")
             return
         stop.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+
+
+def producer_id_refused(producer: Any) -> bool:
+    """Did the broker refuse the idempotent producer an id (InitProducerId failed)?"""
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None:
+        return False
+    try:
+        return bool(manager.has_fatal_error()) and not manager.has_producer_id()
+    except Exception:  # noqa: BLE001 - a private API of kafka-python; assume not
+        return False
 
 
 def fail_fast_on_dropped_connections(producer: Any) -> bool:

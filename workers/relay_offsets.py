@@ -119,6 +119,18 @@ class AckedOffsets:
 
 # -- PostgreSQL -------------------------------------------------------------------------------
 
+def load_position(conn: psycopg.Connection[Any], name: str) -> int:
+    row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                       (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def save_position(conn: psycopg.Connection[Any], name: str, position: int) -> None:
+    conn.execute("""INSERT INTO projection_positions (name, position) VALUES (%s, %s)
+                    ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
+                        updated_at = now()""", (name, position))
+
+
 def ensure_acked_table(conn: psycopg.Connection[Any]) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('servicecore-kafka-relay'))")

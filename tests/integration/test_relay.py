@@ -384,6 +384,49 @@ def test_after_a_broker_restart_the_relay_resends_within_seconds_not_the_deliver
     assert relay.position() == final
 
 
+def test_a_broker_that_restarts_empty_while_the_relay_is_idle_gets_everything_again(
+        system: Container, broker: Broker) -> None:
+    relay = relay_for(system, broker, delivery_timeout_ms=30_000, max_backoff_seconds=30.0)
+    start = system.app.recorder.max_notification_id() or 0
+    set_position(system, relay.config.position_name, start)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, system.database_url), daemon=True)
+    thread.start()
+    try:
+        # the relay publishes a few visits and has nothing left to send
+        open_orders(system, "RI1", 3)
+        head = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: relay.stored >= head, 60, "the relay to reach the head")
+        # the broker restarts empty while nothing is in flight; no command follows: the
+        # relay's idle check finds the loss and sends everything again on its own
+        broker.restart()
+        expected = [row for row in published(system, head) if row[0] > start]
+        reader = TopicReader(broker.bootstrap, relay.mapper.topics())
+        applied = Applied()
+        for _, stream, version, _ in published(system, start):
+            applied.gate.applied[stream] = max(version, applied.gate.applied.get(stream, 0))
+        try:
+            wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1],
+                       60, "the restarted broker to hold every event again")
+            # and what comes next reaches it too
+            open_orders(system, "RI1", 1)
+            final = system.app.recorder.max_notification_id() or 0
+            expected = [row for row in published(system, final) if row[0] > start]
+            wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1],
+                       60, "the next visit")
+        finally:
+            reader.close()
+        wait_until(lambda: relay.stored >= final, 30, "the relay to store the head")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert relay.stats.rewinds >= 1 and applied.keys_ok
+    streams: dict[str, list[int]] = {}
+    for _, stream, version, _ in expected:
+        streams.setdefault(stream, []).append(version)
+    assert {s: [e["stream_version"] for e in applied.events[s]] for s in streams} == streams
+
+
 # -- (c) broker down: commands work, the relay catches up later -----------------------------------
 
 def test_with_the_broker_down_commands_work_and_the_relay_catches_up(
