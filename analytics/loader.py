@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analytics.schema import BY_NAME, POSITION_DDL, TABLES, Table
+from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.follow_up import FollowUp
@@ -847,12 +847,17 @@ def _preload(fold: Fold, events: list[Any]) -> None:
 
 
 def create(conn: duckdb.DuckDBPyConnection) -> None:
-    """The tables; a file made before a column was added (at the end) gets it, NULL."""
+    """The tables, and their data dictionary as comments; a file made before a column was
+    added (at the end) gets it, NULL, and every file gets the current comments."""
     for table in TABLES:
         conn.execute(table.ddl())
         for column, sql_type in table.columns:
             conn.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+        for statement in table.comments():
+            conn.execute(statement)
     conn.execute(POSITION_DDL)
+    for statement in POSITION_COMMENTS:
+        conn.execute(statement)
     if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
         conn.execute("INSERT INTO analytics_position VALUES (0)")
 
@@ -861,14 +866,27 @@ def snapshot_path(path: Path) -> Path:
     return path.with_name(path.stem + "-snapshot.duckdb")
 
 
-def rebuild(app: ServiceCore, path: Path, *, batch_size: int = 5000) -> dict[str, float]:
-    """Load everything from event 0 into a fresh file, then move it into place."""
+def rebuild(app: ServiceCore, path: Path, *, batch_size: int = 5000,
+            progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Load everything from event 0 into a fresh file, then move it into place.
+
+    `progress(done, total)` is called after every batch with the position reached and the head
+    of the log (notification ids).
+    """
     started = time.perf_counter()
     fresh = path.with_name(path.stem + "-rebuild.duckdb")
     fresh.unlink(missing_ok=True)
     loader = AnalyticsLoader(app, fresh, batch_size=batch_size)
+    head = app.recorder.max_notification_id() or 0
     try:
-        events = loader.catch_up()
+        events = 0
+        while count := loader.run_batch():
+            events += count
+            if progress is not None:
+                position = loader.position()
+                progress(position, max(head, position))
+        if progress is not None:
+            progress(loader.position(), loader.position())
         loader.conn.execute("CHECKPOINT")
     finally:
         loader.close()

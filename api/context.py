@@ -47,3 +47,4 @@ class ApiContext:
     progress_link_hours: int = 72
     public_url: str | None = None
     health: HealthCheck | None = None  # /health*: own connection, bounded wait
+    max_body_bytes: int = 256 * 1024

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
@@ -26,6 +28,59 @@ async def get_context(request: Request) -> ApiContext:
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
+
+# Query and path values every route shares, bounded so that nothing unbounded reaches a query
+# or the domain (an offset past bigint, a 10 kB part number).
+WaitFor = Annotated[int | None, Query(ge=0, le=2**63 - 1, description=(
+    "a command's notification_id: wait (bounded) until the read model has applied it"))]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+StoreId = Annotated[str, Path(min_length=1, max_length=20)]
+PartNumber = Annotated[str, Path(min_length=1, max_length=40)]
+LineId = Annotated[str, Path(min_length=1, max_length=20)]
+UserId = Annotated[str, Path(min_length=1, max_length=64)]
+TagName = Annotated[str, Path(min_length=1, max_length=30)]
+KpiName = Annotated[str, Path(min_length=1, max_length=60)]
+JobNo = Annotated[int, Path(ge=1, le=10_000)]
+Vin = Annotated[str, Path(min_length=1, max_length=30)]
+DocumentId = Annotated[str, Path(min_length=1, max_length=80,
+                                 description="a lot, scrap request, count or refund id")]
+LinkToken = Annotated[str, Path(min_length=1, max_length=200,
+                                description="a progress link's token (signed, fixed length)")]
+
+
+def _declared_query(dependant: Dependant) -> Iterator[str]:
+    yield from (param.alias for param in dependant.query_params)
+    for sub in dependant.dependencies:
+        yield from _declared_query(sub)
+
+
+_DECLARED = "servicecore_declared_query"  # the route's declared query names, kept on the route
+
+
+async def known_query_only(request: Request) -> None:
+    """Refuse what a route would otherwise silently ignore or choke on: a query parameter it
+    does not declare (`?number=` would have listed everything), and a NUL character in the
+    query or the path (PostgreSQL text cannot hold one). Applied to every route by the app."""
+    route = request.scope.get("route")
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    declared: frozenset[str] | None = getattr(route, _DECLARED, None)
+    if declared is None:
+        declared = frozenset(_declared_query(dependant))
+        setattr(route, _DECLARED, declared)
+    errors: list[dict[str, Any]] = [
+        {"type": "extra_forbidden", "loc": ("query", key), "msg": "Unknown query parameter",
+         "input": value}
+        for key, value in request.query_params.multi_items() if key not in declared]
+    errors += [
+        {"type": "string_nul", "loc": (where, key), "msg": "May not contain a NUL character",
+         "input": value}
+        for where, items in (("query", request.query_params.multi_items()),
+                             ("path", list(request.path_params.items())))
+        for key, value in items if "\x00" in str(value) or "\x00" in key]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def reader(action: str) -> Callable[..., Awaitable[Principal]]:
@@ -83,7 +138,9 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
                 body: Any = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            fingerprint = request_hash(request.url.path, body)
+            # the query is part of the request (e.g. which store a statement file is for)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            fingerprint = request_hash(target, body)
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
             at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid4()),
@@ -107,9 +164,18 @@ def wait_for_projection(ctx: ApiContext, name: str, notification_id: int | None)
                                (name,)).fetchone()
             if row and row[0] >= notification_id:
                 return True
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or _beyond_head(conn, notification_id):
                 return False
             time.sleep(0.01)
 
 
-__all__ = ["AuthError", "Command", "Ctx", "command", "reader", "wait_for_projection"]
+def _beyond_head(conn: Any, notification_id: int) -> bool:
+    """A notification id no command has been given yet: waiting for it would only hold a
+    connection for the whole wait (a command's id is committed before it is answered)."""
+    head = conn.execute("SELECT max(notification_id) FROM servicecore_events").fetchone()
+    return head is None or head[0] is None or notification_id > head[0]
+
+
+__all__ = ["AuthError", "Command", "Ctx", "DocumentId", "JobNo", "KpiName", "LineId", "LinkToken",
+           "Offset", "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
+           "known_query_only", "reader", "wait_for_projection"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing import persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,6 +25,8 @@ from domain.common import (
     VersionConflict,
 )
 
+log = logging.getLogger(__name__)
+
 TYPE_BASE = "https://servicecore.dev/problems/"
 STATUS = [
     (NotFound, 404),
@@ -31,6 +37,20 @@ STATUS = [
     (IdempotencyKeyReused, 422),
     (InvalidInput, 422),
 ]
+RETRY_AFTER_SECONDS = 2
+# SQLSTATEs that say "the server is not there right now", not "this request is wrong":
+# connection exceptions, insufficient resources (too many connections), operator intervention
+# (admin or crash shutdown, starting up, database dropped, idle timeouts) and system errors.
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "58")
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P04", "57P05"})
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """The request body is over the configured limit (raised while it is being received)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -40,6 +60,50 @@ def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JS
 
 def status_of(error: DomainError) -> int:
     return next((status for cls, status in STATUS if isinstance(error, cls)), 422)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) means the database is unreachable for now.
+
+    A lost or refused connection, a pool with no connection to give, a server shutting down
+    or starting up: the request was not wrong and may succeed when retried. The event store
+    wraps psycopg's errors in its own, so the whole chain of causes is looked at.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests
+                      | persistence.ConnectionUnavailableError | psycopg.InterfaceError
+                      | persistence.InterfaceError):
+            return True
+        if isinstance(current, psycopg.OperationalError):
+            state = current.sqlstate
+            # No SQLSTATE: the connection failed or broke before the server could answer.
+            return state is None or state in UNAVAILABLE_SQLSTATES or \
+                state.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
+        if isinstance(current, psycopg.Error):
+            return False  # the server answered: the statement or the data was wrong
+        cause = current.__cause__ or current.__context__
+        if cause is None and isinstance(current, persistence.OperationalError):
+            # The event store's own, with no server answer behind it: it kept losing the
+            # connection, or could not tell whether a save committed, and gave up.
+            return True
+        current = cause
+    return False
+
+
+def too_large_problem(exc: BodyTooLarge) -> JSONResponse:
+    response = problem(413, "too-large", "Request body too large", str(exc.detail),
+                       limit=exc.limit)
+    response.headers["Connection"] = "close"  # the rest of the body is never read
+    return response
+
+
+def unavailable_problem(detail: str) -> JSONResponse:
+    response = problem(503, "unavailable", "Service unavailable", detail)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -62,10 +126,32 @@ def install(app: FastAPI) -> None:
         return problem(422, "invalid-input", "Invalid input", "the request did not validate",
                        errors=errors)
 
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return too_large_problem(exc)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if unavailable(exc):
+            log.warning("database unavailable during %s %s: %s", request.method,
+                        request.url.path, exc)
+            return unavailable_problem("the database is unavailable; retry shortly")
+        log.error("unexpected database error during %s %s", request.method, request.url.path,
+                  exc_info=exc)
+        return internal_problem()
+
+    for database_exception in (psycopg.Error, persistence.PersistenceError):
+        app.add_exception_handler(database_exception, database_error)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return problem(500, "internal", "Internal error", "unexpected error; it has been logged")
+        if unavailable(exc):  # e.g. a database error re-raised as something else
+            return unavailable_problem("the database is unavailable; retry shortly")
+        return internal_problem()
+
+
+def internal_problem() -> JSONResponse:
+    return problem(500, "internal", "Internal error", "unexpected error; it has been logged")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.context import ApiContext
+from api.deps import known_query_only
+from api.middleware import BodyLimit
 from api.routes import (
     aftercare,
     analytics,
@@ -34,9 +36,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
         description="Event-sourced after-sales core of a car dealership. Errors are "
         "application/problem+json; commands accept Idempotency-Key and If-Match.",
         version="0.1.0",
+        dependencies=[Depends(known_query_only)],
     )
     app.state.ctx = ctx
     errors.install(app)
+    openapi.install(app)
+    app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
     app.include_router(health.router)
     app.include_router(work_orders.router)
     app.include_router(customers.router)

@@ -4,16 +4,48 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 PayType = Literal["customer", "warranty", "insurance", "internal"]
-
+# Items of lists and keys of maps are bounded like every other text field: a complaint; a
+# short code (fault code, tag, skill, phone, part number, line id, brand); a longer identifier
+# (lot id, model name).
+Complaint = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 
 class Body(BaseModel):
+    """Every request body: unknown fields refused; text the store can keep (no NUL character,
+    no unpaired surrogate: PostgreSQL text and JSON columns refuse both)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        if not storable(data):
+            raise ValueError("text may not contain NUL characters or unpaired surrogates")
+        return data
+
+
+def storable(value: Any) -> bool:
+    """Whether every string in `value` (keys too) can be stored as PostgreSQL text."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(storable(k) and storable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(storable(v) for v in value)
+    return True
 
 
 class CustomerIn(Body):
@@ -37,8 +69,8 @@ class WorkOrderOpen(Body):
     customer_id: UUID | None = None
     vehicle: VehicleIn
     mileage: int = Field(ge=0, le=3_000_000)
-    complaints: list[str] = Field(min_length=1, max_length=30)
-    kind: str = "repair"
+    complaints: list[Complaint] = Field(min_length=1, max_length=30)
+    kind: str = Field(default="repair", max_length=20)
     appointment_id: str | None = Field(default=None, max_length=64)
 
 
@@ -57,7 +89,7 @@ class JobIn(Body):
 class DiagnosisIn(Body):
     cause: str = Field(min_length=1, max_length=2000)
     correction: str = Field(min_length=1, max_length=2000)
-    fault_codes: list[str] = Field(default_factory=list, max_length=50)
+    fault_codes: list[Code] = Field(default_factory=list, max_length=50)
 
 
 class WarrantyIn(Body):

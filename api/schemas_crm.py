@@ -4,30 +4,34 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from api.schemas import Body
+from api.schemas import Body, Complaint
 
 Channel = Literal["phone", "sms", "wechat", "email"]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=30)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=30)]
+Skill = Annotated[str, StringConstraints(min_length=1, max_length=30)]
+Weekday = Annotated[int, Field(ge=1, le=7)]
 
 
 class CustomerRegisterIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     kind: Literal["person", "company"] = "person"
     name: str = Field(min_length=1, max_length=100)
-    phones: list[str] = Field(min_length=1, max_length=5)
+    phones: list[Phone] = Field(min_length=1, max_length=5)
     wechat_id: str | None = Field(default=None, max_length=60)
-    consents: list[Channel] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    consents: list[Channel] = Field(default_factory=list, max_length=4)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
 class CustomerDetailsIn(Body):
     kind: Literal["person", "company"] | None = None
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    phones: list[str] | None = Field(default=None, min_length=1, max_length=5)
+    phones: list[Phone] | None = Field(default=None, min_length=1, max_length=5)
     wechat_id: str | None = Field(default=None, max_length=60)
 
 
@@ -102,11 +106,11 @@ class CapacityIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     from_day: date
     to_day: date
-    weekdays: list[int] = Field(default=[1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7)
-    opens: str = Field(pattern=r"^\d\d:\d\d$")
-    closes: str = Field(pattern=r"^\d\d:\d\d$")
+    weekdays: list[Weekday] = Field(default=[1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7)
+    opens: str = Field(max_length=5, pattern=r"^\d\d:\d\d$")
+    closes: str = Field(max_length=5, pattern=r"^\d\d:\d\d$")
     bays: int = Field(ge=0, le=200)
-    skill_hours: dict[str, Decimal]
+    skill_hours: dict[Skill, Decimal] = Field(max_length=30)
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -130,15 +134,15 @@ class BookIn(Body):
     customer_id: UUID
     vehicle: AppointmentVehicleIn
     day: date
-    arrival: str = Field(pattern=r"^\d\d:\d\d$")
+    arrival: str = Field(max_length=5, pattern=r"^\d\d:\d\d$")
     services: list[ServiceIn] = Field(min_length=1, max_length=20)
-    kind: str = "maintenance"
+    kind: str = Field(default="maintenance", max_length=20)
     note: str | None = Field(default=None, max_length=1000)
 
 
 class RescheduleIn(Body):
     day: date
-    arrival: str = Field(pattern=r"^\d\d:\d\d$")
+    arrival: str = Field(max_length=5, pattern=r"^\d\d:\d\d$")
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -148,12 +152,12 @@ class NoShowIn(Body):
 
 class ArrivalIn(Body):
     mileage: int = Field(ge=0, le=3_000_000)
-    complaints: list[str] = Field(default_factory=list, max_length=30)
+    complaints: list[Complaint] = Field(default_factory=list, max_length=30)
 
 
 class ProfileIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
-    skills: dict[str, int]
+    skills: dict[Skill, int] = Field(max_length=30)
     hourly_cost: Decimal = Field(ge=0, le=100_000)
     reason: str | None = Field(default=None, max_length=500)
     name: str | None = Field(default=None, min_length=1, max_length=40,
@@ -162,8 +166,8 @@ class ProfileIn(Body):
 
 class ShiftIn(Body):
     day: date
-    start: str = Field(pattern=r"^\d\d:\d\d$")
-    end: str = Field(pattern=r"^\d\d:\d\d$")
+    start: str = Field(max_length=5, pattern=r"^\d\d:\d\d$")
+    end: str = Field(max_length=5, pattern=r"^\d\d:\d\d$")
     break_minutes: int = Field(default=0, ge=0, le=600)
 
 

@@ -47,9 +47,11 @@ class PaymentIn(Body):
                                      description="cash handed over; the change is computed")
     provider_ref: str | None = Field(default=None, max_length=80,
                                      description="required for electronic payments")
-    business_date: str | None = Field(default=None, description="YYYY-MM-DD; default today")
-    correction_of: str | None = Field(default=None,
-                                      description="the closed day this payment corrects")
+    business_date: str | None = Field(default=None, max_length=10,
+                                      description="YYYY-MM-DD; default today")
+    correction_of: str | None = Field(default=None, max_length=10,
+                                      description="the closed day (YYYY-MM-DD) this payment "
+                                      "corrects")
 
 
 class RefundIn(Body):
@@ -68,7 +70,7 @@ class RefundDecisionIn(Body):
 class DayEndIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     counted_cash: Decimal = Field(ge=0, le=100_000_000)
-    business_date: str | None = None
+    business_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
     reason: str | None = Field(default=None, max_length=500)
     cashier_id: str | None = Field(default=None, max_length=64,
                                    description="a manager or finance closes another's day")
@@ -78,7 +80,7 @@ class StatementIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     source: Literal["bank", "wechat_pay", "alipay", "card_acquirer"]
     account: str = Field(default="", max_length=60)
-    csv: str = Field(min_length=1, max_length=2_000_000,
+    csv: str = Field(min_length=1, max_length=200_000,
                      description="header: date,amount,reference,counterparty")
 
 

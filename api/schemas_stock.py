@@ -7,15 +7,12 @@ from uuid import UUID
 
 from pydantic import Field
 
-from api.schemas import Body
-
-Qty = Decimal
-Reason = str
+from api.schemas import Body, Code, Ident
 
 
 class FitmentIn(Body):
-    brands: list[str] = Field(default_factory=list, max_length=50)
-    models: list[str] = Field(default_factory=list, max_length=200)
+    brands: list[Code] = Field(default_factory=list, max_length=50)
+    models: list[Ident] = Field(default_factory=list, max_length=200)
 
 
 class PartDetailsIn(Body):
@@ -80,7 +77,8 @@ class DecisionIn(Body):
 
 
 class CountIn(Body):
-    counted: dict[str, Decimal] = Field(min_length=1, description="lot id -> counted quantity")
+    counted: dict[Ident, Decimal] = Field(min_length=1, max_length=500,
+                                          description="lot id -> counted quantity")
     reason: str | None = Field(default=None, max_length=500)
     count_ref: str | None = Field(default=None, max_length=40,
                                   description="the stocktake this count belongs to")
@@ -116,7 +114,7 @@ class OrderIn(Body):
 class FromSuggestionsIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     supplier: str = Field(min_length=1, max_length=100)
-    part_numbers: list[str] | None = Field(
+    part_numbers: list[Code] | None = Field(
         default=None, max_length=500,
         description="default: every part the suggestion list proposes from this supplier")
 
@@ -136,5 +134,5 @@ class PartReturnIn(Body):
 
 
 class FollowOnIn(Body):
-    line_ids: list[str] = Field(min_length=1, max_length=100)
+    line_ids: list[Code] = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=500)

@@ -7,41 +7,21 @@ never matched twice.
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
-from domain.money import to_decimal
+from domain.statement_format import csv_rows, read_statement
 
 SOURCES = ("bank", "wechat_pay", "alipay", "card_acquirer")
-COLUMNS = ("date", "amount", "reference", "counterparty")
 
 
 def parse_statement(text: str) -> list[dict[str, Any]]:
-    """CSV with a header: date (YYYY-MM-DD), amount, reference, counterparty."""
-    reader = csv.DictReader(io.StringIO(text.strip()))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    require(not missing, InvalidInput(f"the statement lacks columns: {', '.join(missing)}"))
-    lines = []
-    for n, row in enumerate(reader, start=1):
-        try:
-            day = date.fromisoformat((row["date"] or "").strip()).isoformat()
-        except ValueError:
-            raise InvalidInput(f"line {n}: date must be YYYY-MM-DD", line=n) from None
-        amount = to_decimal((row["amount"] or "").strip(), f"line {n} amount")
-        require(amount == amount.quantize(Decimal("0.01")) and amount != 0,
-                InvalidInput(f"line {n}: amount must be non-zero with at most 2 decimals", line=n))
-        lines.append({"line_no": n, "date": day, "amount": amount.quantize(Decimal("0.01")),
-                      "reference": (row["reference"] or "").strip(),
-                      "counterparty": (row["counterparty"] or "").strip()})
-    require(bool(lines), InvalidInput("the statement has no lines"))
-    return lines
+    """CSV with a header naming date, amount, reference and counterparty (in English, or as
+    Chinese banks name them: see domain.statement_format)."""
+    return read_statement(csv_rows(text))
 
 
 class Statement(Aggregate):

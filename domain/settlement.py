@@ -86,10 +86,20 @@ def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) 
 
 
 def allocate(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
-    """Split `amount` over lines in proportion to `weights` (what each has left), to the fen.
+    """Split a bill discount over the bill's lines, to the fen.
 
-    Shares are rounded down; the fen left over go one by one to the largest lines that still
-    have room, so no line is given more than its weight.
+    `weights` is what each line has left to discount, in the order the lines are printed on the
+    bill. The rule, as a cashier or an auditor states it:
+
+    1. every line gets its share of the discount in proportion to what it has left, rounded
+       down to the fen;
+    2. the fen left over (fewer than there are lines) all go to the line with the most left; of
+       lines with equally much left, to the one printed first on the bill;
+    3. if that line has not enough left for them (a discount within a few fen of the bill's
+       total), the rest go to the next line in the same order, so no line is given more than
+       it has left.
+
+    E.g. 10.01 off lines of 50.00, 100.00 and 100.00: 2.00, 4.01 and 4.00.
     """
     total = sum(weights.values(), ZERO)
     if total <= 0 or amount > total:
@@ -97,7 +107,8 @@ def allocate(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]
     shares = {k: (amount * w / total).quantize(CENT, rounding=ROUND_DOWN)
               for k, w in weights.items()}
     rest = amount - sum(shares.values(), ZERO)
-    for key in sorted(weights, key=lambda k: (-weights[k], k)):
+    printed = {key: n for n, key in enumerate(weights)}
+    for key in sorted(weights, key=lambda k: (-weights[k], printed[k])):
         if rest <= 0:
             break
         room = min(weights[key] - shares[key], rest)
@@ -248,7 +259,8 @@ class Settlement(Aggregate):
 
     def discount(self, audit: Audit, bill_kind: str, line_id: str | None, amount: object,
                  reason: str | None, approval_rate: Decimal) -> dict[str, Decimal]:
-        """A discount on one line or on the whole bill (spread over its lines by net amount).
+        """A discount on one line or on the whole bill (spread over its lines by what each has
+        left, see `allocate` for the rule to the fen).
 
         Above `approval_rate` of the gross it applies to, the caller must be a manager and give
         a reason (the manager's approval is this command).

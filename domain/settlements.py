@@ -24,6 +24,7 @@ from domain.customers import earn_in
 from domain.loyalty import LoyaltyRules
 from domain.reconciliation import SOURCES, Statement, parse_statement
 from domain.settlement import Settlement, SettlementError, build_bills
+from domain.statement_format import read_statement
 from domain.work_order import WorkOrder
 
 
@@ -316,12 +317,16 @@ class Settlements:
     # -- reconciliation ----------------------------------------------------------------------
 
     def import_statement(self, request: Request, *, store_id: str, source: str, account: str,
-                         csv_text: str) -> CommandResult:
+                         csv_text: str | None = None,
+                         rows: list[list[Any]] | None = None) -> CommandResult:
+        """A statement as CSV text, or as the rows of a file (see domain.statement_format)."""
         require(request.caller.may_use(store_id),
                 NotPermitted(f"your token does not cover {store_id}"))
         if source not in SOURCES:
             raise InvalidInput(f"source must be one of {', '.join(SOURCES)}")
-        lines = parse_statement(csv_text)
+        require((csv_text is None) != (rows is None),
+                InvalidInput("a statement is imported from CSV text or from a file's rows"))
+        lines = parse_statement(csv_text) if csv_text is not None else read_statement(rows or [])
         statement_id = uuid4()
 
         def decide(session: Session) -> Decision:

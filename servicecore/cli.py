@@ -116,16 +116,23 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Progress on stderr, one JSON line per projection on stdout."""
     from servicecore.container import build
+    from servicecore.progress import Progress
     from workers.projection_runner import rebuild
 
     container = build(settings)
     try:
         for view in container.views:
             if args.name in (None, view.name):
-                figures = rebuild(container.app, container.pool, view,
-                                  batch_size=settings.projection_batch_size)
-                print(json.dumps({"projection": view.name, **figures}))
+                progress = Progress(f"projection {view.name}")
+                try:
+                    figures = rebuild(container.app, container.pool, view,
+                                      batch_size=settings.projection_batch_size,
+                                      progress=progress)
+                finally:
+                    progress.close()
+                print(json.dumps({"projection": view.name, **figures}), flush=True)
     finally:
         container.close()
     return 0
@@ -159,10 +166,15 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from analytics.loader import AnalyticsLoader, rebuild
     from servicecore.container import build
+    from servicecore.progress import Progress
 
     container = build(settings.model_copy(update={"in_process_projections": False}))
     try:
-        figures = rebuild(container.app, settings.analytics_path)
+        progress = Progress("analytics")
+        try:
+            figures = rebuild(container.app, settings.analytics_path, progress=progress)
+        finally:
+            progress.close()
         loader = AnalyticsLoader(container.app, settings.analytics_path)
         try:
             loader.publish(force=True)

@@ -145,6 +145,7 @@ class Container:
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             progress_link_hours=self.settings.progress_link_hours,
             public_url=self.settings.public_url, health=self.health_check,
+            max_body_bytes=self.settings.max_body_bytes,
         )
 
     @property

@@ -18,19 +18,28 @@ violation) is always a definite answer from the server and is raised as Integrit
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import dict_row
 
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 APPEND = f"""
 WITH appended AS (
@@ -41,37 +50,152 @@ WITH appended AS (
 )
 INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids)
 SELECT %(command)s, array_agg(notification_id ORDER BY notification_id) FROM appended
-RETURNING notification_ids
+RETURNING command_id, notification_ids
 """
+
+# Several saves in one statement (group commit): each save's command row lists its own ids.
+APPEND_MANY = f"""
+WITH appended AS (
+    INSERT INTO {{table}} (originator_id, originator_version, topic, state)
+    SELECT * FROM unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[],
+                         %(states)s::bytea[])
+    RETURNING notification_id, originator_id, originator_version
+)
+INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids)
+SELECT saves.command, array_agg(appended.notification_id ORDER BY appended.notification_id)
+FROM appended JOIN unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(commands)s::uuid[])
+     AS saves(id, version, command)
+     ON appended.originator_id = saves.id AND appended.originator_version = saves.version
+GROUP BY saves.command
+RETURNING command_id, notification_ids
+"""
+
+
+def _read(method: Callable[..., R]) -> Callable[..., R]:
+    """A read of the library's recorder with two tries, not ten: after a restart the second try
+    gets a live connection (the pool's dead ones are dropped first); a database that is away
+    answers 503 in seconds instead of after ten pool timeouts."""
+    inner: Callable[..., R] = getattr(method, "__wrapped__", method)
+
+    @wraps(inner)
+    def read(self: EventRecorder, *args: Any, **kwargs: Any) -> R:
+        try:
+            return inner(self, *args, **kwargs)
+        except (InterfaceError, OperationalError):
+            self._drop_broken_connections()
+            time.sleep(0.2)
+            return inner(self, *args, **kwargs)
+
+    return read
 
 
 class CommitUnknown(OperationalError):
     """The database stayed unreachable: whether the save committed could not be decided."""
 
 
+@dataclass(eq=False)
+class _Save:
+    command_id: UUID
+    events: Sequence[StoredEvent]
+    result: list[int] | None = None
+    error: BaseException | None = None
+    finished: bool = False
+
+    def answer(self) -> list[int]:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
 class EventRecorder(PostgresApplicationRecorder):
-    """Appends with a command id; resolves an ambiguous failure before trying again."""
+    """Appends with a command id; resolves an ambiguous failure before trying again.
+
+    Group commit: saves that arrive while another save's statement is in flight wait for it,
+    then the first of them sends all that queued up as ONE statement (one transaction, one
+    flush to disk). A version conflict in such a batch sends its saves again one by one, so
+    every save gets its own answer exactly as if it had been sent alone.
+    """
 
     resolve_seconds = 30.0  # how long to wait for the database to decide an unknown outcome
     connect_seconds = 3.0  # how long a save retries when it cannot get a connection at all
     attempts = 5  # sends of one save whose earlier sends provably stored nothing
+    group_commit = True
+    max_batch = 64  # saves per statement
+
+    select_events = _read(PostgresApplicationRecorder.select_events)
+    select_notifications = _read(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _read(PostgresApplicationRecorder.max_notification_id)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.append_statement = APPEND.replace("{table}", self.events_table_name)
+        self.append_many_statement = APPEND_MANY.replace("{table}", self.events_table_name)
+        self._turn = threading.Condition()
+        self._queue: list[_Save] = []
+        self._sending = False
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        command_id: UUID = kwargs.get("command_id") or uuid4()
-        params = {
-            "ids": [e.originator_id for e in stored_events],
-            "versions": [e.originator_version for e in stored_events],
-            "topics": [e.topic for e in stored_events],
-            "states": [e.state for e in stored_events],
-            "command": command_id,
+        save = _Save(kwargs.get("command_id") or uuid4(), stored_events)
+        if not self.group_commit:
+            self._send_batch([save])
+            return save.answer()
+        with self._turn:
+            self._queue.append(save)
+        while True:
+            with self._turn:
+                while self._sending and not save.finished:
+                    self._turn.wait()
+                if save.finished:
+                    return save.answer()
+                self._sending = True
+                batch = self._queue[:self.max_batch]
+                del self._queue[:len(batch)]
+            try:
+                self._send_batch(batch)
+            finally:
+                with self._turn:
+                    self._sending = False
+                    self._turn.notify_all()
+
+    def _send_batch(self, batch: list[_Save]) -> None:
+        """Store the saves together; each gets its own result or error."""
+        try:
+            stored = self._store(batch)
+            for save in batch:
+                save.result = stored[save.command_id]
+        except IntegrityError as conflict:
+            if len(batch) == 1:
+                batch[0].error = conflict
+            else:
+                for save in batch:  # whose conflict was it? each alone says
+                    self._send_batch([save])
+        except Exception as error:  # noqa: BLE001 - handed to every waiting save
+            for save in batch:
+                save.error = error
+        finally:
+            for save in batch:
+                save.finished = save.result is not None or save.error is not None
+
+    def _params(self, batch: list[_Save]) -> dict[str, Any]:
+        events = [(save.command_id, e) for save in batch for e in save.events]
+        return {
+            "ids": [e.originator_id for _, e in events],
+            "versions": [e.originator_version for _, e in events],
+            "topics": [e.topic for _, e in events],
+            "states": [e.state for _, e in events],
+            "command": batch[0].command_id,
+            "commands": [command for command, _ in events],
         }
+
+    def _store(self, batch: list[_Save]) -> dict[UUID, list[int]]:
+        """One statement for the batch; after a lost connection, look up before sending again
+        (the statement is atomic: the first save's command row tells for all of them)."""
+        params = self._params(batch)
+        first = batch[0].command_id
         connect_until = time.monotonic() + self.connect_seconds
         for attempt in range(1, self.attempts + 1):
             backend_pid, sent_at = None, time.monotonic()
@@ -79,7 +203,7 @@ class EventRecorder(PostgresApplicationRecorder):
                 with self.datastore.get_connection() as conn:
                     backend_pid = conn.info.backend_pid
                     sent_at = time.monotonic()
-                    return self._append(conn, params)
+                    return self._append(conn, params, many=len(batch) > 1)
             except IntegrityError:
                 raise
             except (OperationalError, psycopg.OperationalError) as error:
@@ -87,19 +211,18 @@ class EventRecorder(PostgresApplicationRecorder):
                 if backend_pid is None:  # never reached the server: nothing was stored
                     if time.monotonic() >= connect_until:
                         raise
-                    log.warning("save %s: no connection (%s); attempt %d", command_id, error,
+                    log.warning("save %s: no connection (%s); attempt %d", first, error,
                                 attempt)
                     time.sleep(0.2)
                     continue
-                log.warning("save %s: connection lost while in flight (%s); checking whether "
-                            "it committed", command_id, error)
-                stored = self.resolve(command_id, backend_pid, sent_at)
+                log.warning("save %s (+%d more): connection lost while in flight (%s); checking "
+                            "whether it committed", first, len(batch) - 1, error)
+                stored = self.resolve([save.command_id for save in batch], backend_pid, sent_at)
                 if stored is not None:
-                    log.info("save %s had committed: %d events", command_id, len(stored))
+                    log.info("save %s had committed", first)
                     return stored
-                log.info("save %s had not committed; sending it again", command_id)
-        raise OperationalError(f"save {command_id}: the database refused it {self.attempts} "
-                               "times")
+                log.info("save %s had not committed; sending it again", first)
+        raise OperationalError(f"save {first}: the database refused it {self.attempts} times")
 
     def _drop_broken_connections(self) -> None:
         """After a restart every pooled connection is dead: check them all now, once."""
@@ -108,17 +231,19 @@ class EventRecorder(PostgresApplicationRecorder):
         except Exception:
             log.debug("pool check failed", exc_info=True)
 
-    def _append(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[int]:
+    def _append(self, conn: psycopg.Connection[Any], params: dict[str, Any], *,
+                many: bool = False) -> dict[UUID, list[int]]:
         """One statement, one transaction (the pooled connection is in autocommit mode)."""
+        statement = self.append_many_statement if many else self.append_statement
         try:
-            row = conn.execute(self.append_statement, params).fetchone()
+            rows = conn.execute(statement, params).fetchall()
         except psycopg.errors.UniqueViolation as conflict:
             raise IntegrityError(str(conflict)) from conflict
-        assert row is not None
-        return list(row["notification_ids"])
+        return {row["command_id"]: list(row["notification_ids"]) for row in rows}
 
-    def resolve(self, command_id: UUID, backend_pid: int, sent_at: float) -> list[int] | None:
-        """After a lost connection: the save's notification ids if it committed, else None.
+    def resolve(self, command_ids: list[UUID], backend_pid: int,
+                sent_at: float) -> dict[UUID, list[int]] | None:
+        """After a lost connection: the saves' notification ids if they committed, else None.
 
         The backend that ran the statement may still be alive (a dropped network, not a
         restart): it is terminated and awaited first, so its transaction has ended for good.
@@ -134,14 +259,17 @@ class EventRecorder(PostgresApplicationRecorder):
                     self._end_backend(conn, backend_pid, sent_at, deadline)
                     with conn.transaction():
                         conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")
-                        row = conn.execute(
-                            f"SELECT notification_ids FROM {COMMANDS_TABLE} "
-                            "WHERE command_id = %s", (command_id,)).fetchone()
-                    return list(row["notification_ids"]) if row else None
+                        rows = conn.execute(
+                            f"SELECT command_id, notification_ids FROM {COMMANDS_TABLE} "
+                            "WHERE command_id = ANY(%s)", (command_ids,)).fetchall()
+                    if not rows:
+                        return None
+                    assert len(rows) == len(command_ids), "one statement stores all or none"
+                    return {r["command_id"]: list(r["notification_ids"]) for r in rows}
             except (OperationalError, psycopg.OperationalError) as error:
                 if time.monotonic() >= deadline:
                     raise CommitUnknown(
-                        f"save {command_id}: the database did not come back within "
+                        f"save {command_ids[0]}: the database did not come back within "
                         f"{self.resolve_seconds:.0f} s to tell whether it committed") from error
                 time.sleep(0.2)
 

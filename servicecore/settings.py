@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     create_tables: bool = True
     pool_size: int = 10
     read_wait_max_seconds: float = 5.0
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024,
+                                description="larger request bodies are refused with 413")
     scrap_approval_qty: Decimal = Field(
         default=Decimal(10), description="scrap above this quantity waits for a manager")
     scrap_approval_value: Decimal = Field(

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL database per test session, the system, an HTTP client.
+"""Shared fixtures: a real PostgreSQL database per test session, the system, an HTTP client;
+the hypothesis profiles (tests/hypothesis_profiles.py).
 
 The server is the one named by DATABASE_URL, or else the embedded one under var/. Each session
 creates its own database and drops it afterwards: the event tables refuse DELETE and TRUNCATE,
@@ -23,6 +24,7 @@ from servicecore.container import Container, build, migrate
 from servicecore.embedded import embedded_database_url
 from servicecore.roles import APP_ROLE, DatabaseUrls, ensure_role, with_user
 from servicecore.settings import Settings
+from tests import hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
 from tests.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -118,8 +119,13 @@ class ProjectionRunner:
 
 
 def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
-            batch_size: int = 500) -> dict[str, float]:
-    """Rebuild from event 0 into fresh tables, then swap them in while the live ones serve."""
+            batch_size: int = 500,
+            progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Rebuild from event 0 into fresh tables, then swap them in while the live ones serve.
+
+    `progress(done, total)` is called after every batch with the position reached and the head
+    of the log (notification ids: events, give or take ids that rolled back).
+    """
     started = time.perf_counter()
     with pool.connection() as conn, conn.transaction():
         for statement in view.drop(REBUILD_SUFFIX):
@@ -128,7 +134,13 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         conn.execute("DELETE FROM projection_positions WHERE name = %s",
                      (view.name + REBUILD_SUFFIX,))
     shadow = ProjectionRunner(app, pool, view, batch_size=batch_size, suffix=REBUILD_SUFFIX)
-    events = shadow.catch_up()
+    head = app.recorder.max_notification_id() or 0
+    events = 0
+    while count := shadow.run_batch():
+        events += count
+        if progress is not None:
+            position = shadow.position()
+            progress(position, max(head, position))
     with pool.connection() as conn, conn.transaction():
         conn.execute(
             "INSERT INTO projection_positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
@@ -140,13 +152,17 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
             events += count
         for statement in view.swap(REBUILD_SUFFIX):
             conn.execute(statement)
-        conn.execute(
+        row = conn.execute(
             """UPDATE projection_positions SET position =
                    (SELECT position FROM projection_positions WHERE name = %s), updated_at = now()
-               WHERE name = %s""",
+               WHERE name = %s
+               RETURNING position""",
             (view.name + REBUILD_SUFFIX, view.name),
-        )
+        ).fetchone()
         conn.execute("DELETE FROM projection_positions WHERE name = %s",
                      (view.name + REBUILD_SUFFIX,))
+    if progress is not None:
+        reached = int(row[0]) if row else 0
+        progress(reached, reached)
     seconds = time.perf_counter() - started
     return {"events": events, "seconds": seconds, "events_per_second": events / seconds if seconds else 0}

@@ -2,25 +2,28 @@
 
 Position: the row `kafka-relay` in `projection_positions` holds the highest notification id up
 to which every event has been acknowledged by the broker (acks=all), contiguously over the ids
-the store actually returned — ids that do not exist (gaps) and internal streams, which are not
-published, count as acknowledged. Sends are pipelined (linger, batches); acknowledgements move
-the position from the oldest pending send onwards.
+the store actually returned (gaps and unpublished internal streams count as acknowledged).
+Sends are pipelined; acknowledgements move the position from the oldest pending send onwards.
 
-On any failed send the relay drops its producer, waits (exponential backoff) and starts again
-from the stored position: events after it may reach the topics twice, never out of the
-per-stream order a consumer needs, and never not at all. Consumers skip stream versions they
-have already applied (see `workers.relay_consumer.StreamVersions`).
+On any failure the relay drops its producer, backs off and re-sends everything after the
+stored position: at least once, in per-stream order (consumers skip stream versions they have
+applied: `workers.relay_consumer.StreamVersions`). A broker restart is noticed in seconds, not
+at the delivery timeout: a connection dropped under a request fails its sends at once, a send to
+a topic the broker no longer knows fails before it is queued, sends stuck for `stall_seconds`
+make the relay ask whether the broker answers and still holds what it acknowledged, and the
+backoff ends as soon as an unreachable broker answers again. The position never stays past an
+event the broker lost: on every connection, when stuck and every `verify_seconds` while idle,
+each partition's end offset is compared with what was acknowledged (`workers.relay_offsets`).
 
-The producer is idempotent (`enable_idempotence=True`, acks=all, one request in flight). A
-broker that refuses idempotent producers (InitProducerId fails: e.g. tansu 0.6 with memory
-storage) is detected; with `idempotence="auto"` the relay logs it once and goes on without
-(one request in flight keeps the order; the re-send path above still never loses an event).
+The producer is idempotent (acks=all, one request in flight); a broker that refuses idempotent
+producers (tansu 0.6) is detected, and with `idempotence="auto"` the relay goes on without.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,43 +33,27 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from workers import relay_broker as broker
+from workers import relay_metrics as metrics
+from workers import relay_offsets as offsets
 from workers.health import RateMeter, Sample
 from workers.integration_events import IntegrationMapper
 from workers.projection_runner import CHANNEL
+from workers.relay_broker import POSITION_NAME, RelayConfig
+from workers.relay_metrics import RelayStats
+from workers.relay_offsets import AckedOffsets, Lost
 
+__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "RelayConfig", "RelayStats",
+           "SendFailed"]
 log = logging.getLogger(__name__)
-POSITION_NAME = "kafka-relay"
 
 
 class SendFailed(Exception):
     """A send was not acknowledged: start again from the stored position."""
 
 
-@dataclass(frozen=True)
-class RelayConfig:
-    bootstrap_servers: str
-    topic_prefix: str = "servicecore."
-    partitions: int = 6
-    replication_factor: int = 1
-    idempotence: str = "auto"  # auto | on | off
-    linger_ms: int = 20
-    batch_bytes: int = 512 * 1024
-    select_limit: int = 1000
-    max_unacked: int = 20_000
-    delivery_timeout_ms: int = 30_000
-    max_backoff_seconds: float = 30.0
-    compression_type: str | None = None
-    position_name: str = POSITION_NAME
-
-
-@dataclass
-class RelayStats:
-    sent: int = 0  # messages handed to the producer (re-sends included)
-    acked: int = 0  # messages the broker acknowledged
-    retries: int = 0  # restarts from the stored position after a failure
-    failures: int = 0  # failed sends / connection attempts
-    skipped: int = 0  # internal events, not published
-    unknown: int = 0  # events published with an empty payload (no mapping)
+class BrokerLostRecords(SendFailed):
+    """The broker no longer holds records it acknowledged: go back and send them again."""
 
 
 @dataclass
@@ -88,86 +75,139 @@ class KafkaRelay:
         self.idempotence_refused = False
         self.active = False
         self.stored = 0  # last stored position
+        self.acked = AckedOffsets()
         self._producer_factory = producer_factory
         self._producer: Any = None
+        self._checker: Any = None  # a group-less consumer that asks for end offsets
+        self._generation = 0  # of the producer; errbacks of dropped producers are ignored
         self._cursor = 0  # last notification id handed to the producer (or skipped)
         self._pending: deque[_Pending] = deque()
         self._failed = threading.Event()
         self._error: BaseException | None = None
+        self._progress_at = 0.0  # when the oldest pending send was made or the last ack came
+        self._checked_at = 0.0  # when the broker was last asked what it holds
+        self._loaded = False
 
     # -- position ---------------------------------------------------------------------------
 
     def position(self) -> int:
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
-                               (self.config.position_name,)).fetchone()
-        return int(row[0]) if row else 0
+            return offsets.load_position(conn, self.config.position_name)
+
+    def _load(self) -> None:
+        """The stored position; on the first start also the end offsets the broker
+        acknowledged (afterwards this process knows better: where ids sit, what is unsaved)."""
+        if not self._loaded:
+            with self.pool.connection() as conn:
+                offsets.ensure_acked_table(conn)
+                self.acked.load(offsets.load_acked(conn, self.config.position_name))
+            self._loaded = True
+        self.stored = self.position()
 
     def _store(self, position: int) -> None:
-        with self.pool.connection() as conn:
-            conn.execute(
-                """INSERT INTO projection_positions (name, position) VALUES (%s, %s)
-                   ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
-                       updated_at = now()""",
-                (self.config.position_name, position))
+        """The position and the acknowledged end offsets, in one transaction."""
+        changed = self.acked.take_changed()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                offsets.save_position(conn, self.config.position_name, position)
+                offsets.save_acked(conn, self.config.position_name, changed)
+        except BaseException:
+            self.acked.changed.update(changed)
+            raise
         self.stored = position
 
     # -- broker -----------------------------------------------------------------------------
 
     def ensure_topics(self) -> None:
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import TopicAlreadyExistsError
-
-        admin = KafkaAdminClient(bootstrap_servers=self.config.bootstrap_servers,
-                                 client_id="servicecore-relay-admin", request_timeout_ms=10_000)
-        try:
-            for topic in self.mapper.topics():
-                try:
-                    admin.create_topics([NewTopic(topic, self.config.partitions,
-                                                  self.config.replication_factor)])
-                except TopicAlreadyExistsError:
-                    pass
-        finally:
-            admin.close()
+        broker.ensure_topics(self.config, self.mapper.topics())
 
     def _new_producer(self) -> Any:
-        """acks=all, one request in flight (per-partition order). Idempotent: kafka-python
-        retries inside the producer (the broker drops duplicates). Not idempotent: no retries
-        inside the producer; the relay's own restart from its stored position is the retry,
-        so a broker that lost acknowledged records (a restart) gets them again."""
-        c = self.config
-        options: dict[str, Any] = {
-            "bootstrap_servers": c.bootstrap_servers, "client_id": "servicecore-relay",
-            "acks": "all", "enable_idempotence": self.idempotent,
-            "max_in_flight_requests_per_connection": 1, "linger_ms": c.linger_ms,
-            "batch_size": c.batch_bytes,
-            "compression_type": c.compression_type, "delivery_timeout_ms": c.delivery_timeout_ms,
-            "request_timeout_ms": max(1000, min(30_000, c.delivery_timeout_ms - c.linger_ms - 1)),
-            "max_block_ms": 10_000, "reconnect_backoff_max_ms": 2_000,
-        }
-        if not self.idempotent:
-            options["retries"] = 0
+        options = broker.producer_options(self.config, self.idempotent)
         if self._producer_factory is not None:
-            return self._producer_factory(**options)
-        from kafka import KafkaProducer
+            producer = self._producer_factory(**options)
+        else:
+            from kafka import KafkaProducer
 
-        return KafkaProducer(**options)
+            producer = KafkaProducer(**options)
+        broker.fail_fast_on_dropped_connections(producer)
+        return producer
 
     def connect(self) -> None:
+        """Topics, a producer, and the check that the broker still holds what it acknowledged
+        before anything is sent."""
         self.ensure_topics()
-        self._producer = self._new_producer()
+        self._generation += 1
+        try:
+            self._producer = self._new_producer()
+            for topic in self.mapper.topics():  # bounded waits; the topics exist by now
+                self._producer.partitions_for(topic)
+            self._checker = broker.new_checker(self.config)
+            lost = self.lost_records()
+            if lost:
+                self._rewind(lost)
+        except BaseException:
+            self.close()
+            raise
 
-    def close(self, timeout: float = 0.0) -> None:
+    def lost_records(self) -> list[Lost]:
+        """The partitions whose end offset on the broker is below what it acknowledged (on a
+        connection: after `connect`)."""
+        if self._producer is None or self._checker is None:
+            raise RuntimeError("the relay is not connected to the broker")
+        self._checked_at = time.monotonic()
+        if not self.acked.ends:
+            return []
+        return self.acked.lost(broker.held_offsets(self._producer, self._checker, self.acked.ends))
+
+    def _rewind(self, lost: list[Lost]) -> None:
+        back_to = min(self.stored, max(0, self.acked.first_lost_id(lost) - 1))
+        for item in lost:
+            topic, partition = item.partition
+            log.warning("kafka relay: the broker no longer holds records it acknowledged on "
+                        "%s[%d]: its end offset is %d, an acknowledged batch starts at %d",
+                        topic, partition, item.held_end, item.acked_end - 1)
+        log.warning("kafka relay: re-sending from notification id %d (position was %d)",
+                    back_to + 1, self.stored)
+        self.acked.forget_lost(lost)
+        self._store(back_to)
+        self._cursor = back_to
+        self.stats.rewinds += 1
+
+    def _watch(self) -> None:
+        """Sends without progress for `stall_seconds`: a dropped connection (the broker does
+        not answer) or a broker that lost records fails them now, not at the delivery
+        timeout; a broker that is only slow is left alone."""
+        now = time.monotonic()
+        stall = self.config.stall_seconds
+        if (not self._pending or self._producer is None or now - self._progress_at < stall
+                or now - self._checked_at < stall):
+            return
+        self._checked_at = now
+        if not broker.broker_answers(self.config.bootstrap_servers):
+            raise SendFailed(f"the broker does not answer ({len(self._pending)} send(s) "
+                             f"waiting {now - self._progress_at:.1f} s)")
+        lost = self.lost_records()
+        if lost:
+            raise BrokerLostRecords(f"{len(lost)} partition(s) lost acknowledged records")
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Drop the producer at once (what it still holds fails, to be sent again from the
+        position) and the checking consumer."""
         producer, self._producer = self._producer, None
+        checker, self._checker = self._checker, None
+        self._generation += 1
         if producer is not None:
+            broker.close_producer(producer, timeout)
+        if checker is not None:
             try:
-                producer.close(timeout=timeout)
+                checker.close()
             except Exception:
-                log.debug("closing the producer failed", exc_info=True)
+                log.debug("closing the checking consumer failed", exc_info=True)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self._error = exc
-        self._failed.set()
+    def _on_error(self, generation: int, exc: BaseException) -> None:
+        if generation == self._generation:
+            self._error = exc
+            self._failed.set()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -177,7 +217,7 @@ class KafkaRelay:
         self._pending.clear()
         self._failed.clear()
         self._error = None
-        self.stored = self.position()
+        self._load()
         self._cursor = self.stored
 
     def pump(self) -> int:
@@ -188,7 +228,9 @@ class KafkaRelay:
             self.drain()
         notifications = self.app.recorder.select_notifications(
             start=self._cursor + 1, limit=self.config.select_limit, inclusive_of_start=True)
-        producer = self._producer
+        if notifications and not self._pending:
+            self._progress_at = time.monotonic()
+        producer, generation = self._producer, self._generation
         for n in notifications:
             message = self.mapper.to_message(n.id, n)
             if message is None:
@@ -197,9 +239,10 @@ class KafkaRelay:
                 continue
             if not message.known:
                 self.stats.unknown += 1
+            broker.known_partitions(producer, message.topic)  # a broker that dropped it: fail now
             future = producer.send(message.topic, key=message.key, value=message.value,
                                    headers=message.headers)
-            future.add_errback(self._on_error)
+            future.add_errback(self._on_error, generation)
             self._pending.append(_Pending(n.id, future))
             self.stats.sent += 1
         if notifications:
@@ -219,20 +262,36 @@ class KafkaRelay:
                     break
                 if head.future.failed():
                     raise SendFailed(f"send failed: {head.future.exception!r}")
+                meta = head.future.value
+                where = (meta.topic, meta.partition)
+                if not self.acked.record(where, meta.offset, head.notification_id,
+                                         broker.batch_offset(head.future, meta.offset)):
+                    raise BrokerLostRecords(
+                        f"{meta.topic}[{meta.partition}] acknowledged offset {meta.offset}, "
+                        f"below a batch acknowledged before (at {self.acked.ends[where] - 1})")
                 acked += 1
             position = head.notification_id
             self._pending.popleft()
         self.stats.acked += acked
         if position > self.stored:
+            self._progress_at = time.monotonic()
             self.meter.mark(position - self.stored)
             self._store(position)
+        self._watch()
         return position
 
     def drain(self, timeout: float | None = None) -> int:
-        """Wait for every send in flight to be acknowledged (or fail); store the position."""
-        if self._producer is not None and self._pending:
-            self._producer.flush(timeout=timeout or self.config.delivery_timeout_ms / 1000 + 5)
-        return self.advance()
+        """Wait for every send in flight to be acknowledged (a failure or a stall raises at
+        once, not at the end of the wait); store the position."""
+        limit = timeout if timeout is not None else self.config.delivery_timeout_ms / 1000 + 5
+        deadline = time.monotonic() + limit
+        while True:
+            position = self.advance()
+            if not self._pending:
+                return position
+            if time.monotonic() >= deadline:
+                raise SendFailed(f"{len(self._pending)} send(s) not acknowledged in {limit:.0f} s")
+            self._failed.wait(0.02)
 
     def catch_up(self, until: int | None = None) -> int:
         """Relay to the head (or `until`) and wait for the acks; returns the stored position.
@@ -281,6 +340,9 @@ class KafkaRelay:
                     self.advance()
                 else:
                     self.drain()
+                    idle_check = time.monotonic() - self._checked_at >= self.config.verify_seconds
+                    if idle_check and self.lost_records():  # the broker lost records: start again
+                        raise BrokerLostRecords("the broker lost acknowledged records")
                     for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
                         pass
                 backoff = 0.5
@@ -297,7 +359,7 @@ class KafkaRelay:
                 log.warning("kafka relay: %s: %s; re-sending from %d in %.1f s",
                             type(exc).__name__, exc, self.stored, backoff)
                 self.restart_from_stored_quietly()
-                stop.wait(backoff)
+                broker.wait_for_broker(stop, backoff, self.config.bootstrap_servers)
                 backoff = min(backoff * 2, self.config.max_backoff_seconds)
 
     def restart_from_stored_quietly(self) -> None:
@@ -312,14 +374,7 @@ class KafkaRelay:
 
     def _refused_idempotence(self) -> bool:
         """Did the broker refuse an idempotent producer? With "auto", go on without."""
-        manager = getattr(self._producer, "_transaction_manager", None)
-        if not self.idempotent or manager is None:
-            return False
-        try:
-            refused = bool(manager.has_fatal_error()) and not manager.has_producer_id()
-        except Exception:  # noqa: BLE001 - a private API of kafka-python; assume not
-            return False
-        if not refused:
+        if not self.idempotent or not broker.producer_id_refused(self._producer):
             return False
         self.idempotence_refused = True
         if self.config.idempotence == "auto":
@@ -340,42 +395,16 @@ class KafkaRelay:
                 self.drain(timeout=5.0)
         except Exception:  # noqa: BLE001 - the position simply stays where it is
             log.info("kafka relay: stopped with unacknowledged sends; they will be re-sent")
-        self.close(timeout=2.0)
+        self.close()
 
     # -- metrics ----------------------------------------------------------------------------
 
     def samples(self) -> Iterable[Sample]:
         head = self.app.recorder.max_notification_id() or 0
-        w = (("worker", "relay"),)
-        s = self.stats
-        return [
-            Sample("servicecore_worker_events_behind", float(max(0, head - self.stored)), w,
-                   help="head notification id minus the worker's stored position"),
-            Sample("servicecore_worker_position", float(self.stored), w),
-            Sample("servicecore_worker_events_per_second", self.meter.rate(), w,
-                   help="events the position moved over, per second (10 s window)"),
-            Sample("servicecore_worker_events_processed_total", float(self.meter.total), w,
-                   kind="counter"),
-            Sample("servicecore_relay_sent_total", float(s.sent), kind="counter",
-                   help="messages handed to the producer, re-sends included"),
-            Sample("servicecore_relay_acked_total", float(s.acked), kind="counter",
-                   help="messages acknowledged by the broker"),
-            Sample("servicecore_relay_retries_total", float(s.retries), kind="counter",
-                   help="restarts from the stored position after a failure"),
-            Sample("servicecore_relay_failures_total", float(s.failures), kind="counter",
-                   help="failed sends or broker connections"),
-            Sample("servicecore_relay_skipped_total", float(s.skipped), kind="counter",
-                   help="internal events not published"),
-            Sample("servicecore_relay_unmapped_total", float(s.unknown), kind="counter",
-                   help="events without a mapping, published with an empty payload"),
-            Sample("servicecore_relay_idempotent", 1.0 if self.idempotent else 0.0),
-            Sample("servicecore_relay_active", 1.0 if self.active else 0.0),
-        ]
+        return metrics.samples(self.stats, self.meter, stored=self.stored, head=head,
+                               idempotent=self.idempotent, active=self.active)
 
     def details(self) -> dict[str, Any]:
         head = self.app.recorder.max_notification_id() or 0
-        return {"active": self.active, "position": self.stored, "head": head,
-                "behind": max(0, head - self.stored), "idempotent": self.idempotent,
-                "sent": self.stats.sent, "acked": self.stats.acked,
-                "retries": self.stats.retries, "failures": self.stats.failures}
-
+        return metrics.details(self.stats, stored=self.stored, head=head,
+                               idempotent=self.idempotent, active=self.active)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
 from projections import finance
@@ -32,7 +32,7 @@ def deliver(work_order_id: UUID, body: DeliveryIn, cmd: DeliverCmd, ctx: Ctx) ->
 
 @router.get("/follow-ups")
 def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False, status: str | None = None,
-               wait_for: int | None = None) -> Any:
+               wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
@@ -55,7 +55,7 @@ def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 
 @router.get("/complaints")
 def complaints(ctx: Ctx, principal: Reader, status: str | None = None,
-               wait_for: int | None = None) -> Any:
+               wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance.complaints(conn, principal.stores, status=status)

@@ -22,10 +22,11 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Ctx, reader
+from api.deps import Ctx, KpiName, reader
 from domain.common import InvalidInput, NotFound, NotPermitted
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
+    404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
 Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
 
 
@@ -52,8 +53,9 @@ def catalogue(principal: Analyst) -> Any:
             for k in CATALOGUE.values()]
 
 
-@router.get("/kpis/{name}")
-def kpi(name: str, ctx: Ctx, principal: Analyst, date_from: date | None = None,
+@router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {
+    "type": "string"}}}, "description": "The KPI (JSON, or CSV with `format=csv`)"}})
+def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = None,
         date_to: date | None = None, store_id: str | None = None, brand: str | None = None,
         model: str | None = None, technician: str | None = None, pay_type: str | None = None,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
@@ -130,7 +132,10 @@ def dashboard_login(lang: Lang = None, accept_language: AcceptLanguage = None) -
                         headers={"Cache-Control": "no-store"})
 
 
-@router.post("/dashboard/session", status_code=303, response_class=RedirectResponse)
+@router.post("/dashboard/session", status_code=303, response_class=RedirectResponse,
+             responses={status: {"description": "A bad token or role: problem+json to a "
+                                 "script (Authorization header), the sign-in form again to a "
+                                 "browser", "content": {"text/html": {}}} for status in (401, 403)})
 async def dashboard_session(request: Request, ctx: Ctx) -> Any:
     """Exchange a token (the Authorization header, or the sign-in form's `token` field) for an
     HttpOnly, SameSite=Strict cookie that lives as long as the token; then to the dashboard."""
@@ -171,14 +176,15 @@ def dashboard_logout(request: Request, lang: Lang = None,
 def dashboard_page(request: Request, ctx: Ctx, store_id: str | None = None,
                    date_from: str | None = None, date_to: str | None = None, lang: Lang = None,
                    authorization: Annotated[str | None, Header()] = None,
-                   accept_language: AcceptLanguage = None) -> Any:
+                   accept_language: AcceptLanguage = None,
+                   token: Annotated[str | None, Query(include_in_schema=False)] = None) -> Any:
     """Headline KPIs beside the previous period of the same length, trends and per-technician
     bars (inline SVG, no scripts) for one store or all, in the store's time zone.
 
     Signed in with the session cookie (`/analytics/dashboard/login`) or the Authorization
     header; a token in the query string is refused, since URLs end up in access logs.
     """
-    if "token" in request.query_params:
+    if token is not None:  # declared only to be refused with this answer
         raise InvalidInput("the dashboard does not take ?token= (URLs are written to access "
                            f"logs): sign in at {PATH}/login, or send the Authorization header")
     lang = language(lang, accept_language)

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
@@ -36,7 +36,7 @@ def plan_capacity(body: CapacityIn,
 
 @router.get("/availability")
 def free_capacity(ctx: Ctx, principal: Reader, store_id: str, from_day: date, to_day: date,
-                  wait_for: int | None = None) -> Any:
+                  wait_for: WaitFor = None) -> Any:
     if (to_day - from_day).days > 92 or to_day < from_day:
         raise InvalidInput("ask for 1-93 days")
     wait_for_projection(ctx, VIEW, wait_for)
@@ -88,7 +88,7 @@ def appointments(ctx: Ctx, principal: Reader, store_id: str | None = None,
                  day: date | None = None, status: str | None = None,
                  customer_id: UUID | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_appointments(conn, principal.stores, store_id=store_id, day=day,
@@ -98,7 +98,7 @@ def appointments(ctx: Ctx, principal: Reader, store_id: str | None = None,
 
 @router.get("/{appointment_id}")
 def appointment(appointment_id: UUID, ctx: Ctx, principal: Reader,
-                wait_for: int | None = None) -> Any:
+                wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_appointment(conn, appointment_id, principal.stores)

@@ -3,6 +3,7 @@ repair records (汽车维修电子健康档案) and the 三包 monitor."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Principal
-from api.deps import Ctx, reader, wait_for_projection
+from api.deps import Ctx, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
 from projections.evidence import one_snapshot
 from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
@@ -26,7 +27,9 @@ RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
 SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
 
 
-@router.get("/work-orders/{work_order_id}/warranty-claim")
+@router.get("/work-orders/{work_order_id}/warranty-claim", responses={200: {
+    "content": {"text/html": {"schema": {"type": "string"}}},
+    "description": "The claim package (JSON, or a printable page with `format=html`)"}})
 def get_warranty_claim(
         work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
         format: Annotated[Literal["json", "html"] | None, Query()] = None,
@@ -43,7 +46,8 @@ def get_warranty_claim(
     return claim
 
 
-@router.get("/work-orders/{work_order_id}/repair-record")
+@router.get("/work-orders/{work_order_id}/repair-record",
+            responses={409: {"description": "the visit is not settled yet"}})
 def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -> Any:
     """One settled visit's electronic repair record (409 before settlement)."""
     with ctx.pool.connection() as conn, one_snapshot(conn):
@@ -51,12 +55,15 @@ def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -
                              ZoneInfo(ctx.timezone), ctx.shop_names)
 
 
-@router.get("/audit/repair-records")
+@router.get("/audit/repair-records", responses={200: {
+    "content": {"text/csv": {"schema": {"type": "string"}},
+                "application/jsonl": {"schema": {"type": "string"}}},
+    "description": "The day's records: JSON, JSON lines or CSV (`format=`)"}})
 def get_repair_records(
         ctx: Ctx, principal: RecordsReader, day: Annotated[date, Query(alias="date")],
         store_id: str | None = None,
         format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
-        wait_for: int | None = None) -> Any:
+        wait_for: WaitFor = None) -> Any:
     """The records of the visits settled on `date` (the store's calendar day): JSON, JSON
     lines or CSV (one row per visit)."""
     wait_for_projection(ctx, "finance", wait_for)
@@ -64,7 +71,9 @@ def get_repair_records(
     with ctx.pool.connection() as conn, one_snapshot(conn):
         records = repair_records(ctx.app, conn, day, zone, ctx.shop_names, principal.stores,
                                  store_id)
-    name = f"repair-records-{store_id or 'all'}-{day.isoformat()}"
+    # A header is Latin-1: a store id from the query could hold anything, so the file name
+    # keeps only what is safe in it.
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"repair-records-{store_id or 'all'}-{day.isoformat()}")
     if format == "csv":
         return Response(as_csv(records), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="{name}.csv"'})
@@ -77,7 +86,7 @@ def get_repair_records(
 
 @router.get("/audit/sanbao")
 def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
-               as_of: date | None = None, wait_for: int | None = None) -> Any:
+               as_of: date | None = None, wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
     flags, its 三包 repairs and the events behind them. `as_of`: a day (default today)."""
     wait_for_projection(ctx, "work_orders", wait_for)

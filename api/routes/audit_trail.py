@@ -11,7 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import Ctx, wait_for_projection
+from api.deps import Ctx, Offset, WaitFor, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas_audit_trail import NumberLookup, PersonalDataReadOut, RequestEvents, Timeline
 from domain.common import NotFound
@@ -49,7 +49,7 @@ def _visible(reading: PiiReader, store_id: str | None) -> bool:
 def lookup(ctx: Ctx, reading: Auditor, response: Response,
            number: Annotated[str, Query(max_length=40,
                                         description="WO-S01-2026-000123 or SET-S01-2026-000001")],
-           wait_for: int | None = None) -> Any:
+           wait_for: WaitFor = None) -> Any:
     """Which streams a work-order or settlement number names, with links to their history
     and to the visit's timeline; the stream the number belongs to comes first."""
     wanted = parse_number(number)
@@ -75,7 +75,7 @@ def lookup(ctx: Ctx, reading: Auditor, response: Response,
 
 @router.get("/work-orders/{work_order_id}/timeline", response_model=Timeline)
 def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response,
-             wait_for: int | None = None) -> Any:
+             wait_for: WaitFor = None) -> Any:
     """The visit across its streams, in log order: the work order, the stock items' issues and
     returns for it, its settlement, follow-up and complaint, the technicians' assignments and
     clocks for it, its appointment, and the cashier's money for its settlement."""
@@ -102,7 +102,7 @@ def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response
 @router.get("/events", response_model=RequestEvents)
 def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
                       correlation_id: Annotated[str, Query(min_length=1, max_length=200)],
-                      wait_for: int | None = None) -> Any:
+                      wait_for: WaitFor = None) -> Any:
     """Every event one request stored, across all streams, in log order."""
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
@@ -119,8 +119,8 @@ def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
 def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
                            customer_id: UUID,
                            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                           offset: Annotated[int, Query(ge=0)] = 0,
-                           wait_for: int | None = None) -> Any:
+                           offset: Offset = 0,
+                           wait_for: WaitFor = None) -> Any:
     """Who read the customer's personal data, when, through which endpoint and in which
     request; newest first."""
     _fresh(ctx, response, wait_for)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import Command, Ctx, command, wait_for_projection
+from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
 from api.schemas_crm import (
@@ -57,7 +57,7 @@ def tag(customer_id: UUID, body: TagIn, cmd: RegisterCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{customer_id}/tags/{tag}/removal", response_model=CommandAccepted)
-def untag(customer_id: UUID, tag: str, body: ReasonIn, cmd: RegisterCmd, ctx: Ctx) -> Any:
+def untag(customer_id: UUID, tag: TagName, body: ReasonIn, cmd: RegisterCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.customers.untag(cmd.envelope, customer_id, tag=tag,
                                             reason=body.reason))
 
@@ -97,7 +97,7 @@ def lookup(ctx: Ctx, reading: Reader,
                                           description="phone, plate, VIN or name")] = None,
            tag: Annotated[str | None, Query(max_length=30)] = None,
            limit: Annotated[int, Query(ge=1, le=200)] = 20,
-           offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """One-key lookup: a phone (or its last digits), a plate (current or former), a VIN, or
     the start of a name; optionally by tag (manual, or vip / fleet / frequent)."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -111,7 +111,7 @@ def lookup(ctx: Ctx, reading: Reader,
 
 @router.get("/{customer_id}")
 def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader,
-                    wait_for: int | None = None) -> Any:
+                    wait_for: WaitFor = None) -> Any:
     """The customer 360: vehicles, visits, spend, open work orders, complaints, points."""
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()

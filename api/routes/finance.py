@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted
 from api.schemas_money import DayEndIn, MatchIn, StatementIn
+from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
 from projections import finance
 
@@ -37,7 +38,7 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
 
 @router.get("/day-end/{business_date}")
 def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
-               wait_for: int | None = None) -> Any:
+               wait_for: WaitFor = None) -> Any:
     """The daily cash report: taken and refunded per cashier and method, and each day-end."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -48,7 +49,7 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
 def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
              date_to: date | None = None, method: str | None = None,
              cashier: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-             offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+             offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The payments journal."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -59,7 +60,7 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
 
 @router.get("/receivables")
 def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
-                wait_for: int | None = None) -> Any:
+                wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -69,7 +70,7 @@ def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
 @router.get("/ledger")
 def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = None,
            limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-           offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account."""
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
@@ -80,7 +81,7 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = 
 
 @router.get("/ledger/trial-balance")
 def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
-                  wait_for: int | None = None) -> Any:
+                  wait_for: WaitFor = None) -> Any:
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -90,7 +91,7 @@ def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
 @router.get("/ledger/gross-profit")
 def gross_profit(ctx: Ctx, principal: LedgerReader, by: str = "work_order",
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                 wait_for: int | None = None) -> Any:
+                 wait_for: WaitFor = None) -> Any:
     """Per settled work order (`by=work_order`) or vehicle (`by=vehicle`): revenue without VAT
     less the FIFO cost of parts."""
     if by not in ("work_order", "vehicle"):
@@ -109,15 +110,41 @@ def _month(month: str) -> None:
 
 @router.post("/reconciliation/statements", response_model=CommandAccepted, status_code=201)
 def import_statement(body: StatementIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
-    """A bank or payment-provider statement as CSV (date, amount, reference, counterparty)."""
+    """A bank or payment-provider statement as CSV text (date, amount, reference, counterparty;
+    or the Chinese names banks use); a file as exported: POST /reconciliation/statements/file."""
     return cmd.accepted(ctx.settlements.import_statement(
         cmd.envelope, store_id=body.store_id, source=body.source, account=body.account,
         csv_text=body.csv))
 
 
+async def _file(request: Request) -> bytes:
+    return await request.body()
+
+
+StatementFile = Annotated[bytes, Depends(_file)]
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post("/reconciliation/statements/file", response_model=CommandAccepted, status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": BINARY, XLSX: BINARY}}})
+def import_statement_file(
+        data: StatementFile, cmd: ReconcileCmd, ctx: Ctx,
+        store_id: Annotated[str, Query(min_length=1, max_length=20)],
+        source: Literal["bank", "wechat_pay", "alipay", "card_acquirer"],
+        account: Annotated[str, Query(max_length=60)] = "",
+        content_type: Annotated[str | None, Header()] = None) -> Any:
+    """A statement file as the bank exports it, as the request body: CSV (UTF-8 with or without
+    BOM, or GBK; Chinese or English headers) or XLSX. 422 names the missing columns or the
+    line that cannot be read."""
+    rows = statement_rows(data, content_type)
+    return cmd.accepted(ctx.settlements.import_statement(
+        cmd.envelope, store_id=store_id, source=source, account=account, rows=rows))
+
+
 @router.get("/reconciliation/statements/{statement_id}")
 def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
-              wait_for: int | None = None) -> Any:
+              wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, PartNumber, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, HistoryEntry
 from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
@@ -30,13 +30,13 @@ def register_part(body: PartIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{part_number}/details", response_model=CommandAccepted)
-def change_details(part_number: str, body: PartDetailsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def change_details(part_number: PartNumber, body: PartDetailsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.change_part(cmd.envelope, part_number,
                                                   body.model_dump(exclude_none=True)))
 
 
 @router.post("/{part_number}/price", response_model=CommandAccepted)
-def change_price(part_number: str, body: PriceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def change_price(part_number: PartNumber, body: PriceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.change_price(cmd.envelope, part_number,
                                                    list_price=body.list_price,
                                                    reason=body.reason))
@@ -46,14 +46,14 @@ def change_price(part_number: str, body: PriceIn, cmd: ManageCmd, ctx: Ctx) -> A
 def find_parts(ctx: Ctx, q: str | None = Query(default=None, max_length=100,
                                                description="part number, barcode or name"),
                limit: Annotated[int, Query(ge=1, le=500)] = 50,
-               offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return search_parts(conn, q, limit=limit, offset=offset)
 
 
 @router.get("/{part_number}", dependencies=[Reader])
-def part_detail(part_number: str, ctx: Ctx, wait_for: int | None = None) -> Any:
+def part_detail(part_number: PartNumber, ctx: Ctx, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_part(conn, normalise_part_number(part_number))
@@ -64,7 +64,7 @@ def part_detail(part_number: str, ctx: Ctx, wait_for: int | None = None) -> Any:
 
 @router.get("/{part_number}/history", response_model=list[HistoryEntry],
             dependencies=[Depends(reader("stock.audit"))])
-def part_history(part_number: str, ctx: Ctx) -> Any:
+def part_history(part_number: PartNumber, ctx: Ctx) -> Any:
     """Every change to the master record: who, when, why (price changes carry the reason)."""
     entries = audit.history(ctx.app, Part.create_id(normalise_part_number(part_number)))
     if not entries:

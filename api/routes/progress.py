@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AuthError, Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, LinkToken, WaitFor, command, reader, wait_for_projection
 from api.errors import problem, status_of
 from api.progress_guard import Attempts
 from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
@@ -179,19 +179,27 @@ def _page(token: str, request: Request, ctx: Ctx, as_json: bool, wait_for: int |
 
 
 Notice = Literal["decided"] | None
+# What the page's answers other than 200 can be: problem+json to a script, a page to a browser.
+_PAGE = {"content": {"text/html": {"schema": {"type": "string"}}}}
+LINK_REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such link"},
+    410: {"description": "the link expired or was revoked"},
+    429: {"description": "too many unknown links from this address; see Retry-After",
+          "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+}
+PAGE_REFUSALS = {status: {**answer, **_PAGE} for status, answer in LINK_REFUSALS.items()}
 
 
-@router.get("/{token}.json", response_model=ProgressOut,
-            responses={404: {}, 410: {"description": "the link expired or was revoked"}})
-def progress_json(token: str, request: Request, ctx: Ctx, wait_for: int | None = None) -> Any:
+@router.get("/{token}.json", response_model=ProgressOut, responses=LINK_REFUSALS)
+def progress_json(token: LinkToken, request: Request, ctx: Ctx, wait_for: WaitFor = None) -> Any:
     """The page's content as JSON (for a mini-program)."""
     return _page(token, request, ctx, True, wait_for, None)
 
 
 @router.get("/{token}", response_class=HTMLResponse,
             responses={200: {"model": ProgressOut, "content": {"application/json": {}}},
-                       404: {}, 410: {"description": "the link expired or was revoked"}})
-def progress_html(token: str, request: Request, ctx: Ctx, wait_for: int | None = None,
+                       **PAGE_REFUSALS})
+def progress_html(token: LinkToken, request: Request, ctx: Ctx, wait_for: WaitFor = None,
                   notice: Notice = None) -> Any:
     """The customer's page (HTML; JSON with `Accept: application/json`)."""
     return _page(token, request, ctx, _wants_json(request), wait_for, notice)
@@ -230,9 +238,12 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
 
 
 @router.post("/{token}/decisions", response_model=DecisionsOut,
-             responses={303: {"description": "form posts go back to the page"}, 404: {},
-                        410: {"description": "the link expired or was revoked"}})
-async def decide(token: str, request: Request, ctx: Ctx,
+             responses={303: {"description": "form posts go back to the page"},
+                        **PAGE_REFUSALS,
+                        403: {"description": "a form post not from the page itself", **_PAGE},
+                        409: {"description": "a line no longer awaits the customer", **_PAGE},
+                        415: {"description": "neither the page's form nor JSON"}})
+async def decide(token: LinkToken, request: Request, ctx: Ctx,
                  idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
                  x_correlation_id: Annotated[str | None, Header(max_length=200)] = None) -> Any:
     """Approve or decline lines awaiting the customer: the page's form (one line, with the

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, HistoryEntry
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
@@ -24,7 +24,7 @@ ManageCmd = Annotated[Command, Depends(command("purchase_orders.manage"))]
 
 @router.get("/suggestions")
 def suggestions(ctx: Ctx, principal: Reader, store_id: str | None = None,
-                supplier: str | None = None, wait_for: int | None = None) -> Any:
+                supplier: str | None = None, wait_for: WaitFor = None) -> Any:
     """What to reorder: available + on order below the minimum; quantity and supplier."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -60,7 +60,7 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
 @router.get("")
 def orders(ctx: Ctx, principal: Reader, status: str | None = None, supplier: str | None = None,
            limit: Annotated[int, Query(ge=1, le=500)] = 50,
-           offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_orders(conn, principal.stores, status=status, supplier=supplier,
@@ -68,7 +68,7 @@ def orders(ctx: Ctx, principal: Reader, status: str | None = None, supplier: str
 
 
 @router.get("/{order_id}")
-def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: int | None = None) -> Any:
+def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_order(conn, principal.stores, order_id)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
 from projections.customer_queries import due_list, list_plans
@@ -23,7 +23,7 @@ Reader = Annotated[Principal, Depends(reader("reminders.read"))]
 def due(ctx: Ctx, principal: Reader, store_id: str | None = None,
         days: Annotated[int, Query(ge=0, le=366)] = 30, include_handled: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+        offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Cars due for service within `days` (overdue included), by months or km, whichever is
     first; booked and declined reminders for the same due date are left out unless asked."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -51,7 +51,7 @@ def set_plan(body: PlanIn, cmd: Annotated[Command, Depends(command("reminders.pl
 
 
 @router.get("/plans", dependencies=[Depends(reader("reminders.read"))])
-def plans(ctx: Ctx, wait_for: int | None = None) -> Any:
+def plans(ctx: Ctx, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_plans(conn)

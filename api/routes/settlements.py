@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
 from api.schemas_money import (
     DiscountIn,
@@ -75,7 +75,7 @@ def settlements(ctx: Ctx, principal: Reader, status: str | None = None,
                 number: Annotated[str | None, Query(max_length=40,
                                                     description="SET-S01-2026-000001")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wanted = str(parse_number(number, ("SET",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -85,7 +85,7 @@ def settlements(ctx: Ctx, principal: Reader, status: str | None = None,
 
 @router.get("/settlements/{settlement_id}")
 def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader,
-               wait_for: int | None = None) -> Any:
+               wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_settlement(conn, principal.stores, settlement_id)
@@ -120,7 +120,7 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/refunds/{refund_id}/decision", response_model=CommandAccepted)
-def decide_refund(refund_id: str, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
+def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Another user with the manager role approves (the money leaves) or rejects, with reason."""
     return cmd.accepted(ctx.settlements.decide_refund(
         cmd.envelope, body.settlement_id, refund_id, approve=body.approve, reason=body.reason))

@@ -11,7 +11,18 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    DocumentId,
+    Offset,
+    PartNumber,
+    StoreId,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.schemas import CommandAccepted, HistoryEntry
 from api.schemas_stock import (
     CountIn,
@@ -45,7 +56,6 @@ Auditor = Annotated[Principal, Depends(reader("stock.audit"))]
 MoveCmd = Annotated[Command, Depends(command("stock.move"))]
 ApproveCmd = Annotated[Command, Depends(command("stock.approve"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 # -- queries --------------------------------------------------------------------------------
@@ -53,7 +63,7 @@ Offset = Annotated[int, Query(ge=0)]
 @router.get("")
 def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
                part_number: str | None = None, low_only: bool = False, limit: Limit = 50,
-               offset: Offset = 0, wait_for: int | None = None) -> Any:
+               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """On hand, reserved, available, on order, in transit and FIFO value per store and part."""
     wait_for_projection(ctx, VIEW, wait_for)
     number = normalise_part_number(part_number) if part_number else None
@@ -63,7 +73,7 @@ def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
 
 
 @router.get("/valuation")
-def stock_valuation(ctx: Ctx, principal: Auditor, wait_for: int | None = None) -> Any:
+def stock_valuation(ctx: Ctx, principal: Auditor, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return valuation(conn, principal.stores)
@@ -75,7 +85,7 @@ def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
               work_order_id: UUID | None = None, supplier: str | None = None,
               type: str | None = None, at_from: datetime | None = None,
               at_to: datetime | None = None, limit: Limit = 100, offset: Offset = 0,
-              wait_for: int | None = None) -> Any:
+              wait_for: WaitFor = None) -> Any:
     """The movement journal: one row per lot touched, newest first."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -87,7 +97,7 @@ def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
 
 
 @router.get("/lots/{lot_id}")
-def lot_ledger(lot_id: str, ctx: Ctx, principal: Reader, wait_for: int | None = None) -> Any:
+def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     """A lot: supplier, certificate, cost, and every movement in or out of it."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -99,7 +109,7 @@ def lot_ledger(lot_id: str, ctx: Ctx, principal: Reader, wait_for: int | None = 
 
 @router.get("/approvals")
 def approvals(ctx: Ctx, principal: Reader, status: str | None = "awaiting_approval",
-              wait_for: int | None = None) -> Any:
+              wait_for: WaitFor = None) -> Any:
     """Scrap requests and stocktake variances waiting for (or decided by) a manager."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -108,15 +118,15 @@ def approvals(ctx: Ctx, principal: Reader, status: str | None = "awaiting_approv
 
 @router.get("/transfers")
 def transfers(ctx: Ctx, principal: Reader, status: str | None = None,
-              wait_for: int | None = None) -> Any:
+              wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_transfers(conn, principal.stores, status=status)
 
 
 @router.get("/{store_id}/{part_number}")
-def stock_item(store_id: str, part_number: str, ctx: Ctx, principal: Reader,
-               as_of: AsOf = None, wait_for: int | None = None) -> Any:
+def stock_item(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principal: Reader,
+               as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
     day: its end in the store's time zone), replayed from the stock item's events as they stood
     at that moment."""
@@ -147,7 +157,7 @@ def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str
 
 
 @router.get("/{store_id}/{part_number}/history", response_model=list[HistoryEntry])
-def stock_history(store_id: str, part_number: str, ctx: Ctx, principal: Auditor) -> Any:
+def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principal: Auditor) -> Any:
     """Every event of the stock item, with actor, time and reason."""
     if "*" not in principal.stores and store_id not in principal.stores:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
@@ -160,7 +170,7 @@ def stock_history(store_id: str, part_number: str, ctx: Ctx, principal: Auditor)
 
 @alerts_router.get("")
 def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False,
-           wait_for: int | None = None) -> Any:
+           wait_for: WaitFor = None) -> Any:
     """Low-stock alerts: available below the minimum (raised once, cleared once)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -171,20 +181,20 @@ def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False,
 
 @router.post("/{store_id}/{part_number}/receipts", response_model=CommandAccepted,
              status_code=201)
-def receive(store_id: str, part_number: str, body: ReceiptIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+def receive(store_id: StoreId, part_number: PartNumber, body: ReceiptIn, cmd: MoveCmd, ctx: Ctx) -> Any:
     """A delivery: a new lot (supplier, delivery note, unit cost, certificate)."""
     return cmd.accepted(ctx.inventory.receive(cmd.envelope, store_id, part_number,
                                               **body.model_dump()))
 
 
 @router.post("/{store_id}/{part_number}/levels", response_model=CommandAccepted)
-def set_levels(store_id: str, part_number: str, body: LevelsIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+def set_levels(store_id: StoreId, part_number: PartNumber, body: LevelsIn, cmd: MoveCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.set_levels(cmd.envelope, store_id, part_number,
                                                  **body.model_dump()))
 
 
 @router.post("/{store_id}/{part_number}/scrap", response_model=CommandAccepted)
-def scrap(store_id: str, part_number: str, body: ScrapIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+def scrap(store_id: StoreId, part_number: PartNumber, body: ScrapIn, cmd: MoveCmd, ctx: Ctx) -> Any:
     """Scrap now, or (above the thresholds, unless a manager asks) wait for approval."""
     return cmd.accepted(ctx.inventory.scrap(cmd.envelope, store_id, part_number,
                                             **body.model_dump()))
@@ -192,14 +202,14 @@ def scrap(store_id: str, part_number: str, body: ScrapIn, cmd: MoveCmd, ctx: Ctx
 
 @router.post("/{store_id}/{part_number}/scrap/{request_id}/decision",
              response_model=CommandAccepted)
-def decide_scrap(store_id: str, part_number: str, request_id: str, body: DecisionIn,
+def decide_scrap(store_id: StoreId, part_number: PartNumber, request_id: DocumentId, body: DecisionIn,
                  cmd: ApproveCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.decide_scrap(cmd.envelope, store_id, part_number,
                                                    request_id, **body.model_dump()))
 
 
 @router.post("/{store_id}/{part_number}/stocktakes", response_model=CommandAccepted)
-def count(store_id: str, part_number: str, body: CountIn, cmd: MoveCmd, ctx: Ctx) -> Any:
+def count(store_id: StoreId, part_number: PartNumber, body: CountIn, cmd: MoveCmd, ctx: Ctx) -> Any:
     """Counted vs book per lot; the variance posts now or waits for a manager."""
     return cmd.accepted(ctx.inventory.count(cmd.envelope, store_id, part_number,
                                             counted=dict(body.counted), reason=body.reason,
@@ -208,14 +218,14 @@ def count(store_id: str, part_number: str, body: CountIn, cmd: MoveCmd, ctx: Ctx
 
 @router.post("/{store_id}/{part_number}/stocktakes/{count_id}/decision",
              response_model=CommandAccepted)
-def decide_count(store_id: str, part_number: str, count_id: str, body: DecisionIn,
+def decide_count(store_id: StoreId, part_number: PartNumber, count_id: DocumentId, body: DecisionIn,
                  cmd: ApproveCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.decide_count(cmd.envelope, store_id, part_number,
                                                    count_id, **body.model_dump()))
 
 
 @router.post("/{store_id}/{part_number}/supplier-returns", response_model=CommandAccepted)
-def return_to_supplier(store_id: str, part_number: str, body: SupplierReturnIn,
+def return_to_supplier(store_id: StoreId, part_number: PartNumber, body: SupplierReturnIn,
                        cmd: MoveCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.return_to_supplier(cmd.envelope, store_id, part_number,
                                                          **body.model_dump()))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, UserId, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
@@ -22,31 +22,31 @@ Reader = Annotated[Principal, Depends(reader("technicians.read"))]
 
 
 @router.post("/{user_id}/profile", response_model=CommandAccepted)
-def set_profile(user_id: str, body: ProfileIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def set_profile(user_id: UserId, body: ProfileIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     """Skills with levels (1-5) and hourly cost; puts the technician on the store's roster."""
     return cmd.accepted(ctx.technicians.set_profile(cmd.envelope, user_id, **body.model_dump()))
 
 
 @router.post("/{user_id}/roster-exit", response_model=CommandAccepted)
-def leave_roster(user_id: str, body: ReasonIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def leave_roster(user_id: UserId, body: ReasonIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.technicians.leave_roster(cmd.envelope, user_id, reason=body.reason))
 
 
 @router.post("/{user_id}/shifts", response_model=CommandAccepted)
-def plan_shifts(user_id: str, body: ShiftsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def plan_shifts(user_id: UserId, body: ShiftsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     shifts = [{**s.model_dump(), "day": s.day.isoformat()} for s in body.shifts]
     return cmd.accepted(ctx.technicians.plan_shifts(cmd.envelope, user_id, shifts))
 
 
 @router.post("/{user_id}/shifts/cancellation", response_model=CommandAccepted)
-def cancel_shift(user_id: str, body: ShiftCancelIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def cancel_shift(user_id: UserId, body: ShiftCancelIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.technicians.cancel_shift(cmd.envelope, user_id,
                                                      day=body.day.isoformat(),
                                                      reason=body.reason))
 
 
 @router.post("/{user_id}/attendance", response_model=CommandAccepted)
-def attendance(user_id: str, body: AttendanceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def attendance(user_id: UserId, body: AttendanceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.technicians.record_attendance(
         cmd.envelope, user_id, day=body.day.isoformat(), status=body.status, hours=body.hours,
         note=body.note))
@@ -54,7 +54,7 @@ def attendance(user_id: str, body: AttendanceIn, cmd: ManageCmd, ctx: Ctx) -> An
 
 @router.get("")
 def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None,
-                wait_for: int | None = None) -> Any:
+                wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_technicians(conn, principal.stores, store_id=store_id)
@@ -63,7 +63,7 @@ def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None,
 @router.get("/kpi")
 def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("technicians.kpi"))],
                     from_day: date, to_day: date, store_id: str | None = None,
-                    user_id: str | None = None, wait_for: int | None = None) -> Any:
+                    user_id: str | None = None, wait_for: WaitFor = None) -> Any:
     """Per technician and day: hours available, clocked and sold; efficiency (sold / clocked),
     productivity (clocked / available), proficiency (sold / available)."""
     if to_day < from_day or (to_day - from_day).days > 366:
@@ -75,7 +75,7 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
 
 
 @router.get("/{user_id}")
-def technician(user_id: str, ctx: Ctx, principal: Reader, wait_for: int | None = None) -> Any:
+def technician(user_id: UserId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = [t for t in list_technicians(conn, principal.stores) if t["user_id"] == user_id]

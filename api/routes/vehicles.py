@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted, HistoryEntry
 from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterIn
 from domain.common import NotFound
@@ -36,20 +36,20 @@ def register_vehicle(body: VehicleRegisterIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{vin}/details", response_model=CommandAccepted)
-def correct_details(vin: str, body: VehicleDetailsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def correct_details(vin: Vin, body: VehicleDetailsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.vehicles.correct_details(
         cmd.envelope, vin, **body.model_dump(exclude={"sale_date"}),
         sale_date=_day(body.sale_date)))
 
 
 @router.post("/{vin}/plate", response_model=CommandAccepted)
-def change_plate(vin: str, body: PlateIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def change_plate(vin: Vin, body: PlateIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.vehicles.change_plate(cmd.envelope, vin, plate=body.plate,
                                                   reason=body.reason))
 
 
 @router.post("/{vin}/owner", response_model=CommandAccepted)
-def change_owner(vin: str, body: OwnerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def change_owner(vin: Vin, body: OwnerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.vehicles.change_owner(cmd.envelope, vin, owner_id=body.customer_id,
                                                   reason=body.reason))
 
@@ -59,14 +59,14 @@ def vehicles(ctx: Ctx, principal: Reader,
              q: Annotated[str | None, Query(max_length=20, description="VIN (or its start) "
                                                                      "or plate")] = None,
              limit: Annotated[int, Query(ge=1, le=200)] = 20,
-             offset: Annotated[int, Query(ge=0)] = 0, wait_for: int | None = None) -> Any:
+             offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return find_vehicles(conn, principal.stores, q=q, limit=limit, offset=offset)
 
 
 @router.get("/{vin}")
-def vehicle(vin: str, ctx: Ctx, principal: Reader, wait_for: int | None = None) -> Any:
+def vehicle(vin: Vin, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = vehicle_detail(conn, vehicle_id(normalise_vin(vin)), principal.stores)
@@ -77,7 +77,7 @@ def vehicle(vin: str, ctx: Ctx, principal: Reader, wait_for: int | None = None) 
 
 @router.get("/{vin}/history", response_model=list[HistoryEntry],
             dependencies=[Depends(reader("customers.history"))])
-def vehicle_history(vin: str, ctx: Ctx) -> Any:
+def vehicle_history(vin: Vin, ctx: Ctx) -> Any:
     entries = audit.history(ctx.app, vehicle_id(normalise_vin(vin)))
     if not entries:
         raise NotFound(f"vehicle {vin} has no registered history")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
-from api.deps import Command, Ctx, command, wait_for_projection
+from api.deps import Command, Ctx, JobNo, LineId, Offset, WaitFor, command, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
 from api.schemas import (
     AuthorizationIn,
@@ -83,69 +83,69 @@ def add_job(work_order_id: UUID, body: JobIn, cmd: AddJobCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/diagnosis", response_model=CommandAccepted)
-def diagnose(work_order_id: UUID, job_no: int, body: DiagnosisIn,
+def diagnose(work_order_id: UUID, job_no: JobNo, body: DiagnosisIn,
              cmd: DiagnoseCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.diagnose(cmd.envelope, work_order_id, job_no,
                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/labor-lines", response_model=CommandAccepted)
-def add_labor_line(work_order_id: UUID, job_no: int, body: LaborLineIn,
+def add_labor_line(work_order_id: UUID, job_no: JobNo, body: LaborLineIn,
                    cmd: EstimateCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.add_labor_line(cmd.envelope, work_order_id, job_no,
                                                        body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/part-lines", response_model=CommandAccepted)
-def add_part_line(work_order_id: UUID, job_no: int, body: PartLineIn,
+def add_part_line(work_order_id: UUID, job_no: JobNo, body: PartLineIn,
                   cmd: EstimateCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.add_part_line(cmd.envelope, work_order_id, job_no,
                                                       body.model_dump()))
 
 
 @router.post("/{work_order_id}/lines/{line_id}/price", response_model=CommandAccepted)
-def reprice_line(work_order_id: UUID, line_id: str, body: RepriceIn,
+def reprice_line(work_order_id: UUID, line_id: LineId, body: RepriceIn,
                  cmd: RepriceCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.reprice_line(cmd.envelope, work_order_id, line_id,
                                                      **body.model_dump()))
 
 
 @router.post("/{work_order_id}/lines/{line_id}/authorization", response_model=CommandAccepted)
-def authorize_line(work_order_id: UUID, line_id: str, body: AuthorizationIn,
+def authorize_line(work_order_id: UUID, line_id: LineId, body: AuthorizationIn,
                    cmd: AuthorizeCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.authorize_line(cmd.envelope, work_order_id, line_id,
                                                        **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/dispatch", response_model=CommandAccepted)
-def dispatch(work_order_id: UUID, job_no: int, body: DispatchIn,
+def dispatch(work_order_id: UUID, job_no: JobNo, body: DispatchIn,
              cmd: DispatchCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.dispatch(cmd.envelope, work_order_id, job_no,
                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/clock-on", response_model=CommandAccepted)
-def clock_on(work_order_id: UUID, job_no: int, body: ClockIn, cmd: ClockCmd,
+def clock_on(work_order_id: UUID, job_no: JobNo, body: ClockIn, cmd: ClockCmd,
              ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.clock_on(cmd.envelope, work_order_id, job_no,
                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/clock-off", response_model=CommandAccepted)
-def clock_off(work_order_id: UUID, job_no: int, body: ClockIn, cmd: ClockCmd,
+def clock_off(work_order_id: UUID, job_no: JobNo, body: ClockIn, cmd: ClockCmd,
               ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.clock_off(cmd.envelope, work_order_id, job_no,
                                                   **body.model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/complete", response_model=CommandAccepted)
-def complete_job(work_order_id: UUID, job_no: int, cmd: CompleteCmd,
+def complete_job(work_order_id: UUID, job_no: JobNo, cmd: CompleteCmd,
                  ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.complete_job(cmd.envelope, work_order_id, job_no))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/quality-check", response_model=CommandAccepted)
-def quality_check(work_order_id: UUID, job_no: int, body: QualityCheckIn,
+def quality_check(work_order_id: UUID, job_no: JobNo, body: QualityCheckIn,
                   cmd: QualityCheckCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.quality_check(cmd.envelope, work_order_id, job_no,
                                                       **body.model_dump()))
@@ -160,7 +160,7 @@ def cancel(work_order_id: UUID, body: ReasonIn, cmd: CancelCmd,
 # -- parts on the work order ----------------------------------------------------------------
 
 @router.post("/{work_order_id}/lines/{line_id}/issue", response_model=CommandAccepted)
-def issue_part(work_order_id: UUID, line_id: str, body: IssueIn, cmd: IssueCmd,
+def issue_part(work_order_id: UUID, line_id: LineId, body: IssueIn, cmd: IssueCmd,
                ctx: Ctx) -> Any:
     """Stock leaves the store at FIFO lot cost and the line records it, in one transaction.
 
@@ -171,7 +171,7 @@ def issue_part(work_order_id: UUID, line_id: str, body: IssueIn, cmd: IssueCmd,
 
 
 @router.post("/{work_order_id}/lines/{line_id}/return", response_model=CommandAccepted)
-def return_part(work_order_id: UUID, line_id: str, body: PartReturnIn, cmd: IssueCmd,
+def return_part(work_order_id: UUID, line_id: LineId, body: PartReturnIn, cmd: IssueCmd,
                 ctx: Ctx) -> Any:
     """Unused units go back into the lots they came from."""
     return cmd.accepted(ctx.work_orders.return_part(cmd.envelope, work_order_id, line_id,
@@ -179,13 +179,13 @@ def return_part(work_order_id: UUID, line_id: str, body: PartReturnIn, cmd: Issu
 
 
 @router.post("/{work_order_id}/lines/{line_id}/reservation", response_model=CommandAccepted)
-def reserve_line(work_order_id: UUID, line_id: str, cmd: SupplyCmd, ctx: Ctx) -> Any:
+def reserve_line(work_order_id: UUID, line_id: LineId, cmd: SupplyCmd, ctx: Ctx) -> Any:
     """Reserve a back-ordered line now that stock is there (409 with `available` if not)."""
     return cmd.accepted(ctx.work_orders.reserve_line(cmd.envelope, work_order_id, line_id))
 
 
 @router.post("/{work_order_id}/lines/{line_id}/withdrawal", response_model=CommandAccepted)
-def withdraw_line(work_order_id: UUID, line_id: str, body: ReasonIn, cmd: SupplyCmd,
+def withdraw_line(work_order_id: UUID, line_id: LineId, body: ReasonIn, cmd: SupplyCmd,
                   ctx: Ctx) -> Any:
     """The customer no longer wants an approved part (or its missing rest)."""
     return cmd.accepted(ctx.work_orders.withdraw_line(cmd.envelope, work_order_id, line_id,
@@ -211,8 +211,8 @@ def search_work_orders(
     opened_from: datetime | None = None, opened_to: datetime | None = None,
     number: Annotated[str | None, Query(max_length=40,
                                         description="WO-S01-2026-000123")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
-    wait_for: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
+    wait_for: WaitFor = None,
 ) -> Any:
     wanted = str(parse_number(number, ("WO",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
@@ -229,7 +229,7 @@ def search_work_orders(
 
 @router.get("/{work_order_id}")
 def get_one(work_order_id: UUID, ctx: Ctx, reading: Reader, response: Response,
-            as_of: AsOf = None, wait_for: int | None = None) -> Any:
+            as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
     the store's time zone), rebuilt from its events."""
     moment = as_of_moment(as_of, ctx.timezone)

@@ -140,18 +140,21 @@ def topics_since(container: Container, after: int) -> list[str]:
             for n in container.app.recorder.select_notifications(start=after + 1, limit=10_000)]
 
 
-def wait_for_projection(container: Container, name: str = "finance",
+def wait_for_projection(container: Container, name: str | None = None,
                         timeout: float = 30.0) -> int:
-    """Poll until the projection's position reaches the log's head; returns that head."""
+    """Poll until the projection (default: every read model, as store_rows reads several)
+    has reached the log's head; returns that head."""
     target = head(container.app)
+    names = [name] if name else [view.name for view in container.views]
     deadline = time.monotonic() + timeout
     while True:
         with container.pool.connection() as conn:
-            row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
-                               (name,)).fetchone()
-        if row is not None and int(row[0]) >= target:
+            rows = conn.execute("SELECT name, position FROM projection_positions "
+                                "WHERE name = ANY(%s)", (names,)).fetchall()
+        behind = {n: 0 for n in names} | {r[0]: int(r[1]) for r in rows}
+        if all(position >= target for position in behind.values()):
             return target
-        assert time.monotonic() < deadline, f"projection {name} stuck at {row} < {target}"
+        assert time.monotonic() < deadline, f"projections stuck: {behind} < {target}"
         time.sleep(0.05)
 
 

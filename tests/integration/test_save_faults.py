@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import psycopg
 import pytest
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
 
 from domain.application import ServiceCore
 from domain.work_order import WorkOrder
@@ -34,6 +35,18 @@ class Note(Aggregate):
 
     @event("Written")
     def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class Keyed(Aggregate):
+    """A stream named by a key: two creations with one key are the same stream."""
+
+    @staticmethod
+    def create_id(key: str) -> UUID:
+        return uuid5(NAMESPACE_URL, key)
+
+    @event("Created")
+    def __init__(self, key: str, text: str) -> None:
         self.text = text
 
 
@@ -74,12 +87,13 @@ def _arm_then_append(app: ServiceCore, proxy: FaultyProxy, moment: str, *,
     assert isinstance(recorder, EventRecorder)
     plain = recorder._append
 
-    def append(conn: psycopg.Connection, params: dict) -> list[int]:  # type: ignore[type-arg]
+    def append(conn: psycopg.Connection, params: dict,  # type: ignore[type-arg]
+               **kwargs: bool) -> dict[UUID, list[int]]:
         recorder._append = plain  # type: ignore[method-assign]
         proxy.cut(moment, local_port(conn))
         if then_away:
             proxy.refuse_new()
-        return plain(conn, params)
+        return plain(conn, params, **kwargs)
 
     recorder._append = append  # type: ignore[method-assign]
 
@@ -152,8 +166,10 @@ def test_a_save_killed_while_waiting_for_the_append_lock_is_stored_once(
         worker.start()
         waiting = None
         for _ in range(200):
-            waiting = holder.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+            waiting = holder.execute(  # pg_locks is server-wide: this database's append lock
+                "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted "
+                "AND a.datname = current_database() AND a.usename = current_user").fetchone()
             if waiting:
                 break
             time.sleep(0.05)
@@ -219,7 +235,59 @@ def test_every_save_records_its_command_and_tailing_readers_miss_nothing(
         commands = conn.execute(
             f"SELECT count(*), sum(cardinality(notification_ids)) FROM {COMMANDS_TABLE} "
             "WHERE notification_ids[1] > %s", (start,)).fetchone()
+        together = conn.execute(
+            f"SELECT max(saves) FROM (SELECT count(*) AS saves FROM {COMMANDS_TABLE} "
+            "WHERE notification_ids[1] > %s GROUP BY xmin) AS t", (start,)).fetchone()
     assert len(stored) >= 8 * 40 * 2
     assert seen == stored  # every id, once, in order, although 8 writers raced the reader
     assert commands is not None
     assert commands[1] == len(stored)
+    # Saves that queued behind another's statement went together (group commit): one
+    # transaction (the rows' xmin) carried several saves' command rows.
+    assert together is not None and together[0] > 1
+
+
+def test_a_conflict_in_a_group_of_saves_fails_only_its_own_save(
+        container: Container, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = container.app
+    outcomes: dict[str, object] = {}
+    recorder = app.recorder
+    assert isinstance(recorder, EventRecorder)
+    sizes: list[int] = []
+    send = recorder._send_batch
+
+    def counted(batch: list) -> None:  # type: ignore[type-arg]
+        sizes.append(len(batch))
+        send(batch)
+
+    monkeypatch.setattr(recorder, "_send_batch", counted)
+
+    def save(name: str, *aggregates: Aggregate) -> None:
+        try:
+            app.save(*aggregates)
+            outcomes[name] = "stored"
+        except IntegrityError:
+            outcomes[name] = "conflict"
+
+    key = str(uuid4())
+    blocker, third = Note("blocker"), Note("third")
+    # Two creations of the same stream (same id, version 1), queued together with a third save
+    # while another save's statement waits for the append lock.
+    second, duplicate = Keyed(key, "second"), Keyed(key, "duplicate")
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute(f"SELECT pg_advisory_lock({APPEND_LOCK})")
+        threads = [threading.Thread(target=save, args=("blocker", blocker))]
+        threads[0].start()
+        time.sleep(0.3)  # the blocker's statement now waits for the lock; the rest queue
+        for name, note in (("second", second), ("duplicate", duplicate), ("third", third)):
+            threads.append(threading.Thread(target=save, args=(name, note)))
+            threads[-1].start()
+        time.sleep(0.3)
+        holder.execute(f"SELECT pg_advisory_unlock({APPEND_LOCK})")
+        for thread in threads:
+            thread.join(30)
+
+    assert 3 in sizes  # second, duplicate and third went as one statement, first
+    assert outcomes["blocker"] == outcomes["third"] == "stored"
+    assert sorted([outcomes["second"], outcomes["duplicate"]]) == ["conflict", "stored"]
+    assert app.repository.get(third.id).text == "third"

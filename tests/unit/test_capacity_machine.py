@@ -171,6 +171,5 @@ class CapacityMachine(RuleBasedStateMachine):
             assert self.fits(list(self.booked.values()), day, self.plans[day])
 
 
-CapacityMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25,
-                                             deadline=None)
+CapacityMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25)
 TestCapacity = CapacityMachine.TestCase

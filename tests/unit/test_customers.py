@@ -99,7 +99,7 @@ def test_points_are_spent_oldest_first_and_expire_after_24_months() -> None:
     assert customers.expire_points(request("manager", at=much_later), cid).body["expired"] == 0
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(st.lists(st.tuples(st.sampled_from(["earn", "redeem"]), st.integers(1, 3000),
                           st.integers(0, 400)), max_size=15))
 def test_the_balance_is_never_negative_and_matches_a_ledger(

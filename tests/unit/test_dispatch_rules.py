@@ -55,7 +55,7 @@ def eligible(tech: dict[str, Any], need: dict[str, int]) -> bool:
     return on_shift and all(tech["skills"].get(s, 0) >= lv for s, lv in need.items())
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(roster=technicians, work=jobs)
 def test_auto_dispatch_picks_only_qualified_technicians_on_shift_with_least_load(
         roster: list[dict[str, Any]], work: list[tuple[list[str], str, bool]]) -> None:

@@ -43,7 +43,7 @@ def reference(plan: Plan, history: list[Reading], last: Reading | None,
     return by_time, "time"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(plan=plans, history=readings, last=st.none() | st.builds(Reading, days,
                                                                 st.integers(0, 300_000)),
        sale=st.none() | days)

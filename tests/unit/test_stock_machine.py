@@ -725,5 +725,5 @@ class StockMachine(RuleBasedStateMachine):
             assert state(self.replayed[id(item)]) == state(item)
 
 
-StockMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+StockMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40)
 TestStockMachine = StockMachine.TestCase

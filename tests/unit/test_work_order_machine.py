@@ -482,4 +482,4 @@ class WorkshopDay(RuleBasedStateMachine):
 
 
 TestWorkshopDay = WorkshopDay.TestCase
-TestWorkshopDay.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestWorkshopDay.settings = settings(max_examples=60, stateful_step_count=40)

@@ -1,0 +1,199 @@
+"""Statement lines from the rows of a bank or payment-provider export, as banks write them.
+
+A statement is a table: a header row naming the columns (in English, or in Chinese as Chinese
+banks export them), then one row per transaction. Title rows above the header (bank, account,
+period) and note rows (fewer than two filled cells) are not lines; neither are total rows
+(合计, 总计, 小计). The columns a statement needs, and the names they go by:
+
+| column | names |
+|---|---|
+| date | date, 交易日期, 记账日期, 入账日期, 交易时间, 日期 |
+| amount | amount, 金额, 交易金额, 发生额 (signed: money in positive) — or a credit and a debit column: 收入, 贷方金额, 转入金额 … / 支出, 借方金额, 转出金额 … — or an amount and a direction (借贷标志: 借 out, 贷 in) |
+| reference | reference, 交易流水号, 流水号, 凭证号, 交易参考号, 参考号, 业务流水号 |
+| counterparty | counterparty, 对方户名, 对方账户名称, 对方名称, 对方单位, 交易对方 |
+
+A header name may carry its unit in brackets: 金额(元), 收入金额（元）. Amounts may carry
+thousands separators (1,234.56) and a currency sign (¥); dates are year first (2026-05-01,
+2026/05/01, 20260501, 2026年5月1日), with or without a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from domain.common import InvalidInput
+
+NAMES: dict[str, tuple[str, ...]] = {
+    "date": ("date", "交易日期", "记账日期", "入账日期", "交易时间", "日期", "交易日"),
+    "amount": ("amount", "金额", "交易金额", "发生额"),
+    "credit": ("收入", "收入金额", "贷方金额", "贷方发生额", "转入金额", "存入金额", "存入",
+               "credit"),
+    "debit": ("支出", "支出金额", "借方金额", "借方发生额", "转出金额", "支取金额", "支取",
+              "debit"),
+    "direction": ("借贷标志", "借贷方向", "收支方向", "收/支", "收支"),
+    "reference": ("reference", "交易流水号", "流水号", "凭证号", "交易参考号", "参考号",
+                  "业务流水号"),
+    "counterparty": ("counterparty", "对方户名", "对方账户名称", "对方名称", "对方单位",
+                     "交易对方", "对方账户名"),
+}
+REQUIRED = ("date", "amount", "reference", "counterparty")
+TOTALS = ("合计", "总计", "小计", "本页合计")
+MONEY_IN = ("贷", "收", "收入", "入", "c", "cr", "credit")
+MONEY_OUT = ("借", "支", "支出", "出", "d", "dr", "debit")
+MAX_LINES = 20_000
+HEADER_SEARCH = 30  # rows: a header further down is not looked for
+_UNIT = re.compile(r"\s*[(（][^)）]*[)）]\s*$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[\sT].*)?$")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:[\sT]?\d{2}:?\d{2}(?::?\d{2})?)?$")
+CENT = Decimal("0.01")
+
+
+def described(column: str) -> str:
+    """The column with the names it goes by, for an error message."""
+    if column == "amount":
+        return "amount (金额, or 收入 and 支出, or 借方金额 and 贷方金额)"
+    return f"{column} ({', '.join(n for n in NAMES[column] if n != column)})"
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    """The rows of CSV text; comma or tab separated."""
+    text = text.lstrip("\ufeff")
+    sample = "\n".join(text.splitlines()[:HEADER_SEARCH])
+    delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+    return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+
+
+def _cell(value: str | None) -> str:
+    text = (value or "").strip().strip("\ufeff").strip()
+    if text.startswith('="') and text.endswith('"'):  # Excel's keep-as-text form
+        text = text[2:-1].strip()
+    return text
+
+
+def _name(header: str) -> str:
+    return _UNIT.sub("", _cell(header)).replace(" ", "").lower()
+
+
+def _columns(row: list[str]) -> dict[str, int]:
+    """Which of our columns a row names, and where (the first of each)."""
+    found: dict[str, int] = {}
+    names = [_name(h) for h in row]
+    for column, aliases in NAMES.items():
+        for alias in aliases:
+            if alias.lower() in names:
+                found.setdefault(column, names.index(alias.lower()))
+                break
+    return found
+
+
+def _missing(columns: dict[str, int]) -> list[str]:
+    has_amount = "amount" in columns or {"credit", "debit"} <= columns.keys()
+    return [c for c in REQUIRED if c not in columns and not (c == "amount" and has_amount)]
+
+
+def _header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
+    """The header row (index, columns): the first of the rows naming the most columns."""
+    best: dict[str, int] = {}
+    best_at = -1
+    for index, row in enumerate(rows[:HEADER_SEARCH]):
+        columns = _columns(row)
+        if len(columns) > len(best):
+            best, best_at = columns, index
+        if not _missing(columns):
+            return index, columns
+    if len(best) < 2:
+        raise InvalidInput("no header row found: a statement needs the columns "
+                           + "; ".join(described(c) for c in REQUIRED),
+                           missing=list(REQUIRED))
+    missing = _missing(best)
+    raise InvalidInput(f"the statement lacks columns: {'; '.join(described(c) for c in missing)}",
+                       missing=missing, header_row=best_at + 1)
+
+
+def _day(text: str, where: str) -> str:
+    found = _DATE.match(text) or _COMPACT_DATE.match(text)
+    try:
+        if found is None:
+            raise ValueError(text)
+        return date(*(int(part) for part in found.groups()[:3])).isoformat()
+    except ValueError:
+        raise InvalidInput(f"{where}: the date must be year first, e.g. 2026-05-01 "
+                           f"(found {text!r})") from None
+
+
+def _amount(text: str, where: str) -> Decimal | None:
+    """The amount of a cell, None if empty; thousands separators and currency signs dropped."""
+    text = text.replace("¥", "").replace("￥", "").replace("元", "").strip()
+    for code in ("RMB", "CNY"):
+        text = text.removeprefix(code).removesuffix(code).strip()
+    if not text:
+        return None
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise InvalidInput(f"{where}: the amount is not a number: {text!r}") from None
+    if not number.is_finite() or number != number.quantize(CENT):
+        raise InvalidInput(f"{where}: the amount must have at most 2 decimals: {text!r}")
+    return number.quantize(CENT)
+
+
+def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal:
+    def at(column: str) -> str:
+        index = columns.get(column)
+        return cells[index] if index is not None and index < len(cells) else ""
+
+    if "amount" in columns:
+        amount = _amount(at("amount"), where) or Decimal(0)
+        if "direction" in columns and amount:
+            flag = at("direction").lower()
+            if flag in MONEY_OUT:
+                amount = -abs(amount)
+            elif flag in MONEY_IN:
+                amount = abs(amount)
+            elif flag:
+                raise InvalidInput(f"{where}: the direction must be 借 or 贷 (found {flag!r})")
+    else:
+        money_in = _amount(at("credit"), where) or Decimal(0)
+        money_out = _amount(at("debit"), where) or Decimal(0)
+        amount = abs(money_in) - abs(money_out)
+    if amount == 0:
+        raise InvalidInput(f"{where}: the amount must not be zero or empty")
+    return amount
+
+
+def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
+    """Statement lines (line_no 1, 2, …: date, amount, reference, counterparty) from rows."""
+    at, columns = _header(rows)
+    lines: list[dict[str, Any]] = []
+    for number, row in enumerate(rows[at + 1:], start=at + 2):
+        cells = [_cell(str(c) if c is not None else "") for c in row]
+        filled = [c for c in cells if c]
+        if len(filled) < 2 or filled[0].startswith(TOTALS):
+            continue
+        line_no = len(lines) + 1
+        where = f"line {line_no} (row {number} of the file)"
+
+        def at_column(column: str, cells: list[str] = cells) -> str:
+            return cells[columns[column]] if columns[column] < len(cells) else ""
+
+        try:
+            lines.append({"line_no": line_no, "date": _day(at_column("date"), where),
+                          "amount": _signed(cells, columns, where),
+                          "reference": at_column("reference"),
+                          "counterparty": at_column("counterparty")})
+        except InvalidInput as error:
+            error.extra.update(line=line_no, row=number)
+            raise
+        if len(lines) > MAX_LINES:
+            raise InvalidInput(f"a statement holds at most {MAX_LINES} lines: split the file")
+    if not lines:
+        raise InvalidInput("the statement has no lines")
+    return lines

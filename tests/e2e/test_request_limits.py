@@ -1,0 +1,266 @@
+"""Bad input never reaches the domain: body size, field lengths, unknown query parameters,
+text PostgreSQL cannot hold, numbers past bigint. Each answer is problem+json; nothing stored."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from servicecore.container import Container
+from tests.e2e.test_api_contract import log_head, opening, problem
+from tests.live_server import serving
+
+Auth = Callable[..., dict[str, str]]
+LIMIT = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def live_url(container: Container) -> Iterator[str]:
+    with serving(create_app(container.api_context())) as url:
+        yield url
+
+
+def raw_exchange(base_url: str, head: bytes, body_chunks: list[bytes]) -> bytes:
+    """Send a request head and some body bytes, never the end of the body; read the answer."""
+    address = urlsplit(base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(head)
+        for chunk in body_chunks:
+            sock.sendall(chunk)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    return answer
+
+
+def request_head(auth: Auth, store_id: str, extra: str) -> bytes:
+    token = auth("advisor", "adv-li", [store_id])["Authorization"]
+    return (f"POST /work-orders HTTP/1.1\r\nHost: test\r\nAuthorization: {token}\r\n"
+            f"Content-Type: application/json\r\n{extra}\r\n").encode()
+
+
+def assert_too_large(answer: bytes) -> None:
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 413"), answer[:300]
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert b"content-type: application/problem+json" in headers.lower()
+    assert json.loads(body)["type"].endswith("/too-large")
+
+
+def test_a_512_kib_complaint_is_413_and_stores_nothing(client: TestClient, auth: Auth,
+                                                       store_id: str) -> None:
+    before = log_head(client)
+    huge = opening(store_id, complaints=["noise " * (512 * 1024 // 6)])
+    response = client.post("/work-orders", json=huge,
+                           headers=auth("advisor", "adv-li", [store_id]))
+    body = problem(response, 413, "too-large")
+    assert body["limit"] == LIMIT
+    assert log_head(client) == before
+
+
+def test_a_body_without_content_length_is_counted_too(client: TestClient, auth: Auth,
+                                                      store_id: str) -> None:
+    before = log_head(client)
+    payload = json.dumps(opening(store_id, complaints=["x" * 1000] * 300)).encode()
+    assert len(payload) > LIMIT
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(payload), 16 * 1024):
+            yield payload[start:start + 16 * 1024]
+
+    response = client.post("/work-orders", content=chunks(),
+                           headers={**auth("advisor", "adv-li", [store_id]),
+                                    "Content-Type": "application/json"})
+    problem(response, 413, "too-large")
+    assert log_head(client) == before
+
+
+def test_a_declared_oversize_body_is_refused_before_it_is_sent(live_url: str, auth: Auth,
+                                                               store_id: str,
+                                                               client: TestClient) -> None:
+    before = log_head(client)
+    # Content-Length says 10 MB and not a byte of the body follows: the answer comes anyway.
+    answer = raw_exchange(live_url, request_head(auth, store_id, "Content-Length: 10485760\r\n"),
+                          [])
+    assert_too_large(answer)
+    assert log_head(client) == before
+
+
+def test_a_chunked_oversize_body_is_refused_while_it_arrives(live_url: str, auth: Auth,
+                                                             store_id: str,
+                                                             client: TestClient) -> None:
+    before = log_head(client)
+    # 300 KiB in 16 KiB chunks and no final chunk: the server answers without the whole body.
+    chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"
+    answer = raw_exchange(live_url, request_head(auth, store_id, "Transfer-Encoding: chunked\r\n"),
+                          [chunk] * 19)
+    assert_too_large(answer)
+    assert log_head(client) == before
+
+
+def test_a_body_under_the_limit_is_served(client: TestClient, auth: Auth,
+                                          store_id: str) -> None:
+    # 30 complaints of 1,000 characters each: long, within every limit.
+    response = client.post("/work-orders", json=opening(store_id, complaints=["y" * 1000] * 30),
+                           headers=auth("advisor", "adv-li", [store_id]))
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(("path", "body", "loc"), [
+    ("/work-orders", "complaint", ["body", "complaints", 0]),
+    ("/work-orders", "kind", ["body", "kind"]),
+])
+def test_an_over_long_field_is_422_and_stores_nothing(client: TestClient, auth: Auth,
+                                                      store_id: str, path: str, body: str,
+                                                      loc: list[Any]) -> None:
+    before = log_head(client)
+    request = opening(store_id, complaints=["z" * 1001]) if body == "complaint" else \
+        opening(store_id, kind="k" * 21)
+    response = client.post(path, json=request, headers=auth("advisor", "adv-li", [store_id]))
+    errors = problem(response, 422, "invalid-input")["errors"]
+    assert any(e["loc"] == loc and e["type"] == "string_too_long" for e in errors), errors
+    assert log_head(client) == before
+
+
+def test_over_long_list_items_and_map_keys_are_422(client: TestClient, auth: Auth,
+                                                   store_id: str) -> None:
+    before = log_head(client)
+    manager = auth("manager", "mgr-wu", [store_id])
+    capacity = {"store_id": store_id, "from_day": "2030-01-07", "to_day": "2030-01-07",
+                "opens": "08:30", "closes": "17:30", "bays": 4,
+                "skill_hours": {"s" * 31: "8"}}
+    problem(client.post("/appointments/capacity", json=capacity, headers=manager), 422,
+            "invalid-input")
+    customer = {"store_id": store_id, "name": "王芳", "phones": ["1" * 31]}
+    problem(client.post("/customers", json=customer, headers=manager), 422, "invalid-input")
+    assert log_head(client) == before
+
+
+def test_every_request_schema_bounds_its_text_and_lists(client: TestClient) -> None:
+    """Every string, list and map a request body or parameter can carry has a bound."""
+    document = client.get("/openapi.json").json()
+    unbounded: list[str] = []
+
+    def visit(schema: dict[str, Any], where: str, numeric_sibling: bool = False) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            visit(document["components"]["schemas"][name], f"{where}<{name}>")
+            return
+        branches = schema.get("anyOf", [])
+        has_number = any(b.get("type") in ("number", "integer") for b in branches)
+        for branch in branches:
+            visit(branch, where, has_number)
+        kind = schema.get("type")
+        if kind == "string" and "maxLength" not in schema and "enum" not in schema \
+                and "const" not in schema and schema.get("format") not in \
+                ("uuid", "date", "date-time") and not numeric_sibling:
+            unbounded.append(f"{where}: string without maxLength")
+        if kind == "array":
+            if "maxItems" not in schema:
+                unbounded.append(f"{where}: array without maxItems")
+            visit(schema.get("items", {}), f"{where}[]")
+        if kind == "object":
+            for name, prop in schema.get("properties", {}).items():
+                visit(prop, f"{where}.{name}")
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict):
+                if "maxProperties" not in schema:
+                    unbounded.append(f"{where}: map without maxProperties")
+                visit(schema.get("propertyNames", {"type": "string"}), f"{where}{{key}}")
+                visit(extra, f"{where}{{}}")
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "get":
+                continue  # reads: their filters never reach the domain
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    visit(parameter["schema"], f"{method} {path} {parameter['name']}")
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                visit(media["schema"], f"{method} {path}")
+    assert not unbounded, "\n".join(sorted(set(unbounded)))
+
+
+@pytest.mark.parametrize("url", [
+    "/work-orders?wo_number=WO-S01-2026-000123",
+    "/stock?part=0986494209",
+    "/customers?q=138&phone=13800000000",
+    "/settlements?status=open&page=2",
+    "/follow-ups?verbose=1",
+])
+def test_an_unknown_query_parameter_is_422(client: TestClient, auth: Auth, url: str) -> None:
+    response = client.get(url, headers=auth("manager", "mgr-wu"))
+    errors = problem(response, 422, "invalid-input")["errors"]
+    unknown = url.split("?")[1].split("&")[-1].split("=")[0]
+    assert errors == [{"loc": ["query", unknown], "msg": "Unknown query parameter",
+                       "type": "extra_forbidden"}]
+
+
+def test_an_unknown_query_parameter_on_a_command_stores_nothing(client: TestClient, auth: Auth,
+                                                                store_id: str) -> None:
+    before = log_head(client)
+    response = client.post("/work-orders?dry_run=true", json=opening(store_id),
+                           headers=auth("advisor", "adv-li", [store_id]))
+    problem(response, 422, "invalid-input")
+    assert log_head(client) == before
+
+
+def test_declared_query_parameters_still_work(client: TestClient, auth: Auth,
+                                              store_id: str) -> None:
+    manager = auth("manager", "mgr-wu", [store_id])
+    assert client.get("/work-orders?status=opened&limit=5&offset=0&plate=%E6%B2%AAB54321",
+                      headers=manager).status_code == 200
+    assert client.get(f"/stock?store_id={store_id}&low_only=true",
+                      headers=manager).status_code == 200
+
+
+# -- what the fuzzing found: 500s, now refused as invalid input ------------------------------
+
+@pytest.mark.parametrize("url", [
+    "/complaints?status=%03%0E%00%C3%87~",  # NUL in a filter: "text fields cannot contain NUL"
+    "/work-orders?plate=%00%C2%B8&customer_phone=I",
+    "/parts/%00",  # NUL in a path value
+    "/reminders/due?days=114&offset=59545797466521000449409024",  # offset past bigint
+    "/work-orders?wait_for=100000000000000000000",  # wait_for past bigint
+])
+def test_what_the_fuzzer_found_is_422_not_500(client: TestClient, auth: Auth, url: str) -> None:
+    problem(client.get(url, headers=auth("manager", "mgr-wu")), 422, "invalid-input")
+
+
+@pytest.mark.parametrize("text", ["engine\x00light", "engine \ud83d light"])
+def test_text_postgresql_cannot_hold_is_422_and_stores_nothing(client: TestClient, auth: Auth,
+                                                               store_id: str,
+                                                               text: str) -> None:
+    """A NUL or an unpaired surrogate would be stored in the event and then stop every
+    projection that writes it to a text column."""
+    before = log_head(client)
+    raw = json.dumps(opening(store_id, complaints=[text]))  # ensure_ascii: escapes survive
+    response = client.post("/work-orders", content=raw,
+                           headers={**auth("advisor", "adv-li", [store_id]),
+                                    "Content-Type": "application/json"})
+    problem(response, 422, "invalid-input")
+    assert log_head(client) == before
+
+
+@pytest.mark.parametrize("format", ["csv", "jsonl"])
+def test_a_store_id_that_cannot_be_a_file_name_still_exports(client: TestClient, auth: Auth,
+                                                            format: str) -> None:
+    """Found by fuzzing: the store id went into the Content-Disposition header, which is
+    Latin-1, and a store id like "è\\x1e" made the export a 500."""
+    response = client.get("/audit/repair-records",
+                          params={"date": "2026-03-01", "store_id": "è\x1e门店", "format": format},
+                          headers=auth("auditor", "aud-1"))
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert disposition == f'attachment; filename="repair-records-____-2026-03-01.{format}"'

@@ -1,0 +1,97 @@
+"""Statement lines from the rows of bank exports: English or Chinese headers, title and total
+rows, credit / debit columns, direction flags, amounts and dates as banks write them."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from api.statement_files import decode, statement_rows
+from domain.common import InvalidInput
+from domain.statement_format import csv_rows, read_statement
+
+D = Decimal
+
+
+def lines(rows: list[list[str]]) -> list[tuple[str, Decimal, str, str]]:
+    return [(ln["date"], ln["amount"], ln["reference"], ln["counterparty"])
+            for ln in read_statement(rows)]
+
+
+def test_a_chinese_bank_export_with_title_rows_income_and_expense_columns_and_a_total() -> None:
+    rows = [["中国工商银行 账户明细"], ["账号：1001 2345 6789", "", ""], [],
+            ["交易日期", "摘要", "收入金额(元)", "支出金额(元)", "余额", "交易流水号", "对方户名"],
+            ["2026-05-01 10:22:33", "转账", "1,234.56", "", "5,000.00", '="0012345"', "王伟"],
+            ["2026/05/02", "手续费", "", "12.50", "4,987.50", "F-2", "中国工商银行"],
+            ["20260503", "转账", "¥300.00", "", "", "T-3", "上海某某汽车租赁有限公司"],
+            ["合计", "", "1,534.56", "12.50", "", "", ""],
+            ["以上数据仅供参考"]]
+    assert lines(rows) == [
+        ("2026-05-01", D("1234.56"), "0012345", "王伟"),
+        ("2026-05-02", D("-12.50"), "F-2", "中国工商银行"),
+        ("2026-05-03", D("300.00"), "T-3", "上海某某汽车租赁有限公司")]
+    assert [ln["line_no"] for ln in read_statement(rows)] == [1, 2, 3]
+
+
+def test_an_amount_with_a_debit_credit_flag_and_year_month_day_in_chinese() -> None:
+    rows = [["记账日期", "金额（元）", "借贷标志", "凭证号", "对方账户名称"],
+            ["2026年5月4日", "88.00", "贷", "V-1", "李娜"],
+            ["2026年05月04日", "20.00", "借", "V-2", "电费"]]
+    assert lines(rows) == [("2026-05-04", D("88.00"), "V-1", "李娜"),
+                           ("2026-05-04", D("-20.00"), "V-2", "电费")]
+
+
+def test_english_headers_keep_working_and_tabs_separate_too() -> None:
+    assert lines(csv_rows("date,amount,reference,counterparty\n2026-05-01,-5.00,X,Y\n")) == [
+        ("2026-05-01", D("-5.00"), "X", "Y")]
+    assert lines(csv_rows("Date\tAmount\tReference\tCounterparty\n2026-05-01\t5\tX\tY\n")) == [
+        ("2026-05-01", D("5.00"), "X", "Y")]
+
+
+@pytest.mark.parametrize(("rows", "says"), [
+    ([["交易日期", "金额", "交易流水号"], ["2026-05-01", "1.00", "X"]],
+     "lacks columns: counterparty (对方户名"),
+    ([["交易日期", "收入", "对方户名", "流水号"], ["2026-05-01", "1.00", "Y", "X"]],
+     "lacks columns: amount (金额, or 收入 and 支出"),
+    ([["账户明细"], ["a", "b"]], "no header row found"),
+    ([["交易日期", "金额", "流水号", "对方户名"], ["05/01/2026", "1.00", "X", "Y"]],
+     "line 1 (row 2 of the file): the date must be year first"),
+    ([["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", "1,00", "X", "Y"]],
+     "line 1 (row 2 of the file): the amount is not a number"),
+    ([["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", "1.005", "X", "Y"]],
+     "at most 2 decimals"),
+    ([["交易日期", "收入", "支出", "流水号", "对方户名"], ["2026-05-01", "", "", "X", "Y"]],
+     "must not be zero or empty"),
+    ([["交易日期", "金额", "借贷标志", "流水号", "对方户名"],
+      ["2026-05-01", "1.00", "?", "X", "Y"]], "the direction must be 借 or 贷"),
+    ([["交易日期", "金额", "流水号", "对方户名"]], "the statement has no lines"),
+])
+def test_what_cannot_be_read_is_refused_saying_where(rows: list[list[str]], says: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(says)):
+        read_statement(rows)
+
+
+def test_a_refusal_names_the_missing_columns_and_the_line() -> None:
+    with pytest.raises(InvalidInput) as missing:
+        read_statement([["日期", "金额"], ["2026-05-01", "1.00"]])
+    assert missing.value.extra["missing"] == ["reference", "counterparty"]
+    with pytest.raises(InvalidInput) as bad:
+        read_statement([["日期", "金额", "流水号", "对方户名"], ["2026-05-01", "1.00", "X", "Y"],
+                        ["2026-13-01", "1.00", "X", "Y"]])
+    assert (bad.value.extra["line"], bad.value.extra["row"]) == (2, 3)
+
+
+def test_files_in_gbk_utf8_with_and_without_bom_and_utf16_read_the_same() -> None:
+    text = "交易日期,金额,交易流水号,对方户名\n2026-05-01,1.00,X,王伟\n"
+    expected = [["交易日期", "金额", "交易流水号", "对方户名"], ["2026-05-01", "1.00", "X", "王伟"]]
+    for data in (text.encode("gbk"), text.encode("utf-8"), text.encode("utf-8-sig"),
+                 text.encode("utf-16")):
+        assert statement_rows(data) == expected
+    with pytest.raises(InvalidInput, match="neither UTF-8 nor GBK"):
+        decode(b"\x80\x80\x81 not text")
+    with pytest.raises(InvalidInput, match="old Excel workbook"):
+        statement_rows(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
+    with pytest.raises(InvalidInput, match="empty"):
+        statement_rows(b"  \n")

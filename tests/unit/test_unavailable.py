@@ -1,0 +1,52 @@
+"""Which database errors are an outage (503, retry) and which are a fault (500, logged)."""
+
+from __future__ import annotations
+
+import psycopg
+import psycopg_pool
+import pytest
+from eventsourcing import persistence
+from psycopg import errors
+
+from api.errors import unavailable
+
+
+def wrapped(error: BaseException, outer: type[Exception]) -> Exception:
+    """`error` as the event store raises it: its own exception, caused by psycopg's."""
+    try:
+        raise outer(str(error)) from error
+    except outer as exc:
+        return exc
+
+
+@pytest.mark.parametrize("error", [
+    errors.AdminShutdown("terminating connection due to administrator command"),
+    errors.CrashShutdown("terminating connection because of crash of another server process"),
+    errors.CannotConnectNow("the database system is starting up"),
+    errors.TooManyConnections("sorry, too many clients already"),
+    psycopg.OperationalError("server closed the connection unexpectedly"),  # no SQLSTATE
+    psycopg.InterfaceError("the connection is closed"),
+    psycopg_pool.PoolTimeout("couldn't get a connection after 30.00 sec"),
+])
+def test_an_outage_is_unavailable_directly_or_wrapped(error: Exception) -> None:
+    assert unavailable(error)
+    assert unavailable(wrapped(error, persistence.OperationalError))
+    assert unavailable(wrapped(wrapped(error, persistence.OperationalError), RuntimeError))
+
+
+def test_the_event_store_giving_up_on_its_own_is_unavailable() -> None:
+    assert unavailable(persistence.OperationalError("save x: the database refused it 5 times"))
+    assert unavailable(persistence.ConnectionUnavailableError("no connection in the pool"))
+
+
+@pytest.mark.parametrize("error", [
+    errors.SerializationFailure("could not serialize access"),
+    errors.QueryCanceled("canceling statement due to statement timeout"),
+    errors.UniqueViolation("duplicate key value"),
+    errors.UndefinedTable('relation "x" does not exist'),
+    psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"),
+    ValueError("not a database error at all"),
+])
+def test_a_fault_is_not_unavailable(error: Exception) -> None:
+    assert not unavailable(error)
+    assert not unavailable(wrapped(error, persistence.OperationalError))
