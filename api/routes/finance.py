@@ -122,7 +122,8 @@ async def _file(request: Request) -> bytes:
 
 
 StatementFile = Annotated[bytes, Depends(_file)]
-BINARY = {"schema": {"type": "string", "format": "binary"}}
+# the file itself; the request-body limit (SERVICECORE_MAX_BODY_BYTES, 256 KiB by default) holds
+BINARY = {"schema": {"type": "string", "format": "binary", "maxLength": 256 * 1024}}
 
 
 @router.post("/reconciliation/statements/file", response_model=CommandAccepted, status_code=201,

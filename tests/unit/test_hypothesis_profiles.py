@@ -41,8 +41,10 @@ def falsified(folder: Path, profile: str | None, ci: bool = False) -> int:
         timeout=120, check=False)
     assert run.returncode == 1, run.stdout + run.stderr
     # pytest prefixes the lines of the report with "E"
+    # the failing call's argument, as hypothesis reports it or as pytest shows the local
     found = re.search(r"(?:Falsifying example|Failing test case): test_below_a_thousand\("
-                      r"[\sE]*x=(\d+),", run.stdout)
+                      r"[\sE]*x=(\d+),", run.stdout) or re.search(
+        r"^x = (\d+)$", run.stdout, re.MULTILINE)
     assert found is not None, run.stdout
     return int(found.group(1))
 
