@@ -583,7 +583,7 @@ def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(
     try:
         wait_until(lambda: answers(port, "/metrics"), 60, "/metrics")
         wait_until(lambda: 'servicecore_worker_events_behind{worker="projections",'
-                           'projection="work_orders"} 0' in metrics_now(port), 60,
+                           'projection="work_orders"} 0' in metrics_now(port), 180,
                    "the work-orders projection to catch up")
         text = get(port, "/metrics")[2]
         assert "servicecore_worker_events_per_second" in text
