@@ -14,7 +14,8 @@ class TcpProxy:
     connections reset and new connections refused, as when the server is not running.
     """
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int] | str) -> None:
+        # A (host, port) pair, or the path of a Unix socket (an embedded PostgreSQL).
         self.target = target
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -37,7 +38,7 @@ class TcpProxy:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = self._connect()
             except OSError:
                 client.close()
                 continue
@@ -51,6 +52,18 @@ class TcpProxy:
                 self.sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _connect(self) -> socket.socket:
+        if isinstance(self.target, str):
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.settimeout(5)
+            try:
+                upstream.connect(self.target)
+            except OSError:
+                upstream.close()
+                raise
+            return upstream
+        return socket.create_connection(self.target, timeout=5)
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:

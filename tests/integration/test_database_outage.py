@@ -8,6 +8,7 @@ database of its own, so the session's projections never see the faults.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,7 +130,10 @@ def cut_off(own_database: str, system: Container, tmp_path: Path
             ) -> Iterator[tuple[TestClient, TcpProxy]]:
     """The API of a system that reaches its PostgreSQL through a proxy the test can stop."""
     params = conninfo_to_dict(own_database)
-    proxy = TcpProxy((str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)))
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    # An embedded server listens on a Unix socket in its data folder.
+    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
+                     else (host, port))
     url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
     settings = settings_for(url, tmp_path, create_tables=False)
     # Short waits for a connection, so that the test does not sit out the defaults (30 s).
