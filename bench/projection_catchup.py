@@ -335,13 +335,12 @@ def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> N
                               suffix=SUFFIX)
     app = container.app
     timers = {
-        "recorder.select_notifications (DB read of the batch)":
-            Timed(app.recorder, "select_notifications"),
-        "mapper.to_domain_event (decode: JSON, upcast, event object)":
-            Timed(app.mapper, "to_domain_event"),
+        "reader.read (DB read of the batch: 5 columns)": Timed(runner.reader, "read"),
+        "reader.decode (orjson + transcodings, event object)": Timed(runner.reader, "decode"),
         "view.apply (fold + read/write wo_view rows)": Timed(view, "apply"),
-        "view._flush (executemany upsert of the changed docs)": Timed(view, "_flush"),
-        "key store get_key (open sealed name/phone)": Timed(app.personal_data.keys, "get_key"),
+        "view._flush (one upsert of the changed docs)": Timed(view, "_flush"),
+        "key store get_keys (sealed name/phone, per batch)":
+            Timed(app.personal_data.keys, "get_keys"),
     }
     profile = cProfile.Profile() if args.profile else None
     latencies: list[float] = []

@@ -30,6 +30,8 @@ class ReadModel(ABC):
     name: str
     tables: dict[str, str]  # table name -> column definitions
     indexes: Sequence[Index] = ()
+    # The event classes `apply` looks at; the runner decodes only those (None: every event).
+    handles: tuple[type, ...] | None = None
 
     def ddl(self, suffix: str = "") -> list[str]:
         statements = [

@@ -63,6 +63,8 @@ class _Ctx:
 
 class FinanceView(ReadModel):
     name = "finance"
+    handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
+               Complaint.Event)
     tables = {  # noqa: RUF012
         "settlements": """
             id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,

@@ -138,6 +138,7 @@ class Batch:
 
 class StockView(ReadModel):
     name = "stock"
+    handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """
             part_number text PRIMARY KEY, id uuid NOT NULL UNIQUE, name text NOT NULL, unit text NOT NULL,

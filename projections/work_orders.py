@@ -6,7 +6,6 @@ from the event store, so the two always have the same shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -14,9 +13,9 @@ from functools import singledispatch
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
@@ -35,8 +34,21 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value)}")
 
 
+_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def dumps_bytes(doc: Any) -> bytes:
+    """JSON (UTF-8) of a doc: Decimals and UUIDs as strings, datetimes in ISO format."""
+    return orjson.dumps(doc, default=_json_default, option=_ORJSON)
+
+
 def dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, default=_json_default, ensure_ascii=False)
+    return dumps_bytes(doc).decode()
+
+
+def _plain(value: Any) -> Any:
+    """`value` as it reads back from its JSON (Decimals and UUIDs become strings, ...)."""
+    return orjson.loads(dumps_bytes(value))
 
 
 def _stamp(event: Any) -> dict[str, Any]:
@@ -112,7 +124,7 @@ def _diagnosed(event: WorkOrder.Diagnosed, doc: Any, open_pii: Opener) -> Any:
 
 @evolve.register
 def _line_added(event: WorkOrder.LineAdded, doc: Any, open_pii: Opener) -> Any:
-    doc["lines"].append(json.loads(dumps({**event.line, "authorization": None})))
+    doc["lines"].append(_plain({**event.line, "authorization": None}))
     job = _job_of(doc, event.line["job_no"])
     if job["status"] == "awaiting_qc":
         job["status"] = "in_repair"
@@ -250,7 +262,7 @@ def _moved(event: WorkOrder.LinesMoved, doc: Any, open_pii: Opener) -> Any:
 def _carried_over(event: WorkOrder.LinesCarriedOver, doc: Any, open_pii: Opener) -> Any:
     doc["follow_on_of"] = {"id": str(event.from_id), "number": event.from_number,
                            "reason": event.reason}
-    doc["lines"].extend(json.loads(dumps(line)) for line in event.lines)
+    doc["lines"].extend(_plain(line) for line in event.lines)
     _refresh_totals(doc)
     return doc
 
@@ -318,6 +330,7 @@ def fold(events: Sequence[Any], open_pii: Opener) -> dict[str, Any] | None:
 
 class WorkOrdersView(ReadModel):
     name = "work_orders"
+    handles = (WorkOrder.Event, Customer.Erased)
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
@@ -347,8 +360,8 @@ class WorkOrdersView(ReadModel):
         ids = list({e.originator_id for _, e in events if isinstance(e, WorkOrder.Event)})
         docs: dict[UUID, dict[str, Any]] = {}
         if ids:
-            rows = conn.execute(f"SELECT id, doc FROM {table} WHERE id = ANY(%s)", (ids,))
-            docs = {row[0]: row[1] for row in rows}
+            rows = conn.execute(f"SELECT id, doc::text FROM {table} WHERE id = ANY(%s)", (ids,))
+            docs = {row[0]: orjson.loads(row[1]) for row in rows}
         opener, forget = self.personal_data.prefetched(
             e.customer_id for _, e in events if isinstance(e, WorkOrder.Opened))
         changed: dict[UUID, int] = {}
@@ -368,31 +381,30 @@ class WorkOrdersView(ReadModel):
 
     def _flush(self, conn: psycopg.Connection[Any], table: str, docs: dict[UUID, dict[str, Any]],
                changed: dict[UUID, int]) -> None:
+        """Upsert the changed docs in ONE statement: a JSON array of [notification id, doc]
+        that PostgreSQL takes apart (the indexed columns are read from the doc itself)."""
         if not changed:
             return
-        rows = []
-        for wo_id, notification_id in changed.items():
-            doc = docs[wo_id]
-            rows.append((
-                wo_id, doc["number"], doc["store_id"], doc["status"], doc["kind"],
-                UUID(doc["customer"]["id"]), doc["customer"]["name"], doc["customer"]["phone"],
-                doc["vehicle"].get("plate"), doc["vehicle"]["vin"], doc["technicians"],
-                doc["opened"]["at"], doc["updated_at"], doc["version"], notification_id,
-                Jsonb(doc, dumps=dumps),
-            ))
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"""INSERT INTO {table} (id, number, store_id, status, kind, customer_id,
-                    customer_name, customer_phone, plate, vin, technicians, opened_at, updated_at,
-                    version, notification_id, doc)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
-                    customer_name = EXCLUDED.customer_name,
-                    customer_phone = EXCLUDED.customer_phone, technicians = EXCLUDED.technicians,
-                    updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
-                    notification_id = EXCLUDED.notification_id, doc = EXCLUDED.doc""",
-                rows,
-            )
+        batch = dumps_bytes([[notification_id, docs[wo_id]]
+                             for wo_id, notification_id in changed.items()])
+        conn.execute(
+            f"""INSERT INTO {table} (id, number, store_id, status, kind, customer_id,
+                customer_name, customer_phone, plate, vin, technicians, opened_at, updated_at,
+                version, notification_id, doc)
+            SELECT (d->>'id')::uuid, d->>'number', d->>'store_id', d->>'status', d->>'kind',
+                (d->'customer'->>'id')::uuid, d->'customer'->>'name', d->'customer'->>'phone',
+                d->'vehicle'->>'plate', d->'vehicle'->>'vin',
+                ARRAY(SELECT jsonb_array_elements_text(d->'technicians')),
+                (d->'opened'->>'at')::timestamptz, (d->>'updated_at')::timestamptz,
+                (d->>'version')::integer, (r->>0)::bigint, d
+            FROM jsonb_array_elements(%s::text::jsonb) AS r, LATERAL (SELECT r->1 AS d) AS x
+            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                customer_name = EXCLUDED.customer_name,
+                customer_phone = EXCLUDED.customer_phone, technicians = EXCLUDED.technicians,
+                updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
+                notification_id = EXCLUDED.notification_id, doc = EXCLUDED.doc""",
+            (batch.decode(),),
+        )
         changed.clear()
 
     def _erase(self, conn: psycopg.Connection[Any], table: str, customer_id: UUID,

@@ -33,6 +33,8 @@ def _json(value: Any) -> Jsonb:
 
 class WorkshopView(ReadModel):
     name = "workshop"
+    handles = (WorkOrder.Event, WorkshopDay.Event, Appointment.Event, Technician.Event,
+               Roster.Joined, Roster.Left)
     tables = {  # noqa: RUF012
         "workshop_days": """
             id uuid NOT NULL UNIQUE, store_id text NOT NULL, day date NOT NULL,

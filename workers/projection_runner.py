@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from projections.base import REBUILD_SUFFIX, ReadModel
+from workers.event_batches import EventReader, decode_batch
 
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
@@ -33,6 +34,7 @@ class ProjectionRunner:
         self.suffix = suffix
         self.position_name = view.name + suffix
         self.processed = 0
+        self.reader = EventReader(app)
         self.active = False  # holds the lock and follows the log
         self.connected = False  # has its lock connection: following, or standby
 
@@ -58,18 +60,15 @@ class ProjectionRunner:
         ).fetchone()
         assert row is not None
         position = int(row[0])
-        notifications = self.app.recorder.select_notifications(
-            start=position + 1, limit=self.batch_size, inclusive_of_start=True
-        )
-        if not notifications:
+        rows = self.reader.read(conn, position + 1, self.batch_size)
+        if not rows:
             return 0
-        events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
-        self.view.apply(conn, events, self.suffix)
+        self.view.apply(conn, decode_batch(self.reader, rows, self.view.handles), self.suffix)
         conn.execute(
             "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
-            (notifications[-1].id, self.position_name),
+            (rows[-1].id, self.position_name),
         )
-        return len(events)
+        return len(rows)
 
     def run_batch(self) -> int:
         with self.pool.connection() as conn, conn.transaction():

@@ -1,0 +1,150 @@
+"""Reading the log for projections: the five columns a batch needs, decoded only where asked.
+
+`EventReader.read` selects notification id, stream id, version, topic and state on the
+caller's connection (in the batch's own transaction); `decode` turns one row into the domain
+event exactly as eventsourcing's mapper does (topic, JSON state with the application's
+transcodings, upcasting, the event object), but parses the JSON with orjson and converts the
+transcoded values (`{"_type_": ..., "_data_": ...}`) in one walk afterwards. A view that names
+the event classes it handles (`ReadModel.handles`) gets only those decoded; the others are
+skipped by topic without being parsed at all.
+
+When the mapper ciphers or compresses the state, or the recorder is not PostgreSQL's, the
+library's own reading and decoding are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple, cast
+from uuid import UUID
+
+import orjson
+import psycopg
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Notification,
+    Transcoding,
+    find_id_convertor,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import resolve_topic
+from psycopg.sql import SQL, Identifier
+
+from domain.application import ServiceCore
+
+Wanted = tuple[type, ...] | None
+
+
+class Row(NamedTuple):
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+class _Kind(NamedTuple):
+    cls: type
+    convert_id: Callable[[Any], Any]
+    class_version: int
+
+
+class EventReader:
+    def __init__(self, app: ServiceCore) -> None:
+        self.app = app
+        recorder = app.recorder
+        mapper = app.mapper
+        transcoder = mapper.transcoder
+        self.sql: psycopg.sql.Composed | None = None
+        if isinstance(recorder, PostgresApplicationRecorder):
+            self.sql = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {}.{} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
+            ).format(Identifier(recorder.datastore.schema),
+                     Identifier(recorder.events_table_name))
+        self.fast = (mapper.cipher is None and mapper.compressor is None
+                     and type(transcoder) is JSONTranscoder)
+        self.transcodings: dict[str, Transcoding] = (
+            transcoder.names if isinstance(transcoder, JSONTranscoder) else {})
+        self._kinds: dict[str, _Kind] = {}
+        self._wanted: dict[tuple[str, Wanted], bool] = {}
+
+    def read(self, conn: psycopg.Connection[Any], start: int, limit: int) -> list[Row]:
+        """Up to `limit` stored events from notification id `start` on, in order."""
+        if self.sql is None:
+            return [Row(n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, n.state)
+                    for n in self.app.recorder.select_notifications(start=start, limit=limit)]
+        with conn.cursor() as cur:
+            cur.execute(self.sql, (start, limit), prepare=True)
+            return [Row(*row) for row in cur.fetchall()]
+
+    def wanted(self, topic: str, handles: Wanted) -> bool:
+        """Does a view that handles `handles` (None: everything) need events of `topic`?"""
+        key = (topic, handles)
+        found = self._wanted.get(key)
+        if found is None:
+            found = self._wanted[key] = handles is None or issubclass(resolve_topic(topic),
+                                                                      handles)
+        return found
+
+    def decode(self, row: Row) -> Any:
+        if not self.fast:
+            return self.app.mapper.to_domain_event(Notification(
+                id=row.id, originator_id=row.originator_id,
+                originator_version=row.originator_version, topic=row.topic,
+                state=bytes(row.state)))
+        kind = self._kinds.get(row.topic)
+        if kind is None:
+            cls = resolve_topic(row.topic)
+            kind = self._kinds[row.topic] = _Kind(
+                cls, find_id_convertor(cls, cast(Hashable, type(row.originator_id))),
+                getattr(cls, "class_version", 1))
+        data = bytes(row.state)
+        try:
+            state = orjson.loads(data)
+        except orjson.JSONDecodeError:  # what orjson refuses (huge integers, NaN): the library
+            state = self.app.mapper.transcoder.decode(data)
+        else:
+            # Every transcoded value is a dict with the key "_type_", which appears in the JSON
+            # as the bytes "_type_" (inside a string its quotes would be escaped): the walk
+            # stops once that many are converted, so plain parts after them are not visited.
+            left = data.count(b'"_type_"')
+            if left:
+                state, _ = self._values(state, left)
+        state["originator_id"] = kind.convert_id(row.originator_id)
+        state["originator_version"] = row.originator_version
+        version = state.pop("class_version", 1)
+        while version < kind.class_version:
+            getattr(kind.cls, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+        event = object.__new__(kind.cls)
+        object.__setattr__(event, "__dict__", state)
+        return event
+
+    def _values(self, value: Any, left: int) -> tuple[Any, int]:
+        """Transcoded values back to objects, innermost first (as json's object_hook does);
+        `left` is how many "_type_" keys may still be ahead (a bound: one in a plain dict
+        counts too)."""
+        if type(value) is dict:
+            for key, item in value.items():
+                if type(item) is dict or type(item) is list:
+                    value[key], left = self._values(item, left)
+                    if not left:
+                        return value, 0
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self.transcodings[value["_type_"]].decode(value["_data_"]), left - 1
+            return value, left - 1 if "_type_" in value else left
+        if type(value) is list:
+            for index, item in enumerate(value):
+                if type(item) is dict or type(item) is list:
+                    value[index], left = self._values(item, left)
+                    if not left:
+                        break
+        return value, left
+
+
+def decode_batch(reader: EventReader, rows: Sequence[Row],
+                 handles: Wanted) -> list[tuple[int, Any]]:
+    """(notification id, event) for the rows a view handles, in log order."""
+    wanted = reader.wanted
+    return [(row.id, reader.decode(row)) for row in rows if wanted(row.topic, handles)]
