@@ -32,17 +32,22 @@ class ReadModel(ABC):
     indexes: Sequence[Index] = ()
     # The event classes `apply` looks at; the runner decodes only those (None: every event).
     handles: tuple[type, ...] | None = None
+    # A rebuild fills the fresh tables first and creates `indexes` afterwards (in one pass
+    # each, not row by row): for views whose `apply` reads by primary key only.
+    index_after_rebuild: bool = False
 
-    def ddl(self, suffix: str = "") -> list[str]:
+    def ddl(self, suffix: str = "", *, indexes: bool = True) -> list[str]:
         statements = [
             f"CREATE TABLE IF NOT EXISTS {table}{suffix} ({columns})"
             for table, columns in self.tables.items()
         ]
-        statements += [
+        return statements + (self.index_ddl(suffix) if indexes else [])
+
+    def index_ddl(self, suffix: str = "") -> list[str]:
+        return [
             f"CREATE INDEX IF NOT EXISTS {ix.name}{suffix} ON {ix.table}{suffix} {ix.definition}"
             for ix in self.indexes
         ]
-        return statements
 
     def drop(self, suffix: str) -> list[str]:
         return [f"DROP TABLE IF EXISTS {table}{suffix}" for table in self.tables]
@@ -54,8 +59,9 @@ class ReadModel(ABC):
         statements += [f"ALTER INDEX {ix.name}{suffix} RENAME TO {ix.name}" for ix in self.indexes]
         return statements
 
-    def create(self, conn: psycopg.Connection[Any], suffix: str = "") -> None:
-        for statement in self.ddl(suffix):
+    def create(self, conn: psycopg.Connection[Any], suffix: str = "", *,
+               indexes: bool = True) -> None:
+        for statement in self.ddl(suffix, indexes=indexes):
             conn.execute(statement)
 
     @abstractmethod

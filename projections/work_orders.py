@@ -331,6 +331,7 @@ def fold(events: Sequence[Any], open_pii: Opener) -> dict[str, Any] | None:
 class WorkOrdersView(ReadModel):
     name = "work_orders"
     handles = (WorkOrder.Event, Customer.Erased)
+    index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,

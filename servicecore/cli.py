@@ -116,26 +116,59 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    """Progress on stderr, one JSON line per projection on stdout."""
+    """Progress on stderr, one JSON line per projection on stdout.
+
+    With `projection_rebuild_parallelism` > 1 and several projections to rebuild, that many
+    run at once, each in a process of its own (spawned: its own interpreter, pool and
+    connections); their progress is written as full lines, each labelled.
+    """
     from servicecore.container import build
-    from servicecore.progress import Progress
-    from workers.projection_runner import rebuild
 
     container = build(settings)
     try:
-        for view in container.views:
-            if args.name in (None, view.name):
-                progress = Progress(f"projection {view.name}")
-                try:
-                    figures = rebuild(container.app, container.pool, view,
-                                      batch_size=settings.projection_batch_size,
-                                      progress=progress)
-                finally:
-                    progress.close()
-                print(json.dumps({"projection": view.name, **figures}), flush=True)
+        views = [view for view in container.views if args.name in (None, view.name)]
+        workers = min(settings.projection_rebuild_parallelism, len(views))
+        if workers <= 1:
+            for view in views:
+                print(json.dumps(_rebuild_view(container, view, live=None)), flush=True)
+            return 0
     finally:
         container.close()
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_rebuild_in_process, view.name) for view in views]
+        for future in as_completed(futures):
+            print(json.dumps(future.result()), flush=True)
     return 0
+
+
+def _rebuild_view(container: Any, view: Any, *, live: bool | None) -> dict[str, Any]:
+    from servicecore.progress import Progress
+    from workers.projection_runner import rebuild
+
+    progress = Progress(f"projection {view.name}", live=live)
+    try:
+        figures = rebuild(container.app, container.pool, view,
+                          batch_size=container.settings.projection_rebuild_batch_size,
+                          progress=progress)
+    finally:
+        progress.close()
+    return {"projection": view.name, **figures}
+
+
+def _rebuild_in_process(name: str) -> dict[str, Any]:
+    """One projection's rebuild in a worker process of `_rebuild` (settings from the
+    environment, as the parent's, which already made the tables)."""
+    from servicecore.container import build
+
+    container = build(Settings(create_tables=False))
+    try:
+        view = next(view for view in container.views if view.name == name)
+        return _rebuild_view(container, view, live=False)
+    finally:
+        container.close()
 
 
 def _analytics(args: argparse.Namespace, settings: Settings) -> int:

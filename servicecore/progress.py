@@ -27,11 +27,13 @@ class Progress:
     """Call with (done, total) events; draws `label [####    ] done/total events  rate  ETA`."""
 
     def __init__(self, label: str, *, stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.monotonic, every: float | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, every: float | None = None,
+                 live: bool | None = None) -> None:
+        """`live=False` writes full lines even on a terminal (several bars at once)."""
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
-        self.live = self.stream.isatty()
+        self.live = self.stream.isatty() if live is None else live
         self.every = every if every is not None else (0.2 if self.live else 5.0)
         self.started = clock()
         self.shown: float | None = None

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     port: int = 8000
     in_process_projections: bool = True
     projection_batch_size: int = 500
+    projection_rebuild_batch_size: int = Field(
+        default=5000, ge=1, description="events per transaction of `projections rebuild`")
+    projection_rebuild_parallelism: int = Field(
+        default=2, ge=1, description="projections `projections rebuild` rebuilds at once, each "
+        "in a process of its own with its own connections")
     create_tables: bool = True
     pool_size: int = 10
     read_wait_max_seconds: float = 5.0

@@ -117,30 +117,46 @@ class EventReader:
         while version < kind.class_version:
             getattr(kind.cls, f"upcast_v{version}_v{version + 1}")(state)
             version += 1
-        event = object.__new__(kind.cls)
+        event: Any = object.__new__(kind.cls)
         object.__setattr__(event, "__dict__", state)
         return event
 
     def _values(self, value: Any, left: int) -> tuple[Any, int]:
-        """Transcoded values back to objects, innermost first (as json's object_hook does);
-        `left` is how many "_type_" keys may still be ahead (a bound: one in a plain dict
-        counts too)."""
+        """Transcoded values back to objects, innermost first (as json's object_hook does).
+
+        `left` bounds how many "_type_" keys may still be ahead (one in a plain dict counts
+        too): at 0 the rest is left as it is; at 1 a transcoded value's data holds none.
+        """
         if type(value) is dict:
-            for key, item in value.items():
-                if type(item) is dict or type(item) is list:
-                    value[key], left = self._values(item, left)
-                    if not left:
-                        return value, 0
             if len(value) == 2 and "_type_" in value and "_data_" in value:
-                return self.transcodings[value["_type_"]].decode(value["_data_"]), left - 1
-            return value, left - 1 if "_type_" in value else left
-        if type(value) is list:
-            for index, item in enumerate(value):
-                if type(item) is dict or type(item) is list:
-                    value[index], left = self._values(item, left)
-                    if not left:
-                        break
+                return self._transcoded(value, left)
+            items: Any = value.items()
+        elif type(value) is list:
+            items = enumerate(value)
+        else:
+            return value, left
+        for key, item in items:
+            kind = type(item)
+            if kind is dict:
+                if len(item) == 2 and "_type_" in item and "_data_" in item:
+                    value[key], left = self._transcoded(item, left)
+                else:
+                    value[key], left = self._values(item, left)
+            elif kind is list:
+                value[key], left = self._values(item, left)
+            else:
+                continue
+            if not left:
+                return value, 0
+        if type(value) is dict and "_type_" in value:
+            left -= 1
         return value, left
+
+    def _transcoded(self, value: dict[str, Any], left: int) -> tuple[Any, int]:
+        data = value["_data_"]
+        if left > 1 and (type(data) is dict or type(data) is list):
+            data, left = self._values(data, left)
+        return self.transcodings[value["_type_"]].decode(data), left - 1
 
 
 def decode_batch(reader: EventReader, rows: Sequence[Row],

@@ -117,19 +117,25 @@ class ProjectionRunner:
                 pass
 
 
+REBUILD_BATCH_SIZE = 5000
+
+
 def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
-            batch_size: int = 500,
+            batch_size: int = REBUILD_BATCH_SIZE,
             progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Rebuild from event 0 into fresh tables, then swap them in while the live ones serve.
 
+    Batches are larger than a live runner's (a doc that several events change is written once
+    per batch); a view with `index_after_rebuild` gets its indexes once the tables are filled.
     `progress(done, total)` is called after every batch with the position reached and the head
     of the log (notification ids: events, give or take ids that rolled back).
     """
     started = time.perf_counter()
+    deferred = view.index_after_rebuild
     with pool.connection() as conn, conn.transaction():
         for statement in view.drop(REBUILD_SUFFIX):
             conn.execute(statement)
-        view.create(conn, REBUILD_SUFFIX)
+        view.create(conn, REBUILD_SUFFIX, indexes=not deferred)
         conn.execute("DELETE FROM projection_positions WHERE name = %s",
                      (view.name + REBUILD_SUFFIX,))
     shadow = ProjectionRunner(app, pool, view, batch_size=batch_size, suffix=REBUILD_SUFFIX)
@@ -140,6 +146,10 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         if progress is not None:
             position = shadow.position()
             progress(position, max(head, position))
+    if deferred:
+        with pool.connection() as conn, conn.transaction():
+            for statement in view.index_ddl(REBUILD_SUFFIX):
+                conn.execute(statement)
     with pool.connection() as conn, conn.transaction():
         conn.execute(
             "INSERT INTO projection_positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
