@@ -159,11 +159,12 @@ def _rebuild_view(container: Any, view: Any, *, live: bool | None) -> dict[str, 
 
 
 def _rebuild_in_process(name: str) -> dict[str, Any]:
-    """One projection's rebuild in a worker process of `_rebuild` (settings from the
-    environment, as the parent's, which already made the tables)."""
+    """One projection's rebuild in a worker process of `_rebuild`: settings from the
+    environment, as the parent's (which already made the tables); a rebuild uses two
+    connections at a time, so its pools hold two."""
     from servicecore.container import build
 
-    container = build(Settings(create_tables=False))
+    container = build(Settings(create_tables=False, pool_size=2))
     try:
         view = next(view for view in container.views if view.name == name)
         return _rebuild_view(container, view, live=False)
