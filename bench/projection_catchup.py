@@ -29,6 +29,7 @@ import argparse
 import cProfile
 import io
 import math
+import os
 import pstats
 import random
 import threading
@@ -41,6 +42,7 @@ from uuid import uuid4
 import psycopg
 
 from bench.common import (
+    JWT_SECRET,
     RESULTS_DIR,
     ROOT,
     Measurement,
@@ -320,6 +322,47 @@ def ensure_history(server: Server, args: argparse.Namespace) -> tuple[str, dict[
 
 # -- measurements -----------------------------------------------------------------------------
 
+def backend_cpu(container: Any) -> float | None:
+    """CPU seconds used so far by the server processes connected to this run's database (when
+    the server runs on this machine): with the client's own CPU time, what a run costs apart
+    from waiting for the other work of a busy machine."""
+    import os
+    from pathlib import Path
+
+    try:
+        with container.pool.connection() as conn:
+            pids = [int(r[0]) for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used += int(fields[11]) + int(fields[12])
+        return used / ticks
+    except (OSError, ValueError, IndexError, psycopg.Error):
+        return None
+
+
+class CpuMeter:
+    """Client CPU (this process) and the database backends' CPU over a measurement."""
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+        self.client = time.process_time()
+        self.server = backend_cpu(container)
+
+    def figures(self, events: int) -> dict[str, Any]:
+        client = time.process_time() - self.client
+        after = backend_cpu(self.container)
+        server = after - self.server if after is not None and self.server is not None else None
+        out: dict[str, Any] = {"client_cpu_seconds": round(client, 2),
+                               "backend_cpu_seconds": round(server, 2) if server else None}
+        if server:
+            out["cpu_bound_events_per_second"] = round(events / (client + server))
+        out["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        return out
+
+
 
 
 def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> None:
@@ -345,6 +388,7 @@ def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> N
     profile = cProfile.Profile() if args.profile else None
     latencies: list[float] = []
     events = 0
+    cpu = CpuMeter(container)
     started = time.perf_counter()
     try:
         while True:
@@ -372,11 +416,15 @@ def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> N
                      "share_of_catch_up": round(t.seconds / wall, 3),
                      "us_per_event": round(t.seconds / events * 1e6, 1) if events else None}
              for label, t in timers.items()}
-    report.add(f"cold catch-up, batch_size {args.batch_size} (latency = 1 batch)", m,
+    used = cpu.figures(events)
+    report.add(f"cold catch-up, batch_size {args.batch_size} (latency = 1 batch)", m, **used,
                batches=len(latencies), view_rows=rows[0] if rows else None,
                work_orders_in_log=opened[0] if opened else None, parts=parts)
     print(f"    {events:,} events in {wall:.1f} s; {rows[0] if rows else '?'} work orders in "
-          f"wo_view{SUFFIX} (log has {opened[0] if opened else '?'}); where the time goes:")
+          f"wo_view{SUFFIX} (log has {opened[0] if opened else '?'}); CPU: client "
+          f"{used['client_cpu_seconds']} s, database {used['backend_cpu_seconds']} s "
+          f"(= {used.get('cpu_bound_events_per_second', '?')} events/s without waiting); "
+          f"where the time goes:")
     for label, part in parts.items():
         print(f"      {label:<62} {part['share_of_catch_up'] * 100:5.1f} %  "
               f"{part['us_per_event']:>7} us/event  ({part['calls']} calls)")
@@ -399,13 +447,57 @@ def timed_rebuild(report: Report, args: argparse.Namespace, container: Any) -> N
     from workers.projection_runner import rebuild
 
     view = next(v for v in container.views if v.name == "work_orders")
+    cpu = CpuMeter(container)
     started = time.perf_counter()
-    result = rebuild(container.app, container.pool, view, batch_size=args.batch_size)
+    result = rebuild(container.app, container.pool, view, batch_size=args.rebuild_batch_size)
     wall = time.perf_counter() - started
     events = int(result["events"])
     m = Measurement(ops=1, units=events, seconds=wall, latencies=[wall])
-    report.add(f"rebuild(), batch_size {args.batch_size} (latency = whole rebuild)", m,
-               rebuild_result=result)
+    used = cpu.figures(events)
+    report.add(f"rebuild(), batch_size {args.rebuild_batch_size} (latency = whole rebuild)", m,
+               rebuild_result=result, **used)
+    print(f"    rebuild CPU: client {used['client_cpu_seconds']} s, database "
+          f"{used['backend_cpu_seconds']} s (= {used.get('cpu_bound_events_per_second', '?')} "
+          f"events/s without waiting)")
+
+
+def parallel_rebuilds(report: Report, args: argparse.Namespace, url: str,
+                      container: Any) -> None:
+    """Every projection rebuilt as `servicecore projections rebuild` does it, `n` at once in
+    processes of their own; rate = events of the log / wall time for all of them."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from servicecore.cli import _rebuild_in_process
+
+    names = [v.name for v in container.views]
+    env = {"DATABASE_URL": url, "SERVICECORE_DATA_DIR": str(container.settings.data_dir),
+           "SERVICECORE_JWT_SECRET": JWT_SECRET,
+           "SERVICECORE_PROJECTION_REBUILD_BATCH_SIZE": str(args.rebuild_batch_size)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for n in args.parallel:
+            started = time.perf_counter()
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_rebuild_in_process, names))
+            wall = time.perf_counter() - started
+            events = max(int(r["events"]) for r in results)
+            m = Measurement(ops=1, units=events, seconds=wall, latencies=[wall])
+            report.add(f"projections rebuild: all {len(names)} projections, {n} at once "
+                       f"(rate = log events / wall; latency = all)", m,
+                       per_projection={r["projection"]: {
+                           "seconds": round(r["seconds"], 2),
+                           "events_per_second": round(r["events_per_second"], 1)}
+                           for r in results})
+            print("    " + ", ".join(f"{r['projection']} {r['events_per_second']:,.0f}/s"
+                                     for r in results))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:
@@ -417,6 +509,8 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
         cold_catch_up(report, args, container)
         if args.rebuild:
             timed_rebuild(report, args, container)
+        if args.parallel:
+            parallel_rebuilds(report, args, url, container)
     report.save()
     return report
 
@@ -433,6 +527,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                    help="measure the cold catch-up only")
+    p.add_argument("--rebuild-batch-size", type=int, default=5000,
+                   help="batch size of the rebuild (default 5000, as `projections rebuild`)")
+    p.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",") if x],
+                   default=[],
+                   help="also rebuild every projection, N at once (e.g. 1,2; default: skip)")
     p.add_argument("--profile", action="store_true",
                    help="cProfile the first --profile-batches batches of the catch-up")
     p.add_argument("--profile-batches", type=int, default=20)

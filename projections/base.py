@@ -35,6 +35,9 @@ class ReadModel(ABC):
     # A rebuild fills the fresh tables first and creates `indexes` afterwards (in one pass
     # each, not row by row): for views whose `apply` reads by primary key only.
     index_after_rebuild: bool = False
+    # The runner sends `apply`'s statements in pipeline mode (no round trip per statement;
+    # a read still waits for its answer): for views that use no COPY.
+    pipelined: bool = False
 
     def ddl(self, suffix: str = "", *, indexes: bool = True) -> list[str]:
         statements = [

@@ -33,6 +33,7 @@ def _phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list
 
 class CustomersView(VehicleFiles, ReadModel):
     name = "customers"
+    pipelined = True  # one or more statements per event
     tables = {  # noqa: RUF012
         "customers": """
             id uuid PRIMARY KEY, store_id text NOT NULL, kind text NOT NULL, name text,

@@ -35,6 +35,7 @@ class WorkshopView(ReadModel):
     name = "workshop"
     handles = (WorkOrder.Event, WorkshopDay.Event, Appointment.Event, Technician.Event,
                Roster.Joined, Roster.Left)
+    pipelined = True  # one or more statements per event
     tables = {  # noqa: RUF012
         "workshop_days": """
             id uuid NOT NULL UNIQUE, store_id text NOT NULL, day date NOT NULL,

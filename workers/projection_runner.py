@@ -63,7 +63,12 @@ class ProjectionRunner:
         rows = self.reader.read(conn, position + 1, self.batch_size)
         if not rows:
             return 0
-        self.view.apply(conn, decode_batch(self.reader, rows, self.view.handles), self.suffix)
+        events = decode_batch(self.reader, rows, self.view.handles)
+        if self.view.pipelined:  # statements go out without waiting for each other
+            with conn.pipeline():
+                self.view.apply(conn, events, self.suffix)
+        else:
+            self.view.apply(conn, events, self.suffix)
         conn.execute(
             "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
             (rows[-1].id, self.position_name),
