@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -360,6 +361,11 @@ class CpuMeter:
         if server:
             out["cpu_bound_events_per_second"] = round(events / (client + server))
         out["loadavg_1m"] = round(os.getloadavg()[0], 2)
+        try:  # share of time every task waited for the disk over the last 60 s (Linux PSI)
+            full = Path("/proc/pressure/io").read_text().splitlines()[1]
+            out["io_pressure_full_avg60"] = float(full.split()[2].split("=")[1])
+        except (OSError, IndexError, ValueError):
+            pass
         return out
 
 
