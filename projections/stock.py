@@ -24,7 +24,7 @@ from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
-from projections.base import Index, ReadModel
+from projections.base import Index, ReadModel, page_of
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
@@ -670,12 +670,13 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
 
 def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 200,
               offset: int = 0) -> dict[str, Any]:
+    """One row per store, paged in memory: a count query would scan every stock row again."""
     where, params = _stores_clause(stores)
-    return _page(conn, f"""SELECT store_id, count(*) FILTER (WHERE on_hand > 0) AS parts_in_stock,
-        sum(on_hand) AS units, round(sum(value), 2) AS fifo_value,
-        count(*) FILTER (WHERE alert) AS low_stock_parts
-        FROM stock WHERE {where} GROUP BY store_id""", params, order_by="store_id",
-                 limit=limit, offset=offset)
+    return page_of(_rows(conn, f"""SELECT store_id,
+        count(*) FILTER (WHERE on_hand > 0) AS parts_in_stock, sum(on_hand) AS units,
+        round(sum(value), 2) AS fifo_value, count(*) FILTER (WHERE alert) AS low_stock_parts
+        FROM stock WHERE {where} GROUP BY store_id ORDER BY store_id""", params),
+                   limit=limit, offset=offset)
 
 
 def search_parts(conn: psycopg.Connection[Any], q: str | None, *, limit: int = 50,
