@@ -116,7 +116,11 @@ def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
     return {"correlation_id": correlation_id, "events": entries}
 
 
-@router.get("/personal-data-reads", response_model=PageOf[PersonalDataReadOut])
+class PersonalDataReadPage(PageOf[PersonalDataReadOut]):
+    """One page of the recorded reads of a customer's personal data, newest first."""
+
+
+@router.get("/personal-data-reads", response_model=PersonalDataReadPage)
 def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
                            customer_id: UUID,
                            limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -105,7 +105,11 @@ def revoke_link(work_order_id: UUID, cmd: ShareCmd, ctx: Ctx,
     return cmd.accepted(service(ctx).revoke(cmd.envelope, work_order_id, reason))
 
 
-@links_router.get("/{work_order_id}/progress-links", response_model=PageOf[ProgressLinkOut])
+class ProgressLinkPage(PageOf[ProgressLinkOut]):
+    """One page of a work order's progress links, in the order they were issued."""
+
+
+@links_router.get("/{work_order_id}/progress-links", response_model=ProgressLinkPage)
 def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader, limit: Limit = 200,
                offset: Offset = 0) -> Any:
     """Who shared this work order's progress, until when, and who revoked it (no tokens)."""
