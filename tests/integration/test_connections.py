@@ -74,8 +74,8 @@ def test_an_idle_container_holds_the_pools_minimum(
 
     assert backends(server_url, url) <= IDLE_CONTAINER
 
-    # Unused for pool_max_idle_seconds (1 s here), the pool closes what it opened beyond its
-    # minimum.
+    # The pool closes an unused connection above its minimum every pool_max_idle_seconds
+    # (1 s here).
     deadline = time.monotonic() + 30
     while backends(server_url, url) > POOL_MIN and time.monotonic() < deadline:
         time.sleep(0.2)
