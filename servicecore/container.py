@@ -231,7 +231,7 @@ class Container:
         return loader
 
     def close(self) -> None:
-        """Stop and join the in-process loops, then close DuckDB and the pools."""
+        """Stop and join the in-process loops, then close DuckDB and the pool."""
         loops = len(self.supervisor.states()) if self.supervisor else 0
         left = self.supervisor.stop(timeout=10.0) if self.supervisor else []
         for closer in self._closers:

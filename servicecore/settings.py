@@ -61,8 +61,8 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="how long a request waits for a pooled connection before "
         "it is refused (503), e.g. while the database is away")
     pool_max_idle_seconds: float = Field(
-        default=60.0, ge=1, description="a pooled connection above the minimum that stayed "
-        "unused this long is closed")
+        default=60.0, ge=1, description="while pooled connections above the minimum stay "
+        "unused, one is closed every this many seconds")
     read_wait_max_seconds: float = 5.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024,
                                 description="larger request bodies are refused with 413")
