@@ -352,10 +352,25 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _service(args: argparse.Namespace) -> str:
+    """What the process is, on each of its log lines: api, worker-relay, projections, …"""
+    if args.command == "serve":
+        return "api"
+    if args.command == "worker":
+        return f"worker-{args.kind}"
+    return str(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from servicecore import logs
+
     args = parser().parse_args(argv)
-    result: Any = args.run(args, Settings())
+    settings = Settings()
+    service = _service(args)
+    logs.configure(logs.resolve(settings.log_format, service == "api" or
+                                service.startswith("worker-")),
+                   service, settings.log_level)
+    result: Any = args.run(args, settings)
     return int(result)
 
 

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
-from uuid import UUID, uuid4
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import segno
@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api import log_context
 from api.auth import AuthError, Principal
 from api.deps import Command, Ctx, LinkToken, WaitFor, command, reader, wait_for_projection
 from api.errors import problem, status_of
@@ -274,7 +275,7 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
         fingerprint = request_hash(request.url.path, payload) if idempotency_key else None
         result = await run_in_threadpool(
             progress.decide, token, decisions, at=datetime.now(UTC),
-            correlation_id=x_correlation_id or str(uuid4()), idempotency_key=idempotency_key,
+            correlation_id=log_context.correlation_id(x_correlation_id), idempotency_key=idempotency_key,
             request_hash=fingerprint)
     except LinkRefused as exc:
         attempts.failed(client)
