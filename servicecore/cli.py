@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from servicecore.demo import load_demo
     from servicecore.server import serve
+    from servicecore.tracing import TracingUnavailable, install_tracing
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
@@ -55,7 +56,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                   f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
                   f"dashboard: open {base}/analytics/dashboard/login and paste the token (it "
                   f"becomes a session cookie, never part of a URL)\n", flush=True)
-        serve(create_app(container.api_context()), host=settings.host, port=settings.port,
+        app = create_app(container.api_context())
+        try:
+            install_tracing(app, settings.tracing)
+        except TracingUnavailable as exc:
+            log.error("%s", exc)
+            return 2
+        serve(app, host=settings.host, port=settings.port,
               header_timeout=settings.header_timeout_seconds,
               shutdown_grace=settings.shutdown_grace_seconds)
     except _Stopped:

@@ -9,6 +9,7 @@ route, status, duration_ms, …).
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -16,6 +17,18 @@ from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from api.log_context import LogContextFilter
+
+
+def _otel_trace() -> Any:
+    """opentelemetry's trace API when installed (the tracing extra): lines inside a span
+    name it."""
+    try:
+        return importlib.import_module("opentelemetry.trace")
+    except ImportError:
+        return None
+
+
+otel_trace = _otel_trace()
 
 LogFormat = Literal["auto", "json", "text"]
 CONTEXT = ("correlation_id", "user", "role", "store", "service")
@@ -35,6 +48,11 @@ class JsonFormatter(logging.Formatter):
         }
         line.update((key, getattr(record, key, None)) for key in CONTEXT)
         line["thread"] = record.threadName
+        if otel_trace is not None:
+            span = otel_trace.get_current_span().get_span_context()
+            if span.is_valid:
+                line["trace_id"] = format(span.trace_id, "032x")
+                line["span_id"] = format(span.span_id, "016x")
         line.update((key, value) for key, value in vars(record).items()
                     if key not in _STANDARD and not key.startswith("_"))
         if record.exc_info:

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         default="auto", description="json: one JSON object per line; text: for reading by eye; "
         "auto: json for serve and the workers, text for the other commands")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    tracing: Literal["off", "otlp", "console"] = Field(
+        default="off", description="OpenTelemetry spans of the API (needs the tracing extra): "
+        "otlp to OTEL_EXPORTER_OTLP_ENDPOINT, console to stdout")
     data_dir: Path = Path("var")
     jwt_secret: str | None = None
     store_timezone: str = "Asia/Shanghai"

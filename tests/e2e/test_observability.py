@@ -257,3 +257,42 @@ def test_metrics_speak_openmetrics_to_a_scraper_that_asks(observed: TestClient) 
     answer = observed.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert answer.headers["content-type"].startswith("application/openmetrics-text")
     assert answer.text.rstrip().endswith("# EOF")
+
+
+def test_traces_name_the_route_never_the_link_token_and_log_lines_carry_the_trace(
+        container: Container, auth: Auth, store_id: str, lines: Lines) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from servicecore.tracing import install_tracing
+
+    exporter = InMemorySpanExporter()
+    app = create_app(container.api_context())
+    provider = install_tracing(app, "otlp", exporter=exporter)
+    with TestClient(app) as traced:
+        advisor = auth("advisor", "adv-trace", [store_id])
+        wo_id = visit(traced, advisor, store_id, auth("technician", "tech-trace", [store_id]))
+        path = page_path(share(traced, advisor, wo_id))
+        token = path.rsplit("/", 1)[1]
+        assert traced.get(path, params={"token": "abc"}).status_code == 422
+        assert traced.get(path).status_code == 200
+        assert traced.get("/health/live").status_code == 200
+    provider.shutdown()
+
+    spans = exporter.get_finished_spans()
+    servers = [s for s in spans if s.kind == SpanKind.SERVER]
+    assert {s.attributes["http.route"] for s in servers} >= {
+        "/work-orders", "/work-orders/{work_order_id}/progress-link", "/progress/{token}"}
+    # probes are not traced; the token is in no span's name or attributes
+    assert not [s for s in servers if "/health" in s.attributes["http.route"]]
+    everything = json.dumps([[s.name, dict(s.attributes or {})] for s in spans])
+    assert token not in everything and "token=abc" not in everything
+    assert "/progress/[redacted]" in everything
+    # the page's access line carries its span's trace id
+    page = next(s for s in servers if s.attributes["http.route"] == "/progress/{token}"
+                and s.attributes.get("http.status_code", s.attributes.get(
+                    "http.response.status_code")) == 200)
+    [access] = [a for a in lines.access("/progress/") if a["status"] == 200]
+    assert access["trace_id"] == format(page.context.trace_id, "032x")
+    assert token not in lines.text
