@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         serve(app, host=settings.host, port=settings.port,
               header_timeout=settings.header_timeout_seconds,
-              shutdown_grace=settings.shutdown_grace_seconds)
+              shutdown_grace=settings.shutdown_grace_seconds, log_level=settings.log_level)
     except _Stopped:
         log.info("stopped before serving")
     finally:
@@ -377,7 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(logs.resolve(settings.log_format, service == "api" or
                                 service.startswith("worker-")),
                    service, settings.log_level)
-    result: Any = args.run(args, settings)
+    try:
+        result: Any = args.run(args, settings)
+    except Exception:  # a failure to start (no database, …): logged like any line, in its format
+        log.exception("servicecore %s failed", args.command)
+        return 1
     return int(result)
 
 

@@ -179,7 +179,8 @@ def test_the_progress_link_token_never_reaches_the_log(
         observed: TestClient, auth: Auth, store_id: str, lines: Lines) -> None:
     advisor = auth("advisor", "adv-tok", [store_id])
     wo_id = visit(observed, advisor, store_id, auth("technician", "tech-tok", [store_id]))
-    path = page_path(share(observed, advisor, wo_id))
+    issued = share(observed, advisor, wo_id)
+    path = page_path(issued)
     token = path.rsplit("/", 1)[1]
 
     # The customer opens the page, its JSON, and decides a line from it.
@@ -205,6 +206,11 @@ def test_the_progress_link_token_never_reaches_the_log(
         "/analytics/dashboard?token=[redacted]"
     # The text form of the line is the same target.
     assert all("[redacted]" in p["message"] for p in pages)
+    # The customer is named as the audit trail names them: by the link's id, not its token.
+    customer = f"customer-link:{issued['link_id']}"
+    assert [(p["user"], p["role"], p["store"]) for p in pages] == [
+        (customer, "customer", store_id), (customer, "customer", store_id),
+        (customer, "customer", None), (None, None, None)]
 
 
 def _families(client: TestClient) -> dict[str, Any]:
