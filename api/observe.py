@@ -112,5 +112,9 @@ async def metrics(request: Request,
                   accept: Annotated[str | None, Header()] = None) -> Any:
     """Prometheus metrics of this API process (no token: counts and timings by route
     template, nothing about customers; keep it inside the network, like /health)."""
-    body, content_type = request.app.state.metrics.exposition(accept)
+    metrics: ApiMetrics = request.app.state.metrics
+    health = request.app.state.ctx.health
+    if health is not None:
+        metrics.health.report = (await health.report())[1]
+    body, content_type = metrics.exposition(accept)
     return Response(body, media_type=None, headers={"Content-Type": content_type})

@@ -257,6 +257,14 @@ def test_metrics_count_and_time_requests_by_route_template(
     assert _value(families, "servicecore_http_requests_in_flight",
                   "servicecore_http_requests_in_flight") == 1
     assert "process_resident_memory_bytes" in families or "process_cpu_seconds" in families
+    # what /health knows, for alerting: each projection's lag, the head, the loops
+    lag = {s.labels["projection"]: s.value
+           for s in families["servicecore_projection_lag_events"].samples}
+    assert {"work_orders", "stock", "finance"} <= lag.keys() and min(lag.values()) >= 0
+    assert _value(families, "servicecore_log_head_notification_id",
+                  "servicecore_log_head_notification_id") > 0
+    assert families["servicecore_ready"].type == "gauge"
+    assert families["servicecore_loop_restarts"].type == "counter"
 
 
 def test_metrics_speak_openmetrics_to_a_scraper_that_asks(observed: TestClient) -> None:
