@@ -33,7 +33,8 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"  # a path no route serves: one label value, not one per path
 
-prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series beside every counter
+# no `_created` series beside every counter
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def multiprocess_dir() -> str | None:

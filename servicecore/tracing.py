@@ -4,9 +4,9 @@
 Each request becomes a server span named by its route template, exported in batches over
 OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; the
 standard OTEL_* variables apply), as `OTEL_SERVICE_NAME` (default `servicecore-api`). Log
-lines written inside a span carry its `trace_id` and `span_id` (servicecore/logs.py). A progress link's token is
-taken out of the span's URL attributes as it is out of the access log. Without the extra
-installed nothing here is imported.
+lines written inside a span carry its `trace_id` and `span_id` (servicecore/logs.py). A
+progress link's token is taken out of the span's URL attributes as it is out of the access
+log. Without the extra installed nothing here is imported.
 """
 
 from __future__ import annotations
