@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from api import log_context
 from domain.common import CUSTOMER_ROLE, ROLES
 
 ALL = frozenset(ROLES)
@@ -122,7 +123,9 @@ def principal_from(authorization: str | None, secret: str) -> Principal:
     role, stores = claims.get("role"), claims.get("stores")
     if role not in ROLES or not isinstance(stores, list) or not stores:
         raise AuthError(401, "token lacks a known role or its stores")
-    return Principal(str(claims["sub"]), role, tuple(str(s) for s in stores))
+    principal = Principal(str(claims["sub"]), role, tuple(str(s) for s in stores))
+    log_context.identify(principal.user_id, principal.role, principal.stores)
+    return principal
 
 
 def authorize(principal: Principal, action: str) -> None:

@@ -8,12 +8,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import uuid4
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 
+from api import log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
 from domain.application import CommandResult
@@ -143,7 +143,7 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
             fingerprint = request_hash(target, body)
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
-            at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid4()),
+            at=datetime.now(UTC), correlation_id=log_context.correlation_id(x_correlation_id),
             idempotency_key=idempotency_key,
         )
         envelope = Envelope(caller, fingerprint, _expected_version(if_match))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from api import errors, openapi
+from api import errors, observe, openapi
 from api.context import ApiContext
 from api.deps import known_query_only
+from api.metrics import ApiMetrics
 from api.middleware import BodyLimit
 from api.routes import (
     aftercare,
@@ -36,13 +37,16 @@ def create_app(ctx: ApiContext) -> FastAPI:
         description="Event-sourced after-sales core of a car dealership. Errors are "
         "application/problem+json; commands accept Idempotency-Key and If-Match.",
         version="0.1.0",
-        dependencies=[Depends(known_query_only)],
+        dependencies=[Depends(known_query_only), Depends(observe.name_the_store)],
     )
     app.state.ctx = ctx
     errors.install(app)
     openapi.install(app)
+    app.state.metrics = ApiMetrics()
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
+    app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics)  # the outermost
     app.include_router(health.router)
+    app.include_router(observe.router)
     app.include_router(work_orders.router)
     app.include_router(customers.router)
     app.include_router(parts.router)

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import Header, Request, Response
 
+from api import log_context
 from api.auth import Principal, authorize, principal_from
 from api.context import ApiContext
 from api.deps import Ctx
@@ -59,7 +60,7 @@ def pii_reader(action: str) -> Callable[..., Awaitable[PiiReader]]:
     ) -> PiiReader:
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
-        correlation_id = x_correlation_id or str(uuid4())
+        correlation_id = log_context.correlation_id(x_correlation_id)
         response.headers["X-Correlation-ID"] = correlation_id
         endpoint = f"{request.method} {request.url.path}"
         if request.url.query:

@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from servicecore.demo import load_demo
     from servicecore.server import serve
+    from servicecore.tracing import TracingUnavailable, install_tracing
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
@@ -55,9 +56,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                   f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
                   f"dashboard: open {base}/analytics/dashboard/login and paste the token (it "
                   f"becomes a session cookie, never part of a URL)\n", flush=True)
-        serve(create_app(container.api_context()), host=settings.host, port=settings.port,
+        app = create_app(container.api_context())
+        try:
+            install_tracing(app, settings.tracing)
+        except TracingUnavailable as exc:
+            log.error("%s", exc)
+            return 2
+        serve(app, host=settings.host, port=settings.port,
               header_timeout=settings.header_timeout_seconds,
-              shutdown_grace=settings.shutdown_grace_seconds)
+              shutdown_grace=settings.shutdown_grace_seconds, log_level=settings.log_level)
     except _Stopped:
         log.info("stopped before serving")
     finally:
@@ -380,10 +387,29 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _service(args: argparse.Namespace) -> str:
+    """What the process is, on each of its log lines: api, worker-relay, projections, …"""
+    if args.command == "serve":
+        return "api"
+    if args.command == "worker":
+        return f"worker-{args.kind}"
+    return str(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from servicecore import logs
+
     args = parser().parse_args(argv)
-    result: Any = args.run(args, Settings())
+    settings = Settings()
+    service = _service(args)
+    logs.configure(logs.resolve(settings.log_format, service == "api" or
+                                service.startswith("worker-")),
+                   service, settings.log_level)
+    try:
+        result: Any = args.run(args, settings)
+    except Exception:  # a failure to start (no database, …): logged like any line, in its format
+        log.exception("servicecore %s failed", args.command)
+        return 1
     return int(result)
 
 

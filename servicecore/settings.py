@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535,
                                      description="/health and /metrics of a worker; 0 = off")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="json: one JSON object per line; text: for reading by eye; "
+        "auto: json for serve and the workers, text for the other commands")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    tracing: Literal["off", "otlp", "console"] = Field(
+        default="off", description="OpenTelemetry spans of the API (needs the tracing extra): "
+        "otlp to OTEL_EXPORTER_OTLP_ENDPOINT, console to stdout")
     data_dir: Path = Path("var")
     jwt_secret: str | None = None
     store_timezone: str = "Asia/Shanghai"
