@@ -25,6 +25,10 @@ REDOC = "/redoc"
 ASSETS = "/docs/assets"
 ASSET_DIR = Path(fastapi_offline.__file__).parent / "static"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+# The pages may load from this server only (and inline, blob: and data: content, which the
+# bundles use): ReDoc's sidebar shows the Redocly logo from a CDN, which the browser then never
+# asks for (the bundle hides the image when it fails).
+ONLY_THIS_SERVER = "default-src 'self' 'unsafe-inline' 'unsafe-eval' blob: data:"
 SWAGGER_UI_PARAMETERS = {
     "persistAuthorization": True,  # the token pasted into Authorize survives a reload
     "validatorUrl": None,  # no badge fetched from the public validator
@@ -40,24 +44,29 @@ def install(app: FastAPI) -> None:
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
+        return guarded(get_swagger_ui_html(
             openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
             oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT}",
-            swagger_ui_parameters=SWAGGER_UI_PARAMETERS)
+            swagger_ui_parameters=SWAGGER_UI_PARAMETERS))
 
     async def oauth2_redirect(request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_redoc_html(
+        return guarded(get_redoc_html(
             openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS}/favicon.png", with_google_fonts=False)
+            redoc_favicon_url=f"{root}{ASSETS}/favicon.png", with_google_fonts=False))
 
     app.add_route(DOCS, swagger_ui, include_in_schema=False)
     app.add_route(OAUTH2_REDIRECT, oauth2_redirect, include_in_schema=False)
     app.add_route(REDOC, redoc, include_in_schema=False)
+
+
+def guarded(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = ONLY_THIS_SERVER
+    return page

@@ -62,6 +62,8 @@ def test_the_docs_pages_load_only_assets_the_server_serves(client: TestClient, p
     answer = client.get(page)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
+    # The browser may load nothing from another host, whatever the bundles ask for.
+    assert answer.headers["content-security-policy"].startswith("default-src 'self' ")
     html = answer.text
     # Nothing is fetched from another host: no absolute URL anywhere in the page.
     assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), html
@@ -314,6 +316,7 @@ def test_swagger_ui_works_offline_and_signs_in_with_authorize(
     binary = chromium()
     token = auth("advisor", "adv-docs", [store_id])["Authorization"].removeprefix("Bearer ")
     elsewhere: list[str] = []
+    refused: list[str] = []  # what the pages' Content-Security-Policy kept the browser from
 
     def local_only(route: Route) -> None:
         if urlsplit(route.request.url).hostname == "127.0.0.1":
@@ -328,6 +331,8 @@ def test_swagger_ui_works_offline_and_signs_in_with_authorize(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.route("**/*", local_only)
+            page.on("console", lambda message: refused.append(message.text)
+                    if "Content Security Policy" in message.text else None)
             page.goto(f"{live_url}/docs")
             page.wait_for_selector(".opblock-tag", timeout=60_000)
             assert "servicecore" in page.inner_text(".information-container")
@@ -360,9 +365,16 @@ def test_swagger_ui_works_offline_and_signs_in_with_authorize(
             assert "Bearer" in listing.locator(".curl-command").inner_text()
             shot = tmp_path / "docs.png"
             page.screenshot(path=str(shot), full_page=False)
+
+            # ReDoc renders the same document, offline too.
+            page.goto(f"{live_url}/redoc")
+            page.wait_for_selector("h1:has-text('servicecore')", timeout=60_000)
+            page.locator("h2", has_text="Open Work Order").first.wait_for(timeout=30_000)
         finally:
             browser.close()
     assert not elsewhere, elsewhere
+    # Only ReDoc's decorative Redocly logo is refused; no script, style or request is.
+    assert all("image" in text and "cdn.redoc.ly" in text for text in refused), refused
     for png in (top, shot):
         data = png.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, png
