@@ -24,7 +24,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work_orders.dispatch": DESK,
     "work_orders.clock": frozenset({"technician", "manager"}),
     "work_orders.complete": frozenset({"technician", "manager"}),
-    "work_orders.quality_check": frozenset({"manager"}),
+    # the QC inspector (or workshop foreman) passes or fails a completed job; so may a manager
+    "work_orders.quality_check": frozenset({"qc_inspector", "manager"}),
     "work_orders.cancel": DESK,
     "work_orders.read": ALL,
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.schemas import EXAMPLE_ID, REASON, Body, described, example
+from domain.settlement import Settlement
 
 BillKind = Literal["customer", "warranty", "insurance", "internal"]
 Method = Literal["cash", "bank_card", "wechat_pay", "alipay", "bank_transfer"]
@@ -74,20 +75,38 @@ class PaymentIn(Body):
                                       "corrects")
 
 
-class RefundIn(Body):
-    model_config = example({"settlement_id": EXAMPLE_ID, "payment_id": "PAY-3F2A9C01B7D4",
+class VisitKey(Body):
+    """Money in and money out name the visit the same way: by its work order (a payment,
+    a refund, a refund decision). The settlement's own id is still accepted instead."""
+
+    work_order_id: UUID | None = Field(default=None, description="the visit")
+    settlement_id: UUID | None = Field(default=None, description="instead of work_order_id")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.work_order_id is None) == (self.settlement_id is None):
+            raise ValueError("name the visit by work_order_id (or settlement_id), not both")
+        return self
+
+    def settlement(self) -> UUID:
+        if self.settlement_id is not None:
+            return self.settlement_id
+        assert self.work_order_id is not None
+        return Settlement.create_id(self.work_order_id)
+
+
+class RefundIn(VisitKey):
+    model_config = example({"work_order_id": EXAMPLE_ID, "payment_id": "PAY-3F2A9C01B7D4",
                             "amount": "260.00", "reason": "brake cleaning was not done"})
 
-    settlement_id: UUID
     payment_id: str = Field(min_length=1, max_length=40, description="the payment refunded")
     amount: Decimal = Field(gt=0, le=10_000_000, description="CNY; never more than was paid")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
-class RefundDecisionIn(Body):
-    model_config = example({"settlement_id": EXAMPLE_ID, "approve": True})
+class RefundDecisionIn(VisitKey):
+    model_config = example({"work_order_id": EXAMPLE_ID, "approve": True})
 
-    settlement_id: UUID
     approve: bool = Field(description="a manager other than the requester decides")
     reason: str | None = Field(default=None, max_length=500)
 

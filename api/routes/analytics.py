@@ -22,8 +22,10 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Authorization, Ctx, KpiName, reader
+from api.deps import Authorization, Ctx, KpiName, Offset, reader
+from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
+from projections.base import page_of
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
     404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
@@ -47,10 +49,12 @@ def status(ctx: Ctx, principal: Analyst) -> Any:
     return snapshot_info(ctx.analytics_path)
 
 
-@router.get("/kpis")
-def catalogue(principal: Analyst) -> Any:
-    return [{"name": k.name, "title": k.title, "formula": k.formula, "filters": k.filters}
-            for k in CATALOGUE.values()]
+@router.get("/kpis", response_model=Page)
+def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any:
+    """The named KPIs: what each measures and which filters it takes."""
+    return page_of([{"name": k.name, "title": k.title, "formula": k.formula,
+                     "filters": k.filters} for k in CATALOGUE.values()],
+                   limit=limit, offset=offset)
 
 
 @router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {

@@ -22,8 +22,18 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AuthError, Principal
-from api.deps import Command, Ctx, LinkToken, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    LinkToken,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.errors import problem, status_of
+from api.paging import Limit, PageOf
 from api.progress_guard import Attempts
 from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
 from api.schemas_progress import (
@@ -38,6 +48,7 @@ from api.schemas_progress import (
 from domain.common import DomainError, InvalidInput, NotFound
 from domain.customer_progress import CustomerProgress, LinkGone, LinkRefused
 from domain.idempotency import request_hash
+from projections.base import page_of
 from projections.progress_page import progress_of
 
 links_router = APIRouter(prefix="/work-orders", tags=["progress page"])
@@ -94,16 +105,22 @@ def revoke_link(work_order_id: UUID, cmd: ShareCmd, ctx: Ctx,
     return cmd.accepted(service(ctx).revoke(cmd.envelope, work_order_id, reason))
 
 
-@links_router.get("/{work_order_id}/progress-links", response_model=list[ProgressLinkOut])
-def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader) -> Any:
+class ProgressLinkPage(PageOf[ProgressLinkOut]):
+    """One page of a work order's progress links, in the order they were issued."""
+
+
+@links_router.get("/{work_order_id}/progress-links", response_model=ProgressLinkPage)
+def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader, limit: Limit = 200,
+               offset: Offset = 0) -> Any:
     """Who shared this work order's progress, until when, and who revoked it (no tokens)."""
     links = service(ctx).links(work_order_id)
     if links is None or not ("*" in principal.stores or links.store_id in principal.stores):
         raise NotFound(f"work order {work_order_id} has no progress links")
     now = datetime.now(UTC)
-    return [{"link_id": nonce, "issued_by": link["issued_by"], "issued_at": link["issued_at"],
-             "expires_at": link["expires_at"], "live": links.is_live(nonce, now),
-             "revoked": link["revoked"]} for nonce, link in links.links.items()]
+    return page_of([{"link_id": nonce, "issued_by": link["issued_by"],
+                     "issued_at": link["issued_at"], "expires_at": link["expires_at"],
+                     "live": links.is_live(nonce, now), "revoked": link["revoked"]}
+                    for nonce, link in links.links.items()], limit=limit, offset=offset)
 
 
 # -- the customer's side --------------------------------------------------------------------
