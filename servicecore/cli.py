@@ -225,6 +225,27 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _probe(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the URL answers 2xx within the timeout, else 1: the containers' health
+    checks (docker-compose.yml; the image has no curl)."""
+    import urllib.error
+    import urllib.request
+
+    url = args.url or f"http://127.0.0.1:{settings.port}/health/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:  # refused, timed out, no such host
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    if not 200 <= status < 300:
+        print(f"{url}: HTTP {status}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from servicecore.demo import load_demo
@@ -328,6 +349,13 @@ def parser() -> argparse.ArgumentParser:
     add_audit_exports(audit_sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
+    probe = sub.add_parser("probe", help="exit 0 when a health URL answers 2xx (container "
+                                         "health checks)")
+    probe.add_argument("url", nargs="?", default=None,
+                       help="default: this process's API, http://127.0.0.1:$SERVICECORE_PORT"
+                            "/health/ready; a worker: http://127.0.0.1:9100/health")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    probe.set_defaults(run=_probe)
     demo = sub.add_parser("demo-data", help="generate visits through the domain's commands")
     demo.add_argument("--visits", type=int, default=36,
                       help="the small set (without --months): this many visits")

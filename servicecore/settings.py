@@ -52,7 +52,17 @@ class Settings(BaseSettings):
     in_process_projections: bool = True
     projection_batch_size: int = 500
     create_tables: bool = True
-    pool_size: int = 10
+    pool_size: int = Field(
+        default=20, ge=2, description="most PostgreSQL connections the process's one pool opens "
+        "(event store, read models, key store, positions; README, Scaled out)")
+    pool_min_size: int = Field(default=1, ge=1,
+                               description="connections the pool keeps open while idle")
+    pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="how long a request waits for a pooled connection before "
+        "it is refused (503), e.g. while the database is away")
+    pool_max_idle_seconds: float = Field(
+        default=60.0, ge=1, description="while pooled connections above the minimum stay "
+        "unused, one is closed every this many seconds")
     read_wait_max_seconds: float = 5.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024,
                                 description="larger request bodies are refused with 413")

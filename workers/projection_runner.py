@@ -14,10 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import Notification
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from projections.base import REBUILD_SUFFIX, ReadModel
+from projections.evidence import events_table
 
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
@@ -58,9 +61,7 @@ class ProjectionRunner:
         ).fetchone()
         assert row is not None
         position = int(row[0])
-        notifications = self.app.recorder.select_notifications(
-            start=position + 1, limit=self.batch_size, inclusive_of_start=True
-        )
+        notifications = self._notifications(conn, position + 1)
         if not notifications:
             return 0
         events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
@@ -70,6 +71,17 @@ class ProjectionRunner:
             (notifications[-1].id, self.position_name),
         )
         return len(events)
+
+    def _notifications(self, conn: psycopg.Connection[Any], start: int) -> list[Notification]:
+        """The next batch of the log, read on the batch's own connection: a batch holds one
+        pooled connection, not two (the process has one pool; servicecore/pool.py)."""
+        rows = conn.execute(
+            sql.SQL("SELECT notification_id, originator_id, originator_version, topic, state "
+                    "FROM {} WHERE notification_id >= %s ORDER BY notification_id LIMIT %s")
+            .format(sql.Identifier(events_table(self.app))), (start, self.batch_size),
+            prepare=True).fetchall()
+        return [Notification(id=row[0], originator_id=row[1], originator_version=row[2],
+                             topic=row[3], state=bytes(row[4])) for row in rows]
 
     def run_batch(self) -> int:
         with self.pool.connection() as conn, conn.transaction():
