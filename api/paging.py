@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.schemas import HistoryEntry
 
@@ -17,10 +17,10 @@ T = TypeVar("T")
 
 
 class PageOf(BaseModel, Generic[T]):
-    total: int
-    limit: int
-    offset: int
-    items: list[T]
+    total: int = Field(description="how many match the filters")
+    limit: int = Field(description="the page size asked for")
+    offset: int = Field(description="how many were skipped")
+    items: list[T] = Field(description="this page")
 
 
 class Page(PageOf[dict[str, Any]]):

@@ -22,7 +22,7 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Ctx, KpiName, Offset, reader
+from api.deps import Authorization, Ctx, KpiName, Offset, reader
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from projections.base import page_of
@@ -179,7 +179,7 @@ def dashboard_logout(request: Request, lang: Lang = None,
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, ctx: Ctx, store_id: str | None = None,
                    date_from: str | None = None, date_to: str | None = None, lang: Lang = None,
-                   authorization: Annotated[str | None, Header()] = None,
+                   authorization: Authorization = None,
                    accept_language: AcceptLanguage = None,
                    token: Annotated[str | None, Query(include_in_schema=False)] = None) -> Any:
     """Headline KPIs beside the previous period of the same length, trends and per-technician

@@ -125,11 +125,13 @@ async def _file(request: Request) -> bytes:
 StatementFile = Annotated[bytes, Depends(_file)]
 # the file itself; the request-body limit (SERVICECORE_MAX_BODY_BYTES, 256 KiB by default) holds
 BINARY = {"schema": {"type": "string", "format": "binary", "maxLength": 256 * 1024}}
+CSV_FILE = {**BINARY, "example": "交易日期,交易金额,交易流水号,对方户名\n"
+            "2026-05-01,1010.00,4200001234202605010001,陈静\n"}
 
 
 @router.post("/reconciliation/statements/file", response_model=CommandAccepted, status_code=201,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "text/csv": BINARY, XLSX: BINARY}}})
+                 "text/csv": CSV_FILE, XLSX: BINARY}}})
 def import_statement_file(
         data: StatementFile, cmd: ReconcileCmd, ctx: Ctx,
         store_id: Annotated[str, Query(min_length=1, max_length=20)],
