@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint lock clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -24,6 +24,18 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run_all
+
+# requirements.lock: the runtime dependencies the image installs (exact versions + hashes),
+# pinned to the versions installed in .venv, i.e. the ones the tests ran on. pip-tools runs
+# from a venv of its own under var/; only PyPI is asked for the hashes.
+lock: $(BIN)/.installed
+	test -x var/pip-tools/bin/pip-compile || ($(PYTHON) -m venv var/pip-tools \
+		&& var/pip-tools/bin/pip install -q pip-tools)
+	$(BIN)/pip freeze --exclude-editable > var/installed.txt
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
+		var/pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--constraint var/installed.txt --output-file requirements.lock pyproject.toml
+	sed -i '/#   -c var\/installed.txt/d' requirements.lock
 
 clean:
 	rm -rf $(VENV) var

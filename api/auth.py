@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from api import log_context
 from domain.common import CUSTOMER_ROLE, ROLES
 
 ALL = frozenset(ROLES)
@@ -24,7 +25,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work_orders.dispatch": DESK,
     "work_orders.clock": frozenset({"technician", "manager"}),
     "work_orders.complete": frozenset({"technician", "manager"}),
-    "work_orders.quality_check": frozenset({"manager"}),
+    # the QC inspector (or workshop foreman) passes or fails a completed job; so may a manager
+    "work_orders.quality_check": frozenset({"qc_inspector", "manager"}),
     "work_orders.cancel": DESK,
     "work_orders.read": ALL,
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),
@@ -121,7 +123,9 @@ def principal_from(authorization: str | None, secret: str) -> Principal:
     role, stores = claims.get("role"), claims.get("stores")
     if role not in ROLES or not isinstance(stores, list) or not stores:
         raise AuthError(401, "token lacks a known role or its stores")
-    return Principal(str(claims["sub"]), role, tuple(str(s) for s in stores))
+    principal = Principal(str(claims["sub"]), role, tuple(str(s) for s in stores))
+    log_context.identify(principal.user_id, principal.role, principal.stores)
+    return principal
 
 
 def authorize(principal: Principal, action: str) -> None:

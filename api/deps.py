@@ -8,12 +8,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import uuid4
 
-from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api import log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
 from domain.application import CommandResult
@@ -28,6 +29,24 @@ async def get_context(request: Request) -> ApiContext:
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
+
+# The bearer scheme of the OpenAPI document (the Authorize button of /docs). It only documents:
+# the header is read as sent and judged by api/auth.py, so a missing, malformed or non-Bearer
+# header is the same 401 problem as always.
+BEARER = HTTPBearer(
+    scheme_name="bearer", bearerFormat="JWT", auto_error=False,
+    description="A JWT (HS256) with `sub`, `role` and `stores`; mint one with "
+                "`servicecore token --user adv-li --role advisor --stores S01`. Paste the "
+                "token alone: the UI adds `Bearer `.")
+
+
+async def authorization_header(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> str | None:
+    return request.headers.get("authorization")
+
+
+Authorization = Annotated[str | None, Depends(authorization_header)]
 
 # Query and path values every route shares, bounded so that nothing unbounded reaches a query
 # or the domain (an offset past bigint, a 10 kB part number).
@@ -84,8 +103,7 @@ async def known_query_only(request: Request) -> None:
 
 
 def reader(action: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(ctx: Ctx,
-                         authorization: Annotated[str | None, Header()] = None) -> Principal:
+    async def dependency(ctx: Ctx, authorization: Authorization) -> Principal:
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
         return principal
@@ -93,6 +111,12 @@ def reader(action: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+IdempotencyKey = Annotated[str | None, Header(max_length=200, description=(
+    "any unique string, e.g. a UUID: a retry with the same key and body returns the first "
+    "answer (Idempotent-Replayed: true) and stores nothing twice"))]
+CorrelationId = Annotated[str | None, Header(max_length=200, description=(
+    "ties the events this request stores together in the audit trail; default a new UUID, "
+    "answered as X-Correlation-ID"))]
 _IF_MATCH = re.compile(r'^(?:W/)?"?(\d+)"?$')
 
 
@@ -124,10 +148,12 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
         request: Request,
         response: Response,
         ctx: Ctx,
-        authorization: Annotated[str | None, Header()] = None,
-        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-        if_match: Annotated[str | None, Header()] = None,
-        x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
+        authorization: Authorization,
+        idempotency_key: IdempotencyKey = None,
+        if_match: Annotated[str | None, Header(description=(
+            'the version you read, as its ETag ("7"): 412 if the stream has moved on since; '
+            "without it a conflicting change is retried on fresh state"))] = None,
+        x_correlation_id: CorrelationId = None,
     ) -> Command:
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
@@ -143,7 +169,7 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
             fingerprint = request_hash(target, body)
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
-            at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid4()),
+            at=datetime.now(UTC), correlation_id=log_context.correlation_id(x_correlation_id),
             idempotency_key=idempotency_key,
         )
         envelope = Envelope(caller, fingerprint, _expected_version(if_match))
@@ -176,6 +202,7 @@ def _beyond_head(conn: Any, notification_id: int) -> bool:
     return head is None or head[0] is None or notification_id > head[0]
 
 
-__all__ = ["AuthError", "Command", "Ctx", "DocumentId", "JobNo", "KpiName", "LineId", "LinkToken",
-           "Offset", "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
+__all__ = ["BEARER", "AuthError", "Authorization", "Command", "CorrelationId", "Ctx",
+           "DocumentId", "IdempotencyKey", "JobNo", "KpiName", "LineId", "LinkToken", "Offset",
+           "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
            "known_query_only", "reader", "wait_for_projection"]

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import AuthError
+from api.log_context import redacted_target
 from domain.common import (
     DomainError,
     IdempotencyKeyReused,
@@ -137,10 +138,10 @@ def install(app: FastAPI) -> None:
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if unavailable(exc):
             log.warning("database unavailable during %s %s: %s", request.method,
-                        request.url.path, exc)
+                        redacted_target(request.url.path), exc)
             return unavailable_problem("the database is unavailable; retry shortly")
-        log.error("unexpected database error during %s %s", request.method, request.url.path,
-                  exc_info=exc)
+        log.error("unexpected database error during %s %s", request.method,
+                  redacted_target(request.url.path), exc_info=exc)
         return internal_problem()
 
     for database_exception in (psycopg.Error, persistence.PersistenceError):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from api import errors, openapi
+from api import docs, errors, observe, openapi
 from api.context import ApiContext
 from api.deps import known_query_only
+from api.metrics import ApiMetrics
 from api.middleware import BodyLimit
 from api.routes import (
     aftercare,
@@ -29,20 +30,40 @@ from api.routes import (
     work_orders,
 )
 
+DESCRIPTION = """Event-sourced after-sales core of a car dealership (a 4S store's service
+department): work orders, parts and stock, settlement and payments, customers and vehicles,
+appointments, dispatch, and the audit trail.
+
+**Sign in**: press *Authorize* and paste a bearer token (a JWT with `sub`, `role` and
+`stores`). `make run` prints a manager's; mint others with
+`servicecore token --user adv-li --role advisor --stores S01`. What each role may do is in
+`api/auth.py`; every read and command is limited to the token's stores.
+
+**Errors** are `application/problem+json` (RFC 9457): each operation lists the ones it can
+answer. **Commands** answer `{id, version, notification_id, …}` with an `ETag`; send
+`Idempotency-Key` to retry safely and `If-Match` to refuse a change made meanwhile (412).
+Pass a command's `notification_id` as `?wait_for=` on a GET to read your own write.
+"""
+
 
 def create_app(ctx: ApiContext) -> FastAPI:
     app = FastAPI(
         title="servicecore",
-        description="Event-sourced after-sales core of a car dealership. Errors are "
-        "application/problem+json; commands accept Idempotency-Key and If-Match.",
+        description=DESCRIPTION,
         version="0.1.0",
-        dependencies=[Depends(known_query_only)],
+        dependencies=[Depends(known_query_only), Depends(observe.name_the_store)],
+        docs_url=None,  # served by api/docs.py from the package's own assets
+        redoc_url=None,
     )
     app.state.ctx = ctx
     errors.install(app)
     openapi.install(app)
+    app.state.metrics = ApiMetrics()
+    docs.install(app)
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
+    app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics)  # the outermost
     app.include_router(health.router)
+    app.include_router(observe.router)
     app.include_router(work_orders.router)
     app.include_router(customers.router)
     app.include_router(parts.router)

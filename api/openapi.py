@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.errors import TYPE_BASE
+
 PROBLEM = "application/problem+json"
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -21,13 +23,39 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
+        "type": {"type": "string", "format": "uri", "description": (
+            "the kind of problem, for programs: …/problems/invalid-input, …/unauthenticated, "
+            "…/forbidden, …/not-found, …/illegal-transition, …/version-conflict, "
+            "…/stale-version, …/too-large, …/unavailable, or a domain refusal's own")},
+        "title": {"type": "string", "description": "the kind of problem, for people"},
+        "status": {"type": "integer", "description": "the HTTP status, repeated"},
+        "detail": {"type": "string", "description": "what happened in this case"},
         "errors": {"type": "array", "items": {"type": "object"},
                    "description": "what did not validate, one entry per field"},
     },
+}
+PROBLEMS = TYPE_BASE
+EXAMPLES: dict[int, dict[str, Any]] = {
+    400: {"type": PROBLEMS + "http-400", "title": "There was an error parsing the body",
+          "status": 400, "detail": "There was an error parsing the body"},
+    401: {"type": PROBLEMS + "unauthenticated", "title": "Unauthenticated", "status": 401,
+          "detail": "a Bearer token is required"},
+    403: {"type": PROBLEMS + "forbidden", "title": "Forbidden", "status": 403,
+          "detail": "role technician may not work orders.open"},
+    404: {"type": PROBLEMS + "not-found", "title": "NotFound", "status": 404,
+          "detail": "work order 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found"},
+    409: {"type": PROBLEMS + "illegal-transition", "title": "WorkOrderError", "status": 409,
+          "detail": "job 1 is in_repair, not awaiting QC"},
+    412: {"type": PROBLEMS + "stale-version", "title": "StaleVersion", "status": 412,
+          "detail": "version is 7, If-Match said 6", "current": 7},
+    413: {"type": PROBLEMS + "too-large", "title": "Request body too large", "status": 413,
+          "detail": "the request body is larger than 262144 bytes", "limit": 262144},
+    422: {"type": PROBLEMS + "invalid-input", "title": "Invalid input", "status": 422,
+          "detail": "the request did not validate",
+          "errors": [{"loc": ["body", "vehicle", "vin"], "msg": "String should have at least "
+                      "17 characters", "type": "string_too_short"}]},
+    503: {"type": PROBLEMS + "unavailable", "title": "Service unavailable", "status": 503,
+          "detail": "the database is unavailable; retry shortly"},
 }
 DESCRIPTIONS = {
     400: "The body could not be read (not UTF-8 JSON)",
@@ -69,7 +97,7 @@ def document(schema: dict[str, Any]) -> None:
             declared = {int(code): answer for code, answer in responses.items()
                         if code.isdigit() and int(code) >= 400}
             declared.pop(422, None)  # FastAPI's own, in its own format
-            statuses = set(problem_statuses(method, operation.get("parameters", [])))
+            statuses = set(problem_statuses(method, operation))
             for status in sorted(statuses | declared.keys()):
                 answer = declared.get(status, {})
                 # A route may answer an error in another form too (a browser page in HTML).
@@ -77,8 +105,7 @@ def document(schema: dict[str, Any]) -> None:
                            if media != "application/json"}
                 responses[str(status)] = {
                     "description": answer.get("description") or DESCRIPTIONS.get(status, "Refused"),
-                    "content": {**content, PROBLEM: {
-                        "schema": {"$ref": "#/components/schemas/Problem"}}},
+                    "content": {**content, PROBLEM: problem_media(status)},
                 }
                 headers = {**answer.get("headers", {}), **HEADERS.get(status, {})}
                 if headers:
@@ -86,11 +113,12 @@ def document(schema: dict[str, Any]) -> None:
             operation["responses"] = dict(sorted(responses.items()))
 
 
-def problem_statuses(method: str, parameters: list[dict[str, Any]]) -> list[int]:
+def problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     """What the error contract lets an operation answer, from what it declares."""
+    parameters = operation.get("parameters", [])
     headers = {p["name"].lower() for p in parameters if p.get("in") == "header"}
     statuses = {422, 503}
-    if "authorization" in headers:
+    if operation.get("security"):  # the bearer token (api/deps.py)
         statuses |= {401, 403}
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
@@ -99,3 +127,10 @@ def problem_statuses(method: str, parameters: list[dict[str, Any]]) -> list[int]
     if "if-match" in headers:  # a command
         statuses |= {409, 412}
     return sorted(statuses)
+
+
+def problem_media(status: int) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    if status in EXAMPLES:
+        media["example"] = EXAMPLES[status]
+    return media

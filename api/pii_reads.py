@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
-from uuid import UUID, uuid4
+from typing import Any
+from uuid import UUID
 
-from fastapi import Header, Request, Response
+from fastapi import Request, Response
 
+from api import log_context
 from api.auth import Principal, authorize, principal_from
 from api.context import ApiContext
-from api.deps import Ctx
+from api.deps import Authorization, CorrelationId, Ctx
 from domain.application import Request as Envelope
 from domain.common import Caller
 from domain.personal_data_reads import PersonalDataReads
@@ -53,13 +54,12 @@ class PiiReader:
 
 def pii_reader(action: str) -> Callable[..., Awaitable[PiiReader]]:
     async def dependency(
-        request: Request, response: Response, ctx: Ctx,
-        authorization: Annotated[str | None, Header()] = None,
-        x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
+        request: Request, response: Response, ctx: Ctx, authorization: Authorization,
+        x_correlation_id: CorrelationId = None,
     ) -> PiiReader:
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
-        correlation_id = x_correlation_id or str(uuid4())
+        correlation_id = log_context.correlation_id(x_correlation_id)
         response.headers["X-Correlation-ID"] = correlation_id
         endpoint = f"{request.method} {request.url.path}"
         if request.url.query:

@@ -10,12 +10,36 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 PayType = Literal["customer", "warranty", "insurance", "internal"]
+# Closed sets of the domain, as enums in the OpenAPI document (tests/e2e/test_api_docs.py
+# checks each against the domain's own tuple).
+WorkOrderKind = Literal["maintenance", "repair", "warranty", "insurance", "internal",
+                        "body_paint"]  # domain/work_order.py KINDS
+CustomerKind = Literal["person", "company"]  # domain/customer.py KINDS
+PartCategory = Literal["maintenance", "brake", "engine", "transmission", "electrical", "ev",
+                       "body", "paint", "tyre", "accessory", "fluid", "other"]  # domain/part.py
+Skill = Literal["maintenance", "engine", "transmission", "chassis", "electrical",
+                "ev_high_voltage", "body", "paint"]  # domain/skills.py SKILLS
+# A VIN whose check digit is right (ISO 3779 / GB 16735), for the examples.
+EXAMPLE_VIN = "LSVAU218XN2183294"
+EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 # Items of lists and keys of maps are bounded like every other text field: a complaint; a
 # short code (fault code, tag, skill, phone, part number, line id, brand); a longer identifier
 # (lot id, model name).
 Complaint = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+
+
+def example(value: dict[str, Any]) -> ConfigDict:
+    """A request body's configuration with its example: /docs fills "Try it out" with it."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [value]})
+
+
+def described(description: str, value: dict[str, Any]) -> ConfigDict:
+    """The same for a part of a body, with the description its schema shows."""
+    return ConfigDict(extra="forbid",
+                      json_schema_extra={"description": description, "examples": [value]})
+
 
 class Body(BaseModel):
     """Every request body: unknown fields refused; text the store can keep (no NUL character,
@@ -48,77 +72,130 @@ def storable(value: Any) -> bool:
     return True
 
 
+REASON = "why, kept with the event for the audit trail"
+
+
 class CustomerIn(Body):
-    name: str | None = Field(default=None, max_length=100)
-    phone: str | None = Field(default=None, max_length=30)
+    model_config = described(
+        "A walk-in customer (registered under the store); or give `customer_id` instead.",
+        {"name": "陈静", "phone": "13912345678"})
+
+    name: str | None = Field(default=None, max_length=100, description="person or company name")
+    phone: str | None = Field(default=None, max_length=30, description="mobile number")
     wechat_id: str | None = Field(default=None, max_length=60)
-    kind: Literal["person", "company"] = "person"
+    kind: CustomerKind = Field(default="person", description="a person or a company (fleet)")
 
 
 class VehicleIn(Body):
-    vin: str = Field(min_length=17, max_length=17)
-    plate: str | None = Field(default=None, max_length=12)
+    model_config = described(
+        "The car: found by VIN, or registered with it.",
+        {"vin": EXAMPLE_VIN, "plate": "沪A12345", "brand": "Volkswagen", "model": "Lavida",
+         "year": 2022})
+
+    vin: str = Field(min_length=17, max_length=17, description=(
+        "17 characters A-Z (no I, O, Q) and 0-9; the 9th is the check digit"))
+    plate: str | None = Field(default=None, max_length=12,
+                              description="mainland China plate, e.g. 沪A12345")
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
-    year: int | None = Field(default=None, ge=1950, le=2100)
+    year: int | None = Field(default=None, ge=1950, le=2100, description="model year")
 
 
 class WorkOrderOpen(Body):
-    store_id: str = Field(min_length=1, max_length=20)
+    model_config = example({
+        "store_id": "S01", "customer": {"name": "陈静", "phone": "13912345678"},
+        "vehicle": {"vin": EXAMPLE_VIN, "plate": "沪A12345", "brand": "Volkswagen",
+                    "model": "Lavida", "year": 2022},
+        "mileage": 42000, "complaints": ["brake noise at low speed"], "kind": "repair"})
+
+    store_id: str = Field(min_length=1, max_length=20, description="the store (4S shop) id")
     customer: CustomerIn = Field(default_factory=CustomerIn)
-    customer_id: UUID | None = None
+    customer_id: UUID | None = Field(default=None,
+                                     description="a registered customer, instead of `customer`")
     vehicle: VehicleIn
-    mileage: int = Field(ge=0, le=3_000_000)
-    complaints: list[Complaint] = Field(min_length=1, max_length=30)
-    kind: str = Field(default="repair", max_length=20)
-    appointment_id: str | None = Field(default=None, max_length=64)
+    mileage: int = Field(ge=0, le=3_000_000, description="odometer, km")
+    complaints: list[Complaint] = Field(min_length=1, max_length=30, description=(
+        "in the customer's words; each becomes a job (1, 2, …)"))
+    kind: WorkOrderKind = Field(default="repair", description="the kind of visit")
+    appointment_id: str | None = Field(default=None, max_length=64,
+                                       description="the appointment this visit keeps")
 
 
 class CheckIn(Body):
-    mileage_in: int = Field(ge=0, le=3_000_000)
+    model_config = example({
+        "mileage_in": 42010, "fuel_level": 40, "damage_notes": "scratch rear bumper",
+        "belongings": "child seat", "promised_at": "2026-05-01T17:00:00+08:00"})
+
+    mileage_in: int = Field(ge=0, le=3_000_000, description="odometer at reception, km")
     fuel_level: int = Field(ge=0, le=100, description="percent")
-    damage_notes: str = Field(default="", max_length=2000)
-    belongings: str = Field(default="", max_length=2000)
-    promised_at: datetime | None = None
+    damage_notes: str = Field(default="", max_length=2000,
+                              description="damage seen at the walk-around")
+    belongings: str = Field(default="", max_length=2000, description="what was left in the car")
+    promised_at: datetime | None = Field(default=None,
+                                         description="when the car is promised back")
 
 
 class JobIn(Body):
-    complaint: str = Field(min_length=1, max_length=1000)
+    model_config = example({"complaint": "air conditioning blows warm"})
+
+    complaint: str = Field(min_length=1, max_length=1000, description="becomes a new job")
 
 
 class DiagnosisIn(Body):
-    cause: str = Field(min_length=1, max_length=2000)
-    correction: str = Field(min_length=1, max_length=2000)
-    fault_codes: list[Code] = Field(default_factory=list, max_length=50)
+    model_config = example({"cause": "front pads worn to 2 mm",
+                            "correction": "replace front pads", "fault_codes": ["C1234"]})
+
+    cause: str = Field(min_length=1, max_length=2000, description="the 3C's cause")
+    correction: str = Field(min_length=1, max_length=2000, description="the 3C's correction")
+    fault_codes: list[Code] = Field(default_factory=list, max_length=50,
+                                    description="diagnostic trouble codes read")
 
 
 class WarrantyIn(Body):
-    coverage_code: str = Field(min_length=1, max_length=40)
-    campaign_no: str | None = Field(default=None, max_length=40)
-    authorization_ref: str | None = Field(default=None, max_length=60)
-    causal_part: str | None = Field(default=None, max_length=60)
-    sublet: str | None = Field(default=None, max_length=200)
+    model_config = described(
+        "What the OEM's warranty claim needs for this line (pay type warranty).",
+        {"coverage_code": "BASIC-3Y", "causal_part": "5Q0698151"})
+
+    coverage_code: str = Field(min_length=1, max_length=40,
+                               description="the OEM's coverage (basic, powertrain, campaign)")
+    campaign_no: str | None = Field(default=None, max_length=40,
+                                    description="the recall or service campaign")
+    authorization_ref: str | None = Field(default=None, max_length=60,
+                                          description="the OEM's pre-authorization")
+    causal_part: str | None = Field(default=None, max_length=60,
+                                    description="the part that failed")
+    sublet: str | None = Field(default=None, max_length=200,
+                               description="work done outside the shop")
 
 
 class LineIn(Body):
     """What every estimate line has: who pays, the VAT rate inside the price, warranty details."""
 
     description: str | None = Field(default=None, min_length=1, max_length=500)
-    pay_type: PayType = "customer"
-    vat_rate: Decimal | None = Field(default=None, ge=0, lt=1)
+    pay_type: PayType = Field(default="customer", description="who pays the line: the bill "
+                              "it goes on at settlement")
+    vat_rate: Decimal | None = Field(default=None, ge=0, lt=1, description=(
+        "VAT inside the price, e.g. 0.13; default the store's rate"))
     warranty: WarrantyIn | None = None
 
 
 class LaborLineIn(LineIn):
+    model_config = example({"op_code": "BRK-PAD", "description": "replace front pads",
+                            "hours": "1.5", "hourly_rate": "300.00", "pay_type": "customer"})
+
     description: str = Field(min_length=1, max_length=500)
-    op_code: str = Field(min_length=1, max_length=30)
-    hours: Decimal = Field(gt=0, le=1000)
-    hourly_rate: Decimal = Field(ge=0, le=100_000)
+    op_code: str = Field(min_length=1, max_length=30, description=(
+        "the labor operation; its prefix names the skill dispatch needs (BRK: chassis)"))
+    hours: Decimal = Field(gt=0, le=1000, description="flat-rate hours sold")
+    hourly_rate: Decimal = Field(ge=0, le=100_000, description="CNY per hour, VAT-inclusive")
 
 
 class PartLineIn(LineIn):
-    part_number: str = Field(min_length=1, max_length=40)
-    qty: Decimal = Field(gt=0, le=100_000)
+    model_config = example({"part_number": "5Q0698151", "description": "front brake pads",
+                            "qty": "1", "unit_price": "560.00"})
+
+    part_number: str = Field(min_length=1, max_length=40, description="in the part master")
+    qty: Decimal = Field(gt=0, le=100_000, description="in the part's unit")
     unit: str | None = Field(default=None, max_length=10,
                              description="default: the part master's unit, else pc")
     unit_price: Decimal | None = Field(default=None, ge=0, le=10_000_000,
@@ -126,55 +203,72 @@ class PartLineIn(LineIn):
 
 
 class RepriceIn(Body):
-    unit_price: Decimal = Field(ge=0, le=10_000_000)
-    reason: str | None = Field(default=None, max_length=500)
+    model_config = example({"unit_price": "520.00", "reason": "price matched for a loyal customer"})
+
+    unit_price: Decimal = Field(ge=0, le=10_000_000, description="CNY, VAT-inclusive")
+    reason: str | None = Field(default=None, max_length=500,
+                               description="required once the line is approved")
 
 
 class AuthorizationIn(Body):
-    decision: Literal["approved", "declined"]
-    channel: Literal["in_person", "phone", "link"]
+    model_config = example({"decision": "approved", "channel": "phone"})
+
+    decision: Literal["approved", "declined"] = Field(description="the customer's answer")
+    channel: Literal["in_person", "phone", "link"] = Field(
+        description="how the customer answered")
     note: str | None = Field(default=None, max_length=500)
 
 
 class DispatchIn(Body):
-    technician_id: str = Field(min_length=1, max_length=64)
-    reason: str | None = Field(default=None, max_length=500)
+    model_config = example({"technician_id": "tech-zhao"})
+
+    technician_id: str = Field(min_length=1, max_length=64, description="the technician's user id")
+    reason: str | None = Field(default=None, max_length=500,
+                               description="required to reassign a dispatched job")
 
 
 class ClockIn(Body):
-    technician_id: str | None = Field(default=None, max_length=64)
+    model_config = example({"technician_id": "tech-zhao"})
+
+    technician_id: str | None = Field(default=None, max_length=64, description=(
+        "default: the caller; a manager clocks for a technician"))
 
 
 class QualityCheckIn(Body):
+    model_config = example({"passed": False, "reason": "pads squeal on the test drive"})
+
     passed: bool
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=1000,
+                               description="required when it fails: back to repair")
 
 
 class ReasonIn(Body):
-    reason: str = Field(min_length=1, max_length=1000)
+    model_config = example({"reason": "customer cancelled by phone"})
+
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)
 
 
 class CommandAccepted(BaseModel):
     """The answer to every command: the stream, its new version, and where the log stands."""
 
     model_config = ConfigDict(extra="allow")
-    id: UUID
-    version: int
+    id: UUID = Field(description="the stream (work order, settlement, part, …) the command changed")
+    version: int = Field(description="its version now; also the ETag, for If-Match")
     notification_id: int | None = Field(
         description="pass as ?wait_for= on a GET to read your own write")
 
 
 class WorkOrderPage(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    items: list[dict[str, Any]]
+    total: int = Field(description="how many match the filters")
+    limit: int = Field(description="the page size asked for")
+    offset: int = Field(description="how many were skipped")
+    items: list[dict[str, Any]] = Field(description="this page, newest first")
 
 
 class HistoryEntry(BaseModel):
-    version: int
-    event: str
-    recorded_at: datetime
-    actor: dict[str, Any]
-    reason: str | None
-    changes: dict[str, Any]
+    version: int = Field(description="the stream's version after the event")
+    event: str = Field(description="what happened, e.g. WorkOrder.CheckedIn")
+    recorded_at: datetime = Field(description="when it was stored")
+    actor: dict[str, Any] = Field(description="user id, role, store and correlation id")
+    reason: str | None = Field(description="why, on corrections, cancellations and overrides")
+    changes: dict[str, Any] = Field(description="the event's fields")

@@ -6,24 +6,25 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditEntry(BaseModel):
     """One stored event: where it sits in the log, who did it, when, why, what it changed."""
 
-    notification_id: int
-    stream_type: str
+    notification_id: int = Field(description="its place in the global log (gap-free order)")
+    stream_type: str = Field(description="the aggregate: WorkOrder, Settlement, StockItem, …")
     stream_id: UUID
-    version: int
-    event: str
-    actor: dict[str, Any]
-    at: datetime | None
-    recorded_at: datetime
-    reason: str | None
-    correlation_id: str | None
-    idempotency_key: str | None
-    changes: dict[str, Any]
+    version: int = Field(description="the stream's version after the event")
+    event: str = Field(description="what happened, e.g. WorkOrder.CheckedIn")
+    actor: dict[str, Any] = Field(description="user id, role and store of who did it")
+    at: datetime | None = Field(description="when the actor did it")
+    recorded_at: datetime = Field(description="when it was stored")
+    reason: str | None = Field(description="why, on corrections, cancellations and overrides")
+    correlation_id: str | None = Field(description="the request that stored it "
+                                       "(X-Correlation-ID)")
+    idempotency_key: str | None = Field(description="the request's Idempotency-Key, if any")
+    changes: dict[str, Any] = Field(description="the event's fields")
 
 
 class NumberedStream(BaseModel):

@@ -3,121 +3,197 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from api.schemas import Body
+from api.schemas import EXAMPLE_ID, REASON, Body, described, example
+from domain.settlement import Settlement
 
 BillKind = Literal["customer", "warranty", "insurance", "internal"]
 Method = Literal["cash", "bank_card", "wechat_pay", "alipay", "bank_transfer"]
 
 
+def day() -> Any:
+    return Field(default=None, max_length=10, description="YYYY-MM-DD; default today")
+
+
 class InsuranceIn(Body):
+    model_config = described("Who pays the insurance lines.",
+                             {"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345"})
+
     insurer: str = Field(min_length=1, max_length=100)
-    claim_number: str = Field(min_length=1, max_length=60)
+    claim_number: str = Field(min_length=1, max_length=60, description="the insurer's claim")
 
 
 class SettlementIn(Body):
-    work_order_id: UUID
-    insurance: InsuranceIn | None = None
-    internal_department: str | None = Field(default=None, max_length=100)
+    model_config = example({"work_order_id": EXAMPLE_ID})
+
+    work_order_id: UUID = Field(description="a work order ready for settlement")
+    insurance: InsuranceIn | None = Field(default=None,
+                                          description="required when lines are pay type insurance")
+    internal_department: str | None = Field(default=None, max_length=100, description=(
+        "the department charged for internal lines"))
 
 
 class DiscountIn(Body):
-    bill: BillKind = "customer"
+    model_config = example({"bill": "customer", "line_id": "L2", "amount": "50.00",
+                            "reason": "loyalty discount"})
+
+    bill: BillKind = Field(default="customer", description="the bill discounted")
     line_id: str | None = Field(default=None, max_length=10,
                                 description="omit for a discount on the whole bill")
-    amount: Decimal = Field(gt=0, le=10_000_000)
-    reason: str | None = Field(default=None, max_length=500)
+    amount: Decimal = Field(gt=0, le=10_000_000, description="CNY off, VAT-inclusive")
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "required above the store's threshold (then a manager's)"))
 
 
 class InvoiceIn(Body):
-    bill: BillKind = "customer"
+    model_config = example({"bill": "customer", "invoice_no": "31000012345678"})
+
+    bill: BillKind = Field(default="customer", description="the bill invoiced")
     invoice_no: str = Field(min_length=1, max_length=40, description="the tax invoice (发票) number")
 
 
 class PaymentIn(Body):
-    work_order_id: UUID
-    method: Method
-    amount: Decimal = Field(gt=0, le=10_000_000)
-    bill: BillKind = "customer"
+    model_config = example({"work_order_id": EXAMPLE_ID, "method": "wechat_pay",
+                            "amount": "1010.00", "provider_ref": "4200001234202605010001"})
+
+    work_order_id: UUID = Field(description="the work order paid for (its settlement)")
+    method: Method = Field(description="how the customer paid")
+    amount: Decimal = Field(gt=0, le=10_000_000, description="CNY; before confirmation a "
+                            "deposit, after it never more than is due")
+    bill: BillKind = Field(default="customer", description="the bill paid")
     tendered: Decimal | None = Field(default=None, gt=0, le=10_000_000,
                                      description="cash handed over; the change is computed")
     provider_ref: str | None = Field(default=None, max_length=80,
                                      description="required for electronic payments")
-    business_date: str | None = Field(default=None, max_length=10,
-                                      description="YYYY-MM-DD; default today")
+    business_date: str | None = day()
     correction_of: str | None = Field(default=None, max_length=10,
                                       description="the closed day (YYYY-MM-DD) this payment "
                                       "corrects")
 
 
-class RefundIn(Body):
-    settlement_id: UUID
-    payment_id: str = Field(min_length=1, max_length=40)
-    amount: Decimal = Field(gt=0, le=10_000_000)
-    reason: str = Field(min_length=1, max_length=500)
+class VisitKey(Body):
+    """Money in and money out name the visit the same way: by its work order (a payment,
+    a refund, a refund decision). The settlement's own id is still accepted instead."""
+
+    work_order_id: UUID | None = Field(default=None, description="the visit")
+    settlement_id: UUID | None = Field(default=None, description="instead of work_order_id")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.work_order_id is None) == (self.settlement_id is None):
+            raise ValueError("name the visit by work_order_id (or settlement_id), not both")
+        return self
+
+    def settlement(self) -> UUID:
+        if self.settlement_id is not None:
+            return self.settlement_id
+        assert self.work_order_id is not None
+        return Settlement.create_id(self.work_order_id)
 
 
-class RefundDecisionIn(Body):
-    settlement_id: UUID
-    approve: bool
+class RefundIn(VisitKey):
+    model_config = example({"work_order_id": EXAMPLE_ID, "payment_id": "PAY-3F2A9C01B7D4",
+                            "amount": "260.00", "reason": "brake cleaning was not done"})
+
+    payment_id: str = Field(min_length=1, max_length=40, description="the payment refunded")
+    amount: Decimal = Field(gt=0, le=10_000_000, description="CNY; never more than was paid")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+
+
+class RefundDecisionIn(VisitKey):
+    model_config = example({"work_order_id": EXAMPLE_ID, "approve": True})
+
+    approve: bool = Field(description="a manager other than the requester decides")
     reason: str | None = Field(default=None, max_length=500)
 
 
 class DayEndIn(Body):
+    model_config = example({"store_id": "S01", "counted_cash": "3260.00",
+                            "business_date": "2026-05-01"})
+
     store_id: str = Field(min_length=1, max_length=20)
-    counted_cash: Decimal = Field(ge=0, le=100_000_000)
-    business_date: str | None = Field(default=None, max_length=10, description="YYYY-MM-DD")
-    reason: str | None = Field(default=None, max_length=500)
+    counted_cash: Decimal = Field(ge=0, le=100_000_000, description="cash in the drawer, CNY")
+    business_date: str | None = day()
+    reason: str | None = Field(default=None, max_length=500,
+                               description="required when counted and expected cash differ")
     cashier_id: str | None = Field(default=None, max_length=64,
                                    description="a manager or finance closes another's day")
 
 
 class StatementIn(Body):
+    model_config = example({
+        "store_id": "S01", "source": "bank", "account": "工行1001",
+        "csv": "date,amount,reference,counterparty\n2026-05-01,1010.00,4200001234,陈静\n"})
+
     store_id: str = Field(min_length=1, max_length=20)
-    source: Literal["bank", "wechat_pay", "alipay", "card_acquirer"]
-    account: str = Field(default="", max_length=60)
+    source: Literal["bank", "wechat_pay", "alipay", "card_acquirer"] = Field(
+        description="who issued the statement")
+    account: str = Field(default="", max_length=60, description="the account it covers")
     csv: str = Field(min_length=1, max_length=200_000,
                      description="header: date,amount,reference,counterparty")
 
 
 class MatchIn(Body):
-    line_no: int = Field(ge=1)
+    model_config = example({"line_no": 2, "settlement_id": EXAMPLE_ID,
+                            "payment_id": "PAY-3F2A9C01B7D4",
+                            "reason": "reference mistyped by the bank"})
+
+    line_no: int = Field(ge=1, description="the statement's line")
     settlement_id: UUID
-    payment_id: str = Field(min_length=1, max_length=40)
-    reason: str = Field(min_length=1, max_length=500)
+    payment_id: str = Field(min_length=1, max_length=40, description="the payment it matches")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
 class DeliveryIn(Body):
-    mileage_out: int = Field(ge=0, le=3_000_000)
-    acknowledged_by: str = Field(min_length=1, max_length=100)
-    method: Literal["signature", "sms_code", "wechat"] = "signature"
-    handed_over_by: str | None = Field(default=None, max_length=64)
+    model_config = example({"mileage_out": 42015, "acknowledged_by": "陈静",
+                            "method": "signature", "handed_over_by": "adv-li"})
+
+    mileage_out: int = Field(ge=0, le=3_000_000, description="odometer at hand-over, km")
+    acknowledged_by: str = Field(min_length=1, max_length=100,
+                                 description="who took the car back")
+    method: Literal["signature", "sms_code", "wechat"] = Field(
+        default="signature", description="how they acknowledged it")
+    handed_over_by: str | None = Field(default=None, max_length=64,
+                                       description="default: the caller")
     note: str | None = Field(default=None, max_length=500)
 
 
 class ComplaintIn(Body):
+    model_config = described("A complaint raised on the call: it gets a life of its own.",
+                             {"description": "the car was not washed"})
+
     description: str = Field(min_length=3, max_length=2000)
 
 
 class FollowUpIn(Body):
-    csi: int = Field(ge=1, le=5)
+    model_config = example({"csi": 4, "comment": "quick and friendly",
+                            "complaint": {"description": "the car was not washed"}})
+
+    csi: int = Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (very good)")
     comment: str | None = Field(default=None, max_length=2000)
     complaint: ComplaintIn | None = None
 
 
 class AttemptIn(Body):
-    outcome: Literal["no_answer", "call_back_later", "wrong_number"]
+    model_config = example({"outcome": "no_answer"})
+
+    outcome: Literal["no_answer", "call_back_later", "wrong_number"] = Field(
+        description="a call that reached no result")
     note: str | None = Field(default=None, max_length=500)
 
 
 class AssignIn(Body):
-    assignee: str = Field(min_length=1, max_length=64)
+    model_config = example({"assignee": "mgr-wang", "note": "call her back today"})
+
+    assignee: str = Field(min_length=1, max_length=64, description="a user id")
     note: str | None = Field(default=None, max_length=500)
 
 
 class ResolveIn(Body):
+    model_config = example({"resolution": "car washed and returned; apology given"})
+
     resolution: str = Field(min_length=3, max_length=2000)

@@ -7,11 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Body, CommandAccepted
+from api.schemas import Body, CommandAccepted, described, example
 from domain.customer_progress import MAX_LINK_HOURS
 
 
 class ProgressLinkIn(Body):
+    model_config = example({"hours": 48})
+
     hours: int | None = Field(default=None, ge=1, le=MAX_LINK_HOURS, description=(
         "how long the link lives; default SERVICECORE_PROGRESS_LINK_HOURS"))
 
@@ -50,11 +52,17 @@ class ProgressLinkOut(BaseModel):
 
 
 class CustomerDecision(Body):
-    line_id: str = Field(pattern=r"^L[0-9]{1,4}$")
+    model_config = described("The customer's answer on one estimate line.",
+                             {"line_id": "L2", "decision": "approved"})
+
+    line_id: str = Field(pattern=r"^L[0-9]{1,4}$", description="as the page shows it")
     decision: Literal["approved", "declined"]
 
 
 class CustomerDecisionsIn(Body):
+    model_config = example({"decisions": [{"line_id": "L2", "decision": "approved"},
+                                          {"line_id": "L3", "decision": "declined"}]})
+
     decisions: list[CustomerDecision] = Field(min_length=1, max_length=100)
 
 

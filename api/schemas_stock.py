@@ -7,111 +7,167 @@ from uuid import UUID
 
 from pydantic import Field
 
-from api.schemas import Body, Code, Ident
+from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
+
+LOT = "5Q0698151-00001@S01"
+MIN_STOCK = "below it (available + on order) the part is proposed for reordering"
+REORDER_QTY = "how much a reorder proposes"
 
 
 class FitmentIn(Body):
+    model_config = described("Which cars the part fits (for search).",
+                             {"brands": ["Volkswagen"], "models": ["Lavida", "Sagitar"]})
+
     brands: list[Code] = Field(default_factory=list, max_length=50)
     models: list[Ident] = Field(default_factory=list, max_length=200)
 
 
 class PartDetailsIn(Body):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    unit: str | None = Field(default=None, min_length=1, max_length=10)
-    category: str | None = Field(default=None, max_length=30)
-    fitment: FitmentIn | None = None
-    min_stock: Decimal | None = Field(default=None, ge=0, le=1_000_000)
-    reorder_qty: Decimal | None = Field(default=None, ge=0, le=1_000_000)
-    preferred_supplier: str | None = Field(default=None, max_length=100)
-    barcode: str | None = Field(default=None, max_length=64)
+    model_config = example({"min_stock": "4", "reorder_qty": "8",
+                            "preferred_supplier": "FAW-VW Parts"})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200,
+                             description="what the shop calls it")
+    unit: str | None = Field(default=None, min_length=1, max_length=10,
+                             description="the unit it is stocked and sold in: pc, set, L…")
+    category: PartCategory | None = Field(default=None,
+                                          description="the part group, for reports and search")
+    fitment: FitmentIn | None = Field(default=None, description="which cars it fits")
+    min_stock: Decimal | None = Field(default=None, ge=0, le=1_000_000, description=MIN_STOCK)
+    reorder_qty: Decimal | None = Field(default=None, ge=0, le=1_000_000,
+                                        description=REORDER_QTY)
+    preferred_supplier: str | None = Field(default=None, max_length=100,
+                                           description="whom reorder proposals go to")
+    barcode: str | None = Field(default=None, max_length=64, description="EAN or the OEM's code")
 
 
 class PartIn(PartDetailsIn):
+    model_config = example({
+        "part_number": "5Q0 698 151", "name": "front brake pads", "unit": "set",
+        "category": "brake", "list_price": "560.00",
+        "fitment": {"brands": ["Volkswagen"], "models": ["Lavida"]},
+        "min_stock": "2", "reorder_qty": "4", "preferred_supplier": "FAW-VW Parts"})
+
     part_number: str = Field(min_length=1, max_length=40,
                              description="as the OEM writes it; blanks are ignored")
-    name: str = Field(min_length=1, max_length=200)
-    unit: str = Field(min_length=1, max_length=10)
-    category: str = Field(max_length=30)
+    name: str = Field(min_length=1, max_length=200, description="what the shop calls it")
+    unit: str = Field(min_length=1, max_length=10,
+                      description="the unit it is stocked and sold in: pc, set, L…")
+    category: PartCategory = Field(description="the part group, for reports and search")
     list_price: Decimal = Field(ge=0, le=10_000_000, description="VAT-inclusive, CNY")
 
 
 class PriceIn(Body):
-    list_price: Decimal = Field(ge=0, le=10_000_000)
-    reason: str = Field(min_length=1, max_length=500)
+    model_config = example({"list_price": "580.00", "reason": "OEM price list 2026-05"})
+
+    list_price: Decimal = Field(ge=0, le=10_000_000, description="VAT-inclusive, CNY")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
 class LevelsIn(Body):
-    min_stock: Decimal = Field(ge=0, le=1_000_000)
-    reorder_qty: Decimal = Field(ge=0, le=1_000_000)
+    model_config = example({"min_stock": "4", "reorder_qty": "8"})
+
+    min_stock: Decimal = Field(ge=0, le=1_000_000, description=MIN_STOCK)
+    reorder_qty: Decimal = Field(ge=0, le=1_000_000, description=REORDER_QTY)
 
 
 class ReceiptIn(Body):
-    qty: Decimal = Field(gt=0, le=1_000_000)
+    model_config = example({"qty": "4", "unit_cost": "300.00", "supplier": "FAW-VW Parts",
+                            "supplier_doc": "DN-88", "cert_ref": "CCC-2026-1187"})
+
+    qty: Decimal = Field(gt=0, le=1_000_000, description="in the part's unit")
     unit_cost: Decimal = Field(ge=0, le=10_000_000, description="per unit, CNY")
     supplier: str = Field(min_length=1, max_length=100)
     supplier_doc: str = Field(min_length=1, max_length=60, description="delivery note number")
     cert_ref: str | None = Field(default=None, max_length=100,
                                  description="conformity certificate reference")
-    purchase_order_id: UUID | None = None
-    po_line: int | None = Field(default=None, ge=1)
+    purchase_order_id: UUID | None = Field(default=None,
+                                           description="the order this delivery is against")
+    po_line: int | None = Field(default=None, ge=1, description="the order's line")
 
 
 class PoReceiptIn(Body):
-    line_no: int = Field(ge=1)
-    qty: Decimal = Field(gt=0, le=1_000_000)
+    model_config = example({"line_no": 1, "qty": "4", "supplier_doc": "DN-88"})
+
+    line_no: int = Field(ge=1, description="the order's line")
+    qty: Decimal = Field(gt=0, le=1_000_000, description="received now; may be part")
     unit_cost: Decimal | None = Field(default=None, ge=0, le=10_000_000,
                                       description="default: the ordered unit cost")
-    supplier_doc: str = Field(min_length=1, max_length=60)
-    cert_ref: str | None = Field(default=None, max_length=100)
+    supplier_doc: str = Field(min_length=1, max_length=60, description="delivery note number")
+    cert_ref: str | None = Field(default=None, max_length=100,
+                                 description="conformity certificate reference")
 
 
 class ScrapIn(Body):
+    model_config = example({"qty": "1", "reason": "dropped; friction surface cracked",
+                            "lot_id": LOT})
+
     qty: Decimal = Field(gt=0, le=1_000_000)
-    reason: str = Field(min_length=1, max_length=500)
-    lot_id: str | None = Field(default=None, max_length=80)
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+    lot_id: str | None = Field(default=None, max_length=80, description="default: the oldest lot")
 
 
 class DecisionIn(Body):
-    approve: bool
+    model_config = example({"approve": True, "reason": "checked on the shelf"})
+
+    approve: bool = Field(description="by a manager other than the requester")
     reason: str | None = Field(default=None, max_length=500)
 
 
 class CountIn(Body):
+    model_config = example({"counted": {LOT: "3"}, "reason": "one set missing",
+                            "count_ref": "ST-2026-05"})
+
     counted: dict[Ident, Decimal] = Field(min_length=1, max_length=500,
                                           description="lot id -> counted quantity")
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500,
+                               description="required when the count differs from the book")
     count_ref: str | None = Field(default=None, max_length=40,
                                   description="the stocktake this count belongs to")
 
 
 class SupplierReturnIn(Body):
+    model_config = example({"lot_id": LOT, "qty": "1", "reference": "RMA-5521",
+                            "reason": "wrong fitment delivered"})
+
     lot_id: str = Field(min_length=1, max_length=80)
     qty: Decimal = Field(gt=0, le=1_000_000)
     reference: str = Field(min_length=1, max_length=60, description="the supplier's RMA number")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
 class TransferIn(Body):
+    model_config = example({"from_store": "S01", "to_store": "S02", "part_number": "5Q0698151",
+                            "qty": "2", "reason": "S02 has a car waiting"})
+
     from_store: str = Field(min_length=1, max_length=20)
     to_store: str = Field(min_length=1, max_length=20)
     part_number: str = Field(min_length=1, max_length=40)
     qty: Decimal = Field(gt=0, le=1_000_000)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
 class OrderLineIn(Body):
+    model_config = example({"part_number": "5Q0698151", "qty": "8", "unit_cost": "300.00"})
+
     part_number: str = Field(min_length=1, max_length=40)
     qty: Decimal = Field(gt=0, le=1_000_000)
-    unit_cost: Decimal = Field(ge=0, le=10_000_000)
+    unit_cost: Decimal = Field(ge=0, le=10_000_000, description="per unit, CNY")
 
 
 class OrderIn(Body):
+    model_config = example({
+        "store_id": "S01", "supplier": "FAW-VW Parts",
+        "lines": [{"part_number": "5Q0698151", "qty": "8", "unit_cost": "300.00"}]})
+
     store_id: str = Field(min_length=1, max_length=20)
     supplier: str = Field(min_length=1, max_length=100)
     lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
 
 
 class FromSuggestionsIn(Body):
+    model_config = example({"store_id": "S01", "supplier": "FAW-VW Parts"})
+
     store_id: str = Field(min_length=1, max_length=20)
     supplier: str = Field(min_length=1, max_length=100)
     part_numbers: list[Code] | None = Field(
@@ -120,19 +176,28 @@ class FromSuggestionsIn(Body):
 
 
 class CloseIn(Body):
-    reason: str | None = Field(default=None, max_length=500)
+    model_config = example({"reason": "supplier cannot deliver the rest"})
+
+    reason: str | None = Field(default=None, max_length=500, description=REASON)
 
 
 class IssueIn(Body):
+    model_config = example({"qty": "1"})
+
     qty: Decimal | None = Field(default=None, gt=0, le=1_000_000,
                                 description="default: what the line still needs")
 
 
 class PartReturnIn(Body):
-    qty: Decimal = Field(gt=0, le=1_000_000)
-    reason: str = Field(min_length=1, max_length=500)
+    model_config = example({"qty": "1", "reason": "second set not needed"})
+
+    qty: Decimal = Field(gt=0, le=1_000_000, description="unused units back into their lots")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
 class FollowOnIn(Body):
-    line_ids: list[Code] = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=500)
+    model_config = example({"line_ids": ["L3"], "reason": "part back-ordered; car goes home"})
+
+    line_ids: list[Code] = Field(min_length=1, max_length=100,
+                                 description="back-ordered lines moved to the new work order")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)

@@ -834,7 +834,8 @@ def query_types() -> list[tuple[str, str, Callable[[Any, Target], Any]]]:
         check(search_parts(conn, t.word)["total"] >= 1, "search by name: nothing")
 
     def values(conn: Any, t: Target) -> Any:
-        check(len(valuation(conn, STORES)) == len(STORES), "valuation: not one row per store")
+        check(valuation(conn, STORES)["total"] == len(STORES),
+              "valuation: not one row per store")
 
     def journal(conn: Any, t: Target) -> Any:
         check(list_movements(conn, STORES, store_id=t.store_id,

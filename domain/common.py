@@ -10,7 +10,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 NAMESPACE = uuid5(NAMESPACE_URL, "https://servicecore.local/ids")
 
 ROLES = frozenset(
-    {"advisor", "technician", "parts_clerk", "cashier", "finance", "manager", "auditor", "analyst"}
+    {"advisor", "technician", "qc_inspector", "parts_clerk", "cashier", "finance", "manager",
+     "auditor", "analyst"}
 )
 # The customer deciding on estimate lines through their progress link. Never a token's role:
 # it exists only inside a request to /progress/{token} (see domain/progress_link.py).

@@ -1,5 +1,7 @@
-"""Dispatch: auto-dispatch of an approved job to the best qualified technician on shift, and the
-manager's override with a reason.
+"""Dispatch: auto-dispatch of an approved job to the best qualified technician on shift, the
+manager's override with a reason, and what every way of dispatching shares (`hand_over`): the
+desk's dispatch to a named technician (domain/work_orders.py) goes through it too, so a job
+counts in its technician's open load whichever way it was dispatched.
 
 A read model may propose a technician, but this command decides on the aggregates: each roster
 member's Technician (skills, shift, attendance, assigned jobs) and the WorkOrders of those jobs
@@ -46,6 +48,38 @@ def job_need(work_order: WorkOrder, job_no: int) -> dict[str, int]:
     """The skills the job's approved labor operations need (from their op codes)."""
     return requirement(line["op_code"] for line in work_order.job_lines(job_no)
                        if line["kind"] == "labor" and line["status"] == "approved")
+
+
+def known_need(work_order: WorkOrder, job_no: int) -> dict[str, int]:
+    """The job's need, or none when an op code names no skill (nothing to check or set aside)."""
+    try:
+        return job_need(work_order, job_no)
+    except InvalidInput:
+        return {}
+
+
+def hand_over(session: Session, audit: Audit, wo: WorkOrder, job_no: int, tech: Technician,
+              previous: str | None, why: str, need: dict[str, int] | None = None) -> None:
+    """The technicians' side of a dispatch the work order has just recorded, in the same save:
+    the previous technician (if any) released, the chosen one assigned, so that the job is in
+    the chosen one's open load (the load auto-dispatch decides on)."""
+    if previous is not None and previous != tech.user_id:
+        gone = session.find(Technician, Technician.create_id(previous))
+        if gone is not None:
+            gone.release(audit, wo.id, job_no, f"reassigned to {tech.user_id}: {why}")
+    Dispatch._assign(session, audit, tech, wo, job_no,
+                     known_need(wo, job_no) if need is None else need)
+
+
+def current_technician(app: ServiceCore, work_order_id: UUID, job_no: int) -> str | None:
+    """Who has the job now (read before the command, to lock their stream too)."""
+    try:
+        wo: object = app.repository.get(work_order_id)
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(wo, WorkOrder) or job_no not in wo.jobs:
+        return None
+    return wo.jobs[job_no]["technician_id"]  # type: ignore[no-any-return]
 
 
 class Dispatch:
@@ -146,7 +180,7 @@ class Dispatch:
         require(request.caller.role == "manager",
                 NotPermitted("overriding dispatch needs the manager role"))
         why = require_reason(reason, "overriding dispatch")
-        previous = self._previous(work_order_id, job_no)
+        previous = current_technician(self.app, work_order_id, job_no)
 
         def decide(session: Session) -> Decision:
             wo = session.target(WorkOrder, work_order_id, "work order")
@@ -155,10 +189,7 @@ class Dispatch:
             roster = session.find(Roster, Roster.create_id(wo.store_id))
             if tech is None or roster is None or technician_id not in roster.members:
                 raise NotFound(f"technician {technician_id} is not on {wo.store_id}'s roster")
-            try:
-                need = job_need(wo, job_no)
-            except InvalidInput:  # an op code that names no skill: no skill to set aside
-                need = {}
+            need = known_need(wo, job_no)
             on_shift, shift = tech.on_shift(session.caller.at, self.zone)
             set_aside = [f"lacks {gap}" for gap in missing(tech.skills, need)]
             if not on_shift:
@@ -169,11 +200,7 @@ class Dispatch:
             audit = session.audit(wo.store_id)
             before = job["technician_id"]
             wo.dispatch(audit, job_no, technician_id, text)
-            if before is not None:
-                gone = session.find(Technician, Technician.create_id(before))
-                if gone is not None:
-                    gone.release(audit, wo.id, job_no, f"reassigned to {technician_id}: {why}")
-            self._assign(session, audit, tech, wo, job_no, need)
+            hand_over(session, audit, wo, job_no, tech, before, why, need)
             return Decision(wo, {"number": wo.number, "job_no": job_no,
                                  "technician_id": technician_id, "previous": before,
                                  "reason": text})
@@ -182,13 +209,4 @@ class Dispatch:
         if previous:
             streams.append(Technician.create_id(previous))
         return self.app.execute(request, decide, streams)
-
-    def _previous(self, work_order_id: UUID, job_no: int) -> str | None:
-        try:
-            wo: object = self.app.repository.get(work_order_id)
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(wo, WorkOrder) or job_no not in wo.jobs:
-            return None
-        return wo.jobs[job_no]["technician_id"]  # type: ignore[no-any-return]
 

@@ -16,19 +16,25 @@ from uuid import UUID
 GENESIS = bytes(32)
 
 
+def message(notification_id: int, stream_id: UUID, version: int, topic: str,
+            state: bytes) -> bytes:
+    """One stored event as the chain hashes it (fields length-prefixed, integers big-endian)."""
+    topic_bytes = topic.encode()
+    return b"".join((notification_id.to_bytes(8, "big", signed=True), stream_id.bytes,
+                     version.to_bytes(8, "big", signed=True),
+                     len(topic_bytes).to_bytes(4, "big"), topic_bytes,
+                     len(state).to_bytes(4, "big"), state))
+
+
 def link(previous: bytes, notification_id: int, stream_id: UUID, version: int, topic: str,
          state: bytes) -> bytes:
-    """The chain link of one stored event (fields length-prefixed, integers big-endian)."""
-    topic_bytes = topic.encode()
-    digest = hashlib.sha256(previous)
-    digest.update(notification_id.to_bytes(8, "big", signed=True))
-    digest.update(stream_id.bytes)
-    digest.update(version.to_bytes(8, "big", signed=True))
-    digest.update(len(topic_bytes).to_bytes(4, "big"))
-    digest.update(topic_bytes)
-    digest.update(len(state).to_bytes(4, "big"))
-    digest.update(state)
-    return digest.digest()
+    """The chain link of one stored event."""
+    return next_link(previous, message(notification_id, stream_id, version, topic, state))
+
+
+def next_link(previous: bytes, event_message: bytes) -> bytes:
+    """The link after `previous` for an event already serialized by `message`."""
+    return hashlib.sha256(previous + event_message).digest()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from domain.application import CommandResult, Decision, Request, ServiceCore, Se
 from domain.common import InvalidInput, NotPermitted, require, require_reason, stable_id
 from domain.counter import DocumentCounter
 from domain.customer import Customer
+from domain.dispatch import current_technician, hand_over
 from domain.inventory import stock_item, stock_stream
 from domain.money import quantity
 from domain.part import Part, normalise_part_number
@@ -361,11 +362,22 @@ class WorkOrders:
 
     def dispatch(self, request: Request, work_order_id: UUID, job_no: int, *,
                  technician_id: str, reason: str | None = None) -> CommandResult:
-        def act(session: Session, wo: WorkOrder) -> None:
-            session.technician(technician_id, wo.store_id)
-            wo.dispatch(session.audit(wo.store_id), job_no, technician_id, reason)
+        """The desk's dispatch to a named technician (a reassignment needs a reason). The
+        technician's assignment is saved with the work order, as auto-dispatch and the
+        manager's override save it: the job counts in the technician's open load."""
+        previous = current_technician(self.app, work_order_id, job_no)
 
-        return self._on(request, work_order_id, act, (Technician.create_id(technician_id),))
+        def act(session: Session, wo: WorkOrder) -> None:
+            audit = session.audit(wo.store_id)
+            before = wo.jobs[job_no]["technician_id"] if job_no in wo.jobs else None
+            tech = session.technician(technician_id, wo.store_id)
+            wo.dispatch(audit, job_no, technician_id, reason)
+            hand_over(session, audit, wo, job_no, tech, before, reason or "dispatched")
+
+        streams = [Technician.create_id(technician_id)]
+        if previous is not None and previous != technician_id:
+            streams.append(Technician.create_id(previous))
+        return self._on(request, work_order_id, act, tuple(streams))
 
     def _technician_for(self, request: Request, technician_id: str | None) -> str:
         caller = request.caller

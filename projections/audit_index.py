@@ -24,7 +24,7 @@ from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from projections.audit import customer_of
-from projections.base import Index, ReadModel, rows, store_scope
+from projections.base import Index, ReadModel, page, rows, store_scope
 from projections.stock import work_order_of
 
 # Streams that belong to one work order: their first event names it, the later ones do not.
@@ -156,13 +156,16 @@ def request_events(conn: psycopg.Connection[Any], correlation_id: str,
 
 
 def personal_data_reads(conn: psycopg.Connection[Any], customer_id: UUID,
-                        stores: Sequence[str], *, limit: int, offset: int) -> list[int]:
+                        stores: Sequence[str], *, limit: int,
+                        offset: int) -> tuple[int, list[int]]:
+    """How many recorded reads of the customer's personal data there are, and the
+    notification ids of one page of them, newest first."""
     scope, params = store_scope(stores)
-    found = conn.execute(f"""SELECT notification_id FROM audit_index
-        WHERE customer_id = %s AND stream_type = %s AND {scope}
-        ORDER BY notification_id DESC LIMIT %s OFFSET %s""",
-                         [customer_id, DataAccess.__name__, *params, limit, offset])
-    return [row[0] for row in found]
+    found = page(conn, f"""SELECT notification_id FROM audit_index
+        WHERE customer_id = %s AND stream_type = %s AND {scope}""",
+                 [customer_id, DataAccess.__name__, *params], order_by="notification_id DESC",
+                 limit=limit, offset=offset)
+    return found["total"], [row["notification_id"] for row in found["items"]]
 
 
 def streams_numbered(conn: psycopg.Connection[Any], number: str,

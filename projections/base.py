@@ -84,3 +84,19 @@ def store_scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, l
     if "*" in stores:
         return "TRUE", []
     return f"{column} = ANY(%s)", [list(stores)]
+
+
+def page(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any], *, order_by: str,
+         limit: int | None, offset: int) -> dict[str, Any]:
+    """One page of a query's rows, and how many rows the query has in all: the shape every
+    list endpoint answers with (`{total, limit, offset, items}`). No limit: every row (for a
+    command that acts on what the read model proposes)."""
+    total = rows(conn, f"SELECT count(*) AS n FROM ({sql}) AS listed", params)[0]["n"]
+    items = rows(conn, f"{sql} ORDER BY {order_by} LIMIT %s OFFSET %s", [*params, limit, offset])
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def page_of(items: Sequence[Any], *, limit: int, offset: int) -> dict[str, Any]:
+    """The same page shape over a list already in memory (a stream's history, a report)."""
+    return {"total": len(items), "limit": limit, "offset": offset,
+            "items": list(items[offset:offset + limit])}

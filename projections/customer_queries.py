@@ -21,10 +21,13 @@ from domain import loyalty
 from domain.common import InvalidInput
 from domain.customers import normalise_phone
 from domain.vehicle_ids import normalise_plate
+from projections.base import page as _page
+from projections.base import page_of
 from projections.base import rows as _rows
 from projections.base import store_scope as _scope
 
 CLOSED = ("delivered", "closed", "cancelled")
+DERIVED_TAGS = ("vip", "fleet", "frequent")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 
 
@@ -106,16 +109,21 @@ def find_customers(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: s
         clause, more = _lookup_clause(q)
         where.append(clause)
         params += more
-    if tag and tag not in ("vip", "fleet", "frequent"):
+    if tag and tag not in DERIVED_TAGS:
         where.append("tags @> ARRAY[%s]")
         params.append(tag)
-    rows = _rows(conn, f"""SELECT id, store_id, kind, name, phones, wechat_id, erased, tags, lots,
-                              consent FROM customers WHERE {' AND '.join(where)}
-                          ORDER BY name, id LIMIT %s OFFSET %s""",
-                 [*params, 500 if tag else limit, 0 if tag else offset])
-    derived_tags(conn, rows, rules, today)
-    if tag in ("vip", "fleet", "frequent"):
-        rows = [r for r in rows if tag in r["derived_tags"]][offset:offset + limit]
+    sql = f"""SELECT id, store_id, kind, name, phones, wechat_id, erased, tags, lots, consent
+        FROM customers WHERE {' AND '.join(where)}"""
+    if tag in DERIVED_TAGS:
+        # derived tags are computed, not stored: they are looked for among the first 500
+        candidates = _rows(conn, f"{sql} ORDER BY name, id LIMIT 500", params)
+        derived_tags(conn, candidates, rules, today)
+        found = page_of([r for r in candidates if tag in r["derived_tags"]], limit=limit,
+                        offset=offset)
+    else:
+        found = _page(conn, sql, params, order_by="name, id", limit=limit, offset=offset)
+        derived_tags(conn, found["items"], rules, today)
+    rows = found["items"]
     plates = {r["owner_id"]: r["plates"] for r in _rows(conn, """
         SELECT owner_id, array_agg(plate ORDER BY plate) AS plates FROM vehicles
         WHERE owner_id = ANY(%s) AND plate IS NOT NULL GROUP BY owner_id""",
@@ -123,7 +131,7 @@ def find_customers(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: s
     for r in rows:
         _points(r, today)
         r["plates"] = plates.get(r["id"], [])
-    return {"items": rows, "limit": limit, "offset": offset}
+    return found
 
 
 def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Sequence[str], *,
@@ -183,14 +191,12 @@ def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: st
         where.append("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
                      "jsonb_build_array(jsonb_build_object('plate', %s::text)))")
         params += [key, plate, plate]
-    rows = _rows(conn, f"""
+    return _page(conn, f"""
         SELECT v.id, v.vin, v.store_id, v.plate, v.brand, v.model, v.year, v.sale_date,
                v.owner_id, c.name AS owner_name, d.due_on AS next_service_due
         FROM vehicles v LEFT JOIN customers c ON c.id = v.owner_id
         LEFT JOIN service_due d ON d.vehicle_id = v.id
-        WHERE {' AND '.join(where)} ORDER BY v.vin LIMIT %s OFFSET %s""",
-                 [*params, limit, offset])
-    return {"items": rows, "limit": limit, "offset": offset}
+        WHERE {' AND '.join(where)}""", params, order_by="v.vin", limit=limit, offset=offset)
 
 
 def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
@@ -230,7 +236,7 @@ def due_list(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: 
         params.append(store_id)
     if not include_handled:
         where.append("coalesce(o.outcome, '') NOT IN ('booked', 'declined')")
-    rows = _rows(conn, f"""
+    found = _page(conn, f"""
         SELECT d.vehicle_id, v.vin, v.plate, v.brand, v.model, d.store_id, d.due_on, d.basis,
                d.by_time, d.by_km, d.target_km, d.km_per_day, d.last_service_on,
                d.last_service_km, d.plan, v.owner_id, c.name AS owner_name,
@@ -243,9 +249,9 @@ def due_list(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: 
         LEFT JOIN LATERAL (SELECT outcome, at FROM reminder_outcomes r
             WHERE r.vehicle_id = d.vehicle_id AND r.due_on = d.due_on
             ORDER BY r.notification_id DESC LIMIT 1) o ON TRUE
-        WHERE {' AND '.join(where)} ORDER BY d.due_on, v.vin LIMIT %s OFFSET %s""",
-                 [*params, limit, offset])
-    return {"until": until, "items": rows, "limit": limit, "offset": offset}
+        WHERE {' AND '.join(where)}""", params, order_by="d.due_on, v.vin", limit=limit,
+                  offset=offset)
+    return {"until": until, **found}
 
 
 def list_plans(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:

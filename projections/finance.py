@@ -23,6 +23,7 @@ from domain.follow_up import Complaint, FollowUp
 from domain.reconciliation import Statement
 from domain.settlement import Settlement, bill_totals
 from projections.base import Index, ReadModel
+from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.work_orders import dumps
 
@@ -436,14 +437,14 @@ def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
 
 def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                      status: str | None = None, number: str | None = None, limit: int = 50,
-                     offset: int = 0) -> list[Any]:
+                     offset: int = 0) -> dict[str, Any]:
     """Settlements, newest change first; `number` matches a current or a reversed number."""
     where, params = _where(stores, {"status": ("status = %s", status),
                                     "number": ("numbers @> ARRAY[%s]::text[]", number)})
-    return _rows(conn, f"""SELECT id, work_order_id, work_order_number, store_id, customer_id,
+    return _page(conn, f"""SELECT id, work_order_id, work_order_number, store_id, customer_id,
         status, number, numbers, revenue, vat, parts_cost, confirmed_at, settled_at, version
-        FROM settlements WHERE {where} ORDER BY updated_at DESC LIMIT %s OFFSET %s""",
-                 [*params, limit, offset])
+        FROM settlements WHERE {where}""", params, order_by="updated_at DESC, id",
+                 limit=limit, offset=offset)
 
 
 def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
@@ -466,26 +467,27 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
 
 
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                kind: str | None = None) -> list[dict[str, Any]]:
+                kind: str | None = None, limit: int = 200,
+                offset: int = 0) -> dict[str, Any]:
     """Open balances of settled bills by payer: customers, insurers, the OEM."""
     where, params = _where(stores, {"kind": ("kind = %s", kind)})
-    return _rows(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
+    return _page(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
         count(*) AS bills, sum(total) AS billed, sum(paid) AS paid,
         sum(total - paid) AS outstanding FROM settlement_bills
         WHERE {where} AND status = 'settled' AND kind <> 'internal'
-        GROUP BY kind, payer_key HAVING sum(total - paid) <> 0
-        ORDER BY kind, outstanding DESC""", params)
+        GROUP BY kind, payer_key HAVING sum(total - paid) <> 0""", params,
+                 order_by="kind, outstanding DESC, payer_key", limit=limit, offset=offset)
 
 
 def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                      date_from: date | None = None, date_to: date | None = None,
                      method: str | None = None, cashier: str | None = None,
-                     limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+                     limit: int = 200, offset: int = 0) -> dict[str, Any]:
     where, params = _where(stores, {
         "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
         "method": ("method = %s", method), "cashier": ("cashier = %s", cashier)})
-    return _rows(conn, f"""SELECT * FROM payments WHERE {where}
-        ORDER BY business_date DESC, at DESC LIMIT %s OFFSET %s""", [*params, limit, offset])
+    return _page(conn, f"SELECT * FROM payments WHERE {where}", params,
+                 order_by="business_date DESC, at DESC, payment_id", limit=limit, offset=offset)
 
 
 def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) -> dict[str, Any]:
@@ -509,13 +511,12 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) 
 
 
 def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
-           account: str | None = None, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+           account: str | None = None, limit: int = 500, offset: int = 0) -> dict[str, Any]:
     where, params = _where(stores, {"month": ("month = %s", month),
                                     "account": ("account = %s", account)})
-    return _rows(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
-        settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}
-        ORDER BY notification_id, entry_no, line_no LIMIT %s OFFSET %s""",
-                 [*params, limit, offset])
+    return _page(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
+        settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}""", params,
+                 order_by="notification_id, entry_no, line_no", limit=limit, offset=offset)
 
 
 def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -535,39 +536,42 @@ def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                 by: str = "work_order", limit: int = 200) -> list[dict[str, Any]]:
+                 by: str = "work_order", limit: int = 200, offset: int = 0) -> dict[str, Any]:
     """Revenue without VAT less the FIFO cost of the parts, per settled work order or vehicle.
 
     Labor cost (technicians' hourly cost × clocked hours) is not deducted here.
     """
     where, params = _where(stores, {}, "s.store_id")
     if by == "vehicle":
-        return _rows(conn, f"""SELECT w.vin, min(w.plate) AS plate, count(*) AS visits,
+        return _page(conn, f"""SELECT w.vin, min(w.plate) AS plate, count(*) AS visits,
             sum(s.revenue) AS revenue, sum(s.parts_cost) AS parts_cost,
             sum(s.revenue - s.parts_cost) AS gross_profit
             FROM settlements s JOIN wo_view w ON w.id = s.work_order_id
-            WHERE {where} AND s.status = 'settled' GROUP BY w.vin
-            ORDER BY gross_profit DESC LIMIT %s""", [*params, limit])
-    return _rows(conn, f"""SELECT s.work_order_id, s.work_order_number, s.number, s.store_id,
+            WHERE {where} AND s.status = 'settled' GROUP BY w.vin""", params,
+                     order_by="gross_profit DESC, vin", limit=limit, offset=offset)
+    return _page(conn, f"""SELECT s.work_order_id, s.work_order_number, s.number, s.store_id,
         s.revenue, s.parts_cost, s.revenue - s.parts_cost AS gross_profit, s.settled_at
-        FROM settlements s WHERE {where} AND s.status = 'settled'
-        ORDER BY s.settled_at DESC LIMIT %s""", [*params, limit])
+        FROM settlements s WHERE {where} AND s.status = 'settled'""", params,
+                 order_by="settled_at DESC, work_order_id", limit=limit, offset=offset)
 
 
 def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: date,
-               overdue_only: bool = False, status: str | None = None) -> list[dict[str, Any]]:
+               overdue_only: bool = False, status: str | None = None, limit: int = 200,
+               offset: int = 0) -> dict[str, Any]:
     where, params = _where(stores, {"status": ("status = %s", status)})
     if overdue_only:
         where += " AND status = 'open' AND due_on < %s"
         params.append(today)
-    return _rows(conn, f"""SELECT *, (status = 'open' AND due_on < %s) AS overdue
-        FROM follow_ups WHERE {where} ORDER BY due_on""", [today, *params])
+    return _page(conn, f"""SELECT *, (status = 'open' AND due_on < %s) AS overdue
+        FROM follow_ups WHERE {where}""", [today, *params], order_by="due_on, id",
+                 limit=limit, offset=offset)
 
 
 def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-               status: str | None = None) -> list[dict[str, Any]]:
+               status: str | None = None, limit: int = 200, offset: int = 0) -> dict[str, Any]:
     where, params = _where(stores, {"status": ("status = %s", status)})
-    return _rows(conn, f"SELECT * FROM complaints WHERE {where} ORDER BY opened_at DESC", params)
+    return _page(conn, f"SELECT * FROM complaints WHERE {where}", params,
+                 order_by="opened_at DESC, id", limit=limit, offset=offset)
 
 
 def statement(conn: psycopg.Connection[Any], stores: Sequence[str],

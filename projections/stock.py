@@ -24,7 +24,8 @@ from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
-from projections.base import Index, ReadModel
+from projections.base import Index, ReadModel, page_of
+from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
 from projections.work_orders import dumps
@@ -668,12 +669,15 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-def valuation(conn: psycopg.Connection[Any], stores: Sequence[str]) -> list[dict[str, Any]]:
+def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 200,
+              offset: int = 0) -> dict[str, Any]:
+    """One row per store, paged in memory: a count query would scan every stock row again."""
     where, params = _stores_clause(stores)
-    return _rows(conn, f"""SELECT store_id, count(*) FILTER (WHERE on_hand > 0) AS parts_in_stock,
-        sum(on_hand) AS units, round(sum(value), 2) AS fifo_value,
-        count(*) FILTER (WHERE alert) AS low_stock_parts
-        FROM stock WHERE {where} GROUP BY store_id ORDER BY store_id""", params)
+    return page_of(_rows(conn, f"""SELECT store_id,
+        count(*) FILTER (WHERE on_hand > 0) AS parts_in_stock, sum(on_hand) AS units,
+        round(sum(value), 2) AS fifo_value, count(*) FILTER (WHERE alert) AS low_stock_parts
+        FROM stock WHERE {where} GROUP BY store_id ORDER BY store_id""", params),
+                   limit=limit, offset=offset)
 
 
 def search_parts(conn: psycopg.Connection[Any], q: str | None, *, limit: int = 50,
@@ -699,7 +703,8 @@ def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] 
 
 def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                         store_id: str | None = None,
-                        supplier: str | None = None) -> list[dict[str, Any]]:
+                        supplier: str | None = None, limit: int | None = 200,
+                        offset: int = 0) -> dict[str, Any]:
     """Parts below minimum once what is on order is counted: how much, from whom."""
     where, params = _stores_clause(stores, "s.store_id")
     clauses = [where, "s.on_hand - s.reserved < s.min_stock",
@@ -710,34 +715,39 @@ def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     if supplier:
         clauses.append("p.preferred_supplier = %s")
         params.append(supplier)
-    return _rows(conn, f"""SELECT s.store_id, s.part_number, p.name, p.preferred_supplier,
+    return _page(conn, f"""SELECT s.store_id, s.part_number, p.name, p.preferred_supplier,
         s.on_hand - s.reserved AS available, s.on_order, s.min_stock, s.reorder_qty,
         greatest(s.reorder_qty, s.min_stock - (s.on_hand - s.reserved) - s.on_order)
             AS suggested_qty
-        FROM stock s JOIN parts p USING (part_number) WHERE {' AND '.join(clauses)}
-        ORDER BY s.store_id, p.preferred_supplier NULLS LAST, s.part_number""", params)
+        FROM stock s JOIN parts p USING (part_number) WHERE {' AND '.join(clauses)}""", params,
+                 order_by="store_id, preferred_supplier NULLS LAST, part_number", limit=limit,
+                 offset=offset)
 
 
 def list_alerts(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                include_cleared: bool = False) -> list[dict[str, Any]]:
+                include_cleared: bool = False, limit: int = 200,
+                offset: int = 0) -> dict[str, Any]:
     where, params = _stores_clause(stores, "a.store_id")
     state = "TRUE" if include_cleared else "a.open"
-    return _rows(conn, f"""SELECT a.store_id, a.part_number, p.name, a.open, a.raised_at,
+    return _page(conn, f"""SELECT a.store_id, a.part_number, p.name, a.open, a.raised_at,
         a.available AS available_when_raised, a.min_stock, a.cleared_at,
         s.on_hand - s.reserved AS available_now, s.on_order
         FROM stock_alerts a JOIN stock s USING (store_id, part_number)
         LEFT JOIN parts p ON p.part_number = a.part_number
-        WHERE {where} AND {state} ORDER BY a.raised_at DESC""", params)
+        WHERE {where} AND {state}""", params, order_by="raised_at DESC, store_id, part_number",
+                 limit=limit, offset=offset)
 
 
 def list_approvals(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                   status: str | None = "awaiting_approval") -> list[dict[str, Any]]:
+                   status: str | None = "awaiting_approval", limit: int = 200,
+                   offset: int = 0) -> dict[str, Any]:
     where, params = _stores_clause(stores)
     if status:
         where += " AND status = %s"
         params.append(status)
-    return _rows(conn, f"""SELECT * FROM stock_approvals WHERE {where}
-        ORDER BY requested_at DESC""", params)
+    return _page(conn, f"SELECT * FROM stock_approvals WHERE {where}", params,
+                 order_by="requested_at DESC, kind, store_id, part_number, ref", limit=limit,
+                 offset=offset)
 
 
 def list_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -769,7 +779,8 @@ def get_order(conn: psycopg.Connection[Any], stores: Sequence[str],
 
 
 def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                   status: str | None = None) -> list[dict[str, Any]]:
+                   status: str | None = None, limit: int = 200,
+                   offset: int = 0) -> dict[str, Any]:
     params: list[Any] = []
     if "*" in stores:
         where = "TRUE"
@@ -778,4 +789,5 @@ def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     if status:
         where += " AND status = %s"
         params.append(status)
-    return _rows(conn, f"SELECT * FROM transfers WHERE {where} ORDER BY sent_at DESC", params)
+    return _page(conn, f"SELECT * FROM transfers WHERE {where}", params,
+                 order_by="sent_at DESC, id", limit=limit, offset=offset)

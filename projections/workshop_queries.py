@@ -19,6 +19,7 @@ from domain.common import InvalidInput
 from domain.days import minutes, parse_clock
 from domain.skills import Candidate, exclusions, ranked, requirement
 from domain.workshop_day import SLOT_MINUTES
+from projections.base import page as _page
 from projections.base import rows as _rows
 
 ACTIVE = ("checked_in", "in_progress")
@@ -71,14 +72,13 @@ def list_appointments(conn: psycopg.Connection[Any], stores: Sequence[str], *,
         if value is not None:
             where.append(f"{column} = %s")
             params.append(value)
-    rows = _rows(conn, f"""
+    return _page(conn, f"""
         SELECT a.id, a.store_id, a.day, a.arrival, a.status, a.customer_id,
                c.name AS customer_name, c.phones AS customer_phones, a.vin, a.plate, a.kind,
                a.services, a.note, a.work_order_id, a.work_order_number, a.version
         FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id
-        WHERE {' AND '.join(where)} ORDER BY a.day, a.arrival, a.id LIMIT %s OFFSET %s""",
-                 [*params, limit, offset])
-    return {"items": rows, "limit": limit, "offset": offset}
+        WHERE {' AND '.join(where)}""", params, order_by="a.day, a.arrival, a.id", limit=limit,
+                 offset=offset)
 
 
 def get_appointment(conn: psycopg.Connection[Any], appointment_id: UUID,

@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from servicecore.demo import load_demo
     from servicecore.server import serve
+    from servicecore.tracing import TracingUnavailable, install_tracing
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
@@ -55,9 +56,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                   f'  curl -H "Authorization: Bearer $TOKEN" {base}/work-orders\n'
                   f"dashboard: open {base}/analytics/dashboard/login and paste the token (it "
                   f"becomes a session cookie, never part of a URL)\n", flush=True)
-        serve(create_app(container.api_context()), host=settings.host, port=settings.port,
+        app = create_app(container.api_context())
+        try:
+            install_tracing(app, settings.tracing)
+        except TracingUnavailable as exc:
+            log.error("%s", exc)
+            return 2
+        serve(app, host=settings.host, port=settings.port,
               header_timeout=settings.header_timeout_seconds,
-              shutdown_grace=settings.shutdown_grace_seconds)
+              shutdown_grace=settings.shutdown_grace_seconds, log_level=settings.log_level)
     except _Stopped:
         log.info("stopped before serving")
     finally:
@@ -259,6 +266,27 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _probe(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the URL answers 2xx within the timeout, else 1: the containers' health
+    checks (docker-compose.yml; the image has no curl)."""
+    import urllib.error
+    import urllib.request
+
+    url = args.url or f"http://127.0.0.1:{settings.port}/health/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:  # refused, timed out, no such host
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    if not 200 <= status < 300:
+        print(f"{url}: HTTP {status}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from servicecore.demo import load_demo
@@ -362,6 +390,13 @@ def parser() -> argparse.ArgumentParser:
     add_audit_exports(audit_sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
+    probe = sub.add_parser("probe", help="exit 0 when a health URL answers 2xx (container "
+                                         "health checks)")
+    probe.add_argument("url", nargs="?", default=None,
+                       help="default: this process's API, http://127.0.0.1:$SERVICECORE_PORT"
+                            "/health/ready; a worker: http://127.0.0.1:9100/health")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    probe.set_defaults(run=_probe)
     demo = sub.add_parser("demo-data", help="generate visits through the domain's commands")
     demo.add_argument("--visits", type=int, default=36,
                       help="the small set (without --months): this many visits")
@@ -386,10 +421,29 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _service(args: argparse.Namespace) -> str:
+    """What the process is, on each of its log lines: api, worker-relay, projections, …"""
+    if args.command == "serve":
+        return "api"
+    if args.command == "worker":
+        return f"worker-{args.kind}"
+    return str(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from servicecore import logs
+
     args = parser().parse_args(argv)
-    result: Any = args.run(args, Settings())
+    settings = Settings()
+    service = _service(args)
+    logs.configure(logs.resolve(settings.log_format, service == "api" or
+                                service.startswith("worker-")),
+                   service, settings.log_level)
+    try:
+        result: Any = args.run(args, settings)
+    except Exception:  # a failure to start (no database, …): logged like any line, in its format
+        log.exception("servicecore %s failed", args.command)
+        return 1
     return int(result)
 
 

@@ -40,6 +40,7 @@ from projections.workshop import WorkshopView
 from servicecore import schema
 from servicecore.embedded import embedded_urls
 from servicecore.keystore import PostgresKeyStore
+from servicecore.pool import open_pool, share_pool
 from servicecore.roles import DatabaseUrls, may_alter_event_store, user_of
 from servicecore.settings import Settings
 from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
@@ -59,11 +60,13 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_PORT": str(params.get("port") or "5432"),
         "POSTGRES_USER": str(params.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
-        "POSTGRES_POOL_SIZE": str(settings.pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(settings.pool_size),
+        # An application of its own (tests, benches) opens one connection until it needs more;
+        # build() hands the library the process's one pool instead (servicecore/pool.py).
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(max(settings.pool_size - 1, 0)),
         "POSTGRES_PRE_PING": "n",
         # A save waits at most this long for a pooled connection (then 503), not 30 s.
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_CONNECT_TIMEOUT": str(max(round(settings.pool_timeout_seconds), 1)),
         "CREATE_TABLE": "n",  # the owner creates them: migrate()
         "APPLICATION_RECORDER_TOPIC": "servicecore.event_store:EventRecorder",
     }
@@ -228,7 +231,7 @@ class Container:
         return loader
 
     def close(self) -> None:
-        """Stop and join the in-process loops, then close DuckDB and the pools."""
+        """Stop and join the in-process loops, then close DuckDB and the pool."""
         loops = len(self.supervisor.states()) if self.supervisor else 0
         left = self.supervisor.stop(timeout=10.0) if self.supervisor else []
         for closer in self._closers:
@@ -275,10 +278,10 @@ def build(settings: Settings | None = None) -> Container:
             raise RuntimeError("the event store schema is missing or older than this version: "
                                "run `servicecore migrate` (as the owner) first")
         migrate(urls, settings)
-    pool: ConnectionPool = ConnectionPool(database_url, min_size=1, max_size=settings.pool_size,
-                                          open=True, kwargs={"autocommit": True})
+    pool = open_pool(database_url, settings)
     personal_data = PersonalData(PostgresKeyStore(pool))
     app = ServiceCore(env=eventsourcing_env(database_url, settings), personal_data=personal_data)
+    share_pool(app, pool)
     views: list[ReadModel] = [WorkOrdersView(personal_data), StockView(),
                               FinanceView(settings.store_timezone)]
     views += [CustomersView(personal_data, settings.store_timezone, Plan(

@@ -90,9 +90,12 @@ class Server(uvicorn.Server):
 
 
 def serve(app: Any, *, host: str, port: int, header_timeout: float,
-          shutdown_grace: int) -> None:
+          shutdown_grace: int, log_level: str = "info") -> None:
     """Serve until SIGTERM / SIGINT, then finish (at most `shutdown_grace` s) and return."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="info",
+    # log_config=None: uvicorn's loggers go through the process's handler (servicecore/logs.py);
+    # its access log is off: the app writes its own, with the request's context and no tokens.
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None,
+                            access_log=False,
                             http=header_timeout_protocol(header_timeout),
                             timeout_graceful_shutdown=shutdown_grace)
     Server(config).run()

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535,
                                      description="/health and /metrics of a worker; 0 = off")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="json: one JSON object per line; text: for reading by eye; "
+        "auto: json for serve and the workers, text for the other commands")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    tracing: Literal["off", "otlp", "console"] = Field(
+        default="off", description="OpenTelemetry spans of the API (needs the tracing extra): "
+        "otlp to OTEL_EXPORTER_OTLP_ENDPOINT, console to stdout")
     data_dir: Path = Path("var")
     jwt_secret: str | None = None
     store_timezone: str = "Asia/Shanghai"
@@ -57,7 +64,17 @@ class Settings(BaseSettings):
         default=2, ge=1, description="projections `projections rebuild` rebuilds at once, each "
         "in a process of its own with its own connections")
     create_tables: bool = True
-    pool_size: int = 10
+    pool_size: int = Field(
+        default=20, ge=2, description="most PostgreSQL connections the process's one pool opens "
+        "(event store, read models, key store, positions; README, Scaled out)")
+    pool_min_size: int = Field(default=1, ge=1,
+                               description="connections the pool keeps open while idle")
+    pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="how long a request waits for a pooled connection before "
+        "it is refused (503), e.g. while the database is away")
+    pool_max_idle_seconds: float = Field(
+        default=60.0, ge=1, description="while pooled connections above the minimum stay "
+        "unused, one is closed every this many seconds")
     read_wait_max_seconds: float = 5.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024,
                                 description="larger request bodies are refused with 413")

@@ -1,7 +1,9 @@
-"""`/health` and Prometheus-format `/metrics` for a worker process (standard library only).
+"""`/health` and Prometheus `/metrics` for a worker process.
 
-A worker registers probes: each returns the rows of its gauges and counters when scraped.
-The server runs in a daemon thread and only reads what the worker loops keep up to date.
+A worker registers probes: each returns the rows of its gauges and counters when scraped. They
+reach Prometheus through prometheus_client (a collector over the probes, with the client's
+process metrics beside them), in the text format or OpenMetrics as the scraper asks. The server
+runs in a daemon thread and only reads what the worker loops keep up to date.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+import prometheus_client
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
 log = logging.getLogger(__name__)
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 
 @dataclass(frozen=True)
 class Sample:
@@ -97,18 +102,19 @@ class WorkerHealth:
                                    (("worker", self.worker),)))
         return rows
 
-    def prometheus(self) -> str:
-        lines: list[str] = []
-        described: set[str] = set()
-        for s in self.samples():
-            if s.name not in described:
-                described.add(s.name)
-                if s.help:
-                    lines.append(f"# HELP {s.name} {s.help}")
-                lines.append(f"# TYPE {s.name} {s.kind}")
-            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in s.labels)
-            lines.append(f"{s.name}{{{labels}}} {s.value:g}" if labels else f"{s.name} {s.value:g}")
-        return "\n".join(lines) + "\n"
+    def registry(self) -> CollectorRegistry:
+        """The probes' samples and the process's own metrics (CPU, memory, open files, GC)."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_ProbeCollector(self))
+        prometheus_client.ProcessCollector(registry=registry)
+        prometheus_client.PlatformCollector(registry=registry)
+        prometheus_client.GCCollector(registry=registry)
+        return registry
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """/metrics in the format the scraper asks for (Prometheus text 0.0.4 by default)."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry()), content_type
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """/health and /health/ready: 503 while a loop is not running (restarting, ended)."""
@@ -129,8 +135,22 @@ class WorkerHealth:
         return (503 if broken else 200), body
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _ProbeCollector(Collector):
+    """The probes' samples as metric families, read at each scrape."""
+
+    def __init__(self, health: WorkerHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        for s in self.health.samples():
+            counter = s.kind == "counter"
+            name = s.name.removesuffix("_total") if counter else s.name
+            family = families.get(name)
+            if family is None:
+                family = families[name] = Metric(name, s.help, "counter" if counter else "gauge")
+            family.add_sample(f"{name}_total" if counter else name, dict(s.labels), s.value)
+        return families.values()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -139,7 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE, self.server.health.prometheus().encode())
+            text, content_type = self.server.health.exposition(self.headers.get("Accept"))
+            self._send(200, content_type, text)
         elif path in ("/health", "/health/ready", "/health/live"):
             health = self.server.health
             status, body = health.live() if path == "/health/live" else health.health()

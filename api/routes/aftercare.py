@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends
 
 from api.auth import Principal
-from api.deps import Command, Ctx, WaitFor, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
 from projections import finance
@@ -30,14 +31,14 @@ def deliver(work_order_id: UUID, body: DeliveryIn, cmd: DeliverCmd, ctx: Ctx) ->
     return cmd.accepted(ctx.aftercare.deliver(cmd.envelope, work_order_id, **body.model_dump()))
 
 
-@router.get("/follow-ups")
+@router.get("/follow-ups", response_model=Page)
 def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False, status: str | None = None,
-               wait_for: WaitFor = None) -> Any:
+               limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
         return finance.follow_ups(conn, principal.stores, today=today, overdue_only=overdue,
-                                  status=status)
+                                  status=status, limit=limit, offset=offset)
 
 
 @router.post("/follow-ups/{follow_up_id}/attempts", response_model=CommandAccepted)
@@ -53,12 +54,13 @@ def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> 
         complaint=body.complaint.model_dump() if body.complaint else None))
 
 
-@router.get("/complaints")
-def complaints(ctx: Ctx, principal: Reader, status: str | None = None,
-               wait_for: WaitFor = None) -> Any:
+@router.get("/complaints", response_model=Page)
+def complaints(ctx: Ctx, principal: Reader, status: str | None = None, limit: Limit = 200,
+               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.complaints(conn, principal.stores, status=status)
+        return finance.complaints(conn, principal.stores, status=status, limit=limit,
+                                  offset=offset)
 
 
 @router.post("/complaints/{complaint_id}/assignment", response_model=CommandAccepted)

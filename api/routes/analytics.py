@@ -22,8 +22,10 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Ctx, KpiName, reader
+from api.deps import Authorization, Ctx, KpiName, Offset, reader
+from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
+from projections.base import page_of
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
     404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
@@ -47,10 +49,12 @@ def status(ctx: Ctx, principal: Analyst) -> Any:
     return snapshot_info(ctx.analytics_path)
 
 
-@router.get("/kpis")
-def catalogue(principal: Analyst) -> Any:
-    return [{"name": k.name, "title": k.title, "formula": k.formula, "filters": k.filters}
-            for k in CATALOGUE.values()]
+@router.get("/kpis", response_model=Page)
+def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any:
+    """The named KPIs: what each measures and which filters it takes."""
+    return page_of([{"name": k.name, "title": k.title, "formula": k.formula,
+                     "filters": k.filters} for k in CATALOGUE.values()],
+                   limit=limit, offset=offset)
 
 
 @router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {
@@ -175,7 +179,7 @@ def dashboard_logout(request: Request, lang: Lang = None,
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, ctx: Ctx, store_id: str | None = None,
                    date_from: str | None = None, date_to: str | None = None, lang: Lang = None,
-                   authorization: Annotated[str | None, Header()] = None,
+                   authorization: Authorization = None,
                    accept_language: AcceptLanguage = None,
                    token: Annotated[str | None, Query(include_in_schema=False)] = None) -> Any:
     """Headline KPIs beside the previous period of the same length, trends and per-technician

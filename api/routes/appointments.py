@@ -11,10 +11,12 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
-from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
+from api.paging import HistoryPage, Limit, Page
+from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
+from projections.base import page_of
 from projections.workshop_queries import availability, get_appointment, list_appointments
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
@@ -34,15 +36,15 @@ def plan_capacity(body: CapacityIn,
         to_day=body.to_day.isoformat()))
 
 
-@router.get("/availability")
+@router.get("/availability", response_model=Page)
 def free_capacity(ctx: Ctx, principal: Reader, store_id: str, from_day: date, to_day: date,
-                  wait_for: WaitFor = None) -> Any:
+                  limit: Limit = 93, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     if (to_day - from_day).days > 92 or to_day < from_day:
         raise InvalidInput("ask for 1-93 days")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return availability(conn, principal.stores, store_id=store_id, first=from_day,
-                            last=to_day)
+        return page_of(availability(conn, principal.stores, store_id=store_id, first=from_day,
+                                    last=to_day), limit=limit, offset=offset)
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
@@ -83,7 +85,7 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
     return cmd.accepted(result)
 
 
-@router.get("")
+@router.get("", response_model=Page)
 def appointments(ctx: Ctx, principal: Reader, store_id: str | None = None,
                  day: date | None = None, status: str | None = None,
                  customer_id: UUID | None = None,
@@ -107,12 +109,13 @@ def appointment(appointment_id: UUID, ctx: Ctx, principal: Reader,
     return found
 
 
-@router.get("/{appointment_id}/history", response_model=list[HistoryEntry])
+@router.get("/{appointment_id}/history", response_model=HistoryPage)
 def appointment_history(appointment_id: UUID, ctx: Ctx, principal: Annotated[
-        Principal, Depends(reader("work_orders.history"))]) -> Any:
+        Principal, Depends(reader("work_orders.history"))],
+                        limit: Limit = 500, offset: Offset = 0) -> Any:
     entries = audit.history(ctx.app, appointment_id)
     if not entries or not entries[0]["event"].startswith("Appointment.") or (
         "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
     ):
         raise NotFound(f"appointment {appointment_id} not found")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)

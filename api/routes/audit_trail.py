@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
+from api.paging import PageOf
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas_audit_trail import NumberLookup, PersonalDataReadOut, RequestEvents, Timeline
 from domain.common import NotFound
@@ -115,7 +116,11 @@ def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
     return {"correlation_id": correlation_id, "events": entries}
 
 
-@router.get("/personal-data-reads", response_model=list[PersonalDataReadOut])
+class PersonalDataReadPage(PageOf[PersonalDataReadOut]):
+    """One page of the recorded reads of a customer's personal data, newest first."""
+
+
+@router.get("/personal-data-reads", response_model=PersonalDataReadPage)
 def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
                            customer_id: UUID,
                            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -125,7 +130,8 @@ def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
     request; newest first."""
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
-        ids = personal_data_reads(conn, customer_id, reading.stores, limit=limit, offset=offset)
+        total, ids = personal_data_reads(conn, customer_id, reading.stores, limit=limit,
+                                         offset=offset)
     found = []
     for notification_id, event in reversed(audit.events_at(ctx.app, ids)):
         if isinstance(event, DataAccess.PersonalDataRead):
@@ -135,5 +141,5 @@ def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
                 "role": event.audit.role, "store_id": event.audit.store_id,
                 "at": event.audit.at, "correlation_id": event.audit.correlation_id,
                 "endpoint": event.endpoint, "purpose": event.purpose})
-    return found
+    return {"total": total, "limit": limit, "offset": offset, "items": found}
 

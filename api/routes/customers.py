@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
+from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
-from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
+from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import (
     ConsentIn,
     CustomerDetailsIn,
@@ -23,6 +24,7 @@ from api.schemas_crm import (
 )
 from domain.common import NotFound
 from projections import audit
+from projections.base import page_of
 from projections.customer_queries import customer_360, find_customers
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -91,7 +93,7 @@ def erase_customer(customer_id: UUID, body: ReasonIn,
     return cmd.accepted(ctx.customers.erase(cmd.envelope, customer_id, reason=body.reason))
 
 
-@router.get("")
+@router.get("", response_model=Page)
 def lookup(ctx: Ctx, reading: Reader,
            q: Annotated[str | None, Query(max_length=100,
                                           description="phone, plate, VIN or name")] = None,
@@ -130,9 +132,10 @@ def _shown(customers: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
                                                            c.get("wechat_id"))]
 
 
-@router.get("/{customer_id}/history", response_model=list[HistoryEntry])
+@router.get("/{customer_id}/history", response_model=HistoryPage)
 def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
-        PiiReader, Depends(pii_reader("customers.history"))]) -> Any:
+        PiiReader, Depends(pii_reader("customers.history"))],
+                     limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every event of the customer with actor, time and reason; personal fields opened with
     the customer's key, or shown as erased."""
     opener = reading.opener()
@@ -143,4 +146,4 @@ def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
     ):
         raise NotFound(f"customer {customer_id} not found")
     reading.record_opened(opener, str(store_id), "customer history")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)

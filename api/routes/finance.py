@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_money import DayEndIn, MatchIn, StatementIn
 from api.statement_files import XLSX, statement_rows
@@ -45,10 +46,10 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
         return finance.daily_cash(conn, principal.stores, business_date)
 
 
-@router.get("/payments")
+@router.get("/payments", response_model=Page)
 def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
              date_to: date | None = None, method: str | None = None,
-             cashier: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+             cashier: str | None = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The payments journal."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -58,16 +59,17 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
                                         limit=limit, offset=offset)
 
 
-@router.get("/receivables")
+@router.get("/receivables", response_model=Page)
 def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
-                wait_for: WaitFor = None) -> Any:
+                limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.receivables(conn, principal.stores, kind=kind)
+        return finance.receivables(conn, principal.stores, kind=kind, limit=limit,
+                                   offset=offset)
 
 
-@router.get("/ledger")
+@router.get("/ledger", response_model=Page)
 def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = None,
            limit: Annotated[int, Query(ge=1, le=5000)] = 500,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
@@ -88,17 +90,16 @@ def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
         return finance.trial_balance(conn, principal.stores, month=month)
 
 
-@router.get("/ledger/gross-profit")
+@router.get("/ledger/gross-profit", response_model=Page)
 def gross_profit(ctx: Ctx, principal: LedgerReader, by: str = "work_order",
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                 wait_for: WaitFor = None) -> Any:
+                 limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Per settled work order (`by=work_order`) or vehicle (`by=vehicle`): revenue without VAT
     less the FIFO cost of parts."""
     if by not in ("work_order", "vehicle"):
         raise InvalidInput("by is work_order or vehicle")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.gross_profit(conn, principal.stores, by=by, limit=limit)
+        return finance.gross_profit(conn, principal.stores, by=by, limit=limit, offset=offset)
 
 
 def _month(month: str) -> None:
@@ -124,11 +125,13 @@ async def _file(request: Request) -> bytes:
 StatementFile = Annotated[bytes, Depends(_file)]
 # the file itself; the request-body limit (SERVICECORE_MAX_BODY_BYTES, 256 KiB by default) holds
 BINARY = {"schema": {"type": "string", "format": "binary", "maxLength": 256 * 1024}}
+CSV_FILE = {**BINARY, "example": "交易日期,交易金额,交易流水号,对方户名\n"
+            "2026-05-01,1010.00,4200001234202605010001,陈静\n"}
 
 
 @router.post("/reconciliation/statements/file", response_model=CommandAccepted, status_code=201,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "text/csv": BINARY, XLSX: BINARY}}})
+                 "text/csv": CSV_FILE, XLSX: BINARY}}})
 def import_statement_file(
         data: StatementFile, cmd: ReconcileCmd, ctx: Ctx,
         store_id: Annotated[str, Query(min_length=1, max_length=20)],

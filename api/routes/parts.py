@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import Command, Ctx, Offset, PartNumber, WaitFor, command, reader, wait_for_projection
-from api.schemas import CommandAccepted, HistoryEntry
+from api.paging import HistoryPage, Limit, Page
+from api.schemas import CommandAccepted
 from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
 from domain.part import Part, normalise_part_number
 from projections import audit
+from projections.base import page_of
 from projections.stock import get_part, search_parts
 
 router = APIRouter(prefix="/parts", tags=["parts"])
@@ -42,7 +44,7 @@ def change_price(part_number: PartNumber, body: PriceIn, cmd: ManageCmd, ctx: Ct
                                                    reason=body.reason))
 
 
-@router.get("", dependencies=[Reader])
+@router.get("", dependencies=[Reader], response_model=Page)
 def find_parts(ctx: Ctx, q: str | None = Query(default=None, max_length=100,
                                                description="part number, barcode or name"),
                limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -62,11 +64,12 @@ def part_detail(part_number: PartNumber, ctx: Ctx, wait_for: WaitFor = None) -> 
     return found
 
 
-@router.get("/{part_number}/history", response_model=list[HistoryEntry],
+@router.get("/{part_number}/history", response_model=HistoryPage,
             dependencies=[Depends(reader("stock.audit"))])
-def part_history(part_number: PartNumber, ctx: Ctx) -> Any:
+def part_history(part_number: PartNumber, ctx: Ctx,
+                 limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every change to the master record: who, when, why (price changes carry the reason)."""
     entries = audit.history(ctx.app, Part.create_id(normalise_part_number(part_number)))
     if not entries:
         raise NotFound(f"part {part_number} is not in the part master")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)

@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
-from uuid import UUID, uuid4
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import segno
@@ -21,9 +21,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api import log_context
 from api.auth import AuthError, Principal
-from api.deps import Command, Ctx, LinkToken, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    LinkToken,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.errors import problem, status_of
+from api.paging import Limit, PageOf
 from api.progress_guard import Attempts
 from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
 from api.schemas_progress import (
@@ -35,9 +46,10 @@ from api.schemas_progress import (
     ProgressLinkRevoked,
     ProgressOut,
 )
-from domain.common import DomainError, InvalidInput, NotFound
+from domain.common import CUSTOMER_ROLE, DomainError, InvalidInput, NotFound
 from domain.customer_progress import CustomerProgress, LinkGone, LinkRefused
 from domain.idempotency import request_hash
+from projections.base import page_of
 from projections.progress_page import progress_of
 
 links_router = APIRouter(prefix="/work-orders", tags=["progress page"])
@@ -94,16 +106,22 @@ def revoke_link(work_order_id: UUID, cmd: ShareCmd, ctx: Ctx,
     return cmd.accepted(service(ctx).revoke(cmd.envelope, work_order_id, reason))
 
 
-@links_router.get("/{work_order_id}/progress-links", response_model=list[ProgressLinkOut])
-def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader) -> Any:
+class ProgressLinkPage(PageOf[ProgressLinkOut]):
+    """One page of a work order's progress links, in the order they were issued."""
+
+
+@links_router.get("/{work_order_id}/progress-links", response_model=ProgressLinkPage)
+def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader, limit: Limit = 200,
+               offset: Offset = 0) -> Any:
     """Who shared this work order's progress, until when, and who revoked it (no tokens)."""
     links = service(ctx).links(work_order_id)
     if links is None or not ("*" in principal.stores or links.store_id in principal.stores):
         raise NotFound(f"work order {work_order_id} has no progress links")
     now = datetime.now(UTC)
-    return [{"link_id": nonce, "issued_by": link["issued_by"], "issued_at": link["issued_at"],
-             "expires_at": link["expires_at"], "live": links.is_live(nonce, now),
-             "revoked": link["revoked"]} for nonce, link in links.links.items()]
+    return page_of([{"link_id": nonce, "issued_by": link["issued_by"],
+                     "issued_at": link["issued_at"], "expires_at": link["expires_at"],
+                     "live": links.is_live(nonce, now), "revoked": link["revoked"]}
+                    for nonce, link in links.links.items()], limit=limit, offset=offset)
 
 
 # -- the customer's side --------------------------------------------------------------------
@@ -164,12 +182,13 @@ def _page(token: str, request: Request, ctx: Ctx, as_json: bool, wait_for: int |
         return _busy(retry_after, as_json)
     progress = service(ctx)
     try:
-        claims, _ = progress.grant(token, datetime.now(UTC))
+        claims, store_id = progress.grant(token, datetime.now(UTC))
     except LinkRefused as exc:
         attempts.failed(client)
         return _refusal(exc, as_json)
     except LinkGone as exc:
         return _refusal(exc, as_json)
+    log_context.identify(claims.actor, CUSTOMER_ROLE, (store_id,))  # the link id, never its token
     view = _view(ctx, claims.work_order_id, claims.expires_at, wait_for)
     if as_json:
         return JSONResponse(ProgressOut(**view).model_dump(mode="json"), headers=PAGE_HEADERS)
@@ -269,12 +288,13 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
             raise InvalidInput("the decisions are too large")
         decisions, form_token, payload = _parse(raw, form)
         claims = progress.signer.claims(token)
+        log_context.identify(claims.actor, CUSTOMER_ROLE, ())
         if form and not progress.signer.form_token_ok(claims, form_token or ""):
             raise AuthError(403, "decide from the progress page itself")
         fingerprint = request_hash(request.url.path, payload) if idempotency_key else None
         result = await run_in_threadpool(
             progress.decide, token, decisions, at=datetime.now(UTC),
-            correlation_id=x_correlation_id or str(uuid4()), idempotency_key=idempotency_key,
+            correlation_id=log_context.correlation_id(x_correlation_id), idempotency_key=idempotency_key,
             request_hash=fingerprint)
     except LinkRefused as exc:
         attempts.failed(client)

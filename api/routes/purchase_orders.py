@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
-from api.schemas import CommandAccepted, HistoryEntry
+from api.paging import HistoryPage, Limit, Page
+from api.schemas import CommandAccepted
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
+from projections.base import page_of
 from projections.stock import get_order, list_orders, reorder_suggestions
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
@@ -22,13 +24,15 @@ Reader = Annotated[Principal, Depends(reader("purchase_orders.read"))]
 ManageCmd = Annotated[Command, Depends(command("purchase_orders.manage"))]
 
 
-@router.get("/suggestions")
+@router.get("/suggestions", response_model=Page)
 def suggestions(ctx: Ctx, principal: Reader, store_id: str | None = None,
-                supplier: str | None = None, wait_for: WaitFor = None) -> Any:
+                supplier: str | None = None, limit: Limit = 200, offset: Offset = 0,
+                wait_for: WaitFor = None) -> Any:
     """What to reorder: available + on order below the minimum; quantity and supplier."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return reorder_suggestions(conn, principal.stores, store_id=store_id, supplier=supplier)
+        return reorder_suggestions(conn, principal.stores, store_id=store_id, supplier=supplier,
+                                   limit=limit, offset=offset)
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
@@ -47,8 +51,9 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
     if numbers is None:
         with ctx.pool.connection() as conn:
             proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
-                                           store_id=body.store_id, supplier=body.supplier)
-        numbers = [row["part_number"] for row in proposed]
+                                           store_id=body.store_id, supplier=body.supplier,
+                                           limit=None, offset=0)
+        numbers = [row["part_number"] for row in proposed["items"]]
     if not numbers:
         raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
     result = ctx.inventory.draft_from_suggestions(cmd.envelope, store_id=body.store_id,
@@ -57,7 +62,7 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
     return cmd.accepted(result)
 
 
-@router.get("")
+@router.get("", response_model=Page)
 def orders(ctx: Ctx, principal: Reader, status: str | None = None, supplier: str | None = None,
            limit: Annotated[int, Query(ge=1, le=500)] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
@@ -77,14 +82,15 @@ def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: WaitFor = None)
     return found
 
 
-@router.get("/{order_id}/history", response_model=list[HistoryEntry])
-def order_history(order_id: UUID, ctx: Ctx, principal: Reader) -> Any:
+@router.get("/{order_id}/history", response_model=HistoryPage)
+def order_history(order_id: UUID, ctx: Ctx, principal: Reader,
+                  limit: Limit = 500, offset: Offset = 0) -> Any:
     entries = audit.history(ctx.app, order_id)
     if not entries or not entries[0]["event"].startswith("PurchaseOrder.") or (
         "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
     ):
         raise NotFound(f"purchase order {order_id} not found")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)
 
 
 @router.post("/{order_id}/lines", response_model=CommandAccepted)

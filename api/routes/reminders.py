@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
+from projections.base import page_of
 from projections.customer_queries import due_list, list_plans
 
 router = APIRouter(prefix="/reminders", tags=["reminders"])
@@ -19,7 +21,13 @@ VIEW = "customers"
 Reader = Annotated[Principal, Depends(reader("reminders.read"))]
 
 
-@router.get("/due")
+class DuePage(Page):
+    """Cars due by `until`, one page of them."""
+
+    until: date
+
+
+@router.get("/due", response_model=DuePage)
 def due(ctx: Ctx, principal: Reader, store_id: str | None = None,
         days: Annotated[int, Query(ge=0, le=366)] = 30, include_handled: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -50,8 +58,8 @@ def set_plan(body: PlanIn, cmd: Annotated[Command, Depends(command("reminders.pl
     return cmd.accepted(ctx.vehicles.set_plan(cmd.envelope, **body.model_dump()))
 
 
-@router.get("/plans", dependencies=[Depends(reader("reminders.read"))])
-def plans(ctx: Ctx, wait_for: WaitFor = None) -> Any:
+@router.get("/plans", dependencies=[Depends(reader("reminders.read"))], response_model=Page)
+def plans(ctx: Ctx, limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_plans(conn)
+        return page_of(list_plans(conn), limit=limit, offset=offset)

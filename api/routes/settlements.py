@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
-from api.schemas import CommandAccepted, HistoryEntry, ReasonIn
+from api.paging import HistoryPage, Limit, Page
+from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_money import (
     DiscountIn,
     InvoiceIn,
@@ -21,6 +22,7 @@ from api.schemas_money import (
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
+from projections.base import page_of
 from projections.finance import get_settlement, list_settlements
 
 router = APIRouter(tags=["settlement and payments"])
@@ -70,7 +72,7 @@ def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> A
     return cmd.accepted(ctx.settlements.reverse(cmd.envelope, settlement_id, reason=body.reason))
 
 
-@router.get("/settlements")
+@router.get("/settlements", response_model=Page)
 def settlements(ctx: Ctx, principal: Reader, status: str | None = None,
                 number: Annotated[str | None, Query(max_length=40,
                                                     description="SET-S01-2026-000001")] = None,
@@ -94,33 +96,42 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader,
     return found
 
 
-@router.get("/settlements/{settlement_id}/history", response_model=list[HistoryEntry])
-def settlement_history(settlement_id: UUID, ctx: Ctx,
-                       principal: Annotated[Principal, Depends(reader("ledger.read"))]) -> Any:
+@router.get("/settlements/{settlement_id}/history", response_model=HistoryPage)
+def settlement_history(settlement_id: UUID, ctx: Ctx, principal: Reader,
+                       limit: Limit = 500, offset: Offset = 0) -> Any:
+    """Every event of the settlement with actor, time and reason: for whoever may read the
+    settlement (the cashier who takes its money included), in the token's stores."""
     entries = audit.history(ctx.app, settlement_id)
     if not entries or not entries[0]["event"].startswith("Settlement.") or (
         "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
     ):
         raise NotFound(f"settlement {settlement_id} not found")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)
 
 
 @router.post("/payments", response_model=CommandAccepted, status_code=201)
 def pay(body: PaymentIn, cmd: PayCmd, ctx: Ctx) -> Any:
     """A payment (a deposit before confirmation). The one that completes the customer bill
-    settles the work order and posts the journal in the same transaction."""
-    return cmd.accepted(ctx.settlements.pay(cmd.envelope, **body.model_dump()))
+    settles the work order and posts the journal in the same transaction. Location: the
+    settlement, which lists its payments and refunds."""
+    result = ctx.settlements.pay(cmd.envelope, **body.model_dump())
+    cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
+    return cmd.accepted(result)
 
 
 @router.post("/refunds", response_model=CommandAccepted, status_code=201)
 def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(ctx.settlements.request_refund(
-        cmd.envelope, body.settlement_id, payment_id=body.payment_id, amount=body.amount,
-        reason=body.reason))
+    """A refund of (part of) a payment, named like the payment: by the visit's work order and
+    the `payment_id` the payment answered. Location: the settlement."""
+    result = ctx.settlements.request_refund(
+        cmd.envelope, body.settlement(), payment_id=body.payment_id, amount=body.amount,
+        reason=body.reason)
+    cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
+    return cmd.accepted(result)
 
 
 @router.post("/refunds/{refund_id}/decision", response_model=CommandAccepted)
 def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Another user with the manager role approves (the money leaves) or rejects, with reason."""
     return cmd.accepted(ctx.settlements.decide_refund(
-        cmd.envelope, body.settlement_id, refund_id, approve=body.approve, reason=body.reason))
+        cmd.envelope, body.settlement(), refund_id, approve=body.approve, reason=body.reason))

@@ -23,7 +23,9 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
-from api.schemas import CommandAccepted, HistoryEntry
+from api.paging import HistoryPage, Page
+from api.paging import Limit as PageLimit
+from api.schemas import CommandAccepted
 from api.schemas_stock import (
     CountIn,
     DecisionIn,
@@ -37,6 +39,7 @@ from domain.common import NotFound
 from domain.part import normalise_part_number
 from domain.stock import StockItem
 from projections import audit
+from projections.base import page_of
 from projections.stock import (
     get_lot,
     get_stock,
@@ -60,7 +63,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 # -- queries --------------------------------------------------------------------------------
 
-@router.get("")
+@router.get("", response_model=Page)
 def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
                part_number: str | None = None, low_only: bool = False, limit: Limit = 50,
                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
@@ -72,14 +75,16 @@ def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
                           low_only=low_only, limit=limit, offset=offset)
 
 
-@router.get("/valuation")
-def stock_valuation(ctx: Ctx, principal: Auditor, wait_for: WaitFor = None) -> Any:
+@router.get("/valuation", response_model=Page)
+def stock_valuation(ctx: Ctx, principal: Auditor, limit: PageLimit = 200, offset: Offset = 0,
+                    wait_for: WaitFor = None) -> Any:
+    """Per store: parts in stock, units, FIFO value, parts below their minimum."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return valuation(conn, principal.stores)
+        return valuation(conn, principal.stores, limit=limit, offset=offset)
 
 
-@router.get("/movements")
+@router.get("/movements", response_model=Page)
 def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
               part_number: str | None = None, lot_id: str | None = None,
               work_order_id: UUID | None = None, supplier: str | None = None,
@@ -107,21 +112,23 @@ def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFo
     return found
 
 
-@router.get("/approvals")
+@router.get("/approvals", response_model=Page)
 def approvals(ctx: Ctx, principal: Reader, status: str | None = "awaiting_approval",
-              wait_for: WaitFor = None) -> Any:
+              limit: PageLimit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Scrap requests and stocktake variances waiting for (or decided by) a manager."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_approvals(conn, principal.stores, status=status)
+        return list_approvals(conn, principal.stores, status=status, limit=limit,
+                              offset=offset)
 
 
-@router.get("/transfers")
-def transfers(ctx: Ctx, principal: Reader, status: str | None = None,
-              wait_for: WaitFor = None) -> Any:
+@router.get("/transfers", response_model=Page)
+def transfers(ctx: Ctx, principal: Reader, status: str | None = None, limit: PageLimit = 200,
+              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_transfers(conn, principal.stores, status=status)
+        return list_transfers(conn, principal.stores, status=status, limit=limit,
+                              offset=offset)
 
 
 @router.get("/{store_id}/{part_number}")
@@ -156,8 +163,9 @@ def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str
             "reservations": dict(item.reserved)}
 
 
-@router.get("/{store_id}/{part_number}/history", response_model=list[HistoryEntry])
-def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principal: Auditor) -> Any:
+@router.get("/{store_id}/{part_number}/history", response_model=HistoryPage)
+def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principal: Auditor,
+                  limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every event of the stock item, with actor, time and reason."""
     if "*" not in principal.stores and store_id not in principal.stores:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
@@ -165,16 +173,17 @@ def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principa
                                                          normalise_part_number(part_number)))
     if not entries:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)
 
 
-@alerts_router.get("")
-def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False,
-           wait_for: WaitFor = None) -> Any:
+@alerts_router.get("", response_model=Page)
+def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False, limit: PageLimit = 200,
+           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Low-stock alerts: available below the minimum (raised once, cleared once)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_alerts(conn, principal.stores, include_cleared=include_cleared)
+        return list_alerts(conn, principal.stores, include_cleared=include_cleared, limit=limit,
+                           offset=offset)
 
 
 # -- movements ------------------------------------------------------------------------------

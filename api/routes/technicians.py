@@ -9,10 +9,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from api.auth import Principal
-from api.deps import Command, Ctx, UserId, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    Offset,
+    UserId,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
+from api.paging import Limit, Page
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
+from projections.base import page_of
 from projections.workshop_queries import kpis, list_technicians
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
@@ -52,26 +63,28 @@ def attendance(user_id: UserId, body: AttendanceIn, cmd: ManageCmd, ctx: Ctx) ->
         note=body.note))
 
 
-@router.get("")
-def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None,
-                wait_for: WaitFor = None) -> Any:
+@router.get("", response_model=Page)
+def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None, limit: Limit = 200,
+                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_technicians(conn, principal.stores, store_id=store_id)
+        return page_of(list_technicians(conn, principal.stores, store_id=store_id), limit=limit,
+                       offset=offset)
 
 
-@router.get("/kpi")
+@router.get("/kpi", response_model=Page)
 def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("technicians.kpi"))],
                     from_day: date, to_day: date, store_id: str | None = None,
-                    user_id: str | None = None, wait_for: WaitFor = None) -> Any:
+                    user_id: str | None = None, limit: Limit = 1000, offset: Offset = 0,
+                    wait_for: WaitFor = None) -> Any:
     """Per technician and day: hours available, clocked and sold; efficiency (sold / clocked),
     productivity (clocked / available), proficiency (sold / available)."""
     if to_day < from_day or (to_day - from_day).days > 366:
         raise InvalidInput("ask for 1-367 days")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return kpis(conn, principal.stores, store_id=store_id, first=from_day, last=to_day,
-                    user_id=user_id)
+        return page_of(kpis(conn, principal.stores, store_id=store_id, first=from_day,
+                            last=to_day, user_id=user_id), limit=limit, offset=offset)
 
 
 @router.get("/{user_id}")

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
-from api.schemas import CommandAccepted, HistoryEntry
+from api.paging import HistoryPage, Limit, Page
+from api.schemas import CommandAccepted
 from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterIn
 from domain.common import NotFound
 from domain.vehicle_ids import normalise_vin
 from domain.work_orders import vehicle_id
 from projections import audit
+from projections.base import page_of
 from projections.customer_queries import find_vehicles, vehicle_detail
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
@@ -54,7 +56,7 @@ def change_owner(vin: Vin, body: OwnerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
                                                   reason=body.reason))
 
 
-@router.get("")
+@router.get("", response_model=Page)
 def vehicles(ctx: Ctx, principal: Reader,
              q: Annotated[str | None, Query(max_length=20, description="VIN (or its start) "
                                                                      "or plate")] = None,
@@ -75,10 +77,11 @@ def vehicle(vin: Vin, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> 
     return found
 
 
-@router.get("/{vin}/history", response_model=list[HistoryEntry],
+@router.get("/{vin}/history", response_model=HistoryPage,
             dependencies=[Depends(reader("customers.history"))])
-def vehicle_history(vin: Vin, ctx: Ctx) -> Any:
+def vehicle_history(vin: Vin, ctx: Ctx,
+                    limit: Limit = 500, offset: Offset = 0) -> Any:
     entries = audit.history(ctx.app, vehicle_id(normalise_vin(vin)))
     if not entries:
         raise NotFound(f"vehicle {vin} has no registered history")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)

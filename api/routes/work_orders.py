@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, JobNo, LineId, Offset, WaitFor, command, wait_for_projection
+from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
 from api.schemas import (
     AuthorizationIn,
@@ -19,7 +20,6 @@ from api.schemas import (
     CommandAccepted,
     DiagnosisIn,
     DispatchIn,
-    HistoryEntry,
     JobIn,
     LaborLineIn,
     PartLineIn,
@@ -33,6 +33,7 @@ from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
+from projections.base import page_of
 from projections.work_orders import get_work_order, list_work_orders
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
@@ -256,8 +257,9 @@ def _visible(principal: Principal, doc: dict[str, Any]) -> bool:
     return "*" in principal.stores or doc["store_id"] in principal.stores
 
 
-@router.get("/{work_order_id}/history", response_model=list[HistoryEntry])
-def work_order_history(work_order_id: UUID, ctx: Ctx, reading: Auditor) -> Any:
+@router.get("/{work_order_id}/history", response_model=HistoryPage)
+def work_order_history(work_order_id: UUID, ctx: Ctx, reading: Auditor,
+                       limit: Limit = 500, offset: Offset = 0) -> Any:
     opener = reading.opener()
     entries = audit.history(ctx.app, work_order_id, opener)
     store_id = entries[0]["actor"].get("store_id") if entries else None
@@ -266,4 +268,4 @@ def work_order_history(work_order_id: UUID, ctx: Ctx, reading: Auditor) -> Any:
     ):
         raise NotFound(f"work order {work_order_id} not found")
     reading.record_opened(opener, str(store_id), "work-order history")
-    return entries
+    return page_of(entries, limit=limit, offset=offset)

@@ -252,7 +252,8 @@ def test_numbers_find_their_streams_and_filter_the_lists(
     cashier = auth("cashier", "c-1", [store_id])
     settled = get(client, "/settlements", cashier, number=visit["settlement_number"],
                   wait_for=wait)
-    assert [s["id"] for s in settled] == [visit["settlement_id"]]
+    assert [s["id"] for s in settled["items"]] == [visit["settlement_id"]]
+    assert settled["total"] == 1
     assert client.get("/settlements", params={"number": visit["number"]},
                       headers=cashier).status_code == 422
 
@@ -332,7 +333,7 @@ def test_as_of_takes_a_day_as_its_end_in_the_stores_time_zone(
 
 def _reads(client: TestClient, headers: dict[str, str], customer_id: str) -> list[Any]:
     return get(client, "/audit/personal-data-reads", headers,  # type: ignore[no-any-return]
-               customer_id=customer_id, wait_for=head(client))
+               customer_id=customer_id, wait_for=head(client))["items"]
 
 
 def test_an_auditors_read_of_personal_data_is_recorded_and_others_are_not(
@@ -386,7 +387,7 @@ def test_an_auditors_read_of_personal_data_is_recorded_and_others_are_not(
     # Once she is erased, her history shows "[erased]": nothing was read, nothing recorded.
     post(client, f"/customers/{customer_id}/erasure", manager, {"reason": "PIPL request"})
     before = head(client)
-    history = get(client, f"/work-orders/{wo_id}/history", auditor)
+    history = get(client, f"/work-orders/{wo_id}/history", auditor)["items"]
     assert history[0]["changes"]["customer"]["name"] == "[erased]"
     assert head(client) == before
     # The record of the reads outlives the erasure.

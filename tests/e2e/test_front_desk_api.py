@@ -102,12 +102,14 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     post(client, f"/appointments/{aid}/reschedule", advisor,
          {"day": (today + timedelta(days=1)).isoformat(), "arrival": "10:00"})
     free = get(client, "/appointments/availability", advisor, store_id=store_id,
-               from_day=today.isoformat(), to_day=today.isoformat(), wait_for=head(client))
+               from_day=today.isoformat(), to_day=today.isoformat(),
+               wait_for=head(client))["items"]
     assert free[0]["skills"]["chassis"]["free"] == "3"
     post(client, f"/appointments/{aid}/reschedule", advisor,
          {"day": today.isoformat(), "arrival": "08:00", "reason": "customer can come today"})
     free = get(client, "/appointments/availability", advisor, store_id=store_id,
-               from_day=today.isoformat(), to_day=today.isoformat(), wait_for=head(client))
+               from_day=today.isoformat(), to_day=today.isoformat(),
+               wait_for=head(client))["items"]
     assert free[0]["skills"]["chassis"]["free"] == "1"
     assert free[0]["free_bays"]["08:00"] == 0 and free[0]["free_bays"]["10:00"] == 1
 
@@ -149,7 +151,7 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     over = post(client, "/dispatch/override", manager, {
         "work_order_id": wo_id, "job_no": 1, "technician_id": tb, "reason": "tb knows this car"})
     assert over["previous"] == ta and over["reason"].startswith("manager override")
-    history = get(client, f"{wo}/history", manager)
+    history = get(client, f"{wo}/history", manager)["items"]
     reasons = [h["reason"] for h in history if h["event"] == "WorkOrder.JobDispatched"]
     assert reasons[0].startswith("auto-dispatch") and "tb knows this car" in reasons[1]
 
@@ -163,7 +165,8 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     post(client, f"{wo}/jobs/1/complete", tech)
     post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
     kpi = get(client, "/technicians/kpi", manager, store_id=store_id, user_id=tb,
-              from_day=today.isoformat(), to_day=today.isoformat(), wait_for=head(client))
+              from_day=today.isoformat(), to_day=today.isoformat(),
+              wait_for=head(client))["items"]
     assert kpi[0]["sold_hours"] == "1.5" and kpi[0]["available_hours"] == "22.98"
     assert kpi[0]["proficiency"] == str(round(1.5 / 22.98, 4))
     board = get(client, "/dispatch/board", manager, store_id=store_id)
@@ -212,7 +215,7 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     assert view["name"] == ERASED and view["phones"] == [ERASED] and view["wechat_id"] == ERASED
     assert view["visits"]["count"] == 1 and view["points"]["balance"] == 70
     assert get(client, "/customers", advisor, q=phone)["items"] == []
-    history = get(client, f"/customers/{cid}/history", manager)
+    history = get(client, f"/customers/{cid}/history", manager)["items"]
     assert history[0]["changes"]["sealed"]["name"] == ERASED
     appointments = get(client, "/appointments", advisor, store_id=store_id,
                        day=today.isoformat())

@@ -110,7 +110,8 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
                    wait_for=paid["notification_id"])
     assert customer["points"]["balance"] == 78
     owed = get(client, "/receivables", finance_user)
-    assert [(r["kind"], r["outstanding"]) for r in owed] == [("warranty", "150.00")]
+    assert [(r["kind"], r["outstanding"]) for r in owed["items"]] == [("warranty", "150.00")]
+    assert owed["total"] == 1
     # Delivery, then the follow-up call closes the work order; the complaint lives on.
     delivered = post(client, f"{wo}/delivery", advisor, {"mileage_out": 30012,
                                                          "acknowledged_by": "王伟"})
@@ -128,7 +129,7 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     doc = get(client, wo, advisor, wait_for=head(client))
     assert doc["status"] == "closed" and doc["delivery"]["mileage_out"] == 30012
     listed = get(client, "/complaints", advisor, wait_for=head(client))
-    assert [c["status"] for c in listed if c["id"] == complaint] == ["resolved"]
+    assert [c["status"] for c in listed["items"] if c["id"] == complaint] == ["resolved"]
 
 
 def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store_id: str) -> None:
@@ -138,24 +139,35 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
     post(client, f"/settlements/{sid}/confirmation", cashier)
     ref = "ALI-" + uuid.uuid4().hex[:8]
-    cash = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
-                                               "amount": "300.00", "tendered": "500.00"}, 201)
-    assert cash["change"] == "200.00"
+    paying = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "cash", "amount": "300.00", "tendered": "500.00"})
+    assert paying.status_code == 201 and paying.headers["Location"] == f"/settlements/{sid}"
+    cash = paying.json()
+    assert cash["change"] == "200.00" and cash["payment_id"].startswith("PAY-")
     ali = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "alipay",
                                               "amount": "600.00", "provider_ref": ref}, 201)
     assert ali["settled"] is True
-    # A refund: the cashier asks, the cashier cannot approve, a manager does.
-    asked = post(client, "/refunds", cashier, {"settlement_id": sid,
-                                               "payment_id": cash["payment_id"],
-                                               "amount": "50.00", "reason": "goodwill"}, 201)
+    # A refund: the cashier asks, the cashier cannot approve, a manager does. It names the
+    # visit as the payment did, by its work order, and answers as the payment did.
+    both = client.post("/refunds", headers=cashier, json={
+        "work_order_id": wo_id, "settlement_id": sid, "payment_id": cash["payment_id"],
+        "amount": "50.00", "reason": "goodwill"})
+    assert both.status_code == 422
+    asking = client.post("/refunds", headers=cashier, json={
+        "work_order_id": wo_id, "payment_id": cash["payment_id"], "amount": "50.00",
+        "reason": "goodwill"})
+    assert asking.status_code == 201, asking.text
+    asked = asking.json()
+    assert asked["id"] == cash["id"] == sid and asked["refund_id"].startswith("RF-")
+    assert asking.headers["Location"] == f"/settlements/{sid}"
     url = f"/refunds/{asked['refund_id']}/decision"
-    assert client.post(url, headers=cashier, json={"settlement_id": sid,
+    assert client.post(url, headers=cashier, json={"work_order_id": wo_id,
                                                    "approve": True}).status_code == 403
     too_much = client.post("/refunds", headers=cashier, json={
         "settlement_id": sid, "payment_id": cash["payment_id"], "amount": "260.00",
         "reason": "more than is left"})
     assert too_much.status_code == 409 and too_much.json()["refundable"] == "250.00"
-    post(client, url, manager, {"settlement_id": sid, "approve": True})
+    post(client, url, manager, {"work_order_id": wo_id, "approve": True})
     # Day-end: 300 − 50 cash expected; counted 245 needs a reason.
     no_reason = client.post("/day-end", headers=cashier, json={"store_id": store_id,
                                                               "counted_cash": "245.00"})

@@ -101,7 +101,7 @@ def test_a_part_from_receipt_to_the_car_traceable_to_its_lot(client: TestClient,
     then = get(client, f"/stock/{store_id}/{number}", auth("auditor"),
                as_of=before_the_visit.isoformat())
     assert (then["on_hand"], then["reserved"], len(then["lots"])) == ("4", "0", 2)
-    history = get(client, f"/stock/{store_id}/{number}/history", auth("auditor"))
+    history = get(client, f"/stock/{store_id}/{number}/history", auth("auditor"))["items"]
     assert [h["event"] for h in history] == [
         "StockItem.Opened", "StockItem.Received", "StockItem.LowStockAlertRaised",
         "StockItem.Received", "StockItem.LowStockAlertCleared", "StockItem.Reserved",
@@ -159,7 +159,7 @@ def test_scrap_above_the_threshold_waits_for_another_manager(client: TestClient,
                  {"qty": 3, "reason": "water damage in the store room"})
     assert asked["status"] == "awaiting_approval" and asked["available"] == "2"
     pending = get(client, "/stock/approvals", clerk, wait_for=asked["notification_id"])
-    assert [(a["kind"], a["ref"]) for a in pending if a["store_id"] == store_id] == \
+    assert [(a["kind"], a["ref"]) for a in pending["items"] if a["store_id"] == store_id] == \
         [("scrap", asked["request_id"])]
     # A clerk may not approve; a manager does.
     url = f"/stock/{store_id}/{number}/scrap/{asked['request_id']}/decision"
@@ -202,15 +202,17 @@ def test_purchase_order_from_suggestions_received_in_part_then_closed(
     received = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
         "qty": 1, "unit_cost": "80.00", "supplier": "FAW-VW Parts", "supplier_doc": "DN-1"}, 201)
     alerts = get(client, "/alerts", clerk, wait_for=received["notification_id"])
-    assert any(a["part_number"] == number and a["store_id"] == store_id for a in alerts)
+    assert any(a["part_number"] == number and a["store_id"] == store_id
+               for a in alerts["items"])
     proposed = get(client, "/purchase-orders/suggestions", clerk, store_id=store_id)
-    assert [(s["part_number"], s["suggested_qty"]) for s in proposed] == [(number, "10")]
+    assert [(s["part_number"], s["suggested_qty"]) for s in proposed["items"]] == [(number, "10")]
+    assert proposed["total"] == 1
     order = post(client, "/purchase-orders/from-suggestions", clerk,
                  {"store_id": store_id, "supplier": "FAW-VW Parts"}, 201)
     assert order["number"].startswith(f"PO-{store_id}-") and order["lines"] == 1
     # On order now: nothing more is suggested, and a second draft is refused by the aggregates.
     assert get(client, "/purchase-orders/suggestions", clerk, store_id=store_id,
-               wait_for=order["notification_id"]) == []
+               wait_for=order["notification_id"])["items"] == []
     again = client.post("/purchase-orders/from-suggestions", headers=clerk, json={
         "store_id": store_id, "supplier": "FAW-VW Parts", "part_numbers": [number]})
     assert again.status_code == 409

@@ -121,7 +121,7 @@ def test_the_customer_follows_and_approves_from_the_page(
         leaked = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE position(%s IN state) "
                               "> 0", (token.encode(),)).fetchone()
     assert leaked == (0,)
-    listed = client.get(f"/work-orders/{wo_id}/progress-links", headers=auditor).json()
+    listed = client.get(f"/work-orders/{wo_id}/progress-links", headers=auditor).json()["items"]
     assert [(x["link_id"], x["issued_by"], x["live"]) for x in listed] == [
         (issued["link_id"], "adv-qian", True)]
 
@@ -197,7 +197,7 @@ def test_the_customer_follows_and_approves_from_the_page(
     assert wo_doc(client, wo_id, advisor, wait_for=head(client))["version"] == version
 
     # The auditor sees who decided what, and on which channel.
-    audit = client.get(f"/work-orders/{wo_id}/history", headers=auditor).json()
+    audit = client.get(f"/work-orders/{wo_id}/history", headers=auditor).json()["items"]
     by_customer = [h for h in audit if h["actor"]["role"] == CUSTOMER_ROLE]
     assert {h["changes"]["line_id"] for h in by_customer
             if h["event"] == "WorkOrder.LineAuthorized"} == {"L1", "L2", "L3"}
@@ -266,7 +266,7 @@ def test_revoked_replaced_expired_and_tampered_links_are_refused(
     assert wo_doc(client, wo_id, advisor, wait_for=head(client))["version"] == version
     assert client.delete(f"/work-orders/{wo_id}/progress-link",
                          headers=advisor).status_code == 409
-    listed = client.get(f"/work-orders/{wo_id}/progress-links", headers=advisor).json()
+    listed = client.get(f"/work-orders/{wo_id}/progress-links", headers=advisor).json()["items"]
     assert [x["live"] for x in listed] == [False, False]
     assert listed[1]["revoked"]["by"] == "adv-zhou"
     assert listed[1]["revoked"]["reason"] == "customer asked"

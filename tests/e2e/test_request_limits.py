@@ -118,14 +118,14 @@ def test_a_body_under_the_limit_is_served(client: TestClient, auth: Auth,
 
 @pytest.mark.parametrize(("path", "body", "loc"), [
     ("/work-orders", "complaint", ["body", "complaints", 0]),
-    ("/work-orders", "kind", ["body", "kind"]),
+    ("/work-orders", "appointment_id", ["body", "appointment_id"]),
 ])
 def test_an_over_long_field_is_422_and_stores_nothing(client: TestClient, auth: Auth,
                                                       store_id: str, path: str, body: str,
                                                       loc: list[Any]) -> None:
     before = log_head(client)
     request = opening(store_id, complaints=["z" * 1001]) if body == "complaint" else \
-        opening(store_id, kind="k" * 21)
+        opening(store_id, appointment_id="k" * 65)
     response = client.post(path, json=request, headers=auth("advisor", "adv-li", [store_id]))
     errors = problem(response, 422, "invalid-input")["errors"]
     assert any(e["loc"] == loc and e["type"] == "string_too_long" for e in errors), errors

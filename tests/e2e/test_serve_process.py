@@ -5,6 +5,7 @@ Each test starts the real command line on a scratch database and a free port.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -135,3 +136,32 @@ def test_a_request_head_that_does_not_complete_in_time_is_closed(
         # Complete requests are served as before.
         assert server.get("/health/live").status_code == 200
         assert "sent no complete request head within 1 s" in server.output()
+
+
+def test_serve_logs_json_lines_with_the_request_context_and_no_link_token(
+        server_url: str, tmp_path: Path) -> None:
+    from api.auth import mint_token
+
+    with serving(server_url, tmp_path) as server:
+        token = mint_token(JWT_SECRET, "mgr-json", "manager", ["S01"])
+        listed = httpx.get(f"http://127.0.0.1:{server.port}/work-orders", timeout=5, headers={
+            "Authorization": f"Bearer {token}", "X-Correlation-ID": "serve-json-1"})
+        assert listed.status_code == 200
+        link = "Z" * 70
+        assert server.get(f"/progress/{link}").status_code == 404
+        metrics = server.get("/metrics")
+        assert "servicecore_http_request_duration_seconds_bucket" in metrics.text
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0
+    output = server.output()
+    assert link not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    # stdout's banner is text; every log line (stderr) is one JSON object
+    logged = [json.loads(line) for line in lines if not line.startswith("servicecore on ")]
+    assert {"uvicorn.error", "servicecore.access", "servicecore"} <= {e["logger"] for e in logged}
+    assert {e["service"] for e in logged} == {"api"}
+    [access] = [e for e in logged if e.get("path") == "/work-orders"]
+    assert (access["correlation_id"], access["user"], access["store"], access["status"]) == \
+        ("serve-json-1", "mgr-json", "S01", 200)
+    [page] = [e for e in logged if e.get("route") == "/progress/{token}"]
+    assert page["path"] == "/progress/[redacted]" and page["status"] == 404

@@ -95,7 +95,8 @@ def test_visit_from_opening_to_ready_for_settlement(client: TestClient, auth: Au
     assert [item["id"] for item in listed["items"]] == [opened["id"]]
 
     # The auditor sees every step with who did it.
-    history = client.get(f"{wo}/history", headers=auth("auditor", "aud-1", [store_id])).json()
+    history = client.get(f"{wo}/history",
+                         headers=auth("auditor", "aud-1", [store_id])).json()["items"]
     assert [h["event"] for h in history][:2] == ["WorkOrder.Opened", "WorkOrder.CheckedIn"]
     assert history[-1]["event"] == "WorkOrder.ReadyForSettlement"
     assert {h["actor"]["user_id"] for h in history} == {"adv-li", "mgr-wang", "tech-zhao",

@@ -129,7 +129,7 @@ def test_two_desks_cancelling_the_same_work_order_one_wins_one_gets_409(
     refused = next(r for r in responses if r.status_code == 409)
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"].endswith("/illegal-transition")
-    history = client.get(f"{wo}/history", headers=manager).json()
+    history = client.get(f"{wo}/history", headers=manager).json()["items"]
     assert [h["event"] for h in history] == ["WorkOrder.Opened", "WorkOrder.Cancelled"]
 
 

@@ -19,13 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
 
 from api.main import create_app
 from domain.application import ServiceCore
 from domain.pii import PersonalData
 from servicecore.container import Container, build, eventsourcing_env
 from servicecore.keystore import PostgresKeyStore
+from servicecore.pool import open_pool, share_pool
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.tcp_proxy import TcpProxy
@@ -135,12 +135,13 @@ def cut_off(own_database: str, system: Container, tmp_path: Path
     proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
                      else (host, port))
     url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
-    settings = settings_for(url, tmp_path, create_tables=False)
-    # Short waits for a connection, so that the test does not sit out the defaults (30 s).
-    pool: ConnectionPool = ConnectionPool(url, min_size=1, max_size=2, timeout=1, open=True,
-                                          kwargs={"autocommit": True, "connect_timeout": 1})
-    env = eventsourcing_env(url, settings) | {"POSTGRES_CONNECT_TIMEOUT": "1"}
-    app = ServiceCore(env=env, personal_data=PersonalData(PostgresKeyStore(pool)))
+    # One pool, as build() makes it; short waits for a connection (1 s, not the default 5 s).
+    settings = settings_for(url, tmp_path, create_tables=False, pool_size=2,
+                            pool_timeout_seconds=1)
+    pool = open_pool(url, settings)
+    app = ServiceCore(env=eventsourcing_env(url, settings),
+                      personal_data=PersonalData(PostgresKeyStore(pool)))
+    share_pool(app, pool)
     behind_proxy = Container(settings, url, app, pool, system.views)
     try:
         with TestClient(create_app(behind_proxy.api_context())) as client:
@@ -162,8 +163,8 @@ def test_a_database_that_is_not_running_is_503(cut_off: tuple[TestClient, TcpPro
     # The server goes away: open connections are cut, new ones refused.
     proxy.stop()
 
-    # A command that needs the key store, one that goes straight to the event store (whose
-    # library retries ten times, a second each here, before it gives up) and a read from a
+    # A command that needs the key store, one that goes straight to the event store (its reads
+    # try twice, each waiting up to the pool's timeout, a second here) and a read from a
     # read model; the first meets a cut connection, the others find no server at all.
     assert_unavailable(client.post("/work-orders", json=opening("S01", 2), headers=manager))
     assert_unavailable(client.post(f"/work-orders/{wo}/jobs", json={"complaint": "brakes squeal"},

@@ -219,7 +219,7 @@ def _assert_agrees(container: Container, store_id: str, ids: dict[str, Any]) -> 
                         owed[1] += s.paid(kind)
         # Receivables (settled bills by payer) = billed - paid.
         listed = {(r["kind"], r["payer_key"]): (r["billed"], r["paid"], r["outstanding"])
-                  for r in receivables(conn, [store_id])}
+                  for r in receivables(conn, [store_id])["items"]}
         assert listed == {key: (billed, paid, billed - paid)
                           for key, (billed, paid) in expected_receivables.items()
                           if billed != paid}
@@ -257,7 +257,7 @@ def test_money_read_models_agree_with_the_aggregates_and_a_rebuild_reproduces_th
     # (a refund re-opens the bill), the OEM 150, the insurer 50.
     wait_for_projection(container)
     with container.pool.connection() as conn:
-        owed = sorted((r["kind"], r["outstanding"]) for r in receivables(conn, [store_id]))
+        owed = sorted((r["kind"], r["outstanding"]) for r in receivables(conn, [store_id])["items"])
     assert owed == [("customer", Decimal("50.00")), ("insurance", Decimal("50.00")),
                     ("warranty", Decimal("150.00"))]
     _assert_agrees(container, store_id, ids)

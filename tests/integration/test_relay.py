@@ -25,6 +25,7 @@ from uuid import UUID, uuid4
 import duckdb
 import pytest
 from eventsourcing.domain import Aggregate
+from prometheus_client.parser import text_string_to_metric_families
 
 from domain.application import Request
 from domain.common import Caller
@@ -511,6 +512,15 @@ def metrics_now(port: int) -> str:
         return ""
 
 
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of a /metrics answer (parsed as Prometheus does), or None."""
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return float(found.value)
+    return None
+
+
 def answers(port: int, path: str) -> bool:
     try:
         return get(port, path)[0] == 200
@@ -582,8 +592,8 @@ def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(
     worker = start_worker("projections", env, log)
     try:
         wait_until(lambda: answers(port, "/metrics"), 60, "/metrics")
-        wait_until(lambda: 'servicecore_worker_events_behind{worker="projections",'
-                           'projection="work_orders"} 0' in metrics_now(port), 180,
+        wait_until(lambda: sample(metrics_now(port), "servicecore_worker_events_behind",
+                                  worker="projections", projection="work_orders") == 0, 180,
                    "the work-orders projection to catch up")
         text = get(port, "/metrics")[2]
         assert "servicecore_worker_events_per_second" in text
@@ -592,6 +602,10 @@ def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(
         assert status == 200 and json.loads(body)["worker"] == "projections"
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+        # its log is one JSON object per line, each naming the worker
+        logged = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        assert {e["service"] for e in logged} == {"worker-projections"}
+        assert any(e["message"].startswith("projection work_orders active") for e in logged)
     finally:
         if worker.poll() is None:
             worker.kill()

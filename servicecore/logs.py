@@ -1,0 +1,99 @@
+"""How every process logs: one JSON object per line (default for `serve` and the workers), or
+text for reading by eye (`SERVICECORE_LOG_FORMAT`).
+
+Each line carries the request's correlation id, user, role and store while a request is being
+handled (api/log_context.py; null outside one), the process's `service` (api,
+worker-projections, …) and any fields the call passed in `extra` (the access line's method,
+route, status, duration_ms, …).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+from api.log_context import LogContextFilter
+
+
+def _otel_trace() -> Any:
+    """opentelemetry's trace API when installed (the tracing extra): lines inside a span
+    name it."""
+    try:
+        return importlib.import_module("opentelemetry.trace")
+    except ImportError:
+        return None
+
+
+otel_trace = _otel_trace()
+
+LogFormat = Literal["auto", "json", "text"]
+CONTEXT = ("correlation_id", "user", "role", "store", "service")
+# Attributes every LogRecord has: what is left over came in through `extra`.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "color_message", *CONTEXT}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update((key, getattr(record, key, None)) for key in CONTEXT)
+        line["thread"] = record.threadName
+        if otel_trace is not None:
+            span = otel_trace.get_current_span().get_span_context()
+            if span.is_valid:
+                line["trace_id"] = format(span.trace_id, "032x")
+                line["span_id"] = format(span.span_id, "016x")
+        line.update((key, value) for key, value in vars(record).items()
+                    if key not in _STANDARD and not key.startswith("_"))
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """The classic line, with `[correlation id user store]` while a request is handled."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        correlation_id = getattr(record, "correlation_id", None)
+        if correlation_id is None:
+            return text
+        who = " ".join(str(v) for v in (correlation_id, getattr(record, "user", None),
+                                        getattr(record, "store", None)) if v)
+        return f"{text} [{who}]"
+
+
+def resolve(log_format: LogFormat, long_running: bool) -> Literal["json", "text"]:
+    """`auto`: JSON for the long-running processes (serve, workers), text for commands."""
+    if log_format == "auto":
+        return "json" if long_running else "text"
+    return log_format
+
+
+def configure(log_format: Literal["json", "text"], service: str | None = None,
+              level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+    """One handler on the root logger (replacing any), to stderr unless `stream` is given."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(LogContextFilter(service))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler

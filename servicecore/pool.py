@@ -1,0 +1,75 @@
+"""One PostgreSQL connection pool per process: the event store and the read side share it.
+
+eventsourcing builds a pool of its own for the application recorder (kept open at
+POSTGRES_POOL_SIZE connections), and the read models, the key store and the positions had a
+second one. `share_pool` hands the library the process's one pool instead, through
+`EventStorePool`: the library's code reads rows as dicts, ours as tuples, so a connection lent
+to the library gets dict rows and is handed back with tuple rows.
+
+Outside the pool a process holds only connections that must stay one session: the health
+check's (api/health_check.py, never waiting behind the pool) and each running projection's
+advisory-lock / LISTEN connection (workers/projection_runner.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg import Connection
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import ConnectionPool
+
+from domain.application import ServiceCore
+from servicecore.settings import Settings
+
+
+def open_pool(database_url: str, settings: Settings) -> ConnectionPool:
+    """The process's pool, sized by the settings; a wait for a connection ends after
+    `pool_timeout_seconds` (then 503), never psycopg_pool's 30 s."""
+    return ConnectionPool(
+        database_url, min_size=settings.pool_min_size,
+        max_size=max(settings.pool_size, settings.pool_min_size),
+        timeout=settings.pool_timeout_seconds, max_idle=settings.pool_max_idle_seconds,
+        kwargs={"autocommit": True}, name="servicecore", open=True)
+
+
+class EventStorePool:
+    """The shared pool as eventsourcing's PostgresDatastore uses it (rows as dicts)."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.shared = pool
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """How to open a connection of its own (the recorder's commit check after a loss)."""
+        conninfo, kwargs = self.shared.conninfo, self.shared.kwargs or {}
+        assert isinstance(conninfo, str) and isinstance(kwargs, dict), "open_pool() made it"
+        return {**conninfo_to_dict(conninfo), **kwargs}
+
+    def open(self, wait: bool = False, timeout: float = 30.0) -> None:
+        """Opened by the container; the library asks before every checkout."""
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Connection[Any]]:
+        with self.shared.connection(timeout) as conn:
+            conn.row_factory = dict_row  # type: ignore[assignment]
+            try:
+                yield conn
+            finally:
+                conn.row_factory = tuple_row
+
+    def check(self) -> None:
+        self.shared.check()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """The container closes the shared pool, after the application."""
+
+
+def share_pool(app: ServiceCore, pool: ConnectionPool) -> None:
+    """Make the application's recorder draw from `pool` (its own, never opened, is closed)."""
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    datastore.pool.close()
+    datastore.pool = EventStorePool(pool)

@@ -1,0 +1,111 @@
+"""One pool per process: what a built Container holds in PostgreSQL while idle.
+
+Counted in pg_stat_activity on a database of its own, so nothing else connects to it. The
+figures are the ones README "Scaled out" states for an idle API process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
+
+from api.main import create_app
+from servicecore.container import Container, build
+from servicecore.pool import EventStorePool
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import open_order
+
+Auth = Callable[..., dict[str, str]]
+# An idle built Container holds at most 2 connections, both in its one pool: the minimum
+# (SERVICECORE_POOL_MIN_SIZE, 1) and, until it has been unused for SERVICECORE_POOL_MAX_IDLE_
+# SECONDS, one more (the most one thread holds at once: a projection batch's connection and a
+# key-store lookup inside it). /health adds the health check's own connection.
+IDLE_CONTAINER = 2
+POOL_MIN = 1
+HEALTH = 1
+
+
+@pytest.fixture
+def own_system(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
+    with scratch_database(server_url, "sc_pool") as url:
+        system = build(settings_for(url, tmp_path, pool_size=4, pool_timeout_seconds=1,
+                                    pool_max_idle_seconds=1))
+        try:
+            yield system, url
+        finally:
+            system.close()
+
+
+def backends(server_url: str, database_url: str) -> int:
+    """Connections to the database, the counting one excepted."""
+    dbname = conninfo_to_dict(database_url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                           "AND pid <> pg_backend_pid()", (dbname,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_event_store_and_the_read_side_draw_from_one_pool(
+        own_system: tuple[Container, str]) -> None:
+    system, _ = own_system
+    lent = system.app.recorder.datastore.pool  # type: ignore[attr-defined]
+    assert isinstance(lent, EventStorePool)
+    assert lent.shared is system.pool
+
+
+def test_an_idle_container_holds_the_pools_minimum(
+        own_system: tuple[Container, str], server_url: str, store_id: str) -> None:
+    system, url = own_system
+    # Work that touches every user of the pool: a save with a customer key (key store, event
+    # store), the projections catching up (positions, read models, the log), a load.
+    opened = open_order(system.work_orders, store_id)
+    for runner in system.make_runners():
+        runner.catch_up()
+    assert system.app.repository.get(opened["id"]) is not None
+
+    assert backends(server_url, url) <= IDLE_CONTAINER
+
+    # The pool closes an unused connection above its minimum every pool_max_idle_seconds
+    # (1 s here).
+    deadline = time.monotonic() + 30
+    while backends(server_url, url) > POOL_MIN and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert backends(server_url, url) == POOL_MIN
+
+    # /health/ready asks the database on a connection of its own (never behind the pool).
+    status, body = asyncio.run(system.health_check.report())
+    assert status == 200, body
+    assert backends(server_url, url) == POOL_MIN + HEALTH
+
+
+def test_a_read_waits_for_a_pooled_connection_at_most_the_pool_timeout(
+        own_system: tuple[Container, str], auth: Auth, store_id: str) -> None:
+    system, _ = own_system
+    manager = auth("manager", stores=[store_id])
+    with TestClient(create_app(system.api_context())) as client:
+        assert client.get("/work-orders", headers=manager).status_code == 200
+        # Every pooled connection is taken: reads and commands are refused with 503 after
+        # SERVICECORE_POOL_TIMEOUT_SECONDS, they do not hang.
+        held = [system.pool.getconn() for _ in range(system.pool.max_size)]
+        try:
+            for response in (client.get("/work-orders", headers=manager),
+                             client.post("/work-orders", headers=manager, json={
+                                 "store_id": store_id, "customer": {"name": "王五",
+                                                                    "phone": "13611112222"},
+                                 "vehicle": {"vin": "LSVAU218XN2183294"}, "mileage": 1000,
+                                 "complaints": ["noise"]})):
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+        finally:
+            for conn in held:
+                system.pool.putconn(conn)
+        assert client.get("/work-orders", headers=manager).status_code == 200
