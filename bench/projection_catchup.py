@@ -486,7 +486,7 @@ def parallel_rebuilds(report: Report, args: argparse.Namespace, url: str,
         for n in args.parallel:
             started = time.perf_counter()
             with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(pool.map(_rebuild_in_process, names))
+                results = list(pool.map(_rebuild_in_process, names, [url] * len(names)))
             wall = time.perf_counter() - started
             events = max(int(r["events"]) for r in results)
             m = Measurement(ops=1, units=events, seconds=wall, latencies=[wall])

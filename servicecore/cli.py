@@ -129,6 +129,9 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     run at once, each in a process of its own (spawned: its own interpreter, pool and
     connections); their progress is written as full lines, each labelled.
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from servicecore.container import build
 
     container = build(settings)
@@ -139,16 +142,16 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
             for view in views:
                 print(json.dumps(_rebuild_view(container, view, live=None)), flush=True)
             return 0
+        # The children connect where this process does (an embedded server stays up with it).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_rebuild_in_process, view.name, container.database_url)
+                       for view in views]
+            for future in as_completed(futures):
+                print(json.dumps(future.result()), flush=True)
+        return 0
     finally:
         container.close()
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_rebuild_in_process, view.name) for view in views]
-        for future in as_completed(futures):
-            print(json.dumps(future.result()), flush=True)
-    return 0
 
 
 def _rebuild_view(container: Any, view: Any, *, live: bool | None) -> dict[str, Any]:
@@ -165,13 +168,13 @@ def _rebuild_view(container: Any, view: Any, *, live: bool | None) -> dict[str, 
     return {"projection": view.name, **figures}
 
 
-def _rebuild_in_process(name: str) -> dict[str, Any]:
+def _rebuild_in_process(name: str, database_url: str) -> dict[str, Any]:
     """One projection's rebuild in a worker process of `_rebuild`: settings from the
-    environment, as the parent's (which already made the tables); a rebuild uses two
-    connections at a time, so its pools hold two."""
+    environment, as the parent's, on the parent's database (which already has the tables); a
+    rebuild uses two connections at a time, so its pool holds two."""
     from servicecore.container import build
 
-    container = build(Settings(create_tables=False, pool_size=2))
+    container = build(Settings(database_url=database_url, create_tables=False, pool_size=2))
     try:
         view = next(view for view in container.views if view.name == name)
         return _rebuild_view(container, view, live=False)
