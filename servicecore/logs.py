@@ -87,7 +87,10 @@ def resolve(log_format: LogFormat, long_running: bool) -> Literal["json", "text"
 
 def configure(log_format: Literal["json", "text"], service: str | None = None,
               level: str = "INFO", stream: IO[str] | None = None) -> logging.Handler:
-    """One handler on the root logger (replacing any), to stderr unless `stream` is given."""
+    """One handler on the root logger (replacing any), to stderr unless `stream` is given.
+
+    Python's warnings go through it too (logger `py.warnings`), so that a JSON log holds
+    nothing but JSON lines."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(LogContextFilter(service))
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
@@ -96,4 +99,5 @@ def configure(log_format: Literal["json", "text"], service: str | None = None,
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)
     return handler

@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 
 import pytest
 
 from api import log_context
 from api.log_context import LogContextFilter, redacted_target
+from servicecore import logs
 from servicecore.logs import JsonFormatter, TextFormatter, resolve
 
 
@@ -90,3 +92,24 @@ def test_a_correlation_id_is_kept_only_when_it_is_printable_and_short() -> None:
     assert log_context.correlation_id_from("desk 42/A") == "desk 42/A"
     for bad in ("", "a\nb", "x" * 201, "中文", None):
         assert log_context.correlation_id_from(bad) != bad
+
+
+def test_python_warnings_are_log_lines_too() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logs.configure("json", "worker-projections", stream=stream)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("a library's deprecation", UserWarning, stacklevel=1)
+    finally:
+        logging.captureWarnings(False)
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+    (line,) = stream.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["logger"] == "py.warnings" and "a library's deprecation" in entry["message"]
