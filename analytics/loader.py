@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from analytics.events import Event, EventSource
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from domain.application import ServiceCore
 from domain.customer import Customer
@@ -57,10 +58,17 @@ def _money(value: Any) -> Decimal | None:
 
 @dataclass
 class Fold:
-    """One batch: keyed rows (fetched once) and new rows of growing facts."""
+    """One batch: keyed rows (fetched once) and new rows of growing facts.
+
+    `preload` fetches every row of a table whose first key column has one of the given values
+    and remembers the values, so that a row it did not find is known to be absent without
+    asking DuckDB again; rows are indexed by their first key column for `where`.
+    """
 
     conn: duckdb.DuckDBPyConnection
     rows: dict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = field(default_factory=dict)
+    by_first: dict[str, dict[Any, set[tuple[Any, ...]]]] = field(default_factory=dict)
+    loaded: dict[str, set[Any]] = field(default_factory=dict)
     changed: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
     appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seqs: dict[int, int] = field(default_factory=dict)
@@ -70,39 +78,50 @@ class Fold:
         self.seqs[notification_id] = self.seqs.get(notification_id, -1) + 1
         return self.seqs[notification_id]
 
-    def preload(self, table: str, column: str, values: Iterable[str]) -> None:
-        wanted = sorted(set(values))
+    def _remember(self, table: str, key: tuple[Any, ...], row: dict[str, Any] | None) -> None:
+        self.rows.setdefault(table, {})[key] = row
+        if row is not None:
+            self.by_first.setdefault(table, {}).setdefault(key[0], set()).add(key)
+
+    def preload(self, table: str, values: Iterable[Any]) -> None:
+        """Every row whose first key column is one of `values` (one query)."""
+        spec = BY_NAME[table]
+        loaded = self.loaded.setdefault(table, set())
+        wanted = sorted({v for v in values if v is not None} - loaded)
         if not wanted:
             return
-        spec = BY_NAME[table]
-        cache = self.rows.setdefault(table, {})
+        first = spec.key[0]
         found = self.conn.execute(
-            f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {column} IN "
+            f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {first} IN "
             f"(SELECT unnest(?::VARCHAR[]))", [wanted]).fetchall()
+        cache = self.rows.setdefault(table, {})
         for values_row in found:
             row = dict(zip(spec.column_names, values_row, strict=True))
-            cache[tuple(row[k] for k in spec.key)] = row
-        if column == spec.key[0] and len(spec.key) == 1:
-            for value in wanted:
-                cache.setdefault((value,), None)
+            key = tuple(row[k] for k in spec.key)
+            if key not in cache:  # a row this batch already holds is newer
+                self._remember(table, key, row)
+        loaded.update(wanted)
 
     def get(self, table: str, *key: Any) -> dict[str, Any] | None:
         cache = self.rows.setdefault(table, {})
         if key not in cache:
+            if key[0] in self.loaded.get(table, ()):
+                return None  # preloaded: not there
             spec = BY_NAME[table]
             where = " AND ".join(f"{k} = ?" for k in spec.key)
             # fetchall, not fetchone: an unfinished result keeps the connection busy
             found = self.conn.execute(
                 f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {where}",
                 list(key)).fetchall()
-            cache[key] = dict(zip(spec.column_names, found[0], strict=True)) if found else None
+            self._remember(table, key, dict(zip(spec.column_names, found[0], strict=True))
+                           if found else None)
         return cache[key]
 
     def put(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         spec = BY_NAME[table]
         full = {c: row.get(c) for c in spec.column_names}
         key = tuple(full[k] for k in spec.key)
-        self.rows.setdefault(table, {})[key] = full
+        self._remember(table, key, full)
         self.changed.setdefault(table, set()).add(key)
         return full
 
@@ -113,10 +132,13 @@ class Fold:
             self.changed.setdefault(table, set()).add(key)
         return row
 
-    def where(self, table: str, **match: Any) -> list[dict[str, Any]]:
-        """Cached rows of a keyed table matching the given values (after a preload)."""
+    def where(self, table: str, first: Any, **match: Any) -> list[dict[str, Any]]:
+        """Cached rows of a keyed table whose first key column is `first` and that match the
+        given values (after a preload of `first`)."""
         found = []
-        for key, row in self.rows.get(table, {}).items():
+        cache = self.rows[table]
+        for key in self.by_first.get(table, {}).get(first, ()):
+            row = cache[key]
             if row is not None and all(row[k] == v for k, v in match.items()):
                 self.changed.setdefault(table, set()).add(key)
                 found.append(row)
@@ -147,14 +169,13 @@ class Fold:
 
 
 Handler = Callable[[Fold, Any, int], None]
-HANDLERS: dict[type, Handler] = {}
-BY_QUALNAME: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {}  # by the event's qualified name, e.g. WorkOrder.Opened
 
 
 def on(*classes: type) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         for cls in classes:
-            HANDLERS[cls] = handler
+            HANDLERS[cls.__qualname__] = handler
         return handler
 
     return register
@@ -165,7 +186,7 @@ def on_name(*qualnames: str) -> Callable[[Handler], Handler]:
 
     def register(handler: Handler) -> Handler:
         for name in qualnames:
-            BY_QUALNAME[name] = handler
+            HANDLERS[name] = handler
         return handler
 
     return register
@@ -260,8 +281,7 @@ def _authorized(fold: Fold, e: WorkOrder.LineAuthorized, n: int) -> None:
 def _dispatched(fold: Fold, e: WorkOrder.JobDispatched, n: int) -> None:
     wo = _wo(fold, e)
     wo["status"] = "in_progress"
-    for row in fold.where("fact_labor_lines", work_order_id=str(e.originator_id),
-                          job_no=e.job_no):
+    for row in fold.where("fact_labor_lines", str(e.originator_id), job_no=e.job_no):
         row["technician_id"] = e.technician_id
     if fold.get("dim_technician", e.technician_id) is None:
         fold.put("dim_technician", {"technician_id": e.technician_id,
@@ -288,8 +308,7 @@ def _clocked_off(fold: Fold, e: WorkOrder.ClockedOff, n: int) -> None:
 @on(WorkOrder.JobCompleted)
 def _completed(fold: Fold, e: WorkOrder.JobCompleted, n: int) -> None:
     _wo(fold, e)
-    for row in fold.where("fact_labor_lines", work_order_id=str(e.originator_id),
-                          job_no=e.job_no):
+    for row in fold.where("fact_labor_lines", str(e.originator_id), job_no=e.job_no):
         row["completed_at"] = e.audit.at
 
 
@@ -317,7 +336,7 @@ def _supply(fold: Fold, e: WorkOrder.PartSupply, n: int) -> None:
 
 @on(WorkOrder.PartsIssued, WorkOrder.PartsReturned)
 def _issued(fold: Fold, e: Any, n: int) -> None:
-    sign = 1 if isinstance(e, WorkOrder.PartsIssued) else -1
+    sign = 1 if e.name == "WorkOrder.PartsIssued" else -1
     row = _line(fold, e, e.line_id)
     row["issued_qty"] += sign * e.qty
     row["cost"] += sign * e.cost
@@ -430,7 +449,7 @@ def _discount_labor(row: dict[str, Any], discount: Decimal) -> None:
 
 
 def _reset_discounts(fold: Fold, work_order_id: str) -> None:
-    for labor in fold.where("fact_labor_lines", work_order_id=work_order_id):
+    for labor in fold.where("fact_labor_lines", work_order_id):
         _discount_labor(labor, Decimal("0.00"))
 
 
@@ -487,7 +506,7 @@ def _r_requested(fold: Fold, e: Settlement.RefundRequested, n: int) -> None:
 def _r_decided(fold: Fold, e: Any, n: int) -> None:
     row = fold.touch("fact_refunds", e.refund_id)
     assert row is not None
-    approved = isinstance(e, Settlement.RefundApproved)
+    approved = e.name == "Settlement.RefundApproved"
     row.update(status="approved" if approved else "rejected", decided_at=e.audit.at)
     if approved:
         fold.append("fact_payments", {
@@ -607,7 +626,7 @@ def _part(fold: Fold, e: Part.Registered, n: int) -> None:
 def _part_changed(fold: Fold, e: Any, n: int) -> None:
     row = fold.touch("dim_part", str(e.originator_id))
     assert row is not None
-    if isinstance(e, Part.PriceChanged):
+    if e.name == "Part.PriceChanged":
         row["list_price"] = e.new_price
     else:
         row.update({k: v for k, v in e.changes.items()
@@ -677,7 +696,7 @@ for _name, _status in (("Appointment.Rescheduled", "booked"), ("Appointment.Canc
                        "cancelled"), ("Appointment.NoShow", "no_show"),
                        ("Appointment.MarkedNoShow", "no_show"),
                        ("Appointment.Arrived", "arrived")):
-    BY_QUALNAME[_name] = _appointment_status(_status)
+    HANDLERS[_name] = _appointment_status(_status)
 
 
 # -- technicians: shifts and attendance give the hours available --------------------------------
@@ -753,6 +772,7 @@ class AnalyticsLoader:
         self.conn = duckdb.connect(str(self.path))
         create(self.conn)
         self.lock = threading.Lock()
+        self.source = EventSource(app, sorted(HANDLERS))
 
     @property
     def snapshot_path(self) -> Path:
@@ -763,31 +783,26 @@ class AnalyticsLoader:
         return int(found[0]) if found else 0
 
     def run_batch(self) -> int:
+        """Load the next batch; the number of events of the log it moved past (0: none new)."""
         with self.lock:
             position = self.position()
-            notifications = self.app.recorder.select_notifications(
-                start=position + 1, limit=self.batch_size, inclusive_of_start=True)
-            if not notifications:
+            events, reached, covered = self.source.read(position, self.batch_size)
+            if reached <= position:
                 return 0
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
             self.conn.execute("BEGIN")
             try:
                 fold = Fold(self.conn)
-                _preload(fold, [e for _, e in events])
-                for notification_id, event in events:
-                    handler = HANDLERS.get(type(event)) or BY_QUALNAME.get(
-                        type(event).__qualname__)
-                    if handler is not None:
-                        handler(fold, event, notification_id)
+                _preload(fold, events)
+                for event in events:
+                    HANDLERS[event.name](fold, event, event.notification_id)
                 fold.write()
-                self.conn.execute("UPDATE analytics_position SET position = ?",
-                                  [notifications[-1].id])
+                self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-            self.processed += len(events)
-            return len(events)
+            self.processed += covered
+            return covered
 
     def catch_up(self) -> int:
         total = 0
@@ -831,19 +846,34 @@ class AnalyticsLoader:
         self.conn.close()
 
 
-def _preload(fold: Fold, events: list[Any]) -> None:
+def _preload(fold: Fold, events: list[Event]) -> None:
     """Fetch the keyed rows a batch will touch in one query per table."""
-    wo_ids = {str(e.originator_id) for e in events if isinstance(e, WorkOrder.Event)}
-    fold.preload("fact_work_orders", "work_order_id", wo_ids)
-    fold.preload("fact_labor_lines", "work_order_id", wo_ids)
-    fold.preload("fact_part_lines", "work_order_id", wo_ids)
-    fold.preload("fact_settlements", "settlement_id",
-                 {str(e.originator_id) for e in events if isinstance(e, Settlement.Event)})
-    settled = {str(e.work_order_id) for e in events if isinstance(e, Settlement.Opened)} | {
+    ids: dict[str, set[str]] = {}
+    for e in events:
+        ids.setdefault(e.area, set()).add(e.originator_id)
+    wo_ids = ids.get("WorkOrder", set())
+    fold.preload("fact_work_orders", wo_ids)
+    fold.preload("fact_labor_lines", wo_ids)
+    fold.preload("fact_part_lines", wo_ids)
+    fold.preload("fact_settlements", ids.get("Settlement", ()))
+    settled = {e.work_order_id for e in events if e.name == "Settlement.Opened"} | {
         row["work_order_id"] for row in fold.rows.get("fact_settlements", {}).values() if row}
-    fold.preload("fact_labor_lines", "work_order_id", settled - wo_ids)
-    fold.preload("dim_stock_item", "stock_item_id",
-                 {str(e.originator_id) for e in events if isinstance(e, StockItem.Event)})
+    fold.preload("fact_labor_lines", settled)
+    fold.preload("dim_stock_item", ids.get("StockItem", ()))
+    opened = [e for e in events if e.name == "WorkOrder.Opened"]
+    fold.preload("dim_store", {e.audit.store_id for e in opened})
+    fold.preload("dim_customer", {e.customer_id for e in opened} | ids.get("Customer", set()))
+    fold.preload("dim_technician", {e.technician_id for e in events
+                                    if e.name == "WorkOrder.JobDispatched"})
+    fold.preload("dim_technician_stream", ids.get("Technician", ()))
+    fold.preload("fact_follow_ups", ids.get("FollowUp", ()))
+    fold.preload("fact_appointments", ids.get("Appointment", ()))
+    fold.preload("dim_part", ids.get("Part", ()))
+    fold.preload("fact_refunds", {e.refund_id for e in events
+                                  if e.name in REFUND_DECISIONS})
+
+
+REFUND_DECISIONS = ("Settlement.RefundApproved", "Settlement.RefundRejected")
 
 
 def create(conn: duckdb.DuckDBPyConnection) -> None:
