@@ -54,16 +54,16 @@ def plain(value: Any) -> Any:
 class Event:
     """One stored event: its position, stream, topic and lazily decoded attributes."""
 
-    __slots__ = ("_cache", "_state", "area", "name", "notification_id", "originator_id",
-                 "topic")
+    __slots__ = ("_cache", "_state", "aggregate", "notification_id", "originator_id",
+                 "qualname", "topic")
 
     def __init__(self, notification_id: int, originator_id: str, topic: str,
                  state: dict[str, Any]) -> None:
         self.notification_id = notification_id
         self.originator_id = originator_id
         self.topic = topic
-        self.name = topic.partition(":")[2]  # e.g. WorkOrder.Opened
-        self.area = self.name.partition(".")[0]  # e.g. WorkOrder
+        self.qualname = topic.partition(":")[2]  # e.g. WorkOrder.Opened
+        self.aggregate = self.qualname.partition(".")[0]  # e.g. WorkOrder
         self._state = state
         self._cache: dict[str, Any] = {}
 
@@ -88,13 +88,15 @@ class EventSource:
         self.names = list(names)
         recorder: Any = app.recorder
         self.recorder = recorder
-        # One range of the log; the state of events without a handler stays on the server.
-        self.statement = SQL(
-            "SELECT notification_id, originator_id::text, topic, "
-            "CASE WHEN split_part(topic, ':', 2) = ANY(%s) THEN state END "
-            "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s"
-        ).format(schema=Identifier(recorder.datastore.schema),
-                 table=Identifier(recorder.events_table_name))
+        self.statement: Any = None
+        if hasattr(recorder, "datastore"):  # PostgreSQL: one range of the log, the state of
+            # events without a handler stays on the server
+            self.statement = SQL(
+                "SELECT notification_id, originator_id::text, topic, "
+                "CASE WHEN split_part(topic, ':', 2) = ANY(%s) THEN state END "
+                "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s"
+            ).format(schema=Identifier(recorder.datastore.schema),
+                     table=Identifier(recorder.events_table_name))
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
@@ -106,10 +108,17 @@ class EventSource:
         reached = min(self.head(), after + limit)
         if reached <= after:
             return [], after, 0
-        with self.recorder.datastore.get_connection() as conn, \
-                conn.cursor(binary=True, row_factory=tuple_row) as cursor:
-            cursor.execute(self.statement, [self.names, after, reached])
-            rows = cursor.fetchall()
+        if self.statement is None:  # another recorder (in memory, SQLite): its own reads
+            handled = set(self.names)
+            rows: list[tuple[Any, ...]] = [(n.id, str(n.originator_id), n.topic,
+                     n.state if n.topic.partition(":")[2] in handled else None)
+                    for n in self.recorder.select_notifications(
+                        start=after + 1, limit=limit, stop=reached)]
+        else:
+            with self.recorder.datastore.get_connection() as conn, \
+                    conn.cursor(binary=True, row_factory=tuple_row) as cursor:
+                cursor.execute(self.statement, [self.names, after, reached])
+                rows = cursor.fetchall()
         rows.sort(key=itemgetter(0))
         return [self.decode(*row) for row in rows if row[3] is not None], reached, len(rows)
 
