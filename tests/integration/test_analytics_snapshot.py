@@ -1,0 +1,111 @@
+"""The published snapshot: two files take turns, brought up to date in place with the changed
+rows only, and a file a reader still holds is never written (it gets a whole copy instead)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from analytics.loader import AnalyticsLoader
+from analytics.publish import snapshot_path, turns
+from analytics.reader import snapshot
+from analytics.schema import TABLES
+from servicecore.container import Container
+from tests.integration.test_analytics import visit
+
+READER = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1], read_only=True)
+count = lambda: conn.execute("SELECT count(*) FROM fact_work_orders").fetchone()[0]
+print(count(), flush=True)
+sys.stdin.readline()
+print(count(), flush=True)
+"""
+
+
+def tables(conn: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
+    return {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY ALL").fetchall()
+            for t in TABLES}
+
+
+def work_orders(conn: duckdb.DuckDBPyConnection, store: str) -> int:
+    found = conn.execute("SELECT count(*) FROM fact_work_orders WHERE store_id = ?",
+                         [store]).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_later_publications_bring_the_other_file_up_to_date_in_place(
+        container: Container, tmp_path: Path) -> None:
+    store = "PB" + uuid.uuid4().hex[:6].upper()
+    loader = AnalyticsLoader(container.app, tmp_path / "analytics" / "servicecore.duckdb")
+    try:
+        ways = []
+        for step in range(4):
+            visit(container, store, f"2025-04-{10 + step:02d}", step)
+            loader.catch_up()
+            assert loader.publish(force=True)
+            ways.append(loader.publisher.last_way)
+            with snapshot(loader.path) as (conn, info):
+                assert info["position"] == loader.position()
+                assert tables(conn) == tables(loader.conn)  # every row of every table
+                assert work_orders(conn, store) == step + 1
+        # a process's first publication into each file copies it whole (its tables may be
+        # older than a column); after that only what changed is written
+        assert ways == ["copy", "copy", "in place", "in place"]
+        stable = snapshot_path(loader.path)
+        assert os.stat(stable).st_ino == os.stat(stable.with_name(info["file"])).st_ino
+        assert sorted(p.name for p in stable.parent.glob("servicecore-snapshot*")) == [
+            "servicecore-snapshot-a.duckdb", "servicecore-snapshot-b.duckdb",
+            "servicecore-snapshot.duckdb", "servicecore-snapshot.json"]  # no WAL, no leftovers
+    finally:
+        loader.close()
+
+
+def test_a_file_still_held_by_a_reader_is_never_written(container: Container,
+                                                        tmp_path: Path) -> None:
+    store = "PR" + uuid.uuid4().hex[:6].upper()
+    loader = AnalyticsLoader(container.app, tmp_path / "analytics" / "servicecore.duckdb")
+    try:
+        for step in range(2):  # a, then b
+            visit(container, store, f"2025-04-{10 + step:02d}", step)
+            loader.catch_up()
+            loader.publish(force=True)
+        a, _b = turns(loader.path)
+        # A reader in another process opened `a` two publications ago and still reads it.
+        reader = subprocess.Popen([sys.executable, "-c", READER, str(a)], text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert reader.stdout is not None and reader.stdin is not None
+        before = int(reader.stdout.readline())
+        visit(container, store, "2025-04-12", 2)
+        loader.catch_up()
+        loader.publish(force=True)  # a's turn: its lock is held, so a new file takes its name
+        assert loader.publisher.last_way == "copy"
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert int(reader.stdout.readline()) == before  # what it opened, whole
+        assert reader.wait(timeout=30) == 0
+        with snapshot(loader.path) as (conn, info):
+            assert info["file"] == a.name and work_orders(conn, store) == 3
+
+            # A reader in this process holds `a` too: DuckDB's lock does not tell, it says so.
+            visit(container, store, "2025-04-13", 3)
+            loader.catch_up()
+            loader.publish(force=True)  # into b, in place
+            assert loader.publisher.last_way == "in place"
+            visit(container, store, "2025-04-14", 4)
+            loader.catch_up()
+            loader.publish(force=True)  # a's turn again
+            assert loader.publisher.last_way == "copy"
+            assert work_orders(conn, store) == 3
+        with snapshot(loader.path) as (conn, _info):
+            assert work_orders(conn, store) == 5
+            assert tables(conn) == tables(loader.conn)
+    finally:
+        loader.close()
