@@ -73,6 +73,7 @@ class Fold:
     rows: dict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = field(default_factory=dict)
     by_first: dict[str, dict[Any, set[tuple[Any, ...]]]] = field(default_factory=dict)
     loaded: dict[str, set[Any]] = field(default_factory=dict)
+    absent: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)  # not in DuckDB
     changed: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
     appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seqs: dict[int, int] = field(default_factory=dict)
@@ -112,6 +113,7 @@ class Fold:
         cache = self.rows.setdefault(table, {})
         if key not in cache:
             if key[0] in self.loaded.get(table, ()):
+                self.absent.setdefault(table, set()).add(key)
                 return None  # preloaded: not there
             spec = BY_NAME[table]
             where = " AND ".join(f"{k} = ?" for k in spec.key)
@@ -121,12 +123,17 @@ class Fold:
                 list(key)).fetchall()
             self._remember(table, key, dict(zip(spec.column_names, found[0], strict=True))
                            if found else None)
+            if not found:
+                self.absent.setdefault(table, set()).add(key)
         return cache[key]
 
     def put(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         spec = BY_NAME[table]
         full = {c: row.get(c) for c in spec.column_names}
         key = tuple(full[k] for k in spec.key)
+        cache = self.rows.setdefault(table, {})
+        if (cache[key] is None) if key in cache else key[0] in self.loaded.get(table, ()):
+            self.absent.setdefault(table, set()).add(key)  # a new row: nothing to delete
         self._remember(table, key, full)
         self._changed(table, key, full)
         return full
@@ -165,9 +172,10 @@ class Fold:
                 continue
             arrow = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
             self.conn.register("batch_rows", arrow)
-            match = " AND ".join(f"t.{k} = b.{k}" for k in spec.key)
-            self.conn.execute(f"DELETE FROM {table} t WHERE EXISTS "
-                              f"(SELECT 1 FROM batch_rows b WHERE {match})")
+            if keys - self.absent.get(table, set()):  # rows of earlier batches change
+                match = " AND ".join(f"t.{k} = b.{k}" for k in spec.key)
+                self.conn.execute(f"DELETE FROM {table} t WHERE EXISTS "
+                                  f"(SELECT 1 FROM batch_rows b WHERE {match})")
             self.conn.execute(f"INSERT INTO {table} SELECT * FROM batch_rows")
             self.conn.unregister("batch_rows")
         for table, added in self.appends.items():

@@ -194,6 +194,20 @@ def replicate(conn: duckdb.DuckDBPyConnection, target: int) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+def whole_copy_at_size(report: Report, conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """What publishing by a whole copy costs once the file has a dealer group's size."""
+    from analytics.publish import Publisher
+
+    publisher = Publisher(conn, path)
+    started = time.perf_counter()
+    publisher.publish(0)
+    wall = time.perf_counter() - started
+    report.add(f"snapshot publication as a whole copy of the replicated file "
+               f"({path.stat().st_size / 2**20:.0f} MiB)",
+               Measurement(ops=1, units=1, seconds=wall, latencies=[wall]),
+               rate_unit="publications")
+
+
 def kpi_latency(report: Report, args: argparse.Namespace, path: Path) -> None:
     from analytics.kpis import CATALOGUE, Filters, run
 
@@ -245,6 +259,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
             report.notes["replication"] = replicate(conn, args.fact_rows)
             print(f"facts replicated to {report.notes['replication']['total_fact_rows']:,} rows "
                   f"({report.notes['replication']['copies']} copies)", flush=True)
+            whole_copy_at_size(report, conn, big)
         report.notes["duckdb"] = {"version": duckdb.__version__,
                                   "file_mib": round(big.stat().st_size / 2**20, 1)}
         kpi_latency(report, args, big)
