@@ -75,11 +75,12 @@ def reading(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
 class Publisher:
     """Publishes the loader's tables (its connection, its file) as the read-only snapshot.
 
-    Which way is cheaper depends on the file's size, what changed and the machine (a copy from
-    the page cache is fast: on the 2-core test machine a 466 MiB file copied in 0.2-0.9 s while
-    bringing it up to date in place after 5,000 events took 1.8-2.1 s). So each publication
-    takes the way that was cheaper the last time it was timed, and every `retry_every`-th
-    publication times the other way again; `prefer` fixes the way instead (when it can be).
+    Which way is cheaper depends on the file's size, what changed and the machine: in place
+    costs about the same whatever the size (statements per table, a commit), a copy grows with
+    the file, and a small file copies faster from the page cache than it is brought up to date
+    (bench/README.md, "Analytics"). So each publication takes the way that was cheaper the last
+    time it was timed, and every `retry_every`-th publication times the other way again;
+    `prefer` fixes the way instead (when it can be).
     """
 
     retry_every = 20
