@@ -103,24 +103,29 @@ class EventSource:
 
     def read(self, after: int, limit: int) -> tuple[list[Event], int, int]:
         """The handled events among the next `limit` positions of the log after `after` (up to
-        its head as it was before the read), the position reached, and how many events of the
-        log that range held."""
-        reached = min(self.head(), after + limit)
-        if reached <= after:
-            return [], after, 0
-        if self.statement is None:  # another recorder (in memory, SQLite): its own reads
-            handled = set(self.names)
-            rows: list[tuple[Any, ...]] = [(n.id, str(n.originator_id), n.topic,
-                     n.state if n.topic.partition(":")[2] in handled else None)
-                    for n in self.recorder.select_notifications(
-                        start=after + 1, limit=limit, stop=reached)]
-        else:
-            with self.recorder.datastore.get_connection() as conn, \
-                    conn.cursor(binary=True, row_factory=tuple_row) as cursor:
-                cursor.execute(self.statement, [self.names, after, reached])
-                rows = cursor.fetchall()
+        its head as it was before the read; ranges holding no event at all, a gap of ids, are
+        passed over), the position reached, and how many events of the log that range held."""
+        head = self.head()
+        rows: list[tuple[Any, ...]] = []
+        reached = after
+        while reached < head and not rows:
+            start, reached = reached, min(head, reached + limit)
+            rows = self._rows(start, reached)
         rows.sort(key=itemgetter(0))
         return [self.decode(*row) for row in rows if row[3] is not None], reached, len(rows)
+
+    def _rows(self, after: int, reached: int) -> list[tuple[Any, ...]]:
+        if self.statement is None:  # another recorder (in memory, SQLite): its own reads
+            handled = set(self.names)
+            return [(n.id, str(n.originator_id), n.topic,
+                     n.state if n.topic.partition(":")[2] in handled else None)
+                    for n in self.recorder.select_notifications(
+                        start=after + 1, limit=reached - after, stop=reached)]
+        with self.recorder.datastore.get_connection() as conn, \
+                conn.cursor(binary=True, row_factory=tuple_row) as cursor:
+            cursor.execute(self.statement, [self.names, after, reached])
+            found: list[tuple[Any, ...]] = cursor.fetchall()
+            return found
 
     def decode(self, notification_id: int, originator_id: str, topic: str,
                state: bytes) -> Event:

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg
 
 from analytics.loader import AnalyticsLoader
 from analytics.publish import snapshot_path, turns
 from analytics.reader import snapshot
 from analytics.schema import TABLES
-from servicecore.container import Container
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.databases import scratch_database
 from tests.integration.test_analytics import visit
 
 READER = """
@@ -140,3 +143,27 @@ def test_each_publication_takes_the_way_that_was_cheaper(container: Container,
                         "copy", "in place"]
     finally:
         loader.close()
+
+
+def test_a_gap_of_ids_longer_than_a_batch_is_passed_over(server_url: str,
+                                                         tmp_path: Path) -> None:
+    # Ids a rolled-back save took are never used: a range of the log can hold no event at all.
+    with scratch_database(server_url, "sc_gap") as url:
+        system = build(settings_for(url, tmp_path / "var"))
+        try:
+            visit(system, "GAP", "2025-04-10", 0)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("SELECT setval('servicecore_events_notification_id_seq', "
+                             "nextval('servicecore_events_notification_id_seq') + 50)")
+            visit(system, "GAP", "2025-04-11", 1)
+            head = system.app.recorder.max_notification_id()
+            loader = AnalyticsLoader(system.app, tmp_path / "gap.duckdb", batch_size=7)
+            try:
+                events = loader.catch_up()
+                assert loader.position() == head
+                assert events < head  # the ids of the gap are no events
+                assert work_orders(loader.conn, "GAP") == 2
+            finally:
+                loader.close()
+        finally:
+            system.close()
