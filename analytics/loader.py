@@ -886,13 +886,13 @@ def _preload(fold: Fold, events: list[Event]) -> None:
     fold.preload("fact_labor_lines", wo_ids)
     fold.preload("fact_part_lines", wo_ids)
     fold.preload("fact_settlements", ids.get("Settlement", ()))
-    settled = {e.work_order_id for e in events if e.qualname == "Settlement.Opened"} | {
+    settled = {str(e.work_order_id) for e in events if e.qualname == "Settlement.Opened"} | {
         row["work_order_id"] for row in fold.rows.get("fact_settlements", {}).values() if row}
     fold.preload("fact_labor_lines", settled)
     fold.preload("dim_stock_item", ids.get("StockItem", ()))
     opened = [e for e in events if e.qualname == "WorkOrder.Opened"]
     fold.preload("dim_store", {e.audit.store_id for e in opened})
-    fold.preload("dim_customer", {e.customer_id for e in opened} | ids.get("Customer", set()))
+    fold.preload("dim_customer", {str(e.customer_id) for e in opened} | ids.get("Customer", set()))
     fold.preload("dim_technician", {e.technician_id for e in events
                                     if e.qualname == "WorkOrder.JobDispatched"})
     fold.preload("dim_technician_stream", ids.get("Technician", ()))
