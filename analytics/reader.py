@@ -1,8 +1,8 @@
 """Read-only access to the published analytic snapshot (for API replicas and the query CLI).
 
 DuckDB allows one writing process per file, so readers outside the loader never open its file:
-they open the snapshot the loader publishes (checkpoint, copy, atomic rename) and say which
-position of the event log it reflects.
+they open the snapshot the loader publishes (analytics.publish: one of two files taking turns,
+the one its JSON names) and say which position of the event log it reflects.
 
 Readers see times in the store's time zone: a date filter cuts at midnight there, and a day,
 week or month bucket starts there (a visit at 23:30 UTC belongs to the next day in Shanghai).
@@ -11,6 +11,7 @@ week or month bucket starts there (a visit at 23:30 UTC belongs to the next day 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,12 +20,12 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from analytics.loader import snapshot_path
+from analytics.publish import info_path, reading
 from domain.common import NotFound
 
 
 def snapshot_info(path: Path) -> dict[str, Any]:
-    info = snapshot_path(path).with_suffix(".json")
+    info = info_path(path)
     if not info.exists():
         raise NotFound("no analytic snapshot has been published yet: run "
                        "`servicecore worker analytics` (or `serve` with in-process workers)")
@@ -42,11 +43,20 @@ def snapshot(path: Path, zone: str | None = None
              ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, Any]]]:
     """A read-only connection to the latest snapshot (in the store's time zone when given),
     with the position it reflects."""
-    info = snapshot_info(path)
-    conn = duckdb.connect(str(snapshot_path(path)), read_only=True)
-    try:
-        if zone is not None:
-            use_zone(conn, zone)
-        yield conn, info
-    finally:
-        conn.close()
+    snapshot_info(path)
+    for attempt in range(3):
+        with reading(path) as (held, info):
+            try:
+                conn = duckdb.connect(str(held), read_only=True)
+            except duckdb.IOException:  # being brought up to date: the info just moved on
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+                continue
+            try:
+                if zone is not None:
+                    use_zone(conn, zone)
+                yield conn, info
+            finally:
+                conn.close()
+            return

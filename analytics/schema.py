@@ -10,7 +10,7 @@ payments, punches). Money is CNY to the fen; times are instants (TIMESTAMPTZ, st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MONEY = "DECIMAL(18,2)"
 QTY = "DECIMAL(18,3)"
@@ -65,7 +65,7 @@ LOT = ("lot_id", V, "the stock lot the quantity came from or went to (supplier d
 UNIT_COST = ("unit_cost", MONEY, "CNY per unit: the lot's unit cost as received")
 TECHNICIAN = ("technician_id", V, "the technician's user id; see dim_technician")
 
-TABLES = (
+TABLES: tuple[Table, ...] = (
     Table("fact_work_orders", "one row per work order (a service visit) with its milestones; "
           "updated as the visit moves on", (
               WORK_ORDER,
@@ -299,6 +299,11 @@ TABLES = (
               ("erased", "BOOLEAN", "true once the customer's personal data was erased"),
           ), ("customer_id",)),
 )
+# Every keyed table ends with the last event that changed its row: the snapshot publisher
+# copies only rows changed since the snapshot's position (growing facts: new notification ids).
+CHANGED_BY = ("last_notification_id", "BIGINT",
+              "the last event (notification id, see analytics_position) that changed the row")
+TABLES = tuple(replace(t, fields=(*t.fields, CHANGED_BY)) if t.key else t for t in TABLES)
 BY_NAME = {t.name: t for t in TABLES}
 POSITION_DDL = "CREATE TABLE IF NOT EXISTS analytics_position (position BIGINT NOT NULL)"
 POSITION_COMMENTS = [

@@ -10,12 +10,18 @@ Measured:
 1. incremental catch-up: AnalyticsLoader(batch_size=--batch-size).run_batch() from position 0
    into a fresh DuckDB file, batch by batch - events/s, batch p50/p99;
 2. analytics.loader.rebuild() from event 0 (fresh file, checkpoint, rename) - events/s;
-3. KPI latency: the loaded facts are REPLICATED inside DuckDB (INSERT ... SELECT, each copy
+   both with the CPU seconds of this process (the machine may be crowded);
+3. a third catch-up publishing the snapshot after every batch - the time of each publication,
+   in place (changed rows into the other of the two files) or as a whole copy, and one whole
+   copy of the final file to compare;
+4. KPI latency: the loaded facts are REPLICATED inside DuckDB (INSERT ... SELECT, each copy
    with its own store ids `<store>-R<k>` and ids suffixed `|<k>`, dates unchanged) until the
    fact tables hold >= --fact-rows rows (default 5 million); then every KPI of the catalogue
    runs --repeat times with one store's last 12 months, and --repeat times for the whole group
    over the same 12 months - p50/p99 per KPI. The copies are not new business: they are there
-   to give the queries the size of a large dealer group.
+   to give the queries the size of a large dealer group;
+5. publication at that size: a whole copy, and in place after each of 5 simulated batches
+   (the newest 5,000 work orders changed, 5,000 payments added).
 
     python -m bench.analytics [--server ...] [--history-url URL] [--fact-rows 5000000]
 """
@@ -94,7 +100,7 @@ def catch_up(report: Report, args: argparse.Namespace, container: Any, path: Pat
     loader = AnalyticsLoader(container.app, path, batch_size=args.batch_size)
     latencies: list[float] = []
     events = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         while True:
             t0 = time.perf_counter()
@@ -105,19 +111,56 @@ def catch_up(report: Report, args: argparse.Namespace, container: Any, path: Pat
             events += count
     finally:
         loader.close()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     report.add(f"incremental catch-up, batch_size {args.batch_size} (latency = 1 batch)",
-               Measurement(ops=len(latencies), units=events, seconds=wall, latencies=latencies))
+               Measurement(ops=len(latencies), units=events, seconds=wall, latencies=latencies),
+               **cpu_figures(events, cpu))
+
+
+def cpu_figures(events: int, cpu: float) -> dict[str, Any]:
+    """CPU seconds of this process (its DuckDB threads too): on a crowded machine the wall
+    clock also counts the time other work held the cores."""
+    return {"process_cpu_seconds": round(cpu, 2),
+            "events_per_cpu_second": round(events / cpu) if cpu else 0}
 
 
 def timed_rebuild(report: Report, args: argparse.Namespace, container: Any, path: Path) -> None:
     from analytics.loader import rebuild
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = rebuild(container.app, path, batch_size=args.batch_size)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     report.add(f"rebuild(), batch_size {args.batch_size} (latency = whole rebuild)",
-               Measurement(ops=1, units=int(result["events"]), seconds=wall, latencies=[wall]))
+               Measurement(ops=1, units=int(result["events"]), seconds=wall, latencies=[wall]),
+               **cpu_figures(int(result["events"]), cpu))
+
+
+def publishing(report: Report, args: argparse.Namespace, container: Any, path: Path) -> None:
+    """Catch-up again, publishing the snapshot after every batch (`worker analytics` does it
+    every 10 s when the log moved): how long a publication takes, in place or as a copy."""
+    from analytics.loader import AnalyticsLoader
+
+    loader = AnalyticsLoader(container.app, path, batch_size=args.batch_size)
+    loader.publisher.prefer = "in place"  # time it every batch (the loader picks the cheaper)
+    ways: dict[str, list[float]] = {"copy": [], "in place": []}
+    try:
+        while loader.run_batch():
+            t0 = time.perf_counter()
+            loader.publish(force=True)
+            ways[loader.publisher.last_way].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        loader.publisher.fresh.clear()  # a whole copy of the final file, for comparison
+        loader.publish(force=True)
+        ways["copy"].append(time.perf_counter() - t0)
+        size = path.stat().st_size
+    finally:
+        loader.close()
+    for way, latencies in ways.items():
+        if latencies:
+            report.add(f"snapshot publication after each batch: {way}", Measurement(
+                ops=len(latencies), units=len(latencies), seconds=sum(latencies),
+                latencies=latencies), rate_unit="publications",
+                loader_file_mib=round(size / 2**20, 1))
 
 
 def fact_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -152,6 +195,54 @@ def replicate(conn: duckdb.DuckDBPyConnection, target: int) -> dict[str, Any]:
     return {"copies": copies, "rows_per_copy": per_copy, "rows_before": base,
             "rows_after": rows, "total_fact_rows": sum(rows.values()),
             "seconds": round(time.perf_counter() - started, 1)}
+
+
+def publishing_at_size(report: Report, conn: duckdb.DuckDBPyConnection, path: Path,
+                       steps: int = 5, changes: int = 5000) -> None:
+    """Publication at a dealer group's size: a whole copy of the replicated file, and in place
+    after each of `steps` simulated batches (the newest `changes` work orders changed and
+    `changes` payments added; the position first moved past the copies' notification ids)."""
+    from analytics.publish import Publisher
+
+    found = conn.execute(
+        "SELECT max(n) FROM (SELECT max(notification_id) AS n FROM fact_payments UNION ALL "
+        "SELECT max(notification_id) FROM fact_clock_punches UNION ALL "
+        "SELECT max(notification_id) FROM fact_stock_movements UNION ALL "
+        "SELECT max(notification_id) FROM fact_stocktake_variances)").fetchone()
+    position = int(found[0]) if found and found[0] is not None else 0
+    conn.execute("UPDATE analytics_position SET position = ?", [position])
+    size = f"{path.stat().st_size / 2**20:.0f} MiB"
+    publisher = Publisher(conn, path, prefer="in place")
+    ways: dict[str, list[float]] = {"copy": [], "in place": []}
+
+    def publish() -> None:
+        started = time.perf_counter()
+        publisher.publish(position)
+        ways[publisher.last_way].append(time.perf_counter() - started)
+
+    publish()
+    publish()  # both files copied once
+    payment_columns = [r[0] for r in conn.execute("DESCRIBE fact_payments").fetchall()]
+    for step in range(steps):
+        position += changes
+        conn.execute("UPDATE fact_work_orders SET last_notification_id = ? WHERE rowid >= "
+                     "(SELECT max(rowid) FROM fact_work_orders) - ?", [position, changes])
+        select = ", ".join("? + row_number() OVER ()" if c == "notification_id" else
+                           f"payment_id || '-s{step}'" if c == "payment_id" else c
+                           for c in payment_columns)
+        conn.execute(f"INSERT INTO fact_payments SELECT {select} FROM (SELECT * FROM "
+                     f"fact_payments LIMIT ?)", [position - changes, changes])
+        conn.execute("UPDATE analytics_position SET position = ?", [position])
+        publish()
+    publisher.fresh.clear()
+    publish()  # a whole copy of the final file
+    for way, latencies in ways.items():
+        report.add(f"snapshot publication of the replicated file ({size}): {way}"
+                   + (f" after {changes:,} work orders changed + {changes:,} payments"
+                      if way == "in place" else ""),
+                   Measurement(ops=len(latencies), units=len(latencies),
+                               seconds=sum(latencies), latencies=latencies),
+                   rate_unit="publications")
 
 
 def kpi_latency(report: Report, args: argparse.Namespace, path: Path) -> None:
@@ -198,6 +289,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
             report.notes["history"] = {**source, "events": events[0] if events else 0}
             catch_up(report, args, container, work / "incremental.duckdb")
             timed_rebuild(report, args, container, work / "rebuilt.duckdb")
+            publishing(report, args, container, work / "published" / "servicecore.duckdb")
         big = work / "kpi.duckdb"
         shutil.copyfile(work / "rebuilt.duckdb", big)
         with duckdb.connect(str(big)) as conn:
@@ -207,6 +299,8 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
         report.notes["duckdb"] = {"version": duckdb.__version__,
                                   "file_mib": round(big.stat().st_size / 2**20, 1)}
         kpi_latency(report, args, big)
+        with duckdb.connect(str(big)) as conn:
+            publishing_at_size(report, conn, big)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report.save()

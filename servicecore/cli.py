@@ -216,10 +216,12 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
     try:
         progress = Progress("analytics")
         try:
-            figures = rebuild(container.app, settings.analytics_path, progress=progress)
+            figures = rebuild(container.app, settings.analytics_path, progress=progress,
+                              zone=settings.store_timezone)
         finally:
             progress.close()
-        loader = AnalyticsLoader(container.app, settings.analytics_path)
+        loader = AnalyticsLoader(container.app, settings.analytics_path,
+                                 zone=settings.store_timezone)
         try:
             loader.publish(force=True)
         finally:

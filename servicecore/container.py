@@ -220,7 +220,8 @@ class Container:
     def make_analytics_loader(self) -> AnalyticsLoader:
         """The DuckDB loader (closed with the container)."""
         loader = AnalyticsLoader(self.app, self.settings.analytics_path,
-                                 publish_every=self.settings.analytics_publish_seconds)
+                                 publish_every=self.settings.analytics_publish_seconds,
+                                 zone=self.settings.store_timezone)
         self._closers.append(loader.close)
         return loader
 

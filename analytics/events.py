@@ -1,0 +1,142 @@
+"""Events for the analytics loader, read in sets and decoded only as far as a handler looks.
+
+The loader needs a few fields of each event, not domain objects: one query fetches a batch of
+the topics it has handlers for (plain tuples, bytea in binary), `orjson.loads` turns each state
+into dicts, and an attribute is converted (decimals, instants, UUIDs, the audit) only when a
+handler reads it. Events of other topics are never fetched: the position still moves past them.
+An event stored with a `class_version` (it would need an upcaster) goes through the
+application's mapper instead, so it reads the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from operator import itemgetter
+from typing import Any
+from uuid import UUID
+
+import orjson
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from domain.application import ServiceCore
+from domain.common import Audit
+
+
+def _uuid(hex_: str) -> str:
+    return str(UUID(hex=hex_))
+
+
+def _audit(data: dict[str, Any]) -> Audit:
+    return Audit(**{**data, "at": datetime.fromisoformat(data["at"])})
+
+
+DECODERS: dict[str, Callable[[Any], Any]] = {
+    "decimal_str": Decimal, "datetime_iso": datetime.fromisoformat, "uuid_hex": _uuid,
+    "audit": _audit,
+}
+
+
+def plain(value: Any) -> Any:
+    """A stored value with the transcoder's `{"_type_", "_data_"}` wrappers turned into values
+    (UUIDs as their text); an unknown wrapper raises rather than loading something wrong."""
+    if type(value) is dict:
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return DECODERS[value["_type_"]](value["_data_"])
+        return {k: plain(v) for k, v in value.items()}
+    if type(value) is list:
+        return [plain(v) for v in value]
+    return value
+
+
+class Event:
+    """One stored event: its position, stream, topic and lazily decoded attributes."""
+
+    __slots__ = ("_cache", "_state", "aggregate", "notification_id", "originator_id",
+                 "qualname", "topic")
+
+    def __init__(self, notification_id: int, originator_id: str, topic: str,
+                 state: dict[str, Any]) -> None:
+        self.notification_id = notification_id
+        self.originator_id = originator_id
+        self.topic = topic
+        self.qualname = topic.partition(":")[2]  # e.g. WorkOrder.Opened
+        self.aggregate = self.qualname.partition(".")[0]  # e.g. WorkOrder
+        self._state = state
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        try:
+            raw = self._state[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = self._cache[name] = plain(raw)
+        return value
+
+
+class EventSource:
+    """Reads batches of the events whose `Class.Event` names the loader handles."""
+
+    def __init__(self, app: ServiceCore, names: Sequence[str]) -> None:
+        self.app = app
+        self.names = list(names)
+        recorder: Any = app.recorder
+        self.recorder = recorder
+        self.statement: Any = None
+        if hasattr(recorder, "datastore"):  # PostgreSQL: one range of the log, the state of
+            # events without a handler stays on the server
+            self.statement = SQL(
+                "SELECT notification_id, originator_id::text, topic, "
+                "CASE WHEN split_part(topic, ':', 2) = ANY(%s) THEN state END "
+                "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s"
+            ).format(schema=Identifier(recorder.datastore.schema),
+                     table=Identifier(recorder.events_table_name))
+
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def read(self, after: int, limit: int) -> tuple[list[Event], int, int]:
+        """The handled events among the next `limit` positions of the log after `after` (up to
+        its head as it was before the read; ranges holding no event at all, a gap of ids, are
+        passed over), the position reached, and how many events of the log that range held."""
+        head = self.head()
+        rows: list[tuple[Any, ...]] = []
+        reached = after
+        while reached < head and not rows:
+            start, reached = reached, min(head, reached + limit)
+            rows = self._rows(start, reached)
+        rows.sort(key=itemgetter(0))
+        return [self.decode(*row) for row in rows if row[3] is not None], reached, len(rows)
+
+    def _rows(self, after: int, reached: int) -> list[tuple[Any, ...]]:
+        if self.statement is None:  # another recorder (in memory, SQLite): its own reads
+            handled = set(self.names)
+            return [(n.id, str(n.originator_id), n.topic,
+                     n.state if n.topic.partition(":")[2] in handled else None)
+                    for n in self.recorder.select_notifications(
+                        start=after + 1, limit=reached - after, stop=reached)]
+        with self.recorder.datastore.get_connection() as conn, \
+                conn.cursor(binary=True, row_factory=tuple_row) as cursor:
+            cursor.execute(self.statement, [self.names, after, reached])
+            found: list[tuple[Any, ...]] = cursor.fetchall()
+            return found
+
+    def decode(self, notification_id: int, originator_id: str, topic: str,
+               state: bytes) -> Event:
+        mapper = self.app.mapper
+        if mapper.cipher is None and mapper.compressor is None:
+            decoded = orjson.loads(state)
+            if "class_version" not in decoded:
+                return Event(notification_id, originator_id, topic, decoded)
+        from eventsourcing.persistence import StoredEvent
+
+        domain_event = mapper.to_domain_event(StoredEvent(
+            originator_id=UUID(originator_id), originator_version=0, topic=topic,
+            state=bytes(state)))
+        return Event(notification_id, originator_id, topic, dict(vars(domain_event)))
