@@ -98,6 +98,7 @@ def test_python_warnings_are_log_lines_too() -> None:
     stream = io.StringIO()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    logging.captureWarnings(False)  # undo an earlier configure() in this process, if any
     logs.configure("json", "worker-projections", stream=stream)
     try:
         with warnings.catch_warnings():
