@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
 
 from api import errors, openapi
 from api.context import ApiContext
 from api.deps import known_query_only
 from api.middleware import BodyLimit
+from api.reads import read_pool
 from api.routes import (
     aftercare,
     analytics,
@@ -31,7 +35,22 @@ from api.routes import (
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The asyncio pool of the single-item reads lives as long as the served app."""
+        pool = read_pool(ctx)
+        if pool is not None:
+            await pool.open()
+        app.state.read_pool = pool
+        try:
+            yield
+        finally:
+            app.state.read_pool = None
+            if pool is not None:
+                await pool.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="servicecore",
         description="Event-sourced after-sales core of a car dealership. Errors are "
         "application/problem+json; commands accept Idempotency-Key and If-Match.",

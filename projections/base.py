@@ -7,14 +7,21 @@ keep serving, then swap them in one transaction.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
 REBUILD_SUFFIX = "_rebuild"
+# A runner that moves a projection's position says so on this channel ("<name>:<position>",
+# sent when its batch commits): readers waiting for `?wait_for=` wake up without polling.
+POSITIONS_CHANNEL = "servicecore_positions"
+T = TypeVar("T")
+# A query function written once for both kinds of connection: it yields (sql, params) and is
+# sent back the rows as dicts; what it returns is the answer (see `read` and `read_async`).
+Reading = Generator[tuple[str, Sequence[Any]], list[dict[str, Any]], T]
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,29 @@ def rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str,
     """A query's rows as dicts (what every read model's query functions answer with)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, params).fetchall()
+
+
+def read(conn: psycopg.Connection[Any], reading: Reading[T]) -> T:
+    """Run a `Reading` on a (pooled, autocommit) connection."""
+    try:
+        sql, params = next(reading)
+        while True:
+            sql, params = reading.send(rows(conn, sql, params))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def read_async(conn: psycopg.AsyncConnection[Any], reading: Reading[T]) -> T:
+    """Run a `Reading` on an asyncio connection: no thread is held while the server answers."""
+    try:
+        sql, params = next(reading)
+        while True:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(sql, params)
+                found = await cur.fetchall()
+            sql, params = reading.send(found)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 def store_scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:

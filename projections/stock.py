@@ -24,7 +24,7 @@ from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
-from projections.base import Index, ReadModel
+from projections.base import Index, Reading, ReadModel, read
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
 from projections.work_orders import dumps
@@ -612,20 +612,26 @@ def list_stock(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 def get_stock(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str,
               part_number: str) -> dict[str, Any] | None:
+    return read(conn, stock_item(stores, store_id, part_number))
+
+
+def stock_item(stores: Sequence[str], store_id: str,
+               part_number: str) -> Reading[dict[str, Any] | None]:
+    """One store's stock of one part with its lots and reservations (see `get_stock`)."""
     if "*" not in stores and store_id not in stores:
         return None
-    found = _rows(conn, f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s",
-                  [store_id, part_number])
+    found = yield f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s", [
+        store_id, part_number]
     if not found:
         return None
     item = found[0]
-    item["lots"] = _rows(conn, """SELECT lot_id, supplier, supplier_doc, received_at, unit_cost,
+    item["lots"] = yield """SELECT lot_id, supplier, supplier_doc, received_at, unit_cost,
         received_qty, on_hand, cert_ref, po_ref, origin_lot FROM lots
-        WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""",
-                         [store_id, part_number])
-    item["reservations"] = _rows(conn, """SELECT key, qty, work_order_id, line_id, at
-        FROM stock_reservations WHERE store_id = %s AND part_number = %s ORDER BY at""",
-                                 [store_id, part_number])
+        WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""", [
+        store_id, part_number]
+    item["reservations"] = yield """SELECT key, qty, work_order_id, line_id, at
+        FROM stock_reservations WHERE store_id = %s AND part_number = %s ORDER BY at""", [
+        store_id, part_number]
     return item
 
 

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from analytics.loader import AnalyticsLoader
 from api.context import ApiContext
 from api.health_check import HealthCheck
+from api.positions import ProjectionPositions
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -79,6 +80,7 @@ class Container:
     runners: list[ProjectionRunner] = field(default_factory=list)
     supervisor: Supervisor | None = None  # the in-process loops, once one is started
     _health: HealthCheck | None = None
+    _positions: ProjectionPositions | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -145,7 +147,8 @@ class Container:
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             progress_link_hours=self.settings.progress_link_hours,
             public_url=self.settings.public_url, health=self.health_check,
-            max_body_bytes=self.settings.max_body_bytes,
+            max_body_bytes=self.settings.max_body_bytes, positions=self.positions,
+            database_url=self.database_url, read_pool_size=self.settings.pool_size,
         )
 
     @property
@@ -157,6 +160,13 @@ class Container:
         s = self.settings
         return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
                            s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
+
+    @property
+    def positions(self) -> ProjectionPositions:
+        """The projections' positions as their runners announce them (`?wait_for=`)."""
+        if self._positions is None:
+            self._positions = ProjectionPositions(self.database_url)
+        return self._positions
 
     @property
     def health_check(self) -> HealthCheck:
@@ -235,6 +245,8 @@ class Container:
             closer()
         if self._health is not None:
             self._health.close()
+        if self._positions is not None:
+            self._positions.close()
         self.pool.close()
         self.app.close()
         log.info("container closed: %d in-process loops stopped%s", loops - len(left),

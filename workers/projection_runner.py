@@ -17,7 +17,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
-from projections.base import REBUILD_SUFFIX, ReadModel
+from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel
 
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
@@ -69,6 +69,7 @@ class ProjectionRunner:
             "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
             (notifications[-1].id, self.position_name),
         )
+        announce(conn, self.position_name, notifications[-1].id)
         return len(events)
 
     def run_batch(self) -> int:
@@ -118,6 +119,11 @@ class ProjectionRunner:
                 pass
 
 
+def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:
+    """Tell waiting readers (api/positions.py) the position moved; sent when the tx commits."""
+    conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, f"{name}:{position}"))
+
+
 def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
             batch_size: int = 500,
             progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
@@ -161,6 +167,8 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         ).fetchone()
         conn.execute("DELETE FROM projection_positions WHERE name = %s",
                      (view.name + REBUILD_SUFFIX,))
+        if row is not None:
+            announce(conn, view.name, int(row[0]))
     if progress is not None:
         reached = int(row[0]) if row else 0
         progress(reached, reached)
