@@ -11,9 +11,12 @@ api/main.py) and wait for `?wait_for=` on the projection positions' announcement
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
 
+import psycopg
 from fastapi import Depends, Request
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +25,7 @@ from api.deps import Ctx, wait_for_projection
 from projections.base import Reading, read, read_async
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def read_pool(ctx: ApiContext) -> AsyncConnectionPool | None:
@@ -38,15 +42,30 @@ class ReadModels:
         self.ctx = ctx
         self.pool = pool
 
-    async def fetch(self, reading: Reading[T]) -> T:
+    async def fetch(self, reading: Callable[P, Reading[T]], *args: P.args,
+                    **kwargs: P.kwargs) -> T:
+        """`reading(*args, **kwargs)` run on a pooled connection (made again for a retry)."""
         if self.pool is None:
-            return await run_in_threadpool(self._fetch_in_thread, reading)
-        async with self.pool.connection() as conn:
-            return await read_async(conn, reading)
+            return await run_in_threadpool(self._fetch_in_thread, reading(*args, **kwargs))
+        return await self._on_connection(lambda conn: read_async(conn, reading(*args, **kwargs)))
 
     def _fetch_in_thread(self, reading: Reading[T]) -> T:
         with self.ctx.pool.connection() as conn:
             return read(conn, reading)
+
+    async def _on_connection(self, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """Once more on a fresh connection when the pooled one turns out dead (the database
+        restarted since it was opened): a read changes nothing, so retrying is safe."""
+        assert self.pool is not None
+        for attempt in (1, 2):
+            async with self.pool.connection() as conn:
+                try:
+                    return await work(conn)
+                except psycopg.OperationalError:
+                    if attempt == 2 or not conn.broken:
+                        raise
+            await self.pool.check()  # drop the other dead ones too
+        raise AssertionError("unreachable")
 
     async def wait(self, name: str, notification_id: int | None) -> bool:
         """Read-your-writes, as `api.deps.wait_for_projection`."""
@@ -60,10 +79,11 @@ class ReadModels:
                                           self.ctx.read_wait_max_seconds)
 
     async def _first(self, sql: str, params: tuple[Any, ...]) -> Any:
-        assert self.pool is not None
-        async with self.pool.connection() as conn:
+        async def first(conn: AsyncConnection[Any]) -> Any:
             row = await (await conn.execute(sql, params)).fetchone()
-        return row[0] if row else None
+            return row[0] if row else None
+
+        return await self._on_connection(first)
 
 
 async def get_reads(request: Request, ctx: Ctx) -> ReadModels:

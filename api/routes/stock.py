@@ -138,7 +138,7 @@ async def stock_item(store_id: StoreId, part_number: PartNumber, ctx: Ctx, reads
                                        moment)
     number = normalise_part_number(part_number)
     await reads.wait(VIEW, wait_for)
-    found = await reads.fetch(stock_item_reading(principal.stores, store_id, number))
+    found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)
     if found is None:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
     return found

@@ -239,7 +239,7 @@ async def get_one(work_order_id: UUID, ctx: Ctx, reads: Reads, reading: Reader,
         return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
     if not await reads.wait(VIEW, wait_for):
         response.headers["X-Read-Model-Stale"] = "true"
-    doc = await reads.fetch(work_order(work_order_id, reading.stores))
+    doc = await reads.fetch(work_order, work_order_id, reading.stores)
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
     if reading.recorded:
