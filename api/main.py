@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -34,7 +34,7 @@ from api.routes import (
 )
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
+def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The asyncio pool of the single-item reads lives as long as the served app."""
@@ -48,6 +48,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
             app.state.read_pool = None
             if pool is not None:
                 await pool.close()
+            if on_shutdown is not None:
+                on_shutdown()
 
     app = FastAPI(
         lifespan=lifespan,

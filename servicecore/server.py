@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from collections.abc import Generator
@@ -87,6 +88,38 @@ class Server(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def serve_workers(*, host: str, port: int, workers: int, header_timeout: float,
+                  shutdown_grace: int) -> None:
+    """`workers` processes (uvicorn's supervisor) accepting on one socket until SIGTERM /
+    SIGINT. Each builds its own container from the environment (`worker_app`): the API only;
+    the projections and the analytics loader stay in the calling process (or their workers)."""
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("servicecore.server:worker_app", factory=True, host=host,
+                            port=port, log_level="info", workers=workers,
+                            http="servicecore.server:HeaderTimeoutProtocol",
+                            timeout_graceful_shutdown=shutdown_grace)
+    os.environ["SERVICECORE_HEADER_TIMEOUT_SECONDS"] = str(header_timeout)
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+    log.info("HTTP worker processes stopped")
+
+
+def worker_app() -> Any:
+    """The app of one worker process (see `serve_workers`), closed with its lifespan."""
+    from api.main import create_app
+    from servicecore.container import build
+    from servicecore.settings import Settings
+
+    settings = Settings(in_process_projections=False, create_tables=False)
+    HeaderTimeoutProtocol.header_timeout = settings.header_timeout_seconds
+    container = build(settings)
+    return create_app(container.api_context(), on_shutdown=container.close)
 
 
 def serve(app: Any, *, host: str, port: int, header_timeout: float,
