@@ -29,6 +29,7 @@ class Index:
     table: str
     name: str
     definition: str  # e.g. "(store_id, status)" or "USING gin (technicians)"
+    extension: str | None = None  # made only where the database has it (e.g. pg_trgm)
 
 
 class ReadModel(ABC):
@@ -38,14 +39,14 @@ class ReadModel(ABC):
     tables: dict[str, str]  # table name -> column definitions
     indexes: Sequence[Index] = ()
 
-    def ddl(self, suffix: str = "") -> list[str]:
+    def ddl(self, suffix: str = "", extensions: frozenset[str] = frozenset()) -> list[str]:
         statements = [
             f"CREATE TABLE IF NOT EXISTS {table}{suffix} ({columns})"
             for table, columns in self.tables.items()
         ]
         statements += [
             f"CREATE INDEX IF NOT EXISTS {ix.name}{suffix} ON {ix.table}{suffix} {ix.definition}"
-            for ix in self.indexes
+            for ix in self.indexes if ix.extension is None or ix.extension in extensions
         ]
         return statements
 
@@ -56,11 +57,14 @@ class ReadModel(ABC):
         """Replace the live tables by the `suffix` ones (run inside one transaction)."""
         statements = self.drop("")
         statements += [f"ALTER TABLE {t}{suffix} RENAME TO {t}" for t in self.tables]
-        statements += [f"ALTER INDEX {ix.name}{suffix} RENAME TO {ix.name}" for ix in self.indexes]
+        statements += [f"ALTER INDEX IF EXISTS {ix.name}{suffix} RENAME TO {ix.name}"
+                       for ix in self.indexes]
         return statements
 
     def create(self, conn: psycopg.Connection[Any], suffix: str = "") -> None:
-        for statement in self.ddl(suffix):
+        extensions = frozenset(str(r[0]) for r in conn.execute(
+            "SELECT extname FROM pg_extension").fetchall())
+        for statement in self.ddl(suffix, extensions):
             conn.execute(statement)
 
     @abstractmethod

@@ -192,6 +192,10 @@ class StockView(ReadModel):
     indexes = (
         Index("parts", "parts_name_idx", "(lower(name) text_pattern_ops)"),
         Index("parts", "parts_barcode_idx", "(barcode)"),
+        # the part search (search_parts): number prefix, barcode, name substring
+        Index("parts", "parts_number_prefix_idx", "(part_number text_pattern_ops)"),
+        Index("parts", "parts_name_trgm_idx", "USING gin (lower(name) gin_trgm_ops)",
+              extension="pg_trgm"),
         Index("stock", "stock_part_idx", "(part_number)"),
         Index("stock", "stock_alert_idx", "(store_id) WHERE alert"),
         Index("lots", "lots_part_idx", "(store_id, part_number, received_at)"),
@@ -684,17 +688,23 @@ def valuation(conn: psycopg.Connection[Any], stores: Sequence[str]) -> list[dict
 def search_parts(conn: psycopg.Connection[Any], q: str | None, *, limit: int = 50,
                  offset: int = 0) -> dict[str, Any]:
     """By part number (prefix, blanks ignored), barcode (exact) or name (contains)."""
-    if not q:
-        clause, params = "TRUE", []
-    else:
-        number = "".join(q.split()).upper()
-        clause = "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)"
-        params = [number.replace("%", "") + "%", q.strip(), "%" + q.strip().lower() + "%"]
+    clause, params = part_search(q)
     total = _rows(conn, f"SELECT count(*) AS n FROM parts WHERE {clause}", params)[0]["n"]
     items = _rows(conn, f"""SELECT part_number, name, unit, category, fitment, list_price,
         min_stock, reorder_qty, preferred_supplier, barcode, version FROM parts WHERE {clause}
         ORDER BY part_number LIMIT %s OFFSET %s""", [*params, limit, offset])
     return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def part_search(q: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause of `search_parts`. Each arm has its index (parts_number_prefix_idx,
+    parts_barcode_idx, and parts_name_trgm_idx where pg_trgm is installed; without it the
+    name arm scans the part master)."""
+    if not q:
+        return "TRUE", []
+    number = "".join(q.split()).upper()
+    return "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)", [
+        number.replace("%", "") + "%", q.strip(), "%" + q.strip().lower() + "%"]
 
 
 def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] | None:

@@ -269,6 +269,10 @@ def migrate(urls: DatabaseUrls, settings: Settings) -> None:
     app_role = user_of(urls.app)
     with psycopg.connect(urls.owner, autocommit=True) as conn:
         schema.install(conn, app_role if app_role != user_of(urls.owner) else None)
+        try:  # trigram indexes for name searches, where the server ships the extension
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except psycopg.Error as exc:
+            log.info("pg_trgm is not available (%s): name searches scan", exc)
     log.info("event store schema %d installed", schema.SCHEMA_VERSION)
 
 
