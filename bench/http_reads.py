@@ -38,6 +38,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +160,69 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Sampler:
+    """py-spy (`--gil`: samples holding the GIL, i.e. Python CPU) on the 1-worker server: the
+    share of each thread, and the functions the request path spends it in."""
+
+    RATE = 250
+
+    def __init__(self, pid: int, py_spy: str) -> None:
+        self.out = Path(tempfile.mkstemp(prefix="bench-reads-pyspy-", suffix=".txt")[1])
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(self.out),
+             "--rate", str(self.RATE), "--nonblocking", "--gil", "--threads"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+
+    def finish(self, requests: int) -> dict[str, Any]:
+        seconds = time.perf_counter() - self.started
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        threads: dict[str, int] = {}
+        inclusive: dict[str, int] = {}
+        leaf: dict[str, int] = {}
+        total = in_requests = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n, frames = int(count), stack.split(";")
+            total += n
+            thread = next((f for f in frames[1:4] if "threading.py" not in f
+                           and "<frozen" not in f), frames[0])
+            if any("run_asgi" in f for f in frames):
+                thread = "request path (uvicorn run_asgi)"
+                in_requests += n
+                for frame in set(frames):
+                    inclusive[frame] = inclusive.get(frame, 0) + n
+                leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+            threads[thread] = threads.get(thread, 0) + n
+        self.out.unlink(missing_ok=True)
+        if not total or not requests:
+            return {"error": "py-spy recorded nothing (ptrace not permitted?)"}
+
+        def ranked(counts: dict[str, int], top: int) -> dict[str, float]:
+            return {k: round(v / total, 3)
+                    for k, v in sorted(counts.items(), key=lambda kv: -kv[1])[:top]}
+
+        summary = {
+            "what": "py-spy --gil --threads on the serve process; shares of all GIL samples",
+            "gil_held_share_of_wall": round(total / self.RATE / seconds, 3),
+            "gil_ms_per_request": round(total / self.RATE / requests * 1000, 3),
+            "request_path_ms_per_request": round(in_requests / self.RATE / requests * 1000, 3),
+            "threads": ranked(threads, 12), "request_path_inclusive": ranked(inclusive, 60),
+            "request_path_self": ranked(leaf, 30)}
+        print(f"    py-spy: GIL held {summary['gil_ms_per_request']} ms per request, "
+              f"{summary['request_path_ms_per_request']} ms of it in the request path",
+              flush=True)
+        return summary
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -349,19 +413,22 @@ async def measure_server(report: Report, args: argparse.Namespace, url: str, dat
                 p.get("lag", 1) == 0 for p in json.loads(body).get("projections", {}).values())
 
         await serve.wait_ready(ready)
-        status, body = await probe.request("GET", "/health")
+        _, body = await probe.request("GET", "/health")
         reached.append(min(p["position"] for p in json.loads(body)["projections"].values()))
         probe.close()
         pids = serve.pids()
         label = f"{workers} worker{'s' if workers > 1 else ''}"
 
-        async def measured(setting: str, work: Any, **extra: Any) -> None:
+        async def measured(setting: str, work: Any, spy: bool = False, **extra: Any) -> None:
             backends = backend_pids(url)
             await closed_loop([Connection(serve.port, manager)], plain[
                 "GET /stock/{store}/{part}"], 0.5)  # warm up the connection path
+            sampler = Sampler(serve.proc.pid, args.py_spy) if spy and args.py_spy else None
             before = (cpu_seconds(pids), cpu_seconds(backends), os.getloadavg()[0])
             run = await work
             after = (cpu_seconds(pids), cpu_seconds(backends), os.getloadavg()[0])
+            if sampler is not None:
+                report.notes[f"py_spy: {setting}, {label}"] = sampler.finish(len(run.latencies))
             api_cpu, db_cpu = after[0] - before[0], after[1] - before[1]
             n = len(run.latencies)
             report.add(f"{setting}, {label}", run.measurement(), rate_unit="requests",
@@ -381,6 +448,7 @@ async def measure_server(report: Report, args: argparse.Namespace, url: str, dat
                 conns = [Connection(serve.port, manager) for _ in range(connections)]
                 await measured(f"{name}, {connections} conn",
                                closed_loop(conns, plain[name], args.seconds),
+                               spy=workers == 1 and connections == max(args.connections),
                                connections=connections, loop="closed")
                 for conn in conns:
                     conn.close()
@@ -448,6 +516,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=500.0,
                    help="offered requests/s of the mixed workload (500)")
     p.add_argument("--mixed-seconds", type=float, default=10.0)
+    p.add_argument("--py-spy", default=os.environ.get("PY_SPY") or shutil.which("py-spy"),
+                   help="a py-spy binary: sample the 1-worker server (GIL held = CPU) during "
+                        "the GET runs with the most connections ('' = off)")
     p.add_argument("--parts", type=int, default=300, help="parts in the dataset (300)")
     p.add_argument("--visits", type=int, default=300, help="work orders in the dataset (300)")
     return p
