@@ -53,7 +53,7 @@ class ProjectionPositions:
         out, or the id is beyond the log's head so no command was ever answered with it)."""
         if self.known(name) >= notification_id:
             return True
-        self._start()
+        self.start()
         deadline = time.monotonic() + timeout
         if beyond_head(_one(conn, HEAD_SQL, ()), notification_id):
             return False
@@ -75,7 +75,7 @@ class ProjectionPositions:
         first row (an asyncio connection's)."""
         if self.known(name) >= notification_id:
             return True
-        self._start()
+        self.start()
         deadline = time.monotonic() + timeout
         if beyond_head(await query(HEAD_SQL, ()), notification_id):
             return False
@@ -114,7 +114,8 @@ class ProjectionPositions:
             except RuntimeError:  # that loop is closed; its waiter is gone too
                 self._waiters.discard((loop, woken))
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Listen (once; again if the listener thread ended)."""
         if self._thread is None or not self._thread.is_alive():
             with self._changed:
                 if self._thread is None or not self._thread.is_alive():
