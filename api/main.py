@@ -41,6 +41,8 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
         pool = read_pool(ctx)
         if pool is not None:
             await pool.open()
+        if ctx.positions is not None:
+            ctx.positions.start()  # listening before the first ?wait_for= needs it
         app.state.read_pool = pool
         try:
             yield
