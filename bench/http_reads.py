@@ -420,6 +420,9 @@ async def measure_server(report: Report, args: argparse.Namespace, url: str, dat
         label = f"{workers} worker{'s' if workers > 1 else ''}"
 
         async def measured(setting: str, work: Any, spy: bool = False, **extra: Any) -> None:
+            if args.only and not any(part in setting for part in args.only):
+                work.close()  # the coroutine is not run
+                return
             backends = backend_pids(url)
             await closed_loop([Connection(serve.port, manager)], plain[
                 "GET /stock/{store}/{part}"], 0.5)  # warm up the connection path
@@ -519,6 +522,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--py-spy", default=os.environ.get("PY_SPY") or shutil.which("py-spy"),
                    help="a py-spy binary: sample the 1-worker server (GIL held = CPU) during "
                         "the GET runs with the most connections ('' = off)")
+    p.add_argument("--only", type=lambda text: [t for t in text.split(",") if t], default=[],
+                   help="run only the settings whose name contains one of these, "
+                        "comma-separated (e.g. 'pair,mixed')")
     p.add_argument("--parts", type=int, default=300, help="parts in the dataset (300)")
     p.add_argument("--visits", type=int, default=300, help="work orders in the dataset (300)")
     return p
