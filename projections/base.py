@@ -19,9 +19,13 @@ REBUILD_SUFFIX = "_rebuild"
 # sent when its batch commits): readers waiting for `?wait_for=` wake up without polling.
 POSITIONS_CHANNEL = "servicecore_positions"
 T = TypeVar("T")
-# A query function written once for both kinds of connection: it yields (sql, params) and is
-# sent back the rows as dicts; what it returns is the answer (see `read` and `read_async`).
-Reading = Generator[tuple[str, Sequence[Any]], list[dict[str, Any]], T]
+Statement = tuple[str, Sequence[Any]]
+Rows = list[dict[str, Any]]
+# A query function written once for both kinds of connection: it yields statements, each time
+# a list of them that do not depend on each other, and is sent back their rows as dicts, one
+# list per statement (sent in one round trip where the connection can pipeline); what it
+# returns is the answer (see `read` and `read_async`).
+Reading = Generator[list[Statement], list[Rows], T]
 
 
 @dataclass(frozen=True)
@@ -82,22 +86,32 @@ def rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str,
 def read(conn: psycopg.Connection[Any], reading: Reading[T]) -> T:
     """Run a `Reading` on a (pooled, autocommit) connection."""
     try:
-        sql, params = next(reading)
+        statements = next(reading)
         while True:
-            sql, params = reading.send(rows(conn, sql, params))
+            statements = reading.send([rows(conn, sql, params) for sql, params in statements])
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
 
 async def read_async(conn: psycopg.AsyncConnection[Any], reading: Reading[T]) -> T:
-    """Run a `Reading` on an asyncio connection: no thread is held while the server answers."""
+    """Run a `Reading` on an asyncio connection: no thread is held while the server answers,
+    and the statements of one step go out together (pipeline mode: one round trip)."""
     try:
-        sql, params = next(reading)
+        statements = next(reading)
         while True:
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(sql, params)
-                found = await cur.fetchall()
-            sql, params = reading.send(found)
+            cursors = [conn.cursor(row_factory=dict_row) for _ in statements]
+            try:
+                if len(statements) == 1:
+                    await cursors[0].execute(*statements[0])
+                else:
+                    async with conn.pipeline():
+                        for cur, (sql, params) in zip(cursors, statements, strict=True):
+                            await cur.execute(sql, params)
+                found = [await cur.fetchall() for cur in cursors]
+            finally:
+                for cur in cursors:
+                    await cur.close()
+            statements = reading.send(found)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 

@@ -624,19 +624,17 @@ def stock_item(stores: Sequence[str], store_id: str,
     """One store's stock of one part with its lots and reservations (see `get_stock`)."""
     if "*" not in stores and store_id not in stores:
         return None
-    found = yield f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s", [
-        store_id, part_number]
+    key = [store_id, part_number]
+    found, lots, reservations = yield [
+        (f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s", key),
+        ("""SELECT lot_id, supplier, supplier_doc, received_at, unit_cost, received_qty,
+            on_hand, cert_ref, po_ref, origin_lot FROM lots
+            WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""", key),
+        ("""SELECT key, qty, work_order_id, line_id, at FROM stock_reservations
+            WHERE store_id = %s AND part_number = %s ORDER BY at""", key)]
     if not found:
         return None
-    item = found[0]
-    item["lots"] = yield """SELECT lot_id, supplier, supplier_doc, received_at, unit_cost,
-        received_qty, on_hand, cert_ref, po_ref, origin_lot FROM lots
-        WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""", [
-        store_id, part_number]
-    item["reservations"] = yield """SELECT key, qty, work_order_id, line_id, at
-        FROM stock_reservations WHERE store_id = %s AND part_number = %s ORDER BY at""", [
-        store_id, part_number]
-    return item
+    return {**found[0], "lots": lots, "reservations": reservations}
 
 
 def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],

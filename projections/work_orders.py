@@ -455,7 +455,7 @@ def get_work_order(conn: psycopg.Connection[Any], work_order_id: UUID,
 
 def work_order(work_order_id: UUID, stores: Sequence[str]) -> Reading[dict[str, Any] | None]:
     """The work order's document, if it is in one of `stores` (see `get_work_order`)."""
-    found = yield "SELECT store_id, doc FROM wo_view WHERE id = %s", (work_order_id,)
+    [found] = yield [("SELECT store_id, doc FROM wo_view WHERE id = %s", (work_order_id,))]
     if not found or ("*" not in stores and found[0]["store_id"] not in stores):
         return None
     return found[0]["doc"]  # type: ignore[no-any-return]
