@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import mint_token
 from projections.base import POSITIONS_CHANNEL
+from projections.stock import get_stock
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 from tests.integration.kafka_support import wait_until
@@ -44,6 +45,13 @@ def test_every_receipt_is_read_back_at_once_with_its_notification_id(
         assert len(item.json()["lots"]) == n
         # The process now knows the stock projection reached it (no table read needed next).
         assert container.positions.known("stock") >= nid
+    # The same query function on a plain (thread-pool) connection answers the same item.
+    with container.pool.connection() as conn:
+        same = get_stock(conn, [store_id], store_id, number)
+        assert get_stock(conn, ["OTHER"], store_id, number) is None
+    assert same is not None
+    assert [lot["lot_id"] for lot in same["lots"]] == [lot["lot_id"] for lot in item.json()["lots"]]
+    assert same["version"] == item.json()["version"] and same["reservations"] == []
 
 
 def test_a_work_order_is_read_back_with_its_notification_id_and_no_stale_flag(
