@@ -1,4 +1,5 @@
-"""The part search uses an index for each of its arms: number prefix, barcode, name."""
+"""The searches use an index for each of their arms: parts (number prefix, barcode, name),
+vehicles (VIN prefix, plate, past plates)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from domain.application import Request
 from domain.common import Caller
+from projections.customer_queries import find_vehicles, vehicle_search
 from projections.stock import part_search, search_parts
 from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
@@ -72,4 +74,25 @@ def test_the_part_search_finds_by_number_barcode_and_name_through_indexes(
             pytest.skip("pg_trgm is not installed: the name arm scans")
         assert not any(n["Node Type"] == "Seq Scan" for n in nodes), nodes
         assert {"parts_number_prefix_idx", "parts_barcode_idx", "parts_name_trgm_idx"} <= used, \
+            (q, used)
+
+
+def test_the_vehicle_search_reads_an_index_for_vin_prefix_plate_and_past_plates(
+        container: Container) -> None:
+    # A VIN prefix, a plate, and anything else typed at the desk: each arm has its index.
+    for q in ("LSVAU218", "沪A12345", "WVW"):
+        clause, params = vehicle_search(q)
+        with container.pool.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL enable_seqscan = off")
+            row = conn.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT v.id FROM vehicles v WHERE {clause}",
+                params).fetchone()
+            assert row is not None
+            found = find_vehicles(conn, ["*"], q=q)  # the query itself runs
+        assert isinstance(found["items"], list)
+        document = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+        nodes = _plan_nodes(document[0]["Plan"])
+        used = {n.get("Index Name") for n in nodes} - {None}
+        assert not any(n["Node Type"] == "Seq Scan" for n in nodes), nodes
+        assert {"vehicles_vin_prefix_idx", "vehicles_plate_idx", "vehicles_plates_idx"} <= used, \
             (q, used)
