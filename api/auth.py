@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -112,20 +113,45 @@ def mint_token(secret: str, user_id: str, role: str, stores: list[str],
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+# Tokens already verified: (secret, token) -> (principal, expiry, not-before). A client sends
+# the same token with every request; its signature and claims are checked once, its expiry
+# every time. Bounded: emptied when full.
+_VERIFIED: dict[tuple[str, str], tuple[Principal, float, float]] = {}
+_VERIFIED_MAX = 4096
+
+
 def principal_from(authorization: str | None, secret: str) -> Principal:
+    """The caller a Bearer token names (also put on the request's log lines)."""
+    principal = _principal(authorization, secret)
+    log_context.identify(principal.user_id, principal.role, principal.stores)
+    return principal
+
+
+def _principal(authorization: str | None, secret: str) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise AuthError(401, "a Bearer token is required")
+    token = authorization[7:].strip()
+    known = _VERIFIED.get((secret, token))
+    if known is not None and known[2] <= time.time() < known[1]:
+        return known[0]
+    principal, claims = _verify(token, secret)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[(secret, token)] = (principal, float(claims["exp"]),
+                                  float(claims.get("nbf") or 0))
+    return principal
+
+
+def _verify(token: str, secret: str) -> tuple[Principal, dict[str, Any]]:
     try:
-        claims = jwt.decode(authorization[7:].strip(), secret, algorithms=["HS256"],
+        claims = jwt.decode(token, secret, algorithms=["HS256"],
                             options={"require": ["sub", "exp"]})
     except jwt.PyJWTError as exc:
         raise AuthError(401, f"invalid token: {exc}") from None
     role, stores = claims.get("role"), claims.get("stores")
     if role not in ROLES or not isinstance(stores, list) or not stores:
         raise AuthError(401, "token lacks a known role or its stores")
-    principal = Principal(str(claims["sub"]), role, tuple(str(s) for s in stores))
-    log_context.identify(principal.user_id, principal.role, principal.stores)
-    return principal
+    return Principal(str(claims["sub"]), role, tuple(str(s) for s in stores)), claims
 
 
 def authorize(principal: Principal, action: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from psycopg_pool import ConnectionPool
 
 from api.health_check import HealthCheck
+from api.positions import ProjectionPositions
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -48,3 +49,9 @@ class ApiContext:
     public_url: str | None = None
     health: HealthCheck | None = None  # /health*: own connection, bounded wait
     max_body_bytes: int = 256 * 1024
+    # ?wait_for= answered from the runners' announcements (None: the table is polled)
+    positions: ProjectionPositions | None = None
+    # the asyncio pool of the single-item reads: opened by the app's lifespan on this URL
+    # (None: those reads run on `pool` in a worker thread)
+    database_url: str | None = None
+    read_pool_size: int = 10

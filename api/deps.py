@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
+from api.positions import beyond_head
 from domain.application import CommandResult
 from domain.application import Request as Envelope
 from domain.common import Caller, InvalidInput
@@ -183,8 +184,12 @@ def wait_for_projection(ctx: ApiContext, name: str, notification_id: int | None)
     """Read-your-writes: wait (bounded) until the read model has applied `notification_id`."""
     if notification_id is None:
         return True
-    deadline = time.monotonic() + ctx.read_wait_max_seconds
+    if ctx.positions is not None and ctx.positions.known(name) >= notification_id:
+        return True
     with ctx.pool.connection() as conn:
+        if ctx.positions is not None:
+            return ctx.positions.wait(conn, name, notification_id, ctx.read_wait_max_seconds)
+        deadline = time.monotonic() + ctx.read_wait_max_seconds
         while True:
             row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
                                (name,)).fetchone()
@@ -196,10 +201,8 @@ def wait_for_projection(ctx: ApiContext, name: str, notification_id: int | None)
 
 
 def _beyond_head(conn: Any, notification_id: int) -> bool:
-    """A notification id no command has been given yet: waiting for it would only hold a
-    connection for the whole wait (a command's id is committed before it is answered)."""
     head = conn.execute("SELECT max(notification_id) FROM servicecore_events").fetchone()
-    return head is None or head[0] is None or notification_id > head[0]
+    return beyond_head(head[0] if head else None, notification_id)
 
 
 __all__ = ["BEARER", "AuthError", "Authorization", "Command", "CorrelationId", "Ctx",

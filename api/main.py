@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
 
 from api import docs, errors, observe, openapi
@@ -9,6 +12,7 @@ from api.context import ApiContext
 from api.deps import known_query_only
 from api.metrics import ApiMetrics
 from api.middleware import BodyLimit
+from api.reads import read_pool
 from api.routes import (
     aftercare,
     analytics,
@@ -46,8 +50,27 @@ Pass a command's `notification_id` as `?wait_for=` on a GET to read your own wri
 """
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
+def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The asyncio pool of the single-item reads lives as long as the served app."""
+        pool = read_pool(ctx)
+        if pool is not None:
+            await pool.open()
+        if ctx.positions is not None:
+            ctx.positions.start()  # listening before the first ?wait_for= needs it
+        app.state.read_pool = pool
+        try:
+            yield
+        finally:
+            app.state.read_pool = None
+            if pool is not None:
+                await pool.close()
+            if on_shutdown is not None:
+                on_shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="servicecore",
         description=DESCRIPTION,
         version="0.1.0",

@@ -22,7 +22,7 @@ from api.context import ApiContext
 from api.deps import Authorization, CorrelationId, Ctx
 from domain.application import Request as Envelope
 from domain.common import Caller
-from domain.personal_data_reads import PersonalDataReads
+from domain.personal_data_reads import RECORDED_ROLES, PersonalDataReads
 from domain.pii import ERASED
 from projections.audit import PersonalDataOpener
 
@@ -37,6 +37,11 @@ class PiiReader:
     @property
     def stores(self) -> tuple[str, ...]:
         return self.principal.stores
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this caller's reads of personal data are recorded (`record` saves)."""
+        return self.principal.role in RECORDED_ROLES
 
     def opener(self) -> PersonalDataOpener:
         return PersonalDataOpener(self.ctx.app.personal_data)

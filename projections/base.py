@@ -7,14 +7,25 @@ keep serving, then swap them in one transaction.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
 REBUILD_SUFFIX = "_rebuild"
+# A runner that moves a projection's position says so on this channel ("<name>:<position>",
+# sent when its batch commits): readers waiting for `?wait_for=` wake up without polling.
+POSITIONS_CHANNEL = "servicecore_positions"
+T = TypeVar("T")
+Statement = tuple[str, Sequence[Any]]
+Rows = list[dict[str, Any]]
+# A query function written once for both kinds of connection: it yields statements, each time
+# a list of them that do not depend on each other, and is sent back their rows as dicts, one
+# list per statement (sent in one round trip where the connection can pipeline); what it
+# returns is the answer (see `read` and `read_async`).
+Reading = Generator[list[Statement], list[Rows], T]
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,11 @@ class Index:
     table: str
     name: str
     definition: str  # e.g. "(store_id, status)" or "USING gin (technicians)"
+    extension: str | None = None  # made only where the database has it (e.g. pg_trgm)
+
+
+def installed_extensions(conn: psycopg.Connection[Any]) -> frozenset[str]:
+    return frozenset(str(r[0]) for r in conn.execute("SELECT extname FROM pg_extension"))
 
 
 class ReadModel(ABC):
@@ -39,17 +55,19 @@ class ReadModel(ABC):
     # a read still waits for its answer): for views that use no COPY.
     pipelined: bool = False
 
-    def ddl(self, suffix: str = "", *, indexes: bool = True) -> list[str]:
+    def ddl(self, suffix: str = "", extensions: frozenset[str] = frozenset(), *,
+            indexes: bool = True) -> list[str]:
         statements = [
             f"CREATE TABLE IF NOT EXISTS {table}{suffix} ({columns})"
             for table, columns in self.tables.items()
         ]
-        return statements + (self.index_ddl(suffix) if indexes else [])
+        return statements + (self.index_ddl(suffix, extensions) if indexes else [])
 
-    def index_ddl(self, suffix: str = "") -> list[str]:
+    def index_ddl(self, suffix: str = "", extensions: frozenset[str] = frozenset()) -> list[str]:
+        """The indexes' DDL; an index that needs an extension only where it is installed."""
         return [
             f"CREATE INDEX IF NOT EXISTS {ix.name}{suffix} ON {ix.table}{suffix} {ix.definition}"
-            for ix in self.indexes
+            for ix in self.indexes if ix.extension is None or ix.extension in extensions
         ]
 
     def drop(self, suffix: str) -> list[str]:
@@ -59,12 +77,13 @@ class ReadModel(ABC):
         """Replace the live tables by the `suffix` ones (run inside one transaction)."""
         statements = self.drop("")
         statements += [f"ALTER TABLE {t}{suffix} RENAME TO {t}" for t in self.tables]
-        statements += [f"ALTER INDEX {ix.name}{suffix} RENAME TO {ix.name}" for ix in self.indexes]
+        statements += [f"ALTER INDEX IF EXISTS {ix.name}{suffix} RENAME TO {ix.name}"
+                       for ix in self.indexes]
         return statements
 
     def create(self, conn: psycopg.Connection[Any], suffix: str = "", *,
                indexes: bool = True) -> None:
-        for statement in self.ddl(suffix, indexes=indexes):
+        for statement in self.ddl(suffix, installed_extensions(conn), indexes=indexes):
             conn.execute(statement)
 
     @abstractmethod
@@ -77,6 +96,39 @@ def rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str,
     """A query's rows as dicts (what every read model's query functions answer with)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, params).fetchall()
+
+
+def read(conn: psycopg.Connection[Any], reading: Reading[T]) -> T:
+    """Run a `Reading` on a (pooled, autocommit) connection."""
+    try:
+        statements = next(reading)
+        while True:
+            statements = reading.send([rows(conn, sql, params) for sql, params in statements])
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def read_async(conn: psycopg.AsyncConnection[Any], reading: Reading[T]) -> T:
+    """Run a `Reading` on an asyncio connection: no thread is held while the server answers,
+    and the statements of one step go out together (pipeline mode: one round trip)."""
+    try:
+        statements = next(reading)
+        while True:
+            cursors = [conn.cursor(row_factory=dict_row) for _ in statements]
+            try:
+                if len(statements) == 1:
+                    await cursors[0].execute(*statements[0])
+                else:
+                    async with conn.pipeline():
+                        for cur, (sql, params) in zip(cursors, statements, strict=True):
+                            await cur.execute(sql, params)
+                found = [await cur.fetchall() for cur in cursors]
+            finally:
+                for cur in cursors:
+                    await cur.close()
+            statements = reading.send(found)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 def store_scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[Any]]:

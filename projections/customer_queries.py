@@ -178,19 +178,27 @@ def _upcoming(conn: psycopg.Connection[Any], customer_id: UUID, today: date) -> 
 
 # -- vehicles and reminders -----------------------------------------------------------------
 
+def vehicle_search(q: str) -> tuple[str, list[Any]]:
+    """The WHERE clause of `find_vehicles` (alias `v`): VIN prefix, current plate, or a plate
+    the vehicle had; each arm through its index (vehicles_vin_prefix_idx, vehicles_plate_idx,
+    vehicles_plates_idx)."""
+    key = q.strip().upper()
+    try:
+        plate = normalise_plate(q)
+    except InvalidInput:
+        plate = key
+    return ("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
+            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [key, plate, plate]
+
+
 def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,
                   limit: int = 20, offset: int = 0) -> dict[str, Any]:
     scope, params = _scope(stores, "v.store_id")
     where = [scope]
     if q:
-        key = q.strip().upper()
-        try:
-            plate = normalise_plate(q)
-        except InvalidInput:
-            plate = key
-        where.append("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
-                     "jsonb_build_array(jsonb_build_object('plate', %s::text)))")
-        params += [key, plate, plate]
+        clause, found = vehicle_search(q)
+        where.append(clause)
+        params += found
     return _page(conn, f"""
         SELECT v.id, v.vin, v.store_id, v.plate, v.brand, v.model, v.year, v.sale_date,
                v.owner_id, c.name AS owner_name, d.due_on AS next_service_due

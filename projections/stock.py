@@ -24,7 +24,7 @@ from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
-from projections.base import Index, ReadModel, page_of
+from projections.base import Index, Reading, ReadModel, page_of, read
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
@@ -194,6 +194,10 @@ class StockView(ReadModel):
     indexes = (
         Index("parts", "parts_name_idx", "(lower(name) text_pattern_ops)"),
         Index("parts", "parts_barcode_idx", "(barcode)"),
+        # the part search (search_parts): number prefix, barcode, name substring
+        Index("parts", "parts_number_prefix_idx", "(part_number text_pattern_ops)"),
+        Index("parts", "parts_name_trgm_idx", "USING gin (lower(name) gin_trgm_ops)",
+              extension="pg_trgm"),
         Index("stock", "stock_part_idx", "(part_number)"),
         Index("stock", "stock_alert_idx", "(store_id) WHERE alert"),
         Index("lots", "lots_part_idx", "(store_id, part_number, received_at)"),
@@ -614,21 +618,25 @@ def list_stock(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 def get_stock(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str,
               part_number: str) -> dict[str, Any] | None:
+    return read(conn, stock_item(stores, store_id, part_number))
+
+
+def stock_item(stores: Sequence[str], store_id: str,
+               part_number: str) -> Reading[dict[str, Any] | None]:
+    """One store's stock of one part with its lots and reservations (see `get_stock`)."""
     if "*" not in stores and store_id not in stores:
         return None
-    found = _rows(conn, f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s",
-                  [store_id, part_number])
+    key = [store_id, part_number]
+    found, lots, reservations = yield [
+        (f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s", key),
+        ("""SELECT lot_id, supplier, supplier_doc, received_at, unit_cost, received_qty,
+            on_hand, cert_ref, po_ref, origin_lot FROM lots
+            WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""", key),
+        ("""SELECT key, qty, work_order_id, line_id, at FROM stock_reservations
+            WHERE store_id = %s AND part_number = %s ORDER BY at""", key)]
     if not found:
         return None
-    item = found[0]
-    item["lots"] = _rows(conn, """SELECT lot_id, supplier, supplier_doc, received_at, unit_cost,
-        received_qty, on_hand, cert_ref, po_ref, origin_lot FROM lots
-        WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""",
-                         [store_id, part_number])
-    item["reservations"] = _rows(conn, """SELECT key, qty, work_order_id, line_id, at
-        FROM stock_reservations WHERE store_id = %s AND part_number = %s ORDER BY at""",
-                                 [store_id, part_number])
-    return item
+    return {**found[0], "lots": lots, "reservations": reservations}
 
 
 def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],
@@ -683,17 +691,23 @@ def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: in
 def search_parts(conn: psycopg.Connection[Any], q: str | None, *, limit: int = 50,
                  offset: int = 0) -> dict[str, Any]:
     """By part number (prefix, blanks ignored), barcode (exact) or name (contains)."""
-    if not q:
-        clause, params = "TRUE", []
-    else:
-        number = "".join(q.split()).upper()
-        clause = "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)"
-        params = [number.replace("%", "") + "%", q.strip(), "%" + q.strip().lower() + "%"]
+    clause, params = part_search(q)
     total = _rows(conn, f"SELECT count(*) AS n FROM parts WHERE {clause}", params)[0]["n"]
     items = _rows(conn, f"""SELECT part_number, name, unit, category, fitment, list_price,
         min_stock, reorder_qty, preferred_supplier, barcode, version FROM parts WHERE {clause}
         ORDER BY part_number LIMIT %s OFFSET %s""", [*params, limit, offset])
     return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def part_search(q: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause of `search_parts`. Each arm has its index (parts_number_prefix_idx,
+    parts_barcode_idx, and parts_name_trgm_idx where pg_trgm is installed; without it the
+    name arm scans the part master)."""
+    if not q:
+        return "TRUE", []
+    number = "".join(q.split()).upper()
+    return "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)", [
+        number.replace("%", "") + "%", q.strip(), "%" + q.strip().lower() + "%"]
 
 
 def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.work_order import WorkOrder
 from domain.work_order_lines import totals
-from projections.base import Index, ReadModel
+from projections.base import Index, Reading, ReadModel, read
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 
@@ -463,8 +463,12 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
 
 def get_work_order(conn: psycopg.Connection[Any], work_order_id: UUID,
                    stores: Sequence[str]) -> dict[str, Any] | None:
-    row = conn.execute("SELECT store_id, doc FROM wo_view WHERE id = %s",
-                       (work_order_id,)).fetchone()
-    if row is None or ("*" not in stores and row[0] not in stores):
+    return read(conn, work_order(work_order_id, stores))
+
+
+def work_order(work_order_id: UUID, stores: Sequence[str]) -> Reading[dict[str, Any] | None]:
+    """The work order's document, if it is in one of `stores` (see `get_work_order`)."""
+    [found] = yield [("SELECT store_id, doc FROM wo_view WHERE id = %s", (work_order_id,))]
+    if not found or ("*" not in stores and found[0]["store_id"] not in stores):
         return None
-    return row[1]  # type: ignore[no-any-return]
+    return found[0]["doc"]  # type: ignore[no-any-return]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.main import create_app
     from servicecore.container import build
     from servicecore.demo import load_demo
-    from servicecore.server import serve
+    from servicecore.server import serve, serve_workers
     from servicecore.tracing import TracingUnavailable, install_tracing
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,14 +58,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                   f"dashboard: open {base}/analytics/dashboard/login and paste the token (it "
                   f"becomes a session cookie, never part of a URL)\n", flush=True)
         app = create_app(container.api_context())
-        try:
+        try:  # also checks, before any worker process starts, that tracing can be had
             install_tracing(app, settings.tracing)
         except TracingUnavailable as exc:
             log.error("%s", exc)
             return 2
-        serve(app, host=settings.host, port=settings.port,
-              header_timeout=settings.header_timeout_seconds,
-              shutdown_grace=settings.shutdown_grace_seconds, log_level=settings.log_level)
+        if settings.workers > 1:
+            # the worker processes build their containers from the environment, on this
+            # database (the embedded one included); the JWT secret comes from the same place
+            os.environ.setdefault("DATABASE_URL", container.database_url)
+            serve_workers(host=settings.host, port=settings.port, workers=settings.workers,
+                          header_timeout=settings.header_timeout_seconds,
+                          shutdown_grace=settings.shutdown_grace_seconds,
+                          log_level=settings.log_level)
+        else:
+            serve(app, host=settings.host, port=settings.port,
+                  header_timeout=settings.header_timeout_seconds,
+                  shutdown_grace=settings.shutdown_grace_seconds, log_level=settings.log_level)
     except _Stopped:
         log.info("stopped before serving")
     finally:

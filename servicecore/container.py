@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from analytics.loader import AnalyticsLoader
 from api.context import ApiContext
 from api.health_check import HealthCheck
+from api.positions import ProjectionPositions
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -82,6 +83,7 @@ class Container:
     runners: list[ProjectionRunner] = field(default_factory=list)
     supervisor: Supervisor | None = None  # the in-process loops, once one is started
     _health: HealthCheck | None = None
+    _positions: ProjectionPositions | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -148,7 +150,8 @@ class Container:
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             progress_link_hours=self.settings.progress_link_hours,
             public_url=self.settings.public_url, health=self.health_check,
-            max_body_bytes=self.settings.max_body_bytes,
+            max_body_bytes=self.settings.max_body_bytes, positions=self.positions,
+            database_url=self.database_url, read_pool_size=self.settings.pool_size,
         )
 
     @property
@@ -160,6 +163,13 @@ class Container:
         s = self.settings
         return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
                            s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
+
+    @property
+    def positions(self) -> ProjectionPositions:
+        """The projections' positions as their runners announce them (`?wait_for=`)."""
+        if self._positions is None:
+            self._positions = ProjectionPositions(self.database_url)
+        return self._positions
 
     @property
     def health_check(self) -> HealthCheck:
@@ -239,6 +249,8 @@ class Container:
             closer()
         if self._health is not None:
             self._health.close()
+        if self._positions is not None:
+            self._positions.close()
         self.pool.close()
         self.app.close()
         log.info("container closed: %d in-process loops stopped%s", loops - len(left),
@@ -261,6 +273,10 @@ def migrate(urls: DatabaseUrls, settings: Settings) -> None:
     app_role = user_of(urls.app)
     with psycopg.connect(urls.owner, autocommit=True) as conn:
         schema.install(conn, app_role if app_role != user_of(urls.owner) else None)
+        try:  # trigram indexes for name searches, where the server ships the extension
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except psycopg.Error as exc:
+            log.info("pg_trgm is not available (%s): name searches scan", exc)
     log.info("event store schema %d installed", schema.SCHEMA_VERSION)
 
 

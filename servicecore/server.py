@@ -5,15 +5,16 @@ the signal (exit -15) before `serve` could stop its loops and close the containe
 only starts the graceful shutdown on a signal and returns; `serve` then closes and exits 0.
 
 uvicorn has a keep-alive timeout, but none for a request head that trickles in (or never
-comes): a client could hold a connection forever. `HeaderTimeoutProtocol` closes a connection
-whose request line and headers have not all arrived within `header_timeout` seconds of the
-connection opening, or of the previous response on it.
+comes): a client could hold a connection forever. `HeaderTimeoutProtocol` (on httptools where
+installed, else on h11) closes a connection whose request line and headers have not all arrived
+within `header_timeout` seconds of the connection opening, or of the previous response on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from collections.abc import Generator
@@ -24,10 +25,17 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is not installed
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
 log = logging.getLogger(__name__)
 
 
-class HeaderTimeoutProtocol(H11Protocol):
+class H11HeaderTimeoutProtocol(H11Protocol):
+    """On h11 (pure Python): used where httptools is not installed."""
+
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
 
@@ -68,7 +76,58 @@ class HeaderTimeoutProtocol(H11Protocol):
             self.transport.close()
 
 
-def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
+class HttpToolsHeaderTimeoutProtocol(HttpToolsProtocol):
+    """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The timer runs
+    while no request is in hand (its head complete, its response not yet sent)."""
+
+    header_timeout: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+    _in_hand = 0  # requests whose head is complete and whose response is not
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_head()
+
+    def on_headers_complete(self) -> None:
+        self._in_hand += 1
+        self._cancel_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self._in_hand = max(0, self._in_hand - 1)
+        super().on_response_complete()
+        self._watch_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _watch_head(self) -> None:
+        if self._in_hand:
+            self._cancel_header_timer()
+        elif self._header_timer is None and not self.transport.is_closing():
+            self._header_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._header_timer = None
+        if not self._in_hand and not self.transport.is_closing():
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+            self.logger.info("%s sent no complete request head within %g s; closing its "
+                             "connection", client, self.header_timeout)
+            self.transport.close()
+
+
+HeaderTimeoutProtocol: type[H11HeaderTimeoutProtocol | HttpToolsHeaderTimeoutProtocol] = (
+    HttpToolsHeaderTimeoutProtocol if HttpToolsProtocol is not None
+    else H11HeaderTimeoutProtocol)
+
+
+def header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
     return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
 
 
@@ -87,6 +146,45 @@ class Server(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def serve_workers(*, host: str, port: int, workers: int, header_timeout: float,
+                  shutdown_grace: int, log_level: str = "info") -> None:
+    """`workers` processes (uvicorn's supervisor) accepting on one socket until SIGTERM /
+    SIGINT. Each builds its own container from the environment (`worker_app`): the API only;
+    the projections and the analytics loader stay in the calling process (or their workers)."""
+    from uvicorn.supervisors import Multiprocess
+
+    # As in `serve`: uvicorn logs through the process's handler, the app writes the access log.
+    config = uvicorn.Config("servicecore.server:worker_app", factory=True, host=host,
+                            port=port, log_level=log_level.lower(), log_config=None,
+                            access_log=False, workers=workers,
+                            http="servicecore.server:HeaderTimeoutProtocol",
+                            timeout_graceful_shutdown=shutdown_grace)
+    os.environ["SERVICECORE_HEADER_TIMEOUT_SECONDS"] = str(header_timeout)
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+    log.info("HTTP worker processes stopped")
+
+
+def worker_app() -> Any:
+    """The app of one worker process (see `serve_workers`), closed with its lifespan."""
+    from api.main import create_app
+    from servicecore import logs
+    from servicecore.container import build
+    from servicecore.settings import Settings
+    from servicecore.tracing import install_tracing
+
+    settings = Settings(in_process_projections=False, create_tables=False)
+    logs.configure(logs.resolve(settings.log_format, True), "api", settings.log_level)
+    HeaderTimeoutProtocol.header_timeout = settings.header_timeout_seconds
+    container = build(settings)
+    app = create_app(container.api_context(), on_shutdown=container.close)
+    install_tracing(app, settings.tracing)  # checked by `serve` before the workers start
+    return app
 
 
 def serve(app: Any, *, host: str, port: int, header_timeout: float,

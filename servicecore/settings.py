@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     progress_link_hours: int = Field(default=72, ge=1, le=720,
                                      description="how long a customer's progress link lives")
     port: int = 8000
+    workers: int = Field(
+        default=1, ge=1, le=64, description="`serve`: API worker processes on the one port "
+        "(uvicorn's supervisor); above 1 the projections and the analytics loader stay in the "
+        "parent process, and every worker opens its own connection pools")
     in_process_projections: bool = True
     projection_batch_size: int = 500
     projection_rebuild_batch_size: int = Field(

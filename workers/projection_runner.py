@@ -17,7 +17,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
-from projections.base import REBUILD_SUFFIX, ReadModel
+from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
 from workers.event_batches import EventReader, decode_batch
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class ProjectionRunner:
             "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
             (rows[-1].id, self.position_name),
         )
+        announce(conn, self.position_name, rows[-1].id)
         return len(rows)
 
     def run_batch(self) -> int:
@@ -122,6 +123,11 @@ class ProjectionRunner:
                 pass
 
 
+def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:
+    """Tell waiting readers (api/positions.py) the position moved; sent when the tx commits."""
+    conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, f"{name}:{position}"))
+
+
 REBUILD_BATCH_SIZE = 5000
 
 
@@ -153,7 +159,7 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
             progress(position, max(head, position))
     if deferred:
         with pool.connection() as conn, conn.transaction():
-            for statement in view.index_ddl(REBUILD_SUFFIX):
+            for statement in view.index_ddl(REBUILD_SUFFIX, installed_extensions(conn)):
                 conn.execute(statement)
     with pool.connection() as conn, conn.transaction():
         conn.execute(
@@ -175,6 +181,8 @@ def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         ).fetchone()
         conn.execute("DELETE FROM projection_positions WHERE name = %s",
                      (view.name + REBUILD_SUFFIX,))
+        if row is not None:
+            announce(conn, view.name, int(row[0]))
     if progress is not None:
         reached = int(row[0]) if row else 0
         progress(reached, reached)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
 
 from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
@@ -25,6 +26,7 @@ from api.deps import (
 )
 from api.paging import HistoryPage, Page
 from api.paging import Limit as PageLimit
+from api.reads import Reads
 from api.schemas import CommandAccepted
 from api.schemas_stock import (
     CountIn,
@@ -42,7 +44,6 @@ from projections import audit
 from projections.base import page_of
 from projections.stock import (
     get_lot,
-    get_stock,
     list_alerts,
     list_approvals,
     list_movements,
@@ -50,6 +51,7 @@ from projections.stock import (
     list_transfers,
     valuation,
 )
+from projections.stock import stock_item as stock_item_reading
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 alerts_router = APIRouter(prefix="/alerts", tags=["stock"])
@@ -132,17 +134,18 @@ def transfers(ctx: Ctx, principal: Reader, status: str | None = None, limit: Pag
 
 
 @router.get("/{store_id}/{part_number}")
-def stock_item(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principal: Reader,
-               as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
+async def stock_item(store_id: StoreId, part_number: PartNumber, ctx: Ctx, reads: Reads,
+                     principal: Reader, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
     day: its end in the store's time zone), replayed from the stock item's events as they stood
     at that moment."""
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
-        return _stock_as_of(ctx, principal, store_id, part_number, moment)
-    wait_for_projection(ctx, VIEW, wait_for)
-    with ctx.pool.connection() as conn:
-        found = get_stock(conn, principal.stores, store_id, normalise_part_number(part_number))
+        return await run_in_threadpool(_stock_as_of, ctx, principal, store_id, part_number,
+                                       moment)
+    number = normalise_part_number(part_number)
+    await reads.wait(VIEW, wait_for)
+    found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)
     if found is None:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
     return found

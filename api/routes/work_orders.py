@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, JobNo, LineId, Offset, WaitFor, command, wait_for_projection
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
+from api.reads import Reads
 from api.schemas import (
     AuthorizationIn,
     CheckIn,
@@ -34,7 +36,7 @@ from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
 from projections.base import page_of
-from projections.work_orders import get_work_order, list_work_orders
+from projections.work_orders import list_work_orders, work_order
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 VIEW = "work_orders"
@@ -229,27 +231,31 @@ def search_work_orders(
 
 
 @router.get("/{work_order_id}")
-def get_one(work_order_id: UUID, ctx: Ctx, reading: Reader, response: Response,
-            as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
+async def get_one(work_order_id: UUID, ctx: Ctx, reads: Reads, reading: Reader,
+                  response: Response, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
     the store's time zone), rebuilt from its events."""
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
-        doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
-        if doc is not None and not _visible(reading.principal, doc):
-            doc = None
-        if doc is None:
-            raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
-        reading.record(work_order_customers([doc]), "work order as of a moment")
-        return doc
-    if not wait_for_projection(ctx, VIEW, wait_for):
+        return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
+    if not await reads.wait(VIEW, wait_for):
         response.headers["X-Read-Model-Stale"] = "true"
-    with ctx.pool.connection() as conn:
-        doc = get_work_order(conn, work_order_id, reading.stores)
+    doc = await reads.fetch(work_order, work_order_id, reading.stores)
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
-    reading.record(work_order_customers([doc]), "work order")
+    if reading.recorded:
+        await run_in_threadpool(reading.record, work_order_customers([doc]), "work order")
     response.headers["ETag"] = f'"{doc["version"]}"'
+    return doc
+
+
+def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) -> Any:
+    doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
+    if doc is not None and not _visible(reading.principal, doc):
+        doc = None
+    if doc is None:
+        raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
+    reading.record(work_order_customers([doc]), "work order as of a moment")
     return doc
 
 

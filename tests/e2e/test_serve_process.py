@@ -165,3 +165,55 @@ def test_serve_logs_json_lines_with_the_request_context_and_no_link_token(
         ("serve-json-1", "mgr-json", "S01", 200)
     [page] = [e for e in logged if e.get("route") == "/progress/{token}"]
     assert page["path"] == "/progress/[redacted]" and page["status"] == 404
+
+
+def test_several_workers_serve_one_port_and_stop_cleanly(server_url: str,
+                                                         tmp_path: Path) -> None:
+    with serving(server_url, tmp_path, SERVICECORE_WORKERS="2") as server:
+        # Two worker processes answer on the one port (the parent runs the loops).
+        workers = _children(server.process.pid)
+        assert len(workers) >= 2, server.output()[-3000:]
+        token = _token()
+        for _ in range(20):
+            answer = httpx.get(f"http://127.0.0.1:{server.port}/work-orders",
+                               headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert answer.status_code == 200, answer.text
+        missing = httpx.get(f"http://127.0.0.1:{server.port}/work-orders/"
+                            "00000000-0000-0000-0000-000000000000",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        # SIGTERM stops the workers, then the parent's loops; exit 0.
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=60)
+        output = server.output()
+        assert code == 0, output[-3000:]
+        assert "HTTP worker processes stopped" in output, output[-3000:]
+        assert "servicecore stopped cleanly" in output
+        assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in workers)
+
+
+def _token() -> str:
+    from api.auth import mint_token
+
+    return mint_token(JWT_SECRET, "mgr-w", "manager", ["*"])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "python" in stat:
+                found.append(int(entry.name))
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -1,0 +1,159 @@
+"""Read-your-writes without polling: the projections' positions, as their runners announce them.
+
+A runner moving a projection's position sends `NOTIFY servicecore_positions '<name>:<position>'`
+in the batch's transaction (workers/projection_runner.py), so the notification arrives when
+the batch is visible, from whichever process runs it. One listener thread per API process
+keeps the highest position heard per projection; `?wait_for=` is answered from it at once
+when the read model is there already, and otherwise waits to be woken by the notification.
+
+What the listener knows is never ahead of the table (positions only grow, and it hears of a
+position after it committed), so an answer "reached" is always true. While the listener is
+reconnecting it may hear nothing; a waiter then reads the table itself every
+`RECHECK_SECONDS`, so a lost notification costs at most that much time, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from projections.base import POSITIONS_CHANNEL
+
+log = logging.getLogger(__name__)
+POSITIONS_SQL = "SELECT name, position FROM projection_positions"
+POSITION_SQL = "SELECT position FROM projection_positions WHERE name = %s"
+HEAD_SQL = "SELECT max(notification_id) FROM servicecore_events"
+RECHECK_SECONDS = 0.5
+
+
+class ProjectionPositions:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._known: dict[str, int] = {}
+        self._changed = threading.Condition()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listening = False
+
+    def known(self, name: str) -> int:
+        return self._known.get(name, 0)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait(self, conn: psycopg.Connection[Any], name: str, notification_id: int,
+             timeout: float) -> bool:
+        """In a worker thread: True once `name` has applied `notification_id` (False: timed
+        out, or the id is beyond the log's head so no command was ever answered with it)."""
+        if self.known(name) >= notification_id:
+            return True
+        self.start()
+        deadline = time.monotonic() + timeout
+        if beyond_head(_one(conn, HEAD_SQL, ()), notification_id):
+            return False
+        while True:
+            self._heard(name, _one(conn, POSITION_SQL, (name,)))
+            with self._changed:
+                if self.known(name) >= notification_id:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, RECHECK_SECONDS))
+            if self.known(name) >= notification_id:
+                return True
+
+    async def wait_async(self, query: Callable[[str, tuple[Any, ...]], Any], name: str,
+                         notification_id: int, timeout: float) -> bool:
+        """The same on the event loop; `query(sql, params)` answers the first column of the
+        first row (an asyncio connection's)."""
+        if self.known(name) >= notification_id:
+            return True
+        self.start()
+        deadline = time.monotonic() + timeout
+        if beyond_head(await query(HEAD_SQL, ()), notification_id):
+            return False
+        woken = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), woken)
+        self._waiters.add(waiter)
+        try:
+            while True:
+                self._heard(name, await query(POSITION_SQL, (name,)))
+                while self.known(name) < notification_id:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    woken.clear()
+                    try:
+                        await asyncio.wait_for(woken.wait(), min(remaining, RECHECK_SECONDS))
+                    except TimeoutError:
+                        break  # read the table again (a notification may have been lost)
+                else:
+                    return True
+        finally:
+            self._waiters.discard(waiter)
+
+    # -- hearing ---------------------------------------------------------------------------
+
+    def _heard(self, name: str, position: Any) -> None:
+        if position is None:
+            return
+        with self._changed:
+            if int(position) > self._known.get(name, 0):
+                self._known[name] = int(position)
+            self._changed.notify_all()
+        for loop, woken in list(self._waiters):
+            try:
+                loop.call_soon_threadsafe(woken.set)
+            except RuntimeError:  # that loop is closed; its waiter is gone too
+                self._waiters.discard((loop, woken))
+
+    def start(self) -> None:
+        """Listen (once; again if the listener thread ended)."""
+        if self._thread is None or not self._thread.is_alive():
+            with self._changed:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._listen, daemon=True,
+                                                    name="projection-positions")
+                    self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.database_url, autocommit=True,
+                                     connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {POSITIONS_CHANNEL}")
+                    for name, position in conn.execute(POSITIONS_SQL).fetchall():
+                        self._heard(str(name), position)
+                    self.listening = True
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            name, _, position = note.payload.rpartition(":")
+                            self._heard(name, position)
+            except Exception as exc:  # noqa: BLE001 - waiters read the table meanwhile
+                log.info("projection positions listener: %s; reconnecting", exc)
+            finally:
+                self.listening = False
+            self._stop.wait(1.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=3.0)
+
+
+def _one(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def beyond_head(head: Any, notification_id: int) -> bool:
+    """A notification id no command has been given yet: waiting for it would only hold a
+    connection for the whole wait (a command's id is committed before it is answered)."""
+    return head is None or notification_id > int(head)
