@@ -89,14 +89,17 @@ def test_processes_start_after_what_they_need(services: dict[str, dict[str, Any]
 def test_the_pools_fit_within_postgresqls_default_connections(
         services: dict[str, dict[str, Any]]) -> None:
     """Each process: its pool, plus the health check's connection (API) or one session per
-    projection (projections worker); the whole layout stays below max_connections = 100."""
+    projection (projections worker); an API replica of N worker processes is N + 1 processes
+    (the parent keeps a pool of its own); the whole layout stays below max_connections = 100."""
     extra = {"api": 1, "projections": 6}
     total = 0
     for name in ("api", "projections", "analytics", "relay"):
         service = services[name]
         pool = int(service["environment"]["SERVICECORE_POOL_SIZE"])
         replicas = int((service.get("deploy") or {}).get("replicas", 1))
-        total += replicas * (pool + extra.get(name, 0))
+        workers = int(service["environment"].get("SERVICECORE_WORKERS", "1"))
+        processes = workers + 1 if workers > 1 else 1
+        total += replicas * processes * (pool + extra.get(name, 0))
     assert total <= 90, total
 
 
