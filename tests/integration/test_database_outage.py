@@ -148,8 +148,7 @@ def cut_off(own_database: str, system: Container, tmp_path: Path
             yield client, proxy
     finally:
         proxy.stop()
-        pool.close()
-        app.close()
+        behind_proxy.close()  # its pool, its app and its positions listener
 
 
 def test_a_database_that_is_not_running_is_503(cut_off: tuple[TestClient, TcpProxy],
