@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -162,11 +164,19 @@ def serve_workers(*, host: str, port: int, workers: int, header_timeout: float,
                             http="servicecore.server:HeaderTimeoutProtocol",
                             timeout_graceful_shutdown=shutdown_grace)
     os.environ["SERVICECORE_HEADER_TIMEOUT_SECONDS"] = str(header_timeout)
+    # /metrics of any worker adds up all of them (prometheus_client's multiprocess mode): an
+    # empty folder of their own unless the operator named one.
+    own_metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_metrics_dir = tempfile.mkdtemp(prefix="servicecore-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     sock = config.bind_socket()
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
     log.info("HTTP worker processes stopped")
 
 

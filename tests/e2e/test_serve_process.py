@@ -183,6 +183,13 @@ def test_several_workers_serve_one_port_and_stop_cleanly(server_url: str,
                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("application/problem+json")
+        # Whichever worker answers /metrics counts the requests of both (multiprocess mode).
+        for _ in range(4):
+            metrics = server.get("/metrics").text
+            counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                          if line.startswith("servicecore_http_requests_total{")
+                          and 'route="/work-orders"' in line and 'method="GET"' in line)
+            assert counted == 20, metrics[-2000:]
         # SIGTERM stops the workers, then the parent's loops; exit 0.
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(timeout=60)
