@@ -35,11 +35,45 @@ except ImportError:  # httptools is not installed
 log = logging.getLogger(__name__)
 
 
-class H11HeaderTimeoutProtocol(H11Protocol):
-    """On h11 (pure Python): used where httptools is not installed."""
+class _HeadTimer:
+    """The timer both protocols share: it runs while `_awaiting_head()` holds, from its first
+    moment on, and closes the connection when it fires."""
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
+    logger: logging.Logger
+
+    def _awaiting_head(self) -> bool:
+        raise NotImplementedError
+
+    def _watch_head(self) -> None:
+        if not self._awaiting_head():
+            self._cancel_header_timer()
+        elif self._header_timer is None and not self.transport.is_closing():
+            self._header_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._header_timer = None
+        if self._awaiting_head() and not self.transport.is_closing():
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+            self.logger.info("%s sent no complete request head within %g s; closing its "
+                             "connection", client, self.header_timeout)
+            self.transport.close()
+
+
+class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
+    """On h11 (pure Python): used where httptools is not installed."""
+
+    def _awaiting_head(self) -> bool:
+        return self.conn.their_state is h11.IDLE
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,34 +91,15 @@ class H11HeaderTimeoutProtocol(H11Protocol):
         self._cancel_header_timer()
         super().connection_lost(exc)
 
-    def _watch_head(self) -> None:
-        """A timer runs while the next request's head is awaited, from its first moment on."""
-        if self.conn.their_state is not h11.IDLE:
-            self._cancel_header_timer()
-        elif self._header_timer is None and not self.transport.is_closing():
-            self._header_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _head_too_slow(self) -> None:
-        self._header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-            self.logger.info("%s sent no complete request head within %g s; closing its "
-                             "connection", client, self.header_timeout)
-            self.transport.close()
-
-
-class HttpToolsHeaderTimeoutProtocol(HttpToolsProtocol):
+class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
     """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The timer runs
     while no request is in hand (its head complete, its response not yet sent)."""
 
-    header_timeout: float = 10.0
-    _header_timer: asyncio.TimerHandle | None = None
     _in_hand = 0  # requests whose head is complete and whose response is not
+
+    def _awaiting_head(self) -> bool:
+        return not self._in_hand
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -103,25 +118,6 @@ class HttpToolsHeaderTimeoutProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
         super().connection_lost(exc)
-
-    def _watch_head(self) -> None:
-        if self._in_hand:
-            self._cancel_header_timer()
-        elif self._header_timer is None and not self.transport.is_closing():
-            self._header_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _head_too_slow(self) -> None:
-        self._header_timer = None
-        if not self._in_hand and not self.transport.is_closing():
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-            self.logger.info("%s sent no complete request head within %g s; closing its "
-                             "connection", client, self.header_timeout)
-            self.transport.close()
 
 
 HeaderTimeoutProtocol: type[H11HeaderTimeoutProtocol | HttpToolsHeaderTimeoutProtocol] = (
