@@ -197,6 +197,12 @@ def test_several_workers_serve_one_port_and_stop_cleanly(server_url: str,
         assert code == 0, output[-3000:]
         assert "HTTP worker processes stopped" in output, output[-3000:]
         assert "servicecore stopped cleanly" in output
+        # The workers (and multiprocessing's helper) end with the parent; an orphan notices
+        # its parent's exit a moment later, so allow it a few seconds to go.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in workers):
+            time.sleep(0.1)
         assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in workers)
 
 
