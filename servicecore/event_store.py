@@ -41,15 +41,28 @@ from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
+# The states travel in binary (no hex encoding of every byte on either side).
 APPEND = f"""
 WITH appended AS (
     INSERT INTO {{table}} (originator_id, originator_version, topic, state)
     SELECT * FROM unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[],
-                         %(states)s::bytea[])
+                         %(states)b::bytea[])
     RETURNING notification_id
 )
 INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids)
 SELECT %(command)s, array_agg(notification_id ORDER BY notification_id) FROM appended
+RETURNING command_id, notification_ids
+"""
+
+# The commonest save, one event: plain parameters, no arrays to build and take apart.
+APPEND_ONE = f"""
+WITH appended AS (
+    INSERT INTO {{table}} (originator_id, originator_version, topic, state)
+    VALUES (%(id)s, %(version)s, %(topic)s, %(state)b)
+    RETURNING notification_id
+)
+INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids)
+SELECT %(command)s, array_agg(notification_id) FROM appended
 RETURNING command_id, notification_ids
 """
 
@@ -58,7 +71,7 @@ APPEND_MANY = f"""
 WITH appended AS (
     INSERT INTO {{table}} (originator_id, originator_version, topic, state)
     SELECT * FROM unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(topics)s::text[],
-                         %(states)s::bytea[])
+                         %(states)b::bytea[])
     RETURNING notification_id, originator_id, originator_version
 )
 INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids)
@@ -130,6 +143,7 @@ class EventRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.append_statement = APPEND.replace("{table}", self.events_table_name)
+        self.append_one_statement = APPEND_ONE.replace("{table}", self.events_table_name)
         self.append_many_statement = APPEND_MANY.replace("{table}", self.events_table_name)
         self._turn = threading.Condition()
         self._queue: list[_Save] = []
@@ -181,6 +195,11 @@ class EventRecorder(PostgresApplicationRecorder):
                 save.finished = save.result is not None or save.error is not None
 
     def _params(self, batch: list[_Save]) -> dict[str, Any]:
+        if len(batch) == 1 and len(batch[0].events) == 1:
+            event = batch[0].events[0]
+            return {"id": event.originator_id, "version": event.originator_version,
+                    "topic": event.topic, "state": event.state,
+                    "command": batch[0].command_id}
         events = [(save.command_id, e) for save in batch for e in save.events]
         return {
             "ids": [e.originator_id for _, e in events],
@@ -234,7 +253,8 @@ class EventRecorder(PostgresApplicationRecorder):
     def _append(self, conn: psycopg.Connection[Any], params: dict[str, Any], *,
                 many: bool = False) -> dict[UUID, list[int]]:
         """One statement, one transaction (the pooled connection is in autocommit mode)."""
-        statement = self.append_many_statement if many else self.append_statement
+        statement = (self.append_many_statement if many else
+                     self.append_one_statement if "state" in params else self.append_statement)
         try:
             rows = conn.execute(statement, params).fetchall()
         except psycopg.errors.UniqueViolation as conflict:
