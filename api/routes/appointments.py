@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
+from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
@@ -22,6 +23,8 @@ from projections.workshop_queries import availability, get_appointment, list_app
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 VIEW = "workshop"
 Reader = Annotated[Principal, Depends(reader("appointments.read"))]
+# The bookings show the customer's name and phones: an auditor's read of them is recorded.
+PiiRead = Annotated[PiiReader, Depends(pii_reader("appointments.read"))]
 BookCmd = Annotated[Command, Depends(command("appointments.book"))]
 
 
@@ -86,27 +89,37 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
 
 
 @router.get("", response_model=Page)
-def appointments(ctx: Ctx, principal: Reader, store_id: str | None = None,
+def appointments(ctx: Ctx, reading: PiiRead, store_id: str | None = None,
                  day: date | None = None, status: str | None = None,
                  customer_id: UUID | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
                  offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_appointments(conn, principal.stores, store_id=store_id, day=day,
-                                 status=status, customer_id=customer_id, limit=limit,
-                                 offset=offset)
+        found = list_appointments(conn, reading.stores, store_id=store_id, day=day,
+                                  status=status, customer_id=customer_id, limit=limit,
+                                  offset=offset)
+    reading.record(_shown(found["items"]), "appointment list")
+    return found
 
 
 @router.get("/{appointment_id}")
-def appointment(appointment_id: UUID, ctx: Ctx, principal: Reader,
+def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead,
                 wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = get_appointment(conn, appointment_id, principal.stores)
+        found = get_appointment(conn, appointment_id, reading.stores)
     if found is None:
         raise NotFound(f"appointment {appointment_id} not found")
+    reading.record(_shown([found]), "appointment")
     return found
+
+
+def _shown(bookings: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
+    """The customers whose name or phones these bookings show (customer, store booked in)."""
+    return [(UUID(str(b["customer_id"])), str(b["store_id"])) for b in bookings
+            if b.get("customer_id") and shows_personal_data(b.get("customer_name"),
+                                                            b.get("customer_phones"))]
 
 
 @router.get("/{appointment_id}/history", response_model=HistoryPage)

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import Principal
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
+from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted
 from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterIn
 from domain.common import NotFound
@@ -21,7 +22,8 @@ from projections.customer_queries import find_vehicles, vehicle_detail
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
 VIEW = "customers"
-Reader = Annotated[Principal, Depends(reader("vehicles.read"))]
+# The lookup and the file show owners' names: an auditor's read of them is recorded.
+Reader = Annotated[PiiReader, Depends(pii_reader("vehicles.read"))]
 ManageCmd = Annotated[Command, Depends(command("vehicles.manage"))]
 
 
@@ -57,24 +59,36 @@ def change_owner(vin: Vin, body: OwnerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 
 @router.get("", response_model=Page)
-def vehicles(ctx: Ctx, principal: Reader,
+def vehicles(ctx: Ctx, reading: Reader,
              q: Annotated[str | None, Query(max_length=20, description="VIN (or its start) "
                                                                      "or plate")] = None,
              limit: Annotated[int, Query(ge=1, le=200)] = 20,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return find_vehicles(conn, principal.stores, q=q, limit=limit, offset=offset)
+        found = find_vehicles(conn, reading.stores, q=q, limit=limit, offset=offset)
+    reading.record(_owners_shown(found["items"]), "vehicle lookup")
+    return found
 
 
 @router.get("/{vin}")
-def vehicle(vin: Vin, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
+def vehicle(vin: Vin, ctx: Ctx, reading: Reader, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = vehicle_detail(conn, vehicle_id(normalise_vin(vin)), principal.stores)
+        found = vehicle_detail(conn, vehicle_id(normalise_vin(vin)), reading.stores)
     if found is None:
         raise NotFound(f"vehicle {vin} not found")
+    owners = [{"owner_id": o.get("customer_id"), "owner_name": o.get("name"),
+               "store_id": found["store_id"]} for o in found.get("owners") or ()]
+    reading.record(_owners_shown([found, *owners]), "vehicle file")
     return found
+
+
+def _owners_shown(rows: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
+    """The owners whose names these rows show (customer, the vehicle's store), once each."""
+    shown = {UUID(str(r["owner_id"])): str(r["store_id"]) for r in rows
+             if r.get("owner_id") and shows_personal_data(r.get("owner_name"))}
+    return list(shown.items())
 
 
 @router.get("/{vin}/history", response_model=HistoryPage,

@@ -18,13 +18,15 @@ from domain.stock import StockItem
 from domain.technician import Technician
 from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, post
+from tests.integration.audit_support import new_vin
 from tests.integration.support import LABOR, open_order, request
 
 Auth = Callable[..., dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def full_visit(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
+def full_visit(client: TestClient, auth: Auth, store_id: str,
+               vin: str = "LSVAU218XN2183294") -> dict[str, Any]:
     """A booked visit through to the follow-up, each step by whoever does it: appointment and
     arrival, a part issued (sent with its own correlation id), a manager's dispatch, clocks,
     QC, settlement paid in cash, delivery, a follow-up call with a complaint. Besides it a
@@ -52,7 +54,7 @@ def full_visit(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
         "store_id": store_id, "name": "王芳", "phones": ["13700001111"]}, 201)
     booked = post(client, "/appointments", advisor, {
         "store_id": store_id, "customer_id": customer["id"],
-        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪C22222"},
+        "vehicle": {"vin": vin, "plate": "沪C22222"},
         "day": today.isoformat(), "arrival": "09:00", "kind": "maintenance",
         "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
     arrived = post(client, f"/appointments/{booked['id']}/arrival", advisor,
@@ -99,7 +101,7 @@ def full_visit(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
     # A second visit in the same store reserves the same part.
     other = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "李强", "phone": "13700002222"},
-        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪C33333"}, "mileage": 1_000,
+        "vehicle": {"vin": vin, "plate": "沪C33333"}, "mileage": 1_000,
         "complaints": ["squeak"]}, 201)
     other_line = post(client, f"/work-orders/{other['id']}/jobs/1/part-lines", advisor,
                       {"part_number": part_number, "qty": 1})["line_id"]
@@ -392,3 +394,45 @@ def test_an_auditors_read_of_personal_data_is_recorded_and_others_are_not(
     assert head(client) == before
     # The record of the reads outlives the erasure.
     assert len(_reads(client, manager, customer_id)) == 5
+
+
+def test_an_auditors_read_of_bookings_and_the_vehicle_file_is_recorded(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    vin = new_vin()  # a car of its own: the file is the vehicle's, whichever store saw it
+    visit = full_visit(client, auth, store_id, vin)
+    customer_id = visit["customer_id"]
+    auditor = auth("auditor", "aud-li", [store_id])
+    manager = auth("manager", "mgr-1", [store_id])
+    post(client, "/vehicles", auth("advisor", "adv-1", [store_id]), {
+        "store_id": store_id, "vin": vin, "plate": "沪C22222", "owner_id": customer_id}, 201)
+    reads = (f"/appointments/{visit['appointment_id']}", f"/appointments?store_id={store_id}",
+             f"/vehicles/{vin}", f"/vehicles?q={vin[:8]}")
+
+    # A manager's reads of the same answers store nothing.
+    before = head(client)
+    for url in reads:
+        answer = client.get(url, headers=manager, params={"wait_for": before})
+        assert answer.status_code == 200, url
+    assert head(client) == before
+
+    # The booking shows 王芳's name and phone; the lookup shows her as the owner; the file
+    # names every owner the car had (李强 too, from his visit). Each customer shown gets one
+    # recorded read per answer, with the endpoint and purpose.
+    shown = client.get(f"/vehicles/{vin}", headers=manager).json()
+    assert (shown["owner_id"], shown["owner_name"]) == (customer_id, "王芳")
+    owners = {o["customer_id"] for o in shown["owners"] if o["name"]}
+    assert customer_id in owners and len(owners) == 2
+    for url in reads:
+        assert client.get(url, headers=auditor).status_code == 200, url
+    stored = [e for n, e in _stored(container) if n > before]
+    assert {type(e).__qualname__ for e in stored} == {"DataAccess.PersonalDataRead"}
+    assert sorted((e.purpose, str(e.customer_id)) for e in stored) == sorted(
+        [("appointment", customer_id), ("appointment list", customer_id),
+         ("vehicle lookup", customer_id)] + [("vehicle file", o) for o in owners])
+    hers = _reads(client, manager, customer_id)
+    assert [r["purpose"] for r in hers] == [
+        "vehicle lookup", "vehicle file", "appointment list", "appointment"]
+    assert [r["endpoint"] for r in hers][1::2] == [f"GET /vehicles/{vin}",
+                                                   f"GET /appointments/{visit['appointment_id']}"]
+    assert {(r["user_id"], r["role"], r["store_id"]) for r in hers} == {
+        ("aud-li", "auditor", store_id)}
