@@ -19,6 +19,17 @@ PartCategory = Literal["maintenance", "brake", "engine", "transmission", "electr
                        "body", "paint", "tyre", "accessory", "fluid", "other"]  # domain/part.py
 Skill = Literal["maintenance", "engine", "transmission", "chassis", "electrical",
                 "ev_high_voltage", "body", "paint"]  # domain/skills.py SKILLS
+# The statuses the list filters take (each the domain's own set).
+WorkOrderStatus = Literal["opened", "checked_in", "in_progress", "ready_for_settlement",
+                          "settled", "delivered", "closed", "cancelled"]
+AppointmentStatus = Literal["booked", "arrived", "cancelled", "no_show"]
+FollowUpStatus = Literal["open", "done"]
+ComplaintStatus = Literal["opened", "assigned", "resolved"]
+SettlementStatus = Literal["open", "draft", "confirmed", "settled"]
+PurchaseOrderStatus = Literal["draft", "sent", "partly_received", "received", "closed",
+                              "cancelled"]
+TransferStatus = Literal["in_transit", "received"]
+ApprovalStatus = Literal["awaiting_approval", "approved", "rejected"]
 # A VIN whose check digit is right (ISO 3779 / GB 16735), for the examples.
 EXAMPLE_VIN = "LSVAU218XN2183294"
 EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"

@@ -11,6 +11,8 @@ from eventsourcing.domain import Aggregate, event
 from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
 
 OUTCOMES = ("no_answer", "call_back_later", "wrong_number")
+STATUSES = ("open", "done")  # a follow-up call
+COMPLAINT_STATUSES = ("opened", "assigned", "resolved")
 
 
 class FollowUpError(IllegalTransition):

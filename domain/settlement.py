@@ -29,6 +29,8 @@ from domain.money import CENT, gross, money, vat_included
 
 ZERO = Decimal("0.00")
 BILL_KINDS = ("customer", "warranty", "insurance", "internal")
+# open (nothing billed, or reversed), draft, confirmed (numbered), settled (paid in full)
+STATUSES = ("open", "draft", "confirmed", "settled")
 METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "bank_transfer")
 ELECTRONIC = ("bank_card", "wechat_pay", "alipay", "bank_transfer")
 

@@ -32,6 +32,8 @@ from domain.money import money, quantity, round_money
 
 ZERO = Decimal(0)
 LOT_FIELDS = ("supplier", "supplier_doc", "received_at", "cert_ref")
+# A scrap or stocktake request that needs a manager: waiting, then decided.
+APPROVAL_STATUSES = ("awaiting_approval", "approved", "rejected")
 
 
 class StockError(IllegalTransition):

@@ -15,6 +15,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, require
 
+STATUSES = ("in_transit", "received")
+
 
 class Transfer(Aggregate):
     class Event(Aggregate.Event):

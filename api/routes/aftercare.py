@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import Limit, Page
-from api.schemas import CommandAccepted
+from api.schemas import CommandAccepted, ComplaintStatus, FollowUpStatus
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
 from projections import finance
 
@@ -32,7 +32,8 @@ def deliver(work_order_id: UUID, body: DeliveryIn, cmd: DeliverCmd, ctx: Ctx) ->
 
 
 @router.get("/follow-ups", response_model=Page)
-def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False, status: str | None = None,
+def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False,
+               status: FollowUpStatus | None = None,
                limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
@@ -55,7 +56,7 @@ def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 
 
 @router.get("/complaints", response_model=Page)
-def complaints(ctx: Ctx, principal: Reader, status: str | None = None, limit: Limit = 200,
+def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = None, limit: Limit = 200,
                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

@@ -13,7 +13,7 @@ from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
-from api.schemas import CommandAccepted, ReasonIn
+from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
@@ -90,7 +90,7 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
 
 @router.get("", response_model=Page)
 def appointments(ctx: Ctx, reading: PiiRead, store_id: str | None = None,
-                 day: date | None = None, status: str | None = None,
+                 day: date | None = None, status: AppointmentStatus | None = None,
                  customer_id: UUID | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
                  offset: Offset = 0, wait_for: WaitFor = None) -> Any:

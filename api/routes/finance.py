@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import Limit, Page
-from api.schemas import CommandAccepted
-from api.schemas_money import DayEndIn, MatchIn, StatementIn
+from api.schemas import CommandAccepted, PayType
+from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
 from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
 from projections import finance
@@ -48,7 +48,7 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
 
 @router.get("/payments", response_model=Page)
 def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
-             date_to: date | None = None, method: str | None = None,
+             date_to: date | None = None, method: Method | None = None,
              cashier: str | None = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The payments journal."""
@@ -60,7 +60,7 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
 
 
 @router.get("/receivables", response_model=Page)
-def receivables(ctx: Ctx, principal: FinanceReader, kind: str | None = None,
+def receivables(ctx: Ctx, principal: FinanceReader, kind: PayType | None = None,
                 limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM."""
     wait_for_projection(ctx, VIEW, wait_for)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
-from api.schemas import CommandAccepted
+from api.schemas import CommandAccepted, PurchaseOrderStatus
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
@@ -63,7 +63,7 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
 
 
 @router.get("", response_model=Page)
-def orders(ctx: Ctx, principal: Reader, status: str | None = None, supplier: str | None = None,
+def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = None, supplier: str | None = None,
            limit: Annotated[int, Query(ge=1, le=500)] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)

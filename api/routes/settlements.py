@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
-from api.schemas import CommandAccepted, ReasonIn
+from api.schemas import CommandAccepted, ReasonIn, SettlementStatus
 from api.schemas_money import (
     DiscountIn,
     InvoiceIn,
@@ -73,7 +73,7 @@ def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> A
 
 
 @router.get("/settlements", response_model=Page)
-def settlements(ctx: Ctx, principal: Reader, status: str | None = None,
+def settlements(ctx: Ctx, principal: Reader, status: SettlementStatus | None = None,
                 number: Annotated[str | None, Query(max_length=40,
                                                     description="SET-S01-2026-000001")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -27,7 +27,7 @@ from api.deps import (
 from api.paging import HistoryPage, Page
 from api.paging import Limit as PageLimit
 from api.reads import Reads
-from api.schemas import CommandAccepted
+from api.schemas import ApprovalStatus, CommandAccepted, TransferStatus
 from api.schemas_stock import (
     CountIn,
     DecisionIn,
@@ -115,7 +115,8 @@ def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFo
 
 
 @router.get("/approvals", response_model=Page)
-def approvals(ctx: Ctx, principal: Reader, status: str | None = "awaiting_approval",
+def approvals(ctx: Ctx, principal: Reader,
+              status: ApprovalStatus | None = "awaiting_approval",
               limit: PageLimit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Scrap requests and stocktake variances waiting for (or decided by) a manager."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -125,7 +126,7 @@ def approvals(ctx: Ctx, principal: Reader, status: str | None = "awaiting_approv
 
 
 @router.get("/transfers", response_model=Page)
-def transfers(ctx: Ctx, principal: Reader, status: str | None = None, limit: PageLimit = 200,
+def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None, limit: PageLimit = 200,
               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

@@ -30,6 +30,7 @@ from api.schemas import (
     RepriceIn,
     WorkOrderOpen,
     WorkOrderPage,
+    WorkOrderStatus,
 )
 from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from domain.common import NotFound
@@ -209,7 +210,7 @@ def follow_on(work_order_id: UUID, body: FollowOnIn, cmd: SupplyCmd, ctx: Ctx) -
 @router.get("", response_model=WorkOrderPage)
 def search_work_orders(
     ctx: Ctx, reading: Reader,
-    status: str | None = None, plate: str | None = None, vin: str | None = None,
+    status: WorkOrderStatus | None = None, plate: str | None = None, vin: str | None = None,
     customer_phone: str | None = None, technician: str | None = None,
     opened_from: datetime | None = None, opened_to: datetime | None = None,
     number: Annotated[str | None, Query(max_length=40,

@@ -21,13 +21,17 @@ from api.main import create_app
 from api.schemas import Body
 from domain import (
     aftercare,
+    appointment,
     customer,
     follow_up,
     part,
+    purchase_order,
     reconciliation,
     settlement,
     skills,
+    stock,
     technician,
+    transfer,
     vehicle,
     work_order,
     work_order_lines,
@@ -285,6 +289,35 @@ def test_fields_with_a_closed_set_in_the_domain_are_enums(document: dict[str, An
     assert get_args(schemas.PartCategory) == part.CATEGORIES
     assert get_args(schemas.Skill) == skills.SKILLS
     assert get_args(schemas.CustomerKind) == customer.KINDS
+
+
+# Every list filter on a closed set: (method path, parameter) -> the domain's set.
+FILTERS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("/work-orders", "status"): work_order.STATUSES,
+    ("/appointments", "status"): appointment.STATUSES,
+    ("/follow-ups", "status"): follow_up.STATUSES,
+    ("/complaints", "status"): follow_up.COMPLAINT_STATUSES,
+    ("/settlements", "status"): settlement.STATUSES,
+    ("/purchase-orders", "status"): purchase_order.PO_STATUSES,
+    ("/stock/transfers", "status"): transfer.STATUSES,
+    ("/stock/approvals", "status"): stock.APPROVAL_STATUSES,
+    ("/payments", "method"): settlement.METHODS,
+    ("/receivables", "kind"): settlement.BILL_KINDS,
+}
+
+
+def test_list_filters_on_a_closed_set_are_enums_and_refuse_other_values(
+        document: dict[str, Any], client: TestClient, auth: Auth) -> None:
+    components = document["components"]["schemas"]
+    manager = auth("manager", "mgr-1", ["S01"])
+    for (path, name), values in FILTERS.items():
+        (param,) = [p for p in document["paths"][path]["get"]["parameters"]
+                    if p["name"] == name and p["in"] == "query"]
+        assert enum_of(param["schema"], components) == list(values), (path, name)
+        answer = client.get(path, params={name: "not-a-" + name}, headers=manager)
+        assert answer.status_code == 422, (path, name, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert client.get(path, params={name: values[-1]}, headers=manager).status_code == 200
 
 
 def test_the_main_fields_say_what_they_are(document: dict[str, Any]) -> None:
