@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -185,6 +186,18 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], health: WorkerHealth) -> None:
         self.health = health
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Through the log, not socketserver's dashes on stderr: a worker's log stays JSON lines.
+        A client that hung up before its answer was written is not the worker's fault."""
+        error = sys.exc_info()[1]
+        peer = client_address[0] if isinstance(client_address, tuple) else client_address
+        if isinstance(error, ConnectionError):
+            log.debug("worker %s: %s hung up before its answer (%s)", self.health.worker, peer,
+                      error)
+            return
+        log.error("worker %s: a request from %s failed", self.health.worker, peer,
+                  exc_info=error)
 
 
 def serve(health: WorkerHealth, host: str, port: int) -> ThreadingHTTPServer:

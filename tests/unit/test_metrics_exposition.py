@@ -8,9 +8,10 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from workers.health import RateMeter, Sample, WorkerHealth
+from workers.health import RateMeter, Sample, WorkerHealth, serve
 from workers.relay_metrics import RelayStats, samples
 
 
@@ -68,3 +69,41 @@ def test_api_metrics_add_up_across_processes_in_multiprocess_mode(tmp_path: Path
     assert (buckets["0.025"], buckets["0.5"], buckets["+Inf"]) == (1, 2, 2)
     assert families["servicecore_http_requests_in_flight"].samples[0].value == 1
     assert any(tmp_path.glob("*.db"))
+
+
+def _fails() -> dict[str, dict[str, object]]:
+    raise RuntimeError("the loops could not be read")
+
+
+def test_a_failing_or_abandoned_request_is_logged_not_written_to_stderr(
+        capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """socketserver writes a failed request's traceback between dashes on stderr, which would
+    break a worker's JSON log; the worker's server logs it instead."""
+    import http.client
+    import socket
+
+    server = serve(WorkerHealth("projections", loops=_fails), "127.0.0.1", 0)
+    port = server.server_address[1]
+    try:
+        with caplog.at_level("DEBUG", logger="workers.health"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/health")
+            with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+                conn.getresponse()
+            conn.close()
+            # A client that sends its request and hangs up at once.
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                raw.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            # The server goes on answering.
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/health/live")
+            assert conn.getresponse().status == 200
+            conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    failed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert "the loops could not be read" in str(failed[0].exc_info[1])
+    assert "----" not in capfd.readouterr().err
