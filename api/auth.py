@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work_orders.quality_check": frozenset({"qc_inspector", "manager"}),
     "work_orders.cancel": DESK,
     "work_orders.read": ALL,
+    "commands.read": ALL,  # whether a save was stored (after a 503 that could not tell)
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),
     "work_orders.issue_parts": PARTS,
     "work_orders.supply": DESK | {"parts_clerk"},

@@ -101,10 +101,34 @@ def too_large_problem(exc: BodyTooLarge) -> JSONResponse:
     return response
 
 
-def unavailable_problem(detail: str) -> JSONResponse:
-    response = problem(503, "unavailable", "Service unavailable", detail)
+def unavailable_problem(detail: str, **extra: Any) -> JSONResponse:
+    response = problem(503, "unavailable", "Service unavailable", detail, **extra)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def undecided_command(exc: BaseException) -> str | None:
+    """The command id of a save whose outcome the event store could not decide, if `exc` (or
+    what it wraps) is that: the save may or may not have been stored."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        command_id = getattr(current, "command_id", None)
+        if command_id is not None:
+            return str(command_id)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def database_unavailable_problem(exc: BaseException) -> JSONResponse:
+    command_id = undecided_command(exc)
+    if command_id is None:
+        return unavailable_problem("the database is unavailable; retry shortly")
+    return unavailable_problem(
+        "the database became unreachable while the command was being stored, and whether it "
+        f"was stored could not be decided: GET /commands/{command_id} tells once the database "
+        "is back (or retry with the same Idempotency-Key)", command_id=command_id)
 
 
 def install(app: FastAPI) -> None:
@@ -139,7 +163,7 @@ def install(app: FastAPI) -> None:
         if unavailable(exc):
             log.warning("database unavailable during %s %s: %s", request.method,
                         redacted_target(request.url.path), exc)
-            return unavailable_problem("the database is unavailable; retry shortly")
+            return database_unavailable_problem(exc)
         log.error("unexpected database error during %s %s", request.method,
                   redacted_target(request.url.path), exc_info=exc)
         return internal_problem()
@@ -150,7 +174,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if unavailable(exc):  # e.g. a database error re-raised as something else
-            return unavailable_problem("the database is unavailable; retry shortly")
+            return database_unavailable_problem(exc)
         return internal_problem()
 
 

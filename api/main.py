@@ -19,6 +19,7 @@ from api.routes import (
     appointments,
     audit_exports,
     audit_trail,
+    commands,
     customers,
     dispatch,
     finance,
@@ -103,6 +104,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
+    app.include_router(commands.router)
     app.include_router(audit_exports.router)
     app.include_router(progress.links_router)
     app.include_router(progress.router)

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import log_context
-from api.errors import internal_problem, unavailable, unavailable_problem
+from api.errors import database_unavailable_problem, internal_problem, unavailable
 from api.metrics import UNMATCHED, ApiMetrics
 
 access_log = logging.getLogger("servicecore.access")
@@ -66,8 +66,7 @@ class ObserveRequests:
             if status is not None:
                 log.exception("error after the answer had started")
                 raise
-            answer = unavailable_problem("the database is unavailable; retry shortly") \
-                if unavailable(exc) else internal_problem()
+            answer = database_unavailable_problem(exc) if unavailable(exc) else internal_problem()
             log.error("unexpected error; answered %d", answer.status_code, exc_info=exc)
             await answer(scope, receive, observed_send)
         finally:

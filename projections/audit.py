@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
+from psycopg.rows import tuple_row
+
 from domain.application import ServiceCore
 from domain.common import Audit
 from domain.customer import Customer
@@ -147,3 +150,25 @@ def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | No
 
 def stream_exists(app: ServiceCore, stream_id: UUID) -> bool:
     return next(iter(app.events.get(stream_id, limit=1)), None) is not None
+
+
+# servicecore/schema.py APPEND_LOCK (tests/integration/test_save_faults.py checks they agree).
+APPEND_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('servicecore-append'))"
+
+
+def stored_command(conn: psycopg.Connection[Any], command_id: UUID) -> dict[str, Any] | None:
+    """Whether a save with this command id was stored, and its events' notification ids.
+
+    Read under the append lock, so a save still committing is waited for: once it is free,
+    no save of this id can still be on its way and the answer is final.
+    """
+    with conn.transaction():
+        conn.execute(APPEND_LOCK_SQL)
+        row = conn.cursor(row_factory=tuple_row).execute(
+            "SELECT notification_ids, recorded_at FROM servicecore_commands "
+            "WHERE command_id = %s", (command_id,)).fetchone()
+    if row is None:
+        return None
+    notification_ids, recorded_at = row
+    return {"command_id": command_id, "stored": True,
+            "notification_ids": list(notification_ids), "recorded_at": recorded_at}

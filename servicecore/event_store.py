@@ -103,7 +103,14 @@ def _read(method: Callable[..., R]) -> Callable[..., R]:
 
 
 class CommitUnknown(OperationalError):
-    """The database stayed unreachable: whether the save committed could not be decided."""
+    """The database stayed unreachable: whether the save committed could not be decided.
+
+    `command_id` names the save in `servicecore_commands`: once the database is back, the
+    row is there if and only if the save was stored (`GET /commands/{command_id}`)."""
+
+    def __init__(self, message: str, command_id: UUID | None = None) -> None:
+        super().__init__(message)
+        self.command_id = command_id
 
 
 @dataclass(eq=False)
@@ -187,6 +194,10 @@ class EventRecorder(PostgresApplicationRecorder):
             else:
                 for save in batch:  # whose conflict was it? each alone says
                     self._send_batch([save])
+        except CommitUnknown as unknown:  # each save is told its own command id
+            for save in batch:
+                save.error = CommitUnknown(str(unknown), save.command_id)
+                save.error.__cause__ = unknown.__cause__
         except Exception as error:  # noqa: BLE001 - handed to every waiting save
             for save in batch:
                 save.error = error
@@ -290,7 +301,8 @@ class EventRecorder(PostgresApplicationRecorder):
                 if time.monotonic() >= deadline:
                     raise CommitUnknown(
                         f"save {command_ids[0]}: the database did not come back within "
-                        f"{self.resolve_seconds:.0f} s to tell whether it committed") from error
+                        f"{self.resolve_seconds:.0f} s to tell whether it committed",
+                        command_ids[0]) from error
                 time.sleep(0.2)
 
     @staticmethod

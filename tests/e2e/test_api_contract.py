@@ -11,6 +11,7 @@ import jwt
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 
 VIN = "LSVAU218XN2183294"
@@ -188,3 +189,23 @@ def test_health_shows_the_work_orders_projection_caught_up(client: TestClient, a
     assert body["head_notification_id"] >= opened["notification_id"]
     assert body["projections"]["work_orders"] == {
         "position": body["head_notification_id"], "lag": 0}
+
+
+def test_a_command_can_be_looked_up_by_its_command_id(client: TestClient, auth: Auth,
+                                                      container: Container,
+                                                      store_id: str) -> None:
+    """After a 503 that could not tell whether a command was stored, its command id says."""
+    opened = open_one(client, auth, store_id)
+    with container.pool.connection() as conn:
+        row = conn.execute("SELECT command_id FROM servicecore_commands "
+                           "WHERE %s = ANY(notification_ids)",
+                           (opened["notification_id"],)).fetchone()
+    assert row is not None
+    advisor = auth("advisor", "adv-li", [store_id])
+    found = client.get(f"/commands/{row[0]}", headers=advisor)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["stored"] is True and body["command_id"] == str(row[0])
+    assert opened["notification_id"] in body["notification_ids"]
+    problem(client.get(f"/commands/{uuid4()}", headers=advisor), 404, "not-found")
+    problem(client.get(f"/commands/{uuid4()}"), 401, "unauthenticated")

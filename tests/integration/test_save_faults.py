@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.application import ServiceCore
 from domain.work_order import WorkOrder
 from domain.work_orders import WorkOrders
+from projections.audit import APPEND_LOCK_SQL, stored_command
 from servicecore.container import Container, eventsourcing_env
 from servicecore.event_store import CommitUnknown, EventRecorder
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, EVENTS_TABLE
@@ -187,7 +188,7 @@ def test_a_save_killed_while_waiting_for_the_append_lock_is_stored_once(
 
 
 def test_an_unreachable_database_leaves_the_outcome_unknown_not_guessed(
-        proxied: ServiceCore, proxy: FaultyProxy) -> None:
+        proxied: ServiceCore, proxy: FaultyProxy, container: Container) -> None:
     recorder = proxied.recorder
     assert isinstance(recorder, EventRecorder)
     recorder.resolve_seconds = 1.0
@@ -195,8 +196,24 @@ def test_an_unreachable_database_leaves_the_outcome_unknown_not_guessed(
     # The answer is lost after COMMIT, and the database stays out of reach after that.
     _arm_then_append(proxied, proxy, "reply", then_away=True)
 
-    with pytest.raises(CommitUnknown):
+    with pytest.raises(CommitUnknown) as unknown:
         proxied.save(Note("was it stored?"))
+
+    # The error names the save's command id; asked on a connection that reaches the database,
+    # the command registry tells: the answer was lost after COMMIT, so it was stored.
+    command_id = unknown.value.command_id
+    assert isinstance(command_id, UUID)
+    with container.pool.connection() as conn:
+        found = stored_command(conn, command_id)
+        assert stored_command(conn, uuid4()) is None
+    assert found is not None and found["stored"] and len(found["notification_ids"]) == 1
+    (stored,) = container.app.recorder.select_notifications(
+        start=found["notification_ids"][0], limit=1)
+    assert b"was it stored?" in stored.state
+
+
+def test_the_command_lookup_takes_the_same_lock_as_appends() -> None:
+    assert APPEND_LOCK_SQL == f"SELECT pg_advisory_xact_lock({APPEND_LOCK})"
 
 
 def test_every_save_records_its_command_and_tailing_readers_miss_nothing(

@@ -50,3 +50,23 @@ def test_the_event_store_giving_up_on_its_own_is_unavailable() -> None:
 def test_a_fault_is_not_unavailable(error: Exception) -> None:
     assert not unavailable(error)
     assert not unavailable(wrapped(error, persistence.OperationalError))
+
+
+def test_a_save_left_undecided_is_503_naming_its_command_for_the_lookup() -> None:
+    import json
+    from uuid import uuid4
+
+    from api.errors import database_unavailable_problem
+    from servicecore.event_store import CommitUnknown
+
+    command_id = uuid4()
+    undecided = wrapped(CommitUnknown("save: could not tell", command_id), RuntimeError)
+    assert unavailable(undecided)
+    answer = database_unavailable_problem(undecided)
+    body = json.loads(answer.body)
+    assert (answer.status_code, answer.headers["Retry-After"]) == (503, "2")
+    assert body["command_id"] == str(command_id)
+    assert f"GET /commands/{command_id}" in body["detail"]
+    # An outage with no save in flight names no command.
+    plain = database_unavailable_problem(psycopg_pool.PoolTimeout("no connection"))
+    assert "command_id" not in json.loads(plain.body)
