@@ -332,6 +332,7 @@ class WorkOrdersView(ReadModel):
     name = "work_orders"
     handles = (WorkOrder.Event, Customer.Erased)
     index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)
+    pipelined = True  # the upsert goes out with the batch's position update
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
