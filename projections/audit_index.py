@@ -87,9 +87,9 @@ class AuditIndexView(ReadModel):
             if new_owners:
                 cur.executemany(f"INSERT INTO audit_index_streams{suffix} (stream_id, "
                                 f"work_order_id) VALUES (%s, %s)", new_owners)
-            cur.executemany(
-                f"INSERT INTO audit_index{suffix} ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join(['%s'] * len(COLUMNS))})", batch)
+            with cur.copy(f"COPY audit_index{suffix} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
 
     @staticmethod
     def _preload(conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],

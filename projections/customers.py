@@ -14,16 +14,16 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
+from domain.follow_up import Complaint
 from domain.pii import ERASED, PersonalData
 from domain.reminders import Plan
 from domain.vehicle import ServicePlan, Vehicle
 from domain.work_order import WorkOrder
 from projections.base import Index, ReadModel
-from projections.vehicle_files import Batch, Opener, VehicleFiles
-from projections.work_orders import dumps
+from projections.batch_rows import plain
+from projections.vehicle_files import Batch, Opener, VehicleFiles, preload_keys
 
 
 def _phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list[str]:
@@ -33,7 +33,9 @@ def _phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list
 
 class CustomersView(VehicleFiles, ReadModel):
     name = "customers"
-    pipelined = True  # one or more statements per event
+    handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
+               Complaint.Event)
+    pipelined = True  # the statements of the rarer events (complaints, plans, reminders)
     tables = {  # noqa: RUF012
         "customers": """
             id uuid PRIMARY KEY, store_id text NOT NULL, kind text NOT NULL, name text,
@@ -103,10 +105,10 @@ class CustomersView(VehicleFiles, ReadModel):
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
-        ids = {e.originator_id for _, e in events if isinstance(e, Customer.Event)}
-        ids |= {e.customer_id for _, e in events if isinstance(e, WorkOrder.Opened)}
-        opener, forget = self.personal_data.prefetched(ids)
+        customers, vehicles, visits = preload_keys(events, Customer.Event)
+        opener, forget = self.personal_data.prefetched(customers)
         batch = Batch(conn, suffix, opener, self.zone)
+        batch.preload(customers, vehicles, visits)
         for notification_id, event in events:
             name = type(event).__qualname__
             if isinstance(event, Customer.Event):
@@ -121,6 +123,7 @@ class CustomersView(VehicleFiles, ReadModel):
                 self._work_order(batch, name, event)
             elif name.startswith("Complaint."):
                 self._complaint(batch, name, event)
+        batch.flush()
         if batch.dirty:
             self._recompute_due(batch)
 
@@ -128,77 +131,72 @@ class CustomersView(VehicleFiles, ReadModel):
 
     def _customer(self, b: Batch, notification_id: int, e: Any) -> None:
         cid = e.originator_id
+        row = b.customers.get(cid)
         if isinstance(e, Customer.Registered):
-            sealed = e.sealed
-            b.conn.execute(
-                f"""INSERT INTO {b.t('customers')} (id, store_id, kind, name, phones, wechat_id,
-                    erased, consent, tags, lots, registered_at, updated_at, version)
-                VALUES (%s, %s, %s, %s, %s, %s, false, '{{}}', '{{}}', '[]', %s, %s, %s)
-                ON CONFLICT (id) DO NOTHING""",
-                (cid, e.audit.store_id, e.kind, b.open_pii(cid, sealed.get("name")),
-                 _phones(sealed, cid, b.open_pii), b.open_pii(cid, sealed.get("wechat_id")),
-                 e.audit.at, e.audit.at, e.originator_version))
+            if row is None:
+                sealed = e.sealed
+                b.customers[cid] = {
+                    "id": cid, "store_id": e.audit.store_id, "kind": e.kind,
+                    "name": b.open_pii(cid, sealed.get("name")),
+                    "phones": _phones(sealed, cid, b.open_pii),
+                    "wechat_id": b.open_pii(cid, sealed.get("wechat_id")), "erased": False,
+                    "consent": {}, "tags": [], "lots": [], "registered_at": e.audit.at,
+                    "updated_at": e.audit.at, "version": e.originator_version}
+                b.touch("customers", cid)
             return
-        sets, params = self._customer_change(b, notification_id, e)
-        b.conn.execute(
-            f"UPDATE {b.t('customers')} SET {', '.join(sets)}, updated_at = %s, version = %s "
-            f"WHERE id = %s", (*params, e.audit.at, e.originator_version, cid))
+        self._customer_change(b, notification_id, e, row)
+        if row is not None:
+            row.update(updated_at=e.audit.at, version=e.originator_version)
+            b.touch("customers", cid)
 
-    def _customer_change(self, b: Batch, notification_id: int,
-                         e: Any) -> tuple[list[str], list[Any]]:
+    def _customer_change(self, b: Batch, notification_id: int, e: Any,
+                         row: dict[str, Any] | None) -> None:
+        """The change an event makes to its customer's row (when the row exists)."""
         cid = e.originator_id
-        if isinstance(e, Customer.Erased):
-            return (["name = %s", "phones = ARRAY[%s]", "wechat_id = %s", "erased = true"],
-                    [ERASED, ERASED, ERASED])
-        if isinstance(e, Customer.DetailsChanged):
-            sets, params = ["kind = %s"], [e.kind]  # type: list[str], list[Any]
+        if isinstance(e, Customer.PointsEarned | Customer.PointsRedeemed | Customer.PointsExpired):
+            self._points(b, notification_id, e, row)
+        elif row is None:
+            return
+        elif isinstance(e, Customer.Erased):
+            row.update(name=ERASED, phones=[ERASED], wechat_id=ERASED, erased=True)
+        elif isinstance(e, Customer.DetailsChanged):
+            row["kind"] = e.kind
             if "name" in e.sealed:
-                sets.append("name = %s")
-                params.append(b.open_pii(cid, e.sealed["name"]))
+                row["name"] = b.open_pii(cid, e.sealed["name"])
             if "phones" in e.sealed:
-                sets.append("phones = %s")
-                params.append(_phones(e.sealed, cid, b.open_pii))
+                row["phones"] = _phones(e.sealed, cid, b.open_pii)
             if "wechat_id" in e.sealed:
-                sets.append("wechat_id = %s")
-                params.append(b.open_pii(cid, e.sealed["wechat_id"]))
-            return sets, params
-        if isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
+                row["wechat_id"] = b.open_pii(cid, e.sealed["wechat_id"])
+        elif isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
             granted = isinstance(e, Customer.ConsentGiven)
-            entry = {"granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
-                     "note": getattr(e, "note" if granted else "reason")}
-            return ["consent = consent || jsonb_build_object(%s::text, %s::jsonb)"],\
-                [e.channel, Jsonb(entry)]
-        if isinstance(e, Customer.Tagged):
-            return ["tags = array_append(tags, %s)"], [e.tag]
-        if isinstance(e, Customer.Untagged):
-            return ["tags = array_remove(tags, %s)"], [e.tag]
-        return self._points(b, notification_id, e)
+            row["consent"][e.channel] = plain({
+                "granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
+                "note": getattr(e, "note" if granted else "reason")})
+        elif isinstance(e, Customer.Tagged):
+            row["tags"].append(e.tag)
+        elif isinstance(e, Customer.Untagged):
+            row["tags"] = [tag for tag in row["tags"] if tag != e.tag]
 
-    def _points(self, b: Batch, notification_id: int, e: Any) -> tuple[list[str], list[Any]]:
-        row = b.conn.execute(f"SELECT lots FROM {b.t('customers')} WHERE id = %s",
-                             (e.originator_id,)).fetchone()
-        lots: list[dict[str, Any]] = row[0] if row else []
+    def _points(self, b: Batch, notification_id: int, e: Any,
+                row: dict[str, Any] | None) -> None:
+        lots: list[dict[str, Any]] = row["lots"] if row is not None else []
         amount, expires_on, reference = None, None, getattr(e, "reference", None)
         if isinstance(e, Customer.PointsEarned):
-            lots.append({"reference": e.reference, "points": e.points, "remaining": e.points,
-                         "earned_at": e.audit.at.isoformat(), "expires_on": e.expires_on})
+            lots.append(plain({"reference": e.reference, "points": e.points,
+                               "remaining": e.points, "earned_at": e.audit.at.isoformat(),
+                               "expires_on": e.expires_on}))
             amount, expires_on, kind, points = e.paid_amount, e.expires_on, "earned", e.points
-        elif isinstance(e, Customer.PointsRedeemed | Customer.PointsExpired):
+        else:
             for take in e.lots:
                 lot = next(lot for lot in lots if lot["reference"] == take["reference"])
                 lot["remaining"] -= take["points"]
             redeemed = isinstance(e, Customer.PointsRedeemed)
             kind, points = ("redeemed", -e.points) if redeemed else ("expired", -e.points)
             amount = getattr(e, "value", None)
-        else:
-            return ["version = version"], []
-        b.conn.execute(
-            f"""INSERT INTO {b.t('customer_points')} (customer_id, notification_id, at, kind,
-                points, reference, amount, expires_on, by_user)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (e.originator_id, notification_id, e.audit.at, kind, points, reference, amount,
-             expires_on, e.audit.user_id))
-        return ["lots = %s"], [Jsonb(lots, dumps=dumps)]
+        b.points.append({"customer_id": e.originator_id, "notification_id": notification_id,
+                         "at": e.audit.at, "kind": kind, "points": points,
+                         "reference": reference, "amount": amount, "expires_on": expires_on,
+                         "by_user": e.audit.user_id})
 
     def _complaint(self, b: Batch, name: str, e: Any) -> None:
         if name == "Complaint.Opened":

@@ -3,11 +3,14 @@ orders), plate and owner history, mileage readings, visits and spend, and the ne
 
 Spend comes from `WorkOrder.Settled` (customer_total), mileage out from `WorkOrder.Delivered`;
 both are matched by class name so this runs before those events exist.
+
+A batch folds its customer, vehicle and visit rows in memory (`Batch`) and writes each table
+once at its end; the next service due is then recomputed from the tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,7 +25,7 @@ from domain.pii import ERASED
 from domain.reminders import Plan, Reading, next_service
 from domain.vehicle import ServicePlan, Vehicle
 from domain.work_order import WorkOrder
-from projections.work_orders import dumps
+from projections.batch_rows import load, plain, upsert
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 # work-order events that only move the visit's status
@@ -30,21 +33,87 @@ STATUS_OF = {"WorkOrder.JobDispatched": "in_progress", "WorkOrder.BackInProgress
              "WorkOrder.Closed": "closed", "WorkOrder.SettlementReversed": "ready_for_settlement"}
 VISIT_EVENTS = {*STATUS_OF, "WorkOrder.CheckedIn", "WorkOrder.ReadyForSettlement",
                 "WorkOrder.Cancelled", "WorkOrder.Settled", "WorkOrder.Delivered"}
+CUSTOMER_COLUMNS = ("id", "store_id", "kind", "name", "phones", "wechat_id", "erased", "consent",
+                    "tags", "lots", "registered_at", "updated_at", "version")
+VEHICLE_COLUMNS = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
+                   "owner_id", "registered", "plates", "owners", "first_seen", "updated_at")
+VISIT_COLUMNS = ("work_order_id", "number", "store_id", "customer_id", "vehicle_id", "kind",
+                 "status", "opened_at", "mileage", "complaints", "appointment_id",
+                 "serviced_on", "customer_total", "settled_at", "delivered_at")
+READING_COLUMNS = ("vehicle_id", "work_order_id", "source", "at", "on_day", "km")
+POINTS_COLUMNS = ("customer_id", "notification_id", "at", "kind", "points", "reference",
+                  "amount", "expires_on", "by_user")
 
 
 @dataclass
 class Batch:
+    """The rows one batch reads and changes, by primary key (loaded up front, see `preload`)."""
+
     conn: psycopg.Connection[Any]
     suffix: str
     open_pii: Opener
     zone: ZoneInfo
     dirty: set[UUID] = field(default_factory=set)  # vehicles whose next service is recomputed
+    customers: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    vehicles: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    visits: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    readings: dict[tuple[UUID, UUID, str], dict[str, Any]] = field(default_factory=dict)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    changed: dict[str, set[Any]] = field(default_factory=lambda: {
+        "customers": set(), "vehicles": set(), "visits": set()})
 
     def t(self, table: str) -> str:
         return table + self.suffix
 
     def day(self, event: Any) -> date:
         return event.audit.at.astimezone(self.zone).date()  # type: ignore[no-any-return]
+
+    def preload(self, customers: set[UUID], vehicles: set[UUID], visits: set[UUID]) -> None:
+        """Every stored row the batch may touch, one query per table."""
+        for table, key, ids, into in (("customers", "id", customers, self.customers),
+                                      ("vehicles", "id", vehicles, self.vehicles),
+                                      ("visits", "work_order_id", visits, self.visits)):
+            into.update({r[key]: r for r in load(self.conn, self.t(table), key, ids)})
+
+    def touch(self, table: str, key: Any) -> None:
+        self.changed[table].add(key)
+
+    def flush(self) -> None:
+        """Write what changed since the last flush (one statement per table)."""
+        for table, key, columns, rows in (
+                ("customers", "id", CUSTOMER_COLUMNS, self.customers),
+                ("vehicles", "id", VEHICLE_COLUMNS, self.vehicles),
+                ("visits", "work_order_id", VISIT_COLUMNS, self.visits)):
+            upsert(self.conn, self.t(table), (key,), columns,
+                   (rows[k] for k in self.changed[table]))
+            self.changed[table].clear()
+        upsert(self.conn, self.t("vehicle_readings"), READING_COLUMNS[:3], READING_COLUMNS,
+               self.readings.values(), update=False)
+        self.readings.clear()
+        if self.points:
+            upsert(self.conn, self.t("customer_points"), (), POINTS_COLUMNS,
+                   self.points)
+            self.points.clear()
+
+
+def preload_keys(events: Sequence[tuple[int, Any]],
+                 customer_event: type[Any]) -> tuple[set[UUID], set[UUID], set[UUID]]:
+    """The customers, vehicles and visits (work orders) a batch's events may touch."""
+    customers: set[UUID] = set()
+    vehicles: set[UUID] = set()
+    visits: set[UUID] = set()
+    for _, e in events:
+        if isinstance(e, customer_event):
+            customers.add(e.originator_id)
+        elif isinstance(e, Vehicle.Event):
+            vehicles.add(e.originator_id)
+        elif isinstance(e, WorkOrder.Opened):
+            customers.add(e.customer_id)
+            vehicles.add(UUID(e.vehicle["vehicle_id"]))
+            visits.add(e.originator_id)
+        elif type(e).__qualname__ in VISIT_EVENTS:
+            visits.add(e.originator_id)
+    return customers, vehicles, visits
 
 
 class VehicleFiles:
@@ -54,20 +123,9 @@ class VehicleFiles:
 
     # -- vehicles ----------------------------------------------------------------------------
 
-    def _history(self, b: Batch, vehicle_id: UUID) -> dict[str, Any] | None:
-        with b.conn.cursor(row_factory=dict_row) as cur:
-            return cur.execute(f"SELECT * FROM {b.t('vehicles')} WHERE id = %s",
-                               (vehicle_id,)).fetchone()
-
     def _save_vehicle(self, b: Batch, row: dict[str, Any]) -> None:
-        columns = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
-                   "owner_id", "registered", "plates", "owners", "first_seen", "updated_at")
-        values = [Jsonb(row[c], dumps=dumps) if c in ("plates", "owners") else row[c]
-                  for c in columns]
-        b.conn.execute(
-            f"""INSERT INTO {b.t('vehicles')} ({', '.join(columns)})
-            VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT (id) DO UPDATE SET
-            {', '.join(f'{c} = EXCLUDED.{c}' for c in columns[2:])}""", values)
+        b.vehicles[row["id"]] = row
+        b.touch("vehicles", row["id"])
         b.dirty.add(row["id"])
 
     @staticmethod
@@ -81,18 +139,18 @@ class VehicleFiles:
     def _plate(row: dict[str, Any], plate: str | None, e: Any, source: str) -> None:
         if plate and plate != row["plate"]:
             row["plate"] = plate
-            row["plates"].append({"plate": plate, "from": e.audit.at.isoformat(),
-                                  "source": source, "reason": getattr(e, "reason", None)})
+            row["plates"].append(plain({"plate": plate, "from": e.audit.at.isoformat(),
+                                        "source": source, "reason": getattr(e, "reason", None)}))
 
     @staticmethod
     def _owner(row: dict[str, Any], owner: UUID, e: Any, source: str) -> None:
         if str(owner) != str(row["owner_id"]):
             row["owner_id"] = owner
-            row["owners"].append({"customer_id": str(owner), "from": e.audit.at.isoformat(),
-                                  "source": source, "reason": getattr(e, "reason", None)})
+            row["owners"].append(plain({"customer_id": str(owner), "from": e.audit.at.isoformat(),
+                                        "source": source, "reason": getattr(e, "reason", None)}))
 
     def _vehicle(self, b: Batch, notification_id: int, e: Any) -> None:
-        row = self._history(b, e.originator_id)
+        row = b.vehicles.get(e.originator_id)
         if isinstance(e, Vehicle.Registered):
             row = row or self._new_vehicle(e.originator_id, e.vin, e.audit.store_id, e.audit.at)
             row["registered"] = True
@@ -122,6 +180,7 @@ class VehicleFiles:
         self._save_vehicle(b, row)
 
     def _plan(self, b: Batch, e: Any) -> None:
+        b.flush()  # the vehicles the plan applies to are read from the table
         if isinstance(e, ServicePlan.Set):
             b.conn.execute(
                 f"""INSERT INTO {b.t('service_plans')} (id, brand_key, model_key, brand, model,
@@ -148,11 +207,10 @@ class VehicleFiles:
             return
         if name not in VISIT_EVENTS:
             return
-        found = b.conn.execute(f"SELECT vehicle_id FROM {b.t('visits')} WHERE work_order_id = %s",
-                               (e.originator_id,)).fetchone()
-        if found is None:
+        visit = b.visits.get(e.originator_id)
+        if visit is None:
             return
-        vehicle_id = found[0]
+        vehicle_id = visit["vehicle_id"]
         sets: dict[str, Any] = {}
         if isinstance(e, WorkOrder.CheckedIn):
             km = int(e.details["mileage_in"])
@@ -178,29 +236,30 @@ class VehicleFiles:
         if isinstance(e, WorkOrder.BackInProgress):
             sets["serviced_on"] = None
         if sets:
-            b.conn.execute(
-                f"UPDATE {b.t('visits')} SET {', '.join(f'{k} = %s' for k in sets)} "
-                "WHERE work_order_id = %s", (*sets.values(), e.originator_id))
+            visit.update(sets)
+            b.touch("visits", e.originator_id)
             b.dirty.add(vehicle_id)
 
     def _reading(self, b: Batch, vehicle_id: UUID, e: Any, source: str, km: int) -> None:
-        b.conn.execute(
-            f"""INSERT INTO {b.t('vehicle_readings')} (vehicle_id, work_order_id, source, at,
-                on_day, km) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-            (vehicle_id, e.originator_id, source, e.audit.at, b.day(e), km))
+        """A mileage reading; the first one of a vehicle, work order and source stays."""
+        b.readings.setdefault((vehicle_id, e.originator_id, source), {
+            "vehicle_id": vehicle_id, "work_order_id": e.originator_id, "source": source,
+            "at": e.audit.at, "on_day": b.day(e), "km": km})
         b.dirty.add(vehicle_id)
 
     def _opened(self, b: Batch, e: Any) -> None:
         snapshot, cid = e.vehicle, e.customer_id
         vehicle_id = UUID(snapshot["vehicle_id"])
-        b.conn.execute(
-            f"""INSERT INTO {b.t('visits')} (work_order_id, number, store_id, customer_id,
-                vehicle_id, kind, status, opened_at, mileage, complaints, appointment_id)
-            VALUES (%s, %s, %s, %s, %s, %s, 'opened', %s, %s, %s, %s)
-            ON CONFLICT (work_order_id) DO NOTHING""",
-            (e.originator_id, e.number, e.audit.store_id, cid, vehicle_id, e.kind, e.audit.at,
-             e.mileage, list(e.complaints), e.appointment_id))
-        row = self._history(b, vehicle_id) or self._new_vehicle(
+        if e.originator_id not in b.visits:
+            b.visits[e.originator_id] = {
+                "work_order_id": e.originator_id, "number": e.number,
+                "store_id": e.audit.store_id, "customer_id": cid, "vehicle_id": vehicle_id,
+                "kind": e.kind, "status": "opened", "opened_at": e.audit.at,
+                "mileage": e.mileage, "complaints": list(e.complaints),
+                "appointment_id": e.appointment_id, "serviced_on": None,
+                "customer_total": None, "settled_at": None, "delivered_at": None}
+            b.touch("visits", e.originator_id)
+        row = b.vehicles.get(vehicle_id) or self._new_vehicle(
             vehicle_id, snapshot["vin"], e.audit.store_id, e.audit.at)
         for name in ("brand", "model", "year"):
             row[name] = row[name] or snapshot.get(name)
@@ -211,11 +270,11 @@ class VehicleFiles:
         self._save_vehicle(b, row)
         self._reading(b, vehicle_id, e, "opened", int(e.mileage))
         phone = b.open_pii(cid, e.customer.get("phone"))
-        if phone and phone != ERASED:
-            b.conn.execute(
-                f"""UPDATE {b.t('customers')} SET phones = array_append(phones, %s)
-                WHERE id = %s AND NOT erased AND NOT (phones @> ARRAY[%s])""",
-                (phone, cid, phone))
+        customer = b.customers.get(cid)
+        if (phone and phone != ERASED and customer is not None and not customer["erased"]
+                and phone not in customer["phones"]):
+            customer["phones"].append(phone)
+            b.touch("customers", cid)
 
     # -- next service due --------------------------------------------------------------------
 

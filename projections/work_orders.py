@@ -128,7 +128,6 @@ def _line_added(event: WorkOrder.LineAdded, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, event.line["job_no"])
     if job["status"] == "awaiting_qc":
         job["status"] = "in_repair"
-    _refresh_totals(doc)
     return doc
 
 
@@ -136,7 +135,6 @@ def _line_added(event: WorkOrder.LineAdded, doc: Any, open_pii: Opener) -> Any:
 def _repriced(event: WorkOrder.LineRepriced, doc: Any, open_pii: Opener) -> Any:
     _line_of(doc, event.line_id).update(
         unit_price=str(event.unit_price), gross=str(event.gross), vat=str(event.vat))
-    _refresh_totals(doc)
     return doc
 
 
@@ -146,7 +144,6 @@ def _authorized(event: WorkOrder.LineAuthorized, doc: Any, open_pii: Opener) -> 
     line["status"] = event.decision
     line["authorization"] = {"decision": event.decision, "channel": event.channel,
                              "note": event.note, **_stamp(event)}
-    _refresh_totals(doc)
     return doc
 
 
@@ -242,7 +239,6 @@ def _withdrawn(event: WorkOrder.LineWithdrawn, doc: Any, open_pii: Opener) -> An
                            **_stamp(event)})
     if event.qty == 0:
         line["status"] = "declined"
-    _refresh_totals(doc)
     return doc
 
 
@@ -254,7 +250,6 @@ def _moved(event: WorkOrder.LinesMoved, doc: Any, open_pii: Opener) -> Any:
     doc.setdefault("follow_ons", []).append({
         "id": str(event.follow_on_id), "number": event.follow_on_number,
         "lines": list(event.line_ids), "reason": event.reason, **_stamp(event)})
-    _refresh_totals(doc)
     return doc
 
 
@@ -263,7 +258,6 @@ def _carried_over(event: WorkOrder.LinesCarriedOver, doc: Any, open_pii: Opener)
     doc["follow_on_of"] = {"id": str(event.from_id), "number": event.from_number,
                            "reason": event.reason}
     doc["lines"].extend(_plain(line) for line in event.lines)
-    _refresh_totals(doc)
     return doc
 
 
@@ -312,12 +306,23 @@ def _closed(event: WorkOrder.Closed, doc: Any, open_pii: Opener) -> Any:
     return doc
 
 
-def step(event: Any, doc: dict[str, Any] | None, open_pii: Opener) -> dict[str, Any] | None:
-    """One event applied, with the version and time it leaves the work order at."""
+# events that change the lines, after which the totals are computed again
+LINE_EVENTS = (WorkOrder.LineAdded, WorkOrder.LineRepriced, WorkOrder.LineAuthorized,
+               WorkOrder.LineWithdrawn, WorkOrder.LinesMoved, WorkOrder.LinesCarriedOver)
+
+
+def step(event: Any, doc: dict[str, Any] | None, open_pii: Opener, *,
+         totals: bool = True) -> dict[str, Any] | None:
+    """One event applied, with the version and time it leaves the work order at.
+
+    `totals=False` leaves the totals behind the lines; the caller refreshes them once for
+    several events (`refresh_totals`) before anyone reads the doc."""
     doc = evolve(event, doc, open_pii)
     if doc is not None:
         doc["version"] = event.originator_version
         doc["updated_at"] = event.audit.at.isoformat()
+        if totals and isinstance(event, LINE_EVENTS):
+            _refresh_totals(doc)
     return doc
 
 
@@ -332,6 +337,7 @@ class WorkOrdersView(ReadModel):
     name = "work_orders"
     handles = (WorkOrder.Event, Customer.Erased)
     index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)
+    pipelined = True  # the upsert goes out with the batch's position update
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
@@ -366,24 +372,30 @@ class WorkOrdersView(ReadModel):
         opener, forget = self.personal_data.prefetched(
             e.customer_id for _, e in events if isinstance(e, WorkOrder.Opened))
         changed: dict[UUID, int] = {}
+        stale: set[UUID] = set()  # docs whose lines changed: totals computed once, at the flush
         for notification_id, event in events:
             if isinstance(event, Customer.Erased):
-                self._flush(conn, table, docs, changed)
+                self._flush(conn, table, docs, changed, stale)
                 self._erase(conn, table, event.originator_id, docs)
                 forget(event.originator_id)
                 continue
             if not isinstance(event, WorkOrder.Event):
                 continue
-            doc = step(event, docs.get(event.originator_id), opener)
+            doc = step(event, docs.get(event.originator_id), opener, totals=False)
             assert doc is not None, f"{type(event).__qualname__} before WorkOrder.Opened"
             docs[event.originator_id] = doc
             changed[event.originator_id] = notification_id
-        self._flush(conn, table, docs, changed)
+            if isinstance(event, LINE_EVENTS):
+                stale.add(event.originator_id)
+        self._flush(conn, table, docs, changed, stale)
 
     def _flush(self, conn: psycopg.Connection[Any], table: str, docs: dict[UUID, dict[str, Any]],
-               changed: dict[UUID, int]) -> None:
+               changed: dict[UUID, int], stale: set[UUID]) -> None:
         """Upsert the changed docs in ONE statement: a JSON array of [notification id, doc]
         that PostgreSQL takes apart (the indexed columns are read from the doc itself)."""
+        for wo_id in stale:
+            _refresh_totals(docs[wo_id])
+        stale.clear()
         if not changed:
             return
         batch = dumps_bytes([[notification_id, docs[wo_id]]

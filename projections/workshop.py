@@ -24,7 +24,9 @@ from domain.technician import Technician
 from domain.work_order import WorkOrder
 from domain.workshop_day import WorkshopDay
 from projections.base import Index, ReadModel
+from projections.batch_rows import plain
 from projections.work_orders import dumps
+from projections.workshop_batch import WorkshopBatch, hours_of
 
 
 def _json(value: Any) -> Jsonb:
@@ -35,7 +37,7 @@ class WorkshopView(ReadModel):
     name = "workshop"
     handles = (WorkOrder.Event, WorkshopDay.Event, Appointment.Event, Technician.Event,
                Roster.Joined, Roster.Left)
-    pipelined = True  # one or more statements per event
+    pipelined = True  # the statements of the rarer events (capacity, appointments)
     tables = {  # noqa: RUF012
         "workshop_days": """
             id uuid NOT NULL UNIQUE, store_id text NOT NULL, day date NOT NULL,
@@ -86,23 +88,20 @@ class WorkshopView(ReadModel):
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
+        b = WorkshopBatch(conn, suffix)
+        b.preload(events)
         for _, event in events:
             if isinstance(event, WorkOrder.Event):
-                self._work_order(conn, suffix, event)
+                self._work_order(b, event)
             elif isinstance(event, WorkshopDay.Event):
                 self._workshop_day(conn, suffix, event)
             elif isinstance(event, Appointment.Event):
                 self._appointment(conn, suffix, event)
             elif isinstance(event, Technician.Event):
-                self._technician(conn, suffix, event)
+                self._technician(b, event)
             elif isinstance(event, Roster.Joined | Roster.Left):
-                conn.execute(
-                    f"""INSERT INTO technicians{suffix} (user_id, id, store_id, on_roster, skills,
-                        shifts, attendance, updated_at)
-                    VALUES (%s, %s, %s, %s, '{{}}', '{{}}', '{{}}', %s)
-                    ON CONFLICT (user_id) DO UPDATE SET on_roster = EXCLUDED.on_roster""",
-                    (event.user_id, Technician.create_id(event.user_id), event.audit.store_id, isinstance(event, Roster.Joined),
-                     event.audit.at))
+                self._roster(b, event)
+        b.flush()
 
     # -- capacity and appointments -----------------------------------------------------------
 
@@ -158,187 +157,183 @@ class WorkshopView(ReadModel):
 
     # -- technicians -------------------------------------------------------------------------
 
-    def _technician(self, conn: psycopg.Connection[Any], sx: str, e: Any) -> None:
-        if isinstance(e, Technician.Registered):
-            conn.execute(
-                f"""INSERT INTO technicians{sx} (user_id, id, store_id, on_roster, skills, shifts,
-                    attendance, updated_at) VALUES (%s, %s, %s, false, '{{}}', '{{}}', '{{}}', %s)
-                ON CONFLICT (user_id) DO NOTHING""",
-                (e.user_id, e.originator_id, e.store_id, e.audit.at))
+    @staticmethod
+    def _roster(b: WorkshopBatch, e: Any) -> None:
+        joined = isinstance(e, Roster.Joined)
+        if e.user_id in b.technicians:
+            b.technician(e.user_id)["on_roster"] = joined
             return
-        user_id = self._user_of(conn, sx, e.originator_id)
+        b.add_technician({"user_id": e.user_id, "id": Technician.create_id(e.user_id),
+                          "store_id": e.audit.store_id, "on_roster": joined, "skills": {},
+                          "hourly_cost": None, "shifts": {}, "attendance": {},
+                          "open_clock": None, "updated_at": e.audit.at})
+
+    def _technician(self, b: WorkshopBatch, e: Any) -> None:
+        if isinstance(e, Technician.Registered):
+            if e.user_id not in b.technicians:
+                b.add_technician({"user_id": e.user_id, "id": e.originator_id,
+                                  "store_id": e.store_id, "on_roster": False, "skills": {},
+                                  "hourly_cost": None, "shifts": {}, "attendance": {},
+                                  "open_clock": None, "updated_at": e.audit.at})
+            return
+        user_id = b.user_ids.get(e.originator_id)
         if user_id is None:
             return
-        sets, params = "updated_at = %s", [e.audit.at]
+        row = b.technician(user_id)
+        row["updated_at"] = e.audit.at
         days: list[str] = []
         if isinstance(e, Technician.SkillsSet):
-            sets, params = sets + ", skills = %s", [*params, _json(e.skills)]
+            row["skills"] = plain(e.skills)
         elif isinstance(e, Technician.HourlyCostSet):
-            sets, params = sets + ", hourly_cost = %s", [*params, e.hourly_cost]
+            row["hourly_cost"] = e.hourly_cost
         elif isinstance(e, Technician.ShiftsPlanned):
-            shifts = {s["day"]: s for s in e.shifts}
-            sets, params = sets + ", shifts = shifts || %s", [*params, _json(shifts)]
+            shifts = plain({s["day"]: s for s in e.shifts})
+            row["shifts"].update(shifts)
             days = list(shifts)
         elif isinstance(e, Technician.ShiftCancelled):
-            sets, params = sets + ", shifts = shifts - %s", [*params, e.day]
+            row["shifts"].pop(e.day, None)
             days = [e.day]
         elif isinstance(e, Technician.AttendanceRecorded):
-            seen = {e.day: {"status": e.status, "hours": e.hours, "note": e.note}}
-            sets, params = sets + ", attendance = attendance || %s", [*params, _json(seen)]
+            row["attendance"].update(plain({e.day: {"status": e.status, "hours": e.hours,
+                                                    "note": e.note}}))
             days = [e.day]
         elif isinstance(e, Technician.ClockedOn):
-            clock = {"work_order_id": e.work_order_id, "job_no": e.job_no,
-                     "since": e.audit.at.isoformat()}
-            sets, params = sets + ", open_clock = %s", [*params, _json(clock)]
+            row["open_clock"] = plain({"work_order_id": e.work_order_id, "job_no": e.job_no,
+                                       "since": e.audit.at.isoformat()})
         elif isinstance(e, Technician.ClockedOff):
-            sets += ", open_clock = NULL"
-        conn.execute(f"UPDATE technicians{sx} SET {sets} WHERE user_id = %s", (*params, user_id))
+            row["open_clock"] = None
         for day in days:
-            self._available(conn, sx, user_id, day)
+            self._available(b, row, day)
 
-    def _available(self, conn: psycopg.Connection[Any], sx: str, user_id: str, day: str) -> None:
-        row = conn.execute(f"SELECT store_id, shifts -> %s, attendance -> %s FROM "
-                           f"technicians{sx} WHERE user_id = %s", (day, day, user_id)).fetchone()
-        assert row is not None
-        store_id, shift, seen = row
+    @staticmethod
+    def _available(b: WorkshopBatch, row: dict[str, Any], day: str) -> None:
+        shift, seen = row["shifts"].get(day), row["attendance"].get(day)
         hours = Decimal(shift["hours"]) if shift else Decimal(0)
         if shift and seen and seen["status"] == "absent":
             hours = Decimal(0)
         elif shift and seen and seen["status"] == "partial":
             hours = Decimal(str(seen["hours"]))
-        self._tech_day(conn, sx, user_id, date.fromisoformat(day), store_id,
-                       "available_hours = %s", hours)
-
-    @staticmethod
-    def _tech_day(conn: psycopg.Connection[Any], sx: str, user_id: str, day: date,
-                  store_id: str, assignment: str, value: Any) -> None:
-        conn.execute(
-            f"""INSERT INTO tech_days{sx} (user_id, day, store_id) VALUES (%s, %s, %s)
-            ON CONFLICT (user_id, day) DO NOTHING""", (user_id, day, store_id))
-        conn.execute(f"UPDATE tech_days{sx} SET {assignment} WHERE user_id = %s AND day = %s",
-                     (value, user_id, day))
-
-    @staticmethod
-    def _user_of(conn: psycopg.Connection[Any], sx: str, technician_id: UUID) -> str | None:
-        row = conn.execute(f"SELECT user_id FROM technicians{sx} WHERE id = %s",
-                           (technician_id,)).fetchone()
-        return str(row[0]) if row else None
+        b.tech_day(row["user_id"], date.fromisoformat(day), row["store_id"]).available = hours
 
     # -- jobs (the dispatch board) and hours -------------------------------------------------
 
-    def _work_order(self, conn: psycopg.Connection[Any], sx: str, e: Any) -> None:
+    def _work_order(self, b: WorkshopBatch, e: Any) -> None:
         wo = e.originator_id
         if isinstance(e, WorkOrder.Opened):
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"""INSERT INTO ws_jobs{sx} (work_order_id, job_no, store_id, number,
-                        wo_status, complaint, status) VALUES (%s, %s, %s, %s, 'opened', %s,
-                        'reported')""",
-                    [(wo, n, e.audit.store_id, e.number, c)
-                     for n, c in enumerate(e.complaints, start=1)])
+            for n, complaint in enumerate(e.complaints, start=1):
+                b.add_job(self._new_job(wo, n, e.audit.store_id, e.number, "opened", complaint))
             return
         name = type(e).__qualname__
         if isinstance(e, WorkOrder.JobAdded):
-            conn.execute(
-                f"""INSERT INTO ws_jobs{sx} (work_order_id, job_no, store_id, number, wo_status,
-                    complaint, status)
-                SELECT work_order_id, max(job_no) + 1, min(store_id), min(number),
-                    min(wo_status), %s, 'reported'
-                FROM ws_jobs{sx} WHERE work_order_id = %s GROUP BY work_order_id""",
-                (e.complaint, wo))
+            jobs = b.jobs[wo].values()
+            if jobs:
+                b.add_job(self._new_job(
+                    wo, max(j["job_no"] for j in jobs) + 1, min(j["store_id"] for j in jobs),
+                    min(j["number"] for j in jobs), min(j["wo_status"] for j in jobs),
+                    e.complaint))
         elif isinstance(e, WorkOrder.LineAdded | WorkOrder.LinesCarriedOver):
             lines = [e.line] if isinstance(e, WorkOrder.LineAdded) else e.lines
             for line in lines:
-                conn.execute(
-                    f"""INSERT INTO ws_lines{sx} (work_order_id, line_id, job_no, kind, op_code,
-                        hours, status) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                    (wo, line["line_id"], line["job_no"], line["kind"], line.get("op_code"),
-                     line.get("hours"), line["status"]))
-                self._job_lines(conn, sx, wo, line["job_no"])
+                b.add_line({"work_order_id": wo, "line_id": line["line_id"],
+                            "job_no": line["job_no"], "kind": line["kind"],
+                            "op_code": line.get("op_code"), "hours": hours_of(line.get("hours")),
+                            "status": line["status"]})
+                self._job_lines(b, wo, line["job_no"])
             if isinstance(e, WorkOrder.LineAdded):
-                conn.execute(f"""UPDATE ws_jobs{sx} SET status = 'in_repair' WHERE
-                    work_order_id = %s AND job_no = %s AND status = 'awaiting_qc'""",
-                             (wo, e.line["job_no"]))
+                job = b.jobs[wo].get(e.line["job_no"])
+                if job is not None and job["status"] == "awaiting_qc":
+                    b.job(wo, e.line["job_no"])
+                    job["status"] = "in_repair"
         elif isinstance(e, WorkOrder.LineAuthorized):
-            self._line_status(conn, sx, wo, [e.line_id], e.decision)
+            self._line_status(b, wo, [e.line_id], e.decision)
         elif isinstance(e, WorkOrder.LineWithdrawn) and e.qty == 0:
-            self._line_status(conn, sx, wo, [e.line_id], "declined")
+            self._line_status(b, wo, [e.line_id], "declined")
         elif isinstance(e, WorkOrder.LinesMoved):
-            self._line_status(conn, sx, wo, list(e.line_ids), "moved")
+            self._line_status(b, wo, list(e.line_ids), "moved")
         elif isinstance(e, WorkOrder.JobDispatched):
-            conn.execute(
-                f"""UPDATE ws_jobs{sx} SET technician_id = %s, dispatched_at = %s,
-                    dispatch_reason = %s, status = CASE WHEN status IN ('reported', 'diagnosed')
-                    THEN 'dispatched' ELSE status END WHERE work_order_id = %s AND job_no = %s""",
-                (e.technician_id, e.audit.at, e.reason, wo, e.job_no))
-            self._wo_status(conn, sx, wo, "in_progress")
+            job = b.job(wo, e.job_no)
+            if job is not None:
+                job.update(technician_id=e.technician_id, dispatched_at=e.audit.at,
+                           dispatch_reason=e.reason)
+                if job["status"] in ("reported", "diagnosed"):
+                    job["status"] = "dispatched"
+            self._wo_status(b, wo, "in_progress")
         elif isinstance(e, WorkOrder.Diagnosed):
-            self._job_status(conn, sx, wo, e.job_no, "diagnosed", only_from="reported")
+            self._job_status(b, wo, e.job_no, "diagnosed", only_from="reported")
         elif isinstance(e, WorkOrder.ClockedOn):
-            self._job_status(conn, sx, wo, e.job_no, "in_repair")
+            self._job_status(b, wo, e.job_no, "in_repair")
         elif isinstance(e, WorkOrder.ClockedOff):
-            self._tech_day(conn, sx, e.technician_id, self.day(e), e.audit.store_id,
-                           "clocked_seconds = clocked_seconds + %s", e.seconds)
+            b.tech_day(e.technician_id, self.day(e), e.audit.store_id).clocked += e.seconds
         elif isinstance(e, WorkOrder.JobCompleted):
-            self._job_status(conn, sx, wo, e.job_no, "awaiting_qc")
+            self._job_status(b, wo, e.job_no, "awaiting_qc")
         elif isinstance(e, WorkOrder.QualityChecked):
-            self._quality_checked(conn, sx, e)
+            self._quality_checked(b, e)
         elif isinstance(e, WorkOrder.CheckedIn):
-            self._wo_status(conn, sx, wo, "checked_in")
+            self._wo_status(b, wo, "checked_in")
         elif isinstance(e, WorkOrder.ReadyForSettlement):
-            self._wo_status(conn, sx, wo, "ready_for_settlement")
+            self._wo_status(b, wo, "ready_for_settlement")
         elif isinstance(e, WorkOrder.BackInProgress):
-            self._wo_status(conn, sx, wo, "in_progress")
+            self._wo_status(b, wo, "in_progress")
         elif isinstance(e, WorkOrder.Cancelled):
-            self._wo_status(conn, sx, wo, "cancelled")
+            self._wo_status(b, wo, "cancelled")
         elif name in ("WorkOrder.Settled", "WorkOrder.Delivered", "WorkOrder.Closed"):
-            self._wo_status(conn, sx, wo, name.split(".")[1].lower())
+            self._wo_status(b, wo, name.split(".")[1].lower())
 
-    def _quality_checked(self, conn: psycopg.Connection[Any], sx: str, e: Any) -> None:
+    @staticmethod
+    def _new_job(wo: UUID, job_no: int, store_id: str, number: str, wo_status: str,
+                 complaint: str) -> dict[str, Any]:
+        return {"work_order_id": wo, "job_no": job_no, "store_id": store_id, "number": number,
+                "wo_status": wo_status, "complaint": complaint, "status": "reported",
+                "technician_id": None, "hours": Decimal(0), "approved": 0, "pending": 0,
+                "op_codes": [], "dispatched_at": None, "dispatch_reason": None,
+                "passed_at": None}
+
+    def _quality_checked(self, b: WorkshopBatch, e: Any) -> None:
         if not e.passed:
-            self._job_status(conn, sx, e.originator_id, e.job_no, "in_repair")
+            self._job_status(b, e.originator_id, e.job_no, "in_repair")
             return
-        row = conn.execute(
-            f"""UPDATE ws_jobs{sx} SET status = 'passed', passed_at = %s
-            WHERE work_order_id = %s AND job_no = %s RETURNING technician_id, hours""",
-            (e.audit.at, e.originator_id, e.job_no)).fetchone()
-        if row and row[0]:
-            self._tech_day(conn, sx, row[0], self.day(e), e.audit.store_id,
-                           "sold_hours = sold_hours + %s", row[1])
+        job = b.job(e.originator_id, e.job_no)
+        if job is None:
+            return
+        job.update(status="passed", passed_at=e.audit.at)
+        if job["technician_id"]:
+            b.tech_day(job["technician_id"], self.day(e), e.audit.store_id).sold += job["hours"]
 
     @staticmethod
-    def _wo_status(conn: psycopg.Connection[Any], sx: str, wo: UUID, status: str) -> None:
-        conn.execute(f"UPDATE ws_jobs{sx} SET wo_status = %s WHERE work_order_id = %s",
-                     (status, wo))
+    def _wo_status(b: WorkshopBatch, wo: UUID, status: str) -> None:
+        for job_no in b.jobs[wo]:
+            b.job(wo, job_no)["wo_status"] = status  # type: ignore[index]
 
     @staticmethod
-    def _job_status(conn: psycopg.Connection[Any], sx: str, wo: UUID, job_no: int, status: str,
+    def _job_status(b: WorkshopBatch, wo: UUID, job_no: int, status: str,
                     only_from: str | None = None) -> None:
-        conn.execute(
-            f"""UPDATE ws_jobs{sx} SET status = %s WHERE work_order_id = %s AND job_no = %s
-                AND (%s::text IS NULL OR status = %s)""", (status, wo, job_no, only_from,
-                                                          only_from))
+        job = b.jobs[wo].get(job_no)
+        if job is not None and (only_from is None or job["status"] == only_from):
+            b.job(wo, job_no)
+            job["status"] = status
 
-    def _line_status(self, conn: psycopg.Connection[Any], sx: str, wo: UUID,
-                     line_ids: list[str], status: str) -> None:
-        rows = conn.execute(
-            f"""UPDATE ws_lines{sx} SET status = %s WHERE work_order_id = %s
-                AND line_id = ANY(%s) RETURNING job_no""", (status, wo, line_ids)).fetchall()
-        for job_no in {r[0] for r in rows}:
-            self._job_lines(conn, sx, wo, job_no)
+    def _line_status(self, b: WorkshopBatch, wo: UUID, line_ids: list[str],
+                     status: str) -> None:
+        jobs = set()
+        for line_id in line_ids:
+            line = b.line(wo, line_id)
+            if line is not None:
+                line["status"] = status
+                jobs.add(line["job_no"])
+        for job_no in jobs:
+            self._job_lines(b, wo, job_no)
 
     @staticmethod
-    def _job_lines(conn: psycopg.Connection[Any], sx: str, wo: UUID, job_no: int) -> None:
-        conn.execute(
-            f"""UPDATE ws_jobs{sx} j SET
-                hours = coalesce((SELECT sum(hours) FROM ws_lines{sx} l WHERE
-                    l.work_order_id = j.work_order_id AND l.job_no = j.job_no
-                    AND l.kind = 'labor' AND l.status = 'approved'), 0),
-                approved = (SELECT count(*) FROM ws_lines{sx} l WHERE l.work_order_id =
-                    j.work_order_id AND l.job_no = j.job_no AND l.status = 'approved'),
-                pending = (SELECT count(*) FROM ws_lines{sx} l WHERE l.work_order_id =
-                    j.work_order_id AND l.job_no = j.job_no AND l.status = 'pending'),
-                op_codes = coalesce((SELECT array_agg(DISTINCT op_code) FROM ws_lines{sx} l
-                    WHERE l.work_order_id = j.work_order_id AND l.job_no = j.job_no
-                    AND l.kind = 'labor' AND l.status = 'approved'), '{{}}')
-            WHERE j.work_order_id = %s AND j.job_no = %s""", (wo, job_no))
+    def _job_lines(b: WorkshopBatch, wo: UUID, job_no: int) -> None:
+        """The job's figures from its lines: approved labor hours and op codes, counts."""
+        job = b.job(wo, job_no)
+        if job is None:
+            return
+        lines = [line for line in b.lines[wo].values() if line["job_no"] == job_no]
+        labor = [line for line in lines if line["kind"] == "labor"
+                 and line["status"] == "approved"]
+        job.update(
+            hours=sum((line["hours"] for line in labor if line["hours"] is not None), Decimal(0)),
+            approved=sum(1 for line in lines if line["status"] == "approved"),
+            pending=sum(1 for line in lines if line["status"] == "pending"),
+            op_codes=[line["op_code"] for line in labor])

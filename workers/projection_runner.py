@@ -49,15 +49,18 @@ class ProjectionRunner:
         return int(row[0]) if row else 0
 
     def apply_batch(self, conn: psycopg.Connection[Any]) -> int:
-        """Inside the caller's transaction: apply the next batch, move the position. Returns count."""
-        conn.execute(
-            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
-            (self.position_name,),
-        )
-        row = conn.execute(
-            "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE",
-            (self.position_name,),
-        ).fetchone()
+        """Inside the caller's transaction: apply the next batch, move the position. Returns count.
+
+        Statements that do not wait for each other's answers go out together (pipeline mode):
+        the position row made and locked in one round trip, the view's writes (of a pipelined
+        view), the new position and its announcement in another."""
+        with conn.pipeline():
+            conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
+                         "ON CONFLICT DO NOTHING", (self.position_name,))
+            row = conn.execute(
+                "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE",
+                (self.position_name,),
+            ).fetchone()
         assert row is not None
         position = int(row[0])
         rows = self.reader.read(conn, position + 1, self.batch_size)
@@ -67,14 +70,19 @@ class ProjectionRunner:
         if self.view.pipelined:  # statements go out without waiting for each other
             with conn.pipeline():
                 self.view.apply(conn, events, self.suffix)
+                self._advance(conn, rows[-1].id)
         else:
             self.view.apply(conn, events, self.suffix)
+            with conn.pipeline():
+                self._advance(conn, rows[-1].id)
+        return len(rows)
+
+    def _advance(self, conn: psycopg.Connection[Any], position: int) -> None:
         conn.execute(
             "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
-            (rows[-1].id, self.position_name),
+            (position, self.position_name),
         )
-        announce(conn, self.position_name, rows[-1].id)
-        return len(rows)
+        announce(conn, self.position_name, position)
 
     def run_batch(self) -> int:
         with self.pool.connection() as conn, conn.transaction():

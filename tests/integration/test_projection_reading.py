@@ -82,7 +82,7 @@ def test_the_fast_decoder_gives_the_events_the_library_gives(container: Containe
         assert ours.__dict__ == theirs.__dict__, row.topic
 
 
-@pytest.mark.parametrize("name", ["work_orders", "stock", "finance", "workshop"])
+@pytest.mark.parametrize("name", ["work_orders", "stock", "finance", "workshop", "customers"])
 def test_a_view_that_names_what_it_handles_ends_as_if_it_had_read_everything(
         container: Container, name: str) -> None:
     _history(container)
