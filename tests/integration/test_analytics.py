@@ -484,6 +484,49 @@ def test_discount_on_a_settlement_that_has_a_warranty_bill(container: Container,
         loader.close()
 
 
+
+def test_a_reversed_settlement_read_event_by_event_or_in_one_batch(container: Container,
+                                                                   tmp_path: Path) -> None:
+    shop = Shop(container, "RV" + uuid.uuid4().hex[:6].upper())
+    day = "2025-06-03"
+    wo, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "03:00"))
+    container.work_orders.check_in(shop.r("advisor", at(day, "03:10")), wo, mileage_in=30_010,
+                                   fuel_level=50)
+    shop.approve(wo, [shop.labor(wo, "1.0", "300.00", at(day, "03:15"))], at(day, "03:20"))
+    shop.workshop(wo, shop.t1, at(day, "04:00"), at(day, "05:00"))
+    sid = shop.settle(wo, at(day, "06:00"), [("cash", "300.00")])
+    one, batched = (AnalyticsLoader(container.app, tmp_path / f"{size}.duckdb", batch_size=size)
+                    for size in (1, 100_000))
+
+    def states(loader: AnalyticsLoader) -> tuple[Any, ...]:
+        loader.catch_up()
+        return loader.conn.execute(
+            "SELECT s.status, s.number, s.confirmed_at, s.settled_at, w.status, w.checked_in_at, "
+            "w.mileage_in, w.first_clock_on_at, w.ready_at, w.settled_at, w.customer_total "
+            "FROM fact_settlements s JOIN fact_work_orders w USING (work_order_id) "
+            "WHERE s.settlement_id = ?", [str(sid)]).fetchone() or ()
+
+    try:
+        milestones = (at(day, "03:10"), 30_010, at(day, "04:00"), at(day, "05:10"))
+        # the manager reverses it: the settlement is open again, the visit ready to settle
+        s = container.settlements
+        s.reverse(shop.r("manager", at(day, "06:30")), sid, reason="wrong bill")
+        assert states(one) == ("open", None, None, None, "ready_for_settlement", *milestones,
+                               None, None)
+        # the cashier drafts and confirms it again: paid already, it is settled again
+        s.draft(shop.r("cashier", at(day, "06:40")), wo)
+        number = s.confirm(shop.r("cashier", at(day, "06:45")), sid).body["number"]
+        again = ("settled", number, at(day, "06:45"), at(day, "06:45"), "settled", *milestones,
+                 at(day, "06:45"), D("300.00"))
+        assert states(one) == again
+        assert states(batched) == again
+        for table in TABLES:
+            assert table_rows(one.conn, table.name) == table_rows(batched.conn, table.name), \
+                table.name
+    finally:
+        one.close()
+        batched.close()
+
 # -- the snapshot: API, dashboard, CLI ---------------------------------------------------------
 
 def test_snapshot_through_api_dashboard_and_cli(
