@@ -77,6 +77,7 @@ class Fold:
     changed: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
     appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seqs: dict[int, int] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # refunded: method, bill
     current: int = 0  # the notification id of the event being applied
     zone: ZoneInfo = SHANGHAI
 
@@ -504,10 +505,8 @@ def _payment(fold: Fold, payment_id: str) -> dict[str, Any]:
     for row in fold.appends.get("fact_payments", []):
         if row["payment_id"] == payment_id:
             return row
-    found = fold.conn.execute("SELECT method, bill FROM fact_payments WHERE payment_id = ?",
-                              [payment_id]).fetchall()
-    assert found, payment_id
-    return {"method": found[0][0], "bill": found[0][1]}
+    assert payment_id in fold.payments, payment_id
+    return fold.payments[payment_id]
 
 
 @on(Settlement.RefundRequested)
@@ -901,6 +900,12 @@ def _preload(fold: Fold, events: list[Event]) -> None:
     fold.preload("dim_part", ids.get("Part", ()))
     fold.preload("fact_refunds", {e.refund_id for e in events
                                   if e.qualname in REFUND_DECISIONS})
+    refunded = sorted({e.payment_id for e in events
+                       if e.qualname == "Settlement.RefundRequested"})
+    if refunded:  # the batch's own payments are there already (analytics.sets, before the fold)
+        fold.payments.update((p, {"method": m, "bill": b}) for p, m, b in fold.conn.execute(
+            "SELECT payment_id, method, bill FROM fact_payments WHERE payment_id IN "
+            "(SELECT unnest(?::VARCHAR[]))", [refunded]).fetchall())
 
 
 REFUND_DECISIONS = ("Settlement.RefundApproved", "Settlement.RefundRejected")
