@@ -902,7 +902,7 @@ def _preload(fold: Fold, events: list[Event]) -> None:
                                   if e.qualname in REFUND_DECISIONS})
     refunded = sorted({e.payment_id for e in events
                        if e.qualname == "Settlement.RefundRequested"})
-    if refunded:  # the batch's own payments are there already (analytics.sets, before the fold)
+    if refunded:  # a payment taken in this batch is found in its appends (looked at first)
         fold.payments.update((p, {"method": m, "bill": b}) for p, m, b in fold.conn.execute(
             "SELECT payment_id, method, bill FROM fact_payments WHERE payment_id IN "
             "(SELECT unnest(?::VARCHAR[]))", [refunded]).fetchall())
