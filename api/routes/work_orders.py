@@ -231,10 +231,11 @@ def search_work_orders(
 
 
 @router.get("/{work_order_id}")
-async def get_one(work_order_id: UUID, ctx: Ctx, reads: Reads, reading: Reader,
+async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
                   response: Response, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
     the store's time zone), rebuilt from its events."""
+    ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
         return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
