@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from api import log_context
 from api.auth import AuthError, Principal, authorize, principal_from
@@ -24,30 +24,36 @@ from domain.common import Caller, InvalidInput
 from domain.idempotency import request_hash
 
 
+def context_of(request: Request) -> ApiContext:
+    """The context, for a dependency that has the request anyway: one sub-dependency less to
+    solve on every request."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
 async def get_context(request: Request) -> ApiContext:
     """async: no thread-pool hop for a dependency that only reads app state."""
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return context_of(request)
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
-# The bearer scheme of the OpenAPI document (the Authorize button of /docs). It only documents:
-# the header is read as sent and judged by api/auth.py, so a missing, malformed or non-Bearer
-# header is the same 401 problem as always.
-BEARER = HTTPBearer(
+
+class _Bearer(HTTPBearer):
+    """The bearer scheme of the OpenAPI document (the Authorize button of /docs), and the
+    dependency that hands over the Authorization header as sent: it is judged by api/auth.py,
+    so a missing, malformed or non-Bearer header is the same 401 problem as always."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+BEARER = _Bearer(
     scheme_name="bearer", bearerFormat="JWT", auto_error=False,
     description="A JWT (HS256) with `sub`, `role` and `stores`; mint one with "
                 "`servicecore token --user adv-li --role advisor --stores S01`. Paste the "
                 "token alone: the UI adds `Bearer `.")
 
-
-async def authorization_header(
-        request: Request,
-        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> str | None:
-    return request.headers.get("authorization")
-
-
-Authorization = Annotated[str | None, Depends(authorization_header)]
+Authorization = Annotated[str | None, Security(BEARER)]
 
 # Query and path values every route shares, bounded so that nothing unbounded reaches a query
 # or the domain (an offset past bigint, a 10 kB part number).
@@ -80,7 +86,10 @@ _DECLARED = "servicecore_declared_query"  # the route's declared query names, ke
 async def known_query_only(request: Request) -> None:
     """Refuse what a route would otherwise silently ignore or choke on: a query parameter it
     does not declare (`?number=` would have listed everything), and a NUL character in the
-    query or the path (PostgreSQL text cannot hold one). Applied to every route by the app."""
+    query or the path (PostgreSQL text cannot hold one). Then name, on the request's log
+    lines, the store it names (path or query `store_id`) instead of the caller's list of
+    stores. Applied to every route by the app: one dependency, as each costs a solve per
+    request."""
     route = request.scope.get("route")
     dependant: Dependant | None = getattr(route, "dependant", None)
     if dependant is None:
@@ -89,6 +98,15 @@ async def known_query_only(request: Request) -> None:
     if declared is None:
         declared = frozenset(_declared_query(dependant))
         setattr(route, _DECLARED, declared)
+    path_params: dict[str, Any] = request.scope.get("path_params") or {}
+    if request.scope.get("query_string") or any("\x00" in str(value) or "\x00" in key
+                                                for key, value in path_params.items()):
+        _refuse_unknown_or_nul(request, declared)
+    store = path_params.get("store_id") or request.query_params.get("store_id")
+    log_context.name_store(store if isinstance(store, str) else None)
+
+
+def _refuse_unknown_or_nul(request: Request, declared: frozenset[str]) -> None:
     errors: list[dict[str, Any]] = [
         {"type": "extra_forbidden", "loc": ("query", key), "msg": "Unknown query parameter",
          "input": value}
@@ -104,8 +122,8 @@ async def known_query_only(request: Request) -> None:
 
 
 def reader(action: str) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(ctx: Ctx, authorization: Authorization) -> Principal:
-        principal = principal_from(authorization, ctx.jwt_secret)
+    async def dependency(request: Request, authorization: Authorization) -> Principal:
+        principal = principal_from(authorization, context_of(request).jwt_secret)
         authorize(principal, action)
         return principal
 
@@ -148,7 +166,6 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
     async def dependency(
         request: Request,
         response: Response,
-        ctx: Ctx,
         authorization: Authorization,
         idempotency_key: IdempotencyKey = None,
         if_match: Annotated[str | None, Header(description=(
@@ -156,7 +173,7 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
             "without it a conflicting change is retried on fresh state"))] = None,
         x_correlation_id: CorrelationId = None,
     ) -> Command:
-        principal = principal_from(authorization, ctx.jwt_secret)
+        principal = principal_from(authorization, context_of(request).jwt_secret)
         authorize(principal, action)
         fingerprint = None
         if idempotency_key is not None:
@@ -208,4 +225,4 @@ def _beyond_head(conn: Any, notification_id: int) -> bool:
 __all__ = ["BEARER", "AuthError", "Authorization", "Command", "CorrelationId", "Ctx",
            "DocumentId", "IdempotencyKey", "JobNo", "KpiName", "LineId", "LinkToken", "Offset",
            "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
-           "known_query_only", "reader", "wait_for_projection"]
+           "context_of", "known_query_only", "reader", "wait_for_projection"]

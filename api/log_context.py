@@ -110,7 +110,7 @@ REDACTED = "[redacted]"
 def redacted_target(path: str, query: str = "") -> str:
     """The request target as logs may show it: the progress link's token and query-string
     tokens replaced by `[redacted]`."""
-    found = _PROGRESS_TOKEN.match(path)
+    found = _PROGRESS_TOKEN.match(path) if path.startswith("/progress/") else None
     if found:
         path = f"/progress/{REDACTED}{found['rest'] or ''}"
     if query:

@@ -75,7 +75,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
         title="servicecore",
         description=DESCRIPTION,
         version="0.1.0",
-        dependencies=[Depends(known_query_only), Depends(observe.name_the_store)],
+        dependencies=[Depends(known_query_only)],
         docs_url=None,  # served by api/docs.py from the package's own assets
         redoc_url=None,
     )

@@ -77,6 +77,7 @@ class HealthCollector(Collector):
 class ApiMetrics:
     def __init__(self) -> None:
         self.health = HealthCollector()
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self.health)
         labels = ("method", "route", "status")
@@ -96,9 +97,22 @@ class ApiMetrics:
             prometheus_client.GCCollector(registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        method = method if method in METHODS else "OTHER"
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._labelled(*key)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _labelled(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The counter's and the histogram's series of one method, route and status, kept:
+        `labels()` costs a lock and a few lookups on every request. Bounded: routes are
+        templates, methods and statuses few."""
+        labels = (method if method in METHODS else "OTHER", route, str(status))
+        children = (self.requests.labels(*labels), self.latency.labels(*labels))
+        if len(self._children) < 10_000:
+            self._children[(method, route, status)] = children
+        return children
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The metrics in the format the scraper asks for (Prometheus text by default)."""

@@ -19,7 +19,7 @@ from fastapi import Request, Response
 from api import log_context
 from api.auth import Principal, authorize, principal_from
 from api.context import ApiContext
-from api.deps import Authorization, CorrelationId, Ctx
+from api.deps import Authorization, CorrelationId, context_of
 from domain.application import Request as Envelope
 from domain.common import Caller
 from domain.personal_data_reads import RECORDED_ROLES, PersonalDataReads
@@ -31,8 +31,18 @@ from projections.audit import PersonalDataOpener
 class PiiReader:
     ctx: ApiContext
     principal: Principal
-    endpoint: str
+    request: Request
     correlation_id: str
+
+    @property
+    def endpoint(self) -> str:
+        """What was asked for (method, path and query), as a recorded read names it: built
+        only when a read is recorded, not on every request."""
+        url = self.request.url
+        endpoint = f"{self.request.method} {url.path}"
+        if url.query:
+            endpoint += "?" + url.query
+        return endpoint[:500]
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -59,17 +69,15 @@ class PiiReader:
 
 def pii_reader(action: str) -> Callable[..., Awaitable[PiiReader]]:
     async def dependency(
-        request: Request, response: Response, ctx: Ctx, authorization: Authorization,
+        request: Request, response: Response, authorization: Authorization,
         x_correlation_id: CorrelationId = None,
     ) -> PiiReader:
+        ctx = context_of(request)
         principal = principal_from(authorization, ctx.jwt_secret)
         authorize(principal, action)
         correlation_id = log_context.correlation_id(x_correlation_id)
         response.headers["X-Correlation-ID"] = correlation_id
-        endpoint = f"{request.method} {request.url.path}"
-        if request.url.query:
-            endpoint += "?" + request.url.query
-        return PiiReader(ctx, principal, endpoint[:500], correlation_id)
+        return PiiReader(ctx, principal, request, correlation_id)
 
     return dependency
 

@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -499,3 +500,38 @@ class Timed:
 
     def restore(self) -> None:
         setattr(self.owner, self.attribute, self.target)
+
+
+class PySpySampler:
+    """py-spy `record --gil` (only samples holding the GIL, i.e. Python CPU) on a running
+    process, from now until `stop()`, which answers the sampled stacks for the caller to sum
+    up. `threads`: each stack starts with its thread."""
+
+    RATE = 250  # samples per second
+
+    def __init__(self, py_spy: str, pid: int, *, threads: bool = False) -> None:
+        self.out = Path(tempfile.mkstemp(prefix="bench-pyspy-", suffix=".txt")[1])
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [py_spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(self.out),
+             "--rate", str(self.RATE), "--nonblocking", "--gil",
+             *(["--threads"] if threads else [])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy attaches before the measured work starts
+
+    def stop(self) -> tuple[list[tuple[list[str], int]], float]:
+        """The (frames, samples) of every stack seen, and the seconds sampled."""
+        seconds = time.perf_counter() - self.started
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        stacks = []
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if count.isdigit():
+                stacks.append((stack.split(";"), int(count)))
+        self.out.unlink(missing_ok=True)
+        return stacks, seconds

@@ -28,11 +28,9 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +42,7 @@ from bench.common import (
     RESULTS_DIR,
     ROOT,
     Measurement,
+    PySpySampler,
     Report,
     Server,
     Timed,
@@ -241,32 +240,14 @@ class PySpy:
     )
 
     def __init__(self, pid: int, args: argparse.Namespace) -> None:
-        self.out = Path(tempfile.mkstemp(prefix="bench-pyspy-", suffix=".txt")[1])
-        self.rate = 250
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [args.py_spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(self.out),
-             "--rate", str(self.rate), "--nonblocking", "--gil"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        self.spy = PySpySampler(args.py_spy, pid)
 
     def finish(self, requests: int) -> dict[str, Any]:
-        seconds = time.perf_counter() - self.started
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stacks, seconds = self.spy.stop()
         categories: dict[str, int] = {}
         functions: dict[str, int] = {}
         total = 0
-        for line in self.out.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            if not count.isdigit():
-                continue
-            n = int(count)
-            frames = stack.split(";")
+        for frames, n in stacks:
             total += n
             joined = ";".join(frames)
             name = next((label for label, test in self.CATEGORIES if test(frames, joined)),
@@ -274,10 +255,9 @@ class PySpy:
             categories[name] = categories.get(name, 0) + n
             for frame in set(frames[1:]):
                 functions[frame] = functions.get(frame, 0) + n
-        self.out.unlink(missing_ok=True)
         if not total:
             return {"error": "py-spy recorded nothing (ptrace not permitted?)"}
-        cpu_seconds = total / self.rate
+        cpu_seconds = total / self.spy.RATE
         ranked = sorted(functions.items(), key=lambda kv: -kv[1])
         http_layer = dict([(k, round(v / total, 3)) for k, v in ranked
                            if any(m in k for m in HTTP_LAYER)][:40])

@@ -58,6 +58,7 @@ from bench.common import (
     JWT_SECRET,
     ROOT,
     Measurement,
+    PySpySampler,
     Report,
     Server,
     add_common_arguments,
@@ -163,37 +164,20 @@ class Serve:
 
 
 class Sampler:
-    """py-spy (`--gil`: samples holding the GIL, i.e. Python CPU) on the 1-worker server: the
-    share of each thread, and the functions the request path spends it in."""
-
-    RATE = 250
+    """py-spy on the 1-worker server: the share of each thread, and the functions the
+    request path spends its GIL time in."""
 
     def __init__(self, pid: int, py_spy: str) -> None:
-        self.out = Path(tempfile.mkstemp(prefix="bench-reads-pyspy-", suffix=".txt")[1])
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [py_spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(self.out),
-             "--rate", str(self.RATE), "--nonblocking", "--gil", "--threads"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        self.spy = PySpySampler(py_spy, pid, threads=True)
 
     def finish(self, requests: int) -> dict[str, Any]:
-        seconds = time.perf_counter() - self.started
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stacks, seconds = self.spy.stop()
+        rate = self.spy.RATE
         threads: dict[str, int] = {}
         inclusive: dict[str, int] = {}
         leaf: dict[str, int] = {}
         total = in_requests = 0
-        for line in self.out.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            if not count.isdigit():
-                continue
-            n, frames = int(count), stack.split(";")
+        for frames, n in stacks:
             total += n
             thread = next((f for f in frames[1:4] if "threading.py" not in f
                            and "<frozen" not in f), frames[0])
@@ -204,7 +188,6 @@ class Sampler:
                     inclusive[frame] = inclusive.get(frame, 0) + n
                 leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
             threads[thread] = threads.get(thread, 0) + n
-        self.out.unlink(missing_ok=True)
         if not total or not requests:
             return {"error": "py-spy recorded nothing (ptrace not permitted?)"}
 
@@ -214,9 +197,9 @@ class Sampler:
 
         summary = {
             "what": "py-spy --gil --threads on the serve process; shares of all GIL samples",
-            "gil_held_share_of_wall": round(total / self.RATE / seconds, 3),
-            "gil_ms_per_request": round(total / self.RATE / requests * 1000, 3),
-            "request_path_ms_per_request": round(in_requests / self.RATE / requests * 1000, 3),
+            "gil_held_share_of_wall": round(total / rate / seconds, 3),
+            "gil_ms_per_request": round(total / rate / requests * 1000, 3),
+            "request_path_ms_per_request": round(in_requests / rate / requests * 1000, 3),
             "threads": ranked(threads, 12), "request_path_inclusive": ranked(inclusive, 60),
             "request_path_self": ranked(leaf, 30)}
         print(f"    py-spy: GIL held {summary['gil_ms_per_request']} ms per request, "

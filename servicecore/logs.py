@@ -16,6 +16,8 @@ import sys
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+import orjson
+
 from api.log_context import LogContextFilter
 
 
@@ -38,28 +40,47 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, built cheaply: it is written for every request (the
+    access line), so the time stamp's seconds are formatted once per second and orjson
+    encodes (json only for what orjson refuses, e.g. an integer past 64 bits)."""
+
+    _second: tuple[int, str] = (-1, "")  # the last second seen, formatted
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update((key, getattr(record, key, None)) for key in CONTEXT)
+        for key in CONTEXT:
+            line[key] = getattr(record, key, None)
         line["thread"] = record.threadName
         if otel_trace is not None:
             span = otel_trace.get_current_span().get_span_context()
             if span.is_valid:
                 line["trace_id"] = format(span.trace_id, "032x")
                 line["span_id"] = format(span.span_id, "016x")
-        line.update((key, value) for key, value in vars(record).items()
-                    if key not in _STANDARD and not key.startswith("_"))
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        try:
+            return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:
+            return json.dumps(line, ensure_ascii=False, default=str)
+
+    def _timestamp(self, created: float) -> str:
+        """`2026-03-01T08:15:02.123Z` (UTC, milliseconds)."""
+        second = int(created)
+        cached, text = self._second
+        if second != cached:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        return f"{text}.{min(999, round((created - second) * 1e6) // 1000):03d}Z"
 
 
 class TextFormatter(logging.Formatter):

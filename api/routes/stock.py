@@ -135,11 +135,12 @@ def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None,
 
 
 @router.get("/{store_id}/{part_number}")
-async def stock_item(store_id: StoreId, part_number: PartNumber, ctx: Ctx, reads: Reads,
+async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
                      principal: Reader, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
     day: its end in the store's time zone), replayed from the stock item's events as they stood
     at that moment."""
+    ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
         return await run_in_threadpool(_stock_as_of, ctx, principal, store_id, part_number,

@@ -71,6 +71,42 @@ def open_work_order(body: WorkOrderOpen, cmd: OpenCmd, ctx: Ctx) -> Any:
     return cmd.accepted(result)
 
 
+# The detail read comes early: routes are tried in order, and it is the most frequent request
+# (no route before it here takes a path of one segment, so none is shadowed).
+@router.get("/{work_order_id}")
+async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
+                  response: Response, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
+    """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
+    the store's time zone), rebuilt from its events."""
+    ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
+    moment = as_of_moment(as_of, ctx.timezone)
+    if moment is not None:
+        return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
+    if not await reads.wait(VIEW, wait_for):
+        response.headers["X-Read-Model-Stale"] = "true"
+    doc = await reads.fetch(work_order, work_order_id, reading.stores)
+    if doc is None:
+        raise NotFound(f"work order {work_order_id} not found")
+    if reading.recorded:
+        await run_in_threadpool(reading.record, work_order_customers([doc]), "work order")
+    response.headers["ETag"] = f'"{doc["version"]}"'
+    return doc
+
+
+def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) -> Any:
+    doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
+    if doc is not None and not _visible(reading.principal, doc):
+        doc = None
+    if doc is None:
+        raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
+    reading.record(work_order_customers([doc]), "work order as of a moment")
+    return doc
+
+
+def _visible(principal: Principal, doc: dict[str, Any]) -> bool:
+    return "*" in principal.stores or doc["store_id"] in principal.stores
+
+
 @router.post("/{work_order_id}/check-in", response_model=CommandAccepted)
 def check_in(work_order_id: UUID, body: CheckIn, cmd: CheckInCmd,
              ctx: Ctx) -> Any:
@@ -229,39 +265,6 @@ def search_work_orders(
         )
     reading.record(work_order_customers(page["items"]), "work-order list")
     return page
-
-
-@router.get("/{work_order_id}")
-async def get_one(work_order_id: UUID, ctx: Ctx, reads: Reads, reading: Reader,
-                  response: Response, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
-    """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
-    the store's time zone), rebuilt from its events."""
-    moment = as_of_moment(as_of, ctx.timezone)
-    if moment is not None:
-        return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
-    if not await reads.wait(VIEW, wait_for):
-        response.headers["X-Read-Model-Stale"] = "true"
-    doc = await reads.fetch(work_order, work_order_id, reading.stores)
-    if doc is None:
-        raise NotFound(f"work order {work_order_id} not found")
-    if reading.recorded:
-        await run_in_threadpool(reading.record, work_order_customers([doc]), "work order")
-    response.headers["ETag"] = f'"{doc["version"]}"'
-    return doc
-
-
-def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) -> Any:
-    doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
-    if doc is not None and not _visible(reading.principal, doc):
-        doc = None
-    if doc is None:
-        raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
-    reading.record(work_order_customers([doc]), "work order as of a moment")
-    return doc
-
-
-def _visible(principal: Principal, doc: dict[str, Any]) -> bool:
-    return "*" in principal.stores or doc["store_id"] in principal.stores
 
 
 @router.get("/{work_order_id}/history", response_model=HistoryPage)
