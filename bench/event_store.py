@@ -16,6 +16,7 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from bench.common import (
     add_common_arguments,
     ensure_yardstick,
     main_wrapper,
+    measure_yardstick,
     run_threads,
     system,
     temporary_database,
@@ -124,6 +126,9 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
             "snapshot check")
         print(f"stored events: {row[0]}, average stored state {row[1]} bytes")
 
+        if args.rounds:
+            report.notes["interleaved"] = interleaved(args, server, app, make_op(1))
+
         if args.profile:
             profile = cProfile.Profile()
             profile.enable()
@@ -143,6 +148,38 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
     return report
 
 
+def interleaved(args: argparse.Namespace, server: Server, app: Any,
+                make_op: Callable[[int], Callable[[], int]]) -> dict[str, Any]:
+    """The single-save ratio with the yardstick measured right before it, round after round.
+
+    The disk's commit latency wanders by a factor of two within minutes on a shared machine,
+    so one yardstick at the start says little about a setting measured a minute later; the
+    median of per-round ratios does.
+    """
+    app.recorder.group_commit = True
+    ratios, rates, yardsticks = [], [], []
+    for _ in range(args.rounds):
+        yard = measure_yardstick(server, seconds=args.round_seconds)["per_second"]
+        m = run_threads(1, make_op, duration=args.round_seconds)
+        rate = m.units / m.seconds
+        yardsticks.append(yard)
+        rates.append(round(rate, 1))
+        ratios.append(round(rate / yard, 3))
+    result = {
+        "what": f"{args.rounds} rounds of: yardstick {args.round_seconds:g} s, then "
+                f"save(1 aggregate, 1 event) from 1 thread {args.round_seconds:g} s",
+        "yardstick_per_second": yardsticks, "saves_per_second": rates, "ratios": ratios,
+        "median_ratio": statistics.median(ratios),
+        "median_saves_per_second": statistics.median(rates),
+        "median_yardstick_per_second": statistics.median(yardsticks),
+    }
+    print(f"interleaved, {args.rounds} rounds: single save / yardstick of the same round: "
+          f"median {result['median_ratio']:.3f} x (rounds {min(ratios):.3f}-{max(ratios):.3f}); "
+          f"median {result['median_saves_per_second']:.0f} saves/s vs "
+          f"{result['median_yardstick_per_second']:.0f} commits/s")
+    return result
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.event_store", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true",
                    help="also cProfile single saves and write the top of it next to the results")
     p.add_argument("--profile-saves", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=7,
+                   help="interleaved rounds of yardstick + single save (0: none; default 7)")
+    p.add_argument("--round-seconds", type=float, default=2.0)
     return p
 
 
