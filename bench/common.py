@@ -502,6 +502,19 @@ class Timed:
         setattr(self.owner, self.attribute, self.target)
 
 
+def end_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM,
+                timeout: float = 30.0) -> None:
+    """Ask a child process to end with `sig`; kill it if it has not within `timeout`."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class PySpySampler:
     """py-spy `record --gil` (only samples holding the GIL, i.e. Python CPU) on a running
     process, from now until `stop()`, which answers the sampled stacks for the caller to sum
@@ -522,12 +535,7 @@ class PySpySampler:
     def stop(self) -> tuple[list[tuple[list[str], int]], float]:
         """The (frames, samples) of every stack seen, and the seconds sampled."""
         seconds = time.perf_counter() - self.started
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_process(self.proc, signal.SIGINT)
         stacks = []
         for line in self.out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")

@@ -24,7 +24,6 @@ import io
 import os
 import pstats
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from bench.common import (
     Server,
     Timed,
     add_common_arguments,
+    end_process,
     ensure_yardstick,
     latency_summary,
     main_wrapper,
@@ -102,13 +102,7 @@ class ApiServer:
         return response.json()  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
 
 
 def step_p50s(clients: Sequence[VisitClient]) -> dict[str, float]:

@@ -39,7 +39,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from bench.common import (
     Report,
     Server,
     add_common_arguments,
+    end_process,
     ensure_yardstick,
     latency_summary,
     main_wrapper,
@@ -154,13 +154,7 @@ class Serve:
         return found
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc)
 
 
 class Sampler:

@@ -460,17 +460,27 @@ def test_rebuild_equals_incremental_loading(container: Container, tmp_path: Path
         loader.close()
 
 
+def _worked_visit(container: Container, shop: Shop, day: str,
+                  warranty_hours: str | None = None) -> UUID:
+    """A repair opened at 03:00, checked in, one hour of customer labor at 300.00 (and
+    `warranty_hours` at 250.00 on warranty) approved, worked 04:00-05:00: ready to settle."""
+    wo, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "03:00"))
+    container.work_orders.check_in(shop.r("advisor", at(day, "03:10")), wo, mileage_in=30_010,
+                                   fuel_level=50)
+    lines = [shop.labor(wo, "1.0", "300.00", at(day, "03:15"))]
+    if warranty_hours is not None:
+        lines.append(shop.labor(wo, warranty_hours, "250.00", at(day, "03:15"),
+                                pay_type="warranty"))
+    shop.approve(wo, lines, at(day, "03:20"))
+    shop.workshop(wo, shop.t1, at(day, "04:00"), at(day, "05:00"))
+    return wo
+
+
 def test_discount_on_a_settlement_that_has_a_warranty_bill(container: Container,
                                                            tmp_path: Path) -> None:
     shop = Shop(container, "DW" + uuid.uuid4().hex[:6].upper())
     day = "2025-06-02"
-    wo, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "03:00"))
-    container.work_orders.check_in(shop.r("advisor", at(day, "03:10")), wo, mileage_in=30_010,
-                                   fuel_level=50)
-    shop.approve(wo, [shop.labor(wo, "1.0", "300.00", at(day, "03:15")),
-                      shop.labor(wo, "1.5", "250.00", at(day, "03:15"), pay_type="warranty")],
-                 at(day, "03:20"))
-    shop.workshop(wo, shop.t1, at(day, "04:00"), at(day, "05:00"))
+    wo = _worked_visit(container, shop, day, warranty_hours="1.5")
     shop.settle(wo, at(day, "06:00"), [("cash", "290.00")], discount="10.00")
     loader = AnalyticsLoader(container.app, tmp_path / "d.duckdb")
     try:
@@ -489,11 +499,7 @@ def test_a_reversed_settlement_read_event_by_event_or_in_one_batch(container: Co
                                                                    tmp_path: Path) -> None:
     shop = Shop(container, "RV" + uuid.uuid4().hex[:6].upper())
     day = "2025-06-03"
-    wo, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "03:00"))
-    container.work_orders.check_in(shop.r("advisor", at(day, "03:10")), wo, mileage_in=30_010,
-                                   fuel_level=50)
-    shop.approve(wo, [shop.labor(wo, "1.0", "300.00", at(day, "03:15"))], at(day, "03:20"))
-    shop.workshop(wo, shop.t1, at(day, "04:00"), at(day, "05:00"))
+    wo = _worked_visit(container, shop, day)
     sid = shop.settle(wo, at(day, "06:00"), [("cash", "300.00")])
     one, batched = (AnalyticsLoader(container.app, tmp_path / f"{size}.duckdb", batch_size=size)
                     for size in (1, 100_000))
