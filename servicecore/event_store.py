@@ -205,26 +205,32 @@ class EventRecorder(PostgresApplicationRecorder):
             for save in batch:
                 save.finished = save.result is not None or save.error is not None
 
-    def _params(self, batch: list[_Save]) -> dict[str, Any]:
-        if len(batch) == 1 and len(batch[0].events) == 1:
-            event = batch[0].events[0]
-            return {"id": event.originator_id, "version": event.originator_version,
-                    "topic": event.topic, "state": event.state,
-                    "command": batch[0].command_id}
+    def _statement(self, batch: list[_Save]) -> tuple[str, dict[str, Any]]:
+        """The statement that stores the batch, and its parameters: one event as one row,
+        one save's events as arrays, several saves with each event's command id beside it."""
+        first = batch[0]
+        if len(batch) == 1 and len(first.events) == 1:
+            event = first.events[0]
+            return self.append_one_statement, {
+                "id": event.originator_id, "version": event.originator_version,
+                "topic": event.topic, "state": event.state, "command": first.command_id}
         events = [(save.command_id, e) for save in batch for e in save.events]
-        return {
+        params = {
             "ids": [e.originator_id for _, e in events],
             "versions": [e.originator_version for _, e in events],
             "topics": [e.topic for _, e in events],
             "states": [e.state for _, e in events],
-            "command": batch[0].command_id,
-            "commands": [command for command, _ in events],
+            "command": first.command_id,
         }
+        if len(batch) == 1:
+            return self.append_statement, params
+        return self.append_many_statement, {**params,
+                                            "commands": [command for command, _ in events]}
 
     def _store(self, batch: list[_Save]) -> dict[UUID, list[int]]:
         """One statement for the batch; after a lost connection, look up before sending again
         (the statement is atomic: the first save's command row tells for all of them)."""
-        params = self._params(batch)
+        statement, params = self._statement(batch)
         first = batch[0].command_id
         connect_until = time.monotonic() + self.connect_seconds
         for attempt in range(1, self.attempts + 1):
@@ -233,7 +239,7 @@ class EventRecorder(PostgresApplicationRecorder):
                 with self.datastore.get_connection() as conn:
                     backend_pid = conn.info.backend_pid
                     sent_at = time.monotonic()
-                    return self._append(conn, params, many=len(batch) > 1)
+                    return self._append(conn, params, statement=statement)
             except IntegrityError:
                 raise
             except (OperationalError, psycopg.OperationalError) as error:
@@ -262,10 +268,8 @@ class EventRecorder(PostgresApplicationRecorder):
             log.debug("pool check failed", exc_info=True)
 
     def _append(self, conn: psycopg.Connection[Any], params: dict[str, Any], *,
-                many: bool = False) -> dict[UUID, list[int]]:
+                statement: str) -> dict[UUID, list[int]]:
         """One statement, one transaction (the pooled connection is in autocommit mode)."""
-        statement = (self.append_many_statement if many else
-                     self.append_one_statement if "state" in params else self.append_statement)
         try:
             rows = conn.execute(statement, params).fetchall()
         except psycopg.errors.UniqueViolation as conflict:

@@ -89,7 +89,7 @@ def _arm_then_append(app: ServiceCore, proxy: FaultyProxy, moment: str, *,
     plain = recorder._append
 
     def append(conn: psycopg.Connection, params: dict,  # type: ignore[type-arg]
-               **kwargs: bool) -> dict[UUID, list[int]]:
+               **kwargs: str) -> dict[UUID, list[int]]:
         recorder._append = plain  # type: ignore[method-assign]
         proxy.cut(moment, local_port(conn))
         if then_away:
