@@ -56,8 +56,8 @@ def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 
 
 @router.get("/complaints", response_model=Page)
-def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = None, limit: Limit = 200,
-               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = None,
+               limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance.complaints(conn, principal.stores, status=status, limit=limit,

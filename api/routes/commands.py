@@ -34,5 +34,3 @@ def command_outcome(command_id: UUID, ctx: Ctx) -> Any:
     if found is None:
         raise NotFound(f"command {command_id} was not stored")
     return found
-
-

@@ -63,7 +63,8 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
 
 
 @router.get("", response_model=Page)
-def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = None, supplier: str | None = None,
+def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = None,
+           supplier: str | None = None,
            limit: Annotated[int, Query(ge=1, le=500)] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)

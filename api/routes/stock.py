@@ -126,8 +126,8 @@ def approvals(ctx: Ctx, principal: Reader,
 
 
 @router.get("/transfers", response_model=Page)
-def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None, limit: PageLimit = 200,
-              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None,
+              limit: PageLimit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_transfers(conn, principal.stores, status=status, limit=limit,

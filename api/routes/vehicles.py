@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -67,7 +68,8 @@ def vehicles(ctx: Ctx, reading: Reader,
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = find_vehicles(conn, reading.stores, q=q, limit=limit, offset=offset)
-    reading.record(_owners_shown(found["items"]), "vehicle lookup")
+    reading.record(_owners_shown((v["owner_id"], v["owner_name"], v["store_id"])
+                                 for v in found["items"]), "vehicle lookup")
     return found
 
 
@@ -78,16 +80,18 @@ def vehicle(vin: Vin, ctx: Ctx, reading: Reader, wait_for: WaitFor = None) -> An
         found = vehicle_detail(conn, vehicle_id(normalise_vin(vin)), reading.stores)
     if found is None:
         raise NotFound(f"vehicle {vin} not found")
-    owners = [{"owner_id": o.get("customer_id"), "owner_name": o.get("name"),
-               "store_id": found["store_id"]} for o in found.get("owners") or ()]
-    reading.record(_owners_shown([found, *owners]), "vehicle file")
+    store = found["store_id"]
+    reading.record(_owners_shown([(found["owner_id"], found["owner_name"], store)] + [
+        (o.get("customer_id"), o.get("name"), store) for o in found.get("owners") or ()]),
+        "vehicle file")
     return found
 
 
-def _owners_shown(rows: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
-    """The owners whose names these rows show (customer, the vehicle's store), once each."""
-    shown = {UUID(str(r["owner_id"])): str(r["store_id"]) for r in rows
-             if r.get("owner_id") and shows_personal_data(r.get("owner_name"))}
+def _owners_shown(owners: Iterable[tuple[Any, str | None, str]]) -> list[tuple[UUID, str]]:
+    """The owners whose names an answer shows, from (owner id, name, the vehicle's store),
+    once each."""
+    shown = {UUID(str(owner)): str(store) for owner, name, store in owners
+             if owner and shows_personal_data(name)}
     return list(shown.items())
 
 
