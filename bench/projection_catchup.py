@@ -385,6 +385,7 @@ def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> N
     app = container.app
     timers = {
         "reader.read (DB read of the batch: 5 columns)": Timed(runner.reader, "read"),
+        "reader.stored (orjson: the stored JSON, undecoded)": Timed(runner.reader, "stored"),
         "reader.decode (orjson + transcodings, event object)": Timed(runner.reader, "decode"),
         "view.apply (fold + read/write wo_view rows)": Timed(view, "apply"),
         "view._flush (one upsert of the changed docs)": Timed(view, "_flush"),

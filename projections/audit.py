@@ -20,7 +20,7 @@ from domain.application import ServiceCore
 from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
-from projections.work_orders import fold
+from projections.work_order_doc import fold
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "reason", "originator_topic"}
 _RUN_GAP = 64  # ids this close are read in one range query (the few between are dropped)
@@ -135,7 +135,7 @@ def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime,
                      opener: PersonalDataOpener | None = None) -> dict[str, Any] | None:
     """The work order as it stood at `at` (business time of each event's audit stamp)."""
     events = [e for e in _events(app, work_order_id) if e.audit.at <= at]
-    return fold(events, opener or PersonalDataOpener(app.personal_data))
+    return fold(events, opener or PersonalDataOpener(app.personal_data), app.mapper.transcoder)
 
 
 def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
+from uuid import UUID
 
+import orjson
 import psycopg
+from eventsourcing.persistence import Transcoder
 from psycopg.rows import dict_row
 
 REBUILD_SUFFIX = "_rebuild"
@@ -26,6 +29,26 @@ Rows = list[dict[str, Any]]
 # list per statement (sent in one round trip where the connection can pipeline); what it
 # returns is the answer (see `read` and `read_async`).
 Reading = Generator[list[Statement], list[Rows], T]
+
+
+class StoredEvent(NamedTuple):
+    """An event as the log keeps it: its class and its JSON state, parsed but not decoded (a
+    transcoded value is still `{"_type_": ..., "_data_": ...}`), for a view that reads a few
+    fields of many events (`ReadModel.stored_events`). The state is the event's current
+    class version (an older one is upcast first) and the view's to change."""
+
+    cls: type
+    originator_id: UUID
+    originator_version: int
+    state: dict[str, Any]
+
+
+def stored_event(event: Any, transcoder: Transcoder) -> StoredEvent:
+    """A domain event as a `StoredEvent`: its state encoded as the log's mapper encodes it."""
+    state = {key: value for key, value in vars(event).items()
+             if key not in ("originator_id", "originator_version")}
+    return StoredEvent(type(event), event.originator_id, event.originator_version,
+                       orjson.loads(transcoder.encode(state)))
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,8 @@ class ReadModel(ABC):
     # The runner sends `apply`'s statements in pipeline mode (no round trip per statement;
     # a read still waits for its answer): for views that use no COPY.
     pipelined: bool = False
+    # `apply` gets `StoredEvent`s instead of domain events: no event objects are built.
+    stored_events: bool = False
 
     def ddl(self, suffix: str = "", extensions: frozenset[str] = frozenset(), *,
             indexes: bool = True) -> list[str]:
@@ -89,7 +114,8 @@ class ReadModel(ABC):
     @abstractmethod
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
-        """Apply a batch of (notification id, domain event) inside the caller's transaction."""
+        """Apply a batch of (notification id, domain event or `StoredEvent`) inside the
+        caller's transaction."""
 
 
 def rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str, Any]]:

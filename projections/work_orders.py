@@ -1,15 +1,11 @@
-"""Work-order list and detail: indexed columns for the filters, the whole visit as a JSON doc.
-
-`evolve(doc, event)` is a pure fold used both by the projection and by `as_of` reconstruction
-from the event store, so the two always have the same shape.
-"""
+"""Work-order list and detail: indexed columns for the filters, the whole visit as a JSON doc
+(folded by `projections.work_order_doc`, as `as_of` reconstructions are)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import singledispatch
 from typing import Any
 from uuid import UUID
 
@@ -20,10 +16,8 @@ from psycopg.rows import dict_row
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.work_order import WorkOrder
-from domain.work_order_lines import totals
-from projections.base import Index, Reading, ReadModel, read
-
-Opener = Callable[[UUID, "str | None"], "str | None"]
+from projections.base import Index, Reading, ReadModel, StoredEvent, read
+from projections.work_order_doc import LINE_EVENTS, Doc, decoded, refresh_totals, step
 
 
 def _json_default(value: Any) -> Any:
@@ -46,296 +40,25 @@ def dumps(doc: dict[str, Any]) -> str:
     return dumps_bytes(doc).decode()
 
 
-def _plain(value: Any) -> Any:
-    """`value` as it reads back from its JSON (Decimals and UUIDs become strings, ...)."""
-    return orjson.loads(dumps_bytes(value))
-
-
-def _stamp(event: Any) -> dict[str, Any]:
-    audit = event.audit
-    return {"by": audit.user_id, "role": audit.role, "at": audit.at.isoformat()}
-
-
-def _job(complaint: str, job_no: int) -> dict[str, Any]:
-    return {"job_no": job_no, "complaint": complaint, "status": "reported", "diagnosis": None,
-            "technician_id": None, "clock": None, "clocked_seconds": 0, "qc_failures": 0,
-            "qc": []}
-
-
-def _refresh_totals(doc: dict[str, Any]) -> None:
-    lines = [{**line, "gross": Decimal(line["gross"]), "vat": Decimal(line["vat"])}
-             for line in doc["lines"]]
-    doc["totals"] = {pay_type: {name: str(amount) for name, amount in figures.items()}
-                     for pay_type, figures in totals(lines).items()}
-
-
-@singledispatch
-def evolve(event: Any, doc: dict[str, Any] | None, open_pii: Opener) -> dict[str, Any] | None:
-    """Events of other streams leave the doc as it is."""
-    return doc
-
-
-@evolve.register
-def _opened(event: WorkOrder.Opened, doc: Any, open_pii: Opener) -> dict[str, Any]:
-    customer_id = event.customer_id
-    return {
-        "id": str(event.originator_id), "number": event.number, "store_id": event.audit.store_id,
-        "status": "opened", "kind": event.kind, "appointment_id": event.appointment_id,
-        "customer": {"id": str(customer_id), "name": open_pii(customer_id, event.customer.get("name")),
-                     "phone": open_pii(customer_id, event.customer.get("phone")),
-                     "wechat_id": open_pii(customer_id, event.customer.get("wechat_id"))},
-        "vehicle": dict(event.vehicle), "mileage": event.mileage, "check_in": None,
-        "jobs": [_job(c, n) for n, c in enumerate(event.complaints, start=1)],
-        "lines": [], "totals": {}, "technicians": [], "opened": _stamp(event),
-        "ready_at": None, "cancelled": None,
-    }
-
-
-def _job_of(doc: dict[str, Any], job_no: int) -> dict[str, Any]:
-    return doc["jobs"][job_no - 1]  # type: ignore[no-any-return]
-
-
-def _line_of(doc: dict[str, Any], line_id: str) -> dict[str, Any]:
-    return next(line for line in doc["lines"] if line["line_id"] == line_id)
-
-
-@evolve.register
-def _checked_in(event: WorkOrder.CheckedIn, doc: Any, open_pii: Opener) -> Any:
-    doc.update(status="checked_in", check_in={**event.details, **_stamp(event)},
-               mileage=event.details["mileage_in"])
-    return doc
-
-
-@evolve.register
-def _job_added(event: WorkOrder.JobAdded, doc: Any, open_pii: Opener) -> Any:
-    doc["jobs"].append(_job(event.complaint, len(doc["jobs"]) + 1))
-    return doc
-
-
-@evolve.register
-def _diagnosed(event: WorkOrder.Diagnosed, doc: Any, open_pii: Opener) -> Any:
-    job = _job_of(doc, event.job_no)
-    job["diagnosis"] = {"cause": event.cause, "correction": event.correction,
-                        "fault_codes": list(event.fault_codes), **_stamp(event)}
-    if job["status"] == "reported":
-        job["status"] = "diagnosed"
-    return doc
-
-
-@evolve.register
-def _line_added(event: WorkOrder.LineAdded, doc: Any, open_pii: Opener) -> Any:
-    doc["lines"].append(_plain({**event.line, "authorization": None}))
-    job = _job_of(doc, event.line["job_no"])
-    if job["status"] == "awaiting_qc":
-        job["status"] = "in_repair"
-    return doc
-
-
-@evolve.register
-def _repriced(event: WorkOrder.LineRepriced, doc: Any, open_pii: Opener) -> Any:
-    _line_of(doc, event.line_id).update(
-        unit_price=str(event.unit_price), gross=str(event.gross), vat=str(event.vat))
-    return doc
-
-
-@evolve.register
-def _authorized(event: WorkOrder.LineAuthorized, doc: Any, open_pii: Opener) -> Any:
-    line = _line_of(doc, event.line_id)
-    line["status"] = event.decision
-    line["authorization"] = {"decision": event.decision, "channel": event.channel,
-                             "note": event.note, **_stamp(event)}
-    return doc
-
-
-@evolve.register
-def _dispatched(event: WorkOrder.JobDispatched, doc: Any, open_pii: Opener) -> Any:
-    job = _job_of(doc, event.job_no)
-    job["technician_id"] = event.technician_id
-    if job["status"] in ("reported", "diagnosed"):
-        job["status"] = "dispatched"
-    doc["status"] = "in_progress"
-    doc["technicians"] = sorted({j["technician_id"] for j in doc["jobs"] if j["technician_id"]})
-    return doc
-
-
-@evolve.register
-def _clocked_on(event: WorkOrder.ClockedOn, doc: Any, open_pii: Opener) -> Any:
-    job = _job_of(doc, event.job_no)
-    job["clock"] = {"technician_id": event.technician_id, "since": event.audit.at.isoformat()}
-    job["status"] = "in_repair"
-    return doc
-
-
-@evolve.register
-def _clocked_off(event: WorkOrder.ClockedOff, doc: Any, open_pii: Opener) -> Any:
-    job = _job_of(doc, event.job_no)
-    job["clock"] = None
-    job["clocked_seconds"] += event.seconds
-    return doc
-
-
-@evolve.register
-def _completed(event: WorkOrder.JobCompleted, doc: Any, open_pii: Opener) -> Any:
-    _job_of(doc, event.job_no)["status"] = "awaiting_qc"
-    return doc
-
-
-@evolve.register
-def _quality_checked(event: WorkOrder.QualityChecked, doc: Any, open_pii: Opener) -> Any:
-    job = _job_of(doc, event.job_no)
-    job["qc"].append({"passed": event.passed, "reason": event.reason, **_stamp(event)})
-    job["status"] = "passed" if event.passed else "in_repair"
-    job["qc_failures"] += 0 if event.passed else 1
-    return doc
-
-
-@evolve.register
-def _ready(event: WorkOrder.ReadyForSettlement, doc: Any, open_pii: Opener) -> Any:
-    doc.update(status="ready_for_settlement", ready_at=event.audit.at.isoformat())
-    return doc
-
-
-@evolve.register
-def _cancelled(event: WorkOrder.Cancelled, doc: Any, open_pii: Opener) -> Any:
-    doc.update(status="cancelled", cancelled={"reason": event.reason, **_stamp(event)})
-    return doc
-
-
-@evolve.register
-def _supply(event: WorkOrder.PartSupply, doc: Any, open_pii: Opener) -> Any:
-    _line_of(doc, event.line_id).update(supply=event.supply, reserved_qty=str(event.reserved_qty))
-    return doc
-
-
-def _picks_out(picks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: str(v) for k, v in pick.items()} for pick in picks]
-
-
-@evolve.register
-def _issued(event: WorkOrder.PartsIssued, doc: Any, open_pii: Opener) -> Any:
-    line = _line_of(doc, event.line_id)
-    line["issued_qty"] = str(Decimal(line["issued_qty"]) + event.qty)
-    line["reserved_qty"] = str(max(Decimal(0), Decimal(line.get("reserved_qty") or 0) - event.qty))
-    line.setdefault("issues", []).append({"qty": str(event.qty), "cost": str(event.cost),
-                                          "picks": _picks_out(event.picks), **_stamp(event)})
-    return doc
-
-
-@evolve.register
-def _returned(event: WorkOrder.PartsReturned, doc: Any, open_pii: Opener) -> Any:
-    line = _line_of(doc, event.line_id)
-    line["issued_qty"] = str(Decimal(line["issued_qty"]) - event.qty)
-    line.setdefault("issues", []).append({"qty": str(-event.qty), "cost": str(-event.cost),
-                                          "picks": _picks_out(event.picks),
-                                          "reason": event.reason, **_stamp(event)})
-    return doc
-
-
-@evolve.register
-def _withdrawn(event: WorkOrder.LineWithdrawn, doc: Any, open_pii: Opener) -> Any:
-    line = _line_of(doc, event.line_id)
-    line.update(qty=str(event.qty), gross=str(event.gross), vat=str(event.vat), reserved_qty="0",
-                withdrawn={"qty": str(event.withdrawn_qty), "reason": event.reason,
-                           **_stamp(event)})
-    if event.qty == 0:
-        line["status"] = "declined"
-    return doc
-
-
-@evolve.register
-def _moved(event: WorkOrder.LinesMoved, doc: Any, open_pii: Opener) -> Any:
-    for line_id in event.line_ids:
-        _line_of(doc, line_id).update(status="moved", moved_to=event.follow_on_number,
-                                      reserved_qty="0")
-    doc.setdefault("follow_ons", []).append({
-        "id": str(event.follow_on_id), "number": event.follow_on_number,
-        "lines": list(event.line_ids), "reason": event.reason, **_stamp(event)})
-    return doc
-
-
-@evolve.register
-def _carried_over(event: WorkOrder.LinesCarriedOver, doc: Any, open_pii: Opener) -> Any:
-    doc["follow_on_of"] = {"id": str(event.from_id), "number": event.from_number,
-                           "reason": event.reason}
-    doc["lines"].extend(_plain(line) for line in event.lines)
-    return doc
-
-
-@evolve.register
-def _back_in_progress(event: WorkOrder.BackInProgress, doc: Any, open_pii: Opener) -> Any:
-    doc.update(status="in_progress", ready_at=None)
-    return doc
-
-
-@evolve.register
-def _settlement_confirmed(event: WorkOrder.SettlementConfirmed, doc: Any, open_pii: Opener) -> Any:
-    doc["settlement"] = {"id": str(event.settlement_id), "number": event.number,
-                         "confirmed": _stamp(event), "settled": None}
-    return doc
-
-
-@evolve.register
-def _settled(event: WorkOrder.Settled, doc: Any, open_pii: Opener) -> Any:
-    doc["status"] = "settled"
-    doc["settlement"] = {**(doc.get("settlement") or {}), "settled": _stamp(event),
-                         "customer_total": str(event.customer_total)}
-    return doc
-
-
-@evolve.register
-def _settlement_reversed(event: WorkOrder.SettlementReversed, doc: Any, open_pii: Opener) -> Any:
-    doc["status"] = "ready_for_settlement"
-    doc.setdefault("reversed_settlements", []).append(
-        {"number": event.number, "reason": event.reason, **_stamp(event)})
-    doc["settlement"] = None
-    return doc
-
-
-@evolve.register
-def _delivered(event: WorkOrder.Delivered, doc: Any, open_pii: Opener) -> Any:
-    doc.update(status="delivered", mileage=event.mileage_out, delivery={
-        "mileage_out": event.mileage_out, "handed_over_by": event.handed_over_by,
-        "acknowledgement": dict(event.acknowledgement), **_stamp(event)},
-        follow_up={"id": str(event.follow_up_id), "due_on": event.follow_up_due})
-    return doc
-
-
-@evolve.register
-def _closed(event: WorkOrder.Closed, doc: Any, open_pii: Opener) -> Any:
-    doc.update(status="closed", closed=_stamp(event))
-    return doc
-
-
-# events that change the lines, after which the totals are computed again
-LINE_EVENTS = (WorkOrder.LineAdded, WorkOrder.LineRepriced, WorkOrder.LineAuthorized,
-               WorkOrder.LineWithdrawn, WorkOrder.LinesMoved, WorkOrder.LinesCarriedOver)
-
-
-def step(event: Any, doc: dict[str, Any] | None, open_pii: Opener, *,
-         totals: bool = True) -> dict[str, Any] | None:
-    """One event applied, with the version and time it leaves the work order at.
-
-    `totals=False` leaves the totals behind the lines; the caller refreshes them once for
-    several events (`refresh_totals`) before anyone reads the doc."""
-    doc = evolve(event, doc, open_pii)
-    if doc is not None:
-        doc["version"] = event.originator_version
-        doc["updated_at"] = event.audit.at.isoformat()
-        if totals and isinstance(event, LINE_EVENTS):
-            _refresh_totals(doc)
-    return doc
-
-
-def fold(events: Sequence[Any], open_pii: Opener) -> dict[str, Any] | None:
-    doc: dict[str, Any] | None = None
-    for event in events:
-        doc = step(event, doc, open_pii)
-    return doc
+_OTHER, _ERASED, _EVENT, _OPENED = range(4)  # _EVENT and _OPENED: a work order's own
+_KINDS: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    """What the view does with an event of `cls` (other streams' events are skipped)."""
+    found = _KINDS.get(cls)
+    if found is None:
+        found = _KINDS[cls] = (
+            _OPENED if issubclass(cls, WorkOrder.Opened) else
+            _EVENT if issubclass(cls, WorkOrder.Event) else
+            _ERASED if issubclass(cls, Customer.Erased) else _OTHER)
+    return found
 
 
 class WorkOrdersView(ReadModel):
     name = "work_orders"
     handles = (WorkOrder.Event, Customer.Erased)
+    stored_events = True  # the fold reads the stored JSON: no domain events are built
     index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)
     pipelined = True  # the upsert goes out with the batch's position update
     tables = {  # noqa: RUF012
@@ -363,30 +86,36 @@ class WorkOrdersView(ReadModel):
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
+        """Fold the batch's events into the docs of their work orders (read once, in one
+        query), then write every changed doc once (`_flush`); an erasure writes what came
+        before it, then updates the docs of its customer."""
         table = f"wo_view{suffix}"
-        ids = list({e.originator_id for _, e in events if isinstance(e, WorkOrder.Event)})
-        docs: dict[UUID, dict[str, Any]] = {}
+        batch: list[tuple[int, StoredEvent, int]] = [
+            (notification_id, event, _kind(event.cls)) for notification_id, event in events]
+        ids = list({e.originator_id for _, e, kind in batch if kind >= _EVENT})
+        docs: dict[UUID, Doc] = {}
         if ids:
             rows = conn.execute(f"SELECT id, doc::text FROM {table} WHERE id = ANY(%s)", (ids,))
             docs = {row[0]: orjson.loads(row[1]) for row in rows}
         opener, forget = self.personal_data.prefetched(
-            e.customer_id for _, e in events if isinstance(e, WorkOrder.Opened))
+            decoded(e.state["customer_id"]) for _, e, kind in batch if kind == _OPENED)
         changed: dict[UUID, int] = {}
         stale: set[UUID] = set()  # docs whose lines changed: totals computed once, at the flush
-        for notification_id, event in events:
-            if isinstance(event, Customer.Erased):
+        for notification_id, event, kind in batch:
+            if kind == _ERASED:
                 self._flush(conn, table, docs, changed, stale)
                 self._erase(conn, table, event.originator_id, docs)
                 forget(event.originator_id)
                 continue
-            if not isinstance(event, WorkOrder.Event):
+            if kind < _EVENT:
                 continue
-            doc = step(event, docs.get(event.originator_id), opener, totals=False)
-            assert doc is not None, f"{type(event).__qualname__} before WorkOrder.Opened"
-            docs[event.originator_id] = doc
-            changed[event.originator_id] = notification_id
-            if isinstance(event, LINE_EVENTS):
-                stale.add(event.originator_id)
+            wo_id = event.originator_id
+            doc = step(event, docs.get(wo_id), opener)
+            assert doc is not None, f"{event.cls.__qualname__} before WorkOrder.Opened"
+            docs[wo_id] = doc
+            changed[wo_id] = notification_id
+            if event.cls in LINE_EVENTS:
+                stale.add(wo_id)
         self._flush(conn, table, docs, changed, stale)
 
     def _flush(self, conn: psycopg.Connection[Any], table: str, docs: dict[UUID, dict[str, Any]],
@@ -394,7 +123,7 @@ class WorkOrdersView(ReadModel):
         """Upsert the changed docs in ONE statement: a JSON array of [notification id, doc]
         that PostgreSQL takes apart (the indexed columns are read from the doc itself)."""
         for wo_id in stale:
-            _refresh_totals(docs[wo_id])
+            refresh_totals(docs[wo_id])
         stale.clear()
         if not changed:
             return

@@ -6,7 +6,8 @@ event exactly as eventsourcing's mapper does (topic, JSON state with the applica
 transcodings, upcasting, the event object), but parses the JSON with orjson and converts the
 transcoded values (`{"_type_": ..., "_data_": ...}`) in one walk afterwards. A view that names
 the event classes it handles (`ReadModel.handles`) gets only those decoded; the others are
-skipped by topic without being parsed at all.
+skipped by topic without being parsed at all. A view that reads a few fields of many events
+(`ReadModel.stored_events`) gets them parsed but not decoded (`EventReader.stored`).
 
 When the mapper ciphers or compresses the state, or the recorder is not PostgreSQL's, the
 library's own reading and decoding are used.
@@ -31,6 +32,7 @@ from eventsourcing.utils import resolve_topic
 from psycopg.sql import SQL, Identifier
 
 from domain.application import ServiceCore
+from projections.base import StoredEvent, stored_event
 
 Wanted = tuple[type, ...] | None
 
@@ -74,7 +76,7 @@ class EventReader:
         if self.sql is None:
             return [Row(n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, n.state)
                     for n in self.app.recorder.select_notifications(start=start, limit=limit)]
-        with conn.cursor() as cur:
+        with conn.cursor(binary=True) as cur:  # bytea and uuid as they are, not as text
             cur.execute(self.sql, (start, limit), prepare=True)
             return [Row(*row) for row in cur.fetchall()]
 
@@ -87,18 +89,38 @@ class EventReader:
                                                                       handles)
         return found
 
-    def decode(self, row: Row) -> Any:
-        if not self.fast:
-            return self.app.mapper.to_domain_event(Notification(
-                id=row.id, originator_id=row.originator_id,
-                originator_version=row.originator_version, topic=row.topic,
-                state=bytes(row.state)))
+    def _kind(self, row: Row) -> _Kind:
         kind = self._kinds.get(row.topic)
         if kind is None:
             cls = resolve_topic(row.topic)
             kind = self._kinds[row.topic] = _Kind(
                 cls, find_id_convertor(cls, cast(Hashable, type(row.originator_id))),
                 getattr(cls, "class_version", 1))
+        return kind
+
+    def stored(self, row: Row) -> StoredEvent:
+        """The row as a `StoredEvent`: its JSON state parsed, transcoded values left as they
+        are. A state the fast path cannot take (ciphered, compressed, an older class version,
+        JSON that orjson refuses) is decoded and encoded again, as the mapper would store it."""
+        kind = self._kind(row)
+        if self.fast:
+            try:
+                state = orjson.loads(row.state)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                if state.pop("class_version", 1) == kind.class_version:
+                    return StoredEvent(kind.cls, row.originator_id, row.originator_version,
+                                       state)
+        return stored_event(self.decode(row), self.app.mapper.transcoder)
+
+    def decode(self, row: Row) -> Any:
+        if not self.fast:
+            return self.app.mapper.to_domain_event(Notification(
+                id=row.id, originator_id=row.originator_id,
+                originator_version=row.originator_version, topic=row.topic,
+                state=bytes(row.state)))
+        kind = self._kind(row)
         data = bytes(row.state)
         try:
             state = orjson.loads(data)
@@ -159,8 +181,10 @@ class EventReader:
         return self.transcodings[value["_type_"]].decode(data), left - 1
 
 
-def decode_batch(reader: EventReader, rows: Sequence[Row],
-                 handles: Wanted) -> list[tuple[int, Any]]:
-    """(notification id, event) for the rows a view handles, in log order."""
+def decode_batch(reader: EventReader, rows: Sequence[Row], handles: Wanted,
+                 stored: bool = False) -> list[tuple[int, Any]]:
+    """(notification id, event) for the rows a view handles, in log order: domain events, or
+    `StoredEvent`s where `stored`."""
     wanted = reader.wanted
-    return [(row.id, reader.decode(row)) for row in rows if wanted(row.topic, handles)]
+    decode = reader.stored if stored else reader.decode
+    return [(row.id, decode(row)) for row in rows if wanted(row.topic, handles)]

@@ -66,7 +66,7 @@ class ProjectionRunner:
         rows = self.reader.read(conn, position + 1, self.batch_size)
         if not rows:
             return 0
-        events = decode_batch(self.reader, rows, self.view.handles)
+        events = decode_batch(self.reader, rows, self.view.handles, self.view.stored_events)
         if self.view.pipelined:  # statements go out without waiting for each other
             with conn.pipeline():
                 self.view.apply(conn, events, self.suffix)

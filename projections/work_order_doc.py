@@ -1,0 +1,417 @@
+"""The work order as one JSON doc, folded from its events as the log stores them.
+
+`step(event, doc, open_pii)` applies one `StoredEvent` (the event's JSON state, parsed but not
+decoded) and gives the doc back: the projection folds a whole batch this way without building
+domain events, and `fold` does the same for domain events (an `as_of` reconstruction) after
+encoding them as the log would. So the view and `as_of` always have the same shape.
+
+A doc holds only what a jsonb column gives back: a transcoded value of the state
+(`{"_type_": ..., "_data_": ...}`) becomes its plain form (`plain`), a value the old code
+printed with `str()` is decoded first (`text`), so that a doc is the same whether it was
+folded in memory or read back from the table between two batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Transcoder
+
+from domain.work_order import WorkOrder
+from domain.work_order_lines import totals
+from projections.base import StoredEvent, stored_event
+
+Opener = Callable[[UUID, "str | None"], "str | None"]
+Doc = dict[str, Any]
+State = dict[str, Any]
+Handler = Callable[[StoredEvent, "Doc | None", Opener], "Doc | None"]
+
+# The library's transcodings: each value decoded (as its `decode` does) ...
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "decimal_str": Decimal, "uuid_hex": UUID, "datetime_iso": datetime.fromisoformat}
+# ... and as a doc keeps it (as `dumps` writes it): str(Decimal) and isoformat() are what the
+# transcodings stored, so only a UUID changes (hex to the dashed form).
+_PLAIN: dict[str, Callable[[Any], Any]] = {
+    "decimal_str": str, "uuid_hex": lambda data: str(UUID(data)), "datetime_iso": str}
+
+
+def _transcoded(value: dict[str, Any]) -> bool:
+    return len(value) == 2 and "_type_" in value and "_data_" in value
+
+
+def _convert(value: Any, forms: dict[str, Callable[[Any], Any]]) -> Any:
+    kind = type(value)
+    if kind is dict:
+        if _transcoded(value):
+            name = value["_type_"]
+            if name not in forms:
+                raise ValueError(f"a work-order doc cannot hold a {name!r} value")
+            return forms[name](value["_data_"])
+        return {key: _convert(item, forms) for key, item in value.items()}
+    if kind is list:
+        return [_convert(item, forms) for item in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A stored value as a jsonb column gives it back (a new object: the state is not shared)."""
+    return _convert(value, _PLAIN)
+
+
+def decoded(value: Any) -> Any:
+    """A stored value as the domain event held it (Decimal, UUID, datetime)."""
+    return _convert(value, _DECODE)
+
+
+def text(value: Any) -> str:
+    return str(decoded(value))
+
+
+def _audit(state: State) -> dict[str, Any]:
+    return state["audit"]["_data_"]  # type: ignore[no-any-return]
+
+
+def _stamp(state: State) -> dict[str, Any]:
+    audit = _audit(state)
+    return {"by": audit["user_id"], "role": audit["role"], "at": audit["at"]}
+
+
+def _job(complaint: str, job_no: int) -> dict[str, Any]:
+    return {"job_no": job_no, "complaint": complaint, "status": "reported", "diagnosis": None,
+            "technician_id": None, "clock": None, "clocked_seconds": 0, "qc_failures": 0,
+            "qc": []}
+
+
+def _job_of(doc: Doc, job_no: int) -> dict[str, Any]:
+    return doc["jobs"][job_no - 1]  # type: ignore[no-any-return]
+
+
+def _line_of(doc: Doc, line_id: str) -> dict[str, Any]:
+    return next(line for line in doc["lines"] if line["line_id"] == line_id)
+
+
+def refresh_totals(doc: Doc) -> None:
+    lines = [{**line, "gross": Decimal(line["gross"]), "vat": Decimal(line["vat"])}
+             for line in doc["lines"]]
+    doc["totals"] = {pay_type: {name: str(amount) for name, amount in figures.items()}
+                     for pay_type, figures in totals(lines).items()}
+
+
+HANDLERS: dict[type, Handler] = {}
+
+
+def _on(cls: type) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[cls] = handler
+        return handler
+    return register
+
+
+def _unchanged(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc | None:
+    """Events without a handler of their own leave the doc as it is."""
+    return doc
+
+
+_RESOLVED: dict[type, Handler] = {}
+
+
+def handler_of(cls: type) -> Handler:
+    """The handler of `cls` or of its nearest base class that has one."""
+    found = _RESOLVED.get(cls)
+    if found is None:
+        found = _RESOLVED[cls] = next(
+            (HANDLERS[base] for base in cls.__mro__ if base in HANDLERS), _unchanged)
+    return found
+
+
+@_on(WorkOrder.Opened)
+def _opened(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc:
+    s = event.state
+    customer_id = decoded(s["customer_id"])
+    customer = s["customer"]
+    return {
+        "id": str(event.originator_id), "number": s["number"], "store_id": _audit(s)["store_id"],
+        "status": "opened", "kind": s["kind"], "appointment_id": plain(s["appointment_id"]),
+        "customer": {"id": str(customer_id), "name": open_pii(customer_id, customer.get("name")),
+                     "phone": open_pii(customer_id, customer.get("phone")),
+                     "wechat_id": open_pii(customer_id, customer.get("wechat_id"))},
+        "vehicle": plain(s["vehicle"]), "mileage": plain(s["mileage"]), "check_in": None,
+        "jobs": [_job(c, n) for n, c in enumerate(s["complaints"], start=1)],
+        "lines": [], "totals": {}, "technicians": [], "opened": _stamp(s),
+        "ready_at": None, "cancelled": None,
+    }
+
+
+@_on(WorkOrder.CheckedIn)
+def _checked_in(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    details = plain(s["details"])
+    doc.update(status="checked_in", check_in={**details, **_stamp(s)},
+               mileage=details["mileage_in"])
+    return doc
+
+
+@_on(WorkOrder.JobAdded)
+def _job_added(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc["jobs"].append(_job(s["complaint"], len(doc["jobs"]) + 1))
+    return doc
+
+
+@_on(WorkOrder.Diagnosed)
+def _diagnosed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    job = _job_of(doc, s["job_no"])
+    job["diagnosis"] = {"cause": s["cause"], "correction": s["correction"],
+                        "fault_codes": plain(s["fault_codes"]), **_stamp(s)}
+    if job["status"] == "reported":
+        job["status"] = "diagnosed"
+    return doc
+
+
+@_on(WorkOrder.LineAdded)
+def _line_added(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    line = {**plain(s["line"]), "authorization": None}
+    doc["lines"].append(line)
+    job = _job_of(doc, line["job_no"])
+    if job["status"] == "awaiting_qc":
+        job["status"] = "in_repair"
+    return doc
+
+
+@_on(WorkOrder.LineRepriced)
+def _repriced(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    _line_of(doc, s["line_id"]).update(
+        unit_price=text(s["unit_price"]), gross=text(s["gross"]), vat=text(s["vat"]))
+    return doc
+
+
+@_on(WorkOrder.LineAuthorized)
+def _authorized(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    line = _line_of(doc, s["line_id"])
+    line["status"] = s["decision"]
+    line["authorization"] = {"decision": s["decision"], "channel": s["channel"],
+                             "note": s["note"], **_stamp(s)}
+    return doc
+
+
+@_on(WorkOrder.JobDispatched)
+def _dispatched(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    job = _job_of(doc, s["job_no"])
+    job["technician_id"] = s["technician_id"]
+    if job["status"] in ("reported", "diagnosed"):
+        job["status"] = "dispatched"
+    doc["status"] = "in_progress"
+    doc["technicians"] = sorted({j["technician_id"] for j in doc["jobs"] if j["technician_id"]})
+    return doc
+
+
+@_on(WorkOrder.ClockedOn)
+def _clocked_on(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    job = _job_of(doc, s["job_no"])
+    job["clock"] = {"technician_id": s["technician_id"], "since": _audit(s)["at"]}
+    job["status"] = "in_repair"
+    return doc
+
+
+@_on(WorkOrder.ClockedOff)
+def _clocked_off(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    job = _job_of(doc, s["job_no"])
+    job["clock"] = None
+    job["clocked_seconds"] += s["seconds"]
+    return doc
+
+
+@_on(WorkOrder.JobCompleted)
+def _completed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    _job_of(doc, s["job_no"])["status"] = "awaiting_qc"
+    return doc
+
+
+@_on(WorkOrder.QualityChecked)
+def _quality_checked(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    job = _job_of(doc, s["job_no"])
+    passed = s["passed"]
+    job["qc"].append({"passed": passed, "reason": s["reason"], **_stamp(s)})
+    job["status"] = "passed" if passed else "in_repair"
+    job["qc_failures"] += 0 if passed else 1
+    return doc
+
+
+@_on(WorkOrder.ReadyForSettlement)
+def _ready(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc.update(status="ready_for_settlement", ready_at=_audit(s)["at"])
+    return doc
+
+
+@_on(WorkOrder.Cancelled)
+def _cancelled(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc.update(status="cancelled", cancelled={"reason": s["reason"], **_stamp(s)})
+    return doc
+
+
+@_on(WorkOrder.PartSupply)
+def _supply(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    _line_of(doc, s["line_id"]).update(supply=s["supply"],
+                                           reserved_qty=text(s["reserved_qty"]))
+    return doc
+
+
+def _picks_out(picks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: text(v) for k, v in pick.items()} for pick in picks]
+
+
+@_on(WorkOrder.PartsIssued)
+def _issued(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    line = _line_of(doc, s["line_id"])
+    qty = decoded(s["qty"])
+    line["issued_qty"] = str(Decimal(line["issued_qty"]) + qty)
+    line["reserved_qty"] = str(max(Decimal(0), Decimal(line.get("reserved_qty") or 0) - qty))
+    line.setdefault("issues", []).append({"qty": str(qty), "cost": text(s["cost"]),
+                                          "picks": _picks_out(s["picks"]), **_stamp(s)})
+    return doc
+
+
+@_on(WorkOrder.PartsReturned)
+def _returned(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    line = _line_of(doc, s["line_id"])
+    qty = decoded(s["qty"])
+    line["issued_qty"] = str(Decimal(line["issued_qty"]) - qty)
+    line.setdefault("issues", []).append({"qty": str(-qty), "cost": str(-decoded(s["cost"])),
+                                          "picks": _picks_out(s["picks"]),
+                                          "reason": s["reason"], **_stamp(s)})
+    return doc
+
+
+@_on(WorkOrder.LineWithdrawn)
+def _withdrawn(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    line = _line_of(doc, s["line_id"])
+    qty = decoded(s["qty"])
+    line.update(qty=str(qty), gross=text(s["gross"]), vat=text(s["vat"]),
+                reserved_qty="0", withdrawn={"qty": text(s["withdrawn_qty"]),
+                                             "reason": s["reason"], **_stamp(s)})
+    if qty == 0:
+        line["status"] = "declined"
+    return doc
+
+
+@_on(WorkOrder.LinesMoved)
+def _moved(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    line_ids = plain(s["line_ids"])
+    for line_id in line_ids:
+        _line_of(doc, line_id).update(status="moved", moved_to=s["follow_on_number"],
+                                      reserved_qty="0")
+    doc.setdefault("follow_ons", []).append({
+        "id": text(s["follow_on_id"]), "number": s["follow_on_number"],
+        "lines": line_ids, "reason": s["reason"], **_stamp(s)})
+    return doc
+
+
+@_on(WorkOrder.LinesCarriedOver)
+def _carried_over(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc["follow_on_of"] = {"id": text(s["from_id"]), "number": s["from_number"],
+                           "reason": s["reason"]}
+    doc["lines"].extend(plain(s["lines"]))
+    return doc
+
+
+@_on(WorkOrder.BackInProgress)
+def _back_in_progress(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    doc.update(status="in_progress", ready_at=None)
+    return doc
+
+
+@_on(WorkOrder.SettlementConfirmed)
+def _settlement_confirmed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc["settlement"] = {"id": text(s["settlement_id"]), "number": s["number"],
+                         "confirmed": _stamp(s), "settled": None}
+    return doc
+
+
+@_on(WorkOrder.Settled)
+def _settled(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc["status"] = "settled"
+    doc["settlement"] = {**(doc.get("settlement") or {}), "settled": _stamp(s),
+                         "customer_total": text(s["customer_total"])}
+    return doc
+
+
+@_on(WorkOrder.SettlementReversed)
+def _settlement_reversed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc["status"] = "ready_for_settlement"
+    doc.setdefault("reversed_settlements", []).append(
+        {"number": s["number"], "reason": s["reason"], **_stamp(s)})
+    doc["settlement"] = None
+    return doc
+
+
+@_on(WorkOrder.Delivered)
+def _delivered(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc.update(status="delivered", mileage=s["mileage_out"], delivery={
+        "mileage_out": s["mileage_out"], "handed_over_by": s["handed_over_by"],
+        "acknowledgement": plain(s["acknowledgement"]), **_stamp(s)},
+        follow_up={"id": text(s["follow_up_id"]), "due_on": plain(s["follow_up_due"])})
+    return doc
+
+
+@_on(WorkOrder.Closed)
+def _closed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+    s = event.state
+    doc.update(status="closed", closed=_stamp(s))
+    return doc
+
+
+# events that change the lines, after which the totals are computed again
+LINE_EVENTS = frozenset({WorkOrder.LineAdded, WorkOrder.LineRepriced, WorkOrder.LineAuthorized,
+                         WorkOrder.LineWithdrawn, WorkOrder.LinesMoved,
+                         WorkOrder.LinesCarriedOver})
+
+
+def step(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc | None:
+    """One event applied, with the version and time it leaves the work order at.
+
+    The totals are left behind the lines: the caller refreshes them (`refresh_totals`) once
+    for all the events that changed lines (`LINE_EVENTS`) before anyone reads the doc."""
+    doc = handler_of(event.cls)(event, doc, open_pii)
+    if doc is not None:
+        doc["version"] = event.originator_version
+        doc["updated_at"] = _audit(event.state)["at"]
+    return doc
+
+
+def fold(events: Iterable[Any], open_pii: Opener, transcoder: Transcoder) -> Doc | None:
+    """The doc of a work order's domain events (encoded with `transcoder` as the log keeps
+    them, then folded like the projection folds them)."""
+    doc: Doc | None = None
+    lines_changed = False
+    for event in events:
+        stored = stored_event(event, transcoder)
+        doc = step(stored, doc, open_pii)
+        lines_changed = lines_changed or stored.cls in LINE_EVENTS
+    if doc is not None and lines_changed:
+        refresh_totals(doc)
+    return doc

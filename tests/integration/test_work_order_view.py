@@ -1,0 +1,172 @@
+"""The work-order view folds each batch in memory from the stored JSON: one event per batch,
+a few, or all of them in one batch give the same rows, and every doc equals the work order
+folded from its domain events (`as_of`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.pii import ERASED
+from domain.work_order import WorkOrder
+from projections.audit import work_order_as_of
+from projections.work_order_doc import HANDLERS
+from projections.work_orders import WorkOrdersView
+from servicecore.container import Container
+from tests.integration.audit_support import Desk, at, new_vin
+from tests.integration.support import head
+from workers.projection_runner import ProjectionRunner
+
+D = "2025-06-02"
+
+
+def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
+    """Visits through every work-order event: lines added, repriced, declined, moved to a
+    follow-on, withdrawn; parts reserved, issued, returned; a failed QC; a settlement
+    reversed and settled again; delivery and the follow-up call that closes it; a cancelled
+    visit whose customer is then erased. Returns the desk and the erased customer."""
+    desk = Desk(c)
+    w = c.work_orders
+    pump = desk.part("water pump", "800.00", at(D, "08:00"))
+    wiper = desk.part("wiper blade", "45.50", at(D, "08:01"))  # none in stock: back-ordered
+    desk.receive(pump, 5, "400.00", at(D, "08:10"), supplier="Bosch Shanghai", doc="DN-1")
+    wo = desk.open(new_vin(), ["coolant leak", "wiper squeak"], at(D, "09:00"))
+    desk.check_in(wo, 18_230, at(D, "09:10"))
+    w.add_job(desk.r("advisor", at(D, "09:15")), wo, complaint="rattle at the back")
+    desk.diagnose(wo, 1, "water pump seal failed", "replace water pump", ["P0217"],
+                  at(D, "09:20"))
+    l1 = desk.labor(wo, 1, "ENG-WP", "2.4", at(D, "09:30"))
+    l2 = desk.part_line(wo, 1, pump, 2, at(D, "09:31"))
+    l3 = desk.part_line(wo, 2, wiper, 1, at(D, "09:32"))
+    l4 = desk.labor(wo, 3, "RATTLE", "0.5", at(D, "09:33"))
+    l5 = desk.part_line(wo, 1, pump, 1, at(D, "09:34"))
+    desk.approve(wo, [l1, l2, l3, l5], at(D, "09:40"), channel="phone")
+    desk.approve(wo, [l4], at(D, "09:41"), decision="declined")
+    w.reprice_line(desk.r("manager", at(D, "09:42")), wo, l1, unit_price="280.00",
+                   reason="loyal customer")
+    w.move_to_follow_on(desk.r("advisor", at(D, "09:43")), wo, line_ids=[l3],
+                        reason="wiper blades on back order")
+    w.withdraw_line(desk.r("advisor", at(D, "09:44")), wo, l5, reason="one pump is enough")
+    w.dispatch(desk.r("manager", at(D, "09:50")), wo, 1, technician_id=desk.t1)
+    w.issue_part(desk.r("parts_clerk", at(D, "09:55")), wo, l2)
+    w.return_part(desk.r("parts_clerk", at(D, "09:56")), wo, l2, qty=1, reason="seal damaged")
+    w.issue_part(desk.r("parts_clerk", at(D, "09:57")), wo, l2)
+    w.clock_on(desk.tech(desk.t1, at(D, "10:00")), wo, 1)
+    w.clock_off(desk.tech(desk.t1, at(D, "11:30")), wo, 1)
+    w.complete_job(desk.tech(desk.t1, at(D, "11:35")), wo, 1)
+    w.quality_check(desk.r("manager", at(D, "11:40")), wo, 1, passed=False, reason="loose bolt")
+    w.clock_on(desk.tech(desk.t1, at(D, "11:45")), wo, 1)
+    w.clock_off(desk.tech(desk.t1, at(D, "12:00")), wo, 1)
+    w.complete_job(desk.tech(desk.t1, at(D, "12:05")), wo, 1)
+    w.quality_check(desk.r("manager", at(D, "12:10")), wo, 1, passed=True)
+    # A pump back once the visit is ready: it goes back in progress until the rest of the
+    # line is withdrawn, then it is ready again.
+    w.return_part(desk.r("parts_clerk", at(D, "12:20")), wo, l2, qty=1, reason="not needed")
+    w.withdraw_line(desk.r("advisor", at(D, "12:25")), wo, l2, reason="customer keeps one")
+    sid = desk.settle(wo, at(D, "14:00"))
+    c.settlements.reverse(desk.r("manager", at(D, "14:30")), sid, reason="wrong pay type")
+    desk.settle(wo, at(D, "15:00"))
+    desk.deliver(wo, 18_236, at(D, "16:00"))
+    follow_up = c.app.repository.get(wo).follow_up_id
+    c.aftercare.complete(desk.r("advisor", at("2025-06-05", "10:00")), follow_up, csi=5)
+    # Another customer's visit, cancelled; then the customer is erased.
+    cancelled = desk.open(new_vin(), ["noise"], at(D, "10:00"), plate=None)
+    w.cancel(desk.r("advisor", at(D, "10:05")), cancelled, reason="customer left")
+    erased = c.app.repository.get(cancelled).customer_id
+    c.customers.erase(desk.r("manager", at(D, "10:10")), erased, reason="customer asked (PIPL)")
+    return desk, erased
+
+
+def _fresh(c: Container, view: WorkOrdersView, suffix: str, position: int) -> None:
+    with c.pool.connection() as conn, conn.transaction():
+        for statement in view.drop(suffix):
+            conn.execute(statement)
+        view.create(conn, suffix)
+        conn.execute("DELETE FROM projection_positions WHERE name = %s", (view.name + suffix,))
+        conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, %s)",
+                     (view.name + suffix, position))
+
+
+def _rows(c: Container, suffix: str) -> list[tuple[Any, ...]]:
+    with c.pool.connection() as conn:
+        return conn.execute(f"SELECT * FROM wo_view{suffix} ORDER BY id").fetchall()
+
+
+@pytest.fixture(scope="module")
+def built(container: Container) -> dict[str, Any]:
+    """The history, projected from just before it in batches of 1, 3 and 500 events."""
+    start = head(container.app)
+    desk, erased = _every_kind_of_event(container)
+    view = WorkOrdersView(container.app.personal_data)
+    for size in (1, 3, 500):
+        _fresh(container, view, f"_f{size}", start)
+        ProjectionRunner(container.app, container.pool, view, batch_size=size,
+                         suffix=f"_f{size}").catch_up()
+    return {"desk": desk, "erased": erased, "start": start,
+            "rows": {size: _rows(container, f"_f{size}") for size in (1, 3, 500)}}
+
+
+def test_the_history_has_every_event_the_doc_is_folded_from(container: Container,
+                                                            built: dict[str, Any]) -> None:
+    with container.pool.connection() as conn:
+        topics = {row[0] for row in conn.execute(
+            "SELECT DISTINCT topic FROM servicecore_events WHERE notification_id > %s",
+            (built["start"],))}
+    seen = {f"{cls.__module__}:{cls.__qualname__}" for cls in HANDLERS}
+    assert seen <= topics, seen - topics
+    assert "domain.customer:Customer.Erased" in topics
+
+
+def test_one_event_per_batch_and_one_batch_for_all_give_the_same_rows(
+        built: dict[str, Any]) -> None:
+    rows = built["rows"]
+    assert len(rows[1]) == 3  # the visit, its follow-on, the cancelled visit
+    assert rows[1] == rows[3] == rows[500]
+
+
+def test_every_doc_equals_its_work_order_folded_from_domain_events(
+        container: Container, built: dict[str, Any]) -> None:
+    end = datetime(2100, 1, 1, tzinfo=UTC)
+    docs = {row[0]: row[-1] for row in built["rows"][500]}
+    by_status = {doc["status"]: doc for doc in docs.values()}
+    assert set(by_status) == {"closed", "cancelled", "opened"}, set(by_status)
+    for work_order_id, doc in docs.items():
+        folded = work_order_as_of(container.app, work_order_id, end)
+        assert folded is not None
+        if doc["customer"]["id"] == str(built["erased"]):
+            # The view writes every personal field as erased; a fold opens what was sealed.
+            assert doc["customer"] == {"id": str(built["erased"]), "name": ERASED,
+                                       "phone": ERASED, "wechat_id": ERASED}
+            assert folded["customer"]["name"] == ERASED
+            folded["customer"] = doc["customer"]
+        assert folded == doc
+    closed = by_status["closed"]
+    assert closed["totals"]["customer"]["total"] == "1472.00", closed["totals"]
+    assert [line["status"] for line in closed["lines"]] == [
+        "approved", "approved", "moved", "declined", "declined"]
+    assert closed["lines"][0]["unit_price"] == "280.00"
+    assert [i["qty"] for i in closed["lines"][1]["issues"]] == ["2", "-1", "1", "-1"]
+    assert len(closed["reversed_settlements"]) == 1 and closed["settlement"]["settled"]
+    assert by_status["opened"]["follow_on_of"]["number"] == closed["number"]
+
+
+def test_the_erasure_in_a_batch_reads_as_erased_whatever_the_batch(
+        built: dict[str, Any]) -> None:
+    for rows in built["rows"].values():
+        erased = [row for row in rows if row[-1]["customer"]["id"] == str(built["erased"])]
+        assert len(erased) == 1 and erased[0][-1]["status"] == "cancelled"
+        assert erased[0][-1]["customer"]["name"] == ERASED
+
+
+def test_an_unknown_transcoded_value_is_refused_not_guessed() -> None:
+    from projections.work_order_doc import plain
+
+    assert plain({"a": [{"_type_": "decimal_str", "_data_": "1.50"}]}) == {"a": ["1.50"]}
+    assert plain({"_type_": "uuid_hex", "_data_": "7951ec93f5034d3fa8fac3e386e6e6c5"}) == (
+        "7951ec93-f503-4d3f-a8fa-c3e386e6e6c5")
+    with pytest.raises(ValueError, match="audit"):
+        plain({"_type_": "audit", "_data_": {}})
+    assert WorkOrder.Opened in HANDLERS
