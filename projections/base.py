@@ -6,8 +6,9 @@ keep serving, then swap them in one transaction.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -32,15 +33,22 @@ Reading = Generator[list[Statement], list[Rows], T]
 
 
 class StoredEvent(NamedTuple):
-    """An event as the log keeps it: its class and its JSON state, parsed but not decoded (a
-    transcoded value is still `{"_type_": ..., "_data_": ...}`), for a view that reads a few
-    fields of many events (`ReadModel.stored_events`). The state is the event's current
-    class version (an older one is upcast first) and the view's to change."""
+    """An event as the log keeps it: its class and the JSON of its state, for a view that
+    reads a few fields of many events (`ReadModel.stored_events`). `state()` parses it without
+    decoding (a transcoded value stays `{"_type_": ..., "_data_": ...}`), each time it is
+    called: a view that folds event by event lets each state go as soon as it is folded. The
+    JSON is that of the class's current version (an older one is upcast first)."""
 
     cls: type
     originator_id: UUID
     originator_version: int
-    state: dict[str, Any]
+    json: bytes
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return orjson.loads(self.json)  # type: ignore[no-any-return]
+        except orjson.JSONDecodeError:  # what orjson refuses (huge integers, NaN)
+            return json.loads(self.json)  # type: ignore[no-any-return]
 
 
 def stored_event(event: Any, transcoder: Transcoder) -> StoredEvent:
@@ -48,7 +56,7 @@ def stored_event(event: Any, transcoder: Transcoder) -> StoredEvent:
     state = {key: value for key, value in vars(event).items()
              if key not in ("originator_id", "originator_version")}
     return StoredEvent(type(event), event.originator_id, event.originator_version,
-                       orjson.loads(transcoder.encode(state)))
+                       transcoder.encode(state))
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,13 @@ class Index:
 
 def installed_extensions(conn: psycopg.Connection[Any]) -> frozenset[str]:
     return frozenset(str(r[0]) for r in conn.execute("SELECT extname FROM pg_extension"))
+
+
+def lz4_available(conn: psycopg.Connection[Any]) -> bool:
+    """Was the server built with lz4 (a value of `default_toast_compression`, PostgreSQL 14+)?"""
+    row = conn.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                       "WHERE name = 'default_toast_compression'").fetchone()
+    return bool(row and row[0])
 
 
 class ReadModel(ABC):
@@ -79,6 +94,10 @@ class ReadModel(ABC):
     pipelined: bool = False
     # `apply` gets `StoredEvent`s instead of domain events: no event objects are built.
     stored_events: bool = False
+    # Columns (table -> names) compressed with lz4 instead of pglz where the server has it
+    # (about 30 % less database CPU to write a 2 kB jsonb doc, less to read it); set when a
+    # table is made, never on a table that exists (that would lock it).
+    lz4_columns: Mapping[str, tuple[str, ...]] = {}
 
     def ddl(self, suffix: str = "", extensions: frozenset[str] = frozenset(), *,
             indexes: bool = True) -> list[str]:
@@ -108,8 +127,15 @@ class ReadModel(ABC):
 
     def create(self, conn: psycopg.Connection[Any], suffix: str = "", *,
                indexes: bool = True) -> None:
+        new = [table for table in self.lz4_columns
+               if conn.execute("SELECT to_regclass(%s)", (table + suffix,)).fetchone() == (None,)]
         for statement in self.ddl(suffix, installed_extensions(conn), indexes=indexes):
             conn.execute(statement)
+        if new and lz4_available(conn):  # a table just made: no one else holds or reads it
+            for table in new:
+                for column in self.lz4_columns[table]:
+                    conn.execute(f"ALTER TABLE {table}{suffix} ALTER COLUMN {column} "
+                                 "SET COMPRESSION lz4")
 
     @abstractmethod
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],

@@ -28,7 +28,7 @@ from projections.base import StoredEvent, stored_event
 Opener = Callable[[UUID, "str | None"], "str | None"]
 Doc = dict[str, Any]
 State = dict[str, Any]
-Handler = Callable[[StoredEvent, "Doc | None", Opener], "Doc | None"]
+Handler = Callable[[State, "Doc | None", Opener], "Doc | None"]
 
 # The library's transcodings: each value decoded (as its `decode` does) ...
 _DECODE: dict[str, Callable[[Any], Any]] = {
@@ -111,7 +111,7 @@ def _on(cls: type) -> Callable[[Handler], Handler]:
     return register
 
 
-def _unchanged(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc | None:
+def _unchanged(s: State, doc: Doc | None, open_pii: Opener) -> Doc | None:
     """Events without a handler of their own leave the doc as it is."""
     return doc
 
@@ -129,12 +129,11 @@ def handler_of(cls: type) -> Handler:
 
 
 @_on(WorkOrder.Opened)
-def _opened(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc:
-    s = event.state
+def _opened(s: State, doc: Doc | None, open_pii: Opener) -> Doc:
     customer_id = decoded(s["customer_id"])
     customer = s["customer"]
     return {
-        "id": str(event.originator_id), "number": s["number"], "store_id": _audit(s)["store_id"],
+        "id": str(s["originator_id"]), "number": s["number"], "store_id": _audit(s)["store_id"],
         "status": "opened", "kind": s["kind"], "appointment_id": plain(s["appointment_id"]),
         "customer": {"id": str(customer_id), "name": open_pii(customer_id, customer.get("name")),
                      "phone": open_pii(customer_id, customer.get("phone")),
@@ -147,8 +146,7 @@ def _opened(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc:
 
 
 @_on(WorkOrder.CheckedIn)
-def _checked_in(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _checked_in(s: State, doc: Any, open_pii: Opener) -> Any:
     details = plain(s["details"])
     doc.update(status="checked_in", check_in={**details, **_stamp(s)},
                mileage=details["mileage_in"])
@@ -156,15 +154,13 @@ def _checked_in(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.JobAdded)
-def _job_added(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _job_added(s: State, doc: Any, open_pii: Opener) -> Any:
     doc["jobs"].append(_job(s["complaint"], len(doc["jobs"]) + 1))
     return doc
 
 
 @_on(WorkOrder.Diagnosed)
-def _diagnosed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _diagnosed(s: State, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, s["job_no"])
     job["diagnosis"] = {"cause": s["cause"], "correction": s["correction"],
                         "fault_codes": plain(s["fault_codes"]), **_stamp(s)}
@@ -174,8 +170,7 @@ def _diagnosed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.LineAdded)
-def _line_added(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _line_added(s: State, doc: Any, open_pii: Opener) -> Any:
     line = {**plain(s["line"]), "authorization": None}
     doc["lines"].append(line)
     job = _job_of(doc, line["job_no"])
@@ -185,16 +180,14 @@ def _line_added(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.LineRepriced)
-def _repriced(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _repriced(s: State, doc: Any, open_pii: Opener) -> Any:
     _line_of(doc, s["line_id"]).update(
         unit_price=text(s["unit_price"]), gross=text(s["gross"]), vat=text(s["vat"]))
     return doc
 
 
 @_on(WorkOrder.LineAuthorized)
-def _authorized(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _authorized(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     line["status"] = s["decision"]
     line["authorization"] = {"decision": s["decision"], "channel": s["channel"],
@@ -203,8 +196,7 @@ def _authorized(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.JobDispatched)
-def _dispatched(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _dispatched(s: State, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, s["job_no"])
     job["technician_id"] = s["technician_id"]
     if job["status"] in ("reported", "diagnosed"):
@@ -215,8 +207,7 @@ def _dispatched(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.ClockedOn)
-def _clocked_on(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _clocked_on(s: State, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, s["job_no"])
     job["clock"] = {"technician_id": s["technician_id"], "since": _audit(s)["at"]}
     job["status"] = "in_repair"
@@ -224,8 +215,7 @@ def _clocked_on(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.ClockedOff)
-def _clocked_off(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _clocked_off(s: State, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, s["job_no"])
     job["clock"] = None
     job["clocked_seconds"] += s["seconds"]
@@ -233,15 +223,13 @@ def _clocked_off(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.JobCompleted)
-def _completed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _completed(s: State, doc: Any, open_pii: Opener) -> Any:
     _job_of(doc, s["job_no"])["status"] = "awaiting_qc"
     return doc
 
 
 @_on(WorkOrder.QualityChecked)
-def _quality_checked(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _quality_checked(s: State, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, s["job_no"])
     passed = s["passed"]
     job["qc"].append({"passed": passed, "reason": s["reason"], **_stamp(s)})
@@ -251,22 +239,19 @@ def _quality_checked(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.ReadyForSettlement)
-def _ready(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _ready(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="ready_for_settlement", ready_at=_audit(s)["at"])
     return doc
 
 
 @_on(WorkOrder.Cancelled)
-def _cancelled(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _cancelled(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="cancelled", cancelled={"reason": s["reason"], **_stamp(s)})
     return doc
 
 
 @_on(WorkOrder.PartSupply)
-def _supply(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _supply(s: State, doc: Any, open_pii: Opener) -> Any:
     _line_of(doc, s["line_id"]).update(supply=s["supply"],
                                            reserved_qty=text(s["reserved_qty"]))
     return doc
@@ -277,8 +262,7 @@ def _picks_out(picks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @_on(WorkOrder.PartsIssued)
-def _issued(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _issued(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     qty = decoded(s["qty"])
     line["issued_qty"] = str(Decimal(line["issued_qty"]) + qty)
@@ -289,8 +273,7 @@ def _issued(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.PartsReturned)
-def _returned(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _returned(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     qty = decoded(s["qty"])
     line["issued_qty"] = str(Decimal(line["issued_qty"]) - qty)
@@ -301,8 +284,7 @@ def _returned(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.LineWithdrawn)
-def _withdrawn(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _withdrawn(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     qty = decoded(s["qty"])
     line.update(qty=str(qty), gross=text(s["gross"]), vat=text(s["vat"]),
@@ -314,8 +296,7 @@ def _withdrawn(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.LinesMoved)
-def _moved(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _moved(s: State, doc: Any, open_pii: Opener) -> Any:
     line_ids = plain(s["line_ids"])
     for line_id in line_ids:
         _line_of(doc, line_id).update(status="moved", moved_to=s["follow_on_number"],
@@ -327,8 +308,7 @@ def _moved(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.LinesCarriedOver)
-def _carried_over(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _carried_over(s: State, doc: Any, open_pii: Opener) -> Any:
     doc["follow_on_of"] = {"id": text(s["from_id"]), "number": s["from_number"],
                            "reason": s["reason"]}
     doc["lines"].extend(plain(s["lines"]))
@@ -336,22 +316,20 @@ def _carried_over(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.BackInProgress)
-def _back_in_progress(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
+def _back_in_progress(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="in_progress", ready_at=None)
     return doc
 
 
 @_on(WorkOrder.SettlementConfirmed)
-def _settlement_confirmed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _settlement_confirmed(s: State, doc: Any, open_pii: Opener) -> Any:
     doc["settlement"] = {"id": text(s["settlement_id"]), "number": s["number"],
                          "confirmed": _stamp(s), "settled": None}
     return doc
 
 
 @_on(WorkOrder.Settled)
-def _settled(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _settled(s: State, doc: Any, open_pii: Opener) -> Any:
     doc["status"] = "settled"
     doc["settlement"] = {**(doc.get("settlement") or {}), "settled": _stamp(s),
                          "customer_total": text(s["customer_total"])}
@@ -359,8 +337,7 @@ def _settled(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.SettlementReversed)
-def _settlement_reversed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _settlement_reversed(s: State, doc: Any, open_pii: Opener) -> Any:
     doc["status"] = "ready_for_settlement"
     doc.setdefault("reversed_settlements", []).append(
         {"number": s["number"], "reason": s["reason"], **_stamp(s)})
@@ -369,8 +346,7 @@ def _settlement_reversed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.Delivered)
-def _delivered(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _delivered(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="delivered", mileage=s["mileage_out"], delivery={
         "mileage_out": s["mileage_out"], "handed_over_by": s["handed_over_by"],
         "acknowledgement": plain(s["acknowledgement"]), **_stamp(s)},
@@ -379,8 +355,7 @@ def _delivered(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
 
 
 @_on(WorkOrder.Closed)
-def _closed(event: StoredEvent, doc: Any, open_pii: Opener) -> Any:
-    s = event.state
+def _closed(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="closed", closed=_stamp(s))
     return doc
 
@@ -396,10 +371,12 @@ def step(event: StoredEvent, doc: Doc | None, open_pii: Opener) -> Doc | None:
 
     The totals are left behind the lines: the caller refreshes them (`refresh_totals`) once
     for all the events that changed lines (`LINE_EVENTS`) before anyone reads the doc."""
-    doc = handler_of(event.cls)(event, doc, open_pii)
+    state = event.state()
+    state["originator_id"] = event.originator_id
+    doc = handler_of(event.cls)(state, doc, open_pii)
     if doc is not None:
         doc["version"] = event.originator_version
-        doc["updated_at"] = _audit(event.state)["at"]
+        doc["updated_at"] = _audit(state)["at"]
     return doc
 
 

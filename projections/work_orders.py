@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.work_order import WorkOrder
-from projections.base import Index, Reading, ReadModel, StoredEvent, read
+from projections.base import Index, Reading, ReadModel, read
 from projections.work_order_doc import LINE_EVENTS, Doc, decoded, refresh_totals, step
 
 
@@ -70,6 +70,7 @@ class WorkOrdersView(ReadModel):
             updated_at timestamptz NOT NULL, version integer NOT NULL,
             notification_id bigint NOT NULL, doc jsonb NOT NULL""",
     }
+    lz4_columns = {"wo_view": ("doc",)}  # noqa: RUF012
     indexes = (
         Index("wo_view", "wo_view_store_status_idx", "(store_id, status, opened_at DESC)"),
         Index("wo_view", "wo_view_store_opened_idx", "(store_id, opened_at DESC)"),
@@ -90,18 +91,24 @@ class WorkOrdersView(ReadModel):
         query), then write every changed doc once (`_flush`); an erasure writes what came
         before it, then updates the docs of its customer."""
         table = f"wo_view{suffix}"
-        batch: list[tuple[int, StoredEvent, int]] = [
-            (notification_id, event, _kind(event.cls)) for notification_id, event in events]
-        ids = list({e.originator_id for _, e, kind in batch if kind >= _EVENT})
+        ids: set[UUID] = set()
+        customers: list[UUID] = []
+        for _, event in events:
+            kind = _kind(event.cls)
+            if kind >= _EVENT:
+                ids.add(event.originator_id)
+            if kind == _OPENED:
+                customers.append(decoded(event.state()["customer_id"]))
         docs: dict[UUID, Doc] = {}
         if ids:
-            rows = conn.execute(f"SELECT id, doc::text FROM {table} WHERE id = ANY(%s)", (ids,))
+            rows = conn.execute(f"SELECT id, doc::text FROM {table} WHERE id = ANY(%s)",
+                                (list(ids),))
             docs = {row[0]: orjson.loads(row[1]) for row in rows}
-        opener, forget = self.personal_data.prefetched(
-            decoded(e.state["customer_id"]) for _, e, kind in batch if kind == _OPENED)
+        opener, forget = self.personal_data.prefetched(customers)
         changed: dict[UUID, int] = {}
         stale: set[UUID] = set()  # docs whose lines changed: totals computed once, at the flush
-        for notification_id, event, kind in batch:
+        for notification_id, event in events:
+            kind = _kind(event.cls)
             if kind == _ERASED:
                 self._flush(conn, table, docs, changed, stale)
                 self._erase(conn, table, event.originator_id, docs)
