@@ -51,10 +51,14 @@ def _convert(value: Any, forms: dict[str, Callable[[Any], Any]]) -> Any:
             if name not in forms:
                 raise ValueError(f"a work-order doc cannot hold a {name!r} value")
             return forms[name](value["_data_"])
-        return {key: _convert(item, forms) for key, item in value.items()}
+        return {key: _convert(item, forms) if type(item) in _CONTAINERS else item
+                for key, item in value.items()}
     if kind is list:
-        return [_convert(item, forms) for item in value]
+        return [_convert(item, forms) if type(item) in _CONTAINERS else item for item in value]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def plain(value: Any) -> Any:

@@ -91,22 +91,23 @@ class WorkOrdersView(ReadModel):
         query), then write every changed doc once (`_flush`); an erasure writes what came
         before it, then updates the docs of its customer."""
         table = f"wo_view{suffix}"
-        ids: set[UUID] = set()
+        # work orders by the int of their id: a UUID's hash and == are Python code
+        ids: dict[int, UUID] = {}
         customers: list[UUID] = []
         for _, event in events:
             kind = _kind(event.cls)
             if kind >= _EVENT:
-                ids.add(event.originator_id)
+                ids[event.originator_id.int] = event.originator_id
             if kind == _OPENED:
                 customers.append(decoded(event.state()["customer_id"]))
-        docs: dict[UUID, Doc] = {}
+        docs: dict[int, Doc] = {}
         if ids:
             rows = conn.execute(f"SELECT id, doc::text FROM {table} WHERE id = ANY(%s)",
-                                (list(ids),))
-            docs = {row[0]: orjson.loads(row[1]) for row in rows}
+                                (list(ids.values()),))
+            docs = {row[0].int: orjson.loads(row[1]) for row in rows}
         opener, forget = self.personal_data.prefetched(customers)
-        changed: dict[UUID, int] = {}
-        stale: set[UUID] = set()  # docs whose lines changed: totals computed once, at the flush
+        changed: dict[int, int] = {}  # work order -> notification id of its last event
+        stale: set[int] = set()  # docs whose lines changed: totals computed once, at the flush
         for notification_id, event in events:
             kind = _kind(event.cls)
             if kind == _ERASED:
@@ -116,17 +117,17 @@ class WorkOrdersView(ReadModel):
                 continue
             if kind < _EVENT:
                 continue
-            wo_id = event.originator_id
-            doc = step(event, docs.get(wo_id), opener)
+            key = event.originator_id.int
+            doc = step(event, docs.get(key), opener)
             assert doc is not None, f"{event.cls.__qualname__} before WorkOrder.Opened"
-            docs[wo_id] = doc
-            changed[wo_id] = notification_id
+            docs[key] = doc
+            changed[key] = notification_id
             if event.cls in LINE_EVENTS:
-                stale.add(wo_id)
+                stale.add(key)
         self._flush(conn, table, docs, changed, stale)
 
-    def _flush(self, conn: psycopg.Connection[Any], table: str, docs: dict[UUID, dict[str, Any]],
-               changed: dict[UUID, int], stale: set[UUID]) -> None:
+    def _flush(self, conn: psycopg.Connection[Any], table: str, docs: dict[int, Doc],
+               changed: dict[int, int], stale: set[int]) -> None:
         """Upsert the changed docs in ONE statement: a JSON array of [notification id, doc]
         that PostgreSQL takes apart (the indexed columns are read from the doc itself)."""
         for wo_id in stale:
@@ -157,7 +158,7 @@ class WorkOrdersView(ReadModel):
         changed.clear()
 
     def _erase(self, conn: psycopg.Connection[Any], table: str, customer_id: UUID,
-               docs: dict[UUID, dict[str, Any]]) -> None:
+               docs: dict[int, Doc]) -> None:
         """Personal fields read as erased in the view, as they do in the event history."""
         for doc in docs.values():
             if doc["customer"]["id"] == str(customer_id):
