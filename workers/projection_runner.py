@@ -7,12 +7,10 @@ advisory lock per projection keeps a second runner on standby instead of racing.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -20,39 +18,11 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
+from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
-
-_collecting_at_import = gc.isenabled()
-_pauses = 0
-_collecting_before = False
-_pauses_lock = threading.Lock()
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a batch is folded (from any number of runner
-    threads at once): the batch's rows, events and docs live until it ends, and the collector
-    ran over them again and again (a third of a rebuild's client CPU). They hold no cycles, so
-    reference counting frees them. When the last pause ends the collector runs again if it
-    ran when the pause began or when this module was imported, so another part of the process
-    that pauses it too (the analytics loader) cannot leave it off for good."""
-    global _pauses, _collecting_before
-    with _pauses_lock:
-        if _pauses == 0:
-            _collecting_before = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pauses_lock:
-            _pauses -= 1
-            if _pauses == 0 and (_collecting_before or _collecting_at_import):
-                gc.enable()
-
 
 class ProjectionRunner:
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
