@@ -804,25 +804,29 @@ class AnalyticsLoader:
     def run_batch(self) -> int:
         """Load the next batch; the number of events of the log it moved past (0: none new)."""
         with self.lock, _no_cyclic_gc():
-            position = self.position()
-            events, reached, covered = self.source.read(position, self.batch_size)
-            if reached <= position:
-                return 0
-            self.conn.execute("BEGIN")
-            try:
-                fold = Fold(self.conn, zone=self.zone)
-                _preload(fold, events)
-                for event in events:
-                    fold.current = event.notification_id
-                    HANDLERS[event.qualname](fold, event, event.notification_id)
-                fold.write()
-                self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+            covered = self._load_batch()  # its objects are freed before the collector runs
             self.processed += covered
             return covered
+
+    def _load_batch(self) -> int:
+        position = self.position()
+        events, reached, covered = self.source.read(position, self.batch_size)
+        if reached <= position:
+            return 0
+        self.conn.execute("BEGIN")
+        try:
+            fold = Fold(self.conn, zone=self.zone)
+            _preload(fold, events)
+            for event in events:
+                fold.current = event.notification_id
+                HANDLERS[event.qualname](fold, event, event.notification_id)
+            fold.write()
+            self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return covered
 
     def catch_up(self) -> int:
         total = 0
@@ -865,7 +869,8 @@ class AnalyticsLoader:
 def _no_cyclic_gc() -> Iterator[None]:
     """A batch makes hundreds of thousands of small dicts that live until it ends: without
     the cycle collector running over them again and again, decoding takes a third of the time.
-    They hold no cycles, so reference counting frees them."""
+    They hold no cycles, so reference counting frees them; they must be gone before the block
+    ends (the first collection after it would otherwise walk them all once more)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
