@@ -189,6 +189,7 @@ class Fold:
 
 Handler = Callable[[Fold, Any, int], None]
 HANDLERS: dict[str, Handler] = {}  # by the event's qualified name, e.g. WorkOrder.Opened
+IGNORED: set[str] = set()  # known, and left out on purpose
 
 
 def on(*classes: type) -> Callable[[Handler], Handler]:
@@ -198,6 +199,12 @@ def on(*classes: type) -> Callable[[Handler], Handler]:
         return handler
 
     return register
+
+
+def ignore(*classes: type) -> None:
+    """Events the analytic tables deliberately leave out: like those of areas without a
+    handler, their state is not even fetched (the position moves past them)."""
+    IGNORED.update(cls.__qualname__ for cls in classes)
 
 
 def on_name(*qualnames: str) -> Callable[[Handler], Handler]:
@@ -373,10 +380,9 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
         _line(fold, e, line_id)["status"] = "moved"
 
 
-@on(WorkOrder.SettlementConfirmed, WorkOrder.JobAdded, WorkOrder.Diagnosed,
-    WorkOrder.QualityChecked)
-def _nothing(fold: Fold, e: Any, n: int) -> None:
-    """Facts the analytic tables do not carry (they stay in the event store)."""
+# facts the analytic tables do not carry (they stay in the event store)
+ignore(WorkOrder.SettlementConfirmed, WorkOrder.JobAdded, WorkOrder.Diagnosed,
+       WorkOrder.QualityChecked)
 
 
 @on(WorkOrder.Settled)
@@ -533,9 +539,8 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
             "business_date": date.fromisoformat(e.business_date), "cashier": e.audit.user_id})
 
 
-@on(Settlement.InvoiceRecorded, Settlement.PaymentReconciled)
-def _s_nothing(fold: Fold, e: Any, n: int) -> None:
-    """Kept in the event store and the finance read model."""
+# kept in the event store and the finance read model
+ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled)
 
 
 # -- stock ------------------------------------------------------------------------------------
@@ -621,11 +626,10 @@ def _variance(fold: Fold, e: StockItem.VariancePosted, n: int) -> None:
             "value": adjustment["qty"] * adjustment["unit_cost"]})
 
 
-@on(StockItem.LevelsSet, StockItem.Ordered, StockItem.OrderClosed, StockItem.Reserved,
-    StockItem.Released, StockItem.ScrapRequested, StockItem.ScrapRejected, StockItem.Counted,
-    StockItem.CountRejected, StockItem.LowStockAlertRaised, StockItem.LowStockAlertCleared)
-def _stock_nothing(fold: Fold, e: Any, n: int) -> None:
-    """No on-hand change: the stock read model and the event store carry these."""
+# no on-hand change: the stock read model and the event store carry these
+ignore(StockItem.LevelsSet, StockItem.Ordered, StockItem.OrderClosed, StockItem.Reserved,
+       StockItem.Released, StockItem.ScrapRequested, StockItem.ScrapRejected, StockItem.Counted,
+       StockItem.CountRejected, StockItem.LowStockAlertRaised, StockItem.LowStockAlertCleared)
 
 
 # -- part master, customers, follow-ups -------------------------------------------------------
