@@ -55,13 +55,17 @@ DECODERS: dict[str, Callable[[Any], Any]] = {
 def plain(value: Any) -> Any:
     """A stored value with the transcoder's `{"_type_", "_data_"}` wrappers turned into values
     (UUIDs as their text); an unknown wrapper raises rather than loading something wrong."""
-    if type(value) is dict:
-        if len(value) == 2 and "_type_" in value and "_data_" in value:
+    kind = type(value)
+    if kind is dict:
+        if "_type_" in value and len(value) == 2 and "_data_" in value:
             return DECODERS[value["_type_"]](value["_data_"])
-        return {k: plain(v) for k, v in value.items()}
-    if type(value) is list:
-        return [plain(v) for v in value]
+        return {k: v if type(v) in _SCALARS else plain(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else plain(v) for v in value]
     return value
+
+
+_SCALARS = frozenset((str, int, bool, float, type(None)))  # stored as they are
 
 
 class Event:
@@ -93,9 +97,6 @@ class Event:
             return raw
         value = self._cache[name] = plain(raw)
         return value
-
-
-_SCALARS = frozenset((str, int, bool, float, type(None)))
 
 
 class EventSource:
