@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 import psycopg
 
+from analytics.loader import BATCH_SIZE
 from bench.common import (
     ROOT,
     Measurement,
@@ -319,7 +320,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--months", type=int, default=2,
                    help="months of the generated history (2 stores; default 2)")
     p.add_argument("--regenerate", action="store_true", help="rebuild the cached history")
-    p.add_argument("--batch-size", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                   help=f"positions per batch (default: the loader's, {BATCH_SIZE:,})")
     p.add_argument("--fact-rows", type=int, default=5_000_000,
                    help="replicate the facts in DuckDB to at least this many rows")
     p.add_argument("--repeat", type=int, default=20, help="runs per KPI and scope")

@@ -65,3 +65,20 @@ def test_the_published_snapshot_carries_the_dictionary(tmp_path: Path) -> None:
     assert found[("fact_payments", "amount")] == (
         "CNY: taken (positive) or refunded (negative)")
     assert None not in found.values()
+
+
+def test_a_file_made_before_a_column_was_added_gets_it_with_its_comment(
+        tmp_path: Path) -> None:
+    table = TABLES[0]
+    older = ", ".join(f"{c} {t}" for c, t in table.columns[:-2])
+    path = tmp_path / "older.duckdb"
+    with duckdb.connect(str(path)) as old:  # the table as a loader two columns ago made it
+        old.execute(f"CREATE TABLE {table.name} ({older})")
+        old.execute(f"INSERT INTO {table.name} ({table.column_names[0]}) VALUES ('kept')")
+    with duckdb.connect(str(path)) as conn:
+        create(conn)
+        found = dictionary(conn)
+        row = conn.execute(f"SELECT * FROM {table.name}").fetchall()
+    assert [c for (t, c) in found if t == table.name] == table.column_names
+    assert all(found[(table.name, c)] for c in table.column_names[-2:])
+    assert row == [("kept", *[None] * (len(table.column_names) - 1))]
