@@ -74,6 +74,9 @@ from domain.application import Request
 from domain.common import Caller
 
 NAME = "http_reads"
+# uvicorn closes a keep-alive connection after 5 s without a request; one idle longer than
+# this is not reused by the open loop (a request sent as the server closes it would fail).
+IDLE_REUSE_SECONDS = 3.0
 RECEIPT = {"qty": 1, "unit_cost": "12.50", "supplier": "Bosch China", "supplier_doc": "DN-bench"}
 
 
@@ -296,7 +299,7 @@ async def open_loop(port: int, token: str, calls: Sequence[tuple[float, Call]], 
                     seconds: float, max_connections: int = 64) -> Run:
     """Requests start at fixed moments (rate per second); latency counts from the moment."""
     run = Run()
-    idle: list[Connection] = []
+    idle: list[tuple[float, Connection]] = []  # (when it was last answered, the connection)
     opened: list[Connection] = []
     rng = random.Random(5)
     weights = [w for w, _ in calls]
@@ -305,7 +308,12 @@ async def open_loop(port: int, token: str, calls: Sequence[tuple[float, Call]], 
 
     async def one(scheduled: float, call: Call) -> None:
         async with slots:
-            conn = idle.pop() if idle else None
+            conn = None
+            while idle and conn is None:
+                used, conn = idle.pop()
+                if time.perf_counter() - used > IDLE_REUSE_SECONDS:
+                    conn.close()  # the server may be closing it (keep-alive timeout): not reused
+                    conn = None
             if conn is None:
                 conn = Connection(port, token)
                 opened.append(conn)
@@ -316,7 +324,7 @@ async def open_loop(port: int, token: str, calls: Sequence[tuple[float, Call]], 
                 conn.close()
                 return
             run.latencies.append(time.perf_counter() - scheduled)
-            idle.append(conn)
+            idle.append((time.perf_counter(), conn))
 
     total = int(rate * seconds)
     started = time.perf_counter()

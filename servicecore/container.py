@@ -189,8 +189,9 @@ class Container:
         self.supervisor.start(name, loop, up)
 
     def make_runners(self) -> list[ProjectionRunner]:
-        return [ProjectionRunner(self.app, self.pool, view,
-                                 batch_size=self.settings.projection_batch_size)
+        return [ProjectionRunner(
+            self.app, self.pool, view, batch_size=self.settings.projection_batch_size,
+            idle_advance_seconds=self.settings.projection_idle_advance_seconds)
                 for view in self.views]
 
     def make_relay(self) -> KafkaRelay:

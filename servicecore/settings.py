@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         "parent process, and every worker opens its own connection pools")
     in_process_projections: bool = True
     projection_batch_size: int = 500
+    projection_idle_advance_seconds: float = Field(
+        default=0.1, ge=0, description="while events a projection does not handle keep coming, "
+        "it moves its position past them at most this often (each move is a transaction and "
+        "an announcement); events it handles are applied at once. 0 = after every event")
     projection_rebuild_batch_size: int = Field(
         default=5000, ge=1, description="events per transaction of `projections rebuild`")
     projection_rebuild_parallelism: int = Field(

@@ -3,6 +3,13 @@
 The position row is locked (FOR UPDATE) in the batch's transaction, so the read-model rows and
 the position commit together: a restart neither skips nor repeats an event. A session-level
 advisory lock per projection keeps a second runner on standby instead of racing.
+
+While it follows the log, a runner applies an event it handles at once. Events it does not
+handle (a stock receipt, for the work-order board) move its position too, but while such
+events keep coming it moves past them at most every `idle_advance_seconds`: each move is a
+transaction, a position announcement to every API process, and a commit flushed to disk, so
+six views that each moved past every receipt would cost more than the receipt itself. A
+`?wait_for=` on such a view may answer that much later; nothing is skipped or applied twice.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
@@ -23,10 +32,12 @@ from workers.event_batches import EventReader, decode_batch
 
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
+IDLE_ADVANCE_SECONDS = 0.1
 
 class ProjectionRunner:
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
-                 batch_size: int = 500, suffix: str = "") -> None:
+                 batch_size: int = 500, suffix: str = "",
+                 idle_advance_seconds: float = IDLE_ADVANCE_SECONDS) -> None:
         self.app = app
         self.pool = pool
         self.view = view
@@ -35,6 +46,14 @@ class ProjectionRunner:
         self.position_name = view.name + suffix
         self.processed = 0
         self.reader = EventReader(app)
+        self.idle_advance_seconds = idle_advance_seconds
+        self.advanced_at = float("-inf")  # when following last moved the position (monotonic)
+        recorder = app.recorder
+        self.pending_sql: psycopg.sql.Composed | None = SQL(
+            "SELECT topic FROM {}.{} WHERE notification_id > coalesce((SELECT position FROM "
+            "projection_positions WHERE name = %s), 0) ORDER BY notification_id LIMIT %s"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+                 ) if isinstance(recorder, PostgresApplicationRecorder) else None
         self.active = False  # holds the lock and follows the log
         self.connected = False  # has its lock connection: following, or standby
 
@@ -129,10 +148,29 @@ class ProjectionRunner:
     def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
         listen_conn.execute(f"LISTEN {CHANNEL}")
         while not stop.is_set():
-            if self.run_batch():
+            hold = self.may_hold(listen_conn)
+            if hold is None and self.run_batch():
+                self.advanced_at = time.monotonic()
                 continue
-            for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
+            for _ in listen_conn.notifies(timeout=hold or 0.5, stop_after=1):
                 pass
+
+    def may_hold(self, conn: psycopg.Connection[Any]) -> float | None:
+        """How long the next batch may wait (None: run it now): only while every event after
+        the position is one the view does not handle, fewer than a batch, and the position
+        moved less than `idle_advance_seconds` ago. Looks at the events' topics alone, outside
+        any transaction (`conn` in autocommit); the batch itself reads the position again."""
+        left = self.advanced_at + self.idle_advance_seconds - time.monotonic()
+        if left <= 0 or self.view.handles is None:
+            return None
+        if self.pending_sql is None:
+            return None
+        topics = conn.execute(self.pending_sql, (self.position_name, self.batch_size),
+                              prepare=True).fetchall()
+        if not topics or len(topics) >= self.batch_size or any(
+                self.reader.wanted(topic, self.view.handles) for (topic,) in topics):
+            return None
+        return left
 
 
 def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:

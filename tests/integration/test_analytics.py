@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analytics.kpis import CATALOGUE, Filters, run
-from analytics.loader import AnalyticsLoader, rebuild
+from analytics.loader import FOLLOW_SECONDS, AnalyticsLoader, rebuild
 from analytics.schema import TABLES
 from domain.application import Request
 from domain.common import Caller
@@ -600,3 +601,35 @@ def test_snapshot_through_api_dashboard_and_cli(
         found = check.execute(f"SELECT count(*) FROM read_parquet('{export}/fact_work_orders"
                               ".parquet')").fetchone()
     assert found == count
+
+
+def test_the_following_loader_pauses_once_a_batch_reaches_the_head(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full batches follow each other at once; a batch that reached the head of the log (not
+    full) is followed by a pause, as an empty one is: readers see the published snapshot only,
+    so loading each new event as it comes would cost CPU and show them nothing sooner."""
+    loader = AnalyticsLoader(container.app, tmp_path / "follow.duckdb", batch_size=7)
+    counts = iter([7, 7, 3, 0, 7, 2])  # as run_batch would answer them
+    done: list[int] = []
+    waits: list[tuple[int, float | None]] = []
+
+    class Stop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append((len(done), timeout))
+            if len(done) == 6:
+                self.set()
+            return self.is_set()
+
+    def batch() -> int:
+        done.append(next(counts))
+        return done[-1]
+
+    monkeypatch.setattr(loader, "run_batch", batch)
+    monkeypatch.setattr(loader, "publish", lambda force=False: False)
+    try:
+        loader.run(Stop())
+    finally:
+        loader.close()
+    assert done == [7, 7, 3, 0, 7, 2]
+    # after the 3rd (reached the head), the 4th (nothing new) and the 6th; never after a full one
+    assert waits == [(3, FOLLOW_SECONDS), (4, FOLLOW_SECONDS), (6, FOLLOW_SECONDS)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +14,7 @@ from projections.base import ReadModel
 from projections.work_orders import WorkOrdersView
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE
+from tests.integration.kafka_support import wait_until
 from tests.integration.support import (
     LABOR,
     Auth,
@@ -186,3 +187,73 @@ def test_a_second_runner_waits_on_standby_while_the_first_holds_the_lock(
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert standby.processed == 0
+
+
+def _part(container: Container, store_id: str) -> None:
+    """One event the work-order view does not handle (a part enters the master)."""
+    container.inventory.register_part(
+        request(store_id, "manager"), part_number="HOLD" + uuid4().hex[:8].upper(),
+        details={"name": "cabin filter", "unit": "pc", "category": "maintenance"},
+        list_price="80.00")
+
+
+def test_a_view_holds_its_position_only_while_all_that_follows_is_not_its_own(
+        container: Container, store_id: str) -> None:
+    view = next(v for v in container.views if v.name == "work_orders")
+    runner = ProjectionRunner(container.app, container.pool, view, suffix="_hold",
+                              idle_advance_seconds=60.0)
+    with container.pool.connection() as conn:
+        conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                     (runner.position_name, head(container.app)))
+
+        def hold() -> float | None:
+            return runner.may_hold(conn)
+
+        # Never moved while following (just started): the next batch runs at once.
+        _part(container, store_id)
+        assert hold() is None
+        # It moved a moment ago and only events of other views follow: it may wait, at most
+        # what is left of idle_advance_seconds.
+        runner.advanced_at = time.monotonic()
+        waits = hold()
+        assert waits is not None and 0 < waits <= 60.0
+        # Long enough ago: it moves past them now.
+        runner.advanced_at = time.monotonic() - 61.0
+        assert hold() is None
+        runner.advanced_at = time.monotonic()
+        # An event of its own among them: applied at once, with the others before it.
+        open_order(container.work_orders, store_id)
+        _part(container, store_id)
+        assert hold() is None
+        # Without a hold (0 s), and for a view that handles everything, nothing waits.
+        eager = ProjectionRunner(container.app, container.pool, view, suffix="_hold",
+                                 idle_advance_seconds=0.0)
+        eager.advanced_at = time.monotonic()
+        audit = next(v for v in container.views if v.handles is None)
+        every = ProjectionRunner(container.app, container.pool, audit, suffix="_hold",
+                                 idle_advance_seconds=60.0)
+        every.advanced_at = time.monotonic()
+        conn.execute("UPDATE projection_positions SET position = %s WHERE name = %s",
+                     (head(container.app), runner.position_name))
+        _part(container, store_id)
+        assert runner.may_hold(conn) is not None
+        assert eager.may_hold(conn) is None
+        assert every.may_hold(conn) is None
+        # Nothing after the position: nothing to hold (the runner waits for a notification).
+        conn.execute("UPDATE projection_positions SET position = %s WHERE name = %s",
+                     (head(container.app), runner.position_name))
+        assert hold() is None
+        conn.execute("DELETE FROM projection_positions WHERE name = %s", (runner.position_name,))
+
+
+def test_a_view_that_holds_still_reaches_the_head_of_the_log(
+        container: Container, store_id: str) -> None:
+    live = next(r for r in container.runners if r.view.name == "work_orders")
+    assert live.idle_advance_seconds > 0
+    # A burst of events the work-order view does not handle, then none: the live runner
+    # moves past all of them, within idle_advance_seconds of its last move.
+    for _ in range(5):
+        _part(container, store_id)
+    last = head(container.app)
+    wait_until(lambda: live.position() >= last, 10, "the work-order view to pass the parts")
