@@ -1,12 +1,20 @@
 """Projection batches pause the cyclic collector: nested and overlapping pauses keep it off
-until the last ends, it is never left off for good, and pauses without end still collect."""
+until the last ends, it is never left off for good, and pauses without end still collect.
+
+The collector's switch is one per process, and the test session runs projections in the
+background (the session's container), whose batches pause it too: each case runs in a fresh
+interpreter of its own, where nothing else pauses it.
+"""
 
 from __future__ import annotations
 
 import gc
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
+from multiprocessing import get_context
 from typing import Any
 
 import pytest
@@ -15,20 +23,65 @@ from workers import collector
 from workers.collector import collector_paused
 
 
-@pytest.fixture(autouse=True)
-def collecting() -> Iterator[None]:
-    gc.enable()
-    yield
-    gc.enable()
+@pytest.fixture(scope="module")
+def fresh() -> Iterator[Callable[[Callable[[], None]], None]]:
+    """Run a case in a fresh interpreter (spawned, not forked: no thread state carried over)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
+
+        def run(case: Callable[[], None]) -> None:
+            pool.submit(_alone, case).result(timeout=60)
+        yield run
 
 
-def test_off_inside_on_after() -> None:
+def _alone(case: Callable[[], None]) -> None:
+    assert threading.active_count() == 1, threading.enumerate()
+    gc.enable()
+    case()
+
+
+def test_off_inside_on_after(fresh: Callable[[Callable[[], None]], None]) -> None:
+    fresh(off_inside_on_after)
+
+
+def test_overlapping_pauses_keep_it_off_until_the_last_ends(
+        fresh: Callable[[Callable[[], None]], None]) -> None:
+    fresh(overlapping_pauses_keep_it_off_until_the_last_ends)
+
+
+def test_pauses_from_threads_at_once_leave_it_on(
+        fresh: Callable[[Callable[[], None]], None]) -> None:
+    fresh(pauses_from_threads_at_once_leave_it_on)
+
+
+def test_someone_else_turning_it_off_meanwhile_cannot_leave_it_off(
+        fresh: Callable[[Callable[[], None]], None]) -> None:
+    fresh(someone_else_turning_it_off_meanwhile_cannot_leave_it_off)
+
+
+def test_pauses_that_overlap_without_end_still_collect(
+        fresh: Callable[[Callable[[], None]], None]) -> None:
+    fresh(pauses_that_overlap_without_end_still_collect)
+
+
+def test_a_case_that_fails_in_its_interpreter_fails_here(
+        fresh: Callable[[Callable[[], None]], None]) -> None:
+    with pytest.raises(AssertionError):
+        fresh(collector_left_off)
+
+
+def collector_left_off() -> None:
+    gc.disable()
+    assert gc.isenabled()
+
+
+def off_inside_on_after() -> None:
     with collector_paused():
         assert not gc.isenabled()
     assert gc.isenabled()
 
 
-def test_overlapping_pauses_keep_it_off_until_the_last_ends() -> None:
+def overlapping_pauses_keep_it_off_until_the_last_ends() -> None:
     with ExitStack() as stack:
         stack.enter_context(collector_paused())
         second = ExitStack()
@@ -39,7 +92,7 @@ def test_overlapping_pauses_keep_it_off_until_the_last_ends() -> None:
     assert gc.isenabled()
 
 
-def test_pauses_from_threads_at_once_leave_it_on() -> None:
+def pauses_from_threads_at_once_leave_it_on() -> None:
     inside = threading.Barrier(4)
 
     def batch() -> None:
@@ -54,15 +107,15 @@ def test_pauses_from_threads_at_once_leave_it_on() -> None:
     assert gc.isenabled()
 
 
-def test_someone_else_turning_it_off_meanwhile_cannot_leave_it_off() -> None:
+def someone_else_turning_it_off_meanwhile_cannot_leave_it_off() -> None:
     gc.disable()  # e.g. another loader's pause that began first and has not ended yet
     with collector_paused():
         gc.enable()  # ... and ends now
     assert gc.isenabled()  # on: it was on when the module was imported
 
 
-def test_pauses_that_overlap_without_end_still_collect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collector, "LONGEST_PAUSE_SECONDS", 0.0)
+def pauses_that_overlap_without_end_still_collect() -> None:
+    collector.LONGEST_PAUSE_SECONDS = 0.0
     runs: list[Any] = []
 
     def count(phase: str, info: dict[str, Any]) -> None:
