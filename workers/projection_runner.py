@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
 IDLE_ADVANCE_SECONDS = 0.1
 
+
 class ProjectionRunner:
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                  batch_size: int = 500, suffix: str = "",
