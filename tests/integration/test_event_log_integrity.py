@@ -201,3 +201,39 @@ def test_events_stored_before_the_chain_existed_are_linked_once(
     open_order(system.work_orders, "S01")
     with psycopg.connect(url, autocommit=True) as conn:
         assert audit_chain.verify(conn).ok
+
+
+def _link_plan(conn: psycopg.Connection[Any]) -> str:
+    rows = conn.execute(
+        "EXPLAIN (VERBOSE, COSTS OFF) SELECT servicecore_chain_link(p, n, s, v, t, b) FROM "
+        "(VALUES ('\\x00'::bytea, 1::bigint, gen_random_uuid(), 1::bigint, 't', '\\x01'::bytea))"
+        " AS x(p, n, s, v, t, b)").fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def test_the_link_is_inlined_and_an_older_store_gets_it_on_start(
+        scratch: tuple[Container, str], tmp_path: Path) -> None:
+    """Declared IMMUTABLE around convert_to (STABLE), the link function was never inlined and
+    each call planned its body anew: half the chain trigger's time on a one-event save."""
+    system, url = scratch
+    with psycopg.connect(url, autocommit=True) as conn:
+        plan = _link_plan(conn)
+        assert "sha256(" in plan and "servicecore_chain_link" not in plan, plan
+        # an event store installed before: the function as it was, the version before
+        conn.execute("ALTER FUNCTION servicecore_chain_link(bytea, bigint, uuid, bigint, text,"
+                     " bytea) IMMUTABLE")
+        conn.execute("DELETE FROM servicecore_schema_version WHERE version >= 4")
+        assert "servicecore_chain_link" in _link_plan(conn)
+    system.close()
+    again = build(settings_for(url, tmp_path / "again"))
+    try:
+        with psycopg.connect(url) as conn:
+            assert "servicecore_chain_link" not in _link_plan(conn)
+        open_order(again.work_orders, "S01")  # linked by the inlined function
+        with psycopg.connect(url) as conn:
+            checked = audit_chain.verify(conn)
+            stored = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
+        assert stored is not None and stored[0] > 0
+        assert checked.broken is None and checked.checked == stored[0], checked
+    finally:
+        again.close()
