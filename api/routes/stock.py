@@ -54,6 +54,10 @@ from projections.stock import (
 from projections.stock import stock_item as stock_item_reading
 
 router = APIRouter(prefix="/stock", tags=["stock"])
+# The single item (the most frequent stock request) and the lot ledger, which must come before
+# it (/lots/{lot_id} would match it too): included first, as routes are tried in order and
+# every route tried costs.
+item_router = APIRouter(prefix="/stock", tags=["stock"])
 alerts_router = APIRouter(prefix="/alerts", tags=["stock"])
 VIEW = "stock"
 Reader = Annotated[Principal, Depends(reader("stock.read"))]
@@ -65,10 +69,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 # -- queries --------------------------------------------------------------------------------
 
-# The single item comes first (routes are tried in order, and it is the most frequent stock
-# request); only the lot ledger must precede it: /lots/{lot_id} would match it too.
-
-@router.get("/lots/{lot_id}")
+@item_router.get("/lots/{lot_id}")
 def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     """A lot: supplier, certificate, cost, and every movement in or out of it."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -79,7 +80,7 @@ def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFo
     return found
 
 
-@router.get("/{store_id}/{part_number}")
+@item_router.get("/{store_id}/{part_number}")
 async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
                      principal: Reader, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
