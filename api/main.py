@@ -86,9 +86,10 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     docs.install(app)
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
     app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics)  # the outermost
+    app.include_router(stock.item_router)  # the most frequent reads first: routes are tried
+    app.include_router(work_orders.router)  # in order (no path of one shadows another's)
     app.include_router(health.router)
     app.include_router(observe.router)
-    app.include_router(work_orders.router)
     app.include_router(customers.router)
     app.include_router(parts.router)
     app.include_router(stock.router)

@@ -584,16 +584,18 @@ class StockView(ReadModel):
 
 
 
-STOCK_SELECT = """
-    SELECT s.store_id, s.part_number, p.name, s.unit, s.on_hand, s.reserved,
+STOCK_READ_COLUMNS = """
+    s.store_id, s.part_number, p.name, s.unit, s.on_hand, s.reserved,
            s.on_hand - s.reserved AS available, s.on_order,
            COALESCE(t.in_transit, 0) AS in_transit, round(s.value, 2) AS fifo_value,
-           s.min_stock, s.reorder_qty, s.alert AS low_stock, s.last_movement_at, s.version
+           s.min_stock, s.reorder_qty, s.alert AS low_stock, s.last_movement_at, s.version"""
+STOCK_FROM = """
     FROM stock s
     LEFT JOIN parts p USING (part_number)
     LEFT JOIN (SELECT to_store, part_number, sum(qty) AS in_transit FROM transfers
                WHERE status = 'in_transit' GROUP BY to_store, part_number) t
            ON t.to_store = s.store_id AND t.part_number = s.part_number"""
+STOCK_SELECT = f"SELECT {STOCK_READ_COLUMNS} {STOCK_FROM}"
 
 
 def list_stock(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -621,22 +623,43 @@ def get_stock(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: st
     return read(conn, stock_item(stores, store_id, part_number))
 
 
+LOT_FIELDS = ("lot_id", "supplier", "supplier_doc", "received_at", "unit_cost", "received_qty",
+              "on_hand", "cert_ref", "po_ref", "origin_lot")
+RESERVATION_FIELDS = ("key", "qty", "work_order_id", "line_id", "at")
+# One statement (one round trip, one plan) for the item, its lots and its reservations: each
+# list comes back as one typed array per field (same values and types as plain rows), in the
+# lists' order (a total one, so that every array of a list is in the same order).
+STOCK_ITEM_SELECT = f"""
+    SELECT {STOCK_READ_COLUMNS}, l.*, r.* {STOCK_FROM}
+    CROSS JOIN LATERAL (SELECT {", ".join(
+        f"array_agg({f} ORDER BY received_at, lot_id) AS lot_{f}" for f in LOT_FIELDS)}
+        FROM lots WHERE store_id = s.store_id AND part_number = s.part_number) l
+    CROSS JOIN LATERAL (SELECT {", ".join(
+        f"array_agg({f} ORDER BY at, key) AS res_{f}" for f in RESERVATION_FIELDS)}
+        FROM stock_reservations WHERE store_id = s.store_id AND part_number = s.part_number) r
+    WHERE s.store_id = %s AND s.part_number = %s"""
+
+
 def stock_item(stores: Sequence[str], store_id: str,
                part_number: str) -> Reading[dict[str, Any] | None]:
     """One store's stock of one part with its lots and reservations (see `get_stock`)."""
     if "*" not in stores and store_id not in stores:
         return None
-    key = [store_id, part_number]
-    found, lots, reservations = yield [
-        (f"{STOCK_SELECT} WHERE s.store_id = %s AND s.part_number = %s", key),
-        ("""SELECT lot_id, supplier, supplier_doc, received_at, unit_cost, received_qty,
-            on_hand, cert_ref, po_ref, origin_lot FROM lots
-            WHERE store_id = %s AND part_number = %s ORDER BY received_at, lot_id""", key),
-        ("""SELECT key, qty, work_order_id, line_id, at FROM stock_reservations
-            WHERE store_id = %s AND part_number = %s ORDER BY at""", key)]
+    [found] = yield [(STOCK_ITEM_SELECT, [store_id, part_number])]
     if not found:
         return None
-    return {**found[0], "lots": lots, "reservations": reservations}
+    item = found[0]
+    lots = _listed(item, "lot_", LOT_FIELDS)
+    reservations = _listed(item, "res_", RESERVATION_FIELDS)
+    return {**item, "lots": lots, "reservations": reservations}
+
+
+def _listed(row: dict[str, Any], prefix: str, fields: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows a list's arrays hold (no rows: the arrays are NULL), taken out of `row`."""
+    arrays = [row.pop(prefix + field) for field in fields]
+    if arrays[0] is None:
+        return []
+    return [dict(zip(fields, values, strict=True)) for values in zip(*arrays, strict=True)]
 
 
 def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],

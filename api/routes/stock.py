@@ -54,6 +54,10 @@ from projections.stock import (
 from projections.stock import stock_item as stock_item_reading
 
 router = APIRouter(prefix="/stock", tags=["stock"])
+# The single item (the most frequent stock request) and the lot ledger, which must come before
+# it (/lots/{lot_id} would match it too): included first, as routes are tried in order and
+# every route tried costs.
+item_router = APIRouter(prefix="/stock", tags=["stock"])
 alerts_router = APIRouter(prefix="/alerts", tags=["stock"])
 VIEW = "stock"
 Reader = Annotated[Principal, Depends(reader("stock.read"))]
@@ -64,6 +68,51 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 # -- queries --------------------------------------------------------------------------------
+
+@item_router.get("/lots/{lot_id}")
+def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
+    """A lot: supplier, certificate, cost, and every movement in or out of it."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = get_lot(conn, principal.stores, lot_id)
+    if found is None:
+        raise NotFound(f"lot {lot_id} not found")
+    return found
+
+
+@item_router.get("/{store_id}/{part_number}")
+async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
+                     principal: Reader, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
+    """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
+    day: its end in the store's time zone), replayed from the stock item's events as they stood
+    at that moment."""
+    ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
+    moment = as_of_moment(as_of, ctx.timezone)
+    if moment is not None:
+        return await run_in_threadpool(_stock_as_of, ctx, principal, store_id, part_number,
+                                       moment)
+    number = normalise_part_number(part_number)
+    await reads.wait(VIEW, wait_for)
+    found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)
+    if found is None:
+        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+    return found
+
+
+def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str,
+                 as_of: datetime) -> dict[str, Any]:
+    number = normalise_part_number(part_number)
+    item = None
+    if "*" in principal.stores or store_id in principal.stores:
+        item = audit.aggregate_as_of(ctx.app, StockItem.create_id(store_id, number), as_of)
+    if not isinstance(item, StockItem):
+        raise NotFound(f"store {store_id} held no stock of {number} at {as_of.isoformat()}")
+    lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.lots.values()]
+    return {"store_id": store_id, "part_number": number, "as_of": as_of.isoformat(),
+            "version": item.version, **item.figures(), "fifo_value": item.fifo_value,
+            "min_stock": item.min_stock, "low_stock": item.alert_raised, "lots": lots,
+            "reservations": dict(item.reserved)}
+
 
 @router.get("", response_model=Page)
 def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
@@ -103,17 +152,6 @@ def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
             at_from=at_from, at_to=at_to)
 
 
-@router.get("/lots/{lot_id}")
-def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
-    """A lot: supplier, certificate, cost, and every movement in or out of it."""
-    wait_for_projection(ctx, VIEW, wait_for)
-    with ctx.pool.connection() as conn:
-        found = get_lot(conn, principal.stores, lot_id)
-    if found is None:
-        raise NotFound(f"lot {lot_id} not found")
-    return found
-
-
 @router.get("/approvals", response_model=Page)
 def approvals(ctx: Ctx, principal: Reader,
               status: ApprovalStatus | None = "awaiting_approval",
@@ -132,40 +170,6 @@ def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None,
     with ctx.pool.connection() as conn:
         return list_transfers(conn, principal.stores, status=status, limit=limit,
                               offset=offset)
-
-
-@router.get("/{store_id}/{part_number}")
-async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
-                     principal: Reader, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
-    """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
-    day: its end in the store's time zone), replayed from the stock item's events as they stood
-    at that moment."""
-    ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
-    moment = as_of_moment(as_of, ctx.timezone)
-    if moment is not None:
-        return await run_in_threadpool(_stock_as_of, ctx, principal, store_id, part_number,
-                                       moment)
-    number = normalise_part_number(part_number)
-    await reads.wait(VIEW, wait_for)
-    found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)
-    if found is None:
-        raise NotFound(f"store {store_id} holds no stock of {part_number}")
-    return found
-
-
-def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str,
-                 as_of: datetime) -> dict[str, Any]:
-    number = normalise_part_number(part_number)
-    item = None
-    if "*" in principal.stores or store_id in principal.stores:
-        item = audit.aggregate_as_of(ctx.app, StockItem.create_id(store_id, number), as_of)
-    if not isinstance(item, StockItem):
-        raise NotFound(f"store {store_id} held no stock of {number} at {as_of.isoformat()}")
-    lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.lots.values()]
-    return {"store_id": store_id, "part_number": number, "as_of": as_of.isoformat(),
-            "version": item.version, **item.figures(), "fifo_value": item.fifo_value,
-            "min_stock": item.min_stock, "low_stock": item.alert_raised, "lots": lots,
-            "reservations": dict(item.reserved)}
 
 
 @router.get("/{store_id}/{part_number}/history", response_model=HistoryPage)

@@ -254,3 +254,45 @@ def test_stock_reads_are_scoped_to_the_callers_stores(client: TestClient, auth: 
     for q in (number[:6], "69" + number, "brake pads"):
         assert number in [p["part_number"] for p in get(client, "/parts", advisor, q=q,
                                                         limit=500)["items"]]
+
+
+def test_the_stock_item_answers_its_lots_and_reservations_in_order(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", stores=[store_id])
+    number = new_part(client, clerk, min_stock=0)
+    # Three deliveries, the second with a certificate: three lots, oldest first.
+    received = [post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": qty, "unit_cost": cost, "supplier": "FAW-VW Parts", "supplier_doc": doc,
+        **extra}, 201) for qty, cost, doc, extra in (
+            (2, "199.90", "DN-1", {}), (3, "205.5", "DN-2", {"cert_ref": "CCC-9"}),
+            (1, "210", "DN-3", {}))]
+    # Two visits each reserve what their approved part line asks for.
+    first_wo, first_line = ready_visit(client, auth, store_id, number, qty="2")
+    second_wo, second_line = ready_visit(client, auth, store_id, number, qty="1")
+    item = get(client, f"/stock/{store_id}/{number}", clerk, wait_for=head(client))
+    assert list(item) == [
+        "store_id", "part_number", "name", "unit", "on_hand", "reserved", "available",
+        "on_order", "in_transit", "fifo_value", "min_stock", "reorder_qty", "low_stock",
+        "last_movement_at", "version", "lots", "reservations"]
+    assert (item["on_hand"], item["reserved"], item["available"], item["in_transit"],
+            item["fifo_value"]) == ("6", "3", "3", "0", "1226.30")
+    assert [lot["lot_id"] for lot in item["lots"]] == [r["lot_id"] for r in received]
+    assert [list(lot) for lot in item["lots"]] == [[
+        "lot_id", "supplier", "supplier_doc", "received_at", "unit_cost", "received_qty",
+        "on_hand", "cert_ref", "po_ref", "origin_lot"]] * 3
+    assert [(lot["supplier_doc"], lot["unit_cost"], lot["received_qty"], lot["on_hand"],
+             lot["cert_ref"], lot["po_ref"]) for lot in item["lots"]] == [
+        ("DN-1", "199.90", "2", "2", None, None), ("DN-2", "205.50", "3", "3", "CCC-9", None),
+        ("DN-3", "210.00", "1", "1", None, None)]
+    received_at = [datetime.fromisoformat(lot["received_at"]) for lot in item["lots"]]
+    assert received_at == sorted(received_at) and all(t.tzinfo for t in received_at)
+    reservations = item["reservations"]
+    assert [list(r) for r in reservations] == [["key", "qty", "work_order_id", "line_id",
+                                                 "at"]] * 2
+    assert [(r["qty"], r["work_order_id"], r["line_id"]) for r in reservations] == [
+        ("2", first_wo.rsplit("/", 1)[1], first_line),
+        ("1", second_wo.rsplit("/", 1)[1], second_line)]
+    # A part registered but never received in this store: 404 as problem+json.
+    missing = client.get(f"/stock/{store_id}/{new_part(client, clerk)}", headers=clerk)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
