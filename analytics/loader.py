@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from analytics.events import Event, EventSource
-from analytics.publish import Publisher, snapshot_path
+from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from domain.application import ServiceCore
 from domain.customer import Customer
@@ -825,8 +825,7 @@ class AnalyticsLoader:
         events, reached, covered = self.source.read(position, self.batch_size)
         if reached <= position:
             return 0
-        self.conn.execute("BEGIN")
-        try:
+        with transaction(self.conn):
             fold = Fold(self.conn, zone=self.zone)
             _preload(fold, events)
             for event in events:
@@ -834,10 +833,6 @@ class AnalyticsLoader:
                 HANDLERS[event.qualname](fold, event, event.notification_id)
             fold.write()
             self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return covered
 
     def catch_up(self) -> int:
@@ -938,8 +933,7 @@ def create(conn: duckdb.DuckDBPyConnection) -> None:
     added (at the end) gets it, NULL, and every file gets the current comments. Only what
     differs is changed, in one transaction (some 250 statements one by one, each its own
     commit, took a fifth of a second on every start)."""
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         conn.execute(";\n".join([*(t.ddl() for t in TABLES), POSITION_DDL]))
         found = _dictionary(conn)
         changes: list[str] = []
@@ -955,10 +949,6 @@ def create(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(";\n".join([*changes, *POSITION_COMMENTS]))
         if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
             conn.execute("INSERT INTO analytics_position VALUES (0)")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _dictionary(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str | None]:

@@ -57,6 +57,18 @@ def info_path(path: Path) -> Path:
 
 
 @contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed when the block ends, rolled back if it raises."""
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
 def reading(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """The current snapshot file of the loader's `path` and its info, held for reading by
     this process until the block ends (the publisher will not bring it up to date in place)."""
@@ -170,15 +182,10 @@ class Publisher:
             since = int(found[0]) if found else -1
             if not 0 <= since <= position:
                 return False
-            self.conn.execute("BEGIN")
-            try:
+            with transaction(self.conn):
                 for table in TABLES:
                     _bring_up_to_date(self.conn, table.name, table.key, since)
                 self.conn.execute("UPDATE snap.analytics_position SET position = ?", [position])
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
             self.conn.execute("CHECKPOINT snap")
             return True
         finally:
