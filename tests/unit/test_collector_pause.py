@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from multiprocessing import get_context
@@ -22,57 +22,21 @@ import pytest
 from workers import collector
 from workers.collector import collector_paused
 
+Case = Callable[[], None]
 
-@pytest.fixture(scope="module")
-def fresh() -> Iterator[Callable[[Callable[[], None]], None]]:
-    """Run a case in a fresh interpreter (spawned, not forked: no thread state carried over)."""
+
+def in_a_fresh_interpreter(case: Case) -> None:
+    """Run `case` in an interpreter of its own (spawned, not forked: no thread or collector
+    state carried over, not even from another case); its failure fails the caller."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
-
-        def run(case: Callable[[], None]) -> None:
-            pool.submit(_alone, case).result(timeout=60)
-        yield run
+        pool.submit(_alone, case).result(timeout=60)
 
 
-def _alone(case: Callable[[], None]) -> None:
+def _alone(case: Case) -> None:
     assert threading.active_count() == 1, threading.enumerate()
-    gc.enable()
-    case()
-
-
-def test_off_inside_on_after(fresh: Callable[[Callable[[], None]], None]) -> None:
-    fresh(off_inside_on_after)
-
-
-def test_overlapping_pauses_keep_it_off_until_the_last_ends(
-        fresh: Callable[[Callable[[], None]], None]) -> None:
-    fresh(overlapping_pauses_keep_it_off_until_the_last_ends)
-
-
-def test_pauses_from_threads_at_once_leave_it_on(
-        fresh: Callable[[Callable[[], None]], None]) -> None:
-    fresh(pauses_from_threads_at_once_leave_it_on)
-
-
-def test_someone_else_turning_it_off_meanwhile_cannot_leave_it_off(
-        fresh: Callable[[Callable[[], None]], None]) -> None:
-    fresh(someone_else_turning_it_off_meanwhile_cannot_leave_it_off)
-
-
-def test_pauses_that_overlap_without_end_still_collect(
-        fresh: Callable[[Callable[[], None]], None]) -> None:
-    fresh(pauses_that_overlap_without_end_still_collect)
-
-
-def test_a_case_that_fails_in_its_interpreter_fails_here(
-        fresh: Callable[[Callable[[], None]], None]) -> None:
-    with pytest.raises(AssertionError):
-        fresh(collector_left_off)
-
-
-def collector_left_off() -> None:
-    gc.disable()
     assert gc.isenabled()
+    case()
 
 
 def off_inside_on_after() -> None:
@@ -131,3 +95,24 @@ def pauses_that_overlap_without_end_still_collect() -> None:
     finally:
         gc.callbacks.remove(count)
     assert gc.isenabled()
+
+
+CASES = (off_inside_on_after, overlapping_pauses_keep_it_off_until_the_last_ends,
+         pauses_from_threads_at_once_leave_it_on,
+         someone_else_turning_it_off_meanwhile_cannot_leave_it_off,
+         pauses_that_overlap_without_end_still_collect)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.__name__ for case in CASES])
+def test_the_collector_pause(case: Case) -> None:
+    in_a_fresh_interpreter(case)
+
+
+def collector_left_off() -> None:
+    gc.disable()
+    assert gc.isenabled()
+
+
+def test_a_case_that_fails_in_its_interpreter_fails_here() -> None:
+    with pytest.raises(AssertionError):
+        in_a_fresh_interpreter(collector_left_off)
