@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from api import docs, errors, observe, openapi
 from api.context import ApiContext
 from api.deps import known_query_only
+from api.hot_reads import HotReads
 from api.metrics import ApiMetrics
 from api.middleware import BodyLimit
 from api.reads import read_pool
@@ -84,6 +85,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     openapi.install(app)
     app.state.metrics = ApiMetrics()
     docs.install(app)
+    app.add_middleware(HotReads, api=app)  # inside the body limit and the observation
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
     app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics)  # the outermost
     app.include_router(stock.item_router)  # the most frequent reads first: routes are tried

@@ -38,7 +38,7 @@ class ObserveRequests:
             await self.app(scope, receive, send)
             return
         entry, token = log_context.begin(
-            log_context.correlation_id_from(_header(scope, b"x-correlation-id")))
+            log_context.correlation_id_from(header_value(scope, b"x-correlation-id")))
         correlation_header = (b"x-correlation-id", entry.correlation_id.encode("latin-1"))
         started = time.perf_counter()
         status: int | None = None
@@ -94,7 +94,8 @@ class ObserveRequests:
                 "duration_ms": round(seconds * 1000, 2), "bytes": sent, "client": address}))
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (`name` in lower case), as Starlette reads it."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return bytes(value).decode("latin-1")

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import Request, Response
+from starlette.datastructures import MutableHeaders
 
 from api import log_context
 from api.auth import Principal, authorize, principal_from
@@ -72,14 +73,21 @@ def pii_reader(action: str) -> Callable[..., Awaitable[PiiReader]]:
         request: Request, response: Response, authorization: Authorization,
         x_correlation_id: CorrelationId = None,
     ) -> PiiReader:
-        ctx = context_of(request)
-        principal = principal_from(authorization, ctx.jwt_secret)
-        authorize(principal, action)
-        correlation_id = log_context.correlation_id(x_correlation_id)
-        response.headers["X-Correlation-ID"] = correlation_id
-        return PiiReader(ctx, principal, request, correlation_id)
+        return open_reading(request, response.headers, authorization, x_correlation_id, action)
 
     return dependency
+
+
+def open_reading(request: Request, headers: MutableHeaders, authorization: str | None,
+                 x_correlation_id: str | None, action: str) -> PiiReader:
+    """The caller allowed `action`, whose reads of personal data this request may record; the
+    answer names the request's correlation id (`headers`)."""
+    ctx = context_of(request)
+    principal = principal_from(authorization, ctx.jwt_secret)
+    authorize(principal, action)
+    correlation_id = log_context.correlation_id(x_correlation_id)
+    headers["X-Correlation-ID"] = correlation_id
+    return PiiReader(ctx, principal, request, correlation_id)
 
 
 def shows_personal_data(*values: Any) -> bool:

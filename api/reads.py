@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api.context import ApiContext
-from api.deps import context_of, wait_for_projection
+from api.deps import wait_for_projection
 from projections.base import Reading, read, read_async
 
 T = TypeVar("T")
@@ -86,8 +86,13 @@ class ReadModels:
         return await self._on_connection(first)
 
 
+def read_models(app: Any) -> ReadModels:
+    """The reads of the app's context on the pool its lifespan opened (None: not served)."""
+    return ReadModels(app.state.ctx, getattr(app.state, "read_pool", None))
+
+
 async def get_reads(request: Request) -> ReadModels:
-    return ReadModels(context_of(request), getattr(request.app.state, "read_pool", None))
+    return read_models(request.app)
 
 
 Reads = Annotated[ReadModels, Depends(get_reads)]

@@ -26,7 +26,7 @@ from api.deps import (
 )
 from api.paging import HistoryPage, Page
 from api.paging import Limit as PageLimit
-from api.reads import Reads
+from api.reads import ReadModels, Reads
 from api.schemas import ApprovalStatus, CommandAccepted, TransferStatus
 from api.schemas_stock import (
     CountIn,
@@ -60,7 +60,8 @@ router = APIRouter(prefix="/stock", tags=["stock"])
 item_router = APIRouter(prefix="/stock", tags=["stock"])
 alerts_router = APIRouter(prefix="/alerts", tags=["stock"])
 VIEW = "stock"
-Reader = Annotated[Principal, Depends(reader("stock.read"))]
+READ = "stock.read"
+Reader = Annotated[Principal, Depends(reader(READ))]
 Auditor = Annotated[Principal, Depends(reader("stock.audit"))]
 MoveCmd = Annotated[Command, Depends(command("stock.move"))]
 ApproveCmd = Annotated[Command, Depends(command("stock.approve"))]
@@ -91,6 +92,12 @@ async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
     if moment is not None:
         return await run_in_threadpool(_stock_as_of, ctx, principal, store_id, part_number,
                                        moment)
+    return await current_stock_item(reads, principal, store_id, part_number, wait_for)
+
+
+async def current_stock_item(reads: ReadModels, principal: Principal, store_id: str,
+                             part_number: str, wait_for: int | None) -> dict[str, Any]:
+    """The stock item from the read model (also answered by api/hot_reads.py)."""
     number = normalise_part_number(part_number)
     await reads.wait(VIEW, wait_for)
     found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)

@@ -8,13 +8,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 
 from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, JobNo, LineId, Offset, WaitFor, command, wait_for_projection
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
-from api.reads import Reads
+from api.reads import ReadModels, Reads
 from api.schemas import (
     AuthorizationIn,
     CheckIn,
@@ -41,7 +42,8 @@ from projections.work_orders import list_work_orders, work_order
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
 VIEW = "work_orders"
-Reader = Annotated[PiiReader, Depends(pii_reader("work_orders.read"))]
+READ = "work_orders.read"
+Reader = Annotated[PiiReader, Depends(pii_reader(READ))]
 Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]
 
 AddJobCmd = Annotated[Command, Depends(command("work_orders.add_job"))]
@@ -82,14 +84,21 @@ async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
         return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
+    return await current_work_order(reads, reading, response.headers, work_order_id, wait_for)
+
+
+async def current_work_order(reads: ReadModels, reading: PiiReader, headers: MutableHeaders,
+                             work_order_id: UUID, wait_for: int | None) -> dict[str, Any]:
+    """The work order from the read model, its version as the ETag (`headers`); also
+    answered by api/hot_reads.py."""
     if not await reads.wait(VIEW, wait_for):
-        response.headers["X-Read-Model-Stale"] = "true"
+        headers["X-Read-Model-Stale"] = "true"
     doc = await reads.fetch(work_order, work_order_id, reading.stores)
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
     if reading.recorded:
         await run_in_threadpool(reading.record, work_order_customers([doc]), "work order")
-    response.headers["ETag"] = f'"{doc["version"]}"'
+    headers["ETag"] = f'"{doc["version"]}"'
     return doc
 
 
