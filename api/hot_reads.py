@@ -4,15 +4,15 @@
 counter and the front desk ask most. Through FastAPI each paid more for the routing, the ~5
 dependencies solved and the general request handler than for its one indexed lookup.
 `HotReads` (a middleware inside `ObserveRequests`, so the correlation id, the access line and
-the metrics are written as for every request) answers a plain one — GET, no query string,
-path values the route accepts — with the route's own pieces: the same authentication and
-permission check, the same read on the same pool and the same recorded read of personal
-data (`current_stock_item`, `current_work_order`), the route's own response serializer, and
-the app's exception handlers for every error it raises (401, 403, 404, 503: the same
-problem+json). Everything else (`as_of`, `wait_for`, an unknown parameter, a value the route
-would refuse, HEAD, a path an earlier route serves) goes on to FastAPI. The routes stay
-declared in their routers: the OpenAPI document comes from them, as does every answer that
-is not plain.
+the metrics are written as for every request) answers a plain one — GET, no query string but
+`wait_for`, path values the route accepts — with the route's own pieces: the same
+authentication and permission check, the same wait and read on the same pool and the same
+recorded read of personal data (`current_stock_item`, `current_work_order`), the route's own
+response serializer, and the app's exception handlers for every error it raises (401, 403,
+404, 503: the same problem+json). Everything else (`as_of`, an unknown parameter, a value the
+route would refuse, HEAD, a path an earlier route serves) goes on to FastAPI. The routes stay
+declared in their routers: the OpenAPI document comes from them, as does every answer that is
+not plain.
 """
 
 from __future__ import annotations
@@ -39,9 +39,12 @@ from api.pii_reads import open_reading
 from api.reads import read_models
 from api.routes import stock, work_orders
 
-Answer = Callable[[APIRoute, Scope, dict[str, str]], Awaitable[Response | None]]
+Answer = Callable[[APIRoute, Scope, dict[str, str], int | None], Awaitable[Response | None]]
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CORRELATION_ID_MAX = 200  # the X-Correlation-ID header's bound (api/deps.py CorrelationId)
+# `?wait_for=` alone, as the route reads it (api/deps.py WaitFor: 0 to 2**63 - 1)
+_WAIT_FOR = re.compile(rb"wait_for=(0|[1-9][0-9]{0,18})")
+_WAIT_FOR_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ class HotReads:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = None
-        if (scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]
-                and not scope.get("root_path")):
-            response = await self._answer(scope, receive)
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            plain, wait_for = _plain_query(scope["query_string"])
+            if plain:
+                response = await self._answer(scope, receive, wait_for)
         if response is None:
             await self.app(scope, receive, send)
         else:
@@ -79,7 +83,8 @@ class HotReads:
         """The route templates answered here (tests check that none went missing)."""
         return [hot.route.path for hot in self.routes]
 
-    async def _answer(self, scope: Scope, receive: Receive) -> Response | None:
+    async def _answer(self, scope: Scope, receive: Receive,
+                      wait_for: int | None) -> Response | None:
         path: str = scope["path"]
         for hot in self.routes:
             found = hot.route.path_regex.match(path)
@@ -92,7 +97,7 @@ class HotReads:
         params = found.groupdict()
         scope["route"], scope["path_params"] = hot.route, params  # as the router sets them
         try:
-            return await hot.answer(hot.route, scope, params)
+            return await hot.answer(hot.route, scope, params, wait_for)
         except Exception as exc:
             handler = next((self.handlers[kind] for kind in type(exc).__mro__
                             if kind in self.handlers), None)
@@ -101,8 +106,8 @@ class HotReads:
             answer = handler(Request(scope, receive), exc)  # the app's handlers are async
             return await answer if inspect.isawaitable(answer) else answer
 
-    async def _stock_item(self, route: APIRoute, scope: Scope,
-                          params: dict[str, str]) -> Response | None:
+    async def _stock_item(self, route: APIRoute, scope: Scope, params: dict[str, str],
+                          wait_for: int | None) -> Response | None:
         store_id, part_number = params["store_id"], params["part_number"]
         if len(store_id) > 20 or len(part_number) > 40:  # api/deps.py StoreId, PartNumber
             return None
@@ -111,11 +116,11 @@ class HotReads:
                                    self.api.state.ctx.jwt_secret)
         authorize(principal, stock.READ)
         found = await stock.current_stock_item(read_models(self.api), principal, store_id,
-                                               part_number, None)
+                                               part_number, wait_for)
         return await _json(route, found, ())
 
-    async def _work_order(self, route: APIRoute, scope: Scope,
-                          params: dict[str, str]) -> Response | None:
+    async def _work_order(self, route: APIRoute, scope: Scope, params: dict[str, str],
+                          wait_for: int | None) -> Response | None:
         if not _UUID.fullmatch(params["work_order_id"]) or any(
                 len(value) > _CORRELATION_ID_MAX for value in _values(scope, b"x-correlation-id")):
             return None
@@ -123,7 +128,7 @@ class HotReads:
         reading = open_reading(Request(scope), headers, header_value(scope, b"authorization"),
                                None, work_orders.READ)
         doc = await work_orders.current_work_order(
-            read_models(self.api), reading, headers, UUID(params["work_order_id"]), None)
+            read_models(self.api), reading, headers, UUID(params["work_order_id"]), wait_for)
         return await _json(route, doc, headers.raw)
 
 
@@ -140,6 +145,16 @@ async def _json(route: APIRoute, content: Any, headers: Sequence[tuple[bytes, by
     response = Response(body, media_type="application/json")
     response.headers.raw.extend(headers)
     return response
+
+
+def _plain_query(query: bytes) -> tuple[bool, int | None]:
+    """Whether the query leaves the read plain (none, or `wait_for` alone), and `wait_for`."""
+    if not query:
+        return True, None
+    found = _WAIT_FOR.fullmatch(query)
+    if found is None or int(found[1]) > _WAIT_FOR_MAX:
+        return False, None
+    return True, int(found[1])
 
 
 def _values(scope: Scope, name: bytes) -> Iterator[str]:

@@ -13,10 +13,14 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from api.hot_reads import HotReads
-from tests.e2e.test_observability import Lines, lines  # noqa: F401  (the fixture)
+from api.main import create_app
+from servicecore.container import Container
+from tests.e2e import test_observability
+from tests.e2e.test_observability import Lines
 from tests.e2e.test_parts_api import head, new_part, post
 
 Auth = Callable[..., dict[str, str]]
+lines = test_observability.lines  # the fixture: the JSON lines the requests log
 STOCK_ROUTE = "/stock/{store_id}/{part_number}"
 WORK_ORDER_ROUTE = "/work-orders/{work_order_id}"
 
@@ -70,48 +74,52 @@ def _exchange(client: TestClient, path: str, headers: dict[str, str]) -> tuple[A
 
 
 def test_the_hot_reads_answer_as_the_routes_do(client: TestClient, auth: Auth, store_id: str,
-                                              routed: list[str], lines: Lines) -> None:
+                                              routed: list[str], lines: Lines,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     number, wo_id = _visit(client, auth, store_id)
     advisor = auth("advisor", "adv-hot", [store_id])
     other_store = auth("advisor", "adv-other", ["ELSEWHERE"])
+    reached, beyond = head(client), head(client) + 1_000_000
     cases = [
         (f"/stock/{store_id}/{number}", advisor),  # found
         (f"/stock/{store_id}/{number.lower()}", advisor),  # the number as typed
+        (f"/stock/{store_id}/{number}?wait_for={reached}", advisor),  # read your writes
+        (f"/stock/{store_id}/{number}?wait_for={beyond}", advisor),  # not waited for
         (f"/stock/{store_id}/NOPE-{number}", advisor),  # 404
         (f"/stock/{store_id}/{number}", other_store),  # not the caller's store: 404
         (f"/stock/{store_id}/{number}", {}),  # no token: 401
         (f"/stock/{store_id}/{number}", {"Authorization": "Bearer not-a-jwt"}),  # 401
         (f"/work-orders/{wo_id}", advisor),  # found, with its ETag
-        (f"/work-orders/{wo_id.upper()}", advisor),
+        (f"/work-orders/{wo_id.upper()}?wait_for=0", advisor),
+        (f"/work-orders/{wo_id}?wait_for={beyond}", advisor),  # X-Read-Model-Stale
         (f"/work-orders/{uuid.uuid4()}", advisor),  # 404
         (f"/work-orders/{wo_id}", other_store),  # 404
         (f"/work-orders/{wo_id}", {"Authorization": "Basic abc"}),  # 401
     ]
+    hot = _hot_reads(client)
     for path, headers in cases:
         passed_on = len(routed)
-        hot = _exchange(client, path, headers)
+        answer = _exchange(client, path, headers)
         assert len(routed) == passed_on, path
-        # `?wait_for=0` changes nothing in the answer, but takes the request to FastAPI's route
-        by_route = _exchange(client, path + "?wait_for=0", headers)
+        with monkeypatch.context() as off:  # the hot reads off: FastAPI's route answers
+            off.setattr(hot, "routes", ())
+            assert _exchange(client, path, headers) == answer, path
         assert routed[passed_on:] == [path.split("?")[0]], path
-        assert hot == by_route, path
     statuses = [_exchange(client, path, headers)[0] for path, headers in cases]
-    assert statuses == [200, 200, 404, 404, 401, 401, 200, 200, 404, 404, 401]
+    assert statuses == [200, 200, 200, 200, 404, 404, 401, 401, 200, 200, 200, 404, 404, 401]
+    assert _exchange(client, *cases[10])[1].count((b"x-read-model-stale", b"true")) == 1
 
-    # The access lines say the same (but for the query), the caller and the store included.
+    # The access lines say the same, the caller and the store included.
     accessed = [line for line in lines.all() if line["logger"] == "servicecore.access"
                 and line["correlation_id"] == "hot-1"]
     pairs = accessed[:2 * len(cases)]
-    plain, routed_lines = pairs[0::2], pairs[1::2]
-    for one, other in zip(plain, routed_lines, strict=True):
-        assert other["path"] == one["path"] + "?wait_for=0"
-        for key in ("method", "route", "status", "bytes", "user", "role", "store", "message"):
-            if key == "message":
-                one[key], other[key] = one[key].split('"')[1], other[key].split('"')[1]
-                other[key] = other[key].replace("?wait_for=0", "")
+    for one, other in zip(pairs[0::2], pairs[1::2], strict=True):
+        for key in ("method", "path", "route", "status", "bytes", "user", "role", "store"):
             assert one[key] == other[key], (key, one, other)
-    assert {line["route"] for line in plain} == {STOCK_ROUTE, WORK_ORDER_ROUTE}
-    assert plain[0]["store"] == store_id and plain[0]["user"] == "adv-hot"
+        assert one["message"].split(" ms")[0].rsplit(" ", 1)[0] == (
+            other["message"].split(" ms")[0].rsplit(" ", 1)[0])  # but for the duration
+    assert {line["route"] for line in pairs} == {STOCK_ROUTE, WORK_ORDER_ROUTE}
+    assert pairs[0]["store"] == store_id and pairs[0]["user"] == "adv-hot"
 
 
 def test_the_hot_reads_count_in_the_metrics_by_route_template(
@@ -120,7 +128,7 @@ def test_the_hot_reads_count_in_the_metrics_by_route_template(
     registry = client.app.state.metrics.registry  # type: ignore[attr-defined]
 
     def count(route: str, status: str) -> float:
-        return registry.get_sample_value(  # type: ignore[no-any-return]
+        return registry.get_sample_value(
             "servicecore_http_requests_total",
             {"method": "GET", "route": route, "status": status}) or 0.0
 
@@ -159,7 +167,13 @@ def test_what_is_not_a_plain_read_goes_on_to_the_routes(
                       headers=manager).status_code == 404
     assert client.get(f"/work-orders/{wo_id}", params={"colour": "red"},
                       headers=manager).status_code == 422
-    assert len(routed) - passed_on == 9
+    # wait_for as the route reads it, not as the hot reads take it
+    for query, status in (("wait_for=007", 200), ("wait_for=-1", 422),
+                          ("wait_for=9223372036854775808", 422),
+                          ("wait_for=1&wait_for=2", 200)):
+        assert client.get(f"/work-orders/{wo_id}?{query}",
+                          headers=manager).status_code == status, query
+    assert len(routed) - passed_on == 13
     assert _hot_reads(client).served == [STOCK_ROUTE, WORK_ORDER_ROUTE]
 
 
@@ -177,3 +191,38 @@ def test_an_auditors_hot_read_of_a_work_order_is_recorded(
         "customer_id": doc["customer"]["id"], "wait_for": head(client)}).json()["items"]
     assert [(r["user_id"], r["endpoint"], r["purpose"]) for r in reads] == [
         ("aud-hot", f"GET /work-orders/{wo_id}", "work order")]
+
+
+def test_a_hot_read_is_traced_as_its_route(container: Container, auth: Auth, store_id: str,
+                                           lines: Lines) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from servicecore.tracing import install_tracing
+
+    exporter = InMemorySpanExporter()
+    app = create_app(container.api_context())
+    provider = install_tracing(app, "otlp", exporter=exporter)
+    with TestClient(app) as traced:
+        _, wo_id = _visit(traced, auth, store_id)
+        routed: list[str] = []
+        hot = _hot_reads(traced)
+        inner = hot.app
+
+        async def spy(scope: Scope, receive: Receive, send: Send) -> None:
+            routed.append(scope["path"])
+            await inner(scope, receive, send)
+
+        hot.app = spy
+        assert traced.get(f"/work-orders/{wo_id}",
+                          headers=auth("advisor", stores=[store_id])).status_code == 200
+        assert routed == []
+    provider.shutdown()
+    servers = [dict(s.attributes or {}) | {"trace_id": s.context.trace_id}
+               for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+    span = [s for s in servers if s.get("http.target", s.get("url.path")) == (
+        f"/work-orders/{wo_id}")][-1]  # the last request: the hot read
+    assert span["http.route"] == WORK_ORDER_ROUTE
+    [access] = [a for a in lines.access(f"/work-orders/{wo_id}") if "?" not in a["path"]]
+    assert access["trace_id"] == format(span["trace_id"], "032x")
