@@ -96,6 +96,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from workers.health import WorkerHealth
+    from workers.log_watch import LogWatch
     from workers.process import WorkerProcess, analytics_probe, projection_probe
     from workers.supervisor import Loop
 
@@ -121,7 +122,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         health = WorkerHealth("kafka-projection", [board.samples], details=board.details)
     else:
         runners = container.make_runners()
-        loops = [(f"projection-{r.view.name}", r.run) for r in runners]
+        watch = LogWatch(container.app)
+        for runner in runners:
+            watch.subscribe(runner)
+        loops = [("projection-log-watch", watch.run)]
+        loops += [(f"projection-{r.view.name}", r.run) for r in runners]
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active]})

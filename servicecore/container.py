@@ -45,6 +45,7 @@ from servicecore.pool import open_pool, share_pool
 from servicecore.roles import DatabaseUrls, may_alter_event_store, user_of
 from servicecore.settings import Settings
 from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
+from workers.log_watch import LogWatch
 from workers.projection_runner import ProjectionRunner
 from workers.relay import KafkaRelay, RelayConfig
 from workers.supervisor import Loop, Supervisor
@@ -225,6 +226,10 @@ class Container:
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""
         self.runners = self.make_runners()
+        watch = LogWatch(self.app)
+        for runner in self.runners:
+            watch.subscribe(runner)
+        self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
         for runner in self.runners:
             self._supervise(f"projection-{runner.view.name}", runner.run, runner.is_connected)
 
