@@ -64,6 +64,7 @@ class LogWatch:
                     row = conn.execute(self.head_sql).fetchone()
                     self.seen = int(row[0]) if row else 0
                 self.listening.set()
+                log.info("projection log watch listening for %d projections", len(self.runners))
                 self._tell_all()  # whatever came while no one listened: each runner looks
                 while not stop.is_set():
                     for _ in conn.notifies(timeout=0):
