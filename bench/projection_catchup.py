@@ -451,29 +451,41 @@ def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> N
                   f"{path.relative_to(ROOT)}")
 
 
-def timed_rebuild(report: Report, args: argparse.Namespace, container: Any) -> None:
+def timed_rebuild(report: Report, args: argparse.Namespace, container: Any,
+                  warm: bool = False) -> None:
     """rebuild() as `projections rebuild` runs it; with --partitions N above 1, filled in N
-    hash partitions (this process takes the first, N - 1 spawned processes the others, their
-    start-up timed too); CPU = this process's and its backends', plus each partition
-    process's and its backends' (bench/partition_cpu.py)."""
+    hash partitions: this process takes the first, N - 1 helper processes the others, their
+    start-up timed too unless `warm` (`projections rebuild` starts them beside its own
+    start-up: timed here from when they are ready). CPU = this process's and its backends',
+    plus each helper's (start-up included) and its backends' (bench/partition_cpu.py)."""
     import tempfile
 
     from bench.partition_cpu import OUT_DIR, measured_partition
-    from servicecore.rebuilds import in_partitions
+    from servicecore.rebuilds import PartitionHelpers
     from workers.projection_runner import rebuild
 
     view = next(v for v in container.views if v.name == "work_orders")
     partitions = args.partitions
+    helpers = None
     with tempfile.TemporaryDirectory() as out:
         os.environ[OUT_DIR] = out
-        fill = (in_partitions(container, view, partitions, args.rebuild_batch_size,
-                              live=False, task=measured_partition)
-                if partitions > 1 else None)
+        if warm and partitions > 1:
+            helpers = PartitionHelpers(partitions, task=measured_partition)
+            for ready in helpers.warming:
+                ready.result()
         cpu = CpuMeter(container)
         started = time.perf_counter()
-        result = rebuild(container.app, container.pool, view,
-                         batch_size=args.rebuild_batch_size, fill=fill)
-        wall = time.perf_counter() - started
+        if partitions > 1 and helpers is None:
+            helpers = PartitionHelpers(partitions, task=measured_partition)
+        try:
+            fill = (helpers.fill(container, view, args.rebuild_batch_size, live=False)
+                    if helpers is not None else None)
+            result = rebuild(container.app, container.pool, view,
+                             batch_size=args.rebuild_batch_size, fill=fill)
+            wall = time.perf_counter() - started
+        finally:
+            if helpers is not None:
+                helpers.close()
         events = int(result["events"])
         used = cpu.figures(events)
         children = [json.loads(path.read_text()) for path in Path(out).glob("*.json")]
@@ -487,12 +499,13 @@ def timed_rebuild(report: Report, args: argparse.Namespace, container: Any) -> N
             used["cpu_bound_events_per_second"] = round(
                 events / (used["client_cpu_seconds"] + used["backend_cpu_seconds"]))
     m = Measurement(ops=1, units=events, seconds=wall, latencies=[wall])
-    report.add(f"rebuild(), batch_size {args.rebuild_batch_size}, {partitions} partition(s) "
-               f"(latency = whole rebuild)", m, rebuild_result=result, partitions=partitions,
-               **used)
-    print(f"    rebuild CPU ({partitions} partition(s)): client {used['client_cpu_seconds']} s, "
-          f"database {used['backend_cpu_seconds']} s (= "
-          f"{used.get('cpu_bound_events_per_second', '?')} events/s without waiting)")
+    label = (f", {partitions} partitions, helpers {'started ahead' if warm else 'timed'}"
+             if partitions > 1 else "")
+    report.add(f"rebuild(), batch_size {args.rebuild_batch_size}{label} (latency = whole "
+               f"rebuild)", m, rebuild_result=result, partitions=partitions, **used)
+    print(f"    rebuild CPU{label}: client {used['client_cpu_seconds']} s, database "
+          f"{used['backend_cpu_seconds']} s (= {used.get('cpu_bound_events_per_second', '?')} "
+          f"events/s without waiting)")
 
 
 def parallel_rebuilds(report: Report, args: argparse.Namespace, url: str,
@@ -544,6 +557,8 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
         cold_catch_up(report, args, container)
         if args.rebuild:
             timed_rebuild(report, args, container)
+            if args.partitions > 1:
+                timed_rebuild(report, args, container, warm=True)
         if args.parallel:
             parallel_rebuilds(report, args, url, container)
     report.save()

@@ -145,15 +145,20 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from servicecore.container import build
-    from servicecore.rebuilds import rebuild_in_process, rebuild_view
+    from servicecore.rebuilds import helpers_for, rebuild_in_process, rebuild_view
 
+    # a partitioned view's helper processes start beside this one's own start-up
+    in_here = args.name is not None or settings.projection_rebuild_parallelism <= 1
+    helpers = helpers_for(settings, args.name) if in_here else None
     container = build(settings)
     try:
         views = [view for view in container.views if args.name in (None, view.name)]
         workers = min(settings.projection_rebuild_parallelism, len(views))
         if workers <= 1:
             for view in views:
-                print(json.dumps(rebuild_view(container, view, live=None)), flush=True)
+                print(json.dumps(rebuild_view(
+                    container, view, live=None,
+                    helpers=helpers if view.partitioned_rebuild else None)), flush=True)
             return 0
         # The children connect where this process does (an embedded server stays up with it).
         context = multiprocessing.get_context("spawn")
@@ -165,6 +170,8 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         container.close()
+        if helpers is not None:
+            helpers.close()
 
 
 def _analytics(args: argparse.Namespace, settings: Settings) -> int:

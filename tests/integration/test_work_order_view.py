@@ -20,7 +20,7 @@ from projections.work_order_doc import HANDLERS
 from projections.work_orders import WorkOrdersView
 from servicecore import cli
 from servicecore.container import Container
-from servicecore.rebuilds import in_partitions
+from servicecore.rebuilds import PartitionHelpers
 from tests.conftest import JWT_SECRET
 from tests.integration.audit_support import Desk, at, new_vin
 from tests.integration.support import head
@@ -230,7 +230,8 @@ def test_a_rebuild_in_two_processes_gives_the_rows_of_a_rebuild_in_one(
     erased_before, before = _customer_in_both_partitions(desk, at(D, "13:00"))
     _erase(desk, erased_before, at(D, "13:05"))
     during_customer, during_visits = _customer_in_both_partitions(desk, at(D, "13:10"))
-    fill = in_partitions(container, view, 2, 4)  # small batches: several per partition
+    helpers = PartitionHelpers(2)
+    fill = helpers.fill(container, view, 4)  # small batches: several per partition
     seen: dict[str, Any] = {}
 
     def fill_while_events_come(head: int) -> int:
@@ -244,8 +245,11 @@ def test_a_rebuild_in_two_processes_gives_the_rows_of_a_rebuild_in_one(
         seen["partitions"] = _positions(container, "work_orders_rebuild:")
         return int(seen["events"])
 
-    parted = rebuild(container.app, container.pool, view, batch_size=5,
-                     fill=fill_while_events_come)
+    try:
+        parted = rebuild(container.app, container.pool, view, batch_size=5,
+                         fill=fill_while_events_come)
+    finally:
+        helpers.close()
     partitioned_rows = _live_rows(container)
     reached = head(container.app)
     assert seen["head"] < reached
