@@ -30,6 +30,7 @@ def _backend_seconds(pids: list[int]) -> float:
 
 def measured_partition(name: str, database_url: str, partition: Partition, head: int,
                        batch_size: int) -> int:
+    before = time.process_time()  # the interpreter's start-up and imports (timed or not)
     container = child_container(database_url)
     try:
         view = next(view for view in container.views if view.name == name)
@@ -40,6 +41,7 @@ def measured_partition(name: str, database_url: str, partition: Partition, head:
             pids = [int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
                     for conn in (one, two)]
         figures = {"events": events, "client_cpu_seconds": time.process_time(),
+                   "start_up_cpu_seconds": before,
                    "backend_cpu_seconds": _backend_seconds(sorted(set(pids)))}
         Path(os.environ[OUT_DIR], f"{partition.index}.json").write_text(json.dumps(figures))
         return events

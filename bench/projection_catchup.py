@@ -491,8 +491,10 @@ def timed_rebuild(report: Report, args: argparse.Namespace, container: Any,
         children = [json.loads(path.read_text()) for path in Path(out).glob("*.json")]
     if children:
         used["partition_processes"] = children
+        # a helper started ahead had its start-up before the clock started: not counted
         used["client_cpu_seconds"] = round(used["client_cpu_seconds"] + sum(
-            c["client_cpu_seconds"] for c in children), 2)
+            c["client_cpu_seconds"] - (c["start_up_cpu_seconds"] if warm else 0)
+            for c in children), 2)
         if used["backend_cpu_seconds"] is not None:
             used["backend_cpu_seconds"] = round(used["backend_cpu_seconds"] + sum(
                 c["backend_cpu_seconds"] for c in children), 2)

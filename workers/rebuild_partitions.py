@@ -66,13 +66,22 @@ class PartitionReader(EventReader):
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {}.{} WHERE notification_id >= %s AND notification_id <= %s AND ("
             + partition.sql("originator_id") + " OR topic = ANY(%s)) "
-            "ORDER BY notification_id LIMIT %s"
+            "ORDER BY notification_id"
         ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
 
     def read(self, conn: psycopg.Connection[Any], start: int, limit: int) -> list[Row]:
+        """The partition's events in the next window of `limit` times the partition count
+        notification ids that holds any (about `limit` events), up to the head. A window and
+        not a LIMIT: the planner cannot tell how many rows the partition's test keeps, and
+        for a LIMIT over the whole rest of the log it would sort all of it at every batch."""
+        span = limit * self.partition.count
+        rows: list[Row] = []
         with conn.cursor(binary=True) as cur:
-            cur.execute(self.partition_sql, (start, self.head, self.broadcast, limit), prepare=True)
-            rows = [Row(*row) for row in cur.fetchall()]
+            while not rows and start <= self.head:
+                end = min(start + span - 1, self.head)
+                cur.execute(self.partition_sql, (start, end, self.broadcast), prepare=True)
+                rows = [Row(*row) for row in cur.fetchall()]
+                start = end + 1
         broadcast, holds = self.broadcast, self.partition.holds
         self.foreign += sum(1 for row in rows
                             if row.topic in broadcast and not holds(row.originator_id))

@@ -308,3 +308,21 @@ def test_the_command_rebuilds_in_partitions_and_prints_its_json_line(
         assert ("projection work_orders 1/3 [" in err) == (partitions == "3")
     assert len(counted) == 1
     assert tables[0] == tables[1]
+
+
+def test_every_projection_rebuilt_two_at_once_with_the_work_orders_in_two_partitions(
+        container: Container, built: dict[str, Any], database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The work-order view's rebuild runs in a process of its own, which starts its helper."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
+    monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARALLELISM", "2")
+    monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARTITIONS", "2")
+    capsys.readouterr()
+    assert cli.main(["projections", "rebuild"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_name = {line["projection"]: line for line in lines}
+    assert set(by_name) == {view.name for view in container.views}
+    assert by_name["work_orders"]["partitions"] == 2
+    assert {line["partitions"] for name, line in by_name.items() if name != "work_orders"} == {1}
