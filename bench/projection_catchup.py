@@ -461,7 +461,7 @@ def timed_rebuild(report: Report, args: argparse.Namespace, container: Any,
     import tempfile
 
     from bench.partition_cpu import OUT_DIR, measured_partition
-    from servicecore.rebuilds import PartitionHelpers
+    from servicecore.partition_helpers import PartitionHelpers
     from workers.projection_runner import rebuild
 
     view = next(v for v in container.views if v.name == "work_orders")

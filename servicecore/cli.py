@@ -144,12 +144,14 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from servicecore.container import build
-    from servicecore.rebuilds import helpers_for, rebuild_in_process, rebuild_view
+    from servicecore.partition_helpers import helpers_for
 
-    # a partitioned view's helper processes start beside this one's own start-up
+    # a partitioned view's helper processes start beside this one's imports and start-up
     in_here = args.name is not None or settings.projection_rebuild_parallelism <= 1
     helpers = helpers_for(settings, args.name) if in_here else None
+    from servicecore.container import build
+    from servicecore.rebuilds import rebuild_in_process, rebuild_view
+
     container = build(settings)
     try:
         views = [view for view in container.views if args.name in (None, view.name)]

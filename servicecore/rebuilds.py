@@ -8,24 +8,17 @@ database of the process that spawns them (an embedded server stays up with it).
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from projections.base import Partition, ReadModel
-from projections.work_orders import WorkOrdersView
 from servicecore.container import Container, build
+from servicecore.partition_helpers import PartitionHelpers, helpers_for
 from servicecore.progress import Progress
 from servicecore.settings import Settings
 from workers.projection_runner import rebuild
-from workers.rebuild_partitions import Fill, fill_partition
-
-# What a partition's process runs: (view name, database URL, partition, head, batch size) ->
-# events; `fill_partition_in_process` unless a measurement wraps it (bench/).
-PartitionTask = Callable[[str, str, Partition, int, int], Any]
+from workers.rebuild_partitions import fill_partition
 
 
 def partitions_of(container: Container, view: ReadModel) -> int:
@@ -58,59 +51,6 @@ def rebuild_view(container: Container, view: ReadModel, *, live: bool | None,
     return {"projection": view.name, **figures, "partitions": partitions}
 
 
-def warm() -> None:
-    """Nothing: a helper process that ran it has imported this module, and with it what a
-    partition needs (the container, the domain, the views)."""
-
-
-class PartitionHelpers:
-    """`count - 1` processes spawned ahead for the partitions but the first of a view's
-    rebuild (this process fills the first). Started before this process builds its own system
-    (`projections rebuild`), their start-up (an interpreter, the imports: ~1 s of CPU) runs
-    beside it instead of after the rebuild has begun."""
-
-    def __init__(self, count: int, task: PartitionTask | None = None) -> None:
-        self.count = count
-        self.task = task or fill_partition_in_process
-        self.executor = ProcessPoolExecutor(count - 1,
-                                            mp_context=multiprocessing.get_context("spawn"))
-        # each submission finding no idle process spawns one
-        self.warming = [self.executor.submit(warm) for _ in range(count - 1)]
-
-    def fill(self, container: Container, view: ReadModel, batch_size: int, *,
-             live: bool | None = None) -> Fill:
-        """A `Fill` over the partitions: the first in this process, on its own application
-        and pool, the others in the helper processes."""
-        count = self.count
-
-        def fill(head: int) -> int:
-            futures = [self.executor.submit(self.task, view.name, container.database_url,
-                                            Partition(index, count), head, batch_size)
-                       for index in range(1, count)]
-            progress = Progress(f"projection {view.name} 1/{count}",
-                                live=False if live is None else live)
-            try:
-                events = fill_partition(container.app, container.pool, view,
-                                        Partition(0, count), head, batch_size=batch_size,
-                                        progress=progress)
-            finally:
-                progress.close()
-            return events + sum(int(future.result()) for future in futures)
-
-        return fill
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-
-def helpers_for(settings: Settings, name: str | None) -> PartitionHelpers | None:
-    """Helpers to start before the system is built, if the view `name` (None: every view) is
-    rebuilt in partitions (the work-order view, with `projection_rebuild_partitions` above 1)."""
-    if settings.projection_rebuild_partitions > 1 and name in (None, WorkOrdersView.name):
-        return PartitionHelpers(settings.projection_rebuild_partitions)
-    return None
-
-
 def child_container(database_url: str) -> Container:
     """A spawned process's system: settings from the environment, on the parent's database
     (which already has the tables); a rebuild uses two connections at a time."""
@@ -119,7 +59,7 @@ def child_container(database_url: str) -> Container:
 
 def fill_partition_in_process(name: str, database_url: str, partition: Partition, head: int,
                               batch_size: int) -> int:
-    """One partition of a view's rebuild, in a process of `PartitionHelpers`."""
+    """One partition of a view's rebuild, in a helper process (servicecore/partition_helpers.py)."""
     container = child_container(database_url)
     try:
         view = next(view for view in container.views if view.name == name)

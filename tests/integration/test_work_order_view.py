@@ -20,7 +20,7 @@ from projections.work_order_doc import HANDLERS
 from projections.work_orders import WorkOrdersView
 from servicecore import cli
 from servicecore.container import Container
-from servicecore.rebuilds import PartitionHelpers
+from servicecore.partition_helpers import PARTITIONED_VIEWS, PartitionHelpers
 from tests.conftest import JWT_SECRET
 from tests.integration.audit_support import Desk, at, new_vin
 from tests.integration.support import head
@@ -326,3 +326,9 @@ def test_every_projection_rebuilt_two_at_once_with_the_work_orders_in_two_partit
     assert set(by_name) == {view.name for view in container.views}
     assert by_name["work_orders"]["partitions"] == 2
     assert {line["partitions"] for name, line in by_name.items() if name != "work_orders"} == {1}
+
+
+def test_the_helpers_are_started_for_the_views_rebuilt_in_partitions(
+        container: Container) -> None:
+    """`projections rebuild` starts the helpers before it builds its views (by name)."""
+    assert PARTITIONED_VIEWS == {v.name for v in container.views if v.partitioned_rebuild}
