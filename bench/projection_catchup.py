@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import math
 import os
 import pstats
@@ -450,20 +451,61 @@ def cold_catch_up(report: Report, args: argparse.Namespace, container: Any) -> N
                   f"{path.relative_to(ROOT)}")
 
 
-def timed_rebuild(report: Report, args: argparse.Namespace, container: Any) -> None:
+def timed_rebuild(report: Report, args: argparse.Namespace, container: Any,
+                  warm: bool = False) -> None:
+    """rebuild() as `projections rebuild` runs it; with --partitions N above 1, filled in N
+    hash partitions: this process takes the first, N - 1 helper processes the others, their
+    start-up timed too unless `warm` (`projections rebuild` starts them beside its own
+    start-up: timed here from when they are ready). CPU = this process's and its backends',
+    plus each helper's (start-up included) and its backends' (bench/partition_cpu.py)."""
+    import tempfile
+
+    from bench.partition_cpu import OUT_DIR, measured_partition
+    from servicecore.partition_helpers import PartitionHelpers
     from workers.projection_runner import rebuild
 
     view = next(v for v in container.views if v.name == "work_orders")
-    cpu = CpuMeter(container)
-    started = time.perf_counter()
-    result = rebuild(container.app, container.pool, view, batch_size=args.rebuild_batch_size)
-    wall = time.perf_counter() - started
-    events = int(result["events"])
+    partitions = args.partitions
+    helpers = None
+    with tempfile.TemporaryDirectory() as out:
+        os.environ[OUT_DIR] = out
+        if warm and partitions > 1:
+            helpers = PartitionHelpers(partitions, task=measured_partition)
+            for ready in helpers.warming:
+                ready.result()
+        cpu = CpuMeter(container)
+        started = time.perf_counter()
+        if partitions > 1 and helpers is None:
+            helpers = PartitionHelpers(partitions, task=measured_partition)
+        try:
+            fill = (helpers.fill(container, view, args.rebuild_batch_size, live=False)
+                    if helpers is not None else None)
+            result = rebuild(container.app, container.pool, view,
+                             batch_size=args.rebuild_batch_size, fill=fill)
+            wall = time.perf_counter() - started
+        finally:
+            if helpers is not None:
+                helpers.close()
+        events = int(result["events"])
+        used = cpu.figures(events)
+        children = [json.loads(path.read_text()) for path in Path(out).glob("*.json")]
+    if children:
+        used["partition_processes"] = children
+        # a helper started ahead had its start-up before the clock started: not counted
+        used["client_cpu_seconds"] = round(used["client_cpu_seconds"] + sum(
+            c["client_cpu_seconds"] - (c["start_up_cpu_seconds"] if warm else 0)
+            for c in children), 2)
+        if used["backend_cpu_seconds"] is not None:
+            used["backend_cpu_seconds"] = round(used["backend_cpu_seconds"] + sum(
+                c["backend_cpu_seconds"] for c in children), 2)
+            used["cpu_bound_events_per_second"] = round(
+                events / (used["client_cpu_seconds"] + used["backend_cpu_seconds"]))
     m = Measurement(ops=1, units=events, seconds=wall, latencies=[wall])
-    used = cpu.figures(events)
-    report.add(f"rebuild(), batch_size {args.rebuild_batch_size} (latency = whole rebuild)", m,
-               rebuild_result=result, **used)
-    print(f"    rebuild CPU: client {used['client_cpu_seconds']} s, database "
+    label = (f", {partitions} partitions, helpers {'started ahead' if warm else 'timed'}"
+             if partitions > 1 else "")
+    report.add(f"rebuild(), batch_size {args.rebuild_batch_size}{label} (latency = whole "
+               f"rebuild)", m, rebuild_result=result, partitions=partitions, **used)
+    print(f"    rebuild CPU{label}: client {used['client_cpu_seconds']} s, database "
           f"{used['backend_cpu_seconds']} s (= {used.get('cpu_bound_events_per_second', '?')} "
           f"events/s without waiting)")
 
@@ -475,19 +517,20 @@ def parallel_rebuilds(report: Report, args: argparse.Namespace, url: str,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from servicecore.cli import _rebuild_in_process
+    from servicecore.rebuilds import rebuild_in_process
 
     names = [v.name for v in container.views]
     env = {"DATABASE_URL": url, "SERVICECORE_DATA_DIR": str(container.settings.data_dir),
            "SERVICECORE_JWT_SECRET": JWT_SECRET,
-           "SERVICECORE_PROJECTION_REBUILD_BATCH_SIZE": str(args.rebuild_batch_size)}
+           "SERVICECORE_PROJECTION_REBUILD_BATCH_SIZE": str(args.rebuild_batch_size),
+           "SERVICECORE_PROJECTION_REBUILD_PARTITIONS": str(args.partitions)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         for n in args.parallel:
             started = time.perf_counter()
             with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(pool.map(_rebuild_in_process, names, [url] * len(names)))
+                results = list(pool.map(rebuild_in_process, names, [url] * len(names)))
             wall = time.perf_counter() - started
             events = max(int(r["events"]) for r in results)
             m = Measurement(ops=1, units=events, seconds=wall, latencies=[wall])
@@ -516,6 +559,8 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
         cold_catch_up(report, args, container)
         if args.rebuild:
             timed_rebuild(report, args, container)
+            if args.partitions > 1:
+                timed_rebuild(report, args, container, warm=True)
         if args.parallel:
             parallel_rebuilds(report, args, url, container)
     report.save()
@@ -536,6 +581,10 @@ def parser() -> argparse.ArgumentParser:
                    help="measure the cold catch-up only")
     p.add_argument("--rebuild-batch-size", type=int, default=5000,
                    help="batch size of the rebuild (default 5000, as `projections rebuild`)")
+    p.add_argument("--partitions", type=int, default=1,
+                   help="rebuild() and --parallel's rebuilds fill the work-order view in this "
+                        "many hash partitions, one process each (default 1: one process; "
+                        "`projections rebuild` takes SERVICECORE_PROJECTION_REBUILD_PARTITIONS)")
     p.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",") if x],
                    default=[],
                    help="also rebuild every projection, N at once (e.g. 1,2; default: skip)")

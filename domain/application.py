@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from domain.cashier_day import CashierDay
 from domain.common import (
@@ -172,6 +172,18 @@ class Session:
         return found
 
 
+def collected(aggregates: Iterable[Aggregate], **kwargs: Any) -> ProcessingEvent[UUID]:
+    """What `ProcessingEvent.collect_events` gathers from aggregates, without its two
+    runtime-protocol `isinstance` checks per object (~28 us each on Python 3.11: every
+    attribute of the protocol is looked up when the check fails)."""
+    processing: ProcessingEvent[UUID] = ProcessingEvent()
+    for aggregate in aggregates:
+        processing.events.extend(aggregate.collect_events())
+        processing.aggregates[aggregate.id] = aggregate
+    processing.saved_kwargs.update(kwargs)
+    return processing
+
+
 class ServiceCore(Application[UUID]):
     """The event store of the whole service department."""
 
@@ -193,6 +205,16 @@ class ServiceCore(Application[UUID]):
         super().__init__(env)
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
         self.stream_locks = StreamLocks()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Application.save; aggregates (every save of a command) are collected directly."""
+        if not all(isinstance(obj, Aggregate) for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing = collected(objs, **kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """After the events are stored: a snapshot that fails is logged, never the command's

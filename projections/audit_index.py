@@ -25,6 +25,7 @@ from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from projections.audit import customer_of
 from projections.base import Index, ReadModel, page, rows, store_scope
+from projections.batch_rows import insert_rows
 from projections.stock import work_order_of
 
 # Streams that belong to one work order: their first event names it, the later ones do not.
@@ -83,13 +84,11 @@ class AuditIndexView(ReadModel):
                 owners[event.originator_id] = owner
                 new_owners.append((event.originator_id, owner))
             batch.append(self._row(notification_id, event, owners))
-        with conn.cursor() as cur:
-            if new_owners:
+        if new_owners:
+            with conn.cursor() as cur:
                 cur.executemany(f"INSERT INTO audit_index_streams{suffix} (stream_id, "
                                 f"work_order_id) VALUES (%s, %s)", new_owners)
-            with cur.copy(f"COPY audit_index{suffix} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in batch:
-                    copy.write_row(row)
+        insert_rows(conn, f"audit_index{suffix}", COLUMNS, batch)
 
     @staticmethod
     def _preload(conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],

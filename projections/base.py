@@ -6,11 +6,12 @@ keep serving, then swap them in one transaction.
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 from uuid import UUID
 
 import orjson
@@ -60,6 +61,23 @@ def stored_event(event: Any, transcoder: Transcoder) -> StoredEvent:
 
 
 @dataclass(frozen=True)
+class Partition:
+    """One of `count` hash partitions of the event streams: the streams whose id's last byte,
+    modulo `count`, is `index` (a view's rebuild may fill its tables one partition per
+    process: `ReadModel.partitioned_rebuild`)."""
+
+    index: int
+    count: int
+
+    def holds(self, stream_id: UUID) -> bool:
+        return (stream_id.int & 0xFF) % self.count == self.index
+
+    def sql(self, column: str) -> str:
+        """The same test on a uuid column, in SQL."""
+        return f"mod(get_byte(uuid_send({column}), 15), {int(self.count)}) = {int(self.index)}"
+
+
+@dataclass(frozen=True)
 class Index:
     table: str
     name: str
@@ -98,6 +116,20 @@ class ReadModel(ABC):
     # (about 30 % less database CPU to write a 2 kB jsonb doc, less to read it); set when a
     # table is made, never on a table that exists (that would lock it).
     lz4_columns: Mapping[str, tuple[str, ...]] = {}
+    # A rebuild may fill the tables in hash partitions of the stream id, each in a process of
+    # its own (workers/rebuild_partitions.py): for views whose every row is folded from the
+    # events of one stream, except events of the `broadcast` classes (another stream's, such
+    # as a customer's erasure), which every partition applies, to its own rows only
+    # (`partition`, set on the copy `in_partition` makes).
+    partitioned_rebuild: bool = False
+    broadcast: tuple[type, ...] = ()
+    partition: Partition | None = None
+
+    def in_partition(self, partition: Partition) -> Self:
+        """This view writing the rows of one partition's streams only."""
+        view = copy.copy(self)
+        view.partition = partition
+        return view
 
     def ddl(self, suffix: str = "", extensions: frozenset[str] = frozenset(), *,
             indexes: bool = True) -> list[str]:

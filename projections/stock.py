@@ -28,6 +28,7 @@ from projections.base import Index, Reading, ReadModel, page_of, read
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
+from projections.batch_rows import insert_rows
 from projections.work_orders import dumps
 
 ZERO = Decimal(0)
@@ -129,12 +130,7 @@ class Batch:
                     f"""INSERT INTO {self.t('lots')} ({', '.join(LOT_COLUMNS)})
                         VALUES ({', '.join(['%s'] * len(LOT_COLUMNS))})
                         ON CONFLICT (lot_id) DO UPDATE SET on_hand = EXCLUDED.on_hand""", rows)
-        if self.movements:
-            with self.conn.cursor() as cur, cur.copy(
-                    f"COPY {self.t('stock_movements')} ({', '.join(MOVEMENT_COLUMNS)}) "
-                    "FROM STDIN") as copy:
-                for movement in self.movements:
-                    copy.write_row(movement)
+        insert_rows(self.conn, self.t("stock_movements"), MOVEMENT_COLUMNS, self.movements)
 
 
 class StockView(ReadModel):

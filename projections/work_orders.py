@@ -61,6 +61,8 @@ class WorkOrdersView(ReadModel):
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)
     pipelined = True  # the upsert goes out with the batch's position update
+    partitioned_rebuild = True  # a row is one work order's stream; an erasure is broadcast
+    broadcast = (Customer.Erased,)
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
@@ -159,15 +161,18 @@ class WorkOrdersView(ReadModel):
 
     def _erase(self, conn: psycopg.Connection[Any], table: str, customer_id: UUID,
                docs: dict[int, Doc]) -> None:
-        """Personal fields read as erased in the view, as they do in the event history."""
+        """Personal fields read as erased in the view, as they do in the event history. In a
+        partition of a rebuild, only in that partition's rows: the other partitions' processes
+        erase theirs (their rows are never locked from here)."""
         for doc in docs.values():
             if doc["customer"]["id"] == str(customer_id):
                 doc["customer"].update(name=ERASED, phone=ERASED, wechat_id=ERASED)
+        scope = f" AND {self.partition.sql('id')}" if self.partition is not None else ""
         conn.execute(
             f"""UPDATE {table} SET customer_name = %(e)s, customer_phone = %(e)s,
                 doc = jsonb_set(doc, '{{customer}}', (doc->'customer') || jsonb_build_object(
                     'name', %(e)s::text, 'phone', %(e)s::text, 'wechat_id', %(e)s::text))
-            WHERE customer_id = %(c)s""",
+            WHERE customer_id = %(c)s{scope}""",
             {"e": ERASED, "c": customer_id},
         )
         self.personal_data.keys.delete_key(customer_id)

@@ -96,6 +96,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from workers.health import WorkerHealth
+    from workers.log_watch import LogWatch
     from workers.process import WorkerProcess, analytics_probe, projection_probe
     from workers.supervisor import Loop
 
@@ -121,7 +122,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         health = WorkerHealth("kafka-projection", [board.samples], details=board.details)
     else:
         runners = container.make_runners()
-        loops = [(f"projection-{r.view.name}", r.run) for r in runners]
+        watch = LogWatch(container.app)
+        for runner in runners:
+            watch.subscribe(runner)
+        loops = [("projection-log-watch", watch.run)]
+        loops += [(f"projection-{r.view.name}", r.run) for r in runners]
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active]})
@@ -137,12 +142,20 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
     With `projection_rebuild_parallelism` > 1 and several projections to rebuild, that many
     run at once, each in a process of its own (spawned: its own interpreter, pool and
-    connections); their progress is written as full lines, each labelled.
+    connections); their progress is written as full lines, each labelled. The work-order view
+    is filled in `projection_rebuild_partitions` hash partitions, one process each
+    (servicecore/rebuilds.py).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from servicecore.partition_helpers import helpers_for
+
+    # a partitioned view's helper processes start beside this one's imports and start-up
+    in_here = args.name is not None or settings.projection_rebuild_parallelism <= 1
+    helpers = helpers_for(settings, args.name) if in_here else None
     from servicecore.container import build
+    from servicecore.rebuilds import rebuild_in_process, rebuild_view
 
     container = build(settings)
     try:
@@ -150,46 +163,22 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
         workers = min(settings.projection_rebuild_parallelism, len(views))
         if workers <= 1:
             for view in views:
-                print(json.dumps(_rebuild_view(container, view, live=None)), flush=True)
+                print(json.dumps(rebuild_view(
+                    container, view, live=None,
+                    helpers=helpers if view.partitioned_rebuild else None)), flush=True)
             return 0
         # The children connect where this process does (an embedded server stays up with it).
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_rebuild_in_process, view.name, container.database_url)
+            futures = [pool.submit(rebuild_in_process, view.name, container.database_url)
                        for view in views]
             for future in as_completed(futures):
                 print(json.dumps(future.result()), flush=True)
         return 0
     finally:
         container.close()
-
-
-def _rebuild_view(container: Any, view: Any, *, live: bool | None) -> dict[str, Any]:
-    from servicecore.progress import Progress
-    from workers.projection_runner import rebuild
-
-    progress = Progress(f"projection {view.name}", live=live)
-    try:
-        figures = rebuild(container.app, container.pool, view,
-                          batch_size=container.settings.projection_rebuild_batch_size,
-                          progress=progress)
-    finally:
-        progress.close()
-    return {"projection": view.name, **figures}
-
-
-def _rebuild_in_process(name: str, database_url: str) -> dict[str, Any]:
-    """One projection's rebuild in a worker process of `_rebuild`: settings from the
-    environment, as the parent's, on the parent's database (which already has the tables); a
-    rebuild uses two connections at a time, so its pool holds two."""
-    from servicecore.container import build
-
-    container = build(Settings(database_url=database_url, create_tables=False, pool_size=2))
-    try:
-        view = next(view for view in container.views if view.name == name)
-        return _rebuild_view(container, view, live=False)
-    finally:
-        container.close()
+        if helpers is not None:
+            helpers.close()
 
 
 def _analytics(args: argparse.Namespace, settings: Settings) -> int:

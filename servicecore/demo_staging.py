@@ -23,7 +23,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
@@ -34,7 +33,14 @@ from eventsourcing.persistence import (
     Subscription,
 )
 
-from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.application import (
+    CommandResult,
+    Decision,
+    Request,
+    ServiceCore,
+    Session,
+    collected,
+)
 from domain.pii import KeyStore, PersonalData
 from servicecore.keystore import PostgresKeyStore
 from servicecore.schema import EVENTS_TABLE
@@ -239,14 +245,8 @@ class StagedServiceCore(ServiceCore):
         return self._execute(request, decide)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """Application.save for the aggregates `execute()` saves, collected directly: the
-        library's runtime-protocol checks of each object are a fifth of a staged command."""
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in objs:
-            processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
-        processing.saved_kwargs.update(kwargs)
-        return self._record(processing)
+        """The aggregates `execute()` saves, recorded without snapshots (taken at the end)."""
+        return self._record(collected(objs, **kwargs))
 
     def _execute(self, request: Request,
                  decide: Callable[[Session], Decision]) -> CommandResult:

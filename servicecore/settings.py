@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     projection_rebuild_parallelism: int = Field(
         default=2, ge=1, description="projections `projections rebuild` rebuilds at once, each "
         "in a process of its own with its own connections")
+    projection_rebuild_partitions: int = Field(
+        default=2, ge=1, le=256, description="`projections rebuild` fills the work-order view in "
+        "this many hash partitions of the stream id, each in a process of its own (the rebuild's "
+        "own process takes the first); 1 = one process")
     create_tables: bool = True
     pool_size: int = Field(
         default=20, ge=2, description="most PostgreSQL connections the process's one pool opens "

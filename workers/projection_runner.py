@@ -10,6 +10,10 @@ events keep coming it moves past them at most every `idle_advance_seconds`: each
 transaction, a position announcement to every API process, and a commit flushed to disk, so
 six views that each moved past every receipt would cost more than the receipt itself. A
 `?wait_for=` on such a view may answer that much later; nothing is skipped or applied twice.
+
+Runners of one process share a `LogWatch` (workers/log_watch.py) when they are given one: it
+listens and looks at the new events' topics once for all of them and `signal`s each runner,
+instead of each listening and looking on its own connection.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -30,9 +34,15 @@ from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, insta
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 
+if TYPE_CHECKING:
+    from workers.log_watch import LogWatch
+
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
 IDLE_ADVANCE_SECONDS = 0.1
+# A runner fed by a LogWatch runs a batch after this long without a signal all the same (as a
+# runner that listens itself does after this long without a notification).
+SAFETY_SECONDS = 0.5
 
 
 class ProjectionRunner:
@@ -57,6 +67,10 @@ class ProjectionRunner:
                  ) if isinstance(recorder, PostgresApplicationRecorder) else None
         self.active = False  # holds the lock and follows the log
         self.connected = False  # has its lock connection: following, or standby
+        self.watch: LogWatch | None = None  # set by LogWatch.subscribe
+        self._signalled = threading.Condition()
+        self._own = True  # an event the view handles may follow the position (LogWatch)
+        self._others = 0  # events it does not handle told since the last batch began
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
@@ -147,6 +161,9 @@ class ProjectionRunner:
             self.active = self.connected = False
 
     def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
+        if self.watch is not None:
+            self._follow_watched(stop)
+            return
         listen_conn.execute(f"LISTEN {CHANNEL}")
         while not stop.is_set():
             hold = self.may_hold(listen_conn)
@@ -155,6 +172,48 @@ class ProjectionRunner:
                 continue
             for _ in listen_conn.notifies(timeout=hold or 0.5, stop_after=1):
                 pass
+
+    def signal(self, own: bool, others: int) -> None:
+        """From the LogWatch: new events arrived, one the view handles among them (`own`) or
+        `others` it does not handle."""
+        with self._signalled:
+            if own:
+                self._own = True
+            else:
+                self._others += others
+            self._signalled.notify()
+
+    def _follow_watched(self, stop: threading.Event) -> None:
+        """`_follow` fed by the LogWatch: the same holds as `may_hold`'s, from its signals."""
+        with self._signalled:
+            self._own = True  # catch up first
+        while not stop.is_set():
+            with self._signalled:
+                wait = self.watched_hold()
+                if wait is not None:
+                    woken = self._signalled.wait(wait)
+                    if woken or self._others:
+                        continue  # a signal, or the hold is over: look again
+                self._own, self._others = False, 0
+            if stop.is_set():
+                return
+            count = self.run_batch()
+            if count:
+                self.advanced_at = time.monotonic()
+            if count >= self.batch_size:
+                with self._signalled:
+                    self._own = True  # a full batch: more may follow it already
+
+    def watched_hold(self) -> float | None:
+        """(Under `_signalled`.) How long to wait before the next batch (None: run it now).
+        Nothing told: `SAFETY_SECONDS`, then a batch all the same. Only events the view does
+        not handle, fewer than a batch: what is left of `idle_advance_seconds`."""
+        if self._own or self._others >= self.batch_size:
+            return None
+        if not self._others:
+            return SAFETY_SECONDS
+        left = self.advanced_at + self.idle_advance_seconds - time.monotonic()
+        return left if left > 0 and self.view.handles is not None else None
 
     def may_hold(self, conn: psycopg.Connection[Any]) -> float | None:
         """How long the next batch may wait (None: run it now): only while every event after
@@ -182,27 +241,50 @@ def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:
 REBUILD_BATCH_SIZE = 5000
 
 
+def partition_positions(view: ReadModel) -> str:
+    """What the position names of a rebuild's partitions start with."""
+    return f"{view.name}{REBUILD_SUFFIX}:"
+
+
 def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
             batch_size: int = REBUILD_BATCH_SIZE,
-            progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+            progress: Callable[[int, int], None] | None = None,
+            fill: Callable[[int], int] | None = None) -> dict[str, float]:
     """Rebuild from event 0 into fresh tables, then swap them in while the live ones serve.
 
     Batches are larger than a live runner's (a doc that several events change is written once
     per batch); a view with `index_after_rebuild` gets its indexes once the tables are filled.
     `progress(done, total)` is called after every batch with the position reached and the head
     of the log (notification ids: events, give or take ids that rolled back).
+
+    `fill(head)`, for a view with `partitioned_rebuild`: fills the fresh tables up to the head
+    read once they are made, in hash partitions of the stream id, each in a process of the
+    caller's (workers/rebuild_partitions.py), and answers the events it took; the rest is the
+    same one process: the events after that head, then the final pass and the swap.
     """
     started = time.perf_counter()
     deferred = view.index_after_rebuild
+    partitions = partition_positions(view)
     with pool.connection() as conn, conn.transaction():
         for statement in view.drop(REBUILD_SUFFIX):
             conn.execute(statement)
         view.create(conn, REBUILD_SUFFIX, indexes=not deferred)
-        conn.execute("DELETE FROM projection_positions WHERE name = %s",
-                     (view.name + REBUILD_SUFFIX,))
+        conn.execute("DELETE FROM projection_positions WHERE name = %s OR starts_with(name, %s)",
+                     (view.name + REBUILD_SUFFIX, partitions))
     shadow = ProjectionRunner(app, pool, view, batch_size=batch_size, suffix=REBUILD_SUFFIX)
     head = app.recorder.max_notification_id() or 0
     events = 0
+    if fill is not None:
+        if not view.partitioned_rebuild:
+            raise ValueError(f"projection {view.name} is not rebuilt in partitions")
+        events = fill(head)
+        with pool.connection() as conn, conn.transaction():  # every partition is at `head`
+            conn.execute("DELETE FROM projection_positions WHERE starts_with(name, %s)",
+                         (partitions,))
+            conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, %s)",
+                         (view.name + REBUILD_SUFFIX, head))
+        if progress is not None:
+            progress(head, head)
     while count := shadow.run_batch():
         events += count
         if progress is not None:

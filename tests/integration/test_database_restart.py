@@ -115,7 +115,8 @@ def test_after_a_database_restart_projections_follow_again_and_health_says_so(
 
             wait_until(loops_restarting, 30, "the projection loops to fail and be restarted")
             loops = client.get("/health").json()["loops"]
-            assert set(loops) == {f"projection-{v.name}" for v in system.views} | {"analytics"}
+            assert set(loops) == {f"projection-{v.name}" for v in system.views} | {
+                "analytics", "projection-log-watch"}
 
             # The server is started again on the same data and socket.
             embedded.start()

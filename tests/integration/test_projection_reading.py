@@ -13,6 +13,7 @@ import pytest
 from eventsourcing.persistence import Notification
 
 from projections.base import ReadModel
+from projections.batch_rows import FEW_ROWS
 from servicecore import cli
 from servicecore.container import Container
 from servicecore.demo import load_demo
@@ -132,3 +133,22 @@ def test_rebuilding_every_projection_at_once_ends_equal_to_a_catch_up(
                                (view.name,)).fetchone()
         assert row is not None and row[0] >= reached  # the swap moved the live position on
         assert _differences(container, view, "", "_cu") == {}, view.name
+
+
+@pytest.mark.parametrize("name", ["audit_index", "stock"])
+def test_a_view_applied_in_small_batches_ends_equal_to_one_applied_in_large_ones(
+        container: Container, name: str) -> None:
+    """Small batches insert their few new rows with one INSERT, large ones through COPY
+    (projections/batch_rows.py, FEW_ROWS): the same rows land either way."""
+    _history(container)
+    view = next(v for v in container.views if v.name == name)
+    for suffix in ("_few", "_many"):
+        _fresh(container, view, suffix)
+    ProjectionRunner(container.app, container.pool, view, batch_size=3, suffix="_few").catch_up()
+    ProjectionRunner(container.app, container.pool, view, batch_size=5000,
+                     suffix="_many").catch_up()
+    assert _differences(container, view, "_few", "_many") == {}
+    table = "audit_index" if name == "audit_index" else "stock_movements"
+    with container.pool.connection() as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}_few").fetchone()
+    assert row is not None and row[0] > FEW_ROWS  # the large batches did go through COPY

@@ -61,3 +61,36 @@ def test_the_application_role_cannot_change_a_snapshot(container: Container,
     with psycopg.connect(database_url, autocommit=True) as conn, \
             pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(f"UPDATE {SNAPSHOTS_TABLE} SET state = state")
+
+
+def test_a_save_of_aggregates_records_caches_and_snapshots_as_the_library_does(
+        container: Container, store_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ServiceCore.save` collects aggregates itself (no runtime-protocol checks); anything
+    else still goes through the library's `Application.save`."""
+    from eventsourcing.application import Application, ProcessingEvent
+
+    app = container.app
+    ours = DocumentCounter(series="save-a", store_id=store_id, year=2026, audit=AUDIT)
+    theirs = DocumentCounter(series="save-b", store_id=store_id, year=2026, audit=AUDIT)
+    for _ in range(SNAPSHOT_EVERY - 1):
+        ours.take(AUDIT, "WO")
+        theirs.take(AUDIT, "WO")
+
+    def refused(*_: Any, **__: Any) -> None:
+        raise AssertionError("the library's collection was used")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ProcessingEvent, "collect_events", refused)
+        mine = app.save(ours)
+        with pytest.raises(AssertionError, match="library's collection"):
+            app.save(None)  # not an aggregate: the library's path
+    library = Application.save(app, theirs)
+
+    assert [r.domain_event.originator_version for r in mine] == list(range(1, SNAPSHOT_EVERY + 1))
+    assert ([type(r.domain_event) for r in mine]
+            == [type(r.domain_event) for r in library])
+    assert [r.notification.id for r in mine] == sorted(r.notification.id for r in mine)
+    assert _state(app.repository.get(ours.id)) == _state(ours)
+    for counter in (ours, theirs):  # version SNAPSHOT_EVERY reached: a snapshot each
+        assert [s.originator_version for s in app.snapshots.get(counter.id)] == [SNAPSHOT_EVERY]
+    assert not ours.collect_events()

@@ -4,7 +4,9 @@ folded from its domain events (`as_of`)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -13,13 +15,16 @@ import pytest
 from domain.pii import ERASED
 from domain.work_order import WorkOrder
 from projections.audit import work_order_as_of
-from projections.base import lz4_available
+from projections.base import Partition, lz4_available
 from projections.work_order_doc import HANDLERS
 from projections.work_orders import WorkOrdersView
+from servicecore import cli
 from servicecore.container import Container
+from servicecore.partition_helpers import PARTITIONED_VIEWS, PartitionHelpers
+from tests.conftest import JWT_SECRET
 from tests.integration.audit_support import Desk, at, new_vin
 from tests.integration.support import head
-from workers.projection_runner import ProjectionRunner
+from workers.projection_runner import ProjectionRunner, rebuild
 
 D = "2025-06-02"
 
@@ -184,3 +189,146 @@ def test_a_table_made_anew_keeps_its_docs_lz4_compressed_where_the_server_can(
         # Made again on the table that exists (as at every start): left as it is.
         WorkOrdersView(container.app.personal_data).create(conn, "_f500")
         assert conn.execute("SELECT count(*) FROM wo_view_f500").fetchone() == (3,)
+
+
+# -- a rebuild in hash partitions of the stream id, one process per partition -----------------
+
+def _customer_in_both_partitions(desk: Desk, when: datetime) -> tuple[UUID, list[UUID]]:
+    """A customer whose visits are in both of two partitions (stream ids are random: visits
+    are opened until each partition holds one)."""
+    first = desk.open(new_vin(), ["squeal"], when)
+    customer = desk.c.app.repository.get(first).customer_id
+    visits = [first]
+    while len({Partition(0, 2).holds(v) for v in visits}) < 2:
+        visits.append(desk.open(new_vin(), ["squeal"], when, customer_id=customer))
+    return customer, visits
+
+
+def _erase(desk: Desk, customer: UUID, when: datetime) -> None:
+    desk.c.customers.erase(desk.r("manager", when), customer, reason="customer asked (PIPL)")
+
+
+def _live_rows(c: Container) -> list[tuple[Any, ...]]:
+    return _rows(c, "")
+
+
+def _positions(c: Container, prefix: str) -> dict[str, int]:
+    with c.pool.connection() as conn:
+        return {str(name): int(position) for name, position in conn.execute(
+            "SELECT name, position FROM projection_positions WHERE starts_with(name, %s)",
+            (prefix,))}
+
+
+def test_a_rebuild_in_two_processes_gives_the_rows_of_a_rebuild_in_one(
+        container: Container, built: dict[str, Any]) -> None:
+    """Two partitions, the second in a spawned process, stopped at one head; meanwhile new
+    events come (a line, a check-in, new visits, an erasure of a customer with visits in both
+    partitions): they are applied once, after that head. An erasure before the head (in the
+    history) also touches visits in both partitions."""
+    desk = Desk(container)
+    view = next(v for v in container.views if v.name == "work_orders")
+    erased_before, before = _customer_in_both_partitions(desk, at(D, "13:00"))
+    _erase(desk, erased_before, at(D, "13:05"))
+    during_customer, during_visits = _customer_in_both_partitions(desk, at(D, "13:10"))
+    helpers = PartitionHelpers(2)
+    fill = helpers.fill(container, view, 4)  # small batches: several per partition
+    seen: dict[str, Any] = {}
+
+    def fill_while_events_come(head: int) -> int:
+        seen["head"] = head
+        wo = during_visits[0]
+        desk.check_in(wo, 20_000, at(D, "13:20"))
+        desk.labor(wo, 1, "BRK-PAD", "1.0", at(D, "13:21"))
+        desk.open(new_vin(), ["new visit during the rebuild"], at(D, "13:22"))
+        _erase(desk, during_customer, at(D, "13:25"))
+        seen["events"] = fill(head)
+        seen["partitions"] = _positions(container, "work_orders_rebuild:")
+        return int(seen["events"])
+
+    try:
+        parted = rebuild(container.app, container.pool, view, batch_size=5,
+                         fill=fill_while_events_come)
+    finally:
+        helpers.close()
+    partitioned_rows = _live_rows(container)
+    reached = head(container.app)
+    assert seen["head"] < reached
+    # each partition stopped at the head; their positions are gone once it is taken on
+    assert set(seen["partitions"]) == {"work_orders_rebuild:0/2", "work_orders_rebuild:1/2"}
+    assert all(0 < p <= seen["head"] for p in seen["partitions"].values()), seen
+    assert _positions(container, "work_orders_rebuild") == {}
+    assert _positions(container, "work_orders")["work_orders"] == reached
+
+    single = rebuild(container.app, container.pool, view, batch_size=5)
+    assert single["events"] == parted["events"]  # every event of the log counted once
+    assert partitioned_rows == _live_rows(container)
+    docs = {row[0]: row[-1] for row in partitioned_rows}
+    for customer, visits in ((erased_before, before), (during_customer, during_visits)):
+        assert len({Partition(0, 2).holds(v) for v in visits}) == 2
+        for visit in visits:
+            assert docs[visit]["customer"] == {"id": str(customer), "name": ERASED,
+                                               "phone": ERASED, "wechat_id": ERASED}
+    assert [line["op_code"] for line in docs[during_visits[0]]["lines"]] == ["BRK-PAD"]
+
+
+def test_an_erasure_in_a_partition_changes_only_that_partitions_rows(
+        container: Container, built: dict[str, Any]) -> None:
+    start = head(container.app)
+    customer, visits = _customer_in_both_partitions(Desk(container), at(D, "14:00"))
+    view = WorkOrdersView(container.app.personal_data)
+    _fresh(container, view, "_pe", start)
+    ProjectionRunner(container.app, container.pool, view, suffix="_pe").catch_up()
+    with container.pool.connection() as conn, conn.transaction():
+        view.in_partition(Partition(1, 2))._erase(conn, "wo_view_pe", customer, {})
+        names = dict(conn.execute("SELECT id, customer_name FROM wo_view_pe").fetchall())
+    assert set(names) == set(visits)
+    for visit, name in names.items():
+        assert (name == ERASED) == Partition(1, 2).holds(visit), (visit, name)
+
+
+def test_the_command_rebuilds_in_partitions_and_prints_its_json_line(
+        container: Container, built: dict[str, Any], database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
+    tables, counted = [], set()
+    for partitions in ("3", "1"):
+        monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARTITIONS", partitions)
+        capsys.readouterr()
+        assert cli.main(["projections", "rebuild", "--name", "work_orders"]) == 0
+        out, err = capsys.readouterr()
+        (line,) = out.splitlines()
+        figures = json.loads(line)
+        assert figures["projection"] == "work_orders"
+        assert figures["partitions"] == int(partitions)
+        counted.add(figures["events"])
+        tables.append(_live_rows(container))
+        # this process's partition draws its own progress (the others', their processes)
+        assert ("projection work_orders 1/3 [" in err) == (partitions == "3")
+    assert len(counted) == 1
+    assert tables[0] == tables[1]
+
+
+def test_every_projection_rebuilt_two_at_once_with_the_work_orders_in_two_partitions(
+        container: Container, built: dict[str, Any], database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The work-order view's rebuild runs in a process of its own, which starts its helper."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
+    monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARALLELISM", "2")
+    monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARTITIONS", "2")
+    capsys.readouterr()
+    assert cli.main(["projections", "rebuild"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_name = {line["projection"]: line for line in lines}
+    assert set(by_name) == {view.name for view in container.views}
+    assert by_name["work_orders"]["partitions"] == 2
+    assert {line["partitions"] for name, line in by_name.items() if name != "work_orders"} == {1}
+
+
+def test_the_helpers_are_started_for_the_views_rebuilt_in_partitions(
+        container: Container) -> None:
+    """`projections rebuild` starts the helpers before it builds its views (by name)."""
+    assert PARTITIONED_VIEWS == {v.name for v in container.views if v.partitioned_rebuild}
