@@ -291,7 +291,7 @@ class AutoDispatchIn(Body):
     model_config = example({"work_order_id": EXAMPLE_ID, "job_no": 1})
 
     work_order_id: UUID
-    job_no: int = Field(ge=1, description="the job (1, 2, …)")
+    job_no: int = Field(ge=1, le=1_000, description="the job (1, 2, …)")
     skill: Skill | None = Field(default=None,
                                 description="default: from the job's labor op codes")
     level: int | None = Field(default=None, ge=1, le=5, description="the least level needed")
@@ -304,6 +304,6 @@ class OverrideIn(Body):
                             "technician_id": "tech-zhao", "reason": "he diagnosed it"})
 
     work_order_id: UUID
-    job_no: int = Field(ge=1, description="the job (1, 2, …)")
+    job_no: int = Field(ge=1, le=1_000, description="the job (1, 2, …)")
     technician_id: str = Field(min_length=1, max_length=64, description="the technician's user id")
     reason: str = Field(min_length=1, max_length=500, description=REASON)

@@ -142,7 +142,7 @@ class MatchIn(Body):
                             "payment_id": "PAY-3F2A9C01B7D4",
                             "reason": "reference mistyped by the bank"})
 
-    line_no: int = Field(ge=1, description="the statement's line")
+    line_no: int = Field(ge=1, le=1_000_000, description="the statement's line")
     settlement_id: UUID
     payment_id: str = Field(min_length=1, max_length=40, description="the payment it matches")
     reason: str = Field(min_length=1, max_length=500, description=REASON)

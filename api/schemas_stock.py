@@ -83,13 +83,13 @@ class ReceiptIn(Body):
                                  description="conformity certificate reference")
     purchase_order_id: UUID | None = Field(default=None,
                                            description="the order this delivery is against")
-    po_line: int | None = Field(default=None, ge=1, description="the order's line")
+    po_line: int | None = Field(default=None, ge=1, le=10_000, description="the order's line")
 
 
 class PoReceiptIn(Body):
     model_config = example({"line_no": 1, "qty": "4", "supplier_doc": "DN-88"})
 
-    line_no: int = Field(ge=1, description="the order's line")
+    line_no: int = Field(ge=1, le=10_000, description="the order's line")
     qty: Decimal = Field(gt=0, le=1_000_000, description="received now; may be part")
     unit_cost: Decimal | None = Field(default=None, ge=0, le=10_000_000,
                                       description="default: the ordered unit cost")

@@ -38,7 +38,9 @@ class StoredEvent(NamedTuple):
     reads a few fields of many events (`ReadModel.stored_events`). `state()` parses it without
     decoding (a transcoded value stays `{"_type_": ..., "_data_": ...}`), each time it is
     called: a view that folds event by event lets each state go as soon as it is folded. The
-    JSON is that of the class's current version (an older one is upcast first)."""
+    JSON is that of the class's current version (an older one is upcast first). orjson would
+    read an integer beyond 64 bits as a float: no event carries one (every integer a request
+    body takes is bounded, tests/e2e/test_api_contract.py)."""
 
     cls: type
     originator_id: UUID
@@ -48,7 +50,7 @@ class StoredEvent(NamedTuple):
     def state(self) -> dict[str, Any]:
         try:
             return orjson.loads(self.json)  # type: ignore[no-any-return]
-        except orjson.JSONDecodeError:  # what orjson refuses (huge integers, NaN)
+        except orjson.JSONDecodeError:  # what orjson refuses (NaN, Infinity)
             return json.loads(self.json)  # type: ignore[no-any-return]
 
 

@@ -119,7 +119,7 @@ class EventReader:
         data = bytes(row.state)
         try:
             state = orjson.loads(data)
-        except orjson.JSONDecodeError:  # what orjson refuses (huge integers, NaN): the library
+        except orjson.JSONDecodeError:  # what orjson refuses (NaN, Infinity): the library
             state = self.app.mapper.transcoder.decode(data)
         else:
             # Every transcoded value is a dict with the key "_type_", which appears in the JSON
