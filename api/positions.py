@@ -28,7 +28,10 @@ from projections.base import POSITIONS_CHANNEL
 log = logging.getLogger(__name__)
 POSITIONS_SQL = "SELECT name, position FROM projection_positions"
 POSITION_SQL = "SELECT position FROM projection_positions WHERE name = %s"
-HEAD_SQL = "SELECT max(notification_id) FROM servicecore_events"
+# The first look of a wait: the log's head and the position in one round trip (an array, so
+# that both helpers' "first column of the first row" carries both; either may be NULL).
+FIRST_LOOK_SQL = ("SELECT ARRAY[(SELECT max(notification_id) FROM servicecore_events), "
+                  "(SELECT position FROM projection_positions WHERE name = %s)]")
 RECHECK_SECONDS = 0.5
 
 
@@ -55,10 +58,11 @@ class ProjectionPositions:
             return True
         self.start()
         deadline = time.monotonic() + timeout
-        if beyond_head(_one(conn, HEAD_SQL, ()), notification_id):
+        head, position = _one(conn, FIRST_LOOK_SQL, (name,))
+        if beyond_head(head, notification_id):
             return False
         while True:
-            self._heard(name, _one(conn, POSITION_SQL, (name,)))
+            self._heard(name, position)
             with self._changed:
                 if self.known(name) >= notification_id:
                     return True
@@ -68,23 +72,27 @@ class ProjectionPositions:
                 self._changed.wait(min(remaining, RECHECK_SECONDS))
             if self.known(name) >= notification_id:
                 return True
+            position = _one(conn, POSITION_SQL, (name,))
 
     async def wait_async(self, query: Callable[[str, tuple[Any, ...]], Any], name: str,
                          notification_id: int, timeout: float) -> bool:
         """The same on the event loop; `query(sql, params)` answers the first column of the
-        first row (an asyncio connection's)."""
+        first row (an asyncio connection's). The head and the position are read in one
+        statement (one round trip, not two, before the wait: on a busy process each costs a
+        trip through the event loop besides the database's answer)."""
         if self.known(name) >= notification_id:
             return True
         self.start()
         deadline = time.monotonic() + timeout
-        if beyond_head(await query(HEAD_SQL, ()), notification_id):
-            return False
         woken = asyncio.Event()
         waiter = (asyncio.get_running_loop(), woken)
-        self._waiters.add(waiter)
+        self._waiters.add(waiter)  # before the look: an announcement after it wakes us
         try:
+            head, position = await query(FIRST_LOOK_SQL, (name,))
+            if beyond_head(head, notification_id):
+                return False
             while True:
-                self._heard(name, await query(POSITION_SQL, (name,)))
+                self._heard(name, position)
                 while self.known(name) < notification_id:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -96,6 +104,7 @@ class ProjectionPositions:
                         break  # read the table again (a notification may have been lost)
                 else:
                     return True
+                position = await query(POSITION_SQL, (name,))
         finally:
             self._waiters.discard(waiter)
 

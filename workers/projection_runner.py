@@ -175,12 +175,20 @@ class ProjectionRunner:
 
     def signal(self, own: bool, others: int) -> None:
         """From the LogWatch: new events arrived, one the view handles among them (`own`) or
-        `others` it does not handle."""
+        `others` it does not handle.
+
+        A runner already holding for others' events is not woken by more of them (fewer than
+        a batch): its hold ends at the same moment anyway, and each needless wake-up is a
+        thread switch in the process that also serves the requests and runs the views that
+        do have work (with six views, four woken per stock receipt to go back to sleep)."""
         with self._signalled:
             if own:
                 self._own = True
             else:
+                holding = self._others > 0 and self.view.handles is not None
                 self._others += others
+                if holding and self._others < self.batch_size:
+                    return
             self._signalled.notify()
 
     def _follow_watched(self, stop: threading.Event) -> None:

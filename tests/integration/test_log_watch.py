@@ -93,6 +93,41 @@ def test_a_watched_runner_holds_only_while_what_it_was_told_is_not_its_own(
     assert audit.watched_hold() is None
 
 
+class CountingCondition(threading.Condition):
+    """The runner's condition, counting the wake-ups it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.wakeups += 1
+        super().notify(n)
+
+
+def test_a_runner_holding_for_others_events_is_not_woken_by_more_of_them(
+        container: Container) -> None:
+    runner = _view(container, "work_orders")
+    runner._signalled = woken = CountingCondition()
+    runner._own, runner._others = False, 0
+    runner.advanced_at = time.monotonic()
+    runner.signal(False, 1)  # the first: it leaves its SAFETY_SECONDS wait for the hold
+    assert woken.wakeups == 1 and runner.watched_hold() is not None
+    runner.signal(False, 2)  # more while it holds: its hold ends when it would anyway
+    assert woken.wakeups == 1 and runner._others == 3
+    runner.signal(False, runner.batch_size)  # a batch's worth: now
+    assert woken.wakeups == 2 and runner.watched_hold() is None
+    runner._others = 1
+    runner.signal(True, 0)  # its own: now
+    assert woken.wakeups == 3 and runner.watched_hold() is None
+    # A view that handles everything is woken every time (it never holds).
+    audit = _view(container, "audit_index")
+    audit._signalled = audit_woken = CountingCondition()
+    audit._own, audit._others = False, 1
+    audit.signal(False, 1)
+    assert audit_woken.wakeups == 1
+
+
 def test_a_watched_runner_whose_watch_never_tells_it_still_reaches_the_head(
         container: Container, store_id: str) -> None:
     """The watch only wakes: without it (here: never started) the runner still follows the log
