@@ -159,7 +159,7 @@ def _memory_gib() -> float | None:
 
 def _git() -> dict[str, Any]:
     def run(*cmd: str) -> str:
-        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True,
+        return subprocess.run(["git", *cmd], check=False, cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
 
     with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -543,3 +543,17 @@ class PySpySampler:
                 stacks.append((stack.split(";"), int(count)))
         self.out.unlink(missing_ok=True)
         return stacks, seconds
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes have used so far (from /proc; a process gone
+    meanwhile counts for nothing)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / ticks

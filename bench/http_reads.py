@@ -61,6 +61,7 @@ from bench.common import (
     Report,
     Server,
     add_common_arguments,
+    cpu_seconds,
     end_process,
     ensure_yardstick,
     latency_summary,
@@ -203,18 +204,6 @@ class Sampler:
               f"{summary['request_path_ms_per_request']} ms of it in the request path",
               flush=True)
         return summary
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / ticks
 
 
 def backend_pids(url: str) -> list[int]:

@@ -19,15 +19,6 @@ from workers.rebuild_partitions import fill_partition
 OUT_DIR = "BENCH_PARTITION_CPU_DIR"
 
 
-def _backend_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    used = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        used += int(fields[11]) + int(fields[12])
-    return used / ticks
-
-
 def measured_partition(name: str, database_url: str, partition: Partition, head: int,
                        batch_size: int) -> int:
     before = time.process_time()  # the interpreter's start-up and imports (timed or not)
@@ -40,9 +31,13 @@ def measured_partition(name: str, database_url: str, partition: Partition, head:
         with container.pool.connection() as one, container.pool.connection() as two:
             pids = [int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
                     for conn in (one, two)]
-        figures = {"events": events, "client_cpu_seconds": time.process_time(),
+        client = time.process_time()
+        from bench.common import cpu_seconds  # after the timing: the child imports what the
+        # real helper does
+
+        figures = {"events": events, "client_cpu_seconds": client,
                    "start_up_cpu_seconds": before,
-                   "backend_cpu_seconds": _backend_seconds(sorted(set(pids)))}
+                   "backend_cpu_seconds": cpu_seconds(sorted(set(pids)))}
         Path(os.environ[OUT_DIR], f"{partition.index}.json").write_text(json.dumps(figures))
         return events
     finally:

@@ -328,19 +328,13 @@ def backend_cpu(container: Any) -> float | None:
     """CPU seconds used so far by the server processes connected to this run's database (when
     the server runs on this machine): with the client's own CPU time, what a run costs apart
     from waiting for the other work of a busy machine."""
-    import os
-    from pathlib import Path
+    from bench.common import cpu_seconds
 
     try:
         with container.pool.connection() as conn:
             pids = [int(r[0]) for r in conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
-        ticks = os.sysconf("SC_CLK_TCK")
-        used = 0
-        for pid in pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            used += int(fields[11]) + int(fields[12])
-        return used / ticks
+        return cpu_seconds(pids)
     except (OSError, ValueError, IndexError, psycopg.Error):
         return None
 
