@@ -126,7 +126,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         for runner in runners:
             watch.subscribe(runner)
         loops = [("projection-log-watch", watch.run)]
-        loops += [(f"projection-{r.view.name}", r.run) for r in runners]
+        loops += [(name, loop) for name, loop, _up in container.projection_loops(runners)]
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active]})

@@ -41,6 +41,7 @@ from servicecore.pool import open_pool, share_pool
 from servicecore.roles import DatabaseUrls, may_alter_event_store, user_of
 from servicecore.settings import Settings
 from workers.log_watch import LogWatch
+from workers.projection_group import ProjectionGroup
 from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Loop, Supervisor
 
@@ -241,8 +242,17 @@ class Container:
         for runner in self.runners:
             watch.subscribe(runner)
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
-        for runner in self.runners:
-            self._supervise(f"projection-{runner.view.name}", runner.run, runner.is_connected)
+        for name, loop, up in self.projection_loops(self.runners):
+            self._supervise(name, loop, up)
+
+    def projection_loops(self, runners: list[ProjectionRunner]
+                         ) -> list[tuple[str, Loop, Callable[[], bool]]]:
+        """The loops that run `runners`: one for the group (`projection_group`), or one each."""
+        if self.settings.projection_group and runners:
+            group = ProjectionGroup(self.app, self.pool, runners,
+                                    batch_size=self.settings.projection_batch_size)
+            return [("projections", group.run, group.is_connected)]
+        return [(f"projection-{r.view.name}", r.run, r.is_connected) for r in runners]
 
     def make_analytics_loader(self) -> AnalyticsLoader:
         """The DuckDB loader (closed with the container)."""

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         default=0.1, ge=0, description="while events a projection does not handle keep coming, "
         "it moves its position past them at most this often (each move is a transaction and "
         "an announcement); events it handles are applied at once. 0 = after every event")
+    projection_group: bool = Field(
+        default=True, description="the projections of a process run as one group: a batch "
+        "applies the new events to every view that has work in one transaction (each view "
+        "keeps its own position); false = a runner and a transaction per view")
     projection_rebuild_batch_size: int = Field(
         default=5000, ge=1, description="events per transaction of `projections rebuild`")
     projection_rebuild_parallelism: int = Field(

@@ -50,7 +50,7 @@ def test_a_projection_loop_that_raises_is_restarted_and_reported(
     system = build(settings_for(database_url, tmp_path, pool_size=3))
     view = Poisoned(f"poisoned_{uuid.uuid4().hex[:8]}")
     system.views = [view]
-    loop = f"projection-{view.name}"
+    loop = "projections" if system.settings.projection_group else f"projection-{view.name}"
     try:
         open_order(system.work_orders, store_id)  # at least one event to fail on
         system.start_projections()

@@ -1,0 +1,216 @@
+"""The views of a process in one group: one transaction per batch for every view with work,
+each view at its own position, the same rows as a runner per view, exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from projections.base import ReadModel
+from servicecore.container import Container
+from tests.integration.support import head, open_order, request
+from workers.projection_group import ProjectionGroup
+from workers.projection_runner import ProjectionRunner
+
+
+def _view(container: Container, name: str) -> ReadModel:
+    return next(v for v in container.views if v.name == name)
+
+
+def _fresh(container: Container, view: ReadModel, suffix: str, position: int) -> None:
+    """Empty tables `<table><suffix>` and the view's position there set to `position`."""
+    with container.pool.connection() as conn, conn.transaction():
+        for statement in view.drop(suffix):
+            conn.execute(statement)
+        view.create(conn, suffix)
+        conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, %s) "
+                     "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                     (view.name + suffix, position))
+
+
+def _rows(container: Container, view: ReadModel, suffix: str) -> dict[str, list[str]]:
+    with container.pool.connection() as conn:
+        return {table: sorted(str(r[0]) for r in conn.execute(
+            f"SELECT to_jsonb(t) FROM {table}{suffix} AS t").fetchall())
+            for table in view.tables}
+
+
+def _position(container: Container, name: str) -> int:
+    with container.pool.connection() as conn:
+        row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                           (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _receipts(container: Container, store_id: str, count: int) -> None:
+    """Parts registered and received: events of the stock view, and of the audit index."""
+    for n in range(count):
+        number = f"G{n}" + uuid4().hex[:6].upper()
+        container.inventory.register_part(
+            request(store_id, "manager"), part_number=number,
+            details={"name": "oil filter", "unit": "pc", "category": "maintenance"},
+            list_price="45.00")
+        container.inventory.receive(request(store_id, "manager"), store_id, number, qty=10,
+                                    unit_cost="20.00", supplier="Mann", supplier_doc=f"DN-{n}")
+
+
+class Ledger(ReadModel):
+    """A test view: one row per event (primary key: a second application fails), and a
+    failure after its rows are written while `poisoned` is set."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tables = {"group_ledger": "id bigint PRIMARY KEY, view text NOT NULL"}
+        self.poisoned = threading.Event()
+        self.calls = 0
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        self.calls += 1
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO group_ledger{suffix} (id, view) VALUES (%s, %s)",
+                            [(nid, self.name) for nid, _ in events])
+        if self.poisoned.is_set():
+            raise RuntimeError("cannot apply this event")
+
+
+def test_a_group_of_views_at_different_positions_gives_the_rows_of_a_runner_each(
+        container: Container, store_id: str) -> None:
+    # Events of every kind the three views handle.
+    for _ in range(3):
+        open_order(container.work_orders, store_id)
+    _receipts(container, store_id, 3)
+    last = head(container.app)
+    views = [_view(container, n) for n in ("stock", "audit_index", "work_orders")]
+    # The views stand at different positions: the stock view far behind (just rebuilt, say),
+    # the audit index and the work-order view a few events apart near the head.
+    starts = {"stock": max(0, last - 40), "audit_index": last - 4, "work_orders": last - 7}
+    for suffix in ("_grp", "_one"):
+        for view in views:
+            _fresh(container, view, suffix, starts[view.name])
+
+    # Separately: a runner and its own transactions per view.
+    for view in views:
+        ProjectionRunner(container.app, container.pool, view, suffix="_one").catch_up()
+
+    # As a group, 5 events per batch.
+    group = ProjectionGroup(container.app, container.pool, [
+        ProjectionRunner(container.app, container.pool, view, suffix="_grp", batch_size=5)
+        for view in views], batch_size=5)
+    moved = group.run_batch()
+    # The stock view, more than a batch behind, is left to batches of its own; the two near
+    # the front share one read: the audit index gets only what lies after its own position.
+    assert [r.view.name for r in group.behind] == ["stock"]
+    assert "stock" not in moved
+    assert 0 < moved["audit_index_grp"] < moved["work_orders_grp"] <= 5
+    assert _position(container, "audit_index_grp") > starts["audit_index"]
+    group.catch_up()
+
+    for view in views:
+        assert _position(container, view.name + "_grp") == _position(
+            container, view.name + "_one") == last
+        assert _rows(container, view, "_grp") == _rows(container, view, "_one"), view.name
+
+
+def test_a_failing_view_rolls_back_the_whole_batch_and_a_retry_applies_each_event_once(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    _receipts(container, store_id, 2)
+    last = head(container.app)
+    stock = _view(container, "stock")
+    ledger = Ledger("zz_ledger")  # after "stock" by name: applied after the stock view's rows
+    for suffix in ("_fail", "_ref"):
+        _fresh(container, stock, suffix, start)
+        _fresh(container, ledger, suffix, start)
+    ProjectionRunner(container.app, container.pool, stock, suffix="_ref").catch_up()
+    stock_runner = ProjectionRunner(container.app, container.pool, stock, suffix="_fail")
+    ledger_runner = ProjectionRunner(container.app, container.pool, ledger, suffix="_fail")
+    group = ProjectionGroup(container.app, container.pool, [stock_runner, ledger_runner])
+
+    # The ledger fails after the stock view applied its share in the same transaction:
+    # nothing of the batch stays, neither rows nor positions.
+    ledger.poisoned.set()
+    with pytest.raises(RuntimeError, match="cannot apply"):
+        group.run_batch()
+    assert _position(container, "stock_fail") == _position(container, "zz_ledger_fail") == start
+    assert _rows(container, stock, "_fail") == {t: [] for t in stock.tables}
+    assert _rows(container, ledger, "_fail") == {"group_ledger": []}
+
+    # Retried once the cause is gone: each event applied once (the ledger's primary key would
+    # refuse a second), the stock rows those of a runner of its own.
+    ledger.poisoned.clear()
+    group.catch_up()
+    assert _position(container, "stock_fail") == _position(container, "zz_ledger_fail") == last
+    with container.pool.connection() as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM group_ledger_fail ORDER BY id")]
+        expected = [r[0] for r in conn.execute(
+            "SELECT notification_id FROM servicecore_events WHERE notification_id > %s "
+            "AND notification_id <= %s ORDER BY notification_id", (start, last))]
+    assert ids == expected
+    assert _rows(container, stock, "_fail") == _rows(container, stock, "_ref")
+
+
+def test_after_a_failed_batch_a_failing_view_stops_only_itself(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    _receipts(container, store_id, 1)
+    last = head(container.app)
+    stock = _view(container, "stock")
+    ledger = Ledger("zz_ledger")
+    _fresh(container, stock, "_solo", start)
+    _fresh(container, ledger, "_solo", start)
+    group = ProjectionGroup(container.app, container.pool, [
+        ProjectionRunner(container.app, container.pool, stock, suffix="_solo"),
+        ProjectionRunner(container.app, container.pool, ledger, suffix="_solo")])
+    ledger.poisoned.set()
+
+    # The group's batch fails: the next batches run one transaction per view ...
+    with pytest.raises(RuntimeError):
+        group._batch(list(group.runners))
+    assert group.solo and _position(container, "stock_solo") == start
+    # ... so the stock view reaches the head while the ledger still fails.
+    with pytest.raises(RuntimeError):
+        group._batch(list(group.runners))
+    assert _position(container, "stock_solo") == last
+    assert _position(container, "zz_ledger_solo") == start
+    assert group.solo
+
+    # The cause gone, a round of them succeeds and the views share batches again.
+    ledger.poisoned.clear()
+    group._batch(list(group.runners))
+    assert not group.solo
+    assert _position(container, "zz_ledger_solo") == last
+    with container.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM group_ledger_solo").fetchone() == \
+            conn.execute("SELECT count(*) FROM servicecore_events WHERE notification_id > %s "
+                         "AND notification_id <= %s", (start, last)).fetchone()
+
+
+def test_a_second_group_waits_on_standby_while_the_first_holds_the_views(
+        container: Container, store_id: str) -> None:
+    # The live group of the container holds every view's lock: a second group stays on
+    # standby, and so leaves every view alone.
+    group = ProjectionGroup(container.app, container.pool, container.make_runners())
+    stop = threading.Event()
+    thread = threading.Thread(target=group.run, args=(stop, container.database_url),
+                              daemon=True)
+    thread.start()
+    try:
+        before = head(container.app)
+        open_order(container.work_orders, store_id)
+        live = next(r for r in container.runners if r.view.name == "work_orders")
+        assert live.active
+        stop.wait(1.5)
+        assert group.connected
+        assert not any(r.active for r in group.runners)
+        assert all(r.processed == 0 for r in group.runners)
+        assert head(container.app) > before
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
