@@ -7,9 +7,9 @@ own. With six views that is six wake-ups and six statements per event, most of t
 per wake-up, and tells each runner (`ProjectionRunner.signal`) whether an event its view
 handles arrived, or only others; a runner with nothing of its own sleeps until its hold ends.
 
-The watch only wakes: every runner still reads its events from its own position in its own
-transaction, so a missed or late signal delays a batch (at most a runner's `SAFETY_SECONDS`
-poll), never skips or repeats one. On every (re)connect it wakes all runners, which then look
+The watch only wakes: every runner (or the group that runs them, workers/projection_group.py)
+still reads its events from its own position under its row lock, so a missed or late signal
+delays a batch (at most a runner's `SAFETY_SECONDS` poll), never skips or repeats one. On every (re)connect it wakes all runners, which then look
 at the log themselves.
 """
 

@@ -38,7 +38,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from workers.collector import collector_paused
-from workers.event_batches import EventReader, Row, decode_batch
+from workers.event_batches import EventReader, decode_batch
 from workers.projection_runner import SAFETY_SECONDS, ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -99,26 +99,24 @@ class ProjectionGroup:
             start = min(positions[r.position_name] for r in together)
             rows = self.reader.read(conn, start + 1, self.batch_size)
             moved: dict[str, int] = {}
-            for runner in together:
-                position = positions[runner.position_name]
-                share = [row for row in rows if row.id > position]
-                if share:
-                    self._apply(conn, runner, share)
+            shares = [(runner, share) for runner in together
+                      if (share := [row for row in rows if row.id > positions[runner.position_name]])]
+            # The views that wait for their answers (reads, COPY) first, then one pipeline for
+            # the others' writes and every view's new position and announcement: one round
+            # trip for all of those instead of one per view.
+            decoded = [(runner, share, decode_batch(self.reader, share, runner.view.handles,
+                                                    runner.view.stored_events))
+                       for runner, share in shares]
+            for runner, _share, events in decoded:
+                if not runner.view.pipelined:
+                    runner.view.apply(conn, events, runner.suffix)
+            with conn.pipeline():
+                for runner, share, events in decoded:
+                    if runner.view.pipelined:
+                        runner.view.apply(conn, events, runner.suffix)
+                    runner._advance(conn, share[-1].id)
                     moved[runner.position_name] = len(share)
             return moved
-
-    def _apply(self, conn: psycopg.Connection[Any], runner: ProjectionRunner,
-               rows: list[Row]) -> None:
-        view = runner.view
-        events = decode_batch(self.reader, rows, view.handles, view.stored_events)
-        if view.pipelined:
-            with conn.pipeline():
-                view.apply(conn, events, runner.suffix)
-                runner._advance(conn, rows[-1].id)
-        else:
-            view.apply(conn, events, runner.suffix)
-            with conn.pipeline():
-                runner._advance(conn, rows[-1].id)
 
     def catch_up(self) -> int:
         """Every view to the head: the group's batches, and their own for views far behind."""
