@@ -16,9 +16,10 @@ the views at the head do not wait for it.
 Exactly once, as for one runner: every view's rows and its position commit together, under
 the lock of its position row; a failure in any view rolls the whole batch back, every
 position included, so a retry applies the same events again to the same rows, to none twice.
-After a failed batch the views run one batch each, in their own transactions, until a round
-of them succeeds: a view whose events cannot be applied then stops only itself, the others go
-on. The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
+After a failed batch the views run in transactions of their own until a round of them
+succeeds: a view whose events cannot be applied then holds up only itself, the others are
+brought to the head on every start of the loop (between two starts, the supervisor's backoff
+of up to 10 s, they wait). The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
 that is holding is left out of the batch, and joins the next one once its hold ends.
 
 The group takes each of its views' advisory locks (sorted by name, so two groups never each
@@ -212,13 +213,19 @@ class ProjectionGroup:
                     runner._own = True  # a full batch, or far behind: more may follow
 
     def _solo(self, due: list[ProjectionRunner]) -> dict[str, int]:
-        """One transaction per view; the first failure is raised once every view had its turn
-        (the group stays in this mode until a round of them succeeds)."""
+        """One transaction per batch and view; the first failure is raised once every view
+        had its turn, the others brought to the head first: while one view keeps failing, the
+        others are behind by at most what came between two starts of the loop (the
+        supervisor's backoff). The group stays in this mode until a round succeeds."""
         moved: dict[str, int] = {}
         failure: Exception | None = None
         for runner in due:
             try:
-                moved[runner.position_name] = runner.run_batch()
+                count = total = runner.run_batch()
+                while count >= runner.batch_size:
+                    count = runner.run_batch()
+                    total += count
+                moved[runner.position_name] = total
             except Exception as error:  # noqa: BLE001 - raised below, after the others' turn
                 failure = failure or error
                 with self.signalled:

@@ -164,16 +164,17 @@ def test_after_a_failed_batch_a_failing_view_stops_only_itself(
     ledger = Ledger("zz_ledger")
     _fresh(container, stock, "_solo", start)
     _fresh(container, ledger, "_solo", start)
-    group = ProjectionGroup(container.app, container.pool, [
-        ProjectionRunner(container.app, container.pool, stock, suffix="_solo"),
-        ProjectionRunner(container.app, container.pool, ledger, suffix="_solo")])
+    group = ProjectionGroup(container.app, container.pool, [  # one event per batch
+        ProjectionRunner(container.app, container.pool, stock, suffix="_solo", batch_size=1),
+        ProjectionRunner(container.app, container.pool, ledger, suffix="_solo", batch_size=1)],
+        batch_size=1)
     ledger.poisoned.set()
 
     # The group's batch fails: the next batches run one transaction per view ...
     with pytest.raises(RuntimeError):
         group._batch(list(group.runners))
     assert group.solo and _position(container, "stock_solo") == start
-    # ... so the stock view reaches the head while the ledger still fails.
+    # ... so the stock view reaches the head (batch after batch) while the ledger still fails.
     with pytest.raises(RuntimeError):
         group._batch(list(group.runners))
     assert _position(container, "stock_solo") == last
