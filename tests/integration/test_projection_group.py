@@ -4,6 +4,7 @@ each view at its own position, the same rows as a runner per view, exactly once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import uuid4
@@ -15,7 +16,7 @@ from projections.base import ReadModel
 from servicecore.container import Container
 from tests.integration.support import head, open_order, request
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner
+from workers.projection_runner import SAFETY_SECONDS, ProjectionRunner
 
 
 def _view(container: Container, name: str) -> ReadModel:
@@ -215,3 +216,44 @@ def test_a_second_group_waits_on_standby_while_the_first_holds_the_views(
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_view_holding_for_others_events_is_left_out_and_joins_when_its_hold_ends(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    container.inventory.register_part(  # an event of the stock view, not of the work orders
+        request(store_id, "manager"), part_number="H" + uuid4().hex[:8].upper(),
+        details={"name": "air filter", "unit": "pc", "category": "maintenance"},
+        list_price="60.00")
+    last = head(container.app)
+    orders = ProjectionRunner(container.app, container.pool, _view(container, "work_orders"),
+                              suffix="_gh", idle_advance_seconds=60.0)
+    stock = ProjectionRunner(container.app, container.pool, _view(container, "stock"),
+                             suffix="_gh")
+    for runner in (orders, stock):
+        _fresh(container, runner.view, "_gh", start)
+    group = ProjectionGroup(container.app, container.pool, [orders, stock])
+
+    # The log watch told the stock view of its own event, the work-order view of others'
+    # only, a moment after it last moved: the stock view is due, the work-order view holds.
+    now = time.monotonic()
+    stock._own = True
+    orders._own, orders._others, orders.advanced_at = False, last - start, now
+    assert group._hold(stock, now) is None
+    held = group._hold(orders, now)
+    assert held is not None and 0 < held <= 60.0
+    group._batch([r for r in group.runners if group._hold(r, now) is None])
+    assert _position(container, "stock_gh") == last
+    assert _position(container, "work_orders_gh") == start
+
+    # Its hold over, it is due and moves past them.
+    orders.advanced_at = time.monotonic() - 61.0
+    assert group._hold(orders, time.monotonic()) is None
+    group._batch([orders])
+    assert _position(container, "work_orders_gh") == last
+
+    # Told nothing, it still runs a batch SAFETY_SECONDS after its last one.
+    orders._others = 0
+    assert group._hold(orders, time.monotonic()) is not None
+    group.batched_at[orders.position_name] = time.monotonic() - SAFETY_SECONDS - 1
+    assert group._hold(orders, time.monotonic()) is None
