@@ -58,12 +58,17 @@ class ReadModels:
         restarted since it was opened): a read changes nothing, so retrying is safe."""
         assert self.pool is not None
         for attempt in (1, 2):
-            async with self.pool.connection() as conn:
-                try:
-                    return await work(conn)
-                except psycopg.OperationalError:
-                    if attempt == 2 or not conn.broken:
-                        raise
+            # getconn / putconn, not `pool.connection()`: its context manager would also
+            # enter the connection's own, whose commit (a no-op in autocommit) takes the
+            # connection's lock and a wait on every read
+            conn = await self.pool.getconn()
+            try:
+                return await work(conn)
+            except psycopg.OperationalError:
+                if attempt == 2 or not conn.broken:
+                    raise
+            finally:
+                await self.pool.putconn(conn)
             await self.pool.check()  # drop the other dead ones too
         raise AssertionError("unreachable")
 

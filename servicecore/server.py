@@ -37,10 +37,15 @@ log = logging.getLogger(__name__)
 
 class _HeadTimer:
     """The timer both protocols share: it runs while `_awaiting_head()` holds, from its first
-    moment on, and closes the connection when it fires."""
+    moment on, and closes the connection when it fires.
+
+    A busy keep-alive connection waits for a head after every response: rather than make and
+    cancel a timer per request, the wait notes when it began, and one timer (at most) stays
+    armed; when it fires early for a wait that began later, it is armed again for that one."""
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+    _awaiting_since: float | None = None  # when the wait for the next head began
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     client: tuple[str, int] | None
@@ -51,18 +56,28 @@ class _HeadTimer:
 
     def _watch_head(self) -> None:
         if not self._awaiting_head():
-            self._cancel_header_timer()
-        elif self._header_timer is None and not self.transport.is_closing():
-            self._header_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+            self._awaiting_since = None  # an armed timer finds nothing to do
+        elif self._awaiting_since is None:
+            self._awaiting_since = since = self.loop.time()
+            if self._header_timer is None and not self.transport.is_closing():
+                self._header_timer = self.loop.call_at(since + self.header_timeout,
+                                                       self._head_due)
 
     def _cancel_header_timer(self) -> None:
+        self._awaiting_since = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
-    def _head_too_slow(self) -> None:
+    def _head_due(self) -> None:
         self._header_timer = None
-        if self._awaiting_head() and not self.transport.is_closing():
+        since = self._awaiting_since
+        if since is None or self.transport.is_closing():
+            return
+        due = since + self.header_timeout
+        if self.loop.time() < due:  # armed for an earlier wait: this one's time is not up
+            self._header_timer = self.loop.call_at(due, self._head_due)
+        elif self._awaiting_head():
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
             self.logger.info("%s sent no complete request head within %g s; closing its "
                              "connection", client, self.header_timeout)
@@ -92,23 +107,65 @@ class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
         super().connection_lost(exc)
 
 
+class HeadWithBody:
+    """The transport as a response cycle sees it: the response head is held until the body's
+    first write and goes out with it, one `send` instead of two (uvicorn writes the head at
+    `http.response.start`, the body at `http.response.body`; each write of uvloop's transport
+    is a system call, and on loopback the receiver's side of TCP runs in it too). A head no
+    body follows in the same turn of the loop (a streamed answer still computing its first
+    part) goes out at the end of that turn, as before; the bytes are the same."""
+
+    __slots__ = ("held", "loop", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self.held
+        if held is None:
+            self.held = data
+            self.loop.call_soon(self.flush)
+        else:
+            self.held = None
+            self.transport.writelines((held, data))  # one writev
+
+    def flush(self) -> None:
+        held, self.held = self.held, None
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
 class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
     """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The timer runs
-    while no request is in hand (its head complete, its response not yet sent)."""
+    while no request is in hand (its head complete, its response not yet sent). Each response
+    leaves in one write (`HeadWithBody`)."""
 
     _in_hand = 0  # requests whose head is complete and whose response is not
+    _writes: HeadWithBody
 
     def _awaiting_head(self) -> bool:
         return not self._in_hand
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._writes = HeadWithBody(transport, self.loop)
         self._watch_head()
 
     def on_headers_complete(self) -> None:
         self._in_hand += 1
-        self._cancel_header_timer()
+        self._awaiting_since = None  # the armed timer, if any, finds a request in hand
         super().on_headers_complete()
+        if self.cycle is not None:  # None: an upgrade taken over before any request
+            self.cycle.transport = self._writes  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
         self._in_hand = max(0, self._in_hand - 1)
