@@ -10,12 +10,12 @@ application's mapper instead, so it reads the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -99,12 +99,29 @@ class Event:
         return value
 
 
-class EventSource:
-    """Reads batches of the events whose `Class.Event` names the loader handles."""
+class Batch(NamedTuple):
+    """One range of the log: decoded events, the stored states of the set-based ones, the
+    position reached and how many events of the log the range held."""
 
-    def __init__(self, app: ServiceCore, names: Sequence[str]) -> None:
+    events: list[Event]
+    raw: list[tuple[int, str, str, bytes]]  # notification id, stream, Class.Event, state
+    reached: int
+    covered: int
+
+
+class EventSource:
+    """Reads batches of the events whose `Class.Event` names the loader handles.
+
+    Events named in `set_based` are handed back as stored (their JSON is read by DuckDB) when
+    every one of them in the batch is plain JSON the mapper would read as it is (no cipher,
+    no compressor, no `class_version`); otherwise all of them are decoded like the others.
+    """
+
+    def __init__(self, app: ServiceCore, names: Sequence[str],
+                 set_based: Collection[str] = ()) -> None:
         self.app = app
         self.names = list(names)
+        self.set_based = frozenset(set_based)
         recorder: Any = app.recorder
         self.recorder = recorder
         self.statement: Any = None
@@ -120,7 +137,7 @@ class EventSource:
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
-    def read(self, after: int, limit: int) -> tuple[list[Event], int, int]:
+    def read(self, after: int, limit: int) -> Batch:
         """The handled events among the next `limit` positions of the log after `after` (up to
         its head as it was before the read; ranges holding no event at all, a gap of ids, are
         passed over), the position reached, and how many events of the log that range held."""
@@ -131,7 +148,24 @@ class EventSource:
             start, reached = reached, min(head, reached + limit)
             rows = self._rows(start, reached)
         rows.sort(key=itemgetter(0))
-        return [self.decode(*row) for row in rows if row[3] is not None], reached, len(rows)
+        handled = [row for row in rows if row[3] is not None]
+        raw: list[tuple[int, str, str, bytes]] = []
+        if self.set_based:
+            raw = [(n, stream, topic.partition(":")[2], state)
+                   for n, stream, topic, state in handled
+                   if topic.partition(":")[2] in self.set_based]
+            if raw and self._as_stored([state for *_, state in raw]):
+                handled = [row for row in handled
+                           if row[2].partition(":")[2] not in self.set_based]
+            else:
+                raw = []
+        return Batch([self.decode(*row) for row in handled], raw, reached, len(rows))
+
+    def _as_stored(self, states: list[bytes]) -> bool:
+        """Whether these states read as they are stored (no mapper step between)."""
+        mapper = self.app.mapper
+        return (mapper.cipher is None and mapper.compressor is None
+                and not any(b'"class_version"' in bytes(s) for s in states))
 
     def _rows(self, after: int, reached: int) -> list[tuple[Any, ...]]:
         if self.statement is None:  # another recorder (in memory, SQLite): its own reads

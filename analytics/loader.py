@@ -29,6 +29,7 @@ import pyarrow as pa
 from analytics.events import Event, EventSource
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
+from analytics.set_based import SET_BASED, SetBased
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.follow_up import FollowUp
@@ -802,7 +803,7 @@ class AnalyticsLoader:
         self.conn = duckdb.connect(str(self.path))
         create(self.conn)
         self.lock = threading.Lock()
-        self.source = EventSource(app, sorted(HANDLERS))
+        self.source = EventSource(app, sorted(HANDLERS), SET_BASED)
         self.publisher = Publisher(self.conn, self.path)
 
     @property
@@ -822,16 +823,18 @@ class AnalyticsLoader:
 
     def _load_batch(self) -> int:
         position = self.position()
-        events, reached, covered = self.source.read(position, self.batch_size)
+        events, raw, reached, covered = self.source.read(position, self.batch_size)
         if reached <= position:
             return 0
-        with transaction(self.conn):
+        with transaction(self.conn), SetBased(self.conn, raw) as set_based:
+            set_based.before_fold()
             fold = Fold(self.conn, zone=self.zone)
             _preload(fold, events)
             for event in events:
                 fold.current = event.notification_id
                 HANDLERS[event.qualname](fold, event, event.notification_id)
             fold.write()
+            set_based.after_write()
             self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
         return covered
 

@@ -1,0 +1,132 @@
+"""Events folded set-based in DuckDB: the batch's stored states as an Arrow table, each fact
+derived by one statement per kind of event.
+
+These events change nothing that other events of the batch read (their rows, and a work
+order's first clock-on and last change, are set from them alone), so their order against the
+events folded in Python does not matter, only their order among themselves: payments taken are
+inserted before the fold (a refund asked in the same batch finds its payment in the table);
+follow-ups and clock punches after it has written its rows (a punch reads its work order's
+store). Their Python handlers stay registered: a batch holding a state that needs the mapper (a
+`class_version`, a cipher or compressor) is folded in Python, event by event, as a whole.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Self
+
+import duckdb
+import pyarrow as pa
+
+SET_BASED = ("FollowUp.Completed", "FollowUp.Scheduled", "Settlement.PaymentTaken",
+             "WorkOrder.ClockedOff", "WorkOrder.ClockedOn")
+
+EVENTS = pa.schema([("notification_id", pa.int64()), ("originator_id", pa.string()),
+                    ("qualname", pa.string()), ("state", pa.string())])
+
+RawEvent = tuple[int, str, str, bytes]  # notification id, stream, Class.Event, stored state
+
+
+def _fields(qualname: str, paths: Sequence[str]) -> str:
+    """The events of one kind with the JSON values at `paths` as text, parsed once: f[1], …"""
+    listed = ", ".join(f"'$.{p}'" for p in paths)
+    return (f"(SELECT notification_id AS n, originator_id AS id, "
+            f"json_extract_string(state, [{listed}]) AS f "
+            f"FROM batch_events WHERE qualname = '{qualname}')")
+
+
+AT = "audit._data_.at"
+STORE = "audit._data_.store_id"
+
+PAYMENTS = f"""
+INSERT INTO fact_payments BY NAME
+SELECT n AS notification_id, f[1] AS payment_id, id AS settlement_id, f[2] AS store_id,
+       f[3] AS kind, f[4] AS bill, f[5] AS method,
+       coalesce(f[6], f[7])::DECIMAL(18,2) AS amount, f[8]::TIMESTAMPTZ AS paid_at,
+       f[9]::DATE AS business_date, f[10] AS cashier
+FROM {_fields("Settlement.PaymentTaken", [
+    "payment.payment_id", STORE, "payment.kind", "payment.bill", "payment.method",
+    "payment.amount._data_", "payment.amount", AT, "payment.business_date", "payment.cashier"])}
+ORDER BY n"""
+
+FOLLOW_UPS = f"""
+INSERT INTO fact_follow_ups BY NAME
+SELECT id AS follow_up_id, coalesce(f[1]::UUID::VARCHAR, f[2]) AS work_order_id,
+       f[3] AS store_id, f[4]::DATE AS due_on, n AS last_notification_id
+FROM {_fields("FollowUp.Scheduled", ["work_order_id._data_", "work_order_id", STORE, "due_on"])}
+"""
+
+FOLLOWED_UP = f"""
+UPDATE fact_follow_ups t
+SET csi = c.f[1]::INTEGER, completed_at = c.f[2]::TIMESTAMPTZ, complaint = c.f[3] IS NOT NULL,
+    last_notification_id = c.n
+FROM (SELECT * FROM {_fields("FollowUp.Completed", ["csi", AT, "complaint_id"])}
+      QUALIFY row_number() OVER (PARTITION BY id ORDER BY n DESC) = 1) c
+WHERE t.follow_up_id = c.id"""
+
+# hours rounded to 4 places as Decimal's quantize does (half to even; an integer number of
+# seconds over 3,600 never ends in a half at the fifth place)
+CLOCK_PUNCHES = f"""
+INSERT INTO fact_clock_punches BY NAME
+SELECT c.id AS work_order_id, c.f[1]::INTEGER AS job_no, c.f[2] AS technician_id, w.store_id,
+       c.f[3]::TIMESTAMPTZ - c.f[4]::BIGINT * INTERVAL 1 SECOND AS clock_on_at,
+       c.f[3]::TIMESTAMPTZ AS clock_off_at,
+       (((c.f[4]::BIGINT * 10000 + 1800) // 3600)::DECIMAL(18,0) * 0.0001)::DECIMAL(18,4)
+           AS hours,
+       c.n AS notification_id
+FROM {_fields("WorkOrder.ClockedOff", ["job_no", "technician_id", AT, "seconds"])} c
+JOIN fact_work_orders w ON w.work_order_id = c.id
+ORDER BY c.n"""
+
+CLOCKS = f"""
+UPDATE fact_work_orders t
+SET first_clock_on_at = coalesce(t.first_clock_on_at, c.first_on),
+    last_notification_id = greatest(t.last_notification_id, c.last)
+FROM (SELECT id, arg_min(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.ClockedOn')
+             AS first_on, max(n) AS last
+      FROM (SELECT *, 'WorkOrder.ClockedOn' AS q FROM {_fields("WorkOrder.ClockedOn", [AT])}
+            UNION ALL
+            SELECT *, 'WorkOrder.ClockedOff' AS q FROM {_fields("WorkOrder.ClockedOff", [AT])})
+      GROUP BY id) c
+WHERE t.work_order_id = c.id AND (c.last > t.last_notification_id
+                                  OR (t.first_clock_on_at IS NULL AND c.first_on IS NOT NULL))"""
+
+BEFORE_FOLD = (({"Settlement.PaymentTaken"}, PAYMENTS),)
+AFTER_WRITE = (({"FollowUp.Scheduled"}, FOLLOW_UPS), ({"FollowUp.Completed"}, FOLLOWED_UP),
+               ({"WorkOrder.ClockedOff"}, CLOCK_PUNCHES),
+               ({"WorkOrder.ClockedOn", "WorkOrder.ClockedOff"}, CLOCKS))
+
+
+class SetBased:
+    """The set-based events of one batch, registered with DuckDB while it is folded."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, raw: list[RawEvent]) -> None:
+        self.conn = conn
+        self.kinds = Counter(qualname for _, _, qualname, _ in raw)
+        self.table: Any = None
+        if raw:
+            columns = list(zip(*raw, strict=True))
+            self.table = pa.Table.from_arrays(
+                [pa.array(c, type=t.type) for c, t in zip(columns, EVENTS, strict=True)],
+                schema=EVENTS)
+
+    def __enter__(self) -> Self:
+        if self.table is not None:
+            self.conn.register("batch_events", self.table)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.table is not None:
+            self.conn.unregister("batch_events")
+
+    def before_fold(self) -> None:
+        self._run(BEFORE_FOLD)
+
+    def after_write(self) -> None:
+        self._run(AFTER_WRITE)
+
+    def _run(self, statements: Sequence[tuple[set[str], str]]) -> None:
+        for kinds, statement in statements:
+            if any(self.kinds[k] for k in kinds):
+                self.conn.execute(statement)
