@@ -68,6 +68,25 @@ def plain(value: Any) -> Any:
 _SCALARS = frozenset((str, int, bool, float, type(None)))  # stored as they are
 
 
+def json_ready(value: Any) -> Any:
+    """A stored or decoded value as `json.dumps(plain(value), default=str)` writes it, made
+    ready for `json.dumps` alone: a stored decimal is its stored text (the transcoder wrote
+    `str(Decimal)`, which reads back to the same text), any other value JSON has no type for
+    is its `str`."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        if "_type_" in value and len(value) == 2 and "_data_" in value:
+            if value["_type_"] == "decimal_str":
+                return value["_data_"]
+            return json_ready(plain(value))
+        return {k: v if type(v) in _SCALARS else json_ready(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _SCALARS else json_ready(v) for v in value]
+    return str(value)
+
+
 class Event:
     """One stored event: its position, stream, topic and lazily decoded attributes."""
 
@@ -83,6 +102,13 @@ class Event:
         self.aggregate = self.qualname.partition(".")[0]  # e.g. WorkOrder
         self._state = state
         self._cache: dict[str, Any] = {}
+
+    def stored(self, name: str) -> Any:
+        """The attribute as stored (wrappers of decimals, instants, … not converted)."""
+        try:
+            return self._state[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -118,10 +144,11 @@ class EventSource:
     """
 
     def __init__(self, app: ServiceCore, names: Sequence[str],
-                 set_based: Collection[str] = ()) -> None:
+                 set_based: Collection[str] = (), shared: Collection[str] = ()) -> None:
         self.app = app
         self.names = list(names)
         self.set_based = frozenset(set_based)
+        self.shared = frozenset(shared)  # handed back both ways when set_based ones are
         recorder: Any = app.recorder
         self.recorder = recorder
         self.statement: Any = None
@@ -151,9 +178,10 @@ class EventSource:
         handled = [row for row in rows if row[3] is not None]
         raw: list[tuple[int, str, str, bytes]] = []
         if self.set_based:
+            as_stored = self.set_based | self.shared
             raw = [(n, stream, topic.partition(":")[2], state)
                    for n, stream, topic, state in handled
-                   if topic.partition(":")[2] in self.set_based]
+                   if topic.partition(":")[2] in as_stored]
             if raw and self._as_stored([state for *_, state in raw]):
                 handled = [row for row in handled
                            if row[2].partition(":")[2] not in self.set_based]

@@ -19,8 +19,17 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 
+# a work order's status is the one its last event of these gave
+STATUS = {"WorkOrder.CheckedIn": "checked_in", "WorkOrder.JobDispatched": "in_progress",
+          "WorkOrder.BackInProgress": "in_progress", "WorkOrder.ReadyForSettlement":
+          "ready_for_settlement", "WorkOrder.Settled": "settled",
+          "WorkOrder.SettlementReversed": "ready_for_settlement",
+          "WorkOrder.Delivered": "delivered", "WorkOrder.Closed": "closed",
+          "WorkOrder.Cancelled": "cancelled"}
 SET_BASED = ("FollowUp.Completed", "FollowUp.Scheduled", "Settlement.PaymentTaken",
-             "WorkOrder.ClockedOff", "WorkOrder.ClockedOn")
+             "WorkOrder.ClockedOff", "WorkOrder.ClockedOn",
+             *sorted(set(STATUS) - {"WorkOrder.JobDispatched"}))
+SHARED = ("WorkOrder.JobDispatched",)  # read here for the status, folded in Python for the rest
 
 EVENTS = pa.schema([("notification_id", pa.int64()), ("originator_id", pa.string()),
                     ("qualname", pa.string()), ("state", pa.string())])
@@ -92,10 +101,59 @@ FROM (SELECT id, arg_min(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.Cloc
 WHERE t.work_order_id = c.id AND (c.last > t.last_notification_id
                                   OR (t.first_clock_on_at IS NULL AND c.first_on IS NOT NULL))"""
 
+_STATUS_OF = " ".join(f"WHEN '{q}' THEN '{status}'" for q, status in STATUS.items())
+_SETTLING = "('WorkOrder.Settled', 'WorkOrder.SettlementReversed')"
+
+# Per work order, the last event of each kind (a settlement and its reversal are one kind) sets
+# that kind's columns; the last of all its status. Columns of kinds the batch does not hold
+# keep their values.
+MILESTONES = f"""
+UPDATE fact_work_orders t
+SET status = m.status,
+    checked_in_at = CASE WHEN m.checked_in THEN m.checked_in_at ELSE t.checked_in_at END,
+    mileage_in = CASE WHEN m.checked_in THEN m.mileage_in ELSE t.mileage_in END,
+    ready_at = CASE WHEN m.ready THEN m.ready_at ELSE t.ready_at END,
+    settled_at = CASE WHEN m.settling THEN m.settled_at ELSE t.settled_at END,
+    customer_total = CASE WHEN m.settling THEN m.customer_total ELSE t.customer_total END,
+    delivered_at = CASE WHEN m.delivered THEN m.delivered_at ELSE t.delivered_at END,
+    mileage_out = CASE WHEN m.delivered THEN m.mileage_out ELSE t.mileage_out END,
+    closed_at = CASE WHEN m.closed THEN m.closed_at ELSE t.closed_at END,
+    cancelled_at = CASE WHEN m.cancelled THEN m.cancelled_at ELSE t.cancelled_at END,
+    last_notification_id = greatest(t.last_notification_id, m.last)
+FROM (
+    SELECT id, max(n) AS last, arg_max(CASE q {_STATUS_OF} END, n) AS status,
+           bool_or(q = 'WorkOrder.CheckedIn') AS checked_in,
+           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.CheckedIn') AS checked_in_at,
+           max(f[2]::INTEGER) FILTER (WHERE q = 'WorkOrder.CheckedIn') AS mileage_in,
+           bool_or(q = 'WorkOrder.ReadyForSettlement') AS ready,
+           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.ReadyForSettlement') AS ready_at,
+           bool_or(q IN {_SETTLING}) AS settling,
+           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Settled') AS settled_at,
+           max(coalesce(f[3], f[4])::DECIMAL(18,2)) FILTER (WHERE q = 'WorkOrder.Settled')
+               AS customer_total,
+           bool_or(q = 'WorkOrder.Delivered') AS delivered,
+           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Delivered') AS delivered_at,
+           max(f[5]::INTEGER) FILTER (WHERE q = 'WorkOrder.Delivered') AS mileage_out,
+           bool_or(q = 'WorkOrder.Closed') AS closed,
+           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Closed') AS closed_at,
+           bool_or(q = 'WorkOrder.Cancelled') AS cancelled,
+           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Cancelled') AS cancelled_at
+    FROM (SELECT notification_id AS n, originator_id AS id, qualname AS q,
+                 json_extract_string(state, ['$.{AT}', '$.details.mileage_in',
+                                             '$.customer_total._data_', '$.customer_total',
+                                             '$.mileage_out']) AS f
+          FROM batch_events WHERE qualname IN ({", ".join(f"'{q}'" for q in STATUS)})
+          QUALIFY row_number() OVER (
+              PARTITION BY id, CASE WHEN q IN {_SETTLING} THEN 'settling' ELSE q END
+              ORDER BY n DESC) = 1)
+    GROUP BY id) m
+WHERE t.work_order_id = m.id"""
+
 BEFORE_FOLD = (({"Settlement.PaymentTaken"}, PAYMENTS),)
 AFTER_WRITE = (({"FollowUp.Scheduled"}, FOLLOW_UPS), ({"FollowUp.Completed"}, FOLLOWED_UP),
                ({"WorkOrder.ClockedOff"}, CLOCK_PUNCHES),
-               ({"WorkOrder.ClockedOn", "WorkOrder.ClockedOff"}, CLOCKS))
+               ({"WorkOrder.ClockedOn", "WorkOrder.ClockedOff"}, CLOCKS),
+               (set(STATUS), MILESTONES))
 
 
 class SetBased:
