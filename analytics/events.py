@@ -87,6 +87,9 @@ def json_ready(value: Any) -> Any:
     return str(value)
 
 
+_NAMES: dict[str, tuple[str, str]] = {}  # topic: qualified name and aggregate
+
+
 class Event:
     """One stored event: its position, stream, topic and lazily decoded attributes."""
 
@@ -98,8 +101,11 @@ class Event:
         self.notification_id = notification_id
         self.originator_id = originator_id
         self.topic = topic
-        self.qualname = topic.partition(":")[2]  # e.g. WorkOrder.Opened
-        self.aggregate = self.qualname.partition(".")[0]  # e.g. WorkOrder
+        names = _NAMES.get(topic)
+        if names is None:  # e.g. WorkOrder.Opened, WorkOrder
+            qualname = topic.partition(":")[2]
+            names = _NAMES[topic] = (qualname, qualname.partition(".")[0])
+        self.qualname, self.aggregate = names
         self._state = state
         self._cache: dict[str, Any] = {}
 
@@ -178,16 +184,26 @@ class EventSource:
         handled = [row for row in rows if row[3] is not None]
         raw: list[tuple[int, str, str, bytes]] = []
         if self.set_based:
+            qualname = {topic: topic.partition(":")[2] for topic in {row[2] for row in handled}}
             as_stored = self.set_based | self.shared
-            raw = [(n, stream, topic.partition(":")[2], state)
-                   for n, stream, topic, state in handled
-                   if topic.partition(":")[2] in as_stored]
+            raw = [(n, stream, qualname[topic], state) for n, stream, topic, state in handled
+                   if qualname[topic] in as_stored]
             if raw and self._as_stored([state for *_, state in raw]):
-                handled = [row for row in handled
-                           if row[2].partition(":")[2] not in self.set_based]
+                handled = [row for row in handled if qualname[row[2]] not in self.set_based]
             else:
                 raw = []
-        return Batch([self.decode(*row) for row in handled], raw, reached, len(rows))
+        return Batch(self._decoded(handled), raw, reached, len(rows))
+
+    def _decoded(self, rows: list[tuple[Any, ...]]) -> list[Event]:
+        mapper = self.app.mapper
+        if mapper.cipher is not None or mapper.compressor is not None:
+            return [self.decode(*row) for row in rows]
+        loads, events = orjson.loads, []
+        for n, stream, topic, state in rows:  # decode() inlined: one call less per event
+            decoded = loads(state)
+            events.append(Event(n, stream, topic, decoded) if "class_version" not in decoded
+                          else self.decode(n, stream, topic, state))
+        return events
 
     def _as_stored(self, states: list[bytes]) -> bool:
         """Whether these states read as they are stored (no mapper step between)."""

@@ -1,13 +1,18 @@
 """Events folded set-based in DuckDB: the batch's stored states as an Arrow table, each fact
-derived by one statement per kind of event.
+derived by one statement per kind of row.
 
-These events change nothing that other events of the batch read (their rows, and a work
-order's first clock-on and last change, are set from them alone), so their order against the
-events folded in Python does not matter, only their order among themselves: payments taken are
-inserted before the fold (a refund asked in the same batch finds its payment in the table);
-follow-ups and clock punches after it has written its rows (a punch reads its work order's
-store). Their Python handlers stay registered: a batch holding a state that needs the mapper (a
-`class_version`, a cipher or compressor) is folded in Python, event by event, as a whole.
+Growing facts (payments, clock punches) and rows no Python handler touches (follow-ups) are
+inserted from their events. A keyed row the Python fold also writes (a work order, a
+settlement) gets, after the fold has written it, the columns only these events set: per row,
+the last event of each kind sets that kind's columns and the last status-giving event of all
+the status (`WorkOrder.JobDispatched`, `Settlement.Drafted` and `Settlement.Reversed` are read
+here for the status and folded in Python for the rest: SHARED), and `last_notification_id`
+becomes the greater of the two. Rows other events of the batch must find are inserted before
+the fold (a settlement opened, a payment a refund in the same batch refers to).
+
+The Python handlers of these events stay registered: a batch holding a state that needs the
+mapper (a `class_version`, a cipher or compressor) is folded in Python, event by event, as a
+whole; `tests/integration/test_analytics.py` compares both ways.
 """
 
 from __future__ import annotations
@@ -26,10 +31,16 @@ STATUS = {"WorkOrder.CheckedIn": "checked_in", "WorkOrder.JobDispatched": "in_pr
           "WorkOrder.SettlementReversed": "ready_for_settlement",
           "WorkOrder.Delivered": "delivered", "WorkOrder.Closed": "closed",
           "WorkOrder.Cancelled": "cancelled"}
-SET_BASED = ("FollowUp.Completed", "FollowUp.Scheduled", "Settlement.PaymentTaken",
+# a settlement's status likewise; its bills are folded in Python
+SETTLEMENT_STATUS = {"Settlement.Opened": "open", "Settlement.Drafted": "draft",
+                     "Settlement.Confirmed": "confirmed", "Settlement.Settled": "settled",
+                     "Settlement.Reversed": "open"}
+SET_BASED = ("FollowUp.Completed", "FollowUp.Scheduled", "Settlement.Confirmed",
+             "Settlement.Opened", "Settlement.PaymentTaken", "Settlement.Settled",
              "WorkOrder.ClockedOff", "WorkOrder.ClockedOn",
              *sorted(set(STATUS) - {"WorkOrder.JobDispatched"}))
-SHARED = ("WorkOrder.JobDispatched",)  # read here for the status, folded in Python for the rest
+# read here for the status, folded in Python for the rest
+SHARED = ("Settlement.Drafted", "Settlement.Reversed", "WorkOrder.JobDispatched")
 
 EVENTS = pa.schema([("notification_id", pa.int64()), ("originator_id", pa.string()),
                     ("qualname", pa.string()), ("state", pa.string())])
@@ -149,11 +160,48 @@ FROM (
     GROUP BY id) m
 WHERE t.work_order_id = m.id"""
 
-BEFORE_FOLD = (({"Settlement.PaymentTaken"}, PAYMENTS),)
+SETTLEMENTS = f"""
+INSERT INTO fact_settlements BY NAME
+SELECT id AS settlement_id, coalesce(f[1]::UUID::VARCHAR, f[2]) AS work_order_id,
+       f[3] AS store_id, 'open' AS status, n AS last_notification_id
+FROM {_fields("Settlement.Opened", ["work_order_id._data_", "work_order_id", STORE])}"""
+
+_SETTLEMENT_STATUS_OF = " ".join(f"WHEN '{q}' THEN '{status}'"
+                                 for q, status in SETTLEMENT_STATUS.items())
+
+# a reversal empties the number and both instants; the last of it and a confirmation (a
+# settlement) of a settlement gives them
+SETTLEMENT_STEPS = f"""
+UPDATE fact_settlements t
+SET status = m.status,
+    number = CASE WHEN m.numbering THEN m.number ELSE t.number END,
+    confirmed_at = CASE WHEN m.numbering THEN m.confirmed_at ELSE t.confirmed_at END,
+    settled_at = CASE WHEN m.settling THEN m.settled_at ELSE t.settled_at END,
+    last_notification_id = greatest(t.last_notification_id, m.last)
+FROM (
+    SELECT id, max(n) AS last, arg_max(CASE q {_SETTLEMENT_STATUS_OF} END, n) AS status,
+           bool_or(q IN ('Settlement.Confirmed', 'Settlement.Reversed')) AS numbering,
+           arg_max_null(CASE WHEN q = 'Settlement.Confirmed' THEN f[2] END, n)
+               FILTER (WHERE q IN ('Settlement.Confirmed', 'Settlement.Reversed')) AS number,
+           arg_max_null(CASE WHEN q = 'Settlement.Confirmed' THEN f[1]::TIMESTAMPTZ END, n)
+               FILTER (WHERE q IN ('Settlement.Confirmed', 'Settlement.Reversed'))
+               AS confirmed_at,
+           bool_or(q IN ('Settlement.Settled', 'Settlement.Reversed')) AS settling,
+           arg_max_null(CASE WHEN q = 'Settlement.Settled' THEN f[1]::TIMESTAMPTZ END, n)
+               FILTER (WHERE q IN ('Settlement.Settled', 'Settlement.Reversed'))
+               AS settled_at
+    FROM (SELECT notification_id AS n, originator_id AS id, qualname AS q,
+                 json_extract_string(state, ['$.{AT}', '$.number']) AS f
+          FROM batch_events
+          WHERE qualname IN ({", ".join(f"'{q}'" for q in SETTLEMENT_STATUS)}))
+    GROUP BY id) m
+WHERE t.settlement_id = m.id"""
+
+BEFORE_FOLD = (({"Settlement.PaymentTaken"}, PAYMENTS), ({"Settlement.Opened"}, SETTLEMENTS))
 AFTER_WRITE = (({"FollowUp.Scheduled"}, FOLLOW_UPS), ({"FollowUp.Completed"}, FOLLOWED_UP),
                ({"WorkOrder.ClockedOff"}, CLOCK_PUNCHES),
                ({"WorkOrder.ClockedOn", "WorkOrder.ClockedOff"}, CLOCKS),
-               (set(STATUS), MILESTONES))
+               (set(STATUS), MILESTONES), (set(SETTLEMENT_STATUS), SETTLEMENT_STEPS))
 
 
 class SetBased:
