@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from analytics.events import Event, EventSource
+from analytics.events import Event, EventSource, json_ready
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
+from analytics.set_based import SET_BASED, SHARED, SetBased
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.follow_up import FollowUp
@@ -55,6 +56,11 @@ def _arrow_type(sql_type: str) -> pa.DataType:
 
 
 SCHEMAS = {t.name: pa.schema([(c, _arrow_type(ty)) for c, ty in t.columns]) for t in TABLES}
+COLUMNS = {t.name: tuple(t.column_names) for t in TABLES}
+# what `Fold` reads of a row: instants as naive UTC (DuckDB makes a zone-aware datetime of a
+# TIMESTAMPTZ at three times the cost; Arrow writes a naive one back as UTC)
+SELECTED = {t.name: ", ".join(f"timezone('UTC', {c})" if ty == "TIMESTAMPTZ" else c
+                              for c, ty in t.columns) for t in TABLES}
 
 
 def _money(value: Any) -> Decimal | None:
@@ -101,11 +107,12 @@ class Fold:
             return
         first = spec.key[0]
         found = self.conn.execute(
-            f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {first} IN "
+            f"SELECT {SELECTED[table]} FROM {table} WHERE {first} IN "
             f"(SELECT unnest(?::VARCHAR[]))", [wanted]).fetchall()
         cache = self.rows.setdefault(table, {})
+        names = COLUMNS[table]
         for values_row in found:
-            row = dict(zip(spec.column_names, values_row, strict=True))
+            row = dict(zip(names, values_row, strict=True))
             key = tuple(row[k] for k in spec.key)
             if key not in cache:  # a row this batch already holds is newer
                 self._remember(table, key, row)
@@ -121,8 +128,7 @@ class Fold:
             where = " AND ".join(f"{k} = ?" for k in spec.key)
             # fetchall, not fetchone: an unfinished result keeps the connection busy
             found = self.conn.execute(
-                f"SELECT {', '.join(spec.column_names)} FROM {table} WHERE {where}",
-                list(key)).fetchall()
+                f"SELECT {SELECTED[table]} FROM {table} WHERE {where}", list(key)).fetchall()
             self._remember(table, key, dict(zip(spec.column_names, found[0], strict=True))
                            if found else None)
             if not found:
@@ -131,7 +137,7 @@ class Fold:
 
     def put(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         spec = BY_NAME[table]
-        full = {c: row.get(c) for c in spec.column_names}
+        full = {c: row.get(c) for c in COLUMNS[table]}
         key = tuple(full[k] for k in spec.key)
         cache = self.rows.setdefault(table, {})
         if (cache[key] is None) if key in cache else key[0] in self.loaded.get(table, ()):
@@ -422,22 +428,28 @@ def _s_opened(fold: Fold, e: Settlement.Opened, n: int) -> None:
 
 
 def _bill_figures(row: dict[str, Any], bills: dict[str, Any]) -> None:
-    lines = [ln for b in bills.values() for ln in b["lines"]]
+    """The settlement's figures from its bills, stored (`Event.stored`) or decoded."""
+    text = json_ready(bills)  # every amount as the text the JSON copy holds
+    lines = [ln for b in text.values() for ln in b["lines"]]
     row.update(
-        revenue=sum((ln["net"] - ln["vat"] for ln in lines), Decimal(0)),
-        vat=sum((ln["vat"] for ln in lines), Decimal(0)),
-        parts_cost=sum((ln["cost"] for ln in lines), Decimal(0)),
-        discount=sum((ln["discount"] for ln in lines), Decimal(0)),
-        **{f"{kind}_total": bills[kind]["total"] if kind in bills else None
+        revenue=sum((Decimal(ln["net"]) - Decimal(ln["vat"]) for ln in lines), Decimal(0)),
+        vat=sum((Decimal(ln["vat"]) for ln in lines), Decimal(0)),
+        parts_cost=sum((Decimal(ln["cost"]) for ln in lines), Decimal(0)),
+        discount=sum((Decimal(ln["discount"]) for ln in lines), Decimal(0)),
+        **{f"{kind}_total": _decimal(text[kind]["total"]) if kind in text else None
            for kind in ("customer", "warranty", "insurance", "internal")},
-        bills_json=json.dumps(bills, default=str))
+        bills_json=json.dumps(text))
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 @on(Settlement.Drafted)
-def _s_drafted(fold: Fold, e: Settlement.Drafted, n: int) -> None:
+def _s_drafted(fold: Fold, e: Event, n: int) -> None:
     row = _settlement(fold, e)
     row["status"] = "draft"
-    _bill_figures(row, e.bills)
+    _bill_figures(row, e.stored("bills"))  # not decoded: read as text, summed as Decimals
     _reset_discounts(fold, row["work_order_id"])
 
 
@@ -802,7 +814,7 @@ class AnalyticsLoader:
         self.conn = duckdb.connect(str(self.path))
         create(self.conn)
         self.lock = threading.Lock()
-        self.source = EventSource(app, sorted(HANDLERS))
+        self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
 
     @property
@@ -822,16 +834,18 @@ class AnalyticsLoader:
 
     def _load_batch(self) -> int:
         position = self.position()
-        events, reached, covered = self.source.read(position, self.batch_size)
+        events, raw, reached, covered = self.source.read(position, self.batch_size)
         if reached <= position:
             return 0
-        with transaction(self.conn):
+        with transaction(self.conn), SetBased(self.conn, raw) as set_based:
+            set_based.before_fold()
             fold = Fold(self.conn, zone=self.zone)
             _preload(fold, events)
             for event in events:
                 fold.current = event.notification_id
                 HANDLERS[event.qualname](fold, event, event.notification_id)
             fold.write()
+            set_based.after_write()
             self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
         return covered
 

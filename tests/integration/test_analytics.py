@@ -461,6 +461,45 @@ def test_rebuild_equals_incremental_loading(container: Container, tmp_path: Path
         loader.close()
 
 
+def test_set_based_events_give_the_tables_of_the_python_fold(container: Container,
+                                                             tmp_path: Path) -> None:
+    store = "SB" + uuid.uuid4().hex[:6].upper()
+    day = "2025-04-20"
+    for n in range(3):  # clock punches, payments, follow-ups scheduled and completed
+        visit(container, store, day, n)
+    shop = Shop(container, store)  # a settlement reversed, and a visit cancelled
+    wo = _worked_visit(container, shop, day)
+    sid = shop.settle(wo, at(day, "06:00"), [("cash", "300.00")])
+    container.settlements.reverse(shop.r("manager", at(day, "06:30")), sid, reason="wrong bill")
+    cancelled, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "07:00"))
+    container.work_orders.cancel(shop.r("advisor", at(day, "07:10")), cancelled,
+                                 reason="customer left")
+    in_sql, in_python = (AnalyticsLoader(container.app, tmp_path / f"{name}.duckdb",
+                                         batch_size=size)
+                         for name, size in (("sql", 7), ("python", 100_000)))
+    in_python.source.set_based = frozenset()  # every event through its Python handler
+    try:
+        for loader in (in_sql, in_python):
+            loader.catch_up()
+        for table in TABLES:
+            assert table_rows(in_sql.conn, table.name) == table_rows(in_python.conn,
+                                                                     table.name), table.name
+        assert in_sql.conn.execute(
+            "SELECT count(*), count(csi), count(DISTINCT p.notification_id), "
+            "count(DISTINCT c.notification_id) FROM fact_follow_ups f "
+            "JOIN fact_settlements s USING (work_order_id) "
+            "JOIN fact_payments p USING (settlement_id) "
+            "JOIN fact_clock_punches c USING (work_order_id) WHERE f.store_id = ?",
+            [store]).fetchone() == (3, 3, 3, 3)
+        assert in_sql.conn.execute(
+            "SELECT status, count(*) FROM fact_work_orders WHERE store_id = ? GROUP BY 1 "
+            "ORDER BY 1", [store]).fetchall() == [("cancelled", 1), ("closed", 3),
+                                                  ("ready_for_settlement", 1)]
+    finally:
+        in_sql.close()
+        in_python.close()
+
+
 def _worked_visit(container: Container, shop: Shop, day: str,
                   warranty_hours: str | None = None) -> UUID:
     """A repair opened at 03:00, checked in, one hour of customer labor at 300.00 (and
