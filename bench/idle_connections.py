@@ -54,13 +54,18 @@ PROCESSES: list[tuple[str, list[str], dict[str, str]]] = [
 ]
 
 
-def count_backends(admin_url: str, dbname: str) -> dict[str, int]:
-    """Backends connected to `dbname` by state (idle, active, ...), without the asking one."""
+def count_backends(admin_url: str, dbname: str) -> tuple[dict[str, int], list[str]]:
+    """Backends connected to `dbname` by state (idle, active, ...), without the asking one, and
+    the last statement of each (the start of it): what each connection is there for."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT coalesce(state, 'none'), count(*) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid() GROUP BY 1", (dbname,)).fetchall()
-    return {str(state): int(n) for state, n in rows}
+            "SELECT coalesce(state, 'none'), left(regexp_replace(query, '\\s+', ' ', 'g'), 70) "
+            "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (dbname,)).fetchall()
+    states: dict[str, int] = {}
+    for state, _query in rows:
+        states[str(state)] = states.get(str(state), 0) + 1
+    return states, sorted(str(query) for _state, query in rows)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
@@ -96,7 +101,7 @@ def measure(server: Server, label: str, command: list[str], extra: dict[str, str
             health = f"http://127.0.0.1:{port}/health" + ("/ready" if command == ["serve"] else "")
             wait_healthy(health, proc)
             time.sleep(idle)
-            backends = count_backends(server.url, dbname)
+            backends, last_statements = count_backends(server.url, dbname)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -106,8 +111,11 @@ def measure(server: Server, label: str, command: list[str], extra: dict[str, str
                 proc.wait()
             shutil.rmtree(data_dir, ignore_errors=True)
     row = {"process": label, "command": "servicecore " + " ".join(command),
-           "environment": extra, "connections": sum(backends.values()), "by_state": backends}
+           "environment": extra, "connections": sum(backends.values()), "by_state": backends,
+           "last_statements": last_statements}
     print(f"{label:<50} {row['connections']:>3} connections  {backends}", flush=True)
+    for statement in last_statements:
+        print(f"    {statement}", flush=True)
     return row
 
 

@@ -88,18 +88,21 @@ def test_processes_start_after_what_they_need(services: dict[str, dict[str, Any]
 
 def test_the_pools_fit_within_postgresqls_default_connections(
         services: dict[str, dict[str, Any]]) -> None:
-    """Each process: its pool, plus the health check's connection (API) or one session per
-    projection (projections worker); an API replica of N worker processes is N + 1 processes
-    (the parent keeps a pool of its own); the whole layout stays below max_connections = 100."""
-    extra = {"api": 1, "projections": 6}
+    """Each process: its pool, plus the health check's connection and the event loop's read
+    pool, sized by the same setting (API), or the projections' lock sessions and the log
+    watch's LISTEN (projections worker: one lock session for all views as a group, six when
+    SERVICECORE_PROJECTION_GROUP is off; the larger count is taken); an API replica of N worker
+    processes is N + 1 processes (the parent counted as if it served too); the whole layout
+    stays below max_connections = 100."""
     total = 0
     for name in ("api", "projections", "analytics", "relay"):
         service = services[name]
         pool = int(service["environment"]["SERVICECORE_POOL_SIZE"])
+        extra = {"api": pool + 1, "projections": 6 + 1}.get(name, 0)
         replicas = int((service.get("deploy") or {}).get("replicas", 1))
         workers = int(service["environment"].get("SERVICECORE_WORKERS", "1"))
         processes = workers + 1 if workers > 1 else 1
-        total += replicas * processes * (pool + extra.get(name, 0))
+        total += replicas * processes * (pool + extra)
     assert total <= 90, total
 
 
