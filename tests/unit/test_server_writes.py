@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from servicecore.server import HeadWithBody, header_timeout_protocol
+from tests.live_server import serving
 
 
 class Recorded:
@@ -84,22 +83,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 @contextmanager
 def served() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", lifespan="off",
-                                           http=header_timeout_protocol(5.0)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(app, lifespan="off", http=header_timeout_protocol(5.0)) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _read_until(conn: socket.socket, end: bytes) -> bytes:
