@@ -9,10 +9,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.process import WorkerProcess
+    from workers.supervisor import Supervisor
 
 log = logging.getLogger("servicecore")
 
@@ -93,6 +97,13 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _supervisor_of(processes: list[WorkerProcess]) -> Supervisor:
+    """The running worker's supervisor (a loop that starts another runs under it)."""
+    supervisor = processes[0].supervisor
+    assert supervisor is not None
+    return supervisor
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from workers.health import WorkerHealth
@@ -100,6 +111,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.process import WorkerProcess, analytics_probe, projection_probe
     from workers.supervisor import Loop
 
+    processes: list[WorkerProcess] = []  # the one below: its supervisor, once it runs
     if args.kind in ("relay", "kafka-projection") and not settings.kafka_bootstrap_servers:
         print(f"worker {args.kind} needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
@@ -126,13 +138,16 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         for runner in runners:
             watch.subscribe(runner)
         loops = [("projection-log-watch", watch.run)]
-        loops += [(name, loop) for name, loop, _up in container.projection_loops(runners)]
+        loops += [(name, loop) for name, loop, _up in container.projection_loops(
+            runners, lambda name, loop, up: _supervisor_of(processes).start(name, loop, up))]
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active]})
+    process = WorkerProcess(args.kind, loops, health, container.database_url,
+                            settings.worker_metrics_host, settings.worker_metrics_port)
+    processes.append(process)
     try:
-        return WorkerProcess(args.kind, loops, health, container.database_url,
-                             settings.worker_metrics_host, settings.worker_metrics_port).run()
+        return process.run()
     finally:
         container.close()
 

@@ -77,6 +77,10 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
     }
 
 
+def _runner_loop(runner: ProjectionRunner) -> tuple[str, Loop, Callable[[], bool]]:
+    return f"projection-{runner.view.name}", runner.run, runner.is_connected
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -242,17 +246,20 @@ class Container:
         for runner in self.runners:
             watch.subscribe(runner)
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
-        for name, loop, up in self.projection_loops(self.runners):
+        for name, loop, up in self.projection_loops(self.runners, self._supervise):
             self._supervise(name, loop, up)
 
-    def projection_loops(self, runners: list[ProjectionRunner]
+    def projection_loops(self, runners: list[ProjectionRunner],
+                         supervise: Callable[[str, Loop, Callable[[], bool]], None]
                          ) -> list[tuple[str, Loop, Callable[[], bool]]]:
-        """The loops that run `runners`: one for the group (`projection_group`), or one each."""
+        """The loops that run `runners`: one for the group (`projection_group`), or one each.
+        `supervise` starts the loop of a view that failed in the group and leaves it."""
         if self.settings.projection_group and runners:
-            group = ProjectionGroup(self.app, self.pool, runners,
-                                    batch_size=self.settings.projection_batch_size)
+            group = ProjectionGroup(
+                self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
+                on_alone=lambda r: supervise(*_runner_loop(r)))
             return [("projections", group.run, group.is_connected)]
-        return [(f"projection-{r.view.name}", r.run, r.is_connected) for r in runners]
+        return [_runner_loop(r) for r in runners]
 
     def make_analytics_loader(self) -> AnalyticsLoader:
         """The DuckDB loader (closed with the container)."""

@@ -17,9 +17,12 @@ Exactly once, as for one runner: every view's rows and its position commit toget
 the lock of its position row; a failure in any view rolls the whole batch back, every
 position included, so a retry applies the same events again to the same rows, to none twice.
 After a failed batch the views run in transactions of their own until a round of them
-succeeds: a view whose events cannot be applied then holds up only itself, the others are
-brought to the head on every start of the loop (between two starts, the supervisor's backoff
-of up to 10 s, they wait). The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
+succeeds. A view that fails there on its own, not for want of the database, leaves the group
+for the life of the process (`on_alone`: the container supervises it as a loop of its own,
+`projection-<view>`, which fails, backs off and reports as any loop; its advisory lock is
+handed over): the others go on as a group at once, so one view's broken event never holds up
+the rest. Without `on_alone`, and when the database is away, the failure is raised once every
+view had its turn (the supervisor starts the group again). The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
 that is holding is left out of the batch, and joins the next one once its hold ends.
 
 The group takes each of its views' advisory locks (sorted by name, so two groups never each
@@ -32,6 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -41,6 +45,7 @@ from domain.application import ServiceCore
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 from workers.projection_runner import SAFETY_SECONDS, ProjectionRunner
+from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"
@@ -49,7 +54,8 @@ UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext(%s))"
 
 class ProjectionGroup:
     def __init__(self, app: ServiceCore, pool: ConnectionPool,
-                 runners: list[ProjectionRunner], *, batch_size: int = 500) -> None:
+                 runners: list[ProjectionRunner], *, batch_size: int = 500,
+                 on_alone: Callable[[ProjectionRunner], None] | None = None) -> None:
         if len({r.position_name for r in runners}) != len(runners):
             raise ValueError("a view appears twice in a projection group")
         self.app = app
@@ -64,6 +70,9 @@ class ProjectionGroup:
         self.behind: list[ProjectionRunner] = []  # left out of the last batch: far behind
         self.solo = False  # after a failed batch: one transaction per view until all succeed
         self.connected = False
+        self.on_alone = on_alone
+        self.alone: list[ProjectionRunner] = []  # left the group after failing on their own
+        self._lock_conn: psycopg.Connection[Any] | None = None
 
     def is_connected(self) -> bool:
         return self.connected
@@ -137,6 +146,7 @@ class ProjectionGroup:
         self.pool.check()
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+                self._lock_conn = lock_conn
                 self.connected = True
                 for runner in self.runners:
                     runner.connected = True
@@ -153,6 +163,7 @@ class ProjectionGroup:
                 self._follow(stop)
         finally:
             self.connected = False
+            self._lock_conn = None
             for runner in self.runners:
                 runner.active = runner.connected = False
 
@@ -173,6 +184,9 @@ class ProjectionGroup:
             for runner in self.runners:
                 runner._own = True  # catch up first
         while not stop.is_set():
+            if not self.runners:  # every view left to run on its own
+                stop.wait()
+                return
             with self.signalled:
                 now = time.monotonic()
                 holds = {r.position_name: self._hold(r, now) for r in self.runners}
@@ -192,6 +206,7 @@ class ProjectionGroup:
             self.batched_at[runner.position_name] = now
         if self.solo:
             moved = self._solo(due)
+            due = [runner for runner in due if runner in self.runners]
         else:
             try:
                 moved = self.run_batch(due)
@@ -213,10 +228,10 @@ class ProjectionGroup:
                     runner._own = True  # a full batch, or far behind: more may follow
 
     def _solo(self, due: list[ProjectionRunner]) -> dict[str, int]:
-        """One transaction per batch and view; the first failure is raised once every view
-        had its turn, the others brought to the head first: while one view keeps failing, the
-        others are behind by at most what came between two starts of the loop (the
-        supervisor's backoff). The group stays in this mode until a round succeeds."""
+        """One transaction per batch and view, each brought to the head. A view that fails on
+        its own leaves the group (`_leave`, when there is `on_alone`); any other failure is
+        raised once every view had its turn. The group stays in this mode until a round
+        succeeds."""
         moved: dict[str, int] = {}
         failure: Exception | None = None
         for runner in due:
@@ -227,6 +242,9 @@ class ProjectionGroup:
                     total += count
                 moved[runner.position_name] = total
             except Exception as error:  # noqa: BLE001 - raised below, after the others' turn
+                if self._may_leave(error):
+                    self._leave(runner, error)
+                    continue
                 failure = failure or error
                 with self.signalled:
                     runner._own = True
@@ -234,6 +252,26 @@ class ProjectionGroup:
             raise failure
         self.solo = False
         return moved
+
+    def _may_leave(self, error: Exception) -> bool:
+        """A failure of the view itself (its handler, its rows), with somewhere to go: not the
+        database being away, which every view would meet and the supervisor waits out."""
+        return (self.on_alone is not None and self._lock_conn is not None
+                and not isinstance(error, CONNECTION_ERRORS))
+
+    def _leave(self, runner: ProjectionRunner, error: Exception) -> None:
+        """`runner` leaves the group: its lock is let go and it runs as a loop of its own."""
+        assert self.on_alone is not None and self._lock_conn is not None
+        log.error("projection %s failed in the group (%s: %s); it runs on its own from now on, "
+                  "the other views go on as a group", runner.position_name,
+                  type(error).__name__, error, exc_info=error)
+        self.runners.remove(runner)
+        self.alone.append(runner)
+        self._lock_conn.execute(UNLOCK_SQL, ("projection:" + runner.position_name,))
+        runner.active = runner.connected = False
+        runner._signalled = threading.Condition()  # its own wake-ups from now on
+        runner._own = True
+        self.on_alone(runner)
 
     def _hold(self, runner: ProjectionRunner, now: float) -> float | None:
         """(Under `signalled`.) `ProjectionRunner.watched_hold` for a member: how long its next

@@ -17,6 +17,7 @@ from servicecore.container import Container
 from tests.integration.support import head, open_order, request
 from workers.projection_group import ProjectionGroup
 from workers.projection_runner import SAFETY_SECONDS, ProjectionRunner
+from workers.supervisor import Supervisor
 
 
 def _view(container: Container, name: str) -> ReadModel:
@@ -191,6 +192,58 @@ def test_after_a_failed_batch_a_failing_view_stops_only_itself(
         assert conn.execute("SELECT count(*) FROM group_ledger_solo").fetchone() == \
             conn.execute("SELECT count(*) FROM servicecore_events WHERE notification_id > %s "
                          "AND notification_id <= %s", (start, last)).fetchone()
+
+
+def _until(done: Any, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_view_failing_on_its_own_leaves_the_group_and_the_others_go_on_at_once(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    stock, ledger = _view(container, "stock"), Ledger("zz_ledger")
+    _fresh(container, stock, "_lv", start)
+    _fresh(container, ledger, "_lv", start)
+    stock_runner = ProjectionRunner(container.app, container.pool, stock, suffix="_lv")
+    ledger_runner = ProjectionRunner(container.app, container.pool, ledger, suffix="_lv")
+    supervisor = Supervisor(container.database_url)
+    group = ProjectionGroup(  # as the container wires it: a view that leaves, supervised
+        container.app, container.pool, [stock_runner, ledger_runner],
+        on_alone=lambda r: supervisor.start("alone-" + r.position_name, r.run, r.is_connected))
+    ledger.poisoned.set()
+    supervisor.start("group-lv", group.run, group.is_connected)
+    try:
+        _receipts(container, store_id, 1)
+        # The group's batch fails (the supervisor starts the group again), then one
+        # transaction per view: the ledger fails on its own and leaves the group.
+        _until(lambda: group.alone == [ledger_runner], "the ledger did not leave the group")
+        assert group.runners == [stock_runner]
+
+        # From then on the stock view follows the log without the group failing again,
+        # while the ledger, a loop of its own, fails and is started again by itself.
+        _receipts(container, store_id, 2)
+        last = head(container.app)
+        _until(lambda: _position(container, "stock_lv") == last, "the stock view stopped")
+        _until(lambda: supervisor.states()["alone-zz_ledger_lv"]["restarts"] >= 1,
+               "the ledger's own loop did not fail")
+        states = supervisor.states()
+        assert states["group-lv"]["restarts"] == 1 and states["group-lv"]["state"] == "running"
+        assert "cannot apply" in states["alone-zz_ledger_lv"]["last_error"]
+        assert _position(container, "zz_ledger_lv") == start
+        assert _rows(container, stock, "_lv") != {t: [] for t in stock.tables}
+
+        # The cause gone, the ledger catches up alone: every event once (its primary key).
+        ledger.poisoned.clear()
+        _until(lambda: _position(container, "zz_ledger_lv") == last, "the ledger stayed behind")
+        with container.pool.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM group_ledger_lv").fetchone() == \
+                conn.execute("SELECT count(*) FROM servicecore_events WHERE notification_id "
+                             "> %s AND notification_id <= %s", (start, last)).fetchone()
+    finally:
+        supervisor.stop()
 
 
 def test_a_second_group_waits_on_standby_while_the_first_holds_the_views(
