@@ -605,7 +605,9 @@ def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(
         # its log is one JSON object per line, each naming the worker
         logged = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         assert {e["service"] for e in logged} == {"worker-projections"}
-        assert any(e["message"].startswith("projection work_orders active") for e in logged)
+        # the views run as one group (SERVICECORE_PROJECTION_GROUP, the default)
+        assert any(e["message"].startswith("projections ") and "work_orders" in e["message"]
+                   and e["message"].endswith("active as one group") for e in logged)
     finally:
         if worker.poll() is None:
             worker.kill()
