@@ -44,11 +44,10 @@ from psycopg_pool import ConnectionPool
 from domain.application import ServiceCore
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
-from workers.projection_runner import SAFETY_SECONDS, ProjectionRunner
+from workers.projection_runner import LOCK_SQL, ProjectionRunner
 from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
-LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"
 UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext(%s))"
 
 
@@ -170,7 +169,7 @@ class ProjectionGroup:
     def _lock_all(self, conn: psycopg.Connection[Any]) -> bool:
         held: list[str] = []
         for runner in self.runners:  # sorted by name: two groups never each hold a part
-            key = "projection:" + runner.position_name
+            key = runner.lock_key
             got = conn.execute(LOCK_SQL, (key,)).fetchone()
             if not (got and got[0]):
                 for name in held:
@@ -267,20 +266,13 @@ class ProjectionGroup:
                   type(error).__name__, error, exc_info=error)
         self.runners.remove(runner)
         self.alone.append(runner)
-        self._lock_conn.execute(UNLOCK_SQL, ("projection:" + runner.position_name,))
+        self._lock_conn.execute(UNLOCK_SQL, (runner.lock_key,))
         runner.active = runner.connected = False
         runner._signalled = threading.Condition()  # its own wake-ups from now on
         runner._own = True
         self.on_alone(runner)
 
     def _hold(self, runner: ProjectionRunner, now: float) -> float | None:
-        """(Under `signalled`.) `ProjectionRunner.watched_hold` for a member: how long its next
-        batch may wait (None: it is due). Nothing told: a batch all the same `SAFETY_SECONDS`
-        after its last one."""
-        if runner._own or runner._others >= runner.batch_size:
-            return None
-        if not runner._others:
-            left = self.batched_at[runner.position_name] + SAFETY_SECONDS - now
-            return left if left > 0 else None
-        left = runner.advanced_at + runner.idle_advance_seconds - now
-        return left if left > 0 and runner.view.handles is not None else None
+        """(Under `signalled`.) How long a member's next batch may wait (None: it is due):
+        `ProjectionRunner.watched_hold`, the quiet poll counted from its last batch."""
+        return runner.watched_hold(self.batched_at[runner.position_name], now)

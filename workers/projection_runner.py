@@ -43,6 +43,7 @@ IDLE_ADVANCE_SECONDS = 0.1
 # A runner fed by a LogWatch runs a batch after this long without a signal all the same (as a
 # runner that listens itself does after this long without a notification).
 SAFETY_SECONDS = 0.5
+LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
 
 
 class ProjectionRunner:
@@ -146,8 +147,7 @@ class ProjectionRunner:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
                 self.connected = True
                 while not stop.is_set():
-                    got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                            ("projection:" + self.position_name,)).fetchone()
+                    got = lock_conn.execute(LOCK_SQL, (self.lock_key,)).fetchone()
                     if got and got[0]:
                         break
                     stop.wait(1.0)
@@ -212,15 +212,26 @@ class ProjectionRunner:
                 with self._signalled:
                     self._own = True  # a full batch: more may follow it already
 
-    def watched_hold(self) -> float | None:
+    @property
+    def lock_key(self) -> str:
+        """The advisory lock (`LOCK_SQL`) its holder alone applies the view's batches under."""
+        return "projection:" + self.position_name
+
+    def watched_hold(self, batched_at: float | None = None,
+                     now: float | None = None) -> float | None:
         """(Under `_signalled`.) How long to wait before the next batch (None: run it now).
-        Nothing told: `SAFETY_SECONDS`, then a batch all the same. Only events the view does
-        not handle, fewer than a batch: what is left of `idle_advance_seconds`."""
+        Nothing told: `SAFETY_SECONDS` (from `batched_at`, the last batch, when given), then a
+        batch all the same. Only events the view does not handle, fewer than a batch: what is
+        left of `idle_advance_seconds`."""
         if self._own or self._others >= self.batch_size:
             return None
+        now = time.monotonic() if now is None else now
         if not self._others:
-            return SAFETY_SECONDS
-        left = self.advanced_at + self.idle_advance_seconds - time.monotonic()
+            if batched_at is None:
+                return SAFETY_SECONDS
+            left = batched_at + SAFETY_SECONDS - now
+            return left if left > 0 else None
+        left = self.advanced_at + self.idle_advance_seconds - now
         return left if left > 0 and self.view.handles is not None else None
 
     def may_hold(self, conn: psycopg.Connection[Any]) -> float | None:
