@@ -119,16 +119,23 @@ def test_a_group_of_views_at_different_positions_gives_the_rows_of_a_runner_each
         assert _rows(container, view, "_grp") == _rows(container, view, "_one"), view.name
 
 
+def _stock_and_ledger(container: Container, start: int, *suffixes: str
+                      ) -> tuple[ReadModel, Ledger]:
+    """The stock view and a ledger named after it ("zz_": applied after the stock view's rows
+    in a group's batch), fresh at `start` under each of `suffixes`."""
+    stock, ledger = _view(container, "stock"), Ledger("zz_ledger")
+    for suffix in suffixes:
+        _fresh(container, stock, suffix, start)
+        _fresh(container, ledger, suffix, start)
+    return stock, ledger
+
+
 def test_a_failing_view_rolls_back_the_whole_batch_and_a_retry_applies_each_event_once(
         container: Container, store_id: str) -> None:
     start = head(container.app)
     _receipts(container, store_id, 2)
     last = head(container.app)
-    stock = _view(container, "stock")
-    ledger = Ledger("zz_ledger")  # after "stock" by name: applied after the stock view's rows
-    for suffix in ("_fail", "_ref"):
-        _fresh(container, stock, suffix, start)
-        _fresh(container, ledger, suffix, start)
+    stock, ledger = _stock_and_ledger(container, start, "_fail", "_ref")
     ProjectionRunner(container.app, container.pool, stock, suffix="_ref").catch_up()
     stock_runner = ProjectionRunner(container.app, container.pool, stock, suffix="_fail")
     ledger_runner = ProjectionRunner(container.app, container.pool, ledger, suffix="_fail")
@@ -162,10 +169,7 @@ def test_after_a_failed_batch_a_failing_view_stops_only_itself(
     start = head(container.app)
     _receipts(container, store_id, 1)
     last = head(container.app)
-    stock = _view(container, "stock")
-    ledger = Ledger("zz_ledger")
-    _fresh(container, stock, "_solo", start)
-    _fresh(container, ledger, "_solo", start)
+    stock, ledger = _stock_and_ledger(container, start, "_solo")
     group = ProjectionGroup(container.app, container.pool, [  # one event per batch
         ProjectionRunner(container.app, container.pool, stock, suffix="_solo", batch_size=1),
         ProjectionRunner(container.app, container.pool, ledger, suffix="_solo", batch_size=1)],
@@ -204,9 +208,7 @@ def _until(done: Any, what: str, seconds: float = 30.0) -> None:
 def test_a_view_failing_on_its_own_leaves_the_group_and_the_others_go_on_at_once(
         container: Container, store_id: str) -> None:
     start = head(container.app)
-    stock, ledger = _view(container, "stock"), Ledger("zz_ledger")
-    _fresh(container, stock, "_lv", start)
-    _fresh(container, ledger, "_lv", start)
+    stock, ledger = _stock_and_ledger(container, start, "_lv")
     stock_runner = ProjectionRunner(container.app, container.pool, stock, suffix="_lv")
     ledger_runner = ProjectionRunner(container.app, container.pool, ledger, suffix="_lv")
     supervisor = Supervisor(container.database_url)
