@@ -41,6 +41,10 @@ STOCK_COLUMNS = (
     "id", "store_id", "part_number", "unit", "on_hand", "reserved", "on_order", "value", "min_stock",
     "reorder_qty", "alert", "on_order_refs", "last_movement_at", "version",
 )
+PART_COLUMNS = (
+    "part_number", "id", "name", "unit", "category", "fitment", "list_price", "min_stock",
+    "reorder_qty", "preferred_supplier", "barcode", "updated_at", "version",
+)
 LOT_COLUMNS = (
     "lot_id", "store_id", "part_number", "supplier", "supplier_doc", "received_at", "unit_cost",
     "received_qty", "on_hand", "cert_ref", "po_ref", "origin_lot",
@@ -68,6 +72,7 @@ class Batch:
     seqs: dict[int, int] = field(default_factory=dict)
     changed_stock: set[UUID] = field(default_factory=set)
     changed_lots: set[str] = field(default_factory=set)
+    parts: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # registered in this batch
 
     def t(self, table: str) -> str:
         return table + self.suffix
@@ -131,6 +136,9 @@ class Batch:
                         VALUES ({', '.join(['%s'] * len(LOT_COLUMNS))})
                         ON CONFLICT (lot_id) DO UPDATE SET on_hand = EXCLUDED.on_hand""", rows)
         insert_rows(self.conn, self.t("stock_movements"), MOVEMENT_COLUMNS, self.movements)
+        insert_rows(self.conn, self.t("parts"), PART_COLUMNS,
+                    [tuple(Jsonb(row[c]) if c == "fitment" else row[c] for c in PART_COLUMNS)
+                     for row in self.parts.values()])
 
 
 class StockView(ReadModel):
@@ -230,33 +238,38 @@ class StockView(ReadModel):
 
     # the part master
 
+    # New parts are written with the batch (one COPY for a catalogue's thousands, not one
+    # INSERT each); a change to a part registered in the same batch changes its row there.
+
     @on.register
     def _part_registered(self, event: Part.Registered, batch: Batch, n: int) -> None:
         d = event.details
-        batch.conn.execute(
-            f"""INSERT INTO {batch.t('parts')} (part_number, id, name, unit, category, fitment,
-                list_price, min_stock, reorder_qty, preferred_supplier, barcode, updated_at,
-                version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (event.part_number, event.originator_id, d["name"], d["unit"], d["category"], Jsonb(d["fitment"]),
-             event.list_price, d["min_stock"], d["reorder_qty"], d["preferred_supplier"],
-             d["barcode"], event.audit.at, event.originator_version))
+        batch.parts[event.originator_id] = dict(zip(PART_COLUMNS, (
+            event.part_number, event.originator_id, d["name"], d["unit"], d["category"],
+            d["fitment"], event.list_price, d["min_stock"], d["reorder_qty"],
+            d["preferred_supplier"], d["barcode"], event.audit.at, event.originator_version),
+            strict=True))
 
     @on.register
     def _part_changed(self, event: Part.DetailsChanged, batch: Batch, n: int) -> None:
-        changes = {k: (Jsonb(v) if k == "fitment" else v) for k, v in event.changes.items()}
-        sets = ", ".join(f"{k} = %({k})s" for k in changes)
-        batch.conn.execute(
-            f"""UPDATE {batch.t('parts')} SET {sets}, updated_at = %(at)s, version = %(v)s
-                WHERE id = %(id)s""",
-            {**changes, "at": event.audit.at, "v": event.originator_version,
-             "id": event.originator_id})
+        self._change_part(batch, event, event.changes)
 
     @on.register
     def _price_changed(self, event: Part.PriceChanged, batch: Batch, n: int) -> None:
-        batch.conn.execute(
-            f"""UPDATE {batch.t('parts')} SET list_price = %s, updated_at = %s, version = %s
-                WHERE id = %s""",
-            (event.new_price, event.audit.at, event.originator_version, event.originator_id))
+        self._change_part(batch, event, {"list_price": event.new_price})
+
+    @staticmethod
+    def _change_part(batch: Batch, event: Part.Event, changes: dict[str, Any]) -> None:
+        versioned = {**changes, "updated_at": event.audit.at,
+                     "version": event.originator_version}
+        new = batch.parts.get(event.originator_id)
+        if new is not None:
+            new.update(versioned)
+            return
+        values = {k: (Jsonb(v) if k == "fitment" else v) for k, v in versioned.items()}
+        sets = ", ".join(f"{k} = %({k})s" for k in values)
+        batch.conn.execute(f"UPDATE {batch.t('parts')} SET {sets} WHERE id = %(id)s",
+                           {**values, "id": event.originator_id})
 
     # stock items
 
