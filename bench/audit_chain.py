@@ -88,10 +88,10 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
             conn.execute(CHAIN_TRIGGERS)
         medians = {label: statistics.median(values) for label, values in rates.items()}
         cost = 1 - medians["with chain"] / medians["without chain"]
-        for label in rates:
+        for label, values in rates.items():
             report.add(f"save(1 event), 1 thread, {label}", last[label],
                        median_rate_of_rounds=round(medians[label], 1),
-                       rounds=[round(r, 1) for r in rates[label]])
+                       rounds=[round(r, 1) for r in values])
         report.notes["chain_cost_on_single_save"] = round(cost, 4)
         print(f"chain cost on a single-event save: {cost:.1%} (median of {args.rounds} rounds "
               f"each: {medians['with chain']:.0f} vs {medians['without chain']:.0f} saves/s)")

@@ -545,6 +545,15 @@ class PySpySampler:
         return stacks, seconds
 
 
+def backend_pids(url: str) -> list[int]:
+    """The database backends serving this database (only readable when it runs here)."""
+    dbname = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [int(r[0]) for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (dbname,)).fetchall()]
+
+
 def cpu_seconds(pids: Sequence[int]) -> float:
     """User + system CPU seconds the processes have used so far (from /proc; a process gone
     meanwhile counts for nothing)."""

@@ -46,6 +46,8 @@ from bench.common import (
     Server,
     Timed,
     add_common_arguments,
+    backend_pids,
+    cpu_seconds,
     end_process,
     ensure_yardstick,
     latency_summary,
@@ -85,7 +87,9 @@ class ApiServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"API server exited with {self.proc.returncode}")
             try:
-                if httpx.get(f"{self.base_url}/health", timeout=1.0).status_code == 200:
+                # live, not ready: a server without projections over a log they have not
+                # caught up with is ready to serve commands, while /health reports the lag (503)
+                if httpx.get(f"{self.base_url}/health/live", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -251,14 +255,14 @@ class PySpy:
                 functions[frame] = functions.get(frame, 0) + n
         if not total:
             return {"error": "py-spy recorded nothing (ptrace not permitted?)"}
-        cpu_seconds = total / self.spy.RATE
+        gil_seconds = total / self.spy.RATE
         ranked = sorted(functions.items(), key=lambda kv: -kv[1])
         http_layer = dict([(k, round(v / total, 3)) for k, v in ranked
                            if any(m in k for m in HTTP_LAYER)][:40])
         summary = {
             "what": "py-spy --gil samples in the API server during the 1-client HTTP run",
-            "gil_held_share_of_wall": round(cpu_seconds / seconds, 3),
-            "gil_ms_per_request": round(cpu_seconds / requests * 1000, 3) if requests else None,
+            "gil_held_share_of_wall": round(gil_seconds / seconds, 3),
+            "gil_ms_per_request": round(gil_seconds / requests * 1000, 3) if requests else None,
             "categories": {k: round(v / total, 3) for k, v in
                            sorted(categories.items(), key=lambda kv: -kv[1])},
             "top_inclusive": {k: round(v / total, 3) for k, v in
@@ -283,7 +287,7 @@ def merge(parts: Sequence[Measurement]) -> Measurement:
 
 
 def direct_settings(report: Report, args: argparse.Namespace,
-                    variants: Sequence[tuple[str, str, Any]]) -> None:
+                    variants: Sequence[tuple[str, str, Any]], url: str) -> None:
     """Each (label, path, container) variant, interleaved in rounds so that a change in the
     machine's load hits all variants alike (other work on a 2-core machine is common)."""
     counts = [count_conflicts(container.app) for _, _, container in variants]
@@ -297,16 +301,33 @@ def direct_settings(report: Report, args: argparse.Namespace,
                 i + 100, direct_sender(c.work_orders)).next, total_ops=args.warmup)
             clients[index] = [VisitClient(i + 200 * index, direct_sender(container.work_orders))
                               for i in range(threads)]
+        # CPU of this process (the clients and the service) and of the database's backends,
+        # round by round: what a command costs whatever else the machine is doing
+        cpu = [[0.0, 0.0] for _ in variants]
+        backends = backend_pids(url)
         for _ in range(args.rounds):
             for index, _variant in enumerate(variants):
                 mine = clients[index]
+                start = (time.process_time(), cpu_seconds(backends))
                 parts[index].append(run_threads(threads, lambda i, mine=mine: mine[i].next,
                                                 total_ops=per_round))
+                cpu[index][0] += time.process_time() - start[0]
+                cpu[index][1] += cpu_seconds(backends) - start[1]
         for index, (label, path, _) in enumerate(variants):
+            measurement = merge(parts[index])
+            client_cpu, db_cpu = cpu[index]
+            per_cpu = measurement.ops / (client_cpu + db_cpu) if client_cpu + db_cpu else None
             report.add(f"{label}, {threads} thread{'s' if threads > 1 else ''}",
-                       merge(parts[index]), path=path, threads=threads,
+                       measurement, path=path, threads=threads,
                        step_p50_ms=step_p50s(clients[index]), rounds=args.rounds,
-                       conflicts_retried=counts[index]["conflicts"] - before[index]["conflicts"])
+                       conflicts_retried=counts[index]["conflicts"] - before[index]["conflicts"],
+                       client_cpu_seconds=round(client_cpu, 2), db_cpu_seconds=round(db_cpu, 2),
+                       commands_per_cpu_second=round(per_cpu, 1) if per_cpu else None)
+            if per_cpu:
+                print(f"    {per_cpu:,.0f} commands per CPU-second, client and database "
+                      f"({client_cpu:.1f} s in this process, {db_cpu:.1f} s database): "
+                      f"{os.cpu_count()} cores at most {per_cpu * (os.cpu_count() or 1):,.0f}/s",
+                      flush=True)
 
 
 WHAT_IF_ENV = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
@@ -446,7 +467,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
                         "than the cached version - no snapshot lookup, no replay); configuration "
                         "only, run interleaved with the plain direct path")
                 if "direct" in args.paths:
-                    direct_settings(report, args, variants)
+                    direct_settings(report, args, variants, url)
                 if args.breakdown:
                     report.notes["direct_breakdown"] = breakdown(args, container, url)
                 if args.profile:

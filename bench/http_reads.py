@@ -50,8 +50,6 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import psycopg
-
 from api.auth import mint_token
 from bench.common import (
     JWT_SECRET,
@@ -61,6 +59,7 @@ from bench.common import (
     Report,
     Server,
     add_common_arguments,
+    backend_pids,
     cpu_seconds,
     end_process,
     ensure_yardstick,
@@ -204,15 +203,6 @@ class Sampler:
               f"{summary['request_path_ms_per_request']} ms of it in the request path",
               flush=True)
         return summary
-
-
-def backend_pids(url: str) -> list[int]:
-    """The database backends serving this database (only readable when it runs here)."""
-    dbname = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
-    with psycopg.connect(url, autocommit=True) as conn:
-        return [int(r[0]) for r in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (dbname,)).fetchall()]
 
 
 # -- a small HTTP/1.1 client ------------------------------------------------------------------

@@ -63,7 +63,9 @@ def table(kinds: Sequence[str] | None = None) -> str:
     yardsticks: dict[str, dict[str, Any]] = {}
     for path in sorted(RESULTS_DIR.glob("*.json")):
         doc = json.loads(path.read_text())
-        if "results" not in doc or (kinds and doc["server_kind"] not in kinds):
+        # counts without a yardstick (idle_connections) and instrument-only files stay out
+        if "results" not in doc or "yardstick" not in doc or (
+                kinds and doc["server_kind"] not in kinds):
             continue
         kind = doc["server_kind"]
         version = doc["conditions"]["server"]["server_version"].split()[0]
