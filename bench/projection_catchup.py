@@ -60,8 +60,11 @@ from bench.common import (
     system,
     temporary_database,
 )
+from servicecore.settings import Settings
 
 NAME = "projection_catchup"
+# the product's default, not the environment's
+DEFAULT_PARTITIONS = Settings.model_fields["projection_rebuild_partitions"].default
 GENERATOR_VERSION = 3  # 3: parts are issued from stock items before the job completes
 SUFFIX = "_bench"
 
@@ -575,10 +578,11 @@ def parser() -> argparse.ArgumentParser:
                    help="measure the cold catch-up only")
     p.add_argument("--rebuild-batch-size", type=int, default=5000,
                    help="batch size of the rebuild (default 5000, as `projections rebuild`)")
-    p.add_argument("--partitions", type=int, default=1,
+    p.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS,
                    help="rebuild() and --parallel's rebuilds fill the work-order view in this "
-                        "many hash partitions, one process each (default 1: one process; "
-                        "`projections rebuild` takes SERVICECORE_PROJECTION_REBUILD_PARTITIONS)")
+                        "many hash partitions, one process each (default "
+                        f"{DEFAULT_PARTITIONS}, what `projections rebuild` does by default: "
+                        "SERVICECORE_PROJECTION_REBUILD_PARTITIONS; 1 = one process)")
     p.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",") if x],
                    default=[],
                    help="also rebuild every projection, N at once (e.g. 1,2; default: skip)")
