@@ -6,9 +6,10 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import annotated_types
 from fastapi import Depends, Header, Path, Query, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -68,6 +69,10 @@ TagName = Annotated[str, Path(min_length=1, max_length=30)]
 KpiName = Annotated[str, Path(min_length=1, max_length=60)]
 JobNo = Annotated[int, Path(ge=1, le=10_000)]
 Vin = Annotated[str, Path(min_length=1, max_length=30)]
+# A day a report counts from or to: the calendar arithmetic behind it (the next day, the years
+# of a validity before it) stays inside the years Python and PostgreSQL hold.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+Day = Annotated[date, annotated_types.Ge(FIRST_DAY), annotated_types.Le(LAST_DAY)]
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,
                                  description="a lot, scrap request, count or refund id")]
 LinkToken = Annotated[str, Path(min_length=1, max_length=200,

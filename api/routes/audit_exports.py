@@ -4,7 +4,7 @@ repair records (汽车维修电子健康档案) and the 三包 monitor."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Principal
-from api.deps import Ctx, WaitFor, reader, wait_for_projection
+from api.deps import Ctx, Day, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
 from projections.evidence import one_snapshot
 from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
@@ -60,7 +60,8 @@ def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -
                 "application/jsonl": {"schema": {"type": "string"}}},
     "description": "The day's records: JSON, JSON lines or CSV (`format=`)"}})
 def get_repair_records(
-        ctx: Ctx, principal: RecordsReader, day: Annotated[date, Query(alias="date")],
+        ctx: Ctx, principal: RecordsReader,
+        day: Annotated[Day, Query(alias="date", description="the day, 1900-01-01 to 9998-12-31")],
         store_id: str | None = None,
         format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
         wait_for: WaitFor = None) -> Any:
@@ -86,7 +87,10 @@ def get_repair_records(
 
 @router.get("/audit/sanbao")
 def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
-               as_of: date | None = None, wait_for: WaitFor = None) -> Any:
+               as_of: Annotated[Day | None, Query(description=(
+                   "the day the flags are as of, 1900-01-01 to 9998-12-31 (default today)"))]
+               = None,
+               wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
     flags, its 三包 repairs and the events behind them. `as_of`: a day (default today)."""
     wait_for_projection(ctx, "work_orders", wait_for)

@@ -233,6 +233,11 @@ def test_declared_query_parameters_still_work(client: TestClient, auth: Auth,
     "/parts/%00",  # NUL in a path value
     "/reminders/due?days=114&offset=59545797466521000449409024",  # offset past bigint
     "/work-orders?wait_for=100000000000000000000",  # wait_for past bigint
+    # days whose report arithmetic leaves the calendar: the validity before it, the next day
+    "/audit/sanbao?as_of=0002-01-29",
+    "/audit/sanbao?as_of=9999-12-31",
+    "/audit/repair-records?date=9999-12-31",
+    "/audit/repair-records?date=0001-01-01",
 ])
 def test_what_the_fuzzer_found_is_422_not_500(client: TestClient, auth: Auth, url: str) -> None:
     problem(client.get(url, headers=auth("manager", "mgr-wu")), 422, "invalid-input")
