@@ -208,8 +208,10 @@ class EventSource:
     def _as_stored(self, states: list[bytes]) -> bool:
         """Whether these states read as they are stored (no mapper step between)."""
         mapper = self.app.mapper
+        # one search over the states joined (each is a JSON object: a match cannot straddle
+        # two), not one per state
         return (mapper.cipher is None and mapper.compressor is None
-                and not any(b'"class_version"' in bytes(s) for s in states))
+                and b'"class_version"' not in b"".join(states))
 
     def _rows(self, after: int, reached: int) -> list[tuple[Any, ...]]:
         if self.statement is None:  # another recorder (in memory, SQLite): its own reads
