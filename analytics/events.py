@@ -88,6 +88,7 @@ def json_ready(value: Any) -> Any:
 
 
 _NAMES: dict[str, tuple[str, str]] = {}  # topic: qualified name and aggregate
+_ABSENT = object()  # no such key
 
 
 class Event:
@@ -117,14 +118,13 @@ class Event:
             raise AttributeError(name) from None
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
-        try:
-            raw = self._state[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        # `get`, not a KeyError caught: most reads are a first read, or of a scalar (not cached)
+        value = self._cache.get(name, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        raw = self._state.get(name, _ABSENT)
+        if raw is _ABSENT:
+            raise AttributeError(name)
         if type(raw) in _SCALARS:
             return raw
         value = self._cache[name] = plain(raw)
@@ -208,8 +208,10 @@ class EventSource:
     def _as_stored(self, states: list[bytes]) -> bool:
         """Whether these states read as they are stored (no mapper step between)."""
         mapper = self.app.mapper
+        # one search over the states joined (each is a JSON object: a match cannot straddle
+        # two), not one per state
         return (mapper.cipher is None and mapper.compressor is None
-                and not any(b'"class_version"' in bytes(s) for s in states))
+                and b'"class_version"' not in b"".join(states))
 
     def _rows(self, after: int, reached: int) -> list[tuple[Any, ...]]:
         if self.statement is None:  # another recorder (in memory, SQLite): its own reads

@@ -795,6 +795,10 @@ def _attendance(fold: Fold, e: Any, n: int) -> None:
 # batches of 25,000 takes two fifths less CPU than in batches of 5,000, for ~80 MB more
 # memory at the peak (bench/README "Analytics"); a loader following the log reads what is new.
 BATCH_SIZE = 25_000
+# DuckDB's threads for the loader's connection: a batch's statements each handle a few
+# thousand rows, where a second thread cost more CPU in waking and handing over than it saved
+# (bench/README "Loading faster, fourth step")
+DUCKDB_THREADS = 1
 
 
 class AnalyticsLoader:
@@ -811,7 +815,7 @@ class AnalyticsLoader:
         self.published_at = 0.0
         self.published_position = -1
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = duckdb.connect(str(self.path))
+        self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
         create(self.conn)
         self.lock = threading.Lock()
         self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
@@ -909,30 +913,34 @@ def _no_cyclic_gc() -> Iterator[None]:
 def _preload(fold: Fold, events: list[Event]) -> None:
     """Fetch the keyed rows a batch will touch in one query per table."""
     ids: dict[str, set[str]] = {}
-    for e in events:
+    kinds: dict[str, list[Event]] = {}  # the events of the kinds looked into below
+    for e in events:  # one pass over the batch
         ids.setdefault(e.aggregate, set()).add(e.originator_id)
+        if e.qualname in PRELOADING:
+            kinds.setdefault(e.qualname, []).append(e)
+
+    def of(qualname: str) -> list[Event]:
+        return kinds.get(qualname, [])
+
     wo_ids = ids.get("WorkOrder", set())
     fold.preload("fact_work_orders", wo_ids)
     fold.preload("fact_labor_lines", wo_ids)
     fold.preload("fact_part_lines", wo_ids)
     fold.preload("fact_settlements", ids.get("Settlement", ()))
-    settled = {str(e.work_order_id) for e in events if e.qualname == "Settlement.Opened"} | {
+    settled = {str(e.work_order_id) for e in of("Settlement.Opened")} | {
         row["work_order_id"] for row in fold.rows.get("fact_settlements", {}).values() if row}
     fold.preload("fact_labor_lines", settled)
     fold.preload("dim_stock_item", ids.get("StockItem", ()))
-    opened = [e for e in events if e.qualname == "WorkOrder.Opened"]
+    opened = of("WorkOrder.Opened")
     fold.preload("dim_store", {e.audit.store_id for e in opened})
     fold.preload("dim_customer", {str(e.customer_id) for e in opened} | ids.get("Customer", set()))
-    fold.preload("dim_technician", {e.technician_id for e in events
-                                    if e.qualname == "WorkOrder.JobDispatched"})
+    fold.preload("dim_technician", {e.technician_id for e in of("WorkOrder.JobDispatched")})
     fold.preload("dim_technician_stream", ids.get("Technician", ()))
     fold.preload("fact_follow_ups", ids.get("FollowUp", ()))
     fold.preload("fact_appointments", ids.get("Appointment", ()))
     fold.preload("dim_part", ids.get("Part", ()))
-    fold.preload("fact_refunds", {e.refund_id for e in events
-                                  if e.qualname in REFUND_DECISIONS})
-    refunded = sorted({e.payment_id for e in events
-                       if e.qualname == "Settlement.RefundRequested"})
+    fold.preload("fact_refunds", {e.refund_id for q in REFUND_DECISIONS for e in of(q)})
+    refunded = sorted({e.payment_id for e in of("Settlement.RefundRequested")})
     if refunded:  # a payment taken in this batch is found in its appends (looked at first)
         fold.payments.update((p, {"method": m, "bill": b}) for p, m, b in fold.conn.execute(
             "SELECT payment_id, method, bill FROM fact_payments WHERE payment_id IN "
@@ -940,6 +948,8 @@ def _preload(fold: Fold, events: list[Event]) -> None:
 
 
 REFUND_DECISIONS = ("Settlement.RefundApproved", "Settlement.RefundRejected")
+PRELOADING = frozenset(("Settlement.Opened", "WorkOrder.Opened", "WorkOrder.JobDispatched",
+                        "Settlement.RefundRequested", *REFUND_DECISIONS))
 
 
 def create(conn: duckdb.DuckDBPyConnection) -> None:
