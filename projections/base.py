@@ -178,6 +178,12 @@ class ReadModel(ABC):
         caller's transaction."""
 
 
+def like_literal(text: str) -> str:
+    """`text` for a LIKE pattern, matched as written: its `%`, `_` and `\\` are not wildcards
+    (PostgreSQL's LIKE escapes with a backslash by default)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str, Any]]:
     """A query's rows as dicts (what every read model's query functions answer with)."""
     with conn.cursor(row_factory=dict_row) as cur:

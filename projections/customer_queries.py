@@ -21,8 +21,8 @@ from domain import loyalty
 from domain.common import InvalidInput
 from domain.customers import normalise_phone
 from domain.vehicle_ids import normalise_plate
+from projections.base import like_literal, page_of
 from projections.base import page as _page
-from projections.base import page_of
 from projections.base import rows as _rows
 from projections.base import store_scope as _scope
 
@@ -63,7 +63,7 @@ def _lookup_clause(q: str) -> tuple[str, list[Any]]:
         if len(phone) >= 11:
             return "phones @> ARRAY[%s]", [phone]
         return "EXISTS (SELECT 1 FROM unnest(phones) p WHERE p LIKE '%%' || %s)", [phone]
-    return "lower(name) LIKE lower(%s) || '%%'", [key]
+    return "lower(name) LIKE lower(%s) || '%%'", [like_literal(key)]
 
 
 def derived_tags(conn: psycopg.Connection[Any], customers: list[dict[str, Any]],
@@ -188,7 +188,8 @@ def vehicle_search(q: str) -> tuple[str, list[Any]]:
     except InvalidInput:
         plate = key
     return ("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
-            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [key, plate, plate]
+            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [like_literal(key), plate,
+                                                                           plate]
 
 
 def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,

@@ -24,7 +24,7 @@ from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
-from projections.base import Index, Reading, ReadModel, page_of, read
+from projections.base import Index, Reading, ReadModel, like_literal, page_of, read
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
@@ -739,7 +739,7 @@ def part_search(q: str | None) -> tuple[str, list[Any]]:
         return "TRUE", []
     number = "".join(q.split()).upper()
     return "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)", [
-        number.replace("%", "") + "%", q.strip(), "%" + q.strip().lower() + "%"]
+        like_literal(number) + "%", q.strip(), "%" + like_literal(q.strip().lower()) + "%"]
 
 
 def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] | None:

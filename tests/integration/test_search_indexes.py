@@ -15,6 +15,7 @@ from domain.common import Caller
 from projections.customer_queries import find_vehicles, vehicle_search
 from projections.stock import part_search, search_parts
 from servicecore.container import Container
+from tests.integration.audit_support import new_vin
 from tests.integration.kafka_support import wait_until
 
 
@@ -96,3 +97,34 @@ def test_the_vehicle_search_reads_an_index_for_vin_prefix_plate_and_past_plates(
         assert not any(n["Node Type"] == "Seq Scan" for n in nodes), nodes
         assert {"vehicles_vin_prefix_idx", "vehicles_plate_idx", "vehicles_plates_idx"} <= used, \
             (q, used)
+
+
+def test_wildcards_typed_into_a_search_are_matched_as_written(container: Container) -> None:
+    # A vehicle in the records, and two parts whose names differ only where a clerk's `_` or
+    # `%` would be a LIKE wildcard.
+    vin = new_vin()
+    container.vehicles.register(Request(Caller("adv-ix", "advisor", ("IX1",), datetime.now(UTC),
+                                               str(uuid4()))), store_id="IX1", vin=vin)
+    token = uuid4().hex[:8].upper()
+    numbers = {}
+    for name in (f"O_RING kit 50% {token}", f"OXRING kit 500 {token}"):
+        number = f"IX{uuid4().hex[:8].upper()}"
+        numbers[name] = number
+        container.inventory.register_part(_clerk(), part_number=number, details={
+            "name": name, "unit": "pc", "category": "engine"}, list_price="12.00")
+
+    def projected() -> bool:
+        with container.pool.connection() as conn:
+            return (search_parts(conn, token)["total"] == 2
+                    and find_vehicles(conn, ["*"], q=vin)["total"] == 1)
+
+    wait_until(projected, 30, "the parts and the vehicle to reach their read models")
+    literal = numbers[f"O_RING kit 50% {token}"]
+    with container.pool.connection() as conn:
+        for q in (f"o_ring kit 50% {token.lower()}", f"50% {token}", f"O_RING kit 50% {token}"):
+            assert [p["part_number"] for p in search_parts(conn, q)["items"]] == [literal], q
+        # a part number prefix with a wildcard in it finds no other part
+        assert search_parts(conn, literal[:4] + "_" + literal[5:])["total"] == 0
+        # a vehicle search for "%" or "_" lists no vehicle (it is no VIN prefix)
+        assert find_vehicles(conn, ["*"], q="%")["total"] == 0
+        assert find_vehicles(conn, ["*"], q="_")["total"] == 0
