@@ -66,7 +66,11 @@ def csv_rows(text: str) -> list[list[str]]:
     text = text.lstrip("\ufeff")
     sample = "\n".join(text.splitlines()[:HEADER_SEARCH])
     delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    return [list(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    try:  # newline="": a line break inside a field, or a lone \r, is the csv module's to read
+        return [list(row) for row in csv.reader(io.StringIO(text, newline=""),
+                                                delimiter=delimiter)]
+    except csv.Error as error:  # e.g. a field past the csv module's 128 KiB
+        raise InvalidInput(f"the statement is not readable as CSV: {error}") from None
 
 
 def _cell(value: str | None) -> str:

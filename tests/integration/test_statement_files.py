@@ -141,6 +141,13 @@ def test_unreadable_files_and_missing_columns_are_422_naming_what_and_store_noth
                        (b"", "empty")):
         problem = upload(client, finance, store_id, data, XLSX, 422)
         assert says in problem["detail"], problem
+    # CSV the csv module cannot read, as a file and as the JSON body's text
+    too_wide = ("交易日期,金额,交易流水号,对方户名\n2026-05-01,1.00,X," + "y" * 140_000 + "\n")
+    problem = upload(client, finance, store_id, too_wide.encode(), CSV, 422)
+    assert "not readable as CSV" in problem["detail"], problem
+    response = client.post("/reconciliation/statements", headers=finance, json={
+        "csv": too_wide, "store_id": store_id, "account": "1001", "source": "bank"})
+    assert response.status_code == 422 and "not readable as CSV" in response.text, response.text
     response = client.post("/reconciliation/statements/file", content=no_counterparty,
                            params={"store_id": store_id, "source": "bank"},
                            headers={**finance, "Content-Type": CSV})

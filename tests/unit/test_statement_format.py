@@ -50,6 +50,24 @@ def test_english_headers_keep_working_and_tabs_separate_too() -> None:
         ("2026-05-01", D("5.00"), "X", "Y")]
 
 
+def test_line_breaks_of_every_kind_and_inside_quoted_fields_read_as_csv_does() -> None:
+    # \r\n (Windows), a lone \r (old Mac exports), and a quoted counterparty that spans lines
+    for text in ("date,amount,reference,counterparty\r\n2026-05-01,5,X,Y\r\n",
+                 "date,amount,reference,counterparty\r2026-05-01,5,X,Y\r",
+                 'date,amount,reference,counterparty\n2026-05-01,5,X,"Y\r\nLtd"\n'):
+        assert [(d, a, r) for d, a, r, _ in lines(csv_rows(text))] == [
+            ("2026-05-01", D("5.00"), "X")], repr(text)
+    assert lines(csv_rows('date,amount,reference,counterparty\n2026-05-01,5,X,"Y\r\nLtd"\n')
+                 )[0][3].split() == ["Y", "Ltd"]
+
+
+def test_text_the_csv_module_cannot_read_is_refused_not_a_crash() -> None:
+    # a bare \r inside a field (what the fuzzer sent) reads as a line break, not an error
+    assert csv_rows("a\rb,c") == [["a"], ["b", "c"]]
+    with pytest.raises(InvalidInput, match="not readable as CSV"):  # a field past 128 KiB
+        csv_rows("date,amount,reference,counterparty\n" + "x" * 140_000 + ",1,X,Y\n")
+
+
 @pytest.mark.parametrize(("rows", "says"), [
     ([["交易日期", "金额", "交易流水号"], ["2026-05-01", "1.00", "X"]],
      "lacks columns: counterparty (对方户名"),
