@@ -3,10 +3,13 @@ rows, credit / debit columns, direction flags, amounts and dates as banks write 
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from decimal import Decimal
 
 import pytest
+from openpyxl import Workbook
 
 from api.statement_files import decode, statement_rows
 from domain.common import InvalidInput
@@ -113,3 +116,40 @@ def test_files_in_gbk_utf8_with_and_without_bom_and_utf16_read_the_same() -> Non
         statement_rows(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
     with pytest.raises(InvalidInput, match="empty"):
         statement_rows(b"  \n")
+
+
+def _inflated_workbook(rows: int, cells: str) -> bytes:
+    """A small XLSX whose first sheet unpacks to `rows` rows of `cells` (no dimension element,
+    so a reader cannot know the size before it reads)."""
+    book = Workbook()
+    book.active.append(["交易日期", "金额", "交易流水号", "对方户名"])
+    plain = io.BytesIO()
+    book.save(plain)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for part in src.infolist():
+            data = src.read(part.filename)
+            if part.filename == "xl/worksheets/sheet1.xml":
+                text = re.sub(r"<dimension[^>]*/>", "", data.decode())
+                data = text.replace("</sheetData>", f"<row>{cells}</row>" * rows
+                                    + "</sheetData>").encode()
+            dst.writestr(part.filename, data)
+    return out.getvalue()
+
+
+def test_a_small_workbook_that_unpacks_to_a_million_rows_is_refused_before_it_is_read() -> None:
+    bomb = _inflated_workbook(1_000_000, '<c t="n"><v>1</v></c><c t="n"><v>2</v></c>')
+    assert len(bomb) < 256 * 1024  # within the request body limit
+    with pytest.raises(InvalidInput, match="unpacks to 50 MiB"):
+        statement_rows(bomb)
+
+
+@pytest.mark.parametrize(("cells", "says"), [
+    ('<c t="n"><v>1</v></c><c t="n"><v>2</v></c>', "at most 20000 lines"),
+    ("", "more than 100000 rows, blank ones included"),
+])
+def test_a_sheet_longer_than_a_statement_is_refused_as_soon_as_that_is_known(
+        cells: str, says: str) -> None:
+    with pytest.raises(InvalidInput, match=says):
+        statement_rows(_inflated_workbook(120_000, cells))
