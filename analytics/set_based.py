@@ -227,7 +227,7 @@ class SetBased:
         if raw:
             *columns, states = zip(*raw, strict=True)
             self.table = pa.Table.from_arrays(
-                [*(pa.array(c, type=t.type) for c, t in zip(columns, EVENTS, strict=False)),
+                [*(pa.array(c, type=t) for c, t in zip(columns, EVENTS.types[:-1], strict=True)),
                  _texts(states)], schema=EVENTS)
 
     def __enter__(self) -> Self:

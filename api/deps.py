@@ -73,6 +73,7 @@ Vin = Annotated[str, Path(min_length=1, max_length=30)]
 # of a validity before it) stays inside the years Python and PostgreSQL hold.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 Day = Annotated[date, annotated_types.Ge(FIRST_DAY), annotated_types.Le(LAST_DAY)]
+DAY_RANGE = f"{FIRST_DAY} to {LAST_DAY}"  # for a `Day` parameter's description
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,
                                  description="a lot, scrap request, count or refund id")]
 LinkToken = Annotated[str, Path(min_length=1, max_length=200,

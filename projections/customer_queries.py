@@ -188,8 +188,8 @@ def vehicle_search(q: str) -> tuple[str, list[Any]]:
     except InvalidInput:
         plate = key
     return ("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
-            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [like_literal(key), plate,
-                                                                           plate]
+            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [
+        like_literal(key), plate, plate]
 
 
 def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,

@@ -137,8 +137,13 @@ class Batch:
                         ON CONFLICT (lot_id) DO UPDATE SET on_hand = EXCLUDED.on_hand""", rows)
         insert_rows(self.conn, self.t("stock_movements"), MOVEMENT_COLUMNS, self.movements)
         insert_rows(self.conn, self.t("parts"), PART_COLUMNS,
-                    [tuple(Jsonb(row[c]) if c == "fitment" else row[c] for c in PART_COLUMNS)
+                    [tuple(part_value(c, row[c]) for c in PART_COLUMNS)
                      for row in self.parts.values()])
+
+
+def part_value(column: str, value: Any) -> Any:
+    """A value of the parts table as a statement takes it (fitment is jsonb)."""
+    return Jsonb(value) if column == "fitment" else value
 
 
 class StockView(ReadModel):
@@ -266,7 +271,7 @@ class StockView(ReadModel):
         if new is not None:
             new.update(versioned)
             return
-        values = {k: (Jsonb(v) if k == "fitment" else v) for k, v in versioned.items()}
+        values = {k: part_value(k, v) for k, v in versioned.items()}
         sets = ", ".join(f"{k} = %({k})s" for k in values)
         batch.conn.execute(f"UPDATE {batch.t('parts')} SET {sets} WHERE id = %(id)s",
                            {**values, "id": event.originator_id})

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Principal
-from api.deps import Ctx, Day, WaitFor, reader, wait_for_projection
+from api.deps import DAY_RANGE, Ctx, Day, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
 from projections.evidence import one_snapshot
 from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
@@ -61,7 +61,7 @@ def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -
     "description": "The day's records: JSON, JSON lines or CSV (`format=`)"}})
 def get_repair_records(
         ctx: Ctx, principal: RecordsReader,
-        day: Annotated[Day, Query(alias="date", description="the day, 1900-01-01 to 9998-12-31")],
+        day: Annotated[Day, Query(alias="date", description=f"the day, {DAY_RANGE}")],
         store_id: str | None = None,
         format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
         wait_for: WaitFor = None) -> Any:
@@ -88,8 +88,7 @@ def get_repair_records(
 @router.get("/audit/sanbao")
 def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
                as_of: Annotated[Day | None, Query(description=(
-                   "the day the flags are as of, 1900-01-01 to 9998-12-31 (default today)"))]
-               = None,
+                   f"the day the flags are as of, {DAY_RANGE} (default today)"))] = None,
                wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
     flags, its 三包 repairs and the events behind them. `as_of`: a day (default today)."""
