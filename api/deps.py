@@ -184,13 +184,15 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
         fingerprint = None
         if idempotency_key is not None:
             raw = await request.body()
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode(errors="replace")
             # the query is part of the request (e.g. which store a statement file is for)
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            fingerprint = request_hash(target, body)
+            try:
+                body: Any = json.loads(raw) if raw else None
+                fingerprint = request_hash(target, body)
+            except (ValueError, RecursionError):
+                # Not JSON (a statement file), or nested past what the parser or the encoder
+                # can follow (such a body is refused as invalid anyway): its text.
+                fingerprint = request_hash(target, raw.decode(errors="replace"))
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
             at=datetime.now(UTC), correlation_id=log_context.correlation_id(x_correlation_id),

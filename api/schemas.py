@@ -67,19 +67,26 @@ class Body(BaseModel):
 
 
 def storable(value: Any) -> bool:
-    """Whether every string in `value` (keys too) can be stored as PostgreSQL text."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(storable(k) and storable(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(storable(v) for v in value)
+    """Whether every string in `value` (keys too) can be stored as PostgreSQL text.
+
+    Walked with a stack of its own, not by recursion: a body nested a few hundred levels deep
+    (which the JSON parser still accepts) must be refused as invalid input, not exhaust the
+    interpreter's recursion limit into a 500."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return True
 
 

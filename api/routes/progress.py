@@ -241,7 +241,7 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
     else:
         try:
             payload = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             raise InvalidInput("the body is not JSON") from None
         token = None
     try:

@@ -269,3 +269,46 @@ def test_a_store_id_that_cannot_be_a_file_name_still_exports(client: TestClient,
     assert response.status_code == 200, response.text
     disposition = response.headers["content-disposition"]
     assert disposition == f'attachment; filename="repair-records-____-2026-03-01.{format}"'
+
+
+# -- what the reliability audit found: 500s on deeply nested bodies --------------------------
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [500, 950])
+@pytest.mark.parametrize("idempotency_key", [None, "nested-body"])
+def test_a_deeply_nested_body_is_422_not_500(client: TestClient, auth: Auth, store_id: str,
+                                             depth: int, idempotency_key: str | None) -> None:
+    """Found by the reliability audit: the NUL/surrogate check walked the body by recursion,
+    so a list nested 500 deep (well within what the JSON parser takes) exhausted the
+    recursion limit and answered 500; with an Idempotency-Key, fingerprinting such a body
+    did too."""
+    before = log_head(client)
+    raw = json.dumps(opening(store_id))[:-1] + f', "x": {nested(depth)}}}'
+    headers = {**auth("advisor", "adv-li", [store_id]), "Content-Type": "application/json"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = f"{idempotency_key}-{depth}"
+    errors = problem(client.post("/work-orders", content=raw, headers=headers), 422,
+                     "invalid-input")["errors"]
+    assert errors[0]["loc"] == ["body", "x"]
+    assert log_head(client) == before
+
+
+@pytest.mark.parametrize("depth", [957, 990, 5000])
+def test_a_deeply_nested_statement_file_or_page_decision_is_422_not_500(
+        client: TestClient, auth: Auth, store_id: str, depth: int) -> None:
+    """The body of a statement file is fingerprinted for its Idempotency-Key, and the
+    customer's decisions are parsed before the link is checked: JSON nested past what the
+    parser (RecursionError, not ValueError) or the encoder follows was a 500, the latter
+    for anyone on the internet."""
+    before = log_head(client)
+    headers = {**auth("finance", "fin-1", [store_id]), "Content-Type": "text/csv",
+               "Idempotency-Key": f"nested-file-{depth}"}
+    problem(client.post(f"/reconciliation/statements/file?store_id={store_id}&source=bank",
+                        content=nested(depth).encode(), headers=headers), 422, "invalid-input")
+    decisions = client.post(f"/progress/{'A' * 80}/decisions", content=nested(depth).encode(),
+                            headers={"Content-Type": "application/json"})
+    problem(decisions, 422, "invalid-input")
+    assert log_head(client) == before
