@@ -10,6 +10,10 @@ from domain.common import InvalidInput
 CENT = Decimal("0.01")
 DEFAULT_VAT_RATE = Decimal("0.13")
 CURRENCY = "CNY"
+# No amount or quantity of the business comes near this. Refusing larger numbers keeps every
+# quantize and every product of two of them within Decimal's 28 digits: 1e30 hours or 1e308
+# units would otherwise overflow the quantize (InvalidOperation) and answer 500.
+TOO_LARGE = Decimal("1e15")
 
 
 def to_decimal(value: object, what: str) -> Decimal:
@@ -19,6 +23,8 @@ def to_decimal(value: object, what: str) -> Decimal:
         raise InvalidInput(f"{what} is not a number: {value!r}") from exc
     if not number.is_finite():
         raise InvalidInput(f"{what} must be finite")
+    if abs(number) >= TOO_LARGE:
+        raise InvalidInput(f"{what} is too large (at most {TOO_LARGE - 1:f})")
     return number
 
 

@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from domain.common import InvalidInput
+from domain.money import TOO_LARGE
 
 NAMES: dict[str, tuple[str, ...]] = {
     "date": ("date", "交易日期", "记账日期", "入账日期", "交易时间", "日期", "交易日"),
@@ -144,6 +145,8 @@ def _amount(text: str, where: str) -> Decimal | None:
         number = Decimal(text)
     except InvalidOperation:
         raise InvalidInput(f"{where}: the amount is not a number: {text!r}") from None
+    if number.is_finite() and abs(number) >= TOO_LARGE:
+        raise InvalidInput(f"{where}: the amount is too large (at most {TOO_LARGE - 1:f})")
     if not number.is_finite() or number != number.quantize(CENT):
         raise InvalidInput(f"{where}: the amount must have at most 2 decimals: {text!r}")
     return number.quantize(CENT)

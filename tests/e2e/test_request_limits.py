@@ -271,7 +271,7 @@ def test_a_store_id_that_cannot_be_a_file_name_still_exports(client: TestClient,
     assert disposition == f'attachment; filename="repair-records-____-2026-03-01.{format}"'
 
 
-# -- what the reliability audit found: 500s on deeply nested bodies --------------------------
+# -- what the reliability audit found: 500s on nesting and on numbers past Decimal's digits --
 
 def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
@@ -311,4 +311,42 @@ def test_a_deeply_nested_statement_file_or_page_decision_is_422_not_500(
     decisions = client.post(f"/progress/{'A' * 80}/decisions", content=nested(depth).encode(),
                             headers={"Content-Type": "application/json"})
     problem(decisions, 422, "invalid-input")
+    assert log_head(client) == before
+
+
+@pytest.mark.parametrize("number", ["1e30", "1E+999999", "1" * 400, 1e308])
+def test_a_number_past_every_business_size_is_422_not_500(client: TestClient, auth: Auth,
+                                                          store_id: str,
+                                                          number: str | float) -> None:
+    """Found by the reliability audit: skill hours and counted quantities are maps of
+    Decimals with no bound in the schema, and bank statement amounts come from the file; a
+    value over 28 digits overflowed Decimal's quantize (InvalidOperation) into a 500."""
+    manager = auth("manager", "mgr-wu", [store_id])
+    capacity = {"store_id": store_id, "from_day": "2030-01-07", "to_day": "2030-01-07",
+                "opens": "08:30", "closes": "17:30", "bays": 4,
+                "skill_hours": {"engine": number}}
+    part = "PN-" + store_id
+    assert client.post("/parts", json={"part_number": part, "name": "pads", "unit": "set",
+                                       "category": "brake", "list_price": "10.00"},
+                       headers=manager).status_code in (201, 200)
+    receipt = client.post(f"/stock/{store_id}/{part}/receipts",
+                          json={"qty": "4", "unit_cost": "3.00", "supplier": "FAW-VW Parts",
+                                "supplier_doc": "DN-1"}, headers=manager)
+    assert receipt.status_code == 201, receipt.text
+    lot = receipt.json()["lot_id"]
+    before = log_head(client)
+    detail = problem(client.post("/appointments/capacity", json=capacity, headers=manager),
+                     422, "invalid-input")["detail"]
+    assert "too large" in detail
+    count = client.post(f"/stock/{store_id}/{part}/stocktakes",
+                        json={"counted": {lot: number}, "reason": "counted again"},
+                        headers=manager)
+    assert "too large" in problem(count, 422, "invalid-input")["detail"]
+    csv = f"date,amount,reference,counterparty\n2026-05-01,{number},4200001234,陈静\n"
+    statement = client.post("/reconciliation/statements", headers=manager,
+                            json={"store_id": store_id, "source": "bank", "csv": csv})
+    assert "too large" in problem(statement, 422, "invalid-input")["detail"]
+    upload = client.post(f"/reconciliation/statements/file?store_id={store_id}&source=bank",
+                         content=csv.encode(), headers={**manager, "Content-Type": "text/csv"})
+    assert problem(upload, 422, "invalid-input")["row"] == 2
     assert log_head(client) == before
