@@ -176,6 +176,18 @@ def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal:
     return amount
 
 
+def _storable(text: str, where: str) -> str:
+    """A cell kept as text: a NUL character (or an unpaired surrogate) would be stored in the
+    event and then stop the finance view, whose text columns cannot hold it, on every batch."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{where}: a cell holds an unpaired surrogate") from None
+    if "\x00" in text:
+        raise InvalidInput(f"{where}: a cell holds a NUL character")
+    return text
+
+
 def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
     """Statement lines (line_no 1, 2, …: date, amount, reference, counterparty) from rows."""
     at, columns = _header(rows)
@@ -194,8 +206,8 @@ def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
         try:
             lines.append({"line_no": line_no, "date": _day(at_column("date"), where),
                           "amount": _signed(cells, columns, where),
-                          "reference": at_column("reference"),
-                          "counterparty": at_column("counterparty")})
+                          "reference": _storable(at_column("reference"), where),
+                          "counterparty": _storable(at_column("counterparty"), where)})
         except InvalidInput as error:
             error.extra.update(line=line_no, row=number)
             raise

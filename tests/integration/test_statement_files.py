@@ -185,3 +185,24 @@ def test_an_upload_retried_with_its_idempotency_key_is_stored_once(
     assert other.status_code == 422, other.text
     assert other.json()["type"].endswith("idempotency-key-reused")
     assert head(container.app) == stored
+
+
+def test_a_nul_character_in_a_file_is_422_and_the_finance_view_goes_on(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """Found by the reliability audit: the JSON body refused a NUL character, the file did
+    not; the statement was stored (201) and the finance view, whose text columns cannot hold
+    NUL, failed on it on every attempt from then on (/health: projection-finance restarting)."""
+    finance = auth("finance", f"fin-{store_id}", [store_id])
+    before = head(container.app)
+    for reference, counterparty in (("42\x0001", "王伟"), ("4201", "王\x00伟")):
+        data = f"交易日期,金额,交易流水号,对方户名\n2026-05-01,1.00,{reference},{counterparty}\n"
+        for encoded in (data.encode("utf-8"), data.encode("gbk")):
+            problem = upload(client, finance, store_id, encoded, CSV, 422)
+            assert (problem["line"], problem["row"]) == (1, 2) and "NUL" in problem["detail"]
+    assert head(container.app) == before
+    # the view still follows the log: a statement uploaded next is read back
+    fine = upload(client, finance, store_id,
+                  "交易日期,金额,交易流水号,对方户名\n2026-05-01,1.00,4201,王伟\n".encode(), CSV)
+    view = client.get(f"/reconciliation/statements/{fine['id']}", headers=finance,
+                      params={"wait_for": fine["notification_id"]})
+    assert view.status_code == 200, view.text
