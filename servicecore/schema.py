@@ -62,16 +62,27 @@ CREATE TABLE IF NOT EXISTS {ANCHORS_TABLE} (
 # The link function: must equal domain.integrity.link byte for byte. STABLE, as convert_to is:
 # a function declared IMMUTABLE around a STABLE call is never inlined, and then every call
 # plans its body again (half of the chain trigger's time on a one-event save).
+# Every function, operator and type in it is named in pg_catalog: the owner runs it (from the
+# SECURITY DEFINER chain trigger, and in `migrate`'s backfill), and the application's role may
+# create functions in public, so an unqualified name could resolve to one of its own (e.g. a
+# convert_to(text, text) is preferred over pg_catalog's convert_to(text, name) for the literal
+# 'UTF8') and run with the owner's rights. A SET search_path here would stop the inlining.
 CHAIN_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION servicecore_chain_link(previous bytea, notification_id bigint,
         stream_id uuid, version bigint, topic text, state bytea) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT sha256(previous || int8send(notification_id) || uuid_send(stream_id)
-                  || int8send(version)
-                  || int4send(octet_length(convert_to(coalesce(topic, ''), 'UTF8')))
-                  || convert_to(coalesce(topic, ''), 'UTF8')
-                  || int4send(octet_length(coalesce(state, ''::bytea)))
-                  || coalesce(state, ''::bytea))
+    SELECT pg_catalog.sha256(
+        previous
+        OPERATOR(pg_catalog.||) pg_catalog.int8send(notification_id)
+        OPERATOR(pg_catalog.||) pg_catalog.uuid_send(stream_id)
+        OPERATOR(pg_catalog.||) pg_catalog.int8send(version)
+        OPERATOR(pg_catalog.||) pg_catalog.int4send(pg_catalog.octet_length(pg_catalog.convert_to(
+            coalesce(topic, ''::pg_catalog.text), 'UTF8'::pg_catalog.name)))
+        OPERATOR(pg_catalog.||) pg_catalog.convert_to(coalesce(topic, ''::pg_catalog.text),
+                                                      'UTF8'::pg_catalog.name)
+        OPERATOR(pg_catalog.||) pg_catalog.int4send(pg_catalog.octet_length(
+            coalesce(state, ''::pg_catalog.bytea)))
+        OPERATOR(pg_catalog.||) coalesce(state, ''::pg_catalog.bytea))
 $$;
 
 CREATE OR REPLACE FUNCTION servicecore_lock_appends() RETURNS trigger
@@ -81,18 +92,22 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Runs as the owner: public (where the application's role may create functions) is not on its
+-- search path, and its own objects are named with their schema.
 CREATE OR REPLACE FUNCTION servicecore_chain_events() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     previous bytea;
     event record;
 BEGIN
-    SELECT h.hash INTO previous FROM {HASHES_TABLE} h ORDER BY h.notification_id DESC LIMIT 1;
+    SELECT h.hash INTO previous FROM public.{HASHES_TABLE} h
+        ORDER BY h.notification_id DESC LIMIT 1;
     previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
     FOR event IN SELECT * FROM appended ORDER BY notification_id LOOP
-        previous := servicecore_chain_link(previous, event.notification_id, event.originator_id,
-                                           event.originator_version, event.topic, event.state);
-        INSERT INTO {HASHES_TABLE} (notification_id, hash)
+        previous := public.servicecore_chain_link(previous, event.notification_id,
+                                                  event.originator_id, event.originator_version,
+                                                  event.topic, event.state);
+        INSERT INTO public.{HASHES_TABLE} (notification_id, hash)
             VALUES (event.notification_id, previous);
     END LOOP;
     PERFORM pg_notify('{CHANNEL}', '');
@@ -151,8 +166,9 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
                       SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 4  # 2: hash chain, command registry, anchors; 3: snapshots;
-#                     4: the chain link inlinable (STABLE)
+SCHEMA_VERSION = 5  # 2: hash chain, command registry, anchors; 3: snapshots;
+#                     4: the chain link inlinable (STABLE); 5: the chain's functions name
+#                     pg_catalog's, the trigger's search path leaves out public
 
 
 def is_current(conn: psycopg.Connection) -> bool:

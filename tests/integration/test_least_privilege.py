@@ -91,3 +91,34 @@ def test_the_embedded_default_creates_both_roles() -> None:
     finally:
         release(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+PLANTED = """CREATE FUNCTION public.convert_to(text, text) RETURNS bytea LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'planted function called as %', current_user;
+END $$"""
+
+
+def test_a_function_the_application_role_plants_never_runs_in_the_chain(
+        container: Container, database_url: str) -> None:
+    """Found by the reliability audit: the chain trigger runs with the owner's rights, its
+    search path was public (where the application's role may create functions) and the link
+    called convert_to(…, 'UTF8') unqualified; a convert_to(text, text) of the application's
+    role was preferred for the literal and ran as the owner on the next append, which could
+    then replace the immutability trigger and grant itself UPDATE on the events."""
+    if user_of(database_url) != APP_ROLE:
+        pytest.fail("the session database is not used through the application's role")
+    with psycopg.connect(database_url) as conn:  # one transaction, rolled back
+        conn.execute(PLANTED)
+        conn.execute(f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, "
+                     "state) VALUES (%s, 1, 'planted', '\\x00')", (uuid.uuid4(),))
+        linked = conn.execute(f"SELECT count(*) FROM {HASHES_TABLE} WHERE notification_id = "
+                              f"(SELECT max(notification_id) FROM {EVENTS_TABLE})").fetchone()
+        assert linked == (1,)
+        # the link as migrate's backfill calls it, with the caller's search path
+        link = conn.execute("SELECT servicecore_chain_link('\\x00'::bytea, 1, %s, 1, 't', "
+                            "'\\x01'::bytea)", (uuid.uuid4(),)).fetchone()
+        assert link is not None and len(link[0]) == 32
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"UPDATE {EVENTS_TABLE} SET topic = topic")
+        conn.rollback()
