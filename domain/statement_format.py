@@ -48,7 +48,6 @@ MONEY_IN = ("贷", "收", "收入", "入", "c", "cr", "credit")
 MONEY_OUT = ("借", "支", "支出", "出", "d", "dr", "debit")
 MAX_LINES = 20_000
 HEADER_SEARCH = 30  # rows: a header further down is not looked for
-_UNIT = re.compile(r"\s*[(（][^)）]*[)）]\s*$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[\sT].*)?$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:[\sT]?\d{2}:?\d{2}(?::?\d{2})?)?$")
@@ -81,8 +80,23 @@ def _cell(value: str | None) -> str:
     return text
 
 
+def _without_unit(text: str) -> str:
+    """The header without a unit in brackets at its end: 金额(元), 金额（元） → 金额.
+
+    In linear time: the regular expression it replaces, \\s*[(（][^)）]*[)）]\\s*$, was tried
+    at every position of a cell that never ends in a bracket, so a title cell of 48,000 "("
+    took 40 s of CPU (and a 128 KiB one minutes)."""
+    body = text.rstrip()
+    if not body.endswith((")", "）")):
+        return text
+    body = body[:-1]
+    after = max(body.rfind(")"), body.rfind("）")) + 1  # the bracket holds no closing one
+    opening = [i for i in (body.find("(", after), body.find("（", after)) if i >= 0]
+    return body[:min(opening)].rstrip() if opening else text
+
+
 def _name(header: str) -> str:
-    return _UNIT.sub("", _cell(header)).replace(" ", "").lower()
+    return _without_unit(_cell(header)).replace(" ", "").lower()
 
 
 def _columns(row: list[str]) -> dict[str, int]:
