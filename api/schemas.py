@@ -7,7 +7,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 PayType = Literal["customer", "warranty", "insurance", "internal"]
 # Closed sets of the domain, as enums in the OpenAPI document (tests/e2e/test_api_docs.py
@@ -151,6 +158,15 @@ class CheckIn(Body):
     belongings: str = Field(default="", max_length=2000, description="what was left in the car")
     promised_at: datetime | None = Field(default=None,
                                          description="when the car is promised back")
+
+    @field_validator("promised_at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:00-10:00 is valid ISO 8601, but shown in the store's time zone it is
+        # past year 9999: the customer's progress page could not be drawn any more.
+        if value is not None and not 2000 <= value.year <= 2100:
+            raise ValueError("the promised time must be in the years 2000-2100")
+        return value
 
 
 class JobIn(Body):

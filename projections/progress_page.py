@@ -63,7 +63,10 @@ def _local(value: str | None, zone: ZoneInfo) -> str | None:
     if not value:
         return None
     moment = datetime.fromisoformat(value)
-    moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    try:
+        moment = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+    except OverflowError:  # stored before such times were refused: shown as it was given
+        return value
     return moment.isoformat()
 
 

@@ -357,3 +357,33 @@ def test_link_lifetime_is_bounded(client: TestClient, auth: Auth, store_id: str,
                        headers=auth("technician", "t", [store_id])).status_code == 403
     assert client.post(f"/work-orders/{uuid.uuid4()}/progress-link", json={},
                        headers=advisor).status_code == 404
+
+
+@pytest.mark.parametrize("promised", ["9999-12-31T23:00:00-10:00", "0001-01-01T00:00:00+14:00"])
+def test_a_promised_time_past_the_calendar_is_refused_and_an_old_one_still_shows(
+        client: TestClient, auth: Any, store_id: str, container: Container,
+        promised: str) -> None:
+    """Found by the reliability audit: the check-in took any ISO moment, and one that leaves
+    the calendar in the store's time zone made the customer's page a 500 for good."""
+    from tests.integration.support import request
+
+    advisor = auth("advisor", "adv-li", [store_id])
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": NAME, "phone": PHONE},
+        "vehicle": {"vin": VIN, "plate": PLATE}, "mileage": 30_000,
+        "complaints": ["rattle"]}, 201)
+    before = head(client)
+    refused = client.post(f"/work-orders/{opened['id']}/check-in", headers=advisor,
+                          json={"mileage_in": 30_005, "fuel_level": 50, "promised_at": promised})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "promised_at"]
+    assert head(client) == before
+    # a check-in stored before the API refused such times: the page is still drawn
+    container.work_orders.check_in(request(store_id), uuid.UUID(opened["id"]), mileage_in=30_005,
+                                   fuel_level=50, promised_at=promised)
+    wo_doc(client, opened["id"], advisor, wait_for=head(client))
+    path = page_path(share(client, advisor, opened["id"]))
+    page = client.get(path, headers=JSON)
+    assert page.status_code == 200, page.text
+    assert page.json()["promised_at"] == promised
+    assert client.get(path, headers=HTML).status_code == 200
