@@ -136,9 +136,13 @@ def reader(action: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-IdempotencyKey = Annotated[str | None, Header(max_length=200, description=(
-    "any unique string, e.g. a UUID: a retry with the same key and body returns the first "
-    "answer (Idempotent-Replayed: true) and stores nothing twice"))]
+# No control characters: a key is stored with the command and its events, and a NUL would
+# stop every view that writes it to a text column (uvicorn refuses one, other servers may not).
+IdempotencyKey = Annotated[str | None, Header(
+    min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description=(
+        "any unique string, e.g. a UUID (no control characters): a retry with the same key "
+        "and body returns the first answer (Idempotent-Replayed: true) and stores nothing "
+        "twice"))]
 CorrelationId = Annotated[str | None, Header(max_length=200, description=(
     "ties the events this request stores together in the audit trail; default a new UUID, "
     "answered as X-Correlation-ID"))]

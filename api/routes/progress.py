@@ -16,7 +16,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import segno
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +25,9 @@ from api import log_context
 from api.auth import AuthError, Principal
 from api.deps import (
     Command,
+    CorrelationId,
     Ctx,
+    IdempotencyKey,
     LinkToken,
     Offset,
     WaitFor,
@@ -263,8 +265,8 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
                         409: {"description": "a line no longer awaits the customer", **_PAGE},
                         415: {"description": "neither the page's form nor JSON"}})
 async def decide(token: LinkToken, request: Request, ctx: Ctx,
-                 idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-                 x_correlation_id: Annotated[str | None, Header(max_length=200)] = None) -> Any:
+                 idempotency_key: IdempotencyKey = None,
+                 x_correlation_id: CorrelationId = None) -> Any:
     """Approve or decline lines awaiting the customer: the page's form (one line, with the
     page's form token) or JSON `{"decisions": [{"line_id": "L2", "decision": "approved"}]}`.
 

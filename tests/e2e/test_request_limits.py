@@ -350,3 +350,29 @@ def test_a_number_past_every_business_size_is_422_not_500(client: TestClient, au
                          content=csv.encode(), headers={**manager, "Content-Type": "text/csv"})
     assert problem(upload, 422, "invalid-input")["row"] == 2
     assert log_head(client) == before
+
+
+@pytest.mark.parametrize("key", ["", "key\x00with-nul", "key\nwith-newline", "key\x7f"])
+def test_an_empty_or_control_character_idempotency_key_is_422(client: TestClient, auth: Auth,
+                                                              store_id: str, key: str) -> None:
+    """A key is stored with the command and its events: a NUL in it would stop every view
+    that writes it to a text column, and an empty key would tie every command of a client
+    that always sends the header to its first one. Only uvicorn's parser stood in the way."""
+    before = log_head(client)
+    response = client.post("/work-orders", json=opening(store_id),
+                           headers={**auth("advisor", "adv-li", [store_id]),
+                                    "Idempotency-Key": key})
+    errors = problem(response, 422, "invalid-input")["errors"]
+    assert errors[0]["loc"] == ["header", "idempotency-key"]
+    assert log_head(client) == before
+
+
+def test_a_printable_idempotency_key_with_spaces_and_non_ascii_still_replays(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    key = f"visit 7 é {store_id}".encode("latin-1")
+    headers = {**auth("advisor", "adv-li", [store_id]), "Idempotency-Key": key}
+    first = client.post("/work-orders", json=opening(store_id), headers=headers)
+    again = client.post("/work-orders", json=opening(store_id), headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
