@@ -133,12 +133,14 @@ class Event:
 
 class Batch(NamedTuple):
     """One range of the log: decoded events, the stored states of the set-based ones, the
-    position reached and how many events of the log the range held."""
+    position reached, how many events of the log the range held, and whether the log held
+    more than the range when it was read."""
 
     events: list[Event]
     raw: list[tuple[int, str, str, bytes]]  # notification id, stream, Class.Event, state
     reached: int
     covered: int
+    more: bool = False
 
 
 class EventSource:
@@ -192,7 +194,7 @@ class EventSource:
                 handled = [row for row in handled if qualname[row[2]] not in self.set_based]
             else:
                 raw = []
-        return Batch(self._decoded(handled), raw, reached, len(rows))
+        return Batch(self._decoded(handled), raw, reached, len(rows), reached < head)
 
     def _decoded(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         mapper = self.app.mapper
