@@ -14,8 +14,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,10 +27,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from analytics.events import Batch, Event, EventSource, json_ready
+from analytics.events import Event, EventSource, Fetched, json_ready
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
-from analytics.set_based import SET_BASED, SHARED, Prepared, SetBased
+from analytics.set_based import SET_BASED, SHARED, SetBased
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.follow_up import FollowUp
@@ -821,7 +822,6 @@ class AnalyticsLoader:
         self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
         self._ahead = _ReadAhead(self.source, batch_size)
-        self._collector = _Collector()
 
     @property
     def snapshot_path(self) -> Path:
@@ -834,45 +834,40 @@ class AnalyticsLoader:
     def run_batch(self) -> int:
         """Load the next batch; the number of events of the log it moved past (0: none new).
 
-        While it is folded and written, the next range of the log is read and decoded in a
-        thread (`_ReadAhead`) when the log held more: DuckDB and the wait for PostgreSQL
-        release the GIL. The position still moves only with the DuckDB transaction of a batch,
-        and a batch read ahead is used only if it starts at the position committed.
+        While it is folded and written, the rows of the next range of the log are fetched in
+        a thread (`_ReadAhead`) when the log held more. The position still moves only with
+        the DuckDB transaction of a batch, and rows fetched ahead are used only if they start
+        at the position committed.
         """
-        with self.lock:
-            self._collector.hold()
-            try:
-                covered = self._load_batch()  # its objects are freed before the collector runs
-                self.processed += covered
-                return covered
-            finally:
-                if not self._ahead.pending:
-                    self._collector.release()
+        with self.lock, _no_cyclic_gc():
+            covered = self._load_batch()  # its objects are freed before the collector runs
+            self.processed += covered
+            return covered
 
     def _load_batch(self) -> int:
         position = self.position()
-        batch, prepared = self._ahead.take(position) or _read(self.source, position,
-                                                               self.batch_size)
-        if batch.reached <= position:
+        fetched = self._ahead.take(position) or self.source.fetch(position, self.batch_size)
+        if fetched.reached <= position:
             return 0
-        if batch.more:
-            self._ahead.start(batch.reached)
+        if fetched.more:
+            self._ahead.start(fetched.reached)
         try:
-            with transaction(self.conn), SetBased(self.conn, prepared) as set_based:
+            events, raw, reached, covered = self.source.batch(fetched)
+            del fetched
+            with transaction(self.conn), SetBased(self.conn, raw) as set_based:
                 set_based.before_fold()
                 fold = Fold(self.conn, zone=self.zone)
-                _preload(fold, batch.events)
-                for event in batch.events:
+                _preload(fold, events)
+                for event in events:
                     fold.current = event.notification_id
                     HANDLERS[event.qualname](fold, event, event.notification_id)
                 fold.write()
                 set_based.after_write()
-                self.conn.execute("UPDATE analytics_position SET position = ?",
-                                  [batch.reached])
+                self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
         except BaseException:
-            self._ahead.drop()  # the position did not move: what was read ahead is not next
+            self._ahead.drop()  # the position did not move: what was fetched ahead is not next
             raise
-        return batch.covered
+        return covered
 
     def catch_up(self) -> int:
         total = 0
@@ -916,28 +911,39 @@ class AnalyticsLoader:
         try:
             self._ahead.close()
         finally:
-            self._collector.release()
             self.conn.close()
 
 
-def _read(source: EventSource, after: int, limit: int) -> tuple[Batch, Prepared]:
-    batch = source.read(after, limit)
-    return batch, Prepared.of(batch.raw)
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A batch makes hundreds of thousands of small dicts that live until it ends: without
+    the cycle collector running over them again and again, decoding takes a third of the time.
+    They hold no cycles, so reference counting frees them; they must be gone before the block
+    ends (the first collection after it would otherwise walk them all once more)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _ReadAhead:
-    """The next range of the log, read and decoded in one thread while a batch is folded.
+    """The rows of the next range of the log, fetched in one thread while a batch is loaded.
 
-    At most one range is read ahead. An error of the read is raised by `take`, in the loading
-    thread, before anything of that batch is written; a range read ahead that does not start
-    at the committed position (the batch before it failed) is dropped unused.
+    Only the fetch: PostgreSQL's work and the wait for it hold no GIL, while decoding in this
+    thread would take the GIL from the batch's Python fold (bench/README "Loading faster,
+    fifth step"). At most one range is fetched ahead. An error of the fetch is raised by
+    `take`, in the loading thread, before anything of that batch is written; rows fetched
+    ahead that do not start at the committed position (the batch before failed) are dropped.
     """
 
     def __init__(self, source: EventSource, limit: int) -> None:
         self.source = source
         self.limit = limit
         self.after = -1
-        self.future: Future[tuple[Batch, Prepared]] | None = None
+        self.future: Future[Fetched] | None = None
         self.pool: ThreadPoolExecutor | None = None
 
     @property
@@ -949,10 +955,10 @@ class _ReadAhead:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="analytics-read-ahead")
         self.after = after
-        self.future = self.pool.submit(_read, self.source, after, self.limit)
+        self.future = self.pool.submit(self.source.fetch, after, self.limit)
 
-    def take(self, position: int) -> tuple[Batch, Prepared] | None:
-        """The range after `position` if it was read ahead (its read's error raised)."""
+    def take(self, position: int) -> Fetched | None:
+        """The rows after `position` if they were fetched ahead (the fetch's error raised)."""
         future, self.future = self.future, None
         if future is None:
             return None
@@ -974,35 +980,9 @@ class _ReadAhead:
 
 
 def _wait(future: Future[Any]) -> None:
-    """Until a read ahead has ended (it reads only: nothing to undo); its error not raised."""
+    """Until a fetch ahead has ended (it only reads: nothing to undo); its error not raised."""
     if not future.cancel():
         wait([future])
-
-
-class _Collector:
-    """The cycle collector held off while batches are loaded.
-
-    A batch makes hundreds of thousands of small dicts that live until it ends: without the
-    cycle collector running over them again and again, decoding takes a third of the time.
-    They hold no cycles, so reference counting frees them. The collector stays off from one
-    batch to the next while a range is read ahead (its events, alive when the collector ran,
-    would be walked through once more), and is on again once a batch finds nothing more to
-    read ahead, or the loader closes; it runs again only after the batch's objects are gone.
-    """
-
-    def __init__(self) -> None:
-        self.enabled: bool | None = None  # as it was when held
-
-    def hold(self) -> None:
-        if self.enabled is None:
-            self.enabled = gc.isenabled()
-            gc.disable()
-
-    def release(self) -> None:
-        if self.enabled is not None:
-            if self.enabled:
-                gc.enable()
-            self.enabled = None
 
 
 def _preload(fold: Fold, events: list[Event]) -> None:

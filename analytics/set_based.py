@@ -21,7 +21,7 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import NamedTuple, Self
+from typing import Any, Self
 
 import duckdb
 import pyarrow as pa
@@ -217,31 +217,18 @@ def _texts(states: Sequence[bytes]) -> pa.LargeStringArray:
     return texts
 
 
-class Prepared(NamedTuple):
-    """The set-based events of one batch as DuckDB reads them (made without a connection, so
-    that the next batch's can be made while one is folded)."""
-
-    kinds: Counter[str]
-    table: pa.Table | None
-
-    @classmethod
-    def of(cls, raw: list[RawEvent]) -> Prepared:
-        if not raw:
-            return cls(Counter(), None)
-        *columns, states = zip(*raw, strict=True)
-        return cls(Counter(columns[2]), pa.Table.from_arrays(
-            [*(pa.array(c, type=t) for c, t in zip(columns, EVENTS.types[:-1], strict=True)),
-             _texts(states)], schema=EVENTS))
-
-
 class SetBased:
     """The set-based events of one batch, registered with DuckDB while it is folded."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection,
-                 events: list[RawEvent] | Prepared) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, raw: list[RawEvent]) -> None:
         self.conn = conn
-        self.kinds, self.table = (events if isinstance(events, Prepared)
-                                  else Prepared.of(events))
+        self.kinds = Counter(qualname for _, _, qualname, _ in raw)
+        self.table: Any = None
+        if raw:
+            *columns, states = zip(*raw, strict=True)
+            self.table = pa.Table.from_arrays(
+                [*(pa.array(c, type=t) for c, t in zip(columns, EVENTS.types[:-1], strict=True)),
+                 _texts(states)], schema=EVENTS)
 
     def __enter__(self) -> Self:
         if self.table is not None:

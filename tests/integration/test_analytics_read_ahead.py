@@ -1,6 +1,6 @@
-"""The analytics loader reads the next range of the log in a thread while it folds a batch.
+"""The analytics loader fetches the next range of the log in a thread while it loads a batch.
 
-Exactly once still holds: an error of the read ahead or of the batch being written stops the
+Exactly once still holds: an error of the fetch ahead or of the batch being written stops the
 load with nothing of that batch kept and the position where it was, and loading again (the
 same loader, or a new one on the same file after a restart) gives the tables of a load that
 never failed.
@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from analytics.events import Batch, EventSource
+from analytics.events import EventSource, Fetched
 from analytics.loader import AnalyticsLoader
 from analytics.schema import TABLES
 from analytics.set_based import SetBased
@@ -55,34 +55,34 @@ def reference(container: Container, path: Path) -> dict[str, list[tuple[Any, ...
         loader.close()
 
 
-def reads(monkeypatch: pytest.MonkeyPatch, fail: Callable[[str, int], bool]
+def fetches(monkeypatch: pytest.MonkeyPatch, fail: Callable[[str, int], bool]
           ) -> list[tuple[str, int]]:
-    """Every read of a range (the thread that read it, after which position); the reads for
+    """Every fetch of a range (the thread that fetched it, after which position); those for
     which `fail(thread name, after)` is true raise `Failure`."""
     done: list[tuple[str, int]] = []
-    read = EventSource.read
+    fetch = EventSource.fetch
 
-    def checked(self: EventSource, after: int, limit: int) -> Batch:
+    def checked(self: EventSource, after: int, limit: int) -> Fetched:
         name = threading.current_thread().name
         done.append((name, after))
         if fail(name, after):
-            raise Failure(f"reading after {after}")
-        return read(self, after, limit)
+            raise Failure(f"fetching after {after}")
+        return fetch(self, after, limit)
 
-    monkeypatch.setattr(EventSource, "read", checked)
+    monkeypatch.setattr(EventSource, "fetch", checked)
     return done
 
 
-def test_an_error_of_the_read_ahead_stops_the_load_before_its_batch(
+def test_an_error_of_the_fetch_ahead_stops_the_load_before_its_batch(
         container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     size = history(container, "RA")
     failing = True
-    done = reads(monkeypatch, lambda thread, after: failing and thread.startswith(READ_AHEAD))
+    done = fetches(monkeypatch, lambda thread, after: failing and thread.startswith(READ_AHEAD))
     loader = AnalyticsLoader(container.app, tmp_path / "a.duckdb", batch_size=size)
     try:
-        assert loader.run_batch() > 0  # the first range is read by the loading thread
+        assert loader.run_batch() > 0  # the first range is fetched by the loading thread
         first, after_first = loader.position(), tables(loader.conn)
-        with pytest.raises(Failure):  # the second was read ahead, and failed
+        with pytest.raises(Failure):  # the second was fetched ahead, and failed
             loader.run_batch()
         assert [thread.startswith(READ_AHEAD) for thread, _ in done] == [False, True]
         assert done[1][1] == first
@@ -102,7 +102,7 @@ def test_an_error_of_the_read_ahead_stops_the_load_before_its_batch(
 def test_an_error_writing_a_batch_keeps_nothing_of_it_and_a_restart_resumes(
         container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     size = history(container, "RW")
-    done = reads(monkeypatch, lambda thread, after: False)
+    done = fetches(monkeypatch, lambda thread, after: False)
     after_write = SetBased.after_write
     calls = 0
 
@@ -121,7 +121,7 @@ def test_an_error_writing_a_batch_keeps_nothing_of_it_and_a_restart_resumes(
         first, after_first = loader.position(), tables(loader.conn)
         with pytest.raises(Failure):
             loader.run_batch()
-        # the third range was being read ahead: it is dropped, the position did not move
+        # the third range was being fetched ahead: it is dropped, the position did not move
         assert [after for _, after in done][:2] == [0, first]
         assert done[2][0].startswith(READ_AHEAD) and done[2][1] > first
         assert not loader._ahead.pending
@@ -142,12 +142,12 @@ def test_an_error_writing_a_batch_keeps_nothing_of_it_and_a_restart_resumes(
     assert loaded == reference(container, tmp_path / "reference.duckdb")
 
 
-def test_a_range_read_ahead_for_another_position_is_not_used(
+def test_rows_fetched_ahead_for_another_position_are_not_used(
         container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If the position is not where the range read ahead starts (here: moved back by hand),
-    the range is read again from the position."""
+    """If the position is not where the rows fetched ahead start (here: moved back by hand),
+    the range is fetched again from the position."""
     size = history(container, "RP")
-    done = reads(monkeypatch, lambda thread, after: False)
+    done = fetches(monkeypatch, lambda thread, after: False)
     loader = AnalyticsLoader(container.app, tmp_path / "a.duckdb", batch_size=size)
     try:
         loader.run_batch()
