@@ -131,15 +131,6 @@ class Event:
         return value
 
 
-class Fetched(NamedTuple):
-    """One range of the log as fetched: its rows (the state of events without a handler
-    left out), the position reached, and whether the log held more when it was read."""
-
-    rows: list[tuple[Any, ...]]  # notification id, stream, topic, state or None
-    reached: int
-    more: bool
-
-
 class Batch(NamedTuple):
     """One range of the log: decoded events, the stored states of the set-based ones, the
     position reached and how many events of the log the range held."""
@@ -183,22 +174,12 @@ class EventSource:
         """The handled events among the next `limit` positions of the log after `after` (up to
         its head as it was before the read; ranges holding no event at all, a gap of ids, are
         passed over), the position reached, and how many events of the log that range held."""
-        return self.batch(self.fetch(after, limit))
-
-    def fetch(self, after: int, limit: int) -> Fetched:
-        """The rows of `read`, not decoded (waiting for the server holds no GIL: a thread can
-        fetch the next range while another decodes and folds)."""
         head = self.head()
         rows: list[tuple[Any, ...]] = []
         reached = after
         while reached < head and not rows:
             start, reached = reached, min(head, reached + limit)
             rows = self._rows(start, reached)
-        return Fetched(rows, reached, reached < head)
-
-    def batch(self, fetched: Fetched) -> Batch:
-        """The fetched rows decoded (see `read`)."""
-        rows, reached, _ = fetched
         rows.sort(key=itemgetter(0))
         handled = [row for row in rows if row[3] is not None]
         raw: list[tuple[int, str, str, bytes]] = []

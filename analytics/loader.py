@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,7 +26,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from analytics.events import Event, EventSource, Fetched, json_ready
+from analytics.events import Event, EventSource, json_ready
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from analytics.set_based import SET_BASED, SHARED, SetBased
@@ -821,7 +820,6 @@ class AnalyticsLoader:
         self.lock = threading.Lock()
         self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
-        self._ahead = _ReadAhead(self.source, batch_size)
 
     @property
     def snapshot_path(self) -> Path:
@@ -832,13 +830,7 @@ class AnalyticsLoader:
         return int(found[0]) if found else 0
 
     def run_batch(self) -> int:
-        """Load the next batch; the number of events of the log it moved past (0: none new).
-
-        While it is folded and written, the rows of the next range of the log are fetched in
-        a thread (`_ReadAhead`) when the log held more. The position still moves only with
-        the DuckDB transaction of a batch, and rows fetched ahead are used only if they start
-        at the position committed.
-        """
+        """Load the next batch; the number of events of the log it moved past (0: none new)."""
         with self.lock, _no_cyclic_gc():
             covered = self._load_batch()  # its objects are freed before the collector runs
             self.processed += covered
@@ -846,27 +838,19 @@ class AnalyticsLoader:
 
     def _load_batch(self) -> int:
         position = self.position()
-        fetched = self._ahead.take(position) or self.source.fetch(position, self.batch_size)
-        if fetched.reached <= position:
+        events, raw, reached, covered = self.source.read(position, self.batch_size)
+        if reached <= position:
             return 0
-        if fetched.more:
-            self._ahead.start(fetched.reached)
-        try:
-            events, raw, reached, covered = self.source.batch(fetched)
-            del fetched
-            with transaction(self.conn), SetBased(self.conn, raw) as set_based:
-                set_based.before_fold()
-                fold = Fold(self.conn, zone=self.zone)
-                _preload(fold, events)
-                for event in events:
-                    fold.current = event.notification_id
-                    HANDLERS[event.qualname](fold, event, event.notification_id)
-                fold.write()
-                set_based.after_write()
-                self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
-        except BaseException:
-            self._ahead.drop()  # the position did not move: what was fetched ahead is not next
-            raise
+        with transaction(self.conn), SetBased(self.conn, raw) as set_based:
+            set_based.before_fold()
+            fold = Fold(self.conn, zone=self.zone)
+            _preload(fold, events)
+            for event in events:
+                fold.current = event.notification_id
+                HANDLERS[event.qualname](fold, event, event.notification_id)
+            fold.write()
+            set_based.after_write()
+            self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
         return covered
 
     def catch_up(self) -> int:
@@ -908,10 +892,7 @@ class AnalyticsLoader:
         self.publish(force=True)
 
     def close(self) -> None:
-        try:
-            self._ahead.close()
-        finally:
-            self.conn.close()
+        self.conn.close()
 
 
 @contextmanager
@@ -927,62 +908,6 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-class _ReadAhead:
-    """The rows of the next range of the log, fetched in one thread while a batch is loaded.
-
-    Only the fetch: PostgreSQL's work and the wait for it hold no GIL, while decoding in this
-    thread would take the GIL from the batch's Python fold (bench/README "Loading faster,
-    fifth step"). At most one range is fetched ahead. An error of the fetch is raised by
-    `take`, in the loading thread, before anything of that batch is written; rows fetched
-    ahead that do not start at the committed position (the batch before failed) are dropped.
-    """
-
-    def __init__(self, source: EventSource, limit: int) -> None:
-        self.source = source
-        self.limit = limit
-        self.after = -1
-        self.future: Future[Fetched] | None = None
-        self.pool: ThreadPoolExecutor | None = None
-
-    @property
-    def pending(self) -> bool:
-        return self.future is not None
-
-    def start(self, after: int) -> None:
-        self.drop()
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="analytics-read-ahead")
-        self.after = after
-        self.future = self.pool.submit(self.source.fetch, after, self.limit)
-
-    def take(self, position: int) -> Fetched | None:
-        """The rows after `position` if they were fetched ahead (the fetch's error raised)."""
-        future, self.future = self.future, None
-        if future is None:
-            return None
-        if self.after != position:
-            _wait(future)
-            return None
-        return future.result()
-
-    def drop(self) -> None:
-        future, self.future = self.future, None
-        if future is not None:
-            _wait(future)
-
-    def close(self) -> None:
-        self.drop()
-        if self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
-
-
-def _wait(future: Future[Any]) -> None:
-    """Until a fetch ahead has ended (it only reads: nothing to undo); its error not raised."""
-    if not future.cancel():
-        wait([future])
 
 
 def _preload(fold: Fold, events: list[Event]) -> None:
