@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -91,8 +92,8 @@ _DECLARED = "servicecore_declared_query"  # the route's declared query names, ke
 
 async def known_query_only(request: Request) -> None:
     """Refuse what a route would otherwise silently ignore or choke on: a query parameter it
-    does not declare (`?number=` would have listed everything), and a NUL character in the
-    query or the path (PostgreSQL text cannot hold one). Then name, on the request's log
+    does not declare (`?number=` would have listed everything), one given twice (the route
+    would take the last), and a NUL character in the query or the path (PostgreSQL text cannot hold one). Then name, on the request's log
     lines, the store it names (path or query `store_id`) instead of the caller's list of
     stores. Applied to every route by the app: one dependency, as each costs a solve per
     request."""
@@ -113,10 +114,18 @@ async def known_query_only(request: Request) -> None:
 
 
 def _refuse_unknown_or_nul(request: Request, declared: frozenset[str]) -> None:
+    items = request.query_params.multi_items()
     errors: list[dict[str, Any]] = [
         {"type": "extra_forbidden", "loc": ("query", key), "msg": "Unknown query parameter",
          "input": value}
-        for key, value in request.query_params.multi_items() if key not in declared]
+        for key, value in items if key not in declared]
+    # No route takes a list in its query (tests/e2e/test_request_limits.py checks), so a name
+    # given twice is a mistake the route would settle silently by taking the last value.
+    if len({key for key, _ in items}) < len(items):
+        counts = Counter(key for key, _ in items)
+        errors += [{"type": "repeated", "loc": ("query", key), "msg": "Given more than once",
+                    "input": request.query_params.getlist(key)}
+                   for key, count in counts.items() if count > 1 and key in declared]
     errors += [
         {"type": "string_nul", "loc": (where, key), "msg": "May not contain a NUL character",
          "input": value}

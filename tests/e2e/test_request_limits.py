@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi.dependencies.utils import is_scalar_field
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -214,6 +215,45 @@ def test_an_unknown_query_parameter_on_a_command_stores_nothing(client: TestClie
                            headers=auth("advisor", "adv-li", [store_id]))
     problem(response, 422, "invalid-input")
     assert log_head(client) == before
+
+
+@pytest.mark.parametrize(("url", "repeated"), [
+    ("/work-orders?limit=1&limit=500", "limit"),
+    ("/work-orders?status=opened&status=closed&limit=5", "status"),
+    ("/stock?store_id=S1&store_id=S2", "store_id"),
+])
+def test_a_query_parameter_given_twice_is_422(client: TestClient, auth: Auth, url: str,
+                                              repeated: str) -> None:
+    """The route took the last value silently: `status=opened&status=closed` listed only
+    the closed ones, as if the first filter had not been asked for."""
+    errors = problem(client.get(url, headers=auth("manager", "mgr-wu")), 422,
+                     "invalid-input")["errors"]
+    assert errors == [{"loc": ["query", repeated], "msg": "Given more than once",
+                       "type": "repeated"}]
+
+
+def test_no_route_takes_a_list_in_its_query(client: TestClient) -> None:
+    """Refusing a repeated name holds only while every query parameter is a single value."""
+    routes = list(_api_routes(client.app.routes))  # type: ignore[attr-defined]
+    assert len(routes) > 50
+    lists = [(route.path, param.alias) for route in routes
+             for param in _query_params(route.dependant) if not is_scalar_field(param)]
+    assert lists == []
+
+
+def _api_routes(routes: list[Any]) -> Iterator[Any]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # an included router
+        if included is not None:
+            yield from _api_routes(included.routes)
+        elif getattr(route, "dependant", None) is not None:
+            yield route
+
+
+def _query_params(dependant: Any) -> Iterator[Any]:
+    yield from dependant.query_params
+    for sub in dependant.dependencies:
+        yield from _query_params(sub)
 
 
 def test_declared_query_parameters_still_work(client: TestClient, auth: Auth,
