@@ -28,13 +28,15 @@ from uuid import UUID, uuid4
 
 import psycopg
 from eventsourcing.persistence import (
+    AggregateRecorder,
     IntegrityError,
     InterfaceError,
     OperationalError,
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.rows import dict_row
+from psycopg import sql
+from psycopg.rows import dict_row, tuple_row
 
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE
 
@@ -81,6 +83,26 @@ FROM appended JOIN unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(commands)s:
      ON appended.originator_id = saves.id AND appended.originator_version = saves.version
 GROUP BY saves.command
 RETURNING command_id, notification_ids
+"""
+
+
+# A stream's events, as eventsourcing's select_events asks for them (the optional bounds and
+# order are filled in per call shape): the four columns a StoredEvent needs, in binary.
+SELECT_EVENTS = "SELECT originator_id, originator_version, topic, state FROM {events} " \
+    "WHERE originator_id = %s"
+
+# A cold load: the latest snapshot and the events after it, in one statement.
+SELECT_STATE = """
+WITH snapshot AS MATERIALIZED (
+    SELECT originator_version, topic, state FROM {snapshots}
+    WHERE originator_id = %(id)s ORDER BY originator_version DESC LIMIT 1
+)
+SELECT true AS is_snapshot, originator_version, topic, state FROM snapshot
+UNION ALL
+SELECT false, originator_version, topic, state FROM {events}
+WHERE originator_id = %(id)s
+  AND originator_version > coalesce((SELECT originator_version FROM snapshot), -1)
+ORDER BY is_snapshot DESC, originator_version
 """
 
 
@@ -143,7 +165,6 @@ class EventRecorder(PostgresApplicationRecorder):
     group_commit = True
     max_batch = 64  # saves per statement
 
-    select_events = _read(PostgresApplicationRecorder.select_events)
     select_notifications = _read(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _read(PostgresApplicationRecorder.max_notification_id)
 
@@ -152,9 +173,65 @@ class EventRecorder(PostgresApplicationRecorder):
         self.append_statement = APPEND.replace("{table}", self.events_table_name)
         self.append_one_statement = APPEND_ONE.replace("{table}", self.events_table_name)
         self.append_many_statement = APPEND_MANY.replace("{table}", self.events_table_name)
+        self._events = self._qualified(self.events_table_name)
+        self._selects: dict[tuple[bool, bool, bool, bool], str] = {}
+        self._state_selects: dict[str, str] = {}
         self._turn = threading.Condition()
         self._queue: list[_Save] = []
         self._sending = False
+
+    def _qualified(self, table: str) -> str:
+        return sql.Identifier(self.datastore.schema, table).as_string()
+
+    def _select_statement(self, shape: tuple[bool, bool, bool, bool]) -> str:
+        statement = self._selects.get(shape)
+        if statement is None:
+            gt, lte, desc, limit = shape
+            statement = SELECT_EVENTS.format(events=self._events) \
+                + (" AND originator_version > %s" if gt else "") \
+                + (" AND originator_version <= %s" if lte else "") \
+                + " ORDER BY originator_version" + (" DESC" if desc else " ASC") \
+                + (" LIMIT %s" if limit else "")
+            self._selects[shape] = statement
+        return statement
+
+    @_read
+    def select_events(self, originator_id: UUID | str, *, gt: int | None = None,
+                      lte: int | None = None, desc: bool = False,
+                      limit: int | None = None) -> Sequence[StoredEvent]:
+        """eventsourcing's select_events, without composing the statement on every call
+        and with rows in binary as tuples (no hex-encoded states, no dict per row)."""
+        statement = self._select_statement((gt is not None, lte is not None, desc,
+                                            limit is not None))
+        params = [originator_id, *(x for x in (gt, lte, limit) if x is not None)]
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, params, prepare=True, binary=True)
+            return [StoredEvent(originator_id=row[0], originator_version=row[1],
+                                topic=row[2], state=row[3]) for row in cursor]
+
+    @_read
+    def select_state(self, originator_id: UUID, snapshots: AggregateRecorder,
+                     ) -> tuple[StoredEvent | None, list[StoredEvent]]:
+        """The latest snapshot in `snapshots` (a table of this database) and the stream's
+        events after it, in one statement (domain/aggregate_loads.py: a cold load)."""
+        table = getattr(snapshots, "events_table_name", None)
+        assert isinstance(table, str), "a PostgreSQL recorder of this database"
+        statement = self._state_selects.get(table)
+        if statement is None:
+            statement = SELECT_STATE.format(snapshots=self._qualified(table),
+                                            events=self._events)
+            self._state_selects[table] = statement
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, {"id": originator_id}, prepare=True, binary=True)
+            rows = [(is_snapshot, StoredEvent(originator_id=originator_id,
+                                              originator_version=version, topic=topic,
+                                              state=state))
+                    for is_snapshot, version, topic, state in cursor]
+        if rows and rows[0][0]:
+            return rows[0][1], [event for _, event in rows[1:]]
+        return None, [event for _, event in rows]
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
