@@ -348,10 +348,12 @@ class EventRecorder(PostgresApplicationRecorder):
                 statement: str) -> dict[UUID, list[int]]:
         """One statement, one transaction (the pooled connection is in autocommit mode)."""
         try:
-            rows = conn.execute(statement, params).fetchall()
+            with conn.cursor(row_factory=tuple_row) as cursor:
+                cursor.execute(statement, params)
+                rows = cursor.fetchall()
         except psycopg.errors.UniqueViolation as conflict:
             raise IntegrityError(str(conflict)) from conflict
-        return {row["command_id"]: list(row["notification_ids"]) for row in rows}
+        return {command_id: list(ids) for command_id, ids in rows}
 
     def resolve(self, command_ids: list[UUID], backend_pid: int,
                 sent_at: float) -> dict[UUID, list[int]] | None:
