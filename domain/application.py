@@ -27,7 +27,7 @@ from eventsourcing.application import (
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
-from domain.aggregate_loads import AggregateLoads
+from domain.aggregate_loads import AggregateLoads, copy_plain
 from domain.cashier_day import CashierDay
 from domain.common import (
     Audit,
@@ -297,7 +297,8 @@ class ServiceCore(Application[UUID]):
                 continue
             self._remember({r.domain_event.originator_id for r in recordings}, pending)
             last = max((r.notification.id for r in recordings), default=None)
-            return CommandResult(body=body, notification_id=last)
+            # the answer may hold parts of the saved aggregates, which are now the cached state
+            return CommandResult(body=copy_plain(body), notification_id=last)
         raise VersionConflict("too many concurrent changes; try again")
 
     def _remember(self, changed: set[UUID], aggregates: list[Aggregate]) -> None:

@@ -127,3 +127,17 @@ def test_immutable_values_are_shared_not_rebuilt() -> None:
     copied = copy_aggregate(aggregate)
     assert copied.state["at"] is when and copied.state["id"] is stream
     assert copied.state["n"] is aggregate.state["n"]
+
+
+def test_a_command_answer_is_the_callers_own() -> None:
+    """The aggregates a command saved stay cached as they are: its answer shares nothing with
+    them, so a caller changing the answer changes neither them nor a replay of the command."""
+    app = ServiceCore()
+    wos = WorkOrders(app)
+    work_order_id = open_order(wos)
+    first = wos.add_labor_line(request(key="k-1"), work_order_id, 1, labor())
+    first.body["line_id"] = "changed"
+    again = wos.add_labor_line(request(key="k-1"), work_order_id, 1, labor())
+    assert again.replayed and again.body["line_id"] == "L1"
+    cached = app.cached(work_order_id)
+    assert isinstance(cached, WorkOrder) and list(cached.lines) == ["L1"]
