@@ -18,12 +18,14 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
+from eventsourcing.persistence import DataError
 
 from domain.application import SNAPSHOT_EVERY, ServiceCore
 from domain.common import Audit
 from domain.counter import DocumentCounter
 from domain.work_order import WorkOrder
 from servicecore.container import Container, eventsourcing_env
+from servicecore.event_store import EventRecorder
 from tests.integration.support import LABOR, open_order
 from tests.integration.test_parts_support import (
     item_of,
@@ -117,3 +119,15 @@ def test_after_a_command_the_next_load_still_sees_another_process_write(
     assert item_of(container, store_id, number).available == 3
     # and the other process, whose cache is older now, sees this process's approval
     assert wo_of(other, work_order_id).lines[line_id]["status"] == "approved"
+
+
+def test_a_failed_select_raises_the_library_error_and_returns_its_connection(
+        container: Container) -> None:
+    """The recorder borrows pooled connections directly; errors are eventsourcing's, as the
+    library's own get_connection raises them, and the connection goes back to the pool."""
+    recorder = container.app.recorder
+    assert isinstance(recorder, EventRecorder)
+    for _ in range(container.settings.pool_size + 2):  # a leaked connection would show
+        with pytest.raises(DataError):
+            recorder.select_events("not a uuid")
+    assert recorder.select_events(uuid4()) == []
