@@ -18,10 +18,16 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
+from domain.aggregate_loads import AggregateLoads, copy_plain
 from domain.cashier_day import CashierDay
 from domain.common import (
     Audit,
@@ -206,6 +212,27 @@ class ServiceCore(Application[UUID]):
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
         self.stream_locks = StreamLocks()
 
+    def construct_repository(self) -> Repository[UUID]:
+        made = super().construct_repository()
+        loads = AggregateLoads(
+            made.event_store, snapshot_store=made.snapshot_store, fastforward=made.fastforward,
+            fastforward_skipping=made.fastforward_skipping,
+            deepcopy_from_cache=made.deepcopy_from_cache)
+        loads.cache = made.cache
+        return loads
+
+    def cached(self, aggregate_id: UUID) -> Aggregate | None:
+        """The cached state as it is, without asking the store for newer events: a hint for
+        which streams a command will lock, never a basis for a decision. Read only."""
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            found = cache.get(aggregate_id)
+        except KeyError:
+            return None
+        return found if isinstance(found, Aggregate) else None
+
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Application.save; aggregates (every save of a command) are collected directly."""
         if not all(isinstance(obj, Aggregate) for obj in objs):
@@ -268,9 +295,25 @@ class ServiceCore(Application[UUID]):
                     raise StaleVersion("the stream changed while the command ran") from None
                 time.sleep(random.uniform(0, 0.004 * (attempt + 1)))
                 continue
+            self._remember({r.domain_event.originator_id for r in recordings}, pending)
             last = max((r.notification.id for r in recordings), default=None)
-            return CommandResult(body=body, notification_id=last)
+            # the answer may hold parts of the saved aggregates, which are now the cached state
+            return CommandResult(body=copy_plain(body), notification_id=last)
         raise VersionConflict("too many concurrent changes; try again")
+
+    def _remember(self, changed: set[UUID], aggregates: list[Aggregate]) -> None:
+        """The aggregates this command changed, as saved, become the cached state: the next
+        load asks the store only for events after them (none, unless another process wrote),
+        instead of replaying the command's own events (or, for a new aggregate, loading it
+        cold). The session's objects are this command's own copies, never touched again."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate in aggregates:
+            if aggregate.id in changed:
+                cached = self.cached(aggregate.id)
+                if cached is None or cached.version < aggregate.version:
+                    cache.put(aggregate.id, aggregate)
 
     def _replay(self, session: Session, key: str, request_hash: str | None) -> CommandResult | None:
         record = session.find(IdempotencyRecord,

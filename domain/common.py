@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -20,7 +21,12 @@ CUSTOMER_ROLE = "customer"
 
 def stable_id(kind: str, *parts: object) -> UUID:
     """A deterministic id, e.g. stable_id("vehicle", vin): the same inputs always name one stream."""
-    return uuid5(NAMESPACE, "/".join([kind, *(str(p) for p in parts)]))
+    return _named("/".join([kind, *(str(p) for p in parts)]))
+
+
+@lru_cache(maxsize=65536)
+def _named(name: str) -> UUID:
+    return uuid5(NAMESPACE, name)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ their bodies re-run on every replay.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.aggregate_loads import copy_plain
 from domain.common import (
     CUSTOMER_ROLE,
     Audit,
@@ -284,7 +284,7 @@ class WorkOrder(Aggregate):
 
     @event(LineAdded)
     def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:
-        self.lines[line["line_id"]] = copy.deepcopy(line)
+        self.lines[line["line_id"]] = copy_plain(line)
         job = self.jobs[line["job_no"]]
         if job["status"] == "awaiting_qc":  # new work: the job goes back to repair
             job["status"] = "in_repair"
@@ -630,7 +630,7 @@ class WorkOrder(Aggregate):
                             lines: list[dict[str, Any]], reason: str) -> None:
         self.follow_on_of = from_number
         for line in lines:
-            self.lines[line["line_id"]] = copy.deepcopy(line)
+            self.lines[line["line_id"]] = copy_plain(line)
 
     # -- settlement, delivery, closing -------------------------------------------------------
 

@@ -223,11 +223,16 @@ class WorkOrders:
     # -- parts on the work order -------------------------------------------------------------
 
     def _stock_streams(self, work_order_id: UUID, line_ids: list[str] | None) -> tuple[UUID, ...]:
-        """The stock items a command on these lines will touch (for this process's turn-taking)."""
-        try:
-            wo: Any = self.app.repository.get(work_order_id)
-        except AggregateNotFoundError:
-            return ()
+        """The stock items a command on these lines will touch (for this process's turn-taking).
+
+        The cached work order is enough for a hint: a line another process added since is
+        found by the command itself, whose save the event store still checks."""
+        wo: Any = self.app.cached(work_order_id)
+        if wo is None:
+            try:
+                wo = self.app.repository.get(work_order_id, deepcopy_from_cache=False)
+            except AggregateNotFoundError:
+                return ()
         if not isinstance(wo, WorkOrder):
             return ()
         lines = [wo.lines[i] for i in line_ids if i in wo.lines] if line_ids is not None \
