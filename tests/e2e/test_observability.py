@@ -122,7 +122,10 @@ def test_every_line_of_a_request_names_its_correlation_id_user_and_store(
     [access] = lines.access("/check-in")
     assert access["correlation_id"] == correlation
     assert access["route"] == "/work-orders/{work_order_id}/check-in"
-    events = observed.get("/audit/events", params={"correlation_id": correlation},
+    # The audit index is a read model: wait until it holds what the check-in stored.
+    head = int(observed.get("/health").json()["head_notification_id"])
+    events = observed.get("/audit/events", params={"correlation_id": correlation,
+                                                   "wait_for": head},
                           headers=auth("auditor", "aud-log", [store_id])).json()["events"]
     assert [e["correlation_id"] for e in events] == [correlation]
 
