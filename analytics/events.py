@@ -141,30 +141,6 @@ class Batch(NamedTuple):
     covered: int
 
 
-WIDEST = 16  # a read of handled events only spans at most this many times its limit
-
-
-class StreamFilter:
-    """The streams of one hash partition of a partitioned rebuild (`analytics.partitions`): a
-    stream whose id's last byte, modulo `count`, is `index`; a settlement goes with its work
-    order (`settlements`: the ids of those of this partition, as text)."""
-
-    def __init__(self, index: int, count: int, settlements: Collection[str]) -> None:
-        self.index = index
-        self.count = count
-        self.settlements = frozenset(settlements)
-
-    def sql(self, column: str) -> str:
-        return f"mod(get_byte(uuid_send({column}), 15), {int(self.count)}) = {int(self.index)}"
-
-    def holds(self, stream: str, topic: str) -> bool:
-        """Whether an event the SQL test handed back is this partition's (the test passes
-        every settlement's events: their partition is their work order's)."""
-        if topic.partition(":")[2].startswith("Settlement."):
-            return stream in self.settlements
-        return True
-
-
 class EventSource:
     """Reads batches of the events whose `Class.Event` names the loader handles.
 
@@ -174,63 +150,38 @@ class EventSource:
     """
 
     def __init__(self, app: ServiceCore, names: Sequence[str],
-                 set_based: Collection[str] = (), shared: Collection[str] = (), *,
-                 until: int | None = None, streams: StreamFilter | None = None,
-                 handled_only: bool = False) -> None:
+                 set_based: Collection[str] = (), shared: Collection[str] = ()) -> None:
         self.app = app
         self.names = list(names)
         self.set_based = frozenset(set_based)
         self.shared = frozenset(shared)  # handed back both ways when set_based ones are
-        self.until = until  # the head of the log is read as at most this
-        self.streams = streams
-        self.handled_only = handled_only
-        self.span = 0  # positions per read with handled_only (0: `limit`)
         recorder: Any = app.recorder
         self.recorder = recorder
         self.statement: Any = None
         if hasattr(recorder, "datastore"):  # PostgreSQL: one range of the log, the state of
-            # events without a handler (or of streams another process folds) stays on the server
-            handled = "split_part(topic, ':', 2) = ANY(%s)"
-            if streams is not None:
-                handled += f" AND ({streams.sql('originator_id')} OR split_part(topic, ':', 2) " \
-                    f"LIKE 'Settlement.%%')"
-            # handled_only: only the handled events are read (`covered` counts those)
-            state = "state" if handled_only else f"CASE WHEN {handled} THEN state END"
+            # events without a handler stays on the server
             self.statement = SQL(
-                f"SELECT notification_id, originator_id::text, topic, {state} "
+                "SELECT notification_id, originator_id::text, topic, "
+                "CASE WHEN split_part(topic, ':', 2) = ANY(%s) THEN state END "
                 "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s"
-                + (f" AND {handled}" if handled_only else "")
             ).format(schema=Identifier(recorder.datastore.schema),
                      table=Identifier(recorder.events_table_name))
-        elif streams is not None or handled_only:
-            raise ValueError("partitions and handled_only are read from PostgreSQL only")
 
     def head(self) -> int:
-        head = int(self.recorder.max_notification_id() or 0)
-        return head if self.until is None else min(head, self.until)
+        return int(self.recorder.max_notification_id() or 0)
 
     def read(self, after: int, limit: int) -> Batch:
         """The handled events among the next `limit` positions of the log after `after` (up to
         its head as it was before the read; ranges holding no event at all, a gap of ids, are
-        passed over), the position reached, and how many events of the log that range held.
-        With `handled_only`, only the handled events are read and counted, over a range as
-        wide as the last one needed for `limit` of them."""
+        passed over), the position reached, and how many events of the log that range held."""
         head = self.head()
         rows: list[tuple[Any, ...]] = []
         reached = after
-        # handled_only: about `limit` handled events, over as many positions as the last
-        # range needed for that many (at most `WIDEST` times `limit`)
-        span = self.span or limit
         while reached < head and not rows:
-            start, reached = reached, min(head, reached + span)
+            start, reached = reached, min(head, reached + limit)
             rows = self._rows(start, reached)
-        if self.handled_only and reached > after:
-            self.span = min(WIDEST * limit, max(limit, limit * (reached - after)
-                                                // max(len(rows), 1)))
         rows.sort(key=itemgetter(0))
         handled = [row for row in rows if row[3] is not None]
-        if self.streams is not None:  # settlements come with their work order's partition
-            handled = [row for row in handled if self.streams.holds(row[1], row[2])]
         raw: list[tuple[int, str, str, bytes]] = []
         if self.set_based:
             qualname = {topic: topic.partition(":")[2] for topic in {row[2] for row in handled}}
@@ -271,8 +222,7 @@ class EventSource:
                         start=after + 1, limit=reached - after, stop=reached)]
         with self.recorder.datastore.get_connection() as conn, \
                 conn.cursor(binary=True, row_factory=tuple_row) as cursor:
-            cursor.execute(self.statement, [after, reached, self.names] if self.handled_only
-                           else [self.names, after, reached])
+            cursor.execute(self.statement, [self.names, after, reached])
             found: list[tuple[Any, ...]] = cursor.fetchall()
             return found
 

@@ -805,8 +805,7 @@ class AnalyticsLoader:
     """Owns the DuckDB file (one writer process); publishes read-only snapshots."""
 
     def __init__(self, app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
-                 publish_every: float = 10.0, zone: str = "Asia/Shanghai",
-                 source: EventSource | None = None) -> None:
+                 publish_every: float = 10.0, zone: str = "Asia/Shanghai") -> None:
         self.app = app
         self.zone = ZoneInfo(zone)  # the stores' day, where a date is made from an instant
         self.path = Path(path)
@@ -819,7 +818,7 @@ class AnalyticsLoader:
         self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
         create(self.conn)
         self.lock = threading.Lock()
-        self.source = source or EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
+        self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
 
     @property
@@ -988,20 +987,12 @@ def _dictionary(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None],
 
 def rebuild(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
             progress: Callable[[int, int], None] | None = None,
-            zone: str = "Asia/Shanghai", partitions: int = 1,
-            database_url: str | None = None) -> dict[str, float]:
+            zone: str = "Asia/Shanghai") -> dict[str, float]:
     """Load everything from event 0 into a fresh file, then move it into place.
 
     `progress(done, total)` is called after every batch with the position reached and the head
-    of the log (notification ids). With `partitions` above 1 and the log in PostgreSQL
-    (`database_url`), the events are folded in that many hash partitions, each in a helper
-    process, and merged (analytics/partitions.py): the same tables.
+    of the log (notification ids).
     """
-    if partitions > 1 and database_url is not None and hasattr(app.recorder, "datastore"):
-        from analytics.partitions import rebuild_in_partitions
-
-        return rebuild_in_partitions(app, database_url, path, partitions,
-                                     batch_size=batch_size, zone=zone, progress=progress)
     started = time.perf_counter()
     fresh = path.with_name(path.stem + "-rebuild.duckdb")
     fresh.unlink(missing_ok=True)

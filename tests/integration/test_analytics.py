@@ -461,59 +461,6 @@ def test_rebuild_equals_incremental_loading(container: Container, tmp_path: Path
         loader.close()
 
 
-def test_rebuild_in_partitions_gives_the_tables_of_one_process(container: Container,
-                                                               tmp_path: Path) -> None:
-    day = "2025-07-01"
-    for store in ("PA" + uuid.uuid4().hex[:6].upper(), "PB" + uuid.uuid4().hex[:6].upper()):
-        for n in range(4):  # work orders, settlements and their payments in every partition
-            visit(container, store, day, n)
-        shop = Shop(container, store)
-        # a settlement discounted (its work order's labor lines), one reversed and settled
-        # again, a refund approved (the payment it refunds), a visit cancelled
-        shop.settle(_worked_visit(container, shop, day), at(day, "06:00"), [("cash", "290.00")],
-                    discount="10.00")
-        wo = _worked_visit(container, shop, day)
-        sid = shop.settle(wo, at(day, "06:00"), [("cash", "300.00")])
-        s = container.settlements
-        s.reverse(shop.r("manager", at(day, "06:30")), sid, reason="wrong bill")
-        s.draft(shop.r("cashier", at(day, "06:40")), wo)
-        s.confirm(shop.r("cashier", at(day, "06:45")), sid)
-        payment = next(iter(container.app.repository.get(sid).payments))
-        refund = s.request_refund(shop.r("cashier", at(day, "07:00")), sid, payment_id=payment,
-                                  amount="20.00", reason="goodwill").body["refund_id"]
-        s.decide_refund(shop.r("manager", at(day, "07:05")), sid, refund, approve=True)
-        cancelled, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "07:10"))
-        container.work_orders.cancel(shop.r("advisor", at(day, "07:20")), cancelled,
-                                     reason="customer left")
-    one = rebuild(container.app, tmp_path / "one.duckdb", batch_size=50)
-    for count in (2, 3):
-        path = tmp_path / f"in-{count}.duckdb"
-        figures = rebuild(container.app, path, batch_size=50, partitions=count,
-                          database_url=container.database_url)
-        assert figures["events"] == one["events"]
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            ["one.duckdb", *(f"in-{c}.duckdb" for c in range(2, count + 1))])  # nothing left
-        with duckdb.connect(str(tmp_path / "one.duckdb"), read_only=True) as a, \
-                duckdb.connect(str(path), read_only=True) as b:
-            for table in (*(t.name for t in TABLES), "analytics_position"):
-                assert table_rows(a, table) == table_rows(b, table), (count, table)
-            assert b.execute("SELECT count(*) FROM fact_refunds WHERE status = 'approved'"
-                             ).fetchone()[0] >= 2  # type: ignore[index]
-
-
-def test_a_failed_partition_leaves_the_published_tables(container: Container,
-                                                        tmp_path: Path) -> None:
-    visit(container, "PF" + uuid.uuid4().hex[:6].upper(), "2025-07-02", 0)
-    path = tmp_path / "analytics.duckdb"
-    rebuild(container.app, path)
-    before = path.read_bytes()
-    elsewhere = container.database_url.rsplit("/", 1)[0] + "/no_such_database"
-    with pytest.raises(Exception, match="no_such_database"):  # the helper cannot connect
-        rebuild(container.app, path, partitions=2, database_url=elsewhere)
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["analytics.duckdb"]
-
-
 def test_set_based_events_give_the_tables_of_the_python_fold(container: Container,
                                                              tmp_path: Path) -> None:
     store = "SB" + uuid.uuid4().hex[:6].upper()
