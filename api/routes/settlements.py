@@ -94,7 +94,8 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = N
     """Bills by pay type (lines, VAT, totals), what each has been paid and has outstanding,
     payments and refunds, from the finance read model; with `as_of` (a moment, or a day: its
     end in the store's time zone) the settlement as it stood then, replayed from its events,
-    with `as_of` and the stream `version` it reached (404 before it was opened)."""
+    with `as_of`, the stream `version` it reached and the entries the settling posted (404
+    before it was opened, as outside the token's stores; `wait_for` does not apply)."""
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
         return _as_of(ctx, principal, settlement_id, moment)
