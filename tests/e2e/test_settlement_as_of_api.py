@@ -175,6 +175,9 @@ def test_a_settlement_is_seen_as_it_stood_at_each_step(client: TestClient, auth:
     assert overlap == current.keys()
     assert (_numbers_as_decimals({k: latest[k] for k in overlap})
             == _numbers_as_decimals({k: current[k] for k in overlap}))
+    # It shows no personal data (the customer by id only): the auditor's reads are not recorded.
+    assert get(client, "/audit/personal-data-reads", auditor, customer_id=latest["customer_id"],
+               wait_for=head(client))["items"] == []
 
 
 def test_as_of_is_scoped_refused_and_allowed_like_the_current_detail(
