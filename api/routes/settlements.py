@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
@@ -24,6 +26,7 @@ from domain.counter import parse_number
 from projections import audit
 from projections.base import page_of
 from projections.finance import get_settlement, list_settlements
+from projections.settlement_as_of import settlement_as_of
 
 router = APIRouter(tags=["settlement and payments"])
 VIEW = "finance"
@@ -86,14 +89,30 @@ def settlements(ctx: Ctx, principal: Reader, status: SettlementStatus | None = N
 
 
 @router.get("/settlements/{settlement_id}")
-def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader,
+def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = None,
                wait_for: WaitFor = None) -> Any:
+    """Bills by pay type (lines, VAT, totals), what each has been paid and has outstanding,
+    payments and refunds, from the finance read model; with `as_of` (a moment, or a day: its
+    end in the store's time zone) the settlement as it stood then, replayed from its events,
+    with `as_of`, the stream `version` it reached and the entries the settling posted (404
+    before it was opened, as outside the token's stores; `wait_for` does not apply)."""
+    moment = as_of_moment(as_of, ctx.timezone)
+    if moment is not None:
+        return _as_of(ctx, principal, settlement_id, moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_settlement(conn, principal.stores, settlement_id)
     if found is None:
         raise NotFound(f"settlement {settlement_id} not found")
     return found
+
+
+def _as_of(ctx: Ctx, principal: Principal, settlement_id: UUID,
+           moment: datetime) -> dict[str, Any]:
+    doc = settlement_as_of(ctx.app, settlement_id, moment)
+    if doc is None or ("*" not in principal.stores and doc["store_id"] not in principal.stores):
+        raise NotFound(f"settlement {settlement_id} did not exist at {moment.isoformat()}")
+    return doc
 
 
 @router.get("/settlements/{settlement_id}/history", response_model=HistoryPage)

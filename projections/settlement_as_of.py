@@ -1,0 +1,115 @@
+"""A settlement as it stood at a moment, for the auditor: its stream replayed into the
+`Settlement` aggregate up to that moment (business time: each event's audit stamp `at`),
+answered in the shape of the finance read model's detail (projections/finance.py
+`get_settlement`), plus the moment, the stream version reached and the journal entries the
+settling posted.
+
+What the aggregate does not keep (when it was confirmed and settled, the discounts given on a
+bill, who decided a refund, when and why) is taken from the replayed events themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.application import ServiceCore
+from domain.settlement import ZERO, Settlement
+
+
+class _Trail:
+    """What the read model shows beside the aggregate's state, noted event by event."""
+
+    def __init__(self) -> None:
+        self.confirmed_at: datetime | None = None
+        self.settled_at: datetime | None = None
+        self.updated_at: datetime | None = None
+        self.discounts: dict[str, list[dict[str, Any]]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+
+    def note(self, event: Settlement.Event) -> None:
+        at = event.audit.at
+        self.updated_at = at
+        if isinstance(event, Settlement.Drafted):
+            self.discounts = {}
+        elif isinstance(event, Settlement.DiscountGiven):
+            self.discounts.setdefault(event.bill, []).append({
+                "line_id": event.line_id, "amount": event.amount, "reason": event.reason,
+                "approved_by": event.approved_by, "by": event.audit.user_id})
+        elif isinstance(event, Settlement.Confirmed):
+            self.confirmed_at = at
+        elif isinstance(event, Settlement.Settled):
+            self.settled_at = at
+        elif isinstance(event, Settlement.Reversed):
+            self.confirmed_at = self.settled_at = None
+            self.discounts = {}
+        elif isinstance(event, Settlement.RefundRequested):
+            self.refunds[event.refund_id] = {"requested_at": at, "decided_by": None,
+                                             "decided_at": None, "decision_reason": None,
+                                             "business_date": None}
+        elif isinstance(event, Settlement.RefundApproved | Settlement.RefundRejected):
+            self.refunds[event.refund_id].update(
+                decided_by=event.audit.user_id, decided_at=at,
+                decision_reason=getattr(event, "reason", None),
+                business_date=getattr(event, "business_date", None))
+
+
+def settlement_as_of(app: ServiceCore, settlement_id: UUID,
+                     at: datetime) -> dict[str, Any] | None:
+    """The settlement as it stood at `at`; None when it did not exist yet (or the id is not a
+    settlement's)."""
+    settlement: Settlement | None = None
+    trail = _Trail()
+    for event in app.events.get(settlement_id):
+        if not isinstance(event, Settlement.Event):
+            return None
+        if event.audit.at > at:
+            break
+        settlement = event.mutate(settlement)
+        trail.note(event)
+    if settlement is None:
+        return None
+    return _doc(settlement, trail, at)
+
+
+def _refunded(settlement: Settlement, payment_id: str) -> Decimal:
+    return sum((r["amount"] for r in settlement.refunds.values()
+                if r["payment_id"] == payment_id and r["status"] == "approved"), ZERO)
+
+
+def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
+    bills = {kind: {**bill, "discounts": trail.discounts[kind]} if kind in trail.discounts
+             else bill for kind, bill in s.bills.items()}
+    lines = [ln for bill in s.bills.values() for ln in bill["lines"]]
+    return {
+        "id": s.id, "work_order_id": s.work_order_id, "work_order_number": s.work_order_number,
+        "store_id": s.store_id, "customer_id": s.customer_id, "status": s.status,
+        "number": s.number, "numbers": list(s.numbers), "bills": bills,
+        "revenue": sum((ln["net"] - ln["vat"] for ln in lines), ZERO),
+        "vat": sum((ln["vat"] for ln in lines), ZERO),
+        "parts_cost": sum((ln["cost"] for ln in lines), ZERO),
+        "confirmed_at": trail.confirmed_at, "settled_at": trail.settled_at,
+        "updated_at": trail.updated_at, "version": s.version, "as_of": at.isoformat(),
+        "bill_status": [{"kind": kind, "payer": bill["payer"], "total": bill["total"],
+                         "paid": s.paid(kind), "outstanding": bill["total"] - s.paid(kind),
+                         "invoice_no": bill.get("invoice_no")}
+                        for kind, bill in sorted(s.bills.items())],
+        "payments": [{
+            "payment_id": p["payment_id"], "bill": p["bill"], "kind": p["kind"],
+            "method": p["method"], "amount": p["amount"], "tendered": p["tendered"],
+            "change": p["change"], "provider_ref": p["provider_ref"],
+            "business_date": p["business_date"], "cashier": p["cashier"],
+            "correction_of": p.get("correction_of"),
+            "refunded": _refunded(s, p["payment_id"]),
+            "statement_id": (p.get("reconciled") or {}).get("statement_id"),
+        } for p in s.payments.values()],
+        "refunds": [{
+            "refund_id": r["refund_id"], "settlement_id": s.id, "store_id": s.store_id,
+            "payment_id": r["payment_id"], "amount": r["amount"], "status": r["status"],
+            "reason": r["reason"], "requested_by": r["requested_by"],
+            **trail.refunds[r["refund_id"]],
+        } for r in s.refunds.values()],
+        "settled_entries": s.settled_entries,
+    }
