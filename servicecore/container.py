@@ -38,7 +38,7 @@ from servicecore import schema
 from servicecore.embedded import embedded_urls
 from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool
-from servicecore.roles import DatabaseUrls, may_alter_event_store, user_of
+from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
 from servicecore.settings import Settings
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
@@ -302,15 +302,19 @@ def database_urls(settings: Settings) -> DatabaseUrls:
 
 
 def migrate(urls: DatabaseUrls, settings: Settings) -> None:
-    """As the owner: eventsourcing's tables, the chain, the support tables, the grants."""
+    """As the owner: eventsourcing's tables, the chain, the support tables, the grants.
+    Every connection of the owner's resolves names through pg_catalog alone
+    (schema.OWNER_SEARCH_PATH), and names the owner's objects with their schema."""
     owner = ServiceCore(env={**eventsourcing_env(urls.owner, settings), "CREATE_TABLE": "y",
-                             "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"})
+                             "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0",
+                             "APPLICATION_RECORDER_TOPIC": "servicecore.event_store:OwnerRecorder"})
     owner.close()
     app_role = user_of(urls.app)
     with psycopg.connect(urls.owner, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema.OWNER_SEARCH_PATH}")
         schema.install(conn, app_role if app_role != user_of(urls.owner) else None)
         try:  # trigram indexes for name searches, where the server ships the extension
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
         except psycopg.Error as exc:
             log.info("pg_trgm is not available (%s): name searches scan", exc)
     log.info("event store schema %d installed", schema.SCHEMA_VERSION)
@@ -340,10 +344,12 @@ def build(settings: Settings | None = None) -> Container:
     views += [CustomersView(personal_data, settings.store_timezone, Plan(
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView()]
-    if settings.create_tables:
-        with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-            for view in views:
-                view.create(conn)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        move_own_tables(conn)
+        if settings.create_tables:
+            with conn.transaction():
+                for view in views:
+                    view.create(conn)
     return Container(settings, database_url, app, pool, views)
 
 

@@ -48,7 +48,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from servicecore.pool import EventStorePool
-from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE
+from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, OWNER_SEARCH_PATH
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -462,3 +462,17 @@ class EventRecorder(PostgresApplicationRecorder):
             if time.monotonic() >= deadline:
                 raise CommitUnknown(f"backend {pid} of a lost connection did not end")
             time.sleep(0.05)
+
+
+class OwnerRecorder(EventRecorder):
+    """The recorder `migrate` creates eventsourcing's tables with, as the event store's owner:
+    its connections' search path is pinned (servicecore/schema.py OWNER_SEARCH_PATH) before the
+    first opens. eventsourcing names its schema in every statement, but psycopg's query for
+    the composite type it registers compares `t.oid = to_regtype(…)`, and an `=(oid, regtype)`
+    operator in public would be preferred to pg_catalog's `=(oid, oid)` (one of an older
+    layout's application role ran on every row of pg_type, as the owner)."""
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        path = OWNER_SEARCH_PATH.replace(" ", "")
+        datastore.pool.kwargs["options"] = f"-c search_path={path}"
+        super().__init__(datastore, **kwargs)

@@ -22,7 +22,7 @@ CHANNEL = "servicecore_events"
 APPEND_LOCK = "hashtext('servicecore-append')"
 
 IMMUTABLE = """
-CREATE OR REPLACE FUNCTION servicecore_refuse_event_change() RETURNS trigger
+CREATE OR REPLACE FUNCTION public.servicecore_refuse_event_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'stored events are immutable: % on % refused', TG_OP, TG_TABLE_NAME
@@ -32,24 +32,24 @@ END $$;
 
 _REFUSE = """
 CREATE OR REPLACE TRIGGER {table}_no_update_delete
-    BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION servicecore_refuse_event_change();
+    BEFORE UPDATE OR DELETE ON public.{table}
+    FOR EACH ROW EXECUTE FUNCTION public.servicecore_refuse_event_change();
 CREATE OR REPLACE TRIGGER {table}_no_truncate
-    BEFORE TRUNCATE ON {table}
-    FOR EACH STATEMENT EXECUTE FUNCTION servicecore_refuse_event_change();
+    BEFORE TRUNCATE ON public.{table}
+    FOR EACH STATEMENT EXECUTE FUNCTION public.servicecore_refuse_event_change();
 """
 
 CHAIN_TABLES = f"""
-CREATE TABLE IF NOT EXISTS {HASHES_TABLE} (
+CREATE TABLE IF NOT EXISTS public.{HASHES_TABLE} (
     notification_id bigint PRIMARY KEY,
     hash bytea NOT NULL
 );
-CREATE TABLE IF NOT EXISTS {COMMANDS_TABLE} (
+CREATE TABLE IF NOT EXISTS public.{COMMANDS_TABLE} (
     command_id uuid PRIMARY KEY,
     notification_ids bigint[] NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS {ANCHORS_TABLE} (
+CREATE TABLE IF NOT EXISTS public.{ANCHORS_TABLE} (
     anchor_id bigserial PRIMARY KEY,
     notification_id bigint NOT NULL,
     hash bytea NOT NULL,
@@ -63,12 +63,13 @@ CREATE TABLE IF NOT EXISTS {ANCHORS_TABLE} (
 # a function declared IMMUTABLE around a STABLE call is never inlined, and then every call
 # plans its body again (half of the chain trigger's time on a one-event save).
 # Every function, operator and type in it is named in pg_catalog: the owner runs it (from the
-# SECURITY DEFINER chain trigger, and in `migrate`'s backfill), and the application's role may
-# create functions in public, so an unqualified name could resolve to one of its own (e.g. a
+# SECURITY DEFINER chain trigger, and in `migrate`'s backfill), and the application's role
+# could create functions in public up to schema 5 (and may in its own schema, first on its
+# search path), so an unqualified name could resolve to one of its own (e.g. a
 # convert_to(text, text) is preferred over pg_catalog's convert_to(text, name) for the literal
 # 'UTF8') and run with the owner's rights. A SET search_path here would stop the inlining.
 CHAIN_FUNCTIONS = f"""
-CREATE OR REPLACE FUNCTION servicecore_chain_link(previous bytea, notification_id bigint,
+CREATE OR REPLACE FUNCTION public.servicecore_chain_link(previous bytea, notification_id bigint,
         stream_id uuid, version bigint, topic text, state bytea) RETURNS bytea
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT pg_catalog.sha256(
@@ -85,16 +86,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         OPERATOR(pg_catalog.||) coalesce(state, ''::pg_catalog.bytea))
 $$;
 
-CREATE OR REPLACE FUNCTION servicecore_lock_appends() RETURNS trigger
+CREATE OR REPLACE FUNCTION public.servicecore_lock_appends() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock({APPEND_LOCK});
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.{APPEND_LOCK});
     RETURN NULL;
 END $$;
 
--- Runs as the owner: public (where the application's role may create functions) is not on its
--- search path, and its own objects are named with their schema.
-CREATE OR REPLACE FUNCTION servicecore_chain_events() RETURNS trigger
+-- Runs as the owner: only pg_catalog is on its search path, and its own objects are named
+-- with their schema.
+CREATE OR REPLACE FUNCTION public.servicecore_chain_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     previous bytea;
@@ -117,11 +118,11 @@ END $$;
 
 CHAIN_TRIGGERS = f"""
 CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_append_lock
-    BEFORE INSERT ON {EVENTS_TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION servicecore_lock_appends();
+    BEFORE INSERT ON public.{EVENTS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION public.servicecore_lock_appends();
 CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_chain
-    AFTER INSERT ON {EVENTS_TABLE} REFERENCING NEW TABLE AS appended
-    FOR EACH STATEMENT EXECUTE FUNCTION servicecore_chain_events();
+    AFTER INSERT ON public.{EVENTS_TABLE} REFERENCING NEW TABLE AS appended
+    FOR EACH STATEMENT EXECUTE FUNCTION public.servicecore_chain_events();
 """
 
 # Events stored before the chain existed are linked once, in notification order.
@@ -131,32 +132,34 @@ DECLARE
     previous bytea;
     event record;
 BEGIN
-    SELECT h.hash INTO previous FROM {HASHES_TABLE} h ORDER BY h.notification_id DESC LIMIT 1;
+    SELECT h.hash INTO previous FROM public.{HASHES_TABLE} h
+        ORDER BY h.notification_id DESC LIMIT 1;
     previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
-    FOR event IN SELECT e.* FROM {EVENTS_TABLE} e
+    FOR event IN SELECT e.* FROM public.{EVENTS_TABLE} e
                  WHERE e.notification_id >
-                       (SELECT coalesce(max(notification_id), 0) FROM {HASHES_TABLE})
+                       (SELECT coalesce(max(notification_id), 0) FROM public.{HASHES_TABLE})
                  ORDER BY e.notification_id LOOP
-        previous := servicecore_chain_link(previous, event.notification_id, event.originator_id,
-                                           event.originator_version, event.topic, event.state);
-        INSERT INTO {HASHES_TABLE} (notification_id, hash)
+        previous := public.servicecore_chain_link(previous, event.notification_id,
+                                                  event.originator_id, event.originator_version,
+                                                  event.topic, event.state);
+        INSERT INTO public.{HASHES_TABLE} (notification_id, hash)
             VALUES (event.notification_id, previous);
     END LOOP;
 END $$;
 """
 
 SUPPORT_TABLES = """
-CREATE TABLE IF NOT EXISTS servicecore_schema_version (
+CREATE TABLE IF NOT EXISTS public.servicecore_schema_version (
     version integer PRIMARY KEY,
     installed_at timestamptz NOT NULL DEFAULT now(),
     installed_by text NOT NULL DEFAULT current_user
 );
-CREATE TABLE IF NOT EXISTS customer_keys (
+CREATE TABLE IF NOT EXISTS public.customer_keys (
     customer_id uuid PRIMARY KEY,
     key bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS projection_positions (
+CREATE TABLE IF NOT EXISTS public.projection_positions (
     name text PRIMARY KEY,
     position bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
@@ -166,9 +169,13 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
                       SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 5  # 2: hash chain, command registry, anchors; 3: snapshots;
+SCHEMA_VERSION = 6  # 2: hash chain, command registry, anchors; 3: snapshots;
 #                     4: the chain link inlinable (STABLE); 5: the chain's functions name
-#                     pg_catalog's, the trigger's search path leaves out public
+#                     pg_catalog's, the trigger's search path leaves out public; 6: the
+#                     application's role creates in a schema of its own, no longer in public
+# What the owner's sessions resolve names through: pg_catalog alone (pg_temp is never searched
+# for functions or operators). Every object of the owner's is named with its schema, public.
+OWNER_SEARCH_PATH = "pg_catalog, pg_temp"
 
 
 def is_current(conn: psycopg.Connection) -> bool:
@@ -182,12 +189,18 @@ def is_current(conn: psycopg.Connection) -> bool:
 
 def install(conn: psycopg.Connection, app_role: str | None = None) -> None:
     """Idempotent, as the owner, after eventsourcing has created its tables; grants the
-    application role (servicecore/roles.py) what it may do."""
+    application role (servicecore/roles.py) what it may do and gives it a schema of its own.
+
+    Runs with the search path OWNER_SEARCH_PATH: an overload of a pg_catalog function or
+    operator in public that matched a call better (an application's role of an older layout
+    could create one there) would otherwise be chosen, and run with the owner's rights."""
     from servicecore.roles import grant_app
 
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('servicecore-schema'))")
-        conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")
+        conn.execute(f"SET LOCAL search_path = {OWNER_SEARCH_PATH}")
+        conn.execute("SELECT pg_catalog.pg_advisory_xact_lock("
+                     "pg_catalog.hashtext('servicecore-schema'))")
+        conn.execute(f"SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.{APPEND_LOCK})")
         conn.execute(IMMUTABLE)
         conn.execute(CHAIN_TABLES)
         for table in INSERT_ONLY_TABLES:
@@ -198,5 +211,5 @@ def install(conn: psycopg.Connection, app_role: str | None = None) -> None:
         conn.execute(SUPPORT_TABLES)
         if app_role:
             grant_app(conn, app_role)
-        conn.execute("INSERT INTO servicecore_schema_version (version) VALUES (%s) "
+        conn.execute("INSERT INTO public.servicecore_schema_version (version) VALUES (%s) "
                      "ON CONFLICT DO NOTHING", (SCHEMA_VERSION,))

@@ -32,8 +32,10 @@ REFUSED = [
     f"UPDATE {HASHES_TABLE} SET hash = hash",
     f"DELETE FROM {COMMANDS_TABLE}",
     f"DELETE FROM {ANCHORS_TABLE}",
-    "CREATE OR REPLACE FUNCTION servicecore_chain_events() RETURNS trigger "
-    "LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END $$",
+    ("CREATE OR REPLACE FUNCTION public.servicecore_chain_events() RETURNS trigger "
+     "LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END $$"),
+    ("CREATE FUNCTION public.pg_advisory_xact_lock(integer) RETURNS void "
+     "LANGUAGE sql AS 'SELECT'"),
 ]
 
 
@@ -93,7 +95,9 @@ def test_the_embedded_default_creates_both_roles() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-PLANTED = """CREATE FUNCTION public.convert_to(text, text) RETURNS bytea LANGUAGE plpgsql AS $$
+# In the role's own schema, first on its search path (public is no longer open to it:
+# tests/integration/test_owner_search_path.py).
+PLANTED = """CREATE FUNCTION convert_to(text, text) RETURNS bytea LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'planted function called as %', current_user;
 END $$"""
