@@ -428,6 +428,29 @@ def test_a_broker_that_restarts_empty_while_the_relay_is_idle_gets_everything_ag
     assert {s: [e["stream_version"] for e in applied.events[s]] for s in streams} == streams
 
 
+def test_acknowledged_offsets_on_topics_it_no_longer_writes_do_not_stop_the_relay(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    # A relay stored its position and acknowledged offsets under one topic prefix ...
+    before = relay_for(system, broker)
+    open_orders(system, "RT1", 2)
+    before.catch_up()
+    # ... then the prefix changes (same position row) and the broker is a new, empty one: the
+    # old topics are nowhere. The relay goes on from its position to the head.
+    broker.kill()
+    broker.start()
+    after = relay_for(system, broker, position_name=before.config.position_name)
+    open_orders(system, "RT1", 2)
+    head = system.app.recorder.max_notification_id() or 0
+    stop = threading.Event()
+    thread = threading.Thread(target=after.run, args=(stop, system.database_url), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: after.stored >= head, 30, "the relay to reach the head")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+
+
 # -- (c) broker down: commands work, the relay catches up later -----------------------------------
 
 def test_with_the_broker_down_commands_work_and_the_relay_catches_up(
