@@ -7,6 +7,7 @@ forwarding the statement (an autocommit INSERT: the commit) and before the serve
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool
 from tests.conftest import settings_for
 from tests.integration.faults import FaultyProxy, faulty_proxy, local_port
+from tests.integration.kafka_support import wait_until
 from tests.integration.support import CUSTOMER, VEHICLE
 
 Auth = Callable[..., dict[str, str]]
@@ -130,3 +132,62 @@ def test_an_undecided_commit_is_503_and_the_retry_with_its_key_replays_once(
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert retry.json()["number"].endswith("-000001")
     assert orders_of(database_url, store_id) == 1
+
+
+def key_exists(database_url: str, customer_id: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT 1 FROM customer_keys WHERE customer_id = %s",
+                            (customer_id,)).fetchone() is not None
+
+
+def test_an_erasure_cut_off_before_its_key_is_deleted_still_shreds_the_key(
+        proxy: FaultyProxy, container: Container, client: TestClient, database_url: str,
+        store_id: str, auth: Auth, tmp_path: Path) -> None:
+    manager = auth("manager", "mgr-erase", [store_id])
+    opened = client.post("/work-orders", json=opening(store_id), headers=manager)
+    assert opened.status_code == 201, opened.text
+    customer_id = opened.json()["customer_id"]
+    assert key_exists(database_url, customer_id)
+    # An API process whose connections go through the proxy.
+    settings = settings_for(proxy.url, tmp_path, create_tables=False, pool_size=2)
+    pool = open_pool(proxy.url, settings)
+    app = ServiceCore(env=eventsourcing_env(proxy.url, settings),
+                      personal_data=PersonalData(PostgresKeyStore(pool)))
+    share_pool(app, pool)
+    behind = Container(settings, proxy.url, app, pool, container.views)
+    recorder = app.recorder
+    assert isinstance(recorder, EventRecorder)
+    plain = recorder._append
+
+    lend = pool.connection
+
+    @contextmanager
+    def connection(*args: Any, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+        pool.connection = lend  # type: ignore[method-assign]
+        with lend(*args, **kwargs) as conn:
+            proxy.cut("request", local_port(conn))
+            yield conn
+
+    def append(conn: psycopg.Connection, params: dict,  # type: ignore[type-arg]
+               **kwargs: str) -> Any:
+        # The erasure's event is stored; the network then swallows the next statement sent
+        # on a pooled connection (the key's DELETE) and drops that connection.
+        recorder._append = plain  # type: ignore[method-assign]
+        stored = plain(conn, params, **kwargs)
+        pool.connection = connection  # type: ignore[method-assign]
+        return stored
+
+    try:
+        with TestClient(create_app(behind.api_context())) as api:
+            recorder._append = append  # type: ignore[method-assign]
+            first = api.post(f"/customers/{customer_id}/erasure",
+                             json={"reason": "customer asked (PIPL)"}, headers=manager)
+    finally:
+        behind.close()
+    assert proxy.cuts == 1
+    assert first.status_code == 503, first.text
+    # The event is stored; the work-order view, applying it, shreds the key all the same.
+    wait_until(lambda: not key_exists(database_url, customer_id), 30, "the key to be deleted")
+    retry = client.post(f"/customers/{customer_id}/erasure",
+                        json={"reason": "customer asked (PIPL)"}, headers=manager)
+    assert retry.status_code == 409, retry.text
