@@ -359,6 +359,8 @@ class KafkaRelay:
                 backoff = 0.5
             except psycopg.Error as exc:
                 self._troubled(exc)
+                if not _alive(listen_conn):
+                    raise  # its advisory lock went with it: the supervisor starts `run` again
                 log.exception("kafka relay: database error; retrying")
                 self.restart_from_stored_quietly()
                 stop.wait(backoff)
@@ -427,3 +429,14 @@ class KafkaRelay:
         return {**metrics.details(self.stats, stored=self.stored, head=head,
                                   idempotent=self.idempotent, active=self.active),
                 **self.trouble.as_dict()}
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the connection that holds the relay's advisory lock still answers."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
