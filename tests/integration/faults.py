@@ -101,6 +101,12 @@ class FaultyProxy:
         self._stopped = True
         self._close_listener()
 
+    def readmit(self) -> None:
+        """After `refuse_new`: accept new connections again, on the same port."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
     def _close_listener(self) -> None:
         # A close alone leaves a listener that another thread is blocked accepting on still
         # listening (Linux), so one more connection would get through: shut it down first.

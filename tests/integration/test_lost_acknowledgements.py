@@ -131,7 +131,19 @@ def test_an_undecided_commit_is_503_and_the_retry_with_its_key_replays_once(
     assert retry.status_code == 201, retry.text
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert retry.json()["number"].endswith("-000001")
-    assert orders_of(database_url, store_id) == 1
+    # The database is reachable again from the first process: its retry replays too, and
+    # its next command is numbered after the stored one.
+    proxy.readmit()
+    with TestClient(create_app(behind.api_context())) as api:
+        again = api.post("/work-orders", json=opening(store_id), headers=advisor)
+        next_one = api.post("/work-orders", json=opening(store_id),
+                            headers=auth("advisor", "adv-unk", [store_id]))
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == retry.json()["id"]
+    assert next_one.status_code == 201, next_one.text
+    assert next_one.json()["number"].endswith("-000002")
+    assert orders_of(database_url, store_id) == 2
 
 
 def key_exists(database_url: str, customer_id: str) -> bool:
