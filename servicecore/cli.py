@@ -127,11 +127,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     elif args.kind == "relay":
         relay = container.make_relay()
         loops = [("kafka-relay", relay.run)]
-        health = WorkerHealth("relay", [relay.samples], details=relay.details)
+        health = WorkerHealth("relay", [relay.samples], details=relay.details,
+                              troubles=relay.trouble.problems)
     elif args.kind == "kafka-projection":
         board = container.make_kafka_projection()
         loops = [("kafka-projection", board.run)]
-        health = WorkerHealth("kafka-projection", [board.samples], details=board.details)
+        health = WorkerHealth("kafka-projection", [board.samples], details=board.details,
+                              troubles=board.trouble.problems)
     else:
         runners = container.make_runners()
         watch = LogWatch(container.app)

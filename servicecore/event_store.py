@@ -421,10 +421,11 @@ class EventRecorder(PostgresApplicationRecorder):
         deadline = time.monotonic() + self.resolve_seconds
         kwargs = self.datastore.pool.kwargs
         assert isinstance(kwargs, dict)
-        conninfo = {**kwargs, "row_factory": dict_row, "autocommit": True}
+        # the URL's own options (a connect_timeout among them) give way to the check's
+        conninfo = {**kwargs, "row_factory": dict_row, "autocommit": True, "connect_timeout": 2}
         while True:
             try:
-                with psycopg.connect(**conninfo, connect_timeout=2) as conn:
+                with psycopg.connect(**conninfo) as conn:
                     self._end_backend(conn, backend_pid, sent_at, deadline)
                     with conn.transaction():
                         conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")

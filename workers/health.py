@@ -63,6 +63,37 @@ class RateMeter:
 Probe = Callable[[], Iterable[Sample]]
 
 
+@dataclass
+class Trouble:
+    """What keeps failing in a loop that retries inside itself (the Kafka relay backs off and
+    re-sends; its supervisor sees it running): the failure since when, for /health."""
+
+    what: str
+    since: float | None = None  # time.time() of the first failure in a row; None: no trouble
+    last_error: str | None = None  # the latest failure, kept once the trouble is over
+
+    def failed(self, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.since is None:
+            self.since = time.time()
+
+    def clear(self) -> None:
+        self.since = None
+
+    def problems(self) -> list[str]:
+        if self.since is None:
+            return []
+        return [f"{self.what} since {_instant(self.since)}: {self.last_error}"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"failing_since": None if self.since is None else _instant(self.since),
+                "last_error": self.last_error}
+
+
+def _instant(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(at))
+
+
 class Watched(Protocol):
     """What the health server reads from a supervisor (workers/supervisor.py)."""
 
@@ -83,6 +114,7 @@ class WorkerHealth:
     problems: Callable[[], list[str]] = list
     loops: Callable[[], dict[str, dict[str, Any]]] = dict
     broken: Callable[[], list[str]] = list
+    troubles: Callable[[], list[str]] = list  # of loops that retry inside (Trouble.problems)
 
     def watch(self, supervisor: Watched) -> None:
         """Report the supervised loops: a loop that is not running makes /health 503."""
@@ -119,7 +151,8 @@ class WorkerHealth:
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """/health and /health/ready: 503 while a loop is not running (restarting, ended)."""
-        problems = self.problems() or ([] if self.alive() else ["a loop is not running"])
+        problems = [*self.problems(), *self.troubles()] or (
+            [] if self.alive() else ["a loop is not running"])
         body: dict[str, Any] = {"status": "failing" if problems else "ok", "worker": self.worker,
                                 "reasons": problems, "loops": self.loops()}
         try:

@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from workers.health import RateMeter, Sample
+from workers.health import RateMeter, Sample, Trouble
 from workers.relay_consumer import decode
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class KafkaProjection:
         self.ever_assigned: set[tuple[str, int]] = set()
         self.active = False
         self.lag = 0
+        self.trouble = Trouble("kafka projection cannot apply")  # its loop retries, never fails
         self._consumer_factory = consumer_factory
         self._consumer: Any = None
         self._tables_ready = False
@@ -328,12 +329,15 @@ class KafkaProjection:
                 try:
                     self.poll_once()
                     backoff = 0.5
-                except psycopg.Error:
+                    self.trouble.clear()
+                except psycopg.Error as exc:
+                    self.trouble.failed(exc)
                     self.stats.failures += 1
                     log.exception("kafka projection: database error; retrying")
                     stop.wait(backoff)
                     backoff = min(backoff * 2, self.config.max_backoff_seconds)
                 except Exception as exc:  # noqa: BLE001 - broker trouble: a new consumer later
+                    self.trouble.failed(exc)
                     self.stats.failures += 1
                     log.warning("kafka projection: %s: %s; reconnecting in %.1f s",
                                 type(exc).__name__, exc, backoff)
@@ -375,4 +379,4 @@ class KafkaProjection:
                 "topic": self.config.topic,
                 "partitions": sorted(p for _, p in self.assigned), "lag": self.lag,
                 "applied": self.stats.applied, "repeats": self.stats.repeats,
-                "early": self.stats.early, "at": time.time()}
+                "early": self.stats.early, "at": time.time(), **self.trouble.as_dict()}

@@ -36,7 +36,7 @@ from domain.application import ServiceCore
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
-from workers.health import RateMeter, Sample
+from workers.health import RateMeter, Sample, Trouble
 from workers.integration_events import IntegrationMapper
 from workers.projection_runner import CHANNEL
 from workers.relay_broker import POSITION_NAME, RelayConfig
@@ -87,6 +87,8 @@ class KafkaRelay:
         self._progress_at = 0.0  # when the oldest pending send was made or the last ack came
         self._checked_at = 0.0  # when the broker was last asked what it holds
         self._loaded = False
+        self.trouble = Trouble("kafka relay cannot deliver")  # its loop retries, never fails
+        self._stuck_at = 0  # the stored position when the trouble began
 
     # -- position ---------------------------------------------------------------------------
 
@@ -100,7 +102,14 @@ class KafkaRelay:
         if not self._loaded:
             with self.pool.connection() as conn:
                 offsets.ensure_acked_table(conn)
-                self.acked.load(offsets.load_acked(conn, self.config.position_name))
+                stored = offsets.load_acked(conn, self.config.position_name)
+            topics = set(self.mapper.topics())
+            if others := sorted({t for t, _ in stored} - topics):
+                # written under another topic prefix or a route since changed: never checked,
+                # the broker need not have them (asking would fail forever: TopicGone)
+                log.warning("kafka relay: acknowledged offsets on topics it does not write "
+                            "(%s) are not checked", ", ".join(others))
+            self.acked.load({tp: end for tp, end in stored.items() if tp[0] in topics})
             self._loaded = True
         self.stored = self.position()
 
@@ -337,16 +346,21 @@ class KafkaRelay:
         while not stop.is_set():
             try:
                 if self.pump():
-                    self.advance()
+                    if self.advance() > self._stuck_at:
+                        self.trouble.clear()
                 else:
                     self.drain()
                     idle_check = time.monotonic() - self._checked_at >= self.config.verify_seconds
                     if idle_check and self.lost_records():  # the broker lost records: start again
                         raise BrokerLostRecords("the broker lost acknowledged records")
+                    self.trouble.clear()  # all it sent is acknowledged
                     for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
                         pass
                 backoff = 0.5
-            except psycopg.Error:
+            except psycopg.Error as exc:
+                self._troubled(exc)
+                if not _alive(listen_conn):
+                    raise  # its advisory lock went with it: the supervisor starts `run` again
                 log.exception("kafka relay: database error; retrying")
                 self.restart_from_stored_quietly()
                 stop.wait(backoff)
@@ -356,11 +370,17 @@ class KafkaRelay:
                 self.stats.retries += 1
                 if self._refused_idempotence():
                     continue
+                self._troubled(exc)
                 log.warning("kafka relay: %s: %s; re-sending from %d in %.1f s",
                             type(exc).__name__, exc, self.stored, backoff)
                 self.restart_from_stored_quietly()
                 broker.wait_for_broker(stop, backoff, self.config.bootstrap_servers)
                 backoff = min(backoff * 2, self.config.max_backoff_seconds)
+
+    def _troubled(self, exc: BaseException) -> None:
+        if self.trouble.since is None:
+            self._stuck_at = self.stored
+        self.trouble.failed(exc)
 
     def restart_from_stored_quietly(self) -> None:
         try:
@@ -406,5 +426,17 @@ class KafkaRelay:
 
     def details(self) -> dict[str, Any]:
         head = self.app.recorder.max_notification_id() or 0
-        return metrics.details(self.stats, stored=self.stored, head=head,
-                               idempotent=self.idempotent, active=self.active)
+        return {**metrics.details(self.stats, stored=self.stored, head=head,
+                                  idempotent=self.idempotent, active=self.active),
+                **self.trouble.as_dict()}
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the connection that holds the relay's advisory lock still answers."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True

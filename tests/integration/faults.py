@@ -99,11 +99,26 @@ class FaultyProxy:
     def refuse_new(self) -> None:
         """Connections already open go on; new ones are refused (the database is away)."""
         self._stopped = True
+        self._close_listener()
+
+    def readmit(self) -> None:
+        """After `refuse_new`: accept new connections again, on the same port."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self._stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _close_listener(self) -> None:
+        # A close alone leaves a listener that another thread is blocked accepting on still
+        # listening (Linux), so one more connection would get through: shut it down first.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
 
     def close(self) -> None:
         self._stopped = True
-        self.listener.close()
+        self._close_listener()
         for end in self._open:
             try:
                 end.close()

@@ -310,3 +310,45 @@ def test_worker_kafka_projection_builds_the_board_and_stops_on_sigterm(
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def test_worker_kafka_projection_health_tells_while_a_record_cannot_be_applied(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    from kafka import KafkaProducer
+
+    # A topic of its own: the record that cannot be read stays out of the other tests' way.
+    tag = uuid.uuid4().hex[:8]
+    own = KafkaRelay(system.app, system.pool, RelayConfig(
+        broker.bootstrap, topic_prefix=f"p{tag}.", partitions=PARTITIONS, linger_ms=5,
+        position_name=f"relay-{tag}", delivery_timeout_ms=5000, max_backoff_seconds=1.0))
+    own.ensure_topics()
+    history(system, "KH1", 2)
+    publish(system, own)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    producer.send(f"p{tag}.work-orders", key=b"x", value=b"not json", partition=0).get(10)
+    producer.close()
+    port = free_port()
+    env = {**worker_env(system, broker, tmp_path, port, f"p{tag}."),
+           "SERVICECORE_KAFKA_PROJECTION_GROUP": f"group-h-{tag}"}
+    log = tmp_path / "kafka-projection.log"
+    worker = start_worker("kafka-projection", env, log)
+    try:
+        # The worker's loop keeps retrying the batch that holds the record; /health says so.
+        def failing() -> bool:
+            try:
+                status, _, body = get(port, "/health")
+            except OSError:
+                return False
+            return status == 503 and json.loads(body)["status"] == "failing"
+
+        wait_until(failing, 60, "/health to report the kafka projection failing")
+        health = json.loads(get(port, "/health")[2])
+        assert any("kafka projection cannot apply" in r and "JSONDecodeError" in r
+                   for r in health["reasons"]), health
+        assert health["failing_since"] and "JSONDecodeError" in health["last_error"], health
+        assert get(port, "/health/live")[0] == 200
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()

@@ -428,6 +428,30 @@ def test_a_broker_that_restarts_empty_while_the_relay_is_idle_gets_everything_ag
     assert {s: [e["stream_version"] for e in applied.events[s]] for s in streams} == streams
 
 
+def test_acknowledged_offsets_on_topics_it_no_longer_writes_do_not_stop_the_relay(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    # A relay stored its position and acknowledged offsets under one topic prefix ...
+    before = relay_for(system, broker)
+    open_orders(system, "RT1", 2)
+    before.catch_up()
+    # ... then the prefix changes (same position row) and the broker is a new, empty one: the
+    # old topics are nowhere. The relay goes on from its position to the head.
+    broker.kill()
+    broker.start()
+    after = relay_for(system, broker, position_name=before.config.position_name)
+    open_orders(system, "RT1", 2)
+    head = system.app.recorder.max_notification_id() or 0
+    stop = threading.Event()
+    thread = threading.Thread(target=after.run, args=(stop, system.database_url), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: after.stored >= head, 30, "the relay to reach the head")
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert after.trouble.since is None
+
+
 # -- (c) broker down: commands work, the relay catches up later -----------------------------------
 
 def test_with_the_broker_down_commands_work_and_the_relay_catches_up(
@@ -650,3 +674,48 @@ def test_worker_analytics_publishes_a_snapshot_and_resumes_after_sigterm(
         assert counted.fetchall() == [(6,)]
     finally:
         snapshot.close()
+
+
+def test_worker_relay_health_tells_while_it_cannot_deliver_and_clears_once_it_can(
+        system: Container, broker: Broker, tmp_path: Path) -> None:
+    prefix = f"h{uuid.uuid4().hex[:6]}."
+    port = free_port()
+    env = {**worker_env(system, broker, tmp_path, port, prefix),
+           "SERVICECORE_RELAY_MAX_BACKOFF_SECONDS": "1"}
+    log = tmp_path / "worker.log"
+    open_orders(system, "RH1", 2)
+    worker = start_worker("relay", env, log)
+    try:
+        head = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: stored_position(system) >= head, 60, "the worker to reach the head")
+        wait_until(lambda: answers(port, "/health"), 30, "/health to answer 200")
+
+        # The broker dies; commands go on. The relay retries inside its loop, which keeps
+        # running: /health must still say that nothing reaches the broker.
+        broker.kill()
+        open_orders(system, "RH1", 2)
+
+        def failing() -> bool:
+            status, _, body = get(port, "/health")
+            return status == 503 and json.loads(body)["status"] == "failing"
+
+        wait_until(failing, 60, "/health to report the relay failing")
+        health = json.loads(get(port, "/health")[2])
+        assert any("kafka relay" in r for r in health["reasons"]), health
+        assert health["behind"] > 0 and health["failing_since"], health
+        assert get(port, "/health/ready")[0] == 503
+        assert get(port, "/health/live")[0] == 200  # a restart of the process would not help
+
+        # The broker is back: the relay catches up and /health clears.
+        broker.start()
+        head = system.app.recorder.max_notification_id() or 0
+        wait_until(lambda: stored_position(system) >= head, 90, "the relay to catch up")
+        wait_until(lambda: answers(port, "/health"), 30, "/health to answer 200 again")
+        health = json.loads(get(port, "/health")[2])
+        assert health["reasons"] == [] and health["failing_since"] is None, health
+        assert health["last_error"], health  # what went wrong stays readable
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()

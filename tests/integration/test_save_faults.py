@@ -25,6 +25,7 @@ from domain.work_orders import WorkOrders
 from projections.audit import APPEND_LOCK_SQL, stored_command
 from servicecore.container import Container, eventsourcing_env
 from servicecore.event_store import CommitUnknown, EventRecorder
+from servicecore.pool import open_pool, share_pool
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, EVENTS_TABLE
 from tests.conftest import settings_for
 from tests.integration.faults import FaultyProxy, faulty_proxy, local_port
@@ -135,6 +136,28 @@ def test_a_save_whose_answer_is_lost_after_commit_is_answered_not_repeated(
     assert answer["notification_id"] == head(proxied)
     stored = proxied.recorder.select_notifications(start=before + 1, limit=100)
     assert sum(n.topic.endswith("WorkOrder.Opened") for n in stored) == 1
+
+
+def test_a_lost_answer_is_resolved_with_a_connect_timeout_in_the_database_url(
+        proxy: FaultyProxy, container: Container, store_id: str, tmp_path: Path) -> None:
+    # Production URLs often carry libpq options such as connect_timeout; the commit check
+    # opens a connection of its own from the same parameters.
+    url = proxy.url + " connect_timeout=10"
+    settings = settings_for(url, tmp_path, create_tables=False)
+    app = ServiceCore(env=eventsourcing_env(url, settings),
+                      personal_data=container.app.personal_data)
+    pool = open_pool(url, settings)
+    share_pool(app, pool)  # as build() does
+    try:
+        work_orders = WorkOrders(app, container.settings.store_timezone)
+        _arm_then_append(app, proxy, "reply")
+        answer = open_order(work_orders, store_id)
+        assert proxy.cuts == 1
+        assert _work_orders_of(app, store_id) == [UUID(answer["id"])]
+        assert answer["number"].endswith("-000001")
+    finally:
+        app.close()
+        pool.close()
 
 
 def test_a_request_lost_before_the_server_saw_it_is_sent_again_once(
