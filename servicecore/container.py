@@ -37,7 +37,7 @@ from projections.workshop import WorkshopView
 from servicecore import schema
 from servicecore.embedded import embedded_urls
 from servicecore.keystore import PostgresKeyStore
-from servicecore.pool import open_pool, share_pool
+from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
 from servicecore.settings import Settings
 from workers.log_watch import LogWatch
@@ -298,7 +298,7 @@ def database_urls(settings: Settings) -> DatabaseUrls:
     if settings.database_url is None:
         return embedded_urls(settings.data_dir)
     owner = settings.owner_database_url or settings.database_url
-    return DatabaseUrls(owner=owner, app=settings.database_url)
+    return DatabaseUrls(owner=with_keepalives(owner), app=with_keepalives(settings.database_url))
 
 
 def migrate(urls: DatabaseUrls, settings: Settings) -> None:

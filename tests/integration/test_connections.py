@@ -7,6 +7,8 @@ figures are the ones README "Scaled out" states for an idle API process.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from api.main import create_app
 from servicecore.container import Container, build
-from servicecore.pool import EventStorePool
+from servicecore.pool import TCP_KEEPALIVES, EventStorePool, with_keepalives
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.support import open_order
@@ -109,3 +111,40 @@ def test_a_read_waits_for_a_pooled_connection_at_most_the_pool_timeout(
             for conn in held:
                 system.pool.putconn(conn)
         assert client.get("/work-orders", headers=manager).status_code == 200
+
+
+def test_every_connection_probes_a_server_that_falls_silent(
+        own_system: tuple[Container, str]) -> None:
+    """A server that vanishes without closing its connections is noticed in about a minute
+    (TCP keepalives, tcp_user_timeout), not after the kernel's two hours: on the pooled
+    connections and on the health check's own."""
+    system, _ = own_system
+    asyncio.run(system.health_check.report())
+    health = system.health_check._conn  # noqa: SLF001 - the connection it keeps
+    assert health is not None
+    # The health check gives up on an unanswered statement sooner (its own 2 s).
+    with system.pool.connection() as pooled:
+        for conn, user_timeout in ((pooled, 60_000), (health, 2_000)):
+            expected = {**TCP_KEEPALIVES, "tcp_user_timeout": str(user_timeout)}
+            params = conn.info.get_parameters()
+            assert {k: params.get(k) for k in TCP_KEEPALIVES} == expected
+            if conn.info.host.startswith("/"):
+                continue  # a Unix socket (the embedded server): no TCP to probe
+            sock = socket.socket(fileno=os.dup(conn.fileno()))
+            try:
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 10
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+                assert (sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+                        == user_timeout)
+            finally:
+                sock.close()
+
+
+def test_a_database_url_keeps_its_own_probe_settings() -> None:
+    url = "postgresql://app@db.example:5432/sc?keepalives_idle=5&connect_timeout=3"
+    assert with_keepalives(url) == url
+    added = conninfo_to_dict(with_keepalives("postgresql://app:pw@db.example:5432/sc"))
+    assert added == {"user": "app", "password": "pw", "host": "db.example", "port": "5432",
+                     "dbname": "sc", **TCP_KEEPALIVES}
