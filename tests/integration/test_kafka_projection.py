@@ -241,7 +241,9 @@ def test_a_stopped_instance_s_partitions_move_on_from_the_stored_offsets(
         assert first.projection.stats.applied + second.projection.stats.applied == sum(
             v for *_, v in expected.values())
         assert all(a == v for a, v in applications(system, table).values())
-        assert all(stored_offsets(system, group)[p] >= at_stop[p] for p in handed_over)
+        # (a partition handed over before the second stored any offset for it has none at stop)
+        after = stored_offsets(system, group)
+        assert all(after.get(p, 0) >= at_stop.get(p, 0) for p in handed_over), (after, at_stop)
         assert first.projection.stats.rebalances >= 2
     finally:
         first.halt()
