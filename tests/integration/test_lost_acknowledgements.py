@@ -153,21 +153,15 @@ def key_exists(database_url: str, customer_id: str) -> bool:
 
 
 def test_an_erasure_cut_off_before_its_key_is_deleted_still_shreds_the_key(
-        proxy: FaultyProxy, container: Container, client: TestClient, database_url: str,
-        store_id: str, auth: Auth, tmp_path: Path) -> None:
+        behind: Container, proxy: FaultyProxy, client: TestClient, database_url: str,
+        store_id: str, auth: Auth) -> None:
     manager = auth("manager", "mgr-erase", [store_id])
     opened = client.post("/work-orders", json=opening(store_id), headers=manager)
     assert opened.status_code == 201, opened.text
     customer_id = opened.json()["customer_id"]
     assert key_exists(database_url, customer_id)
     # An API process whose connections go through the proxy.
-    settings = settings_for(proxy.url, tmp_path, create_tables=False, pool_size=2)
-    pool = open_pool(proxy.url, settings)
-    app = ServiceCore(env=eventsourcing_env(proxy.url, settings),
-                      personal_data=PersonalData(PostgresKeyStore(pool)))
-    share_pool(app, pool)
-    behind = Container(settings, proxy.url, app, pool, container.views)
-    recorder = app.recorder
+    pool, recorder = behind.pool, behind.app.recorder
     assert isinstance(recorder, EventRecorder)
     plain = recorder._append
 
@@ -189,13 +183,10 @@ def test_an_erasure_cut_off_before_its_key_is_deleted_still_shreds_the_key(
         pool.connection = connection  # type: ignore[method-assign]
         return stored
 
-    try:
-        with TestClient(create_app(behind.api_context())) as api:
-            recorder._append = append  # type: ignore[method-assign]
-            first = api.post(f"/customers/{customer_id}/erasure",
-                             json={"reason": "customer asked (PIPL)"}, headers=manager)
-    finally:
-        behind.close()
+    with TestClient(create_app(behind.api_context())) as api:
+        recorder._append = append  # type: ignore[method-assign]
+        first = api.post(f"/customers/{customer_id}/erasure",
+                         json={"reason": "customer asked (PIPL)"}, headers=manager)
     assert proxy.cuts == 1
     assert first.status_code == 503, first.text
     # The event is stored; the work-order view, applying it, shreds the key all the same.

@@ -18,7 +18,7 @@ from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.integration.kafka_support import Broker, wait_until
 from tests.integration.test_database_restart import EmbeddedServer, embedded  # noqa: F401
-from tests.integration.test_relay import CUSTOMER, VEHICLE, req
+from tests.integration.test_relay import CUSTOMER, VEHICLE, broker, req  # noqa: F401
 from workers.relay import KafkaRelay, RelayConfig
 from workers.supervisor import Supervisor
 
@@ -28,14 +28,6 @@ def system(embedded: EmbeddedServer, tmp_path: Path) -> Iterator[Container]:  # 
     built = build(settings_for(embedded.url, tmp_path / "var", pool_size=3))
     yield built
     built.close()
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.kill()
 
 
 def open_order(system: Container) -> None:
