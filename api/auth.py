@@ -104,6 +104,10 @@ class Principal:
     role: str
     stores: tuple[str, ...]
 
+    def sees(self, store_id: str | None) -> bool:
+        """Whether the token covers this store (`*`: every store)."""
+        return "*" in self.stores or store_id in self.stores
+
 
 def mint_token(secret: str, user_id: str, role: str, stores: list[str],
                ttl_seconds: int = 12 * 3600) -> str:

@@ -127,8 +127,7 @@ def appointment_history(appointment_id: UUID, ctx: Ctx, principal: Annotated[
         Principal, Depends(reader("work_orders.history"))],
                         limit: Limit = 500, offset: Offset = 0) -> Any:
     entries = audit.history(ctx.app, appointment_id)
-    if not entries or not entries[0]["event"].startswith("Appointment.") or (
-        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
-    ):
+    if not entries or not entries[0]["event"].startswith("Appointment.") or not principal.sees(
+            entries[0]["actor"].get("store_id")):
         raise NotFound(f"appointment {appointment_id} not found")
     return page_of(entries, limit=limit, offset=offset)

@@ -117,7 +117,7 @@ def list_links(work_order_id: UUID, ctx: Ctx, principal: LinkReader, limit: Limi
                offset: Offset = 0) -> Any:
     """Who shared this work order's progress, until when, and who revoked it (no tokens)."""
     links = service(ctx).links(work_order_id)
-    if links is None or not ("*" in principal.stores or links.store_id in principal.stores):
+    if links is None or not principal.sees(links.store_id):
         raise NotFound(f"work order {work_order_id} has no progress links")
     now = datetime.now(UTC)
     return page_of([{"link_id": nonce, "issued_by": link["issued_by"],

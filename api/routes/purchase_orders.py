@@ -87,9 +87,8 @@ def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: WaitFor = None)
 def order_history(order_id: UUID, ctx: Ctx, principal: Reader,
                   limit: Limit = 500, offset: Offset = 0) -> Any:
     entries = audit.history(ctx.app, order_id)
-    if not entries or not entries[0]["event"].startswith("PurchaseOrder.") or (
-        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
-    ):
+    if not entries or not entries[0]["event"].startswith("PurchaseOrder.") or not principal.sees(
+            entries[0]["actor"].get("store_id")):
         raise NotFound(f"purchase order {order_id} not found")
     return page_of(entries, limit=limit, offset=offset)
 

@@ -110,7 +110,7 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = N
 def _as_of(ctx: Ctx, principal: Principal, settlement_id: UUID,
            moment: datetime) -> dict[str, Any]:
     doc = settlement_as_of(ctx.app, settlement_id, moment)
-    if doc is None or ("*" not in principal.stores and doc["store_id"] not in principal.stores):
+    if doc is None or not principal.sees(doc["store_id"]):
         raise NotFound(f"settlement {settlement_id} did not exist at {moment.isoformat()}")
     return doc
 
@@ -121,9 +121,8 @@ def settlement_history(settlement_id: UUID, ctx: Ctx, principal: Reader,
     """Every event of the settlement with actor, time and reason: for whoever may read the
     settlement (the cashier who takes its money included), in the token's stores."""
     entries = audit.history(ctx.app, settlement_id)
-    if not entries or not entries[0]["event"].startswith("Settlement.") or (
-        "*" not in principal.stores and entries[0]["actor"].get("store_id") not in principal.stores
-    ):
+    if not entries or not entries[0]["event"].startswith("Settlement.") or not principal.sees(
+            entries[0]["actor"].get("store_id")):
         raise NotFound(f"settlement {settlement_id} not found")
     return page_of(entries, limit=limit, offset=offset)
 

@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from api.as_of import AsOf, as_of_moment
-from api.auth import Principal
 from api.deps import Command, Ctx, JobNo, LineId, Offset, WaitFor, command, wait_for_projection
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
@@ -104,16 +103,12 @@ async def current_work_order(reads: ReadModels, reading: PiiReader, headers: Mut
 
 def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) -> Any:
     doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
-    if doc is not None and not _visible(reading.principal, doc):
+    if doc is not None and not reading.principal.sees(doc["store_id"]):
         doc = None
     if doc is None:
         raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
     reading.record(work_order_customers([doc]), "work order as of a moment")
     return doc
-
-
-def _visible(principal: Principal, doc: dict[str, Any]) -> bool:
-    return "*" in principal.stores or doc["store_id"] in principal.stores
 
 
 @router.post("/{work_order_id}/check-in", response_model=CommandAccepted)
