@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import singledispatchmethod
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from domain.cashier_day import CashierDay
 from domain.follow_up import Complaint, FollowUp
+from domain.money import CENT
 from domain.reconciliation import Statement
 from domain.settlement import Settlement, bill_totals
 from projections.base import Index, ReadModel
@@ -28,6 +29,7 @@ from projections.base import rows as _rows
 from projections.work_orders import dumps
 
 ZERO = Decimal("0.00")
+T = TypeVar("T")
 METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
                      "wechat_pay": ("wechat_pay",), "alipay": ("alipay",)}
 
@@ -407,6 +409,50 @@ class FinanceView(ReadModel):
                 (event.resolution, event.audit.at, event.originator_id))
 
 
+# Every amount of money the finance view answers with: columns, sums, and the keys of the
+# bills' JSON (quantities and VAT rates are not money: `qty`, `vat_rate`).
+AMOUNTS = frozenset({
+    "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
+    "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
+    "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
+    "parts", "unit_price", "total"})
+
+
+def _cents(value: Any) -> Any:
+    """An amount as every answer shows it, with two decimals ("0.00", "12.50")."""
+    if isinstance(value, Decimal):
+        return value.quantize(CENT)
+    if isinstance(value, str):
+        try:
+            return Decimal(value).quantize(CENT)
+        except InvalidOperation:
+            return value
+    return value  # None, or a count (a page's `total`)
+
+
+def shown(doc: T) -> T:
+    """`doc` with each amount in it (by `AMOUNTS`; a cashier day's `totals` by method) at two
+    decimals. The tables keep what was written: numeric defaults and sums of no rows are "0",
+    and rows written before amounts were checked at the edge may hold another scale."""
+    return cast(T, _shown(doc))
+
+
+def _shown(doc: Any) -> Any:
+    if isinstance(doc, list):
+        return [_shown(item) for item in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in AMOUNTS and not isinstance(value, dict | list | bool):
+            out[key] = _cents(value)
+        elif key == "totals" and isinstance(value, dict):
+            out[key] = {method: _cents(amount) for method, amount in value.items()}
+        else:
+            out[key] = _shown(value)
+    return out
+
+
 def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
     """A bill read back from JSON with its amounts as Decimal again."""
     amounts = ("gross", "discount", "net", "vat", "cost", "qty", "unit_price", "vat_rate",
@@ -441,10 +487,10 @@ def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     """Settlements, newest change first; `number` matches a current or a reversed number."""
     where, params = _where(stores, {"status": ("status = %s", status),
                                     "number": ("numbers @> ARRAY[%s]::text[]", number)})
-    return _page(conn, f"""SELECT id, work_order_id, work_order_number, store_id, customer_id,
-        status, number, numbers, revenue, vat, parts_cost, confirmed_at, settled_at, version
-        FROM settlements WHERE {where}""", params, order_by="updated_at DESC, id",
-                 limit=limit, offset=offset)
+    return shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
+        customer_id, status, number, numbers, revenue, vat, parts_cost, confirmed_at,
+        settled_at, version FROM settlements WHERE {where}""", params,
+                       order_by="updated_at DESC, id", limit=limit, offset=offset))
 
 
 def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
@@ -463,7 +509,7 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
         FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])
     doc["refunds"] = _rows(conn, "SELECT * FROM refunds WHERE settlement_id = %s "
                                  "ORDER BY requested_at", [settlement_id])
-    return doc
+    return shown(doc)
 
 
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -471,12 +517,13 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 offset: int = 0) -> dict[str, Any]:
     """Open balances of settled bills by payer: customers, insurers, the OEM."""
     where, params = _where(stores, {"kind": ("kind = %s", kind)})
-    return _page(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
+    return shown(_page(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
         count(*) AS bills, sum(total) AS billed, sum(paid) AS paid,
         sum(total - paid) AS outstanding FROM settlement_bills
         WHERE {where} AND status = 'settled' AND kind <> 'internal'
         GROUP BY kind, payer_key HAVING sum(total - paid) <> 0""", params,
-                 order_by="kind, outstanding DESC, payer_key", limit=limit, offset=offset)
+                       order_by="kind, outstanding DESC, payer_key", limit=limit,
+                       offset=offset))
 
 
 def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -486,8 +533,9 @@ def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     where, params = _where(stores, {
         "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
         "method": ("method = %s", method), "cashier": ("cashier = %s", cashier)})
-    return _page(conn, f"SELECT * FROM payments WHERE {where}", params,
-                 order_by="business_date DESC, at DESC, payment_id", limit=limit, offset=offset)
+    return shown(_page(conn, f"SELECT * FROM payments WHERE {where}", params,
+                       order_by="business_date DESC, at DESC, payment_id", limit=limit,
+                       offset=offset))
 
 
 def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) -> dict[str, Any]:
@@ -506,17 +554,18 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) 
         counted_cash, variance, reason, closed_at, closed_by FROM cashier_days
         WHERE {where_d} AND business_date = %s ORDER BY store_id, cashier_id""",
                  [*params_d, day])
-    return {"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
-            "cashier_days": days}
+    return shown({"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
+                  "cashier_days": days})
 
 
 def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
            account: str | None = None, limit: int = 500, offset: int = 0) -> dict[str, Any]:
     where, params = _where(stores, {"month": ("month = %s", month),
                                     "account": ("account = %s", account)})
-    return _page(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
-        settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}""", params,
-                 order_by="notification_id, entry_no, line_no", limit=limit, offset=offset)
+    return shown(_page(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
+        settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}""",
+                       params, order_by="notification_id, entry_no, line_no", limit=limit,
+                       offset=offset))
 
 
 def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -531,8 +580,8 @@ def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
         row["name"] = ACCOUNTS.get(row["account"], row["account"])
     debit = sum((r["debit"] for r in rows), Decimal(0))
     credit = sum((r["credit"] for r in rows), Decimal(0))
-    return {"month": month, "accounts": rows, "debit": debit, "credit": credit,
-            "balanced": debit == credit}
+    return shown({"month": month, "accounts": rows, "debit": debit, "credit": credit,
+                  "balanced": debit == credit})
 
 
 def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -543,16 +592,16 @@ def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     """
     where, params = _where(stores, {}, "s.store_id")
     if by == "vehicle":
-        return _page(conn, f"""SELECT w.vin, min(w.plate) AS plate, count(*) AS visits,
+        return shown(_page(conn, f"""SELECT w.vin, min(w.plate) AS plate, count(*) AS visits,
             sum(s.revenue) AS revenue, sum(s.parts_cost) AS parts_cost,
             sum(s.revenue - s.parts_cost) AS gross_profit
             FROM settlements s JOIN wo_view w ON w.id = s.work_order_id
             WHERE {where} AND s.status = 'settled' GROUP BY w.vin""", params,
-                     order_by="gross_profit DESC, vin", limit=limit, offset=offset)
-    return _page(conn, f"""SELECT s.work_order_id, s.work_order_number, s.number, s.store_id,
-        s.revenue, s.parts_cost, s.revenue - s.parts_cost AS gross_profit, s.settled_at
-        FROM settlements s WHERE {where} AND s.status = 'settled'""", params,
-                 order_by="settled_at DESC, work_order_id", limit=limit, offset=offset)
+                           order_by="gross_profit DESC, vin", limit=limit, offset=offset))
+    return shown(_page(conn, f"""SELECT s.work_order_id, s.work_order_number, s.number,
+        s.store_id, s.revenue, s.parts_cost, s.revenue - s.parts_cost AS gross_profit,
+        s.settled_at FROM settlements s WHERE {where} AND s.status = 'settled'""", params,
+                       order_by="settled_at DESC, work_order_id", limit=limit, offset=offset))
 
 
 def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: date,
@@ -600,7 +649,7 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
                                            max(ln["date"] for ln in lines)])
     else:
         doc["unmatched_payments"] = []
-    return doc
+    return shown(doc)
 
 
 def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:

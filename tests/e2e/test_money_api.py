@@ -3,23 +3,27 @@ reconciliation and the ledger."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, post
 
 Auth = Callable[..., dict[str, str]]
 
 
 def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
-                         warranty_labor: bool = False) -> tuple[str, str]:
+                         warranty_labor: bool = False,
+                         warranty_rate: str = "300.00") -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
-    labor line), QC passed. Returns (work-order URL, work-order id)."""
+    labor line at `warranty_rate` an hour), QC passed. Returns (work-order URL, work-order id)."""
     clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
     advisor = auth("advisor", "adv-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
@@ -41,7 +45,7 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
     if warranty_labor:
         lines.append(post(client, f"{wo}/jobs/1/labor-lines", advisor, {
             "op_code": "ECU-UPD", "description": "ECU update (campaign)", "hours": "0.5",
-            "hourly_rate": "300.00", "pay_type": "warranty",
+            "hourly_rate": warranty_rate, "pay_type": "warranty",
             "warranty": {"coverage_code": "C-22", "campaign_no": "RC2026-01"}})["line_id"])
     for line in lines:
         post(client, f"{wo}/lines/{line}/authorization", advisor,
@@ -225,3 +229,73 @@ def test_reversal_returns_the_work_order_and_numbers_stay_gap_free(
     balance = get(client, "/ledger/trial-balance", manager, month=month,
                   wait_for=second["notification_id"])
     assert balance["balanced"] is True
+
+
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+CENTS = re.compile(r"-?\d+\.\d\d")
+NOT_MONEY = ("qty", "vat_rate", "account")  # a quantity, a rate, an account of the chart
+
+
+def odd_amounts(answer: Any, at: str = "") -> list[tuple[str, str]]:
+    """Where an answer shows a number (as a string: money is never a JSON number) with other
+    than two decimals, outside the few numbers that are not money."""
+    if isinstance(answer, dict):
+        return [odd for key, value in answer.items() if key not in NOT_MONEY
+                for odd in odd_amounts(value, f"{at}.{key}")]
+    if isinstance(answer, list):
+        return [odd for n, item in enumerate(answer) for odd in odd_amounts(item, f"{at}[{n}]")]
+    if isinstance(answer, str) and NUMBER.fullmatch(answer) and not CENTS.fullmatch(answer):
+        return [(at, answer)]
+    return []
+
+
+def test_every_amount_the_finance_views_show_has_two_decimals(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    finance_user = auth("finance", "fin-" + store_id, [store_id])
+    # A free warranty line (0.00 an hour) beside the customer's 900.00.
+    _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True,
+                                    warranty_rate="0.00")
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    draft = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))
+    # Nothing paid yet: a sum of no payments.
+    assert [b["paid"] for b in draft["bill_status"]] == ["0.00", "0.00"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    # Paid in full by card: no cash moved in the cashier's day, nothing refunded, nothing owed.
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "900.00", "provider_ref": "POS-0"}, 201)
+    assert paid["settled"] is True
+    at = paid["notification_id"]
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    month, day = now.strftime("%Y-%m"), now.date().isoformat()
+    answers = {
+        "settlement": get(client, f"/settlements/{sid}", cashier, wait_for=at),
+        "settlements": get(client, "/settlements", cashier),
+        "payments": get(client, "/payments", finance_user),
+        "day-end": get(client, f"/day-end/{day}", finance_user),
+        "receivables": get(client, "/receivables", finance_user),
+        "ledger": get(client, "/ledger", finance_user, month=month),
+        "trial balance": get(client, "/ledger/trial-balance", finance_user, month=month),
+        "empty month": get(client, "/ledger/trial-balance", finance_user, month="2001-01"),
+        "gross profit": get(client, "/ledger/gross-profit", finance_user),
+        "by vehicle": get(client, "/ledger/gross-profit", finance_user, by="vehicle"),
+    }
+    assert {name: odd_amounts(answer) for name, answer in answers.items()} == {
+        name: [] for name in answers}
+    settlement = answers["settlement"]
+    assert settlement["bills"]["warranty"]["total"] == "0.00"
+    assert [(b["kind"], b["outstanding"]) for b in settlement["bill_status"]] == [
+        ("customer", "0.00"), ("warranty", "0.00")]
+    assert [p["refunded"] for p in settlement["payments"]] == ["0.00"]
+    assert answers["day-end"]["cashier_days"][0]["expected_cash"] == "0.00"
+    assert (answers["empty month"]["debit"], answers["empty month"]["credit"]) == ("0.00", "0.00")
+    # Rows written before amounts were checked at the edge are shown the same way.
+    with container.pool.connection() as conn:
+        conn.execute("""UPDATE settlements SET revenue = 796.5, bills = jsonb_set(bills,
+                        '{customer,total}', '"900"') WHERE id = %s""", (sid,))
+        conn.execute("UPDATE payments SET amount = 900, refunded = 0.000 WHERE settlement_id "
+                     "= %s", (sid,))
+    again = get(client, f"/settlements/{sid}", cashier)
+    assert (again["revenue"], again["bills"]["customer"]["total"],
+            again["payments"][0]["amount"], again["payments"][0]["refunded"]) == (
+        "796.50", "900.00", "900.00", "0.00")
