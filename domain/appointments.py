@@ -93,7 +93,8 @@ class Appointments:
         """Opening hours, bays and labor hours per skill for a range of days (one save)."""
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
-        first, last = parse_day(from_day, "from"), parse_day(to_day, "to")
+        first = self._bookable(request, from_day, "from_day")
+        last = self._bookable(request, to_day, "to_day")
         require(first <= last, InvalidInput("the range ends before it starts"))
         require((last - first).days < MAX_PLAN_DAYS,
                 InvalidInput(f"plan at most {MAX_PLAN_DAYS} days at once"))
@@ -125,13 +126,20 @@ class Appointments:
 
     # -- booking -----------------------------------------------------------------------------
 
-    def _slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
-        on = parse_day(day)
-        parse_clock(arrival, "arrival")
+    def _bookable(self, request: Request, value: object, field: str) -> date:
+        """A day that can be booked: from today (in the store's time zone) up to
+        `BOOKING_HORIZON_DAYS` ahead. Capacity is planned for the same days: a plan for a day
+        no one can book holds nothing. The refusal names the request's `field`."""
+        on = parse_day(value, field)
         today = self._today(request)
-        require(on >= today, InvalidInput(f"{on} is in the past"))
-        require((on - today).days <= BOOKING_HORIZON_DAYS,
-                InvalidInput(f"book at most {BOOKING_HORIZON_DAYS} days ahead"))
+        require(on >= today, InvalidInput(f"{field} {on} is in the past", field=field))
+        require((on - today).days <= BOOKING_HORIZON_DAYS, InvalidInput(
+            f"{field} {on} is more than {BOOKING_HORIZON_DAYS} days ahead", field=field))
+        return on
+
+    def _slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
+        on = self._bookable(request, day, "day")
+        parse_clock(arrival, "arrival")
         return on.isoformat(), arrival
 
     @staticmethod

@@ -245,3 +245,42 @@ def test_bad_input_is_a_clear_problem_and_writes_nothing(client: TestClient, aut
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
     assert head(client) == before
+
+
+def test_capacity_is_planned_only_for_days_a_booking_could_take(client: TestClient, auth: Auth,
+                                                                 store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    today = datetime.now(SHANGHAI).date()
+    plan = {"store_id": store_id, "opens": "08:00", "closes": "18:00", "bays": 1,
+            "skill_hours": {"chassis": 8}}
+    customer = post(client, "/customers", advisor, {"store_id": store_id, "name": "赵敏",
+                                                    "phones": ["13900000003"]}, 201)["id"]
+    booking = {"store_id": store_id, "customer_id": customer,
+               "vehicle": {"vin": make_vin(random.Random(store_id))}, "arrival": "09:00",
+               "services": [{"description": "pads", "skill": "chassis", "hours": 1}]}
+    before = head(client)
+    # Years 0001 and 9999, yesterday, a day past the booking horizon: refused for a plan as
+    # for a booking, each answer naming the field.
+    for day in ("0001-01-01", "9999-12-31", (today - timedelta(days=1)).isoformat(),
+                (today + timedelta(days=367)).isoformat()):
+        for field, days in (("from_day", {"from_day": day, "to_day": day}),
+                            ("to_day", {"from_day": today.isoformat(), "to_day": day})):
+            answer = client.post("/appointments/capacity", headers=manager,
+                                 json={**plan, **days})
+            assert answer.status_code == 422, (day, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            body = answer.json()
+            assert body["type"].endswith("/invalid-input") and body["field"] == field, body
+            assert body["detail"].startswith(f"{field} {day}"), body
+        refused = client.post("/appointments", headers=advisor, json={**booking, "day": day})
+        assert refused.status_code == 422 and refused.json()["field"] == "day", refused.text
+    assert head(client) == before
+    # Today and the last day a booking can take are planned.
+    last = (today + timedelta(days=366)).isoformat()
+    for day in (today.isoformat(), last):
+        planned = post(client, "/appointments/capacity", manager,
+                       {**plan, "from_day": day, "to_day": day})
+        assert planned["days"] == [day]
+    booked = post(client, "/appointments", advisor, {**booking, "day": last}, 201)
+    assert booked["id"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.dependencies.utils import is_scalar_field
@@ -20,6 +22,11 @@ from tests.live_server import serving
 
 Auth = Callable[..., dict[str, str]]
 LIMIT = 256 * 1024
+
+
+def next_week() -> str:
+    """A day capacity can be planned for (and booked)."""
+    return (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=7)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +144,7 @@ def test_over_long_list_items_and_map_keys_are_422(client: TestClient, auth: Aut
                                                    store_id: str) -> None:
     before = log_head(client)
     manager = auth("manager", "mgr-wu", [store_id])
-    capacity = {"store_id": store_id, "from_day": "2030-01-07", "to_day": "2030-01-07",
+    capacity = {"store_id": store_id, "from_day": next_week(), "to_day": next_week(),
                 "opens": "08:30", "closes": "17:30", "bays": 4,
                 "skill_hours": {"s" * 31: "8"}}
     problem(client.post("/appointments/capacity", json=capacity, headers=manager), 422,
@@ -362,7 +369,7 @@ def test_a_number_past_every_business_size_is_422_not_500(client: TestClient, au
     Decimals with no bound in the schema, and bank statement amounts come from the file; a
     value over 28 digits overflowed Decimal's quantize (InvalidOperation) into a 500."""
     manager = auth("manager", "mgr-wu", [store_id])
-    capacity = {"store_id": store_id, "from_day": "2030-01-07", "to_day": "2030-01-07",
+    capacity = {"store_id": store_id, "from_day": next_week(), "to_day": next_week(),
                 "opens": "08:30", "closes": "17:30", "bays": 4,
                 "skill_hours": {"engine": number}}
     part = "PN-" + store_id
