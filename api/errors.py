@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -29,6 +30,7 @@ from domain.common import (
 log = logging.getLogger(__name__)
 
 TYPE_BASE = "https://servicecore.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
 STATUS = [
     (NotFound, 404),
     (StaleVersion, 412),
@@ -54,9 +56,22 @@ class BodyTooLarge(StarletteHTTPException):
         self.limit = limit
 
 
+def problem_body(status: int, kind: str, title: str, detail: str,
+                 **extra: Any) -> dict[str, Any]:
+    return {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail,
+            **extra}
+
+
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(problem_body(status, kind, title, detail, **extra), status_code=status,
+                        media_type=PROBLEM_JSON)
+
+
+# What the server itself answers to bytes that are not an HTTP/1.1 request (a malformed request
+# line, an invalid header): no route saw them (servicecore/server.py).
+INVALID_HTTP = json.dumps(problem_body(
+    400, "http-400", "Invalid HTTP request",
+    "the request line or a header is not valid HTTP/1.1"), separators=(",", ":")).encode()
 
 
 def status_of(error: DomainError) -> int:

@@ -8,6 +8,9 @@ uvicorn has a keep-alive timeout, but none for a request head that trickles in (
 comes): a client could hold a connection forever. `HeaderTimeoutProtocol` (on httptools where
 installed, else on h11) closes a connection whose request line and headers have not all arrived
 within `header_timeout` seconds of the connection opening, or of the previous response on it.
+Bytes that are not an HTTP/1.1 request (a malformed request line, an invalid header) are
+answered 400 by the protocol itself, before any route: as problem+json (`api.errors`), where
+uvicorn answers text/plain.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from api.errors import INVALID_HTTP, PROBLEM_JSON
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -84,8 +89,22 @@ class _HeadTimer:
             self.transport.close()
 
 
+def invalid_http_head() -> list[tuple[bytes, bytes]]:
+    """The headers of the 400 the server answers itself to bytes that are not an HTTP/1.1
+    request: problem+json as every other error (uvicorn's own is text/plain), then close."""
+    return [(b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(INVALID_HTTP)).encode()), (b"connection", b"close")]
+
+
 class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
     """On h11 (pure Python): used where httptools is not installed."""
+
+    def send_400_response(self, msg: str) -> None:
+        headers = [*self.server_state.default_headers, *invalid_http_head()]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=INVALID_HTTP), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
     def _awaiting_head(self) -> bool:
         return self.conn.their_state is h11.IDLE
@@ -166,6 +185,13 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:  # None: an upgrade taken over before any request
             self.cycle.transport = self._writes  # type: ignore[assignment]
+
+    def send_400_response(self, msg: str) -> None:
+        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        for name, value in [*self.server_state.default_headers, *invalid_http_head()]:
+            head += [name, b": ", value, b"\r\n"]
+        self.transport.write(b"".join([*head, b"\r\n", INVALID_HTTP]))
+        self.transport.close()
 
     def on_response_complete(self) -> None:
         self._in_hand = max(0, self._in_hand - 1)

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from servicecore.container import Container
+from servicecore.server import H11HeaderTimeoutProtocol, HttpToolsHeaderTimeoutProtocol
 from tests.e2e.test_api_contract import log_head, opening, problem
 from tests.live_server import serving
 
@@ -32,6 +33,17 @@ def next_week() -> str:
 @pytest.fixture(scope="module")
 def live_url(container: Container) -> Iterator[str]:
     with serving(create_app(container.api_context())) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def protocol_url(request: pytest.FixtureRequest, container: Container) -> Iterator[str]:
+    """The API served with each of `serve`'s HTTP protocols (httptools where installed)."""
+    protocol = {"httptools": HttpToolsHeaderTimeoutProtocol,
+                "h11": H11HeaderTimeoutProtocol}[request.param]
+    if protocol is None:
+        pytest.skip("httptools is not installed")
+    with serving(create_app(container.api_context()), http=protocol) as url:
         yield url
 
 
@@ -423,3 +435,25 @@ def test_a_printable_idempotency_key_with_spaces_and_non_ascii_still_replays(
     assert first.status_code == 201, first.text
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+
+
+@pytest.mark.parametrize("malformed", [
+    b"NOT AN HTTP REQUEST\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: test\r\nBad Header: x\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: test\r\nX-Note: a\x00b\r\n\r\n",
+], ids=["request-line", "header-name", "header-value"])
+def test_a_request_the_server_cannot_parse_is_a_400_problem(protocol_url: str,
+                                                             malformed: bytes) -> None:
+    """Answered by the server itself (no route sees it), in the shape of every other error."""
+    answer = raw_exchange(protocol_url, malformed, [])
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 400 Bad Request", answer[:300]
+    head, _, body = rest.partition(b"\r\n\r\n")
+    headers = dict(line.split(b": ", 1) for line in head.lower().split(b"\r\n"))
+    assert headers[b"content-type"] == b"application/problem+json", answer[:300]
+    assert headers[b"connection"] == b"close"
+    assert int(headers[b"content-length"]) == len(body)
+    problem_body = json.loads(body)
+    assert problem_body == {"type": "https://servicecore.dev/problems/http-400",
+                            "title": "Invalid HTTP request", "status": 400,
+                            "detail": "the request line or a header is not valid HTTP/1.1"}
