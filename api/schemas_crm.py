@@ -158,8 +158,9 @@ class CapacityIn(Body):
         "skill_hours": {"maintenance": "24", "chassis": "16", "electrical": "8"}})
 
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
-    from_day: date
-    to_day: date
+    from_day: date = Field(description="the first day planned; each day of the range one a "
+                           "booking could take: today to 366 days ahead")
+    to_day: date = Field(description="the last day planned (at most 92 days in all)")
     weekdays: list[Weekday] = Field(default=[1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7,
                                     description="1 Monday … 7 Sunday")
     opens: Clock
@@ -205,7 +206,7 @@ class BookIn(Body):
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
     customer_id: UUID = Field(description="a registered customer")
     vehicle: AppointmentVehicleIn
-    day: date = Field(description="the day of the visit")
+    day: date = Field(description="the day of the visit: today to 366 days ahead")
     arrival: Clock = Field(description="HH:MM on a 30-minute slot")
     services: list[ServiceIn] = Field(min_length=1, max_length=20, description=(
         "expected work: holds its labor hours per skill on the day"))
