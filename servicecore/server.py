@@ -190,6 +190,7 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
         head = [b"HTTP/1.1 400 Bad Request\r\n"]
         for name, value in [*self.server_state.default_headers, *invalid_http_head()]:
             head += [name, b": ", value, b"\r\n"]
+        self._writes.flush()  # a response head still held goes out first
         self.transport.write(b"".join([*head, b"\r\n", INVALID_HTTP]))
         self.transport.close()
 
