@@ -1,0 +1,224 @@
+"""The hash chain recomputed from the stored events, and its head kept as an anchor.
+
+`verify` streams the event log with its stored links in notification order and recomputes every
+link (domain.integrity.link); the first event whose stored bytes, link or anchor disagree is
+named. `anchor` records the chain head with the time and who asked, to be printed or kept
+elsewhere (a rewrite of the whole chain from some event on cannot match a head kept outside the
+database). Used by `servicecore audit verify | anchor` and by the /audit/chain endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from domain.common import InvalidInput
+from domain.integrity import GENESIS, ChainBreak, next_link
+
+# The event store's tables (servicecore/schema.py; tests/unit/test_hash_chain.py compares).
+EVENTS_TABLE = "servicecore_events"
+HASHES_TABLE = "servicecore_event_hashes"
+ANCHORS_TABLE = "servicecore_anchors"
+
+Progress = Callable[[int, int], None]
+FETCH = 5_000  # notification ids per range read
+LAST_ID = 2**63 - 1  # bigint's largest
+
+# The server serializes each event exactly as domain.integrity.message does (plain byte
+# concatenation, no hashing): decoding the columns into Python objects only to encode them again
+# costs five times the hashing itself. The SHA-256 is computed here, outside the database.
+MESSAGE = """int8send(e.notification_id) || uuid_send(e.originator_id)
+             || int8send(e.originator_version)
+             || int4send(octet_length(convert_to(coalesce(e.topic, ''), 'UTF8')))
+             || convert_to(coalesce(e.topic, ''), 'UTF8')
+             || int4send(octet_length(coalesce(e.state, ''::bytea)))
+             || coalesce(e.state, ''::bytea)"""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    notification_id: int
+    hash: str  # hex
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """`<notification id>:<hex>`, as `audit anchor` prints it."""
+        number, _, digest = text.partition(":")
+        if not number.isdigit() or len(digest) != 64:
+            raise ValueError(f"an anchor looks like 1234:<64 hex digits>, not {text!r}")
+        bytes.fromhex(digest)
+        return cls(int(number), digest.lower())
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int
+    first_id: int
+    last_id: int
+    head_hash: str | None
+    anchors_checked: int
+    broken: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "events_checked": self.checked, "from": self.first_id,
+            "to": self.last_id, "head_hash": self.head_hash,
+            "anchors_checked": self.anchors_checked,
+            "first_break": None if self.broken is None else {
+                "notification_id": self.broken.notification_id, "reason": self.broken.reason,
+                "stored": self.broken.stored, "computed": self.broken.computed},
+        }
+
+
+def _previous_link(conn: psycopg.Connection[Any], start: int) -> bytes:
+    row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
+                       "ORDER BY notification_id DESC LIMIT 1", (start,)).fetchone()
+    return bytes(row[0]) if row else GENESIS
+
+
+def chain_head(conn: psycopg.Connection[Any]) -> int:
+    """The last notification id of the log or of its links, whichever is further (a link
+    without its event is a break too)."""
+    row = conn.execute(
+        f"SELECT greatest((SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}), "
+        f"(SELECT coalesce(max(notification_id), 0) FROM {HASHES_TABLE}))").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _anchors(conn: psycopg.Connection[Any], start: int, end: int,
+             extra: list[Anchor]) -> dict[int, list[str]]:
+    rows = conn.execute(f"SELECT notification_id, hash FROM {ANCHORS_TABLE} "
+                        "WHERE notification_id BETWEEN %s AND %s", (start, end)).fetchall()
+    found: dict[int, list[str]] = {}
+    for number, digest in [(int(r[0]), bytes(r[1]).hex()) for r in rows] + [
+            (a.notification_id, a.hash) for a in extra if start <= a.notification_id <= end]:
+        found.setdefault(number, []).append(digest)
+    return found
+
+
+def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None, *,
+           anchors: list[Anchor] | None = None,
+           progress: Progress | None = None) -> Verification:
+    """Recompute the chain from `start` (trusting the stored link before it) to `end` (default
+    the head); the anchors recorded or given for an event in that range are checked too."""
+    head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
+                        ).fetchone()
+    total_head = int(head[0]) if head else 0
+    stop = chain_head(conn) if end is None else min(end, chain_head(conn))
+    previous = _previous_link(conn, start)
+    expected = _anchors(conn, start, LAST_ID if end is None else end, anchors or [])
+    checked = anchors_checked = 0
+    first = last = 0
+    broken: ChainBreak | None = None
+    # Range by range (ids need not be dense): each range is an index scan of both tables and a
+    # small in-memory sort, where one ordered full join over the whole log sorts it on disk.
+    low = start
+    while not broken and low <= stop:
+        high = min(low + FETCH, stop + 1)
+        rows = conn.cursor(binary=True).execute(
+            f"""SELECT coalesce(e.notification_id, h.notification_id),
+                       CASE WHEN e.notification_id IS NOT NULL THEN {MESSAGE} END, h.hash
+                FROM (SELECT * FROM {EVENTS_TABLE}
+                      WHERE notification_id >= %(low)s AND notification_id < %(high)s) e
+                FULL JOIN (SELECT * FROM {HASHES_TABLE}
+                           WHERE notification_id >= %(low)s AND notification_id < %(high)s) h
+                     ON h.notification_id = e.notification_id
+                ORDER BY 1""", {"low": low, "high": high}).fetchall()
+        low = high
+        for number, event_message, stored in rows:
+            first = first or number
+            if event_message is None:
+                broken = ChainBreak(number, "link without event", bytes(stored).hex())
+                break
+            if stored is None:
+                broken = ChainBreak(number, "link missing")
+                break
+            computed = next_link(previous, event_message)
+            if computed != stored:
+                broken = ChainBreak(number, "event changed", bytes(stored).hex(),
+                                    computed.hex())
+                break
+            for digest in expected.get(number, ()):
+                anchors_checked += 1
+                if digest != computed.hex():
+                    broken = ChainBreak(number, "anchor differs", digest, computed.hex())
+                    break
+            if broken:
+                break
+            previous, last = computed, number
+            checked += 1
+        if progress and rows and not broken:
+            progress(last, total_head)
+    if progress:
+        progress(last if broken is None else broken.notification_id, total_head)
+    if broken is None:
+        beyond = [n for n in expected if n > last]
+        if beyond:
+            broken = ChainBreak(min(beyond), "anchor beyond the log", expected[min(beyond)][0])
+    return Verification(checked, first, last, previous.hex() if checked else None,
+                        anchors_checked, broken)
+
+
+def verify_range(start: int | None, end: int | None, head: int,
+                 most: int) -> tuple[int, int]:
+    """The ids one request verifies: `start` to `end` as asked, at most `most` of them. Either
+    may be left out: `end` alone ends a range of `most` there, `start` alone begins one there
+    (ending at the head if that is nearer), neither means the last `most` ids up to the head."""
+    if start is None and end is None:
+        start = max(1, head - most + 1)
+        end = max(head, start)
+    elif start is None:
+        assert end is not None
+        start = max(1, end - most + 1)
+    elif end is None:
+        end = min(start + most - 1, max(head, start), LAST_ID)
+    if end < start:
+        raise InvalidInput(f"to ({end}) is before from ({start})", field="to")
+    if end - start + 1 > most:
+        raise InvalidInput(
+            f"from {start} to {end} is {end - start + 1:,} notification ids; a request "
+            f"verifies at most {most:,}: page through the log with from and to "
+            f"(from={start}&to={start + most - 1}, then from={start + most}, …)",
+            field="to", max_range=most)
+    return start, end
+
+
+def anchor(conn: psycopg.Connection[Any], note: str = "", by: str | None = None
+           ) -> dict[str, Any]:
+    """Record the chain head now (and answer it, to be kept outside the database); `by` names
+    who asked (default the database role)."""
+    row = conn.execute(
+        f"""INSERT INTO {ANCHORS_TABLE} (notification_id, hash, note, anchored_by)
+            SELECT notification_id, hash, %s, coalesce(%s, current_user) FROM {HASHES_TABLE}
+            ORDER BY notification_id DESC LIMIT 1
+            RETURNING anchor_id, notification_id, hash, anchored_at, anchored_by, note""",
+        (note, by)).fetchone()
+    if row is None:
+        return {"notification_id": 0, "hash": GENESIS.hex(), "anchored_at": None,
+                "anchor": f"0:{GENESIS.hex()}"}
+    return _anchor_row(row)
+
+
+def _anchor_row(row: Any) -> dict[str, Any]:
+    digest = bytes(row[2]).hex()
+    return {"anchor_id": int(row[0]), "notification_id": int(row[1]), "hash": digest,
+            "anchored_at": row[3].isoformat(), "anchored_by": row[4], "note": row[5],
+            "anchor": f"{int(row[1])}:{digest}"}
+
+
+def recorded_anchors(conn: psycopg.Connection[Any], *, limit: int, offset: int
+                     ) -> tuple[int, list[dict[str, Any]]]:
+    """The anchors recorded in the database, newest first: how many, and one page of them."""
+    total = conn.execute(f"SELECT count(*) FROM {ANCHORS_TABLE}").fetchone()
+    rows = conn.execute(
+        f"""SELECT anchor_id, notification_id, hash, anchored_at, anchored_by, note
+            FROM {ANCHORS_TABLE} ORDER BY anchor_id DESC LIMIT %s OFFSET %s""",
+        (limit, offset)).fetchall()
+    return (int(total[0]) if total else 0), [_anchor_row(row) for row in rows]
