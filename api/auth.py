@@ -62,6 +62,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.read": DESK | {"cashier", "auditor"},
     "customers.history": frozenset({"auditor", "manager", "advisor"}),
     "audit.trail": frozenset({"auditor", "manager"}),
+    # the hash chain: recompute it over a range, list the recorded anchors, record its head
+    "audit.chain": frozenset({"auditor", "manager"}),
+    "audit.anchor": frozenset({"auditor", "manager"}),
     "points.earn": frozenset({"cashier", "manager"}),
     "points.redeem": frozenset({"cashier", "manager"}),
     "points.expire": frozenset({"finance", "manager"}),

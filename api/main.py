@@ -18,6 +18,7 @@ from api.routes import (
     aftercare,
     analytics,
     appointments,
+    audit_chain,
     audit_exports,
     audit_trail,
     commands,
@@ -107,6 +108,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(technicians.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
+    app.include_router(audit_chain.router)
     app.include_router(commands.router)
     app.include_router(audit_exports.router)
     app.include_router(progress.links_router)

@@ -1,4 +1,5 @@
-"""Answers of the /audit trail endpoints (number lookup, timeline, request events, reads)."""
+"""Answers of the /audit trail endpoints (number lookup, timeline, request events, reads) and
+of /audit/chain (the hash chain verified, its anchors)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+from api.schemas import Body, example
 
 
 class AuditEntry(BaseModel):
@@ -75,3 +78,49 @@ class PersonalDataReadOut(BaseModel):
     correlation_id: str
     endpoint: str
     purpose: str
+
+
+class ChainBreakOut(BaseModel):
+    """Where recomputing the chain first disagreed with what is stored."""
+
+    notification_id: int = Field(description="the first event (or link, or anchor) that fails")
+    reason: str = Field(description="event changed, link missing, link without event, anchor "
+                        "differs, or anchor beyond the log")
+    stored: str | None = Field(description="the stored link or the anchor (hex)")
+    computed: str | None = Field(description="the link recomputed from the stored event (hex)")
+
+
+class ChainVerification(BaseModel):
+    """`servicecore audit verify`'s answer over one range, and where the next range begins."""
+
+    ok: bool = Field(description="no break in the range (a break is still a 200)")
+    events_checked: int = Field(description="events whose link was recomputed and matched")
+    from_: int = Field(alias="from", description="the first notification id met (0: none)")
+    to: int = Field(description="the last notification id whose link matched (0: none)")
+    head_hash: str | None = Field(description="the link at `to` (hex): the range's head")
+    anchors_checked: int = Field(description="anchors recorded for an event of the range "
+                                 "that were compared")
+    first_break: ChainBreakOut | None
+    range_from: int = Field(description="the range verified, as asked (or defaulted)")
+    range_to: int
+    log_head: int = Field(description="the last notification id of the log (or of its links)")
+    next_from: int | None = Field(description="where the next range begins (null: at the head)")
+
+
+class AnchorIn(Body):
+    model_config = example({"note": "day-end S01 2026-12-03"})
+
+    note: str = Field(default="", max_length=500,
+                      description="why the head is recorded (a day-end, an audit visit)")
+
+
+class AnchorOut(BaseModel):
+    anchor_id: int
+    notification_id: int = Field(description="the chain head's event")
+    hash: str = Field(description="its link (hex)")
+    anchor: str = Field(description="`N:HEX`: keep it outside the database; "
+                        "`servicecore audit verify --anchor N:HEX` checks it")
+    anchored_at: datetime
+    anchored_by: str = Field(description="the token's user (sub); a database role where "
+                             "`servicecore audit anchor` recorded it")
+    note: str
