@@ -6,14 +6,18 @@
    medians compared), so the figure is the chain's own share.
 2. `audit verify` over a log of --events synthetic events (~0.5 kB each, inserted by one
    INSERT ... SELECT through the real triggers, so every one is linked): events/s recomputed.
+3. The same over the API: GET /audit/chain/verify on a live server (--api-rounds, alternated
+   with `audit verify`), and how fast /health/live answers meanwhile.
 
     python -m bench.audit_chain [--server embedded|local|env|URL] [--events 300000]
+                                [--api-rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
         print(f"chain cost on a single-event save: {cost:.1%} (median of {args.rounds} rounds "
               f"each: {medians['with chain']:.0f} vs {medians['without chain']:.0f} saves/s)")
 
-    with temporary_database(server, "verify") as url, system(url):
+    with temporary_database(server, "verify") as url, system(url) as container:
         started = time.perf_counter()
         _fill(url, args.events)
         fill_seconds = time.perf_counter() - started
@@ -112,8 +116,66 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
                                       round(args.events / fill_seconds)}
         print(f"audit verify: {result.checked:,} events in {seconds:.1f} s = {rate:,.0f} events/s"
               f" (inserting them through the chain trigger: {args.events / fill_seconds:,.0f}/s)")
+        if args.api_rounds:
+            report.notes["verify_api"] = _verify_over_api(container, url, args.events,
+                                                          args.api_rounds)
     report.save()
     return report
+
+
+def _verify_over_api(container: Any, url: str, events: int, rounds: int) -> dict[str, Any]:
+    """GET /audit/chain/verify (default range: the whole log up to 500,000 events) on a live
+    uvicorn in this process, alternated with `audit verify` on a connection of its own; and
+    GET /health/live every 20 ms meanwhile (answered by the event loop while the verification
+    runs in a worker thread)."""
+    import httpx
+
+    from api.auth import mint_token
+    from api.main import create_app
+    from bench.common import JWT_SECRET
+    from tests.live_server import serving
+
+    token = {"Authorization": f"Bearer {mint_token(JWT_SECRET, 'aud', 'auditor', ['*'])}"}
+    direct: list[float] = []
+    api: list[float] = []
+    live: list[float] = []
+    with serving(create_app(container.api_context())) as base, \
+            httpx.Client(base_url=base, timeout=120) as http:
+        for _ in range(rounds):
+            with psycopg.connect(url, autocommit=True) as conn:
+                started = time.perf_counter()
+                assert audit_chain.verify(conn).checked == events
+                direct.append(time.perf_counter() - started)
+            done = threading.Event()
+
+            def probe(done: threading.Event = done) -> None:
+                with httpx.Client(base_url=base, timeout=30) as other:
+                    while not done.is_set():
+                        started = time.perf_counter()
+                        assert other.get("/health/live").status_code == 200
+                        live.append(time.perf_counter() - started)
+                        time.sleep(0.02)
+
+            prober = threading.Thread(target=probe)
+            prober.start()
+            started = time.perf_counter()
+            answer = http.get("/audit/chain/verify", headers=token)
+            api.append(time.perf_counter() - started)
+            done.set()
+            prober.join()
+            assert answer.status_code == 200 and answer.json()["events_checked"] == events
+    during = {"probes": len(live), "p50": round(statistics.median(live) * 1000, 1),
+              "max": round(max(live) * 1000, 1)}
+    figures = {
+        "events": events, "rounds": rounds,
+        "direct_seconds": [round(x, 2) for x in direct],
+        "api_seconds": [round(x, 2) for x in api],
+        "api_events_per_second": [round(events / x) for x in api],
+        "health_live_during_ms": during}
+    print(f"GET /audit/chain/verify: {events:,} events in {min(api):.1f}-{max(api):.1f} s "
+          f"(audit verify alternated: {min(direct):.1f}-{max(direct):.1f} s); /health/live "
+          f"meanwhile p50 {during['p50']} ms, max {during['max']} ms")
+    return figures
 
 
 def parser() -> argparse.ArgumentParser:
@@ -123,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=2.0, help="per round (default 2)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--events", type=int, default=300_000)
+    p.add_argument("--api-rounds", type=int, default=3,
+                   help="GET /audit/chain/verify rounds, alternated with audit verify (0: none)")
     return p
 
 
