@@ -58,6 +58,8 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     (more: 422), by default the last 500,000 up to the head; page with `from` and `to`
     (`next_from`), each page trusting the stored link before it as `audit verify --from`
     does."""
+    if start is not None and end is not None:
+        verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
     if not _verifying.acquire(timeout=WAIT_SECONDS):
         return unavailable_problem("another verification of the hash chain is running in "
                                    "this process; retry shortly")

@@ -284,6 +284,9 @@ def test_a_second_verification_waits_for_the_first_then_is_503(
     monkeypatch.setattr(chain_routes, "WAIT_SECONDS", 0.01)
     with chain_routes._verifying:  # one is running in this process
         busy = client.get(VERIFY, headers=auth("auditor"))
+        # a range it would refuse is refused at once, without waiting
+        assert client.get(VERIFY, params={"from": 1, "to": 500_001},
+                          headers=auth("auditor")).status_code == 422
     assert busy.status_code == 503, busy.text
     assert busy.headers["Retry-After"] and busy.json()["type"].endswith("/unavailable")
     assert _ok(client.get(VERIFY, headers=auth("auditor")))["ok"] is True
