@@ -160,9 +160,6 @@ class KafkaProjection:
                 ADD COLUMN IF NOT EXISTS last_stream_version int""")
         self._tables_ready = True
 
-    def stored_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        return {tp: s.next_offset for tp, s in self.stored(partitions).items()}
-
     def stored(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Stored]:
         """Each partition's stored next offset and the event of the record before it."""
         wanted = list(partitions)
@@ -385,7 +382,9 @@ class KafkaProjection:
         batches = consumer.poll(timeout_ms=self.config.poll_timeout_ms
                                 if timeout_ms is None else timeout_ms)
         if self._check_failed is not None:
-            failed, self._check_failed = self._check_failed, None
+            # the new partitions have no position: a new consumer, checked on its assignment
+            failed = self._check_failed
+            self.close()
             raise failed
         if not self._coordinator_seen(consumer):
             # the group may be moving these partitions elsewhere, the broker may come back
