@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -29,6 +30,7 @@ from tests.integration.kafka_support import Broker, free_port, wait_until
 from tests.integration.test_relay import answers, get, set_position, start_worker, worker_env
 from workers.integration_events import stream_kind
 from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
+from workers.kafka_resume import Stored
 from workers.projection_runner import ProjectionRunner
 from workers.relay import KafkaRelay, RelayConfig
 
@@ -477,3 +479,29 @@ def test_after_the_broker_comes_back_empty_every_new_event_is_applied_once(
     # the partitions were read again from their beginning; nothing was applied twice
     assert member.projection.stats.replaced >= 1
     assert all(a == v for a, v in applications(system, table).values())
+
+
+def test_offsets_stored_before_events_were_kept_migrate_and_then_keep_the_last_event(
+        system: Container) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    offsets, table = f"koffsets_m_{suffix}", f"kboard_m_{suffix}"
+    with system.pool.connection() as conn:
+        # kafka_offsets as the projection made it before it kept the last event
+        conn.execute(f"""CREATE TABLE {offsets} (
+            consumer_group text NOT NULL, topic text NOT NULL, partition int NOT NULL,
+            next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer_group, topic, partition))""")
+        conn.execute(f"INSERT INTO {offsets} (consumer_group, topic, partition, next_offset) "
+                     "VALUES ('g-m', 't.work-orders', 0, 42)")
+    projection = KafkaProjection(system.pool, KafkaProjectionConfig(
+        "127.0.0.1:1", "t.work-orders", group_id="g-m", board_table=table,
+        offsets_table=offsets))
+    projection.ensure_tables()
+    assert projection.stored([("t.work-orders", 0)]) == {("t.work-orders", 0): Stored(42)}
+    wo_id = str(uuid4())
+    value = json.dumps({"stream_id": wo_id, "stream_version": 1, "type": "work_order.opened",
+                        "actor": {"store_id": "KM1"}, "payload": {"number": "WO-M-1"}}).encode()
+    assert projection.apply({("t.work-orders", 0): [SimpleNamespace(offset=42, value=value)]}) == 1
+    assert projection.stored([("t.work-orders", 0)]) == {
+        ("t.work-orders", 0): Stored(43, (wo_id, 1))}
+    assert board(system, table)[wo_id] == ("WO-M-1", "KM1", "opened", 1)
