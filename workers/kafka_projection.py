@@ -43,13 +43,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from workers import kafka_resume as resume
 from workers.health import RateMeter, Sample, Trouble
-from workers.kafka_resume import (
-    Stored,
-    coordinator_reachable,
-    identity,
-    inspect,
-)
+from workers.kafka_resume import Stored, coordinator_reachable, identity, inspect
 from workers.relay_consumer import decode
 
 log = logging.getLogger(__name__)
@@ -150,14 +146,7 @@ class KafkaProjection:
                 work_order_id uuid PRIMARY KEY, number text, store_id text, status text,
                 stream_version int NOT NULL, updated_at timestamptz,
                 applications int NOT NULL DEFAULT 0)""")
-            conn.execute(f"""CREATE TABLE IF NOT EXISTS {c.offsets_table} (
-                consumer_group text NOT NULL, topic text NOT NULL, partition int NOT NULL,
-                next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (consumer_group, topic, partition))""")
-            # the event of the record before next_offset (tables made before it: NULL)
-            conn.execute(f"""ALTER TABLE {c.offsets_table}
-                ADD COLUMN IF NOT EXISTS last_stream_id text,
-                ADD COLUMN IF NOT EXISTS last_stream_version int""")
+            resume.ensure_offsets_table(conn, c.offsets_table)
         self._tables_ready = True
 
     def stored(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Stored]:
@@ -166,29 +155,22 @@ class KafkaProjection:
         if not wanted:
             return {}
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"""SELECT topic, partition, next_offset, last_stream_id, last_stream_version
-                    FROM {self.config.offsets_table}
-                    WHERE consumer_group = %s AND topic = ANY(%s)""",
-                (self.config.group_id, sorted({t for t, _ in wanted}))).fetchall()
-        found = {(str(t), int(p)): Stored(int(o), None if sid is None or v is None
-                                          else (str(sid), int(v)))
-                 for t, p, o, sid, v in rows}
+            found = resume.load_stored(conn, self.config.offsets_table, self.config.group_id,
+                                       {t for t, _ in wanted})
         return {tp: found[tp] for tp in wanted if tp in found}
 
     def apply(self, batch: Mapping[tuple[str, int], list[Any]]) -> int:
         """One transaction: the rows of every event in `batch` (per partition, in offset order)
         and the next offset of each partition. Returns the number of events applied."""
         events: list[dict[str, Any]] = []
-        next_offsets: dict[tuple[str, int], tuple[int, str | None, int | None]] = {}
+        next_offsets: dict[tuple[str, int], Stored] = {}
         for tp, records in batch.items():
             if not records:
                 continue
             for record in records:
                 events.append(decode(record.value))
             last = max(records, key=lambda r: int(r.offset))
-            stream, version = identity(last.value) or (None, None)
-            next_offsets[tp] = (int(last.offset) + 1, stream, version)
+            next_offsets[tp] = Stored(int(last.offset) + 1, identity(last.value))
         if not next_offsets:
             return 0
         c = self.config
@@ -235,17 +217,7 @@ class KafkaProjection:
                                 applications = EXCLUDED.applications""",
                         [(k, r.number, r.store_id, r.status, r.version, r.updated_at,
                           r.applications) for k, r in dirty])
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"""INSERT INTO {c.offsets_table} (consumer_group, topic, partition,
-                            next_offset, last_stream_id, last_stream_version)
-                        VALUES (%s, %s, %s, %s, %s, %s)
-                        ON CONFLICT (consumer_group, topic, partition) DO UPDATE
-                        SET next_offset = EXCLUDED.next_offset,
-                            last_stream_id = EXCLUDED.last_stream_id,
-                            last_stream_version = EXCLUDED.last_stream_version,
-                            updated_at = now()""",
-                    [(c.group_id, t, p, *at) for (t, p), at in sorted(next_offsets.items())])
+            resume.save_stored(conn, c.offsets_table, c.group_id, next_offsets)
         self.stats.applied += applied
         self.stats.repeats += repeats
         self.stats.early += early

@@ -1,6 +1,7 @@
 """Where a Kafka projection goes on with a partition: at its stored next offset, or from the
 beginning when the broker's log is no longer the one that offset was stored for; and whether
-the consumer still reaches its group coordinator.
+the consumer still reaches its group coordinator. The stored offsets (`kafka_offsets`) are
+made, read and written here; the projection writes them in the transaction of its rows.
 
 A broker can come back with another log under the same topic and partition: memory storage
 (tansu in the tests) or Kafka without a volume restarts EMPTY, a topic is deleted and
@@ -26,9 +27,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import psycopg
 
 from workers.relay_broker import broker_answers
 
@@ -63,6 +66,41 @@ class Decision:
 
 class ResumeCheckFailed(Exception):
     """The broker did not say in time what it holds: the partitions cannot be positioned."""
+
+
+def ensure_offsets_table(conn: psycopg.Connection[Any], table: str) -> None:
+    conn.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
+        consumer_group text NOT NULL, topic text NOT NULL, partition int NOT NULL,
+        next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer_group, topic, partition))""")
+    # the event of the record before next_offset (tables made before it: NULL)
+    conn.execute(f"""ALTER TABLE {table} ADD COLUMN IF NOT EXISTS last_stream_id text,
+        ADD COLUMN IF NOT EXISTS last_stream_version int""")
+
+
+def load_stored(conn: psycopg.Connection[Any], table: str, group: str,
+                topics: Iterable[str]) -> dict[tuple[str, int], Stored]:
+    rows = conn.execute(
+        f"""SELECT topic, partition, next_offset, last_stream_id, last_stream_version
+            FROM {table} WHERE consumer_group = %s AND topic = ANY(%s)""",
+        (group, sorted(set(topics)))).fetchall()
+    return {(str(t), int(p)): Stored(int(o), None if sid is None or v is None
+                                     else (str(sid), int(v)))
+            for t, p, o, sid, v in rows}
+
+
+def save_stored(conn: psycopg.Connection[Any], table: str, group: str,
+                stored: Mapping[tuple[str, int], Stored]) -> None:
+    """In the caller's transaction, with the rows the records were applied to."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"""INSERT INTO {table} (consumer_group, topic, partition, next_offset,
+                    last_stream_id, last_stream_version) VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (consumer_group, topic, partition) DO UPDATE
+                SET next_offset = EXCLUDED.next_offset, last_stream_id = EXCLUDED.last_stream_id,
+                    last_stream_version = EXCLUDED.last_stream_version, updated_at = now()""",
+            [(group, t, p, s.next_offset, *(s.last or (None, None)))
+             for (t, p), s in sorted(stored.items())])
 
 
 def identity(value: bytes | None) -> Identity | None:
