@@ -237,7 +237,8 @@ class Container:
         return KafkaProjection(self.pool, KafkaProjectionConfig(
             bootstrap_servers=s.kafka_bootstrap_servers,
             topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,
-            max_backoff_seconds=s.relay_max_backoff_seconds))
+            max_backoff_seconds=s.relay_max_backoff_seconds,
+            unreachable_seconds=s.kafka_projection_unreachable_seconds))
 
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     kafka_linger_ms: int = Field(default=20, ge=0)
     kafka_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     kafka_delivery_timeout_ms: int = Field(default=30_000, ge=2_000)
+    kafka_projection_unreachable_seconds: float = Field(
+        default=20.0, gt=0, description="the Kafka projection's /health answers 503 once its "
+        "consumer has had no connected group coordinator (the broker) for this long")
     relay_batch_size: int = Field(default=1000, ge=1, description="events per select")
     relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
     worker_metrics_host: str = "127.0.0.1"

@@ -72,10 +72,11 @@ class Trouble:
     since: float | None = None  # time.time() of the first failure in a row; None: no trouble
     last_error: str | None = None  # the latest failure, kept once the trouble is over
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException, since: float | None = None) -> None:
+        """`since`: when the failure began, if before now (time.time())."""
         self.last_error = f"{type(exc).__name__}: {exc}"
         if self.since is None:
-            self.since = time.time()
+            self.since = time.time() if since is None else since
 
     def clear(self) -> None:
         self.since = None

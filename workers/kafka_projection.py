@@ -7,10 +7,22 @@ maintains the rows of the streams on its partitions.
 
 Exactly-once effect without Kafka's committed offsets (`enable_auto_commit=False`, nothing is
 committed to the broker): each poll batch is applied in ONE PostgreSQL transaction that also
-upserts the next offset of every partition in the batch (`kafka_offsets`). On assignment (a
-`ConsumerRebalanceListener`) the consumer seeks to the stored offsets (or to the beginning).
-Rows and offsets commit together, so a restart or a partition moving to another member
-resumes exactly after the last applied batch.
+upserts, for every partition in the batch, the next offset and the event (stream id, version)
+of the last record applied (`kafka_offsets`). On assignment (a `ConsumerRebalanceListener`) the
+consumer seeks to the stored offsets (or to the beginning). Rows and offsets commit together,
+so a restart or a partition moving to another member resumes exactly after the last applied
+batch.
+
+A broker that came back with another log (restarted empty, a re-created topic) starts its
+offsets again at 0: before it seeks, the member asks the broker whether the record before each
+stored offset is still the event stored with it, and reads a partition whose log was replaced
+from its beginning (`workers.kafka_resume`; logged, `replaced` in the metrics).
+
+A broker that is gone does not make `poll()` fail: it returns empty batches for ever. While the
+consumer has no connected group coordinator nothing is applied (records polled meanwhile are
+put back); after `unreachable_seconds` of that the loop reports trouble (`/health` 503), which
+clears at the first poll with the coordinator back. Then the assigned partitions are checked as
+on an assignment.
 
 Repeats are harmless anyway: a row keeps the stream version it reflects; an event with
 version <= stored is a repeat (the relay re-sends after a failure, an offset was reset, a
@@ -31,7 +43,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from workers import kafka_resume as resume
 from workers.health import RateMeter, Sample, Trouble
+from workers.kafka_resume import Stored, coordinator_reachable, identity, inspect
 from workers.relay_consumer import decode
 
 log = logging.getLogger(__name__)
@@ -68,6 +82,13 @@ class KafkaProjectionConfig:
     poll_timeout_ms: int = 500
     max_backoff_seconds: float = 30.0
     client_id: str = "servicecore-kafka-projection"
+    unreachable_seconds: float = 20.0  # without a group coordinator this long: trouble
+    resume_check_seconds: float = 3.0  # longest wait for the record before a stored offset
+    metadata_max_age_ms: int = 5_000  # a topic re-created by the relay is found this soon
+
+
+class CoordinatorUnreachable(Exception):
+    """The consumer has had no connected group coordinator for longer than allowed."""
 
 
 @dataclass
@@ -78,6 +99,7 @@ class KafkaProjectionStats:
     batches: int = 0
     rebalances: int = 0
     failures: int = 0
+    replaced: int = 0  # partitions whose log was replaced: read again from the beginning
 
 
 @dataclass
@@ -106,6 +128,10 @@ class KafkaProjection:
         self._consumer_factory = consumer_factory
         self._consumer: Any = None
         self._tables_ready = False
+        self._lost_at: float | None = None  # monotonic: since when no coordinator is connected
+        self._lost_since: float | None = None  # the same as time.time(), for /health
+        self._unchecked = False  # the coordinator was lost since the partitions were checked
+        self._check_failed: BaseException | None = None  # in the rebalance listener
 
     # -- PostgreSQL -------------------------------------------------------------------------
 
@@ -120,35 +146,31 @@ class KafkaProjection:
                 work_order_id uuid PRIMARY KEY, number text, store_id text, status text,
                 stream_version int NOT NULL, updated_at timestamptz,
                 applications int NOT NULL DEFAULT 0)""")
-            conn.execute(f"""CREATE TABLE IF NOT EXISTS {c.offsets_table} (
-                consumer_group text NOT NULL, topic text NOT NULL, partition int NOT NULL,
-                next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (consumer_group, topic, partition))""")
+            resume.ensure_offsets_table(conn, c.offsets_table)
         self._tables_ready = True
 
-    def stored_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def stored(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Stored]:
+        """Each partition's stored next offset and the event of the record before it."""
         wanted = list(partitions)
         if not wanted:
             return {}
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"""SELECT topic, partition, next_offset FROM {self.config.offsets_table}
-                    WHERE consumer_group = %s AND topic = ANY(%s)""",
-                (self.config.group_id, sorted({t for t, _ in wanted}))).fetchall()
-        found = {(str(t), int(p)): int(o) for t, p, o in rows}
+            found = resume.load_stored(conn, self.config.offsets_table, self.config.group_id,
+                                       {t for t, _ in wanted})
         return {tp: found[tp] for tp in wanted if tp in found}
 
     def apply(self, batch: Mapping[tuple[str, int], list[Any]]) -> int:
         """One transaction: the rows of every event in `batch` (per partition, in offset order)
         and the next offset of each partition. Returns the number of events applied."""
         events: list[dict[str, Any]] = []
-        next_offsets: dict[tuple[str, int], int] = {}
+        next_offsets: dict[tuple[str, int], Stored] = {}
         for tp, records in batch.items():
             if not records:
                 continue
             for record in records:
                 events.append(decode(record.value))
-            next_offsets[tp] = max(int(r.offset) for r in records) + 1
+            last = max(records, key=lambda r: int(r.offset))
+            next_offsets[tp] = Stored(int(last.offset) + 1, identity(last.value))
         if not next_offsets:
             return 0
         c = self.config
@@ -195,13 +217,7 @@ class KafkaProjection:
                                 applications = EXCLUDED.applications""",
                         [(k, r.number, r.store_id, r.status, r.version, r.updated_at,
                           r.applications) for k, r in dirty])
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"""INSERT INTO {c.offsets_table} (consumer_group, topic, partition,
-                            next_offset) VALUES (%s, %s, %s, %s)
-                        ON CONFLICT (consumer_group, topic, partition) DO UPDATE
-                        SET next_offset = EXCLUDED.next_offset, updated_at = now()""",
-                    [(c.group_id, t, p, o) for (t, p), o in sorted(next_offsets.items())])
+            resume.save_stored(conn, c.offsets_table, c.group_id, next_offsets)
         self.stats.applied += applied
         self.stats.repeats += repeats
         self.stats.early += early
@@ -231,8 +247,22 @@ class KafkaProjection:
             "auto_offset_reset": "earliest", "session_timeout_ms": c.session_timeout_ms,
             "heartbeat_interval_ms": c.heartbeat_interval_ms,
             "max_poll_records": c.max_poll_records, "request_timeout_ms": 30_000,
-            "reconnect_backoff_max_ms": 2_000,
+            "reconnect_backoff_max_ms": 2_000, "metadata_max_age_ms": c.metadata_max_age_ms,
+            # the relay creates its topics with its partition count, never the broker's default
+            "allow_auto_create_topics": False,
         }
+        return self._make_consumer(options)
+
+    def _new_checker(self) -> Any:
+        """A consumer without a group that only reads what is at given offsets."""
+        c = self.config
+        return self._make_consumer({
+            "bootstrap_servers": c.bootstrap_servers, "client_id": f"{c.client_id}-check",
+            "group_id": None, "enable_auto_commit": False, "auto_offset_reset": "none",
+            "allow_auto_create_topics": False, "request_timeout_ms": 10_000,
+            "fetch_max_wait_ms": 100, "reconnect_backoff_max_ms": 1_000})
+
+    def _make_consumer(self, options: dict[str, Any]) -> Any:
         if self._consumer_factory is not None:
             return self._consumer_factory(**options)
         from kafka import KafkaConsumer
@@ -252,33 +282,64 @@ class KafkaProjection:
 
             def on_partitions_assigned(self, assigned: Any) -> None:
                 projection.stats.rebalances += 1
-                projection.seek_stored(assigned)
+                try:
+                    projection.seek_stored(assigned)
+                except Exception as exc:  # noqa: BLE001 - kafka-python would only log it
+                    projection._check_failed = exc  # poll_once raises it: a new consumer
 
         self.ensure_tables()
         self._consumer = self._new_consumer()
         self._consumer.subscribe(topics=[self.config.topic], listener=Listener())
 
-    def seek_stored(self, partitions: Iterable[Any]) -> None:
-        """Position each partition at its stored next offset, or at the beginning."""
+    def seek_stored(self, partitions: Iterable[Any], check: bool = True) -> None:
+        """Position each partition at its stored next offset, or at the beginning: when
+        nothing is stored, or (`check`) the broker's log is not the one the offset was stored
+        for."""
         tps = list(partitions)
-        stored = self.stored_offsets((tp.topic, tp.partition) for tp in tps)
+        stored = self.stored((tp.topic, tp.partition) for tp in tps)
+        by_tp = {tp: stored[(tp.topic, tp.partition)] for tp in tps
+                 if (tp.topic, tp.partition) in stored}
+        decisions = self._inspect(by_tp) if by_tp and check else {}
         fresh = []
         for tp in tps:
             key = (tp.topic, tp.partition)
             self.assigned.add(key)
             self.ever_assigned.add(key)
-            if key in stored:
-                self._consumer.seek(tp, stored[key])
+            decision = decisions.get(tp)
+            if decision is not None and decision.replaced:
+                self.stats.replaced += 1
+                log.warning("kafka projection %s: the broker's log of %s[%d] is not the one "
+                            "its stored offset %d belongs to (%s); reading it again from the "
+                            "beginning", self.config.group_id, tp.topic, tp.partition,
+                            by_tp[tp].next_offset, decision.reason)
+                fresh.append(tp)
+            elif tp in by_tp:
+                self._consumer.seek(tp, by_tp[tp].next_offset)
             else:
                 fresh.append(tp)
         if fresh:
             self._consumer.seek_to_beginning(*fresh)
+        if check:
+            self._unchecked = False
         log.info("kafka projection %s: assigned %s (stored offsets %s)", self.config.group_id,
-                 sorted(f"{t}/{p}" for t, p in self.assigned), stored)
+                 sorted(f"{t}/{p}" for t, p in self.assigned),
+                 {f"{t}/{p}": s.next_offset for (t, p), s in sorted(stored.items())})
+
+    def _inspect(self, stored: dict[Any, Stored]) -> dict[Any, Any]:
+        checker = self._new_checker()
+        try:
+            return inspect(checker, stored, self.config.resume_check_seconds)
+        finally:
+            try:
+                checker.close()
+            except Exception:
+                log.debug("closing the checking consumer failed", exc_info=True)
 
     def close(self) -> None:
         consumer, self._consumer = self._consumer, None
         self.assigned.clear()
+        self._unchecked = False  # a new consumer checks its partitions when they are assigned
+        self._check_failed = None
         if consumer is not None:
             try:
                 consumer.close(autocommit=False)
@@ -292,6 +353,25 @@ class KafkaProjection:
         consumer = self._consumer
         batches = consumer.poll(timeout_ms=self.config.poll_timeout_ms
                                 if timeout_ms is None else timeout_ms)
+        if self._check_failed is not None:
+            # the new partitions have no position: a new consumer, checked on its assignment
+            failed = self._check_failed
+            self.close()
+            raise failed
+        if not self._coordinator_seen(consumer):
+            # the group may be moving these partitions elsewhere, the broker may come back
+            # with another log: nothing is applied; what was polled is read again later
+            for tp, records in batches.items():
+                if records:
+                    consumer.seek(tp, min(int(r.offset) for r in records))
+            return 0
+        if self._unchecked:
+            # back after the coordinator was lost, without a new assignment: check the logs
+            self._unchecked = False
+            held = consumer.assignment()
+            if held:
+                self.seek_stored(held)
+                return 0
         batch = {(tp.topic, tp.partition): records for tp, records in batches.items()
                  if records}
         if batch:
@@ -302,12 +382,34 @@ class KafkaProjection:
                 # or (the database unreachable) a new consumer that seeks on its assignment
                 try:
                     self.seek_stored([tp for tp in batches
-                                      if (tp.topic, tp.partition) in batch])
+                                      if (tp.topic, tp.partition) in batch], check=False)
                 except Exception:  # noqa: BLE001 - any failure: a fresh consumer instead
                     self.close()
                 raise
         self._update_lag()
         return sum(len(r) for r in batch.values())
+
+    def _coordinator_seen(self, consumer: Any) -> bool:
+        """Note whether the consumer has a connected group coordinator now, and since when it
+        has not."""
+        if coordinator_reachable(consumer, self.config.bootstrap_servers):
+            self._lost_at = self._lost_since = None
+            return True
+        if self._lost_at is None:
+            self._lost_at, self._lost_since = time.monotonic(), time.time()
+        self._unchecked = True
+        return False
+
+    def unreachable(self) -> CoordinatorUnreachable | None:
+        """The trouble to report once the coordinator has been gone longer than allowed."""
+        if self._lost_at is None:
+            return None
+        gone = time.monotonic() - self._lost_at
+        if gone < self.config.unreachable_seconds:
+            return None
+        return CoordinatorUnreachable(
+            f"no group coordinator reachable for {gone:.0f} s (brokers "
+            f"{self.config.bootstrap_servers}); nothing is applied")
 
     def _update_lag(self) -> None:
         consumer, lag = self._consumer, 0
@@ -329,7 +431,11 @@ class KafkaProjection:
                 try:
                     self.poll_once()
                     backoff = 0.5
-                    self.trouble.clear()
+                    unreachable = self.unreachable()
+                    if unreachable is None:
+                        self.trouble.clear()
+                    else:
+                        self.trouble.failed(unreachable, since=self._lost_since)
                 except psycopg.Error as exc:
                     self.trouble.failed(exc)
                     self.stats.failures += 1
@@ -371,6 +477,12 @@ class KafkaProjection:
                    kind="counter"),
             Sample("servicecore_kafka_projection_failures_total", float(s.failures), w,
                    kind="counter"),
+            Sample("servicecore_kafka_projection_replaced_total", float(s.replaced), w,
+                   kind="counter", help="partitions whose log on the broker was not the one "
+                   "their stored offset belongs to, read again from the beginning"),
+            Sample("servicecore_kafka_projection_coordinator_reachable",
+                   0.0 if self._lost_at is not None else 1.0, w,
+                   help="0 while the consumer has no connected group coordinator"),
             Sample("servicecore_kafka_projection_active", 1.0 if self.active else 0.0, w),
         ]
 
@@ -379,4 +491,8 @@ class KafkaProjection:
                 "topic": self.config.topic,
                 "partitions": sorted(p for _, p in self.assigned), "lag": self.lag,
                 "applied": self.stats.applied, "repeats": self.stats.repeats,
-                "early": self.stats.early, "at": time.time(), **self.trouble.as_dict()}
+                "early": self.stats.early, "replaced": self.stats.replaced,
+                "coordinator_lost_since": None if self._lost_since is None else time.strftime(
+                    "%Y-%m-%dT%H:%M:%S%z", time.localtime(self._lost_since)),
+                "at": time.time(),
+                **self.trouble.as_dict()}

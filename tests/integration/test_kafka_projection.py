@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
@@ -25,9 +27,10 @@ from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.kafka_support import Broker, free_port, wait_until
-from tests.integration.test_relay import answers, get, start_worker, worker_env
+from tests.integration.test_relay import answers, get, set_position, start_worker, worker_env
 from workers.integration_events import stream_kind
 from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
+from workers.kafka_resume import Stored
 from workers.projection_runner import ProjectionRunner
 from workers.relay import KafkaRelay, RelayConfig
 
@@ -145,12 +148,12 @@ class Running:
     """A KafkaProjection's run loop in a thread."""
 
     def __init__(self, system: Container, relay: KafkaRelay, broker: Broker, group: str,
-                 table: str, name: str) -> None:
+                 table: str, name: str, **overrides: Any) -> None:
         self.projection = KafkaProjection(system.pool, KafkaProjectionConfig(
             broker.bootstrap, relay.config.topic_prefix + "work-orders", group_id=group,
             board_table=table, session_timeout_ms=6000, heartbeat_interval_ms=2000,
             poll_timeout_ms=200, max_poll_records=50, max_backoff_seconds=1.0,
-            client_id=name))
+            client_id=name, **overrides))
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.projection.run, args=(self.stop, ""),
                                        name=name, daemon=True)
@@ -354,3 +357,159 @@ def test_worker_kafka_projection_health_tells_while_a_record_cannot_be_applied(
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+# -- (e) the broker goes away and comes back empty ----------------------------------------------
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of the test's own: it is killed and restarted (empty) under the test."""
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.kill()
+
+
+def own_relay(system: Container, broker: Broker, tag: str) -> KafkaRelay:
+    r = KafkaRelay(system.app, system.pool, RelayConfig(
+        broker.bootstrap, topic_prefix=f"{tag}.", partitions=PARTITIONS, linger_ms=5,
+        position_name=f"relay-{tag}", delivery_timeout_ms=5000, max_backoff_seconds=1.0))
+    r.ensure_topics()
+    return r
+
+
+def relay_until_done(relay: KafkaRelay, timeout: float = 60) -> None:
+    """Relay to the head; a broker that restarted fails the first tries (its producer is
+    gone with it): a new connection each time, as the relay's own loop does."""
+    def done() -> bool:
+        try:
+            relay.catch_up()
+        except Exception:  # noqa: BLE001 - the broker is still coming back
+            relay.close()
+            return False
+        return True
+
+    wait_until(done, timeout, "the relay to publish everything", interval=0.5)
+
+
+def test_worker_kafka_projection_health_tells_while_the_broker_is_gone_and_clears_once_back(
+        system: Container, own_broker: Broker, tmp_path: Path) -> None:
+    tag = f"u{uuid.uuid4().hex[:8]}"
+    relay = own_relay(system, own_broker, tag)
+    opened = history(system, "KU1", 2)
+    publish(system, relay)
+    port = free_port()
+    env = {**worker_env(system, own_broker, tmp_path, port, f"{tag}."),
+           "SERVICECORE_KAFKA_PROJECTION_GROUP": f"group-u-{tag}",
+           "SERVICECORE_KAFKA_PROJECTION_UNREACHABLE_SECONDS": "2"}
+    log = tmp_path / "kafka-projection.log"
+    worker = start_worker("kafka-projection", env, log)
+
+    def health() -> tuple[int, dict[str, Any]]:
+        try:
+            status, _, body = get(port, "/health")
+        except OSError:
+            return 0, {}
+        return status, json.loads(body)
+
+    try:
+        wait_until(lambda: {str(i) for i in opened} <= set(board(system, "kafka_work_order_board")),
+                   60, "the worker to apply the work orders")
+        wait_until(lambda: health()[0] == 200, 30, "/health to answer 200")
+        # The broker dies. poll() only returns empty batches; /health must still tell.
+        own_broker.kill()
+        wait_until(lambda: health()[0] == 503, 60, "/health to report the broker gone")
+        body = health()[1]
+        assert body["status"] == "failing", body
+        assert any("kafka projection" in r and "CoordinatorUnreachable" in r
+                   and "no group coordinator reachable" in r for r in body["reasons"]), body
+        assert body["failing_since"] and body["coordinator_lost_since"], body
+        assert get(port, "/health/live")[0] == 200  # a restart of the process would not help
+        metrics = get(port, "/metrics")[2]
+        assert ('servicecore_kafka_projection_coordinator_reachable{worker="kafka-projection"} '
+                '0.0') in metrics
+        # The broker is back (empty): the coordinator answers again and /health clears.
+        own_broker.start()
+        wait_until(lambda: health()[0] == 200, 60, "/health to answer 200 again")
+        body = health()[1]
+        assert body["reasons"] == [] and body["failing_since"] is None, body
+        assert body["last_error"], body  # what went wrong stays readable
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+@pytest.mark.parametrize("resent", [True, False], ids=["everything-again", "new-events-only"])
+def test_after_the_broker_comes_back_empty_every_new_event_is_applied_once(
+        system: Container, own_broker: Broker, resent: bool) -> None:
+    tag = f"r{uuid.uuid4().hex[:8]}"
+    relay = own_relay(system, own_broker, tag)
+    group, table = names("r")
+    earlier = history(system, "KR1", 6)
+    publish(system, relay)
+    # The relay sent everything again (as after a failure, without idempotence: tansu): the
+    # topic holds every event twice, the stored offsets are twice the number of events.
+    relay.close()
+    set_position(system, relay.config.position_name, 0)
+    publish(system, relay)
+    expected = expected_board(system)
+    total = sum(v for *_, v in expected.values())
+    member = Running(system, relay, own_broker, group, table, "kp-r1")
+    try:
+        wait_until(lambda: board(system, table) == expected, 60, "the board to match wo_view")
+        wait_until(lambda: sum(stored_offsets(system, group).values()) == 2 * total, 30,
+                   "the member to read every record")
+        assert member.projection.stats.replaced == 0
+        # The broker restarts empty; the relay finds that it lost what it acknowledged and sends
+        # every event again (once), then the new ones, for new and existing work orders: the
+        # new log is shorter than the stored offsets, so they would be skipped.
+        own_broker.restart()
+        # the topics first (tansu 0.6 hands a member that rejoins with its id the assignment
+        # of the group's first generation after the restart: none, made while they were gone)
+        relay.ensure_topics()
+        if not resent:
+            # a relay that does not know what the broker acknowledged goes on from its
+            # position: the new log holds the new events only
+            with system.pool.connection() as conn:
+                conn.execute("DELETE FROM kafka_relay_acked WHERE relay = %s",
+                             (relay.config.position_name,))
+            relay = KafkaRelay(system.app, system.pool, relay.config)
+        history(system, "KR1", 2, earlier)
+        relay_until_done(relay)
+        assert (relay.stats.rewinds >= 1) == resent
+        expected = expected_board(system)
+        wait_until(lambda: board(system, table) == expected, 90,
+                   "the board to hold every event published after the restart")
+    finally:
+        member.halt()
+    # the partitions were read again from their beginning; nothing was applied twice
+    assert member.projection.stats.replaced >= 1
+    assert all(a == v for a, v in applications(system, table).values())
+
+
+def test_offsets_stored_before_events_were_kept_migrate_and_then_keep_the_last_event(
+        system: Container) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    offsets, table = f"koffsets_m_{suffix}", f"kboard_m_{suffix}"
+    with system.pool.connection() as conn:
+        # kafka_offsets as the projection made it before it kept the last event
+        conn.execute(f"""CREATE TABLE {offsets} (
+            consumer_group text NOT NULL, topic text NOT NULL, partition int NOT NULL,
+            next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer_group, topic, partition))""")
+        conn.execute(f"INSERT INTO {offsets} (consumer_group, topic, partition, next_offset) "
+                     "VALUES ('g-m', 't.work-orders', 0, 42)")
+    projection = KafkaProjection(system.pool, KafkaProjectionConfig(
+        "127.0.0.1:1", "t.work-orders", group_id="g-m", board_table=table,
+        offsets_table=offsets))
+    projection.ensure_tables()
+    assert projection.stored([("t.work-orders", 0)]) == {("t.work-orders", 0): Stored(42)}
+    wo_id = str(uuid4())
+    value = json.dumps({"stream_id": wo_id, "stream_version": 1, "type": "work_order.opened",
+                        "actor": {"store_id": "KM1"}, "payload": {"number": "WO-M-1"}}).encode()
+    assert projection.apply({("t.work-orders", 0): [SimpleNamespace(offset=42, value=value)]}) == 1
+    assert projection.stored([("t.work-orders", 0)]) == {
+        ("t.work-orders", 0): Stored(43, (wo_id, 1))}
+    assert board(system, table)[wo_id] == ("WO-M-1", "KM1", "opened", 1)
