@@ -81,3 +81,20 @@ def test_a_work_order_holds_at_most_max_jobs(client: TestClient, container: Cont
     assert problem(response, 422, "invalid-input")["detail"] == \
         f"a work order holds at most {MAX_JOBS} jobs"
     assert log_head(client) == before
+
+
+def test_an_over_long_revocation_reason_is_refused_by_its_schema(client: TestClient,
+                                                                 auth: Auth,
+                                                                 store_id: str) -> None:
+    """A command's query text is bounded in /openapi.json like its body's: the reason of a
+    revoked progress link was checked by hand in the route, invisible to clients."""
+    advisor = auth("advisor", "adv-li", [store_id])
+    work_order_id = open_one(client, auth, store_id)["id"]
+    assert client.post(f"/work-orders/{work_order_id}/progress-link", json={},
+                       headers=advisor).status_code == 201
+    before = log_head(client)
+    response = client.delete(f"/work-orders/{work_order_id}/progress-link",
+                             params={"reason": "r" * 501}, headers=advisor)
+    errors = problem(response, 422, "invalid-input")["errors"]
+    assert errors[0]["loc"] == ["query", "reason"] and errors[0]["type"] == "string_too_long"
+    assert log_head(client) == before
