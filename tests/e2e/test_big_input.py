@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fastapi.testclient import TestClient
 
+from api.errors import MAX_ERRORS
 from domain.application import Request
 from domain.common import Caller
 from domain.work_order import MAX_JOBS, MAX_LINES, WorkOrder
@@ -98,3 +99,25 @@ def test_an_over_long_revocation_reason_is_refused_by_its_schema(client: TestCli
     errors = problem(response, 422, "invalid-input")["errors"]
     assert errors[0]["loc"] == ["query", "reason"] and errors[0]["type"] == "string_too_long"
     assert log_head(client) == before
+
+
+def test_a_422_lists_at_most_max_errors(client: TestClient, auth: Auth, store_id: str) -> None:
+    """500 order lines with 13 bad fields each (64 KiB) found 6,500 errors: the answer was
+    0.6 MB of them, ten times the request; 8,000 unknown query parameters, 0.66 MB."""
+    manager = auth("manager", "mgr-wu", [store_id])
+    before = log_head(client)
+    line = {"part_number": 1, "qty": "x", "unit_cost": "y"} | {f"x{i}": i for i in range(10)}
+    response = client.post("/purchase-orders", headers=manager,
+                           json={"store_id": store_id, "supplier": "FAW-VW Parts",
+                                 "lines": [line] * 500})
+    body = problem(response, 422, "invalid-input")
+    assert len(body["errors"]) == MAX_ERRORS and body["error_count"] == 500 * 13
+    assert body["errors"][0]["loc"] == ["body", "lines", 0, "part_number"]
+    unknown = "&".join(f"p{i}=1" for i in range(2000))
+    body = problem(client.get(f"/work-orders?{unknown}", headers=manager), 422, "invalid-input")
+    assert len(body["errors"]) == MAX_ERRORS and body["error_count"] == 2000
+    assert body["errors"][0] == {"loc": ["query", "p0"], "msg": "Unknown query parameter",
+                                 "type": "extra_forbidden"}
+    assert log_head(client) == before
+    few = problem(client.get("/work-orders?a=1&b=2", headers=manager), 422, "invalid-input")
+    assert len(few["errors"]) == 2 and "error_count" not in few
