@@ -38,6 +38,12 @@ KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_pai
 # costs time in proportion to the lines already there.
 MAX_JOBS = 100
 MAX_LINES = 1000
+# Four times what the most lines and jobs take to estimate, approve, reserve, issue and repair:
+# what the work order's own commands may add (a price changed again and again, a technician
+# dispatched back and forth) ends there, so that the reads that replay the whole stream (`as_of`,
+# the timeline, the claim and repair-record packages, a cold load) stay bounded. Settling,
+# delivering, closing and cancelling still go through.
+MAX_EVENTS = 20_000
 
 
 class WorkOrderError(IllegalTransition):
@@ -46,6 +52,8 @@ class WorkOrderError(IllegalTransition):
 
 class WorkOrder(Aggregate):
     """One service visit. Its events are declared here: the schema an auditor reads."""
+
+    max_events = MAX_EVENTS  # Session.target refuses the work order's own commands beyond
 
     class Event(Aggregate.Event):
         audit: Audit

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.errors import MAX_ERRORS
 from domain.application import Request
 from domain.common import Caller
-from domain.work_order import MAX_JOBS, MAX_LINES, WorkOrder
+from domain.work_order import MAX_EVENTS, MAX_JOBS, MAX_LINES, WorkOrder
 from domain.work_order_lines import labor_line
 from servicecore.container import Container
 from tests.e2e.test_api_contract import log_head, open_one, problem
@@ -82,6 +82,37 @@ def test_a_work_order_holds_at_most_max_jobs(client: TestClient, container: Cont
     assert problem(response, 422, "invalid-input")["detail"] == \
         f"a work order holds at most {MAX_JOBS} jobs"
     assert log_head(client) == before
+
+
+def test_a_work_order_takes_its_own_commands_up_to_max_events(
+        client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
+    """A price changed back and forth adds an event each time and nothing to the state: the
+    stream grew without end, and every read that replays it (`as_of`, the timeline, a cold
+    load) with it. Settling, delivering, closing and cancelling still go through."""
+    advisor = auth("advisor", "adv-li", [store_id])
+    work_order_id = UUID(open_one(client, auth, store_id)["id"])
+    client.post(f"/work-orders/{work_order_id}/jobs/1/labor-lines", json=LABOR, headers=advisor)
+
+    def to_one_below(wo: WorkOrder, audit: Any) -> None:
+        while wo.version < MAX_EVENTS - 1:
+            wo.reprice_line(audit, "L1", f"{300 + wo.version % 7}.00", None)
+
+    fill(container, store_id, work_order_id, to_one_below)
+    price = f"/work-orders/{work_order_id}/lines/L1/price"
+    last = client.post(price, json={"unit_price": "299.00"}, headers=advisor)
+    assert last.status_code == 200, last.text
+    assert last.json()["version"] == MAX_EVENTS
+    before = log_head(client)
+    for path, body in [(price, {"unit_price": "298.00"}),
+                       (f"/work-orders/{work_order_id}/jobs", {"complaint": "rattle"})]:
+        refused = client.post(path, json=body, headers=advisor)
+        assert problem(refused, 422, "invalid-input")["detail"] == \
+            f"work order holds at most {MAX_EVENTS} events"
+    assert log_head(client) == before
+    cancelled = client.post(f"/work-orders/{work_order_id}/cancel",
+                            json={"reason": "opened twice"}, headers=advisor)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["version"] == MAX_EVENTS + 1
 
 
 def test_an_over_long_revocation_reason_is_refused_by_its_schema(client: TestClient,
