@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from api.errors import MAX_ERRORS
 from domain.application import Request
 from domain.common import Caller
+from domain.statement_format import MAX_SPAN_DAYS
 from domain.work_order import MAX_EVENTS, MAX_JOBS, MAX_LINES, WorkOrder
 from domain.work_order_lines import labor_line
 from servicecore.container import Container
@@ -152,3 +153,28 @@ def test_a_422_lists_at_most_max_errors(client: TestClient, auth: Auth, store_id
     assert log_head(client) == before
     few = problem(client.get("/work-orders?a=1&b=2", headers=manager), 422, "invalid-input")
     assert len(few["errors"]) == 2 and "error_count" not in few
+
+
+def test_a_statement_covers_at_most_a_year(client: TestClient, auth: Auth,
+                                           store_id: str) -> None:
+    """The statement's page lists the store's unreconciled payments over the statement's dates:
+    two lines, in 2000 and in 2099, listed every one the store ever took."""
+    finance = auth("finance", "fin-1", [store_id])
+    before = log_head(client)
+    csv = ("date,amount,reference,counterparty\n2000-01-03,10.00,A1,陈静\n"
+           "2099-12-30,20.00,A2,陈静\n")
+    for response in (
+            client.post("/reconciliation/statements", headers=finance,
+                        json={"store_id": store_id, "source": "bank", "csv": csv}),
+            client.post(f"/reconciliation/statements/file?store_id={store_id}&source=bank",
+                        content=csv.encode(), headers={**finance, "Content-Type": "text/csv"})):
+        body = problem(response, 422, "invalid-input")
+        assert body["detail"].startswith(f"a statement covers at most {MAX_SPAN_DAYS} days")
+        assert (body["first"], body["last"]) == ("2000-01-03", "2099-12-30")
+    assert log_head(client) == before
+    # A leap year's statement, first day to last, is one statement.
+    year = ("date,amount,reference,counterparty\n2028-01-01,10.00,B1,陈静\n"
+            "2028-12-31,20.00,B2,陈静\n")
+    accepted = client.post("/reconciliation/statements", headers=finance,
+                           json={"store_id": store_id, "source": "bank", "csv": year})
+    assert accepted.status_code == 201, accepted.text
