@@ -38,11 +38,11 @@ KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_pai
 # costs time in proportion to the lines already there.
 MAX_JOBS = 100
 MAX_LINES = 1000
-# Four times what the most lines and jobs take to estimate, approve, reserve, issue and repair:
-# what the work order's own commands may add (a price changed again and again, a technician
-# dispatched back and forth) ends there, so that the reads that replay the whole stream (`as_of`,
-# the timeline, the claim and repair-record packages, a cold load) stay bounded. Settling,
-# delivering, closing and cancelling still go through.
+# About three times what the most lines and jobs take to estimate, approve, reserve, issue
+# and repair (some 7,000 events): what the work order's own commands may add (a price changed
+# again and again, a technician dispatched back and forth) ends there, so that the reads that
+# replay the whole stream (`as_of`, the timeline, the claim and repair-record packages, a cold
+# load) stay bounded. Settling, delivering, closing and cancelling still go through.
 MAX_EVENTS = 20_000
 
 
