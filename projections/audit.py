@@ -89,7 +89,7 @@ def _history_entry(event: Any, opener: PersonalDataOpener,
 
 
 @dataclass(frozen=True)
-class HistoryPage:
+class StreamPage:
     """One page of a stream's history, and what its first event says about the stream."""
 
     kind: str  # the first event's type: "WorkOrder.Opened"
@@ -98,7 +98,7 @@ class HistoryPage:
 
 
 def history_page(app: ServiceCore, stream_id: UUID, *, limit: int, offset: int,
-                 opener: PersonalDataOpener | None = None) -> HistoryPage | None:
+                 opener: PersonalDataOpener | None = None) -> StreamPage | None:
     """The page `history(...)[offset:offset + limit]` would be, reading from the store only the
     stream's last version (the total), its first event and the page's events: a page of a
     stock item's 100,000 events costs the page, not the stream, as it did. None: no stream.
@@ -119,7 +119,7 @@ def history_page(app: ServiceCore, stream_id: UUID, *, limit: int, offset: int,
     for event in app.events.get(stream_id, gt=offset, lte=offset + limit):
         customer_id = customer_of(event, customer_id)
         items.append(_history_entry(event, opener, customer_id))
-    return HistoryPage(
+    return StreamPage(
         kind=type(first).__qualname__, store_id=audit.store_id if audit else None,
         page={"total": last[0].originator_version, "limit": limit, "offset": offset,
               "items": items})
