@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -41,6 +43,7 @@ STATUS = [
     (InvalidInput, 422),
 ]
 RETRY_AFTER_SECONDS = 2
+MAX_ERRORS = 50  # what did not validate, listed in one 422
 # SQLSTATEs that say "the server is not there right now", not "this request is wrong":
 # connection exceptions, insufficient resources (too many connections), operator intervention
 # (admin or crash shutdown, starting up, database dropped, idle timeouts) and system errors.
@@ -72,6 +75,17 @@ def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JS
 INVALID_HTTP = json.dumps(problem_body(
     400, "http-400", "Invalid HTTP request",
     "the request line or a header is not valid HTTP/1.1"), separators=(",", ":")).encode()
+
+
+def invalid_input_problem(found: Sequence[Any]) -> JSONResponse:
+    """422 listing what did not validate: the first `MAX_ERRORS` of them, and how many there
+    were in `error_count` when that is more (a 64 KiB body of 500 bad order lines found 6,500
+    errors and answered 0.6 MB of them)."""
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+              for e in itertools.islice(found, MAX_ERRORS)]
+    extra = {"error_count": len(found)} if len(found) > MAX_ERRORS else {}
+    return problem(422, "invalid-input", "Invalid input", "the request did not validate",
+                   errors=errors, **extra)
 
 
 def status_of(error: DomainError) -> int:
@@ -162,9 +176,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return problem(422, "invalid-input", "Invalid input", "the request did not validate",
-                       errors=errors)
+        return invalid_input_problem(exc.errors())
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:

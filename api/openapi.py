@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.errors import TYPE_BASE
+from api.errors import MAX_ERRORS, TYPE_BASE
 
 PROBLEM = "application/problem+json"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -30,8 +30,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string", "description": "the kind of problem, for people"},
         "status": {"type": "integer", "description": "the HTTP status, repeated"},
         "detail": {"type": "string", "description": "what happened in this case"},
-        "errors": {"type": "array", "items": {"type": "object"},
-                   "description": "what did not validate, one entry per field"},
+        "errors": {"type": "array", "items": {"type": "object"}, "maxItems": MAX_ERRORS,
+                   "description": f"what did not validate, one entry per field (the first "
+                                  f"{MAX_ERRORS})"},
+        "error_count": {"type": "integer", "description": (
+            f"how many entries `errors` would have held, when over {MAX_ERRORS}")},
     },
 }
 PROBLEMS = TYPE_BASE

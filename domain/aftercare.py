@@ -36,7 +36,7 @@ class Aftercare:
                + timedelta(days=self.follow_up_days)).isoformat()
 
         def decide(session: Session) -> Decision:
-            wo = session.target(WorkOrder, work_order_id, "work order")
+            wo = session.target(WorkOrder, work_order_id, "work order", ending=True)
             audit = session.audit(wo.store_id)
             wo.deliver(audit, mileage_out, (handed_over_by or session.caller.user_id).strip(),
                        {"acknowledged_by": acknowledged_by.strip(), "method": method,

@@ -33,6 +33,7 @@ from domain.common import (
     Audit,
     Caller,
     IdempotencyKeyReused,
+    InvalidInput,
     NotFound,
     StaleVersion,
     VersionConflict,
@@ -147,9 +148,15 @@ class Session:
             raise NotFound(f"{what or cls.__name__} {aggregate_id} not found")
         return found
 
-    def target(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
-        """The command's own stream, checked against If-Match."""
+    def target(self, cls: type[A], aggregate_id: UUID, what: str | None = None, *,
+               ending: bool = False) -> A:
+        """The command's own stream, checked against If-Match and, where its kind has one
+        (`max_events`), against the length a stream of that kind may reach, unless the command
+        is one that ends the stream's working life (`ending`: a delivery, a cancellation)."""
         found = self.get(cls, aggregate_id, what)
+        limit: int | None = getattr(found, "max_events", None)
+        if limit is not None and found.version >= limit and not ending:
+            raise InvalidInput(f"{what or cls.__name__} holds at most {limit} events")
         expected = self.request.expected_version
         if expected is not None and found.version != expected:
             raise StaleVersion(

@@ -24,12 +24,15 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, NotFound, stable_id
+from domain.common import Audit, IllegalTransition, InvalidInput, NotFound, require, stable_id
 
 TOKEN_VERSION = 1
 TAG_BYTES = 16
 _PAYLOAD = struct.Struct(">B16sI16s")  # version, work order id, expiry (unix s), nonce
 KEY_LABEL = b"servicecore/progress-link/v1"
+# Links issued for one work order, at most: each issue loads, copies and saves every link
+# issued before it (the list of a work order's links shows them all).
+MAX_LINKS = 200
 
 
 class ProgressLinkError(IllegalTransition):
@@ -144,6 +147,8 @@ class ProgressLinks(Aggregate):
         """Issue a link; the live one before it (if any) is revoked with it and named."""
         if expires_at <= audit.at:
             raise ProgressLinkError("a link must expire in the future")
+        require(len(self.links) < MAX_LINKS,
+                InvalidInput(f"a work order's progress is shared at most {MAX_LINKS} times"))
         replaced = self.live if self.live and self.is_live(self.live, audit.at) else None
         self._issued(audit, nonce, expires_at, replaced)
         return replaced

@@ -17,6 +17,9 @@ from domain.common import Audit, IllegalTransition, InvalidInput, require, requi
 from domain.money import money, quantity
 
 PO_STATUSES = ("draft", "sent", "partly_received", "received", "closed", "cancelled")
+# Lines added one by one to a draft stop here (a draft is made with at most 500 of them, or with
+# what the reorder suggestions propose): each command loads, copies and saves the whole order.
+MAX_LINES = 1000
 
 
 class PurchaseOrderError(IllegalTransition):
@@ -85,6 +88,8 @@ class PurchaseOrder(Aggregate):
     def add_line(self, audit: Audit, data: dict[str, Any]) -> int:
         require(self.status == "draft",
                 PurchaseOrderError(f"lines are added to drafts only; {self.number} is {self.status}"))
+        require(len(self.lines) < MAX_LINES,
+                InvalidInput(f"a purchase order holds at most {MAX_LINES} lines"))
         line = order_line(len(self.lines) + 1, data)
         require(all(ln["part_number"] != line["part_number"] for ln in self.lines.values()),
                 InvalidInput(f"{line['part_number']} is already on this order"))

@@ -33,6 +33,11 @@ BILL_KINDS = ("customer", "warranty", "insurance", "internal")
 STATUSES = ("open", "draft", "confirmed", "settled")
 METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "bank_transfer")
 ELECTRONIC = ("bank_card", "wechat_pay", "alipay", "bank_transfer")
+# Payments (deposits included) and refund requests one settlement takes, at most: a visit is
+# paid in a few; each one loads, copies and saves all before it, and deposits before the
+# bills exist had no other bound.
+MAX_PAYMENTS = 500
+MAX_REFUNDS = 500
 
 
 class SettlementError(IllegalTransition):
@@ -406,6 +411,8 @@ class Settlement(Aggregate):
         value = money(amount, "amount")
         require(value > 0, InvalidInput("a payment must be positive"))
         require(payment_id not in self.payments, SettlementError(f"payment {payment_id} exists"))
+        require(len(self.payments) < MAX_PAYMENTS,
+                InvalidInput(f"a settlement takes at most {MAX_PAYMENTS} payments"))
         kind = "payment"
         if self.status in ("open", "draft"):
             require(bill == "customer",
@@ -448,6 +455,8 @@ class Settlement(Aggregate):
         if payment_id not in self.payments:
             raise InvalidInput(f"no payment {payment_id} on this settlement")
         require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
+        require(len(self.refunds) < MAX_REFUNDS,
+                InvalidInput(f"a settlement takes at most {MAX_REFUNDS} refund requests"))
         value = money(amount, "refund")
         require(value > 0, InvalidInput("a refund must be positive"))
         left = self.refundable(payment_id)

@@ -47,6 +47,10 @@ TOTALS = ("合计", "总计", "小计", "本页合计")
 MONEY_IN = ("贷", "收", "收入", "入", "c", "cr", "credit")
 MONEY_OUT = ("借", "支", "支出", "出", "d", "dr", "debit")
 MAX_LINES = 20_000
+# Days from the first line's date to the last one's, at most: a year's statement. The statement's
+# page lists the store's unreconciled payments over its dates (± 7 days), so a statement with
+# one line in 2000 and one in 2099 listed every such payment the store ever took.
+MAX_SPAN_DAYS = 366
 HEADER_SEARCH = 30  # rows: a header further down is not looked for
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[\sT].*)?$")
@@ -229,4 +233,9 @@ def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
             raise InvalidInput(f"a statement holds at most {MAX_LINES} lines: split the file")
     if not lines:
         raise InvalidInput("the statement has no lines")
+    first, last = min(ln["date"] for ln in lines), max(ln["date"] for ln in lines)
+    if (date.fromisoformat(last) - date.fromisoformat(first)).days > MAX_SPAN_DAYS:
+        raise InvalidInput(f"a statement covers at most {MAX_SPAN_DAYS} days from its first "
+                           f"date to its last (found {first} to {last}): split the file",
+                           first=first, last=last)
     return lines

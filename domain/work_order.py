@@ -33,6 +33,17 @@ STATUSES = (
 ACTIVE = ("opened", "checked_in", "in_progress")
 JOB_STATUSES = ("reported", "diagnosed", "dispatched", "in_repair", "awaiting_qc", "passed")
 KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_paint")
+# Far above any real visit (a big service is tens of lines), low enough that the work order a
+# command loads, copies and saves, and the detail its view rewrites, stay small: each command
+# costs time in proportion to the lines already there.
+MAX_JOBS = 100
+MAX_LINES = 1000
+# About three times what the most lines and jobs take to estimate, approve, reserve, issue
+# and repair (some 7,000 events): what the work order's own commands may add (a price changed
+# again and again, a technician dispatched back and forth) ends there, so that the reads that
+# replay the whole stream (`as_of`, the timeline, the claim and repair-record packages, a cold
+# load) stay bounded. Settling, delivering, closing and cancelling still go through.
+MAX_EVENTS = 20_000
 
 
 class WorkOrderError(IllegalTransition):
@@ -41,6 +52,8 @@ class WorkOrderError(IllegalTransition):
 
 class WorkOrder(Aggregate):
     """One service visit. Its events are declared here: the schema an auditor reads."""
+
+    max_events = MAX_EVENTS  # Session.target refuses the work order's own commands beyond
 
     class Event(Aggregate.Event):
         audit: Audit
@@ -245,6 +258,8 @@ class WorkOrder(Aggregate):
 
     def add_job(self, audit: Audit, complaint: str) -> int:
         self._require_active()
+        require(len(self.jobs) < MAX_JOBS,
+                InvalidInput(f"a work order holds at most {MAX_JOBS} jobs"))
         self._job_added(audit, complaint)
         return len(self.jobs)
 
@@ -278,6 +293,8 @@ class WorkOrder(Aggregate):
 
     def add_line(self, audit: Audit, line: dict[str, Any]) -> str:
         self._require_open_job(line["job_no"])
+        require(len(self.lines) < MAX_LINES,
+                InvalidInput(f"a work order holds at most {MAX_LINES} lines"))
         require(line["line_id"] == self.next_line_id(), InvalidInput("line id out of sequence"))
         self._line_added(audit, line)
         return str(line["line_id"])

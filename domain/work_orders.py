@@ -38,14 +38,15 @@ class WorkOrders:
 
     def _on(self, request: Request, work_order_id: UUID,
             act: Callable[[Session, WorkOrder], dict[str, Any] | None],
-            also: tuple[UUID, ...] = ()) -> CommandResult:
+            also: tuple[UUID, ...] = (), ending: bool = False) -> CommandResult:
         """Load the work order (If-Match checked), let `act` change it, save everything.
 
-        `also` names the other streams `act` may change (a technician's clock).
+        `also` names the other streams `act` may change (a technician's clock); `ending`: the
+        command is taken past the work order's `max_events` (see `Session.target`).
         """
 
         def decide(session: Session) -> Decision:
-            work_order = session.target(WorkOrder, work_order_id, "work order")
+            work_order = session.target(WorkOrder, work_order_id, "work order", ending=ending)
             answer = act(session, work_order) or {}
             return Decision(work_order, {"number": work_order.number, **answer})
 
@@ -438,4 +439,5 @@ class WorkOrders:
                 if line["kind"] == "part" and line["status"] == "approved":
                     self._release(session, wo, line, f"work order cancelled: {reason}")
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, None))
+        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, None),
+                        ending=True)

@@ -9,6 +9,7 @@ recorded.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -69,17 +70,59 @@ def history(app: ServiceCore, stream_id: UUID,
     customer_id: UUID | None = None
     for event in _events(app, stream_id):
         customer_id = customer_of(event, customer_id)
-        audit: Audit | None = getattr(event, "audit", None)
-        changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
-        entries.append({
-            "version": event.originator_version,
-            "event": type(event).__qualname__,
-            "recorded_at": event.timestamp,
-            "actor": audit.as_dict() if audit else {},
-            "reason": getattr(event, "reason", None),
-            "changes": opener.readable(changes, customer_id),
-        })
+        entries.append(_history_entry(event, opener, customer_id))
     return entries
+
+
+def _history_entry(event: Any, opener: PersonalDataOpener,
+                   customer_id: UUID | None) -> dict[str, Any]:
+    audit: Audit | None = getattr(event, "audit", None)
+    changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
+    return {
+        "version": event.originator_version,
+        "event": type(event).__qualname__,
+        "recorded_at": event.timestamp,
+        "actor": audit.as_dict() if audit else {},
+        "reason": getattr(event, "reason", None),
+        "changes": opener.readable(changes, customer_id),
+    }
+
+
+@dataclass(frozen=True)
+class StreamPage:
+    """One page of a stream's history, and what its first event says about the stream."""
+
+    kind: str  # the first event's type: "WorkOrder.Opened"
+    store_id: str | None  # the store of the first event's actor
+    page: dict[str, Any]  # {total, limit, offset, items}
+
+
+def history_page(app: ServiceCore, stream_id: UUID, *, limit: int, offset: int,
+                 opener: PersonalDataOpener | None = None) -> StreamPage | None:
+    """The page `history(...)[offset:offset + limit]` would be, reading from the store only the
+    stream's last version (the total), its first event and the page's events: a page of a
+    stock item's 100,000 events costs the page, not the stream, as it did. None: no stream.
+
+    A stream's versions run 1, 2, … without gaps, so the page is versions offset+1 to
+    offset+limit. The customer whose personal data an event may carry is named by the stream's
+    first event (a work order's, an appointment's) or is the stream itself (a customer's): no
+    later event names one, so the page's events are opened as the whole history opens them.
+    """
+    last = app.recorder.select_events(stream_id, desc=True, limit=1)
+    if not last:
+        return None
+    first = next(iter(app.events.get(stream_id, lte=1)))
+    audit: Audit | None = getattr(first, "audit", None)
+    opener = opener or PersonalDataOpener(app.personal_data)
+    customer_id = customer_of(first)
+    items = []
+    for event in app.events.get(stream_id, gt=offset, lte=offset + limit):
+        customer_id = customer_of(event, customer_id)
+        items.append(_history_entry(event, opener, customer_id))
+    return StreamPage(
+        kind=type(first).__qualname__, store_id=audit.store_id if audit else None,
+        page={"total": last[0].originator_version, "limit": limit, "offset": offset,
+              "items": items})
 
 
 def entry(notification_id: int, event: Any, opener: PersonalDataOpener,

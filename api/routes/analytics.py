@@ -87,7 +87,7 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = No
 # -- the dashboard: a page for a manager's browser, behind a session cookie --------------------
 
 COOKIE = "servicecore_dashboard"
-Lang = Annotated[str | None, Query(pattern="^(zh|en)$", description="zh or en; default from "
+Lang = Annotated[str | None, Query(max_length=2, pattern="^(zh|en)$", description="zh or en; default from "
                                    "Accept-Language, else zh")]
 AcceptLanguage = Annotated[str | None, Header()]
 MAX_FORM_BYTES = 16 * 1024

@@ -126,8 +126,8 @@ def _shown(bookings: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
 def appointment_history(appointment_id: UUID, ctx: Ctx, principal: Annotated[
         Principal, Depends(reader("work_orders.history"))],
                         limit: Limit = 500, offset: Offset = 0) -> Any:
-    entries = audit.history(ctx.app, appointment_id)
-    if not entries or not entries[0]["event"].startswith("Appointment.") or not principal.sees(
-            entries[0]["actor"].get("store_id")):
+    found = audit.history_page(ctx.app, appointment_id, limit=limit, offset=offset)
+    if found is None or not found.kind.startswith("Appointment.") or not principal.sees(
+            found.store_id):
         raise NotFound(f"appointment {appointment_id} not found")
-    return page_of(entries, limit=limit, offset=offset)
+    return found.page

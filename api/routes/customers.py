@@ -24,7 +24,6 @@ from api.schemas_crm import (
 )
 from domain.common import NotFound
 from projections import audit
-from projections.base import page_of
 from projections.customer_queries import customer_360, find_customers
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -139,11 +138,10 @@ def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
     """Every event of the customer with actor, time and reason; personal fields opened with
     the customer's key, or shown as erased."""
     opener = reading.opener()
-    entries = audit.history(ctx.app, customer_id, opener)
-    store_id = entries[0]["actor"].get("store_id") if entries else None
-    if not entries or not entries[0]["event"].startswith("Customer.") or (
-        "*" not in reading.stores and store_id not in reading.stores
+    found = audit.history_page(ctx.app, customer_id, limit=limit, offset=offset, opener=opener)
+    if found is None or not found.kind.startswith("Customer.") or (
+        "*" not in reading.stores and found.store_id not in reading.stores
     ):
         raise NotFound(f"customer {customer_id} not found")
-    reading.record_opened(opener, str(store_id), "customer history")
-    return page_of(entries, limit=limit, offset=offset)
+    reading.record_opened(opener, str(found.store_id), "customer history")
+    return found.page

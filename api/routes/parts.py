@@ -13,7 +13,6 @@ from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
 from domain.part import Part, normalise_part_number
 from projections import audit
-from projections.base import page_of
 from projections.stock import get_part, search_parts
 
 router = APIRouter(prefix="/parts", tags=["parts"])
@@ -69,7 +68,8 @@ def part_detail(part_number: PartNumber, ctx: Ctx, wait_for: WaitFor = None) -> 
 def part_history(part_number: PartNumber, ctx: Ctx,
                  limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every change to the master record: who, when, why (price changes carry the reason)."""
-    entries = audit.history(ctx.app, Part.create_id(normalise_part_number(part_number)))
-    if not entries:
+    found = audit.history_page(ctx.app, Part.create_id(normalise_part_number(part_number)),
+                               limit=limit, offset=offset)
+    if found is None:
         raise NotFound(f"part {part_number} is not in the part master")
-    return page_of(entries, limit=limit, offset=offset)
+    return found.page

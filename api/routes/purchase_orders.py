@@ -15,7 +15,6 @@ from api.schemas import CommandAccepted, PurchaseOrderStatus
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
-from projections.base import page_of
 from projections.stock import get_order, list_orders, reorder_suggestions
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
@@ -86,11 +85,11 @@ def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: WaitFor = None)
 @router.get("/{order_id}/history", response_model=HistoryPage)
 def order_history(order_id: UUID, ctx: Ctx, principal: Reader,
                   limit: Limit = 500, offset: Offset = 0) -> Any:
-    entries = audit.history(ctx.app, order_id)
-    if not entries or not entries[0]["event"].startswith("PurchaseOrder.") or not principal.sees(
-            entries[0]["actor"].get("store_id")):
+    found = audit.history_page(ctx.app, order_id, limit=limit, offset=offset)
+    if found is None or not found.kind.startswith("PurchaseOrder.") or not principal.sees(
+            found.store_id):
         raise NotFound(f"purchase order {order_id} not found")
-    return page_of(entries, limit=limit, offset=offset)
+    return found.page
 
 
 @router.post("/{order_id}/lines", response_model=CommandAccepted)

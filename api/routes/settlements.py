@@ -24,7 +24,6 @@ from api.schemas_money import (
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
-from projections.base import page_of
 from projections.finance import get_settlement, list_settlements
 from projections.settlement_as_of import settlement_as_of
 
@@ -120,11 +119,11 @@ def settlement_history(settlement_id: UUID, ctx: Ctx, principal: Reader,
                        limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every event of the settlement with actor, time and reason: for whoever may read the
     settlement (the cashier who takes its money included), in the token's stores."""
-    entries = audit.history(ctx.app, settlement_id)
-    if not entries or not entries[0]["event"].startswith("Settlement.") or not principal.sees(
-            entries[0]["actor"].get("store_id")):
+    found = audit.history_page(ctx.app, settlement_id, limit=limit, offset=offset)
+    if found is None or not found.kind.startswith("Settlement.") or not principal.sees(
+            found.store_id):
         raise NotFound(f"settlement {settlement_id} not found")
-    return page_of(entries, limit=limit, offset=offset)
+    return found.page
 
 
 @router.post("/payments", response_model=CommandAccepted, status_code=201)

@@ -41,7 +41,6 @@ from domain.common import NotFound
 from domain.part import normalise_part_number
 from domain.stock import StockItem
 from projections import audit
-from projections.base import page_of
 from projections.stock import (
     get_lot,
     list_alerts,
@@ -185,11 +184,11 @@ def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principa
     """Every event of the stock item, with actor, time and reason."""
     if "*" not in principal.stores and store_id not in principal.stores:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
-    entries = audit.history(ctx.app, StockItem.create_id(store_id,
-                                                         normalise_part_number(part_number)))
-    if not entries:
+    found = audit.history_page(ctx.app, StockItem.create_id(
+        store_id, normalise_part_number(part_number)), limit=limit, offset=offset)
+    if found is None:
         raise NotFound(f"store {store_id} holds no stock of {part_number}")
-    return page_of(entries, limit=limit, offset=offset)
+    return found.page
 
 
 @alerts_router.get("", response_model=Page)

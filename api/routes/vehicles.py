@@ -18,7 +18,6 @@ from domain.common import NotFound
 from domain.vehicle_ids import normalise_vin
 from domain.work_orders import vehicle_id
 from projections import audit
-from projections.base import page_of
 from projections.customer_queries import find_vehicles, vehicle_detail
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
@@ -99,7 +98,8 @@ def _owners_shown(owners: Iterable[tuple[Any, str | None, str]]) -> list[tuple[U
             dependencies=[Depends(reader("customers.history"))])
 def vehicle_history(vin: Vin, ctx: Ctx,
                     limit: Limit = 500, offset: Offset = 0) -> Any:
-    entries = audit.history(ctx.app, vehicle_id(normalise_vin(vin)))
-    if not entries:
+    found = audit.history_page(ctx.app, vehicle_id(normalise_vin(vin)), limit=limit,
+                               offset=offset)
+    if found is None:
         raise NotFound(f"vehicle {vin} has no registered history")
-    return page_of(entries, limit=limit, offset=offset)
+    return found.page

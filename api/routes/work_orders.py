@@ -36,7 +36,6 @@ from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
-from projections.base import page_of
 from projections.work_orders import list_work_orders, work_order
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
@@ -275,11 +274,10 @@ def search_work_orders(
 def work_order_history(work_order_id: UUID, ctx: Ctx, reading: Auditor,
                        limit: Limit = 500, offset: Offset = 0) -> Any:
     opener = reading.opener()
-    entries = audit.history(ctx.app, work_order_id, opener)
-    store_id = entries[0]["actor"].get("store_id") if entries else None
-    if not entries or not entries[0]["event"].startswith("WorkOrder.") or (
-        "*" not in reading.stores and store_id not in reading.stores
+    found = audit.history_page(ctx.app, work_order_id, limit=limit, offset=offset, opener=opener)
+    if found is None or not found.kind.startswith("WorkOrder.") or (
+        "*" not in reading.stores and found.store_id not in reading.stores
     ):
         raise NotFound(f"work order {work_order_id} not found")
-    reading.record_opened(opener, str(store_id), "work-order history")
-    return page_of(entries, limit=limit, offset=offset)
+    reading.record_opened(opener, str(found.store_id), "work-order history")
+    return found.page

@@ -19,7 +19,7 @@ from domain.application import Request, ServiceCore, StreamLocks
 from domain.common import IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.inventory import Inventory
 from domain.part import Part
-from domain.purchase_order import PurchaseOrder, PurchaseOrderError
+from domain.purchase_order import MAX_LINES, PurchaseOrder, PurchaseOrderError, order_line
 from domain.stock import InsufficientStock, StockError, StockItem
 from domain.transfer import Transfer
 from domain.work_order import WorkOrder, WorkOrderError
@@ -862,3 +862,18 @@ def test_cancelling_needs_the_issued_parts_back_and_then_releases_reservations(
     released = events_of(app, item_id)[-1]
     assert released.key == WorkOrder.stock_key(wo_id, spare)
     assert "cancelled" in released.reason
+
+
+def test_a_purchase_order_holds_at_most_max_lines() -> None:
+    """Lines added one by one to a draft stopped nowhere, and each command loads, copies and
+    saves the whole order."""
+    audit = clerk().caller.audit("S01")
+    lines = [order_line(n, {"part_number": f"P{n:04d}", "qty": "1", "unit_cost": "2.00"})
+             for n in range(1, MAX_LINES)]
+    order = PurchaseOrder(audit=audit, number="PO-S01-2026-000009", supplier=FAW, lines=lines,
+                          source="manual")
+    assert order.add_line(audit, {"part_number": "LAST", "qty": "1", "unit_cost": "2.00"}) == \
+        MAX_LINES
+    with pytest.raises(InvalidInput, match=f"at most {MAX_LINES} lines"):
+        order.add_line(audit, {"part_number": "ONE-MORE", "qty": "1", "unit_cost": "2.00"})
+    assert len(order.lines) == MAX_LINES

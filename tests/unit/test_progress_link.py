@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.application import ServiceCore
-from domain.common import CUSTOMER_ROLE, NotPermitted
+from domain.common import CUSTOMER_ROLE, InvalidInput, NotPermitted
 from domain.customer_progress import CustomerProgress
 from domain.progress_link import (
+    MAX_LINKS,
     LinkClaims,
     LinkGone,
     LinkRefused,
@@ -179,3 +180,15 @@ def test_the_view_shows_the_plate_and_no_personal_data() -> None:
     shown = repr(view)
     for secret in ("陈静", "13912345678", "LSVAU218XN2183294", "183294"):
         assert secret not in shown
+
+
+def test_a_work_orders_progress_is_shared_at_most_max_links_times(
+        wos: WorkOrders, progress: CustomerProgress) -> None:
+    """Each issue loads, copies and saves every link issued before it: issuing again and again
+    stopped nowhere."""
+    wo_id = checked_in(wos)
+    for n in range(MAX_LINKS):
+        progress.issue(request(at=T0 + timedelta(seconds=n)), wo_id)
+    with pytest.raises(InvalidInput, match=f"at most {MAX_LINKS} times"):
+        progress.issue(request(at=T0 + timedelta(hours=1)), wo_id)
+    assert len(progress.links(wo_id).links) == MAX_LINKS

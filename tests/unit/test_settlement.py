@@ -19,7 +19,13 @@ from domain.application import CommandResult, ServiceCore
 from domain.cashier_day import CashierDay, DayClosed
 from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.follow_up import Complaint, FollowUp, FollowUpError
-from domain.settlement import Settlement, SettlementError, build_bills
+from domain.settlement import (
+    MAX_PAYMENTS,
+    MAX_REFUNDS,
+    Settlement,
+    SettlementError,
+    build_bills,
+)
 from domain.settlements import Settlements
 from domain.work_order import WorkOrderError
 from domain.work_order_lines import labor_line, part_line
@@ -746,3 +752,27 @@ def test_statements_are_matched_to_payments_once(app: ServiceCore, wos: WorkOrde
                 reason="cash banked via the POS terminal")
     assert settlement_of(app, wo).payments[cash]["reconciled"] == {
         "statement_id": str(statement_id), "line_no": 2}
+
+
+def test_a_settlement_takes_at_most_max_payments_and_max_refund_requests(
+        app: ServiceCore, wos: WorkOrders, money: Settlements) -> None:
+    """Deposits before the bills exist had no bound, refund requests none either, and each
+    one loads, copies and saves every one before it."""
+    wo = visit(app, wos)
+    for _ in range(MAX_PAYMENTS - 1):
+        money.pay(CASHIER, work_order_id=wo, method="cash", amount="0.01")
+    sid = UUID(confirmed(money, wo).body["id"])
+    payment_id = money.pay(CASHIER, work_order_id=wo, method="cash",
+                           amount="800.00").body["payment_id"]
+    before = events_stored(app)
+    with pytest.raises(InvalidInput, match=f"at most {MAX_PAYMENTS} payments"):
+        money.pay(CASHIER, work_order_id=wo, method="cash", amount="0.01")
+    assert events_stored(app) == before
+    for _ in range(MAX_REFUNDS):
+        money.request_refund(MANAGER, sid, payment_id=payment_id, amount="0.01",
+                             reason="fen back")
+    with pytest.raises(InvalidInput, match=f"at most {MAX_REFUNDS} refund requests"):
+        money.request_refund(MANAGER, sid, payment_id=payment_id, amount="0.01",
+                             reason="fen back")
+    settlement = settlement_of(app, wo)
+    assert (len(settlement.payments), len(settlement.refunds)) == (MAX_PAYMENTS, MAX_REFUNDS)
