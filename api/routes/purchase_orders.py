@@ -111,8 +111,9 @@ def receive(order_id: UUID, body: PoReceiptIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{order_id}/close", response_model=CommandAccepted)
-def close(order_id: UUID, body: CloseIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(ctx.inventory.close_order(cmd.envelope, order_id, reason=body.reason))
+def close(order_id: UUID, cmd: ManageCmd, ctx: Ctx, body: CloseIn | None = None) -> Any:
+    return cmd.accepted(ctx.inventory.close_order(cmd.envelope, order_id,
+                                                  reason=body.reason if body else None))
 
 
 @router.post("/{order_id}/cancel", response_model=CommandAccepted)
