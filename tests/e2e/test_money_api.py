@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, post
@@ -289,13 +290,27 @@ def test_every_amount_the_finance_views_show_has_two_decimals(
     assert [p["refunded"] for p in settlement["payments"]] == ["0.00"]
     assert answers["day-end"]["cashier_days"][0]["expected_cash"] == "0.00"
     assert (answers["empty month"]["debit"], answers["empty month"]["credit"]) == ("0.00", "0.00")
-    # Rows written before amounts were checked at the edge are shown the same way.
+    # Rows written before amounts were checked at the edge are shown the same way. The rows
+    # are put back afterwards: the session's database is shared, and a rebuild of the finance
+    # view (tests/integration/test_money_projection.py) compares every row with the live ones.
     with container.pool.connection() as conn:
+        kept = conn.execute("SELECT revenue, bills FROM settlements WHERE id = %s",
+                            (sid,)).fetchone()
+        paid_rows = conn.execute("SELECT amount, refunded FROM payments WHERE settlement_id = %s",
+                                 (sid,)).fetchall()
+        assert kept is not None and len(paid_rows) == 1
         conn.execute("""UPDATE settlements SET revenue = 796.5, bills = jsonb_set(bills,
                         '{customer,total}', '"900"') WHERE id = %s""", (sid,))
         conn.execute("UPDATE payments SET amount = 900, refunded = 0.000 WHERE settlement_id "
                      "= %s", (sid,))
-    again = get(client, f"/settlements/{sid}", cashier)
-    assert (again["revenue"], again["bills"]["customer"]["total"],
-            again["payments"][0]["amount"], again["payments"][0]["refunded"]) == (
-        "796.50", "900.00", "900.00", "0.00")
+    try:
+        again = get(client, f"/settlements/{sid}", cashier)
+        assert (again["revenue"], again["bills"]["customer"]["total"],
+                again["payments"][0]["amount"], again["payments"][0]["refunded"]) == (
+            "796.50", "900.00", "900.00", "0.00")
+    finally:
+        with container.pool.connection() as conn:
+            conn.execute("UPDATE settlements SET revenue = %s, bills = %s WHERE id = %s",
+                         (kept[0], Jsonb(kept[1]), sid))
+            conn.execute("UPDATE payments SET amount = %s, refunded = %s WHERE settlement_id = %s",
+                         (*paid_rows[0], sid))
