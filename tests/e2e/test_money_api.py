@@ -206,6 +206,41 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     assert again.status_code == 409  # that payment is already matched
 
 
+def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
+    payment, but not for a refund asked for before the close, nor for closing the day again."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "100.00", "provider_ref": "POS-7"}, 201)
+    asked = post(client, "/refunds", cashier, {"work_order_id": wo_id, "amount": "10.00",
+                                               "payment_id": paid["payment_id"],
+                                               "reason": "goodwill"}, 201)
+    day = {"store_id": store_id, "counted_cash": "0.00"}
+    closed = post(client, "/day-end", cashier, day)
+    refusals = {
+        "payment": client.post("/payments", headers=cashier, json={
+            "work_order_id": wo_id, "method": "bank_card", "amount": "1.00",
+            "provider_ref": "POS-8"}),
+        "refund": client.post(f"/refunds/{asked['refund_id']}/decision", headers=manager,
+                              json={"work_order_id": wo_id, "approve": True}),
+        "close": client.post("/day-end", headers=cashier, json=day)}
+    problems = {what: answer.json() for what, answer in refusals.items()}
+    assert {what: answer.status_code for what, answer in refusals.items()} == dict.fromkeys(
+        refusals, 409), problems
+    assert all(p["title"] == "DayClosed" and p["closed_day"] == closed["business_date"]
+               for p in problems.values())
+    assert "correction_of=" in problems["payment"]["detail"]
+    assert "correction_of" not in problems["refund"]["detail"]
+    assert "refund" in problems["refund"]["detail"]
+    assert "correction_of" not in problems["close"]["detail"]
+    assert "closed once" in problems["close"]["detail"]
+
+
 def test_reversal_returns_the_work_order_and_numbers_stay_gap_free(
         client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
