@@ -303,6 +303,18 @@ def test_a_command_whose_fields_all_have_defaults_needs_no_body(client: TestClie
     post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 4, "supplier_doc": "DN-2"}, 201)
     closed = bare(f"{po}/close", clerk)
     assert get(client, po, clerk, wait_for=closed["notification_id"])["status"] == "closed"
+    # Cancelling always wants a reason: the document says so, and the body is checked first.
+    doc = client.get("/openapi.json").json()
+    media = doc["paths"]["/purchase-orders/{order_id}/cancel"]["post"]["requestBody"]
+    schema = doc["components"]["schemas"][
+        media["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert "reason" in schema["required"]
+    order = post(client, "/purchase-orders", clerk, {
+        "store_id": store_id, "supplier": "S",
+        "lines": [{"part_number": number, "qty": "1", "unit_cost": "100.00"}]}, 201)
+    unexplained = client.post(f"/purchase-orders/{order['id']}/cancel", headers=clerk, json={})
+    assert unexplained.status_code == 422
+    assert [e["loc"] for e in unexplained.json()["errors"]] == [["body", "reason"]]
 
 def test_a_refund_answers_its_status_as_its_decision_does(client: TestClient, auth: Auth,
                                                           store_id: str) -> None:
