@@ -65,13 +65,13 @@ class CashierDay(Aggregate):
         self.cash_out = ZERO
         self.closed = False
 
-    def _require_open(self) -> None:
+    def _require_open(self, advice: str) -> None:
         require(not self.closed, DayClosed(
-            f"{self.business_date} is closed for {self.cashier_id}; record a correction today "
-            f"with correction_of={self.business_date}", closed_day=self.business_date))
+            f"{self.business_date} is closed for {self.cashier_id}; {advice}",
+            closed_day=self.business_date))
 
     def money_in(self, audit: Audit, settlement_id: UUID, payment: dict[str, Any]) -> None:
-        self._require_open()
+        self._require_open(f"record a correction today with correction_of={self.business_date}")
         self._money_in(audit, settlement_id, payment["payment_id"], payment["method"],
                        payment["amount"], payment.get("correction_of"))
 
@@ -82,7 +82,9 @@ class CashierDay(Aggregate):
 
     def money_out(self, audit: Audit, settlement_id: UUID, refund_id: str, method: str,
                   amount: Decimal) -> None:
-        self._require_open()
+        # A refund leaves the day of the cashier who asked for it, on the day it is approved.
+        self._require_open("a refund they asked for leaves their day when it is approved: "
+                           "approve it on their next business day")
         self._money_out(audit, settlement_id, refund_id, method, amount)
 
     @event(MoneyOut)
@@ -95,7 +97,7 @@ class CashierDay(Aggregate):
         return self.totals.get("cash", ZERO)
 
     def close(self, audit: Audit, counted_cash: object, reason: str | None) -> Decimal:
-        self._require_open()
+        self._require_open("a day is closed once")
         counted = money(counted_cash, "counted cash")
         variance = counted - self.expected_cash
         text = require_reason(reason, "a cash variance") if variance else \

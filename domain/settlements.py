@@ -258,7 +258,7 @@ class Settlements:
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             settlement.request_refund(session.audit(settlement.store_id), refund_id, payment_id,
                                       amount, reason)
-            return {"refund_id": refund_id}
+            return {"refund_id": refund_id, "refund_status": "requested"}
 
         return self._on(request, settlement_id, act)
 

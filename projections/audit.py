@@ -21,6 +21,7 @@ from domain.application import ServiceCore
 from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
+from domain.stock import StockItem
 from projections.work_order_doc import fold
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "reason", "originator_topic"}
@@ -189,6 +190,23 @@ def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | No
             break
         aggregate = event.mutate(aggregate)
     return aggregate
+
+
+def aggregate_as_of_with_reservations(app: ServiceCore, stream_id: UUID, at: datetime
+                                      ) -> tuple[Any | None, dict[str, datetime]]:
+    """A stock item as it stood at `at`, and when each reservation it then held was made (the
+    first `Reserved` of its key still held, as the stock view's `at` keeps it)."""
+    aggregate: Any = None
+    since: dict[str, datetime] = {}
+    for event in _events(app, stream_id):
+        if event.audit.at > at:
+            break
+        aggregate = event.mutate(aggregate)
+        if isinstance(event, StockItem.Reserved):
+            since.setdefault(event.key, event.audit.at)
+        held = getattr(aggregate, "reserved", {})
+        since = {k: v for k, v in since.items() if k in held}
+    return aggregate, since
 
 
 def stream_exists(app: ServiceCore, stream_id: UUID) -> bool:

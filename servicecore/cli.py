@@ -92,6 +92,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from api.auth import mint_token
 
+    kept = settings.data_dir / "jwt-secret"
+    if not settings.jwt_secret and not kept.exists():
+        # A secret made up here would sign tokens no server accepts (401 "Signature
+        # verification failed"): the usual cause is a command run outside the server's folder.
+        print(f"no JWT secret: SERVICECORE_JWT_SECRET is not set and {kept.resolve()} does not "
+              "exist. Run this where the server runs (the project's folder for `make run`), "
+              "or set SERVICECORE_DATA_DIR or SERVICECORE_JWT_SECRET as the server has them; "
+              "a server started once creates the file.", file=sys.stderr)
+        return 2
     stores = ["*"] if args.stores == "*" else [s.strip() for s in args.stores.split(",") if s.strip()]
     print(mint_token(settings.secret(), args.user, args.role, stores, args.ttl))
     return 0

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
-from api.schemas import CommandAccepted, PurchaseOrderStatus
+from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
@@ -110,10 +110,12 @@ def receive(order_id: UUID, body: PoReceiptIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{order_id}/close", response_model=CommandAccepted)
-def close(order_id: UUID, body: CloseIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(ctx.inventory.close_order(cmd.envelope, order_id, reason=body.reason))
+def close(order_id: UUID, cmd: ManageCmd, ctx: Ctx, body: CloseIn | None = None) -> Any:
+    return cmd.accepted(ctx.inventory.close_order(cmd.envelope, order_id,
+                                                  reason=body.reason if body else None))
 
 
 @router.post("/{order_id}/cancel", response_model=CommandAccepted)
-def cancel(order_id: UUID, body: CloseIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+def cancel(order_id: UUID, body: ReasonIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """Always with a reason (closing wants one only when the order is short)."""
     return cmd.accepted(ctx.inventory.cancel_order(cmd.envelope, order_id, reason=body.reason))

@@ -49,6 +49,7 @@ from projections.stock import (
     list_stock,
     list_transfers,
     valuation,
+    work_order_of,
 )
 from projections.stock import stock_item as stock_item_reading
 
@@ -108,16 +109,23 @@ async def current_stock_item(reads: ReadModels, principal: Principal, store_id: 
 def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str,
                  as_of: datetime) -> dict[str, Any]:
     number = normalise_part_number(part_number)
-    item = None
+    item: Any = None
+    since: dict[str, datetime] = {}
     if "*" in principal.stores or store_id in principal.stores:
-        item = audit.aggregate_as_of(ctx.app, StockItem.create_id(store_id, number), as_of)
+        item, since = audit.aggregate_as_of_with_reservations(
+            ctx.app, StockItem.create_id(store_id, number), as_of)
     if not isinstance(item, StockItem):
         raise NotFound(f"store {store_id} held no stock of {number} at {as_of.isoformat()}")
     lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.lots.values()]
+    # The same list as the current item's (`key`, `qty`, `work_order_id`, `line_id`, `at`).
+    reservations = [{"key": key, "qty": qty, "work_order_id": work_order_of(key)[0],
+                     "line_id": work_order_of(key)[1], "at": since.get(key)}
+                    for key, qty in item.reserved.items()]
+    reservations.sort(key=lambda r: (r["at"] is None, r["at"] or as_of, r["key"]))
     return {"store_id": store_id, "part_number": number, "as_of": as_of.isoformat(),
             "version": item.version, **item.figures(), "fifo_value": item.fifo_value,
             "min_stock": item.min_stock, "low_stock": item.alert_raised, "lots": lots,
-            "reservations": dict(item.reserved)}
+            "reservations": reservations}
 
 
 @router.get("", response_model=Page)

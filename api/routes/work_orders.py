@@ -168,17 +168,19 @@ def dispatch(work_order_id: UUID, job_no: JobNo, body: DispatchIn,
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/clock-on", response_model=CommandAccepted)
-def clock_on(work_order_id: UUID, job_no: JobNo, body: ClockIn, cmd: ClockCmd,
-             ctx: Ctx) -> Any:
+def clock_on(work_order_id: UUID, job_no: JobNo, cmd: ClockCmd, ctx: Ctx,
+             body: ClockIn | None = None) -> Any:
+    """Without a body (or without `technician_id`) the caller clocks on."""
     return cmd.accepted(ctx.work_orders.clock_on(cmd.envelope, work_order_id, job_no,
-                                                 **body.model_dump()))
+                                                 **(body or ClockIn()).model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/clock-off", response_model=CommandAccepted)
-def clock_off(work_order_id: UUID, job_no: JobNo, body: ClockIn, cmd: ClockCmd,
-              ctx: Ctx) -> Any:
+def clock_off(work_order_id: UUID, job_no: JobNo, cmd: ClockCmd, ctx: Ctx,
+              body: ClockIn | None = None) -> Any:
+    """Without a body (or without `technician_id`) the caller clocks off."""
     return cmd.accepted(ctx.work_orders.clock_off(cmd.envelope, work_order_id, job_no,
-                                                  **body.model_dump()))
+                                                  **(body or ClockIn()).model_dump()))
 
 
 @router.post("/{work_order_id}/jobs/{job_no}/complete", response_model=CommandAccepted)
@@ -203,14 +205,15 @@ def cancel(work_order_id: UUID, body: ReasonIn, cmd: CancelCmd,
 # -- parts on the work order ----------------------------------------------------------------
 
 @router.post("/{work_order_id}/lines/{line_id}/issue", response_model=CommandAccepted)
-def issue_part(work_order_id: UUID, line_id: LineId, body: IssueIn, cmd: IssueCmd,
-               ctx: Ctx) -> Any:
+def issue_part(work_order_id: UUID, line_id: LineId, cmd: IssueCmd, ctx: Ctx,
+               body: IssueIn | None = None) -> Any:
     """Stock leaves the store at FIFO lot cost and the line records it, in one transaction.
 
-    Not enough available: 409 with `available`.
+    Without a body (or without `qty`) what the line still needs is issued. Not enough
+    available: 409 with `available`.
     """
     return cmd.accepted(ctx.work_orders.issue_part(cmd.envelope, work_order_id, line_id,
-                                                   qty=body.qty))
+                                                   qty=body.qty if body else None))
 
 
 @router.post("/{work_order_id}/lines/{line_id}/return", response_model=CommandAccepted)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
 from tests.e2e.test_money_api import ready_for_settlement
-from tests.e2e.test_parts_api import get, head, post
+from tests.e2e.test_parts_api import get, head, new_part, post, ready_visit
 
 Auth = Callable[..., dict[str, str]]
 PAGE = {"total", "limit", "offset", "items"}
@@ -268,3 +268,68 @@ def test_payments_and_refunds_name_the_visit_the_same_way(client: TestClient, au
         "payment_id": "PAY-X", "amount": "1.00", "reason": "x"})
     assert neither.status_code == 422
     assert neither.headers["content-type"] == "application/problem+json"
+
+
+def test_a_command_whose_fields_all_have_defaults_needs_no_body(client: TestClient, auth: Auth,
+                                                                 store_id: str) -> None:
+    """`curl -X POST …/clock-on` with no body at all, as a terminal sends it: clock-on and
+    clock-off (default: the caller), issue (default: what the line still needs) and closing a
+    purchase order received in full (a reason only when short) take no body, as `{}`."""
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    tech = auth("technician", "tech-" + store_id, [store_id])
+    number = new_part(client, clerk)
+    post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 3, "unit_cost": "100.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    wo, line = ready_visit(client, auth, store_id, number, qty="2")
+
+    def bare(url: str, headers: dict[str, str]) -> dict[str, Any]:
+        response = client.post(url, headers=headers)  # no body, no Content-Type
+        assert response.status_code == 200, (url, response.text)
+        return response.json()  # type: ignore[no-any-return]
+
+    assert bare(f"{wo}/lines/{line}/issue", clerk)["issued_qty"] == "2"
+    bare(f"{wo}/jobs/1/clock-on", tech)
+    board = get(client, f"/technicians/tech-{store_id}", tech, wait_for=head(client))
+    assert board["open_clock"]["job_no"] == 1
+    off = bare(f"{wo}/jobs/1/clock-off", tech)
+    assert off["clocked_seconds"] >= 0
+    assert get(client, f"/technicians/tech-{store_id}", tech,
+               wait_for=off["notification_id"])["open_clock"] is None
+    order = post(client, "/purchase-orders", clerk, {
+        "store_id": store_id, "supplier": "S",
+        "lines": [{"part_number": number, "qty": "4", "unit_cost": "100.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 4, "supplier_doc": "DN-2"}, 201)
+    closed = bare(f"{po}/close", clerk)
+    assert get(client, po, clerk, wait_for=closed["notification_id"])["status"] == "closed"
+    # Cancelling always wants a reason: the document says so, and the body is checked first.
+    doc = client.get("/openapi.json").json()
+    media = doc["paths"]["/purchase-orders/{order_id}/cancel"]["post"]["requestBody"]
+    schema = doc["components"]["schemas"][
+        media["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert "reason" in schema["required"]
+    order = post(client, "/purchase-orders", clerk, {
+        "store_id": store_id, "supplier": "S",
+        "lines": [{"part_number": number, "qty": "1", "unit_cost": "100.00"}]}, 201)
+    unexplained = client.post(f"/purchase-orders/{order['id']}/cancel", headers=clerk, json={})
+    assert unexplained.status_code == 422
+    assert [e["loc"] for e in unexplained.json()["errors"]] == [["body", "reason"]]
+
+def test_a_refund_answers_its_status_as_its_decision_does(client: TestClient, auth: Auth,
+                                                          store_id: str) -> None:
+    """Asked by the cashier, the refund waits for a manager: the answer says so."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "500.00", "provider_ref": "POS-1"}, 201)
+    asked = post(client, "/refunds", cashier, {
+        "work_order_id": wo_id, "payment_id": paid["payment_id"], "amount": "20.00",
+        "reason": "goodwill"}, 201)
+    assert asked["refund_status"] == "requested"
+    decided = post(client, f"/refunds/{asked['refund_id']}/decision", manager,
+                   {"work_order_id": wo_id, "approve": True})
+    assert decided["refund_status"] == "approved"

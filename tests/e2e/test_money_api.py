@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, post
@@ -205,6 +206,41 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     assert again.status_code == 409  # that payment is already matched
 
 
+def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
+    payment, but not for a refund asked for before the close, nor for closing the day again."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "100.00", "provider_ref": "POS-7"}, 201)
+    asked = post(client, "/refunds", cashier, {"work_order_id": wo_id, "amount": "10.00",
+                                               "payment_id": paid["payment_id"],
+                                               "reason": "goodwill"}, 201)
+    day = {"store_id": store_id, "counted_cash": "0.00"}
+    closed = post(client, "/day-end", cashier, day)
+    refusals = {
+        "payment": client.post("/payments", headers=cashier, json={
+            "work_order_id": wo_id, "method": "bank_card", "amount": "1.00",
+            "provider_ref": "POS-8"}),
+        "refund": client.post(f"/refunds/{asked['refund_id']}/decision", headers=manager,
+                              json={"work_order_id": wo_id, "approve": True}),
+        "close": client.post("/day-end", headers=cashier, json=day)}
+    problems = {what: answer.json() for what, answer in refusals.items()}
+    assert {what: answer.status_code for what, answer in refusals.items()} == dict.fromkeys(
+        refusals, 409), problems
+    assert all(p["title"] == "DayClosed" and p["closed_day"] == closed["business_date"]
+               for p in problems.values())
+    assert "correction_of=" in problems["payment"]["detail"]
+    assert "correction_of" not in problems["refund"]["detail"]
+    assert "refund" in problems["refund"]["detail"]
+    assert "correction_of" not in problems["close"]["detail"]
+    assert "closed once" in problems["close"]["detail"]
+
+
 def test_reversal_returns_the_work_order_and_numbers_stay_gap_free(
         client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
@@ -289,13 +325,27 @@ def test_every_amount_the_finance_views_show_has_two_decimals(
     assert [p["refunded"] for p in settlement["payments"]] == ["0.00"]
     assert answers["day-end"]["cashier_days"][0]["expected_cash"] == "0.00"
     assert (answers["empty month"]["debit"], answers["empty month"]["credit"]) == ("0.00", "0.00")
-    # Rows written before amounts were checked at the edge are shown the same way.
+    # Rows written before amounts were checked at the edge are shown the same way. The rows
+    # are put back afterwards: the session's database is shared, and a rebuild of the finance
+    # view (tests/integration/test_money_projection.py) compares every row with the live ones.
     with container.pool.connection() as conn:
+        kept = conn.execute("SELECT revenue, bills FROM settlements WHERE id = %s",
+                            (sid,)).fetchone()
+        paid_rows = conn.execute("SELECT amount, refunded FROM payments WHERE settlement_id = %s",
+                                 (sid,)).fetchall()
+        assert kept is not None and len(paid_rows) == 1
         conn.execute("""UPDATE settlements SET revenue = 796.5, bills = jsonb_set(bills,
                         '{customer,total}', '"900"') WHERE id = %s""", (sid,))
         conn.execute("UPDATE payments SET amount = 900, refunded = 0.000 WHERE settlement_id "
                      "= %s", (sid,))
-    again = get(client, f"/settlements/{sid}", cashier)
-    assert (again["revenue"], again["bills"]["customer"]["total"],
-            again["payments"][0]["amount"], again["payments"][0]["refunded"]) == (
-        "796.50", "900.00", "900.00", "0.00")
+    try:
+        again = get(client, f"/settlements/{sid}", cashier)
+        assert (again["revenue"], again["bills"]["customer"]["total"],
+                again["payments"][0]["amount"], again["payments"][0]["refunded"]) == (
+            "796.50", "900.00", "900.00", "0.00")
+    finally:
+        with container.pool.connection() as conn:
+            conn.execute("UPDATE settlements SET revenue = %s, bills = %s WHERE id = %s",
+                         (kept[0], Jsonb(kept[1]), sid))
+            conn.execute("UPDATE payments SET amount = %s, refunded = %s WHERE settlement_id = %s",
+                         (*paid_rows[0], sid))

@@ -292,6 +292,12 @@ def test_the_stock_item_answers_its_lots_and_reservations_in_order(
     assert [(r["qty"], r["work_order_id"], r["line_id"]) for r in reservations] == [
         ("2", first_wo.rsplit("/", 1)[1], first_line),
         ("1", second_wo.rsplit("/", 1)[1], second_line)]
+    # As of a moment, the same list of the same fields (not a map of keys to quantities).
+    then = get(client, f"/stock/{store_id}/{number}", clerk,
+               as_of=datetime.now(UTC).isoformat())["reservations"]
+    assert [list(r) for r in then] == [list(r) for r in reservations]
+    assert [{**r, "at": datetime.fromisoformat(r["at"])} for r in then] == [
+        {**r, "at": datetime.fromisoformat(r["at"])} for r in reservations]
     # A part registered but never received in this store: 404 as problem+json.
     missing = client.get(f"/stock/{store_id}/{new_part(client, clerk)}", headers=clerk)
     assert missing.status_code == 404
