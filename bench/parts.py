@@ -575,10 +575,15 @@ def prepare_work_orders(container: Any, items: Sequence[tuple[int, int]],
         if supply.body.get("supply") != "reserved":
             raise RuntimeError(f"{store}/{number}: supply {supply.body.get('supply')}")
         work_orders.dispatch(request("mgr-01", "manager", store), wo, 1,
-                             technician_id=f"tech-{local.index:02d}")
+                             technician_id=f"tech-{store}-{local.index:02d}")
         with lock:
             prepared.append(Prepared(wo, store, number))
 
+    for store in STORES:  # a technician per store and thread, on the store's roster
+        for index in range(threads):
+            container.technicians.set_profile(request("mgr-01", "manager", store),
+                                              f"tech-{store}-{index:02d}", store_id=store,
+                                              skills={}, hourly_cost="85.00")
     m = run_queue(threads, items, one)
     if m.errors:
         raise RuntimeError(f"preparing work orders: {m.errors} errors, e.g. "

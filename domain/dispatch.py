@@ -23,7 +23,6 @@ from domain.common import (
     Audit,
     IllegalTransition,
     InvalidInput,
-    NotFound,
     NotPermitted,
     require,
     require_reason,
@@ -56,6 +55,21 @@ def known_need(work_order: WorkOrder, job_no: int) -> dict[str, int]:
         return job_need(work_order, job_no)
     except InvalidInput:
         return {}
+
+
+def rostered(session: Session, store_id: str, technician_id: str) -> Technician:
+    """The technician a job of `store_id` may be dispatched to by name (the desk's dispatch,
+    the manager's override): one with a profile at that store and on its roster. Anyone else
+    (a mistyped user id, a technician of another store or off the roster) is refused, naming
+    the field: a dispatch never makes a technician."""
+    tech = session.find(Technician, Technician.create_id(technician_id))
+    roster = session.find(Roster, Roster.create_id(store_id))
+    if tech is None or roster is None or technician_id not in roster.members:
+        raise InvalidInput(
+            f"technician_id {technician_id!r} is not a technician on {store_id}'s roster "
+            "(a manager's POST /technicians/{user}/profile puts one there)",
+            field="technician_id")
+    return tech
 
 
 def hand_over(session: Session, audit: Audit, wo: WorkOrder, job_no: int, tech: Technician,
@@ -185,10 +199,7 @@ class Dispatch:
         def decide(session: Session) -> Decision:
             wo = session.target(WorkOrder, work_order_id, "work order")
             job = self._dispatchable(wo, job_no)
-            tech = session.find(Technician, Technician.create_id(technician_id))
-            roster = session.find(Roster, Roster.create_id(wo.store_id))
-            if tech is None or roster is None or technician_id not in roster.members:
-                raise NotFound(f"technician {technician_id} is not on {wo.store_id}'s roster")
+            tech = rostered(session, wo.store_id, technician_id)
             need = known_need(wo, job_no)
             on_shift, shift = tech.on_shift(session.caller.at, self.zone)
             set_aside = [f"lacks {gap}" for gap in missing(tech.skills, need)]

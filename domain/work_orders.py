@@ -14,7 +14,7 @@ from domain.application import CommandResult, Decision, Request, ServiceCore, Se
 from domain.common import InvalidInput, NotPermitted, require, require_reason, stable_id
 from domain.counter import DocumentCounter
 from domain.customer import Customer
-from domain.dispatch import current_technician, hand_over
+from domain.dispatch import current_technician, hand_over, rostered
 from domain.inventory import stock_item, stock_stream
 from domain.money import quantity
 from domain.part import Part, normalise_part_number
@@ -368,15 +368,16 @@ class WorkOrders:
 
     def dispatch(self, request: Request, work_order_id: UUID, job_no: int, *,
                  technician_id: str, reason: str | None = None) -> CommandResult:
-        """The desk's dispatch to a named technician (a reassignment needs a reason). The
-        technician's assignment is saved with the work order, as auto-dispatch and the
-        manager's override save it: the job counts in the technician's open load."""
+        """The desk's dispatch to a named technician on the store's roster (a reassignment needs
+        a reason; skill and shift are not checked). The technician's assignment is saved with
+        the work order, as auto-dispatch and the manager's override save it: the job counts in
+        the technician's open load."""
         previous = current_technician(self.app, work_order_id, job_no)
 
         def act(session: Session, wo: WorkOrder) -> None:
             audit = session.audit(wo.store_id)
             before = wo.jobs[job_no]["technician_id"] if job_no in wo.jobs else None
-            tech = session.technician(technician_id, wo.store_id)
+            tech = rostered(session, wo.store_id, technician_id)
             wo.dispatch(audit, job_no, technician_id, reason)
             hand_over(session, audit, wo, job_no, tech, before, reason or "dispatched")
 

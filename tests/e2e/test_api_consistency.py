@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
 from tests.e2e.test_money_api import ready_for_settlement
-from tests.e2e.test_parts_api import get, head, new_part, post, ready_visit
+from tests.e2e.test_parts_api import get, head, new_part, on_roster, post, ready_visit
 
 Auth = Callable[..., dict[str, str]]
 PAGE = {"total", "limit", "offset", "items"}
@@ -222,6 +222,7 @@ def test_the_qc_inspector_records_quality_checks_and_nothing_else(
     inspector = auth("qc_inspector", "qc-" + store_id, [store_id])
     wo_id = _visit(client, auth, store_id, make_vin(random.Random(store_id)))
     wo = f"/work-orders/{wo_id}"
+    on_roster(client, manager, store_id, "tech-" + store_id)
     post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
     post(client, f"{wo}/jobs/1/clock-on", tech)
     post(client, f"{wo}/jobs/1/clock-off", tech)

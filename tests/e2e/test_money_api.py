@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from servicecore.container import Container
-from tests.e2e.test_parts_api import get, head, new_part, post
+from tests.e2e.test_parts_api import get, head, new_part, on_roster, post
 
 Auth = Callable[..., dict[str, str]]
 
@@ -51,6 +51,7 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
     for line in lines:
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "in_person"})
+    on_roster(client, manager, store_id, "tech-" + store_id)
     post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
     post(client, f"{wo}/lines/{lines[1]}/issue", clerk, {})
     post(client, f"{wo}/jobs/1/clock-on", tech)

@@ -26,6 +26,14 @@ def get(client: TestClient, url: str, headers: dict[str, str], status: int = 200
     return response.json()
 
 
+def on_roster(client: TestClient, manager: dict[str, str], store_id: str,
+              technician: str) -> None:
+    """The technician's profile at the store, which puts them on its roster (the desk
+    dispatches to no one else); again for the same technician: nothing changes."""
+    post(client, f"/technicians/{technician}/profile", manager,
+         {"store_id": store_id, "skills": {}, "hourly_cost": "85.00"})
+
+
 def head(client: TestClient) -> int:
     """The log's head: reading with ?wait_for=head reads everything written so far."""
     return int(client.get("/health").json()["head_notification_id"])
@@ -58,8 +66,9 @@ def ready_visit(client: TestClient, auth: Auth, store_id: str, part_number: str,
     for line in (labor["line_id"], part["line_id"]):
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "phone"})
-    post(client, f"{wo}/jobs/1/dispatch", auth("manager", stores=[store_id]),
-         {"technician_id": "tech-" + store_id})
+    manager = auth("manager", stores=[store_id])
+    on_roster(client, manager, store_id, "tech-" + store_id)
+    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
     return wo, part["line_id"]
 
 

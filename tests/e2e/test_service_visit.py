@@ -68,7 +68,10 @@ def test_visit_from_opening_to_ready_for_settlement(client: TestClient, auth: Au
              {"decision": "approved", "channel": "phone"})
     post(client, f"{wo}/lines/{extra['line_id']}/authorization", advisor,
          {"decision": "declined", "channel": "phone", "note": "next visit"})
-    # The manager dispatches; the technician clocks on and off and completes the job.
+    # The manager dispatches to Zhao (on the store's roster since his profile was set); the
+    # technician clocks on and off and completes the job.
+    post(client, "/technicians/tech-zhao/profile", manager,
+         {"store_id": store_id, "skills": {"chassis": 3}, "hourly_cost": "85.00"})
     post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-zhao"})
     # The parts clerk issues the reserved pads to the job.
     issued = post(client, f"{wo}/lines/{part['line_id']}/issue", clerk, {})

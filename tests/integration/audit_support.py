@@ -15,6 +15,7 @@ from domain.application import Request
 from domain.common import Caller
 from servicecore.container import Container
 from servicecore.demo import make_vin
+from tests.integration.support import with_profile
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -52,6 +53,11 @@ class Desk:
 
     def tech(self, user: str, when: datetime) -> Request:
         return self.r("technician", when, user)
+
+    def on_roster(self, user: str, when: datetime) -> None:
+        """A profile at the store for a technician who has none yet: the desk dispatches to
+        the store's roster only."""
+        with_profile(self.c.technicians, self.r("manager", when), user, self.store)
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -119,6 +125,7 @@ class Desk:
         """Dispatch, issue the parts, one clock punch, complete and pass QC."""
         w = self.c.work_orders
         if dispatch:
+            self.on_roster(tech, on - timedelta(minutes=30))
             w.dispatch(self.r("manager", on - timedelta(minutes=20)), wo, job, technician_id=tech)
         for line in issue:
             w.issue_part(self.r("parts_clerk", on - timedelta(minutes=10)), wo, line)

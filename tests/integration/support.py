@@ -8,11 +8,14 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from fastapi.testclient import TestClient
 
 from domain.application import Request, ServiceCore
 from domain.common import Caller
+from domain.technician import Technician
+from domain.technicians import Technicians
 from domain.work_orders import WorkOrders
 
 T = TypeVar("T")
@@ -103,6 +106,16 @@ def http_open(client: TestClient, auth: Auth, store_id: str,
         "complaints": ["brake noise at low speed"]}, status=201)
 
 
+def with_profile(technicians: Technicians, request: Request, user: str, store_id: str) -> None:
+    """A profile (which puts the technician on the store's roster: the desk dispatches to no
+    one else) for a technician who has none yet; one who has keeps theirs."""
+    try:
+        technicians.app.repository.get(Technician.create_id(user))
+    except AggregateNotFoundError:
+        technicians.set_profile(request, user, store_id=store_id, skills={},
+                                hourly_cost="85.00")
+
+
 def http_dispatched(client: TestClient, auth: Auth, store_id: str,
                     technician: str) -> dict[str, Any]:
     """Open, check in, price and approve a line, dispatch job 1 to `technician`; last answer."""
@@ -113,5 +126,14 @@ def http_dispatched(client: TestClient, auth: Auth, store_id: str,
     line = post(client, f"{wo}/jobs/1/labor-lines", advisor, LABOR)
     post(client, f"{wo}/lines/{line['line_id']}/authorization", advisor,
          {"decision": "approved", "channel": "phone"})
-    return post(client, f"{wo}/jobs/1/dispatch", auth("manager", "mgr-wang", [store_id]),
-                {"technician_id": technician})
+    manager = auth("manager", "mgr-wang", [store_id])
+    on_roster(client, manager, store_id, technician)
+    return post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": technician})
+
+
+def on_roster(client: TestClient, manager: dict[str, str], store_id: str, technician: str,
+              **profile: Any) -> dict[str, Any]:
+    """The technician's profile at the store, which puts them on its roster (the desk
+    dispatches to no one else); again for the same technician: nothing changes."""
+    return post(client, f"/technicians/{technician}/profile", manager,
+                {"store_id": store_id, "skills": {}, "hourly_cost": "85.00", **profile})

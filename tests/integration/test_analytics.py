@@ -36,6 +36,7 @@ from domain.common import Caller
 from servicecore import cli
 from servicecore.container import Container
 from servicecore.demo import make_vin
+from tests.integration.support import with_profile
 
 D = Decimal
 MARCH = {"date_from": date(2025, 3, 1), "date_to": date(2025, 3, 31)}
@@ -115,6 +116,8 @@ class Shop:
                  issue: tuple[str, ...] = (),
                  before_complete: Callable[[], None] | None = None) -> None:
         w = self.c.work_orders
+        with_profile(self.c.technicians, self.r("manager", on - timedelta(minutes=30)), tech,
+                     self.store)  # the desk dispatches to the store's roster only
         w.dispatch(self.r("manager", on - timedelta(minutes=20)), wo, 1, technician_id=tech)
         for line in issue:
             w.issue_part(self.r("parts_clerk", on - timedelta(minutes=10)), wo, line)

@@ -29,7 +29,7 @@ from domain.work_order import WorkOrder
 from servicecore.container import Container, build
 from servicecore.schema import EVENTS_TABLE
 from tests.conftest import settings_for
-from tests.integration.support import LABOR, head, load, open_order
+from tests.integration.support import LABOR, head, load, open_order, with_profile
 
 ZONE = ZoneInfo("Asia/Shanghai")
 FINANCE_TABLES = ("settlements", "settlement_bills", "payments", "refunds", "journal",
@@ -104,6 +104,7 @@ def ready_visit(container: Container, store_id: str, *, part: str | None = None,
         wos.authorize_line(req(store_id, "advisor"), work_order_id, line_id,
                            decision="approved", channel="in_person")
     technician = tech or f"tech-{store_id}"
+    with_profile(container.technicians, req(store_id, "manager"), technician, store_id)
     wos.dispatch(req(store_id, "manager"), work_order_id, 1, technician_id=technician)
     if part_line is not None:
         wos.issue_part(req(store_id, "parts_clerk"), work_order_id, part_line)

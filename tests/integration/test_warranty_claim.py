@@ -51,6 +51,8 @@ def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
     c.work_orders.reprice_line(desk.r("manager", at(d, "09:53")), wo, l3, unit_price="90.00",
                                reason="coolant price list corrected")
     w = c.work_orders
+    desk.on_roster(desk.t1, at(d, "09:54"))
+    desk.on_roster(desk.t2, at(d, "09:54"))
     w.dispatch(desk.r("manager", at(d, "09:55")), wo, 1, technician_id=desk.t1)
     w.issue_part(desk.r("parts_clerk", at(d, "09:58")), wo, l2)
     # One pump goes back (it went back into lot 2) and another is issued: from lot 2 again,

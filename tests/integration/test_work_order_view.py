@@ -56,6 +56,7 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     w.move_to_follow_on(desk.r("advisor", at(D, "09:43")), wo, line_ids=[l3],
                         reason="wiper blades on back order")
     w.withdraw_line(desk.r("advisor", at(D, "09:44")), wo, l5, reason="one pump is enough")
+    desk.on_roster(desk.t1, at(D, "09:49"))
     w.dispatch(desk.r("manager", at(D, "09:50")), wo, 1, technician_id=desk.t1)
     w.issue_part(desk.r("parts_clerk", at(D, "09:55")), wo, l2)
     w.return_part(desk.r("parts_clerk", at(D, "09:56")), wo, l2, qty=1, reason="seal damaged")

@@ -6,11 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
+
 from domain.application import Request, ServiceCore
 from domain.common import Caller
 from domain.inventory import Inventory
 from domain.part import Part, normalise_part_number
 from domain.stock import StockItem
+from domain.technician import Technician
+from domain.technicians import Technicians
 from domain.work_order import WorkOrder
 from domain.work_orders import WorkOrders
 
@@ -57,9 +61,21 @@ def part(**overrides: Any) -> dict[str, Any]:
             "unit_price": "450.00", "pay_type": "customer", **overrides}
 
 
+def on_roster(app: ServiceCore, technician: str, store_id: str = "S01") -> None:
+    """A profile at the store (which puts the technician on its roster: the desk dispatches
+    to no one else) for a technician who has none yet; one who has keeps theirs."""
+    try:
+        app.repository.get(Technician.create_id(technician))
+    except AggregateNotFoundError:
+        Technicians(app).set_profile(request("manager", stores=(store_id,)), technician,
+                                     store_id=store_id, skills={}, hourly_cost="85.00")
+
+
 def approved_job(wos: WorkOrders, work_order_id: UUID, job_no: int = 1,
                  technician: str = "tech-zhao") -> str:
-    """Add one labor line to the job, approve it and dispatch the job; returns the line id."""
+    """Add one labor line to the job, approve it and dispatch the job (its technician put on
+    the roster first); returns the line id."""
+    on_roster(wos.app, technician, wos.app.repository.get(work_order_id).store_id)
     line_id = str(wos.add_labor_line(request(), work_order_id, job_no, labor()).body["line_id"])
     wos.authorize_line(request(), work_order_id, line_id, decision="approved", channel="phone")
     wos.dispatch(request("manager"), work_order_id, job_no, technician_id=technician)

@@ -35,6 +35,7 @@ from tests.unit.support import (
     labor,
     load,
     load_stock,
+    on_roster,
     part,
     register_part,
     request,
@@ -745,6 +746,7 @@ def test_unissued_parts_hold_the_visit_until_moved_to_a_follow_on_work_order(
 
     # Zhao replaces the pads (issued) but the disc is missing: the job cannot be reported done.
     zhao = request("technician", "tech-zhao")
+    on_roster(app, "tech-zhao")
     wos.dispatch(request("manager"), wo_id, 1, technician_id="tech-zhao")
     wos.clock_on(zhao, wo_id, 1)
     wos.clock_off(zhao, wo_id, 1)

@@ -39,6 +39,7 @@ from tests.unit.support import (
     labor,
     load,
     load_stock,
+    on_roster,
     part,
     request,
     stock_part,
@@ -55,7 +56,10 @@ INSURANCE = {"insurer": "PICC", "claim_number": "CLM-2026-0042"}
 
 @pytest.fixture
 def app() -> ServiceCore:
-    return ServiceCore()
+    app = ServiceCore()
+    on_roster(app, "tech-zhao")
+    on_roster(app, "tech-liu", "S02")
+    return app
 
 
 @pytest.fixture

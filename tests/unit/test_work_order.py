@@ -34,6 +34,7 @@ from tests.unit.support import (
     labor,
     load,
     load_stock,
+    on_roster,
     open_order,
     part,
     request,
@@ -43,7 +44,9 @@ from tests.unit.support import (
 
 @pytest.fixture
 def app() -> ServiceCore:
-    return ServiceCore()
+    app = ServiceCore()
+    on_roster(app, "tech-zhao")
+    return app
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from tests.unit.support import (
     events_stored,
     load,
     load_stock,
+    on_roster,
     open_order,
     request,
     stock_part,
@@ -186,6 +187,8 @@ class WorkshopDay(RuleBasedStateMachine):
         self.orders: list[OrderModel] = []
         # The part every part line asks for is in the master, and a big delivery came in.
         stock_part(self.app, PART, ON_SHELF, unit_cost="12.50")
+        for tech in TECHNICIANS:  # the desk dispatches to the store's technicians only
+            on_roster(self.app, tech)
 
     def request(self, role: str = "advisor", user: str | None = None) -> Request:
         return request(role, user, at=self.now)
