@@ -1,7 +1,9 @@
 """What every read model provides to the batch runner: tables, indexes and `apply`.
 
 Tables are created with a suffix so that a rebuild can fill fresh copies while the live ones
-keep serving, then swap them in one transaction.
+keep serving, then swap them in one transaction. A view whose live tables are not those its
+`tables` make now (a column added, a type changed, a table added) is `reshaped`: a start that
+creates the tables rebuilds it before serving (servicecore/container.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from eventsourcing.persistence import Transcoder
 from psycopg.rows import dict_row
 
 REBUILD_SUFFIX = "_rebuild"
+# The tables `ReadModel.reshaped` makes to read what the DDL makes now (always rolled back).
+SHAPE_SUFFIX = "_shape"
 # A runner that moves a projection's position says so on this channel ("<name>:<position>",
 # sent when its batch commits): readers waiting for `?wait_for=` wake up without polling.
 POSITIONS_CHANNEL = "servicecore_positions"
@@ -85,6 +89,25 @@ class Index:
     name: str
     definition: str  # e.g. "(store_id, status)" or "USING gin (technicians)"
     extension: str | None = None  # made only where the database has it (e.g. pg_trgm)
+
+
+def table_shapes(conn: psycopg.Connection[Any], tables: Sequence[str]) -> dict[str, list[str]]:
+    """The shape of each of `tables` that exists (found as the connection's queries find it):
+    its columns in order with their types and NOT NULL, then its constraints (primary key,
+    unique, check); a table that does not exist is left out."""
+    found = conn.execute(
+        """SELECT c.relname,
+                  ARRAY(SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                               || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                        FROM pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                        ORDER BY a.attnum)
+                  || ARRAY(SELECT k.contype::text || ' ' || pg_get_constraintdef(k.oid)
+                           FROM pg_constraint k WHERE k.conrelid = c.oid ORDER BY 1)
+           FROM pg_class c
+           WHERE c.oid = ANY(ARRAY(SELECT to_regclass(t) FROM unnest(%s::text[]) AS t))""",
+        (list(tables),)).fetchall()
+    return {str(name): list(shape) for name, shape in found}
 
 
 def installed_extensions(conn: psycopg.Connection[Any]) -> frozenset[str]:
@@ -170,6 +193,24 @@ class ReadModel(ABC):
                 for column in self.lz4_columns[table]:
                     conn.execute(f"ALTER TABLE {table}{suffix} ALTER COLUMN {column} "
                                  "SET COMPRESSION lz4")
+
+    def definition(self) -> str:
+        """What the tables are made of, as text (`create_views` records it: a start that finds
+        it unchanged compares nothing)."""
+        return ";\n".join(self.ddl(indexes=False))
+
+    def reshaped(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """The live tables that are not what `tables` make now (missing among ones that exist,
+        or another shape: columns, their types and NOT NULL, constraints): the view needs a
+        rebuild. Empty when they match, or when none exists (a fresh database)."""
+        live = table_shapes(conn, list(self.tables))
+        if not live:
+            return []
+        with conn.transaction(force_rollback=True):
+            for statement in self.ddl(SHAPE_SUFFIX, indexes=False):
+                conn.execute(statement)
+            wanted = table_shapes(conn, [table + SHAPE_SUFFIX for table in self.tables])
+        return [table for table in self.tables if live.get(table) != wanted[table + SHAPE_SUFFIX]]
 
     @abstractmethod
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],

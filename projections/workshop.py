@@ -1,5 +1,5 @@
 """The workshop as the service manager sees it: capacity and bookings per store and day,
-appointments, technicians (skills, shifts, attendance, clock), every job's dispatch state and
+appointments, technicians (name, skills, shifts, attendance, clock), every job's dispatch state and
 hours (the dispatch board), and per technician and day the hours available, clocked and sold.
 
 Hours sold are the flat-rate hours of a job's approved labor lines, credited to its technician
@@ -53,7 +53,7 @@ class WorkshopView(ReadModel):
             version integer NOT NULL""",
         "technicians": """
             user_id text PRIMARY KEY, id uuid NOT NULL UNIQUE, store_id text NOT NULL,
-            on_roster boolean NOT NULL,
+            name text, on_roster boolean NOT NULL,
             skills jsonb NOT NULL, hourly_cost numeric, shifts jsonb NOT NULL,
             attendance jsonb NOT NULL, open_clock jsonb, updated_at timestamptz NOT NULL""",
         "tech_days": """
@@ -164,7 +164,8 @@ class WorkshopView(ReadModel):
             b.technician(e.user_id)["on_roster"] = joined
             return
         b.add_technician({"user_id": e.user_id, "id": Technician.create_id(e.user_id),
-                          "store_id": e.audit.store_id, "on_roster": joined, "skills": {},
+                          "store_id": e.audit.store_id, "name": None, "on_roster": joined,
+                          "skills": {},
                           "hourly_cost": None, "shifts": {}, "attendance": {},
                           "open_clock": None, "updated_at": e.audit.at})
 
@@ -172,7 +173,8 @@ class WorkshopView(ReadModel):
         if isinstance(e, Technician.Registered):
             if e.user_id not in b.technicians:
                 b.add_technician({"user_id": e.user_id, "id": e.originator_id,
-                                  "store_id": e.store_id, "on_roster": False, "skills": {},
+                                  "store_id": e.store_id, "name": None, "on_roster": False,
+                                  "skills": {},
                                   "hourly_cost": None, "shifts": {}, "attendance": {},
                                   "open_clock": None, "updated_at": e.audit.at})
             return
@@ -186,6 +188,8 @@ class WorkshopView(ReadModel):
             row["skills"] = plain(e.skills)
         elif isinstance(e, Technician.HourlyCostSet):
             row["hourly_cost"] = e.hourly_cost
+        elif isinstance(e, Technician.Named):
+            row["name"] = e.name
         elif isinstance(e, Technician.ShiftsPlanned):
             shifts = plain({s["day"]: s for s in e.shifts})
             row["shifts"].update(shifts)

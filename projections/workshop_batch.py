@@ -22,8 +22,8 @@ JOB_COLUMNS = ("work_order_id", "job_no", "store_id", "number", "wo_status", "co
                "status", "technician_id", "hours", "approved", "pending", "op_codes",
                "dispatched_at", "dispatch_reason", "passed_at")
 LINE_COLUMNS = ("work_order_id", "line_id", "job_no", "kind", "op_code", "hours", "status")
-TECHNICIAN_COLUMNS = ("user_id", "id", "store_id", "on_roster", "skills", "hourly_cost",
-                      "shifts", "attendance", "open_clock", "updated_at")
+TECHNICIAN_COLUMNS = ("user_id", "id", "store_id", "name", "on_roster", "skills",
+                      "hourly_cost", "shifts", "attendance", "open_clock", "updated_at")
 # as array_agg(DISTINCT op_code) orders them: the database's collation, NULLs last
 SORTED_OP_CODES = {"op_codes": "ARRAY(SELECT DISTINCT o FROM unnest(p.op_codes) AS o ORDER BY 1)"}
 

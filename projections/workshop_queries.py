@@ -92,15 +92,19 @@ def get_appointment(conn: psycopg.Connection[Any], appointment_id: UUID,
 
 
 def list_technicians(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                     store_id: str | None = None) -> list[dict[str, Any]]:
+                     store_id: str | None = None,
+                     user_id: str | None = None) -> list[dict[str, Any]]:
+    """The technicians of the caller's stores (a store's, or one user's): the name of their
+    profile (None until one is given) next to the user id."""
     scope, params = _scope(stores)
     where = [scope]
-    if store_id:
-        where.append("store_id = %s")
-        params.append(store_id)
-    return _rows(conn, f"""SELECT user_id, store_id, on_roster, skills, hourly_cost, shifts,
-        attendance, open_clock FROM technicians WHERE {' AND '.join(where)} ORDER BY user_id""",
-                 params)
+    for column, value in (("store_id", store_id), ("user_id", user_id)):
+        if value:
+            where.append(f"{column} = %s")
+            params.append(value)
+    return _rows(conn, f"""SELECT user_id, name, store_id, on_roster, skills, hourly_cost,
+        shifts, attendance, open_clock FROM technicians WHERE {' AND '.join(where)}
+        ORDER BY user_id""", params)
 
 
 def _on_shift(tech: dict[str, Any], today: date, now: time) -> tuple[bool, str]:
@@ -164,15 +168,17 @@ def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str 
          first: date, last: date, user_id: str | None = None) -> list[dict[str, Any]]:
     """Per technician and day: efficiency = sold / clocked, productivity = clocked / available,
     proficiency = sold / available (None where the divisor is zero)."""
-    scope, params = _scope(stores)
-    where = [scope, "day BETWEEN %s AND %s"]
+    scope, params = _scope(stores, "d.store_id")
+    where = [scope, "d.day BETWEEN %s AND %s"]
     params += [first, last]
-    for column, value in (("store_id", store_id), ("user_id", user_id)):
+    for column, value in (("d.store_id", store_id), ("d.user_id", user_id)):
         if value:
             where.append(f"{column} = %s")
             params.append(value)
-    rows = _rows(conn, f"""SELECT user_id, store_id, day, available_hours, clocked_seconds,
-        sold_hours FROM tech_days WHERE {' AND '.join(where)} ORDER BY day, user_id""", params)
+    rows = _rows(conn, f"""SELECT d.user_id, t.name, d.store_id, d.day, d.available_hours,
+        d.clocked_seconds, d.sold_hours FROM tech_days d
+        LEFT JOIN technicians t ON t.user_id = d.user_id
+        WHERE {' AND '.join(where)} ORDER BY d.day, d.user_id""", params)
     out = []
     for r in rows:
         available, sold = Decimal(r["available_hours"]), Decimal(r["sold_hours"])
@@ -181,7 +187,8 @@ def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str 
         def ratio(a: Decimal, b: Decimal) -> str | None:
             return str(round(a / b, 4)) if b > 0 else None
 
-        out.append({"user_id": r["user_id"], "store_id": r["store_id"], "day": r["day"],
+        out.append({"user_id": r["user_id"], "name": r["name"], "store_id": r["store_id"],
+                    "day": r["day"],
                     "available_hours": str(available), "clocked_hours": str(round(clocked, 2)),
                     "sold_hours": str(sold), "efficiency": ratio(sold, clocked),
                     "productivity": ratio(clocked, available),

@@ -91,7 +91,7 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
 def technician(user_id: UserId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = [t for t in list_technicians(conn, principal.stores) if t["user_id"] == user_id]
+        found = list_technicians(conn, principal.stores, user_id=user_id)
     if not found:
         raise NotFound(f"technician {user_id} not found")
     return found[0]

@@ -1,0 +1,123 @@
+"""Dispatching by name wants a technician of the store's roster (the desk and the manager's
+override alike), and every list of technicians shows the name of their profile."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+
+from servicecore.demo import make_vin
+from tests.e2e.test_parts_api import get, head, on_roster, post
+
+Auth = Callable[..., dict[str, str]]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def approved_visit(client: TestClient, auth: Auth, store_id: str) -> str:
+    """A checked-in visit whose job 1 has an approved labor line (1.0 h): the work-order URL."""
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "周敏", "phone": "13700000001"},
+        "vehicle": {"vin": make_vin(random.Random(store_id)), "plate": "沪C12345",
+                    "brand": "Volkswagen"},
+        "mileage": 20_000, "complaints": ["brake noise"]}, 201)
+    wo = f"/work-orders/{opened['id']}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 20_010, "fuel_level": 50})
+    line = post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        "op_code": "BRK01", "description": "replace pads", "hours": "1.0",
+        "hourly_rate": "300.00"})
+    post(client, f"{wo}/lines/{line['line_id']}/authorization", advisor,
+         {"decision": "approved", "channel": "phone"})
+    return wo
+
+
+def refused_as_unknown(client: TestClient, url: str, headers: dict[str, str],
+                       body: dict[str, object], technician: str) -> None:
+    refused = client.post(url, headers=headers, json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/invalid-input") and problem["field"] == "technician_id"
+    assert technician in problem["detail"] and "roster" in problem["detail"]
+
+
+def test_the_desk_dispatches_only_to_a_technician_on_the_stores_roster(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    wo = approved_visit(client, auth, store_id)
+    other_store = "O" + store_id[1:]
+    on_roster(client, auth("manager", "mgr-o", [other_store]), other_store, f"far-{store_id}")
+    on_roster(client, manager, store_id, f"gone-{store_id}")
+    post(client, f"/technicians/gone-{store_id}/roster-exit", manager, {"reason": "moved away"})
+
+    # A typo, another store's technician, one who left the roster: 422 naming the field.
+    for nobody in (f"nobdy-{store_id}", f"far-{store_id}", f"gone-{store_id}"):
+        refused_as_unknown(client, f"{wo}/jobs/1/dispatch", advisor,
+                           {"technician_id": nobody}, nobody)
+    # Nothing was stored: the job still waits, and no technician was made of the typo.
+    wait = head(client)
+    doc = get(client, wo, advisor, wait_for=wait)
+    assert doc["jobs"][0]["technician_id"] is None and doc["jobs"][0]["status"] == "reported"
+    assert get(client, f"/technicians/nobdy-{store_id}", advisor, status=404,
+               wait_for=wait)["status"] == 404
+    board = get(client, "/dispatch/board", advisor, store_id=store_id)
+    assert f"nobdy-{store_id}" not in [t["user_id"] for t in board["technicians"]]
+    # The manager's override keeps the same rule (and answers the same way).
+    refused_as_unknown(client, "/dispatch/override", manager, {
+        "work_order_id": wo.rsplit("/", 1)[1], "job_no": 1,
+        "technician_id": f"nobdy-{store_id}", "reason": "the customer asked"},
+        f"nobdy-{store_id}")
+
+    # A technician on the roster: the desk's choice stands, no skill or shift asked for.
+    tech = f"tech-{store_id}"
+    on_roster(client, manager, store_id, tech)
+    post(client, f"{wo}/jobs/1/dispatch", advisor, {"technician_id": tech})
+    board = get(client, "/dispatch/board", advisor, store_id=store_id, wait_for=head(client))
+    mine = next(t for t in board["technicians"] if t["user_id"] == tech)
+    assert mine["open_load_hours"] == "1.0" and mine["on_shift"] is False
+
+
+def test_a_technician_from_a_store_outside_the_token_is_not_found(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    on_roster(client, manager, store_id, f"tech-{store_id}")
+    wait = head(client)
+    assert get(client, f"/technicians/tech-{store_id}", manager,
+               wait_for=wait)["store_id"] == store_id
+    elsewhere = auth("advisor", "adv-x", ["X" + store_id[1:]])
+    assert get(client, f"/technicians/tech-{store_id}", elsewhere, status=404)["status"] == 404
+
+
+def test_every_list_of_technicians_shows_their_name(client: TestClient, auth: Auth,
+                                                     store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    named, unnamed = f"zhao-{store_id}", f"li-{store_id}"
+    today = datetime.now(SHANGHAI).date()
+    post(client, f"/technicians/{named}/profile", manager, {
+        "store_id": store_id, "skills": {"chassis": 2}, "hourly_cost": "85.00",
+        "name": "赵师傅"})
+    on_roster(client, manager, store_id, unnamed)
+    for tech in (named, unnamed):
+        post(client, f"/technicians/{tech}/shifts", manager, {"shifts": [
+            {"day": today.isoformat(), "start": "00:00", "end": "23:59", "break_minutes": 0}]})
+    # Renamed: the last name given is shown.
+    post(client, f"/technicians/{named}/profile", manager, {
+        "store_id": store_id, "skills": {"chassis": 2}, "hourly_cost": "85.00",
+        "name": "赵工"})
+    wait = head(client)
+
+    listed = get(client, "/technicians", manager, store_id=store_id, wait_for=wait)["items"]
+    assert [(t["user_id"], t["name"]) for t in listed] == [(unnamed, None), (named, "赵工")]
+    assert get(client, f"/technicians/{named}", manager)["name"] == "赵工"
+    board = get(client, "/dispatch/board", manager, store_id=store_id)
+    assert {t["user_id"]: t["name"] for t in board["technicians"]} == {
+        named: "赵工", unnamed: None}
+    kpi = get(client, "/technicians/kpi", manager, store_id=store_id,
+              from_day=(today - timedelta(days=1)).isoformat(), to_day=today.isoformat())
+    assert {(r["user_id"], r["name"]) for r in kpi["items"]} == {
+        (named, "赵工"), (unnamed, None)}
