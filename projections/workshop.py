@@ -1,6 +1,7 @@
 """The workshop as the service manager sees it: capacity and bookings per store and day,
-appointments, technicians (name, skills, shifts, attendance, clock), every job's dispatch state and
-hours (the dispatch board), and per technician and day the hours available, clocked and sold.
+appointments, technicians (name, skills, shifts, attendance, clock), every job's dispatch state
+and hours (the dispatch board), and per technician and day the hours available, clocked and
+sold.
 
 Hours sold are the flat-rate hours of a job's approved labor lines, credited to its technician
 on the day the job passes QC; clocked hours are credited on the day of the clock-off.
@@ -165,8 +166,7 @@ class WorkshopView(ReadModel):
             return
         b.add_technician({"user_id": e.user_id, "id": Technician.create_id(e.user_id),
                           "store_id": e.audit.store_id, "name": None, "on_roster": joined,
-                          "skills": {},
-                          "hourly_cost": None, "shifts": {}, "attendance": {},
+                          "skills": {}, "hourly_cost": None, "shifts": {}, "attendance": {},
                           "open_clock": None, "updated_at": e.audit.at})
 
     def _technician(self, b: WorkshopBatch, e: Any) -> None:
@@ -174,9 +174,9 @@ class WorkshopView(ReadModel):
             if e.user_id not in b.technicians:
                 b.add_technician({"user_id": e.user_id, "id": e.originator_id,
                                   "store_id": e.store_id, "name": None, "on_roster": False,
-                                  "skills": {},
-                                  "hourly_cost": None, "shifts": {}, "attendance": {},
-                                  "open_clock": None, "updated_at": e.audit.at})
+                                  "skills": {}, "hourly_cost": None, "shifts": {},
+                                  "attendance": {}, "open_clock": None,
+                                  "updated_at": e.audit.at})
             return
         user_id = b.user_ids.get(e.originator_id)
         if user_id is None:
