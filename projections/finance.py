@@ -135,6 +135,8 @@ class FinanceView(ReadModel):
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
         Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
         Index("complaints", "complaints_store_idx", "(store_id, status)"),
+        Index("follow_ups", "follow_ups_wo_idx", "(work_order_id)"),
+        Index("complaints", "complaints_wo_idx", "(work_order_id)"),
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -605,9 +607,11 @@ def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: date,
-               overdue_only: bool = False, status: str | None = None, limit: int = 200,
+               overdue_only: bool = False, status: str | None = None,
+               work_order_id: UUID | None = None, limit: int = 200,
                offset: int = 0) -> dict[str, Any]:
-    where, params = _where(stores, {"status": ("status = %s", status)})
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "work_order_id": ("work_order_id = %s", work_order_id)})
     if overdue_only:
         where += " AND status = 'open' AND due_on < %s"
         params.append(today)
@@ -617,8 +621,10 @@ def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: d
 
 
 def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-               status: str | None = None, limit: int = 200, offset: int = 0) -> dict[str, Any]:
-    where, params = _where(stores, {"status": ("status = %s", status)})
+               status: str | None = None, work_order_id: UUID | None = None,
+               limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "work_order_id": ("work_order_id = %s", work_order_id)})
     return _page(conn, f"SELECT * FROM complaints WHERE {where}", params,
                  order_by="opened_at DESC, id", limit=limit, offset=offset)
 
