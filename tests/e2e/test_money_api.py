@@ -232,7 +232,7 @@ def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
     problems = {what: answer.json() for what, answer in refusals.items()}
     assert {what: answer.status_code for what, answer in refusals.items()} == dict.fromkeys(
         refusals, 409), problems
-    assert all(p["title"] == "DayClosed" and p["closed_day"] == closed["business_date"]
+    assert all(p["code"] == "DayClosed" and p["closed_day"] == closed["business_date"]
                for p in problems.values())
     assert "correction_of=" in problems["payment"]["detail"]
     assert "correction_of" not in problems["refund"]["detail"]
