@@ -449,7 +449,7 @@ def test_rebuild_equals_incremental_loading(container: Container, tmp_path: Path
         # every stored event once (notification ids can have gaps: a save that rolled back)
         recorder = container.app.recorder
         with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(f"SELECT count(*) FROM {recorder._events} "  # noqa: SLF001
+            cur.execute(f"SELECT count(*) FROM {recorder._events} "
                         "WHERE notification_id <= %s", (loader.position(),))
             row = cur.fetchone()
         assert row is not None and figures["events"] == row[0]
