@@ -438,7 +438,7 @@ def _bill_figures(row: dict[str, Any], bills: dict[str, Any]) -> None:
         discount=sum((Decimal(ln["discount"]) for ln in lines), Decimal(0)),
         **{f"{kind}_total": _decimal(text[kind]["total"]) if kind in text else None
            for kind in ("customer", "warranty", "insurance", "internal")},
-        bills_json=json.dumps(text))
+        bills_json=json.dumps(text), allowances=Decimal("0.00"))
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -507,7 +507,7 @@ def _s_reversed(fold: Fold, e: Settlement.Reversed, n: int) -> None:
     _settlement(fold, e).update(
         status="open", number=None, settled_at=None, confirmed_at=None, revenue=None, vat=None,
         parts_cost=None, discount=None, customer_total=None, warranty_total=None,
-        insurance_total=None, internal_total=None, bills_json=None)
+        insurance_total=None, internal_total=None, bills_json=None, allowances=None)
 
 
 @on(Settlement.PaymentTaken)
@@ -535,7 +535,13 @@ def _r_requested(fold: Fold, e: Settlement.RefundRequested, n: int) -> None:
         "refund_id": e.refund_id, "settlement_id": str(e.originator_id),
         "payment_id": e.payment_id, "store_id": e.audit.store_id, "method": payment["method"],
         "bill": payment["bill"], "amount": e.amount, "status": "requested",
-        "requested_at": e.audit.at})
+        "requested_at": e.audit.at, "kind": _refund_kind(e)})
+
+
+def _refund_kind(e: Any) -> str:
+    """A refund's kind; one stored before refunds had kinds (read as stored, not upcast)
+    returned a payment."""
+    return getattr(e, "kind", "payment_return")
 
 
 @on(Settlement.RefundApproved, Settlement.RefundRejected)
@@ -544,6 +550,15 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
     assert row is not None
     approved = e.qualname == "Settlement.RefundApproved"
     row.update(status="approved" if approved else "rejected", decided_at=e.audit.at)
+    if approved and _refund_kind(e) == "credit":  # the settlement's revenue carries it
+        settlement = _settlement(fold, e)
+        postings = e.entry["postings"]
+        settlement.update(
+            revenue=settlement["revenue"] - sum((Decimal(p["debit"]) for p in postings
+                                                 if p["account"] == "6003"), Decimal(0)),
+            vat=settlement["vat"] - sum((Decimal(p["debit"]) for p in postings
+                                         if p["account"] == "2221"), Decimal(0)),
+            allowances=(settlement.get("allowances") or Decimal(0)) + row["amount"])
     if approved:
         fold.append("fact_payments", {
             "notification_id": n, "payment_id": e.refund_id, "settlement_id": row["settlement_id"],

@@ -191,8 +191,9 @@ TABLES: tuple[Table, ...] = (
               ("number", V, ("the settlement number, SET-<store>-<year>-<n>, gap-free per store "
                             "and year")),
               ("status", V, "open, draft, confirmed or settled"),
-              ("revenue", MONEY, "CNY without VAT: every bill's lines after discounts"),
-              ("vat", MONEY, "CNY: the output VAT inside the bills"),
+              ("revenue", MONEY, ("CNY without VAT: every bill's lines after discounts, less "
+                                 "the allowances of credits")),
+              ("vat", MONEY, "CNY: the output VAT inside the bills, less that of credits"),
               ("parts_cost", MONEY, "CNY: FIFO cost of the parts billed"),
               ("discount", MONEY, "CNY, VAT included: discounts given on every bill"),
               ("customer_total", MONEY, "CNY, VAT included: the customer bill"),
@@ -203,6 +204,9 @@ TABLES: tuple[Table, ...] = (
               ("confirmed_at", TS, "when the settlement was confirmed (numbered)"),
               ("settled_at", TS, "when it was paid in full"),
               ("bills_json", V, "the bills line by line, as JSON (amounts in CNY as text)"),
+              ("allowances", MONEY, ("CNY, VAT included: credits (price allowances after "
+                                    "settlement) approved on the current bills; revenue and "
+                                    "vat are without them")),
           ), ("settlement_id",)),
     Table("fact_refunds", "one row per refund asked for, with its decision", (
               ("refund_id", V, "the refund's id within its settlement"),
@@ -215,6 +219,8 @@ TABLES: tuple[Table, ...] = (
               ("status", V, "requested, approved or rejected"),
               ("requested_at", TS, "when the refund was asked for"),
               ("decided_at", TS, "when a manager approved or rejected it"),
+              ("kind", V, ("payment_return (the bill still asks for it) or credit (a price "
+                          "allowance: the bill asks that much less)")),
           ), ("refund_id",)),
     Table("fact_follow_ups", "one row per follow-up call after delivery (回访)", (
               ("follow_up_id", V, "the follow-up (UUID)"),

@@ -1,4 +1,10 @@
-"""Every error is application/problem+json (RFC 9457); domain errors map here and only here."""
+"""Every error is application/problem+json (RFC 9457); domain errors map here and only here.
+
+A problem's `type` names its kind for programs and its `title` says the same for people: one
+fixed title per type (`TITLES`), whatever the occurrence (RFC 9457 section 3.1.3). What happened
+this time is the `detail`; a domain refusal names the class that refused in `code`
+(`DayClosed`, `SettlementError`, …).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import itertools
 import json
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 import psycopg
@@ -42,6 +49,30 @@ STATUS = [
     (IdempotencyKeyReused, 422),
     (InvalidInput, 422),
 ]
+# The title of each problem type. A type of the form `http-<status>` (what the framework itself
+# refuses: an unknown path, a method not allowed, a body it cannot read) is titled by its
+# status's reason phrase; a type missing here, by its own name (`not-settled` → "Not settled").
+TITLES = {
+    "invalid-input": "Invalid input",
+    "idempotency-key-reused": "Idempotency key reused with another request",
+    "unauthenticated": "Unauthenticated",
+    "forbidden": "Forbidden",
+    "not-permitted": "Not permitted",
+    "not-found": "Not found",
+    "illegal-transition": "Not allowed in the current state",
+    "version-conflict": "Conflicting change",
+    "stale-version": "Stale version",
+    "too-large": "Request too large",
+    "too-many-attempts": "Too many attempts",
+    "unsupported-media-type": "Unsupported media type",
+    "progress-link-unknown": "Unknown progress link",
+    "progress-link-gone": "Progress link expired or revoked",
+    "not-settled": "Work order not settled",
+    "nothing-to-claim": "Nothing to claim",
+    "domain-error": "Refused",
+    "unavailable": "Service unavailable",
+    "internal": "Internal error",
+}
 RETRY_AFTER_SECONDS = 2
 MAX_ERRORS = 50  # what did not validate, listed in one 422
 # SQLSTATEs that say "the server is not there right now", not "this request is wrong":
@@ -59,22 +90,36 @@ class BodyTooLarge(StarletteHTTPException):
         self.limit = limit
 
 
-def problem_body(status: int, kind: str, title: str, detail: str,
-                 **extra: Any) -> dict[str, Any]:
-    return {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail,
-            **extra}
+def title_of(kind: str) -> str:
+    """The one title of the problem type `kind`."""
+    if kind in TITLES:
+        return TITLES[kind]
+    status = kind.removeprefix("http-")
+    if status != kind and status.isdigit():
+        try:
+            return HTTPStatus(int(status)).phrase
+        except ValueError:
+            pass  # no status of that number: titled by its name as below
+    return kind.replace("-", " ").capitalize()
 
 
-def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(problem_body(status, kind, title, detail, **extra), status_code=status,
+def problem_body(status: int, kind: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The problem's members; `extra` adds members of its own, never replaces these four."""
+    body = {"type": TYPE_BASE + kind, "title": title_of(kind), "status": status,
+            "detail": detail}
+    return {**body, **{k: v for k, v in extra.items() if k not in body}}
+
+
+def problem(status: int, kind: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(problem_body(status, kind, detail, **extra), status_code=status,
                         media_type=PROBLEM_JSON)
 
 
 # What the server itself answers to bytes that are not an HTTP/1.1 request (a malformed request
 # line, an invalid header): no route saw them (servicecore/server.py).
 INVALID_HTTP = json.dumps(problem_body(
-    400, "http-400", "Invalid HTTP request",
-    "the request line or a header is not valid HTTP/1.1"), separators=(",", ":")).encode()
+    400, "http-400", "the request line or a header is not valid HTTP/1.1"),
+    separators=(",", ":")).encode()
 
 
 def invalid_input_problem(found: Sequence[Any]) -> JSONResponse:
@@ -84,8 +129,7 @@ def invalid_input_problem(found: Sequence[Any]) -> JSONResponse:
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
               for e in itertools.islice(found, MAX_ERRORS)]
     extra = {"error_count": len(found)} if len(found) > MAX_ERRORS else {}
-    return problem(422, "invalid-input", "Invalid input", "the request did not validate",
-                   errors=errors, **extra)
+    return problem(422, "invalid-input", "the request did not validate", errors=errors, **extra)
 
 
 def status_of(error: DomainError) -> int:
@@ -124,14 +168,13 @@ def unavailable(exc: BaseException) -> bool:
 
 
 def too_large_problem(exc: BodyTooLarge) -> JSONResponse:
-    response = problem(413, "too-large", "Request body too large", str(exc.detail),
-                       limit=exc.limit)
+    response = problem(413, "too-large", str(exc.detail), limit=exc.limit)
     response.headers["Connection"] = "close"  # the rest of the body is never read
     return response
 
 
 def unavailable_problem(detail: str, **extra: Any) -> JSONResponse:
-    response = problem(503, "unavailable", "Service unavailable", detail, **extra)
+    response = problem(503, "unavailable", detail, **extra)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
@@ -164,12 +207,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | float | dict | list)}
-        return problem(status_of(exc), exc.kind, type(exc).__name__, exc.detail, **extra)
+        extra["code"] = type(exc).__name__
+        return problem(status_of(exc), exc.kind, exc.detail, **extra)
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
         kind = "unauthenticated" if exc.status == 401 else "forbidden"
-        response = problem(exc.status, kind, kind.title(), exc.detail)
+        response = problem(exc.status, kind, exc.detail)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -184,7 +228,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
+        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if unavailable(exc):
@@ -206,4 +250,4 @@ def install(app: FastAPI) -> None:
 
 
 def internal_problem() -> JSONResponse:
-    return problem(500, "internal", "Internal error", "unexpected error; it has been logged")
+    return problem(500, "internal", "unexpected error; it has been logged")

@@ -47,7 +47,8 @@ appointments, dispatch, and the audit trail.
 `api/auth.py`; every read and command is limited to the token's stores.
 
 **Errors** are `application/problem+json` (RFC 9457): each operation lists the ones it can
-answer. **Commands** answer `{id, version, notification_id, …}` with an `ETag`; send
+answer. `type` names the kind of problem for programs, `title` the same for people (one title
+per type), `detail` what happened; a domain refusal names its class in `code`. **Commands** answer `{id, version, notification_id, …}` with an `ETag`; send
 `Idempotency-Key` to retry safely and `If-Match` to refuse a change made meanwhile (412).
 Pass a command's `notification_id` as `?wait_for=` on a GET to read your own write.
 """

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.errors import MAX_ERRORS, TYPE_BASE
+from api.errors import MAX_ERRORS, problem_body
 
 PROBLEM = "application/problem+json"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -26,10 +26,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "format": "uri", "description": (
             "the kind of problem, for programs: …/problems/invalid-input, …/unauthenticated, "
             "…/forbidden, …/not-found, …/illegal-transition, …/version-conflict, "
-            "…/stale-version, …/too-large, …/unavailable, or a domain refusal's own")},
-        "title": {"type": "string", "description": "the kind of problem, for people"},
+            "…/stale-version, …/too-large, …/unavailable, …/http-<status> (a path or method "
+            "no route has), or a domain refusal's own")},
+        "title": {"type": "string", "description": (
+            "the kind of problem, for people: one fixed title per `type` (what happened this "
+            "time is `detail`)")},
         "status": {"type": "integer", "description": "the HTTP status, repeated"},
         "detail": {"type": "string", "description": "what happened in this case"},
+        "code": {"type": "string", "description": (
+            "a domain refusal's own name, for programs that tell refusals of one `type` apart "
+            "(`DayClosed`, `SettlementError`, `NotFound`, …)")},
         "errors": {"type": "array", "items": {"type": "object"}, "maxItems": MAX_ERRORS,
                    "description": f"what did not validate, one entry per field (the first "
                                   f"{MAX_ERRORS})"},
@@ -37,28 +43,23 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             f"how many entries `errors` would have held, when over {MAX_ERRORS}")},
     },
 }
-PROBLEMS = TYPE_BASE
 EXAMPLES: dict[int, dict[str, Any]] = {
-    400: {"type": PROBLEMS + "http-400", "title": "There was an error parsing the body",
-          "status": 400, "detail": "There was an error parsing the body"},
-    401: {"type": PROBLEMS + "unauthenticated", "title": "Unauthenticated", "status": 401,
-          "detail": "a Bearer token is required"},
-    403: {"type": PROBLEMS + "forbidden", "title": "Forbidden", "status": 403,
-          "detail": "role technician may not work orders.open"},
-    404: {"type": PROBLEMS + "not-found", "title": "NotFound", "status": 404,
-          "detail": "work order 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found"},
-    409: {"type": PROBLEMS + "illegal-transition", "title": "WorkOrderError", "status": 409,
-          "detail": "job 1 is in_repair, not awaiting QC"},
-    412: {"type": PROBLEMS + "stale-version", "title": "StaleVersion", "status": 412,
-          "detail": "version is 7, If-Match said 6", "current": 7},
-    413: {"type": PROBLEMS + "too-large", "title": "Request body too large", "status": 413,
-          "detail": "the request body is larger than 262144 bytes", "limit": 262144},
-    422: {"type": PROBLEMS + "invalid-input", "title": "Invalid input", "status": 422,
-          "detail": "the request did not validate",
-          "errors": [{"loc": ["body", "vehicle", "vin"], "msg": "String should have at least "
-                      "17 characters", "type": "string_too_short"}]},
-    503: {"type": PROBLEMS + "unavailable", "title": "Service unavailable", "status": 503,
-          "detail": "the database is unavailable; retry shortly"},
+    400: problem_body(400, "http-400", "There was an error parsing the body"),
+    401: problem_body(401, "unauthenticated", "a Bearer token is required"),
+    403: problem_body(403, "forbidden", "role technician may not work orders.open"),
+    404: problem_body(404, "not-found",
+                      "work order 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found",
+                      code="NotFound"),
+    409: problem_body(409, "illegal-transition", "job 1 is in_repair, not awaiting QC",
+                      code="WorkOrderError"),
+    412: problem_body(412, "stale-version", "version is 7, If-Match said 6", code="StaleVersion",
+                      current=7),
+    413: problem_body(413, "too-large", "the request body is larger than 262144 bytes",
+                      limit=262144),
+    422: problem_body(422, "invalid-input", "the request did not validate", errors=[
+        {"loc": ["body", "vehicle", "vin"], "msg": "String should have at least 17 characters",
+         "type": "string_too_short"}]),
+    503: problem_body(503, "unavailable", "the database is unavailable; retry shortly"),
 }
 DESCRIPTIONS = {
     400: "The body could not be read (not UTF-8 JSON)",

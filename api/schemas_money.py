@@ -102,6 +102,14 @@ class RefundIn(VisitKey):
     payment_id: str = Field(min_length=1, max_length=40, description="the payment refunded")
     amount: Decimal = Field(gt=0, le=10_000_000, description="CNY; never more than was paid")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
+    kind: Literal["payment_return", "credit"] = Field(
+        default="payment_return",
+        description=("payment_return: the money goes back and the bill still asks for it; "
+                     "credit: a price allowance on a settled bill (goodwill, a concession), "
+                     "the bill asks that much less"))
+    red_invoice_number: str | None = Field(
+        default=None, min_length=1, max_length=40,
+        description="the red-letter invoice (红字发票) of a credit on an invoiced bill")
 
 
 class RefundDecisionIn(VisitKey):

@@ -27,6 +27,7 @@ ACCOUNTS = {
     "2221": "VAT payable (output)",
     "6001": "labor revenue",
     "6002": "parts revenue",
+    "6003": "sales allowances (contra revenue)",
     "6401": "cost of parts sold",
     "6602": "internal service charges",
 }

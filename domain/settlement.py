@@ -25,7 +25,7 @@ from domain.common import (
     stable_id,
 )
 from domain.ledger import BILL_ACCOUNTS, METHOD_ACCOUNTS, entry, posting, reversal
-from domain.money import CENT, gross, money, vat_included
+from domain.money import CENT, gross, money, round_money, vat_included
 
 ZERO = Decimal("0.00")
 BILL_KINDS = ("customer", "warranty", "insurance", "internal")
@@ -38,6 +38,10 @@ ELECTRONIC = ("bank_card", "wechat_pay", "alipay", "bank_transfer")
 # bills exist had no other bound.
 MAX_PAYMENTS = 500
 MAX_REFUNDS = 500
+# payment_return: the money goes back and the bill still asks for it (wrong method, duplicate
+# charge, chargeback); credit: a price allowance after settlement (goodwill, a concession),
+# the bill asks that much less.
+REFUND_KINDS = ("payment_return", "credit")
 
 
 class SettlementError(IllegalTransition):
@@ -163,15 +167,33 @@ class Settlement(Aggregate):
         entry: dict[str, Any]
 
     class RefundRequested(Event):
+        """v2 adds `kind` and `red_invoice_number` (a v1 refund is a payment return)."""
+
+        class_version = 2
         refund_id: str
         payment_id: str
         amount: Decimal
         reason: str
+        kind: str
+        red_invoice_number: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["kind"] = "payment_return"
+            state["red_invoice_number"] = None
 
     class RefundApproved(Event):
+        """v2 adds `kind` (a v1 refund is a payment return)."""
+
+        class_version = 2
         refund_id: str
         business_date: str
         entry: dict[str, Any]
+        kind: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["kind"] = "payment_return"
 
     class RefundRejected(Event):
         refund_id: str
@@ -216,7 +238,7 @@ class Settlement(Aggregate):
     # -- figures -----------------------------------------------------------------------------
 
     def paid(self, bill: str) -> Decimal:
-        """Payments on the bill less approved refunds of them."""
+        """Payments on the bill less approved refunds of them (of both kinds)."""
         taken = sum((p["amount"] for p in self.payments.values() if p["bill"] == bill), ZERO)
         back = sum((r["amount"] for r in self.refunds.values()
                     if r["status"] == "approved" and self.payments[r["payment_id"]]["bill"] == bill),
@@ -224,8 +246,14 @@ class Settlement(Aggregate):
         return taken - back
 
     def billed(self, bill: str) -> Decimal:
-        return self.bills[bill]["total"] if bill in self.bills and self.status in (
-            "confirmed", "settled") else ZERO
+        """What the confirmed bill asks: its total less the credits approved on it."""
+        if bill not in self.bills or self.status not in ("confirmed", "settled"):
+            return ZERO
+        return self.bills[bill]["total"] - self.allowances(bill)  # type: ignore[no-any-return]
+
+    def allowances(self, bill: str) -> Decimal:
+        """Credit refunds approved on the current bill (VAT included)."""
+        return self.bills[bill].get("allowances", ZERO) if bill in self.bills else ZERO
 
     def outstanding(self, bill: str) -> Decimal:
         return self.billed(bill) - self.paid(bill)
@@ -239,8 +267,11 @@ class Settlement(Aggregate):
 
     def summary(self) -> dict[str, Any]:
         return {"status": self.status, "number": self.number,
-                "bills": {k: {"total": str(b["total"]), "paid": str(self.paid(k)),
-                              "outstanding": str(b["total"] - self.paid(k))}
+                "bills": {k: {"total": str(b["total"]),
+                              "allowances": str(self.allowances(k)),
+                              "paid": str(self.paid(k)),
+                              "outstanding": str(b["total"] - self.allowances(k)
+                                                 - self.paid(k))}
                           for k, b in self.bills.items()},
                 "deposits": str(self.paid("customer")) if self.status in ("open", "draft")
                 else None}
@@ -372,8 +403,17 @@ class Settlement(Aggregate):
         require(audit.role == "manager", NotPermitted("reversing a settlement needs a manager"))
         assert self.number is not None
         number = self.number
+        # The bill goes, and its allowances with it: the credits granted on it count as
+        # payment returns from now on, so their allowance goes back to the receivable.
+        taken_back = [entry(f"allowance of refund {r['refund_id']} taken back by reversal of "
+                            f"{number}", [
+                                posting(BILL_ACCOUNTS[r["bill"]], debit=r["amount"]),
+                                *[posting(p["account"], credit=p["debit"])
+                                  for p in r["allowance"]]])
+                      for r in self.refunds.values() if r.get("allowed_on") == number]
         self._reversed(audit, number, require_reason(reason, "reversing a settlement"),
-                       [reversal(e, f"reversal of {e['memo']}") for e in self.settled_entries])
+                       [*[reversal(e, f"reversal of {e['memo']}") for e in self.settled_entries],
+                        *taken_back])
         return number
 
     @event(Reversed)
@@ -451,27 +491,61 @@ class Settlement(Aggregate):
         self.payments[payment["payment_id"]] = dict(payment)
 
     def request_refund(self, audit: Audit, refund_id: str, payment_id: str, amount: object,
-                       reason: str | None) -> None:
+                       reason: str | None, kind: str = "payment_return",
+                       red_invoice_number: str | None = None) -> None:
         if payment_id not in self.payments:
             raise InvalidInput(f"no payment {payment_id} on this settlement")
+        if kind not in REFUND_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(REFUND_KINDS)}")
         require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
         require(len(self.refunds) < MAX_REFUNDS,
                 InvalidInput(f"a settlement takes at most {MAX_REFUNDS} refund requests"))
         value = money(amount, "refund")
         require(value > 0, InvalidInput("a refund must be positive"))
+        red = (red_invoice_number or "").strip() or None
+        if kind == "credit":
+            self._check_credit(payment_id, value, red)
+        elif red is not None:
+            raise InvalidInput("a red-letter invoice goes with a credit, not a payment return")
         left = self.refundable(payment_id)
         if value > left:
             raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",
                                   refundable=str(left))
         self._refund_requested(audit, refund_id, payment_id, value,
-                               require_reason(reason, "a refund"))
+                               require_reason(reason, "a refund"), kind, red)
+
+    def _check_credit(self, payment_id: str, value: Decimal, red: str | None,
+                      refund_id: str | None = None) -> None:
+        """A credit is granted on a settled bill, within what the bill still asks (credits
+        asked for and not yet decided included), with a red-letter invoice once a tax invoice
+        was recorded for the bill."""
+        require(self.status == "settled", SettlementError(
+            f"a credit is granted on a settled bill; the settlement is {self.status}"))
+        bill = self.payments[payment_id]["bill"]
+        require(bill in self.bills, SettlementError(f"the settlement has no {bill} bill"))
+        invoice = self.bills[bill].get("invoice_no")
+        if invoice is not None and red is None:
+            raise InvalidInput(f"the {bill} bill was invoiced ({invoice}): a credit needs the "
+                               "red-letter invoice's number (red_invoice_number)")
+        if invoice is None and red is not None:
+            raise InvalidInput(f"the {bill} bill has no tax invoice recorded to write off")
+        pending = sum((r["amount"] for r in self.refunds.values()
+                       if r["kind"] == "credit" and r["status"] == "requested"
+                       and r["bill"] == bill and r["refund_id"] != refund_id), ZERO)
+        left = self.billed(bill) - pending
+        if value > left:
+            raise SettlementError(f"the {bill} bill asks only {left} more to credit",
+                                  creditable=str(left))
 
     @event(RefundRequested)
     def _refund_requested(self, audit: Audit, refund_id: str, payment_id: str, amount: Decimal,
-                          reason: str) -> None:
+                          reason: str, kind: str = "payment_return",
+                          red_invoice_number: str | None = None) -> None:
         self.refunds[refund_id] = {"refund_id": refund_id, "payment_id": payment_id,
                                    "amount": amount, "reason": reason, "status": "requested",
-                                   "requested_by": audit.user_id}
+                                   "requested_by": audit.user_id, "kind": kind,
+                                   "red_invoice_number": red_invoice_number,
+                                   "bill": self.payments[payment_id]["bill"]}
 
     def decide_refund(self, audit: Audit, refund_id: str, approve: bool, reason: str | None,
                       business_date: str) -> dict[str, Any]:
@@ -487,16 +561,44 @@ class Settlement(Aggregate):
             self._refund_rejected(audit, refund_id, require_reason(reason, "rejecting a refund"))
             return refund
         payment = self.payments[refund["payment_id"]]
-        posted = entry(f"refund {refund_id} of {payment['payment_id']}", [
-            posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
-            posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
-        self._refund_approved(audit, refund_id, business_date, posted)
+        if refund["kind"] == "credit":
+            self._check_credit(payment["payment_id"], refund["amount"],
+                               refund["red_invoice_number"], refund_id)
+            net, vat = self.allowance_split(payment["bill"], refund["amount"])
+            posted = entry(f"credit {refund_id} of {payment['payment_id']} (sales allowance)", [
+                posting("6003", debit=net), posting("2221", debit=vat),
+                posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
+        else:
+            posted = entry(f"refund {refund_id} of {payment['payment_id']}", [
+                posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
+                posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
+        self._refund_approved(audit, refund_id, business_date, posted, refund["kind"])
         return refund
+
+    def allowance_split(self, bill: str, amount: Decimal) -> tuple[Decimal, Decimal]:
+        """A credit as revenue without VAT and output VAT: spread over the bill's lines by
+        their net (`allocate`), the shares summed per VAT rate (one sum on a bill of one
+        rate), each sum without the VAT of its rate half-up to the fen; the VAT is the
+        remainder, so net + VAT is the amount. 50.00 at 13 %: 44.25 + 5.75."""
+        lines = self.bills[bill]["lines"]
+        shares = allocate(amount, {ln["line_id"]: ln["net"] for ln in lines})
+        by_rate: dict[Decimal, Decimal] = {}
+        for ln in lines:
+            by_rate[ln["vat_rate"]] = by_rate.get(ln["vat_rate"], ZERO) + shares.get(
+                ln["line_id"], ZERO)
+        net = sum((round_money(share / (1 + rate)) for rate, share in by_rate.items()), ZERO)
+        return net, amount - net
 
     @event(RefundApproved)
     def _refund_approved(self, audit: Audit, refund_id: str, business_date: str,
-                         entry: dict[str, Any]) -> None:
-        self.refunds[refund_id]["status"] = "approved"
+                         entry: dict[str, Any], kind: str = "payment_return") -> None:
+        refund = self.refunds[refund_id]
+        refund["status"] = "approved"
+        if kind == "credit":
+            bill = self.bills[refund["bill"]]
+            bill["allowances"] = bill.get("allowances", ZERO) + refund["amount"]
+            refund["allowed_on"] = self.number
+            refund["allowance"] = [dict(p) for p in entry["postings"] if p["debit"]]
 
     @event(RefundRejected)
     def _refund_rejected(self, audit: Audit, refund_id: str, reason: str) -> None:

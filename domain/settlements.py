@@ -252,13 +252,14 @@ class Settlements:
         return str(getattr(found, "store_id", ""))
 
     def request_refund(self, request: Request, settlement_id: UUID, *, payment_id: str,
-                       amount: object, reason: str | None) -> CommandResult:
+                       amount: object, reason: str | None, kind: str = "payment_return",
+                       red_invoice_number: str | None = None) -> CommandResult:
         refund_id = "RF-" + uuid4().hex[:12].upper()
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             settlement.request_refund(session.audit(settlement.store_id), refund_id, payment_id,
-                                      amount, reason)
-            return {"refund_id": refund_id, "refund_status": "requested"}
+                                      amount, reason, kind, red_invoice_number)
+            return {"refund_id": refund_id, "refund_status": "requested", "kind": kind}
 
         return self._on(request, settlement_id, act)
 

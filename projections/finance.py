@@ -80,7 +80,7 @@ class FinanceView(ReadModel):
             settlement_id uuid NOT NULL, kind text NOT NULL, store_id text NOT NULL,
             payer_key text NOT NULL, payer jsonb NOT NULL, total numeric NOT NULL,
             paid numeric NOT NULL DEFAULT 0, status text NOT NULL, invoice_no text,
-            PRIMARY KEY (settlement_id, kind)""",
+            allowances numeric NOT NULL DEFAULT 0, PRIMARY KEY (settlement_id, kind)""",
         "payments": """
             payment_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
             work_order_number text NOT NULL, bill text NOT NULL, kind text NOT NULL,
@@ -93,7 +93,8 @@ class FinanceView(ReadModel):
             payment_id text NOT NULL, amount numeric NOT NULL, status text NOT NULL,
             reason text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_reason text,
-            business_date date""",
+            business_date date, kind text NOT NULL DEFAULT 'payment_return',
+            red_invoice_number text""",
         "journal": """
             notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
             store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
@@ -135,10 +136,33 @@ class FinanceView(ReadModel):
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
         Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
         Index("complaints", "complaints_store_idx", "(store_id, status)"),
+        Index("follow_ups", "follow_ups_wo_idx", "(work_order_id)"),
+        Index("complaints", "complaints_wo_idx", "(work_order_id)"),
+    )
+
+    # Columns added since the tables were first made: tables made before them get them here
+    # (their rows are right with the defaults: every refund before credits returned a payment).
+    added_columns = (
+        ("settlement_bills", "allowances numeric NOT NULL DEFAULT 0"),
+        ("refunds", "kind text NOT NULL DEFAULT 'payment_return'"),
+        ("refunds", "red_invoice_number text"),
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
         self.zone = ZoneInfo(timezone)
+
+    def create(self, conn: psycopg.Connection[Any], suffix: str = "", *,
+               indexes: bool = True) -> None:
+        super().create(conn, suffix, indexes=indexes)
+        # only a table that lacks the column is altered (an ALTER TABLE would wait for, and
+        # then hold up, every reader of the table even where the column is there)
+        found = set(conn.execute(
+            """SELECT table_name, column_name FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = ANY(%s)""",
+            ([table + suffix for table, _ in self.added_columns],)).fetchall())
+        for table, column in self.added_columns:
+            if (table + suffix, column.split()[0]) not in found:
+                conn.execute(f"ALTER TABLE {table}{suffix} ADD COLUMN IF NOT EXISTS {column}")
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
@@ -283,10 +307,11 @@ class FinanceView(ReadModel):
     @on.register
     def _refund_requested(self, event: Settlement.RefundRequested, ctx: _Ctx) -> None:
         ctx.run("""INSERT INTO {refunds} (refund_id, settlement_id, store_id, payment_id, amount,
-                   status, reason, requested_by, requested_at)
-                   VALUES (%s, %s, %s, %s, %s, 'requested', %s, %s, %s)""",
+                   status, reason, requested_by, requested_at, kind, red_invoice_number)
+                   VALUES (%s, %s, %s, %s, %s, 'requested', %s, %s, %s, %s, %s)""",
                 (event.refund_id, event.originator_id, event.audit.store_id, event.payment_id,
-                 event.amount, event.reason, event.audit.user_id, event.audit.at))
+                 event.amount, event.reason, event.audit.user_id, event.audit.at, event.kind,
+                 event.red_invoice_number))
 
     def _decided(self, ctx: _Ctx, event: Any, status: str, reason: str | None,
                  business_date: str | None) -> None:
@@ -300,8 +325,22 @@ class FinanceView(ReadModel):
         self._decided(ctx, event, "approved", None, event.business_date)
         row = ctx.one("""UPDATE {payments} p SET refunded = p.refunded + r.amount
                          FROM {refunds} r WHERE r.refund_id = %s AND p.payment_id = r.payment_id
-                         RETURNING p.bill""", (event.refund_id,))
+                         RETURNING p.bill, r.amount""", (event.refund_id,))
         self._repaid(ctx, event.originator_id, row[0])
+        if event.kind == "credit":  # the bill asks less; revenue and VAT carry the allowance
+            net = sum((p["debit"] for p in event.entry["postings"] if p["account"] == "6003"),
+                      ZERO)
+            vat = sum((p["debit"] for p in event.entry["postings"] if p["account"] == "2221"),
+                      ZERO)
+            ctx.run("""UPDATE {settlement_bills} SET allowances = allowances + %s
+                       WHERE settlement_id = %s AND kind = %s""",
+                    (row[1], event.originator_id, row[0]))
+            ctx.run("""UPDATE {settlements} SET revenue = revenue - %s, vat = vat - %s,
+                       bills = jsonb_set(bills, %s, to_jsonb(round(coalesce(
+                           (bills #>> %s)::numeric, 0) + %s, 2)::text))
+                       WHERE id = %s""",
+                    (net, vat, [row[0], "allowances"], [row[0], "allowances"], row[1],
+                     event.originator_id))
         self._post(ctx, event, [event.entry], date.fromisoformat(event.business_date))
 
     @on.register
@@ -415,7 +454,7 @@ AMOUNTS = frozenset({
     "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
-    "parts", "unit_price", "total"})
+    "parts", "unit_price", "total", "allowances"})
 
 
 def _cents(value: Any) -> Any:
@@ -456,7 +495,7 @@ def _shown(doc: Any) -> Any:
 def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
     """A bill read back from JSON with its amounts as Decimal again."""
     amounts = ("gross", "discount", "net", "vat", "cost", "qty", "unit_price", "vat_rate",
-               "labor", "parts", "total")
+               "labor", "parts", "total", "allowances")
     out = {k: (Decimal(v) if k in amounts and v is not None else v) for k, v in bill.items()}
     out["lines"] = [{k: (Decimal(v) if k in amounts and v is not None else v)
                      for k, v in line.items()} for line in bill.get("lines", [])]
@@ -501,8 +540,9 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     if not found:
         return None
     doc = found[0]
-    doc["bill_status"] = _rows(conn, """SELECT kind, payer, total, paid, total - paid AS
-        outstanding, invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
+    doc["bill_status"] = _rows(conn, """SELECT kind, payer, total, allowances, paid,
+        total - allowances - paid AS outstanding, invoice_no FROM settlement_bills
+        WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
     doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
         change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
@@ -518,10 +558,10 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     """Open balances of settled bills by payer: customers, insurers, the OEM."""
     where, params = _where(stores, {"kind": ("kind = %s", kind)})
     return shown(_page(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
-        count(*) AS bills, sum(total) AS billed, sum(paid) AS paid,
-        sum(total - paid) AS outstanding FROM settlement_bills
+        count(*) AS bills, sum(total - allowances) AS billed, sum(allowances) AS allowances,
+        sum(paid) AS paid, sum(total - allowances - paid) AS outstanding FROM settlement_bills
         WHERE {where} AND status = 'settled' AND kind <> 'internal'
-        GROUP BY kind, payer_key HAVING sum(total - paid) <> 0""", params,
+        GROUP BY kind, payer_key HAVING sum(total - allowances - paid) <> 0""", params,
                        order_by="kind, outstanding DESC, payer_key", limit=limit,
                        offset=offset))
 
@@ -605,9 +645,11 @@ def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: date,
-               overdue_only: bool = False, status: str | None = None, limit: int = 200,
+               overdue_only: bool = False, status: str | None = None,
+               work_order_id: UUID | None = None, limit: int = 200,
                offset: int = 0) -> dict[str, Any]:
-    where, params = _where(stores, {"status": ("status = %s", status)})
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "work_order_id": ("work_order_id = %s", work_order_id)})
     if overdue_only:
         where += " AND status = 'open' AND due_on < %s"
         params.append(today)
@@ -617,8 +659,10 @@ def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: d
 
 
 def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-               status: str | None = None, limit: int = 200, offset: int = 0) -> dict[str, Any]:
-    where, params = _where(stores, {"status": ("status = %s", status)})
+               status: str | None = None, work_order_id: UUID | None = None,
+               limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "work_order_id": ("work_order_id = %s", work_order_id)})
     return _page(conn, f"SELECT * FROM complaints WHERE {where}", params,
                  order_by="opened_at DESC, id", limit=limit, offset=offset)
 

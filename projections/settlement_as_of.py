@@ -79,6 +79,13 @@ def _refunded(settlement: Settlement, payment_id: str) -> Decimal:
                 if r["payment_id"] == payment_id and r["status"] == "approved"), ZERO)
 
 
+def _allowed(settlement: Settlement, account: str) -> Decimal:
+    """What the credits granted on the current bills took off revenue (6003) or VAT (2221)."""
+    return sum((p["debit"] for r in settlement.refunds.values()
+                if r.get("allowed_on") is not None and r["allowed_on"] == settlement.number
+                for p in r["allowance"] if p["account"] == account), ZERO)
+
+
 def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
     bills = {kind: {**bill, "discounts": trail.discounts[kind]} if kind in trail.discounts
              else bill for kind, bill in s.bills.items()}
@@ -87,13 +94,14 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
         "id": s.id, "work_order_id": s.work_order_id, "work_order_number": s.work_order_number,
         "store_id": s.store_id, "customer_id": s.customer_id, "status": s.status,
         "number": s.number, "numbers": list(s.numbers), "bills": bills,
-        "revenue": sum((ln["net"] - ln["vat"] for ln in lines), ZERO),
-        "vat": sum((ln["vat"] for ln in lines), ZERO),
+        "revenue": sum((ln["net"] - ln["vat"] for ln in lines), ZERO) - _allowed(s, "6003"),
+        "vat": sum((ln["vat"] for ln in lines), ZERO) - _allowed(s, "2221"),
         "parts_cost": sum((ln["cost"] for ln in lines), ZERO),
         "confirmed_at": trail.confirmed_at, "settled_at": trail.settled_at,
         "updated_at": trail.updated_at, "version": s.version, "as_of": at.isoformat(),
         "bill_status": [{"kind": kind, "payer": bill["payer"], "total": bill["total"],
-                         "paid": s.paid(kind), "outstanding": bill["total"] - s.paid(kind),
+                         "allowances": s.allowances(kind), "paid": s.paid(kind),
+                         "outstanding": bill["total"] - s.allowances(kind) - s.paid(kind),
                          "invoice_no": bill.get("invoice_no")}
                         for kind, bill in sorted(s.bills.items())],
         "payments": [{
@@ -108,7 +116,8 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
         "refunds": [{
             "refund_id": r["refund_id"], "settlement_id": s.id, "store_id": s.store_id,
             "payment_id": r["payment_id"], "amount": r["amount"], "status": r["status"],
-            "reason": r["reason"], "requested_by": r["requested_by"],
+            "reason": r["reason"], "requested_by": r["requested_by"], "kind": r["kind"],
+            "red_invoice_number": r["red_invoice_number"],
             **trail.refunds[r["refund_id"]],
         } for r in s.refunds.values()],
         "settled_entries": s.settled_entries,

@@ -274,7 +274,7 @@ def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
     return {"settlement_status": settlement.status, "settlement_number": settlement.number,
             "payer": bill["payer"], "invoice_no": bill.get("invoice_no"),
             "gross": bill["gross"], "discount": bill["discount"], "total": bill["total"],
-            "vat": bill["vat"],
+            "vat": bill["vat"], "allowances": settlement.allowances("warranty"),
             "lines": [{k: ln[k] for k in ("line_id", "kind", "qty", "gross", "discount", "net",
                                           "vat")} for ln in bill["lines"]]}
 

@@ -92,9 +92,8 @@ class _HeadTimer:
 
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers, on httptools
 HEAD_TOO_LARGE = json.dumps(problem_body(
-    431, "too-large", "Request head too large",
-    f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes (put fewer or "
-    "shorter values in the query)", limit=MAX_HEAD_BYTES), separators=(",", ":")).encode()
+    431, "too-large", f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes "
+    "(put fewer or shorter values in the query)", limit=MAX_HEAD_BYTES), separators=(",", ":")).encode()
 
 
 class HeadTooLarge(Exception):

@@ -1,4 +1,4 @@
-"""Delivery (/work-orders/{id}/delivery), /follow-ups and /complaints."""
+"""Delivery (/work-orders/{id}/delivery), /follow-ups and /complaints, and their histories."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
-from api.paging import Limit, Page
+from api.paging import HistoryPage, Limit, Page
+from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, ComplaintStatus, FollowUpStatus
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
-from projections import finance
+from domain.common import NotFound
+from projections import audit, finance
 
 router = APIRouter(tags=["delivery and follow-up"])
 VIEW = "finance"
 Reader = Annotated[Principal, Depends(reader("follow_ups.read"))]
+Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]
 DeliverCmd = Annotated[Command, Depends(command("delivery.record"))]
 FollowUpCmd = Annotated[Command, Depends(command("follow_ups.manage"))]
 ComplaintCmd = Annotated[Command, Depends(command("complaints.manage"))]
@@ -33,13 +36,39 @@ def deliver(work_order_id: UUID, body: DeliveryIn, cmd: DeliverCmd, ctx: Ctx) ->
 
 @router.get("/follow-ups", response_model=Page)
 def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False,
-               status: FollowUpStatus | None = None,
+               status: FollowUpStatus | None = None, work_order_id: UUID | None = None,
                limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The calls to make, soonest due first; `work_order_id`: the one a visit's delivery
+    scheduled."""
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
         return finance.follow_ups(conn, principal.stores, today=today, overdue_only=overdue,
-                                  status=status, limit=limit, offset=offset)
+                                  status=status, work_order_id=work_order_id, limit=limit,
+                                  offset=offset)
+
+
+def _history(ctx: Ctx, reading: PiiReader, stream_id: UUID, kind: str, what: str,
+             limit: int, offset: int) -> Any:
+    """A follow-up's or a complaint's events, as every `/history` answers them: unknown, of
+    another kind or in a store the token does not name is 404; personal data opened for an
+    auditor is recorded as read (these streams carry none today: nothing is recorded)."""
+    opener = reading.opener()
+    found = audit.history_page(ctx.app, stream_id, limit=limit, offset=offset, opener=opener)
+    if found is None or not found.kind.startswith(kind + ".") or (
+        "*" not in reading.stores and found.store_id not in reading.stores
+    ):
+        raise NotFound(f"{what} {stream_id} not found")
+    reading.record_opened(opener, str(found.store_id), f"{what} history")
+    return found.page
+
+
+@router.get("/follow-ups/{follow_up_id}/history", response_model=HistoryPage)
+def follow_up_history(follow_up_id: UUID, ctx: Ctx, reading: Auditor,
+                      limit: Limit = 500, offset: Offset = 0) -> Any:
+    """Every event of the follow-up call with actor, time and reason: scheduled (at delivery),
+    each attempt, the result."""
+    return _history(ctx, reading, follow_up_id, "FollowUp", "follow-up", limit, offset)
 
 
 @router.post("/follow-ups/{follow_up_id}/attempts", response_model=CommandAccepted)
@@ -57,11 +86,20 @@ def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 
 @router.get("/complaints", response_model=Page)
 def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = None,
-               limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+               work_order_id: UUID | None = None, limit: Limit = 200, offset: Offset = 0,
+               wait_for: WaitFor = None) -> Any:
+    """Complaints, newest first; `work_order_id`: the ones about one visit."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.complaints(conn, principal.stores, status=status, limit=limit,
-                                  offset=offset)
+        return finance.complaints(conn, principal.stores, status=status,
+                                  work_order_id=work_order_id, limit=limit, offset=offset)
+
+
+@router.get("/complaints/{complaint_id}/history", response_model=HistoryPage)
+def complaint_history(complaint_id: UUID, ctx: Ctx, reading: Auditor,
+                      limit: Limit = 500, offset: Offset = 0) -> Any:
+    """Every event of the complaint with actor, time and reason: opened, assigned, resolved."""
+    return _history(ctx, reading, complaint_id, "Complaint", "complaint", limit, offset)
 
 
 @router.post("/complaints/{complaint_id}/assignment", response_model=CommandAccepted)

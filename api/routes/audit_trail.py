@@ -33,6 +33,8 @@ HISTORY = {
     "WorkOrder": "/work-orders/{}/history",
     "Settlement": "/settlements/{}/history",
     "Appointment": "/appointments/{}/history",
+    "FollowUp": "/follow-ups/{}/history",
+    "Complaint": "/complaints/{}/history",
 }
 OWN_STREAM = {"WO": "WorkOrder", "SET": "Settlement"}
 

@@ -142,7 +142,7 @@ def _refusal(exc: DomainError, as_json: bool) -> Response:
     """410 for a link that was real, 404 for one that never was; HTML or problem+json."""
     status = 410 if isinstance(exc, LinkGone) else 404
     if as_json:
-        response: Response = problem(status, exc.kind, "Progress link", exc.detail)
+        response: Response = problem(status, exc.kind, exc.detail, code=type(exc).__name__)
     else:
         response = HTMLResponse(gone_page() if status == 410 else unknown_page(), status)
     response.headers.update(PAGE_HEADERS)
@@ -150,8 +150,8 @@ def _refusal(exc: DomainError, as_json: bool) -> Response:
 
 
 def _busy(retry_after: int, as_json: bool) -> Response:
-    response: Response = problem(429, "too-many-attempts", "Too many attempts",
-                                 "too many unknown links from this address; try again later") \
+    response: Response = problem(
+        429, "too-many-attempts", "too many unknown links from this address; try again later") \
         if as_json else HTMLResponse(busy_page(), 429)
     response.headers.update({**PAGE_HEADERS, "Retry-After": str(retry_after)})
     return response
@@ -275,8 +275,7 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
     content_type = request.headers.get("content-type", "")
     form = content_type.startswith("application/x-www-form-urlencoded")
     if not form and not content_type.startswith("application/json"):
-        return problem(415, "unsupported-media-type", "Unsupported media type",
-                       "send the page's form or application/json")
+        return problem(415, "unsupported-media-type", "send the page's form or application/json")
     attempts, client = _attempts(request), _client(request)
     retry_after = attempts.retry_after(client)
     if retry_after is not None:

@@ -139,10 +139,12 @@ def pay(body: PaymentIn, cmd: PayCmd, ctx: Ctx) -> Any:
 @router.post("/refunds", response_model=CommandAccepted, status_code=201)
 def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
     """A refund of (part of) a payment, named like the payment: by the visit's work order and
-    the `payment_id` the payment answered. Location: the settlement."""
+    the `payment_id` the payment answered; `kind: credit` makes it a price allowance on the
+    settled bill (a red-letter invoice number once the bill was invoiced). Location: the
+    settlement."""
     result = ctx.settlements.request_refund(
         cmd.envelope, body.settlement(), payment_id=body.payment_id, amount=body.amount,
-        reason=body.reason)
+        reason=body.reason, kind=body.kind, red_invoice_number=body.red_invoice_number)
     cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
     return cmd.accepted(result)
 

@@ -11,6 +11,7 @@ import jwt
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from api.errors import title_of
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 
@@ -237,3 +238,61 @@ def test_every_integer_a_request_body_takes_is_bounded(client: TestClient) -> No
                     todo.append(ref.rsplit("/", 1)[1])
     assert len(seen) > 20
     assert unbounded == []
+
+
+def test_each_problem_type_has_one_human_title(client: TestClient, auth: Auth,
+                                               store_id: str) -> None:
+    """RFC 9457: the title summarises the problem's type and is the same on every occurrence;
+    what happened is the detail, and a domain refusal names its own class in `code`."""
+    advisor = auth("advisor", "adv-li", [store_id])
+    manager = auth("manager", "mgr", [store_id])
+    opened = open_one(client, auth, store_id)
+    wo = f"/work-orders/{opened['id']}"
+    answers = [
+        # invalid input: refused by the domain (a VIN's check digit), by validation (a body,
+        # an unknown query parameter, an If-Match that is no ETag)
+        client.post("/work-orders", headers=advisor,
+                    json=opening(store_id, vehicle={"vin": "LSVAU2180N2183294"})),
+        client.post("/work-orders", headers=advisor, json={"store_id": store_id}),
+        client.get("/work-orders", params={"statsu": "open"}, headers=advisor),
+        client.post(f"{wo}/jobs/1/labor-lines", json=LABOR,
+                    headers={**advisor, "If-Match": "yesterday"}),
+        # unknown ids, and a path or method no route has
+        client.get(f"/work-orders/{uuid4()}", headers=advisor),
+        client.get(f"/settlements/{uuid4()}", headers=advisor),
+        client.get("/no-such-thing", headers=advisor),
+        client.delete(wo, headers=advisor),
+        # no token, a bad one, a role that may not
+        client.get("/work-orders"),
+        client.get("/work-orders", headers={"Authorization": "Bearer nonsense"}),
+        client.post("/customers", json={}, headers=auth("technician", "t1", [store_id])),
+        # illegal in the state it is in: a job nobody worked on, a bill for an open visit
+        client.post(f"{wo}/jobs/1/quality-check", json={"passed": True}, headers=manager),
+        client.post("/settlements", json={"work_order_id": opened["id"]},
+                    headers=auth("cashier", "cash-1", [store_id])),
+        # a stale If-Match, a body over the limit
+        client.post(f"{wo}/jobs/1/labor-lines", json=LABOR,
+                    headers={**advisor, "If-Match": '"0"'}),
+        client.post("/work-orders", headers={**advisor, "Content-Type": "application/json"},
+                    content=b'{"x": "' + b"a" * 300_000 + b'"}'),
+    ]
+    titles: dict[str, set[str]] = {}
+    codes: dict[str, set[str]] = {}
+    for answer in answers:
+        assert answer.status_code >= 400, answer.text
+        assert answer.headers["content-type"] == "application/problem+json", answer.text
+        body = answer.json()
+        titles.setdefault(body["type"].rsplit("/", 1)[1], set()).add(body["title"])
+        if "code" in body:
+            codes.setdefault(body["type"].rsplit("/", 1)[1], set()).add(body["code"])
+    assert {"invalid-input", "not-found", "http-404", "http-405", "unauthenticated",
+            "forbidden", "illegal-transition", "stale-version", "too-large"} <= titles.keys()
+    assert titles == {kind: {title_of(kind)} for kind in titles}, titles
+    assert titles["invalid-input"] == {"Invalid input"}
+    assert (titles["http-404"], titles["http-405"]) == ({"Not Found"}, {"Method Not Allowed"})
+    # A title is words for people, never the name of the class that refused ...
+    assert all(" " in title or title.istitle() for (title,) in titles.values()), titles
+    assert not {title for (title,) in titles.values()} & set().union(*codes.values())
+    # ... which the domain's refusals carry in `code`, several under one type.
+    assert "InvalidInput" in codes["invalid-input"] and "NotFound" in codes["not-found"]
+    assert len(codes["illegal-transition"]) == 2, codes

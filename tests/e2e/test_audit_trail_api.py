@@ -338,6 +338,78 @@ def _reads(client: TestClient, headers: dict[str, str], customer_id: str) -> lis
                customer_id=customer_id, wait_for=head(client))["items"]
 
 
+def test_a_follow_up_and_a_complaint_have_their_history_and_the_lookup_links_it(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    visit = full_visit(client, auth, store_id)
+    wo_id, follow_up_id = visit["work_order_id"], visit["follow_up_id"]
+    auditor = auth("auditor", "aud-1", [store_id])
+    advisor = auth("advisor", "adv-1", [store_id])
+    wait = head(client)
+
+    # The visit's follow-up and complaint are found by its work order (the store's second
+    # work order has neither).
+    called = get(client, "/follow-ups", advisor, work_order_id=wo_id, wait_for=wait)
+    assert [f["id"] for f in called["items"]] == [follow_up_id] and called["total"] == 1
+    (complaint,) = get(client, "/complaints", advisor, work_order_id=wo_id)["items"]
+    assert complaint["work_order_id"] == wo_id
+    for listed in ("/follow-ups", "/complaints"):
+        assert get(client, listed, advisor, work_order_id=visit["other_work_order_id"]) == {
+            "total": 0, "limit": 200, "offset": 0, "items": []}
+        assert client.get(listed, params={"work_order_id": "WO-1"},
+                          headers=advisor).status_code == 422
+
+    # The complaint is taken and resolved.
+    complaint_id = complaint["id"]
+    post(client, f"/complaints/{complaint_id}/assignment", advisor, {"assignee": "mgr-1"})
+    post(client, f"/complaints/{complaint_id}/resolution", advisor,
+         {"resolution": "apologised, free car wash"})
+
+    # Every stream the work-order number names links its history, and each link answers
+    # that stream's events, oldest first.
+    found = get(client, "/audit/lookup", auditor, number=visit["number"], wait_for=head(client))
+    links = {s["stream_type"]: s["history"] for s in found["streams"]}
+    assert links["FollowUp"] == f"/follow-ups/{follow_up_id}/history"
+    assert links["Complaint"] == f"/complaints/{complaint_id}/history"
+    assert None not in links.values(), links
+    for stream_type, link in links.items():
+        events = get(client, link, auditor)["items"]
+        assert events and all(e["event"].startswith(stream_type + ".") for e in events), link
+    before = head(client)
+    history = get(client, links["FollowUp"], auditor)
+    assert [e["event"] for e in history["items"]] == ["FollowUp.Scheduled", "FollowUp.Completed"]
+    assert history["items"][1]["changes"]["csi"] == 2
+    assert history["items"][1]["actor"]["user_id"] == "adv-" + store_id
+    history = get(client, links["Complaint"], auditor)
+    assert [e["event"] for e in history["items"]] == [
+        "Complaint.Opened", "Complaint.Assigned", "Complaint.Resolved"]
+    assert history["items"][2]["changes"]["resolution"] == "apologised, free car wash"
+    # Neither carries personal data: the auditor's reads recorded nothing.
+    assert head(client) == before
+
+    # Paged like every history.
+    page = get(client, links["Complaint"], auditor, limit=1, offset=1)
+    assert (page["total"], page["limit"], page["offset"]) == (3, 1, 1)
+    assert [e["event"] for e in page["items"]] == ["Complaint.Assigned"]
+
+    # Who may read them: as a work order's history (auditor, manager, advisor) ...
+    for role in ("manager", "advisor"):
+        assert client.get(links["FollowUp"], headers=auth(role, "u-1", [store_id])
+                          ).status_code == 200
+    for role in ("analyst", "cashier", "technician"):
+        assert client.get(links["Complaint"], headers=auth(role, "u-1", [store_id])
+                          ).status_code == 403
+    # ... in the token's stores; an unknown id, or another stream's, is 404.
+    elsewhere = auth("auditor", "aud-2", ["ELSEWHERE"])
+    for url, headers in ((links["FollowUp"], elsewhere), (links["Complaint"], elsewhere),
+                         (f"/follow-ups/{complaint_id}/history", auditor),
+                         (f"/complaints/{follow_up_id}/history", auditor),
+                         (f"/follow-ups/{wo_id}/history", auditor),
+                         (f"/complaints/{uuid.uuid4()}/history", auditor)):
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 404, (url, answer.text)
+        assert answer.json()["type"].endswith("/not-found")
+
+
 def test_an_auditors_read_of_personal_data_is_recorded_and_others_are_not(
         client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
     visit = full_visit(client, auth, store_id)

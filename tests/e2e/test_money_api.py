@@ -233,7 +233,7 @@ def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
     problems = {what: answer.json() for what, answer in refusals.items()}
     assert {what: answer.status_code for what, answer in refusals.items()} == dict.fromkeys(
         refusals, 409), problems
-    assert all(p["title"] == "DayClosed" and p["closed_day"] == closed["business_date"]
+    assert all(p["code"] == "DayClosed" and p["closed_day"] == closed["business_date"]
                for p in problems.values())
     assert "correction_of=" in problems["payment"]["detail"]
     assert "correction_of" not in problems["refund"]["detail"]
@@ -350,3 +350,103 @@ def test_every_amount_the_finance_views_show_has_two_decimals(
                          (kept[0], Jsonb(kept[1]), sid))
             conn.execute("UPDATE payments SET amount = %s, refunded = %s WHERE settlement_id = %s",
                          (*paid_rows[0], sid))
+
+
+def test_a_goodwill_credit_after_settlement_leaves_nothing_owed(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    finance_user = auth("finance", "fin-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    # The customer pays the 900.00 in cash; the visit is settled.
+    cash = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                               "amount": "900.00"}, 201)
+    assert cash["settled"] is True
+    before = get(client, "/ledger/gross-profit", finance_user, wait_for=cash["notification_id"])
+    revenue = Decimal(next(r["revenue"] for r in before["items"] if r["work_order_id"] == wo_id))
+    # The car waited too long: the manager grants 50.00 back as a price allowance.
+    asked = post(client, "/refunds", cashier, {
+        "work_order_id": wo_id, "payment_id": cash["payment_id"], "amount": "50.00",
+        "reason": "goodwill: waiting time", "kind": "credit"}, 201)
+    assert asked["kind"] == "credit" and asked["refund_status"] == "requested"
+    decided = post(client, f"/refunds/{asked['refund_id']}/decision", manager,
+                   {"work_order_id": wo_id, "approve": True})
+    at = decided["notification_id"]
+    # The bill asks 850.00 now, all of it paid: nothing outstanding, nothing receivable.
+    detail = get(client, f"/settlements/{sid}", cashier, wait_for=at)
+    assert [(b["kind"], b["total"], b["allowances"], b["paid"], b["outstanding"])
+            for b in detail["bill_status"]] == [("customer", "900.00", "50.00", "850.00",
+                                                 "0.00")]
+    assert [(r["kind"], r["status"], r["red_invoice_number"]) for r in detail["refunds"]] == [
+        ("credit", "approved", None)]
+    assert get(client, "/receivables", finance_user)["items"] == []
+    # As of now, the replayed settlement says the same.
+    as_of = get(client, f"/settlements/{sid}", cashier,
+                as_of=datetime.now(ZoneInfo("Asia/Shanghai")).isoformat())
+    assert [(b["allowances"], b["outstanding"]) for b in as_of["bill_status"]] == [
+        ("50.00", "0.00")]
+    assert as_of["revenue"] == detail["revenue"]
+    # The ledger: a sales allowance of 44.25 and its output VAT of 5.75 (13 %), cash out 50.00.
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    posted = [(row["account"], row["debit"], row["credit"]) for row in get(
+        client, "/ledger", finance_user, month=month)["items"]
+        if row["memo"].startswith(f"credit {asked['refund_id']}")]
+    assert posted == [("6003", "44.25", "0.00"), ("2221", "5.75", "0.00"),
+                      ("1001", "0.00", "50.00")]
+    balance = get(client, "/ledger/trial-balance", finance_user, month=month)
+    assert balance["balanced"] is True
+    accounts = {row["account"]: Decimal(row["balance"]) for row in balance["accounts"]}
+    assert accounts["1122"] == 0 and accounts["6003"] == Decimal("44.25")
+    # Gross profit counts the allowance; the cashier's day expects 50.00 less cash.
+    after = get(client, "/ledger/gross-profit", finance_user)
+    assert Decimal(next(r["revenue"] for r in after["items"]
+                        if r["work_order_id"] == wo_id)) == revenue - Decimal("44.25")
+    closed = post(client, "/day-end", cashier, {"store_id": store_id, "counted_cash": "850.00"})
+    assert closed["expected_cash"] == "850.00" and closed["variance"] == "0.00"
+
+
+def test_a_credit_is_refused_before_settlement_and_without_its_red_letter_invoice(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    part = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "400.00", "provider_ref": "POS-1"}, 201)
+    credit = {"work_order_id": wo_id, "payment_id": part["payment_id"], "amount": "50.00",
+              "reason": "goodwill: waiting time", "kind": "credit"}
+    # Not settled yet (500.00 still owed): a credit is for a settled bill.
+    early = client.post("/refunds", headers=cashier, json=credit)
+    assert early.status_code == 409 and "settled" in early.json()["detail"]
+    rest = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "500.00", "provider_ref": "POS-2"}, 201)
+    assert rest["settled"] is True
+    # A kind that does not exist, and a red-letter invoice on a payment return: 422.
+    assert client.post("/refunds", headers=cashier,
+                       json={**credit, "kind": "discount"}).status_code == 422
+    returned = client.post("/refunds", headers=cashier, json={
+        **credit, "kind": "payment_return", "red_invoice_number": "RED-1"})
+    assert returned.status_code == 422
+    # Without a tax invoice recorded there is none to write off: a red number is refused.
+    unknown = client.post("/refunds", headers=cashier,
+                          json={**credit, "red_invoice_number": "RED-1"})
+    assert unknown.status_code == 422 and "no tax invoice" in unknown.json()["detail"]
+    # Once the bill is invoiced, a credit needs the red-letter invoice's number.
+    post(client, f"/settlements/{sid}/invoice", cashier, {"invoice_no": "31000012345678"})
+    bare = client.post("/refunds", headers=cashier, json=credit)
+    assert bare.status_code == 422 and "red_invoice_number" in bare.json()["detail"]
+    asked = post(client, "/refunds", cashier, {**credit, "red_invoice_number": "RED-1"}, 201)
+    decided = post(client, f"/refunds/{asked['refund_id']}/decision", manager,
+                   {"work_order_id": wo_id, "approve": True})
+    detail = get(client, f"/settlements/{sid}", cashier, wait_for=decided["notification_id"])
+    assert [(r["kind"], r["red_invoice_number"], r["status"]) for r in detail["refunds"]] == [
+        ("credit", "RED-1", "approved")]
+    assert [(b["allowances"], b["outstanding"]) for b in detail["bill_status"]] == [
+        ("50.00", "0.00")]
+    # Never more than what was paid by that payment, less what it gave back already.
+    over = client.post("/refunds", headers=cashier, json={
+        **credit, "amount": "350.01", "red_invoice_number": "RED-2"})
+    assert over.status_code == 409 and over.json()["refundable"] == "350.00"

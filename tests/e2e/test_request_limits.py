@@ -456,5 +456,5 @@ def test_a_request_the_server_cannot_parse_is_a_400_problem(protocol_url: str,
     assert int(headers[b"content-length"]) == len(body)
     problem_body = json.loads(body)
     assert problem_body == {"type": "https://servicecore.dev/problems/http-400",
-                            "title": "Invalid HTTP request", "status": 400,
+                            "title": "Bad Request", "status": 400,
                             "detail": "the request line or a header is not valid HTTP/1.1"}

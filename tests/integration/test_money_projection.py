@@ -5,7 +5,8 @@ History (one store, two cashiers, a manager, finance): deposits (one dated yeste
 and manager discounts, confirmations, settling payments by several methods, a partial payment,
 insurer and OEM bills left open, refunds approved and rejected, a reversal and re-confirmation,
 an invoice, yesterday's day-end close and a correction into it, today's close, and two imported
-statements matched automatically and by hand.
+statements matched automatically and by hand; goodwill credits (one on an invoiced bill with
+its red-letter invoice, one taken back by a reversal).
 """
 
 from __future__ import annotations
@@ -102,6 +103,37 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
     st.pay(req(store_id, user=c1), work_order_id=wo4, bill="insurance", method="bank_transfer",
            amount="100.00", provider_ref=f"BT-{store_id}")
 
+    # V5: labor 450 paid in cash today, settled and invoiced; a goodwill credit of 50 with its
+    # red-letter invoice: the bill asks 400, nothing is owed.
+    wo5 = ready_visit(container, store_id)
+    s5 = draft(container, store_id, wo5)
+    st.confirm(req(store_id, user=c1), s5)
+    cash5 = st.pay(req(store_id, user=c1), work_order_id=wo5, method="cash",
+                   amount="450.00").body
+    st.record_invoice(req(store_id, user=c1), s5, bill="customer", invoice_no=f"INV5-{store_id}")
+    credit = st.request_refund(req(store_id, user=c1), s5, payment_id=cash5["payment_id"],
+                               amount="50.00", reason="goodwill: waiting time", kind="credit",
+                               red_invoice_number=f"RED5-{store_id}").body["refund_id"]
+    st.decide_refund(req(store_id, "manager", manager), s5, credit, approve=True)
+
+    # V6: labor 450 by card, settled, a credit of 30 approved; then the manager reverses and
+    # settles again: the credit is a payment return from then on, the customer pays 30 more.
+    wo6 = ready_visit(container, store_id)
+    s6 = draft(container, store_id, wo6)
+    st.confirm(req(store_id, user=c1), s6)
+    card6 = st.pay(req(store_id, user=c1), work_order_id=wo6, method="bank_card",
+                   amount="450.00", provider_ref=f"POS6-{store_id}").body
+    credit6 = st.request_refund(req(store_id, user=c1), s6, payment_id=card6["payment_id"],
+                                amount="30.00", reason="goodwill: loaner car late",
+                                kind="credit").body["refund_id"]
+    st.decide_refund(req(store_id, "manager", manager), s6, credit6, approve=True)
+    st.reverse(req(store_id, "manager", manager), s6, reason="wrong labor operation")
+    draft(container, store_id, wo6)
+    assert st.confirm(req(store_id, user=c1), s6).body["bills"]["customer"]["outstanding"] \
+        == "30.00"
+    assert st.pay(req(store_id, user=c1), work_order_id=wo6, method="bank_card",
+                  amount="30.00", provider_ref=f"POS6b-{store_id}").body["settled"] is True
+
     # Day-end: cashier 1 closes yesterday (100 + 450 cash), then a 50 correction into it is
     # taken today on V3; cashier 2 closes today (no cash).
     closed = st.close_day(req(store_id, user=c1), store_id=store_id, business_date=yesterday,
@@ -133,7 +165,7 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
     days = [CashierDay.create_id(store_id, c1, yesterday),
             CashierDay.create_id(store_id, c1, today()),
             CashierDay.create_id(store_id, c2, today())]
-    return {"settlements": [s1, s2, s3, s4], "statements": [alipay, wechat], "days": days}
+    return {"settlements": [s1, s2, s3, s4, s5, s6], "statements": [alipay, wechat], "days": days}
 
 
 def _entries(container: Container, settlement_id: UUID) -> list[dict[str, Any]]:
@@ -167,15 +199,24 @@ def _assert_agrees(container: Container, store_id: str, ids: dict[str, Any]) -> 
                                (sid,)).fetchone()
             assert row == (s.status, s.number, s.numbers)
             # settlement_bills.paid == Settlement.paid(bill), per bill; the totals too.
-            bills = {k: (total, paid, status) for k, total, paid, status in conn.execute(
-                "SELECT kind, total, paid, status FROM settlement_bills WHERE settlement_id = %s",
-                (sid,)).fetchall()}
-            assert bills == {k: (b["total"], s.paid(k), s.status) for k, b in s.bills.items()}
+            bills = {k: (total, allowances, paid, status)
+                     for k, total, allowances, paid, status in conn.execute(
+                         """SELECT kind, total, allowances, paid, status FROM settlement_bills
+                            WHERE settlement_id = %s""", (sid,)).fetchall()}
+            assert bills == {k: (b["total"], s.allowances(k), s.paid(k), s.status)
+                             for k, b in s.bills.items()}
             lines = [ln for b in s.bills.values() for ln in b["lines"]]
+            # revenue and VAT less the sales allowances of the credits on the current bills
+            allowed = [p for r in s.refunds.values() if r.get("allowed_on") == s.number
+                       and s.number is not None for p in r["allowance"]]
             figures = conn.execute("SELECT revenue, vat, parts_cost FROM settlements "
                                    "WHERE id = %s", (sid,)).fetchone()
-            assert figures == (sum((ln["net"] - ln["vat"] for ln in lines), ZERO),
-                               sum((ln["vat"] for ln in lines), ZERO),
+            assert figures == (sum((ln["net"] - ln["vat"] for ln in lines), ZERO)
+                               - sum((p["debit"] for p in allowed if p["account"] == "6003"),
+                                     ZERO),
+                               sum((ln["vat"] for ln in lines), ZERO)
+                               - sum((p["debit"] for p in allowed if p["account"] == "2221"),
+                                     ZERO),
                                sum((ln["cost"] for ln in lines), ZERO))
             # Payments and refunds as the aggregate holds them.
             payments = {r[0]: r[1:] for r in conn.execute(
@@ -191,9 +232,10 @@ def _assert_agrees(container: Container, store_id: str, ids: dict[str, Any]) -> 
                 p["reconciled"]["line_no"] if p["reconciled"] else None)
                 for pid, p in s.payments.items()}
             refunds = {r[0]: r[1:] for r in conn.execute(
-                "SELECT refund_id, payment_id, amount, status FROM refunds "
-                "WHERE settlement_id = %s", (sid,)).fetchall()}
-            assert refunds == {rid: (r["payment_id"], r["amount"], r["status"])
+                "SELECT refund_id, payment_id, amount, status, kind, red_invoice_number "
+                "FROM refunds WHERE settlement_id = %s", (sid,)).fetchall()}
+            assert refunds == {rid: (r["payment_id"], r["amount"], r["status"], r["kind"],
+                                     r["red_invoice_number"])
                                for rid, r in s.refunds.items()}
             # The journal of the settlement is exactly the entries its events carry: balanced,
             # nothing doubled, each receivable = billed (when settled) - paid.
@@ -207,15 +249,14 @@ def _assert_agrees(container: Container, store_id: str, ids: dict[str, Any]) -> 
             assert totals[0] == sum(len(e["postings"]) for e in entries)
             assert _nonzero(journal) == _nonzero(balances(entries))
             for kind in ("customer", "warranty", "insurance"):
-                billed = s.bills[kind]["total"] if s.status == "settled" and kind in s.bills \
-                    else ZERO
+                billed = s.billed(kind) if s.status == "settled" else ZERO
                 assert journal.get(BILL_ACCOUNTS[kind], ZERO) == billed - s.paid(kind), kind
             if s.status == "settled":
                 for kind, bill in s.bills.items():
                     if kind != "internal":
                         owed = expected_receivables.setdefault(
                             (kind, _payer_key(kind, bill["payer"])), [ZERO, ZERO])
-                        owed[0] += bill["total"]
+                        owed[0] += s.billed(kind)
                         owed[1] += s.paid(kind)
         # Receivables (settled bills by payer) = billed - paid.
         listed = {(r["kind"], r["payer_key"]): (r["billed"], r["paid"], r["outstanding"])
@@ -254,7 +295,8 @@ def test_money_read_models_agree_with_the_aggregates_and_a_rebuild_reproduces_th
     ids = _history(container, store_id)
 
     # The receivables the history should leave: V1's customer owes the refunded 50 again
-    # (a refund re-opens the bill), the OEM 150, the insurer 50.
+    # (a payment return re-opens the bill), the OEM 150, the insurer 50; V5's credit and V6's
+    # credit (paid again after the reversal) leave nothing owed.
     wait_for_projection(container)
     with container.pool.connection() as conn:
         owed = sorted((r["kind"], r["outstanding"]) for r in receivables(conn, [store_id])["items"])
@@ -289,3 +331,42 @@ def test_the_settlement_row_version_follows_the_stream_so_if_match_works(
                             headers={**cashier, "If-Match": f'"{shown["version"]}"'})
     assert confirmed.status_code == 200, (shown["version"], confirmed.text)
     assert shown["version"] == load(container.app, Settlement, UUID(sid)).version - 1
+
+
+def test_finance_tables_made_before_refund_kinds_get_their_columns(
+        container: Container) -> None:
+    view = next(v for v in container.views if v.name == "finance")
+    suffix = "_before_kinds"
+    with container.pool.connection() as conn:
+        for statement in view.drop(suffix):
+            conn.execute(statement)
+        # the tables as they were made before credits: without the added columns
+        for table, columns in view.tables.items():
+            old = columns.replace(", kind text NOT NULL DEFAULT 'payment_return',\n"
+                                  "            red_invoice_number text", "")
+            old = old.replace("allowances numeric NOT NULL DEFAULT 0, ", "")
+            conn.execute(f"CREATE TABLE {table}{suffix} ({old})")
+        conn.execute(f"""INSERT INTO refunds{suffix} (refund_id, settlement_id, store_id,
+                         payment_id, amount, status, reason, requested_by, requested_at)
+                         VALUES ('RF-OLD', gen_random_uuid(), 'S01', 'P1', 10, 'approved',
+                         'duplicate charge', 'cash-1', now())""")
+        try:
+            def added() -> set[tuple[str, str]]:
+                return set(conn.execute(
+                    """SELECT table_name, column_name FROM information_schema.columns
+                       WHERE table_schema = current_schema() AND column_name = ANY(%s)""",
+                    (["allowances", "kind", "red_invoice_number"],)).fetchall()) & {
+                    (f"settlement_bills{suffix}", "allowances"), (f"refunds{suffix}", "kind"),
+                    (f"refunds{suffix}", "red_invoice_number")}
+            assert added() == set()
+            view.create(conn, suffix)
+            view.create(conn, suffix)  # and again on the next start
+            assert added() == {(f"settlement_bills{suffix}", "allowances"),
+                               (f"refunds{suffix}", "kind"),
+                               (f"refunds{suffix}", "red_invoice_number")}
+            # a refund stored before credits returned a payment
+            assert conn.execute(f"SELECT kind, red_invoice_number FROM refunds{suffix}"
+                                ).fetchall() == [("payment_return", None)]
+        finally:
+            for statement in view.drop(suffix):
+                conn.execute(statement)

@@ -19,6 +19,7 @@ reversal without a bill that carries payments, and a refund id used twice.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -27,13 +28,14 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.domain import CanMutateAggregate
+from eventsourcing.persistence import StoredEvent
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
-from domain.settlement import Settlement, build_bills
+from domain.settlement import Settlement, allocate, build_bills
 from domain.work_order_lines import labor_line, part_line
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
@@ -80,6 +82,8 @@ PICK = st.integers(0, 9)
 # percent of the limit, to the fen
 PLAN = st.tuples(st.integers(0, 19), st.integers(1, 100))
 BAD_AMOUNTS = ("0", "-5.00", "1.005", "abc")
+REFUND_KIND = st.sampled_from(["payment_return", "credit", "credit", "bogus"])
+RED = st.sampled_from(["RED", "RED", None, "  "])  # a red-letter invoice number, or none
 REASON = st.sampled_from(["goodwill for a loyal customer", "goodwill for a loyal customer",
                           "  price match  ", None, "", "ab"])
 MASK = st.one_of(st.just(0), st.integers(0, 31))  # bit i set: line i is left out of the draft
@@ -181,6 +185,7 @@ class LineModel:
 class BillModel:
     lines: list[LineModel]
     invoice_no: str | None = None
+    allowances: Decimal = ZERO  # credits approved on the bill
 
     def line(self, line_id: str) -> LineModel | None:
         return next((ln for ln in self.lines if ln.line_id == line_id), None)
@@ -209,7 +214,22 @@ class RefundModel:
     payment_id: str
     amount: Decimal
     requested_by: str
+    kind: str = "payment_return"
+    red: str | None = None
     status: str = "requested"
+    # a credit approved on the current bill: its revenue and VAT taken off; None once a
+    # reversal takes the bill (and the allowance) back: a payment return from then on
+    allowance: tuple[Decimal, Decimal] | None = None
+
+
+def allowance_split(bill: BillModel, amount: Decimal) -> tuple[Decimal, Decimal]:
+    """A credit spread over the bill's lines by their net and summed per VAT rate, each sum
+    without the VAT of its rate half-up to the fen; the VAT is what is left of the amount."""
+    shares = allocate(amount, {ln.line_id: ln.net for ln in bill.lines})
+    rates = {ln.rate for ln in bill.lines}
+    net = sum((half_up(sum((shares.get(ln.line_id, ZERO) for ln in bill.lines
+                            if ln.rate == rate), ZERO) / (1 + rate)) for rate in rates), ZERO)
+    return net, amount - net
 
 
 @dataclass
@@ -230,8 +250,24 @@ class Model:
         return taken - back
 
     def billed(self, bill: str) -> Decimal:
+        """The bill's total less the credits granted on it."""
         confirmed = self.status in ("confirmed", "settled")
-        return self.bills[bill].total if confirmed and bill in self.bills else ZERO
+        return self.bills[bill].total - self.bills[bill].allowances \
+            if confirmed and bill in self.bills else ZERO
+
+    def creditable(self, bill: str, but: str | None = None) -> Decimal:
+        """What a credit may still take off the bill: what it asks less credits waiting."""
+        waiting = sum((r.amount for k, r in self.refunds.items() if r.kind == "credit"
+                       and r.status == "requested" and k != but
+                       and self.payments[r.payment_id].bill == bill), ZERO)
+        return self.billed(bill) - waiting
+
+    def credit_allowed(self, payment_id: str, amount: Decimal, red: str | None,
+                       but: str | None = None) -> bool:
+        bill = self.payments[payment_id].bill
+        return (self.status == "settled" and bill in self.bills
+                and (self.bills[bill].invoice_no is None) == (red is None)
+                and amount <= self.creditable(bill, but))
 
     def outstanding(self, bill: str) -> Decimal:
         return self.billed(bill) - self.paid(bill)
@@ -254,7 +290,11 @@ class Model:
         for r in self.refunds.values():
             if r.status == "approved":
                 p = self.payments[r.payment_id]
-                add(BILL_ACCOUNT[p.bill], r.amount)
+                if r.allowance is None:  # the bill asks for it again
+                    add(BILL_ACCOUNT[p.bill], r.amount)
+                else:  # a sales allowance: revenue and output VAT less
+                    add("6003", r.allowance[0])
+                    add("2221", r.allowance[1])
                 add(METHOD_ACCOUNT[p.method], -r.amount)
         if self.settled is not None:
             lines = [ln for b in self.settled.values() for ln in b.lines]
@@ -516,16 +556,20 @@ class SettlementMachine(RuleBasedStateMachine):
     def reverse(self, by: str, reason: str | None) -> None:
         ok = (self.model.status in ("confirmed", "settled") and PEOPLE[by].role == "manager"
               and valid_reason(reason))
-        settled_entries = copy.deepcopy(self.settlement.settled_entries)
+        before = self.model.expected_balances()
         events = self.attempt(ok, self.settlement.reverse, reason, by=by)
         if events is None:
             return
         assert names(events) == ["Reversed"]
         assert self.result == events[0].number == self.model.number  # type: ignore[attr-defined]
-        reversed_ = entry_balances(events[0].entries)  # type: ignore[attr-defined]
-        assert reversed_ == {k: -v for k, v in entry_balances(settled_entries).items()}
         self.model.status, self.model.number = "open", None
         self.model.bills, self.model.settled = {}, None
+        for refund in self.model.refunds.values():  # the bill's credits: payment returns now
+            refund.allowance = None
+        # the settling entries reversed, and the allowances of the bill's credits taken back
+        after = self.model.expected_balances()
+        delta = {k: after.get(k, ZERO) - before.get(k, ZERO) for k in set(after) | set(before)}
+        assert entry_balances(events[0].entries) == {k: v for k, v in delta.items() if v}  # type: ignore[attr-defined]
 
     @precondition(lambda self: self.model.status in ("confirmed", "settled"))
     @rule(bill=PICK, blank=st.sampled_from([False, False, False, True]))
@@ -637,27 +681,58 @@ class SettlementMachine(RuleBasedStateMachine):
             assert self.model.outstanding("customer") == 0
 
     @precondition(lambda self: self.model.payments)
-    @rule(pick=PICK, plan=PLAN, reason=REASON, by=st.sampled_from(["cashier", "manager"]))
+    @rule(pick=PICK, plan=PLAN, reason=REASON, by=st.sampled_from(["cashier", "manager"]),
+          kind=REFUND_KIND, red=RED)
     def request_refund(self, pick: int, plan: tuple[int, int], reason: str | None,
-                       by: str) -> None:
+                       by: str, kind: str, red: str | None) -> None:
         open_ = sorted(k for k, p in self.model.payments.items() if p.amount > self.model.held(k))
         payment_id = self.choose(pick, open_, (*sorted(self.model.payments), "PAY-NOPE"))
         payment = self.model.payments.get(payment_id)
         left = payment.amount - self.model.held(payment_id) if payment else Decimal("10.00")
+        if kind == "credit" and payment is not None and payment.bill in self.model.bills:
+            left = min(left, max(self.model.creditable(payment.bill), CENT))
         amount = plan_amount(plan, left)
         value = as_money(amount)
         refund_id = self.next_id("RF-")
+        red_number = self.next_id("RED-") if red == "RED" else red
+        red_given = (red_number or "").strip() or None
         ok = (payment is not None and value is not None and 0 < value <= left
-              and valid_reason(reason))
+              and valid_reason(reason) and kind in ("payment_return", "credit"))
+        if ok and kind == "credit":
+            assert value is not None
+            ok = self.model.credit_allowed(payment_id, value, red_given)
+        elif kind == "payment_return":
+            ok = ok and red_given is None
         events = self.attempt(ok, self.settlement.request_refund, refund_id, payment_id, amount,
-                              reason, by=by)
+                              reason, kind, red_number, by=by)
         if events is None or value is None:
             return
         assert names(events) == ["RefundRequested"]
         asked = events[0]
-        assert (asked.refund_id, asked.payment_id, asked.amount, asked.reason) == (  # type: ignore[attr-defined]
-            refund_id, payment_id, value, (reason or "").strip())
-        self.model.refunds[refund_id] = RefundModel(payment_id, value, PEOPLE[by].user_id)
+        assert (asked.refund_id, asked.payment_id, asked.amount, asked.reason, asked.kind,  # type: ignore[attr-defined]
+                asked.red_invoice_number) == (  # type: ignore[attr-defined]
+            refund_id, payment_id, value, (reason or "").strip(), kind, red_given)
+        self.model.refunds[refund_id] = RefundModel(payment_id, value, PEOPLE[by].user_id,
+                                                    kind, red_given)
+
+    @precondition(lambda self: self.model.status == "settled" and self.model.payments)
+    @rule(pick=PICK, plan=PLAN, invoiced=st.sampled_from([True, True, True, False]),
+          approve=st.sampled_from([True, True, True, False]))
+    def goodwill_credit(self, pick: int, plan: tuple[int, int], invoiced: bool,
+                        approve: bool) -> None:
+        """The usual way to a credit: on a settled visit the cashier asks for one on a
+        payment (a red-letter invoice when the bill was invoiced), another manager decides."""
+        open_ = sorted(k for k, p in self.model.payments.items() if p.amount > self.model.held(k))
+        if not open_:
+            return
+        payment_id = open_[pick % len(open_)]
+        bill = self.model.bills.get(self.model.payments[payment_id].bill)
+        red = "RED" if (bill is not None and bill.invoice_no is not None) == invoiced else None
+        self.request_refund(pick % len(open_) if open_ else 0, plan,
+                            "goodwill: waiting time", "cashier", "credit", red)
+        waiting = sorted(k for k, r in self.model.refunds.items() if r.status == "requested")
+        if waiting:
+            self.decide_refund(len(waiting) - 1, approve, "no goodwill this time", "manager")
 
     @precondition(lambda self: self.model.refunds)
     @rule(pick=PICK, approve=st.booleans(), reason=REASON,
@@ -669,6 +744,10 @@ class SettlementMachine(RuleBasedStateMachine):
         who = PEOPLE[by]
         ok = (refund is not None and refund.status == "requested" and who.role == "manager"
               and who.user_id != refund.requested_by and (approve or valid_reason(reason)))
+        if ok and approve and refund is not None and refund.kind == "credit":
+            # the bill may have been reversed, or invoiced, since it was asked for
+            ok = self.model.credit_allowed(refund.payment_id, refund.amount, refund.red,
+                                           refund_id)
         events = self.attempt(ok, self.settlement.decide_refund, refund_id, approve, reason,
                               TODAY, by=by)
         if events is None or refund is None:
@@ -678,11 +757,22 @@ class SettlementMachine(RuleBasedStateMachine):
             refund.status = "rejected"
             return
         assert names(events) == ["RefundApproved"]
+        assert events[0].kind == refund.kind  # type: ignore[attr-defined]
         payment = self.model.payments[refund.payment_id]
+        refund.status = "approved"
+        if refund.kind == "credit":  # a sales allowance; the bill asks that much less
+            bill = self.model.bills[payment.bill]
+            net, vat = allowance_split(bill, refund.amount)
+            assert net >= 0 and vat >= 0 and net + vat == refund.amount
+            assert entry_balances([events[0].entry]) == {  # type: ignore[attr-defined]
+                k: v for k, v in {"6003": net, "2221": vat,
+                                  METHOD_ACCOUNT[payment.method]: -refund.amount}.items() if v}
+            bill.allowances += refund.amount
+            refund.allowance = (net, vat)
+            return
         assert entry_balances([events[0].entry]) == {  # type: ignore[attr-defined]
             BILL_ACCOUNT[payment.bill]: refund.amount,
             METHOD_ACCOUNT[payment.method]: -refund.amount}
-        refund.status = "approved"
 
     # -- invariants ---------------------------------------------------------------------------
 
@@ -723,20 +813,31 @@ class SettlementMachine(RuleBasedStateMachine):
         for kind in KINDS:
             assert s.paid(kind) == m.paid(kind)
             assert s.billed(kind) == m.billed(kind)
-            if m.status in ("confirmed", "settled"):
+            if m.status in ("confirmed", "settled") and kind in m.bills:
                 assert s.paid(kind) <= s.billed(kind), kind  # never more paid than billed
+                # paid − refunded (both kinds) + outstanding = the total after allowances,
+                # which is never negative; nothing is ever owed below zero
+                bill = m.bills[kind]
+                taken = sum((p.amount for p in m.payments.values() if p.bill == kind), ZERO)
+                back = sum((r.amount for r in m.refunds.values() if r.status == "approved"
+                            and m.payments[r.payment_id].bill == kind), ZERO)
+                assert taken - back + s.outstanding(kind) == bill.total - bill.allowances
+                assert s.outstanding(kind) >= 0 and bill.total - bill.allowances >= 0
+                assert s.allowances(kind) == bill.allowances
         assert set(s.payments) == set(m.payments)
         for payment_id, payment in m.payments.items():
             held = m.held(payment_id)
             assert held <= payment.amount  # refunds never exceed the payment
             assert s.refundable(payment_id) == payment.amount - held
-        assert {k: (r["payment_id"], r["amount"], r["status"], r["requested_by"])
-                for k, r in s.refunds.items()} == {
-            k: (r.payment_id, r.amount, r.status, r.requested_by) for k, r in m.refunds.items()}
+        assert {k: (r["payment_id"], r["amount"], r["status"], r["requested_by"], r["kind"],
+                    r["red_invoice_number"]) for k, r in s.refunds.items()} == {
+            k: (r.payment_id, r.amount, r.status, r.requested_by, r.kind, r.red)
+            for k, r in m.refunds.items()}
         summary = s.summary()
         assert summary["status"] == m.status
-        assert summary["bills"] == {k: {"total": str(b.total), "paid": str(m.paid(k)),
-                                        "outstanding": str(b.total - m.paid(k))}
+        assert summary["bills"] == {k: {"total": str(b.total), "allowances": str(b.allowances),
+                                        "paid": str(m.paid(k)),
+                                        "outstanding": str(b.total - b.allowances - m.paid(k))}
                                     for k, b in m.bills.items()}
 
     @invariant()
@@ -844,3 +945,34 @@ def test_a_refund_id_is_used_once() -> None:
     with pytest.raises(DomainError):
         settlement.request_refund(CASHIER, "RF-1", "P1", "10.00", "goodwill again")
     assert settlement.paid("customer") == Decimal("90.00")
+
+
+def test_refunds_stored_before_they_had_kinds_read_as_payment_returns() -> None:
+    settlement = drafted(labor_for("L1"))
+    settlement.confirm(CASHIER, "SET-S01-2026-000001")
+    settlement.take_payment(CASHIER, payment_id="P1", bill="customer", method="cash",
+                            amount="100.00", business_date=TODAY)
+    settlement.request_refund(CASHIER, "RF-1", "P1", "10.00", "duplicate charge")
+    settlement.decide_refund(PEOPLE["manager"], "RF-1", True, None, TODAY)
+    events = list(settlement.collect_events())
+    # The two refund events as version 1 stored them: no class_version, no kind, no red number.
+    old = []
+    for event in events:
+        stored = MAPPER.to_stored_event(event)
+        if isinstance(event, Settlement.RefundRequested | Settlement.RefundApproved):
+            v1 = json.loads(stored.state)
+            assert v1.pop("class_version") == 2
+            v1.pop("kind")
+            v1.pop("red_invoice_number", None)
+            stored = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                                 json.dumps(v1).encode())
+        old.append(MAPPER.to_domain_event(stored))
+    asked, approved = old[-2:]
+    assert (asked.kind, asked.red_invoice_number, approved.kind) == (  # type: ignore[attr-defined]
+        "payment_return", None, "payment_return")
+    replayed: Settlement | None = None
+    for event in old:
+        replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+    assert replayed is not None and state(replayed) == state(settlement)
+    assert replayed.refunds["RF-1"]["kind"] == "payment_return"
+    assert replayed.outstanding("customer") == Decimal("10.00")  # the bill asks for it again
