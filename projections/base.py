@@ -199,6 +199,13 @@ class ReadModel(ABC):
         it unchanged compares nothing)."""
         return ";\n".join(self.ddl(indexes=False))
 
+    def missing_tables(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """The tables that do not exist beside ones that do (as after a version that added a
+        table): `create` would make them empty beside filled ones. Empty when all or none
+        exist."""
+        live = table_shapes(conn, list(self.tables))
+        return [table for table in self.tables if table not in live] if live else []
+
     def reshaped(self, conn: psycopg.Connection[Any]) -> list[str]:
         """The live tables that are not what `tables` make now (missing among ones that exist,
         or another shape: columns, their types and NOT NULL, constraints): the view needs a

@@ -355,9 +355,10 @@ def build(settings: Settings | None = None) -> Container:
 def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: ConnectionPool,
                  views: list[ReadModel], batch_size: int) -> None:
     """The views' tables where missing; a view whose live tables this version makes otherwise
-    (`ReadModel.reshaped`: a column added, a table added) is rebuilt from event 0 and swapped
-    in before the process serves, so an older database gets the new columns and their values
-    with no step by hand. The comparison (some 0.3 s for every view) runs only for a view
+    once `create` has run (`ReadModel.reshaped`: a column added that `create` does not add
+    itself, as FinanceView's `added_columns` are; a table added) is rebuilt from event 0 and
+    swapped in before the process serves, so an older database gets the new columns and their
+    values with no step by hand. The comparison (some 0.3 s for every view) runs only for a view
     whose `definition` differs from the one recorded in `read_model_shapes` when its tables
     were last found right, or has none recorded (a database from before the record). One
     process at a time (others starting wait, then find it done)."""
@@ -367,10 +368,11 @@ def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: Connecti
                      "definition text NOT NULL, checked_at timestamptz NOT NULL DEFAULT now())")
         known = dict(conn.execute("SELECT name, definition FROM read_model_shapes").fetchall())
         changed = [view for view in views if known.get(view.name) != view.definition()]
-        reshaped = {view.name: view.reshaped(conn) for view in changed}
+        missing = {view.name: view.missing_tables(conn) for view in changed}
         with conn.transaction():
             for view in views:
                 view.create(conn)
+        reshaped = {view.name: missing[view.name] or view.reshaped(conn) for view in changed}
         for view in changed:
             if reshaped[view.name]:
                 log.warning("projection %s: its tables %s are not as this version makes "
