@@ -545,14 +545,26 @@ def test_discount_on_a_settlement_that_has_a_warranty_bill(container: Container,
 
 
 
+def one_by_one_and_batched(container: Container,
+                           tmp_path: Path) -> tuple[AnalyticsLoader, AnalyticsLoader]:
+    """Two loaders caught up to the log's head now, in large batches; from here on the first
+    reads event by event, the second in batches of 100,000. Made before a test stores its own
+    events, so the one-by-one loader reads those, not the whole session's log again."""
+    one, batched = (AnalyticsLoader(container.app, tmp_path / f"{name}.duckdb",
+                                    batch_size=100_000) for name in ("one", "batched"))
+    for loader in (one, batched):
+        loader.catch_up()
+    one.batch_size = 1
+    return one, batched
+
+
 def test_a_reversed_settlement_read_event_by_event_or_in_one_batch(container: Container,
                                                                    tmp_path: Path) -> None:
+    one, batched = one_by_one_and_batched(container, tmp_path)
     shop = Shop(container, "RV" + uuid.uuid4().hex[:6].upper())
     day = "2025-06-03"
     wo = _worked_visit(container, shop, day)
     sid = shop.settle(wo, at(day, "06:00"), [("cash", "300.00")])
-    one, batched = (AnalyticsLoader(container.app, tmp_path / f"{size}.duckdb", batch_size=size)
-                    for size in (1, 100_000))
 
     def states(loader: AnalyticsLoader) -> tuple[Any, ...]:
         loader.catch_up()
@@ -583,8 +595,10 @@ def test_a_reversed_settlement_read_event_by_event_or_in_one_batch(container: Co
         one.close()
         batched.close()
 
+
 def test_a_goodwill_credit_lowers_revenue_one_by_one_in_batches_and_rebuilt(
         container: Container, tmp_path: Path) -> None:
+    one, batched = one_by_one_and_batched(container, tmp_path)
     shop = Shop(container, "CR" + uuid.uuid4().hex[:6].upper())
     day = "2025-06-04"
     wo = _worked_visit(container, shop, day)
@@ -596,8 +610,6 @@ def test_a_goodwill_credit_lowers_revenue_one_by_one_in_batches_and_rebuilt(
                               amount="50.00", reason="goodwill: waiting time",
                               kind="credit").body["refund_id"]
     s.decide_refund(shop.r("manager", at(day, "06:40")), sid, refund, approve=True)
-    one, batched = (AnalyticsLoader(container.app, tmp_path / f"{size}.duckdb", batch_size=size)
-                    for size in (1, 100_000))
     try:
         for loader in (one, batched):
             loader.catch_up()
