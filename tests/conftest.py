@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,10 +21,10 @@ from api.auth import mint_token
 from api.main import create_app
 from servicecore.container import Container, build, migrate
 from servicecore.embedded import embedded_database_url
-from servicecore.roles import APP_ROLE, DatabaseUrls, ensure_role, with_user
+from servicecore.roles import DatabaseUrls
 from servicecore.settings import Settings
 from tests import hypothesis_profiles  # noqa: F401  (registers and loads the profiles)
-from tests.databases import scratch_database
+from tests.databases import app_role_url, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-secret-not-for-production-0123456789"
@@ -48,13 +47,7 @@ def database_url(owner_database_url: str, tmp_path_factory: pytest.TempPathFacto
     """The application's role on the session database: migrated by the owner, then every test
     runs with the rights the API and the workers have in production (servicecore/roles.py).
     A server that will not let the role in without a password falls back to one role."""
-    with psycopg.connect(owner_database_url, autocommit=True) as conn:
-        ensure_role(conn, APP_ROLE)
-    app_url = with_user(owner_database_url, APP_ROLE)
-    try:
-        psycopg.connect(app_url, connect_timeout=5).close()
-    except psycopg.OperationalError:
-        app_url = owner_database_url
+    app_url = app_role_url(owner_database_url)
     migrate(DatabaseUrls(owner=owner_database_url, app=app_url),
             settings_for(app_url, tmp_path_factory.mktemp("migrate")))
     return app_url

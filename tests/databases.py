@@ -12,6 +12,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from servicecore.roles import APP_ROLE, ensure_role, with_user
+
 
 @contextmanager
 def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
@@ -26,3 +28,17 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+def app_role_url(owner_url: str) -> str:
+    """The application's role on the owner's database (made where missing), as the API and the
+    workers connect in production; the owner's URL where the server will not let the role in
+    without a password (one role for everything)."""
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        ensure_role(conn, APP_ROLE)
+    app_url = with_user(owner_url, APP_ROLE)
+    try:
+        psycopg.connect(app_url, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return owner_url
+    return app_url

@@ -24,11 +24,12 @@ from projections.evidence import one_snapshot
 from projections.hash_chain import chain_head, verify
 from servicecore import audit_chain
 from servicecore.container import Container, build, migrate
-from servicecore.roles import APP_ROLE, DatabaseUrls, ensure_role, with_user
+from servicecore.roles import DatabaseUrls
 from servicecore.schema import ANCHORS_TABLE, EVENTS_TABLE, HASHES_TABLE, install
 from tests.conftest import settings_for
-from tests.databases import scratch_database
+from tests.databases import app_role_url, scratch_database
 from tests.integration.support import open_order, request
+from tests.integration.test_event_log_integrity import opened_with_mileage
 
 Auth = Callable[..., dict[str, str]]
 VERIFY, ANCHORS = "/audit/chain/verify", "/audit/chain/anchors"
@@ -44,13 +45,7 @@ class Scratch:
 @pytest.fixture
 def scratch(server_url: str, tmp_path: Path) -> Iterator[Scratch]:
     with scratch_database(server_url, "sc_chain_api") as owner_url:
-        with psycopg.connect(owner_url, autocommit=True) as conn:
-            ensure_role(conn, APP_ROLE)
-        app_url = with_user(owner_url, APP_ROLE)
-        try:
-            psycopg.connect(app_url, connect_timeout=5).close()
-        except psycopg.OperationalError:
-            app_url = owner_url  # a server that wants a password: one role, as conftest does
+        app_url = app_role_url(owner_url)
         migrate(DatabaseUrls(owner=owner_url, app=app_url), settings_for(app_url, tmp_path))
         system = build(settings_for(app_url, tmp_path))
         try:
@@ -66,16 +61,6 @@ def _tamper(url: str, sql: str, *params: object) -> None:
         conn.execute(f"ALTER TABLE {EVENTS_TABLE} DISABLE TRIGGER USER")
         conn.execute(sql, params)
         conn.execute(f"ALTER TABLE {EVENTS_TABLE} ENABLE TRIGGER USER")
-
-
-def _opened_with_mileage(url: str, mileage: int) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            f"SELECT notification_id FROM {EVENTS_TABLE} WHERE topic LIKE %s "
-            "AND position(%s in convert_from(state, 'UTF8')) > 0",
-            ("%WorkOrder.Opened", f'"mileage":{mileage}')).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def _open(system: Container, mileage: int) -> None:
@@ -115,7 +100,7 @@ def test_a_clean_chain_verifies_and_a_changed_event_is_named(scratch: Scratch,
     assert clean["next_from"] is None
 
     # The owner turns 28720 km into 8720 km behind the application's back.
-    target = _opened_with_mileage(scratch.owner_url, 28720)
+    target = opened_with_mileage(scratch.owner_url, 28720)
     _tamper(scratch.owner_url,
             f"UPDATE {EVENTS_TABLE} SET state = convert_to(replace(convert_from(state, "
             "'UTF8'), '\"mileage\":28720', '\"mileage\":8720'), 'UTF8') "
@@ -178,7 +163,7 @@ def test_an_anchor_posted_is_listed_and_a_relinked_chain_differs_from_it(
 
     # A careful tamperer changes the first event and recomputes every later link: the links
     # agree with the events again, but not with the heads recorded before.
-    target = _opened_with_mileage(scratch.owner_url, 28720)
+    target = opened_with_mileage(scratch.owner_url, 28720)
     _tamper(scratch.owner_url,
             f"UPDATE {EVENTS_TABLE} SET state = convert_to(replace(convert_from(state, "
             "'UTF8'), '28720', '8720'), 'UTF8') WHERE notification_id = %s", target)

@@ -44,7 +44,8 @@ def _verify(url: str, *args: str, capsys: pytest.CaptureFixture[str],
     return code, json.loads(out)
 
 
-def _mileage_event(url: str, mileage: int) -> int:
+def opened_with_mileage(url: str, mileage: int) -> int:
+    """The notification id of the `WorkOrder.Opened` event stored with that mileage."""
     with psycopg.connect(url) as conn:
         row = conn.execute(
             f"SELECT notification_id FROM {EVENTS_TABLE} WHERE topic LIKE %s "
@@ -99,13 +100,13 @@ def test_a_changed_mileage_is_found_at_its_notification_id(
     for _ in range(2):
         open_order(system.work_orders, "S01")
     assert _verify(url, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
-    target = _mileage_event(url, 28720)
+    target = opened_with_mileage(url, 28720)
 
     # The owner disables the trigger, turns 28720 km into 8720 km and enables it again.
     _tamper(url, f"UPDATE {EVENTS_TABLE} SET state = convert_to(replace(convert_from(state, "
                  f"'UTF8'), '\"mileage\":28720', '\"mileage\":8720'), 'UTF8') "
                  "WHERE notification_id = %s", target)
-    assert _mileage_event(url, 8720) == target
+    assert opened_with_mileage(url, 8720) == target
 
     code, answer = _verify(url, capsys=capsys, monkeypatch=monkeypatch)
     assert code == 1
@@ -124,7 +125,7 @@ def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
     monkeypatch.setenv("DATABASE_URL", url)
     assert cli.main(["audit", "anchor", "--note", "day-end S01"]) == 0
     kept = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["anchor"]
-    target = _mileage_event(url, 28720)
+    target = opened_with_mileage(url, 28720)
 
     # A careful tamperer changes the event, recomputes every later link and drops the
     # stored anchors: the chain is consistent again, but no longer the one printed that day.
