@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
-from tests.e2e.test_money_api import ready_for_settlement
+from tests.e2e.test_money_api import confirmed_settlement, ready_for_settlement
 from tests.e2e.test_parts_api import get, head, new_part, on_roster, post, ready_visit
 
 Auth = Callable[..., dict[str, str]]
@@ -119,9 +119,7 @@ def test_payments_receivables_ledger_and_history_are_pages(client: TestClient, a
                                                            store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     finance = auth("finance", "fin-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True)
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    post(client, f"/settlements/{sid}/confirmation", cashier)
+    wo_id, sid = confirmed_settlement(client, auth, store_id, warranty_labor=True)
     post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
                                         "amount": "300.00"}, 201)
     paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "alipay",
@@ -322,9 +320,7 @@ def test_a_refund_answers_its_status_as_its_decision_does(client: TestClient, au
     """Asked by the cashier, the refund waits for a manager: the answer says so."""
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id)
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    post(client, f"/settlements/{sid}/confirmation", cashier)
+    wo_id, _ = confirmed_settlement(client, auth, store_id)
     paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
                                                "amount": "500.00", "provider_ref": "POS-1"}, 201)
     asked = post(client, "/refunds", cashier, {

@@ -62,6 +62,17 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
     return wo, opened["id"]
 
 
+
+def confirmed_settlement(client: TestClient, auth: Auth, store_id: str,
+                         warranty_labor: bool = False) -> tuple[str, str]:
+    """A visit ready for settlement (`ready_for_settlement`), its settlement drafted and
+    confirmed by the store's cashier. Returns (work-order id, settlement id)."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    return wo_id, sid
+
 def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClient, auth: Auth,
                                                                 store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
@@ -141,9 +152,7 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
 def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id)
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    post(client, f"/settlements/{sid}/confirmation", cashier)
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
     ref = "ALI-" + uuid.uuid4().hex[:8]
     paying = client.post("/payments", headers=cashier, json={
         "work_order_id": wo_id, "method": "cash", "amount": "300.00", "tendered": "500.00"})
@@ -213,9 +222,7 @@ def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
     payment, but not for a refund asked for before the close, nor for closing the day again."""
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id)
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    post(client, f"/settlements/{sid}/confirmation", cashier)
+    wo_id, _ = confirmed_settlement(client, auth, store_id)
     paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
                                                "amount": "100.00", "provider_ref": "POS-7"}, 201)
     asked = post(client, "/refunds", cashier, {"work_order_id": wo_id, "amount": "10.00",
@@ -357,9 +364,7 @@ def test_a_goodwill_credit_after_settlement_leaves_nothing_owed(
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
     finance_user = auth("finance", "fin-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id)
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    post(client, f"/settlements/{sid}/confirmation", cashier)
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
     # The customer pays the 900.00 in cash; the visit is settled.
     cash = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
                                                "amount": "900.00"}, 201)
@@ -411,9 +416,7 @@ def test_a_credit_is_refused_before_settlement_and_without_its_red_letter_invoic
         client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id)
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    post(client, f"/settlements/{sid}/confirmation", cashier)
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
     part = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
                                                "amount": "400.00", "provider_ref": "POS-1"}, 201)
     credit = {"work_order_id": wo_id, "payment_id": part["payment_id"], "amount": "50.00",
