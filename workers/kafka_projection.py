@@ -22,7 +22,9 @@ A broker that is gone does not make `poll()` fail: it returns empty batches for 
 consumer has no connected group coordinator nothing is applied (records polled meanwhile are
 put back); after `unreachable_seconds` of that the loop reports trouble (`/health` 503), which
 clears at the first poll with the coordinator back. Then the assigned partitions are checked as
-on an assignment.
+on an assignment. A member handed other partitions than it assigned itself as the group's
+leader (tansu: none, for a member that joins again after its topic was made) starts a new
+consumer (`workers.kafka_resume.LeadingAssignor`; `reassigned` in the metrics).
 
 Repeats are harmless anyway: a row keeps the stream version it reflects; an event with
 version <= stored is a repeat (the relay re-sends after a failure, an offset was reset, a
@@ -45,7 +47,7 @@ from psycopg_pool import ConnectionPool
 
 from workers import kafka_resume as resume
 from workers.health import RateMeter, Sample, Trouble
-from workers.kafka_resume import Stored, coordinator_reachable, identity, inspect
+from workers.kafka_resume import LeadingAssignor, Stored, coordinator_reachable, identity, inspect
 from workers.relay_consumer import decode
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class KafkaProjectionStats:
     rebalances: int = 0
     failures: int = 0
     replaced: int = 0  # partitions whose log was replaced: read again from the beginning
+    reassigned: int = 0  # handed other partitions than the leader assigned: a new consumer
 
 
 @dataclass
@@ -132,6 +135,7 @@ class KafkaProjection:
         self._lost_since: float | None = None  # the same as time.time(), for /health
         self._unchecked = False  # the coordinator was lost since the partitions were checked
         self._check_failed: BaseException | None = None  # in the rebalance listener
+        self._assignor = LeadingAssignor()
 
     # -- PostgreSQL -------------------------------------------------------------------------
 
@@ -250,6 +254,7 @@ class KafkaProjection:
             "reconnect_backoff_max_ms": 2_000, "metadata_max_age_ms": c.metadata_max_age_ms,
             # the relay creates its topics with its partition count, never the broker's default
             "allow_auto_create_topics": False,
+            "partition_assignment_strategy": (self._assignor,),
         }
         return self._make_consumer(options)
 
@@ -277,17 +282,24 @@ class KafkaProjection:
         class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             def on_partitions_revoked(self, revoked: Any) -> None:
                 # every batch is committed (with its offsets) before the next poll: nothing to do
+                projection._assignor.forget()
                 for tp in revoked:
                     projection.assigned.discard((tp.topic, tp.partition))
 
             def on_partitions_assigned(self, assigned: Any) -> None:
                 projection.stats.rebalances += 1
+                differs = projection._assignor.differs(projection._consumer, assigned)
+                if differs is not None:
+                    projection.stats.reassigned += 1
+                    projection._check_failed = differs  # poll_once raises it: a new consumer
+                    return
                 try:
                     projection.seek_stored(assigned)
                 except Exception as exc:  # noqa: BLE001 - kafka-python would only log it
                     projection._check_failed = exc  # poll_once raises it: a new consumer
 
         self.ensure_tables()
+        self._assignor.forget()
         self._consumer = self._new_consumer()
         self._consumer.subscribe(topics=[self.config.topic], listener=Listener())
 
@@ -480,6 +492,9 @@ class KafkaProjection:
             Sample("servicecore_kafka_projection_replaced_total", float(s.replaced), w,
                    kind="counter", help="partitions whose log on the broker was not the one "
                    "their stored offset belongs to, read again from the beginning"),
+            Sample("servicecore_kafka_projection_reassigned_total", float(s.reassigned), w,
+                   kind="counter", help="assignments the broker handed out otherwise than "
+                   "this member made them as the group's leader: a new consumer joined"),
             Sample("servicecore_kafka_projection_coordinator_reachable",
                    0.0 if self._lost_at is not None else 1.0, w,
                    help="0 while the consumer has no connected group coordinator"),
@@ -492,6 +507,7 @@ class KafkaProjection:
                 "partitions": sorted(p for _, p in self.assigned), "lag": self.lag,
                 "applied": self.stats.applied, "repeats": self.stats.repeats,
                 "early": self.stats.early, "replaced": self.stats.replaced,
+                "reassigned": self.stats.reassigned,
                 "coordinator_lost_since": None if self._lost_since is None else time.strftime(
                     "%Y-%m-%dT%H:%M:%S%z", time.localtime(self._lost_since)),
                 "at": time.time(),

@@ -1,6 +1,7 @@
 """Where a Kafka projection goes on with a partition: at its stored next offset, or from the
-beginning when the broker's log is no longer the one that offset was stored for; and whether
-the consumer still reaches its group coordinator. The stored offsets (`kafka_offsets`) are
+beginning when the broker's log is no longer the one that offset was stored for; whether the
+consumer still reaches its group coordinator; and whether the assignment the broker handed back
+is the one the group's leader made. The stored offsets (`kafka_offsets`) are
 made, read and written here; the projection writes them in the transaction of its rows.
 
 A broker can come back with another log under the same topic and partition: memory storage
@@ -20,6 +21,13 @@ A replaced log is read from its beginning: the board skips the stream versions i
 holds, so reading again is harmless. The end offset alone decides nothing but "empty": tansu
 reports one past the first offset of the last batch, below the true end (see
 `workers.relay_offsets`).
+
+The group's leader (a member) computes every member's partitions and the broker hands them out.
+A broker can hand a member something else: tansu (0.6) answers a member that joins again with
+its member id with the assignment of the group's first generation, made while the topic did not
+exist yet (a projection started before the relay made its topics, or a broker restarted empty):
+none, for ever. `LeadingAssignor` remembers what this member gave itself when it led; a member
+handed less than that starts a new consumer (a new member id), which the broker assigns afresh.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from workers.relay_broker import broker_answers
 
@@ -209,3 +218,44 @@ def coordinator_reachable(consumer: Any, bootstrap_servers: str) -> bool:
         except Exception:  # a private API: fall back below
             log.debug("asking kafka-python about the coordinator failed", exc_info=True)
     return broker_answers(bootstrap_servers)
+
+
+class AssignmentDiffers(Exception):
+    """The broker handed this member other partitions than the group's leader (this member)
+    assigned it: a new consumer joins with a new member id."""
+
+
+class LeadingAssignor(RangePartitionAssignor):  # type: ignore[misc]
+    """Kafka's range assignor (the default), remembering what it assigned each member in the
+    last assignment this member computed as the group's leader. One instance per consumer."""
+
+    def __init__(self) -> None:
+        self.given: dict[str, set[tuple[str, int]]] | None = None
+
+    def forget(self) -> None:
+        """Before a (re)join: the next assignment may be another member's to make."""
+        self.given = None
+
+    def assign(self, cluster: Any, group_subscriptions: Any) -> Any:
+        assignments = super().assign(cluster, group_subscriptions)
+        self.given = {member: {(tp.topic, tp.partition) for tp in assignment.partitions()}
+                      for member, assignment in assignments.items()}
+        return assignments
+
+    def differs(self, consumer: Any, received: Iterable[Any]) -> AssignmentDiffers | None:
+        """When this member led the join that just completed: does what the broker handed it
+        differ from what it assigned itself?"""
+        coordinator = getattr(consumer, "_coordinator", None)
+        member = getattr(getattr(coordinator, "_generation", None), "member_id", None)
+        if self.given is None or member is None or member not in self.given:
+            return None
+        got = {(tp.topic, tp.partition) for tp in received}
+        if got == self.given[member]:
+            return None
+        return AssignmentDiffers(
+            f"the broker handed member {member} {_partitions(got)}, not the "
+            f"{_partitions(self.given[member])} it assigned itself as the group's leader")
+
+
+def _partitions(tps: set[tuple[str, int]]) -> str:
+    return ", ".join(f"{t}[{p}]" for t, p in sorted(tps)) or "no partitions"

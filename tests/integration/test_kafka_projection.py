@@ -370,11 +370,13 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
     b.kill()
 
 
-def own_relay(system: Container, broker: Broker, tag: str) -> KafkaRelay:
+def own_relay(system: Container, broker: Broker, tag: str,
+              make_topics: bool = True) -> KafkaRelay:
     r = KafkaRelay(system.app, system.pool, RelayConfig(
         broker.bootstrap, topic_prefix=f"{tag}.", partitions=PARTITIONS, linger_ms=5,
         position_name=f"relay-{tag}", delivery_timeout_ms=5000, max_backoff_seconds=1.0))
-    r.ensure_topics()
+    if make_topics:
+        r.ensure_topics()
     return r
 
 
@@ -466,8 +468,8 @@ def test_after_the_broker_comes_back_empty_every_new_event_is_applied_once(
         # every event again (once), then the new ones, for new and existing work orders: the
         # new log is shorter than the stored offsets, so they would be skipped.
         own_broker.restart()
-        # the topics first (tansu 0.6 hands a member that rejoins with its id the assignment
-        # of the group's first generation after the restart: none, made while they were gone)
+        # (a member that joins again before the relay made the topics again is handed no
+        # partitions by tansu; it starts a new consumer: see the test below)
         relay.ensure_topics()
         if not resent:
             # a relay that does not know what the broker acknowledged goes on from its
@@ -487,6 +489,35 @@ def test_after_the_broker_comes_back_empty_every_new_event_is_applied_once(
     # the partitions were read again from their beginning; nothing was applied twice
     assert member.projection.stats.replaced >= 1
     assert all(a == v for a, v in applications(system, table).values())
+
+
+# -- (f) the broker hands out another assignment than the leader made -------------------------
+
+def test_a_member_started_before_its_topic_exists_takes_the_partitions_once_it_is_made(
+        system: Container, broker: Broker) -> None:
+    """tansu hands a member that joins again with its member id the assignment of the group's
+    first generation: none, made while the topic did not exist. The member, leading the group,
+    sees that it was handed less than it assigned itself and joins again as a new member."""
+    relay = own_relay(system, broker, f"l{uuid.uuid4().hex[:8]}", make_topics=False)
+    group, table = names("l")
+    member = Running(system, relay, broker, group, table, "kp-l1", metadata_max_age_ms=1000)
+    try:
+        wait_until(lambda: member.projection.stats.rebalances >= 1, 40,
+                   "the member to join its group (no topic yet: no partitions)")
+        assert member.partitions == set()
+        history(system, "KL1", 5)
+        relay.ensure_topics()
+        publish(system, relay)
+        wait_until(lambda: member.partitions == set(range(PARTITIONS)), 60,
+                   "the member to hold every partition of the topic made after it joined")
+        expected = expected_board(system)
+        mine = {k: v for k, v in expected.items() if v[1] == "KL1"}
+        wait_until(lambda: {k: v for k, v in board(system, table).items()
+                            if v[1] == "KL1"} == mine, 40, "the board to hold the new orders")
+        assert member.projection.stats.reassigned >= 1
+        assert all(a == v for a, v in applications(system, table).values())
+    finally:
+        member.halt()
 
 
 def test_offsets_stored_before_events_were_kept_migrate_and_then_keep_the_last_event(
