@@ -168,6 +168,24 @@ def test_a_refund_takes_back_the_points_earned_on_it_and_never_below_zero() -> N
     assert topics.count("Customer.PaymentRefunded") == 3
 
 
+def test_a_refund_of_a_visit_whose_points_lapsed_takes_from_the_live_lots() -> None:
+    app = ServiceCore()
+    cid = customer(app)
+    customers = Customers(app)
+    customers.earn_points(request("cashier"), cid, "500.00", "WO-1")  # 50, lapse in 24 months
+    later = T0 + timedelta(days=700)
+    customers.earn_points(request("cashier", at=later), cid, "200.00", "WO-2")  # 20
+    much_later = (T0 + timedelta(days=740)).astimezone(SHANGHAI).date()  # WO-1 has lapsed
+    assert stored(app, cid).points_balance(much_later) == 20
+    # all of WO-1 back: its 50 are due, none live in its lot: WO-2's 20, then a shortfall
+    assert refund(app, cid, "WO-1", "500.00", "RF-1", much_later) == {"points": 20,
+                                                                       "shortfall": 30}
+    assert stored(app, cid).points_balance(much_later) == 0
+    # later earnings are not held back for the shortfall
+    customers.earn_points(request("cashier", at=later), cid, "100.00", "WO-3")
+    assert stored(app, cid).points_balance(much_later) == 10
+
+
 @settings(max_examples=60)
 @given(st.lists(st.one_of(
     st.tuples(st.just("earn"), st.integers(1, 3000)),
