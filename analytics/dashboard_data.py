@@ -74,16 +74,6 @@ def trend(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters,
     return [(bucket, found.get(bucket, 0.0)) for bucket in period.buckets()]
 
 
-def technician_names(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Names the events gave technicians (their profile); others are shown by user id."""
-    if not conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = "
-                        "'dim_technician' AND column_name = 'name'").fetchall():
-        return {}  # a snapshot published before names were loaded
-    rows = conn.execute("SELECT technician_id, name FROM dim_technician "
-                        "WHERE name IS NOT NULL").fetchall()
-    return {str(tech): str(name) for tech, name in rows}
-
-
 def stores(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [str(s) for (s,) in conn.execute("SELECT store_id FROM dim_store ORDER BY 1")
             .fetchall()]
@@ -105,8 +95,7 @@ def collect(conn: duckdb.DuckDBPyConnection, filters: Filters, period: Period) -
     before = replace(filters, date_from=period.previous().first,
                      date_to=period.previous().last)
     current, previous = figures(conn, now), figures(conn, before)
-    names = technician_names(conn)
-    efficiency = [(names.get(r["technician_id"], r["technician_id"]), float(r["efficiency"]))
+    efficiency = [(r["technician_name"] or r["technician_id"], float(r["efficiency"]))
                   for r in run(conn, "technician_efficiency", now)["rows"]
                   if r["efficiency"] is not None]
     rates = {r["pay_type"]: r["effective_rate"]

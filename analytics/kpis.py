@@ -72,6 +72,11 @@ class Kpi:
     build: Callable[[Filters], tuple[str, list[Any]]]
 
 
+# Rows per technician carry the current name beside the user id (the key): the name of their
+# latest profile, so a renamed technician's past hours show under the new name.
+NAMED = "LEFT JOIN dim_technician d USING (technician_id)"
+
+
 def _efficiency(f: Filters) -> tuple[str, list[Any]]:
     sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician").eq(
         "l.pay_type", "pay_type")
@@ -86,10 +91,12 @@ def _efficiency(f: Filters) -> tuple[str, list[Any]]:
             SELECT p.technician_id, sum(p.hours) AS hours_clocked
             FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
             WHERE {clocked.sql()} GROUP BY 1)
-        SELECT technician_id, coalesce(hours_sold, 0) AS hours_sold,
+        SELECT technician_id, d.name AS technician_name,
+               coalesce(hours_sold, 0) AS hours_sold,
                coalesce(hours_clocked, 0) AS hours_clocked,
                round(hours_sold / nullif(hours_clocked, 0), 4) AS efficiency
-        FROM sold FULL JOIN clocked USING (technician_id) ORDER BY technician_id""", \
+        FROM sold FULL JOIN clocked USING (technician_id) {NAMED}
+        ORDER BY technician_id""", \
         sold.params + clocked.params
 
 
@@ -116,11 +123,13 @@ def _productivity(f: Filters) -> tuple[str, list[Any]]:
             FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
             WHERE l.status = 'approved' AND l.completed_at IS NOT NULL AND {sold.sql()}
             GROUP BY 1)
-        SELECT technician_id, coalesce(hours_available, 0) AS hours_available,
+        SELECT technician_id, d.name AS technician_name,
+               coalesce(hours_available, 0) AS hours_available,
                coalesce(hours_clocked, 0) AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
                round(hours_clocked / nullif(hours_available, 0), 4) AS productivity,
                round(hours_sold / nullif(hours_available, 0), 4) AS proficiency
         FROM available FULL JOIN clocked USING (technician_id) FULL JOIN sold USING (technician_id)
+        {NAMED}
         WHERE technician_id IS NOT NULL ORDER BY technician_id""", \
         avail_params + clocked_params + sold.params
 
@@ -343,12 +352,13 @@ def _churn(f: Filters) -> tuple[str, list[Any]]:
 
 CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     Kpi("technician_efficiency", "Technician efficiency",
-        "flat-rate hours sold on completed jobs ÷ hours clocked on jobs (may exceed 100%)",
+        "flat-rate hours sold on completed jobs ÷ hours clocked on jobs (may exceed 100%); "
+        "per technician: user id and current name",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
         _efficiency),
     Kpi("productivity", "Productivity and proficiency",
         "productivity = hours clocked ÷ hours available (attendance); "
-        "proficiency = hours sold ÷ hours available",
+        "proficiency = hours sold ÷ hours available; per technician: user id and current name",
         ("date_from", "date_to", "store_id", "technician"), _productivity),
     Kpi("effective_labor_rate", "Effective labor rate per pay type",
         "labor sales after settlement discounts, without VAT ÷ labor hours sold, on settled "

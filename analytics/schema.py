@@ -275,7 +275,9 @@ TABLES: tuple[Table, ...] = (
           "named in a profile", (
               TECHNICIAN,
               store("technician"),
-              ("name", V, "the technician's name from their profile; empty until one is given"),
+              ("name", V, ("the technician's current name, from their latest profile (a "
+                          "rename replaces it: KPI rows show it beside the user id, the key); "
+                          "empty until one is given")),
           ), ("technician_id",)),
     Table("dim_stock_item", "one row per part held in a store's stock", (
               ("stock_item_id", V, "the stock item's stream (UUID)"),

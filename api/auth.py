@@ -89,6 +89,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.sanbao": frozenset({"auditor", "manager"}),
     "progress.share": DESK,
     "progress.read": DESK | {"auditor"},
+    "progress.history": frozenset({"auditor", "manager"}),
     # The customer behind a progress link, and only on that link's page: never a token's role.
     "progress.decide": frozenset({CUSTOMER_ROLE}),
 }

@@ -28,6 +28,7 @@ from api.routes import (
     health,
     parts,
     progress,
+    progress_history,
     purchase_orders,
     reminders,
     settlements,
@@ -114,4 +115,5 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(audit_exports.router)
     app.include_router(progress.links_router)
     app.include_router(progress.router)
+    app.include_router(progress_history.router)
     return app

@@ -79,6 +79,20 @@ class Customer(Aggregate):
         as_of: str
         lots: list[dict[str, Any]]
 
+    class PaymentRefunded(Event):
+        """Money of a settled visit went back to the customer (a payment return or a credit):
+        their spend drops by `amount`; `points` earned on it were taken back from `lots`, and
+        `shortfall` more could not be (already redeemed or lapsed: the balance stays >= 0)."""
+
+        refund_id: str
+        work_order_id: UUID
+        reference: str
+        amount: Decimal
+        kind: str
+        points: int
+        shortfall: int
+        lots: list[dict[str, Any]]
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -190,7 +204,8 @@ class Customer(Aggregate):
     def _points_earned(self, audit: Audit, paid_amount: Decimal, rate: Decimal, points: int,
                        reference: str, expires_on: str) -> None:
         self.lots.append({"reference": reference, "points": points, "remaining": points,
-                          "earned_at": audit.at.isoformat(), "expires_on": expires_on})
+                          "earned_at": audit.at.isoformat(), "expires_on": expires_on,
+                          "paid": paid_amount, "rate": rate})
 
     def expire_points(self, audit: Audit, today: date) -> int:
         takes = loyalty.expired_takes(self.lots, today)
@@ -225,6 +240,28 @@ class Customer(Aggregate):
                          lots: list[dict[str, Any]]) -> None:
         self._take(lots)
         self.redemptions[reference] = {"points": points, "value": value}
+
+    def refunded(self, audit: Audit, rules: loyalty.LoyaltyRules, refund_id: str,
+                 work_order_id: UUID, reference: str, amount: Decimal, kind: str,
+                 today: date) -> dict[str, int]:
+        """A refund approved on the visit `reference` paid: the points earned on that money go
+        back (`loyalty.take_back`); what the balance cannot give is the shortfall."""
+        require(amount > 0, InvalidInput("a refund must be positive"))
+        due, takes = loyalty.take_back(self.lots, reference, amount, today, rules)
+        points = sum(int(take["points"]) for take in takes)
+        self._payment_refunded(audit, refund_id, work_order_id, reference, amount, kind,
+                               points, due - points, takes)
+        return {"points": points, "shortfall": due - points}
+
+    @event(PaymentRefunded)
+    def _payment_refunded(self, audit: Audit, refund_id: str, work_order_id: UUID,
+                          reference: str, amount: Decimal, kind: str, points: int,
+                          shortfall: int, lots: list[dict[str, Any]]) -> None:
+        self._take(lots)
+        lot = self.earned(reference)
+        if lot is not None:
+            lot["refunded"] = Decimal(str(lot.get("refunded", 0))) + amount
+            lot["taken_back"] = int(lot.get("taken_back", 0)) + points + shortfall
 
     def _take(self, takes: list[dict[str, Any]]) -> None:
         for take in takes:

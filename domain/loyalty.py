@@ -1,7 +1,11 @@
-"""Loyalty points: earned on paid customer amounts, spent first-in first-out, expiring.
+"""Loyalty points: earned on paid customer amounts, spent first-in first-out, expiring, and
+taken back when the money they were earned on is refunded.
 
 Points are whole numbers: paid CNY × rate, rounded down. Each earning is a lot with its own
-expiry day; a redemption takes the oldest lots that have not expired.
+expiry day; a redemption takes the oldest lots that have not expired. A refund of a settled
+visit takes back what its earning gave beyond what the amount still paid earns; what the live
+balance can no longer give (redeemed or lapsed) is a shortfall, recorded and not owed: the
+balance never goes below zero.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ class LoyaltyRules:
     point_value: Decimal = Decimal("0.10")  # CNY a point is worth when redeemed
 
     def points_for(self, paid: Decimal) -> int:
-        return int((paid * self.rate).to_integral_value(rounding=ROUND_FLOOR))
+        return points_at(paid, self.rate)
 
     def expires_on(self, earned_on: date) -> date:
         return add_months(earned_on, self.expiry_months)
 
     def value_of(self, points: int) -> Decimal:
         return (self.point_value * points).quantize(CENT)
+
+
+def points_at(paid: Decimal, rate: Decimal) -> int:
+    return int((paid * rate).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def live(lot: Mapping[str, Any], today: date) -> bool:
@@ -59,3 +67,32 @@ def fifo_takes(lots: Iterable[Mapping[str, Any]], points: int,
             takes.append({"reference": lot["reference"], "points": take})
             left -= take
     return takes
+
+
+def take_back(lots: list[dict[str, Any]], reference: str, refunded: Decimal, today: date,
+              rules: LoyaltyRules) -> tuple[int, list[dict[str, Any]]]:
+    """The points a refund of `refunded` on the earning `reference` takes back, and the lots
+    they come from: (points due, takes); the takes may give less than is due (the shortfall).
+
+    Due is what the earning gave less what its paid amount, net of every refund of it, earns
+    at the earning's rate (rounded down as then), less what earlier refunds took back or fell
+    short of: refunds in parts take back what one refund of their sum would. They come from
+    the earning's own lot while it is live, then from the other live lots, oldest first.
+    """
+    lot = next((lot for lot in lots if lot["reference"] == reference), None)
+    if lot is None:
+        return 0, []
+    rate = Decimal(str(lot.get("rate", rules.rate)))
+    paid = Decimal(str(lot["paid"])) if "paid" in lot else Decimal(int(lot["points"])) / rate
+    left = paid - Decimal(str(lot.get("refunded", 0))) - refunded
+    due = max(0, int(lot["points"]) - int(lot.get("taken_back", 0))
+              - points_at(max(left, Decimal(0)), rate))
+    own = [lot] if live(lot, today) else []
+    takes, wanted = [], due
+    for source in [*own, *(other for other in lots if other is not lot and live(other, today))]:
+        if wanted == 0:
+            break
+        take = min(wanted, int(source["remaining"]))
+        takes.append({"reference": source["reference"], "points": take})
+        wanted -= take
+    return due, takes

@@ -91,6 +91,20 @@ class Settlements:
             return
         earn_in(session, rules, self.zone, settlement.customer_id, paid, reference)
 
+    def _refund_to_customer(self, session: Session, settlement: Settlement,
+                            refund: dict[str, Any]) -> None:
+        """Money of a settled visit's customer bill going back (either kind) lowers the
+        customer's spend and takes back the points earned on it, in the approving save.
+        Before settlement nothing was earned or counted as spend: the visit settles on what is
+        paid net of refunds."""
+        customer = session.find(Customer, settlement.customer_id)
+        if customer is None or settlement.status != "settled" or refund["bill"] != "customer":
+            return
+        customer.refunded(session.audit(customer.store_id), self.policy.loyalty or LoyaltyRules(),
+                          refund["refund_id"], settlement.work_order_id,
+                          settlement.work_order_number, refund["amount"], refund["kind"],
+                          self.today(session.request))
+
     def _business_date(self, request: Request, given: str | None) -> str:
         today = self.today(request)
         if given is None:
@@ -282,6 +296,7 @@ class Settlements:
                     session.add(cashier_day)
                 cashier_day.money_out(audit, settlement.id, refund_id, payment["method"],
                                       refund["amount"])
+                self._refund_to_customer(session, settlement, refund)
             return {"refund_id": refund_id, "refund_status": "approved" if approve
                     else "rejected"}
 

@@ -74,7 +74,8 @@ def derived_tags(conn: psycopg.Connection[Any], customers: list[dict[str, Any]],
     stats = {r["customer_id"]: r for r in _rows(conn, """
         SELECT customer_id, count(*) FILTER (WHERE opened_at >= %s AND status <> 'cancelled')
                    AS visits_12m,
-               coalesce(sum(customer_total) FILTER (WHERE settled_at >= %s), 0) AS spend_12m
+               coalesce(sum(customer_total - refunded) FILTER (WHERE settled_at >= %s), 0)
+                   AS spend_12m
         FROM visits WHERE customer_id = ANY(%s) GROUP BY customer_id""", (since, since, ids))}
     fleets = {r["owner_id"]: r["n"] for r in _rows(conn, """
         SELECT owner_id, count(*) AS n FROM vehicles WHERE owner_id = ANY(%s)
@@ -144,15 +145,17 @@ def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Seque
     derived_tags(conn, [c], rules, today)
     _points(c, today)
     c["points"]["history"] = _rows(conn, """SELECT at, kind, points, reference, amount,
-        expires_on, by_user FROM customer_points WHERE customer_id = %s
+        expires_on, by_user, shortfall FROM customer_points WHERE customer_id = %s
         ORDER BY notification_id DESC LIMIT 50""", (customer_id,))
     visits = _rows(conn, """SELECT work_order_id, number, store_id, vehicle_id, kind, status,
-        opened_at, mileage, complaints, customer_total, settled_at, delivered_at
+        opened_at, mileage, complaints, customer_total, refunded, settled_at, delivered_at
         FROM visits WHERE customer_id = %s ORDER BY opened_at DESC""", (customer_id,))
     c["visits"] = {"count": len(visits), "last_at": visits[0]["opened_at"] if visits else None,
                    "items": visits[:50]}
-    c["spend"] = {"total": str(sum((v["customer_total"] or Decimal(0) for v in visits),
-                                   Decimal("0.00"))), "last_12_months": c.pop("spend_12m")}
+    # a visit's spend is its settled customer bill less the money given back on it
+    c["spend"] = {"total": str(sum((v["customer_total"] - v["refunded"] for v in visits
+                                    if v["customer_total"] is not None), Decimal("0.00"))),
+                  "last_12_months": c.pop("spend_12m")}
     c["open_work_orders"] = [v for v in visits if v["status"] not in CLOSED]
     c["vehicles"] = _rows(conn, """
         SELECT v.id, v.vin, v.plate, v.brand, v.model, v.year, v.sale_date,

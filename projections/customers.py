@@ -46,7 +46,8 @@ class CustomersView(VehicleFiles, ReadModel):
         "customer_points": """
             customer_id uuid NOT NULL, notification_id bigint NOT NULL, at timestamptz NOT NULL,
             kind text NOT NULL, points integer NOT NULL, reference text, amount numeric,
-            expires_on date, by_user text NOT NULL, PRIMARY KEY (customer_id, notification_id)""",
+            expires_on date, by_user text NOT NULL, shortfall integer,
+            PRIMARY KEY (customer_id, notification_id)""",
         "customer_complaints": """
             id uuid PRIMARY KEY, customer_id uuid NOT NULL, store_id text NOT NULL,
             work_order_id uuid, work_order_number text, description text NOT NULL,
@@ -66,7 +67,8 @@ class CustomersView(VehicleFiles, ReadModel):
             customer_id uuid NOT NULL, vehicle_id uuid NOT NULL, kind text NOT NULL,
             status text NOT NULL, opened_at timestamptz NOT NULL, mileage integer NOT NULL,
             complaints text[] NOT NULL, appointment_id text, serviced_on date,
-            customer_total numeric, settled_at timestamptz, delivered_at timestamptz""",
+            customer_total numeric, settled_at timestamptz, delivered_at timestamptz,
+            refunded numeric NOT NULL DEFAULT 0""",
         "service_plans": """
             id uuid PRIMARY KEY, brand_key text NOT NULL, model_key text NOT NULL,
             brand text NOT NULL, model text NOT NULL, months integer NOT NULL,
@@ -155,6 +157,8 @@ class CustomersView(VehicleFiles, ReadModel):
         cid = e.originator_id
         if isinstance(e, Customer.PointsEarned | Customer.PointsRedeemed | Customer.PointsExpired):
             self._points(b, notification_id, e, row)
+        elif isinstance(e, Customer.PaymentRefunded):
+            self._refunded(b, notification_id, e, row)
         elif row is None:
             return
         elif isinstance(e, Customer.Erased):
@@ -196,7 +200,25 @@ class CustomersView(VehicleFiles, ReadModel):
         b.points.append({"customer_id": e.originator_id, "notification_id": notification_id,
                          "at": e.audit.at, "kind": kind, "points": points,
                          "reference": reference, "amount": amount, "expires_on": expires_on,
-                         "by_user": e.audit.user_id})
+                         "by_user": e.audit.user_id, "shortfall": None})
+
+    def _refunded(self, b: Batch, notification_id: int, e: Customer.PaymentRefunded,
+                  row: dict[str, Any] | None) -> None:
+        """Money back on a settled visit: the visit's spend drops by it; the points taken back
+        (and the shortfall the balance could not give) are a row of the points history."""
+        visit = b.visits.get(e.work_order_id)
+        if visit is not None:
+            visit["refunded"] = (visit.get("refunded") or 0) + e.amount
+            b.touch("visits", e.work_order_id)
+        lots: list[dict[str, Any]] = row["lots"] if row is not None else []
+        for take in e.lots:
+            lot = next(lot for lot in lots if lot["reference"] == take["reference"])
+            lot["remaining"] -= take["points"]
+        if e.points or e.shortfall:
+            b.points.append({"customer_id": e.originator_id, "notification_id": notification_id,
+                             "at": e.audit.at, "kind": "taken_back", "points": -e.points,
+                             "reference": e.reference, "amount": e.amount, "expires_on": None,
+                             "by_user": e.audit.user_id, "shortfall": e.shortfall})
 
     def _complaint(self, b: Batch, name: str, e: Any) -> None:
         if name == "Complaint.Opened":

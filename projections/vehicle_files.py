@@ -1,8 +1,9 @@
 """The vehicle half of the customers read model: cars (registered, or seen only on work
 orders), plate and owner history, mileage readings, visits and spend, and the next service due.
 
-Spend comes from `WorkOrder.Settled` (customer_total), mileage out from `WorkOrder.Delivered`;
-both are matched by class name so this runs before those events exist.
+Spend comes from `WorkOrder.Settled` (customer_total) less what `Customer.PaymentRefunded`
+gave back (refunded), mileage out from `WorkOrder.Delivered`; the work-order events are matched
+by class name so this runs before those events exist.
 
 A batch folds its customer, vehicle and visit rows in memory (`Batch`) and writes each table
 once at its end; the next service due is then recomputed from the tables.
@@ -39,10 +40,10 @@ VEHICLE_COLUMNS = ("id", "vin", "store_id", "plate", "brand", "model", "year", "
                    "owner_id", "registered", "plates", "owners", "first_seen", "updated_at")
 VISIT_COLUMNS = ("work_order_id", "number", "store_id", "customer_id", "vehicle_id", "kind",
                  "status", "opened_at", "mileage", "complaints", "appointment_id",
-                 "serviced_on", "customer_total", "settled_at", "delivered_at")
+                 "serviced_on", "customer_total", "settled_at", "delivered_at", "refunded")
 READING_COLUMNS = ("vehicle_id", "work_order_id", "source", "at", "on_day", "km")
 POINTS_COLUMNS = ("customer_id", "notification_id", "at", "kind", "points", "reference",
-                  "amount", "expires_on", "by_user")
+                  "amount", "expires_on", "by_user", "shortfall")
 
 
 @dataclass
@@ -105,6 +106,8 @@ def preload_keys(events: Sequence[tuple[int, Any]],
     for _, e in events:
         if isinstance(e, customer_event):
             customers.add(e.originator_id)
+            if type(e).__qualname__ == "Customer.PaymentRefunded":
+                visits.add(e.work_order_id)  # its spend drops
         elif isinstance(e, Vehicle.Event):
             vehicles.add(e.originator_id)
         elif isinstance(e, WorkOrder.Opened):
@@ -257,7 +260,8 @@ class VehicleFiles:
                 "kind": e.kind, "status": "opened", "opened_at": e.audit.at,
                 "mileage": e.mileage, "complaints": list(e.complaints),
                 "appointment_id": e.appointment_id, "serviced_on": None,
-                "customer_total": None, "settled_at": None, "delivered_at": None}
+                "customer_total": None, "settled_at": None, "delivered_at": None,
+                "refunded": 0}
             b.touch("visits", e.originator_id)
         row = b.vehicles.get(vehicle_id) or self._new_vehicle(
             vehicle_id, snapshot["vin"], e.audit.store_id, e.audit.at)

@@ -213,7 +213,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "DetailsChanged": fields("kind"),
         "Erased": lambda event: {"erased": True},
         **{name: nothing for name in ("ConsentGiven", "ConsentWithdrawn", "Tagged", "Untagged",
-                                      "PointsEarned", "PointsRedeemed", "PointsExpired")},
+                                      "PointsEarned", "PointsRedeemed", "PointsExpired",
+                                      "PaymentRefunded")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),

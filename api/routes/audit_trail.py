@@ -35,6 +35,7 @@ HISTORY = {
     "Appointment": "/appointments/{}/history",
     "FollowUp": "/follow-ups/{}/history",
     "Complaint": "/complaints/{}/history",
+    "ProgressLinks": "/progress-links/{}/history",
 }
 OWN_STREAM = {"WO": "WorkOrder", "SET": "Settlement"}
 

@@ -637,6 +637,45 @@ def test_a_goodwill_credit_lowers_revenue_one_by_one_in_batches_and_rebuilt(
         batched.close()
 
 
+def test_technician_kpis_show_the_current_name_one_by_one_in_batches_and_rebuilt(
+        container: Container, tmp_path: Path) -> None:
+    one, batched = one_by_one_and_batched(container, tmp_path)
+    shop = Shop(container, "TN" + uuid.uuid4().hex[:6].upper())
+    day = "2025-06-05"
+    profile = {"store_id": shop.store, "skills": {}, "hourly_cost": "85.00"}
+    techs = container.technicians
+    # t1 is on the roster as 张工 and works the visit's hour; later his name is corrected
+    techs.set_profile(shop.r("manager", at(day, "02:00")), shop.t1, **profile, name="张工")
+    _worked_visit(container, shop, day)
+    techs.set_profile(shop.r("manager", at(day, "07:00")), shop.t1, **profile, name="张伟")
+    when = Filters(store_id=shop.store, date_from=date(2025, 6, 5), date_to=date(2025, 6, 5))
+
+    def named(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
+        return {kpi: [(r["technician_id"], r["technician_name"], r["hours_clocked"])
+                      for r in run(conn, kpi, when)["rows"]]
+                for kpi in ("technician_efficiency", "productivity")}
+
+    # the id stays the key; the name is the current one, for hours worked before the rename
+    expected = {kpi: [(shop.t1, "张伟", D("1.0000"))]
+                for kpi in ("technician_efficiency", "productivity")}
+    try:
+        for loader in (one, batched):
+            loader.catch_up()
+            assert named(loader.conn) == expected
+        rebuild(container.app, tmp_path / "rebuilt.duckdb")
+        rebuilt = duckdb.connect(str(tmp_path / "rebuilt.duckdb"), read_only=True)
+        try:
+            assert named(rebuilt) == expected
+            query = "SELECT * FROM dim_technician WHERE store_id = ? ORDER BY ALL"
+            assert one.conn.execute(query, [shop.store]).fetchall() == batched.conn.execute(
+                query, [shop.store]).fetchall() == rebuilt.execute(query, [shop.store]).fetchall()
+        finally:
+            rebuilt.close()
+    finally:
+        one.close()
+        batched.close()
+
+
 # -- the snapshot: API, dashboard, CLI ---------------------------------------------------------
 
 def test_snapshot_through_api_dashboard_and_cli(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from domain.application import ServiceCore
 from domain.appointment import Appointment, AppointmentError
 from domain.appointments import Appointments
-from domain.common import InvalidInput, NotPermitted
+from domain.common import Audit, InvalidInput, NotPermitted
 from domain.customer import Customer, CustomerError, InsufficientPoints
 from domain.customers import Customers
 from domain.days import add_months
@@ -131,6 +132,99 @@ def test_the_balance_is_never_negative_and_matches_a_ledger(
         lot[1] for lot in ledger if lot[0] > today)  # type: ignore[misc, operator]
     assert [lot["remaining"] for lot in c.lots if date.fromisoformat(lot["expires_on"]) > today] \
         == [lot[1] for lot in ledger if lot[0] > today]  # type: ignore[operator]
+
+
+def refund(app: ServiceCore, cid: UUID, reference: str, amount: str, refund_id: str,
+           today: date) -> dict[str, int]:
+    """A refund approved on the visit `reference` paid, as the settlement's save applies it."""
+    c = stored(app, cid)
+    audit = Audit("mgr-1", "manager", "S01", T0, "corr")
+    taken = c.refunded(audit, LoyaltyRules(), refund_id, UUID(int=1), reference,
+                       Decimal(amount), "payment_return", today)
+    app.save(c)
+    return taken
+
+
+def test_a_refund_takes_back_the_points_earned_on_it_and_never_below_zero() -> None:
+    app = ServiceCore()
+    cid = customer(app)
+    customers = Customers(app)
+    today = T0.astimezone(SHANGHAI).date()
+    customers.earn_points(request("cashier"), cid, "900.00", "WO-1")  # 90 points
+    customers.earn_points(request("cashier"), cid, "300.00", "WO-2")  # 30 points
+    # 305.00 of WO-1 back: 595.00 still paid earns 59, so 31 of its 90 go back, from its lot
+    assert refund(app, cid, "WO-1", "305.00", "RF-1", today) == {"points": 31, "shortfall": 0}
+    assert [lot["remaining"] for lot in stored(app, cid).lots] == [59, 30]
+    # 80 points are spent (WO-1's 59 first), then the rest of WO-1 goes back: its 59 are due,
+    # its lot is empty, WO-2's 9 left are taken, 50 are a shortfall: the balance stays at 0
+    customers.redeem_points(request("cashier"), cid, 80, "PAY-1")
+    assert refund(app, cid, "WO-1", "595.00", "RF-2", today) == {"points": 9, "shortfall": 50}
+    c = stored(app, cid)
+    assert c.points_balance(today) == 0 and [lot["remaining"] for lot in c.lots] == [0, 0]
+    # a refund of a visit that earned nothing takes nothing
+    assert refund(app, cid, "WO-9", "100.00", "RF-3", today) == {"points": 0, "shortfall": 0}
+    topics = [n.topic.split(":")[1] for n in app.recorder.select_notifications(start=1,
+                                                                               limit=100)]
+    assert topics.count("Customer.PaymentRefunded") == 3
+
+
+def test_a_refund_of_a_visit_whose_points_lapsed_takes_from_the_live_lots() -> None:
+    app = ServiceCore()
+    cid = customer(app)
+    customers = Customers(app)
+    customers.earn_points(request("cashier"), cid, "500.00", "WO-1")  # 50, lapse in 24 months
+    later = T0 + timedelta(days=700)
+    customers.earn_points(request("cashier", at=later), cid, "200.00", "WO-2")  # 20
+    much_later = (T0 + timedelta(days=740)).astimezone(SHANGHAI).date()  # WO-1 has lapsed
+    assert stored(app, cid).points_balance(much_later) == 20
+    # all of WO-1 back: its 50 are due, none live in its lot: WO-2's 20, then a shortfall
+    assert refund(app, cid, "WO-1", "500.00", "RF-1", much_later) == {"points": 20,
+                                                                       "shortfall": 30}
+    assert stored(app, cid).points_balance(much_later) == 0
+    # later earnings are not held back for the shortfall
+    customers.earn_points(request("cashier", at=later), cid, "100.00", "WO-3")
+    assert stored(app, cid).points_balance(much_later) == 10
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("earn"), st.integers(1, 3000)),
+    st.tuples(st.just("redeem"), st.integers(1, 300)),
+    st.tuples(st.just("refund"), st.integers(0, 14), st.integers(1, 3000))), max_size=15))
+def test_refunds_take_back_exactly_what_the_refunded_money_earned_or_record_a_shortfall(
+        steps: list[tuple[Any, ...]]) -> None:
+    app = ServiceCore()
+    cid = customer(app)
+    customers = Customers(app, loyalty=LoyaltyRules(rate=Decimal("0.1")))
+    today = T0.astimezone(SHANGHAI).date()
+    earnings: list[dict[str, int]] = []  # paid (whole CNY) and refunded so far, per earning
+    redeemed = taken = 0
+    for n, step in enumerate(steps):
+        balance = stored(app, cid).points_balance(today)
+        if step[0] == "earn":
+            customers.earn_points(request("cashier"), cid, step[1], f"WO-{n}")
+            earnings.append({"paid": step[1], "refunded": 0, "due": 0, "n": n})
+        elif step[0] == "redeem" and step[1] <= balance:
+            customers.redeem_points(request("cashier"), cid, step[1], f"PAY-{n}")
+            redeemed += step[1]
+        elif step[0] == "refund" and earnings:
+            earning = earnings[step[1] % len(earnings)]
+            amount = min(step[2], earning["paid"] - earning["refunded"])
+            if amount == 0:
+                continue
+            answer = refund(app, cid, f"WO-{earning['n']}", str(amount), f"RF-{n}", today)
+            earning["refunded"] += amount
+            # due: what the earning gave less what the money still paid earns, less earlier
+            due = (earning["paid"] // 10 - (earning["paid"] - earning["refunded"]) // 10
+                   - earning["due"])
+            earning["due"] += due
+            assert answer["points"] + answer["shortfall"] == due
+            assert answer["points"] == min(due, balance)  # a shortfall only at a zero balance
+            taken += answer["points"]
+    c = stored(app, cid)
+    assert all(lot["remaining"] >= 0 for lot in c.lots)
+    earned = sum(e["paid"] // 10 for e in earnings)
+    assert c.points_balance(today) == earned - redeemed - taken >= 0
 
 
 def test_arrival_opens_the_work_order_and_links_both_ways_in_one_save() -> None:
