@@ -132,7 +132,7 @@ def test_the_timeline_merges_a_visits_streams_in_log_order(
     auditor = auth("auditor", "aud-1", [store_id])
 
     answer = get(client, f"/audit/work-orders/{wo_id}/timeline", auditor, wait_for=head(client))
-    entries = answer["entries"]
+    entries = answer["items"]
     assert (answer["number"], answer["store_id"]) == (visit["number"], store_id)
 
     # Exactly the events that refer to the visit, found independently in the whole log: every
@@ -181,7 +181,9 @@ def test_the_timeline_merges_a_visits_streams_in_log_order(
     # Each entry says who, when, in which request, and what changed — personal data opened.
     issued = next(e for e in entries if e["event"] == "StockItem.Issued")
     assert issued["actor"] == {"user_id": "clerk-" + store_id, "role": "parts_clerk",
-                               "store_id": store_id}
+                               "store_id": store_id, "at": issued["at"],
+                               "correlation_id": issued["correlation_id"],
+                               "idempotency_key": issued["idempotency_key"]}
     assert issued["correlation_id"] == visit["issue_correlation"]
     assert issued["changes"]["key"].startswith(f"{wo_id}:")
     override = next(e for e in entries if e["event"] == "WorkOrder.JobDispatched")
