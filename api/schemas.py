@@ -289,7 +289,8 @@ class CommandAccepted(BaseModel):
     id: UUID = Field(description="the stream (work order, settlement, part, …) the command changed")
     version: int = Field(description="its version now; also the ETag, for If-Match")
     notification_id: int | None = Field(
-        description="pass as ?wait_for= on a GET to read your own write")
+        description="pass as ?wait_for= on a GET to read your own write; a command that "
+        "changed nothing answers the position of the event that made the state it answers")
 
 
 class WorkOrderPage(BaseModel):

@@ -4,12 +4,14 @@ audit reads and exports alike."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from servicecore.demo import make_vin
 from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import get, head, post
 
@@ -39,6 +41,9 @@ def test_every_timestamp_of_a_visit_is_utc_with_z(client: TestClient, auth: Auth
         "provider_ref": "4200000000" + store_id}, 201)
     auditor = auth("auditor", stores=[store_id])
     clerk = auth("parts_clerk", stores=[store_id])
+    vin = make_vin(random.Random(store_id))
+    post(client, "/vehicles", auth("advisor", stores=[store_id]), {
+        "store_id": store_id, "vin": vin, "plate": "沪A" + store_id[-5:]}, 201)
     seen = head(client)
     doc = get(client, f"/work-orders/{wo_id}", auditor, wait_for=seen)
     part_number = doc["lines"][1]["part_number"]
@@ -60,7 +65,7 @@ def test_every_timestamp_of_a_visit_is_utc_with_z(client: TestClient, auth: Auth
                            as_of="2099-01-01"),
         "movements": get(client, "/stock/movements", auditor, part_number=part_number),
         "customer": get(client, f"/customers/{doc['customer']['id']}", auditor, wait_for=seen),
-        "vehicle": get(client, f"/vehicles/{doc['vehicle']['vin']}", auditor, wait_for=seen),
+        "vehicle": get(client, f"/vehicles/{vin}", auditor, wait_for=seen),
         "board": get(client, "/dispatch/board", auth("manager", stores=[store_id]),
                      store_id=store_id, wait_for=seen),
     }
