@@ -58,7 +58,7 @@ def full_visit(client: TestClient, auth: Auth, store_id: str,
         "day": today.isoformat(), "arrival": "09:00", "kind": "maintenance",
         "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
     arrived = post(client, f"/appointments/{booked['id']}/arrival", advisor,
-                   {"mileage": 30_000, "complaints": []})
+                   {"mileage": 30_000, "complaints": []}, 201)
     wo_id = arrived["work_order_id"]
     wo = f"/work-orders/{wo_id}"
 
