@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from api.schemas import EXAMPLE_ID, REASON, Body, described, example
+from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
 from domain.settlement import Settlement
 
 BillKind = Literal["customer", "warranty", "insurance", "internal"]
@@ -205,3 +205,24 @@ class ResolveIn(Body):
     model_config = example({"resolution": "car washed and returned; apology given"})
 
     resolution: str = Field(min_length=3, max_length=2000)
+
+
+class BillFigures(BaseModel):
+    total: str = Field(description="what the bill asks, VAT included")
+    allowances: str = Field(description="approved credits (price allowances) on it")
+    paid: str = Field(description="payments on it less approved refunds of them")
+    outstanding: str = Field(description="total less allowances less paid")
+
+
+class SettlementAccepted(CommandAccepted):
+    """The answer of every settlement, payment and refund command: the settlement's figures
+    after it."""
+
+    status: str = Field(description="open, draft, confirmed, settled (reversed: open again)")
+    number: str | None = Field(description="SET-S01-2026-000001 once confirmed")
+    bills: dict[str, BillFigures] = Field(description="by pay type")
+    deposits: str | None = Field(description=(
+        "the customer's money taken before confirmation, less refunds of it (\"0.00\": none); "
+        "after confirmation what there was then. Never null, except in a retry replayed by "
+        "its Idempotency-Key of a first answer stored when it was still null after "
+        "confirmation"))
