@@ -112,11 +112,30 @@ class RefundIn(VisitKey):
         description="the red-letter invoice (红字发票) of a credit on an invoiced bill")
 
 
-class RefundDecisionIn(VisitKey):
-    model_config = example({"work_order_id": EXAMPLE_ID, "approve": True})
+class RefundDecisionIn(Body):
+    """The refund id in the path names the refund (they are unique); naming its visit too, as
+    before, is still accepted, and then the refund must be that visit's."""
+
+    model_config = example({"approve": True})
 
     approve: bool = Field(description="a manager other than the requester decides")
     reason: str | None = Field(default=None, max_length=500)
+    work_order_id: UUID | None = Field(default=None, description="optional: the visit")
+    settlement_id: UUID | None = Field(default=None, description="optional, instead of "
+                                       "work_order_id")
+
+    @model_validator(mode="after")
+    def _at_most_one_key(self) -> Self:
+        if self.work_order_id is not None and self.settlement_id is not None:
+            raise ValueError("name the visit by work_order_id or settlement_id, not both "
+                             "(or by neither: the refund id names it)")
+        return self
+
+    def settlement(self) -> UUID | None:
+        """The settlement the body names (None: it names none)."""
+        if self.settlement_id is not None:
+            return self.settlement_id
+        return Settlement.create_id(self.work_order_id) if self.work_order_id else None
 
 
 class DayEndIn(Body):

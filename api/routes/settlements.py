@@ -25,7 +25,7 @@ from api.schemas_money import (
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
-from projections.finance import get_settlement, list_settlements
+from projections.finance import get_settlement, list_settlements, settlement_of_refund
 from projections.settlement_as_of import settlement_as_of
 
 router = APIRouter(tags=["settlement and payments"])
@@ -152,6 +152,25 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
 
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)
 def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
-    """Another user with the manager role approves (the money leaves) or rejects, with reason."""
+    """Another user with the manager role approves (the money leaves) or rejects, with reason.
+    The refund id names the refund; a body naming its visit as well (as it had to before) is
+    checked against it."""
+    settlement_id = body.settlement() or _settlement_of_refund(ctx, refund_id)
     return cmd.accepted(ctx.settlements.decide_refund(
-        cmd.envelope, body.settlement(), refund_id, approve=body.approve, reason=body.reason))
+        cmd.envelope, settlement_id, refund_id, approve=body.approve, reason=body.reason))
+
+
+def _settlement_of_refund(ctx: Ctx, refund_id: str) -> UUID:
+    """Where the refund was requested, as the finance view proposes it (once caught up with
+    the log when it has not seen the refund yet); the decision re-checks the refund on that
+    settlement itself, in the caller's stores."""
+    with ctx.pool.connection() as conn:
+        found = settlement_of_refund(conn, refund_id)
+    if found is None:
+        head = ctx.app.recorder.max_notification_id()
+        if head and wait_for_projection(ctx, VIEW, head):
+            with ctx.pool.connection() as conn:
+                found = settlement_of_refund(conn, refund_id)
+    if found is None:
+        raise NotFound(f"refund {refund_id} not found")
+    return found
