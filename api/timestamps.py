@@ -25,16 +25,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # which the pattern does not accept.
 _OFFSET_TIMESTAMP = re.compile(
     rb'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([+-]\d{2}:\d{2})"')
-_OPENERS = (b"[", b",", b":")
+_OPENERS = frozenset(b"[,:")
+_SPACE = ord(" ")
 _JSON_TYPES = (b"application/json", b"application/problem+json", b"application/jsonl")
 
 
 def _utc(found: re.Match[bytes]) -> bytes:
-    before = found.string[max(found.start() - 2, 0):found.start()]
-    if before and not (before[-1:] in _OPENERS or (before[-1:] == b" " and before[:1] in _OPENERS)):
+    text, start = found.string, found.start()
+    if start and text[start - 1] not in _OPENERS and not (
+            text[start - 1] == _SPACE and start > 1 and text[start - 2] in _OPENERS):
         return found.group(0)  # inside a longer string
-    moment, offset = found.group(1), found.group(2)
-    if offset in (b"+00:00", b"-00:00"):
+    moment, offset = found.group(1, 2)
+    if offset == b"+00:00" or offset == b"-00:00":
         return b'"' + moment + b'Z"'
     try:
         at = datetime.fromisoformat((moment + offset).decode()).astimezone(UTC)
