@@ -51,8 +51,8 @@ def utc_timestamps(body: bytes) -> bytes:
 
 
 class UtcTimestamps:
-    """Rewrites the timestamps of JSON answers (see the module's docstring); other answers
-    and JSON Lines exports (HTML, CSV, files, streams) pass through untouched."""
+    """Rewrites the timestamps of JSON and JSON Lines answers (see the module's docstring);
+    other answers (HTML, CSV, files) and streamed bodies pass through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
