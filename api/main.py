@@ -37,6 +37,7 @@ from api.routes import (
     vehicles,
     work_orders,
 )
+from api.timestamps import UtcTimestamps
 
 DESCRIPTION = """Event-sourced after-sales core of a car dealership (a 4S store's service
 department): work orders, parts and stock, settlement and payments, customers and vehicles,
@@ -89,6 +90,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.state.metrics = ApiMetrics()
     docs.install(app)
     app.add_middleware(HotReads, api=app)  # inside the body limit and the observation
+    app.add_middleware(UtcTimestamps)  # every JSON answer's timestamps, hot reads' too
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
     app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics)  # the outermost
     app.include_router(stock.item_router)  # the most frequent reads first: routes are tried

@@ -289,7 +289,8 @@ class CommandAccepted(BaseModel):
     id: UUID = Field(description="the stream (work order, settlement, part, …) the command changed")
     version: int = Field(description="its version now; also the ETag, for If-Match")
     notification_id: int | None = Field(
-        description="pass as ?wait_for= on a GET to read your own write")
+        description="pass as ?wait_for= on a GET to read your own write; a command that "
+        "changed nothing answers the position of the event that made the state it answers")
 
 
 class WorkOrderPage(BaseModel):
@@ -299,10 +300,23 @@ class WorkOrderPage(BaseModel):
     items: list[dict[str, Any]] = Field(description="this page, newest first")
 
 
+class Actor(BaseModel):
+    """Who did it, as what, where, when, in which request: the same in every history, the
+    timeline and a request's events."""
+
+    user_id: str = Field(description="the token's user (sub)")
+    role: str = Field(description="the role it acted as")
+    store_id: str = Field(description="the store it acted in")
+    at: datetime = Field(description="when the actor did it (business time)")
+    correlation_id: str = Field(description="the request that stored it (X-Correlation-ID)")
+    idempotency_key: str | None = Field(description="the request's Idempotency-Key, if any")
+
+
 class HistoryEntry(BaseModel):
     version: int = Field(description="the stream's version after the event")
     event: str = Field(description="what happened, e.g. WorkOrder.CheckedIn")
     recorded_at: datetime = Field(description="when it was stored")
-    actor: dict[str, Any] = Field(description="user id, role, store and correlation id")
+    actor: Actor | None = Field(description="who did it (null: an event without an audit "
+                                "stamp; none is stored)")
     reason: str | None = Field(description="why, on corrections, cancellations and overrides")
     changes: dict[str, Any] = Field(description="the event's fields")

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from api.schemas import Body, example
+from api.paging import PageOf
+from api.schemas import Actor, Body, example
 
 
 class AuditEntry(BaseModel):
@@ -20,7 +21,8 @@ class AuditEntry(BaseModel):
     stream_id: UUID
     version: int = Field(description="the stream's version after the event")
     event: str = Field(description="what happened, e.g. WorkOrder.CheckedIn")
-    actor: dict[str, Any] = Field(description="user id, role and store of who did it")
+    actor: Actor | None = Field(description="who did it (null: an event without an audit "
+                                "stamp; none is stored)")
     at: datetime | None = Field(description="when the actor did it")
     recorded_at: datetime = Field(description="when it was stored")
     reason: str | None = Field(description="why, on corrections, cancellations and overrides")
@@ -54,12 +56,14 @@ class TimelineStream(BaseModel):
     events: int
 
 
-class Timeline(BaseModel):
+class Timeline(PageOf[AuditEntry]):
+    """One page of a visit's events across its streams, in log order (paged as a stream's
+    history is); `streams` counts the whole visit's events per stream."""
+
     work_order_id: UUID
     number: str
     store_id: str
     streams: list[TimelineStream]
-    entries: list[AuditEntry]
 
 
 class RequestEvents(BaseModel):

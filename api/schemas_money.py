@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from api.schemas import EXAMPLE_ID, REASON, Body, described, example
+from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
 from domain.settlement import Settlement
 
 BillKind = Literal["customer", "warranty", "insurance", "internal"]
@@ -112,11 +112,30 @@ class RefundIn(VisitKey):
         description="the red-letter invoice (红字发票) of a credit on an invoiced bill")
 
 
-class RefundDecisionIn(VisitKey):
-    model_config = example({"work_order_id": EXAMPLE_ID, "approve": True})
+class RefundDecisionIn(Body):
+    """The refund id in the path names the refund (they are unique); naming its visit too, as
+    before, is still accepted, and then the refund must be that visit's."""
+
+    model_config = example({"approve": True})
 
     approve: bool = Field(description="a manager other than the requester decides")
     reason: str | None = Field(default=None, max_length=500)
+    work_order_id: UUID | None = Field(default=None, description="optional: the visit")
+    settlement_id: UUID | None = Field(default=None, description="optional, instead of "
+                                       "work_order_id")
+
+    @model_validator(mode="after")
+    def _at_most_one_key(self) -> Self:
+        if self.work_order_id is not None and self.settlement_id is not None:
+            raise ValueError("name the visit by work_order_id or settlement_id, not both "
+                             "(or by neither: the refund id names it)")
+        return self
+
+    def settlement(self) -> UUID | None:
+        """The settlement the body names (None: it names none)."""
+        if self.settlement_id is not None:
+            return self.settlement_id
+        return Settlement.create_id(self.work_order_id) if self.work_order_id else None
 
 
 class DayEndIn(Body):
@@ -205,3 +224,24 @@ class ResolveIn(Body):
     model_config = example({"resolution": "car washed and returned; apology given"})
 
     resolution: str = Field(min_length=3, max_length=2000)
+
+
+class BillFigures(BaseModel):
+    total: str = Field(description="what the bill asks, VAT included")
+    allowances: str = Field(description="approved credits (price allowances) on it")
+    paid: str = Field(description="payments on it less approved refunds of them")
+    outstanding: str = Field(description="total less allowances less paid")
+
+
+class SettlementAccepted(CommandAccepted):
+    """The answer of every settlement, payment and refund command: the settlement's figures
+    after it."""
+
+    status: str = Field(description="open, draft, confirmed, settled (reversed: open again)")
+    number: str | None = Field(description="SET-S01-2026-000001 once confirmed")
+    bills: dict[str, BillFigures] = Field(description="by pay type")
+    deposits: str | None = Field(description=(
+        "the customer's money taken before confirmation, less refunds of it (\"0.00\": none); "
+        "after confirmation what there was then. Never null, except in a retry replayed by "
+        "its Idempotency-Key of a first answer stored when it was still null after "
+        "confirmation"))

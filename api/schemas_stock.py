@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.paging import PageOf
 from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
 
 LOT = "5Q0698151-00001@S01"
@@ -201,3 +203,23 @@ class FollowOnIn(Body):
     line_ids: list[Code] = Field(min_length=1, max_length=100,
                                  description="back-ordered lines moved to the new work order")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
+
+
+class ApprovalOut(BaseModel):
+    """A scrap request or a stocktake variance waiting for (or decided by) a manager."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["scrap", "stocktake"]
+    store_id: str
+    part_number: str
+    request_id: str | None = Field(default=None, description="a scrap's: as `POST …/scrap` "
+                                   "answers it and `…/scrap/{request_id}/decision` takes it")
+    count_id: str | None = Field(default=None, description="a stocktake's: as `POST "
+                                 "…/stocktakes` answers it and `…/stocktakes/{count_id}/"
+                                 "decision` takes it")
+    ref: str = Field(deprecated=True, description="deprecated: the request_id or count_id")
+    status: str
+
+
+class ApprovalPage(PageOf[ApprovalOut]):
+    """One page of the approvals, newest request first."""

@@ -304,6 +304,8 @@ class ServiceCore(Application[UUID]):
                 continue
             self._remember({r.domain_event.originator_id for r in recordings}, pending)
             last = max((r.notification.id for r in recordings), default=None)
+            if last is None:  # nothing changed: where the state it answers was made
+                last = self.position_of([(a.id, a.version) for a in session.aggregates.values()])
             # the answer may hold parts of the saved aggregates, which are now the cached state
             return CommandResult(body=copy_plain(body), notification_id=last)
         raise VersionConflict("too many concurrent changes; try again")
@@ -329,4 +331,23 @@ class ServiceCore(Application[UUID]):
             return None
         if record.request_hash != (request_hash or ""):
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
-        return CommandResult(record.response, self.recorder.max_notification_id(), replayed=True)
+        answered = record.response
+        made = [(record.id, record.version)]
+        if isinstance(answered.get("id"), str) and isinstance(answered.get("version"), int):
+            made.append((UUID(answered["id"]), answered["version"]))
+        return CommandResult(answered, self.position_of(made), replayed=True)
+
+    def position_of(self, events: Iterable[tuple[UUID, int]]) -> int | None:
+        """The notification id of the last of these events (stream, version) in the log: what
+        a command that changes nothing (a repeat, a retry replayed by its Idempotency-Key)
+        answers, so that `?wait_for=` reads the state it answered, as after the first time.
+        A recorder that cannot say (the in-memory one of the unit tests) answers its head,
+        which is never before them."""
+        wanted = [(stream, version) for stream, version in events if version > 0]
+        if not wanted:
+            return None
+        lookup = getattr(self.recorder, "notification_id_of", None)
+        if lookup is None:
+            return self.recorder.max_notification_id()
+        found: int | None = lookup(wanted)
+        return found

@@ -234,8 +234,21 @@ class Settlement(Aggregate):
         self.payments: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.settled_entries: list[dict[str, Any]] = []
+        self.deposit_ids: list[str] = []  # the customer's payments before the last confirmation
 
     # -- figures -----------------------------------------------------------------------------
+
+    def deposits(self) -> Decimal:
+        """The customer's money taken before confirmation (less approved refunds of it): every
+        customer payment while open or drafted (after a reversal the earlier payments count
+        again), and what there was when it was confirmed once it is."""
+        if self.status in ("open", "draft"):
+            return self.paid("customer")
+        held = set(self.deposit_ids)
+        taken = sum((p["amount"] for i, p in self.payments.items() if i in held), ZERO)
+        back = sum((r["amount"] for r in self.refunds.values()
+                    if r["status"] == "approved" and r["payment_id"] in held), ZERO)
+        return taken - back
 
     def paid(self, bill: str) -> Decimal:
         """Payments on the bill less approved refunds of them (of both kinds)."""
@@ -273,8 +286,7 @@ class Settlement(Aggregate):
                               "outstanding": str(b["total"] - self.allowances(k)
                                                  - self.paid(k))}
                           for k, b in self.bills.items()},
-                "deposits": str(self.paid("customer")) if self.status in ("open", "draft")
-                else None}
+                "deposits": str(self.deposits())}
 
     # -- drafting and discounts ----------------------------------------------------------------
 
@@ -367,6 +379,7 @@ class Settlement(Aggregate):
         self.status = "confirmed"
         self.number = number
         self.numbers.append(number)
+        self.deposit_ids = [i for i, p in self.payments.items() if p["bill"] == "customer"]
 
     def settle_if_paid(self, audit: Audit) -> bool:
         """Settle when the customer bill is paid in full (or is zero): post the entries."""

@@ -75,15 +75,22 @@ def history(app: ServiceCore, stream_id: UUID,
     return entries
 
 
+def actor(event: Any) -> dict[str, Any] | None:
+    """Who did it: the one shape of `actor` in a history and in the timeline (user, role,
+    store, business time, request and its idempotency key); None for an event without an
+    audit stamp (none is stored)."""
+    audit: Audit | None = getattr(event, "audit", None)
+    return audit.as_dict() if audit else None
+
+
 def _history_entry(event: Any, opener: PersonalDataOpener,
                    customer_id: UUID | None) -> dict[str, Any]:
-    audit: Audit | None = getattr(event, "audit", None)
     changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
     return {
         "version": event.originator_version,
         "event": type(event).__qualname__,
         "recorded_at": event.timestamp,
-        "actor": audit.as_dict() if audit else {},
+        "actor": actor(event),
         "reason": getattr(event, "reason", None),
         "changes": opener.readable(changes, customer_id),
     }
@@ -138,8 +145,7 @@ def entry(notification_id: int, event: Any, opener: PersonalDataOpener,
         "stream_id": event.originator_id,
         "version": event.originator_version,
         "event": event_type,
-        "actor": {"user_id": audit.user_id, "role": audit.role,
-                  "store_id": audit.store_id} if audit else {},
+        "actor": actor(event),
         "at": audit.at if audit else None,
         "recorded_at": event.timestamp,
         "reason": getattr(event, "reason", None),

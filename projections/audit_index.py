@@ -132,16 +132,20 @@ def _work_order(event: Any, owners: dict[UUID, UUID]) -> UUID | None:
 
 # -- queries: each answers notification ids (or streams); the event store answers the rest ---
 
-def work_order_events(conn: psycopg.Connection[Any], work_order_id: UUID) -> list[int]:
-    """Every event referring to the work order, and its appointment's whole stream."""
+def work_order_events(conn: psycopg.Connection[Any],
+                      work_order_id: UUID) -> list[tuple[int, str, UUID]]:
+    """Every event referring to the work order, and its appointment's whole stream, in log
+    order: (notification id, stream type, stream id) each."""
     found = conn.execute(
-        """SELECT notification_id FROM audit_index WHERE work_order_id = %(wo)s
+        """SELECT notification_id, stream_type, stream_id FROM audit_index
+           WHERE work_order_id = %(wo)s
            UNION
-           SELECT a.notification_id FROM audit_index a WHERE a.stream_id IN (
+           SELECT a.notification_id, a.stream_type, a.stream_id FROM audit_index a
+           WHERE a.stream_id IN (
                SELECT stream_id FROM audit_index
                WHERE work_order_id = %(wo)s AND stream_type = 'Appointment')
            ORDER BY notification_id""", {"wo": work_order_id})
-    return [row[0] for row in found]
+    return [(row[0], row[1], row[2]) for row in found]
 
 
 def request_events(conn: psycopg.Connection[Any], correlation_id: str,

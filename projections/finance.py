@@ -552,6 +552,13 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     return shown(doc)
 
 
+def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID | None:
+    """The settlement a refund id was requested on (None: this view has not seen it)."""
+    row = conn.execute("SELECT settlement_id FROM refunds WHERE refund_id = %s",
+                       (refund_id,)).fetchone()
+    return row[0] if row else None
+
+
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 kind: str | None = None, limit: int = 200,
                 offset: int = 0) -> dict[str, Any]:

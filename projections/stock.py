@@ -796,9 +796,21 @@ def list_approvals(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     if status:
         where += " AND status = %s"
         params.append(status)
-    return _page(conn, f"SELECT * FROM stock_approvals WHERE {where}", params,
-                 order_by="requested_at DESC, kind, store_id, part_number, ref", limit=limit,
-                 offset=offset)
+    found = _page(conn, f"SELECT * FROM stock_approvals WHERE {where}", params,
+                  order_by="requested_at DESC, kind, store_id, part_number, ref", limit=limit,
+                  offset=offset)
+    found["items"] = [named(row) for row in found["items"]]
+    return found
+
+
+APPROVAL_ID = {"scrap": "request_id", "stocktake": "count_id"}
+
+
+def named(row: dict[str, Any]) -> dict[str, Any]:
+    """An approval under the name its command answers and its decision's path takes
+    (`request_id` of a scrap, `count_id` of a stocktake); `ref` stays for clients that read
+    it (deprecated)."""
+    return {APPROVAL_ID[row["kind"]]: row["ref"], **row}
 
 
 def list_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *,

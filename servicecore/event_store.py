@@ -101,6 +101,11 @@ RETURNING command_id, notification_ids
 SELECT_EVENTS = "SELECT originator_id, originator_version, topic, state FROM {events} " \
     "WHERE originator_id = %s"
 
+# Where events sit in the log (the primary key finds each).
+NOTIFICATION_ID_OF = "SELECT max(e.notification_id) FROM {events} e JOIN " \
+    "unnest(%s::uuid[], %s::bigint[]) AS w(id, version) " \
+    "ON e.originator_id = w.id AND e.originator_version = w.version"
+
 # A cold load: the latest snapshot and the events after it, in one statement.
 SELECT_STATE = """
 WITH snapshot AS MATERIALIZED (
@@ -264,6 +269,16 @@ class EventRecorder(PostgresApplicationRecorder):
             cursor.execute(statement, params, prepare=True, binary=True)
             return [StoredEvent(originator_id=row[0], originator_version=row[1],
                                 topic=row[2], state=row[3]) for row in cursor]
+
+    @_read
+    def notification_id_of(self, events: Sequence[tuple[UUID, int]]) -> int | None:
+        """The highest notification id of these events (stream, version); None: none stored."""
+        with self._connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(NOTIFICATION_ID_OF.format(events=self._events),
+                           ([stream for stream, _ in events],
+                            [version for _, version in events]))
+            row = cursor.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     @_read
     def select_state(self, originator_id: UUID, snapshots: AggregateRecorder,

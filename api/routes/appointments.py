@@ -78,10 +78,11 @@ def no_show(appointment_id: UUID, body: NoShowIn, cmd: BookCmd, ctx: Ctx) -> Any
     return cmd.accepted(ctx.appointments.no_show(cmd.envelope, appointment_id, note=body.note))
 
 
-@router.post("/{appointment_id}/arrival", response_model=CommandAccepted)
+@router.post("/{appointment_id}/arrival", response_model=CommandAccepted, status_code=201)
 def arrive(appointment_id: UUID, body: ArrivalIn,
            cmd: Annotated[Command, Depends(command("work_orders.open"))], ctx: Ctx) -> Any:
-    """The car is here: opens the work order linked to the appointment, in one save."""
+    """The car is here: opens the work order linked to the appointment, in one save; 201 with
+    the work order's Location, as `POST /work-orders` answers."""
     result = ctx.appointments.arrive(cmd.envelope, appointment_id, mileage=body.mileage,
                                      complaints=body.complaints)
     cmd.response.headers["Location"] = f"/work-orders/{result.body['work_order_id']}"

@@ -12,12 +12,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
-from api.paging import PageOf
+from api.paging import Limit, PageOf
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas_audit_trail import NumberLookup, PersonalDataReadOut, RequestEvents, Timeline
 from domain.common import NotFound
 from domain.counter import parse_number
 from domain.data_access import DataAccess
+from domain.work_order import WorkOrder
 from projections import audit
 from projections.audit_index import (
     personal_data_reads,
@@ -79,28 +80,31 @@ def lookup(ctx: Ctx, reading: Auditor, response: Response,
 
 @router.get("/work-orders/{work_order_id}/timeline", response_model=Timeline)
 def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response,
-             wait_for: WaitFor = None) -> Any:
+             limit: Limit = 500, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The visit across its streams, in log order: the work order, the stock items' issues and
     returns for it, its settlement, follow-up and complaint, the technicians' assignments and
-    clocks for it, its appointment, and the cashier's money for its settlement."""
+    clocks for it, its appointment, and the cashier's money for its settlement. One page of
+    it, as a stream's history is paged (`total`, `limit`, `offset`, `items`); `streams`
+    counts the whole visit's events per stream."""
     _fresh(ctx, response, wait_for)
-    with ctx.pool.connection() as conn:
-        ids = work_order_events(conn, work_order_id)
-    events = audit.events_at(ctx.app, ids)
-    opened = next((e for _, e in events if type(e).__qualname__ == "WorkOrder.Opened"), None)
-    if opened is None or not _visible(reading, opened.audit.store_id):
+    opened = next(iter(ctx.app.events.get(work_order_id, lte=1)), None)
+    if not isinstance(opened, WorkOrder.Opened) or not _visible(reading,
+                                                                opened.audit.store_id):
         raise NotFound(f"work order {work_order_id} not found")
-    opener = reading.opener()
-    entries = [audit.entry(n, event, opener, opened.customer_id) for n, event in events]
-    reading.record_opened(opener, opened.audit.store_id, "work-order timeline")
+    with ctx.pool.connection() as conn:
+        found = work_order_events(conn, work_order_id)
     streams: dict[UUID, dict[str, Any]] = {}
-    for item in entries:
-        stream = streams.setdefault(item["stream_id"], {
-            "stream_type": item["stream_type"], "stream_id": item["stream_id"], "events": 0})
+    for _, stream_type, stream_id in found:
+        stream = streams.setdefault(stream_id, {
+            "stream_type": stream_type, "stream_id": stream_id, "events": 0})
         stream["events"] += 1
+    opener = reading.opener()
+    items = [audit.entry(n, event, opener, opened.customer_id) for n, event in audit.events_at(
+        ctx.app, [n for n, _, _ in found[offset:offset + limit]])]
+    reading.record_opened(opener, opened.audit.store_id, "work-order timeline")
     return {"work_order_id": work_order_id, "number": opened.number,
             "store_id": opened.audit.store_id, "streams": list(streams.values()),
-            "entries": entries}
+            "total": len(found), "limit": limit, "offset": offset, "items": items}
 
 
 @router.get("/events", response_model=RequestEvents)

@@ -12,19 +12,20 @@ from api.as_of import AsOf, as_of_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
-from api.schemas import CommandAccepted, ReasonIn, SettlementStatus
+from api.schemas import ReasonIn, SettlementStatus
 from api.schemas_money import (
     DiscountIn,
     InvoiceIn,
     PaymentIn,
     RefundDecisionIn,
     RefundIn,
+    SettlementAccepted,
     SettlementIn,
 )
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
-from projections.finance import get_settlement, list_settlements
+from projections.finance import get_settlement, list_settlements, settlement_of_refund
 from projections.settlement_as_of import settlement_as_of
 
 router = APIRouter(tags=["settlement and payments"])
@@ -37,7 +38,7 @@ RefundCmd = Annotated[Command, Depends(command("refunds.request"))]
 DecideCmd = Annotated[Command, Depends(command("refunds.decide"))]
 
 
-@router.post("/settlements", response_model=CommandAccepted, status_code=201)
+@router.post("/settlements", response_model=SettlementAccepted, status_code=201)
 def draft(body: SettlementIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     """Bills by pay type from a ready work order (approved labor, issued parts); a redraft
     replaces the draft."""
@@ -49,26 +50,26 @@ def draft(body: SettlementIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(result)
 
 
-@router.post("/settlements/{settlement_id}/discounts", response_model=CommandAccepted)
+@router.post("/settlements/{settlement_id}/discounts", response_model=SettlementAccepted)
 def discount(settlement_id: UUID, body: DiscountIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     """Per line or per bill; above the threshold only a manager, with a reason."""
     return cmd.accepted(ctx.settlements.discount(cmd.envelope, settlement_id,
                                                  **body.model_dump()))
 
 
-@router.post("/settlements/{settlement_id}/confirmation", response_model=CommandAccepted)
+@router.post("/settlements/{settlement_id}/confirmation", response_model=SettlementAccepted)
 def confirm(settlement_id: UUID, cmd: ManageCmd, ctx: Ctx) -> Any:
     """The settlement number; freezes the work order's issues; a zero customer bill settles."""
     return cmd.accepted(ctx.settlements.confirm(cmd.envelope, settlement_id))
 
 
-@router.post("/settlements/{settlement_id}/invoice", response_model=CommandAccepted)
+@router.post("/settlements/{settlement_id}/invoice", response_model=SettlementAccepted)
 def invoice(settlement_id: UUID, body: InvoiceIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.settlements.record_invoice(cmd.envelope, settlement_id,
                                                        **body.model_dump()))
 
 
-@router.post("/settlements/{settlement_id}/reversal", response_model=CommandAccepted)
+@router.post("/settlements/{settlement_id}/reversal", response_model=SettlementAccepted)
 def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> Any:
     """Reversing entries; the work order is ready for settlement again."""
     return cmd.accepted(ctx.settlements.reverse(cmd.envelope, settlement_id, reason=body.reason))
@@ -126,7 +127,7 @@ def settlement_history(settlement_id: UUID, ctx: Ctx, principal: Reader,
     return found.page
 
 
-@router.post("/payments", response_model=CommandAccepted, status_code=201)
+@router.post("/payments", response_model=SettlementAccepted, status_code=201)
 def pay(body: PaymentIn, cmd: PayCmd, ctx: Ctx) -> Any:
     """A payment (a deposit before confirmation). The one that completes the customer bill
     settles the work order and posts the journal in the same transaction. Location: the
@@ -136,7 +137,7 @@ def pay(body: PaymentIn, cmd: PayCmd, ctx: Ctx) -> Any:
     return cmd.accepted(result)
 
 
-@router.post("/refunds", response_model=CommandAccepted, status_code=201)
+@router.post("/refunds", response_model=SettlementAccepted, status_code=201)
 def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
     """A refund of (part of) a payment, named like the payment: by the visit's work order and
     the `payment_id` the payment answered; `kind: credit` makes it a price allowance on the
@@ -149,8 +150,27 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
     return cmd.accepted(result)
 
 
-@router.post("/refunds/{refund_id}/decision", response_model=CommandAccepted)
+@router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)
 def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
-    """Another user with the manager role approves (the money leaves) or rejects, with reason."""
+    """Another user with the manager role approves (the money leaves) or rejects, with reason.
+    The refund id names the refund; a body naming its visit as well (as it had to before) is
+    checked against it."""
+    settlement_id = body.settlement() or _settlement_of_refund(ctx, refund_id)
     return cmd.accepted(ctx.settlements.decide_refund(
-        cmd.envelope, body.settlement(), refund_id, approve=body.approve, reason=body.reason))
+        cmd.envelope, settlement_id, refund_id, approve=body.approve, reason=body.reason))
+
+
+def _settlement_of_refund(ctx: Ctx, refund_id: str) -> UUID:
+    """Where the refund was requested, as the finance view proposes it (once caught up with
+    the log when it has not seen the refund yet); the decision re-checks the refund on that
+    settlement itself, in the caller's stores."""
+    with ctx.pool.connection() as conn:
+        found = settlement_of_refund(conn, refund_id)
+    if found is None:
+        head = ctx.app.recorder.max_notification_id()
+        if head and wait_for_projection(ctx, VIEW, head):
+            with ctx.pool.connection() as conn:
+                found = settlement_of_refund(conn, refund_id)
+    if found is None:
+        raise NotFound(f"refund {refund_id} not found")
+    return found

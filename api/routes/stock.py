@@ -29,6 +29,7 @@ from api.paging import Limit as PageLimit
 from api.reads import ReadModels, Reads
 from api.schemas import ApprovalStatus, CommandAccepted, TransferStatus
 from api.schemas_stock import (
+    ApprovalPage,
     CountIn,
     DecisionIn,
     LevelsIn,
@@ -166,7 +167,7 @@ def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
             at_from=at_from, at_to=at_to)
 
 
-@router.get("/approvals", response_model=Page)
+@router.get("/approvals", response_model=ApprovalPage, response_model_exclude_unset=True)
 def approvals(ctx: Ctx, principal: Reader,
               status: ApprovalStatus | None = "awaiting_approval",
               limit: PageLimit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:

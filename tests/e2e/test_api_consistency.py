@@ -330,3 +330,27 @@ def test_a_refund_answers_its_status_as_its_decision_does(client: TestClient, au
     decided = post(client, f"/refunds/{asked['refund_id']}/decision", manager,
                    {"work_order_id": wo_id, "approve": True})
     assert decided["refund_status"] == "approved"
+
+
+def test_a_stocktake_waiting_for_approval_has_one_name(client: TestClient, auth: Auth,
+                                                       store_id: str) -> None:
+    """The approvals list names a stocktake `count_id`, as its command answers it and its
+    decision's path takes it (and a scrap `request_id`); `ref` stays, deprecated."""
+    clerk = auth("parts_clerk", stores=[store_id])
+    number = new_part(client, clerk, min_stock=0)
+    post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 5, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    lot = get(client, f"/stock/{store_id}/{number}", clerk, wait_for=head(client))["lots"][0]
+    counted = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
+        "counted": {lot["lot_id"]: "2"}, "reason": "three sets missing"})
+    assert counted["status"] == "awaiting_approval"
+    pending = get(client, "/stock/approvals", clerk, wait_for=counted["notification_id"])
+    [waiting] = [a for a in pending["items"] if a["store_id"] == store_id]
+    assert (waiting["kind"], waiting["count_id"], waiting["ref"]) == (
+        "stocktake", counted["count_id"], counted["count_id"])
+    assert "request_id" not in waiting
+    decided = post(client, f"/stock/{store_id}/{number}/stocktakes/{waiting['count_id']}/"
+                   "decision", auth("manager", stores=[store_id]), {"approve": True})
+    assert decided["count_id"] == counted["count_id"] and decided["status"] == "posted"
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["ApprovalOut"]
+    assert schema["properties"]["ref"]["deprecated"] is True

@@ -114,10 +114,14 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     assert free[0]["free_bays"]["08:00"] == 0 and free[0]["free_bays"]["10:00"] == 1
 
     # She arrives: the work order opens, linked both ways.
-    arrived = post(client, f"/appointments/{aid}/arrival", advisor,
-                   {"mileage": 30_000, "complaints": ["rattle from the rear door"]})
+    answer = client.post(f"/appointments/{aid}/arrival", headers=advisor,
+                         json={"mileage": 30_000, "complaints": ["rattle from the rear door"]})
+    # created like `POST /work-orders`: 201, and where the work order is
+    assert answer.status_code == 201, answer.text
+    arrived = answer.json()
     wo_id = arrived["work_order_id"]
     wo = f"/work-orders/{wo_id}"
+    assert answer.headers["Location"] == wo
     doc = get(client, wo, advisor, wait_for=arrived["notification_id"])
     assert doc["appointment_id"] == aid and doc["customer"]["name"] == "王芳"
     assert [j["complaint"] for j in doc["jobs"]] == ["brake noise", "rattle from the rear door"]

@@ -97,6 +97,7 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     year = datetime.now(ZoneInfo("Asia/Shanghai")).year
     assert confirmed["number"] == f"SET-{store_id}-{year}-000001"
     assert confirmed["bills"]["customer"]["outstanding"] == "680.00"
+    assert confirmed["deposits"] == "100.00"  # what was taken before, still (it was null)
     # Overpaying is refused; the rest by WeChat Pay settles the visit in the same transaction.
     over = client.post("/payments", headers=cashier, json={
         "work_order_id": wo_id, "method": "wechat_pay", "amount": "700.00",

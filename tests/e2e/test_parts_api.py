@@ -168,8 +168,8 @@ def test_scrap_above_the_threshold_waits_for_another_manager(client: TestClient,
                  {"qty": 3, "reason": "water damage in the store room"})
     assert asked["status"] == "awaiting_approval" and asked["available"] == "2"
     pending = get(client, "/stock/approvals", clerk, wait_for=asked["notification_id"])
-    assert [(a["kind"], a["ref"]) for a in pending["items"] if a["store_id"] == store_id] == \
-        [("scrap", asked["request_id"])]
+    assert [(a["kind"], a["request_id"], a["ref"]) for a in pending["items"]
+            if a["store_id"] == store_id] == [("scrap", asked["request_id"], asked["request_id"])]
     # A clerk may not approve; a manager does.
     url = f"/stock/{store_id}/{number}/scrap/{asked['request_id']}/decision"
     assert client.post(url, headers=clerk, json={"approve": True}).status_code == 403

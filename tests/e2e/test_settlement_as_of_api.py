@@ -6,7 +6,7 @@ read model shows it; the same scope, refusals and roles as the current detail.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +75,8 @@ def test_a_settlement_is_seen_as_it_stood_at_each_step(client: TestClient, auth:
     def as_of(version: int) -> dict[str, Any]:
         """The settlement at the business time of the event with this version."""
         doc: dict[str, Any] = get(client, url, auditor, as_of=at[version - 1].isoformat())
-        assert doc["as_of"] == at[version - 1].isoformat()
+        assert doc["as_of"] == at[version - 1].astimezone(UTC).isoformat().replace(
+            "+00:00", "Z")
         return doc
 
     # Before its first event it did not exist.

@@ -393,8 +393,20 @@ def test_deposits_taken_at_check_in_count_towards_the_bill(app: ServiceCore, wos
     result = money.confirm(CASHIER, UUID(drafted.body["id"]))
     assert result.body["settled"] is False
     assert result.body["bills"]["customer"]["outstanding"] == "700.00"
-    assert money.pay(CASHIER, work_order_id=wo, method="alipay", amount="700.00",
-                     provider_ref="ALI-1").body["settled"] is True
+    # the deposits stay what they were once it is confirmed (they were null), and the
+    # payments after it are not deposits
+    assert result.body["deposits"] == "200.00"
+    paid = money.pay(CASHIER, work_order_id=wo, method="alipay", amount="700.00",
+                     provider_ref="ALI-1")
+    assert paid.body["settled"] is True and paid.body["deposits"] == "200.00"
+
+
+def test_a_settlement_without_deposits_answers_none_taken(app: ServiceCore, wos: WorkOrders,
+                                                          money: Settlements) -> None:
+    wo = visit(app, wos)
+    drafted = money.draft(CASHIER, wo)
+    assert drafted.body["deposits"] == "0.00"
+    assert money.confirm(CASHIER, UUID(drafted.body["id"])).body["deposits"] == "0.00"
 
 
 def test_bad_payments_are_refused_and_store_nothing(app: ServiceCore, wos: WorkOrders,
