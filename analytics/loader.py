@@ -15,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,7 +26,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from analytics.events import Batch, Event, EventSource, json_ready
+from analytics.events import Event, EventSource, json_ready
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from analytics.set_based import SET_BASED, SHARED, SetBased
@@ -854,68 +853,25 @@ class AnalyticsLoader:
 
     def _load_batch(self) -> int:
         position = self.position()
-        batch = self.source.read(position, self.batch_size)
-        if batch.reached <= position:
+        events, raw, reached, covered = self.source.read(position, self.batch_size)
+        if reached <= position:
             return 0
-        self._finish(self._fold(batch), batch.reached)
-        return batch.covered
-
-    def _fold(self, batch: Batch) -> SetBased:
-        """Open the batch's transaction, fold its events and write the keyed rows; the
-        set-based statements after the write, the position and the commit are `_finish`."""
-        self.conn.execute("BEGIN")
-        set_based = SetBased(self.conn, batch.raw).__enter__()
-        try:
+        with transaction(self.conn), SetBased(self.conn, raw) as set_based:
             set_based.before_fold()
             fold = Fold(self.conn, zone=self.zone)
-            _preload(fold, batch.events)
-            for event in batch.events:
+            _preload(fold, events)
+            for event in events:
                 fold.current = event.notification_id
                 HANDLERS[event.qualname](fold, event, event.notification_id)
             fold.write()
-        except BaseException:
-            set_based.__exit__()
-            self.conn.execute("ROLLBACK")
-            raise
-        return set_based
-
-    def _finish(self, set_based: SetBased, reached: int) -> None:
-        """DuckDB's part of the batch after the fold (it runs without the GIL)."""
-        try:
             set_based.after_write()
             self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        finally:
-            set_based.__exit__()
-        self.conn.execute("COMMIT")
+        return covered
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Load batches until the head of the log; the number of events moved past.
-
-        While DuckDB finishes one batch in a thread (the set-based statements, the position,
-        the commit: no Python), the next range is read from PostgreSQL and decoded. It is
-        used only if that batch committed; one that fails raises, nothing of it is kept, and
-        what was read ahead is dropped. `progress(position)` follows every batch.
-        """
+    def catch_up(self) -> int:
         total = 0
-        with self.lock, _no_cyclic_gc(), ThreadPoolExecutor(1) as pool:
-            position = self.position()
-            batch = ahead = self.source.read(position, self.batch_size)
-            while batch.reached > position:
-                finishing = pool.submit(self._finish, self._fold(batch), batch.reached)
-                try:
-                    ahead = self.source.read(batch.reached, self.batch_size)
-                finally:
-                    finishing.result()
-                total += batch.covered
-                self.processed += batch.covered
-                position = batch.reached
-                batch = ahead
-                if progress is not None:
-                    progress(position)
-            del batch, ahead  # freed before the collector runs again
+        while count := self.run_batch():
+            total += count
         return total
 
     def publish(self, force: bool = False) -> bool:
@@ -1058,11 +1014,12 @@ def rebuild(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
     loader = AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone)
     head = app.recorder.max_notification_id() or 0
     try:
-        def report(position: int) -> None:
+        events = 0
+        while count := loader.run_batch():
+            events += count
             if progress is not None:
+                position = loader.position()
                 progress(position, max(head, position))
-
-        events = loader.catch_up(report)
         if progress is not None:
             progress(loader.position(), loader.position())
         loader.conn.execute("CHECKPOINT")
