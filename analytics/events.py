@@ -87,6 +87,7 @@ def json_ready(value: Any) -> Any:
     return str(value)
 
 
+_PYTHON, _SET_BASED, _SHARED = "python", "set_based", "shared"  # how an event is folded
 _NAMES: dict[str, tuple[str, str]] = {}  # topic: qualified name and aggregate
 _ABSENT = object()  # no such key
 
@@ -155,6 +156,8 @@ class EventSource:
         self.names = list(names)
         self.set_based = frozenset(set_based)
         self.shared = frozenset(shared)  # handed back both ways when set_based ones are
+        self.roles: dict[str, tuple[str, str]] = {}  # topic: Class.Event and its role, from
+        # set_based and shared as they are when the topic is first read
         recorder: Any = app.recorder
         self.recorder = recorder
         self.statement: Any = None
@@ -181,18 +184,32 @@ class EventSource:
             start, reached = reached, min(head, reached + limit)
             rows = self._rows(start, reached)
         rows.sort(key=itemgetter(0))
-        handled = [row for row in rows if row[3] is not None]
-        raw: list[tuple[int, str, str, bytes]] = []
-        if self.set_based:
-            qualname = {topic: topic.partition(":")[2] for topic in {row[2] for row in handled}}
-            as_stored = self.set_based | self.shared
-            raw = [(n, stream, qualname[topic], state) for n, stream, topic, state in handled
-                   if qualname[topic] in as_stored]
-            if raw and self._as_stored([state for *_, state in raw]):
-                handled = [row for row in handled if qualname[row[2]] not in self.set_based]
-            else:
-                raw = []
-        return Batch(self._decoded(handled), raw, reached, len(rows))
+        decoded: list[tuple[Any, ...]] = []  # decoded in Python
+        stored: list[tuple[Any, ...]] = []  # set-based (only)
+        raw: list[tuple[int, str, str, bytes]] = []  # set-based and shared
+        roles, role_of = self.roles, self._role
+        for row in rows:  # one pass: six took ~5 ms more a batch of 25,000 positions
+            if row[3] is None:
+                continue
+            role = roles.get(row[2]) or role_of(row[2])
+            if role[1] == _PYTHON:
+                decoded.append(row)
+                continue
+            raw.append((row[0], row[1], role[0], row[3]))
+            (decoded if role[1] == _SHARED else stored).append(row)
+        if raw:  # the set-based ones are decoded too unless all of them read as stored
+            if self._as_stored([state for *_, state in raw]):
+                return Batch(self._decoded(decoded), raw, reached, len(rows))
+            decoded = sorted(decoded + stored, key=itemgetter(0))
+        return Batch(self._decoded(decoded), [], reached, len(rows))
+
+    def _role(self, topic: str) -> tuple[str, str]:
+        """A topic's `Class.Event` and whether it is folded in Python, set-based or both."""
+        qualname = topic.partition(":")[2]
+        role = (_PYTHON if not self.set_based or qualname not in self.set_based | self.shared
+                else _SHARED if qualname in self.shared else _SET_BASED)
+        self.roles[topic] = (qualname, role)
+        return self.roles[topic]
 
     def _decoded(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         mapper = self.app.mapper

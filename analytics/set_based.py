@@ -81,10 +81,13 @@ FROM {_fields("FollowUp.Scheduled", ["work_order_id._data_", "work_order_id", ST
 
 FOLLOWED_UP = f"""
 UPDATE fact_follow_ups t
-SET csi = c.f[1]::INTEGER, completed_at = c.f[2]::TIMESTAMPTZ, complaint = c.f[3] IS NOT NULL,
+SET csi = c.csi, completed_at = c.completed_at, complaint = c.complaint,
     last_notification_id = c.n
-FROM (SELECT * FROM {_fields("FollowUp.Completed", ["csi", AT, "complaint_id"])}
-      QUALIFY row_number() OVER (PARTITION BY id ORDER BY n DESC) = 1) c
+FROM (SELECT id, max(n) AS n, arg_max_null(f[1]::INTEGER, n) AS csi,
+             arg_max_null(f[2]::TIMESTAMPTZ, n) AS completed_at,
+             arg_max_null(f[3] IS NOT NULL, n) AS complaint
+      FROM {_fields("FollowUp.Completed", ["csi", AT, "complaint_id"])}
+      GROUP BY id) c
 WHERE t.follow_up_id = c.id"""
 
 # hours rounded to 4 places as Decimal's quantize does (half to even; an integer number of
@@ -101,28 +104,20 @@ FROM {_fields("WorkOrder.ClockedOff", ["job_no", "technician_id", AT, "seconds"]
 JOIN fact_work_orders w ON w.work_order_id = c.id
 ORDER BY c.n"""
 
-CLOCKS = f"""
-UPDATE fact_work_orders t
-SET first_clock_on_at = coalesce(t.first_clock_on_at, c.first_on),
-    last_notification_id = greatest(t.last_notification_id, c.last)
-FROM (SELECT id, arg_min(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.ClockedOn')
-             AS first_on, max(n) AS last
-      FROM (SELECT *, 'WorkOrder.ClockedOn' AS q FROM {_fields("WorkOrder.ClockedOn", [AT])}
-            UNION ALL
-            SELECT *, 'WorkOrder.ClockedOff' AS q FROM {_fields("WorkOrder.ClockedOff", [AT])})
-      GROUP BY id) c
-WHERE t.work_order_id = c.id AND (c.last > t.last_notification_id
-                                  OR (t.first_clock_on_at IS NULL AND c.first_on IS NOT NULL))"""
-
 _STATUS_OF = " ".join(f"WHEN '{q}' THEN '{status}'" for q, status in STATUS.items())
 _SETTLING = "('WorkOrder.Settled', 'WorkOrder.SettlementReversed')"
+_STATUS_IN = ", ".join(f"'{q}'" for q in STATUS)
+CLOCK = ("WorkOrder.ClockedOn", "WorkOrder.ClockedOff")
 
 # Per work order, the last event of each kind (a settlement and its reversal are one kind) sets
-# that kind's columns; the last of all its status. Columns of kinds the batch does not hold
-# keep their values.
+# that kind's columns (`arg_max_null`: its value, NULL too, at the greatest position); the last
+# status-giving event of all the status; the first clock-on of all the first clock-on, if the
+# row has none yet. Columns of kinds the batch does not hold keep their values. (One pass of
+# aggregates: a window picking the last event of each kind first cost a quarter more, and the
+# clocks as a second UPDATE of the same rows another ~6 ms a batch.)
 MILESTONES = f"""
 UPDATE fact_work_orders t
-SET status = m.status,
+SET status = CASE WHEN m.has_status THEN m.status ELSE t.status END,
     checked_in_at = CASE WHEN m.checked_in THEN m.checked_in_at ELSE t.checked_in_at END,
     mileage_in = CASE WHEN m.checked_in THEN m.mileage_in ELSE t.mileage_in END,
     ready_at = CASE WHEN m.ready THEN m.ready_at ELSE t.ready_at END,
@@ -132,33 +127,44 @@ SET status = m.status,
     mileage_out = CASE WHEN m.delivered THEN m.mileage_out ELSE t.mileage_out END,
     closed_at = CASE WHEN m.closed THEN m.closed_at ELSE t.closed_at END,
     cancelled_at = CASE WHEN m.cancelled THEN m.cancelled_at ELSE t.cancelled_at END,
+    first_clock_on_at = coalesce(t.first_clock_on_at, m.first_on),
     last_notification_id = greatest(t.last_notification_id, m.last)
 FROM (
-    SELECT id, max(n) AS last, arg_max(CASE q {_STATUS_OF} END, n) AS status,
+    SELECT id, max(n) AS last,
+           bool_or(q IN ({_STATUS_IN})) AS has_status,
+           arg_max(CASE q {_STATUS_OF} END, n) FILTER (WHERE q IN ({_STATUS_IN})) AS status,
            bool_or(q = 'WorkOrder.CheckedIn') AS checked_in,
-           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.CheckedIn') AS checked_in_at,
-           max(f[2]::INTEGER) FILTER (WHERE q = 'WorkOrder.CheckedIn') AS mileage_in,
+           arg_max_null(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.CheckedIn')
+               AS checked_in_at,
+           arg_max_null(f[2]::INTEGER, n) FILTER (WHERE q = 'WorkOrder.CheckedIn')
+               AS mileage_in,
            bool_or(q = 'WorkOrder.ReadyForSettlement') AS ready,
-           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.ReadyForSettlement') AS ready_at,
+           arg_max_null(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.ReadyForSettlement')
+               AS ready_at,
            bool_or(q IN {_SETTLING}) AS settling,
-           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Settled') AS settled_at,
-           max(coalesce(f[3], f[4])::DECIMAL(18,2)) FILTER (WHERE q = 'WorkOrder.Settled')
-               AS customer_total,
+           arg_max_null(CASE WHEN q = 'WorkOrder.Settled' THEN f[1]::TIMESTAMPTZ END, n)
+               FILTER (WHERE q IN {_SETTLING}) AS settled_at,
+           arg_max_null(CASE WHEN q = 'WorkOrder.Settled'
+                             THEN coalesce(f[3], f[4])::DECIMAL(18,2) END, n)
+               FILTER (WHERE q IN {_SETTLING}) AS customer_total,
            bool_or(q = 'WorkOrder.Delivered') AS delivered,
-           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Delivered') AS delivered_at,
-           max(f[5]::INTEGER) FILTER (WHERE q = 'WorkOrder.Delivered') AS mileage_out,
+           arg_max_null(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.Delivered')
+               AS delivered_at,
+           arg_max_null(f[5]::INTEGER, n) FILTER (WHERE q = 'WorkOrder.Delivered')
+               AS mileage_out,
            bool_or(q = 'WorkOrder.Closed') AS closed,
-           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Closed') AS closed_at,
+           arg_max_null(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.Closed')
+               AS closed_at,
            bool_or(q = 'WorkOrder.Cancelled') AS cancelled,
-           max(f[1]::TIMESTAMPTZ) FILTER (WHERE q = 'WorkOrder.Cancelled') AS cancelled_at
+           arg_max_null(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.Cancelled')
+               AS cancelled_at,
+           arg_min(f[1]::TIMESTAMPTZ, n) FILTER (WHERE q = 'WorkOrder.ClockedOn') AS first_on
     FROM (SELECT notification_id AS n, originator_id AS id, qualname AS q,
                  json_extract_string(state, ['$.{AT}', '$.details.mileage_in',
                                              '$.customer_total._data_', '$.customer_total',
                                              '$.mileage_out']) AS f
-          FROM batch_events WHERE qualname IN ({", ".join(f"'{q}'" for q in STATUS)})
-          QUALIFY row_number() OVER (
-              PARTITION BY id, CASE WHEN q IN {_SETTLING} THEN 'settling' ELSE q END
-              ORDER BY n DESC) = 1)
+          FROM batch_events
+          WHERE qualname IN ({", ".join(f"'{q}'" for q in (*STATUS, *CLOCK))}))
     GROUP BY id) m
 WHERE t.work_order_id = m.id"""
 
@@ -201,9 +207,8 @@ WHERE t.settlement_id = m.id"""
 
 BEFORE_FOLD = (({"Settlement.PaymentTaken"}, PAYMENTS), ({"Settlement.Opened"}, SETTLEMENTS))
 AFTER_WRITE = (({"FollowUp.Scheduled"}, FOLLOW_UPS), ({"FollowUp.Completed"}, FOLLOWED_UP),
-               ({"WorkOrder.ClockedOff"}, CLOCK_PUNCHES),
-               ({"WorkOrder.ClockedOn", "WorkOrder.ClockedOff"}, CLOCKS),
-               (set(STATUS), MILESTONES), (set(SETTLEMENT_STATUS), SETTLEMENT_STEPS))
+               ({"WorkOrder.ClockedOff"}, CLOCK_PUNCHES), ({*STATUS, *CLOCK}, MILESTONES),
+               (set(SETTLEMENT_STATUS), SETTLEMENT_STEPS))
 
 
 def _texts(states: Sequence[bytes]) -> pa.LargeStringArray:

@@ -558,6 +558,39 @@ def one_by_one_and_batched(container: Container,
     return one, batched
 
 
+def test_clock_punches_alone_in_a_batch_keep_the_work_orders_status(container: Container,
+                                                                    tmp_path: Path) -> None:
+    """A batch holding only a work order's clock events (event by event, each is one) sets its
+    first clock-on and keeps the status its dispatch gave."""
+    one, batched = one_by_one_and_batched(container, tmp_path)
+    shop = Shop(container, "CK" + uuid.uuid4().hex[:6].upper())
+    day = "2025-06-04"
+    wo, _ = shop.open(make_vin(shop.rng), "noise", "repair", at(day, "03:00"))
+    container.work_orders.check_in(shop.r("advisor", at(day, "03:10")), wo, mileage_in=30_010,
+                                   fuel_level=50)
+    shop.approve(wo, [shop.labor(wo, "1.0", "300.00", at(day, "03:15"))], at(day, "03:20"))
+    seen: list[tuple[Any, ...]] = []
+
+    def clocked() -> None:  # after the clock-on and clock-off, before the job is completed
+        for loader in (one, batched):
+            loader.catch_up()
+            seen.append(loader.conn.execute(
+                "SELECT status, first_clock_on_at, last_notification_id FROM fact_work_orders "
+                "WHERE work_order_id = ?", [str(wo)]).fetchone() or ())
+
+    try:
+        shop.workshop(wo, shop.t1, at(day, "04:00"), at(day, "05:00"), before_complete=clocked)
+        head = container.app.recorder.max_notification_id()
+        assert [row[:2] for row in seen] == [("in_progress", at(day, "04:00"))] * 2
+        assert seen[0][2] == seen[1][2] and seen[0][2] <= (head or 0)
+        for table in TABLES:
+            assert table_rows(one.conn, table.name) == table_rows(batched.conn, table.name), \
+                table.name
+    finally:
+        one.close()
+        batched.close()
+
+
 def test_a_reversed_settlement_read_event_by_event_or_in_one_batch(container: Container,
                                                                    tmp_path: Path) -> None:
     one, batched = one_by_one_and_batched(container, tmp_path)
