@@ -21,7 +21,7 @@ def years_of_deliveries(container: Container, store_id: str, number: str) -> Non
     """Two thousand deliveries, each used up by a job, stored straight through the
     application (as over years of HTTP commands, only faster); every third with a certificate."""
     app = container.app
-    item = app.repository.get(StockItem.create_id(store_id, number))
+    item: StockItem = app.repository.get(StockItem.create_id(store_id, number))
     assert isinstance(item, StockItem)
     stamp = Audit("clerk-1", "parts_clerk", store_id, datetime.now(UTC), "history")
     for n in range(USED_UP):
@@ -68,8 +68,8 @@ def test_a_busy_part_lists_open_lots_and_pages_the_used_up_ones(
     assert {(lot["on_hand"], lot["supplier"]) for lot in seen} == {("0", "Bosch")}
     assert [(lot["supplier_doc"], lot["cert_ref"], Decimal(lot["unit_cost"]))
             for lot in seen[:5]] == [
-        ("DN-first", None, 30), ("DN-0", "CCC-0", 31), ("DN-1", None, 31), ("DN-2", None, 31),
-        ("DN-3", "CCC-3", 31)]
+        ("DN-first", None, Decimal(30)), ("DN-0", "CCC-0", Decimal(31)),
+        ("DN-1", None, Decimal(31)), ("DN-2", None, Decimal(31)), ("DN-3", "CCC-3", Decimal(31))]
     # Open lots and all lots, on the same list.
     opened = get(client, f"/stock/{store_id}/{number}/lots", clerk, state="open")
     assert [lot["lot_id"] for lot in opened["items"]] == [lot["lot_id"] for lot in item["lots"]]
