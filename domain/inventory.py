@@ -352,7 +352,7 @@ class Inventory:
                         (part.details["preferred_supplier"] or "").strip() != supplier.strip():
                     skipped.append(proposed)
                     continue
-                last = max(item.lots.values(), key=lambda lot: lot["seq"], default=None)
+                last = item.last_lot()
                 cost = last["unit_cost"] if last else part.list_price
                 lines.append(order_line(len(lines) + 1, {"part_number": proposed, "qty": qty,
                                                          "unit_cost": cost}))

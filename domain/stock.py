@@ -29,6 +29,7 @@ from domain.common import (
     stable_id,
 )
 from domain.money import money, quantity, round_money
+from domain.stock_lots import HeldInLots
 
 ZERO = Decimal(0)
 LOT_FIELDS = ("supplier", "supplier_doc", "received_at", "cert_ref")
@@ -68,8 +69,14 @@ def picks_qty(picks: list[dict[str, Any]]) -> Decimal:
     return sum((p["qty"] for p in picks), ZERO)
 
 
-class StockItem(Aggregate):
+class StockItem(HeldInLots, Aggregate):
     """One part number in one store."""
+
+    # 2: open and exhausted lots apart, running totals, a lot counter (was one `lots` dict)
+    class_version = 2
+    # Never changed in place, only replaced (exhausted lots, issued picks): a command's copy
+    # of the cached item shares their values (domain/aggregate_loads.py).
+    shallow_copied = ("exhausted_lots", "issued")
 
     class Event(Aggregate.Event):
         audit: Audit
@@ -202,7 +209,7 @@ class StockItem(Aggregate):
         self.unit = unit
         self.min_stock = min_stock
         self.reorder_qty = reorder_qty
-        self.lots: dict[str, dict[str, Any]] = {}
+        self._start_lots()
         self.reserved: dict[str, Decimal] = {}
         self.issued: dict[str, list[dict[str, Any]]] = {}
         self.on_order: dict[str, Decimal] = {}
@@ -211,10 +218,6 @@ class StockItem(Aggregate):
         self.alert_raised = False
 
     # -- figures -----------------------------------------------------------------------------
-
-    @property
-    def on_hand(self) -> Decimal:
-        return sum((lot["on_hand"] for lot in self.lots.values()), ZERO)
 
     @property
     def reserved_total(self) -> Decimal:
@@ -227,10 +230,6 @@ class StockItem(Aggregate):
     @property
     def on_order_total(self) -> Decimal:
         return sum(self.on_order.values(), ZERO)
-
-    @property
-    def fifo_value(self) -> Decimal:
-        return round_money(sum((l["on_hand"] * l["unit_cost"] for l in self.lots.values()), ZERO))
 
     def suggested_order(self) -> Decimal:
         """How much to order now: nothing unless available + on order is below the minimum."""
@@ -249,18 +248,15 @@ class StockItem(Aggregate):
                     if p["lot_id"] == lot_id and rid != besides), ZERO)
 
     def _lots_in_order(self) -> list[dict[str, Any]]:
-        """Lots in receipt order, less what pending scrap of a named lot holds in them."""
+        """Open lots in receipt order, less what pending scrap of a named lot holds in them."""
+        if not self.pending_scraps:
+            return list(self.open_lots.values())
         return [{**lot, "on_hand": lot["on_hand"] - self.held(lot["lot_id"])}
-                for lot in sorted(self.lots.values(), key=lambda lot: lot["seq"])]
+                for lot in self.open_lots.values()]
 
-    def next_lot_id(self, offset: int = 0) -> str:
-        """`<part>-<n>@<store>`: unique across stores, since part numbers hold no '@'."""
-        return f"{self.part_number}-{len(self.lots) + offset + 1:05d}@{self.store_id}"
-
-    def lot(self, lot_id: str) -> dict[str, Any]:
-        if lot_id not in self.lots:
-            raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}")
-        return self.lots[lot_id]
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        HeldInLots.lots_from_list(state)
 
     def _take(self, qty: Decimal, lot_id: str | None,
               request_id: str | None = None) -> list[dict[str, Any]]:
@@ -346,12 +342,12 @@ class StockItem(Aggregate):
     def _received(self, audit: Audit, lot_id: str, qty: Decimal, unit_cost: Decimal,
                   supplier: str, supplier_doc: str, cert_ref: str | None,
                   po_ref: str | None) -> None:
-        self.lots[lot_id] = {
-            "lot_id": lot_id, "seq": len(self.lots), "supplier": supplier,
+        self._add_lot({
+            "lot_id": lot_id, "supplier": supplier,
             "supplier_doc": supplier_doc, "received_at": audit.at.isoformat(),
             "unit_cost": unit_cost, "received_qty": qty, "on_hand": qty, "cert_ref": cert_ref,
             "po_ref": po_ref, "origin_lot": None,
-        }
+        })
         if po_ref in self.on_order:
             left = self.on_order[po_ref] - qty
             if left > 0:
@@ -397,14 +393,14 @@ class StockItem(Aggregate):
     def _issued(self, audit: Audit, key: str, picks: list[dict[str, Any]], from_reserved: Decimal,
                 cost: Decimal) -> None:
         for pick in picks:
-            self.lots[pick["lot_id"]]["on_hand"] -= pick["qty"]
+            self._move_lot(pick["lot_id"], -pick["qty"])
         if key in self.reserved:
             left = self.reserved[key] - from_reserved
             if left > 0:
                 self.reserved[key] = left
             else:
                 del self.reserved[key]
-        self.issued.setdefault(key, []).extend(dict(p) for p in picks)
+        self.issued[key] = [*self.issued.get(key, []), *(dict(p) for p in picks)]
 
     def issued_qty(self, key: str) -> Decimal:
         return sum((p["qty"] for p in self.issued.get(key, [])), ZERO)
@@ -428,15 +424,16 @@ class StockItem(Aggregate):
     @event(ReturnedFromJob)
     def _returned(self, audit: Audit, key: str, picks: list[dict[str, Any]], cost: Decimal,
                   reason: str) -> None:
+        held = [dict(p) for p in self.issued[key]]  # replaced, never changed in place
         for pick in picks:
-            self.lots[pick["lot_id"]]["on_hand"] += pick["qty"]
+            self._move_lot(pick["lot_id"], pick["qty"])
             remaining = pick["qty"]
-            for held in reversed(self.issued[key]):
-                if held["lot_id"] == pick["lot_id"] and remaining > 0:
-                    take = min(held["qty"], remaining)
-                    held["qty"] -= take
+            for taken in reversed(held):
+                if taken["lot_id"] == pick["lot_id"] and remaining > 0:
+                    take = min(taken["qty"], remaining)
+                    taken["qty"] -= take
                     remaining -= take
-        self.issued[key] = [p for p in self.issued[key] if p["qty"] > 0]
+        self.issued[key] = [p for p in held if p["qty"] > 0]
         if not self.issued[key]:
             del self.issued[key]
 
@@ -506,7 +503,7 @@ class StockItem(Aggregate):
     def _scrapped(self, audit: Audit, request_id: str, picks: list[dict[str, Any]], cost: Decimal,
                   reason: str, approved_by: str | None, from_reserved: Decimal) -> None:
         for pick in picks:
-            self.lots[pick["lot_id"]]["on_hand"] -= pick["qty"]
+            self._move_lot(pick["lot_id"], -pick["qty"])
         self.pending_scraps.pop(request_id, None)
         self.reserved.pop(f"scrap:{request_id}", None)
 
@@ -544,7 +541,7 @@ class StockItem(Aggregate):
 
     def _check_shortage(self, moved: list[dict[str, Any]]) -> None:
         for line in moved:
-            if self.lots[line["lot_id"]]["on_hand"] + line["variance"] < 0:
+            if self.lot_on_hand(line["lot_id"]) + line["variance"] < 0:
                 raise StockError(f"lot {line['lot_id']} now holds less than the count removes; "
                                  "count again")
         loss = -sum((ln["variance"] for ln in moved), ZERO)
@@ -593,7 +590,7 @@ class StockItem(Aggregate):
     def _variance_posted(self, audit: Audit, count_id: str, adjustments: list[dict[str, Any]],
                          value: Decimal, reason: str, approved_by: str | None) -> None:
         for adjustment in adjustments:
-            self.lots[adjustment["lot_id"]]["on_hand"] += adjustment["qty"]
+            self._move_lot(adjustment["lot_id"], adjustment["qty"])
         self.pending_count = None
 
     # -- transfers between stores ------------------------------------------------------------
@@ -603,7 +600,7 @@ class StockItem(Aggregate):
         amount = quantity(qty, "transferred quantity", places=3)
         require(to_store != self.store_id, InvalidInput("a transfer goes to another store"))
         self._require_available(amount, "transfer")
-        picks = [{**pick, **{k: self.lots[pick["lot_id"]][k] for k in LOT_FIELDS}}
+        picks = [{**pick, **{k: self.open_lots[pick["lot_id"]][k] for k in LOT_FIELDS}}
                  for pick in fifo_picks(self._lots_in_order(), amount)]
         self._transferred_out(audit, transfer_id, to_store, picks, picks_cost(picks),
                               require_reason(reason, "a transfer"))
@@ -614,7 +611,7 @@ class StockItem(Aggregate):
     def _transferred_out(self, audit: Audit, transfer_id: str, to_store: str,
                          picks: list[dict[str, Any]], cost: Decimal, reason: str) -> None:
         for pick in picks:
-            self.lots[pick["lot_id"]]["on_hand"] -= pick["qty"]
+            self._move_lot(pick["lot_id"], -pick["qty"])
 
     def transfer_in(self, audit: Audit, transfer_id: str, from_store: str,
                     picks: list[dict[str, Any]]) -> list[str]:
@@ -634,12 +631,12 @@ class StockItem(Aggregate):
     def _transferred_in(self, audit: Audit, transfer_id: str, from_store: str,
                         lots: list[dict[str, Any]], cost: Decimal) -> None:
         for lot in lots:
-            self.lots[lot["lot_id"]] = {
-                "lot_id": lot["lot_id"], "seq": len(self.lots), "supplier": lot["supplier"],
+            self._add_lot({
+                "lot_id": lot["lot_id"], "supplier": lot["supplier"],
                 "supplier_doc": lot["supplier_doc"], "received_at": lot["received_at"],
                 "unit_cost": lot["unit_cost"], "received_qty": lot["qty"], "on_hand": lot["qty"],
                 "cert_ref": lot["cert_ref"], "po_ref": None, "origin_lot": lot["origin_lot"],
-            }
+            })
 
     # -- return to supplier ------------------------------------------------------------------
 
@@ -662,4 +659,4 @@ class StockItem(Aggregate):
     @event(ReturnedToSupplier)
     def _returned_to_supplier(self, audit: Audit, lot_id: str, qty: Decimal, unit_cost: Decimal,
                               cost: Decimal, supplier: str, reference: str, reason: str) -> None:
-        self.lots[lot_id]["on_hand"] -= qty
+        self._move_lot(lot_id, -qty)

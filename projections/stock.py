@@ -210,6 +210,9 @@ class StockView(ReadModel):
         Index("stock", "stock_part_idx", "(part_number)"),
         Index("stock", "stock_alert_idx", "(store_id) WHERE alert"),
         Index("lots", "lots_part_idx", "(store_id, part_number, received_at)"),
+        # the stock detail lists open lots only: an item's exhausted thousands are not read
+        Index("lots", "lots_open_idx", "(store_id, part_number, received_at, lot_id) "
+                                       "WHERE on_hand > 0"),
         Index("lots", "lots_supplier_idx", "(supplier)"),
         Index("stock_movements", "movements_part_idx", "(store_id, part_number, at)"),
         Index("stock_movements", "movements_at_idx", "(store_id, at)"),
@@ -640,14 +643,16 @@ def get_stock(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: st
 LOT_FIELDS = ("lot_id", "supplier", "supplier_doc", "received_at", "unit_cost", "received_qty",
               "on_hand", "cert_ref", "po_ref", "origin_lot")
 RESERVATION_FIELDS = ("key", "qty", "work_order_id", "line_id", "at")
-# One statement (one round trip, one plan) for the item, its lots and its reservations: each
-# list comes back as one typed array per field (same values and types as plain rows), in the
-# lists' order (a total one, so that every array of a list is in the same order).
+# One statement (one round trip, one plan) for the item, its open lots and its reservations:
+# each list comes back as one typed array per field (same values and types as plain rows), in
+# the lists' order (a total one, so that every array of a list is in the same order).
+# Exhausted lots (on hand 0) are left to `list_lots`: a busy part has thousands of them.
 STOCK_ITEM_SELECT = f"""
     SELECT {STOCK_READ_COLUMNS}, l.*, r.* {STOCK_FROM}
     CROSS JOIN LATERAL (SELECT {", ".join(
         f"array_agg({f} ORDER BY received_at, lot_id) AS lot_{f}" for f in LOT_FIELDS)}
-        FROM lots WHERE store_id = s.store_id AND part_number = s.part_number) l
+        FROM lots WHERE store_id = s.store_id AND part_number = s.part_number
+        AND on_hand > 0) l
     CROSS JOIN LATERAL (SELECT {", ".join(
         f"array_agg({f} ORDER BY at, key) AS res_{f}" for f in RESERVATION_FIELDS)}
         FROM stock_reservations WHERE store_id = s.store_id AND part_number = s.part_number) r
@@ -656,7 +661,7 @@ STOCK_ITEM_SELECT = f"""
 
 def stock_item(stores: Sequence[str], store_id: str,
                part_number: str) -> Reading[dict[str, Any] | None]:
-    """One store's stock of one part with its lots and reservations (see `get_stock`)."""
+    """One store's stock of one part with its open lots and reservations (see `get_stock`)."""
     if "*" not in stores and store_id not in stores:
         return None
     [found] = yield [(STOCK_ITEM_SELECT, [store_id, part_number])]
@@ -674,6 +679,25 @@ def _listed(row: dict[str, Any], prefix: str, fields: Sequence[str]) -> list[dic
     if arrays[0] is None:
         return []
     return [dict(zip(fields, values, strict=True)) for values in zip(*arrays, strict=True)]
+
+
+LOT_STATES = {"open": "on_hand > 0", "exhausted": "on_hand <= 0", "all": "TRUE"}
+
+
+def list_lots(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str,
+              part_number: str, *, state: str = "all", limit: int = 100,
+              offset: int = 0) -> dict[str, Any] | None:
+    """One page of an item's lots in receipt order, open ones, exhausted ones or all (None:
+    no such item for the caller)."""
+    if "*" not in stores and store_id not in stores:
+        return None
+    if not _rows(conn, "SELECT 1 AS found FROM stock WHERE store_id = %s AND part_number = %s",
+                 [store_id, part_number]):
+        return None
+    return _page(conn, f"""SELECT {", ".join(LOT_FIELDS)} FROM lots
+        WHERE store_id = %s AND part_number = %s AND {LOT_STATES[state]}""",
+                 [store_id, part_number], order_by="received_at, lot_id", limit=limit,
+                 offset=offset)
 
 
 def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],

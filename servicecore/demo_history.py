@@ -329,7 +329,7 @@ class StoreHistory:
 
         for part in self.rng.sample(sorted(HISTORY_STOCKING), 3):
             item: Any = self.inv.app.repository.get(stock_stream(self.store, part))
-            lots = [(lot_id, lot) for lot_id, lot in item.lots.items() if lot["on_hand"] > 1]
+            lots = [(lot_id, lot) for lot_id, lot in item.open_lots.items() if lot["on_hand"] > 1]
             if not lots:
                 continue
             lot_id, lot = lots[0]

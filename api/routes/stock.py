@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -46,6 +46,7 @@ from projections.stock import (
     get_lot,
     list_alerts,
     list_approvals,
+    list_lots,
     list_movements,
     list_stock,
     list_transfers,
@@ -67,6 +68,7 @@ Auditor = Annotated[Principal, Depends(reader("stock.audit"))]
 MoveCmd = Annotated[Command, Depends(command("stock.move"))]
 ApproveCmd = Annotated[Command, Depends(command("stock.approve"))]
 Limit = Annotated[int, Query(ge=1, le=500)]
+LotState = Literal["open", "exhausted", "all"]
 
 
 # -- queries --------------------------------------------------------------------------------
@@ -85,9 +87,9 @@ def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFo
 @item_router.get("/{store_id}/{part_number}")
 async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
                      principal: Reader, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
-    """Figures, lots and reservations from the read model, or, with `as_of` (a moment, or a
-    day: its end in the store's time zone), replayed from the stock item's events as they stood
-    at that moment."""
+    """Figures, open lots and reservations from the read model, or, with `as_of` (a moment, or
+    a day: its end in the store's time zone), replayed from the stock item's events as they
+    stood at that moment. Exhausted lots: `GET /stock/{store_id}/{part_number}/lots`."""
     ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
     moment = as_of_moment(as_of, ctx.timezone)
     if moment is not None:
@@ -117,7 +119,7 @@ def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str
             ctx.app, StockItem.create_id(store_id, number), as_of)
     if not isinstance(item, StockItem):
         raise NotFound(f"store {store_id} held no stock of {number} at {as_of.isoformat()}")
-    lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.lots.values()]
+    lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.open_lots.values()]
     # The same list as the current item's (`key`, `qty`, `work_order_id`, `line_id`, `at`).
     reservations = [{"key": key, "qty": qty, "work_order_id": work_order_of(key)[0],
                      "line_id": work_order_of(key)[1], "at": since.get(key)}
@@ -185,6 +187,21 @@ def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None,
     with ctx.pool.connection() as conn:
         return list_transfers(conn, principal.stores, status=status, limit=limit,
                               offset=offset)
+
+
+@router.get("/{store_id}/{part_number}/lots", response_model=Page)
+def stock_lots(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principal: Reader,
+               state: LotState = "exhausted", limit: PageLimit = 100, offset: Offset = 0,
+               wait_for: WaitFor = None) -> Any:
+    """The item's lots in receipt order, with supplier, certificate and cost: the exhausted
+    ones (the default; the item's detail lists only open lots), the open ones, or all."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = list_lots(conn, principal.stores, store_id, normalise_part_number(part_number),
+                          state=state, limit=limit, offset=offset)
+    if found is None:
+        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+    return found
 
 
 @router.get("/{store_id}/{part_number}/history", response_model=HistoryPage)

@@ -21,6 +21,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from domain.aggregate_loads import copy_aggregate
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
 from domain.stock import LOT_FIELDS, StockItem
@@ -718,6 +719,22 @@ class StockMachine(RuleBasedStateMachine):
             assert item.alert_raised == model.alert_open
             if model.alert_checked:
                 assert item.alert_raised == (item.available < item.min_stock)
+
+    @invariant()
+    def totals_and_open_lots_are_what_every_lot_gives(self) -> None:
+        """Running totals, the open lots (in receipt order) apart from the exhausted ones, and
+        the next lot number agree with a walk over every lot and with the model; a copy from
+        the aggregate cache holds the same state."""
+        for item, model in ((self.item, self.model), (self.dest, self.dest_model)):
+            every = list(item.lots.values())
+            assert item.on_hand == sum((lot["on_hand"] for lot in every), Decimal(0))
+            assert item.fifo_value == half_up(
+                sum((lot["on_hand"] * lot["unit_cost"] for lot in every), Decimal(0)))
+            assert list(item.open_lots) == [lot["lot_id"] for lot in every if lot["on_hand"] > 0]
+            assert sorted(item.exhausted_lots) == sorted(
+                lot["lot_id"] for lot in every if lot["on_hand"] <= 0)
+            assert item.next_lot_id() == model.next_lot_id()
+            assert state(copy_aggregate(item)) == state(item)
 
     @invariant()
     def replay_rebuilds_the_same_item(self) -> None:
