@@ -367,6 +367,9 @@ class Settlements:
                 payment = settlement.payments.get(str(pair["payment_id"]))
                 if payment is None:
                     raise NotFound(f"payment {pair['payment_id']} not found")
+                require(settlement.store_id == statement.store_id, InvalidInput(
+                    f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
+                    f"the statement is {statement.store_id}'s"))
                 statement.match(audit, int(pair["line_no"]), settlement.id, payment, manual,
                                 reason)
                 settlement.reconcile(audit, payment["payment_id"], statement.id,

@@ -216,6 +216,50 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     assert again.status_code == 409  # that payment is already matched
 
 
+def test_a_match_by_hand_refuses_money_out_and_another_stores_statement(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A reason lets a line and a payment that differ in reference or amount be matched, but no
+    reason makes a line of money going out pay a bill, or one store's statement reconcile
+    another store's payment; a refused match stores nothing."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
+    post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                        "amount": "300.00", "tendered": "300.00"}, 201)
+    card = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "600.00", "provider_ref": "POS-31"}, 201)
+    other = "T" + uuid.uuid4().hex[:6].upper()
+    finance_user = auth("finance", "fin-" + store_id, [store_id, other])
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    rows = (f"date,amount,reference,counterparty\n{day},300.00,CASH?,王伟\n"
+            f"{day},-600.00,RF-1,王伟\n{day},598.00,POS-31X,王伟\n")
+    stmt = post(client, "/reconciliation/statements", finance_user, {
+        "store_id": store_id, "source": "bank", "csv": rows}, 201)
+    foreign = post(client, "/reconciliation/statements", finance_user, {
+        "store_id": other, "source": "bank", "csv": rows}, 201)
+    tries = {
+        "money out": (stmt, 2, card["payment_id"]),
+        "another store": (foreign, 3, card["payment_id"])}
+    for what, (statement, line_no, payment_id) in tries.items():
+        refused = client.post(f"/reconciliation/statements/{statement['id']}/matches",
+                              headers=finance_user, json={
+                                  "line_no": line_no, "settlement_id": sid,
+                                  "payment_id": payment_id, "reason": "same customer"})
+        assert refused.status_code == 422, (what, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    for statement in (stmt, foreign):
+        view = get(client, f"/reconciliation/statements/{statement['id']}", finance_user,
+                   wait_for=foreign["notification_id"])
+        assert view["matched"] == []
+    # The card payment, 2.00 short on the statement (the acquirer's fee), is matched by hand.
+    matched = post(client, f"/reconciliation/statements/{stmt['id']}/matches", finance_user, {
+        "line_no": 3, "settlement_id": sid, "payment_id": card["payment_id"],
+        "reason": "acquirer fee deducted"})
+    view = get(client, f"/reconciliation/statements/{stmt['id']}", finance_user,
+               wait_for=matched["notification_id"])
+    assert [(m["line_no"], m["payment_id"]) for m in view["matched"]] == [
+        (3, card["payment_id"])]
+
+
 def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
         client: TestClient, auth: Auth, store_id: str) -> None:
     """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
