@@ -105,7 +105,8 @@ class Settlements:
                           settlement.work_order_number, refund["amount"], refund["kind"],
                           self.today(session.request))
 
-    def _business_date(self, request: Request, given: str | None) -> str:
+    def _business_date(self, request: Request, given: str | None,
+                       what: str = "a payment") -> str:
         today = self.today(request)
         if given is None:
             return today.isoformat()
@@ -113,7 +114,7 @@ class Settlements:
             day = date.fromisoformat(given)
         except ValueError:
             raise InvalidInput("business_date must be YYYY-MM-DD") from None
-        require(day <= today, InvalidInput("a payment cannot be dated in the future"))
+        require(day <= today, InvalidInput(f"{what} cannot be dated in the future"))
         return day.isoformat()
 
     @staticmethod
@@ -248,7 +249,8 @@ class Settlements:
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
                 correction_of=correction_of)
-            self._cashier_day(session, wo.store_id, day).money_in(audit, settlement.id, payment)
+            self._cashier_day(session, wo.store_id, day).money_in(
+                audit, settlement.id, payment, self.today(request).isoformat())
             settled = self._settle_if_paid(session, settlement)
             return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
                                          "change": str(payment["change"]), "settled": settled})
@@ -313,7 +315,7 @@ class Settlements:
         cashier = cashier_id or caller.user_id
         require(cashier == caller.user_id or caller.role in ("manager", "finance"),
                 NotPermitted("a cashier closes their own day"))
-        day = self._business_date(request, business_date)
+        day = self._business_date(request, business_date, "a day-end close")
         day_id = CashierDay.create_id(store_id, cashier, day)
 
         def decide(session: Session) -> Decision:

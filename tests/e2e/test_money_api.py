@@ -287,6 +287,17 @@ def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
     assert all(p["code"] == "DayClosed" and p["closed_day"] == closed["business_date"]
                for p in problems.values())
     assert "correction_of=" in problems["payment"]["detail"]
+    # The closed day is today's: a correction names an earlier day, so it is not "today"'s
+    # to record (that is refused), but another cashier's or the next business day's.
+    assert "today with correction_of" not in problems["payment"]["detail"]
+    assert "another cashier" in problems["payment"]["detail"]
+    same_day = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "bank_card", "amount": "1.00", "provider_ref": "POS-9",
+        "correction_of": closed["business_date"]})
+    assert same_day.status_code == 422
+    future = client.post("/day-end", headers=cashier, json={**day, "business_date": "2999-01-01"})
+    assert future.status_code == 422
+    assert future.json()["detail"] == "a day-end close cannot be dated in the future"
     assert "correction_of" not in problems["refund"]["detail"]
     assert "refund" in problems["refund"]["detail"]
     assert "correction_of" not in problems["close"]["detail"]
