@@ -260,6 +260,26 @@ def test_a_match_by_hand_refuses_money_out_and_another_stores_statement(
         (3, card["payment_id"])]
 
 
+def test_drafting_the_same_bills_again_keeps_the_discounts_given(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A second POST /settlements for an unchanged work order (a second desk, a double click)
+    leaves the draft as it is: the discount a cashier gave on it stays, nothing is stored."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    drafted = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    sid = drafted["id"]
+    total = Decimal(drafted["bills"]["customer"]["total"])
+    given = post(client, f"/settlements/{sid}/discounts", cashier, {
+        "bill": "customer", "line_id": "L1", "amount": "30.00", "reason": "loyal customer"})
+    again = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    assert again["version"] == given["version"]
+    assert again["bills"]["customer"]["total"] == str(total - Decimal("30.00"))
+    view = get(client, f"/settlements/{sid}", cashier, wait_for=given["notification_id"])
+    assert [d["amount"] for d in view["bills"]["customer"]["discounts"]] == ["30.00"]
+    confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
+    assert confirmed["bills"]["customer"]["total"] == str(total - Decimal("30.00"))
+
+
 def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
         client: TestClient, auth: Auth, store_id: str) -> None:
     """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
