@@ -399,6 +399,12 @@ def test_every_amount_the_finance_views_show_has_two_decimals(
         "gross profit": get(client, "/ledger/gross-profit", finance_user),
         "by vehicle": get(client, "/ledger/gross-profit", finance_user, by="vehicle"),
     }
+    # The customer's file shows the visit's bill and what was given back of it the same way.
+    customer_id = get(client, f"/work-orders/{wo_id}", cashier)["customer"]["id"]
+    answers["customer's visits"] = get(client, f"/customers/{customer_id}", cashier,
+                                       wait_for=at)["visits"]
+    assert [(v["customer_total"], v["refunded"]) for v in answers["customer's visits"][
+        "items"] if v["work_order_id"] == wo_id] == [("900.00", "0.00")]
     assert {name: odd_amounts(answer) for name, answer in answers.items()} == {
         name: [] for name in answers}
     settlement = answers["settlement"]
