@@ -251,7 +251,9 @@ class Settlements:
                 correction_of=correction_of)
             self._cashier_day(session, wo.store_id, day).money_in(
                 audit, settlement.id, payment, self.today(request).isoformat())
-            settled = self._settle_if_paid(session, settlement)
+            # settled: the visit is, by this payment or before it (an insurer's or the OEM's
+            # bill paid after the customer's, a returned amount paid again)
+            settled = self._settle_if_paid(session, settlement) or settlement.status == "settled"
             return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
                                          "change": str(payment["change"]), "settled": settled})
 

@@ -280,6 +280,25 @@ def test_drafting_the_same_bills_again_keeps_the_discounts_given(
     assert confirmed["bills"]["customer"]["total"] == str(total - Decimal("30.00"))
 
 
+def test_a_payment_after_settlement_says_the_visit_is_settled(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The OEM pays the warranty bill after the customer settled the visit: the payment's
+    answer says `settled` as its `status` does, not false beside "status": "settled"."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = confirmed_settlement(client, auth, store_id, warranty_labor=True)
+    view = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))
+    owed = {b["kind"]: b["outstanding"] for b in view["bill_status"]}
+    customer = post(client, "/payments", cashier, {
+        "work_order_id": wo_id, "method": "bank_card", "amount": owed["customer"],
+        "provider_ref": "POS-41"}, 201)
+    assert (customer["status"], customer["settled"]) == ("settled", True)
+    oem = post(client, "/payments", cashier, {
+        "work_order_id": wo_id, "bill": "warranty", "method": "bank_transfer",
+        "amount": owed["warranty"], "provider_ref": "OEM-2026-41"}, 201)
+    assert (oem["status"], oem["settled"]) == ("settled", True)
+    assert oem["bills"]["warranty"]["outstanding"] == "0.00"
+
+
 def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
         client: TestClient, auth: Auth, store_id: str) -> None:
     """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
