@@ -26,9 +26,12 @@ class Filters:
     model: str | None = None
     technician: str | None = None
     pay_type: str | None = None
+    today: date | None = None  # the store's day (SERVICECORE_STORE_TIMEZONE), as every date here
 
     def end(self) -> date:
-        return self.date_to or date.today()
+        """The last day of the period: `date_to`, else the store's today (the server's calendar
+        day only where no one says which that is)."""
+        return self.date_to or self.today or date.today()
 
 
 @dataclass

@@ -70,8 +70,15 @@ class CashierDay(Aggregate):
             f"{self.business_date} is closed for {self.cashier_id}; {advice}",
             closed_day=self.business_date))
 
-    def money_in(self, audit: Audit, settlement_id: UUID, payment: dict[str, Any]) -> None:
-        self._require_open(f"record a correction today with correction_of={self.business_date}")
+    def money_in(self, audit: Audit, settlement_id: UUID, payment: dict[str, Any],
+                 today: str | None = None) -> None:
+        if today is not None and self.business_date >= today:
+            # Today's own day is closed: a correction names an earlier day, so it waits.
+            advice = ("another cashier takes the payment today, or you record it on your next "
+                      f"business day with correction_of={self.business_date}")
+        else:
+            advice = f"record a correction today with correction_of={self.business_date}"
+        self._require_open(advice)
         self._money_in(audit, settlement_id, payment["payment_id"], payment["method"],
                        payment["amount"], payment.get("correction_of"))
 

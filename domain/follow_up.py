@@ -117,6 +117,7 @@ class Complaint(Aggregate):
         self.status = "assigned"
 
     def resolve(self, audit: Audit, resolution: str | None) -> None:
+        require(self.status != "resolved", FollowUpError("the complaint is already resolved"))
         require(self.status == "assigned",
                 FollowUpError(f"the complaint is {self.status}; assign it first"))
         self._resolved(audit, require_reason(resolution, "resolving a complaint"))

@@ -7,6 +7,7 @@ never matched twice.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +59,7 @@ class Statement(Aggregate):
         line = self.line(line_no)
         require(line["match"] is None,
                 IllegalTransition(f"statement line {line_no} is already matched"))
+        self._check_pair(line, payment)
         if manual:
             reason = require_reason(reason, "a manual match")
         else:
@@ -66,6 +68,13 @@ class Statement(Aggregate):
                     IllegalTransition(f"line {line_no} and payment {payment['payment_id']} differ "
                                       "in amount or reference; match by hand with a reason"))
         self._matched(audit, line_no, settlement_id, payment["payment_id"], manual, reason)
+
+    @staticmethod
+    def _check_pair(line: dict[str, Any], payment: dict[str, Any]) -> None:
+        """What no reason makes a match: a line of money going out is no payment coming in."""
+        require(Decimal(str(line["amount"])) > 0, InvalidInput(
+            f"statement line {line['line_no']} is money out ({line['amount']}); "
+            "a payment matches money in"))
 
     @event(LineMatched)
     def _matched(self, audit: Audit, line_no: int, settlement_id: UUID, payment_id: str,

@@ -294,7 +294,15 @@ class Settlement(Aggregate):
         require(self.status in ("open", "draft"),
                 SettlementError(f"the settlement is {self.status}; reverse it to change it"))
         require(bool(bills), SettlementError("nothing to bill: no approved labor, no issued parts"))
+        if self.status == "draft" and self._same_bills(bills):
+            return  # the same bills again: the draft stays, with the discounts given on it
         self._drafted(audit, bills)
+
+    def _same_bills(self, bills: dict[str, dict[str, Any]]) -> bool:
+        """Whether `bills` charge the same lines to the same payers as the draft does."""
+        return billed_lines(bills) == billed_lines(self.bills) and \
+            {k: b["payer"] for k, b in bills.items()} == \
+            {k: b["payer"] for k, b in self.bills.items()}
 
     @event(Drafted)
     def _drafted(self, audit: Audit, bills: dict[str, dict[str, Any]]) -> None:

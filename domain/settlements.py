@@ -105,7 +105,8 @@ class Settlements:
                           settlement.work_order_number, refund["amount"], refund["kind"],
                           self.today(session.request))
 
-    def _business_date(self, request: Request, given: str | None) -> str:
+    def _business_date(self, request: Request, given: str | None,
+                       what: str = "a payment") -> str:
         today = self.today(request)
         if given is None:
             return today.isoformat()
@@ -113,7 +114,7 @@ class Settlements:
             day = date.fromisoformat(given)
         except ValueError:
             raise InvalidInput("business_date must be YYYY-MM-DD") from None
-        require(day <= today, InvalidInput("a payment cannot be dated in the future"))
+        require(day <= today, InvalidInput(f"{what} cannot be dated in the future"))
         return day.isoformat()
 
     @staticmethod
@@ -248,8 +249,11 @@ class Settlements:
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
                 correction_of=correction_of)
-            self._cashier_day(session, wo.store_id, day).money_in(audit, settlement.id, payment)
-            settled = self._settle_if_paid(session, settlement)
+            self._cashier_day(session, wo.store_id, day).money_in(
+                audit, settlement.id, payment, self.today(request).isoformat())
+            # settled: the visit is, by this payment or before it (an insurer's or the OEM's
+            # bill paid after the customer's, a returned amount paid again)
+            settled = self._settle_if_paid(session, settlement) or settlement.status == "settled"
             return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
                                          "change": str(payment["change"]), "settled": settled})
 
@@ -313,7 +317,7 @@ class Settlements:
         cashier = cashier_id or caller.user_id
         require(cashier == caller.user_id or caller.role in ("manager", "finance"),
                 NotPermitted("a cashier closes their own day"))
-        day = self._business_date(request, business_date)
+        day = self._business_date(request, business_date, "a day-end close")
         day_id = CashierDay.create_id(store_id, cashier, day)
 
         def decide(session: Session) -> Decision:
@@ -367,6 +371,9 @@ class Settlements:
                 payment = settlement.payments.get(str(pair["payment_id"]))
                 if payment is None:
                     raise NotFound(f"payment {pair['payment_id']} not found")
+                require(settlement.store_id == statement.store_id, InvalidInput(
+                    f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
+                    f"the statement is {statement.store_id}'s"))
                 statement.match(audit, int(pair["line_no"]), settlement.id, payment, manual,
                                 reason)
                 settlement.reconcile(audit, payment["payment_id"], statement.id,

@@ -539,11 +539,11 @@ class StockItem(HeldInLots, Aggregate):
         return {"count_id": count_id, "value": value, "needs_approval": needs_approval,
                 "lines": lines}
 
-    def _check_shortage(self, moved: list[dict[str, Any]]) -> None:
+    def _check_shortage(self, moved: list[dict[str, Any]], again: str = "count again") -> None:
         for line in moved:
             if self.lot_on_hand(line["lot_id"]) + line["variance"] < 0:
                 raise StockError(f"lot {line['lot_id']} now holds less than the count removes; "
-                                 "count again")
+                                 f"{again}")
         loss = -sum((ln["variance"] for ln in moved), ZERO)
         if loss > 0 and self.on_hand - loss < self.reserved_total:
             raise StockError(
@@ -579,7 +579,8 @@ class StockItem(HeldInLots, Aggregate):
             self._count_rejected(audit, count_id, require_reason(reason, "rejecting a count"))
             return
         moved = [ln for ln in pending["lines"] if ln["variance"] != 0]
-        self._check_shortage(moved)
+        # stock moved since the count: a new count waits until this one is rejected
+        self._check_shortage(moved, f"reject count {count_id} (with a reason) and count again")
         self._post(audit, count_id, moved, pending["value"], pending["reason"], audit.user_id)
 
     @event(CountRejected)

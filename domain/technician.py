@@ -192,7 +192,9 @@ class Technician(Aggregate):
         if status not in ATTENDANCE:
             raise InvalidInput(f"attendance is one of {', '.join(ATTENDANCE)}")
         require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
-        require((status == "partial") == (hours is not None),
+        require(status != "partial" or hours is not None,
+                InvalidInput("partial attendance needs the hours worked"))
+        require(status == "partial" or hours is None,
                 InvalidInput("hours are given for partial attendance only"))
         require(hours is None or Decimal(0) < hours <= 16,
                 InvalidInput("partial attendance is more than 0 and at most 16 hours"))

@@ -148,7 +148,8 @@ def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Seque
         expires_on, by_user, shortfall FROM customer_points WHERE customer_id = %s
         ORDER BY notification_id DESC LIMIT 50""", (customer_id,))
     visits = _rows(conn, """SELECT work_order_id, number, store_id, vehicle_id, kind, status,
-        opened_at, mileage, complaints, customer_total, refunded, settled_at, delivered_at
+        opened_at, mileage, complaints, customer_total, round(refunded, 2) AS refunded,
+        settled_at, delivered_at
         FROM visits WHERE customer_id = %s ORDER BY opened_at DESC""", (customer_id,))
     c["visits"] = {"count": len(visits), "last_at": visits[0]["opened_at"] if visits else None,
                    "items": visits[:50]}

@@ -34,13 +34,14 @@ Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
 
 def _filters(principal: Principal, date_from: date | None, date_to: date | None,
              store_id: str | None, brand: str | None, model: str | None,
-             technician: str | None, pay_type: str | None) -> Filters:
+             technician: str | None, pay_type: str | None, zone: str) -> Filters:
     if "*" not in principal.stores:
         if store_id is None and len(principal.stores) == 1:
             store_id = principal.stores[0]
         if store_id not in principal.stores:
             raise NotPermitted("name one of your stores with store_id")
-    return Filters(date_from, date_to, store_id, brand, model, technician, pay_type)
+    return Filters(date_from, date_to, store_id, brand, model, technician, pay_type,
+                   today=datetime.now(ZoneInfo(zone)).date())
 
 
 @router.get("/status")
@@ -67,7 +68,7 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = No
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
     filters = _filters(principal, date_from, date_to, store_id, brand, model, technician,
-                       pay_type)
+                       pay_type, ctx.timezone)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
         result = run(conn, name, filters)
     result["snapshot"] = info

@@ -217,6 +217,89 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     assert again.status_code == 409  # that payment is already matched
 
 
+def test_a_match_by_hand_refuses_money_out_and_another_stores_statement(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A reason lets a line and a payment that differ in reference or amount be matched, but no
+    reason makes a line of money going out pay a bill, or one store's statement reconcile
+    another store's payment; a refused match stores nothing."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
+    post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                        "amount": "300.00", "tendered": "300.00"}, 201)
+    card = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
+                                               "amount": "600.00", "provider_ref": "POS-31"}, 201)
+    other = "T" + uuid.uuid4().hex[:6].upper()
+    finance_user = auth("finance", "fin-" + store_id, [store_id, other])
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    rows = (f"date,amount,reference,counterparty\n{day},300.00,CASH?,王伟\n"
+            f"{day},-600.00,RF-1,王伟\n{day},598.00,POS-31X,王伟\n")
+    stmt = post(client, "/reconciliation/statements", finance_user, {
+        "store_id": store_id, "source": "bank", "csv": rows}, 201)
+    foreign = post(client, "/reconciliation/statements", finance_user, {
+        "store_id": other, "source": "bank", "csv": rows}, 201)
+    tries = {
+        "money out": (stmt, 2, card["payment_id"]),
+        "another store": (foreign, 3, card["payment_id"])}
+    for what, (statement, line_no, payment_id) in tries.items():
+        refused = client.post(f"/reconciliation/statements/{statement['id']}/matches",
+                              headers=finance_user, json={
+                                  "line_no": line_no, "settlement_id": sid,
+                                  "payment_id": payment_id, "reason": "same customer"})
+        assert refused.status_code == 422, (what, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    for statement in (stmt, foreign):
+        view = get(client, f"/reconciliation/statements/{statement['id']}", finance_user,
+                   wait_for=foreign["notification_id"])
+        assert view["matched"] == []
+    # The card payment, 2.00 short on the statement (the acquirer's fee), is matched by hand.
+    matched = post(client, f"/reconciliation/statements/{stmt['id']}/matches", finance_user, {
+        "line_no": 3, "settlement_id": sid, "payment_id": card["payment_id"],
+        "reason": "acquirer fee deducted"})
+    view = get(client, f"/reconciliation/statements/{stmt['id']}", finance_user,
+               wait_for=matched["notification_id"])
+    assert [(m["line_no"], m["payment_id"]) for m in view["matched"]] == [
+        (3, card["payment_id"])]
+
+
+def test_drafting_the_same_bills_again_keeps_the_discounts_given(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A second POST /settlements for an unchanged work order (a second desk, a double click)
+    leaves the draft as it is: the discount a cashier gave on it stays, nothing is stored."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    drafted = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    sid = drafted["id"]
+    total = Decimal(drafted["bills"]["customer"]["total"])
+    given = post(client, f"/settlements/{sid}/discounts", cashier, {
+        "bill": "customer", "line_id": "L1", "amount": "30.00", "reason": "loyal customer"})
+    again = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    assert again["version"] == given["version"]
+    assert again["bills"]["customer"]["total"] == str(total - Decimal("30.00"))
+    view = get(client, f"/settlements/{sid}", cashier, wait_for=given["notification_id"])
+    assert [d["amount"] for d in view["bills"]["customer"]["discounts"]] == ["30.00"]
+    confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
+    assert confirmed["bills"]["customer"]["total"] == str(total - Decimal("30.00"))
+
+
+def test_a_payment_after_settlement_says_the_visit_is_settled(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The OEM pays the warranty bill after the customer settled the visit: the payment's
+    answer says `settled` as its `status` does, not false beside "status": "settled"."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = confirmed_settlement(client, auth, store_id, warranty_labor=True)
+    view = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))
+    owed = {b["kind"]: b["outstanding"] for b in view["bill_status"]}
+    customer = post(client, "/payments", cashier, {
+        "work_order_id": wo_id, "method": "bank_card", "amount": owed["customer"],
+        "provider_ref": "POS-41"}, 201)
+    assert (customer["status"], customer["settled"]) == ("settled", True)
+    oem = post(client, "/payments", cashier, {
+        "work_order_id": wo_id, "bill": "warranty", "method": "bank_transfer",
+        "amount": owed["warranty"], "provider_ref": "OEM-2026-41"}, 201)
+    assert (oem["status"], oem["settled"]) == ("settled", True)
+    assert oem["bills"]["warranty"]["outstanding"] == "0.00"
+
+
 def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
         client: TestClient, auth: Auth, store_id: str) -> None:
     """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
@@ -244,6 +327,17 @@ def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
     assert all(p["code"] == "DayClosed" and p["closed_day"] == closed["business_date"]
                for p in problems.values())
     assert "correction_of=" in problems["payment"]["detail"]
+    # The closed day is today's: a correction names an earlier day, so it is not "today"'s
+    # to record (that is refused), but another cashier's or the next business day's.
+    assert "today with correction_of" not in problems["payment"]["detail"]
+    assert "another cashier" in problems["payment"]["detail"]
+    same_day = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "bank_card", "amount": "1.00", "provider_ref": "POS-9",
+        "correction_of": closed["business_date"]})
+    assert same_day.status_code == 422
+    future = client.post("/day-end", headers=cashier, json={**day, "business_date": "2999-01-01"})
+    assert future.status_code == 422
+    assert future.json()["detail"] == "a day-end close cannot be dated in the future"
     assert "correction_of" not in problems["refund"]["detail"]
     assert "refund" in problems["refund"]["detail"]
     assert "correction_of" not in problems["close"]["detail"]
@@ -325,6 +419,12 @@ def test_every_amount_the_finance_views_show_has_two_decimals(
         "gross profit": get(client, "/ledger/gross-profit", finance_user),
         "by vehicle": get(client, "/ledger/gross-profit", finance_user, by="vehicle"),
     }
+    # The customer's file shows the visit's bill and what was given back of it the same way.
+    customer_id = get(client, f"/work-orders/{wo_id}", cashier)["customer"]["id"]
+    answers["customer's visits"] = get(client, f"/customers/{customer_id}", cashier,
+                                       wait_for=at)["visits"]
+    assert [(v["customer_total"], v["refunded"]) for v in answers["customer's visits"][
+        "items"] if v["work_order_id"] == wo_id] == [("900.00", "0.00")]
     assert {name: odd_amounts(answer) for name, answer in answers.items()} == {
         name: [] for name in answers}
     settlement = answers["settlement"]

@@ -180,6 +180,34 @@ def test_scrap_above_the_threshold_waits_for_another_manager(client: TestClient,
     assert movements["items"][0]["qty"] == "-3" and movements["items"][0]["value"] == "-600.00"
 
 
+def test_a_count_overtaken_by_stock_that_left_says_how_to_count_again(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A large variance waits for a manager; stock that leaves meanwhile can make it take more
+    than the lot holds. The manager is told to reject it first (a new count is refused while
+    one waits), and after the rejection the clerk counts again."""
+    clerk = auth("parts_clerk", stores=[store_id])
+    manager = auth("manager", user="mgr-x", stores=[store_id])
+    number = new_part(client, clerk, min_stock=0)
+    got = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 10, "unit_cost": "100.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    lot = got["lot_id"]
+    counted = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
+        "counted": {lot: "4"}, "reason": "six missing"})  # 600.00: waits for a manager
+    assert counted["status"] == "awaiting_approval"
+    post(client, f"/stock/{store_id}/{number}/scrap", clerk, {"qty": 5, "reason": "rusted"})
+    url = f"/stock/{store_id}/{number}/stocktakes/{counted['count_id']}/decision"
+    refused = client.post(url, headers=manager, json={"approve": True})
+    assert refused.status_code == 409
+    assert f"reject count {counted['count_id']}" in refused.json()["detail"]
+    again = client.post(f"/stock/{store_id}/{number}/stocktakes", headers=clerk,
+                        json={"counted": {lot: "4"}, "reason": "recount"})
+    assert again.status_code == 409 and "waits for approval" in again.json()["detail"]
+    post(client, url, manager, {"approve": False, "reason": "stock moved since"})
+    recount = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
+        "counted": {lot: "4"}, "reason": "one missing"})
+    assert (recount["status"], recount["on_hand"]) == ("posted", "4")
+
+
 def test_transfer_is_in_transit_until_the_other_store_books_it_in(
         client: TestClient, auth: Auth, store_id: str) -> None:
     other = store_id + "B"

@@ -121,3 +121,24 @@ def test_every_list_of_technicians_shows_their_name(client: TestClient, auth: Au
               from_day=(today - timedelta(days=1)).isoformat(), to_day=today.isoformat())
     assert {(r["user_id"], r["name"]) for r in kpi["items"]} == {
         (named, "赵工"), (unnamed, None)}
+
+
+def test_attendance_refusals_say_what_is_missing_or_too_much(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Partial attendance without its hours is told that the hours are missing (it was told
+    that hours are for partial attendance only, the refusal of the opposite mistake)."""
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    tech = "tech-" + store_id
+    on_roster(client, manager, store_id, tech)
+    day = (datetime.now(SHANGHAI) + timedelta(days=1)).date().isoformat()
+    post(client, f"/technicians/{tech}/shifts", manager, {"shifts": [
+        {"day": day, "start": "08:30", "end": "17:30", "break_minutes": 60}]})
+    url = f"/technicians/{tech}/attendance"
+    without = client.post(url, headers=manager, json={"day": day, "status": "partial"})
+    assert without.status_code == 422
+    assert without.json()["detail"] == "partial attendance needs the hours worked"
+    extra = client.post(url, headers=manager, json={"day": day, "status": "absent", "hours": "4"})
+    assert extra.status_code == 422
+    assert extra.json()["detail"] == "hours are given for partial attendance only"
+    done = post(client, url, manager, {"day": day, "status": "partial", "hours": "4"})
+    assert done["available_hours"] == "4"

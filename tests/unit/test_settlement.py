@@ -702,6 +702,10 @@ def test_a_complaint_is_opened_assigned_and_resolved(
                                   ).body["status"] == "resolved"
     with pytest.raises(FollowUpError, match="resolved"):
         care.assign_complaint(request("manager"), complaint_id, assignee="adv-wu")
+    # Resolving it again is refused as done, not with advice to assign it first.
+    with pytest.raises(FollowUpError, match="already resolved") as again:
+        care.resolve_complaint(request(), complaint_id, resolution="pads re-bedded, quiet")
+    assert "assign" not in str(again.value)
 
 
 # -- reconciliation --------------------------------------------------------------------------
