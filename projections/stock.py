@@ -707,10 +707,18 @@ def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],
     if not found:
         return None
     lot = found[0]
-    lot["movements"] = _rows(conn, """SELECT at, type, qty, unit_cost, value, work_order_id,
-        line_id, reference, user_id, role, reason FROM stock_movements WHERE lot_id = %s
-        ORDER BY notification_id, seq""", [lot_id])
+    lot["movements"] = _rows(conn, f"""SELECT at, type, qty, unit_cost, value, work_order_id,
+        line_id, {NAMED_REFERENCE}, user_id, role, reason FROM stock_movements m
+        WHERE lot_id = %s ORDER BY notification_id, seq""", [lot_id])
     return lot
+
+
+# A transfer's movements hold its id as their reference; people know it by its TR number.
+# Resolved as the rows are read (per row of a page), so rows written before keep working.
+NAMED_REFERENCE = """CASE WHEN m.type IN ('transfer_out', 'transfer_in')
+        THEN COALESCE((SELECT number FROM transfers WHERE id = m.reference::uuid), m.reference)
+        ELSE m.reference END AS reference,
+    CASE WHEN m.type IN ('transfer_out', 'transfer_in') THEN m.reference END AS transfer_id"""
 
 
 MOVEMENT_FILTERS = {
@@ -733,19 +741,31 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
                   params)[0]["n"]
     items = _rows(conn, f"""SELECT notification_id, seq, at, store_id, part_number, type, qty,
         lot_id, unit_cost, round(value, 2) AS value, work_order_id, line_id, supplier,
-        reference, user_id, role, reason FROM stock_movements WHERE {clause}
-        ORDER BY notification_id DESC, seq LIMIT %s OFFSET %s""", [*params, limit, offset])
+        {NAMED_REFERENCE}, user_id, role, reason
+        FROM (SELECT * FROM stock_movements WHERE {clause}
+              ORDER BY notification_id DESC, seq LIMIT %s OFFSET %s) m
+        ORDER BY notification_id DESC, seq""", [*params, limit, offset])
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 200,
               offset: int = 0) -> dict[str, Any]:
-    """One row per store, paged in memory: a count query would scan every stock row again."""
-    where, params = _stores_clause(stores)
-    return page_of(_rows(conn, f"""SELECT store_id,
-        count(*) FILTER (WHERE on_hand > 0) AS parts_in_stock, sum(on_hand) AS units,
-        round(sum(value), 2) AS fifo_value, count(*) FILTER (WHERE alert) AS low_stock_parts
-        FROM stock WHERE {where} GROUP BY store_id ORDER BY store_id""", params),
+    """One row per store, paged in memory: a count query would scan every stock row again.
+
+    Stock in transit is the sending store's until the receiver books it in (its on-hand
+    stock no longer holds it, the receiver's does not yet): `in_transit_value` at the cost it
+    left with, and `total_value` = on hand + in transit, so the group's total stays the same
+    across a transfer."""
+    where, params = _stores_clause(stores, "s.store_id")
+    return page_of(_rows(conn, f"""SELECT s.store_id,
+        count(*) FILTER (WHERE s.on_hand > 0) AS parts_in_stock, sum(s.on_hand) AS units,
+        round(sum(s.value), 2) AS fifo_value, count(*) FILTER (WHERE s.alert) AS low_stock_parts,
+        COALESCE(t.units, 0) AS in_transit_units, round(COALESCE(t.value, 0), 2)
+            AS in_transit_value, round(sum(s.value) + COALESCE(t.value, 0), 2) AS total_value
+        FROM stock s LEFT JOIN (SELECT from_store, sum(qty) AS units, sum(cost) AS value
+                                FROM transfers WHERE status = 'in_transit' GROUP BY from_store) t
+               ON t.from_store = s.store_id
+        WHERE {where} GROUP BY s.store_id, t.units, t.value ORDER BY s.store_id""", params),
                    limit=limit, offset=offset)
 
 

@@ -1,0 +1,74 @@
+"""A transfer seen by an auditor: its value stays in the group's books while in transit, and the
+lot ledger and journal name it by its TR number."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.test_parts_api import Auth, get, new_part, post
+
+
+def rows_of(client: TestClient, clerk: dict[str, str], wait_for: int) -> dict[str, Any]:
+    page = get(client, "/stock/valuation", clerk, wait_for=wait_for)
+    return {row["store_id"]: row for row in page["items"]}
+
+
+def group_total(rows: dict[str, Any], stores: tuple[str, str]) -> Decimal:
+    return sum((Decimal(rows[s]["total_value"]) for s in stores if s in rows), Decimal(0))
+
+
+def test_stock_in_transit_stays_in_the_sending_stores_valuation(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    other = store_id + "B"
+    stores = (store_id, other)
+    clerk = auth("parts_clerk", stores=list(stores))
+    number = new_part(client, clerk, min_stock=0)
+    got = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 6, "unit_cost": "100.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    before = rows_of(client, clerk, got["notification_id"])
+    assert group_total(before, stores) == Decimal("600.00")
+    # Sent: gone from the shelf, still the sender's, as in transit.
+    sent = post(client, "/stock/transfers", clerk, {
+        "from_store": store_id, "to_store": other, "part_number": number, "qty": 6,
+        "reason": "the other store is short"}, 201)
+    moving = rows_of(client, clerk, sent["notification_id"])
+    here = moving[store_id]
+    assert (here["fifo_value"], here["in_transit_units"], here["in_transit_value"],
+            here["total_value"]) == ("0.00", "6", "600.00", "600.00")
+    assert group_total(moving, stores) == Decimal("600.00")
+    # Booked in: the receiver holds it, the sender's in-transit line is empty.
+    booked = post(client, f"/stock/transfers/{sent['id']}/receipt", clerk)
+    after = rows_of(client, clerk, booked["notification_id"])
+    assert (after[store_id]["in_transit_value"], after[store_id]["total_value"]) == (
+        "0.00", "0.00")
+    assert (after[other]["fifo_value"], after[other]["total_value"]) == ("600.00", "600.00")
+    assert group_total(after, stores) == Decimal("600.00")
+
+
+def test_lot_ledger_and_journal_name_a_transfer_by_its_number(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    other = store_id + "B"
+    clerk = auth("parts_clerk", stores=[store_id, other])
+    number = new_part(client, clerk, min_stock=0)
+    got = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 4, "unit_cost": "50.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    sent = post(client, "/stock/transfers", clerk, {
+        "from_store": store_id, "to_store": other, "part_number": number, "qty": 3,
+        "reason": "short"}, 201)
+    booked = post(client, f"/stock/transfers/{sent['id']}/receipt", clerk)
+    # The sending lot's ledger: the receipt by its delivery note, the transfer by its number.
+    lot = get(client, f"/stock/lots/{got['lot_id']}", clerk, wait_for=booked["notification_id"])
+    out = [m for m in lot["movements"] if m["type"] == "transfer_out"]
+    assert [(m["reference"], m["transfer_id"]) for m in out] == [(sent["number"], sent["id"])]
+    receipt = next(m for m in lot["movements"] if m["type"] == "receipt")
+    assert (receipt["reference"], receipt["transfer_id"]) == ("DN-1", None)
+    # The journal, both sides.
+    journal = get(client, "/stock/movements", clerk, part_number=number)
+    moved = {m["type"]: m for m in journal["items"]}
+    for kind in ("transfer_out", "transfer_in"):
+        assert (moved[kind]["reference"], moved[kind]["transfer_id"]) == (
+            sent["number"], sent["id"]), kind
+    assert (moved["receipt"]["reference"], moved["receipt"]["transfer_id"]) == ("DN-1", None)
