@@ -78,10 +78,22 @@ def stock_stream(store_id: str, part_number: str) -> UUID:
 
 class Inventory:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 thresholds: Thresholds | None = None) -> None:
+                 thresholds: Thresholds | None = None,
+                 stores: Iterable[str] = ()) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
         self.thresholds = thresholds or Thresholds()
+        self.stores = frozenset(stores)
+
+    def _require_known(self, *store_ids: str) -> None:
+        """A command that opens stock, an order or a transfer in a store names one of the
+        group's stores (the `stores` setting), whatever the caller's token covers: a token for
+        every store ("*") does not make a mistyped store exist. Without the setting the token
+        alone decides (a store it does not name is 403)."""
+        for store_id in store_ids:
+            require(not self.stores or store_id in self.stores, InvalidInput(
+                f"store {store_id} is not one of the group's stores",
+                store_id=store_id, known_stores=sorted(self.stores)))
 
     def _year(self, request: Request) -> int:
         return request.caller.at.astimezone(self.zone).year
@@ -89,6 +101,9 @@ class Inventory:
     def _on_stock(self, request: Request, store_id: str, part_number: str,
                   act: Callable[[Session, StockItem], dict[str, Any] | None], *,
                   create: bool = False, also: Iterable[UUID] = ()) -> CommandResult:
+        if create:
+            self._require_known(store_id)
+
         def decide(session: Session) -> Decision:
             item = stock_item(session, store_id, part_number, create=create)
             if item is None:
@@ -261,6 +276,7 @@ class Inventory:
     def transfer(self, request: Request, *, from_store: str, to_store: str, part_number: str,
                  qty: object, reason: str | None) -> CommandResult:
         require(bool(to_store.strip()), InvalidInput("name the receiving store"))
+        self._require_known(from_store, to_store.strip())
         transfer_id = uuid4()
         year = self._year(request)
 
@@ -307,6 +323,7 @@ class Inventory:
         supplier = supplier.strip()
         require(bool(supplier), InvalidInput("supplier is required"))
         require(bool(lines), InvalidInput("an order needs at least one line"))
+        self._require_known(store_id)
         year = self._year(request)
         order_id = uuid4()
 
@@ -337,6 +354,7 @@ class Inventory:
     def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
                                part_numbers: list[str]) -> CommandResult:
         """Draft an order for the proposed parts that the stock items still say to reorder."""
+        self._require_known(store_id)
         year = self._year(request)
         order_id = uuid4()
 

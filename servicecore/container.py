@@ -109,7 +109,7 @@ class Container:
         s = self.settings
         return Inventory(self.app, s.store_timezone, Thresholds(
             scrap_qty=s.scrap_approval_qty, scrap_value=s.scrap_approval_value,
-            stocktake_value=s.stocktake_approval_value))
+            stocktake_value=s.stocktake_approval_value), stores=s.stores)
 
     @property
     def settlements(self) -> Settlements:

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     service_interval_months: int = Field(default=12, description="default maintenance interval")
     service_interval_km: int = Field(default=10_000, description="default maintenance interval")
 
+    stores: list[str] = Field(
+        default_factory=list, description='the group\'s store ids, as JSON: ["S01", "S02"]; '
+        "set, a purchase order, receipt or transfer naming any other store is 422; unset, the "
+        "caller's token alone decides")
     shop_names: dict[str, str] = Field(
         default_factory=dict, description='store id -> the shop name on repair records, as JSON: '
         '{"S01": "上海某某汽车销售服务有限公司"}')

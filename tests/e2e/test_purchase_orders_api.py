@@ -1,0 +1,69 @@
+"""Purchase orders over HTTP: only for the group's stores; what a delivery cost against what was
+ordered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.e2e.test_parts_api import Auth, get, head, new_part, post
+
+
+@pytest.fixture
+def group_stores(store_id: str) -> tuple[str, str]:
+    return store_id, store_id + "B"
+
+
+@pytest.fixture
+def group_client(container: Container, database_url: str, tmp_path: Path,
+                 group_stores: tuple[str, str]) -> Iterator[TestClient]:
+    """An API process of a group whose stores are configured (the shared one's are not)."""
+    system = build(settings_for(database_url, tmp_path, create_tables=False,
+                                stores=list(group_stores)))
+    try:
+        with TestClient(create_app(system.api_context())) as http:
+            yield http
+    finally:
+        system.close()
+
+
+def test_an_order_receipt_or_transfer_for_a_store_outside_the_group_is_422(
+        group_client: TestClient, client: TestClient, auth: Auth,
+        group_stores: tuple[str, str]) -> None:
+    here, there = group_stores
+    unknown = here + "X"  # a mistyped store: one of its own, as the database is shared
+    # A token for every store, as a group's buyer holds: it does not make a store exist.
+    buyer = auth("parts_clerk", stores=["*"])
+    number = new_part(group_client, buyer, min_stock=0)
+    line = {"part_number": number, "qty": "2", "unit_cost": "320.00"}
+    refusals = (
+        ("/purchase-orders", {"store_id": unknown, "supplier": "Bosch", "lines": [line]}),
+        ("/purchase-orders/from-suggestions", {"store_id": unknown, "supplier": "Bosch",
+                                               "part_numbers": [number]}),
+        (f"/stock/{unknown}/{number}/receipts", {"qty": 1, "unit_cost": "10.00", "supplier": "S",
+                                           "supplier_doc": "DN-1"}),
+        ("/stock/transfers", {"from_store": here, "to_store": unknown, "part_number": number,
+                              "qty": 1, "reason": "short"}),
+    )
+    post(group_client, f"/stock/{here}/{number}/receipts", buyer, {
+        "qty": 1, "unit_cost": "10.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    for url, body in refusals:
+        refused = group_client.post(url, headers=buyer, json=body)
+        assert refused.status_code == 422, (url, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert unknown in problem["detail"] and problem["known_stores"] == sorted(group_stores)
+    # Nothing was written: the unknown store is in no valuation, its number series never
+    # started, and the group's stores still take orders.
+    rows = get(client, "/stock/valuation", buyer, wait_for=head(client), limit=500)["items"]
+    assert unknown not in {row["store_id"] for row in rows}
+    assert get(client, "/stock", buyer, part_number=number)["total"] == 1
+    assert get(client, "/purchase-orders", auth("parts_clerk", stores=[unknown]))["total"] == 0
+    post(group_client, "/purchase-orders", buyer,
+         {"store_id": there, "supplier": "Bosch", "lines": [line]}, 201)
