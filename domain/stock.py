@@ -73,7 +73,7 @@ class StockItem(HeldInLots, Aggregate):
     """One part number in one store."""
 
     # 2: open and exhausted lots apart, running totals, a lot counter (was one `lots` dict)
-    class_version = 2
+    class_version = 3
     # Never changed in place, only replaced (exhausted lots, issued picks): a command's copy
     # of the cached item shares their values (domain/aggregate_loads.py).
     shallow_copied = ("exhausted_lots", "issued")
@@ -215,6 +215,7 @@ class StockItem(HeldInLots, Aggregate):
         self.on_order: dict[str, Decimal] = {}
         self.pending_scraps: dict[str, dict[str, Any]] = {}
         self.pending_count: dict[str, Any] | None = None
+        self.counts: dict[str, str | None] = {}  # count id -> when it was recorded
         self.alert_raised = False
 
     # -- figures -----------------------------------------------------------------------------
@@ -257,6 +258,13 @@ class StockItem(HeldInLots, Aggregate):
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         HeldInLots.lots_from_list(state)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Snapshots from before count ids were kept: only the waiting count's is known (the
+        events after the snapshot add theirs)."""
+        pending = state.get("pending_count")
+        state["counts"] = {pending["count_id"]: None} if pending else {}
 
     def _take(self, qty: Decimal, lot_id: str | None,
               request_id: str | None = None) -> list[dict[str, Any]]:
@@ -514,8 +522,13 @@ class StockItem(HeldInLots, Aggregate):
         """Record counted vs book per lot; post the variance now unless it needs approval.
 
         Lots not named keep their book quantity. A variance whose absolute value exceeds
-        `approval_value` waits for a manager.
+        `approval_value` waits for a manager. A count id names one count of this item: a
+        stocktake's ref may name counts of many parts, never two counts of one.
         """
+        require(count_id not in self.counts, StockError(
+            f"count {count_id} of {self.part_number} in {self.store_id} is already recorded; "
+            "give this count a ref of its own", count_id=count_id,
+            recorded_at=self.counts.get(count_id)))
         require(self.pending_count is None,
                 StockError(f"count {self.pending_count and self.pending_count['count_id']} "
                            "waits for approval"))
@@ -554,6 +567,7 @@ class StockItem(HeldInLots, Aggregate):
     @event(Counted)
     def _counted(self, audit: Audit, count_id: str, lines: list[dict[str, Any]], value: Decimal,
                  reason: str, needs_approval: bool) -> None:
+        self.counts[count_id] = audit.at.isoformat()
         if needs_approval:
             self.pending_count = {"count_id": count_id, "lines": lines, "value": value,
                                   "reason": reason, "counted_by": audit.user_id}

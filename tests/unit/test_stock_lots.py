@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from eventsourcing.domain import Snapshot
 
 from domain.aggregate_loads import copy_aggregate, copy_plain, replay
 from domain.common import Audit
 from domain.money import round_money
-from domain.stock import StockItem
+from domain.stock import StockError, StockItem
 
 AUDIT = Audit("clerk-1", "parts_clerk", "S01", datetime(2026, 5, 1, tzinfo=UTC), "corr-1")
 MANAGER = Audit("mgr-1", "manager", "S01", datetime(2026, 5, 2, tzinfo=UTC), "corr-2")
@@ -100,14 +101,14 @@ def test_a_snapshot_of_the_first_shape_loads_as_the_replayed_item() -> None:
     taken = Snapshot.take(item)
     first_shape = {k: v for k, v in taken.state.items() if k not in (
         "class_version", "open_lots", "exhausted_lots", "lot_count", "units_on_hand",
-        "lots_value")}
+        "lots_value", "counts")}
     first_shape["lots"] = copy_plain(item.lots)
     old = Snapshot(originator_id=taken.originator_id,
                    originator_version=taken.originator_version, timestamp=taken.timestamp,
                    topic=taken.topic, state=first_shape)
     loaded = old.mutate(None)
     assert isinstance(loaded, StockItem)
-    assert state(loaded) == state(item)
+    assert state(loaded) == {**state(item), "counts": {}}  # counts before it: not kept then
     assert list(loaded.open_lots) == list(item.open_lots)  # FIFO order kept
     assert receive(loaded, 1, "12.00", "DN-8") == f"{PART}-00010@S01"
 
@@ -145,3 +146,26 @@ def test_a_copy_from_the_cache_shares_used_up_lots_and_a_command_on_it_changes_n
     copied.issue(AUDIT, "wo-3:L1", 3)
     assert state(copied) != state(item)
     assert state(item) == before
+
+
+def test_a_snapshot_from_before_count_ids_were_kept_refuses_the_waiting_counts_id() -> None:
+    # A count waits for a manager when the snapshot is taken, as the item stood before count
+    # ids were kept (version 2: no `counts`).
+    item = opened()
+    lot_id = receive(item, 10, "100.00", "DN-1")
+    item.count(AUDIT, "ST-OLD", {lot_id: 4}, "six missing", approval_value=Decimal(500))
+    taken = Snapshot.take(item)
+    v2 = {k: v for k, v in taken.state.items() if k != "counts"}
+    v2["class_version"] = 2
+    loaded = Snapshot(originator_id=taken.originator_id,
+                      originator_version=taken.originator_version, timestamp=taken.timestamp,
+                      topic=taken.topic, state=v2).mutate(None)
+    assert isinstance(loaded, StockItem)
+    assert loaded.counts == {"ST-OLD": None}
+    # Rejected, the waiting count's id still names that count: a new count takes a new id.
+    loaded.decide_count(MANAGER, "ST-OLD", approve=False, reason="stock moved")
+    with pytest.raises(StockError) as refused:
+        loaded.count(AUDIT, "ST-OLD", {lot_id: 9}, "one missing", approval_value=Decimal(500))
+    assert refused.value.extra["count_id"] == "ST-OLD"
+    loaded.count(AUDIT, "ST-NEW", {lot_id: 9}, "one missing", approval_value=Decimal(500))
+    assert loaded.on_hand == 9 and set(loaded.counts) == {"ST-OLD", "ST-NEW"}

@@ -1,0 +1,43 @@
+"""Stocktakes over HTTP: a count ref names one count of an item."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.test_parts_api import Auth, get, new_part, post
+
+
+def test_a_count_ref_names_one_count_of_an_item_and_a_stocktake_of_many(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", stores=[store_id])
+    pads, discs = new_part(client, clerk, min_stock=0), new_part(client, clerk, min_stock=0)
+    lots = {}
+    for number in (pads, discs):
+        lots[number] = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+            "qty": 10, "unit_cost": "10.00", "supplier": "S", "supplier_doc": "DN-1"},
+            201)["lot_id"]
+    # The May stocktake counts both parts under one ref.
+    first = post(client, f"/stock/{store_id}/{pads}/stocktakes", clerk, {
+        "counted": {lots[pads]: "9"}, "reason": "one missing", "count_ref": "ST-2026-05"})
+    post(client, f"/stock/{store_id}/{discs}/stocktakes", clerk, {
+        "counted": {lots[discs]: "10"}, "count_ref": "ST-2026-05"})
+    assert first["count_id"] == "ST-2026-05" and first["on_hand"] == "9"
+    # Counting the pads again under the same ref is another count: refused, nothing moves.
+    again = client.post(f"/stock/{store_id}/{pads}/stocktakes", headers=clerk, json={
+        "counted": {lots[pads]: "7"}, "reason": "two more missing", "count_ref": "ST-2026-05"})
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    problem = again.json()
+    assert problem["count_id"] == "ST-2026-05" and "already recorded" in problem["detail"]
+    assert problem["recorded_at"]
+    # A ref of its own is a new count; without a ref every count gets a new id.
+    recount = post(client, f"/stock/{store_id}/{pads}/stocktakes", clerk, {
+        "counted": {lots[pads]: "7"}, "reason": "two more missing",
+        "count_ref": "ST-2026-05b"})
+    unnamed = post(client, f"/stock/{store_id}/{pads}/stocktakes", clerk, {
+        "counted": {lots[pads]: "7"}})
+    assert unnamed["count_id"].startswith("ST-") and unnamed["count_id"] != recount["count_id"]
+    journal = get(client, "/stock/movements", clerk, part_number=pads, type="stocktake_variance",
+                  wait_for=unnamed["notification_id"])
+    assert [(m["reference"], m["qty"]) for m in journal["items"]] == [
+        ("ST-2026-05b", "-2"), ("ST-2026-05", "-1")]
