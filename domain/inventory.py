@@ -25,7 +25,7 @@ from domain.common import (
     require,
 )
 from domain.counter import DocumentCounter
-from domain.money import quantity
+from domain.money import money, quantity
 from domain.part import Part, normalise_part_number
 from domain.purchase_order import PurchaseOrder, order_line
 from domain.stock import StockItem, picks_cost
@@ -183,7 +183,8 @@ class Inventory:
                 require(supplier.strip() == order.supplier,
                         InvalidInput(f"{order.number} was ordered from {order.supplier}"))
                 order.receive(audit, po_line, quantity(qty, "received quantity", places=3),
-                              item.next_lot_id(), supplier_doc.strip())
+                              item.next_lot_id(), supplier_doc.strip(),
+                              money(unit_cost, "unit cost"))
                 po_ref = PurchaseOrder.line_ref(order.number, po_line)
             lot_id = item.receive(audit, qty=qty, unit_cost=unit_cost, supplier=supplier,
                                   supplier_doc=supplier_doc, cert_ref=cert_ref, po_ref=po_ref)

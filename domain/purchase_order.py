@@ -54,10 +54,18 @@ class PurchaseOrder(Aggregate):
         pass
 
     class LineReceived(Event):
+        """v2 adds the unit cost the delivery was booked in at (v1: not recorded)."""
+
+        class_version = 2
         line_no: int
         qty: Decimal
         lot_id: str
         supplier_doc: str
+        unit_cost: Decimal | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["unit_cost"] = None
 
     class Closed(Event):
         reason: str | None
@@ -114,7 +122,9 @@ class PurchaseOrder(Aggregate):
         return line["qty"] - line["received_qty"]  # type: ignore[no-any-return]
 
     def receive(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,
-                supplier_doc: str) -> None:
+                supplier_doc: str, unit_cost: Decimal) -> None:
+        """Part or all of a line arrived, at `unit_cost` (the invoice's, which may differ from
+        the ordered one: the order shows the variance)."""
         require(self.status in ("sent", "partly_received"),
                 PurchaseOrderError(f"{self.number} is {self.status}; nothing to receive"))
         left = self.outstanding(line_no)
@@ -122,15 +132,16 @@ class PurchaseOrder(Aggregate):
             raise PurchaseOrderError(
                 f"line {line_no} of {self.number} has only {left} outstanding",
                 outstanding=str(left))
-        self._line_received(audit, line_no, qty, lot_id, supplier_doc)
+        self._line_received(audit, line_no, qty, lot_id, supplier_doc,
+                            money(unit_cost, "unit cost"))
 
     @event(LineReceived)
     def _line_received(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,
-                       supplier_doc: str) -> None:
+                       supplier_doc: str, unit_cost: Decimal | None) -> None:
         line = self.lines[line_no]
         line["received_qty"] += qty
         line["receipts"].append({"lot_id": lot_id, "qty": qty, "supplier_doc": supplier_doc,
-                                 "at": audit.at.isoformat()})
+                                 "unit_cost": unit_cost, "at": audit.at.isoformat()})
         complete = all(ln["received_qty"] >= ln["qty"] for ln in self.lines.values())
         self.status = "received" if complete else "partly_received"
 

@@ -9,7 +9,7 @@ statements per batch rather than per event.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import singledispatchmethod
@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from domain.money import round_money
 from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
@@ -139,6 +140,21 @@ class Batch:
         insert_rows(self.conn, self.t("parts"), PART_COLUMNS,
                     [tuple(part_value(c, row[c]) for c in PART_COLUMNS)
                      for row in self.parts.values()])
+
+
+def receipt_cost(event: PurchaseOrder.LineReceived, ordered: Decimal) -> dict[str, str | None]:
+    """What a receipt was booked in at, and against the ordered cost: per unit and in all
+    (None: a receipt from before its cost was recorded)."""
+    if event.unit_cost is None:
+        return {"unit_cost": None, "unit_cost_variance": None, "cost_variance": None}
+    per_unit = event.unit_cost - ordered
+    return {"unit_cost": str(event.unit_cost), "unit_cost_variance": str(per_unit),
+            "cost_variance": str(round_money(per_unit * event.qty))}
+
+
+def money_sum(values: Iterable[str | None]) -> str:
+    """The sum of the amounts known (a receipt without a recorded cost adds nothing)."""
+    return str(sum((Decimal(v) for v in values if v is not None), Decimal("0.00")))
 
 
 def part_value(column: str, value: Any) -> Any:
@@ -555,7 +571,11 @@ class StockView(ReadModel):
         line = next(ln for ln in doc["lines"] if ln["line_no"] == event.line_no)
         line["received_qty"] = str(Decimal(line["received_qty"]) + event.qty)
         line["receipts"].append({"lot_id": event.lot_id, "qty": str(event.qty),
-                                 "supplier_doc": event.supplier_doc, **self._stamp(event)})
+                                 "supplier_doc": event.supplier_doc,
+                                 **receipt_cost(event, Decimal(line["unit_cost"])),
+                                 **self._stamp(event)})
+        line["cost_variance"] = money_sum(r.get("cost_variance") for r in line["receipts"])
+        doc["cost_variance"] = money_sum(ln.get("cost_variance") for ln in doc["lines"])
         done = all(Decimal(ln["received_qty"]) >= Decimal(ln["qty"]) for ln in doc["lines"])
         doc["status"] = "received" if done else "partly_received"
         self._save_order(batch, event, doc)

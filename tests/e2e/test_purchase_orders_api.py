@@ -67,3 +67,29 @@ def test_an_order_receipt_or_transfer_for_a_store_outside_the_group_is_422(
     assert get(client, "/purchase-orders", auth("parts_clerk", stores=[unknown]))["total"] == 0
     post(group_client, "/purchase-orders", buyer,
          {"store_id": there, "supplier": "Bosch", "lines": [line]}, 201)
+
+
+def test_a_delivery_dearer_than_ordered_shows_its_cost_and_the_variance_on_the_order(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", stores=[store_id])
+    number = new_part(client, clerk, min_stock=0)
+    # Four sets ordered at 320.00.
+    order = post(client, "/purchase-orders", clerk, {"store_id": store_id, "supplier": "Bosch",
+                 "lines": [{"part_number": number, "qty": "4", "unit_cost": "320.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    # Three arrive invoiced at 330.00, the last one at the ordered price.
+    dearer = post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 3, "unit_cost": "330.00",
+                                                    "supplier_doc": "DN-1"}, 201)
+    as_ordered = post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 1,
+                                                        "supplier_doc": "DN-2"}, 201)
+    doc = get(client, po, clerk, wait_for=as_ordered["notification_id"])
+    [line] = doc["lines"]
+    assert [(r["supplier_doc"], r["unit_cost"], r["unit_cost_variance"], r["cost_variance"])
+            for r in line["receipts"]] == [("DN-1", "330.00", "10.00", "30.00"),
+                                           ("DN-2", "320.00", "0.00", "0.00")]
+    assert (line["unit_cost"], line["cost_variance"], doc["cost_variance"]) == (
+        "320.00", "30.00", "30.00")
+    # The lot carries what was paid.
+    lot = get(client, f"/stock/lots/{dearer['lot_id']}", clerk)
+    assert lot["unit_cost"] == "330.00"
