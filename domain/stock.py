@@ -215,7 +215,7 @@ class StockItem(HeldInLots, Aggregate):
         self.on_order: dict[str, Decimal] = {}
         self.pending_scraps: dict[str, dict[str, Any]] = {}
         self.pending_count: dict[str, Any] | None = None
-        self.counts: dict[str, str | None] = {}  # count id -> when it was recorded
+        self.counts: dict[str, str | None] = {}  # count id -> when recorded (not rejected)
         self.alert_raised = False
 
     # -- figures -----------------------------------------------------------------------------
@@ -523,7 +523,8 @@ class StockItem(HeldInLots, Aggregate):
 
         Lots not named keep their book quantity. A variance whose absolute value exceeds
         `approval_value` waits for a manager. A count id names one count of this item: a
-        stocktake's ref may name counts of many parts, never two counts of one.
+        stocktake's ref may name counts of many parts, never two counts of one, except the
+        recount a manager asked for by rejecting the count under it.
         """
         require(count_id not in self.counts, StockError(
             f"count {count_id} of {self.part_number} in {self.store_id} is already recorded; "
@@ -600,6 +601,7 @@ class StockItem(HeldInLots, Aggregate):
     @event(CountRejected)
     def _count_rejected(self, audit: Audit, count_id: str, reason: str) -> None:
         self.pending_count = None
+        self.counts.pop(count_id, None)  # the recount may carry the stocktake's ref again
 
     @event(VariancePosted)
     def _variance_posted(self, audit: Audit, count_id: str, adjustments: list[dict[str, Any]],

@@ -14,7 +14,7 @@ def test_a_count_ref_names_one_count_of_an_item_and_a_stocktake_of_many(
     lots = {}
     for number in (pads, discs):
         lots[number] = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
-            "qty": 10, "unit_cost": "10.00", "supplier": "S", "supplier_doc": "DN-1"},
+            "qty": 10, "unit_cost": "100.00", "supplier": "S", "supplier_doc": "DN-1"},
             201)["lot_id"]
     # The May stocktake counts both parts under one ref.
     first = post(client, f"/stock/{store_id}/{pads}/stocktakes", clerk, {
@@ -30,6 +30,20 @@ def test_a_count_ref_names_one_count_of_an_item_and_a_stocktake_of_many(
     problem = again.json()
     assert problem["count_id"] == "ST-2026-05" and "already recorded" in problem["detail"]
     assert problem["recorded_at"]
+    # A count the manager rejects is counted again under the stocktake's ref; once posted,
+    # that ref is taken too.
+    manager = auth("manager", user="mgr-st", stores=[store_id])
+    waits = post(client, f"/stock/{store_id}/{discs}/stocktakes", clerk, {
+        "counted": {lots[discs]: "2"}, "reason": "eight missing", "count_ref": "ST-2026-06"})
+    assert waits["status"] == "awaiting_approval"
+    post(client, f"/stock/{store_id}/{discs}/stocktakes/ST-2026-06/decision", manager,
+         {"approve": False, "reason": "count again"})
+    recounted = post(client, f"/stock/{store_id}/{discs}/stocktakes", clerk, {
+        "counted": {lots[discs]: "9"}, "reason": "one missing", "count_ref": "ST-2026-06"})
+    assert (recounted["status"], recounted["on_hand"]) == ("posted", "9")
+    assert client.post(f"/stock/{store_id}/{discs}/stocktakes", headers=clerk, json={
+        "counted": {lots[discs]: "8"}, "reason": "one more", "count_ref": "ST-2026-06"},
+    ).status_code == 409
     # A ref of its own is a new count; without a ref every count gets a new id.
     recount = post(client, f"/stock/{store_id}/{pads}/stocktakes", clerk, {
         "counted": {lots[pads]: "7"}, "reason": "two more missing",

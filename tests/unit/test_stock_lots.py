@@ -162,10 +162,16 @@ def test_a_snapshot_from_before_count_ids_were_kept_refuses_the_waiting_counts_i
                       topic=taken.topic, state=v2).mutate(None)
     assert isinstance(loaded, StockItem)
     assert loaded.counts == {"ST-OLD": None}
-    # Rejected, the waiting count's id still names that count: a new count takes a new id.
-    loaded.decide_count(MANAGER, "ST-OLD", approve=False, reason="stock moved")
+    # Rejected, the recount the manager asks for may carry the stocktake's ref again ...
+    loaded.decide_count(MANAGER, "ST-OLD", approve=False, reason="count again")
+    assert loaded.counts == {}
+    loaded.count(AUDIT, "ST-OLD", {lot_id: 3}, "seven missing", approval_value=Decimal(500))
+    # ... once posted, the ref names that count: another count under it is refused.
+    loaded.decide_count(MANAGER, "ST-OLD", approve=True, reason=None)
+    assert loaded.on_hand == 3
     with pytest.raises(StockError) as refused:
-        loaded.count(AUDIT, "ST-OLD", {lot_id: 9}, "one missing", approval_value=Decimal(500))
+        loaded.count(AUDIT, "ST-OLD", {lot_id: 2}, "one missing", approval_value=Decimal(500))
     assert refused.value.extra["count_id"] == "ST-OLD"
-    loaded.count(AUDIT, "ST-NEW", {lot_id: 9}, "one missing", approval_value=Decimal(500))
-    assert loaded.on_hand == 9 and set(loaded.counts) == {"ST-OLD", "ST-NEW"}
+    assert refused.value.extra["recorded_at"] == AUDIT.at.isoformat()
+    loaded.count(AUDIT, "ST-NEW", {lot_id: 2}, "one missing", approval_value=Decimal(500))
+    assert loaded.on_hand == 2 and set(loaded.counts) == {"ST-OLD", "ST-NEW"}
