@@ -554,3 +554,24 @@ def test_a_credit_is_refused_before_settlement_and_without_its_red_letter_invoic
     over = client.post("/refunds", headers=cashier, json={
         **credit, "amount": "350.01", "red_invoice_number": "RED-2"})
     assert over.status_code == 409 and over.json()["refundable"] == "350.00"
+
+
+def test_a_deposit_above_the_approved_estimate_is_refused_with_the_limit(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    # The estimate approved is 1.5 h x 300.00 + the part at its list price.
+    view = get(client, f"/work-orders/{wo_id}", cashier)
+    estimate = view["totals"]["customer"]["total"]
+    # A mistyped deposit before the bill exists is refused: nothing reaches the cashier's day.
+    typo = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "cash", "amount": "99999.00"})
+    assert typo.status_code == 422 and typo.headers["content-type"] == "application/problem+json"
+    problem = typo.json()
+    assert (problem["limit"], problem["basis"], problem["held"]) == (
+        estimate, "approved_estimate", "0.00")
+    assert f"approved estimate of {estimate}" in problem["detail"]
+    # The estimate itself is taken.
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                               "amount": estimate}, 201)
+    assert paid["deposits"] == estimate
