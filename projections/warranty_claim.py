@@ -197,11 +197,13 @@ def _claim_totals(jobs: list[dict[str, Any]], drafted: bool) -> dict[str, Any]:
                                                              for p in job["parts"])]
     labor = sum((ln["amount"] for job in jobs for ln in job["labor"]), Decimal("0.00"))
     parts = sum((p["amount"] for job in jobs for p in job["parts"]), Decimal("0.00"))
-    billed = sum((ln["billed_amount"] or Decimal("0.00") for ln in lines), Decimal("0.00"))
+    zero = Decimal("0.00")
+    discount = sum((ln["discount"] or zero for ln in lines), zero)
+    billed = sum((ln["billed_amount"] or zero for ln in lines), zero)
     return {"flat_rate_hours": sum((j["flat_rate_hours"] for j in jobs), HOUR * 0),
             "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
             "labor": labor, "parts": parts, "list_price": labor + parts,
-            "discount": labor + parts - billed if drafted else None,
+            "discount": discount if drafted else None,
             "billed": billed if drafted else None, "claimed_lines": len(lines)}
 
 
