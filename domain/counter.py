@@ -1,4 +1,5 @@
-"""Gap-free document numbers per store and calendar year (work orders, settlements, ...).
+"""Gap-free document numbers per store and calendar year (work orders, settlements, purchase
+orders, transfers).
 
 The counter is an aggregate saved in the same save() as the document it numbers: a rolled-back
 save rolls the number back too, and two concurrent takers conflict on the counter's version.
@@ -14,7 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, InvalidInput, stable_id
 
-KINDS = {"WO": "work_order", "SET": "settlement"}
+KINDS = {"WO": "work_order", "SET": "settlement", "PO": "purchase_order", "TR": "transfer"}
 _NUMBER = re.compile(r"(?P<prefix>[A-Za-z]+)-(?P<store>\S{1,20})-(?P<year>\d{4})-(?P<seq>\d{6,9})")
 
 
@@ -36,8 +37,8 @@ class DocumentNumber:
 
 
 def parse_number(text: str, prefixes: tuple[str, ...] = tuple(KINDS)) -> DocumentNumber:
-    """A work-order or settlement number (surrounding blanks ignored, the prefix in any case),
-    or InvalidInput."""
+    """A work-order, settlement, purchase-order or transfer number (surrounding blanks ignored,
+    the prefix in any case), or InvalidInput."""
     found = _NUMBER.fullmatch(text.strip())
     if found is None or found["prefix"].upper() not in prefixes:
         examples = " or ".join(f"{p}-S01-2026-000123" for p in prefixes)

@@ -9,6 +9,7 @@ is settled again with a new number.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 from uuid import UUID
@@ -46,6 +47,26 @@ REFUND_KINDS = ("payment_return", "credit")
 
 class SettlementError(IllegalTransition):
     pass
+
+
+@dataclass(frozen=True)
+class DepositLimit:
+    """What the customer's deposits may add up to before the bill exists: the approved
+    estimate of the customer's lines, or the store's ceiling while nothing is approved. A
+    mistyped amount is refused at the till instead of sitting in the cashier's day until it
+    is refunded."""
+
+    amount: Decimal
+    basis: str  # "approved_estimate" or "ceiling"
+
+    def check(self, held: Decimal, value: Decimal) -> None:
+        if held + value > self.amount:
+            what = ("the approved estimate" if self.basis == "approved_estimate"
+                    else "the deposit ceiling (no line approved yet)")
+            raise InvalidInput(
+                f"deposits are limited to {what} of {self.amount}; {held} is held, "
+                f"at most {max(self.amount - held, ZERO)} more", limit=str(self.amount),
+                basis=self.basis, held=str(held))
 
 
 def _bill_line(line: dict[str, Any]) -> dict[str, Any]:
@@ -463,8 +484,10 @@ class Settlement(Aggregate):
 
     def take_payment(self, audit: Audit, *, payment_id: str, bill: str, method: str,
                      amount: object, business_date: str, tendered: object | None = None,
-                     provider_ref: str | None = None,
-                     correction_of: str | None = None) -> dict[str, Any]:
+                     provider_ref: str | None = None, correction_of: str | None = None,
+                     deposit_limit: DepositLimit | None = None) -> dict[str, Any]:
+        """A payment on a confirmed bill (never more than is outstanding), or before
+        confirmation a customer deposit, bounded by `deposit_limit` when one is given."""
         if method not in METHODS:
             raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
         if bill not in BILL_KINDS or bill == "internal":
@@ -479,6 +502,8 @@ class Settlement(Aggregate):
             require(bill == "customer",
                     SettlementError("before confirmation only customer deposits are taken"))
             kind = "deposit"
+            if deposit_limit is not None:
+                deposit_limit.check(self.paid("customer"), value)
         else:
             require(bill in self.bills, InvalidInput(f"the settlement has no {bill} bill"))
             left = self.outstanding(bill)

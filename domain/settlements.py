@@ -23,7 +23,7 @@ from domain.customer import Customer
 from domain.customers import earn_in
 from domain.loyalty import LoyaltyRules
 from domain.reconciliation import SOURCES, Statement, parse_statement
-from domain.settlement import Settlement, SettlementError, build_bills
+from domain.settlement import DepositLimit, Settlement, SettlementError, build_bills
 from domain.statement_format import read_statement
 from domain.work_order import WorkOrder
 
@@ -33,6 +33,7 @@ class Policy:
     """Settings that shape money rules."""
 
     discount_approval_rate: Decimal = Decimal("0.10")
+    deposit_ceiling: Decimal = Decimal("5000.00")  # deposits while no line is approved
     loyalty: LoyaltyRules | None = None  # points earned on the paid customer bill
 
 
@@ -248,7 +249,7 @@ class Settlements:
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
-                correction_of=correction_of)
+                correction_of=correction_of, deposit_limit=self._deposit_limit(wo))
             self._cashier_day(session, wo.store_id, day).money_in(
                 audit, settlement.id, payment, self.today(request).isoformat())
             # settled: the visit is, by this payment or before it (an insurer's or the OEM's
@@ -261,6 +262,15 @@ class Settlements:
                                            day)
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
                                                   work_order_id, cashier_day))
+
+    def _deposit_limit(self, wo: WorkOrder) -> DepositLimit:
+        """Deposits go up to what the customer approved on the estimate (their pay-type lines,
+        VAT included): a service manager takes money against agreed work. Before any line is
+        approved, up to the configured ceiling."""
+        estimate = wo.totals().get("customer", {}).get("total", Decimal("0.00"))
+        if estimate > 0:
+            return DepositLimit(estimate, "approved_estimate")
+        return DepositLimit(self.policy.deposit_ceiling, "ceiling")
 
     def _store_of(self, work_order_id: UUID) -> str:
         try:

@@ -562,14 +562,30 @@ def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID 
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 kind: str | None = None, limit: int = 200,
                 offset: int = 0) -> dict[str, Any]:
-    """Open balances of settled bills by payer: customers, insurers, the OEM."""
-    where, params = _where(stores, {"kind": ("kind = %s", kind)})
-    return shown(_page(conn, f"""SELECT kind, payer_key, min(payer::text)::jsonb AS payer,
-        count(*) AS bills, sum(total - allowances) AS billed, sum(allowances) AS allowances,
-        sum(paid) AS paid, sum(total - allowances - paid) AS outstanding FROM settlement_bills
-        WHERE {where} AND status = 'settled' AND kind <> 'internal'
-        GROUP BY kind, payer_key HAVING sum(total - allowances - paid) <> 0""", params,
-                       order_by="kind, outstanding DESC, payer_key", limit=limit,
+    """Open balances of settled bills by payer: customers, insurers, the OEM.
+
+    A group holds many bills, each with its own VIN (the OEM's) or claim number (an
+    insurer's): `payer` names the payer alone, and `open_bills` lists every bill with a balance
+    — settlement and work-order number, VIN or claim number, tax invoice, billed, paid,
+    outstanding — so each can be chased and matched to its remittance."""
+    where, params = _where(stores, {"kind": ("kind = %s", kind)}, "b.store_id")
+    return shown(_page(conn, f"""SELECT b.kind, b.payer_key,
+        min(b.payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
+        count(*) AS bills, sum(b.total - b.allowances) AS billed,
+        sum(b.allowances) AS allowances, sum(b.paid) AS paid,
+        sum(b.total - b.allowances - b.paid) AS outstanding,
+        coalesce(jsonb_agg(jsonb_build_object(
+            'settlement_id', b.settlement_id, 'settlement_number', s.number,
+            'work_order_number', s.work_order_number, 'vin', b.payer->>'vin',
+            'claim_number', b.payer->>'claim_number', 'invoice_no', b.invoice_no,
+            'billed', (b.total - b.allowances)::text, 'paid', b.paid::text,
+            'outstanding', (b.total - b.allowances - b.paid)::text)
+            ORDER BY s.number, b.settlement_id)
+            FILTER (WHERE b.total - b.allowances - b.paid <> 0), '[]') AS open_bills
+        FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+        WHERE {where} AND b.status = 'settled' AND b.kind <> 'internal'
+        GROUP BY b.kind, b.payer_key HAVING sum(b.total - b.allowances - b.paid) <> 0""",
+                       params, order_by="kind, outstanding DESC, payer_key", limit=limit,
                        offset=offset))
 
 

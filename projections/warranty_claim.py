@@ -6,6 +6,9 @@ with the customer's key, `[erased]` once erased), and per job with approved warr
 and fault codes, op codes with flat-rate hours against every clock punch of every technician, the
 parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
 authorization and sublet references, QC, and who approved what. Internal costs are left out.
+Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
+claim reconciles with the invoice. A claimed job without its 3C is listed under `problems` (the
+package is still built: it is the dealer's worksheet for fixing the claim before it is sent).
 The read model is used only to turn a work-order number into its id.
 """
 
@@ -180,6 +183,43 @@ def _warranty_refs(line: dict[str, Any]) -> dict[str, Any]:
     return dict(line.get("warranty") or {})
 
 
+def _billed(line: dict[str, Any] | None) -> dict[str, Any]:
+    """What the warranty bill asks for a claimed line: its list price (`amount`) less the
+    discount given on it; None for both while no bill is drafted."""
+    return {"billed": line, "discount": line["discount"] if line else None,
+            "billed_amount": line["net"] if line else None}
+
+
+def _claim_totals(jobs: list[dict[str, Any]], drafted: bool) -> dict[str, Any]:
+    """Hours and amounts of the claimed lines: list price, discount and what the OEM is billed,
+    so that the claim reconciles with the warranty invoice."""
+    lines = [*(ln for job in jobs for ln in job["labor"]), *(p for job in jobs
+                                                             for p in job["parts"])]
+    labor = sum((ln["amount"] for job in jobs for ln in job["labor"]), Decimal("0.00"))
+    parts = sum((p["amount"] for job in jobs for p in job["parts"]), Decimal("0.00"))
+    zero = Decimal("0.00")
+    discount = sum((ln["discount"] or zero for ln in lines), zero)
+    billed = sum((ln["billed_amount"] or zero for ln in lines), zero)
+    return {"flat_rate_hours": sum((j["flat_rate_hours"] for j in jobs), HOUR * 0),
+            "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
+            "labor": labor, "parts": parts, "list_price": labor + parts,
+            "discount": discount if drafted else None,
+            "billed": billed if drafted else None, "claimed_lines": len(lines)}
+
+
+def _problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Claimed jobs an OEM would reject: each without its complaint, cause or correction (3C)."""
+    out = []
+    for job in jobs:
+        missing = [k for k in ("complaint", "cause", "correction") if not job[k]]
+        if missing:
+            out.append({"job_no": job["job_no"], "missing": missing,
+                        "detail": f"job {job['job_no']} has "
+                                  + ", ".join(f"no {k}" for k in missing)
+                                  + ": an OEM rejects a claim without its 3C"})
+    return out
+
+
 def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The part a warranty line names as causal; else the job's first warranty part line."""
     named = next((str(ln["warranty"]["causal_part"]).strip().upper() for ln in lines
@@ -205,12 +245,12 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
     claimed = [ln for ln in approved if ln["pay_type"] == "warranty"]
     labor = [{"line_id": ln["line_id"], "op_code": ln["op_code"], "description": ln["description"],
               "flat_rate_hours": ln["hours"], "amount": ln["gross"], "vat": ln["vat"],
-              "billed": billed.get(ln["line_id"]), **_warranty_refs(ln)}
+              **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln)}
              for ln in claimed if ln["kind"] == "labor"]
     parts = [{"line_id": ln["line_id"], "pay_type": ln["pay_type"],
               "part_number": ln["part_number"], "description": ln["description"],
               "qty": ln["qty"], "unit": ln["unit"], "issued_qty": ln["issued_qty"],
-              "amount": ln["gross"], "vat": ln["vat"], "billed": billed.get(ln["line_id"]),
+              "amount": ln["gross"], "vat": ln["vat"], **_billed(billed.get(ln["line_id"])),
               **_warranty_refs(ln), **stock.get(ln["line_id"], {"movements": [], "lots": []})}
              for ln in approved if ln["kind"] == "part"]
     diagnosis = next((r for r in reversed(events) if isinstance(r.event, WorkOrder.Diagnosed)
@@ -311,8 +351,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
         job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
     visit = visit_dates(events)
-    labor = [ln for job in jobs for ln in job["labor"]]
-    parts = [p for job in jobs for p in job["parts"]]
+    problems = _problems(jobs)
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
@@ -323,11 +362,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "dates": visit["dates"],
         "settlement": {"number": visit["settlement_number"], "warranty_bill": bill},
         "jobs": jobs,
-        "totals": {"flat_rate_hours": sum((ln["flat_rate_hours"] for ln in labor), HOUR * 0),
-                   "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
-                   "labor": sum((ln["amount"] for ln in labor), Decimal("0.00")),
-                   "parts": sum((p["amount"] for p in parts), Decimal("0.00")),
-                   "claimed_lines": len(labor) + len(parts)},
+        "totals": _claim_totals(jobs, bill is not None),
+        "complete": not problems, "problems": problems,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),
         "evidence": fill_evidence(conn, [*events, *others.get(settlement_id, []),
                                          *others.get(car_id, []),

@@ -22,6 +22,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td { overflow-wrap: anywhere; }
 .facts th { width: 28%; }
 .job { break-inside: avoid; page-break-inside: avoid; }
+.problems { color: #a00; font-weight: 600; }
 .muted { color: #555; font-size: 9pt; }
 code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9pt; }
 @media print { a { color: inherit; text-decoration: none; } }
@@ -85,20 +86,30 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
          ("Causal part", causal and f"{causal['part_number']} {causal['description'] or ''} "
                                     f"{'(named on the claim)' if causal['named_on_claim'] else ''}"
                                     f" lots: {_lots(causal['lots']) or '—'}")])}
-{_table(["Op code", "Operation", "Flat-rate h", "Amount", "Coverage", "Campaign",
-         "Authorization", "Sublet"],
+{_table(["Op code", "Operation", "Flat-rate h", "List price", "Discount", "Billed",
+         "Coverage", "Campaign", "Authorization", "Sublet"],
         [(ln["op_code"], ln["description"], ln["flat_rate_hours"], ln["amount"],
-          ln.get("coverage_code"), ln.get("campaign_no"), ln.get("authorization_ref"),
-          ln.get("sublet")) for ln in job["labor"]], numeric=(2, 3))}
-{_table(["Part number", "Part", "Qty", "Issued", "Amount", "Coverage", "Campaign", "Lots"],
+          ln["discount"], ln["billed_amount"], ln.get("coverage_code"), ln.get("campaign_no"),
+          ln.get("authorization_ref"), ln.get("sublet")) for ln in job["labor"]],
+        numeric=(2, 3, 4, 5))}
+{_table(["Part number", "Part", "Qty", "Issued", "List price", "Discount", "Billed", "Coverage",
+         "Campaign", "Lots"],
         [(p["part_number"], p["description"], p["qty"], p["issued_qty"], p["amount"],
-          p.get("coverage_code"), p.get("campaign_no"), _lots(p["lots"]))
-         for p in job["parts"]], numeric=(2, 3, 4))}
+          p["discount"], p["billed_amount"], p.get("coverage_code"), p.get("campaign_no"),
+          _lots(p["lots"])) for p in job["parts"]], numeric=(2, 3, 4, 5, 6))}
 {_table(["Technician", "Clock on", "Clock off", "Hours"], punches, numeric=(3,))}
 {_table(["QC", "Inspector", "At", "Reason"],
         [("pass" if q["passed"] else "fail", q["inspector"], when(q["at"]), q["reason"])
          for q in job["quality_checks"]])}
 </section>"""
+
+
+def _problems(problems: Sequence[dict[str, Any]]) -> str:
+    """What an OEM would reject, first on the page, so that it is fixed before the claim goes."""
+    if not problems:
+        return ""
+    items = "".join(f"<li>{escape(p['detail'])}</li>" for p in problems)
+    return f'<h2>Incomplete — fix before sending</h2><ul class="problems">{items}</ul>'
 
 
 def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
@@ -120,6 +131,7 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
 <p class="muted">Store {escape(wo['store_id'])} · work order {escape(wo['id'])} · status
 {escape(wo['status'])} · assembled from {len(claim['evidence'])} stored events{
     f" · times in {escape(str(zone))}" if zone else ""}</p>
+{_problems(claim["problems"])}
 <h2>Vehicle and visit</h2>
 {_facts([("VIN", car["vin"]), ("Plate", car["plate"]),
          ("Vehicle", f"{car['brand'] or ''} {car['model'] or ''} {car['year'] or ''}".strip()),
@@ -135,7 +147,12 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
 <h2>Totals</h2>
 {_facts([("Flat-rate hours", claim["totals"]["flat_rate_hours"]),
          ("Hours clocked", claim["totals"]["clocked_hours"]),
-         ("Labor", claim["totals"]["labor"]), ("Parts", claim["totals"]["parts"])])}
+         ("Labor (list price)", claim["totals"]["labor"]),
+         ("Parts (list price)", claim["totals"]["parts"]),
+         ("List price", claim["totals"]["list_price"]),
+         ("Discount", claim["totals"]["discount"]),
+         ("Billed to the OEM", claim["totals"]["billed"] or "not billed yet"),
+         ("Warranty invoice", (claim["settlement"]["warranty_bill"] or {}).get("invoice_no"))])}
 <h2>Approvals</h2>
 {_table(["What", "Line / bill", "Pay type", "Decision / value", "Channel", "Reason / note",
          "By", "Role", "At"], approvals)}

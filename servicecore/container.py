@@ -115,6 +115,7 @@ class Container:
     def settlements(self) -> Settlements:
         return Settlements(self.app, self.settings.store_timezone,
                            Policy(discount_approval_rate=self.settings.discount_approval_rate,
+                                  deposit_ceiling=self.settings.deposit_ceiling,
                                   loyalty=LoyaltyRules(
                                       rate=self.settings.points_rate,
                                       expiry_months=self.settings.points_expiry_months,

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     discount_approval_rate: Decimal = Field(
         default=Decimal("0.10"), description="a discount above this share of the gross needs a "
         "manager")
+    deposit_ceiling: Decimal = Field(
+        default=Decimal("5000.00"), gt=0, description="deposits (CNY) taken on a work order "
+        "with no approved customer line; once lines are approved, their total is the limit")
     follow_up_days: int = Field(default=3, ge=0, le=60,
                                 description="the follow-up call is due this many days after delivery")
     stocktake_approval_value: Decimal = Field(

@@ -37,8 +37,10 @@ HISTORY = {
     "FollowUp": "/follow-ups/{}/history",
     "Complaint": "/complaints/{}/history",
     "ProgressLinks": "/progress-links/{}/history",
+    "PurchaseOrder": "/purchase-orders/{}/history",
+    "Transfer": "/stock/transfers/{}/history",
 }
-OWN_STREAM = {"WO": "WorkOrder", "SET": "Settlement"}
+OWN_STREAM = {"WO": "WorkOrder", "SET": "Settlement", "PO": "PurchaseOrder", "TR": "Transfer"}
 
 
 def _fresh(ctx: Ctx, response: Response, wait_for: int | None) -> None:
@@ -53,10 +55,12 @@ def _visible(reading: PiiReader, store_id: str | None) -> bool:
 @router.get("/lookup", response_model=NumberLookup)
 def lookup(ctx: Ctx, reading: Auditor, response: Response,
            number: Annotated[str, Query(max_length=40,
-                                        description="WO-S01-2026-000123 or SET-S01-2026-000001")],
+                                        description=("WO-S01-2026-000123, SET-S01-2026-000001, "
+                                                     "PO-S01-2026-000004 or TR-S01-2026-000002"))],
            wait_for: WaitFor = None) -> Any:
-    """Which streams a work-order or settlement number names, with links to their history
-    and to the visit's timeline; the stream the number belongs to comes first."""
+    """Which streams a work-order, settlement, purchase-order or transfer number names, with
+    links to their history and to the visit's timeline; the stream the number belongs to comes
+    first."""
     wanted = parse_number(number)
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:

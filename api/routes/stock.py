@@ -41,6 +41,7 @@ from api.schemas_stock import (
 from domain.common import NotFound
 from domain.part import normalise_part_number
 from domain.stock import StockItem
+from domain.transfer import Transfer
 from projections import audit
 from projections.stock import (
     get_lot,
@@ -187,6 +188,20 @@ def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None,
     with ctx.pool.connection() as conn:
         return list_transfers(conn, principal.stores, status=status, limit=limit,
                               offset=offset)
+
+
+@router.get("/transfers/{transfer_id}/history", response_model=HistoryPage)
+def transfer_history(transfer_id: UUID, ctx: Ctx, principal: Auditor,
+                     limit: Limit = 500, offset: Offset = 0) -> Any:
+    """Every event of a transfer (dispatch, receipt), with actor, time and reason; for the
+    sending and the receiving store (declared before the `/{store_id}/{part_number}` routes,
+    which would otherwise read `transfers` as a store)."""
+    found = audit.history_page(ctx.app, transfer_id, limit=limit, offset=offset)
+    dispatched = next(iter(ctx.app.events.get(transfer_id, lte=1)), None) if found else None
+    if found is None or not isinstance(dispatched, Transfer.Dispatched) or not (
+            principal.sees(dispatched.from_store) or principal.sees(dispatched.to_store)):
+        raise NotFound(f"transfer {transfer_id} not found")
+    return found.page
 
 
 @router.get("/{store_id}/{part_number}/lots", response_model=Page)

@@ -231,7 +231,9 @@ def test_numbers_find_their_streams_and_filter_the_lists(
     year = datetime.now(SHANGHAI).year
     for number, status in ((f"WO-{store_id}-{year}-999999", 404),
                            (f"SET-{store_id}-{year}-999999", 404),
-                           ("WO-123", 422), ("hello", 422), (f"PO-{store_id}-{year}-000001", 422)):
+                           (f"PO-{store_id}-{year}-999999", 404),
+                           (f"TR-{store_id}-{year}-999999", 404),
+                           ("WO-123", 422), ("hello", 422), (f"INV-{store_id}-{year}-000001", 422)):
         answer = client.get("/audit/lookup", params={"number": number}, headers=auditor)
         assert answer.status_code == status, (number, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
@@ -339,6 +341,44 @@ def test_as_of_takes_a_day_as_its_end_in_the_stores_time_zone(
 def _reads(client: TestClient, headers: dict[str, str], customer_id: str) -> list[Any]:
     return get(client, "/audit/personal-data-reads", headers,  # type: ignore[no-any-return]
                customer_id=customer_id, wait_for=head(client))["items"]
+
+
+def test_purchase_order_and_transfer_numbers_find_their_streams(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    other = store_id + "T"
+    clerk = auth("parts_clerk", stores=[store_id, other])
+    auditor = auth("auditor", "aud-1", [store_id])
+    part = new_part(client, clerk, min_stock=0)
+    post(client, f"/stock/{store_id}/{part}/receipts", clerk, {
+        "qty": 4, "unit_cost": "100.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    order = post(client, "/purchase-orders", clerk, {
+        "store_id": store_id, "supplier": "FAW-VW Parts",
+        "lines": [{"part_number": part, "qty": 2, "unit_cost": "90.00"}]}, 201)
+    sent = post(client, "/stock/transfers", clerk, {
+        "from_store": store_id, "to_store": other, "part_number": part, "qty": 1,
+        "reason": "the other store is short"}, 201)
+    wait = head(client)
+    # A purchase-order number names the order, with its history, as a work-order number does.
+    found = get(client, "/audit/lookup", auditor, number=" po" + order["number"][2:],
+                wait_for=wait)
+    assert (found["number"], found["kind"], found["work_order_id"]) == (
+        order["number"], "purchase_order", None)
+    first = found["streams"][0]
+    assert (first["stream_type"], first["stream_id"], first["history"], first["timeline"]) == (
+        "PurchaseOrder", order["id"], f"/purchase-orders/{order['id']}/history", None)
+    assert get(client, first["history"], auditor)["total"] >= 1
+    # So does a transfer number: the transfer, whose history the auditor reads.
+    found = get(client, "/audit/lookup", auditor, number=sent["number"])
+    assert (found["kind"], found["streams"][0]["stream_type"],
+            found["streams"][0]["stream_id"]) == ("transfer", "Transfer", sent["id"])
+    history = found["streams"][0]["history"]
+    assert history == f"/stock/transfers/{sent['id']}/history"
+    page = get(client, history, auditor)
+    assert [e["event"] for e in page["items"]][:1] == ["Transfer.Dispatched"]
+    # Another store's auditor finds neither.
+    elsewhere = auth("auditor", "aud-2", ["ELSEWHERE"])
+    for path in (f"/audit/lookup?number={order['number']}", history):
+        assert client.get(path, headers=elsewhere).status_code == 404
 
 
 def test_a_follow_up_and_a_complaint_have_their_history_and_the_lookup_links_it(

@@ -16,13 +16,15 @@ from psycopg.types.json import Jsonb
 
 from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, on_roster, post
+from tests.integration.audit_support import new_vin
 
 Auth = Callable[..., dict[str, str]]
 
 
 def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
                          warranty_labor: bool = False,
-                         warranty_rate: str = "300.00") -> tuple[str, str]:
+                         warranty_rate: str = "300.00",
+                         vin: str = "LSVAU218XN2183294") -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
     labor line at `warranty_rate` an hour), QC passed. Returns (work-order URL, work-order id)."""
     clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
@@ -34,7 +36,7 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
         "qty": 5, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
-        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪B12345", "brand": "Volkswagen"},
+        "vehicle": {"vin": vin, "plate": "沪B12345", "brand": "Volkswagen"},
         "mileage": 30000, "complaints": ["brake noise"]}, 201)
     wo = f"/work-orders/{opened['id']}"
     post(client, f"{wo}/check-in", advisor, {"mileage_in": 30010, "fuel_level": 50})
@@ -554,3 +556,52 @@ def test_a_credit_is_refused_before_settlement_and_without_its_red_letter_invoic
     over = client.post("/refunds", headers=cashier, json={
         **credit, "amount": "350.01", "red_invoice_number": "RED-2"})
     assert over.status_code == 409 and over.json()["refundable"] == "350.00"
+
+
+def test_a_deposit_above_the_approved_estimate_is_refused_with_the_limit(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    # The estimate approved is 1.5 h x 300.00 + the part at its list price.
+    view = get(client, f"/work-orders/{wo_id}", cashier)
+    estimate = view["totals"]["customer"]["total"]
+    # A mistyped deposit before the bill exists is refused: nothing reaches the cashier's day.
+    typo = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "cash", "amount": "99999.00"})
+    assert typo.status_code == 422 and typo.headers["content-type"] == "application/problem+json"
+    problem = typo.json()
+    assert (problem["limit"], problem["basis"], problem["held"]) == (
+        estimate, "approved_estimate", "0.00")
+    assert f"approved estimate of {estimate}" in problem["detail"]
+    # The estimate itself is taken.
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                               "amount": estimate}, 201)
+    assert paid["deposits"] == estimate
+
+
+def test_receivables_per_oem_list_every_open_bill_with_its_vin(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    finance_user = auth("finance", "fin-" + store_id, [store_id])
+    # Two cars of the same make, each with a warranty line the OEM has not paid yet.
+    vins = sorted([new_vin(), new_vin()])
+    numbers = []
+    for vin in vins:
+        _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True, vin=vin)
+        sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+        confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
+        numbers.append(confirmed["number"])
+        paid = post(client, "/payments", cashier, {
+            "work_order_id": wo_id, "method": "cash",
+            "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
+        assert paid["settled"] is True
+    owed = get(client, "/receivables", finance_user, kind="warranty",
+               wait_for=paid["notification_id"])
+    [oem] = owed["items"]
+    # The group names the OEM alone, not the first bill's VIN, and lists both bills.
+    assert oem["payer"] == {"oem": "Volkswagen"}
+    assert (oem["bills"], oem["outstanding"]) == (2, "300.00")
+    assert [(b["settlement_number"], b["vin"], b["claim_number"], b["billed"], b["paid"],
+             b["outstanding"]) for b in oem["open_bills"]] == [
+        (numbers[0], vins[0], None, "150.00", "0.00", "150.00"),
+        (numbers[1], vins[1], None, "150.00", "0.00", "150.00")]

@@ -252,9 +252,12 @@ def test_settlement_numbers_are_gap_free_across_visits_and_reversals(
     first, second, third = visit(app, wos), visit(app, wos), visit(app, wos)
     assert confirmed(money, first).body["number"] == "SET-S01-2026-000001"
 
-    # The second visit's deposit is more than its bill: confirming is refused and takes no number.
-    money.pay(CASHIER, work_order_id=second, method="cash", amount="1000.00")
+    # The second visit's deposit covers its estimate; a discount then leaves it more than the
+    # bill: confirming is refused and takes no number.
+    money.pay(CASHIER, work_order_id=second, method="cash", amount="900.00")
     drafted = money.draft(CASHIER, second)
+    money.discount(MANAGER, UUID(drafted.body["id"]), bill="customer", amount="100.00",
+                   reason="loyal customer")
     before = events_stored(app)
     with pytest.raises(SettlementError, match="exceed the customer bill"):
         money.confirm(CASHIER, UUID(drafted.body["id"]))
@@ -280,6 +283,29 @@ def test_settlement_numbers_are_gap_free_across_visits_and_reversals(
     settled = money.confirm(CASHIER, Settlement.create_id(second))
     assert settled.body["number"] == "SET-S01-2026-000004"
     assert settled.body["settled"] is True  # the deposit covers the bill
+
+
+def test_deposits_are_bounded_by_the_approved_estimate_or_the_ceiling(
+        app: ServiceCore, wos: WorkOrders, money: Settlements) -> None:
+    # At check-in nothing is approved yet: deposits go up to the ceiling (5,000.00).
+    wo = checked_in(wos)
+    before = events_stored(app)
+    with pytest.raises(InvalidInput, match="deposit ceiling") as typo:
+        money.pay(CASHIER, work_order_id=wo, method="cash", amount="99999.00")
+    assert typo.value.extra == {"limit": "5000.00", "basis": "ceiling", "held": "0.00"}
+    assert events_stored(app) == before
+    money.pay(CASHIER, work_order_id=wo, method="cash", amount="5000.00")
+    # Once the estimate is approved (450.00 + 450.00), that is the limit, counting what is held.
+    second = visit(app, wos)
+    money.pay(CASHIER, work_order_id=second, method="cash", amount="600.00")
+    before = events_stored(app)
+    with pytest.raises(InvalidInput, match="approved estimate of 900.00") as over:
+        money.pay(CASHIER, work_order_id=second, method="cash", amount="300.01")
+    assert over.value.extra == {"limit": "900.00", "basis": "approved_estimate",
+                                "held": "600.00"}
+    assert events_stored(app) == before
+    money.pay(CASHIER, work_order_id=second, method="cash", amount="300.00")
+    assert settlement_of(app, second).deposits() == Decimal("900.00")
 
 
 def test_another_store_has_its_own_settlement_series(app: ServiceCore, wos: WorkOrders,
