@@ -17,6 +17,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -629,6 +630,18 @@ def test_a_reversed_settlement_read_event_by_event_or_in_one_batch(container: Co
         batched.close()
 
 
+@contextmanager
+def rebuilt_tables(container: Container, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The analytic tables rebuilt from the whole log into a file of their own, read-only."""
+    path = tmp_path / "rebuilt.duckdb"
+    rebuild(container.app, path)
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def test_a_goodwill_credit_lowers_revenue_one_by_one_in_batches_and_rebuilt(
         container: Container, tmp_path: Path) -> None:
     one, batched = one_by_one_and_batched(container, tmp_path)
@@ -653,9 +666,7 @@ def test_a_goodwill_credit_lowers_revenue_one_by_one_in_batches_and_rebuilt(
             assert loader.conn.execute(
                 "SELECT kind, status, amount FROM fact_refunds WHERE refund_id = ?",
                 [refund]).fetchone() == ("credit", "approved", D("50.00"))
-        rebuild(container.app, tmp_path / "rebuilt.duckdb")
-        rebuilt = duckdb.connect(str(tmp_path / "rebuilt.duckdb"), read_only=True)
-        try:
+        with rebuilt_tables(container, tmp_path) as rebuilt:
             for table in TABLES:
                 assert table_rows(one.conn, table.name) == table_rows(batched.conn, table.name), \
                     table.name
@@ -663,8 +674,6 @@ def test_a_goodwill_credit_lowers_revenue_one_by_one_in_batches_and_rebuilt(
                 query = f"SELECT * FROM {table} WHERE settlement_id = ? ORDER BY ALL"
                 assert one.conn.execute(query, [str(sid)]).fetchall() == rebuilt.execute(
                     query, [str(sid)]).fetchall(), table
-        finally:
-            rebuilt.close()
     finally:
         one.close()
         batched.close()
@@ -695,15 +704,11 @@ def test_technician_kpis_show_the_current_name_one_by_one_in_batches_and_rebuilt
         for loader in (one, batched):
             loader.catch_up()
             assert named(loader.conn) == expected
-        rebuild(container.app, tmp_path / "rebuilt.duckdb")
-        rebuilt = duckdb.connect(str(tmp_path / "rebuilt.duckdb"), read_only=True)
-        try:
+        with rebuilt_tables(container, tmp_path) as rebuilt:
             assert named(rebuilt) == expected
             query = "SELECT * FROM dim_technician WHERE store_id = ? ORDER BY ALL"
             assert one.conn.execute(query, [shop.store]).fetchall() == batched.conn.execute(
                 query, [shop.store]).fetchall() == rebuilt.execute(query, [shop.store]).fetchall()
-        finally:
-            rebuilt.close()
     finally:
         one.close()
         batched.close()
