@@ -25,6 +25,8 @@ from domain.work_order import KINDS, WorkOrder, WorkOrderError
 from domain.work_order_lines import labor_line, part_line
 
 FUEL_LEVELS = range(101)
+# What an issue answers of each pick (the pick also carries its lot's record, for returns).
+PICK_FIELDS = ("lot_id", "qty", "unit_cost", "supplier")
 
 
 def vehicle_id(vin: str) -> UUID:
@@ -300,7 +302,7 @@ class WorkOrders:
             picks = item.issue(audit, WorkOrder.stock_key(wo.id, line_id), amount)
             wo.record_issue(audit, line_id, amount, picks, picks_cost(picks))
             return {"line_id": line_id, "issued_qty": str(amount), "cost": str(picks_cost(picks)),
-                    "picks": [{k: str(v) for k, v in p.items()} for p in picks],
+                    "picks": [{k: str(p[k]) for k in PICK_FIELDS} for p in picks],
                     "available": str(item.available)}
 
         return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
@@ -316,7 +318,8 @@ class WorkOrders:
             item = stock_item(session, wo.store_id, line["part_number"])
             assert item is not None, "issued parts have a stock item"
             audit = session.audit(wo.store_id)
-            picks = item.return_from_job(audit, WorkOrder.stock_key(wo.id, line_id), amount, why)
+            picks = item.return_from_job(audit, WorkOrder.stock_key(wo.id, line_id), amount, why,
+                                         held=line.get("picks", []))
             wo.record_return(audit, line_id, amount, picks, picks_cost(picks), why)
             return {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
 

@@ -586,10 +586,16 @@ def test_an_issue_moves_the_stock_and_the_line_in_one_save(app: ServiceCore,
     wo_line = load(app, wo_id).lines[line]
     assert (wo_line["issued_qty"], wo_line["issued_cost"], wo_line["reserved_qty"]) == (
         Decimal(2), Decimal("420.00"), Decimal(0))
+    # The line keeps its picks, each with its lot's record (a return may open the lot again).
     assert wo_line["picks"] == [{"lot_id": lot_id(PADS, 1), "qty": Decimal(2),
-                                 "unit_cost": Decimal("210.00"), "supplier": "FAW-VW Parts"}]
+                                 "unit_cost": Decimal("210.00"), "supplier": "FAW-VW Parts",
+                                 "supplier_doc": "DN-0001", "received_at": T0.isoformat(),
+                                 "cert_ref": None, "received_qty": Decimal(3), "po_ref": None,
+                                 "origin_lot": None}]
+    assert issued.body["picks"] == [{"lot_id": lot_id(PADS, 1), "qty": "2",
+                                     "unit_cost": "210.00", "supplier": "FAW-VW Parts"}]
     assert stock_of(app) == {"on_hand": "1", "reserved": "0", "available": "1", "on_order": "0"}
-    assert load_stock(app).issued == {WorkOrder.stock_key(wo_id, line): wo_line["picks"]}
+    assert not hasattr(load_stock(app), "issued")  # what a job holds is the work order's
 
     # Issuing more than the line still needs is refused, and stores nothing.
     before = events_stored(app)
@@ -725,7 +731,7 @@ def test_returned_parts_go_back_into_the_lots_they_came_from(app: ServiceCore,
     # The line and the stock agree: nothing issued any more, at no cost.
     wo_line = load(app, wo_id).lines[line]
     assert (wo_line["issued_qty"], wo_line["issued_cost"]) == (0, Decimal("0.00"))
-    assert load_stock(app).issued == {}
+    assert wo_line["picks"] == []
     assert stock_of(app)["on_hand"] == "6"
     returns = [e for e in events_of(app, wo_id) if type(e).__name__ == "PartsReturned"]
     assert [e.cost for e in returns] == [Decimal("430.00"), Decimal("200.00")]
