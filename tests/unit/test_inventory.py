@@ -21,6 +21,7 @@ from domain.inventory import Inventory
 from domain.part import Part
 from domain.purchase_order import MAX_LINES, PurchaseOrder, PurchaseOrderError, order_line
 from domain.stock import InsufficientStock, StockError, StockItem
+from domain.stock_lots import EXHAUSTED_KEPT
 from domain.transfer import Transfer
 from domain.work_order import WorkOrder, WorkOrderError
 from domain.work_orders import WorkOrders
@@ -693,6 +694,35 @@ def test_a_refusal_on_the_stock_side_stores_nothing_on_either_stream(
     with pytest.raises(InsufficientStock):
         wos.issue_part(clerk(), second, special)
     assert app.recorder.max_notification_id() == before
+
+
+def test_a_return_opens_a_lot_the_item_no_longer_keeps_at_its_cost(
+        app: ServiceCore, wos: WorkOrders, inv: Inventory) -> None:
+    register_part(app)
+    inv.receive(clerk(), "S01", PADS, qty="2", unit_cost="200.00", supplier=FAW,
+                supplier_doc="DN-old", cert_ref="CCC-old")
+    wo_id = checked_in(wos)
+    line, _ = part_line_approved(wos, wo_id, qty="2")
+    issue_parts(wos, wo_id, line)  # lot 1 used up by this job
+    # Weeks of other deliveries used up meanwhile (scrapped here, for brevity).
+    for n in range(EXHAUSTED_KEPT + 1):
+        inv.receive(clerk(), "S01", PADS, qty="1", unit_cost="215.00", supplier=FAW,
+                    supplier_doc=f"DN-{n}")
+        inv.scrap(clerk(), "S01", PADS, qty="1", reason="damaged in transit",
+                  lot_id=lot_id(PADS, n + 2))
+    inv.receive(clerk(), "S01", PADS, qty="3", unit_cost="230.00", supplier=FAW,
+                supplier_doc="DN-new")
+    assert lot_id(PADS, 1) not in load_stock(app).lots
+    # One set comes back: into lot 1, at its 200.00, first in FIFO order again.
+    wos.return_part(clerk(), wo_id, line, qty="1", reason="only one side needed")
+    item = load_stock(app)
+    lot = item.open_lots[lot_id(PADS, 1)]
+    assert (lot["on_hand"], lot["unit_cost"], lot["supplier_doc"], lot["cert_ref"]) == (
+        Decimal(1), Decimal("200.00"), "DN-old", "CCC-old")
+    assert list(item.open_lots)[0] == lot_id(PADS, 1)
+    assert (item.on_hand, item.fifo_value) == (Decimal(4), Decimal("890.00"))
+    assert [(p["lot_id"], p["qty"]) for p in load(app, wo_id).lines[line]["picks"]] == [
+        (lot_id(PADS, 1), Decimal(1))]
 
 
 def test_returned_parts_go_back_into_the_lots_they_came_from(app: ServiceCore,
