@@ -11,7 +11,10 @@ events and in the lots read model (`GET /stock/{store}/{pn}/lots?state=exhausted
 A used-up lot can open again: a return from a job goes back into the lot it came from, and a
 stocktake may find units of one. A return carries the lot's record in the pick the job was
 issued (lot id, unit cost, supplier, supplier document, receipt date, certificate), so it opens
-the lot again with its cost and its place in FIFO order however long ago the lot was used up.
+the lot again with its cost and its place in FIFO order however long ago the lot was used up
+(a pick recorded before picks carried the record names the lot's id, cost and supplier only:
+a lot opened again from one has no delivery note, receipt time or certificate in the item;
+the lots read model keeps them).
 A stocktake names only a lot id: it can find units of a lot the item still keeps (open or among
 the last used up), and is refused for an older one, whose cost the item no longer holds.
 

@@ -842,6 +842,24 @@ def test_moving_a_reserved_line_releases_its_reservation(app: ServiceCore,
     assert load(app, wo_id).lines[line]["reserved_qty"] == 0
 
 
+def test_a_line_moved_after_its_parts_came_back_holds_no_picks_on_the_follow_on(
+        app: ServiceCore, wos: WorkOrders) -> None:
+    stock_part(app, PADS, "4")
+    wo_id = checked_in(wos)
+    line, _ = part_line_approved(wos, wo_id, qty="2")
+    issue_parts(wos, wo_id, line)
+    wos.return_part(clerk(), wo_id, line, qty="2", reason="wrong axle")
+    assert load(app, wo_id).lines[line]["picks"] == []
+    moved = wos.move_to_follow_on(request(), wo_id, line_ids=[line], reason="come back later")
+    follow_on = load(app, UUID(moved.body["follow_on"]["id"]))
+    (copied,) = follow_on.lines.values()
+    assert copied["issued_qty"] == 0 and "picks" not in copied
+    # Issued and returned there, the units go back into the lot the follow-on took them from.
+    issue_parts(wos, follow_on.id, copied["line_id"], qty="1")
+    wos.return_part(clerk(), follow_on.id, copied["line_id"], qty="1", reason="not needed")
+    assert stock_of(app)["on_hand"] == "4"
+
+
 def test_withdrawing_a_line_releases_what_it_still_held(app: ServiceCore,
                                                         wos: WorkOrders) -> None:
     stock_part(app, PADS, "5")
