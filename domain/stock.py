@@ -607,9 +607,11 @@ class StockItem(HeldInLots, Aggregate):
     def _counted(self, audit: Audit, count_id: str, lines: list[dict[str, Any]], value: Decimal,
                  reason: str, needs_approval: bool) -> None:
         self.counts[count_id] = audit.at.isoformat()
-        if needs_approval:  # with the records of used-up lots it names, kept till it is posted
-            records = {ln["lot_id"]: self.exhausted_lots[ln["lot_id"]] for ln in lines
-                       if ln["lot_id"] in self.exhausted_lots}
+        if needs_approval:  # with the records of the lots it names: one may be used up and
+            # no longer kept by the time it is posted
+            named = ((ln["lot_id"], self.open_lots.get(ln["lot_id"])
+                      or self.exhausted_lots.get(ln["lot_id"])) for ln in lines)
+            records = {lot_id: {**lot} for lot_id, lot in named if lot is not None}
             self.pending_count = {"count_id": count_id, "lines": lines, "value": value,
                                   "reason": reason, "counted_by": audit.user_id,
                                   "records": records}

@@ -307,6 +307,21 @@ def test_a_count_waiting_for_approval_keeps_the_record_of_the_used_up_lot_it_fou
     assert item.fifo_value == Decimal("600.00")
 
 
+def test_a_count_waiting_for_approval_keeps_the_record_of_an_open_lot_used_up_meanwhile(
+        ) -> None:
+    item, jobs = opened(), Jobs()
+    receive(item, 5, "300.00", "DN-0", cert="CCC-0")
+    item.count(AUDIT, "ST-1", {f"{PART}-00001@S01": 6}, "found one", approval_value=Decimal(100))
+    jobs.issue(item, "wo-0:L1", 5)  # lot 1 used up while the count waits ...
+    cycles(item, jobs, 1, 1 + 2 * EXHAUSTED_KEPT)  # ... and no longer kept
+    item.decide_count(MANAGER, "ST-1", True, None)
+    lot = item.open_lots[f"{PART}-00001@S01"]
+    assert (lot["on_hand"], lot["unit_cost"], lot["supplier_doc"], lot["cert_ref"]) == (
+        1, Decimal("300.00"), "DN-0", "CCC-0")
+    assert item.fifo_value == Decimal("300.00")
+    assert state(replay(None, list(item.collect_events()))) == state(item)
+
+
 def test_a_snapshot_that_kept_every_used_up_lot_and_every_jobs_picks_loads_bounded(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Version 3 kept every used-up lot and, per job, the picks it holds.
