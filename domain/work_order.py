@@ -275,7 +275,10 @@ class WorkOrder(Aggregate):
 
     def diagnose(self, audit: Audit, job_no: int, cause: str, correction: str,
                  fault_codes: list[str]) -> None:
+        """Cause and correction are found on the car: from check-in on, as dispatch."""
         self._require_open_job(job_no)
+        require(self.status != "opened", WorkOrderError(
+            "cannot diagnose: work order is opened; check the vehicle in first"))
         self._diagnosed(audit, job_no, cause, correction, fault_codes)
 
     @event(Diagnosed)
