@@ -3,12 +3,16 @@ refusal is problem+json that names what is wrong and what to do, and stores noth
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.test_parts_api import Auth, head, post
+from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.integration.support import http_open
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def refused(client: TestClient, url: str, headers: dict[str, str], body: Any,
@@ -36,3 +40,35 @@ def test_diagnosis_waits_for_the_car_to_be_checked_in(client: TestClient, auth: 
     # Once checked in, the technician's diagnosis is taken.
     post(client, f"{wo}/check-in", advisor, {"mileage_in": 42_010, "fuel_level": 40})
     post(client, f"{wo}/jobs/1/diagnosis", tech, diagnosis)
+
+
+def test_a_booking_refused_for_capacity_names_the_day_the_slot_and_what_is_free(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-li", [store_id])
+    manager = auth("manager", "mgr-wang", [store_id])
+    today = datetime.now(SHANGHAI).date().isoformat()
+    customer = post(client, "/customers", advisor, {
+        "store_id": store_id, "name": "周洁", "phones": ["13600001111"]}, 201)
+    post(client, "/appointments/capacity", manager, {
+        "store_id": store_id, "from_day": today, "to_day": today, "opens": "08:00",
+        "closes": "18:00", "bays": 1, "skill_hours": {"chassis": 3}})
+    booking = {"store_id": store_id, "customer_id": customer["id"],
+               "vehicle": {"vin": "LSVAU218XN2183294"}, "day": today, "arrival": "09:00",
+               "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "2"}]}
+    post(client, "/appointments", advisor, booking, 201)
+
+    # Two more chassis hours do not fit; neither does a car arriving after closing. Each
+    # refusal says which day and slot, and what the day has free; none names an appointment
+    # (the refused booking is never stored, so its id would point nowhere).
+    for change, reason in (({"arrival": "14:00"}, "chassis needs 2 h, 1 h of 3 h free"),
+                           ({"arrival": "18:30", "services": [{
+                               "description": "wipers", "op_code": "BRK01", "hours": "0.5"}]},
+                            "the workshop is open 08:00-18:00")):
+        problem = refused(client, "/appointments", advisor, {**booking, **change}, 409)
+        assert problem["detail"] == f"no room on {today} at {change['arrival']}: {reason}"
+        assert (problem["day"], problem["arrival"]) == (today, change["arrival"])
+        assert problem["free"] == {"chassis": "1"}
+        assert all("appointment_id" not in p for p in problem["problems"]), problem
+        assert all(p.get("day", today) == today for p in problem["problems"])
+    listed = get(client, "/appointments", advisor, store_id=store_id, wait_for=head(client))
+    assert len(listed["items"]) == 1
