@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_parts_api import Auth, get, head, post
-from tests.integration.support import http_open
+from tests.integration.support import http_dispatched, http_open
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -72,3 +72,21 @@ def test_a_booking_refused_for_capacity_names_the_day_the_slot_and_what_is_free(
         assert all(p.get("day", today) == today for p in problem["problems"])
     listed = get(client, "/appointments", advisor, store_id=store_id, wait_for=head(client))
     assert len(listed["items"]) == 1
+
+
+def test_a_technician_s_open_clock_names_the_job_by_its_number(client: TestClient, auth: Auth,
+                                                               store_id: str) -> None:
+    technician = f"tech-{store_id.lower()}"
+    tech = auth("technician", technician, [store_id])
+    manager = auth("manager", "mgr-wang", [store_id])
+    first = http_dispatched(client, auth, store_id, technician)
+    second = http_dispatched(client, auth, store_id, technician)
+    post(client, f"/work-orders/{first['id']}/jobs/1/clock-on", tech)
+
+    # The board, the technician's own record and the refusal of a second clock all say job 1.
+    board = get(client, "/dispatch/board", manager, store_id=store_id, wait_for=head(client))
+    mine = next(t for t in board["technicians"] if t["user_id"] == technician)
+    assert mine["open_clock"]["job_no"] == 1
+    assert get(client, f"/technicians/{technician}", manager)["open_clock"]["job_no"] == 1
+    problem = refused(client, f"/work-orders/{second['id']}/jobs/1/clock-on", tech, {}, 409)
+    assert problem["open_clock"] == {"work_order_id": first["id"], "job_no": 1}

@@ -470,13 +470,13 @@ class WorkshopDay(RuleBasedStateMachine):
 
     @invariant()
     def each_technician_holds_at_most_one_clock(self) -> None:
-        clocks: dict[str, list[dict[str, str]]] = {tech: [] for tech in TECHNICIANS}
+        clocks: dict[str, list[dict[str, Any]]] = {tech: [] for tech in TECHNICIANS}
         for model in self.orders:
             for job_no, job in load(self.app, model.id).jobs.items():
                 if job["clock"] is not None:
                     assert job["clock"]["technician_id"] == job["technician_id"]
                     clocks[job["clock"]["technician_id"]].append(
-                        {"work_order_id": str(model.id), "job_no": str(job_no)})
+                        {"work_order_id": str(model.id), "job_no": job_no})
         for tech, held in clocks.items():
             assert len(held) <= 1
             technician = self.technician(tech)
