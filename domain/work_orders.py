@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotPermitted, require, require_reason, stable_id
+from domain.common import (
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+    stable_id,
+)
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.dispatch import current_technician, hand_over, rostered
@@ -32,9 +39,11 @@ def vehicle_id(vin: str) -> UUID:
 
 
 class WorkOrders:
-    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 stores: Iterable[str] = ()) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def _on(self, request: Request, work_order_id: UUID,
             act: Callable[[Session, WorkOrder], dict[str, Any] | None],
@@ -58,6 +67,7 @@ class WorkOrders:
              vehicle: dict[str, Any], mileage: int, complaints: list[str], kind: str = "repair",
              appointment_id: str | None = None, customer_id: UUID | None = None) -> CommandResult:
         caller = request.caller
+        require_group_store(self.stores, store_id)
         if not caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         if kind not in KINDS:

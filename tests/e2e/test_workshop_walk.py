@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_parts_api import Auth, get, head, post
+from tests.e2e.test_purchase_orders_api import group_client, group_stores  # noqa: F401
 from tests.integration.support import http_dispatched, http_open
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -90,3 +91,34 @@ def test_a_technician_s_open_clock_names_the_job_by_its_number(client: TestClien
     assert get(client, f"/technicians/{technician}", manager)["open_clock"]["job_no"] == 1
     problem = refused(client, f"/work-orders/{second['id']}/jobs/1/clock-on", tech, {}, 409)
     assert problem["open_clock"] == {"work_order_id": first["id"], "job_no": 1}
+
+
+def test_work_orders_bookings_and_the_roster_name_only_the_group_s_stores(
+        group_client: TestClient, auth: Auth, group_stores: tuple[str, str]) -> None:
+    here, _ = group_stores
+    unknown = here + "X"  # a mistyped store
+    # Tokens for every store, as a group's staff may hold: they do not make a store exist.
+    advisor, manager = auth("advisor", stores=["*"]), auth("manager", stores=["*"])
+    today = datetime.now(SHANGHAI).date().isoformat()
+    customer = post(group_client, "/customers", advisor, {
+        "store_id": here, "name": "郑凯", "phones": ["13600002222"]}, 201)
+    opening = {"customer": {"name": "郑凯", "phone": "13600002222"},
+               "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪A12345"},
+               "mileage": 42_000, "complaints": ["brake noise"]}
+    capacity = {"from_day": today, "to_day": today, "opens": "08:00", "closes": "18:00",
+                "bays": 1, "skill_hours": {"chassis": 8}}
+    booking = {"customer_id": customer["id"], "vehicle": {"vin": "LSVAU218XN2183294"},
+               "day": today, "arrival": "09:00",
+               "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1"}]}
+    profile = {"skills": {}, "hourly_cost": "85.00"}
+    commands = (("/work-orders", advisor, opening, 201),
+                ("/appointments/capacity", manager, capacity, 200),
+                ("/appointments", advisor, booking, 201),
+                (f"/technicians/tech-{here.lower()}/profile", manager, profile, 200))
+    for url, who, body, _ in commands:
+        problem = refused(group_client, url, who, {"store_id": unknown, **body}, 422)
+        assert unknown in problem["detail"], (url, problem)
+        assert problem["store_id"] == unknown and problem["known_stores"] == sorted(group_stores)
+    # The group's own store takes each of them.
+    for url, who, body, status in commands:
+        post(group_client, url, who, {"store_id": here, **body}, status)
