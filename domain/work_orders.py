@@ -317,7 +317,12 @@ class WorkOrders:
 
     def return_part(self, request: Request, work_order_id: UUID, line_id: str, *, qty: object,
                     reason: str | None) -> CommandResult:
-        """Unused units go back into the lots they came from; the line records it: one save."""
+        """Unused units go back into the lots they came from; the line records it: one save.
+
+        The line then lacks what was returned. While its job is open the units are reserved for
+        it again (as at approval: what it needs is what it holds, and the clerk can issue it
+        again); a job past QC takes no more issues, so nothing is held for it and the line waits
+        to be withdrawn (`WorkOrder.blockers` says so)."""
         amount = quantity(qty, "returned quantity", places=3)
         why = require_reason(reason, "a return")
 
@@ -326,9 +331,15 @@ class WorkOrders:
             item = stock_item(session, wo.store_id, line["part_number"])
             assert item is not None, "issued parts have a stock item"
             audit = session.audit(wo.store_id)
-            picks = item.return_from_job(audit, WorkOrder.stock_key(wo.id, line_id), amount, why)
+            key = WorkOrder.stock_key(wo.id, line_id)
+            picks = item.return_from_job(audit, key, amount, why)
             wo.record_return(audit, line_id, amount, picks, picks_cost(picks), why)
-            return {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
+            answer = {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
+            if wo.can_take_issues(line):
+                if key in item.reserved:  # held again as one reservation of what is lacking
+                    item.release(audit, key, f"parts returned from line {line_id}: {why}")
+                answer["supply"] = self._reserve(session, wo, line)
+            return answer
 
         return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
 
