@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_parts_api import Auth, get, head, post
-from tests.e2e.test_purchase_orders_api import group_client, group_stores  # noqa: F401
 from tests.integration.support import http_dispatched, http_open
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

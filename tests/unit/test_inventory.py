@@ -778,9 +778,9 @@ def test_a_return_after_qc_asks_only_for_what_can_still_be_done(app: ServiceCore
     # (issuing to that job is refused; the line still has a set on the car, so it stays).
     assert load_stock(app).reserved == {}
     assert load(app, wo_id).lines[line]["reserved_qty"] == 0
-    assert load(app, wo_id).blockers() == [
+    assert load(app, wo_id).blockers() == [(
         f"part line {line} is not fully issued since parts were returned after job 1 passed QC "
-        "(withdraw the rest)"]
+        "(withdraw the rest)")]
     with pytest.raises(WorkOrderError, match="passed QC"):
         issue_parts(wos, wo_id, line)
     withdrawn = wos.withdraw_line(request(), wo_id, line, reason="one set fitted")
