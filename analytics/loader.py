@@ -14,13 +14,11 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,8 +26,6 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from analytics import columnar
-from analytics.columnar import COLUMNAR
 from analytics.events import Event, EventSource, json_ready
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import BY_NAME, POSITION_COMMENTS, POSITION_DDL, TABLES, Table
@@ -837,8 +833,7 @@ class AnalyticsLoader:
         self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
         create(self.conn)
         self.lock = threading.Lock()
-        # the columnar events are handed over as stored, like the set-based ones
-        self.source = EventSource(app, sorted(HANDLERS), (*SET_BASED, *COLUMNAR), SHARED)
+        self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
 
     @property
@@ -863,7 +858,6 @@ class AnalyticsLoader:
             return 0
         with transaction(self.conn), SetBased(self.conn, raw) as set_based:
             set_based.before_fold()
-            events = _with_columnar(self.conn, events, set_based.kinds)
             fold = Fold(self.conn, zone=self.zone)
             _preload(fold, events)
             for event in events:
@@ -929,19 +923,6 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _with_columnar(conn: duckdb.DuckDBPyConnection, events: list[Any],
-                   kinds: Counter[str]) -> list[Any]:
-    """The batch's decoded events and its columnar ones (analytics.columnar), in log order."""
-    if not any(kinds[qualname] for qualname in COLUMNAR):
-        return events
-    read = columnar.read(conn)
-    if not read:
-        return events
-    merged = events + read
-    merged.sort(key=attrgetter("notification_id"))
-    return merged
 
 
 def _preload(fold: Fold, events: list[Event]) -> None:
