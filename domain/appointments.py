@@ -8,7 +8,7 @@ arrival on the appointment in that same save (see `_WithArrival`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -18,7 +18,14 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.appointment import Appointment, AppointmentError
-from domain.common import InvalidInput, NotFound, NotPermitted, require, require_reason
+from domain.common import (
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+)
 from domain.customer import Customer
 from domain.days import business_day, parse_clock, parse_day
 from domain.money import quantity
@@ -76,10 +83,12 @@ class _WithArrival:
 
 
 class Appointments:
-    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 stores: Iterable[str] = ()) -> None:
         self.app = app
         self.timezone = timezone
         self.zone = ZoneInfo(timezone)
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def _today(self, request: Request) -> date:
         return business_day(request.caller.at, self.zone)
@@ -91,6 +100,7 @@ class Appointments:
                       weekdays: Sequence[int] = (1, 2, 3, 4, 5, 6, 7),
                       reason: str | None = None) -> CommandResult:
         """Opening hours, bays and labor hours per skill for a range of days (one save)."""
+        require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         first = self._bookable(request, from_day, "from_day")
@@ -154,6 +164,7 @@ class Appointments:
              services: Sequence[Mapping[str, Any]], kind: str = "maintenance",
              note: str | None = None) -> CommandResult:
         """Hold the expected work's hours and a bay; refused when the day has no room."""
+        require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))

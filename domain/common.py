@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -100,6 +101,18 @@ class IdempotencyKeyReused(DomainError):
 def require(condition: bool, error: DomainError) -> None:
     if not condition:
         raise error
+
+
+def require_group_store(stores: Iterable[str], *store_ids: str) -> None:
+    """A command that names a store names one of the group's stores (the `stores` setting),
+    whatever the caller's token covers: a token for every store ("*") does not make a mistyped
+    store exist. Without the setting (no stores) the token alone decides (a store it does not
+    name is 403)."""
+    known = frozenset(stores)
+    for store_id in store_ids:
+        require(not known or store_id in known, InvalidInput(
+            f"store {store_id} is not one of the group's stores",
+            store_id=store_id, known_stores=sorted(known)))
 
 
 def require_reason(reason: str | None, what: str) -> str:

@@ -23,6 +23,7 @@ from domain.common import (
     NotPermitted,
     StaleVersion,
     require,
+    require_group_store,
 )
 from domain.counter import DocumentCounter
 from domain.money import money, quantity
@@ -86,14 +87,9 @@ class Inventory:
         self.stores = frozenset(stores)
 
     def _require_known(self, *store_ids: str) -> None:
-        """A command that opens stock, an order or a transfer in a store names one of the
-        group's stores (the `stores` setting), whatever the caller's token covers: a token for
-        every store ("*") does not make a mistyped store exist. Without the setting the token
-        alone decides (a store it does not name is 403)."""
-        for store_id in store_ids:
-            require(not self.stores or store_id in self.stores, InvalidInput(
-                f"store {store_id} is not one of the group's stores",
-                store_id=store_id, known_stores=sorted(self.stores)))
+        """A command that opens stock, an order or a transfer names the group's stores only
+        (`require_group_store`)."""
+        require_group_store(self.stores, *store_ids)
 
     def _year(self, request: Request) -> int:
         return request.caller.at.astimezone(self.zone).year

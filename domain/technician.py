@@ -100,7 +100,7 @@ class Technician(Aggregate):
     def __init__(self, user_id: str, store_id: str, audit: Audit) -> None:
         self.user_id = user_id
         self.store_id = store_id
-        self.open_clock: dict[str, str] | None = None
+        self.open_clock: dict[str, Any] | None = None
         self.name: str | None = None
         self.skills: dict[str, int] = {}
         self.hourly_cost: Decimal | None = None
@@ -112,20 +112,26 @@ class Technician(Aggregate):
 
     def clock_on(self, audit: Audit, work_order_id: UUID, job_no: int) -> None:
         if self.open_clock is not None:
+            held = self.clock_held()
             raise TechnicianError(
                 f"technician {self.user_id} is already clocked on work order "
-                f"{self.open_clock['work_order_id']} job {self.open_clock['job_no']}",
-                open_clock=self.open_clock,
-            )
+                f"{held['work_order_id']} job {held['job_no']}", open_clock=held)
         self._clocked_on(audit, str(work_order_id), job_no)
 
     @event(ClockedOn)
     def _clocked_on(self, audit: Audit, work_order_id: str, job_no: int) -> None:
-        self.open_clock = {"work_order_id": work_order_id, "job_no": str(job_no)}
+        self.open_clock = {"work_order_id": work_order_id, "job_no": job_no}
+
+    def clock_held(self) -> dict[str, Any]:
+        """The open clock, its job by number (a snapshot taken before kept it as text)."""
+        assert self.open_clock is not None
+        return {"work_order_id": self.open_clock["work_order_id"],
+                "job_no": int(self.open_clock["job_no"])}
 
     def clock_off(self, audit: Audit, work_order_id: UUID, job_no: int) -> None:
         require(
-            self.open_clock == {"work_order_id": str(work_order_id), "job_no": str(job_no)},
+            self.open_clock is not None
+            and self.clock_held() == {"work_order_id": str(work_order_id), "job_no": job_no},
             TechnicianError(f"technician {self.user_id} is not clocked on that job"),
         )
         self._clocked_off(audit, str(work_order_id), job_no)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotPermitted, require, require_reason
+from domain.common import (
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+)
 from domain.days import parse_day
 from domain.money import money, quantity
 from domain.roster import Roster
@@ -18,8 +24,9 @@ MAX_NAME = 40
 
 
 class Technicians:
-    def __init__(self, app: ServiceCore) -> None:
+    def __init__(self, app: ServiceCore, stores: Iterable[str] = ()) -> None:
         self.app = app
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def _on(self, request: Request, user_id: str,
             act: Callable[[Session, Technician], dict[str, Any] | None]) -> CommandResult:
@@ -39,6 +46,7 @@ class Technicians:
         called = " ".join((name or "").split()) or None
         require(called is None or len(called) <= MAX_NAME,
                 InvalidInput(f"a technician's name is at most {MAX_NAME} characters"))
+        require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         levels = skills_of(skills)

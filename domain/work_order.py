@@ -276,7 +276,10 @@ class WorkOrder(Aggregate):
 
     def diagnose(self, audit: Audit, job_no: int, cause: str, correction: str,
                  fault_codes: list[str]) -> None:
+        """Cause and correction are found on the car: from check-in on, as dispatch."""
         self._require_open_job(job_no)
+        require(self.status != "opened", WorkOrderError(
+            "cannot diagnose: work order is opened; check the vehicle in first"))
         self._diagnosed(audit, job_no, cause, correction, fault_codes)
 
     @event(Diagnosed)
@@ -468,11 +471,19 @@ class WorkOrder(Aggregate):
                 reasons.append(f"job {job_no} has lines awaiting authorization")
             elif any(line["status"] == "approved" for line in lines) and job["status"] != "passed":
                 reasons.append(f"job {job_no} has not passed QC")
-        reasons += [f"part line {line['line_id']} is not fully issued (issue it, move it to a "
-                    "follow-on work order or withdraw it)" for line in self.unissued_lines()]
+        reasons += [self._short_line(line) for line in self.unissued_lines()]
         if not any(job["status"] == "passed" for job in self.jobs.values()):
             reasons.append("no job has passed QC")
         return reasons
+
+    def _short_line(self, line: dict[str, Any]) -> str:
+        """Why a part line holds the visit, with what can still be done about it."""
+        if self.jobs[line["job_no"]]["status"] != "passed":
+            return (f"part line {line['line_id']} is not fully issued (issue it, move it to a "
+                    "follow-on work order or withdraw it)")
+        move = " or move it to a follow-on work order" if line["issued_qty"] == 0 else ""
+        return (f"part line {line['line_id']} is not fully issued since parts were returned "
+                f"after job {line['job_no']} passed QC (withdraw the rest{move})")
 
     def _maybe_ready(self, audit: Audit) -> None:
         if self.status == "in_progress" and not self.blockers():
@@ -506,6 +517,11 @@ class WorkOrder(Aggregate):
     def unissued_lines(self) -> list[dict[str, Any]]:
         return [line for line in self.lines.values() if line["kind"] == "part"
                 and line["status"] == "approved" and line["issued_qty"] < line["qty"]]
+
+    def can_take_issues(self, line: dict[str, Any]) -> bool:
+        """An approved part line lacking units whose job is still open (not past QC)."""
+        return (line["status"] == "approved" and line["issued_qty"] < line["qty"]
+                and self.status in ACTIVE and self.jobs[line["job_no"]]["status"] != "passed")
 
     def part_line(self, line_id: str) -> dict[str, Any]:
         line = self.line(line_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotPermitted, require, require_reason, stable_id
+from domain.common import (
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+    stable_id,
+)
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.dispatch import current_technician, hand_over, rostered
@@ -34,9 +41,11 @@ def vehicle_id(vin: str) -> UUID:
 
 
 class WorkOrders:
-    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 stores: Iterable[str] = ()) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def _on(self, request: Request, work_order_id: UUID,
             act: Callable[[Session, WorkOrder], dict[str, Any] | None],
@@ -60,6 +69,7 @@ class WorkOrders:
              vehicle: dict[str, Any], mileage: int, complaints: list[str], kind: str = "repair",
              appointment_id: str | None = None, customer_id: UUID | None = None) -> CommandResult:
         caller = request.caller
+        require_group_store(self.stores, store_id)
         if not caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         if kind not in KINDS:
@@ -309,7 +319,12 @@ class WorkOrders:
 
     def return_part(self, request: Request, work_order_id: UUID, line_id: str, *, qty: object,
                     reason: str | None) -> CommandResult:
-        """Unused units go back into the lots they came from; the line records it: one save."""
+        """Unused units go back into the lots they came from; the line records it: one save.
+
+        The line then lacks what was returned. While its job is open the units are reserved for
+        it again (as at approval: what it needs is what it holds, and the clerk can issue it
+        again); a job past QC takes no more issues, so nothing is held for it and the line waits
+        to be withdrawn (`WorkOrder.blockers` says so)."""
         amount = quantity(qty, "returned quantity", places=3)
         why = require_reason(reason, "a return")
 
@@ -318,10 +333,15 @@ class WorkOrders:
             item = stock_item(session, wo.store_id, line["part_number"])
             assert item is not None, "issued parts have a stock item"
             audit = session.audit(wo.store_id)
-            picks = item.return_from_job(audit, WorkOrder.stock_key(wo.id, line_id), amount, why,
-                                         held=line.get("picks", []))
+            key = WorkOrder.stock_key(wo.id, line_id)
+            picks = item.return_from_job(audit, key, amount, why, held=line.get("picks", []))
             wo.record_return(audit, line_id, amount, picks, picks_cost(picks), why)
-            return {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
+            answer = {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
+            if wo.can_take_issues(line):
+                if key in item.reserved:  # held again as one reservation of what is lacking
+                    item.release(audit, key, f"parts returned from line {line_id}: {why}")
+                answer["supply"] = self._reserve(session, wo, line)
+            return answer
 
         return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
 

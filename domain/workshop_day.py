@@ -159,12 +159,32 @@ class WorkshopDay(Aggregate):
                 InvalidInput(f"arrival is on a {SLOT_MINUTES}-minute slot (e.g. 09:00, 09:30)"))
         held = bay_minutes(work)
         booking = {"arrival": arrival, "work": dict(work), "bay_minutes": held}
-        problems = overbooked(self.opens, self.closes, self.bays, self.skill_hours,
-                              {**self.bookings, key: booking})
+        problems = [self._as_asked(problem, key, arrival) for problem in overbooked(
+            self.opens, self.closes, self.bays, self.skill_hours, {**self.bookings, key: booking})]
         if problems:
-            raise CapacityExceeded(f"no room on {self.day} at {arrival}", problems=problems,
-                                   free=self.free())
+            raise CapacityExceeded(
+                f"no room on {self.day} at {arrival}: "
+                + "; ".join(self._shortfall(problem, work) for problem in problems),
+                day=self.day, arrival=arrival, problems=problems, free=self.free())
         self._reserved(audit, key, arrival, dict(work), held)
+
+    def _as_asked(self, problem: dict[str, Any], key: str, arrival: str) -> dict[str, Any]:
+        """A problem of the booking being made names its day and arrival, not its id: a
+        refused booking is never stored, so its id points nowhere."""
+        if problem.get("appointment_id") != key:
+            return problem
+        return {"day": self.day, "arrival": arrival,
+                **{k: v for k, v in problem.items() if k != "appointment_id"}}
+
+    def _shortfall(self, problem: dict[str, Any], work: Mapping[str, Decimal]) -> str:
+        if problem["problem"] == "labor hours":
+            skill, asked = problem["skill"], work.get(problem["skill"], Decimal(0))
+            free = Decimal(problem["capacity"]) - Decimal(problem["booked"]) + asked
+            return (f"{skill} needs {asked} h, {max(free, Decimal(0))} h of "
+                    f"{problem['capacity']} h free")
+        if problem["problem"] == "bays":
+            return f"all {problem['bays']} bays are taken at {problem['slot']}"
+        return f"the workshop is open {problem['opens']}-{problem['closes']}"
 
     @event(Reserved)
     def _reserved(self, audit: Audit, appointment_id: str, arrival: str,

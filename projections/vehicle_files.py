@@ -1,5 +1,6 @@
 """The vehicle half of the customers read model: cars (registered, or seen only on work
-orders), plate and owner history, mileage readings, visits and spend, and the next service due.
+orders), plate and owner history, mileage readings, visits (with every complaint: those taken
+at opening and each job added later) and spend, and the next service due.
 
 Spend comes from `WorkOrder.Settled` (customer_total) less what `Customer.PaymentRefunded`
 gave back (refunded), mileage out from `WorkOrder.Delivered`; the work-order events are matched
@@ -33,7 +34,8 @@ Opener = Callable[[UUID, "str | None"], "str | None"]
 STATUS_OF = {"WorkOrder.JobDispatched": "in_progress", "WorkOrder.BackInProgress": "in_progress",
              "WorkOrder.Closed": "closed", "WorkOrder.SettlementReversed": "ready_for_settlement"}
 VISIT_EVENTS = {*STATUS_OF, "WorkOrder.CheckedIn", "WorkOrder.ReadyForSettlement",
-                "WorkOrder.Cancelled", "WorkOrder.Settled", "WorkOrder.Delivered"}
+                "WorkOrder.Cancelled", "WorkOrder.Settled", "WorkOrder.Delivered",
+                "WorkOrder.JobAdded"}
 CUSTOMER_COLUMNS = ("id", "store_id", "kind", "name", "phones", "wechat_id", "erased", "consent",
                     "tags", "lots", "registered_at", "updated_at", "version")
 VEHICLE_COLUMNS = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
@@ -212,6 +214,10 @@ class VehicleFiles:
             return
         visit = b.visits.get(e.originator_id)
         if visit is None:
+            return
+        if isinstance(e, WorkOrder.JobAdded):  # a complaint taken after opening
+            visit["complaints"] = [*visit["complaints"], e.complaint]
+            b.touch("visits", e.originator_id)
             return
         vehicle_id = visit["vehicle_id"]
         sets: dict[str, Any] = {}

@@ -96,7 +96,7 @@ class Container:
 
     @property
     def work_orders(self) -> WorkOrders:
-        return WorkOrders(self.app, self.settings.store_timezone)
+        return WorkOrders(self.app, self.settings.store_timezone, self.settings.stores)
 
     @property
     def customers(self) -> Customers:
@@ -131,11 +131,11 @@ class Container:
 
     @property
     def technicians(self) -> Technicians:
-        return Technicians(self.app)
+        return Technicians(self.app, self.settings.stores)
 
     @property
     def appointments(self) -> Appointments:
-        return Appointments(self.app, self.settings.store_timezone)
+        return Appointments(self.app, self.settings.store_timezone, self.settings.stores)
 
     @property
     def dispatch(self) -> Dispatch:

@@ -126,8 +126,9 @@ class Settings(BaseSettings):
 
     stores: list[str] = Field(
         default_factory=list, description='the group\'s store ids, as JSON: ["S01", "S02"]; '
-        "set, a purchase order, receipt or transfer naming any other store is 422; unset, the "
-        "caller's token alone decides")
+        "set, a purchase order, receipt or transfer, a work order, workshop capacity, a "
+        "booking or a technician's profile naming any other store is 422; unset, the caller's "
+        "token alone decides")
     shop_names: dict[str, str] = Field(
         default_factory=dict, description='store id -> the shop name on repair records, as JSON: '
         '{"S01": "上海某某汽车销售服务有限公司"}')

@@ -107,3 +107,29 @@ def test_spend_and_mileage_out_come_from_settlement_and_delivery(container: Cont
     assert "vip" in seen["derived_tags"] and seen["open_work_orders"] == []
     assert car is not None and car["mileage_readings"][-1]["km"] == 61_020
     assert car["mileage_readings"][-1]["source"] == "delivery"
+
+
+def test_the_customer_file_lists_every_complaint_of_a_visit(container: Container,
+                                                            store_id: str) -> None:
+    # The customer comes in with a brake noise; at check-in she also mentions the wipers, and
+    # the technician finds a leaking shock absorber: two jobs added after opening.
+    opened = container.work_orders.open(
+        request(store_id), store_id=store_id, customer={"name": "孙丽", "phone": "13500000000"},
+        vehicle={"vin": VIN, "plate": "沪A12345"}, mileage=48_000, complaints=["brake noise"])
+    wo_id, customer_id = UUID(opened.body["id"]), UUID(opened.body["customer_id"])
+    container.work_orders.check_in(request(store_id), wo_id, mileage_in=48_010, fuel_level=30)
+    container.work_orders.add_job(request(store_id), wo_id, complaint="wipers smear")
+    container.work_orders.add_job(request(store_id, "technician", "tech-1"), wo_id,
+                                  complaint="rear shock absorber leaking")
+    view = next(v for v in container.views if isinstance(v, CustomersView))
+    ProjectionRunner(container.app, container.pool, view).catch_up()
+
+    # Both the customer's file and the car's list the three complaints, in the order taken.
+    wanted = ["brake noise", "wipers smear", "rear shock absorber leaking"]
+    with container.pool.connection() as conn:
+        seen = customer_360(conn, customer_id, [store_id], today=datetime.now(UTC).date(),
+                            rules=TagRules(vip_spend=Decimal(1000)))
+        car = vehicle_detail(conn, vehicle_id(VIN), ["*"])
+    assert seen is not None and car is not None
+    assert [v["complaints"] for v in seen["visits"]["items"]] == [wanted]
+    assert next(v["complaints"] for v in car["visits"] if v["work_order_id"] == wo_id) == wanted

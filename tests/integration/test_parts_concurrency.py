@@ -247,7 +247,8 @@ def _return(c: Container, mix: Mix, rng: random.Random) -> dict[str, Any] | None
     with mix.lock:
         mix.issued[(wo_id, line_id)] -= qty
     return {"op": "return", "part": part, "qty": qty, "line": (wo_id, line_id),
-            "result": result, "streams": {wo_id, stock_id(mix.store_id, part)}}
+            "supply": result.body.get("supply"), "result": result,
+            "streams": {wo_id, stock_id(mix.store_id, part)}}
 
 
 def _scrap(c: Container, mix: Mix, rng: random.Random) -> dict[str, Any]:
@@ -402,9 +403,11 @@ def _check_mix(container: Container, mix: Mix) -> None:
             a["request_id"] for a in mine if a["op"] == "scrap")
         assert sorted(e.transfer_id for e in named(events, "TransferredOut")) == sorted(
             str(a["transfer_id"]) for a in mine if a["op"] == "transfer")
+        # (an approval reserves the line; a return, the units the line then lacks, when the
+        # store has them all)
         assert sorted(e.key for e in named(events, "Reserved")) == sorted(
             WorkOrder.stock_key(*a["line"]) for a in mine
-            if a["op"] == "approve" and a["supply"] == "reserved")
+            if a["op"] in ("approve", "return") and a["supply"] == "reserved")
         # The work orders' lines agree with the stock item about what each line holds.
         for wo_id, line_id, line_part in mix.approved:
             if line_part != part:

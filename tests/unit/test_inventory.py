@@ -29,6 +29,7 @@ from tests.unit.support import (
     PADS,
     T0,
     VEHICLE,
+    approved_job,
     checked_in,
     clerk,
     events_stored,
@@ -767,6 +768,62 @@ def test_returned_parts_go_back_into_the_lots_they_came_from(app: ServiceCore,
     assert [e.cost for e in returns] == [Decimal("430.00"), Decimal("200.00")]
 
 
+def test_a_partial_return_leaves_the_line_holding_what_it_needs(app: ServiceCore,
+                                                                   wos: WorkOrders) -> None:
+    stock_part(app, PADS, "5")
+    wo_id = checked_in(wos)
+    line, _ = part_line_approved(wos, wo_id, qty="3")
+    key = WorkOrder.stock_key(wo_id, line)
+
+    # Two sets issued (one still reserved), then one comes back: the wrong axle's.
+    issue_parts(wos, wo_id, line, qty="2")
+    returned = wos.return_part(clerk(), wo_id, line, qty="1", reason="rear axle set, wrong one")
+    assert returned.body["supply"] == "reserved"
+
+    # The line lacks two sets and holds two: what it needs is what it holds, on both sides.
+    wo_line = load(app, wo_id).lines[line]
+    assert (wo_line["qty"], wo_line["issued_qty"]) == (3, 1)
+    assert (wo_line["supply"], wo_line["reserved_qty"]) == ("reserved", 2)
+    assert load_stock(app).reserved == {key: Decimal(2)}
+    assert stock_of(app) == {"on_hand": "4", "reserved": "2", "available": "2", "on_order": "0"}
+
+    # The clerk issues what the line still needs; nothing stays reserved or lacking.
+    assert issue_parts(wos, wo_id, line)["issued_qty"] == "2"
+    assert load_stock(app).reserved == {}
+    assert load(app, wo_id).unissued_lines() == []
+
+
+def test_a_return_after_qc_asks_only_for_what_can_still_be_done(app: ServiceCore,
+                                                                 wos: WorkOrders) -> None:
+    stock_part(app, PADS, "4")
+    wo_id = checked_in(wos)
+    approved_job(wos, wo_id)
+    line, _ = part_line_approved(wos, wo_id, qty="2")
+    zhao = request("technician", "tech-zhao")
+    issue_parts(wos, wo_id, line)
+    wos.clock_on(zhao, wo_id, 1)
+    wos.clock_off(zhao, wo_id, 1)
+    wos.complete_job(zhao, wo_id, 1)
+    assert wos.quality_check(manager(), wo_id, 1, passed=True).body["status"] == (
+        "ready_for_settlement")
+
+    # One set was not fitted after all; it goes back on the shelf after QC.
+    returned = wos.return_part(clerk(), wo_id, line, qty="1", reason="only one set fitted")
+    assert (returned.body["status"], "supply" in returned.body) == ("in_progress", False)
+    # Nothing is held for a job past QC, and the visit waits for the rest to be withdrawn
+    # (issuing to that job is refused; the line still has a set on the car, so it stays).
+    assert load_stock(app).reserved == {}
+    assert load(app, wo_id).lines[line]["reserved_qty"] == 0
+    assert load(app, wo_id).blockers() == [(
+        f"part line {line} is not fully issued since parts were returned after job 1 passed QC "
+        "(withdraw the rest)")]
+    with pytest.raises(WorkOrderError, match="passed QC"):
+        issue_parts(wos, wo_id, line)
+    withdrawn = wos.withdraw_line(request(), wo_id, line, reason="one set fitted")
+    assert withdrawn.body == {**withdrawn.body, "withdrawn_qty": "1",
+                              "status": "ready_for_settlement"}
+
+
 def test_unissued_parts_hold_the_visit_until_moved_to_a_follow_on_work_order(
         app: ServiceCore, wos: WorkOrders, inv: Inventory) -> None:
     # Brake job: labor plus a disc that is not in stock (back-ordered), plus pads in stock.
@@ -906,18 +963,21 @@ def test_cancelling_needs_the_issued_parts_back_and_then_releases_reservations(
         wos.cancel(request(), wo_id, reason="customer takes the car elsewhere")
     assert events_stored(app) == before
 
-    # The set comes back off the car; the cancellation then ends every reservation in one save.
+    # The set comes back off the car (held for its line again, which lacks it now); the
+    # cancellation then ends every reservation in one save.
     wos.return_part(clerk(), wo_id, fitted, qty="1", reason="work order cancelled")
+    assert stock_of(app)["reserved"] == "3"
     item_id = StockItem.create_id("S01", PADS)
     before = events_stored(app)
     wos.cancel(request(), wo_id, reason="customer takes the car elsewhere")
     assert stored_since(app, before) == Counter({(wo_id, "Cancelled"): 1,
-                                                 (item_id, "Released"): 1})
+                                                 (item_id, "Released"): 2})
     assert load(app, wo_id).status == "cancelled"
     assert stock_of(app) == {"on_hand": "5", "reserved": "0", "available": "5", "on_order": "0"}
-    released = events_of(app, item_id)[-1]
-    assert released.key == WorkOrder.stock_key(wo_id, spare)
-    assert "cancelled" in released.reason
+    released = events_of(app, item_id)[-2:]
+    assert {e.key for e in released} == {WorkOrder.stock_key(wo_id, line)
+                                         for line in (fitted, spare)}
+    assert all("cancelled" in e.reason for e in released)
 
 
 def test_a_purchase_order_holds_at_most_max_lines() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from domain.application import Request, ServiceCore
 from domain.common import (
+    Audit,
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
@@ -19,7 +20,7 @@ from domain.common import (
 )
 from domain.customers import Customers
 from domain.pii import ERASED
-from domain.technician import TechnicianError
+from domain.technician import Technician, TechnicianError
 from domain.work_order import WorkOrderError
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
@@ -426,3 +427,18 @@ def test_an_erased_customer_cannot_come_back_and_gets_no_new_key(app: ServiceCor
     assert events_stored(app) == before
     assert app.personal_data.keys.get_key(customer_id) is None
     assert app.personal_data.open(customer_id, work_order.customer["name"]) == ERASED
+
+
+def test_an_open_clock_is_held_by_job_number_even_from_an_older_snapshot() -> None:
+    audit = Audit("tech-zhao", "technician", "S01", T0, "corr")
+    first, second = uuid4(), uuid4()
+    tech = Technician(user_id="tech-zhao", store_id="S01", audit=audit)
+    tech.clock_on(audit, first, 1)
+    assert tech.open_clock == {"work_order_id": str(first), "job_no": 1}
+    # A snapshot taken before kept the job number as text; it reads the same.
+    tech.open_clock = {"work_order_id": str(first), "job_no": "1"}
+    with pytest.raises(TechnicianError) as refused:
+        tech.clock_on(audit, second, 1)
+    assert refused.value.extra["open_clock"] == {"work_order_id": str(first), "job_no": 1}
+    tech.clock_off(audit, first, 1)
+    assert tech.open_clock is None

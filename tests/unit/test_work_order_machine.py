@@ -3,7 +3,8 @@
 Refused commands store nothing; after every step the work orders, technicians' clocks and the
 stock of the one part every part line uses agree with the model. Rules mostly pick a job the
 command suits, so that visits get as far as QC. The store holds plenty of that part: stock is
-not the subject here, only that a job's approved parts are issued before it is reported done.
+not the subject here, only that a job's approved parts are issued before it is reported done,
+and that a line holds what it still needs (also after parts come back from it).
 """
 
 from __future__ import annotations
@@ -391,6 +392,29 @@ class WorkshopDay(RuleBasedStateMachine):
             assert Decimal(result.body["cost"]) == half_up(amount * Decimal("12.50"))
             target.issued += amount
 
+    @precondition(lambda self: any(line.issued > 0 for order in self.active()
+                                   for line in order.lines.values()))
+    @rule(order=PICK, line=PICK, share=ISSUE, reason=REASON)
+    def return_parts(self, order: int, line: int, share: int | str | None,
+                     reason: str | None) -> None:
+        model = self.order(order, lambda model: model.issued())
+        line_id = model.line_id(line, prefer=lambda line: line.issued > 0)
+        target = model.lines.get(line_id)
+        issued = target.issued if target is not None else Decimal(0)
+        amount = issued if share is None else Decimal(share) if isinstance(share, str) else \
+            (issued * share / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        allowed = (target is not None and target.kind == "part" and bool(reason)
+                   and 0 < amount <= issued and amount == amount.quantize(Decimal("0.001")))
+        result = self.attempt(lambda: self.wos.return_part(
+            clerk(at=self.now), model.id, line_id, qty=str(amount), reason=reason))
+        assert (result is not None) == allowed, (line_id, target, amount, model)
+        if result is not None and target is not None:
+            assert Decimal(result.body["returned_qty"]) == amount
+            target.issued -= amount
+            # What the line lacks again is held for it while its job can still take issues.
+            open_job = model.jobs[target.job_no].stage != "passed"
+            assert result.body.get("supply") == ("reserved" if open_job else None)
+
     @precondition(some_job(finished))
     @rule(job=PICK, who=WHO)
     def complete(self, job: int, who: str | None) -> None:
@@ -457,7 +481,8 @@ class WorkshopDay(RuleBasedStateMachine):
 
     @invariant()
     def stock_follows_the_issues_and_reservations(self) -> None:
-        """Every approved part line of a live order holds what it still needs; the rest left."""
+        """Every approved part line of a live order whose job has not passed QC holds what it
+        still needs (also after a return); the rest left."""
         item = load_stock(self.app, PART)
         issued = sum((line.issued for model in self.orders for line in model.lines.values()),
                      Decimal(0))
@@ -465,18 +490,19 @@ class WorkshopDay(RuleBasedStateMachine):
         assert item.reserved == {
             WorkOrder.stock_key(model.id, k): line.qty - line.issued
             for model in self.orders if not model.cancelled
-            for k, line in model.lines.items() if line.unissued}
+            for k, line in model.lines.items()
+            if line.unissued and model.jobs[line.job_no].stage != "passed"}
         assert not item.alert_raised
 
     @invariant()
     def each_technician_holds_at_most_one_clock(self) -> None:
-        clocks: dict[str, list[dict[str, str]]] = {tech: [] for tech in TECHNICIANS}
+        clocks: dict[str, list[dict[str, Any]]] = {tech: [] for tech in TECHNICIANS}
         for model in self.orders:
             for job_no, job in load(self.app, model.id).jobs.items():
                 if job["clock"] is not None:
                     assert job["clock"]["technician_id"] == job["technician_id"]
                     clocks[job["clock"]["technician_id"]].append(
-                        {"work_order_id": str(model.id), "job_no": str(job_no)})
+                        {"work_order_id": str(model.id), "job_no": job_no})
         for tech, held in clocks.items():
             assert len(held) <= 1
             technician = self.technician(tech)
