@@ -140,3 +140,38 @@ def test_a_worker_reports_a_failing_loop_as_503_and_a_loop_that_ended_as_not_liv
         server.shutdown()
         server.server_close()
     assert supervisor.states()["flaky"]["state"] == "stopped"
+
+
+def test_a_loop_killed_by_a_base_exception_is_reported_ended_not_running(
+        caplog: Any) -> None:
+    """SystemExit (a library calling sys.exit) or a cancellation is no Exception: the loop's
+    thread ends with it, and /health must say so instead of showing it running."""
+    import asyncio
+
+    supervisor = Supervisor("unused", first_backoff=0.2, max_backoff=0.5)
+    health = WorkerHealth("test")
+    health.watch(supervisor)
+    server = serve(health, "127.0.0.1", 0)
+    port = server.server_address[1]
+
+    def exits(stop: threading.Event, conninfo: str) -> None:
+        raise SystemExit(3)
+
+    def cancelled(stop: threading.Event, conninfo: str) -> None:
+        raise asyncio.CancelledError
+
+    try:
+        supervisor.start("exits", exits)
+        supervisor.start("cancelled", cancelled)
+        wait_until(lambda: get(port, "/health/live")[0] == 503, 10, "/health/live to say 503")
+        status, body = get(port, "/health/live")
+        assert sorted(body["reasons"]) == ["loop cancelled has ended", "loop exits has ended"]
+        states = supervisor.states()
+        assert states["exits"]["state"] == states["cancelled"]["state"] == "ended"
+        assert states["exits"]["last_error"] == "SystemExit: 3"
+        assert states["cancelled"]["last_error"].startswith("CancelledError")
+        assert any(r.levelname == "CRITICAL" and "exits died" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        assert supervisor.stop(timeout=5) == []
+        server.shutdown()
