@@ -1,0 +1,77 @@
+"""Events deleted with their links: the chain alone cannot tell a deleted event from a changed
+one, and a deleted tail leaves a shorter chain that is consistent in itself. Every save records
+its notification ids in the command registry (insert-only, in the save's own statement), so
+`audit verify` names an id the registry holds that the log no longer does.
+These tests tamper with the owner's rights, so they run on a database of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from servicecore import audit_chain
+from servicecore.container import Container, build
+from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import open_order
+
+
+@pytest.fixture
+def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
+    with scratch_database(server_url, "sc_gone") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            for _ in range(3):
+                open_order(system.work_orders, "S01")
+            yield system, url
+        finally:
+            system.close()
+
+
+def _delete(url: str, condition: str) -> list[int]:
+    """The owner removes events and their links; the ids removed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        ids = [row[0] for row in conn.execute(
+            f"SELECT notification_id FROM {EVENTS_TABLE} WHERE {condition} ORDER BY 1")]
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            conn.execute(f"DELETE FROM {table} WHERE notification_id = ANY(%s)", (ids,))
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    return ids
+
+
+def _verify(url: str, start: int = 1) -> audit_chain.Verification:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return audit_chain.verify(conn, start)
+
+
+def test_deleting_the_last_events_and_their_links_is_found(
+        scratch: tuple[Container, str]) -> None:
+    _, url = scratch
+    assert _verify(url).ok
+    head = _verify(url).last_id
+    removed = _delete(url, f"notification_id > {head - 2}")
+    assert removed == [head - 1, head]
+
+    found = _verify(url)
+    assert found.broken is not None
+    assert (found.broken.notification_id, found.broken.reason) == (head - 1, "event deleted")
+
+
+def test_deleting_an_event_in_the_middle_is_named_at_its_own_id(
+        scratch: tuple[Container, str]) -> None:
+    _, url = scratch
+    head = _verify(url).last_id
+    middle = head // 2
+    _delete(url, f"notification_id = {middle}")
+
+    found = _verify(url)
+    assert found.broken is not None
+    assert (found.broken.notification_id, found.broken.reason) == (middle, "event deleted")
+    # a verification starting after it sees the chain alone, intact there
+    assert _verify(url, middle + 2).ok
