@@ -411,7 +411,8 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_analytics)
     audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
     audit_sub = audit.add_subparsers(dest="action", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 at a break")
+    verify = audit_sub.add_parser("verify", help="recompute the hash chain and check the "
+                                  "snapshots; exit 1 at a break")
     verify.add_argument("--from", dest="start", type=int, default=1,
                         help="first notification id to check (the link before it is trusted)")
     verify.add_argument("--anchor", action="append", default=[],
