@@ -165,6 +165,7 @@ def test_a_loop_killed_by_a_base_exception_is_reported_ended_not_running(
         supervisor.start("cancelled", cancelled)
         wait_until(lambda: get(port, "/health/live")[0] == 503, 10, "/health/live to say 503")
         status, body = get(port, "/health/live")
+        assert status == 503
         assert sorted(body["reasons"]) == ["loop cancelled has ended", "loop exits has ended"]
         states = supervisor.states()
         assert states["exits"]["state"] == states["cancelled"]["state"] == "ended"
