@@ -117,13 +117,29 @@ def first_deleted(conn: psycopg.Connection[Any], start: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def first_unrecorded(conn: psycopg.Connection[Any], start: int) -> int | None:
+    """The first event from `start` on that no save recorded in the command registry: one put
+    into the log behind the application's back (into a gap of the ids, say, with the links
+    after it recomputed, which leaves the chain whole). Events from before the registry
+    existed (before its first recorded id) are not asked about. One pass over both tables."""
+    row = conn.execute(
+        f"""WITH recorded AS MATERIALIZED (
+                SELECT n FROM {COMMANDS_TABLE} c CROSS JOIN LATERAL unnest(c.notification_ids) n)
+            SELECT min(e.notification_id) FROM {EVENTS_TABLE} e
+            WHERE e.notification_id >= greatest(%s, (SELECT min(n) FROM recorded))
+              AND NOT EXISTS (SELECT 1 FROM recorded r WHERE r.n = e.notification_id)""",
+        (start,)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None, *,
            anchors: list[Anchor] | None = None,
            progress: Progress | None = None) -> Verification:
     """Recompute the chain from `start` (trusting the stored link before it) to `end` (default
     the head); the anchors recorded or given for an event in that range are checked too.
-    Without `end` (the rest of the log) the command registry is checked for deleted events
-    (`first_deleted`), and the first break of either is named."""
+    Without `end` (the rest of the log) the command registry is checked too, for events
+    deleted (`first_deleted`) and events no save recorded (`first_unrecorded`), and the first
+    break of any is named."""
     head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
                         ).fetchone()
     total_head = int(head[0]) if head else 0
@@ -178,9 +194,12 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
         beyond = [n for n in expected if n > last]
         if beyond:
             broken = ChainBreak(min(beyond), "anchor beyond the log", expected[min(beyond)][0])
-    deleted = first_deleted(conn, start) if end is None else None
-    if deleted is not None and (broken is None or deleted <= broken.notification_id):
-        broken = ChainBreak(deleted, "event deleted")
+    if end is None:
+        for found, reason in ((first_deleted(conn, start), "event deleted"),
+                              (first_unrecorded(conn, start), "event no save recorded")):
+            if found is not None and (broken is None or found < broken.notification_id or (
+                    found == broken.notification_id and reason == "event deleted")):
+                broken = ChainBreak(found, reason)
     return Verification(checked, first, last, previous.hex() if checked else None,
                         anchors_checked, broken)
 

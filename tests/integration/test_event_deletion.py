@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from domain.integrity import link
 from servicecore import audit_chain
 from servicecore.container import Container, build
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
@@ -75,3 +76,65 @@ def test_deleting_an_event_in_the_middle_is_named_at_its_own_id(
     assert (found.broken.notification_id, found.broken.reason) == (middle, "event deleted")
     # a verification starting after it sees the chain alone, intact there
     assert _verify(url, middle + 2).ok
+
+
+def test_two_events_swapped_are_named_at_the_first(scratch: tuple[Container, str]) -> None:
+    _, url = scratch
+    head = _verify(url).last_id
+    first, second = head // 2, head // 2 + 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} DISABLE TRIGGER USER")
+        for old, new in ((first, -1), (second, first), (-1, second)):
+            conn.execute(f"UPDATE {EVENTS_TABLE} SET notification_id = %s "
+                         "WHERE notification_id = %s", (new, old))
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} ENABLE TRIGGER USER")
+
+    found = _verify(url)
+    assert found.broken is not None
+    assert (found.broken.notification_id, found.broken.reason) == (first, "event changed")
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["without-link", "with-its-link"])
+def test_an_event_slipped_into_a_gap_is_found_at_its_id(scratch: tuple[Container, str],
+                                                        linked: bool) -> None:
+    """Notification ids have gaps (a save that lost a conflict had drawn one). An event put in
+    one with no link breaks the chain there; put in with the link the chain gives it there and
+    every later link recomputed, the chain is whole again, but no save recorded that id."""
+    system, url = scratch
+    with psycopg.connect(url, autocommit=True) as conn:  # an id drawn by a save rolled back
+        gap = conn.execute(f"SELECT nextval('{EVENTS_TABLE}_notification_id_seq')").fetchone()
+    assert gap is not None
+    gap_id = int(gap[0])
+    open_order(system.work_orders, "S01")
+    assert _verify(url).ok
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        copied = conn.execute(f"SELECT originator_id, topic, state FROM {EVENTS_TABLE} "
+                              "WHERE notification_id = %s", (gap_id + 1,)).fetchone()
+        assert copied is not None
+        stream, topic, state = copied[0], copied[1], bytes(copied[2])
+        conn.execute(f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, "
+                     "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
+                     (gap_id, stream, 10_000, topic, state))
+        if linked:
+            row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
+                               "ORDER BY notification_id DESC LIMIT 1", (gap_id,)).fetchone()
+            assert row is not None
+            previous = link(bytes(row[0]), gap_id, stream, 10_000, topic, state)
+            conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (%s, %s)", (gap_id, previous))
+            for number, originator, version, kind, stored in conn.execute(
+                    f"SELECT notification_id, originator_id, originator_version, topic, state "
+                    f"FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY 1",
+                    (gap_id,)).fetchall():
+                previous = link(previous, number, originator, version, kind, bytes(stored))
+                conn.execute(f"UPDATE {HASHES_TABLE} SET hash = %s WHERE notification_id = %s",
+                             (previous, number))
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    found = _verify(url)
+    assert found.broken is not None
+    reason = "event no save recorded" if linked else "link missing"
+    assert (found.broken.notification_id, found.broken.reason) == (gap_id, reason)
