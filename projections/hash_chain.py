@@ -126,7 +126,7 @@ def first_unrecorded(conn: psycopg.Connection[Any], start: int) -> int | None:
         f"""WITH recorded AS MATERIALIZED (
                 SELECT n FROM {COMMANDS_TABLE} c CROSS JOIN LATERAL unnest(c.notification_ids) n)
             SELECT min(e.notification_id) FROM {EVENTS_TABLE} e
-            WHERE e.notification_id >= greatest(%s, (SELECT min(n) FROM recorded))
+            WHERE e.notification_id >= %s AND e.notification_id >= (SELECT min(n) FROM recorded)
               AND NOT EXISTS (SELECT 1 FROM recorded r WHERE r.n = e.notification_id)""",
         (start,)).fetchone()
     return None if row is None or row[0] is None else int(row[0])

@@ -138,3 +138,21 @@ def test_an_event_slipped_into_a_gap_is_found_at_its_id(scratch: tuple[Container
     assert found.broken is not None
     reason = "event no save recorded" if linked else "link missing"
     assert (found.broken.notification_id, found.broken.reason) == (gap_id, reason)
+
+
+def test_a_log_from_before_the_registry_is_not_asked_about_it(server_url: str,
+                                                               tmp_path: Path) -> None:
+    """Events appended before the command registry existed have no rows in it."""
+    with scratch_database(server_url, "sc_old") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, "
+                             "topic, state) SELECT gen_random_uuid(), 1, 'domain.x:Old', "
+                             "'\\x00'::bytea FROM generate_series(1, 5)")
+            assert _verify(url).ok
+            open_order(system.work_orders, "S01")  # the first save the registry records
+            found = _verify(url)
+            assert found.ok and found.checked > 5
+        finally:
+            system.close()
