@@ -341,8 +341,9 @@ class Settlement(Aggregate):
         """A discount on one line or on the whole bill (spread over its lines by what each has
         left, see `allocate` for the rule to the fen).
 
-        Above `approval_rate` of the gross it applies to, the caller must be a manager and give
-        a reason (the manager's approval is this command).
+        Every discount says why (an auditor asks it of each one). Above `approval_rate` of the
+        gross it applies to, the caller must also be a manager (the manager's approval is this
+        command).
         """
         require(self.status == "draft",
                 SettlementError(f"discounts are given on a draft; the settlement is {self.status}"))
@@ -362,12 +363,11 @@ class Settlement(Aggregate):
             base, given = bill["gross"], bill["discount"]
             allocation = allocate(value, {ln["line_id"]: ln["net"] for ln in bill["lines"]})
         approved_by = None
-        text = (reason or "").strip() or None
         if given + value > (base * approval_rate).quantize(CENT):  # all discounts so far count
             require(audit.role == "manager", NotPermitted(
                 f"a discount above {approval_rate:%} of {base} needs a manager's approval"))
-            text = require_reason(reason, "a discount above the threshold")
             approved_by = audit.user_id
+        text = require_reason(reason, "a discount")
         self._discounted(audit, bill_kind, line_id, value, allocation, text, approved_by)
         return allocation
 

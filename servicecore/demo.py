@@ -266,7 +266,8 @@ class _StoreDemo:
             amount = (Decimal(bill["total"]) * Decimal("0.05")).quantize(Decimal(1))
             if amount > 0:
                 self.money.discount(self.req("cashier", cashier, at + 1), settlement,
-                                    bill="customer", amount=amount)
+                                    bill="customer", amount=amount,
+                                    reason="member's service discount")
         confirmed = self.money.confirm(self.req("cashier", cashier, at + 2), settlement)
         due = confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00")
         if due != "0.00":

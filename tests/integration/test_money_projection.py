@@ -55,7 +55,8 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
     deposit = st.pay(req(store_id, user=c1), work_order_id=wo1, method="cash", amount="100.00",
                      business_date=yesterday).body
     s1 = draft(container, store_id, wo1)
-    st.discount(req(store_id, user=c1), s1, bill="customer", amount="20.00")
+    st.discount(req(store_id, user=c1), s1, bill="customer", amount="20.00",
+                reason="member's discount")
     st.discount(req(store_id, "manager", manager), s1, bill="customer", line_id="L1",
                 amount="100.00", reason="loyal customer")
     assert st.confirm(req(store_id, user=c1), s1).body["bills"]["customer"]["outstanding"] \

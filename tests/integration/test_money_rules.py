@@ -20,7 +20,8 @@ def test_split_discounts_do_not_bypass_the_managers_approval(container: Containe
     work_order_id = ready_visit(container, store_id)
     settlement_id = draft(container, store_id, work_order_id)
     settlements = container.settlements
-    settlements.discount(req(store_id), settlement_id, bill="customer", amount="45.00")
+    settlements.discount(req(store_id), settlement_id, bill="customer", amount="45.00",
+                         reason="member's discount")
 
     # Another 45.00, alone under the threshold, takes the bill's discount to 20 %: like 90.00
     # at once, it needs a manager (with a reason). Line by line the same holds.

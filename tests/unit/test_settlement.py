@@ -478,7 +478,8 @@ def test_a_discount_above_the_rate_needs_a_manager(app: ServiceCore, wos: WorkOr
     wo = visit(app, wos)
     sid = UUID(money.draft(CASHIER, wo).body["id"])
     # 10 % of the 900.00 bill is the cashier's own.
-    given = money.discount(CASHIER, sid, bill="customer", amount="90.00")
+    given = money.discount(CASHIER, sid, bill="customer", amount="90.00",
+                           reason="member's discount")
     assert given.body["allocation"] == {"L1": "45.00", "L2": "45.00"}
     before = events_stored(app)
     with pytest.raises(NotPermitted):

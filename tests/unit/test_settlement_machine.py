@@ -462,7 +462,8 @@ class SettlementMachine(RuleBasedStateMachine):
             needs_manager = given + value > (base * RATE).quantize(CENT,
                                                                     rounding=ROUND_HALF_EVEN)
             if needs_manager:
-                ok = PEOPLE[by].role == "manager" and valid_reason(reason)
+                ok = PEOPLE[by].role == "manager"
+            ok = ok and valid_reason(reason)  # every discount says why
         nets = {ln.line_id: ln.net for ln in target.lines} if target is not None else {}
         events = self.attempt(ok, self.settlement.discount, bill, line_id, amount, reason, RATE,
                               by=by)
@@ -897,7 +898,7 @@ def test_the_leftover_fen_of_a_bill_discount_go_to_the_line_with_most_left_first
     settlement = drafted(labor_for("L1", rate="50.00"), labor_for("L2"), labor_for("L3"))
     # 10.01 off 250.00: 2.002, 4.004 and 4.004 round down to 2.00 + 4.00 + 4.00 = 10.00; the
     # fen left goes to L2, which has as much left as L3 and is printed before it.
-    given = settlement.discount(CASHIER, "customer", None, "10.01", None, RATE)
+    given = settlement.discount(CASHIER, "customer", None, "10.01", "member's discount", RATE)
     assert given == {"L1": Decimal("2.00"), "L2": Decimal("4.01"), "L3": Decimal("4.00")}
     assert [ln["net"] for ln in settlement.bills["customer"]["lines"]] == [
         Decimal("48.00"), Decimal("95.99"), Decimal("96.00")]
@@ -909,7 +910,7 @@ def test_printed_first_means_the_bill_order_not_the_spelling_of_the_line_id() ->
     # 1.00 off 280.00: 0.0357… rounds down to 0.03 on each 10.00 line (8 × 0.03 = 0.24), 0.357…
     # to 0.35 on L2 and L10; the 0.06 left all go to L2 (printed before L10, though "L10" <
     # "L2" as text).
-    given = settlement.discount(CASHIER, "customer", None, "1.00", None, RATE)
+    given = settlement.discount(CASHIER, "customer", None, "1.00", "member's discount", RATE)
     assert given == {**{f"L{n}": Decimal("0.03") for n in range(1, 11)},
                      "L2": Decimal("0.41"), "L10": Decimal("0.35")}
 
