@@ -37,7 +37,7 @@ def test_the_claim_carries_what_the_oem_is_billed_and_names_a_job_without_diagno
     # The job has no diagnosis: the claim says so instead of passing it on silently.
     assert claim["complete"] is False
     assert claim["problems"] == [{
-        "job_no": 1, "missing": ["cause", "correction"],
+        "kind": "3c", "job_no": 1, "missing": ["cause", "correction"],
         "detail": "job 1 has no cause, no correction: an OEM rejects a claim without its 3C"}]
     page = client.get(f"/work-orders/{wo_id}/warranty-claim", headers=auditor,
                       params={"format": "html"}).text
