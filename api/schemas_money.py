@@ -74,6 +74,8 @@ class PaymentIn(Body):
     correction_of: str | None = Field(default=None, max_length=10,
                                       description="the closed day (YYYY-MM-DD) this payment "
                                       "corrects")
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "why the closed day did not hold it: required with correction_of (3+ characters)"))
 
 
 class VisitKey(Body):

@@ -141,7 +141,7 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
                           counted_cash="550.00").body
     assert closed["variance"] == "0.00"
     st.pay(req(store_id, user=c1), work_order_id=wo3, method="cash", amount="50.00",
-           correction_of=yesterday)
+           correction_of=yesterday, reason="paid at closing, keyed in the next morning")
     st.close_day(req(store_id, user=c2), store_id=store_id, counted_cash="0.00")
 
     # Reconciliation: an Alipay statement auto-matched by reference and amount (one line left

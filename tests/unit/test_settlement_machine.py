@@ -986,3 +986,28 @@ def test_refunds_stored_before_they_had_kinds_read_as_payment_returns() -> None:
     assert replayed is not None and state(replayed) == state(settlement)
     assert replayed.refunds["RF-1"]["kind"] == "payment_return"
     assert replayed.outstanding("customer") == Decimal("10.00")  # the bill asks for it again
+
+
+def test_payments_stored_before_they_had_a_reason_read_with_none() -> None:
+    settlement = drafted(labor_for("L1"))
+    settlement.confirm(CASHIER, "SET-S01-2026-000001")
+    settlement.take_payment(CASHIER, payment_id="P1", bill="customer", method="cash",
+                            amount="100.00", business_date=TODAY)
+    events = list(settlement.collect_events())
+    # The payment as version 1 stored it: no class_version, no reason.
+    old = []
+    for event in events:
+        stored = MAPPER.to_stored_event(event)
+        if isinstance(event, Settlement.PaymentTaken):
+            v1 = json.loads(stored.state)
+            assert v1.pop("class_version") == 2
+            assert v1.pop("reason") is None
+            stored = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                                 json.dumps(v1).encode())
+        old.append(MAPPER.to_domain_event(stored))
+    paid = old[-1]
+    assert isinstance(paid, Settlement.PaymentTaken) and paid.reason is None
+    replayed: Settlement | None = None
+    for event in old:
+        replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+    assert replayed is not None and state(replayed) == state(settlement)
