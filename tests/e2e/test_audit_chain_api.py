@@ -115,6 +115,12 @@ def test_a_clean_chain_verifies_and_a_changed_event_is_named(scratch: Scratch,
     assert broken["first_break"]["notification_id"] == target
     assert broken["first_break"]["reason"] == "event changed"
     assert broken["to"] == target - 1 and broken["events_checked"] == target - 1
+    # The auditor fetches the event as stored: its bytes no longer give its link.
+    changed = _ok(scratch.client.get(f"/audit/chain/events/{target}", headers=auditor))
+    state = base64.b64decode(changed["state"])
+    assert b'"mileage":8720' in state
+    assert link(bytes.fromhex(changed["previous_hash"]), target, UUID(changed["stream_id"]),
+                changed["stream_version"], changed["topic"], state).hex() != changed["hash"]
     # A manager may check too; from the event after it, the rest still checks out.
     after = _ok(scratch.client.get(VERIFY, params={"from": target + 1},
                                    headers=auth("manager", "mgr-li")))
