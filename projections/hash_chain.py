@@ -84,6 +84,22 @@ def _previous_link(conn: psycopg.Connection[Any], start: int) -> bytes:
     return bytes(row[0]) if row else GENESIS
 
 
+def stored_link(conn: psycopg.Connection[Any], notification_id: int) -> dict[str, Any] | None:
+    """One event exactly as the log stores it (stream, version, topic, bytes) with its link and
+    the link before it: what a reviewer needs to recompute the link (domain.integrity.link)."""
+    row = conn.execute(
+        f"""SELECT e.originator_id, e.originator_version, e.topic, e.state, h.hash
+            FROM {EVENTS_TABLE} e
+            LEFT JOIN {HASHES_TABLE} h ON h.notification_id = e.notification_id
+            WHERE e.notification_id = %s""", (notification_id,)).fetchone()
+    if row is None:
+        return None
+    return {"notification_id": notification_id, "stream_id": row[0], "stream_version": row[1],
+            "topic": row[2], "state": bytes(row[3] or b""),
+            "hash": bytes(row[4]).hex() if row[4] is not None else None,
+            "previous_hash": _previous_link(conn, notification_id).hex()}
+
+
 def chain_head(conn: psycopg.Connection[Any]) -> int:
     """The last notification id of the log or of its links, whichever is further (a link
     without its event is a break too)."""
