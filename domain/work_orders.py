@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotPermitted, require, require_reason, stable_id
+from domain.common import InvalidInput, NotFound, NotPermitted, require, require_reason, stable_id
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.dispatch import current_technician, hand_over, rostered
@@ -51,6 +51,20 @@ class WorkOrders:
             return Decision(work_order, {"number": work_order.number, **answer})
 
         return self.app.execute(request, decide, (work_order_id, *also))
+
+    def _on_line(self, request: Request, work_order_id: UUID, line_id: str,
+                 act: Callable[[Session, WorkOrder], dict[str, Any] | None],
+                 also: tuple[UUID, ...] = ()) -> CommandResult:
+        """`_on` for a command on the line its URL names: a line the work order does not
+        have is not found (404), like an unknown work order."""
+
+        def on_line(session: Session, wo: WorkOrder) -> dict[str, Any] | None:
+            if line_id not in wo.lines:
+                raise NotFound(f"work order {wo.number} has no line {line_id}",
+                               line_id=line_id)
+            return act(session, wo)
+
+        return self._on(request, work_order_id, on_line, also)
 
     # -- reception ---------------------------------------------------------------------------
 
@@ -177,7 +191,7 @@ class WorkOrders:
 
     def reprice_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                      unit_price: object, reason: str | None) -> CommandResult:
-        return self._on(request, work_order_id, lambda s, wo: wo.reprice_line(
+        return self._on_line(request, work_order_id, line_id, lambda s, wo: wo.reprice_line(
             s.audit(wo.store_id), line_id, unit_price, reason))
 
     def authorize_line(self, request: Request, work_order_id: UUID, line_id: str, *,
@@ -191,7 +205,8 @@ class WorkOrders:
                 return {"supply": self._reserve(session, wo, line)}
             return None
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def authorize_lines(self, request: Request, work_order_id: UUID, decisions: dict[str, str],
                         *, channel: str, guard: Callable[[Session, WorkOrder], None] | None = None,
@@ -281,7 +296,8 @@ class WorkOrders:
                     available=str(item.available))
             return {"supply": self._reserve(session, wo, line)}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def issue_part(self, request: Request, work_order_id: UUID, line_id: str, *,
                    qty: object | None = None) -> CommandResult:
@@ -303,7 +319,8 @@ class WorkOrders:
                     "picks": [{k: str(v) for k, v in p.items()} for p in picks],
                     "available": str(item.available)}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def return_part(self, request: Request, work_order_id: UUID, line_id: str, *, qty: object,
                     reason: str | None) -> CommandResult:
@@ -320,7 +337,8 @@ class WorkOrders:
             wo.record_return(audit, line_id, amount, picks, picks_cost(picks), why)
             return {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def withdraw_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                       reason: str | None) -> CommandResult:
@@ -332,7 +350,8 @@ class WorkOrders:
             self._release(session, wo, line, f"line {line_id} withdrawn: {reason}")
             return {"line_id": line_id, "withdrawn_qty": str(withdrawn), "status": wo.status}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def move_to_follow_on(self, request: Request, work_order_id: UUID, *, line_ids: list[str],
                           reason: str | None) -> CommandResult:
