@@ -8,14 +8,15 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
 from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import get, head, post
+
 
 def just_now() -> str:
     """A moment just past, written in the store's zone (`+08:00`): replays answer it so."""
