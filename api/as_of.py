@@ -1,10 +1,15 @@
 """`?as_of=`: a moment with its time zone, or a day meaning the end of that day in the store's
-time zone (`SERVICECORE_STORE_TIMEZONE`)."""
+time zone (`SERVICECORE_STORE_TIMEZONE`).
+
+History is what has happened: a moment after the server's clock, or a day after today, is
+refused (422 `as-of-in-the-future`, naming the server's time in `now`) rather than answered
+with the present as if it were that future's state. Today, a day not yet over, is the day so
+far: the moment answered is now."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,21 +18,37 @@ from fastapi import Query
 from domain.common import InvalidInput
 
 AsOf = Annotated[str | None, Query(
-    max_length=40, description="a moment with its time zone (2026-03-01T10:00:00+08:00), or a "
-    "day (2026-03-01: the end of that day in the store's time zone)")]
+    max_length=40, description="a moment with its time zone (2026-03-01T10:00:00+08:00), not "
+    "after the server's clock, or a day up to today (2026-03-01: the end of that day in the "
+    "store's time zone; today: now)")]
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # An unencoded "+08:00" in a query string arrives as " 08:00".
 _SPACE_FOR_PLUS = re.compile(r"([T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
-def as_of_moment(value: str | None, timezone: str) -> datetime | None:
-    """The moment `as_of` names (None when not given); InvalidInput for anything else."""
+class AsOfInFuture(InvalidInput):
+    """`as_of` names a moment that has not happened yet (HTTP 422)."""
+
+    kind = "as-of-in-the-future"
+
+
+def as_of_moment(value: str | None, timezone: str,
+                 now: datetime | None = None) -> datetime | None:
+    """The moment `as_of` names (None when not given): at most `now` (the server's clock);
+    InvalidInput for anything else, AsOfInFuture for a moment or day still to come."""
     if value is None:
         return None
     text = value.strip()
+    zone = ZoneInfo(timezone)
+    now = now or datetime.now(UTC)
     try:
         if _DAY.fullmatch(text):
-            return datetime.combine(date.fromisoformat(text), time.max, ZoneInfo(timezone))
+            day = date.fromisoformat(text)
+            today = now.astimezone(zone).date()
+            if day > today:
+                raise in_future(f"as_of {text} is a day in the future", now, zone)
+            return now.astimezone(zone) if day == today else datetime.combine(day, time.max,
+                                                                               zone)
         moment = datetime.fromisoformat(_SPACE_FOR_PLUS.sub(r"\1+\2", text))
     except ValueError:
         raise InvalidInput(f"as_of {value!r} is neither a day (2026-03-01) nor a moment "
@@ -35,4 +56,14 @@ def as_of_moment(value: str | None, timezone: str) -> datetime | None:
     if moment.tzinfo is None:
         raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00, "
                            "or a day, e.g. 2026-05-01")
+    if moment > now:
+        raise in_future(f"as_of {moment.isoformat()} is in the future", now, zone)
     return moment
+
+
+def in_future(what: str, now: datetime, zone: ZoneInfo) -> AsOfInFuture:
+    """The refusal of a future `as_of`, with the server's time (UTC, as every timestamp the
+    API answers; `zone` only decided which day is today)."""
+    shown = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return AsOfInFuture(f"{what}: the server's time is {shown}; history goes up to now",
+                        field="as_of", now=shown)

@@ -54,6 +54,7 @@ STATUS = [
 # status's reason phrase; a type missing here, by its own name (`not-settled` → "Not settled").
 TITLES = {
     "invalid-input": "Invalid input",
+    "as-of-in-the-future": "as_of is in the future",
     "idempotency-key-reused": "Idempotency key reused with another request",
     "unauthenticated": "Unauthenticated",
     "forbidden": "Forbidden",

@@ -233,7 +233,11 @@ class BillFigures(BaseModel):
     total: str = Field(description="what the bill asks, VAT included")
     allowances: str = Field(description="approved credits (price allowances) on it")
     paid: str = Field(description="payments on it less approved refunds of them")
-    outstanding: str = Field(description="total less allowances less paid")
+    expensed: str | None = Field(default=None, description=(
+        "the internal bill, once the visit is settled: its total, booked as the dealership's "
+        "own expense (an internal bill is never paid); \"0.00\" for every other bill. Null "
+        "only in a retry replayed from a first answer stored before it was kept"))
+    outstanding: str = Field(description="total less allowances less paid less expensed")
 
 
 class SettlementAccepted(CommandAccepted):

@@ -93,6 +93,18 @@ class Customer(Aggregate):
         shortfall: int
         lots: list[dict[str, Any]]
 
+    class PaidAgain(Event):
+        """Money of a settled visit that went back (a payment return) was paid again: their
+        spend rises by `amount`; `points` come back into the visit's earning (keeping its
+        expiry) and `forgiven` points of the refund's shortfall are no longer short."""
+
+        payment_id: str
+        work_order_id: UUID
+        reference: str
+        amount: Decimal
+        points: int
+        forgiven: int
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -262,6 +274,28 @@ class Customer(Aggregate):
         if lot is not None:
             lot["refunded"] = Decimal(str(lot.get("refunded", 0))) + amount
             lot["taken_back"] = int(lot.get("taken_back", 0)) + points + shortfall
+            lot["short"] = int(lot.get("short", 0)) + shortfall
+
+    def paid_again(self, audit: Audit, rules: loyalty.LoyaltyRules, payment_id: str,
+                   work_order_id: UUID, reference: str, amount: Decimal) -> dict[str, int]:
+        """A payment on the visit `reference` after money of it went back: the spend and the
+        points the refund took come back as far as the visit's net paid amount earns them
+        (`loyalty.give_back`)."""
+        require(amount > 0, InvalidInput("a payment must be positive"))
+        counted, points, forgiven = loyalty.give_back(self.lots, reference, amount, rules)
+        self._paid_again(audit, payment_id, work_order_id, reference, counted, points,
+                         forgiven)
+        return {"points": points, "forgiven": forgiven}
+
+    @event(PaidAgain)
+    def _paid_again(self, audit: Audit, payment_id: str, work_order_id: UUID, reference: str,
+                    amount: Decimal, points: int, forgiven: int) -> None:
+        lot = self.earned(reference)
+        if lot is not None:
+            lot["refunded"] = Decimal(str(lot.get("refunded", 0))) - amount
+            lot["taken_back"] = int(lot.get("taken_back", 0)) - points - forgiven
+            lot["short"] = int(lot.get("short", 0)) - forgiven
+            lot["remaining"] += points
 
     def _take(self, takes: list[dict[str, Any]]) -> None:
         for take in takes:

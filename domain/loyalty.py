@@ -5,7 +5,8 @@ Points are whole numbers: paid CNY × rate, rounded down. Each earning is a lot 
 expiry day; a redemption takes the oldest lots that have not expired. A refund of a settled
 visit takes back what its earning gave beyond what the amount still paid earns; what the live
 balance can no longer give (redeemed or lapsed) is a shortfall, recorded and not owed: the
-balance never goes below zero.
+balance never goes below zero. Refunded money paid again gives back what the earning's net
+paid amount earns again: first by forgiving the shortfall, then as points in the earning's lot.
 """
 
 from __future__ import annotations
@@ -96,3 +97,22 @@ def take_back(lots: list[dict[str, Any]], reference: str, refunded: Decimal, tod
         takes.append({"reference": source["reference"], "points": take})
         wanted -= take
     return due, takes
+
+
+def give_back(lots: list[dict[str, Any]], reference: str, paid_again: Decimal,
+              rules: LoyaltyRules) -> tuple[Decimal, int, int]:
+    """What refunded money of the earning `reference` paid again restores: (the amount that
+    counts, at most what was refunded; points given back into the earning's lot; shortfall
+    forgiven). Together they make the earning hold what its paid amount net of refunds earns
+    (rounded down as then), as if the refund had been of the smaller sum alone."""
+    lot = next((lot for lot in lots if lot["reference"] == reference), None)
+    if lot is None:
+        return paid_again, 0, 0
+    refunded = Decimal(str(lot.get("refunded", 0)))
+    counted = min(paid_again, refunded)
+    rate = Decimal(str(lot.get("rate", rules.rate)))
+    paid = Decimal(str(lot["paid"])) if "paid" in lot else Decimal(int(lot["points"])) / rate
+    holds = int(lot["points"]) - int(lot.get("taken_back", 0))
+    restored = max(0, points_at(paid - refunded + counted, rate) - holds)
+    forgiven = min(restored, int(lot.get("short", 0)))
+    return counted, restored - forgiven, forgiven

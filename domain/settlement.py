@@ -297,8 +297,15 @@ class Settlement(Aggregate):
         """Credit refunds approved on the current bill (VAT included)."""
         return self.bills[bill].get("allowances", ZERO) if bill in self.bills else ZERO
 
+    def expensed(self, bill: str) -> Decimal:
+        """What the settling booked as the dealership's own expense: the internal bill, once
+        the visit is settled (it is never paid: the expense booking settles it)."""
+        if bill != "internal" or self.status != "settled":
+            return ZERO
+        return self.billed(bill)
+
     def outstanding(self, bill: str) -> Decimal:
-        return self.billed(bill) - self.paid(bill)
+        return self.billed(bill) - self.paid(bill) - self.expensed(bill)
 
     def refundable(self, payment_id: str) -> Decimal:
         payment = self.payments[payment_id]
@@ -312,8 +319,9 @@ class Settlement(Aggregate):
                 "bills": {k: {"total": str(b["total"]),
                               "allowances": str(self.allowances(k)),
                               "paid": str(self.paid(k)),
+                              "expensed": str(self.expensed(k)),
                               "outstanding": str(b["total"] - self.allowances(k)
-                                                 - self.paid(k))}
+                                                 - self.paid(k) - self.expensed(k))}
                           for k, b in self.bills.items()},
                 "deposits": str(self.deposits())}
 

@@ -106,6 +106,20 @@ class Settlements:
                           settlement.work_order_number, refund["amount"], refund["kind"],
                           self.today(session.request))
 
+    def _paid_again(self, session: Session, settlement: Settlement,
+                    payment: dict[str, Any]) -> None:
+        """A payment on a settled visit's customer bill pays again money that went back (it
+        is refused beyond what is outstanding, and only a payment return leaves anything
+        outstanding after settlement): the spend and points the refund lowered come back, in
+        the payment's save."""
+        customer = session.find(Customer, settlement.customer_id)
+        if customer is None:
+            return
+        customer.paid_again(session.audit(customer.store_id),
+                            self.policy.loyalty or LoyaltyRules(), payment["payment_id"],
+                            settlement.work_order_id, settlement.work_order_number,
+                            payment["amount"])
+
     def _business_date(self, request: Request, given: str | None,
                        what: str = "a payment") -> str:
         today = self.today(request)
@@ -246,6 +260,7 @@ class Settlements:
                     wo.store_id, session.caller.user_id, correction_of))
                 require(closed is not None and closed.closed, InvalidInput(
                     f"{correction_of} is not a closed day of yours; no correction needed"))
+            was_settled = settlement.status == "settled"
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
@@ -256,6 +271,8 @@ class Settlements:
             # settled: the visit is, by this payment or before it (an insurer's or the OEM's
             # bill paid after the customer's, a returned amount paid again)
             settled = self._settle_if_paid(session, settlement) or settlement.status == "settled"
+            if was_settled and payment["bill"] == "customer":
+                self._paid_again(session, settlement, payment)
             return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
                                          "change": str(payment["change"]), "settled": settled})
 

@@ -28,6 +28,7 @@ from domain.common import (
     Audit,
     IllegalTransition,
     InvalidInput,
+    NotFound,
     NotPermitted,
     require,
     require_reason,
@@ -106,7 +107,8 @@ class StockItem(HeldInLots, Aggregate):
     # 2: open and exhausted lots apart, running totals, a lot counter (was one `lots` dict)
     # 3: the ids of recorded counts
     # 4: only the last used-up lots, the last lot's cost, no job's picks (the work order's)
-    class_version = 4
+    # 5: the decided scrap requests and rejected counts (`decided`)
+    class_version = 5
     # Never changed in place, only replaced (the kept used-up lots): a command's copy of the
     # cached item shares their values (domain/aggregate_loads.py).
     shallow_copied = ("exhausted_lots",)
@@ -248,6 +250,8 @@ class StockItem(HeldInLots, Aggregate):
         self.pending_scraps: dict[str, dict[str, Any]] = {}
         self.pending_count: dict[str, Any] | None = None
         self.counts: dict[str, str | None] = {}  # count id -> when recorded (not rejected)
+        # "scrap:<request id>" -> scrapped / rejected; "count:<count id>" -> rejected
+        self.decided: dict[str, str] = {}
         self.alert_raised = False
 
     # -- figures -----------------------------------------------------------------------------
@@ -304,6 +308,12 @@ class StockItem(HeldInLots, Aggregate):
         a job's picks (a return names them), and only the last used-up lots stay."""
         state.pop("issued", None)
         HeldInLots.keep_last_exhausted(state)
+
+    @staticmethod
+    def upcast_v4_v5(state: dict[str, Any]) -> None:
+        """Snapshots from before decisions were kept: the events after the snapshot add theirs
+        (a request decided before it is then unknown: 404 instead of 409)."""
+        state["decided"] = {}
 
     def _take(self, qty: Decimal, lot_id: str | None,
               request_id: str | None = None) -> list[dict[str, Any]]:
@@ -519,9 +529,16 @@ class StockItem(HeldInLots, Aggregate):
         self.reserved[f"scrap:{request_id}"] = qty
 
     def _pending_scrap(self, request_id: str) -> dict[str, Any]:
-        if request_id not in self.pending_scraps:
-            raise StockError(f"no scrap request {request_id} waits for approval")
-        return self.pending_scraps[request_id]
+        """The waiting request: 409 once it is decided (or needed no approval), 404 for an id
+        this item never had."""
+        if request_id in self.pending_scraps:
+            return self.pending_scraps[request_id]
+        status = self.decided.get(f"scrap:{request_id}")
+        if status is None:
+            raise NotFound(f"{self.part_number} in {self.store_id} has no scrap request "
+                           f"{request_id}", request_id=request_id)
+        raise StockError(f"scrap request {request_id} is already {status}; nothing waits for "
+                         "approval", request_id=request_id, decision=status)
 
     def decide_scrap(self, audit: Audit, request_id: str, approve: bool,
                      reason: str | None) -> list[dict[str, Any]]:
@@ -544,6 +561,7 @@ class StockItem(HeldInLots, Aggregate):
     def _scrap_rejected(self, audit: Audit, request_id: str, qty: Decimal, reason: str) -> None:
         del self.pending_scraps[request_id]
         self.reserved.pop(f"scrap:{request_id}", None)
+        self.decided[f"scrap:{request_id}"] = "rejected"
 
     @event(Scrapped)
     def _scrapped(self, audit: Audit, request_id: str, picks: list[dict[str, Any]], cost: Decimal,
@@ -552,6 +570,7 @@ class StockItem(HeldInLots, Aggregate):
             self._move_lot(pick["lot_id"], -pick["qty"])
         self.pending_scraps.pop(request_id, None)
         self.reserved.pop(f"scrap:{request_id}", None)
+        self.decided[f"scrap:{request_id}"] = "scrapped"
 
     # -- stocktake ---------------------------------------------------------------------------
 
@@ -607,6 +626,7 @@ class StockItem(HeldInLots, Aggregate):
     def _counted(self, audit: Audit, count_id: str, lines: list[dict[str, Any]], value: Decimal,
                  reason: str, needs_approval: bool) -> None:
         self.counts[count_id] = audit.at.isoformat()
+        self.decided.pop(f"count:{count_id}", None)  # a recount under a rejected count's ref
         if needs_approval:  # with the records of the lots it names: one may be used up and
             # no longer kept by the time it is posted
             named = ((ln["lot_id"], self.open_lots.get(ln["lot_id"])
@@ -625,10 +645,7 @@ class StockItem(HeldInLots, Aggregate):
 
     def decide_count(self, audit: Audit, count_id: str, approve: bool,
                      reason: str | None) -> None:
-        pending = self.pending_count
-        require(pending is not None and pending["count_id"] == count_id,
-                StockError(f"no count {count_id} waits for approval"))
-        assert pending is not None
+        pending = self._pending_count(count_id)
         require(audit.role == "manager",
                 NotPermitted("approving a stocktake variance needs the manager role"))
         require(audit.user_id != pending["counted_by"],
@@ -641,10 +658,26 @@ class StockItem(HeldInLots, Aggregate):
         self._check_shortage(moved, f"reject count {count_id} (with a reason) and count again")
         self._post(audit, count_id, moved, pending["value"], pending["reason"], audit.user_id)
 
+    def _pending_count(self, count_id: str) -> dict[str, Any]:
+        """The waiting count: 409 once it is posted or rejected, 404 for an id this item
+        never counted under."""
+        pending = self.pending_count
+        if pending is not None and pending["count_id"] == count_id:
+            return pending
+        if count_id in self.counts:
+            raise StockError(f"count {count_id} is already posted; nothing waits for approval",
+                             count_id=count_id, decision="posted")
+        if self.decided.get(f"count:{count_id}") == "rejected":
+            raise StockError(f"count {count_id} is already rejected; nothing waits for "
+                             "approval", count_id=count_id, decision="rejected")
+        raise NotFound(f"{self.part_number} in {self.store_id} has no count {count_id}",
+                       count_id=count_id)
+
     @event(CountRejected)
     def _count_rejected(self, audit: Audit, count_id: str, reason: str) -> None:
         self.pending_count = None
         self.counts.pop(count_id, None)  # the recount may carry the stocktake's ref again
+        self.decided[f"count:{count_id}"] = "rejected"
 
     @event(VariancePosted)
     def _variance_posted(self, audit: Audit, count_id: str, adjustments: list[dict[str, Any]],

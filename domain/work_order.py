@@ -19,6 +19,7 @@ from domain.common import (
     Audit,
     IllegalTransition,
     InvalidInput,
+    NotFound,
     NotPermitted,
     require,
     require_reason,
@@ -236,8 +237,8 @@ class WorkOrder(Aggregate):
         require(self.status in ACTIVE, WorkOrderError(f"work order is {self.status}"))
 
     def job(self, job_no: int) -> dict[str, Any]:
-        if job_no not in self.jobs:
-            raise InvalidInput(f"work order has no job {job_no}")
+        if job_no not in self.jobs:  # job numbers come from URLs: an unknown one is 404
+            raise NotFound(f"work order {self.number} has no job {job_no}", job_no=job_no)
         return self.jobs[job_no]
 
     def line(self, line_id: str) -> dict[str, Any]:

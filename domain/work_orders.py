@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import (
     InvalidInput,
+    NotFound,
     NotPermitted,
     require,
     require_group_store,
@@ -62,6 +63,20 @@ class WorkOrders:
             return Decision(work_order, {"number": work_order.number, **answer})
 
         return self.app.execute(request, decide, (work_order_id, *also))
+
+    def _on_line(self, request: Request, work_order_id: UUID, line_id: str,
+                 act: Callable[[Session, WorkOrder], dict[str, Any] | None],
+                 also: tuple[UUID, ...] = ()) -> CommandResult:
+        """`_on` for a command on the line its URL names: a line the work order does not
+        have is not found (404), like an unknown work order."""
+
+        def on_line(session: Session, wo: WorkOrder) -> dict[str, Any] | None:
+            if line_id not in wo.lines:
+                raise NotFound(f"work order {wo.number} has no line {line_id}",
+                               line_id=line_id)
+            return act(session, wo)
+
+        return self._on(request, work_order_id, on_line, also)
 
     # -- reception ---------------------------------------------------------------------------
 
@@ -189,7 +204,7 @@ class WorkOrders:
 
     def reprice_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                      unit_price: object, reason: str | None) -> CommandResult:
-        return self._on(request, work_order_id, lambda s, wo: wo.reprice_line(
+        return self._on_line(request, work_order_id, line_id, lambda s, wo: wo.reprice_line(
             s.audit(wo.store_id), line_id, unit_price, reason))
 
     def authorize_line(self, request: Request, work_order_id: UUID, line_id: str, *,
@@ -203,7 +218,8 @@ class WorkOrders:
                 return {"supply": self._reserve(session, wo, line)}
             return None
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def authorize_lines(self, request: Request, work_order_id: UUID, decisions: dict[str, str],
                         *, channel: str, guard: Callable[[Session, WorkOrder], None] | None = None,
@@ -293,7 +309,8 @@ class WorkOrders:
                     available=str(item.available))
             return {"supply": self._reserve(session, wo, line)}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def issue_part(self, request: Request, work_order_id: UUID, line_id: str, *,
                    qty: object | None = None) -> CommandResult:
@@ -315,7 +332,8 @@ class WorkOrders:
                     "picks": [{k: str(p[k]) for k in PICK_FIELDS} for p in picks],
                     "available": str(item.available)}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def return_part(self, request: Request, work_order_id: UUID, line_id: str, *, qty: object,
                     reason: str | None) -> CommandResult:
@@ -343,7 +361,8 @@ class WorkOrders:
                 answer["supply"] = self._reserve(session, wo, line)
             return answer
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def withdraw_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                       reason: str | None) -> CommandResult:
@@ -355,7 +374,8 @@ class WorkOrders:
             self._release(session, wo, line, f"line {line_id} withdrawn: {reason}")
             return {"line_id": line_id, "withdrawn_qty": str(withdrawn), "status": wo.status}
 
-        return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
+        return self._on_line(request, work_order_id, line_id, act,
+                             self._stock_streams(work_order_id, [line_id]))
 
     def move_to_follow_on(self, request: Request, work_order_id: UUID, *, line_ids: list[str],
                           reason: str | None) -> CommandResult:

@@ -159,6 +159,8 @@ class CustomersView(VehicleFiles, ReadModel):
             self._points(b, notification_id, e, row)
         elif isinstance(e, Customer.PaymentRefunded):
             self._refunded(b, notification_id, e, row)
+        elif isinstance(e, Customer.PaidAgain):
+            self._paid_again(b, notification_id, e, row)
         elif row is None:
             return
         elif isinstance(e, Customer.Erased):
@@ -219,6 +221,24 @@ class CustomersView(VehicleFiles, ReadModel):
                              "at": e.audit.at, "kind": "taken_back", "points": -e.points,
                              "reference": e.reference, "amount": e.amount, "expires_on": None,
                              "by_user": e.audit.user_id, "shortfall": e.shortfall})
+
+    def _paid_again(self, b: Batch, notification_id: int, e: Customer.PaidAgain,
+                    row: dict[str, Any] | None) -> None:
+        """Money that went back paid again: the visit's spend rises by it; the points that
+        come back (and the shortfall forgiven) are a row of the points history."""
+        visit = b.visits.get(e.work_order_id)
+        if visit is not None:
+            visit["refunded"] = (visit.get("refunded") or 0) - e.amount
+            b.touch("visits", e.work_order_id)
+        lots: list[dict[str, Any]] = row["lots"] if row is not None else []
+        lot = next((lot for lot in lots if lot["reference"] == e.reference), None)
+        if lot is not None:
+            lot["remaining"] += e.points
+        if e.points or e.forgiven:
+            b.points.append({"customer_id": e.originator_id, "notification_id": notification_id,
+                             "at": e.audit.at, "kind": "given_back", "points": e.points,
+                             "reference": e.reference, "amount": e.amount, "expires_on": None,
+                             "by_user": e.audit.user_id, "shortfall": -e.forgiven})
 
     def _complaint(self, b: Batch, name: str, e: Any) -> None:
         if name == "Complaint.Opened":

@@ -454,7 +454,7 @@ AMOUNTS = frozenset({
     "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
-    "parts", "unit_price", "total", "allowances"})
+    "parts", "unit_price", "total", "allowances", "expensed"})
 
 
 def _cents(value: Any) -> Any:
@@ -532,6 +532,10 @@ def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                        order_by="updated_at DESC, id", limit=limit, offset=offset))
 
 
+EXPENSED = ("(CASE WHEN kind = 'internal' AND status = 'settled' THEN total - allowances "
+            "ELSE 0 END)")
+
+
 def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
                    settlement_id: UUID) -> dict[str, Any] | None:
     where, params = _where(stores, {})
@@ -540,9 +544,10 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     if not found:
         return None
     doc = found[0]
-    doc["bill_status"] = _rows(conn, """SELECT kind, payer, total, allowances, paid,
-        total - allowances - paid AS outstanding, invoice_no FROM settlement_bills
-        WHERE settlement_id = %s ORDER BY kind""",
+    # The internal bill is never paid: the settling's expense booking settles it.
+    doc["bill_status"] = _rows(conn, f"""SELECT kind, payer, total, allowances, paid,
+        {EXPENSED} AS expensed, total - allowances - paid - {EXPENSED} AS outstanding,
+        invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
     doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
         change, provider_ref, business_date, cashier, correction_of, refunded, statement_id

@@ -101,7 +101,9 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
         "updated_at": trail.updated_at, "version": s.version, "as_of": at.isoformat(),
         "bill_status": [{"kind": kind, "payer": bill["payer"], "total": bill["total"],
                          "allowances": s.allowances(kind), "paid": s.paid(kind),
-                         "outstanding": bill["total"] - s.allowances(kind) - s.paid(kind),
+                         "expensed": s.expensed(kind),
+                         "outstanding": bill["total"] - s.allowances(kind) - s.paid(kind)
+                         - s.expensed(kind),
                          "invoice_no": bill.get("invoice_no")}
                         for kind, bill in sorted(s.bills.items())],
         "payments": [{

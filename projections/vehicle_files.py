@@ -3,7 +3,7 @@ orders), plate and owner history, mileage readings, visits (with every complaint
 at opening and each job added later) and spend, and the next service due.
 
 Spend comes from `WorkOrder.Settled` (customer_total) less what `Customer.PaymentRefunded`
-gave back (refunded), mileage out from `WorkOrder.Delivered`; the work-order events are matched
+gave back (refunded) and `Customer.PaidAgain` took again, mileage out from `WorkOrder.Delivered`; the work-order events are matched
 by class name so this runs before those events exist.
 
 A batch folds its customer, vehicle and visit rows in memory (`Batch`) and writes each table
@@ -108,8 +108,8 @@ def preload_keys(events: Sequence[tuple[int, Any]],
     for _, e in events:
         if isinstance(e, customer_event):
             customers.add(e.originator_id)
-            if type(e).__qualname__ == "Customer.PaymentRefunded":
-                visits.add(e.work_order_id)  # its spend drops
+            if type(e).__qualname__ in ("Customer.PaymentRefunded", "Customer.PaidAgain"):
+                visits.add(e.work_order_id)  # its spend drops, or rises again
         elif isinstance(e, Vehicle.Event):
             vehicles.add(e.originator_id)
         elif isinstance(e, WorkOrder.Opened):

@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024,
                                 description="larger request bodies are refused with 413")
     scrap_approval_qty: Decimal = Field(
-        default=Decimal(10), description="scrap above this quantity waits for a manager")
+        default=Decimal(10), description=(
+            "scrap above this quantity waits for a manager other than the asker"))
     scrap_approval_value: Decimal = Field(
         default=Decimal("500.00"), description="scrap above this FIFO value (CNY) waits")
     discount_approval_rate: Decimal = Field(

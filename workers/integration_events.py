@@ -214,7 +214,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Erased": lambda event: {"erased": True},
         **{name: nothing for name in ("ConsentGiven", "ConsentWithdrawn", "Tagged", "Untagged",
                                       "PointsEarned", "PointsRedeemed", "PointsExpired",
-                                      "PaymentRefunded")},
+                                      "PaymentRefunded", "PaidAgain")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),

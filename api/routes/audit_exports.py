@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 
+from api.as_of import in_future
 from api.auth import Principal
 from api.deps import DAY_RANGE, Ctx, Day, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
@@ -127,12 +128,17 @@ def get_repair_records(
 @router.get("/audit/sanbao")
 def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
                as_of: Annotated[Day | None, Query(description=(
-                   f"the day the flags are as of, {DAY_RANGE} (default today)"))] = None,
+                   f"the day the flags are as of, {DAY_RANGE}, not after today (default "
+                   "today)"))] = None,
                wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
-    flags, its 三包 repairs and the events behind them. `as_of`: a day (default today)."""
-    wait_for_projection(ctx, "work_orders", wait_for)
+    flags, its 三包 repairs and the events behind them. `as_of`: a day (default today; a day
+    after today is 422 `as-of-in-the-future`, like every `as_of`)."""
     zone = ZoneInfo(ctx.timezone)
+    now = datetime.now(zone)
+    if as_of is not None and as_of > now.date():
+        raise in_future(f"as_of {as_of} is a day in the future", now, zone)
+    wait_for_projection(ctx, "work_orders", wait_for)
     with ctx.pool.connection() as conn, one_snapshot(conn):
         return sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules,
-                      as_of or datetime.now(zone).date(), store_id)
+                      as_of or now.date(), store_id)

@@ -153,9 +153,10 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)
 def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Another user with the manager role approves (the money leaves) or rejects, with reason.
-    The refund id names the refund; a body naming its visit as well (as it had to before) is
-    checked against it."""
-    settlement_id = body.settlement() or _settlement_of_refund(ctx, refund_id)
+    The refund id names the refund (404 when no visit has it); a body naming its visit as well
+    (as it had to before) is checked against it (another visit: 422)."""
+    found = _settlement_of_refund(ctx, refund_id)
+    settlement_id = body.settlement() or found
     return cmd.accepted(ctx.settlements.decide_refund(
         cmd.envelope, settlement_id, refund_id, approve=body.approve, reason=body.reason))
 

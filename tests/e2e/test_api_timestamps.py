@@ -7,13 +7,21 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
 from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import get, head, post
+
+
+def just_now() -> str:
+    """A moment just past, written in the store's zone (`+08:00`): replays answer it so."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).isoformat()
+
 
 Auth = Callable[..., dict[str, str]]
 # anything that looks like a moment: a day, `T`, a time, and whatever follows it
@@ -50,19 +58,20 @@ def test_every_timestamp_of_a_visit_is_utc_with_z(client: TestClient, auth: Auth
     answers = {
         "work order": doc,
         "work order as of": get(client, f"/work-orders/{wo_id}", auditor,
-                                as_of="2099-01-01T08:00:00+08:00"),
+                                as_of=just_now()),
         "work orders": get(client, "/work-orders", auditor, wait_for=seen),
         "history": get(client, f"/work-orders/{wo_id}/history", auditor),
         "timeline": get(client, f"/audit/work-orders/{wo_id}/timeline", auditor, wait_for=seen),
         "lookup": get(client, "/audit/lookup", auditor, number=doc["number"]),
         "request": get(client, "/audit/events", auditor, correlation_id=doc["number"]),
         "settlement": get(client, f"/settlements/{sid}", auditor, wait_for=seen),
-        "settlement as of": get(client, f"/settlements/{sid}", auditor, as_of="2099-01-01"),
+        "settlement as of": get(client, f"/settlements/{sid}", auditor,
+                                as_of=just_now()),
         "settlement history": get(client, f"/settlements/{sid}/history", auditor),
         "payments": get(client, "/payments", auditor, wait_for=seen),
         "stock": get(client, f"/stock/{store_id}/{part_number}", clerk, wait_for=seen),
         "stock as of": get(client, f"/stock/{store_id}/{part_number}", clerk,
-                           as_of="2099-01-01"),
+                           as_of=just_now()),
         "movements": get(client, "/stock/movements", auditor, part_number=part_number),
         "customer": get(client, f"/customers/{doc['customer']['id']}", auditor, wait_for=seen),
         "vehicle": get(client, f"/vehicles/{vin}", auditor, wait_for=seen),

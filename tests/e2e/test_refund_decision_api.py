@@ -66,4 +66,9 @@ def test_a_refund_id_no_visit_has_is_not_found(client: TestClient, auth: Auth,
                                                             "approve": True},
                         headers=auth("manager", "mgr-y", [store_id, store_id + "B"]))
     assert wrong.status_code == 422 and first in wrong.json()["detail"]
+    # A refund id no visit has is not found, whether or not the body names a visit.
+    named = client.post("/refunds/RF-000000000000/decision", headers=manager,
+                        json={"work_order_id": wo_id, "approve": True})
+    assert named.status_code == 404, named.text
+    assert "RF-000000000000" in named.json()["detail"]
     assert head(client) == before  # nothing was stored

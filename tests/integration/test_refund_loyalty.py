@@ -107,3 +107,45 @@ def test_a_deposit_returned_before_settlement_changes_neither(container: Contain
     s.pay(req(store_id), work_order_id=work_order_id, method="cash", amount="450.00")
     after = seen(container, store_id, load(container.app, WorkOrder, work_order_id).customer_id)
     assert after["spend"]["total"] == "450.00" and after["points"]["balance"] == 45
+
+
+def test_money_paid_again_after_a_return_restores_spend_and_points(container: Container,
+                                                                   store_id: str) -> None:
+    work_order_id, settlement_id, payment_id, customer_id = settled_visit(container, store_id)
+    # The card was charged twice by mistake elsewhere: 300.00 goes back, then is paid again.
+    refunded(container, store_id, settlement_id, payment_id, "300.00", "payment_return")
+    assert seen(container, store_id, customer_id)["points"]["balance"] == 60
+    before = head(container.app)
+    again = container.settlements.pay(req(store_id), work_order_id=work_order_id,
+                                      method="wechat_pay", amount="300.00",
+                                      provider_ref="WX-AGAIN-" + store_id).body
+    assert again["settled"] is True and again["bills"]["customer"]["outstanding"] == "0.00"
+    assert "Customer.PaidAgain" in topics_since(container, before)
+    after = seen(container, store_id, customer_id)
+    # What the net money says: 900.00 paid, 90 points, as if nothing had gone back.
+    assert after["spend"] == {"total": "900.00", "last_12_months": "900.00"}
+    assert after["points"]["balance"] == 90
+    visit = next(v for v in after["visits"]["items"] if v["work_order_id"] == work_order_id)
+    assert (visit["customer_total"], visit["refunded"]) == (Decimal("900.00"), Decimal("0.00"))
+    last = after["points"]["history"][0]
+    assert (last["kind"], last["points"], last["amount"]) == ("given_back", 30, Decimal("300.00"))
+
+
+def test_paid_again_after_points_were_spent_forgives_the_shortfall_first(
+        container: Container, store_id: str) -> None:
+    work_order_id, settlement_id, payment_id, customer_id = settled_visit(container, store_id)
+    container.customers.redeem_points(req(store_id), customer_id, 80, "PAY-SHOP-2")
+    # 300.00 back: 30 points due, 10 taken, 20 short.
+    refunded(container, store_id, settlement_id, payment_id, "300.00", "payment_return")
+    # Paid again: 90 earned less the 80 spent leaves 10; the 20 short were never taken.
+    container.settlements.pay(req(store_id), work_order_id=work_order_id, method="cash",
+                              amount="300.00")
+    after = seen(container, store_id, customer_id)
+    assert after["spend"]["total"] == "900.00" and after["points"]["balance"] == 10
+    last = after["points"]["history"][0]
+    assert (last["kind"], last["points"], last["shortfall"]) == ("given_back", 10, -20)
+    # Going back again takes the 10 (and falls 20 short) exactly as the first time.
+    refunded(container, store_id, settlement_id, payment_id, "300.00", "payment_return")
+    again = seen(container, store_id, customer_id)
+    assert again["spend"]["total"] == "600.00" and again["points"]["balance"] == 0
+    assert again["points"]["history"][0]["shortfall"] == 20

@@ -458,7 +458,7 @@ def test_scrap_above_the_thresholds_waits_for_a_manager_who_did_not_ask(
     assert scrapped.audit.user_id == "mgr-wang"
 
     # The request is decided: deciding it again is refused.
-    with pytest.raises(StockError, match="no scrap request"):
+    with pytest.raises(StockError, match="already scrapped"):
         inv.decide_scrap(manager("mgr-liu"), "S01", PADS, request_id, approve=True)
 
 
@@ -484,9 +484,10 @@ def test_scrap_of_many_cheap_units_waits_too_and_may_be_rejected(app: ServiceCor
     assert returned.body["cost"] == "11.00"
     assert stock_of(app, FILTER)["on_hand"] == "19"
 
-    # A manager's own large scrap does not wait.
+    # A manager's own large scrap waits for another manager too.
     own = inv.scrap(manager(), "S01", FILTER, qty="12", reason="rusted in the yard")
-    assert own.body["status"] == "scrapped"
+    assert own.body["status"] == "awaiting_approval"
+    inv.decide_scrap(manager("mgr-liu"), "S01", FILTER, own.body["request_id"], approve=True)
     assert stock_of(app, FILTER)["on_hand"] == "7"
 
 

@@ -150,7 +150,7 @@ def test_a_settlement_is_drafted_only_from_a_ready_work_order(app: ServiceCore, 
     drafted = money.draft(CASHIER, ready)
     assert drafted.body["status"] == "draft"
     assert drafted.body["bills"] == {"customer": {"total": "900.00", "allowances": "0.00",
-                                                  "paid": "0.00",
+                                                  "paid": "0.00", "expensed": "0.00",
                                                   "outstanding": "900.00"}}
     # A draft may be drafted again; once confirmed it may not.
     money.draft(CASHIER, ready)

@@ -826,7 +826,12 @@ class SettlementMachine(RuleBasedStateMachine):
                 taken = sum((p.amount for p in m.payments.values() if p.bill == kind), ZERO)
                 back = sum((r.amount for r in m.refunds.values() if r.status == "approved"
                             and m.payments[r.payment_id].bill == kind), ZERO)
-                assert taken - back + s.outstanding(kind) == bill.total - bill.allowances
+                # the internal bill is settled by the settling's expense booking, never paid
+                expensed = bill.total - bill.allowances \
+                    if kind == "internal" and m.status == "settled" else ZERO
+                assert s.expensed(kind) == expensed
+                assert taken - back + expensed + s.outstanding(kind) == \
+                    bill.total - bill.allowances
                 assert s.outstanding(kind) >= 0 and bill.total - bill.allowances >= 0
                 assert s.allowances(kind) == bill.allowances
         assert set(s.payments) == set(m.payments)
@@ -840,9 +845,12 @@ class SettlementMachine(RuleBasedStateMachine):
             for k, r in m.refunds.items()}
         summary = s.summary()
         assert summary["status"] == m.status
+        expensed = {k: b.total - b.allowances if k == "internal" and m.status == "settled"
+                    else ZERO for k, b in m.bills.items()}
         assert summary["bills"] == {k: {"total": str(b.total), "allowances": str(b.allowances),
-                                        "paid": str(m.paid(k)),
-                                        "outstanding": str(b.total - b.allowances - m.paid(k))}
+                                        "paid": str(m.paid(k)), "expensed": str(expensed[k]),
+                                        "outstanding": str(b.total - b.allowances - m.paid(k)
+                                                           - expensed[k])}
                                     for k, b in m.bills.items()}
 
     @invariant()
