@@ -24,8 +24,8 @@ Measured:
    through HTTP (uvicorn subprocess, keep-alive clients) with 1 and 8 clients; plus a
    single-thread instrumented run (where an issue's time goes, SQL statements per issue), and
    the StockView catch-up over the events the issue workload stored;
-4. on the dataset: stock queries through `projections.stock` on a pooled connection (one
-   checkout per query, as the routes do), one type at a time with 1 client, and a mix with
+4. on the dataset: stock queries through `projections.stock_queries` on a pooled connection
+   (one checkout per query, as the routes do), one type at a time with 1 client, and a mix with
    8 threads; the single-item GET, the filtered list and the part search through HTTP; and
    EXPLAIN ANALYZE of every statement the query functions send, with a what-if for the part
    search (trigram + text_pattern_ops indexes, created in a transaction that is rolled back).
@@ -409,7 +409,7 @@ def timed_catch_up(report: Report, label: str, runner: Any, view: Any) -> dict[s
     """runner.catch_up() batch by batch: latency per batch, composition, SQL statements, and
     where the time goes (reading, decoding, each StockView handler by event type, preload,
     flush)."""
-    from projections.stock import Batch
+    from projections.stock_batch import Batch
 
     composition: collections.Counter[str] = collections.Counter()
     last: dict[str, Any] = {}
@@ -815,7 +815,13 @@ def check(condition: bool, what: str) -> None:
 
 
 def query_types() -> list[tuple[str, str, Callable[[Any, Target], Any]]]:
-    from projections.stock import get_stock, list_movements, list_stock, search_parts, valuation
+    from projections.stock_queries import (
+        get_stock,
+        list_movements,
+        list_stock,
+        search_parts,
+        valuation,
+    )
 
     def one_item(conn: Any, t: Target) -> Any:
         found = get_stock(conn, STORES, t.store_id, t.part_number)
@@ -878,7 +884,8 @@ def query_settings(report: Report, args: argparse.Namespace, url: str) -> None:
 
             return make_op
 
-        print("\nstock queries through projections.stock on a pooled connection:", flush=True)
+        print("\nstock queries through projections.stock_queries on a pooled connection:",
+              flush=True)
         for key, label, fn in types:
             run_threads(1, make_maker(fn), total_ops=args.query_warmup)
             m = run_threads(1, make_maker(fn), total_ops=args.queries,
@@ -1041,7 +1048,7 @@ def explain_queries(container: Any, target: Target,
 def what_if_search(container: Any, target: Target) -> dict[str, Any]:
     """The part search with a trigram index on lower(name) and a text_pattern_ops index on
     part_number (both created in a transaction that is rolled back)."""
-    from projections.stock import search_parts
+    from projections.stock_queries import search_parts
 
     result: dict[str, Any] = {}
     with container.pool.connection() as conn:

@@ -27,7 +27,7 @@ from domain.work_order import WorkOrder
 from projections.audit import customer_of
 from projections.base import Index, ReadModel, page, rows, store_scope
 from projections.batch_rows import insert_rows
-from projections.stock import work_order_of
+from projections.stock_batch import work_order_of
 
 # Streams that belong to one work order: their first event names it, the later ones do not.
 BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event)

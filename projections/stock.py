@@ -4,165 +4,39 @@ orders, transfers, alerts and approvals waiting for a manager.
 A batch is folded in memory (stock rows and lots are loaded once per batch, then written back
 with one upsert each) and the journal is appended with COPY, so catching up costs a handful of
 statements per batch rather than per event.
+
+The batch and what the handlers share: `projections.stock_batch`; the queries:
+`projections.stock_queries`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import singledispatchmethod
 from typing import Any
-from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from domain.money import round_money
 from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
-from projections.base import Index, Reading, ReadModel, like_literal, page_of, read
-from projections.base import page as _page
-from projections.base import rows as _rows
-from projections.base import store_scope as _stores_clause
-from projections.batch_rows import insert_rows
+from projections.base import Index, ReadModel
+from projections.stock_batch import (
+    PART_COLUMNS,
+    ZERO,
+    Batch,
+    StockChanges,
+    money_sum,
+    receipt_cost,
+    work_order_of,
+)
 from projections.work_orders import dumps
 
-ZERO = Decimal(0)
-MOVEMENT_COLUMNS = (
-    "notification_id", "seq", "at", "store_id", "part_number", "type", "qty", "lot_id",
-    "unit_cost", "value", "work_order_id", "line_id", "supplier", "reference", "user_id",
-    "role", "reason",
-)
-STOCK_COLUMNS = (
-    "id", "store_id", "part_number", "unit", "on_hand", "reserved", "on_order", "value", "min_stock",
-    "reorder_qty", "alert", "on_order_refs", "last_movement_at", "version",
-)
-PART_COLUMNS = (
-    "part_number", "id", "name", "unit", "category", "fitment", "list_price", "min_stock",
-    "reorder_qty", "preferred_supplier", "barcode", "updated_at", "version",
-)
-LOT_COLUMNS = (
-    "lot_id", "store_id", "part_number", "supplier", "supplier_doc", "received_at", "unit_cost",
-    "received_qty", "on_hand", "cert_ref", "po_ref", "origin_lot",
-)
 
-
-def work_order_of(key: str) -> tuple[UUID | None, str | None]:
-    """Stock keys of work-order lines are "<work order id>:<line id>"."""
-    head, _, line_id = key.partition(":")
-    try:
-        return UUID(head), line_id or None
-    except ValueError:
-        return None, None
-
-
-@dataclass
-class Batch:
-    """What one batch changes, folded in memory before it is written."""
-
-    conn: psycopg.Connection[Any]
-    suffix: str
-    stock: dict[UUID, dict[str, Any]] = field(default_factory=dict)
-    lots: dict[str, dict[str, Any]] = field(default_factory=dict)
-    movements: list[tuple[Any, ...]] = field(default_factory=list)
-    seqs: dict[int, int] = field(default_factory=dict)
-    changed_stock: set[UUID] = field(default_factory=set)
-    changed_lots: set[str] = field(default_factory=set)
-    parts: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # registered in this batch
-
-    def t(self, table: str) -> str:
-        return table + self.suffix
-
-    def preload(self, item_ids: set[UUID]) -> None:
-        """The stock rows of the batch's items, in one query."""
-        if not item_ids:
-            return
-        # prepare=False: a generic plan of `= ANY($1)` compares every row with every id
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(f"SELECT * FROM {self.t('stock')} WHERE id = ANY(%s)",
-                               (list(item_ids),), prepare=False).fetchall()
-        self.stock.update({r["id"]: r for r in rows})
-
-    def new_stock_row(self, event: StockItem.Opened) -> dict[str, Any]:
-        self.stock[event.originator_id] = {
-            "id": event.originator_id, "store_id": event.store_id,
-            "part_number": event.part_number, "unit": event.unit, "on_hand": ZERO,
-            "reserved": ZERO, "on_order": ZERO, "value": ZERO, "min_stock": event.min_stock,
-            "reorder_qty": event.reorder_qty, "alert": False, "on_order_refs": {},
-            "last_movement_at": None, "version": event.originator_version}
-        self.changed_stock.add(event.originator_id)
-        return self.stock[event.originator_id]
-
-    def stock_row(self, event: StockItem.Event) -> dict[str, Any]:
-        row = self.stock[event.originator_id]
-        row["version"] = event.originator_version
-        self.changed_stock.add(event.originator_id)
-        return row
-
-    def seq(self, notification_id: int) -> int:
-        self.seqs[notification_id] = self.seqs.get(notification_id, -1) + 1
-        return self.seqs[notification_id]
-
-    def lot(self, lot_id: str) -> dict[str, Any]:
-        if lot_id not in self.lots:
-            with self.conn.cursor(row_factory=dict_row) as cur:
-                row = cur.execute(f"SELECT * FROM {self.t('lots')} WHERE lot_id = %s",
-                                  (lot_id,)).fetchone()
-            assert row is not None, f"lot {lot_id} unknown to the read model"
-            self.lots[lot_id] = row
-        self.changed_lots.add(lot_id)
-        return self.lots[lot_id]
-
-    def flush(self) -> None:
-        if self.changed_stock:
-            rows = [tuple(Jsonb(v, dumps=dumps) if c == "on_order_refs" else v
-                          for c, v in ((c, self.stock[k][c]) for c in STOCK_COLUMNS))
-                    for k in self.changed_stock]
-            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in STOCK_COLUMNS[2:])
-            with self.conn.cursor() as cur:
-                cur.executemany(
-                    f"""INSERT INTO {self.t('stock')} ({', '.join(STOCK_COLUMNS)})
-                        VALUES ({', '.join(['%s'] * len(STOCK_COLUMNS))})
-                        ON CONFLICT (id) DO UPDATE SET {updates}""", rows)
-        if self.changed_lots:
-            rows = [tuple(self.lots[k][c] for c in LOT_COLUMNS) for k in self.changed_lots]
-            with self.conn.cursor() as cur:
-                cur.executemany(
-                    f"""INSERT INTO {self.t('lots')} ({', '.join(LOT_COLUMNS)})
-                        VALUES ({', '.join(['%s'] * len(LOT_COLUMNS))})
-                        ON CONFLICT (lot_id) DO UPDATE SET on_hand = EXCLUDED.on_hand""", rows)
-        insert_rows(self.conn, self.t("stock_movements"), MOVEMENT_COLUMNS, self.movements)
-        insert_rows(self.conn, self.t("parts"), PART_COLUMNS,
-                    [tuple(part_value(c, row[c]) for c in PART_COLUMNS)
-                     for row in self.parts.values()])
-
-
-def receipt_cost(event: PurchaseOrder.LineReceived, ordered: Decimal) -> dict[str, str | None]:
-    """What a receipt was booked in at, and against the ordered cost: per unit and in all
-    (None: a receipt from before its cost was recorded)."""
-    if event.unit_cost is None:
-        return {"unit_cost": None, "unit_cost_variance": None, "cost_variance": None}
-    per_unit = event.unit_cost - ordered
-    return {"unit_cost": str(event.unit_cost), "unit_cost_variance": str(per_unit),
-            "cost_variance": str(round_money(per_unit * event.qty))}
-
-
-def money_sum(values: Iterable[str | None]) -> str:
-    """The sum of the amounts known (a receipt without a recorded cost adds nothing)."""
-    return str(sum((Decimal(v) for v in values if v is not None), Decimal("0.00")))
-
-
-def part_value(column: str, value: Any) -> Any:
-    """A value of the parts table as a statement takes it (fitment is jsonb)."""
-    return Jsonb(value) if column == "fitment" else value
-
-
-class StockView(ReadModel):
+class StockView(StockChanges, ReadModel):
     name = "stock"
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
@@ -282,48 +156,7 @@ class StockView(ReadModel):
     def _price_changed(self, event: Part.PriceChanged, batch: Batch, n: int) -> None:
         self._change_part(batch, event, {"list_price": event.new_price})
 
-    @staticmethod
-    def _change_part(batch: Batch, event: Part.Event, changes: dict[str, Any]) -> None:
-        versioned = {**changes, "updated_at": event.audit.at,
-                     "version": event.originator_version}
-        new = batch.parts.get(event.originator_id)
-        if new is not None:
-            new.update(versioned)
-            return
-        values = {k: part_value(k, v) for k, v in versioned.items()}
-        sets = ", ".join(f"{k} = %({k})s" for k in values)
-        batch.conn.execute(f"UPDATE {batch.t('parts')} SET {sets} WHERE id = %(id)s",
-                           {**values, "id": event.originator_id})
-
     # stock items
-
-    @staticmethod
-    def _row(batch: Batch, event: StockItem.Event) -> dict[str, Any]:
-        return batch.stock_row(event)
-
-    def _move(self, batch: Batch, event: StockItem.Event, n: int, row: dict[str, Any],
-              kind: str, qty: Decimal, *, lot_id: str | None = None,
-              unit_cost: Decimal | None = None, key: str | None = None,
-              supplier: str | None = None, reference: str | None = None,
-              reason: str | None = None) -> None:
-        work_order_id, line_id = work_order_of(key) if key else (None, None)
-        value = qty * unit_cost if unit_cost is not None else None
-        batch.movements.append((
-            n, batch.seq(n), event.audit.at, row["store_id"],
-            row["part_number"], kind, qty, lot_id, unit_cost, value, work_order_id, line_id,
-            supplier, reference, event.audit.user_id, event.audit.role, reason))
-        row["last_movement_at"] = event.audit.at
-
-    def _picks(self, batch: Batch, event: StockItem.Event, n: int, row: dict[str, Any],
-               kind: str, picks: list[dict[str, Any]], sign: int, **more: Any) -> None:
-        for pick in picks:
-            qty = pick["qty"] * sign
-            lot = batch.lot(pick["lot_id"])
-            lot["on_hand"] += qty
-            row["on_hand"] += qty
-            row["value"] += qty * pick["unit_cost"]
-            self._move(batch, event, n, row, kind, qty, lot_id=pick["lot_id"],
-                       unit_cost=pick["unit_cost"], supplier=lot["supplier"], **more)
 
     @on.register
     def _opened(self, event: StockItem.Opened, batch: Batch, n: int) -> None:
@@ -382,19 +215,6 @@ class StockView(ReadModel):
             (row["store_id"], row["part_number"], event.key, event.qty, work_order_id, line_id,
              event.audit.at))
 
-    def _unreserve(self, batch: Batch, row: dict[str, Any], key: str, qty: Decimal) -> None:
-        if qty <= 0:
-            return
-        row["reserved"] -= qty
-        batch.conn.execute(
-            f"""UPDATE {batch.t('stock_reservations')} SET qty = qty - %s
-                WHERE store_id = %s AND part_number = %s AND key = %s""",
-            (qty, row["store_id"], row["part_number"], key))
-        batch.conn.execute(
-            f"""DELETE FROM {batch.t('stock_reservations')}
-                WHERE store_id = %s AND part_number = %s AND key = %s AND qty <= 0""",
-            (row["store_id"], row["part_number"], key))
-
     @on.register
     def _released(self, event: StockItem.Released, batch: Batch, n: int) -> None:
         self._unreserve(batch, self._row(batch, event), event.key, event.qty)
@@ -409,32 +229,6 @@ class StockView(ReadModel):
     def _returned(self, event: StockItem.ReturnedFromJob, batch: Batch, n: int) -> None:
         self._picks(batch, event, n, self._row(batch, event), "return_from_job", event.picks, 1,
                     key=event.key, reason=event.reason)
-
-    def _approval(self, batch: Batch, event: StockItem.Event, kind: str, ref: str,
-                  qty: Decimal | None, value: Decimal, detail: dict[str, Any],
-                  reason: str) -> None:
-        row = self._row(batch, event)
-        batch.conn.execute(
-            f"""INSERT INTO {batch.t('stock_approvals')} (kind, store_id, part_number, ref,
-                status, qty, value, detail, reason, requested_by, requested_at)
-                VALUES (%s, %s, %s, %s, 'awaiting_approval', %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (kind, store_id, part_number, ref) DO UPDATE SET
-                status = 'awaiting_approval', qty = EXCLUDED.qty, value = EXCLUDED.value,
-                detail = EXCLUDED.detail, reason = EXCLUDED.reason,
-                requested_by = EXCLUDED.requested_by, requested_at = EXCLUDED.requested_at,
-                decided_by = NULL, decided_at = NULL, decision_reason = NULL""",
-            (kind, row["store_id"], row["part_number"], ref, qty, value,
-             Jsonb(detail, dumps=dumps), reason, event.audit.user_id, event.audit.at))
-
-    def _decided(self, batch: Batch, event: StockItem.Event, kind: str, ref: str, status: str,
-                 reason: str | None) -> None:
-        row = self._row(batch, event)
-        batch.conn.execute(
-            f"""UPDATE {batch.t('stock_approvals')} SET status = %s, decided_by = %s,
-                decided_at = %s, decision_reason = %s
-                WHERE kind = %s AND store_id = %s AND part_number = %s AND ref = %s""",
-            (status, event.audit.user_id, event.audit.at, reason, kind, row["store_id"],
-             row["part_number"], ref))
 
     @on.register
     def _scrap_requested(self, event: StockItem.ScrapRequested, batch: Batch, n: int) -> None:
@@ -521,29 +315,6 @@ class StockView(ReadModel):
 
     # purchase orders
 
-    def _order_doc(self, batch: Batch, order_id: UUID) -> dict[str, Any]:
-        row = batch.conn.execute(f"SELECT doc FROM {batch.t('purchase_orders')} WHERE id = %s",
-                                 (order_id,)).fetchone()
-        assert row is not None, f"purchase order {order_id} unknown to the read model"
-        return row[0]  # type: ignore[no-any-return]
-
-    def _save_order(self, batch: Batch, event: PurchaseOrder.Event, doc: dict[str, Any]) -> None:
-        doc["version"] = event.originator_version
-        doc["updated_at"] = event.audit.at.isoformat()
-        batch.conn.execute(
-            f"""INSERT INTO {batch.t('purchase_orders')} VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
-                %s) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
-                updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
-                doc = EXCLUDED.doc""",
-            (event.originator_id, doc["number"], doc["store_id"], doc["supplier"],
-             doc["status"], doc["created"]["at"], event.audit.at, event.originator_version,
-             Jsonb(doc, dumps=dumps)))
-
-    @staticmethod
-    def _stamp(event: Any) -> dict[str, Any]:
-        return {"by": event.audit.user_id, "role": event.audit.role,
-                "at": event.audit.at.isoformat()}
-
     @on.register
     def _po_drafted(self, event: PurchaseOrder.Drafted, batch: Batch, n: int) -> None:
         doc = {"id": str(event.originator_id), "number": event.number,
@@ -613,308 +384,3 @@ class StockView(ReadModel):
                 received_by = %s, version = %s WHERE id = %s""",
             (event.audit.at, event.audit.user_id, event.originator_version,
              event.originator_id))
-
-
-# -- queries --------------------------------------------------------------------------------
-
-
-
-
-
-STOCK_READ_COLUMNS = """
-    s.store_id, s.part_number, p.name, s.unit, s.on_hand, s.reserved,
-           s.on_hand - s.reserved AS available, s.on_order,
-           COALESCE(t.in_transit, 0) AS in_transit, round(s.value, 2) AS fifo_value,
-           s.min_stock, s.reorder_qty, s.alert AS low_stock, s.last_movement_at, s.version"""
-STOCK_FROM = """
-    FROM stock s
-    LEFT JOIN parts p USING (part_number)
-    LEFT JOIN (SELECT to_store, part_number, sum(qty) AS in_transit FROM transfers
-               WHERE status = 'in_transit' GROUP BY to_store, part_number) t
-           ON t.to_store = s.store_id AND t.part_number = s.part_number"""
-STOCK_SELECT = f"SELECT {STOCK_READ_COLUMNS} {STOCK_FROM}"
-
-
-def list_stock(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-               store_id: str | None = None, part_number: str | None = None,
-               low_only: bool = False, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    where, params = _stores_clause(stores, "s.store_id")
-    clauses = [where]
-    if store_id:
-        clauses.append("s.store_id = %s")
-        params.append(store_id)
-    if part_number:
-        clauses.append("s.part_number = %s")
-        params.append(part_number)
-    if low_only:
-        clauses.append("s.alert")
-    clause = " AND ".join(clauses)
-    total = _rows(conn, f"SELECT count(*) AS n FROM stock s WHERE {clause}", params)[0]["n"]
-    items = _rows(conn, f"{STOCK_SELECT} WHERE {clause} ORDER BY s.store_id, s.part_number "
-                        "LIMIT %s OFFSET %s", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
-def get_stock(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str,
-              part_number: str) -> dict[str, Any] | None:
-    return read(conn, stock_item(stores, store_id, part_number))
-
-
-LOT_FIELDS = ("lot_id", "supplier", "supplier_doc", "received_at", "unit_cost", "received_qty",
-              "on_hand", "cert_ref", "po_ref", "origin_lot")
-RESERVATION_FIELDS = ("key", "qty", "work_order_id", "line_id", "at")
-# One statement (one round trip, one plan) for the item, its open lots and its reservations:
-# each list comes back as one typed array per field (same values and types as plain rows), in
-# the lists' order (a total one, so that every array of a list is in the same order).
-# Exhausted lots (on hand 0) are left to `list_lots`: a busy part has thousands of them.
-STOCK_ITEM_SELECT = f"""
-    SELECT {STOCK_READ_COLUMNS}, l.*, r.* {STOCK_FROM}
-    CROSS JOIN LATERAL (SELECT {", ".join(
-        f"array_agg({f} ORDER BY received_at, lot_id) AS lot_{f}" for f in LOT_FIELDS)}
-        FROM lots WHERE store_id = s.store_id AND part_number = s.part_number
-        AND on_hand > 0) l
-    CROSS JOIN LATERAL (SELECT {", ".join(
-        f"array_agg({f} ORDER BY at, key) AS res_{f}" for f in RESERVATION_FIELDS)}
-        FROM stock_reservations WHERE store_id = s.store_id AND part_number = s.part_number) r
-    WHERE s.store_id = %s AND s.part_number = %s"""
-
-
-def stock_item(stores: Sequence[str], store_id: str,
-               part_number: str) -> Reading[dict[str, Any] | None]:
-    """One store's stock of one part with its open lots and reservations (see `get_stock`)."""
-    if "*" not in stores and store_id not in stores:
-        return None
-    [found] = yield [(STOCK_ITEM_SELECT, [store_id, part_number])]
-    if not found:
-        return None
-    item = found[0]
-    lots = _listed(item, "lot_", LOT_FIELDS)
-    reservations = _listed(item, "res_", RESERVATION_FIELDS)
-    return {**item, "lots": lots, "reservations": reservations}
-
-
-def _listed(row: dict[str, Any], prefix: str, fields: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows a list's arrays hold (no rows: the arrays are NULL), taken out of `row`."""
-    arrays = [row.pop(prefix + field) for field in fields]
-    if arrays[0] is None:
-        return []
-    return [dict(zip(fields, values, strict=True)) for values in zip(*arrays, strict=True)]
-
-
-LOT_STATES = {"open": "on_hand > 0", "exhausted": "on_hand <= 0", "all": "TRUE"}
-
-
-def list_lots(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str,
-              part_number: str, *, state: str = "all", limit: int = 100,
-              offset: int = 0) -> dict[str, Any] | None:
-    """One page of an item's lots in receipt order, open ones, exhausted ones or all (None:
-    no such item for the caller)."""
-    if "*" not in stores and store_id not in stores:
-        return None
-    if not _rows(conn, "SELECT 1 AS found FROM stock WHERE store_id = %s AND part_number = %s",
-                 [store_id, part_number]):
-        return None
-    return _page(conn, f"""SELECT {", ".join(LOT_FIELDS)} FROM lots
-        WHERE store_id = %s AND part_number = %s AND {LOT_STATES[state]}""",
-                 [store_id, part_number], order_by="received_at, lot_id", limit=limit,
-                 offset=offset)
-
-
-def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],
-            lot_id: str) -> dict[str, Any] | None:
-    where, params = _stores_clause(stores)
-    found = _rows(conn, f"SELECT * FROM lots WHERE lot_id = %s AND {where}", [lot_id, *params])
-    if not found:
-        return None
-    lot = found[0]
-    lot["movements"] = _rows(conn, f"""SELECT at, type, qty, unit_cost, value, work_order_id,
-        line_id, {NAMED_REFERENCE}, user_id, role, reason FROM stock_movements m
-        WHERE lot_id = %s ORDER BY notification_id, seq""", [lot_id])
-    return lot
-
-
-# A transfer's movements hold its id as their reference; people know it by its TR number.
-# Resolved as the rows are read (per row of a page), so rows written before keep working.
-NAMED_REFERENCE = """CASE WHEN m.type IN ('transfer_out', 'transfer_in')
-        THEN COALESCE((SELECT number FROM transfers WHERE id = m.reference::uuid), m.reference)
-        ELSE m.reference END AS reference,
-    CASE WHEN m.type IN ('transfer_out', 'transfer_in') THEN m.reference END AS transfer_id"""
-
-
-MOVEMENT_FILTERS = {
-    "store_id": "store_id = %s", "part_number": "part_number = %s", "lot_id": "lot_id = %s",
-    "work_order_id": "work_order_id = %s", "supplier": "supplier = %s", "type": "type = %s",
-    "at_from": "at >= %s", "at_to": "at < %s",
-}
-
-
-def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 100,
-                   offset: int = 0, **filters: Any) -> dict[str, Any]:
-    where, params = _stores_clause(stores)
-    clauses = [where]
-    for name, value in filters.items():
-        if value is not None:
-            clauses.append(MOVEMENT_FILTERS[name])
-            params.append(value)
-    clause = " AND ".join(clauses)
-    total = _rows(conn, f"SELECT count(*) AS n FROM stock_movements WHERE {clause}",
-                  params)[0]["n"]
-    items = _rows(conn, f"""SELECT notification_id, seq, at, store_id, part_number, type, qty,
-        lot_id, unit_cost, round(value, 2) AS value, work_order_id, line_id, supplier,
-        {NAMED_REFERENCE}, user_id, role, reason
-        FROM (SELECT * FROM stock_movements WHERE {clause}
-              ORDER BY notification_id DESC, seq LIMIT %s OFFSET %s) m
-        ORDER BY notification_id DESC, seq""", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
-def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 200,
-              offset: int = 0) -> dict[str, Any]:
-    """One row per store, paged in memory: a count query would scan every stock row again.
-
-    Stock in transit is the sending store's until the receiver books it in (its on-hand
-    stock no longer holds it, the receiver's does not yet): `in_transit_value` at the cost it
-    left with, and `total_value` = on hand + in transit, so the group's total stays the same
-    across a transfer."""
-    where, params = _stores_clause(stores, "s.store_id")
-    return page_of(_rows(conn, f"""SELECT s.store_id,
-        count(*) FILTER (WHERE s.on_hand > 0) AS parts_in_stock, sum(s.on_hand) AS units,
-        round(sum(s.value), 2) AS fifo_value, count(*) FILTER (WHERE s.alert) AS low_stock_parts,
-        COALESCE(t.units, 0) AS in_transit_units, round(COALESCE(t.value, 0), 2)
-            AS in_transit_value, round(sum(s.value) + COALESCE(t.value, 0), 2) AS total_value
-        FROM stock s LEFT JOIN (SELECT from_store, sum(qty) AS units, sum(cost) AS value
-                                FROM transfers WHERE status = 'in_transit' GROUP BY from_store) t
-               ON t.from_store = s.store_id
-        WHERE {where} GROUP BY s.store_id, t.units, t.value ORDER BY s.store_id""", params),
-                   limit=limit, offset=offset)
-
-
-def search_parts(conn: psycopg.Connection[Any], q: str | None, *, limit: int = 50,
-                 offset: int = 0) -> dict[str, Any]:
-    """By part number (prefix, blanks ignored), barcode (exact) or name (contains)."""
-    clause, params = part_search(q)
-    total = _rows(conn, f"SELECT count(*) AS n FROM parts WHERE {clause}", params)[0]["n"]
-    items = _rows(conn, f"""SELECT part_number, name, unit, category, fitment, list_price,
-        min_stock, reorder_qty, preferred_supplier, barcode, version FROM parts WHERE {clause}
-        ORDER BY part_number LIMIT %s OFFSET %s""", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
-def part_search(q: str | None) -> tuple[str, list[Any]]:
-    """The WHERE clause of `search_parts`. Each arm has its index (parts_number_prefix_idx,
-    parts_barcode_idx, and parts_name_trgm_idx where pg_trgm is installed; without it the
-    name arm scans the part master)."""
-    if not q:
-        return "TRUE", []
-    number = "".join(q.split()).upper()
-    return "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)", [
-        like_literal(number) + "%", q.strip(), "%" + like_literal(q.strip().lower()) + "%"]
-
-
-def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] | None:
-    found = _rows(conn, "SELECT * FROM parts WHERE part_number = %s", [part_number])
-    return found[0] if found else None
-
-
-def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                        store_id: str | None = None,
-                        supplier: str | None = None, limit: int | None = 200,
-                        offset: int = 0) -> dict[str, Any]:
-    """Parts below minimum once what is on order is counted: how much, from whom."""
-    where, params = _stores_clause(stores, "s.store_id")
-    clauses = [where, "s.on_hand - s.reserved < s.min_stock",
-               "s.on_hand - s.reserved + s.on_order < s.min_stock"]
-    if store_id:
-        clauses.append("s.store_id = %s")
-        params.append(store_id)
-    if supplier:
-        clauses.append("p.preferred_supplier = %s")
-        params.append(supplier)
-    return _page(conn, f"""SELECT s.store_id, s.part_number, p.name, p.preferred_supplier,
-        s.on_hand - s.reserved AS available, s.on_order, s.min_stock, s.reorder_qty,
-        greatest(s.reorder_qty, s.min_stock - (s.on_hand - s.reserved) - s.on_order)
-            AS suggested_qty
-        FROM stock s JOIN parts p USING (part_number) WHERE {' AND '.join(clauses)}""", params,
-                 order_by="store_id, preferred_supplier NULLS LAST, part_number", limit=limit,
-                 offset=offset)
-
-
-def list_alerts(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                include_cleared: bool = False, limit: int = 200,
-                offset: int = 0) -> dict[str, Any]:
-    where, params = _stores_clause(stores, "a.store_id")
-    state = "TRUE" if include_cleared else "a.open"
-    return _page(conn, f"""SELECT a.store_id, a.part_number, p.name, a.open, a.raised_at,
-        a.available AS available_when_raised, a.min_stock, a.cleared_at,
-        s.on_hand - s.reserved AS available_now, s.on_order
-        FROM stock_alerts a JOIN stock s USING (store_id, part_number)
-        LEFT JOIN parts p ON p.part_number = a.part_number
-        WHERE {where} AND {state}""", params, order_by="raised_at DESC, store_id, part_number",
-                 limit=limit, offset=offset)
-
-
-def list_approvals(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                   status: str | None = "awaiting_approval", limit: int = 200,
-                   offset: int = 0) -> dict[str, Any]:
-    where, params = _stores_clause(stores)
-    if status:
-        where += " AND status = %s"
-        params.append(status)
-    found = _page(conn, f"SELECT * FROM stock_approvals WHERE {where}", params,
-                  order_by="requested_at DESC, kind, store_id, part_number, ref", limit=limit,
-                  offset=offset)
-    found["items"] = [named(row) for row in found["items"]]
-    return found
-
-
-APPROVAL_ID = {"scrap": "request_id", "stocktake": "count_id"}
-
-
-def named(row: dict[str, Any]) -> dict[str, Any]:
-    """An approval under the name its command answers and its decision's path takes
-    (`request_id` of a scrap, `count_id` of a stocktake); `ref` stays for clients that read
-    it (deprecated)."""
-    return {APPROVAL_ID[row["kind"]]: row["ref"], **row}
-
-
-def list_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                status: str | None = None, supplier: str | None = None,
-                limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    where, params = _stores_clause(stores)
-    clauses = [where]
-    if status:
-        clauses.append("status = %s")
-        params.append(status)
-    if supplier:
-        clauses.append("supplier = %s")
-        params.append(supplier)
-    clause = " AND ".join(clauses)
-    total = _rows(conn, f"SELECT count(*) AS n FROM purchase_orders WHERE {clause}",
-                  params)[0]["n"]
-    items = _rows(conn, f"""SELECT id, number, store_id, supplier, status, created_at,
-        updated_at, version FROM purchase_orders WHERE {clause}
-        ORDER BY created_at DESC LIMIT %s OFFSET %s""", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
-def get_order(conn: psycopg.Connection[Any], stores: Sequence[str],
-              order_id: UUID) -> dict[str, Any] | None:
-    where, params = _stores_clause(stores)
-    found = _rows(conn, f"SELECT doc FROM purchase_orders WHERE id = %s AND {where}",
-                  [order_id, *params])
-    return found[0]["doc"] if found else None
-
-
-def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                   status: str | None = None, limit: int = 200,
-                   offset: int = 0) -> dict[str, Any]:
-    params: list[Any] = []
-    if "*" in stores:
-        where = "TRUE"
-    else:
-        where, params = "(from_store = ANY(%s) OR to_store = ANY(%s))", [list(stores)] * 2
-    if status:
-        where += " AND status = %s"
-        params.append(status)
-    return _page(conn, f"SELECT * FROM transfers WHERE {where}", params,
-                 order_by="sent_at DESC, id", limit=limit, offset=offset)

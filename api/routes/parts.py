@@ -13,7 +13,7 @@ from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
 from domain.part import Part, normalise_part_number
 from projections import audit
-from projections.stock import get_part, search_parts
+from projections.stock_queries import get_part, search_parts
 
 router = APIRouter(prefix="/parts", tags=["parts"])
 VIEW = "stock"

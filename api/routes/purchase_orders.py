@@ -15,7 +15,7 @@ from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
 from projections import audit
-from projections.stock import get_order, list_orders, reorder_suggestions
+from projections.stock_queries import get_order, list_orders, reorder_suggestions
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
 VIEW = "stock"

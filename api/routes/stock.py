@@ -43,7 +43,8 @@ from domain.part import normalise_part_number
 from domain.stock import StockItem
 from domain.transfer import Transfer
 from projections import audit
-from projections.stock import (
+from projections.stock_batch import work_order_of
+from projections.stock_queries import (
     get_lot,
     list_alerts,
     list_approvals,
@@ -52,9 +53,8 @@ from projections.stock import (
     list_stock,
     list_transfers,
     valuation,
-    work_order_of,
 )
-from projections.stock import stock_item as stock_item_reading
+from projections.stock_queries import stock_item as stock_item_reading
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 # The single item (the most frequent stock request) and the lot ledger, which must come before

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import mint_token
 from projections.base import POSITIONS_CHANNEL
-from projections.stock import get_stock
+from projections.stock_queries import get_stock
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 from tests.integration.kafka_support import wait_until

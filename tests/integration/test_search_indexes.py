@@ -13,7 +13,7 @@ import pytest
 from domain.application import Request
 from domain.common import Caller
 from projections.customer_queries import find_vehicles, vehicle_search
-from projections.stock import part_search, search_parts
+from projections.stock_queries import part_search, search_parts
 from servicecore.container import Container
 from tests.integration.audit_support import new_vin
 from tests.integration.kafka_support import wait_until
