@@ -102,7 +102,8 @@ class Container:
     def customers(self) -> Customers:
         s = self.settings
         return Customers(self.app, s.store_timezone, LoyaltyRules(
-            rate=s.points_rate, expiry_months=s.points_expiry_months, point_value=s.point_value))
+            rate=s.points_rate, expiry_months=s.points_expiry_months, point_value=s.point_value),
+                         stores=s.stores)
 
     @property
     def inventory(self) -> Inventory:
@@ -119,7 +120,8 @@ class Container:
                                   loyalty=LoyaltyRules(
                                       rate=self.settings.points_rate,
                                       expiry_months=self.settings.points_expiry_months,
-                                      point_value=self.settings.point_value)))
+                                      point_value=self.settings.point_value)),
+                           stores=self.settings.stores)
 
     @property
     def aftercare(self) -> Aftercare:
@@ -127,7 +129,7 @@ class Container:
 
     @property
     def vehicles(self) -> Vehicles:
-        return Vehicles(self.app, self.settings.store_timezone)
+        return Vehicles(self.app, self.settings.store_timezone, self.settings.stores)
 
     @property
     def technicians(self) -> Technicians:
