@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,7 +28,11 @@ class HealthCheck:
     projection_names: list[str]
     loops: Loops = dict  # the in-process loops' states (workers/supervisor.py)
     max_lag: int = 1000  # 0: lag does not make the process unready
+    # a projection with events to apply whose position has not moved for this long is stuck
+    # (a loop blocked on a lock, a handler that never returns): unready; 0: not checked
+    max_stall_seconds: float = 60.0
     deadline: float = 0.75
+    _since: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
     _conn: psycopg.Connection[Any] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -59,16 +64,34 @@ class HealthCheck:
             body["head_notification_id"] = head
             for name in self.projection_names:
                 position = positions.get(name, 0)
-                body["projections"][name] = {"position": position, "lag": head - position}
+                stalled = self._stalled(name, position, head - position)
+                body["projections"][name] = {"position": position, "lag": head - position,
+                                             "stalled_seconds": round(stalled, 1)}
                 if self.max_lag and head - position > self.max_lag:
                     reasons.append(f"projection {name} is {head - position} events behind "
                                    f"(more than {self.max_lag})")
+                elif self.max_stall_seconds and stalled >= self.max_stall_seconds:
+                    reasons.append(f"projection {name} has applied nothing for {stalled:.0f} s "
+                                   f"with {head - position} events to apply (more than "
+                                   f"{self.max_stall_seconds:g} s)")
         status = "unavailable" if reasons else "ok"
         return (503 if reasons else 200), {"status": status, "reasons": reasons, **body}
 
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+    def _stalled(self, name: str, position: int, lag: int) -> float:
+        """How long, as far as the checks have seen, the projection has stood at `position`
+        with events to apply (0 when it has none)."""
+        now = time.monotonic()
+        if lag <= 0:
+            self._since.pop(name, None)
+            return 0.0
+        seen = self._since.get(name)
+        if seen is None or seen[0] != position:
+            self._since[name] = seen = (position, now)
+        return now - seen[1]
 
     def _read(self) -> tuple[int, dict[str, int]]:
         if not self._lock.acquire(timeout=self.deadline):

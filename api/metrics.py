@@ -61,8 +61,13 @@ class HealthCollector(Collector):
         lag = GaugeMetricFamily("servicecore_projection_lag_events",
                                 "the log's head minus the projection's stored position",
                                 labels=["projection"])
+        stalled = GaugeMetricFamily(
+            "servicecore_projection_stalled_seconds",
+            "how long the projection has had events to apply without moving its position",
+            labels=["projection"])
         for name, projection in report["projections"].items():
             lag.add_metric([name], float(projection["lag"]))
+            stalled.add_metric([name], float(projection.get("stalled_seconds", 0.0)))
         running = GaugeMetricFamily("servicecore_loop_running",
                                     "1 while the in-process loop runs", labels=["loop"])
         restarts = CounterMetricFamily("servicecore_loop_restarts",
@@ -71,7 +76,7 @@ class HealthCollector(Collector):
         for name, loop in report["loops"].items():
             running.add_metric([name], 1.0 if loop["state"] == "running" else 0.0)
             restarts.add_metric([name], float(loop.get("restarts", 0)))
-        return [*families, lag, running, restarts]
+        return [*families, lag, stalled, running, restarts]
 
 
 class ApiMetrics:

@@ -111,6 +111,21 @@ class ChainVerification(BaseModel):
     next_from: int | None = Field(description="where the next range begins (null: at the head)")
 
 
+class ChainEvent(BaseModel):
+    """One event exactly as the log stores it, with its link and the link before it: recompute
+    sha256(previous ‖ notification id ‖ stream id ‖ version ‖ topic ‖ state) as
+    `domain.integrity.link` does and compare it with `hash`."""
+
+    notification_id: int
+    stream_id: UUID
+    stream_version: int
+    event_type: str = Field(description="e.g. WorkOrder.CheckedIn")
+    topic: str = Field(description="the stored topic, as hashed")
+    state: str = Field(description="the stored bytes, base64 (personal data inside is sealed)")
+    hash: str | None = Field(description="its link (hex); null: the link is missing, a break")
+    previous_hash: str = Field(description="the link before it (hex; zeros before the first)")
+
+
 class AnchorIn(Body):
     model_config = example({"note": "day-end S01 2026-12-03"})
 

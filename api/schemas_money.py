@@ -45,8 +45,9 @@ class DiscountIn(Body):
     line_id: str | None = Field(default=None, max_length=10,
                                 description="omit for a discount on the whole bill")
     amount: Decimal = Field(gt=0, le=10_000_000, description="CNY off, VAT-inclusive")
-    reason: str | None = Field(default=None, max_length=500, description=(
-        "required above the store's threshold (then a manager's)"))
+    reason: str = Field(max_length=500, description=(
+        "why (at least 3 characters), on every discount; above the store's threshold the "
+        "discount is also a manager's"))
 
 
 class InvoiceIn(Body):
@@ -73,6 +74,8 @@ class PaymentIn(Body):
     correction_of: str | None = Field(default=None, max_length=10,
                                       description="the closed day (YYYY-MM-DD) this payment "
                                       "corrects")
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "why the closed day did not hold it: required with correction_of (3+ characters)"))
 
 
 class VisitKey(Body):

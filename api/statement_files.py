@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 from zipfile import BadZipFile, ZipFile
@@ -26,6 +27,18 @@ MAX_UNPACKED = 32 * 1024 * 1024  # bytes of the workbook's parts, as the zip dec
 MAX_ROWS = 100_000  # rows of the first sheet, blank ones (styled, say) included
 MAX_FILLED_ROWS = MAX_LINES + 2 * HEADER_SEARCH  # rows with a value: lines, titles, totals
 MAX_COLUMNS = 100
+# Cells as the sheets' XML holds them, counted before the workbook is parsed: the reader builds
+# a whole row before `max_col` leaves out what is past MAX_COLUMNS, so one row of 1.5 million
+# cells (an 81 KB file, within MAX_UNPACKED) took 13 s and 1 GB here. A statement of the most
+# lines, with a few dozen columns, stays well within both.
+MAX_CELLS_IN_A_ROW = 1_000
+MAX_CELLS = 500_000
+# The shared strings are read whole when the workbook opens: 1.8 million of them (a 79 KB file)
+# took 44 s. A statement's text cells (references, names) are far fewer.
+MAX_STRINGS = 200_000
+_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c|si)(?=[\s/>])")
+_CHUNK = 1 << 20
+_OVERLAP = 64  # longer than any element name the pattern matches
 
 
 def decode(data: bytes) -> str:
@@ -69,9 +82,12 @@ def xlsx_rows(data: bytes) -> list[list[str]]:
     try:
         with ZipFile(io.BytesIO(data)) as parts:
             unpacked = sum(part.file_size for part in parts.infolist())
-        if unpacked > MAX_UNPACKED:
-            raise InvalidInput(f"the workbook unpacks to {unpacked // 2**20} MiB, more than a "
-                               f"statement of {MAX_LINES} lines can: save only the statement")
+            if unpacked > MAX_UNPACKED:
+                raise InvalidInput(f"the workbook unpacks to {unpacked // 2**20} MiB, more than "
+                                   f"a statement of {MAX_LINES} lines can: save only the "
+                                   "statement")
+            for part in parts.infolist():
+                _count_elements(parts, part.filename)
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             return _bounded_rows(book.worksheets[0].iter_rows(max_col=MAX_COLUMNS,
@@ -80,6 +96,47 @@ def xlsx_rows(data: bytes) -> list[list[str]]:
             book.close()
     except unreadable as error:
         raise InvalidInput(f"the file cannot be read as an XLSX workbook ({error})") from None
+
+
+def _elements(parts: ZipFile, name: str) -> Iterator[bytes]:
+    """The names of the rows, cells and shared strings of a part, as its XML streams in (no
+    parse, no more than a chunk in memory)."""
+    carry = b""
+    with parts.open(name) as stream:
+        while True:
+            chunk = stream.read(_CHUNK)
+            data = carry + chunk
+            cut = len(data) if not chunk else max(0, len(data) - _OVERLAP)
+            for found in _ELEMENT.finditer(data):
+                if found.start() >= cut:
+                    break
+                yield found.group(1)
+            if not chunk:
+                return
+            carry = data[cut:]
+
+
+def _count_elements(parts: ZipFile, name: str) -> None:
+    """Refuse a part with more cells, a row with more cells, or more shared strings than a
+    statement can have."""
+    cells = in_row = strings = 0
+    for element in _elements(parts, name):
+        if element == b"row":
+            in_row = 0
+        elif element == b"si":
+            strings += 1
+            if strings > MAX_STRINGS:
+                raise InvalidInput(f"the workbook holds more than {MAX_STRINGS} texts: save "
+                                   "only the statement")
+        else:
+            cells += 1
+            in_row += 1
+            if in_row > MAX_CELLS_IN_A_ROW:
+                raise InvalidInput(f"a row of the workbook holds more than "
+                                   f"{MAX_CELLS_IN_A_ROW} cells: save only the statement")
+            if cells > MAX_CELLS:
+                raise InvalidInput(f"a sheet of the workbook holds more than {MAX_CELLS} "
+                                   "cells: save only the statement's rows and columns")
 
 
 def _bounded_rows(values: Iterable[Sequence[Any]]) -> list[list[str]]:

@@ -5,7 +5,8 @@
    readers as the chain trigger does (same database, same recorder, five rounds each way,
    medians compared), so the figure is the chain's own share.
 2. `audit verify` over a log of --events synthetic events (~0.5 kB each, inserted by one
-   INSERT ... SELECT through the real triggers, so every one is linked): events/s recomputed.
+   INSERT ... SELECT through the real triggers, so every one is linked, each recorded in the
+   command registry as a save of its own): events/s recomputed.
 3. The same over the API: GET /audit/chain/verify on a live server (--api-rounds, alternated
    with `audit verify`), and how fast /health/live answers meanwhile.
 
@@ -36,7 +37,7 @@ from bench.common import (
 )
 from bench.event_store import new_customer
 from servicecore import audit_chain
-from servicecore.schema import CHAIN_TRIGGERS, CHANNEL, EVENTS_TABLE
+from servicecore.schema import CHAIN_TRIGGERS, CHANNEL, COMMANDS_TABLE, EVENTS_TABLE
 
 NAME = "audit_chain"
 
@@ -61,13 +62,21 @@ def _single_saves(app: Any) -> Callable[[int], Callable[[], int]]:
 
 
 def _fill(url: str, events: int) -> None:
+    """One event per save, each recorded in the command registry as a save records it (the
+    registry is the larger that way, and `audit verify` reads it whole)."""
     with psycopg.connect(url, autocommit=True) as conn:
         for start in range(0, events, 50_000):
             conn.execute(
-                f"""INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state)
-                    SELECT gen_random_uuid(), 1, 'domain.customer:Customer.Registered',
-                           convert_to(repeat('x', 480), 'UTF8')
-                    FROM generate_series(1, %s)""", (min(50_000, events - start),))
+                f"""WITH appended AS (
+                        INSERT INTO {EVENTS_TABLE}
+                            (originator_id, originator_version, topic, state)
+                        SELECT gen_random_uuid(), 1, 'domain.customer:Customer.Registered',
+                               convert_to(repeat('x', 480), 'UTF8')
+                        FROM generate_series(1, %s)
+                        RETURNING notification_id)
+                    INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids)
+                    SELECT gen_random_uuid(), ARRAY[notification_id] FROM appended""",
+                (min(50_000, events - start),))
 
 
 def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:

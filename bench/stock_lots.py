@@ -8,6 +8,8 @@ of 250 events, as years of commands would leave it), then:
 - copy + receive + issue: what a command does to the cached item besides loading and saving;
 - cold load: `repository.get` in a process without the item in memory, from the latest
   snapshot (every 100 events) and as a full replay of every event;
+- snapshot: the size of the item's latest snapshot row (its stored state, bytes), printed and
+  kept in the notes;
 - StockView catch-up over the whole history (batches of 500), printed and kept in the notes;
 - detail: `GET /stock/{store}/{pn}` on a live uvicorn: latency and size of the answer;
 - exhausted page: `GET /stock/{store}/{pn}/lots?state=exhausted&limit=100` (where the API
@@ -42,6 +44,7 @@ from domain.application import Request, ServiceCore
 from domain.common import Audit, Caller
 from domain.stock import StockItem
 from servicecore.container import eventsourcing_env
+from servicecore.schema import SNAPSHOTS_TABLE
 
 NAME = "stock_lots"
 STORE = "S01"
@@ -146,6 +149,16 @@ def _cold_loads(report: Report, args: argparse.Namespace, container: Any, label:
             app.close()
 
 
+def _snapshot_bytes(container: Any) -> dict[str, int]:
+    """The item's latest snapshot row: its version and the size of its stored state."""
+    with container.pool.connection() as conn:
+        row = conn.execute(
+            f"SELECT originator_version, octet_length(state) FROM {SNAPSHOTS_TABLE} "
+            "WHERE originator_id = %s ORDER BY originator_version DESC LIMIT 1",
+            (StockItem.create_id(STORE, PART),)).fetchone()
+    return {"version": row[0], "bytes": row[1]} if row else {"version": 0, "bytes": 0}
+
+
 def _reads(report: Report, args: argparse.Namespace, container: Any, label: str) -> None:
     import httpx
 
@@ -188,6 +201,10 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
                        run_threads(1, _receipts(container), total_ops=args.receipts))
             report.add(f"{label}: copy + receive + issue, no save",
                        run_threads(1, _in_memory(container), total_ops=args.receipts))
+            snapshot = _snapshot_bytes(container)
+            report.notes[f"{label}: latest snapshot"] = snapshot
+            print(f"{label}: latest snapshot at version {snapshot['version']:,}: "
+                  f"{snapshot['bytes']:,} bytes", flush=True)
             _cold_loads(report, args, container, label)
             view = next(v for v in container.views if v.name == "stock")
             caught = time.perf_counter()

@@ -32,6 +32,7 @@ from domain.cashier_day import CashierDay
 from domain.common import (
     Audit,
     Caller,
+    DomainError,
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
@@ -285,7 +286,15 @@ class ServiceCore(Application[UUID]):
                 replay = self._replay(session, key, request.request_hash)
                 if replay is not None:
                     return replay
-            decision = decide(session)
+            try:
+                decision = decide(session)
+            except DomainError:
+                # the first attempt of this retry, stored meanwhile by another process, may be
+                # what made it illegal (a vehicle already checked in, a moved If-Match)
+                replay = self._replay_late(request, key)
+                if replay is not None:
+                    return replay
+                raise
             body = {"id": str(decision.stream.id), "version": decision.stream.version,
                     **decision.answer}
             pending = list(session.aggregates.values())
@@ -299,6 +308,9 @@ class ServiceCore(Application[UUID]):
                 recordings = self.save(*pending)
             except IntegrityError:
                 if request.expected_version is not None:
+                    replay = self._replay_late(request, key)
+                    if replay is not None:
+                        return replay
                     raise StaleVersion("the stream changed while the command ran") from None
                 time.sleep(random.uniform(0, 0.004 * (attempt + 1)))
                 continue
@@ -323,6 +335,13 @@ class ServiceCore(Application[UUID]):
                 cached = self.cached(aggregate.id)
                 if cached is None or cached.version < aggregate.version:
                     cache.put(aggregate.id, aggregate)
+
+    def _replay_late(self, request: Request, key: str | None) -> CommandResult | None:
+        """After a refusal: the remembered answer, if the same key's command was stored since
+        this attempt looked (a retry racing its first attempt in another process)."""
+        if key is None:
+            return None
+        return self._replay(Session(self, request), key, request.request_hash)
 
     def _replay(self, session: Session, key: str, request_hash: str | None) -> CommandResult | None:
         record = session.find(IdempotencyRecord,

@@ -42,6 +42,7 @@ class ChainBreak:
     """Where recomputing the chain first disagreed with what is stored, and how."""
 
     notification_id: int
-    reason: str  # "event changed", "link missing", "link without event", "anchor differs"
+    reason: str  # "event changed", "link missing", "link without event", "anchor differs",
+    #              "anchor beyond the log", "event deleted", "event no save recorded"
     stored: str | None = None  # hex of the stored link (or anchor)
     computed: str | None = None  # hex of the recomputed link

@@ -367,8 +367,8 @@ class Inventory:
                         (part.details["preferred_supplier"] or "").strip() != supplier.strip():
                     skipped.append(proposed)
                     continue
-                last = item.last_lot()
-                cost = last["unit_cost"] if last else part.list_price
+                cost = item.last_unit_cost if item.last_unit_cost is not None else \
+                    part.list_price
                 lines.append(order_line(len(lines) + 1, {"part_number": proposed, "qty": qty,
                                                          "unit_cost": cost}))
             require(bool(lines), IllegalTransition(

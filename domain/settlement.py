@@ -184,8 +184,16 @@ class Settlement(Aggregate):
         invoice_no: str
 
     class PaymentTaken(Event):
+        """v2 adds `reason` (why a correction of a closed day; a v1 payment has none)."""
+
+        class_version = 2
         payment: dict[str, Any]
         entry: dict[str, Any]
+        reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = None
 
     class RefundRequested(Event):
         """v2 adds `kind` and `red_invoice_number` (a v1 refund is a payment return)."""
@@ -341,8 +349,9 @@ class Settlement(Aggregate):
         """A discount on one line or on the whole bill (spread over its lines by what each has
         left, see `allocate` for the rule to the fen).
 
-        Above `approval_rate` of the gross it applies to, the caller must be a manager and give
-        a reason (the manager's approval is this command).
+        Every discount says why (an auditor asks it of each one). Above `approval_rate` of the
+        gross it applies to, the caller must also be a manager (the manager's approval is this
+        command).
         """
         require(self.status == "draft",
                 SettlementError(f"discounts are given on a draft; the settlement is {self.status}"))
@@ -362,12 +371,11 @@ class Settlement(Aggregate):
             base, given = bill["gross"], bill["discount"]
             allocation = allocate(value, {ln["line_id"]: ln["net"] for ln in bill["lines"]})
         approved_by = None
-        text = (reason or "").strip() or None
         if given + value > (base * approval_rate).quantize(CENT):  # all discounts so far count
             require(audit.role == "manager", NotPermitted(
                 f"a discount above {approval_rate:%} of {base} needs a manager's approval"))
-            text = require_reason(reason, "a discount above the threshold")
             approved_by = audit.user_id
+        text = require_reason(reason, "a discount")
         self._discounted(audit, bill_kind, line_id, value, allocation, text, approved_by)
         return allocation
 
@@ -485,6 +493,7 @@ class Settlement(Aggregate):
     def take_payment(self, audit: Audit, *, payment_id: str, bill: str, method: str,
                      amount: object, business_date: str, tendered: object | None = None,
                      provider_ref: str | None = None, correction_of: str | None = None,
+                     reason: str | None = None,
                      deposit_limit: DepositLimit | None = None) -> dict[str, Any]:
         """A payment on a confirmed bill (never more than is outstanding), or before
         confirmation a customer deposit, bounded by `deposit_limit` when one is given."""
@@ -529,11 +538,14 @@ class Settlement(Aggregate):
         posted = entry(f"{kind} {payment_id} on {self.work_order_number}", [
             posting(METHOD_ACCOUNTS[method], debit=value),
             posting(BILL_ACCOUNTS[bill], credit=value)])
-        self._payment_taken(audit, payment, posted)
+        why = require_reason(reason, "a correction of a closed day") \
+            if correction_of is not None else ((reason or "").strip() or None)
+        self._payment_taken(audit, payment, posted, why)
         return payment
 
     @event(PaymentTaken)
-    def _payment_taken(self, audit: Audit, payment: dict[str, Any], entry: dict[str, Any]) -> None:
+    def _payment_taken(self, audit: Audit, payment: dict[str, Any], entry: dict[str, Any],
+                       reason: str | None) -> None:
         self.payments[payment["payment_id"]] = dict(payment)
 
     def request_refund(self, audit: Audit, refund_id: str, payment_id: str, amount: object,

@@ -225,9 +225,9 @@ class Settlements:
     def pay(self, request: Request, *, work_order_id: UUID, method: str, amount: object,
             bill: str = "customer", tendered: object | None = None,
             provider_ref: str | None = None, business_date: str | None = None,
-            correction_of: str | None = None) -> CommandResult:
+            correction_of: str | None = None, reason: str | None = None) -> CommandResult:
         """A payment (a deposit before confirmation); the one that completes the customer bill
-        settles the visit in the same transaction."""
+        settles the visit in the same transaction. A correction of a closed day says why."""
         day = self._business_date(request, business_date)
         if correction_of is not None:
             try:
@@ -250,7 +250,8 @@ class Settlements:
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
-                correction_of=correction_of, deposit_limit=self._deposit_limit(wo))
+                correction_of=correction_of, reason=reason,
+                deposit_limit=self._deposit_limit(wo))
             self._cashier_day(session, wo.store_id, day).money_in(
                 audit, settlement.id, payment, self.today(request).isoformat())
             # settled: the visit is, by this payment or before it (an insurer's or the OEM's

@@ -6,6 +6,11 @@ supplier consume lots at lot cost (FIFO unless a lot is named) and say which lot
 every unit stays traceable to its lot and supplier, and a return from a job goes back into the
 lot it came from.
 
+What a job holds is the work order's to know (each of its part lines keeps the picks it was
+issued, less what came back): a return names those picks, and each pick carries its lot's
+record, so the item need not keep a job's picks, nor the lots they emptied, for ever. Its state
+stays as small as the open business (open lots, reservations, orders, approvals waiting).
+
 Figures: on hand (in the lots) − reserved (for work-order lines and pending scrap) = available.
 A low-stock alert is raised once when available falls below the minimum and cleared once when
 it recovers.
@@ -29,7 +34,7 @@ from domain.common import (
     stable_id,
 )
 from domain.money import money, quantity, round_money
-from domain.stock_lots import HeldInLots
+from domain.stock_lots import RECORD_FIELDS, HeldInLots
 
 ZERO = Decimal(0)
 LOT_FIELDS = ("supplier", "supplier_doc", "received_at", "cert_ref")
@@ -69,14 +74,42 @@ def picks_qty(picks: list[dict[str, Any]]) -> Decimal:
     return sum((p["qty"] for p in picks), ZERO)
 
 
+def picks_to_return(held: list[dict[str, Any]], qty: Decimal) -> list[dict[str, Any]]:
+    """What a return of `qty` from a job takes back: its latest picks first."""
+    picks, left = [], qty
+    for pick in reversed(held):
+        take = min(pick["qty"], left)
+        if take > 0:
+            picks.append({**pick, "qty": take})
+            left -= take
+    return picks
+
+
+def less_returned(held: list[dict[str, Any]], picks: list[dict[str, Any]]) -> \
+        list[dict[str, Any]]:
+    """A job's picks after a return: each returned pick comes off the latest picks of its lot
+    (new records, never changed in place)."""
+    left = [dict(p) for p in held]
+    for pick in picks:
+        remaining = pick["qty"]
+        for taken in reversed(left):
+            if taken["lot_id"] == pick["lot_id"] and remaining > 0:
+                take = min(taken["qty"], remaining)
+                taken["qty"] -= take
+                remaining -= take
+    return [p for p in left if p["qty"] > 0]
+
+
 class StockItem(HeldInLots, Aggregate):
     """One part number in one store."""
 
     # 2: open and exhausted lots apart, running totals, a lot counter (was one `lots` dict)
-    class_version = 3
-    # Never changed in place, only replaced (exhausted lots, issued picks): a command's copy
-    # of the cached item shares their values (domain/aggregate_loads.py).
-    shallow_copied = ("exhausted_lots", "issued")
+    # 3: the ids of recorded counts
+    # 4: only the last used-up lots, the last lot's cost, no job's picks (the work order's)
+    class_version = 4
+    # Never changed in place, only replaced (the kept used-up lots): a command's copy of the
+    # cached item shares their values (domain/aggregate_loads.py).
+    shallow_copied = ("exhausted_lots",)
 
     class Event(Aggregate.Event):
         audit: Audit
@@ -211,7 +244,6 @@ class StockItem(HeldInLots, Aggregate):
         self.reorder_qty = reorder_qty
         self._start_lots()
         self.reserved: dict[str, Decimal] = {}
-        self.issued: dict[str, list[dict[str, Any]]] = {}
         self.on_order: dict[str, Decimal] = {}
         self.pending_scraps: dict[str, dict[str, Any]] = {}
         self.pending_count: dict[str, Any] | None = None
@@ -266,16 +298,29 @@ class StockItem(HeldInLots, Aggregate):
         pending = state.get("pending_count")
         state["counts"] = {pending["count_id"]: None} if pending else {}
 
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        """Snapshots that kept every used-up lot and every job's picks: the work order keeps
+        a job's picks (a return names them), and only the last used-up lots stay."""
+        state.pop("issued", None)
+        HeldInLots.keep_last_exhausted(state)
+
     def _take(self, qty: Decimal, lot_id: str | None,
               request_id: str | None = None) -> list[dict[str, Any]]:
         if lot_id is None:
             return fifo_picks(self._lots_in_order(), qty)
-        lot = self.lot(lot_id)
-        free = lot["on_hand"] - self.held(lot_id, besides=request_id)
+        free = self._free_in(lot_id, qty, besides=request_id)
+        return fifo_picks([{**self.open_lots[lot_id], "on_hand": free}], qty)
+
+    def _free_in(self, lot_id: str, qty: Decimal, besides: str | None = None) -> Decimal:
+        """Units of a named lot that `qty` may take (an open lot, less pending scrap)."""
+        if lot_id not in self.open_lots:
+            self.lot_seq(lot_id)  # InvalidInput unless the item took the lot in
+        free = self.lot_on_hand(lot_id) - self.held(lot_id, besides=besides)
         if qty > free:
             raise InsufficientStock(f"lot {lot_id} has only {free} {self.unit} free",
                                     available=str(free))
-        return fifo_picks([{**lot, "on_hand": free}], qty)
+        return free
 
     def _require_available(self, qty: Decimal, what: str, own: Decimal = ZERO) -> None:
         free = self.available + own
@@ -392,7 +437,7 @@ class StockItem(HeldInLots, Aggregate):
         amount = quantity(qty, "issued quantity", places=3)
         own = self.reserved.get(key, ZERO)
         self._require_available(amount, "issue", own)
-        picks = fifo_picks(self._lots_in_order(), amount)
+        picks = self._traced(fifo_picks(self._lots_in_order(), amount), RECORD_FIELDS)
         self._issued(audit, key, picks, min(own, amount), picks_cost(picks))
         self._check_alert(audit)
         return picks
@@ -408,23 +453,26 @@ class StockItem(HeldInLots, Aggregate):
                 self.reserved[key] = left
             else:
                 del self.reserved[key]
-        self.issued[key] = [*self.issued.get(key, []), *(dict(p) for p in picks)]
 
-    def issued_qty(self, key: str) -> Decimal:
-        return sum((p["qty"] for p in self.issued.get(key, [])), ZERO)
-
-    def return_from_job(self, audit: Audit, key: str, qty: object, reason: str | None) -> \
+    def _traced(self, picks: list[dict[str, Any]], fields: tuple[str, ...]) -> \
             list[dict[str, Any]]:
-        """Put issued units back into the lots they came from (latest pick first)."""
+        """Picks that carry (`fields` of) their lots' records: a job's return opens a used-up
+        lot again from them, a transfer makes lots of them elsewhere."""
+        return [{**pick, **{k: self.open_lots[pick["lot_id"]][k] for k in fields}}
+                for pick in picks]
+
+    def return_from_job(self, audit: Audit, key: str, qty: object, reason: str | None, *,
+                        held: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put units back into the lots they came from, latest pick first. `held` is what the
+        job holds of this item: the picks its work-order line was issued, less what came
+        back; each names its lot and the lot's cost, so a lot used up since opens again."""
         amount = quantity(qty, "returned quantity", places=3)
-        if amount > self.issued_qty(key):
-            raise StockError(f"only {self.issued_qty(key)} was issued to {key}")
-        picks, left = [], amount
-        for pick in reversed(self.issued[key]):
-            take = min(pick["qty"], left)
-            if take > 0:
-                picks.append({**pick, "qty": take})
-                left -= take
+        out = picks_qty(held)
+        if amount > out:
+            raise StockError(f"only {out} was issued to {key}")
+        for pick in held:
+            self.lot_seq(pick["lot_id"])  # InvalidInput unless one of this item's lots
+        picks = picks_to_return(held, amount)
         self._returned(audit, key, picks, picks_cost(picks), require_reason(reason, "a return"))
         self._check_alert(audit)
         return picks
@@ -432,18 +480,8 @@ class StockItem(HeldInLots, Aggregate):
     @event(ReturnedFromJob)
     def _returned(self, audit: Audit, key: str, picks: list[dict[str, Any]], cost: Decimal,
                   reason: str) -> None:
-        held = [dict(p) for p in self.issued[key]]  # replaced, never changed in place
         for pick in picks:
-            self._move_lot(pick["lot_id"], pick["qty"])
-            remaining = pick["qty"]
-            for taken in reversed(held):
-                if taken["lot_id"] == pick["lot_id"] and remaining > 0:
-                    take = min(taken["qty"], remaining)
-                    taken["qty"] -= take
-                    remaining -= take
-        self.issued[key] = [p for p in held if p["qty"] > 0]
-        if not self.issued[key]:
-            del self.issued[key]
+            self._move_lot(pick["lot_id"], pick["qty"], record=pick)
 
     # -- scrap -------------------------------------------------------------------------------
 
@@ -569,9 +607,14 @@ class StockItem(HeldInLots, Aggregate):
     def _counted(self, audit: Audit, count_id: str, lines: list[dict[str, Any]], value: Decimal,
                  reason: str, needs_approval: bool) -> None:
         self.counts[count_id] = audit.at.isoformat()
-        if needs_approval:
+        if needs_approval:  # with the records of the lots it names: one may be used up and
+            # no longer kept by the time it is posted
+            named = ((ln["lot_id"], self.open_lots.get(ln["lot_id"])
+                      or self.exhausted_lots.get(ln["lot_id"])) for ln in lines)
+            records = {lot_id: {**lot} for lot_id, lot in named if lot is not None}
             self.pending_count = {"count_id": count_id, "lines": lines, "value": value,
-                                  "reason": reason, "counted_by": audit.user_id}
+                                  "reason": reason, "counted_by": audit.user_id,
+                                  "records": records}
 
     def _post(self, audit: Audit, count_id: str, moved: list[dict[str, Any]], value: Decimal,
               reason: str, approved_by: str | None) -> None:
@@ -606,8 +649,10 @@ class StockItem(HeldInLots, Aggregate):
     @event(VariancePosted)
     def _variance_posted(self, audit: Audit, count_id: str, adjustments: list[dict[str, Any]],
                          value: Decimal, reason: str, approved_by: str | None) -> None:
+        records = (self.pending_count or {}).get("records", {})
         for adjustment in adjustments:
-            self._move_lot(adjustment["lot_id"], adjustment["qty"])
+            lot_id = adjustment["lot_id"]
+            self._move_lot(lot_id, adjustment["qty"], record=records.get(lot_id, adjustment))
         self.pending_count = None
 
     # -- transfers between stores ------------------------------------------------------------
@@ -617,8 +662,7 @@ class StockItem(HeldInLots, Aggregate):
         amount = quantity(qty, "transferred quantity", places=3)
         require(to_store != self.store_id, InvalidInput("a transfer goes to another store"))
         self._require_available(amount, "transfer")
-        picks = [{**pick, **{k: self.open_lots[pick["lot_id"]][k] for k in LOT_FIELDS}}
-                 for pick in fifo_picks(self._lots_in_order(), amount)]
+        picks = self._traced(fifo_picks(self._lots_in_order(), amount), LOT_FIELDS)
         self._transferred_out(audit, transfer_id, to_store, picks, picks_cost(picks),
                               require_reason(reason, "a transfer"))
         self._check_alert(audit)
@@ -660,12 +704,11 @@ class StockItem(HeldInLots, Aggregate):
     def return_to_supplier(self, audit: Audit, lot_id: str, qty: object, reference: str,
                            reason: str | None) -> Decimal:
         amount = quantity(qty, "returned quantity", places=3)
-        lot = self.lot(lot_id)
+        if lot_id not in self.open_lots:
+            self.lot_seq(lot_id)  # InvalidInput unless the item took the lot in
         self._require_available(amount, "return to the supplier")
-        free = lot["on_hand"] - self.held(lot_id)
-        if amount > free:
-            raise InsufficientStock(f"lot {lot_id} has only {free} {self.unit} free",
-                                    available=str(free))
+        self._free_in(lot_id, amount)
+        lot = self.open_lots[lot_id]
         require(bool(reference.strip()), InvalidInput("the supplier's return reference is required"))
         cost = round_money(amount * lot["unit_cost"])
         self._returned_to_supplier(audit, lot_id, amount, lot["unit_cost"], cost, lot["supplier"],

@@ -24,6 +24,7 @@ from domain.common import (
     require_reason,
 )
 from domain.money import money
+from domain.stock import less_returned
 from domain.work_order_lines import AUTH_CHANNELS, CUSTOMER_CHANNEL, priced, totals
 
 STATUSES = (
@@ -589,6 +590,7 @@ class WorkOrder(Aggregate):
         line = self.lines[line_id]
         line["issued_qty"] -= qty
         line["issued_cost"] = line.get("issued_cost", Decimal("0.00")) - cost
+        line["picks"] = less_returned(line.get("picks", []), picks)
 
     @event(BackInProgress)
     def _back_in_progress(self, audit: Audit, reason: str) -> None:
@@ -662,8 +664,9 @@ class WorkOrder(Aggregate):
     def _lines_carried_over(self, audit: Audit, from_id: UUID, from_number: str,
                             lines: list[dict[str, Any]], reason: str) -> None:
         self.follow_on_of = from_number
-        for line in lines:
-            self.lines[line["line_id"]] = copy_plain(line)
+        for line in lines:  # nothing issued here yet (what it was issued there came back)
+            self.lines[line["line_id"]] = {k: v for k, v in copy_plain(line).items()
+                                           if k != "picks"}
 
     # -- settlement, delivery, closing -------------------------------------------------------
 

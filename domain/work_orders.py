@@ -32,6 +32,8 @@ from domain.work_order import KINDS, WorkOrder, WorkOrderError
 from domain.work_order_lines import labor_line, part_line
 
 FUEL_LEVELS = range(101)
+# What an issue answers of each pick (the pick also carries its lot's record, for returns).
+PICK_FIELDS = ("lot_id", "qty", "unit_cost", "supplier")
 
 
 def vehicle_id(vin: str) -> UUID:
@@ -310,7 +312,7 @@ class WorkOrders:
             picks = item.issue(audit, WorkOrder.stock_key(wo.id, line_id), amount)
             wo.record_issue(audit, line_id, amount, picks, picks_cost(picks))
             return {"line_id": line_id, "issued_qty": str(amount), "cost": str(picks_cost(picks)),
-                    "picks": [{k: str(v) for k, v in p.items()} for p in picks],
+                    "picks": [{k: str(p[k]) for k in PICK_FIELDS} for p in picks],
                     "available": str(item.available)}
 
         return self._on(request, work_order_id, act, self._stock_streams(work_order_id, [line_id]))
@@ -332,7 +334,7 @@ class WorkOrders:
             assert item is not None, "issued parts have a stock item"
             audit = session.audit(wo.store_id)
             key = WorkOrder.stock_key(wo.id, line_id)
-            picks = item.return_from_job(audit, key, amount, why)
+            picks = item.return_from_job(audit, key, amount, why, held=line.get("picks", []))
             wo.record_return(audit, line_id, amount, picks, picks_cost(picks), why)
             answer = {"line_id": line_id, "returned_qty": str(amount), "status": wo.status}
             if wo.can_take_issues(line):

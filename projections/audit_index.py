@@ -12,6 +12,7 @@ and read the events themselves from the event store.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -71,6 +72,7 @@ class AuditIndexView(ReadModel):
         Index("audit_index", "audit_index_number_idx", "(number) WHERE number IS NOT NULL"),
         Index("audit_index", "audit_index_customer_idx",
               "(customer_id, notification_id) WHERE customer_id IS NOT NULL"),
+        Index("audit_index", "audit_index_type_idx", "(event_type, business_at)"),
     )
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
@@ -168,6 +170,26 @@ def personal_data_reads(conn: psycopg.Connection[Any], customer_id: UUID,
         WHERE customer_id = %s AND stream_type = %s AND {scope}""",
                  [customer_id, DataAccess.__name__, *params], order_by="notification_id DESC",
                  limit=limit, offset=offset)
+    return found["total"], [row["notification_id"] for row in found["items"]]
+
+
+def events_listed(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                  event_types: Sequence[str], user_id: str | None, store_id: str | None,
+                  start: datetime | None, end: datetime | None, limit: int,
+                  offset: int) -> tuple[int, list[int]]:
+    """How many events of these types (any, if none), by this user, in this store and with a
+    business time in [start, end] there are in the caller's stores, and the notification ids of
+    one page of them, in log order."""
+    scope, params = store_scope(stores)
+    where = [scope]
+    for clause, value in (("event_type = ANY(%s)", list(event_types) or None),
+                          ("user_id = %s", user_id), ("store_id = %s", store_id),
+                          ("business_at >= %s", start), ("business_at <= %s", end)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    found = page(conn, f"SELECT notification_id FROM audit_index WHERE {' AND '.join(where)}",
+                 params, order_by="notification_id", limit=limit, offset=offset)
     return found["total"], [row["notification_id"] for row in found["items"]]
 
 

@@ -22,6 +22,7 @@ from domain.integrity import GENESIS, ChainBreak, next_link
 EVENTS_TABLE = "servicecore_events"
 HASHES_TABLE = "servicecore_event_hashes"
 ANCHORS_TABLE = "servicecore_anchors"
+COMMANDS_TABLE = "servicecore_commands"
 
 Progress = Callable[[int, int], None]
 FETCH = 5_000  # notification ids per range read
@@ -83,6 +84,22 @@ def _previous_link(conn: psycopg.Connection[Any], start: int) -> bytes:
     return bytes(row[0]) if row else GENESIS
 
 
+def stored_link(conn: psycopg.Connection[Any], notification_id: int) -> dict[str, Any] | None:
+    """One event exactly as the log stores it (stream, version, topic, bytes) with its link and
+    the link before it: what a reviewer needs to recompute the link (domain.integrity.link)."""
+    row = conn.execute(
+        f"""SELECT e.originator_id, e.originator_version, e.topic, e.state, h.hash
+            FROM {EVENTS_TABLE} e
+            LEFT JOIN {HASHES_TABLE} h ON h.notification_id = e.notification_id
+            WHERE e.notification_id = %s""", (notification_id,)).fetchone()
+    if row is None:
+        return None
+    return {"notification_id": notification_id, "stream_id": row[0], "stream_version": row[1],
+            "topic": row[2], "state": bytes(row[3] or b""),
+            "hash": bytes(row[4]).hex() if row[4] is not None else None,
+            "previous_hash": _previous_link(conn, notification_id).hex()}
+
+
 def chain_head(conn: psycopg.Connection[Any]) -> int:
     """The last notification id of the log or of its links, whichever is further (a link
     without its event is a break too)."""
@@ -103,11 +120,42 @@ def _anchors(conn: psycopg.Connection[Any], start: int, end: int,
     return found
 
 
+def first_deleted(conn: psycopg.Connection[Any], start: int) -> int | None:
+    """The first notification id from `start` on that a save recorded in the command registry
+    (in the statement that stored its events) and that the log no longer holds: an event
+    deleted, with its link or not, in the middle or at the end (where the chain left is
+    consistent in itself). One pass over the registry."""
+    row = conn.execute(
+        f"""SELECT min(n) FROM {COMMANDS_TABLE} c CROSS JOIN LATERAL unnest(c.notification_ids) n
+            WHERE n >= %s AND NOT EXISTS (
+                SELECT 1 FROM {EVENTS_TABLE} e WHERE e.notification_id = n)""",
+        (start,)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def first_unrecorded(conn: psycopg.Connection[Any], start: int) -> int | None:
+    """The first event from `start` on that no save recorded in the command registry: one put
+    into the log behind the application's back (into a gap of the ids, say, with the links
+    after it recomputed, which leaves the chain whole). Events from before the registry
+    existed (before its first recorded id) are not asked about. One pass over both tables."""
+    row = conn.execute(
+        f"""WITH recorded AS MATERIALIZED (
+                SELECT n FROM {COMMANDS_TABLE} c CROSS JOIN LATERAL unnest(c.notification_ids) n)
+            SELECT min(e.notification_id) FROM {EVENTS_TABLE} e
+            WHERE e.notification_id >= %s AND e.notification_id >= (SELECT min(n) FROM recorded)
+              AND NOT EXISTS (SELECT 1 FROM recorded r WHERE r.n = e.notification_id)""",
+        (start,)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None, *,
            anchors: list[Anchor] | None = None,
            progress: Progress | None = None) -> Verification:
     """Recompute the chain from `start` (trusting the stored link before it) to `end` (default
-    the head); the anchors recorded or given for an event in that range are checked too."""
+    the head); the anchors recorded or given for an event in that range are checked too.
+    Without `end` (the rest of the log) the command registry is checked too, for events
+    deleted (`first_deleted`) and events no save recorded (`first_unrecorded`), and the first
+    break of any is named."""
     head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
                         ).fetchone()
     total_head = int(head[0]) if head else 0
@@ -162,6 +210,12 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
         beyond = [n for n in expected if n > last]
         if beyond:
             broken = ChainBreak(min(beyond), "anchor beyond the log", expected[min(beyond)][0])
+    if end is None:
+        for found, reason in ((first_deleted(conn, start), "event deleted"),
+                              (first_unrecorded(conn, start), "event no save recorded")):
+            if found is not None and (broken is None or found < broken.notification_id or (
+                    found == broken.notification_id and reason == "event deleted")):
+                broken = ChainBreak(found, reason)
     return Verification(checked, first, last, previous.hex() if checked else None,
                         anchors_checked, broken)
 

@@ -7,9 +7,10 @@ and fault codes, op codes with flat-rate hours against every clock punch of ever
 parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
 authorization and sublet references, QC, and who approved what. Internal costs are left out.
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
-claim reconciles with the invoice. A claimed job without its 3C is listed under `problems` (the
-package is still built: it is the dealer's worksheet for fixing the claim before it is sent).
-The read model is used only to turn a work-order number into its id.
+claim reconciles with the invoice. A claimed job without its 3C, and a mileage in below a
+reading recorded on the car's earlier visits, are listed under `problems` (the package is still
+built: it is the dealer's worksheet for fixing the claim before it is sent). The read model is
+used only to turn a work-order number into its id and to find the car's other work orders.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
+from projections.odometer import highest_earlier_reading, odometer_problem
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 HOUR = Decimal("0.01")
@@ -213,7 +215,7 @@ def _problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for job in jobs:
         missing = [k for k in ("complaint", "cause", "correction") if not job[k]]
         if missing:
-            out.append({"job_no": job["job_no"], "missing": missing,
+            out.append({"kind": "3c", "job_no": job["job_no"], "missing": missing,
                         "detail": f"job {job['job_no']} has "
                                   + ", ".join(f"no {k}" for k in missing)
                                   + ": an OEM rejects a claim without its 3C"})
@@ -351,7 +353,10 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
         job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
     visit = visit_dates(events)
-    problems = _problems(jobs)
+    earlier = highest_earlier_reading(app, conn, wo.vehicle["vin"], work_order_id,
+                                      events[0].at, stores)
+    odometer = odometer_problem(earlier, visit["mileage_in"])
+    problems = [*_problems(jobs), *([odometer] if odometer else [])]
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
@@ -367,6 +372,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),
         "evidence": fill_evidence(conn, [*events, *others.get(settlement_id, []),
                                          *others.get(car_id, []),
+                                         *([earlier[0]] if odometer and earlier else []),
                                          *(r for line_id in shown
                                            for r in stock_used.get(line_id, []))]),
     })

@@ -1,4 +1,5 @@
-"""`servicecore audit verify | anchor`: recompute the hash chain, and keep its head outside.
+"""`servicecore audit verify | anchor`: recompute the hash chain and check the snapshots, and
+keep the chain's head outside.
 
 The work is projections/hash_chain.py's (the /audit/chain endpoints do the same); here is what
 only the command line needs: a progress bar.
@@ -9,9 +10,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from projections.hash_chain import Anchor, Progress, Verification, anchor, verify
+import psycopg
 
-__all__ = ["Anchor", "Progress", "Verification", "anchor", "progress_bar", "verify"]
+from projections.hash_chain import Anchor, Progress, Verification, anchor, verify
+from projections.snapshot_check import SnapshotCheck, check_snapshots
+
+__all__ = ["Anchor", "Progress", "SnapshotCheck", "Verification", "anchor", "progress_bar",
+           "verify", "verify_snapshots"]
+
+
+def verify_snapshots(conn: psycopg.Connection[Any]) -> SnapshotCheck:
+    """Every snapshot against the replay of its stream, decoded as the application does."""
+    from domain.application import ServiceCore
+
+    decoder = ServiceCore(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    try:
+        return check_snapshots(conn, decoder.mapper)
+    finally:
+        decoder.close()
 
 
 def progress_bar(stream: Any) -> Progress:

@@ -275,14 +275,18 @@ def _audit_chain(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         progress = None if args.quiet else audit_chain.progress_bar(sys.stderr)
         result = audit_chain.verify(conn, args.start, anchors=anchors, progress=progress)
+        snapshots = audit_chain.verify_snapshots(conn)
     if progress:
         print(file=sys.stderr)
-    print(json.dumps(result.as_dict()))
+    print(json.dumps({**result.as_dict(), **snapshots.as_dict(),
+                      "ok": result.ok and snapshots.ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
-        return 1
-    return 0
+    if snapshots.broken is not None:
+        print(f"snapshot of stream {snapshots.broken.stream_id} at version "
+              f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
+    return 0 if result.ok and snapshots.ok else 1
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -407,7 +411,8 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_analytics)
     audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
     audit_sub = audit.add_subparsers(dest="action", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 at a break")
+    verify = audit_sub.add_parser("verify", help="recompute the hash chain and check the "
+                                  "snapshots; exit 1 at a break")
     verify.add_argument("--from", dest="start", type=int, default=1,
                         help="first notification id to check (the link before it is trusted)")
     verify.add_argument("--anchor", action="append", default=[],

@@ -194,7 +194,8 @@ class Container:
 
             self._health = HealthCheck(self.database_url, [v.name for v in self.views],
                                        loops=self.loop_states,
-                                       max_lag=self.settings.ready_max_lag)
+                                       max_lag=self.settings.ready_max_lag,
+                                       max_stall_seconds=self.settings.ready_max_stall_seconds)
         return self._health
 
     def loop_states(self) -> dict[str, dict[str, Any]]:

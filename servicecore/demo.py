@@ -26,6 +26,7 @@ from servicecore.demo_catalog import (
     BRANDS,
     COMPLAINTS,
     CSI_WEIGHTS,
+    FINDINGS,
     GIVEN,
     HISTORY_PARTS,
     HISTORY_STOCKING,
@@ -154,8 +155,10 @@ class _StoreDemo:
     def _open(self, kind: str, complaint: str, returning: _Seen | None,
               plan: str) -> tuple[UUID, int]:
         rng, advisor = self.rng, self.rng.choice(self.advisors)
-        if returning is not None:
-            mileage = returning.mileage + rng.randint(200, 1_500)
+        if returning is not None:  # on from the car's latest visit, never back
+            last = max(s.mileage for s in self.seen if s.vehicle["vin"] ==
+                       returning.vehicle["vin"])
+            mileage = last + rng.randint(200, 1_500)
             opened = self.wo.open(self.req("advisor", advisor, 0), store_id=self.store,
                                   customer={}, vehicle=dict(returning.vehicle), mileage=mileage,
                                   complaints=[complaint], kind=kind,
@@ -185,6 +188,10 @@ class _StoreDemo:
         mileage += rng.randint(0, 30)  # the drive to the workshop
         self.wo.check_in(self.req("advisor", advisor, 8), wo, mileage_in=mileage,
                          fuel_level=rng.randint(10, 100))
+        if job.op_code in FINDINGS:  # a repair: the technician's 3C before the estimate
+            cause, codes = FINDINGS[job.op_code]
+            self.wo.diagnose(self.req("technician", self.techs[0], 12), wo, 1, cause=cause,
+                             correction=job.description, fault_codes=codes)
         pay_type = {"insurance": "insurance", "internal": "internal"}.get(plan, "customer")
         lines: list[tuple[str, str | None]] = []
         answer = self.wo.add_labor_line(self.req("advisor", advisor, 15), wo, 1, {
@@ -266,7 +273,8 @@ class _StoreDemo:
             amount = (Decimal(bill["total"]) * Decimal("0.05")).quantize(Decimal(1))
             if amount > 0:
                 self.money.discount(self.req("cashier", cashier, at + 1), settlement,
-                                    bill="customer", amount=amount)
+                                    bill="customer", amount=amount,
+                                    reason="member's service discount")
         confirmed = self.money.confirm(self.req("cashier", cashier, at + 2), settlement)
         due = confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00")
         if due != "0.00":

@@ -66,6 +66,17 @@ REPAIRS = [("brake noise at low speed", "BRK-PAD", "replace front brake pads", "
            ("air conditioning not cold", "AC-RECH", "recharge A/C", "1.0", None, None),
            ("steering pulls left", "ALIGN", "wheel alignment", "0.9", None, None),
            ("rattle from the rear door", "BODY-RTL", "fix door rattle", "0.7", None, None)]
+# the technician's findings per repair op code: the cause and the fault codes read (the
+# correction is the operation's description)
+FINDINGS = {"BRK-PAD": ("front pads worn to 2 mm", []),
+            "BRK-DISC": ("front discs warped, run-out 0.12 mm", []),
+            "BRK-RPAD": ("rear pads glazed", []),
+            "DIAG-ECU": ("ignition coil 2 connector loose, misfire", ["P0302"]),
+            "BAT-REP": ("battery fails the load test", []),
+            "AC-RECH": ("refrigerant low, no leak found", []),
+            "ALIGN": ("front toe out of tolerance", ["C0051"]),
+            "BODY-RTL": ("door striker loose", []),
+            "PAINT-RB": ("bumper paint scratched to the primer", [])}
 METHOD_WEIGHTS = {"wechat_pay": 35, "alipay": 25, "bank_card": 20, "cash": 15,
                   "bank_transfer": 5}
 CSI_WEIGHTS = {5: 55, 4: 25, 3: 10, 2: 6, 1: 4}

@@ -254,7 +254,7 @@ class StoreHistory:
                 amount = (total * Decimal("0.05")).quantize(Decimal(1))
                 if amount > 0:
                     self.money.discount(self.req("cashier", cashier, at), sid, bill="customer",
-                                        amount=amount)
+                                        amount=amount, reason="member's service discount")
         confirmed = self.money.confirm(self.req("cashier", cashier, at + timedelta(minutes=2)),
                                        sid)
         due = Decimal(confirmed.body["bills"].get("customer", {}).get("outstanding", "0.00"))

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     ready_max_lag: int = Field(
         default=1000, ge=0, description="/health/ready answers 503 while a projection is more "
         "than this many events behind the log's head; 0 = lag does not count")
+    ready_max_stall_seconds: float = Field(
+        default=60.0, ge=0, description="/health/ready answers 503 while a projection with "
+        "events to apply has not moved its position for this long (a stuck loop); 0 = not "
+        "checked")
     header_timeout_seconds: float = Field(
         default=10.0, gt=0, description="`serve` closes a connection whose request line and "
         "headers have not all arrived within this many seconds")

@@ -7,8 +7,9 @@ again after a backoff of 1 s, doubling up to `max_backoff`, back to 1 s once a r
 `healthy_after` seconds. A loop that returns while `stop` is not set has ended for good.
 
 States a loop reports: `starting` (started, but its `up` probe does not say so yet), `running`,
-`restarting` (failed, waiting for its next start), `ended` (returned on its own; only a process
-restart brings it back), `stopped` (told to stop).
+`restarting` (failed, waiting for its next start), `ended` (returned on its own, or its thread
+was ended by what is no Exception — SystemExit, a cancellation —, logged CRITICAL; only a
+process restart brings it back), `stopped` (told to stop).
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class Supervisor:
         with self._lock:
             loops = list(self._loops.values())
         found = {state.name: state.as_dict() for state, _, _ in loops}
-        for state, _, up in loops:
+        for state, thread, up in loops:
+            if found[state.name]["state"] in ("running", "starting", "restarting") \
+                    and not thread.is_alive() and thread.ident is not None:
+                found[state.name]["state"] = "ended"  # its thread is gone, however it went
             if up is not None and found[state.name]["state"] == "running" and not up():
                 found[state.name]["state"] = "starting"
         return found
@@ -124,14 +128,21 @@ class Supervisor:
             state.state = "running"
             try:
                 loop(stop, self.conninfo)
-            except Exception as exc:  # noqa: BLE001 - any failure: logged, reported, restarted
+            except BaseException as exc:  # any failure: logged, reported, restarted or ended
+                if not isinstance(exc, Exception):  # SystemExit, a cancellation: ends the thread
+                    state.last_error = _describe(exc)
+                    state.last_failure_at = time.time()
+                    state.state = "ended"
+                    log.critical("%s died (%s); it is not started again", state.name,
+                                 state.last_error, exc_info=exc)
+                    return
                 if stop.is_set():
                     break
                 if time.monotonic() - started >= self.healthy_after:
                     backoff, streak = self.first_backoff, 0
                 streak += 1
                 state.restarts += 1
-                state.last_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+                state.last_error = _describe(exc)
                 state.last_failure_at = time.time()
                 state.state = "restarting"
                 _log_failure(state, exc, backoff, first=streak == 1)
@@ -145,6 +156,10 @@ class Supervisor:
                 log.error("%s ended on its own; it is not started again", state.name)
                 return
         state.state = "stopped"
+
+
+def _describe(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
 
 
 def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: bool) -> None:

@@ -10,23 +10,26 @@ for seconds and the range holds a pooled connection meanwhile.
 
 from __future__ import annotations
 
+import base64
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from eventsourcing.persistence import StoredEvent
+from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import Principal
 from api.deps import Ctx, Offset, reader
 from api.errors import unavailable_problem
 from api.paging import PageOf
-from api.schemas_audit_trail import AnchorIn, AnchorOut, ChainVerification
-from domain.common import IllegalTransition
+from api.schemas_audit_trail import AnchorIn, AnchorOut, ChainEvent, ChainVerification
+from domain.common import IllegalTransition, NotFound
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
     LAST_ID,
     anchor,
     chain_head,
     recorded_anchors,
+    stored_link,
     verify,
     verify_range,
 )
@@ -72,6 +75,32 @@ def verify_chain(ctx: Ctx, principal: Verifier,
         _verifying.release()
     return {**result.as_dict(), "range_from": first, "range_to": last, "log_head": head,
             "next_from": last + 1 if last < head else None}
+
+
+@router.get("/events/{notification_id}", response_model=ChainEvent)
+def chain_event(ctx: Ctx, principal: Verifier,
+                notification_id: Annotated[int, Path(ge=1, le=LAST_ID)]) -> Any:
+    """One event as stored, with its link and the link before it, so that a reviewer
+    recomputes the link of each event a package cites (its `evidence`) without database
+    access. An event of a store the token does not name, or none, is 404."""
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        found = stored_link(conn, notification_id)
+    if found is None:
+        raise NotFound(f"no event {notification_id} in your stores")
+    try:
+        event: Any = ctx.app.mapper.to_domain_event(StoredEvent(
+            originator_id=found["stream_id"], originator_version=found["stream_version"],
+            topic=found["topic"], state=found["state"]))
+    except Exception:  # noqa: BLE001 - a changed event may not decode; its bytes still answer
+        event = None
+    audit = getattr(event, "audit", None)
+    if not ("*" in principal.stores or (audit is not None
+                                        and audit.store_id in principal.stores)):
+        raise NotFound(f"no event {notification_id} in your stores")
+    event_type = type(event).__qualname__ if event is not None else \
+        str(found["topic"]).rpartition(":")[2]
+    return {**found, "event_type": event_type,
+            "state": base64.b64encode(found["state"]).decode()}
 
 
 class AnchorPage(PageOf[AnchorOut]):

@@ -1,8 +1,9 @@
-"""Auditors' exports built from the event store: the warranty-claim package, the electronic
-repair records (汽车维修电子健康档案) and the 三包 monitor."""
+"""Auditors' exports built from the event store: the warranty-claim package (one, or a period's),
+the electronic repair records (汽车维修电子健康档案) and the 三包 monitor."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -15,16 +16,19 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import Principal
 from api.deps import DAY_RANGE, Ctx, Day, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
+from domain.common import InvalidInput
 from projections.evidence import one_snapshot
 from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
 from projections.sanbao import sanbao
 from projections.warranty_claim import warranty_claim
 from projections.warranty_claim_html import render
+from projections.warranty_claims import warranty_claims
 
 router = APIRouter(tags=["audit"])
 ClaimReader = Annotated[PiiReader, Depends(pii_reader("audit.warranty_claim"))]
 RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
 SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
+MAX_CLAIM_DAYS = 92  # a quarter per request: each claim reads its visit's streams
 
 
 @router.get("/work-orders/{work_order_id}/warranty-claim", responses={200: {
@@ -44,6 +48,41 @@ def get_warranty_claim(
     if format == "html" or (format is None and "text/html" in (accept or "")):
         return HTMLResponse(render(claim, ZoneInfo(ctx.timezone)))
     return claim
+
+
+@router.get("/audit/warranty-claims", responses={200: {
+    "content": {"application/jsonl": {"schema": {"type": "string"}}},
+    "description": "The period's claim packages: JSON, or JSON lines (`format=jsonl`)"}})
+def get_warranty_claims(
+        ctx: Ctx, reading: ClaimReader,
+        first: Annotated[Day, Query(alias="from", description=f"the first day, {DAY_RANGE}")],
+        last: Annotated[Day, Query(alias="to", description=(
+            f"the last day (at most {MAX_CLAIM_DAYS} days after `from`)"))],
+        store_id: str | None = None,
+        format: Annotated[Literal["json", "jsonl"], Query()] = "json",
+        wait_for: WaitFor = None) -> Any:
+    """The claim package of every visit with a warranty bill settled from `from` to `to` (the
+    store's calendar days), in settlement order; without `store_id` all the caller's stores.
+    An auditor's reads of the customers' names and phones are recorded before the answer
+    leaves."""
+    if last < first or (last - first).days >= MAX_CLAIM_DAYS:
+        raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days, from first to last",
+                           **{"from": first.isoformat(), "to": last.isoformat()})
+    wait_for_projection(ctx, "finance", wait_for)
+    zone, opener = ZoneInfo(ctx.timezone), reading.opener()
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores, store_id,
+                                 opener)
+    reading.record(((UUID(c["customer"]["id"]), c["work_order"]["store_id"]) for c in claims
+                    if UUID(c["customer"]["id"]) in opener.opened), "warranty claims")
+    if format == "jsonl":
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_",
+                      f"warranty-claims-{store_id or 'all'}-{first.isoformat()}-{last.isoformat()}")
+        return Response("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in claims),
+                        media_type="application/jsonl", headers={
+                            "Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+    return {"from": first.isoformat(), "to": last.isoformat(), "store_id": store_id,
+            "timezone": ctx.timezone, "count": len(claims), "claims": claims}
 
 
 @router.get("/work-orders/{work_order_id}/repair-record",

@@ -1,26 +1,41 @@
 """/audit: finding things for an auditor — a document number's streams, one visit's timeline
-across its streams, every event of one request, and who read a customer's personal data.
+across its streams, every event of one request, every event of a kind in a period (the sample
+an auditor draws: discounts, refunds, scrap, reversals …), and who read a customer's personal
+data.
 
 The audit index finds notification ids; the events themselves come from the event store.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from functools import cache
 from typing import Annotated, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
+from eventsourcing.domain import DomainEvent
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
 from api.paging import Limit, PageOf
 from api.pii_reads import PiiReader, pii_reader
-from api.schemas_audit_trail import NumberLookup, PersonalDataReadOut, RequestEvents, Timeline
-from domain.common import NotFound
+from api.schemas_audit_trail import (
+    AuditEntry,
+    NumberLookup,
+    PersonalDataReadOut,
+    RequestEvents,
+    Timeline,
+)
+from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
 from domain.data_access import DataAccess
 from domain.work_order import WorkOrder
 from projections import audit
 from projections.audit_index import (
+    events_listed,
     personal_data_reads,
     request_events,
     streams_numbered,
@@ -125,6 +140,82 @@ def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
     if entries:
         reading.record_opened(opener, entries[0]["actor"]["store_id"], "events of a request")
     return {"correlation_id": correlation_id, "events": entries}
+
+
+class AuditLogPage(PageOf[AuditEntry]):
+    """One page of the events asked for, in log order."""
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+Bound = Annotated[str | None, Query(max_length=40, description=(
+    "a moment with its time zone (2026-03-01T10:00:00+08:00) or a day in the store's time "
+    "zone (from: its start, to: its end)"))]
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    sub: type
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+@cache
+def _event_types() -> frozenset[str]:
+    return frozenset(cls.__qualname__ for cls in _subclasses(DomainEvent)
+                     if cls.__module__.startswith("domain."))
+
+
+def _bound(name: str, value: str | None, timezone: str, *, end: bool) -> datetime | None:
+    """A period's bound: a moment with its zone, or a day's start (`from`) or end (`to`)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if _DAY.fullmatch(text):
+            return datetime.combine(date.fromisoformat(text), time.max if end else time.min,
+                                    ZoneInfo(timezone))
+        moment = datetime.fromisoformat(text.replace(" ", "+"))  # an unencoded "+08:00"
+    except ValueError:
+        raise InvalidInput(f"{name} {value!r} is neither a day (2026-03-01) nor a moment "
+                           "(2026-03-01T10:00:00+08:00)") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone, e.g. 2026-03-01T10:00:00+08:00, or a "
+                           "day, e.g. 2026-03-01")
+    return moment
+
+
+@router.get("/log", response_model=AuditLogPage)
+def audit_log(ctx: Ctx, reading: Auditor, response: Response,
+              event_type: Annotated[str | None, Query(max_length=2000, description=(
+                  "e.g. Settlement.DiscountGiven, or several separated by commas: "
+                  "Settlement.DiscountGiven,StockItem.Scrapped (none: every type)"))] = None,
+              user_id: Annotated[str | None, Query(max_length=200)] = None,
+              store_id: Annotated[str | None, Query(max_length=40)] = None,
+              start: Annotated[Bound, Query(alias="from")] = None,
+              end: Annotated[Bound, Query(alias="to")] = None,
+              limit: Limit = 500, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """Every event of these types, by this user, in this store, with a business time in the
+    period, in the caller's stores, in log order and paged: who, when, why (`reason`) and what
+    changed, as a visit's timeline shows each event. The audit index finds them; the events
+    come from the event store."""
+    types = [t.strip() for t in (event_type or "").split(",") if t.strip()]
+    unknown = sorted(set(types) - _event_types())
+    if unknown:
+        raise InvalidInput(f"unknown event type {unknown[0]!r}: a stream and an event, e.g. "
+                           "Settlement.DiscountGiven", unknown=unknown)
+    low = _bound("from", start, ctx.timezone, end=False)
+    high = _bound("to", end, ctx.timezone, end=True)
+    _fresh(ctx, response, wait_for)
+    with ctx.pool.connection() as conn:
+        total, ids = events_listed(conn, reading.stores, event_types=types, user_id=user_id,
+                                   store_id=store_id, start=low, end=high, limit=limit,
+                                   offset=offset)
+    opener = reading.opener()
+    found = audit.events_at(ctx.app, ids)
+    items = [audit.entry(n, event, opener) for n, event in found]
+    reading.record(((customer, event.audit.store_id) for _, event in found
+                    if (customer := audit.customer_of(event)) in opener.opened), "audit log")
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 class PersonalDataReadPage(PageOf[PersonalDataReadOut]):

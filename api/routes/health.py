@@ -1,8 +1,9 @@
 """/health/live, /health/ready and /health: for load balancers, orchestrators and operators.
 
 `live`: the process answers (503 only when an in-process loop ended for good). `ready`: 503
-while the database does not answer, an in-process loop is down or a projection lags more than
-SERVICECORE_READY_MAX_LAG events. `/health`: the same status as `ready`, with the details.
+while the database does not answer, an in-process loop is down, a projection lags more than
+SERVICECORE_READY_MAX_LAG events or has stood still with events to apply for
+SERVICECORE_READY_MAX_STALL_SECONDS. `/health`: the same status as `ready`, with the details.
 All three answer within a second, database or not (api/health_check.py).
 """
 

@@ -52,7 +52,7 @@ def draft(body: SettlementIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 @router.post("/settlements/{settlement_id}/discounts", response_model=SettlementAccepted)
 def discount(settlement_id: UUID, body: DiscountIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    """Per line or per bill; above the threshold only a manager, with a reason."""
+    """Per line or per bill, always with a reason; above the threshold only a manager."""
     return cmd.accepted(ctx.settlements.discount(cmd.envelope, settlement_id,
                                                  **body.model_dump()))
 

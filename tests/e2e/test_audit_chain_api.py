@@ -7,10 +7,12 @@ migrated by its owner and served through the application's role, as in productio
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -20,6 +22,7 @@ from api.auth import PERMISSIONS
 from api.main import create_app
 from api.routes import audit_chain as chain_routes
 from domain.common import ROLES
+from domain.integrity import link
 from projections.evidence import one_snapshot
 from projections.hash_chain import chain_head, verify
 from servicecore import audit_chain
@@ -28,6 +31,7 @@ from servicecore.roles import DatabaseUrls
 from servicecore.schema import ANCHORS_TABLE, EVENTS_TABLE, HASHES_TABLE, install
 from tests.conftest import settings_for
 from tests.databases import app_role_url, scratch_database
+from tests.e2e.test_money_api import ready_for_settlement
 from tests.integration.support import open_order, request
 from tests.integration.test_event_log_integrity import opened_with_mileage
 
@@ -111,6 +115,12 @@ def test_a_clean_chain_verifies_and_a_changed_event_is_named(scratch: Scratch,
     assert broken["first_break"]["notification_id"] == target
     assert broken["first_break"]["reason"] == "event changed"
     assert broken["to"] == target - 1 and broken["events_checked"] == target - 1
+    # The auditor fetches the event as stored: its bytes no longer give its link.
+    changed = _ok(scratch.client.get(f"/audit/chain/events/{target}", headers=auditor))
+    state = base64.b64decode(changed["state"])
+    assert b'"mileage":8720' in state
+    assert link(bytes.fromhex(changed["previous_hash"]), target, UUID(changed["stream_id"]),
+                changed["stream_version"], changed["topic"], state).hex() != changed["hash"]
     # A manager may check too; from the event after it, the rest still checks out.
     after = _ok(scratch.client.get(VERIFY, params={"from": target + 1},
                                    headers=auth("manager", "mgr-li")))
@@ -312,3 +322,33 @@ def test_a_verification_holds_no_lock_a_writer_waits_for(scratch: Scratch) -> No
                           "IN ROW EXCLUSIVE MODE")
         # The snapshot does not see it: the range stays what it was when the request began.
         assert chain_head(conn) < saved["notification_id"]
+
+
+def test_a_claims_evidence_is_recomputed_from_the_stored_events_over_the_api(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """An OEM auditor without database access takes a package's evidence, fetches each cited
+    event as stored and recomputes its link: the package's events are those the chain holds."""
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True)
+    claim = client.get(f"/work-orders/{wo_id}/warranty-claim", headers=auditor).json()
+    assert claim["evidence"]
+    for cited in claim["evidence"]:
+        stored = client.get(f"/audit/chain/events/{cited['notification_id']}",
+                            headers=auditor)
+        assert stored.status_code == 200, stored.text
+        event = stored.json()
+        assert (event["stream_id"], event["stream_version"], event["event_type"],
+                event["hash"], event["previous_hash"]) == (
+            cited["stream_id"], cited["stream_version"], cited["event_type"], cited["hash"],
+            cited["previous_hash"])
+        recomputed = link(bytes.fromhex(event["previous_hash"]), event["notification_id"],
+                          UUID(event["stream_id"]), event["stream_version"], event["topic"],
+                          base64.b64decode(event["state"]))
+        assert recomputed.hex() == cited["hash"]
+    # Another store's auditor, an id beyond the log, and a cashier get nothing of it.
+    first = claim["evidence"][0]["notification_id"]
+    elsewhere = auth("auditor", "aud-elsewhere", ["ELSEWHERE"])
+    assert client.get(f"/audit/chain/events/{first}", headers=elsewhere).status_code == 404
+    assert client.get("/audit/chain/events/999999999", headers=auditor).status_code == 404
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    assert client.get(f"/audit/chain/events/{first}", headers=cashier).status_code == 403

@@ -90,8 +90,10 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     assert drafted["bills"]["customer"]["total"] == "900.00"
     assert drafted["bills"]["warranty"]["total"] == "150.00"
     # A small discount is the cashier's call; a large one needs a manager and a reason.
-    post(client, f"/settlements/{sid}/discounts", cashier, {"amount": "20.00"})
-    big = client.post(f"/settlements/{sid}/discounts", headers=cashier, json={"amount": "200.00"})
+    post(client, f"/settlements/{sid}/discounts", cashier,
+         {"amount": "20.00", "reason": "member's discount"})
+    big = client.post(f"/settlements/{sid}/discounts", headers=cashier,
+                      json={"amount": "200.00", "reason": "loyal customer"})
     assert big.status_code == 403
     post(client, f"/settlements/{sid}/discounts", auth("manager", "mgr-x", [store_id]),
          {"line_id": "L1", "amount": "100.00", "reason": "loyal customer"})
@@ -281,6 +283,25 @@ def test_drafting_the_same_bills_again_keeps_the_discounts_given(
     assert [d["amount"] for d in view["bills"]["customer"]["discounts"]] == ["30.00"]
     confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
     assert confirmed["bills"]["customer"]["total"] == str(total - Decimal("30.00"))
+
+
+def test_every_discount_says_why(client: TestClient, auth: Auth, store_id: str) -> None:
+    """An auditor asks of each discount why it was given: the cashier's small one too. Without
+    a reason (or a blank one) it is 422 and the draft stays as it was."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    _, wo_id = ready_for_settlement(client, auth, store_id)
+    drafted = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    sid = drafted["id"]
+    for body in ({"amount": "20.00"}, {"amount": "20.00", "reason": "  "}):
+        refused = client.post(f"/settlements/{sid}/discounts", headers=cashier, json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    given = post(client, f"/settlements/{sid}/discounts", cashier,
+                 {"amount": "20.00", "reason": "member's service discount"})
+    assert given["version"] == drafted["version"] + 1  # the refused ones stored nothing
+    history = get(client, f"/settlements/{sid}/history", cashier)
+    discounts = [e for e in history["items"] if e["event"] == "Settlement.DiscountGiven"]
+    assert [e["reason"] for e in discounts] == ["member's service discount"]
 
 
 def test_a_payment_after_settlement_says_the_visit_is_settled(

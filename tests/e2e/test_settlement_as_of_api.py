@@ -44,7 +44,7 @@ def test_a_settlement_is_seen_as_it_stood_at_each_step(client: TestClient, auth:
     sid = deposit["id"]
     url = f"/settlements/{sid}"
     post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
-    post(client, f"{url}/discounts", cashier, {"amount": "20.00"})
+    post(client, f"{url}/discounts", cashier, {"amount": "20.00", "reason": "member's discount"})
     first = post(client, f"{url}/confirmation", cashier)["number"]
     wechat = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "wechat_pay",
                                                  "amount": "780.00", "provider_ref": "WX-1"}, 201)
@@ -108,7 +108,8 @@ def test_a_settlement_is_seen_as_it_stood_at_each_step(client: TestClient, auth:
     assert _status(doc)["customer"] == ("880.00", "100.00", "780.00")
     customer = doc["bills"]["customer"]
     assert [ln["discount"] for ln in customer["lines"]] == ["10.00", "10.00"]
-    assert customer["discounts"] == [{"line_id": None, "amount": "20.00", "reason": None,
+    assert customer["discounts"] == [{"line_id": None, "amount": "20.00",
+                                      "reason": "member's discount",
                                       "approved_by": None, "by": "cash-" + store_id}]
 
     # Confirmed: numbered, the settling payment not yet taken.

@@ -55,3 +55,27 @@ def test_a_count_ref_names_one_count_of_an_item_and_a_stocktake_of_many(
                   wait_for=unnamed["notification_id"])
     assert [(m["reference"], m["qty"]) for m in journal["items"]] == [
         ("ST-2026-05b", "-2"), ("ST-2026-05", "-1")]
+
+
+def test_a_lot_used_up_before_the_kept_ones_cannot_be_counted(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    from domain.stock_lots import EXHAUSTED_KEPT
+
+    clerk = auth("parts_clerk", stores=[store_id])
+    number = new_part(client, clerk, min_stock=0)
+    lots = []
+    for n in range(EXHAUSTED_KEPT + 1):  # each lot received and scrapped: used up
+        lots.append(post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+            "qty": 1, "unit_cost": "10.00", "supplier": "S", "supplier_doc": f"DN-{n}"},
+            201)["lot_id"])
+        post(client, f"/stock/{store_id}/{number}/scrap", clerk,
+             {"qty": 1, "lot_id": lots[-1], "reason": "cracked"})
+    refused = client.post(f"/stock/{store_id}/{number}/stocktakes", headers=clerk, json={
+        "counted": {lots[0]: "1"}, "reason": "found behind the shelf"})
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["lot_id"] == lots[0]
+    # The last used-up lot is still kept: a unit of it is found, at its cost.
+    found = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
+        "counted": {lots[-1]: "1"}, "reason": "found behind the shelf"})
+    assert (found["status"], found["on_hand"]) == ("posted", "1")

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from fastapi.testclient import TestClient
 
-from tests.e2e.test_money_api import Auth, ready_for_settlement
-from tests.e2e.test_parts_api import get, post
+from tests.e2e.test_money_api import Auth, confirmed_settlement, ready_for_settlement
+from tests.e2e.test_parts_api import get, head, post
 
 
 def test_the_claim_carries_what_the_oem_is_billed_and_names_a_job_without_diagnosis(
@@ -37,7 +41,7 @@ def test_the_claim_carries_what_the_oem_is_billed_and_names_a_job_without_diagno
     # The job has no diagnosis: the claim says so instead of passing it on silently.
     assert claim["complete"] is False
     assert claim["problems"] == [{
-        "job_no": 1, "missing": ["cause", "correction"],
+        "kind": "3c", "job_no": 1, "missing": ["cause", "correction"],
         "detail": "job 1 has no cause, no correction: an OEM rejects a claim without its 3C"}]
     page = client.get(f"/work-orders/{wo_id}/warranty-claim", headers=auditor,
                       params={"format": "html"}).text
@@ -55,3 +59,47 @@ def test_a_claim_before_the_bill_shows_list_prices_and_no_billed_total(
             claim["totals"]["billed"]) == ("150.00", None, None)
     assert claim["jobs"][0]["labor"][0]["billed_amount"] is None
     assert [p["missing"] for p in claim["problems"]] == [["cause", "correction"]]
+
+
+def test_the_claims_of_a_period_export_at_once(client: TestClient, auth: Auth,
+                                               store_id: str) -> None:
+    """An OEM audits the claims of a period, not one work order it already knows: every visit
+    with a warranty bill settled in the period, each as its claim package."""
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    settled = []
+    for warranty in (True, False, True):  # two claims, and a visit the customer pays alone
+        wo_id, sid = confirmed_settlement(client, auth, store_id, warranty_labor=warranty)
+        due = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))[
+            "bill_status"]
+        owed = next(b["outstanding"] for b in due if b["kind"] == "customer")
+        post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                            "amount": owed, "tendered": owed}, 201)
+        settled.append((wo_id, warranty))
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    found = get(client, "/audit/warranty-claims", auditor, wait_for=head(client),
+                **{"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()})
+    assert found["count"] == 2
+    assert [c["work_order"]["id"] for c in found["claims"]] == [
+        wo for wo, warranty in settled if warranty]
+    assert all(c["evidence"] and c["customer"]["name"] == "王伟" for c in found["claims"])
+    lines = client.get("/audit/warranty-claims", headers=auditor, params={
+        "from": today.isoformat(), "to": today.isoformat(), "format": "jsonl"})
+    assert lines.headers["content-type"].startswith("application/jsonl")
+    assert [json.loads(line)["work_order"]["id"] for line in lines.text.splitlines()] == [
+        c["work_order"]["id"] for c in found["claims"]]
+    # The names the auditor was shown are recorded as reads.
+    reads = get(client, "/audit/personal-data-reads", auditor, wait_for=head(client),
+                customer_id=found["claims"][0]["customer"]["id"])
+    assert "warranty claims" in {r["purpose"] for r in reads["items"]}
+    # Nothing before; another store is 403; a period longer than 92 days or backwards is 422.
+    before = (today - timedelta(days=3)).isoformat()
+    assert get(client, "/audit/warranty-claims", auditor,
+               **{"from": before, "to": before})["count"] == 0
+    assert client.get("/audit/warranty-claims", headers=auditor, params={
+        "from": today.isoformat(), "to": today.isoformat(),
+        "store_id": "ELSEWHERE"}).status_code == 403
+    for first, last in ((today - timedelta(days=93), today), (today, today - timedelta(days=1))):
+        refused = client.get("/audit/warranty-claims", headers=auditor, params={
+            "from": first.isoformat(), "to": last.isoformat()})
+        assert refused.status_code == 422, refused.text

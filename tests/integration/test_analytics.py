@@ -138,7 +138,7 @@ class Shop:
         sid = UUID(s.draft(self.r("cashier", when), wo).body["id"])
         if discount:
             s.discount(self.r("cashier", when + timedelta(minutes=1)), sid, bill="customer",
-                       amount=discount)
+                       amount=discount, reason="member's discount")
         s.confirm(self.r("cashier", when + timedelta(minutes=2)), sid)
         settled = False
         for i, (method, amount) in enumerate(payments):

@@ -13,9 +13,12 @@ import pytest
 from analytics.kpis import Filters, run
 from analytics.loader import AnalyticsLoader
 from domain.work_order import WorkOrder
+from projections.evidence import one_snapshot
+from projections.warranty_claim import warranty_claim
 from servicecore.container import Container
 from servicecore.demo import load_demo, load_history
 from servicecore.demo_catalog import ZONE
+from tests.integration.test_money_support import wait_for_projection
 
 NOW = datetime(2025, 6, 11, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: today's visits unfinished
 
@@ -112,3 +115,38 @@ def test_the_history_at_scale_never_runs_past_now(container: Container) -> None:
     assert figures.errors == 0, figures.error_samples
     events = list(events_of(container, before, {store}))
     assert figures.visits > 20 and max(e.audit.at for e in events) <= NOW
+
+
+def test_an_auditor_walking_the_small_demo_finds_odometers_forward_and_claims_complete(
+        container: Container) -> None:
+    """Every car's odometer readings (opening, check-in, delivery) only go forward from visit
+    to visit, and every warranty claim of the demo carries its 3C: nothing an OEM would reject."""
+    # The store's name seeds its visits: in this store, on this day, a car comes back for the
+    # third time, after a second visit at a higher mileage than its first.
+    store = "AUD03"
+    before = head(container)
+    load_demo(container.work_orders, container.inventory, visits=36, stores=(store,),
+              settlements=container.settlements, aftercare=container.aftercare,
+              now=datetime(2026, 12, 4, 20, 0, tzinfo=UTC))
+    events = list(events_of(container, before, {store}))
+    vins = {e.originator_id: e.vehicle["vin"] for e in events
+            if isinstance(e, WorkOrder.Opened)}
+    readings: dict[str, list[tuple[datetime, int]]] = {}
+    for e in events:
+        km = e.mileage if isinstance(e, WorkOrder.Opened) else \
+            e.details["mileage_in"] if isinstance(e, WorkOrder.CheckedIn) else \
+            e.mileage_out if isinstance(e, WorkOrder.Delivered) else None
+        if km is not None:
+            readings.setdefault(vins[e.originator_id], []).append((e.audit.at, km))
+    assert any(len(seen) > 6 for seen in readings.values())  # a car seen three times
+    for vin, seen in readings.items():
+        kms = [km for _, km in sorted(seen)]
+        assert kms == sorted(kms), (vin, sorted(seen))
+    claimed = {e.originator_id for e in events if isinstance(e, WorkOrder.LineAdded)
+               and e.line["pay_type"] == "warranty"}
+    assert claimed
+    wait_for_projection(container, "work_orders")
+    with container.pool.connection() as conn, one_snapshot(conn):
+        problems = [warranty_claim(container.app, conn, wo, [store])["problems"]
+                    for wo in claimed]
+    assert problems == [[]] * len(claimed)

@@ -196,6 +196,10 @@ def test_a_staged_group_history_leaves_a_sound_log(
         snapshot: Any = next(iter(snapshots.get(stream_id, lte=version, desc=True, limit=1)))
         replayed = project_aggregate(None, system.app.events.get(stream_id, lte=version))
         assert vars(snapshot.mutate(None)) == vars(replayed)
+    # and `audit verify` finds every one of them sound
+    with psycopg.connect(url) as conn:
+        checked = audit_chain.verify_snapshots(conn)
+    assert checked.ok and checked.checked == len(snapshotted), checked
 
 
 def test_every_reader_processes_a_staged_history(

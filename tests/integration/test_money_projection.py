@@ -55,7 +55,8 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
     deposit = st.pay(req(store_id, user=c1), work_order_id=wo1, method="cash", amount="100.00",
                      business_date=yesterday).body
     s1 = draft(container, store_id, wo1)
-    st.discount(req(store_id, user=c1), s1, bill="customer", amount="20.00")
+    st.discount(req(store_id, user=c1), s1, bill="customer", amount="20.00",
+                reason="member's discount")
     st.discount(req(store_id, "manager", manager), s1, bill="customer", line_id="L1",
                 amount="100.00", reason="loyal customer")
     assert st.confirm(req(store_id, user=c1), s1).body["bills"]["customer"]["outstanding"] \
@@ -140,7 +141,7 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
                           counted_cash="550.00").body
     assert closed["variance"] == "0.00"
     st.pay(req(store_id, user=c1), work_order_id=wo3, method="cash", amount="50.00",
-           correction_of=yesterday)
+           correction_of=yesterday, reason="paid at closing, keyed in the next morning")
     st.close_day(req(store_id, user=c2), store_id=store_id, counted_cash="0.00")
 
     # Reconciliation: an Alipay statement auto-matched by reference and amount (one line left

@@ -184,8 +184,8 @@ def test_a_work_order_refusal_leaves_the_stock_item_untouched(
 
     before.assert_unchanged()
     after = item_of(container, store_id, number)
-    assert (after.figures(), after.reserved, after.issued) == (
-        item.figures(), item.reserved, item.issued)
+    assert (after.figures(), after.reserved, after.open_lots) == (
+        item.figures(), item.reserved, item.open_lots)
 
 
 def test_returning_more_than_was_issued_leaves_both_untouched(container: Container,
@@ -246,7 +246,7 @@ def test_a_refusal_after_the_stock_item_changed_in_memory_stores_nothing(
     before.assert_unchanged()
     # The next command sees the stored state, not the refused command's in-memory change.
     again = item_of(container, store_id, number)
-    assert (again.figures(), again.issued) == (item.figures(), item.issued)
+    assert (again.figures(), again.open_lots) == (item.figures(), item.open_lots)
     done = _issue(container, store_id, wo_id, line_id, "1")
     _one_save(container, done, {wo_id, item.id})
     assert item_of(container, store_id, number).on_hand == item.on_hand - 1

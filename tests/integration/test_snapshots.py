@@ -17,6 +17,7 @@ import pytest
 from domain.application import SNAPSHOT_EVERY, ServiceCore
 from domain.common import Audit
 from domain.counter import DocumentCounter
+from domain.stock_lots import EXHAUSTED_KEPT
 from servicecore.container import Container, eventsourcing_env
 from servicecore.schema import SNAPSHOTS_TABLE
 
@@ -97,6 +98,14 @@ def test_a_save_of_aggregates_records_caches_and_snapshots_as_the_library_does(
     assert not ours.collect_events()
 
 
+def replay_of(app: ServiceCore, aggregate_id: Any) -> Any:
+    """The aggregate its stored events give, replayed in this process."""
+    replayed: Any = None
+    for event in app.events.get(aggregate_id):
+        replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+    return replayed
+
+
 def _cold_load(container: Container, database_url: str, aggregate_id: Any) -> Any:
     """The aggregate as a process without it in memory loads it (snapshot + later events)."""
     cold = ServiceCore(env={**eventsourcing_env(database_url, container.settings),
@@ -109,10 +118,11 @@ def _cold_load(container: Container, database_url: str, aggregate_id: Any) -> An
 
 
 def test_a_stock_item_loads_from_a_snapshot_of_its_first_shape(
-        container: Container, database_url: str, store_id: str) -> None:
+        container: Container, database_url: str, store_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Stock items stored before open and used-up lots were kept apart have snapshots holding
-    one `lots` dict: a cold process upcasts such a snapshot to the state the events give, and
-    numbers the next lot after every lot before it."""
+    one `lots` dict (every lot ever taken in): a cold process upcasts such a snapshot to the
+    state the events give, and numbers the next lot after every lot before it."""
     from eventsourcing.domain import Snapshot
 
     from domain.aggregate_loads import copy_plain
@@ -122,19 +132,27 @@ def test_a_stock_item_loads_from_a_snapshot_of_its_first_shape(
     clerk = Audit("clerk-1", "parts_clerk", store_id, datetime.now(UTC), "snapshot-test")
     item = StockItem(store_id=store_id, part_number="SNAP-1", unit="pc", min_stock=Decimal(0),
                      audit=clerk)
+    held: dict[str, Any] = {}
     for n in range(SNAPSHOT_EVERY):  # a snapshot of today's shape on the way
         item.receive(clerk, qty=2, unit_cost="12.50", supplier="Mann", supplier_doc=f"DN-{n}")
-        item.issue(clerk, f"wo-{n}:L1", 2)
-    item.return_from_job(clerk, "wo-7:L1", 1, "not fitted")  # lot 8 opens again
+        held[f"wo-{n}:L1"] = item.issue(clerk, f"wo-{n}:L1", 2)
+    item.return_from_job(clerk, "wo-7:L1", 1, "not fitted",  # lot 8 opens again
+                         held=held["wo-7:L1"])
     item.receive(clerk, qty=3, unit_cost="13.00", supplier="Mann", supplier_doc="DN-last")
     app.save(item)
     assert item.version % SNAPSHOT_EVERY != 0
     assert _state(_cold_load(container, database_url, item.id)) == _state(item)  # today's shape
-    # The snapshot an older release would have taken now: one `lots` dict, no class version.
+    # The snapshot an older release would have taken now: one `lots` dict of every lot, every
+    # job's picks, no class version.
+    with monkeypatch.context() as patch:
+        patch.setattr(StockItem, "exhausted_kept", 10**9)
+        every = replay_of(app, item.id)
+    assert len(every.lots) == SNAPSHOT_EVERY + 1
     taken = Snapshot.take(item)
     first_shape = {k: v for k, v in taken.state.items() if k not in (
         "class_version", "open_lots", "exhausted_lots", "lot_count", "units_on_hand",
-        "lots_value")} | {"lots": copy_plain(item.lots)}
+        "lots_value", "last_unit_cost")} | {"lots": copy_plain(every.lots),
+                                            "issued": copy_plain(held)}
     assert app.snapshots is not None
     app.snapshots.put([Snapshot(originator_id=item.id, originator_version=item.version,
                                 timestamp=taken.timestamp, topic=taken.topic,
@@ -152,6 +170,7 @@ def test_a_stock_item_loads_from_a_snapshot_of_its_first_shape(
     finally:
         cold.close()
     assert _state(loaded) == _state(replayed) == _state(item)
+    assert len(loaded.exhausted_lots) == EXHAUSTED_KEPT
     assert list(loaded.open_lots) == [f"SNAP-1-{n:05d}@{store_id}" for n in (8, 101)]
     assert (loaded.on_hand, loaded.fifo_value) == (Decimal(4), Decimal("51.50"))
     assert loaded.next_lot_id() == f"SNAP-1-00102@{store_id}"

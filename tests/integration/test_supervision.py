@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -140,3 +141,90 @@ def test_a_worker_reports_a_failing_loop_as_503_and_a_loop_that_ended_as_not_liv
         server.shutdown()
         server.server_close()
     assert supervisor.states()["flaky"]["state"] == "stopped"
+
+
+def test_a_loop_killed_by_a_base_exception_is_reported_ended_not_running(
+        caplog: Any) -> None:
+    """SystemExit (a library calling sys.exit) or a cancellation is no Exception: the loop's
+    thread ends with it, and /health must say so instead of showing it running."""
+    import asyncio
+
+    supervisor = Supervisor("unused", first_backoff=0.2, max_backoff=0.5)
+    health = WorkerHealth("test")
+    health.watch(supervisor)
+    server = serve(health, "127.0.0.1", 0)
+    port = server.server_address[1]
+
+    def exits(stop: threading.Event, conninfo: str) -> None:
+        raise SystemExit(3)
+
+    def cancelled(stop: threading.Event, conninfo: str) -> None:
+        raise asyncio.CancelledError
+
+    try:
+        supervisor.start("exits", exits)
+        supervisor.start("cancelled", cancelled)
+        wait_until(lambda: get(port, "/health/live")[0] == 503, 10, "/health/live to say 503")
+        status, body = get(port, "/health/live")
+        assert status == 503
+        assert sorted(body["reasons"]) == ["loop cancelled has ended", "loop exits has ended"]
+        states = supervisor.states()
+        assert states["exits"]["state"] == states["cancelled"]["state"] == "ended"
+        assert states["exits"]["last_error"] == "SystemExit: 3"
+        assert states["cancelled"]["last_error"].startswith("CancelledError")
+        assert any(r.levelname == "CRITICAL" and "exits died" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        assert supervisor.stop(timeout=5) == []
+        server.shutdown()
+
+
+class Stuck(ReadModel):
+    """A read model whose batch never returns while `stuck` is set (a lock it waits for, a
+    handler in an endless loop): its loop is running, its position does not move."""
+
+    tables: dict[str, str] = {}  # noqa: RUF012
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stuck = threading.Event()
+        self.stuck.set()
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        while self.stuck.is_set():
+            time.sleep(0.05)
+
+
+def test_a_projection_stuck_with_events_to_apply_is_reported_unready(
+        database_url: str, tmp_path: Path, store_id: str) -> None:
+    system = build(settings_for(database_url, tmp_path, pool_size=3,
+                                ready_max_stall_seconds=1.0))
+    view = Stuck(f"stuck_{uuid.uuid4().hex[:8]}")
+    system.views = [view]
+    try:
+        open_order(system.work_orders, store_id)  # events to apply, far fewer than max lag
+        system.start_projections()
+        with TestClient(create_app(system.api_context())) as client:
+            def reported() -> bool:
+                answer = client.get("/health/ready")
+                return answer.status_code == 503 and any(
+                    r.startswith(f"projection {view.name} has applied nothing for ")
+                    for r in answer.json()["reasons"])
+
+            wait_until(reported, 30, "/health/ready to report the stuck projection")
+            body = client.get("/health").json()
+            assert all(loop["state"] == "running" for loop in body["loops"].values())
+            assert body["projections"][view.name]["stalled_seconds"] >= 1.0
+            metrics = client.get("/metrics").text
+            assert f'servicecore_projection_stalled_seconds{{projection="{view.name}"}}' \
+                in metrics
+
+            view.stuck.clear()  # it moves again: ready
+            wait_until(lambda: client.get("/health/ready").status_code == 200, 30,
+                       "/health/ready to answer 200 once the projection moved")
+            assert client.get("/health").json()["projections"][view.name][
+                "stalled_seconds"] == 0
+    finally:
+        view.stuck.clear()
+        system.close()

@@ -17,6 +17,7 @@ from projections.evidence import one_snapshot
 from projections.warranty_claim import NothingToClaim, warranty_claim
 from servicecore.container import Container
 from tests.integration.audit_support import Desk, at, new_vin
+from tests.integration.test_money_support import wait_for_projection
 
 
 def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
@@ -293,3 +294,38 @@ def test_a_part_transferred_in_keeps_its_origin_lot_and_supplier(container: Cont
         "cert_ref": "CCC-5", "received_at": "2025-07-01T09:10:00+08:00",
         "transferred_from": origin, "transferred_at": "2025-07-02T15:00:00+08:00"}]
     assert "StockItem.TransferredIn" in {e["event_type"] for e in claim["evidence"]}
+
+
+def test_a_mileage_below_an_earlier_visit_of_the_car_is_a_problem(container: Container) -> None:
+    """OEMs check the odometer against the car's earlier visits: a claim whose mileage in is
+    below a reading recorded before is rejected (a wrong entry, or a tampered odometer)."""
+    desk = Desk(container)
+    wound_back, fine = new_vin(), new_vin()
+    # March: both cars come in for a service, one at 41,250 km, the other at 9,800 km.
+    earlier = desk.open(wound_back, ["oil service"], at("2025-03-03", "09:00"),
+                        kind="maintenance", mileage=41_200)
+    desk.check_in(earlier, 41_250, at("2025-03-03", "09:10"))
+    below = desk.open(fine, ["oil service"], at("2025-03-03", "10:00"), kind="maintenance",
+                      mileage=9_800)
+    # June: both back for a warranty repair at 12,000 km.
+    claimed = desk.warranty_visit(wound_back, "engine misfire", "ENG-COIL",
+                                  at("2025-06-02", "09:00"), at("2025-06-02", "15:00"))
+    other = desk.warranty_visit(fine, "engine misfire", "ENG-COIL", at("2025-06-02", "10:00"),
+                                at("2025-06-02", "16:00"))
+    wait_for_projection(container, "work_orders")
+    with container.pool.connection() as conn, one_snapshot(conn):
+        claim = warranty_claim(container.app, conn, claimed, [desk.store])
+        fine_claim = warranty_claim(container.app, conn, other, [desk.store])
+    [odometer] = [p for p in claim["problems"] if p["kind"] == "mileage"]
+    assert odometer == {
+        "kind": "mileage", "job_no": None, "missing": [],
+        "detail": f"mileage in 12,000 km is below the 41,250 km recorded on WO-{desk.store}"
+                  "-2025-000001 at 2025-03-03T09:10:00+08:00: an OEM rejects a claim whose "
+                  "odometer went back",
+        "earlier": {"work_order_id": str(earlier), "number": f"WO-{desk.store}-2025-000001",
+                    "km": 41_250, "at": "2025-03-03T09:10:00+08:00"}}
+    assert claim["complete"] is False
+    assert {(e["stream_id"], e["event_type"]) for e in claim["evidence"]} >= {
+        (str(earlier), "WorkOrder.CheckedIn")}
+    assert [p["kind"] for p in fine_claim["problems"]] == ["3c"]  # no diagnosis: only the 3C
+    assert str(below) not in {e["stream_id"] for e in fine_claim["evidence"]}

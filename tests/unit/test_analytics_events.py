@@ -12,7 +12,8 @@ import duckdb
 import pytest
 
 from analytics.events import Event, plain
-from analytics.loader import HANDLERS, IGNORED, Fold, create
+from analytics.fold import HANDLERS, IGNORED, Fold
+from analytics.loader import create
 from domain.common import Audit
 from domain.part import Part
 from domain.settlement import Settlement

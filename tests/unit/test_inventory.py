@@ -21,6 +21,7 @@ from domain.inventory import Inventory
 from domain.part import Part
 from domain.purchase_order import MAX_LINES, PurchaseOrder, PurchaseOrderError, order_line
 from domain.stock import InsufficientStock, StockError, StockItem
+from domain.stock_lots import EXHAUSTED_KEPT
 from domain.transfer import Transfer
 from domain.work_order import WorkOrder, WorkOrderError
 from domain.work_orders import WorkOrders
@@ -587,10 +588,16 @@ def test_an_issue_moves_the_stock_and_the_line_in_one_save(app: ServiceCore,
     wo_line = load(app, wo_id).lines[line]
     assert (wo_line["issued_qty"], wo_line["issued_cost"], wo_line["reserved_qty"]) == (
         Decimal(2), Decimal("420.00"), Decimal(0))
+    # The line keeps its picks, each with its lot's record (a return may open the lot again).
     assert wo_line["picks"] == [{"lot_id": lot_id(PADS, 1), "qty": Decimal(2),
-                                 "unit_cost": Decimal("210.00"), "supplier": "FAW-VW Parts"}]
+                                 "unit_cost": Decimal("210.00"), "supplier": "FAW-VW Parts",
+                                 "supplier_doc": "DN-0001", "received_at": T0.isoformat(),
+                                 "cert_ref": None, "received_qty": Decimal(3), "po_ref": None,
+                                 "origin_lot": None}]
+    assert issued.body["picks"] == [{"lot_id": lot_id(PADS, 1), "qty": "2",
+                                     "unit_cost": "210.00", "supplier": "FAW-VW Parts"}]
     assert stock_of(app) == {"on_hand": "1", "reserved": "0", "available": "1", "on_order": "0"}
-    assert load_stock(app).issued == {WorkOrder.stock_key(wo_id, line): wo_line["picks"]}
+    assert not hasattr(load_stock(app), "issued")  # what a job holds is the work order's
 
     # Issuing more than the line still needs is refused, and stores nothing.
     before = events_stored(app)
@@ -690,6 +697,35 @@ def test_a_refusal_on_the_stock_side_stores_nothing_on_either_stream(
     assert app.recorder.max_notification_id() == before
 
 
+def test_a_return_opens_a_lot_the_item_no_longer_keeps_at_its_cost(
+        app: ServiceCore, wos: WorkOrders, inv: Inventory) -> None:
+    register_part(app)
+    inv.receive(clerk(), "S01", PADS, qty="2", unit_cost="200.00", supplier=FAW,
+                supplier_doc="DN-old", cert_ref="CCC-old")
+    wo_id = checked_in(wos)
+    line, _ = part_line_approved(wos, wo_id, qty="2")
+    issue_parts(wos, wo_id, line)  # lot 1 used up by this job
+    # Weeks of other deliveries used up meanwhile (scrapped here, for brevity).
+    for n in range(EXHAUSTED_KEPT + 1):
+        inv.receive(clerk(), "S01", PADS, qty="1", unit_cost="215.00", supplier=FAW,
+                    supplier_doc=f"DN-{n}")
+        inv.scrap(clerk(), "S01", PADS, qty="1", reason="damaged in transit",
+                  lot_id=lot_id(PADS, n + 2))
+    inv.receive(clerk(), "S01", PADS, qty="3", unit_cost="230.00", supplier=FAW,
+                supplier_doc="DN-new")
+    assert lot_id(PADS, 1) not in load_stock(app).lots
+    # One set comes back: into lot 1, at its 200.00, first in FIFO order again.
+    wos.return_part(clerk(), wo_id, line, qty="1", reason="only one side needed")
+    item = load_stock(app)
+    lot = item.open_lots[lot_id(PADS, 1)]
+    assert (lot["on_hand"], lot["unit_cost"], lot["supplier_doc"], lot["cert_ref"]) == (
+        Decimal(1), Decimal("200.00"), "DN-old", "CCC-old")
+    assert list(item.open_lots)[0] == lot_id(PADS, 1)
+    assert (item.on_hand, item.fifo_value) == (Decimal(4), Decimal("890.00"))
+    assert [(p["lot_id"], p["qty"]) for p in load(app, wo_id).lines[line]["picks"]] == [
+        (lot_id(PADS, 1), Decimal(1))]
+
+
 def test_returned_parts_go_back_into_the_lots_they_came_from(app: ServiceCore,
                                                              wos: WorkOrders,
                                                              inv: Inventory) -> None:
@@ -726,7 +762,7 @@ def test_returned_parts_go_back_into_the_lots_they_came_from(app: ServiceCore,
     # The line and the stock agree: nothing issued any more, at no cost.
     wo_line = load(app, wo_id).lines[line]
     assert (wo_line["issued_qty"], wo_line["issued_cost"]) == (0, Decimal("0.00"))
-    assert load_stock(app).issued == {}
+    assert wo_line["picks"] == []
     assert stock_of(app)["on_hand"] == "6"
     returns = [e for e in events_of(app, wo_id) if type(e).__name__ == "PartsReturned"]
     assert [e.cost for e in returns] == [Decimal("430.00"), Decimal("200.00")]
@@ -861,6 +897,24 @@ def test_moving_a_reserved_line_releases_its_reservation(app: ServiceCore,
     wos.move_to_follow_on(request(), wo_id, line_ids=[line], reason="customer short of time")
     assert stock_of(app) == {"on_hand": "4", "reserved": "0", "available": "4", "on_order": "0"}
     assert load(app, wo_id).lines[line]["reserved_qty"] == 0
+
+
+def test_a_line_moved_after_its_parts_came_back_holds_no_picks_on_the_follow_on(
+        app: ServiceCore, wos: WorkOrders) -> None:
+    stock_part(app, PADS, "4")
+    wo_id = checked_in(wos)
+    line, _ = part_line_approved(wos, wo_id, qty="2")
+    issue_parts(wos, wo_id, line)
+    wos.return_part(clerk(), wo_id, line, qty="2", reason="wrong axle")
+    assert load(app, wo_id).lines[line]["picks"] == []
+    moved = wos.move_to_follow_on(request(), wo_id, line_ids=[line], reason="come back later")
+    follow_on = load(app, UUID(moved.body["follow_on"]["id"]))
+    (copied,) = follow_on.lines.values()
+    assert copied["issued_qty"] == 0 and "picks" not in copied
+    # Issued and returned there, the units go back into the lot the follow-on took them from.
+    issue_parts(wos, follow_on.id, copied["line_id"], qty="1")
+    wos.return_part(clerk(), follow_on.id, copied["line_id"], qty="1", reason="not needed")
+    assert stock_of(app)["on_hand"] == "4"
 
 
 def test_withdrawing_a_line_releases_what_it_still_held(app: ServiceCore,

@@ -478,7 +478,8 @@ def test_a_discount_above_the_rate_needs_a_manager(app: ServiceCore, wos: WorkOr
     wo = visit(app, wos)
     sid = UUID(money.draft(CASHIER, wo).body["id"])
     # 10 % of the 900.00 bill is the cashier's own.
-    given = money.discount(CASHIER, sid, bill="customer", amount="90.00")
+    given = money.discount(CASHIER, sid, bill="customer", amount="90.00",
+                           reason="member's discount")
     assert given.body["allocation"] == {"L1": "45.00", "L2": "45.00"}
     before = events_stored(app)
     with pytest.raises(NotPermitted):
@@ -590,11 +591,11 @@ def test_a_closed_day_takes_no_late_payment_but_a_correction_today(
                   business_date="2026-05-01")
     with pytest.raises(InvalidInput, match="not a closed day"):
         money.pay(next_day, work_order_id=wo, method="cash", amount="100.00",
-                  correction_of="2026-04-30")
+                  correction_of="2026-04-30", reason="paid at closing")
     assert events_stored(app) == before
 
     corrected = money.pay(next_day, work_order_id=wo, method="cash", amount="100.00",
-                          correction_of="2026-05-01")
+                          correction_of="2026-05-01", reason="paid at closing")
     payment = settlement_of(app, wo).payments[corrected.body["payment_id"]]
     assert (payment["business_date"], payment["correction_of"]) == ("2026-05-02", "2026-05-01")
     today: object = app.repository.get(CashierDay.create_id("S01", "cash-1", "2026-05-02"))

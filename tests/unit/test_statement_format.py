@@ -156,6 +156,67 @@ def test_a_sheet_longer_than_a_statement_is_refused_as_soon_as_that_is_known(
         statement_rows(_inflated_workbook(120_000, cells))
 
 
+@pytest.mark.parametrize(("rows", "cells", "says"), [
+    # one row of 200,000 cells: the reader builds the whole row before it leaves out the
+    # columns past 100 (1.5 million cells, an 81 KB file: 13 s and 1 GB)
+    (1, '<c t="n"><v>1</v></c>' * 200_000, "a row of the workbook holds more than 1000 cells"),
+    # many rows of up to 1,000 cells, fewer than a statement's lines, still past what one holds
+    (700, '<c t="n"><v>1</v></c>' * 999, "holds more than 500000 cells"),
+])
+def test_a_sheet_with_more_cells_than_a_statement_is_refused_before_it_is_parsed(
+        rows: int, cells: str, says: str) -> None:
+    bomb = _inflated_workbook(rows, cells)
+    assert len(bomb) < 256 * 1024  # within the request body limit
+    with pytest.raises(InvalidInput, match=says):
+        statement_rows(bomb)
+
+
+def _workbook_with_texts(count: int) -> bytes:
+    """A small XLSX with a shared-strings part of `count` texts (read whole when it opens)."""
+    book = Workbook()
+    book.active.append(["交易日期", "金额", "交易流水号", "对方户名"])
+    plain = io.BytesIO()
+    book.save(plain)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for part in src.infolist():
+            data = src.read(part.filename)
+            if part.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", (
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+                    b"</Types>"))
+            if part.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", (
+                    b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/'
+                    b'officeDocument/2006/relationships/sharedStrings" '
+                    b'Target="sharedStrings.xml"/></Relationships>'))
+            dst.writestr(part.filename, data)
+        dst.writestr("xl/sharedStrings.xml", (
+            b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/'
+            b'spreadsheetml/2006/main">' + b"<si><t>a</t></si>" * count + b"</sst>"))
+    return out.getvalue()
+
+
+def test_a_workbook_with_more_texts_than_a_statement_is_refused_before_it_opens() -> None:
+    """1.8 million shared strings in a 79 KB file took 44 s to open."""
+    assert len(statement_rows(_workbook_with_texts(1_000))) == 1
+    bomb = _workbook_with_texts(300_000)
+    assert len(bomb) < 256 * 1024
+    with pytest.raises(InvalidInput, match="more than 200000 texts"):
+        statement_rows(bomb)
+
+
+def test_cells_are_counted_across_the_chunks_the_sheet_is_read_in() -> None:
+    """Counted while the sheet (2 MB here) streams in 1 MiB chunks: rows of 1,000 cells pass
+    wherever the chunks cut them, one more cell does not."""
+    wide = '<c t="n"><v>2</v></c>' * 1_000
+    assert len(statement_rows(_inflated_workbook(100, wide))) == 101
+    with pytest.raises(InvalidInput, match="more than 1000 cells"):
+        statement_rows(_inflated_workbook(100, wide + '<c t="n"><v>3</v></c>'))
+
+
 @pytest.mark.parametrize("cell", ["(" * 40_000, "金额(" + " " * 40_000 + "元"])
 def test_a_long_title_cell_is_read_in_linear_time(cell: str) -> None:
     """Found by the reliability audit: the header search stripped a bracketed unit with a

@@ -1,8 +1,10 @@
 """Random stock movements on one StockItem, checked against an independent reference model.
 
-The model keeps lots in receipt order, reservations per key, each key's issued picks, pending
-scrap requests and stocktakes, what is on order, and the transfers on their way to a second
-store, whose own StockItem takes them in. After every step the aggregates agree with it; refused
+The model keeps lots in receipt order, reservations per key, each key's issued picks (which,
+as a work-order line does, the machine hands back to the item on a return), pending scrap
+requests and stocktakes, what is on order, and the transfers on their way to a second store,
+whose own StockItem takes them in. The items keep only the last used-up lot here, so that
+returns and stocktakes meet lots the item no longer keeps. After every step the aggregates agree with it; refused
 commands emit nothing and change nothing; every event's cost is the model's FIFO (or lot) cost;
 the low-stock alert is raised and cleared once per crossing; and replaying the events, after a
 round trip through the application's JSON mapper, rebuilds the same aggregates.
@@ -24,7 +26,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from domain.aggregate_loads import copy_aggregate
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
-from domain.stock import LOT_FIELDS, StockItem
+from domain.stock import LOT_FIELDS, StockItem, less_returned
+from domain.stock_lots import EXHAUSTED_KEPT
 
 AT = datetime(2026, 5, 1, tzinfo=UTC)
 AUDIT = Audit("clerk-1", "parts_clerk", "S01", AT, "corr-1")
@@ -58,6 +61,7 @@ RECEIVED_QTY = st.one_of(st.integers(1, 20).map(Decimal),
                          st.sampled_from(BAD_QTY))
 UNIT_COST = st.decimals(min_value=CENT, max_value=Decimal("999.99"), places=2)
 SUPPLIERS = st.sampled_from(["Bosch", "FAW-VW Parts"])
+KEPT = 1  # used-up lots an item keeps in this machine
 CERTS = st.sampled_from([None, "CERT-7", "  "])
 # a stocktake line: which lot, and counted = book + this (refused if below 0 or 4 decimals)
 COUNT_DELTA = st.sampled_from([Decimal(0), Decimal(0), Decimal(1), Decimal(-1), Decimal(2),
@@ -222,6 +226,7 @@ class StoreModel:
 class StockMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
+        StockItem.exhausted_kept = KEPT  # the item and its replayed copy alike; see teardown
         self.item = StockItem(store_id="S01", part_number="P-1", unit="pc", min_stock=MIN_STOCK,
                               audit=AUDIT)
         self.dest = StockItem(store_id="S02", part_number="P-1", unit="pc",
@@ -235,6 +240,7 @@ class StockMachine(RuleBasedStateMachine):
         self.model = StoreModel("S01", MIN_STOCK)
         self.dest_model = StoreModel("S02", DEST_MIN_STOCK)
         self.issued: dict[str, list[list[Any]]] = {}  # key -> [[lot id, qty], ...] pick order
+        self.held: dict[str, list[dict[str, Any]]] = {}  # key -> the picks, as a line keeps them
         self.scraps: dict[str, ScrapModel] = {}
         self.count_pending: CountModel | None = None
         self.in_transit: list[TransferModel] = []
@@ -398,6 +404,7 @@ class StockMachine(RuleBasedStateMachine):
         events = self.attempt(ok, self.item.issue, key, qty)
         if events is None:
             return
+        self.held[key] = [*self.held.get(key, []), *events[0].picks]  # type: ignore[attr-defined]
         picks = self.model.fifo(qty)
         self.model.take(picks)
         if key in self.model.reserved:
@@ -420,9 +427,11 @@ class StockMachine(RuleBasedStateMachine):
         qty = (out * share / 100).quantize(MILLI, rounding=ROUND_DOWN) if share <= 100 \
             else out + MILLI
         ok = valid_qty(qty) and qty <= out and valid_reason(reason)
-        events = self.attempt(ok, self.item.return_from_job, key, qty, reason)
+        events = self.attempt(ok, self.item.return_from_job, key, qty, reason,
+                              held=self.held.get(key, []))
         if events is None:
             return
+        self.held[key] = less_returned(self.held[key], events[0].picks)  # type: ignore[attr-defined]
         picks: list[Pick] = []
         left = qty
         for pick in reversed(held):  # latest pick first
@@ -543,6 +552,8 @@ class StockMachine(RuleBasedStateMachine):
         ok = self.count_pending is None and all(
             self.model.lot(lot_id) is not None and valid_qty(qty, allow_zero=True)
             for lot_id, qty in counted.items())
+        # a used-up lot the item no longer keeps is refused: its cost is not at hand
+        ok = ok and all(lot_id in self.item.lots for lot_id in counted)
         moved: list[tuple[str, Decimal, Decimal]] = []
         value, needs = Decimal(0), False
         if ok:
@@ -682,13 +693,18 @@ class StockMachine(RuleBasedStateMachine):
 
     @invariant()
     def lots_match_model(self) -> None:
+        """The item's open lots are the model's, the used-up ones it keeps are used up in the
+        model and no more than it keeps; every lot the item holds says what the model says."""
         for item, model in ((self.item, self.model), (self.dest, self.dest_model)):
+            assert list(item.open_lots) == [lot.lot_id for lot in model.lots if lot.on_hand > 0]
+            assert len(item.exhausted_lots) <= KEPT
+            assert all(model.lots_by_id()[k].on_hand == 0 for k in item.exhausted_lots)
             lots = sorted(item.lots.values(), key=lambda lot: lot["seq"])
             assert [(lot["lot_id"], lot["unit_cost"], lot["on_hand"], lot["received_qty"],
                      lot["origin_lot"], *(lot[k] for k in LOT_FIELDS)) for lot in lots] == \
                 [(lot.lot_id, lot.unit_cost, lot.on_hand, lot.received, lot.origin_lot,
                   lot.supplier, lot.supplier_doc, AT.isoformat(), lot.cert_ref)
-                 for lot in model.lots]
+                 for lot in model.lots if lot.lot_id in item.lots]
 
     @invariant()
     def reservations_and_picks_match_model(self) -> None:
@@ -697,8 +713,8 @@ class StockMachine(RuleBasedStateMachine):
             assert item.reserved_total <= item.on_hand
             assert item.available == item.on_hand - item.reserved_total
             assert item.available == model.available()
-        actual = {k: [[p["lot_id"], p["qty"]] for p in v] for k, v in self.item.issued.items() if v}
-        assert actual == {k: v for k, v in self.issued.items() if v}
+        held = {k: [[p["lot_id"], p["qty"]] for p in v] for k, v in self.held.items() if v}
+        assert held == {k: v for k, v in self.issued.items() if v}
 
     @invariant()
     def approvals_orders_and_levels_match_model(self) -> None:
@@ -737,9 +753,23 @@ class StockMachine(RuleBasedStateMachine):
             assert state(copy_aggregate(item)) == state(item)
 
     @invariant()
+    def stock_never_negative_and_valued_at_its_open_lots(self) -> None:
+        for item, model in ((self.item, self.model), (self.dest, self.dest_model)):
+            assert item.on_hand >= 0 and item.available >= 0
+            assert all(lot["on_hand"] > 0 for lot in item.open_lots.values())
+            assert item.fifo_value == half_up(sum(
+                (lot.on_hand * lot.unit_cost for lot in model.lots), Decimal(0)))
+            assert item.fifo_value == half_up(sum(
+                (lot["on_hand"] * lot["unit_cost"] for lot in item.open_lots.values()),
+                Decimal(0)))
+
+    @invariant()
     def replay_rebuilds_the_same_item(self) -> None:
         for item in (self.item, self.dest):
             assert state(self.replayed[id(item)]) == state(item)
+
+    def teardown(self) -> None:
+        StockItem.exhausted_kept = EXHAUSTED_KEPT
 
 
 StockMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40)

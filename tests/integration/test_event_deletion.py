@@ -1,0 +1,158 @@
+"""Events deleted with their links: the chain alone cannot tell a deleted event from a changed
+one, and a deleted tail leaves a shorter chain that is consistent in itself. Every save records
+its notification ids in the command registry (insert-only, in the save's own statement), so
+`audit verify` names an id the registry holds that the log no longer does.
+These tests tamper with the owner's rights, so they run on a database of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from domain.integrity import link
+from servicecore import audit_chain
+from servicecore.container import Container, build
+from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import open_order
+
+
+@pytest.fixture
+def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
+    with scratch_database(server_url, "sc_gone") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            for _ in range(3):
+                open_order(system.work_orders, "S01")
+            yield system, url
+        finally:
+            system.close()
+
+
+def _delete(url: str, condition: str) -> list[int]:
+    """The owner removes events and their links; the ids removed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        ids = [row[0] for row in conn.execute(
+            f"SELECT notification_id FROM {EVENTS_TABLE} WHERE {condition} ORDER BY 1")]
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            conn.execute(f"DELETE FROM {table} WHERE notification_id = ANY(%s)", (ids,))
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    return ids
+
+
+def _verify(url: str, start: int = 1) -> audit_chain.Verification:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return audit_chain.verify(conn, start)
+
+
+def test_deleting_the_last_events_and_their_links_is_found(
+        scratch: tuple[Container, str]) -> None:
+    _, url = scratch
+    assert _verify(url).ok
+    head = _verify(url).last_id
+    removed = _delete(url, f"notification_id > {head - 2}")
+    assert removed == [head - 1, head]
+
+    found = _verify(url)
+    assert found.broken is not None
+    assert (found.broken.notification_id, found.broken.reason) == (head - 1, "event deleted")
+
+
+def test_deleting_an_event_in_the_middle_is_named_at_its_own_id(
+        scratch: tuple[Container, str]) -> None:
+    _, url = scratch
+    head = _verify(url).last_id
+    middle = head // 2
+    _delete(url, f"notification_id = {middle}")
+
+    found = _verify(url)
+    assert found.broken is not None
+    assert (found.broken.notification_id, found.broken.reason) == (middle, "event deleted")
+    # a verification starting after it sees the chain alone, intact there
+    assert _verify(url, middle + 2).ok
+
+
+def test_two_events_swapped_are_named_at_the_first(scratch: tuple[Container, str]) -> None:
+    _, url = scratch
+    head = _verify(url).last_id
+    first, second = head // 2, head // 2 + 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} DISABLE TRIGGER USER")
+        for old, new in ((first, -1), (second, first), (-1, second)):
+            conn.execute(f"UPDATE {EVENTS_TABLE} SET notification_id = %s "
+                         "WHERE notification_id = %s", (new, old))
+        conn.execute(f"ALTER TABLE {EVENTS_TABLE} ENABLE TRIGGER USER")
+
+    found = _verify(url)
+    assert found.broken is not None
+    assert (found.broken.notification_id, found.broken.reason) == (first, "event changed")
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["without-link", "with-its-link"])
+def test_an_event_slipped_into_a_gap_is_found_at_its_id(scratch: tuple[Container, str],
+                                                        linked: bool) -> None:
+    """Notification ids have gaps (a save that lost a conflict had drawn one). An event put in
+    one with no link breaks the chain there; put in with the link the chain gives it there and
+    every later link recomputed, the chain is whole again, but no save recorded that id."""
+    system, url = scratch
+    with psycopg.connect(url, autocommit=True) as conn:  # an id drawn by a save rolled back
+        gap = conn.execute(f"SELECT nextval('{EVENTS_TABLE}_notification_id_seq')").fetchone()
+    assert gap is not None
+    gap_id = int(gap[0])
+    open_order(system.work_orders, "S01")
+    assert _verify(url).ok
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        copied = conn.execute(f"SELECT originator_id, topic, state FROM {EVENTS_TABLE} "
+                              "WHERE notification_id = %s", (gap_id + 1,)).fetchone()
+        assert copied is not None
+        stream, topic, state = copied[0], copied[1], bytes(copied[2])
+        conn.execute(f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, "
+                     "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
+                     (gap_id, stream, 10_000, topic, state))
+        if linked:
+            row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
+                               "ORDER BY notification_id DESC LIMIT 1", (gap_id,)).fetchone()
+            assert row is not None
+            previous = link(bytes(row[0]), gap_id, stream, 10_000, topic, state)
+            conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (%s, %s)", (gap_id, previous))
+            for number, originator, version, kind, stored in conn.execute(
+                    f"SELECT notification_id, originator_id, originator_version, topic, state "
+                    f"FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY 1",
+                    (gap_id,)).fetchall():
+                previous = link(previous, number, originator, version, kind, bytes(stored))
+                conn.execute(f"UPDATE {HASHES_TABLE} SET hash = %s WHERE notification_id = %s",
+                             (previous, number))
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    found = _verify(url)
+    assert found.broken is not None
+    reason = "event no save recorded" if linked else "link missing"
+    assert (found.broken.notification_id, found.broken.reason) == (gap_id, reason)
+
+
+def test_a_log_from_before_the_registry_is_not_asked_about_it(server_url: str,
+                                                               tmp_path: Path) -> None:
+    """Events appended before the command registry existed have no rows in it."""
+    with scratch_database(server_url, "sc_old") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, "
+                             "topic, state) SELECT gen_random_uuid(), 1, 'domain.x:Old', "
+                             "'\\x00'::bytea FROM generate_series(1, 5)")
+            assert _verify(url).ok
+            open_order(system.work_orders, "S01")  # the first save the registry records
+            found = _verify(url)
+            assert found.ok and found.checked > 5
+        finally:
+            system.close()

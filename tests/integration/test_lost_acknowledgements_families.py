@@ -1,0 +1,118 @@
+"""A lost COMMIT answer for each family of money and stock commands, over HTTP: a stock
+receipt, a payment that settles a visit, a refund request and an appointment booking. The save
+reaches the server and commits; its answer is cut off by the proxy; the client retries with the
+same Idempotency-Key, on the same API process and on another: one effect, the same answer.
+(The work-order family: tests/integration/test_lost_acknowledgements.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from servicecore.container import Container
+from tests.integration.faults import FaultyProxy
+from tests.integration.support import post
+from tests.integration.test_lost_acknowledgements import arm, behind, proxy  # noqa: F401
+from tests.integration.test_money_support import draft, ready_visit, req, stocked_part
+
+Auth = Callable[..., dict[str, str]]
+Setup = Callable[[Container, TestClient, Auth, str], tuple[str, str, dict[str, Any], str]]
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def count(database_url: str, topic: str, needle: str) -> int:
+    """Stored events of that type whose stored bytes hold `needle`."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM servicecore_events WHERE topic LIKE %s "
+            "AND position(%s in convert_from(state, 'UTF8')) > 0",
+            (f"%{topic}", needle)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def stock_receipt(container: Container, client: TestClient, auth: Auth, store_id: str
+                  ) -> tuple[str, str, dict[str, Any], str]:
+    number = stocked_part(container, store_id, qty=1)
+    doc = f"DN-{uuid4().hex[:8]}"
+    return ("parts_clerk", f"/stock/{store_id}/{number}/receipts",
+            {"qty": 5, "unit_cost": "100.00", "supplier": "FAW-VW Parts", "supplier_doc": doc},
+            f"StockItem.Received|{doc}")
+
+
+def settling_payment(container: Container, client: TestClient, auth: Auth, store_id: str
+                     ) -> tuple[str, str, dict[str, Any], str]:
+    work_order_id = ready_visit(container, store_id)
+    container.settlements.confirm(req(store_id), draft(container, store_id, work_order_id))
+    ref = f"POS-{uuid4().hex[:8]}"
+    return ("cashier", "/payments", {"work_order_id": str(work_order_id), "method": "bank_card",
+                                     "amount": "450.00", "provider_ref": ref},
+            f"Settlement.PaymentTaken|{ref}")
+
+
+def refund_request(container: Container, client: TestClient, auth: Auth, store_id: str
+                   ) -> tuple[str, str, dict[str, Any], str]:
+    work_order_id = ready_visit(container, store_id)
+    container.settlements.confirm(req(store_id), draft(container, store_id, work_order_id))
+    paid = container.settlements.pay(req(store_id), work_order_id=work_order_id,
+                                     method="bank_card", amount=Decimal("450.00"),
+                                     provider_ref=f"POS-{uuid4().hex[:8]}")
+    reason = f"goodwill {uuid4().hex[:8]}"
+    return ("cashier", "/refunds", {"work_order_id": str(work_order_id),
+                                    "payment_id": paid.body["payment_id"], "amount": "20.00",
+                                    "reason": reason},
+            f"Settlement.RefundRequested|{reason}")
+
+
+def booking(container: Container, client: TestClient, auth: Auth, store_id: str
+            ) -> tuple[str, str, dict[str, Any], str]:
+    manager = auth("manager", "mgr-lost", [store_id])
+    advisor = auth("advisor", "adv-lost", [store_id])
+    day = (datetime.now(ZONE).date() + timedelta(days=1)).isoformat()
+    post(client, "/appointments/capacity", manager, {
+        "store_id": store_id, "from_day": day, "to_day": day, "opens": "08:00",
+        "closes": "18:00", "bays": 2, "skill_hours": {"maintenance": 8}})
+    customer = post(client, "/customers", advisor, {
+        "store_id": store_id, "name": "王芳", "phones": ["13900139000"]}, 201)
+    note = f"booked by phone {uuid4().hex[:8]}"
+    return ("advisor", "/appointments", {
+        "store_id": store_id, "customer_id": customer["id"],
+        "vehicle": {"vin": "LSVAU218XN2183294"}, "day": day, "arrival": "10:00",
+        "kind": "maintenance", "note": note,
+        "services": [{"description": "oil service", "op_code": "MNT01", "hours": "1"}]},
+            f"Appointment.Booked|{note}")
+
+
+@pytest.mark.parametrize("setup", [stock_receipt, settling_payment, refund_request, booking])
+def test_a_lost_commit_answer_is_applied_once_and_every_retry_replays_it(
+        setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
+        container: Container, client: TestClient, database_url: str, store_id: str,
+        auth: Auth) -> None:
+    role, path, body, effect = setup(container, client, auth, store_id)
+    topic, needle = effect.split("|")
+    headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
+    with TestClient(create_app(behind.api_context())) as api:
+        arm(behind.app, proxy)
+        first = api.post(path, json=body, headers=headers)
+        assert proxy.cuts == 1
+        again = api.post(path, json=body, headers=headers)
+    elsewhere = client.post(path, json=body, headers=headers)
+
+    assert first.status_code == 201, first.text
+    for retry in (again, elsewhere):
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        assert {k: v for k, v in retry.json().items() if k != "notification_id"} == \
+            {k: v for k, v in first.json().items() if k != "notification_id"}
+    assert count(database_url, topic, needle) == 1
+    assert UUID(first.json()["id"])
