@@ -35,6 +35,9 @@ from domain.application import ServiceCore
 
 log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
+# Bump when what the fold writes changes (an event newly folded, a figure computed otherwise):
+# the loader's first start of that version reloads every table from event 0.
+REVISION = 1
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in
@@ -51,8 +54,10 @@ class AnalyticsLoader:
     """Owns the DuckDB file (one writer process); publishes read-only snapshots."""
 
     def __init__(self, app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
-                 publish_every: float = 10.0, zone: str = "Asia/Shanghai") -> None:
+                 publish_every: float = 10.0, zone: str = "Asia/Shanghai",
+                 revision: int = REVISION) -> None:
         self.app = app
+        self.revision = revision
         self.zone = ZoneInfo(zone)  # the stores' day, where a date is made from an instant
         self.path = Path(path)
         self.batch_size = batch_size
@@ -62,7 +67,7 @@ class AnalyticsLoader:
         self.published_position = -1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
-        create(self.conn)
+        create(self.conn, revision)
         self.lock = threading.Lock()
         self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
@@ -74,6 +79,37 @@ class AnalyticsLoader:
     def position(self) -> int:
         found = self.conn.execute("SELECT position FROM analytics_position").fetchone()
         return int(found[0]) if found else 0
+
+    def written_by(self) -> int:
+        """The revision of the fold that wrote the tables (1 for a file from before
+        revisions: the only one there was)."""
+        found = self.conn.execute("SELECT revision FROM analytics_position").fetchone()
+        return int(found[0]) if found and found[0] is not None else 1
+
+    def reload_if_revised(self) -> bool:
+        """Tables an earlier (or later) revision of the fold wrote are loaded again from event
+        0 into a fresh file, which then takes this one's place; meanwhile readers in this
+        process read the old tables, readers elsewhere the snapshot published last. Answers
+        whether it reloaded."""
+        with self.lock:
+            written_by, position = self.written_by(), self.position()
+            if written_by == self.revision or position == 0:
+                self.conn.execute("UPDATE analytics_position SET revision = ?", [self.revision])
+                return False
+        log.warning("analytics: the tables were written by revision %d of the fold, this "
+                    "version's is %d; loading them again from event 0", written_by,
+                    self.revision)
+        fresh, figures = load_fresh(self.app, self.path, batch_size=self.batch_size,
+                                    zone=self.zone.key, revision=self.revision)
+        with self.lock:
+            self.conn.close()
+            into_place(fresh, self.path)
+            self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
+            self.publisher = Publisher(self.conn, self.path)  # its first copies are whole
+        self.publish(force=True)
+        log.info("analytics reloaded: %d events in %.1f s", figures["events"],
+                 figures["seconds"])
+        return True
 
     def run_batch(self) -> int:
         """Load the next batch; the number of events of the log it moved past (0: none new)."""
@@ -128,6 +164,7 @@ class AnalyticsLoader:
 
         A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
         """
+        self.reload_if_revised()
         with self.lock:
             log.info("analytics loader following the log from position %d", self.position())
         while not stop.is_set():
@@ -198,11 +235,11 @@ PRELOADING = frozenset(("Settlement.Opened", "WorkOrder.Opened", "WorkOrder.JobD
                         "Settlement.RefundRequested", *REFUND_DECISIONS))
 
 
-def create(conn: duckdb.DuckDBPyConnection) -> None:
+def create(conn: duckdb.DuckDBPyConnection, revision: int = REVISION) -> None:
     """The tables, and their data dictionary as comments; a file made before a column was
     added (at the end) gets it, NULL, and every file gets the current comments. Only what
     differs is changed, in one transaction (some 250 statements one by one, each its own
-    commit, took a fifth of a second on every start)."""
+    commit, took a fifth of a second on every start). A new file is of `revision`."""
     with transaction(conn):
         conn.execute(";\n".join([*(t.ddl() for t in TABLES), POSITION_DDL]))
         found = _dictionary(conn)
@@ -216,9 +253,11 @@ def create(conn: duckdb.DuckDBPyConnection) -> None:
                     *(found.get((table.name, c)) for c in table.column_names)]
             changes += [statement for statement, meaning, comment
                         in zip(table.comments(), wanted, said, strict=True) if comment != meaning]
+        if ("analytics_position", "revision") not in found:  # a file from before revisions
+            changes.append("ALTER TABLE analytics_position ADD COLUMN revision INTEGER")
         conn.execute(";\n".join([*changes, *POSITION_COMMENTS]))
         if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
-            conn.execute("INSERT INTO analytics_position VALUES (0)")
+            conn.execute("INSERT INTO analytics_position VALUES (0, ?)", [revision])
 
 
 def _dictionary(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str | None]:
@@ -239,10 +278,21 @@ def rebuild(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
     `progress(done, total)` is called after every batch with the position reached and the head
     of the log (notification ids).
     """
+    fresh, figures = load_fresh(app, path, batch_size=batch_size, progress=progress, zone=zone)
+    into_place(fresh, path)
+    return figures
+
+
+def load_fresh(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
+               progress: Callable[[int, int], None] | None = None,
+               zone: str = "Asia/Shanghai", revision: int = REVISION
+               ) -> tuple[Path, dict[str, float]]:
+    """Everything from event 0 loaded into a fresh file beside `path` (closed, checkpointed):
+    the file and the figures."""
     started = time.perf_counter()
     fresh = path.with_name(path.stem + "-rebuild.duckdb")
     fresh.unlink(missing_ok=True)
-    loader = AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone)
+    loader = AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone, revision=revision)
     head = app.recorder.max_notification_id() or 0
     try:
         events = 0
@@ -256,11 +306,15 @@ def rebuild(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
         loader.conn.execute("CHECKPOINT")
     finally:
         loader.close()
+    seconds = time.perf_counter() - started
+    return fresh, {"events": events, "seconds": seconds,
+                   "events_per_second": events / seconds if seconds else 0.0}
+
+
+def into_place(fresh: Path, path: Path) -> None:
+    """A file `load_fresh` made takes the place of `path` (no connection may hold it)."""
     os.replace(fresh, path)
     Path(str(fresh) + ".wal").unlink(missing_ok=True)
-    seconds = time.perf_counter() - started
-    return {"events": events, "seconds": seconds,
-            "events_per_second": events / seconds if seconds else 0.0}
 
 
 def table_names() -> list[str]:

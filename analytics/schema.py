@@ -313,9 +313,12 @@ CHANGED_BY = ("last_notification_id", "BIGINT",
               "the last event (notification id, see analytics_position) that changed the row")
 TABLES = tuple(replace(t, fields=(*t.fields, CHANGED_BY)) if t.key else t for t in TABLES)
 BY_NAME = {t.name: t for t in TABLES}
-POSITION_DDL = "CREATE TABLE IF NOT EXISTS analytics_position (position BIGINT NOT NULL)"
+POSITION_DDL = ("CREATE TABLE IF NOT EXISTS analytics_position (position BIGINT NOT NULL, "
+                "revision INTEGER)")
 POSITION_COMMENTS = [
     "COMMENT ON TABLE analytics_position IS 'the loader''s position in the event log: one row'",
     ("COMMENT ON COLUMN analytics_position.position IS 'the last event (notification id) the "
     "tables include'"),
+    ("COMMENT ON COLUMN analytics_position.revision IS 'the revision of the loader''s fold that "
+     "wrote the tables (NULL: from before revisions, taken as 1)'"),
 ]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotPermitted, require, require_reason
+from domain.common import (
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+)
 from domain.customer import KINDS, Customer
 from domain.days import business_day
 from domain.loyalty import LoyaltyRules
@@ -55,10 +61,11 @@ def earn_in(session: Session, rules: LoyaltyRules, zone: ZoneInfo, customer_id: 
 
 class Customers:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 loyalty: LoyaltyRules | None = None) -> None:
+                 loyalty: LoyaltyRules | None = None, stores: Iterable[str] = ()) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
         self.loyalty = loyalty or LoyaltyRules()
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def _on(self, request: Request, customer_id: UUID,
             act: Callable[[Session, Customer], dict[str, Any] | None]) -> CommandResult:
@@ -93,6 +100,7 @@ class Customers:
                  kind: str = "person", wechat_id: str | None = None,
                  consents: Sequence[str] = (), tags: Sequence[str] = ()) -> CommandResult:
         """A new customer (person or company) with sealed name, phones and WeChat id."""
+        require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))

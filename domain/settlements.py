@@ -7,7 +7,7 @@ cashier's day and the work order are saved in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.cashier_day import CashierDay
-from domain.common import InvalidInput, NotFound, NotPermitted, require
+from domain.common import InvalidInput, NotFound, NotPermitted, require, require_group_store
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import earn_in
@@ -39,10 +39,11 @@ class Policy:
 
 class Settlements:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, stores: Iterable[str] = ()) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
         self.policy = policy or Policy()
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def today(self, request: Request) -> date:
         return request.caller.at.astimezone(self.zone).date()
@@ -341,6 +342,7 @@ class Settlements:
                   cashier_id: str | None = None) -> CommandResult:
         """Totals by method; expected vs counted cash, a variance needs a reason."""
         caller = request.caller
+        require_group_store(self.stores, store_id)
         require(caller.may_use(store_id), NotPermitted(f"your token does not cover {store_id}"))
         cashier = cashier_id or caller.user_id
         require(cashier == caller.user_id or caller.role in ("manager", "finance"),
@@ -368,6 +370,7 @@ class Settlements:
                          csv_text: str | None = None,
                          rows: list[list[Any]] | None = None) -> CommandResult:
         """A statement as CSV text, or as the rows of a file (see domain.statement_format)."""
+        require_group_store(self.stores, store_id)
         require(request.caller.may_use(store_id),
                 NotPermitted(f"your token does not cover {store_id}"))
         if source not in SOURCES:

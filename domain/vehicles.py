@@ -3,14 +3,21 @@ and the maintenance plans per brand and model."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.appointment import Appointment
-from domain.common import IllegalTransition, InvalidInput, NotPermitted, require, require_reason
+from domain.common import (
+    IllegalTransition,
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+)
 from domain.customer import Customer
 from domain.days import business_day, parse_day
 from domain.vehicle import ServicePlan, Vehicle, check_details
@@ -23,9 +30,11 @@ def _text(value: str | None) -> str | None:
 
 
 class Vehicles:
-    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
+                 stores: Iterable[str] = ()) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
+        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
 
     def _on(self, request: Request, vin: str,
             act: Callable[[Session, Vehicle], dict[str, Any] | None]) -> CommandResult:
@@ -47,6 +56,7 @@ class Vehicles:
                  brand: str | None = None, model: str | None = None, year: int | None = None,
                  sale_date: str | None = None, owner_id: UUID | None = None) -> CommandResult:
         """A car enters the store's records (a car seen on work orders may be registered too)."""
+        require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         number = normalise_vin(vin)
@@ -103,6 +113,7 @@ class Vehicles:
 
         A car known only from its work orders is registered by its VIN in the same save.
         """
+        require_group_store(self.stores, store_id)
         number = normalise_vin(vin)
         due = parse_day(due_on, "due date").isoformat()
 

@@ -2,8 +2,9 @@
 
 Tables are created with a suffix so that a rebuild can fill fresh copies while the live ones
 keep serving, then swap them in one transaction. A view whose live tables are not those its
-`tables` make now (a column added, a type changed, a table added) is `reshaped`: a start that
-creates the tables rebuilds it before serving (servicecore/container.py).
+`tables` make now (a column added, a type changed, a table added) is `reshaped`, and one whose
+rows an earlier `revision` of its handlers wrote is stale: a start that creates the tables
+rebuilds either before serving (servicecore/container.py).
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class ReadModel(ABC):
 
     name: str
     tables: dict[str, str]  # table name -> column definitions
+    # Bump when what the handlers write changes (an event newly folded, a value computed
+    # otherwise) though the tables do not: the first start of that version rebuilds the view.
+    revision: int = 1
     indexes: Sequence[Index] = ()
     # The event classes `apply` looks at; the runner decodes only those (None: every event).
     handles: tuple[type, ...] | None = None

@@ -33,6 +33,7 @@ def _phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list
 
 class CustomersView(VehicleFiles, ReadModel):
     name = "customers"
+    revision = 2  # 2: a visit's complaints include the jobs added after opening (JobAdded)
     handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
                Complaint.Event)
     pipelined = True  # the statements of the rarer events (complaints, plans, reminders)

@@ -25,7 +25,7 @@ from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
 from projections.audit_index import AuditIndexView
-from projections.base import ReadModel
+from projections.base import ReadModel, table_shapes
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.finance import FinanceView
@@ -102,7 +102,8 @@ class Container:
     def customers(self) -> Customers:
         s = self.settings
         return Customers(self.app, s.store_timezone, LoyaltyRules(
-            rate=s.points_rate, expiry_months=s.points_expiry_months, point_value=s.point_value))
+            rate=s.points_rate, expiry_months=s.points_expiry_months, point_value=s.point_value),
+                         stores=s.stores)
 
     @property
     def inventory(self) -> Inventory:
@@ -119,7 +120,8 @@ class Container:
                                   loyalty=LoyaltyRules(
                                       rate=self.settings.points_rate,
                                       expiry_months=self.settings.points_expiry_months,
-                                      point_value=self.settings.point_value)))
+                                      point_value=self.settings.point_value)),
+                           stores=self.settings.stores)
 
     @property
     def aftercare(self) -> Aftercare:
@@ -127,7 +129,7 @@ class Container:
 
     @property
     def vehicles(self) -> Vehicles:
-        return Vehicles(self.app, self.settings.store_timezone)
+        return Vehicles(self.app, self.settings.store_timezone, self.settings.stores)
 
     @property
     def technicians(self) -> Technicians:
@@ -356,38 +358,71 @@ def build(settings: Settings | None = None) -> Container:
 
 def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: ConnectionPool,
                  views: list[ReadModel], batch_size: int) -> None:
-    """The views' tables where missing; a view whose live tables this version makes otherwise
-    once `create` has run (`ReadModel.reshaped`: a column added that `create` does not add
-    itself, as FinanceView's `added_columns` are; a table added) is rebuilt from event 0 and
-    swapped in before the process serves, so an older database gets the new columns and their
-    values with no step by hand. The comparison (some 0.3 s for every view) runs only for a view
-    whose `definition` differs from the one recorded in `read_model_shapes` when its tables
-    were last found right, or has none recorded (a database from before the record). One
-    process at a time (others starting wait, then find it done)."""
+    """The views' tables where missing; a view whose rows or tables this version makes
+    otherwise is rebuilt from event 0 and swapped in before the process serves, so an older
+    database gets them with no step by hand. Otherwise means: its live tables differ from
+    what `create` leaves (`ReadModel.reshaped`: a column added that `create` does not add
+    itself, as FinanceView's `added_columns` are; a table added), or its handlers' `revision`
+    differs from the one recorded in `read_model_shapes` when it was last built or found
+    right. A record from before revisions, or none beside live tables, stands for revision 1
+    (every view's revision until there were revisions): a view at 1 is left as it is, one
+    whose revision went up is rebuilt. Tables made by this start are filled by the runner,
+    not rebuilt. The table comparison (some 0.3 s for every view) runs only for a view whose
+    `definition` differs from the one recorded, or has none recorded. One process at a time
+    (others starting wait, then find it done)."""
     conn.execute("SELECT pg_advisory_lock(hashtext('servicecore-read-model-shapes'))")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS read_model_shapes (name text PRIMARY KEY, "
-                     "definition text NOT NULL, checked_at timestamptz NOT NULL DEFAULT now())")
-        known = dict(conn.execute("SELECT name, definition FROM read_model_shapes").fetchall())
-        changed = [view for view in views if known.get(view.name) != view.definition()]
+                     "definition text NOT NULL, checked_at timestamptz NOT NULL DEFAULT now(), "
+                     "revision integer)")
+        conn.execute("ALTER TABLE read_model_shapes ADD COLUMN IF NOT EXISTS revision integer")
+        known: dict[str, tuple[str, int | None]] = {
+            name: (definition, revision) for name, definition, revision in conn.execute(
+                "SELECT name, definition, revision FROM read_model_shapes").fetchall()}
+        changed = [view for view in views if known.get(view.name, ("",))[0] != view.definition()]
         missing = {view.name: view.missing_tables(conn) for view in changed}
+        built = {view.name: built_revision(conn, view, known.get(view.name)) for view in views}
         with conn.transaction():
             for view in views:
                 view.create(conn)
         reshaped = {view.name: missing[view.name] or view.reshaped(conn) for view in changed}
-        for view in changed:
-            if reshaped[view.name]:
-                log.warning("projection %s: its tables %s are not as this version makes "
-                            "them; rebuilding it from event 0", view.name,
-                            ", ".join(reshaped[view.name]))
+        for view in views:
+            why = rebuild_reasons(view, reshaped.get(view.name, []), built[view.name])
+            if why:
+                log.warning("projection %s: %s; rebuilding it from event 0", view.name,
+                            "; ".join(why))
                 figures = rebuild(app, pool, view, batch_size=batch_size)
                 log.info("projection %s rebuilt: %d events in %.1f s", view.name,
                          figures["events"], figures["seconds"])
-            conn.execute("INSERT INTO read_model_shapes (name, definition) VALUES (%s, %s) "
-                         "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, "
-                         "checked_at = now()", (view.name, view.definition()))
+            if view in changed or known.get(view.name, ("", None))[1] != view.revision:
+                conn.execute(
+                    "INSERT INTO read_model_shapes (name, definition, revision) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+                    "definition = excluded.definition, revision = excluded.revision, "
+                    "checked_at = now()", (view.name, view.definition(), view.revision))
     finally:
         conn.execute("SELECT pg_advisory_unlock(hashtext('servicecore-read-model-shapes'))")
+
+
+def built_revision(conn: psycopg.Connection[Any], view: ReadModel,
+                   record: tuple[str, int | None] | None) -> int | None:
+    """The revision of the handlers that wrote the view's live rows (before `create`): the
+    one recorded; 1 for a record from before revisions, or live tables with no record; None
+    when the view has no tables yet."""
+    if record is not None:
+        return record[1] or 1
+    return 1 if table_shapes(conn, list(view.tables)) else None
+
+
+def rebuild_reasons(view: ReadModel, reshaped: list[str], built: int | None) -> list[str]:
+    """Why the view's live rows cannot stay (none: they can)."""
+    why = []
+    if reshaped:
+        why.append(f"its tables {', '.join(reshaped)} are not as this version makes them")
+    if built is not None and built != view.revision:
+        why.append(f"its rows were written by revision {built} of its handlers, "
+                   f"this version's is {view.revision}")
+    return why
 
 
 def connection_info(container: Container) -> dict[str, Any]:
