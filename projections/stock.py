@@ -38,6 +38,7 @@ from projections.work_orders import dumps
 
 class StockView(StockChanges, ReadModel):
     name = "stock"
+    revision = 2  # 2: a purchase order's receipts carry their unit cost and cost variance
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """

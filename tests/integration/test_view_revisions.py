@@ -123,7 +123,7 @@ def test_a_record_from_before_revisions_stands_for_revision_1(
         server_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """An older database's record has no revision column: it is added, and every view is
     taken as written by revision 1 (the only one there was): the customers view, now at 2, is
-    rebuilt; the views still at 1 are not."""
+    rebuilt, as is any other view past 1; the views still at 1 are not."""
     with visit_with_a_job_added(server_url, tmp_path) as (url, wo_id):
         as_revision_1_wrote_it(url, wo_id)
         query(url, "ALTER TABLE read_model_shapes DROP COLUMN revision")
@@ -131,7 +131,9 @@ def test_a_record_from_before_revisions_stands_for_revision_1(
             system = build(settings_for(url, tmp_path))
         system.close()
         assert complaints(url, wo_id) == EVERY_COMPLAINT
-        assert [m.split(":")[0] for m in rebuilds(caplog)] == ["projection customers"]
+        rebuilt = {m.split(":")[0] for m in rebuilds(caplog)}
+        assert rebuilt == {f"projection {view.name}" for view in system.views
+                           if view.revision > 1} >= {"projection customers"}
         assert recorded(url) == {view.name: view.revision for view in system.views}
         assert query(url, "SELECT user_id FROM tech_days") == [{"user_id": "marker"}]
 
