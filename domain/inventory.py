@@ -29,7 +29,8 @@ from domain.counter import DocumentCounter
 from domain.money import money, quantity
 from domain.part import Part, normalise_part_number
 from domain.purchase_order import PurchaseOrder, order_line
-from domain.stock import StockItem, picks_cost
+from domain.stock import StockItem
+from domain.stock_state import picks_cost
 from domain.transfer import Transfer
 
 

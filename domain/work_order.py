@@ -25,7 +25,7 @@ from domain.common import (
     require_reason,
 )
 from domain.money import money
-from domain.stock import less_returned
+from domain.stock_state import less_returned
 from domain.work_order_lines import AUTH_CHANNELS, CUSTOMER_CHANNEL, priced, totals
 
 STATUSES = (

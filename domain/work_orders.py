@@ -26,7 +26,7 @@ from domain.dispatch import current_technician, hand_over, rostered
 from domain.inventory import stock_item, stock_stream
 from domain.money import quantity
 from domain.part import Part, normalise_part_number
-from domain.stock import InsufficientStock, picks_cost
+from domain.stock_state import InsufficientStock, picks_cost
 from domain.technician import Technician
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_order import KINDS, WorkOrder, WorkOrderError

@@ -29,7 +29,7 @@ from domain import (
     reconciliation,
     settlement,
     skills,
-    stock,
+    stock_approvals,
     technician,
     transfer,
     vehicle,
@@ -300,7 +300,7 @@ FILTERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("/settlements", "status"): settlement.STATUSES,
     ("/purchase-orders", "status"): purchase_order.PO_STATUSES,
     ("/stock/transfers", "status"): transfer.STATUSES,
-    ("/stock/approvals", "status"): stock.APPROVAL_STATUSES,
+    ("/stock/approvals", "status"): stock_approvals.APPROVAL_STATUSES,
     ("/payments", "method"): settlement.METHODS,
     ("/receivables", "kind"): settlement.BILL_KINDS,
 }

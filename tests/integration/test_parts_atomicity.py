@@ -22,7 +22,8 @@ from psycopg import sql
 
 from domain.application import CommandResult
 from domain.common import VersionConflict
-from domain.stock import InsufficientStock, StockItem
+from domain.stock import StockItem
+from domain.stock_state import InsufficientStock
 from domain.work_order import WorkOrder, WorkOrderError
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from domain.application import CommandResult
 from domain.common import VersionConflict
-from domain.stock import InsufficientStock, StockError
+from domain.stock_state import InsufficientStock, StockError
 from domain.work_order import WorkOrder, WorkOrderError
 from servicecore.container import Container
 from tests.integration.support import Auth, head, together

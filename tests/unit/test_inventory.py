@@ -20,8 +20,9 @@ from domain.common import IllegalTransition, InvalidInput, NotFound, NotPermitte
 from domain.inventory import Inventory
 from domain.part import Part
 from domain.purchase_order import MAX_LINES, PurchaseOrder, PurchaseOrderError, order_line
-from domain.stock import InsufficientStock, StockError, StockItem
+from domain.stock import StockItem
 from domain.stock_lots import EXHAUSTED_KEPT
+from domain.stock_state import InsufficientStock, StockError
 from domain.transfer import Transfer
 from domain.work_order import WorkOrder, WorkOrderError
 from domain.work_orders import WorkOrders

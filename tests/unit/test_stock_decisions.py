@@ -9,7 +9,7 @@ import pytest
 from domain.application import ServiceCore
 from domain.common import NotFound, NotPermitted
 from domain.inventory import Inventory
-from domain.stock import StockError
+from domain.stock_state import StockError
 from tests.unit.support import PADS, clerk, events_stored, load_stock, request, stock_part
 
 

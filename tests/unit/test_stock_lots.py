@@ -20,8 +20,9 @@ from domain.aggregate_loads import copy_aggregate, copy_plain, replay
 from domain.application import ServiceCore
 from domain.common import Audit, InvalidInput
 from domain.money import round_money
-from domain.stock import InsufficientStock, StockError, StockItem, less_returned
+from domain.stock import StockItem
 from domain.stock_lots import EXHAUSTED_KEPT, LotUsedUpLongAgo
+from domain.stock_state import InsufficientStock, StockError, less_returned
 
 AUDIT = Audit("clerk-1", "parts_clerk", "S01", datetime(2026, 5, 1, tzinfo=UTC), "corr-1")
 MANAGER = Audit("mgr-1", "manager", "S01", datetime(2026, 5, 2, tzinfo=UTC), "corr-2")

@@ -26,8 +26,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from domain.aggregate_loads import copy_aggregate
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
-from domain.stock import LOT_FIELDS, StockItem, less_returned
+from domain.stock import StockItem
 from domain.stock_lots import EXHAUSTED_KEPT
+from domain.stock_moves import LOT_FIELDS
+from domain.stock_state import less_returned
 
 AT = datetime(2026, 5, 1, tzinfo=UTC)
 AUDIT = Audit("clerk-1", "parts_clerk", "S01", AT, "corr-1")
