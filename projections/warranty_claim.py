@@ -7,10 +7,12 @@ and fault codes, op codes with flat-rate hours against every clock punch of ever
 parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
 authorization and sublet references, QC, and who approved what. Internal costs are left out.
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
-claim reconciles with the invoice. A claimed job without its 3C, and a mileage in below a
-reading recorded on the car's earlier visits, are listed under `problems` (the package is still
-built: it is the dealer's worksheet for fixing the claim before it is sent). The read model is
-used only to turn a work-order number into its id and to find the car's other work orders.
+claim reconciles with the invoice. A claimed job without its 3C, a claimed part the stock did
+not issue to its line as claimed (never issued, or returned and not issued again), and a mileage
+in below a reading recorded on the car's earlier visits, are listed under `problems` (the
+package is still built: it is the dealer's worksheet for fixing the claim before it is sent).
+The read model is used only to turn a work-order number into its id and to find the car's other
+work orders.
 """
 
 from __future__ import annotations
@@ -222,6 +224,29 @@ def _problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _unissued(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Claimed parts the stock did not issue to the line as claimed: auditors compare parts
+    claimed with parts issued, and a claimed part without its issue record is charged back."""
+    out = []
+    for part in job["parts"]:
+        issued = sum((Decimal(str(q["qty"])) * (1 if m["movement"] == "issue" else -1)
+                      for m in part["movements"] for q in m["lots"]), Decimal(0))
+        if issued >= part["qty"]:
+            continue
+        returned = sum((Decimal(str(q["qty"])) for m in part["movements"]
+                        if m["movement"] == "return" for q in m["lots"]), Decimal(0))
+        what = (f"{issued:f} issued, {returned:f} returned" if returned
+                else f"{issued:f} issued" if issued else "no issue record")
+        out.append({"kind": "parts", "job_no": job["job_no"], "line_id": part["line_id"],
+                    "part_number": part["part_number"], "missing": ["issue"],
+                    "claimed_qty": part["qty"], "issued_qty": issued,
+                    "returned_qty": returned,
+                    "detail": f"line {part['line_id']} claims {part['qty']:f} {part['unit']} of "
+                              f"{part['part_number']} but the stock shows {what}: an OEM "
+                              "charges back a claimed part without its issue record"})
+    return out
+
+
 def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The part a warranty line names as causal; else the job's first warranty part line."""
     named = next((str(ln["warranty"]["causal_part"]).strip().upper() for ln in lines
@@ -356,7 +381,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     earlier = highest_earlier_reading(app, conn, wo.vehicle["vin"], work_order_id,
                                       events[0].at, stores)
     odometer = odometer_problem(earlier, visit["mileage_in"])
-    problems = [*_problems(jobs), *([odometer] if odometer else [])]
+    problems = [*_problems(jobs), *(p for job in jobs for p in _unissued(job)),
+                *([odometer] if odometer else [])]
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
