@@ -263,8 +263,9 @@ def _s_discount(fold: Fold, e: Settlement.DiscountGiven, n: int) -> None:
             _discount_labor(labor, labor["discount"] + amount)
 
 
-BILL_AMOUNTS = ("gross", "discount", "labor", "parts", "vat", "total", "cost")
-LINE_AMOUNTS = ("gross", "discount", "net", "vat", "cost", "vat_rate", "qty", "unit_price")
+BILL_AMOUNTS = ("gross", "discount", "labor", "parts", "vat", "total", "cost", "deductible")
+LINE_AMOUNTS = ("gross", "discount", "net", "vat", "cost", "vat_rate", "qty", "unit_price",
+                "deductible")
 
 
 def _decimal_bill(bill: dict[str, Any]) -> dict[str, Any]:

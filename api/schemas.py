@@ -200,6 +200,11 @@ class WarrantyIn(Body):
                                     description="the part that failed")
     sublet: str | None = Field(default=None, max_length=200,
                                description="work done outside the shop")
+    deductible: Decimal | None = Field(default=None, ge=0, le=10_000_000,
+                                       description=(
+        "the coverage's deductible on this line, VAT included: the customer pays it (a line "
+        "of the customer bill at settlement) and the OEM is billed the line less it; at most "
+        "the line's price"))
 
 
 class LineIn(Body):

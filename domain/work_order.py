@@ -82,7 +82,15 @@ class WorkOrder(Aggregate):
         fault_codes: list[str]
 
     class LineAdded(Event):
+        """v2: a warranty line's details carry `deductible` (a v1 warranty line has none)."""
+
+        class_version = 2
         line: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            if state["line"].get("warranty") is not None:
+                state["line"]["warranty"].setdefault("deductible", None)
 
     class LineRepriced(Event):
         line_id: str

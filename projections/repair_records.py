@@ -77,8 +77,8 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
     visit = visit_dates(wo_events)
     if visit["dates"]["settled"] is None or not isinstance(settlement, Settlement):
         return None
-    lines = sorted((ln for bill in settlement.bills.values() for ln in bill["lines"]),
-                   key=_line_no)
+    lines = sorted((ln for bill in settlement.bills.values() for ln in bill["lines"]
+                    if not ln.get("deductible_of")), key=_line_no)  # the work is listed once
     labor = [ln for ln in lines if ln["kind"] == "labor"]
     parts = [ln for ln in lines if ln["kind"] == "part"]
     record: dict[str, Any] = plain({

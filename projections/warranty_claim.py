@@ -189,8 +189,10 @@ def _warranty_refs(line: dict[str, Any]) -> dict[str, Any]:
 
 def _billed(line: dict[str, Any] | None) -> dict[str, Any]:
     """What the warranty bill asks for a claimed line: its list price (`amount`) less the
-    discount given on it; None for both while no bill is drafted."""
-    return {"billed": line, "discount": line["discount"] if line else None,
+    coverage deductible the customer pays and the discount given on it; None for all three
+    while no bill is drafted."""
+    return {"billed": line, "deductible_billed": (line.get("deductible") or Decimal("0.00"))
+            if line else None, "discount": line["discount"] if line else None,
             "billed_amount": line["net"] if line else None}
 
 
@@ -203,10 +205,12 @@ def _claim_totals(jobs: list[dict[str, Any]], drafted: bool) -> dict[str, Any]:
     parts = sum((p["amount"] for job in jobs for p in job["parts"]), Decimal("0.00"))
     zero = Decimal("0.00")
     discount = sum((ln["discount"] or zero for ln in lines), zero)
+    deductible = sum((ln["deductible_billed"] or zero for ln in lines), zero)
     billed = sum((ln["billed_amount"] or zero for ln in lines), zero)
     return {"flat_rate_hours": sum((j["flat_rate_hours"] for j in jobs), HOUR * 0),
             "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
             "labor": labor, "parts": parts, "list_price": labor + parts,
+            "deductible": deductible if drafted else None,
             "discount": discount if drafted else None,
             "billed": billed if drafted else None, "claimed_lines": len(lines)}
 
@@ -340,10 +344,13 @@ def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
     bill = settlement.bills["warranty"]
     return {"settlement_status": settlement.status, "settlement_number": settlement.number,
             "payer": bill["payer"], "invoice_no": bill.get("invoice_no"),
-            "gross": bill["gross"], "discount": bill["discount"], "total": bill["total"],
+            "gross": bill["gross"], "deductible": bill.get("deductible", Decimal("0.00")),
+            "discount": bill["discount"], "total": bill["total"],
             "vat": bill["vat"], "allowances": settlement.allowances("warranty"),
-            "lines": [{k: ln[k] for k in ("line_id", "kind", "qty", "gross", "discount", "net",
-                                          "vat")} for ln in bill["lines"]]}
+            "lines": [{**{k: ln[k] for k in ("line_id", "kind", "qty", "gross", "discount",
+                                             "net", "vat")},
+                       "deductible": ln.get("deductible") or Decimal("0.00")}
+                      for ln in bill["lines"]]}
 
 
 def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,

@@ -123,7 +123,8 @@ def test_the_claim_names_the_car_the_visit_and_the_customer(visit: Visit) -> Non
         {"oem": "Volkswagen", "vin": facts["vin"]}, "INV-OEM-2025-77", "2320.00", "266.90")
     assert claim["totals"] == {"flat_rate_hours": "2.40", "clocked_hours": "2.50",
                                "labor": "720.00", "parts": "1600.00", "list_price": "2320.00",
-                               "discount": "0.00", "billed": "2320.00", "claimed_lines": 2}
+                               "deductible": "0.00", "discount": "0.00", "billed": "2320.00",
+                               "claimed_lines": 2}
     # Every claimed job has its 3C: nothing for the OEM to reject.
     assert (claim["complete"], claim["problems"]) == (True, [])
 
