@@ -3,7 +3,8 @@
 The 13 data elements (DOMAIN.md): shop name, VIN, plate, date in, mileage in, settlement date,
 settlement-list number, fault description, work items, labor hours, part name, part code, part
 quantity. Work items and parts are the settlement list's lines (labor as approved, parts as
-issued), so the record itemises exactly what was settled. The finance read model only finds
+issued; a warranty line's deductible line on the customer bill is not a second item), so the
+record itemises exactly what was settled. The finance read model only finds
 which work orders settled on a day; every record is built from the work order's and the
 settlement's events.
 """

@@ -1,0 +1,66 @@
+"""The coverage deductible on a warranty line: checked where the line is made, read back as
+`None` from a line stored before lines had one."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from domain.application import ServiceCore
+from domain.common import Audit, InvalidInput
+from domain.work_order import WorkOrder
+from domain.work_order_lines import labor_line, part_line
+
+ADVISOR = Audit("adv-1", "advisor", "S01", datetime(2026, 5, 1, 2, 30, tzinfo=UTC), "corr-1")
+MAPPER = ServiceCore().mapper
+
+
+def warranty(deductible: object = None) -> dict[str, object]:
+    return {"pay_type": "warranty", "description": "replace solenoid",
+            "warranty": {"coverage_code": "EXT-5Y", "deductible": deductible}}
+
+
+def test_a_deductible_is_money_within_the_line_price() -> None:
+    labor = {"op_code": "TRN-SOL", "hours": "2", "hourly_rate": "300.00"}
+    assert labor_line("L1", 1, {**labor, **warranty("100.00")})["warranty"]["deductible"] \
+        == Decimal("100.00")
+    assert labor_line("L1", 1, {**labor, **warranty("0")})["warranty"]["deductible"] is None
+    assert labor_line("L1", 1, {**labor, **warranty()})["warranty"]["deductible"] is None
+    for bad in ("600.01", "-1.00", "1.005", "abc"):
+        with pytest.raises(InvalidInput):
+            labor_line("L1", 1, {**labor, **warranty(bad)})
+    with pytest.raises(InvalidInput):  # 2 pumps at 80.00 leave at most 160.00
+        part_line("L2", 1, {"part_number": "p-1", "qty": "2", "unit_price": "80.00",
+                            **warranty("160.01")})
+
+
+def test_a_warranty_line_stored_before_deductibles_reads_with_none() -> None:
+    wo = WorkOrder(audit=ADVISOR, number="WO-S01-2026-000001", customer_id=uuid4(),
+                   customer={}, vehicle={"vin": "LSVAU218XN2183294"}, mileage=1000,
+                   kind="warranty", appointment_id=None, complaints=["transmission slips"])
+    wo.add_line(ADVISOR, labor_line("L1", 1, {"op_code": "TRN-SOL", "hours": "2",
+                                              "hourly_rate": "300.00", **warranty("100.00")}))
+    old = []
+    for event in wo.collect_events():
+        stored = MAPPER.to_stored_event(event)
+        if isinstance(event, WorkOrder.LineAdded):
+            # the line as version 1 stored it: no class_version, no deductible
+            v1 = json.loads(stored.state)
+            assert v1.pop("class_version") == 2
+            v1["line"]["warranty"].pop("deductible")
+            stored = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                                 json.dumps(v1).encode())
+        old.append(MAPPER.to_domain_event(stored))
+    added = old[-1]
+    assert isinstance(added, WorkOrder.LineAdded)
+    assert added.line["warranty"]["deductible"] is None
+    replayed = None
+    for event in old:
+        replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+    assert isinstance(replayed, WorkOrder)
+    assert replayed.lines["L1"]["warranty"]["deductible"] is None
