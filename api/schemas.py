@@ -218,6 +218,16 @@ class LineIn(Body):
     warranty: WarrantyIn | None = None
 
 
+class SubletIn(Body):
+    model_config = described(
+        "Work sent to an outside shop (glass, alignment): who did it, their invoice, its cost.",
+        {"supplier": "Shanghai Auto Glass", "invoice_ref": "INV-88123", "cost": "1200.00"})
+
+    supplier: str = Field(min_length=1, max_length=200, description="the outside shop")
+    invoice_ref: str = Field(min_length=1, max_length=60, description="its invoice number")
+    cost: Decimal = Field(ge=0, le=10_000_000, description="its invoice amount, VAT included")
+
+
 class LaborLineIn(LineIn):
     model_config = example({"op_code": "BRK-PAD", "description": "replace front pads",
                             "hours": "1.5", "hourly_rate": "300.00", "pay_type": "customer"})
@@ -227,6 +237,9 @@ class LaborLineIn(LineIn):
         "the labor operation; its prefix names the skill dispatch needs (BRK: chassis)"))
     hours: Decimal = Field(gt=0, le=1000, description="flat-rate hours sold")
     hourly_rate: Decimal = Field(ge=0, le=100_000, description="CNY per hour, VAT-inclusive")
+    sublet: SubletIn | None = Field(default=None, description=(
+        "the line is sublet work (hours 1 and the price charged, say): the outside shop's "
+        "supplier, invoice reference and cost, claimed with the line"))
 
 
 class PartLineIn(LineIn):

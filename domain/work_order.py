@@ -82,7 +82,8 @@ class WorkOrder(Aggregate):
         fault_codes: list[str]
 
     class LineAdded(Event):
-        """v2: a warranty line's details carry `deductible` (a v1 warranty line has none)."""
+        """v2: a warranty line's details carry `deductible`, a labor line `sublet` (the
+        outside shop's supplier, invoice and cost); a v1 line has neither."""
 
         class_version = 2
         line: dict[str, Any]
@@ -91,6 +92,8 @@ class WorkOrder(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             if state["line"].get("warranty") is not None:
                 state["line"]["warranty"].setdefault("deductible", None)
+            if state["line"].get("kind") == "labor":
+                state["line"].setdefault("sublet", None)
 
     class LineRepriced(Event):
         line_id: str

@@ -46,6 +46,15 @@ def _within_deductible(line: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
+def _sublet(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Work sent to an outside shop: the shop, its invoice and what it cost."""
+    if not value:
+        return None
+    return {"supplier": _text(value.get("supplier"), "sublet supplier"),
+            "invoice_ref": _text(value.get("invoice_ref"), "sublet invoice reference"),
+            "cost": money(value.get("cost"), "sublet cost")}
+
+
 def _text(value: str | None, what: str, *, required: bool = True) -> str:
     text = (value or "").strip()
     if required and not text:
@@ -77,6 +86,7 @@ def labor_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, 
         "hours": quantity(data.get("hours"), "flat-rate hours"),
         "vat_rate": vat_rate(data.get("vat_rate")),
         "warranty": _warranty(pay_type, data.get("warranty")),
+        "sublet": _sublet(data.get("sublet")),
         "status": "pending",
     }
     return _within_deductible(priced(line, money(data.get("hourly_rate"), "hourly rate")))

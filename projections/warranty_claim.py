@@ -5,7 +5,8 @@ it: the vehicle with its mileage in and out, the visit's dates, the customer (pe
 with the customer's key, `[erased]` once erased), and per job with approved warranty lines: the 3C
 and fault codes, op codes with flat-rate hours against every clock punch of every technician, the
 parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
-authorization and sublet references, QC, and who approved what. Internal costs are left out.
+authorization and sublet references, sublet work with the outside shop's invoice and cost, QC,
+and who approved what. Internal costs are left out.
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
 claim reconciles with the invoice. A claimed job without its 3C, a claimed part the stock did
 not issue to its line as claimed (never issued, or returned and not issued again), and a mileage
@@ -207,12 +208,15 @@ def _claim_totals(jobs: list[dict[str, Any]], drafted: bool) -> dict[str, Any]:
     discount = sum((ln["discount"] or zero for ln in lines), zero)
     deductible = sum((ln["deductible_billed"] or zero for ln in lines), zero)
     billed = sum((ln["billed_amount"] or zero for ln in lines), zero)
+    sublet = sum((ln["sublet_invoice"]["cost"] for job in jobs for ln in job["labor"]
+                  if ln["sublet_invoice"]), zero)
     return {"flat_rate_hours": sum((j["flat_rate_hours"] for j in jobs), HOUR * 0),
             "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
             "labor": labor, "parts": parts, "list_price": labor + parts,
             "deductible": deductible if drafted else None,
             "discount": discount if drafted else None,
-            "billed": billed if drafted else None, "claimed_lines": len(lines)}
+            "billed": billed if drafted else None, "claimed_lines": len(lines),
+            "sublet_cost": sublet}
 
 
 def _problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -276,7 +280,8 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
     claimed = [ln for ln in approved if ln["pay_type"] == "warranty"]
     labor = [{"line_id": ln["line_id"], "op_code": ln["op_code"], "description": ln["description"],
               "flat_rate_hours": ln["hours"], "amount": ln["gross"], "vat": ln["vat"],
-              **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln)}
+              **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln),
+              "sublet_invoice": ln.get("sublet")}
              for ln in claimed if ln["kind"] == "labor"]
     parts = [{"line_id": ln["line_id"], "pay_type": ln["pay_type"],
               "part_number": ln["part_number"], "description": ln["description"],

@@ -124,7 +124,7 @@ def test_the_claim_names_the_car_the_visit_and_the_customer(visit: Visit) -> Non
     assert claim["totals"] == {"flat_rate_hours": "2.40", "clocked_hours": "2.50",
                                "labor": "720.00", "parts": "1600.00", "list_price": "2320.00",
                                "deductible": "0.00", "discount": "0.00", "billed": "2320.00",
-                               "claimed_lines": 2}
+                               "claimed_lines": 2, "sublet_cost": "0.00"}
     # Every claimed job has its 3C: nothing for the OEM to reject.
     assert (claim["complete"], claim["problems"]) == (True, [])
 

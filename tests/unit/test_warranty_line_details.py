@@ -1,5 +1,5 @@
-"""The coverage deductible on a warranty line: checked where the line is made, read back as
-`None` from a line stored before lines had one."""
+"""The coverage deductible on a warranty line and the sublet of a labor line: checked where the
+line is made, read back as `None` from a line stored before lines had them."""
 
 from __future__ import annotations
 
@@ -39,7 +39,23 @@ def test_a_deductible_is_money_within_the_line_price() -> None:
                             **warranty("160.01")})
 
 
-def test_a_warranty_line_stored_before_deductibles_reads_with_none() -> None:
+def test_a_sublet_names_the_outside_shop_its_invoice_and_cost() -> None:
+    glass = {"op_code": "SUB-GLASS", "description": "windscreen (outside shop)", "hours": "1",
+             "hourly_rate": "1500.00"}
+    line = labor_line("L1", 1, {**glass, "sublet": {"supplier": " Shanghai Auto Glass ",
+                                                    "invoice_ref": "INV-88123",
+                                                    "cost": "1200.00"}})
+    assert line["sublet"] == {"supplier": "Shanghai Auto Glass", "invoice_ref": "INV-88123",
+                              "cost": Decimal("1200.00")}
+    assert labor_line("L1", 1, glass)["sublet"] is None
+    for bad in ({"supplier": "", "invoice_ref": "I", "cost": "1"},
+                {"supplier": "S", "invoice_ref": " ", "cost": "1"},
+                {"supplier": "S", "invoice_ref": "I", "cost": "-1"}):
+        with pytest.raises(InvalidInput):
+            labor_line("L1", 1, {**glass, "sublet": bad})
+
+
+def test_a_line_stored_before_deductibles_and_sublets_reads_with_none() -> None:
     wo = WorkOrder(audit=ADVISOR, number="WO-S01-2026-000001", customer_id=uuid4(),
                    customer={}, vehicle={"vin": "LSVAU218XN2183294"}, mileage=1000,
                    kind="warranty", appointment_id=None, complaints=["transmission slips"])
@@ -53,6 +69,7 @@ def test_a_warranty_line_stored_before_deductibles_reads_with_none() -> None:
             v1 = json.loads(stored.state)
             assert v1.pop("class_version") == 2
             v1["line"]["warranty"].pop("deductible")
+            assert v1["line"].pop("sublet") is None
             stored = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                                  json.dumps(v1).encode())
         old.append(MAPPER.to_domain_event(stored))
@@ -64,3 +81,4 @@ def test_a_warranty_line_stored_before_deductibles_reads_with_none() -> None:
         replayed = event.mutate(replayed)  # type: ignore[attr-defined]
     assert isinstance(replayed, WorkOrder)
     assert replayed.lines["L1"]["warranty"]["deductible"] is None
+    assert replayed.lines["L1"]["sublet"] is None

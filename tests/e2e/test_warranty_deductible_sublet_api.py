@@ -1,5 +1,6 @@
-"""A warranty line with a coverage deductible, over HTTP: the customer pays the deductible, the
-OEM is billed the line less it, and the claim, the bills and the repair record say so."""
+"""Warranty lines over HTTP: a coverage deductible (the customer pays it, the OEM is billed the
+line less it; the claim, the bills and the repair record say so) and sublet work (claimed with
+the outside shop's supplier, invoice and cost)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,34 @@ def test_the_deductible_is_the_customers_and_the_oem_is_billed_the_rest(
     record = get(client, f"{wo}/repair-record", auditor)
     assert [w["op_code"] for w in record["work_items"]] == ["TRN-SOL"]
     assert record["labor_hours"] == "2.0"
+
+
+def test_sublet_work_is_claimed_with_the_outside_shops_invoice(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
+        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪B12345", "brand": "Volkswagen"},
+        "mileage": 20000, "kind": "warranty", "complaints": ["windscreen cracked by itself"]},
+        201)
+    wo = f"/work-orders/{opened['id']}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 20010, "fuel_level": 50})
+    glass = {"op_code": "SUB-GLASS", "description": "windscreen replaced by glass shop",
+             "hours": "1", "hourly_rate": "1500.00", "pay_type": "warranty",
+             "warranty": {"coverage_code": "W-3Y"}}
+    # A sublet without its invoice is refused, and nothing is stored.
+    refused = client.post(f"{wo}/jobs/1/labor-lines", headers=advisor, json={
+        **glass, "sublet": {"supplier": "Shanghai Auto Glass", "cost": "1200.00"}})
+    assert refused.status_code == 422, refused.text
+    line = post(client, f"{wo}/jobs/1/labor-lines", advisor, {**glass, "sublet": {
+        "supplier": "Shanghai Auto Glass", "invoice_ref": "INV-88123", "cost": "1200.00"}})
+    assert line["line_id"] == "L1"
+    post(client, f"{wo}/lines/L1/authorization", advisor,
+         {"decision": "approved", "channel": "in_person"})
+    claim = get(client, f"{wo}/warranty-claim", auditor)
+    [claimed] = claim["jobs"][0]["labor"]
+    assert (claimed["op_code"], claimed["amount"], claimed["sublet_invoice"]) == (
+        "SUB-GLASS", "1500.00", {"supplier": "Shanghai Auto Glass", "invoice_ref": "INV-88123",
+                                 "cost": "1200.00"})
+    assert claim["totals"]["sublet_cost"] == "1200.00"
