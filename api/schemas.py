@@ -294,6 +294,19 @@ class QualityCheckIn(Body):
                                description="required when it fails: back to repair")
 
 
+class CompensationIn(Body):
+    model_config = example({"kind": "loaner", "amount": "600.00", "days": 3,
+                            "reference": "RENT-2026-118", "note": "Lavida while the gearbox is out"})
+
+    kind: Literal["towing", "loaner", "travel"] = Field(description=(
+        "towing in, a loaner car, or the customer's travel"))
+    amount: Decimal = Field(gt=0, le=1_000_000, description="CNY paid for it, VAT included")
+    days: int | None = Field(default=None, ge=1, le=366, description="a loaner car's days")
+    reference: str | None = Field(default=None, max_length=60,
+                                  description="the towing invoice, rental agreement, receipt")
+    note: str | None = Field(default=None, max_length=500)
+
+
 class ReasonIn(Body):
     model_config = example({"reason": "customer cancelled by phone"})
 

@@ -34,6 +34,7 @@ STATUSES = (
 ACTIVE = ("opened", "checked_in", "in_progress")
 JOB_STATUSES = ("reported", "diagnosed", "dispatched", "in_repair", "awaiting_qc", "passed")
 KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_paint")
+COMPENSATION_KINDS = ("towing", "loaner", "travel")
 # Far above any real visit (a big service is tens of lines), low enough that the work order a
 # command loads, copies and saves, and the detail its view rewrites, stay small: each command
 # costs time in proportion to the lines already there.
@@ -201,6 +202,15 @@ class WorkOrder(Aggregate):
 
     class Closed(Event):
         follow_up_id: UUID
+
+    class CompensationRecorded(Event):
+        """Towing, a loaner car or travel paid for the customer on a 三包 repair visit."""
+
+        kind: str
+        amount: Decimal
+        days: int | None
+        reference: str | None
+        note: str | None
 
     @event(Opened)
     def __init__(
@@ -739,3 +749,27 @@ class WorkOrder(Aggregate):
     @event(Closed)
     def _closed(self, audit: Audit, follow_up_id: UUID) -> None:
         self.status = "closed"
+
+    # -- 三包 compensation -----------------------------------------------------------------------
+
+    def record_compensation(self, audit: Audit, kind: str, amount: object, days: int | None,
+                            reference: str | None, note: str | None) -> None:
+        """What the visit cost the customer and the shop paid: towing in, a loaner car (with
+        its days), travel; recorded on the visit's repair record, after delivery too."""
+        require(self.status != "cancelled", WorkOrderError("work order is cancelled"))
+        if kind not in COMPENSATION_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(COMPENSATION_KINDS)}")
+        value = money(amount, "compensation")
+        require(value > 0, InvalidInput("a compensation must be positive"))
+        if days is not None and kind != "loaner":
+            raise InvalidInput("days go with a loaner car")
+        if days is not None and days < 1:
+            raise InvalidInput("a loaner car is lent for at least 1 day")
+        self._compensation_recorded(audit, kind, value, days, (reference or "").strip() or None,
+                                    (note or "").strip() or None)
+
+    @event(CompensationRecorded)
+    def _compensation_recorded(self, audit: Audit, kind: str, amount: Decimal, days: int | None,
+                               reference: str | None, note: str | None) -> None:
+        self.compensations = [*getattr(self, "compensations", []),
+                              {"kind": kind, "amount": amount, "days": days}]

@@ -40,7 +40,7 @@ from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.repair_records import stores_asked
-from projections.warranty_claim import visit_dates
+from projections.warranty_claim import compensations, visit_dates
 
 VALIDITY_YEARS, VALIDITY_KM = 2, 50_000
 SEVEN_DAY = {"engine", "transmission", "traction_battery"}
@@ -124,6 +124,7 @@ def _visit(events: list[Recorded], end: datetime, zone: ZoneInfo) -> dict[str, A
         "mileage_in": dates["mileage_in"],
         "mileage": max(m for m in (dates["mileage_in"], dates["mileage_out"]) if m is not None),
         "jobs": jobs,
+        "compensations": compensations(events),
     }
 
 

@@ -6,7 +6,7 @@ with the customer's key, `[erased]` once erased), and per job with approved warr
 and fault codes, op codes with flat-rate hours against every clock punch of every technician, the
 parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
 authorization and sublet references, sublet work with the outside shop's invoice and cost, QC,
-and who approved what. Internal costs are left out.
+towing / loaner / travel paid for the customer, and who approved what. Internal costs are left out.
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
 claim reconciles with the invoice. A claimed job without its 3C, a claimed part the stock did
 not issue to its line as claimed (never issued, or returned and not issued again), and a mileage
@@ -110,6 +110,13 @@ def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
         elif isinstance(e, WorkOrder.Closed):
             found["closed"] = at
     return {"dates": found, **extra}
+
+
+def compensations(events: Iterable[Recorded]) -> list[dict[str, Any]]:
+    """Towing, loaner cars and travel paid for the customer on the visit (三包 repair record)."""
+    return [{"kind": r.event.kind, "amount": r.event.amount, "days": r.event.days,
+             "reference": r.event.reference, "note": r.event.note, **stamp(r)}
+            for r in events if isinstance(r.event, WorkOrder.CompensationRecorded)]
 
 
 def _lot_details(r: Recorded) -> list[dict[str, Any]]:
@@ -405,6 +412,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "dates": visit["dates"],
         "settlement": {"number": visit["settlement_number"], "warranty_bill": bill},
         "jobs": jobs,
+        "compensations": compensations(events),
         "totals": _claim_totals(jobs, bill is not None),
         "complete": not problems, "problems": problems,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),

@@ -15,6 +15,7 @@ from domain.application import ServiceCore
 from domain.common import Audit, InvalidInput
 from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line, part_line
+from workers.integration_events import PAYLOADS
 
 ADVISOR = Audit("adv-1", "advisor", "S01", datetime(2026, 5, 1, 2, 30, tzinfo=UTC), "corr-1")
 MAPPER = ServiceCore().mapper
@@ -82,3 +83,18 @@ def test_a_line_stored_before_deductibles_and_sublets_reads_with_none() -> None:
     assert isinstance(replayed, WorkOrder)
     assert replayed.lines["L1"]["warranty"]["deductible"] is None
     assert replayed.lines["L1"]["sublet"] is None
+
+
+def test_the_integration_event_of_a_sublet_line_leaves_its_cost_out() -> None:
+    wo = WorkOrder(audit=ADVISOR, number="WO-S01-2026-000002", customer_id=uuid4(),
+                   customer={}, vehicle={"vin": "LSVAU218XN2183294"}, mileage=1000,
+                   kind="repair", appointment_id=None, complaints=["windscreen cracked"])
+    wo.add_line(ADVISOR, labor_line("L1", 1, {
+        "op_code": "SUB-GLASS", "description": "windscreen", "hours": "1",
+        "hourly_rate": "1500.00", "sublet": {"supplier": "Shanghai Auto Glass",
+                                             "invoice_ref": "INV-88123", "cost": "1200.00"}}))
+    added = list(wo.collect_events())[-1]
+    payload = PAYLOADS["WorkOrder"]["LineAdded"](added)
+    assert payload["line"]["sublet"] == {"supplier": "Shanghai Auto Glass",
+                                         "invoice_ref": "INV-88123"}
+    assert payload["line"]["gross"] == Decimal("1500.00")
