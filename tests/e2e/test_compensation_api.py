@@ -33,6 +33,9 @@ def test_compensations_are_recorded_checked_and_claimed(client: TestClient, auth
             for c in claim["compensations"]] == [
         ("towing", "350.00", None, "TOW-5521", None), ("loaner", "600.00", 3, "RENT-118", "Lavida")]
     assert {e["event_type"] for e in claim["evidence"]} >= {"WorkOrder.CompensationRecorded"}
+    page = client.get(f"/work-orders/{wo_id}/warranty-claim", headers=auditor,
+                      params={"format": "html"}).text
+    assert "Towing, loaner and travel" in page and "RENT-118" in page and "TOW-5521" in page
 
 
 def test_a_cancelled_visit_takes_no_compensation(client: TestClient, auth: Auth,

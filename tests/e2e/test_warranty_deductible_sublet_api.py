@@ -74,6 +74,8 @@ def test_the_deductible_is_the_customers_and_the_oem_is_billed_the_rest(
     assert (bill["deductible"], bill["total"], bill["lines"][0]["deductible"]) == (
         "100.00", "500.00", "100.00")
     assert claim["problems"] == []
+    page = client.get(f"{wo}/warranty-claim", headers=auditor, params={"format": "html"}).text
+    assert "Deductible (the customer&#x27;s)" in page and "500.00" in page
     # The repair record lists the work once (the deductible is money, not a second job).
     record = get(client, f"{wo}/repair-record", auditor)
     assert [w["op_code"] for w in record["work_items"]] == ["TRN-SOL"]
@@ -109,3 +111,5 @@ def test_sublet_work_is_claimed_with_the_outside_shops_invoice(
         "SUB-GLASS", "1500.00", {"supplier": "Shanghai Auto Glass", "invoice_ref": "INV-88123",
                                  "cost": "1200.00"})
     assert claim["totals"]["sublet_cost"] == "1200.00"
+    page = client.get(f"{wo}/warranty-claim", headers=auditor, params={"format": "html"}).text
+    assert "Shanghai Auto Glass, invoice INV-88123, cost 1200.00" in page
