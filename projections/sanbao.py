@@ -38,9 +38,10 @@ from domain.application import ServiceCore
 from domain.vehicle import Vehicle
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
+from projections.claim_checks import compensations
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.repair_records import stores_asked
-from projections.warranty_claim import compensations, visit_dates
+from projections.warranty_claim import visit_dates
 
 VALIDITY_YEARS, VALIDITY_KM = 2, 50_000
 SEVEN_DAY = {"engine", "transmission", "traction_battery"}

@@ -32,6 +32,7 @@ from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
+from projections.claim_checks import compensations, missing_3c, unissued_parts
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 from projections.odometer import highest_earlier_reading, odometer_problem
 
@@ -110,13 +111,6 @@ def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
         elif isinstance(e, WorkOrder.Closed):
             found["closed"] = at
     return {"dates": found, **extra}
-
-
-def compensations(events: Iterable[Recorded]) -> list[dict[str, Any]]:
-    """Towing, loaner cars and travel paid for the customer on the visit (三包 repair record)."""
-    return [{"kind": r.event.kind, "amount": r.event.amount, "days": r.event.days,
-             "reference": r.event.reference, "note": r.event.note, **stamp(r)}
-            for r in events if isinstance(r.event, WorkOrder.CompensationRecorded)]
 
 
 def _lot_details(r: Recorded) -> list[dict[str, Any]]:
@@ -224,42 +218,6 @@ def _claim_totals(jobs: list[dict[str, Any]], drafted: bool) -> dict[str, Any]:
             "discount": discount if drafted else None,
             "billed": billed if drafted else None, "claimed_lines": len(lines),
             "sublet_cost": sublet}
-
-
-def _problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Claimed jobs an OEM would reject: each without its complaint, cause or correction (3C)."""
-    out = []
-    for job in jobs:
-        missing = [k for k in ("complaint", "cause", "correction") if not job[k]]
-        if missing:
-            out.append({"kind": "3c", "job_no": job["job_no"], "missing": missing,
-                        "detail": f"job {job['job_no']} has "
-                                  + ", ".join(f"no {k}" for k in missing)
-                                  + ": an OEM rejects a claim without its 3C"})
-    return out
-
-
-def _unissued(job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Claimed parts the stock did not issue to the line as claimed: auditors compare parts
-    claimed with parts issued, and a claimed part without its issue record is charged back."""
-    out = []
-    for part in job["parts"]:
-        issued = sum((Decimal(str(q["qty"])) * (1 if m["movement"] == "issue" else -1)
-                      for m in part["movements"] for q in m["lots"]), Decimal(0))
-        if issued >= part["qty"]:
-            continue
-        returned = sum((Decimal(str(q["qty"])) for m in part["movements"]
-                        if m["movement"] == "return" for q in m["lots"]), Decimal(0))
-        what = (f"{issued:f} issued, {returned:f} returned" if returned
-                else f"{issued:f} issued" if issued else "no issue record")
-        out.append({"kind": "parts", "job_no": job["job_no"], "line_id": part["line_id"],
-                    "part_number": part["part_number"], "missing": ["issue"],
-                    "claimed_qty": part["qty"], "issued_qty": issued,
-                    "returned_qty": returned,
-                    "detail": f"line {part['line_id']} claims {part['qty']:f} {part['unit']} of "
-                              f"{part['part_number']} but the stock shows {what}: an OEM "
-                              "charges back a claimed part without its issue record"})
-    return out
 
 
 def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -400,7 +358,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     earlier = highest_earlier_reading(app, conn, wo.vehicle["vin"], work_order_id,
                                       events[0].at, stores)
     odometer = odometer_problem(earlier, visit["mileage_in"])
-    problems = [*_problems(jobs), *(p for job in jobs for p in _unissued(job)),
+    problems = [*missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
                 *([odometer] if odometer else [])]
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
