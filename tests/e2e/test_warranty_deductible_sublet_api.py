@@ -113,3 +113,35 @@ def test_sublet_work_is_claimed_with_the_outside_shops_invoice(
     assert claim["totals"]["sublet_cost"] == "1200.00"
     page = client.get(f"{wo}/warranty-claim", headers=auditor, params={"format": "html"}).text
     assert "Shanghai Auto Glass, invoice INV-88123, cost 1200.00" in page
+
+
+def test_deposits_may_cover_the_deductible_the_customer_approved(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
+        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪B12345", "brand": "Volkswagen"},
+        "mileage": 70000, "complaints": ["transmission slips"]}, 201)
+    wo_id = opened["id"]
+    wo = f"/work-orders/{wo_id}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 70010, "fuel_level": 50})
+    # The customer's own 150.00 of work, and a warranty repair leaving them 100.00.
+    lines = [post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        "op_code": "ATF-CHG", "description": "gearbox oil change", "hours": "0.5",
+        "hourly_rate": "300.00"})["line_id"],
+        post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+            "op_code": "TRN-SOL", "description": "replace shift solenoid", "hours": "2.0",
+            "hourly_rate": "300.00", "pay_type": "warranty",
+            "warranty": {"coverage_code": "EXT-5Y", "deductible": "100.00"}})["line_id"]]
+    for line in lines:
+        post(client, f"{wo}/lines/{line}/authorization", advisor,
+             {"decision": "approved", "channel": "in_person"})
+    # The deposit may take what the customer will owe: 150.00 + the 100.00 deductible.
+    over = client.post("/payments", headers=cashier, json={
+        "work_order_id": wo_id, "method": "cash", "amount": "250.01"})
+    assert over.status_code == 422, over.text
+    assert (over.json()["limit"], over.json()["basis"]) == ("250.00", "approved_estimate")
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                               "amount": "250.00"}, 201)
+    assert paid["deposits"] == "250.00"
