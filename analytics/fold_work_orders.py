@@ -183,7 +183,8 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
 
 
 # facts the analytic tables do not carry (they stay in the event store)
-ignore(WorkOrder.SettlementConfirmed, WorkOrder.JobAdded, WorkOrder.Diagnosed,
+ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
+       WorkOrder.Diagnosed,
        WorkOrder.QualityChecked)
 
 
@@ -263,8 +264,9 @@ def _s_discount(fold: Fold, e: Settlement.DiscountGiven, n: int) -> None:
             _discount_labor(labor, labor["discount"] + amount)
 
 
-BILL_AMOUNTS = ("gross", "discount", "labor", "parts", "vat", "total", "cost")
-LINE_AMOUNTS = ("gross", "discount", "net", "vat", "cost", "vat_rate", "qty", "unit_price")
+BILL_AMOUNTS = ("gross", "discount", "labor", "parts", "vat", "total", "cost", "deductible")
+LINE_AMOUNTS = ("gross", "discount", "net", "vat", "cost", "vat_rate", "qty", "unit_price",
+                "deductible")
 
 
 def _decimal_bill(bill: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the QC inspector (or workshop foreman) passes or fails a completed job; so may a manager
     "work_orders.quality_check": frozenset({"qc_inspector", "manager"}),
     "work_orders.cancel": DESK,
+    "work_orders.compensate": DESK,
     "work_orders.read": ALL,
     "commands.read": ALL,  # whether a save was stored (after a 503 that could not tell)
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),

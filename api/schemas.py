@@ -200,6 +200,11 @@ class WarrantyIn(Body):
                                     description="the part that failed")
     sublet: str | None = Field(default=None, max_length=200,
                                description="work done outside the shop")
+    deductible: Decimal | None = Field(default=None, ge=0, le=10_000_000,
+                                       description=(
+        "the coverage's deductible on this line, VAT included: the customer pays it (a line "
+        "of the customer bill at settlement) and the OEM is billed the line less it; at most "
+        "the line's price"))
 
 
 class LineIn(Body):
@@ -213,6 +218,16 @@ class LineIn(Body):
     warranty: WarrantyIn | None = None
 
 
+class SubletIn(Body):
+    model_config = described(
+        "Work sent to an outside shop (glass, alignment): who did it, their invoice, its cost.",
+        {"supplier": "Shanghai Auto Glass", "invoice_ref": "INV-88123", "cost": "1200.00"})
+
+    supplier: str = Field(min_length=1, max_length=200, description="the outside shop")
+    invoice_ref: str = Field(min_length=1, max_length=60, description="its invoice number")
+    cost: Decimal = Field(ge=0, le=10_000_000, description="its invoice amount, VAT included")
+
+
 class LaborLineIn(LineIn):
     model_config = example({"op_code": "BRK-PAD", "description": "replace front pads",
                             "hours": "1.5", "hourly_rate": "300.00", "pay_type": "customer"})
@@ -222,6 +237,9 @@ class LaborLineIn(LineIn):
         "the labor operation; its prefix names the skill dispatch needs (BRK: chassis)"))
     hours: Decimal = Field(gt=0, le=1000, description="flat-rate hours sold")
     hourly_rate: Decimal = Field(ge=0, le=100_000, description="CNY per hour, VAT-inclusive")
+    sublet: SubletIn | None = Field(default=None, description=(
+        "the line is sublet work (hours 1 and the price charged, say): the outside shop's "
+        "supplier, invoice reference and cost, claimed with the line"))
 
 
 class PartLineIn(LineIn):
@@ -274,6 +292,19 @@ class QualityCheckIn(Body):
     passed: bool
     reason: str | None = Field(default=None, max_length=1000,
                                description="required when it fails: back to repair")
+
+
+class CompensationIn(Body):
+    model_config = example({"kind": "loaner", "amount": "600.00", "days": 3,
+                            "reference": "RENT-2026-118", "note": "Lavida while the gearbox is out"})
+
+    kind: Literal["towing", "loaner", "travel"] = Field(description=(
+        "towing in, a loaner car, or the customer's travel"))
+    amount: Decimal = Field(gt=0, le=1_000_000, description="CNY paid for it, VAT included")
+    days: int | None = Field(default=None, ge=1, le=366, description="a loaner car's days")
+    reference: str | None = Field(default=None, max_length=60,
+                                  description="the towing invoice, rental agreement, receipt")
+    note: str | None = Field(default=None, max_length=500)
 
 
 class ReasonIn(Body):

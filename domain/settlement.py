@@ -86,6 +86,25 @@ def _bill_line(line: dict[str, Any]) -> dict[str, Any]:
             "warranty": line.get("warranty")}
 
 
+def _deductible_split(billed: dict[str, Any]) -> dict[str, Any] | None:
+    """A warranty line's coverage deductible, to the customer: the warranty bill line is billed
+    that much less (`deductible` says how much), and the customer bill gets a line of that
+    amount (`deductible_of`: the warranty line, no quantity of its own; the quantity is claimed
+    on the warranty line). At most what the line bills (a part issued short bills less)."""
+    asked = (billed.get("warranty") or {}).get("deductible")
+    amount = min(Decimal(asked), billed["gross"]) if asked else ZERO
+    billed.update(gross=billed["gross"] - amount, net=billed["gross"] - amount,
+                  vat=vat_included(billed["gross"] - amount, billed["vat_rate"]),
+                  deductible=amount)
+    if not amount:
+        return None
+    coverage = billed["warranty"].get("coverage_code")
+    return {**billed, "description": f"deductible ({coverage}): {billed['description']}",
+            "qty": ZERO, "unit_price": ZERO, "gross": amount, "discount": ZERO, "net": amount,
+            "vat": vat_included(amount, billed["vat_rate"]), "cost": ZERO, "warranty": None,
+            "deductible": None, "deductible_of": "warranty"}
+
+
 def bill_totals(bill: dict[str, Any]) -> dict[str, Any]:
     """Recompute a bill from its lines: net = gross − discount, VAT inside the net per line."""
     for line in bill["lines"]:
@@ -103,7 +122,8 @@ def bill_totals(bill: dict[str, Any]) -> dict[str, Any]:
 
 def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) -> \
         dict[str, dict[str, Any]]:
-    """Approved labor and issued parts of a work order, split into one bill per pay type."""
+    """Approved labor and issued parts of a work order, split into one bill per pay type; a
+    warranty line's deductible goes to the customer bill (`_deductible_split`)."""
     bills: dict[str, dict[str, Any]] = {}
     for line in lines:
         if line["status"] != "approved":
@@ -111,9 +131,16 @@ def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) 
         if line["kind"] == "part" and line["issued_qty"] <= 0:
             continue
         kind = line["pay_type"]
-        bill = bills.setdefault(kind, {"kind": kind, "payer": payers.get(kind, {}),
-                                       "lines": [], "invoice_no": None})
-        bill["lines"].append(_bill_line(line))
+        billed = _bill_line(line)
+        customer_part = _deductible_split(billed) if kind == "warranty" else None
+        for pays, piece in ((kind, billed), ("customer", customer_part)):
+            if piece is not None:
+                bill = bills.setdefault(pays, {"kind": pays, "payer": payers.get(pays, {}),
+                                               "lines": [], "invoice_no": None})
+                bill["lines"].append(piece)
+    if "warranty" in bills:
+        bills["warranty"]["deductible"] = sum(
+            (ln.get("deductible") or ZERO for ln in bills["warranty"]["lines"]), ZERO)
     return {kind: bill_totals(bill) for kind, bill in bills.items()}
 
 

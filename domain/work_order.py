@@ -35,6 +35,7 @@ STATUSES = (
 ACTIVE = ("opened", "checked_in", "in_progress")
 JOB_STATUSES = ("reported", "diagnosed", "dispatched", "in_repair", "awaiting_qc", "passed")
 KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_paint")
+COMPENSATION_KINDS = ("towing", "loaner", "travel")
 # Far above any real visit (a big service is tens of lines), low enough that the work order a
 # command loads, copies and saves, and the detail its view rewrites, stay small: each command
 # costs time in proportion to the lines already there.
@@ -83,7 +84,18 @@ class WorkOrder(Aggregate):
         fault_codes: list[str]
 
     class LineAdded(Event):
+        """v2: a warranty line's details carry `deductible`, a labor line `sublet` (the
+        outside shop's supplier, invoice and cost); a v1 line has neither."""
+
+        class_version = 2
         line: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            if state["line"].get("warranty") is not None:
+                state["line"]["warranty"].setdefault("deductible", None)
+            if state["line"].get("kind") == "labor":
+                state["line"].setdefault("sublet", None)
 
     class LineRepriced(Event):
         line_id: str
@@ -191,6 +203,15 @@ class WorkOrder(Aggregate):
 
     class Closed(Event):
         follow_up_id: UUID
+
+    class CompensationRecorded(Event):
+        """Towing, a loaner car or travel paid for the customer on a 三包 repair visit."""
+
+        kind: str
+        amount: Decimal
+        days: int | None
+        reference: str | None
+        note: str | None
 
     @event(Opened)
     def __init__(
@@ -729,3 +750,27 @@ class WorkOrder(Aggregate):
     @event(Closed)
     def _closed(self, audit: Audit, follow_up_id: UUID) -> None:
         self.status = "closed"
+
+    # -- 三包 compensation -----------------------------------------------------------------------
+
+    def record_compensation(self, audit: Audit, kind: str, amount: object, days: int | None,
+                            reference: str | None, note: str | None) -> None:
+        """What the visit cost the customer and the shop paid: towing in, a loaner car (with
+        its days), travel; recorded on the visit's repair record, after delivery too."""
+        require(self.status != "cancelled", WorkOrderError("work order is cancelled"))
+        if kind not in COMPENSATION_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(COMPENSATION_KINDS)}")
+        value = money(amount, "compensation")
+        require(value > 0, InvalidInput("a compensation must be positive"))
+        if days is not None and kind != "loaner":
+            raise InvalidInput("days go with a loaner car")
+        if days is not None and days < 1:
+            raise InvalidInput("a loaner car is lent for at least 1 day")
+        self._compensation_recorded(audit, kind, value, days, (reference or "").strip() or None,
+                                    (note or "").strip() or None)
+
+    @event(CompensationRecorded)
+    def _compensation_recorded(self, audit: Audit, kind: str, amount: Decimal, days: int | None,
+                               reference: str | None, note: str | None) -> None:
+        self.compensations = [*getattr(self, "compensations", []),
+                              {"kind": kind, "amount": amount, "days": days}]

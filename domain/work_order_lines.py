@@ -13,7 +13,8 @@ PAY_TYPES = ("customer", "warranty", "insurance", "internal")
 LINE_STATUSES = ("pending", "approved", "declined")
 AUTH_CHANNELS = ("in_person", "phone", "link", "customer_page")
 CUSTOMER_CHANNEL = "customer_page"  # the customer's own decision on their progress page
-WARRANTY_FIELDS = ("coverage_code", "campaign_no", "authorization_ref", "causal_part", "sublet")
+WARRANTY_FIELDS = ("coverage_code", "campaign_no", "authorization_ref", "causal_part", "sublet",
+                   "deductible")
 
 
 def _pay_type(value: str) -> str:
@@ -30,7 +31,28 @@ def _warranty(pay_type: str, warranty: Mapping[str, Any] | None) -> dict[str, An
     details = {k: (warranty or {}).get(k) for k in WARRANTY_FIELDS}
     if not details["coverage_code"]:
         raise InvalidInput("a warranty line needs a coverage code")
+    if details["deductible"] is not None:
+        details["deductible"] = money(details["deductible"], "deductible") or None
     return details
+
+
+def _within_deductible(line: dict[str, Any]) -> dict[str, Any]:
+    """The coverage's deductible (what the customer pays of a warranty line) is at most the
+    line's price."""
+    deductible = (line["warranty"] or {}).get("deductible")
+    if deductible is not None and deductible > line["gross"]:
+        raise InvalidInput(f"the deductible {deductible} exceeds the line's {line['gross']}",
+                           field="warranty.deductible")
+    return line
+
+
+def _sublet(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Work sent to an outside shop: the shop, its invoice and what it cost."""
+    if not value:
+        return None
+    return {"supplier": _text(value.get("supplier"), "sublet supplier"),
+            "invoice_ref": _text(value.get("invoice_ref"), "sublet invoice reference"),
+            "cost": money(value.get("cost"), "sublet cost")}
 
 
 def _text(value: str | None, what: str, *, required: bool = True) -> str:
@@ -64,9 +86,10 @@ def labor_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, 
         "hours": quantity(data.get("hours"), "flat-rate hours"),
         "vat_rate": vat_rate(data.get("vat_rate")),
         "warranty": _warranty(pay_type, data.get("warranty")),
+        "sublet": _sublet(data.get("sublet")),
         "status": "pending",
     }
-    return priced(line, money(data.get("hourly_rate"), "hourly rate"))
+    return _within_deductible(priced(line, money(data.get("hourly_rate"), "hourly rate")))
 
 
 def part_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,7 +105,7 @@ def part_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, A
         "issued_qty": Decimal(0),
         "status": "pending",
     }
-    return priced(line, money(data.get("unit_price"), "unit price"))
+    return _within_deductible(priced(line, money(data.get("unit_price"), "unit price")))
 
 
 def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Decimal]]:

@@ -474,6 +474,14 @@ class WorkOrders:
 
         return self._on(request, work_order_id, act)
 
+    def record_compensation(self, request: Request, work_order_id: UUID, *, kind: str,
+                            amount: object, days: int | None = None,
+                            reference: str | None = None,
+                            note: str | None = None) -> CommandResult:
+        """Towing, a loaner car or travel paid for the customer (三包 repair record)."""
+        return self._on(request, work_order_id, lambda s, wo: wo.record_compensation(
+            s.audit(wo.store_id), kind, amount, days, reference, note), ending=True)
+
     def cancel(self, request: Request, work_order_id: UUID, *, reason: str) -> CommandResult:
         """Cancel (issued parts must be returned first); reservations end in the same save."""
 

@@ -495,7 +495,7 @@ def _shown(doc: Any) -> Any:
 def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
     """A bill read back from JSON with its amounts as Decimal again."""
     amounts = ("gross", "discount", "net", "vat", "cost", "qty", "unit_price", "vat_rate",
-               "labor", "parts", "total", "allowances")
+               "labor", "parts", "total", "allowances", "deductible")
     out = {k: (Decimal(v) if k in amounts and v is not None else v) for k, v in bill.items()}
     out["lines"] = [{k: (Decimal(v) if k in amounts and v is not None else v)
                      for k, v in line.items()} for line in bill.get("lines", [])]

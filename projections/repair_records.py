@@ -3,7 +3,8 @@
 The 13 data elements (DOMAIN.md): shop name, VIN, plate, date in, mileage in, settlement date,
 settlement-list number, fault description, work items, labor hours, part name, part code, part
 quantity. Work items and parts are the settlement list's lines (labor as approved, parts as
-issued), so the record itemises exactly what was settled. The finance read model only finds
+issued; a warranty line's deductible line on the customer bill is not a second item), so the
+record itemises exactly what was settled. The finance read model only finds
 which work orders settled on a day; every record is built from the work order's and the
 settlement's events.
 """
@@ -77,8 +78,8 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
     visit = visit_dates(wo_events)
     if visit["dates"]["settled"] is None or not isinstance(settlement, Settlement):
         return None
-    lines = sorted((ln for bill in settlement.bills.values() for ln in bill["lines"]),
-                   key=_line_no)
+    lines = sorted((ln for bill in settlement.bills.values() for ln in bill["lines"]
+                    if not ln.get("deductible_of")), key=_line_no)  # the work is listed once
     labor = [ln for ln in lines if ln["kind"] == "labor"]
     parts = [ln for ln in lines if ln["kind"] == "part"]
     record: dict[str, Any] = plain({

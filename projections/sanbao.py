@@ -38,6 +38,7 @@ from domain.application import ServiceCore
 from domain.vehicle import Vehicle
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
+from projections.claim_checks import compensations
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.repair_records import stores_asked
 from projections.warranty_claim import visit_dates
@@ -124,6 +125,7 @@ def _visit(events: list[Recorded], end: datetime, zone: ZoneInfo) -> dict[str, A
         "mileage_in": dates["mileage_in"],
         "mileage": max(m for m in (dates["mileage_in"], dates["mileage_out"]) if m is not None),
         "jobs": jobs,
+        "compensations": compensations(events),
     }
 
 

@@ -5,12 +5,15 @@ it: the vehicle with its mileage in and out, the visit's dates, the customer (pe
 with the customer's key, `[erased]` once erased), and per job with approved warranty lines: the 3C
 and fault codes, op codes with flat-rate hours against every clock punch of every technician, the
 parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
-authorization and sublet references, QC, and who approved what. Internal costs are left out.
+authorization and sublet references, sublet work with the outside shop's invoice and cost, QC,
+towing / loaner / travel paid for the customer, and who approved what. Internal costs are left out.
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
-claim reconciles with the invoice. A claimed job without its 3C, and a mileage in below a
-reading recorded on the car's earlier visits, are listed under `problems` (the package is still
-built: it is the dealer's worksheet for fixing the claim before it is sent). The read model is
-used only to turn a work-order number into its id and to find the car's other work orders.
+claim reconciles with the invoice. A claimed job without its 3C, a claimed part the stock did
+not issue to its line as claimed (never issued, or returned and not issued again), and a mileage
+in below a reading recorded on the car's earlier visits, are listed under `problems` (the
+package is still built: it is the dealer's worksheet for fixing the claim before it is sent).
+The read model is used only to turn a work-order number into its id and to find the car's other
+work orders.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
+from projections.claim_checks import compensations, missing_3c, unissued_parts
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 from projections.odometer import highest_earlier_reading, odometer_problem
 
@@ -187,8 +191,10 @@ def _warranty_refs(line: dict[str, Any]) -> dict[str, Any]:
 
 def _billed(line: dict[str, Any] | None) -> dict[str, Any]:
     """What the warranty bill asks for a claimed line: its list price (`amount`) less the
-    discount given on it; None for both while no bill is drafted."""
-    return {"billed": line, "discount": line["discount"] if line else None,
+    coverage deductible the customer pays and the discount given on it; None for all three
+    while no bill is drafted."""
+    return {"billed": line, "deductible_billed": (line.get("deductible") or Decimal("0.00"))
+            if line else None, "discount": line["discount"] if line else None,
             "billed_amount": line["net"] if line else None}
 
 
@@ -201,25 +207,17 @@ def _claim_totals(jobs: list[dict[str, Any]], drafted: bool) -> dict[str, Any]:
     parts = sum((p["amount"] for job in jobs for p in job["parts"]), Decimal("0.00"))
     zero = Decimal("0.00")
     discount = sum((ln["discount"] or zero for ln in lines), zero)
+    deductible = sum((ln["deductible_billed"] or zero for ln in lines), zero)
     billed = sum((ln["billed_amount"] or zero for ln in lines), zero)
+    sublet = sum((ln["sublet_invoice"]["cost"] for job in jobs for ln in job["labor"]
+                  if ln["sublet_invoice"]), zero)
     return {"flat_rate_hours": sum((j["flat_rate_hours"] for j in jobs), HOUR * 0),
             "clocked_hours": sum((j["clocked_hours"] for j in jobs), HOUR * 0),
             "labor": labor, "parts": parts, "list_price": labor + parts,
+            "deductible": deductible if drafted else None,
             "discount": discount if drafted else None,
-            "billed": billed if drafted else None, "claimed_lines": len(lines)}
-
-
-def _problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Claimed jobs an OEM would reject: each without its complaint, cause or correction (3C)."""
-    out = []
-    for job in jobs:
-        missing = [k for k in ("complaint", "cause", "correction") if not job[k]]
-        if missing:
-            out.append({"kind": "3c", "job_no": job["job_no"], "missing": missing,
-                        "detail": f"job {job['job_no']} has "
-                                  + ", ".join(f"no {k}" for k in missing)
-                                  + ": an OEM rejects a claim without its 3C"})
-    return out
+            "billed": billed if drafted else None, "claimed_lines": len(lines),
+            "sublet_cost": sublet}
 
 
 def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -247,7 +245,8 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
     claimed = [ln for ln in approved if ln["pay_type"] == "warranty"]
     labor = [{"line_id": ln["line_id"], "op_code": ln["op_code"], "description": ln["description"],
               "flat_rate_hours": ln["hours"], "amount": ln["gross"], "vat": ln["vat"],
-              **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln)}
+              **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln),
+              "sublet_invoice": ln.get("sublet")}
              for ln in claimed if ln["kind"] == "labor"]
     parts = [{"line_id": ln["line_id"], "pay_type": ln["pay_type"],
               "part_number": ln["part_number"], "description": ln["description"],
@@ -315,10 +314,13 @@ def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
     bill = settlement.bills["warranty"]
     return {"settlement_status": settlement.status, "settlement_number": settlement.number,
             "payer": bill["payer"], "invoice_no": bill.get("invoice_no"),
-            "gross": bill["gross"], "discount": bill["discount"], "total": bill["total"],
+            "gross": bill["gross"], "deductible": bill.get("deductible", Decimal("0.00")),
+            "discount": bill["discount"], "total": bill["total"],
             "vat": bill["vat"], "allowances": settlement.allowances("warranty"),
-            "lines": [{k: ln[k] for k in ("line_id", "kind", "qty", "gross", "discount", "net",
-                                          "vat")} for ln in bill["lines"]]}
+            "lines": [{**{k: ln[k] for k in ("line_id", "kind", "qty", "gross", "discount",
+                                             "net", "vat")},
+                       "deductible": ln.get("deductible") or Decimal("0.00")}
+                      for ln in bill["lines"]]}
 
 
 def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
@@ -356,7 +358,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     earlier = highest_earlier_reading(app, conn, wo.vehicle["vin"], work_order_id,
                                       events[0].at, stores)
     odometer = odometer_problem(earlier, visit["mileage_in"])
-    problems = [*_problems(jobs), *([odometer] if odometer else [])]
+    problems = [*missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
+                *([odometer] if odometer else [])]
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
@@ -367,6 +370,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "dates": visit["dates"],
         "settlement": {"number": visit["settlement_number"], "warranty_bill": bill},
         "jobs": jobs,
+        "compensations": compensations(events),
         "totals": _claim_totals(jobs, bill is not None),
         "complete": not problems, "problems": problems,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),

@@ -72,6 +72,13 @@ def _lots(lots: Sequence[dict[str, Any]]) -> str:
                      f"doc {lot.get('supplier_doc')}, cert {lot.get('cert_ref')})" for lot in lots)
 
 
+def _sublet(reference: str | None, invoice: dict[str, Any] | None) -> str | None:
+    if not invoice:
+        return reference
+    text = f"{invoice['supplier']}, invoice {invoice['invoice_ref']}, cost {invoice['cost']}"
+    return f"{reference}; {text}" if reference else text
+
+
 def _job(job: dict[str, Any], when: _Clock) -> str:
     causal = job["causal_part"]
     punches = [(t["technician_id"], when(p["clock_on"]), when(p["clock_off"]), p["hours"])
@@ -86,17 +93,19 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
          ("Causal part", causal and f"{causal['part_number']} {causal['description'] or ''} "
                                     f"{'(named on the claim)' if causal['named_on_claim'] else ''}"
                                     f" lots: {_lots(causal['lots']) or '—'}")])}
-{_table(["Op code", "Operation", "Flat-rate h", "List price", "Discount", "Billed",
-         "Coverage", "Campaign", "Authorization", "Sublet"],
+{_table(["Op code", "Operation", "Flat-rate h", "List price", "Deductible", "Discount",
+         "Billed", "Coverage", "Campaign", "Authorization", "Sublet"],
         [(ln["op_code"], ln["description"], ln["flat_rate_hours"], ln["amount"],
-          ln["discount"], ln["billed_amount"], ln.get("coverage_code"), ln.get("campaign_no"),
-          ln.get("authorization_ref"), ln.get("sublet")) for ln in job["labor"]],
-        numeric=(2, 3, 4, 5))}
-{_table(["Part number", "Part", "Qty", "Issued", "List price", "Discount", "Billed", "Coverage",
-         "Campaign", "Lots"],
+          ln["deductible_billed"], ln["discount"], ln["billed_amount"], ln.get("coverage_code"),
+          ln.get("campaign_no"), ln.get("authorization_ref"),
+          _sublet(ln.get("sublet"), ln.get("sublet_invoice"))) for ln in job["labor"]],
+        numeric=(2, 3, 4, 5, 6))}
+{_table(["Part number", "Part", "Qty", "Issued", "List price", "Deductible", "Discount",
+         "Billed", "Coverage", "Campaign", "Lots"],
         [(p["part_number"], p["description"], p["qty"], p["issued_qty"], p["amount"],
-          p["discount"], p["billed_amount"], p.get("coverage_code"), p.get("campaign_no"),
-          _lots(p["lots"])) for p in job["parts"]], numeric=(2, 3, 4, 5, 6))}
+          p["deductible_billed"], p["discount"], p["billed_amount"], p.get("coverage_code"),
+          p.get("campaign_no"), _lots(p["lots"])) for p in job["parts"]],
+        numeric=(2, 3, 4, 5, 6, 7))}
 {_table(["Technician", "Clock on", "Clock off", "Hours"], punches, numeric=(3,))}
 {_table(["QC", "Inspector", "At", "Reason"],
         [("pass" if q["passed"] else "fail", q["inspector"], when(q["at"]), q["reason"])
@@ -150,9 +159,15 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
          ("Labor (list price)", claim["totals"]["labor"]),
          ("Parts (list price)", claim["totals"]["parts"]),
          ("List price", claim["totals"]["list_price"]),
+         ("Deductible (the customer's)", claim["totals"]["deductible"]),
          ("Discount", claim["totals"]["discount"]),
          ("Billed to the OEM", claim["totals"]["billed"] or "not billed yet"),
-         ("Warranty invoice", (claim["settlement"]["warranty_bill"] or {}).get("invoice_no"))])}
+         ("Warranty invoice", (claim["settlement"]["warranty_bill"] or {}).get("invoice_no")),
+         ("Sublet (outside shops' invoices)", claim["totals"]["sublet_cost"])])}
+<h2>Towing, loaner and travel</h2>
+{_table(["Kind", "Amount", "Days", "Reference", "Note", "By", "At"],
+        [(c["kind"], c["amount"], c["days"], c["reference"], c["note"], c["by"], when(c["at"]))
+         for c in claim["compensations"]], numeric=(1, 2))}
 <h2>Approvals</h2>
 {_table(["What", "Line / bill", "Pay type", "Decision / value", "Channel", "Reason / note",
          "By", "Role", "At"], approvals)}

@@ -112,6 +112,14 @@ payment = keep("payment_id", "bill", "method", "amount", "provider_ref", "busine
 statement_lines = keep("line_no", "date", "amount", "reference")  # no counterparty name
 lots = keep("lot_id", "origin_lot", "qty", "supplier", "cert_ref")
 
+
+def public_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    """An estimate line without what its sublet cost the shop (a margin)."""
+    out = dict(line)
+    if out.get("sublet"):
+        out["sublet"] = _pick(out["sublet"], ("supplier", "invoice_ref"))
+    return out
+
 PAYLOADS: dict[str, dict[str, Payload]] = {
     "WorkOrder": {
         "Opened": fields("number customer_id mileage kind appointment_id complaints",
@@ -119,7 +127,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "CheckedIn": fields(details=check_in),
         "JobAdded": fields("complaint"),
         "Diagnosed": fields("job_no cause correction fault_codes"),
-        "LineAdded": fields("line"),
+        "LineAdded": fields(line=public_line),
         "LineRepriced": fields("line_id unit_price gross vat reason"),
         "LineAuthorized": fields("line_id decision channel"),
         "JobDispatched": fields("job_no technician_id previous reason"),
@@ -142,6 +150,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Delivered": fields("mileage_out handed_over_by follow_up_id follow_up_due",
                             acknowledgement=acknowledgement),
         "Closed": fields("follow_up_id"),
+        "CompensationRecorded": fields("kind days reference"),  # no amount: an expense
     },
     "StockItem": {
         "Opened": fields("store_id part_number unit min_stock reorder_qty"),

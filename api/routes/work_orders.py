@@ -20,6 +20,7 @@ from api.schemas import (
     CheckIn,
     ClockIn,
     CommandAccepted,
+    CompensationIn,
     DiagnosisIn,
     DispatchIn,
     JobIn,
@@ -47,6 +48,7 @@ Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]
 AddJobCmd = Annotated[Command, Depends(command("work_orders.add_job"))]
 AuthorizeCmd = Annotated[Command, Depends(command("work_orders.authorize"))]
 CancelCmd = Annotated[Command, Depends(command("work_orders.cancel"))]
+CompensateCmd = Annotated[Command, Depends(command("work_orders.compensate"))]
 CheckInCmd = Annotated[Command, Depends(command("work_orders.check_in"))]
 ClockCmd = Annotated[Command, Depends(command("work_orders.clock"))]
 CompleteCmd = Annotated[Command, Depends(command("work_orders.complete"))]
@@ -200,6 +202,15 @@ def quality_check(work_order_id: UUID, job_no: JobNo, body: QualityCheckIn,
 def cancel(work_order_id: UUID, body: ReasonIn, cmd: CancelCmd,
            ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.cancel(cmd.envelope, work_order_id, reason=body.reason))
+
+
+@router.post("/{work_order_id}/compensations", response_model=CommandAccepted)
+def record_compensation(work_order_id: UUID, body: CompensationIn, cmd: CompensateCmd,
+                        ctx: Ctx) -> Any:
+    """Towing, a loaner car or travel paid for the customer: the 三包 repair record's
+    compensation (any time but on a cancelled visit)."""
+    return cmd.accepted(ctx.work_orders.record_compensation(cmd.envelope, work_order_id,
+                                                            **body.model_dump()))
 
 
 # -- parts on the work order ----------------------------------------------------------------

@@ -59,6 +59,12 @@ def fleet(container: Container) -> dict[str, Any]:
                               at("2025-06-08", "10:00"), mileage=14_000),  # 7 days 1 h: 8
           desk.warranty_visit(cars["v1"], "window stuck", "ELE-WIN", at("2025-09-01", "09:00"),
                               at("2025-09-03", "08:00"), mileage=20_000)]  # 47 h: 2
+    # The misfiring car came in on a tow truck; the customer drove a loaner for the 10 days.
+    for kind, amount, days, ref in (("towing", "350.00", None, "TOW-5521"),
+                                    ("loaner", "1800.00", 10, "RENT-0401")):
+        container.work_orders.record_compensation(
+            desk.r("advisor", at("2025-04-11", "10:00")), v1[0], kind=kind, amount=amount,
+            days=days, reference=ref)
     # V2: the same problem (brakes) repaired five times: more than 4, a breach.
     register(desk, cars["v2"], "2025-04-01")
     v2 = brake_visits(desk, cars["v2"], ["2025-05-05", "2025-07-05", "2025-09-05", "2025-11-05",
@@ -126,6 +132,13 @@ def test_cumulative_repair_days_across_visits(container: Container,
          ["brakes"]),
         (str(fleet["v1"][2]), "2025-09-01T09:00:00+08:00", "2025-09-03T08:00:00+08:00", 2,
          ["electrical"])]
+    # What the first visit cost the customer and the shop paid: towing and a loaner car.
+    desk = fleet["desk"]
+    assert [(c["kind"], c["amount"], c["days"], c["reference"], c["by"])
+            for c in v1["visits"][0]["compensations"]] == [
+        ("towing", "350.00", None, "TOW-5521", desk.adv),
+        ("loaner", "1800.00", 10, "RENT-0401", desk.adv)]
+    assert v1["visits"][1]["compensations"] == []
     # The evidence: the car's registration and every event of the three visits.
     streams = {e["stream_id"] for e in v1["evidence"]}
     assert streams == {str(vehicle_id(fleet["cars"]["v1"])), *map(str, fleet["v1"])}

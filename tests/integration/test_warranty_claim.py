@@ -123,7 +123,8 @@ def test_the_claim_names_the_car_the_visit_and_the_customer(visit: Visit) -> Non
         {"oem": "Volkswagen", "vin": facts["vin"]}, "INV-OEM-2025-77", "2320.00", "266.90")
     assert claim["totals"] == {"flat_rate_hours": "2.40", "clocked_hours": "2.50",
                                "labor": "720.00", "parts": "1600.00", "list_price": "2320.00",
-                               "discount": "0.00", "billed": "2320.00", "claimed_lines": 2}
+                               "deductible": "0.00", "discount": "0.00", "billed": "2320.00",
+                               "claimed_lines": 2, "sublet_cost": "0.00"}
     # Every claimed job has its 3C: nothing for the OEM to reject.
     assert (claim["complete"], claim["problems"]) == (True, [])
 
@@ -329,3 +330,39 @@ def test_a_mileage_below_an_earlier_visit_of_the_car_is_a_problem(container: Con
         (str(earlier), "WorkOrder.CheckedIn")}
     assert [p["kind"] for p in fine_claim["problems"]] == ["3c"]  # no diagnosis: only the 3C
     assert str(below) not in {e["stream_id"] for e in fine_claim["evidence"]}
+
+
+def test_a_claimed_part_without_its_issue_record_is_a_problem(container: Container) -> None:
+    """Auditors compare parts claimed with parts issued: a claimed part the stock never issued
+    to the line, or returned and did not issue again, is charged back."""
+    desk = Desk(container)
+    d = "2025-08-04"
+    pump = desk.part("water pump", "800.00", at(d, "08:00"))
+    seal = desk.part("pump seal", "40.00", at(d, "08:00"))
+    lot = desk.receive(pump, 2, "400.00", at(d, "08:10"), supplier="Bosch Shanghai", doc="DN-9")
+    wo = desk.open(new_vin(), ["coolant leak"], at(d, "09:00"), kind="warranty")
+    desk.check_in(wo, 12_000, at(d, "09:05"))
+    desk.diagnose(wo, 1, "pump seal failed", "replace pump", [], at(d, "09:10"))
+    w = container.work_orders
+    claimed = [desk.labor(wo, 1, "ENG-WP", "1.0", at(d, "09:15"),
+                          warranty={"coverage_code": "W-3Y"}),
+               desk.part_line(wo, 1, pump, 1, at(d, "09:16"), warranty={"coverage_code": "W-3Y"}),
+               desk.part_line(wo, 1, seal, 2, at(d, "09:17"), warranty={"coverage_code": "W-3Y"})]
+    desk.approve(wo, claimed, at(d, "09:20"))
+    # The pump is issued and goes back to the shelf; the seals never leave the store.
+    w.issue_part(desk.r("parts_clerk", at(d, "09:30")), wo, claimed[1])
+    w.return_part(desk.r("parts_clerk", at(d, "09:40")), wo, claimed[1], qty=1,
+                  reason="wrong variant")
+    with container.pool.connection() as conn:
+        claim = warranty_claim(container.app, conn, wo, [desk.store])
+    parts = [p for p in claim["problems"] if p["kind"] == "parts"]
+    assert [(p["line_id"], p["part_number"], p["claimed_qty"], p["issued_qty"],
+             p["returned_qty"]) for p in parts] == [
+        ("L2", pump, "1", "0", "1"), ("L3", seal, "2", "0", "0")]
+    assert "1 pc of " + pump + " but the stock shows 0 issued, 1 returned" in parts[0]["detail"]
+    assert "no issue record" in parts[1]["detail"]
+    assert claim["complete"] is False
+    [job] = claim["jobs"]
+    assert [m["movement"] for m in job["parts"][0]["movements"]] == ["issue", "return"]
+    assert job["parts"][0]["lots"] == []  # net nothing left from the lot
+    assert job["parts"][0]["movements"][0]["lots"] == [{"lot_id": lot, "qty": "1"}]

@@ -66,7 +66,8 @@ BILL_ACCOUNT = {"customer": "1122", "warranty": "1123", "insurance": "1124",
                 "internal": "6602"}
 
 # a work-order line: kind, pay type, hours or qty in hundredths, VAT-inclusive unit price, VAT
-# rate, the customer's decision, percent of a part line issued, unit cost of the issued parts
+# rate, the customer's decision, percent of a part line issued, unit cost of the issued parts,
+# and (on a warranty line) the coverage deductible as a percent of the line's price
 LINE = st.tuples(
     st.sampled_from(["labor", "part"]),
     st.sampled_from(["customer", "customer", "warranty", "insurance", "internal"]),
@@ -76,6 +77,7 @@ LINE = st.tuples(
     st.sampled_from(["approved", "approved", "approved", "approved", "pending", "declined"]),
     st.sampled_from([100, 100, 100, 50, 0]),
     st.decimals(min_value=CENT, max_value=Decimal("500.00"), places=2),
+    st.sampled_from([0, 0, 0, 30, 100]),
 )
 PICK = st.integers(0, 9)
 # (kind, share): kind 0 a malformed amount, 1 just over the limit, 2 the limit, else `share`
@@ -144,10 +146,12 @@ def entry_balances(entries: list[dict[str, Any]]) -> dict[str, Decimal]:
 
 def work_order_line(n: int, spec: tuple[Any, ...]) -> dict[str, Any]:
     """A line as domain.work_order_lines makes it, decided and (for parts) issued."""
-    kind, pay_type, hundredths, price, rate, status, issued_pct, unit_cost = spec
+    kind, pay_type, hundredths, price, rate, status, issued_pct, unit_cost, deductible = spec
     qty = Decimal(hundredths) / 100
+    asked = (half_up(qty * price) * deductible / 100).quantize(CENT, rounding=ROUND_DOWN)
     common = {"description": f"line {n}", "pay_type": pay_type, "vat_rate": rate,
-              "warranty": {"coverage_code": "PT-5Y"} if pay_type == "warranty" else None}
+              "warranty": {"coverage_code": "PT-5Y", "deductible": asked}
+              if pay_type == "warranty" else None}
     if kind == "labor":
         line = labor_line(f"L{n}", 1, {**common, "op_code": f"OP{n}", "hours": qty,
                                         "hourly_rate": price})
@@ -318,9 +322,14 @@ def model_bills(lines: list[dict[str, Any]]) -> dict[str, BillModel]:
         if qty <= 0:
             continue
         cost = line["issued_cost"] if line["kind"] == "part" else ZERO
+        amount = half_up(qty * line["unit_price"])
+        # the coverage deductible (at most what the line bills) is the customer's to pay
+        customer_pays = min((line["warranty"] or {}).get("deductible") or ZERO, amount)
         bills.setdefault(line["pay_type"], BillModel([])).lines.append(LineModel(
-            line["line_id"], line["kind"], half_up(qty * line["unit_price"]), line["vat_rate"],
-            cost))
+            line["line_id"], line["kind"], amount - customer_pays, line["vat_rate"], cost))
+        if customer_pays:
+            bills.setdefault("customer", BillModel([])).lines.append(LineModel(
+                line["line_id"], line["kind"], customer_pays, line["vat_rate"], ZERO))
     return bills
 
 
@@ -811,6 +820,15 @@ class SettlementMachine(RuleBasedStateMachine):
             assert bill["discount"] == sum((ln.discount for ln in expected.lines), ZERO)
             assert bill["discount"] <= bill["gross"]
             assert bill["cost"] == sum((ln.cost for ln in expected.lines), ZERO)
+        if "warranty" in self.settlement.bills:
+            # what the warranty bill leaves to the customer, the customer bill asks, line by line
+            moved = {ln["line_id"]: ln["deductible"]
+                     for ln in self.settlement.bills["warranty"]["lines"] if ln["deductible"]}
+            asked = {ln["line_id"]: ln["gross"]
+                     for ln in self.settlement.bills.get("customer", {"lines": []})["lines"]
+                     if ln.get("deductible_of") == "warranty"}
+            assert moved == asked
+            assert self.settlement.bills["warranty"]["deductible"] == sum(moved.values(), ZERO)
 
     @invariant()
     def money_matches_model(self) -> None:
