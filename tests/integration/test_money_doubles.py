@@ -1,0 +1,113 @@
+"""A transaction is money once: the same card slip or provider transaction id is not recorded
+twice, even without an Idempotency-Key; the same statement is not imported twice; an
+auto-match does a bounded amount of work per command."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.cashier_day import CashierDay
+from domain.payment_reference import ReferenceTaken
+from domain.settlement import Settlement
+from servicecore.container import Container
+from tests.integration.support import Auth, head, load
+from tests.integration.test_money_support import draft, ready_visit, req, today
+
+
+def confirmed(container: Container, store_id: str) -> tuple[UUID, UUID]:
+    """A visit with a confirmed 450.00 customer bill: (work order, settlement)."""
+    work_order_id = ready_visit(container, store_id)
+    settlement_id = draft(container, store_id, work_order_id)
+    container.settlements.confirm(req(store_id), settlement_id)
+    return work_order_id, settlement_id
+
+
+def test_a_double_tapped_card_slip_is_refused_on_the_same_settlement(
+        container: Container, store_id: str) -> None:
+    work_order_id, settlement_id = confirmed(container, store_id)
+    pay = container.settlements.pay
+    # 200.00 of 450.00 by card; the cashier taps again: 400.00 is still under the bill
+    first = pay(req(store_id), work_order_id=work_order_id, method="bank_card",
+                amount="200.00", provider_ref="SLIP-000123").body
+    before = head(container.app)
+
+    with pytest.raises(ReferenceTaken) as refused:
+        pay(req(store_id), work_order_id=work_order_id, method="bank_card", amount="200.00",
+            provider_ref=" SLIP-000123 ")
+
+    assert refused.value.extra["payment_id"] == first["payment_id"]
+    assert refused.value.extra["settlement_id"] == str(settlement_id)
+    assert head(container.app) == before  # nothing written
+    settlement = load(container.app, Settlement, settlement_id)
+    assert [p["payment_id"] for p in settlement.payments.values()] == [first["payment_id"]]
+    day = load(container.app, CashierDay,
+               CashierDay.create_id(store_id, f"cashier-{store_id}", today()))
+    assert str(day.totals["bank_card"]) == "200.00"
+
+    # another slip, the same slip number by another method, and cash twice: all taken
+    pay(req(store_id), work_order_id=work_order_id, method="bank_card", amount="100.00",
+        provider_ref="SLIP-000124")
+    pay(req(store_id), work_order_id=work_order_id, method="wechat_pay", amount="50.00",
+        provider_ref="SLIP-000123")
+    pay(req(store_id), work_order_id=work_order_id, method="cash", amount="50.00")
+    pay(req(store_id), work_order_id=work_order_id, method="cash", amount="50.00")
+    assert load(container.app, Settlement, settlement_id).status == "settled"
+
+
+def test_a_reference_taken_on_one_visit_is_refused_on_another_of_the_store(
+        container: Container, store_id: str) -> None:
+    other_store_id = "T" + uuid4().hex[:6].upper()
+    first_wo, first_settlement = confirmed(container, store_id)
+    second_wo, second_settlement = confirmed(container, store_id)
+    elsewhere_wo, _ = confirmed(container, other_store_id)
+    ref = f"4200001234{store_id}"
+    taken = container.settlements.pay(req(store_id), work_order_id=first_wo, method="wechat_pay",
+                                      amount="100.00", provider_ref=ref).body
+    number = load(container.app, Settlement, first_settlement).work_order_number
+
+    with pytest.raises(ReferenceTaken) as refused:
+        container.settlements.pay(req(store_id), work_order_id=second_wo, method="wechat_pay",
+                                  amount="100.00", provider_ref=ref)
+
+    assert refused.value.extra == {"payment_id": taken["payment_id"],
+                                   "settlement_id": str(first_settlement),
+                                   "work_order_number": number}
+    assert load(container.app, Settlement, second_settlement).payments == {}
+    # another store's terminal numbers its own transactions
+    container.settlements.pay(req(other_store_id), work_order_id=elsewhere_wo,
+                              method="wechat_pay", amount="100.00", provider_ref=ref)
+
+
+def test_a_retry_with_its_key_gets_the_first_answer_not_the_refusal(
+        container: Container, store_id: str) -> None:
+    work_order_id, _ = confirmed(container, store_id)
+    first = container.settlements.pay(req(store_id, key="tap-1"), work_order_id=work_order_id,
+                                      method="alipay", amount="100.00", provider_ref="ALI-77")
+    again = container.settlements.pay(req(store_id, key="tap-1"), work_order_id=work_order_id,
+                                      method="alipay", amount="100.00", provider_ref="ALI-77")
+    assert again.replayed and again.body == first.body
+    with pytest.raises(ReferenceTaken):
+        container.settlements.pay(req(store_id, key="tap-2"), work_order_id=work_order_id,
+                                  method="alipay", amount="100.00", provider_ref="ALI-77")
+
+
+def test_the_api_answers_a_double_tap_with_409_naming_the_first_payment(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    work_order_id, settlement_id = confirmed(container, store_id)
+    cashier = auth("cashier", f"cashier-{store_id}", [store_id])
+    body = {"work_order_id": str(work_order_id), "method": "bank_card", "amount": "150.00",
+            "provider_ref": "UP-889900"}
+    first = client.post("/payments", headers=cashier, json=body)
+    assert first.status_code in (200, 201), first.text
+
+    second = client.post("/payments", headers=cashier, json=body)
+
+    assert second.status_code == 409, second.text
+    assert second.headers["content-type"].startswith("application/problem+json")
+    problem = second.json()
+    assert problem["payment_id"] == first.json()["payment_id"]
+    assert problem["settlement_id"] == str(settlement_id)
+    assert "UP-889900" in problem["detail"]
