@@ -23,7 +23,13 @@ from domain.customer import Customer
 from domain.customers import earn_in
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
-from domain.reconciliation import SOURCES, Statement, parse_statement
+from domain.reconciliation import (
+    SOURCES,
+    Statement,
+    StatementImport,
+    content_hash,
+    parse_statement,
+)
 from domain.settlement import ELECTRONIC, DepositLimit, Settlement, SettlementError, build_bills
 from domain.statement_format import read_statement
 from domain.work_order import WorkOrder
@@ -381,14 +387,22 @@ class Settlements:
                 InvalidInput("a statement is imported from CSV text or from a file's rows"))
         lines = parse_statement(csv_text) if csv_text is not None else read_statement(rows or [])
         statement_id = uuid4()
+        named = account.strip() or source
+        digest = content_hash(lines)
+        import_id = StatementImport.create_id(store_id, source, named, digest)
 
         def decide(session: Session) -> Decision:
-            statement = Statement(id=statement_id, audit=session.audit(store_id), source=source,
-                                  account=account.strip() or source, lines=lines)
-            session.add(statement)
-            return Decision(statement, {"lines": len(lines)})
+            earlier = session.find(StatementImport, import_id)
+            if earlier is not None:
+                raise earlier.refusal()
+            audit = session.audit(store_id)
+            statement = Statement(id=statement_id, audit=audit, source=source, account=named,
+                                  lines=lines)
+            session.add(statement, StatementImport(id=import_id, audit=audit,
+                                                   statement_id=statement_id, digest=digest))
+            return Decision(statement, {"lines": len(lines), "content_hash": digest})
 
-        return self.app.execute(request, decide, (statement_id,))
+        return self.app.execute(request, decide, (statement_id, import_id))
 
     def match(self, request: Request, statement_id: UUID, matches: list[dict[str, Any]], *,
               manual: bool = False, reason: str | None = None) -> CommandResult:

@@ -4,6 +4,7 @@ auto-match does a bounded amount of work per command."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -111,3 +112,60 @@ def test_the_api_answers_a_double_tap_with_409_naming_the_first_payment(
     assert problem["payment_id"] == first.json()["payment_id"]
     assert problem["settlement_id"] == str(settlement_id)
     assert "UP-889900" in problem["detail"]
+
+
+def import_csv(client: TestClient, headers: dict[str, str], store_id: str, csv: str,
+               account: str = "工行 1001-2345") -> Any:
+    return client.post("/reconciliation/statements", headers=headers, json={
+        "store_id": store_id, "source": "bank", "account": account, "csv": csv})
+
+
+def test_the_same_statement_imported_twice_is_refused_naming_the_first(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    finance = auth("finance", f"fin-{store_id}", [store_id])
+    csv = (f"date,amount,reference,counterparty\n{today()},450.00,BK-1,王伟\n"
+           f"{today()},120.00,BK-2,李娜\n")
+    first = import_csv(client, finance, store_id, csv)
+    assert first.status_code == 201, first.text
+    before = head(container.app)
+
+    # again as text, and as the bank's GBK file with Chinese headers: the same statement
+    again = import_csv(client, finance, store_id, csv)
+    as_file = client.post(
+        "/reconciliation/statements/file", params={
+            "store_id": store_id, "source": "bank", "account": "工行 1001-2345"},
+        content=("交易日期,交易金额,交易流水号,对方户名\n" + csv.split("\n", 1)[1]).encode("gbk"),
+        headers={**finance, "Content-Type": "text/csv"})
+
+    for refused in (again, as_file):
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["statement_id"] == first.json()["id"]
+    assert head(container.app) == before  # nothing written
+    # another account's statement with the same lines is its own
+    assert import_csv(client, finance, store_id, csv, "建行 6217-0001").status_code == 201
+    # the first import retried with its key answers as the first time
+    keyed = auth("finance", f"fin-{store_id}", [store_id], **{"Idempotency-Key": store_id})
+    other = f"date,amount,reference,counterparty\n{today()},9.00,BK-9,王伟\n"
+    made = import_csv(client, keyed, store_id, other)
+    replayed = import_csv(client, keyed, store_id, other)
+    assert replayed.status_code == 201 and replayed.json()["id"] == made.json()["id"]
+
+
+def test_lines_of_an_overlapping_statement_are_flagged_with_where_they_came_first(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    finance = auth("finance", f"fin-{store_id}", [store_id])
+    first = import_csv(client, finance, store_id, (
+        f"date,amount,reference,counterparty\n{today()},450.00,BK-1,王伟\n"
+        f"{today()},120.00,BK-2,李娜\n")).json()
+    # the next file starts a day earlier than it should: BK-2 is in both
+    second = import_csv(client, finance, store_id, (
+        f"date,amount,reference,counterparty\n{today()},120.00,BK-2,李娜\n"
+        f"{today()},300.00,BK-3,张敏\n"))
+    assert second.status_code == 201, second.text
+
+    view = client.get(f"/reconciliation/statements/{second.json()['id']}", headers=finance,
+                      params={"wait_for": second.json()["notification_id"]}).json()
+
+    flags = {ln["reference"]: ln["imported_before"] for ln in view["unmatched_lines"]}
+    assert flags == {"BK-2": {"statement_id": first["id"], "line_no": 2}, "BK-3": None}
