@@ -44,6 +44,9 @@ class Policy:
     loyalty: LoyaltyRules | None = None  # points earned on the paid customer bill
 
 
+MAX_AUTO_MATCH = 500  # pairs per auto-match command: see Settlements.auto_match
+
+
 class Settlements:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
                  policy: Policy | None = None) -> None:
@@ -411,23 +414,57 @@ class Settlements:
 
         def decide(session: Session) -> Decision:
             statement = session.target(Statement, statement_id, "statement")
-            audit = session.audit(statement.store_id)
             for pair in matches:
-                settlement = session.get(Settlement, UUID(str(pair["settlement_id"])),
-                                         "settlement")
-                payment = settlement.payments.get(str(pair["payment_id"]))
-                if payment is None:
-                    raise NotFound(f"payment {pair['payment_id']} not found")
-                require(settlement.store_id == statement.store_id, InvalidInput(
-                    f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
-                    f"the statement is {statement.store_id}'s"))
-                statement.match(audit, int(pair["line_no"]), settlement.id, payment, manual,
-                                reason)
-                settlement.reconcile(audit, payment["payment_id"], statement.id,
-                                     int(pair["line_no"]), manual, reason)
+                self._pair(session, statement, pair, manual, reason)
             return Decision(statement, {"matched": len(matches)})
 
         return self.app.execute(request, decide, (statement_id,))
+
+    def auto_match(self, request: Request, statement_id: UUID,
+                   proposals: list[dict[str, Any]]) -> CommandResult:
+        """The read model's same-reference, same-amount pairs, at most MAX_AUTO_MATCH of them
+        per command (each loads and changes a settlement, all in one save): `remaining` says
+        how many proposals are left for the next call. A pair the read model proposed but the
+        aggregates show matched meanwhile (the view was behind) is skipped, not refused."""
+        require(bool(proposals), InvalidInput("nothing to match"))
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            matched = looked = skipped = 0
+            for pair in proposals:
+                if matched == MAX_AUTO_MATCH:
+                    break
+                looked += 1
+                if self._pair(session, statement, pair, manual=False, reason=None,
+                              skip_matched=True):
+                    matched += 1
+                else:
+                    skipped += 1
+            return Decision(statement, {"matched": matched, "skipped": skipped,
+                                        "remaining": len(proposals) - looked})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    @staticmethod
+    def _pair(session: Session, statement: Statement, pair: dict[str, Any], manual: bool,
+              reason: str | None, skip_matched: bool = False) -> bool:
+        """Match one line to one payment on both aggregates; False if `skip_matched` and
+        either side is matched already."""
+        audit = session.audit(statement.store_id)
+        settlement = session.get(Settlement, UUID(str(pair["settlement_id"])), "settlement")
+        payment = settlement.payments.get(str(pair["payment_id"]))
+        if payment is None:
+            raise NotFound(f"payment {pair['payment_id']} not found")
+        require(settlement.store_id == statement.store_id, InvalidInput(
+            f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
+            f"the statement is {statement.store_id}'s"))
+        line_no = int(pair["line_no"])
+        if skip_matched and (payment["reconciled"] is not None
+                             or statement.line(line_no)["match"] is not None):
+            return False
+        statement.match(audit, line_no, settlement.id, payment, manual, reason)
+        settlement.reconcile(audit, payment["payment_id"], statement.id, line_no, manual, reason)
+        return True
 
 
 def business_day(at: datetime, zone: ZoneInfo) -> str:

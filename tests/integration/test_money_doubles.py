@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
+import domain.settlements as settlements_module
 from domain.cashier_day import CashierDay
 from domain.payment_reference import ReferenceTaken
 from domain.settlement import Settlement
@@ -169,3 +170,32 @@ def test_lines_of_an_overlapping_statement_are_flagged_with_where_they_came_firs
 
     flags = {ln["reference"]: ln["imported_before"] for ln in view["unmatched_lines"]}
     assert flags == {"BK-2": {"statement_id": first["id"], "line_no": 2}, "BK-3": None}
+
+
+def test_an_auto_match_matches_a_bounded_chunk_and_says_what_is_left(
+        client: TestClient, auth: Auth, container: Container, store_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settlements_module, "MAX_AUTO_MATCH", 2)
+    finance = auth("finance", f"fin-{store_id}", [store_id])
+    work_order_id = ready_visit(container, store_id)
+    refs = [f"WX-{store_id}-{n}" for n in range(3)]
+    for ref in refs:  # three deposits by WeChat Pay
+        container.settlements.pay(req(store_id), work_order_id=work_order_id,
+                                  method="wechat_pay", amount="100.00", provider_ref=ref)
+    imported = client.post("/reconciliation/statements", headers=finance, json={
+        "store_id": store_id, "source": "wechat_pay", "csv": "date,amount,reference,counterparty\n"
+        + "".join(f"{today()},100.00,{ref},王伟\n" for ref in refs)}).json()
+    url = f"/reconciliation/statements/{imported['id']}/auto-match"
+
+    first = client.post(url, headers=finance, json={},
+                        params={"wait_for": imported["notification_id"]})
+    assert first.status_code == 200, first.text
+    assert (first.json()["matched"], first.json()["remaining"]) == (2, 1)
+    second = client.post(url, headers=finance, json={},
+                         params={"wait_for": first.json()["notification_id"]})
+    assert (second.json()["matched"], second.json()["remaining"]) == (1, 0)
+    done = client.post(url, headers=finance, json={},
+                       params={"wait_for": second.json()["notification_id"]})
+    assert done.status_code == 422, done.text
+    settlement = load(container.app, Settlement, Settlement.create_id(work_order_id))
+    assert all(p["reconciled"] for p in settlement.payments.values())
