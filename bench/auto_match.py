@@ -32,7 +32,7 @@ from bench.common import (
 )
 from domain.application import Request
 from domain.common import Caller
-from domain.settlements import MAX_AUTO_MATCH
+from domain.reconciling import MAX_AUTO_MATCH
 
 NAME = "auto_match"
 STORE = "S01"

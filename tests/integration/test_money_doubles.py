@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-import domain.settlements as settlements_module
+from domain import reconciling
 from domain.cashier_day import CashierDay
 from domain.payment_reference import ReferenceTaken
 from domain.settlement import Settlement
@@ -175,7 +175,7 @@ def test_lines_of_an_overlapping_statement_are_flagged_with_where_they_came_firs
 def test_an_auto_match_matches_a_bounded_chunk_and_says_what_is_left(
         client: TestClient, auth: Auth, container: Container, store_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(settlements_module, "MAX_AUTO_MATCH", 2)
+    monkeypatch.setattr(reconciling, "MAX_AUTO_MATCH", 2)
     finance = auth("finance", f"fin-{store_id}", [store_id])
     work_order_id = ready_visit(container, store_id)
     refs = [f"WX-{store_id}-{n}" for n in range(3)]
