@@ -4,6 +4,7 @@ auto-match does a bounded amount of work per command."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -11,12 +12,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain import reconciling
+from domain.application import CommandResult
 from domain.cashier_day import CashierDay
 from domain.payment_reference import ReferenceTaken
 from domain.settlement import Settlement
 from servicecore.container import Container
-from tests.integration.support import Auth, head, load
-from tests.integration.test_money_support import draft, ready_visit, req, today
+from tests.integration.support import Auth, head, load, together
+from tests.integration.test_money_support import (
+    draft,
+    ready_visit,
+    req,
+    second_process,
+    today,
+)
 
 
 def confirmed(container: Container, store_id: str) -> tuple[UUID, UUID]:
@@ -81,6 +89,29 @@ def test_a_reference_taken_on_one_visit_is_refused_on_another_of_the_store(
     # another store's terminal numbers its own transactions
     container.settlements.pay(req(other_store_id), work_order_id=elsewhere_wo,
                               method="wechat_pay", amount="100.00", provider_ref=ref)
+
+
+def test_two_processes_taking_one_reference_at_once_store_it_once(
+        container: Container, database_url: str, tmp_path: Path, store_id: str) -> None:
+    visits = [confirmed(container, store_id)[0] for _ in range(2)]
+    other = second_process(database_url, tmp_path)
+    try:
+        processes = (container, other)
+        # two cashiers, one in each API process, key in the same slip number on two visits
+        results = together(2, lambda i: processes[i].settlements.pay(
+            req(store_id, user=f"cash-{i}"), work_order_id=visits[i], method="bank_card",
+            amount="100.00", provider_ref="SLIP-42"))
+    finally:
+        other.close()
+    taken = [r for r in results if isinstance(r, CommandResult)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(taken) == 1 and len(refused) == 1, results
+    assert isinstance(refused[0], ReferenceTaken), refused
+    assert refused[0].extra["payment_id"] == taken[0].body["payment_id"]
+    loser = results.index(refused[0])
+    assert load(container.app, Settlement, Settlement.create_id(visits[loser])).payments == {}
+    assert container.app.recorder.select_events(
+        CashierDay.create_id(store_id, f"cash-{loser}", today())) == []
 
 
 def test_a_retry_with_its_key_gets_the_first_answer_not_the_refusal(
