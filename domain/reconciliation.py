@@ -7,13 +7,22 @@ never matched twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
+from domain.common import (
+    Audit,
+    IllegalTransition,
+    InvalidInput,
+    require,
+    require_reason,
+    stable_id,
+)
 from domain.statement_format import csv_rows, read_statement
 
 SOURCES = ("bank", "wechat_pay", "alipay", "card_acquirer")
@@ -81,3 +90,38 @@ class Statement(Aggregate):
                  manual: bool, reason: str | None) -> None:
         self.lines[line_no]["match"] = {"settlement_id": str(settlement_id),
                                         "payment_id": payment_id}
+
+
+def content_hash(lines: list[dict[str, Any]]) -> str:
+    """What a statement says, line by line (date, amount, reference, counterparty), as SHA-256:
+    the same export read from CSV, GBK CSV or XLSX hashes alike; a title row, a totals row or
+    blank rows around the lines do not count."""
+    said = [[ln["date"], str(ln["amount"]), ln["reference"], ln["counterparty"]] for ln in lines]
+    return hashlib.sha256(json.dumps(said, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+class StatementAlreadyImported(IllegalTransition):
+    """The same statement of the same account was imported before (HTTP 409, naming it)."""
+
+
+class StatementImport(Aggregate):
+    """A statement's content taken once per store, source and account: a stream named by
+    (store, source, account, content hash), created in the same save() as the statement, so a
+    second import of the same file (or two at once) is refused, not a second statement."""
+
+    @staticmethod
+    def create_id(store_id: str, source: str, account: str, digest: str) -> UUID:
+        return stable_id("statement-import", store_id, source, account, digest)
+
+    @event("Recorded")
+    def __init__(self, audit: Audit, statement_id: UUID, digest: str,
+                 id: UUID | None = None) -> None:
+        self.statement_id = statement_id
+        self.digest = digest
+        self.imported_at = audit.at.isoformat()
+
+    def refusal(self) -> StatementAlreadyImported:
+        return StatementAlreadyImported(
+            f"this statement was imported on {self.imported_at[:10]} as statement "
+            f"{self.statement_id}; the same file is not imported twice",
+            statement_id=str(self.statement_id), content_hash=self.digest)

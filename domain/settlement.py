@@ -27,6 +27,7 @@ from domain.common import (
 )
 from domain.ledger import BILL_ACCOUNTS, METHOD_ACCOUNTS, entry, posting, reversal
 from domain.money import CENT, gross, money, round_money, vat_included
+from domain.payment_reference import taken
 
 ZERO = Decimal("0.00")
 BILL_KINDS = ("customer", "warranty", "insurance", "internal")
@@ -558,6 +559,8 @@ class Settlement(Aggregate):
         if method in ELECTRONIC:
             require(reference is not None,
                     InvalidInput(f"a {method} payment needs the provider's reference"))
+        if reference is not None and method in ELECTRONIC:
+            self._check_new_reference(method, reference)
         change = ZERO
         paid_in: Decimal | None = None
         if method == "cash":
@@ -577,6 +580,14 @@ class Settlement(Aggregate):
             if correction_of is not None else ((reason or "").strip() or None)
         self._payment_taken(audit, payment, posted, why)
         return payment
+
+    def _check_new_reference(self, method: str, reference: str) -> None:
+        """One terminal or provider transaction is one payment: the same method and reference
+        twice on a settlement is a double tap, whatever the amounts."""
+        for earlier in self.payments.values():
+            if earlier["method"] == method and earlier.get("provider_ref") == reference:
+                raise taken(method, reference, earlier["payment_id"], self.id,
+                            self.work_order_number)
 
     @event(PaymentTaken)
     def _payment_taken(self, audit: Audit, payment: dict[str, Any], entry: dict[str, Any],

@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.cashier_day import CashierDay
-from domain.common import InvalidInput, NotFound, NotPermitted, require, require_group_store
+from domain.common import InvalidInput, NotPermitted, require, require_group_store
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import earn_in
 from domain.loyalty import LoyaltyRules
-from domain.reconciliation import SOURCES, Statement, parse_statement
-from domain.settlement import DepositLimit, Settlement, SettlementError, build_bills
-from domain.statement_format import read_statement
+from domain.payment_reference import PaymentReference
+from domain.reconciling import Reconciliation
+from domain.settlement import ELECTRONIC, DepositLimit, Settlement, SettlementError, build_bills
 from domain.work_order import WorkOrder
 
 
@@ -37,7 +37,7 @@ class Policy:
     loyalty: LoyaltyRules | None = None  # points earned on the paid customer bill
 
 
-class Settlements:
+class Settlements(Reconciliation):
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
                  policy: Policy | None = None, stores: Iterable[str] = ()) -> None:
         self.app = app
@@ -261,12 +261,21 @@ class Settlements:
                     wo.store_id, session.caller.user_id, correction_of))
                 require(closed is not None and closed.closed, InvalidInput(
                     f"{correction_of} is not a closed day of yours; no correction needed"))
+            reserved = self._reserved(session, wo.store_id, method, provider_ref)
+            if reserved is not None:
+                raise reserved.refusal()
             was_settled = settlement.status == "settled"
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
                 correction_of=correction_of, reason=reason,
                 deposit_limit=self._deposit_limit(wo))
+            if method in ELECTRONIC:
+                session.add(PaymentReference(
+                    id=PaymentReference.create_id(wo.store_id, method, payment["provider_ref"]),
+                    audit=audit, method=method, reference=payment["provider_ref"],
+                    payment_id=payment_id, settlement_id=settlement.id,
+                    work_order_number=wo.number))
             self._cashier_day(session, wo.store_id, day).money_in(
                 audit, settlement.id, payment, self.today(request).isoformat())
             # settled: the visit is, by this payment or before it (an insurer's or the OEM's
@@ -277,10 +286,23 @@ class Settlements:
             return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
                                          "change": str(payment["change"]), "settled": settled})
 
-        cashier_day = CashierDay.create_id(self._store_of(work_order_id), request.caller.user_id,
-                                           day)
+        store = self._store_of(work_order_id)
+        cashier_day = CashierDay.create_id(store, request.caller.user_id, day)
+        reference = (provider_ref or "").strip()
+        held = (PaymentReference.create_id(store, method, reference),) \
+            if reference and method in ELECTRONIC else ()
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
-                                                  work_order_id, cashier_day))
+                                                  work_order_id, cashier_day, *held))
+
+    @staticmethod
+    def _reserved(session: Session, store_id: str, method: str,
+                  provider_ref: str | None) -> PaymentReference | None:
+        """The earlier payment that took this method and reference in the store, if any."""
+        reference = (provider_ref or "").strip()
+        if not reference or method not in ELECTRONIC:
+            return None
+        return session.find(PaymentReference,
+                            PaymentReference.create_id(store_id, method, reference))
 
     def _deposit_limit(self, wo: WorkOrder) -> DepositLimit:
         """Deposits go up to what the customer approved on the estimate (their pay-type lines
@@ -367,55 +389,6 @@ class Settlements:
                                     "variance": str(variance)})
 
         return self.app.execute(request, decide, (day_id,))
-
-    # -- reconciliation ----------------------------------------------------------------------
-
-    def import_statement(self, request: Request, *, store_id: str, source: str, account: str,
-                         csv_text: str | None = None,
-                         rows: list[list[Any]] | None = None) -> CommandResult:
-        """A statement as CSV text, or as the rows of a file (see domain.statement_format)."""
-        require_group_store(self.stores, store_id)
-        require(request.caller.may_use(store_id),
-                NotPermitted(f"your token does not cover {store_id}"))
-        if source not in SOURCES:
-            raise InvalidInput(f"source must be one of {', '.join(SOURCES)}")
-        require((csv_text is None) != (rows is None),
-                InvalidInput("a statement is imported from CSV text or from a file's rows"))
-        lines = parse_statement(csv_text) if csv_text is not None else read_statement(rows or [])
-        statement_id = uuid4()
-
-        def decide(session: Session) -> Decision:
-            statement = Statement(id=statement_id, audit=session.audit(store_id), source=source,
-                                  account=account.strip() or source, lines=lines)
-            session.add(statement)
-            return Decision(statement, {"lines": len(lines)})
-
-        return self.app.execute(request, decide, (statement_id,))
-
-    def match(self, request: Request, statement_id: UUID, matches: list[dict[str, Any]], *,
-              manual: bool = False, reason: str | None = None) -> CommandResult:
-        """Match statement lines to payments; every pair is re-checked on both aggregates."""
-        require(bool(matches), InvalidInput("nothing to match"))
-
-        def decide(session: Session) -> Decision:
-            statement = session.target(Statement, statement_id, "statement")
-            audit = session.audit(statement.store_id)
-            for pair in matches:
-                settlement = session.get(Settlement, UUID(str(pair["settlement_id"])),
-                                         "settlement")
-                payment = settlement.payments.get(str(pair["payment_id"]))
-                if payment is None:
-                    raise NotFound(f"payment {pair['payment_id']} not found")
-                require(settlement.store_id == statement.store_id, InvalidInput(
-                    f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
-                    f"the statement is {statement.store_id}'s"))
-                statement.match(audit, int(pair["line_no"]), settlement.id, payment, manual,
-                                reason)
-                settlement.reconcile(audit, payment["payment_id"], statement.id,
-                                     int(pair["line_no"]), manual, reason)
-            return Decision(statement, {"matched": len(matches)})
-
-        return self.app.execute(request, decide, (statement_id,))
 
 
 def business_day(at: datetime, zone: ZoneInfo) -> str:

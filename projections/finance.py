@@ -133,6 +133,7 @@ class FinanceView(ReadModel):
         Index("settlement_bills", "bills_payer_idx", "(kind, payer_key)"),
         Index("payments", "payments_day_idx", "(store_id, business_date)"),
         Index("payments", "payments_ref_idx", "(provider_ref)"),
+        Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
         Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
         Index("complaints", "complaints_store_idx", "(store_id, status)"),
@@ -707,6 +708,9 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
     doc = found[0]
     lines = _rows(conn, """SELECT * FROM statement_lines WHERE statement_id = %s
         ORDER BY line_no""", [statement_id])
+    earlier = imported_before(conn, statement_id)
+    for line in lines:
+        line["imported_before"] = earlier.get(line["line_no"])
     doc["matched"] = [ln for ln in lines if ln["payment_id"]]
     doc["unmatched_lines"] = [ln for ln in lines if not ln["payment_id"]]
     methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
@@ -722,6 +726,25 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
     else:
         doc["unmatched_payments"] = []
     return shown(doc)
+
+
+def imported_before(conn: psycopg.Connection[Any], statement_id: UUID) -> dict[int, Any]:
+    """The statement's lines that an earlier statement of the same account already holds (same
+    date, amount and reference: the bank's transaction), by line number, with where: a file
+    whose period overlaps one imported before. Such a line is kept, not refused (the file's
+    other lines are new); a payment is reconciled once, so it never counts twice."""
+    found = _rows(conn, """
+        SELECT DISTINCT ON (l.line_no) l.line_no, o.statement_id, o.line_no AS other_line
+        FROM statement_lines l
+        JOIN statements s ON s.id = l.statement_id
+        JOIN statement_lines o ON o.store_id = l.store_id AND o.reference = l.reference
+          AND o.amount = l.amount AND o.date = l.date AND o.statement_id <> l.statement_id
+        JOIN statements os ON os.id = o.statement_id AND os.source = s.source
+          AND os.account = s.account AND os.imported_at < s.imported_at
+        WHERE l.statement_id = %s AND l.reference <> ''
+        ORDER BY l.line_no, os.imported_at, o.statement_id, o.line_no""", [statement_id])
+    return {row["line_no"]: {"statement_id": row["statement_id"], "line_no": row["other_line"]}
+            for row in found}
 
 
 def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:

@@ -94,6 +94,11 @@ class StoreHistory:
         self.serial = 0
         self.ids = random.Random(uuid4().int)  # correlation ids: unique, no system call each
 
+    def reference(self, method: str, at: datetime) -> str:
+        """A provider's transaction reference: one per transaction across the store's desks
+        and across staged runs (the business minute, the desk, this run's serial)."""
+        return f"{method[:3].upper()}-{self.store}-{at:%y%m%d%H%M}-{self.lane + 1}-{self.serial:07d}"
+
     def req(self, role: str, user: str, at: datetime) -> Request:
         correlation = UUID(int=self.ids.getrandbits(128), version=4)
         return Request(Caller(user, role, (self.store,), at, str(correlation)))
@@ -270,8 +275,7 @@ class StoreHistory:
             self.serial += 1
             paid = self.money.pay(self.req("cashier", cashier, at + timedelta(minutes=4 + n)),
                                   work_order_id=wo, method=how, amount=amount,
-                                  provider_ref=None if how == "cash"
-                                  else f"{how[:3].upper()}-{self.store}-{self.serial:07d}")
+                                  provider_ref=None if how == "cash" else self.reference(how, at))
             payments.append((paid.body["payment_id"], how, amount))
         self.figures.settled += 1
         if payments and rng.random() < 0.02:  # an overcharge found later the same day

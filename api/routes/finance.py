@@ -160,13 +160,17 @@ def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
 
 @router.post("/reconciliation/statements/{statement_id}/auto-match",
              response_model=CommandAccepted)
-def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx) -> Any:
-    """The read model proposes same-reference, same-amount pairs; the command re-checks each."""
+def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx,
+               wait_for: WaitFor = None) -> Any:
+    """The read model proposes same-reference, same-amount pairs; the command re-checks each
+    and matches at most 500 of them (`matched`); `remaining` says how many proposals are left:
+    call again (with `?wait_for=` the answer's `notification_id`) until it is 0."""
+    wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         proposals = finance.match_proposals(conn, statement_id)
     if not proposals:
         raise InvalidInput("no line matches an unreconciled payment by reference and amount")
-    return cmd.accepted(ctx.settlements.match(cmd.envelope, statement_id, proposals))
+    return cmd.accepted(ctx.settlements.auto_match(cmd.envelope, statement_id, proposals))
 
 
 @router.post("/reconciliation/statements/{statement_id}/matches",

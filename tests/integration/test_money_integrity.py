@@ -18,6 +18,7 @@ from eventsourcing.persistence import PersistenceError
 from domain.cashier_day import CashierDay
 from domain.counter import DocumentCounter
 from domain.idempotency import IdempotencyRecord
+from domain.payment_reference import PaymentReference
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from servicecore.container import Container
@@ -50,7 +51,7 @@ TARGETS: dict[str, Target] = {
 # ... and the customer's loyalty points on what they paid, in the same save
 SETTLING_SAVE = sorted(["Settlement.PaymentTaken", "Settlement.Settled", "WorkOrder.Settled",
                         "CashierDay.Opened", "CashierDay.MoneyIn", "Customer.PointsEarned",
-                        "IdempotencyRecord.Remembered"])
+                        "IdempotencyRecord.Remembered", "PaymentReference.Reserved"])
 
 
 @pytest.mark.parametrize("refused", list(TARGETS))
@@ -98,6 +99,8 @@ def test_a_fault_inside_the_settling_save_stores_nothing_and_the_retry_settles_o
     assert {s: version_of(container, s) for s in streams} == versions
     assert app.recorder.select_events(second_day) == []
     assert app.recorder.select_events(remembered) == []
+    assert app.recorder.select_events(
+        PaymentReference.create_id(store_id, "wechat_pay", f"WX-{store_id}")) == []
     # The aggregates as loaded say the same: still ready, still owing 800, day totals unchanged.
     wo = work_order(container, work_order_id)
     assert wo.status == "ready_for_settlement"

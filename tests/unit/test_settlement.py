@@ -19,6 +19,7 @@ from domain.application import CommandResult, ServiceCore
 from domain.cashier_day import CashierDay, DayClosed
 from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.follow_up import Complaint, FollowUp, FollowUpError
+from domain.payment_reference import PaymentReference
 from domain.settlement import (
     MAX_PAYMENTS,
     MAX_REFUNDS,
@@ -398,7 +399,9 @@ def test_the_paying_payment_settles_the_work_order_in_the_same_save(
     day = CashierDay.create_id("S01", "cash-1", "2026-05-01")
     assert sorted(stored, key=str) == sorted([
         (sid, "Settlement.PaymentTaken"), (sid, "Settlement.Settled"),
-        (day, "CashierDay.MoneyIn"), (wo, "WorkOrder.Settled")], key=str)
+        (day, "CashierDay.MoneyIn"), (wo, "WorkOrder.Settled"),
+        (PaymentReference.create_id("S01", "wechat_pay", "WX-4200001"),
+         "PaymentReference.Reserved")], key=str)
     assert load(app, wo).status == "settled"
     settlement = settlement_of(app, wo)
     assert settlement.status == "settled"

@@ -211,6 +211,7 @@ class PaymentModel:
     bill: str
     method: str
     amount: Decimal
+    reference: str | None = None
 
 
 @dataclass
@@ -623,7 +624,7 @@ class SettlementMachine(RuleBasedStateMachine):
     # -- payments and refunds -----------------------------------------------------------------
 
     @rule(bill=PICK, method=st.sampled_from([*METHODS, "cash", "cheque"]), plan=PLAN,
-          ref=st.sampled_from(["TXN", "TXN", "TXN", "TXN", None, "  "]),
+          ref=st.sampled_from(["TXN", "TXN", "TXN", "TXN", None, "  ", "AGAIN"]),
           tender=st.sampled_from([None, None, None, "exact", "more", "more", "less", "bad"]),
           by=st.sampled_from(["cashier", "other cashier"]))
     def payment(self, bill: int, method: str, plan: tuple[int, int], ref: str | None,
@@ -652,7 +653,10 @@ class SettlementMachine(RuleBasedStateMachine):
         elif tender is not None and value is not None:
             tendered = {"exact": value, "more": value + Decimal("50.00"),
                         "less": value - CENT, "bad": "12.345"}[tender]
-        reference = self.next_id("TXN-") if ref == "TXN" else ref
+        taken = [p.reference for p in self.model.payments.values() if p.reference]
+        reference = self.next_id("TXN-") if ref == "TXN" else \
+            (f" {taken[-1]} " if taken else "TXN-0") if ref == "AGAIN" else ref
+        stripped = (reference or "").strip() or None
         payment_id = self.next_id("PAY-")
         ok = (method in METHODS and bill in PAYABLE and value is not None and value > 0)
         if before_confirmation:
@@ -664,6 +668,8 @@ class SettlementMachine(RuleBasedStateMachine):
             ok = ok and tendered is None
             if method in METHODS:
                 ok = ok and bool((reference or "").strip())
+                ok = ok and not any(p.method == method and p.reference == stripped
+                                    for p in self.model.payments.values())
         elif tendered is not None:
             paid_in = as_money(tendered)
             ok = ok and paid_in is not None and value is not None and paid_in >= value
@@ -683,7 +689,8 @@ class SettlementMachine(RuleBasedStateMachine):
         assert payment["provider_ref"] == ((reference or "").strip() or None)
         assert entry_balances([events[0].entry]) == {  # type: ignore[attr-defined]
             METHOD_ACCOUNT[method]: value, BILL_ACCOUNT[bill]: -value}
-        self.model.payments[payment_id] = PaymentModel(bill, method, value)
+        self.model.payments[payment_id] = PaymentModel(
+            bill, method, value, stripped if method != "cash" else None)
 
     @precondition(lambda self: self.model.status == "confirmed")
     @rule(method=st.sampled_from(METHODS), by=st.sampled_from(["cashier", "other cashier"]))

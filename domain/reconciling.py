@@ -1,0 +1,118 @@
+"""Bank reconciliation commands: a statement imported once, its lines matched to payments.
+
+Statements and matches are the cashier's and finance's; `Settlements` carries these commands
+(their service needs only `self.app`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.common import InvalidInput, NotFound, NotPermitted, require, require_group_store
+from domain.reconciliation import (
+    SOURCES,
+    Statement,
+    StatementImport,
+    content_hash,
+    parse_statement,
+)
+from domain.settlement import Settlement
+from domain.statement_format import read_statement
+
+MAX_AUTO_MATCH = 500  # pairs per auto-match command: see Reconciliation.auto_match
+
+
+class Reconciliation:
+    app: ServiceCore
+    stores: frozenset[str]  # the group's stores (`require_group_store`)
+
+    def import_statement(self, request: Request, *, store_id: str, source: str, account: str,
+                         csv_text: str | None = None,
+                         rows: list[list[Any]] | None = None) -> CommandResult:
+        """A statement as CSV text, or as the rows of a file (see domain.statement_format)."""
+        require_group_store(self.stores, store_id)
+        require(request.caller.may_use(store_id),
+                NotPermitted(f"your token does not cover {store_id}"))
+        if source not in SOURCES:
+            raise InvalidInput(f"source must be one of {', '.join(SOURCES)}")
+        require((csv_text is None) != (rows is None),
+                InvalidInput("a statement is imported from CSV text or from a file's rows"))
+        lines = parse_statement(csv_text) if csv_text is not None else read_statement(rows or [])
+        statement_id = uuid4()
+        named = account.strip() or source
+        digest = content_hash(lines)
+        import_id = StatementImport.create_id(store_id, source, named, digest)
+
+        def decide(session: Session) -> Decision:
+            earlier = session.find(StatementImport, import_id)
+            if earlier is not None:
+                raise earlier.refusal()
+            audit = session.audit(store_id)
+            statement = Statement(id=statement_id, audit=audit, source=source, account=named,
+                                  lines=lines)
+            session.add(statement, StatementImport(id=import_id, audit=audit,
+                                                   statement_id=statement_id, digest=digest))
+            return Decision(statement, {"lines": len(lines), "content_hash": digest})
+
+        return self.app.execute(request, decide, (statement_id, import_id))
+
+    def match(self, request: Request, statement_id: UUID, matches: list[dict[str, Any]], *,
+              manual: bool = False, reason: str | None = None) -> CommandResult:
+        """Match statement lines to payments; every pair is re-checked on both aggregates."""
+        require(bool(matches), InvalidInput("nothing to match"))
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            for pair in matches:
+                self._pair(session, statement, pair, manual, reason)
+            return Decision(statement, {"matched": len(matches)})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    def auto_match(self, request: Request, statement_id: UUID,
+                   proposals: list[dict[str, Any]]) -> CommandResult:
+        """The read model's same-reference, same-amount pairs, at most MAX_AUTO_MATCH of them
+        per command (each loads and changes a settlement, all in one save): `remaining` says
+        how many proposals are left for the next call. A pair the read model proposed but the
+        aggregates show matched meanwhile (the view was behind) is skipped, not refused."""
+        require(bool(proposals), InvalidInput("nothing to match"))
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            matched = looked = skipped = 0
+            for pair in proposals:
+                if matched == MAX_AUTO_MATCH:
+                    break
+                looked += 1
+                if self._pair(session, statement, pair, manual=False, reason=None,
+                              skip_matched=True):
+                    matched += 1
+                else:
+                    skipped += 1
+            return Decision(statement, {"matched": matched, "skipped": skipped,
+                                        "remaining": len(proposals) - looked})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    @staticmethod
+    def _pair(session: Session, statement: Statement, pair: dict[str, Any], manual: bool,
+              reason: str | None, skip_matched: bool = False) -> bool:
+        """Match one line to one payment on both aggregates; False if `skip_matched` and
+        either side is matched already."""
+        audit = session.audit(statement.store_id)
+        settlement = session.get(Settlement, UUID(str(pair["settlement_id"])), "settlement")
+        payment = settlement.payments.get(str(pair["payment_id"]))
+        if payment is None:
+            raise NotFound(f"payment {pair['payment_id']} not found")
+        require(settlement.store_id == statement.store_id, InvalidInput(
+            f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
+            f"the statement is {statement.store_id}'s"))
+        line_no = int(pair["line_no"])
+        if skip_matched and (payment["reconciled"] is not None
+                             or statement.line(line_no)["match"] is not None):
+            return False
+        statement.match(audit, line_no, settlement.id, payment, manual, reason)
+        settlement.reconcile(audit, payment["payment_id"], statement.id, line_no, manual, reason)
+        return True
