@@ -70,7 +70,7 @@ class HealthCheck:
                 if self.max_lag and head - position > self.max_lag:
                     reasons.append(f"projection {name} is {head - position} events behind "
                                    f"(more than {self.max_lag})")
-                elif self.max_stall_seconds and stalled >= self.max_stall_seconds:
+                if self.max_stall_seconds and stalled >= self.max_stall_seconds:
                     reasons.append(f"projection {name} has applied nothing for {stalled:.0f} s "
                                    f"with {head - position} events to apply (more than "
                                    f"{self.max_stall_seconds:g} s)")

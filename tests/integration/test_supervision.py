@@ -198,12 +198,14 @@ class Stuck(ReadModel):
 
 def test_a_projection_stuck_with_events_to_apply_is_reported_unready(
         database_url: str, tmp_path: Path, store_id: str) -> None:
+    # Lag of 1 allowed: the stuck view starts at 0 in a database other tests may have filled,
+    # so it is behind too; the stall is reported beside the lag, not hidden by it.
     system = build(settings_for(database_url, tmp_path, pool_size=3,
-                                ready_max_stall_seconds=1.0))
+                                ready_max_stall_seconds=1.0, ready_max_lag=1))
     view = Stuck(f"stuck_{uuid.uuid4().hex[:8]}")
     system.views = [view]
     try:
-        open_order(system.work_orders, store_id)  # events to apply, far fewer than max lag
+        open_order(system.work_orders, store_id)  # events to apply
         system.start_projections()
         with TestClient(create_app(system.api_context())) as client:
             def reported() -> bool:
