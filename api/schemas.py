@@ -20,7 +20,7 @@ PayType = Literal["customer", "warranty", "insurance", "internal"]
 # Closed sets of the domain, as enums in the OpenAPI document (tests/e2e/test_api_docs.py
 # checks each against the domain's own tuple).
 WorkOrderKind = Literal["maintenance", "repair", "warranty", "insurance", "internal",
-                        "body_paint"]  # domain/work_order.py KINDS
+                        "body_paint"]  # domain/work_order_state.py KINDS
 CustomerKind = Literal["person", "company"]  # domain/customer.py KINDS
 PartCategory = Literal["maintenance", "brake", "engine", "transmission", "electrical", "ev",
                        "body", "paint", "tyre", "accessory", "fluid", "other"]  # domain/part.py

@@ -32,7 +32,7 @@ from domain.money import quantity
 from domain.skills import check_skill, skill_for_op_code
 from domain.vehicle import Vehicle
 from domain.vehicle_ids import normalise_plate, normalise_vin
-from domain.work_order import KINDS
+from domain.work_order_state import KINDS
 from domain.work_orders import WorkOrders, vehicle_id
 from domain.workshop_day import WorkshopDay, check_plan
 

@@ -30,7 +30,8 @@ from domain.common import (
 from domain.roster import Roster
 from domain.skills import Candidate, check_skill, exclusions, explain, missing, ranked, requirement
 from domain.technician import Technician
-from domain.work_order import WorkOrder, WorkOrderError
+from domain.work_order import WorkOrder
+from domain.work_order_state import WorkOrderError
 
 
 class NoTechnicianAvailable(IllegalTransition):

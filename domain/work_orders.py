@@ -29,8 +29,9 @@ from domain.part import Part, normalise_part_number
 from domain.stock_state import InsufficientStock, picks_cost
 from domain.technician import Technician
 from domain.vehicle_ids import normalise_plate, normalise_vin
-from domain.work_order import KINDS, WorkOrder, WorkOrderError
+from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line, part_line
+from domain.work_order_state import KINDS, WorkOrderError
 
 FUEL_LEVELS = range(101)
 # What an issue answers of each pick (the pick also carries its lot's record, for returns).

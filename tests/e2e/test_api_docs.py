@@ -33,8 +33,8 @@ from domain import (
     technician,
     transfer,
     vehicle,
-    work_order,
     work_order_lines,
+    work_order_state,
 )
 from domain.vehicle_ids import normalise_vin
 from servicecore.container import Container
@@ -237,8 +237,8 @@ def test_the_example_visit_can_be_opened_as_it_stands(client: TestClient, auth: 
 
 
 ENUMS: dict[tuple[type[BaseModel], str], tuple[Any, ...]] = {
-    (schemas.WorkOrderOpen, "kind"): work_order.KINDS,
-    (schemas_crm.BookIn, "kind"): work_order.KINDS,
+    (schemas.WorkOrderOpen, "kind"): work_order_state.KINDS,
+    (schemas_crm.BookIn, "kind"): work_order_state.KINDS,
     (schemas.CustomerIn, "kind"): customer.KINDS,
     (schemas_crm.CustomerRegisterIn, "kind"): customer.KINDS,
     (schemas_crm.ConsentIn, "channel"): customer.CHANNELS,
@@ -285,7 +285,7 @@ def test_fields_with_a_closed_set_in_the_domain_are_enums(document: dict[str, An
         assert "description" in schema or "$ref" in schema, (model.__name__, field)
     assert len(ENUMS) >= 20
     # The aliases the schemas share are the domain's sets too.
-    assert get_args(schemas.WorkOrderKind) == work_order.KINDS
+    assert get_args(schemas.WorkOrderKind) == work_order_state.KINDS
     assert get_args(schemas.PartCategory) == part.CATEGORIES
     assert get_args(schemas.Skill) == skills.SKILLS
     assert get_args(schemas.CustomerKind) == customer.KINDS
@@ -293,7 +293,7 @@ def test_fields_with_a_closed_set_in_the_domain_are_enums(document: dict[str, An
 
 # Every list filter on a closed set: (method path, parameter) -> the domain's set.
 FILTERS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("/work-orders", "status"): work_order.STATUSES,
+    ("/work-orders", "status"): work_order_state.STATUSES,
     ("/appointments", "status"): appointment.STATUSES,
     ("/follow-ups", "status"): follow_up.STATUSES,
     ("/complaints", "status"): follow_up.COMPLAINT_STATUSES,

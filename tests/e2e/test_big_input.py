@@ -17,8 +17,9 @@ from api.errors import MAX_ERRORS
 from domain.application import Request
 from domain.common import Caller
 from domain.statement_format import MAX_SPAN_DAYS
-from domain.work_order import MAX_EVENTS, MAX_JOBS, MAX_LINES, WorkOrder
+from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line
+from domain.work_order_state import MAX_EVENTS, MAX_JOBS, MAX_LINES
 from projections import audit
 from servicecore.container import Container
 from tests.e2e.test_api_contract import log_head, open_one, problem

@@ -24,7 +24,8 @@ from domain.application import CommandResult
 from domain.common import VersionConflict
 from domain.stock import StockItem
 from domain.stock_state import InsufficientStock
-from domain.work_order import WorkOrder, WorkOrderError
+from domain.work_order import WorkOrder
+from domain.work_order_state import WorkOrderError
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE
 from tests.integration.support import head

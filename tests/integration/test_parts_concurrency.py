@@ -27,7 +27,8 @@ from api.main import create_app
 from domain.application import CommandResult
 from domain.common import VersionConflict
 from domain.stock_state import InsufficientStock, StockError
-from domain.work_order import WorkOrder, WorkOrderError
+from domain.work_order import WorkOrder
+from domain.work_order_state import WorkOrderError
 from servicecore.container import Container
 from tests.integration.support import Auth, head, together
 from tests.integration.test_parts_support import (

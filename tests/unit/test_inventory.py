@@ -24,7 +24,8 @@ from domain.stock import StockItem
 from domain.stock_lots import EXHAUSTED_KEPT
 from domain.stock_state import InsufficientStock, StockError
 from domain.transfer import Transfer
-from domain.work_order import WorkOrder, WorkOrderError
+from domain.work_order import WorkOrder
+from domain.work_order_state import WorkOrderError
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
     PADS,

@@ -25,7 +25,7 @@ from domain.progress_link import (
     ProgressLinkError,
     new_nonce,
 )
-from domain.work_order import WorkOrderError
+from domain.work_order_state import WorkOrderError
 from domain.work_orders import WorkOrders
 from projections.progress_page import public_view, stage
 from tests.unit.support import T0, checked_in, labor, request

@@ -28,8 +28,8 @@ from domain.settlement import (
     build_bills,
 )
 from domain.settlements import Settlements
-from domain.work_order import WorkOrderError
 from domain.work_order_lines import labor_line, part_line
+from domain.work_order_state import WorkOrderError
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
     PADS,

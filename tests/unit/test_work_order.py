@@ -21,7 +21,7 @@ from domain.common import (
 from domain.customers import Customers
 from domain.pii import ERASED
 from domain.technician import Technician, TechnicianError
-from domain.work_order import WorkOrderError
+from domain.work_order_state import WorkOrderError
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
     CUSTOMER,

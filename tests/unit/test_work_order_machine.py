@@ -24,8 +24,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from domain.application import CommandResult, Request, ServiceCore
 from domain.common import DomainError
 from domain.technician import Technician
-from domain.work_order import STATUSES, WorkOrder
+from domain.work_order import WorkOrder
 from domain.work_order_lines import PAY_TYPES
+from domain.work_order_state import STATUSES
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
     T0,
