@@ -22,7 +22,8 @@ from domain.cashier_day import CashierDay
 from domain.follow_up import Complaint, FollowUp
 from domain.money import CENT
 from domain.reconciliation import Statement
-from domain.settlement import Settlement, bill_totals
+from domain.settlement import Settlement
+from domain.settlement_bills import bill_totals
 from projections.base import Index, ReadModel
 from projections.base import page as _page
 from projections.base import rows as _rows

@@ -16,7 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import ServiceCore
-from domain.settlement import ZERO, Settlement
+from domain.settlement import Settlement
+from domain.settlement_state import ZERO
 
 
 class _Trail:
