@@ -10,7 +10,8 @@ from typing import Any
 from analytics.events import Event, json_ready
 from analytics.fold import Fold, ignore, on
 from domain.money import vat_included
-from domain.settlement import Settlement, bill_totals
+from domain.settlement import Settlement
+from domain.settlement_bills import bill_totals
 from domain.work_order import WorkOrder
 
 HOUR = Decimal("0.0001")

@@ -24,7 +24,9 @@ from domain.customers import earn_in
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
 from domain.reconciling import Reconciliation
-from domain.settlement import ELECTRONIC, DepositLimit, Settlement, SettlementError, build_bills
+from domain.settlement import Settlement
+from domain.settlement_bills import build_bills
+from domain.settlement_state import ELECTRONIC, DepositLimit, SettlementError
 from domain.work_order import WorkOrder
 
 

@@ -1,6 +1,6 @@
 """A settlement as it stood at a moment, for the auditor: its stream replayed into the
 `Settlement` aggregate up to that moment (business time: each event's audit stamp `at`),
-answered in the shape of the finance read model's detail (projections/finance.py
+answered in the shape of the finance read model's detail (projections/finance_queries.py
 `get_settlement`), plus the moment, the stream version reached and the journal entries the
 settling posted.
 
@@ -16,7 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import ServiceCore
-from domain.settlement import ZERO, Settlement
+from domain.settlement import Settlement
+from domain.settlement_state import ZERO
 
 
 class _Trail:

@@ -16,7 +16,7 @@ from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, ComplaintStatus, FollowUpStatus
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
 from domain.common import NotFound
-from projections import audit, finance
+from projections import audit, finance_queries
 
 router = APIRouter(tags=["delivery and follow-up"])
 VIEW = "finance"
@@ -43,9 +43,10 @@ def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False,
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
-        return finance.follow_ups(conn, principal.stores, today=today, overdue_only=overdue,
-                                  status=status, work_order_id=work_order_id, limit=limit,
-                                  offset=offset)
+        return finance_queries.follow_ups(conn, principal.stores, today=today,
+                                          overdue_only=overdue, status=status,
+                                          work_order_id=work_order_id, limit=limit,
+                                          offset=offset)
 
 
 def _history(ctx: Ctx, reading: PiiReader, stream_id: UUID, kind: str, what: str,
@@ -91,8 +92,9 @@ def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = Non
     """Complaints, newest first; `work_order_id`: the ones about one visit."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.complaints(conn, principal.stores, status=status,
-                                  work_order_id=work_order_id, limit=limit, offset=offset)
+        return finance_queries.complaints(conn, principal.stores, status=status,
+                                          work_order_id=work_order_id, limit=limit,
+                                          offset=offset)
 
 
 @router.get("/complaints/{complaint_id}/history", response_model=HistoryPage)

@@ -16,7 +16,7 @@ from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
 from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
-from projections import finance
+from projections import finance_queries
 
 router = APIRouter(tags=["finance"])
 VIEW = "finance"
@@ -43,7 +43,7 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
     """The daily cash report: taken and refunded per cashier and method, and each day-end."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.daily_cash(conn, principal.stores, business_date)
+        return finance_queries.daily_cash(conn, principal.stores, business_date)
 
 
 @router.get("/payments", response_model=Page)
@@ -54,9 +54,9 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
     """The payments journal."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.payments_journal(conn, principal.stores, date_from=date_from,
-                                        date_to=date_to, method=method, cashier=cashier,
-                                        limit=limit, offset=offset)
+        return finance_queries.payments_journal(conn, principal.stores, date_from=date_from,
+                                                date_to=date_to, method=method,
+                                                cashier=cashier, limit=limit, offset=offset)
 
 
 @router.get("/receivables", response_model=Page)
@@ -65,8 +65,8 @@ def receivables(ctx: Ctx, principal: FinanceReader, kind: PayType | None = None,
     """Open balances of settled bills by customer, insurer and OEM."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.receivables(conn, principal.stores, kind=kind, limit=limit,
-                                   offset=offset)
+        return finance_queries.receivables(conn, principal.stores, kind=kind, limit=limit,
+                                           offset=offset)
 
 
 @router.get("/ledger", response_model=Page)
@@ -77,8 +77,8 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = 
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.ledger(conn, principal.stores, month=month, account=account, limit=limit,
-                              offset=offset)
+        return finance_queries.ledger(conn, principal.stores, month=month, account=account,
+                                      limit=limit, offset=offset)
 
 
 @router.get("/ledger/trial-balance")
@@ -87,7 +87,7 @@ def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.trial_balance(conn, principal.stores, month=month)
+        return finance_queries.trial_balance(conn, principal.stores, month=month)
 
 
 @router.get("/ledger/gross-profit", response_model=Page)
@@ -99,7 +99,8 @@ def gross_profit(ctx: Ctx, principal: LedgerReader, by: str = "work_order",
         raise InvalidInput("by is work_order or vehicle")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance.gross_profit(conn, principal.stores, by=by, limit=limit, offset=offset)
+        return finance_queries.gross_profit(conn, principal.stores, by=by, limit=limit,
+                                            offset=offset)
 
 
 def _month(month: str) -> None:
@@ -152,7 +153,7 @@ def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
     """Matched and unmatched on both sides."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = finance.statement(conn, principal.stores, statement_id)
+        found = finance_queries.statement(conn, principal.stores, statement_id)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     return found
@@ -167,7 +168,7 @@ def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx,
     call again (with `?wait_for=` the answer's `notification_id`) until it is 0."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        proposals = finance.match_proposals(conn, statement_id)
+        proposals = finance_queries.match_proposals(conn, statement_id)
     if not proposals:
         raise InvalidInput("no line matches an unreconciled payment by reference and amount")
     return cmd.accepted(ctx.settlements.auto_match(cmd.envelope, statement_id, proposals))

@@ -25,7 +25,7 @@ from api.schemas_money import (
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
-from projections.finance import get_settlement, list_settlements, settlement_of_refund
+from projections.finance_queries import get_settlement, list_settlements, settlement_of_refund
 from projections.settlement_as_of import settlement_as_of
 
 router = APIRouter(tags=["settlement and payments"])

@@ -27,7 +27,7 @@ from domain import (
     part,
     purchase_order,
     reconciliation,
-    settlement,
+    settlement_state,
     skills,
     stock_approvals,
     technician,
@@ -252,9 +252,9 @@ ENUMS: dict[tuple[type[BaseModel], str], tuple[Any, ...]] = {
     (schemas.LaborLineIn, "pay_type"): work_order_lines.PAY_TYPES,
     (schemas.AuthorizationIn, "channel"): tuple(
         c for c in work_order_lines.AUTH_CHANNELS if c != "customer_page"),  # the page's own
-    (schemas_money.PaymentIn, "method"): settlement.METHODS,
-    (schemas_money.PaymentIn, "bill"): settlement.BILL_KINDS,
-    (schemas_money.DiscountIn, "bill"): settlement.BILL_KINDS,
+    (schemas_money.PaymentIn, "method"): settlement_state.METHODS,
+    (schemas_money.PaymentIn, "bill"): settlement_state.BILL_KINDS,
+    (schemas_money.DiscountIn, "bill"): settlement_state.BILL_KINDS,
     (schemas_money.StatementIn, "source"): reconciliation.SOURCES,
     (schemas_money.DeliveryIn, "method"): aftercare.ACK_METHODS,
     (schemas_money.AttemptIn, "outcome"): follow_up.OUTCOMES,
@@ -297,12 +297,12 @@ FILTERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("/appointments", "status"): appointment.STATUSES,
     ("/follow-ups", "status"): follow_up.STATUSES,
     ("/complaints", "status"): follow_up.COMPLAINT_STATUSES,
-    ("/settlements", "status"): settlement.STATUSES,
+    ("/settlements", "status"): settlement_state.STATUSES,
     ("/purchase-orders", "status"): purchase_order.PO_STATUSES,
     ("/stock/transfers", "status"): transfer.STATUSES,
     ("/stock/approvals", "status"): stock_approvals.APPROVAL_STATUSES,
-    ("/payments", "method"): settlement.METHODS,
-    ("/receivables", "kind"): settlement.BILL_KINDS,
+    ("/payments", "method"): settlement_state.METHODS,
+    ("/receivables", "kind"): settlement_state.BILL_KINDS,
 }
 
 

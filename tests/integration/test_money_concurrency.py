@@ -21,8 +21,9 @@ from domain.application import CommandResult
 from domain.cashier_day import CashierDay, DayClosed
 from domain.common import VersionConflict
 from domain.counter import DocumentCounter
-from domain.settlement import Settlement, SettlementError
-from projections.finance import trial_balance
+from domain.settlement import Settlement
+from domain.settlement_state import SettlementError
+from projections.finance_queries import trial_balance
 from servicecore.container import Container
 from tests.integration.support import Auth, load, together
 from tests.integration.test_money_support import (

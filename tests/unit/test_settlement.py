@@ -20,13 +20,9 @@ from domain.cashier_day import CashierDay, DayClosed
 from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.follow_up import Complaint, FollowUp, FollowUpError
 from domain.payment_reference import PaymentReference
-from domain.settlement import (
-    MAX_PAYMENTS,
-    MAX_REFUNDS,
-    Settlement,
-    SettlementError,
-    build_bills,
-)
+from domain.settlement import Settlement
+from domain.settlement_bills import build_bills
+from domain.settlement_state import MAX_PAYMENTS, MAX_REFUNDS, SettlementError
 from domain.settlements import Settlements
 from domain.work_order_lines import labor_line, part_line
 from domain.work_order_state import WorkOrderError

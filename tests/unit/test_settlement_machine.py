@@ -35,7 +35,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
-from domain.settlement import Settlement, allocate, build_bills
+from domain.settlement import Settlement
+from domain.settlement_bills import allocate, build_bills
 from domain.work_order_lines import labor_line, part_line
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
@@ -927,7 +928,7 @@ def test_a_bill_discount_never_takes_a_line_below_zero() -> None:
 
 
 def test_the_leftover_fen_of_a_bill_discount_go_to_the_line_with_most_left_first_printed() -> None:
-    """The rule of `domain.settlement.allocate`, worked by hand."""
+    """The rule of `domain.settlement_bills.allocate`, worked by hand."""
     settlement = drafted(labor_for("L1", rate="50.00"), labor_for("L2"), labor_for("L3"))
     # 10.01 off 250.00: 2.002, 4.004 and 4.004 round down to 2.00 + 4.00 + 4.00 = 10.00; the
     # fen left goes to L2, which has as much left as L3 and is printed before it.

@@ -1,0 +1,194 @@
+"""Settlement commands on its money: payments and deposits, refunds and credits, reconciliation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.common import Audit, InvalidInput, NotPermitted, require, require_reason
+from domain.ledger import BILL_ACCOUNTS, METHOD_ACCOUNTS, entry, posting
+from domain.money import money, round_money
+from domain.payment_reference import taken
+from domain.settlement_bills import allocate
+from domain.settlement_state import (
+    BILL_KINDS,
+    ELECTRONIC,
+    MAX_PAYMENTS,
+    MAX_REFUNDS,
+    METHODS,
+    REFUND_KINDS,
+    ZERO,
+    DepositLimit,
+    SettlementError,
+    SettlementState,
+)
+
+
+class SettlementPayments(SettlementState):
+    """The money commands of `Settlement`: each checks, then calls its event method."""
+
+    # -- payments and refunds ----------------------------------------------------------------
+
+    def take_payment(self, audit: Audit, *, payment_id: str, bill: str, method: str,
+                     amount: object, business_date: str, tendered: object | None = None,
+                     provider_ref: str | None = None, correction_of: str | None = None,
+                     reason: str | None = None,
+                     deposit_limit: DepositLimit | None = None) -> dict[str, Any]:
+        """A payment on a confirmed bill (never more than is outstanding), or before
+        confirmation a customer deposit, bounded by `deposit_limit` when one is given."""
+        if method not in METHODS:
+            raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
+        if bill not in BILL_KINDS or bill == "internal":
+            raise InvalidInput("payments go to the customer, warranty or insurance bill")
+        value = money(amount, "amount")
+        require(value > 0, InvalidInput("a payment must be positive"))
+        require(payment_id not in self.payments, SettlementError(f"payment {payment_id} exists"))
+        require(len(self.payments) < MAX_PAYMENTS,
+                InvalidInput(f"a settlement takes at most {MAX_PAYMENTS} payments"))
+        kind = "payment"
+        if self.status in ("open", "draft"):
+            require(bill == "customer",
+                    SettlementError("before confirmation only customer deposits are taken"))
+            kind = "deposit"
+            if deposit_limit is not None:
+                deposit_limit.check(self.paid("customer"), value)
+        else:
+            require(bill in self.bills, InvalidInput(f"the settlement has no {bill} bill"))
+            left = self.outstanding(bill)
+            if value > left:
+                raise SettlementError(f"the {bill} bill has only {left} outstanding; "
+                                      "overpayment is refused", outstanding=str(left))
+        reference = (provider_ref or "").strip() or None
+        if method in ELECTRONIC:
+            require(reference is not None,
+                    InvalidInput(f"a {method} payment needs the provider's reference"))
+        if reference is not None and method in ELECTRONIC:
+            self._check_new_reference(method, reference)
+        change = ZERO
+        paid_in: Decimal | None = None
+        if method == "cash":
+            paid_in = value if tendered is None else money(tendered, "tendered")
+            require(paid_in >= value, InvalidInput("cash tendered is less than the amount"))
+            change = paid_in - value
+        elif tendered is not None:
+            raise InvalidInput("only cash is tendered")
+        payment = {"payment_id": payment_id, "bill": bill, "method": method, "amount": value,
+                   "tendered": paid_in, "change": change, "provider_ref": reference,
+                   "business_date": business_date, "cashier": audit.user_id, "kind": kind,
+                   "correction_of": correction_of, "reconciled": None}
+        posted = entry(f"{kind} {payment_id} on {self.work_order_number}", [
+            posting(METHOD_ACCOUNTS[method], debit=value),
+            posting(BILL_ACCOUNTS[bill], credit=value)])
+        why = require_reason(reason, "a correction of a closed day") \
+            if correction_of is not None else ((reason or "").strip() or None)
+        self._payment_taken(audit, payment, posted, why)
+        return payment
+
+    def _check_new_reference(self, method: str, reference: str) -> None:
+        """One terminal or provider transaction is one payment: the same method and reference
+        twice on a settlement is a double tap, whatever the amounts."""
+        for earlier in self.payments.values():
+            if earlier["method"] == method and earlier.get("provider_ref") == reference:
+                raise taken(method, reference, earlier["payment_id"], self.id,
+                            self.work_order_number)
+
+    def request_refund(self, audit: Audit, refund_id: str, payment_id: str, amount: object,
+                       reason: str | None, kind: str = "payment_return",
+                       red_invoice_number: str | None = None) -> None:
+        if payment_id not in self.payments:
+            raise InvalidInput(f"no payment {payment_id} on this settlement")
+        if kind not in REFUND_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(REFUND_KINDS)}")
+        require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
+        require(len(self.refunds) < MAX_REFUNDS,
+                InvalidInput(f"a settlement takes at most {MAX_REFUNDS} refund requests"))
+        value = money(amount, "refund")
+        require(value > 0, InvalidInput("a refund must be positive"))
+        red = (red_invoice_number or "").strip() or None
+        if kind == "credit":
+            self._check_credit(payment_id, value, red)
+        elif red is not None:
+            raise InvalidInput("a red-letter invoice goes with a credit, not a payment return")
+        left = self.refundable(payment_id)
+        if value > left:
+            raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",
+                                  refundable=str(left))
+        self._refund_requested(audit, refund_id, payment_id, value,
+                               require_reason(reason, "a refund"), kind, red)
+
+    def _check_credit(self, payment_id: str, value: Decimal, red: str | None,
+                      refund_id: str | None = None) -> None:
+        """A credit is granted on a settled bill, within what the bill still asks (credits
+        asked for and not yet decided included), with a red-letter invoice once a tax invoice
+        was recorded for the bill."""
+        require(self.status == "settled", SettlementError(
+            f"a credit is granted on a settled bill; the settlement is {self.status}"))
+        bill = self.payments[payment_id]["bill"]
+        require(bill in self.bills, SettlementError(f"the settlement has no {bill} bill"))
+        invoice = self.bills[bill].get("invoice_no")
+        if invoice is not None and red is None:
+            raise InvalidInput(f"the {bill} bill was invoiced ({invoice}): a credit needs the "
+                               "red-letter invoice's number (red_invoice_number)")
+        if invoice is None and red is not None:
+            raise InvalidInput(f"the {bill} bill has no tax invoice recorded to write off")
+        pending = sum((r["amount"] for r in self.refunds.values()
+                       if r["kind"] == "credit" and r["status"] == "requested"
+                       and r["bill"] == bill and r["refund_id"] != refund_id), ZERO)
+        left = self.billed(bill) - pending
+        if value > left:
+            raise SettlementError(f"the {bill} bill asks only {left} more to credit",
+                                  creditable=str(left))
+
+    def decide_refund(self, audit: Audit, refund_id: str, approve: bool, reason: str | None,
+                      business_date: str) -> dict[str, Any]:
+        refund = self.refunds.get(refund_id)
+        if refund is None:
+            raise InvalidInput(f"no refund {refund_id} on this settlement")
+        require(refund["status"] == "requested",
+                SettlementError(f"refund {refund_id} is already {refund['status']}"))
+        require(audit.role == "manager", NotPermitted("approving a refund needs a manager"))
+        require(audit.user_id != refund["requested_by"],
+                NotPermitted("a refund is approved by another user than the one who asked"))
+        if not approve:
+            self._refund_rejected(audit, refund_id, require_reason(reason, "rejecting a refund"))
+            return refund
+        payment = self.payments[refund["payment_id"]]
+        if refund["kind"] == "credit":
+            self._check_credit(payment["payment_id"], refund["amount"],
+                               refund["red_invoice_number"], refund_id)
+            net, vat = self.allowance_split(payment["bill"], refund["amount"])
+            posted = entry(f"credit {refund_id} of {payment['payment_id']} (sales allowance)", [
+                posting("6003", debit=net), posting("2221", debit=vat),
+                posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
+        else:
+            posted = entry(f"refund {refund_id} of {payment['payment_id']}", [
+                posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
+                posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
+        self._refund_approved(audit, refund_id, business_date, posted, refund["kind"])
+        return refund
+
+    def allowance_split(self, bill: str, amount: Decimal) -> tuple[Decimal, Decimal]:
+        """A credit as revenue without VAT and output VAT: spread over the bill's lines by
+        their net (`allocate`), the shares summed per VAT rate (one sum on a bill of one
+        rate), each sum without the VAT of its rate half-up to the fen; the VAT is the
+        remainder, so net + VAT is the amount. 50.00 at 13 %: 44.25 + 5.75."""
+        lines = self.bills[bill]["lines"]
+        shares = allocate(amount, {ln["line_id"]: ln["net"] for ln in lines})
+        by_rate: dict[Decimal, Decimal] = {}
+        for ln in lines:
+            by_rate[ln["vat_rate"]] = by_rate.get(ln["vat_rate"], ZERO) + shares.get(
+                ln["line_id"], ZERO)
+        net = sum((round_money(share / (1 + rate)) for rate, share in by_rate.items()), ZERO)
+        return net, amount - net
+
+    # -- reconciliation ----------------------------------------------------------------------
+
+    def reconcile(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,
+                  manual: bool, reason: str | None) -> None:
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            raise InvalidInput(f"no payment {payment_id} on this settlement")
+        require(payment["reconciled"] is None,
+                SettlementError(f"payment {payment_id} is already matched"))
+        self._reconciled(audit, payment_id, statement_id, line_no, manual, reason)

@@ -1,0 +1,321 @@
+"""Queries on the finance read model: settlements, payments, day-end, ledger, statements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+import psycopg
+
+from domain.money import CENT
+from projections.base import page as _page
+from projections.base import rows as _rows
+
+T = TypeVar("T")
+METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
+                     "wechat_pay": ("wechat_pay",), "alipay": ("alipay",)}
+
+
+# Every amount of money the finance view answers with: columns, sums, and the keys of the
+# bills' JSON (quantities and VAT rates are not money: `qty`, `vat_rate`).
+AMOUNTS = frozenset({
+    "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
+    "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
+    "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
+    "parts", "unit_price", "total", "allowances", "expensed"})
+
+
+def _cents(value: Any) -> Any:
+    """An amount as every answer shows it, with two decimals ("0.00", "12.50")."""
+    if isinstance(value, Decimal):
+        return value.quantize(CENT)
+    if isinstance(value, str):
+        try:
+            return Decimal(value).quantize(CENT)
+        except InvalidOperation:
+            return value
+    return value  # None, or a count (a page's `total`)
+
+
+def shown(doc: T) -> T:
+    """`doc` with each amount in it (by `AMOUNTS`; a cashier day's `totals` by method) at two
+    decimals. The tables keep what was written: numeric defaults and sums of no rows are "0",
+    and rows written before amounts were checked at the edge may hold another scale."""
+    return cast(T, _shown(doc))
+
+
+def _shown(doc: Any) -> Any:
+    if isinstance(doc, list):
+        return [_shown(item) for item in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in AMOUNTS and not isinstance(value, dict | list | bool):
+            out[key] = _cents(value)
+        elif key == "totals" and isinstance(value, dict):
+            out[key] = {method: _cents(amount) for method, amount in value.items()}
+        else:
+            out[key] = _shown(value)
+    return out
+
+
+def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[list[str], list[Any]]:
+    return ([], []) if "*" in stores else ([f"{column} = ANY(%s)"], [list(stores)])
+
+
+def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
+           column: str = "store_id") -> tuple[str, list[Any]]:
+    clauses, params = _scope(stores, column)
+    for clause, value in filters.values():
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return " AND ".join(clauses) or "TRUE", params
+
+
+def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     status: str | None = None, number: str | None = None, limit: int = 50,
+                     offset: int = 0) -> dict[str, Any]:
+    """Settlements, newest change first; `number` matches a current or a reversed number."""
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "number": ("numbers @> ARRAY[%s]::text[]", number)})
+    return shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
+        customer_id, status, number, numbers, revenue, vat, parts_cost, confirmed_at,
+        settled_at, version FROM settlements WHERE {where}""", params,
+                       order_by="updated_at DESC, id", limit=limit, offset=offset))
+
+
+EXPENSED = ("(CASE WHEN kind = 'internal' AND status = 'settled' THEN total - allowances "
+            "ELSE 0 END)")
+
+
+def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
+                   settlement_id: UUID) -> dict[str, Any] | None:
+    where, params = _where(stores, {})
+    found = _rows(conn, f"SELECT * FROM settlements WHERE id = %s AND {where}",
+                  [settlement_id, *params])
+    if not found:
+        return None
+    doc = found[0]
+    # The internal bill is never paid: the settling's expense booking settles it.
+    doc["bill_status"] = _rows(conn, f"""SELECT kind, payer, total, allowances, paid,
+        {EXPENSED} AS expensed, total - allowances - paid - {EXPENSED} AS outstanding,
+        invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
+                               [settlement_id])
+    doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
+        change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
+        FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])
+    doc["refunds"] = _rows(conn, "SELECT * FROM refunds WHERE settlement_id = %s "
+                                 "ORDER BY requested_at", [settlement_id])
+    return shown(doc)
+
+
+def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID | None:
+    """The settlement a refund id was requested on (None: this view has not seen it)."""
+    row = conn.execute("SELECT settlement_id FROM refunds WHERE refund_id = %s",
+                       (refund_id,)).fetchone()
+    return row[0] if row else None
+
+
+def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                kind: str | None = None, limit: int = 200,
+                offset: int = 0) -> dict[str, Any]:
+    """Open balances of settled bills by payer: customers, insurers, the OEM.
+
+    A group holds many bills, each with its own VIN (the OEM's) or claim number (an
+    insurer's): `payer` names the payer alone, and `open_bills` lists every bill with a balance
+    — settlement and work-order number, VIN or claim number, tax invoice, billed, paid,
+    outstanding — so each can be chased and matched to its remittance."""
+    where, params = _where(stores, {"kind": ("kind = %s", kind)}, "b.store_id")
+    return shown(_page(conn, f"""SELECT b.kind, b.payer_key,
+        min(b.payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
+        count(*) AS bills, sum(b.total - b.allowances) AS billed,
+        sum(b.allowances) AS allowances, sum(b.paid) AS paid,
+        sum(b.total - b.allowances - b.paid) AS outstanding,
+        coalesce(jsonb_agg(jsonb_build_object(
+            'settlement_id', b.settlement_id, 'settlement_number', s.number,
+            'work_order_number', s.work_order_number, 'vin', b.payer->>'vin',
+            'claim_number', b.payer->>'claim_number', 'invoice_no', b.invoice_no,
+            'billed', (b.total - b.allowances)::text, 'paid', b.paid::text,
+            'outstanding', (b.total - b.allowances - b.paid)::text)
+            ORDER BY s.number, b.settlement_id)
+            FILTER (WHERE b.total - b.allowances - b.paid <> 0), '[]') AS open_bills
+        FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+        WHERE {where} AND b.status = 'settled' AND b.kind <> 'internal'
+        GROUP BY b.kind, b.payer_key HAVING sum(b.total - b.allowances - b.paid) <> 0""",
+                       params, order_by="kind, outstanding DESC, payer_key", limit=limit,
+                       offset=offset))
+
+
+def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     date_from: date | None = None, date_to: date | None = None,
+                     method: str | None = None, cashier: str | None = None,
+                     limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    where, params = _where(stores, {
+        "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
+        "method": ("method = %s", method), "cashier": ("cashier = %s", cashier)})
+    return shown(_page(conn, f"SELECT * FROM payments WHERE {where}", params,
+                       order_by="business_date DESC, at DESC, payment_id", limit=limit,
+                       offset=offset))
+
+
+def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) -> dict[str, Any]:
+    """Per cashier and method: taken, refunded, net; and the day-end state."""
+    where, params = _where(stores, {}, "p.store_id")
+    taken = _rows(conn, f"""SELECT p.store_id, p.cashier, p.method, sum(p.amount) AS taken,
+        count(*) AS payments FROM payments p WHERE {where} AND p.business_date = %s
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params, day])
+    where_r, params_r = _where(stores, {}, "r.store_id")
+    refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier, p.method,
+        sum(r.amount) AS refunded FROM refunds r JOIN payments p USING (payment_id)
+        WHERE {where_r} AND r.status = 'approved' AND r.business_date = %s
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params_r, day])
+    where_d, params_d = _where(stores, {})
+    days = _rows(conn, f"""SELECT store_id, cashier_id, status, totals, expected_cash,
+        counted_cash, variance, reason, closed_at, closed_by FROM cashier_days
+        WHERE {where_d} AND business_date = %s ORDER BY store_id, cashier_id""",
+                 [*params_d, day])
+    return shown({"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
+                  "cashier_days": days})
+
+
+def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
+           account: str | None = None, limit: int = 500, offset: int = 0) -> dict[str, Any]:
+    where, params = _where(stores, {"month": ("month = %s", month),
+                                    "account": ("account = %s", account)})
+    return shown(_page(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
+        settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}""",
+                       params, order_by="notification_id, entry_no, line_no", limit=limit,
+                       offset=offset))
+
+
+def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                  month: str) -> dict[str, Any]:
+    from domain.ledger import ACCOUNTS
+
+    where, params = _where(stores, {"month": ("month = %s", month)})
+    rows = _rows(conn, f"""SELECT store_id, account, sum(debit) AS debit, sum(credit) AS credit,
+        sum(debit) - sum(credit) AS balance FROM journal WHERE {where}
+        GROUP BY store_id, account ORDER BY store_id, account""", params)
+    for row in rows:
+        row["name"] = ACCOUNTS.get(row["account"], row["account"])
+    debit = sum((r["debit"] for r in rows), Decimal(0))
+    credit = sum((r["credit"] for r in rows), Decimal(0))
+    return shown({"month": month, "accounts": rows, "debit": debit, "credit": credit,
+                  "balanced": debit == credit})
+
+
+def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                 by: str = "work_order", limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    """Revenue without VAT less the FIFO cost of the parts, per settled work order or vehicle.
+
+    Labor cost (technicians' hourly cost × clocked hours) is not deducted here.
+    """
+    where, params = _where(stores, {}, "s.store_id")
+    if by == "vehicle":
+        return shown(_page(conn, f"""SELECT w.vin, min(w.plate) AS plate, count(*) AS visits,
+            sum(s.revenue) AS revenue, sum(s.parts_cost) AS parts_cost,
+            sum(s.revenue - s.parts_cost) AS gross_profit
+            FROM settlements s JOIN wo_view w ON w.id = s.work_order_id
+            WHERE {where} AND s.status = 'settled' GROUP BY w.vin""", params,
+                           order_by="gross_profit DESC, vin", limit=limit, offset=offset))
+    return shown(_page(conn, f"""SELECT s.work_order_id, s.work_order_number, s.number,
+        s.store_id, s.revenue, s.parts_cost, s.revenue - s.parts_cost AS gross_profit,
+        s.settled_at FROM settlements s WHERE {where} AND s.status = 'settled'""", params,
+                       order_by="settled_at DESC, work_order_id", limit=limit, offset=offset))
+
+
+def follow_ups(conn: psycopg.Connection[Any], stores: Sequence[str], *, today: date,
+               overdue_only: bool = False, status: str | None = None,
+               work_order_id: UUID | None = None, limit: int = 200,
+               offset: int = 0) -> dict[str, Any]:
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "work_order_id": ("work_order_id = %s", work_order_id)})
+    if overdue_only:
+        where += " AND status = 'open' AND due_on < %s"
+        params.append(today)
+    return _page(conn, f"""SELECT *, (status = 'open' AND due_on < %s) AS overdue
+        FROM follow_ups WHERE {where}""", [today, *params], order_by="due_on, id",
+                 limit=limit, offset=offset)
+
+
+def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+               status: str | None = None, work_order_id: UUID | None = None,
+               limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    where, params = _where(stores, {"status": ("status = %s", status),
+                                    "work_order_id": ("work_order_id = %s", work_order_id)})
+    return _page(conn, f"SELECT * FROM complaints WHERE {where}", params,
+                 order_by="opened_at DESC, id", limit=limit, offset=offset)
+
+
+def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
+              statement_id: UUID) -> dict[str, Any] | None:
+    """Matched and unmatched on both sides: the statement's lines and the store's payments of
+    the statement's methods over its dates that no statement matched yet."""
+    where, params = _where(stores, {})
+    found = _rows(conn, f"SELECT * FROM statements WHERE id = %s AND {where}",
+                  [statement_id, *params])
+    if not found:
+        return None
+    doc = found[0]
+    lines = _rows(conn, """SELECT * FROM statement_lines WHERE statement_id = %s
+        ORDER BY line_no""", [statement_id])
+    earlier = imported_before(conn, statement_id)
+    for line in lines:
+        line["imported_before"] = earlier.get(line["line_no"])
+    doc["matched"] = [ln for ln in lines if ln["payment_id"]]
+    doc["unmatched_lines"] = [ln for ln in lines if not ln["payment_id"]]
+    methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
+    if lines:
+        doc["unmatched_payments"] = _rows(conn, """SELECT payment_id, settlement_id, bill,
+            method, amount, provider_ref, business_date, cashier FROM payments
+            WHERE store_id = %s AND method = ANY(%s) AND statement_id IS NULL
+            AND business_date BETWEEN %s::date - 7 AND %s::date + 7
+            ORDER BY business_date, payment_id""",
+                                          [doc["store_id"], methods,
+                                           min(ln["date"] for ln in lines),
+                                           max(ln["date"] for ln in lines)])
+    else:
+        doc["unmatched_payments"] = []
+    return shown(doc)
+
+
+def imported_before(conn: psycopg.Connection[Any], statement_id: UUID) -> dict[int, Any]:
+    """The statement's lines that an earlier statement of the same account already holds (same
+    date, amount and reference: the bank's transaction), by line number, with where: a file
+    whose period overlaps one imported before. Such a line is kept, not refused (the file's
+    other lines are new); a payment is reconciled once, so it never counts twice."""
+    found = _rows(conn, """
+        SELECT DISTINCT ON (l.line_no) l.line_no, o.statement_id, o.line_no AS other_line
+        FROM statement_lines l
+        JOIN statements s ON s.id = l.statement_id
+        JOIN statement_lines o ON o.store_id = l.store_id AND o.reference = l.reference
+          AND o.amount = l.amount AND o.date = l.date AND o.statement_id <> l.statement_id
+        JOIN statements os ON os.id = o.statement_id AND os.source = s.source
+          AND os.account = s.account AND os.imported_at < s.imported_at
+        WHERE l.statement_id = %s AND l.reference <> ''
+        ORDER BY l.line_no, os.imported_at, o.statement_id, o.line_no""", [statement_id])
+    return {row["line_no"]: {"statement_id": row["statement_id"], "line_no": row["other_line"]}
+            for row in found}
+
+
+def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
+    """Unmatched lines and unreconciled payments with the same reference and amount, paired
+    one to one (the n-th such line with the n-th such payment)."""
+    return _rows(conn, """
+        WITH l AS (
+            SELECT line_no, store_id, reference, amount, row_number() OVER (
+                PARTITION BY reference, amount ORDER BY line_no) AS n
+            FROM statement_lines WHERE statement_id = %(s)s AND payment_id IS NULL),
+        p AS (
+            SELECT settlement_id, payment_id, store_id, provider_ref, amount, row_number() OVER (
+                PARTITION BY provider_ref, amount ORDER BY at, payment_id) AS n
+            FROM payments WHERE statement_id IS NULL AND provider_ref IS NOT NULL
+              AND store_id = (SELECT store_id FROM statements WHERE id = %(s)s))
+        SELECT l.line_no, p.settlement_id, p.payment_id FROM l JOIN p
+          ON p.provider_ref = l.reference AND p.amount = l.amount AND p.n = l.n
+        ORDER BY l.line_no""", {"s": statement_id})
