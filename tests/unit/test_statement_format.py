@@ -7,6 +7,7 @@ import io
 import re
 import time
 import zipfile
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -119,9 +120,10 @@ def test_files_in_gbk_utf8_with_and_without_bom_and_utf16_read_the_same() -> Non
         statement_rows(b"  \n")
 
 
-def _inflated_workbook(rows: int, cells: str) -> bytes:
-    """A small XLSX whose first sheet unpacks to `rows` rows of `cells` (no dimension element,
-    so a reader cannot know the size before it reads)."""
+def _rewritten_workbook(change: Callable[[str, bytes], bytes],
+                        extra: dict[str, bytes] | None = None) -> bytes:
+    """A one-row XLSX (a statement's header) with each part passed through `change` and the
+    `extra` parts added, packed as tightly as zip goes."""
     book = Workbook()
     book.active.append(["交易日期", "金额", "交易流水号", "对方户名"])
     plain = io.BytesIO()
@@ -130,13 +132,23 @@ def _inflated_workbook(rows: int, cells: str) -> bytes:
     with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as src, \
             zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for part in src.infolist():
-            data = src.read(part.filename)
-            if part.filename == "xl/worksheets/sheet1.xml":
-                text = re.sub(r"<dimension[^>]*/>", "", data.decode())
-                data = text.replace("</sheetData>", f"<row>{cells}</row>" * rows
-                                    + "</sheetData>").encode()
-            dst.writestr(part.filename, data)
+            dst.writestr(part.filename, change(part.filename, src.read(part.filename)))
+        for name, data in (extra or {}).items():
+            dst.writestr(name, data)
     return out.getvalue()
+
+
+def _inflated_workbook(rows: int, cells: str) -> bytes:
+    """A small XLSX whose first sheet unpacks to `rows` rows of `cells` (no dimension element,
+    so a reader cannot know the size before it reads)."""
+    def change(name: str, data: bytes) -> bytes:
+        if name != "xl/worksheets/sheet1.xml":
+            return data
+        text = re.sub(r"<dimension[^>]*/>", "", data.decode())
+        return text.replace("</sheetData>", f"<row>{cells}</row>" * rows
+                            + "</sheetData>").encode()
+
+    return _rewritten_workbook(change)
 
 
 def test_a_small_workbook_that_unpacks_to_a_million_rows_is_refused_before_it_is_read() -> None:
@@ -173,30 +185,22 @@ def test_a_sheet_with_more_cells_than_a_statement_is_refused_before_it_is_parsed
 
 def _workbook_with_texts(count: int) -> bytes:
     """A small XLSX with a shared-strings part of `count` texts (read whole when it opens)."""
-    book = Workbook()
-    book.active.append(["交易日期", "金额", "交易流水号", "对方户名"])
-    plain = io.BytesIO()
-    book.save(plain)
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
-        for part in src.infolist():
-            data = src.read(part.filename)
-            if part.filename == "[Content_Types].xml":
-                data = data.replace(b"</Types>", (
-                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
-                    b"</Types>"))
-            if part.filename == "xl/_rels/workbook.xml.rels":
-                data = data.replace(b"</Relationships>", (
-                    b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/'
-                    b'officeDocument/2006/relationships/sharedStrings" '
-                    b'Target="sharedStrings.xml"/></Relationships>'))
-            dst.writestr(part.filename, data)
-        dst.writestr("xl/sharedStrings.xml", (
-            b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/'
-            b'spreadsheetml/2006/main">' + b"<si><t>a</t></si>" * count + b"</sst>"))
-    return out.getvalue()
+    def change(name: str, data: bytes) -> bytes:
+        if name == "[Content_Types].xml":
+            return data.replace(b"</Types>", (
+                b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+                b"</Types>"))
+        if name == "xl/_rels/workbook.xml.rels":
+            return data.replace(b"</Relationships>", (
+                b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/'
+                b'officeDocument/2006/relationships/sharedStrings" '
+                b'Target="sharedStrings.xml"/></Relationships>'))
+        return data
+
+    return _rewritten_workbook(change, {"xl/sharedStrings.xml": (
+        b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/'
+        b'spreadsheetml/2006/main">' + b"<si><t>a</t></si>" * count + b"</sst>")})
 
 
 def test_a_workbook_with_more_texts_than_a_statement_is_refused_before_it_opens() -> None:
