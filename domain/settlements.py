@@ -263,19 +263,19 @@ class Settlements(Reconciliation):
                     wo.store_id, session.caller.user_id, correction_of))
                 require(closed is not None and closed.closed, InvalidInput(
                     f"{correction_of} is not a closed day of yours; no correction needed"))
-            reserved = self._reserved(session, wo.store_id, method, provider_ref)
-            if reserved is not None:
-                raise reserved.refusal()
+            for reference_id in held:  # the earlier payment that took this reference
+                earlier = session.find(PaymentReference, reference_id)
+                if earlier is not None:
+                    raise earlier.refusal()
             was_settled = settlement.status == "settled"
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
                 correction_of=correction_of, reason=reason,
                 deposit_limit=self._deposit_limit(wo))
-            if method in ELECTRONIC:
+            for reference_id in held:
                 session.add(PaymentReference(
-                    id=PaymentReference.create_id(wo.store_id, method, payment["provider_ref"]),
-                    audit=audit, method=method, reference=payment["provider_ref"],
+                    id=reference_id, audit=audit, method=method, reference=payment["provider_ref"],
                     payment_id=payment_id, settlement_id=settlement.id,
                     work_order_number=wo.number))
             self._cashier_day(session, wo.store_id, day).money_in(
@@ -290,21 +290,11 @@ class Settlements(Reconciliation):
 
         store = self._store_of(work_order_id)
         cashier_day = CashierDay.create_id(store, request.caller.user_id, day)
-        reference = (provider_ref or "").strip()
+        reference = (provider_ref or "").strip()  # an electronic payment's (one per store)
         held = (PaymentReference.create_id(store, method, reference),) \
             if reference and method in ELECTRONIC else ()
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
                                                   work_order_id, cashier_day, *held))
-
-    @staticmethod
-    def _reserved(session: Session, store_id: str, method: str,
-                  provider_ref: str | None) -> PaymentReference | None:
-        """The earlier payment that took this method and reference in the store, if any."""
-        reference = (provider_ref or "").strip()
-        if not reference or method not in ELECTRONIC:
-            return None
-        return session.find(PaymentReference,
-                            PaymentReference.create_id(store_id, method, reference))
 
     def _deposit_limit(self, wo: WorkOrder) -> DepositLimit:
         """Deposits go up to what the customer approved on the estimate (their pay-type lines
