@@ -4,8 +4,9 @@ The loader needs a few fields of each event, not domain objects: one query fetch
 the topics it has handlers for (plain tuples, bytea in binary), `orjson.loads` turns each state
 into dicts, and an attribute is converted (decimals, instants, UUIDs, the audit) only when a
 handler reads it. Events of other topics are never fetched: the position still moves past them.
-An event stored with a `class_version` (it would need an upcaster) goes through the
-application's mapper instead, so it reads the same.
+An event stored with an older `class_version` than its class's (it needs an upcaster) goes
+through the application's mapper instead, so it reads the same; one stored with its class's
+version reads as stored (the mapper would only drop the number).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
+from eventsourcing.utils import resolve_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -90,6 +92,31 @@ def json_ready(value: Any) -> Any:
 _PYTHON, _SET_BASED, _SHARED = "python", "set_based", "shared"  # how an event is folded
 _NAMES: dict[str, tuple[str, str]] = {}  # topic: qualified name and aggregate
 _ABSENT = object()  # no such key
+_VERSIONS: dict[str, int | None] = {}  # topic: its class's class_version (None: no class)
+
+
+def class_version(topic: str) -> int | None:
+    """The `class_version` of the topic's event class as this code has it (1 without one;
+    None when no class answers to the topic: only the mapper can say what it reads)."""
+    if topic not in _VERSIONS:
+        try:
+            _VERSIONS[topic] = getattr(resolve_topic(topic), "class_version", 1)
+        except Exception:  # noqa: BLE001 - a topic this code does not know
+            _VERSIONS[topic] = None
+    return _VERSIONS[topic]
+
+
+def as_stored(version: int | None, state: dict[str, Any]) -> bool:
+    """Whether a decoded state reads as the mapper would read it, once its `class_version`
+    (if any) is dropped: stored with its class's `version`, or with none (read as stored, as
+    before classes had versions). Drops the number."""
+    stored = state.get("class_version", _ABSENT)
+    if stored is _ABSENT:
+        return True
+    if stored != version:
+        return False
+    del state["class_version"]
+    return True
 
 
 class Event:
@@ -158,6 +185,8 @@ class EventSource:
         self.shared = frozenset(shared)  # handed back both ways when set_based ones are
         self.roles: dict[str, tuple[str, str]] = {}  # topic: Class.Event and its role, from
         # set_based and shared as they are when the topic is first read
+        self.versions: dict[str, int | None] = {}  # Class.Event: its class_version, of the
+        # topics above (None: topics of differing versions share the name)
         recorder: Any = app.recorder
         self.recorder = recorder
         self.statement: Any = None
@@ -198,7 +227,7 @@ class EventSource:
             raw.append((row[0], row[1], role[0], row[3]))
             (decoded if role[1] == _SHARED else stored).append(row)
         if raw:  # the set-based ones are decoded too unless all of them read as stored
-            if self._as_stored([state for *_, state in raw]):
+            if self._as_stored(raw):
                 return Batch(self._decoded(decoded), raw, reached, len(rows))
             decoded = sorted(decoded + stored, key=itemgetter(0))
         return Batch(self._decoded(decoded), [], reached, len(rows))
@@ -209,6 +238,9 @@ class EventSource:
         role = (_PYTHON if not self.set_based or qualname not in self.set_based | self.shared
                 else _SHARED if qualname in self.shared else _SET_BASED)
         self.roles[topic] = (qualname, role)
+        version = class_version(topic)
+        if self.versions.setdefault(qualname, version) != version:
+            self.versions[qualname] = None
         return self.roles[topic]
 
     def _decoded(self, rows: list[tuple[Any, ...]]) -> list[Event]:
@@ -218,17 +250,25 @@ class EventSource:
         loads, events = orjson.loads, []
         for n, stream, topic, state in rows:  # decode() inlined: one call less per event
             decoded = loads(state)
-            events.append(Event(n, stream, topic, decoded) if "class_version" not in decoded
+            events.append(Event(n, stream, topic, decoded)
+                          if "class_version" not in decoded
+                          or as_stored(class_version(topic), decoded)
                           else self.decode(n, stream, topic, state))
         return events
 
-    def _as_stored(self, states: list[bytes]) -> bool:
-        """Whether these states read as they are stored (no mapper step between)."""
+    def _as_stored(self, raw: list[tuple[int, str, str, bytes]]) -> bool:
+        """Whether these states read as they are stored (no mapper step between): those
+        with a `class_version` must have their class's (DuckDB reads past the number)."""
         mapper = self.app.mapper
+        if mapper.cipher is not None or mapper.compressor is not None:
+            return False
         # one search over the states joined (each is a JSON object: a match cannot straddle
-        # two), not one per state
-        return (mapper.cipher is None and mapper.compressor is None
-                and b'"class_version"' not in b"".join(states))
+        # two), not one per state; then the few that have a number
+        if b'"class_version"' not in b"".join([state for *_, state in raw]):
+            return True
+        versions = self.versions
+        return all(as_stored(versions[qualname], orjson.loads(state))
+                   for _, _, qualname, state in raw if b'"class_version"' in state)
 
     def _rows(self, after: int, reached: int) -> list[tuple[Any, ...]]:
         if self.statement is None:  # another recorder (in memory, SQLite): its own reads
@@ -248,7 +288,7 @@ class EventSource:
         mapper = self.app.mapper
         if mapper.cipher is None and mapper.compressor is None:
             decoded = orjson.loads(state)
-            if "class_version" not in decoded:
+            if as_stored(class_version(topic), decoded):
                 return Event(notification_id, originator_id, topic, decoded)
         from eventsourcing.persistence import StoredEvent
 
