@@ -108,12 +108,13 @@ def class_version(topic: str) -> int | None:
 
 def as_stored(version: int | None, state: dict[str, Any]) -> bool:
     """Whether a decoded state reads as the mapper would read it, once its `class_version`
-    (if any) is dropped: stored with its class's `version`, or with none (read as stored, as
-    before classes had versions). Drops the number."""
+    (if any) is dropped: stored with its class's `version` or a later one (the mapper upcasts
+    only from older ones), or with none (read as stored, as before classes had versions).
+    Drops the number."""
     stored = state.get("class_version", _ABSENT)
     if stored is _ABSENT:
         return True
-    if stored != version:
+    if version is None or stored < version:  # the mapper would upcast it
         return False
     del state["class_version"]
     return True
@@ -262,11 +263,21 @@ class EventSource:
         mapper = self.app.mapper
         if mapper.cipher is not None or mapper.compressor is not None:
             return False
-        # one search over the states joined (each is a JSON object: a match cannot straddle
-        # two), not one per state; then the few that have a number
-        if b'"class_version"' not in b"".join([state for *_, state in raw]):
+        # searches over the states joined (each is a JSON object: a match cannot straddle
+        # two), not one per state: none has a number, or every number is the last key of its
+        # state (followed by the next state's "{": an inner object's "}" never is) and at
+        # least the highest version of the kinds read so; else each state with one is decoded
+        joined = b"".join([state for *_, state in raw])
+        numbers = joined.count(b'"class_version"')
+        if not numbers:
             return True
         versions = self.versions
+        found = [versions[q] for q in self.set_based | self.shared if q in versions]
+        highest = max((v for v in found if v is not None), default=1)
+        if None not in found and highest > 1 and numbers == joined.endswith(
+                b',"class_version":%d}' % highest) + joined.count(
+                b',"class_version":%d}{' % highest):
+            return True
         return all(as_stored(versions[qualname], orjson.loads(state))
                    for _, _, qualname, state in raw if b'"class_version"' in state)
 

@@ -526,6 +526,12 @@ def test_events_stored_with_their_class_version_are_read_as_stored(container: Co
         # DuckDB reads the payment (and the rest of the set-based events of the batch): the
         # version its class has needs no upcaster
         assert "Settlement.PaymentTaken" in {q for _, _, q, _ in batch.raw}
+        # an older version among them (the mapper would upcast it): the batch is decoded
+        payment = next(raw for raw in batch.raw if raw[2] == "Settlement.PaymentTaken")
+        older = payment[3].replace(b',"class_version":2}', b',"class_version":1}')
+        assert older != payment[3]
+        assert loader.source._as_stored([*batch.raw, payment])
+        assert not loader.source._as_stored([*batch.raw, (*payment[:3], older)])
         added = next(e for e in batch.events if e.qualname == "WorkOrder.LineAdded")
         recorder = container.app.recorder
         with recorder.datastore.get_connection() as conn, \
@@ -545,9 +551,9 @@ def test_events_stored_with_their_class_version_are_read_as_stored(container: Co
             added.class_version  # noqa: B018 - the number is not an attribute of the event
         # an older version goes through the mapper and its upcaster
         del stored["line"]["sublet"]
-        older = loader.source.decode(added.notification_id, added.originator_id, added.topic,
+        upcast = loader.source.decode(added.notification_id, added.originator_id, added.topic,
                                      json.dumps({**stored, "class_version": 1}).encode())
-        assert older.line == {**added.line, "sublet": None}
+        assert upcast.line == {**added.line, "sublet": None}
     finally:
         loader.close()
 
