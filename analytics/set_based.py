@@ -11,8 +11,8 @@ becomes the greater of the two. Rows other events of the batch must find are ins
 the fold (a settlement opened, a payment a refund in the same batch refers to).
 
 The Python handlers of these events stay registered: a batch holding a state that needs the
-mapper (a `class_version`, a cipher or compressor) is folded in Python, event by event, as a
-whole; `tests/integration/test_analytics.py` compares both ways.
+mapper (an older `class_version` than its class's, a cipher or compressor) is folded in Python,
+event by event, as a whole; `tests/integration/test_analytics.py` compares both ways.
 """
 
 from __future__ import annotations
