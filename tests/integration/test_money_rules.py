@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 
 from domain.common import InvalidInput, NotPermitted
 from domain.settlement import Settlement
+from projections import finance_queries
 from servicecore.container import Container
 from servicecore.demo_catalog import ZONE
 from tests.integration.support import Auth, load, post
@@ -69,6 +72,48 @@ def test_auto_match_with_a_duplicated_statement_line_still_matches_once(
     assert matched.json()["matched"] == 1
     payment = next(iter(load(container.app, Settlement, settlement_id).payments.values()))
     assert payment["reconciled"] is not None
+
+
+def test_auto_match_right_after_the_import_or_once_more_is_no_error(
+        client: TestClient, auth: Auth, container: Container, store_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto-match pressed at once after the import (the view has not seen the statement yet)
+    matches instead of answering 422 "no line matches"; pressed again, nothing is left: 200
+    with 0 matched; a statement id nobody imported is 404, not 422."""
+    finance_user = auth("finance", f"fin-{store_id}", [store_id])
+    work_order_id = ready_visit(container, store_id)
+    settlement_id = draft(container, store_id, work_order_id)
+    container.settlements.confirm(req(store_id), settlement_id)
+    ref = f"WX-{store_id}-now"
+    container.settlements.pay(req(store_id), work_order_id=work_order_id, method="wechat_pay",
+                              amount="450.00", provider_ref=ref)
+    imported = post(client, "/reconciliation/statements", finance_user, {
+        "store_id": store_id, "source": "wechat_pay",
+        "csv": f"date,amount,reference,counterparty\n{today()},450.00,{ref},王伟\n"}, 201)
+    url = f"/reconciliation/statements/{imported['id']}/auto-match"
+    # The view is behind at the first look (as it is a moment after the import).
+    real = finance_queries.match_proposals
+    looks: list[int] = []
+
+    def behind_once(conn: Any, statement_id: Any) -> list[dict[str, Any]]:
+        looks.append(1)
+        return [] if len(looks) == 1 else real(conn, statement_id)
+
+    monkeypatch.setattr(finance_queries, "match_proposals", behind_once)
+
+    first = client.post(url, headers=finance_user, json={})
+    assert first.status_code == 200, first.text
+    assert (first.json()["matched"], first.json()["remaining"]) == (1, 0)
+    monkeypatch.setattr(finance_queries, "match_proposals", real)
+    again = client.post(url, headers=finance_user, json={},
+                        params={"wait_for": first.json()["notification_id"]})
+    assert again.status_code == 200, again.text
+    assert (again.json()["matched"], again.json()["skipped"], again.json()["remaining"]) == \
+        (0, 0, 0)
+    assert again.json()["notification_id"] <= first.json()["notification_id"]  # none stored
+    unknown = client.post(f"/reconciliation/statements/{uuid4()}/auto-match",
+                          headers=finance_user, json={})
+    assert unknown.status_code == 404, unknown.text
 
 
 def test_a_correction_into_a_closed_day_says_why(container: Container, store_id: str) -> None:
