@@ -160,7 +160,8 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 200,
+def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+              store_id: str | None = None, limit: int = 200,
               offset: int = 0) -> dict[str, Any]:
     """One row per store, paged in memory: a count query would scan every stock row again.
 
@@ -169,6 +170,9 @@ def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: in
     left with, and `total_value` = on hand + in transit, so the group's total stays the same
     across a transfer."""
     where, params = _stores_clause(stores, "s.store_id")
+    if store_id:
+        where += " AND s.store_id = %s"
+        params.append(store_id)
     return page_of(_rows(conn, f"""SELECT s.store_id,
         count(*) FILTER (WHERE s.on_hand > 0) AS parts_in_stock, sum(s.on_hand) AS units,
         round(sum(s.value), 2) AS fifo_value, count(*) FILTER (WHERE s.alert) AS low_stock_parts,

@@ -72,3 +72,28 @@ def test_lot_ledger_and_journal_name_a_transfer_by_its_number(
         assert (moved[kind]["reference"], moved[kind]["transfer_id"]) == (
             sent["number"], sent["id"]), kind
     assert (moved["receipt"]["reference"], moved["receipt"]["transfer_id"]) == ("DN-1", None)
+
+
+def test_the_valuation_takes_one_store_and_the_journal_refuses_an_unknown_type(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A clerk of two stores asks for one store's valuation (`store_id` was 422, an unknown
+    parameter) and filters the journal by a movement type; a type the journal never writes
+    (`stocktake` for `stocktake_variance`) is 422 naming `type` instead of an empty page."""
+    other = store_id + "B"
+    clerk = auth("parts_clerk", stores=[store_id, other])
+    number = new_part(client, clerk, min_stock=0)
+    for store in (store_id, other):
+        got = post(client, f"/stock/{store}/{number}/receipts", clerk, {
+            "qty": 2, "unit_cost": "10.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    page = get(client, "/stock/valuation", clerk, store_id=other,
+               wait_for=got["notification_id"])
+    assert [row["store_id"] for row in page["items"]] == [other]
+    assert page["items"][0]["fifo_value"] == "20.00"
+
+    receipts = get(client, "/stock/movements", clerk, part_number=number, type="receipt")
+    assert [(m["store_id"], m["type"]) for m in receipts["items"]] == [
+        (other, "receipt"), (store_id, "receipt")]
+    refused = client.get("/stock/movements", headers=clerk,
+                         params={"part_number": number, "type": "stocktake"})
+    assert refused.status_code == 422, refused.text
+    assert [e["loc"] for e in refused.json()["errors"]] == [["query", "type"]]
