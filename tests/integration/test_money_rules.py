@@ -10,6 +10,7 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
+from domain.cashier_day import CashierDay
 from domain.common import InvalidInput, NotPermitted
 from domain.settlement import Settlement
 from projections import finance_queries
@@ -140,3 +141,38 @@ def test_a_correction_into_a_closed_day_says_why(container: Container, store_id:
         yesterday, "cash found under the drawer tray at day-end")
     # An ordinary payment needs none.
     st.pay(req(store_id), work_order_id=work_order_id, method="cash", amount="10.00")
+
+
+def test_a_day_end_difference_is_booked_so_the_books_hold_what_the_drawer_does(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """450.00 taken in cash, 440.00 counted: the 10.00 short leaves cash on hand for the
+    pending account (1901) on that business day, so the trial balance's cash is the drawer's;
+    a day that agrees books nothing. The entry travels in the close's event."""
+    st = container.settlements
+    work_order_id = ready_visit(container, store_id)
+    st.confirm(req(store_id), draft(container, store_id, work_order_id))
+    st.pay(req(store_id), work_order_id=work_order_id, method="cash", amount="450.00")
+    closed = st.close_day(req(store_id), store_id=store_id, counted_cash="440.00",
+                          reason="10 short, not found")
+    st.close_day(req(store_id, user=f"cash2-{store_id}"), store_id=store_id,
+                 counted_cash="0.00")  # another cashier's empty day: no entry
+    finance = auth("finance", f"fin-{store_id}", [store_id])
+    month = today()[:7]
+    got = client.get("/ledger/trial-balance", headers=finance,
+                     params={"month": month, "wait_for": closed.notification_id})
+    assert got.status_code == 200, got.text
+    accounts = {a["account"]: a for a in got.json()["accounts"] if a["store_id"] == store_id}
+    assert accounts["1001"]["balance"] == "440.00"
+    assert (accounts["1901"]["debit"], accounts["1901"]["credit"],
+            accounts["1901"]["name"]) == ("10.00", "0.00", "cash over and short (pending)")
+    assert got.json()["balanced"] is True
+    [close] = [e for e in events_of(container, CashierDay.create_id(
+        store_id, f"cashier-{store_id}", today())) if isinstance(e, CashierDay.Closed)]
+    assert [(p["account"], p["debit"], p["credit"]) for p in close.entries[0]["postings"]] == [
+        ("1901", Decimal("10.00"), Decimal("0.00")), ("1001", Decimal("0.00"), Decimal("10.00"))]
+
+
+def test_a_close_stored_before_it_booked_its_difference_reads_as_booking_none() -> None:
+    state: dict[str, Any] = {"variance": Decimal("-5.00")}
+    CashierDay.Closed.upcast_v1_v2(state)
+    assert state["entries"] == []
