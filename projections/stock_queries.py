@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -298,7 +299,17 @@ def get_order(conn: psycopg.Connection[Any], stores: Sequence[str],
     where, params = _stores_clause(stores)
     found = _rows(conn, f"SELECT doc FROM purchase_orders WHERE id = %s AND {where}",
                   [order_id, *params])
-    return found[0]["doc"] if found else None
+    return with_outstanding(found[0]["doc"]) if found else None
+
+
+def with_outstanding(doc: dict[str, Any]) -> dict[str, Any]:
+    """Each line's `outstanding_qty`: what the supplier still owes (ordered − received) while
+    the order is open — the back-order the clerk chases —, 0 once it is closed or cancelled."""
+    still_owed = doc["status"] in ("draft", "sent", "partly_received")
+    for line in doc["lines"]:
+        owed = Decimal(line["qty"]) - Decimal(line["received_qty"])
+        line["outstanding_qty"] = str(max(owed, Decimal(0))) if still_owed else "0"
+    return doc
 
 
 def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,
