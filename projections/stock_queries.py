@@ -86,6 +86,17 @@ def stock_item(stores: Sequence[str], store_id: str,
     return {**item, "lots": lots, "reservations": reservations}
 
 
+def incoming_transfers(stores: Sequence[str], store_id: str,
+                       part_number: str) -> Reading[list[dict[str, Any]]]:
+    """Transfers of the part on their way to a store (which may hold none of it yet)."""
+    if "*" not in stores and store_id not in stores:
+        return []
+    [found] = yield [("""SELECT id, number, from_store, qty, sent_at FROM transfers
+        WHERE to_store = %s AND part_number = %s AND status = 'in_transit'
+        ORDER BY sent_at, number""", [store_id, part_number])]
+    return found
+
+
 def _listed(row: dict[str, Any], prefix: str, fields: Sequence[str]) -> list[dict[str, Any]]:
     """The rows a list's arrays hold (no rows: the arrays are NULL), taken out of `row`."""
     arrays = [row.pop(prefix + field) for field in fields]

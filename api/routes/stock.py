@@ -54,6 +54,7 @@ from projections.stock_queries import (
     list_transfers,
     valuation,
 )
+from projections.stock_queries import incoming_transfers
 from projections.stock_queries import stock_item as stock_item_reading
 
 router = APIRouter(prefix="/stock", tags=["stock"])
@@ -106,7 +107,14 @@ async def current_stock_item(reads: ReadModels, principal: Principal, store_id: 
     await reads.wait(VIEW, wait_for)
     found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)
     if found is None:
-        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+        # A store that never held the part may have some on the way: say so, with the transfers.
+        coming = await reads.fetch(incoming_transfers, principal.stores, store_id, number)
+        on_way = "".join(f"; {t['qty']} on the way from {t['from_store']} ({t['number']})"
+                         for t in coming)
+        raise NotFound(f"store {store_id} holds no stock of {part_number}{on_way}",
+                       in_transit=[{"id": str(t["id"]), "number": t["number"],
+                                    "from_store": t["from_store"], "qty": str(t["qty"]),
+                                    "sent_at": t["sent_at"].isoformat()} for t in coming])
     return found
 
 
