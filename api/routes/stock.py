@@ -46,6 +46,7 @@ from projections import audit
 from projections.stock_batch import work_order_of
 from projections.stock_queries import (
     get_lot,
+    incoming_transfers,
     list_alerts,
     list_approvals,
     list_lots,
@@ -54,7 +55,6 @@ from projections.stock_queries import (
     list_transfers,
     valuation,
 )
-from projections.stock_queries import incoming_transfers
 from projections.stock_queries import stock_item as stock_item_reading
 
 router = APIRouter(prefix="/stock", tags=["stock"])
