@@ -30,5 +30,6 @@ def test_a_week_is_its_hours_sold_over_its_hours_clocked_not_an_average_of_days(
          "days": 1, "available_hours": "0", "clocked_hours": "0.00", "sold_hours": "0.5",
          "efficiency": None, "productivity": None, "proficiency": None}]
     # By day, as before: one row per technician and day.
-    assert [(r["day"], r["efficiency"]) for r in map(lambda r: _kpi_row(r, "day"), rows)] == [
+    by_day = [_kpi_row(r, "day") for r in rows]
+    assert [(r["day"], r["efficiency"]) for r in by_day] == [
         (MON, "2.0000"), (TUE, "0.3333"), (TUE, None)]
