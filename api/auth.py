@@ -165,5 +165,11 @@ def _verify(token: str, secret: str) -> tuple[Principal, dict[str, Any]]:
 
 
 def authorize(principal: Principal, action: str) -> None:
-    if principal.role not in PERMISSIONS[action]:
-        raise AuthError(403, f"role {principal.role} may not {action.replace('_', ' ')}")
+    """403 names who may instead, so the refused user knows whom to ask (a clerk's stocktake
+    variance: a manager)."""
+    allowed = PERMISSIONS[action]
+    if principal.role not in allowed:
+        roles = sorted(allowed - {CUSTOMER_ROLE}) or sorted(allowed)
+        who = roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} or {roles[-1]}"
+        raise AuthError(403, f"role {principal.role} may not {action.replace('_', ' ')}; "
+                             f"that is for the {who} role{'s' if len(roles) > 1 else ''}")

@@ -37,6 +37,9 @@ PurchaseOrderStatus = Literal["draft", "sent", "partly_received", "received", "c
                               "cancelled"]
 TransferStatus = Literal["in_transit", "received"]
 ApprovalStatus = Literal["awaiting_approval", "approved", "rejected"]
+# The stock journal's movement types (projections/stock.py writes them).
+MovementType = Literal["receipt", "issue", "return_from_job", "scrap", "stocktake_variance",
+                       "transfer_out", "transfer_in", "return_to_supplier"]
 # A VIN whose check digit is right (ISO 3779 / GB 16735), for the examples.
 EXAMPLE_VIN = "LSVAU218XN2183294"
 EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"

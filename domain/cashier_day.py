@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, require, require_reason, stable_id
+from domain.ledger import cash_variance
 from domain.money import money
 
 ZERO = Decimal("0.00")
@@ -45,11 +46,19 @@ class CashierDay(Aggregate):
         amount: Decimal
 
     class Closed(Event):
+        """v2 adds `entries`: the cash variance booked to the ledger (a v1 close booked none)."""
+
+        class_version = 2
         totals: dict[str, Decimal]
         expected_cash: Decimal
         counted_cash: Decimal
         variance: Decimal
         reason: str | None
+        entries: list[dict[str, Any]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["entries"] = []
 
     @staticmethod
     def create_id(store_id: str, cashier_id: str, business_date: str) -> UUID:
@@ -109,10 +118,14 @@ class CashierDay(Aggregate):
         variance = counted - self.expected_cash
         text = require_reason(reason, "a cash variance") if variance else \
             ((reason or "").strip() or None)
-        self._closed(audit, dict(self.totals), self.expected_cash, counted, variance, text)
+        entries = cash_variance(variance, f"cash {'over' if variance > 0 else 'short'} at "
+                                          f"{self.cashier_id}'s day-end {self.business_date}")
+        self._closed(audit, dict(self.totals), self.expected_cash, counted, variance, text,
+                     entries)
         return variance
 
     @event(Closed)
     def _closed(self, audit: Audit, totals: dict[str, Decimal], expected_cash: Decimal,
-                counted_cash: Decimal, variance: Decimal, reason: str | None) -> None:
+                counted_cash: Decimal, variance: Decimal, reason: str | None,
+                entries: list[dict[str, Any]]) -> None:
         self.closed = True

@@ -23,6 +23,7 @@ ACCOUNTS = {
     "1122": "customer receivable",
     "1123": "warranty receivable (OEM)",
     "1124": "insurance receivable",
+    "1901": "cash over and short (pending)",
     "1405": "parts inventory",
     "2221": "VAT payable (output)",
     "6001": "labor revenue",
@@ -54,6 +55,16 @@ def entry(memo: str, postings: Iterable[dict[str, Any]]) -> dict[str, Any]:
     if debit != credit:
         raise UnbalancedEntry(f"entry '{memo}' does not balance: {debit} != {credit}")
     return {"memo": memo, "postings": lines, "total": debit}
+
+
+def cash_variance(variance: Decimal, memo: str) -> list[dict[str, Any]]:
+    """A day-end's counted-minus-expected cash: short, the drawer's cash leaves cash on hand
+    for the pending account; over, the other way (no entry when they agree)."""
+    if not variance:
+        return []
+    short, over = max(-variance, ZERO), max(variance, ZERO)
+    return [entry(memo, [posting("1901", debit=short, credit=over),
+                         posting("1001", debit=over, credit=short)])]
 
 
 def reversal(original: dict[str, Any], memo: str) -> dict[str, Any]:

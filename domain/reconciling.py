@@ -76,8 +76,9 @@ class Reconciliation:
         """The read model's same-reference, same-amount pairs, at most MAX_AUTO_MATCH of them
         per command (each loads and changes a settlement, all in one save): `remaining` says
         how many proposals are left for the next call. A pair the read model proposed but the
-        aggregates show matched meanwhile (the view was behind) is skipped, not refused."""
-        require(bool(proposals), InvalidInput("nothing to match"))
+        aggregates show matched meanwhile (the view was behind) is skipped, not refused.
+        No proposals (all matched already, or none to be had) is no error: the statement is
+        checked (unknown or another store's: 404) and the answer says 0 matched, 0 remaining."""
 
         def decide(session: Session) -> Decision:
             statement = session.target(Statement, statement_id, "statement")

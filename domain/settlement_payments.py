@@ -62,7 +62,9 @@ class SettlementPayments(SettlementState):
         reference = (provider_ref or "").strip() or None
         if method in ELECTRONIC:
             require(reference is not None,
-                    InvalidInput(f"a {method} payment needs the provider's reference"))
+                    InvalidInput(f"a payment by {method} needs provider_ref: the "
+                                 f"transaction's reference on the slip or in the app",
+                                 field="provider_ref"))
         if reference is not None and method in ELECTRONIC:
             self._check_new_reference(method, reference)
         change = ZERO

@@ -28,6 +28,7 @@ from domain.money import quantity
 from domain.part import Part, normalise_part_number
 from domain.stock_state import InsufficientStock, picks_cost
 from domain.technician import Technician
+from domain.vehicle import Vehicle
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line, part_line
@@ -40,6 +41,17 @@ PICK_FIELDS = ("lot_id", "qty", "unit_cost", "supplier")
 
 def vehicle_id(vin: str) -> UUID:
     return stable_id("vehicle", vin)
+
+
+def on_file(session: Session, given: dict[str, Any]) -> dict[str, Any]:
+    """The vehicle as the work order records it: what the desk gave, and for a registered VIN
+    the plate, brand, model and year on file where the desk gave none (a car named by its VIN
+    alone still has them on the claim, the repair record and in the plate search)."""
+    known = session.find(Vehicle, vehicle_id(given["vin"]))
+    if known is None:
+        return given
+    return {**given, **{key: value for key, value in known.snapshot().items()
+                        if given.get(key) is None}}
 
 
 class WorkOrders:
@@ -123,7 +135,7 @@ class WorkOrders:
             number = session.next_number("work-order", "WO", store_id, year)
             work_order = WorkOrder(
                 audit=audit, number=number, customer_id=new_customer_id, customer=snapshot_pii,
-                vehicle=snapshot, mileage=mileage, kind=kind, appointment_id=appointment_id,
+                vehicle=on_file(session, snapshot), mileage=mileage, kind=kind, appointment_id=appointment_id,
                 complaints=complaints,
             )
             session.add(work_order)

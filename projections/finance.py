@@ -293,6 +293,10 @@ class FinanceView(FinanceChanges, ReadModel):
                 (Jsonb(event.totals, dumps=dumps), event.expected_cash, event.counted_cash,
                  event.variance, event.reason, event.audit.at, event.audit.user_id,
                  event.originator_id))
+        if event.entries:  # the variance, booked on the day it belongs to
+            day = ctx.one("SELECT business_date FROM {cashier_days} WHERE id = %s",
+                          (event.originator_id,))[0]
+            self._post(ctx, event, event.entries, day)
 
     # -- statements ------------------------------------------------------------------------------
 

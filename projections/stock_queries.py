@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -85,6 +86,17 @@ def stock_item(stores: Sequence[str], store_id: str,
     return {**item, "lots": lots, "reservations": reservations}
 
 
+def incoming_transfers(stores: Sequence[str], store_id: str,
+                       part_number: str) -> Reading[list[dict[str, Any]]]:
+    """Transfers of the part on their way to a store (which may hold none of it yet)."""
+    if "*" not in stores and store_id not in stores:
+        return []
+    [found] = yield [("""SELECT id, number, from_store, qty, sent_at FROM transfers
+        WHERE to_store = %s AND part_number = %s AND status = 'in_transit'
+        ORDER BY sent_at, number""", [store_id, part_number])]
+    return found
+
+
 def _listed(row: dict[str, Any], prefix: str, fields: Sequence[str]) -> list[dict[str, Any]]:
     """The rows a list's arrays hold (no rows: the arrays are NULL), taken out of `row`."""
     arrays = [row.pop(prefix + field) for field in fields]
@@ -160,7 +172,8 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 200,
+def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+              store_id: str | None = None, limit: int = 200,
               offset: int = 0) -> dict[str, Any]:
     """One row per store, paged in memory: a count query would scan every stock row again.
 
@@ -169,6 +182,9 @@ def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: in
     left with, and `total_value` = on hand + in transit, so the group's total stays the same
     across a transfer."""
     where, params = _stores_clause(stores, "s.store_id")
+    if store_id:
+        where += " AND s.store_id = %s"
+        params.append(store_id)
     return page_of(_rows(conn, f"""SELECT s.store_id,
         count(*) FILTER (WHERE s.on_hand > 0) AS parts_in_stock, sum(s.on_hand) AS units,
         round(sum(s.value), 2) AS fifo_value, count(*) FILTER (WHERE s.alert) AS low_stock_parts,
@@ -294,7 +310,17 @@ def get_order(conn: psycopg.Connection[Any], stores: Sequence[str],
     where, params = _stores_clause(stores)
     found = _rows(conn, f"SELECT doc FROM purchase_orders WHERE id = %s AND {where}",
                   [order_id, *params])
-    return found[0]["doc"] if found else None
+    return with_outstanding(found[0]["doc"]) if found else None
+
+
+def with_outstanding(doc: dict[str, Any]) -> dict[str, Any]:
+    """Each line's `outstanding_qty`: what the supplier still owes (ordered − received) while
+    the order is open — the back-order the clerk chases —, 0 once it is closed or cancelled."""
+    still_owed = doc["status"] in ("draft", "sent", "partly_received")
+    for line in doc["lines"]:
+        owed = Decimal(line["qty"]) - Decimal(line["received_qty"])
+        line["outstanding_qty"] = str(max(owed, Decimal(0))) if still_owed else "0"
+    return doc
 
 
 def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,

@@ -363,7 +363,11 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
-        "vehicle": {**{k: wo.vehicle.get(k) for k in ("vin", "plate", "brand", "model", "year")},
+        # A work order opened by the VIN alone before it took the vehicle file's details has
+        # none of its own: the vehicle file's stand in.
+        "vehicle": {**{k: wo.vehicle.get(k) if wo.vehicle.get(k) is not None
+                       else getattr(car, k, None)
+                       for k in ("vin", "plate", "brand", "model", "year")},
                     "sale_date": getattr(car, "sale_date", None)},
         "customer": customer_of(open_pii or app.personal_data.open, opened),
         "mileage": {"in": visit["mileage_in"], "out": visit["mileage_out"]},

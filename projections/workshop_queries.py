@@ -165,9 +165,11 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
 
 
 def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
-         first: date, last: date, user_id: str | None = None) -> list[dict[str, Any]]:
-    """Per technician and day: efficiency = sold / clocked, productivity = clocked / available,
-    proficiency = sold / available (None where the divisor is zero)."""
+         first: date, last: date, user_id: str | None = None,
+         by: str = "day") -> list[dict[str, Any]]:
+    """Per technician and day (`by` "period": and store over the whole range): efficiency =
+    sold / clocked, productivity = clocked / available, proficiency = sold / available (None
+    where the divisor is zero)."""
     scope, params = _scope(stores, "d.store_id")
     where = [scope, "d.day BETWEEN %s AND %s"]
     params += [first, last]
@@ -179,18 +181,37 @@ def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str 
         d.clocked_seconds, d.sold_hours FROM tech_days d
         LEFT JOIN technicians t ON t.user_id = d.user_id
         WHERE {' AND '.join(where)} ORDER BY d.day, d.user_id""", params)
-    out = []
+    if by == "period":
+        rows = _period_rows(rows, first, last)
+    return [_kpi_row(r, by) for r in rows]
+
+
+def _period_rows(rows: list[dict[str, Any]], first: date,
+                 last: date) -> list[dict[str, Any]]:
+    """The days of each technician and store summed: a week's efficiency is its hours sold
+    over its hours clocked, not an average of the days' ratios."""
+    summed: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        available, sold = Decimal(r["available_hours"]), Decimal(r["sold_hours"])
-        clocked = Decimal(r["clocked_seconds"]) / 3600
+        key = (r["user_id"], r["store_id"])
+        into = summed.setdefault(key, {**r, "from_day": first, "to_day": last, "days": 0,
+                                       "available_hours": 0, "clocked_seconds": 0,
+                                       "sold_hours": 0})
+        into["days"] += 1
+        for column in ("available_hours", "clocked_seconds", "sold_hours"):
+            into[column] += Decimal(r[column])
+    return [summed[key] for key in sorted(summed)]
 
-        def ratio(a: Decimal, b: Decimal) -> str | None:
-            return str(round(a / b, 4)) if b > 0 else None
 
-        out.append({"user_id": r["user_id"], "name": r["name"], "store_id": r["store_id"],
-                    "day": r["day"],
-                    "available_hours": str(available), "clocked_hours": str(round(clocked, 2)),
-                    "sold_hours": str(sold), "efficiency": ratio(sold, clocked),
-                    "productivity": ratio(clocked, available),
-                    "proficiency": ratio(sold, available)})
-    return out
+def _kpi_row(r: dict[str, Any], by: str) -> dict[str, Any]:
+    available, sold = Decimal(r["available_hours"]), Decimal(r["sold_hours"])
+    clocked = Decimal(r["clocked_seconds"]) / 3600
+
+    def ratio(a: Decimal, b: Decimal) -> str | None:
+        return str(round(a / b, 4)) if b > 0 else None
+
+    when = {"from_day": r["from_day"], "to_day": r["to_day"], "days": r["days"]} \
+        if by == "period" else {"day": r["day"]}
+    return {"user_id": r["user_id"], "name": r["name"], "store_id": r["store_id"], **when,
+            "available_hours": str(available), "clocked_hours": str(round(clocked, 2)),
+            "sold_hours": str(sold), "efficiency": ratio(sold, clocked),
+            "productivity": ratio(clocked, available), "proficiency": ratio(sold, available)}

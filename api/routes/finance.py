@@ -165,12 +165,17 @@ def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx,
                wait_for: WaitFor = None) -> Any:
     """The read model proposes same-reference, same-amount pairs; the command re-checks each
     and matches at most 500 of them (`matched`); `remaining` says how many proposals are left:
-    call again (with `?wait_for=` the answer's `notification_id`) until it is 0."""
+    call again (with `?wait_for=` the answer's `notification_id`) until it is 0. A view that
+    proposes nothing first catches up with the log (a statement imported a moment ago); still
+    nothing is 200 with 0 matched, an unknown statement 404."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         proposals = finance_queries.match_proposals(conn, statement_id)
     if not proposals:
-        raise InvalidInput("no line matches an unreconciled payment by reference and amount")
+        head = ctx.app.recorder.max_notification_id()
+        if head and wait_for_projection(ctx, VIEW, head):
+            with ctx.pool.connection() as conn:
+                proposals = finance_queries.match_proposals(conn, statement_id)
     return cmd.accepted(ctx.settlements.auto_match(cmd.envelope, statement_id, proposals))
 
 

@@ -27,7 +27,7 @@ from api.deps import (
 from api.paging import HistoryPage, Page
 from api.paging import Limit as PageLimit
 from api.reads import ReadModels, Reads
-from api.schemas import ApprovalStatus, CommandAccepted, TransferStatus
+from api.schemas import ApprovalStatus, CommandAccepted, MovementType, TransferStatus
 from api.schemas_stock import (
     ApprovalPage,
     CountIn,
@@ -46,6 +46,7 @@ from projections import audit
 from projections.stock_batch import work_order_of
 from projections.stock_queries import (
     get_lot,
+    incoming_transfers,
     list_alerts,
     list_approvals,
     list_lots,
@@ -106,7 +107,14 @@ async def current_stock_item(reads: ReadModels, principal: Principal, store_id: 
     await reads.wait(VIEW, wait_for)
     found = await reads.fetch(stock_item_reading, principal.stores, store_id, number)
     if found is None:
-        raise NotFound(f"store {store_id} holds no stock of {part_number}")
+        # A store that never held the part may have some on the way: say so, with the transfers.
+        coming = await reads.fetch(incoming_transfers, principal.stores, store_id, number)
+        on_way = "".join(f"; {t['qty']} on the way from {t['from_store']} ({t['number']})"
+                         for t in coming)
+        raise NotFound(f"store {store_id} holds no stock of {part_number}{on_way}",
+                       in_transit=[{"id": str(t["id"]), "number": t["number"],
+                                    "from_store": t["from_store"], "qty": str(t["qty"]),
+                                    "sent_at": t["sent_at"].isoformat()} for t in coming])
     return found
 
 
@@ -145,19 +153,22 @@ def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
 
 
 @router.get("/valuation", response_model=Page)
-def stock_valuation(ctx: Ctx, principal: Auditor, limit: PageLimit = 200, offset: Offset = 0,
+def stock_valuation(ctx: Ctx, principal: Auditor, store_id: str | None = None,
+                    limit: PageLimit = 200, offset: Offset = 0,
                     wait_for: WaitFor = None) -> Any:
-    """Per store: parts in stock, units, FIFO value, parts below their minimum."""
+    """Per store (`store_id`: one of them): parts in stock, units, FIFO value, parts below
+    their minimum, stock sent and not yet booked in."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return valuation(conn, principal.stores, limit=limit, offset=offset)
+        return valuation(conn, principal.stores, store_id=store_id, limit=limit,
+                         offset=offset)
 
 
 @router.get("/movements", response_model=Page)
 def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
               part_number: str | None = None, lot_id: str | None = None,
               work_order_id: UUID | None = None, supplier: str | None = None,
-              type: str | None = None, at_from: datetime | None = None,
+              type: MovementType | None = None, at_from: datetime | None = None,
               at_to: datetime | None = None, limit: Limit = 100, offset: Offset = 0,
               wait_for: WaitFor = None) -> Any:
     """The movement journal: one row per lot touched, newest first."""

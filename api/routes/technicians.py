@@ -4,7 +4,7 @@ KPI inputs per technician and day (efficiency, productivity, proficiency)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 
@@ -75,16 +75,19 @@ def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None, limit:
 @router.get("/kpi", response_model=Page)
 def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("technicians.kpi"))],
                     from_day: date, to_day: date, store_id: str | None = None,
-                    user_id: str | None = None, limit: Limit = 1000, offset: Offset = 0,
+                    user_id: str | None = None, by: Literal["day", "period"] = "day",
+                    limit: Limit = 1000, offset: Offset = 0,
                     wait_for: WaitFor = None) -> Any:
-    """Per technician and day: hours available, clocked and sold; efficiency (sold / clocked),
+    """Per technician and day (`by=period`: per technician and store over the whole range,
+    the hours summed first): hours available, clocked and sold; efficiency (sold / clocked),
     productivity (clocked / available), proficiency (sold / available)."""
     if to_day < from_day or (to_day - from_day).days > 366:
         raise InvalidInput("ask for 1-367 days")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return page_of(kpis(conn, principal.stores, store_id=store_id, first=from_day,
-                            last=to_day, user_id=user_id), limit=limit, offset=offset)
+                            last=to_day, user_id=user_id, by=by), limit=limit,
+                       offset=offset)
 
 
 @router.get("/{user_id}")

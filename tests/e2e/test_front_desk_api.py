@@ -288,3 +288,35 @@ def test_capacity_is_planned_only_for_days_a_booking_could_take(client: TestClie
         assert planned["days"] == [day]
     booked = post(client, "/appointments", advisor, {**booking, "day": last}, 201)
     assert booked["id"]
+
+
+def test_a_car_opened_by_its_vin_alone_carries_the_plate_and_model_on_file(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The desk names a registered car by its VIN only: the work order records the plate,
+    brand, model and year on file, so the plate search finds the visit and the repair record
+    and the warranty claim name the car (they were null)."""
+    advisor = auth("advisor", "adv-li", [store_id])
+    vin, plate = car(store_id + "-vin-only")
+    customer = post(client, "/customers", advisor, {
+        "store_id": store_id, "name": "赵磊", "phones": ["13700001234"]}, 201)
+    post(client, "/vehicles", advisor, {
+        "store_id": store_id, "vin": vin, "plate": plate, "brand": "Volkswagen",
+        "model": "Sagitar", "year": 2024, "sale_date": "2024-05-01",
+        "owner_id": customer["id"]}, 201)
+
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer_id": customer["id"], "vehicle": {"vin": vin},
+        "mileage": 30100, "complaints": ["wipers smear"], "kind": "repair"}, 201)
+    # A plate the desk gives wins over the one on file (a plate just changed at the counter).
+    other = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer_id": customer["id"],
+        "vehicle": {"vin": vin, "plate": "沪C00001"}, "mileage": 30200,
+        "complaints": ["door rattle"], "kind": "repair"}, 201)
+
+    wo = get(client, f"/work-orders/{opened['id']}", advisor,
+             wait_for=other["notification_id"])
+    assert {k: wo["vehicle"][k] for k in ("vin", "plate", "brand", "model", "year")} == {
+        "vin": vin, "plate": plate, "brand": "Volkswagen", "model": "Sagitar", "year": 2024}
+    assert get(client, f"/work-orders/{other['id']}", advisor)["vehicle"]["plate"] == "沪C00001"
+    found = get(client, "/work-orders", advisor, plate=plate)["items"]
+    assert [item["id"] for item in found] == [opened["id"]]

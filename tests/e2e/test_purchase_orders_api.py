@@ -68,3 +68,28 @@ def test_a_delivery_dearer_than_ordered_shows_its_cost_and_the_variance_on_the_o
     # The lot carries what was paid.
     lot = get(client, f"/stock/lots/{dearer['lot_id']}", clerk)
     assert lot["unit_cost"] == "330.00"
+
+
+def test_each_line_says_what_the_supplier_still_owes(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The back-order a clerk chases, per line: ordered − received while the order is open,
+    nothing once it is closed short (the stock item's `on_order` drops the same way)."""
+    clerk = auth("parts_clerk", stores=[store_id])
+    pads, discs = new_part(client, clerk, min_stock=0), new_part(client, clerk, min_stock=0)
+    order = post(client, "/purchase-orders", clerk, {"store_id": store_id, "supplier": "Bosch",
+                 "lines": [{"part_number": pads, "qty": "10", "unit_cost": "300.00"},
+                           {"part_number": discs, "qty": "4", "unit_cost": "310.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    got = post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 4,
+                                                 "supplier_doc": "DN-1"}, 201)
+    doc = get(client, po, clerk, wait_for=got["notification_id"])
+    assert doc["status"] == "partly_received"
+    assert [(ln["received_qty"], ln["outstanding_qty"]) for ln in doc["lines"]] == [
+        ("4", "6"), ("0", "4")]
+    assert get(client, f"/stock/{store_id}/{pads}", clerk)["on_order"] == "6"
+
+    closed = post(client, f"{po}/close", clerk, {"reason": "supplier cannot deliver the rest"})
+    doc = get(client, po, clerk, wait_for=closed["notification_id"])
+    assert [ln["outstanding_qty"] for ln in doc["lines"]] == ["0", "0"]
+    assert get(client, f"/stock/{store_id}/{pads}", clerk)["on_order"] == "0"

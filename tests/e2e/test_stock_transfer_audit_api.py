@@ -72,3 +72,54 @@ def test_lot_ledger_and_journal_name_a_transfer_by_its_number(
         assert (moved[kind]["reference"], moved[kind]["transfer_id"]) == (
             sent["number"], sent["id"]), kind
     assert (moved["receipt"]["reference"], moved["receipt"]["transfer_id"]) == ("DN-1", None)
+
+
+def test_the_valuation_takes_one_store_and_the_journal_refuses_an_unknown_type(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A clerk of two stores asks for one store's valuation (`store_id` was 422, an unknown
+    parameter) and filters the journal by a movement type; a type the journal never writes
+    (`stocktake` for `stocktake_variance`) is 422 naming `type` instead of an empty page."""
+    other = store_id + "B"
+    clerk = auth("parts_clerk", stores=[store_id, other])
+    number = new_part(client, clerk, min_stock=0)
+    for store in (store_id, other):
+        got = post(client, f"/stock/{store}/{number}/receipts", clerk, {
+            "qty": 2, "unit_cost": "10.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    page = get(client, "/stock/valuation", clerk, store_id=other,
+               wait_for=got["notification_id"])
+    assert [row["store_id"] for row in page["items"]] == [other]
+    assert page["items"][0]["fifo_value"] == "20.00"
+
+    receipts = get(client, "/stock/movements", clerk, part_number=number, type="receipt")
+    assert [(m["store_id"], m["type"]) for m in receipts["items"]] == [
+        (other, "receipt"), (store_id, "receipt")]
+    refused = client.get("/stock/movements", headers=clerk,
+                         params={"part_number": number, "type": "stocktake"})
+    assert refused.status_code == 422, refused.text
+    assert [e["loc"] for e in refused.json()["errors"]] == [["query", "type"]]
+
+
+def test_a_store_that_never_held_the_part_is_told_what_is_on_the_way(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The receiving clerk looks the part up while the transfer is on the road: still 404 (the
+    store holds none), but the problem says how many are coming from where, by TR number,
+    instead of only "holds no stock"."""
+    other = store_id + "B"
+    sender, receiver = auth("parts_clerk", stores=[store_id]), auth("parts_clerk", stores=[other])
+    number = new_part(client, sender, min_stock=0)
+    post(client, f"/stock/{store_id}/{number}/receipts", sender, {
+        "qty": 5, "unit_cost": "80.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    sent = post(client, "/stock/transfers", sender, {
+        "from_store": store_id, "to_store": other, "part_number": number, "qty": 3,
+        "reason": "a car waits at the other store"}, 201)
+    client.get("/stock/transfers", headers=receiver, params={"wait_for": sent["notification_id"]})
+    for path in (f"/stock/{other}/{number}", f"/stock/{other}/{number}?wait_for=1"):
+        looked = client.get(path, headers=receiver)  # the hot read and the routed one
+        assert looked.status_code == 404, looked.text
+        problem = looked.json()
+        assert problem["detail"] == (f"store {other} holds no stock of {number}; 3 on the way "
+                                     f"from {store_id} ({sent['number']})")
+        assert [(t["id"], t["qty"], t["from_store"]) for t in problem["in_transit"]] == [
+            (sent["id"], "3", store_id)]
+    # Another store's clerk learns nothing about it.
+    assert client.get(f"/stock/{other}/{number}", headers=sender).json()["in_transit"] == []

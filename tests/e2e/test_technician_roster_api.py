@@ -121,6 +121,14 @@ def test_every_list_of_technicians_shows_their_name(client: TestClient, auth: Au
               from_day=(today - timedelta(days=1)).isoformat(), to_day=today.isoformat())
     assert {(r["user_id"], r["name"]) for r in kpi["items"]} == {
         (named, "赵工"), (unnamed, None)}
+    # The two days as one row per technician (the manager's week), named the same way.
+    week = get(client, "/technicians/kpi", manager, store_id=store_id, by="period",
+               from_day=(today - timedelta(days=1)).isoformat(), to_day=today.isoformat())
+    assert {(r["user_id"], r["name"], r["to_day"]) for r in week["items"]} == {
+        (named, "赵工", today.isoformat()), (unnamed, None, today.isoformat())}
+    assert client.get("/technicians/kpi", headers=manager, params={
+        "by": "week", "from_day": today.isoformat(), "to_day": today.isoformat()}
+        ).status_code == 422
 
 
 def test_attendance_refusals_say_what_is_missing_or_too_much(

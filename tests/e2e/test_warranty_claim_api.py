@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from servicecore.demo import make_vin
 from tests.e2e.test_money_api import Auth, confirmed_settlement, ready_for_settlement
 from tests.e2e.test_parts_api import get, head, post
 
@@ -103,3 +105,21 @@ def test_the_claims_of_a_period_export_at_once(client: TestClient, auth: Auth,
         refused = client.get("/audit/warranty-claims", headers=auditor, params={
             "from": first.isoformat(), "to": last.isoformat()})
         assert refused.status_code == 422, refused.text
+
+
+def test_the_claim_names_the_car_from_its_file_where_the_work_order_did_not(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The work order recorded the plate and brand the desk gave, no model or year; the car
+    was put on file afterwards. The claim takes what the work order lacks from the vehicle
+    file (the model was null, and an OEM asks which model it pays for); what the work order
+    recorded stays."""
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    vin = make_vin(random.Random(store_id))
+    _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True, vin=vin)
+    post(client, "/vehicles", advisor, {
+        "store_id": store_id, "vin": vin, "plate": "沪B99999", "brand": "Volkswagen",
+        "model": "Sagitar", "year": 2024, "sale_date": "2024-05-01"}, 201)
+    claim = get(client, f"/work-orders/{wo_id}/warranty-claim", auditor)
+    assert claim["vehicle"] == {"vin": vin, "plate": "沪B12345", "brand": "Volkswagen",
+                                "model": "Sagitar", "year": 2024, "sale_date": "2024-05-01"}

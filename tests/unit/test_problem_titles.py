@@ -6,8 +6,11 @@ import importlib
 import json
 import pkgutil
 
+import pytest
+
 import domain
 import projections
+from api.auth import AuthError, Principal, authorize
 from api.errors import INVALID_HTTP, TITLES, title_of
 from domain.common import DomainError
 from servicecore.server import HEAD_TOO_LARGE
@@ -38,3 +41,15 @@ def test_a_title_is_fixed_by_the_type_alone() -> None:
     # their limits are one type with one title.
     assert json.loads(HEAD_TOO_LARGE)["title"] == title_of("too-large") == "Request too large"
     assert json.loads(INVALID_HTTP)["title"] == title_of("http-400")
+
+
+def test_a_refused_role_is_told_who_may() -> None:
+    clerk = Principal("clerk-zhou", "parts_clerk", ("S01",))
+    with pytest.raises(AuthError) as refused:
+        authorize(clerk, "stock.approve")
+    assert (refused.value.status, refused.value.detail) == (
+        403, "role parts_clerk may not stock.approve; that is for the manager role")
+    with pytest.raises(AuthError) as refused:
+        authorize(Principal("cash-wu", "cashier", ("S01",)), "stock.audit")
+    assert refused.value.detail.endswith(
+        "that is for the auditor, finance, manager or parts_clerk roles")

@@ -441,8 +441,13 @@ def test_bad_payments_are_refused_and_store_nothing(app: ServiceCore, wos: WorkO
     before = events_stored(app)
     with pytest.raises(SettlementError, match="overpayment"):
         money.pay(CASHIER, work_order_id=wo, method="cash", amount="900.01")
-    with pytest.raises(InvalidInput, match="reference"):
+    with pytest.raises(InvalidInput, match="reference") as no_ref:
         money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="100.00")
+    # the field to fill in, in words a cashier reads (it was "a bank_card payment needs the
+    # provider's reference", and "a alipay payment …")
+    assert str(no_ref.value) == ("a payment by bank_card needs provider_ref: the "
+                                 "transaction's reference on the slip or in the app")
+    assert no_ref.value.extra == {"field": "provider_ref"}
     with pytest.raises(InvalidInput, match="reference"):
         money.pay(CASHIER, work_order_id=wo, method="wechat_pay", amount="100.00",
                   provider_ref="  ")
