@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from api.errors import MAX_ERRORS
 from domain.application import Request
 from domain.common import Caller
+from domain.customer import MAX_TAGS
 from domain.purchase_order import MAX_DRAFT_LINES
 from domain.statement_format import MAX_SPAN_DAYS
 from domain.work_order import WorkOrder
@@ -270,3 +271,25 @@ def test_a_draft_from_every_suggestion_takes_at_most_max_draft_lines(
         "store_id": store_id, "supplier": supplier,
         "wait_for": drafted.json()["notification_id"]}).json()
     assert rest["total"] == 1
+
+
+def test_a_customer_holds_at_most_max_tags(client: TestClient, auth: Auth,
+                                           store_id: str) -> None:
+    """A registration takes 20 tags, but tags added one by one had no end: each was one more
+    event and one more entry in the state every payment of the customer loads."""
+    desk = auth("advisor", "adv-li", [store_id])
+    registered = client.post("/customers", headers=desk, json={
+        "store_id": store_id, "kind": "person", "name": "陈静", "phones": ["13900000001"],
+        "tags": [f"tag-{n}" for n in range(MAX_TAGS - 1)]})
+    assert registered.status_code == 201, registered.text
+    tags = f"/customers/{registered.json()['id']}/tags"
+    assert client.post(tags, json={"tag": "last-one"}, headers=desk).status_code == 200
+    before = log_head(client)
+    refused = client.post(tags, json={"tag": "one-more"}, headers=desk)
+    body = problem(refused, 422, "invalid-input")
+    assert body["detail"] == f"a customer holds at most {MAX_TAGS} tags: remove one first"
+    assert body["limit"] == MAX_TAGS
+    assert log_head(client) == before
+    assert client.post(f"{tags}/tag-0/removal", json={"reason": "no longer true"},
+                       headers=desk).status_code == 200
+    assert client.post(tags, json={"tag": "one-more"}, headers=desk).status_code == 200
