@@ -1,4 +1,4 @@
-"""The command line's size options are bounded: a mistyped number is refused by argparse
+"""The command line's size and day options are bounded: a mistyped number is refused by argparse
 (exit 2) instead of an overflow traceback after the container is built, or a plan that fills
 memory before the first visit."""
 
@@ -24,6 +24,9 @@ from servicecore.cli import MAX_DEMO_VISITS, parser
     (["demo-data", "--visits", "2000000"], "--visits"),
     (["serve", "--demo", "--demo-visits", "-1"], "--demo-visits"),
     (["demo-data", "--months", "twelve"], "--months"),
+    # the API's day range: the day after 9999-12-31 was an OverflowError traceback
+    (["audit", "repair-records", "--date", "9999-12-31"], "--date"),
+    (["audit", "repair-records", "--date", "0001-01-01"], "--date"),
 ])
 def test_an_out_of_bounds_size_is_refused_before_anything_runs(
         argv: list[str], option: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,3 +45,6 @@ def test_sizes_within_bounds_and_the_defaults_still_parse() -> None:
     assert (small.visits, small.stores, small.months, small.per_day, small.lanes,
             small.jobs) == (MAX_DEMO_VISITS, 1, 0, 4.0, 3, None)
     assert parser().parse_args(["serve", "--demo"]).demo_visits == 36
+    edges = [parser().parse_args(["audit", "repair-records", "--date", day]).date.isoformat()
+             for day in ("1900-01-01", "9998-12-31")]
+    assert edges == ["1900-01-01", "9998-12-31"]
