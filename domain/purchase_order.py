@@ -30,6 +30,8 @@ class PurchaseOrderError(IllegalTransition):
 
 
 def require_draft_size(lines: int, what: str = "lines") -> None:
+    """422 naming `limit` and `count` before a draft of more lines than one command should take
+    loads any stock item."""
     require(lines <= MAX_DRAFT_LINES, InvalidInput(
         f"a purchase order is drafted with at most {MAX_DRAFT_LINES} lines ({lines} {what})",
         limit=MAX_DRAFT_LINES, count=lines))
