@@ -23,6 +23,7 @@ from api.positions import beyond_head
 from domain.application import CommandResult
 from domain.application import Request as Envelope
 from domain.common import Caller, InvalidInput
+from domain.days import FIRST_DAY, LAST_DAY
 from domain.idempotency import request_hash
 
 
@@ -70,9 +71,6 @@ TagName = Annotated[str, Path(min_length=1, max_length=30)]
 KpiName = Annotated[str, Path(min_length=1, max_length=60)]
 JobNo = Annotated[int, Path(ge=1, le=10_000)]
 Vin = Annotated[str, Path(min_length=1, max_length=30)]
-# A day a report counts from or to: the calendar arithmetic behind it (the next day, the years
-# of a validity before it) stays inside the years Python and PostgreSQL hold.
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 Day = Annotated[date, annotated_types.Ge(FIRST_DAY), annotated_types.Le(LAST_DAY)]
 DAY_RANGE = f"{FIRST_DAY} to {LAST_DAY}"  # for a `Day` parameter's description
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,

@@ -21,6 +21,7 @@ from api.schemas import (
     described,
     example,
 )
+from domain.customer import MAX_TAGS
 
 Channel = Literal["phone", "sms", "wechat", "email"]
 Phone = Annotated[str, StringConstraints(min_length=1, max_length=30)]
@@ -42,7 +43,7 @@ class CustomerRegisterIn(Body):
     wechat_id: str | None = Field(default=None, max_length=60)
     consents: list[Channel] = Field(default_factory=list, max_length=4,
                                     description="channels the customer agrees to be contacted on")
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
 class CustomerDetailsIn(Body):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.paging import PageOf
 from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
+from domain.purchase_order import MAX_DRAFT_LINES
 
 LOT = "5Q0698151-00001@S01"
 MIN_STOCK = "below it (available + on order) the part is proposed for reordering"
@@ -164,7 +165,7 @@ class OrderIn(Body):
 
     store_id: str = Field(min_length=1, max_length=20)
     supplier: str = Field(min_length=1, max_length=100)
-    lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_DRAFT_LINES)
 
 
 class FromSuggestionsIn(Body):
@@ -173,8 +174,9 @@ class FromSuggestionsIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     supplier: str = Field(min_length=1, max_length=100)
     part_numbers: list[Code] | None = Field(
-        default=None, max_length=500,
-        description="default: every part the suggestion list proposes from this supplier")
+        default=None, max_length=MAX_DRAFT_LINES,
+        description=f"default: every part the suggestion list proposes from this supplier "
+                    f"(422 when that is more than {MAX_DRAFT_LINES})")
 
 
 class CloseIn(Body):

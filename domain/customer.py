@@ -19,6 +19,9 @@ from domain.common import Audit, IllegalTransition, InvalidInput, require
 KINDS = ("person", "company")
 CHANNELS = ("phone", "sms", "wechat", "email")
 DERIVED_TAGS = ("vip", "fleet", "frequent")
+# As many as a registration takes: each tag added by hand was one more, without end, in the
+# stream and the snapshot every payment of the customer loads.
+MAX_TAGS = 20
 
 
 class CustomerError(IllegalTransition):
@@ -176,6 +179,8 @@ class Customer(Aggregate):
         self._require_not_erased()
         tag = self.normalise_tag(raw)
         require(tag not in self.tags, CustomerError(f"customer is already tagged {tag}"))
+        require(len(self.tags) < MAX_TAGS, InvalidInput(
+            f"a customer holds at most {MAX_TAGS} tags: remove one first", limit=MAX_TAGS))
         self._tagged(audit, tag)
         return tag
 

@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 from domain.common import InvalidInput
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# A day a report counts from or to: the calendar arithmetic behind it (the next day, the years
+# of a validity before it) stays inside the years Python and PostgreSQL hold.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 def parse_day(value: object, what: str = "day") -> date:

@@ -28,7 +28,7 @@ from domain.common import (
 from domain.counter import DocumentCounter
 from domain.money import money, quantity
 from domain.part import Part, normalise_part_number
-from domain.purchase_order import PurchaseOrder, order_line
+from domain.purchase_order import PurchaseOrder, order_line, require_draft_size
 from domain.stock import StockItem
 from domain.stock_state import picks_cost
 from domain.transfer import Transfer
@@ -323,6 +323,7 @@ class Inventory:
         supplier = supplier.strip()
         require(bool(supplier), InvalidInput("supplier is required"))
         require(bool(lines), InvalidInput("an order needs at least one line"))
+        require_draft_size(len(lines))
         self._require_known(store_id)
         year = self._year(request)
         order_id = uuid4()
@@ -354,6 +355,7 @@ class Inventory:
     def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
                                part_numbers: list[str]) -> CommandResult:
         """Draft an order for the proposed parts that the stock items still say to reorder."""
+        require_draft_size(len(part_numbers), "parts proposed")
         self._require_known(store_id)
         year = self._year(request)
         order_id = uuid4()

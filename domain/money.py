@@ -25,7 +25,8 @@ def to_decimal(value: object, what: str) -> Decimal:
         raise InvalidInput(f"{what} must be finite")
     if abs(number) >= TOO_LARGE:
         raise InvalidInput(f"{what} is too large (at most {TOO_LARGE - 1:f})")
-    return number
+    # "-0" passes every "not negative" check and would be stored, billed and shown as -0.00.
+    return abs(number) if number.is_zero() else number
 
 
 def money(value: object, what: str = "amount") -> Decimal:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import (
@@ -13,7 +15,7 @@ from domain.common import (
     require_group_store,
     require_reason,
 )
-from domain.days import parse_day
+from domain.days import business_day, parse_day
 from domain.money import money, quantity
 from domain.roster import Roster
 from domain.skills import skills_of
@@ -21,12 +23,27 @@ from domain.technician import Technician, TechnicianError, shift_of
 
 MAX_SHIFTS = 62
 MAX_NAME = 40
+# A technician keeps every shift planned: days planned any distance from today (year 1000, 62 a
+# request) grew the state every dispatch and clock loads, without end (300 requests: a 1.8 MB
+# snapshot, a command 4-15 times slower).
+SHIFT_WINDOW_DAYS = 366
 
 
 class Technicians:
-    def __init__(self, app: ServiceCore, stores: Iterable[str] = ()) -> None:
+    def __init__(self, app: ServiceCore, stores: Iterable[str] = (),
+                 timezone: str = "Asia/Shanghai") -> None:
         self.app = app
         self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
+        self.zone = ZoneInfo(timezone)
+
+    def _plannable(self, request: Request, value: object) -> date:
+        """A shift's day: at most `SHIFT_WINDOW_DAYS` before or after today (the store's)."""
+        on = parse_day(value)
+        today = business_day(request.caller.at, self.zone)
+        require(abs((on - today).days) <= SHIFT_WINDOW_DAYS, InvalidInput(
+            f"a shift's day is at most {SHIFT_WINDOW_DAYS} days from today ({today}), "
+            f"not {on}", field="day", limit=SHIFT_WINDOW_DAYS))
+        return on
 
     def _on(self, request: Request, user_id: str,
             act: Callable[[Session, Technician], dict[str, Any] | None]) -> CommandResult:
@@ -89,8 +106,9 @@ class Technicians:
                     shifts: Sequence[Mapping[str, Any]]) -> CommandResult:
         """Shifts for some days (a day planned again is replaced)."""
         require(0 < len(shifts) <= MAX_SHIFTS, InvalidInput(f"plan 1-{MAX_SHIFTS} shifts at once"))
-        planned = [shift_of(parse_day(s.get("day")).isoformat(), s.get("start", ""),
-                            s.get("end", ""), int(s.get("break_minutes") or 0)) for s in shifts]
+        planned = [shift_of(self._plannable(request, s.get("day")).isoformat(),
+                            s.get("start", ""), s.get("end", ""),
+                            int(s.get("break_minutes") or 0)) for s in shifts]
         def act(session: Session, tech: Technician) -> dict[str, Any]:
             tech.plan_shifts(session.audit(tech.store_id), planned)
             return {"days": [p["day"] for p in planned]}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servicecore.audit_exports import add_commands as add_audit_exports
+from servicecore.cli_args import share, whole
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from workers.supervisor import Supervisor
 
 log = logging.getLogger("servicecore")
+MAX_DEMO_VISITS = 10_000  # the small set: its visit times are planned in memory at once
 
 
 class _Stopped(Exception):
@@ -381,7 +383,7 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API (embedded PostgreSQL unless DATABASE_URL)")
     serve.add_argument("--demo", action="store_true", help="load demo visits into an empty store")
-    serve.add_argument("--demo-visits", type=int, default=36)
+    serve.add_argument("--demo-visits", type=whole(0, MAX_DEMO_VISITS), default=36)
     serve.set_defaults(run=_serve)
     token = sub.add_parser("token", help="mint a JWT for the configured secret")
     token.add_argument("--user", required=True)
@@ -433,22 +435,22 @@ def parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds")
     probe.set_defaults(run=_probe)
     demo = sub.add_parser("demo-data", help="generate visits through the domain's commands")
-    demo.add_argument("--visits", type=int, default=36,
+    demo.add_argument("--visits", type=whole(0, MAX_DEMO_VISITS), default=36,
                       help="the small set (without --months): this many visits")
-    demo.add_argument("--stores", type=int, default=1)
-    demo.add_argument("--months", type=int, default=0,
+    demo.add_argument("--stores", type=whole(1, 99), default=1)
+    demo.add_argument("--months", type=whole(0, 120), default=0,
                       help="a history at scale: this many months up to yesterday, --lanes "
                            "desks per store (see README, Command line)")
-    demo.add_argument("--per-day", type=float, default=4.0,
+    demo.add_argument("--per-day", type=share(200), default=4.0,
                       help="with --months: mean visits per store per day (default 4: 3 stores "
                            "x 12 months ~ 4,900 visits, ~160k events)")
-    demo.add_argument("--lanes", type=int, default=3,
+    demo.add_argument("--lanes", type=whole(1, 16), default=3,
                       help="with --months: desks per store working the same day (threads "
                            "with --via commands)")
     demo.add_argument("--via", choices=["staged", "commands"], default="staged",
                       help="with --months: staged in memory and appended in batches (default), "
                            "or one save per command (the API's path; 15-30x slower)")
-    demo.add_argument("--jobs", type=int, default=None,
+    demo.add_argument("--jobs", type=whole(1, 64), default=None,
                       help="with --months (staged): processes sharing out the stores (default: "
                            "one per store, up to one more than the cores)")
     demo.add_argument("--seed", type=int, default=7)

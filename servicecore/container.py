@@ -133,7 +133,7 @@ class Container:
 
     @property
     def technicians(self) -> Technicians:
-        return Technicians(self.app, self.settings.stores)
+        return Technicians(self.app, self.settings.stores, self.settings.store_timezone)
 
     @property
     def appointments(self) -> Appointments:

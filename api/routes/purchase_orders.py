@@ -14,6 +14,7 @@ from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
+from domain.purchase_order import MAX_DRAFT_LINES, require_draft_size
 from projections import audit
 from projections.stock_queries import get_order, list_orders, reorder_suggestions
 
@@ -51,7 +52,9 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
         with ctx.pool.connection() as conn:
             proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
                                            store_id=body.store_id, supplier=body.supplier,
-                                           limit=None, offset=0)
+                                           limit=MAX_DRAFT_LINES, offset=0)
+        require_draft_size(proposed["total"], f"proposed from {body.supplier}: name the ones "
+                           "to order in part_numbers")
         numbers = [row["part_number"] for row in proposed["items"]]
     if not numbers:
         raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")

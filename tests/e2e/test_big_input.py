@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from api.errors import MAX_ERRORS
 from domain.application import Request
 from domain.common import Caller
+from domain.customer import MAX_TAGS
+from domain.purchase_order import MAX_DRAFT_LINES
 from domain.statement_format import MAX_SPAN_DAYS
 from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line
@@ -227,3 +229,67 @@ def test_a_history_page_reads_its_own_events_not_the_whole_stream(
     assert first["items"][0]["changes"]["customer"]["name"] == "王芳"  # opened for the auditor
     other = auth("auditor", "aud-2", ["S-OTHER"])
     problem(client.get(f"/work-orders/{work_order_id}/history", headers=other), 404, "not-found")
+
+
+def test_a_draft_from_every_suggestion_takes_at_most_max_draft_lines(
+        client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
+    """Without `part_numbers` a draft took every part the suggestion list proposed, in one
+    command that loads and changes each part's stock item: 1,500 proposals were one 3 s
+    command of 1,503 events and an order of 1,500 lines, past the 1,000 an order holds."""
+    manager = Request(Caller("mgr-wu", "manager", (store_id,), datetime.now(UTC), "big-input",
+                             None))
+    supplier = f"Bulk {store_id}"
+    for n in range(MAX_DRAFT_LINES + 1):
+        number = f"BLK{store_id}{n:04d}"
+        container.inventory.register_part(manager, part_number=number, list_price="10.00",
+                                          details={"name": "clip", "unit": "pc",
+                                                   "category": "body",
+                                                   "preferred_supplier": supplier})
+        done = container.inventory.set_levels(manager, store_id, number, min_stock="4",
+                                              reorder_qty="8")
+    clerk = auth("parts_clerk", "clerk-1", [store_id])
+    proposed = client.get("/purchase-orders/suggestions", headers=clerk, params={
+        "store_id": store_id, "supplier": supplier, "limit": 1,
+        "wait_for": done.notification_id}).json()
+    assert proposed["total"] == MAX_DRAFT_LINES + 1
+    before = log_head(client)
+    refused = client.post("/purchase-orders/from-suggestions", headers=clerk,
+                          json={"store_id": store_id, "supplier": supplier})
+    body = problem(refused, 422, "invalid-input")
+    assert (body["limit"], body["count"]) == (MAX_DRAFT_LINES, MAX_DRAFT_LINES + 1)
+    assert "part_numbers" in body["detail"]
+    assert log_head(client) == before
+    # Named, at most the limit of them make one draft; the rest stay proposed.
+    some = client.get("/purchase-orders/suggestions", headers=clerk, params={
+        "store_id": store_id, "supplier": supplier, "limit": MAX_DRAFT_LINES}).json()["items"]
+    drafted = client.post("/purchase-orders/from-suggestions", headers=clerk, json={
+        "store_id": store_id, "supplier": supplier,
+        "part_numbers": [row["part_number"] for row in some]})
+    assert drafted.status_code == 201, drafted.text
+    assert drafted.json()["lines"] == MAX_DRAFT_LINES
+    rest = client.get("/purchase-orders/suggestions", headers=clerk, params={
+        "store_id": store_id, "supplier": supplier,
+        "wait_for": drafted.json()["notification_id"]}).json()
+    assert rest["total"] == 1
+
+
+def test_a_customer_holds_at_most_max_tags(client: TestClient, auth: Auth,
+                                           store_id: str) -> None:
+    """A registration takes 20 tags, but tags added one by one had no end: each was one more
+    event and one more entry in the state every payment of the customer loads."""
+    desk = auth("advisor", "adv-li", [store_id])
+    registered = client.post("/customers", headers=desk, json={
+        "store_id": store_id, "kind": "person", "name": "陈静", "phones": ["13900000001"],
+        "tags": [f"tag-{n}" for n in range(MAX_TAGS - 1)]})
+    assert registered.status_code == 201, registered.text
+    tags = f"/customers/{registered.json()['id']}/tags"
+    assert client.post(tags, json={"tag": "last-one"}, headers=desk).status_code == 200
+    before = log_head(client)
+    refused = client.post(tags, json={"tag": "one-more"}, headers=desk)
+    body = problem(refused, 422, "invalid-input")
+    assert body["detail"] == f"a customer holds at most {MAX_TAGS} tags: remove one first"
+    assert body["limit"] == MAX_TAGS
+    assert log_head(client) == before
+    assert client.post(f"{tags}/tag-0/removal", json={"reason": "no longer true"},
+                       headers=desk).status_code == 200
+    assert client.post(tags, json={"tag": "one-more"}, headers=desk).status_code == 200

@@ -113,6 +113,15 @@ def test_quantity_must_be_positive_with_at_most_two_decimals(raw: str) -> None:
         quantity(raw, "flat-rate hours")
 
 
+@pytest.mark.parametrize("raw", ["-0", "-0.0", "-0.00", Decimal("-0E+3"), -0.0])
+def test_a_negative_zero_is_zero(raw: object) -> None:
+    """"-0" is not negative, so it passed as an amount and was stored, billed and shown as
+    -0.00 (a labor line at an hourly rate of -0 billed gross -0.00, VAT -0.00)."""
+    assert str(money(raw, "hourly rate")) == "0.00"
+    counted = quantity(raw, "counted", allow_zero=True)
+    assert counted == 0 and not counted.is_signed()
+
+
 def test_quantity_allows_more_places_when_asked() -> None:
     assert quantity("0.125", "quantity", places=3) == Decimal("0.125")
 
