@@ -317,10 +317,7 @@ class Settlements(Reconciliation):
         and the deductibles of approved warranty lines, VAT included): a service manager takes
         money against agreed work. Before any such line is approved, up to the configured
         ceiling."""
-        estimate = wo.totals().get("customer", {}).get("total", Decimal("0.00")) + sum(
-            (min(ln["warranty"].get("deductible") or Decimal("0.00"), ln["gross"])
-             for ln in wo.lines.values()
-             if ln["pay_type"] == "warranty" and ln["status"] == "approved"), Decimal("0.00"))
+        estimate = wo.totals().get("customer", {}).get("total", Decimal("0.00"))
         if estimate > 0:
             return DepositLimit(estimate, "approved_estimate")
         return DepositLimit(self.policy.deposit_ceiling, "ceiling")
