@@ -245,6 +245,14 @@ class Container:
             max_backoff_seconds=s.relay_max_backoff_seconds,
             unreachable_seconds=s.kafka_projection_unreachable_seconds))
 
+    def seed_kafka_board(self) -> dict[str, int]:
+        """The Kafka board filled from the event store, as the relay maps the events
+        (`projections seed-kafka-board`; workers/kafka_board.py, `seed`)."""
+        from workers.integration_events import IntegrationMapper
+
+        mapper = IntegrationMapper(self.app.mapper, self.settings.kafka_topic_prefix)
+        return self.make_kafka_projection().seed(self.app, mapper)
+
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""
         self.runners = self.make_runners()
