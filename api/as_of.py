@@ -4,12 +4,16 @@ time zone (`SERVICECORE_STORE_TIMEZONE`).
 History is what has happened: a moment after the server's clock, or a day after today, is
 refused (422 `as-of-in-the-future`, naming the server's time in `now`) rather than answered
 with the present as if it were that future's state. Today, a day not yet over, is the day so
-far: the moment answered is now."""
+far: the moment answered is now.
+
+Clients' clocks drift: a moment up to `skew` seconds after the server's clock
+(`SERVICECORE_AS_OF_CLOCK_SKEW_SECONDS`), or the day such a moment falls on, is taken as now; a
+moment further ahead is still refused."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -19,8 +23,9 @@ from domain.common import InvalidInput
 
 AsOf = Annotated[str | None, Query(
     max_length=40, description="a moment with its time zone (2026-03-01T10:00:00+08:00), not "
-    "after the server's clock, or a day up to today (2026-03-01: the end of that day in the "
-    "store's time zone; today: now)")]
+    "after the server's clock (a few seconds ahead, SERVICECORE_AS_OF_CLOCK_SKEW_SECONDS, count "
+    "as now), or a day up to today (2026-03-01: the end of that day in the store's time zone; "
+    "today: now)")]
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # An unencoded "+08:00" in a query string arrives as " 08:00".
 _SPACE_FOR_PLUS = re.compile(r"([T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
@@ -32,10 +37,11 @@ class AsOfInFuture(InvalidInput):
     kind = "as-of-in-the-future"
 
 
-def as_of_moment(value: str | None, timezone: str,
-                 now: datetime | None = None) -> datetime | None:
-    """The moment `as_of` names (None when not given): at most `now` (the server's clock);
-    InvalidInput for anything else, AsOfInFuture for a moment or day still to come."""
+def as_of_moment(value: str | None, timezone: str, now: datetime | None = None, *,
+                 skew: float = 0.0) -> datetime | None:
+    """The moment `as_of` names (None when not given): at most `now` (the server's clock; up
+    to `skew` seconds later counts as now); InvalidInput for anything else, AsOfInFuture for a
+    moment or day still to come."""
     if value is None:
         return None
     text = value.strip()
@@ -44,11 +50,10 @@ def as_of_moment(value: str | None, timezone: str,
     try:
         if _DAY.fullmatch(text):
             day = date.fromisoformat(text)
-            today = now.astimezone(zone).date()
-            if day > today:
+            if day > latest_day(now, zone, skew):
                 raise in_future(f"as_of {text} is a day in the future", now, zone)
-            return now.astimezone(zone) if day == today else datetime.combine(day, time.max,
-                                                                               zone)
+            return now.astimezone(zone) if day >= now.astimezone(zone).date() \
+                else datetime.combine(day, time.max, zone)
         moment = datetime.fromisoformat(_SPACE_FOR_PLUS.sub(r"\1+\2", text))
     except ValueError:
         raise InvalidInput(f"as_of {value!r} is neither a day (2026-03-01) nor a moment "
@@ -56,9 +61,15 @@ def as_of_moment(value: str | None, timezone: str,
     if moment.tzinfo is None:
         raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00, "
                            "or a day, e.g. 2026-05-01")
-    if moment > now:
+    if moment > now + timedelta(seconds=skew):
         raise in_future(f"as_of {moment.isoformat()} is in the future", now, zone)
-    return moment
+    return min(moment, now)
+
+
+def latest_day(now: datetime, zone: ZoneInfo, skew: float = 0.0) -> date:
+    """The last day an `as_of` may name: today in the store's time zone, or tomorrow within
+    `skew` seconds of midnight (a client whose clock runs ahead is already there)."""
+    return (now + timedelta(seconds=skew)).astimezone(zone).date()
 
 
 def in_future(what: str, now: datetime, zone: ZoneInfo) -> AsOfInFuture:

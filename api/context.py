@@ -43,6 +43,7 @@ class ApiContext:
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0
+    as_of_clock_skew_seconds: float = 5.0  # a client's clock this far ahead still asks for now
     shop_names: ShopNames = field(default_factory=ShopNames)
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
     progress_link_hours: int = 72

@@ -6,6 +6,7 @@ Every value is escaped; the forms post back to the page's own link with its form
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from html import escape
 from typing import Any
 
@@ -81,8 +82,13 @@ def _stages(current: str) -> str:
 
 
 def _amount(line: dict[str, Any]) -> str:
+    """The line's price; on a covered line who covers it, and the customer's share of it
+    (a warranty line's deductible) when there is one."""
     zh, en = PAY_LABELS[line["pay_type"]]
     note = f'<br><span class="en">{_both(zh, en)}</span>' if zh else ""
+    if zh and Decimal(line["customer_share"]):
+        note += (f'<br><span class="en">{_both("您承担", "Your share")} '
+                 f'¥{escape(line["customer_share"])}</span>')
     return f'<span class="price">¥{escape(line["price"])}{note}</span>'
 
 

@@ -75,6 +75,11 @@ class ProgressLineOut(BaseModel):
     price: str
     pay_type: str
     status: str
+    customer_share: str = Field(description="what of the price the customer pays: all of a "
+                                "customer line, a warranty line's deductible, nothing of an "
+                                "insurer's line")
+    covered_share: str = Field(description="what of the price the OEM (warranty) or the "
+                               "insurer covers")
 
 
 class ProgressOut(BaseModel):
@@ -88,8 +93,10 @@ class ProgressOut(BaseModel):
     promised_at: datetime | None
     awaiting_decision: list[ProgressLineOut]
     approved: list[ProgressLineOut]
-    approved_total: str
-    covered: dict[str, str]
+    approved_total: str = Field(description="the customer's share of the approved lines "
+                                "(the deductibles of approved warranty lines included)")
+    covered: dict[str, str] = Field(description="what the OEM (warranty) and the insurer "
+                                    "cover of the approved lines, deductibles excluded")
     currency: str
     updated_at: datetime | None
     link_expires_at: datetime

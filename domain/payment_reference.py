@@ -2,26 +2,27 @@
 taken once per store and method.
 
 A cashier who taps twice records the same terminal transaction twice; without an
-Idempotency-Key nothing else would stop the second. The reservation is a stream named by
-(store, method, reference), created in the same save() as the payment: two concurrent takers
-conflict on it, the retry sees the first and is refused. A refund is a different thing: it
-names the payment it returns, never a new reference.
+Idempotency-Key nothing else would stop the second. The reservation (domain/taken_once.py) is a
+stream named by (store, method, reference), created in the same save() as the payment: two
+concurrent takers conflict on it, the retry sees the first and is refused. A refund is a
+different thing: it names the payment it returns, never a new reference.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.common import Audit, IllegalTransition, stable_id
+from domain.taken_once import TakenOnce
 
 
 class ReferenceTaken(IllegalTransition):
     """The reference was recorded on an earlier payment (HTTP 409, naming that payment)."""
 
 
-class PaymentReference(Aggregate):
+class PaymentReference(TakenOnce):
     @staticmethod
     def create_id(store_id: str, method: str, reference: str) -> UUID:
         return stable_id("payment-reference", store_id, method, reference)

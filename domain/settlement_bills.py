@@ -8,6 +8,7 @@ from typing import Any
 from domain.common import InvalidInput
 from domain.money import CENT, gross, vat_included
 from domain.settlement_state import ZERO
+from domain.work_order_lines import deductible_share
 
 
 def _bill_line(line: dict[str, Any]) -> dict[str, Any]:
@@ -32,8 +33,7 @@ def _deductible_split(billed: dict[str, Any]) -> dict[str, Any] | None:
     that much less (`deductible` says how much), and the customer bill gets a line of that
     amount (`deductible_of`: the warranty line, no quantity of its own; the quantity is claimed
     on the warranty line). At most what the line bills (a part issued short bills less)."""
-    asked = (billed.get("warranty") or {}).get("deductible")
-    amount = min(Decimal(asked), billed["gross"]) if asked else ZERO
+    amount = deductible_share(billed, billed["gross"])
     billed.update(gross=billed["gross"] - amount, net=billed["gross"] - amount,
                   vat=vat_included(billed["gross"] - amount, billed["vat_rate"]),
                   deductible=amount)

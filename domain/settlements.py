@@ -21,12 +21,14 @@ from domain.common import InvalidInput, NotPermitted, require, require_group_sto
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import earn_in
+from domain.invoice_number import InvoiceNumber
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
 from domain.reconciling import Reconciliation
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills
 from domain.settlement_state import ELECTRONIC, DepositLimit, SettlementError
+from domain.taken_once import refuse_taken
 from domain.work_order import WorkOrder
 
 
@@ -223,8 +225,24 @@ class Settlements(Reconciliation):
 
     def record_invoice(self, request: Request, settlement_id: UUID, *, bill: str,
                        invoice_no: str) -> CommandResult:
-        return self._on(request, settlement_id, lambda s, st: st.record_invoice(
-            s.audit(st.store_id), bill, invoice_no))
+        """The tax invoice of a confirmed bill; its number once per store (`InvoiceNumber`,
+        created in the same save)."""
+        number = invoice_no.strip()
+
+        def act(session: Session, settlement: Settlement) -> None:
+            audit = session.audit(settlement.store_id)
+            reservation = InvoiceNumber.create_id(settlement.store_id, number)
+            settlement.record_invoice(audit, bill, number)
+            refuse_taken([session.find(InvoiceNumber, reservation)])
+            assert settlement.number is not None
+            session.add(InvoiceNumber(
+                id=reservation, audit=audit, invoice_no=number, bill=bill,
+                settlement_id=settlement.id, settlement_number=settlement.number,
+                work_order_number=settlement.work_order_number))
+
+        peek = self._peek(settlement_id)
+        held = (InvoiceNumber.create_id(peek.store_id, number),) if peek and number else ()
+        return self._on(request, settlement_id, act, held)
 
     def reverse(self, request: Request, settlement_id: UUID, *, reason: str | None) -> CommandResult:
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
@@ -263,10 +281,8 @@ class Settlements(Reconciliation):
                     wo.store_id, session.caller.user_id, correction_of))
                 require(closed is not None and closed.closed, InvalidInput(
                     f"{correction_of} is not a closed day of yours; no correction needed"))
-            for reference_id in held:  # the earlier payment that took this reference
-                earlier = session.find(PaymentReference, reference_id)
-                if earlier is not None:
-                    raise earlier.refusal()
+            # the earlier payment that took this reference
+            refuse_taken(session.find(PaymentReference, i) for i in held)
             was_settled = settlement.status == "settled"
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
@@ -301,10 +317,7 @@ class Settlements(Reconciliation):
         and the deductibles of approved warranty lines, VAT included): a service manager takes
         money against agreed work. Before any such line is approved, up to the configured
         ceiling."""
-        estimate = wo.totals().get("customer", {}).get("total", Decimal("0.00")) + sum(
-            (min(ln["warranty"].get("deductible") or Decimal("0.00"), ln["gross"])
-             for ln in wo.lines.values()
-             if ln["pay_type"] == "warranty" and ln["status"] == "approved"), Decimal("0.00"))
+        estimate = wo.totals().get("customer", {}).get("total", Decimal("0.00"))
         if estimate > 0:
             return DepositLimit(estimate, "approved_estimate")
         return DepositLimit(self.policy.deposit_ceiling, "ceiling")

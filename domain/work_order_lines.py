@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.common import InvalidInput
-from domain.money import DEFAULT_VAT_RATE, gross, money, quantity, to_decimal, total, vat_included
+from domain.money import DEFAULT_VAT_RATE, gross, money, quantity, to_decimal, vat_included
 
 PAY_TYPES = ("customer", "warranty", "insurance", "internal")
 LINE_STATUSES = ("pending", "approved", "declined")
@@ -108,20 +108,57 @@ def part_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, A
     return _within_deductible(priced(line, money(data.get("unit_price"), "unit price")))
 
 
+def deductible_share(line: Mapping[str, Any], amount: Decimal) -> Decimal:
+    """What the customer pays of a warranty line that bills `amount`: its coverage's
+    deductible, at most the amount (the estimate and the bills split a line alike)."""
+    asked = (line.get("warranty") or {}).get("deductible")
+    return min(Decimal(str(asked)), amount) if asked else Decimal("0.00")
+
+
+def customer_share(line: Mapping[str, Any]) -> Decimal:
+    """What the customer pays of a line's price: all of their own line, a warranty line's
+    deductible, nothing of an insurer's or the store's own line."""
+    amount = Decimal(str(line["gross"]))
+    if line["pay_type"] == "customer":
+        return amount
+    if line["pay_type"] == "warranty":
+        return deductible_share(line, amount)
+    return Decimal("0.00")
+
+
+def shares(line: Mapping[str, Any]) -> list[tuple[str, Decimal, Decimal]]:
+    """Who pays an estimate line: (pay type, amount, the VAT inside it) per payer. A warranty
+    line's deductible is the customer's share, the rest the OEM's, each with its own VAT, as
+    the bills will charge them (domain/settlement_bills.py); any other line is its pay type's.
+    Values as stored or as a read model's JSON gives them back (Decimal or text)."""
+    amount = Decimal(str(line["gross"]))
+    own = deductible_share(line, amount) if line["pay_type"] == "warranty" else Decimal(0)
+    if not own:
+        return [(line["pay_type"], amount, Decimal(str(line["vat"])))]
+    rate = Decimal(str(line["vat_rate"]))
+    return [("warranty", amount - own, vat_included(amount - own, rate)),
+            ("customer", own, vat_included(own, rate))]
+
+
 def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Decimal]]:
-    """Approved lines only, per pay type: labor and parts separately, the VAT inside, the total."""
-    result: dict[str, dict[str, Decimal]] = {}
-    approved = [line for line in lines if line["status"] == "approved"]
-    for pay_type in PAY_TYPES:
-        mine = [line for line in approved if line["pay_type"] == pay_type]
-        if not mine:
+    """Approved lines only, per payer: labor and parts separately, the VAT inside, the total.
+
+    The estimate as the bills will split it: a warranty line's deductible counts on the
+    customer's total (the OEM's is the line less it, and says how much in `deductible`)."""
+    zero = Decimal("0.00")
+    found: dict[str, dict[str, Decimal]] = {}
+    deductibles = zero
+    for line in lines:
+        if line["status"] != "approved":
             continue
-        labor = total(line["gross"] for line in mine if line["kind"] == "labor")
-        parts = total(line["gross"] for line in mine if line["kind"] == "part")
-        result[pay_type] = {
-            "labor": labor,
-            "parts": parts,
-            "vat": total(line["vat"] for line in mine),
-            "total": labor + parts,
-        }
-    return result
+        for payer, amount, vat in shares(line):
+            figures = found.setdefault(payer, {"labor": zero, "parts": zero, "vat": zero,
+                                               "total": zero})
+            figures["labor" if line["kind"] == "labor" else "parts"] += amount
+            figures["vat"] += vat
+            figures["total"] += amount
+            if payer != line["pay_type"]:
+                deductibles += amount
+    if "warranty" in found:
+        found["warranty"]["deductible"] = deductibles
+    return {pay_type: found[pay_type] for pay_type in PAY_TYPES if pay_type in found}

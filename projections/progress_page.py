@@ -1,7 +1,8 @@
 """What a customer sees of their work order: a whitelist of the work-order read model.
 
 Only the work-order number, the plate, brand and model, the stage in words, the promised
-pick-up time, the lines awaiting their decision, the approved lines and totals. Never the
+pick-up time, the lines awaiting their decision, the approved lines and totals (each line with
+the customer's share of it: a warranty line's deductible is theirs). Never the
 customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
 stock or who at the store did what.
 """
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from domain.customer_progress import CUSTOMER_PAY_TYPES
+from domain.work_order_lines import customer_share
 
 STAGES = ("received", "diagnosing", "awaiting_approval", "in_repair", "quality_check", "ready",
           "delivered")
@@ -50,12 +52,17 @@ def stage(doc: dict[str, Any]) -> str:
 
 
 def _line(line: dict[str, Any]) -> dict[str, Any]:
+    """A line as the customer decides on it: its price, what of it is theirs to pay (a
+    warranty line's deductible; all of a customer line) and what the OEM or insurer covers."""
     labor = line["kind"] == "labor"
+    price = Decimal(str(line["gross"]))
+    own = customer_share(line)
     return {
         "line_id": line["line_id"], "kind": line["kind"], "description": line["description"],
         "quantity": str(line["hours"] if labor else line["qty"]),
-        "unit": "h" if labor else line.get("unit") or "pc", "price": str(line["gross"]),
+        "unit": "h" if labor else line.get("unit") or "pc", "price": str(price),
         "pay_type": line["pay_type"], "status": line["status"],
+        "customer_share": str(own), "covered_share": str(price - own),
     }
 
 

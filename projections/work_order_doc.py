@@ -99,10 +99,8 @@ def _line_of(doc: Doc, line_id: str) -> dict[str, Any]:
 
 
 def refresh_totals(doc: Doc) -> None:
-    lines = [{**line, "gross": Decimal(line["gross"]), "vat": Decimal(line["vat"])}
-             for line in doc["lines"]]
     doc["totals"] = {pay_type: {name: str(amount) for name, amount in figures.items()}
-                     for pay_type, figures in totals(lines).items()}
+                     for pay_type, figures in totals(doc["lines"]).items()}
 
 
 HANDLERS: dict[type, Handler] = {}

@@ -57,6 +57,9 @@ def _kind(cls: type) -> int:
 
 class WorkOrdersView(ReadModel):
     name = "work_orders"
+    # 2: the totals split a warranty line's deductible to the customer (`deductible` on the
+    # OEM's), as the bills do
+    revision = 2
     handles = (WorkOrder.Event, Customer.Erased)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)

@@ -209,6 +209,17 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
             helpers.close()
 
 
+def _seed_board(args: argparse.Namespace, settings: Settings) -> int:
+    from servicecore.container import build
+
+    container = build(settings.model_copy(update={"in_process_projections": False}))
+    try:
+        print(json.dumps(container.seed_kafka_board()))
+        return 0
+    finally:
+        container.close()
+
+
 def _analytics(args: argparse.Namespace, settings: Settings) -> int:
     """rebuild | query | export: the DuckDB analytic tables from the command line."""
     if args.action == "query":
@@ -400,6 +411,8 @@ def parser() -> argparse.ArgumentParser:
     rebuild = psub.add_parser("rebuild", help="rebuild from event 0 and swap in, while serving")
     rebuild.add_argument("--name", default=None)
     rebuild.set_defaults(run=_rebuild)
+    psub.add_parser("seed-kafka-board", help="fill the Kafka board from the event store (the "
+                    "broker no longer holds early messages)").set_defaults(run=_seed_board)
     analytics = sub.add_parser("analytics", help="DuckDB analytic tables")
     asub = analytics.add_subparsers(dest="action", required=True)
     asub.add_parser("rebuild", help="reload every table from event 0 (stop the analytics "

@@ -160,6 +160,7 @@ class Container:
             dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
             read_wait_max_seconds=self.settings.read_wait_max_seconds,
+            as_of_clock_skew_seconds=self.settings.as_of_clock_skew_seconds,
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             progress_link_hours=self.settings.progress_link_hours,
             public_url=self.settings.public_url, health=self.health_check,
@@ -243,6 +244,14 @@ class Container:
             topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,
             max_backoff_seconds=s.relay_max_backoff_seconds,
             unreachable_seconds=s.kafka_projection_unreachable_seconds))
+
+    def seed_kafka_board(self) -> dict[str, int]:
+        """The Kafka board filled from the event store, as the relay maps the events
+        (`projections seed-kafka-board`; workers/kafka_board.py, `seed`)."""
+        from workers.integration_events import IntegrationMapper
+
+        mapper = IntegrationMapper(self.app.mapper, self.settings.kafka_topic_prefix)
+        return self.make_kafka_projection().seed(self.app, mapper)
 
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""

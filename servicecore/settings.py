@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default=60.0, ge=1, description="while pooled connections above the minimum stay "
         "unused, one is closed every this many seconds")
     read_wait_max_seconds: float = 5.0
+    as_of_clock_skew_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="an `as_of` up to this many seconds after the "
+        "server's clock is answered as now (clients' clocks drift); further ahead is 422")
     max_body_bytes: int = Field(default=256 * 1024, ge=1024,
                                 description="larger request bodies are refused with 413")
     scrap_approval_qty: Decimal = Field(

@@ -1,4 +1,7 @@
-"""The Kafka projection's PostgreSQL side: the board's table and a poll batch in one transaction."""
+"""The Kafka projection's PostgreSQL side: the board's table and a poll batch in one transaction;
+and the board seeded from the event store (`seed`), for when the broker no longer holds the
+early messages (retention, a topic re-created): Kafka alone could then never give a work order
+opened before them its first versions, and every later message of it would wait as `early`."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from workers import kafka_resume as resume
 from workers.health import RateMeter
+from workers.integration_events import ROUTES, IntegrationMapper, stream_kind
 from workers.kafka_resume import Stored, identity
 from workers.relay_consumer import decode
 
@@ -123,20 +127,7 @@ class BoardRows:
                 self._evolve(row, event)
                 row.version, row.applications, row.dirty = version, row.applications + 1, True
                 applied += 1
-            dirty = [(k, r) for k, r in rows.items() if r.dirty]
-            if dirty:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"""INSERT INTO {c.board_table} (work_order_id, number, store_id, status,
-                                stream_version, updated_at, applications)
-                            VALUES (%s, %s, %s, %s, %s, %s, %s)
-                            ON CONFLICT (work_order_id) DO UPDATE SET number = EXCLUDED.number,
-                                store_id = EXCLUDED.store_id, status = EXCLUDED.status,
-                                stream_version = EXCLUDED.stream_version,
-                                updated_at = EXCLUDED.updated_at,
-                                applications = EXCLUDED.applications""",
-                        [(k, r.number, r.store_id, r.status, r.version, r.updated_at,
-                          r.applications) for k, r in dirty])
+            self._write(conn, [(k, r) for k, r in rows.items() if r.dirty])
             resume.save_stored(conn, c.offsets_table, c.group_id, next_offsets)
         self.stats.applied += applied
         self.stats.repeats += repeats
@@ -144,6 +135,62 @@ class BoardRows:
         self.stats.batches += 1
         self.meter.mark(len(events))
         return applied
+
+    def _write(self, conn: Any, rows: list[tuple[str, _Row]], *, only_newer: bool = False,
+               ) -> None:
+        """Upsert `rows`; `only_newer`: leave a row the board holds at this version or later."""
+        if not rows:
+            return
+        table = self.config.board_table
+        newer = f" WHERE {table}.stream_version < EXCLUDED.stream_version" if only_newer else ""
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"""INSERT INTO {table} (work_order_id, number, store_id, status,
+                        stream_version, updated_at, applications)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (work_order_id) DO UPDATE SET number = EXCLUDED.number,
+                        store_id = EXCLUDED.store_id, status = EXCLUDED.status,
+                        stream_version = EXCLUDED.stream_version,
+                        updated_at = EXCLUDED.updated_at,
+                        applications = EXCLUDED.applications{newer}""",
+                [(k, r.number, r.store_id, r.status, r.version, r.updated_at, r.applications)
+                 for k, r in rows])
+
+    def seed(self, app: Any, mapper: IntegrationMapper, batch: int = 5000) -> dict[str, int]:
+        """Fold every event of the board's topic in the event store, up to the log's head now,
+        into the board, each as the relay maps it to its message (`mapper`: the relay's topic
+        prefix), and write the rows in one transaction. A row the board already holds at that
+        version or later (consumed meanwhile) stays. Nothing is asked of the broker and the
+        stored offsets stay: consuming goes on from them (from the log's beginning when none
+        is stored), the messages of the versions seeded are repeats and skipped by their
+        stream version, the later ones are applied, so no event counts twice."""
+        self.ensure_tables()
+        kinds = {kind for kind, route in ROUTES.items()
+                 if mapper.prefix + route.topic == self.config.topic}
+        head = int(app.recorder.max_notification_id() or 0)
+        rows: dict[str, _Row] = {}
+        start, events = 1, 0
+        while start <= head:
+            found = app.recorder.select_notifications(start=start, limit=batch, stop=head)
+            if not found:
+                break
+            for stored in found:
+                message = mapper.to_message(stored.id, stored) \
+                    if stream_kind(stored.topic)[0] in kinds else None
+                if message is None:
+                    continue
+                event = decode(message.value)
+                row = rows.setdefault(str(event["stream_id"]), _Row(None, None, None, 0, None, 0))
+                self._evolve(row, event)
+                row.version, row.applications = int(event["stream_version"]), row.applications + 1
+                events += 1
+            start = found[-1].id + 1
+        with self.pool.connection() as conn, conn.transaction():
+            self._write(conn, sorted(rows.items()), only_newer=True)
+        log.info("kafka projection %s: board %s seeded from the event store up to %d: %d events "
+                 "of %d work orders", self.config.group_id, self.config.board_table, head,
+                 events, len(rows))
+        return {"head": head, "events": events, "work_orders": len(rows)}
 
     @staticmethod
     def _evolve(row: _Row, event: Mapping[str, Any]) -> None:

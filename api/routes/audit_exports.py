@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.as_of import in_future
+from api.as_of import in_future, latest_day
 from api.auth import Principal
 from api.deps import DAY_RANGE, Ctx, Day, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
@@ -136,9 +136,9 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
     after today is 422 `as-of-in-the-future`, like every `as_of`)."""
     zone = ZoneInfo(ctx.timezone)
     now = datetime.now(zone)
-    if as_of is not None and as_of > now.date():
+    if as_of is not None and as_of > latest_day(now, zone, ctx.as_of_clock_skew_seconds):
         raise in_future(f"as_of {as_of} is a day in the future", now, zone)
     wait_for_projection(ctx, "work_orders", wait_for)
     with ctx.pool.connection() as conn, one_snapshot(conn):
         return sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules,
-                      as_of or now.date(), store_id)
+                      min(as_of, now.date()) if as_of else now.date(), store_id)

@@ -96,7 +96,7 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = N
     end in the store's time zone) the settlement as it stood then, replayed from its events,
     with `as_of`, the stream `version` it reached and the entries the settling posted (404
     before it was opened, as outside the token's stores; `wait_for` does not apply)."""
-    moment = as_of_moment(as_of, ctx.timezone)
+    moment = as_of_moment(as_of, ctx.timezone, skew=ctx.as_of_clock_skew_seconds)
     if moment is not None:
         return _as_of(ctx, principal, settlement_id, moment)
     wait_for_projection(ctx, VIEW, wait_for)

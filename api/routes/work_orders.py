@@ -81,7 +81,7 @@ async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
     """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
     the store's time zone), rebuilt from its events."""
     ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
-    moment = as_of_moment(as_of, ctx.timezone)
+    moment = as_of_moment(as_of, ctx.timezone, skew=ctx.as_of_clock_skew_seconds)
     if moment is not None:
         return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
     return await current_work_order(reads, reading, response.headers, work_order_id, wait_for)

@@ -57,3 +57,19 @@ def test_a_future_as_of_is_refused_on_every_endpoint_and_today_is_now(
     # A moment just past is history as before.
     now = datetime.now(UTC).isoformat()
     assert get(client, f"/settlements/{sid}", auditor, as_of=now)["status"] == "confirmed"
+
+
+def test_a_client_clock_a_few_seconds_ahead_is_answered_as_now_and_further_is_refused(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
+    # the default skew is 5 s: 2 s ahead is now, the answer says the server's moment
+    before = datetime.now(UTC)
+    ahead = (before + timedelta(seconds=2)).isoformat()
+    answered = get(client, f"/settlements/{sid}", auditor, as_of=ahead)
+    assert answered["status"] == "confirmed"
+    assert before <= datetime.fromisoformat(answered["as_of"]) <= datetime.now(UTC)
+    assert get(client, f"/work-orders/{wo_id}", auditor, as_of=ahead)["id"] == wo_id
+    # 30 s ahead is the future
+    future(client, f"/settlements/{sid}", auditor,
+           (datetime.now(UTC) + timedelta(seconds=30)).isoformat())

@@ -145,3 +145,62 @@ def test_deposits_may_cover_the_deductible_the_customer_approved(
     paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
                                                "amount": "250.00"}, 201)
     assert paid["deposits"] == "250.00"
+
+
+def test_the_estimate_shows_the_customers_deductible_as_the_bills_charge_it(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    tech = auth("technician", "tech-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
+        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪B12345", "brand": "Volkswagen"},
+        "mileage": 70000, "complaints": ["transmission slips"]}, 201)
+    wo_id = opened["id"]
+    wo = f"/work-orders/{wo_id}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 70010, "fuel_level": 50})
+    # The estimate: the customer's 150.00 oil change, and a 600.00 warranty repair whose
+    # coverage leaves 100.00 to the customer.
+    post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        "op_code": "ATF-CHG", "description": "gearbox oil change", "hours": "0.5",
+        "hourly_rate": "300.00"})
+    post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        "op_code": "TRN-SOL", "description": "replace shift solenoid", "hours": "2.0",
+        "hourly_rate": "300.00", "pay_type": "warranty",
+        "warranty": {"coverage_code": "EXT-5Y", "deductible": "100.00"}})
+    get(client, wo, advisor, wait_for=head(client))
+    link = post(client, f"{wo}/progress-link", advisor, {}, 201)
+    page = "/progress/" + link["url"].rsplit("/", 1)[1]
+
+    # What the customer is asked to approve: each line's price and their share of it.
+    asked = client.get(page, headers={"Accept": "application/json"}).json()
+    shares = {ln["line_id"]: (ln["price"], ln["customer_share"], ln["covered_share"])
+              for ln in asked["awaiting_decision"]}
+    assert shares == {"L1": ("150.00", "150.00", "0.00"), "L2": ("600.00", "100.00", "500.00")}
+    html = client.get(page, headers={"Accept": "text/html"}).text
+    assert "Your share</span> ¥100.00" in html
+
+    for line in ("L1", "L2"):
+        post(client, f"{wo}/lines/{line}/authorization", advisor,
+             {"decision": "approved", "channel": "in_person"})
+    doc = get(client, wo, advisor, wait_for=head(client))
+    # the approved estimate: the customer owes 250.00 (their line and the deductible), the
+    # OEM is asked 500.00
+    assert doc["totals"] == {
+        "customer": {"labor": "250.00", "parts": "0.00", "vat": "28.76", "total": "250.00"},
+        "warranty": {"labor": "500.00", "parts": "0.00", "vat": "57.52", "total": "500.00",
+                     "deductible": "100.00"}}
+    approved = client.get(page, headers={"Accept": "application/json"}).json()
+    assert (approved["approved_total"], approved["covered"]) == ("250.00", {"warranty": "500.00"})
+
+    # The bills, once the work is done, say the same.
+    on_roster(client, manager, store_id, "tech-" + store_id)
+    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
+    post(client, f"{wo}/jobs/1/clock-on", tech)
+    post(client, f"{wo}/jobs/1/clock-off", tech)
+    post(client, f"{wo}/jobs/1/complete", tech)
+    post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    drafted = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    assert {k: b["total"] for k, b in drafted["bills"].items()} == {
+        "customer": "250.00", "warranty": "500.00"}

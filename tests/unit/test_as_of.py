@@ -43,3 +43,27 @@ def test_the_future_is_refused_with_the_servers_time(value: str) -> None:
 def test_now_itself_is_history() -> None:
     assert as_of_moment("2026-12-04T12:30:00+00:00", ZONE, NOW) == NOW
     assert as_of_moment((NOW - timedelta(days=400)).isoformat(), ZONE, NOW) is not None
+
+
+def test_a_client_clock_a_few_seconds_ahead_asks_for_now() -> None:
+    ahead = (NOW + timedelta(seconds=4)).isoformat()
+    assert as_of_moment(ahead, ZONE, NOW, skew=5) == NOW  # answered as now, not later
+    assert as_of_moment((NOW + timedelta(seconds=5)).isoformat(), ZONE, NOW, skew=5) == NOW
+    with pytest.raises(AsOfInFuture):
+        as_of_moment(ahead, ZONE, NOW)  # no skew allowed: the future
+
+
+def test_beyond_the_skew_is_still_the_future() -> None:
+    with pytest.raises(AsOfInFuture) as refused:
+        as_of_moment((NOW + timedelta(seconds=5, microseconds=1)).isoformat(), ZONE, NOW,
+                     skew=5)
+    assert refused.value.extra == {"field": "as_of", "now": "2026-12-04T12:30:00Z"}
+    with pytest.raises(AsOfInFuture):
+        as_of_moment("2026-12-05", ZONE, NOW, skew=5)  # tomorrow, hours away
+
+
+def test_tomorrow_within_the_skew_of_midnight_is_today_so_far() -> None:
+    before_midnight = datetime(2026, 12, 4, 15, 59, 58, tzinfo=UTC)  # 23:59:58 in Shanghai
+    assert as_of_moment("2026-12-05", ZONE, before_midnight, skew=5) == before_midnight
+    with pytest.raises(AsOfInFuture):
+        as_of_moment("2026-12-05", ZONE, before_midnight, skew=1)

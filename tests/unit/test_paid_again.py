@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,3 +100,39 @@ def money_of(app: ServiceCore, sid: UUID) -> Settlement:
     found: Any = app.repository.get(sid)
     assert isinstance(found, Settlement)
     return found
+
+
+def test_money_paid_again_on_a_customer_loaded_from_a_snapshot_taken_before_short_was_kept(
+) -> None:
+    app = ServiceCore()
+    money, customers, wo, sid = settled(app)  # 90 points earned on 900.00
+    customer_id = load(app, wo).customer_id
+    customers.redeem_points(CASHIER, customer_id, 80, "SHOP-1")
+    # all 900.00 goes back: 90 points are due, 10 are left to take, 80 are short
+    payment_id = next(iter(money_of(app, sid).payments))
+    refund_id = money.request_refund(CASHIER, sid, payment_id=payment_id, amount="900.00",
+                                     reason="wrong card").body["refund_id"]
+    money.decide_refund(MANAGER, sid, refund_id, approve=True)
+    # The customer's snapshot as the code before 'short' was kept took it: the same lots
+    # without it (the refund's shortfall only inside taken_back).
+    customer: Any = app.repository.get(customer_id)
+    (lot,) = customer.lots
+    assert (lot["taken_back"], lot["short"], lot["remaining"]) == (90, 80, 0)
+    taken = Snapshot.take(customer)
+    old = {**taken.state, "lots": [{k: v for k, v in lt.items() if k != "short"}
+                                   for lt in taken.state["lots"]]}
+    app.snapshots.put([Snapshot(originator_id=taken.originator_id,
+                                originator_version=taken.originator_version,
+                                timestamp=taken.timestamp, topic=taken.topic, state=old)])
+    assert Customer.outdated_snapshot(old) and not Customer.outdated_snapshot(taken.state)
+    app.repository.cache = None  # a process that starts cold: loads start from the snapshot
+
+    # The 900.00 is paid again: the earning holds 90 again by cancelling the 80 short, and
+    # gives back 10 points, not 90.
+    money.pay(CASHIER, work_order_id=wo, method="cash", amount="900.00")
+
+    (again,) = [e for e in events(app, customer_id) if isinstance(e, Customer.PaidAgain)]
+    assert (again.points, again.forgiven) == (10, 80)
+    check(app, sid, customer_id, redeemed=80)
+    reloaded: Any = app.repository.get(customer_id)
+    assert reloaded.points_balance(CASHIER.caller.at.date()) == 10

@@ -37,7 +37,7 @@ from domain.application import ServiceCore
 from domain.common import Audit, DomainError
 from domain.settlement import Settlement
 from domain.settlement_bills import allocate, build_bills
-from domain.work_order_lines import labor_line, part_line
+from domain.work_order_lines import labor_line, part_line, totals
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
 TODAY = "2026-05-01"
@@ -419,7 +419,17 @@ class SettlementMachine(RuleBasedStateMachine):
             expected = model_bills(chosen)
         ok = self.model.status in ("open", "draft") and bool(expected)
         same = self.model.status == "draft" and billed(expected) == billed(self.model.bills)
-        events = self.attempt(ok, self.settlement.draft, build_bills(chosen, PAYERS))
+        bills = build_bills(chosen, PAYERS)
+        if all(ln["kind"] == "labor" or ln["issued_qty"] == ln["qty"] for ln in chosen
+               if ln["status"] == "approved"):
+            # every approved part issued as estimated: the estimate the customer approved
+            # (deductibles on their share) is what the bills charge, payer by payer
+            figures = ("labor", "parts", "vat", "total")
+            assert {k: [v[f] for f in figures] for k, v in totals(chosen).items()} == \
+                {k: [b[f] for f in figures] for k, b in bills.items()}
+            if "warranty" in bills:
+                assert totals(chosen)["warranty"]["deductible"] == bills["warranty"]["deductible"]
+        events = self.attempt(ok, self.settlement.draft, bills)
         if events is None:
             return
         if same:  # the same bills again: the draft and its discounts stay

@@ -147,6 +147,8 @@ def reference_totals(lines: Iterable[LineModel]) -> dict[str, dict[str, Decimal]
             vat = sum((ln.vat for ln in mine), Decimal("0.00"))
             result[pay_type] = {"labor": labor, "parts": parts, "vat": vat,
                                 "total": labor + parts}
+    if "warranty" in result:  # the customer's share of warranty lines: none asked here
+        result["warranty"]["deductible"] = Decimal("0.00")
     return result
 
 

@@ -1,0 +1,48 @@
+"""A tax invoice (发票) number, recorded on one bill of the issuing store.
+
+The number comes from the tax system and names one invoice: the same number on a second bill
+(another visit's, or the other bill of the same visit) is a keying mistake or a reused paper,
+and an auditor matching invoices to settlements would find two bills for one invoice. The
+reservation (domain/taken_once.py) is a stream named by (store, number), created in the save
+that records the invoice on the bill; a second use in the store is refused with 409 naming the
+bill that has it. A reversed settlement keeps its reservation: its invoice is written off by a
+red-letter invoice and the visit, settled again, is invoiced with a new number.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.common import Audit, IllegalTransition, stable_id
+from domain.taken_once import TakenOnce
+
+
+class InvoiceNumberTaken(IllegalTransition):
+    """The invoice number is recorded on an earlier bill of the store (HTTP 409, naming it)."""
+
+
+class InvoiceNumber(TakenOnce):
+    @staticmethod
+    def create_id(store_id: str, invoice_no: str) -> UUID:
+        return stable_id("tax-invoice", store_id, invoice_no)
+
+    @event("Reserved")
+    def __init__(self, audit: Audit, invoice_no: str, bill: str, settlement_id: UUID,
+                 settlement_number: str, work_order_number: str, id: UUID | None = None) -> None:
+        self.store_id = audit.store_id
+        self.invoice_no = invoice_no
+        self.bill = bill
+        self.settlement_id = settlement_id
+        self.settlement_number = settlement_number
+        self.work_order_number = work_order_number
+
+    def refusal(self) -> InvoiceNumberTaken:
+        return InvoiceNumberTaken(
+            f"invoice {self.invoice_no} is already recorded on the {self.bill} bill of "
+            f"settlement {self.settlement_number} (work order {self.work_order_number}); an "
+            "invoice number is used once in a store",
+            invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
+            settlement_number=self.settlement_number,
+            work_order_number=self.work_order_number)

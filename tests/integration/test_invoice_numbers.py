@@ -1,0 +1,103 @@
+"""A tax invoice (发票) number is recorded on one bill of its store: a second use, on another
+visit or from another API process at the same moment, is refused naming the bill that has it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.application import CommandResult
+from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken
+from domain.settlement import Settlement
+from servicecore.container import Container
+from tests.integration.support import Auth, head, load, together
+from tests.integration.test_money_doubles import confirmed
+from tests.integration.test_money_support import req, second_process
+
+
+def test_an_invoice_number_on_a_second_bill_of_the_store_is_refused_naming_the_first(
+        container: Container, store_id: str) -> None:
+    _, first = confirmed(container, store_id)
+    _, second = confirmed(container, store_id)
+    elsewhere = "T" + uuid4().hex[:6].upper()
+    _, other_store = confirmed(container, elsewhere)
+    record = container.settlements.record_invoice
+    record(req(store_id), first, bill="customer", invoice_no="31000012345678")
+    earlier = load(container.app, Settlement, first)
+    before = head(container.app)
+
+    # the same number keyed in again on the next visit (spaces around it change nothing)
+    with pytest.raises(InvoiceNumberTaken) as refused:
+        record(req(store_id), second, bill="customer", invoice_no=" 31000012345678 ")
+
+    assert refused.value.extra == {
+        "invoice_no": "31000012345678", "bill": "customer", "settlement_id": str(first),
+        "settlement_number": earlier.number, "work_order_number": earlier.work_order_number}
+    assert earlier.work_order_number in str(refused.value)
+    assert head(container.app) == before  # nothing written
+    assert load(container.app, Settlement, second).bills["customer"]["invoice_no"] is None
+    # another number is taken; another store's tax registration numbers its own invoices
+    record(req(store_id), second, bill="customer", invoice_no="31000012345679")
+    record(req(elsewhere), other_store, bill="customer", invoice_no="31000012345678")
+    assert load(container.app, Settlement, other_store).bills["customer"]["invoice_no"] == \
+        "31000012345678"
+
+
+def test_a_reversed_and_settled_again_visit_needs_a_new_invoice_number(
+        container: Container, store_id: str) -> None:
+    work_order_id, settlement_id = confirmed(container, store_id)
+    record = container.settlements.record_invoice
+    record(req(store_id), settlement_id, bill="customer", invoice_no="INV-1")
+    container.settlements.reverse(req(store_id, "manager"), settlement_id, reason="wrong labor")
+    container.settlements.draft(req(store_id), work_order_id)
+    container.settlements.confirm(req(store_id), settlement_id)
+
+    with pytest.raises(InvoiceNumberTaken):
+        record(req(store_id), settlement_id, bill="customer", invoice_no="INV-1")
+    record(req(store_id), settlement_id, bill="customer", invoice_no="INV-2")
+
+
+def test_two_processes_recording_one_invoice_number_at_once_store_it_once(
+        container: Container, database_url: str, tmp_path: Path, store_id: str) -> None:
+    settlements = [confirmed(container, store_id)[1] for _ in range(2)]
+    other = second_process(database_url, tmp_path)
+    try:
+        processes = (container, other)
+        results = together(2, lambda i: processes[i].settlements.record_invoice(
+            req(store_id, user=f"cash-{i}"), settlements[i], bill="customer",
+            invoice_no="INV-RACE"))
+    finally:
+        other.close()
+    recorded = [r for r in results if isinstance(r, CommandResult)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(recorded) == 1 and len(refused) == 1, results
+    assert isinstance(refused[0], InvoiceNumberTaken), refused
+    winner, loser = results.index(recorded[0]), results.index(refused[0])
+    assert refused[0].extra["settlement_id"] == str(settlements[winner])
+    assert load(container.app, Settlement, settlements[loser]).bills["customer"][
+        "invoice_no"] is None
+    reservation = InvoiceNumber.create_id(store_id, "INV-RACE")
+    assert len(container.app.recorder.select_events(reservation)) == 1
+
+
+def test_the_api_answers_a_reused_invoice_number_with_409_naming_the_work_order(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    _, first = confirmed(container, store_id)
+    _, second = confirmed(container, store_id)
+    cashier = auth("cashier", f"cashier-{store_id}", [store_id])
+    body = {"bill": "customer", "invoice_no": "31000099990000"}
+    taken = client.post(f"/settlements/{first}/invoice", headers=cashier, json=body)
+    assert taken.status_code == 200, taken.text
+
+    again = client.post(f"/settlements/{second}/invoice", headers=cashier, json=body)
+
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    problem = again.json()
+    number = load(container.app, Settlement, first).work_order_number
+    assert (problem["work_order_number"], problem["bill"], problem["settlement_id"]) == (
+        number, "customer", str(first))
+    assert number in problem["detail"] and "31000099990000" in problem["detail"]
