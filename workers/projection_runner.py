@@ -259,7 +259,8 @@ def lock_kept(conn: psycopg.Connection[Any]) -> None:
     """Raises when the connection that holds the advisory locks is lost (its backend was
     terminated, the network dropped it): its locks went with it, so the loop must start again
     and take them again. Without a round trip: only what the server sent (its farewell) is
-    read, on a connection that does not LISTEN."""
+    read; on a LISTEN connection that may be a notification, dropped, so call it before
+    looking at the log."""
     if select.select([conn.fileno()], [], [], 0)[0]:
         for _ in conn.notifies(timeout=0.01, stop_after=1):
             pass
