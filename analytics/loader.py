@@ -66,7 +66,7 @@ class AnalyticsLoader:
         self.published_at = 0.0
         self.published_position = -1
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
+        self.conn = _connect(self.path)
         create(self.conn, revision)
         self.lock = threading.Lock()
         self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
@@ -104,7 +104,7 @@ class AnalyticsLoader:
         with self.lock:
             self.conn.close()
             into_place(fresh, self.path)
-            self.conn = duckdb.connect(str(self.path), config={"threads": DUCKDB_THREADS})
+            self.conn = _connect(self.path)
             self.publisher = Publisher(self.conn, self.path)  # its first copies are whole
         self.publish(force=True)
         log.info("analytics reloaded: %d events in %.1f s", figures["events"],
@@ -164,6 +164,7 @@ class AnalyticsLoader:
 
         A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
         """
+        self.reopen_if_invalidated()
         self.reload_if_revised()
         with self.lock:
             log.info("analytics loader following the log from position %d", self.position())
@@ -174,8 +175,28 @@ class AnalyticsLoader:
                 stop.wait(FOLLOW_SECONDS)
         self.publish(force=True)
 
+    def reopen_if_invalidated(self) -> bool:
+        """After a fatal error (a commit whose checkpoint could not write: the disk full)
+        DuckDB refuses every statement of the instance until the file is opened again; what
+        it committed is durable, its position with it. Answers whether it opened it again."""
+        with self.lock:
+            try:
+                self.conn.execute("SELECT 1").fetchone()
+                return False
+            except duckdb.FatalException as error:
+                log.warning("analytics: the DuckDB file was invalidated (%s); opening it again",
+                            " ".join(str(error).split())[:300])
+            self.conn.close()
+            self.conn = _connect(self.path)
+            self.publisher = Publisher(self.conn, self.path)  # its first copies are whole
+        return True
+
     def close(self) -> None:
         self.conn.close()
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), config={"threads": DUCKDB_THREADS})
 
 
 @contextmanager

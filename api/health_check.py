@@ -140,7 +140,8 @@ class HealthCheck:
 
 def _loop_problem(name: str, state: dict[str, Any]) -> str:
     """As workers/supervisor.py words it (api/ does not import workers/)."""
+    since = f" (failing since {state['failing_since']})" if state.get("failing_since") else ""
     if state["state"] in ("starting", "restarting"):
         after = f" after {state['last_error']}" if state["state"] == "restarting" else ""
-        return f"loop {name} is {state['state']}{after}"
-    return f"loop {name} has {state['state']}"
+        return f"loop {name} is {state['state']}{after}{since}"
+    return f"loop {name} has {state['state']}{since}"

@@ -45,7 +45,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from servicecore.pool import EventStorePool
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, OWNER_SEARCH_PATH
@@ -169,14 +169,16 @@ def _translated(error: psycopg.Error) -> PersistenceError:
 def _read(method: Callable[..., R]) -> Callable[..., R]:
     """A read of the library's recorder with two tries, not ten: after a restart the second try
     gets a live connection (the pool's dead ones are dropped first); a database that is away
-    answers 503 in seconds instead of after ten pool timeouts."""
+    answers 503 in seconds, not after ten pool timeouts; a pool with none free, after one."""
     inner: Callable[..., R] = getattr(method, "__wrapped__", method)
 
     @wraps(inner)
     def read(self: EventRecorder, *args: Any, **kwargs: Any) -> R:
         try:
             return inner(self, *args, **kwargs)
-        except (InterfaceError, OperationalError):
+        except (InterfaceError, OperationalError) as error:
+            if isinstance(error.__cause__, PoolTimeout):
+                raise
             self._drop_broken_connections()
             time.sleep(0.2)
             return inner(self, *args, **kwargs)
@@ -468,11 +470,9 @@ class EventRecorder(PostgresApplicationRecorder):
     @staticmethod
     def _end_backend(conn: psycopg.Connection[Any], pid: int, sent_at: float,
                      deadline: float) -> None:
-        """Terminate the old backend if it still runs, and wait until it is gone.
-
-        Only a backend of this database and user that started before the save was sent is
-        the old one (a pid reused since then is left alone).
-        """
+        """Terminate the old backend if it still runs, and wait until it is gone. Only a
+        backend of this database and user that started before the save was sent is the old
+        one (a pid reused since then is left alone)."""
         alive = ("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND datname = current_database()"
                  " AND usename = current_user"
                  " AND backend_start <= now() - make_interval(secs => %s)")

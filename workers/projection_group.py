@@ -44,7 +44,7 @@ from psycopg_pool import ConnectionPool
 from domain.application import ServiceCore
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
-from workers.projection_runner import LOCK_SQL, ProjectionRunner
+from workers.projection_runner import LOCK_SQL, ProjectionRunner, lock_kept
 from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class ProjectionGroup:
                     runner.active = True
                 log.info("projections %s active as one group",
                          ", ".join(r.position_name for r in self.runners))
-                self._follow(stop)
+                self._follow(stop, lock_conn)
         finally:
             self.connected = False
             self._lock_conn = None
@@ -178,7 +178,7 @@ class ProjectionGroup:
             held.append(key)
         return True
 
-    def _follow(self, stop: threading.Event) -> None:
+    def _follow(self, stop: threading.Event, lock_conn: psycopg.Connection[Any]) -> None:
         with self.signalled:
             for runner in self.runners:
                 runner._own = True  # catch up first
@@ -186,6 +186,7 @@ class ProjectionGroup:
             if not self.runners:  # every view left to run on its own
                 stop.wait()
                 return
+            lock_kept(lock_conn)  # lost, the views' locks went with it: start again
             with self.signalled:
                 now = time.monotonic()
                 holds = {r.position_name: self._hold(r, now) for r in self.runners}
@@ -266,11 +267,13 @@ class ProjectionGroup:
                   type(error).__name__, error, exc_info=error)
         self.runners.remove(runner)
         self.alone.append(runner)
-        self._lock_conn.execute(UNLOCK_SQL, (runner.lock_key,))
-        runner.active = runner.connected = False
-        runner._signalled = threading.Condition()  # its own wake-ups from now on
-        runner._own = True
-        self.on_alone(runner)
+        try:  # a lost lock connection raises (the group starts again), the view runs all the same
+            self._lock_conn.execute(UNLOCK_SQL, (runner.lock_key,))
+        finally:
+            runner.active = runner.connected = False
+            runner._signalled = threading.Condition()  # its own wake-ups from now on
+            runner._own = True
+            self.on_alone(runner)
 
     def _hold(self, runner: ProjectionRunner, now: float) -> float | None:
         """(Under `signalled`.) How long a member's next batch may wait (None: it is due):

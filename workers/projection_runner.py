@@ -19,6 +19,7 @@ instead of each listening and looking on its own connection.
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -162,7 +163,7 @@ class ProjectionRunner:
 
     def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
         if self.watch is not None:
-            self._follow_watched(stop)
+            self._follow_watched(stop, listen_conn)
             return
         listen_conn.execute(f"LISTEN {CHANNEL}")
         while not stop.is_set():
@@ -191,11 +192,13 @@ class ProjectionRunner:
                     return
             self._signalled.notify()
 
-    def _follow_watched(self, stop: threading.Event) -> None:
+    def _follow_watched(self, stop: threading.Event,
+                        lock_conn: psycopg.Connection[Any]) -> None:
         """`_follow` fed by the LogWatch: the same holds as `may_hold`'s, from its signals."""
         with self._signalled:
             self._own = True  # catch up first
         while not stop.is_set():
+            lock_kept(lock_conn)
             with self._signalled:
                 wait = self.watched_hold()
                 if wait is not None:
@@ -250,6 +253,17 @@ class ProjectionRunner:
                 self.reader.wanted(topic, self.view.handles) for (topic,) in topics):
             return None
         return left
+
+
+def lock_kept(conn: psycopg.Connection[Any]) -> None:
+    """Raises when the connection that holds the advisory locks is lost (its backend was
+    terminated, the network dropped it): its locks went with it, so the loop must start again
+    and take them again. Without a round trip: only what the server sent (its farewell) is
+    read; on a LISTEN connection that may be a notification, dropped, so call it before
+    looking at the log."""
+    if select.select([conn.fileno()], [], [], 0)[0]:
+        for _ in conn.notifies(timeout=0.01, stop_after=1):
+            pass
 
 
 def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:

@@ -38,7 +38,7 @@ from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
 from workers.health import RateMeter, Sample, Trouble
 from workers.integration_events import IntegrationMapper
-from workers.projection_runner import CHANNEL
+from workers.projection_runner import CHANNEL, lock_kept
 from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost
@@ -345,6 +345,7 @@ class KafkaRelay:
         backoff = 0.5
         while not stop.is_set():
             try:
+                lock_kept(listen_conn)  # busy, it would not notice the lock gone otherwise
                 if self.pump():
                     if self.advance() > self._stuck_at:
                         self.trouble.clear()

@@ -39,12 +39,19 @@ class LoopState:
     restarts: int = 0
     last_error: str | None = None
     last_failure_at: float | None = None  # time.time()
+    # the first failure of the failures in a row (runs shorter than `healthy_after` between
+    # them): how long the loop has not been running well
+    failing_since: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        failed_at = (time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.last_failure_at))
-                     if self.last_failure_at else None)
+        failing = self.failing_since if self.state in ("restarting", "ended") else None
         return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error,
-                "last_failure_at": failed_at}
+                "last_failure_at": _instant(self.last_failure_at),
+                "failing_since": _instant(failing)}
+
+
+def _instant(at: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(at)) if at else None
 
 
 @dataclass
@@ -129,9 +136,13 @@ class Supervisor:
             try:
                 loop(stop, self.conninfo)
             except BaseException as exc:  # any failure: logged, reported, restarted or ended
+                now = time.time()
+                if state.failing_since is None \
+                        or time.monotonic() - started >= self.healthy_after:
+                    state.failing_since = now  # the first of a new row of failures
                 if not isinstance(exc, Exception):  # SystemExit, a cancellation: ends the thread
                     state.last_error = _describe(exc)
-                    state.last_failure_at = time.time()
+                    state.last_failure_at = now
                     state.state = "ended"
                     log.critical("%s died (%s); it is not started again", state.name,
                                  state.last_error, exc_info=exc)
@@ -143,7 +154,7 @@ class Supervisor:
                 streak += 1
                 state.restarts += 1
                 state.last_error = _describe(exc)
-                state.last_failure_at = time.time()
+                state.last_failure_at = now
                 state.state = "restarting"
                 _log_failure(state, exc, backoff, first=streak == 1)
                 stop.wait(backoff)
@@ -174,7 +185,8 @@ def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: boo
 
 
 def _problem(name: str, state: dict[str, Any]) -> str:
+    since = f" (failing since {state['failing_since']})" if state.get("failing_since") else ""
     if state["state"] in ("starting", "restarting"):
         after = f" after {state['last_error']}" if state["state"] == "restarting" else ""
-        return f"loop {name} is {state['state']}{after}"
-    return f"loop {name} has {state['state']}"
+        return f"loop {name} is {state['state']}{after}{since}"
+    return f"loop {name} has {state['state']}{since}"

@@ -113,6 +113,32 @@ def test_a_read_waits_for_a_pooled_connection_at_most_the_pool_timeout(
         assert client.get("/work-orders", headers=manager).status_code == 200
 
 
+
+def test_a_command_on_a_stored_visit_waits_for_the_pool_once_not_twice(
+        own_system: tuple[Container, str], auth: Auth, store_id: str) -> None:
+    """With every pooled connection taken, a command that loads a stored work order is 503
+    after one pool timeout: the load's retry (for the dead connections a restart leaves) does
+    not wait for the busy pool a second time."""
+    system, _ = own_system
+    manager = auth("manager", stores=[store_id])
+    opened = open_order(system.work_orders, store_id)
+    with TestClient(create_app(system.api_context())) as client:
+        held = [system.pool.getconn() for _ in range(system.pool.max_size)]
+        try:
+            before = system.pool.get_stats().get("requests_errors", 0)
+            response = client.post(f"/work-orders/{opened['id']}/jobs", headers=manager,
+                                    json={"complaint": "rattle from the rear axle"})
+            timeouts = system.pool.get_stats().get("requests_errors", 0) - before
+        finally:
+            for conn in held:
+                system.pool.putconn(conn)
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert timeouts == 1
+        again = client.post(f"/work-orders/{opened['id']}/jobs", headers=manager,
+                            json={"complaint": "rattle from the rear axle"})
+        assert again.status_code == 200, again.text
+
 def test_every_connection_probes_a_server_that_falls_silent(
         own_system: tuple[Container, str]) -> None:
     """A server that vanishes without closing its connections is noticed in about a minute

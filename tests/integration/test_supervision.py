@@ -230,3 +230,44 @@ def test_a_projection_stuck_with_events_to_apply_is_reported_unready(
     finally:
         view.stuck.clear()
         system.close()
+
+
+def test_a_loop_failing_again_and_again_says_since_when() -> None:
+    """/health names the loop, why and since when: the first failure of the row, not only the
+    latest (a loop failing every 10 s for an hour looks the same as one that failed once)."""
+    failing = threading.Event()
+    failing.set()
+
+    def flaky(stop: threading.Event, conninfo: str) -> None:
+        if failing.is_set():
+            raise ValueError("cannot decode the event")
+        stop.wait()
+
+    supervisor = Supervisor("unused", first_backoff=0.2, max_backoff=0.3, healthy_after=0.5)
+    supervisor.start("flaky", flaky)
+    try:
+        first = restarting(supervisor, "flaky")["failing_since"]
+        assert first is not None
+        time.sleep(2.1)  # failures go on in the seconds after
+        state = restarting(supervisor, "flaky")
+        assert state["restarts"] >= 3
+        assert state["failing_since"] == first < state["last_failure_at"]
+        reason = f"loop flaky is restarting after ValueError: cannot decode the event " \
+            f"(failing since {first})"
+        wait_until(lambda: supervisor.problems() == [reason], 5, "the reason with its since")
+
+        # It runs again: no longer failing.
+        failing.clear()
+        wait_until(lambda: supervisor.states()["flaky"]["state"] == "running", 5, "a recovery")
+        assert supervisor.states()["flaky"]["failing_since"] is None
+    finally:
+        assert supervisor.stop(timeout=5) == []
+
+
+def restarting(supervisor: Supervisor, name: str) -> dict[str, Any]:
+    """The loop's state once seen restarting (not at the instant of a start, when it runs)."""
+    deadline = time.monotonic() + 5
+    while (state := supervisor.states()[name])["state"] != "restarting":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.01)
+    return state

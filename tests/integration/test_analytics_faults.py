@@ -1,0 +1,84 @@
+"""The analytics loader against a DuckDB file it cannot write for a while.
+
+A commit whose automatic checkpoint cannot grow the file (the disk full; here a file-size limit
+on the process) is durable, but DuckDB then refuses every statement of that database instance
+("invalidated") until it is opened again. The loader must open it again when its supervisor
+starts it after the failure, and go on from the position the durable commit left: nothing
+skipped, nothing loaded twice.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics.loader import AnalyticsLoader
+from servicecore.container import Container
+from tests.integration.kafka_support import wait_until
+from tests.integration.support import head, open_order
+from workers.supervisor import Supervisor
+
+
+@contextmanager
+def no_growth(path: Path) -> Iterator[None]:
+    """Files this process writes may not grow past `path`'s size (as on a full disk)."""
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path), old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def orders_loaded(loader: AnalyticsLoader, store_id: str) -> int:
+    found = loader.conn.execute("SELECT count(*) FROM fact_work_orders WHERE store_id = ?",
+                                [store_id]).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_a_file_invalidated_by_a_failed_checkpoint_is_opened_again_and_loading_goes_on(
+        container: Container, tmp_path: Path) -> None:
+    store_id = "AF" + uuid.uuid4().hex[:6].upper()
+    loader = AnalyticsLoader(container.app, tmp_path / "analytics.duckdb")
+    supervisor = Supervisor("unused", first_backoff=0.1, max_backoff=0.2)
+    try:
+        open_order(container.work_orders, store_id)
+        loader.catch_up()
+        loader.conn.execute("SET checkpoint_threshold = '1kB'")  # every commit checkpoints
+        loader.conn.execute("CHECKPOINT")
+        for _ in range(3):
+            open_order(container.work_orders, store_id)
+
+        # The batch commits, its checkpoint cannot write: the instance is invalidated.
+        with no_growth(loader.path), pytest.raises(duckdb.FatalException):
+            loader.run_batch()
+        with pytest.raises(duckdb.FatalException):
+            loader.position()
+
+        # Supervised as `serve` and `worker analytics` run it: started again, it loads on.
+        supervisor.start("analytics", lambda stop, _conninfo: loader.run(stop))
+        wait_until(lambda: _reached(loader, head(container.app)), 30,
+                   "the loader to reach the head again")
+        assert orders_loaded(loader, store_id) == 4  # the durable batch once, none skipped
+        assert supervisor.states()["analytics"]["state"] == "running"
+    finally:
+        supervisor.stop(timeout=10)
+        loader.close()
+
+
+def _reached(loader: AnalyticsLoader, position: int) -> bool:
+    try:
+        return loader.position() >= position
+    except duckdb.Error:
+        return False
