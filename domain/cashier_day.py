@@ -81,6 +81,12 @@ class CashierDay(Aggregate):
 
     def money_in(self, audit: Audit, settlement_id: UUID, payment: dict[str, Any],
                  today: str | None = None) -> None:
+        self.check_takes_payment(today)
+        self._money_in(audit, settlement_id, payment["payment_id"], payment["method"],
+                       payment["amount"], payment.get("correction_of"))
+
+    def check_takes_payment(self, today: str | None = None) -> None:
+        """DayClosed when the day is closed, with what to do instead."""
         if today is not None and self.business_date >= today:
             # Today's own day is closed: a correction names an earlier day, so it waits.
             advice = ("another cashier takes the payment today, or you record it on your next "
@@ -88,8 +94,6 @@ class CashierDay(Aggregate):
         else:
             advice = f"record a correction today with correction_of={self.business_date}"
         self._require_open(advice)
-        self._money_in(audit, settlement_id, payment["payment_id"], payment["method"],
-                       payment["amount"], payment.get("correction_of"))
 
     @event(MoneyIn)
     def _money_in(self, audit: Audit, settlement_id: UUID, payment_id: str, method: str,

@@ -115,7 +115,7 @@ class SettlementLifecycle(SettlementState):
         ])
         cost = sum((ln["cost"] for ln in lines), ZERO)
         cogs = entry(f"cost of parts, settlement {self.number}",
-                     [posting("6401", debit=cost), posting("1405", credit=cost)])
+                     [posting("6401", debit=cost), posting("1408", credit=cost)])
         return [revenue, cogs] if cost else [revenue]
 
     def reverse(self, audit: Audit, reason: str | None) -> str:

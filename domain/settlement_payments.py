@@ -34,9 +34,15 @@ class SettlementPayments(SettlementState):
                      amount: object, business_date: str, tendered: object | None = None,
                      provider_ref: str | None = None, correction_of: str | None = None,
                      reason: str | None = None,
-                     deposit_limit: DepositLimit | None = None) -> dict[str, Any]:
+                     deposit_limit: DepositLimit | None = None, opened_on: str | None = None,
+                     today: str | None = None) -> dict[str, Any]:
         """A payment on a confirmed bill (never more than is outstanding), or before
-        confirmation a customer deposit, bounded by `deposit_limit` when one is given."""
+        confirmation a customer deposit, bounded by `deposit_limit` when one is given.
+
+        Its business date (and the closed day it corrects) is never before `opened_on`, the
+        day the work order was opened: no money is taken for a visit that had not begun. A
+        payment dated before `today` into a day still open says why, as a correction of a
+        closed day does (the drawer of that day is counted with it)."""
         if method not in METHODS:
             raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
         if bill not in BILL_KINDS or bill == "internal":
@@ -59,6 +65,7 @@ class SettlementPayments(SettlementState):
             if value > left:
                 raise SettlementError(f"the {bill} bill has only {left} outstanding; "
                                       "overpayment is refused", outstanding=str(left))
+        self._check_dates(business_date, correction_of, opened_on)
         reference = (provider_ref or "").strip() or None
         if method in ELECTRONIC:
             require(reference is not None,
@@ -82,10 +89,26 @@ class SettlementPayments(SettlementState):
         posted = entry(f"{kind} {payment_id} on {self.work_order_number}", [
             posting(METHOD_ACCOUNTS[method], debit=value),
             posting(BILL_ACCOUNTS[bill], credit=value)])
-        why = require_reason(reason, "a correction of a closed day") \
-            if correction_of is not None else ((reason or "").strip() or None)
+        if correction_of is not None:
+            why: str | None = require_reason(reason, "a correction of a closed day")
+        elif today is not None and business_date < today:
+            why = require_reason(reason, f"a payment dated {business_date}, before today "
+                                         f"({today}),")
+        else:
+            why = (reason or "").strip() or None
         self._payment_taken(audit, payment, posted, why)
         return payment
+
+    def _check_dates(self, business_date: str, correction_of: str | None,
+                     opened_on: str | None) -> None:
+        if opened_on is None:
+            return
+        for name, day in (("business_date", business_date), ("correction_of", correction_of)):
+            if day is not None and day < opened_on:
+                raise InvalidInput(
+                    f"{name} {day} is before {self.work_order_number} was opened on "
+                    f"{opened_on}: a payment is dated on or after the work order's opening day",
+                    field=name, **{name: day}, opened_on=opened_on)
 
     def _check_new_reference(self, method: str, reference: str) -> None:
         """One terminal or provider transaction is one payment: the same method and reference

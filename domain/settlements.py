@@ -284,18 +284,21 @@ class Settlements(Reconciliation):
             # the earlier payment that took this reference
             refuse_taken(session.find(PaymentReference, i) for i in held)
             was_settled = settlement.status == "settled"
+            cashier_day = self._cashier_day(session, wo.store_id, day)
+            cashier_day.check_takes_payment(self.today(request).isoformat())  # before the reason
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
                 correction_of=correction_of, reason=reason,
-                deposit_limit=self._deposit_limit(wo))
+                deposit_limit=self._deposit_limit(wo),
+                opened_on=wo.opened_at.astimezone(self.zone).date().isoformat(),
+                today=self.today(request).isoformat())
             for reference_id in held:
                 session.add(PaymentReference(
                     id=reference_id, audit=audit, method=method, reference=payment["provider_ref"],
                     payment_id=payment_id, settlement_id=settlement.id,
                     work_order_number=wo.number))
-            self._cashier_day(session, wo.store_id, day).money_in(
-                audit, settlement.id, payment, self.today(request).isoformat())
+            cashier_day.money_in(audit, settlement.id, payment, self.today(request).isoformat())
             # settled: the visit is, by this payment or before it (an insurer's or the OEM's
             # bill paid after the customer's, a returned amount paid again)
             settled = self._settle_if_paid(session, settlement) or settlement.status == "settled"

@@ -4,6 +4,9 @@ trial balance), cashier days, statements for reconciliation, follow-ups and comp
 Money events are few next to stock and work-order events, so each is applied with its own
 statements inside the batch's transaction.
 
+Stock movements are booked from the stock events (`projections.finance_stock`), so parts
+inventory (1405) per store is the stock valuation's; see domain/ledger.py for what goes where.
+
 What the handlers share: `projections.finance_batch`; the queries: `projections.finance_queries`.
 """
 
@@ -25,13 +28,18 @@ from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
 from projections.base import Index, ReadModel
 from projections.finance_batch import ZERO, Ctx, FinanceChanges
+from projections.finance_stock import COLUMNS as STOCK_BOOK_COLUMNS
+from projections.finance_stock import STOCK_EVENTS, StockBooks
 from projections.work_orders import dumps
 
 
 class FinanceView(FinanceChanges, ReadModel):
     name = "finance"
+    # 2: stock movements booked (receipts, issues, returns, scrap, stocktakes, transfers), a
+    # settlement's parts cost taken from the parts issued to the job (1408)
+    revision = 2
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
-               Complaint.Event)
+               Complaint.Event, *STOCK_EVENTS)
     tables = {  # noqa: RUF012
         "settlements": """
             id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
@@ -89,6 +97,7 @@ class FinanceView(FinanceChanges, ReadModel):
             store_id text NOT NULL, customer_id uuid NOT NULL, description text NOT NULL,
             source text NOT NULL, status text NOT NULL, assignee text, resolution text,
             opened_at timestamptz NOT NULL, resolved_at timestamptz""",
+        "stock_book": STOCK_BOOK_COLUMNS,
     }
     indexes = (
         Index("settlements", "settlements_store_idx", "(store_id, settled_at)"),
@@ -131,8 +140,11 @@ class FinanceView(FinanceChanges, ReadModel):
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
+        books = StockBooks(conn, suffix, events)
         for notification_id, event in events:
-            if isinstance(event, Settlement.Event | CashierDay.Event | Statement.Event
+            if isinstance(event, STOCK_EVENTS):
+                books.book(notification_id, event, event.audit.at.astimezone(self.zone).date())
+            elif isinstance(event, Settlement.Event | CashierDay.Event | Statement.Event
                           | FollowUp.Event | Complaint.Event):
                 ctx = Ctx(conn, suffix, notification_id, self.zone, self.tables)
                 self.on(event, ctx)
@@ -141,6 +153,7 @@ class FinanceView(FinanceChanges, ReadModel):
                     # every event moves the version a client sends back as If-Match
                     ctx.run("UPDATE {settlements} SET version = %s, updated_at = %s WHERE id = %s",
                             (event.originator_version, event.audit.at, event.originator_id))
+        books.write()
 
     @singledispatchmethod
     def on(self, event: Any, ctx: Ctx) -> None:

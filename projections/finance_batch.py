@@ -92,10 +92,13 @@ class FinanceChanges:
         settlement_id = event.originator_id if isinstance(event, Settlement.Event) else None
         for entry_no, entry in enumerate(entries):
             for line_no, p in enumerate(entry["postings"]):
+                # A settlement stored while it credited parts inventory with the job's cost
+                # (before issues were booked) takes it from the parts issued to the job.
+                account = "1408" if settlement_id and p["account"] == "1405" else p["account"]
                 ctx.run("""INSERT INTO {journal} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                            %s)""",
                         (ctx.notification_id, entry_no, line_no, store_id, day,
-                         day.strftime("%Y-%m"), p["account"], p["debit"], p["credit"],
+                         day.strftime("%Y-%m"), account, p["debit"], p["credit"],
                          entry["memo"], settlement_id))
 
     def _repaid(self, ctx: Ctx, settlement_id: UUID, bill: str) -> None:

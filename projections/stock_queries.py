@@ -180,16 +180,19 @@ def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     Stock in transit is the sending store's until the receiver books it in (its on-hand
     stock no longer holds it, the receiver's does not yet): `in_transit_value` at the cost it
     left with, and `total_value` = on hand + in transit, so the group's total stays the same
-    across a transfer."""
+    across a transfer. `fifo_value` sums each item's value rounded to the fen (as the item
+    shows it, and as the ledger's parts inventory, 1405, holds it)."""
     where, params = _stores_clause(stores, "s.store_id")
     if store_id:
         where += " AND s.store_id = %s"
         params.append(store_id)
     return page_of(_rows(conn, f"""SELECT s.store_id,
         count(*) FILTER (WHERE s.on_hand > 0) AS parts_in_stock, sum(s.on_hand) AS units,
-        round(sum(s.value), 2) AS fifo_value, count(*) FILTER (WHERE s.alert) AS low_stock_parts,
+        sum(round(s.value, 2)) AS fifo_value,
+        count(*) FILTER (WHERE s.alert) AS low_stock_parts,
         COALESCE(t.units, 0) AS in_transit_units, round(COALESCE(t.value, 0), 2)
-            AS in_transit_value, round(sum(s.value) + COALESCE(t.value, 0), 2) AS total_value
+            AS in_transit_value, sum(round(s.value, 2)) + round(COALESCE(t.value, 0), 2)
+            AS total_value
         FROM stock s LEFT JOIN (SELECT from_store, sum(qty) AS units, sum(cost) AS value
                                 FROM transfers WHERE status = 'in_transit' GROUP BY from_store) t
                ON t.from_store = s.store_id

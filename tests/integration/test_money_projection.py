@@ -11,7 +11,7 @@ its red-letter invoice, one taken back by a reversal).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -47,13 +47,15 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
     st = container.settlements
     c1, c2, manager = f"cash1-{store_id}", f"cash2-{store_id}", f"mgr-{store_id}"
     yesterday = (datetime.now(ZONE).date() - timedelta(days=1)).isoformat()
+    opened_yesterday = datetime.now(UTC) - timedelta(days=1)
     part = stocked_part(container, store_id)
 
-    # V1: labor 450 + part 450 (cost 200). Deposit dated yesterday, two discounts, settled by
-    # WeChat; then a refund of the deposit approved and one of the WeChat payment rejected.
-    wo1 = ready_visit(container, store_id, part=part)
+    # V1: labor 450 + part 450 (cost 200), opened yesterday. Deposit dated yesterday (a day
+    # still open, so it says why), two discounts, settled by WeChat; then a refund of the
+    # deposit approved and one of the WeChat payment rejected.
+    wo1 = ready_visit(container, store_id, part=part, opened_at=opened_yesterday)
     deposit = st.pay(req(store_id, user=c1), work_order_id=wo1, method="cash", amount="100.00",
-                     business_date=yesterday).body
+                     business_date=yesterday, reason="deposit taken at yesterday's drop-off").body
     s1 = draft(container, store_id, wo1)
     st.discount(req(store_id, user=c1), s1, bill="customer", amount="20.00",
                 reason="member's discount")
@@ -86,21 +88,23 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
     assert again["settled"] is True and again["number"] != first_number
     st.record_invoice(req(store_id, user=c2), s2, bill="customer", invoice_no=f"INV-{store_id}")
 
-    # V3: labor 450, confirmed, 200 by Alipay; stays confirmed with 250 outstanding.
-    wo3 = ready_visit(container, store_id)
+    # V3: labor 450, opened yesterday, confirmed, 200 by Alipay; stays confirmed with 250
+    # outstanding (a 50 correction of yesterday's closed day comes later).
+    wo3 = ready_visit(container, store_id, opened_at=opened_yesterday)
     s3 = draft(container, store_id, wo3)
     st.confirm(req(store_id, user=c2), s3)
     ali_ref = f"ALI-{store_id}"
     st.pay(req(store_id, user=c2), work_order_id=wo3, method="alipay", amount="200.00",
            provider_ref=ali_ref)
 
-    # V4: customer labor 450 + insurance labor 150; the customer pays cash dated yesterday,
-    # the insurer transfers 100 of its 150.
-    wo4 = ready_visit(container, store_id, insurance=True)
+    # V4: customer labor 450 + insurance labor 150, opened yesterday; the customer pays cash
+    # dated yesterday (saying why), the insurer transfers 100 of its 150.
+    wo4 = ready_visit(container, store_id, insurance=True, opened_at=opened_yesterday)
     s4 = draft(container, store_id, wo4, insurance={"insurer": "PICC", "claim_number": "CLM-7"})
     st.confirm(req(store_id, user=c1), s4)
     assert st.pay(req(store_id, user=c1), work_order_id=wo4, method="cash", amount="450.00",
-                  business_date=yesterday).body["settled"] is True
+                  business_date=yesterday,
+                  reason="paid at yesterday's collection, keyed in late").body["settled"] is True
     st.pay(req(store_id, user=c1), work_order_id=wo4, bill="insurance", method="bank_transfer",
            amount="100.00", provider_ref=f"BT-{store_id}")
 

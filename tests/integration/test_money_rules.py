@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -122,7 +122,9 @@ def test_a_correction_into_a_closed_day_says_why(container: Container, store_id:
     why the drawer of that day did not hold it, so the correction needs a reason, kept on the
     payment's event beside who and when."""
     st = container.settlements
-    work_order_id = ready_visit(container, store_id)
+    # opened yesterday: a payment is never dated before the work order's opening day
+    work_order_id = ready_visit(container, store_id,
+                                opened_at=datetime.now(UTC) - timedelta(days=1))
     settlement_id = draft(container, store_id, work_order_id)
     st.confirm(req(store_id), settlement_id)
     yesterday = (datetime.now(ZONE).date() - timedelta(days=1)).isoformat()
@@ -141,6 +143,50 @@ def test_a_correction_into_a_closed_day_says_why(container: Container, store_id:
         yesterday, "cash found under the drawer tray at day-end")
     # An ordinary payment needs none.
     st.pay(req(store_id), work_order_id=work_order_id, method="cash", amount="10.00")
+
+
+def test_a_payment_is_never_dated_before_its_visit_and_a_back_dated_one_says_why(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """A work order opened two days ago: a payment dated three days ago (or a correction of
+    that day) is refused with both dates named and nothing stored; one dated yesterday, a day
+    the cashier never closed, needs a reason (kept on the payment's event), as a correction
+    of a closed day does; today's needs none."""
+    now = datetime.now(ZONE)
+    opened = now - timedelta(days=2)
+    work_order_id = ready_visit(container, store_id, opened_at=opened.astimezone(UTC))
+    settlement_id = draft(container, store_id, work_order_id)
+    container.settlements.confirm(req(store_id), settlement_id)
+    cashier = auth("cashier", f"cashier-{store_id}", [store_id])
+    opened_on = opened.date().isoformat()
+    before = (now - timedelta(days=3)).date().isoformat()
+    yesterday = (now - timedelta(days=1)).date().isoformat()
+    stored = version_of(container, settlement_id)
+    pay = {"work_order_id": str(work_order_id), "method": "cash", "amount": "50.00",
+           "reason": "keyed in late"}
+    early = client.post("/payments", headers=cashier, json={**pay, "business_date": before})
+    assert early.status_code == 422, early.text
+    assert early.headers["content-type"].startswith("application/problem+json")
+    problem = early.json()
+    assert (problem["business_date"], problem["opened_on"], problem["field"]) == (
+        before, opened_on, "business_date")
+    assert before in problem["detail"] and opened_on in problem["detail"]
+    container.settlements.close_day(req(store_id), store_id=store_id, business_date=before,
+                                    counted_cash="0.00")
+    correcting = client.post("/payments", headers=cashier, json={**pay, "correction_of": before})
+    assert correcting.status_code == 422, correcting.text
+    assert (correcting.json()["correction_of"], correcting.json()["opened_on"]) == (
+        before, opened_on)
+    unexplained = client.post("/payments", headers=cashier, json={
+        **pay, "business_date": yesterday, "reason": " "})
+    assert unexplained.status_code == 422, unexplained.text
+    assert f"dated {yesterday}, before today" in unexplained.json()["detail"]
+    assert "reason" in unexplained.json()["detail"]
+    assert version_of(container, settlement_id) == stored  # nothing stored
+    post(client, "/payments", cashier, {**pay, "business_date": yesterday}, 201)
+    post(client, "/payments", cashier, {**pay, "reason": None}, 201)  # today: no reason
+    taken = [(e.payment["business_date"], e.reason) for e in events_of(
+        container, settlement_id) if isinstance(e, Settlement.PaymentTaken)]
+    assert taken == [(yesterday, "keyed in late"), (today(), None)]
 
 
 def test_a_day_end_difference_is_booked_so_the_books_hold_what_the_drawer_does(

@@ -75,15 +75,16 @@ def stocked_part(container: Container, store_id: str, *, qty: int = 10,
 
 def ready_visit(container: Container, store_id: str, *, part: str | None = None,
                 warranty: bool = False, insurance: bool = False,
-                tech: str | None = None) -> UUID:
-    """A visit driven to ready_for_settlement through the services.
+                tech: str | None = None, opened_at: datetime | None = None) -> UUID:
+    """A visit driven to ready_for_settlement through the services (opened `opened_at`,
+    default now).
 
     Customer labor 1.5 h x 300 = 450.00; with `part` one issued customer part (list price);
     `warranty` / `insurance` add a 0.5 h labor line (150.00) of that pay type.
     """
     wos = container.work_orders
     advisor = req(store_id, "advisor")
-    work_order_id = UUID(open_order(wos, store_id)["id"])
+    work_order_id = UUID(open_order(wos, store_id, at=opened_at)["id"])
     wos.check_in(advisor, work_order_id, mileage_in=42_010, fuel_level=40)
     lines = [wos.add_labor_line(req(store_id, "advisor"), work_order_id, 1, LABOR).body["line_id"]]
     part_line = None

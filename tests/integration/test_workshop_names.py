@@ -122,7 +122,9 @@ def test_a_view_that_adds_its_new_columns_itself_is_not_rebuilt(
         build(settings_for(url, tmp_path)).close()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ALTER TABLE settlement_bills DROP COLUMN allowances")
-            conn.execute("DROP TABLE read_model_shapes")
+            # the recorded definition forgotten, its revision kept (no record at all would
+            # stand for revision 1, and rebuild the view for its later revision)
+            conn.execute("UPDATE read_model_shapes SET definition = '' WHERE name = 'finance'")
         with caplog.at_level(logging.WARNING, logger="servicecore.container"):
             build(settings_for(url, tmp_path)).close()
         assert not [r for r in caplog.records if "rebuilding" in r.getMessage()

@@ -310,7 +310,7 @@ class Model:
             add("6002", -sum((ln.net - ln.vat for ln in lines if ln.kind == "part"), ZERO))
             add("2221", -sum((ln.vat for ln in lines), ZERO))
             add("6401", sum((ln.cost for ln in lines), ZERO))
-            add("1405", -sum((ln.cost for ln in lines), ZERO))
+            add("1408", -sum((ln.cost for ln in lines), ZERO))
         return {k: v for k, v in out.items() if v}
 
 
