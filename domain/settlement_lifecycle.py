@@ -57,10 +57,14 @@ class SettlementLifecycle(SettlementState):
         return False
 
     def _same_bills(self, bills: dict[str, dict[str, Any]]) -> bool:
-        """Whether `bills` charge the same lines to the same payers as the draft does."""
+        """Whether `bills` charge the same lines to the same payers as the draft does, under
+        the same assessment (its deductible and excess may move between them alone)."""
+        def payers(of: dict[str, dict[str, Any]]) -> dict[str, Any]:
+            return {k: (b["payer"], b.get("assessment"), b.get("insurance_share"))
+                    for k, b in of.items()}
+
         return billed_lines(bills) == billed_lines(self.bills) and \
-            {k: b["payer"] for k, b in bills.items()} == \
-            {k: b["payer"] for k, b in self.bills.items()}
+            payers(bills) == payers(self.bills)
 
     def bill(self, kind: str) -> dict[str, Any]:
         if kind not in self.bills:

@@ -219,8 +219,10 @@ class Settlements(Reconciliation):
                 session.audit(wo.store_id), insurer=insurer, claim_number=claim_number,
                 report_number=report_number, approved_amount=approved_amount,
                 deductible=deductible, reason=reason, rebill=rebill)
+            assessed = {k: v if v is None else str(v)
+                        for k, v in (settlement.assessment or {}).items()}
             return Decision(settlement, {**settlement.summary(), "work_order_id": str(wo.id),
-                                         "redrafted": redrafted})
+                                         "assessment": assessed, "redrafted": redrafted})
 
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),))
 

@@ -165,3 +165,19 @@ def test_a_deductible_above_what_the_lines_bill_leaves_the_insurer_nothing() -> 
     assert bills["insurance"]["total"] == Decimal("0.00")
     assert bills["customer"]["total"] == Decimal("300.00")
     assert bills["customer"]["insurance_share"]["deductible"] == Decimal("300.00")
+
+
+def test_a_change_that_moves_money_between_deductible_and_excess_alone_redrafts(
+        app: ServiceCore, wos: WorkOrders, money: Settlements) -> None:
+    """Found by the settlement state machine: the lines bill the same (350.00 the customer's
+    either way), but the bill must print the new deductible and excess."""
+    wo = body_shop(app, wos)
+    money.assess_insurance(CASHIER, wo, **PICC, approved_amount="900.00", deductible="200.00")
+    money.draft(CASHIER, wo)
+    again = money.assess_insurance(CASHIER, wo, **PICC, approved_amount="1000.00",
+                                   deductible="300.00", reason="policy deductible corrected")
+    assert again.body["redrafted"] is True
+    customer = settlement_of(app, wo).bills["customer"]
+    assert customer["total"] == Decimal("800.00")  # as before
+    assert customer["insurance_share"] == {**PICC, "deductible": Decimal("300.00"),
+                                           "excess": Decimal("50.00")}
