@@ -97,13 +97,16 @@ def test_the_insurer_pays_what_it_approved_less_the_deductible_the_customer_the_
         "work_order_id": wo_id, "insurance": {**PICC, "claim_number": "PICC-OTHER"}})
     assert other.status_code == 422 and other.json()["assessed"] == PICC
 
+    # The deductible is the customer's to pay; the cashier may still give 10.00 off it.
+    post(client, f"/settlements/{sid}/discounts", cashier, {
+        "line_id": "L2", "amount": "10.00", "reason": "member's discount"})
     confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
     late = client.post(url, headers=advisor, json={**PICC, "approved_amount": "800.00",
                                                    "reason": "insurer lowered it"})
     assert late.status_code == 409 and "reverse" in late.json()["detail"]
     # The customer pays their bill; the visit is settled; the insurer owes its bill.
     paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
-                                               "amount": "300.00", "tendered": "300.00"}, 201)
+                                               "amount": "290.00", "tendered": "300.00"}, 201)
     assert paid["settled"] is True and confirmed["bills"]["insurance"]["outstanding"] == "850.00"
     # The settlement view shows the split and the claim on both bills.
     detail = get(client, f"/settlements/{sid}", cashier, wait_for=paid["notification_id"])
@@ -114,6 +117,8 @@ def test_the_insurer_pays_what_it_approved_less_the_deductible_the_customer_the_
     assert customer["insurance_share"] == {**PICC, "deductible": "200.00", "excess": "0.00"}
     assert amounts(insurance) == [("L2", "485.71"), ("L3", "364.29")]
     assert amounts(customer) == [("L1", "100.00"), ("L2", "114.29"), ("L3", "85.71")]
+    assert (customer["lines"][1]["net"], customer["lines"][1]["insurance_deductible"],
+            customer["total"]) == ("104.29", "114.29", "290.00")
     assert [ln.get("deductible_of") for ln in customer["lines"]] == [None, "insurance",
                                                                      "insurance"]
     for bill in (insurance, customer):
@@ -132,8 +137,8 @@ def test_the_insurer_pays_what_it_approved_less_the_deductible_the_customer_the_
     assert balance["balanced"] is True
     accounts = {row["account"]: Decimal(row["balance"]) for row in balance["accounts"]}
     assert accounts.get("1124", Decimal(0)) == 0 and accounts.get("1122", Decimal(0)) == 0
-    # revenue and VAT add up to both bills: 1,150.00 of work
-    assert -(accounts["6001"] + accounts["6002"] + accounts["2221"]) == Decimal("1150.00")
+    # revenue and VAT add up to both bills: 1,150.00 of work less the 10.00 discount
+    assert -(accounts["6001"] + accounts["6002"] + accounts["2221"]) == Decimal("1140.00")
     # A manager's reversal opens it to a new assessment again.
     post(client, f"/settlements/{sid}/reversal", manager, {"reason": "insurer lowered it"})
     lowered = post(client, url, advisor, {**PICC, "approved_amount": "800.00",
