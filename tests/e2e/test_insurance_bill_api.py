@@ -5,7 +5,7 @@ supplementary assessment redrafting the draft, and the ledger balancing to the f
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,6 +115,12 @@ def test_the_insurer_pays_what_it_approved_less_the_deductible_the_customer_the_
     assert insurance["assessment"] == {"approved_amount": "1050.00", "deductible": "200.00",
                                        "excess": "0.00", "report_number": None}
     assert customer["insurance_share"] == {**PICC, "deductible": "200.00", "excess": "0.00"}
+    assert detail["insurance_assessment"] == {**PICC, "report_number": None,
+                                              "approved_amount": "1050.00",
+                                              "deductible": "200.00"}
+    # The auditor's replay of the settlement shows the same.
+    replayed = get(client, f"/settlements/{sid}", cashier, as_of=datetime.now(UTC).isoformat())
+    assert {k: replayed[k] for k in detail} == detail
     assert amounts(insurance) == [("L2", "485.71"), ("L3", "364.29")]
     assert amounts(customer) == [("L1", "100.00"), ("L2", "114.29"), ("L3", "85.71")]
     assert (customer["lines"][1]["net"], customer["lines"][1]["insurance_deductible"],
@@ -166,6 +172,11 @@ def test_a_bad_assessment_is_refused_with_a_problem_and_stores_nothing(
                           "insurance-assessment", headers=advisor,
                           json={**PICC, "approved_amount": "100.00"})
     assert unknown.status_code == 404
-    # Nothing was stored: the first real assessment opens the settlement stream.
+    # Nothing was stored: the first real assessment opens the settlement stream, and the
+    # settlement view shows it before any bill is drafted.
     first = post(client, url, advisor, {**PICC, "approved_amount": "900.00"})
     assert first["version"] == 2  # opened, assessed
+    view = get(client, f"/settlements/{first['id']}", advisor,
+               wait_for=first["notification_id"])
+    assert (view["status"], view["bills"], view["insurance_assessment"]["approved_amount"]) == (
+        "open", {}, "900.00")
