@@ -19,6 +19,7 @@ from domain.work_order_lines import labor_line
 from domain.work_orders import WorkOrders
 from tests.unit.support import events_stored, labor, on_roster, part
 from tests.unit.test_settlement import CASHIER, MANAGER, settlement_of, visit
+from workers.integration_events import PAYLOADS
 
 PICC = {"insurer": "PICC", "claim_number": "CLM-2026-0042"}
 
@@ -181,3 +182,35 @@ def test_a_change_that_moves_money_between_deductible_and_excess_alone_redrafts(
     assert customer["total"] == Decimal("800.00")  # as before
     assert customer["insurance_share"] == {**PICC, "deductible": Decimal("300.00"),
                                            "excess": Decimal("50.00")}
+
+
+def test_deposits_may_cover_the_customers_share_of_the_insurance_lines(
+        app: ServiceCore, wos: WorkOrders, money: Settlements) -> None:
+    wo = body_shop(app, wos)
+    # Without an assessment the insurer's lines are the insurer's: the customer's 450.00 is
+    # what a deposit may cover.
+    with pytest.raises(InvalidInput, match="approved estimate of 450.00"):
+        money.pay(CASHIER, work_order_id=wo, method="cash", amount="450.01")
+    # Under it, their deductible (200.00) and excess (150.00) too.
+    money.assess_insurance(CASHIER, wo, **PICC, approved_amount="900.00", deductible="200.00")
+    with pytest.raises(InvalidInput, match="approved estimate of 800.00"):
+        money.pay(CASHIER, work_order_id=wo, method="cash", amount="800.01")
+    money.pay(CASHIER, work_order_id=wo, method="cash", amount="800.00")
+    # The deposits pay the customer's bill in full: confirming settles the visit.
+    sid = UUID(money.draft(CASHIER, wo).body["id"])
+    assert money.confirm(CASHIER, sid).body["settled"] is True
+
+
+def test_the_integration_event_of_an_assessment_carries_it_and_why() -> None:
+    audit = CASHIER.caller.audit("S01")
+    settlement = Settlement(id=Settlement.create_id(UUID(int=1)), audit=audit,
+                            work_order_id=UUID(int=1), work_order_number="WO-S01-2026-000001",
+                            customer_id=UUID(int=2))
+    settlement.assess_insurance(audit, **PICC, report_number=None,
+                                approved_amount="900.00", deductible="200.00", reason=None,
+                                rebill=lambda a: {})
+    assessed = list(settlement.collect_events())[-1]
+    payload = PAYLOADS["Settlement"]["InsuranceAssessed"](assessed)
+    assert payload == {"assessment": {**PICC, "report_number": None,
+                                      "approved_amount": Decimal("900.00"),
+                                      "deductible": Decimal("200.00")}, "reason": None}
