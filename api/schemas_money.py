@@ -27,6 +27,24 @@ class InsuranceIn(Body):
     claim_number: str = Field(min_length=1, max_length=60, description="the insurer's claim")
 
 
+class InsuranceAssessmentIn(Body):
+    model_config = example({"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345",
+                            "report_number": "RPT-2026-88", "approved_amount": "900.00",
+                            "deductible": "200.00"})
+
+    insurer: str = Field(min_length=1, max_length=100)
+    claim_number: str = Field(min_length=1, max_length=60, description="the insurer's claim")
+    report_number: str | None = Field(default=None, max_length=60, description=(
+        "the accident report (报案号), when the insurer gave one"))
+    approved_amount: Decimal = Field(ge=0, le=10_000_000, description=(
+        "CNY, VAT-inclusive: what the insurer's assessment (定损) approved for the insurance "
+        "lines; what they bill above it is the excess, the customer's"))
+    deductible: Decimal = Field(default=Decimal("0.00"), ge=0, le=10_000_000, description=(
+        "CNY the policy leaves to the customer (免赔额), within the approved amount"))
+    reason: str | None = Field(default=None, max_length=500, description=(
+        REASON + "; required when the assessment changes (3+ characters)"))
+
+
 class SettlementIn(Body):
     model_config = example({"work_order_id": EXAMPLE_ID})
 
@@ -252,3 +270,14 @@ class SettlementAccepted(CommandAccepted):
         "after confirmation what there was then. Never null, except in a retry replayed by "
         "its Idempotency-Key of a first answer stored when it was still null after "
         "confirmation"))
+
+
+class InsuranceAssessed(SettlementAccepted):
+    """The settlement's figures after the assessment."""
+
+    work_order_id: str
+    assessment: dict[str, str | None] = Field(description=(
+        "insurer, claim_number, report_number, approved_amount, deductible as recorded"))
+    redrafted: bool = Field(description=(
+        "whether the drafted bills were redrafted under the new assessment (discounts given "
+        "on the old draft are gone with it)"))

@@ -42,6 +42,13 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     class Drafted(Event):
         bills: dict[str, dict[str, Any]]
 
+    class InsuranceAssessed(Event):
+        """The insurer's assessment (定损) of the visit's insurance lines: insurer, claim and
+        report number, approved amount, deductible; a change of it says why."""
+
+        assessment: dict[str, Any]
+        reason: str | None
+
     class DiscountGiven(Event):
         bill: str
         line_id: str | None
@@ -139,6 +146,7 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         self.refunds: dict[str, dict[str, Any]] = {}
         self.settled_entries: list[dict[str, Any]] = []
         self.deposit_ids: list[str] = []  # the customer's payments before the last confirmation
+        self.assessment: dict[str, Any] | None = None  # the insurer's, once recorded
 
     # -- what each event changes -----------------------------------------------------------
 
@@ -146,6 +154,10 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     def _drafted(self, audit: Audit, bills: dict[str, dict[str, Any]]) -> None:
         self.bills = {k: {**b, "lines": [dict(ln) for ln in b["lines"]]} for k, b in bills.items()}
         self.status = "draft"
+
+    @event(InsuranceAssessed)
+    def _assessed(self, audit: Audit, assessment: dict[str, Any], reason: str | None) -> None:
+        self.assessment = dict(assessment)
 
     @event(DiscountGiven)
     def _discounted(self, audit: Audit, bill: str, line_id: str | None, amount: Decimal,

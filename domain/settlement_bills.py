@@ -46,6 +46,56 @@ def _deductible_split(billed: dict[str, Any]) -> dict[str, Any] | None:
             "deductible": None, "deductible_of": "warranty"}
 
 
+def insurance_shares(claimed: Decimal, assessment: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """(deductible, excess) of insurance lines billing `claimed` under the assessment: the
+    insurer covers at most its approved amount, less the deductible; what it did not approve
+    is the excess. Both are the customer's to pay."""
+    covered = min(claimed, assessment["approved_amount"])
+    return min(assessment["deductible"], covered), claimed - covered
+
+
+def _insurance_split(bills: dict[str, dict[str, Any]], assessment: dict[str, Any],
+                     customer_payer: dict[str, Any]) -> None:
+    """The insurer's assessment applied to the insurance bill: the excess, then the
+    deductible, spread over its lines by what each bills (`allocate`, to the fen), each line
+    billed that much less (`excess`, `deductible` say how much); the customer bill gets a line
+    of that amount per insurance line (`deductible_of: insurance`, no quantity of its own;
+    `insurance_deductible`, `insurance_excess`), at the line's VAT rate."""
+    insured = bills["insurance"]
+    weights = {ln["line_id"]: ln["gross"] for ln in insured["lines"]}
+    deductible, excess = insurance_shares(sum(weights.values(), ZERO), assessment)
+    over = allocate(excess, weights) if excess else {}
+    own = allocate(deductible, {k: w - over.get(k, ZERO) for k, w in weights.items()}) \
+        if deductible else {}
+    claim = assessment["claim_number"]
+    for line in insured["lines"]:
+        line_excess, line_deductible = over.get(line["line_id"], ZERO), own.get(line["line_id"], ZERO)
+        share = line_excess + line_deductible
+        rest = line["gross"] - share
+        line.update(gross=rest, net=rest, vat=vat_included(rest, line["vat_rate"]),
+                    deductible=line_deductible, excess=line_excess)
+        if not share:
+            continue
+        what = " and ".join(w for w, a in (("deductible", line_deductible),
+                                           ("excess", line_excess)) if a)
+        customer = bills.setdefault("customer", {"kind": "customer", "payer": customer_payer,
+                                                 "lines": [], "invoice_no": None})
+        customer["lines"].append({
+            **line, "description": f"{what} (claim {claim}): {line['description']}",
+            "qty": ZERO, "unit_price": ZERO, "gross": share, "discount": ZERO, "net": share,
+            "vat": vat_included(share, line["vat_rate"]), "cost": ZERO, "warranty": None,
+            "deductible": None, "excess": None, "deductible_of": "insurance",
+            "insurance_deductible": line_deductible, "insurance_excess": line_excess})
+    figures = {"approved_amount": assessment["approved_amount"], "deductible": deductible,
+               "excess": excess}
+    insured.update(deductible=deductible, excess=excess, assessment={
+        **figures, "report_number": assessment.get("report_number")})
+    if "customer" in bills and (deductible or excess):
+        bills["customer"]["insurance_share"] = {
+            "insurer": assessment["insurer"], "claim_number": claim,
+            "deductible": deductible, "excess": excess}
+
+
 def bill_totals(bill: dict[str, Any]) -> dict[str, Any]:
     """Recompute a bill from its lines: net = gross − discount, VAT inside the net per line."""
     for line in bill["lines"]:
@@ -61,10 +111,12 @@ def bill_totals(bill: dict[str, Any]) -> dict[str, Any]:
     return bill
 
 
-def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) -> \
-        dict[str, dict[str, Any]]:
+def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]],
+                assessment: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Approved labor and issued parts of a work order, split into one bill per pay type; a
-    warranty line's deductible goes to the customer bill (`_deductible_split`)."""
+    warranty line's deductible goes to the customer bill (`_deductible_split`), and so do the
+    deductible and the excess of the insurance lines under the insurer's assessment
+    (`_insurance_split`)."""
     bills: dict[str, dict[str, Any]] = {}
     for line in lines:
         if line["status"] != "approved":
@@ -82,6 +134,8 @@ def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]]) 
     if "warranty" in bills:
         bills["warranty"]["deductible"] = sum(
             (ln.get("deductible") or ZERO for ln in bills["warranty"]["lines"]), ZERO)
+    if assessment is not None and "insurance" in bills:
+        _insurance_split(bills, assessment, payers.get("customer", {}))
     return {kind: bill_totals(bill) for kind, bill in bills.items()}
 
 
@@ -118,6 +172,7 @@ def allocate(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]
 
 
 def billed_lines(bills: dict[str, dict[str, Any]]) -> set[tuple[Any, ...]]:
-    """What a set of bills charges for, discounts aside: to tell a stale draft."""
-    return {(kind, ln["line_id"], ln["qty"], ln["unit_price"], ln["cost"])
+    """What a set of bills charges for, discounts aside: to tell a stale draft (the gross
+    tells an insurer's assessment that changed since)."""
+    return {(kind, ln["line_id"], ln["qty"], ln["unit_price"], ln["gross"], ln["cost"])
             for kind, bill in bills.items() for ln in bill["lines"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -25,11 +26,45 @@ class SettlementLifecycle(SettlementState):
             return  # the same bills again: the draft stays, with the discounts given on it
         self._drafted(audit, bills)
 
+    def assess_insurance(self, audit: Audit, *, insurer: str, claim_number: str,
+                         report_number: str | None, approved_amount: object,
+                         deductible: object, reason: str | None,
+                         rebill: Callable[[dict[str, Any]], dict[str, dict[str, Any]]]) -> bool:
+        """Record the insurer's assessment; a draft is redrafted under it in the same change
+        (`rebill` gives the bills under an assessment; discounts given on the draft go with
+        it). Confirmed bills are refused: a manager reverses them first. Changing an
+        assessment says why. Returns whether the bills were redrafted."""
+        require(self.status in ("open", "draft"), SettlementError(
+            f"the settlement is {self.status}: reverse it before the assessment changes"))
+        approved, own = money(approved_amount, "approved_amount"), money(deductible, "deductible")
+        require(bool(insurer.strip()) and bool(claim_number.strip()),
+                InvalidInput("an assessment names the insurer and the claim number"))
+        require(own <= approved, InvalidInput(
+            "the deductible exceeds the approved amount", approved_amount=str(approved),
+            deductible=str(own)))
+        assessment = {"insurer": insurer.strip(), "claim_number": claim_number.strip(),
+                      "report_number": (report_number or "").strip() or None,
+                      "approved_amount": approved, "deductible": own}
+        if assessment == self.assessment:
+            return False  # the same assessment again changes nothing
+        why = require_reason(reason, "changing an insurance assessment") \
+            if self.assessment is not None else ((reason or "").strip() or None)
+        bills = rebill(assessment) if self.status == "draft" else None
+        self._assessed(audit, assessment, why)
+        if bills and not self._same_bills(bills):
+            self._drafted(audit, bills)
+            return True
+        return False
+
     def _same_bills(self, bills: dict[str, dict[str, Any]]) -> bool:
-        """Whether `bills` charge the same lines to the same payers as the draft does."""
+        """Whether `bills` charge the same lines to the same payers as the draft does, under
+        the same assessment (its deductible and excess may move between them alone)."""
+        def payers(of: dict[str, dict[str, Any]]) -> dict[str, Any]:
+            return {k: (b["payer"], b.get("assessment"), b.get("insurance_share"))
+                    for k, b in of.items()}
+
         return billed_lines(bills) == billed_lines(self.bills) and \
-            {k: b["payer"] for k, b in bills.items()} == \
-            {k: b["payer"] for k, b in self.bills.items()}
+            payers(bills) == payers(self.bills)
 
     def bill(self, kind: str) -> dict[str, Any]:
         if kind not in self.bills:

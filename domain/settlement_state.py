@@ -67,9 +67,11 @@ class SettlementState:
     refunds: dict[str, dict[str, Any]]
     settled_entries: list[dict[str, Any]]
     deposit_ids: list[str]
+    assessment: dict[str, Any] | None = None  # the insurer's (a stream without one: none)
     # Defined by `Settlement`: the event methods the commands call.
     _drafted: Callable[..., None]
     _discounted: Callable[..., None]
+    _assessed: Callable[..., None]
     _confirmed: Callable[..., None]
     _settled: Callable[..., None]
     _reversed: Callable[..., None]

@@ -26,7 +26,7 @@ from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
 from domain.reconciling import Reconciliation
 from domain.settlement import Settlement
-from domain.settlement_bills import build_bills
+from domain.settlement_bills import build_bills, insurance_shares
 from domain.settlement_state import ELECTRONIC, DepositLimit, SettlementError
 from domain.taken_once import refuse_taken
 from domain.work_order import WorkOrder
@@ -161,8 +161,8 @@ class Settlements(Reconciliation):
                     SettlementError(f"work order {wo.number} is {wo.status}; settle it when it "
                                     "is ready", blockers=wo.blockers()))
             settlement = self._settlement_for(session, wo)
-            payers = self._payers(wo, insurance, internal_department)
-            bills = build_bills(list(wo.lines.values()), payers)
+            payers = self._payers(wo, insurance, internal_department, settlement.assessment)
+            bills = build_bills(list(wo.lines.values()), payers, settlement.assessment)
             for kind in bills:
                 if kind in ("insurance", "internal"):
                     require(bool(payers.get(kind)), InvalidInput(
@@ -175,7 +175,10 @@ class Settlements(Reconciliation):
 
     @staticmethod
     def _payers(wo: WorkOrder, insurance: dict[str, Any] | None,
-                internal_department: str | None) -> dict[str, dict[str, Any]]:
+                internal_department: str | None,
+                assessment: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """Who pays each bill; the insurer and claim are the assessment's once there is one
+        (a draft naming another claim is refused)."""
         payers: dict[str, dict[str, Any]] = {
             "customer": {"customer_id": str(wo.customer_id)},
             "warranty": {"oem": wo.vehicle.get("brand") or "OEM", "vin": wo.vehicle["vin"]},
@@ -184,9 +187,46 @@ class Settlements(Reconciliation):
                 (insurance.get("claim_number") or "").strip():
             payers["insurance"] = {"insurer": insurance["insurer"].strip(),
                                    "claim_number": insurance["claim_number"].strip()}
+        if assessment is not None:
+            assessed = {"insurer": assessment["insurer"],
+                        "claim_number": assessment["claim_number"]}
+            require(payers.get("insurance", assessed) == assessed, InvalidInput(
+                f"the work order's insurance assessment is claim {assessed['claim_number']} of "
+                f"{assessed['insurer']}", assessed=assessed))
+            payers["insurance"] = assessed
         if (internal_department or "").strip():
             payers["internal"] = {"department": (internal_department or "").strip()}
         return payers
+
+    def assess_insurance(self, request: Request, work_order_id: UUID, *, insurer: str,
+                         claim_number: str, approved_amount: object, deductible: object = "0",
+                         report_number: str | None = None,
+                         reason: str | None = None) -> CommandResult:
+        """The insurer's assessment of a visit the shop settles with the insurer directly: the
+        insurance bill is capped at the approved amount less the deductible; the deductible
+        and the excess go to the customer's bill. A drafted settlement is redrafted in the
+        same save; a confirmed one is refused until a manager reverses it."""
+
+        def decide(session: Session) -> Decision:
+            wo = session.get(WorkOrder, work_order_id, "work order")
+            require(wo.status != "cancelled", SettlementError("the work order is cancelled"))
+            settlement = self._settlement_for(session, wo)
+            kept = {k: b["payer"] for k, b in settlement.bills.items() if k == "internal"}
+
+            def rebill(assessment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+                payers = self._payers(wo, None, None, assessment)
+                return build_bills(list(wo.lines.values()), {**payers, **kept}, assessment)
+
+            redrafted = settlement.assess_insurance(
+                session.audit(wo.store_id), insurer=insurer, claim_number=claim_number,
+                report_number=report_number, approved_amount=approved_amount,
+                deductible=deductible, reason=reason, rebill=rebill)
+            assessed = {k: v if v is None else str(v)
+                        for k, v in (settlement.assessment or {}).items()}
+            return Decision(settlement, {**settlement.summary(), "work_order_id": str(wo.id),
+                                         "assessment": assessed, "redrafted": redrafted})
+
+        return self.app.execute(request, decide, (Settlement.create_id(work_order_id),))
 
     def discount(self, request: Request, settlement_id: UUID, *, bill: str,
                  amount: object, line_id: str | None = None,
@@ -206,7 +246,8 @@ class Settlements(Reconciliation):
             audit = session.audit(settlement.store_id)
             wo = self._work_order(session, settlement)
             number = session.next_number("settlement", "SET", settlement.store_id, year)
-            settlement.confirm(audit, number, build_bills(list(wo.lines.values()), {}))
+            settlement.confirm(audit, number, build_bills(list(wo.lines.values()), {},
+                                                          settlement.assessment))
             wo.confirm_settlement(audit, settlement.id, number)
             return {"settled": self._settle_if_paid(session, settlement)}
 
@@ -290,7 +331,7 @@ class Settlements(Reconciliation):
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
                 correction_of=correction_of, reason=reason,
-                deposit_limit=self._deposit_limit(wo),
+                deposit_limit=self._deposit_limit(wo, settlement.assessment),
                 opened_on=wo.opened_at.astimezone(self.zone).date().isoformat(),
                 today=self.today(request).isoformat())
             for reference_id in held:
@@ -315,12 +356,17 @@ class Settlements(Reconciliation):
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
                                                   work_order_id, cashier_day, *held))
 
-    def _deposit_limit(self, wo: WorkOrder) -> DepositLimit:
-        """Deposits go up to what the customer approved on the estimate (their pay-type lines
-        and the deductibles of approved warranty lines, VAT included): a service manager takes
-        money against agreed work. Before any such line is approved, up to the configured
-        ceiling."""
-        estimate = wo.totals().get("customer", {}).get("total", Decimal("0.00"))
+    def _deposit_limit(self, wo: WorkOrder, assessment: dict[str, Any] | None) -> DepositLimit:
+        """Deposits go up to what the customer approved on the estimate (their pay-type lines,
+        the deductibles of approved warranty lines and, under an insurer's assessment, the
+        deductible and excess of the approved insurance lines; VAT included): a service
+        manager takes money against agreed work. Before any such line is approved, up to the
+        configured ceiling."""
+        zero = Decimal("0.00")
+        insured = sum((ln["gross"] for ln in wo.lines.values()
+                       if ln["status"] == "approved" and ln["pay_type"] == "insurance"), zero)
+        estimate = wo.totals().get("customer", {}).get("total", zero) + (
+            sum(insurance_shares(insured, assessment), zero) if assessment and insured else zero)
         if estimate > 0:
             return DepositLimit(estimate, "approved_estimate")
         return DepositLimit(self.policy.deposit_ceiling, "ceiling")

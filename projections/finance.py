@@ -47,7 +47,8 @@ class FinanceView(FinanceChanges, ReadModel):
             number text, numbers text[] NOT NULL DEFAULT '{}', bills jsonb NOT NULL,
             revenue numeric NOT NULL DEFAULT 0, vat numeric NOT NULL DEFAULT 0,
             parts_cost numeric NOT NULL DEFAULT 0, confirmed_at timestamptz,
-            settled_at timestamptz, updated_at timestamptz NOT NULL, version integer NOT NULL""",
+            settled_at timestamptz, updated_at timestamptz NOT NULL, version integer NOT NULL,
+            insurance_assessment jsonb""",
         "settlement_bills": """
             settlement_id uuid NOT NULL, kind text NOT NULL, store_id text NOT NULL,
             payer_key text NOT NULL, payer jsonb NOT NULL, total numeric NOT NULL,
@@ -120,6 +121,7 @@ class FinanceView(FinanceChanges, ReadModel):
         ("settlement_bills", "allowances numeric NOT NULL DEFAULT 0"),
         ("refunds", "kind text NOT NULL DEFAULT 'payment_return'"),
         ("refunds", "red_invoice_number text"),
+        ("settlements", "insurance_assessment jsonb"),  # no event before it had one
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -173,6 +175,11 @@ class FinanceView(FinanceChanges, ReadModel):
     @on.register
     def _drafted(self, event: Settlement.Drafted, ctx: Ctx) -> None:
         self._bills(ctx, event, event.bills, "draft")
+
+    @on.register
+    def _assessed(self, event: Settlement.InsuranceAssessed, ctx: Ctx) -> None:
+        ctx.run("UPDATE {settlements} SET insurance_assessment = %s WHERE id = %s",
+                (Jsonb(event.assessment, dumps=dumps), event.originator_id))
 
     @on.register
     def _discount(self, event: Settlement.DiscountGiven, ctx: Ctx) -> None:

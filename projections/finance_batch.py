@@ -52,7 +52,8 @@ class Ctx:
 def _decimals(bill: dict[str, Any]) -> dict[str, Any]:
     """A bill read back from JSON with its amounts as Decimal again."""
     amounts = ("gross", "discount", "net", "vat", "cost", "qty", "unit_price", "vat_rate",
-               "labor", "parts", "total", "allowances", "deductible")
+               "labor", "parts", "total", "allowances", "deductible", "excess",
+               "insurance_deductible", "insurance_excess")
     out = {k: (Decimal(v) if k in amounts and v is not None else v) for k, v in bill.items()}
     out["lines"] = [{k: (Decimal(v) if k in amounts and v is not None else v)
                      for k, v in line.items()} for line in bill.get("lines", [])]

@@ -95,6 +95,7 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
         "id": s.id, "work_order_id": s.work_order_id, "work_order_number": s.work_order_number,
         "store_id": s.store_id, "customer_id": s.customer_id, "status": s.status,
         "number": s.number, "numbers": list(s.numbers), "bills": bills,
+        "insurance_assessment": s.assessment,
         "revenue": sum((ln["net"] - ln["vat"] for ln in lines), ZERO) - _allowed(s, "6003"),
         "vat": sum((ln["vat"] for ln in lines), ZERO) - _allowed(s, "2221"),
         "parts_cost": sum((ln["cost"] for ln in lines), ZERO),

@@ -197,6 +197,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
     "Settlement": {
         "Opened": fields("work_order_id work_order_number customer_id"),
         "Drafted": fields("bills"),
+        "InsuranceAssessed": fields("assessment reason"),
         "DiscountGiven": fields("bill line_id amount allocation reason approved_by"),
         "Confirmed": fields("number totals"),
         "InvoiceRecorded": fields("bill invoice_no"),

@@ -15,6 +15,8 @@ from api.paging import HistoryPage, Limit, Page
 from api.schemas import ReasonIn, SettlementStatus
 from api.schemas_money import (
     DiscountIn,
+    InsuranceAssessed,
+    InsuranceAssessmentIn,
     InvoiceIn,
     PaymentIn,
     RefundDecisionIn,
@@ -48,6 +50,19 @@ def draft(body: SettlementIn, cmd: ManageCmd, ctx: Ctx) -> Any:
         internal_department=body.internal_department)
     cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
     return cmd.accepted(result)
+
+
+@router.post("/work-orders/{work_order_id}/insurance-assessment",
+             response_model=InsuranceAssessed)
+def assess_insurance(work_order_id: UUID, body: InsuranceAssessmentIn, cmd: ManageCmd,
+                     ctx: Ctx) -> Any:
+    """The insurer's assessment (定损) of a visit the shop settles with the insurer directly:
+    the insurance bill is capped at the approved amount less the deductible, and the customer's
+    bill carries the deductible and the excess. A drafted settlement is redrafted under it in
+    the same save; once confirmed it is refused (409) until a manager reverses the settlement.
+    A change says why."""
+    return cmd.accepted(ctx.settlements.assess_insurance(cmd.envelope, work_order_id,
+                                                         **body.model_dump()))
 
 
 @router.post("/settlements/{settlement_id}/discounts", response_model=SettlementAccepted)

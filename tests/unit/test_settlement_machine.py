@@ -11,6 +11,13 @@ exceed a payment; every journal entry an event carries balances, and all of them
 the balances the model expects; refused commands emit nothing and change nothing; replaying
 the events, after a round trip through the application's JSON mapper, rebuilds the aggregate.
 
+The insurer's assessment comes and changes at any step (approved amount and deductible, some
+malformed, some above what the lines bill): the model splits the insurance lines itself (the
+excess, then the deductible, spread to the fen by what each line bills) and checks that the
+insurer's bill plus the customer's share is what the insurance lines bill, that the insurer
+gets at most the approved amount less the deductible, that a change redrafts a draft and that
+confirmed bills refuse it.
+
 The scenarios at the end pin faults this machine once found: a bill discount close to the
 bill's total over-discounting one line by a few fen (`allocate`), re-confirming after a
 reversal without a bill that carries payments, and a refund id used twice.
@@ -89,6 +96,9 @@ REFUND_KIND = st.sampled_from(["payment_return", "credit", "credit", "bogus"])
 RED = st.sampled_from(["RED", "RED", None, "  "])  # a red-letter invoice number, or none
 REASON = st.sampled_from(["goodwill for a loyal customer", "goodwill for a loyal customer",
                           "  price match  ", None, "", "ab"])
+# (approved plan, deductible plan): as PLAN, of what the insurance lines bill (approved) and of
+# the approved amount (deductible)
+ASSESSMENT = st.tuples(PLAN, PLAN)
 MASK = st.one_of(st.just(0), st.integers(0, 31))  # bit i set: line i is left out of the draft
 MAPPER = ServiceCore().mapper  # events are stored as JSON: replay what the store would give back
 
@@ -248,6 +258,7 @@ class Model:
     refunds: dict[str, RefundModel] = field(default_factory=dict)
     settled: dict[str, BillModel] | None = None  # the bills the journal holds as revenue
     last_number: int = 0
+    assessment: dict[str, Any] | None = None  # the insurer's
 
     def paid(self, bill: str) -> Decimal:
         taken = sum((p.amount for p in self.payments.values() if p.bill == bill), ZERO)
@@ -314,7 +325,54 @@ class Model:
         return {k: v for k, v in out.items() if v}
 
 
-def model_bills(lines: list[dict[str, Any]]) -> dict[str, BillModel]:
+def spread(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
+    """To the fen, in proportion to the weights (shares rounded down); the fen left over, one
+    by one, to the line with the most weight that still has room, the first in bill order
+    among equals."""
+    total = sum(weights.values(), ZERO)
+    if not amount:
+        return {}
+    shares = {k: (amount * w / total).quantize(CENT, rounding=ROUND_DOWN)
+              for k, w in weights.items()}
+    order = list(weights)
+    ranked = sorted(order, key=lambda k: (-weights[k], order.index(k)))
+    for _ in range(int((amount - sum(shares.values(), ZERO)) / CENT)):
+        shares[next(k for k in ranked if shares[k] < weights[k])] += CENT
+    return shares
+
+
+def assessment_split(bills: dict[str, BillModel], assessment: dict[str, Any]) -> None:
+    """The insurer pays at most the approved amount less the deductible; the excess (what it
+    did not approve) and the deductible go to the customer, line by line."""
+    insured = bills["insurance"]
+    weights = {ln.line_id: ln.gross for ln in insured.lines}
+    claimed = sum(weights.values(), ZERO)
+    covered = min(claimed, assessment["approved_amount"])
+    over = spread(claimed - covered, weights)
+    own = spread(min(assessment["deductible"], covered),
+                 {k: w - over.get(k, ZERO) for k, w in weights.items()})
+    for ln in insured.lines:
+        share = over.get(ln.line_id, ZERO) + own.get(ln.line_id, ZERO)
+        ln.gross -= share
+        if share:
+            bills.setdefault("customer", BillModel([])).lines.append(LineModel(
+                ln.line_id, ln.kind, share, ln.rate, ZERO))
+
+
+def assessed(lines: list[dict[str, Any]],
+             assessment: dict[str, Any] | None) -> tuple[Decimal, ...] | None:
+    """What a draft of the lines prints of the assessment: the approved amount, the deductible
+    and the excess (None without insurance lines or an assessment)."""
+    insured = model_bills(lines).get("insurance")
+    if insured is None or assessment is None:
+        return None
+    covered = min(insured.gross, assessment["approved_amount"])
+    return (assessment["approved_amount"], min(assessment["deductible"], covered),
+            insured.gross - covered)
+
+
+def model_bills(lines: list[dict[str, Any]],
+                assessment: dict[str, Any] | None = None) -> dict[str, BillModel]:
     """Approved labor at its hours, approved parts at their issued quantity, by pay type."""
     bills: dict[str, BillModel] = {}
     for line in lines:
@@ -332,6 +390,8 @@ def model_bills(lines: list[dict[str, Any]]) -> dict[str, BillModel]:
         if customer_pays:
             bills.setdefault("customer", BillModel([])).lines.append(LineModel(
                 line["line_id"], line["kind"], customer_pays, line["vat_rate"], ZERO))
+    if assessment is not None and "insurance" in bills:
+        assessment_split(bills, assessment)
     return bills
 
 
@@ -349,6 +409,7 @@ class SettlementMachine(RuleBasedStateMachine):
         self.record(opened)
         self.model = Model()
         self.lines: list[dict[str, Any]] = []
+        self.chosen: list[dict[str, Any]] = []  # the lines the work order bills now
         self.serial = 0
         self.result: Any = None
 
@@ -412,18 +473,20 @@ class SettlementMachine(RuleBasedStateMachine):
     @rule(mask=MASK)
     def draft(self, mask: int) -> None:
         chosen = [ln for n, ln in enumerate(self.lines) if not (mask >> n) & 1]
-        expected = model_bills(chosen)
+        assessment = self.model.assessment
+        expected = model_bills(chosen, assessment)
         carrying = {k for k in ("warranty", "insurance") if self.model.paid(k)}
         if not carrying <= set(expected):  # see test_payments_never_sit_on_a_bill_that_...
             chosen = list(self.lines)
-            expected = model_bills(chosen)
+            expected = model_bills(chosen, assessment)
         ok = self.model.status in ("open", "draft") and bool(expected)
         same = self.model.status == "draft" and billed(expected) == billed(self.model.bills)
-        bills = build_bills(chosen, PAYERS)
-        if all(ln["kind"] == "labor" or ln["issued_qty"] == ln["qty"] for ln in chosen
-               if ln["status"] == "approved"):
-            # every approved part issued as estimated: the estimate the customer approved
-            # (deductibles on their share) is what the bills charge, payer by payer
+        bills = build_bills(chosen, PAYERS, assessment)
+        if assessment is None and all(ln["kind"] == "labor" or ln["issued_qty"] == ln["qty"]
+                                      for ln in chosen if ln["status"] == "approved"):
+            # every approved part issued as estimated and no insurer's assessment moving money
+            # between payers: the estimate the customer approved (deductibles on their share)
+            # is what the bills charge, payer by payer
             figures = ("labor", "parts", "vat", "total")
             assert {k: [v[f] for f in figures] for k, v in totals(chosen).items()} == \
                 {k: [b[f] for f in figures] for k, b in bills.items()}
@@ -432,12 +495,53 @@ class SettlementMachine(RuleBasedStateMachine):
         events = self.attempt(ok, self.settlement.draft, bills)
         if events is None:
             return
+        self.chosen = chosen
         if same:  # the same bills again: the draft and its discounts stay
             assert names(events) == []
             return
         assert names(events) == ["Drafted"]
         self.model.bills = expected
         self.model.status = "draft"
+
+    # -- the insurer's assessment -------------------------------------------------------------
+
+    @rule(plans=ASSESSMENT, reason=REASON, by=st.sampled_from(["cashier", "manager"]))
+    def assess(self, plans: tuple[tuple[int, int], tuple[int, int]], reason: str | None,
+               by: str) -> None:
+        insured = model_bills(self.chosen or self.lines).get("insurance")
+        claimed = insured.gross if insured is not None else Decimal("500.00")
+        approved_amount = plan_amount(plans[0], claimed)
+        approved = as_money(approved_amount)
+        deductible_amount = plan_amount(plans[1], approved if approved else Decimal("100.00"))
+        deductible = as_money(deductible_amount)
+        new = None if approved is None or deductible is None else {
+            **PAYERS["insurance"], "report_number": None, "approved_amount": approved,
+            "deductible": deductible}
+        same = new is not None and new == self.model.assessment
+        ok = (self.model.status in ("open", "draft") and new is not None
+              and new["deductible"] <= new["approved_amount"]
+              and (self.model.assessment is None or same or valid_reason(reason)))
+        events = self.attempt(ok, self.settlement.assess_insurance, **PAYERS["insurance"],
+                              report_number="  ", approved_amount=approved_amount,
+                              deductible=deductible_amount, reason=reason,
+                              rebill=lambda a: build_bills(self.chosen, PAYERS, a), by=by)
+        if events is None or new is None:
+            return
+        if same:
+            assert events == [] and self.result is False
+            return
+        expected = model_bills(self.chosen, new)
+        # a draft is redrafted when what it bills, or the assessment's figures on it, change
+        redraft = self.model.status == "draft" and (
+            billed_amounts(expected) != billed_amounts(self.model.bills)
+            or assessed(self.chosen, self.model.assessment) != assessed(self.chosen, new))
+        assert names(events) == (["InsuranceAssessed", "Drafted"] if redraft
+                                 else ["InsuranceAssessed"])
+        assert self.result is redraft
+        assert events[0].assessment == new  # type: ignore[attr-defined]
+        self.model.assessment = new
+        if redraft:  # the discounts on the old draft go with it
+            self.model.bills = expected
 
     # -- discounts ----------------------------------------------------------------------------
 
@@ -849,6 +953,31 @@ class SettlementMachine(RuleBasedStateMachine):
             assert self.settlement.bills["warranty"]["deductible"] == sum(moved.values(), ZERO)
 
     @invariant()
+    def the_insurers_bill_and_the_customers_share_make_the_insurance_lines(self) -> None:
+        bills, assessment = self.settlement.bills, self.model.assessment
+        if "insurance" not in bills or assessment is None:
+            return
+        insured = bills["insurance"]
+        share = {ln["line_id"]: ln for ln in bills.get("customer", {"lines": []})["lines"]
+                 if ln.get("deductible_of") == "insurance"}
+        claimed = ZERO
+        for ln in insured["lines"]:
+            moved = ln["deductible"] + ln["excess"]
+            assert share[ln["line_id"]]["gross"] == moved if moved else ln["line_id"] not in share
+            claimed += ln["gross"] + moved
+        covered = min(claimed, assessment["approved_amount"])
+        deductible = min(assessment["deductible"], covered)
+        # the insurer gets what it approved less the deductible, never more than is billed
+        assert insured["gross"] == covered - deductible
+        assert (insured["deductible"], insured["excess"]) == (deductible, claimed - covered)
+        assert insured["assessment"]["approved_amount"] == assessment["approved_amount"]
+        if share:
+            assert bills["customer"]["insurance_share"] == {
+                **PAYERS["insurance"], "deductible": deductible, "excess": claimed - covered}
+        assert sum((ln["insurance_deductible"] for ln in share.values()), ZERO) == deductible
+        assert sum((ln["insurance_excess"] for ln in share.values()), ZERO) == claimed - covered
+
+    @invariant()
     def money_matches_model(self) -> None:
         s, m = self.settlement, self.model
         for kind in KINDS:
@@ -918,6 +1047,11 @@ def labor_for(line_id: str, pay_type: str = "customer", rate: str = "100.00") ->
 def billed(bills: dict[str, Any]) -> set[tuple[str, str]]:
     """The model's bills by what they charge for: the lines per bill."""
     return {(kind, ln.line_id) for kind, bill in bills.items() for ln in bill.lines}
+
+
+def billed_amounts(bills: dict[str, Any]) -> set[tuple[str, str, Decimal]]:
+    """The same with what each line bills before discounts (an assessment moves it)."""
+    return {(kind, ln.line_id, ln.gross) for kind, bill in bills.items() for ln in bill.lines}
 
 
 def drafted(*lines: dict[str, Any]) -> Settlement:
