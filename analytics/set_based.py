@@ -8,15 +8,11 @@ the last event of each kind sets that kind's columns and the last status-giving 
 the status (`WorkOrder.JobDispatched`, `Settlement.Drafted` and `Settlement.Reversed` are read
 here for the status and folded in Python for the rest: SHARED), and `last_notification_id`
 becomes the greater of the two. Rows other events of the batch must find are inserted before
-the fold (a settlement opened, a payment a refund in the same batch refers to). The lines'
-decisions, supply, issues and returns are read once per batch (`LINES`) and set on the lines
-the Python fold added; a move or a withdrawal to nothing, folded in Python, is read here too
-for the status it gives a line before or after a decision.
+the fold (a settlement opened, a payment a refund in the same batch refers to).
 
 The Python handlers of these events stay registered: a batch holding a state that needs the
 mapper (an older `class_version` than its class's, a cipher or compressor) is folded in Python,
-event by event, as a whole; `tests/integration/test_analytics.py` and
-`test_analytics_lines.py` compare both ways.
+event by event, as a whole; `tests/integration/test_analytics.py` compares both ways.
 """
 
 from __future__ import annotations
@@ -41,19 +37,12 @@ STATUS = {"WorkOrder.CheckedIn": "checked_in", "WorkOrder.JobDispatched": "in_pr
 SETTLEMENT_STATUS = {"Settlement.Opened": "open", "Settlement.Drafted": "draft",
                      "Settlement.Confirmed": "confirmed", "Settlement.Settled": "settled",
                      "Settlement.Reversed": "open"}
-# a line's decision, supply and issues (the lines are added in Python)
-AUTHORIZED = "WorkOrder.LineAuthorized"
-LINE_KINDS = (AUTHORIZED, "WorkOrder.PartSupply", "WorkOrder.PartsIssued",
-              "WorkOrder.PartsReturned")
-# folded in Python, read here for the status they give a line before or after a decision
-MOVED, WITHDRAWN = "WorkOrder.LinesMoved", "WorkOrder.LineWithdrawn"
 SET_BASED = ("FollowUp.Completed", "FollowUp.Scheduled", "Settlement.Confirmed",
              "Settlement.Opened", "Settlement.PaymentTaken", "Settlement.Settled",
-             "WorkOrder.ClockedOff", "WorkOrder.ClockedOn", *LINE_KINDS,
+             "WorkOrder.ClockedOff", "WorkOrder.ClockedOn",
              *sorted(set(STATUS) - {"WorkOrder.JobDispatched"}))
-# read here for the status (or the lines), folded in Python for the rest
-SHARED = ("Settlement.Drafted", "Settlement.Reversed", "WorkOrder.JobDispatched", MOVED,
-          WITHDRAWN)
+# read here for the status, folded in Python for the rest
+SHARED = ("Settlement.Drafted", "Settlement.Reversed", "WorkOrder.JobDispatched")
 
 EVENTS = pa.schema([("notification_id", pa.int64()), ("originator_id", pa.string()),
                     ("qualname", pa.string()), ("state", pa.large_string())])
@@ -216,58 +205,6 @@ FROM (
     GROUP BY id) m
 WHERE t.settlement_id = m.id"""
 
-# One row per event and line it names: the line kinds, and the Python-folded events that set
-# a line's status outright (a withdrawal to nothing, a move: it names several). A carry-over
-# puts lines on the new work order it opens, so nothing comes before it on them.
-LINES = f"""
-WITH e AS (
-    SELECT n, id, q, f[1] AS line, f[2] AS decision, f[3]::TIMESTAMPTZ AS at_,
-           coalesce(f[4], f[5])::DECIMAL(18,3) AS qty, coalesce(f[6], f[7])::DECIMAL(18,2) AS cost,
-           f[8] AS supply
-    FROM (SELECT notification_id AS n, originator_id AS id, qualname AS q,
-                 json_extract_string(state, ['$.line_id', '$.decision', '$.{AT}', '$.qty._data_',
-                                             '$.qty', '$.cost._data_', '$.cost', '$.supply'])
-                     AS f
-          FROM batch_events WHERE qualname IN ({", ".join(f"'{q}'" for q in (*LINE_KINDS,
-                                                                               WITHDRAWN))}))
-    UNION ALL
-    SELECT notification_id, originator_id, qualname,
-           unnest(json_extract_string(state, '$.line_ids[*]')), NULL, NULL, NULL, NULL, NULL
-    FROM batch_events WHERE qualname = '{MOVED}')
-SELECT id, line, max(n) FILTER (WHERE q IN ({", ".join(f"'{q}'" for q in LINE_KINDS)})) AS last,
-       max(n) FILTER (WHERE q IN ('{AUTHORIZED}', '{MOVED}')
-                      OR (q = '{WITHDRAWN}' AND qty = 0)) AS status_n,
-       max(n) FILTER (WHERE q = '{AUTHORIZED}') AS decided,
-       arg_max_null(decision, n) FILTER (WHERE q = '{AUTHORIZED}') AS decision,
-       arg_max_null(at_, n) FILTER (WHERE q = '{AUTHORIZED}') AS approved_at,
-       arg_min(supply, n) FILTER (WHERE q = 'WorkOrder.PartSupply') AS supply,
-       sum(CASE q WHEN 'WorkOrder.PartsIssued' THEN qty WHEN 'WorkOrder.PartsReturned' THEN -qty
-           END) AS issued,
-       sum(CASE q WHEN 'WorkOrder.PartsIssued' THEN cost WHEN 'WorkOrder.PartsReturned'
-           THEN -cost END) AS cost
-FROM e
-GROUP BY id, line"""
-
-
-# Per line, the last decision sets the status unless a later event set it (the Python fold
-# wrote that), and the approval instant; a part line's first supply fills one it has not
-# (a later reservation of a back order does not make it filled from stock), its issues and
-# returns add up; `last_notification_id` becomes the greater of the fold's and theirs.
-_DECIDED = """status = CASE WHEN m.decided = m.status_n THEN m.decision ELSE t.status END,
-    approved_at = CASE WHEN m.decided IS NOT NULL THEN m.approved_at ELSE t.approved_at END,
-    last_notification_id = greatest(t.last_notification_id, m.last)"""
-LABOR_LINES = f"""
-UPDATE fact_labor_lines t SET {_DECIDED}
-FROM batch_lines m
-WHERE t.work_order_id = m.id AND t.line_id = m.line AND m.last IS NOT NULL"""
-PART_LINES = f"""
-UPDATE fact_part_lines t SET {_DECIDED},
-    supply = coalesce(t.supply, m.supply),
-    issued_qty = t.issued_qty + coalesce(m.issued, 0),
-    cost = t.cost + coalesce(m.cost, 0)
-FROM batch_lines m
-WHERE t.work_order_id = m.id AND t.line_id = m.line AND m.last IS NOT NULL"""
-
 BEFORE_FOLD = (({"Settlement.PaymentTaken"}, PAYMENTS), ({"Settlement.Opened"}, SETTLEMENTS))
 AFTER_WRITE = (({"FollowUp.Scheduled"}, FOLLOW_UPS), ({"FollowUp.Completed"}, FOLLOWED_UP),
                ({"WorkOrder.ClockedOff"}, CLOCK_PUNCHES), ({*STATUS, *CLOCK}, MILESTONES),
@@ -312,13 +249,6 @@ class SetBased:
 
     def after_write(self) -> None:
         self._run(AFTER_WRITE)
-        if any(self.kinds[k] for k in LINE_KINDS):  # the lines' events read once, for both
-            self.conn.register("batch_lines", self.conn.sql(LINES).to_arrow_table())
-            try:
-                self.conn.execute(LABOR_LINES)
-                self.conn.execute(PART_LINES)
-            finally:
-                self.conn.unregister("batch_lines")
 
     def _run(self, statements: Sequence[tuple[set[str], str]]) -> None:
         for kinds, statement in statements:
