@@ -1,0 +1,133 @@
+"""The set-based fold gives the tables of the Python fold, whatever the batches, on the events
+that act on a line (decisions, supply, issues and returns, a partial withdrawal, a withdrawal to
+nothing, a move to a follow-on work order and the lines carried over to it) and on a generated
+month of history. (bench/README "Loading faster, eleventh step" tried folding the line events
+set-based; these tests held it to the Python fold.)
+
+Needs PostgreSQL (DATABASE_URL); the helpers are those of `test_analytics`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from analytics.loader import AnalyticsLoader
+from analytics.schema import TABLES
+from servicecore.container import Container, build
+from servicecore.demo import make_vin, stage_history
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import with_profile
+from tests.integration.test_analytics import Shop, at, table_rows
+
+
+def python_and_set_based(container: Container, tmp_path: Path, sizes: tuple[int, ...]
+                         ) -> None:
+    """Every table of the log loaded event by event in Python equals the set-based fold's in
+    batches of each of `sizes`."""
+    python = AnalyticsLoader(container.app, tmp_path / "python.duckdb", batch_size=100_000)
+    python.source.set_based = frozenset()  # every event through its Python handler
+    try:
+        python.catch_up()
+        expected = {t.name: table_rows(python.conn, t.name) for t in TABLES}
+    finally:
+        python.close()
+    for size in sizes:
+        loader = AnalyticsLoader(container.app, tmp_path / f"sql{size}.duckdb",
+                                 batch_size=size)
+        try:
+            assert loader.source.read(0, 1_000_000).raw, "the log read set-based"
+            loader.catch_up()
+            for table in TABLES:
+                assert table_rows(loader.conn, table.name) == expected[table.name], (
+                    size, table.name)
+        finally:
+            loader.close()
+
+
+DAY = "2025-05-06"
+
+
+def lines_visit(container: Container, store: str) -> None:
+    """One visit: a labor line approved, a part line issued, partly returned and its missing
+    rest withdrawn, a part line declined, a back-ordered part line moved to a follow-on work
+    order, where it is reserved, issued and returned, and one more withdrawn to nothing."""
+    shop, w = Shop(container, store), container.work_orders
+    shop.register(shop.p1, "oil filter", "100.00", at(DAY, "01:00"))
+    shop.register(shop.p2, "brake pads", "560.00", at(DAY, "01:00"))
+    shop.receive(shop.p1, 5, "40.00", at(DAY, "01:05"))
+    wo, _ = shop.open(make_vin(shop.rng), "brake noise", "repair", at(DAY, "02:00"))
+    w.check_in(shop.r("advisor", at(DAY, "02:01")), wo, mileage_in=30_010, fuel_level=50)
+    labor = shop.labor(wo, "1.0", "300.00", at(DAY, "02:05"))
+    issued, declined = shop.part(wo, shop.p1, 3, at(DAY, "02:06")), shop.part(
+        wo, shop.p1, 1, at(DAY, "02:06"))
+    moved = shop.part(wo, shop.p2, 2, at(DAY, "02:07"))
+    shop.approve(wo, [labor, issued, moved], at(DAY, "02:10"))
+    w.authorize_line(shop.r("advisor", at(DAY, "02:10")), wo, declined, decision="declined",
+                     channel="phone")
+    with_profile(container.technicians, shop.r("manager", at(DAY, "02:20")), shop.t1, store)
+    w.dispatch(shop.r("manager", at(DAY, "02:30")), wo, 1, technician_id=shop.t1)
+    w.issue_part(shop.r("parts_clerk", at(DAY, "02:40")), wo, issued)
+    w.return_part(shop.r("parts_clerk", at(DAY, "02:50")), wo, issued, qty="1",
+                  reason="one too many")
+    w.withdraw_line(shop.r("advisor", at(DAY, "02:55")), wo, issued, reason="not needed")
+    moved_to = w.move_to_follow_on(shop.r("advisor", at(DAY, "03:00")), wo, line_ids=[moved],
+                                   reason="pads on back order").body["follow_on"]["id"]
+    follow_on = uuid.UUID(moved_to)
+    shop.receive(shop.p2, 2, "300.00", at(DAY, "04:00"))
+    w.reserve_line(shop.r("parts_clerk", at(DAY, "04:05")), follow_on, "L1")
+    w.check_in(shop.r("advisor", at(DAY, "04:06")), follow_on, mileage_in=30_020, fuel_level=50)
+    w.dispatch(shop.r("manager", at(DAY, "04:10")), follow_on, 1, technician_id=shop.t1)
+    w.issue_part(shop.r("parts_clerk", at(DAY, "04:20")), follow_on, "L1")
+    w.return_part(shop.r("parts_clerk", at(DAY, "04:30")), follow_on, "L1", qty="2",
+                  reason="wrong pads")
+    w.withdraw_line(shop.r("advisor", at(DAY, "04:40")), follow_on, "L1", reason="elsewhere")
+
+
+@pytest.fixture
+def fresh(server_url: str, tmp_path: Path) -> Iterator[Container]:
+    """A database of the test's own: batches of one event read only its events."""
+    with scratch_database(server_url, "sc_analytics_lines") as url:
+        system = build(settings_for(url, tmp_path / "var"))
+        try:
+            yield system
+        finally:
+            system.close()
+
+
+def test_line_events_set_based_give_the_tables_of_the_python_fold(fresh: Container,
+                                                                   tmp_path: Path) -> None:
+    store = "LN" + uuid.uuid4().hex[:6].upper()
+    head = fresh.app.recorder.max_notification_id() or 0
+    lines_visit(fresh, store)
+    events = (fresh.app.recorder.max_notification_id() or 0) - head
+    reader = AnalyticsLoader(fresh.app, tmp_path / "read.duckdb")
+    read = reader.source.read(head, events)
+    reader.close()
+    assert {q for _, _, q, _ in read.raw} >= {  # the batch is folded set-based
+        "WorkOrder.CheckedIn", "WorkOrder.JobDispatched"}
+    python_and_set_based(fresh, tmp_path, (1, 2, 3, 5, events, 100_000))
+    loader = AnalyticsLoader(fresh.app, tmp_path / "sql1.duckdb")
+    try:
+        assert loader.conn.execute(
+            "SELECT status, supply, issued_qty, cost, qty FROM fact_part_lines "
+            "WHERE store_id = ? ORDER BY added_at, status", [store]).fetchall() == [
+            ("approved", "reserved", 2, 80, 2), ("declined", None, 0, 0, 1),
+            ("moved", "special_order", 0, 0, 2), ("declined", "back_order", 0, 0, 0)]
+    finally:
+        loader.close()
+
+
+def test_a_generated_history_set_based_gives_the_tables_of_the_python_fold(
+        fresh: Container, tmp_path: Path) -> None:
+    """A month of two desks (`servicecore demo-data`'s generator): the set-based fold in
+    batches that end anywhere in its visits, and in one batch, against the Python fold."""
+    figures = stage_history(fresh, stores=("S01",), months=1, per_day=3.0, lanes=2, seed=13,
+                            now=datetime(2025, 6, 11, 4, 0, tzinfo=UTC), jobs=1)
+    assert figures.errors == 0 and figures.settled > 20
+    python_and_set_based(fresh, tmp_path, (997, 100_000))
