@@ -103,7 +103,9 @@ class ChainVerification(BaseModel):
     to: int = Field(description="the last notification id whose link matched (0: none)")
     head_hash: str | None = Field(description="the link at `to` (hex): the range's head")
     anchors_checked: int = Field(description="anchors recorded for an event of the range "
-                                 "that were compared")
+                                 "that were compared (in the database or the witness file)")
+    witness_anchors: int = Field(description="anchors read from the server's witness file "
+                                 "outside the database (those in the range are compared)")
     first_break: ChainBreakOut | None
     range_from: int = Field(description="the range verified, as asked (or defaulted)")
     range_to: int

@@ -116,7 +116,9 @@ def _anchors(conn: psycopg.Connection[Any], start: int, end: int,
     found: dict[int, list[str]] = {}
     for number, digest in [(int(r[0]), bytes(r[1]).hex()) for r in rows] + [
             (a.notification_id, a.hash) for a in extra if start <= a.notification_id <= end]:
-        found.setdefault(number, []).append(digest)
+        known = found.setdefault(number, [])
+        if digest not in known:  # one head recorded and witnessed is one anchor to check
+            known.append(digest)
     return found
 
 

@@ -165,6 +165,7 @@ class Container:
             public_url=self.settings.public_url, health=self.health_check,
             max_body_bytes=self.settings.max_body_bytes, positions=self.positions,
             database_url=self.database_url, read_pool_size=self.settings.pool_size,
+            witness_path=self.settings.witness_file,
         )
 
     @property

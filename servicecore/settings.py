@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         "otlp to OTEL_EXPORTER_OTLP_ENDPOINT, console to stdout")
     data_dir: Path = Path("var")
     jwt_secret: str | None = None
+    witness_path: Path | None = Field(
+        default=None, description="the append-only file every chain anchor is written to "
+        "(day-end closes, `audit anchor`, POST /audit/chain/anchors), outside the database; "
+        "default data_dir/witness/chain-anchors.jsonl")
     store_timezone: str = "Asia/Shanghai"
     vat_rate: Decimal = Decimal("0.13")
     host: str = "127.0.0.1"
@@ -163,6 +167,11 @@ class Settings(BaseSettings):
     def analytics_path(self) -> Path:
         """The DuckDB file the analytics loader owns (readers use its published snapshot)."""
         return self.data_dir / "analytics" / "servicecore.duckdb"
+
+    @property
+    def witness_file(self) -> Path:
+        """Where chain anchors are witnessed outside the database (projections/chain_witness)."""
+        return self.witness_path or self.data_dir / "witness" / "chain-anchors.jsonl"
 
     def secret(self) -> str:
         """The JWT secret: configured, or one generated once and kept under data_dir."""

@@ -23,10 +23,10 @@ from api.errors import unavailable_problem
 from api.paging import PageOf
 from api.schemas_audit_trail import AnchorIn, AnchorOut, ChainEvent, ChainVerification
 from domain.common import IllegalTransition, NotFound
+from projections.chain_witness import read_if_present, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
     LAST_ID,
-    anchor,
     chain_head,
     recorded_anchors,
     stored_link,
@@ -63,6 +63,10 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     does."""
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
+    try:
+        witnessed = read_if_present(ctx.witness_path)
+    except (OSError, ValueError) as exc:
+        return unavailable_problem(f"the witness file cannot be read: {exc}")
     if not _verifying.acquire(timeout=WAIT_SECONDS):
         return unavailable_problem("another verification of the hash chain is running in "
                                    "this process; retry shortly")
@@ -70,10 +74,10 @@ def verify_chain(ctx: Ctx, principal: Verifier,
         with ctx.pool.connection() as conn, one_snapshot(conn):
             head = chain_head(conn)
             first, last = verify_range(start, end, head, MAX_RANGE)
-            result = verify(conn, first, last)
+            result = verify(conn, first, last, anchors=witnessed)
     finally:
         _verifying.release()
-    return {**result.as_dict(), "range_from": first, "range_to": last, "log_head": head,
+    return {**result.as_dict(), "witness_anchors": len(witnessed), "range_from": first, "range_to": last, "log_head": head,
             "next_from": last + 1 if last < head else None}
 
 
@@ -122,10 +126,12 @@ def list_anchors(ctx: Ctx, principal: Verifier,
     409: {"description": "the event log is empty: there is no head to anchor"}})
 def record_anchor(ctx: Ctx, principal: Anchorer, body: AnchorIn | None = None) -> Any:
     """Record the chain head now, with the token's user and the note, and answer it as
-    `N:HEX`: keep that outside the database (a report, an e-mail, paper). A later
+    `N:HEX`; it is also appended to the server's witness file outside the database. Keep it
+    elsewhere too (a report, an e-mail, paper). A later
     verification over a range holding N compares the link there with it."""
     with ctx.pool.connection() as conn:
-        recorded = anchor(conn, body.note if body else "", by=principal.user_id)
+        recorded = witness(conn, ctx.witness_path, body.note if body else "",
+                           by=principal.user_id)
     if "anchor_id" not in recorded:
         raise IllegalTransition("the event log is empty: there is no chain head to anchor")
     return recorded
