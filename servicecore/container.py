@@ -21,6 +21,7 @@ from domain.loyalty import LoyaltyRules
 from domain.pii import PersonalData
 from domain.reminders import Plan
 from domain.settlements import Policy, Settlements
+from domain.snapshot_seal import seal_key
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
@@ -74,6 +75,9 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": str(max(round(settings.pool_timeout_seconds), 1)),
         "CREATE_TABLE": "n",  # the owner creates them: migrate()
         "APPLICATION_RECORDER_TOPIC": "servicecore.event_store:EventRecorder",
+        # snapshots are sealed under a key derived from the server's secret, which the
+        # database does not hold (domain/snapshot_seal.py)
+        ServiceCore.SNAPSHOT_SEAL_KEY: seal_key(settings.secret()).hex(),
     }
 
 
