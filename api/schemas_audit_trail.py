@@ -113,6 +113,24 @@ class ChainVerification(BaseModel):
     next_from: int | None = Field(description="where the next range begins (null: at the head)")
 
 
+class SnapshotBreakOut(BaseModel):
+    stream_id: UUID
+    version: int
+    reason: str = Field(description="`snapshot differs from its events` or `snapshot without "
+                        "its event`")
+
+
+class SnapshotVerification(BaseModel):
+    """`servicecore audit verify`'s snapshot check over one page of snapshotted streams."""
+
+    ok: bool = Field(description="every snapshot of the page equals its stream's replay")
+    snapshots_checked: int
+    snapshot_break: SnapshotBreakOut | None
+    streams_checked: int = Field(description="snapshotted streams replayed in this page")
+    next_after: UUID | None = Field(description="pass as `after` for the next page (null: "
+                                    "no stream left, or a break)")
+
+
 class ChainEvent(BaseModel):
     """One event exactly as the log stores it, with its link and the link before it: recompute
     sha256(previous ‖ notification id ‖ stream id ‖ version ‖ topic ‖ state) as
