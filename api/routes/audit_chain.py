@@ -97,9 +97,9 @@ def verify_snapshots(ctx: Ctx, principal: Verifier,
                      after: Annotated[UUID | None, Query(description=(
                          "the stream to start after (`next_after` of the page before; "
                          "default: the first)"))] = None,
-                     limit: Annotated[int, Query(ge=1, le=MAX_STREAMS, description=(
-                         "snapshotted streams to replay"))] = 100) -> Any:
-    """Replay up to `limit` snapshotted streams (in stream id order, after `after`) and
+                     streams: Annotated[int, Query(ge=1, le=MAX_STREAMS, description=(
+                         "how many snapshotted streams to replay"))] = 100) -> Any:
+    """Replay up to `streams` snapshotted streams (in stream id order, after `after`) and
     compare every snapshot of theirs with the state its events make, as `audit verify` does
     for all of them: `snapshots_checked` and the first `snapshot_break` (stream, version,
     reason), `ok: false` on one (still a 200); page on with `after=next_after` (null: the
@@ -109,7 +109,7 @@ def verify_snapshots(ctx: Ctx, principal: Verifier,
                                    "shortly")
     try:
         with ctx.pool.connection() as conn, one_snapshot(conn):
-            found = check_snapshots(conn, ctx.app.mapper, after, limit)
+            found = check_snapshots(conn, ctx.app.mapper, after, streams)
             more = found.last_stream is not None and bool(
                 snapshotted_streams(conn, found.last_stream, 1))
     finally:

@@ -109,11 +109,11 @@ def test_snapshots_are_checked_page_by_page_and_a_forged_one_is_named(scratch: S
                                                                       auth: Auth) -> None:
     auditor = auth("auditor", "aud-wang")
     counters = sorted((_counter(scratch.system, year) for year in (2026, 2027, 2028)), key=lambda c: c.id)
-    first = _ok(scratch.client.get(SNAPSHOTS, params={"limit": 2}, headers=auditor))
+    first = _ok(scratch.client.get(SNAPSHOTS, params={"streams": 2}, headers=auditor))
     assert (first["ok"], first["snapshots_checked"], first["streams_checked"]) == (True, 2, 2)
     assert first["next_after"] == str(counters[1].id)
-    last = _ok(scratch.client.get(SNAPSHOTS, params={"after": first["next_after"], "limit": 2},
-                                  headers=auditor))
+    last = _ok(scratch.client.get(
+        SNAPSHOTS, params={"after": first["next_after"], "streams": 2}, headers=auditor))
     assert (last["ok"], last["streams_checked"], last["next_after"]) == (True, 1, None)
 
     # The application's role inserts a snapshot of the last counter saying 2 was its last.
@@ -124,8 +124,8 @@ def test_snapshots_are_checked_page_by_page_and_a_forged_one_is_named(scratch: S
     assert found["ok"] is False and found["next_after"] is None
     assert found["snapshot_break"] == {"stream_id": str(target.id), "version": target.version,
                                        "reason": "snapshot differs from its events"}
-    assert _ok(scratch.client.get(SNAPSHOTS, params={"limit": 2}, headers=auditor))["ok"]
-    for bad in ({"limit": 0}, {"limit": 1001}, {"after": "not-a-uuid"}):
+    assert _ok(scratch.client.get(SNAPSHOTS, params={"streams": 2}, headers=auditor))["ok"]
+    for bad in ({"streams": 0}, {"streams": 1001}, {"after": "not-a-uuid"}):
         answer = scratch.client.get(SNAPSHOTS, params=bad, headers=auditor)
         assert answer.status_code == 422, answer.text
     assert scratch.client.get(SNAPSHOTS, headers=auth("advisor")).status_code == 403
