@@ -152,6 +152,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         loops = [("projection-log-watch", watch.run)]
         loops += [(name, loop) for name, loop, _up in container.projection_loops(
             runners, lambda name, loop, up: _supervisor_of(processes).start(name, loop, up))]
+        loops += container.witness_loops()
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active]})

@@ -41,6 +41,7 @@ from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
 from servicecore.settings import Settings
+from workers.chain_witness import PeriodicWitness
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
 from workers.projection_runner import ProjectionRunner, rebuild
@@ -258,6 +259,16 @@ class Container:
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
         for name, loop, up in self.projection_loops(self.runners, self._supervise):
             self._supervise(name, loop, up)
+        for name, loop in self.witness_loops():
+            self._supervise(name, loop, None)
+
+    def witness_loops(self) -> list[tuple[str, Loop]]:
+        """The chain head witnessed on a timer (none when SERVICECORE_WITNESS_SECONDS is 0)."""
+        seconds = self.settings.witness_seconds
+        if not seconds:
+            return []
+        return [("chain-witness",
+                 PeriodicWitness(self.pool, self.settings.witness_file, seconds).run)]
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]

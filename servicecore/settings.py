@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         default=None, description="the append-only file every chain anchor is written to "
         "(day-end closes, `audit anchor`, POST /audit/chain/anchors), outside the database; "
         "default data_dir/witness/chain-anchors.jsonl")
+    witness_seconds: float = Field(
+        default=3600.0, ge=0, description="between day-end closes, record and witness the "
+        "chain head this often when the log moved (where the projections run); 0: off")
     store_timezone: str = "Asia/Shanghai"
     vat_rate: Decimal = Decimal("0.13")
     host: str = "127.0.0.1"
