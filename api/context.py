@@ -56,3 +56,5 @@ class ApiContext:
     # (None: those reads run on `pool` in a worker thread)
     database_url: str | None = None
     read_pool_size: int = 10
+    # the append-only file chain anchors are also written to (None: the database only)
+    witness_path: Path | None = None

@@ -87,7 +87,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.state.ctx = ctx
     errors.install(app)
     openapi.install(app)
-    app.state.metrics = ApiMetrics()
+    app.state.metrics = ApiMetrics(getattr(ctx.app.snapshots, "refused", None))
     docs.install(app)
     app.add_middleware(HotReads, api=app)  # inside the body limit and the observation
     app.add_middleware(UtcTimestamps)  # every JSON answer's timestamps, hot reads' too

@@ -17,7 +17,7 @@ runs one process; scaled out, each replica is scraped on its own address.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import prometheus_client
@@ -79,12 +79,31 @@ class HealthCollector(Collector):
         return [*families, lag, stalled, running, restarts]
 
 
+class RefusedSnapshots(Collector):
+    """Snapshots this process's loads passed over because their seal did not check out
+    (domain/snapshot_seal.py), by reason: `unsealed` (a row stored before seals, or forged
+    without one) or `seal differs` (forged, or sealed under another key)."""
+
+    def __init__(self, refused: Mapping[str, int]) -> None:
+        self.refused = refused
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "servicecore_snapshots_refused", "snapshots passed over at load (the stream was "
+            "replayed from its events) because their seal did not check out", labels=["reason"])
+        for reason in ("unsealed", "seal differs"):
+            family.add_metric([reason], float(self.refused.get(reason, 0)))
+        return [family]
+
+
 class ApiMetrics:
-    def __init__(self) -> None:
+    def __init__(self, refused_snapshots: Mapping[str, int] | None = None) -> None:
         self.health = HealthCollector()
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self.health)
+        self.refused = RefusedSnapshots({} if refused_snapshots is None else refused_snapshots)
+        self.registry.register(self.refused)
         labels = ("method", "route", "status")
         self.requests = Counter(
             "servicecore_http_requests_total", "HTTP requests answered", labels,
@@ -126,5 +145,6 @@ class ApiMetrics:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             registry.register(self.health)
+            registry.register(self.refused)
         encoder, content_type = choose_encoder(accept or "")
         return encoder(registry), content_type

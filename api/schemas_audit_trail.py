@@ -103,12 +103,32 @@ class ChainVerification(BaseModel):
     to: int = Field(description="the last notification id whose link matched (0: none)")
     head_hash: str | None = Field(description="the link at `to` (hex): the range's head")
     anchors_checked: int = Field(description="anchors recorded for an event of the range "
-                                 "that were compared")
+                                 "that were compared (in the database or the witness file)")
+    witness_anchors: int = Field(description="anchors read from the server's witness file "
+                                 "outside the database (those in the range are compared)")
     first_break: ChainBreakOut | None
     range_from: int = Field(description="the range verified, as asked (or defaulted)")
     range_to: int
     log_head: int = Field(description="the last notification id of the log (or of its links)")
     next_from: int | None = Field(description="where the next range begins (null: at the head)")
+
+
+class SnapshotBreakOut(BaseModel):
+    stream_id: UUID
+    version: int
+    reason: str = Field(description="`snapshot differs from its events` or `snapshot without "
+                        "its event`")
+
+
+class SnapshotVerification(BaseModel):
+    """`servicecore audit verify`'s snapshot check over one page of snapshotted streams."""
+
+    ok: bool = Field(description="every snapshot of the page equals its stream's replay")
+    snapshots_checked: int
+    snapshot_break: SnapshotBreakOut | None
+    streams_checked: int = Field(description="snapshotted streams replayed in this page")
+    next_after: UUID | None = Field(description="pass as `after` for the next page (null: "
+                                    "no stream left, or a break)")
 
 
 class ChainEvent(BaseModel):

@@ -11,6 +11,8 @@ Three things cost a command more than they need to, and are done here instead:
 - A cold load asked for the latest snapshot and then for the events after it: two round trips.
   A recorder that offers `select_state` answers both in one statement (one snapshot of the
   database, too).
+- A snapshot the store refuses (its seal does not check out: domain/snapshot_seal.py) is
+  passed over, and the stream replays from its first event.
 - eventsourcing's projector asserts a runtime-checkable Protocol on every event it applies
   (~20 us each when it fails to short-cut); `replay` applies the events without it.
 
@@ -204,7 +206,14 @@ class AggregateLoads(Repository[uuid.UUID]):
         snapshot, stored = select(aggregate_id, self.snapshot_store.recorder)
         events: Iterable[Any] = map(self.event_store.mapper.to_domain_event, stored)
         if snapshot is not None:
-            events = chain([self.snapshot_store.mapper.to_domain_event(snapshot)], events)
+            decoded = getattr(self.snapshot_store, "decoded", None)
+            opened = (self.snapshot_store.mapper.to_domain_event(snapshot) if decoded is None
+                      else decoded(snapshot))
+            if opened is None:  # refused (domain/snapshot_seal.py): every event, from the first
+                events = map(self.event_store.mapper.to_domain_event,
+                             self.event_store.recorder.select_events(aggregate_id))
+            else:
+                events = chain([opened], events)
         aggregate = projector_func(None, events)
         if aggregate is None:
             msg = f"Aggregate {aggregate_id!r} version {version!r} not found."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +45,7 @@ from domain.customer import Customer
 from domain.idempotency import IdempotencyRecord
 from domain.pii import MemoryKeyStore, PersonalData
 from domain.roster import Roster
+from domain.snapshot_seal import SealedSnapshots
 from domain.stock import StockItem
 from domain.technician import Technician
 from domain.workshop_day import WorkshopDay
@@ -214,11 +216,22 @@ class ServiceCore(Application[UUID]):
         Customer: SNAPSHOT_EVERY,
     }
 
+    # The key that seals snapshots (domain/snapshot_seal.py), hex: every process of one event
+    # store needs the same (servicecore.container derives it from the server's secret).
+    # Without one a process seals with a key of its own, and refuses every other's snapshots.
+    SNAPSHOT_SEAL_KEY = "SNAPSHOT_SEAL_KEY"
+
     def __init__(self, env: dict[str, str] | None = None,
                  personal_data: PersonalData | None = None) -> None:
         super().__init__(env)
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
         self.stream_locks = StreamLocks()
+
+    def construct_snapshot_store(self) -> SealedSnapshots:
+        configured = self.env.get(self.SNAPSHOT_SEAL_KEY)
+        key = bytes.fromhex(configured) if configured else secrets.token_bytes(32)
+        return SealedSnapshots(self.mapper, self.factory.aggregate_recorder(purpose="snapshots"),
+                               key)
 
     def construct_repository(self) -> Repository[UUID]:
         made = super().construct_repository()

@@ -1,8 +1,8 @@
 """`servicecore audit verify | anchor`: recompute the hash chain and check the snapshots, and
-keep the chain's head outside.
+keep the chain's head outside (the witness file, projections/chain_witness.py).
 
 The work is projections/hash_chain.py's (the /audit/chain endpoints do the same); here is what
-only the command line needs: a progress bar.
+only the command line needs: a progress bar (its arguments: servicecore/audit_commands.py).
 """
 
 from __future__ import annotations
@@ -43,3 +43,4 @@ def progress_bar(stream: Any) -> Progress:
         stream.flush()
 
     return show
+

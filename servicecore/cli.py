@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.cli_args import share, whole
 from servicecore.settings import Settings
@@ -153,6 +154,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         loops = [("projection-log-watch", watch.run)]
         loops += [(name, loop) for name, loop, _up in container.projection_loops(
             runners, lambda name, loop, up: _supervisor_of(processes).start(name, loop, up))]
+        loops += container.witness_loops()
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active]})
@@ -268,38 +270,6 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         container.close()
     return 0
-
-
-def _audit_chain(args: argparse.Namespace, settings: Settings) -> int:
-    """audit verify | anchor: the hash chain over the event log."""
-    import psycopg
-
-    from servicecore import audit_chain
-    from servicecore.container import database_urls
-
-    with psycopg.connect(database_urls(settings).app, autocommit=True) as conn:
-        if args.action == "anchor":
-            print(json.dumps(audit_chain.anchor(conn, args.note)))
-            return 0
-        try:
-            anchors = [audit_chain.Anchor.parse(text) for text in args.anchor]
-        except ValueError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        progress = None if args.quiet else audit_chain.progress_bar(sys.stderr)
-        result = audit_chain.verify(conn, args.start, anchors=anchors, progress=progress)
-        snapshots = audit_chain.verify_snapshots(conn)
-    if progress:
-        print(file=sys.stderr)
-    print(json.dumps({**result.as_dict(), **snapshots.as_dict(),
-                      "ok": result.ok and snapshots.ok}))
-    if result.broken is not None:
-        print(f"chain broken at notification id {result.broken.notification_id}: "
-              f"{result.broken.reason}", file=sys.stderr)
-    if snapshots.broken is not None:
-        print(f"snapshot of stream {snapshots.broken.stream_id} at version "
-              f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
-    return 0 if result.ok and snapshots.ok else 1
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -426,17 +396,7 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_analytics)
     audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
     audit_sub = audit.add_subparsers(dest="action", required=True)
-    verify = audit_sub.add_parser("verify", help="recompute the hash chain and check the "
-                                  "snapshots; exit 1 at a break")
-    verify.add_argument("--from", dest="start", type=int, default=1,
-                        help="first notification id to check (the link before it is trusted)")
-    verify.add_argument("--anchor", action="append", default=[],
-                        help="an anchor kept outside, <notification id>:<hex> (repeatable)")
-    verify.add_argument("--quiet", action="store_true", help="no progress bar")
-    verify.set_defaults(run=_audit_chain)
-    anchor = audit_sub.add_parser("anchor", help="record and print the chain head with the time")
-    anchor.add_argument("--note", default="", help="e.g. day-end S01 2026-12-03")
-    anchor.set_defaults(run=_audit_chain)
+    add_audit_chain(audit_sub)
     add_audit_exports(audit_sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)

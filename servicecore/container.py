@@ -21,6 +21,7 @@ from domain.loyalty import LoyaltyRules
 from domain.pii import PersonalData
 from domain.reminders import Plan
 from domain.settlements import Policy, Settlements
+from domain.snapshot_seal import seal_key
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
@@ -40,6 +41,7 @@ from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
 from servicecore.settings import Settings
+from workers.chain_witness import PeriodicWitness
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
 from workers.projection_runner import ProjectionRunner, rebuild
@@ -74,6 +76,9 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": str(max(round(settings.pool_timeout_seconds), 1)),
         "CREATE_TABLE": "n",  # the owner creates them: migrate()
         "APPLICATION_RECORDER_TOPIC": "servicecore.event_store:EventRecorder",
+        # snapshots are sealed under a key derived from the server's secret, which the
+        # database does not hold (domain/snapshot_seal.py)
+        ServiceCore.SNAPSHOT_SEAL_KEY: seal_key(settings.secret()).hex(),
     }
 
 
@@ -166,6 +171,7 @@ class Container:
             public_url=self.settings.public_url, health=self.health_check,
             max_body_bytes=self.settings.max_body_bytes, positions=self.positions,
             database_url=self.database_url, read_pool_size=self.settings.pool_size,
+            witness_path=self.settings.witness_file,
         )
 
     @property
@@ -262,6 +268,16 @@ class Container:
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
         for name, loop, up in self.projection_loops(self.runners, self._supervise):
             self._supervise(name, loop, up)
+        for name, loop in self.witness_loops():
+            self._supervise(name, loop, None)
+
+    def witness_loops(self) -> list[tuple[str, Loop]]:
+        """The chain head witnessed on a timer (none when SERVICECORE_WITNESS_SECONDS is 0)."""
+        seconds = self.settings.witness_seconds
+        if not seconds:
+            return []
+        return [("chain-witness",
+                 PeriodicWitness(self.pool, self.settings.witness_file, seconds).run)]
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]

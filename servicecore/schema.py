@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS public.{ANCHORS_TABLE} (
     anchored_by text NOT NULL DEFAULT current_user,
     note text NOT NULL DEFAULT ''
 );
+-- the registry's saves by their first id: a range of the log finds the saves that recorded it
+CREATE INDEX IF NOT EXISTS {COMMANDS_TABLE}_first_id
+    ON public.{COMMANDS_TABLE} ((notification_ids[1]));
 """
 
 # The link function: must equal domain.integrity.link byte for byte. STABLE, as convert_to is:
@@ -169,10 +172,11 @@ CREATE TABLE IF NOT EXISTS public.projection_positions (
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
                       SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 6  # 2: hash chain, command registry, anchors; 3: snapshots;
+SCHEMA_VERSION = 7  # 2: hash chain, command registry, anchors; 3: snapshots;
 #                     4: the chain link inlinable (STABLE); 5: the chain's functions name
 #                     pg_catalog's, the trigger's search path leaves out public; 6: the
-#                     application's role creates in a schema of its own, no longer in public
+#                     application's role creates in a schema of its own, no longer in public;
+#                     7: the command registry indexed by each save's first id
 # What the owner's sessions resolve names through: pg_catalog alone (pg_temp is never searched
 # for functions or operators). Every object of the owner's is named with its schema, public.
 OWNER_SEARCH_PATH = "pg_catalog, pg_temp"

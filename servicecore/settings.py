@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         "otlp to OTEL_EXPORTER_OTLP_ENDPOINT, console to stdout")
     data_dir: Path = Path("var")
     jwt_secret: str | None = None
+    witness_path: Path | None = Field(
+        default=None, description="the append-only file every chain anchor is written to "
+        "(day-end closes, `audit anchor`, POST /audit/chain/anchors), outside the database; "
+        "default data_dir/witness/chain-anchors.jsonl")
+    witness_seconds: float = Field(
+        default=3600.0, ge=0, description="between day-end closes, record and witness the "
+        "chain head this often when the log moved (where the projections run); 0: off")
     store_timezone: str = "Asia/Shanghai"
     vat_rate: Decimal = Decimal("0.13")
     host: str = "127.0.0.1"
@@ -166,6 +173,11 @@ class Settings(BaseSettings):
     def analytics_path(self) -> Path:
         """The DuckDB file the analytics loader owns (readers use its published snapshot)."""
         return self.data_dir / "analytics" / "servicecore.duckdb"
+
+    @property
+    def witness_file(self) -> Path:
+        """Where chain anchors are witnessed outside the database (projections/chain_witness)."""
+        return self.witness_path or self.data_dir / "witness" / "chain-anchors.jsonl"
 
     def secret(self) -> str:
         """The JWT secret: configured, or one generated once and kept under data_dir."""

@@ -109,3 +109,10 @@ def snapshots_never_fail() -> Iterator[None]:
     yield
     logging.getLogger("domain.application").removeHandler(handler)
     assert not handler.messages, handler.messages[:3]
+
+
+@pytest.fixture(autouse=True)
+def own_witness_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A command line run by a test (`audit anchor | verify`) witnesses to a file of the
+    test's own, never to ./var of the checkout, which another test's verify would read."""
+    monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(tmp_path / "witness.jsonl"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import threading
 from typing import Annotated, Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from fastapi import APIRouter, Depends, Path, Query
@@ -21,23 +22,31 @@ from api.auth import Principal
 from api.deps import Ctx, Offset, reader
 from api.errors import unavailable_problem
 from api.paging import PageOf
-from api.schemas_audit_trail import AnchorIn, AnchorOut, ChainEvent, ChainVerification
+from api.schemas_audit_trail import (
+    AnchorIn,
+    AnchorOut,
+    ChainEvent,
+    ChainVerification,
+    SnapshotVerification,
+)
 from domain.common import IllegalTransition, NotFound
+from projections.chain_witness import read_if_present, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
     LAST_ID,
-    anchor,
     chain_head,
     recorded_anchors,
     stored_link,
     verify,
     verify_range,
 )
+from projections.snapshot_check import check_snapshots, snapshotted_streams
 
 router = APIRouter(prefix="/audit/chain", tags=["audit"])
 Verifier = Annotated[Principal, Depends(reader("audit.chain"))]
 Anchorer = Annotated[Principal, Depends(reader("audit.anchor"))]
 MAX_RANGE = 500_000  # notification ids per verification request
+MAX_STREAMS = 1_000  # snapshotted streams per snapshot verification request
 NotificationId = Annotated[int | None, Query(ge=1, le=LAST_ID)]
 
 _verifying = threading.Lock()  # one verification at a time in this process
@@ -63,6 +72,10 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     does."""
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
+    try:
+        witnessed = read_if_present(ctx.witness_path)
+    except (OSError, ValueError) as exc:
+        return unavailable_problem(f"the witness file cannot be read: {exc}")
     if not _verifying.acquire(timeout=WAIT_SECONDS):
         return unavailable_problem("another verification of the hash chain is running in "
                                    "this process; retry shortly")
@@ -70,11 +83,39 @@ def verify_chain(ctx: Ctx, principal: Verifier,
         with ctx.pool.connection() as conn, one_snapshot(conn):
             head = chain_head(conn)
             first, last = verify_range(start, end, head, MAX_RANGE)
-            result = verify(conn, first, last)
+            result = verify(conn, first, last, anchors=witnessed)
     finally:
         _verifying.release()
-    return {**result.as_dict(), "range_from": first, "range_to": last, "log_head": head,
+    return {**result.as_dict(), "witness_anchors": len(witnessed), "range_from": first, "range_to": last, "log_head": head,
             "next_from": last + 1 if last < head else None}
+
+
+@router.get("/snapshots", response_model=SnapshotVerification, responses={
+    503: {"description": "another verification kept this process busy too long; retry "
+                         "after Retry-After seconds (or the database is unavailable)"}})
+def verify_snapshots(ctx: Ctx, principal: Verifier,
+                     after: Annotated[UUID | None, Query(description=(
+                         "the stream to start after (`next_after` of the page before; "
+                         "default: the first)"))] = None,
+                     streams: Annotated[int, Query(ge=1, le=MAX_STREAMS, description=(
+                         "how many snapshotted streams to replay"))] = 100) -> Any:
+    """Replay up to `streams` snapshotted streams (in stream id order, after `after`) and
+    compare every snapshot of theirs with the state its events make, as `audit verify` does
+    for all of them: `snapshots_checked` and the first `snapshot_break` (stream, version,
+    reason), `ok: false` on one (still a 200); page on with `after=next_after` (null: the
+    last stream was checked)."""
+    if not _verifying.acquire(timeout=WAIT_SECONDS):
+        return unavailable_problem("another verification is running in this process; retry "
+                                   "shortly")
+    try:
+        with ctx.pool.connection() as conn, one_snapshot(conn):
+            found = check_snapshots(conn, ctx.app.mapper, after, streams)
+            more = found.last_stream is not None and bool(
+                snapshotted_streams(conn, found.last_stream, 1))
+    finally:
+        _verifying.release()
+    return {**found.as_dict(), "ok": found.ok, "streams_checked": found.streams,
+            "next_after": found.last_stream if more and found.ok else None}
 
 
 @router.get("/events/{notification_id}", response_model=ChainEvent)
@@ -122,10 +163,12 @@ def list_anchors(ctx: Ctx, principal: Verifier,
     409: {"description": "the event log is empty: there is no head to anchor"}})
 def record_anchor(ctx: Ctx, principal: Anchorer, body: AnchorIn | None = None) -> Any:
     """Record the chain head now, with the token's user and the note, and answer it as
-    `N:HEX`: keep that outside the database (a report, an e-mail, paper). A later
+    `N:HEX`; it is also appended to the server's witness file outside the database. Keep it
+    elsewhere too (a report, an e-mail, paper). A later
     verification over a range holding N compares the link there with it."""
     with ctx.pool.connection() as conn:
-        recorded = anchor(conn, body.note if body else "", by=principal.user_id)
+        recorded = witness(conn, ctx.witness_path, body.note if body else "",
+                           by=principal.user_id)
     if "anchor_id" not in recorded:
         raise IllegalTransition("the event log is empty: there is no chain head to anchor")
     return recorded

@@ -16,7 +16,7 @@ from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
 from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
-from projections import finance_queries
+from projections import chain_witness, finance_queries
 
 router = APIRouter(tags=["finance"])
 VIEW = "finance"
@@ -33,17 +33,27 @@ def _today(ctx: Ctx) -> date:
 @router.post("/day-end", response_model=CommandAccepted)
 def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
     """Totals by method; expected vs counted cash (a variance needs a reason); the day then
-    refuses back-dated payments."""
-    return cmd.accepted(ctx.settlements.close_day(cmd.envelope, **body.model_dump()))
+    refuses back-dated payments. The chain head after the close is recorded as an anchor and
+    written to the witness file outside the database; `anchor` (`N:HEX`) answers it."""
+    answer = cmd.accepted(ctx.settlements.close_day(cmd.envelope, **body.model_dump()))
+    note = chain_witness.day_end_note(body.store_id, answer["business_date"],
+                                      answer["cashier_id"])
+    with ctx.pool.connection() as conn:
+        recorded = chain_witness.witness(conn, ctx.witness_path, note,
+                                         by=cmd.envelope.caller.user_id)
+    return {**answer, "anchor": recorded["anchor"]}
 
 
 @router.get("/day-end/{business_date}")
 def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
                wait_for: WaitFor = None) -> Any:
-    """The daily cash report: taken and refunded per cashier and method, and each day-end."""
+    """The daily cash report: taken and refunded per cashier and method, each day-end, and
+    the chain anchor each close recorded (`chain_anchors`, to keep on the printed report)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.daily_cash(conn, principal.stores, business_date)
+        report = finance_queries.daily_cash(conn, principal.stores, business_date)
+        anchors = chain_witness.day_end_anchors(conn, principal.stores, business_date)
+    return {**report, "chain_anchors": anchors}
 
 
 @router.get("/payments", response_model=Page)

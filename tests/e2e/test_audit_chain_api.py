@@ -184,7 +184,14 @@ def test_an_anchor_posted_is_listed_and_a_relinked_chain_differs_from_it(
         conn.execute(f"ALTER TABLE {HASHES_TABLE} ENABLE TRIGGER USER")
         # up to the first anchor the relinked chain is consistent
         assert audit_chain.verify(conn, 1, first["notification_id"] - 1).ok
+        # and the anchors recorded in the database go too
+        conn.execute(f"ALTER TABLE {ANCHORS_TABLE} DISABLE TRIGGER USER")
+        conn.execute(f"DELETE FROM {ANCHORS_TABLE}")
+        conn.execute(f"ALTER TABLE {ANCHORS_TABLE} ENABLE TRIGGER USER")
+        assert audit_chain.verify(conn).ok  # the database alone checks out
+    # The server appended both heads to its witness file outside the database.
     answer = _ok(client.get(VERIFY, headers=auditor))
+    assert answer["witness_anchors"] == 2
     assert answer["ok"] is False
     assert answer["first_break"]["reason"] == "anchor differs"
     assert answer["first_break"]["notification_id"] == first["notification_id"]

@@ -3,6 +3,7 @@ reconciliation and the ledger."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -207,6 +208,14 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     report = get(client, f"/day-end/{closed['business_date']}", cashier,
                  wait_for=closed["notification_id"])
     assert [d["status"] for d in report["cashier_days"]] == ["closed"]
+    # The close recorded the chain's head: answered, on the report, and in the witness file
+    # outside the database (projections/chain_witness.py).
+    number, _, digest = closed["anchor"].partition(":")
+    assert int(number) >= closed["notification_id"] and len(digest) == 64
+    assert [(a["store_id"], a["cashier_id"], a["anchor"]) for a in report["chain_anchors"]
+            if a["store_id"] == store_id] == [(store_id, "cash-" + store_id, closed["anchor"])]
+    witnessed = client.app.state.ctx.witness_path.read_text().splitlines()
+    assert closed["anchor"] in [json.loads(line)["anchor"] for line in witnessed]
     # Reconciliation: the Alipay statement matches by reference and amount.
     finance_user = auth("finance", "fin-" + store_id, [store_id])
     imported = post(client, "/reconciliation/statements", finance_user, {

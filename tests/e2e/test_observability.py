@@ -270,6 +270,20 @@ def test_metrics_count_and_time_requests_by_route_template(
     assert families["servicecore_loop_restarts"].type == "counter"
 
 
+def test_snapshots_refused_at_load_are_counted_by_reason(observed: TestClient,
+                                                        container: Container) -> None:
+    refused = container.app.snapshots.refused  # type: ignore[union-attr]
+    before = _value(_families(observed), "servicecore_snapshots_refused",
+                    "servicecore_snapshots_refused_total", reason="seal differs")
+    assert before == refused["seal differs"]
+    refused["seal differs"] += 1  # as SealedSnapshots.decoded counts a refusal
+    try:
+        assert _value(_families(observed), "servicecore_snapshots_refused",
+                      "servicecore_snapshots_refused_total", reason="seal differs") == before + 1
+    finally:
+        refused["seal differs"] -= 1
+
+
 def test_metrics_speak_openmetrics_to_a_scraper_that_asks(observed: TestClient) -> None:
     answer = observed.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert answer.headers["content-type"].startswith("application/openmetrics-text")

@@ -117,7 +117,7 @@ def test_after_a_database_restart_projections_follow_again_and_health_says_so(
             loops = client.get("/health").json()["loops"]
             runners = ({"projections"} if system.settings.projection_group
                        else {f"projection-{v.name}" for v in system.views})
-            assert set(loops) == runners | {"analytics", "projection-log-watch"}
+            assert set(loops) == runners | {"analytics", "projection-log-watch", "chain-witness"}
 
             # The server is started again on the same data and socket.
             embedded.start()

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from domain.integrity import link
+from projections.hash_chain import chain_head
 from servicecore import audit_chain
 from servicecore.container import Container, build
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
@@ -46,9 +47,14 @@ def _delete(url: str, condition: str) -> list[int]:
     return ids
 
 
-def _verify(url: str, start: int = 1) -> audit_chain.Verification:
+def _verify(url: str, start: int = 1, end: int | None = None) -> audit_chain.Verification:
     with psycopg.connect(url, autocommit=True) as conn:
-        return audit_chain.verify(conn, start)
+        return audit_chain.verify(conn, start, end)
+
+
+def _head(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return chain_head(conn)
 
 
 def test_deleting_the_last_events_and_their_links_is_found(
@@ -62,6 +68,12 @@ def test_deleting_the_last_events_and_their_links_is_found(
     found = _verify(url)
     assert found.broken is not None
     assert (found.broken.notification_id, found.broken.reason) == (head - 1, "event deleted")
+    # A range (as GET /audit/chain/verify pages) up to the head finds them too: the head
+    # counts the registry's last id, so the range reaches the deleted tail.
+    assert _head(url) == head
+    ranged = _verify(url, head - 3, _head(url))
+    assert ranged.broken is not None
+    assert (ranged.broken.notification_id, ranged.broken.reason) == (head - 1, "event deleted")
 
 
 def test_deleting_an_event_in_the_middle_is_named_at_its_own_id(
@@ -76,6 +88,12 @@ def test_deleting_an_event_in_the_middle_is_named_at_its_own_id(
     assert (found.broken.notification_id, found.broken.reason) == (middle, "event deleted")
     # a verification starting after it sees the chain alone, intact there
     assert _verify(url, middle + 2).ok
+    # a range holding it names it at its own id (the registry read over the range alone);
+    # a range before it does not
+    ranged = _verify(url, middle, middle)
+    assert ranged.broken is not None
+    assert (ranged.broken.notification_id, ranged.broken.reason) == (middle, "event deleted")
+    assert _verify(url, 1, middle - 1).ok
 
 
 def test_two_events_swapped_are_named_at_the_first(scratch: tuple[Container, str]) -> None:
@@ -134,10 +152,10 @@ def test_an_event_slipped_into_a_gap_is_found_at_its_id(scratch: tuple[Container
         for table in (EVENTS_TABLE, HASHES_TABLE):
             conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
-    found = _verify(url)
-    assert found.broken is not None
     reason = "event no save recorded" if linked else "link missing"
-    assert (found.broken.notification_id, found.broken.reason) == (gap_id, reason)
+    for found in (_verify(url), _verify(url, gap_id - 1, gap_id + 1)):
+        assert found.broken is not None
+        assert (found.broken.notification_id, found.broken.reason) == (gap_id, reason)
 
 
 def test_a_log_from_before_the_registry_is_not_asked_about_it(server_url: str,

@@ -118,7 +118,7 @@ def test_a_changed_mileage_is_found_at_its_notification_id(
 
 
 def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
-        scratch: tuple[Container, str], capsys: pytest.CaptureFixture[str],
+        scratch: tuple[Container, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     system, url = scratch
     _open(system, 28720)
@@ -139,6 +139,8 @@ def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
         install(conn)  # its back-fill relinks the events it finds without a link
         conn.execute(f"ALTER TABLE {HASHES_TABLE} ENABLE TRIGGER USER")
         conn.execute("ALTER TABLE servicecore_anchors ENABLE TRIGGER USER")
+    # (`audit anchor` wrote the witness file too: tests/integration/test_chain_witness.py)
+    monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(tmp_path / "elsewhere.jsonl"))
     assert _verify(url, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
 
     code, answer = _verify(url, "--anchor", kept, capsys=capsys, monkeypatch=monkeypatch)

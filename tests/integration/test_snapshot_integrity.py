@@ -19,6 +19,7 @@ import pytest
 from domain.application import SNAPSHOT_EVERY, ServiceCore
 from domain.common import Audit
 from domain.counter import DocumentCounter
+from domain.snapshot_seal import MARK, TAG_BYTES, SealedSnapshots
 from servicecore import audit_chain, cli
 from servicecore.container import Container, build, eventsourcing_env, migrate
 from servicecore.roles import DatabaseUrls
@@ -55,25 +56,39 @@ def _verify(url: str, capsys: pytest.CaptureFixture[str],
     return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def _forge(url: str, counter: DocumentCounter, version: int, last: int) -> None:
+def _forge(url: str, counter: DocumentCounter, version: int, last: int, *,
+          seal: bool = True) -> None:
     """As the application's role: the real snapshot's row again, at `version`, saying the
-    counter's last number was `last`."""
+    counter's last number was `last`; with the real row's seal in front (which no longer
+    matches), or without one (as a snapshot stored before seals)."""
     with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(f"SELECT topic, state FROM {SNAPSHOTS_TABLE} "
+                           "WHERE originator_id = %s AND originator_version = %s",
+                           (counter.id, SNAPSHOT_EVERY)).fetchone()
+        assert row is not None
+        state = bytes(row[1])
+        assert state.startswith(MARK)
+        front, inner = state[:len(MARK) + TAG_BYTES], state[len(MARK) + TAG_BYTES:]
+        inner = inner.replace(f'"last":{SNAPSHOT_EVERY - 1}'.encode(), f'"last":{last}'.encode())
         conn.execute(
             f"INSERT INTO {SNAPSHOTS_TABLE} (originator_id, originator_version, topic, state) "
-            f"SELECT originator_id, %s, topic, convert_to(replace(convert_from(state, 'UTF8'), "
-            f"'\"last\":{SNAPSHOT_EVERY - 1}', '\"last\":{last}'), 'UTF8') "
-            f"FROM {SNAPSHOTS_TABLE} "
-            "WHERE originator_id = %s AND originator_version = %s",
-            (version, counter.id, SNAPSHOT_EVERY))
+            "VALUES (%s, %s, %s, %s)",
+            (counter.id, version, row[0], (front if seal else b"") + inner))
 
 
-def _cold_load(url: str, system: Container, counter: DocumentCounter) -> Any:
+def _cold_load(url: str, system: Container, counter: DocumentCounter,
+               refused: dict[str, int] | None = None) -> Any:
+    """The counter as a process that starts now loads it (`refused`: the snapshots its
+    store passed over, by reason)."""
     cold = ServiceCore(env={**eventsourcing_env(url, system.settings),
                             "AGGREGATE_CACHE_MAXSIZE": ""})
     try:
         return cold.repository.get(counter.id)
     finally:
+        store = cold.snapshots
+        assert isinstance(store, SealedSnapshots)
+        if refused is not None:
+            refused.update(store.refused)
         cold.close()
 
 
@@ -95,7 +110,10 @@ def test_a_forged_snapshot_is_named_by_stream_and_version(
     # (the events say 109 was the last one taken).
     _forge(url, counter, counter.version, 2)
     assert counter.last == 109
-    assert _cold_load(url, system, counter).last == 2
+    # Its seal does not match, so a cold process passes over it and replays the events.
+    refused: dict[str, int] = {}
+    assert _cold_load(url, system, counter, refused).last == 109
+    assert refused == {"seal differs": 1}
 
     code, answer = _verify(url, capsys, monkeypatch)
     assert code == 1
@@ -119,3 +137,27 @@ def test_a_snapshot_past_its_streams_last_event_is_named(
     assert found.broken is not None
     assert (found.broken.stream_id, found.broken.version, found.broken.reason) == (
         counter.id, 5_000, "snapshot without its event")
+
+
+def test_a_genuine_snapshot_is_loaded_and_an_unsealed_one_is_passed_over(
+        counted: tuple[Container, str, DocumentCounter],
+        caplog: pytest.LogCaptureFixture) -> None:
+    system, url, counter = counted
+    refused: dict[str, int] = {}
+    cold = _cold_load(url, system, counter, refused)
+    assert (cold.version, cold.last, refused) == (counter.version, counter.last, {})
+    # Another key (a process configured apart from the others) passes over the genuine one.
+    other = system.settings.model_copy(update={"jwt_secret": "another secret " * 3})
+    stranger = ServiceCore(env={**eventsourcing_env(url, other), "AGGREGATE_CACHE_MAXSIZE": ""})
+    try:
+        assert stranger.repository.get(counter.id).last == counter.last
+        assert isinstance(stranger.snapshots, SealedSnapshots)
+        assert stranger.snapshots.refused == {"seal differs": 1}
+    finally:
+        stranger.close()
+    # A row without a seal (a forger's, or one stored before seals) at the last version.
+    _forge(url, counter, counter.version, 2, seal=False)
+    cold = _cold_load(url, system, counter, refused)
+    assert (cold.version, cold.last, refused) == (counter.version, counter.last,
+                                                  {"unsealed": 1})
+    assert "refused (unsealed): the stream replays from its events" in caplog.text

@@ -1,0 +1,85 @@
+"""`servicecore audit verify | anchor`: the command line's arguments and what it prints; the
+work is servicecore/audit_chain.py's (imported when the command runs, not when the command
+line starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from servicecore.settings import Settings
+
+if TYPE_CHECKING:
+    from projections.hash_chain import Anchor
+
+
+def _anchors(args: argparse.Namespace, settings: Settings) -> tuple[list[Anchor], int]:
+    """The anchors given (`--anchor`), and those of the witness files: the configured one
+    where it exists, and every `--witness` (which must exist); how many came from files."""
+    from projections import chain_witness
+    from projections.hash_chain import Anchor as Parsed
+
+    given = [Parsed.parse(text) for text in args.anchor]
+    witnessed = chain_witness.read_if_present(settings.witness_file)
+    for path in args.witness:
+        if not path.exists():
+            raise ValueError(f"no witness file {path}")
+        witnessed += chain_witness.read(path)
+    return given + witnessed, len(witnessed)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """audit verify | anchor: the hash chain over the event log."""
+    import psycopg
+
+    from projections import chain_witness
+    from servicecore.audit_chain import progress_bar, verify, verify_snapshots
+    from servicecore.container import database_urls
+
+    with psycopg.connect(database_urls(settings).app, autocommit=True) as conn:
+        if args.action == "anchor":
+            print(json.dumps(chain_witness.witness(conn, settings.witness_file, args.note)))
+            return 0
+        try:
+            anchors, witnessed = _anchors(args, settings)
+        except (OSError, ValueError) as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        progress = None if args.quiet else progress_bar(sys.stderr)
+        result = verify(conn, args.start, anchors=anchors, progress=progress)
+        snapshots = verify_snapshots(conn)
+    if progress:
+        print(file=sys.stderr)
+    print(json.dumps({**result.as_dict(), "witness_anchors": witnessed, **snapshots.as_dict(),
+                      "ok": result.ok and snapshots.ok}))
+    if result.broken is not None:
+        print(f"chain broken at notification id {result.broken.notification_id}: "
+              f"{result.broken.reason}", file=sys.stderr)
+    if snapshots.broken is not None:
+        print(f"snapshot of stream {snapshots.broken.stream_id} at version "
+              f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
+    return 0 if result.ok and snapshots.ok else 1
+
+
+def add_commands(audit: Any) -> None:
+    """Add `verify` and `anchor` to the `audit` sub-command group (argparse subparsers)."""
+    verify_cmd = audit.add_parser("verify", help="recompute the hash chain and check the "
+                                  "snapshots; exit 1 at a break")
+    verify_cmd.add_argument("--from", dest="start", type=int, default=1,
+                            help="first notification id to check (the link before it is "
+                                 "trusted)")
+    verify_cmd.add_argument("--anchor", action="append", default=[],
+                            help="an anchor kept outside, <notification id>:<hex> (repeatable)")
+    verify_cmd.add_argument("--witness", action="append", default=[], type=Path,
+                            help="a witness file (JSON lines of anchors) kept outside the "
+                                 "database, besides SERVICECORE_WITNESS_PATH (repeatable)")
+    verify_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    verify_cmd.set_defaults(run=_run)
+    anchor_cmd = audit.add_parser("anchor", help="record the chain head, append it to the "
+                                  "witness file and print it")
+    anchor_cmd.add_argument("--note", default="", help="e.g. day-end S01 2026-12-03")
+    anchor_cmd.set_defaults(run=_run)

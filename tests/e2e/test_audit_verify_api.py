@@ -1,0 +1,131 @@
+"""Over the API an auditor gets what `servicecore audit verify` answers, page by page: the
+chain and the command registry over a range of notification ids (events deleted, events no
+save recorded), and the snapshots over a page of snapshotted streams.
+
+Tampering needs the owner's rights, so these tests run on a database of their own, migrated by
+its owner and served through the application's role, as in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from domain.application import SNAPSHOT_EVERY
+from domain.common import Audit
+from domain.counter import DocumentCounter
+from servicecore.container import Container, build, migrate
+from servicecore.roles import DatabaseUrls
+from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
+from tests.conftest import settings_for
+from tests.databases import app_role_url, scratch_database
+from tests.integration.support import open_order
+from tests.integration.test_snapshot_integrity import _forge
+
+Auth = Callable[..., dict[str, str]]
+VERIFY, SNAPSHOTS = "/audit/chain/verify", "/audit/chain/snapshots"
+AUDIT = Audit("mgr-1", "manager", "S01", datetime.now(UTC), "api-verify")
+
+
+@dataclass
+class Scratch:
+    system: Container
+    client: TestClient
+    owner_url: str
+    app_url: str
+
+
+@pytest.fixture
+def scratch(server_url: str, tmp_path: Path) -> Iterator[Scratch]:
+    with scratch_database(server_url, "sc_verify_api") as owner_url:
+        app_url = app_role_url(owner_url)
+        migrate(DatabaseUrls(owner=owner_url, app=app_url), settings_for(app_url, tmp_path))
+        system = build(settings_for(app_url, tmp_path))
+        try:
+            with TestClient(create_app(system.api_context())) as client:
+                yield Scratch(system, client, owner_url, app_url)
+        finally:
+            system.close()
+
+
+def _ok(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _delete(url: str, ids: list[int]) -> None:
+    """The owner removes events and their links."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            conn.execute(f"DELETE FROM {table} WHERE notification_id = ANY(%s)", (ids,))
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+def test_events_deleted_are_named_in_the_range_that_holds_them(scratch: Scratch,
+                                                               auth: Auth) -> None:
+    auditor = auth("auditor", "aud-wang")
+    for _ in range(3):
+        open_order(scratch.system.work_orders, "S01")
+    head = _ok(scratch.client.get(VERIFY, headers=auditor))["log_head"]
+    middle = head // 2
+    # One event in the middle and the last two go, with their links.
+    _delete(scratch.owner_url, [middle, head - 1, head])
+
+    inside = _ok(scratch.client.get(VERIFY, params={"from": middle, "to": middle + 1},
+                                    headers=auditor))
+    assert inside["ok"] is False
+    assert (inside["first_break"]["notification_id"], inside["first_break"]["reason"]) == (
+        middle, "event deleted")
+    before = _ok(scratch.client.get(VERIFY, params={"to": middle - 1}, headers=auditor))
+    assert before["ok"] is True
+    # The tail: the log's head is the registry's last id, so the last page reaches it (from
+    # after the link that depended on the deleted one).
+    tail = _ok(scratch.client.get(VERIFY, params={"from": middle + 2}, headers=auditor))
+    assert tail["log_head"] == head and tail["range_to"] == head
+    assert (tail["ok"], tail["first_break"]["notification_id"],
+            tail["first_break"]["reason"]) == (False, head - 1, "event deleted")
+
+
+def _counter(system: Container, year: int) -> DocumentCounter:
+    counter = DocumentCounter(series="work-order", store_id="S01", year=year, audit=AUDIT)
+    system.app.save(counter)
+    for _ in range(SNAPSHOT_EVERY + 9):
+        counter.take(AUDIT, "WO")
+        system.app.save(counter)
+    return counter
+
+
+def test_snapshots_are_checked_page_by_page_and_a_forged_one_is_named(scratch: Scratch,
+                                                                      auth: Auth) -> None:
+    auditor = auth("auditor", "aud-wang")
+    counters = sorted((_counter(scratch.system, year) for year in (2026, 2027, 2028)), key=lambda c: c.id)
+    first = _ok(scratch.client.get(SNAPSHOTS, params={"streams": 2}, headers=auditor))
+    assert (first["ok"], first["snapshots_checked"], first["streams_checked"]) == (True, 2, 2)
+    assert first["next_after"] == str(counters[1].id)
+    last = _ok(scratch.client.get(
+        SNAPSHOTS, params={"after": first["next_after"], "streams": 2}, headers=auditor))
+    assert (last["ok"], last["streams_checked"], last["next_after"]) == (True, 1, None)
+
+    # The application's role inserts a snapshot of the last counter saying 2 was its last.
+    target = counters[2]
+    _forge(scratch.app_url, target, target.version, 2)
+    found = _ok(scratch.client.get(SNAPSHOTS, params={"after": first["next_after"]},
+                                   headers=auditor))
+    assert found["ok"] is False and found["next_after"] is None
+    assert found["snapshot_break"] == {"stream_id": str(target.id), "version": target.version,
+                                       "reason": "snapshot differs from its events"}
+    assert _ok(scratch.client.get(SNAPSHOTS, params={"streams": 2}, headers=auditor))["ok"]
+    for bad in ({"streams": 0}, {"streams": 1001}, {"after": "not-a-uuid"}):
+        answer = scratch.client.get(SNAPSHOTS, params=bad, headers=auditor)
+        assert answer.status_code == 422, answer.text
+    assert scratch.client.get(SNAPSHOTS, headers=auth("advisor")).status_code == 403

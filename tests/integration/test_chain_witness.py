@@ -1,0 +1,134 @@
+"""The chain's anchors witnessed outside the database.
+
+Someone with the owner's rights can change an event, recompute every later link and rewrite
+the anchors table: the database then holds a chain consistent in itself. The anchors the
+application also appended to the witness file (projections/chain_witness.py) are not theirs
+to rewrite, and `audit verify` compares the chain with them. These tests tamper, so they run
+on a database of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from projections import chain_witness
+from workers.chain_witness import PeriodicWitness
+from servicecore import cli
+from servicecore.container import Container, build
+from servicecore.schema import ANCHORS_TABLE, EVENTS_TABLE, HASHES_TABLE, install
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import open_order
+from tests.integration.test_event_log_integrity import _open, _tamper, opened_with_mileage
+
+
+@pytest.fixture
+def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
+    with scratch_database(server_url, "sc_witness") as url:
+        system = build(settings_for(url, tmp_path))
+        try:
+            yield system, url
+        finally:
+            system.close()
+
+
+def _verify(url: str, *args: str, capsys: pytest.CaptureFixture[str],
+            monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any]]:
+    monkeypatch.setenv("DATABASE_URL", url)
+    code = cli.main(["audit", "verify", "--quiet", *args])
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _rewrite_from(url: str, target: int) -> None:
+    """The careful tamperer: 28720 km becomes 8720 km, every link from there is recomputed
+    and the anchors table is emptied, so the chain in the database is whole again."""
+    _tamper(url, f"UPDATE {EVENTS_TABLE} SET state = convert_to(replace(convert_from(state, "
+                 f"'UTF8'), '28720', '8720'), 'UTF8') WHERE notification_id = %s", target)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {HASHES_TABLE} DISABLE TRIGGER USER")
+        conn.execute(f"ALTER TABLE {ANCHORS_TABLE} DISABLE TRIGGER USER")
+        conn.execute(f"DELETE FROM {ANCHORS_TABLE}")
+        conn.execute(f"DELETE FROM {HASHES_TABLE} WHERE notification_id >= %s", (target,))
+        install(conn)  # its back-fill relinks the events it finds without a link
+        conn.execute(f"ALTER TABLE {HASHES_TABLE} ENABLE TRIGGER USER")
+        conn.execute(f"ALTER TABLE {ANCHORS_TABLE} ENABLE TRIGGER USER")
+
+
+def test_a_rewritten_chain_fails_against_the_witness_file(
+        scratch: tuple[Container, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    system, url = scratch
+    witness = tmp_path / "witness.jsonl"  # SERVICECORE_WITNESS_PATH (tests/conftest.py)
+    _open(system, 28720)
+    # The day ends: `audit anchor` records the head and appends it to the witness file.
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert cli.main(["audit", "anchor", "--note", "day-end S01"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lines = witness.read_text().splitlines()
+    assert [json.loads(line)["anchor"] for line in lines] == [printed["anchor"]]
+    open_order(system.work_orders, "S01")  # the next day's work
+    code, answer = _verify(url, capsys=capsys, monkeypatch=monkeypatch)
+    assert (code, answer["witness_anchors"], answer["anchors_checked"]) == (0, 1, 1)
+
+    target = opened_with_mileage(url, 28720)
+    _rewrite_from(url, target)
+    # Without the witness the rewritten database checks out...
+    monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(tmp_path / "none.jsonl"))
+    assert _verify(url, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+    # ...with it (named, or the configured one) the head of that day no longer matches.
+    for args in (("--witness", str(witness)), ()):
+        if not args:
+            monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(witness))
+        code, answer = _verify(url, *args, capsys=capsys, monkeypatch=monkeypatch)
+        assert code == 1
+        assert answer["witness_anchors"] == 1
+        assert answer["first_break"]["reason"] == "anchor differs"
+        assert answer["first_break"]["notification_id"] == printed["notification_id"]
+        assert answer["first_break"]["stored"] == printed["hash"]
+
+
+def test_the_witness_file_is_appended_to_and_read_back(
+        scratch: tuple[Container, str], tmp_path: Path) -> None:
+    system, url = scratch
+    path = tmp_path / "deep" / "witness.jsonl"
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert "anchor_id" not in chain_witness.witness(conn, path)  # an empty log: nothing
+        assert not path.exists()
+        open_order(system.work_orders, "S01")
+        first = chain_witness.witness(conn, path, "noon", by="aud-wang")
+        open_order(system.work_orders, "S01")
+        second = chain_witness.witness(conn, path, "day-end S01 2026-12-04 csh-1")
+    read = chain_witness.read(path)
+    assert [f"{a.notification_id}:{a.hash}" for a in read] == [first["anchor"],
+                                                               second["anchor"]]
+    assert json.loads(path.read_text().splitlines()[0])["anchored_by"] == "aud-wang"
+    path.write_text(path.read_text() + "not json\n")
+    with pytest.raises(ValueError, match="line 3"):
+        chain_witness.read(path)
+
+
+def test_the_head_is_witnessed_on_a_timer_when_the_log_moved(
+        scratch: tuple[Container, str], tmp_path: Path) -> None:
+    system, url = scratch
+    path = tmp_path / "timer.jsonl"
+    timer = PeriodicWitness(system.pool, path, 3600)
+    assert timer.once() is None  # an empty log
+    open_order(system.work_orders, "S01")
+    first = timer.once()
+    assert first is not None and first["note"] == "periodic"
+    assert timer.once() is None  # the log did not move: the head is witnessed already
+    open_order(system.work_orders, "S01")
+    with psycopg.connect(url, autocommit=True) as conn:  # a day-end close anchored it
+        chain_witness.witness(conn, path, "day-end S01 2026-12-04 csh-1")
+    assert timer.once() is None
+    open_order(system.work_orders, "S01")
+    second = timer.once()
+    assert second is not None and second["notification_id"] > first["notification_id"]
+    assert [f"{a.notification_id}:{a.hash}" for a in chain_witness.read(path)][::2] == [
+        first["anchor"], second["anchor"]]
