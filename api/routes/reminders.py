@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
@@ -28,7 +28,7 @@ class DuePage(Page):
 
 
 @router.get("/due", response_model=DuePage)
-def due(ctx: Ctx, principal: Reader, store_id: str | None = None,
+def due(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
         days: Annotated[int, Query(ge=0, le=366)] = 30, include_handled: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Offset = 0, wait_for: WaitFor = None) -> Any:

@@ -12,6 +12,7 @@ from api.auth import Principal
 from api.deps import (
     Command,
     Ctx,
+    IdFilter,
     Offset,
     UserId,
     WaitFor,
@@ -64,7 +65,7 @@ def attendance(user_id: UserId, body: AttendanceIn, cmd: ManageCmd, ctx: Ctx) ->
 
 
 @router.get("", response_model=Page)
-def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None, limit: Limit = 200,
+def technicians(ctx: Ctx, principal: Reader, store_id: IdFilter = None, limit: Limit = 200,
                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -74,8 +75,8 @@ def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None, limit:
 
 @router.get("/kpi", response_model=Page)
 def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("technicians.kpi"))],
-                    from_day: date, to_day: date, store_id: str | None = None,
-                    user_id: str | None = None, by: Literal["day", "period"] = "day",
+                    from_day: date, to_day: date, store_id: IdFilter = None,
+                    user_id: IdFilter = None, by: Literal["day", "period"] = "day",
                     limit: Limit = 1000, offset: Offset = 0,
                     wait_for: WaitFor = None) -> Any:
     """Per technician and day (`by=period`: per technician and store over the whole range,
