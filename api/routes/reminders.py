@@ -13,7 +13,6 @@ from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, w
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
-from projections.base import page_of
 from projections.customer_queries import due_list, list_plans
 
 router = APIRouter(prefix="/reminders", tags=["reminders"])
@@ -62,4 +61,4 @@ def set_plan(body: PlanIn, cmd: Annotated[Command, Depends(command("reminders.pl
 def plans(ctx: Ctx, limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return page_of(list_plans(conn), limit=limit, offset=offset)
+        return list_plans(conn, limit=limit, offset=offset)

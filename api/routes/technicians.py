@@ -24,8 +24,9 @@ from api.paging import Limit, Page
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
+from domain.days import FIRST_DAY, LAST_DAY
 from projections.base import page_of
-from projections.workshop_queries import kpis, list_technicians
+from projections.workshop_queries import kpis, list_technicians, technicians_page
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 VIEW = "workshop"
@@ -69,8 +70,8 @@ def technicians(ctx: Ctx, principal: Reader, store_id: IdFilter = None, limit: L
                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return page_of(list_technicians(conn, principal.stores, store_id=store_id), limit=limit,
-                       offset=offset)
+        return technicians_page(conn, principal.stores, store_id=store_id,
+                                days=(FIRST_DAY, LAST_DAY), limit=limit, offset=offset)
 
 
 @router.get("/kpi", response_model=Page)
@@ -95,7 +96,8 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
 def technician(user_id: UserId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = list_technicians(conn, principal.stores, user_id=user_id)
+        found = list_technicians(conn, principal.stores, user_id=user_id,
+                                 days=(FIRST_DAY, LAST_DAY))
     if not found:
         raise NotFound(f"technician {user_id} not found")
     return found[0]
