@@ -71,6 +71,14 @@ TagName = Annotated[str, Path(min_length=1, max_length=30)]
 KpiName = Annotated[str, Path(min_length=1, max_length=60)]
 JobNo = Annotated[int, Path(ge=1, le=10_000)]
 Vin = Annotated[str, Path(min_length=1, max_length=30)]
+# A read's text filters (`?store_id=`, `?plate=`, `?supplier=`): bounded like every path value,
+# so that a 20 kB value is a 422 naming the parameter, never a query argument nor echoed back.
+# An id is at most 64 characters (what a command stores is shorter: a store 20, a part number
+# 40, a VIN 17, a plate 12, a user 64); a name or free text 200 (a sublet supplier's name).
+ID_MAX, TEXT_MAX = 64, 200
+IdFilter = Annotated[str | None, Query(max_length=ID_MAX)]
+TextFilter = Annotated[str | None, Query(max_length=TEXT_MAX)]
+StoreQuery = Annotated[str, Query(min_length=1, max_length=ID_MAX, description="the store")]
 Day = Annotated[date, annotated_types.Ge(FIRST_DAY), annotated_types.Le(LAST_DAY)]
 DAY_RANGE = f"{FIRST_DAY} to {LAST_DAY}"  # for a `Day` parameter's description
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,
@@ -242,6 +250,7 @@ def _beyond_head(conn: Any, notification_id: int) -> bool:
 
 
 __all__ = ["BEARER", "AuthError", "Authorization", "Command", "CorrelationId", "Ctx",
-           "DocumentId", "IdempotencyKey", "JobNo", "KpiName", "LineId", "LinkToken", "Offset",
-           "PartNumber", "StoreId", "TagName", "UserId", "Vin", "WaitFor", "command",
-           "context_of", "known_query_only", "reader", "wait_for_projection"]
+           "DocumentId", "IdFilter", "IdempotencyKey", "JobNo", "KpiName", "LineId",
+           "LinkToken", "Offset", "PartNumber", "StoreId", "StoreQuery", "TagName",
+           "TextFilter", "UserId", "Vin", "WaitFor", "command", "context_of",
+           "known_query_only", "reader", "wait_for_projection"]

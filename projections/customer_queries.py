@@ -267,6 +267,7 @@ def due_list(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: 
     return {"until": until, **found}
 
 
-def list_plans(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    return _rows(conn, "SELECT brand, model, months, km, updated_at FROM service_plans "
-                       "ORDER BY brand_key, model_key", ())
+def list_plans(conn: psycopg.Connection[Any], *, limit: int, offset: int) -> dict[str, Any]:
+    """One page of the service plans, by brand and model."""
+    return _page(conn, "SELECT brand, model, months, km, updated_at FROM service_plans", (), order_by="brand_key, model_key",
+                 limit=limit, offset=offset)

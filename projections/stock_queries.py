@@ -28,24 +28,58 @@ STOCK_FROM = """
 STOCK_SELECT = f"SELECT {STOCK_READ_COLUMNS} {STOCK_FROM}"
 
 
+# A part only on its way to a store (sent by another, no stock item there yet) is listed for the
+# receiving store too: nothing on hand, what is in transit, and the part's levels the item will
+# start with; no alert and no `version` until the first receipt makes the item.
+ARRIVING_SELECT = """
+    SELECT a.store_id, a.part_number, p.name, p.unit, 0 AS on_hand, 0 AS reserved,
+           0 AS available, 0 AS on_order, a.in_transit, 0.00 AS fifo_value, p.min_stock,
+           p.reorder_qty, false AS low_stock, NULL::timestamptz AS last_movement_at,
+           NULL::integer AS version
+    FROM (SELECT to_store AS store_id, part_number, sum(qty) AS in_transit FROM transfers t
+          WHERE status = 'in_transit' AND NOT EXISTS (SELECT FROM stock s
+              WHERE s.store_id = t.to_store AND s.part_number = t.part_number)
+          GROUP BY to_store, part_number) a
+    LEFT JOIN parts p USING (part_number)"""
+
+
 def list_stock(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                store_id: str | None = None, part_number: str | None = None,
                low_only: bool = False, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    where, params = _stores_clause(stores, "s.store_id")
+    """The stock items of the caller's stores, and the parts only on their way to one of them
+    (`ARRIVING_SELECT`), by store and part number."""
+    held, held_params = _stock_filter(stores, "s", store_id, part_number, low_only)
+    sides = [(f"SELECT count(*) FROM stock s WHERE {held}",
+              f"{STOCK_SELECT} WHERE {held} ORDER BY s.store_id, s.part_number", held_params)]
+    if not low_only:
+        arriving, params = _stock_filter(stores, "a", store_id, part_number, False)
+        sides.append((f"SELECT count(*) FROM ({ARRIVING_SELECT} WHERE {arriving}) a",
+                      f"{ARRIVING_SELECT} WHERE {arriving} ORDER BY a.store_id, a.part_number",
+                      params))
+    counts = " + ".join(f"({count})" for count, _, _ in sides)
+    total = _rows(conn, f"SELECT {counts} AS n", [p for *_, ps in sides for p in ps])[0]["n"]
+    # Each side cut at the page's end in its own index order, then merged: the union sorted as
+    # a whole read every item of the store for each page (5-10x slower).
+    union = " UNION ALL ".join(f"({select} LIMIT %s)" for _, select, _ in sides)
+    items = _rows(conn, f"SELECT * FROM ({union}) listed ORDER BY store_id, part_number "
+                        "LIMIT %s OFFSET %s",
+                  [*(p for *_, ps in sides for p in [*ps, offset + limit]), limit, offset])
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def _stock_filter(stores: Sequence[str], alias: str, store_id: str | None,
+                  part_number: str | None, low_only: bool) -> tuple[str, list[Any]]:
+    where, params = _stores_clause(stores, f"{alias}.store_id")
     clauses = [where]
     if store_id:
-        clauses.append("s.store_id = %s")
+        clauses.append(f"{alias}.store_id = %s")
         params.append(store_id)
     if part_number:
-        clauses.append("s.part_number = %s")
+        clauses.append(f"{alias}.part_number = %s")
         params.append(part_number)
     if low_only:
-        clauses.append("s.alert")
-    clause = " AND ".join(clauses)
-    total = _rows(conn, f"SELECT count(*) AS n FROM stock s WHERE {clause}", params)[0]["n"]
-    items = _rows(conn, f"{STOCK_SELECT} WHERE {clause} ORDER BY s.store_id, s.part_number "
-                        "LIMIT %s OFFSET %s", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+        clauses.append(f"{alias}.alert")
+    return " AND ".join(clauses), params
 
 
 def get_stock(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str,

@@ -91,20 +91,43 @@ def get_appointment(conn: psycopg.Connection[Any], appointment_id: UUID,
     return rows[0]
 
 
-def list_technicians(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                     store_id: str | None = None,
-                     user_id: str | None = None) -> list[dict[str, Any]]:
-    """The technicians of the caller's stores (a store's, or one user's): the name of their
-    profile (None until one is given) next to the user id."""
+def _days(column: str) -> str:
+    """The days of a jsonb map keyed by ISO day (shifts, attendance) from one day to another:
+    the maps keep every day, and grow by one a working day without end."""
+    return ("(SELECT COALESCE(jsonb_object_agg(key, value), '{}'::jsonb) FROM "
+            f"jsonb_each({column}) WHERE key BETWEEN %s AND %s)")
+
+
+def _technicians(stores: Sequence[str], store_id: str | None, user_id: str | None,
+                 days: tuple[date, date]) -> tuple[str, list[Any]]:
     scope, params = _scope(stores)
     where = [scope]
     for column, value in (("store_id", store_id), ("user_id", user_id)):
         if value:
             where.append(f"{column} = %s")
             params.append(value)
-    return _rows(conn, f"""SELECT user_id, name, store_id, on_roster, skills, hourly_cost,
-        shifts, attendance, open_clock FROM technicians WHERE {' AND '.join(where)}
-        ORDER BY user_id""", params)
+    first, last = (day.isoformat() for day in days)
+    return (f"""SELECT user_id, name, store_id, on_roster, skills, hourly_cost,
+        {_days("shifts")} AS shifts, {_days("attendance")} AS attendance, open_clock
+        FROM technicians WHERE {' AND '.join(where)}""", [first, last, first, last, *params])
+
+
+def list_technicians(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     days: tuple[date, date], store_id: str | None = None,
+                     user_id: str | None = None) -> list[dict[str, Any]]:
+    """The technicians of the caller's stores (a store's, or one user's): the name of their
+    profile (None until one is given) next to the user id; their shifts and attendance from
+    the first of `days` to the last."""
+    sql, params = _technicians(stores, store_id, user_id, days)
+    return _rows(conn, f"{sql} ORDER BY user_id", params)
+
+
+def technicians_page(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                     days: tuple[date, date], store_id: str | None, limit: int,
+                     offset: int) -> dict[str, Any]:
+    """One page of `list_technicians`, by user id."""
+    sql, params = _technicians(stores, store_id, None, days)
+    return _page(conn, sql, params, order_by="user_id", limit=limit, offset=offset)
 
 
 def _on_shift(tech: dict[str, Any], today: date, now: time) -> tuple[bool, str]:
@@ -126,7 +149,7 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
     if "*" not in stores and store_id not in stores:
         return {"store_id": store_id, "technicians": [], "waiting": []}
     today = now.date()
-    techs = list_technicians(conn, stores, store_id=store_id)
+    techs = list_technicians(conn, stores, store_id=store_id, days=(today, today))
     jobs = _rows(conn, """SELECT work_order_id, job_no, number, complaint, status, technician_id,
         hours, approved, pending, op_codes, dispatched_at, dispatch_reason, wo_status
         FROM ws_jobs WHERE store_id = %s AND wo_status NOT IN ('cancelled', 'opened')

@@ -7,7 +7,7 @@ import csv
 import io
 import time
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Authorization, Ctx, KpiName, Offset, reader
+from api.deps import Authorization, Ctx, IdFilter, KpiName, Offset, TextFilter, reader
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from projections.base import page_of
@@ -61,9 +61,9 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 @router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {
     "type": "string"}}}, "description": "The KPI (JSON, or CSV with `format=csv`)"}})
 def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = None,
-        date_to: date | None = None, store_id: str | None = None, brand: str | None = None,
-        model: str | None = None, technician: str | None = None, pay_type: str | None = None,
-        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json") -> Any:
+        date_to: date | None = None, store_id: IdFilter = None, brand: TextFilter = None,
+        model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
+        format: Literal["json", "csv"] = "json") -> Any:
     """One KPI with its formula; `format=csv` for a spreadsheet."""
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
@@ -178,8 +178,8 @@ def dashboard_logout(request: Request, lang: Lang = None,
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard_page(request: Request, ctx: Ctx, store_id: str | None = None,
-                   date_from: str | None = None, date_to: str | None = None, lang: Lang = None,
+def dashboard_page(request: Request, ctx: Ctx, store_id: IdFilter = None,
+                   date_from: IdFilter = None, date_to: IdFilter = None, lang: Lang = None,
                    authorization: Authorization = None,
                    accept_language: AcceptLanguage = None,
                    token: Annotated[str | None, Query(include_in_schema=False)] = None) -> Any:

@@ -10,7 +10,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    Offset,
+    StoreQuery,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
@@ -40,7 +50,7 @@ def plan_capacity(body: CapacityIn,
 
 
 @router.get("/availability", response_model=Page)
-def free_capacity(ctx: Ctx, principal: Reader, store_id: str, from_day: date, to_day: date,
+def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: date, to_day: date,
                   limit: Limit = 93, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     if (to_day - from_day).days > 92 or to_day < from_day:
         raise InvalidInput("ask for 1-93 days")
@@ -90,7 +100,7 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
 
 
 @router.get("", response_model=Page)
-def appointments(ctx: Ctx, reading: PiiRead, store_id: str | None = None,
+def appointments(ctx: Ctx, reading: PiiRead, store_id: IdFilter = None,
                  day: date | None = None, status: AppointmentStatus | None = None,
                  customer_id: UUID | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100,

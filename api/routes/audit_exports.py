@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.as_of import in_future, latest_day
 from api.auth import Principal
-from api.deps import DAY_RANGE, Ctx, Day, WaitFor, reader, wait_for_projection
+from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
 from api.pii_reads import PiiReader, pii_reader
 from domain.common import InvalidInput
 from projections.evidence import one_snapshot
@@ -59,7 +59,7 @@ def get_warranty_claims(
         first: Annotated[Day, Query(alias="from", description=f"the first day, {DAY_RANGE}")],
         last: Annotated[Day, Query(alias="to", description=(
             f"the last day (at most {MAX_CLAIM_DAYS} days after `from`)"))],
-        store_id: str | None = None,
+        store_id: IdFilter = None,
         format: Annotated[Literal["json", "jsonl"], Query()] = "json",
         wait_for: WaitFor = None) -> Any:
     """The claim package of every visit with a warranty bill settled from `from` to `to` (the
@@ -102,7 +102,7 @@ def get_repair_record(work_order_id: UUID, ctx: Ctx, principal: RecordsReader) -
 def get_repair_records(
         ctx: Ctx, principal: RecordsReader,
         day: Annotated[Day, Query(alias="date", description=f"the day, {DAY_RANGE}")],
-        store_id: str | None = None,
+        store_id: IdFilter = None,
         format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
         wait_for: WaitFor = None) -> Any:
     """The records of the visits settled on `date` (the store's calendar day): JSON, JSON
@@ -126,7 +126,7 @@ def get_repair_records(
 
 
 @router.get("/audit/sanbao")
-def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: str | None = None,
+def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
                as_of: Annotated[Day | None, Query(description=(
                    f"the day the flags are as of, {DAY_RANGE}, not after today (default "
                    "today)"))] = None,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends
 
 from api.auth import Principal
-from api.deps import Command, Ctx, WaitFor, command, reader, wait_for_projection
+from api.deps import Command, Ctx, StoreQuery, WaitFor, command, reader, wait_for_projection
 from api.schemas import CommandAccepted
 from api.schemas_crm import AutoDispatchIn, OverrideIn
 from projections.workshop_queries import board
@@ -21,7 +21,7 @@ VIEW = "workshop"
 
 @router.get("/board")
 def dispatch_board(ctx: Ctx, principal: Annotated[Principal, Depends(reader("dispatch.read"))],
-                   store_id: str, wait_for: WaitFor = None) -> Any:
+                   store_id: StoreQuery, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     now = datetime.now(ZoneInfo(ctx.timezone))
     with ctx.pool.connection() as conn:

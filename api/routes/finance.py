@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
@@ -24,6 +33,7 @@ FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
+Month = Annotated[str, Query(max_length=7, description="YYYY-MM")]
 
 
 def _today(ctx: Ctx) -> date:
@@ -59,7 +69,7 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
 @router.get("/payments", response_model=Page)
 def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
              date_to: date | None = None, method: Method | None = None,
-             cashier: str | None = None, limit: Limit = 200,
+             cashier: IdFilter = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The payments journal."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -80,7 +90,7 @@ def receivables(ctx: Ctx, principal: FinanceReader, kind: PayType | None = None,
 
 
 @router.get("/ledger", response_model=Page)
-def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = None,
+def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = None,
            limit: Annotated[int, Query(ge=1, le=5000)] = 500,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account."""
@@ -92,7 +102,7 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: str, account: str | None = 
 
 
 @router.get("/ledger/trial-balance")
-def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
+def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month,
                   wait_for: WaitFor = None) -> Any:
     _month(month)
     wait_for_projection(ctx, VIEW, wait_for)
@@ -101,12 +111,10 @@ def trial_balance(ctx: Ctx, principal: LedgerReader, month: str,
 
 
 @router.get("/ledger/gross-profit", response_model=Page)
-def gross_profit(ctx: Ctx, principal: LedgerReader, by: str = "work_order",
+def gross_profit(ctx: Ctx, principal: LedgerReader, by: Literal["work_order", "vehicle"] = "work_order",
                  limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Per settled work order (`by=work_order`) or vehicle (`by=vehicle`): revenue without VAT
     less the FIFO cost of parts."""
-    if by not in ("work_order", "vehicle"):
-        raise InvalidInput("by is work_order or vehicle")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.gross_profit(conn, principal.stores, by=by, limit=limit,

@@ -9,7 +9,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    Offset,
+    TextFilter,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
@@ -25,8 +35,8 @@ ManageCmd = Annotated[Command, Depends(command("purchase_orders.manage"))]
 
 
 @router.get("/suggestions", response_model=Page)
-def suggestions(ctx: Ctx, principal: Reader, store_id: str | None = None,
-                supplier: str | None = None, limit: Limit = 200, offset: Offset = 0,
+def suggestions(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+                supplier: TextFilter = None, limit: Limit = 200, offset: Offset = 0,
                 wait_for: WaitFor = None) -> Any:
     """What to reorder: available + on order below the minimum; quantity and supplier."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -66,7 +76,7 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
 
 @router.get("", response_model=Page)
 def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = None,
-           supplier: str | None = None,
+           supplier: TextFilter = None,
            limit: Annotated[int, Query(ge=1, le=500)] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)

@@ -9,11 +9,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
-from projections.base import page_of
 from projections.customer_queries import due_list, list_plans
 
 router = APIRouter(prefix="/reminders", tags=["reminders"])
@@ -28,7 +27,7 @@ class DuePage(Page):
 
 
 @router.get("/due", response_model=DuePage)
-def due(ctx: Ctx, principal: Reader, store_id: str | None = None,
+def due(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
         days: Annotated[int, Query(ge=0, le=366)] = 30, include_handled: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Offset = 0, wait_for: WaitFor = None) -> Any:
@@ -62,4 +61,4 @@ def set_plan(body: PlanIn, cmd: Annotated[Command, Depends(command("reminders.pl
 def plans(ctx: Ctx, limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return page_of(list_plans(conn), limit=limit, offset=offset)
+        return list_plans(conn, limit=limit, offset=offset)

@@ -16,9 +16,11 @@ from api.deps import (
     Command,
     Ctx,
     DocumentId,
+    IdFilter,
     Offset,
     PartNumber,
     StoreId,
+    TextFilter,
     WaitFor,
     command,
     reader,
@@ -141,8 +143,8 @@ def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str
 
 
 @router.get("", response_model=Page)
-def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
-               part_number: str | None = None, low_only: bool = False, limit: Limit = 50,
+def stock_list(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+               part_number: IdFilter = None, low_only: bool = False, limit: Limit = 50,
                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """On hand, reserved, available, on order, in transit and FIFO value per store and part."""
     wait_for_projection(ctx, VIEW, wait_for)
@@ -153,7 +155,7 @@ def stock_list(ctx: Ctx, principal: Reader, store_id: str | None = None,
 
 
 @router.get("/valuation", response_model=Page)
-def stock_valuation(ctx: Ctx, principal: Auditor, store_id: str | None = None,
+def stock_valuation(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
                     limit: PageLimit = 200, offset: Offset = 0,
                     wait_for: WaitFor = None) -> Any:
     """Per store (`store_id`: one of them): parts in stock, units, FIFO value, parts below
@@ -165,9 +167,9 @@ def stock_valuation(ctx: Ctx, principal: Auditor, store_id: str | None = None,
 
 
 @router.get("/movements", response_model=Page)
-def movements(ctx: Ctx, principal: Auditor, store_id: str | None = None,
-              part_number: str | None = None, lot_id: str | None = None,
-              work_order_id: UUID | None = None, supplier: str | None = None,
+def movements(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
+              part_number: IdFilter = None, lot_id: TextFilter = None,
+              work_order_id: UUID | None = None, supplier: TextFilter = None,
               type: MovementType | None = None, at_from: datetime | None = None,
               at_to: datetime | None = None, limit: Limit = 100, offset: Offset = 0,
               wait_for: WaitFor = None) -> Any:

@@ -3,15 +3,19 @@ KPI inputs per technician and day (efficiency, productivity, proficiency)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import (
+    DAY_RANGE,
     Command,
     Ctx,
+    Day,
+    IdFilter,
     Offset,
     UserId,
     WaitFor,
@@ -23,8 +27,9 @@ from api.paging import Limit, Page
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
+from domain.days import FIRST_DAY, LAST_DAY
 from projections.base import page_of
-from projections.workshop_queries import kpis, list_technicians
+from projections.workshop_queries import kpis, list_technicians, technicians_page
 
 router = APIRouter(prefix="/technicians", tags=["technicians"])
 VIEW = "workshop"
@@ -63,19 +68,53 @@ def attendance(user_id: UserId, body: AttendanceIn, cmd: ManageCmd, ctx: Ctx) ->
         note=body.note))
 
 
-@router.get("", response_model=Page)
-def technicians(ctx: Ctx, principal: Reader, store_id: str | None = None, limit: Limit = 200,
+SHIFTS_BACK = 30  # the days before today a technician's shifts and attendance show by default
+SHIFT_DAYS_MAX = 366  # at most so many days of them an answer
+FromDay = Annotated[Day | None, Query(description=(
+    f"shifts and attendance from this day ({DAY_RANGE}; default {SHIFTS_BACK} days before "
+    "today)"))]
+ToDay = Annotated[Day | None, Query(description=(
+    f"to this day (default and at most {SHIFT_DAYS_MAX} days from `from_day` on)"))]
+
+
+class TechnicianPage(Page):
+    """Technicians, each with their shifts and attendance from `from_day` to `to_day`."""
+
+    from_day: date
+    to_day: date
+
+
+def shown_days(ctx: Ctx, from_day: date | None, to_day: date | None) -> tuple[date, date]:
+    """The days of shifts and attendance an answer shows: a technician keeps every day, one
+    more each working day, so a bounded window (by default from a month back on)."""
+    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    first = from_day or max(FIRST_DAY, (to_day or today) - timedelta(
+        days=SHIFTS_BACK if to_day is None else SHIFT_DAYS_MAX - 1))
+    last = to_day or min(LAST_DAY, first + timedelta(days=SHIFT_DAYS_MAX - 1))
+    if last < first or (last - first).days >= SHIFT_DAYS_MAX:
+        raise InvalidInput(f"from_day .. to_day is 1 to {SHIFT_DAYS_MAX} days",
+                           from_day=first.isoformat(), to_day=last.isoformat(),
+                           limit=SHIFT_DAYS_MAX)
+    return first, last
+
+
+@router.get("", response_model=TechnicianPage)
+def technicians(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+                from_day: FromDay = None, to_day: ToDay = None, limit: Limit = 200,
                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """Profiles, roster, open clock, and the shifts and attendance of the days asked for."""
+    days = shown_days(ctx, from_day, to_day)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return page_of(list_technicians(conn, principal.stores, store_id=store_id), limit=limit,
-                       offset=offset)
+        found = technicians_page(conn, principal.stores, store_id=store_id, days=days,
+                                 limit=limit, offset=offset)
+    return {**found, "from_day": days[0], "to_day": days[1]}
 
 
 @router.get("/kpi", response_model=Page)
 def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("technicians.kpi"))],
-                    from_day: date, to_day: date, store_id: str | None = None,
-                    user_id: str | None = None, by: Literal["day", "period"] = "day",
+                    from_day: date, to_day: date, store_id: IdFilter = None,
+                    user_id: IdFilter = None, by: Literal["day", "period"] = "day",
                     limit: Limit = 1000, offset: Offset = 0,
                     wait_for: WaitFor = None) -> Any:
     """Per technician and day (`by=period`: per technician and store over the whole range,
@@ -91,10 +130,13 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
 
 
 @router.get("/{user_id}")
-def technician(user_id: UserId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
+def technician(user_id: UserId, ctx: Ctx, principal: Reader, from_day: FromDay = None,
+               to_day: ToDay = None, wait_for: WaitFor = None) -> Any:
+    """The profile, and the shifts and attendance from `from_day` to `to_day`."""
+    days = shown_days(ctx, from_day, to_day)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = list_technicians(conn, principal.stores, user_id=user_id)
+        found = list_technicians(conn, principal.stores, user_id=user_id, days=days)
     if not found:
         raise NotFound(f"technician {user_id} not found")
-    return found[0]
+    return {**found[0], "from_day": days[0], "to_day": days[1]}

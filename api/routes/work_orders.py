@@ -11,7 +11,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from api.as_of import AsOf, as_of_moment
-from api.deps import Command, Ctx, JobNo, LineId, Offset, WaitFor, command, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    JobNo,
+    LineId,
+    Offset,
+    WaitFor,
+    command,
+    wait_for_projection,
+)
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
 from api.reads import ReadModels, Reads
@@ -263,8 +273,8 @@ def follow_on(work_order_id: UUID, body: FollowOnIn, cmd: SupplyCmd, ctx: Ctx) -
 @router.get("", response_model=WorkOrderPage)
 def search_work_orders(
     ctx: Ctx, reading: Reader,
-    status: WorkOrderStatus | None = None, plate: str | None = None, vin: str | None = None,
-    customer_phone: str | None = None, technician: str | None = None,
+    status: WorkOrderStatus | None = None, plate: IdFilter = None, vin: IdFilter = None,
+    customer_phone: IdFilter = None, technician: IdFilter = None,
     opened_from: datetime | None = None, opened_to: datetime | None = None,
     number: Annotated[str | None, Query(max_length=40,
                                         description="WO-S01-2026-000123")] = None,

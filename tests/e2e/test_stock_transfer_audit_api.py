@@ -123,3 +123,43 @@ def test_a_store_that_never_held_the_part_is_told_what_is_on_the_way(
             (sent["id"], "3", store_id)]
     # Another store's clerk learns nothing about it.
     assert client.get(f"/stock/{other}/{number}", headers=sender).json()["in_transit"] == []
+
+
+def test_the_receiving_stores_list_shows_a_part_only_on_its_way(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """`/stock?store_id=` of the receiving store left out a part it holds none of yet while 3
+    were on the road: it is listed with nothing on hand, the 3 in transit and the part's
+    levels, no alert and no version (no stock item) until the receipt makes the item."""
+    other = store_id + "B"
+    sender, receiver = auth("parts_clerk", stores=[store_id]), auth("parts_clerk", stores=[other])
+    both = auth("parts_clerk", stores=[store_id, other])
+    number = new_part(client, sender, min_stock=2, reorder_qty=6)
+    post(client, f"/stock/{store_id}/{number}/receipts", sender, {
+        "qty": 5, "unit_cost": "80.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    sent = post(client, "/stock/transfers", sender, {
+        "from_store": store_id, "to_store": other, "part_number": number, "qty": 3,
+        "reason": "a car waits at the other store"}, 201)
+    listed = get(client, "/stock", receiver, store_id=other, wait_for=sent["notification_id"])
+    assert listed["total"] == 1
+    [arriving] = listed["items"]
+    assert {k: arriving[k] for k in ("store_id", "part_number", "name", "unit", "on_hand",
+                                     "reserved", "available", "on_order", "in_transit",
+                                     "fifo_value", "min_stock", "reorder_qty", "low_stock",
+                                     "last_movement_at", "version")} == {
+        "store_id": other, "part_number": number, "name": "front brake pads", "unit": "set",
+        "on_hand": "0", "reserved": "0", "available": "0", "on_order": "0", "in_transit": "3",
+        "fifo_value": "0.00", "min_stock": "2", "reorder_qty": "6", "low_stock": False,
+        "last_movement_at": None, "version": None}
+    # The part across both stores: the sender's item and the receiver's arrival, in store order.
+    across = get(client, "/stock", both, part_number=number)
+    assert [(r["store_id"], r["on_hand"], r["in_transit"]) for r in across["items"]] == [
+        (store_id, "2", "0"), (other, "0", "3")]
+    assert across["total"] == 2
+    # Not low (no alert until an item exists), and not another store's to see.
+    assert get(client, "/stock", receiver, store_id=other, low_only="true")["total"] == 0
+    assert get(client, "/stock", sender, part_number=number)["total"] == 1
+    # Booked in: one row, the item's own.
+    booked = post(client, f"/stock/transfers/{sent['id']}/receipt", receiver)
+    after = get(client, "/stock", receiver, store_id=other, wait_for=booked["notification_id"])
+    assert [(r["on_hand"], r["in_transit"], r["version"] is not None)
+            for r in after["items"]] == [("3", "0", True)]
