@@ -120,6 +120,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.health import WorkerHealth
     from workers.log_watch import LogWatch
     from workers.process import WorkerProcess, analytics_probe, projection_probe
+    from workers.projection_runner import stops
     from workers.supervisor import Loop
 
     processes: list[WorkerProcess] = []  # the one below: its supervisor, once it runs
@@ -155,7 +156,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             runners, lambda name, loop, up: _supervisor_of(processes).start(name, loop, up))]
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
-                                                          if r.active]})
+                                                          if r.active],
+                                               "stopped_at": stops(runners)},
+                              troubles=lambda: [str(r.poison) for r in runners if r.poison])
     process = WorkerProcess(args.kind, loops, health, container.database_url,
                             settings.worker_metrics_host, settings.worker_metrics_port)
     processes.append(process)

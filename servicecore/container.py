@@ -42,7 +42,7 @@ from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tabl
 from servicecore.settings import Settings
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner, rebuild
+from workers.projection_runner import ProjectionRunner, rebuild, stops
 from workers.supervisor import Loop, Supervisor
 
 if TYPE_CHECKING:  # imported where used: a process that only rebuilds a view starts faster
@@ -195,6 +195,7 @@ class Container:
 
             self._health = HealthCheck(self.database_url, [v.name for v in self.views],
                                        loops=self.loop_states,
+                                       stops=lambda: stops(self.runners),
                                        max_lag=self.settings.ready_max_lag,
                                        max_stall_seconds=self.settings.ready_max_stall_seconds)
         return self._health
