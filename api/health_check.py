@@ -48,7 +48,8 @@ class HealthCheck:
     async def report(self) -> tuple[int, dict[str, Any]]:
         """Readiness with its details: database, head, each projection's lag, each loop."""
         loops, stops = self.loops(), self.stops()
-        reasons = [_loop_problem(name, s) for name, s in loops.items() if s["state"] != "running"]
+        reasons = [_loop_problem(name, s) for name, s in loops.items()
+                   if s["state"] not in ("running", "idle")]
         reasons += [f"projection {name} stops at event {stop['position']} ({stop['topic']}): "
                     f"{stop['error']}" for name, stop in stops.items()]
         body: dict[str, Any] = {"database": "reachable", "head_notification_id": None,
