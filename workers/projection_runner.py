@@ -11,6 +11,12 @@ transaction, a position announcement to every API process, and a commit flushed 
 six views that each moved past every receipt would cost more than the receipt itself. A
 `?wait_for=` on such a view may answer that much later; nothing is skipped or applied twice.
 
+A batch that fails for its events (a handler raising on one, a state that does not decode; not
+the database being away) is tried again in halves, down to one event: every event before the
+one that fails alone commits, with its position, and that one is raised as a `PoisonEvent`
+(position, topic, error; `stops` for /health). The view stops just before it; each later
+batch tries that event alone first, until it is applied (the view mended).
+
 Runners of one process share a `LogWatch` (workers/log_watch.py) when they are given one: it
 listens and looks at the new events' topics once for all of them and `signal`s each runner,
 instead of each listening and looking on its own connection.
@@ -150,9 +156,9 @@ class ProjectionRunner:
             return self._one_batch()
         except CONNECTION_ERRORS:
             raise
-        except Exception as error:  # noqa: BLE001 - narrowed, then raised as a PoisonEvent
+        except Exception as error:  # narrowed, then raised as a PoisonEvent
             if self.batch_size == 1:
-                raise self._poisoned(error) from None
+                raise self._poisoned(error) from error
         return self._narrowed(max(1, self.batch_size // 2))
 
     def _one_batch(self, limit: int | None = None) -> int:
@@ -177,9 +183,9 @@ class ProjectionRunner:
                 count = self._one_batch(limit)
             except CONNECTION_ERRORS:
                 raise
-            except Exception as error:  # noqa: BLE001 - narrowed further, or raised
+            except Exception as error:  # narrowed further, or raised
                 if limit == 1:
-                    raise self._poisoned(error) from None
+                    raise self._poisoned(error) from error
                 limit = max(1, limit // 2)
                 continue
             total += count
