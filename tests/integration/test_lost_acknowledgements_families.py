@@ -1,7 +1,8 @@
 """A lost COMMIT answer for each family of money and stock commands, over HTTP: a stock
 receipt, a part issued to a work order (the work order and the stock in one save), the
 confirmation that closes a visit's bill with a part issued from stock (its gap-free number
-from a counter), a payment that settles a visit, a refund request, a settlement's reversal, and
+from a counter), a payment that settles a visit, a refund request, a settlement's reversal, the
+follow-up call's result that closes that work order (a complaint opened in the same save), and
 appointment bookings (one taking the last hours planned for the day: a retry that decided again
 would be refused as full). The save
 reaches the server and commits; its answer is cut off by the proxy; the client retries with the
@@ -114,6 +115,25 @@ def reversal(container: Container, client: TestClient, auth: Auth, store_id: str
             {"reason": "wrong pay type on the labor line"}, f"Settlement.Reversed|{settlement_id}")
 
 
+def closing_call(container: Container, client: TestClient, auth: Auth, store_id: str
+                 ) -> tuple[str, str, dict[str, Any], str]:
+    """The follow-up call's result, which closes the work order (a part issued on it, settled
+    and delivered) in the same save, with a complaint opened beside them."""
+    work_order_id = ready_visit(container, store_id,
+                                part=stocked_part(container, store_id, qty=1))
+    settlement_id = draft(container, store_id, work_order_id)
+    container.settlements.confirm(req(store_id), settlement_id)
+    container.settlements.pay(req(store_id), work_order_id=work_order_id, method="bank_card",
+                              amount=Decimal("900.00"), provider_ref=f"POS-{uuid4().hex[:8]}")
+    delivered = container.aftercare.deliver(req(store_id, "advisor"), work_order_id,
+                                            mileage_out=42_020, acknowledged_by="陈静")
+    comment = f"quick {uuid4().hex[:8]}"
+    return ("advisor", f"/follow-ups/{delivered.body['follow_up']['id']}/result",
+            {"csi": 4, "comment": comment,
+             "complaint": {"description": "the car was not washed"}},
+            f"WorkOrder.Closed|{work_order_id}")
+
+
 def booking(container: Container, client: TestClient, auth: Auth, store_id: str,
             hours: int = 8) -> tuple[str, str, dict[str, Any], str]:
     manager = auth("manager", "mgr-lost", [store_id])
@@ -139,8 +159,8 @@ def booking_the_last_hours(container: Container, client: TestClient, auth: Auth,
 
 
 @pytest.mark.parametrize("setup", [stock_receipt, part_issue, closing_confirmation,
-                                   settling_payment, refund_request, reversal, booking,
-                                   booking_the_last_hours])
+                                   settling_payment, refund_request, reversal, closing_call,
+                                   booking, booking_the_last_hours])
 def test_a_lost_commit_answer_is_applied_once_and_every_retry_replays_it(
         setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
         container: Container, client: TestClient, database_url: str, store_id: str,
