@@ -27,6 +27,8 @@ class HealthCheck:
     database_url: str
     projection_names: list[str]
     loops: Loops = dict  # the in-process loops' states (workers/supervisor.py)
+    # the poison event each in-process view stopped at, by view (workers/projection_runner.py)
+    stops: Loops = dict
     max_lag: int = 1000  # 0: lag does not make the process unready
     # a projection with events to apply whose position has not moved for this long is stuck
     # (a loop blocked on a lock, a handler that never returns): unready; 0: not checked
@@ -45,8 +47,11 @@ class HealthCheck:
 
     async def report(self) -> tuple[int, dict[str, Any]]:
         """Readiness with its details: database, head, each projection's lag, each loop."""
-        loops = self.loops()
-        reasons = [_loop_problem(name, s) for name, s in loops.items() if s["state"] != "running"]
+        loops, stops = self.loops(), self.stops()
+        reasons = [_loop_problem(name, s) for name, s in loops.items()
+                   if s["state"] not in ("running", "idle")]
+        reasons += [f"projection {name} stops at event {stop['position']} ({stop['topic']}): "
+                    f"{stop['error']}" for name, stop in stops.items()]
         body: dict[str, Any] = {"database": "reachable", "head_notification_id": None,
                                 "projections": {}, "loops": loops, "max_lag": self.max_lag}
         try:
@@ -66,7 +71,8 @@ class HealthCheck:
                 position = positions.get(name, 0)
                 stalled = self._stalled(name, position, head - position)
                 body["projections"][name] = {"position": position, "lag": head - position,
-                                             "stalled_seconds": round(stalled, 1)}
+                                             "stalled_seconds": round(stalled, 1),
+                                             "stopped_at": stops.get(name)}
                 if self.max_lag and head - position > self.max_lag:
                     reasons.append(f"projection {name} is {head - position} events behind "
                                    f"(more than {self.max_lag})")

@@ -74,7 +74,7 @@ class HealthCollector(Collector):
                                        "times the in-process loop was started again",
                                        labels=["loop"])
         for name, loop in report["loops"].items():
-            running.add_metric([name], 1.0 if loop["state"] == "running" else 0.0)
+            running.add_metric([name], 1.0 if loop["state"] in ("running", "idle") else 0.0)
             restarts.add_metric([name], float(loop.get("restarts", 0)))
         return [*families, lag, stalled, running, restarts]
 

@@ -121,9 +121,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.health import WorkerHealth
     from workers.log_watch import LogWatch
     from workers.process import WorkerProcess, analytics_probe, projection_probe
-    from workers.supervisor import Loop
+    from workers.projection_runner import stops
+    from workers.supervisor import Idle, Loop
 
     processes: list[WorkerProcess] = []  # the one below: its supervisor, once it runs
+    idles: dict[str, Idle] = {}  # why a loop has nothing to do, for /health (supervisor.py)
     if args.kind in ("relay", "kafka-projection") and not settings.kafka_bootstrap_servers:
         print(f"worker {args.kind} needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
@@ -152,14 +154,20 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         for runner in runners:
             watch.subscribe(runner)
         loops = [("projection-log-watch", watch.run)]
-        loops += [(name, loop) for name, loop, _up in container.projection_loops(
-            runners, lambda name, loop, up: _supervisor_of(processes).start(name, loop, up))]
+        for name, loop, _up, idle in container.projection_loops(
+                runners, lambda name, loop, up: _supervisor_of(processes).start(name, loop, up)):
+            loops.append((name, loop))
+            if idle is not None:
+                idles[name] = idle
         loops += container.witness_loops()
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
-                                                          if r.active]})
+                                                          if r.active],
+                                               "stopped_at": stops(runners)},
+                              troubles=lambda: [str(r.poison) for r in runners if r.poison])
     process = WorkerProcess(args.kind, loops, health, container.database_url,
-                            settings.worker_metrics_host, settings.worker_metrics_port)
+                            settings.worker_metrics_host, settings.worker_metrics_port,
+                            idles=idles)
     processes.append(process)
     try:
         return process.run()

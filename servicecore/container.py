@@ -44,8 +44,8 @@ from servicecore.settings import Settings
 from workers.chain_witness import PeriodicWitness
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner, rebuild
-from workers.supervisor import Loop, Supervisor
+from workers.projection_runner import ProjectionRunner, rebuild, stops
+from workers.supervisor import Idle, Loop, Supervisor
 
 if TYPE_CHECKING:  # imported where used: a process that only rebuilds a view starts faster
     from analytics.loader import AnalyticsLoader
@@ -201,6 +201,7 @@ class Container:
 
             self._health = HealthCheck(self.database_url, [v.name for v in self.views],
                                        loops=self.loop_states,
+                                       stops=lambda: stops(self.runners),
                                        max_lag=self.settings.ready_max_lag,
                                        max_stall_seconds=self.settings.ready_max_stall_seconds)
         return self._health
@@ -208,10 +209,11 @@ class Container:
     def loop_states(self) -> dict[str, dict[str, Any]]:
         return self.supervisor.states() if self.supervisor else {}
 
-    def _supervise(self, name: str, loop: Loop, up: Callable[[], bool] | None = None) -> None:
+    def _supervise(self, name: str, loop: Loop, up: Callable[[], bool] | None = None,
+                   idle: Idle | None = None) -> None:
         if self.supervisor is None:
             self.supervisor = Supervisor(self.database_url)
-        self.supervisor.start(name, loop, up)
+        self.supervisor.start(name, loop, up, idle)
 
     def make_runners(self) -> list[ProjectionRunner]:
         return [ProjectionRunner(
@@ -266,8 +268,8 @@ class Container:
         for runner in self.runners:
             watch.subscribe(runner)
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
-        for name, loop, up in self.projection_loops(self.runners, self._supervise):
-            self._supervise(name, loop, up)
+        for name, loop, up, idle in self.projection_loops(self.runners, self._supervise):
+            self._supervise(name, loop, up, idle)
         for name, loop in self.witness_loops():
             self._supervise(name, loop, None)
 
@@ -281,15 +283,16 @@ class Container:
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]
-                         ) -> list[tuple[str, Loop, Callable[[], bool]]]:
-        """The loops that run `runners`: one for the group (`projection_group`), or one each.
-        `supervise` starts the loop of a view that failed in the group and leaves it."""
+                         ) -> list[tuple[str, Loop, Callable[[], bool], Idle | None]]:
+        """The loops that run `runners`: one for the group (`projection_group`), or one each
+        (name, loop, `up` and `idle` probes). `supervise` starts the loop of a view that failed
+        in the group and leaves it."""
         if self.settings.projection_group and runners:
             group = ProjectionGroup(
                 self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
                 on_alone=lambda r: supervise(*_runner_loop(r)))
-            return [("projections", group.run, group.is_connected)]
-        return [_runner_loop(r) for r in runners]
+            return [("projections", group.run, group.is_connected, group.idle)]
+        return [(*_runner_loop(r), None) for r in runners]
 
     def make_analytics_loader(self) -> AnalyticsLoader:
         """The DuckDB loader (closed with the container)."""

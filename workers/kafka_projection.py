@@ -13,6 +13,11 @@ consumer seeks to the stored offsets (or to the beginning). Rows and offsets com
 so a restart or a partition moving to another member resumes exactly after the last applied
 batch.
 
+A batch that fails for its records (not the database) is applied again apart: each partition
+in a transaction of its own, and a partition that still fails record by record, so everything
+before the record that fails alone is applied and its partition stops there (`PoisonRecord`,
+reported as the loop's trouble, retried with backoff); the other partitions go on.
+
 A broker that came back with another log (restarted empty, a re-created topic) starts its
 offsets again at 0: before it seeks, the member asks the broker whether the record before each
 stored offset is still the event stored with it, and reads a partition whose log was replaced
@@ -50,6 +55,7 @@ from psycopg_pool import ConnectionPool
 from workers.health import RateMeter, Sample, Trouble
 from workers.kafka_board import BoardRows
 from workers.kafka_resume import LeadingAssignor, Stored, coordinator_reachable, inspect
+from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,16 @@ class KafkaProjectionConfig:
 
 class CoordinatorUnreachable(Exception):
     """The consumer has had no connected group coordinator for longer than allowed."""
+
+
+class PoisonRecord(Exception):
+    """A record the board cannot apply (not JSON, not an event of the board's shape): its
+    partition applied every record before it and stops there; the other partitions go on."""
+
+    def __init__(self, topic: str, partition: int, offset: int, error: BaseException) -> None:
+        self.topic, self.partition, self.offset, self.error = topic, partition, offset, error
+        super().__init__(f"{topic}[{partition}] stops at offset {offset}: "
+                         f"{type(error).__name__}: {error}")
 
 
 @dataclass
@@ -261,17 +277,51 @@ class KafkaProjection(BoardRows):
         if batch:
             try:
                 self.apply(batch)
-            except Exception:
-                # the transaction rolled back but the consumer moved on: back to what is stored,
-                # or (the database unreachable) a new consumer that seeks on its assignment
-                try:
-                    self.seek_stored([tp for tp in batches
-                                      if (tp.topic, tp.partition) in batch], check=False)
-                except Exception:  # noqa: BLE001 - any failure: a fresh consumer instead
-                    self.close()
-                raise
+            except Exception as error:  # noqa: BLE001 - raised below, or applied apart
+                cause: Exception | None = error
+                if not isinstance(error, CONNECTION_ERRORS):
+                    try:
+                        cause = self._apply_apart(batch)
+                    except Exception as again:  # noqa: BLE001 - raised below, after the seek
+                        cause = again
+                if cause is not None:
+                    # a transaction rolled back but the consumer moved on: back to what is
+                    # stored, or (the database unreachable) a new consumer that seeks on its
+                    # assignment
+                    try:
+                        self.seek_stored([tp for tp in batches
+                                          if (tp.topic, tp.partition) in batch], check=False)
+                    except Exception:  # noqa: BLE001 - any failure: a fresh consumer instead
+                        self.close()
+                    raise cause from None
         self._update_lag()
         return sum(len(r) for r in batch.values())
+
+    def _apply_apart(self, batch: dict[tuple[str, int], list[Any]]) -> PoisonRecord | None:
+        """After a batch failed for its records: each partition in a transaction of its own,
+        and one that fails record by record up to the one that fails alone, so the records
+        before it and the other partitions are applied (each with its offset: exactly once).
+        Returns that record's `PoisonRecord` (the first, if several partitions hold one)."""
+        poison: PoisonRecord | None = None
+        for (topic, partition), records in batch.items():
+            try:
+                self.apply({(topic, partition): records})
+                continue
+            except CONNECTION_ERRORS:
+                raise
+            except Exception:  # noqa: BLE001 - record by record below
+                log.debug("kafka projection: %s[%d] fails; record by record", topic, partition)
+            for record in sorted(records, key=lambda r: int(r.offset)):
+                try:
+                    self.apply({(topic, partition): [record]})
+                except CONNECTION_ERRORS:
+                    raise
+                except Exception as error:  # noqa: BLE001 - this partition stops here
+                    found = PoisonRecord(topic, partition, int(record.offset), error)
+                    log.error("kafka projection %s: %s", self.config.group_id, found)
+                    poison = poison or found
+                    break
+        return poison
 
     def _coordinator_seen(self, consumer: Any) -> bool:
         """Note whether the consumer has a connected group coordinator now, and since when it
@@ -320,10 +370,14 @@ class KafkaProjection(BoardRows):
                         self.trouble.clear()
                     else:
                         self.trouble.failed(unreachable, since=self._lost_since)
-                except psycopg.Error as exc:
+                except (psycopg.Error, PoisonRecord) as exc:
+                    # its consumer is kept: the partitions are back at their stored offsets
                     self.trouble.failed(exc)
                     self.stats.failures += 1
-                    log.exception("kafka projection: database error; retrying")
+                    if isinstance(exc, PoisonRecord):
+                        log.warning("kafka projection: %s; retrying", exc)
+                    else:
+                        log.exception("kafka projection: database error; retrying")
                     stop.wait(backoff)
                     backoff = min(backoff * 2, self.config.max_backoff_seconds)
                 except Exception as exc:  # noqa: BLE001 - broker trouble: a new consumer later

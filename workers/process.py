@@ -7,13 +7,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analytics.loader import AnalyticsLoader
 from domain.application import ServiceCore
 from workers.health import Sample, WorkerHealth, serve
 from workers.projection_runner import ProjectionRunner
-from workers.supervisor import Loop, Supervisor
+from workers.supervisor import Idle, Loop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class WorkerProcess:
     metrics_port: int = 0  # 0: no /health, /metrics server
     join_seconds: float = 20.0
     supervisor: Supervisor | None = None
+    idles: dict[str, Idle] = field(default_factory=dict)  # by loop: its `idle` probe
 
     @property
     def restarts(self) -> int:
@@ -109,7 +110,7 @@ class WorkerProcess:
         server = serve(self.health, self.metrics_host, self.metrics_port) \
             if self.metrics_port else None
         for name, loop in self.loops:
-            supervisor.start(name, loop)
+            supervisor.start(name, loop, idle=self.idles.get(name))
         log.info("%s worker running: %s", self.name, ", ".join(n for n, _ in self.loops))
         while not stop.wait(1.0):
             if supervisor.all_finished():

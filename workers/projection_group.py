@@ -141,7 +141,11 @@ class ProjectionGroup:
 
     def run(self, stop: threading.Event, conninfo: str) -> None:
         """As `ProjectionRunner.run`, for all the group's views: standby until it holds every
-        view's lock, then follow. A failure raises (the supervisor starts it again)."""
+        view's lock, then follow. A failure raises (the supervisor starts it again). Once
+        every view has left, it lets its connection go and waits for `stop` (`idle`)."""
+        if not self.runners:
+            stop.wait()
+            return
         self.pool.check()
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
@@ -165,6 +169,16 @@ class ProjectionGroup:
             self._lock_conn = None
             for runner in self.runners:
                 runner.active = runner.connected = False
+        if not self.runners:
+            stop.wait()
+
+    def idle(self) -> str | None:
+        """Why the group has nothing to do for good (None: it has views): every view left it
+        and runs as a loop of its own, whose state tells how the view does."""
+        if self.runners or not self.alone:
+            return None
+        return "no views: " + ", ".join(f"projection-{r.position_name}" for r in self.alone) + \
+            " left the group and run as loops of their own"
 
     def _lock_all(self, conn: psycopg.Connection[Any]) -> bool:
         held: list[str] = []
@@ -184,7 +198,6 @@ class ProjectionGroup:
                 runner._own = True  # catch up first
         while not stop.is_set():
             if not self.runners:  # every view left to run on its own
-                stop.wait()
                 return
             lock_kept(lock_conn)  # lost, the views' locks went with it: start again
             with self.signalled:

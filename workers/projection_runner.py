@@ -11,6 +11,12 @@ transaction, a position announcement to every API process, and a commit flushed 
 six views that each moved past every receipt would cost more than the receipt itself. A
 `?wait_for=` on such a view may answer that much later; nothing is skipped or applied twice.
 
+A batch that fails for its events (a handler raising on one, a state that does not decode; not
+the database being away) is tried again in halves, down to one event: every event before the
+one that fails alone commits, with its position, and that one is raised as a `PoisonEvent`
+(position, topic, error; `stops` for /health). The view stops just before it; each later
+batch tries that event alone first, until it is applied (the view mended).
+
 Runners of one process share a `LogWatch` (workers/log_watch.py) when they are given one: it
 listens and looks at the new events' topics once for all of them and `signal`s each runner,
 instead of each listening and looking on its own connection.
@@ -33,7 +39,8 @@ from psycopg_pool import ConnectionPool
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
 from workers.collector import collector_paused
-from workers.event_batches import EventReader, decode_batch
+from workers.event_batches import EventReader, Row, decode_batch
+from workers.supervisor import CONNECTION_ERRORS
 
 if TYPE_CHECKING:
     from workers.log_watch import LogWatch
@@ -45,6 +52,16 @@ IDLE_ADVANCE_SECONDS = 0.1
 # runner that listens itself does after this long without a notification).
 SAFETY_SECONDS = 0.5
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
+
+
+class PoisonEvent(Exception):
+    """An event a view cannot apply (its handler raises, its state does not decode): the view
+    applied every event before it and stops there, its position just before it."""
+
+    def __init__(self, view: str, position: int, topic: str, error: BaseException) -> None:
+        self.view, self.position, self.topic, self.error = view, position, topic, error
+        super().__init__(f"projection {view} stops at event {position} ({topic}): "
+                         f"{type(error).__name__}: {error}")
 
 
 class ProjectionRunner:
@@ -73,6 +90,10 @@ class ProjectionRunner:
         self._signalled = threading.Condition()
         self._own = True  # an event the view handles may follow the position (LogWatch)
         self._others = 0  # events it does not handle told since the last batch began
+        self.poison: PoisonEvent | None = None  # the event it stopped at, until it is applied
+        self._limit: int | None = None  # events in the next batch, while narrowing to a poison
+        self._read: list[Row] = []  # the rows of the last batch
+        self._stopped_at = 0  # the position it stood at when it met `poison`
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
@@ -103,9 +124,10 @@ class ProjectionRunner:
             ).fetchone()
         assert row is not None
         position = int(row[0])
-        rows = self.reader.read(conn, position + 1, self.batch_size)
+        rows = self.reader.read(conn, position + 1, self._limit or self.batch_size)
         if not rows:
             return 0
+        self._read = rows
         events = decode_batch(self.reader, rows, self.view.handles, self.view.stored_events)
         if self.view.pipelined:  # statements go out without waiting for each other
             with conn.pipeline():
@@ -125,10 +147,61 @@ class ProjectionRunner:
         announce(conn, self.position_name, position)
 
     def run_batch(self) -> int:
-        with self.pool.connection() as conn, conn.transaction():
-            count = self.apply_batch(conn)
+        """One batch in a transaction of its own. A batch that fails for its events, not for
+        want of the database, is tried again in smaller pieces (`_narrowed`): the events
+        before the one that fails are applied, and a `PoisonEvent` names that one."""
+        if self.poison is not None and self.position() == self._stopped_at:
+            return self._narrowed(1)  # stopped there before: straight to that event alone
+        try:
+            return self._one_batch()
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as error:  # narrowed, then raised as a PoisonEvent
+            if self.batch_size == 1:
+                raise self._poisoned(error) from error
+        return self._narrowed(max(1, self.batch_size // 2))
+
+    def _one_batch(self, limit: int | None = None) -> int:
+        self._limit, self._read = limit, []
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                count = self.apply_batch(conn)
+        finally:
+            self._limit = None
         self.processed += count
+        if self.poison is not None and self._read and self._read[-1].id >= self.poison.position:
+            self.poison = None  # applied after all (its view was mended)
         return count
+
+    def _narrowed(self, limit: int) -> int:
+        """Batches of `limit` events, halved after each failure down to one event: the events
+        before the failing one commit (each batch with its position) until a batch's worth
+        is applied, or the log's head; the failing one is raised as a `PoisonEvent`."""
+        total, known = 0, self.poison is not None
+        while total < self.batch_size:
+            try:
+                count = self._one_batch(limit)
+            except CONNECTION_ERRORS:
+                raise
+            except Exception as error:  # narrowed further, or raised
+                if limit == 1:
+                    raise self._poisoned(error) from error
+                limit = max(1, limit // 2)
+                continue
+            total += count
+            if not count or known and self.poison is None:
+                break
+        return total
+
+    def _poisoned(self, error: Exception) -> PoisonEvent:
+        """The event after the position, which fails alone, as a `PoisonEvent` (kept)."""
+        self._stopped_at = position = self.position()
+        with self.pool.connection() as conn:
+            rows = self.reader.read(conn, position + 1, 1)
+        event, topic = (rows[0].id, rows[0].topic) if rows else (position + 1, "?")
+        self.poison = PoisonEvent(self.position_name, event, topic, error)
+        log.error("%s", self.poison, exc_info=error)
+        return self.poison
 
     def catch_up(self) -> int:
         total = 0
@@ -253,6 +326,13 @@ class ProjectionRunner:
                 self.reader.wanted(topic, self.view.handles) for (topic,) in topics):
             return None
         return left
+
+
+def stops(runners: list[ProjectionRunner]) -> dict[str, dict[str, Any]]:
+    """The poison event each view stopped at (for /health), by view: position, topic, error."""
+    return {r.position_name: {"position": p.position, "topic": p.topic,
+                              "error": f"{type(p.error).__name__}: {p.error}"}
+            for r in runners if (p := r.poison) is not None}
 
 
 def lock_kept(conn: psycopg.Connection[Any]) -> None:

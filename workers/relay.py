@@ -62,6 +62,9 @@ class _Pending:
     future: Any  # kafka FutureRecordMetadata, or None for an unpublished event
 
 
+HEAD_SECONDS = 1.0
+
+
 class KafkaRelay:
     def __init__(self, app: ServiceCore, pool: ConnectionPool, config: RelayConfig, *,
                  producer_factory: Callable[..., Any] | None = None) -> None:
@@ -89,6 +92,10 @@ class KafkaRelay:
         self._loaded = False
         self.trouble = Trouble("kafka relay cannot deliver")  # its loop retries, never fails
         self._stuck_at = 0  # the stored position when the trouble began
+        # the log's head as the loop last saw it (events it read, a read at most every
+        # HEAD_SECONDS): /health and /metrics answer from it, never waiting for the database
+        self.head = 0
+        self._head_read_at = float("-inf")
 
     # -- position ---------------------------------------------------------------------------
 
@@ -256,7 +263,16 @@ class KafkaRelay:
             self.stats.sent += 1
         if notifications:
             self._cursor = notifications[-1].id
+            self.head = max(self.head, self._cursor)
         return len(notifications)
+
+    def see_head(self) -> None:
+        """Read the log's head, at most every `HEAD_SECONDS` (for `behind` while busy with a
+        backlog, or while the broker is away)."""
+        now = time.monotonic()
+        if now - self._head_read_at >= HEAD_SECONDS:
+            self._head_read_at = now
+            self.head = max(self.head, self.app.recorder.max_notification_id() or 0)
 
     def advance(self) -> int:
         """Move the stored position over the acknowledged head of the pending sends."""
@@ -346,6 +362,7 @@ class KafkaRelay:
         while not stop.is_set():
             try:
                 lock_kept(listen_conn)  # busy, it would not notice the lock gone otherwise
+                self.see_head()
                 if self.pump():
                     if self.advance() > self._stuck_at:
                         self.trouble.clear()
@@ -421,12 +438,14 @@ class KafkaRelay:
     # -- metrics ----------------------------------------------------------------------------
 
     def samples(self) -> Iterable[Sample]:
-        head = self.app.recorder.max_notification_id() or 0
+        """From what the loop keeps (`head` as it last saw it): no read of the database."""
+        head = max(self.head, self.stored)
         return metrics.samples(self.stats, self.meter, stored=self.stored, head=head,
                                idempotent=self.idempotent, active=self.active)
 
     def details(self) -> dict[str, Any]:
-        head = self.app.recorder.max_notification_id() or 0
+        """For /health, as `samples`: a database that is away shows in the trouble."""
+        head = max(self.head, self.stored)
         return {**metrics.details(self.stats, stored=self.stored, head=head,
                                   idempotent=self.idempotent, active=self.active),
                 **self.trouble.as_dict()}

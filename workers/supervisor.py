@@ -7,7 +7,8 @@ again after a backoff of 1 s, doubling up to `max_backoff`, back to 1 s once a r
 `healthy_after` seconds. A loop that returns while `stop` is not set has ended for good.
 
 States a loop reports: `starting` (started, but its `up` probe does not say so yet), `running`,
-`restarting` (failed, waiting for its next start), `ended` (returned on its own, or its thread
+`idle` (running with nothing to do for good, as its `idle` probe says why: a projection group
+every view of which left to run as a loop of its own; not a problem), `restarting` (failed, waiting for its next start), `ended` (returned on its own, or its thread
 was ended by what is no Exception — SystemExit, a cancellation —, logged CRITICAL; only a
 process restart brings it back), `stopped` (told to stop).
 """
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Loop = Callable[[threading.Event, str], None]
 Probe = Callable[[], bool]
+Idle = Callable[[], str | None]  # why a running loop has nothing to do (None: it has)
 CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
                      InterfaceError)
 
@@ -61,14 +63,16 @@ class Supervisor:
     first_backoff: float = 1.0
     max_backoff: float = 10.0
     healthy_after: float = 10.0
-    _loops: dict[str, tuple[LoopState, threading.Thread, Probe | None]] = field(
+    _loops: dict[str, tuple[LoopState, threading.Thread, Probe | None, Idle | None]] = field(
         default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, name: str, loop: Loop, up: Probe | None = None) -> None:
+    def start(self, name: str, loop: Loop, up: Probe | None = None,
+              idle: Idle | None = None) -> None:
         """Run `loop` in a daemon thread of its own, supervised.
 
-        `up`, if given, says when a started loop really runs (e.g. it holds its connection).
+        `up`, if given, says when a started loop really runs (e.g. it holds its connection);
+        `idle`, why a running loop has nothing to do for good (reported `idle`).
         """
         state = LoopState(name)
         thread = threading.Thread(target=self._supervise, args=(state, loop), name=name,
@@ -76,7 +80,7 @@ class Supervisor:
         with self._lock:
             if name in self._loops:
                 raise ValueError(f"a loop named {name} is already supervised")
-            self._loops[name] = (state, thread, up)
+            self._loops[name] = (state, thread, up, idle)
         thread.start()
 
     def stop(self, timeout: float = 20.0) -> list[str]:
@@ -88,9 +92,9 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         with self._lock:
             loops = list(self._loops.values())
-        for _, thread, _ in loops:
+        for _, thread, _, _ in loops:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        left = [state.name for state, thread, _ in loops if thread.is_alive()]
+        left = [state.name for state, thread, _, _ in loops if thread.is_alive()]
         if left:
             log.warning("loops still running after %.0f s: %s", timeout, ", ".join(left))
         return left
@@ -98,18 +102,22 @@ class Supervisor:
     def states(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             loops = list(self._loops.values())
-        found = {state.name: state.as_dict() for state, _, _ in loops}
-        for state, thread, up in loops:
+        found = {state.name: state.as_dict() for state, _, _, _ in loops}
+        for state, thread, up, idle in loops:
             if found[state.name]["state"] in ("running", "starting", "restarting") \
                     and not thread.is_alive() and thread.ident is not None:
                 found[state.name]["state"] = "ended"  # its thread is gone, however it went
-            if up is not None and found[state.name]["state"] == "running" and not up():
+            if found[state.name]["state"] == "running" and idle is not None \
+                    and (why := idle()) is not None:
+                found[state.name].update(state="idle", idle=why)
+            elif up is not None and found[state.name]["state"] == "running" and not up():
                 found[state.name]["state"] = "starting"
         return found
 
     def problems(self) -> list[str]:
         """Why the loops are not all running (empty when they are)."""
-        return [_problem(name, s) for name, s in self.states().items() if s["state"] != "running"]
+        return [_problem(name, s) for name, s in self.states().items()
+                if s["state"] not in ("running", "idle")]
 
     def healthy(self) -> bool:
         return not self.problems()
@@ -120,7 +128,8 @@ class Supervisor:
 
     def all_finished(self) -> bool:
         with self._lock:
-            return bool(self._loops) and not any(t.is_alive() for _, t, _ in self._loops.values())
+            return bool(self._loops) and not any(
+                t.is_alive() for _, t, _, _ in self._loops.values())
 
     @property
     def restarts(self) -> int:

@@ -190,7 +190,8 @@ def test_health_shows_the_work_orders_projection_caught_up(client: TestClient, a
     assert body["status"] == "ok" and body["database"] == "reachable"
     assert body["head_notification_id"] >= opened["notification_id"]
     assert body["projections"]["work_orders"] == {
-        "position": body["head_notification_id"], "lag": 0, "stalled_seconds": 0.0}
+        "position": body["head_notification_id"], "lag": 0, "stalled_seconds": 0.0,
+        "stopped_at": None}
 
 
 def test_a_command_can_be_looked_up_by_its_command_id(client: TestClient, auth: Auth,

@@ -29,7 +29,7 @@ from tests.databases import scratch_database
 from tests.integration.kafka_support import Broker, free_port, wait_until
 from tests.integration.test_relay import answers, get, set_position, start_worker, worker_env
 from workers.integration_events import stream_kind
-from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
+from workers.kafka_projection import BOARD_TABLE, KafkaProjection, KafkaProjectionConfig
 from workers.kafka_resume import Stored
 from workers.projection_runner import ProjectionRunner
 from workers.relay import KafkaRelay, RelayConfig
@@ -327,10 +327,11 @@ def test_worker_kafka_projection_health_tells_while_a_record_cannot_be_applied(
         broker.bootstrap, topic_prefix=f"p{tag}.", partitions=PARTITIONS, linger_ms=5,
         position_name=f"relay-{tag}", delivery_timeout_ms=5000, max_backoff_seconds=1.0))
     own.ensure_topics()
-    history(system, "KH1", 2)
+    opened = history(system, "KH1", 3)
     publish(system, own)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    producer.send(f"p{tag}.work-orders", key=b"x", value=b"not json", partition=0).get(10)
+    bad = producer.send(f"p{tag}.work-orders", key=b"x", value=b"not json",
+                        partition=0).get(10).offset
     producer.close()
     port = free_port()
     env = {**worker_env(system, broker, tmp_path, port, f"p{tag}."),
@@ -351,7 +352,15 @@ def test_worker_kafka_projection_health_tells_while_a_record_cannot_be_applied(
         assert any("kafka projection cannot apply" in r and "JSONDecodeError" in r
                    for r in health["reasons"]), health
         assert health["failing_since"] and "JSONDecodeError" in health["last_error"], health
+        assert f"PoisonRecord: p{tag}.work-orders[0] stops at offset {bad}: JSONDecodeError" \
+            in health["last_error"], health
         assert get(port, "/health/live")[0] == 200
+        # Every record before it, and those of the other partitions, are applied all the same
+        # (before: the batch that held it rolled back whole, every retry).
+        latest = {str(w): v for w, v in expected_board(system).items()
+                  if w in {str(o) for o in opened}}
+        wait_until(lambda: {w: v for w, v in board(system, BOARD_TABLE).items()
+                            if w in latest} == latest, 30, "the good records to be applied")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
     finally:
@@ -518,6 +527,34 @@ def test_a_member_started_before_its_topic_exists_takes_the_partitions_once_it_i
         assert all(a == v for a, v in applications(system, table).values())
     finally:
         member.halt()
+
+
+def test_a_record_that_cannot_be_applied_stops_its_partition_alone_after_the_ones_before_it(
+        system: Container) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    projection = KafkaProjection(system.pool, KafkaProjectionConfig(
+        "127.0.0.1:1", "t.work-orders", group_id=f"g-p{suffix}", board_table=f"kb_p{suffix}",
+        offsets_table=f"ko_p{suffix}"))
+    projection.ensure_tables()
+    first, second = str(uuid4()), str(uuid4())
+
+    def opened(wo_id: str, number: str, offset: int) -> SimpleNamespace:
+        return SimpleNamespace(offset=offset, value=json.dumps({
+            "stream_id": wo_id, "stream_version": 1, "type": "work_order.opened",
+            "actor": {"store_id": "KP1"}, "payload": {"number": number}}).encode())
+
+    p0, p1 = ("t.work-orders", 0), ("t.work-orders", 1)
+    batch = {p0: [opened(first, "WO-P-1", 7), SimpleNamespace(offset=8, value=b"not json"),
+                  opened(str(uuid4()), "WO-P-3", 9)],
+             p1: [opened(second, "WO-P-2", 3)]}
+    with pytest.raises(json.JSONDecodeError):
+        projection.apply(batch)  # one transaction: nothing of the batch stays
+    poison = projection._apply_apart(batch)
+    assert poison is not None and (poison.partition, poison.offset) == (0, 8)
+    assert str(poison).startswith("t.work-orders[0] stops at offset 8: JSONDecodeError")
+    assert board(system, f"kb_p{suffix}") == {first: ("WO-P-1", "KP1", "opened", 1),
+                                              second: ("WO-P-2", "KP1", "opened", 1)}
+    assert projection.stored([p0, p1]) == {p0: Stored(8, (first, 1)), p1: Stored(4, (second, 1))}
 
 
 def test_offsets_stored_before_events_were_kept_migrate_and_then_keep_the_last_event(

@@ -172,3 +172,50 @@ def test_a_view_leaving_the_group_as_the_lock_connection_is_lost_still_runs_on_i
                    "the stock view to follow")
     finally:
         supervisor.stop()
+
+
+def test_a_group_every_view_of_which_left_is_idle_and_readiness_follows_the_views_loops(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    tag = uuid4().hex[:4]
+    ledger = Ledger("zz_ledger")
+    runners = []
+    for suffix in (f"_ia{tag}", f"_ib{tag}"):  # one view, two tables and positions
+        _fresh(container, ledger, suffix, start)
+        runners.append(ProjectionRunner(container.app, container.pool, ledger, suffix=suffix))
+    supervisor = Supervisor(container.database_url, first_backoff=0.2, max_backoff=0.5)
+    group = ProjectionGroup(
+        container.app, container.pool, list(runners),
+        on_alone=lambda r: supervisor.start("projection-" + r.position_name, r.run,
+                                            r.is_connected))
+    ledger.poisoned.set()
+    supervisor.start("group", group.run, group.is_connected, group.idle)
+    try:
+        _receipts(container, store_id, 1)
+        wait_until(lambda: not group.runners, 20, "both views to leave the group")
+        # The group says it has nothing to do and why, and holds no connection; what is
+        # failing is each view's own loop, and readiness says so.
+        wait_until(lambda: supervisor.states()["group"]["state"] == "idle", 10,
+                   "the group to report idle")
+        state = supervisor.states()["group"]
+        assert state["idle"] == (f"no views: projection-zz_ledger_ia{tag}, projection-"
+                                 f"zz_ledger_ib{tag} left the group and run as loops of their own")
+        assert not group.connected
+        alone = [f"projection-{r.position_name}" for r in runners]
+        wait_until(lambda: all(supervisor.states()[n]["restarts"] >= 1 for n in alone), 20,
+                   "the views' own loops to fail")
+        wait_until(lambda: any(p.startswith(f"loop {alone[0]} is restarting after PoisonEvent")
+                               for p in supervisor.problems()), 10,
+                   "readiness to name a view's own loop")
+        assert not any(p.startswith("loop group ") for p in supervisor.problems())
+
+        # Mended: the views' loops run, and the process is ready with the group idle.
+        ledger.poisoned.clear()
+        last = head(container.app)
+        for runner in runners:
+            wait_until(lambda r=runner: _position(container, r.position_name) == last, 20,
+                       "the view to catch up on its own")
+        wait_until(supervisor.healthy, 10, "every loop to run again")
+        assert supervisor.states()["group"]["state"] == "idle"
+    finally:
+        supervisor.stop()

@@ -1,0 +1,191 @@
+"""A poison event (a handler that raises on it, a state that does not decode): the view applies
+every event before it, stops on it, and says which one and why; the good events of its batch do
+not wait behind it, and none is applied twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from projections.base import ReadModel
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.integration.kafka_support import wait_until
+from tests.integration.support import head, open_order
+from tests.integration.test_projection_group import (
+    Ledger,
+    _fresh,
+    _position,
+    _receipts,
+    _stock_and_ledger,
+)
+from workers.projection_group import ProjectionGroup
+from workers.projection_runner import PoisonEvent, ProjectionRunner
+from workers.supervisor import Supervisor
+
+
+class Picky(Ledger):
+    """A ledger whose handler raises on the event `poison` (a notification id), and only there."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.poison = 0
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        super().apply(conn, events, suffix)
+        if any(nid == self.poison for nid, _ in events):
+            raise RuntimeError("cannot apply this event")
+
+
+def _ids(container: Container, table: str) -> list[int]:
+    with container.pool.connection() as conn:
+        return [int(r[0]) for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")]
+
+
+def _log(container: Container, after: int, upto: int) -> list[tuple[int, str]]:
+    with container.pool.connection() as conn:
+        return [(int(r[0]), str(r[1])) for r in conn.execute(
+            "SELECT notification_id, topic FROM servicecore_events WHERE notification_id > %s "
+            "AND notification_id <= %s ORDER BY notification_id", (after, upto))]
+
+
+def test_a_runner_applies_the_events_before_a_poison_event_and_stops_on_it(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    _receipts(container, store_id, 4)
+    events = _log(container, start, head(container.app))
+    suffix = "_ps" + uuid4().hex[:4]
+    view = Picky("zz_picky")
+    _fresh(container, view, suffix, start)
+    poison, topic = events[5]
+    view.poison = poison
+    runner = ProjectionRunner(container.app, container.pool, view, suffix=suffix)
+
+    # One batch would hold all the events: the five before the poison are applied all the same.
+    with pytest.raises(PoisonEvent) as raised:
+        runner.run_batch()
+    assert (raised.value.position, raised.value.topic) == (poison, topic)
+    assert str(raised.value) == (f"projection zz_picky{suffix} stops at event {poison} "
+                                 f"({topic}): RuntimeError: cannot apply this event")
+    assert _position(container, runner.position_name) == events[4][0]
+    assert _ids(container, f"group_ledger{suffix}") == [nid for nid, _ in events[:5]]
+
+    # Met again (the loop started again): it stops there at once, nothing moved or repeated.
+    calls = view.calls
+    with pytest.raises(PoisonEvent):
+        runner.run_batch()
+    assert view.calls == calls + 1
+    assert runner.poison is not None and runner.poison.position == poison
+
+    # Mended: the rest follows, every event once (the ledger's primary key).
+    view.poison = 0
+    runner.catch_up()
+    assert runner.poison is None
+    assert _ids(container, f"group_ledger{suffix}") == [nid for nid, _ in events]
+
+
+def test_an_event_that_does_not_decode_stops_the_view_after_the_ones_before_it(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    _receipts(container, store_id, 2)
+    events = _log(container, start, head(container.app))
+    suffix = "_pd" + uuid4().hex[:4]
+    view = Ledger("zz_undecodable")
+    _fresh(container, view, suffix, start)
+    runner = ProjectionRunner(container.app, container.pool, view, suffix=suffix, batch_size=3)
+    poison = events[1][0]
+    decode = runner.reader.decode
+
+    def broken(row: Any) -> Any:
+        if row.id == poison:
+            raise ValueError("state is not JSON")
+        return decode(row)
+
+    runner.reader.decode = broken  # type: ignore[method-assign]
+    with pytest.raises(PoisonEvent, match=f"stops at event {poison} .*ValueError: state is not"):
+        runner.catch_up()
+    assert _ids(container, f"group_ledger{suffix}") == [events[0][0]]
+
+
+def test_a_poison_event_in_a_group_holds_back_neither_its_view_nor_the_others(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    suffix = "_pg" + uuid4().hex[:4]
+    stock, _ = _stock_and_ledger(container, start, suffix)
+    view = Picky("zz_picky")
+    _fresh(container, view, suffix, start)
+    stock_runner = ProjectionRunner(container.app, container.pool, stock, suffix=suffix)
+    picky_runner = ProjectionRunner(container.app, container.pool, view, suffix=suffix)
+    supervisor = Supervisor(container.database_url, first_backoff=0.2, max_backoff=0.5)
+    group = ProjectionGroup(
+        container.app, container.pool, [stock_runner, picky_runner],
+        on_alone=lambda r: supervisor.start("alone-" + r.position_name, r.run, r.is_connected))
+    _receipts(container, store_id, 3)
+    events = _log(container, start, head(container.app))
+    poison, topic = events[3]
+    view.poison = poison
+    supervisor.start("group", group.run, group.is_connected)
+    try:
+        last = head(container.app)
+        wait_until(lambda: _position(container, stock_runner.position_name) == last, 20,
+                   "the stock view to reach the head")
+        wait_until(lambda: _position(container, picky_runner.position_name) == events[2][0],
+                   20, "the picky view to apply the events before the poison")
+        alone = "alone-" + picky_runner.position_name
+        wait_until(lambda: supervisor.states().get(alone, {}).get("restarts", 0) >= 1, 20,
+                   "the picky view's own loop to fail on the poison")
+        error = supervisor.states()[alone]["last_error"]
+        assert f"stops at event {poison} ({topic}): RuntimeError: cannot apply" in error
+        assert _ids(container, f"group_ledger{suffix}") == [nid for nid, _ in events[:3]]
+    finally:
+        supervisor.stop()
+
+
+class Refusing(ReadModel):
+    """A view without tables whose handler raises on the event `poison`."""
+
+    tables: dict[str, str] = {}  # noqa: RUF012
+
+    def __init__(self, name: str, poison: int) -> None:
+        self.name = name
+        self.poison = poison
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        if any(nid == self.poison for nid, _ in events):
+            raise RuntimeError("cannot apply this event")
+
+
+def test_health_names_the_event_a_view_stopped_at(
+        database_url: str, tmp_path: Path, store_id: str) -> None:
+    system = build(settings_for(database_url, tmp_path, pool_size=3))
+    try:
+        start = head(system.app)
+        open_order(system.work_orders, store_id)
+        poison, topic = _log(system, start, head(system.app))[-1]
+        open_order(system.work_orders, store_id)
+        view = Refusing(f"refusing_{uuid4().hex[:8]}", poison)
+        system.views = [view]
+        system.start_projections()
+        with TestClient(create_app(system.api_context())) as client:
+            wait_until(lambda: client.get("/health").json()["projections"][view.name][
+                "stopped_at"] is not None, 30, "/health to name the poison event")
+            answer = client.get("/health")
+            stop = answer.json()["projections"][view.name]["stopped_at"]
+            assert answer.status_code == 503
+            assert stop == {"position": poison, "topic": topic,
+                            "error": "RuntimeError: cannot apply this event"}
+            assert answer.json()["projections"][view.name]["position"] < poison
+            assert (f"projection {view.name} stops at event {poison} ({topic}): "
+                    "RuntimeError: cannot apply this event") in answer.json()["reasons"]
+            assert client.get("/health/ready").status_code == 503
+    finally:
+        system.close()
