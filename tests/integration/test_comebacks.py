@@ -14,12 +14,15 @@ Every earlier visit is delivered at 05:00 UTC on its day; every return opens at 
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import duckdb
 import pytest
+from fastapi.testclient import TestClient
 
 from analytics.kpis import Filters, run
 from analytics.loader import AnalyticsLoader
@@ -116,3 +119,28 @@ def test_a_period_counts_the_comebacks_opened_in_it(loaded: Loaded) -> None:
     assert [r["work_order"] for r in run(conn, "comebacks", may)["rows"]] == [n["a2"]]
     (row,) = run(conn, "comeback_rate", may)["rows"]
     assert (row["work_orders"], row["comebacks"]) == (4, 1)
+
+
+def test_the_service_manager_gets_the_list_over_http(
+        container: Container, client: TestClient, auth: Callable[..., dict[str, str]],
+        loaded: Loaded) -> None:
+    _, store, n = loaded
+    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
+    try:
+        loader.catch_up()
+        assert loader.publish(force=True)
+    finally:
+        loader.close()
+    query = f"store_id={store}&date_from=2025-05-02&date_to=2025-06-30"
+    manager = auth("manager", "mgr-1", [store])
+    got = client.get(f"/analytics/kpis/comebacks?{query}", headers=manager)
+    assert got.status_code == 200, got.text
+    assert [(r["work_order"], r["earlier_work_order"], r["repair_class"])
+            for r in got.json()["rows"]] == [(n["b2"], n["b1"], "assembly"),
+                                             (n["a2"], n["a1"], "minor")]
+    as_csv = client.get(f"/analytics/kpis/comebacks?{query}&format=csv", headers=manager)
+    assert as_csv.status_code == 200
+    assert [r["earlier_technicians"] for r in csv.DictReader(io.StringIO(as_csv.text))] == [
+        n["t2"], n["t1"]]
+    assert client.get(f"/analytics/kpis/comebacks?{query}",
+                      headers=auth("advisor", "adv-1", [store])).status_code == 403
