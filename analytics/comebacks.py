@@ -33,6 +33,7 @@ def pairs(where: str, params: list[Any]) -> tuple[str, list[Any]]:
     """CTEs `visits` (work orders that `where` selects on `fact_work_orders w`, not cancelled)
     and `comebacks` (one row per comeback among them, with its earlier visit)."""
     rank, rank_params = _rank_case("l.op_code")
+    longest = GUARANTEES[-1]
     return f"""
         WITH visits AS (
             SELECT w.work_order_id, w.number, w.store_id, w.vin, w.opened_at, w.mileage_in,
@@ -42,47 +43,58 @@ def pairs(where: str, params: list[Any]) -> tuple[str, list[Any]]:
         earlier AS (
             SELECT e.work_order_id, e.number, e.store_id, e.vin, e.mileage_in,
                    lower(trim(e.complaint)) AS complaint,
-                   coalesce(e.delivered_at, e.ready_at) AS completed_at,
-                   coalesce((SELECT max({rank}) FROM fact_labor_lines l
-                             WHERE l.work_order_id = e.work_order_id
-                               AND l.status = 'approved'), 0) AS rank
+                   coalesce(e.delivered_at, e.ready_at) AS completed_at
             FROM fact_work_orders e
             WHERE e.status <> 'cancelled' AND e.complaint IS NOT NULL
               AND coalesce(e.delivered_at, e.ready_at) IS NOT NULL
               AND e.vin IN (SELECT vin FROM visits)),
-        matched AS (
+        candidates AS (  -- within the longest guarantee; each one's own class decides below
             SELECT v.work_order_id, v.number, v.store_id, v.vin, v.complaint, v.opened_at,
                    e.work_order_id AS earlier_work_order_id, e.number AS earlier_number,
                    e.store_id AS earlier_store_id, e.completed_at AS earlier_completed_at,
-                   g.repair_class, g.days AS guarantee_days, g.km AS guarantee_km,
-                   round(epoch(v.opened_at - e.completed_at) / 86400, 1) AS days_between,
-                   v.mileage_in - e.mileage_in AS km_between,
-                   row_number() OVER (PARTITION BY v.work_order_id
-                                      ORDER BY e.completed_at DESC, e.number DESC) AS nth
+                   v.mileage_in - e.mileage_in AS km_between
             FROM visits v
             JOIN earlier e ON e.vin = v.vin AND e.complaint = v.complaint
                 AND e.work_order_id <> v.work_order_id AND e.completed_at <= v.opened_at
-            JOIN guarantee g ON g.rank = e.rank
-            WHERE v.opened_at <= e.completed_at + to_days(g.days)
-              AND (v.mileage_in IS NULL OR e.mileage_in IS NULL
-                   OR v.mileage_in - e.mileage_in <= g.km)),
+                AND v.opened_at <= e.completed_at + INTERVAL {longest.days} DAY),
+        ranks AS (
+            SELECT l.work_order_id, max({rank}) AS rank FROM fact_labor_lines l
+            WHERE l.status = 'approved'
+              AND l.work_order_id IN (SELECT earlier_work_order_id FROM candidates)
+            GROUP BY 1),
+        matched AS (
+            SELECT c.*, g.repair_class, g.days AS guarantee_days, g.km AS guarantee_km,
+                   round(epoch(c.opened_at - c.earlier_completed_at) / 86400, 1)
+                       AS days_between,
+                   row_number() OVER (PARTITION BY c.work_order_id
+                                      ORDER BY c.earlier_completed_at DESC,
+                                               c.earlier_number DESC) AS nth
+            FROM candidates c
+            LEFT JOIN ranks r ON r.work_order_id = c.earlier_work_order_id
+            JOIN guarantee g ON g.rank = coalesce(r.rank, 0)
+            WHERE c.opened_at <= c.earlier_completed_at + to_days(g.days)
+              AND (c.km_between IS NULL OR c.km_between <= g.km)),
         comebacks AS (SELECT * FROM matched WHERE nth = 1)""", [*params, *rank_params]
 
 
 def listing(where: str, params: list[Any]) -> tuple[str, list[Any]]:
     """The comebacks, latest first, with the technicians of the earlier visit's labor."""
     ctes, all_params = pairs(where, params)
-    return f"""{ctes}
+    return f"""{ctes},
+        technicians AS (
+            SELECT l.work_order_id,
+                   string_agg(DISTINCT l.technician_id, ', ' ORDER BY l.technician_id)
+                       AS earlier_technicians,
+                   string_agg(DISTINCT d.name, ', ' ORDER BY d.name) AS earlier_technician_names
+            FROM fact_labor_lines l LEFT JOIN dim_technician d USING (technician_id)
+            WHERE l.status = 'approved'
+              AND l.work_order_id IN (SELECT earlier_work_order_id FROM comebacks)
+            GROUP BY 1)
         SELECT c.number AS work_order, c.earlier_number AS earlier_work_order, c.vin,
                c.complaint, c.repair_class, c.guarantee_days, c.guarantee_km,
                c.days_between, c.km_between, c.opened_at, c.earlier_completed_at,
-               c.store_id, c.earlier_store_id,
-               (SELECT string_agg(DISTINCT l.technician_id, ', ' ORDER BY l.technician_id)
-                FROM fact_labor_lines l WHERE l.work_order_id = c.earlier_work_order_id
-                  AND l.status = 'approved') AS earlier_technicians,
-               (SELECT string_agg(DISTINCT d.name, ', ' ORDER BY d.name)
-                FROM fact_labor_lines l JOIN dim_technician d USING (technician_id)
-                WHERE l.work_order_id = c.earlier_work_order_id
-                  AND l.status = 'approved') AS earlier_technician_names,
-               c.work_order_id, c.earlier_work_order_id
-        FROM comebacks c ORDER BY c.opened_at DESC, c.number LIMIT 500""", all_params
+               c.store_id, c.earlier_store_id, t.earlier_technicians,
+               t.earlier_technician_names, c.work_order_id, c.earlier_work_order_id
+        FROM comebacks c LEFT JOIN technicians t
+          ON t.work_order_id = c.earlier_work_order_id
+        ORDER BY c.opened_at DESC, c.number LIMIT 500""", all_params
