@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.repair_guarantee import GUARANTEES, OP_CODE_CLASSES, RANK
+from domain.repair_guarantee import DEFAULT_CLASS, GUARANTEES, OP_CODE_CLASSES, RANK
 
 
 def _rank_case(column: str) -> tuple[str, list[Any]]:
@@ -21,7 +21,7 @@ def _rank_case(column: str) -> tuple[str, list[Any]]:
     prefixes = sorted(OP_CODE_CLASSES, key=len, reverse=True)
     whens = " ".join(f"WHEN starts_with({code}, ?) THEN {RANK[OP_CODE_CLASSES[p]]}"
                      for p in prefixes)
-    return f"CASE {whens} ELSE 0 END", list(prefixes)
+    return f"CASE {whens} ELSE {RANK[DEFAULT_CLASS]} END", list(prefixes)
 
 
 def _guarantees() -> str:
@@ -71,7 +71,7 @@ def pairs(where: str, params: list[Any]) -> tuple[str, list[Any]]:
                                                c.earlier_number DESC) AS nth
             FROM candidates c
             LEFT JOIN ranks r ON r.work_order_id = c.earlier_work_order_id
-            JOIN guarantee g ON g.rank = coalesce(r.rank, 0)
+            JOIN guarantee g ON g.rank = coalesce(r.rank, {RANK[DEFAULT_CLASS]})
             WHERE c.opened_at <= c.earlier_completed_at + to_days(g.days)
               AND (c.km_between IS NULL OR c.km_between <= g.km)),
         comebacks AS (SELECT * FROM matched WHERE nth = 1)""", [*params, *rank_params]
