@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from analytics import comebacks
 from domain.common import InvalidInput
 
 
@@ -176,24 +177,16 @@ def _repair_time(f: Filters) -> tuple[str, list[Any]]:
 
 def _comeback(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("w.opened_at").vehicle()
-    # one pass over the vehicles concerned: per VIN and complaint, how many visits opened in
-    # the 30 days before each one (at any store)
-    return f"""
-        WITH visits AS (
-            SELECT w.work_order_id, w.vin FROM fact_work_orders w
-            WHERE w.status <> 'cancelled' AND {w.sql()}),
-        flagged AS (
-            SELECT work_order_id, count(*) OVER (
-                       PARTITION BY vin, lower(complaint) ORDER BY opened_at
-                       RANGE BETWEEN INTERVAL 30 DAY PRECEDING
-                                 AND INTERVAL 1 MICROSECOND PRECEDING) AS earlier
-            FROM fact_work_orders
-            WHERE status <> 'cancelled' AND complaint IS NOT NULL
-              AND vin IN (SELECT vin FROM visits))
-        SELECT count(*) AS work_orders,
-               count(*) FILTER (WHERE f.earlier > 0) AS comebacks,
+    ctes, params = comebacks.pairs(w.sql(), w.params)
+    return f"""{ctes}
+        SELECT count(*) AS work_orders, count(c.work_order_id) AS comebacks,
                round(comebacks / nullif(count(*), 0), 4) AS comeback_rate
-        FROM visits v LEFT JOIN flagged f USING (work_order_id)""", w.params
+        FROM visits v LEFT JOIN comebacks c USING (work_order_id)""", params
+
+
+def _comebacks(f: Filters) -> tuple[str, list[Any]]:
+    w = Where(f).period("w.opened_at").vehicle()
+    return comebacks.listing(w.sql(), w.params)
 
 
 def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
@@ -375,8 +368,16 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         "repair = delivery − check-in; waiting = first clock-on − check-in (hours)",
         ("date_from", "date_to", "store_id", "brand", "model"), _repair_time),
     Kpi("comeback_rate", "Comeback rate",
-        "work orders whose vehicle (VIN) came with the same complaint within the previous 30 "
-        "days ÷ work orders", ("date_from", "date_to", "store_id", "brand", "model"), _comeback),
+        "work orders whose vehicle (VIN) came back with the same complaint within the repair "
+        "guarantee of its earlier visit (by the class of its labor operations: assembly 100 "
+        "days / 20,000 km, second-level maintenance 30 days / 5,000 km, other 10 days / "
+        "2,000 km, from completion, whichever ends first) ÷ work orders",
+        ("date_from", "date_to", "store_id", "brand", "model"), _comeback),
+    Kpi("comebacks", "Comebacks",
+        "one row per comeback opened in the period (as counted by comeback_rate): both work "
+        "order numbers, VIN, complaint, the earlier visit's repair class and guarantee, days "
+        "and km between, the technicians of the earlier visit's labor; latest first, at most "
+        "500", ("date_from", "date_to", "store_id", "brand", "model"), _comebacks),
     Kpi("parts_fill_rate", "Parts fill rate",
         "approved part lines reserved from stock at approval ÷ approved part lines "
         "(back orders and special orders are the unfilled demand)",

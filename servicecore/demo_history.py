@@ -120,7 +120,8 @@ class StoreHistory:
     def visit(self, at: datetime, *, partial: bool) -> None:
         rng, f = self.rng, self.figures
         advisor, cashier = rng.choice(self.advisors), rng.choice(self.cashiers)
-        recent = [s for s in self.seen[-200:] if at - s.opened_at <= timedelta(days=30)]
+        # a comeback returns within the 10 days / 2,000 km its minor repair is guaranteed
+        recent = [s for s in self.seen[-200:] if at - s.opened_at <= timedelta(days=9)]
         returning: _Seen | None = None
         comeback = False
         if recent and rng.random() < 0.04:
@@ -154,7 +155,8 @@ class StoreHistory:
             customer_id = UUID(opened.body["customer_id"])
         else:
             vehicle, customer_id = returning.vehicle, returning.customer_id
-            mileage = returning.mileage + rng.randint(300, 8_000)
+            mileage = returning.mileage + (rng.randint(100, 1_500) if comeback
+                                           else rng.randint(300, 8_000))
             opened = self.wo.open(self.req("advisor", advisor, at), store_id=self.store,
                                   customer={}, vehicle=vehicle, mileage=mileage,
                                   complaints=[complaint], kind=kind, customer_id=customer_id)

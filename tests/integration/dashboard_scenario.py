@@ -9,7 +9,7 @@ Period April 2025 (30 days) against the previous 30 days, 2-31 March, in Shangha
 | revenue without VAT | 530.97 + 132.74 = 663.71 | 265.49 |
 | effective labor rate | 663.71 / 2.5 h = 265.48 | 265.49 / 1.0 h = 265.49 |
 | technician efficiency | 2.5 h sold / 2.5 h clocked = 100 % | 1.0 / 2.0 = 50 % |
-| comeback rate | V3 (VIN A, brake noise 23 days after V1) = 1 / 3 | 0 / 1 |
+| comeback rate | V3 (VIN A, brake noise 23 days after V1's assembly repair) = 1 / 3 | 0 / 1 |
 | CSI | V2 scored 4: 1 / 1 | V1 scored 2: 0 / 1 |
 
 In UTC, V2 would be a March visit: the previous period would have 2 work orders, April 2.
@@ -30,12 +30,12 @@ MASTER_NAME = "王师傅"
 
 
 def _paid_visit(shop: Shop, vin: str, complaint: str, opened: datetime, tech: str,
-                hours: str, clocked_minutes: int, csi: int | None) -> None:
+                hours: str, clocked_minutes: int, csi: int | None, op_code: str = "OP") -> None:
     c = shop.c
     wo, _ = shop.open(vin, complaint, "repair", opened)
     c.work_orders.check_in(shop.r("advisor", opened + timedelta(minutes=10)), wo,
                            mileage_in=30_010, fuel_level=50)
-    line = shop.labor(wo, hours, "300.00", opened + timedelta(minutes=15))
+    line = shop.labor(wo, hours, "300.00", opened + timedelta(minutes=15), op_code=op_code)
     shop.approve(wo, [line], opened + timedelta(minutes=20))
     on = opened + timedelta(minutes=40)
     shop.workshop(wo, tech, on, on + timedelta(minutes=clocked_minutes))
@@ -54,8 +54,10 @@ def dashboard_store(c: Container, store: str) -> dict[str, Any]:
     c.technicians.set_profile(req(shop.mgr, "manager", store, at("2025-03-01", "02:00")),
                               shop.t1, store_id=store, skills={"chassis": 3},
                               hourly_cost="80.00", name=MASTER_NAME)
-    # V1, 10 March: VIN A, brake noise, 1.0 h sold, T1 clocks 2.0 h, CSI 2.
-    _paid_visit(shop, vin_a, "brake noise", at("2025-03-10", "02:00"), shop.t1, "1.0", 120, 2)
+    # V1, 10 March: VIN A, brake noise, 1.0 h sold (ASSY-BRK, an assembly repair guaranteed
+    # 100 days), T1 clocks 2.0 h, CSI 2.
+    _paid_visit(shop, vin_a, "brake noise", at("2025-03-10", "02:00"), shop.t1, "1.0", 120, 2,
+                op_code="ASSY-BRK")
     # V2, 31 March 23:30 UTC = 1 April 07:30 in Shanghai: VIN B, 2.0 h, T1 clocks 2.0 h, CSI 4.
     _paid_visit(shop, vin_b, "engine warning light", at("2025-03-31", "23:30"), shop.t1, "2.0",
                 120, 4)

@@ -101,8 +101,8 @@ class Shop:
         return UUID(opened.body["id"]), UUID(opened.body["customer_id"])
 
     def labor(self, wo: UUID, hours: str, rate: str, when: datetime,
-              pay_type: str = "customer") -> str:
-        line: dict[str, Any] = {"op_code": "OP", "description": "labor", "hours": hours,
+              pay_type: str = "customer", op_code: str = "OP") -> str:
+        line: dict[str, Any] = {"op_code": op_code, "description": "labor", "hours": hours,
                                 "hourly_rate": rate, "pay_type": pay_type}
         if pay_type == "warranty":
             line["warranty"] = {"coverage_code": "C-1"}
@@ -181,13 +181,14 @@ def scenario(c: Container, store: str) -> dict[str, Any]:
     shop.open(vin_d, "check engine", "repair", at("2024-01-15", "03:00"))
 
     # V1 (3 March 2025): VIN A, brake noise, customer C1. T1 clocks 04:00-05:30 (1.5 h).
-    # Labor 2.0 h @ 300.00 customer; part P1 x4 @ 100.00 issued at FIFO 3x40 + 1x50 = 170.00.
+    # Labor 2.0 h @ 300.00 customer, ASSY-BRK (an assembly repair: guaranteed 100 days);
+    # part P1 x4 @ 100.00 issued at FIFO 3x40 + 1x50 = 170.00.
     # 50.00 bill discount; paid by WeChat Pay.
     d = "2025-03-03"
     v1, c1 = shop.open(vin_a, "brake noise", "repair", at(d, "03:00"))
     c.work_orders.check_in(shop.r("advisor", at(d, "03:10")), v1, mileage_in=30_010,
                            fuel_level=50)
-    l1 = shop.labor(v1, "2.0", "300.00", at(d, "03:15"))
+    l1 = shop.labor(v1, "2.0", "300.00", at(d, "03:15"), op_code="ASSY-BRK")
     l2 = shop.part(v1, shop.p1, 4, at(d, "03:16"))
     shop.approve(v1, [l1, l2], at(d, "03:20"))
     shop.workshop(v1, shop.t1, at(d, "04:00"), at(d, "05:30"), issue=(l2,))
@@ -220,7 +221,8 @@ def scenario(c: Container, store: str) -> dict[str, Any]:
     f2 = shop.deliver(v2, at(d, "09:00"))
     shop.follow_up(f2, 3, at("2025-03-07", "03:00"), complaint=True)
 
-    # V3 (20 March 2025): VIN A again with "Brake noise" (17 days after V1: a comeback),
+    # V3 (20 March 2025): VIN A again with "Brake noise" (17 days after V1's delivery, within
+    # its assembly repair's 100 days: a comeback),
     # customer C1. Labor 0.5 h @ 300.00 customer; T1 clocks 04:30-05:15 (0.75 h); Alipay.
     d = "2025-03-20"
     v3, _ = shop.open(vin_a, "Brake noise", "repair", at(d, "03:00"), customer_id=c1)
@@ -321,8 +323,18 @@ def test_repair_time(loaded: Loaded) -> None:
 def test_comeback_rate(loaded: Loaded) -> None:
     (row,) = kpi(loaded, "comeback_rate", **MARCH)
     # opened in March, not cancelled: V1, V2, V3; V3 = VIN A + "brake noise" 17 days after V1
+    # (an assembly repair: 100 days; the mileages in 30,010 and 30,500 km are 490 km apart)
     assert (row["work_orders"], row["comebacks"]) == (3, 1)
     assert row["comeback_rate"] == ratio("0.3333")
+    (listed,) = kpi(loaded, "comebacks", **MARCH)
+    v1, _, v3, _ = loaded[2]["work_orders"]
+    numbers = {r[0]: r[1] for r in loaded[0].execute(
+        "SELECT work_order_id, number FROM fact_work_orders WHERE work_order_id IN (?, ?)",
+        [str(v1), str(v3)]).fetchall()}
+    assert (listed["work_order"], listed["earlier_work_order"]) == (numbers[str(v3)],
+                                                                    numbers[str(v1)])
+    assert (listed["repair_class"], listed["km_between"]) == ("assembly", 490)
+    assert listed["earlier_technicians"].startswith("t1-")
 
 
 def test_parts_fill_rate(loaded: Loaded) -> None:
@@ -413,7 +425,7 @@ def test_customer_churn(loaded: Loaded) -> None:
 
 def test_every_fed_kpi_is_checked() -> None:
     checked = {"technician_efficiency", "effective_labor_rate", "hours_per_work_order",
-               "repair_time", "comeback_rate", "parts_fill_rate", "parts_turnover",
+               "repair_time", "comeback_rate", "comebacks", "parts_fill_rate", "parts_turnover",
                "parts_loss_rate", "obsolete_stock", "gross_profit", "gross_profit_per_work_order",
                "gross_profit_per_vehicle", "pay_type_mix", "csi", "customer_churn"}
     # productivity (attendance) and appointments are not fed by this scenario
