@@ -24,6 +24,7 @@ STAGE_LABELS: dict[str, tuple[str, str]] = {
 }
 PAY_LABELS = {"customer": ("", ""), "warranty": ("保修承担", "covered by warranty"),
               "insurance": ("保险承担", "covered by insurance")}
+SHARE_BELOW = ("您承担部分见下方保险理赔", "Your share: see the insurance claim below")
 NOTICES = {
     "decided": ("已记录您的选择,谢谢。", "Your decision has been recorded. Thank you."),
 }
@@ -86,10 +87,24 @@ def _amount(line: dict[str, Any]) -> str:
     (a warranty line's deductible) when there is one."""
     zh, en = PAY_LABELS[line["pay_type"]]
     note = f'<br><span class="en">{_both(zh, en)}</span>' if zh else ""
-    if zh and Decimal(line["customer_share"]):
+    if line["customer_share"] is None:  # an insurance share known only as a total
+        note += f'<br><span class="en">{_both(*SHARE_BELOW)}</span>'
+    elif zh and Decimal(line["customer_share"]):
         note += (f'<br><span class="en">{_both("您承担", "Your share")} '
                  f'¥{escape(line["customer_share"])}</span>')
     return f'<span class="price">¥{escape(line["price"])}{note}</span>'
+
+
+def _insurance(share: dict[str, Any]) -> str:
+    """The insurer's assessment: the claim, and the deductible and excess the customer pays."""
+    claim = f'{escape(share["insurer"])} {escape(share["claim_number"])}'
+    rows = [f'{_both("保险理赔", "Insurance claim")} {claim}']
+    for zh, en, key in (("免赔额", "Deductible", "deductible"),
+                        ("超出定损金额", "Above the approved amount", "excess"),
+                        ("保险项目您承担", "Your share of the insurance work", "total")):
+        if Decimal(share[key]) or key == "total":
+            rows.append(f'{_both(zh, en)}<span class="price">¥{escape(share[key])}</span>')
+    return "".join(f'<div class="line">{row}</div>' for row in rows)
 
 
 def _describe(line: dict[str, Any]) -> str:
@@ -140,6 +155,8 @@ def progress_page(view: dict[str, Any], *, action: str, form_token: str,
     for pay_type, amount in view["covered"].items():
         parts.append(f'<div class="line">{_both(*PAY_LABELS[pay_type])}'
                      f'<span class="price">¥{escape(amount)}</span></div>')
+    if view.get("insurance"):
+        parts.append(_insurance(view["insurance"]))
     parts.append(f'<div class="total">{_both("您需支付", "Your share")} '
                  f'¥{escape(view["approved_total"])}</div></section>')
     parts.append(f'<footer>{_both("更新于", "Updated")} {escape(_when(view["updated_at"]))}'

@@ -75,11 +75,26 @@ class ProgressLineOut(BaseModel):
     price: str
     pay_type: str
     status: str
-    customer_share: str = Field(description="what of the price the customer pays: all of a "
-                                "customer line, a warranty line's deductible, nothing of an "
-                                "insurer's line")
-    covered_share: str = Field(description="what of the price the OEM (warranty) or the "
-                               "insurer covers")
+    customer_share: str | None = Field(description=(
+        "what of the price the customer pays: all of a customer line, a warranty line's "
+        "deductible, nothing of an insurer's line, or under the insurer's assessment the "
+        "line's deductible and excess as the bills split them (null while that is known only "
+        "as the `insurance` total)"))
+    covered_share: str | None = Field(description="what of the price the OEM (warranty) or "
+                                      "the insurer covers (null with `customer_share`)")
+
+
+class ProgressInsuranceOut(BaseModel):
+    """The insurer's assessment as the customer's bill will carry it."""
+
+    insurer: str
+    claim_number: str
+    approved_amount: str
+    deductible: str = Field(description="the policy's deductible the customer pays")
+    excess: str = Field(description="what the insurance lines cost above the approved amount")
+    total: str = Field(description="deductible + excess: the customer's of the insurance lines")
+    by_line: bool = Field(description="the lines show it per line, as the bills split it "
+                          "(false: an approved insurance part is not issued yet)")
 
 
 class ProgressOut(BaseModel):
@@ -96,7 +111,11 @@ class ProgressOut(BaseModel):
     approved_total: str = Field(description="the customer's share of the approved lines "
                                 "(the deductibles of approved warranty lines included)")
     covered: dict[str, str] = Field(description="what the OEM (warranty) and the insurer "
-                                    "cover of the approved lines, deductibles excluded")
+                                    "cover of the approved lines, deductibles (and an "
+                                    "insurance excess) excluded")
+    insurance: ProgressInsuranceOut | None = Field(
+        default=None, description="the insurer's assessment of the approved insurance lines "
+        "(null without one): included in `approved_total`")
     currency: str
     updated_at: datetime | None
     link_expires_at: datetime

@@ -118,6 +118,20 @@ def stock_movement(kind: str, booked: Decimal, own: Decimal, memo: str) -> list[
     return [made] if made["postings"] else []
 
 
+def settlement_account(account: str) -> str:
+    """The account a settlement's posting is booked to: a settlement stored while it credited
+    parts inventory (1405) with the job's cost, before issues were booked, took it from the
+    parts issued to the job (1408), and a reversal of it puts it back there. The finance view
+    and the settlement's `as_of` replay both read stored entries through this."""
+    return "1408" if account == "1405" else account
+
+
+def settlement_entries(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A settlement's stored entries as they are booked (`settlement_account`)."""
+    return [{**one, "postings": [{**p, "account": settlement_account(p["account"])}
+                                 for p in one["postings"]]} for one in entries]
+
+
 def reversal(original: dict[str, Any], memo: str) -> dict[str, Any]:
     return entry(memo, [posting(p["account"], p["credit"], p["debit"])
                         for p in original["postings"]])

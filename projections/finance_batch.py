@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain.ledger import settlement_account
 from domain.settlement import Settlement
 from projections.work_orders import dumps
 
@@ -93,9 +94,7 @@ class FinanceChanges:
         settlement_id = event.originator_id if isinstance(event, Settlement.Event) else None
         for entry_no, entry in enumerate(entries):
             for line_no, p in enumerate(entry["postings"]):
-                # A settlement stored while it credited parts inventory with the job's cost
-                # (before issues were booked) takes it from the parts issued to the job.
-                account = "1408" if settlement_id and p["account"] == "1405" else p["account"]
+                account = settlement_account(p["account"]) if settlement_id else p["account"]
                 ctx.run("""INSERT INTO {journal} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                            %s)""",
                         (ctx.notification_id, entry_no, line_no, store_id, day,

@@ -2,7 +2,8 @@
 `Settlement` aggregate up to that moment (business time: each event's audit stamp `at`),
 answered in the shape of the finance read model's detail (projections/finance_queries.py
 `get_settlement`), plus the moment, the stream version reached and the journal entries the
-settling posted.
+settling posted, to the accounts the ledger books them to (`domain.ledger.settlement_entries`:
+one stored crediting 1405 reads 1408, as in the finance view's journal).
 
 What the aggregate does not keep (when it was confirmed and settled, the discounts given on a
 bill, who decided a refund, when and why) is taken from the replayed events themselves.
@@ -16,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import ServiceCore
+from domain.ledger import settlement_entries
 from domain.settlement import Settlement
 from domain.settlement_state import ZERO
 
@@ -124,5 +126,5 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
             "red_invoice_number": r["red_invoice_number"],
             **trail.refunds[r["refund_id"]],
         } for r in s.refunds.values()],
-        "settled_entries": s.settled_entries,
+        "settled_entries": settlement_entries(s.settled_entries),  # as the ledger books them
     }

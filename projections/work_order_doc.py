@@ -362,6 +362,13 @@ def _closed(s: State, doc: Any, open_pii: Opener) -> Any:
     return doc
 
 
+def assessed(event: StoredEvent, doc: Doc) -> None:
+    """The insurer's assessment of the visit (its settlement's `InsuranceAssessed`: insurer,
+    claim and report number, approved amount, deductible), the latest replacing the one before;
+    the work order's own version and time are left as they are."""
+    doc["insurance_assessment"] = plain(event.state()["assessment"])
+
+
 # events that change the lines, after which the totals are computed again
 LINE_EVENTS = frozenset({WorkOrder.LineAdded, WorkOrder.LineRepriced, WorkOrder.LineAuthorized,
                          WorkOrder.LineWithdrawn, WorkOrder.LinesMoved,

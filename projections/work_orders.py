@@ -15,9 +15,10 @@ from psycopg.rows import dict_row
 
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
+from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import Index, Reading, ReadModel, read
-from projections.work_order_doc import LINE_EVENTS, Doc, decoded, refresh_totals, step
+from projections.work_order_doc import LINE_EVENTS, Doc, assessed, decoded, refresh_totals, step
 
 
 def _json_default(value: Any) -> Any:
@@ -40,7 +41,7 @@ def dumps(doc: dict[str, Any]) -> str:
     return dumps_bytes(doc).decode()
 
 
-_OTHER, _ERASED, _EVENT, _OPENED = range(4)  # _EVENT and _OPENED: a work order's own
+_OTHER, _ERASED, _ASSESSED, _EVENT, _OPENED = range(5)  # _EVENT, _OPENED: a work order's own
 _KINDS: dict[type, int] = {}
 
 
@@ -51,6 +52,7 @@ def _kind(cls: type) -> int:
         found = _KINDS[cls] = (
             _OPENED if issubclass(cls, WorkOrder.Opened) else
             _EVENT if issubclass(cls, WorkOrder.Event) else
+            _ASSESSED if issubclass(cls, Settlement.InsuranceAssessed) else
             _ERASED if issubclass(cls, Customer.Erased) else _OTHER)
     return found
 
@@ -58,14 +60,19 @@ def _kind(cls: type) -> int:
 class WorkOrdersView(ReadModel):
     name = "work_orders"
     # 2: the totals split a warranty line's deductible to the customer (`deductible` on the
-    # OEM's), as the bills do
-    revision = 2
-    handles = (WorkOrder.Event, Customer.Erased)
+    # OEM's), as the bills do; 3: the insurer's assessment of the visit (the settlement's
+    # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`
+    revision = 3
+    handles = (WorkOrder.Event, Customer.Erased, Settlement.InsuranceAssessed)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
-    index_after_rebuild = True  # apply reads docs by id (an erasure updates by customer_id)
+    # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
+    # updates by customer_id)
+    index_after_rebuild = True
     pipelined = True  # the upsert goes out with the batch's position update
-    partitioned_rebuild = True  # a row is one work order's stream; an erasure is broadcast
-    broadcast = (Customer.Erased,)
+    # a row is one work order's stream; an erasure and an assessment (its settlement's
+    # stream) are broadcast, each partition applying them to its own rows
+    partitioned_rebuild = True
+    broadcast = (Customer.Erased, Settlement.InsuranceAssessed)
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
@@ -73,7 +80,8 @@ class WorkOrdersView(ReadModel):
             customer_name text, customer_phone text, plate text, vin text NOT NULL,
             technicians text[] NOT NULL DEFAULT '{}', opened_at timestamptz NOT NULL,
             updated_at timestamptz NOT NULL, version integer NOT NULL,
-            notification_id bigint NOT NULL, doc jsonb NOT NULL""",
+            notification_id bigint NOT NULL, settlement_id uuid NOT NULL UNIQUE,
+            doc jsonb NOT NULL""",
     }
     lz4_columns = {"wo_view": ("doc",)}  # noqa: RUF012
     indexes = (
@@ -98,18 +106,29 @@ class WorkOrdersView(ReadModel):
         table = f"wo_view{suffix}"
         # work orders by the int of their id: a UUID's hash and == are Python code
         ids: dict[int, UUID] = {}
+        settlements: list[UUID] = []
         customers: list[UUID] = []
         for _, event in events:
             kind = _kind(event.cls)
             if kind >= _EVENT:
                 ids[event.originator_id.int] = event.originator_id
+            elif kind == _ASSESSED:
+                settlements.append(event.originator_id)
             if kind == _OPENED:
                 customers.append(decoded(event.state()["customer_id"]))
         docs: dict[int, Doc] = {}
-        if ids:
-            rows = conn.execute(f"SELECT id, doc::text FROM {table} WHERE id = ANY(%s)",
-                                (list(ids.values()),))
-            docs = {row[0].int: orjson.loads(row[1]) for row in rows}
+        if ids or settlements:
+            scope = f" AND {self.partition.sql('id')}" if self.partition is not None else ""
+            rows = conn.execute(
+                f"""SELECT id, doc::text FROM {table}
+                WHERE id = ANY(%s) OR (settlement_id = ANY(%s){scope})""",
+                (list(ids.values()), settlements))
+            for row in rows:
+                docs[row[0].int] = orjson.loads(row[1])
+                ids.setdefault(row[0].int, row[0])
+        # a settlement's work order: of the docs read, or opened in this batch
+        work_order_of = {Settlement.create_id(wo_id).int: key for key, wo_id in ids.items()} \
+            if settlements else {}
         opener, forget = self.personal_data.prefetched(customers)
         changed: dict[int, int] = {}  # work order -> notification id of its last event
         stale: set[int] = set()  # docs whose lines changed: totals computed once, at the flush
@@ -119,6 +138,12 @@ class WorkOrdersView(ReadModel):
                 self._flush(conn, table, docs, changed, stale)
                 self._erase(conn, table, event.originator_id, docs)
                 forget(event.originator_id)
+                continue
+            if kind == _ASSESSED:
+                found = work_order_of.get(event.originator_id.int)
+                if found is not None and found in docs:  # else another partition's row
+                    assessed(event, docs[found])
+                    changed[found] = notification_id
                 continue
             if kind < _EVENT:
                 continue
@@ -140,18 +165,18 @@ class WorkOrdersView(ReadModel):
         stale.clear()
         if not changed:
             return
-        batch = dumps_bytes([[notification_id, docs[wo_id]]
+        batch = dumps_bytes([[notification_id, docs[wo_id], Settlement.create_id(UUID(int=wo_id))]
                              for wo_id, notification_id in changed.items()])
         conn.execute(
             f"""INSERT INTO {table} (id, number, store_id, status, kind, customer_id,
                 customer_name, customer_phone, plate, vin, technicians, opened_at, updated_at,
-                version, notification_id, doc)
+                version, notification_id, settlement_id, doc)
             SELECT (d->>'id')::uuid, d->>'number', d->>'store_id', d->>'status', d->>'kind',
                 (d->'customer'->>'id')::uuid, d->'customer'->>'name', d->'customer'->>'phone',
                 d->'vehicle'->>'plate', d->'vehicle'->>'vin',
                 ARRAY(SELECT jsonb_array_elements_text(d->'technicians')),
                 (d->'opened'->>'at')::timestamptz, (d->>'updated_at')::timestamptz,
-                (d->>'version')::integer, (r->>0)::bigint, d
+                (d->>'version')::integer, (r->>0)::bigint, (r->>2)::uuid, d
             FROM jsonb_array_elements(%s::text::jsonb) AS r, LATERAL (SELECT r->1 AS d) AS x
             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
                 customer_name = EXCLUDED.customer_name,

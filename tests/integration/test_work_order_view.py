@@ -32,7 +32,8 @@ D = "2025-06-02"
 def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     """Visits through every work-order event: lines added, repriced, declined, moved to a
     follow-on, withdrawn; parts reserved, issued, returned; a failed QC; a settlement
-    reversed and settled again; delivery and the follow-up call that closes it; a cancelled
+    reversed and settled again; the insurer's assessment, changed once (its settlement's
+    events, which the view reads too); delivery and the follow-up call that closes it; a cancelled
     visit whose customer is then erased. Returns the desk and the erased customer."""
     desk = Desk(c)
     w = c.work_orders
@@ -73,6 +74,10 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     # line is withdrawn, then it is ready again.
     w.return_part(desk.r("parts_clerk", at(D, "12:20")), wo, l2, qty=1, reason="not needed")
     w.withdraw_line(desk.r("advisor", at(D, "12:25")), wo, l2, reason="customer keeps one")
+    for approved, why in (("500.00", None), ("650.00", "supplementary assessment")):
+        c.settlements.assess_insurance(
+            desk.r("advisor", at(D, "12:30")), wo, insurer="PICC", claim_number="C-1",
+            approved_amount=approved, deductible="100.00", reason=why)
     sid = desk.settle(wo, at(D, "14:00"))
     c.settlements.reverse(desk.r("manager", at(D, "14:30")), sid, reason="wrong pay type")
     desk.settle(wo, at(D, "15:00"))
@@ -158,6 +163,11 @@ def test_every_doc_equals_its_work_order_folded_from_domain_events(
     assert [i["qty"] for i in closed["lines"][1]["issues"]] == ["2", "-1", "1", "-1"]
     assert len(closed["reversed_settlements"]) == 1 and closed["settlement"]["settled"]
     assert by_status["opened"]["follow_on_of"]["number"] == closed["number"]
+    assert closed["insurance_assessment"] == {
+        "insurer": "PICC", "claim_number": "C-1", "report_number": None,
+        "approved_amount": "650.00", "deductible": "100.00"}
+    before = work_order_as_of(container.app, UUID(closed["id"]), at(D, "12:29"))
+    assert before is not None and "insurance_assessment" not in before
 
 
 def test_the_erasure_in_a_batch_reads_as_erased_whatever_the_batch(
