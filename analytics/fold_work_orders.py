@@ -365,5 +365,7 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
             "business_date": date.fromisoformat(e.business_date), "cashier": e.audit.user_id})
 
 
-# kept in the event store and the finance read model
-ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled)
+# kept in the event store and the finance read model; an insurer's assessment reaches the
+# tables through the bills it shapes (the customer's deductible and excess lines, the
+# insurer's lines net of them: Settlement.Drafted)
+ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed)
