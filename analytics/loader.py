@@ -23,11 +23,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 # the fold's handlers: importing their modules registers them in HANDLERS
 from analytics import fold_people, fold_stock, fold_work_orders  # noqa: F401
 from analytics.events import Event, EventSource
 from analytics.fold import HANDLERS, Fold
+from analytics.poison import PoisonEvent
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from analytics.set_based import SET_BASED, SHARED, SetBased
@@ -48,6 +51,10 @@ BATCH_SIZE = 25_000
 # thousand rows, where a second thread cost more CPU in waking and handing over than it saved
 # (bench/README "Loading faster, fourth step")
 DUCKDB_THREADS = 1
+# Failures that are not the events' (the database away, the DuckDB file unwritable, no memory
+# left): the batch fails as it is, without being narrowed to a poison event
+NOT_THE_EVENTS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
+                  InterfaceError, duckdb.FatalException, duckdb.IOException, MemoryError)
 
 
 class AnalyticsLoader:
@@ -71,6 +78,8 @@ class AnalyticsLoader:
         self.lock = threading.Lock()
         self.source = EventSource(app, sorted(HANDLERS), SET_BASED, SHARED)
         self.publisher = Publisher(self.conn, self.path)
+        self.poison: PoisonEvent | None = None  # the event it stopped at, until it is loaded
+        self._stopped_at = 0  # the position it stood at when it met `poison`
 
     @property
     def snapshot_path(self) -> Path:
@@ -112,15 +121,60 @@ class AnalyticsLoader:
         return True
 
     def run_batch(self) -> int:
-        """Load the next batch; the number of events of the log it moved past (0: none new)."""
+        """Load the next batch; the number of events of the log it moved past (0: none new).
+
+        A batch that fails for its events (not the database, not the DuckDB file) is tried
+        again in halves (`_narrowed`): the events before the one that fails are loaded, and a
+        `PoisonEvent` names that one."""
         with self.lock, _no_cyclic_gc():
-            covered = self._load_batch()  # its objects are freed before the collector runs
+            covered = self._guarded()  # its objects are freed before the collector runs
             self.processed += covered
             return covered
 
-    def _load_batch(self) -> int:
+    def _guarded(self) -> int:
+        if self.poison is not None and self.position() == self._stopped_at:
+            return self._narrowed(1)  # stopped there before: straight to that event alone
+        try:
+            return self._load_batch(self.batch_size)
+        except NOT_THE_EVENTS:
+            raise
+        except Exception as error:  # narrowed, then raised as a PoisonEvent
+            if self.batch_size == 1:
+                raise self._poisoned(error) from error
+        return self._narrowed(max(1, self.batch_size // 2))
+
+    def _narrowed(self, limit: int) -> int:
+        """As the projection runner's (workers/projection_runner.py): batches of `limit`
+        positions, halved after each failure down to one event; each batch that loads commits
+        with its position, until a batch's worth is loaded or the log's head is reached."""
+        total, known = 0, self.poison is not None
+        while total < self.batch_size:
+            try:
+                count = self._load_batch(limit)
+            except NOT_THE_EVENTS:
+                raise
+            except Exception as error:  # narrowed further, or raised
+                if limit == 1:
+                    raise self._poisoned(error) from error
+                limit = max(1, limit // 2)
+                continue
+            total += count
+            if not count or known and self.poison is None:
+                break
+        return total
+
+    def _poisoned(self, error: Exception) -> PoisonEvent:
+        """The event after the position, which fails alone, as a `PoisonEvent` (kept)."""
+        self._stopped_at = position = self.position()
+        found = self.app.recorder.select_notifications(start=position + 1, limit=1)
+        event, topic = (found[0].id, found[0].topic) if found else (position + 1, "?")
+        self.poison = PoisonEvent("loader", event, topic, error, kind="analytics")
+        log.error("%s", self.poison, exc_info=error)
+        return self.poison
+
+    def _load_batch(self, limit: int) -> int:
         position = self.position()
-        events, raw, reached, covered = self.source.read(position, self.batch_size)
+        events, raw, reached, covered = self.source.read(position, limit)
         if reached <= position:
             return 0
         with transaction(self.conn), SetBased(self.conn, raw) as set_based:
@@ -133,6 +187,8 @@ class AnalyticsLoader:
             fold.write()
             set_based.after_write()
             self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
+        if self.poison is not None and reached >= self.poison.position:
+            self.poison = None  # loaded after all (the fold was mended)
         return covered
 
     def catch_up(self) -> int:
@@ -163,6 +219,7 @@ class AnalyticsLoader:
         DuckDB transactions cost the serving processes' CPU. A full batch is followed at once.
 
         A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
+        A poison event raises after the events before it are loaded (`run_batch`).
         """
         self.reopen_if_invalidated()
         self.reload_if_revised()

@@ -120,7 +120,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
     from workers.health import WorkerHealth
     from workers.log_watch import LogWatch
-    from workers.process import WorkerProcess, analytics_probe, projection_probe
+    from workers.process import (
+        WorkerProcess,
+        analytics_details,
+        analytics_probe,
+        projection_probe,
+    )
     from workers.projection_runner import stops
     from workers.supervisor import Idle, Loop
 
@@ -136,8 +141,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         loader = container.make_analytics_loader()
         loops = [("analytics", lambda stop, _url: loader.run(stop))]
         health = WorkerHealth("analytics", [analytics_probe(container.app, loader)],
-                              details=lambda: {"duckdb": str(loader.path),
-                                               "snapshot": str(loader.snapshot_path)})
+                              details=lambda: analytics_details(loader),
+                              troubles=lambda: [str(loader.poison)] if loader.poison else [])
     elif args.kind == "relay":
         relay = container.make_relay()
         loops = [("kafka-relay", relay.run)]

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from analytics.loader import AnalyticsLoader
 from domain.application import ServiceCore
@@ -57,6 +58,12 @@ def analytics_probe(app: ServiceCore, loader: AnalyticsLoader) -> Callable[[], I
         ]
 
     return samples
+
+
+def analytics_details(loader: AnalyticsLoader) -> dict[str, Any]:
+    """The `worker analytics` process's details: its files, the event it stopped at (or None)."""
+    return {"duckdb": str(loader.path), "snapshot": str(loader.snapshot_path),
+            "stopped_at": loader.poison.stop() if loader.poison else None}
 
 
 def projection_probe(app: ServiceCore,

@@ -36,6 +36,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from analytics.poison import PoisonEvent
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
 from workers.collector import collector_paused
@@ -52,16 +53,6 @@ IDLE_ADVANCE_SECONDS = 0.1
 # runner that listens itself does after this long without a notification).
 SAFETY_SECONDS = 0.5
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
-
-
-class PoisonEvent(Exception):
-    """An event a view cannot apply (its handler raises, its state does not decode): the view
-    applied every event before it and stops there, its position just before it."""
-
-    def __init__(self, view: str, position: int, topic: str, error: BaseException) -> None:
-        self.view, self.position, self.topic, self.error = view, position, topic, error
-        super().__init__(f"projection {view} stops at event {position} ({topic}): "
-                         f"{type(error).__name__}: {error}")
 
 
 class ProjectionRunner:
@@ -330,9 +321,7 @@ class ProjectionRunner:
 
 def stops(runners: list[ProjectionRunner]) -> dict[str, dict[str, Any]]:
     """The poison event each view stopped at (for /health), by view: position, topic, error."""
-    return {r.position_name: {"position": p.position, "topic": p.topic,
-                              "error": f"{type(p.error).__name__}: {p.error}"}
-            for r in runners if (p := r.poison) is not None}
+    return {r.position_name: p.stop() for r in runners if (p := r.poison) is not None}
 
 
 def lock_kept(conn: psycopg.Connection[Any]) -> None:

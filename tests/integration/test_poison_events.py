@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from analytics.poison import PoisonEvent
 from api.main import create_app
 from projections.base import ReadModel
 from servicecore.container import Container, build
@@ -27,7 +28,7 @@ from tests.integration.test_projection_group import (
     _stock_and_ledger,
 )
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import PoisonEvent, ProjectionRunner
+from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Supervisor
 
 

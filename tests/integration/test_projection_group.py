@@ -12,11 +12,12 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+from analytics.poison import PoisonEvent
 from projections.base import ReadModel
 from servicecore.container import Container
 from tests.integration.support import head, open_order, request
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import SAFETY_SECONDS, PoisonEvent, ProjectionRunner
+from workers.projection_runner import SAFETY_SECONDS, ProjectionRunner
 from workers.supervisor import Supervisor
 
 
