@@ -87,6 +87,9 @@ class ReceiptIn(Body):
     purchase_order_id: UUID | None = Field(default=None,
                                            description="the order this delivery is against")
     po_line: int | None = Field(default=None, ge=1, le=10_000, description="the order's line")
+    over_delivery_reason: str | None = Field(default=None, max_length=500, description=(
+        "why more than the order line has outstanding is accepted; without it such a "
+        "receipt is 409"))
 
 
 class PoReceiptIn(Body):
@@ -99,6 +102,9 @@ class PoReceiptIn(Body):
     supplier_doc: str = Field(min_length=1, max_length=60, description="delivery note number")
     cert_ref: str | None = Field(default=None, max_length=100,
                                  description="conformity certificate reference")
+    over_delivery_reason: str | None = Field(default=None, max_length=500, description=(
+        "why more than the line has outstanding is accepted (the supplier's over-delivery, "
+        "booked into the same lot); without it such a receipt is 409 naming `outstanding`"))
 
 
 class ScrapIn(Body):

@@ -161,8 +161,10 @@ class Inventory:
 
     def receive(self, request: Request, store_id: str, part_number: str, *, qty: object,
                 unit_cost: object, supplier: str, supplier_doc: str, cert_ref: str | None = None,
-                purchase_order_id: UUID | None = None, po_line: int | None = None) -> CommandResult:
-        """A delivery makes a lot; against a purchase-order line it also moves that line."""
+                purchase_order_id: UUID | None = None, po_line: int | None = None,
+                over_delivery_reason: str | None = None) -> CommandResult:
+        """A delivery makes a lot; against a purchase-order line it also moves that line (more
+        than the line has outstanding only with `over_delivery_reason`: one lot for all)."""
         require((purchase_order_id is None) == (po_line is None),
                 InvalidInput("give both purchase_order_id and po_line, or neither"))
 
@@ -182,7 +184,7 @@ class Inventory:
                         InvalidInput(f"{order.number} was ordered from {order.supplier}"))
                 order.receive(audit, po_line, quantity(qty, "received quantity", places=3),
                               item.next_lot_id(), supplier_doc.strip(),
-                              money(unit_cost, "unit cost"))
+                              money(unit_cost, "unit cost"), over_delivery_reason)
                 po_ref = PurchaseOrder.line_ref(order.number, po_line)
             lot_id = item.receive(audit, qty=qty, unit_cost=unit_cost, supplier=supplier,
                                   supplier_doc=supplier_doc, cert_ref=cert_ref, po_ref=po_ref)
@@ -197,7 +199,8 @@ class Inventory:
 
     def receive_on_order(self, request: Request, order_id: UUID, *, line_no: int, qty: object,
                          supplier_doc: str, unit_cost: object | None = None,
-                         cert_ref: str | None = None) -> CommandResult:
+                         cert_ref: str | None = None,
+                         over_delivery_reason: str | None = None) -> CommandResult:
         """Receive against a purchase-order line: store, part and supplier come from the order."""
         try:
             order: Any = self.app.repository.get(order_id)
@@ -209,7 +212,8 @@ class Inventory:
         return self.receive(request, order.store_id, line["part_number"], qty=qty,
                             unit_cost=line["unit_cost"] if unit_cost is None else unit_cost,
                             supplier=order.supplier, supplier_doc=supplier_doc,
-                            cert_ref=cert_ref, purchase_order_id=order_id, po_line=line_no)
+                            cert_ref=cert_ref, purchase_order_id=order_id, po_line=line_no,
+                            over_delivery_reason=over_delivery_reason)
 
     # -- scrap and stocktake -----------------------------------------------------------------
 

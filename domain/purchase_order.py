@@ -65,18 +65,24 @@ class PurchaseOrder(Aggregate):
         pass
 
     class LineReceived(Event):
-        """v2 adds the unit cost the delivery was booked in at (v1: not recorded)."""
+        """v2 adds the unit cost the delivery was booked in at (v1: not recorded); v3 the
+        reason a delivery above what was outstanding was accepted (before v3: never)."""
 
-        class_version = 2
+        class_version = 3
         line_no: int
         qty: Decimal
         lot_id: str
         supplier_doc: str
         unit_cost: Decimal | None
+        over_delivery_reason: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["unit_cost"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["over_delivery_reason"] = None
 
     class Closed(Event):
         reason: str | None
@@ -133,22 +139,28 @@ class PurchaseOrder(Aggregate):
         return line["qty"] - line["received_qty"]  # type: ignore[no-any-return]
 
     def receive(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,
-                supplier_doc: str, unit_cost: Decimal) -> None:
+                supplier_doc: str, unit_cost: Decimal,
+                over_delivery_reason: str | None = None) -> None:
         """Part or all of a line arrived, at `unit_cost` (the invoice's, which may differ from
-        the ordered one: the order shows the variance)."""
+        the ordered one: the order shows the variance). More than is outstanding (the
+        supplier's over-delivery) is booked only with `over_delivery_reason`."""
         require(self.status in ("sent", "partly_received"),
                 PurchaseOrderError(f"{self.number} is {self.status}; nothing to receive"))
         left = self.outstanding(line_no)
+        reason = None
         if qty > left:
-            raise PurchaseOrderError(
-                f"line {line_no} of {self.number} has only {left} outstanding",
-                outstanding=str(left))
+            if over_delivery_reason is None or not over_delivery_reason.strip():
+                raise PurchaseOrderError(
+                    f"line {line_no} of {self.number} has only {left} outstanding; booking "
+                    f"{qty} needs an over_delivery_reason", outstanding=str(left))
+            reason = over_delivery_reason.strip()
         self._line_received(audit, line_no, qty, lot_id, supplier_doc,
-                            money(unit_cost, "unit cost"))
+                            money(unit_cost, "unit cost"), reason)
 
     @event(LineReceived)
     def _line_received(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,
-                       supplier_doc: str, unit_cost: Decimal | None) -> None:
+                       supplier_doc: str, unit_cost: Decimal | None,
+                       over_delivery_reason: str | None = None) -> None:
         line = self.lines[line_no]
         line["received_qty"] += qty
         line["receipts"].append({"lot_id": lot_id, "qty": qty, "supplier_doc": supplier_doc,

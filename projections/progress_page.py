@@ -87,6 +87,28 @@ def insurance_share(doc: dict[str, Any]) -> dict[str, Any] | None:
             "excess": excess, "lines": lines}
 
 
+def assessed_totals(doc: dict[str, Any],
+                    insured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The work order's `totals` with the insurer's assessment applied (`insurance_share`,
+    or `insured` when the caller has it): the deductible and the excess move from the
+    insurance total to the customer's (`insurance_share` on the customer's, `deductible` and
+    `excess` on the insurance's); labor, parts and VAT stay the lines' split. Without an
+    assessment, the totals as they are."""
+    totals = doc.get("totals") or {}
+    insured = insured if insured is not None else insurance_share(doc)
+    if insured is None or "insurance" not in totals:
+        return totals
+    theirs = insured["deductible"] + insured["excess"]
+    customer = dict(totals.get("customer") or {"total": "0.00"})
+    insurance = dict(totals["insurance"])
+    customer["total"] = str(Decimal(customer["total"]) + theirs)
+    customer["insurance_share"] = str(theirs)
+    insurance["total"] = str(Decimal(insurance["total"]) - theirs)
+    insurance["deductible"], insurance["excess"] = (str(insured["deductible"]),
+                                                    str(insured["excess"]))
+    return {**totals, "customer": customer, "insurance": insurance}
+
+
 def _line(line: dict[str, Any], insured: dict[str, Any] | None = None) -> dict[str, Any]:
     """A line as the customer decides on it: its price, what of it is theirs to pay (a
     warranty line's deductible; all of a customer line; under the insurer's assessment an
@@ -121,14 +143,12 @@ def _local(value: str | None, zone: ZoneInfo) -> str | None:
 
 def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     lines = _visible(doc)
-    totals = doc.get("totals") or {}
     vehicle = doc["vehicle"]
     insured = insurance_share(doc)
     theirs = insured["deductible"] + insured["excess"] if insured else Decimal("0.00")
+    totals = assessed_totals(doc, insured)
     covered = {pay_type: Decimal(figures["total"]) for pay_type, figures in totals.items()
                if pay_type in ("warranty", "insurance")}
-    if insured:
-        covered["insurance"] -= theirs
     return {
         "number": doc["number"],
         "plate": vehicle.get("plate"),
@@ -138,8 +158,7 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "promised_at": _local((doc.get("check_in") or {}).get("promised_at"), zone),
         "awaiting_decision": [_line(line) for line in lines if line["status"] == "pending"],
         "approved": [_line(line, insured) for line in lines if line["status"] == "approved"],
-        "approved_total": str(
-            Decimal((totals.get("customer") or {}).get("total") or "0.00") + theirs),
+        "approved_total": str(Decimal((totals.get("customer") or {}).get("total") or "0.00")),
         "covered": {pay_type: str(amount) for pay_type, amount in covered.items()},
         "insurance": None if insured is None else {
             **{k: str(v) if isinstance(v, Decimal) else v for k, v in insured.items()

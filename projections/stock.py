@@ -30,6 +30,7 @@ from projections.stock_batch import (
     Batch,
     StockChanges,
     money_sum,
+    over_delivery,
     receipt_cost,
     work_order_of,
 )
@@ -345,7 +346,7 @@ class StockView(StockChanges, ReadModel):
         line["receipts"].append({"lot_id": event.lot_id, "qty": str(event.qty),
                                  "supplier_doc": event.supplier_doc,
                                  **receipt_cost(event, Decimal(line["unit_cost"])),
-                                 **self._stamp(event)})
+                                 **over_delivery(event), **self._stamp(event)})
         line["cost_variance"] = money_sum(r.get("cost_variance") for r in line["receipts"])
         doc["cost_variance"] = money_sum(ln.get("cost_variance") for ln in doc["lines"])
         done = all(Decimal(ln["received_qty"]) >= Decimal(ln["qty"]) for ln in doc["lines"])

@@ -139,6 +139,12 @@ def receipt_cost(event: PurchaseOrder.LineReceived, ordered: Decimal) -> dict[st
             "cost_variance": str(round_money(per_unit * event.qty))}
 
 
+def over_delivery(event: PurchaseOrder.LineReceived) -> dict[str, str]:
+    """The reason a receipt above what was outstanding was accepted (nothing on the others)."""
+    return {"over_delivery_reason": event.over_delivery_reason} \
+        if event.over_delivery_reason else {}
+
+
 def money_sum(values: Iterable[str | None]) -> str:
     """The sum of the amounts known (a receipt without a recorded cost adds nothing)."""
     return str(sum((Decimal(v) for v in values if v is not None), Decimal("0.00")))

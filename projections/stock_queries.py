@@ -352,11 +352,13 @@ def get_order(conn: psycopg.Connection[Any], stores: Sequence[str],
 
 def with_outstanding(doc: dict[str, Any]) -> dict[str, Any]:
     """Each line's `outstanding_qty`: what the supplier still owes (ordered − received) while
-    the order is open — the back-order the clerk chases —, 0 once it is closed or cancelled."""
+    the order is open — the back-order the clerk chases —, 0 once it is closed or cancelled;
+    and its `over_delivered_qty`: what was received above the order (0 if nothing)."""
     still_owed = doc["status"] in ("draft", "sent", "partly_received")
     for line in doc["lines"]:
         owed = Decimal(line["qty"]) - Decimal(line["received_qty"])
         line["outstanding_qty"] = str(max(owed, Decimal(0))) if still_owed else "0"
+        line["over_delivered_qty"] = str(max(-owed, Decimal(0)))
     return doc
 
 

@@ -18,6 +18,7 @@ from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import Index, Reading, ReadModel, read
+from projections.progress_page import assessed_totals
 from projections.work_order_doc import LINE_EVENTS, Doc, assessed, decoded, refresh_totals, step
 
 
@@ -236,10 +237,15 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
         rows = cur.execute(
             f"""SELECT id, number, store_id, status, kind, customer_id, customer_name,
                 customer_phone, plate, vin, technicians, opened_at, updated_at, version,
-                doc->'totals' AS totals
+                doc->'totals' AS totals,
+                CASE WHEN doc ? 'insurance_assessment' THEN doc END AS assessed
             FROM wo_view WHERE {clause} ORDER BY opened_at DESC, number DESC LIMIT %s OFFSET %s""",
             [*params, limit, offset],
         ).fetchall()
+    for row in rows:  # under the insurer's assessment, the totals the progress page shows
+        assessed = row.pop("assessed")
+        if assessed is not None:
+            row["totals"] = assessed_totals(assessed)
     return {"total": total["n"] if total else 0, "limit": limit, "offset": offset, "items": rows}
 
 

@@ -19,6 +19,7 @@ from domain.aftercare import Aftercare
 from domain.application import Request
 from domain.common import Caller
 from domain.inventory import Inventory
+from domain.repair_guarantee import GUARANTEES, class_of_op_code
 from domain.settlements import Settlements
 from domain.technicians import Technicians
 from domain.work_orders import WorkOrders
@@ -81,6 +82,18 @@ class _Seen:
     complaint: str
     opened_at: datetime
     mileage: int
+    op_code: str = ""
+    mileage_in: int = 0
+    ready_at: datetime | None = None  # when its repair passed the quality check
+
+    def guarantees(self, at: datetime, mileage_in: int) -> bool:
+        """Whether a return at `at` with `mileage_in` on the odometer is still within the
+        repair guarantee of this visit's class (`domain.repair_guarantee`)."""
+        guarantee = next(g for g in GUARANTEES if g.repair_class == class_of_op_code(
+            self.op_code))
+        return (self.ready_at is not None and self.ready_at <= at
+                <= self.ready_at + timedelta(days=guarantee.days)
+                and mileage_in - self.mileage_in <= guarantee.km)
 
 
 def opening_times(visits: int, now: datetime, rng: random.Random) -> list[datetime]:
@@ -133,9 +146,9 @@ class _StoreDemo:
     def _what(self, plan: str) -> tuple[str, _Job, _Seen | None]:
         """The visit's plan (a comeback needs an earlier repair), its job, the returning car."""
         rng = self.rng
-        if plan == "comeback":
+        if plan == "comeback":  # back within the guarantee of the earlier repair's class
             recent = [s for s in self.seen
-                      if self.opened_at - s.opened_at <= timedelta(days=30)
+                      if s.guarantees(self.opened_at, self._last_mileage(s) + 1_530)
                       and any(r[0] == s.complaint for r in REPAIRS)]
             if recent:
                 back = rng.choice(recent)
@@ -152,13 +165,14 @@ class _StoreDemo:
             return plan, _Job("maintenance", *INTERNAL_JOB), None
         return plan, _Job("repair", *rng.choice(REPAIRS)), None
 
+    def _last_mileage(self, seen: _Seen) -> int:
+        return max(s.mileage for s in self.seen if s.vehicle["vin"] == seen.vehicle["vin"])
+
     def _open(self, kind: str, complaint: str, returning: _Seen | None,
               plan: str) -> tuple[UUID, int]:
         rng, advisor = self.rng, self.rng.choice(self.advisors)
         if returning is not None:  # on from the car's latest visit, never back
-            last = max(s.mileage for s in self.seen if s.vehicle["vin"] ==
-                       returning.vehicle["vin"])
-            mileage = last + rng.randint(200, 1_500)
+            mileage = self._last_mileage(returning) + rng.randint(200, 1_500)
             opened = self.wo.open(self.req("advisor", advisor, 0), store_id=self.store,
                                   customer={}, vehicle=dict(returning.vehicle), mileage=mileage,
                                   complaints=[complaint], kind=kind,
@@ -188,6 +202,8 @@ class _StoreDemo:
         mileage += rng.randint(0, 30)  # the drive to the workshop
         self.wo.check_in(self.req("advisor", advisor, 8), wo, mileage_in=mileage,
                          fuel_level=rng.randint(10, 100))
+        seen = self.seen[-1]
+        seen.op_code, seen.mileage_in = job.op_code, mileage
         if job.op_code in FINDINGS:  # a repair: the technician's 3C before the estimate
             cause, codes = FINDINGS[job.op_code]
             self.wo.diagnose(self.req("technician", self.techs[0], 12), wo, 1, cause=cause,
@@ -255,7 +271,9 @@ class _StoreDemo:
             self.clocked_on.discard(tech)
             self.wo.complete_job(self.req("technician", tech, qc + 46), wo, 1)
             qc += 50
-        self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=True)
+        passed = self.req("manager", self.manager, qc)
+        self.wo.quality_check(passed, wo, 1, passed=True)
+        seen.ready_at = passed.caller.at
         self._settle(wo, plan, qc + 20, mileage, advisor)
 
     def _settle(self, wo: UUID, plan: str, at: float, mileage: int, advisor: str) -> None:

@@ -53,7 +53,8 @@ MAINTENANCE = [("MNT10K", "10,000 km service", "1.2", "06L115562B", "1"),
                ("MNT20K", "20,000 km service", "1.8", "04E115561H", "1"),
                ("MNT-CABIN", "cabin filter change", "0.3", "1K0819653B", "1"),
                ("MNT-PLUGS", "spark plug change", "1.0", "WHT005190", "4"),
-               ("MNT-FLUID", "brake fluid change", "0.8", "G052182A2", "1")]
+               ("MNT-FLUID", "brake fluid change", "0.8", "G052182A2", "1"),
+               ("MNTL2-40K", "second-level maintenance (40,000 km)", "3.0", "04E115561H", "1")]
 REPAIRS = [("brake noise at low speed", "BRK-PAD", "replace front brake pads", "1.5",
             "5Q0698151", "1"),
            ("brake judder when stopping", "BRK-DISC", "replace front brake discs", "2.2",
@@ -65,7 +66,9 @@ REPAIRS = [("brake noise at low speed", "BRK-PAD", "replace front brake pads", "
             "000915105CD", "1"),
            ("air conditioning not cold", "AC-RECH", "recharge A/C", "1.0", None, None),
            ("steering pulls left", "ALIGN", "wheel alignment", "0.9", None, None),
-           ("rattle from the rear door", "BODY-RTL", "fix door rattle", "0.7", None, None)]
+           ("rattle from the rear door", "BODY-RTL", "fix door rattle", "0.7", None, None),
+           ("gearbox slips and shifts harshly", "GBXOH-DQ200", "overhaul the DSG gearbox",
+            "8.0", None, None)]
 # the technician's findings per repair op code: the cause and the fault codes read (the
 # correction is the operation's description)
 FINDINGS = {"BRK-PAD": ("front pads worn to 2 mm", []),
@@ -76,6 +79,7 @@ FINDINGS = {"BRK-PAD": ("front pads worn to 2 mm", []),
             "AC-RECH": ("refrigerant low, no leak found", []),
             "ALIGN": ("front toe out of tolerance", ["C0051"]),
             "BODY-RTL": ("door striker loose", []),
+            "GBXOH-DQ200": ("clutch pack worn, mechatronic unit reports slip", ["P17BF"]),
             "PAINT-RB": ("bumper paint scratched to the primer", [])}
 METHOD_WEIGHTS = {"wechat_pay": 35, "alipay": 25, "bank_card": 20, "cash": 15,
                   "bank_transfer": 5}

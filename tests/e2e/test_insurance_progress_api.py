@@ -62,6 +62,18 @@ def test_the_progress_page_shows_the_customers_share_under_the_assessment(
     assert doc["insurance_assessment"] == {**PICC, "report_number": None,
                                            "approved_amount": "900.00", "deductible": "200.00"}
     assert doc["version"] == before["version"]
+    # The work-order list splits its totals the same way: the customer's total is the
+    # customer bill's, the insurer's its bill's, the deductible and excess named.
+    listed = get(client, f"/work-orders?number={doc['number']}", advisor,
+                 wait_for=assessed["notification_id"])["items"]
+    totals = listed[0]["totals"]
+    assert (totals["customer"]["total"], totals["insurance"]["total"]) == (
+        customer_bill["total"], bills["insurance"]["total"]) == ("450.00", "700.00")
+    assert (totals["customer"]["insurance_share"], totals["insurance"]["deductible"],
+            totals["insurance"]["excess"]) == ("350.00", "200.00", "150.00")
+    unassessed = {"customer": before["totals"]["customer"]["total"],
+                  "insurance": before["totals"]["insurance"]["total"]}
+    assert unassessed == {"customer": "100.00", "insurance": "1050.00"}
 
     # While an approved insurance part is not issued the bills cannot split per line yet:
     # the page shows the share of the approved estimate as a total.

@@ -93,3 +93,44 @@ def test_each_line_says_what_the_supplier_still_owes(
     doc = get(client, po, clerk, wait_for=closed["notification_id"])
     assert [ln["outstanding_qty"] for ln in doc["lines"]] == ["0", "0"]
     assert get(client, f"/stock/{store_id}/{pads}", clerk)["on_order"] == "0"
+
+
+def test_an_over_delivery_is_booked_only_with_a_reason(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The supplier sends more than ordered: refused (409, naming what is outstanding) unless
+    the clerk gives the reason the extra is kept; then all of it goes into one lot at the
+    line's cost and the line shows the extra."""
+    clerk = auth("parts_clerk", stores=[store_id])
+    pads = new_part(client, clerk, min_stock=0)
+    order = post(client, "/purchase-orders", clerk, {"store_id": store_id, "supplier": "Bosch",
+                 "lines": [{"part_number": pads, "qty": "10", "unit_cost": "300.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 4, "supplier_doc": "DN-1"}, 201)
+    # Eight more arrive where six were outstanding: without a reason, nothing is booked.
+    refused = client.post(f"{po}/receipts", headers=clerk,
+                          json={"line_no": 1, "qty": 8, "supplier_doc": "DN-2"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["outstanding"] == "6" and "over_delivery_reason" in \
+        refused.json()["detail"]
+    blank = client.post(f"{po}/receipts", headers=clerk, json={
+        "line_no": 1, "qty": 8, "supplier_doc": "DN-2", "over_delivery_reason": " "})
+    assert blank.status_code == 409, blank.text
+    assert get(client, f"/stock/{store_id}/{pads}", clerk,
+               wait_for=head(client))["on_hand"] == "4"
+    # With the reason: one lot of eight at the line's cost, two of them above the order.
+    kept = post(client, f"{po}/receipts", clerk, {
+        "line_no": 1, "qty": 8, "supplier_doc": "DN-2",
+        "over_delivery_reason": "supplier's pack of 8; the extra two kept for stock"}, 201)
+    doc = get(client, po, clerk, wait_for=kept["notification_id"])
+    [line] = doc["lines"]
+    assert doc["status"] == "received"
+    assert (line["received_qty"], line["outstanding_qty"], line["over_delivered_qty"]) == (
+        "12", "0", "2")
+    assert line["receipts"][-1]["over_delivery_reason"] == \
+        "supplier's pack of 8; the extra two kept for stock"
+    assert "over_delivery_reason" not in line["receipts"][0]
+    lot = get(client, f"/stock/lots/{kept['lot_id']}", clerk)
+    assert (lot["received_qty"], lot["unit_cost"]) == ("8", "300.00")
+    item = get(client, f"/stock/{store_id}/{pads}", clerk)
+    assert (item["on_hand"], item["on_order"]) == ("12", "0")

@@ -12,6 +12,7 @@ import pytest
 
 from analytics.kpis import Filters, run
 from analytics.loader import AnalyticsLoader
+from domain.repair_guarantee import class_of_op_code
 from domain.work_order import WorkOrder
 from projections.evidence import one_snapshot
 from projections.warranty_claim import warranty_claim
@@ -123,7 +124,7 @@ def test_an_auditor_walking_the_small_demo_finds_odometers_forward_and_claims_co
     to visit, and every warranty claim of the demo carries its 3C: nothing an OEM would reject."""
     # The store's name seeds its visits: in this store, on this day, a car comes back for the
     # third time, after a second visit at a higher mileage than its first.
-    store = "AUD03"
+    store = "AUD05"
     before = head(container)
     load_demo(container.work_orders, container.inventory, visits=36, stores=(store,),
               settlements=container.settlements, aftercare=container.aftercare,
@@ -150,3 +151,32 @@ def test_an_auditor_walking_the_small_demo_finds_odometers_forward_and_claims_co
         problems = [warranty_claim(container.app, conn, wo, [store])["problems"]
                     for wo in claimed]
     assert problems == [[]] * len(claimed)
+
+
+def test_the_small_demos_comebacks_return_within_the_earlier_visits_guarantee(
+        container: Container, tmp_path: Path) -> None:
+    """Every demo car back with its earlier visit's complaint is counted as a comeback (within
+    that visit's guarantee), and the catalogue's labor operations span the guarantee classes."""
+    store = "CB" + uuid.uuid4().hex[:6].upper()
+    load_demo(container.work_orders, container.inventory, visits=72, stores=(store,),
+              settlements=container.settlements, aftercare=container.aftercare, now=NOW)
+    loader = AnalyticsLoader(container.app, tmp_path / "comebacks.duckdb")
+    try:
+        loader.catch_up()
+        conn = loader.conn
+        # the visits that came back with the complaint of an earlier visit of the same car
+        returned = conn.execute("""
+            SELECT count(*) FROM fact_work_orders w
+            WHERE w.store_id = ? AND w.status <> 'cancelled' AND EXISTS (
+                SELECT 1 FROM fact_work_orders e WHERE e.vin = w.vin
+                  AND e.complaint = w.complaint AND e.opened_at < w.opened_at)""",
+                                [store]).fetchall()[0][0]
+        counted = run(conn, "comeback_rate", Filters(store_id=store))["rows"][0]
+        assert returned >= 3 and counted["comebacks"] == returned
+        assert 0 < counted["comeback_rate"] < 0.2
+        ops = [op for (op,) in conn.execute(
+            "SELECT DISTINCT op_code FROM fact_labor_lines WHERE store_id = ?", [store]
+        ).fetchall()]
+        assert {class_of_op_code(op) for op in ops} == {"minor", "second_level", "assembly"}
+    finally:
+        loader.close()
