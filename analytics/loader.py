@@ -30,7 +30,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from analytics import fold_people, fold_stock, fold_work_orders  # noqa: F401
 from analytics.events import Event, EventSource
 from analytics.fold import HANDLERS, Fold
-from analytics.poison import PoisonEvent
+from analytics.poison import Narrowing, PoisonEvent
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from analytics.set_based import SET_BASED, SHARED, SetBased
@@ -57,7 +57,10 @@ NOT_THE_EVENTS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
                   InterfaceError, duckdb.FatalException, duckdb.IOException, MemoryError)
 
 
-class AnalyticsLoader:
+class AnalyticsLoader(Narrowing):
+    TRANSIENT = NOT_THE_EVENTS
+    POISON_KIND = "analytics"
+
     """Owns the DuckDB file (one writer process); publishes read-only snapshots."""
 
     def __init__(self, app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
@@ -124,57 +127,24 @@ class AnalyticsLoader:
         """Load the next batch; the number of events of the log it moved past (0: none new).
 
         A batch that fails for its events (not the database, not the DuckDB file) is tried
-        again in halves (`_narrowed`): the events before the one that fails are loaded, and a
+        again in halves (`Narrowing`): the events before the one that fails are loaded, and a
         `PoisonEvent` names that one."""
         with self.lock, _no_cyclic_gc():
             covered = self._guarded()  # its objects are freed before the collector runs
             self.processed += covered
             return covered
 
-    def _guarded(self) -> int:
-        if self.poison is not None and self.position() == self._stopped_at:
-            return self._narrowed(1)  # stopped there before: straight to that event alone
-        try:
-            return self._load_batch(self.batch_size)
-        except NOT_THE_EVENTS:
-            raise
-        except Exception as error:  # narrowed, then raised as a PoisonEvent
-            if self.batch_size == 1:
-                raise self._poisoned(error) from error
-        return self._narrowed(max(1, self.batch_size // 2))
+    @property
+    def _poison_name(self) -> str:
+        return "loader"
 
-    def _narrowed(self, limit: int) -> int:
-        """As the projection runner's (workers/projection_runner.py): batches of `limit`
-        positions, halved after each failure down to one event; each batch that loads commits
-        with its position, until a batch's worth is loaded or the log's head is reached."""
-        total, known = 0, self.poison is not None
-        while total < self.batch_size:
-            try:
-                count = self._load_batch(limit)
-            except NOT_THE_EVENTS:
-                raise
-            except Exception as error:  # narrowed further, or raised
-                if limit == 1:
-                    raise self._poisoned(error) from error
-                limit = max(1, limit // 2)
-                continue
-            total += count
-            if not count or known and self.poison is None:
-                break
-        return total
-
-    def _poisoned(self, error: Exception) -> PoisonEvent:
-        """The event after the position, which fails alone, as a `PoisonEvent` (kept)."""
-        self._stopped_at = position = self.position()
+    def _next_event(self, position: int) -> tuple[int, str] | None:
         found = self.app.recorder.select_notifications(start=position + 1, limit=1)
-        event, topic = (found[0].id, found[0].topic) if found else (position + 1, "?")
-        self.poison = PoisonEvent("loader", event, topic, error, kind="analytics")
-        log.error("%s", self.poison, exc_info=error)
-        return self.poison
+        return (found[0].id, found[0].topic) if found else None
 
-    def _load_batch(self, limit: int) -> int:
+    def _batch(self, limit: int | None) -> int:
         position = self.position()
-        events, raw, reached, covered = self.source.read(position, limit)
+        events, raw, reached, covered = self.source.read(position, limit or self.batch_size)
         if reached <= position:
             return 0
         with transaction(self.conn), SetBased(self.conn, raw) as set_based:

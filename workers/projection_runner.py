@@ -36,7 +36,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from analytics.poison import PoisonEvent
+from analytics.poison import Narrowing, PoisonEvent
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
 from workers.collector import collector_paused
@@ -55,7 +55,9 @@ SAFETY_SECONDS = 0.5
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
 
 
-class ProjectionRunner:
+class ProjectionRunner(Narrowing):
+    TRANSIENT = CONNECTION_ERRORS
+
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                  batch_size: int = 500, suffix: str = "",
                  idle_advance_seconds: float = IDLE_ADVANCE_SECONDS) -> None:
@@ -139,20 +141,11 @@ class ProjectionRunner:
 
     def run_batch(self) -> int:
         """One batch in a transaction of its own. A batch that fails for its events, not for
-        want of the database, is tried again in smaller pieces (`_narrowed`): the events
+        want of the database, is tried again in smaller pieces (`Narrowing`): the events
         before the one that fails are applied, and a `PoisonEvent` names that one."""
-        if self.poison is not None and self.position() == self._stopped_at:
-            return self._narrowed(1)  # stopped there before: straight to that event alone
-        try:
-            return self._one_batch()
-        except CONNECTION_ERRORS:
-            raise
-        except Exception as error:  # narrowed, then raised as a PoisonEvent
-            if self.batch_size == 1:
-                raise self._poisoned(error) from error
-        return self._narrowed(max(1, self.batch_size // 2))
+        return self._guarded()
 
-    def _one_batch(self, limit: int | None = None) -> int:
+    def _batch(self, limit: int | None) -> int:
         self._limit, self._read = limit, []
         try:
             with self.pool.connection() as conn, conn.transaction():
@@ -164,35 +157,14 @@ class ProjectionRunner:
             self.poison = None  # applied after all (its view was mended)
         return count
 
-    def _narrowed(self, limit: int) -> int:
-        """Batches of `limit` events, halved after each failure down to one event: the events
-        before the failing one commit (each batch with its position) until a batch's worth
-        is applied, or the log's head; the failing one is raised as a `PoisonEvent`."""
-        total, known = 0, self.poison is not None
-        while total < self.batch_size:
-            try:
-                count = self._one_batch(limit)
-            except CONNECTION_ERRORS:
-                raise
-            except Exception as error:  # narrowed further, or raised
-                if limit == 1:
-                    raise self._poisoned(error) from error
-                limit = max(1, limit // 2)
-                continue
-            total += count
-            if not count or known and self.poison is None:
-                break
-        return total
+    @property
+    def _poison_name(self) -> str:
+        return self.position_name
 
-    def _poisoned(self, error: Exception) -> PoisonEvent:
-        """The event after the position, which fails alone, as a `PoisonEvent` (kept)."""
-        self._stopped_at = position = self.position()
+    def _next_event(self, position: int) -> tuple[int, str] | None:
         with self.pool.connection() as conn:
             rows = self.reader.read(conn, position + 1, 1)
-        event, topic = (rows[0].id, rows[0].topic) if rows else (position + 1, "?")
-        self.poison = PoisonEvent(self.position_name, event, topic, error)
-        log.error("%s", self.poison, exc_info=error)
-        return self.poison
+        return (rows[0].id, rows[0].topic) if rows else None
 
     def catch_up(self) -> int:
         total = 0
