@@ -145,7 +145,8 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
 
 
 class OutdatedSnapshot(Exception):
-    """The snapshot a load started from cannot stand for its events (see the module doc)."""
+    """The snapshot a load started from cannot stand for its events (see the module doc), or
+    the store refused it (its seal): the load replays the stream from its first event."""
 
 
 def _usable(events: Iterable[Any]) -> Iterable[Any]:
@@ -209,11 +210,9 @@ class AggregateLoads(Repository[uuid.UUID]):
             decoded = getattr(self.snapshot_store, "decoded", None)
             opened = (self.snapshot_store.mapper.to_domain_event(snapshot) if decoded is None
                       else decoded(snapshot))
-            if opened is None:  # refused (domain/snapshot_seal.py): every event, from the first
-                events = map(self.event_store.mapper.to_domain_event,
-                             self.event_store.recorder.select_events(aggregate_id))
-            else:
-                events = chain([opened], events)
+            if opened is None:  # refused (domain/snapshot_seal.py): replayed as an outdated one
+                raise OutdatedSnapshot
+            events = chain([opened], events)
         aggregate = projector_func(None, events)
         if aggregate is None:
             msg = f"Aggregate {aggregate_id!r} version {version!r} not found."
