@@ -12,6 +12,7 @@ share, `chattr +a`), and print or mail the lines too.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -25,22 +26,48 @@ import psycopg
 from projections.hash_chain import ANCHORS_TABLE, Anchor, anchor
 
 log = logging.getLogger(__name__)
+WITNESSED = ("anchor", "notification_id", "hash", "anchored_at", "anchored_by", "note")
 DAY_END = "day-end"  # the note of a day-end close's anchor: "day-end <store> <day> <cashier>"
+
+
+def line(recorded: dict[str, Any]) -> str:
+    """One anchor as the witness file holds it: a JSON object and a newline."""
+    return json.dumps({key: recorded.get(key) for key in WITNESSED}, ensure_ascii=False) + "\n"
 
 
 def append(path: Path, recorded: dict[str, Any]) -> None:
     """One anchor as a JSON line at the end of `path` (created with its folder), on disk
-    before this returns. Opened for appending only: nothing written before is touched."""
-    line = json.dumps({key: recorded.get(key) for key in (
-        "anchor", "notification_id", "hash", "anchored_at", "anchored_by", "note")},
-        ensure_ascii=False) + "\n"
+    before this returns. Opened for appending only: nothing written before is touched.
+
+    Several processes may witness to one file (API processes and a worker sharing a path).
+    Each line is one `write` to a file opened with O_APPEND, which Linux keeps whole on a
+    local file system; it is also written under an exclusive `flock` of the file and
+    written again from where a short write stopped, so lines never interleave where a
+    single write could be split (a full disk, a signal, a network file system whose
+    client honours `flock`) and a copier that takes the lock shared reads only whole lines."""
+    data = line(recorded).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
-        os.write(fd, line.encode())
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        rest = memoryview(data)
+        while rest:
+            rest = rest[os.write(fd, rest):]
         os.fsync(fd)
     finally:
-        os.close(fd)
+        os.close(fd)  # and the lock with it
+
+
+def append_logged(path: Path | None, recorded: dict[str, Any]) -> None:
+    """`append`, where there is a path and an anchor; a file that cannot be written is
+    logged as an error (the anchor stays recorded in the database)."""
+    if path is None or "anchor_id" not in recorded:
+        return
+    try:
+        append(path, recorded)
+    except OSError:
+        log.exception("the chain anchor %s could not be written to the witness file %s",
+                      recorded["anchor"], path)
 
 
 def witness(conn: psycopg.Connection[Any], path: Path | None, note: str = "",
@@ -49,12 +76,7 @@ def witness(conn: psycopg.Connection[Any], path: Path | None, note: str = "",
     None: the database only). An empty log records nothing. A file that cannot be written
     is logged as an error: the anchor stays recorded in the database."""
     recorded = anchor(conn, note, by)
-    if path is not None and "anchor_id" in recorded:
-        try:
-            append(path, recorded)
-        except OSError:
-            log.exception("the chain anchor %s could not be written to the witness file %s",
-                          recorded["anchor"], path)
+    append_logged(path, recorded)
     return recorded
 
 
@@ -63,6 +85,7 @@ def read(path: Path) -> list[Anchor]:
     line number (ValueError)."""
     anchors = []
     with path.open(encoding="utf-8") as lines:
+        fcntl.flock(lines.fileno(), fcntl.LOCK_SH)  # no line half written (`append`)
         for number, text in enumerate(lines, 1):
             if not text.strip():
                 continue

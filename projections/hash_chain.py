@@ -27,6 +27,7 @@ COMMANDS_TABLE = "servicecore_commands"
 Progress = Callable[[int, int], None]
 FETCH = 5_000  # notification ids per range read
 LAST_ID = 2**63 - 1  # bigint's largest
+ANCHOR_LOCK = "servicecore-anchors"  # advisory lock (hashtext) held while an anchor is recorded
 
 # The server serializes each event exactly as domain.integrity.message does (plain byte
 # concatenation, no hashing): decoding the columns into Python objects only to encode them again
@@ -267,13 +268,19 @@ def verify_range(start: int | None, end: int | None, head: int,
 def anchor(conn: psycopg.Connection[Any], note: str = "", by: str | None = None
            ) -> dict[str, Any]:
     """Record the chain head now (and answer it, to be kept outside the database); `by` names
-    who asked (default the database role)."""
-    row = conn.execute(
-        f"""INSERT INTO {ANCHORS_TABLE} (notification_id, hash, note, anchored_by)
-            SELECT notification_id, hash, %s, coalesce(%s, current_user) FROM {HASHES_TABLE}
-            ORDER BY notification_id DESC LIMIT 1
-            RETURNING anchor_id, notification_id, hash, anchored_at, anchored_by, note""",
-        (note, by)).fetchone()
+    who asked (default the database role).
+
+    Anchors are recorded one at a time (`ANCHOR_LOCK`, held to the commit), so their ids
+    become visible in the order they were drawn: a reader that follows the table by id (the
+    Kafka relay) never passes over one that commits late."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
+        row = conn.execute(
+            f"""INSERT INTO {ANCHORS_TABLE} (notification_id, hash, note, anchored_by)
+                SELECT notification_id, hash, %s, coalesce(%s, current_user)
+                FROM {HASHES_TABLE} ORDER BY notification_id DESC LIMIT 1
+                RETURNING anchor_id, notification_id, hash, anchored_at, anchored_by, note""",
+            (note, by)).fetchone()
     if row is None:
         return {"notification_id": 0, "hash": GENESIS.hex(), "anchored_at": None,
                 "anchor": f"0:{GENESIS.hex()}"}

@@ -274,12 +274,13 @@ class Container:
             self._supervise(name, loop, None)
 
     def witness_loops(self) -> list[tuple[str, Loop]]:
-        """The chain head witnessed on a timer (none when SERVICECORE_WITNESS_SECONDS is 0)."""
-        seconds = self.settings.witness_seconds
-        if not seconds:
+        """The chain head witnessed on a timer and by volume (none when both
+        SERVICECORE_WITNESS_SECONDS and SERVICECORE_WITNESS_EVENTS are 0)."""
+        s = self.settings
+        if not s.witness_seconds and not s.witness_events:
             return []
-        return [("chain-witness",
-                 PeriodicWitness(self.pool, self.settings.witness_file, seconds).run)]
+        return [("chain-witness", PeriodicWitness(self.pool, s.witness_file, s.witness_seconds,
+                                                  s.witness_events).run)]
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]

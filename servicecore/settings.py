@@ -56,7 +56,12 @@ class Settings(BaseSettings):
         "default data_dir/witness/chain-anchors.jsonl")
     witness_seconds: float = Field(
         default=3600.0, ge=0, description="between day-end closes, record and witness the "
-        "chain head this often when the log moved (where the projections run); 0: off")
+        "chain head when the last anchor is this old and the log moved since (where the "
+        "projections run); 0: off")
+    witness_events: int = Field(
+        default=1000, ge=0, description="also record and witness the chain head as soon as "
+        "the log moved by this many notification ids since the last anchor (checked every "
+        "5 s where the projections run); 0: off")
     store_timezone: str = "Asia/Shanghai"
     vat_rate: Decimal = Decimal("0.13")
     host: str = "127.0.0.1"

@@ -1,8 +1,15 @@
-"""The chain's head witnessed on a timer: between day-end closes, an anchor every
-`SERVICECORE_WITNESS_SECONDS` when the log moved since the last one, recorded and appended to
-the witness file (projections/chain_witness.py). The events stored since the last witnessed
-head are the ones a rewrite of the database could still go unnoticed in; this bounds how long
-they stay so. Runs where the projections run (in `serve`, or `worker projections`).
+"""The chain's head witnessed between day-end closes: recorded and appended to the witness
+file (projections/chain_witness.py) when the log moved since the last anchor and either
+`SERVICECORE_WITNESS_SECONDS` passed since that anchor (note `periodic`) or the log moved by
+`SERVICECORE_WITNESS_EVENTS` notification ids (note `volume`). The events stored since the
+last witnessed head are the ones a rewrite of the database could still go unnoticed in; this
+bounds how long, and how many, they stay so. Runs where the projections run (in `serve`, or
+`worker projections`).
+
+Several processes may run it (API replicas, `worker projections`): the decision is taken in
+the database, under the lock every anchor is recorded under (hash_chain.ANCHOR_LOCK), from
+the last anchor recorded by anyone, so one anchor is taken when one is due, not one per
+process. The check is two index lookups, made every few seconds.
 """
 
 from __future__ import annotations
@@ -15,29 +22,52 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from projections import chain_witness
-from projections.hash_chain import ANCHORS_TABLE, HASHES_TABLE
+from projections.hash_chain import ANCHOR_LOCK, ANCHORS_TABLE, HASHES_TABLE, anchor
 
 log = logging.getLogger(__name__)
-NOTE = "periodic"
+NOTE = "periodic"  # time since the last anchor
+VOLUME = "volume"  # events since the last anchor
 BY = "servicecore"
+CHECK_SECONDS = 5.0  # how often the timer asks whether an anchor is due
+
+# The head of the chain, the last anchor (by id: the latest recorded) and what is due.
+DUE = f"""
+    SELECT h.head,
+           CASE WHEN a.notification_id IS NULL
+                  OR a.anchored_at <= now() - make_interval(secs => %(seconds)s) THEN 'time'
+                WHEN %(events)s > 0 AND h.head - a.notification_id >= %(events)s THEN 'volume'
+           END
+    FROM (SELECT notification_id AS head FROM {HASHES_TABLE}
+          ORDER BY notification_id DESC LIMIT 1) h
+    LEFT JOIN LATERAL (SELECT notification_id, anchored_at FROM {ANCHORS_TABLE}
+                       ORDER BY anchor_id DESC LIMIT 1) a ON true
+    WHERE a.notification_id IS NULL OR h.head > a.notification_id"""
 
 
 class PeriodicWitness:
-    def __init__(self, pool: ConnectionPool, path: Path, seconds: float) -> None:
-        self.pool, self.path, self.seconds = pool, path, seconds
+    def __init__(self, pool: ConnectionPool, path: Path, seconds: float, events: int = 0,
+                 check_seconds: float = CHECK_SECONDS) -> None:
+        """`seconds`: anchor when the last anchor is this old (0: time alone never does);
+        `events`: when the log moved by this many notification ids since (0: never)."""
+        self.pool, self.path = pool, path
+        self.seconds, self.events = seconds, events
+        self.check_seconds = min(check_seconds, seconds) if seconds else check_seconds
 
     def once(self) -> dict[str, Any] | None:
-        """Anchor and witness the head if no anchor holds it yet; what was recorded, if any."""
+        """Anchor and witness the head if an anchor is due; what was recorded, if any."""
         with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT (SELECT max(notification_id) FROM {HASHES_TABLE}), "
-                f"(SELECT max(notification_id) FROM {ANCHORS_TABLE})").fetchone()
-            if row is None or row[0] is None or row[0] == row[1]:
-                return None
-            recorded = chain_witness.witness(conn, self.path, NOTE, by=BY)
-        log.info("chain head %s witnessed in %s", recorded["anchor"], self.path)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
+                row = conn.execute(DUE, {"seconds": self.seconds if self.seconds else 1e12,
+                                         "events": self.events}).fetchone()
+                if row is None or row[1] is None:
+                    return None
+                recorded = anchor(conn, NOTE if row[1] == "time" else VOLUME, BY)
+        chain_witness.append_logged(self.path, recorded)
+        log.info("chain head %s witnessed in %s (%s)", recorded["anchor"], self.path,
+                 recorded["note"])
         return recorded
 
     def run(self, stop: threading.Event, _conninfo: str) -> None:
-        while not stop.wait(self.seconds):
+        while not stop.wait(self.check_seconds):
             self.once()

@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 from projections import chain_witness
-from workers.chain_witness import PeriodicWitness
 from servicecore import cli
 from servicecore.container import Container, build
 from servicecore.schema import ANCHORS_TABLE, EVENTS_TABLE, HASHES_TABLE, install
@@ -112,23 +111,3 @@ def test_the_witness_file_is_appended_to_and_read_back(
     with pytest.raises(ValueError, match="line 3"):
         chain_witness.read(path)
 
-
-def test_the_head_is_witnessed_on_a_timer_when_the_log_moved(
-        scratch: tuple[Container, str], tmp_path: Path) -> None:
-    system, url = scratch
-    path = tmp_path / "timer.jsonl"
-    timer = PeriodicWitness(system.pool, path, 3600)
-    assert timer.once() is None  # an empty log
-    open_order(system.work_orders, "S01")
-    first = timer.once()
-    assert first is not None and first["note"] == "periodic"
-    assert timer.once() is None  # the log did not move: the head is witnessed already
-    open_order(system.work_orders, "S01")
-    with psycopg.connect(url, autocommit=True) as conn:  # a day-end close anchored it
-        chain_witness.witness(conn, path, "day-end S01 2026-12-04 csh-1")
-    assert timer.once() is None
-    open_order(system.work_orders, "S01")
-    second = timer.once()
-    assert second is not None and second["notification_id"] > first["notification_id"]
-    assert [f"{a.notification_id}:{a.hash}" for a in chain_witness.read(path)][::2] == [
-        first["anchor"], second["anchor"]]
