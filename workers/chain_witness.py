@@ -55,14 +55,13 @@ class PeriodicWitness:
 
     def once(self) -> dict[str, Any] | None:
         """Anchor and witness the head if an anchor is due; what was recorded, if any."""
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
-                row = conn.execute(DUE, {"seconds": self.seconds if self.seconds else 1e12,
-                                         "events": self.events}).fetchone()
-                if row is None or row[1] is None:
-                    return None
-                recorded = anchor(conn, NOTE if row[1] == "time" else VOLUME, BY)
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
+            row = conn.execute(DUE, {"seconds": self.seconds if self.seconds else 1e12,
+                                     "events": self.events}).fetchone()
+            if row is None or row[1] is None:
+                return None
+            recorded = anchor(conn, NOTE if row[1] == "time" else VOLUME, BY)
         chain_witness.append_logged(self.path, recorded)
         log.info("chain head %s witnessed in %s (%s)", recorded["anchor"], self.path,
                  recorded["note"])
