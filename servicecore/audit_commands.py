@@ -32,11 +32,35 @@ def _anchors(args: argparse.Namespace, settings: Settings) -> tuple[list[Anchor]
     return given + witnessed, len(witnessed)
 
 
+def _topic_anchors(topic: str | None, settings: Settings) -> list[dict[str, Any]]:
+    """The anchors the relay published on Kafka (`topic`, or "" for `<prefix>audit-anchors`),
+    once each by anchor id."""
+    from workers.anchor_relay import anchor_topic, read_topic
+
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set: no broker to read anchors from")
+    return read_topic(settings.kafka_bootstrap_servers,
+                      topic or anchor_topic(settings.kafka_topic_prefix))
+
+
+def _dump_topic(args: argparse.Namespace, settings: Settings) -> int:
+    """audit witness-topic: the anchors of the Kafka topic as witness file lines."""
+    try:
+        anchors = _topic_anchors(args.topic, settings)
+    except (OSError, ValueError, LookupError, TimeoutError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for recorded in anchors:
+        print(json.dumps(recorded, ensure_ascii=False))
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """audit verify | anchor: the hash chain over the event log."""
     import psycopg
 
     from projections import chain_witness
+    from projections.hash_chain import Anchor as Parsed
     from servicecore.audit_chain import progress_bar, verify, verify_snapshots
     from servicecore.container import database_urls
 
@@ -46,16 +70,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         try:
             anchors, witnessed = _anchors(args, settings)
-        except (OSError, ValueError) as exc:
+            published = ([] if args.witness_topic is None
+                          else _topic_anchors(args.witness_topic, settings))
+        except (OSError, ValueError, LookupError, TimeoutError) as exc:
             print(exc, file=sys.stderr)
             return 2
+        anchors += [Parsed.parse(a["anchor"]) for a in published]
         progress = None if args.quiet else progress_bar(sys.stderr)
         result = verify(conn, args.start, anchors=anchors, progress=progress)
         snapshots = verify_snapshots(conn)
     if progress:
         print(file=sys.stderr)
-    print(json.dumps({**result.as_dict(), "witness_anchors": witnessed, **snapshots.as_dict(),
-                      "ok": result.ok and snapshots.ok}))
+    topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published)}
+    print(json.dumps({**result.as_dict(), "witness_anchors": witnessed, **topic,
+                      **snapshots.as_dict(), "ok": result.ok and snapshots.ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
@@ -77,9 +105,18 @@ def add_commands(audit: Any) -> None:
     verify_cmd.add_argument("--witness", action="append", default=[], type=Path,
                             help="a witness file (JSON lines of anchors) kept outside the "
                                  "database, besides SERVICECORE_WITNESS_PATH (repeatable)")
+    verify_cmd.add_argument("--witness-topic", nargs="?", const="", default=None,
+                            metavar="TOPIC", help="also the anchors the Kafka relay published "
+                            "(default topic <SERVICECORE_KAFKA_TOPIC_PREFIX>audit-anchors, "
+                            "on KAFKA_BOOTSTRAP_SERVERS)")
     verify_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     verify_cmd.set_defaults(run=_run)
     anchor_cmd = audit.add_parser("anchor", help="record the chain head, append it to the "
                                   "witness file and print it")
     anchor_cmd.add_argument("--note", default="", help="e.g. day-end S01 2026-12-03")
     anchor_cmd.set_defaults(run=_run)
+    dump_cmd = audit.add_parser("witness-topic", help="print the chain anchors published on "
+                                "Kafka as witness file lines (once each, by anchor id)")
+    dump_cmd.add_argument("--topic", default="", help="default <SERVICECORE_KAFKA_TOPIC_PREFIX>"
+                          "audit-anchors")
+    dump_cmd.set_defaults(run=_dump_topic)

@@ -36,6 +36,7 @@ from domain.application import ServiceCore
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
+from workers.anchor_relay import AnchorPublisher
 from workers.health import RateMeter, Sample, Trouble
 from workers.integration_events import IntegrationMapper
 from workers.projection_runner import CHANNEL, lock_kept
@@ -63,6 +64,7 @@ class _Pending:
 
 
 HEAD_SECONDS = 1.0
+ANCHOR_SECONDS = 1.0  # while busy with a backlog, chain anchors are sent at most this often
 
 
 class KafkaRelay:
@@ -72,6 +74,8 @@ class KafkaRelay:
         self.pool = pool
         self.config = config
         self.mapper = IntegrationMapper(app.mapper, config.topic_prefix)
+        self.anchors = AnchorPublisher(pool, config)  # the chain's anchors, on their topic
+        self._anchors_at = 0.0
         self.stats = RelayStats()
         self.meter = RateMeter()
         self.idempotent = config.idempotence != "off"
@@ -119,6 +123,7 @@ class KafkaRelay:
             self.acked.load({tp: end for tp, end in stored.items() if tp[0] in topics})
             self._loaded = True
         self.stored = self.position()
+        self.anchors.load()
 
     def _store(self, position: int) -> None:
         """The position and the acknowledged end offsets, in one transaction."""
@@ -135,7 +140,7 @@ class KafkaRelay:
     # -- broker -----------------------------------------------------------------------------
 
     def ensure_topics(self) -> None:
-        broker.ensure_topics(self.config, self.mapper.topics())
+        broker.ensure_topics(self.config, [*self.mapper.topics(), self.anchors.topic])
 
     def _new_producer(self) -> Any:
         options = broker.producer_options(self.config, self.idempotent)
@@ -155,12 +160,13 @@ class KafkaRelay:
         self._generation += 1
         try:
             self._producer = self._new_producer()
-            for topic in self.mapper.topics():  # bounded waits; the topics exist by now
+            for topic in [*self.mapper.topics(), self.anchors.topic]:  # bounded waits
                 self._producer.partitions_for(topic)
             self._checker = broker.new_checker(self.config)
             lost = self.lost_records()
             if lost:
                 self._rewind(lost)
+            self.anchors.check(self._producer, self._checker)
         except BaseException:
             self.close()
             raise
@@ -266,6 +272,14 @@ class KafkaRelay:
             self.head = max(self.head, self._cursor)
         return len(notifications)
 
+    def publish_anchors(self) -> int:
+        """The chain anchors recorded since the last ones the broker acknowledged, on their
+        topic (workers/anchor_relay.py); how many."""
+        if self._producer is None:
+            self.connect()
+        self._anchors_at = time.monotonic()
+        return self.anchors.publish(self._producer)
+
     def see_head(self) -> None:
         """Read the log's head, at most every `HEAD_SECONDS` (for `behind` while busy with a
         backlog, or while the broker is away)."""
@@ -331,7 +345,9 @@ class KafkaRelay:
                     self.advance()
                     if until is not None and self._cursor >= until:
                         break
-                return self.drain()
+                position = self.drain()
+                self.publish_anchors()
+                return position
             except Exception:
                 if not self._refused_idempotence():
                     raise
@@ -366,11 +382,16 @@ class KafkaRelay:
                 if self.pump():
                     if self.advance() > self._stuck_at:
                         self.trouble.clear()
+                    if time.monotonic() - self._anchors_at >= ANCHOR_SECONDS:
+                        self.publish_anchors()
                 else:
                     self.drain()
                     idle_check = time.monotonic() - self._checked_at >= self.config.verify_seconds
                     if idle_check and self.lost_records():  # the broker lost records: start again
                         raise BrokerLostRecords("the broker lost acknowledged records")
+                    if idle_check:
+                        self.anchors.check(self._producer, self._checker)
+                    self.publish_anchors()
                     self.trouble.clear()  # all it sent is acknowledged
                     for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
                         pass
@@ -448,6 +469,7 @@ class KafkaRelay:
         head = max(self.head, self.stored)
         return {**metrics.details(self.stats, stored=self.stored, head=head,
                                   idempotent=self.idempotent, active=self.active),
+                "anchors_position": self.anchors.stored,
                 **self.trouble.as_dict()}
 
 

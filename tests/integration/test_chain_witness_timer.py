@@ -18,7 +18,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from projections import chain_witness
-from projections.hash_chain import ANCHORS_TABLE, HASHES_TABLE
+from projections.hash_chain import ANCHORS_TABLE, HASHES_TABLE, anchor
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
@@ -173,3 +173,24 @@ def test_an_append_waits_for_a_copier_that_holds_the_file_locked(tmp_path: Path)
         fcntl.flock(copier.fileno(), fcntl.LOCK_UN)
     writer.join(timeout=10)
     assert not writer.is_alive() and len(chain_witness.read(path)) == 2
+
+
+def test_an_anchor_waits_for_one_recorded_before_it_to_commit(
+        scratch: tuple[Container, str]) -> None:
+    # The Kafka relay follows the anchors table by id: an id drawn first must not become
+    # visible after a later one, or the relay would pass over it.
+    system, url = scratch
+    open_order(system.work_orders, "S01")
+    with psycopg.connect(url) as slow:  # a transaction still open after its anchor
+        slow.execute("SELECT 1")  # begun: the anchor is recorded inside it
+        first = anchor(slow, "first")
+        later: list[dict[str, Any]] = []
+        with psycopg.connect(url, autocommit=True) as other:
+            writer = threading.Thread(target=lambda: later.append(anchor(other, "second")))
+            writer.start()
+            writer.join(timeout=1.0)
+            assert writer.is_alive() and _anchors(url) == []
+            slow.commit()
+            writer.join(timeout=10)
+    assert later and later[0]["anchor_id"] > first["anchor_id"]
+    assert [note for _, note in _anchors(url)] == ["first", "second"]
