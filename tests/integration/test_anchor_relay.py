@@ -168,3 +168,28 @@ def test_a_broker_that_comes_back_empty_gets_every_anchor_again(
         stop.set()
         thread.join(timeout=20)
     assert relay.anchors.rewinds >= 1 and relay.anchors.stored == recorded[-1][0]
+
+
+def test_two_different_anchors_under_one_id_on_the_topic_are_refused(
+        scratch: tuple[Container, str], broker: Broker, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kafka import KafkaProducer
+
+    system, url = scratch
+    relay = _relay(system, broker)
+    relay.ensure_topics()
+    # someone else writes to the topic: anchor 1 again, with another head
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    for digest in ("ab", "cd"):
+        producer.send(relay.anchors.topic, key=b"chain", value=json.dumps(
+            {"anchor_id": 1, "anchor": f"5:{digest * 32}"}).encode()).get(timeout=30)
+    producer.close()
+    with pytest.raises(ValueError, match="anchor id 1 is 5:cdcd"):
+        read_topic(broker.bootstrap, relay.anchors.topic)
+    for args in (["verify", "--quiet", "--witness-topic"], ["witness-topic"]):
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
+        monkeypatch.setenv("SERVICECORE_KAFKA_TOPIC_PREFIX", relay.config.topic_prefix)
+        assert cli.main(["audit", *args]) == 2
+        captured = capsys.readouterr()
+        assert "anchor id 1 is 5:cdcd" in captured.err and not captured.out
