@@ -29,6 +29,7 @@ from projections.chain_witness import WITNESSED
 from projections.hash_chain import ANCHORS_TABLE, Anchor
 from workers import relay_broker as broker
 from workers import relay_offsets as offsets
+from workers.health import Sample
 from workers.relay_broker import RelayConfig
 from workers.relay_offsets import AckedOffsets
 
@@ -139,6 +140,17 @@ class AnchorPublisher:
                 self._store(int(row[0]))
                 self.sent += 1
                 count += 1
+
+    def samples(self) -> list[Sample]:
+        return [
+            Sample("servicecore_relay_anchor_position", float(self.stored),
+                   help="the last chain anchor id the broker acknowledged"),
+            Sample("servicecore_relay_anchors_sent_total", float(self.sent), kind="counter",
+                   help="chain anchors acknowledged on the anchors topic, re-sends included"),
+            Sample("servicecore_relay_anchor_rewinds_total", float(self.rewinds),
+                   kind="counter", help="times the broker no longer held acknowledged "
+                   "anchors and the relay went back to send them again"),
+        ]
 
 
 def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0

@@ -461,8 +461,9 @@ class KafkaRelay:
     def samples(self) -> Iterable[Sample]:
         """From what the loop keeps (`head` as it last saw it): no read of the database."""
         head = max(self.head, self.stored)
-        return metrics.samples(self.stats, self.meter, stored=self.stored, head=head,
-                               idempotent=self.idempotent, active=self.active)
+        return [*metrics.samples(self.stats, self.meter, stored=self.stored, head=head,
+                                 idempotent=self.idempotent, active=self.active),
+                *self.anchors.samples()]
 
     def details(self) -> dict[str, Any]:
         """For /health, as `samples`: a database that is away shows in the trouble."""

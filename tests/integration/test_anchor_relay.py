@@ -109,6 +109,9 @@ def test_every_anchor_is_published_in_order_and_the_topic_verifies_the_chain(
     assert len({r.partition for r in reader.records}) == 1
     assert [a["anchor"] for a in read_topic(broker.bootstrap, topic)] == [
         a for _, a in recorded]
+    shown = {s.name: s.value for s in relay.samples()}
+    assert shown["servicecore_relay_anchors_sent_total"] == 6
+    assert shown["servicecore_relay_anchor_position"] == recorded[-1][0]
 
     # The auditor verifies against the topic, and keeps a witness file made from it.
     monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(tmp_path / "none.jsonl"))
