@@ -30,6 +30,7 @@ from domain.money import money, quantity
 from domain.part import Part, normalise_part_number
 from domain.purchase_order import PurchaseOrder, order_line, require_draft_size
 from domain.stock import StockItem
+from domain.stock_found import lot_records
 from domain.stock_state import picks_cost
 from domain.transfer import Transfer
 
@@ -250,11 +251,14 @@ class Inventory:
               count_ref: str | None = None) -> CommandResult:
         def act(session: Session, item: StockItem) -> dict[str, Any]:
             count_id = (count_ref or "").strip() or f"ST-{uuid4().hex[:10].upper()}"
+            # a lot used up before the ones the item keeps: counted from its receipt's record
+            older = lot_records(self.app, item, [k for k in counted if item.forgotten(k)])
             result = item.count(session.audit(store_id), count_id, counted, reason,
-                                self.thresholds.stocktake_value)
+                                self.thresholds.stocktake_value, older)
             return {"count_id": count_id, "value": str(result["value"]),
                     "status": "awaiting_approval" if result["needs_approval"] else "posted",
-                    "lines": [{k: str(v) for k, v in line.items()} for line in result["lines"]]}
+                    "lines": [{k: str(v) for k, v in line.items() if k != "record"}
+                              for line in result["lines"]]}
 
         return self._on_stock(request, store_id, part_number, act)
 

@@ -330,7 +330,8 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
         if needs_approval:  # with the records of the lots it names: one may be used up and
             # no longer kept by the time it is posted
             named = ((ln["lot_id"], self.open_lots.get(ln["lot_id"])
-                      or self.exhausted_lots.get(ln["lot_id"])) for ln in lines)
+                      or self.exhausted_lots.get(ln["lot_id"]) or ln.get("record"))
+                     for ln in lines)
             records = {lot_id: {**lot} for lot_id, lot in named if lot is not None}
             self.pending_count = {"count_id": count_id, "lines": lines, "value": value,
                                   "reason": reason, "counted_by": audit.user_id,
@@ -348,7 +349,8 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
         records = (self.pending_count or {}).get("records", {})
         for adjustment in adjustments:
             lot_id = adjustment["lot_id"]
-            self._move_lot(lot_id, adjustment["qty"], record=records.get(lot_id, adjustment))
+            self._move_lot(lot_id, adjustment["qty"], record=records.get(lot_id)
+                           or adjustment.get("record") or adjustment)
         self.pending_count = None
 
     # -- transfers between stores ------------------------------------------------------------

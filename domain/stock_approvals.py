@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -83,13 +84,20 @@ class StockApprovals(StockState):
     # -- stocktake ---------------------------------------------------------------------------
 
     def count(self, audit: Audit, count_id: str, counted: dict[str, object], reason: str | None,
-              approval_value: Decimal) -> dict[str, Any]:
+              approval_value: Decimal,
+              older: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """Record counted vs book per lot; post the variance now unless it needs approval.
 
         Lots not named keep their book quantity. A variance whose absolute value exceeds
         `approval_value` waits for a manager. A count id names one count of this item: a
         stocktake's ref may name counts of many parts, never two counts of one, except the
         recount a manager asked for by rejecting the count under it.
+
+        A lot used up before the ones the item keeps is counted from its record in `older`
+        (as its receipt or transfer in recorded it: domain/stock_found.py): its book is 0,
+        units found are valued at its own unit cost, and the count's line and the variance
+        carry the record, so the lot opens again as it was received. Without its record such
+        a lot is refused (`LotUsedUpLongAgo`).
         """
         require(count_id not in self.counts, StockError(
             f"count {count_id} of {self.part_number} in {self.store_id} is already recorded; "
@@ -101,10 +109,12 @@ class StockApprovals(StockState):
         require(bool(counted), InvalidInput("count at least one lot"))
         lines = []
         for lot_id, raw in counted.items():
-            lot = self.lot(lot_id)
+            record = (older or {}).get(lot_id) if self.forgotten(lot_id) else None
+            lot = self.lot(lot_id) if record is None else {**record, "on_hand": ZERO}
             qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True)
             lines.append({"lot_id": lot_id, "book": lot["on_hand"], "counted": qty,
-                          "variance": qty - lot["on_hand"], "unit_cost": lot["unit_cost"]})
+                          "variance": qty - lot["on_hand"], "unit_cost": lot["unit_cost"],
+                          **({"record": record} if record is not None else {})})
         value = round_money(sum((ln["variance"] * ln["unit_cost"] for ln in lines), ZERO))
         moved = [ln for ln in lines if ln["variance"] != 0]
         reason_text = require_reason(reason, "a stocktake variance") if moved else \
@@ -133,7 +143,8 @@ class StockApprovals(StockState):
     def _post(self, audit: Audit, count_id: str, moved: list[dict[str, Any]], value: Decimal,
               reason: str, approved_by: str | None) -> None:
         adjustments = [{"lot_id": ln["lot_id"], "qty": ln["variance"],
-                        "unit_cost": ln["unit_cost"]} for ln in moved]
+                        "unit_cost": ln["unit_cost"],
+                        **({"record": ln["record"]} if "record" in ln else {})} for ln in moved]
         self._variance_posted(audit, count_id, adjustments, value, reason, approved_by)
         self._check_alert(audit)
 

@@ -15,8 +15,10 @@ the lot again with its cost and its place in FIFO order however long ago the lot
 (a pick recorded before picks carried the record names the lot's id, cost and supplier only:
 a lot opened again from one has no delivery note, receipt time or certificate in the item;
 the lots read model keeps them).
-A stocktake names only a lot id: it can find units of a lot the item still keeps (open or among
-the last used up), and is refused for an older one, whose cost the item no longer holds.
+A stocktake names a lot id: it finds units of a lot the item still keeps (open or among the
+last used up) from the item, and of an older one from the lot's record as its receipt or transfer
+in recorded it (read from the item's events, domain/stock_found.py): the count's line and its
+variance carry that record, and the lot opens again at its own cost, supplier and delivery note.
 
 A kept used-up lot's record is never changed in place (opening it again copies it), and that is
 what lets a command's copy of the cached aggregate share those records instead of copying them
@@ -40,7 +42,8 @@ RECORD_FIELDS = ("supplier", "supplier_doc", "received_at", "cert_ref", "receive
 
 
 class LotUsedUpLongAgo(IllegalTransition):
-    """A stocktake names a lot used up before the last ones the item keeps (HTTP 409)."""
+    """A lot used up before the last ones the item keeps, named where its record is not at
+    hand (HTTP 409)."""
 
 
 class HeldInLots:
@@ -92,6 +95,14 @@ class HeldInLots:
                 and 1 <= int(number) <= self.lot_count:
             return int(number) - 1
         raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}")
+
+    def forgotten(self, lot_id: str) -> bool:
+        """Is `lot_id` a lot this item took in and used up before the ones it keeps?
+        InvalidInput for an id that is not one of its lots."""
+        if lot_id in self.open_lots or lot_id in self.exhausted_lots:
+            return False
+        self.lot_seq(lot_id)
+        return True
 
     def lot(self, lot_id: str) -> dict[str, Any]:
         """An open or kept used-up lot, to read (a used-up one holds nothing)."""

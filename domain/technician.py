@@ -2,11 +2,16 @@
 shifts and attendance (available hours per day), and the jobs dispatched to them (open load).
 
 The first three event classes are the original ones (names and fields unchanged).
+
+Shifts and attendance are kept from `PAST_DAYS` before the latest planning or attendance on:
+the commands that name a past day (attendance, a cancellation) reach no further back, and
+dispatch reads today's. The events keep every day (the read models and audits read them), so
+ten years of shifts no longer ride in every load and snapshot of the technician.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,6 +24,10 @@ from domain.days import business_day, minutes, parse_clock
 from domain.money import CENT
 
 ATTENDANCE = ("present", "absent", "partial")
+# How far back attendance and a cancellation reach: two months, so a month's attendance can
+# still be corrected until the end of the next one. The state keeps one day more (the store's
+# day may be a day ahead of or behind UTC's).
+PAST_DAYS = 62
 
 
 class TechnicianError(IllegalTransition):
@@ -39,7 +48,22 @@ def job_key(work_order_id: UUID | str, job_no: int) -> str:
     return f"{work_order_id}:{job_no}"
 
 
+def kept_from(at: datetime) -> str:
+    """The first day the state keeps once an event at `at` applied."""
+    return (at.astimezone(UTC).date() - timedelta(days=PAST_DAYS + 1)).isoformat()
+
+
+def require_recent(day: str, today: date) -> None:
+    """A past day a command names is at most `PAST_DAYS` before today (the store's)."""
+    require(date.fromisoformat(day) >= today - timedelta(days=PAST_DAYS), InvalidInput(
+        f"attendance and cancellations reach back at most {PAST_DAYS} days from today "
+        f"({today}), not {day}", field="day", limit=PAST_DAYS))
+
+
 class Technician(Aggregate):
+    # 2: shifts and attendance only from `kept_from` on (was every day ever planned)
+    class_version = 2
+
     @staticmethod
     def create_id(user_id: str) -> UUID:
         return stable_id("technician", user_id)
@@ -106,7 +130,15 @@ class Technician(Aggregate):
         self.hourly_cost: Decimal | None = None
         self.shifts: dict[str, dict[str, Any]] = {}
         self.attendance: dict[str, dict[str, Any]] = {}
+        self.kept_from = ""  # the first day of `shifts` and `attendance` (ISO: compared as text)
         self.assignments: dict[str, dict[str, Any]] = {}
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Snapshots that kept every day: kept as they are until the next planning or
+        attendance forgets the days before its `kept_from` (no command reads them: each
+        refuses a day that far back before looking)."""
+        state["kept_from"] = ""
 
     # -- clocks ------------------------------------------------------------------------------
 
@@ -174,6 +206,13 @@ class Technician(Aggregate):
 
     # -- shifts and attendance ---------------------------------------------------------------
 
+    def _forget_past(self, at: datetime) -> None:
+        first = kept_from(at)
+        if first > self.kept_from:
+            self.kept_from = first
+            self.shifts = {day: s for day, s in self.shifts.items() if day >= first}
+            self.attendance = {day: a for day, a in self.attendance.items() if day >= first}
+
     def plan_shifts(self, audit: Audit, shifts: list[dict[str, Any]]) -> None:
         require(bool(shifts), InvalidInput("plan at least one shift"))
         days = [s["day"] for s in shifts]
@@ -182,10 +221,13 @@ class Technician(Aggregate):
 
     @event(ShiftsPlanned)
     def _shifts_planned(self, audit: Audit, shifts: list[dict[str, Any]]) -> None:
+        self._forget_past(audit.at)
         for shift in shifts:
-            self.shifts[shift["day"]] = dict(shift)
+            if shift["day"] >= self.kept_from:  # a day long past: in the event, for the record
+                self.shifts[shift["day"]] = dict(shift)
 
-    def cancel_shift(self, audit: Audit, day: str, reason: str) -> None:
+    def cancel_shift(self, audit: Audit, day: str, reason: str, today: date) -> None:
+        require_recent(day, today)
         require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
         self._shift_cancelled(audit, day, reason)
 
@@ -194,9 +236,10 @@ class Technician(Aggregate):
         del self.shifts[day]
 
     def record_attendance(self, audit: Audit, day: str, status: str, hours: Decimal | None,
-                          note: str | None) -> None:
+                          note: str | None, today: date) -> None:
         if status not in ATTENDANCE:
             raise InvalidInput(f"attendance is one of {', '.join(ATTENDANCE)}")
+        require_recent(day, today)
         require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
         require(status != "partial" or hours is not None,
                 InvalidInput("partial attendance needs the hours worked"))
@@ -209,7 +252,9 @@ class Technician(Aggregate):
     @event(AttendanceRecorded)
     def _attendance_recorded(self, audit: Audit, day: str, status: str, hours: Decimal | None,
                              note: str | None) -> None:
-        self.attendance[day] = {"status": status, "hours": hours}
+        self._forget_past(audit.at)
+        if day >= self.kept_from:
+            self.attendance[day] = {"status": status, "hours": hours}
 
     def available_hours(self, day: date) -> Decimal:
         shift = self.shifts.get(day.isoformat())

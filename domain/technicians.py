@@ -23,9 +23,10 @@ from domain.technician import Technician, TechnicianError, shift_of
 
 MAX_SHIFTS = 62
 MAX_NAME = 40
-# A technician keeps every shift planned: days planned any distance from today (year 1000, 62 a
-# request) grew the state every dispatch and clock loads, without end (300 requests: a 1.8 MB
-# snapshot, a command 4-15 times slower).
+# Days planned any distance from today (year 1000, 62 a request) were kept by the technician
+# and grew the state every dispatch and clock loads, without end (300 requests: a 1.8 MB
+# snapshot, a command 4-15 times slower). The state now keeps the past days the commands reach
+# (domain/technician.py `PAST_DAYS`); the planning window bounds the days ahead.
 SHIFT_WINDOW_DAYS = 366
 
 
@@ -119,17 +120,20 @@ class Technicians:
                      reason: str | None) -> CommandResult:
         why = require_reason(reason, "cancelling a shift")
         on = parse_day(day).isoformat()
-        return self._on(request, user_id, lambda s, t: t.cancel_shift(s.audit(t.store_id), on, why))
+        today = business_day(request.caller.at, self.zone)
+        return self._on(request, user_id,
+                        lambda s, t: t.cancel_shift(s.audit(t.store_id), on, why, today))
 
     def record_attendance(self, request: Request, user_id: str, *, day: str, status: str,
                           hours: object | None = None, note: str | None = None) -> CommandResult:
         """Present (the shift's hours), absent (none) or partial (the hours actually there)."""
         on = parse_day(day).isoformat()
         worked = quantity(hours, "hours") if hours is not None else None
+        today = business_day(request.caller.at, self.zone)
 
         def act(session: Session, tech: Technician) -> dict[str, Any]:
             tech.record_attendance(session.audit(tech.store_id), on, status, worked,
-                                   (note or "").strip() or None)
+                                   (note or "").strip() or None, today)
             return {"day": on, "available_hours": str(tech.available_hours(parse_day(on)))}
 
         return self._on(request, user_id, act)

@@ -288,7 +288,8 @@ def decide_scrap(store_id: StoreId, part_number: PartNumber, request_id: Documen
 
 @router.post("/{store_id}/{part_number}/stocktakes", response_model=CommandAccepted)
 def count(store_id: StoreId, part_number: PartNumber, body: CountIn, cmd: MoveCmd, ctx: Ctx) -> Any:
-    """Counted vs book per lot; the variance posts now or waits for a manager."""
+    """Counted vs book per lot (any lot the item took in: units found of a used-up one go
+    back into it at its own cost); the variance posts now or waits for a manager."""
     return cmd.accepted(ctx.inventory.count(cmd.envelope, store_id, part_number,
                                             counted=dict(body.counted), reason=body.reason,
                                             count_ref=body.count_ref))

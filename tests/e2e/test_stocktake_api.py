@@ -57,25 +57,62 @@ def test_a_count_ref_names_one_count_of_an_item_and_a_stocktake_of_many(
         ("ST-2026-05b", "-2"), ("ST-2026-05", "-1")]
 
 
-def test_a_lot_used_up_before_the_kept_ones_cannot_be_counted(
+def test_units_found_of_a_lot_used_up_long_ago_are_booked_into_it_at_its_cost(
         client: TestClient, auth: Auth, store_id: str) -> None:
+    """A returned unit found on a shelf, of a lot the item no longer keeps: the count books it
+    into that lot, at the lot's own cost, with its supplier and delivery note (from the
+    lot's receipt); above the threshold it waits for a manager like any variance."""
     from domain.stock_lots import EXHAUSTED_KEPT
 
     clerk = auth("parts_clerk", stores=[store_id])
+    manager = auth("manager", user="mgr-found", stores=[store_id])
     number = new_part(client, clerk, min_stock=0)
+    base = f"/stock/{store_id}/{number}"
     lots = []
-    for n in range(EXHAUSTED_KEPT + 1):  # each lot received and scrapped: used up
-        lots.append(post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
-            "qty": 1, "unit_cost": "10.00", "supplier": "S", "supplier_doc": f"DN-{n}"},
-            201)["lot_id"])
-        post(client, f"/stock/{store_id}/{number}/scrap", clerk,
-             {"qty": 1, "lot_id": lots[-1], "reason": "cracked"})
-    refused = client.post(f"/stock/{store_id}/{number}/stocktakes", headers=clerk, json={
-        "counted": {lots[0]: "1"}, "reason": "found behind the shelf"})
-    assert refused.status_code == 409, refused.text
-    assert refused.headers["content-type"].startswith("application/problem+json")
-    assert refused.json()["lot_id"] == lots[0]
-    # The last used-up lot is still kept: a unit of it is found, at its cost.
-    found = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
-        "counted": {lots[-1]: "1"}, "reason": "found behind the shelf"})
-    assert (found["status"], found["on_hand"]) == ("posted", "1")
+    for n in range(EXHAUSTED_KEPT + 2):  # each lot received and scrapped: used up
+        lots.append(post(client, f"{base}/receipts", clerk, {
+            "qty": 1, "unit_cost": "600.00" if n == 1 else "10.00", "supplier": "Mann",
+            "supplier_doc": f"DN-{n}", "cert_ref": f"CCC-{n}"}, 201)["lot_id"])
+        scrap = post(client, f"{base}/scrap", clerk,
+                     {"qty": 1, "lot_id": lots[-1], "reason": "cracked"})
+        if scrap["status"] == "awaiting_approval":  # the 600.00 one
+            post(client, f"{base}/scrap/{scrap['request_id']}/decision", manager,
+                 {"approve": True})
+    # One unit of the first lot, found behind the shelf: posted at once (10.00, under 500.00).
+    found = post(client, f"{base}/stocktakes", clerk, {
+        "counted": {lots[0]: "1"}, "reason": "returned unit found behind the shelf",
+        "count_ref": "ST-FOUND-1"})
+    assert (found["status"], found["on_hand"], found["value"]) == ("posted", "1", "10.00")
+    assert found["lines"] == [{"lot_id": lots[0], "book": "0", "counted": "1",
+                               "variance": "1", "unit_cost": "10.00"}]
+    # One of the second lot (600.00): above the threshold, it waits; another user approves.
+    waits = post(client, f"{base}/stocktakes", clerk, {
+        "counted": {lots[1]: "1"}, "reason": "returned unit found in the cage",
+        "count_ref": "ST-FOUND-2"})
+    assert (waits["status"], waits["on_hand"], waits["value"]) == (
+        "awaiting_approval", "1", "600.00")
+    # The manager sees where the unit's cost comes from: the lot's record in the count's line.
+    [waiting] = [a for a in get(client, "/stock/approvals", manager,
+                                wait_for=waits["notification_id"])["items"]
+                 if a.get("count_id") == "ST-FOUND-2" and a["part_number"] == number]
+    [line] = waiting["detail"]["lines"]
+    assert (line["lot_id"], line["record"]["supplier_doc"], line["record"]["cert_ref"]) == (
+        lots[1], "DN-1", "CCC-1")
+    approved = post(client, f"{base}/stocktakes/ST-FOUND-2/decision", manager,
+                    {"approve": True})
+    assert (approved["status"], approved["on_hand"]) == ("posted", "2")
+    # Both lots open again as they were received: supplier, delivery note, certificate.
+    open_lots = get(client, f"{base}/lots", clerk, state="open",
+                    wait_for=approved["notification_id"])["items"]
+    assert [(lot["lot_id"], lot["on_hand"], lot["unit_cost"], lot["supplier_doc"],
+             lot["cert_ref"]) for lot in open_lots] == [
+        (lots[0], "1", "10.00", "DN-0", "CCC-0"), (lots[1], "1", "600.00", "DN-1", "CCC-1")]
+    assert get(client, base, clerk)["fifo_value"] == "610.00"
+    journal = get(client, "/stock/movements", clerk, part_number=number,
+                  type="stocktake_variance")
+    assert sorted((m["reference"], m["lot_id"], m["qty"]) for m in journal["items"]) == [
+        ("ST-FOUND-1", lots[0], "1"), ("ST-FOUND-2", lots[1], "1")]
+    # A lot id that is not one of the item's is still 422.
+    other = client.post(f"{base}/stocktakes", headers=clerk, json={
+        "counted": {f"{number}-09999@{store_id}": "1"}, "reason": "found"})
+    assert other.status_code == 422, other.text

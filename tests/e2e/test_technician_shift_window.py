@@ -1,4 +1,4 @@
-"""A technician's shifts and attendance grow by a day each working day and are kept for good:
+"""A technician's shifts and attendance grow by a day each working day and the events keep them:
 `GET /technicians/{id}` and `GET /technicians` answer a window of them (by default from 30
 days back, 366 days), `?from_day=&to_day=` for others."""
 
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from domain.technician import PAST_DAYS
 from tests.e2e.test_api_contract import problem
 from tests.e2e.test_parts_api import get, on_roster, post
 
@@ -27,13 +28,19 @@ def test_a_technicians_shifts_are_answered_a_window_at_a_time(client: TestClient
     user = f"tech-{store_id}"
     on_roster(client, manager, store_id, user)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    # Shifts from 300 days back to 350 days ahead; attendance on two of the past days.
+    # Shifts from 300 days back to 350 days ahead; attendance on two of the past days (at most
+    # PAST_DAYS back: 300 days back is 422, naming the day and the limit).
     offsets = (-300, -31, -30, -1, 0, 100, 335, 336, 350)
     post(client, f"/technicians/{user}/shifts", manager,
          {"shifts": [shift(today + timedelta(days=n)) for n in offsets]})
-    for n in (-300, -1):
+    for n in (-31, -1):
         done = post(client, f"/technicians/{user}/attendance", manager,
                     {"day": (today + timedelta(days=n)).isoformat(), "status": "absent"})
+    for url, extra in (("attendance", {"status": "absent"}),
+                       ("shifts/cancellation", {"reason": "planned by mistake"})):
+        body = problem(client.post(f"/technicians/{user}/{url}", headers=manager, json={
+            "day": (today - timedelta(days=300)).isoformat(), **extra}), 422, "invalid-input")
+        assert (body["field"], body["limit"]) == ("day", PAST_DAYS)
 
     def days(n: int) -> str:
         return (today + timedelta(days=n)).isoformat()
@@ -50,7 +57,7 @@ def test_a_technicians_shifts_are_answered_a_window_at_a_time(client: TestClient
     # Other days when asked: from a day (366 days on), to a day (366 days back), or both.
     older = get(client, f"/technicians/{user}", manager, from_day=days(-300), to_day=days(-31))
     assert sorted(older["shifts"]) == [days(-300), days(-31)]
-    assert list(older["attendance"]) == [days(-300)]
+    assert list(older["attendance"]) == [days(-31)]
     later = get(client, f"/technicians/{user}", manager, from_day=days(300))
     assert (sorted(later["shifts"]), later["to_day"]) == ([days(335), days(336), days(350)],
                                                          days(665))
