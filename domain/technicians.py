@@ -19,7 +19,7 @@ from domain.days import business_day, parse_day
 from domain.money import money, quantity
 from domain.roster import Roster
 from domain.skills import skills_of
-from domain.technician import Technician, TechnicianError, shift_of
+from domain.technician import PAST_DAYS, Technician, TechnicianError, shift_of
 
 MAX_SHIFTS = 62
 MAX_NAME = 40
@@ -38,11 +38,17 @@ class Technicians:
         self.zone = ZoneInfo(timezone)
 
     def _plannable(self, request: Request, value: object) -> date:
-        """A shift's day: at most `SHIFT_WINDOW_DAYS` before or after today (the store's)."""
+        """A shift's day: at most `PAST_DAYS` before today (the store's), as far back as
+        attendance reaches (a roster of a closed month rewritten would change its utilisation
+        after the fact), and at most `SHIFT_WINDOW_DAYS` after it."""
         on = parse_day(value)
         today = business_day(request.caller.at, self.zone)
-        require(abs((on - today).days) <= SHIFT_WINDOW_DAYS, InvalidInput(
-            f"a shift's day is at most {SHIFT_WINDOW_DAYS} days from today ({today}), "
+        ahead = (on - today).days
+        require(ahead >= -PAST_DAYS, InvalidInput(
+            f"a shift's day is at most {PAST_DAYS} days before today ({today}), not {on}",
+            field="day", limit=PAST_DAYS))
+        require(ahead <= SHIFT_WINDOW_DAYS, InvalidInput(
+            f"a shift's day is at most {SHIFT_WINDOW_DAYS} days after today ({today}), "
             f"not {on}", field="day", limit=SHIFT_WINDOW_DAYS))
         return on
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from domain.technician import PAST_DAYS
 from domain.technicians import SHIFT_WINDOW_DAYS
 from servicecore.demo import make_vin
 from tests.e2e.test_parts_api import get, head, on_roster, post
@@ -164,17 +165,19 @@ def test_shifts_are_planned_within_a_year_of_today(client: TestClient, auth: Aut
     today = datetime.now(SHANGHAI).date()
     url = f"/technicians/{tech}/shifts"
     before = head(client)
-    for far in (today - timedelta(days=SHIFT_WINDOW_DAYS + 1),
-                today + timedelta(days=SHIFT_WINDOW_DAYS + 1), date(1000, 1, 1)):
+    for far, limit in ((today - timedelta(days=PAST_DAYS + 1), PAST_DAYS),
+                       (today + timedelta(days=SHIFT_WINDOW_DAYS + 1), SHIFT_WINDOW_DAYS),
+                       (date(1000, 1, 1), PAST_DAYS)):
         shifts = [{"day": (today + timedelta(days=1)).isoformat(), "start": "08:30",
                    "end": "17:30"}, {"day": far.isoformat(), "start": "08:30", "end": "17:30"}]
         refused = client.post(url, headers=manager, json={"shifts": shifts})
         assert refused.status_code == 422, refused.text
         body = refused.json()
-        assert body["detail"] == (f"a shift's day is at most {SHIFT_WINDOW_DAYS} days from "
+        side = "before" if far < today else "after"
+        assert body["detail"] == (f"a shift's day is at most {limit} days {side} "
                                   f"today ({today}), not {far}")
-        assert (body["field"], body["limit"]) == ("day", SHIFT_WINDOW_DAYS)
+        assert (body["field"], body["limit"]) == ("day", limit)
     assert head(client) == before
     edges = [{"day": (today + timedelta(days=n)).isoformat(), "start": "08:30", "end": "17:30"}
-             for n in (-SHIFT_WINDOW_DAYS, 0, SHIFT_WINDOW_DAYS)]
+             for n in (-PAST_DAYS, 0, SHIFT_WINDOW_DAYS)]
     assert post(client, url, manager, {"shifts": edges})["days"] == [e["day"] for e in edges]

@@ -28,9 +28,9 @@ def test_a_technicians_shifts_are_answered_a_window_at_a_time(client: TestClient
     user = f"tech-{store_id}"
     on_roster(client, manager, store_id, user)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    # Shifts from 300 days back to 350 days ahead; attendance on two of the past days (at most
-    # PAST_DAYS back: 300 days back is 422, naming the day and the limit).
-    offsets = (-300, -31, -30, -1, 0, 100, 335, 336, 350)
+    # Shifts from PAST_DAYS back (as far as planning reaches) to 350 days ahead; attendance on
+    # two of the past days (at most PAST_DAYS back: 300 days back is 422, naming the limit).
+    offsets = (-PAST_DAYS, -31, -30, -1, 0, 100, 335, 336, 350)
     post(client, f"/technicians/{user}/shifts", manager,
          {"shifts": [shift(today + timedelta(days=n)) for n in offsets]})
     for n in (-31, -1):
@@ -55,14 +55,15 @@ def test_a_technicians_shifts_are_answered_a_window_at_a_time(client: TestClient
     assert sorted(row["shifts"]) == sorted(one["shifts"])
     assert (listed["from_day"], listed["to_day"]) == (days(-30), days(335))
     # Other days when asked: from a day (366 days on), to a day (366 days back), or both.
-    older = get(client, f"/technicians/{user}", manager, from_day=days(-300), to_day=days(-31))
-    assert sorted(older["shifts"]) == [days(-300), days(-31)]
+    older = get(client, f"/technicians/{user}", manager, from_day=days(-PAST_DAYS),
+                to_day=days(-31))
+    assert sorted(older["shifts"]) == [days(-PAST_DAYS), days(-31)]
     assert list(older["attendance"]) == [days(-31)]
     later = get(client, f"/technicians/{user}", manager, from_day=days(300))
     assert (sorted(later["shifts"]), later["to_day"]) == ([days(335), days(336), days(350)],
                                                          days(665))
     before = get(client, f"/technicians/{user}", manager, to_day=days(-31))
-    assert (sorted(before["shifts"]), before["from_day"]) == ([days(-300), days(-31)],
+    assert (sorted(before["shifts"]), before["from_day"]) == ([days(-PAST_DAYS), days(-31)],
                                                               days(-396))
     # The board reads today's shift, and shows only today's.
     [on_board] = get(client, "/dispatch/board", manager, store_id=store_id)["technicians"]
