@@ -37,6 +37,11 @@ def _ratio(top: Decimal, bottom: Decimal, places: int = 4) -> float | None:
     return round(float(top / bottom), places) if bottom else None
 
 
+def _float(value: Decimal | None) -> float | None:
+    """A catalogue ratio (DECIMAL, 4 places) as the page computes with it."""
+    return None if value is None else float(value)
+
+
 def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Number | None]:
     """The headline figures of one period (a ratio is None when its denominator is zero)."""
     where = Where(filters).period("w.opened_at").vehicle()
@@ -55,9 +60,9 @@ def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Numb
         "gross_profit": _sum(profit, "gross_profit"),
         "labor_rate": _ratio(_sum(labor, "labor_sales_ex_vat"), _sum(labor, "hours_sold"), 2),
         "efficiency": _ratio(_sum(techs, "hours_sold"), _sum(techs, "hours_clocked")),
-        "comeback_rate": run(conn, "comeback_rate", filters)["rows"][0]["comeback_rate"],
-        "csi": run(conn, "csi", filters)["rows"][0]["csi"],
-        "fill_rate": run(conn, "parts_fill_rate", filters)["rows"][0]["fill_rate"],
+        "comeback_rate": _float(run(conn, "comeback_rate", filters)["rows"][0]["comeback_rate"]),
+        "csi": _float(run(conn, "csi", filters)["rows"][0]["csi"]),
+        "fill_rate": _float(run(conn, "parts_fill_rate", filters)["rows"][0]["fill_rate"]),
         "repair_hours": _ratio(hours, Decimal(delivered), 2),
     }
 

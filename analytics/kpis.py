@@ -2,7 +2,8 @@
 
 Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
 store_id, brand, model, technician, pay_type. Formulas follow the trade's definitions (see the
-README's KPI section); ratios are NULL where the denominator is zero.
+README's KPI section); ratios are DECIMAL with 4 places (strings in the API's JSON, as the
+workshop's `/technicians/kpi` gives them), NULL where the denominator is zero.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class Kpi:
     build: Callable[[Filters], tuple[str, list[Any]]]
 
 
+# Ratios are rounded to 4 places and typed DECIMAL: the API answers them as strings
+# ("0.8333"), as it answers every decimal figure, and the CSV prints the same 4 places.
+RATIO = "DECIMAL(18, 4)"
+
 # Rows per technician carry the current name beside the user id (the key): the name of their
 # latest profile, so a renamed technician's past hours show under the new name.
 NAMED = "LEFT JOIN dim_technician d USING (technician_id)"
@@ -98,7 +103,7 @@ def _efficiency(f: Filters) -> tuple[str, list[Any]]:
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_sold, 0) AS hours_sold,
                coalesce(hours_clocked, 0) AS hours_clocked,
-               round(hours_sold / nullif(hours_clocked, 0), 4) AS efficiency
+               CAST(round(hours_sold / nullif(hours_clocked, 0), 4) AS {RATIO}) AS efficiency
         FROM sold FULL JOIN clocked USING (technician_id) {NAMED}
         ORDER BY technician_id""", \
         sold.params + clocked.params
@@ -130,8 +135,9 @@ def _productivity(f: Filters) -> tuple[str, list[Any]]:
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_available, 0) AS hours_available,
                coalesce(hours_clocked, 0) AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
-               round(hours_clocked / nullif(hours_available, 0), 4) AS productivity,
-               round(hours_sold / nullif(hours_available, 0), 4) AS proficiency
+               CAST(round(hours_clocked / nullif(hours_available, 0), 4) AS {RATIO})
+                   AS productivity,
+               CAST(round(hours_sold / nullif(hours_available, 0), 4) AS {RATIO}) AS proficiency
         FROM available FULL JOIN clocked USING (technician_id) FULL JOIN sold USING (technician_id)
         {NAMED}
         WHERE technician_id IS NOT NULL ORDER BY technician_id""", \
@@ -180,7 +186,7 @@ def _comeback(f: Filters) -> tuple[str, list[Any]]:
     ctes, params = comebacks.pairs(w.sql(), w.params)
     return f"""{ctes}
         SELECT count(*) AS work_orders, count(c.work_order_id) AS comebacks,
-               round(comebacks / nullif(count(*), 0), 4) AS comeback_rate
+               CAST(round(comebacks / nullif(count(*), 0), 4) AS {RATIO}) AS comeback_rate
         FROM visits v LEFT JOIN comebacks c USING (work_order_id)""", params
 
 
@@ -196,7 +202,7 @@ def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
                count(*) FILTER (WHERE p.supply = 'reserved') AS filled_from_stock,
                count(*) FILTER (WHERE p.supply = 'back_order') AS back_ordered,
                count(*) FILTER (WHERE p.supply = 'special_order') AS special_orders,
-               round(filled_from_stock / nullif(count(*), 0), 4) AS fill_rate
+               CAST(round(filled_from_stock / nullif(count(*), 0), 4) AS {RATIO}) AS fill_rate
         FROM fact_part_lines p JOIN fact_work_orders w USING (work_order_id)
         WHERE p.supply IS NOT NULL AND {w.sql()}""", w.params
 
@@ -246,7 +252,8 @@ def _loss_rate(f: Filters) -> tuple[str, list[Any]]:
             FROM m)
         SELECT round(coalesce(variance, 0), 2) AS stocktake_variance_value,
                round((value_start + value_end) / 2, 2) AS average_inventory,
-               round(-coalesce(variance, 0) / nullif((value_start + value_end) / 2, 0), 4)
+               CAST(round(-coalesce(variance, 0) / nullif((value_start + value_end) / 2, 0), 4)
+                   AS {RATIO})
                    AS loss_rate
         FROM figures""", [*store.params, start, end, start, end]
 
@@ -265,7 +272,8 @@ def _obsolete(f: Filters) -> tuple[str, list[Any]]:
         SELECT round(coalesce(sum(value) FILTER (WHERE on_hand > 0 AND coalesce(last_issue,
                    first_movement) < ?::DATE - INTERVAL 365 DAY), 0), 2) AS obsolete_value,
                round(sum(value) FILTER (WHERE on_hand > 0), 2) AS inventory_value,
-               round(obsolete_value / nullif(inventory_value, 0), 4) AS obsolete_share,
+               CAST(round(obsolete_value / nullif(inventory_value, 0), 4) AS {RATIO})
+                   AS obsolete_share,
                count(*) FILTER (WHERE on_hand > 0 AND coalesce(last_issue, first_movement)
                    < ?::DATE - INTERVAL 365 DAY) AS obsolete_parts
         FROM per_part""", [*store.params, end, end, end]
@@ -276,7 +284,7 @@ def _gross_profit(f: Filters) -> tuple[str, list[Any]]:
     return f"""
         SELECT w.store_id, count(*) AS work_orders, sum(s.revenue) AS revenue_ex_vat,
                sum(s.parts_cost) AS parts_cost, sum(s.revenue - s.parts_cost) AS gross_profit,
-               round(sum(s.revenue - s.parts_cost) / nullif(sum(s.revenue), 0), 4)
+               CAST(round(sum(s.revenue - s.parts_cost) / nullif(sum(s.revenue), 0), 4) AS {RATIO})
                    AS gross_margin
         FROM fact_settlements s JOIN fact_work_orders w USING (work_order_id)
         WHERE s.status = 'settled' AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
@@ -301,8 +309,10 @@ def _pay_type_mix(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("l.approved_at").vehicle().eq("l.technician_id", "technician")
     return f"""
         SELECT l.pay_type, sum(l.hours_sold) AS hours, sum(l.gross) AS sales,
-               round(sum(l.hours_sold) / sum(sum(l.hours_sold)) OVER (), 4) AS hours_share,
-               round(sum(l.gross) / nullif(sum(sum(l.gross)) OVER (), 0), 4) AS sales_share
+               CAST(round(sum(l.hours_sold) / sum(sum(l.hours_sold)) OVER (), 4) AS {RATIO})
+                   AS hours_share,
+               CAST(round(sum(l.gross) / nullif(sum(sum(l.gross)) OVER (), 0), 4) AS {RATIO})
+                   AS sales_share
         FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
         WHERE l.status = 'approved' AND w.status <> 'cancelled' AND {w.sql()}
         GROUP BY 1 ORDER BY 1""", w.params
@@ -312,7 +322,7 @@ def _csi(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("c.completed_at").vehicle()
     return f"""
         SELECT count(*) AS surveys, count(*) FILTER (WHERE c.csi >= 4) AS satisfied,
-               round(satisfied / nullif(count(*), 0), 4) AS csi,
+               CAST(round(satisfied / nullif(count(*), 0), 4) AS {RATIO}) AS csi,
                round(avg(c.csi), 2) AS average_score,
                count(*) FILTER (WHERE c.complaint) AS complaints
         FROM fact_follow_ups c JOIN fact_work_orders w USING (work_order_id)
@@ -326,8 +336,9 @@ def _appointments(f: Filters) -> tuple[str, list[Any]]:
                count(*) FILTER (WHERE a.status = 'arrived') AS arrived,
                count(*) FILTER (WHERE a.status = 'no_show') AS no_shows,
                count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled,
-               round(arrived / nullif(count(*) - cancelled, 0), 4) AS conversion_rate,
-               round(no_shows / nullif(arrived + no_shows, 0), 4) AS no_show_rate
+               CAST(round(arrived / nullif(count(*) - cancelled, 0), 4) AS {RATIO})
+                   AS conversion_rate,
+               CAST(round(no_shows / nullif(arrived + no_shows, 0), 4) AS {RATIO}) AS no_show_rate
         FROM fact_appointments a WHERE {w.sql()}""", w.params
 
 
@@ -341,8 +352,8 @@ def _churn(f: Filters) -> tuple[str, list[Any]]:
             GROUP BY 1)
         SELECT count(*) AS customers,
                count(*) FILTER (WHERE last_visit < ?::DATE - INTERVAL 365 DAY) AS churned,
-               round(churned / nullif(count(*), 0), 4) AS churn_rate,
-               round(1 - churned / nullif(count(*), 0), 4) AS retention_rate
+               CAST(round(churned / nullif(count(*), 0), 4) AS {RATIO}) AS churn_rate,
+               CAST(round(1 - churned / nullif(count(*), 0), 4) AS {RATIO}) AS retention_rate
         FROM last_visit""", [end, *w.params, end]
 
 

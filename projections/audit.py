@@ -24,7 +24,7 @@ from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.stock import StockItem
 from projections.base import stored_event
-from projections.work_order_doc import assessed, fold
+from projections.work_order_doc import SETTLEMENT_EVENTS, fold, settled
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "reason", "originator_topic"}
 _RUN_GAP = 64  # ids this close are read in one range query (the few between are dropped)
@@ -186,13 +186,15 @@ def events_at(app: ServiceCore, notification_ids: Iterable[int]) -> list[tuple[i
 def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime,
                      opener: PersonalDataOpener | None = None) -> dict[str, Any] | None:
     """The work order as it stood at `at` (business time of each event's audit stamp), with
-    the insurer's assessment its settlement then held, as the view shows it."""
+    the insurer's assessment and the drafted bills its settlement then held, and the totals
+    they give, as the view shows them."""
     events = [e for e in _events(app, work_order_id) if e.audit.at <= at]
     doc = fold(events, opener or PersonalDataOpener(app.personal_data), app.mapper.transcoder)
-    assessments = [e for e in _events(app, Settlement.create_id(work_order_id))
-                   if isinstance(e, Settlement.InsuranceAssessed) and e.audit.at <= at]
-    if doc is not None and assessments:
-        assessed(stored_event(assessments[-1], app.mapper.transcoder), doc)
+    if doc is None:
+        return None
+    for e in _events(app, Settlement.create_id(work_order_id)):
+        if isinstance(e, SETTLEMENT_EVENTS) and e.audit.at <= at:
+            settled(stored_event(e, app.mapper.transcoder), doc)
     return doc
 
 

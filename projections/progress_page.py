@@ -3,9 +3,9 @@
 Only the work-order number, the plate, brand and model, the stage in words, the promised
 pick-up time, the lines awaiting their decision, the approved lines and totals (each line with
 the customer's share of it: a warranty line's deductible is theirs, and under the insurer's
-assessment the deductible and the excess of the insurance lines, as the bills split them).
-Never the
-customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
+assessment the deductible and the excess of the insurance lines, as the bills split them;
+once the settlement has drafted bills, the bills' figures, discounts included: see
+`projections.visit_totals`). Never the customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
 stock or who at the store did what.
 """
 
@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from domain.customer_progress import CUSTOMER_PAY_TYPES
-from domain.settlement_bills import build_bills, insurance_shares
 from domain.work_order_lines import customer_share
+from projections.visit_totals import billed_shares, insurance_share
 
 STAGES = ("received", "diagnosing", "awaiting_approval", "in_repair", "quality_check", "ready",
           "delivered")
@@ -54,79 +54,29 @@ def stage(doc: dict[str, Any]) -> str:
     return "diagnosing"
 
 
-_NUMBERS = ("hours", "qty", "issued_qty", "unit_price", "gross", "vat_rate")
-
-
-def _as_billed(line: dict[str, Any]) -> dict[str, Any]:
-    """A doc line with the numbers the bills compute with (Decimal, not text)."""
-    return {**line, **{k: Decimal(str(line[k])) for k in _NUMBERS if line.get(k) is not None}}
-
-
-def insurance_share(doc: dict[str, Any]) -> dict[str, Any] | None:
-    """What the customer owes of the approved insurance lines under the insurer's assessment:
-    the deductible and the excess, per line (`lines`) as the bills split them once every
-    approved insurance line bills (labor; a part once issued), else as a total of the
-    approved estimate (`lines` None). None without an assessment or insurance lines."""
-    found = doc.get("insurance_assessment")
-    insured = [ln for ln in doc["lines"]
-               if ln["pay_type"] == "insurance" and ln["status"] == "approved"]
-    if not found or not insured:
-        return None
-    assessment = {**found, "approved_amount": Decimal(found["approved_amount"]),
-                  "deductible": Decimal(found["deductible"])}
-    lines: dict[str, Decimal] | None = None
-    if all(ln["kind"] == "labor" or Decimal(str(ln["issued_qty"])) > 0 for ln in insured):
-        bills = build_bills([_as_billed(ln) for ln in insured], {}, assessment)
-        deductible, excess = bills["insurance"]["deductible"], bills["insurance"]["excess"]
-        lines = {ln["line_id"]: ln["gross"] for ln in bills.get("customer", {}).get("lines", [])}
-    else:
-        deductible, excess = insurance_shares(
-            sum((Decimal(str(ln["gross"])) for ln in insured), Decimal("0.00")), assessment)
-    return {"insurer": found["insurer"], "claim_number": found["claim_number"],
-            "approved_amount": assessment["approved_amount"], "deductible": deductible,
-            "excess": excess, "lines": lines}
-
-
-def assessed_totals(doc: dict[str, Any],
-                    insured: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The work order's `totals` with the insurer's assessment applied (`insurance_share`,
-    or `insured` when the caller has it): the deductible and the excess move from the
-    insurance total to the customer's (`insurance_share` on the customer's, `deductible` and
-    `excess` on the insurance's); labor, parts and VAT stay the lines' split. Without an
-    assessment, the totals as they are."""
-    totals = doc.get("totals") or {}
-    insured = insured if insured is not None else insurance_share(doc)
-    if insured is None or "insurance" not in totals:
-        return totals
-    theirs = insured["deductible"] + insured["excess"]
-    customer = dict(totals.get("customer") or {"total": "0.00"})
-    insurance = dict(totals["insurance"])
-    customer["total"] = str(Decimal(customer["total"]) + theirs)
-    customer["insurance_share"] = str(theirs)
-    insurance["total"] = str(Decimal(insurance["total"]) - theirs)
-    insurance["deductible"], insurance["excess"] = (str(insured["deductible"]),
-                                                    str(insured["excess"]))
-    return {**totals, "customer": customer, "insurance": insurance}
-
-
-def _line(line: dict[str, Any], insured: dict[str, Any] | None = None) -> dict[str, Any]:
+def _line(line: dict[str, Any], insured: dict[str, Any] | None = None,
+          billed: dict[str, tuple[Decimal, Decimal]] | None = None) -> dict[str, Any]:
     """A line as the customer decides on it: its price, what of it is theirs to pay (a
     warranty line's deductible; all of a customer line; under the insurer's assessment an
     approved insurance line's deductible and excess, None while they are known only as a
-    total) and what the OEM or insurer covers."""
+    total) and what the OEM or insurer covers; once the settlement has drafted bills, what
+    the customer's bill and the OEM's or insurer's charge for it, discounts taken off."""
     labor = line["kind"] == "labor"
     price = Decimal(str(line["gross"]))
     own: Decimal | None = customer_share(line)
     if insured is not None and line["pay_type"] == "insurance" and line["status"] == "approved":
         own = None if insured["lines"] is None \
             else insured["lines"].get(line["line_id"], Decimal("0.00"))
+    covered = None if own is None else price - own
+    if billed is not None and line["status"] == "approved":
+        own, covered = billed.get(line["line_id"], (Decimal("0.00"), Decimal("0.00")))
     return {
         "line_id": line["line_id"], "kind": line["kind"], "description": line["description"],
         "quantity": str(line["hours"] if labor else line["qty"]),
         "unit": "h" if labor else line.get("unit") or "pc", "price": str(price),
         "pay_type": line["pay_type"], "status": line["status"],
         "customer_share": None if own is None else str(own),
-        "covered_share": None if own is None else str(price - own),
+        "covered_share": None if covered is None else str(covered),
     }
 
 
@@ -146,7 +96,8 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     vehicle = doc["vehicle"]
     insured = insurance_share(doc)
     theirs = insured["deductible"] + insured["excess"] if insured else Decimal("0.00")
-    totals = assessed_totals(doc, insured)
+    totals = doc.get("totals") or {}
+    billed = billed_shares(doc)
     covered = {pay_type: Decimal(figures["total"]) for pay_type, figures in totals.items()
                if pay_type in ("warranty", "insurance")}
     return {
@@ -157,7 +108,8 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "stage": stage(doc),
         "promised_at": _local((doc.get("check_in") or {}).get("promised_at"), zone),
         "awaiting_decision": [_line(line) for line in lines if line["status"] == "pending"],
-        "approved": [_line(line, insured) for line in lines if line["status"] == "approved"],
+        "approved": [_line(line, insured, billed) for line in lines
+                     if line["status"] == "approved"],
         "approved_total": str(Decimal((totals.get("customer") or {}).get("total") or "0.00")),
         "covered": {pay_type: str(amount) for pay_type, amount in covered.items()},
         "insurance": None if insured is None else {

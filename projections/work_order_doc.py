@@ -21,9 +21,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import Transcoder
 
+from domain.settlement import Settlement
 from domain.work_order import WorkOrder
-from domain.work_order_lines import totals
 from projections.base import StoredEvent, stored_event
+from projections.visit_totals import discounted, drafted, visit_totals
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 Doc = dict[str, Any]
@@ -99,8 +100,9 @@ def _line_of(doc: Doc, line_id: str) -> dict[str, Any]:
 
 
 def refresh_totals(doc: Doc) -> None:
-    doc["totals"] = {pay_type: {name: str(amount) for name, amount in figures.items()}
-                     for pay_type, figures in totals(doc["lines"]).items()}
+    """What each payer owes (`projections.visit_totals`): the drafted bills', else the
+    estimate's; `totals_basis` says which."""
+    doc["totals_basis"], doc["totals"] = visit_totals(doc)
 
 
 HANDLERS: dict[type, Handler] = {}
@@ -362,11 +364,28 @@ def _closed(s: State, doc: Any, open_pii: Opener) -> Any:
     return doc
 
 
-def assessed(event: StoredEvent, doc: Doc) -> None:
-    """The insurer's assessment of the visit (its settlement's `InsuranceAssessed`: insurer,
-    claim and report number, approved amount, deductible), the latest replacing the one before;
-    the work order's own version and time are left as they are."""
-    doc["insurance_assessment"] = plain(event.state()["assessment"])
+# the settlement's events the doc folds (its stream is found by the doc's settlement id)
+SETTLEMENT_EVENTS = (Settlement.InsuranceAssessed, Settlement.Drafted,
+                     Settlement.DiscountGiven, Settlement.Reversed)
+
+
+def settled(event: StoredEvent, doc: Doc) -> None:
+    """One of the visit's settlement events (`SETTLEMENT_EVENTS`): the insurer's assessment
+    (insurer, claim and report number, approved amount, deductible; the latest replacing the
+    one before) in `insurance_assessment`, the drafted bills with their discounts in `bills`
+    (None again once reversed); the totals follow (`refresh_totals`). The work order's own
+    version and time are left as they are."""
+    state = event.state()
+    if issubclass(event.cls, Settlement.InsuranceAssessed):
+        doc["insurance_assessment"] = plain(state["assessment"])
+    elif issubclass(event.cls, Settlement.Drafted):
+        doc["bills"] = drafted(decoded(state["bills"]))
+    elif issubclass(event.cls, Settlement.DiscountGiven):
+        if doc.get("bills") and state["bill"] in doc["bills"]:
+            discounted(doc["bills"], state["bill"], decoded(state["allocation"]))
+    elif issubclass(event.cls, Settlement.Reversed):
+        doc["bills"] = None
+    refresh_totals(doc)
 
 
 # events that change the lines, after which the totals are computed again

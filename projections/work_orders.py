@@ -18,8 +18,15 @@ from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import Index, Reading, ReadModel, read
-from projections.progress_page import assessed_totals
-from projections.work_order_doc import LINE_EVENTS, Doc, assessed, decoded, refresh_totals, step
+from projections.work_order_doc import (
+    LINE_EVENTS,
+    SETTLEMENT_EVENTS,
+    Doc,
+    decoded,
+    refresh_totals,
+    settled,
+    step,
+)
 
 
 def _json_default(value: Any) -> Any:
@@ -42,7 +49,7 @@ def dumps(doc: dict[str, Any]) -> str:
     return dumps_bytes(doc).decode()
 
 
-_OTHER, _ERASED, _ASSESSED, _EVENT, _OPENED = range(5)  # _EVENT, _OPENED: a work order's own
+_OTHER, _ERASED, _SETTLEMENT, _EVENT, _OPENED = range(5)  # _EVENT, _OPENED: a work order's own
 _KINDS: dict[type, int] = {}
 
 
@@ -53,7 +60,7 @@ def _kind(cls: type) -> int:
         found = _KINDS[cls] = (
             _OPENED if issubclass(cls, WorkOrder.Opened) else
             _EVENT if issubclass(cls, WorkOrder.Event) else
-            _ASSESSED if issubclass(cls, Settlement.InsuranceAssessed) else
+            _SETTLEMENT if issubclass(cls, SETTLEMENT_EVENTS) else
             _ERASED if issubclass(cls, Customer.Erased) else _OTHER)
     return found
 
@@ -62,18 +69,21 @@ class WorkOrdersView(ReadModel):
     name = "work_orders"
     # 2: the totals split a warranty line's deductible to the customer (`deductible` on the
     # OEM's), as the bills do; 3: the insurer's assessment of the visit (the settlement's
-    # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`
-    revision = 3
-    handles = (WorkOrder.Event, Customer.Erased, Settlement.InsuranceAssessed)
+    # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`;
+    # 4: the settlement's drafted bills and discounts (`bills`, gone again on a reversal) and
+    # the totals from them once drafted, else from the estimate under the assessment
+    # (`projections.visit_totals`, `totals_basis`)
+    revision = 4
+    handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
     # updates by customer_id)
     index_after_rebuild = True
     pipelined = True  # the upsert goes out with the batch's position update
-    # a row is one work order's stream; an erasure and an assessment (its settlement's
+    # a row is one work order's stream; an erasure and its settlement's events (another
     # stream) are broadcast, each partition applying them to its own rows
     partitioned_rebuild = True
-    broadcast = (Customer.Erased, Settlement.InsuranceAssessed)
+    broadcast = (Customer.Erased, *SETTLEMENT_EVENTS)
     tables = {  # noqa: RUF012
         "wo_view": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
@@ -113,7 +123,7 @@ class WorkOrdersView(ReadModel):
             kind = _kind(event.cls)
             if kind >= _EVENT:
                 ids[event.originator_id.int] = event.originator_id
-            elif kind == _ASSESSED:
+            elif kind == _SETTLEMENT:
                 settlements.append(event.originator_id)
             if kind == _OPENED:
                 customers.append(decoded(event.state()["customer_id"]))
@@ -140,10 +150,12 @@ class WorkOrdersView(ReadModel):
                 self._erase(conn, table, event.originator_id, docs)
                 forget(event.originator_id)
                 continue
-            if kind == _ASSESSED:
+            if kind == _SETTLEMENT:
                 found = work_order_of.get(event.originator_id.int)
                 if found is not None and found in docs:  # else another partition's row
-                    assessed(event, docs[found])
+                    if found in stale:  # lines changed earlier in the batch
+                        stale.discard(found)
+                    settled(event, docs[found])
                     changed[found] = notification_id
                 continue
             if kind < _EVENT:
@@ -237,15 +249,10 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
         rows = cur.execute(
             f"""SELECT id, number, store_id, status, kind, customer_id, customer_name,
                 customer_phone, plate, vin, technicians, opened_at, updated_at, version,
-                doc->'totals' AS totals,
-                CASE WHEN doc ? 'insurance_assessment' THEN doc END AS assessed
+                doc->'totals' AS totals, doc->>'totals_basis' AS totals_basis
             FROM wo_view WHERE {clause} ORDER BY opened_at DESC, number DESC LIMIT %s OFFSET %s""",
             [*params, limit, offset],
         ).fetchall()
-    for row in rows:  # under the insurer's assessment, the totals the progress page shows
-        assessed = row.pop("assessed")
-        if assessed is not None:
-            row["totals"] = assessed_totals(assessed)
     return {"total": total["n"] if total else 0, "limit": limit, "offset": offset, "items": rows}
 
 

@@ -119,7 +119,8 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
                     wait_for: WaitFor = None) -> Any:
     """Per technician and day (`by=period`: per technician and store over the whole range,
     the hours summed first): hours available, clocked and sold; efficiency (sold / clocked),
-    productivity (clocked / available), proficiency (sold / available)."""
+    productivity (clocked / available), proficiency (sold / available), each a string with
+    four decimals as every ratio of the API (null where its divisor is zero)."""
     if to_day < from_day or (to_day - from_day).days > 366:
         raise InvalidInput("ask for 1-367 days")
     wait_for_projection(ctx, VIEW, wait_for)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from projections.progress_page import public_view
+from projections.work_order_doc import refresh_totals
 from tests.e2e.test_insurance_bill_api import PICC, body_shop_visit
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_progress_page import HTML, page_path, share
@@ -75,10 +76,12 @@ def test_the_progress_page_shows_the_customers_share_under_the_assessment(
                   "insurance": before["totals"]["insurance"]["total"]}
     assert unassessed == {"customer": "100.00", "insurance": "1050.00"}
 
-    # While an approved insurance part is not issued the bills cannot split per line yet:
-    # the page shows the share of the approved estimate as a total.
+    # While an approved insurance part is not issued (so nothing is drafted yet) the bills
+    # cannot split per line: the page shows the share of the approved estimate as a total.
     unissued = copy.deepcopy(doc)
     next(ln for ln in unissued["lines"] if ln["line_id"] == "L3")["issued_qty"] = "0"
+    unissued["bills"] = None
+    refresh_totals(unissued)
     view = public_view(unissued, ZoneInfo("Asia/Shanghai"))
     assert view["insurance"]["total"] == "350.00" and view["insurance"]["by_line"] is False
     assert [(ln["line_id"], ln["customer_share"]) for ln in view["approved"]] == [

@@ -598,7 +598,8 @@ def test_a_deposit_above_the_approved_estimate_is_refused_with_the_limit(
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     _, wo_id = ready_for_settlement(client, auth, store_id)
     # The estimate approved is 1.5 h x 300.00 + the part at its list price.
-    view = get(client, f"/work-orders/{wo_id}", cashier)
+    view = get(client, f"/work-orders/{wo_id}", cashier, wait_for=head(client))
+    assert view["totals_basis"] == "estimate"
     estimate = view["totals"]["customer"]["total"]
     # A mistyped deposit before the bill exists is refused: nothing reaches the cashier's day.
     typo = client.post("/payments", headers=cashier, json={

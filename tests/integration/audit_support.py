@@ -134,10 +134,14 @@ class Desk:
         w.complete_job(self.tech(tech, off + timedelta(minutes=5)), wo, job)
         w.quality_check(self.r("manager", off + timedelta(minutes=10)), wo, job, passed=True)
 
-    def settle(self, wo: UUID, when: datetime) -> UUID:
-        """Draft, confirm (a number) and pay what the customer owes in cash."""
+    def settle(self, wo: UUID, when: datetime, discount: str | None = None) -> UUID:
+        """Draft (with `discount` off the customer bill), confirm (a number) and pay what the
+        customer owes in cash."""
         s = self.c.settlements
         sid = UUID(s.draft(self.r("cashier", when), wo).body["id"])
+        if discount:
+            s.discount(self.r("manager", when), sid, bill="customer", amount=discount,
+                       reason="member's discount")
         confirmed = s.confirm(self.r("cashier", when + timedelta(minutes=1)), sid).body
         if not confirmed["settled"]:
             owed = confirmed["bills"]["customer"]["outstanding"]

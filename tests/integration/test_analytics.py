@@ -48,8 +48,15 @@ D = Decimal
 MARCH = {"date_from": date(2025, 3, 1), "date_to": date(2025, 3, 31)}
 
 
-def ratio(text: str) -> Any:
-    """Ratios come back as DOUBLE (DECIMAL / DECIMAL), rounded by the SQL to `text`'s places."""
+def ratio(text: str) -> Decimal:
+    """Ratios come back as DECIMAL(18, 4), exactly `text` (the API answers them as strings)."""
+    assert len(text.partition(".")[2]) == 4, text
+    return Decimal(text)
+
+
+def double(text: str) -> Any:
+    """Other quotients come back as DOUBLE (DECIMAL / DECIMAL), rounded by the SQL to `text`'s
+    places."""
     return pytest.approx(float(text), rel=1e-12)
 
 
@@ -289,7 +296,7 @@ def test_effective_labor_rate_per_pay_type(loaded: Loaded) -> None:
     assert rows["customer"]["hours_sold"] == D("3.5")
     # warranty: 375.00 - 43.14 = 331.86 over 1.5 h = 221.24
     assert rows["warranty"]["labor_sales_ex_vat"] == D("331.86")
-    assert rows["warranty"]["effective_rate"] == ratio("221.24")
+    assert rows["warranty"]["effective_rate"] == double("221.24")
 
 
 def test_effective_labor_rate_reflects_discounts(loaded: Loaded) -> None:
@@ -298,7 +305,7 @@ def test_effective_labor_rate_reflects_discounts(loaded: Loaded) -> None:
     # its labor sells at 570.00 - VAT 65.58 = 504.42 instead of 530.97:
     # 504.42 + 265.49 + 132.74 = 902.65 over 3.5 h = 257.90
     assert rows["customer"]["labor_sales_ex_vat"] == D("902.65")
-    assert rows["customer"]["effective_rate"] == ratio("257.90")
+    assert rows["customer"]["effective_rate"] == double("257.90")
 
 
 def test_hours_per_work_order(loaded: Loaded) -> None:
@@ -353,7 +360,7 @@ def test_parts_turnover(loaded: Loaded) -> None:
     assert row["cost_of_parts_sold"] == D("790.00")
     assert (row["inventory_start"], row["inventory_end"]) == (D("1020.00"), D("820.00"))
     assert row["average_inventory"] == D("920.00")
-    assert row["turns_per_year"] == ratio("10.11")
+    assert row["turns_per_year"] == double("10.11")
     assert float(row["days_of_supply"]) == pytest.approx(36.1)
 
 
@@ -794,7 +801,7 @@ def test_snapshot_through_api_dashboard_and_cli(
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["snapshot"]["position"] == position
-    assert body["rows"] == [{"surveys": 1, "satisfied": 1, "csi": 1.0, "average_score": 4.0,
+    assert body["rows"] == [{"surveys": 1, "satisfied": 1, "csi": "1.0000", "average_score": 4.0,
                              "complaints": 0}]
     as_csv = client.get(f"/analytics/kpis/csi?store_id={store}&format=csv", headers=analyst)
     assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")

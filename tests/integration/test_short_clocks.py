@@ -52,4 +52,4 @@ def test_a_few_minutes_on_the_clock_show_as_hours(container: Container, tmp_path
         loader.close()
     assert [(r["hours_clocked"], r["hours_sold"]) for r in found] == [
         (Decimal("0.1556"), Decimal("0.5"))]
-    assert round(found[0]["efficiency"], 4) == 3.2134
+    assert found[0]["efficiency"] == Decimal("3.2134")

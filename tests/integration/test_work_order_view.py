@@ -16,7 +16,7 @@ from domain.pii import ERASED
 from domain.work_order import WorkOrder
 from projections.audit import work_order_as_of
 from projections.base import Partition, lz4_available
-from projections.work_order_doc import HANDLERS
+from projections.work_order_doc import HANDLERS, SETTLEMENT_EVENTS
 from projections.work_orders import WorkOrdersView
 from servicecore import cli
 from servicecore.container import Container
@@ -32,7 +32,7 @@ D = "2025-06-02"
 def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     """Visits through every work-order event: lines added, repriced, declined, moved to a
     follow-on, withdrawn; parts reserved, issued, returned; a failed QC; a settlement
-    reversed and settled again; the insurer's assessment, changed once (its settlement's
+    settled with a discount, reversed and settled again; the insurer's assessment, changed once (its settlement's
     events, which the view reads too); delivery and the follow-up call that closes it; a cancelled
     visit whose customer is then erased. Returns the desk and the erased customer."""
     desk = Desk(c)
@@ -78,7 +78,7 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
         c.settlements.assess_insurance(
             desk.r("advisor", at(D, "12:30")), wo, insurer="PICC", claim_number="C-1",
             approved_amount=approved, deductible="100.00", reason=why)
-    sid = desk.settle(wo, at(D, "14:00"))
+    sid = desk.settle(wo, at(D, "14:00"), discount="22.00")
     c.settlements.reverse(desk.r("manager", at(D, "14:30")), sid, reason="wrong pay type")
     desk.settle(wo, at(D, "15:00"))
     desk.deliver(wo, 18_236, at(D, "16:00"))
@@ -127,7 +127,7 @@ def test_the_history_has_every_event_the_doc_is_folded_from(container: Container
         topics = {row[0] for row in conn.execute(
             "SELECT DISTINCT topic FROM servicecore_events WHERE notification_id > %s",
             (built["start"],))}
-    seen = {f"{cls.__module__}:{cls.__qualname__}" for cls in HANDLERS}
+    seen = {f"{cls.__module__}:{cls.__qualname__}" for cls in (*HANDLERS, *SETTLEMENT_EVENTS)}
     assert seen <= topics, seen - topics
     assert "domain.customer:Customer.Erased" in topics
 
@@ -156,7 +156,19 @@ def test_every_doc_equals_its_work_order_folded_from_domain_events(
             folded["customer"] = doc["customer"]
         assert folded == doc
     closed = by_status["closed"]
-    assert closed["totals"]["customer"]["total"] == "1472.00", closed["totals"]
+    # what the settled bill charges: the discount went with the reversed settlement
+    assert closed["totals_basis"] == "bills"
+    assert (closed["totals"]["customer"]["total"], closed["totals"]["customer"]["discount"]) \
+        == (closed["settlement"]["customer_total"], "0.00") == ("1472.00", "0.00")
+    # while the first settlement stood, 1,472.00 of approved work less its 22.00 discount;
+    # before any draft, the estimate
+    first = work_order_as_of(container.app, UUID(closed["id"]), at(D, "14:15"))
+    assert first is not None and first["totals_basis"] == "bills"
+    assert (first["totals"]["customer"]["total"], first["totals"]["customer"]["discount"]) \
+        == ("1450.00", "22.00")
+    estimated = work_order_as_of(container.app, UUID(closed["id"]), at(D, "13:00"))
+    assert estimated is not None and estimated["totals_basis"] == "estimate"
+    assert estimated["totals"]["customer"]["total"] == "1472.00"
     assert [line["status"] for line in closed["lines"]] == [
         "approved", "approved", "moved", "declined", "declined"]
     assert closed["lines"][0]["unit_price"] == "280.00"
