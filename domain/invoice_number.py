@@ -59,10 +59,9 @@ class RedInvoiceNumber(InvoiceNumber):
     """The number of a red-letter invoice, on the credit that writes off part of a bill."""
 
     @event("Reserved")
-    def __init__(  # type: ignore[override]
-            self, audit: Audit, invoice_no: str, bill: str, settlement_id: UUID,
-            settlement_number: str, work_order_number: str, refund_id: str, cancels: str,
-            id: UUID | None = None) -> None:
+    def __init__(self, audit: Audit, invoice_no: str, bill: str, settlement_id: UUID,
+                 settlement_number: str, work_order_number: str, refund_id: str,
+                 cancels: str, id: UUID | None = None) -> None:
         self.store_id = audit.store_id
         self.invoice_no = invoice_no
         self.bill = bill
