@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.cli_args import share, whole
+from servicecore.invoice_commands import add_commands as add_invoice_numbers
+from servicecore.invoice_commands import backfill_invoice_numbers
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -287,12 +289,18 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
-    the read-model tables as the application's role."""
+    the read-model tables as the application's role; then the reservations of invoice numbers
+    recorded before numbers were reserved (`invoice-numbers backfill`)."""
     from servicecore.container import build, database_urls, migrate
 
     migrate(database_urls(settings), settings)
-    build(settings.model_copy(update={"create_tables": True})).close()
+    container = build(settings.model_copy(update={"create_tables": True}))
+    try:
+        invoices = backfill_invoice_numbers(container.app)
+    finally:
+        container.close()
     print("schema ready")
+    print(json.dumps({"invoice_numbers": invoices}, ensure_ascii=False))
     return 0
 
 
@@ -411,6 +419,7 @@ def parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="action", required=True)
     add_audit_chain(audit_sub)
     add_audit_exports(audit_sub)
+    add_invoice_numbers(sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
     probe = sub.add_parser("probe", help="exit 0 when a health URL answers 2xx (container "
