@@ -15,7 +15,6 @@ from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.cli_args import share, whole
 from servicecore.invoice_commands import add_commands as add_invoice_numbers
-from servicecore.invoice_commands import backfill_invoice_numbers
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -289,18 +288,13 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
-    the read-model tables as the application's role; then the reservations of invoice numbers
-    recorded before numbers were reserved (`invoice-numbers backfill`)."""
+    the read-model tables as the application's role (and, once, the reservations of invoice
+    numbers recorded before numbers were reserved: `invoice-numbers backfill`)."""
     from servicecore.container import build, database_urls, migrate
 
     migrate(database_urls(settings), settings)
-    container = build(settings.model_copy(update={"create_tables": True}))
-    try:
-        invoices = backfill_invoice_numbers(container.app)
-    finally:
-        container.close()
+    build(settings.model_copy(update={"create_tables": True})).close()
     print("schema ready")
-    print(json.dumps({"invoice_numbers": invoices}, ensure_ascii=False))
     return 0
 
 

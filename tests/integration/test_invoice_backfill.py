@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 
+from domain import invoice_backfill
 from domain.common import Audit
-from domain.invoice_backfill import BackfillReport, backfill
+from domain.invoice_backfill import BackfillReport, Use, backfill
 from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken, RedInvoiceNumber
 from domain.settlement import Settlement
 from servicecore import cli
-from servicecore.container import Container
-from tests.conftest import JWT_SECRET
+from servicecore.container import Container, build
+from tests.conftest import JWT_SECRET, settings_for
+from tests.databases import scratch_database
 from tests.integration.support import head, load
 from tests.integration.test_money_support import req
 from tests.integration.test_red_invoice_numbers import credit, invoiced, unique
@@ -157,3 +160,61 @@ def test_the_command_line_backfill_prints_its_report(
     held = load(container.app, InvoiceNumber, InvoiceNumber.create_id(store_id, number))
     stored = container.app.repository.event_store.get(held.id)
     assert [e.audit.user_id for e in stored] == ["fin-audit"]  # type: ignore[attr-defined]
+
+
+def test_a_number_taken_by_a_command_while_the_backfill_runs_stays_with_the_command(
+        container: Container, store_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    number = unique()
+    old, _ = invoiced(container, store_id, None)
+    live, _ = invoiced(container, store_id, None)
+    invoiced_the_old_way(container, store_id, old, number)
+    looked = invoice_backfill._reservation
+
+    def meanwhile(app: Any, use: Use) -> Any:
+        """The backfill found no reservation; before it writes one, a cashier takes the number
+        on another bill (a real command, in its own transaction)."""
+        found = looked(app, use)
+        if use.store_id == store_id:
+            container.settlements.record_invoice(req(store_id), live, bill="customer",
+                                                 invoice_no=number)
+        return found
+
+    monkeypatch.setattr(invoice_backfill, "_reservation", meanwhile)
+
+    report = run(container)
+
+    assert mine(report, store_id) == {"reserved": [], "duplicates": [
+        ((number, old, None), (number, live, None))]}
+    held = load(container.app, InvoiceNumber, InvoiceNumber.create_id(store_id, number))
+    assert held.settlement_id == live
+    assert len(container.app.recorder.select_events(held.id)) == 1
+
+
+def test_a_start_that_creates_tables_backfills_once_and_keeps_its_report(
+        server_url: str, tmp_path: Path) -> None:
+    store_id, number = "S01", unique()
+    with scratch_database(server_url, "sc_invoices") as url:
+        system = build(settings_for(url, tmp_path, in_process_projections=False))
+        try:
+            for _ in range(2):
+                settlement_id, _ = invoiced(system, store_id, None)
+                invoiced_the_old_way(system, store_id, settlement_id, number)
+        finally:
+            system.close()
+        with psycopg.connect(url, autocommit=True) as conn:  # a database from before: no record
+            conn.execute("DELETE FROM data_backfills")
+
+        heads = []
+        for _ in range(2):  # started again, twice
+            system = build(settings_for(url, tmp_path, in_process_projections=False))
+            try:
+                reservation = InvoiceNumber.create_id(store_id, number)
+                assert len(system.app.recorder.select_events(reservation)) == 1
+                heads.append(head(system.app))
+            finally:
+                system.close()
+            with psycopg.connect(url, autocommit=True) as conn:
+                kept = conn.execute("SELECT name, report FROM data_backfills").fetchall()
+            assert [(name, r["reserved"], len(r["duplicates"])) for name, r in kept] == [
+                ("invoice-numbers", 1, 1)]
+        assert heads[0] == heads[1]  # the second start wrote nothing
