@@ -70,7 +70,9 @@ def _visible(reading: PiiReader, store_id: str | None) -> bool:
     return "*" in reading.stores or store_id in reading.stores
 
 
-@router.get("/lookup", response_model=NumberLookup)
+@router.get("/lookup", response_model=NumberLookup, responses={404: {"description": (
+    "No stream names the document number; no bill or credit of the stores asked has the "
+    "tax invoice number")}})
 def lookup(ctx: Ctx, reading: Auditor, response: Response,
            number: Annotated[str, Query(max_length=40, description=(
                "WO-S01-2026-000123, SET-S01-2026-000001, PO-S01-2026-000004, "
