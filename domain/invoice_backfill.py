@@ -41,6 +41,7 @@ class Use:
     invoice_no: str
     settlement_id: UUID
     version: int  # the settlement's, after the event
+    bill: str | None = None  # a blue invoice's (a red one's is its credit's payment's)
     refund_id: str | None = None  # a red-letter invoice's credit
 
     @property
@@ -74,10 +75,12 @@ def uses_in_log(app: ServiceCore, batch: int = BATCH) -> Iterator[Use]:
             event: Any = app.mapper.to_domain_event(notification)
             number = getattr(event, "invoice_no", None) or getattr(
                 event, "red_invoice_number", None)
-            if number:
-                yield Use(notification.id, event.audit.store_id, number, event.originator_id,
-                          event.originator_version, getattr(event, "refund_id", None)
-                          if isinstance(event, Settlement.RefundRequested) else None)
+            if not number:
+                continue
+            red = isinstance(event, Settlement.RefundRequested)
+            yield Use(notification.id, event.audit.store_id, number, event.originator_id,
+                      event.originator_version, None if red else event.bill,
+                      event.refund_id if red else None)
         start = notifications[-1].id + 1
 
 
@@ -123,10 +126,9 @@ def _reserve(app: ServiceCore, use: Use, audit: Audit) -> InvoiceNumber:
     reservation_id = InvoiceNumber.create_id(use.store_id, use.invoice_no)
     number = settlement.number or ""
     if use.refund_id is None:
-        bill = next(kind for kind, b in settlement.bills.items()
-                    if b.get("invoice_no") == use.invoice_no)
+        assert use.bill is not None
         return InvoiceNumber(id=reservation_id, audit=audit, invoice_no=use.invoice_no,
-                             bill=bill, settlement_id=use.settlement_id,
+                             bill=use.bill, settlement_id=use.settlement_id,
                              settlement_number=number,
                              work_order_number=settlement.work_order_number)
     refund = settlement.refunds[use.refund_id]

@@ -33,14 +33,21 @@ def backfill_invoice_numbers(app: Any, user_id: str = ACTOR) -> dict[str, Any]:
 
 def backfill_once(conn: Any, app: Any) -> dict[str, Any] | None:
     """The backfill, unless this database has had it (`data_backfills` says so); its report,
-    kept there. One process at a time (others starting wait, then find it done)."""
+    kept there. One process at a time (others starting wait, then find it done). A backfill
+    that fails is logged and leaves no record: the start goes on, and the next one tries
+    again (what it reserved stays reserved)."""
     conn.execute("CREATE TABLE IF NOT EXISTS data_backfills (name text PRIMARY KEY, "
                  "done_at timestamptz NOT NULL DEFAULT now(), report jsonb NOT NULL)")
     conn.execute("SELECT pg_advisory_lock(hashtext('servicecore-data-backfills'))")
     try:
         if conn.execute("SELECT 1 FROM data_backfills WHERE name = %s", (NAME,)).fetchone():
             return None
-        report = backfill_invoice_numbers(app)
+        try:
+            report = backfill_invoice_numbers(app)
+        except Exception:  # the process still serves; the next start tries again
+            log.exception("invoice numbers: the backfill failed; run `servicecore "
+                          "invoice-numbers backfill`, or start again")
+            return None
         conn.execute("INSERT INTO data_backfills (name, report) VALUES (%s, %s)",
                      (NAME, json.dumps(report, ensure_ascii=False)))
     finally:

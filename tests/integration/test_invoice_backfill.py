@@ -17,7 +17,7 @@ from domain.common import Audit
 from domain.invoice_backfill import BackfillReport, Use, backfill
 from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken, RedInvoiceNumber
 from domain.settlement import Settlement
-from servicecore import cli
+from servicecore import cli, invoice_commands
 from servicecore.container import Container, build
 from tests.conftest import JWT_SECRET, settings_for
 from tests.databases import scratch_database
@@ -218,3 +218,22 @@ def test_a_start_that_creates_tables_backfills_once_and_keeps_its_report(
             assert [(name, r["reserved"], len(r["duplicates"])) for name, r in kept] == [
                 ("invoice-numbers", 1, 1)]
         assert heads[0] == heads[1]  # the second start wrote nothing
+
+
+def test_a_backfill_that_fails_at_start_leaves_the_start_serving_and_tries_again(
+        server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(app: Any, user_id: str = "") -> dict[str, Any]:
+        raise RuntimeError("a settlement stream that cannot be read")
+
+    with scratch_database(server_url, "sc_invoices") as url:
+        with monkeypatch.context() as patched:
+            patched.setattr(invoice_commands, "backfill_invoice_numbers", broken)
+            build(settings_for(url, tmp_path, in_process_projections=False)).close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM data_backfills").fetchone() == (0,)
+
+        build(settings_for(url, tmp_path, in_process_projections=False)).close()
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT name FROM data_backfills").fetchall() == [
+                ("invoice-numbers",)]

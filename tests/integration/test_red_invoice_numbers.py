@@ -17,6 +17,7 @@ from servicecore.container import Container
 from tests.integration.support import Auth, head, load, together
 from tests.integration.test_money_doubles import confirmed
 from tests.integration.test_money_support import req, second_process
+from workers.integration_events import IntegrationMapper
 
 
 def invoiced(container: Container, store_id: str, invoice_no: str | None) -> tuple[UUID, str]:
@@ -64,6 +65,9 @@ def test_a_red_number_equal_to_a_blue_one_or_used_twice_is_refused_naming_its_fi
     reserved = load(container.app, RedInvoiceNumber, InvoiceNumber.create_id(store_id, red))
     assert (reserved.refund_id, reserved.cancels, reserved.settlement_id) == (
         asked["refund_id"], blue, first)
+    # an internal stream, as the blue reservations: never published to Kafka
+    (stored,) = container.app.recorder.select_events(reserved.id)
+    assert IntegrationMapper(container.app.mapper).to_message(1, stored) is None
     before = head(container.app)
 
     # the same red number on another visit's credit, and as a blue invoice
