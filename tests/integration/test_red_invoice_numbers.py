@@ -170,3 +170,22 @@ def test_a_credit_retried_with_its_idempotency_key_answers_the_first_answer(
     fresh = client.post("/refunds", headers=cashier, json=body)
     assert fresh.status_code == 409, fresh.text
     assert fresh.json()["refund_id"] == first.json()["refund_id"]
+
+
+def test_a_credit_and_its_retry_racing_in_two_processes_answer_the_same_credit(
+        container: Container, database_url: str, tmp_path: Path, store_id: str) -> None:
+    red = unique()
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    other = second_process(database_url, tmp_path)
+    try:
+        processes = (container, other)
+        # the client gave up waiting and sent the request again, to another replica
+        results = together(2, lambda i: credit(processes[i], store_id, settlement_id,
+                                               payment_id, red, key=f"credit-{red}"))
+    finally:
+        other.close()
+    assert all(isinstance(r, CommandResult) for r in results), results
+    answers = [r.body["refund_id"] for r in results if isinstance(r, CommandResult)]
+    assert answers[0] == answers[1]
+    assert list(load(container.app, Settlement, settlement_id).refunds) == [answers[0]]
+    assert len(container.app.recorder.select_events(InvoiceNumber.create_id(store_id, red))) == 1
