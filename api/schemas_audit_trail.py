@@ -43,11 +43,30 @@ class NumberedStream(BaseModel):
     timeline: str | None
 
 
+class InvoiceUse(BaseModel):
+    """The bill a tax invoice number is recorded on in one store, or the credit a red-letter
+    invoice number writes off against an invoiced bill."""
+
+    store_id: str
+    invoice_no: str
+    red_letter: bool = Field(description="a red-letter invoice (红字发票) of a credit")
+    bill: str
+    settlement_id: UUID
+    settlement_number: str
+    work_order_number: str
+    refund_id: str | None = Field(default=None, description="the credit, for a red number")
+    cancels: str | None = Field(default=None, description="the blue invoice a red one "
+                                "writes off")
+
+
 class NumberLookup(BaseModel):
     number: str
-    kind: str
+    kind: str = Field(description="work_order, settlement, purchase_order, transfer, or "
+                      "tax_invoice")
     work_order_id: UUID | None
     streams: list[NumberedStream]
+    invoices: list[InvoiceUse] = Field(default_factory=list, description=(
+        "a tax invoice number: the bill or credit that has it, in each store asked"))
 
 
 class TimelineStream(BaseModel):

@@ -7,6 +7,13 @@ reservation (domain/taken_once.py) is a stream named by (store, number), created
 that records the invoice on the bill; a second use in the store is refused with 409 naming the
 bill that has it. A reversed settlement keeps its reservation: its invoice is written off by a
 red-letter invoice and the visit, settled again, is invoiced with a new number.
+
+A red-letter invoice (红字发票), which writes a credit off against an invoiced bill, is an
+invoice of its own: the tax system gives it its own number and it names the blue invoice it
+cancels. Its number comes from the same series of the store's invoices, so blue and red share
+one reservation per (store, number) (`RedInvoiceNumber`, created in the save that requests the
+credit): a red number used twice, or equal to a blue one, is refused the same way. A credit
+rejected afterwards keeps its reservation, as a reversed settlement keeps its blue one.
 """
 
 from __future__ import annotations
@@ -46,3 +53,31 @@ class InvoiceNumber(TakenOnce):
             invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
             settlement_number=self.settlement_number,
             work_order_number=self.work_order_number)
+
+
+class RedInvoiceNumber(InvoiceNumber):
+    """The number of a red-letter invoice, on the credit that writes off part of a bill."""
+
+    @event("Reserved")
+    def __init__(self, audit: Audit, invoice_no: str, bill: str, settlement_id: UUID,
+                 settlement_number: str, work_order_number: str, refund_id: str,
+                 cancels: str, id: UUID | None = None) -> None:
+        self.store_id = audit.store_id
+        self.invoice_no = invoice_no
+        self.bill = bill
+        self.settlement_id = settlement_id
+        self.settlement_number = settlement_number
+        self.work_order_number = work_order_number
+        self.refund_id = refund_id
+        self.cancels = cancels
+
+    def refusal(self) -> InvoiceNumberTaken:
+        return InvoiceNumberTaken(
+            f"invoice {self.invoice_no} is already the red-letter invoice of credit "
+            f"{self.refund_id} on the {self.bill} bill of settlement {self.settlement_number} "
+            f"(work order {self.work_order_number}), cancelling invoice {self.cancels}; an "
+            "invoice number, blue or red, is used once in a store",
+            invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
+            settlement_number=self.settlement_number,
+            work_order_number=self.work_order_number, refund_id=self.refund_id,
+            cancels=self.cancels)

@@ -21,7 +21,7 @@ from domain.common import InvalidInput, NotPermitted, require, require_group_sto
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import earn_in
-from domain.invoice_number import InvoiceNumber
+from domain.invoice_number import InvoiceNumber, RedInvoiceNumber
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
 from domain.reconciling import Reconciliation
@@ -381,14 +381,36 @@ class Settlements(Reconciliation):
     def request_refund(self, request: Request, settlement_id: UUID, *, payment_id: str,
                        amount: object, reason: str | None, kind: str = "payment_return",
                        red_invoice_number: str | None = None) -> CommandResult:
+        """A refund or a credit; a credit's red-letter invoice number once per store, blue
+        and red together (`RedInvoiceNumber`, created in the same save)."""
         refund_id = "RF-" + uuid4().hex[:12].upper()
+        red = (red_invoice_number or "").strip()
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
-            settlement.request_refund(session.audit(settlement.store_id), refund_id, payment_id,
-                                      amount, reason, kind, red_invoice_number)
+            audit = session.audit(settlement.store_id)
+            settlement.request_refund(audit, refund_id, payment_id, amount, reason, kind,
+                                      red_invoice_number)
+            if red:  # the credit's bill was invoiced: request_refund refuses it otherwise
+                self._reserve_red(session, settlement, refund_id, red)
             return {"refund_id": refund_id, "refund_status": "requested", "kind": kind}
 
-        return self._on(request, settlement_id, act)
+        peek = self._peek(settlement_id)
+        held = (InvoiceNumber.create_id(peek.store_id, red),) if peek and red else ()
+        return self._on(request, settlement_id, act, held)
+
+    @staticmethod
+    def _reserve_red(session: Session, settlement: Settlement, refund_id: str,
+                     red: str) -> None:
+        reservation = InvoiceNumber.create_id(settlement.store_id, red)
+        refuse_taken([session.find(InvoiceNumber, reservation)])
+        refund = settlement.refunds[refund_id]
+        assert settlement.number is not None
+        session.add(RedInvoiceNumber(
+            id=reservation, audit=session.audit(settlement.store_id), invoice_no=red,
+            bill=refund["bill"], settlement_id=settlement.id,
+            settlement_number=settlement.number,
+            work_order_number=settlement.work_order_number, refund_id=refund_id,
+            cancels=settlement.bills[refund["bill"]]["invoice_no"]))
 
     def decide_refund(self, request: Request, settlement_id: UUID, refund_id: str, *,
                       approve: bool, reason: str | None = None) -> CommandResult:

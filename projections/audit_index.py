@@ -202,3 +202,15 @@ def streams_numbered(conn: psycopg.Connection[Any], number: str,
         FROM audit_index WHERE number = %s AND {scope}
         ORDER BY stream_id, notification_id""", [number, *params]),
                   key=lambda row: row["first_notification_id"])
+
+
+def streams_named(conn: psycopg.Connection[Any], stream_ids: Sequence[UUID],
+                  stores: Sequence[str]) -> list[dict[str, Any]]:
+    """These streams as `streams_numbered` answers them, each by its first event (through
+    the stream index: an invoice number's reservation and its settlement)."""
+    scope, params = store_scope(stores)
+    return sorted(rows(conn, f"""SELECT DISTINCT ON (stream_id) stream_id, stream_type,
+            store_id, work_order_id, notification_id AS first_notification_id, event_type
+        FROM audit_index WHERE stream_id = ANY(%s) AND {scope}
+        ORDER BY stream_id, version""", [list(stream_ids), *params]),
+                  key=lambda row: row["first_notification_id"])

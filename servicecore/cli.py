@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.cli_args import share, whole
+from servicecore.invoice_commands import add_commands as add_invoice_numbers
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -287,7 +288,8 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
-    the read-model tables as the application's role."""
+    the read-model tables as the application's role (and, once, the reservations of invoice
+    numbers recorded before numbers were reserved: `invoice-numbers backfill`)."""
     from servicecore.container import build, database_urls, migrate
 
     migrate(database_urls(settings), settings)
@@ -411,6 +413,7 @@ def parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="action", required=True)
     add_audit_chain(audit_sub)
     add_audit_exports(audit_sub)
+    add_invoice_numbers(sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
     probe = sub.add_parser("probe", help="exit 0 when a health URL answers 2xx (container "

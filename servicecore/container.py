@@ -37,6 +37,7 @@ from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
 from servicecore.embedded import embedded_urls
+from servicecore.invoice_commands import backfill_once
 from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
@@ -382,6 +383,7 @@ def build(settings: Settings | None = None) -> Container:
         move_own_tables(conn)
         if settings.create_tables:
             create_views(conn, app, pool, views, settings.projection_rebuild_batch_size)
+            backfill_once(conn, app)
     return Container(settings, database_url, app, pool, views)
 
 

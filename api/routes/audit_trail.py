@@ -32,12 +32,14 @@ from api.schemas_audit_trail import (
 from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
 from domain.data_access import DataAccess
+from domain.invoice_number import InvoiceNumber
 from domain.work_order import WorkOrder
 from projections import audit
 from projections.audit_index import (
     events_listed,
     personal_data_reads,
     request_events,
+    streams_named,
     streams_numbered,
     work_order_events,
 )
@@ -56,6 +58,7 @@ HISTORY = {
     "Transfer": "/stock/transfers/{}/history",
 }
 OWN_STREAM = {"WO": "WorkOrder", "SET": "Settlement", "PO": "PurchaseOrder", "TR": "Transfer"}
+DOCUMENT_PREFIX = re.compile(rf"(?:{'|'.join(OWN_STREAM)})-", re.IGNORECASE)
 
 
 def _fresh(ctx: Ctx, response: Response, wait_for: int | None) -> None:
@@ -67,16 +70,29 @@ def _visible(reading: PiiReader, store_id: str | None) -> bool:
     return "*" in reading.stores or store_id in reading.stores
 
 
-@router.get("/lookup", response_model=NumberLookup)
+@router.get("/lookup", response_model=NumberLookup, responses={404: {"description": (
+    "No stream names the document number; no bill or credit of the stores asked has the "
+    "tax invoice number")}})
 def lookup(ctx: Ctx, reading: Auditor, response: Response,
-           number: Annotated[str, Query(max_length=40,
-                                        description=("WO-S01-2026-000123, SET-S01-2026-000001, "
-                                                     "PO-S01-2026-000004 or TR-S01-2026-000002"))],
+           number: Annotated[str, Query(max_length=40, description=(
+               "WO-S01-2026-000123, SET-S01-2026-000001, PO-S01-2026-000004, "
+               "TR-S01-2026-000002, or a tax invoice (发票) number, blue or red"))],
+           store_id: Annotated[str | None, Query(max_length=40, description=(
+               "a tax invoice number's store (default: the token's stores, or with a token "
+               "for every store the group's configured stores)"))] = None,
            wait_for: WaitFor = None) -> Any:
     """Which streams a work-order, settlement, purchase-order or transfer number names, with
     links to their history and to the visit's timeline; the stream the number belongs to comes
-    first."""
-    wanted = parse_number(number)
+    first; one of those prefixes with a malformed rest is 422. Any other text is a tax invoice
+    number: the settlement whose bill has it (or whose credit has it as its red-letter
+    invoice), found through the number's reservation in each store asked, and the
+    reservation."""
+    try:
+        wanted = parse_number(number)
+    except InvalidInput:
+        if DOCUMENT_PREFIX.match(number.strip()):
+            raise  # a mistyped document number: 422
+        return _invoice_lookup(ctx, reading, response, number.strip(), store_id, wait_for)
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
         found = streams_numbered(conn, str(wanted), reading.stores)
@@ -84,6 +100,11 @@ def lookup(ctx: Ctx, reading: Auditor, response: Response,
         raise NotFound(f"no stream names {wanted}")
     own = OWN_STREAM[wanted.prefix]
     found.sort(key=lambda row: row["stream_type"] != own)
+    return _answer(str(wanted), wanted.kind, found)
+
+
+def _answer(number: str, kind: str, found: list[dict[str, Any]],
+            invoices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     streams = [{
         **row,
         "history": HISTORY[row["stream_type"]].format(row["stream_id"])
@@ -92,9 +113,51 @@ def lookup(ctx: Ctx, reading: Auditor, response: Response,
         if row["work_order_id"] else None,
     } for row in found]
     work_orders = {row["work_order_id"] for row in found if row["work_order_id"]}
-    return {"number": str(wanted), "kind": wanted.kind,
+    return {"number": number, "kind": kind,
             "work_order_id": next(iter(work_orders)) if len(work_orders) == 1 else None,
-            "streams": streams}
+            "streams": streams, "invoices": invoices or []}
+
+
+def _invoice_lookup(ctx: Ctx, reading: PiiReader, response: Response, number: str,
+                    store_id: str | None, wait_for: int | None) -> dict[str, Any]:
+    """A tax invoice number through its reservations: one read of the event store per store
+    asked (the reservation's id is the store and the number), no index of its own."""
+    if not number:
+        raise InvalidInput("number is required")
+    if store_id is not None:
+        stores = [store_id] if _visible(reading, store_id) else []
+    elif "*" in reading.stores:
+        stores = sorted(ctx.settlements.stores)
+        if not stores:
+            raise InvalidInput("a tax invoice number is looked up in one store's invoices: "
+                               "name the store (store_id)", field="store_id")
+    else:
+        stores = list(reading.stores)
+    invoices = [use for store in stores if (use := _invoice_use(ctx, store, number))]
+    if not invoices:
+        raise NotFound(f"no settlement has invoice {number}"
+                       + (f" in {', '.join(stores)}" if stores else ""))
+    _fresh(ctx, response, wait_for)
+    ids = [InvoiceNumber.create_id(u["store_id"], number) for u in invoices]
+    with ctx.pool.connection() as conn:
+        found = streams_named(conn, [*ids, *(u["settlement_id"] for u in invoices)],
+                              reading.stores)
+    found.sort(key=lambda row: row["stream_type"] != "Settlement")
+    return _answer(number, "tax_invoice", found, invoices)
+
+
+def _invoice_use(ctx: Ctx, store_id: str, number: str) -> dict[str, Any] | None:
+    reserved: Any = next(iter(ctx.app.events.get(InvoiceNumber.create_id(store_id, number),
+                                                  lte=1)), None)
+    if not isinstance(getattr(reserved, "settlement_id", None), UUID):
+        return None  # no reservation: the id is the store and the number, nothing else
+    refund_id = getattr(reserved, "refund_id", None)
+    return {"store_id": store_id, "invoice_no": reserved.invoice_no,
+            "red_letter": refund_id is not None, "bill": reserved.bill,
+            "settlement_id": reserved.settlement_id,
+            "settlement_number": reserved.settlement_number,
+            "work_order_number": reserved.work_order_number, "refund_id": refund_id,
+            "cancels": getattr(reserved, "cancels", None)}
 
 
 @router.get("/work-orders/{work_order_id}/timeline", response_model=Timeline)

@@ -227,13 +227,15 @@ def test_numbers_find_their_streams_and_filter_the_lists(
         ("Settlement", visit["settlement_id"]), ("WorkOrder", visit["work_order_id"])]
     assert found["streams"][0]["history"] == f"/settlements/{visit['settlement_id']}/history"
 
-    # A well-formed number nobody holds is 404; a malformed one is 422; so is another kind.
+    # A well-formed number nobody holds is 404; a malformed one is 422. Any other text is a
+    # tax invoice number (the tax system's, of any shape): none of the store's, 404.
     year = datetime.now(SHANGHAI).year
     for number, status in ((f"WO-{store_id}-{year}-999999", 404),
                            (f"SET-{store_id}-{year}-999999", 404),
                            (f"PO-{store_id}-{year}-999999", 404),
                            (f"TR-{store_id}-{year}-999999", 404),
-                           ("WO-123", 422), ("hello", 422), (f"INV-{store_id}-{year}-000001", 422)):
+                           ("WO-123", 422), ("set-S01-x", 422), ("hello", 404),
+                           (f"INV-{store_id}-{year}-000001", 404)):
         answer = client.get("/audit/lookup", params={"number": number}, headers=auditor)
         assert answer.status_code == status, (number, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"

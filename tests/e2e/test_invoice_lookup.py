@@ -1,0 +1,77 @@
+"""An auditor matching tax invoices to settlements: `/audit/lookup?number=` finds the bill a
+blue invoice number is on and the credit a red-letter number writes off, and the settlement's
+history shows every invoice number the bills were given, blue and red."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi.testclient import TestClient
+
+from domain.settlement import Settlement
+from servicecore.container import Container
+from tests.e2e.test_parts_api import get, head
+from tests.integration.support import Auth, load
+from tests.integration.test_red_invoice_numbers import credit, invoiced, unique
+
+
+def streams(found: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s["stream_type"], s["stream_id"]) for s in found["streams"]]
+
+
+def test_an_invoice_number_blue_or_red_finds_its_settlement_and_the_history_shows_both(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    blue, red = unique(), unique()
+    settlement_id, payment_id = invoiced(container, store_id, blue)
+    refund_id = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+    settlement = load(container.app, Settlement, settlement_id)
+    auditor = auth("auditor", "aud-1", [store_id])
+    sid = str(settlement_id)
+
+    # The blue number: the settlement whose customer bill has it, then its reservation.
+    found = get(client, "/audit/lookup", auditor, number=blue, wait_for=head(client))
+    assert (found["number"], found["kind"]) == (blue, "tax_invoice")
+    assert found["work_order_id"] == str(settlement.work_order_id)
+    assert streams(found)[0] == ("Settlement", sid)
+    assert [t for t, _ in streams(found)] == ["Settlement", "InvoiceNumber"]
+    assert found["streams"][0]["history"] == f"/settlements/{sid}/history"
+    (use,) = found["invoices"]
+    assert (use["store_id"], use["bill"], use["settlement_id"], use["red_letter"],
+            use["settlement_number"], use["work_order_number"]) == (
+        store_id, "customer", sid, False, settlement.number, settlement.work_order_number)
+
+    # The red number: the same settlement, the credit, and the blue invoice it writes off.
+    found = get(client, "/audit/lookup", auditor, number=f" {red} ")
+    assert [t for t, _ in streams(found)] == ["Settlement", "RedInvoiceNumber"]
+    (use,) = found["invoices"]
+    assert (use["red_letter"], use["refund_id"], use["cancels"], use["settlement_id"]) == (
+        True, refund_id, blue, sid)
+
+    # Another store's auditor, a number nobody has: 404. A token for every store names the
+    # store, or the group's configured stores are asked (none here): 422.
+    assert client.get("/audit/lookup", params={"number": blue},
+                      headers=auth("auditor", "aud-2", ["ELSEWHERE"])).status_code == 404
+    assert client.get("/audit/lookup", params={"number": unique()},
+                      headers=auditor).status_code == 404
+    everywhere = auth("auditor", "aud-3", ["*"])
+    named = get(client, "/audit/lookup", everywhere, number=blue, store_id=store_id)
+    assert named["invoices"][0]["settlement_id"] == sid
+    unnamed = client.get("/audit/lookup", params={"number": blue}, headers=everywhere)
+    assert unnamed.status_code == 422 and "store_id" in unnamed.json()["detail"]
+
+    # The settlement's history shows each bill's invoice number, blue and red.
+    history = get(client, f"/settlements/{sid}/history", auditor)["items"]
+    invoices = [(e["event"], e["changes"].get("bill"), e["changes"].get("invoice_no"))
+                for e in history if e["event"] == "Settlement.InvoiceRecorded"]
+    credits = [(e["changes"]["refund_id"], e["changes"]["kind"], e["changes"]
+                ["red_invoice_number"]) for e in history
+               if e["event"] == "Settlement.RefundRequested"]
+    assert invoices == [("Settlement.InvoiceRecorded", "customer", blue)]
+    assert credits == [(refund_id, "credit", red)]
+    # and the settlement itself: the bill's invoice and the credit's red-letter number
+    detail = get(client, f"/settlements/{sid}", auditor, wait_for=head(client))
+    assert {k: b["invoice_no"] for k, b in detail["bills"].items()} == {"customer": blue}
+    assert [(r["refund_id"], r["red_invoice_number"]) for r in detail["refunds"]] == [
+        (refund_id, red)]
+    assert UUID(detail["id"]) == settlement_id
