@@ -24,6 +24,11 @@ from eventsourcing.persistence import Transcoder
 from domain.work_order import WorkOrder
 from domain.work_order_lines import totals
 from projections.base import StoredEvent, stored_event
+from projections.work_order_doc_warranty import (
+    evidence_added,
+    evidence_withdrawn,
+    serials_recorded,
+)
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 Doc = dict[str, Any]
@@ -360,6 +365,11 @@ def _delivered(s: State, doc: Any, open_pii: Opener) -> Any:
 def _closed(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="closed", closed=_stamp(s))
     return doc
+
+
+HANDLERS.update({WorkOrder.SerialsRecorded: serials_recorded,
+                 WorkOrder.EvidenceAdded: evidence_added,
+                 WorkOrder.EvidenceWithdrawn: evidence_withdrawn})
 
 
 def assessed(event: StoredEvent, doc: Doc) -> None:

@@ -62,8 +62,10 @@ class WorkOrdersView(ReadModel):
     name = "work_orders"
     # 2: the totals split a warranty line's deductible to the customer (`deductible` on the
     # OEM's), as the bills do; 3: the insurer's assessment of the visit (the settlement's
-    # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`
-    revision = 3
+    # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`;
+    # 4: a part line's `serials` and the visit's `evidence` (events an older version's runner
+    # may have passed over, were it still running when the first of them was stored)
+    revision = 4
     handles = (WorkOrder.Event, Customer.Erased, Settlement.InsuranceAssessed)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
