@@ -31,6 +31,7 @@ from tests.unit.support import (
     request,
     stock_part,
 )
+from workers.integration_events import PAYLOADS
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 KEPT = {"serial": "inj-0001", "disposition": "kept_for_return", "tag": "WT-77"}
@@ -237,3 +238,21 @@ class SerialsAgainstIssues(RuleBasedStateMachine):
 SerialsAgainstIssues.TestCase.settings = settings(max_examples=40, stateful_step_count=15,
                                                   deadline=None)
 test_serials_never_outnumber_the_issued_parts = SerialsAgainstIssues.TestCase
+
+
+def test_the_integration_events_carry_serials_and_a_fingerprint_not_a_location(
+        app: ServiceCore) -> None:
+    wo_id, line = warranty_part_issued(app)
+    evidence = WarrantyEvidence(app)
+    evidence.record_serials(request(), wo_id, line, fitted=["INJ-1"], removed=[KEPT])
+    evidence.add_evidence(request(), wo_id, line_id=line, kind="photo", sha256=SHA,
+                          media_type="image/jpeg", size=10, uri="s3://bucket/private/1.jpg",
+                          caption="陈静's car")
+    stored = list(app.repository.event_store.get(wo_id))
+    [serials] = [e for e in stored if isinstance(e, WorkOrder.SerialsRecorded)]
+    [added] = [e for e in stored if isinstance(e, WorkOrder.EvidenceAdded)]
+    assert PAYLOADS["WorkOrder"]["SerialsRecorded"](serials)["removed"] == [
+        {"serial": "INJ-0001", "disposition": "kept_for_return", "tag": "WT-77"}]
+    assert PAYLOADS["WorkOrder"]["EvidenceAdded"](added) == {
+        "evidence_id": "E1", "job_no": 1, "line_id": line, "kind": "photo", "sha256": SHA,
+        "media_type": "image/jpeg", "size": 10}
