@@ -186,7 +186,8 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
 # facts the analytic tables do not carry (they stay in the event store)
 ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
        WorkOrder.Diagnosed,
-       WorkOrder.QualityChecked)
+       WorkOrder.QualityChecked, WorkOrder.SerialsRecorded, WorkOrder.EvidenceAdded,
+       WorkOrder.EvidenceWithdrawn)
 
 
 @on(WorkOrder.Settled)

@@ -30,6 +30,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work_orders.quality_check": frozenset({"qc_inspector", "manager"}),
     "work_orders.cancel": DESK,
     "work_orders.compensate": DESK,
+    # serials of fitted and removed parts, evidence references: who took the part off, tagged
+    # it, photographed the failure or filed the claim; a reference is withdrawn at the desk
+    "work_orders.warranty_records": DESK | {"technician", "parts_clerk"},
+    "work_orders.withdraw_evidence": DESK,
     "work_orders.read": ALL,
     "commands.read": ALL,  # whether a save was stored (after a 503 that could not tell)
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),

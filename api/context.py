@@ -18,6 +18,7 @@ from domain.inventory import Inventory
 from domain.settlements import Settlements
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
+from domain.warranty_evidence import WarrantyEvidence
 from domain.work_orders import WorkOrders
 from projections.customer_queries import TagRules
 from projections.repair_records import ShopNames
@@ -58,3 +59,9 @@ class ApiContext:
     read_pool_size: int = 10
     # the append-only file chain anchors are also written to (None: the database only)
     witness_path: Path | None = None
+
+    @property
+    def warranty_evidence(self) -> WarrantyEvidence:
+        """Part serials and evidence references: a work-order service like `work_orders`."""
+        wo = self.work_orders
+        return WarrantyEvidence(wo.app, wo.zone.key, wo.stores)

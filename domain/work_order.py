@@ -6,8 +6,9 @@ their bodies re-run on every replay.
 This module holds the stream: its events and what each event changes (all that a replay runs).
 The commands, which check and then call those event methods, are the mixins `WorkOrderRepair`
 (domain/work_order_repair.py: check-in, jobs, estimate, authorization, dispatch, clocks, QC,
-cancellation), `WorkOrderParts` (domain/work_order_parts.py) and `WorkOrderSettling`
-(domain/work_order_settling.py: settlement, delivery, closing, 三包 compensation); the errors,
+cancellation), `WorkOrderParts` (domain/work_order_parts.py), `WorkOrderSettling`
+(domain/work_order_settling.py: settlement, delivery, closing, 三包 compensation) and
+`WorkOrderEvidence` (domain/work_order_evidence.py: part serials, evidence references); the errors,
 limits and queries they share are in domain/work_order_state.py.
 """
 
@@ -22,13 +23,15 @@ from eventsourcing.domain import Aggregate, event
 from domain.aggregate_loads import copy_plain
 from domain.common import Audit
 from domain.stock_state import less_returned
+from domain.work_order_evidence import WorkOrderEvidence
 from domain.work_order_parts import WorkOrderParts
 from domain.work_order_repair import WorkOrderRepair
 from domain.work_order_settling import WorkOrderSettling
 from domain.work_order_state import MAX_EVENTS
 
 
-class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, Aggregate):
+class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvidence,
+                Aggregate):
     """One service visit. Its events are declared here: the schema an auditor reads."""
 
     max_events = MAX_EVENTS  # Session.target refuses the work order's own commands beyond
@@ -188,6 +191,36 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, Aggregate):
         reference: str | None
         note: str | None
 
+    class SerialsRecorded(Event):
+        """A part line's serial numbers: of the parts fitted, and of the failed parts removed,
+        each with its `disposition` (kept for the OEM's return under `tag`, scrapped, returned
+        to the customer). A later one for the same line is a correction: it has a `reason` and
+        names what it replaces (`previous`); nothing recorded is overwritten."""
+
+        line_id: str
+        fitted: list[str]
+        removed: list[dict[str, Any]]
+        reason: str | None
+        previous: dict[str, Any] | None
+
+    class EvidenceAdded(Event):
+        """A reference to a file kept elsewhere (a photo of the failure, a diagnostic
+        printout): its SHA-256, media type, size and where it is kept; not the file."""
+
+        evidence_id: str
+        job_no: int
+        line_id: str | None
+        kind: str
+        sha256: str
+        media_type: str
+        size: int
+        uri: str
+        caption: str | None
+
+    class EvidenceWithdrawn(Event):
+        evidence_id: str
+        reason: str
+
     @event(Opened)
     def __init__(
         self,
@@ -216,6 +249,8 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, Aggregate):
         self.jobs: dict[int, dict[str, Any]] = {}
         self.lines: dict[str, dict[str, Any]] = {}
         self.settlement: dict[str, Any] | None = None
+        self.serials: dict[str, dict[str, Any]] = {}
+        self.evidence: list[dict[str, Any]] = []
         for complaint in complaints:
             self._new_job(complaint)
 
@@ -394,3 +429,22 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, Aggregate):
                                reference: str | None, note: str | None) -> None:
         self.compensations = [*getattr(self, "compensations", []),
                               {"kind": kind, "amount": amount, "days": days}]
+
+    # -- warranty serials and evidence -----------------------------------------------------
+
+    @event(SerialsRecorded)
+    def _serials_recorded(self, audit: Audit, line_id: str, fitted: list[str],
+                          removed: list[dict[str, Any]], reason: str | None,
+                          previous: dict[str, Any] | None) -> None:
+        self.serials[line_id] = {"fitted": list(fitted), "removed": [dict(r) for r in removed]}
+
+    @event(EvidenceAdded)
+    def _evidence_added(self, audit: Audit, evidence_id: str, job_no: int, line_id: str | None,
+                        kind: str, sha256: str, media_type: str, size: int, uri: str,
+                        caption: str | None) -> None:
+        self.evidence.append({"evidence_id": evidence_id, "job_no": job_no, "line_id": line_id,
+                              "kind": kind, "sha256": sha256, "withdrawn": False})
+
+    @event(EvidenceWithdrawn)
+    def _evidence_withdrawn(self, audit: Audit, evidence_id: str, reason: str) -> None:
+        next(e for e in self.evidence if e["evidence_id"] == evidence_id)["withdrawn"] = True

@@ -59,6 +59,11 @@ class WorkOrderParts(WorkOrderState):
         if qty > line["issued_qty"]:
             raise WorkOrderError(f"only {line['issued_qty']} was issued to line {line_id}",
                                  issued=str(line["issued_qty"]))
+        counted = self.serial_count(line_id)
+        if line["issued_qty"] - qty < counted:
+            raise WorkOrderError(f"line {line_id} has serials recorded for {counted} part(s); "
+                                 "correct them (with a reason) before returning parts",
+                                 serials=counted)
         return line
 
     def record_return(self, audit: Audit, line_id: str, qty: Decimal,

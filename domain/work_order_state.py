@@ -70,6 +70,7 @@ class WorkOrderState:
     _delivered: Callable[..., None]
     _closed: Callable[..., None]
     _compensation_recorded: Callable[..., None]
+    serial_count: Callable[[str], int]  # WorkOrderEvidence's
 
     # -- jobs and lines ----------------------------------------------------------------------
 

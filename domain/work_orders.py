@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.application import CommandResult, Decision, Request, Session
 from domain.common import (
     InvalidInput,
-    NotFound,
     NotPermitted,
     require,
     require_group_store,
@@ -31,6 +29,7 @@ from domain.technician import Technician
 from domain.vehicle import Vehicle
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_order import WorkOrder
+from domain.work_order_commands import WorkOrderCommands
 from domain.work_order_lines import labor_line, part_line
 from domain.work_order_state import KINDS, WorkOrderError
 
@@ -54,42 +53,9 @@ def on_file(session: Session, given: dict[str, Any]) -> dict[str, Any]:
                         if given.get(key) is None}}
 
 
-class WorkOrders:
-    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 stores: Iterable[str] = ()) -> None:
-        self.app = app
-        self.zone = ZoneInfo(timezone)
-        self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
-
-    def _on(self, request: Request, work_order_id: UUID,
-            act: Callable[[Session, WorkOrder], dict[str, Any] | None],
-            also: tuple[UUID, ...] = (), ending: bool = False) -> CommandResult:
-        """Load the work order (If-Match checked), let `act` change it, save everything.
-
-        `also` names the other streams `act` may change (a technician's clock); `ending`: the
-        command is taken past the work order's `max_events` (see `Session.target`).
-        """
-
-        def decide(session: Session) -> Decision:
-            work_order = session.target(WorkOrder, work_order_id, "work order", ending=ending)
-            answer = act(session, work_order) or {}
-            return Decision(work_order, {"number": work_order.number, **answer})
-
-        return self.app.execute(request, decide, (work_order_id, *also))
-
-    def _on_line(self, request: Request, work_order_id: UUID, line_id: str,
-                 act: Callable[[Session, WorkOrder], dict[str, Any] | None],
-                 also: tuple[UUID, ...] = ()) -> CommandResult:
-        """`_on` for a command on the line its URL names: a line the work order does not
-        have is not found (404), like an unknown work order."""
-
-        def on_line(session: Session, wo: WorkOrder) -> dict[str, Any] | None:
-            if line_id not in wo.lines:
-                raise NotFound(f"work order {wo.number} has no line {line_id}",
-                               line_id=line_id)
-            return act(session, wo)
-
-        return self._on(request, work_order_id, on_line, also)
+class WorkOrders(WorkOrderCommands):
+    """The work order's commands from opening to closing (its warranty serials and evidence
+    are `WarrantyEvidence`'s, domain/warranty_evidence.py)."""
 
     # -- reception ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""What a warranty claim is checked for before it goes to the OEM, and the visit's towing,
-loaner and travel compensation: read by the claim package (projections/warranty_claim.py) and
-the 三包 monitor (projections/sanbao.py)."""
+"""What a warranty claim is checked for before it goes to the OEM, the visit's towing,
+loaner and travel compensation, and its part serials and evidence references: read by the
+claim package (projections/warranty_claim.py), the 三包 monitor (projections/sanbao.py) and
+the repair record (projections/repair_records.py)."""
 
 from __future__ import annotations
 
@@ -52,4 +53,66 @@ def unissued_parts(job: dict[str, Any]) -> list[dict[str, Any]]:
                     "detail": f"line {part['line_id']} claims {part['qty']:f} {part['unit']} of "
                               f"{part['part_number']} but the stock shows {what}: an OEM "
                               "charges back a claimed part without its issue record"})
+    return out
+
+
+def part_serials(events: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
+    """Per part line: the serials as last recorded (fitted; removed, each with its
+    disposition and tag), who recorded them and when, and every correction with its reason."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in events:
+        e = r.event
+        if isinstance(e, WorkOrder.SerialsRecorded):
+            before = out.get(e.line_id)
+            corrections = [*before["corrections"], {"reason": e.reason, **stamp(r)}] \
+                if before else []
+            out[e.line_id] = {"fitted": list(e.fitted), "removed": [dict(p) for p in e.removed],
+                              **stamp(r), "corrections": corrections}
+    return out
+
+
+def evidence_refs(events: Iterable[Recorded]) -> list[dict[str, Any]]:
+    """The evidence references given on the visit (photos, diagnostic reports: where each
+    file is kept and its SHA-256), each with who gave it and, once withdrawn, why."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in events:
+        e = r.event
+        if isinstance(e, WorkOrder.EvidenceAdded):
+            out[e.evidence_id] = {
+                "evidence_id": e.evidence_id, "job_no": e.job_no, "line_id": e.line_id,
+                "kind": e.kind, "sha256": e.sha256, "media_type": e.media_type, "size": e.size,
+                "uri": e.uri, "caption": e.caption, **stamp(r), "withdrawn": None}
+        elif isinstance(e, WorkOrder.EvidenceWithdrawn) and e.evidence_id in out:
+            out[e.evidence_id]["withdrawn"] = {"reason": e.reason, **stamp(r)}
+    return list(out.values())
+
+
+def missing_part_records(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the OEM will ask for of each claimed part: the serial of every failed part removed
+    (one per whole unit claimed; a part counted in fractions, such as a fluid, has none), the
+    removed part tagged and kept for its return, and evidence of the failure (a reference on
+    the line or on its job)."""
+    out = []
+    for part in job["parts"]:
+        qty = Decimal(str(part["qty"]))
+        serials = part["serials"] or {"removed": []}
+        removed = serials["removed"]
+        shown = [e for e in job["evidence_refs"]
+                 if e["line_id"] in (None, part["line_id"]) and e["withdrawn"] is None]
+        missing, why = [], []
+        if qty == qty.to_integral_value() and len(removed) < qty:
+            missing.append("removed_serial")
+            why.append(f"{len(removed)} of {qty:f} removed part serial(s)")
+        if any(p["disposition"] != "kept_for_return" for p in removed):
+            missing.append("return_tag")
+            why.append("a removed part not kept for the OEM's return under a tag")
+        if not shown:
+            missing.append("evidence")
+            why.append("no photo or diagnostic report")
+        if missing:
+            out.append({"kind": "part_records", "job_no": job["job_no"],
+                        "line_id": part["line_id"], "part_number": part["part_number"],
+                        "missing": missing,
+                        "detail": f"line {part['line_id']} ({part['part_number']}) has "
+                                  + "; ".join(why) + ": the OEM asks for them with the claim"})
     return out

@@ -4,7 +4,9 @@ The 13 data elements (DOMAIN.md): shop name, VIN, plate, date in, mileage in, se
 settlement-list number, fault description, work items, labor hours, part name, part code, part
 quantity. Work items and parts are the settlement list's lines (labor as approved, parts as
 issued; a warranty line's deductible line on the customer bill is not a second item), so the
-record itemises exactly what was settled. The finance read model only finds
+record itemises exactly what was settled. Beside the 13 elements, each part shows the serials
+recorded on its line (fitted; removed, with what became of each) and the record the visit's
+evidence references (photos, diagnostic reports: where each file is kept, its SHA-256). The finance read model only finds
 which work orders settled on a day; every record is built from the work order's and the
 settlement's events.
 """
@@ -28,6 +30,7 @@ from domain.application import ServiceCore
 from domain.common import IllegalTransition, NotPermitted
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
+from projections.claim_checks import evidence_refs, part_serials
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.warranty_claim import visit_dates, work_order_events
 
@@ -82,6 +85,7 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
                     if not ln.get("deductible_of")), key=_line_no)  # the work is listed once
     labor = [ln for ln in lines if ln["kind"] == "labor"]
     parts = [ln for ln in lines if ln["kind"] == "part"]
+    serials = part_serials(wo_events)
     record: dict[str, Any] = plain({
         "shop_name": shops.of(wo.store_id),
         "vin": wo.vehicle["vin"],
@@ -95,11 +99,14 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
                         "labor_hours": ln["qty"]} for ln in labor],
         "labor_hours": sum((ln["qty"] for ln in labor), Decimal("0.0")),
         "parts": [{"part_name": ln["description"], "part_code": ln["part_number"],
-                   "quantity": ln["qty"], "unit": ln.get("unit")} for ln in parts],
+                   "quantity": ln["qty"], "unit": ln.get("unit"),
+                   "serials": {k: serials[ln["line_id"]][k] for k in ("fitted", "removed")}
+                   if ln["line_id"] in serials else None} for ln in parts],
         "store_id": wo.store_id,
         "work_order_number": wo.number,
         "work_order_id": str(wo.id),
         "settled_at": visit["dates"]["settled"],
+        "evidence_refs": evidence_refs(wo_events),
         "evidence": fill_evidence(conn, [*wo_events, *settlement_events]),
     })
     return record

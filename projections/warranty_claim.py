@@ -32,7 +32,14 @@ from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
-from projections.claim_checks import compensations, missing_3c, unissued_parts
+from projections.claim_checks import (
+    compensations,
+    evidence_refs,
+    missing_3c,
+    missing_part_records,
+    part_serials,
+    unissued_parts,
+)
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 from projections.odometer import highest_earlier_reading, odometer_problem
 
@@ -239,7 +246,9 @@ def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> di
 
 
 def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, dict[str, Any]],
-         billed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+         billed: dict[str, dict[str, Any]], records: tuple[dict[str, Any], list[Any]],
+         ) -> dict[str, Any]:
+    serials, refs = records
     job = wo.jobs[job_no]
     approved = [ln for ln in wo.job_lines(job_no) if ln["status"] == "approved"]
     claimed = [ln for ln in approved if ln["pay_type"] == "warranty"]
@@ -252,7 +261,8 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
               "part_number": ln["part_number"], "description": ln["description"],
               "qty": ln["qty"], "unit": ln["unit"], "issued_qty": ln["issued_qty"],
               "amount": ln["gross"], "vat": ln["vat"], **_billed(billed.get(ln["line_id"])),
-              **_warranty_refs(ln), **stock.get(ln["line_id"], {"movements": [], "lots": []})}
+              **_warranty_refs(ln), **stock.get(ln["line_id"], {"movements": [], "lots": []}),
+              "serials": serials.get(ln["line_id"])}
              for ln in approved if ln["kind"] == "part"]
     diagnosis = next((r for r in reversed(events) if isinstance(r.event, WorkOrder.Diagnosed)
                       and r.event.job_no == job_no), None)
@@ -273,6 +283,7 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
                         "reason": r.event.reason, **stamp(r)} for r in events
                        if isinstance(r.event, WorkOrder.JobDispatched)
                        and r.event.job_no == job_no],
+        "evidence_refs": [e for e in refs if e["job_no"] == job_no],
         "quality_checks": [{"passed": r.event.passed, "reason": r.event.reason,
                             "inspector": r.event.audit.user_id, "at": r.at.isoformat()}
                            for r in events if isinstance(r.event, WorkOrder.QualityChecked)
@@ -351,7 +362,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     bill = _warranty_bill(settlement if isinstance(settlement, Settlement) else None)
     billed = {ln["line_id"]: ln for ln in bill["lines"]} if bill else {}
     car = fold(others.get(car_id, []))
-    jobs = [_job(wo, no, events, stock, billed) for no in job_nos]
+    records = (part_serials(events), evidence_refs(events))
+    jobs = [_job(wo, no, events, stock, billed, records) for no in job_nos]
     shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
         job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
     visit = visit_dates(events)
@@ -359,6 +371,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
                                       events[0].at, stores)
     odometer = odometer_problem(earlier, visit["mileage_in"])
     problems = [*missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
+                *(p for job in jobs for p in missing_part_records(job)),
                 *([odometer] if odometer else [])]
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,

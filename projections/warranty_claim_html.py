@@ -79,6 +79,15 @@ def _sublet(reference: str | None, invoice: dict[str, Any] | None) -> str | None
     return f"{reference}; {text}" if reference else text
 
 
+def _serials(serials: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """A part's serials as two cells: those fitted; those removed with what became of each."""
+    if serials is None:
+        return None, None
+    removed = ", ".join(f"{r['serial']} ({r['tag'] or r['disposition'].replace('_', ' ')})"
+                        for r in serials["removed"])
+    return ", ".join(serials["fitted"]) or None, removed or None
+
+
 def _job(job: dict[str, Any], when: _Clock) -> str:
     causal = job["causal_part"]
     punches = [(t["technician_id"], when(p["clock_on"]), when(p["clock_off"]), p["hours"])
@@ -101,11 +110,18 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
           _sublet(ln.get("sublet"), ln.get("sublet_invoice"))) for ln in job["labor"]],
         numeric=(2, 3, 4, 5, 6))}
 {_table(["Part number", "Part", "Qty", "Issued", "List price", "Deductible", "Discount",
-         "Billed", "Coverage", "Campaign", "Lots"],
+         "Billed", "Coverage", "Campaign", "Lots", "Serials fitted", "Removed (serial, tag)"],
         [(p["part_number"], p["description"], p["qty"], p["issued_qty"], p["amount"],
           p["deductible_billed"], p["discount"], p["billed_amount"], p.get("coverage_code"),
-          p.get("campaign_no"), _lots(p["lots"])) for p in job["parts"]],
+          p.get("campaign_no"), _lots(p["lots"]), *_serials(p["serials"]))
+         for p in job["parts"]],
         numeric=(2, 3, 4, 5, 6, 7))}
+{_table(["Evidence", "Kind", "Line", "Media type", "Bytes", "SHA-256", "Kept at", "Caption",
+         "By", "At", "Withdrawn"],
+        [(e["evidence_id"], e["kind"], e["line_id"], e["media_type"], e["size"], e["sha256"],
+          e["uri"], e["caption"], e["by"], when(e["at"]),
+          e["withdrawn"] and e["withdrawn"]["reason"]) for e in job["evidence_refs"]],
+        numeric=(4,))}
 {_table(["Technician", "Clock on", "Clock off", "Hours"], punches, numeric=(3,))}
 {_table(["QC", "Inspector", "At", "Reason"],
         [("pass" if q["passed"] else "fail", q["inspector"], when(q["at"]), q["reason"])

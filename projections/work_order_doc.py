@@ -25,6 +25,11 @@ from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import StoredEvent, stored_event
 from projections.visit_totals import discounted, drafted, visit_totals
+from projections.work_order_doc_warranty import (
+    evidence_added,
+    evidence_withdrawn,
+    serials_recorded,
+)
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 Doc = dict[str, Any]
@@ -386,6 +391,11 @@ def settled(event: StoredEvent, doc: Doc) -> None:
     elif issubclass(event.cls, Settlement.Reversed):
         doc["bills"] = None
     refresh_totals(doc)
+
+
+HANDLERS.update({WorkOrder.SerialsRecorded: serials_recorded,
+                 WorkOrder.EvidenceAdded: evidence_added,
+                 WorkOrder.EvidenceWithdrawn: evidence_withdrawn})
 
 
 # events that change the lines, after which the totals are computed again

@@ -72,7 +72,9 @@ class WorkOrdersView(ReadModel):
     # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`;
     # 4: the settlement's drafted bills and discounts (`bills`, gone again on a reversal) and
     # the totals from them once drafted, else from the estimate under the assessment
-    # (`projections.visit_totals`, `totals_basis`)
+    # (`projections.visit_totals`, `totals_basis`); a part line's `serials` and the visit's
+    # `evidence` (events an older version's runner may have passed over, were it still running
+    # when the first of them was stored)
     revision = 4
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built

@@ -153,6 +153,10 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
                             acknowledgement=acknowledgement),
         "Closed": fields("follow_up_id"),
         "CompensationRecorded": fields("kind days reference"),  # no amount: an expense
+        "SerialsRecorded": fields("line_id fitted removed reason"),
+        # the file's fingerprint, not where the store keeps it nor the caption's free text
+        "EvidenceAdded": fields("evidence_id job_no line_id kind sha256 media_type size"),
+        "EvidenceWithdrawn": fields("evidence_id reason"),
     },
     "StockItem": {
         "Opened": fields("store_id part_number unit min_stock reorder_qty"),

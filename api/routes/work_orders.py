@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
@@ -44,6 +44,7 @@ from api.schemas import (
     WorkOrderStatus,
 )
 from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
+from api.schemas_warranty import EvidenceIn, EvidenceWithdrawalIn, SerialsIn
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
@@ -70,6 +71,9 @@ QualityCheckCmd = Annotated[Command, Depends(command("work_orders.quality_check"
 RepriceCmd = Annotated[Command, Depends(command("work_orders.reprice"))]
 IssueCmd = Annotated[Command, Depends(command("work_orders.issue_parts"))]
 SupplyCmd = Annotated[Command, Depends(command("work_orders.supply"))]
+WarrantyRecordCmd = Annotated[Command, Depends(command("work_orders.warranty_records"))]
+WithdrawEvidenceCmd = Annotated[Command, Depends(command("work_orders.withdraw_evidence"))]
+EvidenceId = Annotated[str, Path(min_length=1, max_length=20)]
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
@@ -266,6 +270,36 @@ def follow_on(work_order_id: UUID, body: FollowOnIn, cmd: SupplyCmd, ctx: Ctx) -
                                                line_ids=body.line_ids, reason=body.reason)
     cmd.response.headers["Location"] = f"/work-orders/{result.body['follow_on']['id']}"
     return cmd.accepted(result)
+
+
+# -- the OEM's records of a warranty repair -------------------------------------------------
+
+@router.post("/{work_order_id}/lines/{line_id}/serials", response_model=CommandAccepted)
+def record_serials(work_order_id: UUID, line_id: LineId, body: SerialsIn,
+                   cmd: WarrantyRecordCmd, ctx: Ctx) -> Any:
+    """Serials of the parts fitted on a part line and of the failed parts removed (with
+    what became of each); again with a `reason` to correct them. The same serials again store
+    nothing (`recorded: false`)."""
+    return cmd.accepted(ctx.warranty_evidence.record_serials(
+        cmd.envelope, work_order_id, line_id, fitted=body.fitted,
+        removed=[r.model_dump() for r in body.removed], reason=body.reason))
+
+
+@router.post("/{work_order_id}/evidence", response_model=CommandAccepted, status_code=201)
+def add_evidence(work_order_id: UUID, body: EvidenceIn, cmd: WarrantyRecordCmd,
+                 ctx: Ctx) -> Any:
+    """A reference to a photo or diagnostic report kept elsewhere (not the file)."""
+    return cmd.accepted(ctx.warranty_evidence.add_evidence(cmd.envelope, work_order_id,
+                                                           **body.model_dump()))
+
+
+@router.post("/{work_order_id}/evidence/{evidence_id}/withdrawal",
+             response_model=CommandAccepted)
+def withdraw_evidence(work_order_id: UUID, evidence_id: EvidenceId,
+                      body: EvidenceWithdrawalIn, cmd: WithdrawEvidenceCmd, ctx: Ctx) -> Any:
+    """A reference given by mistake leaves the claim (its events stay)."""
+    return cmd.accepted(ctx.warranty_evidence.withdraw_evidence(
+        cmd.envelope, work_order_id, evidence_id, reason=body.reason))
 
 
 # -- queries --------------------------------------------------------------------------------

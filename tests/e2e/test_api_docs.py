@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Route, sync_playwright
 from pydantic import BaseModel
 
-from api import schemas, schemas_crm, schemas_money, schemas_stock
+from api import schemas, schemas_crm, schemas_money, schemas_stock, schemas_warranty
 from api.main import create_app
 from api.schemas import Body
 from domain import (
@@ -33,6 +33,7 @@ from domain import (
     technician,
     transfer,
     vehicle,
+    work_order_evidence,
     work_order_lines,
     work_order_state,
 )
@@ -260,6 +261,8 @@ ENUMS: dict[tuple[type[BaseModel], str], tuple[Any, ...]] = {
     (schemas_money.AttemptIn, "outcome"): follow_up.OUTCOMES,
     (schemas_stock.PartIn, "category"): part.CATEGORIES,
     (schemas_stock.PartDetailsIn, "category"): part.CATEGORIES,
+    (schemas_warranty.RemovedPartIn, "disposition"): work_order_evidence.DISPOSITIONS,
+    (schemas_warranty.EvidenceIn, "kind"): work_order_evidence.EVIDENCE_KINDS,
 }
 
 

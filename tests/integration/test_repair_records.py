@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.settlement import Settlement
+from domain.warranty_evidence import WarrantyEvidence
 from projections.evidence import one_snapshot
 from projections.repair_records import (
     CSV_COLUMNS,
@@ -46,6 +47,14 @@ def customer_visit(desk: Desk, pads: str) -> UUID:
     desk.approve(wo, [declined], at(d, "16:40"), decision="declined")
     desk.repair(wo, 1, desk.t1, at(d, "17:00"), at(d, "17:45"), issue=(lines[1],))
     desk.repair(wo, 2, desk.t2, at(d, "17:00"), at(d, "17:30"))
+    # The worn pads go to scrap; the brake test printout is kept in the document store.
+    records = WarrantyEvidence(desk.c.app)
+    records.record_serials(desk.tech(desk.t1, at(d, "17:50")), wo, lines[1],
+                           fitted=["PAD-7781"],
+                           removed=[{"serial": "PAD-1203", "disposition": "scrapped"}])
+    records.add_evidence(desk.tech(desk.t1, at(d, "17:51")), wo, job_no=1,
+                         kind="diagnostic_report", sha256="0f" * 32,
+                         media_type="application/pdf", size=48_213, uri="docs/brake-test.pdf")
     return wo
 
 
@@ -108,8 +117,14 @@ def test_a_settled_visit_carries_the_13_elements(container: Container,
             {"name": "recharge AC", "op_code": "AC-GAS", "labor_hours": "0.5"}],
         "labor_hours": "2.0",
         "parts": [{"part_name": "front brake pads", "part_code": day["pads"], "quantity": "1",
-                   "unit": "pc"}],
+                   "unit": "pc", "serials": {
+                       "fitted": ["PAD-7781"],
+                       "removed": [{"serial": "PAD-1203", "disposition": "scrapped",
+                                    "tag": None}]}}],
     }
+    assert [(e["evidence_id"], e["job_no"], e["kind"], e["uri"], e["size"])
+            for e in first["evidence_refs"]] == [
+        ("E1", 1, "diagnostic_report", "docs/brake-test.pdf", 48_213)]
     assert (first["work_order_id"], first["store_id"], first["work_order_number"]) == (
         str(day["a"]), desk.store, f"WO-{desk.store}-2025-000001")
     # Built from the work order's and the settlement's events, all of them cited.

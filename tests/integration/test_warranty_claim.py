@@ -11,6 +11,7 @@ from domain.common import NotFound
 from domain.integrity import link
 from domain.inventory import stock_stream
 from domain.pii import ERASED
+from domain.warranty_evidence import WarrantyEvidence
 from domain.settlement import Settlement
 from domain.work_orders import vehicle_id
 from projections.evidence import one_snapshot
@@ -73,6 +74,17 @@ def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
                     reason="housing bolts not torqued")
     w.clock_on(desk.tech(desk.t2, at(d, "12:50")), wo, 1)
     w.clock_off(desk.tech(desk.t2, at(d, "13:05")), wo, 1)
+    # The two failed pumps come off tagged for the OEM's return; the leak is photographed.
+    records = WarrantyEvidence(c.app)
+    records.record_serials(desk.tech(desk.t2, at(d, "13:06")), wo, l2,
+                           fitted=["wp-5521", "WP-5522"],
+                           removed=[{"serial": "WP-1107", "disposition": "kept_for_return",
+                                     "tag": "WT-0031"},
+                                    {"serial": "WP-1108", "disposition": "kept_for_return",
+                                     "tag": "WT-0032"}])
+    records.add_evidence(desk.tech(desk.t2, at(d, "13:07")), wo, line_id=l2, kind="photo",
+                         sha256="ab" * 32, media_type="image/jpeg", size=1_843_200,
+                         uri="s3://evidence/wp-leak.jpg", caption="coolant at the pump seal")
     w.complete_job(desk.tech(desk.t2, at(d, "13:10")), wo, 1)
     w.quality_check(desk.r("manager", at(d, "13:20")), wo, 1, passed=True)
     s = c.settlements
@@ -125,8 +137,29 @@ def test_the_claim_names_the_car_the_visit_and_the_customer(visit: Visit) -> Non
                                "labor": "720.00", "parts": "1600.00", "list_price": "2320.00",
                                "deductible": "0.00", "discount": "0.00", "billed": "2320.00",
                                "claimed_lines": 2, "sublet_cost": "0.00"}
-    # Every claimed job has its 3C: nothing for the OEM to reject.
+    # Every claimed job has its 3C, every claimed part its removed serials, tags and a photo:
+    # nothing for the OEM to reject.
     assert (claim["complete"], claim["problems"]) == (True, [])
+
+
+def test_the_claimed_part_carries_its_serials_and_the_job_its_evidence(visit: Visit) -> None:
+    desk, _, claim = visit
+    [job] = claim["jobs"]
+    [pump] = job["parts"]
+    assert pump["serials"] == {
+        "fitted": ["WP-5521", "WP-5522"],
+        "removed": [{"serial": "WP-1107", "disposition": "kept_for_return", "tag": "WT-0031"},
+                    {"serial": "WP-1108", "disposition": "kept_for_return", "tag": "WT-0032"}],
+        "by": desk.t2, "role": "technician", "at": "2025-06-02T13:06:00+08:00",
+        "corrections": []}
+    [photo] = job["evidence_refs"]
+    assert {k: photo[k] for k in ("evidence_id", "job_no", "line_id", "kind", "sha256",
+                                  "media_type", "size", "uri", "by", "withdrawn")} == {
+        "evidence_id": "E1", "job_no": 1, "line_id": pump["line_id"], "kind": "photo",
+        "sha256": "ab" * 32, "media_type": "image/jpeg", "size": 1_843_200,
+        "uri": "s3://evidence/wp-leak.jpg", "by": desk.t2, "withdrawn": None}
+    assert {"WorkOrder.SerialsRecorded", "WorkOrder.EvidenceAdded"} <= {
+        e["event_type"] for e in claim["evidence"]}
 
 
 def test_each_claimed_job_has_3c_op_codes_and_every_punch(visit: Visit) -> None:

@@ -13,6 +13,7 @@ from uuid import UUID
 import pytest
 
 from domain.pii import ERASED
+from domain.warranty_evidence import WarrantyEvidence
 from domain.work_order import WorkOrder
 from projections.audit import work_order_as_of
 from projections.base import Partition, lz4_available
@@ -31,8 +32,9 @@ D = "2025-06-02"
 
 def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     """Visits through every work-order event: lines added, repriced, declined, moved to a
-    follow-on, withdrawn; parts reserved, issued, returned; a failed QC; a settlement
-    settled with a discount, reversed and settled again; the insurer's assessment, changed once (its settlement's
+    follow-on, withdrawn; parts reserved, issued, returned; serials recorded and corrected,
+    evidence added and withdrawn; a failed QC; a settlement settled with a discount, reversed
+    and settled again; the insurer's assessment, changed once (its settlement's
     events, which the view reads too); delivery and the follow-up call that closes it; a cancelled
     visit whose customer is then erased. Returns the desk and the erased customer."""
     desk = Desk(c)
@@ -62,6 +64,18 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     w.issue_part(desk.r("parts_clerk", at(D, "09:55")), wo, l2)
     w.return_part(desk.r("parts_clerk", at(D, "09:56")), wo, l2, qty=1, reason="seal damaged")
     w.issue_part(desk.r("parts_clerk", at(D, "09:57")), wo, l2)
+    # The pump's serials, corrected once; a photo of the leak, and one withdrawn.
+    records = WarrantyEvidence(c.app)
+    records.record_serials(desk.tech(desk.t1, at(D, "09:58")), wo, l2, fitted=["WP-01"],
+                           removed=[{"serial": "WP-00", "disposition": "scrapped"}])
+    records.record_serials(desk.r("advisor", at(D, "09:58")), wo, l2, fitted=["WP-01"],
+                           removed=[{"serial": "WP-00", "disposition": "kept_for_return",
+                                     "tag": "T-9"}], reason="kept for the OEM")
+    for n in (1, 2):
+        records.add_evidence(desk.tech(desk.t1, at(D, "09:59")), wo, line_id=l2, kind="photo",
+                             sha256=f"{n:064x}", media_type="image/png", size=1000 * n,
+                             uri=f"photos/{n}.png")
+    records.withdraw_evidence(desk.r("advisor", at(D, "09:59")), wo, "E2", reason="blurred")
     w.clock_on(desk.tech(desk.t1, at(D, "10:00")), wo, 1)
     w.clock_off(desk.tech(desk.t1, at(D, "11:30")), wo, 1)
     w.complete_job(desk.tech(desk.t1, at(D, "11:35")), wo, 1)
