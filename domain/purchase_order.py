@@ -17,6 +17,9 @@ from domain.common import Audit, IllegalTransition, InvalidInput, require, requi
 from domain.money import money, quantity
 
 PO_STATUSES = ("draft", "sent", "partly_received", "received", "closed", "cancelled")
+# An order takes deliveries once sent and until closed: a received one only the supplier's
+# over-delivery (with its reason), as a partly received one does on a line received in full.
+RECEIVING = ("sent", "partly_received", "received")
 # Lines added one by one to a draft stop here (a draft is made with at most MAX_DRAFT_LINES of
 # them): each command loads, copies and saves the whole order.
 MAX_LINES = 1000
@@ -143,9 +146,10 @@ class PurchaseOrder(Aggregate):
                 over_delivery_reason: str | None = None) -> None:
         """Part or all of a line arrived, at `unit_cost` (the invoice's, which may differ from
         the ordered one: the order shows the variance). More than is outstanding (the
-        supplier's over-delivery) is booked only with `over_delivery_reason`."""
-        require(self.status in ("sent", "partly_received"),
-                PurchaseOrderError(f"{self.number} is {self.status}; nothing to receive"))
+        supplier's over-delivery) is booked only with `over_delivery_reason`: also on a line,
+        or an order, already received in full, until the order is closed."""
+        require(self.status in RECEIVING, PurchaseOrderError(
+            f"{self.number} is {self.status}; nothing to receive", order_status=self.status))
         left = self.outstanding(line_no)
         reason = None
         if qty > left:

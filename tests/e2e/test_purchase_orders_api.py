@@ -3,6 +3,9 @@ ordered."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_parts_api import Auth, get, head, new_part, post
@@ -134,3 +137,61 @@ def test_an_over_delivery_is_booked_only_with_a_reason(
     assert (lot["received_qty"], lot["unit_cost"]) == ("8", "300.00")
     item = get(client, f"/stock/{store_id}/{pads}", clerk)
     assert (item["on_hand"], item["on_order"]) == ("12", "0")
+
+
+def test_a_later_over_delivery_on_a_line_received_in_full_is_booked_like_any_receipt(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The order came in full; days later the supplier sends two more of the same line. Kept
+    with a reason: one more lot at the line's cost, counted in `over_delivered_qty`, booked to
+    parts inventory; a retry with the same key books nothing twice; a closed order takes
+    nothing (409 naming its state)."""
+    clerk = auth("parts_clerk", stores=[store_id])
+    manager = auth("manager", stores=[store_id])
+    finance = auth("finance", stores=[store_id])
+    pads = new_part(client, clerk, min_stock=0)
+    order = post(client, "/purchase-orders", clerk, {"store_id": store_id, "supplier": "Bosch",
+                 "lines": [{"part_number": pads, "qty": "10", "unit_cost": "300.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    full = post(client, f"{po}/receipts", clerk, {"line_no": 1, "qty": 10,
+                                                  "supplier_doc": "DN-1"}, 201)
+    assert get(client, po, clerk, wait_for=full["notification_id"])["status"] == "received"
+    # Two more arrive: nothing is outstanding, so without a reason nothing is booked.
+    refused = client.post(f"{po}/receipts", headers=clerk,
+                          json={"line_no": 1, "qty": 2, "supplier_doc": "DN-7"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["outstanding"] == "0"
+    # The manager keeps them with a reason; the answer lost on the way, the request is sent
+    # again with the same key.
+    body = {"line_no": 1, "qty": 2, "supplier_doc": "DN-7",
+            "over_delivery_reason": "two sets sent on top; kept for stock"}
+    keyed = {**manager, "Idempotency-Key": f"po-extra-{order['id']}"}
+    kept = post(client, f"{po}/receipts", keyed, body, 201)
+    again = post(client, f"{po}/receipts", keyed, body, 201)
+    assert again["lot_id"] == kept["lot_id"] != full["lot_id"]
+    assert again["notification_id"] == kept["notification_id"]
+    doc = get(client, po, clerk, wait_for=head(client))
+    [line] = doc["lines"]
+    assert doc["status"] == "received"
+    assert (line["received_qty"], line["outstanding_qty"], line["over_delivered_qty"]) == (
+        "12", "0", "2")
+    assert [(r["lot_id"], r.get("over_delivery_reason")) for r in line["receipts"]] == [
+        (full["lot_id"], None), (kept["lot_id"], "two sets sent on top; kept for stock")]
+    lot = get(client, f"/stock/lots/{kept['lot_id']}", clerk)
+    assert (lot["received_qty"], lot["unit_cost"]) == ("2", "300.00")
+    item = get(client, f"/stock/{store_id}/{pads}", clerk)
+    assert (item["on_hand"], item["on_order"]) == ("12", "0")
+    # The receipt is posted once: parts inventory (1405) debited 600.00 for the extra lot.
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    journal = get(client, "/ledger", finance, month=month, account="1405",
+                  wait_for=head(client), limit=5000)["items"]
+    posted = [(ln["debit"], ln["credit"]) for ln in journal
+              if f"lot {kept['lot_id']} " in ln["memo"]]
+    assert posted == [("600.00", "0.00")]
+    # Closed, the order takes no more deliveries, reason or not.
+    post(client, f"{po}/close", clerk)
+    late = client.post(f"{po}/receipts", headers=clerk, json={**body, "supplier_doc": "DN-8"})
+    assert late.status_code == 409, late.text
+    assert late.json()["order_status"] == "closed" and "is closed" in late.json()["detail"]
+    assert get(client, f"/stock/{store_id}/{pads}", clerk, wait_for=head(client))[
+        "on_hand"] == "12"
