@@ -168,6 +168,11 @@ def _verify(token: str, secret: str) -> tuple[Principal, dict[str, Any]]:
     return Principal(str(claims["sub"]), role, tuple(str(s) for s in stores)), claims
 
 
+def may(principal: Principal, action: str) -> bool:
+    """Whether the caller's role is allowed `action` (a route that shows more to some roles)."""
+    return principal.role in PERMISSIONS[action]
+
+
 def authorize(principal: Principal, action: str) -> None:
     """403 names who may instead, so the refused user knows whom to ask (a clerk's stocktake
     variance: a manager)."""

@@ -25,7 +25,9 @@ AMOUNTS = frozenset({
     "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
-    "parts", "unit_price", "total", "allowances", "expensed"})
+    "parts", "unit_price", "total", "allowances", "expensed",
+    # receivables by age (projections.receivables)
+    "days_0_30", "days_31_60", "days_61_90", "days_over_90"})
 
 
 def _cents(value: Any) -> Any:
@@ -119,36 +121,6 @@ def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID 
     row = conn.execute("SELECT settlement_id FROM refunds WHERE refund_id = %s",
                        (refund_id,)).fetchone()
     return row[0] if row else None
-
-
-def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                kind: str | None = None, limit: int = 200,
-                offset: int = 0) -> dict[str, Any]:
-    """Open balances of settled bills by payer: customers, insurers, the OEM.
-
-    A group holds many bills, each with its own VIN (the OEM's) or claim number (an
-    insurer's): `payer` names the payer alone, and `open_bills` lists every bill with a balance
-    — settlement and work-order number, VIN or claim number, tax invoice, billed, paid,
-    outstanding — so each can be chased and matched to its remittance."""
-    where, params = _where(stores, {"kind": ("kind = %s", kind)}, "b.store_id")
-    return shown(_page(conn, f"""SELECT b.kind, b.payer_key,
-        min(b.payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
-        count(*) AS bills, sum(b.total - b.allowances) AS billed,
-        sum(b.allowances) AS allowances, sum(b.paid) AS paid,
-        sum(b.total - b.allowances - b.paid) AS outstanding,
-        coalesce(jsonb_agg(jsonb_build_object(
-            'settlement_id', b.settlement_id, 'settlement_number', s.number,
-            'work_order_number', s.work_order_number, 'vin', b.payer->>'vin',
-            'claim_number', b.payer->>'claim_number', 'invoice_no', b.invoice_no,
-            'billed', (b.total - b.allowances)::text, 'paid', b.paid::text,
-            'outstanding', (b.total - b.allowances - b.paid)::text)
-            ORDER BY s.number, b.settlement_id)
-            FILTER (WHERE b.total - b.allowances - b.paid <> 0), '[]') AS open_bills
-        FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
-        WHERE {where} AND b.status = 'settled' AND b.kind <> 'internal'
-        GROUP BY b.kind, b.payer_key HAVING sum(b.total - b.allowances - b.paid) <> 0""",
-                       params, order_by="kind, outstanding DESC, payer_key", limit=limit,
-                       offset=offset))
 
 
 def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import Field
 
-from api.auth import Principal
+from api.auth import Principal, may
 from api.deps import (
     Command,
     Ctx,
@@ -21,15 +23,19 @@ from api.deps import (
     wait_for_projection,
 )
 from api.paging import Limit, Page
+from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
 from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
 from projections import chain_witness, finance_queries
+from projections import receivables as receivables_view
 
 router = APIRouter(tags=["finance"])
 VIEW = "finance"
 FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
+# names and phones of customers who owe: an auditor's read of them is recorded
+ReceivablesReader = Annotated[PiiReader, Depends(pii_reader("finance.read"))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
@@ -79,14 +85,41 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
                                                 cashier=cashier, limit=limit, offset=offset)
 
 
-@router.get("/receivables", response_model=Page)
-def receivables(ctx: Ctx, principal: FinanceReader, kind: PayType | None = None,
+class ReceivablesPage(Page):
+    """Open balances by payer, aged on `aged_on`; `outstanding` and `aging` sum every group
+    the filters list, not only this page's."""
+
+    aged_on: date
+    outstanding: Decimal = Field(description="every listed group's outstanding, CNY")
+    aging: dict[str, Decimal] = Field(description=(
+        "outstanding by age in days since settlement: days_0_30, days_31_60, days_61_90, "
+        "days_over_90"))
+
+
+@router.get("/receivables", response_model=ReceivablesPage)
+def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = None,
+                aged_on: Annotated[date | None, Query(
+                    description="the day debts are aged to: today in the store's time zone "
+                                "(the default) or a later day; the balances are today's")] = None,
                 limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """Open balances of settled bills by customer, insurer and OEM."""
-    wait_for_projection(ctx, VIEW, wait_for)
+    """Open balances of settled bills by customer, insurer and OEM, each bill aged in days
+    since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days). For the roles
+    that may read customers' personal data, a customer's name and phone to call about it
+    (their read recorded as every such read is)."""
+    today = _today(ctx)
+    if aged_on is not None and aged_on < today:
+        raise InvalidInput(f"aged_on is today ({today}) or later: the balances are today's",
+                           aged_on=aged_on.isoformat(), today=today.isoformat())
+    contacts = may(reading.principal, "customers.read")
+    for view in (VIEW, "work_orders", *(("customers",) if contacts else ())):
+        wait_for_projection(ctx, view, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.receivables(conn, principal.stores, kind=kind, limit=limit,
-                                           offset=offset)
+        page = receivables_view.receivables(conn, reading.stores, aged_on=aged_on or today,
+                                            zone=ctx.timezone, kind=kind, limit=limit,
+                                            offset=offset)
+        shown = receivables_view.with_contacts(conn, page["items"]) if contacts else []
+    reading.record(shown, "receivables")
+    return page
 
 
 @router.get("/ledger", response_model=Page)

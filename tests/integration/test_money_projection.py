@@ -22,7 +22,8 @@ from domain.cashier_day import CashierDay
 from domain.ledger import BILL_ACCOUNTS, balances
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
-from projections.finance_queries import match_proposals, receivables, trial_balance
+from projections.finance_queries import match_proposals, trial_balance
+from projections.receivables import receivables
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE
 from tests.integration.support import Auth, load, post

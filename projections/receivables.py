@@ -1,0 +1,116 @@
+"""Receivables: open balances of settled bills by payer, aged from the day each was settled.
+
+The balances are the finance view's; the plate comes from the work-order view and, for the
+roles that may read customers' personal data, the customer's name and phone from the
+customers view (`with_contacts`): the answer names whose data it showed, to be recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from domain.pii import ERASED
+from projections.base import rows as _rows
+from projections.finance_queries import _where, shown
+
+# (key, the first and last day of debt the bucket holds; None: no end)
+BUCKETS = (("days_0_30", 0, 30), ("days_31_60", 31, 60), ("days_61_90", 61, 90),
+           ("days_over_90", 91, None))
+
+
+def _bucket_sums() -> str:
+    sums = []
+    for key, first, last in BUCKETS:
+        when = f"age_days >= {first}" if first else "TRUE"
+        if last is not None:
+            when += f" AND age_days <= {last}"
+        sums.append(f"coalesce(sum(outstanding) FILTER (WHERE {when}), 0) AS {key}")
+    return ", ".join(sums)
+
+
+def _groups(where: str) -> str:
+    """One row per payer with an open balance; each open bill with its plate, the day it was
+    settled (in the store's zone) and its age on the day asked for."""
+    return f"""SELECT kind, payer_key, min(payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
+        count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
+        sum(paid) AS paid, sum(outstanding) AS outstanding,
+        max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
+        coalesce(jsonb_agg(jsonb_build_object(
+            'settlement_id', settlement_id, 'settlement_number', settlement_number,
+            'work_order_number', work_order_number, 'plate', plate, 'vin', payer->>'vin',
+            'claim_number', payer->>'claim_number', 'invoice_no', invoice_no,
+            'settled_on', settled_on, 'age_days', age_days, 'billed', billed::text,
+            'paid', paid::text, 'outstanding', outstanding::text)
+            ORDER BY settlement_number, settlement_id)
+            FILTER (WHERE outstanding <> 0), '[]') AS open_bills
+        FROM (SELECT *, %s::date - settled_on AS age_days FROM (
+            SELECT b.kind, b.payer_key, b.payer, b.settlement_id, b.invoice_no,
+                b.total - b.allowances AS billed, b.allowances, b.paid,
+                b.total - b.allowances - b.paid AS outstanding, s.number AS settlement_number,
+                s.work_order_number, w.plate,
+                (s.settled_at AT TIME ZONE %s)::date AS settled_on
+            FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+            LEFT JOIN wo_view w ON w.id = s.work_order_id
+            WHERE {where} AND b.status = 'settled' AND b.kind <> 'internal') AS bills
+        ) AS aged
+        GROUP BY kind, payer_key HAVING sum(outstanding) <> 0"""
+
+
+def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                aged_on: date | None = None, zone: str = "Asia/Shanghai",
+                kind: str | None = None, limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    """Open balances of settled bills by payer: customers, insurers, the OEM.
+
+    A group holds many bills, each with its own VIN (the OEM's) or claim number (an
+    insurer's): `payer` names the payer alone, and `open_bills` lists every bill with a balance
+    — settlement and work-order number, plate, VIN or claim number, tax invoice, the day it
+    was settled and its age in days on `aged_on`, billed, paid, outstanding — so each can be
+    chased and matched to its remittance. Each group's `aging` splits its outstanding by age
+    (0-30, 31-60, 61-90, over 90 days); the page's `aging` does so for every group listed by
+    the filters, not only this page's."""
+    aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
+    where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
+    sql = _groups(where)
+    args = [aged_on, zone, *params]
+    keys = [key for key, _, _ in BUCKETS]
+    sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
+    [totals] = _rows(conn, f"""SELECT count(*) AS n, coalesce(sum(outstanding), 0) AS outstanding,
+        {sums} FROM ({sql}) AS listed""", args)
+    items = _rows(conn, f"{sql} ORDER BY kind, outstanding DESC, payer_key LIMIT %s OFFSET %s",
+                  [*args, limit, offset])
+    for item in items:
+        item["aging"] = {key: item.pop(key) for key in keys}
+        item["customer_name"] = item["customer_phone"] = None
+    return shown({"total": totals["n"], "limit": limit, "offset": offset,
+                  "aged_on": aged_on.isoformat(), "outstanding": totals["outstanding"],
+                  "aging": {key: totals[key] for key in keys}, "items": items})
+
+
+def with_contacts(conn: psycopg.Connection[Any],
+                  items: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
+    """Fill the customer groups' `customer_name` and `customer_phone` (the first phone) from
+    the customers view (an erased customer's read as erased); answers the customers whose
+    data the items now show, with the store each was registered in."""
+    wanted = {UUID(item["payer_key"]) for item in items if item["kind"] == "customer"}
+    if not wanted:
+        return []
+    found = {row["id"]: row for row in _rows(
+        conn, """SELECT id, store_id, name, phones[1] AS phone, erased FROM customers
+        WHERE id = ANY(%s)""", [list(wanted)])}
+    shown_for = []
+    for item in items:
+        row = found.get(UUID(item["payer_key"])) if item["kind"] == "customer" else None
+        if row is None:
+            continue
+        if row["erased"]:
+            item["customer_name"] = item["customer_phone"] = ERASED
+            continue
+        item["customer_name"], item["customer_phone"] = row["name"], row["phone"]
+        shown_for.append((row["id"], str(row["store_id"])))
+    return shown_for
