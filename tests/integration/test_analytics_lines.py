@@ -136,8 +136,8 @@ def test_a_generated_history_set_based_gives_the_tables_of_the_python_fold(
 
 def test_a_batch_holds_the_handled_events_and_counts_every_event_of_its_range(
         fresh: Container, tmp_path: Path) -> None:
-    """PostgreSQL sends the handled events of a range only, with how many events the range
-    holds: a batch counts them all (the loader's progress, `run`'s pause at the head), and a
+    """A batch holds the handled events of its range, whatever PostgreSQL sends of the others,
+    and counts every event of the range (the loader's progress, `run`'s pause at the head); a
     range of events the tables leave out is a batch of none that still moves the position."""
     head = fresh.app.recorder.max_notification_id() or 0
     lines_visit(fresh, "RD" + uuid.uuid4().hex[:6].upper())
