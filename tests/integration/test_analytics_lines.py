@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics.fold import HANDLERS
 from analytics.loader import AnalyticsLoader
 from analytics.schema import TABLES
 from servicecore.container import Container, build
@@ -131,3 +132,31 @@ def test_a_generated_history_set_based_gives_the_tables_of_the_python_fold(
                             now=datetime(2025, 6, 11, 4, 0, tzinfo=UTC), jobs=1)
     assert figures.errors == 0 and figures.settled > 20
     python_and_set_based(fresh, tmp_path, (997, 100_000))
+
+
+def test_a_batch_holds_the_handled_events_and_counts_every_event_of_its_range(
+        fresh: Container, tmp_path: Path) -> None:
+    """A batch holds the handled events of its range, whatever PostgreSQL sends of the others,
+    and counts every event of the range (the loader's progress, `run`'s pause at the head); a
+    range of events the tables leave out is a batch of none that still moves the position."""
+    head = fresh.app.recorder.max_notification_id() or 0
+    lines_visit(fresh, "RD" + uuid.uuid4().hex[:6].upper())
+    stored = fresh.app.recorder.select_notifications(start=head + 1, limit=10_000)
+    handled = {n.id for n in stored if n.topic.partition(":")[2] in HANDLERS}
+    assert 0 < len(handled) < len(stored), "the visit holds events the tables leave out"
+    loader = AnalyticsLoader(fresh.app, tmp_path / "read.duckdb")
+    try:
+        for size in (1, 3, 7, len(stored)):
+            position, empty = head, 0
+            while position < stored[-1].id:
+                batch = loader.source.read(position, size)
+                in_range = [n.id for n in stored if position < n.id <= batch.reached]
+                assert batch.reached >= min(position + size, stored[-1].id), size
+                assert batch.covered == len(in_range) > 0, (size, position)
+                assert sorted({e.notification_id for e in batch.events} | {
+                    r[0] for r in batch.raw}) == [i for i in in_range if i in handled]
+                empty += not batch.events and not batch.raw
+                position = batch.reached
+            assert empty or size > 1, "a range of left-out events alone was read"
+    finally:
+        loader.close()
