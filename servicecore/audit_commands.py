@@ -1,6 +1,6 @@
-"""`servicecore audit verify | anchor`: the command line's arguments and what it prints; the
-work is servicecore/audit_chain.py's (imported when the command runs, not when the command
-line starts).
+"""`servicecore audit verify | anchor | views`: the command line's arguments and what it
+prints; the work is servicecore/audit_chain.py's and workers/view_verify.py's (imported when
+the command runs, not when the command line starts).
 """
 
 from __future__ import annotations
@@ -65,8 +65,37 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok and snapshots.ok else 1
 
 
+def _views(args: argparse.Namespace, settings: Settings) -> int:
+    """audit views: each read model (or `--view`) rebuilt beside the live one and compared
+    with it at its position; one JSON line per view, exit 1 when one differs."""
+    from servicecore.container import build
+    from workers.view_verify import verify_view
+
+    container = build(settings)
+    try:
+        views = [view for view in container.views if args.view in (None, view.name)]
+        if not views:
+            print(f"no view {args.view}; the views are "
+                  f"{', '.join(v.name for v in container.views)}", file=sys.stderr)
+            return 2
+        differ = []
+        for view in views:
+            check = verify_view(container.app, container.pool, view,
+                                batch_size=settings.projection_rebuild_batch_size,
+                                shown=args.keys)
+            print(json.dumps(check.as_dict(), default=str), flush=True)
+            if not check.ok:
+                differ.append(view.name)
+    finally:
+        container.close()
+    if differ:
+        print(f"read models that differ from the event log: {', '.join(differ)}",
+              file=sys.stderr)
+    return 1 if differ else 0
+
+
 def add_commands(audit: Any) -> None:
-    """Add `verify` and `anchor` to the `audit` sub-command group (argparse subparsers)."""
+    """Add `verify`, `anchor` and `views` to the `audit` sub-command group (argparse subparsers)."""
     verify_cmd = audit.add_parser("verify", help="recompute the hash chain and check the "
                                   "snapshots; exit 1 at a break")
     verify_cmd.add_argument("--from", dest="start", type=int, default=1,
@@ -83,3 +112,10 @@ def add_commands(audit: Any) -> None:
                                   "witness file and print it")
     anchor_cmd.add_argument("--note", default="", help="e.g. day-end S01 2026-12-03")
     anchor_cmd.set_defaults(run=_run)
+    views_cmd = audit.add_parser("views", help="rebuild each read model beside the live one "
+                                 "up to its position and compare them row by row; exit 1 "
+                                 "when one differs")
+    views_cmd.add_argument("--view", default=None, help="only this read model (e.g. stock)")
+    views_cmd.add_argument("--keys", type=int, default=5,
+                           help="keys listed per table and kind of difference (default 5)")
+    views_cmd.set_defaults(run=_views)
