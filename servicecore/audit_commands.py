@@ -69,7 +69,7 @@ def _views(args: argparse.Namespace, settings: Settings) -> int:
     """audit views: each read model (or `--view`) rebuilt beside the live one and compared
     with it at its position; one JSON line per view, exit 1 when one differs."""
     from servicecore.container import build
-    from workers.view_verify import verify_view
+    from workers.view_verify import VerificationBusy, verify_view
 
     container = build(settings)
     try:
@@ -80,9 +80,13 @@ def _views(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         differ = []
         for view in views:
-            check = verify_view(container.app, container.pool, view,
-                                batch_size=settings.projection_rebuild_batch_size,
-                                shown=args.keys)
+            try:
+                check = verify_view(container.app, container.pool, view,
+                                    batch_size=settings.projection_rebuild_batch_size,
+                                    shown=args.keys)
+            except VerificationBusy as busy:
+                print(busy, file=sys.stderr)
+                return 2
             print(json.dumps(check.as_dict(), default=str), flush=True)
             if not check.ok:
                 differ.append(view.name)

@@ -66,6 +66,26 @@ def verify_view(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                 batch_size: int = REBUILD_BATCH_SIZE, shown: int = KEYS_SHOWN) -> ViewCheck:
     """Rebuild `view` into scratch tables up to its live position and compare them."""
     started = time.perf_counter()
+    # one verification of a view at a time; the lock on a connection outside the pool, whose
+    # connections the rebuild and the view's key lookups use
+    conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
+    with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+        key = "verify:" + view.name
+        got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        if not (got and got[0]):
+            raise VerificationBusy(f"view {view.name} is being verified by another process")
+        position, events, rows, tables = _verify(app, pool, view, batch_size, shown)
+    return ViewCheck(view.name, position, events, time.perf_counter() - started, rows, tables)
+
+
+class VerificationBusy(RuntimeError):
+    """Another process verifies the same view (they would share its scratch tables)."""
+
+
+def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size: int,
+            shown: int) -> tuple[int, int, int, dict[str, TableDiff]]:
+    """The scratch tables made, filled, compared and dropped: the position, the events
+    applied, the live rows compared and the tables that differ."""
     scratch_name = view.name + VERIFY_SUFFIX
     try:
         with pool.connection() as conn, conn.transaction():
@@ -86,13 +106,12 @@ def verify_view(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                         conn, view, scratch, shown)
             finally:
                 conn.isolation_level = None
-        events += more
     finally:
         with pool.connection() as conn, conn.transaction():
             for statement in view.drop(VERIFY_SUFFIX):
                 conn.execute(statement)
             conn.execute("DELETE FROM projection_positions WHERE name = %s", (scratch_name,))
-    return ViewCheck(view.name, position, events, time.perf_counter() - started, rows, tables)
+    return position, events + more, rows, tables
 
 
 def _compare_at_live_position(conn: psycopg.Connection[Any], view: ReadModel,

@@ -10,7 +10,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -19,7 +21,8 @@ from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
-from workers.view_verify import VERIFY_SUFFIX, verify_view
+from workers import view_verify
+from workers.view_verify import VERIFY_SUFFIX, VerificationBusy, verify_view
 
 
 def _view(container: Container, name: str):  # type: ignore[no-untyped-def]
@@ -77,6 +80,25 @@ def test_an_untouched_view_is_ok_while_its_runner_keeps_applying(
                             ).fetchone() == (None,)
         assert conn.execute("SELECT count(*) FROM projection_positions WHERE name = %s",
                             ("work_orders" + VERIFY_SUFFIX,)).fetchone() == (0,)
+
+
+def test_the_live_rows_are_read_at_the_position_the_rebuild_stops_at(
+        container: Container, store_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_order(container.work_orders, store_id)
+    _caught_up(container)
+    compare = view_verify._compare_table
+    moved: list[int] = []
+
+    def after_the_view_moved(*args: Any, **kwargs: Any) -> Any:
+        if not moved:  # an event applied to the live view once its position was read
+            moved.append(open_order(container.work_orders, store_id)["notification_id"])
+            _caught_up(container)
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(view_verify, "_compare_table", after_the_view_moved)
+    check = verify_view(container.app, container.pool, _view(container, "work_orders"))
+    assert check.ok, check.as_dict()
+    assert check.position < moved[0] and _count(container, store_id) == 2
 
 
 def _count(container: Container, store_id: str) -> int:
@@ -139,3 +161,10 @@ def test_the_command_prints_a_line_per_view_and_exits_1_on_a_difference(
 
     assert cli.main(["audit", "views", "--view", "nothing"]) == 2
     assert "no view nothing" in capsys.readouterr().err
+
+
+def test_a_view_another_process_verifies_is_refused(container: Container) -> None:
+    with psycopg.connect(container.database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtext('verify:stock'))")
+        with pytest.raises(VerificationBusy, match="stock is being verified"):
+            verify_view(container.app, container.pool, _view(container, "stock"))
