@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from servicecore.cli_args import whole
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,16 +68,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _views(args: argparse.Namespace, settings: Settings) -> int:
     """audit views: each read model (or `--view`) rebuilt beside the live one and compared
-    with it at its position; one JSON line per view, exit 1 when one differs."""
+    with it at its position, then the analytic DuckDB files; one JSON line per view (and one
+    for the analytic files), exit 1 when one differs."""
+    from analytics.verify import files_to_verify, verify_files
     from servicecore.container import build
     from workers.view_verify import VerificationBusy, verify_view
 
     container = build(settings)
     try:
         views = [view for view in container.views if args.view in (None, view.name)]
-        if not views:
-            print(f"no view {args.view}; the views are "
-                  f"{', '.join(v.name for v in container.views)}", file=sys.stderr)
+        files = files_to_verify(settings.analytics_path) if args.view in (
+            None, "analytics") else []
+        if not views and not files:
+            names = [v.name for v in container.views] + ["analytics"]
+            print(f"no view {args.view} (or no analytic file yet); the views are "
+                  f"{', '.join(names)}", file=sys.stderr)
             return 2
         differ = []
         for view in views:
@@ -90,6 +96,12 @@ def _views(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(check.as_dict(), default=str), flush=True)
             if not check.ok:
                 differ.append(view.name)
+        if files:
+            analytic = verify_files(container.app, files, zone=settings.store_timezone,
+                                    shown=args.keys, scratch_dir=settings.analytics_path.parent)
+            print(json.dumps(analytic.as_dict(), default=str), flush=True)
+            if not analytic.ok:
+                differ.append("analytics")
     finally:
         container.close()
     if differ:
@@ -119,7 +131,8 @@ def add_commands(audit: Any) -> None:
     views_cmd = audit.add_parser("views", help="rebuild each read model beside the live one "
                                  "up to its position and compare them row by row; exit 1 "
                                  "when one differs")
-    views_cmd.add_argument("--view", default=None, help="only this read model (e.g. stock)")
-    views_cmd.add_argument("--keys", type=int, default=5,
+    views_cmd.add_argument("--view", default=None, help="only this read model (e.g. stock; "
+                           "analytics: the DuckDB files)")
+    views_cmd.add_argument("--keys", type=whole(0, 1000), default=5,
                            help="keys listed per table and kind of difference (default 5)")
     views_cmd.set_defaults(run=_views)
