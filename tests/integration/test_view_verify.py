@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from projections.base import ReadModel
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
@@ -25,7 +26,7 @@ from workers import view_verify
 from workers.view_verify import VERIFY_SUFFIX, VerificationBusy, verify_view
 
 
-def _view(container: Container, name: str):  # type: ignore[no-untyped-def]
+def _view(container: Container, name: str) -> ReadModel:
     return next(view for view in container.views if view.name == name)
 
 
@@ -47,6 +48,7 @@ def orders(container: Container, store_id: str) -> Iterator[list[str]]:
     with container.pool.connection() as conn:
         kept = conn.execute("SELECT jsonb_agg(w) FROM wo_view w WHERE store_id = %s",
                             (store_id,)).fetchone()
+    assert kept is not None
     yield sorted(ids)
     with container.pool.connection() as conn, conn.transaction():
         conn.execute("DELETE FROM wo_view WHERE store_id = %s OR store_id = %s",
