@@ -190,6 +190,7 @@ class EventSource:
         # topics above (None: topics of differing versions share the name)
         recorder: Any = app.recorder
         self.recorder = recorder
+        self.until: int | None = None  # reads stop there (a verification's load), not at the head
         self.statement: Any = None
         if hasattr(recorder, "datastore"):  # PostgreSQL: one range of the log, the state of
             # events without a handler stays on the server
@@ -201,7 +202,8 @@ class EventSource:
                      table=Identifier(recorder.events_table_name))
 
     def head(self) -> int:
-        return int(self.recorder.max_notification_id() or 0)
+        head = int(self.recorder.max_notification_id() or 0)
+        return head if self.until is None else min(head, self.until)
 
     def read(self, after: int, limit: int) -> Batch:
         """The handled events among the next `limit` positions of the log after `after` (up to

@@ -109,10 +109,17 @@ class AnalyticsLoader(Narrowing):
                 self.conn.execute("UPDATE analytics_position SET revision = ?", [self.revision])
                 return False
         log.warning("analytics: the tables were written by revision %d of the fold, this "
-                    "version's is %d; loading them again from event 0", written_by,
+                    "version's is %d; loading them again from event 0 (or from where an "
+                    "interrupted reload stopped)", written_by,
                     self.revision)
-        fresh, figures = load_fresh(self.app, self.path, batch_size=self.batch_size,
-                                    zone=self.zone.key, revision=self.revision)
+        try:
+            fresh, figures = load_fresh(self.app, self.path, batch_size=self.batch_size,
+                                        zone=self.zone.key, revision=self.revision,
+                                        known=self.poison)
+        except PoisonEvent as poison:  # the fresh file keeps what is loaded before it
+            self.poison = poison
+            raise
+        self.poison = None
         with self.lock:
             self.conn.close()
             into_place(fresh, self.path)
@@ -333,14 +340,22 @@ def rebuild(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
 
 def load_fresh(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
                progress: Callable[[int, int], None] | None = None,
-               zone: str = "Asia/Shanghai", revision: int = REVISION
-               ) -> tuple[Path, dict[str, float]]:
+               zone: str = "Asia/Shanghai", revision: int = REVISION,
+               known: PoisonEvent | None = None) -> tuple[Path, dict[str, float]]:
     """Everything from event 0 loaded into a fresh file beside `path` (closed, checkpointed):
-    the file and the figures."""
+    the file and the figures (the events loaded by this call).
+
+    The fresh file keeps its position with its rows, batch by batch: a load that stopped (a
+    poison event, the process ended) is taken up where it stopped by the next one of the same
+    revision, instead of starting from event 0 each time. `known`, the poison event the last
+    load stopped at, is tried alone first when the load stands just before it again."""
     started = time.perf_counter()
-    fresh = path.with_name(path.stem + "-rebuild.duckdb")
-    fresh.unlink(missing_ok=True)
-    loader = AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone, revision=revision)
+    loader = _fresh_loader(app, path.with_name(path.stem + "-rebuild.duckdb"),
+                           batch_size=batch_size, zone=zone, revision=revision)
+    fresh = loader.path
+    if known is not None and (loader._next_event(loader.position()) or (0,))[0] == \
+            known.position:  # stopped just before it the last time: straight to that event
+        loader.poison, loader._stopped_at = known, loader.position()
     head = app.recorder.max_notification_id() or 0
     try:
         events = 0
@@ -357,6 +372,27 @@ def load_fresh(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
     seconds = time.perf_counter() - started
     return fresh, {"events": events, "seconds": seconds,
                    "events_per_second": events / seconds if seconds else 0.0}
+
+
+def _fresh_loader(app: ServiceCore, fresh: Path, *, batch_size: int, zone: str,
+                  revision: int) -> AnalyticsLoader:
+    """A loader of the fresh file: the one an earlier load of the same revision left, at its
+    position; otherwise (none, another revision's, one that does not open) a new one."""
+    if fresh.exists():
+        try:
+            loader = AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone,
+                                     revision=revision)
+        except duckdb.Error as error:
+            log.warning("analytics: %s does not open (%s); loading from event 0", fresh, error)
+        else:
+            if loader.written_by() == revision:
+                log.info("analytics: taking up the load of %s at position %d", fresh,
+                         loader.position())
+                return loader
+            loader.close()
+    fresh.unlink(missing_ok=True)
+    Path(str(fresh) + ".wal").unlink(missing_ok=True)
+    return AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone, revision=revision)
 
 
 def into_place(fresh: Path, path: Path) -> None:

@@ -1,6 +1,6 @@
-"""`servicecore audit verify | anchor`: the command line's arguments and what it prints; the
-work is servicecore/audit_chain.py's (imported when the command runs, not when the command
-line starts).
+"""`servicecore audit verify | anchor | views`: the command line's arguments and what it
+prints; the work is servicecore/audit_chain.py's and workers/view_verify.py's (imported when
+the command runs, not when the command line starts).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from servicecore.cli_args import whole
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,8 +94,52 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok and snapshots.ok else 1
 
 
+def _views(args: argparse.Namespace, settings: Settings) -> int:
+    """audit views: each read model (or `--view`) rebuilt beside the live one and compared
+    with it at its position, then the analytic DuckDB files; one JSON line per view (and one
+    for the analytic files), exit 1 when one differs."""
+    from analytics.verify import files_to_verify, verify_files
+    from servicecore.container import build
+    from workers.view_verify import VerificationBusy, verify_view
+
+    container = build(settings)
+    try:
+        views = [view for view in container.views if args.view in (None, view.name)]
+        files = files_to_verify(settings.analytics_path) if args.view in (
+            None, "analytics") else []
+        if not views and not files:
+            names = [v.name for v in container.views] + ["analytics"]
+            print(f"no view {args.view} (or no analytic file yet); the views are "
+                  f"{', '.join(names)}", file=sys.stderr)
+            return 2
+        differ = []
+        for view in views:
+            try:
+                check = verify_view(container.app, container.pool, view,
+                                    batch_size=settings.projection_rebuild_batch_size,
+                                    shown=args.keys)
+            except VerificationBusy as busy:
+                print(busy, file=sys.stderr)
+                return 2
+            print(json.dumps(check.as_dict(), default=str), flush=True)
+            if not check.ok:
+                differ.append(view.name)
+        if files:
+            analytic = verify_files(container.app, files, zone=settings.store_timezone,
+                                    shown=args.keys, scratch_dir=settings.analytics_path.parent)
+            print(json.dumps(analytic.as_dict(), default=str), flush=True)
+            if not analytic.ok:
+                differ.append("analytics")
+    finally:
+        container.close()
+    if differ:
+        print(f"read models that differ from the event log: {', '.join(differ)}",
+              file=sys.stderr)
+    return 1 if differ else 0
+
+
 def add_commands(audit: Any) -> None:
-    """Add `verify` and `anchor` to the `audit` sub-command group (argparse subparsers)."""
+    """Add `verify`, `anchor` and `views` to the `audit` sub-command group (argparse subparsers)."""
     verify_cmd = audit.add_parser("verify", help="recompute the hash chain and check the "
                                   "snapshots; exit 1 at a break")
     verify_cmd.add_argument("--from", dest="start", type=int, default=1,
@@ -120,3 +165,11 @@ def add_commands(audit: Any) -> None:
     dump_cmd.add_argument("--topic", default="", help="default <SERVICECORE_KAFKA_TOPIC_PREFIX>"
                           "audit-anchors")
     dump_cmd.set_defaults(run=_dump_topic)
+    views_cmd = audit.add_parser("views", help="rebuild each read model beside the live one "
+                                 "up to its position and compare them row by row; exit 1 "
+                                 "when one differs")
+    views_cmd.add_argument("--view", default=None, help="only this read model (e.g. stock; "
+                           "analytics: the DuckDB files)")
+    views_cmd.add_argument("--keys", type=whole(0, 1000), default=5,
+                           help="keys listed per table and kind of difference (default 5)")
+    views_cmd.set_defaults(run=_views)

@@ -60,8 +60,10 @@ class ProjectionRunner(Narrowing):
 
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                  batch_size: int = 500, suffix: str = "",
-                 idle_advance_seconds: float = IDLE_ADVANCE_SECONDS) -> None:
+                 idle_advance_seconds: float = IDLE_ADVANCE_SECONDS,
+                 until: int | None = None) -> None:
         self.app = app
+        self.until = until  # the last event it applies (None: the head of the log)
         self.pool = pool
         self.view = view
         self.batch_size = batch_size
@@ -118,6 +120,8 @@ class ProjectionRunner(Narrowing):
         assert row is not None
         position = int(row[0])
         rows = self.reader.read(conn, position + 1, self._limit or self.batch_size)
+        if self.until is not None:
+            rows = [row for row in rows if row.id <= self.until]
         if not rows:
             return 0
         self._read = rows

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from analytics.events import EventSource
 from analytics.fold import HANDLERS, Fold
 from analytics.loader import AnalyticsLoader
 from analytics.poison import PoisonEvent
@@ -129,5 +130,62 @@ def test_a_database_that_is_away_fails_the_batch_and_is_not_taken_for_a_poison_e
         with pytest.raises(psycopg.OperationalError):
             loader.run_batch()
         assert reads == 1 and loader.poison is None and loader.position() == 0
+    finally:
+        loader.close()
+
+
+def test_a_reload_that_stops_on_a_poison_event_resumes_there_when_started_again(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_id = "AP" + uuid.uuid4().hex[:6].upper()
+    path = tmp_path / "analytics.duckdb"
+    open_order(container.work_orders, store_id)
+    loader = AnalyticsLoader(container.app, path, batch_size=1000)
+    loader.catch_up()
+    loader.close()
+    start = head(container.app)
+    for _ in range(3):
+        open_order(container.work_orders, store_id)
+    poison, topic = _opened(container, start)[1]
+    handler = HANDLERS[OPENED]
+
+    def picky(fold: Fold, event: Any, position: int) -> None:
+        if position == poison:
+            raise RuntimeError("cannot fold this event")
+        handler(fold, event, position)
+
+    read = EventSource.read
+    starts: list[int] = []  # where each batch read began
+
+    def reads(source: EventSource, after: int, limit: int) -> Any:
+        starts.append(after)
+        return read(source, after, limit)
+
+    monkeypatch.setitem(HANDLERS, OPENED, picky)
+    monkeypatch.setattr(EventSource, "read", reads)
+    # A loader of a newer fold reloads the tables from event 0 and meets the poison event.
+    loader = AnalyticsLoader(container.app, path, batch_size=1000, revision=2)
+    try:
+        with pytest.raises(PoisonEvent):
+            loader.reload_if_revised()
+        assert min(starts) == 0
+        assert analytics_details(loader)["stopped_at"] == {
+            "position": poison, "topic": topic, "error": "RuntimeError: cannot fold this event"}
+
+        # Started again (as the supervisor does): it takes up the reload where it stopped,
+        # tries the poison event alone, and stops there again.
+        starts.clear()
+        with pytest.raises(PoisonEvent):
+            loader.reload_if_revised()
+        assert starts == [_before(container, poison)]
+        assert analytics_details(loader)["stopped_at"]["position"] == poison
+
+        # Mended: the reload goes on from there to the head and takes the file's place.
+        monkeypatch.setitem(HANDLERS, OPENED, handler)
+        starts.clear()
+        assert loader.reload_if_revised()
+        assert min(starts) == _before(container, poison)
+        assert loader.poison is None and analytics_details(loader)["stopped_at"] is None
+        assert loader.written_by() == 2 and loader.position() == head(container.app)
+        assert orders_loaded(loader, store_id) == 4
     finally:
         loader.close()

@@ -1,0 +1,69 @@
+"""`audit views` for the analytic DuckDB files: the published snapshot and the loader's own
+file (while no process holds it) compared with the tables loaded again up to their position.
+A row changed, deleted or added in a file is reported by its key; untouched files are ok,
+also when the file stands further on than the position first read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics import verify
+from analytics.loader import AnalyticsLoader
+from analytics.verify import files_to_verify, verify_files
+from servicecore.container import Container
+from tests.integration.support import head, open_order
+
+
+def _loaded(container: Container, path: Path, store_id: str) -> list[str]:
+    """Three work orders, loaded in small batches (as a loader following the log) and
+    published; their ids."""
+    ids = sorted(open_order(container.work_orders, store_id)["id"] for _ in range(3))
+    loader = AnalyticsLoader(container.app, path, batch_size=7)
+    try:
+        loader.catch_up()
+        loader.publish(force=True)
+    finally:
+        loader.close()
+    return ids
+
+
+def test_untouched_files_are_ok(container: Container, store_id: str, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "analytics.duckdb"
+    _loaded(container, path, store_id)
+    files = files_to_verify(path)
+    assert [f.name for f in files] == ["analytics-snapshot-a.duckdb", "analytics.duckdb"]
+    # The position first read is behind the file (it moved on): the rebuild catches up first.
+    position_of = verify._position_of
+    monkeypatch.setattr(verify, "_position_of", lambda target: position_of(target) - 3)
+
+    check = verify_files(container.app, files, zone="Asia/Shanghai", batch_size=5000)
+
+    assert check.ok, check.as_dict()
+    assert [c.position for c in check.files] == [head(container.app)] * 2
+    assert all(c.rows > 0 for c in check.files)
+
+
+def test_rows_changed_deleted_or_added_in_a_file_are_reported_by_their_keys(
+        container: Container, store_id: str, tmp_path: Path) -> None:
+    path = tmp_path / "analytics.duckdb"
+    edited, deleted, _ = _loaded(container, path, store_id)
+    with duckdb.connect(str(files_to_verify(path)[0])) as conn:
+        conn.execute("UPDATE fact_work_orders SET mileage_in = mileage_in + 1 WHERE work_order_id = ?",
+                     [edited])
+        conn.execute("DELETE FROM fact_work_orders WHERE work_order_id = ?", [deleted])
+        conn.execute("INSERT INTO dim_store SELECT 'ZZ' || store_id, * EXCLUDE (store_id) "
+                     "FROM dim_store WHERE store_id = ?", [store_id])
+
+    check = verify_files(container.app, files_to_verify(path), zone="Asia/Shanghai")
+
+    snapshot, own = check.files
+    assert own.ok and not check.ok
+    assert snapshot.tables == {
+        "fact_work_orders": {"missing": 2, "extra": 1,
+                             "keys": {"missing": sorted([edited, deleted]), "extra": [edited]}},
+        "dim_store": {"missing": 0, "extra": 1, "keys": {"extra": ["ZZ" + store_id]}}}
+    assert check.as_dict()["ok"] is False

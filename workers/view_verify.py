@@ -1,0 +1,193 @@
+"""`audit views`: a read model rebuilt from the event log beside the live one and compared with
+it row by row, for the rows the hash chain does not cover (an edited read-model row changes what
+the API answers, and nothing else would notice).
+
+The scratch tables (`VERIFY_SUFFIX`) are filled as a rebuild fills its fresh ones, up to the
+live view's position, by batches that commit. The last events and the comparison run in one
+REPEATABLE READ transaction that takes its snapshot after locking the live tables (ACCESS
+SHARE: a rebuild's swap waits, the live runner does not): the live rows and the position they
+stand at are read at one moment, the scratch copy is brought to exactly that position inside
+the same transaction, so a view that keeps moving is compared where it stood. The live tables
+and their position are only read; the scratch tables are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from domain.application import ServiceCore
+from projections.base import ReadModel
+from workers.projection_runner import REBUILD_BATCH_SIZE, ProjectionRunner
+
+VERIFY_SUFFIX = "_verify"
+KEYS_SHOWN = 5  # keys listed per table and kind of difference
+KINDS = ("differing", "missing", "extra")  # missing: only in the rebuild; extra: only live
+
+
+@dataclass
+class TableDiff:
+    """How one live table differs from its rebuild: counts by kind, the first keys of each."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, list[Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**{kind: self.counts.get(kind, 0) for kind in KINDS},
+                "keys": {kind: keys for kind, keys in self.keys.items() if keys}}
+
+
+@dataclass
+class ViewCheck:
+    """One view compared with its rebuild at the live position."""
+
+    view: str
+    position: int
+    events: int
+    seconds: float
+    rows: int  # live rows compared
+    tables: dict[str, TableDiff]  # the tables that differ only
+
+    @property
+    def ok(self) -> bool:
+        return not self.tables
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"view": self.view, "ok": self.ok, "position": self.position,
+                "events": self.events, "rows": self.rows, "seconds": round(self.seconds, 3),
+                "tables": {name: diff.as_dict() for name, diff in self.tables.items()}}
+
+
+def verify_view(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
+                batch_size: int = REBUILD_BATCH_SIZE, shown: int = KEYS_SHOWN) -> ViewCheck:
+    """Rebuild `view` into scratch tables up to its live position and compare them."""
+    started = time.perf_counter()
+    # one verification of a view at a time; the lock on a connection outside the pool, whose
+    # connections the rebuild and the view's key lookups use
+    conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
+    with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+        key = "verify:" + view.name
+        got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        if not (got and got[0]):
+            raise VerificationBusy(f"view {view.name} is being verified by another process")
+        position, events, rows, tables = _verify(app, pool, view, batch_size, shown)
+    return ViewCheck(view.name, position, events, time.perf_counter() - started, rows, tables)
+
+
+class VerificationBusy(RuntimeError):
+    """Another process verifies the same view (they would share its scratch tables)."""
+
+
+def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size: int,
+            shown: int) -> tuple[int, int, int, dict[str, TableDiff]]:
+    """The scratch tables made, filled, compared and dropped: the position, the events
+    applied, the live rows compared and the tables that differ."""
+    scratch_name = view.name + VERIFY_SUFFIX
+    try:
+        with pool.connection() as conn, conn.transaction():
+            for statement in view.drop(VERIFY_SUFFIX):
+                conn.execute(statement)
+            view.create(conn, VERIFY_SUFFIX)
+            conn.execute("DELETE FROM projection_positions WHERE name = %s", (scratch_name,))
+        scratch = ProjectionRunner(app, pool, view, batch_size=batch_size, suffix=VERIFY_SUFFIX,
+                                   until=_position(pool, view.name))
+        events = 0
+        while count := scratch.run_batch():  # the bulk, in batches that commit
+            events += count
+        with pool.connection() as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction(force_rollback=True):
+                    position, rows, tables, more = _compare_at_live_position(
+                        conn, view, scratch, shown)
+            finally:
+                conn.isolation_level = None
+    finally:
+        with pool.connection() as conn, conn.transaction():
+            for statement in view.drop(VERIFY_SUFFIX):
+                conn.execute(statement)
+            conn.execute("DELETE FROM projection_positions WHERE name = %s", (scratch_name,))
+    return position, events + more, rows, tables
+
+
+def _compare_at_live_position(conn: psycopg.Connection[Any], view: ReadModel,
+                              scratch: ProjectionRunner, shown: int
+                              ) -> tuple[int, int, dict[str, TableDiff], int]:
+    """(In a REPEATABLE READ transaction not yet begun.) The live position, the live rows
+    compared, the tables that differ and the events applied here to reach the position."""
+    conn.execute(f"LOCK TABLE {', '.join(view.tables)} IN ACCESS SHARE MODE")
+    found = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                         (view.name,)).fetchone()  # the snapshot is taken here
+    position = int(found[0]) if found else 0
+    scratch.until = position
+    events = 0
+    while count := scratch.apply_batch(conn):
+        events += count
+    reached = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                           (scratch.position_name,)).fetchone()
+    if reached is None or int(reached[0]) > position:
+        raise RuntimeError(f"the rebuild of {view.name} went past the live position "
+                           f"{position}")  # the live view moved back: nothing to compare
+    rows, tables = 0, {}
+    for table in view.tables:
+        count, diff = _compare_table(conn, table, table + VERIFY_SUFFIX, shown)
+        rows += count
+        if diff.counts:
+            tables[table] = diff
+    return position, rows, tables, events
+
+
+def _columns(conn: psycopg.Connection[Any], table: str) -> tuple[list[str], list[str]]:
+    """A table's columns in order, and those of its primary key (every column without one:
+    every read-model table has one, so rows that occur twice are not told apart)."""
+    columns = [str(r[0]) for r in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum", (table,))]
+    key = [str(r[0]) for r in conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+        "ORDER BY array_position(i.indkey::int2[], a.attnum)", (table,))]
+    return columns, key or columns
+
+
+def _compare_table(conn: psycopg.Connection[Any], live: str, scratch: str,
+                   shown: int) -> tuple[int, TableDiff]:
+    """Rows of `live` and `scratch` matched by primary key and compared as text (the columns
+    in the scratch table's order, the session's settings the same for both): how many live
+    rows, and the differences."""
+    columns, key = _columns(conn, scratch)
+    quoted, keyed = [f'"{c}"' for c in columns], [f'"{k}"' for k in key]
+    on = " AND ".join(f"l.{k} = s.{k}" for k in keyed)
+    key_json = ", ".join(f"coalesce(l.{k}, s.{k})" for k in keyed)
+    live_row = "ROW(" + ", ".join(f"l.{q}" for q in quoted) + ")::text"
+    scratch_row = "ROW(" + ", ".join(f"s.{q}" for q in quoted) + ")::text"
+    diff_sql = f"""
+        SELECT CASE WHEN l.{keyed[0]} IS NULL THEN 'missing'
+                    WHEN s.{keyed[0]} IS NULL THEN 'extra'
+                    ELSE 'differing' END AS kind,
+               jsonb_build_array({key_json}) AS key
+        FROM {live} l FULL JOIN {scratch} s ON {on}
+        WHERE {live_row} IS DISTINCT FROM {scratch_row}"""
+    found = conn.execute(
+        f"""SELECT kind, count(*), (array_agg(key ORDER BY key::text)
+                                    FILTER (WHERE n <= %s))
+            FROM (SELECT kind, key, row_number() OVER (PARTITION BY kind ORDER BY key::text)
+                         AS n
+                  FROM ({diff_sql}) AS d) AS numbered
+            GROUP BY kind""", (shown,)).fetchall()
+    total = conn.execute(f"SELECT count(*) FROM {live}").fetchone()
+    diff = TableDiff({str(kind): int(n) for kind, n, _ in found},
+                     {str(kind): [k[0] if len(k) == 1 else k for k in keys or []]
+                      for kind, _, keys in found})
+    return int(total[0]) if total else 0, diff
+
+
+def _position(pool: ConnectionPool, name: str) -> int:
+    with pool.connection() as conn:
+        found = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                             (name,)).fetchone()
+    return int(found[0]) if found else 0
