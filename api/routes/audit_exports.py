@@ -1,5 +1,6 @@
 """Auditors' exports built from the event store: the warranty-claim package (one, or a period's),
-the electronic repair records (汽车维修电子健康档案) and the 三包 monitor."""
+the electronic repair records (汽车维修电子健康档案) and the 三包 monitor; and the list of part
+serials recorded on two visits in conflict, from the part serials view."""
 
 from __future__ import annotations
 
@@ -47,10 +48,13 @@ MAX_CONFLICT_DAYS = 366  # a year per request: the list reads the part serials v
 def get_warranty_claim(
         work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
         format: Annotated[Literal["json", "html"] | None, Query()] = None,
-        accept: Annotated[str | None, Header()] = None) -> Any:
+        accept: Annotated[str | None, Header()] = None, wait_for: WaitFor = None) -> Any:
     """The OEM claim package from the events: JSON, or a printable page with `format=html`
     (or `Accept: text/html`). 409 when the work order has no approved warranty line. An
-    auditor's read of the customer's name and phone is recorded before the answer leaves."""
+    auditor's read of the customer's name and phone is recorded before the answer leaves.
+    `wait_for`: the part serials view (which finds the other visits with the same serials)
+    has applied that event first."""
+    wait_for_projection(ctx, "part_serials", wait_for)
     opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener)
@@ -79,6 +83,7 @@ def get_warranty_claims(
         raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days, from first to last",
                            **{"from": first.isoformat(), "to": last.isoformat()})
     wait_for_projection(ctx, "finance", wait_for)
+    wait_for_projection(ctx, "part_serials", wait_for)
     zone, opener = ZoneInfo(ctx.timezone), reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores, store_id,

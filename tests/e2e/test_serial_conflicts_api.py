@@ -50,9 +50,10 @@ def three_visits(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any
     return {"serials": s, **visits}
 
 
-def claim(client: TestClient, auth: Auth, store_id: str, wo_id: str) -> dict[str, Any]:
+def claim(client: TestClient, auth: Auth, store_id: str, wo_id: str,
+          **params: Any) -> dict[str, Any]:
     return get(client, f"/work-orders/{wo_id}/warranty-claim",  # type: ignore[no-any-return]
-               auth("auditor", "aud-" + store_id, [store_id]))
+               auth("auditor", "aud-" + store_id, [store_id]), **params)
 
 
 def flagged(found: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -97,7 +98,7 @@ def test_a_part_claimed_twice_or_on_two_cars_is_flagged_and_listed(
     # The warranty administrator lists the period's conflicts: the earlier record first.
     admin = auth("advisor", "adv-" + store_id, [store_id])
     today = date.today()
-    period = {"from": (today - timedelta(days=1)).isoformat(),
+    period: dict[str, Any] = {"from": (today - timedelta(days=1)).isoformat(),
               "to": (today + timedelta(days=1)).isoformat()}
     listed = get(client, "/audit/serial-conflicts", admin, store_id=store_id, **period)
     assert listed["count"] == 2
@@ -106,8 +107,9 @@ def test_a_part_claimed_twice_or_on_two_cars_is_flagged_and_listed(
         (s["F1"], "other_vehicle", a["number"], b["number"], CAR_Y),
         (s["R1"], "removed_twice", a["number"], b["number"], CAR_Y)])
     # Another period, another store, another role, a period backwards.
+    long_ago: dict[str, Any] = {"from": "2020-01-01", "to": "2020-01-31"}
     assert get(client, "/audit/serial-conflicts", admin, store_id=store_id,
-               **{"from": "2020-01-01", "to": "2020-01-31"})["count"] == 0
+               **long_ago)["count"] == 0
     get(client, "/audit/serial-conflicts", admin, 403, store_id="S-ELSEWHERE", **period)
     get(client, "/audit/serial-conflicts", auth("technician", "tech-" + store_id, [store_id]),
         403, **period)
@@ -116,13 +118,14 @@ def test_a_part_claimed_twice_or_on_two_cars_is_flagged_and_listed(
 
     # Visit B's serials were mistyped: corrected with a reason, the flags are gone on both.
     tech = auth("technician", "tech-" + store_id, [store_id])
-    post(client, f"{b['url']}/lines/{b['line']}/serials", tech, {
+    fixed = post(client, f"{b['url']}/lines/{b['line']}/serials", tech, {
         "fitted": [f"F9-{s['F1']}"], "removed": [_kept(f"R9-{s['R1']}", "T-B1")],
         "reason": "serials read from the wrong injector box"})
-    wait_for_projection(container, "part_serials")
-    assert claim(client, auth, store_id, b["id"])["serial_conflicts"] == []
-    assert claim(client, auth, store_id, a["id"])["serial_conflicts"] == []
-    assert get(client, "/audit/serial-conflicts", admin, store_id=store_id,
+    at = fixed["notification_id"]
+    assert claim(client, auth, store_id, b["id"], wait_for=at)["serial_conflicts"] == []
+    on_a = claim(client, auth, store_id, a["id"], wait_for=at)
+    assert (on_a["serial_conflicts"], len(on_a["serial_history"])) == ([], 1)
+    assert get(client, "/audit/serial-conflicts", admin, store_id=store_id, wait_for=at,
                **period)["count"] == 0
 
 
