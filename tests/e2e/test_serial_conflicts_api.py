@@ -164,3 +164,30 @@ def test_a_rebuild_of_the_part_serials_view_equals_the_live_one(
     rebuilt = _tables(container)
     for table in KEYS:
         assert rebuilt[table] == live[table], table
+
+
+def test_an_erasure_shreds_the_customer_and_leaves_the_visits_free_text(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """README "Captions, reasons and erasure": personal data is the customer's name, phones
+    and WeChat id; a caption or a correction's reason describes the part and stays readable,
+    like the complaint and the 3C."""
+    tech = auth("technician", "tech-" + store_id, [store_id])
+    wo, wo_id, line = injector_visit(client, auth, store_id, CAR_X)
+    tag = uuid.uuid4().hex[:6].upper()
+    post(client, f"{wo}/lines/{line}/serials", tech, {"fitted": [f"E1-{tag}"]})
+    post(client, f"{wo}/lines/{line}/serials", tech, {
+        "fitted": [f"E2-{tag}"], "reason": "label misread on the box"})
+    post(client, f"{wo}/evidence", tech, {
+        "line_id": line, "kind": "photo", "sha256": "ab" * 32, "media_type": "image/jpeg",
+        "size": 1024, "uri": "s3://evidence/e.jpg", "caption": "cracked nozzle"}, 201)
+    before = claim(client, auth, store_id, wo_id)
+    assert before["customer"]["name"] == "王伟"
+    post(client, f"/customers/{before['customer']['id']}/erasure",
+         auth("manager", "mgr-" + store_id, [store_id]), {"reason": "PIPL request"})
+    after = claim(client, auth, store_id, wo_id)
+    assert (after["customer"]["name"], after["customer"]["phone"]) == ("[erased]", "[erased]")
+    [job] = after["jobs"]
+    assert [e["caption"] for e in job["evidence_refs"]] == ["cracked nozzle"]
+    assert [c["reason"] for c in job["parts"][0]["serials"]["corrections"]] == [
+        "label misread on the box"]
+    assert job["complaint"] == "rough idle"
