@@ -93,7 +93,10 @@ def test_a_part_claimed_twice_or_on_two_cars_is_flagged_and_listed(
     assert not [p for p in on_c["problems"] if p["kind"] == "serial_conflict"]
     page = client.get(f"/work-orders/{b['id']}/warranty-claim", params={"format": "html"},
                       headers=auth("auditor", "aud-" + store_id, [store_id])).text
-    assert s["R1"] in page and a["number"] in page
+    assert s["R1"] in page and a["number"] in page and "removed twice" in page
+    page = client.get(f"/work-orders/{a['id']}/warranty-claim", params={"format": "html"},
+                      headers=auth("auditor", "aud-" + store_id, [store_id])).text
+    assert "same vehicle (the part&#x27;s life)" in page and c["number"] in page
 
     # The warranty administrator lists the period's conflicts: the earlier record first.
     admin = auth("advisor", "adv-" + store_id, [store_id])
