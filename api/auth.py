@@ -92,6 +92,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
     "audit.sanbao": frozenset({"auditor", "manager"}),
+    "audit.serial_conflicts": frozenset({"auditor", "manager", "advisor"}),
     "progress.share": DESK,
     "progress.read": DESK | {"auditor"},
     "progress.history": frozenset({"auditor", "manager"}),

@@ -10,10 +10,11 @@ towing / loaner / travel paid for the customer, and who approved what. Internal 
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
 claim reconciles with the invoice. A claimed job without its 3C, a claimed part the stock did
 not issue to its line as claimed (never issued, or returned and not issued again), and a mileage
-in below a reading recorded on the car's earlier visits, are listed under `problems` (the
-package is still built: it is the dealer's worksheet for fixing the claim before it is sent).
-The read model is used only to turn a work-order number into its id and to find the car's other
-work orders.
+in below a reading recorded on the car's earlier visits, and a part serial another visit
+recorded as a failed part removed too or on another vehicle (`serial_conflicts`), are listed
+under `problems` (the package is still built: it is the dealer's worksheet for fixing the claim
+before it is sent). The read models are used only to turn a work-order number into its id and
+to find the car's other work orders and the visits that recorded the same serials.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from projections.claim_checks import (
 )
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 from projections.odometer import highest_earlier_reading, odometer_problem
+from projections.serial_conflicts import conflict_problems, serial_matches
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 HOUR = Decimal("0.01")
@@ -370,8 +372,15 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     earlier = highest_earlier_reading(app, conn, wo.vehicle["vin"], work_order_id,
                                       events[0].at, stores)
     odometer = odometer_problem(earlier, visit["mileage_in"])
+    claimed_parts = {p["line_id"]: (job["job_no"], p) for job in jobs for p in job["parts"]}
+    conflicts, serial_history, serial_events = serial_matches(
+        app, conn, work_order_id, wo.vehicle["vin"],
+        {line_id: p["serials"] for line_id, (_, p) in claimed_parts.items() if p["serials"]},
+        stores)
     problems = [*missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
                 *(p for job in jobs for p in missing_part_records(job)),
+                *conflict_problems(conflicts, {line_id: (no, p["part_number"]) for line_id,
+                                               (no, p) in claimed_parts.items()}),
                 *([odometer] if odometer else [])]
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
@@ -390,10 +399,12 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "compensations": compensations(events),
         "totals": _claim_totals(jobs, bill is not None),
         "complete": not problems, "problems": problems,
+        "serial_conflicts": conflicts, "serial_history": serial_history,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),
         "evidence": fill_evidence(conn, [*events, *others.get(settlement_id, []),
                                          *others.get(car_id, []),
                                          *([earlier[0]] if odometer and earlier else []),
+                                         *serial_events,
                                          *(r for line_id in shown
                                            for r in stock_used.get(line_id, []))]),
     })

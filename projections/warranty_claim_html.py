@@ -137,6 +137,21 @@ def _problems(problems: Sequence[dict[str, Any]]) -> str:
     return f'<h2>Incomplete — fix before sending</h2><ul class="problems">{items}</ul>'
 
 
+def _other_visits(claim: dict[str, Any], when: _Clock) -> str:
+    """The claimed serials other visits recorded: conflicts first, then the part's life."""
+    found = [*claim["serial_conflicts"], *claim["serial_history"]]
+    if not found:
+        return ""
+    names = {"removed_twice": "removed twice", "other_vehicle": "another vehicle",
+             None: "same vehicle (the part's life)"}
+    return "<h2>Serials on other visits</h2>" + _table(
+        ["Serial", "Line", "Side", "Other visit", "Its line", "Its side", "Its VIN", "Recorded",
+         "Finding"],
+        [(m["serial"], m["line_id"], m["side"], m["other"]["number"], m["other"]["line_id"],
+          m["other"]["side"], m["other"]["vin"], when(m["other"]["recorded_at"]),
+          names[m["kind"]]) for m in found])
+
+
 def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
     """The page; times in `zone` (the store's) to the minute, the JSON keeps them exact."""
     wo, car, dates = claim["work_order"], claim["vehicle"], claim["dates"]
@@ -169,6 +184,7 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
          ("Delivered", when(dates["delivered"]))])}
 <h2>Claimed jobs</h2>
 {"".join(_job(job, when) for job in claim["jobs"])}
+{_other_visits(claim, when)}
 <h2>Totals</h2>
 {_facts([("Flat-rate hours", claim["totals"]["flat_rate_hours"]),
          ("Hours clocked", claim["totals"]["clocked_hours"]),

@@ -1,11 +1,12 @@
 """Auditors' exports built from the event store: the warranty-claim package (one, or a period's),
-the electronic repair records (汽车维修电子健康档案) and the 三包 monitor."""
+the electronic repair records (汽车维修电子健康档案) and the 三包 monitor; and the list of part
+serials recorded on two visits in conflict, from the part serials view."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -19,7 +20,14 @@ from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_pr
 from api.pii_reads import PiiReader, pii_reader
 from domain.common import InvalidInput
 from projections.evidence import one_snapshot
-from projections.repair_records import as_csv, as_jsonl, repair_record, repair_records
+from projections.part_serials import serial_conflicts
+from projections.repair_records import (
+    as_csv,
+    as_jsonl,
+    repair_record,
+    repair_records,
+    stores_asked,
+)
 from projections.sanbao import sanbao
 from projections.warranty_claim import warranty_claim
 from projections.warranty_claim_html import render
@@ -29,7 +37,9 @@ router = APIRouter(tags=["audit"])
 ClaimReader = Annotated[PiiReader, Depends(pii_reader("audit.warranty_claim"))]
 RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
 SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
+SerialsReader = Annotated[Principal, Depends(reader("audit.serial_conflicts"))]
 MAX_CLAIM_DAYS = 92  # a quarter per request: each claim reads its visit's streams
+MAX_CONFLICT_DAYS = 366  # a year per request: the list reads the part serials view only
 
 
 @router.get("/work-orders/{work_order_id}/warranty-claim", responses={200: {
@@ -38,10 +48,13 @@ MAX_CLAIM_DAYS = 92  # a quarter per request: each claim reads its visit's strea
 def get_warranty_claim(
         work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
         format: Annotated[Literal["json", "html"] | None, Query()] = None,
-        accept: Annotated[str | None, Header()] = None) -> Any:
+        accept: Annotated[str | None, Header()] = None, wait_for: WaitFor = None) -> Any:
     """The OEM claim package from the events: JSON, or a printable page with `format=html`
     (or `Accept: text/html`). 409 when the work order has no approved warranty line. An
-    auditor's read of the customer's name and phone is recorded before the answer leaves."""
+    auditor's read of the customer's name and phone is recorded before the answer leaves.
+    `wait_for`: the part serials view (which finds the other visits with the same serials)
+    has applied that event first."""
+    wait_for_projection(ctx, "part_serials", wait_for)
     opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener)
@@ -70,6 +83,7 @@ def get_warranty_claims(
         raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days, from first to last",
                            **{"from": first.isoformat(), "to": last.isoformat()})
     wait_for_projection(ctx, "finance", wait_for)
+    wait_for_projection(ctx, "part_serials", wait_for)
     zone, opener = ZoneInfo(ctx.timezone), reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores, store_id,
@@ -142,3 +156,28 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
     with ctx.pool.connection() as conn, one_snapshot(conn):
         return sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules,
                       min(as_of, now.date()) if as_of else now.date(), store_id)
+
+
+@router.get("/audit/serial-conflicts")
+def get_serial_conflicts(
+        ctx: Ctx, principal: SerialsReader,
+        first: Annotated[Day, Query(alias="from", description=f"the first day, {DAY_RANGE}")],
+        last: Annotated[Day, Query(alias="to", description=(
+            f"the last day (at most {MAX_CONFLICT_DAYS} days after `from`)"))],
+        store_id: IdFilter = None, wait_for: WaitFor = None) -> Any:
+    """Part serials recorded on two visits as a failed part removed on both, or on two
+    vehicles, where the later record was made from `from` to `to` (the store's calendar days):
+    the earlier record `first`, the later `then`. Without `store_id` all the caller's stores;
+    with it, the conflicts one of whose visits is that store's."""
+    if last < first or (last - first).days >= MAX_CONFLICT_DAYS:
+        raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days, from first to last",
+                           **{"from": first.isoformat(), "to": last.isoformat()})
+    stores_asked(principal.stores, store_id)  # another store is 403
+    wait_for_projection(ctx, "part_serials", wait_for)
+    zone = ZoneInfo(ctx.timezone)
+    start = datetime.combine(first, time(0), zone)
+    end = datetime.combine(last + timedelta(days=1), time(0), zone)
+    with ctx.pool.connection() as conn:
+        found = serial_conflicts(conn, principal.stores, store_id, start, end)
+    return {"from": first.isoformat(), "to": last.isoformat(), "store_id": store_id,
+            "timezone": ctx.timezone, "count": len(found), "conflicts": found}

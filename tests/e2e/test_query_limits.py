@@ -20,6 +20,7 @@ HUGE = "S" * 20_000
     "/dispatch/board?store_id={}",
     "/audit/sanbao?store_id={}",
     "/audit/warranty-claims?from=2026-03-01&to=2026-03-02&store_id={}",
+    "/audit/serial-conflicts?from=2026-03-01&to=2026-03-02&store_id={}",
     "/audit/repair-records?date=2026-03-01&store_id={}",
     "/stock?store_id={}",
     "/technicians?store_id={}",

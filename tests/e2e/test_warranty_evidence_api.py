@@ -16,7 +16,8 @@ PHOTO = {"kind": "photo", "sha256": SHA, "media_type": "image/jpeg", "size": 2_4
          "uri": "s3://evidence/injector.jpg", "caption": "cracked nozzle"}
 
 
-def injector_visit(client: TestClient, auth: Auth, store_id: str) -> tuple[str, str, str]:
+def injector_visit(client: TestClient, auth: Auth, store_id: str,
+                   vin: str = "LSVAU218XN2183294") -> tuple[str, str, str]:
     """A diagnosed warranty job: 2 injectors on a warranty part line, approved and issued.
     Returns (work-order URL, its id, the part line's id)."""
     clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
@@ -27,7 +28,7 @@ def injector_visit(client: TestClient, auth: Auth, store_id: str) -> tuple[str, 
         "qty": 4, "unit_cost": "600.00", "supplier": "Bosch", "supplier_doc": "DN-7"}, 201)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
-        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪B12345", "brand": "Volkswagen"},
+        "vehicle": {"vin": vin, "brand": "Volkswagen"},
         "mileage": 30000, "complaints": ["rough idle"], "kind": "warranty"}, 201)
     wo = f"/work-orders/{opened['id']}"
     post(client, f"{wo}/check-in", advisor, {"mileage_in": 30010, "fuel_level": 50})

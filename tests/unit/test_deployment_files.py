@@ -90,7 +90,7 @@ def test_the_pools_fit_within_postgresqls_default_connections(
         services: dict[str, dict[str, Any]]) -> None:
     """Each process: its pool, plus the health check's connection and the event loop's read
     pool, sized by the same setting (API), or the projections' lock sessions and the log
-    watch's LISTEN (projections worker: one lock session for all views as a group, six when
+    watch's LISTEN (projections worker: one lock session for all views as a group, seven when
     SERVICECORE_PROJECTION_GROUP is off; the larger count is taken); an API replica of N worker
     processes is N + 1 processes (the parent counted as if it served too); the whole layout
     stays below max_connections = 100."""
@@ -98,7 +98,7 @@ def test_the_pools_fit_within_postgresqls_default_connections(
     for name in ("api", "projections", "analytics", "relay"):
         service = services[name]
         pool = int(service["environment"]["SERVICECORE_POOL_SIZE"])
-        extra = {"api": pool + 1, "projections": 6 + 1}.get(name, 0)
+        extra = {"api": pool + 1, "projections": 7 + 1}.get(name, 0)
         replicas = int((service.get("deploy") or {}).get("replicas", 1))
         workers = int(service["environment"].get("SERVICECORE_WORKERS", "1"))
         processes = workers + 1 if workers > 1 else 1
