@@ -825,6 +825,8 @@ def test_snapshot_through_api_dashboard_and_cli(
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<svg" in page.text and store in page.text
     assert "<td>2025-05-06</td><td>1.00</td>" in page.text  # the visit, in its day's bucket
+    # money cards say they are without VAT, as the catalogue's amounts are
+    assert "有效工时单价（不含税，元/小时）" in page.text and "毛利（不含税，元）" in page.text
     token = analyst["Authorization"].removeprefix("Bearer ")
     assert client.get(f"/analytics/dashboard?token={token}").status_code == 422  # see
     # tests/integration/test_dashboard.py: the browser signs in for a cookie instead
