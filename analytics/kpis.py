@@ -96,14 +96,14 @@ NAMED = "LEFT JOIN dim_technician d USING (technician_id)"
 
 
 def _efficiency(f: Filters) -> tuple[str, list[Any]]:
-    sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician").eq(
+    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician").eq(
         "l.pay_type", "pay_type")
     clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
     return f"""
         WITH sold AS (
             SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
             FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-            WHERE l.status = 'approved' AND l.completed_at IS NOT NULL
+            WHERE l.status = 'approved' AND l.passed_at IS NOT NULL
               AND l.technician_id IS NOT NULL AND {sold.sql()} GROUP BY 1),
         clocked AS (
             SELECT p.technician_id, sum({SECONDS}) AS clocked_seconds
@@ -142,7 +142,7 @@ def _available(f: Filters) -> tuple[str, list[Any], str, list[Any]]:
 
 def _productivity(f: Filters) -> tuple[str, list[Any]]:
     avail_sql, avail_params, clocked_sql, clocked_params = _available(f)
-    sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician")
+    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician")
     return f"""
         WITH available AS (
             SELECT a.technician_id, sum(a.available_hours) AS hours_available
@@ -154,7 +154,7 @@ def _productivity(f: Filters) -> tuple[str, list[Any]]:
         sold AS (
             SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
             FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-            WHERE l.status = 'approved' AND l.completed_at IS NOT NULL AND {sold.sql()}
+            WHERE l.status = 'approved' AND l.passed_at IS NOT NULL AND {sold.sql()}
             GROUP BY 1)
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_available, 0) AS hours_available,
@@ -382,14 +382,16 @@ def _churn(f: Filters) -> tuple[str, list[Any]]:
 
 CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     Kpi("technician_efficiency", "Technician efficiency",
-        "flat-rate hours sold on completed jobs ÷ hours clocked on jobs (may exceed 100%), "
+        "flat-rate hours sold on jobs that passed QC (on the day they passed) ÷ hours clocked "
+        "on jobs (on the day of the clock-off; may exceed 100%), "
         "from the clocked seconds, rounded once (half up); per technician: user id and "
         "current name",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
         _efficiency, _efficiency_of),
     Kpi("productivity", "Productivity and proficiency",
         "productivity = hours clocked ÷ hours available (attendance); "
-        "proficiency = hours sold ÷ hours available; per technician: user id and current name",
+        "proficiency = hours sold (QC passed) ÷ hours available; per technician: user id and "
+        "current name",
         ("date_from", "date_to", "store_id", "technician"), _productivity, _productivity_of),
     Kpi("effective_labor_rate", "Effective labor rate per pay type",
         "labor sales after settlement discounts, without VAT ÷ labor hours sold, on settled "

@@ -52,3 +52,46 @@ def test_a_tie_rounds_half_up_in_both_places(container: Container, tmp_path: Pat
     assert (prod["productivity"], prod["proficiency"]) == (
         Decimal(shop["productivity"]), Decimal(shop["proficiency"]))
     assert (eff["clocked_seconds"], eff["hours_clocked"]) == (256, Decimal("0.0711"))
+
+
+def test_hours_sold_count_on_qc_pass_with_work_added_after_dispatch(
+        container: Container, tmp_path: Path) -> None:
+    desk, d1, d2 = Desk(container), DAY.isoformat(), (DAY + timedelta(days=1)).isoformat()
+    # A 1.0 h job dispatched; during the repair 0.5 h more is found and approved; clocked
+    # 22:00-23:00 (store time), completed at 23:50, QC passed the next morning.
+    wo = desk.open(new_vin(), ["knock from the rear axle"], at(d1, "09:00"))
+    desk.check_in(wo, 40_000, at(d1, "09:05"))
+    desk.approve(wo, [desk.labor(wo, 1, "AXL-01", "1.0", at(d1, "09:10"))], at(d1, "09:11"))
+    desk.on_roster(desk.t1, at(d1, "09:12"))
+    w, tech = container.work_orders, desk.t1
+    w.dispatch(desk.r("manager", at(d1, "09:15")), wo, 1, technician_id=tech)
+    w.clock_on(desk.tech(tech, at(d1, "22:00")), wo, 1)
+    desk.approve(wo, [desk.labor(wo, 1, "AXL-02", "0.5", at(d1, "22:30"))], at(d1, "22:35"))
+    w.clock_off(desk.tech(tech, at(d1, "23:00")), wo, 1)
+    w.complete_job(desk.tech(tech, at(d1, "23:50")), wo, 1)
+    w.quality_check(desk.r("manager", at(d2, "08:30")), wo, 1, passed=True)
+
+    view = next(v for v in container.views if v.name == "workshop")
+    ProjectionRunner(container.app, container.pool, view).catch_up()
+    loader = AnalyticsLoader(container.app, tmp_path / "kpi.duckdb")
+    try:
+        loader.catch_up()
+        use_zone(loader.conn, "Asia/Shanghai")
+        for first, last in ((DAY, DAY), (DAY + timedelta(days=1),) * 2,
+                            (DAY, DAY + timedelta(days=1))):
+            with container.pool.connection() as conn:
+                shop = kpis(conn, [desk.store], store_id=desk.store, first=first, last=last,
+                            by="period")
+            found = run(loader.conn, "technician_efficiency",
+                        Filters(store_id=desk.store, date_from=first, date_to=last))["rows"]
+            # the same hours sold and clocked, and the same efficiency, in both places
+            assert [(Decimal(r["sold_hours"]), Decimal(r["clocked_hours"]),
+                     r["efficiency"]) for r in shop] == [
+                (r["hours_sold"], round(r["hours_clocked"], 2),
+                 None if r["efficiency"] is None else str(r["efficiency"])) for r in found], (
+                first, last)
+            sold = {(DAY, DAY): "0", (DAY, DAY + timedelta(days=1)): "1.5"}.get(
+                (first, last), "1.5")
+            assert [r["sold_hours"] for r in shop] == [sold]
+    finally:
+        loader.close()
