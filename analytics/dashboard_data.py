@@ -16,6 +16,7 @@ import duckdb
 
 from analytics.kpis import Filters, Where, run
 from analytics.periods import Change, Number, Period, compare
+from domain import kpi_figures
 
 # (figure, kind): kind says how the page shows it and its change (ratio: percentage points)
 FIGURES = (("work_orders", "count"), ("revenue", "money"), ("gross_profit", "money"),
@@ -38,7 +39,7 @@ def _ratio(top: Decimal, bottom: Decimal, places: int = 4) -> float | None:
 
 
 def _float(value: Decimal | None) -> float | None:
-    """A catalogue ratio (DECIMAL, 4 places) as the page computes with it."""
+    """A catalogue ratio or amount (DECIMAL) as the page computes with it."""
     return None if value is None else float(value)
 
 
@@ -58,8 +59,10 @@ def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Numb
         "work_orders": int(opened),
         "revenue": _sum(profit, "revenue_ex_vat"),
         "gross_profit": _sum(profit, "gross_profit"),
-        "labor_rate": _ratio(_sum(labor, "labor_sales_ex_vat"), _sum(labor, "hours_sold"), 2),
-        "efficiency": _ratio(_sum(techs, "hours_sold"), _sum(techs, "hours_clocked")),
+        "labor_rate": _float(kpi_figures.labor_rate(_sum(labor, "labor_sales_ex_vat"),
+                                                _sum(labor, "hours_sold"))),
+        "efficiency": _float(kpi_figures.efficiency(_sum(techs, "hours_sold"),
+                                                int(_sum(techs, "clocked_seconds")))),
         "comeback_rate": _float(run(conn, "comeback_rate", filters)["rows"][0]["comeback_rate"]),
         "csi": _float(run(conn, "csi", filters)["rows"][0]["csi"]),
         "fill_rate": _float(run(conn, "parts_fill_rate", filters)["rows"][0]["fill_rate"]),

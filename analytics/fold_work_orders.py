@@ -71,10 +71,19 @@ def _line_row(e: Any, line: dict[str, Any], store_id: str) -> tuple[str, dict[st
                                "cost": Decimal("0.00"), "supply": line.get("supply")}
 
 
+def _job_technician(fold: Fold, work_order_id: str, job_no: int) -> str | None:
+    """The technician the job was dispatched to, as its labor lines carry it."""
+    return next((row["technician_id"] for row in fold.where(
+        "fact_labor_lines", work_order_id, job_no=job_no) if row["technician_id"]), None)
+
+
 @on(WorkOrder.LineAdded)
 def _line_added(fold: Fold, e: WorkOrder.LineAdded, n: int) -> None:
     store = _wo(fold, e)["store_id"]
-    fold.put(*_line_row(e, e.line, store))
+    table, row = _line_row(e, e.line, store)
+    if table == "fact_labor_lines":  # new work on a dispatched job is its technician's
+        row["technician_id"] = _job_technician(fold, str(e.originator_id), row["job_no"])
+    fold.put(table, row)
 
 
 @on(WorkOrder.LinesCarriedOver)
@@ -141,6 +150,15 @@ def _completed(fold: Fold, e: WorkOrder.JobCompleted, n: int) -> None:
         row["completed_at"] = e.audit.at
 
 
+@on(WorkOrder.QualityChecked)
+def _quality_checked(fold: Fold, e: WorkOrder.QualityChecked, n: int) -> None:
+    if not e.passed:
+        return
+    _wo(fold, e)
+    for row in fold.where("fact_labor_lines", str(e.originator_id), job_no=e.job_no):
+        row["passed_at"] = e.audit.at
+
+
 @on(WorkOrder.ReadyForSettlement)
 def _ready(fold: Fold, e: WorkOrder.ReadyForSettlement, n: int) -> None:
     _wo(fold, e).update(status="ready_for_settlement", ready_at=e.audit.at)
@@ -186,7 +204,7 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
 # facts the analytic tables do not carry (they stay in the event store)
 ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
        WorkOrder.Diagnosed,
-       WorkOrder.QualityChecked, WorkOrder.SerialsRecorded, WorkOrder.EvidenceAdded,
+       WorkOrder.SerialsRecorded, WorkOrder.EvidenceAdded,
        WorkOrder.EvidenceWithdrawn)
 
 

@@ -2,8 +2,11 @@
 
 Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
 store_id, brand, model, technician, pay_type. Formulas follow the trade's definitions (see the
-README's KPI section); ratios are DECIMAL with 4 places (strings in the API's JSON, as the
-workshop's `/technicians/kpi` gives them), NULL where the denominator is zero.
+README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL with 2 (strings in
+the API's JSON, as the workshop's `/technicians/kpi` and the finance views give them), NULL where
+the denominator is zero. Money is without VAT. The technician ratios and the effective labor
+rate are divided in `domain.kpi_figures` from the exact figures the query sums (clocked time in
+seconds), as the workshop's rows are, so both give the same figure.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import duckdb
 
 from analytics import comebacks
+from domain import kpi_figures as figures
 from domain.common import InvalidInput
 
 
@@ -75,11 +79,16 @@ class Kpi:
     formula: str
     filters: tuple[str, ...]
     build: Callable[[Filters], tuple[str, list[Any]]]
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # quotients of a row
 
 
 # Ratios are rounded to 4 places and typed DECIMAL: the API answers them as strings
 # ("0.8333"), as it answers every decimal figure, and the CSV prints the same 4 places.
 RATIO = "DECIMAL(18, 4)"
+# Money to the fen, typed DECIMAL: strings with 2 places in JSON ("412.39") and in the CSV.
+MONEY = "DECIMAL(18, 2)"
+# Clocked time in whole seconds, summed exactly; hours are shown to 1/10,000 h.
+SECONDS = "date_diff('second', p.clock_on_at, p.clock_off_at)"
 
 # Rows per technician carry the current name beside the user id (the key): the name of their
 # latest profile, so a renamed technician's past hours show under the new name.
@@ -87,26 +96,41 @@ NAMED = "LEFT JOIN dim_technician d USING (technician_id)"
 
 
 def _efficiency(f: Filters) -> tuple[str, list[Any]]:
-    sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician").eq(
+    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician").eq(
         "l.pay_type", "pay_type")
     clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
     return f"""
         WITH sold AS (
             SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
             FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-            WHERE l.status = 'approved' AND l.completed_at IS NOT NULL
+            WHERE l.status = 'approved' AND l.passed_at IS NOT NULL
               AND l.technician_id IS NOT NULL AND {sold.sql()} GROUP BY 1),
         clocked AS (
-            SELECT p.technician_id, sum(p.hours) AS hours_clocked
+            SELECT p.technician_id, sum({SECONDS}) AS clocked_seconds
             FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
             WHERE {clocked.sql()} GROUP BY 1)
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_sold, 0) AS hours_sold,
-               coalesce(hours_clocked, 0) AS hours_clocked,
-               CAST(round(hours_sold / nullif(hours_clocked, 0), 4) AS {RATIO}) AS efficiency
+               CAST(coalesce(clocked_seconds, 0) AS BIGINT) AS clocked_seconds,
+               NULL::{RATIO} AS hours_clocked, NULL::{RATIO} AS efficiency
         FROM sold FULL JOIN clocked USING (technician_id) {NAMED}
         ORDER BY technician_id""", \
         sold.params + clocked.params
+
+
+def _efficiency_of(r: dict[str, Any]) -> dict[str, Any]:
+    return {"hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
+            "efficiency": figures.efficiency(r["hours_sold"], r["clocked_seconds"])}
+
+
+def _productivity_of(r: dict[str, Any]) -> dict[str, Any]:
+    return {"hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
+            "productivity": figures.productivity(r["clocked_seconds"], r["hours_available"]),
+            "proficiency": figures.proficiency(r["hours_sold"], r["hours_available"])}
+
+
+def _labor_rate_of(r: dict[str, Any]) -> dict[str, Any]:
+    return {"effective_rate": figures.labor_rate(r["labor_sales_ex_vat"], r["hours_sold"])}
 
 
 def _available(f: Filters) -> tuple[str, list[Any], str, list[Any]]:
@@ -118,26 +142,25 @@ def _available(f: Filters) -> tuple[str, list[Any], str, list[Any]]:
 
 def _productivity(f: Filters) -> tuple[str, list[Any]]:
     avail_sql, avail_params, clocked_sql, clocked_params = _available(f)
-    sold = Where(f).period("l.completed_at").vehicle().eq("l.technician_id", "technician")
+    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician")
     return f"""
         WITH available AS (
             SELECT a.technician_id, sum(a.available_hours) AS hours_available
             FROM fact_attendance a WHERE {avail_sql} GROUP BY 1),
         clocked AS (
-            SELECT p.technician_id, sum(p.hours) AS hours_clocked
+            SELECT p.technician_id, sum({SECONDS}) AS clocked_seconds
             FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
             WHERE {clocked_sql} GROUP BY 1),
         sold AS (
             SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
             FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-            WHERE l.status = 'approved' AND l.completed_at IS NOT NULL AND {sold.sql()}
+            WHERE l.status = 'approved' AND l.passed_at IS NOT NULL AND {sold.sql()}
             GROUP BY 1)
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_available, 0) AS hours_available,
-               coalesce(hours_clocked, 0) AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
-               CAST(round(hours_clocked / nullif(hours_available, 0), 4) AS {RATIO})
-                   AS productivity,
-               CAST(round(hours_sold / nullif(hours_available, 0), 4) AS {RATIO}) AS proficiency
+               CAST(coalesce(clocked_seconds, 0) AS BIGINT) AS clocked_seconds,
+               NULL::{RATIO} AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
+               NULL::{RATIO} AS productivity, NULL::{RATIO} AS proficiency
         FROM available FULL JOIN clocked USING (technician_id) FULL JOIN sold USING (technician_id)
         {NAMED}
         WHERE technician_id IS NOT NULL ORDER BY technician_id""", \
@@ -149,8 +172,7 @@ def _labor_rate(f: Filters) -> tuple[str, list[Any]]:
         "l.technician_id", "technician")
     return f"""
         SELECT l.pay_type, sum(l.hours_sold) AS hours_sold,
-               sum(l.net_ex_vat) AS labor_sales_ex_vat,
-               round(sum(l.net_ex_vat) / nullif(sum(l.hours_sold), 0), 2) AS effective_rate
+               sum(l.net_ex_vat) AS labor_sales_ex_vat, NULL::{MONEY} AS effective_rate
         FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
         WHERE l.status = 'approved' AND w.settled_at IS NOT NULL AND {w.sql()}
         GROUP BY 1 ORDER BY 1""", w.params
@@ -230,7 +252,7 @@ def _turnover(f: Filters) -> tuple[str, list[Any]]:
             FROM m)
         SELECT round(cost_sold, 2) AS cost_of_parts_sold,
                round(value_start, 2) AS inventory_start, round(value_end, 2) AS inventory_end,
-               round((value_start + value_end) / 2, 2) AS average_inventory,
+               CAST(round((value_start + value_end) / 2, 2) AS {MONEY}) AS average_inventory,
                round(cost_sold * 365.0 / {days} / nullif((value_start + value_end) / 2, 0), 2)
                    AS turns_per_year,
                round(365.0 / nullif(cost_sold * 365.0 / {days}
@@ -251,7 +273,7 @@ def _loss_rate(f: Filters) -> tuple[str, list[Any]]:
               coalesce(sum(value) FILTER (WHERE moved_at < ?::DATE + 1), 0) AS value_end
             FROM m)
         SELECT round(coalesce(variance, 0), 2) AS stocktake_variance_value,
-               round((value_start + value_end) / 2, 2) AS average_inventory,
+               CAST(round((value_start + value_end) / 2, 2) AS {MONEY}) AS average_inventory,
                CAST(round(-coalesce(variance, 0) / nullif((value_start + value_end) / 2, 0), 4)
                    AS {RATIO})
                    AS loss_rate
@@ -308,11 +330,12 @@ def _gross_profit_per(key: str) -> Callable[[Filters], tuple[str, list[Any]]]:
 def _pay_type_mix(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("l.approved_at").vehicle().eq("l.technician_id", "technician")
     return f"""
-        SELECT l.pay_type, sum(l.hours_sold) AS hours, sum(l.gross) AS sales,
+        SELECT l.pay_type, sum(l.hours_sold) AS hours,
+               sum(l.net_ex_vat) AS labor_sales_ex_vat,
                CAST(round(sum(l.hours_sold) / sum(sum(l.hours_sold)) OVER (), 4) AS {RATIO})
                    AS hours_share,
-               CAST(round(sum(l.gross) / nullif(sum(sum(l.gross)) OVER (), 0), 4) AS {RATIO})
-                   AS sales_share
+               CAST(round(sum(l.net_ex_vat) / nullif(sum(sum(l.net_ex_vat)) OVER (), 0), 4)
+                   AS {RATIO}) AS sales_share
         FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
         WHERE l.status = 'approved' AND w.status <> 'cancelled' AND {w.sql()}
         GROUP BY 1 ORDER BY 1""", w.params
@@ -359,19 +382,22 @@ def _churn(f: Filters) -> tuple[str, list[Any]]:
 
 CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     Kpi("technician_efficiency", "Technician efficiency",
-        "flat-rate hours sold on completed jobs ÷ hours clocked on jobs (may exceed 100%); "
-        "per technician: user id and current name",
+        "flat-rate hours sold on jobs that passed QC (on the day they passed) ÷ hours clocked "
+        "on jobs (on the day of the clock-off; may exceed 100%), "
+        "from the clocked seconds, rounded once (half up); per technician: user id and "
+        "current name",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
-        _efficiency),
+        _efficiency, _efficiency_of),
     Kpi("productivity", "Productivity and proficiency",
         "productivity = hours clocked ÷ hours available (attendance); "
-        "proficiency = hours sold ÷ hours available; per technician: user id and current name",
-        ("date_from", "date_to", "store_id", "technician"), _productivity),
+        "proficiency = hours sold (QC passed) ÷ hours available; per technician: user id and "
+        "current name",
+        ("date_from", "date_to", "store_id", "technician"), _productivity, _productivity_of),
     Kpi("effective_labor_rate", "Effective labor rate per pay type",
         "labor sales after settlement discounts, without VAT ÷ labor hours sold, on settled "
-        "work orders",
+        "work orders; to the fen, half up",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
-        _labor_rate),
+        _labor_rate, _labor_rate_of),
     Kpi("hours_per_work_order", "Hours per work order",
         "labor hours sold ÷ settled work orders, per work-order kind",
         ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _hours_per_wo),
@@ -413,7 +439,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         "revenue without VAT − FIFO cost of parts over a vehicle's settled work orders",
         ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit_per("vehicle")),
     Kpi("pay_type_mix", "Pay-type mix",
-        "share of approved labor hours and sales per pay type",
+        "share of approved labor hours and of labor sales (after settlement discounts, "
+        "without VAT, as the effective labor rate counts them) per pay type",
         ("date_from", "date_to", "store_id", "brand", "model", "technician"), _pay_type_mix),
     Kpi("csi", "Customer satisfaction (CSI)",
         "follow-up surveys scoring 4 or 5 ÷ all surveys", ("date_from", "date_to", "store_id",
@@ -435,6 +462,9 @@ def run(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters) -> dict[st
     cursor = conn.execute(sql, params)
     columns = [d[0] for d in cursor.description]
     rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    if kpi.derive is not None:
+        for row in rows:
+            row.update(kpi.derive(row))
     used = {k: getattr(filters, k) for k in kpi.filters if getattr(filters, k) is not None}
     return {"name": kpi.name, "title": kpi.title, "formula": kpi.formula, "filters": used,
             "columns": columns, "rows": rows}

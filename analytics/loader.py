@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
 # Bump when what the fold writes changes (an event newly folded, a figure computed otherwise):
 # the loader's first start of that version reloads every table from event 0.
-REVISION = 1
+REVISION = 2  # 2: labor lines carry passed_at (hours sold on QC pass)
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in

@@ -120,6 +120,8 @@ TABLES: tuple[Table, ...] = (
               ("approved_at", TS, ("when the customer decided on the line (approved or "
                                   "declined)")),
               ("completed_at", TS, "when the line's job was completed"),
+              ("passed_at", TS, ("when the line's job passed QC: its hours count as sold "
+                                 "(technician efficiency) from then")),
           ), ("work_order_id", "line_id")),
     Table("fact_part_lines", "one row per part line of a work order (parts sold), with the "
           "quantity issued from stock and its FIFO cost", (

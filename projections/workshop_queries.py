@@ -15,6 +15,7 @@ from uuid import UUID
 
 import psycopg
 
+from domain import kpi_figures as figures
 from domain.common import InvalidInput
 from domain.days import minutes, parse_clock
 from domain.skills import Candidate, exclusions, ranked, requirement
@@ -227,14 +228,16 @@ def _period_rows(rows: list[dict[str, Any]], first: date,
 
 def _kpi_row(r: dict[str, Any], by: str) -> dict[str, Any]:
     available, sold = Decimal(r["available_hours"]), Decimal(r["sold_hours"])
-    clocked = Decimal(r["clocked_seconds"]) / 3600
+    seconds = int(r["clocked_seconds"])
 
-    def ratio(a: Decimal, b: Decimal) -> str | None:
-        return str(round(a / b, 4)) if b > 0 else None
+    def shown(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
 
     when = {"from_day": r["from_day"], "to_day": r["to_day"], "days": r["days"]} \
         if by == "period" else {"day": r["day"]}
     return {"user_id": r["user_id"], "name": r["name"], "store_id": r["store_id"], **when,
-            "available_hours": str(available), "clocked_hours": str(round(clocked, 2)),
-            "sold_hours": str(sold), "efficiency": ratio(sold, clocked),
-            "productivity": ratio(clocked, available), "proficiency": ratio(sold, available)}
+            "available_hours": str(available),
+            "clocked_hours": str(figures.clocked_hours(seconds, figures.FEN)),
+            "sold_hours": str(sold), "efficiency": shown(figures.efficiency(sold, seconds)),
+            "productivity": shown(figures.productivity(seconds, available)),
+            "proficiency": shown(figures.proficiency(sold, available))}

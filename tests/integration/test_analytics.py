@@ -54,6 +54,12 @@ def ratio(text: str) -> Decimal:
     return Decimal(text)
 
 
+def money(text: str) -> Decimal:
+    """Money comes back as DECIMAL with 2 places, exactly `text` (strings in the API)."""
+    assert len(text.partition(".")[2]) == 2, text
+    return Decimal(text)
+
+
 def double(text: str) -> Any:
     """Other quotients come back as DOUBLE (DECIMAL / DECIMAL), rounded by the SQL to `text`'s
     places."""
@@ -296,7 +302,7 @@ def test_effective_labor_rate_per_pay_type(loaded: Loaded) -> None:
     assert rows["customer"]["hours_sold"] == D("3.5")
     # warranty: 375.00 - 43.14 = 331.86 over 1.5 h = 221.24
     assert rows["warranty"]["labor_sales_ex_vat"] == D("331.86")
-    assert rows["warranty"]["effective_rate"] == double("221.24")
+    assert rows["warranty"]["effective_rate"] == money("221.24")
 
 
 def test_effective_labor_rate_reflects_discounts(loaded: Loaded) -> None:
@@ -305,7 +311,7 @@ def test_effective_labor_rate_reflects_discounts(loaded: Loaded) -> None:
     # its labor sells at 570.00 - VAT 65.58 = 504.42 instead of 530.97:
     # 504.42 + 265.49 + 132.74 = 902.65 over 3.5 h = 257.90
     assert rows["customer"]["labor_sales_ex_vat"] == D("902.65")
-    assert rows["customer"]["effective_rate"] == double("257.90")
+    assert rows["customer"]["effective_rate"] == money("257.90")
 
 
 def test_hours_per_work_order(loaded: Loaded) -> None:
@@ -405,12 +411,17 @@ def test_gross_profit(loaded: Loaded) -> None:
 
 def test_pay_type_mix(loaded: Loaded) -> None:
     rows = {r["pay_type"]: r for r in kpi(loaded, "pay_type_mix", **MARCH)}
-    # sold work only (V4 was cancelled): customer 2.0 + 1.0 + 0.5 = 3.5 h, 600 + 300 + 150 =
-    # 1050.00; warranty 1.5 h, 375.00. Shares: hours 3.5 / 5 = 0.7; sales 1050 / 1425 = 0.7368
-    assert (rows["customer"]["hours"], rows["customer"]["sales"]) == (D("3.5"), D("1050.00"))
+    # sold work only (V4 was cancelled): customer 2.0 + 1.0 + 0.5 = 3.5 h; warranty 1.5 h.
+    # Sales are labor sales as the effective labor rate counts them (after discounts, without
+    # VAT): customer 504.42 + 265.49 + 132.74 = 902.65, warranty 331.86 (VAT included before
+    # discounts they would be 1050.00 and 375.00, a 0.7368 share).
+    assert (rows["customer"]["hours"], rows["customer"]["labor_sales_ex_vat"]) == (
+        D("3.5"), money("902.65"))
+    assert rows["warranty"]["labor_sales_ex_vat"] == money("331.86")
     assert rows["customer"]["hours_share"] == ratio("0.7000")
-    assert rows["customer"]["sales_share"] == ratio("0.7368")
-    assert rows["warranty"]["sales_share"] == ratio("0.2632")
+    # shares of 1234.51: 902.65 / 1234.51 = 0.7312; 331.86 / 1234.51 = 0.2688
+    assert rows["customer"]["sales_share"] == ratio("0.7312")
+    assert rows["warranty"]["sales_share"] == ratio("0.2688")
 
 
 def test_csi(loaded: Loaded) -> None:
@@ -814,6 +825,8 @@ def test_snapshot_through_api_dashboard_and_cli(
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<svg" in page.text and store in page.text
     assert "<td>2025-05-06</td><td>1.00</td>" in page.text  # the visit, in its day's bucket
+    # money cards say they are without VAT, as the catalogue's amounts are
+    assert "有效工时单价（不含税，元/小时）" in page.text and "毛利（不含税，元）" in page.text
     token = analyst["Authorization"].removeprefix("Bearer ")
     assert client.get(f"/analytics/dashboard?token={token}").status_code == 422  # see
     # tests/integration/test_dashboard.py: the browser signs in for a cookie instead

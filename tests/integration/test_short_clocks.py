@@ -1,6 +1,6 @@
 """Clock punches of a few minutes reach the technician KPIs whole: the hours are kept exact
-(seconds in the workshop view, 1/10,000 h per punch in the analytic tables) and rounded only
-where a row is shown."""
+(seconds, in the workshop view as in the analytic tables) and rounded only where a row is
+shown, so `/technicians/kpi` and the analytics catalogue give the same efficiency."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def test_a_few_minutes_on_the_clock_show_as_hours(container: Container, tmp_path
     assert [(r["clocked_hours"], r["sold_hours"], r["efficiency"]) for r in rows] == [
         ("0.16", "0.5", "3.2143")]
 
-    # The analytic KPI: each punch to 1/10,000 h (0.0333 + 0.05 + 0.0667 + 0.0056).
+    # The analytic KPI: the same 560 s, shown as 0.1556 h; the same efficiency (rounding each
+    # punch to 1/10,000 h first, 0.0333 + 0.05 + 0.0667 + 0.0056, would say 3.2134).
     loader = AnalyticsLoader(container.app, tmp_path / "kpi.duckdb")
     try:
         loader.catch_up()
@@ -52,4 +53,4 @@ def test_a_few_minutes_on_the_clock_show_as_hours(container: Container, tmp_path
         loader.close()
     assert [(r["hours_clocked"], r["hours_sold"]) for r in found] == [
         (Decimal("0.1556"), Decimal("0.5"))]
-    assert found[0]["efficiency"] == Decimal("3.2134")
+    assert (found[0]["clocked_seconds"], found[0]["efficiency"]) == (560, Decimal("3.2143"))

@@ -1,0 +1,48 @@
+"""How a KPI's quotient is made, once for every place that reports it: from exact figures
+(clocked time in whole seconds, hours sold and available as recorded, money in fen), divided
+exactly and rounded once, half up — ratios to 4 places, money to the fen.
+
+The workshop's `/technicians/kpi` and the analytics catalogue (`/analytics/kpis/{name}`, the
+dashboard) both call these, so the same hours give the same figure wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+RATIO = Decimal("0.0001")
+FEN = Decimal("0.01")
+SECONDS_PER_HOUR = 3600
+
+
+def quotient(top: Decimal | int | None, bottom: Decimal | int | None, places: Decimal = RATIO
+             ) -> Decimal | None:
+    """`top` ÷ `bottom` rounded half up to `places`; None where `bottom` is not positive."""
+    if bottom is None or bottom <= 0:
+        return None
+    return (Decimal(top or 0) / Decimal(bottom)).quantize(places, ROUND_HALF_UP)
+
+
+def efficiency(sold_hours: Decimal | None, clocked_seconds: int | None) -> Decimal | None:
+    """Flat-rate hours sold ÷ hours clocked on jobs (may exceed 1)."""
+    return quotient(Decimal(sold_hours or 0) * SECONDS_PER_HOUR, clocked_seconds)
+
+
+def productivity(clocked_seconds: int | None, available_hours: Decimal | None) -> Decimal | None:
+    """Hours clocked on jobs ÷ hours available (attendance)."""
+    return quotient(clocked_seconds, Decimal(available_hours or 0) * SECONDS_PER_HOUR)
+
+
+def proficiency(sold_hours: Decimal | None, available_hours: Decimal | None) -> Decimal | None:
+    """Flat-rate hours sold ÷ hours available."""
+    return quotient(sold_hours, available_hours)
+
+
+def labor_rate(sales_ex_vat: Decimal | None, hours_sold: Decimal | None) -> Decimal | None:
+    """Effective labor rate: labor sales without VAT ÷ labor hours sold, to the fen."""
+    return quotient(sales_ex_vat, hours_sold, FEN)
+
+
+def clocked_hours(clocked_seconds: int | None, places: Decimal = RATIO) -> Decimal:
+    """Seconds on the clock as hours, rounded half up for showing (never divided further)."""
+    return (Decimal(clocked_seconds or 0) / SECONDS_PER_HOUR).quantize(places, ROUND_HALF_UP)

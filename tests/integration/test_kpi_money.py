@@ -1,0 +1,58 @@
+"""Money in the KPI catalogue is a string with two decimals (fen), as everywhere in the API:
+in JSON and in the CSV, every amount of every KPI — the effective labor rate and the average
+inventory included, which DuckDB would otherwise divide into DOUBLE numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from analytics.loader import AnalyticsLoader
+from servicecore.container import Container
+from tests.integration.test_analytics import visit
+
+MONEY = re.compile(r"^-?\d+\.\d{2}$")
+# the catalogue's amounts (CNY, without VAT)
+AMOUNTS = {"effective_rate", "labor_sales_ex_vat", "revenue_ex_vat", "parts_cost",
+           "gross_profit", "cost_of_parts_sold", "inventory_start", "inventory_end",
+           "average_inventory", "stocktake_variance_value", "obsolete_value", "inventory_value"}
+
+
+def test_every_amount_of_the_catalogue_is_a_string_of_fen(
+        container: Container, client: TestClient, auth: Callable[..., dict[str, str]]) -> None:
+    # One settled visit: 1.0 h of labor at 300.00 with VAT (265.49 without), a part in stock.
+    store = "KM" + uuid.uuid4().hex[:6].upper()
+    visit(container, store, "2025-05-06", 0)
+    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
+    try:
+        loader.catch_up()
+        assert loader.publish(force=True)
+    finally:
+        loader.close()
+    analyst = auth("analyst", "ana-1", [store])
+
+    seen: dict[str, object] = {}
+    names = [k["name"] for k in client.get("/analytics/kpis", headers=analyst).json()["items"]]
+    for name in names:
+        got = client.get(f"/analytics/kpis/{name}", headers=analyst, params={"store_id": store})
+        assert got.status_code == 200, got.text
+        for row in got.json()["rows"]:
+            for column in AMOUNTS & set(row):
+                value = row[column]
+                assert value is None or (isinstance(value, str) and MONEY.match(value)), (
+                    name, column, value)
+                seen.setdefault(f"{name}.{column}", value)
+    assert seen["effective_labor_rate.effective_rate"] == "265.49"
+    assert seen["pay_type_mix.labor_sales_ex_vat"] == "265.49"
+    # 20 filters at 40.00 received, one issued: 760.00 at the start and end of the window
+    assert seen["parts_turnover.average_inventory"] == "760.00"
+
+    as_csv = client.get("/analytics/kpis/effective_labor_rate", headers=analyst,
+                        params={"store_id": store, "format": "csv"})
+    [row] = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert (row["labor_sales_ex_vat"], row["effective_rate"]) == ("265.49", "265.49")
