@@ -134,3 +134,24 @@ def test_an_over_delivery_is_booked_only_with_a_reason(
     assert (lot["received_qty"], lot["unit_cost"]) == ("8", "300.00")
     item = get(client, f"/stock/{store_id}/{pads}", clerk)
     assert (item["on_hand"], item["on_order"]) == ("12", "0")
+
+
+def test_an_over_delivery_gives_its_reason_as_the_reason_in_history_and_the_audit_log(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """What the auditor reads of an override: who accepted more than was ordered, and why."""
+    clerk = auth("parts_clerk", user="clerk-over", stores=[store_id])
+    auditor = auth("auditor", stores=[store_id])
+    pads = new_part(client, clerk, min_stock=0)
+    order = post(client, "/purchase-orders", clerk, {"store_id": store_id, "supplier": "Bosch",
+                 "lines": [{"part_number": pads, "qty": "2", "unit_cost": "300.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    why = "supplier's pack of 5; the extra three kept for stock"
+    kept = post(client, f"{po}/receipts", clerk, {
+        "line_no": 1, "qty": 5, "supplier_doc": "DN-5", "over_delivery_reason": why}, 201)
+    history = get(client, f"{po}/history", auditor)["items"]
+    [received] = [e for e in history if e["event"] == "PurchaseOrder.LineReceived"]
+    assert (received["reason"], received["actor"]["user_id"]) == (why, "clerk-over")
+    log = get(client, "/audit/log", auditor, event_type="PurchaseOrder.LineReceived",
+              store_id=store_id, wait_for=kept["notification_id"])["items"]
+    assert [(e["reason"], e["actor"]["user_id"]) for e in log] == [(why, "clerk-over")]
