@@ -166,9 +166,11 @@ class AnchorPublisher:
 def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0
                ) -> list[dict[str, Any]]:
     """Every anchor the topic holds, once each by `anchor_id` (re-sends repeat them), in id
-    order. Reads every partition from its beginning to the end offset it had when asked.
-    Raises ValueError for a record that is not an anchor, or two different anchors under one
-    id; LookupError when the broker has no such topic."""
+    order. Reads every partition from its beginning to the end offset it had when asked;
+    TimeoutError when `timeout` seconds pass without a record (a topic of years of anchors
+    takes as long as it takes: some 11,000 a second). Raises ValueError for a record that is
+    not an anchor, or two different anchors under one id; LookupError when the broker has no
+    such topic."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
@@ -187,10 +189,12 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp] for tp in assigned):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: not read to its end in {timeout:.0f} s")
+                raise TimeoutError(f"{topic}: nothing more read for {timeout:.0f} s before "
+                                   "its end")
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     _keep(found, record)
+                deadline = time.monotonic() + timeout  # it moves on
         return [found[number] for number in sorted(found)]
     finally:
         consumer.close()

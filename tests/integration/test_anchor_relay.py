@@ -222,3 +222,26 @@ def test_a_backlog_of_anchors_holds_neither_the_events_nor_a_stop(
         stop.set()
         thread.join(timeout=8)
     assert not thread.is_alive(), "the relay did not stop"
+
+
+def test_a_topic_of_many_anchors_is_read_to_its_end_however_long_that_takes(
+        broker: Broker) -> None:
+    """`timeout` is how long the reader waits for a record, not for the whole topic: years of
+    anchors (some 11,000 read a second) are read to the end."""
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    topic, count = f"anchors-{uuid.uuid4().hex[:8]}", 30_000
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20)
+    for n in range(1, count + 1):
+        producer.send(topic, key=b"anchors", value=json.dumps({
+            "anchor_id": n, "anchor": f"{n}:{'ab' * 32}", "notification_id": n,
+            "hash": "ab" * 32, "anchored_at": "2026-12-05T00:00:00+00:00",
+            "anchored_by": "servicecore", "note": "volume"}).encode())
+    producer.flush()
+    producer.close()
+    found = read_topic(broker.bootstrap, topic, timeout=1.0)
+    assert [a["anchor_id"] for a in found] == list(range(1, count + 1))
