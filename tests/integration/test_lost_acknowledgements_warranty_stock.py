@@ -3,8 +3,9 @@ used up long ago and a supplier's over-delivery, over HTTP.
 
 Part serials recorded on a line and corrected with a reason, an evidence reference added and
 withdrawn, a credit with its red-letter invoice number (the refund and the number's reservation
-in one save), a count that books found units into a lot the item no longer keeps (read from the
-event that took it in), and a receipt above a purchase-order line's outstanding quantity. Each
+in one save) and its approval, a count that books found units into a lot the item no longer
+keeps (read from the event that took it in) and a manager's approval of one above the
+threshold, and a receipt above a purchase-order line's outstanding quantity. Each
 save reaches the server and commits; its answer is cut off by the proxy; the client retries with
 the same Idempotency-Key, on the same API process and on another: one effect, the same answer,
 and no event more than the same command without the fault stores.
@@ -123,6 +124,32 @@ def old_lot_count(container: Container, store_id: str) -> tuple[str, str, dict[s
              "count_ref": ref}, f"StockItem.VariancePosted|{ref}")
 
 
+def red_letter_credit_approved(container: Container, store_id: str
+                               ) -> tuple[str, str, dict[str, Any], str]:
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    asked = container.settlements.request_refund(
+        req(store_id), settlement_id, payment_id=payment_id, amount="50.00",
+        reason="goodwill: waiting time", kind="credit", red_invoice_number=unique())
+    refund_id = asked.body["refund_id"]
+    return ("manager", f"/refunds/{refund_id}/decision", {"approve": True},
+            f"Settlement.RefundApproved|{refund_id}")
+
+
+def old_lot_count_approved(container: Container, store_id: str
+                           ) -> tuple[str, str, dict[str, Any], str]:
+    """The manager approves a count above the threshold that finds units of a lot used up long
+    ago: the variance posts with the lot's record."""
+    _, path, body, _ = old_lot_count(container, store_id)
+    number = path.split("/")[3]
+    body["counted"] = {lot: "20" for lot in body["counted"]}  # 20 x 37.00 above 500.00
+    waits = container.inventory.count(req(store_id, "parts_clerk"), store_id, number,
+                                      counted=body["counted"], reason=body["reason"],
+                                      count_ref=body["count_ref"])
+    assert waits.body["status"] == "awaiting_approval", waits.body
+    return ("manager", f"{path}/{body['count_ref']}/decision", {"approve": True},
+            f"StockItem.VariancePosted|{body['count_ref']}")
+
+
 def over_delivery(container: Container, store_id: str) -> tuple[str, str, dict[str, Any], str]:
     number = stocked_part(container, store_id, qty=1)
     clerk = req(store_id, "parts_clerk")
@@ -159,7 +186,8 @@ def fault_free(setup: Setup, container: Container, client: TestClient, database_
 
 
 @pytest.mark.parametrize("setup", [serials, serials_correction, evidence, evidence_withdrawal,
-                                   red_letter_credit, old_lot_count, over_delivery])
+                                   red_letter_credit, red_letter_credit_approved,
+                                   old_lot_count, old_lot_count_approved, over_delivery])
 def test_a_lost_commit_answer_is_applied_once_and_every_retry_replays_it(
         setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
         container: Container, client: TestClient, database_url: str, store_id: str,
