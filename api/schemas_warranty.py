@@ -59,7 +59,8 @@ class EvidenceIn(Body):
     media_type: str = Field(min_length=3, max_length=127, description="image/jpeg, …")
     size: int = Field(ge=1, le=MAX_EVIDENCE_BYTES, description="the file's size in bytes")
     uri: str = Field(min_length=1, max_length=1000, description=(
-        "where the file is kept: a URI or a storage key (the file itself is not sent)"))
+        "where the file is kept: a URI or a storage key (the file itself is not sent); no "
+        "spaces, nor invisible or direction characters"))
     caption: str | None = Field(default=None, max_length=CAPTION_MAX)
 
 

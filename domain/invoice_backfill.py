@@ -25,7 +25,7 @@ from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
 from domain.common import Audit
-from domain.invoice_number import InvoiceNumber, RedInvoiceNumber
+from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.settlement import Settlement
 
 TOPICS = (get_topic(Settlement.InvoiceRecorded), get_topic(Settlement.RefundRequested))
@@ -78,8 +78,9 @@ def uses_in_log(app: ServiceCore, batch: int = BATCH) -> Iterator[Use]:
             if not number:
                 continue
             red = isinstance(event, Settlement.RefundRequested)
-            yield Use(notification.id, event.audit.store_id, number, event.originator_id,
-                      event.originator_version, None if red else event.bill,
+            # in the form kept: a number recorded before it was kept so is the same number
+            yield Use(notification.id, event.audit.store_id, invoice_number(number),
+                      event.originator_id, event.originator_version, None if red else event.bill,
                       event.refund_id if red else None)
         start = notifications[-1].id + 1
 

@@ -14,10 +14,16 @@ cancels. Its number comes from the same series of the store's invoices, so blue 
 one reservation per (store, number) (`RedInvoiceNumber`, created in the save that requests the
 credit): a red number used twice, or equal to a blue one, is refused the same way. A credit
 rejected afterwards keeps its reservation, as a reversed settlement keeps its blue one.
+
+A number is kept as the tax system prints it, whatever the keyboard sent (`invoice_number`):
+full-width digits and letters (what a Chinese input method types) as ASCII, letters upper
+case, without spaces. Otherwise "４４０１２３４５" or "4401 2345" would be another number than
+"44012345", and the one invoice could be recorded on two bills.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -30,10 +36,16 @@ class InvoiceNumberTaken(IllegalTransition):
     """The invoice number is recorded on an earlier bill of the store (HTTP 409, naming it)."""
 
 
+def invoice_number(value: str) -> str:
+    """A tax invoice number in the form kept: NFKC (full-width as ASCII), upper case, no
+    whitespace anywhere ("" when nothing is left)."""
+    return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+
+
 class InvoiceNumber(TakenOnce):
     @staticmethod
     def create_id(store_id: str, invoice_no: str) -> UUID:
-        return stable_id("tax-invoice", store_id, invoice_no)
+        return stable_id("tax-invoice", store_id, invoice_number(invoice_no))
 
     @event("Reserved")
     def __init__(self, audit: Audit, invoice_no: str, bill: str, settlement_id: UUID,

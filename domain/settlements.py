@@ -21,7 +21,7 @@ from domain.common import InvalidInput, NotPermitted, require, require_group_sto
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import earn_in
-from domain.invoice_number import InvoiceNumber, RedInvoiceNumber
+from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
 from domain.reconciling import Reconciliation
@@ -268,7 +268,7 @@ class Settlements(Reconciliation):
                        invoice_no: str) -> CommandResult:
         """The tax invoice of a confirmed bill; its number once per store (`InvoiceNumber`,
         created in the same save)."""
-        number = invoice_no.strip()
+        number = invoice_number(invoice_no)
 
         def act(session: Session, settlement: Settlement) -> None:
             audit = session.audit(settlement.store_id)
@@ -384,12 +384,12 @@ class Settlements(Reconciliation):
         """A refund or a credit; a credit's red-letter invoice number once per store, blue
         and red together (`RedInvoiceNumber`, created in the same save)."""
         refund_id = "RF-" + uuid4().hex[:12].upper()
-        red = (red_invoice_number or "").strip()
+        red = invoice_number(red_invoice_number or "")
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             audit = session.audit(settlement.store_id)
             settlement.request_refund(audit, refund_id, payment_id, amount, reason, kind,
-                                      red_invoice_number)
+                                      red or None)
             if red:  # the credit's bill was invoiced: request_refund refuses it otherwise
                 self._reserve_red(session, settlement, refund_id, red)
             return {"refund_id": refund_id, "refund_status": "requested", "kind": kind}

@@ -91,8 +91,11 @@ class HeldInLots:
         took in; InvalidInput for an id that is not one of them."""
         prefix, _, store = lot_id.rpartition("@")
         part, _, number = prefix.rpartition("-")
-        if (part, store) == (self.part_number, self.store_id) and number.isdigit() \
-                and 1 <= int(number) <= self.lot_count:
+        # the id exactly as the item gave it (next_lot_id): ASCII digits, zero-padded to five;
+        # "-1", "-0001" or a digit of another script name no lot (int() would take them)
+        if (part, store) == (self.part_number, self.store_id) and number.isascii() \
+                and number.isdigit() and 1 <= int(number) <= self.lot_count \
+                and number == f"{int(number):05d}":
             return int(number) - 1
         raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}")
 

@@ -14,6 +14,7 @@ never holds the file. A reference given by mistake is withdrawn with a reason, n
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -63,6 +64,13 @@ def removed_part(given: Mapping[str, Any]) -> dict[str, Any]:
                            field="tag")
     return {"serial": serial_number(given.get("serial")), "disposition": disposition,
             "tag": tag or None}
+
+
+def _visible(text: str) -> bool:
+    """No format, control, separator or unassigned character: a location shown in the claim
+    reads as the one the OEM fetches (a right-to-left override would show
+    `s3://…/x\u202egpj.exe` as `s3://…/xexe.jpg`, a zero-width space hides in it)."""
+    return all(unicodedata.category(c)[0] not in "CZ" for c in text)
 
 
 def _counted(issued: Decimal) -> int:
@@ -161,8 +169,9 @@ class WorkOrderEvidence(WorkOrderState):
         require(0 < size <= MAX_EVIDENCE_BYTES, InvalidInput(
             f"size is the file's bytes, 1 to {MAX_EVIDENCE_BYTES}", field="size"))
         where = str(uri).strip()
-        require(bool(LOCATION.fullmatch(where)), InvalidInput(
-            "uri is where the file is kept (a URI or storage key, no spaces)", field="uri"))
+        require(bool(LOCATION.fullmatch(where)) and _visible(where), InvalidInput(
+            "uri is where the file is kept (a URI or storage key, no spaces, nor invisible "
+            "or direction characters)", field="uri"))
         text = (caption or "").strip() or None
         require(text is None or len(text) <= CAPTION_MAX,
                 InvalidInput(f"caption is at most {CAPTION_MAX} characters", field="caption"))

@@ -85,6 +85,12 @@ def actor(event: Any) -> dict[str, Any] | None:
     return audit.as_dict() if audit else None
 
 
+def reason_of(event: Any) -> str | None:
+    """Why it was done: the event's `reason`, or the reason an override of its own names
+    (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`)."""
+    return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None)
+
+
 def _history_entry(event: Any, opener: PersonalDataOpener,
                    customer_id: UUID | None) -> dict[str, Any]:
     changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
@@ -93,7 +99,7 @@ def _history_entry(event: Any, opener: PersonalDataOpener,
         "event": type(event).__qualname__,
         "recorded_at": event.timestamp,
         "actor": actor(event),
-        "reason": getattr(event, "reason", None),
+        "reason": reason_of(event),
         "changes": opener.readable(changes, customer_id),
     }
 
@@ -150,7 +156,7 @@ def entry(notification_id: int, event: Any, opener: PersonalDataOpener,
         "actor": actor(event),
         "at": audit.at if audit else None,
         "recorded_at": event.timestamp,
-        "reason": getattr(event, "reason", None),
+        "reason": reason_of(event),
         "correlation_id": audit.correlation_id if audit else None,
         "idempotency_key": audit.idempotency_key if audit else None,
         "changes": opener.readable(changes, customer_of(event, customer_id)),

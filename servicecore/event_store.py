@@ -101,6 +101,12 @@ RETURNING command_id, notification_ids
 SELECT_EVENTS = "SELECT originator_id, originator_version, topic, state FROM {events} " \
     "WHERE originator_id = %s"
 
+# A stream's events of some types whose stored state holds one of some byte strings (a lot's
+# id as the state spells it): the few events a question needs, not the whole stream decoded.
+SELECT_HOLDING = SELECT_EVENTS + " AND originator_version <= %s AND topic = ANY(%s) " \
+    "AND EXISTS (SELECT 1 FROM unnest(%s::bytea[]) AS n(needle) " \
+    "WHERE position(n.needle IN state) > 0) ORDER BY originator_version"
+
 # Where events sit in the log (the primary key finds each).
 NOTIFICATION_ID_OF = "SELECT max(e.notification_id) FROM {events} e JOIN " \
     "unnest(%s::uuid[], %s::bigint[]) AS w(id, version) " \
@@ -275,6 +281,19 @@ class EventRecorder(PostgresApplicationRecorder):
         with self._connection() as conn, \
                 conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(statement, params, prepare=True, binary=True)
+            return [StoredEvent(originator_id=row[0], originator_version=row[1],
+                                topic=row[2], state=row[3]) for row in cursor]
+
+    @_read
+    def select_events_holding(self, originator_id: UUID, *, topics: Sequence[str],
+                              needles: Sequence[bytes], lte: int) -> Sequence[StoredEvent]:
+        """The stream's events up to `lte` of these topics whose stored state holds one of
+        `needles`, in order: the database filters, so a long stream is neither sent nor
+        decoded (domain/stock_found.py)."""
+        with self._connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(SELECT_HOLDING.format(events=self._events),
+                           [originator_id, lte, list(topics), list(needles)], binary=True)
             return [StoredEvent(originator_id=row[0], originator_version=row[1],
                                 topic=row[2], state=row[3]) for row in cursor]
 

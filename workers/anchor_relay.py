@@ -67,6 +67,7 @@ class AnchorPublisher:
         self.stored = 0  # the last anchor id the broker acknowledged
         self.sent = 0
         self.rewinds = 0
+        self.more = False  # the last publish stopped on its budget with anchors still to send
         self._loaded = False
 
     def load(self) -> None:
@@ -108,12 +109,18 @@ class AnchorPublisher:
         self.rewinds += 1
         return True
 
-    def publish(self, producer: Any) -> int:
-        """Send every anchor after the position, one acknowledgement at a time, moving the
-        position after each; how many were sent. Raises on a failed send (the caller drops
-        the producer and starts again from the stored position)."""
+    def publish(self, producer: Any, budget: float | None = None) -> int:
+        """Send the anchors after the position, one acknowledgement at a time, moving the
+        position after each; how many were sent. With a `budget` (seconds) it stops once that
+        is spent (one anchor at least) and `more` says anchors still wait: a backlog (the
+        relay turned on for years of anchors, or every one sent again to a broker that came
+        back empty: 8 ms each) never holds the event relay, nor a stop, for minutes. Raises on
+        a failed send (the caller drops the producer and starts again from the stored
+        position)."""
         from workers.relay import BrokerLostRecords, SendFailed
 
+        deadline = None if budget is None else time.monotonic() + budget
+        self.more = False
         count = 0
         while True:
             with self.pool.connection() as conn:
@@ -124,6 +131,9 @@ class AnchorPublisher:
             if not rows:
                 return count
             for row in rows:
+                if deadline is not None and count and time.monotonic() >= deadline:
+                    self.more = True
+                    return count
                 broker.known_partitions(producer, self.topic)
                 future = producer.send(self.topic, key=KEY, value=message(row),
                                        headers=[("type", TYPE)])
@@ -156,9 +166,11 @@ class AnchorPublisher:
 def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0
                ) -> list[dict[str, Any]]:
     """Every anchor the topic holds, once each by `anchor_id` (re-sends repeat them), in id
-    order. Reads every partition from its beginning to the end offset it had when asked.
-    Raises ValueError for a record that is not an anchor, or two different anchors under one
-    id; LookupError when the broker has no such topic."""
+    order. Reads every partition from its beginning to the end offset it had when asked;
+    TimeoutError when `timeout` seconds pass without a record (a topic of years of anchors
+    takes as long as it takes: some 11,000 a second). Raises ValueError for a record that is
+    not an anchor, or two different anchors under one id; LookupError when the broker has no
+    such topic."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
@@ -177,10 +189,12 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0
         deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < ends[tp] for tp in assigned):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: not read to its end in {timeout:.0f} s")
+                raise TimeoutError(f"{topic}: nothing more read for {timeout:.0f} s before "
+                                   "its end")
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     _keep(found, record)
+                deadline = time.monotonic() + timeout  # it moves on
         return [found[number] for number in sorted(found)]
     finally:
         consumer.close()

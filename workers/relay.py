@@ -65,6 +65,7 @@ class _Pending:
 
 HEAD_SECONDS = 1.0
 ANCHOR_SECONDS = 1.0  # while busy with a backlog, chain anchors are sent at most this often
+ANCHOR_BUDGET = 0.2  # seconds of anchors sent at a time while following the log
 
 
 class KafkaRelay:
@@ -272,13 +273,14 @@ class KafkaRelay:
             self.head = max(self.head, self._cursor)
         return len(notifications)
 
-    def publish_anchors(self) -> int:
+    def publish_anchors(self, budget: float | None = None) -> int:
         """The chain anchors recorded since the last ones the broker acknowledged, on their
-        topic (workers/anchor_relay.py); how many."""
+        topic (workers/anchor_relay.py), all of them or as many as `budget` seconds send;
+        how many."""
         if self._producer is None:
             self.connect()
         self._anchors_at = time.monotonic()
-        return self.anchors.publish(self._producer)
+        return self.anchors.publish(self._producer, budget)
 
     def see_head(self) -> None:
         """Read the log's head, at most every `HEAD_SECONDS` (for `behind` while busy with a
@@ -383,7 +385,7 @@ class KafkaRelay:
                     if self.advance() > self._stuck_at:
                         self.trouble.clear()
                     if time.monotonic() - self._anchors_at >= ANCHOR_SECONDS:
-                        self.publish_anchors()
+                        self.publish_anchors(ANCHOR_BUDGET)
                 else:
                     self.drain()
                     idle_check = time.monotonic() - self._checked_at >= self.config.verify_seconds
@@ -391,10 +393,11 @@ class KafkaRelay:
                         raise BrokerLostRecords("the broker lost acknowledged records")
                     if idle_check:
                         self.anchors.check(self._producer, self._checker)
-                    self.publish_anchors()
+                    self.publish_anchors(ANCHOR_BUDGET)
                     self.trouble.clear()  # all it sent is acknowledged
-                    for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
-                        pass
+                    if not self.anchors.more:  # else back to the log, then more anchors
+                        for _ in listen_conn.notifies(timeout=0.5, stop_after=1):
+                            pass
                 backoff = 0.5
             except psycopg.Error as exc:
                 self._troubled(exc)

@@ -32,7 +32,7 @@ from api.schemas_audit_trail import (
 from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
 from domain.data_access import DataAccess
-from domain.invoice_number import InvoiceNumber
+from domain.invoice_number import InvoiceNumber, invoice_number
 from domain.work_order import WorkOrder
 from projections import audit
 from projections.audit_index import (
@@ -92,7 +92,8 @@ def lookup(ctx: Ctx, reading: Auditor, response: Response,
     except InvalidInput:
         if DOCUMENT_PREFIX.match(number.strip()):
             raise  # a mistyped document number: 422
-        return _invoice_lookup(ctx, reading, response, number.strip(), store_id, wait_for)
+        return _invoice_lookup(ctx, reading, response, invoice_number(number), store_id,
+                               wait_for)
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
         found = streams_numbered(conn, str(wanted), reading.stores)

@@ -195,3 +195,24 @@ def test_a_later_over_delivery_on_a_line_received_in_full_is_booked_like_any_rec
     assert late.json()["order_status"] == "closed" and "is closed" in late.json()["detail"]
     assert get(client, f"/stock/{store_id}/{pads}", clerk, wait_for=head(client))[
         "on_hand"] == "12"
+
+
+def test_an_over_delivery_gives_its_reason_as_the_reason_in_history_and_the_audit_log(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """What the auditor reads of an override: who accepted more than was ordered, and why."""
+    clerk = auth("parts_clerk", user="clerk-over", stores=[store_id])
+    auditor = auth("auditor", stores=[store_id])
+    pads = new_part(client, clerk, min_stock=0)
+    order = post(client, "/purchase-orders", clerk, {"store_id": store_id, "supplier": "Bosch",
+                 "lines": [{"part_number": pads, "qty": "2", "unit_cost": "300.00"}]}, 201)
+    po = f"/purchase-orders/{order['id']}"
+    post(client, f"{po}/send", clerk)
+    why = "supplier's pack of 5; the extra three kept for stock"
+    kept = post(client, f"{po}/receipts", clerk, {
+        "line_no": 1, "qty": 5, "supplier_doc": "DN-5", "over_delivery_reason": why}, 201)
+    history = get(client, f"{po}/history", auditor)["items"]
+    [received] = [e for e in history if e["event"] == "PurchaseOrder.LineReceived"]
+    assert (received["reason"], received["actor"]["user_id"]) == (why, "clerk-over")
+    log = get(client, "/audit/log", auditor, event_type="PurchaseOrder.LineReceived",
+              store_id=store_id, wait_for=kept["notification_id"])["items"]
+    assert [(e["reason"], e["actor"]["user_id"]) for e in log] == [(why, "clerk-over")]

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from projections import chain_witness
-from projections.hash_chain import ANCHORS_TABLE
+from projections.hash_chain import ANCHORS_TABLE, anchor
 from servicecore import cli
 from servicecore.container import Container, build
 from tests.conftest import settings_for
@@ -196,3 +196,52 @@ def test_two_different_anchors_under_one_id_on_the_topic_are_refused(
         assert cli.main(["audit", *args]) == 2
         captured = capsys.readouterr()
         assert "anchor id 1 is 5:cdcd" in captured.err and not captured.out
+
+
+def test_a_backlog_of_anchors_holds_neither_the_events_nor_a_stop(
+        scratch: tuple[Container, str], broker: Broker) -> None:
+    """Years of anchors when the relay is first turned on (or all of them again for a broker
+    that came back empty) go out a little at a time: a visit opened meanwhile is on its topic
+    long before the last anchor, and the relay stops when asked."""
+    system, url = scratch
+    open_order(system.work_orders, "S01")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for n in range(2000):  # one at a time they take 8 ms each: 16 s
+            anchor(conn, f"backlog {n}", "bench")
+    relay = _relay(system, broker)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, url), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: relay.anchors.stored > 0, 30, "the first anchors on the topic")
+        opened = open_order(system.work_orders, "S01")
+        head = system.app.recorder.max_notification_id()
+        wait_until(lambda: relay.stored >= head, 8, f"the visit {opened['number']} published")
+        assert relay.anchors.stored < 2000
+    finally:
+        stop.set()
+        thread.join(timeout=8)
+    assert not thread.is_alive(), "the relay did not stop"
+
+
+def test_a_topic_of_many_anchors_is_read_to_its_end_however_long_that_takes(
+        broker: Broker) -> None:
+    """`timeout` is how long the reader waits for a record, not for the whole topic: years of
+    anchors (some 11,000 read a second) are read to the end."""
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    topic, count = f"anchors-{uuid.uuid4().hex[:8]}", 30_000
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20)
+    for n in range(1, count + 1):
+        producer.send(topic, key=b"anchors", value=json.dumps({
+            "anchor_id": n, "anchor": f"{n}:{'ab' * 32}", "notification_id": n,
+            "hash": "ab" * 32, "anchored_at": "2026-12-05T00:00:00+00:00",
+            "anchored_by": "servicecore", "note": "volume"}).encode())
+    producer.flush()
+    producer.close()
+    found = read_topic(broker.bootstrap, topic, timeout=1.0)
+    assert [a["anchor_id"] for a in found] == list(range(1, count + 1))

@@ -16,6 +16,7 @@ from servicecore.container import Container
 from tests.integration.support import Auth, head, load, together
 from tests.integration.test_money_doubles import confirmed
 from tests.integration.test_money_support import req, second_process
+from tests.integration.test_red_invoice_numbers import credit, invoiced
 
 
 def test_an_invoice_number_on_a_second_bill_of_the_store_is_refused_naming_the_first(
@@ -101,3 +102,37 @@ def test_the_api_answers_a_reused_invoice_number_with_409_naming_the_work_order(
     assert (problem["work_order_number"], problem["bill"], problem["settlement_id"]) == (
         number, "customer", str(first))
     assert number in problem["detail"] and "31000099990000" in problem["detail"]
+
+
+def full_width(text: str) -> str:
+    """As a Chinese input method types it: full-width digits and letters."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+def test_one_number_typed_full_width_spaced_or_in_lower_case_is_the_same_number(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """The tax system prints one number; the keyboard may send it in other forms. Each is the
+    number itself: recorded once in the store, blue or red, and found by the lookup."""
+    number = "44" + uuid4().hex[:10].upper()
+    first = invoiced(container, store_id, None)
+    others = [invoiced(container, store_id, None)[0] for _ in range(3)]
+    container.settlements.record_invoice(req(store_id), first[0], bill="customer",
+                                         invoice_no=full_width(number))
+    assert load(container.app, Settlement, first[0]).bills["customer"]["invoice_no"] == number
+    before = head(container.app)
+    for settlement_id, typed in zip(others, (number.lower(), f"{number[:4]} {number[4:]}",
+                                             f"\u3000{number}"), strict=True):
+        with pytest.raises(InvoiceNumberTaken) as taken:
+            container.settlements.record_invoice(req(store_id), settlement_id,
+                                                 bill="customer", invoice_no=typed)
+        assert taken.value.extra["settlement_id"] == str(first[0]), typed
+    # a credit's red-letter number is of the same series
+    with pytest.raises(InvoiceNumberTaken):
+        credit(container, store_id, first[0], first[1], full_width(number.lower()))
+    assert head(container.app) == before  # nothing stored
+    auditor = auth("auditor", stores=[store_id])
+    found = client.get("/audit/lookup", headers=auditor,
+                       params={"number": full_width(number), "store_id": store_id})
+    assert found.status_code == 200, found.text
+    assert [(u["invoice_no"], u["settlement_id"]) for u in found.json()["invoices"]] == [
+        (number, str(first[0]))]

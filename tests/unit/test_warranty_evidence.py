@@ -169,6 +169,27 @@ def test_evidence_is_a_checked_reference_bounded_per_work_order(app: ServiceCore
     assert [e["withdrawn"] for e in load(app, wo_id).evidence] == [False, True]
 
 
+@pytest.mark.parametrize("uri", [
+    "s3://evidence/S01/inj\u202egpj.exe",  # shown as …/injexe.jpg
+    "s3://evidence/S01/\u200binj.jpg",  # a zero-width space
+    "s3://evidence/S01/inj.jpg\u2066", "s3://evidence\u00a0S01/inj.jpg",
+    "s3://evidence/S01/inj\u2028.jpg", "s3://evidence/S01/inj.jpg\ufeff"])
+def test_a_location_with_invisible_or_direction_characters_is_refused(
+        app: ServiceCore, uri: str) -> None:
+    """The claim shows the OEM where each file is kept: what it reads is what it fetches."""
+    wo_id, line = warranty_part_issued(app)
+    before = events_stored(app)
+    with pytest.raises(InvalidInput, match="uri"):
+        WarrantyEvidence(app).add_evidence(
+            request("technician"), wo_id, line_id=line, kind="photo", sha256=SHA,
+            media_type="image/jpeg", size=1000, uri=uri)
+    assert events_stored(app) == before
+    # letters of any script are a location's own
+    WarrantyEvidence(app).add_evidence(request("technician"), wo_id, line_id=line,
+                                       kind="photo", sha256=SHA, media_type="image/jpeg",
+                                       size=1000, uri="s3://证据/S01/喷油嘴.jpg")
+
+
 def test_a_work_order_holds_a_bounded_number_of_references(app: ServiceCore) -> None:
     wo_id, _ = warranty_part_issued(app)
     wo = load(app, wo_id)
