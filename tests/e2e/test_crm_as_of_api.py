@@ -168,3 +168,13 @@ def test_a_vehicle_owner_and_plate_are_seen_as_they_stood_at_each_moment(
     purpose = "vehicle file as of a moment"
     assert len([r for r in reads(client, auditor, seller) if r["purpose"] == purpose]) == 3
     assert len([r for r in reads(client, auditor, buyer) if r["purpose"] == purpose]) == 1
+
+    # The seller asks to be erased: the car's past owner reads as erased at every moment, and
+    # showing that is no read of his data.
+    post(client, f"/customers/{seller}/erasure", auth("manager", stores=[store_id]),
+         {"reason": "PIPL request"})
+    counted = len(reads(client, auditor, seller))
+    registered = then(at[0])
+    assert (registered["owner_id"], registered["owner_name"]) == (seller, ERASED)
+    assert [o["name"] for o in then(at[2])["owners"]] == [ERASED, "韩梅梅"]
+    assert len(reads(client, auditor, seller)) == counted
