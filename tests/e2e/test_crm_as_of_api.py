@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -86,6 +87,14 @@ def test_a_customer_consent_and_details_are_seen_as_they_stood_at_each_moment(
     future(client, url, auditor, (datetime.now(UTC) + timedelta(hours=1)).isoformat())
     future(client, url, auditor, "2999-01-01")
     assert client.get(url, headers=auditor, params={"as_of": "yesterday"}).status_code == 422
+    # A day is its end in the store's time zone: the day before her registration she was not
+    # on file; today is now.
+    zone = ZoneInfo("Asia/Shanghai")
+    day_before = at[0].astimezone(zone).date() - timedelta(days=1)
+    assert client.get(url, headers=auditor,
+                      params={"as_of": day_before.isoformat()}).status_code == 404
+    today = datetime.now(zone).date()
+    assert get(client, url, auditor, as_of=today.isoformat())["version"] == 7
     # Another store's token does not see them, then or now.
     stranger = auth("auditor", "aud-x", [store_id + "X"])
     assert client.get(url, headers=stranger,
@@ -94,7 +103,7 @@ def test_a_customer_consent_and_details_are_seen_as_they_stood_at_each_moment(
     # Each of the auditor's replays showed her name: each is a recorded read.
     recorded = [r for r in reads(client, auditor, cid)
                 if r["purpose"] == "customer as of a moment"]
-    assert len(recorded) == 6 and {r["user_id"] for r in recorded} == {"aud-" + store_id}
+    assert len(recorded) == 7 and {r["user_id"] for r in recorded} == {"aud-" + store_id}
 
     # Erased: no moment brings her name or phone back; the consent history stays; reading
     # the erased customer records nothing.
