@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
 
-from domain.common import InvalidInput
+from domain.common import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from api.auth import Principal
+    from api.context import ApiContext
+
+Doc = TypeVar("Doc", bound=dict)  # type: ignore[type-arg]
 
 AsOf = Annotated[str | None, Query(
     max_length=40, description="a moment with its time zone (2026-03-01T10:00:00+08:00), not "
@@ -64,6 +70,20 @@ def as_of_moment(value: str | None, timezone: str, now: datetime | None = None, 
     if moment > now + timedelta(seconds=skew):
         raise in_future(f"as_of {moment.isoformat()} is in the future", now, zone)
     return min(moment, now)
+
+
+def requested_moment(as_of: str | None, ctx: ApiContext) -> datetime | None:
+    """The moment a route's `as_of` names, under the server's store time zone and clock
+    skew (None: the current state is asked for)."""
+    return as_of_moment(as_of, ctx.timezone, skew=ctx.as_of_clock_skew_seconds)
+
+
+def found_then(doc: Doc | None, principal: Principal, what: str, moment: datetime) -> Doc:
+    """A replayed `doc` the caller may see; 404 alike when it did not exist yet at `moment`
+    and when it is in a store the token does not name."""
+    if doc is None or not principal.sees(doc["store_id"]):
+        raise NotFound(f"{what} did not exist at {moment.isoformat()}")
+    return doc
 
 
 def latest_day(now: datetime, zone: ZoneInfo, skew: float = 0.0) -> date:

@@ -204,12 +204,26 @@ def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime,
     return doc
 
 
-def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:
-    """Any aggregate as it stood at `at`, replayed from its events (None if it did not exist)."""
-    aggregate = None
+def events_until(app: ServiceCore, stream_id: UUID, at: datetime) -> list[Any]:
+    """The stream's events up to `at` (business time of each event's audit stamp), in order:
+    the replay stops at the first event after it."""
+    found = []
     for event in _events(app, stream_id):
         if event.audit.at > at:
             break
+        found.append(event)
+    return found
+
+
+def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:
+    """Any aggregate as it stood at `at`, replayed from its events (None if it did not exist)."""
+    return replay(events_until(app, stream_id, at))
+
+
+def replay(events: Iterable[Any]) -> Any | None:
+    """The aggregate these events (in order, from its first) make (None: no events)."""
+    aggregate = None
+    for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
 

@@ -94,7 +94,8 @@ def derived_tags(conn: psycopg.Connection[Any], customers: list[dict[str, Any]],
                  vehicles_owned=vehicles)
 
 
-def _points(c: dict[str, Any], today: date) -> None:
+def points_summary(c: dict[str, Any], today: date) -> None:
+    """`points` (balance, and what expires within 30 days) in place of the `lots` of `c`."""
     lots = c.pop("lots")
     c["points"] = {"balance": loyalty.balance(lots, today), "expiring_within_30_days": sum(
         lot["remaining"] for lot in lots if loyalty.live(lot, today)
@@ -130,7 +131,7 @@ def find_customers(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: s
         WHERE owner_id = ANY(%s) AND plate IS NOT NULL GROUP BY owner_id""",
         ([r["id"] for r in rows],))}
     for r in rows:
-        _points(r, today)
+        points_summary(r, today)
         r["plates"] = plates.get(r["id"], [])
     return found
 
@@ -143,7 +144,7 @@ def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Seque
         return None
     c = found[0]
     derived_tags(conn, [c], rules, today)
-    _points(c, today)
+    points_summary(c, today)
     c["points"]["history"] = _rows(conn, """SELECT at, kind, points, reference, amount,
         expires_on, by_user, shortfall FROM customer_points WHERE customer_id = %s
         ORDER BY notification_id DESC LIMIT 50""", (customer_id,))

@@ -26,7 +26,7 @@ from projections.batch_rows import plain
 from projections.vehicle_files import Batch, Opener, VehicleFiles, preload_keys
 
 
-def _phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list[str]:
+def open_phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list[str]:
     tokens = sealed.get("phones") or ([sealed["phone"]] if sealed.get("phone") else [])
     return [p for p in (open_pii(customer_id, token) for token in tokens) if p]
 
@@ -141,7 +141,7 @@ class CustomersView(VehicleFiles, ReadModel):
                 b.customers[cid] = {
                     "id": cid, "store_id": e.audit.store_id, "kind": e.kind,
                     "name": b.open_pii(cid, sealed.get("name")),
-                    "phones": _phones(sealed, cid, b.open_pii),
+                    "phones": open_phones(sealed, cid, b.open_pii),
                     "wechat_id": b.open_pii(cid, sealed.get("wechat_id")), "erased": False,
                     "consent": {}, "tags": [], "lots": [], "registered_at": e.audit.at,
                     "updated_at": e.audit.at, "version": e.originator_version}
@@ -171,7 +171,7 @@ class CustomersView(VehicleFiles, ReadModel):
             if "name" in e.sealed:
                 row["name"] = b.open_pii(cid, e.sealed["name"])
             if "phones" in e.sealed:
-                row["phones"] = _phones(e.sealed, cid, b.open_pii)
+                row["phones"] = open_phones(e.sealed, cid, b.open_pii)
             if "wechat_id" in e.sealed:
                 row["wechat_id"] = b.open_pii(cid, e.sealed["wechat_id"])
         elif isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):

@@ -11,7 +11,6 @@ The batch and what the handlers share: `projections.stock_batch`; the queries:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import singledispatchmethod
@@ -24,17 +23,14 @@ from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.transfer import Transfer
 from projections.base import Index, ReadModel
+from projections.purchase_order_doc import order_doc
 from projections.stock_batch import (
     PART_COLUMNS,
     ZERO,
     Batch,
     StockChanges,
-    money_sum,
-    over_delivery,
-    receipt_cost,
     work_order_of,
 )
-from projections.work_orders import dumps
 
 
 class StockView(StockChanges, ReadModel):
@@ -315,57 +311,13 @@ class StockView(StockChanges, ReadModel):
                 available = %s WHERE store_id = %s AND part_number = %s""",
             (event.audit.at, event.available, row["store_id"], row["part_number"]))
 
-    # purchase orders
+    # purchase orders: one document per order (projections/purchase_order_doc.py)
 
     @on.register
-    def _po_drafted(self, event: PurchaseOrder.Drafted, batch: Batch, n: int) -> None:
-        doc = {"id": str(event.originator_id), "number": event.number,
-               "store_id": event.audit.store_id, "supplier": event.supplier,
-               "source": event.source, "status": "draft",
-               "lines": [json.loads(dumps(line)) for line in event.lines],
-               "created": self._stamp(event), "sent": None, "closed": None, "cancelled": None}
-        self._save_order(batch, event, doc)
-
-    @on.register
-    def _po_line_added(self, event: PurchaseOrder.LineAdded, batch: Batch, n: int) -> None:
-        doc = self._order_doc(batch, event.originator_id)
-        doc["lines"].append(json.loads(dumps(event.line)))
-        self._save_order(batch, event, doc)
-
-    @on.register
-    def _po_sent(self, event: PurchaseOrder.Sent, batch: Batch, n: int) -> None:
-        doc = self._order_doc(batch, event.originator_id)
-        doc.update(status="sent", sent=self._stamp(event))
-        self._save_order(batch, event, doc)
-
-    @on.register
-    def _po_received(self, event: PurchaseOrder.LineReceived, batch: Batch, n: int) -> None:
-        doc = self._order_doc(batch, event.originator_id)
-        line = next(ln for ln in doc["lines"] if ln["line_no"] == event.line_no)
-        line["received_qty"] = str(Decimal(line["received_qty"]) + event.qty)
-        line["receipts"].append({"lot_id": event.lot_id, "qty": str(event.qty),
-                                 "supplier_doc": event.supplier_doc,
-                                 **receipt_cost(event, Decimal(line["unit_cost"])),
-                                 **over_delivery(event), **self._stamp(event)})
-        line["cost_variance"] = money_sum(r.get("cost_variance") for r in line["receipts"])
-        doc["cost_variance"] = money_sum(ln.get("cost_variance") for ln in doc["lines"])
-        done = all(Decimal(ln["received_qty"]) >= Decimal(ln["qty"]) for ln in doc["lines"])
-        doc["status"] = "received" if done else "partly_received"
-        self._save_order(batch, event, doc)
-
-    @on.register
-    def _po_closed(self, event: PurchaseOrder.Closed, batch: Batch, n: int) -> None:
-        doc = self._order_doc(batch, event.originator_id)
-        doc.update(status="closed", closed={"reason": event.reason,
-                                            "short": json.loads(dumps({"s": event.short}))["s"],
-                                            **self._stamp(event)})
-        self._save_order(batch, event, doc)
-
-    @on.register
-    def _po_cancelled(self, event: PurchaseOrder.Cancelled, batch: Batch, n: int) -> None:
-        doc = self._order_doc(batch, event.originator_id)
-        doc.update(status="cancelled", cancelled={"reason": event.reason, **self._stamp(event)})
-        self._save_order(batch, event, doc)
+    def _purchase_order(self, event: PurchaseOrder.Event, batch: Batch, n: int) -> None:
+        before = None if isinstance(event, PurchaseOrder.Drafted) \
+            else self._order_doc(batch, event.originator_id)
+        self._save_order(batch, event, order_doc(before, event))
 
     # transfers
 

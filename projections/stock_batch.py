@@ -252,8 +252,6 @@ class StockChanges:
         return row[0]  # type: ignore[no-any-return]
 
     def _save_order(self, batch: Batch, event: PurchaseOrder.Event, doc: dict[str, Any]) -> None:
-        doc["version"] = event.originator_version
-        doc["updated_at"] = event.audit.at.isoformat()
         batch.conn.execute(
             f"""INSERT INTO {batch.t('purchase_orders')} VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
                 %s) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
@@ -262,8 +260,3 @@ class StockChanges:
             (event.originator_id, doc["number"], doc["store_id"], doc["supplier"],
              doc["status"], doc["created"]["at"], event.audit.at, event.originator_version,
              Jsonb(doc, dumps=dumps)))
-
-    @staticmethod
-    def _stamp(event: Any) -> dict[str, Any]:
-        return {"by": event.audit.user_id, "role": event.audit.role,
-                "at": event.audit.at.isoformat()}

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
@@ -24,6 +25,7 @@ from api.schemas_crm import (
 )
 from domain.common import NotFound
 from projections import audit
+from projections.crm_as_of import customer_as_of
 from projections.customer_queries import customer_360, find_customers
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -111,9 +113,16 @@ def lookup(ctx: Ctx, reading: Reader,
 
 
 @router.get("/{customer_id}")
-def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader,
+def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader, as_of: AsOf = None,
                     wait_for: WaitFor = None) -> Any:
-    """The customer 360: vehicles, visits, spend, open work orders, complaints, points."""
+    """The customer 360: vehicles, visits, spend, open work orders, complaints, points; with
+    `as_of` (a moment, or a day: its end in the store's time zone) the customer as they stood
+    then, replayed from their events: details, consent per channel, tags set by hand, points
+    (404 before the registration, as outside the token's stores; `wait_for` does not apply).
+    An erased customer's personal fields read as erased at every moment."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        return _as_of(ctx, reading, customer_id, moment)
     wait_for_projection(ctx, VIEW, wait_for)
     today = datetime.now(ZoneInfo(ctx.timezone)).date()
     with ctx.pool.connection() as conn:
@@ -123,6 +132,15 @@ def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader,
         raise NotFound(f"customer {customer_id} not found")
     reading.record(_shown([found]), "customer 360")
     return found
+
+
+def _as_of(ctx: Ctx, reading: PiiReader, customer_id: UUID,
+           moment: datetime) -> dict[str, Any]:
+    doc = found_then(customer_as_of(ctx.app, customer_id, moment, ZoneInfo(ctx.timezone),
+                                    reading.opener()),
+                     reading.principal, f"customer {customer_id}", moment)
+    reading.record(_shown([doc]), "customer as of a moment")
+    return doc
 
 
 def _shown(customers: list[dict[str, Any]]) -> list[tuple[UUID, str]]:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.deps import (
     Command,
@@ -26,6 +27,7 @@ from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, 
 from domain.common import InvalidInput, NotFound
 from domain.purchase_order import MAX_DRAFT_LINES, require_draft_size
 from projections import audit
+from projections.purchase_order_doc import purchase_order_as_of
 from projections.stock_queries import get_order, list_orders, reorder_suggestions
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
@@ -86,7 +88,16 @@ def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = Non
 
 
 @router.get("/{order_id}")
-def order(order_id: UUID, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
+def order(order_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = None,
+          wait_for: WaitFor = None) -> Any:
+    """The order with its lines and receipts; with `as_of` (a moment, or a day: its end in
+    the store's time zone) as it stood then, replayed from its events through the read
+    model's own fold (404 before it was drafted, as outside the token's stores; `wait_for`
+    does not apply)."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        return found_then(purchase_order_as_of(ctx.app, order_id, moment), principal,
+                          f"purchase order {order_id}", moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_order(conn, principal.stores, order_id)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from api.as_of import AsOf, as_of_moment
+from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
@@ -111,7 +111,7 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = N
     end in the store's time zone) the settlement as it stood then, replayed from its events,
     with `as_of`, the stream `version` it reached and the entries the settling posted (404
     before it was opened, as outside the token's stores; `wait_for` does not apply)."""
-    moment = as_of_moment(as_of, ctx.timezone, skew=ctx.as_of_clock_skew_seconds)
+    moment = requested_moment(as_of, ctx)
     if moment is not None:
         return _as_of(ctx, principal, settlement_id, moment)
     wait_for_projection(ctx, VIEW, wait_for)
@@ -124,10 +124,8 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = N
 
 def _as_of(ctx: Ctx, principal: Principal, settlement_id: UUID,
            moment: datetime) -> dict[str, Any]:
-    doc = settlement_as_of(ctx.app, settlement_id, moment)
-    if doc is None or not principal.sees(doc["store_id"]):
-        raise NotFound(f"settlement {settlement_id} did not exist at {moment.isoformat()}")
-    return doc
+    return found_then(settlement_as_of(ctx.app, settlement_id, moment), principal,
+                      f"settlement {settlement_id}", moment)
 
 
 @router.get("/settlements/{settlement_id}/history", response_model=HistoryPage)

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.as_of import AsOf, as_of_moment
+from api.as_of import AsOf, requested_moment
 from api.auth import Principal
 from api.deps import (
     Command,
@@ -95,7 +95,7 @@ async def stock_item(store_id: StoreId, part_number: PartNumber, reads: Reads,
     a day: its end in the store's time zone), replayed from the stock item's events as they
     stood at that moment. Exhausted lots: `GET /stock/{store_id}/{part_number}/lots`."""
     ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
-    moment = as_of_moment(as_of, ctx.timezone, skew=ctx.as_of_clock_skew_seconds)
+    moment = requested_moment(as_of, ctx)
     if moment is not None:
         return await run_in_threadpool(_stock_as_of, ctx, principal, store_id, part_number,
                                        moment)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
@@ -18,6 +19,7 @@ from domain.common import NotFound
 from domain.vehicle_ids import normalise_vin
 from domain.work_orders import vehicle_id
 from projections import audit
+from projections.crm_as_of import vehicle_as_of
 from projections.customer_queries import find_vehicles, vehicle_detail
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
@@ -73,17 +75,34 @@ def vehicles(ctx: Ctx, reading: Reader,
 
 
 @router.get("/{vin}")
-def vehicle(vin: Vin, ctx: Ctx, reading: Reader, wait_for: WaitFor = None) -> Any:
+def vehicle(vin: Vin, ctx: Ctx, reading: Reader, as_of: AsOf = None,
+            wait_for: WaitFor = None) -> Any:
+    """The vehicle file; with `as_of` (a moment, or a day: its end in the store's time zone)
+    the registered vehicle as it stood then, replayed from its events: plate, details, the
+    owner and the owners and plates until then (404 before the registration, as outside the
+    token's stores; `wait_for` does not apply)."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        doc = found_then(vehicle_as_of(ctx.app, vehicle_id(normalise_vin(vin)), moment,
+                                       reading.opener()),
+                         reading.principal, f"vehicle {vin}", moment)
+        _record_owners(reading, doc, "vehicle file as of a moment")
+        return doc
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = vehicle_detail(conn, vehicle_id(normalise_vin(vin)), reading.stores)
     if found is None:
         raise NotFound(f"vehicle {vin} not found")
+    _record_owners(reading, found, "vehicle file")
+    return found
+
+
+def _record_owners(reading: PiiReader, found: dict[str, Any], purpose: str) -> None:
+    """Record the read of the owners' names the file shows (the current one and each)."""
     store = found["store_id"]
     reading.record(_owners_shown([(found["owner_id"], found["owner_name"], store)] + [
         (o.get("customer_id"), o.get("name"), store) for o in found.get("owners") or ()]),
-        "vehicle file")
-    return found
+        purpose)
 
 
 def _owners_shown(owners: Iterable[tuple[Any, str | None, str]]) -> list[tuple[UUID, str]]:

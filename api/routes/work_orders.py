@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
-from api.as_of import AsOf, as_of_moment
+from api.as_of import AsOf, found_then, requested_moment
 from api.deps import (
     Command,
     Ctx,
@@ -95,7 +95,7 @@ async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
     """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
     the store's time zone), rebuilt from its events."""
     ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
-    moment = as_of_moment(as_of, ctx.timezone, skew=ctx.as_of_clock_skew_seconds)
+    moment = requested_moment(as_of, ctx)
     if moment is not None:
         return await run_in_threadpool(_as_of, work_order_id, ctx, reading, moment)
     return await current_work_order(reads, reading, response.headers, work_order_id, wait_for)
@@ -117,11 +117,8 @@ async def current_work_order(reads: ReadModels, reading: PiiReader, headers: Mut
 
 
 def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) -> Any:
-    doc = audit.work_order_as_of(ctx.app, work_order_id, moment)
-    if doc is not None and not reading.principal.sees(doc["store_id"]):
-        doc = None
-    if doc is None:
-        raise NotFound(f"work order {work_order_id} did not exist at {moment.isoformat()}")
+    doc = found_then(audit.work_order_as_of(ctx.app, work_order_id, moment), reading.principal,
+                     f"work order {work_order_id}", moment)
     reading.record(work_order_customers([doc]), "work order as of a moment")
     return doc
 

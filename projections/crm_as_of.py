@@ -1,0 +1,117 @@
+"""A customer and a vehicle as they stood at a moment, replayed from their own streams: what a
+regulator asks after the fact (did we hold the customer's consent to contact them on that
+channel when the reminder went out; who owned the car, under which plate, on the day of a
+repair).
+
+Personal fields are opened with the customer's key as it is now, never as it was: once a
+customer is erased (the key deleted) their name, phones and WeChat id read as erased at every
+moment, before the erasure too; the facts (consent, tags, owners) stay. A `PersonalDataOpener`
+remembers whose data came out in the clear, so that the read can be recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from domain.application import ServiceCore
+from domain.customer import Customer
+from domain.pii import ERASED
+from domain.vehicle import Vehicle
+from projections.audit import PersonalDataOpener, events_until, replay
+from projections.batch_rows import plain
+from projections.customer_queries import points_summary
+from projections.customers import open_phones
+
+# The events that give a vehicle a plate or an owner, as the vehicle file names them.
+_SOURCES = {"Registered": "registration", "PlateChanged": "plate change",
+            "OwnerChanged": "ownership change"}
+
+
+def customer_as_of(app: ServiceCore, customer_id: UUID, at: datetime, zone: ZoneInfo,
+                   opener: PersonalDataOpener) -> dict[str, Any] | None:
+    """The customer at `at` with the current detail's own fields (kind, name, phones, WeChat
+    id, `erased`, `consent` per channel with when, by whom and the note or reason, the tags
+    set by hand, `points` on the day of `at` in `zone`), `registered_at`, `updated_at`, the
+    stream `version` reached and `as_of`; None before the registration, or for a stream that
+    is not a customer's."""
+    events = events_until(app, customer_id, at)
+    if not events or not isinstance(events[0], Customer.Registered):
+        return None
+    customer = replay(events)
+    assert isinstance(customer, Customer)
+    consent: dict[str, Any] = {}
+    for e in events:
+        if isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
+            granted = isinstance(e, Customer.ConsentGiven)
+            consent[e.channel] = plain({
+                "granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
+                "note": e.note if isinstance(e, Customer.ConsentGiven) else e.reason})
+    doc: dict[str, Any] = {
+        "id": customer_id, "store_id": customer.store_id, "kind": customer.kind,
+        **_personal(customer, opener), "erased": customer.erased, "consent": consent,
+        "tags": list(customer.tags), "lots": customer.lots,
+        "registered_at": events[0].audit.at, "updated_at": events[-1].audit.at,
+        "version": customer.version, "as_of": at.isoformat()}
+    points_summary(doc, at.astimezone(zone).date())
+    return doc
+
+
+def _personal(customer: Customer, opener: PersonalDataOpener) -> dict[str, Any]:
+    """Name, phones and WeChat id as the customer then held them, opened with today's key
+    (all erased, as the read model shows an erased customer, once that key is gone)."""
+    cid, sealed = customer.id, customer.sealed
+    name = opener(cid, sealed.get("name"))
+    phones = open_phones(sealed, cid, opener)
+    wechat_id = opener(cid, sealed.get("wechat_id"))
+    if customer.erased or ERASED in (name, wechat_id, *phones):
+        return {"name": ERASED, "phones": [ERASED], "wechat_id": ERASED}
+    return {"name": name, "phones": phones, "wechat_id": wechat_id}
+
+
+def vehicle_as_of(app: ServiceCore, vehicle_id: UUID, at: datetime,
+                  opener: PersonalDataOpener) -> dict[str, Any] | None:
+    """The registered vehicle at `at`: VIN, plate, brand, model, year, sale date, its owner
+    (`owner_id`, `owner_name`), the plates and owners it had until then (each `from`, its
+    `source` and `reason`; an owner with the `name` they then had), `updated_at`, the stream
+    `version` reached and `as_of`; None before it was registered (a car known only from work
+    orders has no stream of its own)."""
+    events = events_until(app, vehicle_id, at)
+    if not events or not isinstance(events[0], Vehicle.Registered):
+        return None
+    vehicle = replay(events)
+    assert isinstance(vehicle, Vehicle)
+    plates: list[dict[str, Any]] = []
+    owners: list[dict[str, Any]] = []
+    for e in events:
+        source = _SOURCES.get(type(e).__name__)
+        plate = getattr(e, "plate", None) if source else None
+        if plate:
+            plates.append({"plate": plate, "from": e.audit.at.isoformat(), "source": source,
+                           "reason": getattr(e, "reason", None)})
+        owner = getattr(e, "owner_id", None) if source else None
+        if owner is not None:
+            owners.append({"customer_id": str(owner), "from": e.audit.at.isoformat(),
+                           "source": source, "reason": getattr(e, "reason", None)})
+    names = {owner: _name_at(app, owner, at, opener)
+             for owner in {UUID(o["customer_id"]) for o in owners}}
+    for o in owners:
+        o["name"] = names[UUID(o["customer_id"])]
+    return {"id": vehicle_id, "vin": vehicle.vin, "store_id": vehicle.store_id,
+            "plate": vehicle.plate, "brand": vehicle.brand, "model": vehicle.model,
+            "year": vehicle.year, "sale_date": vehicle.sale_date, "owner_id": vehicle.owner_id,
+            "owner_name": names.get(vehicle.owner_id) if vehicle.owner_id else None,
+            "registered": True, "plates": plates, "owners": owners,
+            "updated_at": events[-1].audit.at, "version": vehicle.version,
+            "as_of": at.isoformat()}
+
+
+def _name_at(app: ServiceCore, customer_id: UUID, at: datetime,
+             opener: PersonalDataOpener) -> str | None:
+    """The name the customer had at `at` (None if not yet registered then)."""
+    customer = replay(events_until(app, customer_id, at))
+    if not isinstance(customer, Customer):
+        return None
+    return ERASED if customer.erased else opener(customer_id, customer.sealed.get("name"))
