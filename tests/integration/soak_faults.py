@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from servicecore.schema import APPEND_LOCK, EVENTS_TABLE
 from tests.integration.kafka_support import Broker
 
 FAULTS = "soak-faults"  # the faults' own connections, never terminated by them
 PAUSE_SECONDS = 2.5  # how long the database is held still (a table or the append lock)
+OUTAGE_SECONDS = 6.0  # longer than the pool waits for a connection (5 s): clients get 503s
 
 
 @dataclass
@@ -31,12 +34,21 @@ class Faults:
     def _admin(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.owner_url, autocommit=True, application_name=FAULTS)
 
+    def _server(self) -> psycopg.Connection[Any]:
+        """On the server's maintenance database: it stays reachable when the soak's is not."""
+        return psycopg.connect(make_conninfo(self.owner_url, dbname="postgres"),
+                               autocommit=True, application_name=FAULTS)
+
+    @property
+    def database(self) -> str:
+        return str(conninfo_to_dict(self.owner_url)["dbname"])
+
     def _terminate(self, where: str) -> None:
-        with self._admin() as conn:
+        with self._server() as conn:
             rows = conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name <> %s "
-                f"AND {where}", (FAULTS,)
+                "WHERE datname = %s AND application_name <> %s "
+                f"AND {where}", (self.database, FAULTS)
             ).fetchall()
         self.terminated += sum(1 for (done,) in rows if done)
 
@@ -67,6 +79,20 @@ class Faults:
             time.sleep(PAUSE_SECONDS)
             self.terminate_all()
 
+    def refuse_connections(self) -> None:
+        """A failover window: every connection ends and new ones are refused for longer than
+        a request waits for one, so commands are answered 503 (or their save's fate is
+        undecided) and the clients retry them with their keys once the database is back."""
+        allow = "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}"
+        with self._server() as conn:
+            conn.execute(sql.SQL(allow).format(sql.Identifier(self.database), sql.SQL("false")))
+            try:
+                self.terminate_all()
+                time.sleep(OUTAGE_SECONDS)
+            finally:
+                conn.execute(sql.SQL(allow).format(sql.Identifier(self.database),
+                                                   sql.SQL("true")))
+
     def restart_broker(self) -> None:
         """tansu killed and started again at once: memory storage, it comes back empty (its
         topics gone, offsets from 0 again)."""
@@ -89,7 +115,7 @@ class Faults:
     def schedule(self) -> list[Callable[[], None]]:
         return [self.terminate_all, self.restart_broker, self.terminate_lock_holders,
                 self.pause_appends_then_terminate, self.pause_event_table,
-                self.stop_start_broker, self.terminate_all]
+                self.stop_start_broker, self.refuse_connections, self.terminate_all]
 
     def run(self, rounds: int, gap: float, stop: threading.Event) -> None:
         """`rounds` times the schedule, `gap` seconds of load between two faults."""
