@@ -174,8 +174,9 @@ class ProjectionGroup:
 
     def idle(self) -> str | None:
         """Why the group has nothing to do for good (None: it has views): every view left it
-        and runs as a loop of its own, whose state tells how the view does."""
-        if self.runners or not self.alone:
+        and runs as a loop of its own, whose state tells how the view does; said once the
+        group has let its connection go, not in the moment between."""
+        if self.runners or not self.alone or self.connected:
             return None
         return "no views: " + ", ".join(f"projection-{r.position_name}" for r in self.alone) + \
             " left the group and run as loops of their own"
