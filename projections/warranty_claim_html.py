@@ -180,8 +180,10 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
          ("Mileage in / out", f"{claim['mileage']['in']} / {claim['mileage']['out'] or '—'} km"),
          ("Opened", when(dates["opened"])), ("Checked in", when(dates["checked_in"])),
          ("Repair completed", when(dates["completed"])),
-         ("Settled", f"{when(dates['settled']) or '—'} ({settlement or '—'})"),
-         ("Delivered", when(dates["delivered"]))])}
+         ("Settlement confirmed",
+          f"{when(dates['settlement_confirmed']) or '—'} ({settlement or '—'})"),
+         ("Settled", when(dates["settled"])),
+         ("Delivered", when(dates["delivered"])), ("Closed", when(dates["closed"]))])}
 <h2>Claimed jobs</h2>
 {"".join(_job(job, when) for job in claim["jobs"])}
 {_other_visits(claim, when)}
