@@ -140,7 +140,12 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     owed = get(client, "/receivables", finance_user)
     assert [(r["kind"], r["outstanding"]) for r in owed["items"]] == [("warranty", "150.00")]
     assert owed["total"] == 1
-    # Delivery, then the follow-up call closes the work order; the complaint lives on.
+    # Delivery, then the follow-up call closes the work order; the complaint lives on. An
+    # odometer below check-in's is refused naming the field and the reading.
+    typo = client.post(f"{wo}/delivery", headers=advisor, json={"mileage_out": 3001,
+                                                                "acknowledged_by": "王伟"})
+    assert typo.status_code == 422, typo.text
+    assert typo.json()["field"] == "mileage_out" and typo.json()["recorded"] > 3001
     delivered = post(client, f"{wo}/delivery", advisor, {"mileage_out": 30012,
                                                          "acknowledged_by": "王伟"})
     follow_up = delivered["follow_up"]["id"]
