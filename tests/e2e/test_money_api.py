@@ -202,7 +202,7 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     # Day-end: 300 − 50 cash expected; counted 245 needs a reason.
     no_reason = client.post("/day-end", headers=cashier, json={"store_id": store_id,
                                                               "counted_cash": "245.00"})
-    assert no_reason.status_code == 422
+    assert (no_reason.status_code, no_reason.json()["field"]) == (422, "reason")
     closed = post(client, "/day-end", cashier, {"store_id": store_id, "counted_cash": "245.00",
                                                 "reason": "5 CNY short, note pinned"})
     assert closed["expected_cash"] == "250.00" and closed["variance"] == "-5.00"
