@@ -163,6 +163,14 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     assert doc["status"] == "closed" and doc["delivery"]["mileage_out"] == 30012
     listed = get(client, "/complaints", advisor, wait_for=head(client))
     assert [c["status"] for c in listed["items"] if c["id"] == complaint] == ["resolved"]
+    # The warranty clerk's claim: delivered and closed, it waits only for the tax invoice of
+    # the OEM's bill; once recorded, nothing is still to come.
+    claim_url = f"{wo}/warranty-claim"
+    assert [i["item"] for i in get(client, claim_url, advisor)["still_to_come"]] == [
+        "warranty_invoice"]
+    post(client, f"/settlements/{sid}/invoice", cashier,
+         {"bill": "warranty", "invoice_no": "4400" + wo_id.replace("-", "")[:10]})
+    assert get(client, claim_url, advisor)["still_to_come"] == []
 
 
 def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store_id: str) -> None:

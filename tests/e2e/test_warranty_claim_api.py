@@ -56,6 +56,11 @@ def test_the_claim_carries_what_the_oem_is_billed_and_names_a_job_without_diagno
         ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     assert f"<th>Settlement confirmed</th><td>{confirmed_at} ({number})</td>" in page
     assert "<th>Settled</th><td>—</td>" in page and "<th>Closed</th><td>—</td>" in page
+    # Drafted and confirmed, not invoiced, delivered or closed: what the OEM will still ask
+    # for is listed apart from the problems, on the page too.
+    assert [i["item"] for i in claim["still_to_come"]] == [
+        "warranty_invoice", "mileage_out", "closed"]
+    assert "Still to come before filing" in page and "the mileage out is recorded" in page
 
 
 def test_a_claim_before_the_bill_shows_list_prices_and_no_billed_total(
@@ -68,6 +73,9 @@ def test_a_claim_before_the_bill_shows_list_prices_and_no_billed_total(
             claim["totals"]["billed"]) == ("150.00", None, None)
     assert claim["jobs"][0]["labor"][0]["billed_amount"] is None
     assert [p["missing"] for p in claim["problems"]] == [["cause", "correction"]]
+    # What the OEM will still ask for once the visit gets there: not problems, listed apart.
+    assert [i["item"] for i in claim["still_to_come"]] == [
+        "warranty_bill", "mileage_out", "closed"]
 
 
 def test_the_claims_of_a_period_export_at_once(client: TestClient, auth: Auth,
