@@ -96,6 +96,12 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     big = client.post(f"/settlements/{sid}/discounts", headers=cashier,
                       json={"amount": "200.00", "reason": "loyal customer"})
     assert big.status_code == 403
+    # A discount on a line the bill does not carry names the line and the bill.
+    stray = client.post(f"/settlements/{sid}/discounts", headers=cashier, json={
+        "bill": "warranty", "line_id": "L9", "amount": "5.00", "reason": "loyal customer"})
+    assert stray.status_code == 422, stray.text
+    assert (stray.json()["field"], stray.json()["line_id"], stray.json()["bill"]) == (
+        "line_id", "L9", "warranty")
     post(client, f"/settlements/{sid}/discounts", auth("manager", "mgr-x", [store_id]),
          {"line_id": "L1", "amount": "100.00", "reason": "loyal customer"})
     confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
