@@ -281,3 +281,6 @@ class InsuranceAssessed(SettlementAccepted):
     redrafted: bool = Field(description=(
         "whether the drafted bills were redrafted under the new assessment (discounts given "
         "on the old draft are gone with it)"))
+    discounts_dropped: dict[str, str] = Field(default_factory=dict, description=(
+        "per bill, the discounts the old draft carried that the redraft dropped (give them "
+        "again if they still hold); {} when nothing was redrafted or nothing discounted"))

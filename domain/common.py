@@ -115,10 +115,12 @@ def require_group_store(stores: Iterable[str], *store_ids: str) -> None:
             store_id=store_id, known_stores=sorted(known)))
 
 
-def require_reason(reason: str | None, what: str) -> str:
+def require_reason(reason: str | None, what: str, field: str = "reason") -> str:
+    """The reason given, stripped; InvalidInput naming the `field` that carries it when it
+    is missing or shorter than 3 characters."""
     text = (reason or "").strip()
     if len(text) < 3:
-        raise InvalidInput(f"{what} needs a reason (at least 3 characters)")
+        raise InvalidInput(f"{what} needs a reason (at least 3 characters)", field=field)
     return text
 
 

@@ -120,7 +120,8 @@ class Complaint(Aggregate):
         require(self.status != "resolved", FollowUpError("the complaint is already resolved"))
         require(self.status == "assigned",
                 FollowUpError(f"the complaint is {self.status}; assign it first"))
-        self._resolved(audit, require_reason(resolution, "resolving a complaint"))
+        self._resolved(audit, require_reason(resolution, "resolving a complaint",
+                                                     field="resolution"))
 
     @event(Resolved)
     def _resolved(self, audit: Audit, resolution: str) -> None:

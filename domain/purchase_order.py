@@ -110,7 +110,8 @@ class PurchaseOrder(Aggregate):
 
     def line(self, line_no: int) -> dict[str, Any]:
         if line_no not in self.lines:
-            raise InvalidInput(f"purchase order {self.number} has no line {line_no}")
+            raise InvalidInput(f"purchase order {self.number} has no line {line_no}",
+                               line_no=line_no)
         return self.lines[line_no]
 
     def add_line(self, audit: Audit, data: dict[str, Any]) -> int:

@@ -89,7 +89,8 @@ class SettlementLifecycle(SettlementState):
         if line_id is not None:
             line = next((ln for ln in bill["lines"] if ln["line_id"] == line_id), None)
             if line is None:
-                raise InvalidInput(f"the {bill_kind} bill has no line {line_id}")
+                raise InvalidInput(f"the {bill_kind} bill has no line {line_id}",
+                                   field="line_id", line_id=line_id, bill=bill_kind)
             if value > line["net"]:
                 raise InvalidInput(f"line {line_id} has only {line['net']} left to discount")
             base, given, allocation = line["gross"], line["discount"], {line_id: value}

@@ -154,9 +154,11 @@ class SettlementPayments(SettlementState):
         invoice = self.bills[bill].get("invoice_no")
         if invoice is not None and red is None:
             raise InvalidInput(f"the {bill} bill was invoiced ({invoice}): a credit needs the "
-                               "red-letter invoice's number (red_invoice_number)")
+                               "red-letter invoice's number (red_invoice_number)",
+                               field="red_invoice_number", invoice_no=invoice)
         if invoice is None and red is not None:
-            raise InvalidInput(f"the {bill} bill has no tax invoice recorded to write off")
+            raise InvalidInput(f"the {bill} bill has no tax invoice recorded to write off",
+                               field="red_invoice_number")
         pending = sum((r["amount"] for r in self.refunds.values()
                        if r["kind"] == "credit" and r["status"] == "requested"
                        and r["bill"] == bill and r["refund_id"] != refund_id), ZERO)

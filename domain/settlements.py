@@ -217,6 +217,8 @@ class Settlements(Reconciliation):
                 payers = self._payers(wo, None, None, assessment)
                 return build_bills(list(wo.lines.values()), {**payers, **kept}, assessment)
 
+            given = {k: str(b["discount"]) for k, b in settlement.bills.items()
+                     if b.get("discount")}
             redrafted = settlement.assess_insurance(
                 session.audit(wo.store_id), insurer=insurer, claim_number=claim_number,
                 report_number=report_number, approved_amount=approved_amount,
@@ -224,7 +226,8 @@ class Settlements(Reconciliation):
             assessed = {k: v if v is None else str(v)
                         for k, v in (settlement.assessment or {}).items()}
             return Decision(settlement, {**settlement.summary(), "work_order_id": str(wo.id),
-                                         "assessment": assessed, "redrafted": redrafted})
+                                         "assessment": assessed, "redrafted": redrafted,
+                                         "discounts_dropped": given if redrafted else {}})
 
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),))
 

@@ -97,7 +97,8 @@ class HeldInLots:
                 and number.isdigit() and 1 <= int(number) <= self.lot_count \
                 and number == f"{int(number):05d}":
             return int(number) - 1
-        raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}")
+        raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}",
+                           lot_id=lot_id)
 
     def forgotten(self, lot_id: str) -> bool:
         """Is `lot_id` a lot this item took in and used up before the ones it keeps?

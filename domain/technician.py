@@ -38,8 +38,10 @@ def shift_of(day: str, start: str, end: str, break_minutes: int) -> dict[str, An
     """A validated shift: the day, its hours, and the hours it makes available."""
     opens, closes = parse_clock(start, "shift start"), parse_clock(end, "shift end")
     length = minutes(closes) - minutes(opens)
-    require(length > 0, InvalidInput("a shift ends after it starts (no overnight shifts)"))
-    require(0 <= break_minutes < length, InvalidInput("the break must be shorter than the shift"))
+    require(length > 0, InvalidInput("a shift ends after it starts (no overnight shifts)",
+                                     field="end", day=day))
+    require(0 <= break_minutes < length, InvalidInput("the break must be shorter than the shift",
+                                                      field="break_minutes", day=day))
     return {"day": day, "start": start, "end": end, "break_minutes": break_minutes,
             "hours": str((Decimal(length - break_minutes) / 60).quantize(CENT))}
 
@@ -242,9 +244,9 @@ class Technician(Aggregate):
         require_recent(day, today)
         require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
         require(status != "partial" or hours is not None,
-                InvalidInput("partial attendance needs the hours worked"))
+                InvalidInput("partial attendance needs the hours worked", field="hours"))
         require(status == "partial" or hours is None,
-                InvalidInput("hours are given for partial attendance only"))
+                InvalidInput("hours are given for partial attendance only", field="hours"))
         require(hours is None or Decimal(0) < hours <= 16,
                 InvalidInput("partial attendance is more than 0 and at most 16 hours"))
         self._attendance_recorded(audit, day, status, hours, note)

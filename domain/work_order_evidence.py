@@ -98,11 +98,14 @@ class WorkOrderEvidence(WorkOrderState):
         what the line already holds (nothing is stored)."""
         self._require_not_cancelled()
         line = self.line(line_id)
-        require(line["kind"] == "part", InvalidInput(f"line {line_id} is not a part line"))
+        require(line["kind"] == "part", InvalidInput(
+            f"line {line_id} is not a part line",
+            field="line_id", line_id=line_id))
         new: dict[str, list[Any]] = {"fitted": [serial_number(s) for s in fitted],
                                      "removed": [removed_part(r) for r in removed]}
         require(bool(new["fitted"] or new["removed"]),
-                InvalidInput("give the serial of a fitted or of a removed part"))
+                InvalidInput("give the serial of a fitted or of a removed part",
+                             field="fitted"))
         self._check_unique(line_id, new)
         issued = _counted(line["issued_qty"])
         for side in ("fitted", "removed"):

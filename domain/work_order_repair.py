@@ -26,7 +26,8 @@ class WorkOrderRepair(WorkOrderState):
     def check_in_vehicle(self, audit: Audit, details: dict[str, Any]) -> None:
         require(self.status == "opened", WorkOrderError(f"cannot check in: work order is {self.status}"))
         if details["mileage_in"] < self.mileage:
-            raise InvalidInput(f"mileage in is below the {self.mileage} km recorded at opening")
+            raise InvalidInput(f"mileage in is below the {self.mileage} km recorded at opening",
+                               field="mileage_in", recorded=self.mileage)
         self._checked_in(audit, details)
 
     def add_job(self, audit: Audit, complaint: str) -> int:

@@ -40,7 +40,8 @@ class WorkOrderSettling(WorkOrderState):
         require(self.status == "settled",
                 WorkOrderError(f"work order is {self.status}; delivery follows settlement"))
         if mileage_out < self.mileage:
-            raise InvalidInput(f"mileage out is below the {self.mileage} km at check-in")
+            raise InvalidInput(f"mileage out is below the {self.mileage} km at check-in",
+                               field="mileage_out", recorded=self.mileage)
         self._delivered(audit, mileage_out, handed_over_by, acknowledgement, follow_up_id,
                         follow_up_due)
 

@@ -33,6 +33,29 @@ def missing_3c(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def still_to_come(visit: dict[str, Any], bill: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What the OEM's claim carries that the visit has not reached yet — the warranty bill and
+    its tax invoice, the mileage out (delivery), the close date (the follow-up's result).
+    Not problems: nothing is wrong on a visit still under way, and `complete` does not wait for
+    them; listed so that the warranty clerk sees what the OEM will still ask for."""
+    out = []
+    if bill is None:
+        out.append({"item": "warranty_bill",
+                    "detail": "the warranty bill is not drafted yet (POST /settlements): "
+                              "the OEM is billed what it asks"})
+    elif not bill.get("invoice_no"):
+        out.append({"item": "warranty_invoice",
+                    "detail": "no tax invoice (发票) number on the warranty bill yet "
+                              "(POST /settlements/{id}/invoice with bill warranty)"})
+    if visit["mileage_out"] is None:
+        out.append({"item": "mileage_out",
+                    "detail": "the mileage out is recorded at delivery"})
+    if visit["dates"]["closed"] is None:
+        out.append({"item": "closed",
+                    "detail": "the close date comes with the follow-up call's result"})
+    return out
+
+
 def unissued_parts(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Claimed parts the stock did not issue to the line as claimed: auditors compare parts
     claimed with parts issued, and a claimed part without its issue record is charged back."""

@@ -39,6 +39,7 @@ from projections.claim_checks import (
     missing_3c,
     missing_part_records,
     part_serials,
+    still_to_come,
     unissued_parts,
 )
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
@@ -399,6 +400,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "compensations": compensations(events),
         "totals": _claim_totals(jobs, bill is not None),
         "complete": not problems, "problems": problems,
+        "still_to_come": still_to_come(visit, bill),
         "serial_conflicts": conflicts, "serial_history": serial_history,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),
         "evidence": fill_evidence(conn, [*events, *others.get(settlement_id, []),

@@ -137,6 +137,14 @@ def _problems(problems: Sequence[dict[str, Any]]) -> str:
     return f'<h2>Incomplete — fix before sending</h2><ul class="problems">{items}</ul>'
 
 
+def _still_to_come(items: Sequence[dict[str, Any]]) -> str:
+    """What the visit has not reached yet that the OEM will still ask for (not a problem)."""
+    if not items:
+        return ""
+    listed = "".join(f"<li>{escape(i['detail'])}</li>" for i in items)
+    return f"<h2>Still to come before filing</h2><ul>{listed}</ul>"
+
+
 def _other_visits(claim: dict[str, Any], when: _Clock) -> str:
     """The claimed serials other visits recorded: conflicts first, then the part's life."""
     found = [*claim["serial_conflicts"], *claim["serial_history"]]
@@ -172,6 +180,7 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
 {escape(wo['status'])} · assembled from {len(claim['evidence'])} stored events{
     f" · times in {escape(str(zone))}" if zone else ""}</p>
 {_problems(claim["problems"])}
+{_still_to_come(claim["still_to_come"])}
 <h2>Vehicle and visit</h2>
 {_facts([("VIN", car["vin"]), ("Plate", car["plate"]),
          ("Vehicle", f"{car['brand'] or ''} {car['model'] or ''} {car['year'] or ''}".strip()),
@@ -180,8 +189,10 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
          ("Mileage in / out", f"{claim['mileage']['in']} / {claim['mileage']['out'] or '—'} km"),
          ("Opened", when(dates["opened"])), ("Checked in", when(dates["checked_in"])),
          ("Repair completed", when(dates["completed"])),
-         ("Settled", f"{when(dates['settled']) or '—'} ({settlement or '—'})"),
-         ("Delivered", when(dates["delivered"]))])}
+         ("Settlement confirmed",
+          f"{when(dates['settlement_confirmed']) or '—'} ({settlement or '—'})"),
+         ("Settled", when(dates["settled"])),
+         ("Delivered", when(dates["delivered"])), ("Closed", when(dates["closed"]))])}
 <h2>Claimed jobs</h2>
 {"".join(_job(job, when) for job in claim["jobs"])}
 {_other_visits(claim, when)}

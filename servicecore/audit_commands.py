@@ -20,15 +20,21 @@ if TYPE_CHECKING:
 
 def _anchors(args: argparse.Namespace, settings: Settings) -> tuple[list[Anchor], int]:
     """The anchors given (`--anchor`), and those of the witness files: the configured one
-    where it exists, and every `--witness` (which must exist); how many came from files."""
+    where it exists, and every `--witness` (which must exist); how many came from files.
+    A file is read once however often it is named (the configured one named again included),
+    so the count is the anchors the files hold, not the times they were read."""
     from projections import chain_witness
     from projections.hash_chain import Anchor as Parsed
 
     given = [Parsed.parse(text) for text in args.anchor]
     witnessed = chain_witness.read_if_present(settings.witness_file)
+    seen = {settings.witness_file.resolve()}
     for path in args.witness:
         if not path.exists():
             raise ValueError(f"no witness file {path}")
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
         witnessed += chain_witness.read(path)
     return given + witnessed, len(witnessed)
 

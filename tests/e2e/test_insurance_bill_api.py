@@ -90,6 +90,7 @@ def test_the_insurer_pays_what_it_approved_less_the_deductible_the_customer_the_
                                         "deductible": "200.00",
                                         "reason": "supplementary assessment"})
     assert again["redrafted"] is True and again["version"] == drafted["version"] + 2
+    assert again["discounts_dropped"] == {}  # none was given on the old draft
     assert again["bills"]["insurance"]["total"] == "850.00"
     assert again["bills"]["customer"]["total"] == "300.00"
     # Another claim on the draft than the assessment's is a mistake.

@@ -96,6 +96,12 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     big = client.post(f"/settlements/{sid}/discounts", headers=cashier,
                       json={"amount": "200.00", "reason": "loyal customer"})
     assert big.status_code == 403
+    # A discount on a line the bill does not carry names the line and the bill.
+    stray = client.post(f"/settlements/{sid}/discounts", headers=cashier, json={
+        "bill": "warranty", "line_id": "L9", "amount": "5.00", "reason": "loyal customer"})
+    assert stray.status_code == 422, stray.text
+    assert (stray.json()["field"], stray.json()["line_id"], stray.json()["bill"]) == (
+        "line_id", "L9", "warranty")
     post(client, f"/settlements/{sid}/discounts", auth("manager", "mgr-x", [store_id]),
          {"line_id": "L1", "amount": "100.00", "reason": "loyal customer"})
     confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
@@ -140,7 +146,12 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     owed = get(client, "/receivables", finance_user)
     assert [(r["kind"], r["outstanding"]) for r in owed["items"]] == [("warranty", "150.00")]
     assert owed["total"] == 1
-    # Delivery, then the follow-up call closes the work order; the complaint lives on.
+    # Delivery, then the follow-up call closes the work order; the complaint lives on. An
+    # odometer below check-in's is refused naming the field and the reading.
+    typo = client.post(f"{wo}/delivery", headers=advisor, json={"mileage_out": 3001,
+                                                                "acknowledged_by": "王伟"})
+    assert typo.status_code == 422, typo.text
+    assert typo.json()["field"] == "mileage_out" and typo.json()["recorded"] > 3001
     delivered = post(client, f"{wo}/delivery", advisor, {"mileage_out": 30012,
                                                          "acknowledged_by": "王伟"})
     follow_up = delivered["follow_up"]["id"]
@@ -158,6 +169,14 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     assert doc["status"] == "closed" and doc["delivery"]["mileage_out"] == 30012
     listed = get(client, "/complaints", advisor, wait_for=head(client))
     assert [c["status"] for c in listed["items"] if c["id"] == complaint] == ["resolved"]
+    # The warranty clerk's claim: delivered and closed, it waits only for the tax invoice of
+    # the OEM's bill; once recorded, nothing is still to come.
+    claim_url = f"{wo}/warranty-claim"
+    assert [i["item"] for i in get(client, claim_url, advisor)["still_to_come"]] == [
+        "warranty_invoice"]
+    post(client, f"/settlements/{sid}/invoice", cashier,
+         {"bill": "warranty", "invoice_no": "4400" + wo_id.replace("-", "")[:10]})
+    assert get(client, claim_url, advisor)["still_to_come"] == []
 
 
 def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store_id: str) -> None:
@@ -197,7 +216,7 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     # Day-end: 300 − 50 cash expected; counted 245 needs a reason.
     no_reason = client.post("/day-end", headers=cashier, json={"store_id": store_id,
                                                               "counted_cash": "245.00"})
-    assert no_reason.status_code == 422
+    assert (no_reason.status_code, no_reason.json()["field"]) == (422, "reason")
     closed = post(client, "/day-end", cashier, {"store_id": store_id, "counted_cash": "245.00",
                                                 "reason": "5 CNY short, note pinned"})
     assert closed["expected_cash"] == "250.00" and closed["variance"] == "-5.00"

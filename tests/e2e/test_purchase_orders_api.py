@@ -91,6 +91,13 @@ def test_each_line_says_what_the_supplier_still_owes(
     assert [(ln["received_qty"], ln["outstanding_qty"]) for ln in doc["lines"]] == [
         ("4", "6"), ("0", "4")]
     assert get(client, f"/stock/{store_id}/{pads}", clerk)["on_order"] == "6"
+    # A delivery note booked to a line the order lacks, a short close without its reason: each
+    # refusal names what to correct.
+    no_line = client.post(f"{po}/receipts", headers=clerk,
+                          json={"line_no": 3, "qty": 1, "supplier_doc": "DN-2"})
+    assert (no_line.status_code, no_line.json()["line_no"]) == (422, 3)
+    unexplained = client.post(f"{po}/close", headers=clerk, json={})
+    assert (unexplained.status_code, unexplained.json()["field"]) == (422, "reason")
 
     closed = post(client, f"{po}/close", clerk, {"reason": "supplier cannot deliver the rest"})
     doc = get(client, po, clerk, wait_for=closed["notification_id"])

@@ -46,6 +46,10 @@ def test_visit_from_opening_to_ready_for_settlement(client: TestClient, auth: Au
     year = datetime.now(ZoneInfo("Asia/Shanghai")).year
     assert opened["number"] == f"WO-{store_id}-{year}-000001"
 
+    # A mistyped odometer below the opening's is refused naming the field and the reading.
+    typo = client.post(f"{wo}/check-in", headers=advisor, json={"mileage_in": 4_201, "fuel_level": 40})
+    assert typo.status_code == 422, typo.text
+    assert (typo.json()["field"], typo.json()["recorded"]) == ("mileage_in", 42_000), typo.text
     # Check-in: mileage, fuel, damage and belongings.
     post(client, f"{wo}/check-in", advisor, {"mileage_in": 42_010, "fuel_level": 40,
                                              "damage_notes": "scratch rear bumper"})

@@ -133,10 +133,11 @@ def test_every_list_of_technicians_shows_their_name(client: TestClient, auth: Au
         ).status_code == 422
 
 
-def test_attendance_refusals_say_what_is_missing_or_too_much(
+def test_attendance_and_shift_refusals_say_what_is_missing_or_too_much(
         client: TestClient, auth: Auth, store_id: str) -> None:
     """Partial attendance without its hours is told that the hours are missing (it was told
-    that hours are for partial attendance only, the refusal of the opposite mistake)."""
+    that hours are for partial attendance only, the refusal of the opposite mistake); each
+    refusal names the `field` a form marks, as the day's limits do."""
     manager = auth("manager", "mgr-" + store_id, [store_id])
     tech = "tech-" + store_id
     on_roster(client, manager, store_id, tech)
@@ -147,9 +148,19 @@ def test_attendance_refusals_say_what_is_missing_or_too_much(
     without = client.post(url, headers=manager, json={"day": day, "status": "partial"})
     assert without.status_code == 422
     assert without.json()["detail"] == "partial attendance needs the hours worked"
+    assert without.json()["field"] == "hours"
     extra = client.post(url, headers=manager, json={"day": day, "status": "absent", "hours": "4"})
     assert extra.status_code == 422
     assert extra.json()["detail"] == "hours are given for partial attendance only"
+    assert extra.json()["field"] == "hours"
+    # A shift that ends before it starts, or a break as long as the shift, names the field.
+    for shift, field in (({"start": "17:30", "end": "08:30"}, "end"),
+                         ({"start": "08:30", "end": "09:30", "break_minutes": 60},
+                          "break_minutes")):
+        refused = client.post(f"/technicians/{tech}/shifts", headers=manager,
+                              json={"shifts": [{"day": day, **shift}]})
+        assert refused.status_code == 422
+        assert (refused.json()["field"], refused.json()["day"]) == (field, day)
     done = post(client, url, manager, {"day": day, "status": "partial", "hours": "4"})
     assert done["available_hours"] == "4"
 

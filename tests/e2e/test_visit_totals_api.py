@@ -91,6 +91,10 @@ def test_every_read_of_the_visit_owes_what_the_bills_charge(
     assert sum(float(ln["covered_share"]) for ln in shown["approved"]) == 680.00
     html = client.get(page, headers=HTML).text
     assert "¥405.00" in html
+    # The wash (100.00, the customer's own line) shows what the bill charges for it after the
+    # member's discount, as the insurance lines show the customer's part: the shares on the
+    # page add up to the 405.00 it asks for.
+    assert "Your share</span> ¥90.00" in html
 
     # Confirmed, then reversed by a manager: no bills, the estimate again.
     post(client, f"/settlements/{sid}/confirmation", cashier)

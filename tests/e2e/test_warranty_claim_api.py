@@ -49,6 +49,18 @@ def test_the_claim_carries_what_the_oem_is_billed_and_names_a_job_without_diagno
                       params={"format": "html"}).text
     assert "970.00" in page and "Billed to the OEM" in page
     assert "job 1 has no cause, no correction" in page
+    # The printed page dates the visit as the JSON does: the settlement confirmed (with its
+    # number) though not yet paid, and a row for the close an OEM asks for, still empty.
+    number = claim["settlement"]["number"]
+    confirmed_at = datetime.fromisoformat(claim["dates"]["settlement_confirmed"]).astimezone(
+        ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert f"<th>Settlement confirmed</th><td>{confirmed_at} ({number})</td>" in page
+    assert "<th>Settled</th><td>—</td>" in page and "<th>Closed</th><td>—</td>" in page
+    # Drafted and confirmed, not invoiced, delivered or closed: what the OEM will still ask
+    # for is listed apart from the problems, on the page too.
+    assert [i["item"] for i in claim["still_to_come"]] == [
+        "warranty_invoice", "mileage_out", "closed"]
+    assert "Still to come before filing" in page and "the mileage out is recorded" in page
 
 
 def test_a_claim_before_the_bill_shows_list_prices_and_no_billed_total(
@@ -61,6 +73,9 @@ def test_a_claim_before_the_bill_shows_list_prices_and_no_billed_total(
             claim["totals"]["billed"]) == ("150.00", None, None)
     assert claim["jobs"][0]["labor"][0]["billed_amount"] is None
     assert [p["missing"] for p in claim["problems"]] == [["cause", "correction"]]
+    # What the OEM will still ask for once the visit gets there: not problems, listed apart.
+    assert [i["item"] for i in claim["still_to_come"]] == [
+        "warranty_bill", "mileage_out", "closed"]
 
 
 def test_the_claims_of_a_period_export_at_once(client: TestClient, auth: Auth,

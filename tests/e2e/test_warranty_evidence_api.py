@@ -84,7 +84,11 @@ def test_serials_and_evidence_complete_the_claim(client: TestClient, auth: Auth,
     untagged = problem(client.post(f"{wo}/lines/{line}/serials", headers=tech, json={
         "removed": [{"serial": "OLD-1", "disposition": "kept_for_return"}]}), 422)
     assert untagged["field"] == "tag"
-    problem(client.post(f"{wo}/lines/L2/serials", headers=tech, json={"fitted": ["A-001"]}), 422)
+    labor_line = problem(client.post(f"{wo}/lines/L2/serials", headers=tech,
+                                     json={"fitted": ["A-001"]}), 422)
+    assert (labor_line["field"], labor_line["line_id"]) == ("line_id", "L2")
+    assert problem(client.post(f"{wo}/lines/{line}/serials", headers=tech,
+                               json={"fitted": [], "removed": []}), 422)["field"] == "fitted"
     assert problem(client.post(f"{wo}/lines/L9/serials", headers=tech,
                                json={"fitted": ["A-001"]}), 404)["line_id"] == "L9"
     problem(client.post(f"{wo}/lines/{line}/serials", headers=cashier,

@@ -74,6 +74,12 @@ def test_a_rewritten_chain_fails_against_the_witness_file(
     open_order(system.work_orders, "S01")  # the next day's work
     code, answer = _verify(url, capsys=capsys, monkeypatch=monkeypatch)
     assert (code, answer["witness_anchors"], answer["anchors_checked"]) == (0, 1, 1)
+    # The auditor names the configured file again (by another spelling of its path): it is
+    # read once, so the count is the one anchor it holds, not two.
+    again = str(witness.parent / "." / witness.name)
+    code, answer = _verify(url, "--witness", again, "--witness", str(witness),
+                           capsys=capsys, monkeypatch=monkeypatch)
+    assert (code, answer["witness_anchors"], answer["anchors_checked"]) == (0, 1, 1)
 
     target = opened_with_mileage(url, 28720)
     _rewrite_from(url, target)

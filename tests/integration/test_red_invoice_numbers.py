@@ -124,6 +124,30 @@ def test_a_red_number_is_reserved_only_for_a_credit_on_an_invoiced_bill(
     credit(container, store_id, billed, billed_payment, red)  # still free
 
 
+def test_a_credit_missing_or_misplacing_its_red_number_names_the_field(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """The cashier's form marks `red_invoice_number`: asked for on an invoiced bill (with the
+    blue number it writes off), refused on a bill without a tax invoice."""
+    blue = unique()
+    billed, billed_payment = invoiced(container, store_id, blue)
+    plain, plain_payment = invoiced(container, store_id, None)
+    cashier = auth("cashier", f"cashier-{store_id}", [store_id])
+    before = head(container.app)
+
+    missing = client.post("/refunds", headers=cashier, json={
+        "settlement_id": str(billed), "payment_id": billed_payment, "amount": "20.00",
+        "reason": "goodwill", "kind": "credit"})
+    misplaced = client.post("/refunds", headers=cashier, json={
+        "settlement_id": str(plain), "payment_id": plain_payment, "amount": "20.00",
+        "reason": "goodwill", "kind": "credit", "red_invoice_number": unique()})
+
+    assert (missing.status_code, misplaced.status_code) == (422, 422)
+    assert (missing.json()["field"], missing.json()["invoice_no"]) == (
+        "red_invoice_number", blue)
+    assert misplaced.json()["field"] == "red_invoice_number"
+    assert head(container.app) == before
+
+
 def test_two_processes_crediting_with_one_red_number_at_once_store_it_once(
         container: Container, database_url: str, tmp_path: Path, store_id: str) -> None:
     red = unique()

@@ -123,9 +123,12 @@ def test_changing_the_assessment_redrafts_and_a_confirmed_bill_refuses_it(
     assert again.body["redrafted"] is True
     assert again.body["bills"]["insurance"]["total"] == "850.00"
     assert again.body["bills"]["customer"]["total"] == "650.00"
+    # The answer says which discount the redraft dropped, for the cashier to give it again.
+    assert again.body["discounts_dropped"] == {"customer": "10.00"}
     # The same assessment again changes nothing.
-    assert money.assess_insurance(CASHIER, wo, **PICC, approved_amount="1050.00",
-                                  deductible="200.00").body["redrafted"] is False
+    same = money.assess_insurance(CASHIER, wo, **PICC, approved_amount="1050.00",
+                                  deductible="200.00").body
+    assert (same["redrafted"], same["discounts_dropped"]) == (False, {})
     assert events_stored(app) == before + 2
     money.confirm(CASHIER, sid)
     with pytest.raises(SettlementError, match="reverse it"):

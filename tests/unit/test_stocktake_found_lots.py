@@ -110,7 +110,8 @@ def test_a_lot_the_item_never_took_in_is_still_refused() -> None:
     item = used_up_history(app)
     before = app.recorder.max_notification_id()
     for unknown in (f"{PART}-09999@S01", f"{PART}-00001@S02", "NOT-A-LOT"):
-        with pytest.raises(InvalidInput, match="has no lot"):
+        with pytest.raises(InvalidInput, match="has no lot") as refused:
             Inventory(app).count(clerk(), "S01", PART, counted={unknown: "1"}, reason="found")
+        assert refused.value.extra["lot_id"] == unknown
     assert app.recorder.max_notification_id() == before
     assert load(app).version == item.version

@@ -86,7 +86,7 @@ def test_serials_are_recorded_normalised_and_corrected_only_with_a_reason(
 
 
 @pytest.mark.parametrize(("fitted", "removed", "field"), [
-    ([], [], None),  # nothing given
+    ([], [], "fitted"),  # nothing given
     (["AB"], [], "serial"),  # too short
     (["A" * 41], [], "serial"),  # too long
     (["INJ 01"], [], "serial"),  # a space
