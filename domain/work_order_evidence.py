@@ -5,8 +5,8 @@ what became of each removed part: kept for the OEM's return or inspection under 
 scrapped, or returned to the customer. The count on either side is at most what was issued to
 the line (a part not issued was not fitted, nor did it replace one). A second record of a line
 is a correction, with a reason, and the event names what it replaces; a line takes at most
-`MAX_SERIAL_CORRECTIONS` of them (a keying mistake is put right in one or two, and every
-correction is read back into the claim package and the repair record).
+`MAX_SERIAL_CORRECTIONS` of them (a keying mistake is put right in one or two, and the
+claim package lists every correction).
 
 A serial is checked as it was typed, before it is put in upper case: only ASCII letters, digits,
 '-', '.' and '/' (full-width ones, as a Chinese input method types them, read as ASCII, as a
