@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from api.schemas import REASON, Body, Code, described, example
-from domain.work_order_evidence import CAPTION_MAX, MAX_EVIDENCE_BYTES
+from domain.work_order_evidence import CAPTION_MAX, MAX_EVIDENCE_BYTES, MAX_SERIAL_CORRECTIONS
 
 # domain/work_order_evidence.py DISPOSITIONS and EVIDENCE_KINDS
 Disposition = Literal["kept_for_return", "scrapped", "returned_to_customer"]
@@ -20,7 +20,8 @@ class RemovedPartIn(Body):
         "A failed part taken off the car: its serial and what became of it.",
         {"serial": "0445110369-A1", "disposition": "kept_for_return", "tag": "WT-2026-0117"})
 
-    serial: Serial = Field(description="as printed on the part: 3-40 letters, digits, - . /")
+    serial: Serial = Field(description=(
+        "as printed on the part: 3-40 ASCII letters, digits, - . / (full-width read as ASCII)"))
     disposition: Disposition = Field(description=(
         "kept for the OEM's return or inspection (with its `tag`), scrapped, or returned to "
         "the customer"))
@@ -39,7 +40,8 @@ class SerialsIn(Body):
     removed: list[RemovedPartIn] = Field(default_factory=list, max_length=100, description=(
         "the failed parts removed (at most the line's issued quantity)"))
     reason: str | None = Field(default=None, max_length=500, description=(
-        f"required to correct serials recorded before: {REASON}"))
+        f"required to correct serials recorded before (at most {MAX_SERIAL_CORRECTIONS} "
+        f"corrections per line): {REASON}"))
 
 
 class EvidenceIn(Body):

@@ -250,6 +250,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         self.lines: dict[str, dict[str, Any]] = {}
         self.settlement: dict[str, Any] | None = None
         self.serials: dict[str, dict[str, Any]] = {}
+        self.serial_records: dict[str, int] = {}
         self.evidence: list[dict[str, Any]] = []
         for complaint in complaints:
             self._new_job(complaint)
@@ -437,6 +438,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
                           removed: list[dict[str, Any]], reason: str | None,
                           previous: dict[str, Any] | None) -> None:
         self.serials[line_id] = {"fitted": list(fitted), "removed": [dict(r) for r in removed]}
+        self.serial_records[line_id] = self.serial_records.get(line_id, 0) + 1
 
     @event(EvidenceAdded)
     def _evidence_added(self, audit: Audit, evidence_id: str, job_no: int, line_id: str | None,

@@ -4,7 +4,15 @@ A part line records the serial numbers of the parts fitted and of the failed par
 what became of each removed part: kept for the OEM's return or inspection under a tag number,
 scrapped, or returned to the customer. The count on either side is at most what was issued to
 the line (a part not issued was not fitted, nor did it replace one). A second record of a line
-is a correction, with a reason, and the event names what it replaces.
+is a correction, with a reason, and the event names what it replaces; a line takes at most
+`MAX_SERIAL_CORRECTIONS` of them (a keying mistake is put right in one or two, and the
+claim package lists every correction).
+
+A serial is checked as it was typed, before it is put in upper case: only ASCII letters, digits,
+'-', '.' and '/' (full-width ones, as a Chinese input method types them, read as ASCII, as a
+tax-invoice number is). Upper-casing first would let a letter of another script stand in for an
+ASCII one ("ſN-1234", with a Latin long s, would become SN-1234) and one part carry two
+serials that print alike.
 
 Evidence is a reference to a file kept elsewhere (a photo of the failure, a diagnostic report):
 its SHA-256, media type, size and URI or storage key, on a job or one of its lines. The product
@@ -22,9 +30,13 @@ from typing import Any
 from domain.common import Audit, InvalidInput, NotFound, require, require_reason
 from domain.work_order_state import WorkOrderError, WorkOrderState
 
-# A serial or tag number as it is printed on a part or a tag: letters, digits and - . /
-SERIAL = re.compile(r"[A-Z0-9](?:[A-Z0-9./-]{0,38}[A-Z0-9])?")
+# A serial or tag number as it is printed on a part or a tag: ASCII letters, digits and - . /
+SERIAL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9./-]{0,38}[A-Za-z0-9])?", re.ASCII)
 SERIAL_MIN = 3
+MAX_SERIAL_CORRECTIONS = 20  # corrections of one line's serials after its first record
+# Full-width ASCII (U+FF01-U+FF5E, what a Chinese input method types) as ASCII; only these:
+# NFKC would also turn a long s, a Kelvin sign or a ligature into ASCII letters.
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 DISPOSITIONS = ("kept_for_return", "scrapped", "returned_to_customer")
 EVIDENCE_KINDS = ("photo", "diagnostic_report", "other")
 # RFC 6838 type/subtype names (no parameters), lower case
@@ -39,13 +51,14 @@ CAPTION_MAX = 500
 
 def serial_number(value: object, what: str = "serial") -> str:
     """A serial (or tag) number in the form kept: trimmed, upper case, 3-40 characters of
-    letters, digits, '-', '.' and '/', beginning and ending with a letter or digit."""
-    text = str(value or "").strip().upper()
+    ASCII letters, digits, '-', '.' and '/', beginning and ending with a letter or digit
+    (full-width ones read as ASCII). The characters are checked before the case is folded."""
+    text = str(value or "").translate(_FULL_WIDTH).strip()
     if len(text) < SERIAL_MIN or not SERIAL.fullmatch(text):
         raise InvalidInput(f"{what} {str(value)[:60]!r} is not a serial number: 3-40 letters, "
                            "digits, '-', '.' or '/', beginning and ending with a letter or digit",
                            field=what)
-    return text
+    return text.upper()
 
 
 def removed_part(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +95,7 @@ class WorkOrderEvidence(WorkOrderState):
     """The serial and evidence commands of `WorkOrder`: each checks, then calls its event."""
 
     serials: dict[str, dict[str, Any]]
+    serial_records: dict[str, int]
     evidence: list[dict[str, Any]]
     _serials_recorded: Callable[..., None]
     _evidence_added: Callable[..., None]
@@ -116,6 +130,11 @@ class WorkOrderEvidence(WorkOrderState):
         current = self.serials.get(line_id)
         if current == new:
             return False
+        corrections = self.serial_records.get(line_id, 1) - 1
+        require(corrections < MAX_SERIAL_CORRECTIONS, InvalidInput(
+            f"line {line_id}'s serials were corrected {corrections} times, the most a line "
+            f"takes ({MAX_SERIAL_CORRECTIONS})", field="serials", line_id=line_id,
+            limit=MAX_SERIAL_CORRECTIONS))
         why = (reason or "").strip() or None
         if current is not None:
             require(why is not None, WorkOrderError(

@@ -81,14 +81,17 @@ def unissued_parts(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 def part_serials(events: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
     """Per part line: the serials as last recorded (fitted; removed, each with its
-    disposition and tag), who recorded them and when, and every correction with its reason."""
+    disposition and tag), who recorded them and when, and every correction with its reason.
+    A correction is appended to its line's list, not copied with those before it, so the cost
+    is linear in the records."""
     out: dict[str, dict[str, Any]] = {}
     for r in events:
         e = r.event
         if isinstance(e, WorkOrder.SerialsRecorded):
             before = out.get(e.line_id)
-            corrections = [*before["corrections"], {"reason": e.reason, **stamp(r)}] \
-                if before else []
+            corrections: list[dict[str, Any]] = before["corrections"] if before else []
+            if before:
+                corrections.append({"reason": e.reason, **stamp(r)})
             out[e.line_id] = {"fitted": list(e.fitted), "removed": [dict(p) for p in e.removed],
                               **stamp(r), "corrections": corrections}
     return out
@@ -114,14 +117,14 @@ def missing_part_records(job: dict[str, Any]) -> list[dict[str, Any]]:
     """What the OEM will ask for of each claimed part: the serial of every failed part removed
     (one per whole unit claimed; a part counted in fractions, such as a fluid, has none), the
     removed part tagged and kept for its return, and evidence of the failure (a reference on
-    the line or on its job)."""
+    the line or on its job). The job's references are gathered once, not per part."""
     out = []
+    shown_on = {e["line_id"] for e in job["evidence_refs"] if e["withdrawn"] is None}
     for part in job["parts"]:
         qty = Decimal(str(part["qty"]))
         serials = part["serials"] or {"removed": []}
         removed = serials["removed"]
-        shown = [e for e in job["evidence_refs"]
-                 if e["line_id"] in (None, part["line_id"]) and e["withdrawn"] is None]
+        shown = None in shown_on or part["line_id"] in shown_on
         missing, why = [], []
         if qty == qty.to_integral_value() and len(removed) < qty:
             missing.append("removed_serial")

@@ -249,8 +249,8 @@ def _causal_part(lines: list[dict[str, Any]], parts: list[dict[str, Any]]) -> di
 
 
 def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, dict[str, Any]],
-         billed: dict[str, dict[str, Any]], records: tuple[dict[str, Any], list[Any]],
-         ) -> dict[str, Any]:
+         billed: dict[str, dict[str, Any]],
+         records: tuple[dict[str, Any], dict[int, list[Any]]]) -> dict[str, Any]:
     serials, refs = records
     job = wo.jobs[job_no]
     approved = [ln for ln in wo.job_lines(job_no) if ln["status"] == "approved"]
@@ -286,7 +286,7 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
                         "reason": r.event.reason, **stamp(r)} for r in events
                        if isinstance(r.event, WorkOrder.JobDispatched)
                        and r.event.job_no == job_no],
-        "evidence_refs": [e for e in refs if e["job_no"] == job_no],
+        "evidence_refs": refs.get(job_no, []),
         "quality_checks": [{"passed": r.event.passed, "reason": r.event.reason,
                             "inspector": r.event.audit.user_id, "at": r.at.isoformat()}
                            for r in events if isinstance(r.event, WorkOrder.QualityChecked)
@@ -365,7 +365,10 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     bill = _warranty_bill(settlement if isinstance(settlement, Settlement) else None)
     billed = {ln["line_id"]: ln for ln in bill["lines"]} if bill else {}
     car = fold(others.get(car_id, []))
-    records = (part_serials(events), evidence_refs(events))
+    refs: dict[int, list[dict[str, Any]]] = {}
+    for ref in evidence_refs(events):  # per job, in one pass rather than one per job
+        refs.setdefault(ref["job_no"], []).append(ref)
+    records = (part_serials(events), refs)
     jobs = [_job(wo, no, events, stock, billed, records) for no in job_nos]
     shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
         job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
