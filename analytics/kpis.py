@@ -87,7 +87,10 @@ class Kpi:
 RATIO = "DECIMAL(18, 4)"
 # Money to the fen, typed DECIMAL: strings with 2 places in JSON ("412.39") and in the CSV.
 MONEY = "DECIMAL(18, 2)"
-# Clocked time in whole seconds, summed exactly; hours are shown to 1/10,000 h.
+# Hours (sold, available, clocked) shown to 2 places, half up (`kpi_figures.hours`): strings
+# with 2 places in JSON ("15.30") and in the CSV, as `/technicians/kpi` shows them.
+HOURS = "DECIMAL(18, 2)"
+# Clocked time in whole seconds, summed exactly; divided once, for a ratio or for showing.
 SECONDS = "date_diff('second', p.clock_on_at, p.clock_off_at)"
 
 # Rows per technician carry the current name beside the user id (the key): the name of their
@@ -112,25 +115,36 @@ def _efficiency(f: Filters) -> tuple[str, list[Any]]:
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_sold, 0) AS hours_sold,
                CAST(coalesce(clocked_seconds, 0) AS BIGINT) AS clocked_seconds,
-               NULL::{RATIO} AS hours_clocked, NULL::{RATIO} AS efficiency
+               NULL::{HOURS} AS hours_clocked, NULL::{RATIO} AS efficiency
         FROM sold FULL JOIN clocked USING (technician_id) {NAMED}
         ORDER BY technician_id""", \
         sold.params + clocked.params
 
 
 def _efficiency_of(r: dict[str, Any]) -> dict[str, Any]:
-    return {"hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
+    return {"hours_sold": figures.hours(r["hours_sold"]),
+            "hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
             "efficiency": figures.efficiency(r["hours_sold"], r["clocked_seconds"])}
 
 
 def _productivity_of(r: dict[str, Any]) -> dict[str, Any]:
-    return {"hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
+    return {"hours_available": figures.hours(r["hours_available"]),
+            "hours_sold": figures.hours(r["hours_sold"]),
+            "hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
             "productivity": figures.productivity(r["clocked_seconds"], r["hours_available"]),
             "proficiency": figures.proficiency(r["hours_sold"], r["hours_available"])}
 
 
 def _labor_rate_of(r: dict[str, Any]) -> dict[str, Any]:
-    return {"effective_rate": figures.labor_rate(r["labor_sales_ex_vat"], r["hours_sold"])}
+    return {"hours_sold": figures.hours(r["hours_sold"]),
+            "effective_rate": figures.labor_rate(r["labor_sales_ex_vat"], r["hours_sold"])}
+
+
+def _hours_of(column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A derive showing a sum of hours to 2 places (`kpi_figures.hours`)."""
+    def derive(r: dict[str, Any]) -> dict[str, Any]:
+        return {column: figures.hours(r[column])}
+    return derive
 
 
 def _available(f: Filters) -> tuple[str, list[Any], str, list[Any]]:
@@ -159,7 +173,7 @@ def _productivity(f: Filters) -> tuple[str, list[Any]]:
         SELECT technician_id, d.name AS technician_name,
                coalesce(hours_available, 0) AS hours_available,
                CAST(coalesce(clocked_seconds, 0) AS BIGINT) AS clocked_seconds,
-               NULL::{RATIO} AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
+               NULL::{HOURS} AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
                NULL::{RATIO} AS productivity, NULL::{RATIO} AS proficiency
         FROM available FULL JOIN clocked USING (technician_id) FULL JOIN sold USING (technician_id)
         {NAMED}
@@ -400,7 +414,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         _labor_rate, _labor_rate_of),
     Kpi("hours_per_work_order", "Hours per work order",
         "labor hours sold ÷ settled work orders, per work-order kind",
-        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _hours_per_wo),
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _hours_per_wo,
+        _hours_of("hours_sold")),
     Kpi("repair_time", "Average repair and waiting time",
         "repair = delivery − check-in; waiting = first clock-on − check-in (hours)",
         ("date_from", "date_to", "store_id", "brand", "model"), _repair_time),
@@ -441,7 +456,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
     Kpi("pay_type_mix", "Pay-type mix",
         "share of approved labor hours and of labor sales (after settlement discounts, "
         "without VAT, as the effective labor rate counts them) per pay type",
-        ("date_from", "date_to", "store_id", "brand", "model", "technician"), _pay_type_mix),
+        ("date_from", "date_to", "store_id", "brand", "model", "technician"), _pay_type_mix,
+        _hours_of("hours")),
     Kpi("csi", "Customer satisfaction (CSI)",
         "follow-up surveys scoring 4 or 5 ÷ all surveys", ("date_from", "date_to", "store_id",
                                                              "brand", "model"), _csi),

@@ -160,8 +160,15 @@ def progress_page(view: dict[str, Any], *, action: str, form_token: str,
                      f'<span class="price">¥{escape(amount)}</span></div>')
     if view.get("insurance"):
         parts.append(_insurance(view["insurance"]))
-    parts.append(f'<div class="total">{_both("您需支付", "Your share")} '
-                 f'¥{escape(view["approved_total"])}</div></section>')
+    if Decimal(view["allowances"]) > 0:
+        parts.append(f'<div class="line">{_both("优惠补偿", "Credit granted")}'
+                     f'<span class="price">-¥{escape(view["allowances"])}</span></div>')
+        parts.append(f'<div class="total">{_both("您需支付", "Your share")} '
+                     f'<s>¥{escape(view["approved_total"])}</s> '
+                     f'¥{escape(view["due"])}</div></section>')
+    else:
+        parts.append(f'<div class="total">{_both("您需支付", "Your share")} '
+                     f'¥{escape(view["approved_total"])}</div></section>')
     parts.append(f'<footer>{_both("更新于", "Updated")} {escape(_when(view["updated_at"]))}'
                  "</footer>")
     return _document(f"{view['number']} 维修进度 Repair progress", "".join(parts))

@@ -110,6 +110,11 @@ class ProgressOut(BaseModel):
     approved: list[ProgressLineOut]
     approved_total: str = Field(description="the customer's share of the approved lines "
                                 "(the deductibles of approved warranty lines included)")
+    allowances: str = Field(description="credits the service manager granted on the "
+                            "customer's settled bill (a goodwill allowance): taken off "
+                            "`approved_total`")
+    due: str = Field(description="what the customer's bill asks: `approved_total` less "
+                     "`allowances`")
     covered: dict[str, str] = Field(description="what the OEM (warranty) and the insurer "
                                     "cover of the approved lines, deductibles (and an "
                                     "insurance excess) excluded")

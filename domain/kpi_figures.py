@@ -1,6 +1,8 @@
 """How a KPI's quotient is made, once for every place that reports it: from exact figures
 (clocked time in whole seconds, hours sold and available as recorded, money in fen), divided
-exactly and rounded once, half up — ratios to 4 places, money to the fen.
+exactly and rounded once, half up — ratios to 4 places, money to the fen. Hours (sold,
+available, clocked) are shown to 2 places, as flat-rate hours are recorded: never divided
+further.
 
 The workshop's `/technicians/kpi` and the analytics catalogue (`/analytics/kpis/{name}`, the
 dashboard) both call these, so the same hours give the same figure wherever it is shown.
@@ -12,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 RATIO = Decimal("0.0001")
 FEN = Decimal("0.01")
+HOURS = Decimal("0.01")
 SECONDS_PER_HOUR = 3600
 
 
@@ -43,6 +46,12 @@ def labor_rate(sales_ex_vat: Decimal | None, hours_sold: Decimal | None) -> Deci
     return quotient(sales_ex_vat, hours_sold, FEN)
 
 
-def clocked_hours(clocked_seconds: int | None, places: Decimal = RATIO) -> Decimal:
-    """Seconds on the clock as hours, rounded half up for showing (never divided further)."""
-    return (Decimal(clocked_seconds or 0) / SECONDS_PER_HOUR).quantize(places, ROUND_HALF_UP)
+def hours(value: Decimal | int | None) -> Decimal:
+    """Hours sold or available as shown: to 2 places, half up ("15.30", "3.00")."""
+    return Decimal(value or 0).quantize(HOURS, ROUND_HALF_UP)
+
+
+def clocked_hours(clocked_seconds: int | None) -> Decimal:
+    """Seconds on the clock as hours, to 2 places, half up, for showing (never divided
+    further)."""
+    return hours(Decimal(clocked_seconds or 0) / SECONDS_PER_HOUR)

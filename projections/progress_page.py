@@ -98,6 +98,7 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     theirs = insured["deductible"] + insured["excess"] if insured else Decimal("0.00")
     totals = doc.get("totals") or {}
     billed = billed_shares(doc)
+    customer = totals.get("customer") or {}
     covered = {pay_type: Decimal(figures["total"]) for pay_type, figures in totals.items()
                if pay_type in ("warranty", "insurance")}
     return {
@@ -110,7 +111,9 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "awaiting_decision": [_line(line) for line in lines if line["status"] == "pending"],
         "approved": [_line(line, insured, billed) for line in lines
                      if line["status"] == "approved"],
-        "approved_total": str(Decimal((totals.get("customer") or {}).get("total") or "0.00")),
+        "approved_total": str(Decimal(customer.get("total") or "0.00")),
+        "allowances": str(Decimal(customer.get("allowances") or "0.00")),
+        "due": str(Decimal(customer.get("due") or customer.get("total") or "0.00")),
         "covered": {pay_type: str(amount) for pay_type, amount in covered.items()},
         "insurance": None if insured is None else {
             **{k: str(v) if isinstance(v, Decimal) else v for k, v in insured.items()

@@ -8,6 +8,11 @@ estimate of the approved lines, split as the bills will split them (a warranty l
 deductible on the customer's; under the insurer's assessment the deductible and the excess
 of the insurance lines, `insurance_share`), `totals_basis` "estimate". A reversed settlement
 has no bills: the estimate again until the next draft.
+
+A credit a manager approved on a settled bill (a goodwill allowance) is the bill's
+`allowances`; `due` is what the bill still asks of its payer, its total less them, as
+`GET /settlements/{id}` counts it. A credit asked for and not yet approved, or rejected, and a
+payment returned (the bill still asks for that money) change neither.
 """
 
 from __future__ import annotations
@@ -52,6 +57,12 @@ def discounted(bills: dict[str, dict[str, Any]], bill: str,
             line["discount"] = str(Decimal(line["discount"]) + given)
 
 
+def credited(bills: dict[str, dict[str, Any]], bill: str, amount: Decimal) -> None:
+    """An approved credit on a drafted bill: its `allowances` grow by the amount."""
+    if bill in bills:
+        bills[bill]["allowances"] = str(Decimal(bills[bill].get("allowances", "0.00")) + amount)
+
+
 def _decimal_lines(bill: dict[str, Any]) -> dict[str, Any]:
     return {"lines": [{**ln, "gross": Decimal(ln["gross"]), "discount": Decimal(ln["discount"]),
                        "vat_rate": Decimal(ln["vat_rate"]), "cost": ZERO}
@@ -60,15 +71,18 @@ def _decimal_lines(bill: dict[str, Any]) -> dict[str, Any]:
 
 def billed_totals(bills: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """The totals of drafted bills, per pay type: labor, parts, VAT, total, discount (net of
-    discounts) and the bill's own figures (warranty `deductible`; insurance `deductible` and
-    `excess`; the customer's `insurance_share`)."""
+    discounts), the approved credits (`allowances`) and what the bill still asks (`due`: the
+    total less them), and the bill's own figures (warranty `deductible`; insurance
+    `deductible` and `excess`; the customer's `insurance_share`)."""
     found: dict[str, dict[str, str]] = {}
     for kind in PAY_TYPES:
         if kind not in bills:
             continue
         bill = bill_totals(_decimal_lines(bills[kind]))
+        allowances = Decimal(bills[kind].get("allowances", "0.00"))
         found[kind] = {**{k: str(bill[k]) for k in ("labor", "parts", "vat", "total",
                                                      "discount")},
+                       "allowances": str(allowances), "due": str(bill["total"] - allowances),
                        **{k: bills[kind][k] for k in ("deductible", "excess", "insurance_share")
                           if k in bills[kind]}}
     return found

@@ -70,9 +70,9 @@ class WorkOrdersView(ReadModel):
     # 2: the totals split a warranty line's deductible to the customer (`deductible` on the
     # OEM's), as the bills do; 3: the insurer's assessment of the visit (the settlement's
     # `InsuranceAssessed`, found by the `settlement_id` column) in `insurance_assessment`;
-    # 4: the settlement's drafted bills and discounts (`bills`, gone again on a reversal) and
-    # the totals from them once drafted, else from the estimate under the assessment
-    # (`projections.visit_totals`, `totals_basis`); a part line's `serials` and the visit's
+    # 4: the settlement's drafted bills, discounts and approved credits (`bills`, gone again
+    # on a reversal) and the totals from them once drafted (`allowances`, `due`), else from
+    # the estimate under the assessment (`projections.visit_totals`, `totals_basis`); a part line's `serials` and the visit's
     # `evidence` (events an older version's runner may have passed over, were it still running
     # when the first of them was stored)
     revision = 4

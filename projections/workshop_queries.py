@@ -236,8 +236,8 @@ def _kpi_row(r: dict[str, Any], by: str) -> dict[str, Any]:
     when = {"from_day": r["from_day"], "to_day": r["to_day"], "days": r["days"]} \
         if by == "period" else {"day": r["day"]}
     return {"user_id": r["user_id"], "name": r["name"], "store_id": r["store_id"], **when,
-            "available_hours": str(available),
-            "clocked_hours": str(figures.clocked_hours(seconds, figures.FEN)),
-            "sold_hours": str(sold), "efficiency": shown(figures.efficiency(sold, seconds)),
+            "available_hours": str(figures.hours(available)),
+            "clocked_hours": str(figures.clocked_hours(seconds)),
+            "sold_hours": str(figures.hours(sold)), "efficiency": shown(figures.efficiency(sold, seconds)),
             "productivity": shown(figures.productivity(seconds, available)),
             "proficiency": shown(figures.proficiency(sold, available))}

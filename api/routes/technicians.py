@@ -91,6 +91,13 @@ def shown_days(ctx: Ctx, from_day: date | None, to_day: date | None) -> tuple[da
     first = from_day or max(FIRST_DAY, (to_day or today) - timedelta(
         days=SHIFTS_BACK if to_day is None else SHIFT_DAYS_MAX - 1))
     last = to_day or min(LAST_DAY, first + timedelta(days=SHIFT_DAYS_MAX - 1))
+    return checked_days(first, last)
+
+
+def checked_days(first: date, last: date) -> tuple[date, date]:
+    """`from_day` .. `to_day`, both included, is 1 to `SHIFT_DAYS_MAX` days (a leap year),
+    for the shifts and attendance as for the KPIs; else one problem naming both and the
+    limit."""
     if last < first or (last - first).days >= SHIFT_DAYS_MAX:
         raise InvalidInput(f"from_day .. to_day is 1 to {SHIFT_DAYS_MAX} days",
                            from_day=first.isoformat(), to_day=last.isoformat(),
@@ -121,8 +128,7 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
     the hours summed first): hours available, clocked and sold; efficiency (sold / clocked),
     productivity (clocked / available), proficiency (sold / available), each a string with
     four decimals as every ratio of the API (null where its divisor is zero)."""
-    if to_day < from_day or (to_day - from_day).days > 366:
-        raise InvalidInput("ask for 1-367 days")
+    checked_days(from_day, to_day)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return page_of(kpis(conn, principal.stores, store_id=store_id, first=from_day,

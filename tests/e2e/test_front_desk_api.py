@@ -171,7 +171,7 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     kpi = get(client, "/technicians/kpi", manager, store_id=store_id, user_id=tb,
               from_day=today.isoformat(), to_day=today.isoformat(),
               wait_for=head(client))["items"]
-    assert kpi[0]["sold_hours"] == "1.5" and kpi[0]["available_hours"] == "22.98"
+    assert kpi[0]["sold_hours"] == "1.50" and kpi[0]["available_hours"] == "22.98"
     assert kpi[0]["proficiency"] == str(round(1.5 / 22.98, 4))
     board = get(client, "/dispatch/board", manager, store_id=store_id)
     assert next(t for t in board["technicians"] if t["user_id"] == tb)["queue"] == []

@@ -71,18 +71,25 @@ def test_a_technicians_shifts_are_answered_a_window_at_a_time(client: TestClient
     assert list(on_board["shifts"]) == [days(0)]
 
 
-def test_a_window_past_366_days_or_backwards_is_422(client: TestClient, auth: Auth,
+def test_a_window_past_366_days_or_backwards_is_422_for_shifts_and_kpis(client: TestClient, auth: Auth,
                                                     store_id: str) -> None:
     manager = auth("manager", "mgr-" + store_id, [store_id])
     user = f"tech-{store_id}"
     saved = post(client, f"/technicians/{user}/profile", manager,
                  {"store_id": store_id, "skills": {}, "hourly_cost": "85.00"})
-    for url in (f"/technicians/{user}", "/technicians"):
-        for first, last in (("2026-01-01", "2027-01-02"), ("2026-03-02", "2026-03-01")):
+    # The KPIs of the technicians take the same window, refused in the same words.
+    details = set()
+    for url in (f"/technicians/{user}", "/technicians", "/technicians/kpi"):
+        for first, last in (("2026-01-01", "2027-01-02"), ("2026-03-02", "2026-03-01"),
+                            ("2024-01-01", "2025-01-01")):
             body = problem(client.get(url, headers=manager,
                                       params={"from_day": first, "to_day": last}),
                            422, "invalid-input")
             assert (body["from_day"], body["to_day"], body["limit"]) == (first, last, 366)
-        assert client.get(url, headers=manager, params={
-            "from_day": "2026-01-01", "to_day": "2026-12-31",
-            "wait_for": saved["notification_id"]}).status_code == 200
+            details.add(body["detail"])
+        # 366 days, a leap year's, is the longest window
+        for first, last in (("2026-01-01", "2026-12-31"), ("2024-01-01", "2024-12-31")):
+            assert client.get(url, headers=manager, params={
+                "from_day": first, "to_day": last,
+                "wait_for": saved["notification_id"]}).status_code == 200
+    assert details == {"from_day .. to_day is 1 to 366 days"}

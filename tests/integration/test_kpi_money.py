@@ -1,6 +1,7 @@
 """Money in the KPI catalogue is a string with two decimals (fen), as everywhere in the API:
 in JSON and in the CSV, every amount of every KPI — the effective labor rate and the average
-inventory included, which DuckDB would otherwise divide into DOUBLE numbers."""
+inventory included, which DuckDB would otherwise divide into DOUBLE numbers. Hours are
+strings with two decimals too, as `/technicians/kpi` shows them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ MONEY = re.compile(r"^-?\d+\.\d{2}$")
 AMOUNTS = {"effective_rate", "labor_sales_ex_vat", "revenue_ex_vat", "parts_cost",
            "gross_profit", "cost_of_parts_sold", "inventory_start", "inventory_end",
            "average_inventory", "stocktake_variance_value", "obsolete_value", "inventory_value"}
+# the catalogue's hours (sold, available, clocked): two decimals too, as `/technicians/kpi`
+HOURS = {"hours_sold", "hours_available", "hours_clocked", "hours"}
 
 
 def test_every_amount_of_the_catalogue_is_a_string_of_fen(
@@ -42,7 +45,7 @@ def test_every_amount_of_the_catalogue_is_a_string_of_fen(
         got = client.get(f"/analytics/kpis/{name}", headers=analyst, params={"store_id": store})
         assert got.status_code == 200, got.text
         for row in got.json()["rows"]:
-            for column in AMOUNTS & set(row):
+            for column in (AMOUNTS | HOURS) & set(row):
                 value = row[column]
                 assert value is None or (isinstance(value, str) and MONEY.match(value)), (
                     name, column, value)
@@ -56,3 +59,5 @@ def test_every_amount_of_the_catalogue_is_a_string_of_fen(
                         params={"store_id": store, "format": "csv"})
     [row] = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert (row["labor_sales_ex_vat"], row["effective_rate"]) == ("265.49", "265.49")
+    assert (row["hours_sold"], seen["effective_labor_rate.hours_sold"]) == ("1.00", "1.00")
+    assert seen["pay_type_mix.hours"] == "1.00"

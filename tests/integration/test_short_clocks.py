@@ -41,9 +41,9 @@ def test_a_few_minutes_on_the_clock_show_as_hours(container: Container, tmp_path
         rows = kpis(conn, [desk.store], store_id=desk.store, first=date(2026, 3, 10),
                     last=date(2026, 3, 10))
     assert [(r["clocked_hours"], r["sold_hours"], r["efficiency"]) for r in rows] == [
-        ("0.16", "0.5", "3.2143")]
+        ("0.16", "0.50", "3.2143")]
 
-    # The analytic KPI: the same 560 s, shown as 0.1556 h; the same efficiency (rounding each
+    # The analytic KPI: the same 560 s, shown as 0.16 h as well; the same efficiency (rounding each
     # punch to 1/10,000 h first, 0.0333 + 0.05 + 0.0667 + 0.0056, would say 3.2134).
     loader = AnalyticsLoader(container.app, tmp_path / "kpi.duckdb")
     try:
@@ -51,6 +51,6 @@ def test_a_few_minutes_on_the_clock_show_as_hours(container: Container, tmp_path
         found = run(loader.conn, "technician_efficiency", Filters(store_id=desk.store))["rows"]
     finally:
         loader.close()
-    assert [(r["hours_clocked"], r["hours_sold"]) for r in found] == [
-        (Decimal("0.1556"), Decimal("0.5"))]
+    assert [(str(r["hours_clocked"]), str(r["hours_sold"])) for r in found] == [
+        ("0.16", "0.50")]
     assert (found[0]["clocked_seconds"], found[0]["efficiency"]) == (560, Decimal("3.2143"))

@@ -34,7 +34,7 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     """Visits through every work-order event: lines added, repriced, declined, moved to a
     follow-on, withdrawn; parts reserved, issued, returned; serials recorded and corrected,
     evidence added and withdrawn; a failed QC; a settlement settled with a discount, reversed
-    and settled again; the insurer's assessment, changed once (its settlement's
+    and settled again, then a credit rejected, one approved and cash handed back; the insurer's assessment, changed once (its settlement's
     events, which the view reads too); delivery and the follow-up call that closes it; a cancelled
     visit whose customer is then erased. Returns the desk and the erased customer."""
     desk = Desk(c)
@@ -94,7 +94,16 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
             approved_amount=approved, deductible="100.00", reason=why)
     sid = desk.settle(wo, at(D, "14:00"), discount="22.00")
     c.settlements.reverse(desk.r("manager", at(D, "14:30")), sid, reason="wrong pay type")
-    desk.settle(wo, at(D, "15:00"))
+    sid = desk.settle(wo, at(D, "15:00"))
+    # Credits on the settled bill: one rejected, one approved; and cash handed back.
+    s = c.settlements
+    cash = next(iter(c.app.repository.get(sid).payments))  # 1,450.00, the first settling's
+    for amount, approve, kind in (("30.00", False, "credit"), ("20.00", True, "credit"),
+                                  ("10.00", True, "payment_return")):
+        refund = s.request_refund(desk.r("cashier", at(D, "15:10")), sid, payment_id=cash,
+                                  amount=amount, reason="goodwill", kind=kind).body
+        s.decide_refund(desk.r("manager", at(D, "15:20")), sid, refund["refund_id"],
+                        approve=approve, reason=None if approve else "not our delay")
     desk.deliver(wo, 18_236, at(D, "16:00"))
     follow_up = c.app.repository.get(wo).follow_up_id
     c.aftercare.complete(desk.r("advisor", at("2025-06-05", "10:00")), follow_up, csi=5)
@@ -174,6 +183,11 @@ def test_every_doc_equals_its_work_order_folded_from_domain_events(
     assert closed["totals_basis"] == "bills"
     assert (closed["totals"]["customer"]["total"], closed["totals"]["customer"]["discount"]) \
         == (closed["settlement"]["customer_total"], "0.00") == ("1472.00", "0.00")
+    # less the approved 20.00 credit (not the rejected one, not the cash handed back)
+    assert (closed["totals"]["customer"]["allowances"], closed["totals"]["customer"]["due"]) \
+        == ("20.00", "1452.00")
+    credited = work_order_as_of(container.app, UUID(closed["id"]), at(D, "15:15"))
+    assert credited is not None and credited["totals"]["customer"]["due"] == "1472.00"
     # while the first settlement stood, 1,472.00 of approved work less its 22.00 discount;
     # before any draft, the estimate
     first = work_order_as_of(container.app, UUID(closed["id"]), at(D, "14:15"))

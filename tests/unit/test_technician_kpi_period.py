@@ -24,10 +24,10 @@ def test_a_week_is_its_hours_sold_over_its_hours_clocked_not_an_average_of_days(
     week = [_kpi_row(r, "period") for r in _period_rows(rows, MON, TUE)]
     assert week == [
         {"user_id": "tech-a", "name": "赵工", "store_id": "S01", "from_day": MON, "to_day": TUE,
-         "days": 2, "available_hours": "16", "clocked_hours": "4.00", "sold_hours": "3",
+         "days": 2, "available_hours": "16.00", "clocked_hours": "4.00", "sold_hours": "3.00",
          "efficiency": "0.7500", "productivity": "0.2500", "proficiency": "0.1875"},
         {"user_id": "tech-b", "name": "赵工", "store_id": "S01", "from_day": MON, "to_day": TUE,
-         "days": 1, "available_hours": "0", "clocked_hours": "0.00", "sold_hours": "0.5",
+         "days": 1, "available_hours": "0.00", "clocked_hours": "0.00", "sold_hours": "0.50",
          "efficiency": None, "productivity": None, "proficiency": None}]
     # By day, as before: one row per technician and day.
     by_day = [_kpi_row(r, "day") for r in rows]
