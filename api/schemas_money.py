@@ -21,14 +21,14 @@ def day() -> Any:
 
 class InsuranceIn(Body):
     model_config = described("Who pays the insurance lines.",
-                             {"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345"})
+                             {"insurer": "PICC 中国人保", "claim_number": "PICC-2026-0012345"})
 
     insurer: str = Field(min_length=1, max_length=100)
     claim_number: str = Field(min_length=1, max_length=60, description="the insurer's claim")
 
 
 class InsuranceAssessmentIn(Body):
-    model_config = example({"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345",
+    model_config = example({"insurer": "PICC 中国人保", "claim_number": "PICC-2026-0012345",
                             "report_number": "RPT-2026-88", "approved_amount": "900.00",
                             "deductible": "200.00"})
 
