@@ -13,7 +13,7 @@ import pytest
 
 from analytics.events import EventSource
 from analytics.fold import HANDLERS, Fold
-from analytics.loader import AnalyticsLoader
+from analytics.loader import REVISION, AnalyticsLoader
 from analytics.poison import PoisonEvent
 from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
@@ -163,7 +163,7 @@ def test_a_reload_that_stops_on_a_poison_event_resumes_there_when_started_again(
     monkeypatch.setitem(HANDLERS, OPENED, picky)
     monkeypatch.setattr(EventSource, "read", reads)
     # A loader of a newer fold reloads the tables from event 0 and meets the poison event.
-    loader = AnalyticsLoader(container.app, path, batch_size=1000, revision=2)
+    loader = AnalyticsLoader(container.app, path, batch_size=1000, revision=REVISION + 1)
     try:
         with pytest.raises(PoisonEvent):
             loader.reload_if_revised()
@@ -185,7 +185,7 @@ def test_a_reload_that_stops_on_a_poison_event_resumes_there_when_started_again(
         assert loader.reload_if_revised()
         assert min(starts) == _before(container, poison)
         assert loader.poison is None and analytics_details(loader)["stopped_at"] is None
-        assert loader.written_by() == 2 and loader.position() == head(container.app)
+        assert loader.written_by() == REVISION + 1 and loader.position() == head(container.app)
         assert orders_loaded(loader, store_id) == 4
     finally:
         loader.close()
