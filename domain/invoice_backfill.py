@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -160,10 +162,7 @@ def _settle(app: ServiceCore, audit: Audit, uses: list[Use], report: BackfillRep
     taken by a command meanwhile fails the save; the batch is then decided again."""
     for _ in range(ATTEMPTS):
         decision = _decide(app, uses, _held(app, {use.key for use in uses}))
-        settlements = _settlements(app, decision.write)
-        reservations = [_reserve(use, settlements[use.settlement_id, use.version],
-                                 replace(audit, store_id=use.store_id))
-                        for use in decision.write]
+        reservations = _reservations(app, decision.write, audit)
         try:
             if reservations:
                 app.save(*reservations)
@@ -222,20 +221,22 @@ def _streams(app: ServiceCore, up_to: dict[UUID, int]) -> list[Any]:
             for e in app.recorder.select_events(stream, lte=version)]
 
 
-def _settlements(app: ServiceCore, uses: list[Use]) -> dict[tuple[UUID, int], Settlement]:
-    """Each use's settlement as it was after the use's event, from one read of their streams."""
-    up_to: dict[UUID, int] = {}
+def _reservations(app: ServiceCore, uses: list[Use], audit: Audit) -> list[InvoiceNumber]:
+    """Each use's reservation, from its settlement as it was after the use's event: one read
+    of the settlements' streams, each decoded in turn and let go."""
+    by_stream: dict[UUID, list[Use]] = {}
     for use in uses:
-        up_to[use.settlement_id] = max(use.version, up_to.get(use.settlement_id, 0))
-    events: dict[UUID, list[Any]] = {}
-    for stored in _streams(app, up_to):
-        events.setdefault(stored.originator_id, []).append(app.mapper.to_domain_event(stored))
-    found = {}
-    for use in uses:
-        settlement = replay(None, events[use.settlement_id][:use.version])
-        assert isinstance(settlement, Settlement)
-        found[use.settlement_id, use.version] = settlement
-    return found
+        by_stream.setdefault(use.settlement_id, []).append(use)
+    up_to = {stream: max(use.version for use in its) for stream, its in by_stream.items()}
+    reservations = []
+    for stream, stored in groupby(_streams(app, up_to), key=attrgetter("originator_id")):
+        events = [app.mapper.to_domain_event(s) for s in stored]
+        for use in by_stream[stream]:
+            settlement = replay(None, events[:use.version])
+            assert isinstance(settlement, Settlement)
+            reservations.append(_reserve(use, settlement, replace(audit, store_id=use.store_id)))
+    assert len(reservations) == len(uses), "a settlement stream the log names is missing"
+    return reservations
 
 
 def _holder(app: ServiceCore, key: Key, reservation: Any) -> Use:

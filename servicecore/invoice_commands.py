@@ -29,6 +29,7 @@ NAME = "invoice-numbers"
 # 2: numbers in the form kept (invoice_number): a reservation taken under the number as typed
 # (full-width, lower case, spaced) does not hold the kept form, so version 1 runs left it free
 VERSION = 2
+PROGRESS_EVERY = 20  # batches between two log lines of a running backfill
 LOCK = "hashtext('servicecore-data-backfills')"
 KEEP = """
 INSERT INTO data_backfills (name, version, finished, report) VALUES (%s, %s, %s, %s)
@@ -82,8 +83,15 @@ def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
         log.info("invoice numbers: backfill (version %d) %s", VERSION,
                  f"going on after notification {resumed.position}" if resumed else "started")
 
+        batches = 0
+
         def kept(report: Any) -> bool:
+            nonlocal batches
             conn.execute(KEEP, (NAME, VERSION, False, _json(report.as_dict())))
+            batches += 1
+            if batches % PROGRESS_EVERY == 0:
+                log.info("invoice numbers: backfill at notification %d: %d uses read, %d "
+                         "reservations written", report.position, report.uses, report.reserved)
             return not stop()
 
         try:
