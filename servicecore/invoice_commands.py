@@ -76,8 +76,8 @@ def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
     try:
         row = conn.execute("SELECT version, finished, report FROM data_backfills "
                            "WHERE name = %s", (NAME,)).fetchone()
-        if row is not None and row[0] >= VERSION and row[1]:
-            return None
+        if row is not None and (row[0] > VERSION or (row[0] == VERSION and row[1])):
+            return None  # done, or a later version's (that process runs it)
         resumed = BackfillReport.from_dict(row[2]) if row is not None and row[0] == VERSION \
             else None
         log.info("invoice numbers: backfill (version %d) %s", VERSION,
