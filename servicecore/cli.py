@@ -71,6 +71,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         except TracingUnavailable as exc:
             log.error("%s", exc)
             return 2
+        container.start_backfill()  # in the background: it never holds the start
         if settings.workers > 1:
             # the worker processes build their containers from the environment, on this
             # database (the embedded one included); the JWT secret comes from the same place
@@ -288,8 +289,8 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
-    the read-model tables as the application's role (and, once, the reservations of invoice
-    numbers recorded before numbers were reserved: `invoice-numbers backfill`)."""
+    the read-model tables as the application's role. The data backfills (the reservations of
+    invoice numbers recorded before numbers were reserved) run once the API serves."""
     from servicecore.container import build, database_urls, migrate
 
     migrate(database_urls(settings), settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
 from servicecore.embedded import embedded_urls
-from servicecore.invoice_commands import backfill_once
+from servicecore.invoice_commands import backfill_in_background, create_table
 from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
@@ -313,6 +314,23 @@ class Container:
         self._supervise("analytics", lambda stop, _conninfo: loader.run(stop))
         return loader
 
+    def start_backfill(self) -> threading.Thread:
+        """The data backfills this version needs (the invoice numbers'), in a background
+        thread, so the process serves meanwhile; once per database, one process at a time,
+        going on where a stopped one was (servicecore/invoice_commands.py). Stopped after
+        its batch when the container closes."""
+        stop = threading.Event()
+        thread = threading.Thread(target=backfill_in_background, name="data-backfills",
+                                  args=(self.database_url, self.app, stop.is_set), daemon=True)
+        thread.start()
+
+        def stopped() -> None:
+            stop.set()
+            thread.join(timeout=60.0)
+
+        self._closers.append(stopped)
+        return thread
+
     def close(self) -> None:
         """Stop and join the in-process loops, then close DuckDB and the pool."""
         loops = len(self.supervisor.states()) if self.supervisor else 0
@@ -384,7 +402,7 @@ def build(settings: Settings | None = None) -> Container:
         move_own_tables(conn)
         if settings.create_tables:
             create_views(conn, app, pool, views, settings.projection_rebuild_batch_size)
-            backfill_once(conn, app)
+            create_table(conn)  # data backfills: run once serving (start_backfill)
     return Container(settings, database_url, app, pool, views)
 
 

@@ -107,6 +107,12 @@ SELECT_HOLDING = SELECT_EVENTS + " AND originator_version <= %s AND topic = ANY(
     "AND EXISTS (SELECT 1 FROM unnest(%s::bytea[]) AS n(needle) " \
     "WHERE position(n.needle IN state) > 0) ORDER BY originator_version"
 
+# Several streams' events up to a version of each, in one statement, stream by stream.
+SELECT_UP_TO = "SELECT e.originator_id, e.originator_version, e.topic, e.state " \
+    "FROM {events} e JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) " \
+    "ON e.originator_id = w.id AND e.originator_version <= w.version " \
+    "ORDER BY e.originator_id, e.originator_version"
+
 # Where events sit in the log (the primary key finds each).
 NOTIFICATION_ID_OF = "SELECT max(e.notification_id) FROM {events} e JOIN " \
     "unnest(%s::uuid[], %s::bigint[]) AS w(id, version) " \
@@ -294,6 +300,15 @@ class EventRecorder(PostgresApplicationRecorder):
                 conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(SELECT_HOLDING.format(events=self._events),
                            [originator_id, lte, list(topics), list(needles)], binary=True)
+            return [StoredEvent(originator_id=row[0], originator_version=row[1],
+                                topic=row[2], state=row[3]) for row in cursor]
+
+    @_read
+    def select_streams(self, up_to: dict[UUID, int]) -> Sequence[StoredEvent]:
+        """The events of these streams up to each one's version, in one statement."""
+        with self._connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(SELECT_UP_TO.format(events=self._events),
+                           [list(up_to), list(up_to.values())], binary=True)
             return [StoredEvent(originator_id=row[0], originator_version=row[1],
                                 topic=row[2], state=row[3]) for row in cursor]
 

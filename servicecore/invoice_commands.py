@@ -2,8 +2,11 @@
 were reserved (domain/invoice_backfill.py); prints what it did and the numbers the log already
 holds twice, as JSON. Duplicates are reported for the auditor, not a failure: exit 0.
 
-A start that creates tables (and `servicecore migrate`) runs it once per database by itself
-(`backfill_once`), and keeps its report in `data_backfills` for the auditor.
+A serving process runs it once per database by itself, in the background once it serves
+(`Container.start_backfill`, `backfill_once`): one process at a time, its report and position
+kept in `data_backfills` after every batch, so a stop or restart goes on where it was. A
+version of the backfill that covers more (`VERSION`) runs again once on a database that had
+an earlier one.
 """
 
 from __future__ import annotations
@@ -11,53 +14,122 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
+
+import psycopg
 
 from servicecore.settings import Settings
 
 log = logging.getLogger(__name__)
 ACTOR = "invoice-backfill"
 NAME = "invoice-numbers"
+# 2: numbers in the form kept (invoice_number): a reservation taken under the number as typed
+# (full-width, lower case, spaced) does not hold the kept form, so version 1 runs left it free
+VERSION = 2
+PROGRESS_EVERY = 20  # batches between two log lines of a running backfill
+LOCK = "hashtext('servicecore-data-backfills')"
+KEEP = """
+INSERT INTO data_backfills (name, version, finished, report) VALUES (%s, %s, %s, %s)
+ON CONFLICT (name) DO UPDATE SET version = excluded.version, finished = excluded.finished,
+    report = excluded.report, done_at = now()
+"""
+
+
+def _audit(user_id: str) -> Any:
+    from domain.common import Audit
+
+    return Audit(user_id, "system", "", datetime.now(UTC), str(uuid4()))
 
 
 def backfill_invoice_numbers(app: Any, user_id: str = ACTOR) -> dict[str, Any]:
     """The backfill on this event store, stamped as `user_id` (role `system`); its report."""
-    from domain.common import Audit
     from domain.invoice_backfill import backfill
 
-    audit = Audit(user_id, "system", "", datetime.now(UTC), str(uuid4()))
-    return backfill(app, audit).as_dict()
+    return backfill(app, _audit(user_id)).as_dict()
 
 
-def backfill_once(conn: Any, app: Any) -> dict[str, Any] | None:
-    """The backfill, unless this database has had it (`data_backfills` says so); its report,
-    kept there. One process at a time (others starting wait, then find it done). A backfill
-    that fails is logged and leaves no record: the start goes on, and the next one tries
-    again (what it reserved stays reserved)."""
+def create_table(conn: Any) -> None:
+    """`data_backfills`: one row per backfill, its version, its report (with its position)
+    and whether it finished; rows from before versions are finished runs of version 1."""
     conn.execute("CREATE TABLE IF NOT EXISTS data_backfills (name text PRIMARY KEY, "
                  "done_at timestamptz NOT NULL DEFAULT now(), report jsonb NOT NULL)")
-    conn.execute("SELECT pg_advisory_lock(hashtext('servicecore-data-backfills'))")
+    conn.execute("ALTER TABLE data_backfills ADD COLUMN IF NOT EXISTS version integer "
+                 "NOT NULL DEFAULT 1, ADD COLUMN IF NOT EXISTS finished boolean "
+                 "NOT NULL DEFAULT true")
+
+
+def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
+                  batch: int = 1000) -> dict[str, Any] | None:
+    """The backfill, unless this database has had this version of it (`data_backfills`); its
+    report, kept there after every batch. One process at a time: another one running it is
+    left to it. Stopped (`stop`), it is left unfinished and the next run goes on from its
+    position. A backfill that fails is logged and left as it was: the process goes on
+    serving, and the next start tries again (what it reserved stays reserved)."""
+    from domain.invoice_backfill import BackfillReport, backfill
+
+    if not conn.execute(f"SELECT pg_try_advisory_lock({LOCK})").fetchone()[0]:
+        log.info("invoice numbers: another process runs the backfill")
+        return None
     try:
-        if conn.execute("SELECT 1 FROM data_backfills WHERE name = %s", (NAME,)).fetchone():
-            return None
+        row = conn.execute("SELECT version, finished, report FROM data_backfills "
+                           "WHERE name = %s", (NAME,)).fetchone()
+        if row is not None and (row[0] > VERSION or (row[0] == VERSION and row[1])):
+            return None  # done, or a later version's (that process runs it)
+        resumed = BackfillReport.from_dict(row[2]) if row is not None and row[0] == VERSION \
+            else None
+        log.info("invoice numbers: backfill (version %d) %s", VERSION,
+                 f"going on after notification {resumed.position}" if resumed else "started")
+
+        batches = 0
+
+        def kept(report: Any) -> bool:
+            nonlocal batches
+            conn.execute(KEEP, (NAME, VERSION, False, _json(report.as_dict())))
+            batches += 1
+            if batches % PROGRESS_EVERY == 0:
+                log.info("invoice numbers: backfill at notification %d: %d uses read, %d "
+                         "reservations written", report.position, report.uses, report.reserved)
+            return not stop()
+
         try:
-            report = backfill_invoice_numbers(app)
+            report = backfill(app, _audit(ACTOR), batch, report=resumed, after_batch=kept)
         except Exception:  # the process still serves; the next start tries again
             log.exception("invoice numbers: the backfill failed; run `servicecore "
                           "invoice-numbers backfill`, or start again")
             return None
-        conn.execute("INSERT INTO data_backfills (name, report) VALUES (%s, %s)",
-                     (NAME, json.dumps(report, ensure_ascii=False)))
+        if stop():
+            log.info("invoice numbers: backfill stopped after notification %d, %d uses read; "
+                     "the next start goes on from there", report.position, report.uses)
+            return None
+        found = report.as_dict()
+        conn.execute(KEEP, (NAME, VERSION, True, _json(found)))
     finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext('servicecore-data-backfills'))")
-    log.info("invoice numbers: %d reservations written for numbers recorded before "
-             "reservations, %d already held", report["reserved"], report["held"])
-    if report["duplicates"]:
+        conn.execute(f"SELECT pg_advisory_unlock({LOCK})")
+    log.info("invoice numbers: backfill done: %d uses read, %d reservations written for "
+             "numbers recorded before reservations, %d already held", found["uses"],
+             found["reserved"], found["held"])
+    duplicates = len(found["duplicates"]) + found["unlisted_duplicates"]
+    if duplicates:
         log.warning("invoice numbers: %d later uses of a number the log already held (kept in "
-                    "data_backfills for the auditor)", len(report["duplicates"]))
-    return report
+                    "data_backfills for the auditor)", duplicates)
+    return found
+
+
+def backfill_in_background(database_url: str, app: Any, stop: Callable[[], bool]) -> None:
+    """`backfill_once` on a connection of its own (a thread's body); never raises."""
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            create_table(conn)
+            backfill_once(conn, app, stop)
+    except Exception:
+        log.exception("invoice numbers: the backfill could not run; the next start tries again")
+
+
+def _json(report: dict[str, Any]) -> str:
+    return json.dumps(report, ensure_ascii=False)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

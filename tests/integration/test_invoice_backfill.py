@@ -9,18 +9,16 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 
 from domain import invoice_backfill
 from domain.common import Audit
-from domain.invoice_backfill import BackfillReport, Use, backfill
+from domain.invoice_backfill import BackfillReport, backfill
 from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken, RedInvoiceNumber
 from domain.settlement import Settlement
-from servicecore import cli, invoice_commands
-from servicecore.container import Container, build
-from tests.conftest import JWT_SECRET, settings_for
-from tests.databases import scratch_database
+from servicecore import cli
+from servicecore.container import Container
+from tests.conftest import JWT_SECRET
 from tests.integration.support import head, load
 from tests.integration.test_money_support import req
 from tests.integration.test_red_invoice_numbers import credit, invoiced, unique
@@ -51,12 +49,12 @@ def credited_the_old_way(container: Container, store_id: str, settlement_id: UUI
 
 def run(container: Container) -> BackfillReport:
     return backfill(container.app, Audit("invoice-backfill", "system", "", datetime.now(UTC),
-                                         str(uuid4())), batch=50)
+                                         str(uuid4())), batch=50, keep=100_000)
 
 
 def mine(report: BackfillReport, store_id: str) -> dict[str, Any]:
     """The part of a report about one store (the test database holds other tests' stores)."""
-    reserved = [(u.invoice_no, u.settlement_id, u.refund_id) for u in report.reserved
+    reserved = [(u.invoice_no, u.settlement_id, u.refund_id) for u in report.written
                 if u.store_id == store_id]
     duplicates = [((a.invoice_no, a.settlement_id, a.refund_id),
                    (b.invoice_no, b.settlement_id, b.refund_id))
@@ -168,18 +166,21 @@ def test_a_number_taken_by_a_command_while_the_backfill_runs_stays_with_the_comm
     old, _ = invoiced(container, store_id, None)
     live, _ = invoiced(container, store_id, None)
     invoiced_the_old_way(container, store_id, old, number)
-    looked = invoice_backfill._reservation
+    looked = invoice_backfill._held
+    taken: list[bool] = []
 
-    def meanwhile(app: Any, use: Use) -> Any:
-        """The backfill found no reservation; before it writes one, a cashier takes the number
-        on another bill (a real command, in its own transaction)."""
-        found = looked(app, use)
-        if use.store_id == store_id:
+    def meanwhile(app: Any, keys: set[tuple[str, str]]) -> Any:
+        """The backfill looked for the batch's reservations; before it writes the missing
+        ones, a cashier takes the number on another bill (a real command, its own
+        transaction)."""
+        found = looked(app, keys)
+        if (store_id, number) in keys and not taken:
+            taken.append(True)
             container.settlements.record_invoice(req(store_id), live, bill="customer",
                                                  invoice_no=number)
         return found
 
-    monkeypatch.setattr(invoice_backfill, "_reservation", meanwhile)
+    monkeypatch.setattr(invoice_backfill, "_held", meanwhile)
 
     report = run(container)
 
@@ -188,52 +189,3 @@ def test_a_number_taken_by_a_command_while_the_backfill_runs_stays_with_the_comm
     held = load(container.app, InvoiceNumber, InvoiceNumber.create_id(store_id, number))
     assert held.settlement_id == live
     assert len(container.app.recorder.select_events(held.id)) == 1
-
-
-def test_a_start_that_creates_tables_backfills_once_and_keeps_its_report(
-        server_url: str, tmp_path: Path) -> None:
-    store_id, number = "S01", unique()
-    with scratch_database(server_url, "sc_invoices") as url:
-        system = build(settings_for(url, tmp_path, in_process_projections=False))
-        try:
-            for _ in range(2):
-                settlement_id, _ = invoiced(system, store_id, None)
-                invoiced_the_old_way(system, store_id, settlement_id, number)
-        finally:
-            system.close()
-        with psycopg.connect(url, autocommit=True) as conn:  # a database from before: no record
-            conn.execute("DELETE FROM data_backfills")
-
-        heads = []
-        for _ in range(2):  # started again, twice
-            system = build(settings_for(url, tmp_path, in_process_projections=False))
-            try:
-                reservation = InvoiceNumber.create_id(store_id, number)
-                assert len(system.app.recorder.select_events(reservation)) == 1
-                heads.append(head(system.app))
-            finally:
-                system.close()
-            with psycopg.connect(url, autocommit=True) as conn:
-                kept = conn.execute("SELECT name, report FROM data_backfills").fetchall()
-            assert [(name, r["reserved"], len(r["duplicates"])) for name, r in kept] == [
-                ("invoice-numbers", 1, 1)]
-        assert heads[0] == heads[1]  # the second start wrote nothing
-
-
-def test_a_backfill_that_fails_at_start_leaves_the_start_serving_and_tries_again(
-        server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(app: Any, user_id: str = "") -> dict[str, Any]:
-        raise RuntimeError("a settlement stream that cannot be read")
-
-    with scratch_database(server_url, "sc_invoices") as url:
-        with monkeypatch.context() as patched:
-            patched.setattr(invoice_commands, "backfill_invoice_numbers", broken)
-            build(settings_for(url, tmp_path, in_process_projections=False)).close()
-        with psycopg.connect(url, autocommit=True) as conn:
-            assert conn.execute("SELECT count(*) FROM data_backfills").fetchone() == (0,)
-
-        build(settings_for(url, tmp_path, in_process_projections=False)).close()
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            assert conn.execute("SELECT name FROM data_backfills").fetchall() == [
-                ("invoice-numbers",)]

@@ -1,0 +1,170 @@
+"""The invoice-number backfill a serving process runs by itself: in the background, once per
+database and version, going on where a stopped run was, within a bounded report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from domain import invoice_backfill
+from domain.common import stable_id
+from domain.invoice_backfill import backfill
+from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken
+from servicecore import invoice_commands
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.support import head, load
+from tests.integration.test_invoice_backfill import invoiced_the_old_way, stamp
+from tests.integration.test_money_support import req
+from tests.integration.test_red_invoice_numbers import invoiced, unique
+
+
+def started(url: str, tmp_path: Path) -> Container:
+    """A start that creates tables, with its backfill run to its end."""
+    system = build(settings_for(url, tmp_path, in_process_projections=False))
+    system.start_backfill().join(timeout=120)
+    return system
+
+
+def kept(url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT name, version, finished, report FROM data_backfills"
+                            ).fetchall()
+
+
+def test_a_serving_start_backfills_once_in_the_background_and_keeps_its_report(
+        server_url: str, tmp_path: Path) -> None:
+    store_id, number = "S01", unique()
+    with scratch_database(server_url, "sc_invoices") as url:
+        system = build(settings_for(url, tmp_path, in_process_projections=False))
+        try:
+            for _ in range(2):
+                settlement_id, _ = invoiced(system, store_id, None)
+                invoiced_the_old_way(system, store_id, settlement_id, number)
+            reservation = InvoiceNumber.create_id(store_id, number)
+            # the start itself wrote nothing: the backfill waits for the process to serve
+            assert system.app.recorder.select_events(reservation) == []
+        finally:
+            system.close()
+
+        heads = []
+        for _ in range(2):  # started again, twice
+            system = started(url, tmp_path)
+            try:
+                assert len(system.app.recorder.select_events(reservation)) == 1
+                heads.append(head(system.app))
+            finally:
+                system.close()
+            assert [(name, version, finished, r["reserved"], len(r["duplicates"]))
+                    for name, version, finished, r in kept(url)] == [
+                ("invoice-numbers", invoice_commands.VERSION, True, 1, 1)]
+        assert heads[0] == heads[1]  # the second start wrote nothing
+
+
+def test_a_backfill_that_fails_in_the_background_leaves_the_process_and_tries_again(
+        server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a settlement stream that cannot be read")
+
+    with scratch_database(server_url, "sc_invoices") as url:
+        with monkeypatch.context() as patched:
+            patched.setattr(invoice_backfill, "backfill", broken)
+            started(url, tmp_path).close()
+        assert kept(url) == []
+
+        started(url, tmp_path).close()
+
+        assert [(name, finished) for name, _, finished, _ in kept(url)] == [
+            ("invoice-numbers", True)]
+
+
+def test_a_stopped_backfill_goes_on_from_its_position_at_the_next_run(
+        server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_id = "S01"
+    with scratch_database(server_url, "sc_invoices") as url:
+        system = build(settings_for(url, tmp_path, in_process_projections=False))
+        numbers = [unique() for _ in range(3)]
+        try:
+            for number in numbers:
+                settlement_id, _ = invoiced(system, store_id, None)
+                invoiced_the_old_way(system, store_id, settlement_id, number)
+            with psycopg.connect(url, autocommit=True) as conn:
+                # the process stops as the first batch ends
+                assert invoice_commands.backfill_once(conn, system.app, lambda: True,
+                                                      batch=1) is None
+            [(_, _, finished, report)] = kept(url)
+            assert (finished, report["uses"], report["reserved"]) == (False, 1, 1)
+            read: list[int] = []
+            select = system.app.recorder.select_notifications
+
+            def reading(start: int, *args: Any, **kwargs: Any) -> Any:
+                read.append(start)
+                return select(start, *args, **kwargs)
+
+            monkeypatch.setattr(system.app.recorder, "select_notifications", reading)
+            with psycopg.connect(url, autocommit=True) as conn:
+                done = invoice_commands.backfill_once(conn, system.app, batch=1)
+        finally:
+            system.close()
+        assert done is not None
+        assert read[0] == report["position"] + 1  # not from the start of the log
+        assert (done["uses"], done["reserved"], done["held"]) == (3, 3, 0)
+        assert [(finished, r["uses"]) for _, _, finished, r in kept(url)] == [(True, 3)]
+
+
+def test_the_report_lists_a_bounded_number_of_duplicates_and_counts_the_rest(
+        container: Container, store_id: str) -> None:
+    number = unique()
+    for _ in range(4):
+        settlement_id, _ = invoiced(container, store_id, None)
+        invoiced_the_old_way(container, store_id, settlement_id, number)
+
+    report = backfill(container.app, stamp(store_id, "invoice-backfill"), batch=50, keep=1)
+
+    assert len(report.duplicates) == 1
+    assert report.unlisted_duplicates >= 2  # this store's third and fourth uses at least
+    assert report.as_dict()["unlisted_duplicates"] == report.unlisted_duplicates
+
+
+def test_a_number_reserved_as_typed_before_numbers_were_kept_is_reserved_again_once(
+        server_url: str, tmp_path: Path) -> None:
+    store_id, ascii_number = "S01", unique()
+    typed = ascii_number.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})  # full-width
+    with scratch_database(server_url, "sc_invoices") as url:
+        system = started(url, tmp_path)  # version 2 done on an empty log
+        try:
+            # a bill invoiced with the number as an input method typed it, and its reservation
+            # under that form, as commands wrote them before numbers were kept as ASCII
+            old, _ = invoiced(system, store_id, None)
+            invoiced_the_old_way(system, store_id, old, typed)
+            settlement: Any = system.app.repository.get(old)
+            as_typed = InvoiceNumber(
+                id=stable_id("tax-invoice", store_id, typed), audit=stamp(store_id),
+                invoice_no=typed, bill="customer", settlement_id=old,
+                settlement_number=settlement.number or "",
+                work_order_number=settlement.work_order_number)
+            system.app.save(as_typed)
+            assert as_typed.id != InvoiceNumber.create_id(store_id, ascii_number)
+            new, _ = invoiced(system, store_id, None)
+        finally:
+            system.close()
+        with psycopg.connect(url, autocommit=True) as conn:  # a database version 1 ran on
+            conn.execute("UPDATE data_backfills SET version = 1")
+
+        system = started(url, tmp_path)
+        try:
+            held = load(system.app, InvoiceNumber,
+                        InvoiceNumber.create_id(store_id, ascii_number))
+            assert (held.invoice_no, held.settlement_id) == (ascii_number, old)
+            with pytest.raises(InvoiceNumberTaken) as refused:
+                system.settlements.record_invoice(req(store_id), new, bill="customer",
+                                                  invoice_no=ascii_number)
+            assert refused.value.extra["settlement_id"] == str(old)
+        finally:
+            system.close()
+        assert [(version, finished) for _, version, finished, _ in kept(url)] == [
+            (invoice_commands.VERSION, True)]
