@@ -220,7 +220,8 @@ class Container:
     def make_runners(self) -> list[ProjectionRunner]:
         return [ProjectionRunner(
             self.app, self.pool, view, batch_size=self.settings.projection_batch_size,
-            idle_advance_seconds=self.settings.projection_idle_advance_seconds)
+            idle_advance_seconds=self.settings.projection_idle_advance_seconds,
+            deadline_seconds=self.settings.db_wait_deadline_seconds)
                 for view in self.views]
 
     def make_relay(self) -> KafkaRelay:
@@ -293,7 +294,8 @@ class Container:
         if self.settings.projection_group and runners:
             group = ProjectionGroup(
                 self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
-                on_alone=lambda r: supervise(*_runner_loop(r)))
+                on_alone=lambda r: supervise(*_runner_loop(r)),
+                deadline_seconds=self.settings.db_wait_deadline_seconds)
             return [("projections", group.run, group.is_connected, group.idle)]
         return [(*_runner_loop(r), None) for r in runners]
 
