@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
+from servicecore.deadline import pooled_waits
 from servicecore.embedded import embedded_urls
 from servicecore.invoice_commands import backfill_once
 from servicecore.keystore import PostgresKeyStore
@@ -237,7 +239,8 @@ class Container:
             idempotence=s.kafka_idempotence, linger_ms=s.kafka_linger_ms,
             batch_bytes=s.kafka_batch_bytes, select_limit=s.relay_batch_size,
             delivery_timeout_ms=s.kafka_delivery_timeout_ms,
-            max_backoff_seconds=s.relay_max_backoff_seconds))
+            max_backoff_seconds=s.relay_max_backoff_seconds,
+            deadline_seconds=s.db_wait_deadline_seconds))
 
     def make_kafka_projection(self, group_id: str | None = None) -> KafkaProjection:
         """The work-order board fed from the relay's work-orders topic (a consumer group)."""
@@ -267,7 +270,7 @@ class Container:
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""
         self.runners = self.make_runners()
-        watch = LogWatch(self.app)
+        watch = LogWatch(self.app, self.settings.db_wait_deadline_seconds)
         for runner in self.runners:
             watch.subscribe(runner)
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
@@ -312,8 +315,18 @@ class Container:
     def start_analytics(self) -> AnalyticsLoader:
         """Load the DuckDB tables in a supervised background thread (embedded default)."""
         loader = self.make_analytics_loader()
-        self._supervise("analytics", lambda stop, _conninfo: loader.run(stop))
+        self._supervise("analytics", self.analytics_loop(loader))
         return loader
+
+    def analytics_loop(self, loader: AnalyticsLoader) -> Loop:
+        """`loader.run` as a supervised loop: each connection it draws from the pool under
+        the deadline (servicecore/deadline.py, `pooled_waits`)."""
+        seconds = self.settings.db_wait_deadline_seconds
+
+        def loop(stop: threading.Event, _conninfo: str) -> None:
+            with pooled_waits(seconds, "analytics loader"):
+                loader.run(stop)
+        return loop
 
     def close(self) -> None:
         """Stop and join the in-process loops, then close DuckDB and the pool."""

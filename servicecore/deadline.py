@@ -20,6 +20,11 @@ itself after the deadline (`limit_transaction`: `idle_in_transaction_session_tim
 `statement_timeout`, both local to it), freeing its position rows, and a lock connection ends
 its session after the deadline without a round trip (`limit_session`: `idle_session_timeout`,
 kept from firing by `Heartbeat`), freeing the advisory locks for the loop started again.
+
+A loop that reaches the database through a library (the relay and the analytics loader read
+the log through eventsourcing's recorder) runs under `pooled_waits`: every connection its
+thread draws from the process's pool (servicecore/pool.py, `DeadlinePool`) is watched until
+it is handed back.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import psycopg
 
 log = logging.getLogger(__name__)
 DEFAULT_DEADLINE_SECONDS = 120.0
+IDLE_SESSION_FACTOR = 2  # a lock session ends after this many deadlines without a statement
 IDLE_SESSION_TIMEOUT_FROM = 140000  # server_version with idle_session_timeout (PostgreSQL 14)
 
 
@@ -82,7 +88,7 @@ class Watchdog:
             self._wake.notify()
         try:
             yield
-        except psycopg.Error as error:
+        except Exception as error:  # psycopg's, or a library's wrapping of it
             if wait.expired:
                 raise DeadlinePassed(f"{what}: no answer from PostgreSQL within "
                                      f"{seconds:g} s; its connection was cut") from error
@@ -111,12 +117,31 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+_scope = threading.local()  # `limit`: (seconds, what) for this thread's pooled connections
 
 
 def watch(conn: psycopg.Connection[Any], seconds: float | None,
           what: str) -> AbstractContextManager[None]:
     """`WATCHDOG.watch`: the process's one watchdog."""
     return WATCHDOG.watch(conn, seconds, what)
+
+
+@contextmanager
+def pooled_waits(seconds: float | None, what: str) -> Iterator[None]:
+    """In this thread, each connection drawn from a `DeadlinePool` is watched for `seconds`
+    from when it is drawn until it is handed back (None or 0: no limit)."""
+    previous = getattr(_scope, "limit", None)
+    _scope.limit = (seconds, what) if seconds else None
+    try:
+        yield
+    finally:
+        _scope.limit = previous
+
+
+def pooled_limit() -> tuple[float, str] | None:
+    """This thread's `pooled_waits`, if any."""
+    limit: tuple[float, str] | None = getattr(_scope, "limit", None)
+    return limit
 
 
 def limit_transaction(conn: psycopg.Connection[Any], seconds: float | None) -> None:
@@ -130,13 +155,14 @@ def limit_transaction(conn: psycopg.Connection[Any], seconds: float | None) -> N
 
 
 def limit_session(conn: psycopg.Connection[Any], seconds: float | None) -> None:
-    """(On a lock connection, in autocommit.) The server ends the session after `seconds`
-    without a statement (from PostgreSQL 14), so the advisory locks of a session whose client
+    """(On a lock connection, in autocommit.) The server ends the session after twice
+    `seconds` without a statement (a batch on another connection may take up to `seconds`
+    between two heartbeats) (from PostgreSQL 14), so the advisory locks of a session whose client
     stopped hearing it are freed; `Heartbeat` keeps a live one from being ended."""
     if seconds and conn.info.server_version >= IDLE_SESSION_TIMEOUT_FROM:
         with watch(conn, seconds, "setting idle_session_timeout"):
             conn.execute("SELECT set_config('idle_session_timeout', %s, false)",
-                         (f"{round(seconds * 1000)}ms",))
+                         (f"{round(seconds * 1000 * IDLE_SESSION_FACTOR)}ms",))
 
 
 class Heartbeat:

@@ -23,7 +23,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
-from servicecore.deadline import watch
+from servicecore.deadline import pooled_limit, watch
 from servicecore.settings import Settings
 
 # A server that vanishes without closing its connections (a host powered off, a dropped route)
@@ -58,7 +58,8 @@ def open_pool(database_url: str, settings: Settings) -> ConnectionPool:
 class DeadlinePool(ConnectionPool):
     """A pool whose `check()` (a loop's first step after a failure) cuts a pooled connection
     that does not answer within `deadline_seconds` (servicecore/deadline.py) and discards it,
-    instead of waiting for good on one that stopped forwarding."""
+    instead of waiting for good on one that stopped forwarding; a thread under `pooled_waits`
+    has each connection it draws watched."""
 
     def __init__(self, conninfo: str, *, deadline_seconds: float = 0.0, **kwargs: Any) -> None:
         self.deadline_seconds = deadline_seconds
@@ -67,6 +68,17 @@ class DeadlinePool(ConnectionPool):
     def check_connection(self, conn: Connection[Any]) -> None:  # type: ignore[override]
         with watch(conn, self.deadline_seconds, "a pooled connection's check"):
             ConnectionPool.check_connection(conn)
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Connection[Any]]:
+        """As the pool's; in a thread under `pooled_waits`, the connection is watched."""
+        with super().connection(timeout) as conn:
+            limit = pooled_limit()
+            if limit is None:
+                yield conn
+            else:
+                with watch(conn, *limit):
+                    yield conn
 
 
 class EventStorePool:

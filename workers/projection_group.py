@@ -42,8 +42,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
-from workers.collector import collector_paused
 from servicecore.deadline import Heartbeat, limit_transaction, watch
+from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 from workers.projection_runner import LOCK_SQL, ProjectionRunner, lock_kept
 from workers.supervisor import CONNECTION_ERRORS
@@ -263,6 +263,8 @@ class ProjectionGroup:
             try:
                 count = total = runner.run_batch()
                 while count >= runner.batch_size:
+                    if self._heartbeat is not None:
+                        self._heartbeat.beat()  # the lock session is not ended meanwhile
                     count = runner.run_batch()
                     total += count
                 moved[runner.position_name] = total

@@ -39,8 +39,8 @@ from psycopg_pool import ConnectionPool
 from analytics.poison import Narrowing, PoisonEvent
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
-from workers.collector import collector_paused
 from servicecore.deadline import Heartbeat, limit_transaction, watch
+from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
 from workers.supervisor import CONNECTION_ERRORS
 
