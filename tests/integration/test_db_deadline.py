@@ -18,19 +18,22 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import duckdb
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
+from analytics.loader import AnalyticsLoader
 from domain.application import ServiceCore
 from domain.pii import PersonalData
 from servicecore.container import Container, eventsourcing_env
+from servicecore.deadline import WATCHDOG
 from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool
 from tests.conftest import settings_for
 from tests.integration.kafka_support import wait_until
-from tests.integration.support import head
+from tests.integration.support import head, open_order
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_projection_group import (
     Ledger,
@@ -176,3 +179,49 @@ def test_a_runner_whose_connections_stop_forwarding_mid_batch_starts_again_and_c
                                    runner.is_connected, [runner.position_name], suffix, start)
 
     assert "no answer from PostgreSQL within 2 s" in state["last_error"]
+
+
+def test_the_analytics_loader_on_connections_that_stop_forwarding_starts_again_and_catches_up(
+        container: Container, behind_proxy: BehindProxy, tmp_path: Path) -> None:
+    store_id = "DL" + uuid4().hex[:6].upper()
+    settings = settings_for(behind_proxy.url, tmp_path, create_tables=False,
+                            db_wait_deadline_seconds=DEADLINE)
+    loader = AnalyticsLoader(behind_proxy.app, tmp_path / "analytics.duckdb")
+    loop = Container(settings, behind_proxy.url, behind_proxy.app, behind_proxy.pool,
+                     container.views).analytics_loop(loader)
+    supervisor = Supervisor(behind_proxy.url, first_backoff=0.2, max_backoff=0.5)
+    cuts = WATCHDOG.cuts
+    supervisor.start("analytics", loop)
+    try:
+        open_order(container.work_orders, store_id)
+        wait_until(lambda: _loaded(loader) == head(container.app), GENEROUS,
+                   "the loader to follow the log through the proxy")
+
+        # The pool's connections stop forwarding while the loader follows the log: its next
+        # read of the log waits on one of them until it is cut (the recorder's retry, or the
+        # supervisor's restart, goes on with a new one).
+        assert behind_proxy.proxy.freeze() > 0
+        for _ in range(3):
+            open_order(container.work_orders, store_id)
+        wait_until(lambda: WATCHDOG.cuts > cuts, GENEROUS, "a frozen connection to be cut")
+        last = head(container.app)
+        wait_until(lambda: _loaded(loader) >= last, GENEROUS,
+                   "the loader to catch up on new connections")
+    finally:
+        supervisor.stop(timeout=10)
+        loader.close()
+    found = loader_orders(tmp_path / "analytics.duckdb", store_id)
+    assert found == 4  # each order loaded once
+
+
+def _loaded(loader: AnalyticsLoader) -> int:
+    with loader.lock:  # its DuckDB connection refuses a second caller at once
+        return loader.position()
+
+
+def loader_orders(path: Path, store_id: str) -> int:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        row = conn.execute("SELECT count(*) FROM fact_work_orders WHERE store_id = ?",
+                           [store_id]).fetchone()
+    assert row is not None
+    return int(row[0])
