@@ -285,8 +285,9 @@ class Container:
         s = self.settings
         if not s.witness_seconds and not s.witness_events:
             return []
-        return [("chain-witness", PeriodicWitness(self.pool, s.witness_file, s.witness_seconds,
-                                                  s.witness_events).run)]
+        return [("chain-witness", PeriodicWitness(
+            self.pool, s.witness_file, s.witness_seconds, s.witness_events,
+            deadline_seconds=s.db_wait_deadline_seconds).run)]
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]
