@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,14 @@ class BehindProxy:
 
 @pytest.fixture
 def behind_proxy(container: Container, tmp_path: Path) -> Iterator[BehindProxy]:
-    params = conninfo_to_dict(container.database_url)
+    with behind(container.database_url, tmp_path) as proxied:
+        yield proxied
+
+
+@contextmanager
+def behind(database_url: str, tmp_path: Path) -> Iterator[BehindProxy]:
+    """An application and a pool on `database_url`, through a freezable proxy."""
+    params = conninfo_to_dict(database_url)
     host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
     proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
                      else (host, port))
