@@ -43,7 +43,10 @@ import psycopg
 
 log = logging.getLogger(__name__)
 DEFAULT_DEADLINE_SECONDS = 120.0
-IDLE_SESSION_FACTOR = 2  # a lock session ends after this many deadlines without a statement
+# A lock session ends after this many deadlines without a statement, and never sooner than
+# IDLE_SESSION_MIN_SECONDS: a standby loop asks for its lock every second.
+IDLE_SESSION_FACTOR = 2
+IDLE_SESSION_MIN_SECONDS = 5.0
 IDLE_SESSION_TIMEOUT_FROM = 140000  # server_version with idle_session_timeout (PostgreSQL 14)
 
 
@@ -155,14 +158,19 @@ def limit_transaction(conn: psycopg.Connection[Any], seconds: float | None) -> N
 
 
 def limit_session(conn: psycopg.Connection[Any], seconds: float | None) -> None:
-    """(On a lock connection, in autocommit.) The server ends the session after twice
-    `seconds` without a statement (a batch on another connection may take up to `seconds`
+    """(On a lock connection, in autocommit.) The server ends the session after
+    `idle_session_seconds(seconds)` without a statement (a batch on another connection may take up to `seconds`
     between two heartbeats) (from PostgreSQL 14), so the advisory locks of a session whose client
     stopped hearing it are freed; `Heartbeat` keeps a live one from being ended."""
     if seconds and conn.info.server_version >= IDLE_SESSION_TIMEOUT_FROM:
         with watch(conn, seconds, "setting idle_session_timeout"):
             conn.execute("SELECT set_config('idle_session_timeout', %s, false)",
-                         (f"{round(seconds * 1000 * IDLE_SESSION_FACTOR)}ms",))
+                         (f"{round(idle_session_seconds(seconds) * 1000)}ms",))
+
+
+def idle_session_seconds(seconds: float) -> float:
+    """How long a lock session may stay without a statement before the server ends it."""
+    return max(seconds * IDLE_SESSION_FACTOR, IDLE_SESSION_MIN_SECONDS)
 
 
 class Heartbeat:
