@@ -42,7 +42,6 @@ from typing import Any
 import psycopg
 
 log = logging.getLogger(__name__)
-DEFAULT_DEADLINE_SECONDS = 120.0
 # A lock session ends after this many deadlines without a statement, and never sooner than
 # IDLE_SESSION_MIN_SECONDS: a standby loop asks for its lock every second.
 IDLE_SESSION_FACTOR = 2
@@ -75,8 +74,9 @@ class Watchdog:
     @contextmanager
     def watch(self, conn: psycopg.Connection[Any], seconds: float | None,
               what: str) -> Iterator[None]:
-        """Cut `conn` if the block is still running `seconds` from now (None or 0: no limit);
-        a block that failed so raises `DeadlinePassed`, and `conn` is closed either way."""
+        """Cut `conn` if the block is still running `seconds` from now (None or 0: no limit).
+        Once cut, `conn` is closed on the way out (the pool discards it), and the block's
+        failure is raised as `DeadlinePassed`."""
         if not seconds or conn.closed:
             yield
             return
