@@ -141,7 +141,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     loops: list[tuple[str, Loop]]
     if args.kind == "analytics":
         loader = container.make_analytics_loader()
-        loops = [("analytics", lambda stop, _url: loader.run(stop))]
+        loops = [("analytics", container.analytics_loop(loader))]
         health = WorkerHealth("analytics", [analytics_probe(container.app, loader)],
                               details=lambda: analytics_details(loader),
                               troubles=lambda: [str(loader.poison)] if loader.poison else [])
@@ -157,7 +157,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                               troubles=board.trouble.problems)
     else:
         runners = container.make_runners()
-        watch = LogWatch(container.app)
+        watch = LogWatch(container.app, settings.db_wait_deadline_seconds)
         for runner in runners:
             watch.subscribe(runner)
         loops = [("projection-log-watch", watch.run)]

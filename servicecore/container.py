@@ -38,6 +38,7 @@ from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
+from servicecore.deadline import pooled_waits
 from servicecore.embedded import embedded_urls
 from servicecore.invoice_commands import backfill_in_background, create_table
 from servicecore.keystore import PostgresKeyStore
@@ -221,7 +222,8 @@ class Container:
     def make_runners(self) -> list[ProjectionRunner]:
         return [ProjectionRunner(
             self.app, self.pool, view, batch_size=self.settings.projection_batch_size,
-            idle_advance_seconds=self.settings.projection_idle_advance_seconds)
+            idle_advance_seconds=self.settings.projection_idle_advance_seconds,
+            deadline_seconds=self.settings.db_wait_deadline_seconds)
                 for view in self.views]
 
     def make_relay(self) -> KafkaRelay:
@@ -237,7 +239,8 @@ class Container:
             idempotence=s.kafka_idempotence, linger_ms=s.kafka_linger_ms,
             batch_bytes=s.kafka_batch_bytes, select_limit=s.relay_batch_size,
             delivery_timeout_ms=s.kafka_delivery_timeout_ms,
-            max_backoff_seconds=s.relay_max_backoff_seconds))
+            max_backoff_seconds=s.relay_max_backoff_seconds,
+            deadline_seconds=s.db_wait_deadline_seconds))
 
     def make_kafka_projection(self, group_id: str | None = None) -> KafkaProjection:
         """The work-order board fed from the relay's work-orders topic (a consumer group)."""
@@ -267,7 +270,7 @@ class Container:
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""
         self.runners = self.make_runners()
-        watch = LogWatch(self.app)
+        watch = LogWatch(self.app, self.settings.db_wait_deadline_seconds)
         for runner in self.runners:
             watch.subscribe(runner)
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
@@ -282,8 +285,9 @@ class Container:
         s = self.settings
         if not s.witness_seconds and not s.witness_events:
             return []
-        return [("chain-witness", PeriodicWitness(self.pool, s.witness_file, s.witness_seconds,
-                                                  s.witness_events).run)]
+        return [("chain-witness", PeriodicWitness(
+            self.pool, s.witness_file, s.witness_seconds, s.witness_events,
+            deadline_seconds=s.db_wait_deadline_seconds).run)]
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]
@@ -294,7 +298,8 @@ class Container:
         if self.settings.projection_group and runners:
             group = ProjectionGroup(
                 self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
-                on_alone=lambda r: supervise(*_runner_loop(r)))
+                on_alone=lambda r: supervise(*_runner_loop(r)),
+                deadline_seconds=self.settings.db_wait_deadline_seconds)
             return [("projections", group.run, group.is_connected, group.idle)]
         return [(*_runner_loop(r), None) for r in runners]
 
@@ -311,7 +316,7 @@ class Container:
     def start_analytics(self) -> AnalyticsLoader:
         """Load the DuckDB tables in a supervised background thread (embedded default)."""
         loader = self.make_analytics_loader()
-        self._supervise("analytics", lambda stop, _conninfo: loader.run(stop))
+        self._supervise("analytics", self.analytics_loop(loader))
         return loader
 
     def start_backfill(self) -> threading.Thread:
@@ -330,6 +335,16 @@ class Container:
 
         self._closers.append(stopped)
         return thread
+
+    def analytics_loop(self, loader: AnalyticsLoader) -> Loop:
+        """`loader.run` as a supervised loop: each connection it draws from the pool under
+        the deadline (servicecore/deadline.py, `pooled_waits`)."""
+        seconds = self.settings.db_wait_deadline_seconds
+
+        def loop(stop: threading.Event, _conninfo: str) -> None:
+            with pooled_waits(seconds, "analytics loader"):
+                loader.run(stop)
+        return loop
 
     def close(self) -> None:
         """Stop and join the in-process loops, then close DuckDB and the pool."""

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from servicecore.deadline import pooled_limit, watch
 from servicecore.settings import Settings
 
 # A server that vanishes without closing its connections (a host powered off, a dropped route)
@@ -46,11 +47,38 @@ def with_keepalives(url: str) -> str:
 def open_pool(database_url: str, settings: Settings) -> ConnectionPool:
     """The process's pool, sized by the settings; a wait for a connection ends after
     `pool_timeout_seconds` (then 503), never psycopg_pool's 30 s."""
-    return ConnectionPool(
-        database_url, min_size=settings.pool_min_size,
+    return DeadlinePool(
+        database_url, deadline_seconds=settings.db_wait_deadline_seconds,
+        min_size=settings.pool_min_size,
         max_size=max(settings.pool_size, settings.pool_min_size),
         timeout=settings.pool_timeout_seconds, max_idle=settings.pool_max_idle_seconds,
         kwargs={"autocommit": True}, name="servicecore", open=True)
+
+
+class DeadlinePool(ConnectionPool):
+    """A pool whose `check()` (a loop's first step after a failure) cuts a pooled connection
+    that does not answer within `deadline_seconds` (servicecore/deadline.py) and discards it,
+    instead of waiting for good on one that stopped forwarding; a thread under `pooled_waits`
+    has each connection it draws watched."""
+
+    def __init__(self, conninfo: str, *, deadline_seconds: float = 0.0, **kwargs: Any) -> None:
+        self.deadline_seconds = deadline_seconds
+        super().__init__(conninfo, **kwargs)
+
+    def check_connection(self, conn: Connection[Any]) -> None:  # type: ignore[override]
+        with watch(conn, self.deadline_seconds, "a pooled connection's check"):
+            ConnectionPool.check_connection(conn)
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Connection[Any]]:
+        """As the pool's; in a thread under `pooled_waits`, the connection is watched."""
+        with super().connection(timeout) as conn:
+            limit = pooled_limit()
+            if limit is None:
+                yield conn
+            else:
+                with watch(conn, *limit):
+                    yield conn
 
 
 class EventStorePool:

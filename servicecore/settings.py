@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     pool_max_idle_seconds: float = Field(
         default=60.0, ge=1, description="while pooled connections above the minimum stay "
         "unused, one is closed every this many seconds")
+    db_wait_deadline_seconds: float = Field(
+        default=120.0, ge=0, description="a projection batch (or a round trip on a "
+        "projection's lock connection) still waiting on PostgreSQL after this long has its "
+        "connection cut and fails, and its loop starts again: a connection that stays open but "
+        "stops forwarding (a stuck pooler, NAT or middlebox) ends instead of hanging; 0 = no "
+        "limit")
     read_wait_max_seconds: float = 5.0
     as_of_clock_skew_seconds: float = Field(
         default=5.0, ge=0, le=300, description="an `as_of` up to this many seconds after the "

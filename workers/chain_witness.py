@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 
 from projections import chain_witness
 from projections.hash_chain import ANCHOR_LOCK, ANCHORS_TABLE, HASHES_TABLE, anchor
+from servicecore.deadline import limit_transaction, watch
 
 log = logging.getLogger(__name__)
 NOTE = "periodic"  # time since the last anchor
@@ -46,16 +47,22 @@ DUE = f"""
 
 class PeriodicWitness:
     def __init__(self, pool: ConnectionPool, path: Path, seconds: float, events: int = 0,
-                 check_seconds: float = CHECK_SECONDS) -> None:
+                 check_seconds: float = CHECK_SECONDS, deadline_seconds: float = 0.0) -> None:
         """`seconds`: anchor when the last anchor is this old (0: time alone never does);
-        `events`: when the log moved by this many notification ids since (0: never)."""
+        `events`: when the log moved by this many notification ids since (0: never);
+        `deadline_seconds`: a check still waiting on PostgreSQL after this long has its
+        connection cut, and its transaction (holding the anchor lock) is ended by the server
+        (servicecore/deadline.py; 0: no limit)."""
         self.pool, self.path = pool, path
+        self.deadline_seconds = deadline_seconds
         self.seconds, self.events = seconds, events
         self.check_seconds = min(check_seconds, seconds) if seconds else check_seconds
 
     def once(self) -> dict[str, Any] | None:
         """Anchor and witness the head if an anchor is due; what was recorded, if any."""
-        with self.pool.connection() as conn, conn.transaction():
+        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                   "chain witness"), conn.transaction():
+            limit_transaction(conn, self.deadline_seconds)
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
             row = conn.execute(DUE, {"seconds": self.seconds if self.seconds else 1e12,
                                      "events": self.events}).fetchone()

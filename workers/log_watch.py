@@ -24,6 +24,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from domain.application import ServiceCore
+from servicecore.deadline import watch
 from workers.event_batches import EventReader
 
 if TYPE_CHECKING:
@@ -35,8 +36,11 @@ LOOK_LIMIT = 1000  # topics read per statement
 
 
 class LogWatch:
-    def __init__(self, app: ServiceCore) -> None:
+    def __init__(self, app: ServiceCore, deadline_seconds: float = 0.0) -> None:
         recorder = app.recorder
+        # a look still unanswered after this long has its connection cut (the watch starts
+        # again; servicecore/deadline.py); 0: no limit
+        self.deadline_seconds = deadline_seconds
         self.sql: psycopg.sql.Composed | None = None
         self.head_sql: psycopg.sql.Composed | None = None
         if isinstance(recorder, PostgresApplicationRecorder):
@@ -59,17 +63,19 @@ class LogWatch:
         the runners poll on their own every `SAFETY_SECONDS`."""
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute(f"LISTEN {CHANNEL}")
-                if self.head_sql is not None:
-                    row = conn.execute(self.head_sql).fetchone()
-                    self.seen = int(row[0]) if row else 0
+                with watch(conn, self.deadline_seconds, "projection log watch"):
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    if self.head_sql is not None:
+                        row = conn.execute(self.head_sql).fetchone()
+                        self.seen = int(row[0]) if row else 0
                 self.listening.set()
                 log.info("projection log watch listening for %d projections", len(self.runners))
                 self._tell_all()  # whatever came while no one listened: each runner looks
                 while not stop.is_set():
                     for _ in conn.notifies(timeout=0):
                         pass  # what is queued: the look below sees those events
-                    self.look(conn)
+                    with watch(conn, self.deadline_seconds, "projection log watch"):
+                        self.look(conn)
                     for _ in conn.notifies(timeout=0.5, stop_after=1):
                         pass
         finally:

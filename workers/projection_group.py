@@ -42,6 +42,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 from workers.projection_runner import LOCK_SQL, ProjectionRunner, lock_kept
@@ -54,13 +55,15 @@ UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext(%s))"
 class ProjectionGroup:
     def __init__(self, app: ServiceCore, pool: ConnectionPool,
                  runners: list[ProjectionRunner], *, batch_size: int = 500,
-                 on_alone: Callable[[ProjectionRunner], None] | None = None) -> None:
+                 on_alone: Callable[[ProjectionRunner], None] | None = None,
+                 deadline_seconds: float = 0.0) -> None:
         if len({r.position_name for r in runners}) != len(runners):
             raise ValueError("a view appears twice in a projection group")
         self.app = app
         self.pool = pool
         self.runners = sorted(runners, key=lambda r: r.position_name)
         self.batch_size = batch_size
+        self.deadline_seconds = deadline_seconds  # as ProjectionRunner's (0: no limit)
         self.reader = EventReader(app)
         self.signalled = threading.Condition()
         for runner in self.runners:  # their LogWatch signals wake this group's thread
@@ -72,6 +75,7 @@ class ProjectionGroup:
         self.on_alone = on_alone
         self.alone: list[ProjectionRunner] = []  # left the group after failing on their own
         self._lock_conn: psycopg.Connection[Any] | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def is_connected(self) -> bool:
         return self.connected
@@ -82,7 +86,9 @@ class ProjectionGroup:
         """One transaction for `runners` (default: all): the events each moved past, by name.
         A view more than a batch behind the others is left out (`behind` names them)."""
         members = self.runners if runners is None else runners
-        with self.pool.connection() as conn, conn.transaction():
+        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                   "projection group batch"), \
+                conn.transaction():
             moved = self.apply_batch(conn, members)
         for runner in members:
             runner.processed += moved.get(runner.position_name, 0)
@@ -95,6 +101,7 @@ class ProjectionGroup:
         with collector_paused():
             names = [r.position_name for r in runners]
             with conn.pipeline():
+                limit_transaction(conn, self.deadline_seconds)
                 conn.execute("INSERT INTO projection_positions (name, position) "
                              "SELECT unnest(%s::text[]), 0 ON CONFLICT DO NOTHING", (names,))
                 found = conn.execute(
@@ -150,6 +157,8 @@ class ProjectionGroup:
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
                 self._lock_conn = lock_conn
+                self._heartbeat = Heartbeat(lock_conn, self.deadline_seconds,
+                                            "projection group lock connection")
                 self.connected = True
                 for runner in self.runners:
                     runner.connected = True
@@ -166,7 +175,7 @@ class ProjectionGroup:
                 self._follow(stop, lock_conn)
         finally:
             self.connected = False
-            self._lock_conn = None
+            self._lock_conn = self._heartbeat = None
             for runner in self.runners:
                 runner.active = runner.connected = False
         if not self.runners:
@@ -183,14 +192,15 @@ class ProjectionGroup:
 
     def _lock_all(self, conn: psycopg.Connection[Any]) -> bool:
         held: list[str] = []
-        for runner in self.runners:  # sorted by name: two groups never each hold a part
-            key = runner.lock_key
-            got = conn.execute(LOCK_SQL, (key,)).fetchone()
-            if not (got and got[0]):
-                for name in held:
-                    conn.execute(UNLOCK_SQL, (name,))
-                return False
-            held.append(key)
+        with watch(conn, self.deadline_seconds, "projection group lock connection"):
+            for runner in self.runners:  # sorted by name: two groups never each hold a part
+                key = runner.lock_key
+                got = conn.execute(LOCK_SQL, (key,)).fetchone()
+                if not (got and got[0]):
+                    for name in held:
+                        conn.execute(UNLOCK_SQL, (name,))
+                    return False
+                held.append(key)
         return True
 
     def _follow(self, stop: threading.Event, lock_conn: psycopg.Connection[Any]) -> None:
@@ -201,6 +211,8 @@ class ProjectionGroup:
             if not self.runners:  # every view left to run on its own
                 return
             lock_kept(lock_conn)  # lost, the views' locks went with it: start again
+            if self._heartbeat is not None:
+                self._heartbeat.beat()  # stopped forwarding: cut, start again
             with self.signalled:
                 now = time.monotonic()
                 holds = {r.position_name: self._hold(r, now) for r in self.runners}
@@ -252,6 +264,8 @@ class ProjectionGroup:
             try:
                 count = total = runner.run_batch()
                 while count >= runner.batch_size:
+                    if self._heartbeat is not None:
+                        self._heartbeat.beat()  # the lock session is not ended meanwhile
                     count = runner.run_batch()
                     total += count
                 moved[runner.position_name] = total
@@ -282,7 +296,8 @@ class ProjectionGroup:
         self.runners.remove(runner)
         self.alone.append(runner)
         try:  # a lost lock connection raises (the group starts again), the view runs all the same
-            self._lock_conn.execute(UNLOCK_SQL, (runner.lock_key,))
+            with watch(self._lock_conn, self.deadline_seconds, "projection group lock connection"):
+                self._lock_conn.execute(UNLOCK_SQL, (runner.lock_key,))
         finally:
             runner.active = runner.connected = False
             runner._signalled = threading.Condition()  # its own wake-ups from now on

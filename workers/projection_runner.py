@@ -39,6 +39,7 @@ from psycopg_pool import ConnectionPool
 from analytics.poison import Narrowing, PoisonEvent
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
+from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
 from workers.supervisor import CONNECTION_ERRORS
@@ -61,8 +62,11 @@ class ProjectionRunner(Narrowing):
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                  batch_size: int = 500, suffix: str = "",
                  idle_advance_seconds: float = IDLE_ADVANCE_SECONDS,
-                 until: int | None = None) -> None:
+                 until: int | None = None, deadline_seconds: float = 0.0) -> None:
         self.app = app
+        # a batch or a lock round trip still waiting on PostgreSQL after this long has its
+        # connection cut (servicecore/deadline.py); 0: no limit
+        self.deadline_seconds = deadline_seconds
         self.until = until  # the last event it applies (None: the head of the log)
         self.pool = pool
         self.view = view
@@ -89,13 +93,15 @@ class ProjectionRunner(Narrowing):
         self._limit: int | None = None  # events in the next batch, while narrowing to a poison
         self._read: list[Row] = []  # the rows of the last batch
         self._stopped_at = 0  # the position it stood at when it met `poison`
+        self._heartbeat: Heartbeat | None = None  # on the lock connection, while it runs
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
         return self.connected
 
     def position(self) -> int:
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                   f"projection {self.position_name}"):
             row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
                                (self.position_name,)).fetchone()
         return int(row[0]) if row else 0
@@ -111,6 +117,7 @@ class ProjectionRunner(Narrowing):
 
     def _apply_batch(self, conn: psycopg.Connection[Any]) -> int:
         with conn.pipeline():
+            limit_transaction(conn, self.deadline_seconds)
             conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
                          "ON CONFLICT DO NOTHING", (self.position_name,))
             row = conn.execute(
@@ -152,7 +159,8 @@ class ProjectionRunner(Narrowing):
     def _batch(self, limit: int | None) -> int:
         self._limit, self._read = limit, []
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with self.pool.connection() as conn, watch(conn, self.deadline_seconds, self.what), \
+                    conn.transaction():
                 count = self.apply_batch(conn)
         finally:
             self._limit = None
@@ -162,11 +170,16 @@ class ProjectionRunner(Narrowing):
         return count
 
     @property
+    def what(self) -> str:
+        """The batch, as the watchdog's log names it."""
+        return f"projection {self.position_name} batch"
+
+    @property
     def _poison_name(self) -> str:
         return self.position_name
 
     def _next_event(self, position: int) -> tuple[int, str] | None:
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, watch(conn, self.deadline_seconds, self.what):
             rows = self.reader.read(conn, position + 1, 1)
         return (rows[0].id, rows[0].topic) if rows else None
 
@@ -186,9 +199,12 @@ class ProjectionRunner(Narrowing):
         self.pool.check()  # after a database restart: drop the pool's dead connections
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+                what = f"projection {self.position_name} lock connection"
+                self._heartbeat = Heartbeat(lock_conn, self.deadline_seconds, what)
                 self.connected = True
                 while not stop.is_set():
-                    got = lock_conn.execute(LOCK_SQL, (self.lock_key,)).fetchone()
+                    with watch(lock_conn, self.deadline_seconds, what):
+                        got = lock_conn.execute(LOCK_SQL, (self.lock_key,)).fetchone()
                     if got and got[0]:
                         break
                     stop.wait(1.0)
@@ -200,6 +216,11 @@ class ProjectionRunner(Narrowing):
                 self._follow(stop, lock_conn)
         finally:
             self.active = self.connected = False
+            self._heartbeat = None
+
+    def _beat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.beat()
 
     def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
         if self.watch is not None:
@@ -207,7 +228,9 @@ class ProjectionRunner(Narrowing):
             return
         listen_conn.execute(f"LISTEN {CHANNEL}")
         while not stop.is_set():
-            hold = self.may_hold(listen_conn)
+            self._beat()
+            with watch(listen_conn, self.deadline_seconds, self.what):
+                hold = self.may_hold(listen_conn)
             if hold is None and self.run_batch():
                 self.advanced_at = time.monotonic()
                 continue
@@ -239,6 +262,7 @@ class ProjectionRunner(Narrowing):
             self._own = True  # catch up first
         while not stop.is_set():
             lock_kept(lock_conn)
+            self._beat()
             with self._signalled:
                 wait = self.watched_hold()
                 if wait is not None:

@@ -33,6 +33,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from servicecore.deadline import Heartbeat, pooled_waits, watch
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
@@ -82,6 +83,7 @@ class KafkaRelay:
         self.idempotent = config.idempotence != "off"
         self.idempotence_refused = False
         self.active = False
+        self._heartbeat: Heartbeat | None = None  # on the lock connection, while it runs
         self.stored = 0  # last stored position
         self.acked = AckedOffsets()
         self._producer_factory = producer_factory
@@ -356,10 +358,13 @@ class KafkaRelay:
 
     def run(self, stop: threading.Event, conninfo: str) -> None:
         """Until `stop`: standby while another relay holds the lock, then follow the log."""
+        seconds = self.config.deadline_seconds
         with psycopg.connect(conninfo, autocommit=True) as lock_conn:
+            self._heartbeat = Heartbeat(lock_conn, seconds, "kafka relay lock connection")
             while not stop.is_set():
-                got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                        ("relay:" + self.config.position_name,)).fetchone()
+                with watch(lock_conn, seconds, "kafka relay lock connection"):
+                    got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                            ("relay:" + self.config.position_name,)).fetchone()
                 if got and got[0]:
                     break
                 stop.wait(1.0)
@@ -368,7 +373,8 @@ class KafkaRelay:
             self.active = True
             log.info("kafka relay active (%s)", self.config.bootstrap_servers)
             try:
-                self._follow(stop, lock_conn)
+                with pooled_waits(seconds, "kafka relay"):
+                    self._follow(stop, lock_conn)
             finally:
                 self.active = False
                 self._shutdown()
@@ -380,6 +386,8 @@ class KafkaRelay:
         while not stop.is_set():
             try:
                 lock_kept(listen_conn)  # busy, it would not notice the lock gone otherwise
+                if self._heartbeat is not None:  # one that stopped forwarding is cut
+                    self._heartbeat.beat()
                 self.see_head()
                 if self.pump():
                     if self.advance() > self._stuck_at:
@@ -401,7 +409,7 @@ class KafkaRelay:
                 backoff = 0.5
             except psycopg.Error as exc:
                 self._troubled(exc)
-                if not _alive(listen_conn):
+                if not _alive(listen_conn, self.config.deadline_seconds):
                     raise  # its advisory lock went with it: the supervisor starts `run` again
                 log.exception("kafka relay: database error; retrying")
                 self.restart_from_stored_quietly()
@@ -477,12 +485,14 @@ class KafkaRelay:
                 **self.trouble.as_dict()}
 
 
-def _alive(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the connection that holds the relay's advisory lock still answers."""
+def _alive(conn: psycopg.Connection[Any], seconds: float) -> bool:
+    """Whether the connection that holds the relay's advisory lock still answers (within
+    `seconds`, when given)."""
     if conn.closed or conn.broken:
         return False
     try:
-        conn.execute("SELECT 1")
+        with watch(conn, seconds, "kafka relay lock connection"):
+            conn.execute("SELECT 1")
     except psycopg.Error:
         return False
     return True

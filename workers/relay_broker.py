@@ -37,6 +37,8 @@ class RelayConfig:
     verify_seconds: float = 5.0  # while idle: does the broker still hold what it acknowledged?
     compression_type: str | None = None
     position_name: str = POSITION_NAME
+    # a wait on PostgreSQL longer than this has its connection cut (servicecore/deadline.py)
+    deadline_seconds: float = 0.0
 
 
 def ensure_topics(config: RelayConfig, topics: Iterable[str]) -> None:

@@ -1,4 +1,5 @@
-"""A TCP proxy in front of a server, for cutting it off: `stop()` is the server going away."""
+"""A TCP proxy in front of a server, for cutting it off: `stop()` is the server going away;
+`freeze()` is a middlebox that stops forwarding the connections it has without closing them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ class TcpProxy:
 
     `stop()` closes the listener and cuts every forwarded connection: clients see their
     connections reset and new connections refused, as when the server is not running.
+
+    `freeze()` stops forwarding on every connection open at the time, in both directions,
+    closes included: both ends keep their connections, and their kernels keep acknowledging
+    (a stuck pooler, NAT or middlebox). Connections made afterwards are forwarded as usual.
     """
 
     def __init__(self, target: tuple[str, int] | str) -> None:
@@ -25,6 +30,7 @@ class TcpProxy:
         self.port: int = self.listener.getsockname()[1]
         self.stopped = threading.Event()
         self.sockets: list[socket.socket] = []
+        self.flowing: list[threading.Event] = []  # one per connection, cleared while frozen
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -50,8 +56,12 @@ class TcpProxy:
                     upstream.close()
                     return
                 self.sockets += [client, upstream]
+                flowing = threading.Event()
+                flowing.set()
+                self.flowing.append(flowing)
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=self._pump, args=(source, sink, flowing),
+                                 daemon=True).start()
 
     def _connect(self) -> socket.socket:
         if isinstance(self.target, str):
@@ -66,15 +76,31 @@ class TcpProxy:
         return socket.create_connection(self.target, timeout=5)
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                flowing.wait()
                 sink.sendall(data)
+        flowing.wait()
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
 
+    def freeze(self) -> int:
+        """Stop forwarding on the connections open now (none is closed). Returns how many."""
+        with self.lock:
+            for flowing in self.flowing:
+                flowing.clear()
+            return len(self.flowing)
+
+    def thaw(self) -> None:
+        """Forward again what the frozen connections hold, and what follows."""
+        with self.lock:
+            for flowing in self.flowing:
+                flowing.set()
+
     def stop(self) -> None:
         self.stopped.set()
+        self.thaw()
         self.thread.join(timeout=5)
         self.listener.close()
         with self.lock:

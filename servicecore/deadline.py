@@ -1,0 +1,191 @@
+"""A deadline for a loop's waits on PostgreSQL (SERVICECORE_DB_WAIT_DEADLINE_SECONDS).
+
+A connection that stays open but stops forwarding (a stuck pooler, NAT or middlebox between
+the process and the server) is not noticed by TCP: keepalives and `tcp_user_timeout`
+(servicecore/pool.py) are answered by the middlebox's kernel. A projection batch waiting for
+the answer to its `SELECT … FOR UPDATE` would wait for good while its loop says `running`.
+
+`watch(conn, seconds, what)` registers the connection and a deadline for the block it wraps
+(one batch, one round trip on a lock connection). One watchdog thread per process looks at
+the deadlines; once one passes, it shuts the connection's socket down (`shutdown(2)` on a
+duplicate of its descriptor, taken when the wait began: the descriptor libpq holds may be
+closed and its number reused meanwhile, the duplicate may not). The blocked call then reads
+the end of the stream and raises `psycopg.OperationalError`, which the loop already handles:
+it fails, the supervisor starts it again, it takes its locks again and carries on from its
+committed position. A cancel request is not sent: it would go through the same middlebox.
+The block's own thread closes the connection on its way out, so the pool discards it.
+
+The server does its part, as it cannot see the stall either: a batch's transaction ends
+itself after the deadline (`limit_transaction`: `idle_in_transaction_session_timeout` and
+`statement_timeout`, both local to it), freeing its position rows, and a lock connection ends
+its session after the deadline without a round trip (`limit_session`: `idle_session_timeout`,
+kept from firing by `Heartbeat`), freeing the advisory locks for the loop started again.
+
+A loop that reaches the database through a library (the relay and the analytics loader read
+the log through eventsourcing's recorder) runs under `pooled_waits`: every connection its
+thread draws from the process's pool (servicecore/pool.py, `DeadlinePool`) is watched until
+it is handed back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger(__name__)
+# A lock session ends after this many deadlines without a statement, and never sooner than
+# IDLE_SESSION_MIN_SECONDS: a standby loop asks for its lock every second.
+IDLE_SESSION_FACTOR = 2
+IDLE_SESSION_MIN_SECONDS = 5.0
+IDLE_SESSION_TIMEOUT_FROM = 140000  # server_version with idle_session_timeout (PostgreSQL 14)
+
+
+class DeadlinePassed(psycopg.OperationalError):
+    """No answer from PostgreSQL within the deadline: the connection was cut."""
+
+
+@dataclass(eq=False)
+class _Wait:
+    sock: socket.socket
+    deadline: float
+    what: str
+    seconds: float
+    expired: bool = False
+
+
+@dataclass(eq=False)
+class Watchdog:
+    """The process's deadlines, and the thread that cuts the connections that pass theirs."""
+
+    cuts: int = 0  # connections cut so far
+    _waits: set[_Wait] = field(default_factory=set)
+    _wake: threading.Condition = field(default_factory=threading.Condition)
+    _thread: threading.Thread | None = None
+
+    @contextmanager
+    def watch(self, conn: psycopg.Connection[Any], seconds: float | None,
+              what: str) -> Iterator[None]:
+        """Cut `conn` if the block is still running `seconds` from now (None or 0: no limit).
+        Once cut, `conn` is closed on the way out (the pool discards it), and the block's
+        failure is raised as `DeadlinePassed`."""
+        if not seconds or conn.closed:
+            yield
+            return
+        wait = _Wait(socket.socket(fileno=os.dup(conn.fileno())), time.monotonic() + seconds,
+                     what, seconds)
+        with self._wake:
+            self._waits.add(wait)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="db-deadline",
+                                                daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        try:
+            yield
+        except Exception as error:  # psycopg's, or a library's wrapping of it
+            if wait.expired:
+                raise DeadlinePassed(f"{what}: no answer from PostgreSQL within "
+                                     f"{seconds:g} s; its connection was cut") from error
+            raise
+        finally:
+            with self._wake:
+                self._waits.discard(wait)
+            wait.sock.close()
+            if wait.expired:
+                conn.close()  # broken: the pool discards it instead of lending it again
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for wait in self._waits:
+                    if not wait.expired and wait.deadline <= now:
+                        wait.expired = True
+                        self.cuts += 1
+                        log.warning("%s: no answer from PostgreSQL within %g s; cutting its "
+                                    "connection", wait.what, wait.seconds)
+                        with suppress(OSError):
+                            wait.sock.shutdown(socket.SHUT_RDWR)
+                pending = [w.deadline for w in self._waits if not w.expired]
+                self._wake.wait(min(pending) - now if pending else None)
+
+
+WATCHDOG = Watchdog()
+_scope = threading.local()  # `limit`: (seconds, what) for this thread's pooled connections
+
+
+def watch(conn: psycopg.Connection[Any], seconds: float | None,
+          what: str) -> AbstractContextManager[None]:
+    """`WATCHDOG.watch`: the process's one watchdog."""
+    return WATCHDOG.watch(conn, seconds, what)
+
+
+@contextmanager
+def pooled_waits(seconds: float | None, what: str) -> Iterator[None]:
+    """In this thread, each connection drawn from a `DeadlinePool` is watched for `seconds`
+    from when it is drawn until it is handed back (None or 0: no limit)."""
+    previous = getattr(_scope, "limit", None)
+    _scope.limit = (seconds, what) if seconds else None
+    try:
+        yield
+    finally:
+        _scope.limit = previous
+
+
+def pooled_limit() -> tuple[float, str] | None:
+    """This thread's `pooled_waits`, if any."""
+    limit: tuple[float, str] | None = getattr(_scope, "limit", None)
+    return limit
+
+
+def limit_transaction(conn: psycopg.Connection[Any], seconds: float | None) -> None:
+    """(Inside a transaction, in a pipeline or not.) The server ends the transaction if it
+    stands idle or one statement runs for `seconds`: a batch whose client stopped hearing it
+    does not keep its position rows locked."""
+    if seconds:
+        limit = f"{round(seconds * 1000)}ms"
+        conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true), "
+                     "set_config('statement_timeout', %s, true)", (limit, limit))
+
+
+def limit_session(conn: psycopg.Connection[Any], seconds: float | None) -> None:
+    """(On a lock connection, in autocommit.) The server ends the session after
+    `idle_session_seconds(seconds)` without a statement (a batch on another connection may take up to `seconds`
+    between two heartbeats) (from PostgreSQL 14), so the advisory locks of a session whose client
+    stopped hearing it are freed; `Heartbeat` keeps a live one from being ended."""
+    if seconds and conn.info.server_version >= IDLE_SESSION_TIMEOUT_FROM:
+        with watch(conn, seconds, "setting idle_session_timeout"):
+            conn.execute("SELECT set_config('idle_session_timeout', %s, false)",
+                         (f"{round(idle_session_seconds(seconds) * 1000)}ms",))
+
+
+def idle_session_seconds(seconds: float) -> float:
+    """How long a lock session may stay without a statement before the server ends it."""
+    return max(seconds * IDLE_SESSION_FACTOR, IDLE_SESSION_MIN_SECONDS)
+
+
+class Heartbeat:
+    """A round trip on a lock connection every quarter of the deadline, under the deadline:
+    a connection that stopped forwarding is cut (the loop starts again), and a live one is
+    never ended by its `idle_session_timeout`."""
+
+    def __init__(self, conn: psycopg.Connection[Any], seconds: float | None, what: str) -> None:
+        self.conn, self.seconds, self.what = conn, seconds, what
+        self.beaten = time.monotonic()
+        limit_session(conn, seconds)
+
+    def beat(self) -> None:
+        if not self.seconds or time.monotonic() - self.beaten < self.seconds / 4:
+            return
+        with watch(self.conn, self.seconds, self.what):
+            self.conn.execute("SELECT 1")
+        self.beaten = time.monotonic()
