@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from psycopg_pool import ConnectionPool
 
@@ -59,6 +61,10 @@ class ApiContext:
     read_pool_size: int = 10
     # the append-only file chain anchors are also written to (None: the database only)
     witness_path: Path | None = None
+
+    def today(self) -> date:
+        """Today in the stores' time zone (`SERVICECORE_STORE_TIMEZONE`): the business day."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     @property
     def warranty_evidence(self) -> WarrantyEvidence:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 
@@ -41,7 +39,7 @@ def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False,
     """The calls to make, soonest due first; `work_order_id`: the one a visit's delivery
     scheduled."""
     wait_for_projection(ctx, VIEW, wait_for)
-    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    today = ctx.today()
     with ctx.pool.connection() as conn:
         return finance_queries.follow_ups(conn, principal.stores, today=today,
                                           overdue_only=overdue, status=status,

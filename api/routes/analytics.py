@@ -206,7 +206,7 @@ def dashboard_page(request: Request, ctx: Ctx, store_id: IdFilter = None,
         raise
     authorize(principal, "analytics.read")
     store = _dashboard_store(principal, store_id or None)
-    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    today = ctx.today()
     period = period_of(_day(date_from, "date_from"), _day(date_to, "date_to"), today)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
         board = collect(conn, Filters(store_id=store), period)

@@ -104,7 +104,7 @@ def lookup(ctx: Ctx, reading: Reader,
     """One-key lookup: a phone (or its last digits), a plate (current or former), a VIN, or
     the start of a name; optionally by tag (manual, or vip / fleet / frequent)."""
     wait_for_projection(ctx, VIEW, wait_for)
-    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    today = ctx.today()
     with ctx.pool.connection() as conn:
         found = find_customers(conn, reading.stores, q=q, tag=tag, rules=ctx.tag_rules,
                                today=today, limit=limit, offset=offset)
@@ -124,7 +124,7 @@ def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader, as_of: AsOf = 
     if moment is not None:
         return _as_of(ctx, reading, customer_id, moment)
     wait_for_projection(ctx, VIEW, wait_for)
-    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    today = ctx.today()
     with ctx.pool.connection() as conn:
         found = customer_360(conn, customer_id, reading.stores, rules=ctx.tag_rules,
                              today=today)

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
@@ -40,10 +39,6 @@ LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
 Month = Annotated[str, Query(max_length=7, description="YYYY-MM")]
-
-
-def _today(ctx: Ctx) -> date:
-    return datetime.now(ZoneInfo(ctx.timezone)).date()
 
 
 @router.post("/day-end", response_model=CommandAccepted)
@@ -106,7 +101,7 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
     since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days). For the roles
     that may read customers' personal data, a customer's name and phone to call about it
     (their read recorded as every such read is)."""
-    today = _today(ctx)
+    today = ctx.today()
     if aged_on is not None and aged_on < today:
         raise InvalidInput(f"aged_on is today ({today}) or later: the balances are today's",
                            aged_on=aged_on.isoformat(), today=today.isoformat())

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
@@ -34,7 +33,7 @@ def due(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
     """Cars due for service within `days` (overdue included), by months or km, whichever is
     first; booked and declined reminders for the same due date are left out unless asked."""
     wait_for_projection(ctx, VIEW, wait_for)
-    until = datetime.now(ZoneInfo(ctx.timezone)).date() + timedelta(days=days)
+    until = ctx.today() + timedelta(days=days)
     with ctx.pool.connection() as conn:
         return due_list(conn, principal.stores, store_id=store_id, until=until,
                         include_handled=include_handled, limit=limit, offset=offset)

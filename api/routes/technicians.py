@@ -3,9 +3,8 @@ KPI inputs per technician and day (efficiency, productivity, proficiency)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
@@ -87,7 +86,7 @@ class TechnicianPage(Page):
 def shown_days(ctx: Ctx, from_day: date | None, to_day: date | None) -> tuple[date, date]:
     """The days of shifts and attendance an answer shows: a technician keeps every day, one
     more each working day, so a bounded window (by default from a month back on)."""
-    today = datetime.now(ZoneInfo(ctx.timezone)).date()
+    today = ctx.today()
     first = from_day or max(FIRST_DAY, (to_day or today) - timedelta(
         days=SHIFTS_BACK if to_day is None else SHIFT_DAYS_MAX - 1))
     last = to_day or min(LAST_DAY, first + timedelta(days=SHIFT_DAYS_MAX - 1))
