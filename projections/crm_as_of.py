@@ -21,9 +21,8 @@ from domain.customer import Customer
 from domain.pii import ERASED
 from domain.vehicle import Vehicle
 from projections.audit import PersonalDataOpener, events_until, replay
-from projections.batch_rows import plain
 from projections.customer_queries import points_summary
-from projections.customers import open_phones
+from projections.customers import consent_entry, open_phones
 
 # The events that give a vehicle a plate or an owner, as the vehicle file names them.
 _SOURCES = {"Registered": "registration", "PlateChanged": "plate change",
@@ -45,10 +44,7 @@ def customer_as_of(app: ServiceCore, customer_id: UUID, at: datetime, zone: Zone
     consent: dict[str, Any] = {}
     for e in events:
         if isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
-            granted = isinstance(e, Customer.ConsentGiven)
-            consent[e.channel] = plain({
-                "granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
-                "note": e.note if isinstance(e, Customer.ConsentGiven) else e.reason})
+            consent[e.channel] = consent_entry(e)
     doc: dict[str, Any] = {
         "id": customer_id, "store_id": customer.store_id, "kind": customer.kind,
         **_personal(customer, opener), "erased": customer.erased, "consent": consent,

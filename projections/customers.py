@@ -26,6 +26,14 @@ from projections.batch_rows import plain
 from projections.vehicle_files import Batch, Opener, VehicleFiles, preload_keys
 
 
+def consent_entry(e: Customer.ConsentGiven | Customer.ConsentWithdrawn) -> Any:
+    """A channel's consent as a customer's detail shows it: given or withdrawn, when, by
+    whom, and the note (given) or reason (withdrawn)."""
+    granted = isinstance(e, Customer.ConsentGiven)
+    return plain({"granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
+                  "note": getattr(e, "note" if granted else "reason")})
+
+
 def open_phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list[str]:
     tokens = sealed.get("phones") or ([sealed["phone"]] if sealed.get("phone") else [])
     return [p for p in (open_pii(customer_id, token) for token in tokens) if p]
@@ -175,10 +183,7 @@ class CustomersView(VehicleFiles, ReadModel):
             if "wechat_id" in e.sealed:
                 row["wechat_id"] = b.open_pii(cid, e.sealed["wechat_id"])
         elif isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
-            granted = isinstance(e, Customer.ConsentGiven)
-            row["consent"][e.channel] = plain({
-                "granted": granted, "at": e.audit.at.isoformat(), "by": e.audit.user_id,
-                "note": getattr(e, "note" if granted else "reason")})
+            row["consent"][e.channel] = consent_entry(e)
         elif isinstance(e, Customer.Tagged):
             row["tags"].append(e.tag)
         elif isinstance(e, Customer.Untagged):
