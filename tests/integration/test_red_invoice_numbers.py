@@ -1,5 +1,6 @@
 """A red-letter invoice (红字发票) has its own number from the store's invoice series: it is used
-once in the store, blue and red together, and only on a credit against an invoiced bill."""
+once in the store, blue and red together, and only on a credit against an invoiced bill; a
+credit rejected lets its number go to the next use."""
 
 from __future__ import annotations
 
