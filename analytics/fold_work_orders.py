@@ -71,26 +71,26 @@ def _line_row(e: Any, line: dict[str, Any], store_id: str) -> tuple[str, dict[st
                                "cost": Decimal("0.00"), "supply": line.get("supply")}
 
 
-def _job_technician(fold: Fold, work_order_id: str, job_no: int) -> str | None:
-    """The technician the job was dispatched to, as its labor lines carry it."""
-    return next((row["technician_id"] for row in fold.where(
-        "fact_labor_lines", work_order_id, job_no=job_no) if row["technician_id"]), None)
+def _put_line(fold: Fold, e: Any, line: dict[str, Any], store_id: str) -> None:
+    """A new line; labor on a job already dispatched is its technician's, as the workshop's
+    `/technicians/kpi` credits it (also when the job had no labor line at its dispatch)."""
+    table, row = _line_row(e, line, store_id)
+    if table == "fact_labor_lines":
+        job = fold.get("dim_job", str(e.originator_id), row["job_no"])
+        row["technician_id"] = None if job is None else job["technician_id"]
+    fold.put(table, row)
 
 
 @on(WorkOrder.LineAdded)
 def _line_added(fold: Fold, e: WorkOrder.LineAdded, n: int) -> None:
-    store = _wo(fold, e)["store_id"]
-    table, row = _line_row(e, e.line, store)
-    if table == "fact_labor_lines":  # new work on a dispatched job is its technician's
-        row["technician_id"] = _job_technician(fold, str(e.originator_id), row["job_no"])
-    fold.put(table, row)
+    _put_line(fold, e, e.line, _wo(fold, e)["store_id"])
 
 
 @on(WorkOrder.LinesCarriedOver)
 def _carried(fold: Fold, e: WorkOrder.LinesCarriedOver, n: int) -> None:
     store = _wo(fold, e)["store_id"]
     for line in e.lines:
-        fold.put(*_line_row(e, line, store))
+        _put_line(fold, e, line, store)
 
 
 def _line(fold: Fold, e: Any, line_id: str) -> dict[str, Any]:
@@ -121,6 +121,8 @@ def _dispatched(fold: Fold, e: WorkOrder.JobDispatched, n: int) -> None:
     wo["status"] = "in_progress"
     for row in fold.where("fact_labor_lines", str(e.originator_id), job_no=e.job_no):
         row["technician_id"] = e.technician_id
+    fold.put("dim_job", {"work_order_id": str(e.originator_id), "job_no": e.job_no,
+                         "technician_id": e.technician_id, "dispatched_at": e.audit.at})
     if fold.get("dim_technician", e.technician_id) is None:
         fold.put("dim_technician", {"technician_id": e.technician_id,
                                     "store_id": wo["store_id"]})

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
 # Bump when what the fold writes changes (an event newly folded, a figure computed otherwise):
 # the loader's first start of that version reloads every table from event 0.
-REVISION = 2  # 2: labor lines carry passed_at (hours sold on QC pass)
+REVISION = 3  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
+# to a job dispatched without one is its technician's (dim_job)
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in
@@ -264,6 +265,7 @@ def _preload(fold: Fold, events: list[Event]) -> None:
     fold.preload("fact_work_orders", wo_ids)
     fold.preload("fact_labor_lines", wo_ids)
     fold.preload("fact_part_lines", wo_ids)
+    fold.preload("dim_job", wo_ids)
     fold.preload("fact_settlements", ids.get("Settlement", ()))
     settled = {str(e.work_order_id) for e in of("Settlement.Opened")} | {
         row["work_order_id"] for row in fold.rows.get("fact_settlements", {}).values() if row}

@@ -268,6 +268,13 @@ TABLES: tuple[Table, ...] = (
               TECHNICIAN,
               store("technician"),
           ), ("stream_id",)),
+    Table("dim_job", "one row per job of a work order dispatched (派工): the technician it "
+          "is with, whose are its labor lines, those added after the dispatch included", (
+              WORK_ORDER,
+              ("job_no", "INTEGER", "the job of the work order: 1, 2, …"),
+              TECHNICIAN[:2] + ("the technician the job was last dispatched to",),
+              ("dispatched_at", TS, "when the job was last dispatched (or reassigned)"),
+          ), ("work_order_id", "job_no")),
     Table("dim_store", "one row per store seen on a work order", (
               ("store_id", V, "the store (dealership site), e.g. S01"),
               ("first_seen", TS, "when its first work order was opened"),

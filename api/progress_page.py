@@ -86,7 +86,7 @@ def _amount(line: dict[str, Any]) -> str:
     """The line's price; on a covered line who covers it, and the customer's share of it
     (a warranty line's deductible) when there is one; on the customer's own line what the
     bill charges for it when a discount took it below the price, so that the lines' shares
-    add up to the total the page asks for."""
+    add up to the total the page asks for; and the discount the drafted bills give it."""
     zh, en = PAY_LABELS[line["pay_type"]]
     note = f'<br><span class="en">{_both(zh, en)}</span>' if zh else ""
     if line["customer_share"] is None:  # an insurance share known only as a total
@@ -95,6 +95,9 @@ def _amount(line: dict[str, Any]) -> str:
           else Decimal(line["customer_share"]) != Decimal(line["price"])):
         note += (f'<br><span class="en">{_both("您承担", "Your share")} '
                  f'¥{escape(line["customer_share"])}</span>')
+    if line.get("discount") and Decimal(line["discount"]):
+        note += (f'<br><span class="en">{_both("优惠", "Discount")} '
+                 f'-¥{escape(line["discount"])}</span>')
     return f'<span class="price">¥{escape(line["price"])}{note}</span>'
 
 

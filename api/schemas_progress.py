@@ -82,6 +82,10 @@ class ProgressLineOut(BaseModel):
         "as the `insurance` total)"))
     covered_share: str | None = Field(description="what of the price the OEM (warranty) or "
                                       "the insurer covers (null with `customer_share`)")
+    discount: str | None = Field(default=None, description=(
+        "once the settlement has drafted bills, the discounts they give the line (summed "
+        "over the customer's and the OEM's or insurer's bill; \"0.00\" without); the "
+        "shares are net of it. Null before a draft and on lines awaiting a decision"))
 
 
 class ProgressInsuranceOut(BaseModel):

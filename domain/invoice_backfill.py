@@ -45,6 +45,7 @@ TOPICS = (get_topic(Settlement.InvoiceRecorded), get_topic(Settlement.RefundRequ
 BATCH = 1000
 KEEP = 200  # duplicates (and reservations written) a report lists; the rest are counted
 ATTEMPTS = 10  # decisions of one batch, each after a command took one of its numbers
+EVERY_VERSION = 2**31 - 1  # a reservation's whole stream (a few events: taken, let go, ...)
 
 Key = tuple[str, str]
 
@@ -179,13 +180,13 @@ def _settle(app: ServiceCore, audit: Audit, uses: list[Use], report: BackfillRep
                        f"commands meanwhile {ATTEMPTS} times in a row; run the backfill again")
 
 
-def _decide(app: ServiceCore, uses: list[Use], held: dict[Key, Any]) -> _Decision:
+def _decide(app: ServiceCore, uses: list[Use], held: dict[Key, list[Any]]) -> _Decision:
     decision = _Decision()
     first: dict[Key, Use] = {}  # the batch's first use of a number nobody holds yet
     holders: dict[Key, Use] = {}  # the use a stored reservation names, once looked up
     for use in uses:
-        reservation = held.get(use.key)
-        if reservation is None:
+        named = held.get(use.key)
+        if named is None:
             earlier = first.setdefault(use.key, use)
             if earlier is use:
                 decision.write.append(use)
@@ -193,9 +194,10 @@ def _decide(app: ServiceCore, uses: list[Use], held: dict[Key, Any]) -> _Decisio
                 decision.held += 1
             else:
                 decision.duplicates.append((earlier, use))
-        elif use.named_by(reservation):
-            decision.held += 1
-        else:
+        elif any(use.named_by(reservation) for reservation in named):
+            decision.held += 1  # its use, or one that held it before a rejected credit
+        else:  # let it go and another use took it again
+            reservation = named[-1]
             holder = holders.get(use.key) or _holder(app, use.key, reservation)
             holders[use.key] = holder
             pair = (holder, use) if holder.notification_id < use.notification_id else (
@@ -204,11 +206,16 @@ def _decide(app: ServiceCore, uses: list[Use], held: dict[Key, Any]) -> _Decisio
     return decision
 
 
-def _held(app: ServiceCore, keys: set[Key]) -> dict[Key, Any]:
-    """The stored reservation (its first event) of each of these numbers that has one."""
+def _held(app: ServiceCore, keys: set[Key]) -> dict[Key, list[Any]]:
+    """The uses each of these numbers' stored reservation named, in order: its first event,
+    and each `Retaken` after a rejected credit let it go (the last holds it now)."""
     ids = {InvoiceNumber.create_id(*key): key for key in keys}
-    return {ids[s.originator_id]: app.mapper.to_domain_event(s)
-            for s in _streams(app, dict.fromkeys(ids, 1))}
+    found: dict[Key, list[Any]] = {}
+    for stored in _streams(app, dict.fromkeys(ids, EVERY_VERSION)):
+        event = app.mapper.to_domain_event(stored)
+        if getattr(event, "settlement_id", None) is not None:  # not a release
+            found.setdefault(ids[stored.originator_id], []).append(event)
+    return found
 
 
 def _streams(app: ServiceCore, up_to: dict[UUID, int]) -> list[Any]:

@@ -13,7 +13,13 @@ invoice of its own: the tax system gives it its own number and it names the blue
 cancels. Its number comes from the same series of the store's invoices, so blue and red share
 one reservation per (store, number) (`RedInvoiceNumber`, created in the save that requests the
 credit): a red number used twice, or equal to a blue one, is refused the same way. A credit
-rejected afterwards keeps its reservation, as a reversed settlement keeps its blue one.
+rejected afterwards never writes anything off, so the tax system's red-letter invoice of that
+number is the one issued for a corrected credit: the rejection lets the reservation go
+(`Released`, in the save that rejects) and the next use, blue or red, takes it again
+(`Retaken`, naming the new holder). Both write the reservation's stream, so a release and a
+claim, or two claims, racing are ordered by the event store: a claim that read the number
+still held is refused, one that read it released takes it, and of two claims one saves.
+A number held by a pending or approved credit or by a blue invoice is never let go.
 
 A number is kept as the tax system prints it, whatever the keyboard sent (`invoice_number`):
 full-width digits and letters (what a Chinese input method types) as ASCII, letters upper
@@ -28,7 +34,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.common import Audit, IllegalTransition, stable_id
+from domain.common import Audit, IllegalTransition, require, stable_id
 from domain.taken_once import TakenOnce
 
 
@@ -43,6 +49,11 @@ def invoice_number(value: str) -> str:
 
 
 class InvoiceNumber(TakenOnce):
+    # the holder's credit and the blue invoice it writes off (None: a blue invoice holds it)
+    refund_id: str | None = None
+    cancels: str | None = None
+    released = False  # let go by the rejected credit that held it
+
     @staticmethod
     def create_id(store_id: str, invoice_no: str) -> UUID:
         return stable_id("tax-invoice", store_id, invoice_number(invoice_no))
@@ -57,7 +68,41 @@ class InvoiceNumber(TakenOnce):
         self.settlement_number = settlement_number
         self.work_order_number = work_order_number
 
+    def taken(self) -> bool:
+        return not self.released
+
+    def release(self, audit: Audit, refund_id: str) -> None:
+        """The credit holding the number was rejected: it writes nothing off, and the number
+        is free for the next use. A number another use holds stays held."""
+        if self.refund_id == refund_id and not self.released:
+            self._released(audit, refund_id)
+
+    @event("Released")
+    def _released(self, audit: Audit, refund_id: str) -> None:
+        self.released = True
+
+    def take_again(self, audit: Audit, bill: str, settlement_id: UUID, settlement_number: str,
+                   work_order_number: str, refund_id: str | None = None,
+                   cancels: str | None = None) -> None:
+        """A released number used again: a blue invoice, or a credit's red-letter invoice."""
+        require(self.released, self.refusal())
+        self._retaken(audit, bill, settlement_id, settlement_number, work_order_number,
+                      refund_id, cancels)
+
+    @event("Retaken")
+    def _retaken(self, audit: Audit, bill: str, settlement_id: UUID, settlement_number: str,
+                 work_order_number: str, refund_id: str | None, cancels: str | None) -> None:
+        self.released = False
+        self.bill = bill
+        self.settlement_id = settlement_id
+        self.settlement_number = settlement_number
+        self.work_order_number = work_order_number
+        self.refund_id = refund_id
+        self.cancels = cancels
+
     def refusal(self) -> InvoiceNumberTaken:
+        if self.refund_id is not None:
+            return self._red_refusal()
         return InvoiceNumberTaken(
             f"invoice {self.invoice_no} is already recorded on the {self.bill} bill of "
             f"settlement {self.settlement_number} (work order {self.work_order_number}); an "
@@ -65,6 +110,17 @@ class InvoiceNumber(TakenOnce):
             invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
             settlement_number=self.settlement_number,
             work_order_number=self.work_order_number)
+
+    def _red_refusal(self) -> InvoiceNumberTaken:
+        return InvoiceNumberTaken(
+            f"invoice {self.invoice_no} is already the red-letter invoice of credit "
+            f"{self.refund_id} on the {self.bill} bill of settlement {self.settlement_number} "
+            f"(work order {self.work_order_number}), cancelling invoice {self.cancels}; an "
+            "invoice number, blue or red, is used once in a store",
+            invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
+            settlement_number=self.settlement_number,
+            work_order_number=self.work_order_number, refund_id=self.refund_id,
+            cancels=self.cancels)
 
 
 class RedInvoiceNumber(InvoiceNumber):
@@ -82,14 +138,3 @@ class RedInvoiceNumber(InvoiceNumber):
         self.work_order_number = work_order_number
         self.refund_id = refund_id
         self.cancels = cancels
-
-    def refusal(self) -> InvoiceNumberTaken:
-        return InvoiceNumberTaken(
-            f"invoice {self.invoice_no} is already the red-letter invoice of credit "
-            f"{self.refund_id} on the {self.bill} bill of settlement {self.settlement_number} "
-            f"(work order {self.work_order_number}), cancelling invoice {self.cancels}; an "
-            "invoice number, blue or red, is used once in a store",
-            invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
-            settlement_number=self.settlement_number,
-            work_order_number=self.work_order_number, refund_id=self.refund_id,
-            cancels=self.cancels)

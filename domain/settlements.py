@@ -277,8 +277,13 @@ class Settlements(Reconciliation):
             audit = session.audit(settlement.store_id)
             reservation = InvoiceNumber.create_id(settlement.store_id, number)
             settlement.record_invoice(audit, bill, number)
-            refuse_taken([session.find(InvoiceNumber, reservation)])
+            found = session.find(InvoiceNumber, reservation)
+            refuse_taken([found])
             assert settlement.number is not None
+            if found is not None:  # let go by a rejected credit
+                found.take_again(audit, bill, settlement.id, settlement.number,
+                                 settlement.work_order_number)
+                return
             session.add(InvoiceNumber(
                 id=reservation, audit=audit, invoice_no=number, bill=bill,
                 settlement_id=settlement.id, settlement_number=settlement.number,
@@ -405,24 +410,36 @@ class Settlements(Reconciliation):
     def _reserve_red(session: Session, settlement: Settlement, refund_id: str,
                      red: str) -> None:
         reservation = InvoiceNumber.create_id(settlement.store_id, red)
-        refuse_taken([session.find(InvoiceNumber, reservation)])
+        found = session.find(InvoiceNumber, reservation)
+        refuse_taken([found])
         refund = settlement.refunds[refund_id]
         assert settlement.number is not None
+        audit, cancels = session.audit(settlement.store_id), settlement.bills[refund["bill"]][
+            "invoice_no"]
+        if found is not None:  # let go by a rejected credit
+            found.take_again(audit, refund["bill"], settlement.id, settlement.number,
+                             settlement.work_order_number, refund_id, cancels)
+            return
         session.add(RedInvoiceNumber(
-            id=reservation, audit=session.audit(settlement.store_id), invoice_no=red,
-            bill=refund["bill"], settlement_id=settlement.id,
-            settlement_number=settlement.number,
+            id=reservation, audit=audit, invoice_no=red, bill=refund["bill"],
+            settlement_id=settlement.id, settlement_number=settlement.number,
             work_order_number=settlement.work_order_number, refund_id=refund_id,
-            cancels=settlement.bills[refund["bill"]]["invoice_no"]))
+            cancels=cancels))
 
     def decide_refund(self, request: Request, settlement_id: UUID, refund_id: str, *,
                       approve: bool, reason: str | None = None) -> CommandResult:
-        """A manager (not the requester) approves: the money leaves the cashier's day."""
+        """A manager (not the requester) approves: the money leaves the cashier's day. A
+        rejected credit lets its red-letter number go in the same save (`InvoiceNumber`)."""
         day = self.today(request).isoformat()
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             audit = session.audit(settlement.store_id)
             refund = settlement.decide_refund(audit, refund_id, approve, reason, day)
+            if not approve and refund.get("red_invoice_number"):
+                found = session.find(InvoiceNumber, InvoiceNumber.create_id(
+                    settlement.store_id, invoice_number(refund["red_invoice_number"])))
+                if found is not None:  # none: a credit from before numbers were reserved
+                    found.release(audit, refund_id)
             if approve:
                 payment = settlement.payments[refund["payment_id"]]
                 cashier = refund["requested_by"]
@@ -438,7 +455,10 @@ class Settlements(Reconciliation):
             return {"refund_id": refund_id, "refund_status": "approved" if approve
                     else "rejected"}
 
-        return self._on(request, settlement_id, act)
+        peek = self._peek(settlement_id)
+        red = (peek.refunds.get(refund_id) or {}).get("red_invoice_number") if peek else None
+        held = (InvoiceNumber.create_id(peek.store_id, red),) if peek and red else ()
+        return self._on(request, settlement_id, act, held)
 
     # -- day-end -----------------------------------------------------------------------------
 

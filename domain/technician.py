@@ -242,6 +242,9 @@ class Technician(Aggregate):
         if status not in ATTENDANCE:
             raise InvalidInput(f"attendance is one of {', '.join(ATTENDANCE)}")
         require_recent(day, today)
+        require(date.fromisoformat(day) <= today, InvalidInput(
+            f"attendance records what happened: today ({today}) or a day before it, not {day} "
+            "(plan a shift, or cancel it, ahead)", field="day", day=day))
         require(day in self.shifts, TechnicianError(f"{self.user_id} has no shift on {day}"))
         require(status != "partial" or hours is not None,
                 InvalidInput("partial attendance needs the hours worked", field="hours"))

@@ -4,8 +4,8 @@ Only the work-order number, the plate, brand and model, the stage in words, the 
 pick-up time, the lines awaiting their decision, the approved lines and totals (each line with
 the customer's share of it: a warranty line's deductible is theirs, and under the insurer's
 assessment the deductible and the excess of the insurance lines, as the bills split them;
-once the settlement has drafted bills, the bills' figures, discounts included: see
-`projections.visit_totals`). Never the customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
+once the settlement has drafted bills, the bills' figures, each line's discount included:
+see `projections.visit_totals`). Never the customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
 stock or who at the store did what.
 """
 
@@ -21,7 +21,7 @@ import psycopg
 
 from domain.customer_progress import CUSTOMER_PAY_TYPES
 from domain.work_order_lines import customer_share
-from projections.visit_totals import billed_shares, insurance_share
+from projections.visit_totals import billed_discounts, billed_shares, insurance_share
 
 STAGES = ("received", "diagnosing", "awaiting_approval", "in_repair", "quality_check", "ready",
           "delivered")
@@ -55,12 +55,14 @@ def stage(doc: dict[str, Any]) -> str:
 
 
 def _line(line: dict[str, Any], insured: dict[str, Any] | None = None,
-          billed: dict[str, tuple[Decimal, Decimal]] | None = None) -> dict[str, Any]:
+          billed: dict[str, tuple[Decimal, Decimal]] | None = None,
+          discounts: dict[str, Decimal] | None = None) -> dict[str, Any]:
     """A line as the customer decides on it: its price, what of it is theirs to pay (a
     warranty line's deductible; all of a customer line; under the insurer's assessment an
     approved insurance line's deductible and excess, None while they are known only as a
     total) and what the OEM or insurer covers; once the settlement has drafted bills, what
-    the customer's bill and the OEM's or insurer's charge for it, discounts taken off."""
+    the customer's bill and the OEM's or insurer's charge for it, discounts taken off, and
+    the discount the bills give it (None before a draft)."""
     labor = line["kind"] == "labor"
     price = Decimal(str(line["gross"]))
     own: Decimal | None = customer_share(line)
@@ -68,8 +70,10 @@ def _line(line: dict[str, Any], insured: dict[str, Any] | None = None,
         own = None if insured["lines"] is None \
             else insured["lines"].get(line["line_id"], Decimal("0.00"))
     covered = None if own is None else price - own
+    discount: Decimal | None = None
     if billed is not None and line["status"] == "approved":
         own, covered = billed.get(line["line_id"], (Decimal("0.00"), Decimal("0.00")))
+        discount = (discounts or {}).get(line["line_id"], Decimal("0.00"))
     return {
         "line_id": line["line_id"], "kind": line["kind"], "description": line["description"],
         "quantity": str(line["hours"] if labor else line["qty"]),
@@ -77,6 +81,7 @@ def _line(line: dict[str, Any], insured: dict[str, Any] | None = None,
         "pay_type": line["pay_type"], "status": line["status"],
         "customer_share": None if own is None else str(own),
         "covered_share": None if covered is None else str(covered),
+        "discount": None if discount is None else str(discount),
     }
 
 
@@ -109,7 +114,7 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "stage": stage(doc),
         "promised_at": _local((doc.get("check_in") or {}).get("promised_at"), zone),
         "awaiting_decision": [_line(line) for line in lines if line["status"] == "pending"],
-        "approved": [_line(line, insured, billed) for line in lines
+        "approved": [_line(line, insured, billed, billed_discounts(doc)) for line in lines
                      if line["status"] == "approved"],
         "approved_total": str(Decimal(customer.get("total") or "0.00")),
         "allowances": str(Decimal(customer.get("allowances") or "0.00")),

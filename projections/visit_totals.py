@@ -105,6 +105,20 @@ def billed_shares(doc: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]] | N
     return shares
 
 
+def billed_discounts(doc: dict[str, Any]) -> dict[str, Decimal] | None:
+    """Per work-order line, the discounts the drafted bills give it, summed over the bills (a
+    covered line's share on the customer's bill included); None before a draft."""
+    bills = doc.get("bills")
+    if not bills:
+        return None
+    given: dict[str, Decimal] = {}
+    for bill in bills.values():
+        for line in bill.get("lines", []):
+            given[line["line_id"]] = given.get(line["line_id"], ZERO) + Decimal(
+                line["discount"])
+    return given
+
+
 def _as_billed(line: dict[str, Any]) -> dict[str, Any]:
     """A doc line with the numbers the bills compute with (Decimal, not text)."""
     return {**line, **{k: Decimal(str(line[k])) for k in _NUMBERS if line.get(k) is not None}}

@@ -148,17 +148,19 @@ def _invoice_lookup(ctx: Ctx, reading: PiiReader, response: Response, number: st
 
 
 def _invoice_use(ctx: Ctx, store_id: str, number: str) -> dict[str, Any] | None:
-    reserved: Any = next(iter(ctx.app.events.get(InvoiceNumber.create_id(store_id, number),
-                                                  lte=1)), None)
-    if not isinstance(getattr(reserved, "settlement_id", None), UUID):
+    """The use the reservation names: its first, or the one that took it again after a
+    rejected credit let it go (`Retaken`)."""
+    events: list[Any] = list(ctx.app.events.get(InvoiceNumber.create_id(store_id, number)))
+    if not events or not isinstance(getattr(events[0], "settlement_id", None), UUID):
         return None  # no reservation: the id is the store and the number, nothing else
-    refund_id = getattr(reserved, "refund_id", None)
-    return {"store_id": store_id, "invoice_no": reserved.invoice_no,
-            "red_letter": refund_id is not None, "bill": reserved.bill,
-            "settlement_id": reserved.settlement_id,
-            "settlement_number": reserved.settlement_number,
-            "work_order_number": reserved.work_order_number, "refund_id": refund_id,
-            "cancels": getattr(reserved, "cancels", None)}
+    held = [e for e in events if isinstance(getattr(e, "settlement_id", None), UUID)][-1]
+    refund_id = getattr(held, "refund_id", None)
+    return {"store_id": store_id, "invoice_no": events[0].invoice_no,
+            "red_letter": refund_id is not None, "bill": held.bill,
+            "settlement_id": held.settlement_id,
+            "settlement_number": held.settlement_number,
+            "work_order_number": held.work_order_number, "refund_id": refund_id,
+            "cancels": getattr(held, "cancels", None)}
 
 
 @router.get("/work-orders/{work_order_id}/timeline", response_model=Timeline)

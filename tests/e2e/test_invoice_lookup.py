@@ -75,3 +75,34 @@ def test_an_invoice_number_blue_or_red_finds_its_settlement_and_the_history_show
     assert [(r["refund_id"], r["red_invoice_number"]) for r in detail["refunds"]] == [
         (refund_id, red)]
     assert UUID(detail["id"]) == settlement_id
+
+
+def test_a_rejected_credits_red_number_goes_to_the_corrected_credit_and_the_lookup_names_it(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """The desk keys a credit with the red-letter number; the manager rejects it (wrong
+    amount); the corrected credit takes the same number (it was 409), and the lookup names the
+    corrected credit."""
+    red = unique()
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    cashier = auth("cashier", f"cashier-{store_id}", [store_id])
+    manager = auth("manager", f"mgr-{store_id}", [store_id])
+    body = {"settlement_id": str(settlement_id), "payment_id": payment_id, "amount": "80.00",
+            "reason": "goodwill: waiting time", "kind": "credit", "red_invoice_number": red}
+    first = client.post("/refunds", headers=cashier, json=body)
+    assert first.status_code == 201, first.text
+    wrong = first.json()["refund_id"]
+    decided = client.post(f"/refunds/{wrong}/decision", headers=manager,
+                          json={"approve": False, "reason": "agreed 50.00, not 80.00"})
+    assert decided.status_code == 200, decided.text
+
+    corrected = client.post("/refunds", headers=cashier, json={**body, "amount": "50.00"})
+
+    assert corrected.status_code == 201, corrected.text
+    again = client.post("/refunds", headers=cashier, json={**body, "amount": "10.00"})
+    assert again.status_code == 409, again.text
+    assert again.json()["refund_id"] == corrected.json()["refund_id"]
+    auditor = auth("auditor", "aud-1", [store_id])
+    found = get(client, "/audit/lookup", auditor, number=red, wait_for=head(client))
+    (use,) = found["invoices"]
+    assert (use["red_letter"], use["refund_id"], use["settlement_id"]) == (
+        True, corrected.json()["refund_id"], str(settlement_id))

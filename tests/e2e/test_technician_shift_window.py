@@ -93,3 +93,29 @@ def test_a_window_past_366_days_or_backwards_is_422_for_shifts_and_kpis(client: 
                 "from_day": first, "to_day": last,
                 "wait_for": saved["notification_id"]}).status_code == 200
     assert details == {"from_day .. to_day is 1 to 366 days"}
+
+
+def test_attendance_is_for_today_or_a_past_day_and_shifts_are_planned_ahead(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Attendance says what happened: a day after today in the store's time zone is 422
+    naming `day`, and nothing is stored; the shift planned for it stays, and may be cancelled
+    ahead."""
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    user = f"tech-{store_id}"
+    on_roster(client, manager, store_id, user)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    post(client, f"/technicians/{user}/shifts", manager,
+         {"shifts": [shift(today + timedelta(days=n)) for n in (0, 1, 2)]})
+    url = f"/technicians/{user}/attendance"
+    for status, extra in (("absent", {}), ("present", {}), ("partial", {"hours": "4"})):
+        body = problem(client.post(url, headers=manager, json={
+            "day": (today + timedelta(days=1)).isoformat(), "status": status, **extra}),
+            422, "invalid-input")
+        assert (body["field"], body["day"]) == ("day", (today + timedelta(days=1)).isoformat())
+    done = post(client, url, manager, {"day": today.isoformat(), "status": "absent"})
+    assert done["available_hours"] == "0"
+    cancelled = post(client, f"/technicians/{user}/shifts/cancellation", manager, {
+        "day": (today + timedelta(days=2)).isoformat(), "reason": "training day"})
+    one = get(client, f"/technicians/{user}", manager, wait_for=cancelled["notification_id"])
+    assert list(one["attendance"]) == [today.isoformat()]
+    assert sorted(one["shifts"]) == [today.isoformat(), (today + timedelta(days=1)).isoformat()]

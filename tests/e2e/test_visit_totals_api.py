@@ -7,6 +7,7 @@ estimate again once the settlement is reversed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -109,3 +110,49 @@ def test_every_read_of_the_visit_owes_what_the_bills_charge(
                    "actor"]["at"])
     assert then["totals_basis"] == "bills"
     assert owed(then["totals"]) == {"customer": "405.00", "insurance": "680.00"}
+
+
+def test_the_progress_page_shows_each_lines_discount_as_the_drafted_bills_give_it(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    wo_id = body_shop_visit(client, auth, store_id)
+    page = page_path(share(client, advisor, wo_id))
+    post(client, f"/work-orders/{wo_id}/insurance-assessment", advisor, {
+        **PICC, "approved_amount": "900.00", "deductible": "200.00"})
+    before = get(client, page + ".json", {})
+    # before a draft no line has a discount to show
+    assert {ln["line_id"]: ln["discount"] for ln in before["approved"]} == dict.fromkeys(
+        (ln["line_id"] for ln in before["approved"]), None)
+
+    # Drafted; 45.00 off the customer bill (spread over its lines) and 20.00 off the
+    # insurer's bumper repair (L2).
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+    post(client, f"/settlements/{sid}/discounts", manager,
+         {"amount": "45.00", "reason": "member's discount"})
+    given = post(client, f"/settlements/{sid}/discounts", manager, {
+        "bill": "insurance", "line_id": "L2", "amount": "20.00", "reason": "insurer's rate"})
+    bills = get(client, f"/settlements/{sid}", cashier, wait_for=given["notification_id"])[
+        "bills"]
+    seen = everywhere(client, advisor, wo_id, page, given["notification_id"])
+    doc, shown = seen["doc"], seen["shown"]
+
+    # each approved line's discount is what the bills take off it, summed over the bills
+    expected: dict[str, Decimal] = {}
+    for bill in bills.values():
+        for line in bill["lines"]:
+            expected[line["line_id"]] = expected.get(line["line_id"], Decimal(0)) + Decimal(
+                line["discount"])
+    lines = {ln["line_id"]: ln for ln in shown["approved"]}
+    assert {k: Decimal(ln["discount"]) for k, ln in lines.items()} == expected
+    assert Decimal(lines["L2"]["discount"]) >= 20
+    # the lines' discounts add up to the work order's totals' discounts, and each line's
+    # price less its discount is what the customer's and the insurer's bills charge for it
+    assert sum(expected.values()) == sum(
+        Decimal(figures["discount"]) for figures in doc["totals"].values()) == Decimal("65.00")
+    for ln in lines.values():
+        assert Decimal(ln["price"]) - Decimal(ln["discount"]) == Decimal(
+            ln["customer_share"]) + Decimal(ln["covered_share"]), ln["line_id"]
+    html = client.get(page, headers=HTML).text
+    assert f"Discount</span> -¥{lines['L2']['discount']}" in html

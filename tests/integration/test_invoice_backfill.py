@@ -189,3 +189,23 @@ def test_a_number_taken_by_a_command_while_the_backfill_runs_stays_with_the_comm
     held = load(container.app, InvoiceNumber, InvoiceNumber.create_id(store_id, number))
     assert held.settlement_id == live
     assert len(container.app.recorder.select_events(held.id)) == 1
+
+
+def test_a_number_a_rejected_credit_let_go_and_another_use_took_is_no_duplicate(
+        container: Container, store_id: str) -> None:
+    """Both uses are in the log, the rejected credit's first: the reservation named each in
+    turn, so the backfill counts both as held and reports no duplicate."""
+    red = unique()
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    rejected = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+    container.settlements.decide_refund(req(store_id, "manager"), settlement_id, rejected,
+                                        approve=False, reason="amount not agreed")
+    other, _ = invoiced(container, store_id, None)
+    container.settlements.record_invoice(req(store_id), other, bill="customer", invoice_no=red)
+    reservation = InvoiceNumber.create_id(store_id, red)
+    before = container.app.recorder.select_events(reservation)
+
+    report = run(container)
+
+    assert mine(report, store_id) == {"reserved": [], "duplicates": []}
+    assert container.app.recorder.select_events(reservation) == before

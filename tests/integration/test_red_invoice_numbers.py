@@ -1,5 +1,6 @@
 """A red-letter invoice (红字发票) has its own number from the store's invoice series: it is used
-once in the store, blue and red together, and only on a credit against an invoiced bill."""
+once in the store, blue and red together, and only on a credit against an invoiced bill; a
+credit rejected lets its number go to the next use."""
 
 from __future__ import annotations
 
@@ -94,16 +95,125 @@ def test_a_red_number_equal_to_a_blue_one_or_used_twice_is_refused_naming_its_fi
     credit(container, elsewhere, other, other_payment, red)
 
 
-def test_a_rejected_credit_keeps_its_red_number(container: Container, store_id: str) -> None:
+def reject(container: Container, store_id: str, settlement_id: UUID,
+           refund_id: str) -> CommandResult:
+    return container.settlements.decide_refund(
+        req(store_id, "manager"), settlement_id, refund_id, approve=False,
+        reason="amount not agreed with the customer")
+
+
+def test_a_rejected_credit_lets_its_red_number_go_to_the_corrected_credit(
+        container: Container, store_id: str) -> None:
+    """The credit is rejected (the amount was wrong); the tax system's red-letter invoice is
+    then issued for the corrected credit, with the number the cashier keyed the first time."""
     red = unique()
     settlement_id, payment_id = invoiced(container, store_id, unique())
-    asked = credit(container, store_id, settlement_id, payment_id, red).body
-    container.settlements.decide_refund(req(store_id, "manager"), settlement_id,
-                                        asked["refund_id"], approve=False,
-                                        reason="not agreed with the customer")
+    rejected = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+    reject(container, store_id, settlement_id, rejected)
 
+    corrected = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+
+    held = load(container.app, RedInvoiceNumber, InvoiceNumber.create_id(store_id, red))
+    assert (held.refund_id, held.released) == (corrected, False)
+    # the number is the corrected credit's now, pending as approved: a third use is refused
+    # naming it, and rejecting the first credit again changes nothing
+    with pytest.raises(InvoiceNumberTaken) as pending:
+        credit(container, store_id, settlement_id, payment_id, red)
+    assert pending.value.extra["refund_id"] == corrected
+    container.settlements.decide_refund(req(store_id, "manager"), settlement_id, corrected,
+                                        approve=True)
+    other, _ = invoiced(container, store_id, None)
+    with pytest.raises(InvoiceNumberTaken) as approved:
+        container.settlements.record_invoice(req(store_id), other, bill="customer",
+                                             invoice_no=red)
+    assert approved.value.extra["refund_id"] == corrected
+
+
+def test_a_released_red_number_may_be_a_blue_invoice_and_is_then_refused_as_one(
+        container: Container, store_id: str) -> None:
+    red = unique()
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    rejected = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+    reject(container, store_id, settlement_id, rejected)
+    other, other_payment = invoiced(container, store_id, None)
+
+    container.settlements.record_invoice(req(store_id), other, bill="customer", invoice_no=red)
+
+    with pytest.raises(InvoiceNumberTaken) as taken:
+        credit(container, store_id, settlement_id, payment_id, red)
+    assert taken.value.extra["settlement_id"] == str(other)
+    assert "refund_id" not in taken.value.extra and "red-letter" not in str(taken.value)
+    # a blue number is never let go: a credit on its bill rejected keeps it the bill's
+    second_red = unique()
+    asked = credit(container, store_id, other, other_payment, second_red).body["refund_id"]
+    reject(container, store_id, other, asked)
     with pytest.raises(InvoiceNumberTaken):
         credit(container, store_id, settlement_id, payment_id, red)
+
+
+def test_two_processes_taking_a_released_red_number_at_once_store_it_once(
+        container: Container, database_url: str, tmp_path: Path, store_id: str) -> None:
+    red = unique()
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    rejected = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+    reject(container, store_id, settlement_id, rejected)
+    blue_visit, _ = invoiced(container, store_id, None)
+    other = second_process(database_url, tmp_path)
+    try:
+        # the corrected credit in one process, the same number keyed as a blue invoice in
+        # another, saved at the same instant
+        results = together(2, lambda i: credit(
+            container, store_id, settlement_id, payment_id, red, user="cash-0") if i == 0
+            else other.settlements.record_invoice(req(store_id, user="cash-1"), blue_visit,
+                                                  bill="customer", invoice_no=red))
+    finally:
+        other.close()
+    won = [r for r in results if isinstance(r, CommandResult)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(won) == 1 and len(refused) == 1, results
+    assert isinstance(refused[0], InvoiceNumberTaken), refused
+    held = load(container.app, InvoiceNumber, InvoiceNumber.create_id(store_id, red))
+    if results.index(won[0]) == 0:  # the credit won: the bill has no invoice
+        assert held.refund_id == won[0].body["refund_id"]
+        assert refused[0].extra["refund_id"] == held.refund_id
+        assert load(container.app, Settlement, blue_visit).bills["customer"][
+            "invoice_no"] is None
+    else:  # the blue invoice won: no corrected credit was stored
+        assert (held.refund_id, held.settlement_id) == (None, blue_visit)
+        assert list(load(container.app, Settlement, settlement_id).refunds) == [rejected]
+    assert not held.released
+    # reserved, released, taken again: one taker's event after the release
+    assert len(container.app.recorder.select_events(InvoiceNumber.create_id(store_id, red))) == 3
+
+
+def test_a_release_and_a_claim_racing_never_both_hold_the_number(
+        container: Container, database_url: str, tmp_path: Path, store_id: str) -> None:
+    """The rejection lets the number go in the save that rejects; a claim at the same instant
+    either saw it held (409 naming the rejected credit) or takes it after the release."""
+    red = unique()
+    settlement_id, payment_id = invoiced(container, store_id, unique())
+    asked = credit(container, store_id, settlement_id, payment_id, red).body["refund_id"]
+    blue_visit, _ = invoiced(container, store_id, None)
+    other = second_process(database_url, tmp_path)
+    try:
+        results = together(2, lambda i: reject(container, store_id, settlement_id, asked)
+                           if i == 0 else other.settlements.record_invoice(
+                               req(store_id, user="cash-1"), blue_visit, bill="customer",
+                               invoice_no=red))
+    finally:
+        other.close()
+    assert isinstance(results[0], CommandResult), results
+    held = load(container.app, InvoiceNumber, InvoiceNumber.create_id(store_id, red))
+    invoice = load(container.app, Settlement, blue_visit).bills["customer"]["invoice_no"]
+    if isinstance(results[1], CommandResult):  # after the release
+        assert (held.settlement_id, held.refund_id, held.released, invoice) == (
+            blue_visit, None, False, red)
+    else:  # before it: refused naming the credit, which has let it go since
+        assert isinstance(results[1], InvoiceNumberTaken), results
+        assert results[1].extra["refund_id"] == asked
+        assert (held.refund_id, held.released, invoice) == (asked, True, None)
+        container.settlements.record_invoice(req(store_id), blue_visit, bill="customer",
+                                             invoice_no=red)
 
 
 def test_a_red_number_is_reserved_only_for_a_credit_on_an_invoiced_bill(
