@@ -17,7 +17,7 @@ from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
-from projections.base import Index, Reading, ReadModel, read
+from projections.base import Index, PersonalColumns, Reading, ReadModel, read
 from projections.work_order_doc import (
     LINE_EVENTS,
     SETTLEMENT_EVENTS,
@@ -97,6 +97,10 @@ class WorkOrdersView(ReadModel):
             doc jsonb NOT NULL""",
     }
     lz4_columns = {"wo_view": ("doc",)}  # noqa: RUF012
+    personal_columns = {  # noqa: RUF012
+        "wo_view": PersonalColumns("customer_id", {
+            "customer_name": "NULL", "customer_phone": "NULL",
+            "doc": "{c} #- '{customer,name}' #- '{customer,phone}' #- '{customer,wechat_id}'"})}
     indexes = (
         Index("wo_view", "wo_view_store_status_idx", "(store_id, status, opened_at DESC)"),
         Index("wo_view", "wo_view_store_opened_idx", "(store_id, opened_at DESC)"),
