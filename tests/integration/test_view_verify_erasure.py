@@ -20,11 +20,12 @@ from projections.base import ReadModel
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
+from tests.integration.audit_support import Desk, at, new_vin
 from tests.integration.support import open_order, request
 from workers.projection_runner import ProjectionRunner
 from workers.view_verify import verify_view
 
-ERASING = {"name": "陈静", "phone": "13912345678"}
+ERASING = {"name": "李娜", "phone": "13800138000"}  # the customer of a Desk's visits
 KEPT = {"name": "王磊", "phone": "13800001111"}
 VIEWS = ("customers", "work_orders")
 
@@ -62,12 +63,21 @@ def _live(system: Container, sql: str, *params: Any) -> Any:
 
 
 def _visits(system: Container) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two visits of two customers, in the live views; the first customer then erased (the
-    key deleted) before the views apply the erasure."""
-    erasing = open_order(system.work_orders, "S01", customer=ERASING)
-    kept = open_order(system.work_orders, "S01", customer=KEPT)
+    """Two visits of two customers, in the live views, hers delivered (signed with her name);
+    she is then erased (the key deleted) before the views apply the erasure."""
+    shop, day = Desk(system), "2025-06-02"
+    wo = shop.open(new_vin(), ["squeak from the front brakes"], at(day, "09:00"))
+    shop.check_in(wo, 12_000, at(day, "09:05"))
+    shop.approve(wo, [shop.labor(wo, 1, "BRK-PAD", "1.0", at(day, "09:10"))], at(day, "09:15"))
+    shop.repair(wo, 1, shop.t1, at(day, "10:00"), at(day, "11:00"))
+    shop.settle(wo, at(day, "11:30"))
+    shop.deliver(wo, 12_010, at(day, "12:00"))
+    erasing = {"id": str(wo), "customer_id": str(system.app.repository.get(wo).customer_id)}
+    kept = open_order(system.work_orders, shop.store, customer=KEPT)
     _catch_up(system)
-    system.customers.erase(request("S01", role="manager"), UUID(erasing["customer_id"]),
+    assert _live(system, "SELECT doc #>> '{delivery,acknowledgement,acknowledged_by}' "
+                 "FROM wo_view WHERE id = %s", wo) == ERASING["name"]
+    system.customers.erase(request(shop.store, role="manager"), UUID(erasing["customer_id"]),
                            reason="customer asked to be forgotten (PIPL)")
     assert _live(system, "SELECT count(*) FROM customer_keys WHERE customer_id = %s",
                  UUID(erasing["customer_id"])) == 0
@@ -118,7 +128,7 @@ def test_an_edited_deleted_or_added_row_is_still_found_while_an_erasure_is_pendi
     erasing, kept = _visits(system)
     with system.pool.connection() as conn, conn.transaction():
         # her row: a column that is not personal data; his: his name (no erasure of his)
-        conn.execute("UPDATE wo_view SET status = 'delivered' WHERE id = %s",
+        conn.execute("UPDATE wo_view SET status = 'closed' WHERE id = %s",
                      (UUID(erasing["id"]),))
         conn.execute("UPDATE wo_view SET customer_name = 'someone else' WHERE id = %s",
                      (UUID(kept["id"]),))
