@@ -39,8 +39,9 @@ def _delivered_event(container: Container, wo: UUID) -> Any:
 
 
 def _acknowledgements(client: TestClient, headers: dict[str, str], wo: UUID,
-                      wait_for: int) -> tuple[str, str, str]:
-    """Who signed, as the work order, its history and the visit's timeline show it."""
+                      wait_for: int) -> tuple[str, ...]:
+    """Who signed, as the work order, its history, the visit's timeline, the events of the
+    delivery's request and the audit log show it."""
     doc = client.get(f"/work-orders/{wo}", params={"wait_for": wait_for}, headers=headers)
     assert doc.status_code == 200 and "X-Read-Model-Stale" not in doc.headers
     history = client.get(f"/work-orders/{wo}/history", headers=headers).json()["items"]
@@ -48,9 +49,15 @@ def _acknowledgements(client: TestClient, headers: dict[str, str], wo: UUID,
     timeline = client.get(f"/audit/work-orders/{wo}/timeline", params={"wait_for": wait_for},
                           headers=headers).json()["items"]
     (step,) = [t for t in timeline if t["event"] == "WorkOrder.Delivered"]
+    (request,) = [e for e in client.get("/audit/events", headers=headers, params={
+        "correlation_id": step["correlation_id"], "wait_for": wait_for}).json()["events"]
+        if e["event"] == "WorkOrder.Delivered"]  # the follow-up scheduled beside it
+    (logged,) = client.get("/audit/log", headers=headers, params={
+        "event_type": "WorkOrder.Delivered", "store_id": step["actor"]["store_id"],
+        "wait_for": wait_for}).json()["items"]
     return (doc.json()["delivery"]["acknowledgement"]["acknowledged_by"],
-            delivered["changes"]["acknowledgement"]["acknowledged_by"],
-            step["changes"]["acknowledgement"]["acknowledged_by"])
+            *(item["changes"]["acknowledgement"]["acknowledged_by"]
+              for item in (delivered, step, request, logged)))
 
 
 def test_the_name_that_signed_for_the_car_is_sealed_and_erased_with_the_customer(
@@ -66,7 +73,7 @@ def test_the_name_that_signed_for_the_car_is_sealed_and_erased_with_the_customer
 
     # ... the auditor reads it opened, and the read of her data is recorded.
     before = head(container.app)
-    assert _acknowledgements(client, auditor, wo, before) == (SIGNED_BY,) * 3
+    assert _acknowledgements(client, auditor, wo, before) == (SIGNED_BY,) * 5
     reads = [container.app.mapper.to_domain_event(n) for n in
              container.app.recorder.select_notifications(start=before + 1, limit=100)]
     assert reads and {type(e).__qualname__ for e in reads} == {"DataAccess.PersonalDataRead"}
@@ -75,9 +82,9 @@ def test_the_name_that_signed_for_the_car_is_sealed_and_erased_with_the_customer
     # She asks to be erased: the name she signed with is gone from every answer.
     erased = post(client, f"/customers/{customer_id}/erasure", auth("manager", "m", [shop.store]),
                   {"reason": "customer request under PIPL art. 47"})
-    assert _acknowledgements(client, auditor, wo, erased["notification_id"]) == (ERASED,) * 3
+    assert _acknowledgements(client, auditor, wo, erased["notification_id"]) == (ERASED,) * 5
     manager = auth("manager", "mgr", [shop.store])
-    assert _acknowledgements(client, manager, wo, erased["notification_id"]) == (ERASED,) * 3
+    assert _acknowledgements(client, manager, wo, erased["notification_id"]) == (ERASED,) * 5
 
 
 def test_a_delivery_after_the_erasure_keeps_no_name(
@@ -99,4 +106,4 @@ def test_a_delivery_after_the_erasure_keeps_no_name(
     assert _delivered_event(container, wo).acknowledgement["acknowledged_by"] == ERASED
     assert container.app.personal_data.keys.get_key(customer_id) is None  # no key made again
     auditor = auth("auditor", "aud-1", [shop.store])
-    assert _acknowledgements(client, auditor, wo, head(container.app)) == (ERASED,) * 3
+    assert _acknowledgements(client, auditor, wo, head(container.app)) == (ERASED,) * 5
