@@ -38,8 +38,12 @@ class Aftercare:
         def decide(session: Session) -> Decision:
             wo = session.target(WorkOrder, work_order_id, "work order", ending=True)
             audit = session.audit(wo.store_id)
+            # the name signed with is the customer's: sealed with their key (never a new key
+            # for an erased customer: then it is kept as erased)
+            signed = self.app.personal_data.seal_with_kept_key(wo.customer_id,
+                                                               acknowledged_by.strip())
             wo.deliver(audit, mileage_out, (handed_over_by or session.caller.user_id).strip(),
-                       {"acknowledged_by": acknowledged_by.strip(), "method": method,
+                       {"acknowledged_by": signed, "method": method,
                         "note": (note or "").strip() or None}, follow_up_id, due)
             session.add(FollowUp(id=follow_up_id, audit=audit, work_order_id=wo.id,
                                  work_order_number=wo.number, customer_id=wo.customer_id,

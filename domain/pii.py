@@ -47,6 +47,12 @@ class PersonalData:
         return {name: None if value is None else _seal(cipher, customer_id, value)
                 for name, value in fields.items()}
 
+    def seal_with_kept_key(self, customer_id: UUID, plaintext: str) -> str:
+        """Sealed with the customer's key if they still have one; ERASED once it is deleted
+        (no key is made again for an erased customer)."""
+        key = self.keys.get_key(customer_id)
+        return ERASED if key is None else _seal(AESGCM(key), customer_id, plaintext)
+
     def open(self, customer_id: UUID, token: str | None) -> str | None:
         """The plaintext, or ERASED once the customer's key has been deleted."""
         if token is None:
@@ -77,6 +83,11 @@ class PersonalData:
             keys.pop(customer_id, None)
 
         return open_token, forget
+
+
+def is_sealed(value: object) -> bool:
+    """Whether `value` is a sealed token (not clear text, not ERASED)."""
+    return isinstance(value, str) and value.startswith(_PREFIX)
 
 
 def _seal(cipher: AESGCM, customer_id: UUID, plaintext: str) -> str:

@@ -173,11 +173,21 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         reason: str
 
     class Delivered(Event):
+        """v2 adds `customer_id`, whose key seals `acknowledgement["acknowledged_by"]` (the
+        name signed with is the customer's, erased with them); a v1 delivery kept it in clear
+        and names no customer."""
+
+        class_version = 2
         mileage_out: int
         handed_over_by: str
         acknowledgement: dict[str, Any]
         follow_up_id: UUID
         follow_up_due: str
+        customer_id: UUID | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["customer_id"] = None
 
     class Closed(Event):
         follow_up_id: UUID
@@ -414,7 +424,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(Delivered)
     def _delivered(self, audit: Audit, mileage_out: int, handed_over_by: str,
                    acknowledgement: dict[str, Any], follow_up_id: UUID,
-                   follow_up_due: str) -> None:
+                   follow_up_due: str, customer_id: UUID | None) -> None:
         self.status = "delivered"
         self.mileage = mileage_out
         self.follow_up_id = follow_up_id

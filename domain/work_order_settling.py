@@ -43,7 +43,7 @@ class WorkOrderSettling(WorkOrderState):
             raise InvalidInput(f"mileage out is below the {self.mileage} km at check-in",
                                field="mileage_out", recorded=self.mileage)
         self._delivered(audit, mileage_out, handed_over_by, acknowledgement, follow_up_id,
-                        follow_up_due)
+                        follow_up_due, self.customer_id)
 
     def close(self, audit: Audit, follow_up_id: UUID) -> None:
         require(self.status == "delivered",

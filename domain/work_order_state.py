@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from domain.common import Audit, IllegalTransition, InvalidInput, NotFound, require
 from domain.work_order_lines import totals
@@ -38,6 +39,7 @@ class WorkOrderState:
     """What `WorkOrder` keeps (set by its `__init__`), and the queries its commands share."""
 
     number: str
+    customer_id: UUID
     mileage: int
     status: str
     jobs: dict[int, dict[str, Any]]

@@ -92,6 +92,19 @@ class Index:
     extension: str | None = None  # made only where the database has it (e.g. pg_trgm)
 
 
+@dataclass(frozen=True)
+class PersonalColumns:
+    """The columns of a read-model table that hold a customer's personal data opened with
+    their key, and the column naming that customer. Between a customer's erasure (the key
+    deleted) and the view applying it, a live row still shows what was opened with the key and
+    a rebuild can no longer open it: `audit views` compares these columns of that customer's
+    rows blanked on both sides (`blanked`: column -> the SQL of the blanked value, `{c}` the
+    column), every other column as it is."""
+
+    customer: str
+    blanked: Mapping[str, str]
+
+
 def table_shapes(conn: psycopg.Connection[Any], tables: Sequence[str]) -> dict[str, list[str]]:
     """The shape of each of `tables` that exists (found as the connection's queries find it):
     its columns in order with their types and NOT NULL, then its constraints (primary key,
@@ -153,6 +166,9 @@ class ReadModel(ABC):
     partitioned_rebuild: bool = False
     broadcast: tuple[type, ...] = ()
     partition: Partition | None = None
+    # Per table, the columns of a customer's personal data (see `PersonalColumns`); a view
+    # that has them handles `Customer.Erased`, which scrubs them.
+    personal_columns: Mapping[str, PersonalColumns] = {}
 
     def in_partition(self, partition: Partition) -> Self:
         """This view writing the rows of one partition's streams only."""

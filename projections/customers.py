@@ -21,7 +21,7 @@ from domain.pii import ERASED, PersonalData
 from domain.reminders import Plan
 from domain.vehicle import ServicePlan, Vehicle
 from domain.work_order import WorkOrder
-from projections.base import Index, ReadModel
+from projections.base import Index, PersonalColumns, ReadModel
 from projections.batch_rows import plain
 from projections.vehicle_files import Batch, Opener, VehicleFiles, preload_keys
 
@@ -93,6 +93,9 @@ class CustomersView(VehicleFiles, ReadModel):
             outcome text NOT NULL, channel text, note text, appointment_id text,
             by_user text NOT NULL, at timestamptz NOT NULL""",
     }
+    personal_columns = {  # noqa: RUF012
+        "customers": PersonalColumns("id", {"name": "NULL", "phones": "NULL",
+                                            "wechat_id": "NULL"})}
     indexes = (
         Index("customers", "customers_phones_idx", "USING gin (phones)"),
         Index("customers", "customers_name_idx", "(lower(name) text_pattern_ops)"),

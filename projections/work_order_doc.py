@@ -21,6 +21,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Transcoder
 
+from domain.pii import is_sealed
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import StoredEvent, stored_event
@@ -356,9 +357,13 @@ def _settlement_reversed(s: State, doc: Any, open_pii: Opener) -> Any:
 
 @_on(WorkOrder.Delivered)
 def _delivered(s: State, doc: Any, open_pii: Opener) -> Any:
+    acknowledgement = plain(s["acknowledgement"])
+    signed = acknowledgement.get("acknowledged_by")
+    if is_sealed(signed):  # since v2: the customer's name, sealed with their key
+        acknowledgement["acknowledged_by"] = open_pii(UUID(doc["customer"]["id"]), signed)
     doc.update(status="delivered", mileage=s["mileage_out"], delivery={
         "mileage_out": s["mileage_out"], "handed_over_by": s["handed_over_by"],
-        "acknowledgement": plain(s["acknowledgement"]), **_stamp(s)},
+        "acknowledgement": acknowledgement, **_stamp(s)},
         follow_up={"id": text(s["follow_up_id"]), "due_on": plain(s["follow_up_due"])})
     return doc
 

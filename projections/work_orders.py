@@ -17,7 +17,7 @@ from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
-from projections.base import Index, Reading, ReadModel, read
+from projections.base import Index, PersonalColumns, Reading, ReadModel, read
 from projections.work_order_doc import (
     LINE_EVENTS,
     SETTLEMENT_EVENTS,
@@ -74,8 +74,9 @@ class WorkOrdersView(ReadModel):
     # on a reversal) and the totals from them once drafted (`allowances`, `due`), else from
     # the estimate under the assessment (`projections.visit_totals`, `totals_basis`); a part line's `serials` and the visit's
     # `evidence` (events an older version's runner may have passed over, were it still running
-    # when the first of them was stored)
-    revision = 4
+    # when the first of them was stored); 5: the name the delivery was signed with is opened
+    # with the customer's key (sealed since `WorkOrder.Delivered` v2) and scrubbed by an erasure
+    revision = 5
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
@@ -97,6 +98,11 @@ class WorkOrdersView(ReadModel):
             doc jsonb NOT NULL""",
     }
     lz4_columns = {"wo_view": ("doc",)}  # noqa: RUF012
+    personal_columns = {  # noqa: RUF012
+        "wo_view": PersonalColumns("customer_id", {
+            "customer_name": "NULL", "customer_phone": "NULL",
+            "doc": "{c} #- '{customer,name}' #- '{customer,phone}' #- '{customer,wechat_id}' "
+                   "#- '{delivery,acknowledgement,acknowledged_by}'"})}
     indexes = (
         Index("wo_view", "wo_view_store_status_idx", "(store_id, status, opened_at DESC)"),
         Index("wo_view", "wo_view_store_opened_idx", "(store_id, opened_at DESC)"),
@@ -210,11 +216,19 @@ class WorkOrdersView(ReadModel):
         for doc in docs.values():
             if doc["customer"]["id"] == str(customer_id):
                 doc["customer"].update(name=ERASED, phone=ERASED, wechat_id=ERASED)
+                signed = (doc.get("delivery") or {}).get("acknowledgement")
+                if isinstance(signed, dict) and "acknowledged_by" in signed:
+                    signed["acknowledged_by"] = ERASED
         scope = f" AND {self.partition.sql('id')}" if self.partition is not None else ""
         conn.execute(
             f"""UPDATE {table} SET customer_name = %(e)s, customer_phone = %(e)s,
-                doc = jsonb_set(doc, '{{customer}}', (doc->'customer') || jsonb_build_object(
-                    'name', %(e)s::text, 'phone', %(e)s::text, 'wechat_id', %(e)s::text))
+                doc = jsonb_set(
+                    CASE WHEN doc #> '{{delivery,acknowledgement}}' ? 'acknowledged_by'
+                         THEN jsonb_set(doc, '{{delivery,acknowledgement,acknowledged_by}}',
+                                        to_jsonb(%(e)s::text))
+                         ELSE doc END,
+                    '{{customer}}', (doc->'customer') || jsonb_build_object(
+                        'name', %(e)s::text, 'phone', %(e)s::text, 'wechat_id', %(e)s::text))
             WHERE customer_id = %(c)s{scope}""",
             {"e": ERASED, "c": customer_id},
         )

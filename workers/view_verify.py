@@ -9,6 +9,12 @@ SHARE: a rebuild's swap waits, the live runner does not): the live rows and the 
 stand at are read at one moment, the scratch copy is brought to exactly that position inside
 the same transaction, so a view that keeps moving is compared where it stood. The live tables
 and their position are only read; the scratch tables are dropped afterwards.
+
+A customer erased after the live position, whose key is already gone, still has the personal
+fields the live view opened with that key; the rebuild reads them as erased. Those columns
+(`ReadModel.personal_columns`) of that customer's rows are compared blanked on both sides (they
+can no longer be checked, and applying the erasure scrubs them); every other column and every
+row's presence are compared as ever.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
-from projections.base import ReadModel
+from domain.customer import Customer
+from projections.base import PersonalColumns, ReadModel
 from workers.projection_runner import REBUILD_BATCH_SIZE, ProjectionRunner
 
 VERIFY_SUFFIX = "_verify"
@@ -51,6 +61,7 @@ class ViewCheck:
     seconds: float
     rows: int  # live rows compared
     tables: dict[str, TableDiff]  # the tables that differ only
+    erasures_pending: int = 0  # customers whose personal columns were compared blanked
 
     @property
     def ok(self) -> bool:
@@ -59,6 +70,7 @@ class ViewCheck:
     def as_dict(self) -> dict[str, Any]:
         return {"view": self.view, "ok": self.ok, "position": self.position,
                 "events": self.events, "rows": self.rows, "seconds": round(self.seconds, 3),
+                "erasures_pending": self.erasures_pending,
                 "tables": {name: diff.as_dict() for name, diff in self.tables.items()}}
 
 
@@ -74,8 +86,9 @@ def verify_view(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
         if not (got and got[0]):
             raise VerificationBusy(f"view {view.name} is being verified by another process")
-        position, events, rows, tables = _verify(app, pool, view, batch_size, shown)
-    return ViewCheck(view.name, position, events, time.perf_counter() - started, rows, tables)
+        position, events, rows, tables, pending = _verify(app, pool, view, batch_size, shown)
+    return ViewCheck(view.name, position, events, time.perf_counter() - started, rows, tables,
+                     pending)
 
 
 class VerificationBusy(RuntimeError):
@@ -83,9 +96,9 @@ class VerificationBusy(RuntimeError):
 
 
 def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size: int,
-            shown: int) -> tuple[int, int, int, dict[str, TableDiff]]:
+            shown: int) -> tuple[int, int, int, dict[str, TableDiff], int]:
     """The scratch tables made, filled, compared and dropped: the position, the events
-    applied, the live rows compared and the tables that differ."""
+    applied, the live rows compared, the tables that differ and the erasures pending."""
     scratch_name = view.name + VERIFY_SUFFIX
     try:
         with pool.connection() as conn, conn.transaction():
@@ -102,8 +115,8 @@ def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             try:
                 with conn.transaction(force_rollback=True):
-                    position, rows, tables, more = _compare_at_live_position(
-                        conn, view, scratch, shown)
+                    position, rows, tables, more, pending = _compare_at_live_position(
+                        app, pool, conn, view, scratch, shown)
             finally:
                 conn.isolation_level = None
     finally:
@@ -111,14 +124,16 @@ def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size:
             for statement in view.drop(VERIFY_SUFFIX):
                 conn.execute(statement)
             conn.execute("DELETE FROM projection_positions WHERE name = %s", (scratch_name,))
-    return position, events + more, rows, tables
+    return position, events + more, rows, tables, pending
 
 
-def _compare_at_live_position(conn: psycopg.Connection[Any], view: ReadModel,
+def _compare_at_live_position(app: ServiceCore, pool: ConnectionPool,
+                              conn: psycopg.Connection[Any], view: ReadModel,
                               scratch: ProjectionRunner, shown: int
-                              ) -> tuple[int, int, dict[str, TableDiff], int]:
+                              ) -> tuple[int, int, dict[str, TableDiff], int, int]:
     """(In a REPEATABLE READ transaction not yet begun.) The live position, the live rows
-    compared, the tables that differ and the events applied here to reach the position."""
+    compared, the tables that differ, the events applied here to reach the position and the
+    customers whose personal columns were compared blanked."""
     conn.execute(f"LOCK TABLE {', '.join(view.tables)} IN ACCESS SHARE MODE")
     found = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
                          (view.name,)).fetchone()  # the snapshot is taken here
@@ -132,13 +147,33 @@ def _compare_at_live_position(conn: psycopg.Connection[Any], view: ReadModel,
     if reached is None or int(reached[0]) > position:
         raise RuntimeError(f"the rebuild of {view.name} went past the live position "
                            f"{position}")  # the live view moved back: nothing to compare
+    # read after the scratch rows were opened, outside the snapshot: a key the rebuild
+    # found gone was deleted after its erasure was stored, so that erasure is seen here
+    pending = _erased_without_key(app, pool, position) if view.personal_columns else []
     rows, tables = 0, {}
     for table in view.tables:
-        count, diff = _compare_table(conn, table, table + VERIFY_SUFFIX, shown)
+        count, diff = _compare_table(conn, table, table + VERIFY_SUFFIX, shown,
+                                     view.personal_columns.get(table), pending)
         rows += count
         if diff.counts:
             tables[table] = diff
-    return position, rows, tables, events
+    return position, rows, tables, events, len(pending)
+
+
+def _erased_without_key(app: ServiceCore, pool: ConnectionPool, position: int) -> list[Any]:
+    """The customers erased after `position` (stored, not yet applied to the view) whose key
+    is gone: the rebuild reads their personal fields as erased, the live view does not yet."""
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    query = SQL("SELECT DISTINCT originator_id FROM {}.{} WHERE notification_id > %s "
+                "AND topic = %s").format(Identifier(recorder.datastore.schema),
+                                          Identifier(recorder.events_table_name))
+    with pool.connection() as conn:
+        erased = [row[0] for row in conn.execute(query, (position, get_topic(Customer.Erased)))]
+    if not erased:
+        return []
+    kept = app.personal_data.keys.get_keys(erased)
+    return sorted(customer for customer in erased if customer not in kept)
 
 
 def _columns(conn: psycopg.Connection[Any], table: str) -> tuple[list[str], list[str]]:
@@ -154,17 +189,19 @@ def _columns(conn: psycopg.Connection[Any], table: str) -> tuple[list[str], list
     return columns, key or columns
 
 
-def _compare_table(conn: psycopg.Connection[Any], live: str, scratch: str,
-                   shown: int) -> tuple[int, TableDiff]:
+def _compare_table(conn: psycopg.Connection[Any], live: str, scratch: str, shown: int,
+                   personal: PersonalColumns | None = None,
+                   pending: list[Any] | None = None) -> tuple[int, TableDiff]:
     """Rows of `live` and `scratch` matched by primary key and compared as text (the columns
-    in the scratch table's order, the session's settings the same for both): how many live
-    rows, and the differences."""
+    in the scratch table's order, the session's settings the same for both), the `personal`
+    columns of the `pending` customers' rows blanked on both sides: how many live rows, and
+    the differences."""
     columns, key = _columns(conn, scratch)
-    quoted, keyed = [f'"{c}"' for c in columns], [f'"{k}"' for k in key]
+    keyed = [f'"{k}"' for k in key]
     on = " AND ".join(f"l.{k} = s.{k}" for k in keyed)
     key_json = ", ".join(f"coalesce(l.{k}, s.{k})" for k in keyed)
-    live_row = "ROW(" + ", ".join(f"l.{q}" for q in quoted) + ")::text"
-    scratch_row = "ROW(" + ", ".join(f"s.{q}" for q in quoted) + ")::text"
+    live_row = _row("l", columns, personal if pending else None)
+    scratch_row = _row("s", columns, personal if pending else None)
     diff_sql = f"""
         SELECT CASE WHEN l.{keyed[0]} IS NULL THEN 'missing'
                     WHEN s.{keyed[0]} IS NULL THEN 'extra'
@@ -174,16 +211,30 @@ def _compare_table(conn: psycopg.Connection[Any], live: str, scratch: str,
         WHERE {live_row} IS DISTINCT FROM {scratch_row}"""
     found = conn.execute(
         f"""SELECT kind, count(*), (array_agg(key ORDER BY key::text)
-                                    FILTER (WHERE n <= %s))
+                                    FILTER (WHERE n <= %(shown)s))
             FROM (SELECT kind, key, row_number() OVER (PARTITION BY kind ORDER BY key::text)
                          AS n
                   FROM ({diff_sql}) AS d) AS numbered
-            GROUP BY kind""", (shown,)).fetchall()
+            GROUP BY kind""", {"shown": shown, "pending": pending or []}).fetchall()
     total = conn.execute(f"SELECT count(*) FROM {live}").fetchone()
     diff = TableDiff({str(kind): int(n) for kind, n, _ in found},
                      {str(kind): [k[0] if len(k) == 1 else k for k in keys or []]
                       for kind, _, keys in found})
     return int(total[0]) if total else 0, diff
+
+
+def _row(alias: str, columns: list[str], personal: PersonalColumns | None) -> str:
+    """A row of `alias` as text; with `personal`, its personal columns blanked where the row's
+    customer is one of `%(pending)s`."""
+    values = []
+    for column in columns:
+        value = f'{alias}."{column}"'
+        if personal is not None and column in personal.blanked:
+            blank = personal.blanked[column].replace("{c}", value)
+            value = (f'CASE WHEN {alias}."{personal.customer}" = ANY(%(pending)s::uuid[]) '
+                     f"THEN {blank} ELSE {value} END")
+        values.append(value)
+    return "ROW(" + ", ".join(values) + ")::text"
 
 
 def _position(pool: ConnectionPool, name: str) -> int:
