@@ -104,9 +104,6 @@ def _open(key: bytes | None, customer_id: UUID, token: str) -> str:
     raw = base64.b64decode(token[len(_PREFIX) :])
     return AESGCM(key).decrypt(raw[:12], raw[12:], customer_id.bytes).decode()
 
-    def open_fields(self, customer_id: UUID, sealed: dict[str, str | None]) -> dict[str, str | None]:
-        return {name: self.open(customer_id, token) for name, token in sealed.items()}
-
 
 class MemoryKeyStore:
     """Keys in a dict: for unit tests of the domain."""
