@@ -40,7 +40,7 @@ from workers import relay_offsets as offsets
 from workers.anchor_relay import AnchorPublisher
 from workers.health import RateMeter, Sample, Trouble
 from workers.integration_events import IntegrationMapper
-from workers.projection_runner import CHANNEL, lock_kept
+from workers.projection_runner import CHANNEL, lock_kept, take_lock
 from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 HEAD_SECONDS = 1.0
 ANCHOR_SECONDS = 1.0  # while busy with a backlog, chain anchors are sent at most this often
 ANCHOR_BUDGET = 0.2  # seconds of anchors sent at a time while following the log
+LOCK_CONNECTION = "kafka relay lock connection"  # in the deadline's and heartbeat's messages
 
 
 class KafkaRelay(RelaySends):
@@ -251,15 +252,9 @@ class KafkaRelay(RelaySends):
         """Until `stop`: standby while another relay holds the lock, then follow the log."""
         seconds = self.config.deadline_seconds
         with psycopg.connect(conninfo, autocommit=True) as lock_conn:
-            self._heartbeat = Heartbeat(lock_conn, seconds, "kafka relay lock connection")
-            while not stop.is_set():
-                with watch(lock_conn, seconds, "kafka relay lock connection"):
-                    got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                            ("relay:" + self.config.position_name,)).fetchone()
-                if got and got[0]:
-                    break
-                stop.wait(1.0)
-            else:
+            self._heartbeat = Heartbeat(lock_conn, seconds, LOCK_CONNECTION)
+            if not take_lock(lock_conn, "relay:" + self.config.position_name, stop, seconds,
+                             LOCK_CONNECTION):
                 return
             self.active = True
             log.info("kafka relay active (%s)", self.config.bootstrap_servers)
@@ -382,7 +377,7 @@ def _alive(conn: psycopg.Connection[Any], seconds: float) -> bool:
     if conn.closed or conn.broken:
         return False
     try:
-        with watch(conn, seconds, "kafka relay lock connection"):
+        with watch(conn, seconds, LOCK_CONNECTION):
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False

@@ -32,6 +32,8 @@ class BrokerLostRecords(SendFailed):
 
 @dataclass
 class Pending:
+    """A send in flight, in notification order."""
+
     notification_id: int
     future: Any  # kafka FutureRecordMetadata, or None for an unpublished event
 
