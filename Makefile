@@ -19,7 +19,7 @@ test: $(BIN)/.installed
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check domain projections api workers analytics servicecore
+	$(BIN)/ruff check domain projections api workers analytics servicecore tests bench
 	$(BIN)/mypy domain projections api workers analytics servicecore
 
 bench: $(BIN)/.installed

@@ -49,6 +49,12 @@ EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 Complaint = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+# A car's fields as the bodies that register or find one take them.
+VehicleVin = Annotated[str, Field(min_length=17, max_length=17, description=(
+    "17 characters A-Z (no I, O, Q) and 0-9; the 9th is the check digit"))]
+VehiclePlate = Annotated[str | None, Field(max_length=12,
+                                           description="mainland China plate, e.g. 沪A12345")]
+ModelYear = Annotated[int | None, Field(ge=1950, le=2100, description="model year")]
 
 
 def example(value: dict[str, Any]) -> ConfigDict:
@@ -120,13 +126,11 @@ class VehicleIn(Body):
         {"vin": EXAMPLE_VIN, "plate": "沪A12345", "brand": "Volkswagen", "model": "Lavida",
          "year": 2022})
 
-    vin: str = Field(min_length=17, max_length=17, description=(
-        "17 characters A-Z (no I, O, Q) and 0-9; the 9th is the check digit"))
-    plate: str | None = Field(default=None, max_length=12,
-                              description="mainland China plate, e.g. 沪A12345")
+    vin: VehicleVin
+    plate: VehiclePlate = None
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
-    year: int | None = Field(default=None, ge=1950, le=2100, description="model year")
+    year: ModelYear = None
 
 
 class WorkOrderOpen(Body):

@@ -16,7 +16,10 @@ from api.schemas import (
     Body,
     Complaint,
     CustomerKind,
+    ModelYear,
     Skill,
+    VehiclePlate,
+    VehicleVin,
     WorkOrderKind,
     described,
     example,
@@ -91,13 +94,11 @@ class VehicleRegisterIn(Body):
         "model": "Lavida", "year": 2022, "sale_date": "2022-03-18", "owner_id": EXAMPLE_ID})
 
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
-    vin: str = Field(min_length=17, max_length=17, description=(
-        "17 characters A-Z (no I, O, Q) and 0-9; the 9th is the check digit"))
-    plate: str | None = Field(default=None, max_length=12,
-                              description="mainland China plate, e.g. 沪A12345")
+    vin: VehicleVin
+    plate: VehiclePlate = None
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
-    year: int | None = Field(default=None, ge=1950, le=2100, description="model year")
+    year: ModelYear = None
     sale_date: date | None = Field(default=None, description="starts the warranty and reminders")
     owner_id: UUID | None = Field(default=None, description="a registered customer")
 
@@ -107,7 +108,7 @@ class VehicleDetailsIn(Body):
 
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
-    year: int | None = Field(default=None, ge=1950, le=2100, description="model year")
+    year: ModelYear = None
     sale_date: date | None = None
     reason: str | None = Field(default=None, max_length=500, description=REASON)
 
@@ -188,8 +189,7 @@ class AppointmentVehicleIn(Body):
     model_config = described("The car booked in: found by VIN, or registered with it.",
                              {"vin": EXAMPLE_VIN, "plate": "沪A12345"})
 
-    vin: str = Field(min_length=17, max_length=17, description=(
-        "17 characters A-Z (no I, O, Q) and 0-9; the 9th is the check digit"))
+    vin: VehicleVin
     plate: str | None = Field(default=None, max_length=12)
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)

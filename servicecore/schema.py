@@ -62,6 +62,27 @@ CREATE INDEX IF NOT EXISTS {COMMANDS_TABLE}_first_id
     ON public.{COMMANDS_TABLE} ((notification_ids[1]));
 """
 
+
+def _chain_loop(events: str) -> str:
+    """The body of a PL/pgSQL block that links `events` (a query, in notification order) to
+    the chain: from its head (32 zero bytes before the first event), each event's hash over
+    the one before it, stored. The chain trigger and the backfill both run it."""
+    return f"""DECLARE
+    previous bytea;
+    event record;
+BEGIN
+    SELECT h.hash INTO previous FROM public.{HASHES_TABLE} h
+        ORDER BY h.notification_id DESC LIMIT 1;
+    previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
+    FOR event IN {events} LOOP
+        previous := public.servicecore_chain_link(previous, event.notification_id,
+                                                  event.originator_id, event.originator_version,
+                                                  event.topic, event.state);
+        INSERT INTO public.{HASHES_TABLE} (notification_id, hash)
+            VALUES (event.notification_id, previous);
+    END LOOP;"""
+
+
 # The link function: must equal domain.integrity.link byte for byte. STABLE, as convert_to is:
 # a function declared IMMUTABLE around a STABLE call is never inlined, and then every call
 # plans its body again (half of the chain trigger's time on a one-event save).
@@ -100,20 +121,7 @@ END $$;
 -- with their schema.
 CREATE OR REPLACE FUNCTION public.servicecore_chain_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    previous bytea;
-    event record;
-BEGIN
-    SELECT h.hash INTO previous FROM public.{HASHES_TABLE} h
-        ORDER BY h.notification_id DESC LIMIT 1;
-    previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
-    FOR event IN SELECT * FROM appended ORDER BY notification_id LOOP
-        previous := public.servicecore_chain_link(previous, event.notification_id,
-                                                  event.originator_id, event.originator_version,
-                                                  event.topic, event.state);
-        INSERT INTO public.{HASHES_TABLE} (notification_id, hash)
-            VALUES (event.notification_id, previous);
-    END LOOP;
+{_chain_loop("SELECT * FROM appended ORDER BY notification_id")}
     PERFORM pg_notify('{CHANNEL}', '');
     RETURN NULL;
 END $$;
@@ -129,25 +137,13 @@ CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_chain
 """
 
 # Events stored before the chain existed are linked once, in notification order.
-CHAIN_BACKFILL = f"""
-DO $$
-DECLARE
-    previous bytea;
-    event record;
-BEGIN
-    SELECT h.hash INTO previous FROM public.{HASHES_TABLE} h
-        ORDER BY h.notification_id DESC LIMIT 1;
-    previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
-    FOR event IN SELECT e.* FROM public.{EVENTS_TABLE} e
+_UNLINKED_EVENTS = f"""SELECT e.* FROM public.{EVENTS_TABLE} e
                  WHERE e.notification_id >
                        (SELECT coalesce(max(notification_id), 0) FROM public.{HASHES_TABLE})
-                 ORDER BY e.notification_id LOOP
-        previous := public.servicecore_chain_link(previous, event.notification_id,
-                                                  event.originator_id, event.originator_version,
-                                                  event.topic, event.state);
-        INSERT INTO public.{HASHES_TABLE} (notification_id, hash)
-            VALUES (event.notification_id, previous);
-    END LOOP;
+                 ORDER BY e.notification_id"""
+CHAIN_BACKFILL = f"""
+DO $$
+{_chain_loop(_UNLINKED_EVENTS)}
 END $$;
 """
 

@@ -32,6 +32,7 @@ from workers import relay_offsets as offsets
 from workers.health import Sample
 from workers.relay_broker import RelayConfig
 from workers.relay_offsets import AckedOffsets
+from workers.relay_sends import BrokerLostRecords, SendFailed
 
 log = logging.getLogger(__name__)
 TOPIC = "audit-anchors"
@@ -117,8 +118,6 @@ class AnchorPublisher:
         back empty: 8 ms each) never holds the event relay, nor a stop, for minutes. Raises on
         a failed send (the caller drops the producer and starts again from the stored
         position)."""
-        from workers.relay import BrokerLostRecords, SendFailed
-
         deadline = None if budget is None else time.monotonic() + budget
         self.more = False
         count = 0

@@ -202,13 +202,7 @@ class ProjectionRunner(Narrowing):
                 what = f"projection {self.position_name} lock connection"
                 self._heartbeat = Heartbeat(lock_conn, self.deadline_seconds, what)
                 self.connected = True
-                while not stop.is_set():
-                    with watch(lock_conn, self.deadline_seconds, what):
-                        got = lock_conn.execute(LOCK_SQL, (self.lock_key,)).fetchone()
-                    if got and got[0]:
-                        break
-                    stop.wait(1.0)
-                else:
+                if not take_lock(lock_conn, self.lock_key, stop, self.deadline_seconds, what):
                     return
                 self.active = True
                 log.info("projection %s active from position %d", self.position_name,
@@ -322,6 +316,19 @@ class ProjectionRunner(Narrowing):
 def stops(runners: list[ProjectionRunner]) -> dict[str, dict[str, Any]]:
     """The poison event each view stopped at (for /health), by view: position, topic, error."""
     return {r.position_name: p.stop() for r in runners if (p := r.poison) is not None}
+
+
+def take_lock(conn: psycopg.Connection[Any], key: str, stop: threading.Event, seconds: float,
+              what: str) -> bool:
+    """Standby until the connection holds the advisory lock `key` (`LOCK_SQL`, asked again
+    every second, each answer within `seconds`): True; or until `stop` is set: False."""
+    while not stop.is_set():
+        with watch(conn, seconds, what):
+            got = conn.execute(LOCK_SQL, (key,)).fetchone()
+        if got and got[0]:
+            return True
+        stop.wait(1.0)
+    return False
 
 
 def lock_kept(conn: psycopg.Connection[Any]) -> None:

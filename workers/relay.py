@@ -3,7 +3,8 @@
 Position: the row `kafka-relay` in `projection_positions` holds the highest notification id up
 to which every event has been acknowledged by the broker (acks=all), contiguously over the ids
 the store actually returned (gaps and unpublished internal streams count as acknowledged).
-Sends are pipelined; acknowledgements move the position from the oldest pending send onwards.
+Sends are pipelined; acknowledgements move the position from the oldest pending send onwards
+(`workers.relay_sends`).
 
 On any failure the relay drops its producer, backs off and re-sends everything after the
 stored position: at least once, in per-stream order (consumers skip stream versions they have
@@ -26,7 +27,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -40,36 +40,24 @@ from workers import relay_offsets as offsets
 from workers.anchor_relay import AnchorPublisher
 from workers.health import RateMeter, Sample, Trouble
 from workers.integration_events import IntegrationMapper
-from workers.projection_runner import CHANNEL, lock_kept
+from workers.projection_runner import CHANNEL, lock_kept, take_lock
 from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost
+from workers.relay_sends import BrokerLostRecords, Pending, RelaySends, SendFailed
 
 __all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "RelayConfig", "RelayStats",
            "SendFailed"]
 log = logging.getLogger(__name__)
 
 
-class SendFailed(Exception):
-    """A send was not acknowledged: start again from the stored position."""
-
-
-class BrokerLostRecords(SendFailed):
-    """The broker no longer holds records it acknowledged: go back and send them again."""
-
-
-@dataclass
-class _Pending:
-    notification_id: int
-    future: Any  # kafka FutureRecordMetadata, or None for an unpublished event
-
-
 HEAD_SECONDS = 1.0
 ANCHOR_SECONDS = 1.0  # while busy with a backlog, chain anchors are sent at most this often
 ANCHOR_BUDGET = 0.2  # seconds of anchors sent at a time while following the log
+LOCK_CONNECTION = "kafka relay lock connection"  # in the deadline's and heartbeat's messages
 
 
-class KafkaRelay:
+class KafkaRelay(RelaySends):
     def __init__(self, app: ServiceCore, pool: ConnectionPool, config: RelayConfig, *,
                  producer_factory: Callable[..., Any] | None = None) -> None:
         self.app = app
@@ -91,7 +79,7 @@ class KafkaRelay:
         self._checker: Any = None  # a group-less consumer that asks for end offsets
         self._generation = 0  # of the producer; errbacks of dropped producers are ignored
         self._cursor = 0  # last notification id handed to the producer (or skipped)
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[Pending] = deque()
         self._failed = threading.Event()
         self._error: BaseException | None = None
         self._progress_at = 0.0  # when the oldest pending send was made or the last ack came
@@ -198,23 +186,6 @@ class KafkaRelay:
         self._cursor = back_to
         self.stats.rewinds += 1
 
-    def _watch(self) -> None:
-        """Sends without progress for `stall_seconds`: a dropped connection (the broker does
-        not answer) or a broker that lost records fails them now, not at the delivery
-        timeout; a broker that is only slow is left alone."""
-        now = time.monotonic()
-        stall = self.config.stall_seconds
-        if (not self._pending or self._producer is None or now - self._progress_at < stall
-                or now - self._checked_at < stall):
-            return
-        self._checked_at = now
-        if not broker.broker_answers(self.config.bootstrap_servers):
-            raise SendFailed(f"the broker does not answer ({len(self._pending)} send(s) "
-                             f"waiting {now - self._progress_at:.1f} s)")
-        lost = self.lost_records()
-        if lost:
-            raise BrokerLostRecords(f"{len(lost)} partition(s) lost acknowledged records")
-
     def close(self, timeout: float = 2.0) -> None:
         """Drop the producer at once (what it still holds fails, to be sent again from the
         position) and the checking consumer."""
@@ -229,11 +200,6 @@ class KafkaRelay:
             except Exception:
                 log.debug("closing the checking consumer failed", exc_info=True)
 
-    def _on_error(self, generation: int, exc: BaseException) -> None:
-        if generation == self._generation:
-            self._error = exc
-            self._failed.set()
-
     # -- the loop ---------------------------------------------------------------------------
 
     def restart_from_stored(self) -> None:
@@ -244,36 +210,6 @@ class KafkaRelay:
         self._error = None
         self._load()
         self._cursor = self.stored
-
-    def pump(self) -> int:
-        """Select and send the next events; returns how many were selected."""
-        if self._producer is None:
-            self.connect()
-        if len(self._pending) >= self.config.max_unacked:
-            self.drain()
-        notifications = self.app.recorder.select_notifications(
-            start=self._cursor + 1, limit=self.config.select_limit, inclusive_of_start=True)
-        if notifications and not self._pending:
-            self._progress_at = time.monotonic()
-        producer, generation = self._producer, self._generation
-        for n in notifications:
-            message = self.mapper.to_message(n.id, n)
-            if message is None:
-                self._pending.append(_Pending(n.id, None))
-                self.stats.skipped += 1
-                continue
-            if not message.known:
-                self.stats.unknown += 1
-            broker.known_partitions(producer, message.topic)  # a broker that dropped it: fail now
-            future = producer.send(message.topic, key=message.key, value=message.value,
-                                   headers=message.headers)
-            future.add_errback(self._on_error, generation)
-            self._pending.append(_Pending(n.id, future))
-            self.stats.sent += 1
-        if notifications:
-            self._cursor = notifications[-1].id
-            self.head = max(self.head, self._cursor)
-        return len(notifications)
 
     def publish_anchors(self, budget: float | None = None) -> int:
         """The chain anchors recorded since the last ones the broker acknowledged, on their
@@ -291,50 +227,6 @@ class KafkaRelay:
         if now - self._head_read_at >= HEAD_SECONDS:
             self._head_read_at = now
             self.head = max(self.head, self.app.recorder.max_notification_id() or 0)
-
-    def advance(self) -> int:
-        """Move the stored position over the acknowledged head of the pending sends."""
-        if self._failed.is_set():
-            raise SendFailed(f"send failed: {self._error!r}")
-        position = self.stored
-        acked = 0
-        while self._pending:
-            head = self._pending[0]
-            if head.future is not None:
-                if not head.future.is_done:
-                    break
-                if head.future.failed():
-                    raise SendFailed(f"send failed: {head.future.exception!r}")
-                meta = head.future.value
-                where = (meta.topic, meta.partition)
-                if not self.acked.record(where, meta.offset, head.notification_id,
-                                         broker.batch_offset(head.future, meta.offset)):
-                    raise BrokerLostRecords(
-                        f"{meta.topic}[{meta.partition}] acknowledged offset {meta.offset}, "
-                        f"below a batch acknowledged before (at {self.acked.ends[where] - 1})")
-                acked += 1
-            position = head.notification_id
-            self._pending.popleft()
-        self.stats.acked += acked
-        if position > self.stored:
-            self._progress_at = time.monotonic()
-            self.meter.mark(position - self.stored)
-            self._store(position)
-        self._watch()
-        return position
-
-    def drain(self, timeout: float | None = None) -> int:
-        """Wait for every send in flight to be acknowledged (a failure or a stall raises at
-        once, not at the end of the wait); store the position."""
-        limit = timeout if timeout is not None else self.config.delivery_timeout_ms / 1000 + 5
-        deadline = time.monotonic() + limit
-        while True:
-            position = self.advance()
-            if not self._pending:
-                return position
-            if time.monotonic() >= deadline:
-                raise SendFailed(f"{len(self._pending)} send(s) not acknowledged in {limit:.0f} s")
-            self._failed.wait(0.02)
 
     def catch_up(self, until: int | None = None) -> int:
         """Relay to the head (or `until`) and wait for the acks; returns the stored position.
@@ -360,15 +252,9 @@ class KafkaRelay:
         """Until `stop`: standby while another relay holds the lock, then follow the log."""
         seconds = self.config.deadline_seconds
         with psycopg.connect(conninfo, autocommit=True) as lock_conn:
-            self._heartbeat = Heartbeat(lock_conn, seconds, "kafka relay lock connection")
-            while not stop.is_set():
-                with watch(lock_conn, seconds, "kafka relay lock connection"):
-                    got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                            ("relay:" + self.config.position_name,)).fetchone()
-                if got and got[0]:
-                    break
-                stop.wait(1.0)
-            else:
+            self._heartbeat = Heartbeat(lock_conn, seconds, LOCK_CONNECTION)
+            if not take_lock(lock_conn, "relay:" + self.config.position_name, stop, seconds,
+                             LOCK_CONNECTION):
                 return
             self.active = True
             log.info("kafka relay active (%s)", self.config.bootstrap_servers)
@@ -491,7 +377,7 @@ def _alive(conn: psycopg.Connection[Any], seconds: float) -> bool:
     if conn.closed or conn.broken:
         return False
     try:
-        with watch(conn, seconds, "kafka relay lock connection"):
+        with watch(conn, seconds, LOCK_CONNECTION):
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False

@@ -23,7 +23,7 @@ from typing import Any
 from analytics.periods import Period
 from servicecore.container import Container
 from servicecore.demo import make_vin
-from tests.integration.test_analytics import Shop, at, req
+from tests.integration.analytics_support import Shop, at, req
 
 APRIL = Period(date(2025, 4, 1), date(2025, 4, 30))
 MASTER_NAME = "王师傅"

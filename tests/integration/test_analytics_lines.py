@@ -4,7 +4,7 @@ nothing, a move to a follow-on work order and the lines carried over to it) and 
 month of history. (bench/README "Loading faster, eleventh step" tried folding the line events
 set-based; these tests held it to the Python fold.)
 
-Needs PostgreSQL (DATABASE_URL); the helpers are those of `test_analytics`.
+Needs PostgreSQL (DATABASE_URL); the helpers are those of `analytics_support`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from servicecore.container import Container, build
 from servicecore.demo import make_vin, stage_history
 from tests.conftest import settings_for
 from tests.databases import scratch_database
+from tests.integration.analytics_support import Shop, at, table_rows
 from tests.integration.support import with_profile
-from tests.integration.test_analytics import Shop, at, table_rows
 
 
 def python_and_set_based(container: Container, tmp_path: Path, sizes: tuple[int, ...]

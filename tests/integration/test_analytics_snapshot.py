@@ -20,7 +20,7 @@ from analytics.schema import TABLES
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
-from tests.integration.test_analytics import visit
+from tests.integration.analytics_support import visit
 
 READER = """
 import sys, duckdb

@@ -29,7 +29,7 @@ from analytics.kpis import Filters, run
 from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
 from servicecore.demo import make_vin
-from tests.integration.test_analytics import Shop, at
+from tests.integration.analytics_support import Shop, at
 
 
 def period(store: str) -> Filters:

@@ -146,7 +146,7 @@ def test_every_connection_probes_a_server_that_falls_silent(
     connections and on the health check's own."""
     system, _ = own_system
     asyncio.run(system.health_check.report())
-    health = system.health_check._conn  # noqa: SLF001 - the connection it keeps
+    health = system.health_check._conn  # the connection it keeps
     assert health is not None
     # The health check gives up on an unanswered statement sooner (its own 2 s).
     with system.pool.connection() as pooled:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
-from tests.integration.test_analytics import visit
+from tests.integration.analytics_support import visit
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 # the catalogue's amounts (CNY, without VAT)

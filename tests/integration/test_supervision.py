@@ -31,7 +31,7 @@ from workers.supervisor import Supervisor
 class Poisoned(ReadModel):
     """A read model whose batches fail while `poisoned` is set (a bug, a bad event)."""
 
-    tables: dict[str, str] = {}
+    tables: dict[str, str] = {}  # noqa: RUF012
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -11,8 +11,8 @@ from domain.common import NotFound
 from domain.integrity import link
 from domain.inventory import stock_stream
 from domain.pii import ERASED
-from domain.warranty_evidence import WarrantyEvidence
 from domain.settlement import Settlement
+from domain.warranty_evidence import WarrantyEvidence
 from domain.work_orders import vehicle_id
 from projections.evidence import one_snapshot
 from projections.warranty_claim import NothingToClaim, warranty_claim

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -36,8 +37,7 @@ def test_periods_and_their_buckets(first: date, length: int) -> None:
     assert buckets == sorted(set(buckets))
     step = {"day": 1, "week": 7}.get(period.bucket)
     if step is not None:
-        assert all(b - a == timedelta(days=step) for a, b in zip(buckets, buckets[1:],
-                                                                 strict=False))
+        assert all(b - a == timedelta(days=step) for a, b in pairwise(buckets))
     else:
         assert all(b.day == 1 for b in buckets)
     assert (buckets[-1] + timedelta(days=step or 31)) > period.last

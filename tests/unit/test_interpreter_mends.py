@@ -31,6 +31,11 @@ class Litter:
         time.sleep(0)
 
 
+def index_past_the_end(items: list[int]) -> int:
+    """Raises IndexError from a subscript: formatting its traceback parses that line."""
+    return items[len(items)]
+
+
 def parse_in_threads(seconds: float) -> list[BaseException]:
     errors: list[BaseException] = []
     stop = time.monotonic() + seconds
@@ -44,7 +49,7 @@ def parse_in_threads(seconds: float) -> list[BaseException]:
                     ast.parse(SOURCE)
                 else:
                     try:
-                        (lambda: [1][2])()
+                        index_past_the_end([1])
                     except IndexError as error:
                         traceback.format_exception(error)
             except SystemError as error:

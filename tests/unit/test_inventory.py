@@ -723,7 +723,7 @@ def test_a_return_opens_a_lot_the_item_no_longer_keeps_at_its_cost(
     lot = item.open_lots[lot_id(PADS, 1)]
     assert (lot["on_hand"], lot["unit_cost"], lot["supplier_doc"], lot["cert_ref"]) == (
         Decimal(1), Decimal("200.00"), "DN-old", "CCC-old")
-    assert list(item.open_lots)[0] == lot_id(PADS, 1)
+    assert next(iter(item.open_lots)) == lot_id(PADS, 1)
     assert (item.on_hand, item.fifo_value) == (Decimal(4), Decimal("890.00"))
     assert [(p["lot_id"], p["qty"]) for p in load(app, wo_id).lines[line]["picks"]] == [
         (lot_id(PADS, 1), Decimal(1))]

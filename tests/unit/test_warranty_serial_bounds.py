@@ -4,8 +4,6 @@ corrections per line, and a stream stored before the bound still read whole."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from domain.application import ServiceCore
