@@ -696,10 +696,13 @@ def test_worker_relay_health_tells_while_it_cannot_deliver_and_clears_once_it_ca
         open_orders(system, "RH1", 2)
 
         def failing() -> bool:
+            # `behind` comes from the head the relay reads at most every HEAD_SECONDS, so it
+            # may trail the failure by up to that long.
             status, _, body = get(port, "/health")
-            return status == 503 and json.loads(body)["status"] == "failing"
+            return (status == 503 and json.loads(body)["status"] == "failing"
+                    and json.loads(body)["behind"] > 0)
 
-        wait_until(failing, 60, "/health to report the relay failing")
+        wait_until(failing, 60, "/health to report the relay failing, with events behind")
         health = json.loads(get(port, "/health")[2])
         assert any("kafka relay" in r for r in health["reasons"]), health
         assert health["behind"] > 0 and health["failing_since"], health
