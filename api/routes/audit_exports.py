@@ -8,6 +8,7 @@ import json
 import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -139,23 +140,39 @@ def get_repair_records(
             "count": len(records), "records": records}
 
 
+SANBAO_VEHICLES = 500
+
+
 @router.get("/audit/sanbao")
 def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
                as_of: Annotated[Day | None, Query(description=(
                    f"the day the flags are as of, {DAY_RANGE}, not after today (default "
                    "today)"))] = None,
+               limit: Annotated[int, Query(ge=1, le=1000, description=(
+                   "at most this many vehicles with a warranty visit examined, by VIN"))
+               ] = SANBAO_VEHICLES,
+               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
-    flags, its 三包 repairs and the events behind them. `as_of`: a day (default today; a day
-    after today is 422 `as-of-in-the-future`, like every `as_of`)."""
+    flags, its 三包 repairs and the events behind them, among `limit` of the vehicles with a
+    warranty visit in the validity (by VIN, from `offset`; `candidates` counts them all,
+    `examined` this answer's, `next` links the following ones). `as_of`: a day (default
+    today; a day after today is 422 `as-of-in-the-future`, like every `as_of`)."""
     zone = ZoneInfo(ctx.timezone)
     now = datetime.now(zone)
     if as_of is not None and as_of > latest_day(now, zone, ctx.as_of_clock_skew_seconds):
         raise in_future(f"as_of {as_of} is a day in the future", now, zone)
     wait_for_projection(ctx, "work_orders", wait_for)
+    day = min(as_of, now.date()) if as_of else now.date()
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        return sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules,
-                      min(as_of, now.date()) if as_of else now.date(), store_id)
+        answer = sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules, day,
+                        store_id, limit, offset)
+    after = offset + answer["examined"]
+    query = {**({"store_id": store_id} if store_id else {}), "as_of": day.isoformat(),
+             "limit": limit, "offset": after}
+    answer["next"] = f"/audit/sanbao?{urlencode(query)}" if after < answer["candidates"] \
+        else None
+    return answer
 
 
 @router.get("/audit/serial-conflicts")
