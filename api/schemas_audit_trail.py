@@ -87,7 +87,10 @@ class Timeline(PageOf[AuditEntry]):
 
 class RequestEvents(BaseModel):
     correlation_id: str
-    events: list[AuditEntry]
+    total: int = Field(description="how many events carry the correlation id")
+    limit: int = Field(description="the page size asked for")
+    offset: int = Field(description="how many were skipped")
+    events: list[AuditEntry] = Field(description="this page, in log order")
 
 
 class PersonalDataReadOut(BaseModel):
