@@ -223,11 +223,17 @@ def import_statement_file(
 
 @router.get("/reconciliation/statements/{statement_id}")
 def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
-              wait_for: WaitFor = None) -> Any:
-    """Matched and unmatched on both sides."""
+              payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                  "at most this many unmatched payments"))] = finance_queries.UNMATCHED_PAYMENTS,
+              payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """Matched and unmatched on both sides; the store's unmatched payments over the
+    statement's dates a page at a time (`payments_limit`, `payments_offset`;
+    `unmatched_payments_count` counts them all)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = finance_queries.statement(conn, principal.stores, statement_id)
+        found = finance_queries.statement(conn, principal.stores, statement_id,
+                                          payments_limit=payments_limit,
+                                          payments_offset=payments_offset)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     return found
