@@ -157,6 +157,8 @@ SECTIONS: dict[str, tuple[str, str]] = {  # name: (the rows of one customer, the
     "appointments": ("""SELECT id, store_id, day, arrival, status, vin, plate, services
         FROM appointments WHERE customer_id = %s AND day >= %s AND status = 'booked'""",
                      "day, arrival, id"),
+    "points_history": ("""SELECT at, kind, points, reference, amount, expires_on, by_user,
+        shortfall FROM customer_points WHERE customer_id = %s""", "notification_id DESC"),
 }
 
 
@@ -183,11 +185,10 @@ def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Seque
     c = found[0]
     derived_tags(conn, [c], rules, today)
     points_summary(c, today)
-    c["points"]["history"] = _rows(conn, """SELECT at, kind, points, reference, amount,
-        expires_on, by_user, shortfall FROM customer_points WHERE customer_id = %s
-        ORDER BY notification_id DESC LIMIT 50""", (customer_id,))
     lists = {name: customer_section(conn, customer_id, name, today=today, limit=SECTION_ITEMS,
                                     offset=0) for name in SECTIONS}
+    c["points"]["history"] = lists["points_history"]["items"]
+    c["points"]["history_count"] = lists["points_history"]["total"]
     [visited] = _rows(conn, """SELECT max(opened_at) AS last_at, sum(customer_total - round(
         refunded, 2)) FILTER (WHERE customer_total IS NOT NULL) AS spend
         FROM visits WHERE customer_id = %s""", (customer_id,))

@@ -170,7 +170,8 @@ def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
     return found.page
 
 
-Section = Literal["visits", "open-work-orders", "vehicles", "complaints", "appointments"]
+Section = Literal["visits", "open-work-orders", "vehicles", "complaints", "appointments",
+                  "points-history"]
 
 
 @router.get("/{customer_id}/{section}", response_model=Page)
@@ -178,7 +179,7 @@ def customer_list(customer_id: UUID, section: Section, ctx: Ctx, reading: Reader
                   limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """One page of a list of the customer 360, in its order, which lists the first 50 of each
     (a fleet's vehicles, years of visits): `visits`, `open-work-orders`, `vehicles`,
-    `complaints`, upcoming `appointments`."""
+    `complaints`, upcoming `appointments`, `points-history` (newest first)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         store = customer_store(conn, customer_id)

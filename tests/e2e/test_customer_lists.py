@@ -40,7 +40,8 @@ def test_a_fleets_vehicles_are_listed_50_at_a_time(client: TestClient, auth: Aut
     assert (rest["total"], rest["offset"]) == (SECTION_ITEMS + 3, SECTION_ITEMS)
     assert [v["vin"] for v in rest["items"]] == vins[SECTION_ITEMS:]
     assert all(v["owned"] for v in rest["items"])
-    for section in ("visits", "open-work-orders", "complaints", "appointments"):
+    for section in ("visits", "open-work-orders", "complaints", "appointments",
+                    "points-history"):
         assert get(client, f"/customers/{fleet}/{section}", desk)["total"] == 0
     # Bounded like every list; another store's customer, or none, is not found.
     too_many = client.get(f"/customers/{fleet}/vehicles", headers=desk, params={"limit": 1001})
@@ -72,6 +73,9 @@ def test_years_of_visits_and_complaints_are_counted_not_all_listed(container: Co
             conn.execute("""INSERT INTO customer_complaints (id, customer_id, store_id,
                 description, status, opened_at) VALUES (%s, %s, %s, 'noise', 'opened', %s)""",
                          (uuid.uuid4(), customer_id, store_id, opened))
+            conn.execute("""INSERT INTO customer_points (customer_id, notification_id, at, kind,
+                points, reference, by_user) VALUES (%s, %s, %s, 'earned', 10, %s, 'cash-1')""",
+                         (customer_id, -n - 1, opened, f"WO-{n}"))
         found = customer_360(conn, customer_id, [store_id], rules=TagRules(),
                              today=now.date())
     assert found is not None
@@ -83,3 +87,6 @@ def test_years_of_visits_and_complaints_are_counted_not_all_listed(container: Co
     assert (found["open_work_orders_count"], len(found["open_work_orders"])) == (
         visits // 2, SECTION_ITEMS)
     assert (found["complaints_count"], len(found["complaints"])) == (visits, SECTION_ITEMS)
+    history = found["points"]["history"]
+    assert (found["points"]["history_count"], len(history)) == (visits, SECTION_ITEMS)
+    assert history[0]["reference"] == "WO-0"  # the latest first
