@@ -148,14 +148,15 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
                as_of: Annotated[Day | None, Query(description=(
                    f"the day the flags are as of, {DAY_RANGE}, not after today (default "
                    "today)"))] = None,
-               limit: Annotated[int, Query(ge=1, le=1000, description=(
+               candidates_limit: Annotated[int, Query(ge=1, le=1000, description=(
                    "at most this many vehicles with a warranty visit examined, by VIN"))
                ] = SANBAO_VEHICLES,
-               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+               candidates_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
-    flags, its 三包 repairs and the events behind them, among `limit` of the vehicles with a
-    warranty visit in the validity (by VIN, from `offset`; `candidates` counts them all,
+    flags, its 三包 repairs and the events behind them, among `candidates_limit` of the
+    vehicles with a warranty visit in the validity (by VIN, from `candidates_offset`;
+    `candidates` counts them all,
     `examined` this answer's, `next` links the following ones). `as_of`: a day (default
     today; a day after today is 422 `as-of-in-the-future`, like every `as_of`)."""
     zone = ZoneInfo(ctx.timezone)
@@ -166,10 +167,10 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
     day = min(as_of, now.date()) if as_of else now.date()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         answer = sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules, day,
-                        store_id, limit, offset)
-    after = offset + answer["examined"]
+                        store_id, candidates_limit, candidates_offset)
+    after = candidates_offset + answer["examined"]
     query = {**({"store_id": store_id} if store_id else {}), "as_of": day.isoformat(),
-             "limit": limit, "offset": after}
+             "candidates_limit": candidates_limit, "candidates_offset": after}
     answer["next"] = f"/audit/sanbao?{urlencode(query)}" if after < answer["candidates"] \
         else None
     return answer

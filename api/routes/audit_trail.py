@@ -209,7 +209,7 @@ def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
     if entries:
         reading.record_opened(opener, entries[0]["actor"]["store_id"], "events of a request")
     return {"correlation_id": correlation_id, "total": total, "limit": limit, "offset": offset,
-            "events": entries}
+            "items": entries, "events": entries}
 
 
 class AuditLogPage(PageOf[AuditEntry]):

@@ -80,14 +80,16 @@ LotState = Literal["open", "exhausted", "all"]
 
 @item_router.get("/lots/{lot_id}")
 def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader,
-               limit: Annotated[int, Query(ge=1, le=1000, description=(
+               movements_limit: Annotated[int, Query(ge=1, le=1000, description=(
                    "at most this many movements"))] = LOT_MOVEMENTS,
-               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+               movements_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """A lot: supplier, certificate, cost, and its movements in or out, in booking order, a
-    page at a time (`limit`, `offset`; `movements_count` counts them all)."""
+    page at a time (`movements_limit`, `movements_offset`; `movements_count` counts them
+    all)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = get_lot(conn, principal.stores, lot_id, limit=limit, offset=offset)
+        found = get_lot(conn, principal.stores, lot_id, limit=movements_limit,
+                        offset=movements_offset)
     if found is None:
         raise NotFound(f"lot {lot_id} not found")
     return found

@@ -42,8 +42,8 @@ def test_a_lot_issued_a_little_at_a_time_lists_its_movements_in_pages(
 
 def test_a_lot_page_is_bounded(client: TestClient, auth: Auth) -> None:
     clerk = auth("parts_clerk", "clerk-1")
-    response = client.get("/stock/lots/NO-SUCH-LOT", headers=clerk, params={"limit": 1001})
+    response = client.get("/stock/lots/NO-SUCH-LOT", headers=clerk, params={"movements_limit": 1001})
     assert response.status_code == 422, response.text
-    assert [e["loc"] for e in response.json()["errors"]] == [["query", "limit"]]
+    assert [e["loc"] for e in response.json()["errors"]] == [["query", "movements_limit"]]
     assert client.get("/stock/lots/NO-SUCH-LOT", headers=clerk,
-                      params={"limit": 10, "offset": 5}).status_code == 404
+                      params={"movements_limit": 10, "movements_offset": 5}).status_code == 404
