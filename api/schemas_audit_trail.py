@@ -86,8 +86,14 @@ class Timeline(PageOf[AuditEntry]):
 
 
 class RequestEvents(BaseModel):
+    """One page of the events a request stored, in log order, as every list is paged."""
+
     correlation_id: str
-    events: list[AuditEntry]
+    total: int = Field(description="how many events carry the correlation id")
+    limit: int = Field(description="the page size asked for")
+    offset: int = Field(description="how many were skipped")
+    items: list[AuditEntry] = Field(description="this page, in log order")
+    events: list[AuditEntry] = Field(description="the same page (its name before pages)")
 
 
 class PersonalDataReadOut(BaseModel):

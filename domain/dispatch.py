@@ -97,6 +97,9 @@ def current_technician(app: ServiceCore, work_order_id: UUID, job_no: int) -> st
     return wo.jobs[job_no]["technician_id"]  # type: ignore[no-any-return]
 
 
+OUT_OF_THE_WORKSHOP = ("settled", "delivered", "closed", "cancelled")
+
+
 class Dispatch:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai") -> None:
         self.app = app
@@ -106,13 +109,15 @@ class Dispatch:
 
     @staticmethod
     def open_jobs(session: Session, tech: Technician) -> tuple[Decimal, int, list[tuple[str, int]]]:
-        """Hours and count of the technician's jobs still open, and the finished ones to release."""
+        """Hours and count of the technician's jobs still open, and the finished ones to release:
+        passed, reassigned, or on a visit out of the workshop (a job whose lines were withdrawn
+        or moved to a follow-on never passes QC, and would stay with the technician for good)."""
         load, count, finished = Decimal(0), 0, []
         for assignment in tech.assignments.values():
             wo_id, job_no = assignment["work_order_id"], assignment["job_no"]
             wo = session.find(WorkOrder, UUID(wo_id))
             job = wo.jobs.get(job_no) if wo is not None else None
-            if wo is None or job is None or wo.status == "cancelled" \
+            if wo is None or job is None or wo.status in OUT_OF_THE_WORKSHOP \
                     or job["technician_id"] != tech.user_id or job["status"] == "passed":
                 finished.append((wo_id, job_no))
                 continue

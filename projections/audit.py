@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import takewhile
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from projections.work_order_doc import SETTLEMENT_EVENTS, fold, settled
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "reason", "originator_topic"}
 _RUN_GAP = 64  # ids this close are read in one range query (the few between are dropped)
+STREAM_CHUNK = 1000  # events of one stream read in one query
 
 
 class PersonalDataOpener:
@@ -54,8 +56,22 @@ class PersonalDataOpener:
         return value
 
 
-def _events(app: ServiceCore, stream_id: UUID) -> Iterator[Any]:
-    yield from app.events.get(stream_id)
+def stream_events(app: ServiceCore, stream_id: UUID) -> Iterator[Any]:
+    """The stream's events in order, read STREAM_CHUNK at a time: the event store reads a
+    stream whole into memory, and a busy part's stock item gathers hundreds of thousands of
+    events over the years, every one of them read for an `as_of` of any moment."""
+    after: int | None = None
+    while True:
+        count = 0
+        for event in app.events.get(stream_id, gt=after, limit=STREAM_CHUNK):
+            count += 1
+            after = event.originator_version
+            yield event
+        if count < STREAM_CHUNK:
+            return
+
+
+_events = stream_events
 
 
 def customer_of(event: Any, default: UUID | None = None) -> UUID | None:
@@ -217,7 +233,7 @@ def events_until(app: ServiceCore, stream_id: UUID, at: datetime) -> list[Any]:
 
 def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:
     """Any aggregate as it stood at `at`, replayed from its events (None if it did not exist)."""
-    return replay(events_until(app, stream_id, at))
+    return replay(takewhile(lambda event: event.audit.at <= at, _events(app, stream_id)))
 
 
 def replay(events: Iterable[Any]) -> Any | None:

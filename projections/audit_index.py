@@ -151,13 +151,16 @@ def work_order_events(conn: psycopg.Connection[Any],
 
 
 def request_events(conn: psycopg.Connection[Any], correlation_id: str,
-                   stores: Sequence[str]) -> list[int]:
-    """Every event one request stored (its correlation id), in the caller's stores."""
+                   stores: Sequence[str], *, limit: int | None = None,
+                   offset: int = 0) -> tuple[int, list[int]]:
+    """How many events carry the correlation id in the caller's stores (one request's; a
+    client may send the same id with every request of a long import), and the notification
+    ids of `limit` of them from `offset` on, in log order."""
     scope, params = store_scope(stores)
-    found = conn.execute(f"""SELECT notification_id FROM audit_index
-        WHERE correlation_id = %s AND {scope} ORDER BY notification_id""",
-                         [correlation_id, *params])
-    return [row[0] for row in found]
+    found = page(conn, f"""SELECT notification_id FROM audit_index
+        WHERE correlation_id = %s AND {scope}""", [correlation_id, *params],
+                 order_by="notification_id", limit=limit, offset=offset)
+    return found["total"], [row["notification_id"] for row in found["items"]]
 
 
 def personal_data_reads(conn: psycopg.Connection[Any], customer_id: UUID,

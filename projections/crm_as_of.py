@@ -12,6 +12,7 @@ remembers whose data came out in the clear, so that the read can be recorded.
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import takewhile
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.pii import ERASED
 from domain.vehicle import Vehicle
-from projections.audit import PersonalDataOpener, events_until, replay
+from projections.audit import PersonalDataOpener, events_until, replay, stream_events
 from projections.customer_queries import points_summary
 from projections.customers import consent_entry, open_phones
 
@@ -36,20 +37,26 @@ def customer_as_of(app: ServiceCore, customer_id: UUID, at: datetime, zone: Zone
     set by hand, `points` on the day of `at` in `zone`), `registered_at`, `updated_at`, the
     stream `version` reached and `as_of`; None before the registration, or for a stream that
     is not a customer's."""
-    events = events_until(app, customer_id, at)
-    if not events or not isinstance(events[0], Customer.Registered):
-        return None
-    customer = replay(events)
-    assert isinstance(customer, Customer)
+    # One pass over the stream, a chunk at a time: a fleet's points come with every visit.
+    customer: Any = None
     consent: dict[str, Any] = {}
-    for e in events:
+    first = last = None
+    for e in takewhile(lambda e: e.audit.at <= at, stream_events(app, customer_id)):
+        if first is None:
+            if not isinstance(e, Customer.Registered):
+                return None
+            first = e
+        customer, last = e.mutate(customer), e
         if isinstance(e, Customer.ConsentGiven | Customer.ConsentWithdrawn):
             consent[e.channel] = consent_entry(e)
+    if first is None or last is None:
+        return None
+    assert isinstance(customer, Customer)
     doc: dict[str, Any] = {
         "id": customer_id, "store_id": customer.store_id, "kind": customer.kind,
         **_personal(customer, opener), "erased": customer.erased, "consent": consent,
         "tags": list(customer.tags), "lots": customer.lots,
-        "registered_at": events[0].audit.at, "updated_at": events[-1].audit.at,
+        "registered_at": first.audit.at, "updated_at": last.audit.at,
         "version": customer.version, "as_of": at.isoformat()}
     points_summary(doc, at.astimezone(zone).date())
     return doc
@@ -107,7 +114,7 @@ def vehicle_as_of(app: ServiceCore, vehicle_id: UUID, at: datetime,
 def _name_at(app: ServiceCore, customer_id: UUID, at: datetime,
              opener: PersonalDataOpener) -> str | None:
     """The name the customer had at `at` (None if not yet registered then)."""
-    customer = replay(events_until(app, customer_id, at))
+    customer = replay(takewhile(lambda e: e.audit.at <= at, stream_events(app, customer_id)))
     if not isinstance(customer, Customer):
         return None
     return ERASED if customer.erased else opener(customer_id, customer.sealed.get("name"))

@@ -136,49 +136,75 @@ def find_customers(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: s
     return found
 
 
+# The customer 360 lists the first SECTION_ITEMS of each of its lists (a fleet customer has
+# hundreds of vehicles and thousands of visits over the years), counts them all, and
+# `customer_section` pages through the rest.
+SECTION_ITEMS = 50
+VISIT = """SELECT work_order_id, number, store_id, vehicle_id, kind, status, opened_at, mileage,
+    complaints, customer_total, round(refunded, 2) AS refunded, settled_at, delivered_at
+    FROM visits WHERE customer_id = %s"""
+SECTIONS: dict[str, tuple[str, str]] = {  # name: (the rows of one customer, their order)
+    "visits": (VISIT, "opened_at DESC, work_order_id"),
+    "open_work_orders": (f"{VISIT} AND status NOT IN {CLOSED}", "opened_at DESC, work_order_id"),
+    "vehicles": ("""SELECT v.id, v.vin, v.plate, v.brand, v.model, v.year, v.sale_date,
+        v.owner_id = %s AS owned, d.due_on AS next_service_due, d.basis AS due_basis
+        FROM vehicles v LEFT JOIN service_due d ON d.vehicle_id = v.id
+        WHERE v.owner_id = %s OR v.id IN (SELECT vehicle_id FROM visits WHERE customer_id = %s)
+        """, "v.vin"),
+    "complaints": ("""SELECT id, work_order_number, description, source, status, opened_at,
+        resolved_at, resolution FROM customer_complaints WHERE customer_id = %s""",
+                   "opened_at DESC, id"),
+    "appointments": ("""SELECT id, store_id, day, arrival, status, vin, plate, services
+        FROM appointments WHERE customer_id = %s AND day >= %s AND status = 'booked'""",
+                     "day, arrival, id"),
+    "points_history": ("""SELECT at, kind, points, reference, amount, expires_on, by_user,
+        shortfall FROM customer_points WHERE customer_id = %s""", "notification_id DESC"),
+}
+
+
+def customer_section(conn: psycopg.Connection[Any], customer_id: UUID, section: str, *,
+                     today: date, limit: int, offset: int) -> dict[str, Any]:
+    """One page of one of the customer 360's lists (`SECTIONS`), in the 360's order."""
+    sql, order_by = SECTIONS[section]
+    if section == "appointments" and not _has_appointments(conn):
+        return page_of([], limit=limit, offset=offset)
+    params: list[Any] = [customer_id] * sql.count("%s")
+    if section == "appointments":
+        params = [customer_id, today]
+    return _page(conn, sql, params, order_by=order_by, limit=limit, offset=offset)
+
+
 def customer_360(conn: psycopg.Connection[Any], customer_id: UUID, stores: Sequence[str], *,
                  rules: TagRules, today: date) -> dict[str, Any] | None:
-    """Who this is and everything about them the front desk needs, in one read."""
+    """Who this is and everything about them the front desk needs, in one read: of each list
+    the first SECTION_ITEMS, with `<list>_count` (the visits: `visits.count`) counting them
+    all."""
     found = _rows(conn, "SELECT * FROM customers WHERE id = %s", (customer_id,))
     if not found or ("*" not in stores and found[0]["store_id"] not in stores):
         return None
     c = found[0]
     derived_tags(conn, [c], rules, today)
     points_summary(c, today)
-    c["points"]["history"] = _rows(conn, """SELECT at, kind, points, reference, amount,
-        expires_on, by_user, shortfall FROM customer_points WHERE customer_id = %s
-        ORDER BY notification_id DESC LIMIT 50""", (customer_id,))
-    visits = _rows(conn, """SELECT work_order_id, number, store_id, vehicle_id, kind, status,
-        opened_at, mileage, complaints, customer_total, round(refunded, 2) AS refunded,
-        settled_at, delivered_at
-        FROM visits WHERE customer_id = %s ORDER BY opened_at DESC""", (customer_id,))
-    c["visits"] = {"count": len(visits), "last_at": visits[0]["opened_at"] if visits else None,
-                   "items": visits[:50]}
+    lists = {name: customer_section(conn, customer_id, name, today=today, limit=SECTION_ITEMS,
+                                    offset=0) for name in SECTIONS}
+    c["points"]["history"] = lists["points_history"]["items"]
+    c["points"]["history_count"] = lists["points_history"]["total"]
+    [visited] = _rows(conn, """SELECT max(opened_at) AS last_at, sum(customer_total - round(
+        refunded, 2)) FILTER (WHERE customer_total IS NOT NULL) AS spend
+        FROM visits WHERE customer_id = %s""", (customer_id,))
+    c["visits"] = {"count": lists["visits"]["total"], "last_at": visited["last_at"],
+                   "items": lists["visits"]["items"]}
     # a visit's spend is its settled customer bill less the money given back on it
-    c["spend"] = {"total": str(sum((v["customer_total"] - v["refunded"] for v in visits
-                                    if v["customer_total"] is not None), Decimal("0.00"))),
+    c["spend"] = {"total": str(Decimal("0.00") + (visited["spend"] or 0)),
                   "last_12_months": c.pop("spend_12m")}
-    c["open_work_orders"] = [v for v in visits if v["status"] not in CLOSED]
-    c["vehicles"] = _rows(conn, """
-        SELECT v.id, v.vin, v.plate, v.brand, v.model, v.year, v.sale_date,
-               v.owner_id = %s AS owned, d.due_on AS next_service_due, d.basis AS due_basis
-        FROM vehicles v LEFT JOIN service_due d ON d.vehicle_id = v.id
-        WHERE v.owner_id = %s OR v.id IN (SELECT vehicle_id FROM visits WHERE customer_id = %s)
-        ORDER BY v.vin""", (customer_id, customer_id, customer_id))
-    c["complaints"] = _rows(conn, """SELECT id, work_order_number, description, source, status,
-        opened_at, resolved_at, resolution FROM customer_complaints WHERE customer_id = %s
-        ORDER BY opened_at DESC""", (customer_id,))
-    c["appointments"] = _upcoming(conn, customer_id, today)
+    for name in ("open_work_orders", "vehicles", "complaints", "appointments"):
+        c[name], c[f"{name}_count"] = lists[name]["items"], lists[name]["total"]
     return c
 
 
-def _upcoming(conn: psycopg.Connection[Any], customer_id: UUID, today: date) -> list[Any]:
+def _has_appointments(conn: psycopg.Connection[Any]) -> bool:
     exists = conn.execute("SELECT to_regclass('appointments') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
-        return []
-    return _rows(conn, """SELECT id, store_id, day, arrival, status, vin, plate, services
-        FROM appointments WHERE customer_id = %s AND day >= %s AND status = 'booked'
-        ORDER BY day, arrival""", (customer_id, today))
+    return bool(exists and exists[0])
 
 
 # -- vehicles and reminders -----------------------------------------------------------------
@@ -272,3 +298,10 @@ def list_plans(conn: psycopg.Connection[Any], *, limit: int, offset: int) -> dic
     """One page of the service plans, by brand and model."""
     return _page(conn, "SELECT brand, model, months, km, updated_at FROM service_plans", (), order_by="brand_key, model_key",
                  limit=limit, offset=offset)
+
+
+def customer_store(conn: psycopg.Connection[Any], customer_id: UUID) -> str | None:
+    """The store the customer was registered in (None: no such customer)."""
+    found = conn.execute("SELECT store_id FROM customers WHERE id = %s",
+                         (customer_id,)).fetchone()
+    return str(found[0]) if found else None

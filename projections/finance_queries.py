@@ -224,10 +224,16 @@ def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                  order_by="opened_at DESC, id", limit=limit, offset=offset)
 
 
-def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
-              statement_id: UUID) -> dict[str, Any] | None:
+UNMATCHED_PAYMENTS = 500
+
+
+def statement(conn: psycopg.Connection[Any], stores: Sequence[str], statement_id: UUID, *,
+              payments_limit: int = UNMATCHED_PAYMENTS,
+              payments_offset: int = 0) -> dict[str, Any] | None:
     """Matched and unmatched on both sides: the statement's lines and the store's payments of
-    the statement's methods over its dates that no statement matched yet."""
+    the statement's methods over its dates that no statement matched yet, `payments_limit` of
+    them from `payments_offset` (`unmatched_payments_count`, all of them: a store that has not
+    reconciled for months has thousands)."""
     where, params = _where(stores, {})
     found = _rows(conn, f"SELECT * FROM statements WHERE id = %s AND {where}",
                   [statement_id, *params])
@@ -242,17 +248,18 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str],
     doc["matched"] = [ln for ln in lines if ln["payment_id"]]
     doc["unmatched_lines"] = [ln for ln in lines if not ln["payment_id"]]
     methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
+    unmatched = {"total": 0, "items": []}
     if lines:
-        doc["unmatched_payments"] = _rows(conn, """SELECT payment_id, settlement_id, bill,
-            method, amount, provider_ref, business_date, cashier FROM payments
+        unmatched = _page(conn, """SELECT payment_id, settlement_id, bill, method, amount,
+            provider_ref, business_date, cashier FROM payments
             WHERE store_id = %s AND method = ANY(%s) AND statement_id IS NULL
-            AND business_date BETWEEN %s::date - 7 AND %s::date + 7
-            ORDER BY business_date, payment_id""",
-                                          [doc["store_id"], methods,
-                                           min(ln["date"] for ln in lines),
-                                           max(ln["date"] for ln in lines)])
-    else:
-        doc["unmatched_payments"] = []
+            AND business_date BETWEEN %s::date - 7 AND %s::date + 7""",
+                          [doc["store_id"], methods, min(ln["date"] for ln in lines),
+                           max(ln["date"] for ln in lines)],
+                          order_by="business_date, payment_id", limit=payments_limit,
+                          offset=payments_offset)
+    doc["unmatched_payments"] = unmatched["items"]
+    doc["unmatched_payments_count"] = unmatched["total"]
     return shown(doc)
 
 

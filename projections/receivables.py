@@ -34,22 +34,30 @@ def _bucket_sums() -> str:
     return ", ".join(sums)
 
 
-def _groups(where: str) -> str:
-    """One row per payer with an open balance; each open bill with its plate, the day it was
-    settled (in the store's zone) and its age on the day asked for."""
-    return f"""SELECT kind, payer_key, min(payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
-        count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
-        sum(paid) AS paid, sum(outstanding) AS outstanding,
-        max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
-        coalesce(jsonb_agg(jsonb_build_object(
+def _groups(where: str, bills: tuple[int, int] | None) -> str:
+    """One row per payer with an open balance and how many of its bills are open. With
+    `bills` (offset, limit), the group's open bills from that offset on, at most the limit of
+    them, oldest first, each with its plate, the day it was settled (in the store's zone) and
+    its age on the day asked for: a group's totals and aging cover every bill all the same."""
+    listed = "'[]'::jsonb AS open_bills"
+    if bills is not None:
+        first, last = bills[0], bills[0] + bills[1]
+        listed = f"""coalesce(jsonb_agg(jsonb_build_object(
             'settlement_id', settlement_id, 'settlement_number', settlement_number,
             'work_order_number', work_order_number, 'plate', plate, 'vin', payer->>'vin',
             'claim_number', payer->>'claim_number', 'invoice_no', invoice_no,
             'settled_on', settled_on, 'age_days', age_days, 'billed', billed::text,
-            'paid', paid::text, 'outstanding', outstanding::text)
-            ORDER BY settlement_number, settlement_id)
-            FILTER (WHERE outstanding <> 0), '[]') AS open_bills
-        FROM (SELECT *, %s::date - settled_on AS age_days FROM (
+            'paid', paid::text, 'outstanding', outstanding::text) ORDER BY open_no)
+            FILTER (WHERE outstanding <> 0 AND open_no > {first:d} AND open_no <= {last:d}),
+            '[]') AS open_bills"""
+    return f"""SELECT kind, payer_key, min(payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
+        count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
+        sum(paid) AS paid, sum(outstanding) AS outstanding,
+        max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
+        count(*) FILTER (WHERE outstanding <> 0) AS open_bills_count, {listed}
+        FROM (SELECT *, %s::date - settled_on AS age_days, row_number() OVER (
+                PARTITION BY kind, payer_key, outstanding <> 0
+                ORDER BY settled_on, settlement_number, settlement_id) AS open_no FROM (
             SELECT b.kind, b.payer_key, b.payer, b.settlement_id, b.invoice_no,
                 b.total - b.allowances AS billed, b.allowances, b.paid,
                 b.total - b.allowances - b.paid AS outstanding, s.number AS settlement_number,
@@ -62,27 +70,36 @@ def _groups(where: str) -> str:
         GROUP BY kind, payer_key HAVING sum(outstanding) <> 0"""
 
 
+OPEN_BILLS_DEFAULT = 100
+
+
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 aged_on: date | None = None, zone: str = "Asia/Shanghai",
-                kind: str | None = None, limit: int = 200, offset: int = 0) -> dict[str, Any]:
+                kind: str | None = None, payer_key: str | None = None, limit: int = 200,
+                offset: int = 0, bills_limit: int = OPEN_BILLS_DEFAULT,
+                bills_offset: int = 0) -> dict[str, Any]:
     """Open balances of settled bills by payer: customers, insurers, the OEM.
 
     A group holds many bills, each with its own VIN (the OEM's) or claim number (an
-    insurer's): `payer` names the payer alone, and `open_bills` lists every bill with a balance
-    — settlement and work-order number, plate, VIN or claim number, tax invoice, the day it
-    was settled and its age in days on `aged_on`, billed, paid, outstanding — so each can be
-    chased and matched to its remittance. Each group's `aging` splits its outstanding by age
-    (0-30, 31-60, 61-90, over 90 days); the page's `aging` does so for every group listed by
-    the filters, not only this page's."""
+    insurer's): `payer` names the payer alone, `open_bills_count` counts the bills with a
+    balance and `open_bills` lists them, oldest first, from `bills_offset` on, at most
+    `bills_limit` of them — settlement and work-order number, plate, VIN or claim number, tax
+    invoice, the day it was settled and its age in days on `aged_on`, billed, paid,
+    outstanding — so each can be chased and matched to its remittance (an insurer with years
+    of claims has thousands; `payer_key` narrows the list to one payer to page through them).
+    Each group's `aging` splits its outstanding by age (0-30, 31-60, 61-90, over 90 days), over
+    all its bills; the page's `aging` does so for every group listed by the filters, not only
+    this page's."""
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
-    where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
-    sql = _groups(where)
+    where, params = _where(stores, {"kind": ("b.kind = %s", kind),
+                                    "payer_key": ("b.payer_key = %s", payer_key)}, "b.store_id")
     args = [aged_on, zone, *params]
     keys = [key for key, _, _ in BUCKETS]
     sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
     [totals] = _rows(conn, f"""SELECT count(*) AS n, coalesce(sum(outstanding), 0) AS outstanding,
-        {sums} FROM ({sql}) AS listed""", args)
-    items = _rows(conn, f"{sql} ORDER BY kind, outstanding DESC, payer_key LIMIT %s OFFSET %s",
+        {sums} FROM ({_groups(where, None)}) AS listed""", args)
+    items = _rows(conn, f"""{_groups(where, (bills_offset, bills_limit))}
+        ORDER BY kind, outstanding DESC, payer_key LIMIT %s OFFSET %s""",
                   [*args, limit, offset])
     for item in items:
         item["aging"] = {key: item.pop(key) for key in keys}

@@ -169,9 +169,11 @@ def _flags(visits: list[dict[str, Any]], sale: date | None,
 
 
 def candidates(conn: psycopg.Connection[Any], stores: Sequence[str], asked: Sequence[str],
-               since: datetime, end: datetime) -> dict[str, list[UUID]]:
+               since: datetime, end: datetime, limit: int | None = None,
+               offset: int = 0) -> tuple[int, dict[str, list[UUID]]]:
     """Per VIN with a warranty visit in the asked stores: its warranty-looking work orders in
-    the caller's stores (found in the read model; the events decide)."""
+    the caller's stores (found in the read model; the events decide). Answers how many VINs
+    there are, and the work orders of `limit` of them (by VIN) from `offset` on."""
     def scope(column: str, among: Sequence[str]) -> tuple[str, list[Any]]:
         return ("TRUE", []) if "*" in among else (f"{column} = ANY(%s)", [list(among)])
 
@@ -179,24 +181,32 @@ def candidates(conn: psycopg.Connection[Any], stores: Sequence[str], asked: Sequ
     there, there_params = scope("store_id", asked)
     warrantyish = ("(kind = 'warranty' OR doc->'lines' @> '[{\"pay_type\": \"warranty\"}]')"
                    " AND opened_at >= %s AND opened_at <= %s")
+    visits = f"""SELECT vin, id, opened_at FROM wo_view WHERE {mine} AND {warrantyish}
+        AND vin IN (SELECT vin FROM wo_view WHERE {there} AND {warrantyish})"""
+    params = [*mine_params, since, end, *there_params, since, end]
+    row = conn.execute(f"SELECT count(DISTINCT vin) FROM ({visits}) AS v", params).fetchone()
     rows = conn.execute(
-        f"""SELECT vin, id FROM wo_view WHERE {mine} AND {warrantyish} AND vin IN (
-                SELECT vin FROM wo_view WHERE {there} AND {warrantyish})
-            ORDER BY vin, opened_at""",
-        [*mine_params, since, end, *there_params, since, end]).fetchall()
+        f"""SELECT vin, id FROM ({visits}) AS v WHERE vin IN (
+                SELECT DISTINCT vin FROM ({visits}) AS page ORDER BY vin LIMIT %s OFFSET %s)
+            ORDER BY vin, opened_at""", [*params, *params, limit, offset]).fetchall()
     found: dict[str, list[UUID]] = {}
     for vin, work_order_id in rows:
         found.setdefault(vin, []).append(UUID(str(work_order_id)))
-    return found
+    return (row[0] if row else 0), found
 
 
 def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str],
            zone: ZoneInfo, rules: SanbaoRules, as_of: date,
-           store_id: str | None = None) -> dict[str, Any]:
-    """Flagged vehicles with their flags, 三包 repairs and the events behind them."""
+           store_id: str | None = None, limit: int | None = None,
+           offset: int = 0) -> dict[str, Any]:
+    """Flagged vehicles with their flags, 三包 repairs and the events behind them: among the
+    vehicles with a warranty visit in the validity (`examined` of `candidates`, by VIN), at
+    most `limit` of them from `offset` on (each is read from its events: a group's two years of
+    warranty visits are too many for one answer)."""
     end = datetime.combine(as_of + timedelta(days=1), time(0), zone) - timedelta(microseconds=1)
     since = datetime.combine(_years_later(as_of, -VALIDITY_YEARS), time(0), zone)
-    found = candidates(conn, stores, stores_asked(stores, store_id), since, end)
+    total, found = candidates(conn, stores, stores_asked(stores, store_id), since, end,
+                              limit, offset)
     streams = read_streams(app, conn, [*(i for ids in found.values() for i in ids),
                                        *(vehicle_id(vin) for vin in found)])
     vehicles = []
@@ -238,5 +248,6 @@ def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str
     vehicles.sort(key=lambda v: (v["status"] != "breach", v["vin"]))
     answer: dict[str, Any] = plain({
         "as_of": as_of, "store_id": store_id, "timezone": str(zone), "rules": asdict(rules),
+        "candidates": total, "offset": offset, "limit": limit, "examined": len(found),
         "count": len(vehicles), "vehicles": vehicles})
     return answer

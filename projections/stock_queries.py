@@ -158,8 +158,13 @@ def list_lots(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: st
                  offset=offset)
 
 
-def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],
-            lot_id: str) -> dict[str, Any] | None:
+LOT_MOVEMENTS = 500
+
+
+def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str], lot_id: str, *,
+            limit: int = LOT_MOVEMENTS, offset: int = 0) -> dict[str, Any] | None:
+    """A lot with its movements in the order they were booked, `limit` of them from `offset`
+    (a bulk lot issued a little at a time has thousands), and `movements_count`, all of them."""
     where, params = _stores_clause(stores)
     found = _rows(conn, f"SELECT * FROM lots WHERE lot_id = %s AND {where}", [lot_id, *params])
     if not found:
@@ -167,7 +172,10 @@ def get_lot(conn: psycopg.Connection[Any], stores: Sequence[str],
     lot = found[0]
     lot["movements"] = _rows(conn, f"""SELECT at, type, qty, unit_cost, value, work_order_id,
         line_id, {NAMED_REFERENCE}, user_id, role, reason FROM stock_movements m
-        WHERE lot_id = %s ORDER BY notification_id, seq""", [lot_id])
+        WHERE lot_id = %s ORDER BY notification_id, seq LIMIT %s OFFSET %s""",
+                             [lot_id, limit, offset])
+    lot["movements_count"] = _rows(conn, """SELECT count(*) AS n FROM stock_movements
+        WHERE lot_id = %s""", [lot_id])[0]["n"]
     return lot
 
 

@@ -39,13 +39,17 @@ def warranty_settled(conn: psycopg.Connection[Any], first: date, last: date, zon
 
 def warranty_claims(app: ServiceCore, conn: psycopg.Connection[Any], first: date, last: date,
                     zone: ZoneInfo, stores: Sequence[str], store_id: str | None,
-                    open_pii: Opener | None = None) -> list[dict[str, Any]]:
-    """The claim package of every visit with a warranty bill settled in the period."""
+                    open_pii: Opener | None = None, *, limit: int | None = None,
+                    offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """How many visits with a warranty bill were settled in the period, and the claim package
+    of `limit` of them (all: None) from `offset` on, in settlement order (each is built from
+    its visit's streams: a group's quarter holds thousands)."""
     claims = []
-    for work_order_id in warranty_settled(conn, first, last, zone,
-                                          stores_asked(stores, store_id)):
+    settled = warranty_settled(conn, first, last, zone, stores_asked(stores, store_id))
+    end = None if limit is None else offset + limit
+    for work_order_id in settled[offset:end]:
         try:
             claims.append(warranty_claim(app, conn, work_order_id, stores, open_pii))
         except NothingToClaim:  # its warranty lines withdrawn since, the bill drafted again
             continue
-    return claims
+    return len(settled), claims

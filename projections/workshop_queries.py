@@ -24,6 +24,7 @@ from projections.base import page as _page
 from projections.base import rows as _rows
 
 ACTIVE = ("checked_in", "in_progress")
+IN_THE_WORKSHOP = (*ACTIVE, "ready_for_settlement")
 
 
 
@@ -151,9 +152,11 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
         return {"store_id": store_id, "technicians": [], "waiting": []}
     today = now.date()
     techs = list_technicians(conn, stores, store_id=store_id, days=(today, today))
-    jobs = _rows(conn, """SELECT work_order_id, job_no, number, complaint, status, technician_id,
-        hours, approved, pending, op_codes, dispatched_at, dispatch_reason, wo_status
-        FROM ws_jobs WHERE store_id = %s AND wo_status NOT IN ('cancelled', 'opened')
+    # The visits in the workshop only: a job declined after its diagnosis never passes QC and
+    # stays as it was on the delivered visit, one more a week in every store, for years.
+    jobs = _rows(conn, f"""SELECT work_order_id, job_no, number, complaint, status,
+        technician_id, hours, approved, pending, op_codes, dispatched_at, dispatch_reason,
+        wo_status FROM ws_jobs WHERE store_id = %s AND wo_status IN {IN_THE_WORKSHOP}
           AND status <> 'passed' ORDER BY dispatched_at NULLS LAST, number, job_no""",
                  (store_id,))
     days = {r["user_id"]: r for r in _rows(conn, """SELECT user_id, available_hours,

@@ -8,6 +8,7 @@ import json
 import re
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,7 @@ SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]
 SerialsReader = Annotated[Principal, Depends(reader("audit.serial_conflicts"))]
 MAX_CLAIM_DAYS = 92  # a quarter per request: each claim reads its visit's streams
 MAX_CONFLICT_DAYS = 366  # a year per request: the list reads the part serials view only
+CLAIMS_PER_ANSWER = 200  # each package is read from its visit's streams
 
 
 @router.get("/work-orders/{work_order_id}/warranty-claim", responses={200: {
@@ -74,11 +76,15 @@ def get_warranty_claims(
             f"the last day (at most {MAX_CLAIM_DAYS} days after `from`)"))],
         store_id: IdFilter = None,
         format: Annotated[Literal["json", "jsonl"], Query()] = "json",
+        visits_limit: Annotated[int, Query(ge=1, le=1000, description=(
+            "at most this many visits' claim packages"))] = CLAIMS_PER_ANSWER,
+        visits_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         wait_for: WaitFor = None) -> Any:
     """The claim package of every visit with a warranty bill settled from `from` to `to` (the
-    store's calendar days), in settlement order; without `store_id` all the caller's stores.
-    An auditor's reads of the customers' names and phones are recorded before the answer
-    leaves."""
+    store's calendar days), in settlement order; without `store_id` all the caller's stores;
+    `visits_limit` of the visits from `visits_offset` (`visits` counts them all, `next` — in
+    JSON lines the `Link` header, rel="next" — asks for the following ones). An auditor's
+    reads of the customers' names and phones are recorded before the answer leaves."""
     if last < first or (last - first).days >= MAX_CLAIM_DAYS:
         raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days, from first to last",
                            **{"from": first.isoformat(), "to": last.isoformat()})
@@ -86,18 +92,27 @@ def get_warranty_claims(
     wait_for_projection(ctx, "part_serials", wait_for)
     zone, opener = ZoneInfo(ctx.timezone), reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores, store_id,
-                                 opener)
+        visits, claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores,
+                                         store_id, opener, limit=visits_limit,
+                                         offset=visits_offset)
     reading.record(((UUID(c["customer"]["id"]), c["work_order"]["store_id"]) for c in claims
                     if UUID(c["customer"]["id"]) in opener.opened), "warranty claims")
+    after = visits_offset + visits_limit
+    following = None if after >= visits else "/audit/warranty-claims?" + urlencode({
+        "from": first.isoformat(), "to": last.isoformat(),
+        **({"store_id": store_id} if store_id else {}), "format": format,
+        "visits_limit": visits_limit, "visits_offset": after})
     if format == "jsonl":
         name = re.sub(r"[^A-Za-z0-9_.-]", "_",
                       f"warranty-claims-{store_id or 'all'}-{first.isoformat()}-{last.isoformat()}")
+        link = {"Link": f'<{following}>; rel="next"'} if following else {}
         return Response("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in claims),
                         media_type="application/jsonl", headers={
-                            "Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+                            "Content-Disposition": f'attachment; filename="{name}.jsonl"',
+                            **link})
     return {"from": first.isoformat(), "to": last.isoformat(), "store_id": store_id,
-            "timezone": ctx.timezone, "count": len(claims), "claims": claims}
+            "timezone": ctx.timezone, "visits": visits, "visits_offset": visits_offset,
+            "next": following, "count": len(claims), "claims": claims}
 
 
 @router.get("/work-orders/{work_order_id}/repair-record",
@@ -139,23 +154,40 @@ def get_repair_records(
             "count": len(records), "records": records}
 
 
+SANBAO_VEHICLES = 500
+
+
 @router.get("/audit/sanbao")
 def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
                as_of: Annotated[Day | None, Query(description=(
                    f"the day the flags are as of, {DAY_RANGE}, not after today (default "
                    "today)"))] = None,
+               candidates_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                   "at most this many vehicles with a warranty visit examined, by VIN"))
+               ] = SANBAO_VEHICLES,
+               candidates_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
-    flags, its 三包 repairs and the events behind them. `as_of`: a day (default today; a day
-    after today is 422 `as-of-in-the-future`, like every `as_of`)."""
+    flags, its 三包 repairs and the events behind them, among `candidates_limit` of the
+    vehicles with a warranty visit in the validity (by VIN, from `candidates_offset`;
+    `candidates` counts them all,
+    `examined` this answer's, `next` links the following ones). `as_of`: a day (default
+    today; a day after today is 422 `as-of-in-the-future`, like every `as_of`)."""
     zone = ZoneInfo(ctx.timezone)
     now = datetime.now(zone)
     if as_of is not None and as_of > latest_day(now, zone, ctx.as_of_clock_skew_seconds):
         raise in_future(f"as_of {as_of} is a day in the future", now, zone)
     wait_for_projection(ctx, "work_orders", wait_for)
+    day = min(as_of, now.date()) if as_of else now.date()
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        return sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules,
-                      min(as_of, now.date()) if as_of else now.date(), store_id)
+        answer = sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules, day,
+                        store_id, candidates_limit, candidates_offset)
+    after = candidates_offset + answer["examined"]
+    query = {**({"store_id": store_id} if store_id else {}), "as_of": day.isoformat(),
+             "candidates_limit": candidates_limit, "candidates_offset": after}
+    answer["next"] = f"/audit/sanbao?{urlencode(query)}" if after < answer["candidates"] \
+        else None
+    return answer
 
 
 @router.get("/audit/serial-conflicts")

@@ -195,17 +195,21 @@ def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response
 @router.get("/events", response_model=RequestEvents)
 def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
                       correlation_id: Annotated[str, Query(min_length=1, max_length=200)],
+                      limit: Limit = 500, offset: Offset = 0,
                       wait_for: WaitFor = None) -> Any:
-    """Every event one request stored, across all streams, in log order."""
+    """Every event one request stored, across all streams, in log order, a page at a time
+    (`total`, `limit`, `offset`: a client may send one correlation id with many requests)."""
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
-        ids = request_events(conn, correlation_id, reading.stores)
+        total, ids = request_events(conn, correlation_id, reading.stores, limit=limit,
+                                    offset=offset)
     opener = reading.opener()
     entries: list[dict[str, Any]] = [audit.entry(n, event, opener)
                                      for n, event in audit.events_at(ctx.app, ids)]
     if entries:
         reading.record_opened(opener, entries[0]["actor"]["store_id"], "events of a request")
-    return {"correlation_id": correlation_id, "events": entries}
+    return {"correlation_id": correlation_id, "total": total, "limit": limit, "offset": offset,
+            "items": entries, "events": entries}
 
 
 class AuditLogPage(PageOf[AuditEntry]):

@@ -4,7 +4,7 @@ customer 360, history, and erasure on request (PIPL)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,12 @@ from api.schemas_crm import (
 from domain.common import NotFound
 from projections import audit
 from projections.crm_as_of import customer_as_of
-from projections.customer_queries import customer_360, find_customers
+from projections.customer_queries import (
+    customer_360,
+    customer_section,
+    customer_store,
+    find_customers,
+)
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 VIEW = "customers"
@@ -163,3 +168,22 @@ def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
         raise NotFound(f"customer {customer_id} not found")
     reading.record_opened(opener, str(found.store_id), "customer history")
     return found.page
+
+
+Section = Literal["visits", "open-work-orders", "vehicles", "complaints", "appointments",
+                  "points-history"]
+
+
+@router.get("/{customer_id}/{section}", response_model=Page)
+def customer_list(customer_id: UUID, section: Section, ctx: Ctx, reading: Reader,
+                  limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """One page of a list of the customer 360, in its order, which lists the first 50 of each
+    (a fleet's vehicles, years of visits): `visits`, `open-work-orders`, `vehicles`,
+    `complaints`, upcoming `appointments`, `points-history` (newest first)."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        store = customer_store(conn, customer_id)
+        if store is None or ("*" not in reading.stores and store not in reading.stores):
+            raise NotFound(f"customer {customer_id} not found")
+        return customer_section(conn, customer_id, section.replace("-", "_"),
+                                today=ctx.today(), limit=limit, offset=offset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -12,6 +13,7 @@ from pydantic import Field
 
 from api.auth import Principal, may
 from api.deps import (
+    TEXT_MAX,
     Command,
     Ctx,
     IdFilter,
@@ -91,12 +93,23 @@ class ReceivablesPage(Page):
         "days_over_90"))
 
 
+OPEN_BILLS_MAX = 1000
+BillsLimit = Annotated[int, Query(ge=1, le=OPEN_BILLS_MAX, description=(
+    "at most this many open bills per group, oldest first (`open_bills_count` counts them "
+    "all; `open_bills_next` links the group's next ones)"))]
+
+
 @router.get("/receivables", response_model=ReceivablesPage)
 def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = None,
+                payer_key: Annotated[str | None, Query(max_length=TEXT_MAX, description=(
+                    "one payer's group (an item's `payer_key`): to page through its bills"))
+                ] = None,
                 aged_on: Annotated[date | None, Query(
                     description="the day debts are aged to: today in the store's time zone "
                                 "(the default) or a later day; the balances are today's")] = None,
-                limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+                limit: Limit = 200, offset: Offset = 0,
+                bills_limit: BillsLimit = receivables_view.OPEN_BILLS_DEFAULT,
+                bills_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM, each bill aged in days
     since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days). For the roles
     that may read customers' personal data, a customer's name and phone to call about it
@@ -109,12 +122,27 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
     for view in (VIEW, "work_orders", *(("customers",) if contacts else ())):
         wait_for_projection(ctx, view, wait_for)
     with ctx.pool.connection() as conn:
-        page = receivables_view.receivables(conn, reading.stores, aged_on=aged_on or today,
-                                            zone=ctx.timezone, kind=kind, limit=limit,
-                                            offset=offset)
+        page = receivables_view.receivables(
+            conn, reading.stores, aged_on=aged_on or today, zone=ctx.timezone, kind=kind,
+            payer_key=payer_key, limit=limit, offset=offset, bills_limit=bills_limit,
+            bills_offset=bills_offset)
         shown = receivables_view.with_contacts(conn, page["items"]) if contacts else []
     reading.record(shown, "receivables")
+    for group in page["items"]:
+        group["open_bills_next"] = _next_bills(group, aged_on, bills_limit, bills_offset)
     return page
+
+
+def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
+                bills_offset: int) -> str | None:
+    """The link to the group's next open bills, None when this page holds its last."""
+    after = bills_offset + len(group["open_bills"])
+    if after >= group["open_bills_count"]:
+        return None
+    query = {"kind": group["kind"], "payer_key": group["payer_key"],
+             **({"aged_on": aged_on.isoformat()} if aged_on is not None else {}),
+             "bills_limit": bills_limit, "bills_offset": after}
+    return f"/receivables?{urlencode(query)}"
 
 
 @router.get("/ledger", response_model=Page)
@@ -195,11 +223,17 @@ def import_statement_file(
 
 @router.get("/reconciliation/statements/{statement_id}")
 def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
-              wait_for: WaitFor = None) -> Any:
-    """Matched and unmatched on both sides."""
+              payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                  "at most this many unmatched payments"))] = finance_queries.UNMATCHED_PAYMENTS,
+              payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """Matched and unmatched on both sides; the store's unmatched payments over the
+    statement's dates a page at a time (`payments_limit`, `payments_offset`;
+    `unmatched_payments_count` counts them all)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = finance_queries.statement(conn, principal.stores, statement_id)
+        found = finance_queries.statement(conn, principal.stores, statement_id,
+                                          payments_limit=payments_limit,
+                                          payments_offset=payments_offset)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     return found

@@ -47,6 +47,7 @@ from domain.transfer import Transfer
 from projections import audit
 from projections.stock_batch import work_order_of
 from projections.stock_queries import (
+    LOT_MOVEMENTS,
     get_lot,
     incoming_transfers,
     list_alerts,
@@ -78,11 +79,17 @@ LotState = Literal["open", "exhausted", "all"]
 # -- queries --------------------------------------------------------------------------------
 
 @item_router.get("/lots/{lot_id}")
-def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader, wait_for: WaitFor = None) -> Any:
-    """A lot: supplier, certificate, cost, and every movement in or out of it."""
+def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader,
+               movements_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                   "at most this many movements"))] = LOT_MOVEMENTS,
+               movements_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """A lot: supplier, certificate, cost, and its movements in or out, in booking order, a
+    page at a time (`movements_limit`, `movements_offset`; `movements_count` counts them
+    all)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = get_lot(conn, principal.stores, lot_id)
+        found = get_lot(conn, principal.stores, lot_id, limit=movements_limit,
+                        offset=movements_offset)
     if found is None:
         raise NotFound(f"lot {lot_id} not found")
     return found

@@ -174,6 +174,17 @@ def test_sanbao_for_auditors_and_managers(client: TestClient, auth: Auth,
     assert (car["vin"], car["status"], car["flags"][0]["rule"], car["flags"][0]["repairs"]) == (
         shop["brakes"], "breach", "same_problem", 5)
     assert len(car["evidence"]) > 0 and car["sale_date"] is None
+    # The vehicles are examined `limit` at a time, by VIN; `next` links the following ones.
+    assert answer["next"] is None and answer["examined"] == answer["candidates"] >= 1
+    first = get(client, "/audit/sanbao", auth("manager", stores=[store]), store_id=store,
+                as_of="2025-08-31", candidates_limit=1).json()
+    assert first["examined"] == 1
+    assert first["next"] == (None if answer["candidates"] == 1 else (
+        f"/audit/sanbao?store_id={store}&as_of=2025-08-31&candidates_limit=1"
+        "&candidates_offset=1"))
+    too_many = get(client, "/audit/sanbao", auth("manager", stores=[store]), 422,
+                   candidates_limit=1001)
+    assert [e["loc"] for e in too_many.json()["errors"]] == [["query", "candidates_limit"]]
     before = get(client, "/audit/sanbao", auth("auditor", stores=[store]), as_of="2025-05-31")
     assert [(v["status"], v["flags"][0]["repairs"]) for v in before.json()["vehicles"]] == [
         ("warning", 3)]

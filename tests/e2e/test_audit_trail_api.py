@@ -291,6 +291,30 @@ def test_the_events_of_one_request_across_streams(
     assert client.get("/audit/events", headers=auditor).status_code == 422
 
 
+def test_one_correlation_id_sent_with_many_requests_is_listed_a_page_at_a_time(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """A client may send the same X-Correlation-ID with every request of an import: the
+    events of all of them were listed, each read from the event store, in one answer."""
+    correlation = "import-" + uuid.uuid4().hex
+    desk = {**auth("advisor", "adv-li", [store_id]), "X-Correlation-ID": correlation}
+    registered = [post(client, "/customers", desk, {
+        "store_id": store_id, "kind": "person", "name": f"客户{n}",
+        "phones": [f"1390000{n:04d}"]}, 201) for n in range(5)]
+    auditor = auth("auditor", "aud-1", [store_id])
+    first = get(client, "/audit/events", auditor, correlation_id=correlation, limit=2,
+                wait_for=head(client))
+    assert (first["total"], first["limit"], first["offset"]) == (5, 2, 0)
+    rest = get(client, "/audit/events", auditor, correlation_id=correlation, offset=2)
+    assert (rest["total"], rest["limit"]) == (5, 500)
+    assert [e["stream_id"] for e in first["items"] + rest["items"]] == [
+        c["id"] for c in registered]
+    assert first["events"] == first["items"]
+    too_many = client.get("/audit/events", headers=auditor,
+                          params={"correlation_id": correlation, "limit": 1001})
+    assert too_many.status_code == 422, too_many.text
+    assert [e["loc"] for e in too_many.json()["errors"]] == [["query", "limit"]]
+
+
 def test_as_of_takes_a_day_as_its_end_in_the_stores_time_zone(
         client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
     wos = container.work_orders

@@ -293,3 +293,39 @@ def test_a_customer_holds_at_most_max_tags(client: TestClient, auth: Auth,
     assert client.post(f"{tags}/tag-0/removal", json={"reason": "no longer true"},
                        headers=desk).status_code == 200
     assert client.post(tags, json={"tag": "one-more"}, headers=desk).status_code == 200
+
+
+def test_an_as_of_reads_a_long_stream_a_chunk_at_a_time(
+        client: TestClient, container: Container, auth: Auth, store_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event store reads a stream whole: an `as_of` of a busy part's stock item (hundreds
+    of thousands of events in a few years) held every one of them in memory at once. Each read
+    now takes at most STREAM_CHUNK events, and the replay is the same."""
+    work_order_id = UUID(open_one(client, auth, store_id)["id"])
+    advisor = auth("advisor", "adv-li", [store_id])
+    client.post(f"/work-orders/{work_order_id}/jobs/1/labor-lines", json=LABOR, headers=advisor)
+    length = 2 * audit.STREAM_CHUNK + 10
+
+    def reprice(wo: WorkOrder, audit: Any) -> None:
+        while wo.version < length:
+            wo.reprice_line(audit, "L1", f"{300 + wo.version % 7}.00", None)
+
+    fill(container, store_id, work_order_id, reprice)
+    read: list[int] = []
+    select_events = container.app.recorder.select_events
+
+    def counted(originator_id: Any, **kwargs: Any) -> Any:
+        found = select_events(originator_id, **kwargs)
+        if originator_id == work_order_id:
+            read.append(len(found))
+        return found
+
+    monkeypatch.setattr(container.app.recorder, "select_events", counted)
+    then = datetime.now(UTC).isoformat()
+    doc = client.get(f"/work-orders/{work_order_id}", params={"as_of": then},
+                     headers=advisor).json()
+    assert doc["version"] == length
+    assert read == [audit.STREAM_CHUNK, audit.STREAM_CHUNK, 10]
+    read.clear()
+    replayed = audit.aggregate_as_of(container.app, work_order_id, datetime.now(UTC))
+    assert replayed.version == length and max(read) == audit.STREAM_CHUNK

@@ -105,6 +105,20 @@ def test_the_claims_of_a_period_export_at_once(client: TestClient, auth: Auth,
     assert lines.headers["content-type"].startswith("application/jsonl")
     assert [json.loads(line)["work_order"]["id"] for line in lines.text.splitlines()] == [
         c["work_order"]["id"] for c in found["claims"]]
+    # A busy period comes `visits_limit` visits at a time; `next` asks for the rest.
+    period = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    assert (found["visits"], found["visits_offset"], found["next"]) == (2, 0, None)
+    first = get(client, "/audit/warranty-claims", auditor, visits_limit=1, **period)
+    assert (first["visits"], first["count"]) == (2, 1)
+    assert first["claims"] == found["claims"][:1]
+    rest = client.get(first["next"], headers=auditor).json()
+    assert (rest["visits_offset"], rest["next"], rest["claims"]) == (1, None, found["claims"][1:])
+    paged = client.get("/audit/warranty-claims", headers=auditor,
+                       params={**period, "format": "jsonl", "visits_limit": 1})
+    assert paged.headers["link"] == f'<{first["next"].replace("json", "jsonl")}>; rel="next"'
+    refused = client.get("/audit/warranty-claims", headers=auditor,
+                         params={**period, "visits_limit": 1001})
+    assert [e["loc"] for e in refused.json()["errors"]] == [["query", "visits_limit"]]
     # The names the auditor was shown are recorded as reads.
     reads = get(client, "/audit/personal-data-reads", auditor, wait_for=head(client),
                 customer_id=found["claims"][0]["customer"]["id"])

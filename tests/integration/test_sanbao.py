@@ -205,3 +205,23 @@ def test_other_stores_are_refused(container: Container, fleet: dict[str, Any]) -
     with container.pool.connection() as conn, pytest.raises(NotPermitted):
         sanbao(container.app, conn, [fleet["desk"].store], ZONE, SanbaoRules(), AS_OF,
                store_id="ELSEWHERE")
+
+
+def test_the_vehicles_are_examined_a_page_at_a_time(container: Container,
+                                                    fleet: dict[str, Any]) -> None:
+    """Every vehicle with a warranty visit in two years was read from its events in one
+    request (a group's thousands): each answer now reads `limit` of them, by VIN."""
+    full = monitor(container, fleet)
+    cars = fleet["cars"]
+    with_warranty = sorted(cars[k] for k in ("v1", "v2", "v3", "v4", "v5", "v6"))
+    assert (full["candidates"], full["examined"]) == (6, 6)
+    flagged: list[str] = []
+    with container.pool.connection() as conn, one_snapshot(conn):
+        for offset in (0, 2, 4, 6):
+            page = sanbao(container.app, conn, [fleet["desk"].store], ZONE, SanbaoRules(),
+                          AS_OF, limit=2, offset=offset)
+            assert (page["candidates"], page["examined"]) == (6, 2 if offset < 6 else 0)
+            assert all(with_warranty[offset] <= v["vin"] <= with_warranty[offset + 1]
+                       for v in page["vehicles"])
+            flagged += [v["vin"] for v in page["vehicles"]]
+    assert sorted(flagged) == sorted(v["vin"] for v in full["vehicles"])
