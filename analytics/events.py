@@ -137,7 +137,7 @@ class Event:
             names = _NAMES[topic] = (qualname, qualname.partition(".")[0])
         self.qualname, self.aggregate = names
         self._state = state
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, Any] | None = None  # made at the first converted read
 
     def stored(self, name: str) -> Any:
         """The attribute as stored (wrappers of decimals, instants, … not converted)."""
@@ -148,15 +148,21 @@ class Event:
 
     def __getattr__(self, name: str) -> Any:
         # `get`, not a KeyError caught: most reads are a first read, or of a scalar (not cached)
-        value = self._cache.get(name, _ABSENT)
-        if value is not _ABSENT:
-            return value
+        cache = self._cache
+        if cache is not None:
+            value = cache.get(name, _ABSENT)
+            if value is not _ABSENT:
+                return value
         raw = self._state.get(name, _ABSENT)
         if raw is _ABSENT:
             raise AttributeError(name)
         if type(raw) in _SCALARS:
             return raw
-        value = self._cache[name] = plain(raw)
+        value = plain(raw)
+        if cache is None:
+            self._cache = {name: value}
+        else:
+            cache[name] = value
         return value
 
 
@@ -168,6 +174,7 @@ class Batch(NamedTuple):
     raw: list[tuple[int, str, str, bytes]]  # notification id, stream, Class.Event, state
     reached: int
     covered: int
+    joined: bytes = b""  # the states of `raw` joined, in its order (their Arrow text column)
 
 
 class EventSource:
@@ -230,8 +237,9 @@ class EventSource:
             raw.append((row[0], row[1], role[0], row[3]))
             (decoded if role[1] == _SHARED else stored).append(row)
         if raw:  # the set-based ones are decoded too unless all of them read as stored
-            if self._as_stored(raw):
-                return Batch(self._decoded(decoded), raw, reached, len(rows))
+            joined = b"".join([r[3] for r in raw])
+            if self._as_stored(raw, joined):
+                return Batch(self._decoded(decoded), raw, reached, len(rows), joined)
             decoded = sorted(decoded + stored, key=itemgetter(0))
         return Batch(self._decoded(decoded), [], reached, len(rows))
 
@@ -259,9 +267,11 @@ class EventSource:
                           else self.decode(n, stream, topic, state))
         return events
 
-    def _as_stored(self, raw: list[tuple[int, str, str, bytes]]) -> bool:
+    def _as_stored(self, raw: list[tuple[int, str, str, bytes]],
+                   joined: bytes | None = None) -> bool:
         """Whether these states read as they are stored (no mapper step between): those
-        with a `class_version` must have their class's (DuckDB reads past the number)."""
+        with a `class_version` must have their class's (DuckDB reads past the number).
+        `joined`: their states joined, when the caller has them."""
         mapper = self.app.mapper
         if mapper.cipher is not None or mapper.compressor is not None:
             return False
@@ -269,7 +279,8 @@ class EventSource:
         # two), not one per state: none has a number, or every number is the last key of its
         # state (followed by the next state's "{": an inner object's "}" never is) and at
         # least the highest version of the kinds read so; else each state with one is decoded
-        joined = b"".join([state for *_, state in raw])
+        if joined is None:
+            joined = b"".join([r[3] for r in raw])
         numbers = joined.count(b'"class_version"')
         if not numbers:
             return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ def _arrow_type(sql_type: str) -> pa.DataType:
 
 SCHEMAS = {t.name: pa.schema([(c, _arrow_type(ty)) for c, ty in t.columns]) for t in TABLES}
 COLUMNS = {t.name: tuple(t.column_names) for t in TABLES}
+EMPTY = {t.name: dict.fromkeys(t.column_names) for t in TABLES}  # a row of NULLs, copied by put
 # what `Fold` reads of a row: instants as naive UTC (DuckDB makes a zone-aware datetime of a
 # TIMESTAMPTZ at three times the cost; Arrow writes a naive one back as UTC)
 SELECTED = {t.name: ", ".join(f"timezone('UTC', {c})" if ty == "TIMESTAMPTZ" else c
@@ -42,12 +44,18 @@ class Fold:
     """
 
     conn: duckdb.DuckDBPyConnection
-    rows: dict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = field(default_factory=dict)
-    by_first: dict[str, dict[Any, set[tuple[Any, ...]]]] = field(default_factory=dict)
-    loaded: dict[str, set[Any]] = field(default_factory=dict)
-    absent: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)  # not in DuckDB
-    changed: dict[str, set[tuple[Any, ...]]] = field(default_factory=dict)
-    appends: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # by table (defaultdicts: `setdefault` would make an empty one on every call)
+    rows: defaultdict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = field(
+        default_factory=lambda: defaultdict(dict))
+    by_first: defaultdict[str, defaultdict[Any, set[tuple[Any, ...]]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    loaded: defaultdict[str, set[Any]] = field(default_factory=lambda: defaultdict(set))
+    absent: defaultdict[str, set[tuple[Any, ...]]] = field(  # not in DuckDB
+        default_factory=lambda: defaultdict(set))
+    changed: defaultdict[str, set[tuple[Any, ...]]] = field(
+        default_factory=lambda: defaultdict(set))
+    appends: defaultdict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list))
     seqs: dict[int, int] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # refunded: method, bill
     current: int = 0  # the notification id of the event being applied
@@ -59,14 +67,14 @@ class Fold:
         return self.seqs[notification_id]
 
     def _remember(self, table: str, key: tuple[Any, ...], row: dict[str, Any] | None) -> None:
-        self.rows.setdefault(table, {})[key] = row
+        self.rows[table][key] = row
         if row is not None:
-            self.by_first.setdefault(table, {}).setdefault(key[0], set()).add(key)
+            self.by_first[table][key[0]].add(key)
 
     def preload(self, table: str, values: Iterable[Any]) -> None:
         """Every row whose first key column is one of `values` (one query)."""
         spec = BY_NAME[table]
-        loaded = self.loaded.setdefault(table, set())
+        loaded = self.loaded[table]
         wanted = sorted({v for v in values if v is not None} - loaded)
         if not wanted:
             return
@@ -74,7 +82,7 @@ class Fold:
         found = self.conn.execute(
             f"SELECT {SELECTED[table]} FROM {table} WHERE {first} IN "
             f"(SELECT unnest(?::VARCHAR[]))", [wanted]).fetchall()
-        cache = self.rows.setdefault(table, {})
+        cache = self.rows[table]
         names = COLUMNS[table]
         for values_row in found:
             row = dict(zip(names, values_row, strict=True))
@@ -84,10 +92,10 @@ class Fold:
         loaded.update(wanted)
 
     def get(self, table: str, *key: Any) -> dict[str, Any] | None:
-        cache = self.rows.setdefault(table, {})
+        cache = self.rows[table]
         if key not in cache:
             if key[0] in self.loaded.get(table, ()):
-                self.absent.setdefault(table, set()).add(key)
+                self.absent[table].add(key)
                 return None  # preloaded: not there
             spec = BY_NAME[table]
             where = " AND ".join(f"{k} = ?" for k in spec.key)
@@ -97,22 +105,26 @@ class Fold:
             self._remember(table, key, dict(zip(spec.column_names, found[0], strict=True))
                            if found else None)
             if not found:
-                self.absent.setdefault(table, set()).add(key)
+                self.absent[table].add(key)
         return cache[key]
 
     def put(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         spec = BY_NAME[table]
-        full = {c: row.get(c) for c in COLUMNS[table]}
+        empty = EMPTY[table]
+        full = empty.copy()  # the columns in order, NULL unless the row says otherwise
+        full.update(row)
+        if len(full) != len(empty):  # keys that are no column are left out
+            full = {c: full[c] for c in COLUMNS[table]}
         key = tuple(full[k] for k in spec.key)
-        cache = self.rows.setdefault(table, {})
+        cache = self.rows[table]
         if (cache[key] is None) if key in cache else key[0] in self.loaded.get(table, ()):
-            self.absent.setdefault(table, set()).add(key)  # a new row: nothing to delete
+            self.absent[table].add(key)  # a new row: nothing to delete
         self._remember(table, key, full)
         self._changed(table, key, full)
         return full
 
     def _changed(self, table: str, key: tuple[Any, ...], row: dict[str, Any]) -> None:
-        self.changed.setdefault(table, set()).add(key)
+        self.changed[table].add(key)
         row["last_notification_id"] = self.current
 
     def touch(self, table: str, *key: Any) -> dict[str, Any] | None:
@@ -135,17 +147,17 @@ class Fold:
         return found
 
     def append(self, table: str, row: dict[str, Any]) -> None:
-        self.appends.setdefault(table, []).append(row)
+        self.appends[table].append(row)
 
     def write(self) -> None:
         for table, keys in self.changed.items():
-            spec = BY_NAME[table]
-            rows = [self.rows[table][k] for k in keys if self.rows[table].get(k) is not None]
+            spec, cache = BY_NAME[table], self.rows[table]
+            rows = [row for k in keys if (row := cache.get(k)) is not None]
             if not rows:
                 continue
             arrow = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
             self.conn.register("batch_rows", arrow)
-            if keys - self.absent.get(table, set()):  # rows of earlier batches change
+            if not keys <= self.absent[table]:  # rows of earlier batches change
                 match = " AND ".join(f"t.{k} = b.{k}" for k in spec.key)
                 self.conn.execute(f"DELETE FROM {table} t WHERE EXISTS "
                                   f"(SELECT 1 FROM batch_rows b WHERE {match})")

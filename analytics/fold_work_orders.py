@@ -15,10 +15,13 @@ from domain.settlement_bills import bill_totals
 from domain.work_order import WorkOrder
 
 HOUR = Decimal("0.0001")
+CENT = Decimal("0.01")
+NOTHING = Decimal("0.00")  # Decimals do not change: one for every row
+ZERO = Decimal(0)
 
 
 def _money(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+    return None if value is None else Decimal(value).quantize(CENT)
 
 
 # -- work orders ------------------------------------------------------------------------------
@@ -64,11 +67,11 @@ def _line_row(e: Any, line: dict[str, Any], store_id: str) -> tuple[str, dict[st
         labor = {**base, "job_no": line["job_no"], "op_code": line["op_code"],
                  "hours_sold": line["hours"], "rate": line["unit_price"],
                  "vat": _money(line["vat"]), "vat_rate": line["vat_rate"]}
-        _discount_labor(labor, Decimal("0.00"))
+        _discount_labor(labor, NOTHING)
         return "fact_labor_lines", labor
     return "fact_part_lines", {**base, "part_number": line["part_number"], "qty": line["qty"],
-                               "issued_qty": Decimal(0), "unit_price": line["unit_price"],
-                               "cost": Decimal("0.00"), "supply": line.get("supply")}
+                               "issued_qty": ZERO, "unit_price": line["unit_price"],
+                               "cost": NOTHING, "supply": line.get("supply")}
 
 
 def _put_line(fold: Fold, e: Any, line: dict[str, Any], store_id: str) -> None:
@@ -248,15 +251,18 @@ def _s_opened(fold: Fold, e: Settlement.Opened, n: int) -> None:
 def _bill_figures(row: dict[str, Any], bills: dict[str, Any]) -> None:
     """The settlement's figures from its bills, stored (`Event.stored`) or decoded."""
     text = json_ready(bills)  # every amount as the text the JSON copy holds
-    lines = [ln for b in text.values() for ln in b["lines"]]
+    net = vat = cost = discount = ZERO  # the lines' sums, each amount read once
+    for bill in text.values():
+        for ln in bill["lines"]:
+            net += Decimal(ln["net"])
+            vat += Decimal(ln["vat"])
+            cost += Decimal(ln["cost"])
+            discount += Decimal(ln["discount"])
     row.update(
-        revenue=sum((Decimal(ln["net"]) - Decimal(ln["vat"]) for ln in lines), Decimal(0)),
-        vat=sum((Decimal(ln["vat"]) for ln in lines), Decimal(0)),
-        parts_cost=sum((Decimal(ln["cost"]) for ln in lines), Decimal(0)),
-        discount=sum((Decimal(ln["discount"]) for ln in lines), Decimal(0)),
+        revenue=net - vat, vat=vat, parts_cost=cost, discount=discount,
         **{f"{kind}_total": _decimal(text[kind]["total"]) if kind in text else None
            for kind in ("customer", "warranty", "insurance", "internal")},
-        bills_json=json.dumps(text), allowances=Decimal("0.00"))
+        bills_json=json.dumps(text), allowances=NOTHING)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -307,7 +313,7 @@ def _discount_labor(row: dict[str, Any], discount: Decimal) -> None:
 
 def _reset_discounts(fold: Fold, work_order_id: str) -> None:
     for labor in fold.where("fact_labor_lines", work_order_id):
-        _discount_labor(labor, Decimal("0.00"))
+        _discount_labor(labor, NOTHING)
 
 
 @on(Settlement.Confirmed)

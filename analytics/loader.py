@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,10 +153,11 @@ class AnalyticsLoader(Narrowing):
 
     def _batch(self, limit: int | None) -> int:
         position = self.position()
-        events, raw, reached, covered = self.source.read(position, limit or self.batch_size)
+        events, raw, reached, covered, joined = self.source.read(position,
+                                                                 limit or self.batch_size)
         if reached <= position:
             return 0
-        with transaction(self.conn), SetBased(self.conn, raw) as set_based:
+        with transaction(self.conn), SetBased(self.conn, raw, joined) as set_based:
             set_based.before_fold()
             fold = Fold(self.conn, zone=self.zone)
             _preload(fold, events)
@@ -251,12 +253,12 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def _preload(fold: Fold, events: list[Event]) -> None:
     """Fetch the keyed rows a batch will touch in one query per table."""
-    ids: dict[str, set[str]] = {}
-    kinds: dict[str, list[Event]] = {}  # the events of the kinds looked into below
+    ids: defaultdict[str, set[str]] = defaultdict(set)
+    kinds: defaultdict[str, list[Event]] = defaultdict(list)  # the kinds looked into below
     for e in events:  # one pass over the batch
-        ids.setdefault(e.aggregate, set()).add(e.originator_id)
+        ids[e.aggregate].add(e.originator_id)
         if e.qualname in PRELOADING:
-            kinds.setdefault(e.qualname, []).append(e)
+            kinds[e.qualname].append(e)
 
     def of(qualname: str) -> list[Event]:
         return kinds.get(qualname, [])

@@ -211,13 +211,16 @@ AFTER_WRITE = (({"FollowUp.Scheduled"}, FOLLOW_UPS), ({"FollowUp.Completed"}, FO
                (set(SETTLEMENT_STATUS), SETTLEMENT_STEPS))
 
 
-def _texts(states: Sequence[bytes]) -> pa.LargeStringArray:
-    """The stored states as one Arrow column of text, made from their bytes joined and the
-    offsets between them (`pa.array` of a list of bytes took ~4 µs a state: six times as
-    long); invalid UTF-8 raises, as it did there."""
+def _texts(states: Sequence[bytes], joined: bytes = b"") -> pa.LargeStringArray:
+    """The stored states as one Arrow column of text, made from their bytes joined (`joined`,
+    when the reader has joined them already) and the offsets between them (`pa.array` of a
+    list of bytes took ~4 µs a state: six times as long); invalid UTF-8 raises, as it did
+    there."""
     offsets = array("q", accumulate(map(len, states), initial=0))
+    if len(joined) != offsets[-1]:
+        joined = b"".join(states)
     texts = pa.LargeStringArray.from_buffers(len(states), pa.py_buffer(offsets),
-                                             pa.py_buffer(b"".join(states)))
+                                             pa.py_buffer(joined))
     texts.validate(full=True)
     return texts
 
@@ -225,7 +228,8 @@ def _texts(states: Sequence[bytes]) -> pa.LargeStringArray:
 class SetBased:
     """The set-based events of one batch, registered with DuckDB while it is folded."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, raw: list[RawEvent]) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, raw: list[RawEvent],
+                 joined: bytes = b"") -> None:
         self.conn = conn
         self.kinds = Counter(qualname for _, _, qualname, _ in raw)
         self.table: Any = None
@@ -233,7 +237,7 @@ class SetBased:
             *columns, states = zip(*raw, strict=True)
             self.table = pa.Table.from_arrays(
                 [*(pa.array(c, type=t) for c, t in zip(columns, EVENTS.types[:-1], strict=True)),
-                 _texts(states)], schema=EVENTS)
+                 _texts(states, joined)], schema=EVENTS)
 
     def __enter__(self) -> Self:
         if self.table is not None:
