@@ -12,7 +12,7 @@ the fold (a settlement opened, a payment a refund in the same batch refers to).
 
 The Python handlers of these events stay registered: a batch holding a state that needs the
 mapper (an older `class_version` than its class's, a cipher or compressor) is folded in Python,
-event by event, as a whole; `tests/integration/test_analytics.py` compares both ways.
+event by event, as a whole; `tests/integration/test_analytics_loading.py` compares both ways.
 """
 
 from __future__ import annotations
