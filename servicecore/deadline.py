@@ -59,7 +59,7 @@ class DeadlinePassed(psycopg.OperationalError):
 
 @dataclass(eq=False)
 class _Wait:
-    sock: socket.socket
+    fd: int  # a duplicate of the connection's descriptor (a socket object only to cut it)
     deadline: float
     what: str
     seconds: float
@@ -86,8 +86,7 @@ class Watchdog:
         if not seconds or conn.closed:
             yield
             return
-        wait = _Wait(socket.socket(fileno=os.dup(conn.fileno())), time.monotonic() + seconds,
-                     what, seconds)
+        wait = _Wait(os.dup(conn.fileno()), time.monotonic() + seconds, what, seconds)
         with self._wake:
             self._waits.add(wait)
             if self._thread is None:
@@ -109,7 +108,7 @@ class Watchdog:
         finally:
             with self._wake:
                 self._waits.discard(wait)
-            wait.sock.close()
+            os.close(wait.fd)
             if wait.expired:
                 # broken: the pool discards it instead of lending it again (an asyncio
                 # connection's libpq connection is ended directly: `close()` must be awaited)
@@ -129,7 +128,11 @@ class Watchdog:
                         log.warning("%s: no answer from PostgreSQL within %g s; cutting its "
                                     "connection", wait.what, wait.seconds)
                         with suppress(OSError):
-                            wait.sock.shutdown(socket.SHUT_RDWR)
+                            sock = socket.socket(fileno=wait.fd)
+                            try:
+                                sock.shutdown(socket.SHUT_RDWR)
+                            finally:
+                                sock.detach()  # the descriptor is closed by `watch`
                 pending = [w.deadline for w in self._waits if not w.expired]
                 self._wakes_at = min(pending) if pending else 0.0
                 self._wake.wait(self._wakes_at - now if pending else None)
