@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg_pool import ConnectionPool
 
+from api.db_deadline import DbDeadline
 from api.health_check import HealthCheck
 from api.positions import ProjectionPositions
 from domain.aftercare import Aftercare
@@ -46,6 +47,8 @@ class ApiContext:
     jwt_secret: str
     projection_names: list[str]
     read_wait_max_seconds: float = 5.0
+    # a request's hold of a connection, waiting on PostgreSQL, is cut after this long
+    db_deadline: DbDeadline = field(default_factory=DbDeadline)
     as_of_clock_skew_seconds: float = 5.0  # a client's clock this far ahead still asks for now
     shop_names: ShopNames = field(default_factory=ShopNames)
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)

@@ -2,7 +2,9 @@
 
 The database is asked on a connection of its own (never the request pools, which wait seconds),
 from a daemon thread of its own, and the answer is waited for at most `deadline` seconds: a
-database that does not answer is reported as such, it does not hold the health endpoint.
+database that does not answer is reported as such, it does not hold the health endpoint. A
+connection that stopped answering is cut after the request deadline (api/db_deadline.py) and
+the next check opens a new one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+
+from api.db_deadline import DbDeadline
 
 Loops = Callable[[], dict[str, dict[str, Any]]]
 HEAD_SQL = "SELECT coalesce(max(notification_id), 0) FROM servicecore_events"
@@ -34,6 +38,9 @@ class HealthCheck:
     # (a loop blocked on a lock, a handler that never returns): unready; 0: not checked
     max_stall_seconds: float = 60.0
     deadline: float = 0.75
+    # its connection, waiting longer than this, is cut (a middlebox that stopped forwarding
+    # would otherwise hold the check's connection, and every later check, for good)
+    db_deadline: DbDeadline = field(default_factory=DbDeadline)
     _since: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
     _conn: psycopg.Connection[Any] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -118,8 +125,9 @@ class HealthCheck:
         if self._conn is None:
             self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=2,
                                          tcp_user_timeout=2000)
-        head = self._conn.execute(HEAD_SQL).fetchone()
-        rows = self._conn.execute(POSITIONS_SQL, (self.projection_names,)).fetchall()
+        with self.db_deadline.connection(self._conn, "the health check"):
+            head = self._conn.execute(HEAD_SQL).fetchone()
+            rows = self._conn.execute(POSITIONS_SQL, (self.projection_names,)).fetchall()
         return (int(head[0]) if head else 0), {str(r[0]): int(r[1]) for r in rows}
 
     def _drop(self) -> None:

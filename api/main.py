@@ -92,7 +92,8 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.add_middleware(HotReads, api=app)  # inside the body limit and the observation
     app.add_middleware(UtcTimestamps)  # every JSON answer's timestamps, hot reads' too
     app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
-    app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics)  # the outermost
+    app.add_middleware(observe.ObserveRequests, metrics=app.state.metrics,  # the outermost
+                       db_deadline=ctx.db_deadline)
     app.include_router(stock.item_router)  # the most frequent reads first: routes are tried
     app.include_router(work_orders.router)  # in order (no path of one shadows another's)
     app.include_router(health.router)

@@ -3,7 +3,8 @@
 `ObserveRequests` is the outermost middleware of the app. It takes the correlation id (the
 client's `X-Correlation-ID` or a new one), opens the request's log context (api/log_context.py)
 so that every line logged while the request is handled carries it with the user and store,
-answers the id in `X-Correlation-ID`, and at the end writes one access line (`servicecore.access`,
+answers the id in `X-Correlation-ID`, bounds the request's waits on PostgreSQL
+(api/db_deadline.py), and at the end writes one access line (`servicecore.access`,
 in place of uvicorn's) and records the request in the Prometheus metrics. An error no handler
 answered is logged here, in the request's context, and answered 500 (503 when the database is
 away) as problem+json.
@@ -21,6 +22,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import log_context
+from api.db_deadline import DbDeadline
 from api.errors import database_unavailable_problem, internal_problem, unavailable
 from api.metrics import UNMATCHED, ApiMetrics
 
@@ -29,9 +31,11 @@ log = logging.getLogger(__name__)
 
 
 class ObserveRequests:
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics,
+                 db_deadline: DbDeadline | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.db_deadline = db_deadline or DbDeadline()  # the request's waits on PostgreSQL
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +62,8 @@ class ObserveRequests:
 
         self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, observed_send)
+            with self.db_deadline.request():
+                await self.app(scope, receive, observed_send)
         except asyncio.CancelledError:
             status = status or 499  # the client went away before an answer
             raise

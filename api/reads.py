@@ -11,6 +11,7 @@ api/main.py) and wait for `?wait_for=` on the projection positions' announcement
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -55,16 +56,25 @@ class ReadModels:
 
     async def _on_connection(self, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
         """Once more on a fresh connection when the pooled one turns out dead (the database
-        restarted since it was opened): a read changes nothing, so retrying is safe."""
+        restarted since it was opened): a read changes nothing, so retrying is safe. A read
+        still waiting after the request's deadline has its connection cut (api/db_deadline.py)
+        and is not tried again: the pool is drained instead (the other connections opened
+        through the middlebox that froze this one would cost the next reads a deadline each)."""
         assert self.pool is not None
+        deadline = self.ctx.db_deadline
         for attempt in (1, 2):
             # getconn / putconn, not `pool.connection()`: its context manager would also
             # enter the connection's own, whose commit (a no-op in autocommit) takes the
             # connection's lock and a wait on every read
             conn = await self.pool.getconn()
+            began = time.monotonic()
             try:
-                return await work(conn)
+                with deadline.connection(conn, "an API read"):
+                    return await work(conn)
             except psycopg.OperationalError:
+                if deadline.seconds and time.monotonic() - began >= deadline.seconds:
+                    await self.pool.drain()
+                    raise
                 if attempt == 2 or not conn.broken:
                     raise
             finally:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from api.db_deadline import DbDeadline
 from domain.aftercare import Aftercare
 from domain.application import ServiceCore
 from domain.appointments import Appointments
@@ -38,7 +39,7 @@ from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
-from servicecore.deadline import pooled_waits
+from servicecore.deadline import pooled_waits, watch
 from servicecore.embedded import embedded_urls
 from servicecore.invoice_commands import backfill_in_background, create_table
 from servicecore.keystore import PostgresKeyStore
@@ -168,7 +169,7 @@ class Container:
             vehicles=self.vehicles, technicians=self.technicians, appointments=self.appointments,
             dispatch=self.dispatch, tag_rules=self.tag_rules,
             jwt_secret=self.settings.secret(), projection_names=[v.name for v in self.views],
-            read_wait_max_seconds=self.settings.read_wait_max_seconds,
+            read_wait_max_seconds=self.settings.read_wait_max_seconds, db_deadline=self.db_deadline,
             as_of_clock_skew_seconds=self.settings.as_of_clock_skew_seconds,
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             progress_link_hours=self.settings.progress_link_hours,
@@ -198,16 +199,20 @@ class Container:
         return self._positions
 
     @property
+    def db_deadline(self) -> DbDeadline:  # a request's waits on PostgreSQL, bounded
+        return DbDeadline(self.settings.request_db_deadline_seconds, watch, pooled_waits)
+
+    @property
     def health_check(self) -> HealthCheck:
         """What /health* report: the database on a connection of its own, the loops below."""
         if self._health is None:
             from api.health_check import HealthCheck
 
+            s = self.settings
             self._health = HealthCheck(self.database_url, [v.name for v in self.views],
-                                       loops=self.loop_states,
-                                       stops=lambda: stops(self.runners),
-                                       max_lag=self.settings.ready_max_lag,
-                                       max_stall_seconds=self.settings.ready_max_stall_seconds)
+                                       loops=self.loop_states, stops=lambda: stops(self.runners),
+                                       max_lag=s.ready_max_lag, db_deadline=self.db_deadline,
+                                       max_stall_seconds=s.ready_max_stall_seconds)
         return self._health
 
     def loop_states(self) -> dict[str, dict[str, Any]]:
@@ -257,7 +262,8 @@ class Container:
             bootstrap_servers=s.kafka_bootstrap_servers,
             topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,
             max_backoff_seconds=s.relay_max_backoff_seconds,
-            unreachable_seconds=s.kafka_projection_unreachable_seconds))
+            unreachable_seconds=s.kafka_projection_unreachable_seconds,
+            deadline_seconds=s.db_wait_deadline_seconds))
 
     def seed_kafka_board(self) -> dict[str, int]:
         """The Kafka board filled from the event store, as the relay maps the events

@@ -24,7 +24,10 @@ kept from firing by `Heartbeat`), freeing the advisory locks for the loop starte
 A loop that reaches the database through a library (the relay and the analytics loader read
 the log through eventsourcing's recorder) runs under `pooled_waits`: every connection its
 thread draws from the process's pool (servicecore/pool.py, `DeadlinePool`) is watched until
-it is handed back.
+it is handed back. An API request runs under `pooled_waits` too, with its own, shorter limit
+(SERVICECORE_REQUEST_DB_DEADLINE_SECONDS, set by api/observe.py): the limit lives in a
+context variable, so the thread-pool thread that runs a sync route sees its request's, and
+the loops' threads (which start with a context of their own) never do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +59,7 @@ class DeadlinePassed(psycopg.OperationalError):
 
 @dataclass(eq=False)
 class _Wait:
-    sock: socket.socket
+    fd: int  # a duplicate of the connection's descriptor (a socket object only to cut it)
     deadline: float
     what: str
     seconds: float
@@ -70,25 +74,30 @@ class Watchdog:
     _waits: set[_Wait] = field(default_factory=set)
     _wake: threading.Condition = field(default_factory=threading.Condition)
     _thread: threading.Thread | None = None
+    _wakes_at: float = 0.0  # when the thread looks next (0: it sleeps until told)
 
     @contextmanager
-    def watch(self, conn: psycopg.Connection[Any], seconds: float | None,
-              what: str) -> Iterator[None]:
+    def watch(self, conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+              seconds: float | None, what: str) -> Iterator[None]:
         """Cut `conn` if the block is still running `seconds` from now (None or 0: no limit).
         Once cut, `conn` is closed on the way out (the pool discards it), and the block's
-        failure is raised as `DeadlinePassed`."""
+        failure is raised as `DeadlinePassed`. An asyncio connection may be watched too (the
+        block awaits inside it)."""
         if not seconds or conn.closed:
             yield
             return
-        wait = _Wait(socket.socket(fileno=os.dup(conn.fileno())), time.monotonic() + seconds,
-                     what, seconds)
+        wait = _Wait(os.dup(conn.fileno()), time.monotonic() + seconds, what, seconds)
         with self._wake:
             self._waits.add(wait)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-deadline",
                                                 daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if not self._wakes_at or wait.deadline < self._wakes_at:
+                # only a deadline sooner than the next look wakes the thread: waits of one
+                # length (a request's) come in deadline order and cost it no switch
+                self._wakes_at = wait.deadline
+                self._wake.notify()
         try:
             yield
         except Exception as error:  # psycopg's, or a library's wrapping of it
@@ -99,9 +108,14 @@ class Watchdog:
         finally:
             with self._wake:
                 self._waits.discard(wait)
-            wait.sock.close()
+            os.close(wait.fd)
             if wait.expired:
-                conn.close()  # broken: the pool discards it instead of lending it again
+                # broken: the pool discards it instead of lending it again (an asyncio
+                # connection's libpq connection is ended directly: `close()` must be awaited)
+                if isinstance(conn, psycopg.AsyncConnection):
+                    conn.pgconn.finish()
+                else:
+                    conn.close()
 
     def _run(self) -> None:
         with self._wake:
@@ -114,16 +128,23 @@ class Watchdog:
                         log.warning("%s: no answer from PostgreSQL within %g s; cutting its "
                                     "connection", wait.what, wait.seconds)
                         with suppress(OSError):
-                            wait.sock.shutdown(socket.SHUT_RDWR)
+                            sock = socket.socket(fileno=wait.fd)
+                            try:
+                                sock.shutdown(socket.SHUT_RDWR)
+                            finally:
+                                sock.detach()  # the descriptor is closed by `watch`
                 pending = [w.deadline for w in self._waits if not w.expired]
-                self._wake.wait(min(pending) - now if pending else None)
+                self._wakes_at = min(pending) if pending else 0.0
+                self._wake.wait(self._wakes_at - now if pending else None)
 
 
 WATCHDOG = Watchdog()
-_scope = threading.local()  # `limit`: (seconds, what) for this thread's pooled connections
+# (seconds, what) for the pooled connections drawn in this context (a loop's thread, a request)
+_limit: ContextVar[tuple[float, str] | None] = ContextVar("servicecore_pooled_limit",
+                                                          default=None)
 
 
-def watch(conn: psycopg.Connection[Any], seconds: float | None,
+def watch(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], seconds: float | None,
           what: str) -> AbstractContextManager[None]:
     """`WATCHDOG.watch`: the process's one watchdog."""
     return WATCHDOG.watch(conn, seconds, what)
@@ -131,20 +152,18 @@ def watch(conn: psycopg.Connection[Any], seconds: float | None,
 
 @contextmanager
 def pooled_waits(seconds: float | None, what: str) -> Iterator[None]:
-    """In this thread, each connection drawn from a `DeadlinePool` is watched for `seconds`
-    from when it is drawn until it is handed back (None or 0: no limit)."""
-    previous = getattr(_scope, "limit", None)
-    _scope.limit = (seconds, what) if seconds else None
+    """In this thread (this request), each connection drawn from a `DeadlinePool` is watched
+    for `seconds` from when it is drawn until it is handed back (None or 0: no limit)."""
+    token = _limit.set((seconds, what) if seconds else None)
     try:
         yield
     finally:
-        _scope.limit = previous
+        _limit.reset(token)
 
 
 def pooled_limit() -> tuple[float, str] | None:
-    """This thread's `pooled_waits`, if any."""
-    limit: tuple[float, str] | None = getattr(_scope, "limit", None)
-    return limit
+    """This thread's (this request's) `pooled_waits`, if any."""
+    return _limit.get()
 
 
 def limit_transaction(conn: psycopg.Connection[Any], seconds: float | None) -> None:

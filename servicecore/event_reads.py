@@ -35,6 +35,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from servicecore.deadline import DeadlinePassed, pooled_limit, watch
 from servicecore.pool import EventStorePool
 
 R = TypeVar("R")
@@ -95,9 +96,11 @@ _ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
 class _Borrowed:
     """A connection of the shared pool for one autocommit statement: psycopg_pool's getconn
     and putconn directly. The library's get_connection nests three generator context managers
-    around them (~12 us more per statement); psycopg's errors come out as it raises them."""
+    around them (~12 us more per statement); psycopg's errors come out as it raises them. In a
+    thread (a request) under `pooled_waits` the connection is watched as `DeadlinePool`'s are,
+    and a cut one drains the pool (servicecore/pool.py)."""
 
-    __slots__ = ("conn", "pool")
+    __slots__ = ("conn", "pool", "watching")
 
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
@@ -107,10 +110,21 @@ class _Borrowed:
             self.conn = self.pool.getconn()
         except psycopg.Error as error:
             raise _translated(error) from error
+        limit = pooled_limit()
+        self.watching = None if limit is None else watch(self.conn, *limit)
+        if self.watching is not None:
+            self.watching.__enter__()
         return self.conn
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
+        if self.watching is not None:
+            try:
+                self.watching.__exit__(kind, error, traceback)
+            except DeadlinePassed as cut:  # the connection is closed: the pool discards it
+                self.pool.putconn(self.conn)
+                self.pool.drain()
+                raise _translated(cut) from cut
         self.pool.putconn(self.conn)
         if isinstance(error, psycopg.Error):
             raise _translated(error) from error

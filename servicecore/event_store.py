@@ -7,10 +7,11 @@ serialize appends, link the events into the hash chain and NOTIFY tailing reader
 same transaction.
 
 When the connection fails while the statement is in flight (the server restarted, an operator
-terminated the backend, the network dropped) the outcome is unknown: the commit may have
-happened. The recorder then never retries blindly: it waits for the database, makes sure the
-old backend is gone (its transaction is then committed or rolled back for good), and looks the
-command id up. Found: the save succeeded and its notification ids are answered. Not found:
+terminated the backend, the network dropped, a connection that stopped answering was cut by
+the deadline: servicecore/deadline.py) the outcome is unknown: the commit may have happened.
+The recorder then never retries blindly: it waits for the database, makes sure the old backend
+is gone (its transaction is then committed or rolled back for good), and looks the command id
+up. Found: the save succeeded and its notification ids are answered. Not found:
 nothing was stored and the same statement is sent again. A version conflict (a unique
 violation) is always a definite answer from the server and is raised as IntegrityError.
 """
@@ -34,6 +35,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import dict_row, tuple_row
 
+from servicecore.deadline import pooled_limit, watch
 from servicecore.event_reads import EventReads, _read
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, OWNER_SEARCH_PATH
 
@@ -275,7 +277,8 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
         conninfo = {**kwargs, "row_factory": dict_row, "autocommit": True, "connect_timeout": 2}
         while True:
             try:
-                with psycopg.connect(**conninfo) as conn:
+                with psycopg.connect(**conninfo) as conn, \
+                        watch(conn, self._wait_limit(), "deciding whether a save committed"):
                     self._end_backend(conn, backend_pid, sent_at, deadline)
                     with conn.transaction():
                         conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")
@@ -293,6 +296,15 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                         f"{self.resolve_seconds:.0f} s to tell whether it committed",
                         command_ids[0]) from error
                 time.sleep(0.2)
+
+    def _wait_limit(self) -> float:
+        """How long one wait of the commit check may take (servicecore/deadline.py): the
+        request's limit in a request, else the pool's deadline (0: none)."""
+        limit = pooled_limit()
+        if limit is not None:
+            return limit[0]
+        return float(getattr(getattr(self.datastore.pool, "shared", None), "deadline_seconds",
+                             0.0))
 
     @staticmethod
     def _end_backend(conn: psycopg.Connection[Any], pid: int, sent_at: float,

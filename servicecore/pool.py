@@ -23,7 +23,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
-from servicecore.deadline import pooled_limit, watch
+from servicecore.deadline import DeadlinePassed, pooled_limit, watch
 from servicecore.settings import Settings
 
 # A server that vanishes without closing its connections (a host powered off, a dropped route)
@@ -58,15 +58,23 @@ def open_pool(database_url: str, settings: Settings) -> ConnectionPool:
 class DeadlinePool(ConnectionPool):
     """A pool whose `check()` (a loop's first step after a failure) cuts a pooled connection
     that does not answer within `deadline_seconds` (servicecore/deadline.py) and discards it,
-    instead of waiting for good on one that stopped forwarding; a thread under `pooled_waits`
-    has each connection it draws watched."""
+    instead of waiting for good on one that stopped forwarding; a thread (a request) under
+    `pooled_waits` has each connection it draws watched.
+
+    Once a watched connection is cut, the pool is drained (`drain()`: the idle connections
+    closed at once, those lent out closed when handed back, new ones opened): what froze one
+    connection froze the others opened through the same middlebox, and each would otherwise
+    cost the next request or batch that draws it a whole deadline. Closing one costs no
+    round trip."""
 
     def __init__(self, conninfo: str, *, deadline_seconds: float = 0.0, **kwargs: Any) -> None:
         self.deadline_seconds = deadline_seconds
         super().__init__(conninfo, **kwargs)
 
     def check_connection(self, conn: Connection[Any]) -> None:  # type: ignore[override]
-        with watch(conn, self.deadline_seconds, "a pooled connection's check"):
+        limit = pooled_limit()  # a request's is shorter than the pool's own
+        with watch(conn, limit[0] if limit else self.deadline_seconds,
+                   "a pooled connection's check"):
             ConnectionPool.check_connection(conn)
 
     @contextmanager
@@ -76,9 +84,13 @@ class DeadlinePool(ConnectionPool):
             limit = pooled_limit()
             if limit is None:
                 yield conn
-            else:
+                return
+            try:
                 with watch(conn, *limit):
                     yield conn
+            except DeadlinePassed:
+                self.drain()
+                raise
 
 
 class EventStorePool:

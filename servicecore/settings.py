@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         "connection cut and fails, and its loop starts again: a connection that stays open but "
         "stops forwarding (a stuck pooler, NAT or middlebox) ends instead of hanging; 0 = no "
         "limit")
+    request_db_deadline_seconds: float = Field(
+        default=30.0, ge=0, description="an API request (or /health's check) that has held a "
+        "connection this long, still waiting on PostgreSQL, has it cut and is answered 503 "
+        "(a command whose outcome cannot be decided: 503 naming its command id); the pool "
+        "opens new connections; 0 = no limit")
     read_wait_max_seconds: float = 5.0
     as_of_clock_skew_seconds: float = Field(
         default=5.0, ge=0, le=300, description="an `as_of` up to this many seconds after the "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import ConnectionPool
 
+from servicecore.deadline import limit_transaction
 from workers import kafka_resume as resume
 from workers.health import RateMeter
 from workers.integration_events import ROUTES, IntegrationMapper, stream_kind
@@ -100,6 +101,7 @@ class BoardRows:
         c = self.config
         applied = repeats = early = 0
         with self.pool.connection() as conn, conn.transaction():
+            limit_transaction(conn, c.deadline_seconds)  # the server ends it too once stuck
             ids = sorted({str(e["stream_id"]) for e in events})
             rows: dict[str, _Row] = {}
             for wo_id, number, store_id, status, version, updated_at, applications in conn.execute(

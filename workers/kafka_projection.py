@@ -23,6 +23,11 @@ offsets again at 0: before it seeks, the member asks the broker whether the reco
 stored offset is still the event stored with it, and reads a partition whose log was replaced
 from its beginning (`workers.kafka_resume`; logged, `replaced` in the metrics).
 
+Each wait on PostgreSQL (a batch, the stored offsets) is bounded by
+SERVICECORE_DB_WAIT_DEADLINE_SECONDS (`deadline_seconds`, servicecore/deadline.py): a connection
+that stopped forwarding is cut, the batch fails as with a lost database (its partitions back at
+their stored offsets), the pool opens new connections and the loop goes on after its backoff.
+
 A broker that is gone does not make `poll()` fail: it returns empty batches for ever. While the
 consumer has no connected group coordinator nothing is applied (records polled meanwhile are
 put back); after `unreachable_seconds` of that the loop reports trouble (`/health` 503), which
@@ -52,6 +57,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from servicecore.deadline import pooled_waits
 from workers.health import RateMeter, Sample, Trouble
 from workers.kafka_board import BoardRows
 from workers.kafka_resume import LeadingAssignor, Stored, coordinator_reachable, inspect
@@ -80,6 +86,8 @@ class KafkaProjectionConfig:
     unreachable_seconds: float = 20.0  # without a group coordinator this long: trouble
     resume_check_seconds: float = 3.0  # longest wait for the record before a stored offset
     metadata_max_age_ms: int = 5_000  # a topic re-created by the relay is found this soon
+    # a wait on PostgreSQL longer than this has its connection cut (servicecore/deadline.py)
+    deadline_seconds: float = 0.0
 
 
 class CoordinatorUnreachable(Exception):
@@ -358,39 +366,43 @@ class KafkaProjection(BoardRows):
 
     def run(self, stop: threading.Event, conninfo: str = "") -> None:
         """Until `stop`: poll and apply; on any failure back off and start a new consumer."""
-        backoff = 0.5
         self.active = True
         try:
-            while not stop.is_set():
-                try:
-                    self.poll_once()
-                    backoff = 0.5
-                    unreachable = self.unreachable()
-                    if unreachable is None:
-                        self.trouble.clear()
-                    else:
-                        self.trouble.failed(unreachable, since=self._lost_since)
-                except (psycopg.Error, PoisonRecord) as exc:
-                    # its consumer is kept: the partitions are back at their stored offsets
-                    self.trouble.failed(exc)
-                    self.stats.failures += 1
-                    if isinstance(exc, PoisonRecord):
-                        log.warning("kafka projection: %s; retrying", exc)
-                    else:
-                        log.exception("kafka projection: database error; retrying")
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.max_backoff_seconds)
-                except Exception as exc:  # noqa: BLE001 - broker trouble: a new consumer later
-                    self.trouble.failed(exc)
-                    self.stats.failures += 1
-                    log.warning("kafka projection: %s: %s; reconnecting in %.1f s",
-                                type(exc).__name__, exc, backoff)
-                    self.close()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.max_backoff_seconds)
+            with pooled_waits(self.config.deadline_seconds, "kafka board projection"):
+                self._run(stop)
         finally:
             self.active = False
             self.close()
+
+    def _run(self, stop: threading.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                self.poll_once()
+                backoff = 0.5
+                unreachable = self.unreachable()
+                if unreachable is None:
+                    self.trouble.clear()
+                else:
+                    self.trouble.failed(unreachable, since=self._lost_since)
+            except (psycopg.Error, PoisonRecord) as exc:
+                # its consumer is kept: the partitions are back at their stored offsets
+                self.trouble.failed(exc)
+                self.stats.failures += 1
+                if isinstance(exc, PoisonRecord):
+                    log.warning("kafka projection: %s; retrying", exc)
+                else:
+                    log.exception("kafka projection: database error; retrying")
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff_seconds)
+            except Exception as exc:  # noqa: BLE001 - broker trouble: a new consumer later
+                self.trouble.failed(exc)
+                self.stats.failures += 1
+                log.warning("kafka projection: %s: %s; reconnecting in %.1f s",
+                            type(exc).__name__, exc, backoff)
+                self.close()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff_seconds)
 
     # -- metrics ----------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ class TcpProxy:
 
     `freeze()` stops forwarding on every connection open at the time, in both directions,
     closes included: both ends keep their connections, and their kernels keep acknowledging
-    (a stuck pooler, NAT or middlebox). Connections made afterwards are forwarded as usual.
+    (a stuck pooler, NAT or middlebox). Connections made afterwards are forwarded as usual,
+    unless `freeze(new_too=True)`: then they are accepted and frozen from the start (a
+    middlebox stuck for everything), until `thaw()`.
     """
 
     def __init__(self, target: tuple[str, int] | str) -> None:
@@ -31,6 +33,7 @@ class TcpProxy:
         self.stopped = threading.Event()
         self.sockets: list[socket.socket] = []
         self.flowing: list[threading.Event] = []  # one per connection, cleared while frozen
+        self.frozen_new = False  # connections made now start frozen
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -57,7 +60,8 @@ class TcpProxy:
                     return
                 self.sockets += [client, upstream]
                 flowing = threading.Event()
-                flowing.set()
+                if not self.frozen_new:
+                    flowing.set()
                 self.flowing.append(flowing)
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink, flowing),
@@ -85,9 +89,11 @@ class TcpProxy:
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
 
-    def freeze(self) -> int:
-        """Stop forwarding on the connections open now (none is closed). Returns how many."""
+    def freeze(self, new_too: bool = False) -> int:
+        """Stop forwarding on the connections open now (none is closed), and on those made
+        from now on if `new_too`. Returns how many were open."""
         with self.lock:
+            self.frozen_new = new_too
             for flowing in self.flowing:
                 flowing.clear()
             return len(self.flowing)
@@ -95,6 +101,7 @@ class TcpProxy:
     def thaw(self) -> None:
         """Forward again what the frozen connections hold, and what follows."""
         with self.lock:
+            self.frozen_new = False
             for flowing in self.flowing:
                 flowing.set()
 

@@ -1,0 +1,202 @@
+"""API requests whose connections to PostgreSQL stay open but stop forwarding (a stuck pooler,
+NAT or middlebox: `TcpProxy.freeze()`).
+
+Without a deadline such a request waits for good and holds its pool slot; after as many of them
+as the pool has connections the API answers nothing but 503s. With
+SERVICECORE_REQUEST_DB_DEADLINE_SECONDS (api/db_deadline.py) the request's connection is cut,
+the request is answered 503 problem+json (retryable, Retry-After; a save whose outcome cannot be
+decided names its command id), the pool opens new connections, and the next request is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.main import create_app
+from domain.application import ServiceCore
+from domain.pii import PersonalData
+from servicecore.container import Container, eventsourcing_env
+from servicecore.event_store import EventRecorder
+from servicecore.keystore import PostgresKeyStore
+from servicecore.pool import open_pool, share_pool
+from tests.conftest import settings_for
+from tests.integration.kafka_support import wait_until
+from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.test_lost_acknowledgements import opening, orders_of
+
+Auth = Callable[..., dict[str, str]]
+DEADLINE = 1.5  # seconds; the default is 30
+GENEROUS = 60.0  # how long the test waits for what should take a few deadlines
+
+
+@pytest.fixture
+def behind(container: Container, tmp_path: Path) -> Iterator[tuple[Container, TcpProxy]]:
+    """A second API process whose every connection goes through a freezable proxy."""
+    params = conninfo_to_dict(container.database_url)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
+                     else (host, port))
+    url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+    settings = settings_for(url, tmp_path, create_tables=False, pool_size=3,
+                            request_db_deadline_seconds=DEADLINE)
+    pool = open_pool(url, settings)
+    app = ServiceCore(env=eventsourcing_env(url, settings),
+                      personal_data=PersonalData(PostgresKeyStore(pool)))
+    share_pool(app, pool)
+    system = Container(settings, url, app, pool, container.views)
+    try:
+        yield system, proxy
+    finally:
+        proxy.stop()
+        system.close()
+
+
+def answered(call: Callable[[], httpx.Response], proxy: TcpProxy) -> httpx.Response:
+    """`call()`'s response, which must come within GENEROUS seconds (not hang; if it does,
+    the proxy forwards again, so the test fails instead of hanging too)."""
+    result: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(GENEROUS)
+    if not result:
+        proxy.thaw()
+        thread.join(GENEROUS)
+        pytest.fail(f"no answer within {GENEROUS:g} s: the request hangs on its connection")
+    return result[0]
+
+
+def assert_unavailable(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["Retry-After"].isdigit()
+    problem: dict[str, Any] = response.json()
+    assert problem["type"].endswith("/unavailable"), problem
+    return problem
+
+
+def test_a_read_on_a_frozen_connection_is_503_and_the_next_is_served(
+        behind: tuple[Container, TcpProxy], client: TestClient, store_id: str, auth: Auth,
+        caplog: pytest.LogCaptureFixture) -> None:
+    system, proxy = behind
+    advisor = auth("advisor", "adv-frozen", [store_id])
+    opened = client.post("/work-orders", json=opening(store_id), headers=advisor)
+    assert opened.status_code == 201, opened.text
+    one = f"/work-orders/{opened.json()['id']}"
+    listed = "/work-orders?status=opened"
+    wait_until(lambda: client.get(one, headers=advisor).status_code == 200, GENEROUS,
+               "the work order to reach its read model")
+    with TestClient(create_app(system.api_context())) as api, caplog.at_level(logging.WARNING):
+        # Both pools have connections through the proxy, then it stops forwarding on them.
+        assert api.get(listed, headers=advisor).status_code == 200
+        assert api.get(one, headers=advisor).status_code == 200
+        assert proxy.freeze() > 0
+        # A list (a sync route, on the process's pool in a worker thread) and one work order
+        # (the asyncio read pool): each cut after the deadline and answered 503.
+        assert_unavailable(answered(lambda: api.get(listed, headers=advisor), proxy))
+        assert "an API request: no answer from PostgreSQL" in caplog.text
+        assert_unavailable(answered(lambda: api.get(one, headers=advisor), proxy))
+        assert "an API read: no answer from PostgreSQL" in caplog.text
+        # The pools dropped the frozen connections: the next requests are served at once,
+        # more of them than either pool has connections.
+        for _ in range(4):
+            assert answered(lambda: api.get(listed, headers=advisor), proxy).status_code == 200
+            got = answered(lambda: api.get(one, headers=advisor), proxy)
+            assert got.status_code == 200, got.text
+            assert got.json()["id"] == opened.json()["id"]
+
+
+def freeze_at_the_append(app: ServiceCore, proxy: TcpProxy, *, new_too: bool) -> None:
+    """The proxy stops forwarding just before the next save's statement is sent."""
+    recorder = app.recorder
+    assert isinstance(recorder, EventRecorder)
+    plain = recorder._append
+
+    def append(conn: psycopg.Connection, params: dict,  # type: ignore[type-arg]
+               **kwargs: str) -> Any:
+        recorder._append = plain  # type: ignore[method-assign]
+        proxy.freeze(new_too=new_too)
+        return plain(conn, params, **kwargs)
+
+    recorder._append = append  # type: ignore[method-assign]
+
+
+def test_a_save_frozen_in_flight_is_decided_and_stored_once(
+        behind: tuple[Container, TcpProxy], database_url: str, store_id: str,
+        auth: Auth) -> None:
+    system, proxy = behind
+    advisor = auth("advisor", "adv-frozen", [store_id], **{"Idempotency-Key": "frozen-1"})
+    with TestClient(create_app(system.api_context())) as api:
+        freeze_at_the_append(system.app, proxy, new_too=False)
+        # The statement never reaches the server; new connections do: the deadline cuts the
+        # save's, the recorder ends the old backend, finds nothing stored and sends it again.
+        first = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                          headers=advisor), proxy)
+        assert first.status_code == 201, first.text
+        proxy.thaw()  # what the proxy held reaches a backend that is gone
+        other = auth("advisor", "adv-frozen", [store_id])
+        next_one = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                             headers=other), proxy)
+    assert next_one.status_code == 201, next_one.text
+    assert next_one.json()["number"].endswith("-000002")
+    assert orders_of(database_url, store_id) == 2
+
+
+def test_an_undecided_save_is_503_naming_its_command_and_is_stored_once(
+        behind: tuple[Container, TcpProxy], client: TestClient, database_url: str,
+        store_id: str, auth: Auth) -> None:
+    system, proxy = behind
+    recorder = system.app.recorder
+    assert isinstance(recorder, EventRecorder)
+    recorder.resolve_seconds = 2.0
+    advisor = auth("advisor", "adv-frozen", [store_id], **{"Idempotency-Key": "frozen-2"})
+    with TestClient(create_app(system.api_context())) as api:
+        # The middlebox stops forwarding everything, new connections too: whether the save
+        # committed cannot be told.
+        freeze_at_the_append(system.app, proxy, new_too=True)
+        first = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                          headers=advisor), proxy)
+        problem = assert_unavailable(first)
+        assert problem.get("command_id"), problem
+        assert f"GET /commands/{problem['command_id']}" in problem["detail"]
+        # The middlebox forwards again: the statement it held is stored, once.
+        proxy.thaw()
+        wait_until(lambda: client.get(f"/commands/{problem['command_id']}",
+                                      headers=advisor).status_code == 200, GENEROUS,
+                   "the held statement to be stored")
+        again = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                          headers=advisor), proxy)
+        assert again.status_code == 201, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        other = auth("advisor", "adv-frozen", [store_id])
+        next_one = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                             headers=other), proxy)
+    assert next_one.status_code == 201, next_one.text
+    assert next_one.json()["number"].endswith("-000002")
+    assert orders_of(database_url, store_id) == 2
+
+
+def test_health_on_a_frozen_connection_reconnects(
+        behind: tuple[Container, TcpProxy]) -> None:
+    system, proxy = behind
+
+    def database() -> str:
+        return str(api.get("/health").json()["database"])
+
+    with TestClient(create_app(system.api_context())) as api:
+        assert database() == "reachable"
+        assert proxy.freeze() > 0
+        assert database().startswith("no answer")
+        # The check's connection is cut after the deadline; the next check opens a new one.
+        wait_until(lambda: database() == "reachable", GENEROUS,
+                   "/health to reach the database again")
