@@ -28,7 +28,7 @@ from domain.technicians import Technicians
 from domain.vehicles import Vehicles
 from domain.work_orders import WorkOrders
 from projections.audit_index import AuditIndexView
-from projections.base import ReadModel, table_shapes
+from projections.base import ReadModel
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.finance import FinanceView
@@ -46,10 +46,11 @@ from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
 from servicecore.settings import Settings
+from servicecore.view_setup import create_views
 from workers.chain_witness import PeriodicWitness
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner, rebuild, stops
+from workers.projection_runner import ProjectionRunner, stops
 from workers.supervisor import Idle, Loop, Supervisor
 
 if TYPE_CHECKING:  # imported where used: a process that only rebuilds a view starts faster
@@ -425,75 +426,6 @@ def build(settings: Settings | None = None) -> Container:
             create_views(conn, app, pool, views, settings.projection_rebuild_batch_size)
             create_table(conn)  # data backfills: run once serving (start_backfill)
     return Container(settings, database_url, app, pool, views)
-
-
-def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: ConnectionPool,
-                 views: list[ReadModel], batch_size: int) -> None:
-    """The views' tables where missing; a view whose rows or tables this version makes
-    otherwise is rebuilt from event 0 and swapped in before the process serves, so an older
-    database gets them with no step by hand. Otherwise means: its live tables differ from
-    what `create` leaves (`ReadModel.reshaped`: a column added that `create` does not add
-    itself, as FinanceView's `added_columns` are; a table added), or its handlers' `revision`
-    differs from the one recorded in `read_model_shapes` when it was last built or found
-    right. A record from before revisions, or none beside live tables, stands for revision 1
-    (every view's revision until there were revisions): a view at 1 is left as it is, one
-    whose revision went up is rebuilt. Tables made by this start are filled by the runner,
-    not rebuilt. The table comparison (some 0.3 s for every view) runs only for a view whose
-    `definition` differs from the one recorded, or has none recorded. One process at a time
-    (others starting wait, then find it done)."""
-    conn.execute("SELECT pg_advisory_lock(hashtext('servicecore-read-model-shapes'))")
-    try:
-        conn.execute("CREATE TABLE IF NOT EXISTS read_model_shapes (name text PRIMARY KEY, "
-                     "definition text NOT NULL, checked_at timestamptz NOT NULL DEFAULT now(), "
-                     "revision integer)")
-        conn.execute("ALTER TABLE read_model_shapes ADD COLUMN IF NOT EXISTS revision integer")
-        known: dict[str, tuple[str, int | None]] = {
-            name: (definition, revision) for name, definition, revision in conn.execute(
-                "SELECT name, definition, revision FROM read_model_shapes").fetchall()}
-        changed = [view for view in views if known.get(view.name, ("",))[0] != view.definition()]
-        missing = {view.name: view.missing_tables(conn) for view in changed}
-        built = {view.name: built_revision(conn, view, known.get(view.name)) for view in views}
-        with conn.transaction():
-            for view in views:
-                view.create(conn)
-        reshaped = {view.name: missing[view.name] or view.reshaped(conn) for view in changed}
-        for view in views:
-            why = rebuild_reasons(view, reshaped.get(view.name, []), built[view.name])
-            if why:
-                log.warning("projection %s: %s; rebuilding it from event 0", view.name,
-                            "; ".join(why))
-                figures = rebuild(app, pool, view, batch_size=batch_size)
-                log.info("projection %s rebuilt: %d events in %.1f s", view.name,
-                         figures["events"], figures["seconds"])
-            if view in changed or known.get(view.name, ("", None))[1] != view.revision:
-                conn.execute(
-                    "INSERT INTO read_model_shapes (name, definition, revision) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
-                    "definition = excluded.definition, revision = excluded.revision, "
-                    "checked_at = now()", (view.name, view.definition(), view.revision))
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext('servicecore-read-model-shapes'))")
-
-
-def built_revision(conn: psycopg.Connection[Any], view: ReadModel,
-                   record: tuple[str, int | None] | None) -> int | None:
-    """The revision of the handlers that wrote the view's live rows (before `create`): the
-    one recorded; 1 for a record from before revisions, or live tables with no record; None
-    when the view has no tables yet."""
-    if record is not None:
-        return record[1] or 1
-    return 1 if table_shapes(conn, list(view.tables)) else None
-
-
-def rebuild_reasons(view: ReadModel, reshaped: list[str], built: int | None) -> list[str]:
-    """Why the view's live rows cannot stay (none: they can)."""
-    why = []
-    if reshaped:
-        why.append(f"its tables {', '.join(reshaped)} are not as this version makes them")
-    if built is not None and built != view.revision:
-        why.append(f"its rows were written by revision {built} of its handlers, "
-                   f"this version's is {view.revision}")
-    return why
 
 
 def connection_info(container: Container) -> dict[str, Any]:
