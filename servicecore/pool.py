@@ -37,11 +37,23 @@ TCP_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interv
                   "keepalives_count": "3", "tcp_user_timeout": "60000"}
 
 
+# A connection the network accepts but that never answers its start-up (a middlebox that
+# stopped forwarding: the kernels keep acknowledging, so neither keepalives nor the user
+# timeout end it) fails after this many seconds, instead of holding for good the thread that
+# opens it (one of the pool's few connecting threads: with them all held the pool never grows
+# again, and every request waits its pool timeout and answers 503). A URL that names
+# connect_timeout keeps its own.
+CONNECT_TIMEOUT = {"connect_timeout": "10"}
+
+
 def with_keepalives(url: str) -> str:
-    """`url` with TCP_KEEPALIVES added unless it sets any of them."""
-    if any(key in conninfo_to_dict(url) for key in TCP_KEEPALIVES):
-        return url
-    return make_conninfo(url, **TCP_KEEPALIVES)
+    """`url` with TCP_KEEPALIVES added unless it sets any of them, and CONNECT_TIMEOUT
+    unless it sets it."""
+    given = conninfo_to_dict(url)
+    added = {} if any(key in given for key in TCP_KEEPALIVES) else dict(TCP_KEEPALIVES)
+    if "connect_timeout" not in given:
+        added.update(CONNECT_TIMEOUT)
+    return make_conninfo(url, **added) if added else url
 
 
 def open_pool(database_url: str, settings: Settings) -> ConnectionPool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,14 +17,15 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.main import create_app
 from servicecore.container import Container, build
-from servicecore.pool import TCP_KEEPALIVES, EventStorePool, with_keepalives
+from servicecore.pool import CONNECT_TIMEOUT, TCP_KEEPALIVES, EventStorePool, with_keepalives
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.support import open_order
+from tests.integration.tcp_proxy import TcpProxy
 
 Auth = Callable[..., dict[str, str]]
 # An idle built Container holds at most 2 connections, both in its one pool: the minimum
@@ -173,4 +175,42 @@ def test_a_database_url_keeps_its_own_probe_settings() -> None:
     assert with_keepalives(url) == url
     added = conninfo_to_dict(with_keepalives("postgresql://app:pw@db.example:5432/sc"))
     assert added == {"user": "app", "password": "pw", "host": "db.example", "port": "5432",
-                     "dbname": "sc", **TCP_KEEPALIVES}
+                     "dbname": "sc", **TCP_KEEPALIVES, **CONNECT_TIMEOUT}
+    own_timeout = conninfo_to_dict(with_keepalives("postgresql://app@db.example/sc?keepalives=0"))
+    assert own_timeout["keepalives"] == "0" and own_timeout["connect_timeout"] == "10"
+
+
+def test_a_connection_accepted_but_never_answered_fails_instead_of_holding_its_thread(
+        server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A middlebox that accepts connections and forwards nothing: opening one fails after
+    the connect timeout (here 2 s) instead of waiting for good; the same URL connects once it
+    forwards again."""
+    monkeypatch.setitem(CONNECT_TIMEOUT, "connect_timeout", "2")
+    params = conninfo_to_dict(server_url)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
+                     else (host, port))
+    url = with_keepalives(make_conninfo(**{**params, "host": "127.0.0.1",
+                                           "port": str(proxy.port)}))
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        try:
+            psycopg.connect(url).close()
+            outcome.append(None)
+        except psycopg.OperationalError as error:
+            outcome.append(error)
+
+    try:
+        proxy.freeze(new_too=True)
+        opener = threading.Thread(target=connect, daemon=True)
+        opener.start()
+        opener.join(60)  # a bound for a hung test, not a measurement
+        assert not opener.is_alive(), "the connection attempt still waits on the middlebox"
+        assert isinstance(outcome[0], psycopg.OperationalError), outcome
+        proxy.thaw()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        proxy.thaw()
+        proxy.stop()
