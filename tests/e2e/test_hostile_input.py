@@ -1,0 +1,104 @@
+"""Hostile input the schema-driven fuzzing does not send: a JSON body under another Content-Type
+or encoded, a member named twice, bytes that are not UTF-8 JSON, days at the ends of the
+calendar. Each answer is a problem naming what is wrong, with the right status; nothing stored."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.e2e.test_api_contract import log_head, opening, problem
+
+Auth = Callable[..., dict[str, str]]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/xml",
+                                          "application/x-www-form-urlencoded", "text/json"])
+def test_a_json_body_sent_as_something_else_is_415_and_stores_nothing(
+        client: TestClient, auth: Auth, store_id: str, content_type: str | None) -> None:
+    """It was 422 "Input should be a valid dictionary" at `body`: the body was fine, the
+    Content-Type was not, and the answer did not say so."""
+    before = log_head(client)
+    headers = auth("advisor", "adv-li", [store_id])
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = client.post("/work-orders", content=json.dumps(opening(store_id)).encode(),
+                           headers=headers)
+    detail = problem(response, 415, "unsupported-media-type")["detail"]
+    assert "application/json" in detail
+    assert log_head(client) == before
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8",
+                                          "Application/JSON", "application/merge-patch+json"])
+def test_json_under_any_json_media_type_is_still_read(client: TestClient, auth: Auth,
+                                                      store_id: str, content_type: str) -> None:
+    response = client.post("/work-orders", content=json.dumps(opening(store_id)).encode(),
+                           headers={**auth("advisor", "adv-li", [store_id]),
+                                    "Content-Type": content_type})
+    assert response.status_code == 201, response.text
+
+
+def test_an_encoded_body_is_415_and_stores_nothing(client: TestClient, auth: Auth,
+                                                   store_id: str) -> None:
+    """No route decodes a body: gzip was read as it came, a "JSON decode error" (422) or a
+    body "not UTF-8" (400), and one that happened to parse was taken as sent."""
+    before = log_head(client)
+    headers = {**auth("advisor", "adv-li", [store_id]), "Content-Type": "application/json",
+               "Content-Encoding": "gzip"}
+    body = json.dumps(opening(store_id)).encode()
+    for sent in (gzip.compress(body), body):
+        response = client.post("/work-orders", content=sent, headers=headers)
+        assert "Content-Encoding: gzip" in problem(response, 415,
+                                                   "unsupported-media-type")["detail"]
+        assert response.headers["connection"] == "close"
+    assert log_head(client) == before
+    plain = client.post("/work-orders", content=body,
+                        headers={**headers, "Content-Encoding": "identity"})
+    assert plain.status_code == 201, plain.text
+
+
+def test_a_member_named_twice_is_422_naming_it_and_stores_nothing(client: TestClient,
+                                                                  auth: Auth,
+                                                                  store_id: str) -> None:
+    """The parser kept the last of the two: the request meant one store to whatever read the
+    first (a proxy, a log line) and another to the route."""
+    before = log_head(client)
+    headers = {**auth("advisor", "adv-li", [store_id]), "Content-Type": "application/json"}
+    raw = json.dumps(opening(store_id))
+    twice = '{"store_id": "S99", ' + raw[1:]
+    errors = problem(client.post("/work-orders", content=twice, headers=headers), 422,
+                     "invalid-input")["errors"]
+    assert errors == [{"loc": ["body", "store_id"], "msg": "Given more than once",
+                       "type": "repeated"}]
+    nested = raw.replace('"name": "', '"name": "陈静", "name": "', 1)
+    errors = problem(client.post("/work-orders", content=nested, headers=headers), 422,
+                     "invalid-input")["errors"]
+    assert errors == [{"loc": ["body", "customer", "name"], "msg": "Given more than once",
+                       "type": "repeated"}]
+    in_a_list = raw[:-1] + ', "x": [1, {"a": 1, "a": 2}]}'
+    errors = problem(client.post("/work-orders", content=in_a_list, headers=headers), 422,
+                     "invalid-input")["errors"]
+    assert [e["loc"] for e in errors] == [["body", "x", 1, "a"]]
+    assert log_head(client) == before
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    (b'{"store_id": "\xff\xfe"}', "the body is not UTF-8 (byte 14 cannot be decoded)"),
+    (b"[" * 100_000 + b"]" * 100_000, "the body is nested too deeply"),
+    (b'{"mileage": 1' + b"0" * 5000 + b"}", "a number in the body has more than 4300 digits"),
+], ids=["not-utf8", "nested-100000", "5000-digits"])
+def test_a_body_the_parser_cannot_read_says_why(client: TestClient, auth: Auth,
+                                                store_id: str, body: bytes,
+                                                detail: str) -> None:
+    """All three were 400 "There was an error parsing the body", whatever the reason."""
+    before = log_head(client)
+    response = client.post("/work-orders", content=body,
+                           headers={**auth("advisor", "adv-li", [store_id]),
+                                    "Content-Type": "application/json"})
+    assert problem(response, 400, "http-400")["detail"] == detail
+    assert log_head(client) == before
