@@ -102,3 +102,15 @@ def test_a_body_the_parser_cannot_read_says_why(client: TestClient, auth: Auth,
                                     "Content-Type": "application/json"})
     assert problem(response, 400, "http-400")["detail"] == detail
     assert log_head(client) == before
+
+
+@pytest.mark.parametrize("query", ["date_to=0001-01-01", "date_to=9999-12-31",
+                                   "date_from=0001-01-01&date_to=0001-01-05"])
+def test_a_dashboard_day_off_the_calendar_is_422_not_500(client: TestClient, auth: Auth,
+                                                         query: str) -> None:
+    """Found by fuzzing: the period before the one asked for, and the last days of the
+    trend, were computed past the first or last day Python's dates hold (OverflowError)."""
+    response = client.get(f"/analytics/dashboard?{query}", headers=auth("manager", "mgr-wu"))
+    name = query.split("=")[0]
+    assert problem(response, 422, "invalid-input")["detail"] == \
+        f"{name} must be a day from 1900-01-01 to 9998-12-31"
