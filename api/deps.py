@@ -163,7 +163,7 @@ IdempotencyKey = Annotated[str | None, Header(
 CorrelationId = Annotated[str | None, Header(max_length=200, description=(
     "ties the events this request stores together in the audit trail; default a new UUID, "
     "answered as X-Correlation-ID"))]
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d+)"?$')
+_IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,18})"?$')  # a version: a bigint, in ASCII digits
 
 
 def _expected_version(if_match: str | None) -> int | None:

@@ -11,9 +11,11 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.e2e.test_api_contract import log_head, opening, problem
+from tests.e2e.test_api_contract import log_head, open_one, opening, problem
 
 Auth = Callable[..., dict[str, str]]
+LABOR = {"op_code": "BRK-PAD", "description": "replace front pads", "hours": "1.5",
+         "hourly_rate": "300.00"}
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/xml",
@@ -114,3 +116,23 @@ def test_a_dashboard_day_off_the_calendar_is_422_not_500(client: TestClient, aut
     name = query.split("=")[0]
     assert problem(response, 422, "invalid-input")["detail"] == \
         f"{name} must be a day from 1900-01-01 to 9998-12-31"
+
+
+@pytest.mark.parametrize("if_match", ['"' + "1" * 5000 + '"', "9" * 19, f'"{2**64}"'],
+                         ids=["5000-digits", "19-digits", "2^64"])
+def test_an_if_match_past_any_version_is_422_and_stores_nothing(client: TestClient, auth: Auth,
+                                                                store_id: str,
+                                                                if_match: str) -> None:
+    """Found by hand: 5,000 digits passed the ETag pattern and failed Python's int() (over
+    4,300 digits), a 500; 4,000 were echoed back whole in the 412's detail."""
+    advisor = auth("advisor", "adv-li", [store_id])
+    work_order = open_one(client, auth, store_id)
+    before = log_head(client)
+    response = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines",
+                           json=LABOR, headers={**advisor, "If-Match": if_match})
+    assert problem(response, 422, "invalid-input")["detail"] == \
+        'If-Match must be an ETag such as "7"'
+    assert log_head(client) == before
+    stale = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines", json=LABOR,
+                        headers={**advisor, "If-Match": '"999999999999999999"'})
+    problem(stale, 412, "stale-version")
