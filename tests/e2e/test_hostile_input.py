@@ -136,3 +136,13 @@ def test_an_if_match_past_any_version_is_422_and_stores_nothing(client: TestClie
     stale = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines", json=LABOR,
                         headers={**advisor, "If-Match": '"999999999999999999"'})
     problem(stale, 412, "stale-version")
+
+
+def test_an_empty_store_filter_on_serial_conflicts_lists_none_not_500(client: TestClient,
+                                                                      auth: Auth) -> None:
+    """Found by the deep fuzzing run (seed 1): `store_id=` put the filter in the query but left
+    its value out of the parameters (an empty string is falsy), a 500 from psycopg."""
+    response = client.get("/audit/serial-conflicts?from=2026-01-01&to=2026-01-01&store_id=",
+                          headers=auth("manager", "mgr-wu"))
+    assert response.status_code == 200, response.text
+    assert response.json()["count"] == 0 and response.json()["store_id"] == ""
