@@ -48,7 +48,9 @@ def quantity(value: object, what: str = "quantity", places: int = 2, *,
         raise InvalidInput(f"{what} must be {'zero or more' if allow_zero else 'positive'}")
     if number != number.quantize(step):
         raise InvalidInput(f"{what} has more than {places} decimals: {number}")
-    return number
+    # In plain notation: "1e2" hours were stored, shown and printed as "1E+2".
+    exponent = number.as_tuple().exponent
+    return number.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else number
 
 
 def round_money(value: Decimal) -> Decimal:

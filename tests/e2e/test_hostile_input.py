@@ -146,3 +146,18 @@ def test_an_empty_store_filter_on_serial_conflicts_lists_none_not_500(client: Te
                           headers=auth("manager", "mgr-wu"))
     assert response.status_code == 200, response.text
     assert response.json()["count"] == 0 and response.json()["store_id"] == ""
+
+
+def test_a_quantity_in_exponent_notation_is_kept_in_plain_notation(client: TestClient,
+                                                                   auth: Auth,
+                                                                   store_id: str) -> None:
+    """Found by hand: "1e2" flat-rate hours were accepted as 100 and stored, shown (and
+    printed on the bill) as "1E+2"."""
+    advisor = auth("advisor", "adv-li", [store_id])
+    work_order = open_one(client, auth, store_id)
+    added = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines",
+                        json={**LABOR, "hours": "1e2"}, headers=advisor)
+    assert added.status_code == 200, added.text
+    detail = client.get(f"/work-orders/{work_order['id']}?wait_for="
+                        f"{added.json()['notification_id']}", headers=advisor).json()
+    assert [line["hours"] for line in detail["lines"]] == ["100"]
