@@ -7,11 +7,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
+from tests.e2e.test_progress_page import HTML, form_fields, head, page_path, share, visit, wo_doc
 
 Auth = Callable[..., dict[str, str]]
 LABOR = {"op_code": "BRK-PAD", "description": "replace front pads", "hours": "1.5",
@@ -161,3 +163,39 @@ def test_a_quantity_in_exponent_notation_is_kept_in_plain_notation(client: TestC
     detail = client.get(f"/work-orders/{work_order['id']}?wait_for="
                         f"{added.json()['notification_id']}", headers=advisor).json()
     assert [line["hours"] for line in detail["lines"]] == ["100"]
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    (b'{"decisions": [{"line_id": "L1", "decision": "declined"}], '
+     b'"decisions": [{"line_id": "L1", "decision": "approved"}]}',
+     "a member is named more than once: decisions"),
+    (b'{"decisions": [{"line_id": "L1", "decision": "declined", "decision": "approved"}]}',
+     "a member is named more than once: decisions.0.decision"),
+], ids=["top", "nested"])
+def test_a_customer_decision_naming_a_member_twice_is_422(client: TestClient, body: bytes,
+                                                          detail: str) -> None:
+    """The progress page's decisions are read by the route itself, whose parser kept the
+    last of the two."""
+    before = log_head(client)
+    response = client.post(f"/progress/{'A' * 80}/decisions", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert problem(response, 422, "invalid-input")["detail"] == detail
+    assert log_head(client) == before
+
+
+def test_a_customer_form_giving_a_field_twice_is_refused_on_the_page(client: TestClient,
+                                                                     auth: Auth,
+                                                                     store_id: str) -> None:
+    """The form took the first value: `line_id=L1&line_id=L2` decided L1 alone."""
+    advisor = auth("advisor", "adv-sun", [store_id])
+    wo_id = visit(client, advisor, store_id, auth("technician", "tech-2", [store_id]))
+    issued = share(client, advisor, wo_id)
+    fields = form_fields(client.get(page_path(issued), headers=HTML).text, "L1")
+    version = wo_doc(client, wo_id, advisor, wait_for=head(client))["version"]
+    form = urlencode({**fields, "decision": "approved"}) + "&line_id=L2"
+    response = client.post(f"{page_path(issued)}/decisions", content=form.encode(),
+                           headers={**HTML, "Content-Type": "application/x-www-form-urlencoded"},
+                           follow_redirects=False)
+    assert response.status_code == 422
+    assert "a form field is given more than once: line_id" in response.text
+    assert wo_doc(client, wo_id, advisor, wait_for=head(client))["version"] == version
