@@ -199,3 +199,37 @@ def test_a_customer_form_giving_a_field_twice_is_refused_on_the_page(client: Tes
     assert response.status_code == 422
     assert "a form field is given more than once: line_id" in response.text
     assert wo_doc(client, wo_id, advisor, wait_for=head(client))["version"] == version
+
+
+def test_a_number_with_a_huge_scale_never_stops_a_view(client: TestClient, auth: Auth,
+                                                       store_id: str) -> None:
+    """Found by hand: a part's minimum stock of "0E-1000000" (a zero with a million decimals)
+    passed every check, was stored in the event, and stopped the stock view for good
+    (PostgreSQL: value overflows numeric format); so would "1.5" followed by 20,000 zeros.
+    Trailing zeros are now dropped to what the figure takes; other digits past it refused."""
+    manager = auth("manager", "mgr-wu", [store_id])
+    part = "PN-" + store_id
+    registered = client.post("/parts", headers=manager, json={
+        "part_number": part, "name": "pads", "unit": "set", "category": "brake",
+        "list_price": "10.00", "min_stock": "0E-1000000"})
+    assert registered.status_code == 201, registered.text
+    changed = client.post(f"/parts/{part}/details", headers=manager,
+                          json={"reorder_qty": "1.5" + "0" * 20_000})
+    assert changed.status_code == 200, changed.text
+    shown = client.get(f"/parts/{part}?wait_for={changed.json()['notification_id']}",
+                       headers=manager)
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["min_stock"], shown.json()["reorder_qty"]) == ("0.000", "1.500")
+    refused = client.post(f"/parts/{part}/details", headers=manager,
+                          json={"reorder_qty": "1.5" + "0" * 20_000 + "1"})
+    assert problem(refused, 422, "invalid-input")["detail"] == \
+        "reorder qty has more than 12 decimals"  # not echoed: it was, all 20,002 digits
+
+    advisor = auth("advisor", "adv-li", [store_id])
+    work_order = open_one(client, auth, store_id)
+    added = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines", headers=advisor,
+                        json={**LABOR, "vat_rate": "0.13" + "0" * 20_000})
+    assert added.status_code == 200, added.text
+    detail = client.get(f"/work-orders/{work_order['id']}?wait_for="
+                        f"{added.json()['notification_id']}", headers=advisor).json()
+    assert [line["vat_rate"] for line in detail["lines"]] == ["0.1300"]
