@@ -22,7 +22,7 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Authorization, Ctx, IdFilter, KpiName, Offset, TextFilter, reader
+from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from domain.days import FIRST_DAY, LAST_DAY
@@ -61,8 +61,8 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 
 @router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {
     "type": "string"}}}, "description": "The KPI (JSON, or CSV with `format=csv`)"}})
-def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = None,
-        date_to: date | None = None, store_id: IdFilter = None, brand: TextFilter = None,
+def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = None,
+        date_to: Day | None = None, store_id: IdFilter = None, brand: TextFilter = None,
         model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
         format: Literal["json", "csv"] = "json") -> Any:
     """One KPI with its formula; `format=csv` for a spreadsheet."""

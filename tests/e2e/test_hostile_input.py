@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
+from analytics.loader import AnalyticsLoader
+from servicecore.container import Container
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
 from tests.e2e.test_progress_page import HTML, form_fields, head, page_path, share, visit, wo_doc
 
@@ -233,3 +235,21 @@ def test_a_number_with_a_huge_scale_never_stops_a_view(client: TestClient, auth:
     detail = client.get(f"/work-orders/{work_order['id']}?wait_for="
                         f"{added.json()['notification_id']}", headers=advisor).json()
     assert [line["vat_rate"] for line in detail["lines"]] == ["0.1300"]
+
+
+@pytest.mark.parametrize("query", ["date_to=0001-01-01", "date_from=0001-01-01",
+                                   "date_to=9999-12-31"])
+def test_a_kpi_day_off_the_calendar_is_422_naming_it(client: TestClient, container: Container,
+                                                     auth: Auth, query: str) -> None:
+    """Found by hand: parts turnover without `date_from` looks back a year from `date_to`, and
+    from 0001-01-01 that left Python's calendar (OverflowError, 500)."""
+    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
+    try:
+        loader.catch_up()
+        loader.publish(force=True)
+    finally:
+        loader.close()
+    response = client.get(f"/analytics/kpis/parts_turnover?{query}",
+                          headers=auth("analyst", "ana-1"))
+    errors = problem(response, 422, "invalid-input")["errors"]
+    assert [e["loc"] for e in errors] == [["query", query.split("=")[0]]]
