@@ -16,7 +16,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 
-from api import log_context
+from api import json_bodies, log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
 from api.positions import beyond_head
@@ -99,14 +99,16 @@ _DECLARED = "servicecore_declared_query"  # the route's declared query names, ke
 async def known_query_only(request: Request) -> None:
     """Refuse what a route would otherwise silently ignore or choke on: a query parameter it
     does not declare (`?number=` would have listed everything), one given twice (the route
-    would take the last), and a NUL character in the query or the path (PostgreSQL text cannot hold one). Then name, on the request's log
-    lines, the store it names (path or query `store_id`) instead of the caller's list of
-    stores. Applied to every route by the app: one dependency, as each costs a solve per
+    would take the last), and a NUL character in the query or the path (PostgreSQL text cannot
+    hold one); a JSON body sent as something else, or naming a member twice
+    (api/json_bodies.py). Then name, on the request's log lines, the store it names (path or
+    query `store_id`) instead of the caller's list of stores. Applied to every route by the app: one dependency, as each costs a solve per
     request."""
     route = request.scope.get("route")
     dependant: Dependant | None = getattr(route, "dependant", None)
     if dependant is None:
         return
+    await json_bodies.check(request, route)
     declared: frozenset[str] | None = getattr(route, _DECLARED, None)
     if declared is None:
         declared = frozenset(_declared_query(dependant))
@@ -161,7 +163,7 @@ IdempotencyKey = Annotated[str | None, Header(
 CorrelationId = Annotated[str | None, Header(max_length=200, description=(
     "ties the events this request stores together in the audit trail; default a new UUID, "
     "answered as X-Correlation-ID"))]
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d+)"?$')
+_IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,18})"?$')  # a version: a bigint, in ASCII digits
 
 
 def _expected_version(if_match: str | None) -> int | None:

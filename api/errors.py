@@ -91,6 +91,14 @@ class BodyTooLarge(StarletteHTTPException):
         self.limit = limit
 
 
+class UnsupportedMediaType(StarletteHTTPException):
+    """The body is not in a form the route reads (a JSON body sent as text/plain, an encoded
+    body): 415, saying what to send."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(415, detail)
+
+
 def title_of(kind: str) -> str:
     """The one title of the problem type `kind`."""
     if kind in TITLES:
@@ -227,9 +235,14 @@ def install(app: FastAPI) -> None:
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return too_large_problem(exc)
 
+    @app.exception_handler(UnsupportedMediaType)
+    async def unsupported(request: Request, exc: UnsupportedMediaType) -> JSONResponse:
+        return problem(415, "unsupported-media-type", str(exc.detail))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
+        return problem(exc.status_code, f"http-{exc.status_code}",
+                       unreadable_body(exc) or str(exc.detail))
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if unavailable(exc):
@@ -248,6 +261,22 @@ def install(app: FastAPI) -> None:
         if unavailable(exc):  # e.g. a database error re-raised as something else
             return database_unavailable_problem(exc)
         return internal_problem()
+
+
+def unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """What was wrong with a JSON body FastAPI could not parse for another reason than its
+    syntax (that is a 422 naming the position): it answered "There was an error parsing the
+    body" whatever the cause."""
+    if exc.status_code != 400:
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 (byte {cause.start} cannot be decoded)"
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return "a number in the body has more than 4300 digits"
+    return None
 
 
 def internal_problem() -> JSONResponse:

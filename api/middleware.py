@@ -1,10 +1,11 @@
-"""ASGI middleware: the request-body limit, enforced while the body arrives."""
+"""ASGI middleware: the request-body limit, enforced while the body arrives; no encoded body."""
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import BodyTooLarge, too_large_problem
+from api.errors import BodyTooLarge, problem, too_large_problem
 
 
 class BodyLimit:
@@ -12,7 +13,8 @@ class BodyLimit:
 
     A declared Content-Length over the limit is refused before a byte of the body is read; a
     body without one (chunked) is counted as it arrives and refused at the first message that
-    goes over, so an oversize body never reaches JSON parsing, the domain or the store.
+    goes over, so an oversize body never reaches JSON parsing, the domain or the store. A
+    body sent encoded (a Content-Encoding other than identity) is refused with 415 unread.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -24,6 +26,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
+        encoding = _encoded(scope)
+        if encoding is not None and (declared or _header(scope, b"transfer-encoding")):
+            await _unsupported_encoding(encoding)(scope, receive, send)
+            return
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
@@ -58,11 +64,34 @@ class BodyLimit:
         await too_large_problem(BodyTooLarge(self.max_bytes))(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses a malformed length itself
+        if name == wanted:
+            return bytes(value)
     return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None  # the server refuses a malformed length itself
+
+
+def _encoded(scope: Scope) -> str | None:
+    """The body's Content-Encoding when it is one (gzip, br, …): no route decodes a body, and
+    read as it came, gzip was "JSON decode error" or a body "not UTF-8" instead of the reason."""
+    value = _header(scope, b"content-encoding")
+    if value is None or value.strip().lower() in (b"", b"identity"):
+        return None
+    return value.decode("latin-1")[:40]
+
+
+def _unsupported_encoding(encoding: str) -> JSONResponse:
+    detail = f"the body must be sent as it is, not encoded (Content-Encoding: {encoding})"
+    response = problem(415, "unsupported-media-type", detail)
+    response.headers["Connection"] = "close"  # the body is never read
+    return response

@@ -26,7 +26,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "format": "uri", "description": (
             "the kind of problem, for programs: …/problems/invalid-input, …/unauthenticated, "
             "…/forbidden, …/not-found, …/illegal-transition, …/version-conflict, "
-            "…/stale-version, …/too-large, …/unavailable, …/http-<status> (a path or method "
+            "…/stale-version, …/too-large, …/unsupported-media-type, …/unavailable, …/http-<status> (a path or method "
             "no route has), or a domain refusal's own")},
         "title": {"type": "string", "description": (
             "the kind of problem, for people: one fixed title per `type` (what happened this "
@@ -56,6 +56,9 @@ EXAMPLES: dict[int, dict[str, Any]] = {
                       current=7),
     413: problem_body(413, "too-large", "the request body is larger than 262144 bytes",
                       limit=262144),
+    415: problem_body(415, "unsupported-media-type",
+                      "the body must be JSON, sent as Content-Type: application/json "
+                      "(not text/plain)"),
     422: problem_body(422, "invalid-input", "the request did not validate", errors=[
         {"loc": ["body", "vehicle", "vin"], "msg": "String should have at least 17 characters",
          "type": "string_too_short"}]),
@@ -69,6 +72,8 @@ DESCRIPTIONS = {
     409: "Illegal in the current state, or a conflict with another change",
     412: "If-Match names a version that is no longer current",
     413: "The request body is over the configured limit",
+    415: "The body is not sent as this operation reads it (JSON: Content-Type "
+         "application/json), or is encoded (Content-Encoding)",
     422: "Invalid input: body, path or query (unknown query parameters included)",
     503: "The database is unavailable; retry after Retry-After seconds",
 }
@@ -127,7 +132,7 @@ def problem_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
     if method != "get":
-        statuses |= {400, 404, 413}
+        statuses |= {400, 404, 413, 415}
     if "if-match" in headers:  # a command
         statuses |= {409, 412}
     return sorted(statuses)

@@ -14,6 +14,10 @@ CURRENCY = "CNY"
 # quantize and every product of two of them within Decimal's 28 digits: 1e30 hours or 1e308
 # units would otherwise overflow the quantize (InvalidOperation) and answer 500.
 TOO_LARGE = Decimal("1e15")
+# Nor does any have more decimals than this. Past it only trailing zeros are taken (and dropped):
+# PostgreSQL's numeric holds at most 16,383 decimals, and "0E-1000000" (a zero) or "1.5" with
+# 20,000 zeros after it, stored in an event, stopped every view that writes the value.
+MAX_DECIMALS = 12
 
 
 def to_decimal(value: object, what: str) -> Decimal:
@@ -25,8 +29,21 @@ def to_decimal(value: object, what: str) -> Decimal:
         raise InvalidInput(f"{what} must be finite")
     if abs(number) >= TOO_LARGE:
         raise InvalidInput(f"{what} is too large (at most {TOO_LARGE - 1:f})")
+    number = decimals_at_most(number, MAX_DECIMALS, what)
     # "-0" passes every "not negative" check and would be stored, billed and shown as -0.00.
     return abs(number) if number.is_zero() else number
+
+
+def decimals_at_most(number: Decimal, places: int, what: str) -> Decimal:
+    """`number` with at most `places` decimals: trailing zeros past them dropped ("1.500" as a
+    quantity of 2 decimals is 1.50), any other digit there refused."""
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent >= -places:
+        return number
+    reduced = number.quantize(Decimal(1).scaleb(-places))  # |number| < TOO_LARGE: fits
+    if reduced != number:
+        raise InvalidInput(f"{what} has more than {places} decimals")
+    return reduced
 
 
 def money(value: object, what: str = "amount") -> Decimal:
@@ -43,12 +60,12 @@ def quantity(value: object, what: str = "quantity", places: int = 2, *,
              allow_zero: bool = False) -> Decimal:
     """A positive (or, with `allow_zero`, non-negative) quantity with at most `places` decimals."""
     number = to_decimal(value, what)
-    step = Decimal(1).scaleb(-places)
     if number < 0 or (number == 0 and not allow_zero):
         raise InvalidInput(f"{what} must be {'zero or more' if allow_zero else 'positive'}")
-    if number != number.quantize(step):
-        raise InvalidInput(f"{what} has more than {places} decimals: {number}")
-    return number
+    number = decimals_at_most(number, places, what)
+    # In plain notation: "1e2" hours were stored, shown and printed as "1E+2".
+    exponent = number.as_tuple().exponent
+    return number.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else number
 
 
 def round_money(value: Decimal) -> Decimal:

@@ -7,7 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 from domain.common import InvalidInput
-from domain.money import DEFAULT_VAT_RATE, gross, money, quantity, to_decimal, vat_included
+from domain.money import (
+    DEFAULT_VAT_RATE,
+    decimals_at_most,
+    gross,
+    money,
+    quantity,
+    to_decimal,
+    vat_included,
+)
 
 PAY_TYPES = ("customer", "warranty", "insurance", "internal")
 LINE_STATUSES = ("pending", "approved", "declined")
@@ -66,7 +74,7 @@ def vat_rate(value: object | None) -> Decimal:
     rate = DEFAULT_VAT_RATE if value is None else to_decimal(value, "VAT rate")
     if not Decimal(0) <= rate < 1:
         raise InvalidInput("VAT rate must be between 0 and 1")
-    return rate
+    return decimals_at_most(rate, 4, "VAT rate")  # 0.13, 0.09, 0.06, 0.03, 0.005
 
 
 def priced(line: dict[str, Any], unit_price: Decimal) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def serial_conflicts(conn: psycopg.Connection[Any], stores: Sequence[str],
         WHERE ({CONFLICT}) AND b.recorded_at >= %s AND b.recorded_at < %s
           AND {scope_a} AND {scope_b} AND {store}
         ORDER BY b.recorded_at, b.notification_id, a.notification_id""",
-                 [start, end, *params_a, *params_b, *([store_id] if store_id else [])])
+                 [start, end, *params_a, *params_b, *([store_id] if store_id is not None else [])])
     return [{"serial": r["serial"],
              "kind": kind_of(r["first_side"], r["then_side"], r["first_vin"] == r["then_vin"]),
              "conflict_at": r["conflict_at"].isoformat(),

@@ -22,9 +22,10 @@ from analytics.kpis import CATALOGUE, Filters, run
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
-from api.deps import Authorization, Ctx, IdFilter, KpiName, Offset, TextFilter, reader
+from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
+from domain.days import FIRST_DAY, LAST_DAY
 from projections.base import page_of
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
@@ -60,8 +61,8 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 
 @router.get("/kpis/{name}", responses={200: {"content": {"text/csv": {"schema": {
     "type": "string"}}}, "description": "The KPI (JSON, or CSV with `format=csv`)"}})
-def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: date | None = None,
-        date_to: date | None = None, store_id: IdFilter = None, brand: TextFilter = None,
+def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = None,
+        date_to: Day | None = None, store_id: IdFilter = None, brand: TextFilter = None,
         model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
         format: Literal["json", "csv"] = "json") -> Any:
     """One KPI with its formula; `format=csv` for a spreadsheet."""
@@ -110,12 +111,18 @@ def _same_origin(request: Request) -> None:
 
 
 def _day(value: str | None, name: str) -> date | None:
+    """A day of the filter form, within the days every report takes: the period before it and
+    its trend's buckets are computed from it (`date_to=0001-01-01` left the calendar: 500)."""
     if not value:
         return None  # an emptied date field of the form
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{name} must be a date (YYYY-MM-DD)", **{name: value}) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"{name} must be a day from {FIRST_DAY} to {LAST_DAY}",
+                           **{name: value})
+    return day
 
 
 def _dashboard_store(principal: Principal, store_id: str | None) -> str | None:

@@ -36,6 +36,7 @@ from api.deps import (
     wait_for_projection,
 )
 from api.errors import problem, status_of
+from api.json_bodies import repeated_members
 from api.paging import Limit, PageOf
 from api.progress_guard import Attempts
 from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
@@ -236,6 +237,9 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
     """The decisions, the form token (forms only), and the body as a fingerprint sees it."""
     if form:
         fields = parse_qs(raw.decode("utf-8", "replace"))
+        given = sorted(name for name, values in fields.items() if len(values) > 1)
+        if given:  # the first would be taken: `line_id=L1&line_id=L2` decided L1 alone
+            raise InvalidInput(f"a form field is given more than once: {', '.join(given)}")
         line_id, decision = fields.get("line_id", [""])[0], fields.get("decision", [""])[0]
         payload: Any = {"decisions": [{"line_id": line_id, "decision": decision}]}
         token: str | None = fields.get("form_token", [""])[0]
@@ -244,6 +248,10 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
             payload = json.loads(raw) if raw else None
         except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             raise InvalidInput("the body is not JSON") from None
+        twice = repeated_members(raw)
+        if twice:  # the parser kept the last of the two
+            raise InvalidInput("a member is named more than once: " + ", ".join(
+                ".".join(str(step) for step in where) for where in twice))
         token = None
     try:
         body = CustomerDecisionsIn.model_validate(payload)
