@@ -168,8 +168,8 @@ def test_a_quantity_in_exponent_notation_is_kept_in_plain_notation(client: TestC
 
 
 @pytest.mark.parametrize(("body", "detail"), [
-    (b'{"decisions": [{"line_id": "L1", "decision": "declined"}], '
-     b'"decisions": [{"line_id": "L1", "decision": "approved"}]}',
+    ((b'{"decisions": [{"line_id": "L1", "decision": "declined"}], '
+      b'"decisions": [{"line_id": "L1", "decision": "approved"}]}'),
      "a member is named more than once: decisions"),
     (b'{"decisions": [{"line_id": "L1", "decision": "declined", "decision": "approved"}]}',
      "a member is named more than once: decisions.0.decision"),
