@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.common import Audit, InvalidInput, NotPermitted, require, require_reason
+from domain.insurer import insurer_name
 from domain.ledger import BILL_ACCOUNTS, entry, posting, reversal
 from domain.money import CENT, money
 from domain.settlement_bills import allocate, billed_lines
@@ -42,10 +43,11 @@ class SettlementLifecycle(SettlementState):
         require(own <= approved, InvalidInput(
             "the deductible exceeds the approved amount", approved_amount=str(approved),
             deductible=str(own)))
-        assessment = {"insurer": insurer.strip(), "claim_number": claim_number.strip(),
+        assessment = {"insurer": insurer_name(insurer), "claim_number": claim_number.strip(),
                       "report_number": (report_number or "").strip() or None,
                       "approved_amount": approved, "deductible": own}
-        if assessment == self.assessment:
+        if self.assessment is not None and assessment == {
+                **self.assessment, "insurer": insurer_name(self.assessment["insurer"])}:
             return False  # the same assessment again changes nothing
         why = require_reason(reason, "changing an insurance assessment") \
             if self.assessment is not None else ((reason or "").strip() or None)

@@ -21,6 +21,7 @@ from domain.common import InvalidInput, NotPermitted, require, require_group_sto
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import earn_in
+from domain.insurer import insurer_key, insurer_name
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference
@@ -185,12 +186,14 @@ class Settlements(Reconciliation):
         }
         if insurance and (insurance.get("insurer") or "").strip() and \
                 (insurance.get("claim_number") or "").strip():
-            payers["insurance"] = {"insurer": insurance["insurer"].strip(),
+            payers["insurance"] = {"insurer": insurer_name(insurance["insurer"]),
                                    "claim_number": insurance["claim_number"].strip()}
         if assessment is not None:
             assessed = {"insurer": assessment["insurer"],
                         "claim_number": assessment["claim_number"]}
-            require(payers.get("insurance", assessed) == assessed, InvalidInput(
+            typed = payers.get("insurance", assessed)
+            require((insurer_key(typed["insurer"]), typed["claim_number"]) == (
+                insurer_key(assessed["insurer"]), assessed["claim_number"]), InvalidInput(
                 f"the work order's insurance assessment is claim {assessed['claim_number']} of "
                 f"{assessed['insurer']}", assessed=assessed))
             payers["insurance"] = assessed

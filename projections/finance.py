@@ -36,8 +36,9 @@ from projections.work_orders import dumps
 class FinanceView(FinanceChanges, ReadModel):
     name = "finance"
     # 2: stock movements booked (receipts, issues, returns, scrap, stocktakes, transfers), a
-    # settlement's parts cost taken from the parts issued to the job (1408)
-    revision = 2
+    # settlement's parts cost taken from the parts issued to the job (1408); 3: an insurer's
+    # bills keyed by its name's `insurer_key` (its typed forms one payer in the receivables)
+    revision = 3
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
                Complaint.Event, *STOCK_EVENTS)
     tables = {  # noqa: RUF012

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
+from domain.insurer import insurer_key
 from domain.ledger import settlement_account
 from domain.settlement import Settlement
 from projections.work_orders import dumps
@@ -20,8 +21,12 @@ ZERO = Decimal("0.00")
 
 
 def _payer_key(kind: str, payer: dict[str, Any]) -> str:
-    return str(payer.get("customer_id") or payer.get("oem") or payer.get("insurer")
-               or payer.get("department") or kind)
+    """The payer a bill is owed by: one group in the receivables. An insurer is its typed
+    name's `insurer_key`, so "Ping An", "ping an " and "ＰＩＮＧ ＡＮ" are one payer."""
+    if payer.get("insurer"):
+        return insurer_key(str(payer["insurer"]))
+    return str(payer.get("customer_id") or payer.get("oem") or payer.get("department")
+               or kind)
 
 
 class Ctx:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from domain.insurer import insurer_key, insurer_name
 from domain.pii import ERASED
 from projections.base import rows as _rows
 from projections.finance_queries import _where, shown
@@ -50,7 +51,8 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             'paid', paid::text, 'outstanding', outstanding::text) ORDER BY open_no)
             FILTER (WHERE outstanding <> 0 AND open_no > {first:d} AND open_no <= {last:d}),
             '[]') AS open_bills"""
-    return f"""SELECT kind, payer_key, min(payer::text)::jsonb - 'vin' - 'claim_number' AS payer,
+    return f"""SELECT kind, payer_key, (array_agg(payer ORDER BY settled_at DESC,
+            settlement_id DESC))[1] - 'vin' - 'claim_number' AS payer,
         count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
         sum(paid) AS paid, sum(outstanding) AS outstanding,
         max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
@@ -61,7 +63,7 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             SELECT b.kind, b.payer_key, b.payer, b.settlement_id, b.invoice_no,
                 b.total - b.allowances AS billed, b.allowances, b.paid,
                 b.total - b.allowances - b.paid AS outstanding, s.number AS settlement_number,
-                s.work_order_number, w.plate,
+                s.work_order_number, w.plate, s.settled_at,
                 (s.settled_at AT TIME ZONE %s)::date AS settled_on
             FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
             LEFT JOIN wo_view w ON w.id = s.work_order_id
@@ -87,12 +89,17 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     invoice, the day it was settled and its age in days on `aged_on`, billed, paid,
     outstanding — so each can be chased and matched to its remittance (an insurer with years
     of claims has thousands; `payer_key` narrows the list to one payer to page through them).
+    An insurer is one group however its name was typed (`domain/insurer.py`: full-width or
+    ASCII, spacing, case): its `payer_key` is the name's `insurer_key`, its `payer` the name as
+    typed on its most recently settled bill; `payer_key` finds it by any typed form too.
     Each group's `aging` splits its outstanding by age (0-30, 31-60, 61-90, over 90 days), over
     all its bills; the page's `aging` does so for every group listed by the filters, not only
     this page's."""
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
-    where, params = _where(stores, {"kind": ("b.kind = %s", kind),
-                                    "payer_key": ("b.payer_key = %s", payer_key)}, "b.store_id")
+    where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
+    if payer_key is not None:  # an insurer's as typed, or any payer's key as listed
+        where += " AND (b.payer_key = %s OR b.kind = 'insurance' AND b.payer_key = %s)"
+        params += [payer_key, insurer_key(payer_key)]
     args = [aged_on, zone, *params]
     keys = [key for key, _, _ in BUCKETS]
     sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
@@ -104,6 +111,8 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     for item in items:
         item["aging"] = {key: item.pop(key) for key in keys}
         item["customer_name"] = item["customer_phone"] = None
+        if item["payer"].get("insurer"):
+            item["payer"]["insurer"] = insurer_name(item["payer"]["insurer"])
     return shown({"total": totals["n"], "limit": limit, "offset": offset,
                   "aged_on": aged_on.isoformat(), "outstanding": totals["outstanding"],
                   "aging": {key: totals[key] for key in keys}, "items": items})

@@ -17,7 +17,8 @@ from tests.e2e.test_parts_api import Auth, get, new_part, on_roster, post
 PICC = {"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345"}
 
 
-def body_shop_visit(client: TestClient, auth: Auth, store_id: str) -> str:
+def body_shop_visit(client: TestClient, auth: Auth, store_id: str,
+                    vin: str = "LSVAU218XN2183294") -> str:
     """A customer's wash (L1 0.5 h at 200.00 = 100.00), the insurer's bumper repair (L2 2 h at
     300.00 = 600.00) and the insurer's bumper part (L3 450.00, cost 200.00), QC passed.
     Returns the work order's id."""
@@ -30,7 +31,7 @@ def body_shop_visit(client: TestClient, auth: Auth, store_id: str) -> str:
         "qty": 2, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000004"},
-        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪D12345", "brand": "Volkswagen"},
+        "vehicle": {"vin": vin, "plate": "沪D12345", "brand": "Volkswagen"},
         "mileage": 30000, "kind": "insurance", "complaints": ["rear bumper cracked"]}, 201)
     wo = f"/work-orders/{opened['id']}"
     post(client, f"{wo}/check-in", advisor, {"mileage_in": 30010, "fuel_level": 50})

@@ -19,6 +19,7 @@ from uuid import UUID
 from fastapi.testclient import TestClient
 
 from domain.cashier_day import CashierDay
+from domain.insurer import insurer_key
 from domain.ledger import BILL_ACCOUNTS, balances
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
@@ -190,8 +191,10 @@ def _nonzero(figures: dict[str, Decimal]) -> dict[str, Decimal]:
 
 
 def _payer_key(kind: str, payer: dict[str, Any]) -> str:
-    return str(payer.get("customer_id") or payer.get("oem") or payer.get("insurer")
-               or payer.get("department") or kind)
+    if payer.get("insurer"):  # its typed forms are one payer
+        return insurer_key(payer["insurer"])
+    return str(payer.get("customer_id") or payer.get("oem") or payer.get("department")
+               or kind)
 
 
 def _assert_agrees(container: Container, store_id: str, ids: dict[str, Any]) -> None:

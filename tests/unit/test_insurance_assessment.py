@@ -4,13 +4,14 @@ deductible and the excess go to the customer's bill, to the fen."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
 import pytest
 
 from domain.application import ServiceCore
-from domain.common import InvalidInput
+from domain.common import Audit, InvalidInput
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills
 from domain.settlement_state import SettlementError
@@ -217,3 +218,30 @@ def test_the_integration_event_of_an_assessment_carries_it_and_why() -> None:
     assert payload == {"assessment": {**PICC, "report_number": None,
                                       "approved_amount": Decimal("900.00"),
                                       "deductible": Decimal("200.00")}, "reason": None}
+
+
+def test_an_insurers_typed_name_is_kept_in_one_form_and_retyped_is_the_same(
+        app: ServiceCore, wos: WorkOrders, money: Settlements) -> None:
+    wo = body_shop(app, wos)
+    # Typed full-width with stray spaces (a Chinese input method): kept as ASCII, trimmed.
+    money.assess_insurance(CASHIER, wo, insurer=" ＰＩＮＧ　　ＡＮ ", claim_number="PA-1",
+                           approved_amount="900.00")
+    assert settlement_of(app, wo).assessment["insurer"] == "PING AN"  # type: ignore[index]
+    # The same assessment typed again changes nothing; the draft may name the insurer in
+    # another case and spacing: it is the assessment's.
+    before = events_stored(app)
+    assert money.assess_insurance(CASHIER, wo, insurer="PING AN ", claim_number="PA-1",
+                                  approved_amount="900.00").body["redrafted"] is False
+    assert events_stored(app) == before
+    money.draft(CASHIER, wo, insurance={"insurer": "Ping  an", "claim_number": "PA-1"})
+    assert settlement_of(app, wo).bills["insurance"]["payer"] == {
+        "insurer": "PING AN", "claim_number": "PA-1"}
+    # An assessment kept before, as typed, is the same assessment typed again too.
+    settlement = settlement_of(app, wo)
+    settlement._assessed(Audit("cash-1", "cashier", "S01", datetime.now(UTC), "corr"),
+                         {**settlement.assessment, "insurer": "ping  an "}, "as typed")
+    app.save(settlement)
+    before = events_stored(app)
+    money.assess_insurance(CASHIER, wo, insurer="ping an", claim_number="PA-1",
+                           approved_amount="900.00")
+    assert events_stored(app) == before
