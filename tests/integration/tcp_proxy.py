@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
 class TcpProxy:
@@ -116,3 +119,13 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
             self.sockets.clear()
+
+
+def proxied(database_url: str) -> tuple[TcpProxy, str]:
+    """A proxy in front of the server `database_url` names (an embedded server listens on a
+    Unix socket in its data folder), and the same URL through it."""
+    params = conninfo_to_dict(database_url)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
+                     else (host, port))
+    return proxy, make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from api.main import create_app
 from servicecore.container import Container, build
@@ -25,7 +25,7 @@ from servicecore.pool import CONNECT_TIMEOUT, TCP_KEEPALIVES, EventStorePool, wi
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.support import open_order
-from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.tcp_proxy import proxied
 
 Auth = Callable[..., dict[str, str]]
 # An idle built Container holds at most 2 connections, both in its one pool: the minimum
@@ -186,12 +186,8 @@ def test_a_connection_accepted_but_never_answered_fails_instead_of_holding_its_t
     the connect timeout (here 2 s) instead of waiting for good; the same URL connects once it
     forwards again."""
     monkeypatch.setitem(CONNECT_TIMEOUT, "connect_timeout", "2")
-    params = conninfo_to_dict(server_url)
-    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
-                     else (host, port))
-    url = with_keepalives(make_conninfo(**{**params, "host": "127.0.0.1",
-                                           "port": str(proxy.port)}))
+    proxy, through = proxied(server_url)
+    url = with_keepalives(through)
     outcome: list[BaseException | None] = []
 
     def connect() -> None:

@@ -8,7 +8,6 @@ database of its own, so the session's projections never see the faults.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.main import create_app
 from domain.application import ServiceCore
@@ -28,7 +26,7 @@ from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool
 from tests.conftest import settings_for
 from tests.databases import scratch_database
-from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.tcp_proxy import TcpProxy, proxied
 
 Auth = Callable[..., dict[str, str]]
 VIN = "LSVAU218XN2183294"
@@ -129,12 +127,7 @@ def test_terminated_backends_are_503_while_commands_run(system: Container, serve
 def cut_off(own_database: str, system: Container, tmp_path: Path
             ) -> Iterator[tuple[TestClient, TcpProxy]]:
     """The API of a system that reaches its PostgreSQL through a proxy the test can stop."""
-    params = conninfo_to_dict(own_database)
-    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    # An embedded server listens on a Unix socket in its data folder.
-    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
-                     else (host, port))
-    url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+    proxy, url = proxied(own_database)
     # One pool, as build() makes it; short waits for a connection (1 s, not the default 5 s).
     settings = settings_for(url, tmp_path, create_tables=False, pool_size=2,
                             pool_timeout_seconds=1)

@@ -10,7 +10,6 @@ the view catches up to the head with every event applied once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,6 @@ from uuid import uuid4
 import duckdb
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from analytics.loader import AnalyticsLoader
@@ -35,7 +33,7 @@ from servicecore.pool import open_pool, share_pool
 from tests.conftest import settings_for
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
-from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.tcp_proxy import TcpProxy, proxied
 from tests.integration.test_projection_group import (
     Ledger,
     _fresh,
@@ -89,11 +87,7 @@ def behind_proxy(container: Container, tmp_path: Path) -> Iterator[BehindProxy]:
 @contextmanager
 def behind(database_url: str, tmp_path: Path) -> Iterator[BehindProxy]:
     """An application and a pool on `database_url`, through a freezable proxy."""
-    params = conninfo_to_dict(database_url)
-    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
-                     else (host, port))
-    url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+    proxy, url = proxied(database_url)
     settings = settings_for(url, tmp_path, create_tables=False, pool_size=4,
                             db_wait_deadline_seconds=DEADLINE)
     pool = open_pool(url, settings)

@@ -10,21 +10,19 @@ applied once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from servicecore.container import Container
 from servicecore.pool import open_pool
 from tests.conftest import settings_for
 from tests.integration.kafka_support import Broker, wait_until
-from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.tcp_proxy import TcpProxy, proxied
 from tests.integration.test_kafka_projection import (  # noqa: F401 - the module's fixtures
     applications,
     board,
@@ -70,11 +68,7 @@ class FreezingBoard(KafkaProjection):
 def proxied_pool(system: Container,  # noqa: F811
                  tmp_path: Path) -> Iterator[tuple[ConnectionPool, TcpProxy]]:
     """The process's pool as the worker opens it, reaching the database through a proxy."""
-    params = conninfo_to_dict(system.database_url)
-    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
-                     else (host, port))
-    url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+    proxy, url = proxied(system.database_url)
     pool = open_pool(url, settings_for(url, tmp_path, create_tables=False, pool_size=3,
                                        db_wait_deadline_seconds=DEADLINE))
     try:

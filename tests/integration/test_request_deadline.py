@@ -11,7 +11,6 @@ decided names its command id), the pool opens new connections, and the next requ
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.main import create_app
 from domain.application import ServiceCore
@@ -32,7 +30,7 @@ from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool
 from tests.conftest import settings_for
 from tests.integration.kafka_support import wait_until
-from tests.integration.tcp_proxy import TcpProxy
+from tests.integration.tcp_proxy import TcpProxy, proxied
 from tests.integration.test_lost_acknowledgements import opening, orders_of
 
 Auth = Callable[..., dict[str, str]]
@@ -43,11 +41,7 @@ GENEROUS = 60.0  # how long the test waits for what should take a few deadlines
 @pytest.fixture
 def behind(container: Container, tmp_path: Path) -> Iterator[tuple[Container, TcpProxy]]:
     """A second API process whose every connection goes through a freezable proxy."""
-    params = conninfo_to_dict(container.database_url)
-    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    proxy = TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
-                     else (host, port))
-    url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
+    proxy, url = proxied(container.database_url)
     settings = settings_for(url, tmp_path, create_tables=False, pool_size=3,
                             request_db_deadline_seconds=DEADLINE)
     pool = open_pool(url, settings)
