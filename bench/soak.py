@@ -4,8 +4,9 @@ The same system and checks: the API over HTTP, the projection group, the analyti
 the Kafka relay to a tansu broker (memory storage) on a database of its own; front desks drive
 whole visits with Idempotency-Keys while the fault schedule of
 tests/integration/soak_faults.py is applied `--rounds` times (terminated backends, the lock
-holders' alone, the append lock and the event table held, the broker restarted empty and
-stopped for a while). Afterwards every check of the test must hold; the summary (visits,
+holders' alone, the append lock and the event table held, connections refused, every
+connection frozen at the proxy the system reaches the database through, the broker restarted
+empty and stopped for a while). Afterwards every check of the test must hold; the summary (visits,
 commands, retries, 503s, faults, loop restarts, relay rewinds, seconds) is printed and, unless
 `--no-save`, written to bench/results/soak-<server kind>.json. Not a timing: it measures
 outcomes, under whatever load the machine has.

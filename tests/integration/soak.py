@@ -13,6 +13,7 @@ same for longer.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from typing import Any
 
 import duckdb
 import httpx
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from analytics.loader import AnalyticsLoader
 from analytics.loader import rebuild as rebuild_analytics
@@ -38,6 +40,7 @@ from tests.databases import app_role_url, scratch_database
 from tests.integration.kafka_support import Applied, Broker, TopicReader, wait_until
 from tests.integration.soak_desks import Desk, Ledger
 from tests.integration.soak_faults import Faults
+from tests.integration.tcp_proxy import TcpProxy
 from tests.live_server import serving
 from workers.integration_events import INTERNAL_STREAMS, ROUTES, UNROUTED_TOPIC, stream_kind
 from workers.projection_runner import rebuild
@@ -46,6 +49,10 @@ __all__ = ["rebuild", "rebuild_analytics"]
 from workers.relay import KafkaRelay, RelayConfig
 
 SETTLE_SECONDS = 120.0  # for the system to catch up once the faults stop (outcomes, not timing)
+# Short deadlines (defaults 120 s, 30 s, 10 s), so that a frozen connection costs seconds
+LOOP_DEADLINE_SECONDS = 5.0  # SERVICECORE_DB_WAIT_DEADLINE_SECONDS: projections, relay, ...
+REQUEST_DEADLINE_SECONDS = 3.0  # SERVICECORE_REQUEST_DB_DEADLINE_SECONDS: API requests
+CONNECT_SECONDS = 4  # connect_timeout: a connection made while frozen fails, and is made again
 
 
 class Follower:
@@ -97,6 +104,7 @@ class Outcome:
                 "dropped_connections": sum(1 for s in attempts if isinstance(s, str)),
                 "undecided_looked_up": len(self.ledger.looked_up),
                 "faults": self.faults.applied, "backends_terminated": self.faults.terminated,
+                "connections_frozen": self.faults.frozen,
                 "head": head(self.system), "relay_rewinds": self.relay.stats.rewinds,
                 "relay_retries": self.relay.stats.retries,
                 "loop_restarts": {n: s["restarts"] for n, s in self.health["loops"].items()}}
@@ -109,29 +117,52 @@ def head(system: Container) -> int:
 @dataclass
 class Rig:
     """The pieces a soak runs on: the database as its owner (for the faults), the system on
-    the application's role, the broker."""
+    the application's role, the proxy every connection of the system goes through, the
+    broker."""
 
     owner_url: str
     system: Container
+    proxy: TcpProxy
     broker: Broker
+
+
+def through(proxy: TcpProxy, url: str) -> str:
+    """`url` with its host and port the proxy's, and CONNECT_SECONDS to connect."""
+    params = conninfo_to_dict(url)
+    return make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port),
+                            "connect_timeout": str(CONNECT_SECONDS)})
+
+
+def proxied(url: str) -> TcpProxy:
+    params = conninfo_to_dict(url)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    return TcpProxy(os.path.join(host, f".s.PGSQL.{port}") if host.startswith("/")
+                    else (host, port))
 
 
 @contextmanager
 def soak_rig(server_url: str, tmp: Path) -> Iterator[Rig]:
     """A database of its own (the faults end every connection to it), migrated as in
-    production; the system built on it as the application's role; a tansu broker."""
+    production; the system built on it as the application's role, every connection through a
+    freezable proxy, with short deadlines; a tansu broker."""
     with scratch_database(server_url, "sc_soak") as owner_url:
         app_url = app_role_url(owner_url)
         migrate(DatabaseUrls(owner=owner_url, app=app_url), settings_for(app_url, tmp / "m"))
-        system = build(settings_for(app_url, tmp / "var", pool_size=6,
-                                    projection_batch_size=50))
-        broker = Broker(tmp)
-        broker.start()
+        proxy = proxied(app_url)
         try:
-            yield Rig(owner_url, system, broker)
+            system = build(settings_for(
+                through(proxy, app_url), tmp / "var", pool_size=6, projection_batch_size=50,
+                db_wait_deadline_seconds=LOOP_DEADLINE_SECONDS,
+                request_db_deadline_seconds=REQUEST_DEADLINE_SECONDS))
+            broker = Broker(tmp)
+            broker.start()
+            try:
+                yield Rig(owner_url, system, proxy, broker)
+            finally:
+                system.close()
+                broker.kill()
         finally:
-            system.close()
-            broker.kill()
+            proxy.stop()
 
 
 def soak(rig: Rig, auth: Callable[..., dict[str, str]], *, desks: int = 3, rounds: int = 1,
@@ -147,7 +178,7 @@ def soak(rig: Rig, auth: Callable[..., dict[str, str]], *, desks: int = 3, round
     assert system.supervisor is not None
     system.supervisor.start("kafka-relay", relay.run)
     follower = Follower(broker.bootstrap, relay.mapper.topics())
-    faults = Faults(rig.owner_url, broker, broker_lives=[follower.restarted.set])
+    faults = Faults(rig.owner_url, broker, rig.proxy, broker_lives=[follower.restarted.set])
     ledger, stop = Ledger(), threading.Event()
     started = time.monotonic()
     with serving(create_app(system.api_context())) as base_url:

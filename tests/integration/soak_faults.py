@@ -17,18 +17,22 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from servicecore.schema import APPEND_LOCK, EVENTS_TABLE
 from tests.integration.kafka_support import Broker
+from tests.integration.tcp_proxy import TcpProxy
 
 FAULTS = "soak-faults"  # the faults' own connections, never terminated by them
 PAUSE_SECONDS = 2.5  # how long the database is held still (a table or the append lock)
 OUTAGE_SECONDS = 6.0  # longer than the pool waits for a connection (5 s): clients get 503s
+FREEZE_SECONDS = 7.0  # longer than every deadline of the soak's system (requests, loops, connect)
 
 
 @dataclass
 class Faults:
     owner_url: str  # the soak's own database, as its owner: no other test's connections
     broker: Broker
+    proxy: TcpProxy  # the system's every connection goes through it
     applied: list[str] = field(default_factory=list)
     terminated: int = 0
+    frozen: int = 0  # connections open when the proxy stopped forwarding
     broker_lives: list[Callable[[], None]] = field(default_factory=list)  # told of a restart
 
     def _admin(self) -> psycopg.Connection[Any]:
@@ -93,6 +97,17 @@ class Faults:
                 conn.execute(sql.SQL(allow).format(sql.Identifier(self.database),
                                                    sql.SQL("true")))
 
+    def freeze_connections(self) -> None:
+        """A middlebox stuck for everything: no connection of the system is forwarded, those
+        open and those made now alike, none is closed, for longer than a request, a loop or
+        a connect waits on the database; then it forwards again. The deadlines cut what waits
+        (503s, loops started again), connects time out, and all resumes after the thaw."""
+        self.frozen += self.proxy.freeze(new_too=True)
+        try:
+            time.sleep(FREEZE_SECONDS)
+        finally:
+            self.proxy.thaw()
+
     def restart_broker(self) -> None:
         """tansu killed and started again at once: memory storage, it comes back empty (its
         topics gone, offsets from 0 again)."""
@@ -115,7 +130,8 @@ class Faults:
     def schedule(self) -> list[Callable[[], None]]:
         return [self.terminate_all, self.restart_broker, self.terminate_lock_holders,
                 self.pause_appends_then_terminate, self.pause_event_table,
-                self.stop_start_broker, self.refuse_connections, self.terminate_all]
+                self.stop_start_broker, self.refuse_connections, self.freeze_connections,
+                self.terminate_all]
 
     def run(self, rounds: int, gap: float, stop: threading.Event) -> None:
         """`rounds` times the schedule, `gap` seconds of load between two faults."""

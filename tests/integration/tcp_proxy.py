@@ -56,6 +56,9 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             client.settimeout(None)
+            for sock in (client, upstream):  # as libpq does: no Nagle delay on small writes
+                if sock.family != socket.AF_UNIX:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 if self.stopped.is_set():
                     client.close()

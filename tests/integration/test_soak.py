@@ -1,8 +1,9 @@
 """Soak under faults: the whole system — API over HTTP, projections, analytics loader, Kafka
 relay — under a stream of service visits from several front desks while backends are
 terminated (all of them, or only the lock holders), the event table and the append lock are
-held still, the database refuses connections for 6 s, and the broker is restarted empty or
-stopped and started again.
+held still, the database refuses connections for 6 s, every connection of the system is
+frozen for 7 s (a proxy that stops forwarding), and the broker is restarted empty or stopped
+and started again.
 
 Afterwards nothing is lost and nothing doubled: every command answered 2xx is in the log
 exactly once (one save per Idempotency-Key, the one its answer names), every save that
@@ -140,6 +141,7 @@ def test_under_load_and_faults_nothing_is_lost_or_doubled_and_every_view_is_its_
         outcome = soak(rig, auth, desks=3, rounds=1, gap=1.5)
         try:
             assert outcome.ledger.visits >= 3 and outcome.faults.terminated > 0
+            assert outcome.faults.frozen > 0  # the freeze held connections of the system
             # the database refused connections longer than a request waits for one: some
             # command was answered 503 and retried with its key
             assert any(503 in s for s in outcome.ledger.statuses.values())
