@@ -4,6 +4,7 @@ handlers or tables differ from what wrote the live rows (`create_views`)."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -14,6 +15,29 @@ from projections.base import ReadModel, table_shapes
 from workers.projection_runner import rebuild
 
 log = logging.getLogger(__name__)
+
+# `create` takes a SHARE lock on each table it indexes (CREATE INDEX IF NOT EXISTS locks the
+# table before it finds the index there), table after table, while another process's
+# projection batch may hold ROW EXCLUSIVE on a later one and want an earlier one: PostgreSQL
+# ends one of the two with a deadlock. When it ends the start-up's, its transaction is rolled
+# back whole and tried again (the batch, no longer blocked, commits meanwhile).
+CREATE_ATTEMPTS = 5
+
+
+def create_all(conn: psycopg.Connection[Any], views: list[ReadModel]) -> None:
+    """Every view's `create`, in one transaction, tried again after a deadlock."""
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                for view in views:
+                    view.create(conn)
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            log.warning("read model tables: deadlocked with a running projection (attempt %d "
+                        "of %d); trying again", attempt, CREATE_ATTEMPTS)
+            time.sleep(0.1 * attempt)
 
 
 def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: ConnectionPool,
@@ -42,9 +66,7 @@ def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: Connecti
         changed = [view for view in views if known.get(view.name, ("",))[0] != view.definition()]
         missing = {view.name: view.missing_tables(conn) for view in changed}
         built = {view.name: built_revision(conn, view, known.get(view.name)) for view in views}
-        with conn.transaction():
-            for view in views:
-                view.create(conn)
+        create_all(conn, views)
         reshaped = {view.name: missing[view.name] or view.reshaped(conn) for view in changed}
         for view in views:
             why = rebuild_reasons(view, reshaped.get(view.name, []), built[view.name])
