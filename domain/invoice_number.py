@@ -63,10 +63,18 @@ class InvoiceNumber(TakenOnce):
                  settlement_number: str, work_order_number: str, id: UUID | None = None) -> None:
         self.store_id = audit.store_id
         self.invoice_no = invoice_no
+        self._hold(bill, settlement_id, settlement_number, work_order_number, None, None)
+
+    def _hold(self, bill: str, settlement_id: UUID, settlement_number: str,
+              work_order_number: str, refund_id: str | None, cancels: str | None) -> None:
+        """The holder: its bill, settlement and work order, and for a credit's red-letter
+        invoice the credit and the blue invoice it cancels (what a refusal names)."""
         self.bill = bill
         self.settlement_id = settlement_id
         self.settlement_number = settlement_number
         self.work_order_number = work_order_number
+        self.refund_id = refund_id
+        self.cancels = cancels
 
     def taken(self) -> bool:
         return not self.released
@@ -93,12 +101,7 @@ class InvoiceNumber(TakenOnce):
     def _retaken(self, audit: Audit, bill: str, settlement_id: UUID, settlement_number: str,
                  work_order_number: str, refund_id: str | None, cancels: str | None) -> None:
         self.released = False
-        self.bill = bill
-        self.settlement_id = settlement_id
-        self.settlement_number = settlement_number
-        self.work_order_number = work_order_number
-        self.refund_id = refund_id
-        self.cancels = cancels
+        self._hold(bill, settlement_id, settlement_number, work_order_number, refund_id, cancels)
 
     def refusal(self) -> InvoiceNumberTaken:
         if self.refund_id is not None:
@@ -132,9 +135,4 @@ class RedInvoiceNumber(InvoiceNumber):
                  cancels: str, id: UUID | None = None) -> None:
         self.store_id = audit.store_id
         self.invoice_no = invoice_no
-        self.bill = bill
-        self.settlement_id = settlement_id
-        self.settlement_number = settlement_number
-        self.work_order_number = work_order_number
-        self.refund_id = refund_id
-        self.cancels = cancels
+        self._hold(bill, settlement_id, settlement_number, work_order_number, refund_id, cancels)
