@@ -16,8 +16,8 @@ the views at the head do not wait for it.
 Exactly once, as for one runner: every view's rows and its position commit together, under
 the lock of its position row; a failure in any view rolls the whole batch back, every
 position included, so a retry applies the same events again to the same rows, to none twice.
-After a failed batch the views run in transactions of their own until a round of them
-succeeds. A view that fails there on its own, not for want of the database, leaves the group
+After a failed batch the views run in transactions of their own, one batch each in turn,
+until a round of them succeeds. A view that fails there on its own, not for want of the database, leaves the group
 for the life of the process (`on_alone`: the container supervises it as a loop of its own,
 `projection-<view>`, which fails, backs off and reports as any loop; its advisory lock is
 handed over): the others go on as a group at once, so one view's broken event never holds up
@@ -249,26 +249,26 @@ class ProjectionGroup:
             count = moved.get(runner.position_name, 0)
             if count:
                 runner.advanced_at = now
-            if count >= self.batch_size or runner in self.behind:
+            if count >= min(self.batch_size, runner.batch_size) or runner in self.behind:
                 with self.signalled:
                     runner._own = True  # a full batch, or far behind: more may follow
 
     def _solo(self, due: list[ProjectionRunner]) -> dict[str, int]:
-        """One transaction per batch and view, each brought to the head. A view that fails on
-        its own leaves the group (`_leave`, when there is `on_alone`); any other failure is
+        """One round: one batch per view, each in a transaction of its own. A view that fails
+        on its own leaves the group (`_leave`, when there is `on_alone`); any other failure is
         raised once every view had its turn. The group stays in this mode until a round
-        succeeds."""
+        succeeds, then shares batches again (far-behind views in batches of their own).
+
+        One batch per view and round, not each view to the head in turn: while events come
+        faster than one view follows on its own (a slow link, a busy server), the first view
+        in name order would never reach the head, and the views after it would wait for good."""
         moved: dict[str, int] = {}
         failure: Exception | None = None
         for runner in due:
+            if self._heartbeat is not None:
+                self._heartbeat.beat()  # the lock session is not ended meanwhile
             try:
-                count = total = runner.run_batch()
-                while count >= runner.batch_size:
-                    if self._heartbeat is not None:
-                        self._heartbeat.beat()  # the lock session is not ended meanwhile
-                    count = runner.run_batch()
-                    total += count
-                moved[runner.position_name] = total
+                moved[runner.position_name] = runner.run_batch()
             except Exception as error:  # noqa: BLE001 - raised below, after the others' turn
                 if self._may_leave(error):
                     self._leave(runner, error)
