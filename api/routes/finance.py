@@ -23,6 +23,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.numbers import Plain
 from api.paging import Limit, Page
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, PayType
@@ -96,7 +97,7 @@ class ReceivablesPage(Page):
 OPEN_BILLS_MAX = 1000
 BillsLimit = Annotated[int, Query(ge=1, le=OPEN_BILLS_MAX, description=(
     "at most this many open bills per group, oldest first (`open_bills_count` counts them "
-    "all; `open_bills_next` links the group's next ones)"))]
+    "all; `open_bills_next` links the group's next ones)")), Plain]
 
 
 @router.get("/receivables", response_model=ReceivablesPage)
@@ -148,7 +149,7 @@ def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
 
 @router.get("/ledger", response_model=Page)
 def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = None,
-           limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+           limit: Annotated[int, Query(ge=1, le=5000), Plain] = 500,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account."""
     _month(month)
@@ -225,7 +226,7 @@ def import_statement_file(
 @router.get("/reconciliation/statements/{statement_id}")
 def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
               payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
-                  "at most this many unmatched payments"))] = finance_queries.UNMATCHED_PAYMENTS,
+                  "at most this many unmatched payments")), Plain] = finance_queries.UNMATCHED_PAYMENTS,
               payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides; the store's unmatched payments over the
     statement's dates a page at a time (`payments_limit`, `payments_offset`;

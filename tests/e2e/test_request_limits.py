@@ -373,7 +373,7 @@ def test_a_deeply_nested_statement_file_or_page_decision_is_422_not_500(
     assert log_head(client) == before
 
 
-@pytest.mark.parametrize("number", ["1e30", "1E+999999", "1" * 400, 1e308])
+@pytest.mark.parametrize("number", ["1" + "0" * 30, "1" * 400, 1e30, 1e308])
 def test_a_number_past_every_business_size_is_422_not_500(client: TestClient, auth: Auth,
                                                           store_id: str,
                                                           number: str | float) -> None:
