@@ -41,7 +41,10 @@ ReceivablesReader = Annotated[PiiReader, Depends(pii_reader("finance.read"))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
-Month = Annotated[str, Query(max_length=7, description="YYYY-MM")]
+# In ASCII digits, the month with its zero: "2026-5" and "２０２６-05" passed strptime and
+# matched no stored month, an empty ledger rather than a 422.
+Month = Annotated[str, Query(max_length=7, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                             description="YYYY-MM")]
 
 
 @router.post("/day-end", response_model=CommandAccepted)

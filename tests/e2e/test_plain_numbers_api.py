@@ -210,3 +210,16 @@ def test_every_number_a_route_takes_is_read_in_the_plain_grammar(client: TestCli
                 unchecked += _unchecked(info.annotation, list(info.metadata),
                                         f"{route.path} {param.name}", set())
     assert unchecked == []
+
+
+@pytest.mark.parametrize("month", ["2026-5", "２０２６-05", "２０２６-０５", "2026-13"])
+def test_a_ledger_month_not_in_ascii_digits_is_422_not_an_empty_ledger(client: TestClient,
+                                                                       auth: Auth,
+                                                                       month: str) -> None:
+    """strptime took "2026-5" and "２０２６-05"; no stored month matched: an empty ledger."""
+    finance = auth("finance", "fin-1")
+    for path in ("/ledger", "/ledger/trial-balance"):
+        response = client.get(f"{path}?month={quote(month)}", headers=finance)
+        body = problem(response, 422, "invalid-input")
+        assert [e["loc"] for e in body["errors"]] == [["query", "month"]]
+    assert client.get("/ledger?month=2026-05", headers=finance).status_code == 200
