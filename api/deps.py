@@ -19,6 +19,7 @@ from fastapi.security import HTTPBearer
 from api import json_bodies, log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
+from api.numbers import Plain
 from api.positions import beyond_head
 from domain.application import CommandResult
 from domain.application import Request as Envelope
@@ -61,15 +62,15 @@ Authorization = Annotated[str | None, Security(BEARER)]
 # Query and path values every route shares, bounded so that nothing unbounded reaches a query
 # or the domain (an offset past bigint, a 10 kB part number).
 WaitFor = Annotated[int | None, Query(ge=0, le=2**63 - 1, description=(
-    "a command's notification_id: wait (bounded) until the read model has applied it"))]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+    "a command's notification_id: wait (bounded) until the read model has applied it")), Plain]
+Offset = Annotated[int, Query(ge=0, le=1_000_000), Plain]
 StoreId = Annotated[str, Path(min_length=1, max_length=20)]
 PartNumber = Annotated[str, Path(min_length=1, max_length=40)]
 LineId = Annotated[str, Path(min_length=1, max_length=20)]
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
 TagName = Annotated[str, Path(min_length=1, max_length=30)]
 KpiName = Annotated[str, Path(min_length=1, max_length=60)]
-JobNo = Annotated[int, Path(ge=1, le=10_000)]
+JobNo = Annotated[int, Path(ge=1, le=10_000), Plain]
 Vin = Annotated[str, Path(min_length=1, max_length=30)]
 # A read's text filters (`?store_id=`, `?plate=`, `?supplier=`): bounded like every path value,
 # so that a 20 kB value is a 422 naming the parameter, never a query argument nor echoed back.
@@ -163,16 +164,18 @@ IdempotencyKey = Annotated[str | None, Header(
 CorrelationId = Annotated[str | None, Header(max_length=200, description=(
     "ties the events this request stores together in the audit trail; default a new UUID, "
     "answered as X-Correlation-ID"))]
-_IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,18})"?$')  # a version: a bigint, in ASCII digits
+# A version: a bigint, in ASCII digits, as an ETag ("7", W/"7") or bare (7); quotes in pairs.
+_IF_MATCH = re.compile(r'(?:W/)?"([0-9]{1,18})"|([0-9]{1,18})')
 
 
 def _expected_version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
-    found = _IF_MATCH.match(if_match.strip())
+    # Only the blanks HTTP puts around a value: str.strip() also took a no-break space.
+    found = _IF_MATCH.fullmatch(if_match.strip(" \t"))
     if not found:
         raise InvalidInput('If-Match must be an ETag such as "7"')
-    return int(found.group(1))
+    return int(found.group(1) or found.group(2))
 
 
 class Command:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, Field
 
+from api.numbers import Plain
 from api.schemas import HistoryEntry
 
 T = TypeVar("T")
@@ -31,4 +32,4 @@ class HistoryPage(PageOf[HistoryEntry]):
     """One page of a stream's events, oldest first."""
 
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items"), Plain]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -15,6 +14,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from api.numbers import Number, NumberOrNone, Plain, Whole, WholeOrNone
 
 PayType = Literal["customer", "warranty", "insurance", "internal"]
 # Closed sets of the domain, as enums in the OpenAPI document (tests/e2e/test_api_docs.py
@@ -54,7 +55,7 @@ VehicleVin = Annotated[str, Field(min_length=17, max_length=17, description=(
     "17 characters A-Z (no I, O, Q) and 0-9; the 9th is the check digit"))]
 VehiclePlate = Annotated[str | None, Field(max_length=12,
                                            description="mainland China plate, e.g. 沪A12345")]
-ModelYear = Annotated[int | None, Field(ge=1950, le=2100, description="model year")]
+ModelYear = Annotated[int | None, Field(ge=1950, le=2100, description="model year"), Plain]
 
 
 def example(value: dict[str, Any]) -> ConfigDict:
@@ -145,7 +146,7 @@ class WorkOrderOpen(Body):
     customer_id: UUID | None = Field(default=None,
                                      description="a registered customer, instead of `customer`")
     vehicle: VehicleIn
-    mileage: int = Field(ge=0, le=3_000_000, description="odometer, km")
+    mileage: Whole = Field(ge=0, le=3_000_000, description="odometer, km")
     complaints: list[Complaint] = Field(min_length=1, max_length=30, description=(
         "in the customer's words; each becomes a job (1, 2, …)"))
     kind: WorkOrderKind = Field(default="repair", description="the kind of visit")
@@ -158,8 +159,8 @@ class CheckIn(Body):
         "mileage_in": 42010, "fuel_level": 40, "damage_notes": "scratch rear bumper",
         "belongings": "child seat", "promised_at": "2026-05-01T17:00:00+08:00"})
 
-    mileage_in: int = Field(ge=0, le=3_000_000, description="odometer at reception, km")
-    fuel_level: int = Field(ge=0, le=100, description="percent")
+    mileage_in: Whole = Field(ge=0, le=3_000_000, description="odometer at reception, km")
+    fuel_level: Whole = Field(ge=0, le=100, description="percent")
     damage_notes: str = Field(default="", max_length=2000,
                               description="damage seen at the walk-around")
     belongings: str = Field(default="", max_length=2000, description="what was left in the car")
@@ -207,7 +208,7 @@ class WarrantyIn(Body):
                                     description="the part that failed")
     sublet: str | None = Field(default=None, max_length=200,
                                description="work done outside the shop")
-    deductible: Decimal | None = Field(default=None, ge=0, le=10_000_000,
+    deductible: NumberOrNone = Field(default=None, ge=0, le=10_000_000,
                                        description=(
         "the coverage's deductible on this line, VAT included: the customer pays it (a line "
         "of the customer bill at settlement) and the OEM is billed the line less it; at most "
@@ -220,7 +221,7 @@ class LineIn(Body):
     description: str | None = Field(default=None, min_length=1, max_length=500)
     pay_type: PayType = Field(default="customer", description="who pays the line: the bill "
                               "it goes on at settlement")
-    vat_rate: Decimal | None = Field(default=None, ge=0, lt=1, description=(
+    vat_rate: NumberOrNone = Field(default=None, ge=0, lt=1, description=(
         "VAT inside the price, e.g. 0.13; default the store's rate"))
     warranty: WarrantyIn | None = None
 
@@ -232,7 +233,7 @@ class SubletIn(Body):
 
     supplier: str = Field(min_length=1, max_length=200, description="the outside shop")
     invoice_ref: str = Field(min_length=1, max_length=60, description="its invoice number")
-    cost: Decimal = Field(ge=0, le=10_000_000, description="its invoice amount, VAT included")
+    cost: Number = Field(ge=0, le=10_000_000, description="its invoice amount, VAT included")
 
 
 class LaborLineIn(LineIn):
@@ -242,8 +243,8 @@ class LaborLineIn(LineIn):
     description: str = Field(min_length=1, max_length=500)
     op_code: str = Field(min_length=1, max_length=30, description=(
         "the labor operation; its prefix names the skill dispatch needs (BRK: chassis)"))
-    hours: Decimal = Field(gt=0, le=1000, description="flat-rate hours sold")
-    hourly_rate: Decimal = Field(ge=0, le=100_000, description="CNY per hour, VAT-inclusive")
+    hours: Number = Field(gt=0, le=1000, description="flat-rate hours sold")
+    hourly_rate: Number = Field(ge=0, le=100_000, description="CNY per hour, VAT-inclusive")
     sublet: SubletIn | None = Field(default=None, description=(
         "the line is sublet work (hours 1 and the price charged, say): the outside shop's "
         "supplier, invoice reference and cost, claimed with the line"))
@@ -254,17 +255,17 @@ class PartLineIn(LineIn):
                             "qty": "1", "unit_price": "560.00"})
 
     part_number: str = Field(min_length=1, max_length=40, description="in the part master")
-    qty: Decimal = Field(gt=0, le=100_000, description="in the part's unit")
+    qty: Number = Field(gt=0, le=100_000, description="in the part's unit")
     unit: str | None = Field(default=None, max_length=10,
                              description="default: the part master's unit, else pc")
-    unit_price: Decimal | None = Field(default=None, ge=0, le=10_000_000,
+    unit_price: NumberOrNone = Field(default=None, ge=0, le=10_000_000,
                                        description="default: the part master's list price")
 
 
 class RepriceIn(Body):
     model_config = example({"unit_price": "520.00", "reason": "price matched for a loyal customer"})
 
-    unit_price: Decimal = Field(ge=0, le=10_000_000, description="CNY, VAT-inclusive")
+    unit_price: Number = Field(ge=0, le=10_000_000, description="CNY, VAT-inclusive")
     reason: str | None = Field(default=None, max_length=500,
                                description="required once the line is approved")
 
@@ -307,8 +308,8 @@ class CompensationIn(Body):
 
     kind: Literal["towing", "loaner", "travel"] = Field(description=(
         "towing in, a loaner car, or the customer's travel"))
-    amount: Decimal = Field(gt=0, le=1_000_000, description="CNY paid for it, VAT included")
-    days: int | None = Field(default=None, ge=1, le=366, description="a loaner car's days")
+    amount: Number = Field(gt=0, le=1_000_000, description="CNY paid for it, VAT included")
+    days: WholeOrNone = Field(default=None, ge=1, le=366, description="a loaner car's days")
     reference: str | None = Field(default=None, max_length=60,
                                   description="the towing invoice, rental agreement, receipt")
     note: str | None = Field(default=None, max_length=500)

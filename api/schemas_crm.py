@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from api.numbers import Number, NumberOrNone, Plain, Whole, WholeOrNone
 from api.schemas import (
     EXAMPLE_ID,
     EXAMPLE_VIN,
@@ -29,7 +29,7 @@ from domain.customer import MAX_TAGS
 Channel = Literal["phone", "sms", "wechat", "email"]
 Phone = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=30)]
-Weekday = Annotated[int, Field(ge=1, le=7)]
+Weekday = Annotated[int, Field(ge=1, le=7), Plain]
 Clock = Annotated[str, Field(max_length=5, pattern=r"^\d\d:\d\d$", description="HH:MM")]
 STORE = "the store (4S shop) id"
 
@@ -76,7 +76,7 @@ class TagIn(Body):
 class PointsEarnIn(Body):
     model_config = example({"paid_amount": "1010.00", "reference": "SET-S01-2026-000001"})
 
-    paid_amount: Decimal = Field(gt=0, le=10_000_000, description="CNY paid")
+    paid_amount: Number = Field(gt=0, le=10_000_000, description="CNY paid")
     reference: str = Field(min_length=1, max_length=80,
                            description="what was paid; points are earned once per reference")
 
@@ -84,7 +84,7 @@ class PointsEarnIn(Body):
 class PointsRedeemIn(Body):
     model_config = example({"points": 500, "reference": "SET-S01-2026-000002"})
 
-    points: int = Field(gt=0, le=100_000_000, description="at most the live balance")
+    points: Whole = Field(gt=0, le=100_000_000, description="at most the live balance")
     reference: str = Field(min_length=1, max_length=80, description="what they pay for")
 
 
@@ -148,8 +148,8 @@ class PlanIn(Body):
 
     brand: str = Field(min_length=1, max_length=40)
     model: str = Field(min_length=1, max_length=60, description='"*" for every model')
-    months: int = Field(ge=1, le=60, description="service interval in months")
-    km: int = Field(ge=500, le=100_000, description="service interval in km")
+    months: Whole = Field(ge=1, le=60, description="service interval in months")
+    km: Whole = Field(ge=500, le=100_000, description="service interval in km")
     reason: str | None = Field(default=None, max_length=500, description=REASON)
 
 
@@ -167,8 +167,8 @@ class CapacityIn(Body):
                                     description="1 Monday … 7 Sunday")
     opens: Clock
     closes: Clock
-    bays: int = Field(ge=0, le=200, description="lifts or bays that take a car at once")
-    skill_hours: dict[Skill, Decimal] = Field(max_length=30,
+    bays: Whole = Field(ge=0, le=200, description="lifts or bays that take a car at once")
+    skill_hours: dict[Skill, Number] = Field(max_length=30,
                                               description="labor hours per skill per day")
     reason: str | None = Field(default=None, max_length=500, description=REASON)
 
@@ -182,7 +182,7 @@ class ServiceIn(Body):
     op_code: str | None = Field(default=None, max_length=30,
                                 description="its prefix names the skill (MNT: maintenance)")
     skill: Skill | None = Field(default=None, description="default: from the op code")
-    hours: Decimal = Field(gt=0, le=24, description="labor hours it takes")
+    hours: Number = Field(gt=0, le=24, description="labor hours it takes")
 
 
 class AppointmentVehicleIn(Body):
@@ -193,7 +193,7 @@ class AppointmentVehicleIn(Body):
     plate: str | None = Field(default=None, max_length=12)
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
-    year: int | None = Field(default=None, ge=1950, le=2100)
+    year: WholeOrNone = Field(default=None, ge=1950, le=2100)
 
 
 class BookIn(Body):
@@ -234,7 +234,7 @@ class NoShowIn(Body):
 class ArrivalIn(Body):
     model_config = example({"mileage": 10120, "complaints": ["wipers smear"]})
 
-    mileage: int = Field(ge=0, le=3_000_000, description="odometer, km")
+    mileage: Whole = Field(ge=0, le=3_000_000, description="odometer, km")
     complaints: list[Complaint] = Field(default_factory=list, max_length=30,
                                         description="besides the booked services")
 
@@ -244,9 +244,9 @@ class ProfileIn(Body):
                             "hourly_cost": "85.00", "name": "赵师傅"})
 
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
-    skills: dict[Skill, int] = Field(max_length=30, description=(
+    skills: dict[Skill, Whole] = Field(max_length=30, description=(
         "level per skill: 1 (apprentice) to 5 (master)"))
-    hourly_cost: Decimal = Field(ge=0, le=100_000, description="CNY per hour, for margins")
+    hourly_cost: Number = Field(ge=0, le=100_000, description="CNY per hour, for margins")
     reason: str | None = Field(default=None, max_length=500, description=REASON)
     name: str | None = Field(default=None, min_length=1, max_length=40,
                              description="the name the dashboard shows instead of the user id")
@@ -259,7 +259,7 @@ class ShiftIn(Body):
     day: date
     start: Clock
     end: Clock
-    break_minutes: int = Field(default=0, ge=0, le=600)
+    break_minutes: Whole = Field(default=0, ge=0, le=600)
 
 
 class ShiftsIn(Body):
@@ -284,7 +284,7 @@ class AttendanceIn(Body):
     day: date
     status: Literal["present", "absent", "partial"] = Field(
         description="partial: give the hours worked")
-    hours: Decimal | None = Field(default=None, gt=0, le=16, description="hours worked, "
+    hours: NumberOrNone = Field(default=None, gt=0, le=16, description="hours worked, "
                                   "when partial")
     note: str | None = Field(default=None, max_length=500)
 
@@ -293,10 +293,10 @@ class AutoDispatchIn(Body):
     model_config = example({"work_order_id": EXAMPLE_ID, "job_no": 1})
 
     work_order_id: UUID
-    job_no: int = Field(ge=1, le=1_000, description="the job (1, 2, …)")
+    job_no: Whole = Field(ge=1, le=1_000, description="the job (1, 2, …)")
     skill: Skill | None = Field(default=None,
                                 description="default: from the job's labor op codes")
-    level: int | None = Field(default=None, ge=1, le=5, description="the least level needed")
+    level: WholeOrNone = Field(default=None, ge=1, le=5, description="the least level needed")
     proposed: str | None = Field(default=None, max_length=64,
                                  description="the board's proposal (re-checked, not trusted)")
 
@@ -306,6 +306,6 @@ class OverrideIn(Body):
                             "technician_id": "tech-zhao", "reason": "he diagnosed it"})
 
     work_order_id: UUID
-    job_no: int = Field(ge=1, le=1_000, description="the job (1, 2, …)")
+    job_no: Whole = Field(ge=1, le=1_000, description="the job (1, 2, …)")
     technician_id: str = Field(min_length=1, max_length=64, description="the technician's user id")
     reason: str = Field(min_length=1, max_length=500, description=REASON)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
+from api.numbers import Number, NumberOrNone, Whole
 from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
 from domain.settlement import Settlement
 
@@ -36,10 +37,10 @@ class InsuranceAssessmentIn(Body):
     claim_number: str = Field(min_length=1, max_length=60, description="the insurer's claim")
     report_number: str | None = Field(default=None, max_length=60, description=(
         "the accident report (报案号), when the insurer gave one"))
-    approved_amount: Decimal = Field(ge=0, le=10_000_000, description=(
+    approved_amount: Number = Field(ge=0, le=10_000_000, description=(
         "CNY, VAT-inclusive: what the insurer's assessment (定损) approved for the insurance "
         "lines; what they bill above it is the excess, the customer's"))
-    deductible: Decimal = Field(default=Decimal("0.00"), ge=0, le=10_000_000, description=(
+    deductible: Number = Field(default=Decimal("0.00"), ge=0, le=10_000_000, description=(
         "CNY the policy leaves to the customer (免赔额), within the approved amount"))
     reason: str | None = Field(default=None, max_length=500, description=(
         REASON + "; required when the assessment changes (3+ characters)"))
@@ -62,7 +63,7 @@ class DiscountIn(Body):
     bill: BillKind = Field(default="customer", description="the bill discounted")
     line_id: str | None = Field(default=None, max_length=10,
                                 description="omit for a discount on the whole bill")
-    amount: Decimal = Field(gt=0, le=10_000_000, description="CNY off, VAT-inclusive")
+    amount: Number = Field(gt=0, le=10_000_000, description="CNY off, VAT-inclusive")
     reason: str = Field(max_length=500, description=(
         "why (at least 3 characters), on every discount; above the store's threshold the "
         "discount is also a manager's"))
@@ -81,10 +82,10 @@ class PaymentIn(Body):
 
     work_order_id: UUID = Field(description="the work order paid for (its settlement)")
     method: Method = Field(description="how the customer paid")
-    amount: Decimal = Field(gt=0, le=10_000_000, description="CNY; before confirmation a "
+    amount: Number = Field(gt=0, le=10_000_000, description="CNY; before confirmation a "
                             "deposit, after it never more than is due")
     bill: BillKind = Field(default="customer", description="the bill paid")
-    tendered: Decimal | None = Field(default=None, gt=0, le=10_000_000,
+    tendered: NumberOrNone = Field(default=None, gt=0, le=10_000_000,
                                      description="cash handed over; the change is computed")
     provider_ref: str | None = Field(default=None, max_length=80,
                                      description="required for electronic payments")
@@ -121,7 +122,7 @@ class RefundIn(VisitKey):
                             "amount": "260.00", "reason": "brake cleaning was not done"})
 
     payment_id: str = Field(min_length=1, max_length=40, description="the payment refunded")
-    amount: Decimal = Field(gt=0, le=10_000_000, description="CNY; never more than was paid")
+    amount: Number = Field(gt=0, le=10_000_000, description="CNY; never more than was paid")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
     kind: Literal["payment_return", "credit"] = Field(
         default="payment_return",
@@ -164,7 +165,7 @@ class DayEndIn(Body):
                             "business_date": "2026-05-01"})
 
     store_id: str = Field(min_length=1, max_length=20)
-    counted_cash: Decimal = Field(ge=0, le=100_000_000, description="cash in the drawer, CNY")
+    counted_cash: Number = Field(ge=0, le=100_000_000, description="cash in the drawer, CNY")
     business_date: str | None = day()
     reason: str | None = Field(default=None, max_length=500,
                                description="required when counted and expected cash differ")
@@ -190,7 +191,7 @@ class MatchIn(Body):
                             "payment_id": "PAY-3F2A9C01B7D4",
                             "reason": "reference mistyped by the bank"})
 
-    line_no: int = Field(ge=1, le=1_000_000, description="the statement's line")
+    line_no: Whole = Field(ge=1, le=1_000_000, description="the statement's line")
     settlement_id: UUID
     payment_id: str = Field(min_length=1, max_length=40, description="the payment it matches")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
@@ -200,7 +201,7 @@ class DeliveryIn(Body):
     model_config = example({"mileage_out": 42015, "acknowledged_by": "陈静",
                             "method": "signature", "handed_over_by": "adv-li"})
 
-    mileage_out: int = Field(ge=0, le=3_000_000, description="odometer at hand-over, km")
+    mileage_out: Whole = Field(ge=0, le=3_000_000, description="odometer at hand-over, km")
     acknowledged_by: str = Field(min_length=1, max_length=100,
                                  description="who took the car back")
     method: Literal["signature", "sms_code", "wechat"] = Field(
@@ -221,7 +222,7 @@ class FollowUpIn(Body):
     model_config = example({"csi": 4, "comment": "quick and friendly",
                             "complaint": {"description": "the car was not washed"}})
 
-    csi: int = Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (very good)")
+    csi: Whole = Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (very good)")
     comment: str | None = Field(default=None, max_length=2000)
     complaint: ComplaintIn | None = None
 

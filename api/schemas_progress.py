@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.numbers import WholeOrNone
 from api.schemas import Body, CommandAccepted, described, example
 from domain.customer_progress import MAX_LINK_HOURS
 
@@ -14,7 +15,7 @@ from domain.customer_progress import MAX_LINK_HOURS
 class ProgressLinkIn(Body):
     model_config = example({"hours": 48})
 
-    hours: int | None = Field(default=None, ge=1, le=MAX_LINK_HOURS, description=(
+    hours: WholeOrNone = Field(default=None, ge=1, le=MAX_LINK_HOURS, description=(
         "how long the link lives; default SERVICECORE_PROGRESS_LINK_HOURS"))
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.numbers import Number, NumberOrNone, Whole, WholeOrNone
 from api.paging import PageOf
 from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
 from domain.purchase_order import MAX_DRAFT_LINES
@@ -36,8 +36,8 @@ class PartDetailsIn(Body):
     category: PartCategory | None = Field(default=None,
                                           description="the part group, for reports and search")
     fitment: FitmentIn | None = Field(default=None, description="which cars it fits")
-    min_stock: Decimal | None = Field(default=None, ge=0, le=1_000_000, description=MIN_STOCK)
-    reorder_qty: Decimal | None = Field(default=None, ge=0, le=1_000_000,
+    min_stock: NumberOrNone = Field(default=None, ge=0, le=1_000_000, description=MIN_STOCK)
+    reorder_qty: NumberOrNone = Field(default=None, ge=0, le=1_000_000,
                                         description=REORDER_QTY)
     preferred_supplier: str | None = Field(default=None, max_length=100,
                                            description="whom reorder proposals go to")
@@ -57,36 +57,36 @@ class PartIn(PartDetailsIn):
     unit: str = Field(min_length=1, max_length=10,
                       description="the unit it is stocked and sold in: pc, set, L…")
     category: PartCategory = Field(description="the part group, for reports and search")
-    list_price: Decimal = Field(ge=0, le=10_000_000, description="VAT-inclusive, CNY")
+    list_price: Number = Field(ge=0, le=10_000_000, description="VAT-inclusive, CNY")
 
 
 class PriceIn(Body):
     model_config = example({"list_price": "580.00", "reason": "OEM price list 2026-05"})
 
-    list_price: Decimal = Field(ge=0, le=10_000_000, description="VAT-inclusive, CNY")
+    list_price: Number = Field(ge=0, le=10_000_000, description="VAT-inclusive, CNY")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
 class LevelsIn(Body):
     model_config = example({"min_stock": "4", "reorder_qty": "8"})
 
-    min_stock: Decimal = Field(ge=0, le=1_000_000, description=MIN_STOCK)
-    reorder_qty: Decimal = Field(ge=0, le=1_000_000, description=REORDER_QTY)
+    min_stock: Number = Field(ge=0, le=1_000_000, description=MIN_STOCK)
+    reorder_qty: Number = Field(ge=0, le=1_000_000, description=REORDER_QTY)
 
 
 class ReceiptIn(Body):
     model_config = example({"qty": "4", "unit_cost": "300.00", "supplier": "FAW-VW Parts",
                             "supplier_doc": "DN-88", "cert_ref": "CCC-2026-1187"})
 
-    qty: Decimal = Field(gt=0, le=1_000_000, description="in the part's unit")
-    unit_cost: Decimal = Field(ge=0, le=10_000_000, description="per unit, CNY")
+    qty: Number = Field(gt=0, le=1_000_000, description="in the part's unit")
+    unit_cost: Number = Field(ge=0, le=10_000_000, description="per unit, CNY")
     supplier: str = Field(min_length=1, max_length=100)
     supplier_doc: str = Field(min_length=1, max_length=60, description="delivery note number")
     cert_ref: str | None = Field(default=None, max_length=100,
                                  description="conformity certificate reference")
     purchase_order_id: UUID | None = Field(default=None,
                                            description="the order this delivery is against")
-    po_line: int | None = Field(default=None, ge=1, le=10_000, description="the order's line")
+    po_line: WholeOrNone = Field(default=None, ge=1, le=10_000, description="the order's line")
     over_delivery_reason: str | None = Field(default=None, max_length=500, description=(
         "why more than the order line has outstanding is accepted; without it such a "
         "receipt is 409"))
@@ -95,9 +95,9 @@ class ReceiptIn(Body):
 class PoReceiptIn(Body):
     model_config = example({"line_no": 1, "qty": "4", "supplier_doc": "DN-88"})
 
-    line_no: int = Field(ge=1, le=10_000, description="the order's line")
-    qty: Decimal = Field(gt=0, le=1_000_000, description="received now; may be part")
-    unit_cost: Decimal | None = Field(default=None, ge=0, le=10_000_000,
+    line_no: Whole = Field(ge=1, le=10_000, description="the order's line")
+    qty: Number = Field(gt=0, le=1_000_000, description="received now; may be part")
+    unit_cost: NumberOrNone = Field(default=None, ge=0, le=10_000_000,
                                       description="default: the ordered unit cost")
     supplier_doc: str = Field(min_length=1, max_length=60, description="delivery note number")
     cert_ref: str | None = Field(default=None, max_length=100,
@@ -111,7 +111,7 @@ class ScrapIn(Body):
     model_config = example({"qty": "1", "reason": "dropped; friction surface cracked",
                             "lot_id": LOT})
 
-    qty: Decimal = Field(gt=0, le=1_000_000)
+    qty: Number = Field(gt=0, le=1_000_000)
     reason: str = Field(min_length=1, max_length=500, description=REASON)
     lot_id: str | None = Field(default=None, max_length=80, description="default: the oldest lot")
 
@@ -127,7 +127,7 @@ class CountIn(Body):
     model_config = example({"counted": {LOT: "3"}, "reason": "one set missing",
                             "count_ref": "ST-2026-05"})
 
-    counted: dict[Ident, Decimal] = Field(min_length=1, max_length=500,
+    counted: dict[Ident, Number] = Field(min_length=1, max_length=500,
                                           description="lot id -> counted quantity")
     reason: str | None = Field(default=None, max_length=500,
                                description="required when the count differs from the book")
@@ -140,7 +140,7 @@ class SupplierReturnIn(Body):
                             "reason": "wrong fitment delivered"})
 
     lot_id: str = Field(min_length=1, max_length=80)
-    qty: Decimal = Field(gt=0, le=1_000_000)
+    qty: Number = Field(gt=0, le=1_000_000)
     reference: str = Field(min_length=1, max_length=60, description="the supplier's RMA number")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
@@ -152,7 +152,7 @@ class TransferIn(Body):
     from_store: str = Field(min_length=1, max_length=20)
     to_store: str = Field(min_length=1, max_length=20)
     part_number: str = Field(min_length=1, max_length=40)
-    qty: Decimal = Field(gt=0, le=1_000_000)
+    qty: Number = Field(gt=0, le=1_000_000)
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
@@ -160,8 +160,8 @@ class OrderLineIn(Body):
     model_config = example({"part_number": "5Q0698151", "qty": "8", "unit_cost": "300.00"})
 
     part_number: str = Field(min_length=1, max_length=40)
-    qty: Decimal = Field(gt=0, le=1_000_000)
-    unit_cost: Decimal = Field(ge=0, le=10_000_000, description="per unit, CNY")
+    qty: Number = Field(gt=0, le=1_000_000)
+    unit_cost: Number = Field(ge=0, le=10_000_000, description="per unit, CNY")
 
 
 class OrderIn(Body):
@@ -194,14 +194,14 @@ class CloseIn(Body):
 class IssueIn(Body):
     model_config = example({"qty": "1"})
 
-    qty: Decimal | None = Field(default=None, gt=0, le=1_000_000,
+    qty: NumberOrNone = Field(default=None, gt=0, le=1_000_000,
                                 description="default: what the line still needs")
 
 
 class PartReturnIn(Body):
     model_config = example({"qty": "1", "reason": "second set not needed"})
 
-    qty: Decimal = Field(gt=0, le=1_000_000, description="unused units back into their lots")
+    qty: Number = Field(gt=0, le=1_000_000, description="unused units back into their lots")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from api.numbers import Whole, WholeOrNone
 from api.schemas import REASON, Body, Code, described, example
 from domain.work_order_evidence import CAPTION_MAX, MAX_EVIDENCE_BYTES, MAX_SERIAL_CORRECTIONS
 
@@ -52,14 +53,14 @@ class EvidenceIn(Body):
         "uri": "s3://evidence/S01/WO-S01-2026-000123/injector.jpg",
         "caption": "cracked injector nozzle"})
 
-    job_no: int | None = Field(default=None, ge=1, le=10_000, description=(
+    job_no: WholeOrNone = Field(default=None, ge=1, le=10_000, description=(
         "the job it shows (or give `line_id`: its job is the line's)"))
     line_id: Code | None = Field(default=None, description="the line it shows")
     kind: EvidenceKind = Field(description="a photo (image/*), a diagnostic report, other")
     sha256: str = Field(min_length=64, max_length=64,
                         description="the file's SHA-256 in hex: what the OEM checks it by")
     media_type: str = Field(min_length=3, max_length=127, description="image/jpeg, …")
-    size: int = Field(ge=1, le=MAX_EVIDENCE_BYTES, description="the file's size in bytes")
+    size: Whole = Field(ge=1, le=MAX_EVIDENCE_BYTES, description="the file's size in bytes")
     uri: str = Field(min_length=1, max_length=1000, description=(
         "where the file is kept: a URI or a storage key (the file itself is not sent); no "
         "spaces, nor invisible or direction characters"))

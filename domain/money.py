@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -18,6 +19,22 @@ TOO_LARGE = Decimal("1e15")
 # PostgreSQL's numeric holds at most 16,383 decimals, and "0E-1000000" (a zero) or "1.5" with
 # 20,000 zeros after it, stored in an event, stopped every view that writes the value.
 MAX_DECIMALS = 12
+# How a number may be written as text (a JSON string, a query or path value, a command-line
+# argument): an optional minus, ASCII digits, and optionally a point and more ASCII digits.
+# Python's int() and Decimal() also take "1_000", "+5", " 12 ", "1e2" and non-ASCII digits
+# ("１２", "١٢"): forms no client means and that an auditor cannot read back as stored.
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+PLAIN_NUMBER_RULE = ("a number written as ASCII digits, optionally with a leading '-' and a "
+                     "decimal point (e.g. 120.00); no '+', spaces, underscores, exponents or "
+                     "other digits")
+
+
+def plainly_written(text: str) -> bool:
+    """Whether `text` is a number in the plain grammar (`PLAIN_NUMBER`), and not a negative
+    zero ("-0", "-0.00": a zero has no sign)."""
+    if PLAIN_NUMBER.fullmatch(text) is None:
+        return False
+    return not (text.startswith("-") and text.strip("-0.") == "")
 
 
 def to_decimal(value: object, what: str) -> Decimal:

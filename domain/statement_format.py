@@ -23,7 +23,7 @@ import csv
 import io
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from domain.common import InvalidInput
@@ -52,7 +52,11 @@ MAX_LINES = 20_000
 # one line in 2000 and one in 2099 listed every such payment the store ever took.
 MAX_SPAN_DAYS = 366
 HEADER_SEARCH = 30  # rows: a header further down is not looked for
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
+# An amount once the separators and currency signs are gone: the API's grammar
+# (domain.money.PLAIN_NUMBER) with a sign either way, as banks write money in and out.
+# Decimal() also took "1_000", "1e3" and non-ASCII digits ("１００"), which no bank means.
+_AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[\sT].*)?$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:[\sT]?\d{2}:?\d{2}(?::?\d{2})?)?$")
 CENT = Decimal("0.01")
@@ -157,16 +161,16 @@ def _amount(text: str, where: str) -> Decimal | None:
         text = text.removeprefix(code).removesuffix(code).strip()
     if not text:
         return None
-    if _THOUSANDS.match(text):
+    if _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise InvalidInput(f"{where}: the amount is not a number: {text!r}") from None
-    if number.is_finite() and abs(number) >= TOO_LARGE:
+    shown = text if len(text) <= 40 else text[:40] + "…"  # a cell may be 200,000 characters
+    if not _AMOUNT.fullmatch(text):
+        raise InvalidInput(f"{where}: the amount is not a number: {shown!r}")
+    number = Decimal(text)
+    if abs(number) >= TOO_LARGE:
         raise InvalidInput(f"{where}: the amount is too large (at most {TOO_LARGE - 1:f})")
-    if not number.is_finite() or number != number.quantize(CENT):
-        raise InvalidInput(f"{where}: the amount must have at most 2 decimals: {text!r}")
+    if number != number.quantize(CENT):
+        raise InvalidInput(f"{where}: the amount must have at most 2 decimals: {shown!r}")
     return number.quantize(CENT)
 
 

@@ -1,5 +1,7 @@
 """Bounded numbers for the command line: what a size option may ask for, refused by argparse
-(exit 2, `argument --months: …`) before anything is built, written or held in memory."""
+(exit 2, `argument --months: …`) before anything is built, written or held in memory. They are
+written as the API takes them (domain.money.PLAIN_NUMBER): int() and float() also took
+"1_000", "+5", " 5", "1e9" and non-ASCII digits."""
 
 from __future__ import annotations
 
@@ -7,15 +9,16 @@ import argparse
 import math
 from collections.abc import Callable
 
+from domain.money import plainly_written
+
 
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An int from `low` to `high`."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not plainly_written(text) or "." in text:
+            raise argparse.ArgumentTypeError(f"not a whole number in ASCII digits: {text!r}")
+        value = int(text)
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value} is not within {low:,}-{high:,}")
         return value
@@ -27,10 +30,9 @@ def share(high: float) -> Callable[[str], float]:
     """A finite float above 0 and at most `high`."""
 
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not plainly_written(text):
+            raise argparse.ArgumentTypeError(f"not a number in ASCII digits: {text!r}")
+        value = float(text)
         if not (math.isfinite(value) and 0 < value <= high):
             raise argparse.ArgumentTypeError(f"{text} is not above 0 and at most {high:g}")
         return value

@@ -21,6 +21,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
@@ -103,7 +104,7 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
 def appointments(ctx: Ctx, reading: PiiRead, store_id: IdFilter = None,
                  day: date | None = None, status: AppointmentStatus | None = None,
                  customer_id: UUID | None = None,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                 limit: Annotated[int, Query(ge=1, le=500), Plain] = 100,
                  offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from api.auth import Principal
 from api.deps import Ctx, Offset, reader
 from api.errors import unavailable_problem
+from api.numbers import Plain
 from api.paging import PageOf
 from api.schemas_audit_trail import (
     AnchorIn,
@@ -47,7 +48,7 @@ Verifier = Annotated[Principal, Depends(reader("audit.chain"))]
 Anchorer = Annotated[Principal, Depends(reader("audit.anchor"))]
 MAX_RANGE = 500_000  # notification ids per verification request
 MAX_STREAMS = 1_000  # snapshotted streams per snapshot verification request
-NotificationId = Annotated[int | None, Query(ge=1, le=LAST_ID)]
+NotificationId = Annotated[int | None, Query(ge=1, le=LAST_ID), Plain]
 
 _verifying = threading.Lock()  # one verification at a time in this process
 WAIT_SECONDS = 10.0  # for the one before; then 503, retry later
@@ -98,7 +99,7 @@ def verify_snapshots(ctx: Ctx, principal: Verifier,
                          "the stream to start after (`next_after` of the page before; "
                          "default: the first)"))] = None,
                      streams: Annotated[int, Query(ge=1, le=MAX_STREAMS, description=(
-                         "how many snapshotted streams to replay"))] = 100) -> Any:
+                         "how many snapshotted streams to replay")), Plain] = 100) -> Any:
     """Replay up to `streams` snapshotted streams (in stream id order, after `after`) and
     compare every snapshot of theirs with the state its events make, as `audit verify` does
     for all of them: `snapshots_checked` and the first `snapshot_break` (stream, version,
@@ -120,7 +121,7 @@ def verify_snapshots(ctx: Ctx, principal: Verifier,
 
 @router.get("/events/{notification_id}", response_model=ChainEvent)
 def chain_event(ctx: Ctx, principal: Verifier,
-                notification_id: Annotated[int, Path(ge=1, le=LAST_ID)]) -> Any:
+                notification_id: Annotated[int, Path(ge=1, le=LAST_ID), Plain]) -> Any:
     """One event as stored, with its link and the link before it, so that a reviewer
     recomputes the link of each event a package cites (its `evidence`) without database
     access. An event of a store the token does not name, or none, is 404."""
@@ -150,7 +151,7 @@ class AnchorPage(PageOf[AnchorOut]):
 
 @router.get("/anchors", response_model=AnchorPage)
 def list_anchors(ctx: Ctx, principal: Verifier,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 limit: Annotated[int, Query(ge=1, le=1000), Plain] = 100,
                  offset: Offset = 0) -> Any:
     """The chain heads recorded so far (over the API or by `servicecore audit anchor`), newest
     first: notification id, link, `N:HEX`, when, by whom, why."""

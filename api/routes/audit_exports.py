@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.as_of import in_future, latest_day
 from api.auth import Principal
 from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
+from api.numbers import Plain
 from api.pii_reads import PiiReader, pii_reader
 from domain.common import InvalidInput
 from projections.evidence import one_snapshot
@@ -77,8 +78,8 @@ def get_warranty_claims(
         store_id: IdFilter = None,
         format: Annotated[Literal["json", "jsonl"], Query()] = "json",
         visits_limit: Annotated[int, Query(ge=1, le=1000, description=(
-            "at most this many visits' claim packages"))] = CLAIMS_PER_ANSWER,
-        visits_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+            "at most this many visits' claim packages")), Plain] = CLAIMS_PER_ANSWER,
+        visits_offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
         wait_for: WaitFor = None) -> Any:
     """The claim package of every visit with a warranty bill settled from `from` to `to` (the
     store's calendar days), in settlement order; without `store_id` all the caller's stores;
@@ -163,9 +164,9 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
                    f"the day the flags are as of, {DAY_RANGE}, not after today (default "
                    "today)"))] = None,
                candidates_limit: Annotated[int, Query(ge=1, le=1000, description=(
-                   "at most this many vehicles with a warranty visit examined, by VIN"))
+                   "at most this many vehicles with a warranty visit examined, by VIN")), Plain
                ] = SANBAO_VEHICLES,
-               candidates_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+               candidates_offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
                wait_for: WaitFor = None) -> Any:
     """Vehicles within the 三包 validity approaching or past its thresholds, each with its
     flags, its 三包 repairs and the events behind them, among `candidates_limit` of the

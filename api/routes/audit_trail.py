@@ -20,6 +20,7 @@ from eventsourcing.domain import DomainEvent
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
+from api.numbers import Plain
 from api.paging import Limit, PageOf
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas_audit_trail import (
@@ -295,7 +296,7 @@ class PersonalDataReadPage(PageOf[PersonalDataReadOut]):
 @router.get("/personal-data-reads", response_model=PersonalDataReadPage)
 def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
                            customer_id: UUID,
-                           limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                           limit: Annotated[int, Query(ge=1, le=1000), Plain] = 100,
                            offset: Offset = 0,
                            wait_for: WaitFor = None) -> Any:
     """Who read the customer's personal data, when, through which endpoint and in which

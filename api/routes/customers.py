@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted, ReasonIn
@@ -104,7 +105,7 @@ def lookup(ctx: Ctx, reading: Reader,
            q: Annotated[str | None, Query(max_length=100,
                                           description="phone, plate, VIN or name")] = None,
            tag: Annotated[str | None, Query(max_length=30)] = None,
-           limit: Annotated[int, Query(ge=1, le=200)] = 20,
+           limit: Annotated[int, Query(ge=1, le=200), Plain] = 20,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """One-key lookup: a phone (or its last digits), a plate (current or former), a VIN, or
     the start of a name; optionally by tag (manual, or vip / fleet / frequent)."""

@@ -23,6 +23,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.numbers import Plain
 from api.paging import Limit, Page
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, PayType
@@ -40,7 +41,10 @@ ReceivablesReader = Annotated[PiiReader, Depends(pii_reader("finance.read"))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
-Month = Annotated[str, Query(max_length=7, description="YYYY-MM")]
+# In ASCII digits, the month with its zero: "2026-5" and "２０２６-05" passed strptime and
+# matched no stored month, an empty ledger rather than a 422.
+Month = Annotated[str, Query(max_length=7, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                             description="YYYY-MM")]
 
 
 @router.post("/day-end", response_model=CommandAccepted)
@@ -96,7 +100,7 @@ class ReceivablesPage(Page):
 OPEN_BILLS_MAX = 1000
 BillsLimit = Annotated[int, Query(ge=1, le=OPEN_BILLS_MAX, description=(
     "at most this many open bills per group, oldest first (`open_bills_count` counts them "
-    "all; `open_bills_next` links the group's next ones)"))]
+    "all; `open_bills_next` links the group's next ones)")), Plain]
 
 
 @router.get("/receivables", response_model=ReceivablesPage)
@@ -148,7 +152,7 @@ def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
 
 @router.get("/ledger", response_model=Page)
 def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = None,
-           limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+           limit: Annotated[int, Query(ge=1, le=5000), Plain] = 500,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account."""
     _month(month)
@@ -225,7 +229,7 @@ def import_statement_file(
 @router.get("/reconciliation/statements/{statement_id}")
 def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
               payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
-                  "at most this many unmatched payments"))] = finance_queries.UNMATCHED_PAYMENTS,
+                  "at most this many unmatched payments")), Plain] = finance_queries.UNMATCHED_PAYMENTS,
               payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides; the store's unmatched payments over the
     statement's dates a page at a time (`payments_limit`, `payments_offset`;

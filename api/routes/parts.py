@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import Command, Ctx, Offset, PartNumber, WaitFor, command, reader, wait_for_projection
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
@@ -46,7 +47,7 @@ def change_price(part_number: PartNumber, body: PriceIn, cmd: ManageCmd, ctx: Ct
 @router.get("", dependencies=[Reader], response_model=Page)
 def find_parts(ctx: Ctx, q: str | None = Query(default=None, max_length=100,
                                                description="part number, barcode or name"),
-               limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

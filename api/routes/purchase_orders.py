@@ -21,6 +21,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
@@ -79,7 +80,7 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
 @router.get("", response_model=Page)
 def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = None,
            supplier: TextFilter = None,
-           limit: Annotated[int, Query(ge=1, le=500)] = 50,
+           limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, wait_for_projection
+from api.numbers import Plain
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
@@ -27,8 +28,8 @@ class DuePage(Page):
 
 @router.get("/due", response_model=DuePage)
 def due(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
-        days: Annotated[int, Query(ge=0, le=366)] = 30, include_handled: bool = False,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        days: Annotated[int, Query(ge=0, le=366), Plain] = 30, include_handled: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000), Plain] = 200,
         offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Cars due for service within `days` (overdue included), by months or km, whichever is
     first; booked and declined reminders for the same due date are left out unless asked."""

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import ReasonIn, SettlementStatus
 from api.schemas_money import (
@@ -94,7 +95,7 @@ def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> A
 def settlements(ctx: Ctx, principal: Reader, status: SettlementStatus | None = None,
                 number: Annotated[str | None, Query(max_length=40,
                                                     description="SET-S01-2026-000001")] = None,
-                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wanted = str(parse_number(number, ("SET",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)

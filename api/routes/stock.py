@@ -26,6 +26,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.numbers import Plain
 from api.paging import HistoryPage, Page
 from api.paging import Limit as PageLimit
 from api.reads import ReadModels, Reads
@@ -72,7 +73,7 @@ Reader = Annotated[Principal, Depends(reader(READ))]
 Auditor = Annotated[Principal, Depends(reader("stock.audit"))]
 MoveCmd = Annotated[Command, Depends(command("stock.move"))]
 ApproveCmd = Annotated[Command, Depends(command("stock.approve"))]
-Limit = Annotated[int, Query(ge=1, le=500)]
+Limit = Annotated[int, Query(ge=1, le=500), Plain]
 LotState = Literal["open", "exhausted", "all"]
 
 
@@ -81,7 +82,7 @@ LotState = Literal["open", "exhausted", "all"]
 @item_router.get("/lots/{lot_id}")
 def lot_ledger(lot_id: DocumentId, ctx: Ctx, principal: Reader,
                movements_limit: Annotated[int, Query(ge=1, le=1000, description=(
-                   "at most this many movements"))] = LOT_MOVEMENTS,
+                   "at most this many movements")), Plain] = LOT_MOVEMENTS,
                movements_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """A lot: supplier, certificate, cost, and its movements in or out, in booking order, a
     page at a time (`movements_limit`, `movements_offset`; `movements_count` counts them

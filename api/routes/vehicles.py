@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted
@@ -64,7 +65,7 @@ def change_owner(vin: Vin, body: OwnerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 def vehicles(ctx: Ctx, reading: Reader,
              q: Annotated[str | None, Query(max_length=20, description="VIN (or its start) "
                                                                      "or plate")] = None,
-             limit: Annotated[int, Query(ge=1, le=200)] = 20,
+             limit: Annotated[int, Query(ge=1, le=200), Plain] = 20,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

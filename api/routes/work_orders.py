@@ -22,6 +22,7 @@ from api.deps import (
     command,
     wait_for_projection,
 )
+from api.numbers import Plain
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
 from api.reads import ReadModels, Reads
@@ -309,7 +310,7 @@ def search_work_orders(
     opened_from: datetime | None = None, opened_to: datetime | None = None,
     number: Annotated[str | None, Query(max_length=40,
                                         description="WO-S01-2026-000123")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=500), Plain] = 50, offset: Offset = 0,
     wait_for: WaitFor = None,
 ) -> Any:
     wanted = str(parse_number(number, ("WO",))) if number is not None else None

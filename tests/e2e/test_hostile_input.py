@@ -156,15 +156,18 @@ def test_a_quantity_in_exponent_notation_is_kept_in_plain_notation(client: TestC
                                                                    auth: Auth,
                                                                    store_id: str) -> None:
     """Found by hand: "1e2" flat-rate hours were accepted as 100 and stored, shown (and
-    printed on the bill) as "1E+2"."""
+    printed on the bill) as "1E+2". Such a string is now refused (tests/e2e/
+    test_plain_numbers_api.py); the JSON number 1e2 is still taken, in plain notation."""
     advisor = auth("advisor", "adv-li", [store_id])
     work_order = open_one(client, auth, store_id)
-    added = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines",
-                        json={**LABOR, "hours": "1e2"}, headers=advisor)
+    body = json.dumps(LABOR).replace('"1.5"', "1e2")  # as JSON writes it: not 100.0
+    added = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines", content=body,
+                        headers={**advisor, "Content-Type": "application/json"})
     assert added.status_code == 200, added.text
     detail = client.get(f"/work-orders/{work_order['id']}?wait_for="
                         f"{added.json()['notification_id']}", headers=advisor).json()
-    assert [line["hours"] for line in detail["lines"]] == ["100"]
+    # JSON's numbers are read as floats: 1e2 is 100.0, as when written so
+    assert [line["hours"] for line in detail["lines"]] == ["100.0"]
 
 
 @pytest.mark.parametrize(("body", "detail"), [
@@ -208,12 +211,13 @@ def test_a_number_with_a_huge_scale_never_stops_a_view(client: TestClient, auth:
     """Found by hand: a part's minimum stock of "0E-1000000" (a zero with a million decimals)
     passed every check, was stored in the event, and stopped the stock view for good
     (PostgreSQL: value overflows numeric format); so would "1.5" followed by 20,000 zeros.
-    Trailing zeros are now dropped to what the figure takes; other digits past it refused."""
+    Trailing zeros are now dropped to what the figure takes; other digits past it refused.
+    (An exponent in a string is refused now: the zero is written out, 20,000 decimals.)"""
     manager = auth("manager", "mgr-wu", [store_id])
     part = "PN-" + store_id
     registered = client.post("/parts", headers=manager, json={
         "part_number": part, "name": "pads", "unit": "set", "category": "brake",
-        "list_price": "10.00", "min_stock": "0E-1000000"})
+        "list_price": "10.00", "min_stock": "0." + "0" * 20_000})
     assert registered.status_code == 201, registered.text
     changed = client.post(f"/parts/{part}/details", headers=manager,
                           json={"reorder_qty": "1.5" + "0" * 20_000})

@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -373,7 +374,7 @@ def test_a_deeply_nested_statement_file_or_page_decision_is_422_not_500(
     assert log_head(client) == before
 
 
-@pytest.mark.parametrize("number", ["1e30", "1E+999999", "1" * 400, 1e308])
+@pytest.mark.parametrize("number", ["1" + "0" * 30, "1" * 400, 1e30, 1e308])
 def test_a_number_past_every_business_size_is_422_not_500(client: TestClient, auth: Auth,
                                                           store_id: str,
                                                           number: str | float) -> None:
@@ -401,7 +402,8 @@ def test_a_number_past_every_business_size_is_422_not_500(client: TestClient, au
                         json={"counted": {lot: number}, "reason": "counted again"},
                         headers=manager)
     assert "too large" in problem(count, 422, "invalid-input")["detail"]
-    csv = f"date,amount,reference,counterparty\n2026-05-01,{number},4200001234,陈静\n"
+    written = number if isinstance(number, str) else f"{Decimal(number):f}"  # no exponent
+    csv = f"date,amount,reference,counterparty\n2026-05-01,{written},4200001234,陈静\n"
     statement = client.post("/reconciliation/statements", headers=manager,
                             json={"store_id": store_id, "source": "bank", "csv": csv})
     assert "too large" in problem(statement, 422, "invalid-input")["detail"]

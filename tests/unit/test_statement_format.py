@@ -231,3 +231,22 @@ def test_a_long_title_cell_is_read_in_linear_time(cell: str) -> None:
     started = time.process_time()
     assert lines(rows) == [("2026-05-01", D("1.00"), "R-1", "王伟")]
     assert time.process_time() - started < 1.0
+
+
+@pytest.mark.parametrize("amount", ["1_000.00", "1e3", "１０００.00", "1\u00a0000.00",
+                                    "１,０００.00", "100." + "0" * 5000 + "1"])
+def test_an_amount_in_other_than_a_bank_s_notation_is_refused(amount: str) -> None:
+    """Decimal() read "1_000.00", "1e3" and non-ASCII digits as 1000; no bank writes them. The
+    cell is not echoed back whole."""
+    with pytest.raises(InvalidInput) as refused:
+        read_statement([["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", amount, "X", "Y"]])
+    assert "line 1 (row 2 of the file)" in refused.value.detail
+    assert len(refused.value.detail) < 200
+
+
+@pytest.mark.parametrize(("amount", "read"), [("+1,010.00", "1010.00"), ("-12.5", "-12.50"),
+                                              ("¥ 300", "300.00"), ("RMB1,234,567.80", "1234567.80"),
+                                              (" 7.00 ", "7.00")])
+def test_a_bank_s_notation_is_still_read(amount: str, read: str) -> None:
+    rows = [["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", amount, "X", "Y"]]
+    assert lines(rows)[0][1] == D(read)
