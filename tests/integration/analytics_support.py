@@ -22,6 +22,7 @@ from uuid import UUID
 import duckdb
 
 from analytics.loader import AnalyticsLoader, rebuild
+from analytics.schema import TABLES
 from domain.application import Request
 from domain.common import Caller
 from servicecore.container import Container
@@ -199,3 +200,27 @@ def rebuilt_tables(container: Container, tmp_path: Path) -> Iterator[duckdb.Duck
         yield conn
     finally:
         conn.close()
+
+
+def python_and_set_based(container: Container, tmp_path: Path, sizes: tuple[int, ...]
+                         ) -> None:
+    """Every table of the log loaded event by event in Python equals the set-based fold's in
+    batches of each of `sizes`."""
+    python = AnalyticsLoader(container.app, tmp_path / "python.duckdb", batch_size=100_000)
+    python.source.set_based = frozenset()  # every event through its Python handler
+    try:
+        python.catch_up()
+        expected = {t.name: table_rows(python.conn, t.name) for t in TABLES}
+    finally:
+        python.close()
+    for size in sizes:
+        loader = AnalyticsLoader(container.app, tmp_path / f"sql{size}.duckdb",
+                                 batch_size=size)
+        try:
+            assert loader.source.read(0, 1_000_000).raw, "the log read set-based"
+            loader.catch_up()
+            for table in TABLES:
+                assert table_rows(loader.conn, table.name) == expected[table.name], (
+                    size, table.name)
+        finally:
+            loader.close()

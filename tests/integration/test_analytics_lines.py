@@ -1,8 +1,10 @@
 """The set-based fold gives the tables of the Python fold, whatever the batches, on the events
 that act on a line (decisions, supply, issues and returns, a partial withdrawal, a withdrawal to
-nothing, a move to a follow-on work order and the lines carried over to it) and on a generated
-month of history. (bench/README "Loading faster, eleventh step" tried folding the line events
-set-based; these tests held it to the Python fold.)
+nothing, a move to a follow-on work order and the lines carried over to it), on a job's
+completions and quality checks with labor lines added between them, and on a generated month
+of history. (bench/README "Loading faster, eleventh step" tried folding the line events
+set-based, and the fourteenth a job's completions and quality checks; these tests held them to
+the Python fold.)
 
 Needs PostgreSQL (DATABASE_URL); the helpers are those of `analytics_support`.
 """
@@ -18,38 +20,12 @@ import pytest
 
 from analytics.fold import HANDLERS
 from analytics.loader import AnalyticsLoader
-from analytics.schema import TABLES
 from servicecore.container import Container, build
 from servicecore.demo import make_vin, stage_history
 from tests.conftest import settings_for
 from tests.databases import scratch_database
-from tests.integration.analytics_support import Shop, at, table_rows
+from tests.integration.analytics_support import Shop, at, python_and_set_based, req
 from tests.integration.support import with_profile
-
-
-def python_and_set_based(container: Container, tmp_path: Path, sizes: tuple[int, ...]
-                         ) -> None:
-    """Every table of the log loaded event by event in Python equals the set-based fold's in
-    batches of each of `sizes`."""
-    python = AnalyticsLoader(container.app, tmp_path / "python.duckdb", batch_size=100_000)
-    python.source.set_based = frozenset()  # every event through its Python handler
-    try:
-        python.catch_up()
-        expected = {t.name: table_rows(python.conn, t.name) for t in TABLES}
-    finally:
-        python.close()
-    for size in sizes:
-        loader = AnalyticsLoader(container.app, tmp_path / f"sql{size}.duckdb",
-                                 batch_size=size)
-        try:
-            assert loader.source.read(0, 1_000_000).raw, "the log read set-based"
-            loader.catch_up()
-            for table in TABLES:
-                assert table_rows(loader.conn, table.name) == expected[table.name], (
-                    size, table.name)
-        finally:
-            loader.close()
-
 
 DAY = "2025-05-06"
 
@@ -158,5 +134,58 @@ def test_a_batch_holds_the_handled_events_and_counts_every_event_of_its_range(
                 empty += not batch.events and not batch.raw
                 position = batch.reached
             assert empty or size > 1, "a range of left-out events alone was read"
+    finally:
+        loader.close()
+
+
+def job_steps_visit(container: Container, store: str) -> int:
+    """One job completed, failed at QC, a labor line added, completed again and passed: the
+    position of the log once the line is added and approved (before the second completion)."""
+    shop, w = Shop(container, store), container.work_orders
+    wo, _ = shop.open(make_vin(shop.rng), "rattle", "repair", at(DAY, "02:00"))
+    w.check_in(shop.r("advisor", at(DAY, "02:01")), wo, mileage_in=30_010, fuel_level=50)
+    shop.approve(wo, [shop.labor(wo, "1.0", "300.00", at(DAY, "02:05"))], at(DAY, "02:10"))
+    with_profile(container.technicians, shop.r("manager", at(DAY, "02:20")), shop.t1, store)
+    w.dispatch(shop.r("manager", at(DAY, "02:30")), wo, 1, technician_id=shop.t1)
+    tech = (shop.t1, "technician", store)
+    w.clock_on(req(*tech, at(DAY, "02:35")), wo, 1)
+    w.clock_off(req(*tech, at(DAY, "02:45")), wo, 1)
+    w.complete_job(req(*tech, at(DAY, "02:50")), wo, 1)
+    w.quality_check(shop.r("manager", at(DAY, "02:55")), wo, 1, passed=False,
+                    reason="still rattles")
+    shop.approve(wo, [shop.labor(wo, "0.5", "300.00", at(DAY, "03:00"))], at(DAY, "03:05"))
+    added = container.app.recorder.max_notification_id() or 0
+    w.clock_on(req(*tech, at(DAY, "03:15")), wo, 1)
+    w.clock_off(req(*tech, at(DAY, "03:25")), wo, 1)
+    w.complete_job(req(*tech, at(DAY, "03:30")), wo, 1)
+    w.quality_check(shop.r("manager", at(DAY, "03:40")), wo, 1, passed=True)
+    return added
+
+
+def test_job_steps_reach_the_lines_the_job_had_whatever_the_batches(fresh: Container,
+                                                                    tmp_path: Path) -> None:
+    """A completion reaches the labor lines its job had when it came: loaded up to the line
+    added after the first completion, that line is not completed yet (as a loader following
+    the log shows it between the two); at the head, both lines are."""
+    store = "JS" + uuid.uuid4().hex[:6].upper()
+    head = fresh.app.recorder.max_notification_id() or 0
+    added = job_steps_visit(fresh, store)
+    events = (fresh.app.recorder.max_notification_id() or 0) - head
+    lines = ("SELECT line_id, completed_at, passed_at FROM fact_labor_lines WHERE store_id = ? "
+             "ORDER BY line_id")
+    for size in (1, 2, 3, 5, 100_000):
+        loader = AnalyticsLoader(fresh.app, tmp_path / f"until{size}.duckdb", batch_size=size)
+        try:
+            loader.source.until = added
+            loader.catch_up()
+            assert loader.conn.execute(lines, [store]).fetchall() == [
+                ("L1", at(DAY, "02:50"), None), ("L2", None, None)], size
+        finally:
+            loader.close()
+    python_and_set_based(fresh, tmp_path, (1, 2, 3, 5, 8, events, 100_000))
+    loader = AnalyticsLoader(fresh.app, tmp_path / "sql1.duckdb")
+    try:
+        assert loader.conn.execute(lines, [store]).fetchall() == [
+            ("L1", at(DAY, "03:30"), at(DAY, "03:40")), ("L2", at(DAY, "03:30"), at(DAY, "03:40"))]
     finally:
         loader.close()
