@@ -264,7 +264,7 @@ class EventReads:
             try:
                 cursor.execute(VERSION_AT.format(events=self._events),
                                {"id": originator_id, "at": at})
-            except psycopg.DataError:  # a state that is not JSON text (compressed, enciphered)
+            except (psycopg.DataError, DataError):  # a state that is not JSON text
                 return None
             row = cursor.fetchone()
         assert row is not None

@@ -224,3 +224,14 @@ def test_a_reservation_held_from_before_the_snapshot_keeps_its_time(
     check_every_moment(app, stream_id, stamps)
     item, since = stock_as_of(app, stream_id, max(stamps))
     assert item is not None and "line-0" in item.reserved and since["line-0"] == stamps[2]
+
+
+def test_a_stamp_without_its_offset_leaves_the_version_to_the_replay(app: ServiceCore) -> None:
+    """The database would read a stamp without a UTC offset in its own time zone, the replay
+    cannot compare it at all: the version is not worked out from it."""
+    naive = Audit("clerk-1", "parts_clerk", "S01", datetime(2025, 3, 1, 9, 0), "as-of-test")
+    item = StockItem(naive, "S01", f"AS-OF-{uuid.uuid4().hex[:8]}", "pc", Decimal(1))
+    app.save(item)
+    assert reached_version(app, item.id, T0) is None
+    stream_id, _ = build(app, [("receive", "1")], [1], [True])
+    assert reached_version(app, stream_id, T0) == 1
