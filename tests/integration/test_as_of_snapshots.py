@@ -13,7 +13,7 @@ another key, or not sealed) is passed over, never used.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -129,13 +129,17 @@ def moments(stamps: list[datetime]) -> list[datetime]:
 
 
 def forge(app: ServiceCore, database_url: str, stream_id: UUID, version: int,
-          how: str) -> None:
-    """Insert a snapshot of `version` whose state is not the events' (the minimum level
-    changed), sealed with another key or not at all: as a writer without the key could."""
+          how: str, change: Callable[[Any], None] | None = None) -> None:
+    """Insert a snapshot of `version` whose state is not the events' (by `change`; by default
+    the minimum level raised), sealed with another key or not at all: as a writer without the
+    key could."""
     item: Any = None
     for event in app.events.get(stream_id, lte=version):
         item = event.mutate(item)
-    item.min_stock += 7
+    if change is None:
+        item.min_stock += 7
+    else:
+        change(item)
     stored = app.mapper.to_stored_event(Snapshot.take(item))
     if how == "other key":
         stored = sealed(b"k" * 32, stored)
