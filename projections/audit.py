@@ -23,7 +23,7 @@ from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
-from domain.stock import StockItem
+from projections.as_of_start import reached_version, trusted_starts
 from projections.base import stored_event
 from projections.work_order_doc import SETTLEMENT_EVENTS, fold, settled
 
@@ -56,14 +56,15 @@ class PersonalDataOpener:
         return value
 
 
-def stream_events(app: ServiceCore, stream_id: UUID) -> Iterator[Any]:
-    """The stream's events in order, read STREAM_CHUNK at a time: the event store reads a
-    stream whole into memory, and a busy part's stock item gathers hundreds of thousands of
-    events over the years, every one of them read for an `as_of` of any moment."""
-    after: int | None = None
+def stream_events(app: ServiceCore, stream_id: UUID, *, gt: int | None = None,
+                  lte: int | None = None) -> Iterator[Any]:
+    """The stream's events in order (after version `gt`, up to `lte`), read STREAM_CHUNK at a
+    time: the event store reads a stream whole into memory, and a busy part's stock item
+    gathers hundreds of thousands of events over the years."""
+    after = gt
     while True:
         count = 0
-        for event in app.events.get(stream_id, gt=after, limit=STREAM_CHUNK):
+        for event in app.events.get(stream_id, gt=after, lte=lte, limit=STREAM_CHUNK):
             count += 1
             after = event.originator_version
             yield event
@@ -232,33 +233,22 @@ def events_until(app: ServiceCore, stream_id: UUID, at: datetime) -> list[Any]:
 
 
 def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:
-    """Any aggregate as it stood at `at`, replayed from its events (None if it did not exist)."""
-    return replay(takewhile(lambda event: event.audit.at <= at, _events(app, stream_id)))
+    """Any aggregate as it stood at `at` (None if it did not exist): replayed from its latest
+    trusted snapshot at or before the version `at` reaches, or from its first event
+    (projections/as_of_start.py)."""
+    reach = reached_version(app, stream_id, at)
+    if reach is None:
+        return replay(takewhile(lambda event: event.audit.at <= at, _events(app, stream_id)))
+    start = next(trusted_starts(app, stream_id, reach))
+    return replay(stream_events(app, stream_id, gt=start.version, lte=reach), start.aggregate)
 
 
-def replay(events: Iterable[Any]) -> Any | None:
-    """The aggregate these events (in order, from its first) make (None: no events)."""
-    aggregate = None
+def replay(events: Iterable[Any], aggregate: Any | None = None) -> Any | None:
+    """The aggregate these events (in order, from its first, or from the state `aggregate`
+    they follow) make (None: no events and no state)."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
-
-
-def aggregate_as_of_with_reservations(app: ServiceCore, stream_id: UUID, at: datetime
-                                      ) -> tuple[Any | None, dict[str, datetime]]:
-    """A stock item as it stood at `at`, and when each reservation it then held was made (the
-    first `Reserved` of its key still held, as the stock view's `at` keeps it)."""
-    aggregate: Any = None
-    since: dict[str, datetime] = {}
-    for event in _events(app, stream_id):
-        if event.audit.at > at:
-            break
-        aggregate = event.mutate(aggregate)
-        if isinstance(event, StockItem.Reserved):
-            since.setdefault(event.key, event.audit.at)
-        held = getattr(aggregate, "reserved", {})
-        since = {k: v for k, v in since.items() if k in held}
-    return aggregate, since
 
 
 def stream_exists(app: ServiceCore, stream_id: UUID) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from functools import wraps
 from types import TracebackType
 from typing import Any, TypeVar
@@ -80,6 +81,25 @@ SELECT false, originator_version, topic, state FROM {events}
 WHERE originator_id = %(id)s
   AND originator_version > coalesce((SELECT originator_version FROM snapshot), -1)
 ORDER BY is_snapshot DESC, originator_version
+"""
+
+# The version a replay up to a moment reaches (projections/as_of_start.py): the one before the
+# stream's first event whose audit stamp is after the moment, as the replay stops there (a
+# stream's stamps need not rise with its versions: a command retried on fresh state keeps the
+# time of its request), else the last version. `unreadable` counts stamps this cannot compare
+# as the replay would (missing, or without a UTC offset as +08:00).
+VERSION_AT = """
+WITH stamped AS MATERIALIZED (
+    SELECT originator_version,
+           convert_from(state, 'UTF8')::jsonb -> 'audit' -> '_data_' ->> 'at' AS at
+    FROM {events} WHERE originator_id = %(id)s)
+SELECT count(*) FILTER (WHERE NOT coalesce(at LIKE '%%+__:__' OR at LIKE '%%-__:__', false))
+           AS unreadable,
+       min(originator_version) FILTER (
+           WHERE CASE WHEN at LIKE '%%+__:__' OR at LIKE '%%-__:__'
+                 THEN at::timestamptz > %(at)s ELSE false END) AS first_after,
+       max(originator_version) AS last
+FROM stamped
 """
 
 
@@ -234,6 +254,24 @@ class EventReads:
                             [version for _, version in events]))
             row = cursor.fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+    @_read
+    def select_version_at(self, originator_id: UUID, at: datetime) -> int | None:
+        """The version a replay of the stream up to `at` reaches (VERSION_AT; 0: its first
+        event is after `at`, or no stream); None when a stored event's stamp cannot be compared
+        here (the caller replays the events and compares each itself)."""
+        with self._connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            try:
+                cursor.execute(VERSION_AT.format(events=self._events),
+                               {"id": originator_id, "at": at})
+            except (psycopg.DataError, DataError):  # a state that is not JSON text
+                return None
+            row = cursor.fetchone()
+        assert row is not None
+        unreadable, first_after, last = row
+        if unreadable:
+            return None
+        return int(first_after) - 1 if first_after is not None else int(last or 0)
 
     @_read
     def select_state(self, originator_id: UUID, snapshots: AggregateRecorder,

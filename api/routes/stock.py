@@ -46,6 +46,7 @@ from domain.part import normalise_part_number
 from domain.stock import StockItem
 from domain.transfer import Transfer
 from projections import audit
+from projections.stock_as_of import stock_as_of
 from projections.stock_batch import work_order_of
 from projections.stock_queries import (
     LOT_MOVEMENTS,
@@ -134,8 +135,7 @@ def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str
     item: Any = None
     since: dict[str, datetime] = {}
     if "*" in principal.stores or store_id in principal.stores:
-        item, since = audit.aggregate_as_of_with_reservations(
-            ctx.app, StockItem.create_id(store_id, number), as_of)
+        item, since = stock_as_of(ctx.app, StockItem.create_id(store_id, number), as_of)
     if not isinstance(item, StockItem):
         raise NotFound(f"store {store_id} held no stock of {number} at {as_of.isoformat()}")
     lots = [{k: v for k, v in lot.items() if k != "seq"} for lot in item.open_lots.values()]

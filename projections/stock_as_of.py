@@ -1,0 +1,100 @@
+"""A part's stock in a store as it stood at a moment (`GET /stock/{store}/{part}?as_of=`), and
+when each reservation it then held was made (the first `Reserved` of its key still held, as
+the stock view's `at` keeps it).
+
+The item is replayed from the latest trusted snapshot at or before the version the moment
+reaches (projections/as_of_start.py). A reservation the snapshot already held was made before
+it, so its time is not among the events replayed: when one is still held at the moment, the
+replay runs again from an earlier start that held none of them, where each was made after the
+start. That start is found from the stream's `Reserved` events naming those keys (picked out
+by the database): the latest trusted snapshot before the first of them that holds none of the
+keys (checked on the snapshot itself, so a wrong pick only costs time), else the first event.
+Any key held at that start and still held at the moment would have been held at the first
+start too, and so is one of them: none is left unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from itertools import islice, takewhile
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from domain.application import ServiceCore
+from domain.stock import StockItem
+from projections.as_of_start import (
+    FIRST_EVENT,
+    SNAPSHOT_PAGE,
+    Start,
+    reached_version,
+    trusted_starts,
+)
+from projections.audit import stream_events
+
+RESERVED = get_topic(StockItem.Reserved)
+
+
+def stock_as_of(app: ServiceCore, stream_id: UUID, at: datetime
+                ) -> tuple[Any | None, dict[str, datetime]]:
+    """The stock item at `at` (None before it was opened) and when each reservation it then
+    held was made (keys never `Reserved`, as a pending scrap's, have none)."""
+    reach = reached_version(app, stream_id, at)
+    if reach is None:
+        item, since = _replayed(FIRST_EVENT, takewhile(lambda event: event.audit.at <= at,
+                                                        stream_events(app, stream_id)))
+        return item, _known(since)
+    start = next(trusted_starts(app, stream_id, reach))
+    item, since = _replayed(start, stream_events(app, stream_id, gt=start.version, lte=reach))
+    unknown = {key for key, made in since.items() if made is None}
+    if unknown:
+        start = _start_before(app, stream_id, start.version, unknown)
+        item, since = _replayed(start, stream_events(app, stream_id, gt=start.version,
+                                                     lte=reach))
+    return item, _known(since)
+
+
+def _known(since: dict[str, datetime | None]) -> dict[str, datetime]:
+    return {key: made for key, made in since.items() if made is not None}
+
+
+def _held(item: Any) -> dict[str, Any]:
+    held: dict[str, Any] = getattr(item, "reserved", {})
+    return held
+
+
+def _replayed(start: Start, events: Iterable[Any]
+              ) -> tuple[Any | None, dict[str, datetime | None]]:
+    """The item the events make from `start`, and when each reservation it then holds was
+    made (None: before the start)."""
+    item = start.aggregate
+    since: dict[str, datetime | None] = dict.fromkeys(_held(item))
+    for event in events:
+        item = event.mutate(item)
+        if isinstance(event, StockItem.Reserved):
+            since.setdefault(event.key, event.audit.at)
+        held = _held(item)
+        since = {k: v for k, v in since.items() if k in held}
+    return item, since
+
+
+def _start_before(app: ServiceCore, stream_id: UUID, version: int, keys: set[str]) -> Start:
+    """A start at or before `version` that holds none of `keys`: the latest trusted snapshot
+    before the first `Reserved` of one of them (or one of the few before it), else the
+    stream's first event."""
+    select = getattr(app.recorder, "select_events_holding", None)
+    mapper = app.mapper
+    if select is None or mapper.cipher is not None or mapper.compressor is not None:
+        return FIRST_EVENT
+    # each key as the stored state spells it: a JSON string, quotes included
+    needles = [mapper.transcoder.encode(key) for key in sorted(keys)]
+    found = select(stream_id, topics=[RESERVED], needles=needles, lte=version)
+    if not found:
+        return FIRST_EVENT
+    first = min(event.originator_version for event in found)
+    for start in islice(trusted_starts(app, stream_id, first - 1), SNAPSHOT_PAGE):
+        if not keys & set(_held(start.aggregate)):
+            return start
+    return FIRST_EVENT
