@@ -30,7 +30,7 @@ Channel = Literal["phone", "sms", "wechat", "email"]
 Phone = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Weekday = Annotated[int, Field(ge=1, le=7), Plain]
-Clock = Annotated[str, Field(max_length=5, pattern=r"^\d\d:\d\d$", description="HH:MM")]
+Clock = Annotated[str, Field(max_length=5, pattern=r"^[0-9]{2}:[0-9]{2}$", description="HH:MM")]
 STORE = "the store (4S shop) id"
 
 

@@ -208,3 +208,17 @@ def test_every_day_and_moment_a_route_takes_is_read_in_the_plain_grammar(
                         list(info.metadata)):
                     unchecked.append(where)
     assert unchecked == []
+
+
+@pytest.mark.parametrize("clock", ["０８:３０", "٠٨:٣٠"])
+def test_a_wall_clock_time_in_other_digits_is_422_naming_it(client: TestClient, auth: Auth,
+                                                           store_id: str, clock: str) -> None:
+    """The pattern's \\d took full-width digits; the domain then refused them, quoting them,
+    without naming the field."""
+    before = log_head(client)
+    body = problem(client.post("/appointments/capacity", headers=auth(
+        "manager", "mgr-wu", [store_id]), json=capacity(store_id, opens=clock)), 422,
+        "invalid-input")
+    assert [e["loc"] for e in body["errors"]] == [["body", "opens"]]
+    assert clock not in str(body)
+    assert log_head(client) == before
