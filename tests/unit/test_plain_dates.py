@@ -73,13 +73,14 @@ def lenient_days(draw: st.DrawFn) -> object:
     day = draw(days)
     text = day.isoformat()
     midnight = datetime.combine(day, datetime.min.time(), UTC)
+    unpadded = f"{day.year}-{day.month}-{day.day}"  # 2026-5-1; 2026-11-15 is plain
     return draw(st.sampled_from([
         text.replace("-", ""),  # 20260501: pydantic read it as a unix timestamp
         int(text.replace("-", "")),
         int(midnight.timestamp()),  # 1777593600: 2026-05-01
         str(int(midnight.timestamp())),
         float(midnight.timestamp()),
-        f"{day.year}-{day.month}-{day.day}",
+        unpadded if unpadded != text else f"{day.year}-{day.month}-{day.day}\n",
         text.translate(FULL_WIDTH), text.translate(ARABIC_INDIC),
         f" {text}", f"{text} ", f"{text}\n",
         f"{text}T00:00:00", f"{text}T00:00:00Z", f"{text} 00:00:00",
