@@ -12,14 +12,15 @@ moment further ahead is still refused."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
 
+from api.dates import DayOrMoment, plain_moment, zone_plus
 from domain.common import InvalidInput, NotFound
+from domain.days import plain_day
 
 if TYPE_CHECKING:
     from api.auth import Principal
@@ -31,10 +32,7 @@ AsOf = Annotated[str | None, Query(
     max_length=40, description="a moment with its time zone (2026-03-01T10:00:00+08:00), not "
     "after the server's clock (a few seconds ahead, SERVICECORE_AS_OF_CLOCK_SKEW_SECONDS, count "
     "as now), or a day up to today (2026-03-01: the end of that day in the store's time zone; "
-    "today: now)")]
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-# An unencoded "+08:00" in a query string arrives as " 08:00".
-_SPACE_FOR_PLUS = re.compile(r"([T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+    "today: now)"), DayOrMoment]
 
 
 class AsOfInFuture(InvalidInput):
@@ -50,23 +48,18 @@ def as_of_moment(value: str | None, timezone: str, now: datetime | None = None, 
     moment or day still to come."""
     if value is None:
         return None
-    text = value.strip()
     zone = ZoneInfo(timezone)
     now = now or datetime.now(UTC)
-    try:
-        if _DAY.fullmatch(text):
-            day = date.fromisoformat(text)
-            if day > latest_day(now, zone, skew):
-                raise in_future(f"as_of {text} is a day in the future", now, zone)
-            return now.astimezone(zone) if day >= now.astimezone(zone).date() \
-                else datetime.combine(day, time.max, zone)
-        moment = datetime.fromisoformat(_SPACE_FOR_PLUS.sub(r"\1+\2", text))
-    except ValueError:
-        raise InvalidInput(f"as_of {value!r} is neither a day (2026-03-01) nor a moment "
-                           "(2026-03-01T10:00:00+08:00)") from None
-    if moment.tzinfo is None:
-        raise InvalidInput("as_of needs a time zone, e.g. 2026-05-01T10:00:00+08:00, "
-                           "or a day, e.g. 2026-05-01")
+    day = plain_day(value)
+    if day is not None:
+        if day > latest_day(now, zone, skew):
+            raise in_future(f"as_of {day} is a day in the future", now, zone)
+        return now.astimezone(zone) if day >= now.astimezone(zone).date() \
+            else datetime.combine(day, time.max, zone)
+    moment = plain_moment(zone_plus(value))
+    if moment is None:
+        raise InvalidInput("as_of must be a day (2026-05-01) or a moment with its time zone "
+                           "(2026-05-01T10:00:00+08:00)", field="as_of")
     if moment > now + timedelta(seconds=skew):
         raise in_future(f"as_of {moment.isoformat()} is in the future", now, zone)
     return min(moment, now)

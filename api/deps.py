@@ -7,10 +7,9 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import annotated_types
 from fastapi import Depends, Header, Path, Query, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -19,12 +18,12 @@ from fastapi.security import HTTPBearer
 from api import json_bodies, log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
+from api.dates import DAY_RANGE, Day
 from api.numbers import Plain
 from api.positions import beyond_head
 from domain.application import CommandResult
 from domain.application import Request as Envelope
 from domain.common import Caller, InvalidInput
-from domain.days import FIRST_DAY, LAST_DAY
 from domain.idempotency import request_hash
 
 
@@ -80,8 +79,6 @@ ID_MAX, TEXT_MAX = 64, 200
 IdFilter = Annotated[str | None, Query(max_length=ID_MAX)]
 TextFilter = Annotated[str | None, Query(max_length=TEXT_MAX)]
 StoreQuery = Annotated[str, Query(min_length=1, max_length=ID_MAX, description="the store")]
-Day = Annotated[date, annotated_types.Ge(FIRST_DAY), annotated_types.Le(LAST_DAY)]
-DAY_RANGE = f"{FIRST_DAY} to {LAST_DAY}"  # for a `Day` parameter's description
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,
                                  description="a lot, scrap request, count or refund id")]
 LinkToken = Annotated[str, Path(min_length=1, max_length=200,
@@ -254,8 +251,8 @@ def _beyond_head(conn: Any, notification_id: int) -> bool:
     return beyond_head(head[0] if head else None, notification_id)
 
 
-__all__ = ["BEARER", "AuthError", "Authorization", "Command", "CorrelationId", "Ctx",
-           "DocumentId", "IdFilter", "IdempotencyKey", "JobNo", "KpiName", "LineId",
-           "LinkToken", "Offset", "PartNumber", "StoreId", "StoreQuery", "TagName",
+__all__ = ["BEARER", "DAY_RANGE", "AuthError", "Authorization", "Command", "CorrelationId",
+           "Ctx", "Day", "DocumentId", "IdFilter", "IdempotencyKey", "JobNo", "KpiName",
+           "LineId", "LinkToken", "Offset", "PartNumber", "StoreId", "StoreQuery", "TagName",
            "TextFilter", "UserId", "Vin", "WaitFor", "command", "context_of",
            "known_query_only", "reader", "wait_for_projection"]

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from api.dates import Moment
 from api.numbers import Number, NumberOrNone, Plain, Whole, WholeOrNone
 
 PayType = Literal["customer", "warranty", "insurance", "internal"]
@@ -164,7 +165,7 @@ class CheckIn(Body):
     damage_notes: str = Field(default="", max_length=2000,
                               description="damage seen at the walk-around")
     belongings: str = Field(default="", max_length=2000, description="what was left in the car")
-    promised_at: datetime | None = Field(default=None,
+    promised_at: Moment | None = Field(default=None,
                                          description="when the car is promised back")
 
     @field_validator("promised_at")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from api.dates import PlainDay
 from api.numbers import Number, NumberOrNone, Plain, Whole, WholeOrNone
 from api.schemas import (
     EXAMPLE_ID,
@@ -30,7 +30,7 @@ Channel = Literal["phone", "sms", "wechat", "email"]
 Phone = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 Weekday = Annotated[int, Field(ge=1, le=7), Plain]
-Clock = Annotated[str, Field(max_length=5, pattern=r"^\d\d:\d\d$", description="HH:MM")]
+Clock = Annotated[str, Field(max_length=5, pattern=r"^[0-9]{2}:[0-9]{2}$", description="HH:MM")]
 STORE = "the store (4S shop) id"
 
 
@@ -99,7 +99,7 @@ class VehicleRegisterIn(Body):
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
     year: ModelYear = None
-    sale_date: date | None = Field(default=None, description="starts the warranty and reminders")
+    sale_date: PlainDay | None = Field(default=None, description="starts the warranty and reminders")
     owner_id: UUID | None = Field(default=None, description="a registered customer")
 
 
@@ -109,7 +109,7 @@ class VehicleDetailsIn(Body):
     brand: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=60)
     year: ModelYear = None
-    sale_date: date | None = None
+    sale_date: PlainDay | None = None
     reason: str | None = Field(default=None, max_length=500, description=REASON)
 
 
@@ -134,7 +134,7 @@ class ReminderIn(Body):
 
     vin: str = Field(min_length=17, max_length=17)
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
-    due_on: date = Field(description="the service the reminder was about")
+    due_on: PlainDay = Field(description="the service the reminder was about")
     outcome: Literal["reminded", "booked", "declined"] = Field(
         description="what came of the reminder")
     channel: Literal["phone", "sms", "wechat", "email", "in_person"] | None = Field(
@@ -160,9 +160,9 @@ class CapacityIn(Body):
         "skill_hours": {"maintenance": "24", "chassis": "16", "electrical": "8"}})
 
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
-    from_day: date = Field(description="the first day planned; each day of the range one a "
+    from_day: PlainDay = Field(description="the first day planned; each day of the range one a "
                            "booking could take: today to 366 days ahead")
-    to_day: date = Field(description="the last day planned (at most 92 days in all)")
+    to_day: PlainDay = Field(description="the last day planned (at most 92 days in all)")
     weekdays: list[Weekday] = Field(default=[1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7,
                                     description="1 Monday … 7 Sunday")
     opens: Clock
@@ -207,7 +207,7 @@ class BookIn(Body):
     store_id: str = Field(min_length=1, max_length=20, description=STORE)
     customer_id: UUID = Field(description="a registered customer")
     vehicle: AppointmentVehicleIn
-    day: date = Field(description="the day of the visit: today to 366 days ahead")
+    day: PlainDay = Field(description="the day of the visit: today to 366 days ahead")
     arrival: Clock = Field(description="HH:MM on a 30-minute slot")
     services: list[ServiceIn] = Field(min_length=1, max_length=20, description=(
         "expected work: holds its labor hours per skill on the day"))
@@ -220,7 +220,7 @@ class RescheduleIn(Body):
     model_config = example({"day": "2026-05-07", "arrival": "14:00",
                             "reason": "customer asked for the afternoon"})
 
-    day: date
+    day: PlainDay
     arrival: Clock = Field(description="HH:MM on a 30-minute slot")
     reason: str | None = Field(default=None, max_length=500, description=REASON)
 
@@ -256,7 +256,7 @@ class ShiftIn(Body):
     model_config = described("One day's shift.", {"day": "2026-05-04", "start": "08:30",
                                                   "end": "17:30", "break_minutes": 60})
 
-    day: date
+    day: PlainDay
     start: Clock
     end: Clock
     break_minutes: Whole = Field(default=0, ge=0, le=600)
@@ -273,7 +273,7 @@ class ShiftsIn(Body):
 class ShiftCancelIn(Body):
     model_config = example({"day": "2026-05-05", "reason": "training at the OEM"})
 
-    day: date
+    day: PlainDay
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
@@ -281,7 +281,7 @@ class AttendanceIn(Body):
     model_config = example({"day": "2026-05-04", "status": "partial", "hours": "4",
                             "note": "doctor's appointment"})
 
-    day: date
+    day: PlainDay
     status: Literal["present", "absent", "partial"] = Field(
         description="partial: give the hours worked")
     hours: NumberOrNone = Field(default=None, gt=0, le=16, description="hours worked, "

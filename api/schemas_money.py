@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
+from api.dates import DayText
 from api.numbers import Number, NumberOrNone, Whole
 from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
 from domain.settlement import Settlement
@@ -89,8 +90,8 @@ class PaymentIn(Body):
                                      description="cash handed over; the change is computed")
     provider_ref: str | None = Field(default=None, max_length=80,
                                      description="required for electronic payments")
-    business_date: str | None = day()
-    correction_of: str | None = Field(default=None, max_length=10,
+    business_date: DayText | None = day()
+    correction_of: DayText | None = Field(default=None, max_length=10,
                                       description="the closed day (YYYY-MM-DD) this payment "
                                       "corrects")
     reason: str | None = Field(default=None, max_length=500, description=(
@@ -166,7 +167,7 @@ class DayEndIn(Body):
 
     store_id: str = Field(min_length=1, max_length=20)
     counted_cash: Number = Field(ge=0, le=100_000_000, description="cash in the drawer, CNY")
-    business_date: str | None = day()
+    business_date: DayText | None = day()
     reason: str | None = Field(default=None, max_length=500,
                                description="required when counted and expected cash differ")
     cashier_id: str | None = Field(default=None, max_length=64,

@@ -13,6 +13,21 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # A day a report counts from or to: the calendar arithmetic behind it (the next day, the years
 # of a validity before it) stays inside the years Python and PostgreSQL hold.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+# How a day is written wherever one enters (the API, the command line): YYYY-MM-DD in ASCII
+# digits. date.fromisoformat() also reads "20260501", "2026-W18-5" and other digits than ASCII.
+PLAIN_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+PLAIN_DAY_RULE = "a day written YYYY-MM-DD (2026-05-01)"
+
+
+def plain_day(text: str) -> date | None:
+    """The calendar day `text` writes as YYYY-MM-DD in ASCII digits; None for anything else
+    (another form, or no such day: 2026-02-30)."""
+    if not PLAIN_DAY.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def parse_day(value: object, what: str = "day") -> date:

@@ -78,12 +78,11 @@ def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
 
 def _day(text: str) -> date:
     """A report's day, in the range the API takes (9999-12-31 overflowed the next day)."""
-    from domain.days import FIRST_DAY, LAST_DAY
+    from domain.days import FIRST_DAY, LAST_DAY, plain_day
 
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+    day = plain_day(text)
+    if day is None:  # date.fromisoformat() read 20260501 and 2026-W18-5 too
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}")
     if not FIRST_DAY <= day <= LAST_DAY:
         raise argparse.ArgumentTypeError(f"{day} is not within {FIRST_DAY} to {LAST_DAY}")
     return day

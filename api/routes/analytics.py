@@ -25,7 +25,7 @@ from api.auth import AuthError, Principal, authorize, principal_from
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
-from domain.days import FIRST_DAY, LAST_DAY
+from domain.days import FIRST_DAY, LAST_DAY, plain_day
 from projections.base import page_of
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
@@ -115,10 +115,9 @@ def _day(value: str | None, name: str) -> date | None:
     its trend's buckets are computed from it (`date_to=0001-01-01` left the calendar: 500)."""
     if not value:
         return None  # an emptied date field of the form
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD)", **{name: value}) from None
+    day = plain_day(value)
+    if day is None:  # not echoed: the form's field is named, the rule given
+        raise InvalidInput(f"{name} must be a date (YYYY-MM-DD)", field=name)
     if not FIRST_DAY <= day <= LAST_DAY:
         raise InvalidInput(f"{name} must be a day from {FIRST_DAY} to {LAST_DAY}",
                            **{name: value})

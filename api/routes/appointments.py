@@ -3,13 +3,13 @@ no-shows, and arrival (which opens the work order)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
+from api.dates import PlainDay
 from api.deps import (
     Command,
     Ctx,
@@ -51,8 +51,8 @@ def plan_capacity(body: CapacityIn,
 
 
 @router.get("/availability", response_model=Page)
-def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: date, to_day: date,
-                  limit: Limit = 93, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: PlainDay,
+                  to_day: PlainDay, limit: Limit = 93, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     if (to_day - from_day).days > 92 or to_day < from_day:
         raise InvalidInput("ask for 1-93 days")
     wait_for_projection(ctx, VIEW, wait_for)
@@ -102,7 +102,7 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
 
 @router.get("", response_model=Page)
 def appointments(ctx: Ctx, reading: PiiRead, store_id: IdFilter = None,
-                 day: date | None = None, status: AppointmentStatus | None = None,
+                 day: PlainDay | None = None, status: AppointmentStatus | None = None,
                  customer_id: UUID | None = None,
                  limit: Annotated[int, Query(ge=1, le=500), Plain] = 100,
                  offset: Offset = 0, wait_for: WaitFor = None) -> Any:

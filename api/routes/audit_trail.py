@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import datetime, time
 from functools import cache
 from typing import Annotated, Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.domain import DomainEvent
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.dates import DayOrMoment, plain_moment, zone_plus
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
 from api.numbers import Plain
 from api.paging import Limit, PageOf
@@ -33,6 +34,7 @@ from api.schemas_audit_trail import (
 from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
 from domain.data_access import DataAccess
+from domain.days import plain_day
 from domain.invoice_number import InvoiceNumber, invoice_number
 from domain.work_order import WorkOrder
 from projections import audit
@@ -217,10 +219,9 @@ class AuditLogPage(PageOf[AuditEntry]):
     """One page of the events asked for, in log order."""
 
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 Bound = Annotated[str | None, Query(max_length=40, description=(
     "a moment with its time zone (2026-03-01T10:00:00+08:00) or a day in the store's time "
-    "zone (from: its start, to: its end)"))]
+    "zone (from: its start, to: its end)")), DayOrMoment]
 
 
 def _subclasses(cls: type) -> Iterator[type]:
@@ -240,18 +241,13 @@ def _bound(name: str, value: str | None, timezone: str, *, end: bool) -> datetim
     """A period's bound: a moment with its zone, or a day's start (`from`) or end (`to`)."""
     if value is None:
         return None
-    text = value.strip()
-    try:
-        if _DAY.fullmatch(text):
-            return datetime.combine(date.fromisoformat(text), time.max if end else time.min,
-                                    ZoneInfo(timezone))
-        moment = datetime.fromisoformat(text.replace(" ", "+"))  # an unencoded "+08:00"
-    except ValueError:
-        raise InvalidInput(f"{name} {value!r} is neither a day (2026-03-01) nor a moment "
-                           "(2026-03-01T10:00:00+08:00)") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{name} needs a time zone, e.g. 2026-03-01T10:00:00+08:00, or a "
-                           "day, e.g. 2026-03-01")
+    day = plain_day(value)
+    if day is not None:
+        return datetime.combine(day, time.max if end else time.min, ZoneInfo(timezone))
+    moment = plain_moment(zone_plus(value))
+    if moment is None:  # DayOrMoment let it through: only when called otherwise
+        raise InvalidInput(f"{name} must be a day (2026-03-01) or a moment with its time zone "
+                           "(2026-03-01T10:00:00+08:00)", field=name)
     return moment
 
 

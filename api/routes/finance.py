@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
 
 from api.auth import Principal, may
+from api.dates import PlainDay
 from api.deps import (
     TEXT_MAX,
     Command,
@@ -62,7 +63,7 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
 
 
 @router.get("/day-end/{business_date}")
-def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
+def daily_cash(business_date: PlainDay, ctx: Ctx, principal: FinanceReader,
                wait_for: WaitFor = None) -> Any:
     """The daily cash report: taken and refunded per cashier and method, each day-end, and
     the chain anchor each close recorded (`chain_anchors`, to keep on the printed report)."""
@@ -74,8 +75,8 @@ def daily_cash(business_date: date, ctx: Ctx, principal: FinanceReader,
 
 
 @router.get("/payments", response_model=Page)
-def payments(ctx: Ctx, principal: FinanceReader, date_from: date | None = None,
-             date_to: date | None = None, method: Method | None = None,
+def payments(ctx: Ctx, principal: FinanceReader, date_from: PlainDay | None = None,
+             date_to: PlainDay | None = None, method: Method | None = None,
              cashier: IdFilter = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The payments journal."""
@@ -109,7 +110,7 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
                     "one payer's group (an item's `payer_key`; an insurer's name as typed finds "
                     "its group too): to page through its bills"))
                 ] = None,
-                aged_on: Annotated[date | None, Query(
+                aged_on: Annotated[PlainDay | None, Query(
                     description="the day debts are aged to: today in the store's time zone "
                                 "(the default) or a later day; the balances are today's")] = None,
                 limit: Limit = 200, offset: Offset = 0,

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.as_of import AsOf, requested_moment
 from api.auth import Principal
+from api.dates import QueryMoment
 from api.deps import (
     Command,
     Ctx,
@@ -178,8 +179,8 @@ def stock_valuation(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
 def movements(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
               part_number: IdFilter = None, lot_id: TextFilter = None,
               work_order_id: UUID | None = None, supplier: TextFilter = None,
-              type: MovementType | None = None, at_from: datetime | None = None,
-              at_to: datetime | None = None, limit: Limit = 100, offset: Offset = 0,
+              type: MovementType | None = None, at_from: QueryMoment | None = None,
+              at_to: QueryMoment | None = None, limit: Limit = 100, offset: Offset = 0,
               wait_for: WaitFor = None) -> Any:
     """The movement journal: one row per lot touched, newest first."""
     wait_for_projection(ctx, VIEW, wait_for)

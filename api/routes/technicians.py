@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
+from api.dates import PlainDay
 from api.deps import (
     DAY_RANGE,
     Command,
@@ -119,7 +120,7 @@ def technicians(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
 
 @router.get("/kpi", response_model=Page)
 def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("technicians.kpi"))],
-                    from_day: date, to_day: date, store_id: IdFilter = None,
+                    from_day: PlainDay, to_day: PlainDay, store_id: IdFilter = None,
                     user_id: IdFilter = None, by: Literal["day", "period"] = "day",
                     limit: Limit = 1000, offset: Offset = 0,
                     wait_for: WaitFor = None) -> Any:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from api.as_of import AsOf, found_then, requested_moment
+from api.dates import QueryMoment
 from api.deps import (
     Command,
     Ctx,
@@ -307,7 +308,7 @@ def search_work_orders(
     ctx: Ctx, reading: Reader,
     status: WorkOrderStatus | None = None, plate: IdFilter = None, vin: IdFilter = None,
     customer_phone: IdFilter = None, technician: IdFilter = None,
-    opened_from: datetime | None = None, opened_to: datetime | None = None,
+    opened_from: QueryMoment | None = None, opened_to: QueryMoment | None = None,
     number: Annotated[str | None, Query(max_length=40,
                                         description="WO-S01-2026-000123")] = None,
     limit: Annotated[int, Query(ge=1, le=500), Plain] = 50, offset: Offset = 0,
