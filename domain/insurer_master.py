@@ -102,7 +102,7 @@ class Insurer(Aggregate):
         self.aliases = list(aliases)
         self.active = True
 
-    def keys(self) -> set[str]:
+    def name_keys(self) -> set[str]:
         """Every name it is known by, as compared (`insurer_key`)."""
         return {insurer_key(n) for n in (self.name, self.short_name, *self.aliases)}
 

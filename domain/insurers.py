@@ -17,7 +17,7 @@ from domain.insurer_master import Insurer, InsurerName, a_name, aliases_of, insu
 
 def _holds(session: Session, audit: Audit, insurer: Insurer, before: set[str]) -> None:
     """Take the insurer's new names' keys and let go of those it no longer has."""
-    after = insurer.keys()
+    after = insurer.name_keys()
     for key in sorted(after - before):
         found = session.find(InsurerName, InsurerName.create_id(key))
         if found is None:
@@ -71,7 +71,7 @@ class Insurers:
         def decide(session: Session) -> Decision:
             insurer = session.target(Insurer, Insurer.create_id(kept), f"insurer {kept}")
             audit = session.audit(session.caller.stores[0])
-            before = insurer.keys()
+            before = insurer.name_keys()
             insurer.rename(audit, official or insurer.name, short or insurer.short_name, why)
             _holds(session, audit, insurer, before)
             return Decision(insurer, {"code": kept, "name": insurer.name,
@@ -89,7 +89,7 @@ class Insurers:
         def decide(session: Session) -> Decision:
             insurer = session.target(Insurer, Insurer.create_id(kept), f"insurer {kept}")
             audit = session.audit(session.caller.stores[0])
-            before = insurer.keys()
+            before = insurer.name_keys()
             new, gone = insurer.change_aliases(audit, added, removed, why)
             _holds(session, audit, insurer, before)
             return Decision(insurer, {"code": kept, "added": new, "removed": gone,

@@ -1,0 +1,50 @@
+"""The finance view with the insurer master in it equals its rebuild from event 0: the master's
+rows and the names each insurer holds, after names were given, let go and taken again by
+another insurer; and the receivables read from the rebuilt rows are the live ones, with the
+bills settled before the insurer was registered grouped under it."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from projections.receivables import receivables
+from servicecore.container import Container
+from tests.e2e.test_parts_api import Auth, get, head, post
+from tests.e2e.test_receivables_insurers import settled_claim
+from workers.projection_runner import rebuild
+from workers.view_verify import verify_view
+
+
+def test_the_finance_view_with_the_master_equals_its_rebuild(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    finance = auth("finance", "fin-" + store_id, [store_id])
+    chinese, english = f"中国平安{store_id}", f"Ping An {store_id}"
+    settled_claim(client, auth, store_id, chinese, "ZG-1")  # before any master
+    post(client, "/insurers", manager, {"code": "A" + store_id, "name": f"平安财产{store_id}",
+                                        "short_name": chinese, "aliases": [english]}, 201)
+    settled_claim(client, auth, store_id, english, "PA-1")
+    # "Ping An" let go by one insurer and taken by another: its bills follow the name.
+    post(client, f"/insurers/A{store_id}/aliases", manager,
+         {"remove": [english], "reason": "a keying mistake"})
+    post(client, "/insurers", manager, {"code": "B" + store_id, "name": f"平安保险{store_id}",
+                                        "short_name": english}, 201)
+    client.patch(f"/insurers/B{store_id}", headers=manager,
+                 json={"name": f"平安保险集团{store_id}", "reason": "official name corrected"})
+    post(client, f"/insurers/B{store_id}/deactivation", manager, {"reason": "contract ended"})
+    owed = get(client, "/receivables", finance, kind="insurance", wait_for=head(client))
+    ids = {g["insurer"]["code"]: g["payer_key"] for g in owed["items"]}
+    assert sorted(ids) == ["A" + store_id, "B" + store_id]
+
+    view = next(v for v in container.views if v.name == "finance")
+    check = verify_view(container.app, container.pool, view)
+    assert check.ok, check.as_dict()
+
+    with container.pool.connection() as conn:
+        live = receivables(conn, [store_id])
+    rebuild(container.app, container.pool, view, batch_size=200)
+    with container.pool.connection() as conn:
+        assert receivables(conn, [store_id]) == live
+        names = conn.execute("SELECT count(*) FROM insurer_names WHERE insurer_id::text = ANY(%s)",
+                             (list(ids.values()),)).fetchone()
+    assert names == (4,)  # A: its name and short name; B: its new name and its short name
