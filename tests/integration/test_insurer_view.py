@@ -5,12 +5,18 @@ bills settled before the insurer was registered grouped under it."""
 
 from __future__ import annotations
 
+import json
+from uuid import UUID
+
 from fastapi.testclient import TestClient
 
+from domain.insurer import insurer_key
+from domain.insurer_master import InsurerName
 from projections.receivables import receivables
 from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_receivables_insurers import settled_claim
+from workers.integration_events import IntegrationMapper
 from workers.projection_runner import rebuild
 from workers.view_verify import verify_view
 
@@ -48,3 +54,19 @@ def test_the_finance_view_with_the_master_equals_its_rebuild(
         names = conn.execute("SELECT count(*) FROM insurer_names WHERE insurer_id::text = ANY(%s)",
                              (list(ids.values()),)).fetchone()
     assert names == (4,)  # A: its name and short name; B: its new name and its short name
+
+
+def test_insurer_events_are_published_and_name_reservations_are_not(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    made = post(client, "/insurers", manager, {"code": "K" + store_id, "name": f"阳光{store_id}",
+                                               "short_name": f"阳光保险{store_id}"}, 201)
+    mapper = IntegrationMapper(container.app.mapper)
+    (stored,) = container.app.recorder.select_events(UUID(made["id"]))
+    message = mapper.to_message(1, stored)
+    assert message is not None and message.known
+    assert (message.topic, message.type) == ("servicecore.money", "insurer.registered")
+    assert json.loads(message.value)["payload"]["short_name"] == f"阳光保险{store_id}"
+    held = InsurerName.create_id(insurer_key(f"阳光{store_id}"))
+    (reserved,) = container.app.recorder.select_events(held)
+    assert mapper.to_message(2, reserved) is None  # internal, as invoice-number reservations
