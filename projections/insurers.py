@@ -84,6 +84,14 @@ def list_insurers(conn: psycopg.Connection[Any], *, q: str | None = None,
             "items": [_shown(i) for i in items]}
 
 
+def insurer_of(conn: psycopg.Connection[Any], name: str | None) -> dict[str, Any] | None:
+    """The master's insurer a typed name resolves to (its key a name it holds), or None."""
+    found = _rows(conn, """SELECT i.id::text AS id, i.code, i.short_name, i.name, i.active
+        FROM insurer_names n JOIN insurers i ON i.id = n.insurer_id WHERE n.key = %s""",
+                  [insurer_key(name or "")]) if name else []
+    return found[0] if found else None
+
+
 def get_insurer(conn: psycopg.Connection[Any], insurer_id: UUID) -> dict[str, Any] | None:
     found = _rows(conn, "SELECT * FROM insurers WHERE id = %s", [insurer_id])
     return _shown(found[0]) if found else None

@@ -75,6 +75,13 @@ def test_bills_typed_under_an_insurers_names_are_one_group_before_and_after_it_i
         one = get(client, "/receivables", finance, payer_key=key)
         assert [g["payer_key"] for g in one["items"]] == [made["id"]], key
 
+    # A settlement's insurance bill names the insurer its typed name resolves to.
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    detail = get(client, f"/settlements/{early[1]['settlement_id']}", cashier)
+    [bill] = [b for b in detail["bill_status"] if b["kind"] == "insurance"]
+    assert bill["payer"]["insurer"] == english.upper()
+    assert (bill["insurer"]["id"], bill["insurer"]["code"]) == (made["id"], code)
+
     # The master answers it, with its history: who, when, why.
     found = get(client, f"/insurers/{code}", finance, wait_for=head(client))
     assert found["aliases"] == [english, other] and found["active"] is True
@@ -91,6 +98,8 @@ def test_bills_typed_under_an_insurers_names_are_one_group_before_and_after_it_i
     owed = get(client, "/receivables", finance, kind="insurance", wait_for=head(client))
     assert sorted(g["payer_key"] for g in owed["items"]) == sorted(
         [made["id"], insurer_key(chinese)])
+    detail = get(client, f"/settlements/{early[0]['settlement_id']}", cashier)
+    assert [b["insurer"] for b in detail["bill_status"] if b["kind"] == "insurance"] == [None]
 
 
 def test_a_taken_name_is_409_naming_its_insurer_and_bad_input_422_storing_nothing(
