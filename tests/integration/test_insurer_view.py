@@ -11,11 +11,13 @@ from uuid import UUID
 from fastapi.testclient import TestClient
 
 from domain.insurer import insurer_key
-from domain.insurer_master import InsurerName
+from domain.insurer_master import Insurer, InsurerError, InsurerName, InsurerNameTaken
+from domain.insurers import Insurers
 from projections.receivables import receivables
 from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_receivables_insurers import settled_claim
+from tests.integration.support import load, request, together
 from workers.integration_events import IntegrationMapper
 from workers.projection_runner import rebuild
 from workers.view_verify import verify_view
@@ -70,3 +72,29 @@ def test_insurer_events_are_published_and_name_reservations_are_not(
     held = InsurerName.create_id(insurer_key(f"阳光{store_id}"))
     (reserved,) = container.app.recorder.select_events(held)
     assert mapper.to_message(2, reserved) is None  # internal, as invoice-number reservations
+
+
+def test_one_alias_given_to_two_insurers_at_once_goes_to_one_of_them(
+        container: Container, store_id: str) -> None:
+    insurers = Insurers(container.app)
+    for code in ("X", "Y"):
+        insurers.register(request(store_id, "manager"), code=code + store_id,
+                          name=f"{code} 保险{store_id}", short_name=f"{code}{store_id}")
+    alias = f"Sunshine {store_id}"
+    outcomes = together(4, lambda i: insurers.change_aliases(
+        request(store_id, "manager"), ("X", "Y")[i % 2] + store_id, add=[alias],
+        reason="typed on claims"))
+    given = [o for o in outcomes if not isinstance(o, Exception)]
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(given) == 1, outcomes
+    # the other insurer's attempts are 409 naming the holder; the holder's repeats change nothing
+    holder = str(given[0].body["code"])
+    for error in refused:
+        assert isinstance(error, InsurerNameTaken | InsurerError), error
+        if isinstance(error, InsurerNameTaken):
+            assert error.extra["insurer_code"] == holder
+    held = load(container.app, InsurerName, InsurerName.create_id(insurer_key(alias)))
+    assert held.code == holder and not held.released
+    other = load(container.app, Insurer, Insurer.create_id(
+        ("Y" if holder.startswith("X") else "X") + store_id))
+    assert insurer_key(alias) not in other.name_keys()
