@@ -107,9 +107,13 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
     where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
     if payer_key is not None:  # an insurer's as typed, or any payer's key as listed
-        where += f""" AND ({RESOLVED} = %s OR b.kind = 'insurance' AND {RESOLVED} = coalesce(
-            (SELECT insurer_id::text FROM insurer_names WHERE key = %s), %s))"""
-        params += [payer_key, insurer_key(payer_key), insurer_key(payer_key)]
+        names = _names_of(conn, payer_key)
+        if names:  # an insurer of the master, by its id or a name: the bills of all its names
+            where += " AND b.kind = 'insurance' AND b.payer_key = ANY(%s)"
+            params.append(names)
+        else:
+            where += " AND (b.payer_key = %s OR b.kind = 'insurance' AND b.payer_key = %s)"
+            params += [payer_key, insurer_key(payer_key)]
     args = [aged_on, zone, *params]
     keys = [key for key, _, _ in BUCKETS]
     sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
@@ -131,6 +135,16 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     return shown({"total": totals["n"], "limit": limit, "offset": offset,
                   "aged_on": aged_on.isoformat(), "outstanding": totals["outstanding"],
                   "aging": {key: totals[key] for key in keys}, "items": items})
+
+
+def _names_of(conn: psycopg.Connection[Any], payer_key: str) -> list[str]:
+    """The keys of every name of the master's insurer `payer_key` is the id or a name of
+    (none: no insurer of the master), so that the narrowed list reads them by the index."""
+    found = _rows(conn, """SELECT key FROM insurer_names WHERE insurer_id = (
+        SELECT insurer_id FROM insurer_names WHERE key = %s
+        UNION SELECT id FROM insurers WHERE id::text = %s LIMIT 1)""",
+                  [insurer_key(payer_key), payer_key])
+    return [str(row["key"]) for row in found]
 
 
 def _insurers(conn: psycopg.Connection[Any], keys: list[str]) -> dict[str, dict[str, Any]]:
