@@ -26,6 +26,7 @@ from api.routes import (
     dispatch,
     finance,
     health,
+    insurers,
     parts,
     progress,
     progress_history,
@@ -111,6 +112,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(reminders.router)
     app.include_router(appointments.router)
     app.include_router(technicians.router)
+    app.include_router(insurers.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

@@ -30,6 +30,8 @@ from projections.base import Index, ReadModel
 from projections.finance_batch import ZERO, Ctx, FinanceChanges
 from projections.finance_stock import COLUMNS as STOCK_BOOK_COLUMNS
 from projections.finance_stock import STOCK_EVENTS, StockBooks
+from projections.insurers import INSURER_EVENTS, apply_insurer
+from projections.insurers import TABLES as INSURER_TABLES
 from projections.work_orders import dumps
 
 
@@ -37,10 +39,11 @@ class FinanceView(FinanceChanges, ReadModel):
     name = "finance"
     # 2: stock movements booked (receipts, issues, returns, scrap, stocktakes, transfers), a
     # settlement's parts cost taken from the parts issued to the job (1408); 3: an insurer's
-    # bills keyed by its name's `insurer_key` (its typed forms one payer in the receivables)
-    revision = 3
+    # bills keyed by its name's `insurer_key` (its typed forms one payer in the receivables);
+    # 4: the insurer master (projections/insurers.py), which groups an insurer's names
+    revision = 4
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
-               Complaint.Event, *STOCK_EVENTS)
+               Complaint.Event, *STOCK_EVENTS, *INSURER_EVENTS)
     tables = {  # noqa: RUF012
         "settlements": """
             id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
@@ -100,6 +103,7 @@ class FinanceView(FinanceChanges, ReadModel):
             source text NOT NULL, status text NOT NULL, assignee text, resolution text,
             opened_at timestamptz NOT NULL, resolved_at timestamptz""",
         "stock_book": STOCK_BOOK_COLUMNS,
+        **INSURER_TABLES,
     }
     indexes = (
         Index("settlements", "settlements_store_idx", "(store_id, settled_at)"),
@@ -145,7 +149,9 @@ class FinanceView(FinanceChanges, ReadModel):
               suffix: str = "") -> None:
         books = StockBooks(conn, suffix, events)
         for notification_id, event in events:
-            if isinstance(event, STOCK_EVENTS):
+            if isinstance(event, INSURER_EVENTS):
+                apply_insurer(Ctx(conn, suffix, notification_id, self.zone, self.tables), event)
+            elif isinstance(event, STOCK_EVENTS):
                 books.book(notification_id, event, event.audit.at.astimezone(self.zone).date())
             elif isinstance(event, Settlement.Event | CashierDay.Event | Statement.Event
                           | FollowUp.Event | Complaint.Event):

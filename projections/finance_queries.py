@@ -13,6 +13,7 @@ import psycopg
 from domain.money import CENT
 from projections.base import page as _page
 from projections.base import rows as _rows
+from projections.insurers import insurer_of
 
 T = TypeVar("T")
 METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
@@ -108,6 +109,9 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
         {EXPENSED} AS expensed, total - allowances - paid - {EXPENSED} AS outstanding,
         invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
+    for bill in doc["bill_status"]:
+        if bill["kind"] == "insurance":
+            bill["insurer"] = insurer_of(conn, bill["payer"].get("insurer"))
     doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
         change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
         FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])

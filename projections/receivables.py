@@ -53,6 +53,7 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             '[]') AS open_bills"""
     return f"""SELECT kind, payer_key, (array_agg(payer ORDER BY settled_at DESC,
             settlement_id DESC))[1] - 'vin' - 'claim_number' AS payer,
+        array_agg(DISTINCT payer->>'insurer') FILTER (WHERE payer ? 'insurer') AS typed,
         count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
         sum(paid) AS paid, sum(outstanding) AS outstanding,
         max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
@@ -60,19 +61,23 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
         FROM (SELECT *, %s::date - settled_on AS age_days, row_number() OVER (
                 PARTITION BY kind, payer_key, outstanding <> 0
                 ORDER BY settled_on, settlement_number, settlement_id) AS open_no FROM (
-            SELECT b.kind, b.payer_key, b.payer, b.settlement_id, b.invoice_no,
+            SELECT b.kind, {RESOLVED} AS payer_key, b.payer, b.settlement_id, b.invoice_no,
                 b.total - b.allowances AS billed, b.allowances, b.paid,
                 b.total - b.allowances - b.paid AS outstanding, s.number AS settlement_number,
                 s.work_order_number, w.plate, s.settled_at,
                 (s.settled_at AT TIME ZONE %s)::date AS settled_on
             FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
-            LEFT JOIN wo_view w ON w.id = s.work_order_id
+            LEFT JOIN wo_view w ON w.id = s.work_order_id {NAMES}
             WHERE {where} AND b.status = 'settled' AND b.kind <> 'internal') AS bills
         ) AS aged
         GROUP BY kind, payer_key HAVING sum(outstanding) <> 0"""
 
 
 OPEN_BILLS_DEFAULT = 100
+# An insurance bill's payer resolved through the insurer master (projections/insurers.py): the
+# insurer whose name or alias has the typed name's key, else that key as before.
+NAMES = ("LEFT JOIN insurer_names n ON b.kind = 'insurance' AND n.key = b.payer_key")
+RESOLVED = "coalesce(n.insurer_id::text, b.payer_key)"
 
 
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -92,14 +97,23 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     An insurer is one group however its name was typed (`domain/insurer.py`: full-width or
     ASCII, spacing, case): its `payer_key` is the name's `insurer_key`, its `payer` the name as
     typed on its most recently settled bill; `payer_key` finds it by any typed form too.
+    A name (or alias) of an insurer in the master groups its bills under that insurer,
+    whenever they were recorded: `payer_key` is then the insurer's id, `insurer` its code,
+    short and official name (None for names of no insurer), and `names_typed` every name
+    its bills were recorded under.
     Each group's `aging` splits its outstanding by age (0-30, 31-60, 61-90, over 90 days), over
     all its bills; the page's `aging` does so for every group listed by the filters, not only
     this page's."""
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
     where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
     if payer_key is not None:  # an insurer's as typed, or any payer's key as listed
-        where += " AND (b.payer_key = %s OR b.kind = 'insurance' AND b.payer_key = %s)"
-        params += [payer_key, insurer_key(payer_key)]
+        names = _names_of(conn, payer_key)
+        if names:  # an insurer of the master, by its id or a name: the bills of all its names
+            where += " AND b.kind = 'insurance' AND b.payer_key = ANY(%s)"
+            params.append(names)
+        else:
+            where += " AND (b.payer_key = %s OR b.kind = 'insurance' AND b.payer_key = %s)"
+            params += [payer_key, insurer_key(payer_key)]
     args = [aged_on, zone, *params]
     keys = [key for key, _, _ in BUCKETS]
     sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
@@ -108,14 +122,36 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     items = _rows(conn, f"""{_groups(where, (bills_offset, bills_limit))}
         ORDER BY kind, outstanding DESC, payer_key LIMIT %s OFFSET %s""",
                   [*args, limit, offset])
+    masters = _insurers(conn, [i["payer_key"] for i in items if i["kind"] == "insurance"])
     for item in items:
         item["aging"] = {key: item.pop(key) for key in keys}
         item["customer_name"] = item["customer_phone"] = None
+        typed = item.pop("typed") or []
         if item["payer"].get("insurer"):
             item["payer"]["insurer"] = insurer_name(item["payer"]["insurer"])
+        if item["kind"] == "insurance":
+            item["insurer"] = masters.get(item["payer_key"])
+            item["names_typed"] = sorted({insurer_name(name) for name in typed})
     return shown({"total": totals["n"], "limit": limit, "offset": offset,
                   "aged_on": aged_on.isoformat(), "outstanding": totals["outstanding"],
                   "aging": {key: totals[key] for key in keys}, "items": items})
+
+
+def _names_of(conn: psycopg.Connection[Any], payer_key: str) -> list[str]:
+    """The keys of every name of the master's insurer `payer_key` is the id or a name of
+    (none: no insurer of the master), so that the narrowed list reads them by the index."""
+    found = _rows(conn, """SELECT key FROM insurer_names WHERE insurer_id = (
+        SELECT insurer_id FROM insurer_names WHERE key = %s
+        UNION SELECT id FROM insurers WHERE id::text = %s LIMIT 1)""",
+                  [insurer_key(payer_key), payer_key])
+    return [str(row["key"]) for row in found]
+
+
+def _insurers(conn: psycopg.Connection[Any], keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The master's insurers among the groups' keys: id, code, short and official name."""
+    found = _rows(conn, """SELECT id::text AS id, code, short_name, name, active FROM insurers
+        WHERE id::text = ANY(%s)""", [keys]) if keys else []
+    return {row["id"]: row for row in found}
 
 
 def with_contacts(conn: psycopg.Connection[Any],

@@ -32,7 +32,7 @@ SCHEMA_VERSION = 1
 UNROUTED_TOPIC = "other"
 INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAccess", "ProgressLinks",
                               "PaymentReference", "InvoiceNumber", "RedInvoiceNumber",
-                              "StatementImport"})
+                              "StatementImport", "InsurerName"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",
                        "margin", "gross_profit", "entries", "entry"})
@@ -55,6 +55,7 @@ ROUTES: dict[str, Route] = {
     "Settlement": Route("money", "settlement"),
     "CashierDay": Route("money", "cashier_day"),
     "Statement": Route("money", "bank_statement"),
+    "Insurer": Route("money", "insurer"),
     "Customer": Route("customers", "customer"),
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),
@@ -186,6 +187,12 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Registered": fields("part_number details list_price"),
         "DetailsChanged": fields("changes"),
         "PriceChanged": fields("old_price new_price reason"),
+    },
+    "Insurer": {
+        "Registered": fields("code name short_name aliases"),
+        "Renamed": fields("name short_name reason"),
+        "AliasesChanged": fields("added removed reason"),
+        "Deactivated": fields("reason"),
     },
     "PurchaseOrder": {
         "Drafted": fields("number supplier lines source"),

@@ -36,7 +36,7 @@ def settled_claim(client: TestClient, auth: Auth, store_id: str, insurer: str, c
         "work_order_id": wo_id, "method": "cash",
         "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
     assert paid["settled"] is True
-    return {"settlement_number": confirmed["number"],
+    return {"settlement_id": sid, "settlement_number": confirmed["number"],
             "outstanding": confirmed["bills"]["insurance"]["outstanding"]}
 
 
