@@ -96,6 +96,15 @@ EXPENSED = ("(CASE WHEN kind = 'internal' AND status = 'settled' THEN total - al
             "ELSE 0 END)")
 
 
+def name_insurers(conn: psycopg.Connection[Any], bill_status: list[dict[str, Any]]) -> None:
+    """On the insurance bill of `bill_status`, the master's insurer its typed name resolves to
+    now (`insurer`; None: no insurer holds the name), as the live read and the `as_of` replay
+    show it alike."""
+    for bill in bill_status:
+        if bill["kind"] == "insurance":
+            bill["insurer"] = insurer_of(conn, bill["payer"].get("insurer"))
+
+
 def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
                    settlement_id: UUID) -> dict[str, Any] | None:
     where, params = _where(stores, {})
@@ -109,9 +118,7 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
         {EXPENSED} AS expensed, total - allowances - paid - {EXPENSED} AS outstanding,
         invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
-    for bill in doc["bill_status"]:
-        if bill["kind"] == "insurance":
-            bill["insurer"] = insurer_of(conn, bill["payer"].get("insurer"))
+    name_insurers(conn, doc["bill_status"])
     doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
         change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
         FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])

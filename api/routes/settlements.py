@@ -28,7 +28,12 @@ from api.schemas_money import (
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
-from projections.finance_queries import get_settlement, list_settlements, settlement_of_refund
+from projections.finance_queries import (
+    get_settlement,
+    list_settlements,
+    name_insurers,
+    settlement_of_refund,
+)
 from projections.settlement_as_of import settlement_as_of
 
 router = APIRouter(tags=["settlement and payments"])
@@ -125,8 +130,11 @@ def settlement(settlement_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = N
 
 def _as_of(ctx: Ctx, principal: Principal, settlement_id: UUID,
            moment: datetime) -> dict[str, Any]:
-    return found_then(settlement_as_of(ctx.app, settlement_id, moment), principal,
-                      f"settlement {settlement_id}", moment)
+    doc = found_then(settlement_as_of(ctx.app, settlement_id, moment), principal,
+                     f"settlement {settlement_id}", moment)
+    with ctx.pool.connection() as conn:
+        name_insurers(conn, doc["bill_status"])
+    return doc
 
 
 @router.get("/settlements/{settlement_id}/history", response_model=HistoryPage)

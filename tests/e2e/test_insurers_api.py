@@ -9,6 +9,7 @@ after its own store.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -81,6 +82,10 @@ def test_bills_typed_under_an_insurers_names_are_one_group_before_and_after_it_i
     [bill] = [b for b in detail["bill_status"] if b["kind"] == "insurance"]
     assert bill["payer"]["insurer"] == english.upper()
     assert (bill["insurer"]["id"], bill["insurer"]["code"]) == (made["id"], code)
+    # The auditor's replay of it names the same insurer (the master as it stands now).
+    then = get(client, f"/settlements/{early[1]['settlement_id']}", cashier,
+               as_of=datetime.now(UTC).isoformat())
+    assert then["bill_status"] == detail["bill_status"]
 
     # The master answers it, with its history: who, when, why.
     found = get(client, f"/insurers/{code}", finance, wait_for=head(client))
