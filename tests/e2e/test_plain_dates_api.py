@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator
 
 from api import dates
 from tests.e2e.test_api_contract import VIN, log_head, open_one, problem
-from tests.e2e.test_plain_numbers_api import _api_routes
+from tests.e2e.test_plain_numbers_api import route_params
 from tests.e2e.test_request_limits import next_week
 
 Auth = Callable[..., dict[str, str]]
@@ -191,22 +191,13 @@ def test_every_day_and_moment_a_route_takes_is_read_in_the_plain_grammar(
     through api/dates.py (a new one must be `Day`, `PlainDay`, `Moment`, ...), and so do
     the text parameters `as_of`, `from` and `to` where they are not numbers."""
     unchecked: list[str] = []
-    routes = list(_api_routes(client.app.routes))  # type: ignore[attr-defined]
-    assert len(routes) > 100
-    for route in routes:
-        pending = [route.dependant]
-        while pending:
-            dependant = pending.pop()
-            pending += dependant.dependencies
-            for param in (*dependant.query_params, *dependant.path_params,
-                          *dependant.header_params, *dependant.body_params):
-                info = param.field_info
-                where = f"{route.path} {param.alias}"
-                unchecked += _unchecked(info.annotation, list(info.metadata), where, set())
-                base = typing.get_args(info.annotation) or (info.annotation,)
-                if param.alias in DAY_TEXT and str in base and not _checked(
-                        list(info.metadata)):
-                    unchecked.append(where)
+    for route, param in route_params(client):
+        info = param.field_info
+        where = f"{route.path} {param.alias}"
+        unchecked += _unchecked(info.annotation, list(info.metadata), where, set())
+        base = typing.get_args(info.annotation) or (info.annotation,)
+        if param.alias in DAY_TEXT and str in base and not _checked(list(info.metadata)):
+            unchecked.append(where)
     assert unchecked == []
 
 

@@ -193,10 +193,9 @@ def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
             yield route
 
 
-def test_every_number_a_route_takes_is_read_in_the_plain_grammar(client: TestClient) -> None:
-    """Every body field, map value, query, path and header parameter typed as a number goes
-    through `api.numbers.plain`: a new `int` or `Decimal` field must be `Whole` or `Number`."""
-    unchecked: list[str] = []
+def route_params(client: TestClient) -> Iterator[tuple[APIRoute, Any]]:
+    """Every route of the API with each of its body, query, path and header parameters, its
+    dependencies' included."""
     routes = list(_api_routes(client.app.routes))  # type: ignore[attr-defined]
     assert len(routes) > 100
     for route in routes:
@@ -206,9 +205,17 @@ def test_every_number_a_route_takes_is_read_in_the_plain_grammar(client: TestCli
             pending += dependant.dependencies
             for param in (*dependant.query_params, *dependant.path_params,
                           *dependant.header_params, *dependant.body_params):
-                info = param.field_info
-                unchecked += _unchecked(info.annotation, list(info.metadata),
-                                        f"{route.path} {param.name}", set())
+                yield route, param
+
+
+def test_every_number_a_route_takes_is_read_in_the_plain_grammar(client: TestClient) -> None:
+    """Every body field, map value, query, path and header parameter typed as a number goes
+    through `api.numbers.plain`: a new `int` or `Decimal` field must be `Whole` or `Number`."""
+    unchecked: list[str] = []
+    for route, param in route_params(client):
+        info = param.field_info
+        unchecked += _unchecked(info.annotation, list(info.metadata),
+                                f"{route.path} {param.name}", set())
     assert unchecked == []
 
 
