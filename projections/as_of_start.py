@@ -85,10 +85,9 @@ def stamped_start(app: ServiceCore, stream_id: UUID, at: datetime) -> Start | No
     if not isinstance(store, SealedSnapshots) or select is None \
             or mapper.cipher is not None or mapper.compressor is not None:
         return None
-    lte = None
+    lte, page = 2 ** 62, 1  # the latest is most often the one: read alone, then a page
     while True:
-        rows = select(stream_id, store.recorder, at, lte if lte is not None else 2 ** 62,
-                      SNAPSHOT_PAGE)
+        rows = select(stream_id, store.recorder, at, lte, page)
         if not rows:
             return None
         for stored in rows:
@@ -99,9 +98,9 @@ def stamped_start(app: ServiceCore, stream_id: UUID, at: datetime) -> Start | No
             if isinstance(stamped, datetime) and stamped.utcoffset() is not None \
                     and stamped <= at:
                 return Start(snapshot.mutate(None), snapshot.originator_version)
-        if len(rows) < SNAPSHOT_PAGE:
+        if len(rows) < page:
             return None
-        lte = rows[-1].originator_version - 1
+        lte, page = rows[-1].originator_version - 1, SNAPSHOT_PAGE
 
 
 def _outdated(snapshot: Snapshot) -> bool:

@@ -106,16 +106,20 @@ FROM stamped
 # moment, latest first (projections/as_of_start.py). Only a hint read from the row's bytes
 # behind its seal (MARK, a 32-byte tag, the JSON state): the caller opens each row with its
 # seal and checks the stamp itself; a row without the mark or without the field is left out.
+# The rows come latest first from the key (OFFSET 0 keeps the subquery as it is), so the
+# JSON of only as many rows as it takes to find `limit` is parsed, not of every snapshot.
 SELECT_STAMPED = """
-SELECT originator_version, topic, state FROM {snapshots}
-WHERE originator_id = %(id)s AND originator_version <= %(lte)s
-  AND CASE WHEN substring(state FOR 6) = '\\x007365616c31'::bytea THEN
+SELECT originator_version, topic, state FROM (
+    SELECT originator_version, topic, state FROM {snapshots}
+    WHERE originator_id = %(id)s AND originator_version <= %(lte)s
+    ORDER BY originator_version DESC OFFSET 0) latest_first
+WHERE CASE WHEN substring(state FOR 6) = '\\x007365616c31'::bytea THEN
       coalesce((convert_from(substring(state FROM 39), 'UTF8')::jsonb
                 #>> '{{state,stamped_until,_data_}}') ~ '[+-][0-9][0-9]:[0-9][0-9]$', false)
       AND (convert_from(substring(state FROM 39), 'UTF8')::jsonb
            #>> '{{state,stamped_until,_data_}}')::timestamptz <= %(at)s
       ELSE false END
-ORDER BY originator_version DESC LIMIT %(limit)s
+LIMIT %(limit)s
 """
 
 
