@@ -9,8 +9,8 @@ between two events near the end (37 events before the last), on a process whose 
 
 - `typical`: reservations are issued a few events later (none is held long);
 - `held since the start`: one reservation made by the stream's third event is still held at
-  the moment, so a replay that starts from a snapshot must go back to the first event to tell
-  when it was made (the worst case).
+  the moment: a snapshot that keeps its reservations' times (`reserved_since`) tells when it
+  was made; one without them sends the read back to the first event (the older worst case).
 
     python -m bench.as_of [--server embedded|local|env|URL] [--events 10000 50000] [--reads 30]
 """

@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import loyalty
 from domain.common import Audit, IllegalTransition, InvalidInput, require
+from domain.stamps import note_stamp
 
 KINDS = ("person", "company")
 CHANNELS = ("phone", "sms", "wechat", "email")
@@ -37,6 +38,11 @@ class Customer(Aggregate):
 
     class Event(Aggregate.Event):
         audit: Audit
+
+        def mutate(self, aggregate: Any) -> Any:
+            made = super().mutate(aggregate)
+            note_stamp(made, self.audit.at, aggregate is None)
+            return made
 
     class Registered(Event, Aggregate.Created):
         kind: str

@@ -32,6 +32,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, stable_id
+from domain.stamps import RESERVED_SINCE, note_stamp
 from domain.stock_approvals import StockApprovals
 from domain.stock_lots import HeldInLots
 from domain.stock_moves import StockMoves
@@ -52,6 +53,12 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
 
     class Event(Aggregate.Event):
         audit: Audit
+
+        def mutate(self, aggregate: Any) -> Any:
+            made = super().mutate(aggregate)
+            note_stamp(made, self.audit.at, aggregate is None)
+            note_reservation(made, self, aggregate is None)
+            return made
 
     class Opened(Event, Aggregate.Created):
         store_id: str
@@ -378,3 +385,22 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
     def _returned_to_supplier(self, audit: Audit, lot_id: str, qty: Decimal, unit_cost: Decimal,
                               cost: Decimal, supplier: str, reference: str, reason: str) -> None:
         self._move_lot(lot_id, -qty)
+
+
+
+def note_reservation(item: Any, applied: Any, created: bool) -> None:
+    """Keep `reserved_since` on the item: when each reservation it holds was made (the first
+    `Reserved` of its key since it was last not held, as the stock view's `at` keeps it), so
+    that an `as_of` read starting from a snapshot knows the times of those it already held.
+    An item from a snapshot taken before this was kept has none, and keeps none."""
+    state = item.__dict__
+    if created:
+        state[RESERVED_SINCE] = {}
+    since: dict[str, Any] | None = state.get(RESERVED_SINCE)
+    if since is None:
+        return
+    if isinstance(applied, StockItem.Reserved):
+        since.setdefault(applied.key, applied.audit.at)
+    held = item.reserved
+    for key in [key for key in since if key not in held]:
+        del since[key]

@@ -29,6 +29,7 @@ from eventsourcing.utils import resolve_topic
 
 from domain.application import ServiceCore
 from domain.snapshot_seal import SealedSnapshots
+from domain.stamps import STAMPED_UNTIL
 
 SNAPSHOT_PAGE = 8  # snapshots read per query while looking for a trusted one
 
@@ -70,6 +71,36 @@ def trusted_starts(app: ServiceCore, stream_id: UUID, reach: int) -> Iterator[St
             break
         lte, page = rows[-1].originator_version - 1, SNAPSHOT_PAGE
     yield FIRST_EVENT
+
+
+def stamped_start(app: ServiceCore, stream_id: UUID, at: datetime) -> Start | None:
+    """The latest trusted snapshot whose `stamped_until` (domain/stamps.py) is at or before
+    `at`: every event up to it is stamped at or before the moment, so a replay up to `at`
+    applies them all and may start there, reading on until the first event stamped after `at`.
+    None when there is none (snapshots taken before the stamp was kept, none at all) or the
+    database cannot tell: the caller takes the earlier path (`reached_version`)."""
+    store = app.snapshots
+    select = getattr(app.recorder, "select_snapshots_stamped", None)
+    mapper = app.mapper
+    if not isinstance(store, SealedSnapshots) or select is None \
+            or mapper.cipher is not None or mapper.compressor is not None:
+        return None
+    lte, page = 2 ** 62, 1  # the latest is most often the one: read alone, then a page
+    while True:
+        rows = select(stream_id, store.recorder, at, lte, page)
+        if not rows:
+            return None
+        for stored in rows:
+            snapshot = store.decoded(stored)  # None: refused (its seal), logged and counted
+            if not isinstance(snapshot, Snapshot) or _outdated(snapshot):
+                continue
+            stamped = snapshot.state.get(STAMPED_UNTIL)
+            if isinstance(stamped, datetime) and stamped.utcoffset() is not None \
+                    and stamped <= at:
+                return Start(snapshot.mutate(None), snapshot.originator_version)
+        if len(rows) < page:
+            return None
+        lte, page = rows[-1].originator_version - 1, SNAPSHOT_PAGE
 
 
 def _outdated(snapshot: Snapshot) -> bool:

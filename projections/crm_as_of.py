@@ -24,7 +24,7 @@ from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.pii import ERASED
 from domain.vehicle import Vehicle
-from projections.as_of_start import reached_version, trusted_starts
+from projections.as_of_start import reached_version, stamped_start, trusted_starts
 from projections.audit import PersonalDataOpener, events_until, replay, stream_events
 from projections.customer_queries import points_summary
 from projections.customers import consent_entry, open_phones
@@ -45,18 +45,33 @@ def customer_as_of(app: ServiceCore, customer_id: UUID, at: datetime, zone: Zone
     is not a customer's.
 
     A fleet's points come with every visit: the customer is replayed from the latest trusted
-    snapshot at or before the version `at` reaches (projections/as_of_start.py), and `consent`
-    from the stream's consent events up to it (picked out by the database)."""
-    reach = reached_version(app, customer_id, at)
-    if reach is None:
-        return _customer_by_replay(app, customer_id, at, zone, opener)
+    snapshot whose `stamped_until` is at or before `at` up to the first event stamped after it
+    (snapshots from before that was kept: from the latest at or before the version `at`
+    reaches; projections/as_of_start.py), and `consent` from the stream's consent events up to
+    the version reached (picked out by the database)."""
+    customer: Any = None
+    last: Any = None
+    start = stamped_start(app, customer_id, at)
+    if start is not None:  # read on from it until the first event stamped after `at`
+        customer = start.aggregate
+        for e in takewhile(lambda e: e.audit.at <= at,
+                           stream_events(app, customer_id, gt=start.version)):
+            customer, last = e.mutate(customer), e
+        reach = start.version if last is None else last.originator_version
+    else:
+        found = reached_version(app, customer_id, at)
+        if found is None:
+            return _customer_by_replay(app, customer_id, at, zone, opener)
+        reach = found
     first = next(iter(app.events.get(customer_id, lte=1)), None) if reach else None
     if not isinstance(first, Customer.Registered):
         return None
-    start = next(trusted_starts(app, customer_id, reach))
-    customer = replay(stream_events(app, customer_id, gt=start.version, lte=reach),
-                      start.aggregate)
-    last = next(iter(app.events.get(customer_id, gt=reach - 1, lte=reach)))
+    if start is None:
+        start = next(trusted_starts(app, customer_id, reach))
+        customer = replay(stream_events(app, customer_id, gt=start.version, lte=reach),
+                          start.aggregate)
+    if last is None:
+        last = next(iter(app.events.get(customer_id, gt=reach - 1, lte=reach)))
     consent = {e.channel: consent_entry(e) for e in _consent_events(app, customer_id, reach)}
     return _customer_doc(customer, consent, first, last, at, zone, opener)
 

@@ -2,8 +2,12 @@
 when each reservation it then held was made (the first `Reserved` of its key still held, as
 the stock view's `at` keeps it).
 
-The item is replayed from the latest trusted snapshot at or before the version the moment
-reaches (projections/as_of_start.py). A reservation the snapshot already held was made before
+The item is replayed from the latest trusted snapshot whose `stamped_until` is at or before the
+moment (`stamped_start`), reading on until the first event stamped after it; the snapshot's
+`reserved_since` (domain/stock.py) tells when each reservation it held was made, so the read
+costs about the events since that snapshot. Snapshots taken before those were kept take the
+earlier path below: the item is replayed from the latest trusted snapshot at or before the
+version the moment reaches (projections/as_of_start.py). A reservation the snapshot already held was made before
 it, so its time is not among the events replayed: when one is still held at the moment, the
 replay runs again from an earlier start that held none of them, where each was made after the
 start. That start is found from the stream's `Reserved` events naming those keys (picked out
@@ -24,12 +28,14 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
+from domain.stamps import RESERVED_SINCE
 from domain.stock import StockItem
 from projections.as_of_start import (
     FIRST_EVENT,
     SNAPSHOT_PAGE,
     Start,
     reached_version,
+    stamped_start,
     trusted_starts,
 )
 from projections.audit import stream_events
@@ -41,6 +47,15 @@ def stock_as_of(app: ServiceCore, stream_id: UUID, at: datetime
                 ) -> tuple[Any | None, dict[str, datetime]]:
     """The stock item at `at` (None before it was opened) and when each reservation it then
     held was made (keys never `Reserved`, as a pending scrap's, have none)."""
+    start = stamped_start(app, stream_id, at)
+    if start is not None:
+        item = start.aggregate
+        for event in takewhile(lambda event: event.audit.at <= at,
+                               stream_events(app, stream_id, gt=start.version)):
+            item = event.mutate(item)
+        since = getattr(item, RESERVED_SINCE, None)
+        if isinstance(since, dict):
+            return item, dict(since)
     reach = reached_version(app, stream_id, at)
     if reach is None:
         item, since = _replayed(FIRST_EVENT, takewhile(lambda event: event.audit.at <= at,

@@ -102,6 +102,26 @@ SELECT count(*) FILTER (WHERE NOT coalesce(at LIKE '%%+__:__' OR at LIKE '%%-__:
 FROM stamped
 """
 
+# The snapshots of a stream whose stated `stamped_until` (domain/stamps.py) is at or before a
+# moment, latest first (projections/as_of_start.py). Only a hint read from the row's bytes
+# behind its seal (MARK, a 32-byte tag, the JSON state): the caller opens each row with its
+# seal and checks the stamp itself; a row without the mark or without the field is left out.
+# The rows come latest first from the key (OFFSET 0 keeps the subquery as it is), so the
+# JSON of only as many rows as it takes to find `limit` is parsed, not of every snapshot.
+SELECT_STAMPED = """
+SELECT originator_version, topic, state FROM (
+    SELECT originator_version, topic, state FROM {snapshots}
+    WHERE originator_id = %(id)s AND originator_version <= %(lte)s
+    ORDER BY originator_version DESC OFFSET 0) latest_first
+WHERE CASE WHEN substring(state FOR 6) = '\\x007365616c31'::bytea THEN
+      coalesce((convert_from(substring(state FROM 39), 'UTF8')::jsonb
+                #>> '{{state,stamped_until,_data_}}') ~ '[+-][0-9][0-9]:[0-9][0-9]$', false)
+      AND (convert_from(substring(state FROM 39), 'UTF8')::jsonb
+           #>> '{{state,stamped_until,_data_}}')::timestamptz <= %(at)s
+      ELSE false END
+LIMIT %(limit)s
+"""
+
 
 # psycopg's errors as eventsourcing's PostgresDatastore.get_connection raises them, in its order
 _ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
@@ -272,6 +292,26 @@ class EventReads:
         if unreadable:
             return None
         return int(first_after) - 1 if first_after is not None else int(last or 0)
+
+    @_read
+    def select_snapshots_stamped(self, originator_id: UUID, snapshots: AggregateRecorder,
+                                 at: datetime, lte: int, limit: int
+                                 ) -> Sequence[StoredEvent] | None:
+        """The stream's snapshots in `snapshots` (a table of this database) up to version
+        `lte` whose stated `stamped_until` is at or before `at`, latest first (SELECT_STAMPED);
+        None when a row cannot be read so (a forged state that is not JSON text)."""
+        table = getattr(snapshots, "events_table_name", None)
+        assert isinstance(table, str), "a PostgreSQL recorder of this database"
+        statement = SELECT_STAMPED.format(snapshots=self._qualified(table))
+        with self._connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as cursor:
+            try:
+                cursor.execute(statement, {"id": originator_id, "at": at, "lte": lte,
+                                           "limit": limit}, binary=True)
+            except (psycopg.DataError, DataError):
+                return None
+            return [StoredEvent(originator_id=originator_id, originator_version=row[0],
+                                topic=row[1], state=row[2]) for row in cursor]
 
     @_read
     def select_state(self, originator_id: UUID, snapshots: AggregateRecorder,

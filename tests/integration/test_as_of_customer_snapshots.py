@@ -2,10 +2,12 @@
 
 `GET /customers/{id}?as_of=` starts from the latest trusted snapshot at or before the version
 the moment reaches and reads `consent` from the stream's consent events up to it
-(projections/crm_as_of.py). For any run of consents given and withdrawn, tags set and removed,
-details changed and an erasure, stamped mostly in order, saved in batches, and for every moment
-that matters, the answer is the one the replay from the first event gives, a snapshot forged
-behind the application's back included.
+(projections/crm_as_of.py); snapshots that state their events' latest stamp are a start
+without working the version out first (projections/as_of_start.py `stamped_start`). For any
+run of consents given and withdrawn, tags set and removed, details changed and an erasure,
+stamped mostly in order, saved in batches, and for every moment that matters, the answer is
+the one the replay from the first event gives, a snapshot forged behind the application's
+back included.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
 from domain.customer import CHANNELS, Customer
-from projections.as_of_start import trusted_starts
+from projections.as_of_start import stamped_start, trusted_starts
 from projections.audit import PersonalDataOpener
 from projections.crm_as_of import _customer_by_replay, customer_as_of
 from servicecore.container import Container, eventsourcing_env
@@ -108,6 +110,21 @@ def test_customer_as_of_from_a_snapshot_is_the_full_replay(
         expected = _customer_by_replay(app, customer_id, at, ZONE, opener)
         reach = expected["version"] if expected else 0
         assert next(trusted_starts(app, customer_id, reach)).version == reach // EVERY * EVERY
+        start = stamped_start(app, customer_id, at)  # the snapshots state their stamps
+        assert (start and start.version) == (reach // EVERY * EVERY or None), at
+        assert customer_as_of(app, customer_id, at, ZONE, opener) == expected, at
+
+
+def test_a_consent_read_on_from_the_stamped_snapshot_counts(app: ServiceCore) -> None:
+    """The moment's last event is a consent after the snapshot: read on from the snapshot,
+    up to and with it."""
+    steps = [("tag", "night"), ("details", "person"), ("tag", "vip-b"),
+             ("consent", CHANNELS[0], True), ("consent", CHANNELS[1], True),
+             ("consent", CHANNELS[0], False), ("tag", "fleet-a")]
+    customer_id, stamps = build(app, steps, [7, -3, 5], [True])
+    for at in moments(stamps):
+        opener = PersonalDataOpener(app.personal_data)
+        expected = _customer_by_replay(app, customer_id, at, ZONE, opener)
         assert customer_as_of(app, customer_id, at, ZONE, opener) == expected, at
 
 
