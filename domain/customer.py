@@ -36,6 +36,8 @@ class InsufficientPoints(CustomerError):
 class Customer(Aggregate):
     """Personal fields are sealed tokens (see domain.pii); `erased` marks a shredded key."""
 
+    keeps_stamps = True  # `stamped_until` (domain/stamps.py)
+
     class Event(Aggregate.Event):
         audit: Audit
 

@@ -7,8 +7,10 @@ stream's stamps need not rise with its versions: a command retried on fresh stat
 request's time). A snapshot whose `stamped_until` is at or before a moment stands for events
 that a replay up to that moment all applies, so the replay may start from it and stop at the
 first later event stamped after the moment. An aggregate loaded from a snapshot taken before
-this was kept has no `stamped_until`, and neither have the snapshots taken from it: their
-`as_of` reads take the earlier path (the version from the events' stamps in the database).
+this was kept has no `stamped_until`; the application takes its next snapshot of such a
+stream from the stream's events alone, with the stamps (`lacks_stamps`, `ServiceCore.
+take_snapshot`). Until then its `as_of` reads take the earlier path (the version from the
+events' stamps in the database).
 A stamp without a UTC offset cannot be compared: `stamped_until` becomes None (unknown) and
 stays so.
 """
@@ -42,3 +44,10 @@ def note_stamp(aggregate: Any, at: Any, created: bool) -> None:
 
 def _aware(at: Any) -> bool:
     return isinstance(at, datetime) and at.utcoffset() is not None
+
+
+def lacks_stamps(aggregate: Any) -> bool:
+    """Whether `aggregate`, of a class that keeps stamps (`keeps_stamps`), came from a snapshot
+    taken before they were kept (it has no `stamped_until` at all, not even None)."""
+    return bool(getattr(type(aggregate), "keeps_stamps", False)) and \
+        STAMPED_UNTIL not in aggregate.__dict__

@@ -50,6 +50,7 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
     # Never changed in place, only replaced (the kept used-up lots): a command's copy of the
     # cached item shares their values (domain/aggregate_loads.py).
     shallow_copied = ("exhausted_lots",)
+    keeps_stamps = True  # `stamped_until`, `reserved_since` (domain/stamps.py)
 
     class Event(Aggregate.Event):
         audit: Audit

@@ -38,6 +38,7 @@ from tests.integration.test_as_of_snapshots import (
     STEP,
     T0,
     EveryFewEvents,
+    _audit,
     build,
     by_full_replay,
     forge,
@@ -190,3 +191,27 @@ def test_audit_verify_accepts_both_formats_and_names_wrong_stamps(
     with psycopg.connect(database_url) as conn:
         _, broken = _check_stream(conn, app.mapper, stream_id)
     assert broken is not None and broken.version == 6
+
+
+def test_a_stream_snapshotted_before_the_stamps_has_them_from_its_next_snapshot_on(
+        app: ServiceCore, writer: ServiceCore, database_url: str) -> None:
+    steps = [("receive", "4"), ("reserve", 0, "1"), ("receive", "1")] * 3
+    stream_id, stamps = build(writer, steps, [5], [True])
+    old = len(stamps)
+    snapshot_every_few(app, database_url, stream_id, old, old_upto=old)  # every one without
+    item = app.repository.get(stream_id)
+    assert STAMPED_UNTIL not in vars(item)  # loaded from one of them: it keeps no stamps
+    # Events up to the application's next snapshot, the item loaded from the old one: that
+    # snapshot is taken from the stream's events alone, with the stamps.
+    at = max(stamps)
+    while item.version % EVERY or item.version == old:
+        at += timedelta(seconds=3)
+        item.receive(_audit(at), qty="1", unit_cost="12.50", supplier="Bosch",
+                     supplier_doc="DN-2")
+        stamps.append(at)
+    app.save(item)
+    start = stamped_start(app, stream_id, at)
+    assert start is not None and start.version == item.version
+    assert _state(start.aggregate) == _state(_replayed(app, stream_id, item.version))
+    assert getattr(start.aggregate, RESERVED_SINCE) == {"line-0": stamps[2]}
+    check_every_moment(app, stream_id, stamps, old_upto=old)
