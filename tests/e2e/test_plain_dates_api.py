@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BeforeValidator
 
 from api import dates
 from tests.e2e.test_api_contract import VIN, log_head, open_one, problem
-from tests.e2e.test_plain_numbers_api import route_params
+from tests.e2e.test_plain_numbers_api import route_params, unchecked_under
 from tests.e2e.test_request_limits import next_week
 
 Auth = Callable[..., dict[str, str]]
@@ -163,22 +163,8 @@ def _checked(metadata: list[Any]) -> bool:
 
 def _unchecked(annotation: Any, metadata: list[Any], where: str, seen: set[type]) -> list[str]:
     """Where a day or moment under `annotation` would be read without the grammar."""
-    if _checked(metadata):
-        return []
-    if typing.get_origin(annotation) is typing.Annotated:
-        base, *extra = typing.get_args(annotation)
-        return _unchecked(base, [*metadata, *extra], where, seen)
-    if annotation in (date, datetime):
-        return [where]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation in seen:
-            return []
-        seen.add(annotation)
-        return [found for name, field in annotation.model_fields.items()
-                for found in _unchecked(field.annotation, field.metadata,
-                                        f"{where}.{name}", seen)]
-    return [found for arg in typing.get_args(annotation) if not isinstance(arg, str | int)
-            for found in _unchecked(arg, [], where, seen)]
+    return unchecked_under(annotation, metadata, where, seen, leaves=(date, datetime),
+                           checks=CHECKED)
 
 
 # Text parameters that carry a day or a moment, read by the route itself.

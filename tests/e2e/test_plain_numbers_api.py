@@ -159,29 +159,35 @@ def test_what_clients_send_today_is_still_taken(client: TestClient, auth: Auth,
         (Decimal("2.5"), Decimal(300))]
 
 
-def _plain_checked(metadata: list[Any]) -> bool:
-    return any(isinstance(m, BeforeValidator) and m.func is plain for m in metadata)
-
-
-def _unchecked(annotation: Any, metadata: list[Any], where: str,
-               seen: set[type]) -> list[str]:
-    """Where a number under `annotation` would be read without the plain grammar."""
-    if _plain_checked(metadata):
+def unchecked_under(annotation: Any, metadata: list[Any], where: str, seen: set[type], *,
+                    leaves: tuple[type, ...], checks: tuple[Any, ...]) -> list[str]:
+    """Where a value of one of the `leaves` types under `annotation` would be read without a
+    `BeforeValidator` whose function is one of `checks` (its grammar)."""
+    if any(isinstance(m, BeforeValidator) and m.func in checks for m in metadata):
         return []
     if typing.get_origin(annotation) is typing.Annotated:
         base, *extra = typing.get_args(annotation)
-        return _unchecked(base, [*metadata, *extra], where, seen)
-    if annotation in (int, float, Decimal):
+        return unchecked_under(base, [*metadata, *extra], where, seen, leaves=leaves,
+                               checks=checks)
+    if annotation in leaves:
         return [where]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if annotation in seen:
             return []
         seen.add(annotation)
         return [found for name, field in annotation.model_fields.items()
-                for found in _unchecked(field.annotation, field.metadata,
-                                        f"{where}.{name}", seen)]
+                for found in unchecked_under(field.annotation, field.metadata,
+                                             f"{where}.{name}", seen, leaves=leaves,
+                                             checks=checks)]
     return [found for arg in typing.get_args(annotation) if not isinstance(arg, str | int)
-            for found in _unchecked(arg, [], where, seen)]
+            for found in unchecked_under(arg, [], where, seen, leaves=leaves, checks=checks)]
+
+
+def _unchecked(annotation: Any, metadata: list[Any], where: str,
+               seen: set[type]) -> list[str]:
+    """Where a number under `annotation` would be read without the plain grammar."""
+    return unchecked_under(annotation, metadata, where, seen, leaves=(int, float, Decimal),
+                           checks=(plain,))
 
 
 def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
