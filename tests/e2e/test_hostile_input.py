@@ -122,13 +122,16 @@ def test_a_dashboard_day_off_the_calendar_is_422_not_500(client: TestClient, aut
         f"{name} must be a day from 1900-01-01 to 9998-12-31"
 
 
-@pytest.mark.parametrize("if_match", ['"' + "1" * 5000 + '"', "9" * 19, f'"{2**64}"'],
-                         ids=["5000-digits", "19-digits", "2^64"])
-def test_an_if_match_past_any_version_is_422_and_stores_nothing(client: TestClient, auth: Auth,
-                                                                store_id: str,
-                                                                if_match: str) -> None:
+@pytest.mark.parametrize("if_match", [
+    '"' + "1" * 5000 + '"', "9" * 19, f'"{2**64}"',
+    '"1', '1"', "W/1", '" 1"', '"1_0"', '"+1"',
+], ids=["5000-digits", "19-digits", "2^64", "open-quote", "close-quote", "weak-unquoted",
+        "blank-inside", "underscore", "plus"])
+def test_an_if_match_past_any_version_or_not_an_etag_is_422_and_stores_nothing(
+        client: TestClient, auth: Auth, store_id: str, if_match: str) -> None:
     """Found by hand: 5,000 digits passed the ETag pattern and failed Python's int() (over
-    4,300 digits), a 500; 4,000 were echoed back whole in the 412's detail."""
+    4,300 digits), a 500; 4,000 were echoed back whole in the 412's detail. And a number
+    written other than plainly (unpaired quotes, a blank, `_`, `+`) is no ETag."""
     advisor = auth("advisor", "adv-li", [store_id])
     work_order = open_one(client, auth, store_id)
     before = log_head(client)

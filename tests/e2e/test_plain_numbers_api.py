@@ -121,19 +121,6 @@ def test_a_leniently_written_job_number_in_the_path_is_422(client: TestClient, a
     assert log_head(client) == before
 
 
-@pytest.mark.parametrize("if_match", ['"1', '1"', "W/1", '" 1"', '"1_0"', '"+1"'])
-def test_an_if_match_not_written_as_an_etag_is_422(client: TestClient, auth: Auth,
-                                                   store_id: str, if_match: str) -> None:
-    advisor = auth("advisor", "adv-li", [store_id])
-    work_order = open_one(client, auth, store_id)
-    before = log_head(client)
-    response = client.post(f"/work-orders/{work_order['id']}/jobs/1/labor-lines",
-                           json=LABOR, headers={**advisor, "If-Match": if_match})
-    assert problem(response, 422, "invalid-input")["detail"] == \
-        'If-Match must be an ETag such as "7"'
-    assert log_head(client) == before
-
-
 def test_what_clients_send_today_is_still_taken(client: TestClient, auth: Auth,
                                                 store_id: str) -> None:
     """Strings such as "120.00" (leading zeros too), JSON numbers (with an exponent too: 1e2
