@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_money_api import worked_and_passed
-from tests.e2e.test_parts_api import Auth, get, post, received_part
+from tests.e2e.test_parts_api import Auth, get, post, received_part, store_staff
 
 PICC = {"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345"}
 
@@ -23,10 +23,7 @@ def body_shop_visit(client: TestClient, auth: Auth, store_id: str,
     """A customer's wash (L1 0.5 h at 200.00 = 100.00), the insurer's bumper repair (L2 2 h at
     300.00 = 600.00) and the insurer's bumper part (L3 450.00, cost 200.00), QC passed.
     Returns the work order's id."""
-    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    manager = auth("manager", "mgr-" + store_id, [store_id])
-    tech = auth("technician", "tech-" + store_id, [store_id])
+    clerk, advisor, manager, tech = store_staff(auth, store_id)
     number = received_part(client, clerk, store_id, 2)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000004"},

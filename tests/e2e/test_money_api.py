@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from servicecore.container import Container
-from tests.e2e.test_parts_api import get, head, on_roster, post, received_part
+from tests.e2e.test_parts_api import get, head, on_roster, post, received_part, store_staff
 from tests.integration.audit_support import new_vin
 
 Auth = Callable[..., dict[str, str]]
@@ -28,10 +28,7 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
                          vin: str = "LSVAU218XN2183294") -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
     labor line at `warranty_rate` an hour), QC passed. Returns (work-order URL, work-order id)."""
-    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    manager = auth("manager", "mgr-" + store_id, [store_id])
-    tech = auth("technician", "tech-" + store_id, [store_id])
+    clerk, advisor, manager, tech = store_staff(auth, store_id)
     number = received_part(client, clerk, store_id, 5)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
