@@ -12,14 +12,16 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import (
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
+    each_call,
     ensure_yardstick,
     main_wrapper,
     run_threads,
@@ -33,17 +35,6 @@ from servicecore.container import eventsourcing_env
 
 NAME = "aggregate_load"
 AUDIT = Audit("bench", "manager", "S01", datetime.now(UTC), "bench")
-
-
-def _loads(app: ServiceCore, aggregate_id: Any) -> Callable[[int], Callable[[], int]]:
-    def factory(_: int) -> Callable[[], int]:
-        def op() -> int:
-            app.repository.get(aggregate_id)
-            return 1
-
-        return op
-
-    return factory
 
 
 def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:
@@ -67,8 +58,9 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
             if overrides.get("IS_SNAPSHOTTING_ENABLED") == "n":
                 app.repository.snapshot_store = None
             try:
-                run_threads(1, _loads(app, counter.id), total_ops=5)  # warm-up, fills the cache
-                m = run_threads(1, _loads(app, counter.id), duration=args.seconds)
+                load = each_call(functools.partial(app.repository.get, counter.id))
+                run_threads(1, load, total_ops=5)  # warm-up, fills the cache
+                m = run_threads(1, load, duration=args.seconds)
                 report.add(label, m)
             finally:
                 app.close()
@@ -77,9 +69,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.aggregate_load", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--events", type=int, default=1000)
     return p

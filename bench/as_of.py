@@ -18,7 +18,8 @@ between two events near the end (37 events before the last), on a process whose 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,8 @@ from uuid import UUID
 from bench.common import (
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
+    each_call,
     ensure_yardstick,
     main_wrapper,
     run_threads,
@@ -82,17 +84,10 @@ def build(app: ServiceCore, part: str, events: int, *, held: bool) -> UUID:
     return item.id
 
 
-def _reads(app: ServiceCore, stream_id: UUID, moment: datetime
-           ) -> Callable[[int], Callable[[], int]]:
-    def factory(_: int) -> Callable[[], int]:
-        def op() -> int:
-            item, _since = stock_as_of(app, stream_id, moment)
-            assert item is not None
-            return 1
-
-        return op
-
-    return factory
+def _read(app: ServiceCore, stream_id: UUID, moment: datetime) -> None:
+    """The route's replay of the stream at `moment`; the item must have been there."""
+    item, _since = stock_as_of(app, stream_id, moment)
+    assert item is not None
 
 
 def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:
@@ -108,8 +103,9 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
                 moment = T0 + timedelta(minutes=last - BACK, seconds=30)
                 app = ServiceCore(env={**env, "AGGREGATE_CACHE_MAXSIZE": ""})
                 try:
-                    run_threads(1, _reads(app, stream_id, moment), total_ops=2)  # warm-up
-                    m = run_threads(1, _reads(app, stream_id, moment), total_ops=args.reads)
+                    read = each_call(functools.partial(_read, app, stream_id, moment))
+                    run_threads(1, read, total_ops=2)  # warm-up
+                    m = run_threads(1, read, total_ops=args.reads)
                 finally:
                     app.close()
                 kind = "held since the start" if held else "typical"
@@ -119,9 +115,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.as_of", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--events", type=int, nargs="+", default=[10_000, 50_000])
     p.add_argument("--reads", type=int, default=30)
     return p

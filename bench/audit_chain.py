@@ -28,7 +28,7 @@ import psycopg
 from bench.common import (
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
     ensure_yardstick,
     main_wrapper,
     run_threads,
@@ -188,9 +188,7 @@ def _verify_over_api(container: Any, url: str, events: int, rounds: int) -> dict
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.audit_chain", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--seconds", type=float, default=2.0, help="per round (default 2)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--events", type=int, default=300_000)

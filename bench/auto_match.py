@@ -24,7 +24,7 @@ from bench.common import (
     Measurement,
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
     ensure_yardstick,
     main_wrapper,
     system,
@@ -111,9 +111,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.auto_match", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--lines", type=int, default=2000)
     return p
 

@@ -327,6 +327,19 @@ def run_threads(threads: int, make_op: Callable[[int], Callable[[], int]], *,
                        errors=len(errors), error_samples=errors[:5])
 
 
+def each_call(call: Callable[[], Any]) -> Callable[[int], Callable[[], int]]:
+    """A `make_op` for run_threads whose every client makes the same `call`, one unit each
+    (what it answers is not looked at)."""
+    def make_op(_: int) -> Callable[[], int]:
+        def op() -> int:
+            call()
+            return 1
+
+        return op
+
+    return make_op
+
+
 # -- the yardstick ----------------------------------------------------------------------------
 
 YARDSTICK_TABLE = "bench_yardstick"
@@ -454,6 +467,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wait up to this many seconds for the machine to be <= 25%% busy "
                              "before measuring (0 = don't wait, only record how busy it is; "
                              "default 30)")
+
+
+def bench_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The command line of `python -m bench.<name>`: its module docstring as the help (kept as
+    written) and the arguments every benchmark takes; the script adds its own after them."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    return parser
+
+
+def csv_ints(text: str) -> list[int]:
+    """A comma-separated list of whole numbers on the command line (`1,8` -> [1, 8])."""
+    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def main_wrapper(run: Callable[[argparse.Namespace, Server, dict[str, Any] | None], Any],

@@ -34,7 +34,7 @@ from bench.common import (
     Measurement,
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
     ensure_yardstick,
     main_wrapper,
     system,
@@ -126,9 +126,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.demo_history", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--months", type=int, default=12)
     p.add_argument("--stores", type=int, default=3)
     p.add_argument("--lanes", type=int, default=3)

@@ -46,9 +46,10 @@ from bench.common import (
     Report,
     Server,
     Timed,
-    add_common_arguments,
     backend_pids,
+    bench_parser,
     cpu_seconds,
+    csv_ints,
     end_process,
     ensure_yardstick,
     latency_summary,
@@ -479,18 +480,12 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
     return report
 
 
-def _csv_ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.http_commands", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--requests", type=int, default=2000,
                    help="commands measured per setting (default 2000)")
     p.add_argument("--warmup", type=int, default=60, help="unmeasured commands first (60)")
-    p.add_argument("--clients", type=_csv_ints, default=[1, 8],
+    p.add_argument("--clients", type=csv_ints, default=[1, 8],
                    help="concurrent clients, comma-separated (default 1,8)")
     p.add_argument("--paths", type=lambda s: s.split(","), default=["http", "direct"],
                    help="http,direct (default both)")

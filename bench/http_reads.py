@@ -58,9 +58,10 @@ from bench.common import (
     PySpySampler,
     Report,
     Server,
-    add_common_arguments,
     backend_pids,
+    bench_parser,
     cpu_seconds,
+    csv_ints,
     end_process,
     ensure_yardstick,
     latency_summary,
@@ -478,17 +479,11 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
     return report
 
 
-def _csv_ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.http_reads", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
-    p.add_argument("--workers", type=_csv_ints, default=[1, 2],
+    p = bench_parser(NAME, __doc__)
+    p.add_argument("--workers", type=csv_ints, default=[1, 2],
                    help="SERVICECORE_WORKERS values to measure, comma-separated (default 1,2)")
-    p.add_argument("--connections", type=_csv_ints, default=[1, 8],
+    p.add_argument("--connections", type=csv_ints, default=[1, 8],
                    help="closed-loop connections, comma-separated (default 1,8)")
     p.add_argument("--seconds", type=float, default=6.0, help="per closed-loop setting (6)")
     p.add_argument("--rate", type=float, default=500.0,

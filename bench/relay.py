@@ -27,7 +27,7 @@ from bench.common import (
     Measurement,
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
     ensure_yardstick,
     main_wrapper,
     system,
@@ -166,9 +166,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--events", type=int, default=50_000,
                    help="relay this many notifications (default 50000)")
     p.add_argument("--select-limit", type=int, default=1000)

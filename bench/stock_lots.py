@@ -32,7 +32,8 @@ from bench.common import (
     JWT_SECRET,
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
+    each_call,
     ensure_yardstick,
     main_wrapper,
     run_threads,
@@ -82,56 +83,37 @@ def used_up_history(container: Any, lots: int) -> StockItem:
 
 
 def _receipts(container: Any) -> Callable[[int], Callable[[], int]]:
-    def factory(_: int) -> Callable[[], int]:
-        def op() -> int:
-            container.inventory.receive(clerk(), STORE, PART, qty=1, unit_cost="32.00",
-                                        supplier="Mann", supplier_doc="DN-bench")
-            return 1
+    def receive() -> None:
+        container.inventory.receive(clerk(), STORE, PART, qty=1, unit_cost="32.00",
+                                    supplier="Mann", supplier_doc="DN-bench")
 
-        return op
-
-    return factory
+    return each_call(receive)
 
 
 def _in_memory(container: Any) -> Callable[[int], Callable[[], int]]:
     audit = Audit("clerk-01", "parts_clerk", STORE, datetime.now(UTC), "bench")
 
-    def factory(_: int) -> Callable[[], int]:
-        def op() -> int:
-            cached = container.app.repository.cache.get(StockItem.create_id(STORE, PART))
-            item = copy_aggregate(cached)
-            item.receive(audit, qty=2, unit_cost="33.00", supplier="Mann", supplier_doc="DN-x")
-            item.issue(audit, "bench:x", Decimal(1))
-            return 1
+    def receive_and_issue() -> None:
+        cached = container.app.repository.cache.get(StockItem.create_id(STORE, PART))
+        item = copy_aggregate(cached)
+        item.receive(audit, qty=2, unit_cost="33.00", supplier="Mann", supplier_doc="DN-x")
+        item.issue(audit, "bench:x", Decimal(1))
 
-        return op
-
-    return factory
+    return each_call(receive_and_issue)
 
 
 def _loads(app: ServiceCore) -> Callable[[int], Callable[[], int]]:
-    def factory(_: int) -> Callable[[], int]:
-        def op() -> int:
-            app.repository.get(StockItem.create_id(STORE, PART))
-            return 1
-
-        return op
-
-    return factory
+    return each_call(lambda: app.repository.get(StockItem.create_id(STORE, PART)))
 
 
 def _gets(http: Any, path: str, params: dict[str, Any], sizes: list[int],
           ) -> Callable[[int], Callable[[], int]]:
-    def factory(_: int) -> Callable[[], int]:
-        def op() -> int:
-            response = http.get(path, params=params)
-            response.raise_for_status()
-            sizes.append(len(response.content))
-            return 1
+    def get() -> None:
+        response = http.get(path, params=params)
+        response.raise_for_status()
+        sizes.append(len(response.content))
 
-        return op
-
-    return factory
+    return each_call(get)
 
 
 def _cold_loads(report: Report, args: argparse.Namespace, container: Any, label: str) -> None:
@@ -221,9 +203,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.stock_lots", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--lots", default="100,5000", help="used-up lots, comma-separated")
     p.add_argument("--receipts", type=int, default=40)
     p.add_argument("--loads", type=int, default=5)

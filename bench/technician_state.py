@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -28,7 +28,8 @@ import domain.technician
 from bench.common import (
     Report,
     Server,
-    add_common_arguments,
+    bench_parser,
+    each_call,
     ensure_yardstick,
     main_wrapper,
     run_threads,
@@ -83,17 +84,6 @@ def _employ(people: Technicians, user: str) -> date:
     return monday
 
 
-def _ops(op: Callable[[], Any]) -> Callable[[int], Callable[[], int]]:
-    def factory(_: int) -> Callable[[], int]:
-        def run() -> int:
-            op()
-            return 1
-
-        return run
-
-    return factory
-
-
 def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:
     yardstick = ensure_yardstick(server, args, yardstick)
     report = Report(NAME, server, args, yardstick, rate_unit="ops")
@@ -122,16 +112,16 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
                 for label, every in variants.items():
                     tech_id = Technician.create_id(users[label])
                     with _keeping_every_day(every):
-                        report.add(f"r{n} {label}: command", run_threads(1, _ops(
+                        report.add(f"r{n} {label}: command", run_threads(1, each_call(
                             lambda u=users[label]: people.plan_shifts(
                                 _request(today), u, _week(today)[:1])),
                             total_ops=SNAPSHOT_EVERY))  # the same events for both
                         if app.repository.get(tech_id).version % SNAPSHOT_EVERY:
                             app.take_snapshot(tech_id)  # the cold load starts from the head
-                        report.add(f"r{n} {label}: snapshot", run_threads(1, _ops(
+                        report.add(f"r{n} {label}: snapshot", run_threads(1, each_call(
                             lambda i=tech_id: app.mapper.to_stored_event(
                                 Snapshot.take(app.repository.get(i)))), duration=args.seconds))
-                        report.add(f"r{n} {label}: cold load", run_threads(1, _ops(
+                        report.add(f"r{n} {label}: cold load", run_threads(1, each_call(
                             lambda i=tech_id: cold.repository.get(i)), duration=args.seconds))
         finally:
             cold.close()
@@ -140,9 +130,7 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.technician_state", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
+    p = bench_parser(NAME, __doc__)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--rounds", type=int, default=3)
     return p

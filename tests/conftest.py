@@ -66,6 +66,16 @@ def container(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     system.close()
 
 
+@pytest.fixture(scope="module")
+def other(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    """A second ServiceCore process on the session's database (as a second API process would
+    be; no projections, tables already made): the concurrent writer, one for each module."""
+    system = build(settings_for(database_url, tmp_path_factory.mktemp("other"),
+                                create_tables=False))
+    yield system
+    system.close()
+
+
 @pytest.fixture(scope="session")
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container.api_context())) as http:

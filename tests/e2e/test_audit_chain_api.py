@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,44 +18,27 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import PERMISSIONS
-from api.main import create_app
 from api.routes import audit_chain as chain_routes
 from domain.common import ROLES
 from domain.integrity import link
 from projections.evidence import one_snapshot
 from projections.hash_chain import chain_head, verify
 from servicecore import audit_chain
-from servicecore.container import Container, build, migrate
-from servicecore.roles import DatabaseUrls
+from servicecore.container import Container
 from servicecore.schema import ANCHORS_TABLE, EVENTS_TABLE, HASHES_TABLE, install
-from tests.conftest import settings_for
-from tests.databases import app_role_url, scratch_database
 from tests.e2e.test_money_api import ready_for_settlement
 from tests.integration.support import open_order, request
 from tests.integration.test_event_log_integrity import opened_with_mileage
+from tests.scratch_systems import ServedScratch, served_scratch
 
 Auth = Callable[..., dict[str, str]]
 VERIFY, ANCHORS = "/audit/chain/verify", "/audit/chain/anchors"
 
 
-@dataclass
-class Scratch:
-    system: Container
-    client: TestClient
-    owner_url: str
-
-
 @pytest.fixture
-def scratch(server_url: str, tmp_path: Path) -> Iterator[Scratch]:
-    with scratch_database(server_url, "sc_chain_api") as owner_url:
-        app_url = app_role_url(owner_url)
-        migrate(DatabaseUrls(owner=owner_url, app=app_url), settings_for(app_url, tmp_path))
-        system = build(settings_for(app_url, tmp_path))
-        try:
-            with TestClient(create_app(system.api_context())) as client:
-                yield Scratch(system, client, owner_url)
-        finally:
-            system.close()
+def scratch(server_url: str, tmp_path: Path) -> Iterator[ServedScratch]:
+    with served_scratch(server_url, "sc_chain_api", tmp_path) as served:
+        yield served
 
 
 def _tamper(url: str, sql: str, *params: object) -> None:
@@ -80,7 +62,7 @@ def _ok(response: Any, status: int = 200) -> dict[str, Any]:
     return body
 
 
-def test_a_clean_chain_verifies_and_a_changed_event_is_named(scratch: Scratch,
+def test_a_clean_chain_verifies_and_a_changed_event_is_named(scratch: ServedScratch,
                                                            auth: Auth) -> None:
     _open(scratch.system, 28720)
     for _ in range(2):
@@ -132,7 +114,7 @@ def test_a_clean_chain_verifies_and_a_changed_event_is_named(scratch: Scratch,
 
 
 def test_an_anchor_posted_is_listed_and_a_relinked_chain_differs_from_it(
-        scratch: Scratch, auth: Auth) -> None:
+        scratch: ServedScratch, auth: Auth) -> None:
     client = scratch.client
     auditor = auth("auditor", "aud-wang")
     # Nothing stored yet: there is no head to anchor.
@@ -198,7 +180,7 @@ def test_an_anchor_posted_is_listed_and_a_relinked_chain_differs_from_it(
     assert answer["first_break"]["stored"] == first["hash"]
 
 
-def test_the_range_is_bounded_and_pages_through_the_log(scratch: Scratch, auth: Auth,
+def test_the_range_is_bounded_and_pages_through_the_log(scratch: ServedScratch, auth: Auth,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(3):
         open_order(scratch.system.work_orders, "S01")
@@ -308,7 +290,7 @@ def test_anchors_stay_append_only_for_the_applications_role(database_url: str,
     assert row == ("kept", "auditor-1")
 
 
-def test_a_verification_holds_no_lock_a_writer_waits_for(scratch: Scratch) -> None:
+def test_a_verification_holds_no_lock_a_writer_waits_for(scratch: ServedScratch) -> None:
     """The range is read as the route reads it (one read-only REPEATABLE READ transaction of
     the application's pool); while that transaction is still open, a save goes through."""
     open_order(scratch.system.work_orders, "S01")

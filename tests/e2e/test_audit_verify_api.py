@@ -9,51 +9,31 @@ its owner and served through the application's role, as in production.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
-from api.main import create_app
 from domain.application import SNAPSHOT_EVERY
 from domain.common import Audit
 from domain.counter import DocumentCounter
-from servicecore.container import Container, build, migrate
-from servicecore.roles import DatabaseUrls
+from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
-from tests.conftest import settings_for
-from tests.databases import app_role_url, scratch_database
 from tests.integration.support import open_order
 from tests.integration.test_snapshot_integrity import _forge
+from tests.scratch_systems import ServedScratch, served_scratch
 
 Auth = Callable[..., dict[str, str]]
 VERIFY, SNAPSHOTS = "/audit/chain/verify", "/audit/chain/snapshots"
 AUDIT = Audit("mgr-1", "manager", "S01", datetime.now(UTC), "api-verify")
 
 
-@dataclass
-class Scratch:
-    system: Container
-    client: TestClient
-    owner_url: str
-    app_url: str
-
-
 @pytest.fixture
-def scratch(server_url: str, tmp_path: Path) -> Iterator[Scratch]:
-    with scratch_database(server_url, "sc_verify_api") as owner_url:
-        app_url = app_role_url(owner_url)
-        migrate(DatabaseUrls(owner=owner_url, app=app_url), settings_for(app_url, tmp_path))
-        system = build(settings_for(app_url, tmp_path))
-        try:
-            with TestClient(create_app(system.api_context())) as client:
-                yield Scratch(system, client, owner_url, app_url)
-        finally:
-            system.close()
+def scratch(server_url: str, tmp_path: Path) -> Iterator[ServedScratch]:
+    with served_scratch(server_url, "sc_verify_api", tmp_path) as served:
+        yield served
 
 
 def _ok(response: Any) -> dict[str, Any]:
@@ -71,7 +51,7 @@ def _delete(url: str, ids: list[int]) -> None:
             conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
-def test_events_deleted_are_named_in_the_range_that_holds_them(scratch: Scratch,
+def test_events_deleted_are_named_in_the_range_that_holds_them(scratch: ServedScratch,
                                                                auth: Auth) -> None:
     auditor = auth("auditor", "aud-wang")
     for _ in range(3):
@@ -105,7 +85,7 @@ def _counter(system: Container, year: int) -> DocumentCounter:
     return counter
 
 
-def test_snapshots_are_checked_page_by_page_and_a_forged_one_is_named(scratch: Scratch,
+def test_snapshots_are_checked_page_by_page_and_a_forged_one_is_named(scratch: ServedScratch,
                                                                       auth: Auth) -> None:
     auditor = auth("auditor", "aud-wang")
     counters = sorted((_counter(scratch.system, year) for year in (2026, 2027, 2028)), key=lambda c: c.id)

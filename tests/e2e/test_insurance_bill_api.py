@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.test_parts_api import Auth, get, new_part, on_roster, post
+from tests.e2e.test_money_api import worked_and_passed
+from tests.e2e.test_parts_api import Auth, get, post, received_part, store_staff
 
 PICC = {"insurer": "中国人保 PICC", "claim_number": "PICC-2026-0012345"}
 
@@ -22,13 +23,8 @@ def body_shop_visit(client: TestClient, auth: Auth, store_id: str,
     """A customer's wash (L1 0.5 h at 200.00 = 100.00), the insurer's bumper repair (L2 2 h at
     300.00 = 600.00) and the insurer's bumper part (L3 450.00, cost 200.00), QC passed.
     Returns the work order's id."""
-    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    manager = auth("manager", "mgr-" + store_id, [store_id])
-    tech = auth("technician", "tech-" + store_id, [store_id])
-    number = new_part(client, clerk, min_stock=0)
-    post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
-        "qty": 2, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    clerk, advisor, manager, tech = store_staff(auth, store_id)
+    number = received_part(client, clerk, store_id, 2)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000004"},
         "vehicle": {"vin": vin, "plate": "沪D12345", "brand": "Volkswagen"},
@@ -47,13 +43,7 @@ def body_shop_visit(client: TestClient, auth: Auth, store_id: str,
     for line in lines:
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "in_person"})
-    on_roster(client, manager, store_id, "tech-" + store_id)
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
-    post(client, f"{wo}/lines/{lines[2]}/issue", clerk, {})
-    for step in ("clock-on", "clock-off", "complete"):
-        post(client, f"{wo}/jobs/1/{step}", tech)
-    assert post(client, f"{wo}/jobs/1/quality-check", manager,
-                {"passed": True})["status"] == "ready_for_settlement"
+    worked_and_passed(client, wo, store_id, clerk, manager, tech, issued=lines[2])
     return str(opened["id"])
 
 

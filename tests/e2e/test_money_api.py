@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from servicecore.container import Container
-from tests.e2e.test_parts_api import get, head, new_part, on_roster, post
+from tests.e2e.test_parts_api import get, head, on_roster, post, received_part, store_staff
 from tests.integration.audit_support import new_vin
 
 Auth = Callable[..., dict[str, str]]
@@ -28,13 +28,8 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
                          vin: str = "LSVAU218XN2183294") -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
     labor line at `warranty_rate` an hour), QC passed. Returns (work-order URL, work-order id)."""
-    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    manager = auth("manager", "mgr-" + store_id, [store_id])
-    tech = auth("technician", "tech-" + store_id, [store_id])
-    number = new_part(client, clerk, min_stock=0)
-    post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
-        "qty": 5, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    clerk, advisor, manager, tech = store_staff(auth, store_id)
+    number = received_part(client, clerk, store_id, 5)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
         "vehicle": {"vin": vin, "plate": "沪B12345", "brand": "Volkswagen"},
@@ -54,15 +49,22 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
     for line in lines:
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "in_person"})
+    worked_and_passed(client, wo, store_id, clerk, manager, tech, issued=lines[1])
+    return wo, opened["id"]
+
+
+def worked_and_passed(client: TestClient, wo: str, store_id: str, clerk: dict[str, str],
+                      manager: dict[str, str], tech: dict[str, str], *, issued: str) -> None:
+    """Job 1 of the work order at `wo` dispatched to the store's technician (put on its
+    roster), the part line `issued` issued, the job clocked on, off and completed, and QC
+    passed: the visit is ready for settlement."""
     on_roster(client, manager, store_id, "tech-" + store_id)
     post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
-    post(client, f"{wo}/lines/{lines[1]}/issue", clerk, {})
-    post(client, f"{wo}/jobs/1/clock-on", tech)
-    post(client, f"{wo}/jobs/1/clock-off", tech)
-    post(client, f"{wo}/jobs/1/complete", tech)
+    post(client, f"{wo}/lines/{issued}/issue", clerk, {})
+    for step in ("clock-on", "clock-off", "complete"):
+        post(client, f"{wo}/jobs/1/{step}", tech)
     done = post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
     assert done["status"] == "ready_for_settlement"
-    return wo, opened["id"]
 
 
 

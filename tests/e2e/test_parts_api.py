@@ -48,6 +48,24 @@ def new_part(client: TestClient, clerk: dict[str, str], **overrides: Any) -> str
     return number
 
 
+def store_staff(auth: Auth, store_id: str
+                ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
+    """The headers of the store's parts clerk, advisor, manager and technician (users
+    clerk-, adv-, mgr- and tech-<store>), in that order."""
+    return (auth("parts_clerk", "clerk-" + store_id, [store_id]),
+            auth("advisor", "adv-" + store_id, [store_id]),
+            auth("manager", "mgr-" + store_id, [store_id]),
+            auth("technician", "tech-" + store_id, [store_id]))
+
+
+def received_part(client: TestClient, clerk: dict[str, str], store_id: str, qty: int) -> str:
+    """A new part (no minimum stock) with `qty` units received in the store at 200.00."""
+    number = new_part(client, clerk, min_stock=0)
+    post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": qty, "unit_cost": "200.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    return number
+
+
 def ready_visit(client: TestClient, auth: Auth, store_id: str, part_number: str,
                 qty: str = "1") -> tuple[str, str]:
     """A checked-in visit with an approved labor line and an approved part line, dispatched."""

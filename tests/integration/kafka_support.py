@@ -9,7 +9,8 @@ import socket
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,17 @@ class Broker:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+
+@contextmanager
+def running_broker(log_dir: Path) -> Iterator[Broker]:
+    """A broker started for the block and killed after it (its log in `log_dir`)."""
+    broker = Broker(log_dir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
 
 
 class TopicReader:

@@ -10,7 +10,6 @@ added is seen, and a command on it (here an approval that reserves stock) decide
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -32,20 +31,11 @@ from tests.integration.test_parts_support import (
     new_part,
     receive,
     req,
-    second_process,
     version_of,
     wo_of,
 )
 
 AUDIT = Audit("mgr-1", "manager", "S01", datetime.now(UTC), "loads-test")
-
-
-@pytest.fixture(scope="module")
-def other(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    """A second ServiceCore process on the session's database."""
-    system = second_process(database_url, tmp_path_factory.mktemp("other-loads"))
-    yield system
-    system.close()
 
 
 def _state(aggregate: Any) -> dict[str, Any]:

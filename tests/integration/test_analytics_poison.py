@@ -41,9 +41,10 @@ def _before(container: Container, position: int) -> int:
     return int(found[0])
 
 
-def test_the_loader_loads_the_events_before_a_poison_event_once_and_stops_on_it(
-        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store_id = "AP" + uuid.uuid4().hex[:6].upper()
+def _poison_the_second_of_three(container: Container, store_id: str,
+                                monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """Three visits opened in the store; the fold fails on the second one's `Opened` event
+    (the others fold as before): its (position, topic)."""
     start = head(container.app)
     for _ in range(3):
         open_order(container.work_orders, store_id)
@@ -56,6 +57,14 @@ def test_the_loader_loads_the_events_before_a_poison_event_once_and_stops_on_it(
         handler(fold, event, position)
 
     monkeypatch.setitem(HANDLERS, OPENED, picky)
+    return poison, topic
+
+
+def test_the_loader_loads_the_events_before_a_poison_event_once_and_stops_on_it(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_id = "AP" + uuid.uuid4().hex[:6].upper()
+    handler = HANDLERS[OPENED]
+    poison, topic = _poison_the_second_of_three(container, store_id, monkeypatch)
     loader = AnalyticsLoader(container.app, tmp_path / "analytics.duckdb")
     try:
         # One batch would hold every event: those before the poison are loaded all the same.
@@ -142,17 +151,8 @@ def test_a_reload_that_stops_on_a_poison_event_resumes_there_when_started_again(
     loader = AnalyticsLoader(container.app, path, batch_size=1000)
     loader.catch_up()
     loader.close()
-    start = head(container.app)
-    for _ in range(3):
-        open_order(container.work_orders, store_id)
-    poison, topic = _opened(container, start)[1]
     handler = HANDLERS[OPENED]
-
-    def picky(fold: Fold, event: Any, position: int) -> None:
-        if position == poison:
-            raise RuntimeError("cannot fold this event")
-        handler(fold, event, position)
-
+    poison, topic = _poison_the_second_of_three(container, store_id, monkeypatch)
     read = EventSource.read
     starts: list[int] = []  # where each batch read began
 
@@ -160,7 +160,6 @@ def test_a_reload_that_stops_on_a_poison_event_resumes_there_when_started_again(
         starts.append(after)
         return read(source, after, limit)
 
-    monkeypatch.setitem(HANDLERS, OPENED, picky)
     monkeypatch.setattr(EventSource, "read", reads)
     # A loader of a newer fold reloads the tables from event 0 and meets the poison event.
     loader = AnalyticsLoader(container.app, path, batch_size=1000, revision=REVISION + 1)

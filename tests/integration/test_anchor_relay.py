@@ -23,7 +23,7 @@ from servicecore import cli
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
-from tests.integration.kafka_support import Broker, TopicReader, wait_until
+from tests.integration.kafka_support import Broker, TopicReader, running_broker, wait_until
 from tests.integration.support import open_order
 from tests.integration.test_chain_witness import _rewrite_from
 from tests.integration.test_event_log_integrity import _open, opened_with_mileage
@@ -43,10 +43,8 @@ def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.kill()
+    with running_broker(tmp_path) as b:
+        yield b
 
 
 def _relay(system: Container, broker: Broker, **overrides: Any) -> KafkaRelay:

@@ -12,36 +12,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from projections import chain_witness
 from servicecore import cli
-from servicecore.container import Container, build
+from servicecore.container import Container
 from servicecore.schema import ANCHORS_TABLE, EVENTS_TABLE, HASHES_TABLE, install
-from tests.conftest import settings_for
-from tests.databases import scratch_database
 from tests.integration.support import open_order
-from tests.integration.test_event_log_integrity import _open, _tamper, opened_with_mileage
+from tests.integration.test_event_log_integrity import (
+    _open,
+    _tamper,
+    _verify,
+    opened_with_mileage,
+)
+from tests.scratch_systems import scratch_system
 
 
 @pytest.fixture
 def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
-    with scratch_database(server_url, "sc_witness") as url:
-        system = build(settings_for(url, tmp_path))
-        try:
-            yield system, url
-        finally:
-            system.close()
-
-
-def _verify(url: str, *args: str, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any]]:
-    monkeypatch.setenv("DATABASE_URL", url)
-    code = cli.main(["audit", "verify", "--quiet", *args])
-    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    with scratch_system(server_url, "sc_witness", tmp_path) as scratched:
+        yield scratched
 
 
 def _rewrite_from(url: str, target: int) -> None:

@@ -21,18 +21,14 @@ from servicecore import audit_chain, cli
 from servicecore.container import Container, build
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE, install
 from tests.conftest import settings_for
-from tests.databases import scratch_database
 from tests.integration.support import open_order, request
+from tests.scratch_systems import scratch_system
 
 
 @pytest.fixture
 def scratch(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str]]:
-    with scratch_database(server_url, "sc_chain") as url:
-        system = build(settings_for(url, tmp_path))
-        try:
-            yield system, url
-        finally:
-            system.close()
+    with scratch_system(server_url, "sc_chain", tmp_path) as scratched:
+        yield scratched
 
 
 def _verify(url: str, *args: str, capsys: pytest.CaptureFixture[str],

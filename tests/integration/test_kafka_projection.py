@@ -26,7 +26,7 @@ from domain.common import Caller
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
-from tests.integration.kafka_support import Broker, free_port, wait_until
+from tests.integration.kafka_support import Broker, free_port, running_broker, wait_until
 from tests.integration.test_relay import answers, get, set_position, start_worker, worker_env
 from workers.integration_events import stream_kind
 from workers.kafka_projection import BOARD_TABLE, KafkaProjection, KafkaProjectionConfig
@@ -55,10 +55,8 @@ def system(kp_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("tansu"))
-    b.start()
-    yield b
-    b.kill()
+    with running_broker(tmp_path_factory.mktemp("tansu")) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
@@ -373,10 +371,8 @@ def test_worker_kafka_projection_health_tells_while_a_record_cannot_be_applied(
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker of the test's own: it is killed and restarted (empty) under the test."""
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.kill()
+    with running_broker(tmp_path) as b:
+        yield b
 
 
 def own_relay(system: Container, broker: Broker, tag: str,

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -69,6 +70,32 @@ def arm(app: ServiceCore, proxy: FaultyProxy, *, then_away: bool = False) -> Non
         return plain(conn, params, **kwargs)
 
     recorder._append = append  # type: ignore[method-assign]
+
+
+def lost_and_retried(behind: Container, proxy: FaultyProxy, client: TestClient, path: str,
+                     body: dict[str, Any], headers: dict[str, str]
+                     ) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+    """POST `body` to `path` on `behind` with its commit answer lost (`arm`, one cut), again
+    there with the same headers (the same Idempotency-Key), and once more on `client` (another
+    process): (first, again, elsewhere)."""
+    with TestClient(create_app(behind.api_context())) as api:
+        arm(behind.app, proxy)
+        first = api.post(path, json=body, headers=headers)
+        assert proxy.cuts == 1
+        again = api.post(path, json=body, headers=headers)
+    elsewhere = client.post(path, json=body, headers=headers)
+    return first, again, elsewhere
+
+
+def assert_replayed(first: httpx.Response, *retries: httpx.Response) -> None:
+    """The first answer is a success and each retry is that answer again, marked replayed (its
+    notification id aside: it names where the reader's wait ends, not the command)."""
+    assert first.status_code in (200, 201), first.text
+    for retry in retries:
+        assert retry.status_code == first.status_code, retry.text
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        assert {k: v for k, v in retry.json().items() if k != "notification_id"} == \
+            {k: v for k, v in first.json().items() if k != "notification_id"}
 
 
 def orders_of(database_url: str, store_id: str) -> int:

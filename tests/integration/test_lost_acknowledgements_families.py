@@ -23,11 +23,15 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from servicecore.container import Container
 from tests.integration.faults import FaultyProxy
 from tests.integration.support import open_order, post
-from tests.integration.test_lost_acknowledgements import arm, behind, proxy  # noqa: F401
+from tests.integration.test_lost_acknowledgements import (  # noqa: F401  (fixtures)
+    assert_replayed,
+    behind,
+    lost_and_retried,
+    proxy,
+)
 from tests.integration.test_money_support import draft, ready_visit, req, stocked_part
 
 Auth = Callable[..., dict[str, str]]
@@ -168,18 +172,8 @@ def test_a_lost_commit_answer_is_applied_once_and_every_retry_replays_it(
     role, path, body, effect = setup(container, client, auth, store_id)
     topic, needle = effect.split("|")
     headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
-    with TestClient(create_app(behind.api_context())) as api:
-        arm(behind.app, proxy)
-        first = api.post(path, json=body, headers=headers)
-        assert proxy.cuts == 1
-        again = api.post(path, json=body, headers=headers)
-    elsewhere = client.post(path, json=body, headers=headers)
+    first, again, elsewhere = lost_and_retried(behind, proxy, client, path, body, headers)
 
-    assert first.status_code in (200, 201), first.text
-    for retry in (again, elsewhere):
-        assert retry.status_code == first.status_code, retry.text
-        assert retry.headers["Idempotent-Replayed"] == "true"
-        assert {k: v for k, v in retry.json().items() if k != "notification_id"} == \
-            {k: v for k, v in first.json().items() if k != "notification_id"}
+    assert_replayed(first, again, elsewhere)
     assert count(database_url, topic, needle) == 1
     assert UUID(first.json()["id"])

@@ -24,14 +24,18 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from domain.common import Audit
 from domain.stock import StockItem
 from domain.stock_lots import EXHAUSTED_KEPT
 from servicecore.container import Container
 from tests.integration.faults import FaultyProxy
 from tests.integration.support import open_order
-from tests.integration.test_lost_acknowledgements import arm, behind, proxy  # noqa: F401
+from tests.integration.test_lost_acknowledgements import (  # noqa: F401  (fixtures)
+    assert_replayed,
+    behind,
+    lost_and_retried,
+    proxy,
+)
 from tests.integration.test_lost_acknowledgements_families import count
 from tests.integration.test_money_support import req, stocked_part
 from tests.integration.test_red_invoice_numbers import invoiced, unique
@@ -197,19 +201,9 @@ def test_a_lost_commit_answer_is_applied_once_and_every_retry_replays_it(
     topic, needle = effect.split("|")
     headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
     before = container.app.recorder.max_notification_id()
-    with TestClient(create_app(behind.api_context())) as api:
-        arm(behind.app, proxy)
-        first = api.post(path, json=body, headers=headers)
-        assert proxy.cuts == 1
-        again = api.post(path, json=body, headers=headers)
-    elsewhere = client.post(path, json=body, headers=headers)
+    first, again, elsewhere = lost_and_retried(behind, proxy, client, path, body, headers)
 
-    assert first.status_code in (200, 201), first.text
-    for retry in (again, elsewhere):
-        assert retry.status_code == first.status_code, retry.text
-        assert retry.headers["Idempotent-Replayed"] == "true"
-        assert {k: v for k, v in retry.json().items() if k != "notification_id"} == \
-            {k: v for k, v in first.json().items() if k != "notification_id"}
+    assert_replayed(first, again, elsewhere)
     assert count(database_url, topic, needle) == 1
     # event for event what the command stores without the fault: nothing twice, none lost
     assert events_after(database_url, before) == expected

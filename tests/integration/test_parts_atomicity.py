@@ -36,20 +36,11 @@ from tests.integration.test_parts_support import (
     new_part,
     receive,
     req,
-    second_process,
     stock_id,
     version_of,
     wo_of,
     work_order,
 )
-
-
-@pytest.fixture(scope="module")
-def other(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    """A second ServiceCore process on the session's database: the concurrent writer."""
-    system = second_process(database_url, tmp_path_factory.mktemp("writer"))
-    yield system
-    system.close()
 
 
 class Snapshot:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -40,22 +40,12 @@ from tests.integration.test_parts_support import (
     new_part,
     receive,
     req,
-    second_process,
     stock_id,
     version_of,
     wait_for_projection,
     wo_of,
     work_order,
 )
-
-
-@pytest.fixture(scope="module")
-def other(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    """A second ServiceCore process on the session's database."""
-    system = second_process(database_url, tmp_path_factory.mktemp("other"))
-    yield system
-    system.close()
-
 
 # -- racing for the last unit ------------------------------------------------------------------
 

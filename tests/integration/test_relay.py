@@ -37,6 +37,7 @@ from tests.integration.kafka_support import (
     Broker,
     TopicReader,
     free_port,
+    running_broker,
     wait_until,
 )
 from workers.integration_events import INTERNAL_STREAMS, TOPICS, event_id, stream_kind
@@ -67,10 +68,8 @@ def system(relay_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.kill()
+    with running_broker(tmp_path) as b:
+        yield b
 
 
 def req(store_id: str, role: str = "advisor", user: str | None = None) -> Request:
