@@ -19,13 +19,14 @@ from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, post
 from tests.e2e.test_receivables_insurers import settled_claim
 
+# README "Analytics", "By insurer" (with the typed names listed, for one store)
 BY_INSURER = """
     SELECT coalesce(i.code, s.insurer_key) AS insurer, count(*) AS bills,
            sum(s.insurance_total) AS billed, list(DISTINCT s.insurer ORDER BY s.insurer) AS typed
     FROM fact_settlements s
     LEFT JOIN dim_insurer_name n ON n.name_key = s.insurer_key
     LEFT JOIN dim_insurer i ON i.insurer_id = n.insurer_id
-    WHERE s.store_id = ? AND s.insurer IS NOT NULL
+    WHERE s.status = 'settled' AND s.insurer IS NOT NULL AND s.store_id = ?
     GROUP BY 1 ORDER BY 1"""
 
 
