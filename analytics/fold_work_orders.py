@@ -9,6 +9,7 @@ from typing import Any
 
 from analytics.events import Event, json_ready
 from analytics.fold import Fold, ignore, on
+from domain.insurer import insurer_key
 from domain.money import vat_included
 from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
@@ -258,11 +259,14 @@ def _bill_figures(row: dict[str, Any], bills: dict[str, Any]) -> None:
             vat += Decimal(ln["vat"])
             cost += Decimal(ln["cost"])
             discount += Decimal(ln["discount"])
+    insurer = (text["insurance"].get("payer") or {}).get("insurer") \
+        if "insurance" in text else None
     row.update(
         revenue=net - vat, vat=vat, parts_cost=cost, discount=discount,
         **{f"{kind}_total": _decimal(text[kind]["total"]) if kind in text else None
            for kind in ("customer", "warranty", "insurance", "internal")},
-        bills_json=json.dumps(text), allowances=NOTHING)
+        bills_json=json.dumps(text), allowances=NOTHING, insurer=insurer,
+        insurer_key=insurer_key(insurer) if insurer else None)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -332,7 +336,8 @@ def _s_reversed(fold: Fold, e: Settlement.Reversed, n: int) -> None:
     _settlement(fold, e).update(
         status="open", number=None, settled_at=None, confirmed_at=None, revenue=None, vat=None,
         parts_cost=None, discount=None, customer_total=None, warranty_total=None,
-        insurance_total=None, internal_total=None, bills_json=None, allowances=None)
+        insurance_total=None, internal_total=None, bills_json=None, allowances=None,
+        insurer=None, insurer_key=None)
 
 
 @on(Settlement.PaymentTaken)

@@ -209,6 +209,12 @@ TABLES: tuple[Table, ...] = (
               ("allowances", MONEY, ("CNY, VAT included: credits (price allowances after "
                                     "settlement) approved on the current bills; revenue and "
                                     "vat are without them")),
+              ("insurer", V, ("the insurer as typed on the insurance bill (the assessment's "
+                             "or the draft's); empty without one")),
+              ("insurer_key", V, ("the typed insurer's name compared as the insurer master "
+                                 "compares names (full-width as ASCII, spaces collapsed, "
+                                 "case folded); join dim_insurer_name.name_key for the "
+                                 "insurer it belongs to")),
           ), ("settlement_id",)),
     Table("fact_refunds", "one row per refund asked for, with its decision", (
               ("refund_id", V, "the refund's id within its settlement"),
@@ -309,6 +315,22 @@ TABLES: tuple[Table, ...] = (
               ("model", V, "vehicle model"),
               ("year", "INTEGER", "model year"),
           ), ("vehicle_id",)),
+    Table("dim_insurer", "the insurer master: one row per insurer registered", (
+              ("insurer_id", V, "the insurer (UUID)"),
+              ("code", V, "its stable code, e.g. PINGAN"),
+              ("name", V, "its official name, as it stands now"),
+              ("short_name", V, "its short name, as it stands now"),
+              ("active", "BOOLEAN", "false once deactivated"),
+              ("registered_at", TS, "when it was registered"),
+          ), ("insurer_id",)),
+    Table("dim_insurer_name", "one row per name an insurer of the master holds or held: "
+          "fact_settlements.insurer_key joins name_key to group an insurer's bills however "
+          "they were typed", (
+              ("name_key", V, ("a name (official, short or alias) compared as the master "
+                              "compares names")),
+              ("insurer_id", V, ("the insurer holding it now (UUID); see dim_insurer; empty "
+                                "once let go (a rename, an alias removed)")),
+          ), ("name_key",)),
     Table("dim_customer", "one row per customer, without personal data", (
               ("customer_id", V, "the customer (UUID)"),
               ("kind", V, "person or company"),

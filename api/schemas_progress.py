@@ -92,7 +92,9 @@ class ProgressLineOut(BaseModel):
 class ProgressInsuranceOut(BaseModel):
     """The insurer's assessment as the customer's bill will carry it."""
 
-    insurer: str
+    insurer: str = Field(description="the insurer's short name (else its name) in the "
+                         "insurer master when the name typed on the assessment is one of a "
+                         "registered insurer's, else the name as typed")
     claim_number: str
     approved_amount: str
     deductible: str = Field(description="the policy's deductible the customer pays")

@@ -10,7 +10,7 @@ stay what a rebuild from event 0 makes of them (no bill row is rewritten by a ma
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
@@ -18,8 +18,11 @@ from psycopg.types.json import Jsonb
 
 from domain.insurer import insurer_key
 from domain.insurer_master import Insurer, InsurerName
+from projections.base import Reading, read
 from projections.base import rows as _rows
-from projections.finance_batch import Ctx
+
+if TYPE_CHECKING:  # at run time it would import the work-order view, which reads the master
+    from projections.finance_batch import Ctx
 
 INSURER_EVENTS = (Insurer.Event, InsurerName.Event)
 TABLES = {
@@ -86,10 +89,31 @@ def list_insurers(conn: psycopg.Connection[Any], *, q: str | None = None,
 
 def insurer_of(conn: psycopg.Connection[Any], name: str | None) -> dict[str, Any] | None:
     """The master's insurer a typed name resolves to (its key a name it holds), or None."""
-    found = _rows(conn, """SELECT i.id::text AS id, i.code, i.short_name, i.name, i.active
+    return read(conn, insurer_named(name))
+
+
+def insurer_named(name: str | None) -> Reading[dict[str, Any] | None]:
+    """`insurer_of` as a `Reading` (for the reads that run on the asyncio pool too): `id`,
+    `code`, `short_name`, `name` and `active` of the insurer holding the name's key, or None
+    (no name, or a name of no insurer)."""
+    if not name:
+        return None
+    [found] = yield [("""SELECT i.id::text AS id, i.code, i.short_name, i.name, i.active
         FROM insurer_names n JOIN insurers i ON i.id = n.insurer_id WHERE n.key = %s""",
-                  [insurer_key(name or "")]) if name else []
+                      (insurer_key(name),))]
     return found[0] if found else None
+
+
+def name_assessment_insurer(doc: dict[str, Any]) -> Reading[dict[str, Any]]:
+    """`doc` (a work order as the view or its `as_of` replay gives it) with the master's
+    insurer its assessment's typed name resolves to now in `insurance_assessment`'s
+    `master_insurer` (None: no insurer holds the name); a doc without an assessment as it is.
+    Nothing is stored: the view's row and its version (the ETag) stay what the work order's
+    and its settlement's events made them."""
+    assessment = doc.get("insurance_assessment")
+    if assessment:
+        assessment["master_insurer"] = yield from insurer_named(assessment.get("insurer"))
+    return doc
 
 
 def get_insurer(conn: psycopg.Connection[Any], insurer_id: UUID) -> dict[str, Any] | None:

@@ -3,9 +3,9 @@
 Only the work-order number, the plate, brand and model, the stage in words, the promised
 pick-up time, the lines awaiting their decision, the approved lines and totals (each line with
 the customer's share of it: a warranty line's deductible is theirs, and under the insurer's
-assessment the deductible and the excess of the insurance lines, as the bills split them;
-once the settlement has drafted bills, the bills' figures, each line's discount included:
-see `projections.visit_totals`). Never the customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
+assessment the deductible and the excess of the insurance lines, as the bills split them, the
+insurer named as the insurer master names it, `insurer_shown`; once the settlement has drafted
+bills, the bills' figures, each line's discount included: see `projections.visit_totals`). Never the customer's name, phone or WeChat id, the VIN, complaints, diagnoses, technicians, part costs,
 stock or who at the store did what.
 """
 
@@ -21,6 +21,8 @@ import psycopg
 
 from domain.customer_progress import CUSTOMER_PAY_TYPES
 from domain.work_order_lines import customer_share
+from projections.base import read
+from projections.insurers import name_assessment_insurer
 from projections.visit_totals import billed_discounts, billed_shares, insurance_share
 
 STAGES = ("received", "diagnosing", "awaiting_approval", "in_repair", "quality_check", "ready",
@@ -123,13 +125,26 @@ def public_view(doc: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
         "insurance": None if insured is None else {
             **{k: str(v) if isinstance(v, Decimal) else v for k, v in insured.items()
                if k != "lines"},
+            "insurer": insurer_shown(doc["insurance_assessment"]),
             "total": str(theirs), "by_line": insured["lines"] is not None},
         "currency": "CNY",
         "updated_at": _local(doc.get("updated_at"), zone),
     }
 
 
+def insurer_shown(assessment: dict[str, Any]) -> str:
+    """The insurer as the customer reads it: the master's short name (else its name) when the
+    assessment's typed name is one of a registered insurer's (`master_insurer`), else the name
+    as typed. Only the name: never the master's code, id or whether it is active."""
+    master = assessment.get("master_insurer")
+    if master:
+        return str(master["short_name"] or master["name"])
+    return str(assessment["insurer"])
+
+
 def progress_of(conn: psycopg.Connection[Any], work_order_id: UUID,
                 zone: ZoneInfo) -> dict[str, Any] | None:
+    """The page's view of the work order, its assessment's insurer resolved through the master
+    now, as the work order's own read resolves it."""
     row = conn.execute("SELECT doc FROM wo_view WHERE id = %s", (work_order_id,)).fetchone()
-    return public_view(row[0], zone) if row else None
+    return public_view(read(conn, name_assessment_insurer(row[0])), zone) if row else None

@@ -18,6 +18,7 @@ from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import Index, PersonalColumns, Reading, ReadModel, read
+from projections.insurers import name_assessment_insurer
 from projections.work_order_doc import (
     LINE_EVENTS,
     SETTLEMENT_EVENTS,
@@ -278,8 +279,9 @@ def get_work_order(conn: psycopg.Connection[Any], work_order_id: UUID,
 
 
 def work_order(work_order_id: UUID, stores: Sequence[str]) -> Reading[dict[str, Any] | None]:
-    """The work order's document, if it is in one of `stores` (see `get_work_order`)."""
+    """The work order's document, if it is in one of `stores` (see `get_work_order`), its
+    assessment naming the master's insurer (`name_assessment_insurer`)."""
     [found] = yield [("SELECT store_id, doc FROM wo_view WHERE id = %s", (work_order_id,))]
     if not found or ("*" not in stores and found[0]["store_id"] not in stores):
         return None
-    return found[0]["doc"]  # type: ignore[no-any-return]
+    return (yield from name_assessment_insurer(found[0]["doc"]))

@@ -50,6 +50,8 @@ from api.schemas_warranty import EvidenceIn, EvidenceWithdrawalIn, SerialsIn
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
+from projections.base import read
+from projections.insurers import name_assessment_insurer
 from projections.work_orders import list_work_orders, work_order
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"])
@@ -121,6 +123,8 @@ async def current_work_order(reads: ReadModels, reading: PiiReader, headers: Mut
 def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) -> Any:
     doc = found_then(audit.work_order_as_of(ctx.app, work_order_id, moment), reading.principal,
                      f"work order {work_order_id}", moment)
+    with ctx.pool.connection() as conn:  # the master as it stands now, as the live read
+        read(conn, name_assessment_insurer(doc))
     reading.record(work_order_customers([doc]), "work order as of a moment")
     return doc
 

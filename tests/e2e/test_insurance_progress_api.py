@@ -61,7 +61,8 @@ def test_the_progress_page_shows_the_customers_share_under_the_assessment(
     # order's own, the settlement's event does not move it.
     doc = get(client, f"/work-orders/{wo_id}", advisor, wait_for=assessed["notification_id"])
     assert doc["insurance_assessment"] == {**PICC, "report_number": None,
-                                           "approved_amount": "900.00", "deductible": "200.00"}
+                                           "approved_amount": "900.00", "deductible": "200.00",
+                                           "master_insurer": None}  # no insurer has the name
     assert doc["version"] == before["version"]
     # The work-order list splits its totals the same way: the customer's total is the
     # customer bill's, the insurer's its bill's, the deductible and excess named.
