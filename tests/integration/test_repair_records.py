@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import projections.repair_records as repair_records_module
-
 from domain.settlement import Settlement
 from domain.warranty_evidence import WarrantyEvidence
 from projections.evidence import one_snapshot
