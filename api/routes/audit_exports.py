@@ -213,16 +213,16 @@ def get_serial_conflicts(
         last: Annotated[Day, Query(alias="to", description=(
             f"the last day (at most {MAX_CONFLICT_DAYS} days after `from`)"))],
         store_id: IdFilter = None,
-        limit: Annotated[int, Query(ge=1, le=1000, description=(
+        conflicts_limit: Annotated[int, Query(ge=1, le=1000, description=(
             "at most this many conflicts")), Plain] = CONFLICTS_PER_ANSWER,
-        offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
+        conflicts_offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
         wait_for: WaitFor = None) -> Any:
     """Part serials recorded on two visits as a failed part removed on both, or on two
     vehicles, where the later record was made from `from` to `to` (the store's calendar days):
     the earlier record `first`, the later `then`. Without `store_id` all the caller's stores;
-    with it, the conflicts one of whose visits is that store's. `limit` of them from
-    `offset` (`count` this answer's, `next` asks for the following ones, null on the last):
-    a serial typed on many visits pairs each with each."""
+    with it, the conflicts one of whose visits is that store's. `conflicts_limit` of them
+    from `conflicts_offset` (`count` this answer's, `next` asks for the following ones, null
+    on the last): a serial typed on many visits pairs each with each."""
     if last < first or (last - first).days >= MAX_CONFLICT_DAYS:
         raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days, from first to last",
                            **{"from": first.isoformat(), "to": last.isoformat()})
@@ -233,12 +233,13 @@ def get_serial_conflicts(
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
     with ctx.pool.connection() as conn:  # one more than asked tells whether more follow
         found = serial_conflicts(conn, principal.stores, store_id, start, end,
-                                 limit=limit + 1, offset=offset)
-    following = None if len(found) <= limit else "/audit/serial-conflicts?" + urlencode({
-        "from": first.isoformat(), "to": last.isoformat(),
-        **({"store_id": store_id} if store_id else {}), "limit": limit,
-        "offset": offset + limit})
-    found = found[:limit]
+                                 limit=conflicts_limit + 1, offset=conflicts_offset)
+    following = None if len(found) <= conflicts_limit else "/audit/serial-conflicts?" + \
+        urlencode({"from": first.isoformat(), "to": last.isoformat(),
+                   **({"store_id": store_id} if store_id else {}),
+                   "conflicts_limit": conflicts_limit,
+                   "conflicts_offset": conflicts_offset + conflicts_limit})
+    found = found[:conflicts_limit]
     return {"from": first.isoformat(), "to": last.isoformat(), "store_id": store_id,
-            "timezone": ctx.timezone, "limit": limit, "offset": offset, "next": following,
+            "timezone": ctx.timezone, "conflicts_offset": conflicts_offset, "next": following,
             "count": len(found), "conflicts": found}

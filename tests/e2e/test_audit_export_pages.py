@@ -37,15 +37,17 @@ def test_serial_conflicts_come_a_page_at_a_time(client: TestClient, auth: Auth,
     period = {"from": (today - timedelta(days=1)).isoformat(),
               "to": (today + timedelta(days=1)).isoformat()}
     whole = get(client, "/audit/serial-conflicts", admin, store_id=store_id, **period)
-    assert (whole["count"], whole["limit"], whole["offset"], whole["next"]) == (2, 500, 0, None)
-    first = get(client, "/audit/serial-conflicts", admin, store_id=store_id, limit=1, **period)
+    assert (whole["count"], whole["conflicts_offset"], whole["next"]) == (2, 0, None)
+    first = get(client, "/audit/serial-conflicts", admin, store_id=store_id, conflicts_limit=1,
+                **period)
     assert (first["count"], first["conflicts"]) == (1, whole["conflicts"][:1])
     assert first["next"] == (f"/audit/serial-conflicts?from={period['from']}&to={period['to']}"
-                             f"&store_id={store_id}&limit=1&offset=1")
+                             f"&store_id={store_id}&conflicts_limit=1&conflicts_offset=1")
     last = client.get(first["next"], headers=admin).json()
-    assert (last["count"], last["offset"], last["next"]) == (1, 1, None)
+    assert (last["count"], last["conflicts_offset"], last["next"]) == (1, 1, None)
     assert [*first["conflicts"], *last["conflicts"]] == whole["conflicts"]
-    for field, value in (("limit", 1001), ("limit", 0), ("offset", 1_000_001)):
+    for field, value in (("conflicts_limit", 1001), ("conflicts_limit", 0),
+                         ("conflicts_offset", 1_000_001)):
         refused = client.get("/audit/serial-conflicts", headers=admin,
                              params={**period, field: value})
         assert refused.status_code == 422, refused.text
