@@ -89,12 +89,14 @@ def visits_holding(conn: psycopg.Connection[Any], serials: Sequence[str], work_o
 
 
 def serial_conflicts(conn: psycopg.Connection[Any], stores: Sequence[str],
-                     store_id: str | None, start: datetime,
-                     end: datetime) -> list[dict[str, Any]]:
+                     store_id: str | None, start: datetime, end: datetime, *,
+                     limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
     """Each serial recorded on two visits of the caller's stores as a failed part removed on
     both or on two vehicles, where the later record was made in [start, end) (and, with
     `store_id`, one of the two visits is that store's): the earlier record `first`, the later
-    `then`, each with its work order, line, side, VIN and time."""
+    `then`, each with its work order, line, side, VIN and time; `limit` of them (all: None)
+    from `offset` on. The pairs grow with the square of a serial's visits (a placeholder
+    typed on every visit of a year pairs each with each), so the API asks for a page."""
     scope_a, params_a = store_scope(stores, "va.store_id")
     scope_b, params_b = store_scope(stores, "vb.store_id")
     store = "TRUE" if store_id is None else "%s IN (va.store_id, vb.store_id)"
@@ -113,8 +115,10 @@ def serial_conflicts(conn: psycopg.Connection[Any], stores: Sequence[str],
         JOIN part_serial_visits vb ON vb.work_order_id = b.work_order_id
         WHERE ({CONFLICT}) AND b.recorded_at >= %s AND b.recorded_at < %s
           AND {scope_a} AND {scope_b} AND {store}
-        ORDER BY b.recorded_at, b.notification_id, a.notification_id""",
-                 [start, end, *params_a, *params_b, *([store_id] if store_id is not None else [])])
+        ORDER BY b.recorded_at, b.notification_id, a.notification_id
+        LIMIT %s OFFSET %s""",
+                 [start, end, *params_a, *params_b, *([store_id] if store_id is not None else []),
+                  limit, offset])
     return [{"serial": r["serial"],
              "kind": kind_of(r["first_side"], r["then_side"], r["first_vin"] == r["then_vin"]),
              "conflict_at": r["conflict_at"].isoformat(),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -37,6 +37,7 @@ from projections.warranty_claim import visit_dates, work_order_events
 CSV_COLUMNS = ("shop_name", "vin", "plate", "date_in", "mileage_in", "settlement_date",
                "settlement_number", "fault_description", "work_items", "labor_hours",
                "part_names", "part_codes", "part_quantities", "store_id", "work_order_number")
+RECORDS_BATCH = 200  # visits whose streams are read at once by a whole day's export
 
 
 @dataclass(frozen=True)
@@ -148,11 +149,10 @@ def stores_asked(stores: Sequence[str], store_id: str | None) -> list[str]:
     return [store_id]
 
 
-def repair_records(app: ServiceCore, conn: psycopg.Connection[Any], day: date, zone: ZoneInfo,
-                   shops: ShopNames, stores: Sequence[str],
-                   store_id: str | None = None) -> list[dict[str, Any]]:
-    """The records of every visit settled on `day`, in settlement order."""
-    ids = settled_on(conn, day, zone, stores_asked(stores, store_id))
+def records_of(app: ServiceCore, conn: psycopg.Connection[Any], ids: Sequence[UUID], day: date,
+               zone: ZoneInfo, shops: ShopNames) -> list[dict[str, Any]]:
+    """The records of these visits settled on `day`, in their order (a visit reversed and not
+    settled again, or settled again another day, has none)."""
     streams = read_streams(app, conn, [*ids, *(Settlement.create_id(i) for i in ids)])
     records = []
     for work_order_id in ids:
@@ -164,9 +164,38 @@ def repair_records(app: ServiceCore, conn: psycopg.Connection[Any], day: date, z
     return records
 
 
-def as_csv(records: Iterable[dict[str, Any]]) -> str:
-    """One row per visit (RFC 4180, CRLF); list elements joined by " | ", part columns
-    aligned item by item."""
+def iter_repair_records(app: ServiceCore, conn: psycopg.Connection[Any], day: date,
+                        zone: ZoneInfo, shops: ShopNames, stores: Sequence[str],
+                        store_id: str | None = None, *,
+                        batch: int = RECORDS_BATCH) -> Iterator[dict[str, Any]]:
+    """The records of every visit settled on `day`, in settlement order, read `batch` visits
+    at a time: a group's day is as long as its stores make it, and a file written from this
+    holds one batch of events in memory, never the day's."""
+    ids = settled_on(conn, day, zone, stores_asked(stores, store_id))
+    for start in range(0, len(ids), batch):
+        yield from records_of(app, conn, ids[start:start + batch], day, zone, shops)
+
+
+def repair_records(app: ServiceCore, conn: psycopg.Connection[Any], day: date, zone: ZoneInfo,
+                   shops: ShopNames, stores: Sequence[str],
+                   store_id: str | None = None) -> list[dict[str, Any]]:
+    """The records of every visit settled on `day`, in settlement order."""
+    return list(iter_repair_records(app, conn, day, zone, shops, stores, store_id))
+
+
+def repair_records_page(app: ServiceCore, conn: psycopg.Connection[Any], day: date,
+                        zone: ZoneInfo, shops: ShopNames, stores: Sequence[str],
+                        store_id: str | None, *, limit: int,
+                        offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """How many visits were settled on `day`, and the records of `limit` of them from
+    `offset` on, in settlement order."""
+    ids = settled_on(conn, day, zone, stores_asked(stores, store_id))
+    return len(ids), records_of(app, conn, ids[offset:offset + limit], day, zone, shops)
+
+
+def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """One row per visit (RFC 4180, CRLF), the header first; list elements joined by " | ",
+    part columns aligned item by item. A row at a time, as the records come."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)  # a field with CR or LF is quoted
     writer.writeheader()
@@ -179,8 +208,19 @@ def as_csv(records: Iterable[dict[str, Any]]) -> str:
             "part_codes": " | ".join(p["part_code"] for p in r["parts"]),
             "part_quantities": " | ".join(str(p["quantity"]) for p in r["parts"]),
         })
-    return out.getvalue()
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()  # the header alone when there was no record
+
+
+def jsonl_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    return (json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def as_csv(records: Iterable[dict[str, Any]]) -> str:
+    return "".join(csv_lines(records))
 
 
 def as_jsonl(records: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return "".join(jsonl_lines(records))

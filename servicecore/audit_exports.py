@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ def _write(text: str, out: Path | None) -> None:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
+
+
+def _write_lines(lines: Iterable[str], out: Path | None) -> None:
+    """Each piece as it comes: an export of a day's records never holds the day's text. A
+    file is written beside its name and renamed when complete, so a failure halfway leaves
+    no half file under it."""
+    if out is None:
+        sys.stdout.writelines(lines)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as file:
+            file.writelines(lines)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
@@ -55,22 +73,33 @@ def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
 
     from domain.common import DomainError
     from projections.evidence import one_snapshot
-    from projections.repair_records import as_csv, as_jsonl, repair_records
+    from projections.repair_records import csv_lines, iter_repair_records, jsonl_lines
     from servicecore.container import build
 
     container = build(settings.model_copy(update={"in_process_projections": False}))
+    written = 0
+
+    def counted(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal written
+        for record in records:
+            written += 1
+            yield record
+
     try:
+        # The file is written a batch of visits at a time (a group's day holds thousands),
+        # all of them read in one snapshot: one point of the log, as the API's pages are.
         with container.pool.connection() as conn, one_snapshot(conn):
-            records = repair_records(container.app, conn, args.date,
-                                     ZoneInfo(settings.store_timezone), container.shop_names,
-                                     ["*"], args.store)
+            records = counted(iter_repair_records(
+                container.app, conn, args.date, ZoneInfo(settings.store_timezone),
+                container.shop_names, ["*"], args.store))
+            _write_lines(csv_lines(records) if args.format == "csv" else jsonl_lines(records),
+                         args.out)
     except DomainError as error:
         print(f"servicecore audit repair-records: {error.detail}", file=sys.stderr)
         return 1
     finally:
         container.close()
-    _write(as_csv(records) if args.format == "csv" else as_jsonl(records), args.out)
-    print(f"{len(records)} repair records of {args.date.isoformat()} "
+    print(f"{written} repair records of {args.date.isoformat()} "
           f"({args.store or 'all stores'})" + (f" written to {args.out}" if args.out else ""),
           file=sys.stderr)
     return 0

@@ -27,7 +27,7 @@ from projections.repair_records import (
     as_csv,
     as_jsonl,
     repair_record,
-    repair_records,
+    repair_records_page,
     stores_asked,
 )
 from projections.sanbao import sanbao
@@ -43,6 +43,8 @@ SerialsReader = Annotated[Principal, Depends(reader("audit.serial_conflicts"))]
 MAX_CLAIM_DAYS = 92  # a quarter per request: each claim reads its visit's streams
 MAX_CONFLICT_DAYS = 366  # a year per request: the list reads the part serials view only
 CLAIMS_PER_ANSWER = 200  # each package is read from its visit's streams
+CONFLICTS_PER_ANSWER = 500  # a serial's pairs grow with the square of its visits
+RECORDS_PER_ANSWER = 200  # each record is read from its visit's streams
 
 
 @router.get("/work-orders/{work_order_id}/warranty-claim", responses={200: {
@@ -134,24 +136,37 @@ def get_repair_records(
         day: Annotated[Day, Query(alias="date", description=f"the day, {DAY_RANGE}")],
         store_id: IdFilter = None,
         format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
+        visits_limit: Annotated[int, Query(ge=1, le=1000, description=(
+            "at most this many visits' records")), Plain] = RECORDS_PER_ANSWER,
+        visits_offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
         wait_for: WaitFor = None) -> Any:
     """The records of the visits settled on `date` (the store's calendar day): JSON, JSON
-    lines or CSV (one row per visit)."""
+    lines or CSV (one row per visit); `visits_limit` of the visits from `visits_offset`
+    (`visits` counts them all, `next` — in JSON lines and CSV the `Link` header,
+    rel="next" — asks for the following ones): each record is rebuilt from its visit's
+    events, and a group's day is as long as its stores make it."""
     wait_for_projection(ctx, "finance", wait_for)
     zone = ZoneInfo(ctx.timezone)
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        records = repair_records(ctx.app, conn, day, zone, ctx.shop_names, principal.stores,
-                                 store_id)
+        visits, records = repair_records_page(ctx.app, conn, day, zone, ctx.shop_names,
+                                              principal.stores, store_id,
+                                              limit=visits_limit, offset=visits_offset)
+    after = visits_offset + visits_limit
+    following = None if after >= visits else "/audit/repair-records?" + urlencode({
+        "date": day.isoformat(), **({"store_id": store_id} if store_id else {}),
+        "format": format, "visits_limit": visits_limit, "visits_offset": after})
+    link = {"Link": f'<{following}>; rel="next"'} if following else {}
     # A header is Latin-1: a store id from the query could hold anything, so the file name
     # keeps only what is safe in it.
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"repair-records-{store_id or 'all'}-{day.isoformat()}")
     if format == "csv":
         return Response(as_csv(records), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+            "Content-Disposition": f'attachment; filename="{name}.csv"', **link})
     if format == "jsonl":
         return Response(as_jsonl(records), media_type="application/jsonl", headers={
-            "Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+            "Content-Disposition": f'attachment; filename="{name}.jsonl"', **link})
     return {"date": day.isoformat(), "store_id": store_id, "timezone": ctx.timezone,
+            "visits": visits, "visits_offset": visits_offset, "next": following,
             "count": len(records), "records": records}
 
 
@@ -197,11 +212,17 @@ def get_serial_conflicts(
         first: Annotated[Day, Query(alias="from", description=f"the first day, {DAY_RANGE}")],
         last: Annotated[Day, Query(alias="to", description=(
             f"the last day (at most {MAX_CONFLICT_DAYS} days after `from`)"))],
-        store_id: IdFilter = None, wait_for: WaitFor = None) -> Any:
+        store_id: IdFilter = None,
+        conflicts_limit: Annotated[int, Query(ge=1, le=1000, description=(
+            "at most this many conflicts")), Plain] = CONFLICTS_PER_ANSWER,
+        conflicts_offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
+        wait_for: WaitFor = None) -> Any:
     """Part serials recorded on two visits as a failed part removed on both, or on two
     vehicles, where the later record was made from `from` to `to` (the store's calendar days):
     the earlier record `first`, the later `then`. Without `store_id` all the caller's stores;
-    with it, the conflicts one of whose visits is that store's."""
+    with it, the conflicts one of whose visits is that store's. `conflicts_limit` of them
+    from `conflicts_offset` (`count` this answer's, `next` asks for the following ones, null
+    on the last): a serial typed on many visits pairs each with each."""
     if last < first or (last - first).days >= MAX_CONFLICT_DAYS:
         raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days, from first to last",
                            **{"from": first.isoformat(), "to": last.isoformat()})
@@ -210,7 +231,15 @@ def get_serial_conflicts(
     zone = ZoneInfo(ctx.timezone)
     start = datetime.combine(first, time(0), zone)
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
-    with ctx.pool.connection() as conn:
-        found = serial_conflicts(conn, principal.stores, store_id, start, end)
+    with ctx.pool.connection() as conn:  # one more than asked tells whether more follow
+        found = serial_conflicts(conn, principal.stores, store_id, start, end,
+                                 limit=conflicts_limit + 1, offset=conflicts_offset)
+    following = None if len(found) <= conflicts_limit else "/audit/serial-conflicts?" + \
+        urlencode({"from": first.isoformat(), "to": last.isoformat(),
+                   **({"store_id": store_id} if store_id else {}),
+                   "conflicts_limit": conflicts_limit,
+                   "conflicts_offset": conflicts_offset + conflicts_limit})
+    found = found[:conflicts_limit]
     return {"from": first.isoformat(), "to": last.isoformat(), "store_id": store_id,
-            "timezone": ctx.timezone, "count": len(found), "conflicts": found}
+            "timezone": ctx.timezone, "conflicts_offset": conflicts_offset, "next": following,
+            "count": len(found), "conflicts": found}

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import projections.repair_records as repair_records_module
 from domain.settlement import Settlement
 from domain.warranty_evidence import WarrantyEvidence
 from projections.evidence import one_snapshot
@@ -22,8 +23,10 @@ from projections.repair_records import (
     ShopNames,
     as_csv,
     as_jsonl,
+    iter_repair_records,
     repair_record,
     repair_records,
+    repair_records_page,
 )
 from servicecore.container import Container
 from tests.integration.audit_support import Desk, at, new_vin
@@ -171,3 +174,35 @@ def test_csv_has_one_row_per_visit_and_jsonl_one_record_per_line(
     assert (rows[1]["part_names"], rows[1]["work_items"]) == ("", "labor [ENG-COIL] 1.0 h")
     lines = as_jsonl(mine).splitlines()
     assert [json.loads(line) for line in lines] == mine
+
+
+def test_a_days_records_are_read_a_page_or_a_batch_at_a_time(
+        container: Container, day: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API answers `limit` visits from `offset`; the command line reads `batch` visits'
+    streams at a time and yields each record as it is built, never the day's streams at once."""
+    stores = [day["desk"].store, day["other"].store]
+    whole = records(container, day)
+    with container.pool.connection() as conn, one_snapshot(conn):
+        # The day's visits (the reversed one is not settled any more), in settlement order.
+        visits, first = repair_records_page(container.app, conn, DAY, ZONE, day["shops"],
+                                            stores, None, limit=2)
+        assert visits == 3 and [r["work_order_id"] for r in first] == [
+            r["work_order_id"] for r in whole[:2]] == [str(day["a"]), str(day["elsewhere"])]
+        pages = [repair_records_page(container.app, conn, DAY, ZONE, day["shops"], stores,
+                                     None, limit=1, offset=n)[1] for n in range(visits)]
+        assert [r for p in pages for r in p] == whole
+        assert repair_records_page(container.app, conn, DAY, ZONE, day["shops"], stores, None,
+                                   limit=5, offset=3) == (3, [])
+        read: list[int] = []
+        real = repair_records_module.read_streams
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            read.append(len(args[2]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(repair_records_module, "read_streams", spy)
+        batches = iter_repair_records(container.app, conn, DAY, ZONE, day["shops"], stores,
+                                      batch=1)
+        assert next(batches) == whole[0] and read == [2]  # one visit and its settlement
+        assert [whole[0], *batches] == whole
+        assert read == [2] * visits
