@@ -64,8 +64,8 @@ def pairs(where: str, params: list[Any]) -> tuple[str, list[Any]]:
             GROUP BY 1),
         matched AS (
             SELECT c.*, g.repair_class, g.days AS guarantee_days, g.km AS guarantee_km,
-                   round(epoch(c.opened_at - c.earlier_completed_at) / 86400, 1)
-                       AS days_between,
+                   CAST(round(epoch(c.opened_at - c.earlier_completed_at) / 86400, 1)
+                        AS DECIMAL(18, 1)) AS days_between,
                    row_number() OVER (PARTITION BY c.work_order_id
                                       ORDER BY c.earlier_completed_at DESC,
                                                c.earlier_number DESC) AS nth

@@ -197,8 +197,8 @@ def _hours_per_wo(f: Filters) -> tuple[str, list[Any]]:
     return f"""
         SELECT w.kind, count(DISTINCT w.work_order_id) AS work_orders,
                coalesce(sum(l.hours_sold), 0) AS hours_sold,
-               round(coalesce(sum(l.hours_sold), 0) / count(DISTINCT w.work_order_id), 2)
-                   AS hours_per_work_order
+               CAST(round(coalesce(sum(l.hours_sold), 0) / count(DISTINCT w.work_order_id), 2)
+                    AS {HOURS}) AS hours_per_work_order
         FROM fact_work_orders w LEFT JOIN fact_labor_lines l
           ON l.work_order_id = w.work_order_id AND l.status = 'approved'
         WHERE w.settled_at IS NOT NULL AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
@@ -208,10 +208,10 @@ def _repair_time(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("w.delivered_at").vehicle()
     return f"""
         SELECT w.store_id, count(*) AS delivered,
-               round(avg(epoch(w.delivered_at - w.checked_in_at)) / 3600, 2)
+               CAST(round(avg(epoch(w.delivered_at - w.checked_in_at)) / 3600, 2) AS {HOURS})
                    AS avg_repair_hours,
-               round(avg(epoch(w.first_clock_on_at - w.checked_in_at)) / 3600, 2)
-                   AS avg_waiting_hours
+               CAST(round(avg(epoch(w.first_clock_on_at - w.checked_in_at)) / 3600, 2)
+                    AS {HOURS}) AS avg_waiting_hours
         FROM fact_work_orders w
         WHERE w.delivered_at IS NOT NULL AND w.checked_in_at IS NOT NULL AND {w.sql()}
         GROUP BY 1 ORDER BY 1""", w.params
@@ -267,10 +267,12 @@ def _turnover(f: Filters) -> tuple[str, list[Any]]:
         SELECT round(cost_sold, 2) AS cost_of_parts_sold,
                round(value_start, 2) AS inventory_start, round(value_end, 2) AS inventory_end,
                CAST(round((value_start + value_end) / 2, 2) AS {MONEY}) AS average_inventory,
-               round(cost_sold * 365.0 / {days} / nullif((value_start + value_end) / 2, 0), 2)
+               CAST(round(cost_sold * 365.0 / {days}
+                          / nullif((value_start + value_end) / 2, 0), 2) AS DECIMAL(18, 2))
                    AS turns_per_year,
-               round(365.0 / nullif(cost_sold * 365.0 / {days}
-                     / nullif((value_start + value_end) / 2, 0), 0), 1) AS days_of_supply
+               CAST(round(365.0 / nullif(cost_sold * 365.0 / {days}
+                          / nullif((value_start + value_end) / 2, 0), 0), 1) AS DECIMAL(18, 1))
+                   AS days_of_supply
         FROM figures""", [*store.params, start, end, start, end]
 
 
@@ -360,7 +362,7 @@ def _csi(f: Filters) -> tuple[str, list[Any]]:
     return f"""
         SELECT count(*) AS surveys, count(*) FILTER (WHERE c.csi >= 4) AS satisfied,
                CAST(round(satisfied / nullif(count(*), 0), 4) AS {RATIO}) AS csi,
-               round(avg(c.csi), 2) AS average_score,
+               CAST(round(avg(c.csi), 2) AS DECIMAL(18, 2)) AS average_score,
                count(*) FILTER (WHERE c.complaint) AS complaints
         FROM fact_follow_ups c JOIN fact_work_orders w USING (work_order_id)
         WHERE c.csi IS NOT NULL AND {w.sql()}""", w.params

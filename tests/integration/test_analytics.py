@@ -43,10 +43,17 @@ def money(text: str) -> Decimal:
     return Decimal(text)
 
 
-def double(text: str) -> Any:
-    """Other quotients come back as DOUBLE (DECIMAL / DECIMAL), rounded by the SQL to `text`'s
-    places."""
-    return pytest.approx(float(text), rel=1e-12)
+def places(text: str) -> Decimal:
+    """Every other quotient (an average, turns, days) comes back as a DECIMAL of the places it
+    is rounded to, exactly `text`: the API answers it as a string, never a float."""
+    return Decimal(text)
+
+
+def typed(row: dict[str, Any], *names: str) -> None:
+    """Each of `names` is a Decimal (or None) in `row`: a float that happens to equal the
+    expected figure would pass an equality test."""
+    for name in names:
+        assert row[name] is None or isinstance(row[name], Decimal), (name, row[name])
 
 
 def scenario(c: Container, store: str) -> dict[str, Any]:
@@ -194,6 +201,8 @@ def test_hours_per_work_order(loaded: Loaded) -> None:
     assert rows["repair"]["hours_per_work_order"] == D("1.25")
     # maintenance: V2 1.0 + 1.5 = 2.5 h over 1
     assert rows["maintenance"]["hours_per_work_order"] == D("2.50")
+    for row in rows.values():
+        typed(row, "hours_per_work_order")
 
 
 def test_repair_time(loaded: Loaded) -> None:
@@ -201,9 +210,10 @@ def test_repair_time(loaded: Loaded) -> None:
     # repair (delivery - check-in): V1 03:10->07:00 3.8333 h, V2 03:10->09:00 5.8333 h,
     # V3 03:10->06:00 2.8333 h; mean 12.5 / 3 = 4.1667 -> 4.17
     assert row["delivered"] == 3
-    assert row["avg_repair_hours"] == pytest.approx(4.17)
+    assert row["avg_repair_hours"] == D("4.17")
     # waiting (first clock-on - check-in): 0.8333 + 0.8333 + 1.3333 = 3.0 / 3 = 1.00
-    assert row["avg_waiting_hours"] == pytest.approx(1.00)
+    assert row["avg_waiting_hours"] == D("1.00")
+    typed(row, "avg_repair_hours", "avg_waiting_hours")
 
 
 def test_comeback_rate(loaded: Loaded) -> None:
@@ -239,8 +249,9 @@ def test_parts_turnover(loaded: Loaded) -> None:
     assert row["cost_of_parts_sold"] == D("790.00")
     assert (row["inventory_start"], row["inventory_end"]) == (D("1020.00"), D("820.00"))
     assert row["average_inventory"] == D("920.00")
-    assert row["turns_per_year"] == double("10.11")
-    assert float(row["days_of_supply"]) == pytest.approx(36.1)
+    assert row["turns_per_year"] == places("10.11")
+    assert row["days_of_supply"] == places("36.1")
+    typed(row, "turns_per_year", "days_of_supply")
 
 
 def test_parts_loss_rate(loaded: Loaded) -> None:
@@ -302,7 +313,8 @@ def test_csi(loaded: Loaded) -> None:
     # scores 5 (V1), 3 with a complaint (V2), 4 (V3): 2 of 3 score 4-5; mean 12 / 3 = 4.00
     assert (row["surveys"], row["satisfied"], row["complaints"]) == (3, 2, 1)
     assert row["csi"] == ratio("0.6667")
-    assert row["average_score"] == pytest.approx(4.0)
+    assert row["average_score"] == D("4.00")
+    typed(row, "average_score")
 
 
 def test_customer_churn(loaded: Loaded) -> None:
