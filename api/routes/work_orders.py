@@ -23,6 +23,7 @@ from api.deps import (
     command,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
@@ -52,7 +53,7 @@ from domain.counter import parse_number
 from projections import audit
 from projections.work_orders import list_work_orders, work_order
 
-router = APIRouter(prefix="/work-orders", tags=["work orders"])
+router = APIRouter(prefix="/work-orders", tags=["work orders"], route_class=JsonBodyRoute)
 VIEW = "work_orders"
 READ = "work_orders.read"
 Reader = Annotated[PiiReader, Depends(pii_reader(READ))]
