@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from api.json_bodies import JsonBodyRoute, takes_json
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
 from tests.e2e.test_plain_numbers_api import _api_routes
-from tests.unit.test_exact_json import json_decimals
+from tests.unit.test_exact_json import decimal_texts
 
 Auth = Callable[..., dict[str, str]]
 JSON = {"Content-Type": "application/json"}
@@ -100,7 +100,7 @@ def test_a_number_past_17_digits_is_read_exactly(client: TestClient, auth: Auth,
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(text=json_decimals())
+@given(text=decimal_texts)
 def test_a_json_number_is_taken_as_its_string_is(client: TestClient, auth: Auth,
                                                  store_id: str, text: str) -> None:
     """Up to 30 digits, as a list price, a minimum stock and a reorder quantity: accepted or
