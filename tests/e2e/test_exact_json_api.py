@@ -229,3 +229,21 @@ def test_a_retry_is_matched_by_its_exact_numbers(client: TestClient, auth: Auth,
                          content=LABOR % ('"pads"', hours, "0.13")) for hours in ("1.5", "1.50")]
     assert lines[0].status_code == 200, lines[0].text
     assert lines[1].headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("depth", [100_000, 2_000, 900, 400])
+def test_a_deeply_nested_body_is_a_clear_4xx_with_a_key_too(client: TestClient, auth: Auth,
+                                                            store_id: str, depth: int) -> None:
+    """Past the parser's depth it is 400 "nested too deeply"; within it, the NaN at the bottom
+    is found where it stands (the walk has a stack of its own), never a 500; the fingerprint
+    is never reached."""
+    before = log_head(client)
+    body = ('{"store_id": "S01", "x": ' + "[" * depth + "NaN" + "]" * depth + "}").encode()
+    response = client.post("/work-orders", content=body, headers={
+        **auth("advisor", "adv-li", [store_id]), **JSON, "Idempotency-Key": str(uuid.uuid4())})
+    if response.status_code == 400:
+        assert problem(response, 400, "http-400")["detail"] == "the body is nested too deeply"
+    else:
+        errors = problem(response, 422, "invalid-input")["errors"]
+        assert [e["loc"] for e in errors] == [["body", "x", *[0] * depth]]
+    assert log_head(client) == before
