@@ -5,9 +5,11 @@ Before: FastAPI's `json.loads`, the repeated-name check's `json.loads` with its 
 the idempotency fingerprint's `json.loads` + `request_hash` (float documents). Now: one
 `json_bodies.parse` (Decimals, the pairs and constant hooks) + `request_hash` of its document.
 Each body is read as a request with an Idempotency-Key (the fingerprint) and without one.
-Rounds alternate A and B in one process; each figure is the median of the rounds' means.
+Rounds alternate A and B in one process; each figure is the CPU time of this process per
+read, the median of the rounds' means (their range beside it). Written to
+bench/results/json_bodies.json unless --no-save.
 
-    python -m bench.json_bodies [--rounds 15] [--repeat 2000]
+    python -m bench.json_bodies [--rounds 15] [--repeat 2000] [--no-save]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from api.json_bodies import parse
+from bench.common import RESULTS_DIR, _git, machine_info, package_versions
 from domain.idempotency import request_hash
 
 
@@ -70,19 +73,22 @@ def bodies() -> dict[str, bytes]:
 
 
 def timed(run: Callable[[bytes, bool], None], body: bytes, keyed: bool, repeat: int) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(repeat):
         run(body, keyed)
-    return (time.perf_counter() - start) / repeat * 1e6
+    return (time.process_time() - start) / repeat * 1e6
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=2000)
+    parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds A/B alternated, "
-          f"{args.repeat} reads each; µs per request (median of rounds; min-max)")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f}; {args.rounds} rounds A/B alternated, "
+          f"{args.repeat} reads each; CPU µs per read (median of rounds; min-max)")
+    results: list[dict[str, Any]] = []
     for name, body in bodies().items():
         for keyed in (True, False):
             figures: dict[str, list[float]] = {"before": [], "after": []}
@@ -93,6 +99,18 @@ def main(argv: list[str] | None = None) -> None:
             spread = "  ".join(f"{k} {min(v):.1f}-{max(v):.1f}" for k, v in figures.items())
             print(f"{name} ({len(body)} B), {'with' if keyed else 'without'} Idempotency-Key: "
                   f"before {a:.1f}, after {b:.1f} ({(b - a) / a:+.0%})  [{spread}]")
+            results.append({"body": name, "bytes": len(body), "idempotency_key": keyed,
+                            **{f"{k}_cpu_us_median": round(statistics.median(v), 1)
+                               for k, v in figures.items()},
+                            **{f"{k}_cpu_us_range": [round(min(v), 1), round(max(v), 1)]
+                               for k, v in figures.items()}})
+    if not args.no_save:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / "json_bodies.json").write_text(json.dumps({
+            "benchmark": "json_bodies", "figures": results,
+            "conditions": {"rounds": args.rounds, "reads_per_round": args.repeat,
+                           "load_average": load, "machine": machine_info(),
+                           "packages": package_versions(), "git": _git()}}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
