@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.json_bodies import JsonBodyRoute, takes_json
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
 from tests.e2e.test_plain_numbers_api import _api_routes
-from tests.unit.test_exact_json import decimal_texts
+from tests.unit.test_exact_json import decimal_texts, number_in
 
 Auth = Callable[..., dict[str, str]]
 JSON = {"Content-Type": "application/json"}
@@ -247,3 +249,42 @@ def test_a_deeply_nested_body_is_a_clear_4xx_with_a_key_too(client: TestClient, 
         errors = problem(response, 422, "invalid-input")["errors"]
         assert [e["loc"] for e in errors] == [["body", "x", *[0] * depth]]
     assert log_head(client) == before
+
+
+def _body_fields(annotation: Any, seen: set[type]) -> Iterator[tuple[str, Any]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation not in seen:
+            seen.add(annotation)
+            for name, field in annotation.model_fields.items():
+                yield f"{annotation.__name__}.{name}", field
+                yield from _body_fields(field.annotation, seen)
+        return
+    for arg in typing.get_args(annotation):
+        if not isinstance(arg, str | int):
+            yield from _body_fields(arg, seen)
+
+
+def _validated(adapter: TypeAdapter[Any], value: Any) -> Any:
+    try:
+        read = adapter.validate_python(value)
+    except ValidationError as exc:
+        return [(e["type"], e["loc"]) for e in exc.errors()]
+    return type(read), read
+
+
+def test_every_body_field_takes_a_number_a_float_held_as_it_did(client: TestClient) -> None:
+    """No body field is typed float, and none answers a Decimal otherwise than the float it
+    was: the same value (of the same type) or the same errors, for numbers a float holds."""
+    fields = dict(field for route in _api_routes(client.app.routes)  # type: ignore[attr-defined]
+                  for param in route.dependant.body_params
+                  for field in _body_fields(param.field_info.annotation, set()))
+    assert len(fields) > 200
+    differ = []
+    for where, field in fields.items():
+        adapter = TypeAdapter(field.rebuild_annotation())
+        for text in ("1.0", "0.0", "-0.0", "1.5", "12.0", "0.13", "1e2", "-3.25", "3E4",
+                     "2026.0", "1700000000.0", "0.5e-3"):
+            as_float, exact = (_validated(adapter, v) for v in (float(text), number_in(text)))
+            if as_float != exact:
+                differ.append((where, text, as_float, exact))
+    assert differ == []
