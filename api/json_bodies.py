@@ -51,9 +51,13 @@ def exact_number(text: str) -> Decimal:
         number = Decimal(text)
     except InvalidOperation:  # an exponent past what a Decimal holds (about 10**18)
         raise NumberTooLong(text[:40]) from None
+    if number.adjusted() >= DIGITS_MAX:
+        raise NumberTooLong(text[:40])
+    if "e" not in text and "E" not in text:  # written out: no longer than its text
+        return number
     sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # JSON writes no NaN or Infinity as a number
-    if number.adjusted() >= DIGITS_MAX or -exponent > max(DIGITS_MAX, len(text)):
+    if -exponent > max(DIGITS_MAX, len(text)):
         raise NumberTooLong(text[:40])
     if exponent > 0:  # exactly, without a context's precision: 1e100 has 101 digits
         return Decimal((sign, digits + (0,) * exponent, 0))
