@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -98,15 +97,15 @@ async def known_query_only(request: Request) -> None:
     """Refuse what a route would otherwise silently ignore or choke on: a query parameter it
     does not declare (`?number=` would have listed everything), one given twice (the route
     would take the last), and a NUL character in the query or the path (PostgreSQL text cannot
-    hold one); a JSON body sent as something else, or naming a member twice
-    (api/json_bodies.py). Then name, on the request's log lines, the store it names (path or
-    query `store_id`) instead of the caller's list of stores. Applied to every route by the app: one dependency, as each costs a solve per
-    request."""
+    hold one). (A JSON body sent as something else, naming a member twice or holding NaN is
+    refused before this runs, where it is parsed: api/json_bodies.py.) Then name, on the
+    request's log lines, the store it names (path or query `store_id`) instead of the
+    caller's list of stores. Applied to every route by the app: one dependency, as each
+    costs a solve per request."""
     route = request.scope.get("route")
     dependant: Dependant | None = getattr(route, "dependant", None)
     if dependant is None:
         return
-    await json_bodies.check(request, route)
     declared: frozenset[str] | None = getattr(route, _DECLARED, None)
     if declared is None:
         declared = frozenset(_declared_query(dependant))
@@ -208,7 +207,11 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
             # the query is part of the request (e.g. which store a statement file is for)
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             try:
-                body: Any = json.loads(raw) if raw else None
+                # the document the route's JSON body was parsed into; parsed here only for a
+                # route that reads its body itself (a statement file)
+                body: Any = json_bodies.document(request)
+                if body is json_bodies.NOT_READ:
+                    body = json_bodies.parse(raw).document if raw else None
                 fingerprint = request_hash(target, body)
             except (ValueError, RecursionError):
                 # Not JSON (a statement file), or nested past what the parser or the encoder

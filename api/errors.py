@@ -99,6 +99,11 @@ class UnsupportedMediaType(StarletteHTTPException):
         super().__init__(415, detail)
 
 
+class NumberTooLong(ValueError):
+    """A number of a JSON body past what it is read to (api/json_bodies.py `DIGITS_MAX`): more
+    than 4300 digits before its point, or written with an exponent that makes it that long."""
+
+
 def title_of(kind: str) -> str:
     """The one title of the problem type `kind`."""
     if kind in TITLES:
@@ -264,9 +269,9 @@ def install(app: FastAPI) -> None:
 
 
 def unreadable_body(exc: StarletteHTTPException) -> str | None:
-    """What was wrong with a JSON body FastAPI could not parse for another reason than its
-    syntax (that is a 422 naming the position): it answered "There was an error parsing the
-    body" whatever the cause."""
+    """What was wrong with a JSON body that could not be parsed for another reason than its
+    syntax (that is a 422 naming the position): FastAPI answered "There was an error parsing
+    the body" whatever the cause (api/json_bodies.py refuses it with the same exception)."""
     if exc.status_code != 400:
         return None
     cause = exc.__cause__
@@ -274,7 +279,8 @@ def unreadable_body(exc: StarletteHTTPException) -> str | None:
         return f"the body is not UTF-8 (byte {cause.start} cannot be decoded)"
     if isinstance(cause, RecursionError):
         return "the body is nested too deeply"
-    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+    if isinstance(cause, NumberTooLong) or (
+            isinstance(cause, ValueError) and "integer string conversion" in str(cause)):
         return "a number in the body has more than 4300 digits"
     return None
 

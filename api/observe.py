@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import log_context
 from api.db_deadline import DbDeadline
 from api.errors import database_unavailable_problem, internal_problem, unavailable
+from api.json_bodies import JsonBodyRoute
 from api.metrics import UNMATCHED, ApiMetrics
 
 access_log = logging.getLogger("servicecore.access")
@@ -107,7 +108,7 @@ def header_value(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-router = APIRouter()
+router = APIRouter(route_class=JsonBodyRoute)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, ComplaintStatus, FollowUpStatus
@@ -16,7 +17,7 @@ from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, Resol
 from domain.common import NotFound
 from projections import audit, finance_queries
 
-router = APIRouter(tags=["delivery and follow-up"])
+router = APIRouter(tags=["delivery and follow-up"], route_class=JsonBodyRoute)
 VIEW = "finance"
 Reader = Annotated[Principal, Depends(reader("follow_ups.read"))]
 Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]

@@ -23,12 +23,13 @@ from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
+from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from domain.days import FIRST_DAY, LAST_DAY, plain_day
 from projections.base import page_of
 
-router = APIRouter(prefix="/analytics", tags=["analytics"], responses={
+router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBodyRoute, responses={
     404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
 Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
 

@@ -21,6 +21,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
@@ -31,7 +32,7 @@ from projections import audit
 from projections.base import page_of
 from projections.workshop_queries import availability, get_appointment, list_appointments
 
-router = APIRouter(prefix="/appointments", tags=["appointments"])
+router = APIRouter(prefix="/appointments", tags=["appointments"], route_class=JsonBodyRoute)
 VIEW = "workshop"
 Reader = Annotated[Principal, Depends(reader("appointments.read"))]
 # The bookings show the customer's name and phones: an auditor's read of them is recorded.

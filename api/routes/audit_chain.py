@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from api.auth import Principal
 from api.deps import Ctx, Offset, reader
 from api.errors import unavailable_problem
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import PageOf
 from api.schemas_audit_trail import (
@@ -43,7 +44,7 @@ from projections.hash_chain import (
 )
 from projections.snapshot_check import check_snapshots, snapshotted_streams
 
-router = APIRouter(prefix="/audit/chain", tags=["audit"])
+router = APIRouter(prefix="/audit/chain", tags=["audit"], route_class=JsonBodyRoute)
 Verifier = Annotated[Principal, Depends(reader("audit.chain"))]
 Anchorer = Annotated[Principal, Depends(reader("audit.anchor"))]
 MAX_RANGE = 500_000  # notification ids per verification request

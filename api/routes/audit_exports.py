@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.as_of import in_future, latest_day
 from api.auth import Principal
 from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.pii_reads import PiiReader, pii_reader
 from domain.common import InvalidInput
@@ -35,7 +36,7 @@ from projections.warranty_claim import warranty_claim
 from projections.warranty_claim_html import render
 from projections.warranty_claims import warranty_claims
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=JsonBodyRoute)
 ClaimReader = Annotated[PiiReader, Depends(pii_reader("audit.warranty_claim"))]
 RecordsReader = Annotated[Principal, Depends(reader("audit.repair_records"))]
 SanbaoReader = Annotated[Principal, Depends(reader("audit.sanbao"))]

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.dates import DayOrMoment, plain_moment, zone_plus
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, PageOf
 from api.pii_reads import PiiReader, pii_reader
@@ -47,7 +48,7 @@ from projections.audit_index import (
     work_order_events,
 )
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=JsonBodyRoute)
 VIEW = "audit_index"
 Auditor = Annotated[PiiReader, Depends(pii_reader("audit.trail"))]
 HISTORY = {

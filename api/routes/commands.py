@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.deps import Ctx, reader
+from api.json_bodies import JsonBodyRoute
 from domain.common import NotFound
 from projections.audit import stored_command
 
-router = APIRouter(prefix="/commands", tags=["commands"])
+router = APIRouter(prefix="/commands", tags=["commands"], route_class=JsonBodyRoute)
 
 
 class StoredCommand(BaseModel):

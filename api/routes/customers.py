@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
@@ -34,7 +35,7 @@ from projections.customer_queries import (
     find_customers,
 )
 
-router = APIRouter(prefix="/customers", tags=["customers"])
+router = APIRouter(prefix="/customers", tags=["customers"], route_class=JsonBodyRoute)
 VIEW = "customers"
 Reader = Annotated[PiiReader, Depends(pii_reader("customers.read"))]
 RegisterCmd = Annotated[Command, Depends(command("customers.register"))]

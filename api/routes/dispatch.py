@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal
 from api.deps import Command, Ctx, StoreQuery, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.schemas import CommandAccepted
 from api.schemas_crm import AutoDispatchIn, OverrideIn
 from projections.workshop_queries import board
 
-router = APIRouter(prefix="/dispatch", tags=["dispatch"])
+router = APIRouter(prefix="/dispatch", tags=["dispatch"], route_class=JsonBodyRoute)
 VIEW = "workshop"
 
 

@@ -24,6 +24,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, Page
 from api.pii_reads import PiiReader, pii_reader
@@ -34,7 +35,7 @@ from domain.common import InvalidInput, NotFound
 from projections import chain_witness, finance_queries
 from projections import receivables as receivables_view
 
-router = APIRouter(tags=["finance"])
+router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
 VIEW = "finance"
 FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
 # names and phones of customers who owe: an auditor's read of them is recorded

@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Ctx
 from api.health_check import HealthCheck
+from api.json_bodies import JsonBodyRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonBodyRoute)
 
 
 def _check(ctx: Ctx) -> HealthCheck:

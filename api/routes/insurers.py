@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, PageOf
 from api.schemas import REASON, Body, CommandAccepted, example
@@ -20,7 +21,7 @@ from domain.insurers import Insurers
 from projections import audit
 from projections.insurers import get_insurer, list_insurers
 
-router = APIRouter(prefix="/insurers", tags=["insurers"])
+router = APIRouter(prefix="/insurers", tags=["insurers"], route_class=JsonBodyRoute)
 VIEW = "finance"
 Reader = Depends(reader("insurers.read"))
 ManageCmd = Annotated[Command, Depends(command("insurers.manage"))]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import Command, Ctx, Offset, PartNumber, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted
@@ -16,7 +17,7 @@ from domain.part import Part, normalise_part_number
 from projections import audit
 from projections.stock_queries import get_part, search_parts
 
-router = APIRouter(prefix="/parts", tags=["parts"])
+router = APIRouter(prefix="/parts", tags=["parts"], route_class=JsonBodyRoute)
 VIEW = "stock"
 Reader = Depends(reader("parts.read"))
 ManageCmd = Annotated[Command, Depends(command("parts.manage"))]

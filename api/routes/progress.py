@@ -8,7 +8,6 @@ lines of that one work order and nothing else.
 from __future__ import annotations
 
 import io
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api import log_context
+from api import json_bodies, log_context
 from api.auth import AuthError, Principal
 from api.deps import (
     Command,
@@ -36,7 +35,7 @@ from api.deps import (
     wait_for_projection,
 )
 from api.errors import problem, status_of
-from api.json_bodies import repeated_members
+from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
 from api.progress_guard import Attempts
 from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
@@ -55,8 +54,8 @@ from domain.idempotency import request_hash
 from projections.base import page_of
 from projections.progress_page import progress_of
 
-links_router = APIRouter(prefix="/work-orders", tags=["progress page"])
-router = APIRouter(prefix="/progress", tags=["progress page"])
+links_router = APIRouter(prefix="/work-orders", tags=["progress page"], route_class=JsonBodyRoute)
+router = APIRouter(prefix="/progress", tags=["progress page"], route_class=JsonBodyRoute)
 ShareCmd = Annotated[Command, Depends(command("progress.share"))]
 LinkReader = Annotated[Principal, Depends(reader("progress.read"))]
 MAX_FORM_BYTES = 16 * 1024
@@ -244,14 +243,16 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
         payload: Any = {"decisions": [{"line_id": line_id, "decision": decision}]}
         token: str | None = fields.get("form_token", [""])[0]
     else:
-        try:
-            payload = json.loads(raw) if raw else None
+        try:  # parsed once, as every JSON body is (api/json_bodies.py)
+            parsed = json_bodies.parse(raw) if raw else json_bodies.Parsed(None, [], [])
         except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             raise InvalidInput("the body is not JSON") from None
-        twice = repeated_members(raw)
-        if twice:  # the parser kept the last of the two
-            raise InvalidInput("a member is named more than once: " + ", ".join(
-                ".".join(str(step) for step in where) for where in twice))
+        if parsed.repeated:  # the parser kept the last of the two
+            raise InvalidInput("a member is named more than once: " + _where(parsed.repeated))
+        if parsed.not_finite:
+            raise InvalidInput("NaN and Infinity are not JSON numbers: "
+                               + _where(parsed.not_finite))
+        payload = parsed.document
         token = None
     try:
         body = CustomerDecisionsIn.model_validate(payload)
@@ -263,6 +264,10 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
         if decisions.setdefault(item.line_id, item.decision) != item.decision:
             raise InvalidInput(f"line {item.line_id} is both approved and declined")
     return decisions, token, payload
+
+
+def _where(places: list[json_bodies.Where]) -> str:
+    return ", ".join(".".join(str(step) for step in where) or "the body" for where in places)
 
 
 @router.post("/{token}/decisions", response_model=DecisionsOut,

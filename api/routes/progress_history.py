@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal
 from api.deps import Ctx, Offset, reader
+from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit
 from domain.common import NotFound
 from domain.progress_link import ProgressLinks
 from projections import audit
 
-router = APIRouter(prefix="/progress-links", tags=["progress page"])
+router = APIRouter(prefix="/progress-links", tags=["progress page"], route_class=JsonBodyRoute)
 Auditor = Annotated[Principal, Depends(reader("progress.history"))]
 NONCE_FIELDS = ("nonce", "replaces")
 

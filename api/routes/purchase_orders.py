@@ -21,6 +21,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
@@ -31,7 +32,7 @@ from projections import audit
 from projections.purchase_order_doc import purchase_order_as_of
 from projections.stock_queries import get_order, list_orders, reorder_suggestions
 
-router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"])
+router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"], route_class=JsonBodyRoute)
 VIEW = "stock"
 Reader = Annotated[Principal, Depends(reader("purchase_orders.read"))]
 ManageCmd = Annotated[Command, Depends(command("purchase_orders.manage"))]

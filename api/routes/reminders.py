@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_crm import PlanIn, ReminderIn
 from projections.customer_queries import due_list, list_plans
 
-router = APIRouter(prefix="/reminders", tags=["reminders"])
+router = APIRouter(prefix="/reminders", tags=["reminders"], route_class=JsonBodyRoute)
 VIEW = "customers"
 Reader = Annotated[Principal, Depends(reader("reminders.read"))]
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import ReasonIn, SettlementStatus
@@ -36,7 +37,7 @@ from projections.finance_queries import (
 )
 from projections.settlement_as_of import settlement_as_of
 
-router = APIRouter(tags=["settlement and payments"])
+router = APIRouter(tags=["settlement and payments"], route_class=JsonBodyRoute)
 VIEW = "finance"
 Reader = Annotated[Principal, Depends(reader("settlements.read"))]
 ManageCmd = Annotated[Command, Depends(command("settlements.manage"))]

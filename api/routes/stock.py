@@ -27,6 +27,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Page
 from api.paging import Limit as PageLimit
@@ -63,12 +64,12 @@ from projections.stock_queries import (
 )
 from projections.stock_queries import stock_item as stock_item_reading
 
-router = APIRouter(prefix="/stock", tags=["stock"])
+router = APIRouter(prefix="/stock", tags=["stock"], route_class=JsonBodyRoute)
 # The single item (the most frequent stock request) and the lot ledger, which must come before
 # it (/lots/{lot_id} would match it too): included first, as routes are tried in order and
 # every route tried costs.
-item_router = APIRouter(prefix="/stock", tags=["stock"])
-alerts_router = APIRouter(prefix="/alerts", tags=["stock"])
+item_router = APIRouter(prefix="/stock", tags=["stock"], route_class=JsonBodyRoute)
+alerts_router = APIRouter(prefix="/alerts", tags=["stock"], route_class=JsonBodyRoute)
 VIEW = "stock"
 READ = "stock.read"
 Reader = Annotated[Principal, Depends(reader(READ))]

@@ -23,6 +23,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
@@ -31,7 +32,7 @@ from domain.days import FIRST_DAY, LAST_DAY
 from projections.base import page_of
 from projections.workshop_queries import kpis, list_technicians, technicians_page
 
-router = APIRouter(prefix="/technicians", tags=["technicians"])
+router = APIRouter(prefix="/technicians", tags=["technicians"], route_class=JsonBodyRoute)
 VIEW = "workshop"
 ManageCmd = Annotated[Command, Depends(command("technicians.manage"))]
 Reader = Annotated[Principal, Depends(reader("technicians.read"))]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
@@ -23,7 +24,7 @@ from projections import audit
 from projections.crm_as_of import vehicle_as_of
 from projections.customer_queries import find_vehicles, vehicle_detail
 
-router = APIRouter(prefix="/vehicles", tags=["vehicles"])
+router = APIRouter(prefix="/vehicles", tags=["vehicles"], route_class=JsonBodyRoute)
 VIEW = "customers"
 # The lookup and the file show owners' names: an auditor's read of them is recorded.
 Reader = Annotated[PiiReader, Depends(pii_reader("vehicles.read"))]

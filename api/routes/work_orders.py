@@ -23,6 +23,7 @@ from api.deps import (
     command,
     wait_for_projection,
 )
+from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit
 from api.pii_reads import PiiReader, pii_reader, work_order_customers
@@ -54,7 +55,7 @@ from projections.base import read
 from projections.insurers import name_assessment_insurer
 from projections.work_orders import list_work_orders, work_order
 
-router = APIRouter(prefix="/work-orders", tags=["work orders"])
+router = APIRouter(prefix="/work-orders", tags=["work orders"], route_class=JsonBodyRoute)
 VIEW = "work_orders"
 READ = "work_orders.read"
 Reader = Annotated[PiiReader, Depends(pii_reader(READ))]
