@@ -194,9 +194,10 @@ class HeadWithBody:
 
 
 class HttpToolsHeaderTimeoutProtocol(_HeadTimer, BodyTimer, HttpToolsProtocol):
-    """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The timer runs
-    while no request is in hand (its head complete, its response not yet sent). Each response
-    leaves in one write (`HeadWithBody`)."""
+    """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The head timer
+    runs while no request is in hand (its head complete, its response not yet sent); the body
+    timer while the latest request's body is incomplete. Each response leaves in one write
+    (`HeadWithBody`)."""
 
     _in_hand = 0  # requests whose head is complete and whose response is not
     _body_open = False  # the latest request's head is complete and its body is not

@@ -4,6 +4,7 @@ arrives in time, however slowly, is served as before. A real server on a real so
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -29,9 +30,12 @@ ended: list[str] = []  # how each body read by the app ended: "whole" or "discon
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """/echo reads the whole body and answers its size; /early starts its answer first."""
+    """/echo reads the whole body and answers its size; /early starts its answer first;
+    /late reads only after twice the deadline."""
     if scope["type"] != "http":
         return
+    if scope["path"] == "/late":
+        await asyncio.sleep(2 * DEADLINE)
     if scope["path"] == "/early":
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/plain")]})
@@ -190,3 +194,21 @@ def test_a_body_that_arrives_with_its_head_arms_no_timer(base: type[Any]) -> Non
         conn.sendall(head(length=5) + b"he")  # this one waits for its body: one timer
         assert_408_then_closed(until_closed(conn))
     assert len(armed) == 1
+
+
+@pytest.mark.parametrize("base", PROTOCOLS)
+def test_a_body_the_server_stopped_reading_is_not_the_clients_delay(base: type[Any]) -> None:
+    """A body over uvicorn's buffer (64 KiB) that the app does not read yet pauses reading:
+    the client had sent it all, so it is served once the app reads, not cut off at 408."""
+    body = b"q" * 4_000_000
+    with served(base) as port, connect(port) as conn:
+        sender = threading.Thread(target=conn.sendall, args=(head("/late", len(body)) + body,),
+                                  daemon=True)
+        sender.start()
+        answer = b""
+        while not answer.endswith(b"}"):
+            part = conn.recv(4096)
+            assert part, answer[:300]
+            answer += part
+        sender.join(30)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b'{"size": 4000000}')
