@@ -64,6 +64,7 @@ TITLES = {
     "version-conflict": "Conflicting change",
     "stale-version": "Stale version",
     "too-large": "Request too large",
+    "body-timeout": "Request body not received in time",
     "too-many-attempts": "Too many attempts",
     "unsupported-media-type": "Unsupported media type",
     "progress-link-unknown": "Unknown progress link",
@@ -89,6 +90,25 @@ class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
         self.limit = limit
+
+
+# The scope key `serve`'s protocol sets on a request whose body it cut off at the body deadline
+# (servicecore/body_deadline.py): the app's next receive() raises `BodyTimedOut` (api/middleware.py).
+BODY_TIMED_OUT = "servicecore.body_timed_out"
+
+
+class BodyTimedOut(StarletteHTTPException):
+    """The request body did not all arrive within the body deadline; the server has answered
+    408 and closed the connection, so the app only unwinds (its answer goes nowhere)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, body_timeout_detail(seconds))
+        self.seconds = seconds
+
+
+def body_timeout_detail(seconds: float) -> str:
+    return (f"the request body did not all arrive within {seconds:g} s of the request's "
+            "headers; send it again, whole")
 
 
 class UnsupportedMediaType(StarletteHTTPException):
@@ -187,6 +207,18 @@ def too_large_problem(exc: BodyTooLarge) -> JSONResponse:
     return response
 
 
+def body_timeout_body(seconds: float) -> bytes:
+    """The 408 problem `serve`'s protocol answers itself to a body that missed its deadline."""
+    return json.dumps(problem_body(408, "body-timeout", body_timeout_detail(seconds),
+                                   timeout_seconds=seconds), separators=(",", ":")).encode()
+
+
+def body_timeout_problem(exc: BodyTimedOut) -> JSONResponse:
+    response = problem(408, "body-timeout", str(exc.detail), timeout_seconds=exc.seconds)
+    response.headers["Connection"] = "close"
+    return response
+
+
 def unavailable_problem(detail: str, **extra: Any) -> JSONResponse:
     response = problem(503, "unavailable", detail, **extra)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -239,6 +271,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return too_large_problem(exc)
+
+    @app.exception_handler(BodyTimedOut)
+    async def body_timeout(request: Request, exc: BodyTimedOut) -> JSONResponse:
+        return body_timeout_problem(exc)
 
     @app.exception_handler(UnsupportedMediaType)
     async def unsupported(request: Request, exc: UnsupportedMediaType) -> JSONResponse:

@@ -1,11 +1,19 @@
-"""ASGI middleware: the request-body limit, enforced while the body arrives; no encoded body."""
+"""ASGI middleware: the request-body limit, enforced while the body arrives; no encoded body;
+a body cut off at the server's body deadline unwinds the request as its 408."""
 
 from __future__ import annotations
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import BodyTooLarge, problem, too_large_problem
+from api.errors import (
+    BODY_TIMED_OUT,
+    BodyTimedOut,
+    BodyTooLarge,
+    body_timeout_problem,
+    problem,
+    too_large_problem,
+)
 
 
 class BodyLimit:
@@ -15,6 +23,11 @@ class BodyLimit:
     body without one (chunked) is counted as it arrives and refused at the first message that
     goes over, so an oversize body never reaches JSON parsing, the domain or the store. A
     body sent encoded (a Content-Encoding other than identity) is refused with 415 unread.
+
+    A body that missed `serve`'s body deadline (servicecore/body_deadline.py) was answered 408
+    by the server, which then closed the connection: the `http.disconnect` that follows is
+    raised as `BodyTimedOut`, so the route unwinds as that 408 (in the access line and the
+    metrics) rather than as a body it could not parse, and stores nothing.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -44,6 +57,8 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+            elif BODY_TIMED_OUT in scope and not started:
+                raise BodyTimedOut(scope[BODY_TIMED_OUT])
             return message
 
         async def watched_send(message: Message) -> None:
@@ -59,6 +74,10 @@ class BodyLimit:
             if started:
                 raise
             await self._refuse(scope, receive, send)
+        except BodyTimedOut as timed_out:
+            if started:
+                raise
+            await body_timeout_problem(timed_out)(scope, receive, watched_send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         await too_large_problem(BodyTooLarge(self.max_bytes))(scope, receive, send)

@@ -26,7 +26,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "format": "uri", "description": (
             "the kind of problem, for programs: …/problems/invalid-input, …/unauthenticated, "
             "…/forbidden, …/not-found, …/illegal-transition, …/version-conflict, "
-            "…/stale-version, …/too-large, …/unsupported-media-type, …/unavailable, …/http-<status> (a path or method "
+            "…/stale-version, …/too-large, …/unsupported-media-type, …/body-timeout, …/unavailable, …/http-<status> (a path or method "
             "no route has), or a domain refusal's own")},
         "title": {"type": "string", "description": (
             "the kind of problem, for people: one fixed title per `type` (what happened this "

@@ -78,11 +78,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             os.environ.setdefault("DATABASE_URL", container.database_url)
             serve_workers(host=settings.host, port=settings.port, workers=settings.workers,
                           header_timeout=settings.header_timeout_seconds,
+                          body_timeout=settings.body_timeout_seconds,
                           shutdown_grace=settings.shutdown_grace_seconds,
                           log_level=settings.log_level)
         else:
             serve(app, host=settings.host, port=settings.port,
                   header_timeout=settings.header_timeout_seconds,
+                  body_timeout=settings.body_timeout_seconds,
                   shutdown_grace=settings.shutdown_grace_seconds, log_level=settings.log_level)
     except _Stopped:
         log.info("stopped before serving")

@@ -1,4 +1,5 @@
-"""How `serve` runs uvicorn: a time limit on every request head, and a stop that returns.
+"""How `serve` runs uvicorn: a time limit on every request head and body, and a stop that
+returns.
 
 uvicorn re-raises SIGTERM / SIGINT once its graceful shutdown is done, so the process died by
 the signal (exit -15) before `serve` could stop its loops and close the container. `Server`
@@ -10,7 +11,9 @@ installed, else on h11) closes a connection whose request line and headers have 
 within `header_timeout` seconds of the connection opening, or of the previous response on it.
 Bytes that are not an HTTP/1.1 request (a malformed request line, an invalid header) are
 answered 400 by the protocol itself, before any route: as problem+json (`api.errors`), where
-uvicorn answers text/plain; a request line and headers over `MAX_HEAD_BYTES`, 431.
+uvicorn answers text/plain; a request line and headers over `MAX_HEAD_BYTES`, 431. A body that
+has not all arrived within `body_timeout` seconds of its head is answered 408 and its
+connection closed (servicecore/body_deadline.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.errors import INVALID_HTTP, PROBLEM_JSON, problem_body
+from servicecore.body_deadline import BodyTimer
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -108,7 +112,7 @@ def problem_head(body: bytes = INVALID_HTTP) -> list[tuple[bytes, bytes]]:
             (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
 
 
-class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
+class H11HeaderTimeoutProtocol(_HeadTimer, BodyTimer, H11Protocol):
     """On h11 (pure Python): used where httptools is not installed."""
 
     def send_400_response(self, msg: str) -> None:
@@ -121,6 +125,18 @@ class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
     def _awaiting_head(self) -> bool:
         return self.conn.their_state is h11.IDLE
 
+    def _body_pending(self) -> bool:
+        return self.conn.their_state is h11.SEND_BODY
+
+    def _can_answer(self) -> bool:
+        return self.conn.our_state is h11.SEND_RESPONSE
+
+    def _answer_body_timeout(self, body: bytes) -> None:
+        headers = [*self.server_state.default_headers, *problem_head(body)]
+        for event in (h11.Response(status_code=408, headers=headers, reason=b"Request Timeout"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._watch_head()
@@ -128,6 +144,7 @@ class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
     def handle_events(self) -> None:
         super().handle_events()
         self._watch_head()
+        self._watch_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -135,6 +152,7 @@ class H11HeaderTimeoutProtocol(_HeadTimer, H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)
 
 
@@ -175,16 +193,35 @@ class HeadWithBody:
         return self.transport.is_closing()
 
 
-class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
-    """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The timer runs
-    while no request is in hand (its head complete, its response not yet sent). Each response
-    leaves in one write (`HeadWithBody`)."""
+class HttpToolsHeaderTimeoutProtocol(_HeadTimer, BodyTimer, HttpToolsProtocol):
+    """On httptools (llhttp, in C): parsing a request costs a fraction of h11's. The head timer
+    runs while no request is in hand (its head complete, its response not yet sent); the body
+    timer while the latest request's body is incomplete. Each response leaves in one write
+    (`HeadWithBody`)."""
 
     _in_hand = 0  # requests whose head is complete and whose response is not
+    _body_open = False  # the latest request's head is complete and its body is not
     _writes: HeadWithBody
 
     def _awaiting_head(self) -> bool:
         return not self._in_hand
+
+    def _body_pending(self) -> bool:
+        return self._body_open
+
+    def _can_answer(self) -> bool:  # the only request in hand is the one whose body is late
+        return self._in_hand == 1 and not self.cycle.response_started
+
+    def _answer_body_timeout(self, body: bytes) -> None:
+        self._write_answer(b"408 Request Timeout", body)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch_body()
+
+    def on_message_complete(self) -> None:
+        self._body_open = False
+        super().on_message_complete()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -194,9 +231,11 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_hand += 1
         self._awaiting_since = None  # the armed timer, if any, finds a request in hand
+        upgrade = self.parser.should_upgrade() and self._should_upgrade()
         super().on_headers_complete()
+        self._body_open = not upgrade
         if self.cycle is not None:  # None: an upgrade taken over before any request
-            self.cycle.transport = self._writes  # type: ignore[assignment]
+            self.cycle.transport = self._writes
 
     _head_bytes = 0  # of the request line and headers being parsed
     _head_too_large = False
@@ -226,12 +265,16 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         status, body = (b"431 Request Header Fields Too Large", HEAD_TOO_LARGE) \
             if self._head_too_large else (b"400 Bad Request", INVALID_HTTP)
+        self._write_answer(status, body)
+        self.transport.close()
+
+    def _write_answer(self, status: bytes, body: bytes) -> None:
+        """An answer the server gives itself, problem+json, before closing the connection."""
         head = [b"HTTP/1.1 " + status + b"\r\n"]
         for name, value in [*self.server_state.default_headers, *problem_head(body)]:
             head += [name, b": ", value, b"\r\n"]
         self._writes.flush()  # a response head still held goes out first
         self.transport.write(b"".join([*head, b"\r\n", body]))
-        self.transport.close()
 
     def on_response_complete(self) -> None:
         self._in_hand = max(0, self._in_hand - 1)
@@ -240,6 +283,7 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)
 
 
@@ -248,8 +292,11 @@ HeaderTimeoutProtocol: type[H11HeaderTimeoutProtocol | HttpToolsHeaderTimeoutPro
     else H11HeaderTimeoutProtocol)
 
 
-def header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
-    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+def header_timeout_protocol(seconds: float, body_timeout: float = BodyTimer.body_timeout,
+                            base: type[asyncio.Protocol] | None = None) -> type[asyncio.Protocol]:
+    """`HeaderTimeoutProtocol` (or `base`, one of the two) with these time limits."""
+    return type("HeaderTimeoutProtocol", (base or HeaderTimeoutProtocol,),
+                {"header_timeout": seconds, "body_timeout": body_timeout})
 
 
 class Server(uvicorn.Server):
@@ -270,7 +317,7 @@ class Server(uvicorn.Server):
 
 
 def serve_workers(*, host: str, port: int, workers: int, header_timeout: float,
-                  shutdown_grace: int, log_level: str = "info") -> None:
+                  body_timeout: float, shutdown_grace: int, log_level: str = "info") -> None:
     """`workers` processes (uvicorn's supervisor) accepting on one socket until SIGTERM /
     SIGINT. Each builds its own container from the environment (`worker_app`): the API only;
     the projections and the analytics loader stay in the calling process (or their workers)."""
@@ -283,6 +330,7 @@ def serve_workers(*, host: str, port: int, workers: int, header_timeout: float,
                             http="servicecore.server:HeaderTimeoutProtocol",
                             timeout_graceful_shutdown=shutdown_grace)
     os.environ["SERVICECORE_HEADER_TIMEOUT_SECONDS"] = str(header_timeout)
+    os.environ["SERVICECORE_BODY_TIMEOUT_SECONDS"] = str(body_timeout)
     # /metrics of any worker adds up all of them (prometheus_client's multiprocess mode): an
     # empty folder of their own unless the operator named one.
     own_metrics_dir = None
@@ -310,20 +358,21 @@ def worker_app() -> Any:
     settings = Settings(in_process_projections=False, create_tables=False)
     logs.configure(logs.resolve(settings.log_format, True), "api", settings.log_level)
     HeaderTimeoutProtocol.header_timeout = settings.header_timeout_seconds
+    HeaderTimeoutProtocol.body_timeout = settings.body_timeout_seconds
     container = build(settings)
     app = create_app(container.api_context(), on_shutdown=container.close)
     install_tracing(app, settings.tracing)  # checked by `serve` before the workers start
     return app
 
 
-def serve(app: Any, *, host: str, port: int, header_timeout: float,
+def serve(app: Any, *, host: str, port: int, header_timeout: float, body_timeout: float,
           shutdown_grace: int, log_level: str = "info") -> None:
     """Serve until SIGTERM / SIGINT, then finish (at most `shutdown_grace` s) and return."""
     # log_config=None: uvicorn's loggers go through the process's handler (servicecore/logs.py);
     # its access log is off: the app writes its own, with the request's context and no tokens.
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), log_config=None,
                             access_log=False,
-                            http=header_timeout_protocol(header_timeout),
+                            http=header_timeout_protocol(header_timeout, body_timeout),
                             timeout_graceful_shutdown=shutdown_grace)
     Server(config).run()
     log.info("HTTP server stopped")

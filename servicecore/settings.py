@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(
         default=10.0, gt=0, description="`serve` closes a connection whose request line and "
         "headers have not all arrived within this many seconds")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="`serve` answers 408 and closes the connection when a "
+        "request body has not all arrived within this many seconds of the request's headers "
+        "(one deadline for the whole body, whatever its pace)")
     shutdown_grace_seconds: int = Field(
         default=10, ge=0, description="on SIGTERM / SIGINT `serve` waits this long for "
         "requests in flight before closing their connections")
