@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import email.message
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -133,6 +133,17 @@ def is_json(content_type: str | None) -> bool:
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and \
         (subtype == "json" or subtype.endswith("+json"))
+
+
+def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """Every API route below `routes`, those of included routers too: FastAPI keeps an
+    included router whole (its routes are not copied into the app's)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)
+        elif isinstance(route, APIRoute):
+            yield route
 
 
 def takes_json(route: APIRoute) -> bool:

@@ -11,6 +11,7 @@ from api import docs, errors, observe, openapi
 from api.context import ApiContext
 from api.deps import known_query_only
 from api.hot_reads import HotReads
+from api.json_bodies import JsonBodyRoute, api_routes, takes_json
 from api.metrics import ApiMetrics
 from api.middleware import BodyLimit
 from api.reads import read_pool
@@ -121,4 +122,16 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(progress.links_router)
     app.include_router(progress.router)
     app.include_router(progress_history.router)
+    refuse_float_bodies(app)
     return app
+
+
+def refuse_float_bodies(app: FastAPI) -> None:
+    """Stop at start-up if a route takes a JSON body that FastAPI alone would parse (a router
+    made without `route_class=JsonBodyRoute`): its numbers would be floats, rounded past the
+    17th digit, and a member named twice would pass unseen."""
+    unparsed = sorted({route.path for route in api_routes(app.routes)
+                       if takes_json(route) and not isinstance(route, JsonBodyRoute)})
+    if unparsed:
+        raise RuntimeError("routes whose JSON body would be read as floats (make their router "
+                           f"with route_class=JsonBodyRoute): {', '.join(unparsed)}")

@@ -12,16 +12,18 @@ import json
 import typing
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from api.json_bodies import JsonBodyRoute, takes_json
+from api.json_bodies import JsonBodyRoute, api_routes, takes_json
+from api.main import refuse_float_bodies
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
-from tests.e2e.test_plain_numbers_api import _api_routes
 from tests.unit.test_exact_json import decimal_texts, number_in
 
 Auth = Callable[..., dict[str, str]]
@@ -31,10 +33,32 @@ _parts = itertools.count()
 
 def test_every_route_that_takes_json_reads_it_first(client: TestClient) -> None:
     """A router made without `route_class=JsonBodyRoute` would parse its bodies as floats."""
-    routes = [route for route in _api_routes(client.app.routes)  # type: ignore[attr-defined]
+    routes = [route for route in api_routes(client.app.routes)  # type: ignore[attr-defined]
               if takes_json(route)]
     assert len(routes) > 50
     assert [route.path for route in routes if not isinstance(route, JsonBodyRoute)] == []
+
+
+class _Thing(BaseModel):
+    qty: Decimal
+
+
+def _take(thing: _Thing) -> None:
+    """A route taking a JSON body."""
+
+
+def test_a_router_without_the_route_class_stops_the_start() -> None:
+    """The app refuses to start with a JSON-body route FastAPI alone would parse."""
+    plain = APIRouter(prefix="/unchecked")
+    parsed = APIRouter(prefix="/checked", route_class=JsonBodyRoute)
+    for router in (plain, parsed):
+        router.add_api_route("/things", _take, methods=["POST"])
+    app = FastAPI()
+    app.include_router(parsed)
+    refuse_float_bodies(app)  # every JSON route reads its body first: no complaint
+    app.include_router(plain)
+    with pytest.raises(RuntimeError, match="/unchecked/things"):
+        refuse_float_bodies(app)
 
 
 def _count_parses(monkeypatch: pytest.MonkeyPatch, body: str) -> list[str]:
@@ -275,7 +299,7 @@ def _validated(adapter: TypeAdapter[Any], value: Any) -> Any:
 def test_every_body_field_takes_a_number_a_float_held_as_it_did(client: TestClient) -> None:
     """No body field is typed float, and none answers a Decimal otherwise than the float it
     was: the same value (of the same type) or the same errors, for numbers a float holds."""
-    fields = dict(field for route in _api_routes(client.app.routes)  # type: ignore[attr-defined]
+    fields = dict(field for route in api_routes(client.app.routes)  # type: ignore[attr-defined]
                   for param in route.dependant.body_params
                   for field in _body_fields(param.field_info.annotation, set()))
     assert len(fields) > 200

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, BeforeValidator
 
+from api.json_bodies import api_routes
 from api.numbers import plain
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
 from tests.e2e.test_request_limits import next_week
@@ -177,19 +178,10 @@ def _unchecked(annotation: Any, metadata: list[Any], where: str,
                            checks=(plain,))
 
 
-def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
-    for route in routes:
-        included = getattr(route, "original_router", None)  # an included router
-        if included is not None:
-            yield from _api_routes(included.routes)
-        elif isinstance(route, APIRoute):
-            yield route
-
-
 def route_params(client: TestClient) -> Iterator[tuple[APIRoute, Any]]:
     """Every route of the API with each of its body, query, path and header parameters, its
     dependencies' included."""
-    routes = list(_api_routes(client.app.routes))  # type: ignore[attr-defined]
+    routes = list(api_routes(client.app.routes))  # type: ignore[attr-defined]
     assert len(routes) > 100
     for route in routes:
         pending = [route.dependant]

@@ -16,6 +16,7 @@ import pytest
 from fastapi.dependencies.utils import is_scalar_field
 from fastapi.testclient import TestClient
 
+from api.json_bodies import api_routes
 from api.main import create_app
 from servicecore.container import Container
 from servicecore.server import H11HeaderTimeoutProtocol, HttpToolsHeaderTimeoutProtocol
@@ -254,20 +255,11 @@ def test_a_query_parameter_given_twice_is_422(client: TestClient, auth: Auth, ur
 
 def test_no_route_takes_a_list_in_its_query(client: TestClient) -> None:
     """Refusing a repeated name holds only while every query parameter is a single value."""
-    routes = list(_api_routes(client.app.routes))  # type: ignore[attr-defined]
+    routes = list(api_routes(client.app.routes))  # type: ignore[attr-defined]
     assert len(routes) > 50
     lists = [(route.path, param.alias) for route in routes
              for param in _query_params(route.dependant) if not is_scalar_field(param)]
     assert lists == []
-
-
-def _api_routes(routes: list[Any]) -> Iterator[Any]:
-    for route in routes:
-        included = getattr(route, "original_router", None)  # an included router
-        if included is not None:
-            yield from _api_routes(included.routes)
-        elif getattr(route, "dependant", None) is not None:
-            yield route
 
 
 def _query_params(dependant: Any) -> Iterator[Any]:
