@@ -15,6 +15,7 @@ import httpx
 from api.auth import mint_token
 from tests.conftest import JWT_SECRET
 from tests.e2e.test_serve_process import Serve, serving
+from tests.unit.test_server_body_deadline import until_closed
 
 DEADLINE = 2
 VIN = "LSVAU218XN2183294"
@@ -50,12 +51,7 @@ def trickle(conn: socket.socket, data: bytes) -> None:
 
 
 def answer_then_close(conn: socket.socket) -> bytes:
-    answer = b""
-    try:
-        while part := conn.recv(65536):
-            answer += part
-    except ConnectionResetError:
-        pass
+    answer = until_closed(conn)
     conn.close()
     return answer
 

@@ -140,6 +140,16 @@ class Shop:
                                   complaint={"description": "still noisy"} if complaint else None)
 
 
+def load_and_publish(container: Container, path: Path) -> None:
+    """The log loaded in small batches (as a loader following it) and published."""
+    loader = AnalyticsLoader(container.app, path, batch_size=7)
+    try:
+        loader.catch_up()
+        loader.publish(force=True)
+    finally:
+        loader.close()
+
+
 def table_rows(conn: duckdb.DuckDBPyConnection, name: str) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
 

@@ -12,12 +12,12 @@ from typing import Any
 import duckdb
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from analytics.verify import files_to_verify, verify_files
 from domain.insurer import insurer_key
 from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, post
 from tests.e2e.test_receivables_insurers import settled_claim
+from tests.integration.analytics_support import load_and_publish
 
 # README "Analytics", "By insurer" (with the typed names listed, for one store)
 BY_INSURER = """
@@ -28,16 +28,6 @@ BY_INSURER = """
     LEFT JOIN dim_insurer i ON i.insurer_id = n.insurer_id
     WHERE s.status = 'settled' AND s.insurer IS NOT NULL AND s.store_id = ?
     GROUP BY 1 ORDER BY 1"""
-
-
-def _load(container: Container, path: Path) -> None:
-    """The log loaded in small batches (as a loader following it) and published."""
-    loader = AnalyticsLoader(container.app, path, batch_size=7)
-    try:
-        loader.catch_up()
-        loader.publish(force=True)
-    finally:
-        loader.close()
 
 
 def _query(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -60,7 +50,7 @@ def test_an_insurers_bills_group_by_the_master_however_they_were_typed(
     settled_claim(client, auth, store_id, other, "PA-2")  # a name of no insurer yet
     settled_claim(client, auth, store_id, stranger, "TP-1")
     path = tmp_path / "analytics.duckdb"
-    _load(container, path)
+    load_and_publish(container, path)
 
     # The settlements keep the names as typed (trimmed), each with its key.
     typed = _query(path, """SELECT insurer, insurer_key FROM fact_settlements
@@ -80,7 +70,7 @@ def test_an_insurers_bills_group_by_the_master_however_they_were_typed(
     # its row as it was.
     post(client, f"/insurers/{code}/aliases", manager,
          {"add": [other], "reason": "typed so on the claims desk"})
-    _load(container, path)
+    load_and_publish(container, path)
     assert _query(path, BY_INSURER, store_id) == sorted([
         (code, 3, 2100, sorted([f"PING an {store_id}", short, other])),
         (insurer_key(stranger), 1, 700, [stranger])])
@@ -89,7 +79,7 @@ def test_an_insurers_bills_group_by_the_master_however_they_were_typed(
     # A short name let go by a rename names no insurer any more: its bill is its own again.
     client.patch(f"/insurers/{code}", headers=manager,
                  json={"short_name": f"平安财险{store_id}", "reason": "the insurer's new brand"})
-    _load(container, path)
+    load_and_publish(container, path)
     assert _query(path, "SELECT insurer_id FROM dim_insurer_name WHERE name_key = ?",
                   insurer_key(short)) == [(None,)]
     assert [row[:2] for row in _query(path, BY_INSURER, store_id)] == sorted([

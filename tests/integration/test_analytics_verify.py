@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from analytics import verify
-from analytics.loader import AnalyticsLoader
 from analytics.verify import files_to_verify, verify_files
 from servicecore.container import Container
+from tests.integration.analytics_support import load_and_publish
 from tests.integration.support import head, open_order
 
 
@@ -21,12 +21,7 @@ def _loaded(container: Container, path: Path, store_id: str) -> list[str]:
     """Three work orders, loaded in small batches (as a loader following the log) and
     published; their ids."""
     ids = sorted(open_order(container.work_orders, store_id)["id"] for _ in range(3))
-    loader = AnalyticsLoader(container.app, path, batch_size=7)
-    try:
-        loader.catch_up()
-        loader.publish(force=True)
-    finally:
-        loader.close()
+    load_and_publish(container, path)
     return ids
 
 
