@@ -40,8 +40,9 @@ class FinanceView(FinanceChanges, ReadModel):
     # 2: stock movements booked (receipts, issues, returns, scrap, stocktakes, transfers), a
     # settlement's parts cost taken from the parts issued to the job (1408); 3: an insurer's
     # bills keyed by its name's `insurer_key` (its typed forms one payer in the receivables);
-    # 4: the insurer master (projections/insurers.py), which groups an insurer's names
-    revision = 4
+    # 4: the insurer master (projections/insurers.py), which groups an insurer's names; 5: the
+    # OEM's and a department's bills keyed by their name's `payer_name_key` as an insurer's
+    revision = 5
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
                Complaint.Event, *STOCK_EVENTS, *INSURER_EVENTS)
     tables = {  # noqa: RUF012

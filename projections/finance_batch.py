@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.types.json import Jsonb
 
-from domain.insurer import insurer_key
 from domain.ledger import settlement_account
+from domain.payer_name import payer_name_key
 from domain.settlement import Settlement
 from projections.work_orders import dumps
 
@@ -21,12 +21,14 @@ ZERO = Decimal("0.00")
 
 
 def _payer_key(kind: str, payer: dict[str, Any]) -> str:
-    """The payer a bill is owed by: one group in the receivables. An insurer is its typed
-    name's `insurer_key`, so "Ping An", "ping an " and "ＰＩＮＧ ＡＮ" are one payer."""
-    if payer.get("insurer"):
-        return insurer_key(str(payer["insurer"]))
-    return str(payer.get("customer_id") or payer.get("oem") or payer.get("department")
-               or kind)
+    """The payer a bill is owed by: one group in the receivables. A customer is its id; a
+    payer named by typing — an insurer, the OEM (the vehicle's brand), a department — its
+    name's `payer_name_key`, so "Ping An", "ping an " and "ＰＩＮＧ ＡＮ" are one payer, as are
+    "Volkswagen", "VOLKSWAGEN" and "ＶＯＬＫＳＷＡＧＥＮ"."""
+    if payer.get("customer_id"):
+        return str(payer["customer_id"])
+    name = payer.get("insurer") or payer.get("oem") or payer.get("department")
+    return payer_name_key(str(name)) if name else kind
 
 
 class Ctx:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from domain.insurer import insurer_key, insurer_name
+from domain.payer_name import payer_name, payer_name_key
 from domain.pii import ERASED
 from projections.base import rows as _rows
 from projections.finance_queries import _where, shown
@@ -53,7 +53,8 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             '[]') AS open_bills"""
     return f"""SELECT kind, payer_key, (array_agg(payer ORDER BY settled_at DESC,
             settlement_id DESC))[1] - 'vin' - 'claim_number' AS payer,
-        array_agg(DISTINCT payer->>'insurer') FILTER (WHERE payer ? 'insurer') AS typed,
+        array_agg(DISTINCT coalesce(payer->>'insurer', payer->>'oem'))
+            FILTER (WHERE payer ? 'insurer' OR payer ? 'oem') AS typed,
         count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
         sum(paid) AS paid, sum(outstanding) AS outstanding,
         max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
@@ -94,26 +95,27 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     invoice, the day it was settled and its age in days on `aged_on`, billed, paid,
     outstanding — so each can be chased and matched to its remittance (an insurer with years
     of claims has thousands; `payer_key` narrows the list to one payer to page through them).
-    An insurer is one group however its name was typed (`domain/insurer.py`: full-width or
-    ASCII, spacing, case): its `payer_key` is the name's `insurer_key`, its `payer` the name as
-    typed on its most recently settled bill; `payer_key` finds it by any typed form too.
+    An insurer, or the OEM (the vehicle's brand), is one group however its name was typed
+    (`domain/payer_name.py`: full-width or ASCII, spacing, case): its `payer_key` is the name's
+    `payer_name_key`, its `payer` the name as typed on its most recently settled bill (in the
+    kept form), `names_typed` every name its bills were recorded under; `payer_key` finds it by
+    any typed form too.
     A name (or alias) of an insurer in the master groups its bills under that insurer,
     whenever they were recorded: `payer_key` is then the insurer's id, `insurer` its code,
-    short and official name (None for names of no insurer), and `names_typed` every name
-    its bills were recorded under.
+    short and official name (None for names of no insurer).
     Each group's `aging` splits its outstanding by age (0-30, 31-60, 61-90, over 90 days), over
     all its bills; the page's `aging` does so for every group listed by the filters, not only
     this page's."""
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
     where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
-    if payer_key is not None:  # an insurer's as typed, or any payer's key as listed
+    if payer_key is not None:  # an insurer's or the OEM's as typed, or a key as listed
         names = _names_of(conn, payer_key)
         if names:  # an insurer of the master, by its id or a name: the bills of all its names
             where += " AND b.kind = 'insurance' AND b.payer_key = ANY(%s)"
             params.append(names)
         else:
-            where += " AND (b.payer_key = %s OR b.kind = 'insurance' AND b.payer_key = %s)"
-            params += [payer_key, insurer_key(payer_key)]
+            where += " AND b.payer_key IN (%s, %s)"
+            params += [payer_key, payer_name_key(payer_key)]
     args = [aged_on, zone, *params]
     keys = [key for key, _, _ in BUCKETS]
     sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
@@ -127,11 +129,13 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
         item["aging"] = {key: item.pop(key) for key in keys}
         item["customer_name"] = item["customer_phone"] = None
         typed = item.pop("typed") or []
-        if item["payer"].get("insurer"):
-            item["payer"]["insurer"] = insurer_name(item["payer"]["insurer"])
+        for named in ("insurer", "oem"):
+            if item["payer"].get(named):
+                item["payer"][named] = payer_name(item["payer"][named])
         if item["kind"] == "insurance":
             item["insurer"] = masters.get(item["payer_key"])
-            item["names_typed"] = sorted({insurer_name(name) for name in typed})
+        if item["kind"] in ("insurance", "warranty"):
+            item["names_typed"] = sorted({payer_name(name) for name in typed})
     return shown({"total": totals["n"], "limit": limit, "offset": offset,
                   "aged_on": aged_on.isoformat(), "outstanding": totals["outstanding"],
                   "aging": {key: totals[key] for key in keys}, "items": items})
@@ -143,7 +147,7 @@ def _names_of(conn: psycopg.Connection[Any], payer_key: str) -> list[str]:
     found = _rows(conn, """SELECT key FROM insurer_names WHERE insurer_id = (
         SELECT insurer_id FROM insurer_names WHERE key = %s
         UNION SELECT id FROM insurers WHERE id::text = %s LIMIT 1)""",
-                  [insurer_key(payer_key), payer_key])
+                  [payer_name_key(payer_key), payer_key])
     return [str(row["key"]) for row in found]
 
 

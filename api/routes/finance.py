@@ -108,8 +108,8 @@ BillsLimit = Annotated[int, Query(ge=1, le=OPEN_BILLS_MAX, description=(
 @router.get("/receivables", response_model=ReceivablesPage)
 def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = None,
                 payer_key: Annotated[str | None, Query(max_length=TEXT_MAX, description=(
-                    "one payer's group (an item's `payer_key`; an insurer's name as typed finds "
-                    "its group too): to page through its bills"))
+                    "one payer's group (an item's `payer_key`; an insurer's or the OEM's name as "
+                    "typed finds its group too): to page through its bills"))
                 ] = None,
                 aged_on: Annotated[PlainDay | None, Query(
                     description="the day debts are aged to: today in the store's time zone "

@@ -25,14 +25,16 @@ Auth = Callable[..., dict[str, str]]
 def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
                          warranty_labor: bool = False,
                          warranty_rate: str = "300.00",
-                         vin: str = "LSVAU218XN2183294") -> tuple[str, str]:
+                         vin: str = "LSVAU218XN2183294",
+                         brand: str = "Volkswagen") -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
-    labor line at `warranty_rate` an hour), QC passed. Returns (work-order URL, work-order id)."""
+    labor line at `warranty_rate` an hour), QC passed, the car's brand typed as `brand`.
+    Returns (work-order URL, work-order id)."""
     clerk, advisor, manager, tech = store_staff(auth, store_id)
     number = received_part(client, clerk, store_id, 5)
     opened = post(client, "/work-orders", advisor, {
         "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
-        "vehicle": {"vin": vin, "plate": "沪B12345", "brand": "Volkswagen"},
+        "vehicle": {"vin": vin, "plate": "沪B12345", "brand": brand},
         "mileage": 30000, "complaints": ["brake noise"]}, 201)
     wo = f"/work-orders/{opened['id']}"
     post(client, f"{wo}/check-in", advisor, {"mileage_in": 30010, "fuel_level": 50})

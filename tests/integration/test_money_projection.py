@@ -19,8 +19,8 @@ from uuid import UUID
 from fastapi.testclient import TestClient
 
 from domain.cashier_day import CashierDay
-from domain.insurer import insurer_key
 from domain.ledger import BILL_ACCOUNTS, balances
+from domain.payer_name import payer_name_key
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
 from projections.finance_queries import match_proposals, trial_balance
@@ -191,10 +191,11 @@ def _nonzero(figures: dict[str, Decimal]) -> dict[str, Decimal]:
 
 
 def _payer_key(kind: str, payer: dict[str, Any]) -> str:
-    if payer.get("insurer"):  # its typed forms are one payer
-        return insurer_key(payer["insurer"])
-    return str(payer.get("customer_id") or payer.get("oem") or payer.get("department")
-               or kind)
+    if payer.get("customer_id"):
+        return str(payer["customer_id"])
+    # an insurer's, the OEM's (the brand's) or a department's typed forms are one payer
+    name = payer.get("insurer") or payer.get("oem") or payer.get("department")
+    return payer_name_key(name) if name else kind
 
 
 def _assert_agrees(container: Container, store_id: str, ids: dict[str, Any]) -> None:

@@ -20,5 +20,9 @@ def test_a_bill_kept_with_the_name_as_typed_is_owed_by_the_same_payer() -> None:
     keys = {_payer_key("insurance", {"insurer": name, "claim_number": "C1"})
             for name in ("Ping An", " ＰＩＮＧ　ＡＮ", "PING  AN")}
     assert keys == {"ping an"}
-    assert _payer_key("warranty", {"oem": "Volkswagen", "vin": "V"}) == "Volkswagen"
-    assert _payer_key("internal", {"department": "Sales"}) == "Sales"
+    # The OEM (the vehicle's brand) and a department are keyed by their names the same way.
+    assert {_payer_key("warranty", {"oem": name, "vin": "V"})
+            for name in ("Volkswagen", "volkswagen ", "ＶＯＬＫＳＷＡＧＥＮ")} == {"volkswagen"}
+    assert _payer_key("internal", {"department": " Sales  Dept"}) == "sales dept"
+    assert _payer_key("customer", {"customer_id": "0c6f0e4a-5d1e-4b9e-9a49-0f7a1c2d3e4f"}) == \
+        "0c6f0e4a-5d1e-4b9e-9a49-0f7a1c2d3e4f"
