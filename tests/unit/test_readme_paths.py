@@ -1,6 +1,7 @@
 """Every file of the project README.md names exists: a module (`api/reads.py`, or
 `projections/chain_witness` without its suffix), a test, a benchmark, a glob
-(`analytics/fold_*.py`), and every other document (`bench/README.md`, `*.md`)."""
+(`analytics/fold_*.py`), a test named alone (`test_request_deadline.py`), a module run with
+`python -m` and every other document (`bench/README.md`, `*.md`)."""
 
 from __future__ import annotations
 
@@ -19,18 +20,21 @@ def named() -> dict[str, int]:
     """Path → the first line that names it."""
     text = README.read_text(encoding="utf-8")
     paths: dict[str, int] = {}
-    pattern = r"(?<![\w/.$-])(%s(?:/[\w.*-]+)+|[\w-]+\.md)(?![\w/])" % TOP
+    pattern = r"(?<![\w/.$-])(%s(?:/[\w.*-]+)+|[\w-]+\.md|test_[\w*]+\.py)(?![\w/])" % TOP
     for match in re.finditer(pattern, text):
         path = match.group(1).rstrip(".")
+        paths.setdefault(path, text.count("\n", 0, match.start()) + 1)
+    for match in re.finditer(r"python -m ([\w.]+)", text):
+        path = match.group(1).replace(".", "/") + ".py"
         paths.setdefault(path, text.count("\n", 0, match.start()) + 1)
     return paths
 
 
 def _exists(path: str) -> bool:
+    if "/" not in path:  # a document or a test named alone: anywhere in the project
+        return any(p for p in ROOT.rglob(path) if ".venv" not in p.parts)
     if "*" in path:
         return any(ROOT.glob(path))
-    if "/" not in path:  # a document named alone: anywhere in the project
-        return any(p for p in ROOT.rglob(path) if ".venv" not in p.parts)
     return any((ROOT / candidate).exists() for candidate in (path, path + ".py", path + ".md"))
 
 
@@ -43,4 +47,5 @@ def test_the_readme_names_files_that_exist() -> None:
 def test_the_check_reads_the_paths() -> None:
     """The pattern finds what the README names, so an empty result above means something."""
     paths = named()
-    assert {"api/reads.py", "bench/README.md", "analytics/fold_*.py"} <= set(paths)
+    assert {"api/reads.py", "bench/README.md", "analytics/fold_*.py", "test_hostile_input.py",
+            "test_db_deadline*.py", "bench/soak.py"} <= set(paths)
