@@ -20,7 +20,7 @@ def named() -> dict[str, int]:
     """Path → the first line that names it."""
     text = README.read_text(encoding="utf-8")
     paths: dict[str, int] = {}
-    pattern = r"(?<![\w/.$-])(%s(?:/[\w.*-]+)+|[\w-]+\.md|test_[\w*]+\.py)(?![\w/])" % TOP
+    pattern = r"(?<![\w/.$-])(" + TOP + r"(?:/[\w.*-]+)+|[\w-]+\.md|test_[\w*]+\.py)(?![\w/])"
     for match in re.finditer(pattern, text):
         path = match.group(1).rstrip(".")
         paths.setdefault(path, text.count("\n", 0, match.start()) + 1)

@@ -25,6 +25,7 @@ from domain.common import ROLES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHOD = "(?:" + "|".join(METHODS) + ")"
 # routes that are no part of the API a client calls (the documentation's own pages)
 UNLISTED = {("GET", "/docs"), ("GET", "/redoc"), ("GET", "/openapi.json"),
             ("GET", "/docs/oauth2-redirect"), ("GET", "/docs/assets/{}")}
@@ -70,7 +71,7 @@ def served() -> dict[tuple[str, str], frozenset[str] | None]:
 def table_rows() -> Iterator[tuple[int, str, str, str]]:
     """(line number, routes, roles, what) of every row of a route table."""
     for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1):
-        if re.match(r"\| `(%s) /" % "|".join(METHODS), line):
+        if re.match(r"\| `" + METHOD + " /", line):
             cells = [cell.strip() for cell in re.split(r"(?<!\\) \| ", line.strip("| "))]
             yield number, cells[0], cells[1], cells[2]
 
@@ -154,7 +155,7 @@ def _named_in(number: int, cell: str, what: str,
     """The routes of a row: its first cell's, and those its text names with their method
     (`GET /vehicles/{vin}/history`)."""
     yield from resolve(cell, routes)
-    for span in re.findall(r"`((?:%s) /[^`]*)`" % "|".join(METHODS), what):
+    for span in re.findall("`(" + METHOD + " /[^`]*)`", what):
         yield from resolve(f"`{span}`", routes)
 
 
