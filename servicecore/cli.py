@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.cli_args import share, whole
@@ -459,11 +461,26 @@ def _service(args: argparse.Namespace) -> str:
     return str(args.command)
 
 
+def unusable_settings(exc: ValidationError) -> str:
+    """What is wrong with the environment's settings, one line each, naming the variable
+    and never its value (a secret, a password in a URL)."""
+    lines = ["servicecore: the configuration cannot be used:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = field if field.isupper() else "SERVICECORE_" + field.upper()  # an alias as is
+        lines.append(f"  {name}: {error['msg']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from servicecore import logs
 
     args = parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(unusable_settings(exc), file=sys.stderr)
+        return 2
     service = _service(args)
     logs.configure(logs.resolve(settings.log_format, service == "api" or
                                 service.startswith("worker-")),

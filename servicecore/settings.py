@@ -6,8 +6,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The shortest JWT secret taken: 32 characters, HS256's 256 bits of key at one byte each.
+MIN_JWT_SECRET = 32
 
 
 class Settings(BaseSettings):
@@ -49,7 +52,10 @@ class Settings(BaseSettings):
         default="off", description="OpenTelemetry spans of the API (needs the tracing extra): "
         "otlp to OTEL_EXPORTER_OTLP_ENDPOINT, console to stdout")
     data_dir: Path = Path("var")
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(
+        default=None, description="HS256 secret for bearer tokens, at least 32 "
+        "characters (shorter: no command starts); unset or empty: generated once into "
+        "data_dir/jwt-secret")
     witness_path: Path | None = Field(
         default=None, description="the append-only file every chain anchor is written to "
         "(day-end closes, `audit anchor`, POST /audit/chain/anchors), outside the database; "
@@ -198,6 +204,17 @@ class Settings(BaseSettings):
     def witness_file(self) -> Path:
         """Where chain anchors are witnessed outside the database (projections/chain_witness)."""
         return self.witness_path or self.data_dir / "witness" / "chain-anchors.jsonl"
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        """A configured secret shorter than an HS256 key's 256 bits is refused at start-up:
+        tokens signed with it could be forged by guessing it offline from any one token."""
+        if not value:
+            return None
+        if len(value) < MIN_JWT_SECRET:
+            raise ValueError(f"must have at least {MIN_JWT_SECRET} characters")
+        return value
 
     def secret(self) -> str:
         """The JWT secret: configured, or one generated once and kept under data_dir."""

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import jwt
+import pytest
+from pydantic import ValidationError
+
+from servicecore.settings import Settings
 
 
 def _token(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -38,3 +42,22 @@ def test_the_token_is_signed_with_the_servers_secret(tmp_path: Path) -> None:
     configured = _token(tmp_path / "empty", SERVICECORE_JWT_SECRET="c" * 40)
     assert configured.returncode == 0, configured.stderr
     assert jwt.decode(configured.stdout.strip(), "c" * 40, algorithms=["HS256"])["sub"] == "adv-li"
+
+
+def test_a_short_secret_stops_every_command_without_showing_it(tmp_path: Path) -> None:
+    """A configured secret under 32 characters (HS256's 256 bits) could be guessed offline
+    from any one token: it used to be taken as it was."""
+    short = "guessable-" + "s" * 21  # 31 characters
+    made = _token(tmp_path, SERVICECORE_JWT_SECRET=short)
+    assert made.returncode == 2 and made.stdout == ""
+    assert "SERVICECORE_JWT_SECRET: Value error, must have at least 32 characters" in made.stderr
+    assert short not in made.stderr and "guessable" not in made.stderr
+    assert _token(tmp_path, SERVICECORE_JWT_SECRET=short + "s").returncode == 0
+
+
+def test_an_empty_secret_is_no_secret() -> None:
+    """An empty variable (a compose file's `${…:-}`) means none: the generated one is used."""
+    assert Settings(jwt_secret="").jwt_secret is None
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(jwt_secret="x" * 31)
+    assert Settings(jwt_secret="x" * 32).jwt_secret == "x" * 32
