@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from analytics.events import Event, json_ready
