@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from analytics.events import Event, json_ready
 from analytics.fold import Fold, ignore, on
 from domain.insurer import insurer_key
 from domain.money import vat_included
+from domain.payer_name import payer_name_key
 from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
 from domain.work_order import WorkOrder
@@ -19,6 +21,10 @@ HOUR = Decimal("0.0001")
 CENT = Decimal("0.01")
 NOTHING = Decimal("0.00")  # Decimals do not change: one for every row
 ZERO = Decimal(0)
+
+
+# A brand's key, once per brand typed (a store sees a few dozen typings, not one per visit)
+_brand_key = lru_cache(maxsize=4096)(payer_name_key)
 
 
 def _money(value: Any) -> Decimal | None:
@@ -42,7 +48,8 @@ def _opened(fold: Fold, e: WorkOrder.Opened, n: int) -> None:
         "vin": v.get("vin"), "brand": v.get("brand"), "model": v.get("model"),
         "year": v.get("year"), "complaint": e.complaints[0] if e.complaints else None,
         "appointment_id": e.appointment_id, "status": "opened", "opened_at": e.audit.at,
-        "mileage_in": e.mileage})
+        "mileage_in": e.mileage, "brand_key": _brand_key(brand) if (brand := v.get("brand"))
+        else None})
     fold.put("dim_vehicle", {"vehicle_id": v.get("vehicle_id"), "vin": v.get("vin"),
                              "brand": v.get("brand"), "model": v.get("model"),
                              "year": v.get("year")})

@@ -1,7 +1,8 @@
 """The KPI catalogue: named queries over the analytic tables, each with its formula beside it.
 
 Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
-store_id, brand, model, technician, pay_type. Formulas follow the trade's definitions (see the
+store_id, brand (by its key: "VOLKSWAGEN" and full-width "ＶＯＬＫＳＷＡＧＥＮ" are "Volkswagen"),
+model, technician, pay_type. Formulas follow the trade's definitions (see the
 README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL with 2 (strings in
 the API's JSON, as the workshop's `/technicians/kpi` and the finance views give them), NULL where
 the denominator is zero. Money is without VAT. The technician ratios and the effective labor
@@ -21,6 +22,7 @@ import duckdb
 from analytics import comebacks
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
+from domain.payer_name import payer_name_key
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,12 @@ class Where:
         return self
 
     def vehicle(self, alias: str = "w") -> Where:
-        return self.eq(f"{alias}.store_id", "store_id").eq(f"{alias}.brand", "brand").eq(
-            f"{alias}.model", "model")
+        """The store and model as given; the brand by its key, so that "Volkswagen" counts the
+        cars typed "VOLKSWAGEN" or full-width "ＶＯＬＫＳＷＡＧＥＮ" too."""
+        if self.filters.brand is not None:
+            self.clauses.append(f"{alias}.brand_key = ?")
+            self.params.append(payer_name_key(self.filters.brand))
+        return self.eq(f"{alias}.store_id", "store_id").eq(f"{alias}.model", "model")
 
     def sql(self) -> str:
         return " AND ".join(self.clauses) or "TRUE"

@@ -96,6 +96,9 @@ TABLES: tuple[Table, ...] = (
               ("mileage_out", "INTEGER", "odometer at delivery, km"),
               ("customer_total", MONEY, ("CNY, VAT included: the customer bill once settled, "
                                         "after discounts")),
+              ("brand_key", V, ("the brand compared as service plans and the OEM payer compare "
+                               "it (full-width as ASCII, spaces collapsed, case folded): the "
+                               "KPI filter brand matches by it")),
           ), ("work_order_id",)),
     Table("fact_labor_lines", "one row per labor line of a work order (hours sold at a rate), "
           "with settlement discounts", (

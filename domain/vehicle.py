@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+from domain.payer_name import payer_name_key
 
 REMINDER_OUTCOMES = ("reminded", "booked", "declined")
 REMINDER_CHANNELS = ("phone", "sms", "wechat", "email", "in_person")
@@ -148,6 +149,16 @@ class ServicePlan(Aggregate):
 
     @staticmethod
     def key(text: str) -> str:
+        """What a plan's brand or model is matched by, a car's as typed included: the key an
+        OEM payer is grouped by (full-width as ASCII, spacing collapsed, case folded), so
+        "Volkswagen", "volkswagen ", "VOLKSWAGEN" and "ＶＯＬＫＳＷＡＧＥＮ" are one brand."""
+        return payer_name_key(text)
+
+    @staticmethod
+    def legacy_key(text: str) -> str:
+        """The key plans were given before full-width letters were folded (spacing collapsed,
+        case folded only). The ids of the plans set then come from it; it differs from `key`
+        only for text that NFKC changes, such as full-width letters."""
         return " ".join(text.split()).casefold()
 
     @staticmethod

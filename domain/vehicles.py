@@ -145,10 +145,15 @@ class Vehicles:
         require(bool(brand_key and model_key), InvalidInput("brand and model are required"))
         ServicePlan.check(months, km)
         plan_id = ServicePlan.create_id(brand_key, model_key)
+        # a plan set before full-width letters were folded has its id from the older key
+        legacy_id = ServicePlan.create_id(ServicePlan.legacy_key(brand),
+                                          ServicePlan.legacy_key(model))
 
         def decide(session: Session) -> Decision:
             audit = session.audit(session.caller.stores[0])
             plan = session.find(ServicePlan, plan_id)
+            if plan is None and legacy_id != plan_id:
+                plan = session.find(ServicePlan, legacy_id)
             if plan is None:
                 plan = ServicePlan(audit=audit, brand_key=brand_key, model_key=model_key,
                                    brand=brand.strip(), model=model.strip(), months=months, km=km)
@@ -158,4 +163,4 @@ class Vehicles:
             return Decision(plan, {"brand": plan.brand, "model": plan.model,
                                    "months": months, "km": km})
 
-        return self.app.execute(request, decide, (plan_id,))
+        return self.app.execute(request, decide, tuple(dict.fromkeys((plan_id, legacy_id))))

@@ -41,7 +41,9 @@ def open_phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> 
 
 class CustomersView(VehicleFiles, ReadModel):
     name = "customers"
-    revision = 2  # 2: a visit's complaints include the jobs added after opening (JobAdded)
+    # 2: a visit's complaints include the jobs added after opening (JobAdded); 3: cars and plans
+    # are matched by the brand's and model's `ServicePlan.key` (full-width letters folded)
+    revision = 3
     handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
                Complaint.Event)
     pipelined = True  # the statements of the rarer events (complaints, plans, reminders)
@@ -66,7 +68,8 @@ class CustomersView(VehicleFiles, ReadModel):
             id uuid PRIMARY KEY, vin text NOT NULL UNIQUE, store_id text NOT NULL, plate text,
             brand text, model text, year integer, sale_date date, owner_id uuid,
             registered boolean NOT NULL, plates jsonb NOT NULL, owners jsonb NOT NULL,
-            first_seen timestamptz NOT NULL, updated_at timestamptz NOT NULL""",
+            first_seen timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+            brand_key text, model_key text""",
         "vehicle_readings": """
             vehicle_id uuid NOT NULL, work_order_id uuid NOT NULL, source text NOT NULL,
             at timestamptz NOT NULL, on_day date NOT NULL, km integer NOT NULL,
@@ -81,8 +84,7 @@ class CustomersView(VehicleFiles, ReadModel):
         "service_plans": """
             id uuid PRIMARY KEY, brand_key text NOT NULL, model_key text NOT NULL,
             brand text NOT NULL, model text NOT NULL, months integer NOT NULL,
-            km integer NOT NULL, updated_at timestamptz NOT NULL,
-            UNIQUE (brand_key, model_key)""",
+            km integer NOT NULL, updated_at timestamptz NOT NULL""",
         "service_due": """
             vehicle_id uuid PRIMARY KEY, store_id text NOT NULL, due_on date NOT NULL,
             basis text NOT NULL, by_time date NOT NULL, by_km date, target_km integer NOT NULL,

@@ -8,6 +8,11 @@ by class name so this runs before those events exist.
 
 A batch folds its customer, vehicle and visit rows in memory (`Batch`) and writes each table
 once at its end; the next service due is then recomputed from the tables.
+
+A car's brand and model are typed freely ("Volkswagen", "VOLKSWAGEN", full-width
+"ＶＯＬＫＳＷＡＧＥＮ"): a car and a service plan are matched by `ServicePlan.key` of each,
+computed here in Python and kept beside the text (`brand_key`, `model_key` of both tables), so
+that SQL compares keys and never approximates the folding.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ VISIT_EVENTS = {*STATUS_OF, "WorkOrder.CheckedIn", "WorkOrder.ReadyForSettlement
 CUSTOMER_COLUMNS = ("id", "store_id", "kind", "name", "phones", "wechat_id", "erased", "consent",
                     "tags", "lots", "registered_at", "updated_at", "version")
 VEHICLE_COLUMNS = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
-                   "owner_id", "registered", "plates", "owners", "first_seen", "updated_at")
+                   "owner_id", "registered", "plates", "owners", "first_seen", "updated_at",
+                   "brand_key", "model_key")
 VISIT_COLUMNS = ("work_order_id", "number", "store_id", "customer_id", "vehicle_id", "kind",
                  "status", "opened_at", "mileage", "complaints", "appointment_id",
                  "serviced_on", "customer_total", "settled_at", "delivered_at", "refunded")
@@ -129,6 +135,8 @@ class VehicleFiles:
     # -- vehicles ----------------------------------------------------------------------------
 
     def _save_vehicle(self, b: Batch, row: dict[str, Any]) -> None:
+        for name in ("brand", "model"):
+            row[f"{name}_key"] = ServicePlan.key(row[name]) if row[name] else None
         b.vehicles[row["id"]] = row
         b.touch("vehicles", row["id"])
         b.dirty.add(row["id"])
@@ -191,16 +199,16 @@ class VehicleFiles:
                 f"""INSERT INTO {b.t('service_plans')} (id, brand_key, model_key, brand, model,
                     months, km, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (id) DO NOTHING""",
-                (e.originator_id, e.brand_key, e.model_key, e.brand, e.model, e.months, e.km,
-                 e.audit.at))
+                (e.originator_id, ServicePlan.key(e.brand), ServicePlan.key(e.model), e.brand,
+                 e.model, e.months, e.km, e.audit.at))
         else:
             b.conn.execute(
                 f"""UPDATE {b.t('service_plans')} SET months = %s, km = %s, updated_at = %s
                 WHERE id = %s""", (e.months, e.km, e.audit.at, e.originator_id))
         rows = b.conn.execute(
             f"""SELECT v.id FROM {b.t('vehicles')} v JOIN {b.t('service_plans')} p ON p.id = %s
-                WHERE lower(v.brand) = p.brand_key
-                  AND (p.model_key = '*' OR lower(v.model) = p.model_key)""",
+                WHERE v.brand_key = p.brand_key
+                  AND (p.model_key = '*' OR v.model_key = p.model_key)""",
             (e.originator_id,))
         b.dirty |= {r[0] for r in rows}
 
@@ -292,7 +300,7 @@ class VehicleFiles:
         ids = list(b.dirty)
         with b.conn.cursor(row_factory=dict_row) as cur:
             vehicles = cur.execute(
-                f"SELECT id, store_id, brand, model, sale_date FROM {b.t('vehicles')} "
+                f"SELECT id, store_id, brand_key, model_key, sale_date FROM {b.t('vehicles')} "
                 "WHERE id = ANY(%s)", (ids,)).fetchall()
             readings = cur.execute(
                 f"SELECT vehicle_id, on_day, km FROM {b.t('vehicle_readings')} "
@@ -302,15 +310,17 @@ class VehicleFiles:
                 FROM {b.t('visits')} WHERE vehicle_id = ANY(%s) AND kind = 'maintenance'
                   AND serviced_on IS NOT NULL AND status <> 'cancelled'
                 ORDER BY vehicle_id, serviced_on DESC, mileage DESC""", (ids,)).fetchall()
+            # plans set apart before their keys were folded alike: the last set or changed wins
             plans = {(p["brand_key"], p["model_key"]): p for p in cur.execute(
-                f"SELECT brand_key, model_key, months, km FROM {b.t('service_plans')}")}
+                f"SELECT brand_key, model_key, months, km FROM {b.t('service_plans')} "
+                "ORDER BY updated_at, id")}
         by_vehicle: dict[UUID, list[Reading]] = {}
         for r in readings:
             by_vehicle.setdefault(r["vehicle_id"], []).append(Reading(r["on_day"], r["km"]))
         last = {s["vehicle_id"]: Reading(s["serviced_on"], s["mileage"]) for s in services}
         rows = []
         for v in vehicles:
-            plan, source = self._plan_for(plans, v["brand"], v["model"])
+            plan, source = self._plan_for(plans, v["brand_key"], v["model_key"])
             due = next_service(plan, by_vehicle.get(v["id"], []), last_service=last.get(v["id"]),
                                sale_date=v["sale_date"])
             if due is None:
@@ -326,11 +336,10 @@ class VehicleFiles:
                     by_time, by_km, target_km, km_per_day, last_service_on, last_service_km, plan)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
 
-    def _plan_for(self, plans: dict[tuple[str, str], dict[str, Any]], brand: str | None,
-                  model: str | None) -> tuple[Plan, str]:
-        brand_key = ServicePlan.key(brand or "")
-        for key, source in (((brand_key, ServicePlan.key(model or "")), "model"),
-                            ((brand_key, "*"), "brand")):
+    def _plan_for(self, plans: dict[tuple[str, str], dict[str, Any]], brand_key: str | None,
+                  model_key: str | None) -> tuple[Plan, str]:
+        """The plan of the car's model, else its brand's, else the default (by the keys)."""
+        for key, source in (((brand_key, model_key), "model"), ((brand_key, "*"), "brand")):
             if key in plans:
                 return Plan(plans[key]["months"], plans[key]["km"]), source
         return self.default_plan, "default"
