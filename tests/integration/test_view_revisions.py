@@ -87,20 +87,20 @@ def recorded(url: str) -> dict[str, int | None]:
 def test_a_view_built_at_an_earlier_revision_is_rebuilt_on_start(
         server_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with visit_with_a_job_added(server_url, tmp_path) as (url, wo_id):
-        assert recorded(url)["customers"] == CustomersView.revision == 2
+        assert recorded(url)["customers"] == CustomersView.revision > 1
         # The database as revision 1 of the customers view built it.
         as_revision_1_wrote_it(url, wo_id)
         query(url, "UPDATE read_model_shapes SET revision = 1 WHERE name = 'customers'")
 
-        # The next start rebuilds the customers view, says why, and records revision 2.
+        # The next start rebuilds the customers view, says why, and records its revision.
         with caplog.at_level(logging.WARNING, logger="servicecore.container"):
             system = build(settings_for(url, tmp_path))
         try:
             assert complaints(url, wo_id) == EVERY_COMPLAINT
             said = rebuilds(caplog)
             assert len(said) == 1 and "projection customers" in said[0], said
-            assert "revision 1" in said[0] and "is 2" in said[0], said
-            assert recorded(url)["customers"] == 2
+            assert "revision 1" in said[0] and f"is {CustomersView.revision}" in said[0], said
+            assert recorded(url)["customers"] == CustomersView.revision
             position = query(url, "SELECT position FROM projection_positions "
                                   "WHERE name = 'customers'")[0]["position"]
             assert position == system.app.recorder.max_notification_id()
@@ -161,7 +161,7 @@ def test_concurrent_starts_rebuild_once_under_the_advisory_lock(
         # One of them rebuilt the view; the other found it done.
         assert [m.split(":")[0] for m in rebuilds(caplog)] == ["projection customers"]
         assert complaints(url, wo_id) == EVERY_COMPLAINT
-        assert recorded(url)["customers"] == 2
+        assert recorded(url)["customers"] == CustomersView.revision
 
 
 def waiting(url: str) -> int:
