@@ -39,7 +39,7 @@ def test_snapshot_through_api_dashboard_and_cli(
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["snapshot"]["position"] == position
-    assert body["rows"] == [{"surveys": 1, "satisfied": 1, "csi": "1.0000", "average_score": 4.0,
+    assert body["rows"] == [{"surveys": 1, "satisfied": 1, "csi": "1.0000", "average_score": "4.00",
                              "complaints": 0}]
     as_csv = client.get(f"/analytics/kpis/csi?store_id={store}&format=csv", headers=analyst)
     assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
