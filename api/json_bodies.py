@@ -5,7 +5,10 @@ once, before FastAPI would parse it, and FastAPI is handed the document (and `ap
 fingerprints the same document). Each number with a fraction or an exponent is read as the
 `Decimal` it writes, not as the float nearest to it: `0.1000000000000000001` kept its last digit
 only as a string before, and a body field's own bounds and decimal places now see every digit.
-Whole numbers are Python ints, as before.
+Whole numbers are Python ints, as before. A number is read as the same number written as a
+string is, digit for digit, its sign too: a zero written with a minus (`-0`, `-0.0`, `-0e2`)
+keeps it (`NegativeZero`, a signed `Decimal` zero), so a number field refuses it as it refuses
+the string "-0" (api/numbers.py), where `-0` was the int 0 and `-0.0` was taken as 0.
 
 FastAPI reads a body as JSON only when its Content-Type says so (`application/json` or
 `application/*+json`) and otherwise hands the raw bytes to validation, which answered a body
@@ -64,6 +67,16 @@ def exact_number(text: str) -> Decimal:
     return number
 
 
+class NegativeZero(int):
+    """A JSON `-0`: the int 0 to whatever reads it as a number, but a number field's check
+    (`api.numbers.plain`) sees the minus it was written with, as in the string "-0"."""
+
+
+def _whole(text: str) -> int:
+    """A JSON number without a fraction or an exponent, as `json.loads` reads it."""
+    return NegativeZero() if text == "-0" else int(text)
+
+
 @dataclass(frozen=True)
 class Parsed:
     """A body's document; where a name was given twice; where NaN or Infinity stood."""
@@ -105,7 +118,7 @@ def parse(body: bytes | str) -> Parsed:
         return float(name)  # the only floats of the document: its numbers are exact
 
     document = json.loads(body, object_pairs_hook=pairs_hook, parse_float=exact_number,
-                          parse_constant=constant)
+                          parse_int=_whole, parse_constant=constant)
     if not (any_repeated or any_constant):
         return Parsed(document, [], [])
     repeated: list[Where] = []

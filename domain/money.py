@@ -32,9 +32,17 @@ PLAIN_NUMBER_RULE = ("a number written as ASCII digits, optionally with a leadin
 def plainly_written(text: str) -> bool:
     """Whether `text` is a number in the plain grammar (`PLAIN_NUMBER`), and not a negative
     zero ("-0", "-0.00": a zero has no sign)."""
-    if PLAIN_NUMBER.fullmatch(text) is None:
-        return False
-    return not (text.startswith("-") and text.strip("-0.") == "")
+    return PLAIN_NUMBER.fullmatch(text) is not None and not _minus_zero(text)
+
+
+def written_negative_zero(text: str) -> bool:
+    """Whether `text` is a zero of the plain grammar written with a minus ("-0", "-0.00"): no
+    amount, quantity or hours a cashier or a parts clerk means."""
+    return PLAIN_NUMBER.fullmatch(text) is not None and _minus_zero(text)
+
+
+def _minus_zero(text: str) -> bool:
+    return text.startswith("-") and text.strip("-0.") == ""
 
 
 def to_decimal(value: object, what: str) -> Decimal:

@@ -191,12 +191,14 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
     return {"store_id": store_id, "at": now, "technicians": techs, "waiting": waiting}
 
 
-def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
-         first: date, last: date, user_id: str | None = None,
-         by: str = "day") -> list[dict[str, Any]]:
-    """Per technician and day (`by` "period": and store over the whole range): efficiency =
-    sold / clocked, productivity = clocked / available, proficiency = sold / available (None
-    where the divisor is zero)."""
+def kpi_page(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
+             first: date, last: date, user_id: str | None = None, by: str = "day",
+             limit: int | None = None, offset: int = 0) -> dict[str, Any]:
+    """One page of the KPIs per technician and day (`by` "period": per technician and store
+    over the whole range): efficiency = sold / clocked, productivity = clocked / available,
+    proficiency = sold / available (None where the divisor is zero). The page is cut in SQL
+    (days by day and user id; periods by user id and store, in code point order) and only its
+    rows are computed: a page costs its rows, not the staff times the span."""
     scope, params = _scope(stores, "d.store_id")
     where = [scope, "d.day BETWEEN %s AND %s"]
     params += [first, last]
@@ -204,13 +206,33 @@ def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str 
         if value:
             where.append(f"{column} = %s")
             params.append(value)
-    rows = _rows(conn, f"""SELECT d.user_id, t.name, d.store_id, d.day, d.available_hours,
+    days = f"""SELECT d.user_id, t.name, d.store_id, d.day, d.available_hours,
         d.clocked_seconds, d.sold_hours FROM tech_days d
-        LEFT JOIN technicians t ON t.user_id = d.user_id
-        WHERE {' AND '.join(where)} ORDER BY d.day, d.user_id""", params)
-    if by == "period":
-        rows = _period_rows(rows, first, last)
-    return [_kpi_row(r, by) for r in rows]
+        LEFT JOIN technicians t ON t.user_id = d.user_id WHERE {' AND '.join(where)}"""
+    if by == "day":
+        found = _page(conn, days, params, order_by="d.day, d.user_id", limit=limit,
+                      offset=offset)
+        found["items"] = [_kpi_row(r, by) for r in found["items"]]
+        return found
+    found = _page(conn, f"""SELECT d.user_id, d.store_id FROM tech_days d
+        WHERE {' AND '.join(where)} GROUP BY d.user_id, d.store_id""", params,
+                  order_by='user_id COLLATE "C", store_id COLLATE "C"', limit=limit,
+                  offset=offset)
+    keys = found["items"]
+    rows = _rows(conn, f"""{days} AND (d.user_id, d.store_id) IN
+        (SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY d.day, d.user_id""",
+                 [*params, [k["user_id"] for k in keys], [k["store_id"] for k in keys]])
+    found["items"] = [_kpi_row(r, by) for r in _period_rows(rows, first, last)]
+    return found
+
+
+def kpis(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
+         first: date, last: date, user_id: str | None = None,
+         by: str = "day") -> list[dict[str, Any]]:
+    """Every row of `kpi_page`, in its order."""
+    rows: list[dict[str, Any]] = kpi_page(conn, stores, store_id=store_id, first=first,
+                                          last=last, user_id=user_id, by=by)["items"]
+    return rows
 
 
 def _period_rows(rows: list[dict[str, Any]], first: date,

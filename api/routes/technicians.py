@@ -29,8 +29,7 @@ from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
 from domain.days import FIRST_DAY, LAST_DAY
-from projections.base import page_of
-from projections.workshop_queries import kpis, list_technicians, technicians_page
+from projections.workshop_queries import kpi_page, list_technicians, technicians_page
 
 router = APIRouter(prefix="/technicians", tags=["technicians"], route_class=JsonBodyRoute)
 VIEW = "workshop"
@@ -132,9 +131,8 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
     checked_days(from_day, to_day)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return page_of(kpis(conn, principal.stores, store_id=store_id, first=from_day,
-                            last=to_day, user_id=user_id, by=by), limit=limit,
-                       offset=offset)
+        return kpi_page(conn, principal.stores, store_id=store_id, first=from_day,
+                        last=to_day, user_id=user_id, by=by, limit=limit, offset=offset)
 
 
 @router.get("/{user_id}")

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.json_bodies import JsonBodyRoute, api_routes, takes_json
 from api.main import refuse_float_bodies
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
-from tests.unit.test_exact_json import decimal_texts, number_in
+from tests.unit.test_exact_json import decimal_texts, number_in, zero_texts
 
 Auth = Callable[..., dict[str, str]]
 JSON = {"Content-Type": "application/json"}
@@ -126,17 +126,28 @@ def test_a_number_past_17_digits_is_read_exactly(client: TestClient, auth: Auth,
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(text=decimal_texts)
+@given(text=zero_texts | decimal_texts)
+@example(text="-0")
+@example(text="-0.0")
+@example(text="-0.00")
+@example(text="0")
 def test_a_json_number_is_taken_as_its_string_is(client: TestClient, auth: Auth,
                                                  store_id: str, text: str) -> None:
-    """Up to 30 digits, as a list price, a minimum stock and a reorder quantity: accepted or
-    refused alike (the same problem), and stored as the same decimal."""
+    """Up to 30 digits, and zeros with or without a minus, as a list price, a minimum stock
+    and a reorder quantity: accepted or refused alike (the same problem), and stored as the
+    same decimal. `-0` and `-0.0` were stored as 0 where "-0" was refused: a negative zero is
+    now 422 naming each field, as a number as as a string."""
     manager = auth("manager", "mgr-wu", [store_id])
     numbers = {"list_price": text, "min_stock": text, "reorder_qty": text}
     strings = {name: f'"{value}"' for name, value in numbers.items()}
     (n_number, as_number), (n_string, as_string) = (_part(manager, client, store_id, **kept)
                                                     for kept in (numbers, strings))
     assert as_number.status_code == as_string.status_code, (as_number.text, as_string.text)
+    if text.startswith("-") and Decimal(text) == 0:
+        errors = problem(as_number, 422, "invalid-input")["errors"]
+        assert sorted((e["loc"], e["type"]) for e in errors) == [
+            (["body", name], "plain_number") for name in sorted(numbers)]
+        assert all("negative zero" in e["msg"] for e in errors)
     if as_number.status_code != 201:
         assert as_number.json() == as_string.json()
         return
@@ -296,19 +307,35 @@ def _validated(adapter: TypeAdapter[Any], value: Any) -> Any:
     return type(read), read
 
 
+ZEROS = ("0", "-0", "0.0", "-0.0", "-0.00", "0.000")
+
+
 def test_every_body_field_takes_a_number_a_float_held_as_it_did(client: TestClient) -> None:
     """No body field is typed float, and none answers a Decimal otherwise than the float it
-    was: the same value (of the same type) or the same errors, for numbers a float holds."""
+    was: the same value (of the same type) or the same errors, for numbers a float holds. And
+    every number field (one that reads 1 as it reads "1") reads each zero as its string: `-0`
+    and `-0.0` refused as "-0" and "-0.0" are (they were taken as 0)."""
     fields = dict(field for route in api_routes(client.app.routes)  # type: ignore[attr-defined]
                   for param in route.dependant.body_params
                   for field in _body_fields(param.field_info.annotation, set()))
     assert len(fields) > 200
     differ = []
+    numeric = 0
     for where, field in fields.items():
         adapter = TypeAdapter(field.rebuild_annotation())
         for text in ("1.0", "0.0", "-0.0", "1.5", "12.0", "0.13", "1e2", "-3.25", "3E4",
-                     "2026.0", "1700000000.0", "0.5e-3"):
+                     "2026.0", "1700000000.0", "0.5e-3", "-0e2"):
             as_float, exact = (_validated(adapter, v) for v in (float(text), number_in(text)))
             if as_float != exact:
                 differ.append((where, text, as_float, exact))
+        one = _validated(adapter, 1)
+        if one != _validated(adapter, "1") or bool in (field.annotation,
+                                                       *typing.get_args(field.annotation)):
+            continue  # not a number (pydantic reads 1 and "1" as true, 0 as false)
+        numeric += not isinstance(one, list)
+        for text in ZEROS:
+            as_number, as_string = (_validated(adapter, v) for v in (number_in(text), text))
+            if as_number != as_string:
+                differ.append((where, text, as_number, as_string))
+    assert numeric > 50
     assert differ == []
