@@ -23,8 +23,13 @@ NOTHING = Decimal("0.00")  # Decimals do not change: one for every row
 ZERO = Decimal(0)
 
 
-# A brand's key, once per brand typed (a store sees a few dozen typings, not one per visit)
-_brand_key = lru_cache(maxsize=4096)(payer_name_key)
+# A brand's or model's key, once per typing (a store sees a few hundred, not one per visit)
+_cached_key = lru_cache(maxsize=4096)(payer_name_key)
+
+
+def _key(typed: str | None) -> str | None:
+    """The key a brand or model is compared by (the payer key); None where none was typed."""
+    return _cached_key(typed) if typed else None
 
 
 def _money(value: Any) -> Decimal | None:
@@ -42,17 +47,17 @@ def _wo(fold: Fold, event: Any) -> dict[str, Any]:
 @on(WorkOrder.Opened)
 def _opened(fold: Fold, e: WorkOrder.Opened, n: int) -> None:
     v, store = e.vehicle, e.audit.store_id
+    keys = {"brand_key": _key(v.get("brand")), "model_key": _key(v.get("model"))}
     fold.put("fact_work_orders", {
         "work_order_id": str(e.originator_id), "number": e.number, "store_id": store,
         "kind": e.kind, "customer_id": str(e.customer_id), "vehicle_id": v.get("vehicle_id"),
         "vin": v.get("vin"), "brand": v.get("brand"), "model": v.get("model"),
         "year": v.get("year"), "complaint": e.complaints[0] if e.complaints else None,
         "appointment_id": e.appointment_id, "status": "opened", "opened_at": e.audit.at,
-        "mileage_in": e.mileage, "brand_key": _brand_key(brand) if (brand := v.get("brand"))
-        else None})
+        "mileage_in": e.mileage, **keys})
     fold.put("dim_vehicle", {"vehicle_id": v.get("vehicle_id"), "vin": v.get("vin"),
                              "brand": v.get("brand"), "model": v.get("model"),
-                             "year": v.get("year")})
+                             "year": v.get("year"), **keys})
     if fold.get("dim_store", store) is None:
         fold.put("dim_store", {"store_id": store, "first_seen": e.audit.at})
     if fold.get("dim_customer", str(e.customer_id)) is None:

@@ -1,13 +1,13 @@
 """The KPI catalogue: named queries over the analytic tables, each with its formula beside it.
 
 Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
-store_id, brand (by its key: "VOLKSWAGEN" and full-width "ＶＯＬＫＳＷＡＧＥＮ" are "Volkswagen"),
-model, technician, pay_type. Formulas follow the trade's definitions (see the
-README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL with 2 (strings in
-the API's JSON, as the workshop's `/technicians/kpi` and the finance views give them), NULL where
-the denominator is zero. Money is without VAT. The technician ratios and the effective labor
-rate are divided in `domain.kpi_figures` from the exact figures the query sums (clocked time in
-seconds), as the workshop's rows are, so both give the same figure.
+store_id, brand and model (by their keys: "VOLKSWAGEN" and full-width "ＶＯＬＫＳＷＡＧＥＮ" are
+"Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type. Formulas follow the trade's
+definitions (see the README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL
+with 2 (strings in the API's JSON, as the workshop's `/technicians/kpi` and the finance views
+give them), NULL where the denominator is zero. Money is without VAT. The technician ratios
+and the effective labor rate are divided in `domain.kpi_figures` from the exact figures the
+query sums (clocked time in seconds), as the workshop's rows are, so both give the same figure.
 """
 
 from __future__ import annotations
@@ -66,13 +66,20 @@ class Where:
             self.params.append(value)
         return self
 
+    def typed(self, column: str, name: str) -> Where:
+        """A brand or model by its key (`payer_name_key`), however either was typed."""
+        value = getattr(self.filters, name)
+        if value is not None:
+            self.clauses.append(f"{column} = ?")
+            self.params.append(payer_name_key(value))
+        return self
+
     def vehicle(self, alias: str = "w") -> Where:
-        """The store and model as given; the brand by its key, so that "Volkswagen" counts the
-        cars typed "VOLKSWAGEN" or full-width "ＶＯＬＫＳＷＡＧＥＮ" too."""
-        if self.filters.brand is not None:
-            self.clauses.append(f"{alias}.brand_key = ?")
-            self.params.append(payer_name_key(self.filters.brand))
-        return self.eq(f"{alias}.store_id", "store_id").eq(f"{alias}.model", "model")
+        """The store as given; the brand and model by their keys, so that "Volkswagen" counts
+        the cars typed "VOLKSWAGEN" or full-width "ＶＯＬＫＳＷＡＧＥＮ" too, and "Lavida" those
+        typed "LAVIDA"."""
+        return self.eq(f"{alias}.store_id", "store_id").typed(
+            f"{alias}.brand_key", "brand").typed(f"{alias}.model_key", "model")
 
     def sql(self) -> str:
         return " AND ".join(self.clauses) or "TRUE"

@@ -65,6 +65,15 @@ LOT = ("lot_id", V, "the stock lot the quantity came from or went to (supplier d
 UNIT_COST = ("unit_cost", MONEY, "CNY per unit: the lot's unit cost as received")
 TECHNICIAN = ("technician_id", V, "the technician's user id; see dim_technician")
 
+
+def typed_key(what: str, compared: str, use: str) -> Column:
+    """The key column of a brand or model as typed ("VOLKSWAGEN", full-width
+    "ＶＯＬＫＳＷＡＧＥＮ"): the payer key (domain/payer_name.py)."""
+    about = (f"the {what} compared as {compared} compare it (full-width as ASCII, spaces "
+             f"collapsed, case folded): {use}")
+    return f"{what}_key", V, about
+
+
 TABLES: tuple[Table, ...] = (
     Table("fact_work_orders", "one row per work order (a service visit) with its milestones; "
           "updated as the visit moves on", (
@@ -96,9 +105,9 @@ TABLES: tuple[Table, ...] = (
               ("mileage_out", "INTEGER", "odometer at delivery, km"),
               ("customer_total", MONEY, ("CNY, VAT included: the customer bill once settled, "
                                         "after discounts")),
-              ("brand_key", V, ("the brand compared as service plans and the OEM payer compare "
-                               "it (full-width as ASCII, spaces collapsed, case folded): the "
-                               "KPI filter brand matches by it")),
+              typed_key("brand", "service plans and the OEM payer",
+                        "the KPI filter brand matches by it"),
+              typed_key("model", "service plans", "the KPI filter model matches by it"),
           ), ("work_order_id",)),
     Table("fact_labor_lines", "one row per labor line of a work order (hours sold at a rate), "
           "with settlement discounts", (
@@ -317,6 +326,10 @@ TABLES: tuple[Table, ...] = (
               ("brand", V, "vehicle brand"),
               ("model", V, "vehicle model"),
               ("year", "INTEGER", "model year"),
+              typed_key("brand", "service plans and the OEM payer",
+                        "group by it for one brand however it was typed"),
+              typed_key("model", "service plans",
+                        "group by it for one model however it was typed"),
           ), ("vehicle_id",)),
     Table("dim_insurer", "the insurer master: one row per insurer registered", (
               ("insurer_id", V, "the insurer (UUID)"),

@@ -44,6 +44,19 @@ def insurer_code(value: str) -> str:
     return code
 
 
+def insurer_named(ref: str) -> UUID | None:
+    """The insurer a reference names: its id, or the id of its code; None for a reference that
+    is neither (a name, a code with a character no code has), which names no insurer."""
+    try:
+        return UUID(ref)
+    except ValueError:
+        pass
+    try:
+        return Insurer.create_id(insurer_code(ref))
+    except InvalidInput:
+        return None
+
+
 def a_name(value: object, field: str) -> str:
     """A name as kept (`insurer_name`), not blank, at most `MAX_NAME` characters."""
     name = insurer_name(value) if isinstance(value, str) else ""

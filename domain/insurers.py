@@ -8,11 +8,19 @@ the whole command, and nothing is stored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from uuid import UUID
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import Audit, IllegalTransition, require_reason
+from domain.common import Audit, IllegalTransition, NotFound, require_reason
 from domain.insurer import insurer_key
-from domain.insurer_master import Insurer, InsurerName, a_name, aliases_of, insurer_code
+from domain.insurer_master import (
+    Insurer,
+    InsurerName,
+    a_name,
+    aliases_of,
+    insurer_code,
+    insurer_named,
+)
 
 
 def _holds(session: Session, audit: Audit, insurer: Insurer, before: set[str]) -> None:
@@ -34,9 +42,17 @@ def _holds(session: Session, audit: Audit, insurer: Insurer, before: set[str]) -
             held.release(audit, insurer.id)
 
 
-def _streams(code: str, names: Iterable[str]) -> tuple:  # type: ignore[type-arg]
-    return (Insurer.create_id(code),
-            *(InsurerName.create_id(insurer_key(n)) for n in names))
+def _streams(insurer_id: UUID | None, names: Iterable[str]) -> list[UUID]:
+    return [*([insurer_id] if insurer_id else []),
+            *(InsurerName.create_id(insurer_key(n)) for n in names)]
+
+
+def _target(session: Session, insurer_id: UUID | None, ref: str) -> Insurer:
+    """The insurer a command changes, named by its code or its id (`insurer_named`); a
+    reference that names none is NotFound, as an unknown code is."""
+    if insurer_id is None:
+        raise NotFound(f"insurer {ref} is not in the insurer master")
+    return session.target(Insurer, insurer_id, f"insurer {ref}")
 
 
 class Insurers:
@@ -59,51 +75,54 @@ class Insurers:
             _holds(session, audit, insurer, set())
             return Decision(insurer, {"code": kept})
 
-        return self.app.execute(request, decide, _streams(kept, [official, short, *others]))
+        return self.app.execute(request, decide, _streams(Insurer.create_id(kept),
+                                                          [official, short, *others]))
 
-    def rename(self, request: Request, code: str, *, name: object | None,
+    def rename(self, request: Request, insurer: str, *, name: object | None,
                short_name: object | None, reason: str | None) -> CommandResult:
-        kept = insurer_code(code)
+        """`insurer`: its code or its id, as for every command on an insurer."""
+        insurer_id = insurer_named(insurer)
         official = None if name is None else a_name(name, "name")
         short = None if short_name is None else a_name(short_name, "short_name")
         why = require_reason(reason, "renaming an insurer")
 
         def decide(session: Session) -> Decision:
-            insurer = session.target(Insurer, Insurer.create_id(kept), f"insurer {kept}")
+            found = _target(session, insurer_id, insurer)
             audit = session.audit(session.caller.stores[0])
-            before = insurer.name_keys()
-            insurer.rename(audit, official or insurer.name, short or insurer.short_name, why)
-            _holds(session, audit, insurer, before)
-            return Decision(insurer, {"code": kept, "name": insurer.name,
-                                      "short_name": insurer.short_name})
+            before = found.name_keys()
+            found.rename(audit, official or found.name, short or found.short_name, why)
+            _holds(session, audit, found, before)
+            return Decision(found, {"code": found.code, "name": found.name,
+                                    "short_name": found.short_name})
 
         return self.app.execute(request, decide,
-                                _streams(kept, [n for n in (official, short) if n]))
+                                _streams(insurer_id, [n for n in (official, short) if n]))
 
-    def change_aliases(self, request: Request, code: str, *, add: Sequence[object] = (),
+    def change_aliases(self, request: Request, insurer: str, *, add: Sequence[object] = (),
                        remove: Sequence[object] = (), reason: str | None) -> CommandResult:
-        kept = insurer_code(code)
+        insurer_id = insurer_named(insurer)
         added, removed = aliases_of(add, "add"), aliases_of(remove, "remove")
         why = require_reason(reason, "changing an insurer's aliases")
 
         def decide(session: Session) -> Decision:
-            insurer = session.target(Insurer, Insurer.create_id(kept), f"insurer {kept}")
+            found = _target(session, insurer_id, insurer)
             audit = session.audit(session.caller.stores[0])
-            before = insurer.name_keys()
-            new, gone = insurer.change_aliases(audit, added, removed, why)
-            _holds(session, audit, insurer, before)
-            return Decision(insurer, {"code": kept, "added": new, "removed": gone,
-                                      "aliases": insurer.aliases})
+            before = found.name_keys()
+            new, gone = found.change_aliases(audit, added, removed, why)
+            _holds(session, audit, found, before)
+            return Decision(found, {"code": found.code, "added": new, "removed": gone,
+                                    "aliases": found.aliases})
 
-        return self.app.execute(request, decide, _streams(kept, [*added, *removed]))
+        return self.app.execute(request, decide, _streams(insurer_id, [*added, *removed]))
 
-    def deactivate(self, request: Request, code: str, *, reason: str | None) -> CommandResult:
-        kept = insurer_code(code)
+    def deactivate(self, request: Request, insurer: str, *,
+                   reason: str | None) -> CommandResult:
+        insurer_id = insurer_named(insurer)
         why = require_reason(reason, "deactivating an insurer")
 
         def decide(session: Session) -> Decision:
-            insurer = session.target(Insurer, Insurer.create_id(kept), f"insurer {kept}")
-            insurer.deactivate(session.audit(session.caller.stores[0]), why)
-            return Decision(insurer, {"code": kept, "active": False})
+            found = _target(session, insurer_id, insurer)
+            found.deactivate(session.audit(session.caller.stores[0]), why)
+            return Decision(found, {"code": found.code, "active": False})
 
-        return self.app.execute(request, decide, (Insurer.create_id(kept),))
+        return self.app.execute(request, decide, _streams(insurer_id, []))

@@ -1,5 +1,6 @@
 """/insurers: the insurer master (register, names, aliases, deactivate; managers) and its
-reads. An insurer is named in the path by its code or its id."""
+reads. An insurer is named in the path by its code or its id; a reference that names no
+insurer is 404 on every route."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from api.numbers import Plain
 from api.paging import HistoryPage, Limit, PageOf
 from api.schemas import REASON, Body, CommandAccepted, example
 from domain.common import NotFound
-from domain.insurer_master import MAX_ALIASES, MAX_NAME, Insurer, insurer_code
+from domain.insurer_master import MAX_ALIASES, MAX_NAME, insurer_named
 from domain.insurers import Insurers
 from projections import audit
 from projections.insurers import get_insurer, list_insurers
@@ -25,7 +26,9 @@ router = APIRouter(prefix="/insurers", tags=["insurers"], route_class=JsonBodyRo
 VIEW = "finance"
 Reader = Depends(reader("insurers.read"))
 ManageCmd = Annotated[Command, Depends(command("insurers.manage"))]
-InsurerRef = Annotated[str, Path(min_length=1, max_length=40,
+# A reference of the right length and printable names an insurer or is 404 (a name, a code
+# with a character no code has, another stream's id); a longer one, or a control character, 422.
+InsurerRef = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$",
                                  description="the insurer's code, or its id")]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
@@ -80,13 +83,6 @@ class DeactivateIn(Body):
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
-def _id(ref: str) -> UUID:
-    try:
-        return UUID(ref)
-    except ValueError:
-        return Insurer.create_id(insurer_code(ref))
-
-
 @router.post("", response_model=CommandAccepted, status_code=201)
 def register_insurer(body: InsurerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     result = Insurers(ctx.app).register(cmd.envelope, code=body.code, name=body.name,
@@ -130,8 +126,9 @@ def find_insurers(ctx: Ctx, q: str | None = Query(default=None, max_length=MAX_N
 @router.get("/{insurer}", dependencies=[Reader], response_model=InsurerOut)
 def insurer_detail(insurer: InsurerRef, ctx: Ctx, wait_for: WaitFor = None) -> Any:
     wait_for_projection(ctx, VIEW, wait_for)
+    insurer_id = insurer_named(insurer)
     with ctx.pool.connection() as conn:
-        found = get_insurer(conn, _id(insurer))
+        found = None if insurer_id is None else get_insurer(conn, insurer_id)
     if found is None:
         raise NotFound(f"insurer {insurer} is not in the insurer master")
     return found
@@ -141,8 +138,10 @@ def insurer_detail(insurer: InsurerRef, ctx: Ctx, wait_for: WaitFor = None) -> A
             dependencies=[Depends(reader("insurers.audit"))])
 def insurer_history(insurer: InsurerRef, ctx: Ctx, limit: Limit = 500,
                     offset: Offset = 0) -> Any:
-    """Every change to the insurer: who, when, why."""
-    found = audit.history_page(ctx.app, _id(insurer), limit=limit, offset=offset)
-    if found is None:
+    """Every change to the insurer: who, when, why (the history of no other stream)."""
+    insurer_id = insurer_named(insurer)
+    found = None if insurer_id is None else audit.history_page(ctx.app, insurer_id,
+                                                               limit=limit, offset=offset)
+    if found is None or not found.kind.startswith("Insurer."):
         raise NotFound(f"insurer {insurer} is not in the insurer master")
     return found.page
