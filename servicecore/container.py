@@ -39,7 +39,7 @@ from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import schema
-from servicecore.deadline import pooled_waits, watch
+from servicecore.deadline import pooled_waits, request_waits, watch
 from servicecore.embedded import embedded_urls
 from servicecore.invoice_commands import backfill_in_background, create_table
 from servicecore.keystore import PostgresKeyStore
@@ -201,7 +201,7 @@ class Container:
 
     @property
     def db_deadline(self) -> DbDeadline:  # a request's waits on PostgreSQL, bounded
-        return DbDeadline(self.settings.request_db_deadline_seconds, watch, pooled_waits)
+        return DbDeadline(self.settings.request_db_deadline_seconds, watch, request_waits)
 
     @property
     def health_check(self) -> HealthCheck:

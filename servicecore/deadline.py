@@ -24,10 +24,12 @@ kept from firing by `Heartbeat`), freeing the advisory locks for the loop starte
 A loop that reaches the database through a library (the relay and the analytics loader read
 the log through eventsourcing's recorder) runs under `pooled_waits`: every connection its
 thread draws from the process's pool (servicecore/pool.py, `DeadlinePool`) is watched until
-it is handed back. An API request runs under `pooled_waits` too, with its own, shorter limit
-(SERVICECORE_REQUEST_DB_DEADLINE_SECONDS, set by api/observe.py): the limit lives in a
+it is handed back. An API request runs under `request_waits` (`pooled_waits` with its own, shorter limit,
+SERVICECORE_REQUEST_DB_DEADLINE_SECONDS, set by api/observe.py): the limit lives in a
 context variable, so the thread-pool thread that runs a sync route sees its request's, and
-the loops' threads (which start with a context of their own) never do.
+the loops' threads (which start with a context of their own) never do. The request ends that
+long after it began (`time_left()`): the event store's wait to decide a save whose connection
+was lost, and a save's wait for its turn, end with it (servicecore/event_store.py).
 """
 
 from __future__ import annotations
@@ -142,6 +144,8 @@ WATCHDOG = Watchdog()
 # (seconds, what) for the pooled connections drawn in this context (a loop's thread, a request)
 _limit: ContextVar[tuple[float, str] | None] = ContextVar("servicecore_pooled_limit",
                                                           default=None)
+# when this context's request ends (time.monotonic()), if it is one with a deadline
+_ends_at: ContextVar[float | None] = ContextVar("servicecore_request_ends_at", default=None)
 
 
 def watch(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], seconds: float | None,
@@ -164,6 +168,26 @@ def pooled_waits(seconds: float | None, what: str) -> Iterator[None]:
 def pooled_limit() -> tuple[float, str] | None:
     """This thread's (this request's) `pooled_waits`, if any."""
     return _limit.get()
+
+
+@contextmanager
+def request_waits(seconds: float | None, what: str) -> Iterator[None]:
+    """`pooled_waits` for an API request, which also ends `seconds` from now (None or 0:
+    never): `time_left()` tells the event store how long it may wait to decide whether a
+    save whose connection was lost committed, or for its turn behind other saves."""
+    token = _ends_at.set(time.monotonic() + seconds if seconds else None)
+    try:
+        with pooled_waits(seconds, what):
+            yield
+    finally:
+        _ends_at.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds until this request's deadline (negative once passed); None outside a request
+    with a deadline (a loop, the command line)."""
+    ends = _ends_at.get()
+    return None if ends is None else ends - time.monotonic()
 
 
 def limit_transaction(conn: psycopg.Connection[Any], seconds: float | None) -> None:

@@ -14,6 +14,13 @@ is gone (its transaction is then committed or rolled back for good), and looks t
 up. Found: the save succeeded and its notification ids are answered. Not found:
 nothing was stored and the same statement is sent again. A version conflict (a unique
 violation) is always a definite answer from the server and is raised as IntegrityError.
+
+The check waits for the database `resolve_seconds` at most, and in an API request no longer
+than what is left of the request's deadline (servicecore/deadline.py `time_left`), though
+always long enough for one look (`check_seconds`): a request whose save's connection was cut
+at its deadline is answered at once, 503 naming the command id, instead of after another
+`resolve_seconds`. A save waiting for its turn behind another's statement waits no longer
+than its request either.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import dict_row, tuple_row
 
-from servicecore.deadline import pooled_limit, watch
+from servicecore.deadline import time_left, watch
 from servicecore.event_reads import EventReads, _read
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, OWNER_SEARCH_PATH
 
@@ -120,6 +127,7 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
     """
 
     resolve_seconds = 30.0  # how long to wait for the database to decide an unknown outcome
+    check_seconds = 2.0  # the least a request's commit check gets: one look (connect, look up)
     connect_seconds = 3.0  # how long a save retries when it cannot get a connection at all
     attempts = 5  # sends of one save whose earlier sends provably stored nothing
     group_commit = True
@@ -150,10 +158,14 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
             return save.answer()
         with self._turn:
             self._queue.append(save)
+        until = self._wait_until()
         while True:
             with self._turn:
                 while self._sending and not save.finished:
-                    self._turn.wait()
+                    timed_out = not self._turn.wait(None if until is None
+                                                    else until - time.monotonic())
+                    if timed_out and self._sending and not save.finished:
+                        self._give_up_turn(save)
                 if save.finished:
                     return save.answer()
                 self._sending = True
@@ -165,6 +177,25 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                 with self._turn:
                     self._sending = False
                     self._turn.notify_all()
+
+    def _wait_until(self) -> float | None:
+        """When a save of this request stops waiting (time.monotonic()): its deadline, yet
+        one look (`check_seconds`) from now at least; None outside a request."""
+        left = time_left()
+        if left is None:
+            return None
+        return time.monotonic() + max(left, self.check_seconds)
+
+    def _give_up_turn(self, save: _Save) -> None:
+        """(Holding `_turn`.) The request's time is up while its save waits behind another
+        statement: still queued, it is never sent; already sent in another's statement, it
+        is undecided, and its command row will tell."""
+        if save in self._queue:
+            self._queue.remove(save)
+            raise OperationalError(f"save {save.command_id}: not sent, the database did not "
+                                   "take the saves before it within the request's deadline")
+        raise CommitUnknown(f"save {save.command_id}: sent with others, still undecided at "
+                            "the request's deadline", save.command_id)
 
     def _send_batch(self, batch: list[_Save]) -> None:
         """Store the saves together; each gets its own result or error."""
@@ -270,7 +301,11 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
         restart): it is terminated and awaited first, so its transaction has ended for good.
         Waiting for the append lock then makes sure no commit of it is still on its way.
         """
-        deadline = time.monotonic() + self.resolve_seconds
+        seconds = self.resolve_seconds
+        until = self._wait_until()
+        if until is not None:
+            seconds = min(seconds, until - time.monotonic())
+        deadline = time.monotonic() + seconds
         kwargs = self.datastore.pool.kwargs
         assert isinstance(kwargs, dict)
         # the URL's own options (a connect_timeout among them) give way to the check's
@@ -278,7 +313,8 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
         while True:
             try:
                 with psycopg.connect(**conninfo) as conn, \
-                        watch(conn, self._wait_limit(), "deciding whether a save committed"):
+                        watch(conn, max(deadline - time.monotonic(), self.check_seconds),
+                              "deciding whether a save committed"):
                     self._end_backend(conn, backend_pid, sent_at, deadline)
                     with conn.transaction():
                         conn.execute(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})")
@@ -293,18 +329,9 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                 if time.monotonic() >= deadline:
                     raise CommitUnknown(
                         f"save {command_ids[0]}: the database did not come back within "
-                        f"{self.resolve_seconds:.0f} s to tell whether it committed",
+                        f"{seconds:.1f} s to tell whether it committed",
                         command_ids[0]) from error
                 time.sleep(0.2)
-
-    def _wait_limit(self) -> float:
-        """How long one wait of the commit check may take (servicecore/deadline.py): the
-        request's limit in a request, else the pool's deadline (0: none)."""
-        limit = pooled_limit()
-        if limit is not None:
-            return limit[0]
-        return float(getattr(getattr(self.datastore.pool, "shared", None), "deadline_seconds",
-                             0.0))
 
     @staticmethod
     def _end_backend(conn: psycopg.Connection[Any], pid: int, sent_at: float,

@@ -110,19 +110,23 @@ def test_a_read_on_a_frozen_connection_is_503_and_the_next_is_served(
             assert got.json()["id"] == opened.json()["id"]
 
 
-def freeze_at_the_append(app: ServiceCore, proxy: TcpProxy, *, new_too: bool) -> None:
-    """The proxy stops forwarding just before the next save's statement is sent."""
+def freeze_at_the_append(app: ServiceCore, proxy: TcpProxy, *, new_too: bool) -> list[int]:
+    """The proxy stops forwarding just before the next save's statement is sent. Returns a
+    list that then holds the backend pid of the save's connection."""
     recorder = app.recorder
     assert isinstance(recorder, EventRecorder)
     plain = recorder._append
+    backends: list[int] = []
 
     def append(conn: psycopg.Connection, params: dict,  # type: ignore[type-arg]
                **kwargs: str) -> Any:
         recorder._append = plain  # type: ignore[method-assign]
+        backends.append(conn.info.backend_pid)
         proxy.freeze(new_too=new_too)
         return plain(conn, params, **kwargs)
 
     recorder._append = append  # type: ignore[method-assign]
+    return backends
 
 
 def test_a_save_frozen_in_flight_is_decided_and_stored_once(
@@ -146,26 +150,38 @@ def test_a_save_frozen_in_flight_is_decided_and_stored_once(
     assert orders_of(database_url, store_id) == 2
 
 
+def undecided_at_the_deadline(system: Container, proxy: TcpProxy, api: TestClient,
+                              store_id: str, advisor: dict[str, str]) -> tuple[str, int]:
+    """A save frozen in flight, new connections too, answered 503 naming its command id
+    while the proxy is still frozen: the command id, and the backend the save was sent to.
+
+    Outside a request the recorder would wait `resolve_seconds` for the database; here that
+    is longer than `answered` waits, which thaws the proxy and fails the test: the request's
+    commit check may only take what is left of the request's deadline (one look at least)."""
+    recorder = system.app.recorder
+    assert isinstance(recorder, EventRecorder)
+    recorder.resolve_seconds = 600.0
+    backends = freeze_at_the_append(system.app, proxy, new_too=True)
+    first = answered(lambda: api.post("/work-orders", json=opening(store_id), headers=advisor),
+                     proxy)
+    problem = assert_unavailable(first)
+    assert problem.get("command_id"), problem
+    assert f"GET /commands/{problem['command_id']}" in problem["detail"]
+    return str(problem["command_id"]), backends[0]
+
+
 def test_an_undecided_save_is_503_naming_its_command_and_is_stored_once(
         behind: tuple[Container, TcpProxy], client: TestClient, database_url: str,
         store_id: str, auth: Auth) -> None:
     system, proxy = behind
-    recorder = system.app.recorder
-    assert isinstance(recorder, EventRecorder)
-    recorder.resolve_seconds = 2.0
     advisor = auth("advisor", "adv-frozen", [store_id], **{"Idempotency-Key": "frozen-2"})
     with TestClient(create_app(system.api_context())) as api:
         # The middlebox stops forwarding everything, new connections too: whether the save
-        # committed cannot be told.
-        freeze_at_the_append(system.app, proxy, new_too=True)
-        first = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                          headers=advisor), proxy)
-        problem = assert_unavailable(first)
-        assert problem.get("command_id"), problem
-        assert f"GET /commands/{problem['command_id']}" in problem["detail"]
+        # committed cannot be told within the request's deadline.
+        command_id, _ = undecided_at_the_deadline(system, proxy, api, store_id, advisor)
         # The middlebox forwards again: the statement it held is stored, once.
         proxy.thaw()
-        wait_until(lambda: client.get(f"/commands/{problem['command_id']}",
+        wait_until(lambda: client.get(f"/commands/{command_id}",
                                       headers=advisor).status_code == 200, GENEROUS,
                    "the held statement to be stored")
         again = answered(lambda: api.post("/work-orders", json=opening(store_id),
@@ -178,6 +194,34 @@ def test_an_undecided_save_is_503_naming_its_command_and_is_stored_once(
     assert next_one.status_code == 201, next_one.text
     assert next_one.json()["number"].endswith("-000002")
     assert orders_of(database_url, store_id) == 2
+
+
+def test_an_undecided_save_that_never_landed_is_404_and_a_retry_stores_it_once(
+        behind: tuple[Container, TcpProxy], client: TestClient, database_url: str,
+        store_id: str, auth: Auth) -> None:
+    system, proxy = behind
+    advisor = auth("advisor", "adv-frozen", [store_id], **{"Idempotency-Key": "frozen-3"})
+    with TestClient(create_app(system.api_context())) as api:
+        command_id, backend = undecided_at_the_deadline(system, proxy, api, store_id, advisor)
+        # The backend the statement was sent to is ended (as the commit check does once it
+        # reaches the database) before the middlebox forwards again: it never arrives.
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s, 5000)",
+                                 (backend,)).fetchone() == (True,)
+        proxy.thaw()
+        missing = client.get(f"/commands/{command_id}", headers=advisor)
+        assert missing.status_code == 404, missing.text
+        # The retry with the same key finds nothing stored and stores the command, once.
+        again = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                          headers=advisor), proxy)
+        assert again.status_code == 201, again.text
+        assert "Idempotent-Replayed" not in again.headers
+        replayed = answered(lambda: api.post("/work-orders", json=opening(store_id),
+                                             headers=advisor), proxy)
+        assert replayed.headers["Idempotent-Replayed"] == "true"
+        assert replayed.json()["id"] == again.json()["id"]
+    assert again.json()["number"].endswith("-000001")
+    assert orders_of(database_url, store_id) == 1
 
 
 def test_health_on_a_frozen_connection_reconnects(

@@ -16,15 +16,17 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import psycopg
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain.application import ServiceCore
 from domain.work_order import WorkOrder
 from domain.work_orders import WorkOrders
 from projections.audit import APPEND_LOCK_SQL, stored_command
 from servicecore.container import Container, eventsourcing_env
-from servicecore.event_store import CommitUnknown, EventRecorder
+from servicecore.deadline import request_waits
+from servicecore.event_store import CommitUnknown, EventRecorder, _Save
 from servicecore.pool import open_pool, share_pool
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, EVENTS_TABLE
 from tests.conftest import settings_for
@@ -235,6 +237,26 @@ def test_an_unreachable_database_leaves_the_outcome_unknown_not_guessed(
     assert b"was it stored?" in stored.state
 
 
+@pytest.mark.parametrize(("left", "window"), [(None, "1.5"), (3.0, "3.0"), (-5.0, "2.0")])
+def test_the_commit_check_takes_what_is_left_of_the_request(
+        proxied: ServiceCore, proxy: FaultyProxy, monkeypatch: pytest.MonkeyPatch,
+        left: float | None, window: str) -> None:
+    recorder = proxied.recorder
+    assert isinstance(recorder, EventRecorder)
+    recorder.resolve_seconds = 1.5
+    proxied.save(Note("a connection is open"))
+    if left is not None:  # a request with `left` seconds to its deadline
+        recorder.resolve_seconds = 600.0
+        monkeypatch.setattr("servicecore.event_store.time_left", lambda: left)
+    _arm_then_append(proxied, proxy, "reply", then_away=True)
+
+    with pytest.raises(CommitUnknown) as unknown:
+        proxied.save(Note("was it stored?"))
+
+    # Outside a request: `resolve_seconds`; in one: what is left of it, one look at least.
+    assert f"did not come back within {window} s" in str(unknown.value)
+
+
 def test_the_command_lookup_takes_the_same_lock_as_appends() -> None:
     assert APPEND_LOCK_SQL == f"SELECT pg_advisory_xact_lock({APPEND_LOCK})"
 
@@ -331,3 +353,54 @@ def test_a_conflict_in_a_group_of_saves_fails_only_its_own_save(
     assert outcomes["blocker"] == outcomes["third"] == "stored"
     assert sorted([outcomes["second"], outcomes["duplicate"]]) == ["conflict", "stored"]
     assert app.repository.get(third.id).text == "third"
+
+
+def test_a_request_waiting_behind_another_save_stops_at_its_deadline(
+        container: Container, database_url: str) -> None:
+    app = container.app
+    recorder = app.recorder
+    assert isinstance(recorder, EventRecorder)
+    outcomes: dict[str, object] = {}
+
+    def save(name: str, note: Note, deadline: float | None) -> None:
+        try:
+            with request_waits(deadline, "an API request"):
+                app.save(note)
+            outcomes[name] = "stored"
+        except OperationalError as error:
+            outcomes[name] = error
+
+    blocker, late = Note("blocker"), Note("late")
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute(f"SELECT pg_advisory_lock({APPEND_LOCK})")
+        first = threading.Thread(target=save, args=("blocker", blocker, None))
+        first.start()
+        time.sleep(0.3)  # the blocker's statement now waits for the append lock
+        # A request's save queues behind it; its deadline passes while the lock is held: it
+        # is answered then, not sent (and so nothing stored), as the lock is still held.
+        second = threading.Thread(target=save, args=("late", late, 0.5))
+        second.start()
+        second.join(60)
+        assert "late" in outcomes, "the request waited past its deadline for its turn"
+        holder.execute(f"SELECT pg_advisory_unlock({APPEND_LOCK})")
+        first.join(30)
+
+    refused = outcomes["late"]
+    assert isinstance(refused, OperationalError) and not isinstance(refused, CommitUnknown)
+    assert "not sent" in str(refused)
+    assert outcomes["blocker"] == "stored"
+    assert app.repository.get(blocker.id).text == "blocker"
+    with pytest.raises(AggregateNotFoundError):
+        app.repository.get(late.id)
+    # The next save is sent at once (the queue holds nothing of the request that left).
+    app.save(Note("next"))
+
+
+def test_a_save_sent_with_others_is_undecided_when_its_request_ends(
+        container: Container) -> None:
+    recorder = container.app.recorder
+    assert isinstance(recorder, EventRecorder)
+    sent = _Save(uuid4(), [])
+    with pytest.raises(CommitUnknown) as unknown, recorder._turn:
+        recorder._give_up_turn(sent)  # taken into another save's statement, not queued
+    assert unknown.value.command_id == sent.command_id
