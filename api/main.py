@@ -144,5 +144,5 @@ def refuse_lax_booleans(app: FastAPI) -> None:
     `"yes"`, `"off"` as true or false): a decision must be a JSON true or false."""
     fields = lax_boolean_fields(api_routes(app.routes))
     if fields:
-        raise RuntimeError("body fields that read 0, 1 or \"yes\" as a boolean (type them "
-                           f"api.booleans.Boolean): {', '.join(fields)}")
+        raise RuntimeError("body fields typed bool, not api.booleans.Boolean (a JSON true or "
+                           f"false only): {', '.join(fields)}")
