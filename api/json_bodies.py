@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import email.message
 import json
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Form
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from api.errors import NumberTooLong, UnsupportedMediaType
 
@@ -164,6 +166,43 @@ def takes_json(route: APIRoute) -> bool:
     statement file, the progress page's decisions) or takes a form has no such body."""
     field = route.body_field
     return field is not None and not isinstance(field.field_info, Form)
+
+
+@dataclass(frozen=True)
+class BodyField:
+    """A field of a model in a route's body, and where it stands in the body (an item of a
+    list at 0, a value of a map under "key")."""
+
+    model: type[BaseModel]
+    name: str
+    where: Where
+    field: FieldInfo
+
+
+def body_fields(route: APIRoute) -> Iterator[BodyField]:
+    """Every field of every model a route's body holds, nested ones too, each model once."""
+    seen: set[type] = set()
+    for param in route.dependant.body_params:
+        yield from _fields(param.field_info.annotation, (), seen)
+
+
+def _fields(annotation: Any, where: Where, seen: set[type]) -> Iterator[BodyField]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation not in seen:
+            seen.add(annotation)
+            for name, field in annotation.model_fields.items():
+                place = (*where, field.alias or name)
+                yield BodyField(annotation, name, place, field)
+                yield from _fields(field.annotation, place, seen)
+        return
+    args = [arg for arg in get_args(annotation) if not isinstance(arg, str | int)]
+    origin = get_origin(annotation)
+    if isinstance(origin, type) and issubclass(origin, Mapping):
+        args, where = args[1:], (*where, "key")
+    elif isinstance(origin, type) and issubclass(origin, Iterable):
+        where = (*where, 0)
+    for arg in args:
+        yield from _fields(arg, where, seen)
 
 
 async def read(request: Request) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api import docs, errors, observe, openapi
+from api.booleans import lax_boolean_fields
 from api.context import ApiContext
 from api.deps import known_query_only
 from api.hot_reads import HotReads
@@ -123,6 +124,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(progress.router)
     app.include_router(progress_history.router)
     refuse_float_bodies(app)
+    refuse_lax_booleans(app)
     return app
 
 
@@ -135,3 +137,12 @@ def refuse_float_bodies(app: FastAPI) -> None:
     if unparsed:
         raise RuntimeError("routes whose JSON body would be read as floats (make their router "
                            f"with route_class=JsonBodyRoute): {', '.join(unparsed)}")
+
+
+def refuse_lax_booleans(app: FastAPI) -> None:
+    """Stop at start-up if a body field takes a boolean as pydantic reads one leniently (`0`,
+    `"yes"`, `"off"` as true or false): a decision must be a JSON true or false."""
+    fields = lax_boolean_fields(api_routes(app.routes))
+    if fields:
+        raise RuntimeError("body fields typed bool, not api.booleans.Boolean (a JSON true or "
+                           f"false only): {', '.join(fields)}")

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from api.booleans import Boolean
 from api.dates import Moment
 from api.numbers import Number, NumberOrNone, Plain, Whole, WholeOrNone
 
@@ -298,7 +299,7 @@ class ClockIn(Body):
 class QualityCheckIn(Body):
     model_config = example({"passed": False, "reason": "pads squeal on the test drive"})
 
-    passed: bool
+    passed: Boolean
     reason: str | None = Field(default=None, max_length=1000,
                                description="required when it fails: back to repair")
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from api.booleans import Boolean
 from api.dates import PlainDay
 from api.numbers import Number, NumberOrNone, Plain, Whole, WholeOrNone
 from api.schemas import (
@@ -63,7 +64,7 @@ class ConsentIn(Body):
     model_config = example({"channel": "sms", "granted": False, "note": "asked on the phone"})
 
     channel: Channel = Field(description="the way of contacting the customer")
-    granted: bool = Field(description="given (true) or withdrawn (false)")
+    granted: Boolean = Field(description="given (true) or withdrawn (false)")
     note: str | None = Field(default=None, max_length=500)
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
+from api.booleans import Boolean
 from api.dates import DayText
 from api.numbers import Number, NumberOrNone, Whole
 from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
@@ -141,7 +142,7 @@ class RefundDecisionIn(Body):
 
     model_config = example({"approve": True})
 
-    approve: bool = Field(description="a manager other than the requester decides")
+    approve: Boolean = Field(description="a manager other than the requester decides")
     reason: str | None = Field(default=None, max_length=500)
     work_order_id: UUID | None = Field(default=None, description="optional: the visit")
     settlement_id: UUID | None = Field(default=None, description="optional, instead of "

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.booleans import Boolean
 from api.numbers import Number, NumberOrNone, Whole, WholeOrNone
 from api.paging import PageOf
 from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
@@ -119,7 +120,7 @@ class ScrapIn(Body):
 class DecisionIn(Body):
     model_config = example({"approve": True, "reason": "checked on the shelf"})
 
-    approve: bool = Field(description="by a manager other than the requester")
+    approve: Boolean = Field(description="by a manager other than the requester")
     reason: str | None = Field(default=None, max_length=500)
 
 

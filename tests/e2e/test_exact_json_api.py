@@ -11,7 +11,7 @@ import itertools
 import json
 import typing
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from api.json_bodies import JsonBodyRoute, api_routes, takes_json
+from api.json_bodies import JsonBodyRoute, api_routes, body_fields, takes_json
 from api.main import refuse_float_bodies
 from tests.e2e.test_api_contract import log_head, open_one, opening, problem
 from tests.unit.test_exact_json import decimal_texts, number_in, zero_texts
@@ -286,19 +286,6 @@ def test_a_deeply_nested_body_is_a_clear_4xx_with_a_key_too(client: TestClient, 
     assert log_head(client) == before
 
 
-def _body_fields(annotation: Any, seen: set[type]) -> Iterator[tuple[str, Any]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation not in seen:
-            seen.add(annotation)
-            for name, field in annotation.model_fields.items():
-                yield f"{annotation.__name__}.{name}", field
-                yield from _body_fields(field.annotation, seen)
-        return
-    for arg in typing.get_args(annotation):
-        if not isinstance(arg, str | int):
-            yield from _body_fields(arg, seen)
-
-
 def _validated(adapter: TypeAdapter[Any], value: Any) -> Any:
     try:
         read = adapter.validate_python(value)
@@ -315,9 +302,9 @@ def test_every_body_field_takes_a_number_a_float_held_as_it_did(client: TestClie
     was: the same value (of the same type) or the same errors, for numbers a float holds. And
     every number field (one that reads 1 as it reads "1") reads each zero as its string: `-0`
     and `-0.0` refused as "-0" and "-0.0" are (they were taken as 0)."""
-    fields = dict(field for route in api_routes(client.app.routes)  # type: ignore[attr-defined]
-                  for param in route.dependant.body_params
-                  for field in _body_fields(param.field_info.annotation, set()))
+    fields = {f"{found.model.__name__}.{found.name}": found.field
+              for route in api_routes(client.app.routes)  # type: ignore[attr-defined]
+              for found in body_fields(route)}
     assert len(fields) > 200
     differ = []
     numeric = 0
