@@ -79,7 +79,7 @@ class BodyTimer:
             # The server is the one not reading (the app has not taken the bytes it holds, a
             # pipelined request waits its turn) or the client waits for its 100 Continue: the
             # client's time starts again from now.
-            self._body_wait.start()
+            self._body_wait.restart()
         else:
             self._cut_body_off()
 

@@ -67,9 +67,6 @@ class _HeadTimer:
                                     self._awaiting_head, self._head_late)
         self._head_wait.watch()
 
-    def _watch_head(self) -> None:
-        self._head_wait.watch()
-
     def _head_late(self) -> None:
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
         self.logger.info("%s sent no complete request head within %g s; closing its "
@@ -127,12 +124,12 @@ class H11HeaderTimeoutProtocol(_HeadTimer, BodyTimer, H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        self._watch_head()
+        self._head_wait.watch()
         self._watch_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._watch_head()
+        self._head_wait.watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_wait.cancel()
@@ -264,7 +261,7 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, BodyTimer, HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._in_hand = max(0, self._in_hand - 1)
         super().on_response_complete()
-        self._watch_head()
+        self._head_wait.watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_wait.cancel()

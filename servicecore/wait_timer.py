@@ -19,7 +19,8 @@ class WaitTimer:
 
     `waiting()` says whether the connection is waiting now; `expired()` is called when a wait
     has lasted `timeout` seconds and still holds. The protocol calls `watch()` after whatever
-    may begin or end a wait, and `cancel()` when the connection is lost."""
+    may begin or end a wait (`stop()` where it knows the wait has ended), and `cancel()` when
+    the connection is lost."""
 
     __slots__ = ("expired", "handle", "loop", "since", "timeout", "transport", "waiting")
 
@@ -35,18 +36,20 @@ class WaitTimer:
         self.handle: asyncio.TimerHandle | None = None
 
     def watch(self) -> None:
-        """A wait begins if the connection waits and did not already; it ends if it does not."""
+        """A wait begins if the connection waits and did not already; it ends if it does not.
+        A wait that begins arms the timer unless one already is (it then fires early for
+        this wait and is armed again) or the connection is closing."""
         if not self.waiting():
             self.since = None  # an armed timer finds nothing to do
         elif self.since is None:
-            self.start()
+            self.since = since = self.loop.time()
+            if self.handle is None and not self.transport.is_closing():
+                self.handle = self.loop.call_at(since + self.timeout, self._due)
 
-    def start(self) -> None:
-        """A wait begins now: the timer is armed unless one already is (it then fires early
-        for this wait and is armed again) or the connection is closing."""
-        self.since = since = self.loop.time()
-        if self.handle is None and not self.transport.is_closing():
-            self.handle = self.loop.call_at(since + self.timeout, self._due)
+    def restart(self) -> None:
+        """The wait under way begins again now."""
+        self.since = None
+        self.watch()
 
     def stop(self) -> None:
         """The wait ends; an armed timer stays armed and finds nothing to do."""

@@ -165,7 +165,7 @@ def test_a_wait_started_again_when_it_expires_gets_a_whole_timeout() -> None:
 
     def again() -> None:
         started_again.append(clock.now)
-        conn.timer.start()
+        conn.timer.restart()
 
     conn.timer.expired = again
     conn.wait(True)
