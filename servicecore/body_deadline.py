@@ -33,15 +33,16 @@ from typing import Any
 
 from api.errors import BODY_TIMED_OUT, body_timeout_body
 from api.log_context import redacted_target
+from servicecore.wait_timer import WaitTimer
 
 
 class BodyTimer:
-    """The deadline both protocols share; each says when a body is pending and how it
-    answers (`_body_pending`, `_can_answer`, `_answer_body_timeout`)."""
+    """The deadline both protocols share (a `WaitTimer`, servicecore/wait_timer.py); each says
+    when a body is pending and how it answers (`_body_pending`, `_can_answer`,
+    `_answer_body_timeout`)."""
 
     body_timeout: float = 30.0
-    _body_timer: asyncio.TimerHandle | None = None
-    _body_since: float | None = None  # when the pending body's head ended
+    _body_wait: WaitTimer
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     client: tuple[str, int] | None
@@ -60,36 +61,25 @@ class BodyTimer:
     def _answer_body_timeout(self, body: bytes) -> None:
         raise NotImplementedError
 
+    def _time_bodies(self, transport: asyncio.Transport) -> None:
+        """On a new connection."""
+        self._body_wait = WaitTimer(self.loop, transport, self.body_timeout,
+                                    self._body_pending, self._body_late)
+
+    @property
+    def _body_timer(self) -> asyncio.TimerHandle | None:
+        return self._body_wait.handle
+
     def _watch_body(self) -> None:
         """After the bytes at hand are parsed: note when a pending body's wait began."""
-        if not self._body_pending():
-            self._body_since = None  # an armed timer finds nothing to do
-        elif self._body_since is None:
-            self._body_since = since = self.loop.time()
-            if self._body_timer is None and not self.transport.is_closing():
-                self._body_timer = self.loop.call_at(since + self.body_timeout, self._body_due)
+        self._body_wait.watch()
 
-    def _cancel_body_timer(self) -> None:
-        self._body_since = None
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-
-    def _body_due(self) -> None:
-        self._body_timer = None
-        since = self._body_since
-        if since is None or self.transport.is_closing() or not self._body_pending():
-            return
-        now = self.loop.time()
-        due = since + self.body_timeout
-        if now < due:  # armed for an earlier body: this one's time is not up
-            self._body_timer = self.loop.call_at(due, self._body_due)
-        elif self.flow.read_paused or self.cycle.waiting_for_100_continue:
+    def _body_late(self) -> None:
+        if self.flow.read_paused or self.cycle.waiting_for_100_continue:
             # The server is the one not reading (the app has not taken the bytes it holds, a
             # pipelined request waits its turn) or the client waits for its 100 Continue: the
             # client's time starts again from now.
-            self._body_since = now
-            self._body_timer = self.loop.call_at(now + self.body_timeout, self._body_due)
+            self._body_wait.restart()
         else:
             self._cut_body_off()
 

@@ -36,6 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.errors import INVALID_HTTP, PROBLEM_JSON, problem_body
 from servicecore.body_deadline import BodyTimer
+from servicecore.wait_timer import WaitTimer
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -46,16 +47,12 @@ log = logging.getLogger(__name__)
 
 
 class _HeadTimer:
-    """The timer both protocols share: it runs while `_awaiting_head()` holds, from its first
-    moment on, and closes the connection when it fires.
-
-    A busy keep-alive connection waits for a head after every response: rather than make and
-    cancel a timer per request, the wait notes when it began, and one timer (at most) stays
-    armed; when it fires early for a wait that began later, it is armed again for that one."""
+    """The timer both protocols share (a `WaitTimer`, servicecore/wait_timer.py): it runs
+    while `_awaiting_head()` holds, from its first moment on, and closes the connection when
+    it fires."""
 
     header_timeout: float = 10.0
-    _header_timer: asyncio.TimerHandle | None = None
-    _awaiting_since: float | None = None  # when the wait for the next head began
+    _head_wait: WaitTimer
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     client: tuple[str, int] | None
@@ -64,34 +61,17 @@ class _HeadTimer:
     def _awaiting_head(self) -> bool:
         raise NotImplementedError
 
-    def _watch_head(self) -> None:
-        if not self._awaiting_head():
-            self._awaiting_since = None  # an armed timer finds nothing to do
-        elif self._awaiting_since is None:
-            self._awaiting_since = since = self.loop.time()
-            if self._header_timer is None and not self.transport.is_closing():
-                self._header_timer = self.loop.call_at(since + self.header_timeout,
-                                                       self._head_due)
+    def _time_heads(self, transport: asyncio.Transport) -> None:
+        """On a new connection: its wait for the first head begins."""
+        self._head_wait = WaitTimer(self.loop, transport, self.header_timeout,
+                                    self._awaiting_head, self._head_late)
+        self._head_wait.watch()
 
-    def _cancel_header_timer(self) -> None:
-        self._awaiting_since = None
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _head_due(self) -> None:
-        self._header_timer = None
-        since = self._awaiting_since
-        if since is None or self.transport.is_closing():
-            return
-        due = since + self.header_timeout
-        if self.loop.time() < due:  # armed for an earlier wait: this one's time is not up
-            self._header_timer = self.loop.call_at(due, self._head_due)
-        elif self._awaiting_head():
-            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-            self.logger.info("%s sent no complete request head within %g s; closing its "
-                             "connection", client, self.header_timeout)
-            self.transport.close()
+    def _head_late(self) -> None:
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        self.logger.info("%s sent no complete request head within %g s; closing its "
+                         "connection", client, self.header_timeout)
+        self.transport.close()
 
 
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers, on httptools
@@ -139,20 +119,21 @@ class H11HeaderTimeoutProtocol(_HeadTimer, BodyTimer, H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._watch_head()
+        self._time_bodies(transport)
+        self._time_heads(transport)
 
     def handle_events(self) -> None:
         super().handle_events()
-        self._watch_head()
+        self._head_wait.watch()
         self._watch_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._watch_head()
+        self._head_wait.watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_body_timer()
+        self._head_wait.cancel()
+        self._body_wait.cancel()
         super().connection_lost(exc)
 
 
@@ -226,11 +207,12 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, BodyTimer, HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._writes = HeadWithBody(transport, self.loop)
-        self._watch_head()
+        self._time_bodies(transport)
+        self._time_heads(transport)
 
     def on_headers_complete(self) -> None:
         self._in_hand += 1
-        self._awaiting_since = None  # the armed timer, if any, finds a request in hand
+        self._head_wait.stop()  # the armed timer, if any, finds a request in hand
         upgrade = self.parser.should_upgrade() and self._should_upgrade()
         super().on_headers_complete()
         self._body_open = not upgrade
@@ -279,11 +261,11 @@ class HttpToolsHeaderTimeoutProtocol(_HeadTimer, BodyTimer, HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._in_hand = max(0, self._in_hand - 1)
         super().on_response_complete()
-        self._watch_head()
+        self._head_wait.watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_body_timer()
+        self._head_wait.cancel()
+        self._body_wait.cancel()
         super().connection_lost(exc)
 
 
