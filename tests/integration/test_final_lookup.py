@@ -12,16 +12,22 @@ it once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
 import psycopg
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from projections.audit import VOID_COMMANDS_SQL
+from domain.application import ServiceCore
+from domain.work_orders import WorkOrders
+from projections.audit import VOID_COMMANDS_SQL, stored_command
 from servicecore import audit_chain
 from servicecore.container import Container
+from servicecore.event_store import EventRecorder
 from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, EVENTS_TABLE, VOID_COMMANDS
+from tests.integration.faults import FaultyProxy
+from tests.integration.support import open_order
 from tests.integration.tcp_proxy import TcpProxy
 from tests.integration.test_lost_acknowledgements import opening, orders_of
 from tests.integration.test_request_deadline import (
@@ -31,8 +37,9 @@ from tests.integration.test_request_deadline import (
     behind,
     undecided_at_the_deadline,
 )
+from tests.integration.test_save_faults import _arm_then_append, proxied, proxy
 
-__all__ = ["behind"]  # the fixture, shared with test_request_deadline.py
+__all__ = ["behind", "proxied", "proxy"]  # fixtures shared with the modules they come from
 
 Auth = Callable[..., dict[str, str]]
 
@@ -110,3 +117,33 @@ def test_a_save_still_committing_is_503_naming_it_not_404(
         gone = api.get(f"/commands/{command_id}", headers=advisor)
         assert gone.status_code == 404, gone.text
     assert _registry_row(database_url, command_id) == []
+
+
+def test_a_save_the_commit_check_found_not_stored_is_voided_and_sent_under_a_new_id(
+        proxied: ServiceCore, proxy: FaultyProxy, container: Container, store_id: str) -> None:
+    recorder = proxied.recorder
+    assert isinstance(recorder, EventRecorder)
+    sent: list[UUID] = []
+    plain = recorder._append
+
+    def append(conn: psycopg.Connection, params: dict,  # type: ignore[type-arg]
+               **kwargs: str) -> Any:
+        sent.append(params["command"])
+        return plain(conn, params, **kwargs)
+
+    recorder._append = append  # type: ignore[method-assign]
+    # The network swallows the statement; the check ends its backend and finds nothing.
+    _arm_then_append(proxied, proxy, "request")
+    answer = open_order(WorkOrders(proxied, container.settings.store_timezone), store_id)
+
+    # The first send's command id is void (were the statement still to arrive, it would
+    # store nothing); the save went again under a new one, and that one holds its events.
+    first, resent = sent
+    assert first != resent
+    with container.pool.connection() as conn:
+        assert stored_command(conn, first) is None
+        found = stored_command(conn, resent)
+        void = conn.execute(f"SELECT notification_ids FROM {COMMANDS_TABLE} "
+                            "WHERE command_id = %s", (first,)).fetchone()
+    assert void is not None and list(void[0]) == []
+    assert found is not None and answer["notification_id"] in found["notification_ids"]
