@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing import persistence
 from psycopg.rows import tuple_row
 
 from domain.application import ServiceCore
@@ -257,20 +258,46 @@ def stream_exists(app: ServiceCore, stream_id: UUID) -> bool:
 
 # servicecore/schema.py APPEND_LOCK (tests/integration/test_save_faults.py checks they agree).
 APPEND_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('servicecore-append'))"
+# servicecore/schema.py VOID_COMMANDS (tests/integration/test_final_lookup.py checks they agree).
+VOID_COMMANDS_SQL = ("INSERT INTO servicecore_commands (command_id, notification_ids) "
+                     "SELECT unnest(%s::uuid[]), '{}' ON CONFLICT (command_id) DO NOTHING")
 
 
-def stored_command(conn: psycopg.Connection[Any], command_id: UUID) -> dict[str, Any] | None:
+class SaveStillCommitting(persistence.OperationalError):
+    """A save holding the append lock did not finish within the lookup's wait: a statement
+    of this command id may be committing, so neither answer is final yet (503, ask again)."""
+
+    def __init__(self, command_id: UUID) -> None:
+        super().__init__(f"command {command_id}: a save is still committing")
+        self.command_id = command_id
+
+
+def stored_command(conn: psycopg.Connection[Any], command_id: UUID,
+                   wait_seconds: float | None = None) -> dict[str, Any] | None:
     """Whether a save with this command id was stored, and its events' notification ids.
 
-    Read under the append lock, so a save still committing is waited for: once it is free,
-    no save of this id can still be on its way and the answer is final.
+    Final either way. Read under the append lock, so a save still committing is waited for
+    (`wait_seconds` at most: then `SaveStillCommitting`). Not stored, the command id is voided
+    in the same transaction (VOID_COMMANDS_SQL): a statement of it that a stuck middlebox still
+    holds on its way to a live backend fails on the key when it arrives, events and all.
     """
-    with conn.transaction():
-        conn.execute(APPEND_LOCK_SQL)
-        row = conn.cursor(row_factory=tuple_row).execute(
-            "SELECT notification_ids, recorded_at FROM servicecore_commands "
-            "WHERE command_id = %s", (command_id,)).fetchone()
-    if row is None:
+    committing = False
+    try:
+        with conn.transaction():
+            if wait_seconds:
+                conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                             (f"{max(1, round(wait_seconds * 1000))}ms",))
+            conn.execute(APPEND_LOCK_SQL)
+            row = conn.cursor(row_factory=tuple_row).execute(
+                "SELECT notification_ids, recorded_at FROM servicecore_commands "
+                "WHERE command_id = %s", (command_id,)).fetchone()
+            if row is None:
+                conn.execute(VOID_COMMANDS_SQL, ([command_id],))
+    except psycopg.errors.LockNotAvailable:
+        committing = True
+    if committing:  # raised outside the handler: no server error behind it, a plain 503
+        raise SaveStillCommitting(command_id)
+    if row is None or not row[0]:
         return None
     notification_ids, recorded_at = row
     return {"command_id": command_id, "stored": True,

@@ -109,6 +109,7 @@ def chain_head(conn: psycopg.Connection[Any]) -> int:
         f"SELECT greatest((SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}), "
         f"(SELECT coalesce(max(notification_id), 0) FROM {HASHES_TABLE}), "
         f"(SELECT coalesce(max(n), 0) FROM (SELECT notification_ids FROM {COMMANDS_TABLE} "
+        "WHERE notification_ids[1] IS NOT NULL "  # a void save (no ids) sorts first
         "ORDER BY notification_ids[1] DESC LIMIT 1) c, unnest(c.notification_ids) n))"
     ).fetchone()
     return int(row[0]) if row else 0

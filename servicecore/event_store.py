@@ -12,7 +12,8 @@ the deadline: servicecore/deadline.py) the outcome is unknown: the commit may ha
 The recorder then never retries blindly: it waits for the database, makes sure the old backend
 is gone (its transaction is then committed or rolled back for good), and looks the command id
 up. Found: the save succeeded and its notification ids are answered. Not found:
-nothing was stored and the same statement is sent again. A version conflict (a unique
+nothing was stored; the command ids are voided (a registry row without notification ids, so
+the old statement can never be stored later) and the same saves are sent again under new ids. A version conflict (a unique
 violation) is always a definite answer from the server and is raised as IntegrityError.
 
 The check waits for the database `resolve_seconds` at most, and in an API request no longer
@@ -44,7 +45,7 @@ from psycopg.rows import dict_row, tuple_row
 
 from servicecore.deadline import time_left, watch
 from servicecore.event_reads import EventReads, _read
-from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, OWNER_SEARCH_PATH
+from servicecore.schema import APPEND_LOCK, COMMANDS_TABLE, OWNER_SEARCH_PATH, VOID_COMMANDS
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,10 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                     log.info("save %s had committed", first)
                     return stored
                 log.info("save %s had not committed; sending it again", first)
+                for save in batch:  # its command ids are void now: the same saves, new ids
+                    save.command_id = uuid4()
+                statement, params = self._statement(batch)
+                first = batch[0].command_id
         raise OperationalError(f"save {first}: the database refused it {self.attempts} times")
 
     def _drop_broken_connections(self) -> None:
@@ -300,6 +305,9 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
         The backend that ran the statement may still be alive (a dropped network, not a
         restart): it is terminated and awaited first, so its transaction has ended for good.
         Waiting for the append lock then makes sure no commit of it is still on its way.
+        Not stored, the command ids are voided under the same lock (servicecore/schema.py
+        VOID_COMMANDS), as `GET /commands/{id}` does: should the old statement still reach
+        a backend (one the check could not see), it fails on the key. The resend takes new ids.
         """
         seconds = self.resolve_seconds
         until = self._wait_until()
@@ -321,10 +329,14 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                         rows = conn.execute(
                             f"SELECT command_id, notification_ids FROM {COMMANDS_TABLE} "
                             "WHERE command_id = ANY(%s)", (command_ids,)).fetchall()
-                    if not rows:
+                        stored = {r["command_id"]: list(r["notification_ids"])
+                                  for r in rows if r["notification_ids"]}
+                        if not stored:
+                            conn.execute(VOID_COMMANDS, (command_ids,))
+                    if not stored:
                         return None
-                    assert len(rows) == len(command_ids), "one statement stores all or none"
-                    return {r["command_id"]: list(r["notification_ids"]) for r in rows}
+                    assert len(stored) == len(command_ids), "one statement stores all or none"
+                    return stored
             except (OperationalError, psycopg.OperationalError) as error:
                 if time.monotonic() >= deadline:
                     raise CommitUnknown(

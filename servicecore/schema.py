@@ -21,6 +21,13 @@ CHANNEL = "servicecore_events"
 # The advisory lock key that serializes appends (also taken by the recorder's ambiguity check).
 APPEND_LOCK = "hashtext('servicecore-append')"
 
+# A save found not stored is voided: a registry row without notification ids takes its command
+# id, so a statement of it still on its way (held by a stuck middlebox) fails on the key and
+# stores nothing. Readers of the registry skip such rows (no first id: notification_ids[1] is
+# null). Run under the append lock by the recorder's commit check and `GET /commands/{id}`.
+VOID_COMMANDS = (f"INSERT INTO {COMMANDS_TABLE} (command_id, notification_ids) "
+                 "SELECT unnest(%s::uuid[]), '{}' ON CONFLICT (command_id) DO NOTHING")
+
 IMMUTABLE = """
 CREATE OR REPLACE FUNCTION public.servicecore_refuse_event_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

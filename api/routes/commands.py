@@ -28,10 +28,12 @@ class StoredCommand(BaseModel):
 @router.get("/{command_id}", response_model=StoredCommand,
             dependencies=[Depends(reader("commands.read"))])
 def command_outcome(command_id: UUID, ctx: Ctx) -> Any:
-    """Final once answered: the lookup waits for any save still committing. 404: it was not
-    stored (send the command again)."""
+    """Final once answered: the lookup waits for any save still committing (half the
+    request's deadline at most, then 503 naming the command id: ask again), and a save not
+    stored is voided, so it can never be stored later. 404: it was not stored (send the
+    command again)."""
     with ctx.pool.connection() as conn:
-        found = stored_command(conn, command_id)
+        found = stored_command(conn, command_id, ctx.db_deadline.seconds / 2 or None)
     if found is None:
         raise NotFound(f"command {command_id} was not stored")
     return found

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import psycopg
 import pytest
 
 from domain.integrity import link
+from projections.audit import stored_command
 from projections.hash_chain import chain_head
 from servicecore import audit_chain
 from servicecore.container import Container, build
@@ -57,9 +59,13 @@ def _head(url: str) -> int:
         return chain_head(conn)
 
 
+@pytest.mark.parametrize("voided", [False, True])
 def test_deleting_the_last_events_and_their_links_is_found(
-        scratch: tuple[Container, str]) -> None:
+        scratch: tuple[Container, str], voided: bool) -> None:
     _, url = scratch
+    if voided:  # a lookup found a save not stored: a registry row without ids, the latest
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert stored_command(conn, uuid4()) is None
     assert _verify(url).ok
     head = _verify(url).last_id
     removed = _delete(url, f"notification_id > {head - 2}")
