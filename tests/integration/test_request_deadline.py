@@ -70,6 +70,13 @@ def answered(call: Callable[[], httpx.Response], proxy: TcpProxy) -> httpx.Respo
     return result[0]
 
 
+def opened(api: TestClient, proxy: TcpProxy, store_id: str,
+           headers: dict[str, str]) -> httpx.Response:
+    """The answer to opening a work order in `store_id` (within GENEROUS seconds)."""
+    return answered(lambda: api.post("/work-orders", json=opening(store_id), headers=headers),
+                    proxy)
+
+
 def assert_unavailable(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -138,13 +145,11 @@ def test_a_save_frozen_in_flight_is_decided_and_stored_once(
         freeze_at_the_append(system.app, proxy, new_too=False)
         # The statement never reaches the server; new connections do: the deadline cuts the
         # save's, the recorder ends the old backend, finds nothing stored and sends it again.
-        first = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                          headers=advisor), proxy)
+        first = opened(api, proxy, store_id, advisor)
         assert first.status_code == 201, first.text
         proxy.thaw()  # what the proxy held reaches a backend that is gone
         other = auth("advisor", "adv-frozen", [store_id])
-        next_one = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                             headers=other), proxy)
+        next_one = opened(api, proxy, store_id, other)
     assert next_one.status_code == 201, next_one.text
     assert next_one.json()["number"].endswith("-000002")
     assert orders_of(database_url, store_id) == 2
@@ -162,9 +167,7 @@ def undecided_at_the_deadline(system: Container, proxy: TcpProxy, api: TestClien
     assert isinstance(recorder, EventRecorder)
     recorder.resolve_seconds = 600.0
     backends = freeze_at_the_append(system.app, proxy, new_too=True)
-    first = answered(lambda: api.post("/work-orders", json=opening(store_id), headers=advisor),
-                     proxy)
-    problem = assert_unavailable(first)
+    problem = assert_unavailable(opened(api, proxy, store_id, advisor))
     assert problem.get("command_id"), problem
     assert f"GET /commands/{problem['command_id']}" in problem["detail"]
     return str(problem["command_id"]), backends[0]
@@ -194,13 +197,11 @@ def test_an_undecided_save_is_503_naming_its_command_and_is_stored_once(
         backend_gone(database_url, backend)
         stored = client.get(f"/commands/{command_id}", headers=advisor)
         assert stored.status_code == 200, stored.text
-        again = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                          headers=advisor), proxy)
+        again = opened(api, proxy, store_id, advisor)
         assert again.status_code == 201, again.text
         assert again.headers["Idempotent-Replayed"] == "true"
         other = auth("advisor", "adv-frozen", [store_id])
-        next_one = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                             headers=other), proxy)
+        next_one = opened(api, proxy, store_id, other)
     assert next_one.status_code == 201, next_one.text
     assert next_one.json()["number"].endswith("-000002")
     assert orders_of(database_url, store_id) == 2
@@ -222,12 +223,10 @@ def test_an_undecided_save_that_never_landed_is_404_and_a_retry_stores_it_once(
         missing = client.get(f"/commands/{command_id}", headers=advisor)
         assert missing.status_code == 404, missing.text
         # The retry with the same key finds nothing stored and stores the command, once.
-        again = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                          headers=advisor), proxy)
+        again = opened(api, proxy, store_id, advisor)
         assert again.status_code == 201, again.text
         assert "Idempotent-Replayed" not in again.headers
-        replayed = answered(lambda: api.post("/work-orders", json=opening(store_id),
-                                             headers=advisor), proxy)
+        replayed = opened(api, proxy, store_id, advisor)
         assert replayed.headers["Idempotent-Replayed"] == "true"
         assert replayed.json()["id"] == again.json()["id"]
     assert again.json()["number"].endswith("-000001")
