@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.deps import Ctx, reader
+from api.errors import unavailable_problem
 from api.json_bodies import JsonBodyRoute
 from domain.common import NotFound
-from projections.audit import stored_command
+from projections.audit import SaveStillCommitting, stored_command
 
 router = APIRouter(prefix="/commands", tags=["commands"], route_class=JsonBodyRoute)
 
@@ -32,8 +33,13 @@ def command_outcome(command_id: UUID, ctx: Ctx) -> Any:
     request's deadline at most, then 503 naming the command id: ask again), and a save not
     stored is voided, so it can never be stored later. 404: it was not stored (send the
     command again)."""
-    with ctx.pool.connection() as conn:
-        found = stored_command(conn, command_id, ctx.db_deadline.seconds / 2 or None)
+    try:
+        with ctx.pool.connection() as conn:
+            found = stored_command(conn, command_id, ctx.db_deadline.seconds / 2 or None)
+    except SaveStillCommitting:
+        return unavailable_problem(
+            f"a save of command {command_id} is still being committed, so whether it is "
+            "stored cannot be told yet: ask again shortly", command_id=str(command_id))
     if found is None:
         raise NotFound(f"command {command_id} was not stored")
     return found

@@ -113,6 +113,7 @@ def test_a_save_still_committing_is_503_naming_it_not_404(
                           proxy)
         problem = assert_unavailable(looked)
         assert problem.get("command_id") == command_id, problem
+        assert "still being committed" in problem["detail"], problem
         holder.rollback()  # it did not commit: now the lookup can tell, for good
         gone = api.get(f"/commands/{command_id}", headers=advisor)
         assert gone.status_code == 404, gone.text
