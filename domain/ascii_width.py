@@ -14,8 +14,15 @@ into ASCII letters, and a letter of another script is no character of a VIN or a
 from __future__ import annotations
 
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_WIDENED = {ascii: wide for wide, ascii in _FULL_WIDTH.items() if wide != 0x3000}
 
 
 def ascii_width(text: str) -> str:
     """`text` with full-width ASCII as ASCII and ideographic spaces as spaces; the rest as is."""
     return text.translate(_FULL_WIDTH)
+
+
+def full_width(text: str) -> str:
+    """`text` as an input method in full-width mode types it: the way back of `ascii_width`
+    (spaces stay spaces), to find what was kept as typed before identifiers were read as ASCII."""
+    return text.translate(_WIDENED)
