@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.ascii_width import ascii_width
 from domain.common import Audit, InvalidInput, stable_id
 
 KINDS = {"WO": "work_order", "SET": "settlement", "PO": "purchase_order", "TR": "transfer"}
@@ -38,8 +39,8 @@ class DocumentNumber:
 
 def parse_number(text: str, prefixes: tuple[str, ...] = tuple(KINDS)) -> DocumentNumber:
     """A work-order, settlement, purchase-order or transfer number (surrounding blanks ignored,
-    the prefix in any case), or InvalidInput."""
-    found = _NUMBER.fullmatch(text.strip())
+    the prefix in any case, full-width read as ASCII), or InvalidInput."""
+    found = _NUMBER.fullmatch(ascii_width(text).strip())
     if found is None or found["prefix"].upper() not in prefixes:
         examples = " or ".join(f"{p}-S01-2026-000123" for p in prefixes)
         raise InvalidInput(f"{text!r} is not a document number such as {examples}")

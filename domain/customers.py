@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.ascii_width import ascii_width
 from domain.common import (
     InvalidInput,
     NotPermitted,
@@ -21,12 +22,13 @@ from domain.days import business_day
 from domain.loyalty import LoyaltyRules
 from domain.money import money
 
-_PHONE = re.compile(r"^\+?\d{5,20}$")
+_PHONE = re.compile(r"^\+?\d{5,20}$", re.ASCII)
 
 
 def normalise_phone(raw: str) -> str:
-    """Digits only; a mainland mobile loses its +86 / 0086 prefix."""
-    phone = re.sub(r"[\s()\-.]", "", raw.strip())
+    """ASCII digits only (full-width ones read as ASCII); a mainland mobile loses its +86 / 0086
+    prefix."""
+    phone = re.sub(r"[\s()\-.]", "", ascii_width(raw).strip())
     if not _PHONE.match(phone):
         raise InvalidInput(f"{raw!r} is not a phone number")
     for prefix in ("+86", "0086"):

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.ascii_width import ascii_width
 from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
 from domain.money import money, quantity
 
@@ -28,9 +29,10 @@ PART_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 def normalise_part_number(value: str) -> str:
     """OEM part numbers as written, but without blanks and in upper case ("5Q0 698 151").
 
-    Letters, digits, '.', '_' and '-' only: part numbers appear in URLs and in lot ids.
+    Letters, digits, '.', '_' and '-' only: part numbers appear in URLs and in lot ids. Full-width
+    ones (a Chinese input method's) are read as ASCII.
     """
-    text = "".join((value or "").split()).upper()
+    text = "".join(ascii_width(value or "").split()).upper()
     require(bool(PART_NUMBER.match(text)), InvalidInput(
         "a part number has 1 to 40 letters, digits, '.', '_' or '-'", part_number=text))
     return text
@@ -45,7 +47,7 @@ def part_details(data: dict[str, Any], *, partial: bool = False) -> dict[str, An
             require(bool(given.get(needed)), InvalidInput(f"{needed} is required"))
     for name, value in given.items():
         if name in ("name", "unit", "preferred_supplier", "barcode"):
-            text = str(value).strip()
+            text = (ascii_width(str(value)) if name == "barcode" else str(value)).strip()
             require(bool(text) or name in ("preferred_supplier", "barcode"),
                     InvalidInput(f"{name} must not be blank"))
             details[name] = text or None

@@ -6,6 +6,12 @@ Idempotency-Key nothing else would stop the second. The reservation (domain/take
 stream named by (store, method, reference), created in the same save() as the payment: two
 concurrent takers conflict on it, the retry sees the first and is refused. A refund is a
 different thing: it names the payment it returns, never a new reference.
+
+A reference is kept as the provider prints it, whatever the keyboard sent
+(`provider_reference`): full-width letters and digits (a Chinese input method's) as ASCII.
+One typed in full width was kept as typed before, under a reservation of that form: a new
+payment looks for the reservation of the reference as typed and of its full-width form too
+(`PaymentReference.typed_before`), so that transaction is still refused a second time.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain.ascii_width import ascii_width, full_width
 from domain.common import Audit, IllegalTransition, stable_id
 from domain.taken_once import TakenOnce
 
@@ -22,10 +29,23 @@ class ReferenceTaken(IllegalTransition):
     """The reference was recorded on an earlier payment (HTTP 409, naming that payment)."""
 
 
+def provider_reference(value: str | None) -> str:
+    """A provider's reference in the form kept: full-width read as ASCII, trimmed ("" for none)."""
+    return ascii_width(value or "").strip()
+
+
 class PaymentReference(TakenOnce):
     @staticmethod
     def create_id(store_id: str, method: str, reference: str) -> UUID:
         return stable_id("payment-reference", store_id, method, reference)
+
+    @classmethod
+    def typed_before(cls, store_id: str, method: str, typed: str) -> tuple[UUID, ...]:
+        """The reservations a reference may have from before references were kept in ASCII:
+        as typed (trimmed) and all in full width, where either differs from the kept form."""
+        kept = provider_reference(typed)
+        return tuple(cls.create_id(store_id, method, form)
+                     for form in dict.fromkeys((typed.strip(), full_width(kept))) if form != kept)
 
     @event("Reserved")
     def __init__(self, audit: Audit, method: str, reference: str, payment_id: str,

@@ -9,7 +9,7 @@ from uuid import UUID
 from domain.common import Audit, InvalidInput, NotPermitted, require, require_reason
 from domain.ledger import BILL_ACCOUNTS, METHOD_ACCOUNTS, entry, posting
 from domain.money import money, round_money
-from domain.payment_reference import taken
+from domain.payment_reference import provider_reference, taken
 from domain.settlement_bills import allocate
 from domain.settlement_state import (
     BILL_KINDS,
@@ -66,7 +66,7 @@ class SettlementPayments(SettlementState):
                 raise SettlementError(f"the {bill} bill has only {left} outstanding; "
                                       "overpayment is refused", outstanding=str(left))
         self._check_dates(business_date, correction_of, opened_on)
-        reference = (provider_ref or "").strip() or None
+        reference = provider_reference(provider_ref) or None
         if method in ELECTRONIC:
             require(reference is not None,
                     InvalidInput(f"a payment by {method} needs provider_ref: the "
@@ -114,7 +114,8 @@ class SettlementPayments(SettlementState):
         """One terminal or provider transaction is one payment: the same method and reference
         twice on a settlement is a double tap, whatever the amounts."""
         for earlier in self.payments.values():
-            if earlier["method"] == method and earlier.get("provider_ref") == reference:
+            if earlier["method"] == method and provider_reference(
+                    earlier.get("provider_ref")) == reference:
                 raise taken(method, reference, earlier["payment_id"], self.id,
                             self.work_order_number)
 

@@ -24,7 +24,7 @@ from domain.customers import earn_in
 from domain.insurer import insurer_key, insurer_name
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
-from domain.payment_reference import PaymentReference
+from domain.payment_reference import PaymentReference, provider_reference
 from domain.reconciling import Reconciliation
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills, insurance_shares
@@ -334,7 +334,7 @@ class Settlements(Reconciliation):
                 require(closed is not None and closed.closed, InvalidInput(
                     f"{correction_of} is not a closed day of yours; no correction needed"))
             # the earlier payment that took this reference
-            refuse_taken(session.find(PaymentReference, i) for i in held)
+            refuse_taken(session.find(PaymentReference, i) for i in (*held, *before))
             was_settled = settlement.status == "settled"
             cashier_day = self._cashier_day(session, wo.store_id, day)
             cashier_day.check_takes_payment(self.today(request).isoformat())  # before the reason
@@ -361,9 +361,10 @@ class Settlements(Reconciliation):
 
         store = self._store_of(work_order_id)
         cashier_day = CashierDay.create_id(store, request.caller.user_id, day)
-        reference = (provider_ref or "").strip()  # an electronic payment's (one per store)
+        reference = provider_reference(provider_ref)  # an electronic payment's (one per store)
         held = (PaymentReference.create_id(store, method, reference),) \
             if reference and method in ELECTRONIC else ()
+        before = PaymentReference.typed_before(store, method, provider_ref or "") if held else ()
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
                                                   work_order_id, cashier_day, *held))
 

@@ -1,9 +1,14 @@
-"""VIN (ISO 3779 with the North-American check digit used by PRC GB 16735) and plates."""
+"""VIN (ISO 3779 with the North-American check digit used by PRC GB 16735) and plates.
+
+Both are read as a Chinese input method types them (domain/ascii_width.py): a full-width VIN,
+or a plate's letters and digits in full width ("沪Ａ１２３４５"), is kept in its ASCII form, so
+one car is never registered, or looked for, under two numbers."""
 
 from __future__ import annotations
 
 import re
 
+from domain.ascii_width import ascii_width
 from domain.common import InvalidInput
 
 _TRANSLITERATION = {
@@ -27,8 +32,8 @@ def vin_check_digit(vin: str) -> str:
 
 
 def normalise_vin(raw: str) -> str:
-    """Upper-case, validated VIN; raises InvalidInput with the reason."""
-    vin = raw.strip().upper()
+    """Upper-case, validated VIN (full-width read as ASCII); raises InvalidInput with the reason."""
+    vin = ascii_width(raw).strip().upper()
     if not _VIN_SHAPE.match(vin):
         raise InvalidInput("VIN must be 17 characters of A-Z (no I, O, Q) and 0-9", vin=raw)
     expected = vin_check_digit(vin)
@@ -38,7 +43,8 @@ def normalise_vin(raw: str) -> str:
 
 
 def normalise_plate(raw: str) -> str:
-    plate = re.sub(r"[\s·.-]", "", raw.strip().upper())
+    """The plate as kept: full-width letters and digits as ASCII, upper case, no separators."""
+    plate = re.sub(r"[\s·.-]", "", ascii_width(raw).strip().upper())
     if not _PLATE_SHAPE.match(plate):
         raise InvalidInput("plate is not a mainland China plate (e.g. 沪A12345)", plate=raw)
     return plate

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from domain.ascii_width import ascii_width
 from domain.common import Audit, InvalidInput, NotFound, require, require_reason
 from domain.work_order_state import WorkOrderError, WorkOrderState
 
@@ -34,9 +35,6 @@ from domain.work_order_state import WorkOrderError, WorkOrderState
 SERIAL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9./-]{0,38}[A-Za-z0-9])?", re.ASCII)
 SERIAL_MIN = 3
 MAX_SERIAL_CORRECTIONS = 20  # corrections of one line's serials after its first record
-# Full-width ASCII (U+FF01-U+FF5E, what a Chinese input method types) as ASCII; only these:
-# NFKC would also turn a long s, a Kelvin sign or a ligature into ASCII letters.
-_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 DISPOSITIONS = ("kept_for_return", "scrapped", "returned_to_customer")
 EVIDENCE_KINDS = ("photo", "diagnostic_report", "other")
 # RFC 6838 type/subtype names (no parameters), lower case
@@ -53,7 +51,7 @@ def serial_number(value: object, what: str = "serial") -> str:
     """A serial (or tag) number in the form kept: trimmed, upper case, 3-40 characters of
     ASCII letters, digits, '-', '.' and '/', beginning and ending with a letter or digit
     (full-width ones read as ASCII). The characters are checked before the case is folded."""
-    text = str(value or "").translate(_FULL_WIDTH).strip()
+    text = ascii_width(str(value or "")).strip()
     if len(text) < SERIAL_MIN or not SERIAL.fullmatch(text):
         raise InvalidInput(f"{what} {str(value)[:60]!r} is not a serial number: 3-40 letters, "
                            "digits, '-', '.' or '/', beginning and ending with a letter or digit",

@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 
 from domain import loyalty
+from domain.ascii_width import ascii_width
 from domain.common import InvalidInput
 from domain.customers import normalise_phone
 from domain.vehicle_ids import normalise_plate
@@ -44,7 +45,7 @@ class TagRules:
 
 def _lookup_clause(q: str) -> tuple[str, list[Any]]:
     """How one search key matches: VIN, plate (now or before), phone, else name prefix."""
-    key = q.strip()
+    key = ascii_width(q).strip()
     vehicle_match = """id IN (SELECT owner_id FROM vehicles WHERE {v} AND owner_id IS NOT NULL
                        UNION SELECT customer_id FROM visits WHERE vehicle_id IN
                        (SELECT id FROM vehicles WHERE {v}))"""
@@ -58,7 +59,7 @@ def _lookup_clause(q: str) -> tuple[str, list[Any]]:
         where = "(plate = %s OR plates @> jsonb_build_array(jsonb_build_object('plate', %s::text)))"
         return vehicle_match.format(v=where), [plate, plate, plate, plate]
     digits = re.sub(r"[\s()\-.+]", "", key)
-    if digits.isdigit() and len(digits) >= 4:
+    if digits.isascii() and digits.isdigit() and len(digits) >= 4:
         phone = normalise_phone(key) if len(digits) >= 5 else digits
         if len(phone) >= 11:
             return "phones @> ARRAY[%s]", [phone]
@@ -213,7 +214,7 @@ def vehicle_search(q: str) -> tuple[str, list[Any]]:
     """The WHERE clause of `find_vehicles` (alias `v`): VIN prefix, current plate, or a plate
     the vehicle had; each arm through its index (vehicles_vin_prefix_idx, vehicles_plate_idx,
     vehicles_plates_idx)."""
-    key = q.strip().upper()
+    key = ascii_width(q).strip().upper()
     try:
         plate = normalise_plate(q)
     except InvalidInput:

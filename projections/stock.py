@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from domain.ascii_width import ascii_width
 from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
@@ -33,9 +34,17 @@ from projections.stock_batch import (
 )
 
 
+def ascii_barcode(barcode: str | None) -> str | None:
+    """A barcode in its ASCII form: one given in full width before barcodes were read as ASCII
+    (domain/ascii_width.py) is found by the code scanned or typed either way."""
+    return ascii_width(barcode) if barcode else barcode
+
+
 class StockView(StockChanges, ReadModel):
     name = "stock"
-    revision = 2  # 2: a purchase order's receipts carry their unit cost and cost variance
+    # 2: a purchase order's receipts carry their unit cost and cost variance; 3: barcodes in
+    # their ASCII form (`ascii_barcode`)
+    revision = 3
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """
@@ -143,12 +152,16 @@ class StockView(StockChanges, ReadModel):
         batch.parts[event.originator_id] = dict(zip(PART_COLUMNS, (
             event.part_number, event.originator_id, d["name"], d["unit"], d["category"],
             d["fitment"], event.list_price, d["min_stock"], d["reorder_qty"],
-            d["preferred_supplier"], d["barcode"], event.audit.at, event.originator_version),
+            d["preferred_supplier"], ascii_barcode(d["barcode"]), event.audit.at,
+            event.originator_version),
             strict=True))
 
     @on.register
     def _part_changed(self, event: Part.DetailsChanged, batch: Batch, n: int) -> None:
-        self._change_part(batch, event, event.changes)
+        changes = event.changes
+        if "barcode" in changes:
+            changes = {**changes, "barcode": ascii_barcode(changes["barcode"])}
+        self._change_part(batch, event, changes)
 
     @on.register
     def _price_changed(self, event: Part.PriceChanged, batch: Batch, n: int) -> None:

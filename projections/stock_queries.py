@@ -9,6 +9,7 @@ from uuid import UUID
 
 import psycopg
 
+from domain.ascii_width import ascii_width
 from projections.base import Reading, like_literal, page_of, read
 from projections.base import page as _page
 from projections.base import rows as _rows
@@ -259,9 +260,10 @@ def part_search(q: str | None) -> tuple[str, list[Any]]:
     name arm scans the part master)."""
     if not q:
         return "TRUE", []
-    number = "".join(q.split()).upper()
+    code = ascii_width(q)  # a part number or barcode typed in full width is the ASCII one
+    number = "".join(code.split()).upper()
     return "(part_number LIKE %s OR barcode = %s OR lower(name) LIKE %s)", [
-        like_literal(number) + "%", q.strip(), "%" + like_literal(q.strip().lower()) + "%"]
+        like_literal(number) + "%", code.strip(), "%" + like_literal(q.strip().lower()) + "%"]
 
 
 def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] | None:

@@ -48,6 +48,7 @@ from api.schemas import (
 )
 from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from api.schemas_warranty import EvidenceIn, EvidenceWithdrawalIn, SerialsIn
+from domain.ascii_width import ascii_width
 from domain.common import NotFound
 from domain.counter import parse_number
 from projections import audit
@@ -324,7 +325,8 @@ def search_work_orders(
     with ctx.pool.connection() as conn:
         page = list_work_orders(
             conn, reading.stores, limit=limit, offset=offset, status=status,
-            plate=plate.upper() if plate else None, vin=vin.upper() if vin else None,
+            plate=ascii_width(plate).upper() if plate else None,
+            vin=ascii_width(vin).upper() if vin else None,
             customer_phone=customer_phone, technician=technician, opened_from=opened_from,
             opened_to=opened_to, number=wanted,
         )
