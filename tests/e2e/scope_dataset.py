@@ -104,6 +104,9 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "token": page_path(link).rsplit("/", 1)[1], "business_date": today,
         "notification_id": str(row[0]), "command_id": str(row[1]),
         "shared_work_order_id": visit["other_work_order_id"],
+        # query parameters that name a record
+        "correlation_id": visit["issue_correlation"], "number": visit["number"],
+        "customer_phone": PHONE, "q": PHONE, "plate": PLATE,
     }
     return Dataset(store_id, streams, values,
                    (NAME, PHONE, PLATE, vin, OTHER_NAME, OTHER_PHONE, PAYER, visit["number"]))

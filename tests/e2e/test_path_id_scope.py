@@ -211,3 +211,30 @@ def test_no_command_changes_another_kind_of_stream_or_another_stores(
                                     f"{problem_of(answer).get('detail')}")
     assert not failures, f"{len(failures)} of {calls} calls:\n" + "\n".join(failures)
     assert calls > 700
+
+
+def test_no_list_finds_another_stores_record_by_its_id(
+        http: TestClient, auth: Auth, dataset: Dataset) -> None:
+    """Each list or search taking a query parameter that names a record (a customer, a visit,
+    a lot, a VIN, a number, a phone, a request's correlation id...), given this store's value
+    by every role that may call it with a token of another store: nothing of the record."""
+    store = dataset.store_id
+    failures: list[str] = []
+    calls = 0
+    for route in api_routes(http.app.routes):  # type: ignore[attr-defined]
+        if "GET" not in (route.methods or ()) or PARAM.search(route.path):
+            continue
+        for query in route.dependant.query_params:
+            if query.name not in dataset.values or query.name == "store_id":
+                continue
+            asked = {query.name: dataset.values[query.name]}
+            for role in roles(route):
+                answer = http.get(route.path, params=asked,
+                                  headers=auth(role, f"{role}-elsewhere", [store + "X"]))
+                calls += 1
+                shown = leaked(dataset.markers, str(asked), answer.text)
+                if shown:
+                    failures.append(f"{role} of another store {route.path} {asked}: "
+                                    f"{answer.status_code} {shown} {answer.text[:200]}")
+    assert not failures, f"{len(failures)} of {calls} calls:\n" + "\n".join(failures)
+    assert calls > 50
