@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader
 from api.schemas import CommandAccepted, ComplaintStatus, FollowUpStatus
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
-from domain.common import NotFound
-from projections import audit, finance_queries
+from projections import finance_queries
 
 router = APIRouter(tags=["delivery and follow-up"], route_class=JsonBodyRoute)
 VIEW = "finance"
@@ -54,11 +54,8 @@ def _history(ctx: Ctx, reading: PiiReader, stream_id: UUID, kind: str, what: str
     another kind or in a store the token does not name is 404; personal data opened for an
     auditor is recorded as read (these streams carry none today: nothing is recorded)."""
     opener = reading.opener()
-    found = audit.history_page(ctx.app, stream_id, limit=limit, offset=offset, opener=opener)
-    if found is None or not found.kind.startswith(kind + ".") or (
-        "*" not in reading.stores and found.store_id not in reading.stores
-    ):
-        raise NotFound(f"{what} {stream_id} not found")
+    found = stream_history(ctx, stream_id, kind, reading.stores, f"{what} {stream_id} not found",
+                           limit=limit, offset=offset, opener=opener)
     reading.record_opened(opener, str(found.store_id), f"{what} history")
     return found.page
 

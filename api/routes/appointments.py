@@ -21,6 +21,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
@@ -28,7 +29,6 @@ from api.pii_reads import PiiReader, pii_reader, shows_personal_data
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
-from projections import audit
 from projections.base import page_of
 from projections.workshop_queries import availability, get_appointment, list_appointments
 
@@ -139,8 +139,6 @@ def _shown(bookings: list[dict[str, Any]]) -> list[tuple[UUID, str]]:
 def appointment_history(appointment_id: UUID, ctx: Ctx, principal: Annotated[
         Principal, Depends(reader("work_orders.history"))],
                         limit: Limit = 500, offset: Offset = 0) -> Any:
-    found = audit.history_page(ctx.app, appointment_id, limit=limit, offset=offset)
-    if found is None or not found.kind.startswith("Appointment.") or not principal.sees(
-            found.store_id):
-        raise NotFound(f"appointment {appointment_id} not found")
-    return found.page
+    return stream_history(ctx, appointment_id, "Appointment", principal.stores,
+                          f"appointment {appointment_id} not found", limit=limit,
+                          offset=offset).page

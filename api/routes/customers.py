@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
@@ -26,7 +27,6 @@ from api.schemas_crm import (
     TagIn,
 )
 from domain.common import NotFound
-from projections import audit
 from projections.crm_as_of import customer_as_of
 from projections.customer_queries import (
     customer_360,
@@ -163,11 +163,9 @@ def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
     """Every event of the customer with actor, time and reason; personal fields opened with
     the customer's key, or shown as erased."""
     opener = reading.opener()
-    found = audit.history_page(ctx.app, customer_id, limit=limit, offset=offset, opener=opener)
-    if found is None or not found.kind.startswith("Customer.") or (
-        "*" not in reading.stores and found.store_id not in reading.stores
-    ):
-        raise NotFound(f"customer {customer_id} not found")
+    found = stream_history(ctx, customer_id, "Customer", reading.stores,
+                           f"customer {customer_id} not found", limit=limit, offset=offset,
+                           opener=opener)
     reading.record_opened(opener, str(found.store_id), "customer history")
     return found.page
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, PageOf
@@ -19,7 +20,6 @@ from api.schemas import REASON, Body, CommandAccepted, example
 from domain.common import NotFound
 from domain.insurer_master import MAX_ALIASES, MAX_NAME, insurer_named
 from domain.insurers import Insurers
-from projections import audit
 from projections.insurers import get_insurer, list_insurers
 
 router = APIRouter(prefix="/insurers", tags=["insurers"], route_class=JsonBodyRoute)
@@ -140,8 +140,8 @@ def insurer_history(insurer: InsurerRef, ctx: Ctx, limit: Limit = 500,
                     offset: Offset = 0) -> Any:
     """Every change to the insurer: who, when, why (the history of no other stream)."""
     insurer_id = insurer_named(insurer)
-    found = None if insurer_id is None else audit.history_page(ctx.app, insurer_id,
-                                                               limit=limit, offset=offset)
-    if found is None or not found.kind.startswith("Insurer."):
-        raise NotFound(f"insurer {insurer} is not in the insurer master")
-    return found.page
+    refusal = f"insurer {insurer} is not in the insurer master"
+    if insurer_id is None:
+        raise NotFound(refusal)
+    return stream_history(ctx, insurer_id, "Insurer", None, refusal, limit=limit,
+                          offset=offset).page

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import Command, Ctx, Offset, PartNumber, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
@@ -14,7 +15,6 @@ from api.schemas import CommandAccepted
 from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
 from domain.part import Part, normalise_part_number
-from projections import audit
 from projections.stock_queries import get_part, search_parts
 
 router = APIRouter(prefix="/parts", tags=["parts"], route_class=JsonBodyRoute)
@@ -70,8 +70,6 @@ def part_detail(part_number: PartNumber, ctx: Ctx, wait_for: WaitFor = None) -> 
 def part_history(part_number: PartNumber, ctx: Ctx,
                  limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every change to the master record: who, when, why (price changes carry the reason)."""
-    found = audit.history_page(ctx.app, Part.create_id(normalise_part_number(part_number)),
-                               limit=limit, offset=offset)
-    if found is None:
-        raise NotFound(f"part {part_number} is not in the part master")
-    return found.page
+    return stream_history(ctx, Part.create_id(normalise_part_number(part_number)), "Part", None,
+                          f"part {part_number} is not in the part master", limit=limit,
+                          offset=offset).page

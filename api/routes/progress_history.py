@@ -15,11 +15,10 @@ from fastapi import APIRouter, Depends
 
 from api.auth import Principal
 from api.deps import Ctx, Offset, reader
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit
-from domain.common import NotFound
 from domain.progress_link import ProgressLinks
-from projections import audit
 
 router = APIRouter(prefix="/progress-links", tags=["progress page"], route_class=JsonBodyRoute)
 Auditor = Annotated[Principal, Depends(reader("progress.history"))]
@@ -33,10 +32,8 @@ def links_history(links_id: UUID, ctx: Ctx, principal: Auditor, limit: Limit = 5
     work-order number) with actor, time and reason: the links issued and until when, the one
     each replaced, the ones revoked. Nonces are never shown: a link is its number in issue
     order."""
-    found = audit.history_page(ctx.app, links_id, limit=limit, offset=offset)
-    if found is None or not found.kind.startswith("ProgressLinks.") or not principal.sees(
-            found.store_id):
-        raise NotFound(f"progress links {links_id} not found")
+    found = stream_history(ctx, links_id, "ProgressLinks", principal.stores,
+                           f"progress links {links_id} not found", limit=limit, offset=offset)
     links: Any = ctx.app.repository.get(links_id)
     assert isinstance(links, ProgressLinks)
     numbers = {nonce: n for n, nonce in enumerate(links.links, start=1)}

@@ -21,6 +21,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
@@ -28,7 +29,6 @@ from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
 from domain.purchase_order import MAX_DRAFT_LINES, require_draft_size
-from projections import audit
 from projections.purchase_order_doc import purchase_order_as_of
 from projections.stock_queries import get_order, list_orders, reorder_suggestions
 
@@ -111,11 +111,9 @@ def order(order_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = None,
 @router.get("/{order_id}/history", response_model=HistoryPage)
 def order_history(order_id: UUID, ctx: Ctx, principal: Reader,
                   limit: Limit = 500, offset: Offset = 0) -> Any:
-    found = audit.history_page(ctx.app, order_id, limit=limit, offset=offset)
-    if found is None or not found.kind.startswith("PurchaseOrder.") or not principal.sees(
-            found.store_id):
-        raise NotFound(f"purchase order {order_id} not found")
-    return found.page
+    return stream_history(ctx, order_id, "PurchaseOrder", principal.stores,
+                          f"purchase order {order_id} not found", limit=limit,
+                          offset=offset).page
 
 
 @router.post("/{order_id}/lines", response_model=CommandAccepted)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
@@ -28,7 +29,6 @@ from api.schemas_money import (
 )
 from domain.common import NotFound
 from domain.counter import parse_number
-from projections import audit
 from projections.finance_queries import (
     get_settlement,
     list_settlements,
@@ -143,11 +143,9 @@ def settlement_history(settlement_id: UUID, ctx: Ctx, principal: Reader,
                        limit: Limit = 500, offset: Offset = 0) -> Any:
     """Every event of the settlement with actor, time and reason: for whoever may read the
     settlement (the cashier who takes its money included), in the token's stores."""
-    found = audit.history_page(ctx.app, settlement_id, limit=limit, offset=offset)
-    if found is None or not found.kind.startswith("Settlement.") or not principal.sees(
-            found.store_id):
-        raise NotFound(f"settlement {settlement_id} not found")
-    return found.page
+    return stream_history(ctx, settlement_id, "Settlement", principal.stores,
+                          f"settlement {settlement_id} not found", limit=limit,
+                          offset=offset).page
 
 
 @router.post("/payments", response_model=SettlementAccepted, status_code=201)

@@ -10,7 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
+from api.auth import Principal
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
@@ -20,7 +22,6 @@ from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterI
 from domain.common import NotFound
 from domain.vehicle_ids import normalise_vin
 from domain.work_orders import vehicle_id
-from projections import audit
 from projections.crm_as_of import vehicle_as_of
 from projections.customer_queries import find_vehicles, vehicle_detail
 
@@ -115,12 +116,12 @@ def _owners_shown(owners: Iterable[tuple[Any, str | None, str]]) -> list[tuple[U
     return list(shown.items())
 
 
-@router.get("/{vin}/history", response_model=HistoryPage,
-            dependencies=[Depends(reader("customers.history"))])
-def vehicle_history(vin: Vin, ctx: Ctx,
+@router.get("/{vin}/history", response_model=HistoryPage)
+def vehicle_history(vin: Vin, ctx: Ctx, principal: Annotated[
+        Principal, Depends(reader("customers.history"))],
                     limit: Limit = 500, offset: Offset = 0) -> Any:
-    found = audit.history_page(ctx.app, vehicle_id(normalise_vin(vin)), limit=limit,
-                               offset=offset)
-    if found is None:
-        raise NotFound(f"vehicle {vin} has no registered history")
-    return found.page
+    """The registered vehicle's events, in the store that registered it (else 404, as the
+    vehicle file)."""
+    return stream_history(ctx, vehicle_id(normalise_vin(vin)), "Vehicle", principal.stores,
+                          f"vehicle {vin} has no registered history", limit=limit,
+                          offset=offset).page

@@ -23,6 +23,7 @@ from api.deps import (
     command,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit
@@ -338,10 +339,8 @@ def search_work_orders(
 def work_order_history(work_order_id: UUID, ctx: Ctx, reading: Auditor,
                        limit: Limit = 500, offset: Offset = 0) -> Any:
     opener = reading.opener()
-    found = audit.history_page(ctx.app, work_order_id, limit=limit, offset=offset, opener=opener)
-    if found is None or not found.kind.startswith("WorkOrder.") or (
-        "*" not in reading.stores and found.store_id not in reading.stores
-    ):
-        raise NotFound(f"work order {work_order_id} not found")
+    found = stream_history(ctx, work_order_id, "WorkOrder", reading.stores,
+                           f"work order {work_order_id} not found", limit=limit, offset=offset,
+                           opener=opener)
     reading.record_opened(opener, str(found.store_id), "work-order history")
     return found.page
