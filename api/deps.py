@@ -160,8 +160,12 @@ IdempotencyKey = Annotated[str | None, Header(
 CorrelationId = Annotated[str | None, Header(max_length=200, description=(
     "ties the events this request stores together in the audit trail; default a new UUID, "
     "answered as X-Correlation-ID"))]
-# A version: a bigint, in ASCII digits, as an ETag ("7", W/"7") or bare (7); quotes in pairs.
-_IF_MATCH = re.compile(r'(?:W/)?"([0-9]{1,18})"|([0-9]{1,18})')
+# A read shown without customers' personal data has an ETag of its own ("7-masked"), so that
+# no cache takes one role's answer for another's; it names the same version.
+MASKED_ETAG = "-masked"
+# A version: a bigint, in ASCII digits, as an ETag ("7", W/"7", "7-masked") or bare (7);
+# quotes in pairs.
+_IF_MATCH = re.compile(r'(?:W/)?"([0-9]{1,18})(?:' + MASKED_ETAG + r')?"|([0-9]{1,18})')
 
 
 def _expected_version(if_match: str | None) -> int | None:

@@ -3,7 +3,9 @@
 A route that answers with personal data takes a `PiiReader` instead of a plain reader; once its
 answer is ready it names the customers whose data the answer shows, and for the roles whose
 reads are recorded (the auditor) a `PersonalDataRead` per customer is saved before the answer
-leaves: no recorded read, no answer.
+leaves: no recorded read, no answer. Only the roles that may read customers' personal data
+(`customers.read`) are shown it: for the others `masked` answers the same read with those
+fields null (still there: the answer keeps its shape), and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -11,21 +13,32 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import Request, Response
 from starlette.datastructures import MutableHeaders
 
 from api import log_context
-from api.auth import Principal, authorize, principal_from
+from api.auth import Principal, authorize, may, principal_from
 from api.context import ApiContext
-from api.deps import Authorization, CorrelationId, context_of
+from api.deps import MASKED_ETAG, Authorization, CorrelationId, context_of
 from domain.application import Request as Envelope
-from domain.common import Caller
+from domain.common import Caller, NotPermitted
 from domain.personal_data_reads import RECORDED_ROLES, PersonalDataReads
 from domain.pii import ERASED
 from projections.audit import PersonalDataOpener
+
+T = TypeVar("T")
+# The roles that may read customers' personal data (name, phones, WeChat id): those allowed
+# to read the customers themselves.
+PERSONAL_DATA = "customers.read"
+# Where each read shows personal data ("*": every item of a list).
+WORK_ORDER_FIELDS = (("customer", "name"), ("customer", "phone"), ("customer", "wechat_id"),
+                     ("delivery", "acknowledgement", "acknowledged_by"))
+WORK_ORDER_ROW_FIELDS = (("items", "*", "customer_name"), ("items", "*", "customer_phone"))
+APPOINTMENT_FIELDS = (("customer_name",), ("customer_phones",))
+VEHICLE_FIELDS = (("owner_name",), ("owners", "*", "name"))
 
 
 @dataclass
@@ -53,6 +66,32 @@ class PiiReader:
     def recorded(self) -> bool:
         """Whether this caller's reads of personal data are recorded (`record` saves)."""
         return self.principal.role in RECORDED_ROLES
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """Whether this caller's role may be shown customers' personal data."""
+        return may(self.principal, PERSONAL_DATA)
+
+    def masked(self, answer: T, fields: Iterable[tuple[str, ...]]) -> T:
+        """The answer as this caller may see it: for a role that may not read personal data,
+        the `fields` (paths into it) set to None where the answer has them."""
+        if not self.sees_personal_data:
+            for path in fields:
+                _blank(answer, path)
+        return answer
+
+    def etag(self, version: int) -> str:
+        """The ETag of a read at `version` as this caller is shown it (see `MASKED_ETAG`)."""
+        return f'"{version}{"" if self.sees_personal_data else MASKED_ETAG}"'
+
+    def refuse_search_by(self, **filters: Any) -> None:
+        """A role that may not read personal data may not look records up by it either (a
+        search by phone would tell whose car it is): 403 naming the parameter."""
+        for name, value in filters.items():
+            if value is not None and not self.sees_personal_data:
+                raise NotPermitted(f"role {self.principal.role} may not search by {name}: "
+                                   "personal data is for the roles that may read customers",
+                                   field=name)
 
     def opener(self) -> PersonalDataOpener:
         return PersonalDataOpener(self.ctx.app.personal_data)
@@ -88,6 +127,18 @@ def open_reading(request: Request, headers: MutableHeaders, authorization: str |
     correlation_id = log_context.correlation_id(x_correlation_id)
     headers["X-Correlation-ID"] = correlation_id
     return PiiReader(ctx, principal, request, correlation_id)
+
+
+def _blank(value: Any, path: tuple[str, ...]) -> None:
+    head, rest = path[0], path[1:]
+    if head == "*":
+        for item in value if isinstance(value, list) else ():
+            _blank(item, rest)
+    elif isinstance(value, dict) and head in value:
+        if rest:
+            _blank(value[head], rest)
+        else:
+            value[head] = None
 
 
 def shows_personal_data(*values: Any) -> bool:

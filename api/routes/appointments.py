@@ -25,7 +25,7 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
-from api.pii_reads import PiiReader, pii_reader, shows_personal_data
+from api.pii_reads import APPOINTMENT_FIELDS, PiiReader, pii_reader, shows_personal_data
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
@@ -107,11 +107,15 @@ def appointments(ctx: Ctx, reading: PiiRead, store_id: IdFilter = None,
                  customer_id: UUID | None = None,
                  limit: Annotated[int, Query(ge=1, le=500), Plain] = 100,
                  offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The bookings; each one's `customer_name` and `customer_phones` for the roles that may
+    read customers' personal data (advisor, manager, cashier, auditor), null for the others."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = list_appointments(conn, reading.stores, store_id=store_id, day=day,
                                   status=status, customer_id=customer_id, limit=limit,
                                   offset=offset)
+    for booking in found["items"]:
+        reading.masked(booking, APPOINTMENT_FIELDS)
     reading.record(_shown(found["items"]), "appointment list")
     return found
 
@@ -119,11 +123,13 @@ def appointments(ctx: Ctx, reading: PiiRead, store_id: IdFilter = None,
 @router.get("/{appointment_id}")
 def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead,
                 wait_for: WaitFor = None) -> Any:
+    """The booking; `customer_name` and `customer_phones` as in the list."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_appointment(conn, appointment_id, reading.stores)
     if found is None:
         raise NotFound(f"appointment {appointment_id} not found")
+    reading.masked(found, APPOINTMENT_FIELDS)
     reading.record(_shown([found]), "appointment")
     return found
 

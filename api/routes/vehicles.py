@@ -16,7 +16,7 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
-from api.pii_reads import PiiReader, pii_reader, shows_personal_data
+from api.pii_reads import VEHICLE_FIELDS, PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted
 from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterIn
 from domain.common import NotFound
@@ -69,9 +69,14 @@ def vehicles(ctx: Ctx, reading: Reader,
                                                                      "or plate")] = None,
              limit: Annotated[int, Query(ge=1, le=200), Plain] = 20,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The vehicles by VIN (or its start) or plate; each one's `owner_name` for the roles that
+    may read customers' personal data (advisor, manager, cashier, auditor), null for the
+    others."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = find_vehicles(conn, reading.stores, q=q, limit=limit, offset=offset)
+    for found_vehicle in found["items"]:
+        reading.masked(found_vehicle, VEHICLE_FIELDS)
     reading.record(_owners_shown((v["owner_id"], v["owner_name"], v["store_id"])
                                  for v in found["items"]), "vehicle lookup")
     return found
@@ -83,7 +88,9 @@ def vehicle(vin: Vin, ctx: Ctx, reading: Reader, as_of: AsOf = None,
     """The vehicle file; with `as_of` (a moment, or a day: its end in the store's time zone)
     the registered vehicle as it stood then, replayed from its events: plate, details, the
     owner and the owners and plates until then (404 before the registration, as outside the
-    token's stores; `wait_for` does not apply)."""
+    token's stores; `wait_for` does not apply). The owners' names (`owner_name`, each
+    owner's `name`) for the roles that may read customers' personal data (advisor, manager,
+    cashier, auditor), null for the others."""
     moment = requested_moment(as_of, ctx)
     if moment is not None:
         doc = found_then(vehicle_as_of(ctx.app, vehicle_id(normalise_vin(vin)), moment,
@@ -101,7 +108,9 @@ def vehicle(vin: Vin, ctx: Ctx, reading: Reader, as_of: AsOf = None,
 
 
 def _record_owners(reading: PiiReader, found: dict[str, Any], purpose: str) -> None:
-    """Record the read of the owners' names the file shows (the current one and each)."""
+    """Record the read of the owners' names the file shows (the current one and each); a
+    role that may not read them is shown them null, and nothing is recorded."""
+    reading.masked(found, VEHICLE_FIELDS)
     store = found["store_id"]
     reading.record(_owners_shown([(found["owner_id"], found["owner_name"], store)] + [
         (o.get("customer_id"), o.get("name"), store) for o in found.get("owners") or ()]),

@@ -27,7 +27,13 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit
-from api.pii_reads import PiiReader, pii_reader, work_order_customers
+from api.pii_reads import (
+    WORK_ORDER_FIELDS,
+    WORK_ORDER_ROW_FIELDS,
+    PiiReader,
+    pii_reader,
+    work_order_customers,
+)
 from api.reads import ReadModels, Reads
 from api.schemas import (
     AuthorizationIn,
@@ -100,7 +106,10 @@ def open_work_order(body: WorkOrderOpen, cmd: OpenCmd, ctx: Ctx) -> Any:
 async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
                   response: Response, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
     """The work order from the read model, or, with `as_of` (a moment, or a day: its end in
-    the store's time zone), rebuilt from its events."""
+    the store's time zone), rebuilt from its events. The customer's name, phone and WeChat id
+    and the delivery's `acknowledged_by` are for the roles that may read customers' personal
+    data (advisor, manager, cashier, auditor), null for the others; the ETag is the version,
+    `"7"`, or `"7-masked"` for the answer without them."""
     ctx = reads.ctx  # not a dependency of its own: each costs a solve on every request
     moment = requested_moment(as_of, ctx)
     if moment is not None:
@@ -110,16 +119,18 @@ async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
 
 async def current_work_order(reads: ReadModels, reading: PiiReader, headers: MutableHeaders,
                              work_order_id: UUID, wait_for: int | None) -> dict[str, Any]:
-    """The work order from the read model, its version as the ETag (`headers`); also
-    answered by api/hot_reads.py."""
+    """The work order from the read model as the caller may see it, its version as the ETag
+    (`headers`; its own for the answer without personal data); also answered by
+    api/hot_reads.py."""
     if not await reads.wait(VIEW, wait_for):
         headers["X-Read-Model-Stale"] = "true"
     doc = await reads.fetch(work_order, work_order_id, reading.stores)
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
+    reading.masked(doc, WORK_ORDER_FIELDS)
     if reading.recorded:
         await run_in_threadpool(reading.record, work_order_customers([doc]), "work order")
-    headers["ETag"] = f'"{doc["version"]}"'
+    headers["ETag"] = reading.etag(doc["version"])
     return doc
 
 
@@ -128,6 +139,7 @@ def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) 
                      f"work order {work_order_id}", moment)
     with ctx.pool.connection() as conn:  # the master as it stands now, as the live read
         read(conn, name_assessment_insurer(doc))
+    reading.masked(doc, WORK_ORDER_FIELDS)
     reading.record(work_order_customers([doc]), "work order as of a moment")
     return doc
 
@@ -321,6 +333,10 @@ def search_work_orders(
     limit: Annotated[int, Query(ge=1, le=500), Plain] = 50, offset: Offset = 0,
     wait_for: WaitFor = None,
 ) -> Any:
+    """The work orders the filters find; each item's `customer_name` and `customer_phone` for
+    the roles that may read customers' personal data (advisor, manager, cashier, auditor),
+    null for the others, who may not search by `customer_phone` either (403 naming it)."""
+    reading.refuse_search_by(customer_phone=customer_phone)
     wanted = str(parse_number(number, ("WO",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
@@ -331,6 +347,7 @@ def search_work_orders(
             customer_phone=customer_phone, technician=technician, opened_from=opened_from,
             opened_to=opened_to, number=wanted,
         )
+    reading.masked(page, WORK_ORDER_ROW_FIELDS)
     reading.record(work_order_customers(page["items"]), "work-order list")
     return page
 

@@ -129,13 +129,15 @@ def test_json_numbers_are_taken_as_before() -> None:
 
 
 @pytest.mark.parametrize(("if_match", "version"), [
-    ('"7"', 7), ('W/"7"', 7), ("7", 7), (' "7"\t', 7), ('"007"', 7)])
+    ('"7"', 7), ('W/"7"', 7), ("7", 7), (' "7"\t', 7), ('"007"', 7), ('"7-masked"', 7),
+    ('W/"7-masked"', 7)])
 def test_an_if_match_as_an_etag_is_a_version(if_match: str, version: int) -> None:
     assert _expected_version(if_match) == version
 
 
 @pytest.mark.parametrize("if_match", ['"7', '7"', "W/7", '"\u00a07"', '\u00a0"7"', '"７"',
-                                     '"+7"', '"7_0"', '"7.0"', '"7"\n', ""])
+                                     '"+7"', '"7_0"', '"7.0"', '"7"\n', "", '"7-"',
+                                     "7-masked", '"7-other"'])
 def test_an_if_match_otherwise_written_is_refused(if_match: str) -> None:
     with pytest.raises(InvalidInput):
         _expected_version(if_match)
