@@ -24,7 +24,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import AuthError
-from api.log_context import redacted_target
 from domain.common import (
     DomainError,
     IdempotencyKeyReused,
@@ -35,6 +34,7 @@ from domain.common import (
     StaleVersion,
     VersionConflict,
 )
+from domain.request_target import redacted_target
 
 log = logging.getLogger(__name__)
 

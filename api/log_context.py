@@ -98,21 +98,3 @@ class LogContextFilter(logging.Filter):
         record.store = entry.store_field if entry else None
         record.service = self.service
         return True
-
-
-# The customer's progress link is its own credential: its token never goes into a log line.
-_PROGRESS_TOKEN = re.compile(r"^/progress/(?P<token>[^/]+?)(?P<rest>\.json|/.*)?$")
-# Tokens some clients put in a query string anyway (the dashboard refuses ?token=).
-_QUERY_SECRET = re.compile(r"(?i)(^|&)((?:access_)?token|form_token)=[^&]*")
-REDACTED = "[redacted]"
-
-
-def redacted_target(path: str, query: str = "") -> str:
-    """The request target as logs may show it: the progress link's token and query-string
-    tokens replaced by `[redacted]`."""
-    found = _PROGRESS_TOKEN.match(path) if path.startswith("/progress/") else None
-    if found:
-        path = f"/progress/{REDACTED}{found['rest'] or ''}"
-    if query:
-        path += "?" + _QUERY_SECRET.sub(lambda m: f"{m[1]}{m[2]}={REDACTED}", query)
-    return path

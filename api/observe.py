@@ -26,6 +26,7 @@ from api.db_deadline import DbDeadline
 from api.errors import database_unavailable_problem, internal_problem, unavailable
 from api.json_bodies import JsonBodyRoute
 from api.metrics import UNMATCHED, ApiMetrics
+from domain.request_target import redacted_target
 
 access_log = logging.getLogger("servicecore.access")
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class ObserveRequests:
         self.metrics.observe(method, route, status, seconds)
         if not access_log.isEnabledFor(logging.INFO):
             return
-        target = log_context.redacted_target(
+        target = redacted_target(
             scope["path"], scope.get("query_string", b"").decode("latin-1"))
         client = scope.get("client")
         address = f"{client[0]}:{client[1]}" if client else "-"

@@ -50,13 +50,11 @@ class PiiReader:
 
     @property
     def endpoint(self) -> str:
-        """What was asked for (method, path and query), as a recorded read names it: built
+        """What was asked for (method, path and query), which a recorded read keeps with the
+        values of personal query parameters redacted (domain/personal_data_reads.py); built
         only when a read is recorded, not on every request."""
         url = self.request.url
-        endpoint = f"{self.request.method} {url.path}"
-        if url.query:
-            endpoint += "?" + url.query
-        return endpoint[:500]
+        return f"{self.request.method} {url.path}" + (f"?{url.query}" if url.query else "")
 
     @property
     def stores(self) -> tuple[str, ...]:

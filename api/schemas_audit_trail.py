@@ -105,7 +105,9 @@ class PersonalDataReadOut(BaseModel):
     store_id: str
     at: datetime
     correlation_id: str
-    endpoint: str
+    endpoint: str = Field(description=(
+        "method and target asked, the values of personal query parameters redacted "
+        "(GET /work-orders?customer_phone=[redacted]&limit=5)"))
     purpose: str
 
 

@@ -10,11 +10,13 @@ lists the reads per customer.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit
+from domain.request_target import redacted_endpoint
 
 
 class DataAccess(Aggregate):
@@ -22,9 +24,19 @@ class DataAccess(Aggregate):
         audit: Audit
 
     class PersonalDataRead(Event, Aggregate.Created):
+        """v2 keeps the endpoint with the values of personal query parameters redacted
+        (`GET /work-orders?customer_phone=[redacted]`, domain/request_target.py); a v1 read
+        kept the query verbatim in its stored bytes, which cannot change, and is read
+        redacted the same way."""
+
+        class_version = 2
         customer_id: UUID
         endpoint: str
         purpose: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["endpoint"] = redacted_endpoint(state["endpoint"])
 
     @event(PersonalDataRead)
     def __init__(self, audit: Audit, customer_id: UUID, endpoint: str, purpose: str) -> None:

@@ -32,7 +32,7 @@ import logging
 from typing import Any
 
 from api.errors import BODY_TIMED_OUT, body_timeout_body
-from api.log_context import redacted_target
+from domain.request_target import redacted_target
 from servicecore.wait_timer import WaitTimer
 
 

@@ -16,7 +16,7 @@ import os
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from api.log_context import redacted_target
+from domain.request_target import redacted_target
 
 Tracing = Literal["off", "otlp", "console"]
 EXCLUDED_URLS = "/health,/metrics"  # probes and scrapes would drown the traces

@@ -228,6 +228,23 @@ def _value(families: dict[str, Any], family: str, sample: str, **labels: str) ->
                if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
+def test_what_a_search_was_for_never_reaches_the_log(
+        observed: TestClient, auth: Auth, store_id: str, lines: Lines) -> None:
+    advisor = auth("advisor", "adv-find", [store_id])
+    # The desk looks a customer up by phone, a car by plate and VIN, a customer by name.
+    for url, params in (("/work-orders", {"customer_phone": "13912348765", "limit": 5}),
+                        ("/work-orders", {"plate": "沪A98765", "vin": "LSVAU218XN2183294"}),
+                        ("/customers", {"q": "王芳"}), ("/vehicles", {"q": "13912348765"})):
+        assert observed.get(url, params=params, headers=advisor).status_code == 200, url
+    for typed in ("13912348765", "A98765", "LSVAU218XN2183294", "王芳", "%E7%8E%8B"):
+        assert typed not in lines.text, typed
+    assert [p["path"] for p in lines.access("/work-orders?")] == [
+        "/work-orders?customer_phone=[redacted]&limit=5",
+        "/work-orders?plate=[redacted]&vin=[redacted]"]
+    assert [p["path"] for p in lines.access("?q=")] == [
+        "/customers?q=[redacted]", "/vehicles?q=[redacted]"]
+
+
 def test_metrics_count_and_time_requests_by_route_template(
         observed: TestClient, auth: Auth, store_id: str) -> None:
     reader_headers = auth("advisor", "adv-m", [store_id])

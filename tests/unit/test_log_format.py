@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from api import log_context
-from api.log_context import LogContextFilter, redacted_target
+from api.log_context import LogContextFilter
+from domain.request_target import redacted_target
 from servicecore import logs
 from servicecore.logs import JsonFormatter, TextFormatter, resolve
 
@@ -81,8 +82,10 @@ def test_json_for_the_long_running_processes_text_for_commands() -> None:
     ("/analytics/dashboard", "lang=en&token=eyJx.y.z",
      "/analytics/dashboard?lang=en&token=[redacted]"),
     ("/x", "access_token=1&form_token=2&tokens=3",
-     "/x?access_token=[redacted]&form_token=[redacted]&tokens=3"),
+     "/x?access_token=[redacted]&form_token=[redacted]&tokens=[redacted]"),
     ("/work-orders/5f0c", "store_id=S01", "/work-orders/5f0c?store_id=S01"),
+    ("/work-orders", "customer_phone=13712345678&limit=5",
+     "/work-orders?customer_phone=[redacted]&limit=5"),
 ])
 def test_what_the_logs_show_of_a_target(path: str, query: str, logged: str) -> None:
     assert redacted_target(path, query) == logged

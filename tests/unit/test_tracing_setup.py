@@ -26,9 +26,9 @@ def test_span_urls_lose_the_link_token() -> None:
     token = "Q" * 70
     attributes = {"http.target": f"/progress/{token}?wait_for=3",
                   "http.url": f"https://service.example/progress/{token}/decisions",
-                  "url.path": f"/progress/{token}.json", "url.query": "token=abc&x=1",
+                  "url.path": f"/progress/{token}.json", "url.query": "token=abc&limit=1",
                   "http.route": "/progress/{token}"}
     assert redacted_url_attributes(attributes) == {
         "http.target": "/progress/[redacted]?wait_for=3",
         "http.url": "https://service.example/progress/[redacted]/decisions",
-        "url.path": "/progress/[redacted].json", "url.query": "token=[redacted]&x=1"}
+        "url.path": "/progress/[redacted].json", "url.query": "token=[redacted]&limit=1"}
