@@ -141,8 +141,11 @@ class Shop:
 
 
 def load_and_publish(container: Container, path: Path) -> None:
-    """The log loaded in small batches (as a loader following it) and published."""
-    loader = AnalyticsLoader(container.app, path, batch_size=7)
+    """The log loaded in small batches (as a loader following it) and published. 997, not
+    fewer: these tests load the session's whole log (every earlier test's events), and a batch
+    costs some milliseconds whatever its size (`one_by_one_and_batched` below reads event by
+    event, from the head on)."""
+    loader = AnalyticsLoader(container.app, path, batch_size=997)
     try:
         loader.catch_up()
         loader.publish(force=True)
