@@ -62,11 +62,11 @@ def shown_phone(opened: str | None) -> str | None:
 def phone_search(raw: str) -> tuple[str, bool] | None:
     """What a search for the phone `raw` looks for: its kept form and True for a whole phone
     (`WHOLE_PHONE` digits or more), its last digits and False for fewer (`LAST_DIGITS` at
-    least); None when `raw` is no phone's digits."""
+    least); None when `raw` is no phone's digits. Never refused: what no phone is finds none."""
     digits = re.sub(r"[\s()\-.+]", "", ascii_width(raw).strip())
     if not (digits.isascii() and digits.isdigit() and len(digits) >= LAST_DIGITS):
         return None
-    phone = normalise_phone(raw) if len(digits) >= 5 else digits
+    phone = phone_as_kept(raw) if len(digits) >= 5 else digits
     return phone, len(phone) >= WHOLE_PHONE
 
 

@@ -70,6 +70,7 @@ def test_walk_ins_typed_three_ways_are_one_phone(client: TestClient, auth: Auth,
 
     # Other digits find none of them; a role that may not read customers may not search.
     assert found(client, advisor, wait, phone[:-1] + str((int(phone[-1]) + 1) % 10)) == set()
+    assert found(client, advisor, wait, f"{phone[0]}+{phone[1:]}") == set()
     refused = client.get("/work-orders", params={"customer_phone": phone},
                          headers=auth("technician", "tech-walk-in", [store_id]))
     assert refused.status_code == 403 and refused.json()["field"] == "customer_phone"

@@ -83,3 +83,5 @@ def test_a_phone_taken_as_typed_before_is_kept_without_blanks_and_dashes() -> No
     assert kept == customers.phone_as_kept("021-64001234转8") == "02164001234转8"
     assert customers.phone_search("８０００") == ("8000", False)
     assert customers.phone_search("021-64001234转8") is None
+    # a search is never refused: digits no phone is kept as find none
+    assert customers.phone_search("1+3800138000") == ("1+3800138000", True)
