@@ -118,7 +118,9 @@ class CustomerIn(Body):
         {"name": "陈静", "phone": "13912345678"})
 
     name: str | None = Field(default=None, max_length=100, description="person or company name")
-    phone: str | None = Field(default=None, max_length=30, description="mobile number")
+    phone: str | None = Field(default=None, max_length=30, description=(
+        "mobile or landline, kept as a registered customer's phone is: ASCII digits, without "
+        "blanks, dashes or a mobile's +86"))
     wechat_id: str | None = Field(default=None, max_length=60)
     kind: CustomerKind = Field(default="person", description="a person or a company (fleet)")
 

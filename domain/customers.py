@@ -21,20 +21,53 @@ from domain.customer import KINDS, Customer
 from domain.days import business_day
 from domain.loyalty import LoyaltyRules
 from domain.money import money
+from domain.pii import ERASED
 
 _PHONE = re.compile(r"^\+?\d{5,20}$", re.ASCII)
+_SEPARATORS = re.compile(r"[\s()\-.]")
+# a search key of this many digits is a whole phone; fewer (at least 4) are its last digits
+WHOLE_PHONE, LAST_DIGITS = 11, 4
 
 
-def normalise_phone(raw: str) -> str:
+def normalise_phone(raw: str, field: str | None = None) -> str:
     """ASCII digits only (full-width ones read as ASCII); a mainland mobile loses its +86 / 0086
-    prefix."""
-    phone = re.sub(r"[\s()\-.]", "", ascii_width(raw).strip())
+    prefix. Refused (naming `field`, if given): anything but 5 to 20 digits after an optional
+    +, once blanks, dashes, dots and brackets are taken out."""
+    phone = _SEPARATORS.sub("", ascii_width(raw).strip())
     if not _PHONE.match(phone):
-        raise InvalidInput(f"{raw!r} is not a phone number")
+        where = f"{field}: " if field else ""
+        raise InvalidInput(f"{where}{raw!r} is not a phone number", field=field)
     for prefix in ("+86", "0086"):
         if phone.startswith(prefix) and len(phone) == len(prefix) + 11:
             phone = phone[len(prefix):]
     return phone.lstrip("+")
+
+
+def phone_as_kept(raw: str) -> str:
+    """The form a phone is shown and looked for in: `normalise_phone`'s; for one it refuses (a
+    walk-in's phone was taken as typed before: `021-6400 1234 转 8`), its ASCII form without
+    blanks, dashes, dots and brackets, so it too is one phone however it was typed."""
+    try:
+        return normalise_phone(raw)
+    except InvalidInput:
+        return _SEPARATORS.sub("", ascii_width(raw))
+
+
+def shown_phone(opened: str | None) -> str | None:
+    """An opened phone as the read models show it (`phone_as_kept`); none, or an erased one, as
+    it is."""
+    return phone_as_kept(opened) if opened and opened != ERASED else opened
+
+
+def phone_search(raw: str) -> tuple[str, bool] | None:
+    """What a search for the phone `raw` looks for: its kept form and True for a whole phone
+    (`WHOLE_PHONE` digits or more), its last digits and False for fewer (`LAST_DIGITS` at
+    least); None when `raw` is no phone's digits. Never refused: what no phone is finds none."""
+    digits = re.sub(r"[\s()\-.+]", "", ascii_width(raw).strip())
+    if not (digits.isascii() and digits.isdigit() and len(digits) >= LAST_DIGITS):
+        return None
+    phone = phone_as_kept(raw) if len(digits) >= 5 else digits
+    return phone, len(phone) >= WHOLE_PHONE
 
 
 def _phones(raw: list[str]) -> list[str]:

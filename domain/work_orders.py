@@ -20,6 +20,7 @@ from domain.common import (
 )
 from domain.counter import DocumentCounter
 from domain.customer import Customer
+from domain.customers import normalise_phone
 from domain.dispatch import current_technician, hand_over, rostered
 from domain.inventory import stock_item, stock_stream
 from domain.money import quantity
@@ -112,12 +113,15 @@ class WorkOrders(WorkOrderCommands):
 
     def _seal_customer(self, customer_id: UUID, given: dict[str, Any], *,
                        required: bool) -> dict[str, Any]:
-        """Name, phone and WeChat id sealed with the customer's key ({} when none given)."""
+        """Name, phone and WeChat id sealed with the customer's key ({} when none given); the
+        phone kept as a registered customer's is (`normalise_phone`: ASCII digits, no blanks or
+        dashes), or refused naming `customer.phone`."""
         name = (given.get("name") or "").strip()
         phone = (given.get("phone") or "").strip()
         if not required and not name and not phone:
             return {}
         require(bool(name and phone), InvalidInput("customer name and phone are required"))
+        phone = normalise_phone(phone, "customer.phone")
         return self.app.personal_data.seal_fields(customer_id, {
             "name": name, "phone": phone,
             "wechat_id": (given.get("wechat_id") or "").strip() or None})

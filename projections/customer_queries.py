@@ -20,7 +20,7 @@ import psycopg
 from domain import loyalty
 from domain.ascii_width import ascii_width
 from domain.common import InvalidInput
-from domain.customers import normalise_phone
+from domain.customers import phone_search
 from domain.vehicle_ids import normalise_plate
 from projections.base import like_literal, page_of
 from projections.base import page as _page
@@ -58,12 +58,11 @@ def _lookup_clause(q: str) -> tuple[str, list[Any]]:
     if plate:
         where = "(plate = %s OR plates @> jsonb_build_array(jsonb_build_object('plate', %s::text)))"
         return vehicle_match.format(v=where), [plate, plate, plate, plate]
-    digits = re.sub(r"[\s()\-.+]", "", key)
-    if digits.isascii() and digits.isdigit() and len(digits) >= 4:
-        phone = normalise_phone(key) if len(digits) >= 5 else digits
-        if len(phone) >= 11:
-            return "phones @> ARRAY[%s]", [phone]
-        return "EXISTS (SELECT 1 FROM unnest(phones) p WHERE p LIKE '%%' || %s)", [phone]
+    phone = phone_search(key)
+    if phone is not None:
+        if phone[1]:
+            return "phones @> ARRAY[%s]", [phone[0]]
+        return "EXISTS (SELECT 1 FROM unnest(phones) p WHERE p LIKE '%%' || %s)", [phone[0]]
     return "lower(name) LIKE lower(%s) || '%%'", [like_literal(key)]
 
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from domain.ascii_width import ascii_width
 from domain.customer import Customer
+from domain.customers import phone_as_kept
 from domain.follow_up import Complaint
 from domain.pii import ERASED, PersonalData
 from domain.reminders import Plan
@@ -36,18 +36,21 @@ def consent_entry(e: Customer.ConsentGiven | Customer.ConsentWithdrawn) -> Any:
 
 
 def open_phones(sealed: dict[str, Any], customer_id: UUID, open_pii: Opener) -> list[str]:
-    """The phones in their ASCII form: one registered in full-width digits before they were read
-    as ASCII (domain/ascii_width.py) is found by the phone typed either way."""
+    """The phones in their kept form (`phone_as_kept`): one registered in full-width digits
+    before they were read as ASCII (domain/ascii_width.py), or a walk-in's typed with blanks or
+    dashes before it was kept as a registered customer's, is found by the phone typed any way."""
     tokens = sealed.get("phones") or ([sealed["phone"]] if sealed.get("phone") else [])
-    return [ascii_width(p) for p in (open_pii(customer_id, token) for token in tokens) if p]
+    return [phone if phone == ERASED else phone_as_kept(phone)
+            for phone in (open_pii(customer_id, token) for token in tokens) if phone]
 
 
 class CustomersView(VehicleFiles, ReadModel):
     name = "customers"
     # 2: a visit's complaints include the jobs added after opening (JobAdded); 3: cars and plans
     # are matched by the brand's and model's `ServicePlan.key` (full-width letters folded);
-    # 4: phones in their ASCII form (`open_phones`)
-    revision = 4
+    # 4: phones in their ASCII form (`open_phones`); 5: a walk-in's phone in its kept form
+    # (`phone_as_kept`: without the blanks and dashes it may have been typed with)
+    revision = 5
     handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
                Complaint.Event)
     pipelined = True  # the statements of the rarer events (complaints, plans, reminders)

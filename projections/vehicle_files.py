@@ -28,6 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from domain.customers import shown_phone
 from domain.pii import ERASED
 from domain.reminders import Plan, Reading, next_service
 from domain.vehicle import ServicePlan, Vehicle
@@ -287,7 +288,7 @@ class VehicleFiles:
         row["updated_at"] = e.audit.at
         self._save_vehicle(b, row)
         self._reading(b, vehicle_id, e, "opened", int(e.mileage))
-        phone = b.open_pii(cid, e.customer.get("phone"))
+        phone = shown_phone(b.open_pii(cid, e.customer.get("phone")))
         customer = b.customers.get(cid)
         if (phone and phone != ERASED and customer is not None and not customer["erased"]
                 and phone not in customer["phones"]):

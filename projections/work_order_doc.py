@@ -21,6 +21,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Transcoder
 
+from domain.customers import shown_phone
 from domain.pii import is_sealed
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
@@ -146,7 +147,7 @@ def _opened(s: State, doc: Doc | None, open_pii: Opener) -> Doc:
         "id": str(s["originator_id"]), "number": s["number"], "store_id": _audit(s)["store_id"],
         "status": "opened", "kind": s["kind"], "appointment_id": plain(s["appointment_id"]),
         "customer": {"id": str(customer_id), "name": open_pii(customer_id, customer.get("name")),
-                     "phone": open_pii(customer_id, customer.get("phone")),
+                     "phone": shown_phone(open_pii(customer_id, customer.get("phone"))),
                      "wechat_id": open_pii(customer_id, customer.get("wechat_id"))},
         "vehicle": plain(s["vehicle"]), "mileage": plain(s["mileage"]), "check_in": None,
         "jobs": [_job(c, n) for n, c in enumerate(s["complaints"], start=1)],

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from domain.customer import Customer
+from domain.customers import phone_as_kept, phone_search
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
@@ -76,8 +77,9 @@ class WorkOrdersView(ReadModel):
     # the estimate under the assessment (`projections.visit_totals`, `totals_basis`); a part line's `serials` and the visit's
     # `evidence` (events an older version's runner may have passed over, were it still running
     # when the first of them was stored); 5: the name the delivery was signed with is opened
-    # with the customer's key (sealed since `WorkOrder.Delivered` v2) and scrubbed by an erasure
-    revision = 5
+    # with the customer's key (sealed since `WorkOrder.Delivered` v2) and scrubbed by an erasure;
+    # 6: a walk-in's phone in its kept form (`phone_as_kept`), one taken as typed before too
+    revision = 6
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
@@ -111,6 +113,7 @@ class WorkOrdersView(ReadModel):
         Index("wo_view", "wo_view_plate_idx", "(plate)"),
         Index("wo_view", "wo_view_vin_idx", "(vin)"),
         Index("wo_view", "wo_view_phone_idx", "(customer_phone)"),
+        Index("wo_view", "wo_view_phone_tail_idx", "(reverse(customer_phone) text_pattern_ops)"),
         Index("wo_view", "wo_view_customer_idx", "(customer_id)"),
         Index("wo_view", "wo_view_technicians_idx", "USING gin (technicians)"),
     )
@@ -243,19 +246,35 @@ FILTERS = {
     "status": "status = %s",
     "plate": "plate = %s",
     "vin": "vin = %s",
-    "customer_phone": "customer_phone = %s",
     "technician": "technicians @> ARRAY[%s]::text[]",
     "opened_from": "opened_at >= %s",
     "opened_to": "opened_at < %s",
 }
 
 
+def _phone_match(typed: str) -> tuple[str, str]:
+    """A phone typed any way finds the walk-ins' phones as kept: a whole one that phone, fewer
+    digits the phones ending in them (as `/customers?q=` finds a customer)."""
+    found = phone_search(typed)
+    if found is None:
+        return "customer_phone = %s", phone_as_kept(typed)
+    phone, whole = found
+    return ("customer_phone = %s" if whole
+            else "reverse(customer_phone) LIKE reverse(%s) || '%%'"), phone
+
+
 def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, limit: int = 50,
                      offset: int = 0, **filters: Any) -> dict[str, Any]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if "*" not in stores:
         where.append("store_id = ANY(%s)")
         params.append(list(stores))
+    phone = filters.pop("customer_phone", None)
+    if phone is not None:
+        clause, key = _phone_match(phone)
+        where.append(clause)
+        params.append(key)
     for name, value in filters.items():
         if value is not None:
             where.append(FILTERS[name])
