@@ -50,9 +50,11 @@ GROUP = {"/parts/{part_number}", "/parts/{part_number}/history", "/insurers/{ins
          "/insurers/{insurer}/history", "/analytics/kpis/{name}", "/progress/{token}",
          "/progress/{token}.json", "/commands/{command_id}", "/day-end/{business_date}"}
 PERSONAL = (NAME, PHONE, OTHER_NAME, OTHER_PHONE)  # an auditor shown one: the read is recorded
-# What a route answers its own store where that is not 200: no snapshot of the analytic files
-# is published in these tests; the visit has no warranty line to claim.
-OWN_STATUS = {"/analytics/kpis/{name}": 404, "/work-orders/{work_order_id}/warranty-claim": 409}
+# What a route answers its own store where that is not only 200: the KPIs read the analytic
+# snapshot, 404 until some test of the session has published one; the visit has no warranty
+# line to claim.
+OWN_STATUS = {"/analytics/kpis/{name}": (200, 404),
+              "/work-orders/{work_order_id}/warranty-claim": (409,)}
 # Commands: sent by a technician where one may (who clocks on without naming whom), else by
 # the manager, else by the first role that may; the ids inside the path beside the stream's;
 # the bodies whose documented example names a day now past.
@@ -142,7 +144,7 @@ def test_no_get_route_reads_another_kind_or_another_store(
                 before = event_count(container)
                 answer = http.get(own, headers=mine, params=query)
                 calls += 1
-                if answer.status_code != OWN_STATUS.get(route.path, 200):
+                if answer.status_code not in OWN_STATUS.get(route.path, (200,)):
                     failures.append(f"{role} {own} {query}: {answer.status_code} for its own "
                                     f"store {answer.text[:200]}")
                 personal = leaked(PERSONAL, own, answer.text)
