@@ -86,10 +86,7 @@ class PiiReader:
     def masked(self, answer: T, fields: Iterable[tuple[str, ...]]) -> T:
         """The answer as this caller may see it: for a role that may not read personal data,
         the `fields` (paths into it) set to None where the answer has them."""
-        if not self.sees_personal_data:
-            for path in fields:
-                _blank(answer, path)
-        return answer
+        return _masked(answer, fields, shown=self.sees_personal_data)
 
     def etag(self, version: int) -> str:
         """The ETag of a read at `version` as this caller is shown it (see `MASKED_ETAG`)."""
@@ -123,8 +120,10 @@ class PiiReader:
                     statement_entries(entries or []))
 
     def audit_entries(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Audit lines as this caller may see them: a statement import's payers masked."""
-        return self.masked(entries, STATEMENT_ENTRY_FIELDS)
+        """Audit lines as this caller may see them: a statement import's payers null for a
+        role that may see neither customers' personal data nor statements' payers."""
+        return _masked(entries, STATEMENT_ENTRY_FIELDS,
+                       shown=any(may(self.principal, permission) for permission in PAYER_DATA))
 
 
 def pii_reader(action: str, shown_to: tuple[str, ...] = (PERSONAL_DATA,),
@@ -150,6 +149,13 @@ def open_reading(request: Request, headers: MutableHeaders, authorization: str |
     correlation_id = log_context.correlation_id(x_correlation_id)
     headers["X-Correlation-ID"] = correlation_id
     return PiiReader(ctx, principal, request, correlation_id, shown_to)
+
+
+def _masked(answer: T, fields: Iterable[tuple[str, ...]], *, shown: bool) -> T:
+    if not shown:
+        for path in fields:
+            _blank(answer, path)
+    return answer
 
 
 def _blank(value: Any, path: tuple[str, ...]) -> None:

@@ -153,8 +153,8 @@ def test_the_audit_log_does_not_show_a_payer_to_a_role_that_may_not_read_it(
         client: TestClient, auth: Auth, container: Container, store_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     imported = _import(client, auth, container, store_id)
-    monkeypatch.setitem(PERMISSIONS, "audit.trail", PERMISSIONS["audit.trail"] | {"finance"})
-    headers = auth("finance", "fin-2", [store_id])
+    monkeypatch.setitem(PERMISSIONS, "audit.trail", PERMISSIONS["audit.trail"] | {"analyst"})
+    headers = auth("analyst", "ana-2", [store_id])
     before = container.app.recorder.max_notification_id() or 0
     for path, query in (("/audit/log", {"event_type": "Statement.Imported",
                                         "store_id": store_id}),
