@@ -13,7 +13,10 @@ period) and note rows (fewer than two filled cells) are not lines; neither are t
 | counterparty | counterparty, 对方户名, 对方账户名称, 对方名称, 对方单位, 交易对方 |
 
 A header name may carry its unit in brackets: 金额(元), 收入金额（元）. Amounts may carry
-thousands separators (1,234.56) and a currency sign (¥); dates are year first (2026-05-01,
+thousands separators (1,234.56) and a currency sign (¥). A row whose money is zero (0.00, or a
+zero printed with a sign, -0.00, as some banks' software does) moved no money: it is not a
+line, as a totals row is not; an empty amount is refused. The JSON API refuses "-0" as input a
+client typed and can correct; a bank's file is read as the bank wrote it. Dates are year first (2026-05-01,
 2026/05/01, 20260501, 2026年5月1日), with or without a time.
 """
 
@@ -174,14 +177,18 @@ def _amount(text: str, where: str) -> Decimal | None:
     return number.quantize(CENT)
 
 
-def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal:
+def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal | None:
+    """The line's money, money in positive; None for a line that moved none (0.00, or a zero
+    a bank printed with a sign: -0.00). An empty amount is refused: the file is not read as
+    the bank meant it."""
+
     def at(column: str) -> str:
         index = columns.get(column)
         return cells[index] if index is not None and index < len(cells) else ""
 
     if "amount" in columns:
-        amount = _amount(at("amount"), where) or Decimal(0)
-        if "direction" in columns and amount:
+        amount = _amount(at("amount"), where)
+        if amount and "direction" in columns:
             flag = at("direction").lower()
             if flag in MONEY_OUT:
                 amount = -abs(amount)
@@ -190,12 +197,13 @@ def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal:
             elif flag:
                 raise InvalidInput(f"{where}: the direction must be 借 or 贷 (found {flag!r})")
     else:
-        money_in = _amount(at("credit"), where) or Decimal(0)
-        money_out = _amount(at("debit"), where) or Decimal(0)
-        amount = abs(money_in) - abs(money_out)
-    if amount == 0:
-        raise InvalidInput(f"{where}: the amount must not be zero or empty")
-    return amount
+        money_in = _amount(at("credit"), where)
+        money_out = _amount(at("debit"), where)
+        amount = None if money_in is None and money_out is None else \
+            abs(money_in or Decimal(0)) - abs(money_out or Decimal(0))
+    if amount is None:
+        raise InvalidInput(f"{where}: the amount must not be empty")
+    return amount if amount != 0 else None
 
 
 def _storable(text: str, where: str) -> str:
@@ -226,8 +234,11 @@ def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
             return cells[columns[column]] if columns[column] < len(cells) else ""
 
         try:
+            amount = _signed(cells, columns, where)
+            if amount is None:  # no money moved: nothing to reconcile, not a line
+                continue
             lines.append({"line_no": line_no, "date": _day(at_column("date"), where),
-                          "amount": _signed(cells, columns, where),
+                          "amount": amount,
                           "reference": _storable(at_column("reference"), where),
                           "counterparty": _storable(at_column("counterparty"), where)})
         except InvalidInput as error:

@@ -24,6 +24,7 @@ from api.errors import unavailable_problem
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import PageOf
+from api.pii_reads import PiiReader, payer_lines, pii_reader
 from api.schemas_audit_trail import (
     AnchorIn,
     AnchorOut,
@@ -32,6 +33,7 @@ from api.schemas_audit_trail import (
     SnapshotVerification,
 )
 from domain.common import IllegalTransition, NotFound
+from domain.reconciliation import Statement
 from projections.chain_witness import read_if_present, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
@@ -46,6 +48,8 @@ from projections.snapshot_check import check_snapshots, snapshotted_streams
 
 router = APIRouter(prefix="/audit/chain", tags=["audit"], route_class=JsonBodyRoute)
 Verifier = Annotated[Principal, Depends(reader("audit.chain"))]
+# one stored event's bytes: a statement's import holds its payers in the clear
+EventReader = Annotated[PiiReader, Depends(pii_reader("audit.chain"))]
 Anchorer = Annotated[Principal, Depends(reader("audit.anchor"))]
 MAX_RANGE = 500_000  # notification ids per verification request
 MAX_STREAMS = 1_000  # snapshotted streams per snapshot verification request
@@ -121,11 +125,12 @@ def verify_snapshots(ctx: Ctx, principal: Verifier,
 
 
 @router.get("/events/{notification_id}", response_model=ChainEvent)
-def chain_event(ctx: Ctx, principal: Verifier,
+def chain_event(ctx: Ctx, reading: EventReader,
                 notification_id: Annotated[int, Path(ge=1, le=LAST_ID), Plain]) -> Any:
     """One event as stored, with its link and the link before it, so that a reviewer
     recomputes the link of each event a package cites (its `evidence`) without database
-    access. An event of a store the token does not name, or none, is 404."""
+    access. An event of a store the token does not name, or none, is 404. A statement's
+    import holds its lines' payers in the clear: an auditor's read of it is recorded."""
     with ctx.pool.connection() as conn, one_snapshot(conn):
         found = stored_link(conn, notification_id)
     if found is None:
@@ -137,9 +142,12 @@ def chain_event(ctx: Ctx, principal: Verifier,
     except Exception:  # noqa: BLE001 - a changed event may not decode; its bytes still answer
         event = None
     audit = getattr(event, "audit", None)
-    if not ("*" in principal.stores or (audit is not None
-                                        and audit.store_id in principal.stores)):
+    if not ("*" in reading.stores or (audit is not None
+                                      and audit.store_id in reading.stores)):
         raise NotFound(f"no event {notification_id} in your stores")
+    if isinstance(event, Statement.Imported):
+        reading.record((), "stored event", [(event.originator_id, event.audit.store_id,
+                                             payer_lines(event.lines))])
     event_type = type(event).__qualname__ if event is not None else \
         str(found["topic"]).rpartition(":")[2]
     return {**found, "event_type": event_type,

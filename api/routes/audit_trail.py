@@ -24,7 +24,7 @@ from api.deps import Ctx, Offset, WaitFor, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, PageOf
-from api.pii_reads import PiiReader, pii_reader
+from api.pii_reads import PiiReader, pii_reader, statement_entries
 from api.schemas_audit_trail import (
     AuditEntry,
     NumberLookup,
@@ -208,10 +208,11 @@ def events_of_request(ctx: Ctx, reading: Auditor, response: Response,
         total, ids = request_events(conn, correlation_id, reading.stores, limit=limit,
                                     offset=offset)
     opener = reading.opener()
-    entries: list[dict[str, Any]] = [audit.entry(n, event, opener)
-                                     for n, event in audit.events_at(ctx.app, ids)]
+    entries: list[dict[str, Any]] = reading.audit_entries(
+        [audit.entry(n, event, opener) for n, event in audit.events_at(ctx.app, ids)])
     if entries:
-        reading.record_opened(opener, entries[0]["actor"]["store_id"], "events of a request")
+        reading.record_opened(opener, entries[0]["actor"]["store_id"], "events of a request",
+                              entries)
     return {"correlation_id": correlation_id, "total": total, "limit": limit, "offset": offset,
             "items": entries, "events": entries}
 
@@ -280,9 +281,10 @@ def audit_log(ctx: Ctx, reading: Auditor, response: Response,
                                    offset=offset)
     opener = reading.opener()
     found = audit.events_at(ctx.app, ids)
-    items = [audit.entry(n, event, opener) for n, event in found]
+    items = reading.audit_entries([audit.entry(n, event, opener) for n, event in found])
     reading.record(((customer, event.audit.store_id) for _, event in found
-                    if (customer := audit.customer_of(event)) in opener.opened), "audit log")
+                    if (customer := audit.customer_of(event)) in opener.opened), "audit log",
+                   statement_entries(items))
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 

@@ -27,7 +27,7 @@ from api.deps import (
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, Page
-from api.pii_reads import PiiReader, pii_reader
+from api.pii_reads import PAYER_DATA, STATEMENT_FIELDS, PiiReader, payer_lines, pii_reader
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
 from api.statement_files import XLSX, statement_rows
@@ -40,6 +40,8 @@ VIEW = "finance"
 FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
 # names and phones of customers who owe: an auditor's read of them is recorded
 ReceivablesReader = Annotated[PiiReader, Depends(pii_reader("finance.read"))]
+# a statement line's payer: for the roles that may read personal data and those who reconcile
+StatementReader = Annotated[PiiReader, Depends(pii_reader("finance.read", PAYER_DATA))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
@@ -229,20 +231,25 @@ def import_statement_file(
 
 
 @router.get("/reconciliation/statements/{statement_id}")
-def statement(statement_id: UUID, ctx: Ctx, principal: FinanceReader,
+def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
               payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
                   "at most this many unmatched payments")), Plain] = finance_queries.UNMATCHED_PAYMENTS,
               payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides; the store's unmatched payments over the
     statement's dates a page at a time (`payments_limit`, `payments_offset`;
-    `unmatched_payments_count` counts them all)."""
+    `unmatched_payments_count` counts them all). Each line's payer (`counterparty`) for the
+    roles that may read personal data or reconcile, null for the others; an auditor's read
+    of it is recorded (purpose `bank statement`)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = finance_queries.statement(conn, principal.stores, statement_id,
+        found = finance_queries.statement(conn, reading.stores, statement_id,
                                           payments_limit=payments_limit,
                                           payments_offset=payments_offset)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
+    reading.masked(found, STATEMENT_FIELDS)
+    lines = payer_lines([*found["matched"], *found["unmatched_lines"]])
+    reading.record((), "bank statement", [(statement_id, found["store_id"], lines)])
     return found
 
 

@@ -206,3 +206,24 @@ def test_a_nul_character_in_a_file_is_422_and_the_finance_view_goes_on(
     view = client.get(f"/reconciliation/statements/{fine['id']}", headers=finance,
                       params={"wait_for": fine["notification_id"]})
     assert view.status_code == 200, view.text
+
+
+def test_a_bank_line_of_negative_zero_imports_as_no_line_and_one_of_them_only_is_422(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    """A bank's `-0.00` is zero, not the JSON API's refused `-0`: the line moved no money and
+    is left out, the transfer beside it imports; a file of nothing but such a line has no
+    lines (422), and nothing is stored."""
+    finance = auth("finance", f"fin-{store_id}", [store_id])
+    header = "交易日期,交易金额,交易流水号,对方户名\n"
+    zero = f"{today()},-0.00,INT-0,中国工商银行\n"
+    imported = upload(client, finance, store_id,
+                      (header + zero + f"{today()},88.00,T-1,李娜\n").encode("gbk"), CSV)
+    assert imported["lines"] == 1
+    doc = client.get(f"/reconciliation/statements/{imported['id']}", headers=finance,
+                     params={"wait_for": imported["notification_id"]}).json()
+    assert [(ln["line_no"], ln["amount"], ln["reference"]) for ln in doc["unmatched_lines"]] == [
+        (1, "88.00", "T-1")]
+    before = head(container.app)
+    refused = upload(client, finance, store_id, (header + zero).encode("gbk"), CSV, status=422)
+    assert refused["detail"] == "the statement has no lines"
+    assert head(container.app) == before

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from api.statement_files import decode, statement_rows
@@ -86,7 +88,9 @@ def test_text_the_csv_module_cannot_read_is_refused_not_a_crash() -> None:
     ([["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", "1.005", "X", "Y"]],
      "at most 2 decimals"),
     ([["交易日期", "收入", "支出", "流水号", "对方户名"], ["2026-05-01", "", "", "X", "Y"]],
-     "must not be zero or empty"),
+     "the amount must not be empty"),
+    ([["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", "", "X", "Y"]],
+     "line 1 (row 2 of the file): the amount must not be empty"),
     ([["交易日期", "金额", "借贷标志", "流水号", "对方户名"],
       ["2026-05-01", "1.00", "?", "X", "Y"]], "the direction must be 借 or 贷"),
     ([["交易日期", "金额", "流水号", "对方户名"]], "the statement has no lines"),
@@ -250,3 +254,37 @@ def test_an_amount_in_other_than_a_bank_s_notation_is_refused(amount: str) -> No
 def test_a_bank_s_notation_is_still_read(amount: str, read: str) -> None:
     rows = [["交易日期", "金额", "流水号", "对方户名"], ["2026-05-01", amount, "X", "Y"]]
     assert lines(rows)[0][1] == D(read)
+
+
+def test_a_zero_line_a_bank_printed_with_a_minus_moved_no_money_and_is_no_line() -> None:
+    """Some banks' software prints an empty side as -0.00 (a float zero with its sign). The
+    JSON API refuses -0 a client typed; a bank's file is read as the bank wrote it: -0.00 is
+    zero, a line of no money is not a line (nothing to reconcile), the other lines import and
+    no amount is ever a signed zero."""
+    header = ["交易日期", "金额", "流水号", "对方户名"]
+    read = read_statement([header, ["2026-05-01", "-0.00", "Z", "银行"],
+                           ["2026-05-01", "10.00", "A", "赵敏"], ["2026-05-02", "0", "Z2", "银行"]])
+    assert [(ln["line_no"], ln["amount"], ln["reference"]) for ln in read] == [
+        (1, D("10.00"), "A")]
+    # credit and debit columns: -0.00 on the side that moved nothing is that side's zero
+    both = ["交易日期", "收入", "支出", "流水号", "对方户名"]
+    assert lines([both, ["2026-05-01", "-0.00", "25.00", "F", "银行"],
+                  ["2026-05-01", "30.00", "-0.00", "T", "王伟"],
+                  ["2026-05-01", "-0.00", "-0.00", "N", "银行"]]) == [
+        ("2026-05-01", D("-25.00"), "F", "银行"), ("2026-05-01", D("30.00"), "T", "王伟")]
+    with pytest.raises(InvalidInput, match="the statement has no lines"):
+        read_statement([header, ["2026-05-01", "-0.00", "Z", "银行"]])
+
+
+@given(cents=st.integers(min_value=-10**8, max_value=10**8),
+       form=st.sampled_from(["{}", "¥{}", "{} 元", "RMB{}"]))
+def test_no_amount_read_is_a_zero_and_every_other_keeps_its_sign(cents: int, form: str) -> None:
+    text = f"{Decimal(cents) / 100:.2f}"
+    if cents == 0:
+        text = "-" + text  # the zero a bank prints with its sign
+    read = read_statement([["date", "amount", "reference", "counterparty"],
+                           ["2026-05-01", form.format(text), "R", "P"],
+                           ["2026-05-01", "1.00", "S", "P"]])
+    amounts = [ln["amount"] for ln in read]
+    assert all(a != 0 and not (a.is_signed() and a >= 0) for a in amounts)
+    assert amounts == ([D(cents) / 100] if cents else []) + [D("1.00")]
