@@ -149,7 +149,7 @@ class Appointments:
 
     def _slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
         on = self._bookable(request, day, "day")
-        parse_clock(arrival, "arrival")
+        parse_clock(arrival, "arrival", "arrival")
         return on.isoformat(), arrival
 
     @staticmethod

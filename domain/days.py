@@ -40,11 +40,12 @@ def parse_day(value: object, what: str = "day") -> date:
         raise InvalidInput(f"{what} must be a date YYYY-MM-DD, not {value!r}") from None
 
 
-def parse_clock(value: object, what: str = "time") -> time:
-    """A wall-clock time HH:MM (24 h)."""
+def parse_clock(value: object, what: str = "time", field: str | None = None) -> time:
+    """A wall-clock time HH:MM (24 h); refused naming the body's `field` that carries it."""
     found = _CLOCK.match(str(value))
     if not found:
-        raise InvalidInput(f"{what} must be a time HH:MM, not {value!r}")
+        raise InvalidInput(f"{what} must be a time HH:MM (00:00-23:59), not {value!r}",
+                           **({"field": field} if field else {}))
     return time(int(found.group(1)), int(found.group(2)))
 
 

@@ -36,7 +36,8 @@ class TechnicianError(IllegalTransition):
 
 def shift_of(day: str, start: str, end: str, break_minutes: int) -> dict[str, Any]:
     """A validated shift: the day, its hours, and the hours it makes available."""
-    opens, closes = parse_clock(start, "shift start"), parse_clock(end, "shift end")
+    opens = parse_clock(start, "shift start", "start")
+    closes = parse_clock(end, "shift end", "end")
     length = minutes(closes) - minutes(opens)
     require(length > 0, InvalidInput("a shift ends after it starts (no overnight shifts)",
                                      field="end", day=day))

@@ -41,6 +41,8 @@ class WorkOrderParts(WorkOrderState):
         require(line["status"] == "approved",
                 WorkOrderError(f"line {line_id} is {line['status']}, not approved"))
         left = line["qty"] - line["issued_qty"]
+        require(left > 0, WorkOrderError(f"line {line_id} is fully issued: nothing is left to "
+                                         "issue", outstanding="0"))
         if qty > left:
             raise WorkOrderError(f"line {line_id} needs only {left} more", outstanding=str(left))
         return line

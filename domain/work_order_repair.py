@@ -70,9 +70,7 @@ class WorkOrderRepair(WorkOrderState):
     def authorize_line(self, audit: Audit, line_id: str, decision: str, channel: str,
                        note: str | None) -> None:
         line = self.line(line_id)
-        self._require_open_job(line["job_no"])
-        require(line["status"] == "pending",
-                WorkOrderError(f"line {line_id} is already {line['status']}"))
+        job = self._require_open_job(line["job_no"])
         if decision not in ("approved", "declined"):
             raise InvalidInput("decision must be approved or declined")
         if channel not in AUTH_CHANNELS:
@@ -80,8 +78,30 @@ class WorkOrderRepair(WorkOrderState):
         require((channel == CUSTOMER_CHANNEL) == (audit.role == CUSTOMER_ROLE),
                 NotPermitted("only the customer, through their progress link, decides on the "
                              f"{CUSTOMER_CHANNEL} channel, and only there"))
+        if line["status"] != "pending":
+            note = self._change_of_mind(line, job, decision, channel, note)
         self._line_authorized(audit, line_id, decision, channel, note)
         self._maybe_ready(audit)
+
+    @staticmethod
+    def _change_of_mind(line: dict[str, Any], job: dict[str, Any], decision: str, channel: str,
+                        note: str | None) -> str:
+        """The customer changed their mind on a decided line: the desk records the new decision
+        (with why) while the job's work is not done; the progress page cannot change one."""
+        line_id = line["line_id"]
+        require(line["status"] in ("approved", "declined") and line["status"] != decision
+                and channel != CUSTOMER_CHANNEL,
+                WorkOrderError(f"line {line_id} is already {line['status']}"))
+        require(job["status"] not in ("awaiting_qc", "passed"), WorkOrderError(
+            f"line {line_id} is {line['status']} and job {job['job_no']} is done "
+            f"({job['status']}): its decision can no longer change"))
+        if line["kind"] == "part":
+            require(line["issued_qty"] == 0, WorkOrderError(
+                f"line {line_id} has {line['issued_qty']} issued: return the parts first",
+                issued=str(line["issued_qty"])))
+            require(line["qty"] > 0, WorkOrderError(
+                f"line {line_id} was withdrawn: add the part again as a new line"))
+        return require_reason(note, f"changing the decision on line {line_id}", field="note")
 
     # -- dispatch, clocks, completion, QC ----------------------------------------------------
 

@@ -192,13 +192,16 @@ class WorkOrders(WorkOrderCommands):
 
     def authorize_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                        decision: str, channel: str, note: str | None = None) -> CommandResult:
-        """The customer's decision; an approved part line reserves its stock in the same save."""
+        """The customer's decision, or a change of mind on it: an approved part line reserves
+        its stock in the same save, and a part line no longer wanted lets its reservation go."""
 
         def act(session: Session, wo: WorkOrder) -> dict[str, Any] | None:
             wo.authorize_line(session.audit(wo.store_id), line_id, decision, channel, note)
             line = wo.lines[line_id]
             if line["kind"] == "part" and decision == "approved":
                 return {"supply": self._reserve(session, wo, line)}
+            if line["kind"] == "part":
+                self._release(session, wo, line, f"line {line_id} declined: {note}")
             return None
 
         return self._on_line(request, work_order_id, line_id, act,

@@ -33,8 +33,8 @@ def bay_minutes(work: Mapping[str, Decimal]) -> int:
 
 
 def check_plan(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal]) -> None:
-    start, end = minutes(parse_clock(opens, "opening time")), minutes(parse_clock(closes,
-                                                                                    "closing time"))
+    start = minutes(parse_clock(opens, "opening time", "opens"))
+    end = minutes(parse_clock(closes, "closing time", "closes"))
     require(end > start, InvalidInput("the workshop closes after it opens"))
     require(start % SLOT_MINUTES == 0 and end % SLOT_MINUTES == 0,
             InvalidInput(f"opening hours are on {SLOT_MINUTES}-minute slots"))
@@ -154,9 +154,10 @@ class WorkshopDay(Aggregate):
         key = str(appointment_id)
         require(key not in self.bookings,
                 IllegalTransition(f"appointment {key} already holds capacity on {self.day}"))
-        arrives = minutes(parse_clock(arrival, "arrival"))
+        arrives = minutes(parse_clock(arrival, "arrival", "arrival"))
         require(arrives % SLOT_MINUTES == 0,
-                InvalidInput(f"arrival is on a {SLOT_MINUTES}-minute slot (e.g. 09:00, 09:30)"))
+                InvalidInput(f"arrival is on a {SLOT_MINUTES}-minute slot (e.g. 09:00, 09:30)",
+                             field="arrival"))
         held = bay_minutes(work)
         booking = {"arrival": arrival, "work": dict(work), "bay_minutes": held}
         problems = [self._as_asked(problem, key, arrival) for problem in overbooked(

@@ -99,6 +99,9 @@ def test_visit_from_opening_to_ready_for_settlement(app: ServiceCore, wos: WorkO
     wos.authorize_line(advisor, wo_id, "L2", decision="approved", channel="phone")
     wos.authorize_line(advisor, wo_id, "L3", decision="declined", channel="phone")
     with pytest.raises(WorkOrderError, match="already approved"):
+        wos.authorize_line(advisor, wo_id, "L1", decision="approved", channel="phone")
+    # A change of mind is recorded only with why.
+    with pytest.raises(InvalidInput, match="needs a reason"):
         wos.authorize_line(advisor, wo_id, "L1", decision="declined", channel="phone")
     assert load(app, wo_id).totals() == {"customer": {
         "labor": Decimal("450.00"), "parts": Decimal("450.00"), "vat": Decimal("103.54"),
