@@ -116,16 +116,23 @@ class KafkaRelay(RelaySends):
         self.stored = self.position()
         self.anchors.load()
 
-    def _store(self, position: int) -> None:
-        """The position and the acknowledged end offsets, in one transaction."""
+    def _store(self, position: int, lost: Iterable[Lost] = ()) -> None:
+        """The position and the acknowledged end offsets, in one transaction. For a rewind,
+        `lost`'s partitions are stored at what the broker holds now, and forgotten in memory
+        only once that committed: a rewind the database did not take is found again on the
+        next connection, never skipped."""
+        lost = list(lost)
         changed = self.acked.take_changed()
         try:
             with self.pool.connection() as conn, conn.transaction():
                 offsets.save_position(conn, self.config.position_name, position)
-                offsets.save_acked(conn, self.config.position_name, changed)
+                offsets.save_acked(conn, self.config.position_name,
+                                   {**changed, **{i.partition: i.held_end for i in lost}})
         except BaseException:
             self.acked.changed.update(changed)
             raise
+        self.acked.forget_lost(lost)
+        self.acked.changed.difference_update(i.partition for i in lost)
         self.stored = position
 
     # -- broker -----------------------------------------------------------------------------
@@ -181,8 +188,7 @@ class KafkaRelay(RelaySends):
                         topic, partition, item.held_end, item.acked_end - 1)
         log.warning("kafka relay: re-sending from notification id %d (position was %d)",
                     back_to + 1, self.stored)
-        self.acked.forget_lost(lost)
-        self._store(back_to)
+        self._store(back_to, lost)
         self._cursor = back_to
         self.stats.rewinds += 1
 
