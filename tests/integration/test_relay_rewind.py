@@ -28,7 +28,7 @@ from tests.integration.test_relay import (  # noqa: F401
 
 
 @contextmanager
-def refusing_rewinds(system: Container, position_name: str) -> Iterator[None]:
+def refusing_rewinds(system: Container, position_name: str) -> Iterator[None]:  # noqa: F811
     """The database refuses, for the block, to move the relay's position backwards."""
     name = f"refuse_rewind_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(system.database_url, autocommit=True) as conn:
