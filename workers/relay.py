@@ -117,22 +117,8 @@ class KafkaRelay(RelaySends):
         self.anchors.load()
 
     def _store(self, position: int, lost: Iterable[Lost] = ()) -> None:
-        """The position and the acknowledged end offsets, in one transaction. For a rewind,
-        `lost`'s partitions are stored at what the broker holds now, and forgotten in memory
-        only once that committed: a rewind the database did not take is found again on the
-        next connection, never skipped."""
-        lost = list(lost)
-        changed = self.acked.take_changed()
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                offsets.save_position(conn, self.config.position_name, position)
-                offsets.save_acked(conn, self.config.position_name,
-                                   {**changed, **{i.partition: i.held_end for i in lost}})
-        except BaseException:
-            self.acked.changed.update(changed)
-            raise
-        self.acked.forget_lost(lost)
-        self.acked.changed.difference_update(i.partition for i in lost)
+        """The position and the acknowledged end offsets (`offsets.store`)."""
+        offsets.store(self.pool, self.config.position_name, self.acked, position, lost)
         self.stored = position
 
     # -- broker -----------------------------------------------------------------------------
