@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -31,7 +32,7 @@ from workers import relay_broker as broker
 from workers import relay_offsets as offsets
 from workers.health import Sample
 from workers.relay_broker import RelayConfig
-from workers.relay_offsets import AckedOffsets
+from workers.relay_offsets import AckedOffsets, Lost
 from workers.relay_sends import BrokerLostRecords, SendFailed
 
 log = logging.getLogger(__name__)
@@ -82,15 +83,8 @@ class AnchorPublisher:
                 self._loaded = True
             self.stored = offsets.load_position(conn, self.position_name)
 
-    def _store(self, position: int) -> None:
-        changed = self.acked.take_changed()
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                offsets.save_position(conn, self.position_name, position)
-                offsets.save_acked(conn, self.position_name, changed)
-        except BaseException:
-            self.acked.changed.update(changed)
-            raise
+    def _store(self, position: int, lost: Iterable[Lost] = ()) -> None:
+        offsets.store(self.pool, self.position_name, self.acked, position, lost)
         self.stored = position
 
     def check(self, producer: Any, checker: Any) -> bool:
@@ -105,8 +99,7 @@ class AnchorPublisher:
         back_to = min(self.stored, max(0, self.acked.first_lost_id(lost) - 1))
         log.warning("kafka relay: the broker no longer holds chain anchors it acknowledged on "
                     "%s; re-sending from anchor id %d", self.topic, back_to + 1)
-        self.acked.forget_lost(lost)
-        self._store(back_to)
+        self._store(back_to, lost)
         self.rewinds += 1
         return True
 

@@ -116,16 +116,9 @@ class KafkaRelay(RelaySends):
         self.stored = self.position()
         self.anchors.load()
 
-    def _store(self, position: int) -> None:
-        """The position and the acknowledged end offsets, in one transaction."""
-        changed = self.acked.take_changed()
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                offsets.save_position(conn, self.config.position_name, position)
-                offsets.save_acked(conn, self.config.position_name, changed)
-        except BaseException:
-            self.acked.changed.update(changed)
-            raise
+    def _store(self, position: int, lost: Iterable[Lost] = ()) -> None:
+        """The position and the acknowledged end offsets (`offsets.store`)."""
+        offsets.store(self.pool, self.config.position_name, self.acked, position, lost)
         self.stored = position
 
     # -- broker -----------------------------------------------------------------------------
@@ -181,8 +174,7 @@ class KafkaRelay(RelaySends):
                         topic, partition, item.held_end, item.acked_end - 1)
         log.warning("kafka relay: re-sending from notification id %d (position was %d)",
                     back_to + 1, self.stored)
-        self.acked.forget_lost(lost)
-        self._store(back_to)
+        self._store(back_to, lost)
         self._cursor = back_to
         self.stats.rewinds += 1
 

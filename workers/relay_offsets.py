@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 BLOCK = 1024  # offsets per entry of the notification-id index
 ACKED_TABLE = "kafka_relay_acked"
@@ -129,6 +130,25 @@ def save_position(conn: psycopg.Connection[Any], name: str, position: int) -> No
     conn.execute("""INSERT INTO projection_positions (name, position) VALUES (%s, %s)
                     ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
                         updated_at = now()""", (name, position))
+
+
+def store(pool: ConnectionPool, name: str, acked: AckedOffsets, position: int,
+          lost: Iterable[Lost] = ()) -> None:
+    """The position and the changed acknowledged end offsets, in one transaction. For a
+    rewind, `lost`'s partitions are stored at what the broker holds now and forgotten in
+    `acked` only once that committed: a rewind the database did not take is found again on
+    the next connection, never skipped."""
+    lost = list(lost)
+    changed = acked.take_changed()
+    try:
+        with pool.connection() as conn, conn.transaction():
+            save_position(conn, name, position)
+            save_acked(conn, name, {**changed, **{i.partition: i.held_end for i in lost}})
+    except BaseException:
+        acked.changed.update(changed)
+        raise
+    acked.forget_lost(lost)
+    acked.changed.difference_update(i.partition for i in lost)
 
 
 def ensure_acked_table(conn: psycopg.Connection[Any]) -> None:

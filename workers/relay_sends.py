@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ class RelaySends:
     def lost_records(self) -> list[Lost]:
         raise NotImplementedError
 
-    def _store(self, position: int) -> None:
+    def _store(self, position: int, lost: Iterable[Lost] = ()) -> None:
         raise NotImplementedError
 
     def pump(self) -> int:

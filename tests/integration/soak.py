@@ -38,14 +38,15 @@ from servicecore.schema import COMMANDS_TABLE, EVENTS_TABLE
 from tests.conftest import settings_for
 from tests.databases import app_role_url, scratch_database
 from tests.integration.kafka_support import Applied, Broker, TopicReader, wait_until
+from tests.integration.soak_broker import lacking, route_of
 from tests.integration.soak_desks import Desk, Ledger
 from tests.integration.soak_faults import Faults
 from tests.integration.tcp_proxy import TcpProxy
 from tests.live_server import serving
-from workers.integration_events import INTERNAL_STREAMS, ROUTES, UNROUTED_TOPIC, stream_kind
+from workers.integration_events import INTERNAL_STREAMS, stream_kind
 from workers.projection_runner import rebuild
 
-__all__ = ["rebuild", "rebuild_analytics"]
+__all__ = ["rebuild", "rebuild_analytics", "route_of"]
 from workers.relay import KafkaRelay, RelayConfig
 
 SETTLE_SECONDS = 120.0  # for the system to catch up once the faults stop (outcomes, not timing)
@@ -300,14 +301,14 @@ def broker_holds(outcome: Outcome, expected: list[tuple[int, str, int, str]],
             applied.feed(reader.poll(200))
             return all(applied.gate.applied.get(s, 0) >= v for _, s, v, _ in expected)
 
-        wait_until(holds, timeout, "the broker to hold every published event")
+        try:
+            wait_until(holds, timeout, "the broker to hold every published event")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{lacking(outcome.relay, expected, reader, applied)}"
+                                 ) from None
         return list(reader.records)
     finally:
         reader.close()
-
-
-def route_of(kind: str) -> str:
-    return ROUTES[kind].topic if kind in ROUTES else UNROUTED_TOPIC
 
 
 def decode(record: Any) -> dict[str, Any]:
