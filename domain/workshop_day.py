@@ -16,8 +16,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
-from domain.kpi_figures import hours as shown
 from domain.days import minutes, parse_clock
+from domain.kpi_figures import hours as shown
 from domain.skills import SKILLS
 
 SLOT_MINUTES = 30
