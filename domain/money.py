@@ -71,8 +71,18 @@ def decimals_at_most(number: Decimal, places: int, what: str) -> Decimal:
     return reduced
 
 
-def money(value: object, what: str = "amount") -> Decimal:
-    """A non-negative amount in CNY with at most 2 decimals."""
+def money(value: object, what: str = "amount", field: str | None = None) -> Decimal:
+    """A non-negative amount in CNY with at most 2 decimals; a refusal names the body `field`
+    that carried it, when one is given."""
+    if field is None:
+        return _money(value, what)
+    try:
+        return _money(value, what)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, **{**exc.extra, "field": field}) from None
+
+
+def _money(value: object, what: str) -> Decimal:
     amount = to_decimal(value, what)
     if amount < 0:
         raise InvalidInput(f"{what} must not be negative")

@@ -123,19 +123,20 @@ class SettlementPayments(SettlementState):
                        reason: str | None, kind: str = "payment_return",
                        red_invoice_number: str | None = None) -> None:
         if payment_id not in self.payments:
-            raise InvalidInput(f"no payment {payment_id} on this settlement")
+            raise InvalidInput(f"no payment {payment_id} on this settlement", field="payment_id")
         if kind not in REFUND_KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(REFUND_KINDS)}")
+            raise InvalidInput(f"kind must be one of {', '.join(REFUND_KINDS)}", field="kind")
         require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
         require(len(self.refunds) < MAX_REFUNDS,
                 InvalidInput(f"a settlement takes at most {MAX_REFUNDS} refund requests"))
-        value = money(amount, "refund")
-        require(value > 0, InvalidInput("a refund must be positive"))
+        value = money(amount, "refund", field="amount")
+        require(value > 0, InvalidInput("a refund must be positive", field="amount"))
         red = (red_invoice_number or "").strip() or None
         if kind == "credit":
             self._check_credit(payment_id, value, red)
         elif red is not None:
-            raise InvalidInput("a red-letter invoice goes with a credit, not a payment return")
+            raise InvalidInput("a red-letter invoice goes with a credit, not a payment return",
+                               field="red_invoice_number")
         left = self.refundable(payment_id)
         if value > left:
             raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",

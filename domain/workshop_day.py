@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
 from domain.days import minutes, parse_clock
+from domain.kpi_figures import hours as shown
 from domain.skills import SKILLS
 
 SLOT_MINUTES = 30
@@ -65,8 +66,8 @@ def overbooked(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Dec
     for skill, hours in sorted(booked.items()):
         capacity = Decimal(skill_hours.get(skill, 0))
         if hours > capacity:
-            problems.append({"skill": skill, "problem": "labor hours", "capacity": str(capacity),
-                             "booked": str(hours)})
+            problems.append({"skill": skill, "problem": "labor hours",
+                             "capacity": str(shown(capacity)), "booked": str(shown(hours))})
     for slot, count in enumerate(occupied):
         if count > bays:
             at = start + slot * SLOT_MINUTES
@@ -125,8 +126,9 @@ class WorkshopDay(Aggregate):
         return totals
 
     def free(self) -> dict[str, str]:
+        """Labor hours per skill not yet booked, as hours are shown ("22.50")."""
         booked = self.booked()
-        return {skill: str(hours - booked.get(skill, Decimal(0)))
+        return {skill: str(shown(hours - booked.get(skill, Decimal(0))))
                 for skill, hours in self.skill_hours.items()}
 
     def replan(self, audit: Audit, opens: str, closes: str, bays: int,
@@ -181,7 +183,7 @@ class WorkshopDay(Aggregate):
         if problem["problem"] == "labor hours":
             skill, asked = problem["skill"], work.get(problem["skill"], Decimal(0))
             free = Decimal(problem["capacity"]) - Decimal(problem["booked"]) + asked
-            return (f"{skill} needs {asked} h, {max(free, Decimal(0))} h of "
+            return (f"{skill} needs {shown(asked)} h, {shown(max(free, Decimal(0)))} h of "
                     f"{problem['capacity']} h free")
         if problem["problem"] == "bays":
             return f"all {problem['bays']} bays are taken at {problem['slot']}"

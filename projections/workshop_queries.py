@@ -53,8 +53,9 @@ def availability(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_
             for slot in range(first_slot, min(len(occupied), first_slot +
                                               booking["bay_minutes"] // SLOT_MINUTES)):
                 occupied[slot] += 1
-        d["skills"] = {skill: {"capacity": str(cap), "booked": str(booked.get(skill, 0)),
-                               "free": str(Decimal(cap) - booked.get(skill, Decimal(0)))}
+        d["skills"] = {skill: {"capacity": str(figures.hours(Decimal(cap))),
+                               "booked": str(figures.hours(booked.get(skill))),
+                               "free": str(figures.hours(Decimal(cap) - booked.get(skill, 0)))}
                        for skill, cap in d.pop("skill_hours").items()}
         d["free_bays"] = {f"{(start + i * SLOT_MINUTES) // 60:02d}:"
                           f"{(start + i * SLOT_MINUTES) % 60:02d}": d["bays"] - n

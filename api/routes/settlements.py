@@ -27,7 +27,7 @@ from api.schemas_money import (
     SettlementAccepted,
     SettlementIn,
 )
-from domain.common import NotFound
+from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
 from projections.finance_queries import (
     get_settlement,
@@ -177,9 +177,12 @@ def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd,
     The refund id names the refund (404 when no visit has it); a body naming its visit as well
     (as it had to before) is checked against it (another visit: 422)."""
     found = _settlement_of_refund(ctx, refund_id)
-    settlement_id = body.settlement() or found
+    named = body.settlement()
+    if named is not None and named != found:  # refund ids are unique: not that visit's
+        raise InvalidInput(f"no refund {refund_id} on this settlement",
+                           field="settlement_id" if body.settlement_id else "work_order_id")
     return cmd.accepted(ctx.settlements.decide_refund(
-        cmd.envelope, settlement_id, refund_id, approve=body.approve, reason=body.reason))
+        cmd.envelope, found, refund_id, approve=body.approve, reason=body.reason))
 
 
 def _settlement_of_refund(ctx: Ctx, refund_id: str) -> UUID:

@@ -6,6 +6,7 @@ then stayed on the bill, the repair record and the technician's sold hours as wo
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -145,3 +146,42 @@ def test_issuing_a_line_already_issued_in_full_is_a_conflict_naming_what_is_left
     assert "fully issued" in second.json()["detail"]
     assert get(client, wo, clerk, wait_for=first["notification_id"])["version"] == \
         first["version"]
+
+
+def _load(client: TestClient, headers: dict[str, str], store_id: str, tech: str,
+          wait_for: int) -> str:
+    board = get(client, "/dispatch/board", headers, store_id=store_id, wait_for=wait_for)
+    return str(next(t for t in board["technicians"]
+                    if t["user_id"] == tech)["open_load_hours"])
+
+
+def test_a_labor_line_declined_after_dispatch_leaves_the_technicians_open_load(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    tech = "tech-" + store_id
+    on_roster(client, manager, store_id, tech)
+    wo = _visit(client, advisor, store_id)
+    pads = post(client, f"{wo}/jobs/1/labor-lines", advisor, PADS)["line_id"]
+    clean = post(client, f"{wo}/jobs/1/labor-lines", advisor, CLEAN)["line_id"]
+    for line in (pads, clean):
+        post(client, f"{wo}/lines/{line}/authorization", advisor, PHONE)
+    dispatched = post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": tech})
+    assert Decimal(_load(client, manager, store_id, tech,
+                         dispatched["notification_id"])) == Decimal("2.0")
+    # A line still waiting for the customer's word is not the technician's work yet.
+    extra = post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        **CLEAN, "op_code": "BRK-FLUID", "hours": "1.0"})
+    assert Decimal(_load(client, manager, store_id, tech,
+                         extra["notification_id"])) == Decimal("2.0")
+
+    # She calls back: no caliper cleaning. The technician has the pads' 1.5 h left to do.
+    changed = post(client, f"{wo}/lines/{clean}/authorization", advisor, {
+        "decision": "declined", "channel": "phone", "note": "customer called: no cleaning"})
+    assert Decimal(_load(client, manager, store_id, tech,
+                         changed["notification_id"])) == Decimal("1.5")
+    # And wanted after all: back on the technician's load.
+    again = post(client, f"{wo}/lines/{clean}/authorization", advisor,
+                 {**PHONE, "note": "customer wants it after all"})
+    assert Decimal(_load(client, manager, store_id, tech,
+                         again["notification_id"])) == Decimal("2.0")

@@ -93,7 +93,7 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
                "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "2"}]}
     booked = post(client, "/appointments", advisor, booking, 201)
     aid = booked["id"]
-    assert booked["free"]["chassis"] == "1"
+    assert booked["free"]["chassis"] == "1.00"
     refused = client.post("/appointments", headers=advisor, json={**booking, "arrival": "14:00"})
     assert refused.status_code == 409
     assert refused.headers["content-type"] == "application/problem+json"
@@ -104,13 +104,13 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     free = get(client, "/appointments/availability", advisor, store_id=store_id,
                from_day=today.isoformat(), to_day=today.isoformat(),
                wait_for=head(client))["items"]
-    assert free[0]["skills"]["chassis"]["free"] == "3"
+    assert free[0]["skills"]["chassis"]["free"] == "3.00"
     post(client, f"/appointments/{aid}/reschedule", advisor,
          {"day": today.isoformat(), "arrival": "08:00", "reason": "customer can come today"})
     free = get(client, "/appointments/availability", advisor, store_id=store_id,
                from_day=today.isoformat(), to_day=today.isoformat(),
                wait_for=head(client))["items"]
-    assert free[0]["skills"]["chassis"]["free"] == "1"
+    assert free[0]["skills"]["chassis"]["free"] == "1.00"
     assert free[0]["free_bays"]["08:00"] == 0 and free[0]["free_bays"]["10:00"] == 1
 
     # She arrives: the work order opens, linked both ways.

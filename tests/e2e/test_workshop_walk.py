@@ -60,14 +60,14 @@ def test_a_booking_refused_for_capacity_names_the_day_the_slot_and_what_is_free(
     # Two more chassis hours do not fit; neither does a car arriving after closing. Each
     # refusal says which day and slot, and what the day has free; none names an appointment
     # (the refused booking is never stored, so its id would point nowhere).
-    for change, reason in (({"arrival": "14:00"}, "chassis needs 2 h, 1 h of 3 h free"),
+    for change, reason in (({"arrival": "14:00"}, "chassis needs 2.00 h, 1.00 h of 3.00 h free"),
                            ({"arrival": "18:30", "services": [{
                                "description": "wipers", "op_code": "BRK01", "hours": "0.5"}]},
                             "the workshop is open 08:00-18:00")):
         problem = refused(client, "/appointments", advisor, {**booking, **change}, 409)
         assert problem["detail"] == f"no room on {today} at {change['arrival']}: {reason}"
         assert (problem["day"], problem["arrival"]) == (today, change["arrival"])
-        assert problem["free"] == {"chassis": "1"}
+        assert problem["free"] == {"chassis": "1.00"}
         assert all("appointment_id" not in p for p in problem["problems"]), problem
         assert all(p.get("day", today) == today for p in problem["problems"])
     listed = get(client, "/appointments", advisor, store_id=store_id, wait_for=head(client))

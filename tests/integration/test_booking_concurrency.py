@@ -79,7 +79,7 @@ def test_concurrent_http_bookings_for_the_last_slot_one_201_the_rest_409(
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409, 409]
     refused = [r.json() for r in responses if r.status_code == 409]
     assert all(p["type"].endswith("illegal-transition") or "problems" in p for p in refused)
-    assert {p["free"]["chassis"] for p in refused} == {"0"}
+    assert {p["free"]["chassis"] for p in refused} == {"0.00"}
     # The appointments list shows one booking that day.
     listed = client.get("/appointments", headers=advisors[0], params={
         "store_id": store_id, "day": tomorrow(), "wait_for": container.app.recorder
@@ -100,4 +100,4 @@ def test_cancelling_frees_the_slot_for_the_next_desk(container: Container,
     service.cancel(request(store_id), UUID(first.body["id"]), reason="customer travels")
     second = service.book(request(store_id, at=datetime.now(UTC)),
                           **booking(store_id, customer_id, "11:00"))
-    assert second.body["free"] == {"chassis": "0"}
+    assert second.body["free"] == {"chassis": "0.00"}

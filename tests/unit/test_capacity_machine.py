@@ -2,7 +2,8 @@
 day: checked against a small model that decides independently whether each booking fits.
 
 Refused commands store nothing; after every step each day's stream holds exactly the model's
-bookings, and no skill's hours nor any slot's bays are exceeded.
+bookings, no skill's hours nor any slot's bays are exceeded, and the hours it shows as free
+are the model's, in one form (two decimals).
 """
 
 from __future__ import annotations
@@ -169,6 +170,12 @@ class CapacityMachine(RuleBasedStateMachine):
             for skill, capacity in stored.skill_hours.items():
                 assert booked.get(skill, Decimal(0)) <= capacity
             assert self.fits(list(self.booked.values()), day, self.plans[day])
+            # What a booking's answer shows as free: the model's hours left, two decimals.
+            for skill, free in stored.free().items():
+                left = self.plans[day].hours[skill] - sum(
+                    (b.hours for b in self.booked.values() if (b.day, b.skill) == (day, skill)),
+                    Decimal(0))
+                assert free == f"{left:.2f}", (day, skill, free, left)
 
 
 CapacityMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25)
