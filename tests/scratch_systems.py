@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -53,3 +55,17 @@ def served_scratch(server_url: str, prefix: str, tmp: Path) -> Iterator[ServedSc
                 yield ServedScratch(system, client, owner_url, app_url)
         finally:
             system.close()
+
+
+def module_container(prefix: str, name: str = "container") -> Any:
+    """A fixture `name` for a module whose tests read the whole log (load, rebuild, verify or
+    replay it from event 0): a system of the module's own on a database `<prefix>_<random>`,
+    so what they read is their own events, not every earlier test's, however long the suite."""
+
+    @pytest.fixture(scope="module", name=name)
+    def container(server_url: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+        with scratch_system(server_url, prefix, tmp_path_factory.mktemp(prefix)) as made:
+            yield made[0]
+
+    return container

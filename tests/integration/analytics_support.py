@@ -142,9 +142,9 @@ class Shop:
 
 def load_and_publish(container: Container, path: Path) -> None:
     """The log loaded in small batches (as a loader following it) and published. 997, not
-    fewer: these tests load the session's whole log (every earlier test's events), and a batch
-    costs some milliseconds whatever its size (`one_by_one_and_batched` below reads event by
-    event, from the head on)."""
+    fewer: a batch costs some milliseconds whatever its size, and the whole log is read each
+    time; so a module using this has a log of its own (`tests.scratch_systems.module_container`),
+    not the session's, which holds every earlier test's events."""
     loader = AnalyticsLoader(container.app, path, batch_size=997)
     try:
         loader.catch_up()

@@ -6,11 +6,9 @@ same keys, for grouping vehicles. The tables stay equal to a load from event 0."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from analytics.dashboard_data import figures
 from analytics.kpis import Filters, run
@@ -20,7 +18,7 @@ from domain.payer_name import payer_name_key
 from servicecore.container import Container
 from servicecore.demo import make_vin
 from tests.integration.analytics_support import Shop, at, load_and_publish
-from tests.scratch_systems import scratch_system
+from tests.scratch_systems import module_container
 
 DAY = "2026-03-10"
 TYPED = ("Volkswagen", "VOLKSWAGEN", " volkswagen ", "ＶＯＬＫＳＷＡＧＥＮ", "Ｖｏｌｋｓｗａｇｅｎ")
@@ -28,12 +26,10 @@ MODELS = ("Lavida", "LAVIDA", " lavida ", "ＬＡＶＩＤＡ", "Ｌａｖｉｄ
 
 
 
-@pytest.fixture(scope="module")
-def container(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    """A log of this module's own: each test loads the whole log in small batches, which on
-    the session's log (every earlier test's events) takes minutes."""
-    with scratch_system(server_url, "sc_brands", tmp_path_factory.mktemp("brands")) as made:
-        yield made[0]
+# A log of this module's own: each test loads the whole log in small batches, which on the
+# session's log (every earlier test's events) takes minutes.
+container = module_container("sc_brands")
+
 
 def _opened(container: Container, store_id: str, cars: list[tuple[str, str | None]],
             path: Path) -> None:

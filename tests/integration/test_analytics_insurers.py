@@ -6,10 +6,12 @@ equal to a load from event 0."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from fastapi.testclient import TestClient
 
 from analytics.verify import files_to_verify, verify_files
@@ -18,6 +20,7 @@ from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, post
 from tests.e2e.test_receivables_insurers import settled_claim
 from tests.integration.analytics_support import load_and_publish
+from tests.scratch_systems import ServedScratch, served_scratch
 
 # README "Analytics", "By insurer" (with the typed names listed, for one store)
 BY_INSURER = """
@@ -28,6 +31,25 @@ BY_INSURER = """
     LEFT JOIN dim_insurer i ON i.insurer_id = n.insurer_id
     WHERE s.status = 'settled' AND s.insurer IS NOT NULL AND s.store_id = ?
     GROUP BY 1 ORDER BY 1"""
+
+
+@pytest.fixture(scope="module")
+def served(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedScratch]:
+    """A log of this module's own: the test loads the whole log three times and verifies it
+    against a load from event 0, which on the session's log (every earlier test's events)
+    takes minutes."""
+    with served_scratch(server_url, "sc_insurers", tmp_path_factory.mktemp("insurers")) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def container(served: ServedScratch) -> Container:
+    return served.system
+
+
+@pytest.fixture(scope="module")
+def client(served: ServedScratch) -> TestClient:
+    return served.client
 
 
 def _query(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -37,8 +37,13 @@ from tests.integration.analytics_support import (
     visit,
     worked_visit,
 )
+from tests.scratch_systems import module_container
 
 D = Decimal
+
+# A log of this module's own: its tests rebuild and load the whole log, one of them event by
+# event, which on the session's log (every earlier test's events) takes minutes each.
+container = module_container("sc_loading")
 
 
 def test_rebuild_equals_incremental_loading(container: Container, tmp_path: Path) -> None:

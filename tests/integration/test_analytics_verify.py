@@ -15,6 +15,11 @@ from analytics.verify import files_to_verify, verify_files
 from servicecore.container import Container
 from tests.integration.analytics_support import load_and_publish
 from tests.integration.support import head, open_order
+from tests.scratch_systems import module_container
+
+# A log of this module's own: each test loads the whole log in small batches and loads it again
+# to compare, which on the session's log (every earlier test's events) takes minutes.
+container = module_container("sc_views")
 
 
 def _loaded(container: Container, path: Path, store_id: str) -> list[str]:

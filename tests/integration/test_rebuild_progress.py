@@ -13,7 +13,12 @@ from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 from tests.integration.support import head, open_order
+from tests.scratch_systems import module_container
 from workers.projection_runner import rebuild
+
+# A log of this module's own: each test rebuilds from event 0 up to the head, which on the
+# session's log (every earlier test's events) takes the longer the more tests ran before.
+container = module_container("sc_progress")
 
 
 def _seed(container: Container, store_id: str, orders: int = 6) -> None:
@@ -51,10 +56,12 @@ def test_an_analytics_rebuild_reports_each_batch(container: Container, store_id:
 
 
 def test_the_commands_draw_progress_on_stderr_and_print_json_on_stdout(
-        container: Container, database_url: str, store_id: str, tmp_path: Path,
+        container: Container, store_id: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _seed(container, store_id)
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    url = container.settings.database_url
+    assert url is not None
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
     capsys.readouterr()
