@@ -102,14 +102,7 @@ def test_a_declined_line_the_customer_wants_after_all_is_approved_again(
 
 def test_a_part_the_customer_no_longer_wants_lets_its_reservation_go(
         client: TestClient, auth: Auth, store_id: str) -> None:
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
-    part = new_part(client, clerk, min_stock=0)
-    post(client, f"/stock/{store_id}/{part}/receipts", clerk, {
-        "qty": 4, "unit_cost": "300.00", "supplier": "FAW-VW Parts", "supplier_doc": "DN-1"}, 201)
-    wo = _visit(client, advisor, store_id)
-    pads = post(client, f"{wo}/jobs/1/part-lines", advisor,
-                {"part_number": part, "qty": 2})["line_id"]
+    advisor, clerk, part, wo, pads = _part_line(client, auth, store_id, 2)
     assert post(client, f"{wo}/lines/{pads}/authorization", advisor,
                 PHONE)["supply"] == "reserved"
     changed = post(client, f"{wo}/lines/{pads}/authorization", advisor, {
@@ -128,14 +121,7 @@ def test_a_part_the_customer_no_longer_wants_lets_its_reservation_go(
 
 def test_issuing_a_line_already_issued_in_full_is_a_conflict_naming_what_is_left(
         client: TestClient, auth: Auth, store_id: str) -> None:
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
-    part = new_part(client, clerk, min_stock=0)
-    post(client, f"/stock/{store_id}/{part}/receipts", clerk, {
-        "qty": 4, "unit_cost": "300.00", "supplier": "FAW-VW Parts", "supplier_doc": "DN-1"}, 201)
-    wo = _visit(client, advisor, store_id)
-    pads = post(client, f"{wo}/jobs/1/part-lines", advisor,
-                {"part_number": part, "qty": 1})["line_id"]
+    advisor, clerk, _part, wo, pads = _part_line(client, auth, store_id, 1)
     post(client, f"{wo}/lines/{pads}/authorization", advisor, PHONE)
     first = post(client, f"{wo}/lines/{pads}/issue", clerk)
     # A second tap on "issue": the line needs nothing more (it was 422 "issued quantity must
@@ -185,3 +171,18 @@ def test_a_labor_line_declined_after_dispatch_leaves_the_technicians_open_load(
                  {**PHONE, "note": "customer wants it after all"})
     assert Decimal(_load(client, manager, store_id, tech,
                          again["notification_id"])) == Decimal("2.0")
+
+
+def _part_line(client: TestClient, auth: Auth, store_id: str,
+               qty: int) -> tuple[dict[str, str], dict[str, str], str, str, str]:
+    """An advisor and a parts clerk of the store, a part with 4 in stock, and a visit with a
+    pending line of `qty` of it: (advisor, clerk, part number, work order path, line id)."""
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    part = new_part(client, clerk, min_stock=0)
+    post(client, f"/stock/{store_id}/{part}/receipts", clerk, {
+        "qty": 4, "unit_cost": "300.00", "supplier": "FAW-VW Parts", "supplier_doc": "DN-1"}, 201)
+    wo = _visit(client, advisor, store_id)
+    line = post(client, f"{wo}/jobs/1/part-lines", advisor,
+                {"part_number": part, "qty": qty})["line_id"]
+    return advisor, clerk, part, wo, line
