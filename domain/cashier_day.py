@@ -118,7 +118,7 @@ class CashierDay(Aggregate):
 
     def close(self, audit: Audit, counted_cash: object, reason: str | None) -> Decimal:
         self._require_open("a day is closed once")
-        counted = money(counted_cash, "counted cash")
+        counted = money(counted_cash, "counted cash", field="counted_cash")
         variance = counted - self.expected_cash
         text = require_reason(reason, "a cash variance") if variance else \
             ((reason or "").strip() or None)

@@ -27,6 +27,7 @@ from domain.common import (
     require,
     require_reason,
 )
+from domain.kpi_figures import hours as shown
 from domain.roster import Roster
 from domain.skills import Candidate, check_skill, exclusions, explain, missing, ranked, requirement
 from domain.technician import Technician
@@ -189,7 +190,7 @@ class Dispatch:
             self._assign(session, audit, tech, wo, job_no, need)
             return Decision(wo, {"number": wo.number, "job_no": job_no,
                                  "technician_id": chosen.user_id, "reason": reason,
-                                 "need": need, "open_load_before": str(chosen.load)})
+                                 "need": need, "open_load_before": str(shown(chosen.load))})
 
         return self.app.execute(request, decide, (work_order_id,))
 

@@ -37,11 +37,13 @@ class SettlementLifecycle(SettlementState):
         assessment says why. Returns whether the bills were redrafted."""
         require(self.status in ("open", "draft"), SettlementError(
             f"the settlement is {self.status}: reverse it before the assessment changes"))
-        approved, own = money(approved_amount, "approved_amount"), money(deductible, "deductible")
+        approved = money(approved_amount, "approved_amount", field="approved_amount")
+        own = money(deductible, "deductible", field="deductible")
         require(bool(insurer.strip()) and bool(claim_number.strip()),
                 InvalidInput("an assessment names the insurer and the claim number"))
         require(own <= approved, InvalidInput(
-            "the deductible exceeds the approved amount", approved_amount=str(approved),
+            "the deductible exceeds the approved amount", field="deductible",
+            approved_amount=str(approved),
             deductible=str(own)))
         assessment = {"insurer": insurer_name(insurer), "claim_number": claim_number.strip(),
                       "report_number": (report_number or "").strip() or None,
@@ -86,8 +88,8 @@ class SettlementLifecycle(SettlementState):
         require(self.status == "draft",
                 SettlementError(f"discounts are given on a draft; the settlement is {self.status}"))
         bill = self.bill(bill_kind)
-        value = money(amount, "discount")
-        require(value > 0, InvalidInput("a discount must be positive"))
+        value = money(amount, "discount", field="amount")
+        require(value > 0, InvalidInput("a discount must be positive", field="amount"))
         if line_id is not None:
             line = next((ln for ln in bill["lines"] if ln["line_id"] == line_id), None)
             if line is None:

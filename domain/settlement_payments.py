@@ -44,11 +44,12 @@ class SettlementPayments(SettlementState):
         payment dated before `today` into a day still open says why, as a correction of a
         closed day does (the drawer of that day is counted with it)."""
         if method not in METHODS:
-            raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
+            raise InvalidInput(f"method must be one of {', '.join(METHODS)}", field="method")
         if bill not in BILL_KINDS or bill == "internal":
-            raise InvalidInput("payments go to the customer, warranty or insurance bill")
-        value = money(amount, "amount")
-        require(value > 0, InvalidInput("a payment must be positive"))
+            raise InvalidInput("payments go to the customer, warranty or insurance bill",
+                               field="bill")
+        value = money(amount, "amount", field="amount")
+        require(value > 0, InvalidInput("a payment must be positive", field="amount"))
         require(payment_id not in self.payments, SettlementError(f"payment {payment_id} exists"))
         require(len(self.payments) < MAX_PAYMENTS,
                 InvalidInput(f"a settlement takes at most {MAX_PAYMENTS} payments"))
@@ -60,7 +61,8 @@ class SettlementPayments(SettlementState):
             if deposit_limit is not None:
                 deposit_limit.check(self.paid("customer"), value)
         else:
-            require(bill in self.bills, InvalidInput(f"the settlement has no {bill} bill"))
+            require(bill in self.bills,
+                    InvalidInput(f"the settlement has no {bill} bill", field="bill"))
             left = self.outstanding(bill)
             if value > left:
                 raise SettlementError(f"the {bill} bill has only {left} outstanding; "
@@ -77,11 +79,13 @@ class SettlementPayments(SettlementState):
         change = ZERO
         paid_in: Decimal | None = None
         if method == "cash":
-            paid_in = value if tendered is None else money(tendered, "tendered")
-            require(paid_in >= value, InvalidInput("cash tendered is less than the amount"))
+            paid_in = value if tendered is None else money(tendered, "tendered",
+                                                           field="tendered")
+            require(paid_in >= value, InvalidInput("cash tendered is less than the amount",
+                                                   field="tendered"))
             change = paid_in - value
         elif tendered is not None:
-            raise InvalidInput("only cash is tendered")
+            raise InvalidInput("only cash is tendered", field="tendered")
         payment = {"payment_id": payment_id, "bill": bill, "method": method, "amount": value,
                    "tendered": paid_in, "change": change, "provider_ref": reference,
                    "business_date": business_date, "cashier": audit.user_id, "kind": kind,

@@ -47,7 +47,8 @@ class DepositLimit:
                     else "the deposit ceiling (no line approved yet)")
             raise InvalidInput(
                 f"deposits are limited to {what} of {self.amount}; {held} is held, "
-                f"at most {max(self.amount - held, ZERO)} more", limit=str(self.amount),
+                f"at most {max(self.amount - held, ZERO)} more", field="amount",
+                limit=str(self.amount),
                 basis=self.basis, held=str(held))
 
 

@@ -16,6 +16,7 @@ from domain.common import (
     require_reason,
 )
 from domain.days import business_day, parse_day
+from domain.kpi_figures import hours as shown
 from domain.money import money, quantity
 from domain.roster import Roster
 from domain.skills import skills_of
@@ -140,7 +141,8 @@ class Technicians:
         def act(session: Session, tech: Technician) -> dict[str, Any]:
             tech.record_attendance(session.audit(tech.store_id), on, status, worked,
                                    (note or "").strip() or None, today)
-            return {"day": on, "available_hours": str(tech.available_hours(parse_day(on)))}
+            return {"day": on,
+                    "available_hours": str(shown(tech.available_hours(parse_day(on))))}
 
         return self._on(request, user_id, act)
 

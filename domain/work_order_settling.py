@@ -59,8 +59,8 @@ class WorkOrderSettling(WorkOrderState):
         require(self.status != "cancelled", WorkOrderError("work order is cancelled"))
         if kind not in COMPENSATION_KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(COMPENSATION_KINDS)}")
-        value = money(amount, "compensation")
-        require(value > 0, InvalidInput("a compensation must be positive"))
+        value = money(amount, "compensation", field="amount")
+        require(value > 0, InvalidInput("a compensation must be positive", field="amount"))
         if days is not None and kind != "loaner":
             raise InvalidInput("days go with a loaner car")
         if days is not None and days < 1:

@@ -148,7 +148,9 @@ def _on_shift(tech: dict[str, Any], today: date, now: time) -> tuple[bool, str]:
 def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str,
           now: datetime) -> dict[str, Any]:
     """Per technician: queue, current clock, open load, today's hours; and the waiting jobs,
-    each with the technician auto-dispatch would propose."""
+    each with the technician auto-dispatch would propose. Every hours figure (a job's, the
+    open load, today's available, clocked and sold) is shown as the technicians' KPIs show
+    them: two decimals, half up (`domain/kpi_figures.py`); the view's rows are unchanged."""
     if "*" not in stores and store_id not in stores:
         return {"store_id": store_id, "technicians": [], "waiting": []}
     today = now.date()
@@ -170,10 +172,11 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
         on_shift, shift = _on_shift(tech, today, now.time())
         day = days.get(tech["user_id"], {})
         tech.update(
-            queue=queue, open_load_hours=str(load), on_shift=on_shift, shift_today=shift,
-            today={"available_hours": str(day.get("available_hours", 0)),
-                   "clocked_hours": str(round(Decimal(day.get("clocked_seconds", 0)) / 3600, 2)),
-                   "sold_hours": str(day.get("sold_hours", 0))})
+            queue=queue, open_load_hours=str(figures.hours(load)), on_shift=on_shift,
+            shift_today=shift,
+            today={"available_hours": str(figures.hours(day.get("available_hours"))),
+                   "clocked_hours": str(figures.clocked_hours(day.get("clocked_seconds"))),
+                   "sold_hours": str(figures.hours(day.get("sold_hours")))})
         if tech["on_roster"]:
             candidates.append(Candidate(tech["user_id"], tech["skills"], on_shift,
                                         shift if on_shift else None, load, len(queue),
@@ -189,6 +192,8 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
         ranking = ranked(candidates, need)
         job.update(need=need, proposed=ranking[0].user_id if ranking else None,
                    excluded=exclusions(candidates, need))
+    for job in jobs:  # shown as every hours figure of the board, once the load is summed
+        job["hours"] = str(figures.hours(job["hours"]))
     return {"store_id": store_id, "at": now, "technicians": techs, "waiting": waiting}
 
 

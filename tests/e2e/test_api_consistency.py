@@ -197,9 +197,9 @@ def test_a_job_the_desk_dispatches_by_name_counts_in_the_technicians_load(
     post(client, f"/work-orders/{first}/jobs/1/dispatch", advisor, {"technician_id": ta})
     board = get(client, "/dispatch/board", advisor, store_id=store_id, wait_for=head(client))
     loads = {t["user_id"]: t["open_load_hours"] for t in board["technicians"]}
-    assert loads == {ta: "1.5", tb: "0"}
+    assert loads == {ta: "1.50", tb: "0.00"}
     auto = post(client, "/dispatch/auto", advisor, {"work_order_id": second, "job_no": 1})
-    assert auto["technician_id"] == tb and auto["open_load_before"] == "0"
+    assert auto["technician_id"] == tb and auto["open_load_before"] == "0.00"
 
     # Reassigned by name to tb (with a reason): ta is released, tb carries both jobs.
     assert client.post(f"/work-orders/{first}/jobs/1/dispatch", headers=advisor,
@@ -207,10 +207,10 @@ def test_a_job_the_desk_dispatches_by_name_counts_in_the_technicians_load(
     post(client, f"/work-orders/{first}/jobs/1/dispatch", advisor,
          {"technician_id": tb, "reason": "ta is on the road test"})
     auto = post(client, "/dispatch/auto", advisor, {"work_order_id": third, "job_no": 1})
-    assert auto["technician_id"] == ta and auto["open_load_before"] == "0"
+    assert auto["technician_id"] == ta and auto["open_load_before"] == "0.00"
     board = get(client, "/dispatch/board", advisor, store_id=store_id, wait_for=head(client))
     loads = {t["user_id"]: t["open_load_hours"] for t in board["technicians"]}
-    assert loads == {ta: "1.5", tb: "3.0"}
+    assert loads == {ta: "1.50", tb: "3.00"}
 
 
 def test_the_qc_inspector_records_quality_checks_and_nothing_else(

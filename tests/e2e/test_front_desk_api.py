@@ -164,7 +164,7 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     post(client, f"{wo}/jobs/1/clock-on", tech)
     board = get(client, "/dispatch/board", manager, store_id=store_id, wait_for=head(client))
     mine = next(t for t in board["technicians"] if t["user_id"] == tb)
-    assert mine["open_clock"]["job_no"] == 1 and mine["open_load_hours"] == "1.5"
+    assert mine["open_clock"]["job_no"] == 1 and mine["open_load_hours"] == "1.50"
     post(client, f"{wo}/jobs/1/clock-off", tech)
     post(client, f"{wo}/jobs/1/complete", tech)
     post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})

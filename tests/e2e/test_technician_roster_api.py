@@ -81,7 +81,7 @@ def test_the_desk_dispatches_only_to_a_technician_on_the_stores_roster(
     post(client, f"{wo}/jobs/1/dispatch", advisor, {"technician_id": tech})
     board = get(client, "/dispatch/board", advisor, store_id=store_id, wait_for=head(client))
     mine = next(t for t in board["technicians"] if t["user_id"] == tech)
-    assert mine["open_load_hours"] == "1.0" and mine["on_shift"] is False
+    assert mine["open_load_hours"] == "1.00" and mine["on_shift"] is False
 
 
 def test_a_technician_from_a_store_outside_the_token_is_not_found(
@@ -162,7 +162,7 @@ def test_attendance_and_shift_refusals_say_what_is_missing_or_too_much(
         assert refused.status_code == 422
         assert (refused.json()["field"], refused.json()["day"]) == (field, day)
     done = post(client, url, manager, {"day": day, "status": "partial", "hours": "4"})
-    assert done["available_hours"] == "4"
+    assert done["available_hours"] == "4.00"
 
 
 def test_shifts_are_planned_within_a_year_of_today(client: TestClient, auth: Auth,

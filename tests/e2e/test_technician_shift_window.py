@@ -113,7 +113,7 @@ def test_attendance_is_for_today_or_a_past_day_and_shifts_are_planned_ahead(
             422, "invalid-input")
         assert (body["field"], body["day"]) == ("day", (today + timedelta(days=1)).isoformat())
     done = post(client, url, manager, {"day": today.isoformat(), "status": "absent"})
-    assert done["available_hours"] == "0"
+    assert done["available_hours"] == "0.00"
     cancelled = post(client, f"/technicians/{user}/shifts/cancellation", manager, {
         "day": (today + timedelta(days=2)).isoformat(), "reason": "training day"})
     one = get(client, f"/technicians/{user}", manager, wait_for=cancelled["notification_id"])

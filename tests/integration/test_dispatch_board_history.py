@@ -31,4 +31,4 @@ def test_a_declined_job_leaves_the_board_with_its_visit(container: Container,
         found = board(conn, [store_id], store_id=store_id, now=now)
     [tech] = found["technicians"]
     assert [job["number"] for job in tech["queue"]] == ["WO-0000", "WO-0001", "WO-0002"]
-    assert tech["open_load_hours"] == "4.5"
+    assert tech["open_load_hours"] == "4.50"

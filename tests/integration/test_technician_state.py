@@ -93,7 +93,7 @@ def test_ten_years_of_shifts_keep_the_state_and_snapshot_bounded(
         oldest += timedelta(days=1)
     done = people.record_attendance(manager(store_id, today), user, day=oldest.isoformat(),
                                     status="absent")
-    assert done.body["available_hours"] == "0"
+    assert done.body["available_hours"] == "0.00"
     for too_old in (today - timedelta(days=PAST_DAYS + 1), FIRST_MONDAY):
         with pytest.raises(InvalidInput) as refused:
             people.record_attendance(manager(store_id, today), user,

@@ -48,10 +48,10 @@ def test_attendance_for_the_stores_today_and_before_is_recorded() -> None:
     # the 5th is today in Shanghai although it is still the 4th in UTC
     today = people.record_attendance(request("manager", at=LATE_UTC), "tech-1",
                                      day="2026-05-05", status="partial", hours="4")
-    assert today.body["available_hours"] == "4"
+    assert today.body["available_hours"] == "4.00"
     yesterday = people.record_attendance(request("manager", at=LATE_UTC), "tech-1",
                                          day="2026-05-04", status="absent")
-    assert yesterday.body["available_hours"] == "0"
+    assert yesterday.body["available_hours"] == "0.00"
     # a shift ahead is still planned and cancelled
     people.cancel_shift(request("manager", at=LATE_UTC), "tech-1", day="2026-05-07",
                         reason="training day")
