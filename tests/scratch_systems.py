@@ -43,14 +43,18 @@ class ServedScratch:
 
 
 @contextmanager
-def served_scratch(server_url: str, prefix: str, tmp: Path) -> Iterator[ServedScratch]:
+def served_scratch(server_url: str, prefix: str, tmp: Path,
+                   projections: bool = False) -> Iterator[ServedScratch]:
     """A new database `<prefix>_<random>` migrated by its owner and served through the
-    application's role, as in production."""
+    application's role, as in production; with `projections`, its views followed in the
+    background as the session's system follows its own (for reads that wait for them)."""
     with scratch_database(server_url, prefix) as owner_url:
         app_url = app_role_url(owner_url)
         migrate(DatabaseUrls(owner=owner_url, app=app_url), settings_for(app_url, tmp))
         system = build(settings_for(app_url, tmp))
         try:
+            if projections:
+                system.start_projections()
             with TestClient(create_app(system.api_context())) as client:
                 yield ServedScratch(system, client, owner_url, app_url)
         finally:
@@ -69,3 +73,26 @@ def module_container(prefix: str, name: str = "container") -> Any:
             yield made[0]
 
     return container
+
+
+def served_module(prefix: str, projections: bool = False) -> Any:
+    """The fixtures `container` and `client` for a module whose tests drive the system over
+    HTTP and read the whole log: a served system of the module's own (`served_scratch`) on a
+    database `<prefix>_<random>`, in place of the session's."""
+
+    @pytest.fixture(scope="module")
+    def served(server_url: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedScratch]:
+        with served_scratch(server_url, prefix, tmp_path_factory.mktemp(prefix),
+                            projections) as made:
+            yield made
+
+    @pytest.fixture(scope="module")
+    def container(served: ServedScratch) -> Container:
+        return served.system
+
+    @pytest.fixture(scope="module")
+    def client(served: ServedScratch) -> TestClient:
+        return served.client
+
+    return served, container, client

@@ -19,10 +19,14 @@ from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
 from tests.integration.test_analytics_faults import orders_loaded
+from tests.scratch_systems import module_container
 from workers.process import analytics_details
 from workers.supervisor import Supervisor
 
 OPENED = "WorkOrder.Opened"
+
+# Each loader here reads the log from event 0 (a reload, again): a log of the module's own.
+container = module_container("sc_poison")
 
 
 def _opened(container: Container, after: int) -> list[tuple[int, str]]:

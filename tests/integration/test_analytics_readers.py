@@ -18,6 +18,11 @@ from analytics.schema import TABLES
 from servicecore import cli
 from servicecore.container import Container
 from tests.integration.analytics_support import visit
+from tests.scratch_systems import served_module
+
+# Both loaders read the log from event 0: a served system of the module's own, whose API and
+# command line read the snapshot it publishes.
+served, container, client = served_module("sc_readers")
 
 
 def test_snapshot_through_api_dashboard_and_cli(

@@ -21,6 +21,10 @@ from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.analytics_support import visit
+from tests.scratch_systems import module_container
+
+# Each loader here reads the log from event 0: a log of the module's own, not the session's.
+container = module_container("sc_snapshot")
 
 READER = """
 import sys, duckdb

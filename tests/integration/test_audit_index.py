@@ -21,11 +21,16 @@ from tests.e2e.test_audit_trail_api import _stored, full_visit
 from tests.e2e.test_money_api import ready_for_settlement
 from tests.e2e.test_parts_api import post
 from tests.integration.test_parts_support import wait_for_projection
+from tests.scratch_systems import ServedScratch, served_module
 from workers.projection_runner import ProjectionRunner
 
 Auth = Callable[..., dict[str, str]]
 KEYS = {"audit_index": "notification_id", "audit_index_streams": "stream_id"}
 Tables = dict[str, list[str]]
+
+# The index is rebuilt from event 0 and compared with the live one: a served system of the
+# module's own (as the application's role, its projections followed, as the session's are).
+served, container, client = served_module("sc_audit_index", projections=True)
 
 
 class Crash(Exception):
@@ -55,7 +60,7 @@ def _history(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
 
 
 def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
-        client: TestClient, auth: Auth, container: Container, database_url: str, store_id: str,
+        client: TestClient, auth: Auth, container: Container, served: ServedScratch, store_id: str,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     history = _history(client, auth, store_id)
@@ -78,7 +83,7 @@ def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
                                          UUID(history["deposit_work_order_id"])]
 
     # The operator rebuilds the index by command (small batches, so saves straddle them).
-    for name, value in (("DATABASE_URL", database_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),
+    for name, value in (("DATABASE_URL", served.app_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),
                         ("SERVICECORE_DATA_DIR", str(tmp_path)),
                         ("SERVICECORE_PROJECTION_BATCH_SIZE", "7")):
         monkeypatch.setenv(name, value)

@@ -14,9 +14,14 @@ from servicecore.container import Container
 from tests.e2e.test_parts_api import post
 from tests.e2e.test_serial_conflicts_api import KEYS, _kept, three_visits
 from tests.integration.test_parts_support import wait_for_projection
+from tests.scratch_systems import served_module
 from workers.projection_runner import ProjectionRunner
 
 Auth = Callable[..., dict[str, str]]
+
+# The view is rebuilt from event 0 and compared with the live one: a served system of the
+# module's own, its projections followed as the session's are.
+served, container, client = served_module("sc_serials", projections=True)
 
 
 class Crash(Exception):

@@ -25,9 +25,14 @@ from tests.integration.support import (
     request,
     stream_ids_of,
 )
+from tests.scratch_systems import served_module
 from workers.projection_runner import ProjectionRunner, rebuild
 
 OPENED = "domain.work_order:WorkOrder.Opened"
+
+# Views here are built and rebuilt from event 0: a served system of the module's own (as the
+# application's role, its projections followed, as the session's are), not the session's log.
+served, container, client = served_module("sc_projection", projections=True)
 Row = tuple[UUID, str, int, dict[str, Any]]
 
 

@@ -19,10 +19,15 @@ from servicecore.container import Container
 from servicecore.demo import load_demo
 from tests.conftest import JWT_SECRET
 from tests.integration.support import head, request
+from tests.scratch_systems import ServedScratch, served_module
 from workers.event_batches import EventReader
 from workers.projection_runner import ProjectionRunner
 
 NOW = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
+
+# Every view here is rebuilt or caught up from event 0: a system of the module's own (as the
+# application's role, its projections followed, as the session's are), not the session's log.
+served, container, client = served_module("sc_reading", projections=True)
 
 
 def _history(container: Container) -> str:
@@ -107,10 +112,10 @@ def test_a_view_that_names_what_it_handles_ends_as_if_it_had_read_everything(
 
 
 def test_rebuilding_every_projection_at_once_ends_equal_to_a_catch_up(
-        container: Container, database_url: str, tmp_path: Path,
+        container: Container, served: ServedScratch, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _history(container)
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATABASE_URL", served.app_url)
     monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
     monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARALLELISM", "2")

@@ -25,6 +25,7 @@ from servicecore.partition_helpers import PARTITIONED_VIEWS, PartitionHelpers
 from tests.conftest import JWT_SECRET
 from tests.integration.audit_support import Desk, at, new_vin
 from tests.integration.support import head
+from tests.scratch_systems import ServedScratch, served_module
 from workers.projection_runner import ProjectionRunner, rebuild
 
 D = "2025-06-02"
@@ -128,6 +129,11 @@ def _fresh(c: Container, view: WorkOrdersView, suffix: str, position: int) -> No
 def _rows(c: Container, suffix: str) -> list[tuple[Any, ...]]:
     with c.pool.connection() as conn:
         return conn.execute(f"SELECT * FROM wo_view{suffix} ORDER BY id").fetchall()
+
+
+# The view is rebuilt from event 0, in one process and in partitions: a system of the module's
+# own (as the application's role, its projections followed, as the session's are).
+served, container, client = served_module("sc_wo_view", projections=True)
 
 
 @pytest.fixture(scope="module")
@@ -338,9 +344,9 @@ def test_an_erasure_in_a_partition_changes_only_that_partitions_rows(
 
 
 def test_the_command_rebuilds_in_partitions_and_prints_its_json_line(
-        container: Container, built: dict[str, Any], database_url: str, tmp_path: Path,
+        container: Container, built: dict[str, Any], served: ServedScratch, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATABASE_URL", served.app_url)
     monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
     tables, counted = [], set()
@@ -362,10 +368,10 @@ def test_the_command_rebuilds_in_partitions_and_prints_its_json_line(
 
 
 def test_every_projection_rebuilt_two_at_once_with_the_work_orders_in_two_partitions(
-        container: Container, built: dict[str, Any], database_url: str, tmp_path: Path,
+        container: Container, built: dict[str, Any], served: ServedScratch, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The work-order view's rebuild runs in a process of its own, which starts its helper."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DATABASE_URL", served.app_url)
     monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
     monkeypatch.setenv("SERVICECORE_PROJECTION_REBUILD_PARALLELISM", "2")
