@@ -12,6 +12,7 @@ from domain.money import (
     decimals_at_most,
     gross,
     money,
+    naming,
     quantity,
     to_decimal,
     vat_included,
@@ -40,7 +41,8 @@ def _warranty(pay_type: str, warranty: Mapping[str, Any] | None) -> dict[str, An
     if not details["coverage_code"]:
         raise InvalidInput("a warranty line needs a coverage code")
     if details["deductible"] is not None:
-        details["deductible"] = money(details["deductible"], "deductible") or None
+        details["deductible"] = money(details["deductible"], "deductible",
+                                      field="warranty.deductible") or None
     return details
 
 
@@ -60,7 +62,7 @@ def _sublet(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {"supplier": _text(value.get("supplier"), "sublet supplier"),
             "invoice_ref": _text(value.get("invoice_ref"), "sublet invoice reference"),
-            "cost": money(value.get("cost"), "sublet cost")}
+            "cost": money(value.get("cost"), "sublet cost", field="sublet.cost")}
 
 
 def _text(value: str | None, what: str, *, required: bool = True) -> str:
@@ -71,10 +73,11 @@ def _text(value: str | None, what: str, *, required: bool = True) -> str:
 
 
 def vat_rate(value: object | None) -> Decimal:
-    rate = DEFAULT_VAT_RATE if value is None else to_decimal(value, "VAT rate")
-    if not Decimal(0) <= rate < 1:
-        raise InvalidInput("VAT rate must be between 0 and 1")
-    return decimals_at_most(rate, 4, "VAT rate")  # 0.13, 0.09, 0.06, 0.03, 0.005
+    with naming("vat_rate"):
+        rate = DEFAULT_VAT_RATE if value is None else to_decimal(value, "VAT rate")
+        if not Decimal(0) <= rate < 1:
+            raise InvalidInput("VAT rate must be between 0 and 1")
+        return decimals_at_most(rate, 4, "VAT rate")  # 0.13, 0.09, 0.06, 0.03, 0.005
 
 
 def priced(line: dict[str, Any], unit_price: Decimal) -> dict[str, Any]:
@@ -91,13 +94,14 @@ def labor_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, 
         "line_id": line_id, "job_no": job_no, "kind": "labor", "pay_type": pay_type,
         "op_code": _text(data.get("op_code"), "op code"),
         "description": _text(data.get("description"), "description"),
-        "hours": quantity(data.get("hours"), "flat-rate hours"),
+        "hours": quantity(data.get("hours"), "flat-rate hours", field="hours"),
         "vat_rate": vat_rate(data.get("vat_rate")),
         "warranty": _warranty(pay_type, data.get("warranty")),
         "sublet": _sublet(data.get("sublet")),
         "status": "pending",
     }
-    return _within_deductible(priced(line, money(data.get("hourly_rate"), "hourly rate")))
+    return _within_deductible(priced(line, money(data.get("hourly_rate"), "hourly rate",
+                                                        field="hourly_rate")))
 
 
 def part_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,14 +110,15 @@ def part_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, A
         "line_id": line_id, "job_no": job_no, "kind": "part", "pay_type": pay_type,
         "part_number": _text(data.get("part_number"), "part number").upper(),
         "description": _text(data.get("description"), "description"),
-        "qty": quantity(data.get("qty"), "quantity", places=3),
+        "qty": quantity(data.get("qty"), "quantity", places=3, field="qty"),
         "unit": _text(data.get("unit") or "pc", "unit"),
         "vat_rate": vat_rate(data.get("vat_rate")),
         "warranty": _warranty(pay_type, data.get("warranty")),
         "issued_qty": Decimal(0),
         "status": "pending",
     }
-    return _within_deductible(priced(line, money(data.get("unit_price"), "unit price")))
+    return _within_deductible(priced(line, money(data.get("unit_price"), "unit price",
+                                                        field="unit_price")))
 
 
 def deductible_share(line: Mapping[str, Any], amount: Decimal) -> Decimal:
