@@ -343,7 +343,8 @@ class Inventory:
             for n, data in enumerate(lines, start=1):
                 number = find_part(session, str(data.get("part_number", ""))).part_number
                 require(all(line["part_number"] != number for line in priced),
-                        InvalidInput(f"{number} appears twice on the order"))
+                        InvalidInput(f"{number} appears twice on the order",
+                                     field=f"lines[{n - 1}].part_number"))
                 priced.append(order_line(n, {**data, "part_number": number}, f"lines[{n - 1}]"))
             po_number = session.next_number("purchase-order", "PO", store_id, year)
             order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,

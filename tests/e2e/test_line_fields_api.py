@@ -6,13 +6,25 @@ is stored."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from servicecore.demo import make_vin
 from tests.e2e.test_money_api import ready_for_settlement
-from tests.e2e.test_parts_api import get, head, new_part, post, ready_visit, store_staff
+from tests.e2e.test_parts_api import (
+    get,
+    head,
+    new_part,
+    on_roster,
+    post,
+    ready_visit,
+    store_staff,
+)
 
 Auth = Callable[..., dict[str, str]]
 
@@ -53,6 +65,7 @@ def test_an_order_its_lines_and_its_receipts_name_the_field_at_fault(
     _refused(client, "/purchase-orders", clerk, [
         ({**order, "lines": [good, {"part_number": second, "qty": "1",
                                     "unit_cost": "10.001"}]}, "lines[1].unit_cost"),
+        ({**order, "lines": [good, good]}, "lines[1].part_number"),
         ({**order, "lines": [{**good, "qty": "1.0001"}]}, "lines[0].qty")])
     drafted = post(client, "/purchase-orders", clerk, {**order, "lines": [good]}, 201)
     po = f"/purchase-orders/{drafted['id']}"
@@ -80,7 +93,8 @@ def test_an_estimate_line_and_its_repricing_name_the_field_at_fault(
         ({**labor, "vat_rate": "0.13001"}, "vat_rate"),
         ({**warranty, "warranty": {"coverage_code": "C-22", "deductible": "10.001"}},
          "warranty.deductible"),
-        ({**labor, "sublet": {**sublet, "cost": "100.001"}}, "sublet.cost")])
+        ({**labor, "sublet": {**sublet, "cost": "100.001"}}, "sublet.cost"),
+        ({**labor, "warranty": {"coverage_code": "C-22"}}, "warranty")])
     _refused(client, f"{wo}/jobs/1/part-lines", advisor, [
         ({"part_number": number, "qty": "1", "unit_price": "450.001"}, "unit_price"),
         ({"part_number": number, "qty": "1.0001"}, "qty")])
@@ -105,3 +119,59 @@ def test_a_discount_above_what_a_line_or_the_bill_has_left_names_the_amount(
     _refused(client, f"/settlements/{drafted['id']}/discounts", cashier, [
         ({"line_id": line, "amount": "9999.00", "reason": "goodwill"}, "amount"),
         ({"amount": "9999.00", "reason": "goodwill"}, "amount")])
+
+
+def test_a_stock_move_names_the_quantity_it_refuses(client: TestClient, auth: Auth,
+                                                    store_id: str) -> None:
+    clerk = auth("parts_clerk", stores=[store_id, store_id + "B"])
+    number = new_part(client, clerk, min_stock=0)
+    lot = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 4, "unit_cost": "100.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)["lot_id"]
+    item = f"/stock/{store_id}/{number}"
+    why = {"reason": "checked on the shelf"}
+    _refused(client, f"{item}/levels", clerk, [
+        ({"min_stock": "1.0001", "reorder_qty": 2}, "min_stock"),
+        ({"min_stock": 1, "reorder_qty": "2.0001"}, "reorder_qty")])
+    _refused(client, f"{item}/scrap", clerk, [({**why, "qty": "1.0001"}, "qty")])
+    _refused(client, f"{item}/stocktakes", clerk,
+             [({**why, "counted": {lot: "3.0001"}}, f"counted.{lot}")])
+    _refused(client, f"{item}/supplier-returns", clerk, [
+        ({**why, "lot_id": lot, "qty": "1.0001", "reference": "RMA-1"}, "qty")])
+    _refused(client, "/stock/transfers", clerk, [
+        ({**why, "from_store": store_id, "to_store": store_id + "B", "part_number": number,
+          "qty": "1.0001"}, "qty")])
+    wo, line = ready_visit(client, auth, store_id, number)
+    _refused(client, f"{wo}/lines/{line}/issue", clerk, [({"qty": "0.0001"}, "qty")])
+    post(client, f"{wo}/lines/{line}/issue", clerk, {})
+    _refused(client, f"{wo}/lines/{line}/return", clerk, [({**why, "qty": "0.0001"}, "qty")])
+
+
+def test_the_front_desk_names_the_hours_or_amount_it_refuses(client: TestClient, auth: Auth,
+                                                             store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    customer = post(client, "/customers", advisor, {"store_id": store_id, "name": "赵敏",
+                                                    "phones": ["13900000003"]}, 201)["id"]
+    _refused(client, "/appointments/capacity", manager, [
+        ({"store_id": store_id, "from_day": today, "to_day": today, "opens": "08:00",
+          "closes": "18:00", "bays": 4, "skill_hours": {"chassis": "8.001"}},
+         "skill_hours.chassis")])
+    post(client, "/appointments/capacity", manager, {
+        "store_id": store_id, "from_day": today, "to_day": today, "opens": "08:00",
+        "closes": "18:00", "bays": 4, "skill_hours": {"chassis": 24}})
+    service = {"description": "pads", "skill": "chassis", "hours": "1.5"}
+    _refused(client, "/appointments", advisor, [
+        ({"store_id": store_id, "customer_id": customer,
+          "vehicle": {"vin": make_vin(random.Random(store_id))}, "day": today,
+          "arrival": "09:00", "services": [service, {**service, "hours": "1.001"}]},
+         "services[1].hours")])
+    _refused(client, f"/customers/{customer}/points/earned", cashier,
+             [({"paid_amount": "10.001", "reference": "ST-1"}, "paid_amount")])
+    tech = "tech-" + store_id
+    on_roster(client, manager, store_id, tech)
+    post(client, f"/technicians/{tech}/shifts", manager, {"shifts": [
+        {"day": today, "start": "00:00", "end": "23:59", "break_minutes": 60}]})
+    _refused(client, f"/technicians/{tech}/attendance", manager,
+             [({"day": today, "status": "partial", "hours": "4.001"}, "hours")])
