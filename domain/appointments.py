@@ -44,7 +44,7 @@ def services_of(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Expected work: description, hours, and the skill (given, or from the op code)."""
     require(0 < len(raw) <= 20, InvalidInput("an appointment lists 1-20 services"))
     services = []
-    for item in raw:
+    for n, item in enumerate(raw):
         description = str(item.get("description") or "").strip()
         require(bool(description), InvalidInput("each service needs a description"))
         op_code = str(item.get("op_code") or "").strip().upper() or None
@@ -55,8 +55,9 @@ def services_of(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if skill is None:
             raise InvalidInput(f"say which skill {description!r} needs (or give a known op code)")
         check_skill(str(skill), 1)
-        hours = quantity(item.get("hours"), "service hours")
-        require(hours <= 24, InvalidInput("a service is booked for at most 24 hours"))
+        hours = quantity(item.get("hours"), "service hours", field=f"services[{n}].hours")
+        require(hours <= 24, InvalidInput("a service is booked for at most 24 hours",
+                                               field=f"services[{n}].hours"))
         services.append({"description": description, "op_code": op_code, "skill": skill,
                          "hours": hours})
     return services
@@ -108,7 +109,8 @@ class Appointments:
         require(first <= last, InvalidInput("the range ends before it starts"))
         require((last - first).days < MAX_PLAN_DAYS,
                 InvalidInput(f"plan at most {MAX_PLAN_DAYS} days at once"))
-        hours = {skill: quantity(h, f"{skill} hours", allow_zero=True)
+        hours = {skill: quantity(h, f"{skill} hours", allow_zero=True,
+                                     field=f"skill_hours.{skill}")
                  for skill, h in skill_hours.items()}
         check_plan(opens, closes, bays, hours)
         days = [d.isoformat() for d in (first + timedelta(n) for n in range((last - first).days + 1))

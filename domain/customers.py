@@ -83,7 +83,7 @@ def earn_in(session: Session, rules: LoyaltyRules, zone: ZoneInfo, customer_id: 
 
     A reference that already earned points earns nothing more (a retried payment).
     """
-    paid = money(paid_amount, "paid amount")
+    paid = money(paid_amount, "paid amount", field="paid_amount")
     customer = session.get(Customer, customer_id, "customer")
     already = customer.earned(reference.strip())
     if already is not None:

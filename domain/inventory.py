@@ -183,9 +183,10 @@ class Inventory:
                                      f"{line['part_number']}"))
                 require(supplier.strip() == order.supplier,
                         InvalidInput(f"{order.number} was ordered from {order.supplier}"))
-                order.receive(audit, po_line, quantity(qty, "received quantity", places=3),
+                order.receive(audit, po_line, quantity(qty, "received quantity", places=3,
+                                                       field="qty"),
                               item.next_lot_id(), supplier_doc.strip(),
-                              money(unit_cost, "unit cost"), over_delivery_reason)
+                              money(unit_cost, "unit cost", field="unit_cost"), over_delivery_reason)
                 po_ref = PurchaseOrder.line_ref(order.number, po_line)
             lot_id = item.receive(audit, qty=qty, unit_cost=unit_cost, supplier=supplier,
                                   supplier_doc=supplier_doc, cert_ref=cert_ref, po_ref=po_ref)
@@ -220,7 +221,7 @@ class Inventory:
 
     def scrap(self, request: Request, store_id: str, part_number: str, *, qty: object,
               reason: str | None, lot_id: str | None = None) -> CommandResult:
-        amount = quantity(qty, "scrapped quantity", places=3)
+        amount = quantity(qty, "scrapped quantity", places=3, field="qty")
 
         def act(session: Session, item: StockItem) -> dict[str, Any]:
             audit = session.audit(store_id)
@@ -295,7 +296,7 @@ class Inventory:
             picks = item.transfer_out(audit, str(transfer_id), to_store.strip(), qty, reason)
             transfer = Transfer(id=transfer_id, audit=audit, number=number, from_store=from_store,
                                 to_store=to_store.strip(), part_number=item.part_number,
-                                qty=quantity(qty, "transferred quantity", places=3),
+                                qty=quantity(qty, "transferred quantity", places=3, field="qty"),
                                 picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
             session.add(transfer)
             return Decision(transfer, {"number": number, "status": transfer.status,
@@ -342,8 +343,9 @@ class Inventory:
             for n, data in enumerate(lines, start=1):
                 number = find_part(session, str(data.get("part_number", ""))).part_number
                 require(all(line["part_number"] != number for line in priced),
-                        InvalidInput(f"{number} appears twice on the order"))
-                priced.append(order_line(n, {**data, "part_number": number}))
+                        InvalidInput(f"{number} appears twice on the order",
+                                     field=f"lines[{n - 1}].part_number"))
+                priced.append(order_line(n, {**data, "part_number": number}, f"lines[{n - 1}]"))
             po_number = session.next_number("purchase-order", "PO", store_id, year)
             order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
                                   lines=priced, source=source)

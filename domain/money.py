@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from domain.common import InvalidInput
@@ -71,15 +72,24 @@ def decimals_at_most(number: Decimal, places: int, what: str) -> Decimal:
     return reduced
 
 
+@contextmanager
+def naming(field: str | None) -> Iterator[None]:
+    """A refusal of invalid input inside names the body `field` that carried the value, when
+    one is given (a nested one as `warranty.deductible` or `lines[0].qty`)."""
+    if field is None:
+        yield
+        return
+    try:
+        yield
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, **{**exc.extra, "field": field}) from None
+
+
 def money(value: object, what: str = "amount", field: str | None = None) -> Decimal:
     """A non-negative amount in CNY with at most 2 decimals; a refusal names the body `field`
     that carried it, when one is given."""
-    if field is None:
+    with naming(field):
         return _money(value, what)
-    try:
-        return _money(value, what)
-    except InvalidInput as exc:
-        raise InvalidInput(exc.detail, **{**exc.extra, "field": field}) from None
 
 
 def _money(value: object, what: str) -> Decimal:
@@ -92,8 +102,14 @@ def _money(value: object, what: str) -> Decimal:
 
 
 def quantity(value: object, what: str = "quantity", places: int = 2, *,
-             allow_zero: bool = False) -> Decimal:
-    """A positive (or, with `allow_zero`, non-negative) quantity with at most `places` decimals."""
+             allow_zero: bool = False, field: str | None = None) -> Decimal:
+    """A positive (or, with `allow_zero`, non-negative) quantity with at most `places` decimals;
+    a refusal names the body `field` that carried it, when one is given."""
+    with naming(field):
+        return _quantity(value, what, places, allow_zero)
+
+
+def _quantity(value: object, what: str, places: int, allow_zero: bool) -> Decimal:
     number = to_decimal(value, what)
     if number < 0 or (number == 0 and not allow_zero):
         raise InvalidInput(f"{what} must be {'zero or more' if allow_zero else 'positive'}")

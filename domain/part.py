@@ -62,7 +62,8 @@ def part_details(data: dict[str, Any], *, partial: bool = False) -> dict[str, An
                              "models": sorted({str(m).strip() for m in fitment.get("models", [])
                                                if str(m).strip()})}
         else:  # min_stock, reorder_qty
-            details[name] = quantity(value, name.replace("_", " "), places=3, allow_zero=True)
+            details[name] = quantity(value, name.replace("_", " "), places=3, allow_zero=True,
+                                     field=name)
     if not partial:
         details.setdefault("fitment", {"brands": [], "models": []})
         details.setdefault("min_stock", Decimal(0))
@@ -100,7 +101,7 @@ class Part(Aggregate):
                  list_price: object) -> Part:
         number = normalise_part_number(part_number)
         return cls(id=cls.create_id(number), audit=audit, part_number=number,
-                   details=part_details(details), list_price=money(list_price, "list price"))
+                   details=part_details(details), list_price=money(list_price, "list price", field="list_price"))
 
     @event(Registered)
     def __init__(self, audit: Audit, part_number: str, details: dict[str, Any],
@@ -121,7 +122,7 @@ class Part(Aggregate):
         self.details.update(changes)
 
     def change_price(self, audit: Audit, new_price: object, reason: str | None) -> None:
-        price = money(new_price, "list price")
+        price = money(new_price, "list price", field="list_price")
         require(price != self.list_price, IllegalTransition(f"the list price is already {price}"))
         self._price_changed(audit, self.list_price, price,
                             require_reason(reason, "a list-price change"))

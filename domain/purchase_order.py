@@ -40,12 +40,15 @@ def require_draft_size(lines: int, what: str = "lines") -> None:
         limit=MAX_DRAFT_LINES, count=lines))
 
 
-def order_line(line_no: int, data: dict[str, Any]) -> dict[str, Any]:
+def order_line(line_no: int, data: dict[str, Any], within: str | None = None) -> dict[str, Any]:
+    """A line of an order; a refusal names its body field, inside `within` (`lines[0]`) when
+    the line came in a list."""
+    where = f"{within}." if within else ""
     return {
         "line_no": line_no,
         "part_number": str(data["part_number"]),
-        "qty": quantity(data.get("qty"), "ordered quantity", places=3),
-        "unit_cost": money(data.get("unit_cost"), "unit cost"),
+        "qty": quantity(data.get("qty"), "ordered quantity", places=3, field=f"{where}qty"),
+        "unit_cost": money(data.get("unit_cost"), "unit cost", field=f"{where}unit_cost"),
         "received_qty": Decimal(0),
         "receipts": [],
     }
@@ -160,7 +163,7 @@ class PurchaseOrder(Aggregate):
                     f"{qty} needs an over_delivery_reason", outstanding=str(left))
             reason = over_delivery_reason.strip()
         self._line_received(audit, line_no, qty, lot_id, supplier_doc,
-                            money(unit_cost, "unit cost"), reason)
+                            money(unit_cost, "unit cost", field="unit_cost"), reason)
 
     @event(LineReceived)
     def _line_received(self, audit: Audit, line_no: int, qty: Decimal, lot_id: str,

@@ -96,11 +96,13 @@ class SettlementLifecycle(SettlementState):
                 raise InvalidInput(f"the {bill_kind} bill has no line {line_id}",
                                    field="line_id", line_id=line_id, bill=bill_kind)
             if value > line["net"]:
-                raise InvalidInput(f"line {line_id} has only {line['net']} left to discount")
+                raise InvalidInput(f"line {line_id} has only {line['net']} left to discount",
+                                   field="amount")
             base, given, allocation = line["gross"], line["discount"], {line_id: value}
         else:
             if value > bill["total"]:
-                raise InvalidInput(f"the {bill_kind} bill totals only {bill['total']}")
+                raise InvalidInput(f"the {bill_kind} bill totals only {bill['total']}",
+                                   field="amount")
             base, given = bill["gross"], bill["discount"]
             allocation = allocate(value, {ln["line_id"]: ln["net"] for ln in bill["lines"]})
         approved_by = None

@@ -30,7 +30,7 @@ class StockApprovals(StockState):
 
         Returns the picks scrapped ([] while the request waits for approval).
         """
-        amount = quantity(qty, "scrapped quantity", places=3)
+        amount = quantity(qty, "scrapped quantity", places=3, field="qty")
         reason = require_reason(reason, "scrapping stock")
         request_id = request_id or f"SC{len(self.pending_scraps) + 1}-{self.version}"
         require(request_id not in self.pending_scraps,
@@ -111,7 +111,8 @@ class StockApprovals(StockState):
         for lot_id, raw in counted.items():
             record = (older or {}).get(lot_id) if self.forgotten(lot_id) else None
             lot = self.lot(lot_id) if record is None else {**record, "on_hand": ZERO}
-            qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True)
+            qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True,
+                           field=f"counted.{lot_id}")
             lines.append({"lot_id": lot_id, "book": lot["on_hand"], "counted": qty,
                           "variance": qty - lot["on_hand"], "unit_cost": lot["unit_cost"],
                           **({"record": record} if record is not None else {})})

@@ -27,8 +27,10 @@ class StockMoves(StockState):
     # -- levels and orders -------------------------------------------------------------------
 
     def set_levels(self, audit: Audit, min_stock: object, reorder_qty: object) -> None:
-        low = quantity(min_stock, "minimum stock", places=3, allow_zero=True)
-        again = quantity(reorder_qty, "reorder quantity", places=3, allow_zero=True)
+        low = quantity(min_stock, "minimum stock", places=3, allow_zero=True,
+                       field="min_stock")
+        again = quantity(reorder_qty, "reorder quantity", places=3, allow_zero=True,
+                         field="reorder_qty")
         require((low, again) != (self.min_stock, self.reorder_qty),
                 StockError("the levels are already set so"))
         self._levels_set(audit, low, again)
@@ -47,8 +49,8 @@ class StockMoves(StockState):
     def receive(self, audit: Audit, *, qty: object, unit_cost: object, supplier: str,
                 supplier_doc: str, cert_ref: str | None = None,
                 po_ref: str | None = None) -> str:
-        amount = quantity(qty, "received quantity", places=3)
-        cost = money(unit_cost, "unit cost")
+        amount = quantity(qty, "received quantity", places=3, field="qty")
+        cost = money(unit_cost, "unit cost", field="unit_cost")
         require(bool(supplier.strip() and supplier_doc.strip()),
                 InvalidInput("supplier and supplier document number are required"))
         lot_id = self.next_lot_id()
@@ -60,7 +62,7 @@ class StockMoves(StockState):
     # -- reservations ------------------------------------------------------------------------
 
     def reserve(self, audit: Audit, key: str, qty: object) -> None:
-        amount = quantity(qty, "reserved quantity", places=3)
+        amount = quantity(qty, "reserved quantity", places=3, field="qty")
         require(key not in self.reserved, StockError(f"{key} already holds a reservation"))
         self._require_available(amount, "reserve")
         self._reserved(audit, key, amount)
@@ -75,7 +77,7 @@ class StockMoves(StockState):
 
     def issue(self, audit: Audit, key: str, qty: object) -> list[dict[str, Any]]:
         """Issue to a work-order line: stock leaves on hand at its lots' FIFO cost."""
-        amount = quantity(qty, "issued quantity", places=3)
+        amount = quantity(qty, "issued quantity", places=3, field="qty")
         own = self.reserved.get(key, ZERO)
         self._require_available(amount, "issue", own)
         picks = self._traced(fifo_picks(self._lots_in_order(), amount), RECORD_FIELDS)
@@ -95,7 +97,7 @@ class StockMoves(StockState):
         """Put units back into the lots they came from, latest pick first. `held` is what the
         job holds of this item: the picks its work-order line was issued, less what came
         back; each names its lot and the lot's cost, so a lot used up since opens again."""
-        amount = quantity(qty, "returned quantity", places=3)
+        amount = quantity(qty, "returned quantity", places=3, field="qty")
         out = picks_qty(held)
         if amount > out:
             raise StockError(f"only {out} was issued to {key}")
@@ -110,7 +112,7 @@ class StockMoves(StockState):
 
     def transfer_out(self, audit: Audit, transfer_id: str, to_store: str, qty: object,
                      reason: str | None) -> list[dict[str, Any]]:
-        amount = quantity(qty, "transferred quantity", places=3)
+        amount = quantity(qty, "transferred quantity", places=3, field="qty")
         require(to_store != self.store_id, InvalidInput("a transfer goes to another store"))
         self._require_available(amount, "transfer")
         picks = self._traced(fifo_picks(self._lots_in_order(), amount), LOT_FIELDS)
@@ -137,7 +139,7 @@ class StockMoves(StockState):
 
     def return_to_supplier(self, audit: Audit, lot_id: str, qty: object, reference: str,
                            reason: str | None) -> Decimal:
-        amount = quantity(qty, "returned quantity", places=3)
+        amount = quantity(qty, "returned quantity", places=3, field="qty")
         if lot_id not in self.open_lots:
             self.lot_seq(lot_id)  # InvalidInput unless the item took the lot in
         self._require_available(amount, "return to the supplier")

@@ -75,7 +75,7 @@ class Technicians:
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         levels = skills_of(skills)
-        cost = money(hourly_cost, "hourly cost")
+        cost = money(hourly_cost, "hourly cost", field="hourly_cost")
         why = (reason or "").strip() or None
 
         def decide(session: Session) -> Decision:
@@ -135,7 +135,7 @@ class Technicians:
                           hours: object | None = None, note: str | None = None) -> CommandResult:
         """Present (the shift's hours), absent (none) or partial (the hours actually there)."""
         on = parse_day(day).isoformat()
-        worked = quantity(hours, "hours") if hours is not None else None
+        worked = quantity(hours, "hours", field="hours") if hours is not None else None
         today = business_day(request.caller.at, self.zone)
 
         def act(session: Session, tech: Technician) -> dict[str, Any]:

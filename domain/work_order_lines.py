@@ -12,6 +12,7 @@ from domain.money import (
     decimals_at_most,
     gross,
     money,
+    naming,
     quantity,
     to_decimal,
     vat_included,
@@ -27,20 +28,23 @@ WARRANTY_FIELDS = ("coverage_code", "campaign_no", "authorization_ref", "causal_
 
 def _pay_type(value: str) -> str:
     if value not in PAY_TYPES:
-        raise InvalidInput(f"pay type must be one of {', '.join(PAY_TYPES)}", pay_type=value)
+        raise InvalidInput(f"pay type must be one of {', '.join(PAY_TYPES)}", pay_type=value,
+                           field="pay_type")
     return value
 
 
 def _warranty(pay_type: str, warranty: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if pay_type != "warranty":
         if warranty:
-            raise InvalidInput("warranty details belong to warranty lines only")
+            raise InvalidInput("warranty details belong to warranty lines only", field="warranty")
         return None
     details = {k: (warranty or {}).get(k) for k in WARRANTY_FIELDS}
     if not details["coverage_code"]:
-        raise InvalidInput("a warranty line needs a coverage code")
+        raise InvalidInput("a warranty line needs a coverage code",
+                           field="warranty.coverage_code")
     if details["deductible"] is not None:
-        details["deductible"] = money(details["deductible"], "deductible") or None
+        details["deductible"] = money(details["deductible"], "deductible",
+                                      field="warranty.deductible") or None
     return details
 
 
@@ -58,23 +62,25 @@ def _sublet(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Work sent to an outside shop: the shop, its invoice and what it cost."""
     if not value:
         return None
-    return {"supplier": _text(value.get("supplier"), "sublet supplier"),
-            "invoice_ref": _text(value.get("invoice_ref"), "sublet invoice reference"),
-            "cost": money(value.get("cost"), "sublet cost")}
+    return {"supplier": _text(value.get("supplier"), "sublet supplier", "sublet.supplier"),
+            "invoice_ref": _text(value.get("invoice_ref"), "sublet invoice reference",
+                                 "sublet.invoice_ref"),
+            "cost": money(value.get("cost"), "sublet cost", field="sublet.cost")}
 
 
-def _text(value: str | None, what: str, *, required: bool = True) -> str:
+def _text(value: str | None, what: str, field: str) -> str:
     text = (value or "").strip()
-    if required and not text:
-        raise InvalidInput(f"{what} is required")
+    if not text:
+        raise InvalidInput(f"{what} is required", field=field)
     return text
 
 
 def vat_rate(value: object | None) -> Decimal:
-    rate = DEFAULT_VAT_RATE if value is None else to_decimal(value, "VAT rate")
-    if not Decimal(0) <= rate < 1:
-        raise InvalidInput("VAT rate must be between 0 and 1")
-    return decimals_at_most(rate, 4, "VAT rate")  # 0.13, 0.09, 0.06, 0.03, 0.005
+    with naming("vat_rate"):
+        rate = DEFAULT_VAT_RATE if value is None else to_decimal(value, "VAT rate")
+        if not Decimal(0) <= rate < 1:
+            raise InvalidInput("VAT rate must be between 0 and 1")
+        return decimals_at_most(rate, 4, "VAT rate")  # 0.13, 0.09, 0.06, 0.03, 0.005
 
 
 def priced(line: dict[str, Any], unit_price: Decimal) -> dict[str, Any]:
@@ -89,31 +95,33 @@ def labor_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, 
     pay_type = _pay_type(data.get("pay_type", "customer"))
     line = {
         "line_id": line_id, "job_no": job_no, "kind": "labor", "pay_type": pay_type,
-        "op_code": _text(data.get("op_code"), "op code"),
-        "description": _text(data.get("description"), "description"),
-        "hours": quantity(data.get("hours"), "flat-rate hours"),
+        "op_code": _text(data.get("op_code"), "op code", "op_code"),
+        "description": _text(data.get("description"), "description", "description"),
+        "hours": quantity(data.get("hours"), "flat-rate hours", field="hours"),
         "vat_rate": vat_rate(data.get("vat_rate")),
         "warranty": _warranty(pay_type, data.get("warranty")),
         "sublet": _sublet(data.get("sublet")),
         "status": "pending",
     }
-    return _within_deductible(priced(line, money(data.get("hourly_rate"), "hourly rate")))
+    return _within_deductible(priced(line, money(data.get("hourly_rate"), "hourly rate",
+                                                        field="hourly_rate")))
 
 
 def part_line(line_id: str, job_no: int, data: Mapping[str, Any]) -> dict[str, Any]:
     pay_type = _pay_type(data.get("pay_type", "customer"))
     line = {
         "line_id": line_id, "job_no": job_no, "kind": "part", "pay_type": pay_type,
-        "part_number": _text(data.get("part_number"), "part number").upper(),
-        "description": _text(data.get("description"), "description"),
-        "qty": quantity(data.get("qty"), "quantity", places=3),
-        "unit": _text(data.get("unit") or "pc", "unit"),
+        "part_number": _text(data.get("part_number"), "part number", "part_number").upper(),
+        "description": _text(data.get("description"), "description", "description"),
+        "qty": quantity(data.get("qty"), "quantity", places=3, field="qty"),
+        "unit": _text(data.get("unit") or "pc", "unit", "unit"),
         "vat_rate": vat_rate(data.get("vat_rate")),
         "warranty": _warranty(pay_type, data.get("warranty")),
         "issued_qty": Decimal(0),
         "status": "pending",
     }
-    return _within_deductible(priced(line, money(data.get("unit_price"), "unit price")))
+    return _within_deductible(priced(line, money(data.get("unit_price"), "unit price",
+                                                        field="unit_price")))
 
 
 def deductible_share(line: Mapping[str, Any], amount: Decimal) -> Decimal:

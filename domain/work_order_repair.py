@@ -64,7 +64,7 @@ class WorkOrderRepair(WorkOrderState):
             require(audit.role == "manager",
                     NotPermitted("changing an approved price needs the manager role"))
             reason = require_reason(reason, "changing an approved price")
-        new = priced(line, money(unit_price, "unit price"))
+        new = priced(line, money(unit_price, "unit price", field="unit_price"))
         self._line_repriced(audit, line_id, new["unit_price"], new["gross"], new["vat"], reason)
 
     def authorize_line(self, audit: Audit, line_id: str, decision: str, channel: str,

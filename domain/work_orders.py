@@ -305,7 +305,7 @@ class WorkOrders(WorkOrderCommands):
         def act(session: Session, wo: WorkOrder) -> dict[str, Any]:
             line = wo.part_line(line_id)
             amount = line["qty"] - line["issued_qty"] if qty is None else \
-                quantity(qty, "issued quantity", places=3)
+                quantity(qty, "issued quantity", places=3, field="qty")
             wo.check_issue(line_id, amount)
             item = stock_item(session, wo.store_id, line["part_number"])
             if item is None:
@@ -329,7 +329,7 @@ class WorkOrders(WorkOrderCommands):
         it again (as at approval: what it needs is what it holds, and the clerk can issue it
         again); a job past QC takes no more issues, so nothing is held for it and the line waits
         to be withdrawn (`WorkOrder.blockers` says so)."""
-        amount = quantity(qty, "returned quantity", places=3)
+        amount = quantity(qty, "returned quantity", places=3, field="qty")
         why = require_reason(reason, "a return")
 
         def act(session: Session, wo: WorkOrder) -> dict[str, Any]:

@@ -289,7 +289,8 @@ def test_deposits_are_bounded_by_the_approved_estimate_or_the_ceiling(
     before = events_stored(app)
     with pytest.raises(InvalidInput, match="deposit ceiling") as typo:
         money.pay(CASHIER, work_order_id=wo, method="cash", amount="99999.00")
-    assert typo.value.extra == {"limit": "5000.00", "basis": "ceiling", "held": "0.00"}
+    assert typo.value.extra == {"field": "amount", "limit": "5000.00", "basis": "ceiling",
+                                "held": "0.00"}
     assert events_stored(app) == before
     money.pay(CASHIER, work_order_id=wo, method="cash", amount="5000.00")
     # Once the estimate is approved (450.00 + 450.00), that is the limit, counting what is held.
@@ -298,8 +299,8 @@ def test_deposits_are_bounded_by_the_approved_estimate_or_the_ceiling(
     before = events_stored(app)
     with pytest.raises(InvalidInput, match="approved estimate of 900.00") as over:
         money.pay(CASHIER, work_order_id=second, method="cash", amount="300.01")
-    assert over.value.extra == {"limit": "900.00", "basis": "approved_estimate",
-                                "held": "600.00"}
+    assert over.value.extra == {"field": "amount", "limit": "900.00",
+                                "basis": "approved_estimate", "held": "600.00"}
     assert events_stored(app) == before
     money.pay(CASHIER, work_order_id=second, method="cash", amount="300.00")
     assert settlement_of(app, second).deposits() == Decimal("900.00")
