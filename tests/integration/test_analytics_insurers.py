@@ -6,12 +6,10 @@ equal to a load from event 0."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 from fastapi.testclient import TestClient
 
 from analytics.verify import files_to_verify, verify_files
@@ -20,7 +18,7 @@ from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, post
 from tests.e2e.test_receivables_insurers import settled_claim
 from tests.integration.analytics_support import load_and_publish
-from tests.scratch_systems import ServedScratch, served_scratch
+from tests.scratch_systems import served_module
 
 # README "Analytics", "By insurer" (with the typed names listed, for one store)
 BY_INSURER = """
@@ -33,23 +31,9 @@ BY_INSURER = """
     GROUP BY 1 ORDER BY 1"""
 
 
-@pytest.fixture(scope="module")
-def served(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedScratch]:
-    """A log of this module's own: the test loads the whole log three times and verifies it
-    against a load from event 0, which on the session's log (every earlier test's events)
-    takes minutes."""
-    with served_scratch(server_url, "sc_insurers", tmp_path_factory.mktemp("insurers")) as made:
-        yield made
-
-
-@pytest.fixture(scope="module")
-def container(served: ServedScratch) -> Container:
-    return served.system
-
-
-@pytest.fixture(scope="module")
-def client(served: ServedScratch) -> TestClient:
-    return served.client
+# A log of this module's own: the test loads the whole log three times and verifies it against
+# a load from event 0, which on the session's log (every earlier test's events) takes minutes.
+served, container, client = served_module("sc_insurers")
 
 
 def _query(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
