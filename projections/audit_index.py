@@ -80,6 +80,7 @@ class AuditIndexView(ReadModel):
               "(statement_id, notification_id) WHERE statement_id IS NOT NULL"),
         Index("audit_index", "audit_index_type_idx", "(event_type, business_at)"),
     )
+    added_columns = (("audit_index", "statement_id uuid"),)
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
