@@ -99,7 +99,11 @@ class RequestEvents(BaseModel):
 class PersonalDataReadOut(BaseModel):
     notification_id: int
     read_id: UUID
-    customer_id: UUID
+    customer_id: UUID | None = Field(description="the customer read (null: a statement's payers)")
+    statement_id: UUID | None = Field(description=(
+        "the bank statement whose payers were read (null: a customer's read)"))
+    statement_lines: list[int] = Field(description=(
+        "the statement's lines whose payer was shown (empty: a customer's read)"))
     user_id: str
     role: str
     store_id: str

@@ -4,8 +4,9 @@ It finds; the event store answers. Per notification id: stream, type, version, w
 user, role), correlation id, idempotency key, business time, the document number the event
 names (a work-order or settlement number), the work order it refers to (a stock item's issue
 or return for that work order, any event of its settlement, follow-up or complaint, a
-technician's assignment or clock, a cashier's money for its settlement) and the customer it
-concerns (for the reads of personal data). The audit endpoints look notification ids up here
+technician's assignment or clock, a cashier's money for its settlement), the customer it
+concerns and, for a read of a bank statement's payers, that statement (for the reads of
+personal data). The audit endpoints look notification ids up here
 and read the events themselves from the event store.
 """
 
@@ -33,7 +34,7 @@ from projections.stock_batch import work_order_of
 BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event)
 COLUMNS = ("notification_id", "stream_id", "stream_type", "version", "event_type", "store_id",
            "user_id", "role", "correlation_id", "idempotency_key", "business_at", "number",
-           "work_order_id", "customer_id")
+           "work_order_id", "customer_id", "statement_id")
 
 
 def _uuid(value: Any) -> UUID | None:
@@ -55,12 +56,15 @@ def _number(event: Any) -> str | None:
 
 class AuditIndexView(ReadModel):
     name = "audit_index"
+    # 2: a read of a bank statement's payers names the statement (`statement_id`)
+    revision = 2
     tables = {  # noqa: RUF012
         "audit_index": """
             notification_id bigint PRIMARY KEY, stream_id uuid NOT NULL,
             stream_type text NOT NULL, version integer NOT NULL, event_type text NOT NULL,
             store_id text, user_id text, role text, correlation_id text, idempotency_key text,
-            business_at timestamptz, number text, work_order_id uuid, customer_id uuid""",
+            business_at timestamptz, number text, work_order_id uuid, customer_id uuid,
+            statement_id uuid""",
         "audit_index_streams": """
             stream_id uuid PRIMARY KEY, work_order_id uuid NOT NULL""",
     }
@@ -72,8 +76,11 @@ class AuditIndexView(ReadModel):
         Index("audit_index", "audit_index_number_idx", "(number) WHERE number IS NOT NULL"),
         Index("audit_index", "audit_index_customer_idx",
               "(customer_id, notification_id) WHERE customer_id IS NOT NULL"),
+        Index("audit_index", "audit_index_statement_idx",
+              "(statement_id, notification_id) WHERE statement_id IS NOT NULL"),
         Index("audit_index", "audit_index_type_idx", "(event_type, business_at)"),
     )
+    added_columns = (("audit_index", "statement_id uuid"),)
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
@@ -116,6 +123,7 @@ class AuditIndexView(ReadModel):
             audit.role if audit else None, audit.correlation_id if audit else None,
             audit.idempotency_key if audit else None, audit.at if audit else None,
             _number(event), _work_order(event, owners), customer_of(event),
+            event.statement_id if isinstance(event, DataAccess.PersonalDataRead) else None,
         )
 
 
@@ -163,15 +171,18 @@ def request_events(conn: psycopg.Connection[Any], correlation_id: str,
     return found["total"], [row["notification_id"] for row in found["items"]]
 
 
-def personal_data_reads(conn: psycopg.Connection[Any], customer_id: UUID,
-                        stores: Sequence[str], *, limit: int,
-                        offset: int) -> tuple[int, list[int]]:
-    """How many recorded reads of the customer's personal data there are, and the
-    notification ids of one page of them, newest first."""
+def personal_data_reads(conn: psycopg.Connection[Any], customer_id: UUID | None,
+                        stores: Sequence[str], *, statement_id: UUID | None = None,
+                        limit: int, offset: int) -> tuple[int, list[int]]:
+    """How many recorded reads of the customer's personal data (or of the payers of the
+    bank statement, given its id instead) there are, and the notification ids of one page of
+    them, newest first."""
+    key, value = ("customer_id", customer_id) if statement_id is None else (
+        "statement_id", statement_id)
     scope, params = store_scope(stores)
     found = page(conn, f"""SELECT notification_id FROM audit_index
-        WHERE customer_id = %s AND stream_type = %s AND {scope}""",
-                 [customer_id, DataAccess.__name__, *params], order_by="notification_id DESC",
+        WHERE {key} = %s AND stream_type = %s AND {scope}""",
+                 [value, DataAccess.__name__, *params], order_by="notification_id DESC",
                  limit=limit, offset=offset)
     return found["total"], [row["notification_id"] for row in found["items"]]
 

@@ -169,6 +169,10 @@ class ReadModel(ABC):
     # Per table, the columns of a customer's personal data (see `PersonalColumns`); a view
     # that has them handles `Customer.Erased`, which scrubs them.
     personal_columns: Mapping[str, PersonalColumns] = {}
+    # Columns (table, definition) added to `tables` since they were first made: `create` adds
+    # them to tables made before them (the definition's default must be right for the rows
+    # there, or the view's `revision` goes up with them).
+    added_columns: Sequence[tuple[str, str]] = ()
 
     def in_partition(self, partition: Partition) -> Self:
         """This view writing the rows of one partition's streams only."""
@@ -206,13 +210,30 @@ class ReadModel(ABC):
                indexes: bool = True) -> None:
         new = [table for table in self.lz4_columns
                if conn.execute("SELECT to_regclass(%s)", (table + suffix,)).fetchone() == (None,)]
-        for statement in self.ddl(suffix, installed_extensions(conn), indexes=indexes):
+        for statement in self.ddl(suffix, indexes=False):
+            conn.execute(statement)
+        self._add_columns(conn, suffix)
+        for statement in self.index_ddl(suffix, installed_extensions(conn)) if indexes else ():
             conn.execute(statement)
         if new and lz4_available(conn):  # a table just made: no one else holds or reads it
             for table in new:
                 for column in self.lz4_columns[table]:
                     conn.execute(f"ALTER TABLE {table}{suffix} ALTER COLUMN {column} "
                                  "SET COMPRESSION lz4")
+
+    def _add_columns(self, conn: psycopg.Connection[Any], suffix: str) -> None:
+        """The `added_columns` a table made before them lacks (before the indexes, which may
+        name them); only a table that lacks the column is altered (an ALTER TABLE would wait
+        for, and then hold up, every reader of the table even where the column is there)."""
+        if not self.added_columns:
+            return
+        found = set(conn.execute(
+            """SELECT table_name, column_name FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = ANY(%s)""",
+            ([table + suffix for table, _ in self.added_columns],)).fetchall())
+        for table, column in self.added_columns:
+            if (table + suffix, column.split()[0]) not in found:
+                conn.execute(f"ALTER TABLE {table}{suffix} ADD COLUMN IF NOT EXISTS {column}")
 
     def definition(self) -> str:
         """What the tables are made of, as text (`create_views` records it: a start that finds

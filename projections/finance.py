@@ -133,19 +133,6 @@ class FinanceView(FinanceChanges, ReadModel):
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
         self.zone = ZoneInfo(timezone)
 
-    def create(self, conn: psycopg.Connection[Any], suffix: str = "", *,
-               indexes: bool = True) -> None:
-        super().create(conn, suffix, indexes=indexes)
-        # only a table that lacks the column is altered (an ALTER TABLE would wait for, and
-        # then hold up, every reader of the table even where the column is there)
-        found = set(conn.execute(
-            """SELECT table_name, column_name FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = ANY(%s)""",
-            ([table + suffix for table, _ in self.added_columns],)).fetchall())
-        for table, column in self.added_columns:
-            if (table + suffix, column.split()[0]) not in found:
-                conn.execute(f"ALTER TABLE {table}{suffix} ADD COLUMN IF NOT EXISTS {column}")
-
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
         books = StockBooks(conn, suffix, events)

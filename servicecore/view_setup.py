@@ -46,7 +46,7 @@ def create_views(conn: psycopg.Connection[Any], app: ServiceCore, pool: Connecti
     otherwise is rebuilt from event 0 and swapped in before the process serves, so an older
     database gets them with no step by hand. Otherwise means: its live tables differ from
     what `create` leaves (`ReadModel.reshaped`: a column added that `create` does not add
-    itself, as FinanceView's `added_columns` are; a table added), or its handlers' `revision`
+    itself, as a view's `added_columns` are; a table added), or its handlers' `revision`
     differs from the one recorded in `read_model_shapes` when it was last built or found
     right. A record from before revisions, or none beside live tables, stands for revision 1
     (every view's revision until there were revisions): a view at 1 is left as it is, one

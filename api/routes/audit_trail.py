@@ -1,7 +1,7 @@
 """/audit: finding things for an auditor — a document number's streams, one visit's timeline
 across its streams, every event of one request, every event of a kind in a period (the sample
 an auditor draws: discounts, refunds, scrap, reversals …), and who read a customer's personal
-data.
+data or a bank statement's payers.
 
 The audit index finds notification ids; the events themselves come from the event store.
 """
@@ -289,27 +289,37 @@ def audit_log(ctx: Ctx, reading: Auditor, response: Response,
 
 
 class PersonalDataReadPage(PageOf[PersonalDataReadOut]):
-    """One page of the recorded reads of a customer's personal data, newest first."""
+    """One page of the recorded reads of a customer's personal data (or of a statement's
+    payers), newest first."""
 
 
 @router.get("/personal-data-reads", response_model=PersonalDataReadPage)
 def reads_of_personal_data(ctx: Ctx, reading: Auditor, response: Response,
-                           customer_id: UUID,
+                           customer_id: UUID | None = None,
+                           statement_id: UUID | None = None,
                            limit: Annotated[int, Query(ge=1, le=1000), Plain] = 100,
                            offset: Offset = 0,
                            wait_for: WaitFor = None) -> Any:
-    """Who read the customer's personal data, when, through which endpoint and in which
-    request; newest first."""
+    """Who read the customer's personal data (or the payers of the bank statement: exactly
+    one of the two is named), when, through which endpoint and in which request; newest
+    first."""
+    if (customer_id is None) == (statement_id is None):
+        both = customer_id is not None
+        raise InvalidInput("name the customer (customer_id) or the bank statement "
+                           f"(statement_id){', not both' if both else ''}",
+                           field="statement_id" if both else "customer_id")
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
-        total, ids = personal_data_reads(conn, customer_id, reading.stores, limit=limit,
+        total, ids = personal_data_reads(conn, customer_id, reading.stores,
+                                         statement_id=statement_id, limit=limit,
                                          offset=offset)
     found = []
     for notification_id, event in reversed(audit.events_at(ctx.app, ids)):
         if isinstance(event, DataAccess.PersonalDataRead):
             found.append({
                 "notification_id": notification_id, "read_id": event.originator_id,
-                "customer_id": event.customer_id, "user_id": event.audit.user_id,
+                "customer_id": event.customer_id, "statement_id": event.statement_id,
+                "statement_lines": event.statement_lines, "user_id": event.audit.user_id,
                 "role": event.audit.role, "store_id": event.audit.store_id,
                 "at": event.audit.at, "correlation_id": event.audit.correlation_id,
                 "endpoint": event.endpoint, "purpose": event.purpose})

@@ -20,6 +20,7 @@ from tests.conftest import JWT_SECRET
 from tests.e2e.test_audit_trail_api import _stored, full_visit
 from tests.e2e.test_money_api import ready_for_settlement
 from tests.e2e.test_parts_api import post
+from tests.e2e.test_statement_payers import _import
 from tests.integration.test_parts_support import wait_for_projection
 from tests.scratch_systems import ServedScratch, served_module
 from workers.projection_runner import ProjectionRunner
@@ -64,6 +65,12 @@ def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     history = _history(client, auth, store_id)
+    # An auditor is shown a bank statement's payer: the read is indexed by the statement.
+    statement = _import(client, auth, container, store_id)
+    shown = client.get(f"/reconciliation/statements/{statement['id']}",
+                       params={"wait_for": statement["notification_id"]},
+                       headers=auth("auditor", "aud-li", [store_id]))
+    assert shown.status_code == 200, shown.text
     at = wait_for_projection(container, "audit_index")
     live = _tables(container)
 
@@ -72,11 +79,14 @@ def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
     with container.pool.connection() as conn:
         rows = conn.execute("""SELECT notification_id, stream_id, version, event_type
             FROM audit_index ORDER BY notification_id""").fetchall()
+        statement_reads = conn.execute("""SELECT event_type, customer_id FROM audit_index
+            WHERE statement_id = %s""", (UUID(statement["id"]),)).fetchall()
         money = conn.execute("""SELECT work_order_id FROM audit_index
             WHERE event_type = 'CashierDay.MoneyIn' AND store_id = %s
             ORDER BY notification_id""", (store_id,)).fetchall()
     assert rows == [(n, e.originator_id, e.originator_version, type(e).__qualname__)
                     for n, e in stored]
+    assert statement_reads == [("DataAccess.PersonalDataRead", None)]
     # The cashier's money names the work order of its settlement, also when the settlement
     # was opened by that very payment.
     assert [row[0] for row in money] == [UUID(history["work_order_id"]),
