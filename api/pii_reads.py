@@ -81,7 +81,7 @@ class PiiReader:
     def sees_personal_data(self) -> bool:
         """Whether this caller's role may be shown the personal data this route answers with
         (customers': `customers.read`; a statement's payers: `PAYER_DATA`)."""
-        return any(may(self.principal, permission) for permission in self.shown_to)
+        return _may_see(self.principal, self.shown_to)
 
     def masked(self, answer: T, fields: Iterable[tuple[str, ...]]) -> T:
         """The answer as this caller may see it: for a role that may not read personal data,
@@ -123,7 +123,7 @@ class PiiReader:
         """Audit lines as this caller may see them: a statement import's payers null for a
         role that may see neither customers' personal data nor statements' payers."""
         return _masked(entries, STATEMENT_ENTRY_FIELDS,
-                       shown=any(may(self.principal, permission) for permission in PAYER_DATA))
+                       shown=_may_see(self.principal, PAYER_DATA))
 
 
 def pii_reader(action: str, shown_to: tuple[str, ...] = (PERSONAL_DATA,),
@@ -149,6 +149,11 @@ def open_reading(request: Request, headers: MutableHeaders, authorization: str |
     correlation_id = log_context.correlation_id(x_correlation_id)
     headers["X-Correlation-ID"] = correlation_id
     return PiiReader(ctx, principal, request, correlation_id, shown_to)
+
+
+def _may_see(principal: Principal, shown_to: Iterable[str]) -> bool:
+    """Whether the role holds one of the permissions that show a kind of personal data."""
+    return any(may(principal, permission) for permission in shown_to)
 
 
 def _masked(answer: T, fields: Iterable[tuple[str, ...]], *, shown: bool) -> T:
