@@ -124,6 +124,8 @@ class WorkOrderRepair(WorkOrderState):
         require(job["status"] in ("dispatched", "in_repair"),
                 WorkOrderError(f"job {job_no} is {job['status']}"))
         require(job["clock"] is None, WorkOrderError(f"job {job_no} already has an open clock"))
+        require(any(line["status"] == "approved" for line in self.job_lines(job_no)),
+                WorkOrderError(f"job {job_no} has no approved work: the customer declined it"))
         self._clocked_on(audit, job_no, technician_id)
 
     def clock_off(self, audit: Audit, job_no: int, technician_id: str) -> int:

@@ -186,3 +186,30 @@ def _part_line(client: TestClient, auth: Auth, store_id: str,
     line = post(client, f"{wo}/jobs/1/part-lines", advisor,
                 {"part_number": part, "qty": qty})["line_id"]
     return advisor, clerk, part, wo, line
+
+
+def test_a_job_the_customer_declined_after_dispatch_cannot_be_clocked_on(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Every line of a dispatched job declined on the phone: the technician is not to start it
+    (hours clocked on work no one will pay for); wanted again, it can be started."""
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    tech_id = "tech-" + store_id
+    tech = auth("technician", tech_id, [store_id])
+    on_roster(client, manager, store_id, tech_id)
+    wo = _visit(client, advisor, store_id)
+    pads = post(client, f"{wo}/jobs/1/labor-lines", advisor, PADS)["line_id"]
+    post(client, f"{wo}/lines/{pads}/authorization", advisor, PHONE)
+    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": tech_id})
+    post(client, f"{wo}/lines/{pads}/authorization", advisor, {
+        "decision": "declined", "channel": "phone", "note": "customer called: not today"})
+
+    refused = client.post(f"{wo}/jobs/1/clock-on", headers=tech)
+    assert refused.status_code == 409, refused.text
+    assert "no approved work" in refused.json()["detail"]
+
+    post(client, f"{wo}/lines/{pads}/authorization", advisor,
+         {**PHONE, "note": "customer called back: do it"})
+    started = post(client, f"{wo}/jobs/1/clock-on", tech)
+    doc = get(client, wo, advisor, wait_for=started["notification_id"])
+    assert doc["jobs"][0]["status"] == "in_repair"
