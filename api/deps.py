@@ -219,8 +219,11 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
                 fingerprint = request_hash(target, body)
             except (ValueError, RecursionError):
                 # Not JSON (a statement file), or nested past what the parser or the encoder
-                # can follow (such a body is refused as invalid anyway): its text.
-                fingerprint = request_hash(target, raw.decode(errors="replace"))
+                # can follow (such a body is refused as invalid anyway): its text, each byte
+                # that is no UTF-8 kept as itself (a lone surrogate): replaced by U+FFFD, a
+                # GBK file's Chinese text was lost, and files that differed only there (a
+                # payer's name) shared a fingerprint. UTF-8 text keeps the one it had.
+                fingerprint = request_hash(target, raw.decode(errors="surrogateescape"))
         caller = Caller(
             user_id=principal.user_id, role=principal.role, stores=principal.stores,
             at=datetime.now(UTC), correlation_id=log_context.correlation_id(x_correlation_id),

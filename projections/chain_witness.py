@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from projections.hash_chain import ANCHORS_TABLE, Anchor, anchor
+from projections.hash_chain import ANCHORS_TABLE, Anchor, anchor, anchor_once
 
 log = logging.getLogger(__name__)
 WITNESSED = ("anchor", "notification_id", "hash", "anchored_at", "anchored_by", "note")
@@ -77,6 +77,17 @@ def witness(conn: psycopg.Connection[Any], path: Path | None, note: str = "",
     is logged as an error: the anchor stays recorded in the database."""
     recorded = anchor(conn, note, by)
     append_logged(path, recorded)
+    return recorded
+
+
+def witness_once(conn: psycopg.Connection[Any], path: Path | None, note: str,
+                 by: str | None, since: int) -> dict[str, Any]:
+    """`witness`, unless an anchor with `note` of a head at or after notification `since` is
+    recorded already (`hash_chain.anchor_once`): then that one, written to the file when it
+    was recorded, is answered and nothing is recorded or written again."""
+    recorded, new = anchor_once(conn, note, by, since)
+    if new:
+        append_logged(path, recorded)
     return recorded
 
 

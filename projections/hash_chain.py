@@ -288,6 +288,23 @@ def anchor(conn: psycopg.Connection[Any], note: str = "", by: str | None = None
     return _anchor_row(row)
 
 
+def anchor_once(conn: psycopg.Connection[Any], note: str, by: str | None, since: int
+                ) -> tuple[dict[str, Any], bool]:
+    """The anchor recorded with `note` of a head at or after notification `since`, if there is
+    one (False: nothing recorded now), else `anchor`'s, recorded now (True). Under the same
+    lock as `anchor`, so that two callers at once record one between them: a day-end close
+    answered again for its Idempotency-Key answers the anchor its first answer named."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
+        row = conn.execute(
+            f"""SELECT anchor_id, notification_id, hash, anchored_at, anchored_by, note
+                FROM {ANCHORS_TABLE} WHERE note = %s AND notification_id >= %s
+                ORDER BY anchor_id LIMIT 1""", (note, since)).fetchone()
+        if row is not None:
+            return _anchor_row(row), False
+        return anchor(conn, note, by), True
+
+
 def _anchor_row(row: Any) -> dict[str, Any]:
     digest = bytes(row[2]).hex()
     return {"anchor_id": int(row[0]), "notification_id": int(row[1]), "hash": digest,

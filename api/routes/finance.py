@@ -55,13 +55,15 @@ Month = Annotated[str, Query(max_length=7, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
     """Totals by method; expected vs counted cash (a variance needs a reason); the day then
     refuses back-dated payments. The chain head after the close is recorded as an anchor and
-    written to the witness file outside the database; `anchor` (`N:HEX`) answers it."""
+    written to the witness file outside the database; `anchor` (`N:HEX`) answers it, once: a
+    retry with the close's Idempotency-Key answers the anchor recorded after it."""
     answer = cmd.accepted(ctx.settlements.close_day(cmd.envelope, **body.model_dump()))
     note = chain_witness.day_end_note(body.store_id, answer["business_date"],
                                       answer["cashier_id"])
     with ctx.pool.connection() as conn:
-        recorded = chain_witness.witness(conn, ctx.witness_path, note,
-                                         by=cmd.envelope.caller.user_id)
+        recorded = chain_witness.witness_once(conn, ctx.witness_path, note,
+                                              cmd.envelope.caller.user_id,
+                                              answer["notification_id"] or 0)
     return {**answer, "anchor": recorded["anchor"]}
 
 

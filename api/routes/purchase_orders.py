@@ -60,20 +60,24 @@ def draft(body: OrderIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 @router.post("/from-suggestions", response_model=CommandAccepted, status_code=201)
 def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    """The read model proposes; the command re-checks each part on its stock item."""
+    """The read model proposes; the command re-checks each part on its stock item. A retry
+    with the Idempotency-Key of a draft that was stored answers that draft (the parts it put
+    on order are no longer proposed)."""
     numbers = body.part_numbers
-    if numbers is None:
-        with ctx.pool.connection() as conn:
-            proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
-                                           store_id=body.store_id, supplier=body.supplier,
-                                           limit=MAX_DRAFT_LINES, offset=0)
-        require_draft_size(proposed["total"], f"proposed from {body.supplier}: name the ones "
-                           "to order in part_numbers")
-        numbers = [row["part_number"] for row in proposed["items"]]
-    if not numbers:
-        raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
-    result = ctx.inventory.draft_from_suggestions(cmd.envelope, store_id=body.store_id,
-                                                  supplier=body.supplier, part_numbers=numbers)
+    result = ctx.app.remembered(cmd.envelope) if numbers is None else None
+    if result is None:
+        if numbers is None:
+            with ctx.pool.connection() as conn:
+                proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
+                                               store_id=body.store_id, supplier=body.supplier,
+                                               limit=MAX_DRAFT_LINES, offset=0)
+            require_draft_size(proposed["total"], f"proposed from {body.supplier}: name the "
+                               "ones to order in part_numbers")
+            numbers = [row["part_number"] for row in proposed["items"]]
+        if not numbers:
+            raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
+        result = ctx.inventory.draft_from_suggestions(
+            cmd.envelope, store_id=body.store_id, supplier=body.supplier, part_numbers=numbers)
     cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
     return cmd.accepted(result)
 
