@@ -186,6 +186,7 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     expected = _anchors(conn, start, LAST_ID if end is None else end, anchors or [])
     checked = anchors_checked = 0
     first = last = 0
+    met: set[int] = set()  # the anchored ids met with their event
     broken: ChainBreak | None = None
     # Range by range (ids need not be dense): each range is an index scan of both tables and a
     # small in-memory sort, where one ordered full join over the whole log sorts it on disk.
@@ -215,6 +216,8 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 broken = ChainBreak(number, "event changed", bytes(stored).hex(),
                                     computed.hex())
                 break
+            if number in expected:
+                met.add(number)
             for digest in expected.get(number, ()):
                 anchors_checked += 1
                 if digest != computed.hex():
@@ -229,9 +232,13 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     if progress:
         progress(last if broken is None else broken.notification_id, total_head)
     if broken is None:
-        beyond = [n for n in expected if n > last]
-        if beyond:
-            broken = ChainBreak(min(beyond), "anchor beyond the log", expected[min(beyond)][0])
+        # An anchor names an event the chain held when it was taken: one whose id no longer
+        # holds an event (deleted, the later links recomputed, the log gone on after it) is a
+        # break as much as one past the log's end, never an anchor passed over.
+        unmet = sorted(set(expected) - met)
+        if unmet:
+            broken = ChainBreak(unmet[0], "anchor beyond the log" if unmet[0] > last
+                                else "anchor without its event", expected[unmet[0]][0])
     high = LAST_ID if end is None else end
     for found, reason in ((first_deleted(conn, start, high), "event deleted"),
                           (first_unrecorded(conn, start, high), "event no save recorded")):
