@@ -63,6 +63,11 @@ class Verification:
     head_hash: str | None
     anchors_checked: int
     broken: ChainBreak | None
+    # The last event an anchor kept outside the database (`anchors`: the witness file, an
+    # `N:HEX` given, the topic) matched; None: none did. A chain, registry and anchors table
+    # rewritten after it (the tail cut off, events appended) agree with one another: nothing
+    # stored in the database alone can tell, so the answer says how far the proof reaches.
+    witnessed_to: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,7 +77,7 @@ class Verification:
         return {
             "ok": self.ok, "events_checked": self.checked, "from": self.first_id,
             "to": self.last_id, "head_hash": self.head_hash,
-            "anchors_checked": self.anchors_checked,
+            "anchors_checked": self.anchors_checked, "witnessed_to": self.witnessed_to,
             "first_break": None if self.broken is None else {
                 "notification_id": self.broken.notification_id, "reason": self.broken.reason,
                 "stored": self.broken.stored, "computed": self.broken.computed},
@@ -184,6 +189,8 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     stop = chain_head(conn) if end is None else min(end, chain_head(conn))
     previous = _previous_link(conn, start)
     expected = _anchors(conn, start, LAST_ID if end is None else end, anchors or [])
+    outside = {(a.notification_id, a.hash) for a in anchors or []}
+    witnessed_to: int | None = None
     checked = anchors_checked = 0
     first = last = 0
     met: set[int] = set()  # the anchored ids met with their event
@@ -223,6 +230,8 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 if digest != computed.hex():
                     broken = ChainBreak(number, "anchor differs", digest, computed.hex())
                     break
+                if (number, digest) in outside:
+                    witnessed_to = number
             if broken:
                 break
             previous, last = computed, number
@@ -246,7 +255,7 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 found == broken.notification_id and reason == "event deleted")):
             broken = ChainBreak(found, reason)
     return Verification(checked, first, last, previous.hex() if checked else None,
-                        anchors_checked, broken)
+                        anchors_checked, broken, witnessed_to)
 
 
 def verify_range(start: int | None, end: int | None, head: int,

@@ -62,6 +62,18 @@ def _dump_topic(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _unwitnessed(witnessed_to: int | None, last: int) -> str:
+    """What the verification could not check: the events no anchor kept outside the
+    database reaches (`witnessed_to` in the JSON line)."""
+    which = ("no anchor kept outside the database (witness file, --anchor, --witness-topic) "
+             f"was checked: events 1 to {last} were" if witnessed_to is None else
+             f"events after notification id {witnessed_to} (to {last}), past the last anchor "
+             "kept outside the database, were")
+    return (f"not witnessed: {which} checked against the database alone; events cut off "
+            "from or added to the end there, with the chain, the registry and the anchors "
+            "table rewritten to match, would not be found")
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """audit verify | anchor: the hash chain over the event log."""
     import psycopg
@@ -94,6 +106,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
+    if result.ok and (result.witnessed_to or 0) < result.last_id:
+        print(_unwitnessed(result.witnessed_to, result.last_id), file=sys.stderr)
     if snapshots.broken is not None:
         print(f"snapshot of stream {snapshots.broken.stream_id} at version "
               f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
