@@ -80,6 +80,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from projections import chain_witness
     from projections.hash_chain import Anchor as Parsed
+    from projections.key_check import check_keys
     from servicecore.audit_chain import progress_bar, verify, verify_snapshots
     from servicecore.container import database_urls
 
@@ -98,11 +99,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         progress = None if args.quiet else progress_bar(sys.stderr)
         result = verify(conn, args.start, anchors=anchors, progress=progress)
         snapshots = verify_snapshots(conn)
+        keys = check_keys(conn)
     if progress:
         print(file=sys.stderr)
     topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published)}
     print(json.dumps({**result.as_dict(), "witness_anchors": witnessed, **topic,
-                      **snapshots.as_dict(), "ok": result.ok and snapshots.ok}))
+                      **snapshots.as_dict(), **keys.as_dict(),
+                      "ok": result.ok and snapshots.ok and keys.ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
@@ -111,7 +114,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if snapshots.broken is not None:
         print(f"snapshot of stream {snapshots.broken.stream_id} at version "
               f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
-    return 0 if result.ok and snapshots.ok else 1
+    if keys.broken is not None:
+        print(f"customer {keys.broken.customer_id}: {keys.broken.reason}", file=sys.stderr)
+    return 0 if result.ok and snapshots.ok and keys.ok else 1
 
 
 def _views(args: argparse.Namespace, settings: Settings) -> int:
