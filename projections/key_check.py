@@ -27,7 +27,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from domain.customer import Customer
-from domain.pii import _PREFIX as SEALED_PREFIX
+from domain.pii import TOKEN_PREFIX
 
 EVENTS_TABLE = "servicecore_events"
 KEYS_TABLE = "customer_keys"
@@ -78,7 +78,7 @@ def check_keys(conn: psycopg.Connection[Any]) -> KeyCheck:
     the customers' events and the key table); the first break in customer id order."""
     rows = conn.execute(CHECK, {
         "erased": get_topic(Customer.Erased), "streams": get_topic(Customer) + ".%",
-        "sealed": f'"{SEALED_PREFIX}'.encode(), "view": APPLIED_BY,
+        "sealed": f'"{TOKEN_PREFIX}'.encode(), "view": APPLIED_BY,
         "view_rows": APPLIED_BY.replace("_", r"\_") + "%"}).fetchall()
     pending = 0
     broken: KeyBreak | None = None
