@@ -137,6 +137,10 @@ class ChainVerification(BaseModel):
                                  "that were compared (in the database or the witness file)")
     witness_anchors: int = Field(description="anchors read from the server's witness file "
                                  "outside the database (those in the range are compared)")
+    witnessed_to: int | None = Field(description=(
+        "the last event of the range a witness file anchor matched (null: none did); the "
+        "events after it are checked against the database alone, which cannot show a tail "
+        "cut off or events added there with the chain, registry and anchors rewritten"))
     first_break: ChainBreakOut | None
     range_from: int = Field(description="the range verified, as asked (or defaulted)")
     range_to: int

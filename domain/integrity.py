@@ -43,6 +43,7 @@ class ChainBreak:
 
     notification_id: int
     reason: str  # "event changed", "link missing", "link without event", "anchor differs",
-    #              "anchor beyond the log", "event deleted", "event no save recorded"
+    #              "anchor beyond the log", "anchor without its event", "event deleted",
+    #              "event no save recorded"
     stored: str | None = None  # hex of the stored link (or anchor)
     computed: str | None = None  # hex of the recomputed link

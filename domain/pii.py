@@ -15,7 +15,8 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ERASED = "[erased]"
-_PREFIX = "pii1:"
+TOKEN_PREFIX = "pii1:"  # every sealed field starts with it (audit verify's key check looks)
+_PREFIX = TOKEN_PREFIX
 
 
 class KeyStore(Protocol):

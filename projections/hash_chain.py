@@ -63,6 +63,11 @@ class Verification:
     head_hash: str | None
     anchors_checked: int
     broken: ChainBreak | None
+    # The last event an anchor kept outside the database (`anchors`: the witness file, an
+    # `N:HEX` given, the topic) matched; None: none did. A chain, registry and anchors table
+    # rewritten after it (the tail cut off, events appended) agree with one another: nothing
+    # stored in the database alone can tell, so the answer says how far the proof reaches.
+    witnessed_to: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,7 +77,7 @@ class Verification:
         return {
             "ok": self.ok, "events_checked": self.checked, "from": self.first_id,
             "to": self.last_id, "head_hash": self.head_hash,
-            "anchors_checked": self.anchors_checked,
+            "anchors_checked": self.anchors_checked, "witnessed_to": self.witnessed_to,
             "first_break": None if self.broken is None else {
                 "notification_id": self.broken.notification_id, "reason": self.broken.reason,
                 "stored": self.broken.stored, "computed": self.broken.computed},
@@ -184,8 +189,11 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     stop = chain_head(conn) if end is None else min(end, chain_head(conn))
     previous = _previous_link(conn, start)
     expected = _anchors(conn, start, LAST_ID if end is None else end, anchors or [])
+    outside = {(a.notification_id, a.hash) for a in anchors or []}
+    witnessed_to: int | None = None
     checked = anchors_checked = 0
     first = last = 0
+    met: set[int] = set()  # the anchored ids met with their event
     broken: ChainBreak | None = None
     # Range by range (ids need not be dense): each range is an index scan of both tables and a
     # small in-memory sort, where one ordered full join over the whole log sorts it on disk.
@@ -215,11 +223,15 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 broken = ChainBreak(number, "event changed", bytes(stored).hex(),
                                     computed.hex())
                 break
+            if number in expected:
+                met.add(number)
             for digest in expected.get(number, ()):
                 anchors_checked += 1
                 if digest != computed.hex():
                     broken = ChainBreak(number, "anchor differs", digest, computed.hex())
                     break
+                if (number, digest) in outside:
+                    witnessed_to = number
             if broken:
                 break
             previous, last = computed, number
@@ -229,9 +241,13 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     if progress:
         progress(last if broken is None else broken.notification_id, total_head)
     if broken is None:
-        beyond = [n for n in expected if n > last]
-        if beyond:
-            broken = ChainBreak(min(beyond), "anchor beyond the log", expected[min(beyond)][0])
+        # An anchor names an event the chain held when it was taken: one whose id no longer
+        # holds an event (deleted, the later links recomputed, the log gone on after it) is a
+        # break as much as one past the log's end, never an anchor passed over.
+        unmet = sorted(set(expected) - met)
+        if unmet:
+            broken = ChainBreak(unmet[0], "anchor beyond the log" if unmet[0] > last
+                                else "anchor without its event", expected[unmet[0]][0])
     high = LAST_ID if end is None else end
     for found, reason in ((first_deleted(conn, start, high), "event deleted"),
                           (first_unrecorded(conn, start, high), "event no save recorded")):
@@ -239,7 +255,7 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 found == broken.notification_id and reason == "event deleted")):
             broken = ChainBreak(found, reason)
     return Verification(checked, first, last, previous.hex() if checked else None,
-                        anchors_checked, broken)
+                        anchors_checked, broken, witnessed_to)
 
 
 def verify_range(start: int | None, end: int | None, head: int,

@@ -62,12 +62,25 @@ def _dump_topic(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _unwitnessed(witnessed_to: int | None, last: int) -> str:
+    """What the verification could not check: the events no anchor kept outside the
+    database reaches (`witnessed_to` in the JSON line)."""
+    which = ("no anchor kept outside the database (witness file, --anchor, --witness-topic) "
+             f"was checked: events 1 to {last} were" if witnessed_to is None else
+             f"events after notification id {witnessed_to} (to {last}), past the last anchor "
+             "kept outside the database, were")
+    return (f"not witnessed: {which} checked against the database alone; events cut off "
+            "from or added to the end there, with the chain, the registry and the anchors "
+            "table rewritten to match, would not be found")
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """audit verify | anchor: the hash chain over the event log."""
     import psycopg
 
     from projections import chain_witness
     from projections.hash_chain import Anchor as Parsed
+    from projections.key_check import check_keys
     from servicecore.audit_chain import progress_bar, verify, verify_snapshots
     from servicecore.container import database_urls
 
@@ -86,18 +99,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         progress = None if args.quiet else progress_bar(sys.stderr)
         result = verify(conn, args.start, anchors=anchors, progress=progress)
         snapshots = verify_snapshots(conn)
+        keys = check_keys(conn)
     if progress:
         print(file=sys.stderr)
     topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published)}
     print(json.dumps({**result.as_dict(), "witness_anchors": witnessed, **topic,
-                      **snapshots.as_dict(), "ok": result.ok and snapshots.ok}))
+                      **snapshots.as_dict(), **keys.as_dict(),
+                      "ok": result.ok and snapshots.ok and keys.ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
+    if result.ok and (result.witnessed_to or 0) < result.last_id:
+        print(_unwitnessed(result.witnessed_to, result.last_id), file=sys.stderr)
     if snapshots.broken is not None:
         print(f"snapshot of stream {snapshots.broken.stream_id} at version "
               f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
-    return 0 if result.ok and snapshots.ok else 1
+    if keys.broken is not None:
+        print(f"customer {keys.broken.customer_id}: {keys.broken.reason}", file=sys.stderr)
+    return 0 if result.ok and snapshots.ok and keys.ok else 1
 
 
 def _views(args: argparse.Namespace, settings: Settings) -> int:

@@ -45,10 +45,12 @@ class TableDiff:
 
     counts: dict[str, int] = field(default_factory=dict)
     keys: dict[str, list[Any]] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)  # those that differ in a differing row
 
     def as_dict(self) -> dict[str, Any]:
         return {**{kind: self.counts.get(kind, 0) for kind in KINDS},
-                "keys": {kind: keys for kind, keys in self.keys.items() if keys}}
+                "keys": {kind: keys for kind, keys in self.keys.items() if keys},
+                "columns": self.columns}
 
 
 @dataclass
@@ -200,32 +202,46 @@ def _compare_table(conn: psycopg.Connection[Any], live: str, scratch: str, shown
     keyed = [f'"{k}"' for k in key]
     on = " AND ".join(f"l.{k} = s.{k}" for k in keyed)
     key_json = ", ".join(f"coalesce(l.{k}, s.{k})" for k in keyed)
-    live_row = _row("l", columns, personal if pending else None)
-    scratch_row = _row("s", columns, personal if pending else None)
+    live_values = _values("l", columns, personal if pending else None)
+    scratch_values = _values("s", columns, personal if pending else None)
+    live_row, scratch_row = _row(live_values), _row(scratch_values)
+    # Per column, whether it differs in the row (what an edited row changed, by name).
+    changed = "".join(f", ({lv})::text IS DISTINCT FROM ({sv})::text AS c{i}"
+                      for i, (lv, sv) in enumerate(zip(live_values, scratch_values, strict=True)))
+    changed_any = "".join(f", bool_or(c{i}) FILTER (WHERE kind = 'differing')"
+                          for i in range(len(columns)))
     diff_sql = f"""
         SELECT CASE WHEN l.{keyed[0]} IS NULL THEN 'missing'
                     WHEN s.{keyed[0]} IS NULL THEN 'extra'
                     ELSE 'differing' END AS kind,
-               jsonb_build_array({key_json}) AS key
+               jsonb_build_array({key_json}) AS key{changed}
         FROM {live} l FULL JOIN {scratch} s ON {on}
         WHERE {live_row} IS DISTINCT FROM {scratch_row}"""
     found = conn.execute(
         f"""SELECT kind, count(*), (array_agg(key ORDER BY key::text)
-                                    FILTER (WHERE n <= %(shown)s))
-            FROM (SELECT kind, key, row_number() OVER (PARTITION BY kind ORDER BY key::text)
+                                    FILTER (WHERE n <= %(shown)s)){changed_any}
+            FROM (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY key::text)
                          AS n
                   FROM ({diff_sql}) AS d) AS numbered
             GROUP BY kind""", {"shown": shown, "pending": pending or []}).fetchall()
     total = conn.execute(f"SELECT count(*) FROM {live}").fetchone()
-    diff = TableDiff({str(kind): int(n) for kind, n, _ in found},
-                     {str(kind): [k[0] if len(k) == 1 else k for k in keys or []]
-                      for kind, _, keys in found})
+    diff = TableDiff({str(row[0]): int(row[1]) for row in found},
+                     {str(row[0]): [k[0] if len(k) == 1 else k for k in row[2] or []]
+                      for row in found},
+                     sorted({column for row in found
+                             for column, differs in zip(columns, row[3:], strict=True)
+                             if differs}))
     return int(total[0]) if total else 0, diff
 
 
-def _row(alias: str, columns: list[str], personal: PersonalColumns | None) -> str:
-    """A row of `alias` as text; with `personal`, its personal columns blanked where the row's
-    customer is one of `%(pending)s`."""
+def _row(values: list[str]) -> str:
+    """A row of `_values` as text."""
+    return "ROW(" + ", ".join(values) + ")::text"
+
+
+def _values(alias: str, columns: list[str], personal: PersonalColumns | None) -> list[str]:
+    """The columns of `alias` as compared; with `personal`, its personal columns blanked where
+    the row's customer is one of `%(pending)s`."""
     values = []
     for column in columns:
         value = f'{alias}."{column}"'
@@ -234,7 +250,7 @@ def _row(alias: str, columns: list[str], personal: PersonalColumns | None) -> st
             value = (f'CASE WHEN {alias}."{personal.customer}" = ANY(%(pending)s::uuid[]) '
                      f"THEN {blank} ELSE {value} END")
         values.append(value)
-    return "ROW(" + ", ".join(values) + ")::text"
+    return values
 
 
 def _position(pool: ConnectionPool, name: str) -> int:

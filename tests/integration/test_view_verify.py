@@ -129,7 +129,8 @@ def test_a_row_edited_deleted_or_added_in_a_live_table_is_reported_by_its_key(
     assert not check.ok
     assert check.as_dict()["tables"] == {"wo_view": {
         "differing": 1, "missing": 1, "extra": 1,
-        "keys": {"differing": [edited], "missing": [deleted], "extra": [added]}}}
+        "keys": {"differing": [edited], "missing": [deleted], "extra": [added]},
+        "columns": ["doc"]}}
     with container.pool.connection() as conn:  # the live table is left as it was found
         found = conn.execute("SELECT doc->>'mileage' FROM wo_view WHERE id = %s",
                              (edited,)).fetchone()

@@ -1,0 +1,94 @@
+"""The customers' keys against the erasures the event log records.
+
+Personal data is sealed with a per-customer key in `customer_keys`, a table the application
+deletes from (erasure shreds the key) and so outside the hash chain. Someone with rights on
+that table can erase a customer behind the log's back (delete the key: every name and phone
+then reads `[erased]`, with no `Customer.Erased` event, no reason, no who) or undo an erasure
+(put back a key from a backup: the data reads in the clear again although the log says the
+customer was erased). Neither changes a stored event, so the chain cannot show it; this check
+compares the table with the customers' streams. `audit verify` runs it after the chain.
+
+- A customer whose stream holds sealed fields (a `pii1:` token) and no `Customer.Erased`
+  needs a key: none is `key missing without an erasure`.
+- An erased customer has no key once the erasure took effect: the command deletes it right
+  after storing the event, and the work-orders view deletes it again when it applies the event
+  (so a command stopped in between is mended). A key still there once that view's position
+  (any of its position rows) is past the `Customer.Erased` event is `key kept after its
+  erasure`; before, the deletion may still be on its way (`erasures_pending`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.utils import get_topic
+
+from domain.customer import Customer
+from domain.pii import TOKEN_PREFIX
+
+EVENTS_TABLE = "servicecore_events"
+KEYS_TABLE = "customer_keys"
+APPLIED_BY = "work_orders"  # the view that deletes an erased customer's key when it applies it
+
+CHECK = f"""
+WITH customers AS MATERIALIZED (
+    SELECT originator_id AS id,
+           max(notification_id) FILTER (WHERE topic = %(erased)s) AS erased_at,
+           bool_or(position(%(sealed)s::bytea IN state) > 0) AS sealed
+    FROM {EVENTS_TABLE} WHERE topic LIKE %(streams)s GROUP BY originator_id),
+applied AS (
+    SELECT coalesce(max(position), 0) AS position FROM projection_positions
+    WHERE name = %(view)s OR name LIKE %(view_rows)s)
+SELECT c.id, c.erased_at, k.customer_id IS NOT NULL, a.position
+FROM customers c LEFT JOIN {KEYS_TABLE} k ON k.customer_id = c.id CROSS JOIN applied a
+WHERE (c.erased_at IS NULL AND c.sealed) OR c.erased_at IS NOT NULL
+ORDER BY c.id"""
+
+
+@dataclass(frozen=True)
+class KeyBreak:
+    customer_id: UUID
+    reason: str  # "key missing without an erasure" | "key kept after its erasure"
+    erased_at: int | None  # the notification id of the customer's `Customer.Erased`
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    customers_checked: int
+    erasures_pending: int
+    broken: KeyBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"keys_checked": self.customers_checked,
+                "key_erasures_pending": self.erasures_pending,
+                "key_break": None if self.broken is None else {
+                    "customer_id": str(self.broken.customer_id), "reason": self.broken.reason,
+                    "erased_at": self.broken.erased_at}}
+
+
+def check_keys(conn: psycopg.Connection[Any]) -> KeyCheck:
+    """Every customer stream with sealed fields or an erasure against its key (one pass over
+    the customers' events and the key table); the first break in customer id order."""
+    rows = conn.execute(CHECK, {
+        "erased": get_topic(Customer.Erased), "streams": get_topic(Customer) + ".%",
+        "sealed": f'"{TOKEN_PREFIX}'.encode(), "view": APPLIED_BY,
+        "view_rows": APPLIED_BY.replace("_", r"\_") + "%"}).fetchall()
+    pending = 0
+    broken: KeyBreak | None = None
+    for customer_id, erased_at, has_key, applied in rows:
+        if erased_at is None:
+            if not has_key and broken is None:
+                broken = KeyBreak(customer_id, "key missing without an erasure", None)
+        elif has_key:
+            if int(erased_at) > int(applied):
+                pending += 1
+            elif broken is None:
+                broken = KeyBreak(customer_id, "key kept after its erasure", int(erased_at))
+    return KeyCheck(len(rows), pending, broken)
