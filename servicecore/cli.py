@@ -132,7 +132,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         analytics_probe,
         projection_probe,
     )
-    from workers.projection_runner import stops
+    from workers.projection_runner import stalls, stops
     from workers.supervisor import Idle, Loop
 
     processes: list[WorkerProcess] = []  # the one below: its supervisor, once it runs
@@ -175,7 +175,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active],
                                                "stopped_at": stops(runners)},
-                              troubles=lambda: [str(r.poison) for r in runners if r.poison])
+                              troubles=lambda: [str(r.poison) for r in runners if r.poison]
+                              + stalls(runners, settings.ready_max_stall_seconds))
     process = WorkerProcess(args.kind, loops, health, container.database_url,
                             settings.worker_metrics_host, settings.worker_metrics_port,
                             idles=idles)
