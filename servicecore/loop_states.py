@@ -72,9 +72,9 @@ def read(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any
     try:
         age = time.time() - path.stat().st_mtime
         written = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        loops, stops = dict(written["loops"]), dict(written["stops"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         return {WRITER: _ended(f"{type(exc).__name__}: {exc}")}, {}
-    loops, stops = dict(written["loops"]), dict(written["stops"])
     if age > STALE_SECONDS:
         loops[WRITER] = _ended(f"not written for {age:.0f} s")
     return loops, stops

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from servicecore import loop_states
 from tests.conftest import JWT_SECRET
 from tests.integration.kafka_support import free_port, wait_until
 from tests.integration.support import open_order
@@ -71,3 +72,20 @@ def test_a_failing_loop_of_the_parent_shows_on_the_workers_health(
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def test_the_shared_states_say_when_they_are_no_longer_written(tmp_path: Path) -> None:
+    states = {"analytics": {"state": "restarting", "restarts": 2, "last_error": "X: y"}}
+    with loop_states.shared(lambda: states, dict) as path:
+        assert os.environ[loop_states.ENV] == str(path)
+        wait_until(path.exists, 10, "the states to be written")
+        assert loop_states.read(path) == (states, {})
+        stale = tmp_path / "loops.json"  # as the file is once its writer stopped
+        stale.write_text(path.read_text())
+        old = stale.stat().st_mtime - loop_states.STALE_SECONDS - 5
+        os.utime(stale, (old, old))
+        loops, _ = loop_states.read(stale)
+        assert loops["analytics"] == states["analytics"]
+        assert loops[loop_states.WRITER]["state"] == "ended"
+    assert loop_states.ENV not in os.environ
+    assert loop_states.read(path)[0][loop_states.WRITER]["state"] == "ended"  # removed
