@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """The API until SIGTERM / SIGINT; then stop the loops, close the container, exit 0."""
     from api.auth import mint_token
     from api.main import create_app
+    from servicecore import loop_states
     from servicecore.container import build
     from servicecore.demo import load_demo
     from servicecore.server import serve, serve_workers
@@ -78,11 +79,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             # the worker processes build their containers from the environment, on this
             # database (the embedded one included); the JWT secret comes from the same place
             os.environ.setdefault("DATABASE_URL", container.database_url)
-            serve_workers(host=settings.host, port=settings.port, workers=settings.workers,
-                          header_timeout=settings.header_timeout_seconds,
-                          body_timeout=settings.body_timeout_seconds,
-                          shutdown_grace=settings.shutdown_grace_seconds,
-                          log_level=settings.log_level)
+            # they answer /health for this process's loops too
+            with loop_states.shared(container.loop_states, container.stops):
+                    serve_workers(host=settings.host, port=settings.port, workers=settings.workers,
+                              header_timeout=settings.header_timeout_seconds,
+                              body_timeout=settings.body_timeout_seconds,
+                              shutdown_grace=settings.shutdown_grace_seconds,
+                              log_level=settings.log_level)
         else:
             serve(app, host=settings.host, port=settings.port,
                   header_timeout=settings.header_timeout_seconds,
@@ -132,7 +135,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         analytics_probe,
         projection_probe,
     )
-    from workers.projection_runner import stops
+    from workers.projection_runner import stalls, stops
     from workers.supervisor import Idle, Loop
 
     processes: list[WorkerProcess] = []  # the one below: its supervisor, once it runs
@@ -175,7 +178,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active],
                                                "stopped_at": stops(runners)},
-                              troubles=lambda: [str(r.poison) for r in runners if r.poison])
+                              troubles=lambda: [str(r.poison) for r in runners if r.poison]
+                              + stalls(runners, settings.ready_max_stall_seconds))
     process = WorkerProcess(args.kind, loops, health, container.database_url,
                             settings.worker_metrics_host, settings.worker_metrics_port,
                             idles=idles)

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -38,7 +39,7 @@ from projections.sanbao import SanbaoRules
 from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
-from servicecore import schema
+from servicecore import loop_states, schema
 from servicecore.deadline import pooled_waits, request_waits, watch
 from servicecore.embedded import embedded_urls
 from servicecore.invoice_commands import backfill_in_background, create_table
@@ -101,6 +102,8 @@ class Container:
     views: list[ReadModel]
     runners: list[ProjectionRunner] = field(default_factory=list)
     supervisor: Supervisor | None = None  # the in-process loops, once one is started
+    # the serving process's loops, for an HTTP worker process of `serve` (loop_states.py)
+    shared_states: Path | None = None
     _health: HealthCheck | None = None
     _positions: ProjectionPositions | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -211,13 +214,21 @@ class Container:
 
             s = self.settings
             self._health = HealthCheck(self.database_url, [v.name for v in self.views],
-                                       loops=self.loop_states, stops=lambda: stops(self.runners),
+                                       loops=self.loop_states, stops=self.stops,
                                        max_lag=s.ready_max_lag, db_deadline=self.db_deadline,
                                        max_stall_seconds=s.ready_max_stall_seconds)
         return self._health
 
     def loop_states(self) -> dict[str, dict[str, Any]]:
+        if self.shared_states is not None:
+            return loop_states.read(self.shared_states)[0]
         return self.supervisor.states() if self.supervisor else {}
+
+    def stops(self) -> dict[str, dict[str, Any]]:
+        """The event each in-process view stopped at, by view."""
+        if self.shared_states is not None:
+            return loop_states.read(self.shared_states)[1]
+        return stops(self.runners)
 
     def _supervise(self, name: str, loop: Loop, up: Callable[[], bool] | None = None,
                    idle: Idle | None = None) -> None:

@@ -28,6 +28,7 @@ import tempfile
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import h11
@@ -332,7 +333,7 @@ def serve_workers(*, host: str, port: int, workers: int, header_timeout: float,
 def worker_app() -> Any:
     """The app of one worker process (see `serve_workers`), closed with its lifespan."""
     from api.main import create_app
-    from servicecore import logs
+    from servicecore import logs, loop_states
     from servicecore.container import build
     from servicecore.settings import Settings
     from servicecore.tracing import install_tracing
@@ -342,6 +343,8 @@ def worker_app() -> Any:
     HeaderTimeoutProtocol.header_timeout = settings.header_timeout_seconds
     HeaderTimeoutProtocol.body_timeout = settings.body_timeout_seconds
     container = build(settings)
+    if shared := os.environ.get(loop_states.ENV):  # the serving process's loops
+        container.shared_states = Path(shared)
     app = create_app(container.api_context(), on_shutdown=container.close)
     install_tracing(app, settings.tracing)  # checked by `serve` before the workers start
     return app

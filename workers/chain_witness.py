@@ -10,6 +10,11 @@ Several processes may run it (API replicas, `worker projections`): the decision 
 the database, under the lock every anchor is recorded under (hash_chain.ANCHOR_LOCK), from
 the last anchor recorded by anyone, so one anchor is taken when one is due, not one per
 process. The check is two index lookups, made every few seconds.
+
+An anchor this process recorded but could not append to the witness file (a full disk, a
+path that is not writable) is kept and written before anything else; meanwhile the loop
+fails, so /health shows it `restarting` with the file's error, instead of `running` while the
+file falls behind the database.
 """
 
 from __future__ import annotations
@@ -57,9 +62,12 @@ class PeriodicWitness:
         self.deadline_seconds = deadline_seconds
         self.seconds, self.events = seconds, events
         self.check_seconds = min(check_seconds, seconds) if seconds else check_seconds
+        self.unwritten: list[dict[str, Any]] = []  # recorded here, not in the file yet
 
     def once(self) -> dict[str, Any] | None:
-        """Anchor and witness the head if an anchor is due; what was recorded, if any."""
+        """Anchor and witness the head if an anchor is due; what was recorded, if any.
+        Raises (OSError) while the witness file cannot be written (`write_unwritten`)."""
+        self.write_unwritten()
         with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
                                                    "chain witness"), conn.transaction():
             limit_transaction(conn, self.deadline_seconds)
@@ -69,11 +77,22 @@ class PeriodicWitness:
             if row is None or row[1] is None:
                 return None
             recorded = anchor(conn, NOTE if row[1] == "time" else VOLUME, BY)
-        chain_witness.append_logged(self.path, recorded)
+        if "anchor_id" in recorded:
+            self.unwritten.append(recorded)
+        self.write_unwritten()
         log.info("chain head %s witnessed in %s (%s)", recorded["anchor"], self.path,
                  recorded["note"])
         return recorded
 
+    def write_unwritten(self) -> None:
+        """Append the anchors this timer recorded but could not write to the witness file yet
+        (in the database they are). Raises while the file cannot be written: the loop fails,
+        its state and /health say why, and it is started again, writing them first."""
+        while self.unwritten:
+            chain_witness.append(self.path, self.unwritten[0])
+            del self.unwritten[0]
+
     def run(self, stop: threading.Event, _conninfo: str) -> None:
+        self.write_unwritten()
         while not stop.wait(self.check_seconds):
             self.once()

@@ -25,6 +25,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from workers.supervisor import describe
+
 log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Trouble:
 
     def failed(self, exc: BaseException, since: float | None = None) -> None:
         """`since`: when the failure began, if before now (time.time())."""
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = describe(exc)
         if self.since is None:
             self.since = time.time() if since is None else since
 

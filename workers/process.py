@@ -85,6 +85,9 @@ def projection_probe(app: ServiceCore,
                 Sample("servicecore_worker_events_processed_total", float(r.processed), labels,
                        kind="counter"),
                 Sample("servicecore_projection_active", 1.0 if r.active else 0.0, labels),
+                Sample("servicecore_projection_stalled_seconds", r.stalled_seconds(), labels,
+                       help="how long the projection has held its lock without completing a "
+                            "batch"),
             ]
         return rows
 
@@ -108,7 +111,9 @@ class WorkerProcess:
         return self.supervisor.restarts if self.supervisor else 0
 
     def run(self) -> int:
-        """Until SIGTERM / SIGINT: the loops, supervised; then stop them and wait for them."""
+        """Until SIGTERM / SIGINT: the loops, supervised; then stop them and wait for them.
+        Returns 0, or 1 when it ended because every loop had ended on its own (a failure:
+        a restart policy that restarts only failures starts it again)."""
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -119,13 +124,15 @@ class WorkerProcess:
         for name, loop in self.loops:
             supervisor.start(name, loop, idle=self.idles.get(name))
         log.info("%s worker running: %s", self.name, ", ".join(n for n, _ in self.loops))
+        ended = False
         while not stop.wait(1.0):
             if supervisor.all_finished():
-                log.error("%s worker: every loop has ended", self.name)
+                log.error("%s worker: every loop has ended; exiting with status 1", self.name)
+                ended = True
                 break
         supervisor.stop(timeout=self.join_seconds)
         if server is not None:
             server.shutdown()
             server.server_close()
         log.info("%s worker stopped", self.name)
-        return 0
+        return 1 if ended else 0

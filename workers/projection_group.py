@@ -86,12 +86,15 @@ class ProjectionGroup:
         """One transaction for `runners` (default: all): the events each moved past, by name.
         A view more than a batch behind the others is left out (`behind` names them)."""
         members = self.runners if runners is None else runners
+        for runner in members:
+            runner.began()
         with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
                                                    "projection group batch"), \
                 conn.transaction():
             moved = self.apply_batch(conn, members)
         for runner in members:
             runner.processed += moved.get(runner.position_name, 0)
+            runner.waiting_since = None
         return moved
 
     def apply_batch(self, conn: psycopg.Connection[Any],

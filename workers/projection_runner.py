@@ -94,6 +94,9 @@ class ProjectionRunner(Narrowing):
         self._read: list[Row] = []  # the rows of the last batch
         self._stopped_at = 0  # the position it stood at when it met `poison`
         self._heartbeat: Heartbeat | None = None  # on the lock connection, while it runs
+        # when the first batch begun since the last one that completed began (monotonic):
+        # a batch waiting on a lock, or failing again and again, keeps it (`stalled_seconds`)
+        self.waiting_since: float | None = None
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
@@ -158,6 +161,7 @@ class ProjectionRunner(Narrowing):
 
     def _batch(self, limit: int | None) -> int:
         self._limit, self._read = limit, []
+        self.began()
         try:
             with self.pool.connection() as conn, watch(conn, self.deadline_seconds, self.what), \
                     conn.transaction():
@@ -165,9 +169,23 @@ class ProjectionRunner(Narrowing):
         finally:
             self._limit = None
         self.processed += count
+        self.waiting_since = None
         if self.poison is not None and self._read and self._read[-1].id >= self.poison.position:
             self.poison = None  # applied after all (its view was mended)
         return count
+
+    def began(self) -> None:
+        """A batch of the view begins (its own, or its group's)."""
+        if self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+
+    def stalled_seconds(self) -> float:
+        """How long it has held its lock without completing a batch (0: its batches complete,
+        even empty ones, which a following runner runs every `SAFETY_SECONDS`; or it is on
+        standby): a batch waiting on a lock another session holds, a handler that does not
+        return, batches failing again and again."""
+        since = self.waiting_since
+        return time.monotonic() - since if since is not None and self.active else 0.0
 
     @property
     def what(self) -> str:
@@ -316,6 +334,16 @@ class ProjectionRunner(Narrowing):
 def stops(runners: list[ProjectionRunner]) -> dict[str, dict[str, Any]]:
     """The poison event each view stopped at (for /health), by view: position, topic, error."""
     return {r.position_name: p.stop() for r in runners if (p := r.poison) is not None}
+
+
+def stalls(runners: list[ProjectionRunner], seconds: float) -> list[str]:
+    """The views that have held their lock `seconds` or more without completing a batch (for
+    /health; a view stopped at a poison event says so in `stops`); 0: not checked."""
+    if not seconds:
+        return []
+    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: no batch "
+            f"completed (more than {seconds:g} s)" for r in runners
+            if r.poison is None and (stalled := r.stalled_seconds()) >= seconds]
 
 
 def take_lock(conn: psycopg.Connection[Any], key: str, stop: threading.Event, seconds: float,

@@ -178,8 +178,18 @@ class Supervisor:
         state.state = "stopped"
 
 
+def describe(exc: BaseException) -> str:
+    """`Type: message`, whatever the exception: one whose message cannot be rendered (its
+    `__str__` raises) is named by its type, never a second failure in the code reporting it."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - the failure being reported is the one that matters
+        message = "<its message cannot be rendered>"
+    return f"{type(exc).__name__}: {message}"
+
+
 def _describe(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    return " ".join(describe(exc).split())[:500]
 
 
 def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: bool) -> None:

@@ -1,0 +1,54 @@
+"""A witness file the chain-witness timer cannot write is a failure everyone can see, and the
+anchors recorded meanwhile reach the file once it can be written again.
+
+Before, the error was logged and swallowed: the loop stayed `running`, /health answered 200,
+and each anchor recorded while the file could not be written was missing from it for good.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from projections import chain_witness
+from servicecore.container import Container
+from tests.integration.kafka_support import wait_until
+from tests.integration.support import open_order
+from tests.scratch_systems import module_container
+from workers.chain_witness import PeriodicWitness
+from workers.supervisor import Supervisor
+
+container = module_container("witness_unwritable")
+
+
+def test_an_unwritable_witness_file_fails_the_loop_until_its_anchors_are_written(
+        container: Container, tmp_path: Path) -> None:
+    path = tmp_path / "witness" / "chain-anchors.jsonl"
+    path.mkdir(parents=True)  # a folder where the file should be: it cannot be written
+    timer = PeriodicWitness(container.pool, path, 0.001, check_seconds=0.05)
+    supervisor = Supervisor(container.database_url, first_backoff=0.05, max_backoff=0.2)
+    try:
+        supervisor.start("chain-witness", timer.run)
+        open_order(container.work_orders, "SW1")  # the log moved: an anchor is due
+
+        # The anchor is recorded in the database, the file refuses it: the loop says so.
+        def failing() -> bool:
+            state = supervisor.states()["chain-witness"]
+            return state["state"] == "restarting" and "IsADirectoryError" in str(
+                state["last_error"])
+
+        wait_until(failing, 30, "the chain-witness loop to report the witness file's error")
+        assert any(problem.startswith("loop chain-witness is restarting after IsADirectoryError")
+                   for problem in supervisor.problems())
+        recorded = list(timer.unwritten)
+        assert recorded, "the anchor recorded meanwhile is kept to be written"
+
+        # The file can be written again: what was recorded meanwhile is in it.
+        path.rmdir()
+        wait_until(lambda: path.exists() and not timer.unwritten, 30,
+                   "the anchors recorded meanwhile to be written to the witness file")
+        witnessed = {f"{a.notification_id}:{a.hash}" for a in chain_witness.read(path)}
+        assert {r["anchor"] for r in recorded} <= witnessed
+        wait_until(lambda: supervisor.states()["chain-witness"]["state"] == "running", 30,
+                   "the loop to run again")
+    finally:
+        supervisor.stop(timeout=10)
