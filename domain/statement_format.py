@@ -55,6 +55,14 @@ MAX_LINES = 20_000
 # one line in 2000 and one in 2099 listed every such payment the store ever took.
 MAX_SPAN_DAYS = 366
 HEADER_SEARCH = 30  # rows: a header further down is not looked for
+# Characters of a date cell, its time included ("2026-05-01T10:22:33.123456+08:00" is 32): the
+# date pattern is not read over a longer one. It backtracks on a date, blanks and more lines:
+# a cell of 16,000 blanks took 16 s, holding the interpreter lock (the whole API process).
+DATE_MAX = 64
+# Characters of a kept text (reference, counterparty): a workbook's cell can unpack to
+# megabytes, and the finance view indexes the reference (a btree row holds about 2,700 bytes:
+# a longer one stopped the view on every batch). A payment's own references are 80 at most.
+TEXT_MAX = 200
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 # An amount once the separators and currency signs are gone: the API's grammar
 # (domain.money.PLAIN_NUMBER) with a sign either way, as banks write money in and out.
@@ -147,14 +155,15 @@ def _header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
 
 
 def _day(text: str, where: str) -> str:
-    found = _DATE.match(text) or _COMPACT_DATE.match(text)
+    found = (_DATE.match(text) or _COMPACT_DATE.match(text)) if len(text) <= DATE_MAX else None
     try:
         if found is None:
             raise ValueError(text)
         return date(*(int(part) for part in found.groups()[:3])).isoformat()
     except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "…"
         raise InvalidInput(f"{where}: the date must be year first, e.g. 2026-05-01 "
-                           f"(found {text!r})") from None
+                           f"(found {shown!r})", field="date") from None
 
 
 def _amount(text: str, where: str) -> Decimal | None:
@@ -206,15 +215,19 @@ def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal | 
     return amount if amount != 0 else None
 
 
-def _storable(text: str, where: str) -> str:
+def _storable(text: str, where: str, column: str) -> str:
     """A cell kept as text: a NUL character (or an unpaired surrogate) would be stored in the
-    event and then stop the finance view, whose text columns cannot hold it, on every batch."""
+    event and then stop the finance view, whose text columns cannot hold it, on every batch;
+    so would a reference too long for its index (`TEXT_MAX`)."""
+    if len(text) > TEXT_MAX:
+        raise InvalidInput(f"{where}: the {column} is longer than {TEXT_MAX} characters "
+                           f"({len(text)})", field=column)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(f"{where}: a cell holds an unpaired surrogate") from None
+        raise InvalidInput(f"{where}: a cell holds an unpaired surrogate", field=column) from None
     if "\x00" in text:
-        raise InvalidInput(f"{where}: a cell holds a NUL character")
+        raise InvalidInput(f"{where}: a cell holds a NUL character", field=column)
     return text
 
 
@@ -239,8 +252,9 @@ def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
                 continue
             lines.append({"line_no": line_no, "date": _day(at_column("date"), where),
                           "amount": amount,
-                          "reference": _storable(at_column("reference"), where),
-                          "counterparty": _storable(at_column("counterparty"), where)})
+                          "reference": _storable(at_column("reference"), where, "reference"),
+                          "counterparty": _storable(at_column("counterparty"), where,
+                                                    "counterparty")})
         except InvalidInput as error:
             error.extra.update(line=line_no, row=number)
             raise
