@@ -127,3 +127,19 @@ def test_a_reference_too_long_for_its_index_is_422_and_the_finance_view_goes_on(
                       params={"wait_for": fine.json()["notification_id"]})
     assert view.status_code == 200, view.text
     assert [line["reference"] for line in view.json()["unmatched_lines"]] == [longest]
+
+
+def test_a_statement_too_large_to_publish_is_422_naming_why(client: TestClient, auth: Auth,
+                                                            store_id: str) -> None:
+    """A JSON body of 200,000 characters of CSV (within `csv`'s bound) holds 15,000 lines of
+    a date and an amount, 1.3 MB written out: its integration event stopped the Kafka relay
+    for good (tests/integration/test_statement_relay.py)."""
+    before = log_head(client)
+    csv = "date,amount,reference,counterparty\n" + "20260501,1,,\n" * 15_000
+    assert len(csv) <= 200_000
+    refused = client.post("/reconciliation/statements", headers=auth("finance", "fin-1",
+                                                                     [store_id]), json={
+        "store_id": store_id, "source": "bank", "account": "工行 1001", "csv": csv})
+    found = problem(refused, 422, "invalid-input")
+    assert found["detail"].endswith("split the file") and found["lines"] == 15_000
+    assert log_head(client) == before
