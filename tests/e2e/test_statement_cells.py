@@ -36,9 +36,10 @@ def _upload(client: TestClient, auth: Auth, store_id: str, data: bytes,
 
 
 
-def _workbook(cells: list[str], big: str) -> bytes:
+def _workbook(cells: list[str], big: str, head: str = "") -> bytes:
     """An XLSX of the header and one line `cells`, whose cell "BIG" holds `big` instead: as a
-    bank's software may write it (openpyxl itself cuts a text at Excel's 32,767 characters)."""
+    bank's software may write it (openpyxl itself cuts a text at Excel's 32,767 characters);
+    `head` before the sheet's root element."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -50,8 +51,10 @@ def _workbook(cells: list[str], big: str) -> bytes:
     with zipfile.ZipFile(io.BytesIO(saved.getvalue())) as source, \
             zipfile.ZipFile(written, "w", zipfile.ZIP_DEFLATED) as target:
         for part in source.infolist():
-            target.writestr(part, source.read(part.filename).replace(
-                b"BIG", big.encode()), zipfile.ZIP_DEFLATED)
+            written_part = source.read(part.filename).replace(b"BIG", big.encode())
+            if b"BIG" in source.read(part.filename):
+                written_part = written_part.replace(b"<worksheet", head.encode() + b"<worksheet")
+            target.writestr(part, written_part, zipfile.ZIP_DEFLATED)
     return written.getvalue()
 
 
@@ -142,4 +145,24 @@ def test_a_statement_too_large_to_publish_is_422_naming_why(client: TestClient, 
         "store_id": store_id, "source": "bank", "account": "工行 1001", "csv": csv})
     found = problem(refused, 422, "invalid-input")
     assert found["detail"].endswith("split the file") and found["lines"] == 15_000
+    assert log_head(client) == before
+
+
+def test_a_workbook_declaring_entities_is_422_before_they_expand(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Found by hand: a sheet's document type declared `a0` as ten characters and each `a<n>`
+    as ten `a<n-1>`, and a cell held `&a5;`: the parser expanded it to a 1 MB reference, which
+    was imported from a 5 KB file. `&a7;` after 20 MB of blanks in a comment (25 KB zipped)
+    made a cell of 100 MB, 67 s and 900 MB, within the parser's own limit of 100 times the
+    bytes read. The sheets are counted before they are parsed; a declaration is refused there."""
+    before = log_head(client)
+    entities = '<!ENTITY a0 "RRRRRRRRRR">' + "".join(
+        f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 6))
+    data = _workbook(["2026-05-01", "1.00", "BIG", "王伟"], "&a5;",
+                     head=f"<!DOCTYPE worksheet [{entities}]>")
+    assert len(data) < 16 * 1024
+    refused = _upload(client, auth, store_id, data, XLSX)
+    assert problem(refused, 422, "invalid-input")["detail"] == (
+        "the workbook declares a document type (<!DOCTYPE>), which no spreadsheet program "
+        "writes: save it again, or as CSV")
     assert log_head(client) == before
