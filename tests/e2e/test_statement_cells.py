@@ -22,6 +22,9 @@ from tests.scratch_systems import served_module
 
 Auth = Callable[..., dict[str, str]]
 HEADER = ["交易日期", "金额", "交易流水号", "对方户名"]
+# `a5` is a million "R": ten `a4`, each ten `a3`, …
+ENTITIES = "<!DOCTYPE worksheet [<!ENTITY a0 \"RRRRRRRRRR\">" + "".join(
+    f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 6)) + "]>"
 # A system of the module's own: on the code before these bounds, a refused line was stored and
 # stopped the finance view for good, which would have stopped it for every later test too.
 served, container, client = served_module("sc_statement_cells", projections=True)
@@ -36,10 +39,10 @@ def _upload(client: TestClient, auth: Auth, store_id: str, data: bytes,
 
 
 
-def _workbook(cells: list[str], big: str, head: str = "") -> bytes:
+def _workbook(cells: list[str], big: str, head: str = "", encoding: str = "utf-8") -> bytes:
     """An XLSX of the header and one line `cells`, whose cell "BIG" holds `big` instead: as a
     bank's software may write it (openpyxl itself cuts a text at Excel's 32,767 characters);
-    `head` before the sheet's root element."""
+    `head` before the sheet's root element, the sheet written in `encoding`."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -54,6 +57,7 @@ def _workbook(cells: list[str], big: str, head: str = "") -> bytes:
             written_part = source.read(part.filename).replace(b"BIG", big.encode())
             if b"BIG" in source.read(part.filename):
                 written_part = written_part.replace(b"<worksheet", head.encode() + b"<worksheet")
+                written_part = written_part.decode().encode(encoding)
             target.writestr(part, written_part, zipfile.ZIP_DEFLATED)
     return written.getvalue()
 
@@ -156,13 +160,29 @@ def test_a_workbook_declaring_entities_is_422_before_they_expand(
     made a cell of 100 MB, 67 s and 900 MB, within the parser's own limit of 100 times the
     bytes read. The sheets are counted before they are parsed; a declaration is refused there."""
     before = log_head(client)
-    entities = '<!ENTITY a0 "RRRRRRRRRR">' + "".join(
-        f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 6))
-    data = _workbook(["2026-05-01", "1.00", "BIG", "王伟"], "&a5;",
-                     head=f"<!DOCTYPE worksheet [{entities}]>")
+    data = _workbook(["2026-05-01", "1.00", "BIG", "王伟"], "&a5;", head=ENTITIES)
     assert len(data) < 16 * 1024
     refused = _upload(client, auth, store_id, data, XLSX)
     assert problem(refused, 422, "invalid-input")["detail"] == (
         "the workbook declares a document type (<!DOCTYPE>), which no spreadsheet program "
         "writes: save it again, or as CSV")
+    assert log_head(client) == before
+
+
+@pytest.mark.parametrize(("head", "big"), [
+    (ENTITIES, "&a5;"),  # imported a 1 MB reference
+    ("", "R-1</t></is></c>" + '<c t="n"><v>1</v></c>' * 2_000 + '<c t="inlineStr"><is><t>'),
+])
+def test_a_workbook_sheet_in_utf_16_is_422_not_read_past_its_counts(
+        client: TestClient, auth: Auth, store_id: str, head: str, big: str) -> None:
+    """Found by hand: the parts are counted as bytes of ASCII markup, and a sheet written in
+    UTF-16 (which the XML parser reads as well) passed every count unseen: a document type
+    and its entities, a row of 2,000 cells (past the 1,000 a row may hold; the count exists
+    because a row of a million cells took 13 s and 1 GB to build). Both were imported."""
+    before = log_head(client)
+    data = _workbook(["2026-05-01", "1.00", "BIG", "王伟"], big, head=head, encoding="utf-16")
+    refused = _upload(client, auth, store_id, data, XLSX)
+    assert problem(refused, 422, "invalid-input")["detail"] == (
+        "the workbook's XML is not written in UTF-8, as spreadsheet programs write it: save it "
+        "again, or as CSV")
     assert log_head(client) == before
