@@ -36,9 +36,17 @@ MAX_CELLS = 500_000
 # The shared strings are read whole when the workbook opens: 1.8 million of them (a 79 KB file)
 # took 44 s. A statement's text cells (references, names) are far fewer.
 MAX_STRINGS = 200_000
-_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c|si)(?=[\s/>])")
+# A document type declaration: no spreadsheet program writes one (OOXML has none), and its
+# entities expand as the sheet is parsed: "&a7;", ten "&a6;" each ten "&a5;" …, made a cell of
+# 100 MB from a 25 KB file (67 s, 900 MB; the parser's own limit allows 100 times the bytes read).
+_ELEMENT = re.compile(rb"<(?:(?:[A-Za-z_][\w.-]*:)?(row|c|si)(?=[\s/>])|!(DOCTYPE|ENTITY))")
+# The parts are counted as bytes of ASCII markup: a part in UTF-16 (which the XML parser reads,
+# by its byte-order mark or its first bytes) or declared in another encoding passed every count
+# unseen, its document type and its million-cell rows too. Spreadsheet programs write UTF-8.
+_DECLARED = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+_HEAD = 1024  # bytes in which an XML declaration ends
 _CHUNK = 1 << 20
-_OVERLAP = 64  # longer than any element name the pattern matches
+_OVERLAP = 64  # longer than anything the pattern matches
 
 
 def decode(data: bytes) -> str:
@@ -103,17 +111,30 @@ def _elements(parts: ZipFile, name: str) -> Iterator[bytes]:
     parse, no more than a chunk in memory)."""
     carry = b""
     with parts.open(name) as stream:
+        first = stream.read(_CHUNK)
+        _require_utf8(first[:_HEAD])
         while True:
-            chunk = stream.read(_CHUNK)
+            chunk, first = first or stream.read(_CHUNK), b""
             data = carry + chunk
             cut = len(data) if not chunk else max(0, len(data) - _OVERLAP)
             for found in _ELEMENT.finditer(data):
                 if found.start() >= cut:
                     break
-                yield found.group(1)
+                yield found.group(1) or found.group(2)
             if not chunk:
                 return
             carry = data[cut:]
+
+
+def _require_utf8(head: bytes) -> None:
+    """Refuse a part whose first bytes say it is XML in another encoding than UTF-8."""
+    text = head.removeprefix(codecs.BOM_UTF8)
+    declared = _DECLARED.match(text.split(b">", 1)[0] + b">")
+    if text.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, b"<\x00", b"\x00<")) or (
+            text.startswith(b"<?xml") and b">" not in text) or (
+            declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8")):
+        raise InvalidInput("the workbook's XML is not written in UTF-8, as spreadsheet "
+                           "programs write it: save it again, or as CSV")
 
 
 def _count_elements(parts: ZipFile, name: str) -> None:
@@ -121,6 +142,9 @@ def _count_elements(parts: ZipFile, name: str) -> None:
     statement can have."""
     cells = in_row = strings = 0
     for element in _elements(parts, name):
+        if element in (b"DOCTYPE", b"ENTITY"):
+            raise InvalidInput("the workbook declares a document type (<!DOCTYPE>), which no "
+                               "spreadsheet program writes: save it again, or as CSV")
         if element == b"row":
             in_row = 0
         elif element == b"si":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import date
 from decimal import Decimal
@@ -50,11 +51,26 @@ TOTALS = ("合计", "总计", "小计", "本页合计")
 MONEY_IN = ("贷", "收", "收入", "入", "c", "cr", "credit")
 MONEY_OUT = ("借", "支", "支出", "出", "d", "dr", "debit")
 MAX_LINES = 20_000
+# Bytes of a statement's lines written out as JSON (as the event stores them, and, without the
+# payers, as the integration event carries them): a Kafka message holds 1 MiB by default
+# (the producer's max.request.size, the broker's message.max.bytes), and a statement's
+# integration event that did not fit stopped the relay for good, at that event, on every try.
+# 20,000 lines of short references take about 2 MB; 6,000 lines of 22-character references
+# with a company's name as payer fit (916,000 bytes).
+MAX_LINES_BYTES = 900 * 1024
 # Days from the first line's date to the last one's, at most: a year's statement. The statement's
 # page lists the store's unreconciled payments over its dates (± 7 days), so a statement with
 # one line in 2000 and one in 2099 listed every such payment the store ever took.
 MAX_SPAN_DAYS = 366
 HEADER_SEARCH = 30  # rows: a header further down is not looked for
+# Characters of a date cell, its time included ("2026-05-01T10:22:33.123456+08:00" is 32): the
+# date pattern is not read over a longer one. It backtracks on a date, blanks and more lines:
+# a cell of 16,000 blanks took 16 s, holding the interpreter lock (the whole API process).
+DATE_MAX = 64
+# Characters of a kept text (reference, counterparty): a workbook's cell can unpack to
+# megabytes, and the finance view indexes the reference (a btree row holds about 2,700 bytes:
+# a longer one stopped the view on every batch). A payment's own references are 80 at most.
+TEXT_MAX = 200
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 # An amount once the separators and currency signs are gone: the API's grammar
 # (domain.money.PLAIN_NUMBER) with a sign either way, as banks write money in and out.
@@ -147,14 +163,15 @@ def _header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
 
 
 def _day(text: str, where: str) -> str:
-    found = _DATE.match(text) or _COMPACT_DATE.match(text)
+    found = (_DATE.match(text) or _COMPACT_DATE.match(text)) if len(text) <= DATE_MAX else None
     try:
         if found is None:
             raise ValueError(text)
         return date(*(int(part) for part in found.groups()[:3])).isoformat()
     except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "…"
         raise InvalidInput(f"{where}: the date must be year first, e.g. 2026-05-01 "
-                           f"(found {text!r})") from None
+                           f"(found {shown!r})", field="date") from None
 
 
 def _amount(text: str, where: str) -> Decimal | None:
@@ -206,15 +223,19 @@ def _signed(cells: list[str], columns: dict[str, int], where: str) -> Decimal | 
     return amount if amount != 0 else None
 
 
-def _storable(text: str, where: str) -> str:
+def _storable(text: str, where: str, column: str) -> str:
     """A cell kept as text: a NUL character (or an unpaired surrogate) would be stored in the
-    event and then stop the finance view, whose text columns cannot hold it, on every batch."""
+    event and then stop the finance view, whose text columns cannot hold it, on every batch;
+    so would a reference too long for its index (`TEXT_MAX`)."""
+    if len(text) > TEXT_MAX:
+        raise InvalidInput(f"{where}: the {column} is longer than {TEXT_MAX} characters "
+                           f"({len(text)})", field=column)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidInput(f"{where}: a cell holds an unpaired surrogate") from None
+        raise InvalidInput(f"{where}: a cell holds an unpaired surrogate", field=column) from None
     if "\x00" in text:
-        raise InvalidInput(f"{where}: a cell holds a NUL character")
+        raise InvalidInput(f"{where}: a cell holds a NUL character", field=column)
     return text
 
 
@@ -239,8 +260,9 @@ def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
                 continue
             lines.append({"line_no": line_no, "date": _day(at_column("date"), where),
                           "amount": amount,
-                          "reference": _storable(at_column("reference"), where),
-                          "counterparty": _storable(at_column("counterparty"), where)})
+                          "reference": _storable(at_column("reference"), where, "reference"),
+                          "counterparty": _storable(at_column("counterparty"), where,
+                                                    "counterparty")})
         except InvalidInput as error:
             error.extra.update(line=line_no, row=number)
             raise
@@ -248,6 +270,12 @@ def read_statement(rows: list[list[Any]]) -> list[dict[str, Any]]:
             raise InvalidInput(f"a statement holds at most {MAX_LINES} lines: split the file")
     if not lines:
         raise InvalidInput("the statement has no lines")
+    written = len(json.dumps(lines, default=str, ensure_ascii=False, separators=(",", ":"))
+                  .encode())
+    if written > MAX_LINES_BYTES:
+        raise InvalidInput(f"a statement's lines take at most {MAX_LINES_BYTES} bytes written "
+                           f"out, as they are published (these {len(lines)} take {written}): "
+                           "split the file", lines=len(lines))
     first, last = min(ln["date"] for ln in lines), max(ln["date"] for ln in lines)
     if (date.fromisoformat(last) - date.fromisoformat(first)).days > MAX_SPAN_DAYS:
         raise InvalidInput(f"a statement covers at most {MAX_SPAN_DAYS} days from its first "

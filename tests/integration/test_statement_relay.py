@@ -1,0 +1,70 @@
+"""A statement's integration event fits a Kafka message: the relay publishes every statement
+the import takes, and the import refuses one it could not publish (a real Kafka-protocol
+broker, tansu, and the relay's own producer with its default limits)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from domain.common import InvalidInput
+from domain.statement_format import MAX_LINES
+from servicecore.container import Container, build
+from tests.conftest import settings_for
+from tests.databases import scratch_database
+from tests.integration.kafka_support import Broker, TopicReader, wait_until
+from tests.integration.test_relay import broker, relay_for, req  # noqa: F401
+
+HEADER = ["交易日期", "金额", "交易流水号", "对方户名"]
+
+
+@pytest.fixture(scope="module")
+def system(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    """A database of the module's own: the relay reads the log from its start."""
+    with scratch_database(server_url, "sc_statement_relay") as url:
+        container = build(settings_for(url, tmp_path_factory.mktemp("relay"), pool_size=3))
+        yield container
+        container.close()
+
+
+def _rows(lines: int, reference: str) -> list[list[str]]:
+    return [HEADER, *[["2026-05-01", f"{n}.00", f"{reference}{n:06d}", "上海某某汽车租赁有限公司"]
+                      for n in range(1, lines + 1)]]
+
+
+def _import(system: Container, store_id: str, rows: list[list[str]]) -> int:
+    """The statement's lines, imported by the store's finance."""
+    done = system.settlements.import_statement(req(store_id, "finance"), store_id=store_id,
+                                               source="bank", account="工行 1001", rows=rows)
+    return int(done.body["lines"])
+
+
+def test_a_statement_of_the_most_lines_is_refused_before_it_stops_the_relay(
+        system: Container, broker: Broker) -> None:  # noqa: F811
+    """Found by hand: 20,000 lines (the most a statement holds, a file well within the body
+    limit) were imported, and their integration event was 1.6 MB: the producer refused it
+    (MessageSizeTooLargeError, max_request_size 1 MiB) at every try, so the relay stopped at
+    that event for good and nothing stored after it was ever published. A statement whose
+    lines take more than MAX_LINES_BYTES written out is refused: split the file."""
+    head = system.app.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="split the file") as refused:
+        _import(system, "RS1", _rows(MAX_LINES, "R"))
+    assert refused.value.extra == {"lines": MAX_LINES}
+    assert system.app.recorder.max_notification_id() == head  # nothing stored
+
+    # About the largest statement the import takes (6,000 lines of 22-character references and
+    # a company's name as payer: 916,000 bytes; 6,100 are refused) is published, and so is
+    # what comes after it.
+    reference = "4200001234202605" + uuid.uuid4().hex[:6]
+    assert _import(system, "RS1", _rows(6_000, reference)) == 6_000
+    with pytest.raises(InvalidInput, match="split the file"):
+        _import(system, "RS1", _rows(6_100, reference))
+    assert _import(system, "RS1", _rows(1, "after-")) == 1
+    relay = relay_for(system, broker)
+    assert relay.catch_up() == system.app.recorder.max_notification_id()
+    reader = TopicReader(broker.bootstrap, relay.mapper.topics())
+    wait_until(lambda: (reader.poll(), len(reader.records) >= 2)[1], 60, "both statements")
+    reader.close()
+    assert max(len(r.value) for r in reader.records) > 500_000
