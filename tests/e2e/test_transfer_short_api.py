@@ -61,3 +61,27 @@ def test_a_transfer_short_on_arrival_books_in_what_came(client: TestClient, auth
     assert variance["actor"]["user_id"] == "clerk-" + there
     assert f"short on arrival of transfer {sent['number']}: one set missing" in str(variance)
 
+
+
+def test_a_large_shortfall_waits_for_a_manager_under_the_transfer_s_number(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    here, there = store_id, store_id + "B"
+    sender = auth("parts_clerk", "clerk-" + here, [here])
+    receiver = auth("parts_clerk", "clerk-" + there, [there])
+    number = received_part(client, sender, here, 4)
+    sent = post(client, "/stock/transfers", sender, {
+        "from_store": here, "to_store": there, "part_number": number, "qty": 4,
+        "reason": "stock for the other store"}, 201)
+    # Only one of four came: 600.00 short is above the stocktake approval value.
+    got = post(client, f"/stock/transfers/{sent['id']}/receipt", receiver,
+               {"received_qty": "1", "reason": "crate damaged, three sets lost"})
+    assert got["short"] == {"qty": "3", "count_id": sent["number"], "value": "-600.00",
+                            "status": "awaiting_approval"}
+    pending = get(client, "/stock/approvals", receiver, wait_for=head(client))["items"]
+    assert [(a["kind"], a["ref"]) for a in pending if a["store_id"] == there] == [
+        ("stocktake", sent["number"])]
+    decided = post(client, f"/stock/{there}/{number}/stocktakes/{sent['number']}/decision",
+                   auth("manager", "mgr-" + there, [there]), {"approve": True})
+    assert decided["status"] == "posted"
+    [item] = get(client, "/stock", receiver, store_id=there, wait_for=head(client))["items"]
+    assert (item["on_hand"], item["fifo_value"]) == ("1", "200.00")
