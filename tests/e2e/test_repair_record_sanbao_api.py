@@ -5,6 +5,8 @@ loaner or travel paid for the customer."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_parts_api import Auth, get, head, on_roster, post, received_part, store_staff
@@ -65,6 +67,10 @@ def test_the_repair_record_carries_the_sanbao_items_of_a_warranty_visit(
     assert record["labor_fee"] == "300.00"
     assert [(p["quantity"], p["amount"]) for p in record["parts"]] == [("1", "450.00")]
     assert record["material_cost"] == "450.00"
+    # ... and together what the settlement's bills ask, whoever pays them.
+    settled = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))
+    assert sum(Decimal(b["total"]) for b in settled["bills"].values()) == (
+        Decimal(record["labor_fee"]) + Decimal(record["material_cost"]))
     # Time in and out, mileage out: the check-in and the delivery.
     assert record["time_in"] == doc["check_in"]["at"]
     assert record["time_out"] is not None and record["time_out"] >= record["settled_at"]
