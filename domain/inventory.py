@@ -358,6 +358,7 @@ class Inventory:
         result = item.count(audit, transfer.number, counted,
                             f"short on arrival of transfer {transfer.number}: {why}",
                             self.thresholds.stocktake_value)
+        transfer.record_short(audit, short, transfer.number, why)
         return {"qty": str(short), "count_id": transfer.number, "value": str(result["value"]),
                 "status": "awaiting_approval" if result["needs_approval"] else "posted"}
 

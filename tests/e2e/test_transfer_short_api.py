@@ -48,6 +48,10 @@ def test_a_transfer_short_on_arrival_books_in_what_came(client: TestClient, auth
                             "status": "posted"}
     [item] = get(client, "/stock", receiver, store_id=there, wait_for=head(client))["items"]
     assert (item["on_hand"], item["fifo_value"], item["in_transit"]) == ("2", "400.00", "0")
+    # Both stores' list of transfers says so beside what was sent.
+    for clerk in (sender, receiver):
+        [listed] = get(client, "/stock/transfers", clerk)["items"]
+        assert (listed["qty"], listed["short_qty"], listed["status"]) == ("3", "1", "received")
     # The ledger: nothing left in transit, the shortfall a stock loss at the receiving store.
     balances = {(a["store_id"], a["account"]): a["balance"] for a in get(
         client, "/ledger/trial-balance", finance, month=datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m"),
@@ -60,6 +64,10 @@ def test_a_transfer_short_on_arrival_books_in_what_came(client: TestClient, auth
     [variance] = [e for e in history["items"] if e["event"] == "StockItem.VariancePosted"]
     assert variance["actor"]["user_id"] == "clerk-" + there
     assert f"short on arrival of transfer {sent['number']}: one set missing" in str(variance)
+    trail = get(client, f"/stock/transfers/{sent['id']}/history",
+                auth("auditor", "aud-group", [here, there]))
+    assert [e["event"] for e in trail["items"]] == [
+        "Transfer.Dispatched", "Transfer.Received", "Transfer.ReceivedShort"]
 
 
 
