@@ -157,6 +157,16 @@ class TransferIn(Body):
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
+class TransferReceiptIn(Body):
+    model_config = example({"received_qty": "1", "reason": "one set missing from the crate"})
+
+    received_qty: NumberOrNone = Field(default=None, ge=0, le=1_000_000, description=(
+        "the units that arrived, when fewer than were sent (none: all of them); the rest are "
+        "counted short at the receiving store under the transfer's number"))
+    reason: str | None = Field(default=None, max_length=500,
+                               description="required when fewer units arrived than were sent")
+
+
 class OrderLineIn(Body):
     model_config = example({"part_number": "5Q0698151", "qty": "8", "unit_cost": "300.00"})
 

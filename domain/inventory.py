@@ -24,6 +24,7 @@ from domain.common import (
     StaleVersion,
     require,
     require_group_store,
+    require_reason,
 )
 from domain.counter import DocumentCounter
 from domain.money import money, quantity
@@ -305,7 +306,12 @@ class Inventory:
         counter = DocumentCounter.create_id("transfer", from_store, year)
         return self.app.execute(request, decide, (stock_stream(from_store, part_number), counter))
 
-    def receive_transfer(self, request: Request, transfer_id: UUID) -> CommandResult:
+    def receive_transfer(self, request: Request, transfer_id: UUID, *,
+                         received_qty: object = None, reason: str | None = None) -> CommandResult:
+        """The receiving store books the transfer in. Fewer units than were sent
+        (`received_qty`, with a reason) are booked in and counted short at once, in the same
+        save: a stocktake variance of the receiving store under the transfer's number, posted
+        or waiting for a manager as any count of that value would."""
         def decide(session: Session) -> Decision:
             transfer = session.find(Transfer, transfer_id)
             if transfer is None or not (session.caller.may_use(transfer.to_store)
@@ -317,13 +323,44 @@ class Inventory:
             assert item is not None
             audit = session.audit(transfer.to_store)
             transfer.check_receivable(audit)
+            arrived = transfer.qty if received_qty is None else quantity(
+                received_qty, "received quantity", places=3, allow_zero=True,
+                field="received_qty")
+            require(arrived <= transfer.qty, InvalidInput(
+                f"transfer {transfer.number} carries {transfer.qty}; {arrived} cannot have "
+                "arrived", field="received_qty", sent=str(transfer.qty)))
             lot_ids = item.transfer_in(audit, str(transfer.id), transfer.from_store,
                                        transfer.picks)
             transfer.receive(audit, lot_ids)
-            return Decision(transfer, {"number": transfer.number, "status": transfer.status,
-                                       "lot_ids": lot_ids})
+            answer: dict[str, Any] = {"number": transfer.number, "status": transfer.status,
+                                      "lot_ids": lot_ids}
+            if arrived < transfer.qty:
+                answer["short"] = self._short_on_arrival(
+                    item, audit, transfer, lot_ids, transfer.qty - arrived, reason)
+            return Decision(transfer, answer)
 
         return self.app.execute(request, decide, (transfer_id,))
+
+    def _short_on_arrival(self, item: StockItem, audit: Any, transfer: Transfer,
+                          lot_ids: list[str], short: Decimal, reason: str | None
+                          ) -> dict[str, Any]:
+        """Count the lots just booked in less the units that did not arrive (the last lots
+        first), under the transfer's number."""
+        why = require_reason(reason, "a transfer received short")
+        counted: dict[str, object] = {}
+        missing = short
+        for lot_id, pick in reversed(list(zip(lot_ids, transfer.picks, strict=True))):
+            if not missing:
+                break
+            sent = Decimal(str(pick["qty"]))
+            counted[lot_id] = sent - min(missing, sent)
+            missing -= min(missing, sent)
+        result = item.count(audit, transfer.number, counted,
+                            f"short on arrival of transfer {transfer.number}: {why}",
+                            self.thresholds.stocktake_value)
+        transfer.record_short(audit, short, transfer.number, why)
+        return {"qty": str(short), "count_id": transfer.number, "value": str(result["value"]),
+                "status": "awaiting_approval" if result["needs_approval"] else "posted"}
 
     # -- purchase orders ---------------------------------------------------------------------
 

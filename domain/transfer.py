@@ -35,6 +35,14 @@ class Transfer(Aggregate):
     class Received(Event):
         lot_ids: list[str]
 
+    class ReceivedShort(Event):
+        """Fewer units arrived than were sent: the rest were counted short at the receiving
+        store under `count_id` (the transfer's number)."""
+
+        qty: Decimal
+        count_id: str
+        reason: str
+
     @event(Dispatched)
     def __init__(self, audit: Audit, number: str, from_store: str, to_store: str,
                  part_number: str, qty: Decimal, picks: list[dict[str, Any]], cost: Decimal,
@@ -48,6 +56,7 @@ class Transfer(Aggregate):
         self.picks = [dict(p) for p in picks]
         self.cost = cost
         self.status = "in_transit"
+        self.short_qty = Decimal(0)
 
     def check_receivable(self, audit: Audit) -> None:
         require(self.status == "in_transit",
@@ -64,3 +73,13 @@ class Transfer(Aggregate):
     def _received(self, audit: Audit, lot_ids: list[str]) -> None:
         self.status = "received"
         self.lot_ids = list(lot_ids)
+
+    def record_short(self, audit: Audit, qty: Decimal, count_id: str, reason: str) -> None:
+        """The units that did not arrive, as the receiving store counted them short."""
+        require(self.status == "received" and 0 < qty <= self.qty,
+                IllegalTransition(f"transfer {self.number} cannot be {qty} short"))
+        self._received_short(audit, qty, count_id, reason)
+
+    @event(ReceivedShort)
+    def _received_short(self, audit: Audit, qty: Decimal, count_id: str, reason: str) -> None:
+        self.short_qty = qty

@@ -8,7 +8,9 @@ record itemises exactly what was settled. Beside the 13 elements, each part show
 recorded on its line (fitted; removed, with what became of each) and the record the visit's
 evidence references (photos, diagnostic reports: where each file is kept, its SHA-256). The finance read model only finds
 which work orders settled on a day; every record is built from the work order's and the
-settlement's events.
+settlement's events. Beside the 13 elements, the items the 三包 rules ask of each visit's record:
+time in and out, mileage out, each job's quality inspection, the labor fee and material cost,
+and the towing, loaner or travel paid for the customer.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from domain.application import ServiceCore
 from domain.common import IllegalTransition, NotPermitted
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
-from projections.claim_checks import evidence_refs, part_serials
-from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
+from projections.claim_checks import compensations, evidence_refs, part_serials
+from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
 from projections.warranty_claim import visit_dates, work_order_events
 
 CSV_COLUMNS = ("shop_name", "vin", "plate", "date_in", "mileage_in", "settlement_date",
@@ -74,6 +76,33 @@ def _fault_description(wo: WorkOrder) -> str:
     return "; ".join(parts)
 
 
+def _inspections(wo: WorkOrder, events: Iterable[Recorded]) -> list[dict[str, Any]]:
+    """Per job, its quality inspection (质检): the last check's result, who inspected and when,
+    and how many of its checks failed; `passed: null` for a job never inspected."""
+    last: dict[int, Recorded] = {}
+    for r in events:
+        if isinstance(r.event, WorkOrder.QualityChecked):
+            last[r.event.job_no] = r
+    out = []
+    for job_no, job in wo.jobs.items():
+        check = last.get(job_no)
+        checked = stamp(check) if check else {"by": None, "role": None, "at": None}
+        out.append({"job_no": job_no, "passed": check.event.passed if check else None,
+                    "failures": job.get("qc_failures", 0), "inspector": checked["by"],
+                    "at": checked["at"]})
+    return out
+
+
+def _fees(settlement: Settlement) -> dict[str, Decimal]:
+    """What each line of the visit bills in all, after discounts, whoever pays it (a warranty or
+    insurance line's share on the customer bill counted with its line)."""
+    fees: dict[str, Decimal] = {}
+    for bill in settlement.bills.values():
+        for ln in bill["lines"]:
+            fees[ln["line_id"]] = fees.get(ln["line_id"], Decimal("0.00")) + ln["net"]
+    return fees
+
+
 def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], zone: ZoneInfo,
                  shops: ShopNames, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     """The record of a settled visit (None while the visit is not settled)."""
@@ -87,6 +116,7 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
     labor = [ln for ln in lines if ln["kind"] == "labor"]
     parts = [ln for ln in lines if ln["kind"] == "part"]
     serials = part_serials(wo_events)
+    fees = _fees(settlement)
     record: dict[str, Any] = plain({
         "shop_name": shops.of(wo.store_id),
         "vin": wo.vehicle["vin"],
@@ -97,16 +127,23 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
         "settlement_number": visit["settlement_number"],
         "fault_description": _fault_description(wo),
         "work_items": [{"name": ln["description"], "op_code": ln["op_code"],
-                        "labor_hours": ln["qty"]} for ln in labor],
+                        "labor_hours": ln["qty"], "fee": fees[ln["line_id"]]} for ln in labor],
         "labor_hours": sum((ln["qty"] for ln in labor), Decimal("0.0")),
+        "labor_fee": sum((fees[ln["line_id"]] for ln in labor), Decimal("0.00")),
+        "material_cost": sum((fees[ln["line_id"]] for ln in parts), Decimal("0.00")),
         "parts": [{"part_name": ln["description"], "part_code": ln["part_number"],
-                   "quantity": ln["qty"], "unit": ln.get("unit"),
+                   "quantity": ln["qty"], "unit": ln.get("unit"), "amount": fees[ln["line_id"]],
                    "serials": {k: serials[ln["line_id"]][k] for k in ("fitted", "removed")}
                    if ln["line_id"] in serials else None} for ln in parts],
         "store_id": wo.store_id,
         "work_order_number": wo.number,
         "work_order_id": str(wo.id),
         "settled_at": visit["dates"]["settled"],
+        "time_in": visit["dates"]["checked_in"] or visit["dates"]["opened"],
+        "time_out": visit["dates"]["delivered"],
+        "mileage_out": visit["mileage_out"],
+        "inspections": _inspections(wo, wo_events),
+        "compensations": compensations(wo_events),
         "evidence_refs": evidence_refs(wo_events),
         "evidence": fill_evidence(conn, [*wo_events, *settlement_events]),
     })

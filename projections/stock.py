@@ -84,7 +84,8 @@ class StockView(StockChanges, ReadModel):
             to_store text NOT NULL, part_number text NOT NULL, qty numeric NOT NULL,
             cost numeric NOT NULL, status text NOT NULL, reason text,
             sent_at timestamptz NOT NULL, sent_by text NOT NULL,
-            received_at timestamptz, received_by text, version integer NOT NULL""",
+            received_at timestamptz, received_by text, version integer NOT NULL,
+            short_qty numeric""",
         "stock_alerts": """
             store_id text NOT NULL, part_number text NOT NULL, open boolean NOT NULL,
             raised_at timestamptz NOT NULL, available numeric NOT NULL,
@@ -97,6 +98,9 @@ class StockView(StockChanges, ReadModel):
             requested_at timestamptz NOT NULL, decided_by text, decided_at timestamptz,
             decision_reason text, PRIMARY KEY (kind, store_id, part_number, ref)""",
     }
+    # Columns added since the tables were first made (null on older rows: no transfer before
+    # arrived short).
+    added_columns = (("transfers", "short_qty numeric"),)
     indexes = (
         Index("parts", "parts_name_idx", "(lower(name) text_pattern_ops)"),
         Index("parts", "parts_barcode_idx", "(barcode)"),
@@ -343,6 +347,12 @@ class StockView(StockChanges, ReadModel):
             (event.originator_id, event.number, event.from_store, event.to_store,
              event.part_number, event.qty, event.cost, event.reason, event.audit.at,
              event.audit.user_id, event.originator_version))
+
+    @on.register
+    def _transfer_short(self, event: Transfer.ReceivedShort, batch: Batch, n: int) -> None:
+        batch.conn.execute(
+            f"""UPDATE {batch.t('transfers')} SET short_qty = %s, version = %s WHERE id = %s""",
+            (event.qty, event.originator_version, event.originator_id))
 
     @on.register
     def _transfer_received(self, event: Transfer.Received, batch: Batch, n: int) -> None:

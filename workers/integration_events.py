@@ -205,6 +205,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
     "Transfer": {
         "Dispatched": fields("number from_store to_store part_number qty reason", picks=picks),
         "Received": fields("lot_ids"),
+        "ReceivedShort": fields("qty count_id reason"),
     },
     "Settlement": {
         "Opened": fields("work_order_id work_order_number customer_id"),

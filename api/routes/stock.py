@@ -42,6 +42,7 @@ from api.schemas_stock import (
     ScrapIn,
     SupplierReturnIn,
     TransferIn,
+    TransferReceiptIn,
 )
 from domain.common import NotFound
 from domain.part import normalise_part_number
@@ -327,5 +328,8 @@ def transfer(body: TransferIn, cmd: MoveCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/transfers/{transfer_id}/receipt", response_model=CommandAccepted)
-def receive_transfer(transfer_id: UUID, cmd: MoveCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(ctx.inventory.receive_transfer(cmd.envelope, transfer_id))
+def receive_transfer(transfer_id: UUID, cmd: MoveCmd, ctx: Ctx,
+                     body: TransferReceiptIn | None = None) -> Any:
+    """The receiving store books the parts in; fewer than were sent are counted short."""
+    given = body.model_dump() if body is not None else {}
+    return cmd.accepted(ctx.inventory.receive_transfer(cmd.envelope, transfer_id, **given))

@@ -116,11 +116,12 @@ def test_a_settled_visit_carries_the_13_elements(container: Container,
         "settlement_number": f"SET-{desk.store}-2025-000001",
         "fault_description": "brake noise — pads worn to 2 mm; AC not cold",
         "work_items": [
-            {"name": "replace front pads", "op_code": "BRK-PAD", "labor_hours": "1.5"},
-            {"name": "recharge AC", "op_code": "AC-GAS", "labor_hours": "0.5"}],
+            {"name": "replace front pads", "op_code": "BRK-PAD", "labor_hours": "1.5",
+             "fee": "450.00"},
+            {"name": "recharge AC", "op_code": "AC-GAS", "labor_hours": "0.5", "fee": "150.00"}],
         "labor_hours": "2.0",
         "parts": [{"part_name": "front brake pads", "part_code": day["pads"], "quantity": "1",
-                   "unit": "pc", "serials": {
+                   "unit": "pc", "amount": "560.00", "serials": {
                        "fitted": ["PAD-7781"],
                        "removed": [{"serial": "PAD-1203", "disposition": "scrapped",
                                     "tag": None}]}}],
