@@ -211,13 +211,15 @@ def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime,
                      opener: PersonalDataOpener | None = None) -> dict[str, Any] | None:
     """The work order as it stood at `at` (business time of each event's audit stamp), with
     the insurer's assessment and the drafted bills its settlement then held, and the totals
-    they give, as the view shows them."""
-    events = [e for e in _events(app, work_order_id) if e.audit.at <= at]
+    they give, as the view shows them. Each stream is replayed up to its first event stamped
+    after `at` (`events_until`), as every `as_of` replay: an event stored after it though
+    stamped earlier (its request waited for the stream) was decided on the state it made."""
+    events = events_until(app, work_order_id, at)
     doc = fold(events, opener or PersonalDataOpener(app.personal_data), app.mapper.transcoder)
     if doc is None:
         return None
-    for e in _events(app, Settlement.create_id(work_order_id)):
-        if isinstance(e, SETTLEMENT_EVENTS) and e.audit.at <= at:
+    for e in events_until(app, Settlement.create_id(work_order_id), at):
+        if isinstance(e, SETTLEMENT_EVENTS):
             settled(stored_event(e, app.mapper.transcoder), doc)
     return doc
 
