@@ -24,6 +24,7 @@ from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
+from domain.work_order import WorkOrder
 from projections.as_of_start import reached_version, trusted_starts
 from projections.base import stored_event
 from projections.work_order_doc import SETTLEMENT_EVENTS, fold, settled
@@ -105,7 +106,11 @@ def actor(event: Any) -> dict[str, Any] | None:
 
 def reason_of(event: Any) -> str | None:
     """Why it was done: the event's `reason`, or the reason an override of its own names
-    (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`)."""
+    (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`; the
+    customer's decision on an estimate line keeps it as its `note`, which a change of mind
+    requires)."""
+    if isinstance(event, WorkOrder.LineAuthorized):
+        return event.note
     return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None)
 
 
