@@ -50,6 +50,6 @@ def test_the_reason_for_a_changed_decision_is_in_the_trail(
     assert [e["reason"] for e in timeline if e["event"] == "WorkOrder.LineAuthorized"] == [
         None, why]
     logged = get(client, "/audit/log", auditor, event_type="WorkOrder.LineAuthorized",
-                 store_id=store_id)["items"]
+                 store_id=store_id, wait_for=done["notification_id"])["items"]
     assert [(e["reason"], e["actor"]["user_id"], e["actor"]["role"]) for e in logged] == [
         (None, "adv-" + store_id, "advisor"), (why, "adv-" + store_id, "advisor")]
