@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
 from domain.payer_name import payer_name_key
 
 REMINDER_OUTCOMES = ("reminded", "booked", "declined")
@@ -99,7 +99,7 @@ class Vehicle(Aggregate):
                         today: date) -> None:
         check_details(brand, model, year, sale_date, today)
         if self.sale_date is not None and sale_date != self.sale_date:
-            require(bool(reason), InvalidInput("changing a recorded sale date needs a reason"))
+            reason = require_reason(reason, "changing a recorded sale date")
         self._details_corrected(audit, brand, model, year, sale_date, reason)
 
     @event(DetailsCorrected)

@@ -24,6 +24,7 @@ from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
+from domain.work_order import WorkOrder
 from projections.as_of_start import reached_version, trusted_starts
 from projections.base import stored_event
 from projections.work_order_doc import SETTLEMENT_EVENTS, fold, settled
@@ -105,7 +106,11 @@ def actor(event: Any) -> dict[str, Any] | None:
 
 def reason_of(event: Any) -> str | None:
     """Why it was done: the event's `reason`, or the reason an override of its own names
-    (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`)."""
+    (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`; the
+    customer's decision on an estimate line keeps it as its `note`, which a change of mind
+    requires)."""
+    if isinstance(event, WorkOrder.LineAuthorized):
+        return event.note
     return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None)
 
 
@@ -211,13 +216,15 @@ def work_order_as_of(app: ServiceCore, work_order_id: UUID, at: datetime,
                      opener: PersonalDataOpener | None = None) -> dict[str, Any] | None:
     """The work order as it stood at `at` (business time of each event's audit stamp), with
     the insurer's assessment and the drafted bills its settlement then held, and the totals
-    they give, as the view shows them."""
-    events = [e for e in _events(app, work_order_id) if e.audit.at <= at]
+    they give, as the view shows them. Each stream is replayed up to its first event stamped
+    after `at` (`events_until`), as every `as_of` replay: an event stored after it though
+    stamped earlier (its request waited for the stream) was decided on the state it made."""
+    events = events_until(app, work_order_id, at)
     doc = fold(events, opener or PersonalDataOpener(app.personal_data), app.mapper.transcoder)
     if doc is None:
         return None
-    for e in _events(app, Settlement.create_id(work_order_id)):
-        if isinstance(e, SETTLEMENT_EVENTS) and e.audit.at <= at:
+    for e in events_until(app, Settlement.create_id(work_order_id), at):
+        if isinstance(e, SETTLEMENT_EVENTS):
             settled(stored_event(e, app.mapper.transcoder), doc)
     return doc
 

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice, takewhile
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
 from domain.stamps import RESERVED_SINCE
 from domain.stock import StockItem
+from domain.transfer import Transfer
 from projections.as_of_start import (
     FIRST_EVENT,
     SNAPSHOT_PAGE,
@@ -38,9 +41,13 @@ from projections.as_of_start import (
     stamped_start,
     trusted_starts,
 )
-from projections.audit import stream_events
+from projections.audit import aggregate_as_of, stream_events
 
 RESERVED = get_topic(StockItem.Reserved)
+# The transfers of a part to a store sent by a moment and not booked in by then, as the stock
+# view lists them (their stamps are the events'); each is then replayed to that moment.
+SENT_BY = """SELECT id FROM transfers WHERE to_store = %s AND part_number = %s
+    AND sent_at <= %s AND (received_at IS NULL OR received_at > %s)"""
 
 
 def stock_as_of(app: ServiceCore, stream_id: UUID, at: datetime
@@ -113,3 +120,16 @@ def _start_before(app: ServiceCore, stream_id: UUID, version: int, keys: set[str
         if not keys & set(_held(start.aggregate)):
             return start
     return FIRST_EVENT
+
+
+def in_transit_as_of(app: ServiceCore, conn: psycopg.Connection[Any], store_id: str,
+                     part_number: str, at: datetime) -> Decimal:
+    """The units of the part on their way to the store at `at`: the transfers sent to it by
+    then and not yet booked in, each as its events stood at that moment (the `in_transit` the
+    stock view showed then)."""
+    total = Decimal(0)
+    for (transfer_id,) in conn.execute(SENT_BY, (store_id, part_number, at, at)).fetchall():
+        transfer = aggregate_as_of(app, transfer_id, at)
+        if isinstance(transfer, Transfer) and transfer.status == "in_transit":
+            total += transfer.qty
+    return total

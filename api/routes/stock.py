@@ -49,7 +49,7 @@ from domain.part import normalise_part_number
 from domain.stock import StockItem
 from domain.transfer import Transfer
 from projections import audit
-from projections.stock_as_of import stock_as_of
+from projections.stock_as_of import in_transit_as_of, stock_as_of
 from projections.stock_batch import work_order_of
 from projections.stock_queries import (
     LOT_MOVEMENTS,
@@ -147,8 +147,11 @@ def _stock_as_of(ctx: Ctx, principal: Principal, store_id: str, part_number: str
                      "line_id": work_order_of(key)[1], "at": since.get(key)}
                     for key, qty in item.reserved.items()]
     reservations.sort(key=lambda r: (r["at"] is None, r["at"] or as_of, r["key"]))
+    with ctx.pool.connection() as conn:
+        in_transit = in_transit_as_of(ctx.app, conn, store_id, number, as_of)
     return {"store_id": store_id, "part_number": number, "as_of": as_of.isoformat(),
-            "version": item.version, **item.figures(), "fifo_value": item.fifo_value,
+            "version": item.version, **item.figures(), "in_transit": in_transit,
+            "fifo_value": item.fifo_value,
             "min_stock": item.min_stock, "low_stock": item.alert_raised, "lots": lots,
             "reservations": reservations}
 
