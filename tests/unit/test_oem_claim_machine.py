@@ -13,6 +13,7 @@ aggregate.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from domain.application import ServiceCore
 from domain.common import Audit, IllegalTransition, InvalidInput
 from domain.oem_claim import OemClaim
+from workers.integration_events import IntegrationMapper
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
 CLERK = Audit("clerk-1", "advisor", "S01", AT, "corr-1")
@@ -127,3 +129,28 @@ class OemClaimMachine(RuleBasedStateMachine):
 OemClaimMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=20,
                                              deadline=None)
 TestOemClaim = OemClaimMachine.TestCase
+
+
+def test_the_relay_publishes_each_step_with_its_fields_on_the_money_topic() -> None:
+    """Each OemClaim event is a known integration event (not the empty envelope of an
+    unmapped type): `warranty_claim.<step>` on the money topic, keyed by the claim's stream."""
+    claim = OemClaim(audit=CLERK, work_order_id=WORK_ORDER_ID,
+                     work_order_number="WO-S01-2026-000001", store_id="S01",
+                     oem_claim_number="VW-1", claimed=Decimal("150.00"),
+                     id=OemClaim.create_id(WORK_ORDER_ID))
+    claim.reject(CLERK, "R-17", "causal part photo missing")
+    claim.resubmit(CLERK, "photo added", None, Decimal("150.00"))
+    claim.approve(CLERK, Decimal("120.00"), "labor time cut")
+    relay = IntegrationMapper(MAPPER)
+    sent = [relay.to_message(n, MAPPER.to_stored_event(e))
+            for n, e in enumerate(claim.collect_events(), start=1)]
+    assert all(m is not None and m.known for m in sent)
+    assert [m.type for m in sent if m] == [
+        "warranty_claim.submitted", "warranty_claim.rejected", "warranty_claim.resubmitted",
+        "warranty_claim.approved"]
+    assert {m.topic for m in sent if m} == {"servicecore.money"}
+    payloads = [json.loads(m.value)["payload"] for m in sent if m]
+    assert payloads[0]["oem_claim_number"] == "VW-1" and payloads[0]["claimed"] == "150.00"
+    assert payloads[1] == {"reason_code": "R-17", "reason": "causal part photo missing"}
+    assert payloads[3] == {"approved_amount": "120.00", "claimed": "150.00",
+                           "reason": "labor time cut"}
