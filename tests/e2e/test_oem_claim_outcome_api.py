@@ -15,7 +15,7 @@ from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.integration.audit_support import new_vin
 from tests.scratch_systems import served_module
 
-served, container, client = served_module("sc_oem_claim")
+served, container, client = served_module("sc_oem_claim", projections=True)
 
 
 def _refused(client: TestClient, url: str, headers: dict[str, str], body: Any,
@@ -133,6 +133,10 @@ def test_a_claim_rejected_resubmitted_approved_short_and_paid_keeps_its_history(
     assert history[2]["changes"] == "photo of the failed module added"
     assert (history[3]["approved_amount"], history[3]["claimed"], history[3]["difference"],
             history[3]["reason"]) == ("120.00", "150.00", "30.00", "labor time cut to 0.4 h")
+    # The visit's timeline holds the claim's steps among its streams.
+    visit = get(client, f"/audit/work-orders/{wo_id}/timeline", auditor, wait_for=head(client))
+    assert {"stream_type": "OemClaim", "events": 4} in [
+        {k: s[k] for k in ("stream_type", "events")} for s in visit["streams"]]
 
 
 def test_a_claim_needs_a_confirmed_warranty_bill_and_the_claim_clerks_role(
