@@ -93,6 +93,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # audit exports: the warranty clerk files claims with an advisor token; the desk uploads
     # the repair records after settlement
     "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
+    # what the OEM did with a claim: recorded by whoever files claims (an advisor) or a manager
+    "warranty_claims.manage": DESK,
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
     "audit.sanbao": frozenset({"auditor", "manager"}),
     "audit.serial_conflicts": frozenset({"auditor", "manager", "advisor"}),

@@ -29,6 +29,7 @@ from api.routes import (
     finance,
     health,
     insurers,
+    oem_claims,
     parts,
     progress,
     progress_history,
@@ -115,6 +116,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(insurers.router)
+    app.include_router(oem_claims.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

@@ -29,6 +29,7 @@ import psycopg
 from domain.application import ServiceCore
 from domain.common import IllegalTransition, NotFound
 from domain.inventory import stock_stream
+from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.work_order import WorkOrder
@@ -44,6 +45,7 @@ from projections.claim_checks import (
 )
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 from projections.odometer import highest_earlier_reading, odometer_problem
+from projections.oem_claim_history import oem_claim
 from projections.serial_conflicts import conflict_problems, serial_matches
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
@@ -354,7 +356,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         raise NothingToClaim(f"work order {wo.number} has no approved warranty line: "
                              "nothing to claim", number=wo.number)
     settlement_id, car_id = Settlement.create_id(work_order_id), vehicle_id(wo.vehicle["vin"])
-    others = read_streams(app, conn, [settlement_id, car_id])
+    outcome_id = OemClaim.create_id(work_order_id)
+    others = read_streams(app, conn, [settlement_id, car_id, outcome_id])
     job_nos = sorted({ln["job_no"] for ln in claimed})
     part_numbers = {ln["part_number"] for ln in wo.lines.values()
                     if ln["kind"] == "part" and ln["job_no"] in job_nos}
@@ -402,6 +405,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "jobs": jobs,
         "compensations": compensations(events),
         "totals": _claim_totals(jobs, bill is not None),
+        "oem_claim": oem_claim(others.get(outcome_id, []),
+                               settlement if isinstance(settlement, Settlement) else None),
         "complete": not problems, "problems": problems,
         "still_to_come": still_to_come(visit, bill),
         "serial_conflicts": conflicts, "serial_history": serial_history,

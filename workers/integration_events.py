@@ -56,6 +56,7 @@ ROUTES: dict[str, Route] = {
     "CashierDay": Route("money", "cashier_day"),
     "Statement": Route("money", "bank_statement"),
     "Insurer": Route("money", "insurer"),
+    "OemClaim": Route("money", "warranty_claim"),
     "Customer": Route("customers", "customer"),
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),
@@ -187,6 +188,12 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Registered": fields("part_number details list_price"),
         "DetailsChanged": fields("changes"),
         "PriceChanged": fields("old_price new_price reason"),
+    },
+    "OemClaim": {  # what the OEM did with a visit's warranty claim: no personal data in it
+        "Submitted": fields("work_order_id work_order_number store_id oem_claim_number claimed"),
+        "Rejected": fields("reason_code reason"),
+        "Resubmitted": fields("changes oem_claim_number claimed"),
+        "Approved": fields("approved_amount claimed reason"),
     },
     "Insurer": {
         "Registered": fields("code name short_name aliases"),

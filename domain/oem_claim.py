@@ -1,0 +1,151 @@
+"""The OEM's answer to a warranty claim: one stream per visit whose warranty bill was claimed.
+
+The claim package (projections/warranty_claim.py) is what the dealer sends; this stream is what
+happened to it at the OEM: submitted under the OEM's claim number, rejected with the OEM's
+reason, corrected and submitted again (saying what changed), approved for an amount that may be
+below the claimed one (the difference says why). An OEM warranty audit asks exactly this
+history, so every step keeps who, when and why.
+
+    submitted ──reject──▶ rejected ──resubmit──▶ resubmitted ──reject──▶ rejected …
+        └──────────approve──────────────────────────┴──approve──▶ approved (final)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+
+OPEN = ("submitted", "resubmitted")  # waiting for the OEM's decision
+MAX_TEXT = 500
+MAX_CODE = 40
+
+
+class OemClaimError(IllegalTransition):
+    """A step the claim's status does not allow (HTTP 409, naming the status)."""
+
+
+def a_text(value: str | None, field: str, what: str, least: int = 3,
+           most: int = MAX_TEXT) -> str:
+    """The text given, stripped: at least `least` characters, at most `most`, else 422."""
+    text = (value or "").strip()
+    require(len(text) >= least, InvalidInput(
+        f"{what} is required (at least {least} characters)", field=field))
+    require(len(text) <= most, InvalidInput(f"{what} is at most {most} characters",
+                                            field=field))
+    return text
+
+
+class OemClaim(Aggregate):
+    """A visit's warranty claim at the OEM."""
+
+    max_events = 200  # a claim rejected and resubmitted that often is a case for a person
+
+    class Event(Aggregate.Event):
+        audit: Audit
+
+    class Submitted(Event, Aggregate.Created):
+        work_order_id: UUID
+        work_order_number: str
+        store_id: str
+        oem_claim_number: str
+        claimed: Decimal
+
+    class Rejected(Event):
+        reason_code: str | None
+        reason: str
+
+    class Resubmitted(Event):
+        changes: str
+        oem_claim_number: str
+        claimed: Decimal
+
+    class Approved(Event):
+        approved_amount: Decimal
+        claimed: Decimal
+        reason: str | None
+
+    @staticmethod
+    def create_id(work_order_id: UUID) -> UUID:
+        return stable_id("oem-claim", work_order_id)
+
+    @event(Submitted)
+    def __init__(self, audit: Audit, work_order_id: UUID, work_order_number: str,
+                 store_id: str, oem_claim_number: str, claimed: Decimal,
+                 id: UUID | None = None) -> None:
+        self.work_order_id = work_order_id
+        self.work_order_number = work_order_number
+        self.store_id = store_id
+        self.oem_claim_number = oem_claim_number
+        self.claimed = claimed
+        self.status = "submitted"
+        self.approved_amount: Decimal | None = None
+
+    def refusal(self, step: str) -> OemClaimError:
+        return OemClaimError(
+            f"the warranty claim of {self.work_order_number} is {self.status}: it cannot be "
+            f"{step}", claim_status=self.status, oem_claim_number=self.oem_claim_number)
+
+    @staticmethod
+    def reject_input(reason_code: str | None, reason: str | None) -> tuple[str | None, str]:
+        """(code, reason) as kept: the code optional, the reason required."""
+        code = None if not (reason_code or "").strip() else a_text(
+            reason_code, "reason_code", "the OEM's reason code", 1, MAX_CODE)
+        return code, a_text(reason, "reason", "the OEM's reason for the rejection")
+
+    @staticmethod
+    def resubmit_input(changes: str | None,
+                       oem_claim_number: str | None) -> tuple[str, str | None]:
+        """(what changed, a new claim number or None) as kept."""
+        what = a_text(changes, "changes", "what changed since the rejection")
+        number = None if oem_claim_number is None else a_text(
+            oem_claim_number, "oem_claim_number", "the OEM's claim number", 1, MAX_CODE)
+        return what, number
+
+    def reject(self, audit: Audit, reason_code: str | None, reason: str | None) -> None:
+        """The OEM's reason is required (bad input is refused before the status is asked)."""
+        code, why = self.reject_input(reason_code, reason)
+        require(self.status in OPEN, self.refusal("rejected"))
+        self._rejected(audit, code, why)
+
+    @event(Rejected)
+    def _rejected(self, audit: Audit, reason_code: str | None, reason: str) -> None:
+        self.status = "rejected"
+
+    def resubmit(self, audit: Audit, changes: str | None, oem_claim_number: str | None,
+                 claimed: Decimal) -> None:
+        """Only after a rejection, saying what changed; the OEM's claim number stays unless a
+        new one is given; `claimed` is what the warranty bill asks now."""
+        what, number = self.resubmit_input(changes, oem_claim_number)
+        require(self.status == "rejected", self.refusal("resubmitted (only a rejected claim is)"))
+        self._resubmitted(audit, what, number or self.oem_claim_number, claimed)
+
+    @event(Resubmitted)
+    def _resubmitted(self, audit: Audit, changes: str, oem_claim_number: str,
+                     claimed: Decimal) -> None:
+        self.status = "resubmitted"
+        self.oem_claim_number = oem_claim_number
+        self.claimed = claimed
+
+    def approve(self, audit: Audit, approved_amount: Decimal, reason: str | None) -> None:
+        """At most the claimed amount; an amount below it says why (the OEM's cut)."""
+        require(self.status in OPEN, self.refusal("approved"))
+        require(approved_amount <= self.claimed, InvalidInput(
+            f"the approved amount {approved_amount} is above the claimed {self.claimed}",
+            field="approved_amount", claimed=str(self.claimed)))
+        why = None
+        if approved_amount != self.claimed:
+            why = a_text(reason, "reason", "an approved amount below the claimed one needs "
+                         "the OEM's reason, which")
+        elif reason is not None and reason.strip():
+            why = a_text(reason, "reason", "the reason")
+        self._approved(audit, approved_amount, self.claimed, why)
+
+    @event(Approved)
+    def _approved(self, audit: Audit, approved_amount: Decimal, claimed: Decimal,
+                  reason: str | None) -> None:
+        self.status = "approved"
+        self.approved_amount = approved_amount
