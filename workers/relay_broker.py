@@ -87,9 +87,12 @@ def producer_options(config: RelayConfig, idempotent: bool) -> dict[str, Any]:
 
 
 def fetch_options(max_message_bytes: int) -> dict[str, int]:
-    """A consumer's fetch sizes that take the relay's largest message whole."""
+    """A consumer's fetch sizes that take the relay's largest message whole: per partition,
+    per fetch, and the response's frame, which kafka-python refuses over 1,000,000 bytes by
+    default (a fetch that held a 2 MB message failed with InvalidReceiveError)."""
     largest = max_message_bytes + RECORD_ROOM
-    return {"max_partition_fetch_bytes": largest, "fetch_max_bytes": max(largest, 50 * 1024 * 1024)}
+    return {"max_partition_fetch_bytes": largest, "fetch_max_bytes": largest,
+            "receive_message_max_bytes": largest + 1024 * 1024}
 
 
 def new_checker(config: RelayConfig) -> Any:
