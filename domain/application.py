@@ -43,6 +43,7 @@ from domain.common import (
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.idempotency import IdempotencyRecord
+from domain.message_size import MAX_MESSAGE_BYTES, refuse_oversized
 from domain.pii import MemoryKeyStore, PersonalData
 from domain.roster import Roster
 from domain.snapshot_seal import SealedSnapshots
@@ -221,10 +222,14 @@ class ServiceCore(Application[UUID]):
     # store needs the same (servicecore.container derives it from the server's secret).
     # Without one a process seals with a key of its own, and refuses every other's snapshots.
     SNAPSHOT_SEAL_KEY = "SNAPSHOT_SEAL_KEY"
+    # The largest Kafka message the relay sends, in bytes (servicecore.container passes the
+    # setting): an event whose message would be larger is refused before it is stored.
+    MAX_MESSAGE_BYTES = "MAX_MESSAGE_BYTES"
 
     def __init__(self, env: dict[str, str] | None = None,
                  personal_data: PersonalData | None = None) -> None:
         super().__init__(env)
+        self.max_message_bytes = int(self.env.get(self.MAX_MESSAGE_BYTES) or MAX_MESSAGE_BYTES)
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
         self.stream_locks = StreamLocks()
 
@@ -264,6 +269,12 @@ class ServiceCore(Application[UUID]):
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Application._record, for every save: nothing is stored when one of the events would
+        be a message the relay cannot publish (domain/message_size.py)."""
+        refuse_oversized(processing_event.events, self.max_message_bytes)
+        return super()._record(processing_event)
 
     def take_snapshot(self, aggregate_id: UUID, version: int | None = None,
                       projector_func: Any = replay) -> None:

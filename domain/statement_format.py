@@ -52,12 +52,12 @@ MONEY_IN = ("贷", "收", "收入", "入", "c", "cr", "credit")
 MONEY_OUT = ("借", "支", "支出", "出", "d", "dr", "debit")
 MAX_LINES = 20_000
 # Bytes of a statement's lines written out as JSON (as the event stores them, and, without the
-# payers, as the integration event carries them): a Kafka message holds 1 MiB by default
-# (the producer's max.request.size, the broker's message.max.bytes), and a statement's
-# integration event that did not fit stopped the relay for good, at that event, on every try.
-# 20,000 lines of short references take about 2 MB; 6,000 lines of 22-character references
-# with a company's name as payer fit (916,000 bytes).
-MAX_LINES_BYTES = 900 * 1024
+# payers, as the integration event carries them): the integration event must fit the relay's
+# largest message (domain/message_size.py, 8 MiB by default), and a statement says "split the
+# file" before the generic refusal would. 20,000 lines of 22-character references with a
+# company's name as payer take 3.1 MB; lines of 200-character references and payers (the
+# most a cell holds) would take 25 MB.
+MAX_LINES_BYTES = 4 * 1024 * 1024
 # Days from the first line's date to the last one's, at most: a year's statement. The statement's
 # page lists the store's unreconciled payments over its dates (± 7 days), so a statement with
 # one line in 2000 and one in 2099 listed every such payment the store ever took.

@@ -86,6 +86,7 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
         # snapshots are sealed under a key derived from the server's secret, which the
         # database does not hold (domain/snapshot_seal.py)
         ServiceCore.SNAPSHOT_SEAL_KEY: seal_key(settings.secret()).hex(),
+        ServiceCore.MAX_MESSAGE_BYTES: str(settings.kafka_max_message_bytes),
     }
 
 
@@ -256,6 +257,7 @@ class Container:
             idempotence=s.kafka_idempotence, linger_ms=s.kafka_linger_ms,
             batch_bytes=s.kafka_batch_bytes, select_limit=s.relay_batch_size,
             delivery_timeout_ms=s.kafka_delivery_timeout_ms,
+            max_message_bytes=s.kafka_max_message_bytes,
             max_backoff_seconds=s.relay_max_backoff_seconds,
             deadline_seconds=s.db_wait_deadline_seconds))
 
@@ -263,7 +265,7 @@ class Container:
         """The work-order board fed from the relay's work-orders topic (a consumer group)."""
         import os
 
-        from workers.integration_events import ROUTES
+        from domain.integration_events import ROUTES
         from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
 
         s = self.settings
@@ -275,12 +277,12 @@ class Container:
             topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,
             max_backoff_seconds=s.relay_max_backoff_seconds,
             unreachable_seconds=s.kafka_projection_unreachable_seconds,
-            deadline_seconds=s.db_wait_deadline_seconds))
+            max_message_bytes=s.kafka_max_message_bytes, deadline_seconds=s.db_wait_deadline_seconds))
 
     def seed_kafka_board(self) -> dict[str, int]:
         """The Kafka board filled from the event store, as the relay maps the events
         (`projections seed-kafka-board`; workers/kafka_board.py, `seed`)."""
-        from workers.integration_events import IntegrationMapper
+        from domain.integration_events import IntegrationMapper
 
         mapper = IntegrationMapper(self.app.mapper, self.settings.kafka_topic_prefix)
         return self.make_kafka_projection().seed(self.app, mapper)

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.message_size import MAX_MESSAGE_BYTES
+
 # The shortest JWT secret taken: 32 characters, HS256's 256 bits of key at one byte each.
 MIN_JWT_SECRET = 32
 
@@ -36,6 +38,12 @@ class Settings(BaseSettings):
     kafka_linger_ms: int = Field(default=20, ge=0)
     kafka_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     kafka_delivery_timeout_ms: int = Field(default=30_000, ge=2_000)
+    kafka_max_message_bytes: int = Field(
+        default=MAX_MESSAGE_BYTES, ge=64 * 1024, le=512 * 1024 * 1024,
+        description="the largest message the relay sends (key, value and headers): a command "
+        "whose event would be larger is refused (422); the producer, the topics the relay "
+        "creates and the Kafka board's consumer take this plus 1 KiB of record envelope, and "
+        "so must the broker (message.max.bytes, replica.fetch.max.bytes) and every consumer")
     kafka_projection_unreachable_seconds: float = Field(
         default=20.0, gt=0, description="the Kafka projection's /health answers 503 once its "
         "consumer has had no connected group coordinator (the broker) for this long")

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import ConnectionPool
 
+from domain.integration_events import ROUTES, IntegrationMapper, stream_kind
 from servicecore.deadline import limit_transaction
 from workers import kafka_resume as resume
 from workers.health import RateMeter
-from workers.integration_events import ROUTES, IntegrationMapper, stream_kind
 from workers.kafka_resume import Stored, identity
 from workers.relay_consumer import decode
 

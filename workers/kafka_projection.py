@@ -57,10 +57,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from domain.message_size import MAX_MESSAGE_BYTES
 from servicecore.deadline import pooled_waits
 from workers.health import RateMeter, Sample, Trouble
 from workers.kafka_board import BoardRows
 from workers.kafka_resume import LeadingAssignor, Stored, coordinator_reachable, inspect
+from workers.relay_broker import fetch_options
 from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class KafkaProjectionConfig:
     unreachable_seconds: float = 20.0  # without a group coordinator this long: trouble
     resume_check_seconds: float = 3.0  # longest wait for the record before a stored offset
     metadata_max_age_ms: int = 5_000  # a topic re-created by the relay is found this soon
+    max_message_bytes: int = MAX_MESSAGE_BYTES  # the relay's largest message: fetched whole
     # a wait on PostgreSQL longer than this has its connection cut (servicecore/deadline.py)
     deadline_seconds: float = 0.0
 
@@ -164,6 +167,7 @@ class KafkaProjection(BoardRows):
             "fetch_max_wait_ms": 100, "reconnect_backoff_max_ms": 1_000})
 
     def _make_consumer(self, options: dict[str, Any]) -> Any:
+        options = {**options, **fetch_options(self.config.max_message_bytes)}
         if self._consumer_factory is not None:
             return self._consumer_factory(**options)
         from kafka import KafkaConsumer

@@ -113,7 +113,7 @@ def save_stored(conn: psycopg.Connection[Any], table: str, group: str,
 
 
 def identity(value: bytes | None) -> Identity | None:
-    """The event a record carries (see `workers.integration_events`), or None."""
+    """The event a record carries (see `domain.integration_events`), or None."""
     try:
         event = json.loads(value or b"")
         return str(event["stream_id"]), int(event["stream_version"])

@@ -33,21 +33,28 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from domain.integration_events import IntegrationMapper
 from servicecore.deadline import Heartbeat, pooled_waits, watch
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
 from workers.anchor_relay import AnchorPublisher
 from workers.health import RateMeter, Sample, Trouble
-from workers.integration_events import IntegrationMapper
 from workers.projection_runner import CHANNEL, lock_kept, take_lock
 from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost
-from workers.relay_sends import BrokerLostRecords, Pending, RelaySends, SendFailed
+from workers.relay_sends import (
+    BrokerLostRecords,
+    MessageTooLarge,
+    Oversized,
+    Pending,
+    RelaySends,
+    SendFailed,
+)
 
-__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "RelayConfig", "RelayStats",
-           "SendFailed"]
+__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "MessageTooLarge", "RelayConfig",
+           "RelayStats", "SendFailed"]
 log = logging.getLogger(__name__)
 
 
@@ -84,6 +91,7 @@ class KafkaRelay(RelaySends):
         self._error: BaseException | None = None
         self._progress_at = 0.0  # when the oldest pending send was made or the last ack came
         self._checked_at = 0.0  # when the broker was last asked what it holds
+        self.oversized: Oversized | None = None  # the stored event over the limit it stopped at
         self._loaded = False
         self.trouble = Trouble("kafka relay cannot deliver")  # its loop retries, never fails
         self._stuck_at = 0  # the stored position when the trouble began
@@ -352,6 +360,7 @@ class KafkaRelay(RelaySends):
         head = max(self.head, self.stored)
         return [*metrics.samples(self.stats, self.meter, stored=self.stored, head=head,
                                  idempotent=self.idempotent, active=self.active),
+                *metrics.size_samples(self.config.max_message_bytes, self.oversized),
                 *self.anchors.samples()]
 
     def details(self) -> dict[str, Any]:
@@ -360,6 +369,8 @@ class KafkaRelay(RelaySends):
         return {**metrics.details(self.stats, stored=self.stored, head=head,
                                   idempotent=self.idempotent, active=self.active),
                 "anchors_position": self.anchors.stored,
+                "max_message_bytes": self.config.max_message_bytes,
+                "message_too_large": None if self.oversized is None else self.oversized.as_dict(),
                 **self.trouble.as_dict()}
 
 

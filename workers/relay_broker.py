@@ -14,10 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.message_size import MAX_MESSAGE_BYTES
 from workers.relay_offsets import Partition
 
 log = logging.getLogger(__name__)
 POSITION_NAME = "kafka-relay"
+# What a record batch of one message adds to its key, value and headers (a batch header of 61
+# bytes, the record's lengths and attributes as varints), with room to spare.
+RECORD_ROOM = 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class RelayConfig:
     stall_seconds: float = 2.0  # sends without progress for this long: check the broker
     verify_seconds: float = 5.0  # while idle: does the broker still hold what it acknowledged?
     compression_type: str | None = None
+    max_message_bytes: int = MAX_MESSAGE_BYTES  # key + value + headers; larger: not sent
     position_name: str = POSITION_NAME
     # a wait on PostgreSQL longer than this has its connection cut (servicecore/deadline.py)
     deadline_seconds: float = 0.0
@@ -47,11 +52,12 @@ def ensure_topics(config: RelayConfig, topics: Iterable[str]) -> None:
 
     admin = KafkaAdminClient(bootstrap_servers=config.bootstrap_servers,
                              client_id="servicecore-relay-admin", request_timeout_ms=10_000)
+    largest = {"max.message.bytes": str(config.max_message_bytes + RECORD_ROOM)}
     try:
         for topic in topics:
             try:
-                admin.create_topics([NewTopic(topic, config.partitions,
-                                              config.replication_factor)])
+                admin.create_topics([NewTopic(topic, config.partitions, config.replication_factor,
+                                              topic_configs=largest)])
             except TopicAlreadyExistsError:
                 pass
     finally:
@@ -73,10 +79,20 @@ def producer_options(config: RelayConfig, idempotent: bool) -> dict[str, Any]:
         "compression_type": c.compression_type, "delivery_timeout_ms": c.delivery_timeout_ms,
         "request_timeout_ms": max(1000, min(30_000, c.delivery_timeout_ms - c.linger_ms - 1)),
         "max_block_ms": 10_000, "reconnect_backoff_max_ms": 1_000,
+        "max_request_size": c.max_message_bytes + RECORD_ROOM,
     }
     if not idempotent:
         options["retries"] = 0
     return options
+
+
+def fetch_options(max_message_bytes: int) -> dict[str, int]:
+    """A consumer's fetch sizes that take the relay's largest message whole: per partition,
+    per fetch, and the response's frame, which kafka-python refuses over 1,000,000 bytes by
+    default (a fetch that held a 2 MB message failed with InvalidReceiveError)."""
+    largest = max_message_bytes + RECORD_ROOM
+    return {"max_partition_fetch_bytes": largest, "fetch_max_bytes": largest,
+            "receive_message_max_bytes": largest + 1024 * 1024}
 
 
 def new_checker(config: RelayConfig) -> Any:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workers.health import RateMeter, Sample
+
+if TYPE_CHECKING:
+    from workers.relay_sends import Oversized
 
 
 @dataclass
@@ -57,3 +60,18 @@ def details(s: RelayStats, *, stored: int, head: int, idempotent: bool,
             "behind": max(0, head - stored), "idempotent": idempotent,
             "sent": s.sent, "acked": s.acked, "retries": s.retries, "failures": s.failures,
             "rewinds": s.rewinds}
+
+
+def size_samples(limit: int, oversized: Oversized | None) -> Iterable[Sample]:
+    """The limit, and the stored event over it the relay stopped at (while it is stopped)."""
+    out = [Sample("servicecore_relay_max_message_bytes", float(limit),
+                  help="the largest message the relay sends (key, value and headers)")]
+    if oversized is not None:
+        out.append(Sample(
+            "servicecore_relay_message_too_large_bytes", float(oversized.size),
+            (("notification_id", str(oversized.notification_id)),
+             ("stream_id", oversized.stream_id), ("type", oversized.type),
+             ("limit", str(oversized.limit))),
+            help="a stored event whose message is over the limit: the relay publishes nothing "
+                 "after it until the limit is raised"))
+    return out

@@ -12,12 +12,13 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from domain.application import ServiceCore
+from domain.integration_events import IntegrationMapper, Message
+from domain.message_size import message_bytes
 from workers import relay_broker as broker
 from workers.health import RateMeter
-from workers.integration_events import IntegrationMapper
 from workers.relay_broker import RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost
@@ -29,6 +30,27 @@ class SendFailed(Exception):
 
 class BrokerLostRecords(SendFailed):
     """The broker no longer holds records it acknowledged: go back and send them again."""
+
+
+class MessageTooLarge(SendFailed):
+    """A stored event whose message is over the relay's limit (stored before the limit was
+    checked on save, or with a higher limit): the relay publishes everything before it and
+    stops there, never skipping it, until the limit is raised."""
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """The event the relay stopped at, for /health and /metrics."""
+
+    notification_id: int
+    stream_id: str
+    type: str
+    size: int
+    limit: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"notification_id": self.notification_id, "stream_id": self.stream_id,
+                "type": self.type, "size": self.size, "limit": self.limit}
 
 
 @dataclass
@@ -59,6 +81,7 @@ class RelaySends:
     _error: BaseException | None
     _progress_at: float
     _checked_at: float
+    oversized: Oversized | None
 
     def connect(self) -> None:
         raise NotImplementedError
@@ -86,6 +109,8 @@ class RelaySends:
                 self._pending.append(Pending(n.id, None))
                 self.stats.skipped += 1
                 continue
+            if message_bytes(message) > self.config.max_message_bytes:
+                self._too_large(n.id, message)
             if not message.known:
                 self.stats.unknown += 1
             broker.known_partitions(producer, message.topic)  # a broker that dropped it: fail now
@@ -98,6 +123,20 @@ class RelaySends:
             self._cursor = notifications[-1].id
             self.head = max(self.head, self._cursor)
         return len(notifications)
+
+    def _too_large(self, notification_id: int, message: Message) -> NoReturn:
+        """Stop at a message over the limit, never skipping it: the sends before it are
+        acknowledged and the position stored, then MessageTooLarge (the loop backs off and
+        comes back to it), which /health and /metrics name."""
+        limit = self.config.max_message_bytes
+        self.oversized = Oversized(notification_id, message.key.decode(), message.type,
+                                   message_bytes(message), limit)
+        self.drain()
+        raise MessageTooLarge(
+            f"notification {notification_id} ({message.type} of stream "
+            f"{self.oversized.stream_id}) is a message of {self.oversized.size} bytes, more "
+            f"than SERVICECORE_KAFKA_MAX_MESSAGE_BYTES ({limit}): nothing after it is "
+            "published until the limit (and the broker's) is raised")
 
     def advance(self) -> int:
         """Move the stored position over the acknowledged head of the pending sends."""
@@ -123,6 +162,8 @@ class RelaySends:
             position = head.notification_id
             self._pending.popleft()
         self.stats.acked += acked
+        if self.oversized is not None and position >= self.oversized.notification_id:
+            self.oversized = None  # published after all (a higher limit)
         if position > self.stored:
             self._progress_at = time.monotonic()
             self.meter.mark(position - self.stored)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from domain.message_size import MAX_MESSAGE_BYTES
+from workers.relay_broker import fetch_options
 from workers.relay_consumer import StreamVersions, decode
 
 
@@ -122,7 +124,8 @@ class TopicReader:
         self.consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
             auto_offset_reset="earliest", allow_auto_create_topics=False,
-            request_timeout_ms=10_000, reconnect_backoff_max_ms=1_000)
+            request_timeout_ms=10_000, reconnect_backoff_max_ms=1_000,
+            **fetch_options(MAX_MESSAGE_BYTES))
         self.assigned = set()
 
     def _assign(self) -> None:

@@ -32,6 +32,7 @@ from analytics.loader import AnalyticsLoader
 from analytics.loader import rebuild as rebuild_analytics
 from analytics.schema import TABLES
 from api.main import create_app
+from domain.integration_events import INTERNAL_STREAMS, stream_kind
 from servicecore.container import Container, build, migrate
 from servicecore.roles import DatabaseUrls
 from servicecore.schema import COMMANDS_TABLE, EVENTS_TABLE
@@ -43,7 +44,6 @@ from tests.integration.soak_desks import Desk, Ledger
 from tests.integration.soak_faults import Faults
 from tests.integration.tcp_proxy import TcpProxy
 from tests.live_server import serving
-from workers.integration_events import INTERNAL_STREAMS, stream_kind
 from workers.projection_runner import rebuild
 
 __all__ = ["rebuild", "rebuild_analytics", "route_of"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from domain.integration_events import ROUTES, UNROUTED_TOPIC
 from tests.integration.kafka_support import Applied, TopicReader
-from workers.integration_events import ROUTES, UNROUTED_TOPIC
 from workers.relay import KafkaRelay
 from workers.relay_consumer import decode
 from workers.relay_offsets import load_acked

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from domain.insurer import insurer_key
 from domain.insurer_master import Insurer, InsurerError, InsurerName, InsurerNameTaken
 from domain.insurers import Insurers
+from domain.integration_events import IntegrationMapper
 from projections.receivables import receivables
 from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_receivables_insurers import settled_claim
 from tests.integration.support import load, request, together
-from workers.integration_events import IntegrationMapper
 from workers.projection_runner import rebuild
 from workers.view_verify import verify_view
 

@@ -4,6 +4,7 @@ seeded from the event store, then consuming, the board is whole and no event cou
 
 from __future__ import annotations
 
+from domain.integration_events import IntegrationMapper
 from servicecore.container import Container
 from tests.integration.kafka_support import Broker, wait_until
 from tests.integration.test_kafka_projection import (  # noqa: F401 - the module's fixtures
@@ -19,7 +20,6 @@ from tests.integration.test_kafka_projection import (  # noqa: F401 - the module
     system,
 )
 from tests.integration.test_relay import relay_for, set_position
-from workers.integration_events import IntegrationMapper
 
 
 def test_a_board_seeded_from_the_event_store_then_consuming_is_whole_without_doubles(

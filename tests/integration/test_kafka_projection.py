@@ -23,12 +23,12 @@ import pytest
 
 from domain.application import Request
 from domain.common import Caller
+from domain.integration_events import stream_kind
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
 from tests.integration.kafka_support import Broker, free_port, running_broker, wait_until
 from tests.integration.test_relay import answers, get, set_position, start_worker, worker_env
-from workers.integration_events import stream_kind
 from workers.kafka_projection import BOARD_TABLE, KafkaProjection, KafkaProjectionConfig
 from workers.kafka_resume import Stored
 from workers.projection_runner import ProjectionRunner

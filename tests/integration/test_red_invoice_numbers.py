@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 
 from domain.application import CommandResult
 from domain.common import InvalidInput
+from domain.integration_events import IntegrationMapper
 from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken, RedInvoiceNumber
 from domain.settlement import Settlement
 from servicecore.container import Container
 from tests.integration.support import Auth, head, load, together
 from tests.integration.test_money_doubles import confirmed
 from tests.integration.test_money_support import req, second_process
-from workers.integration_events import IntegrationMapper
 
 
 def invoiced(container: Container, store_id: str, invoice_no: str | None) -> tuple[UUID, str]:

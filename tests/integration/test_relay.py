@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from domain.application import Request
 from domain.common import Caller
+from domain.integration_events import INTERNAL_STREAMS, TOPICS, event_id, stream_kind
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
@@ -40,7 +41,6 @@ from tests.integration.kafka_support import (
     running_broker,
     wait_until,
 )
-from workers.integration_events import INTERNAL_STREAMS, TOPICS, event_id, stream_kind
 from workers.relay import KafkaRelay, RelayConfig
 
 CUSTOMER = {"name": "陈静", "phone": "13912345678"}

@@ -12,6 +12,7 @@ import pytest
 
 from domain.application import ServiceCore
 from domain.common import Audit, InvalidInput
+from domain.integration_events import PAYLOADS
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills
 from domain.settlement_state import SettlementError
@@ -20,7 +21,6 @@ from domain.work_order_lines import labor_line
 from domain.work_orders import WorkOrders
 from tests.unit.support import events_stored, labor, on_roster, part
 from tests.unit.test_settlement import CASHIER, MANAGER, settlement_of, visit
-from workers.integration_events import PAYLOADS
 
 PICC = {"insurer": "PICC", "claim_number": "CLM-2026-0042"}
 

@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain.application import ServiceCore
 from domain.common import DomainError, InvalidInput, NotFound
+from domain.integration_events import PAYLOADS
 from domain.warranty_evidence import WarrantyEvidence
 from domain.work_order import WorkOrder
 from domain.work_order_evidence import MAX_EVIDENCE, serial_number
@@ -31,7 +32,6 @@ from tests.unit.support import (
     request,
     stock_part,
 )
-from workers.integration_events import PAYLOADS
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 KEPT = {"serial": "inj-0001", "disposition": "kept_for_return", "tag": "WT-77"}

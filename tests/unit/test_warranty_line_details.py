@@ -13,9 +13,9 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.application import ServiceCore
 from domain.common import Audit, InvalidInput
+from domain.integration_events import PAYLOADS
 from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line, part_line
-from workers.integration_events import PAYLOADS
 
 ADVISOR = Audit("adv-1", "advisor", "S01", datetime(2026, 5, 1, 2, 30, tzinfo=UTC), "corr-1")
 MAPPER = ServiceCore().mapper

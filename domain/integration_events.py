@@ -365,41 +365,49 @@ class IntegrationMapper:
         kind, name = stream_kind(stored.topic)
         if kind in INTERNAL_STREAMS:
             return None
-        route = ROUTES.get(kind) or Route(UNROUTED_TOPIC, snake(kind) or "unknown")
-        spec = PAYLOADS.get(kind, {}).get(name)
         event: Any = None
         try:
             event = self.mapper.to_domain_event(stored)
         except Exception:  # noqa: BLE001 - an undecodable event still gets its envelope
-            spec = None
-        if spec is None and stored.topic not in self.unknown:
+            event = None
+        message = encode(notification_id, kind, name, event, str(stored.originator_id),
+                         int(stored.originator_version), self.prefix)
+        if not message.known and stored.topic not in self.unknown:
             self.unknown.add(stored.topic)
             log.warning("no integration mapping for %s: published with an empty payload",
                         stored.topic)
-        payload = without_costs(spec(event)) if spec is not None else {}
-        audit = getattr(event, "audit", None)
-        stream_id = str(stored.originator_id)
-        version = int(stored.originator_version)
-        event_type = f"{route.type_prefix}.{snake(name)}"
-        body = {
-            "event_id": str(event_id(stream_id, version)),
-            "type": event_type,
-            "schema_version": SCHEMA_VERSION,
-            "stream_type": route.type_prefix,
-            "stream_id": stream_id,
-            "stream_version": version,
-            "notification_id": notification_id,
-            "occurred_at": audit.at if audit is not None else None,
-            "recorded_at": getattr(event, "timestamp", None),
-            "actor": {"user_id": audit.user_id, "role": audit.role, "store_id": audit.store_id}
-            if audit is not None else None,
-            "correlation_id": getattr(audit, "correlation_id", None),
-            "payload": payload,
-        }
-        value = json.dumps(body, default=_json, ensure_ascii=False, separators=(",", ":"))
-        return Message(
-            topic=self.prefix + route.topic, key=stream_id.encode(), value=value.encode(),
-            headers=[("type", event_type.encode()),
-                     ("schema_version", str(SCHEMA_VERSION).encode())],
-            type=event_type, known=spec is not None,
-        )
+        return message
+
+
+def encode(notification_id: int, kind: str, name: str, event: Any, stream_id: str,
+           version: int, prefix: str = "") -> Message:
+    """The integration message of one event of a published stream kind (`event` None: one that
+    could not be decoded, published as an envelope)."""
+    route = ROUTES.get(kind) or Route(UNROUTED_TOPIC, snake(kind) or "unknown")
+    spec = PAYLOADS.get(kind, {}).get(name) if event is not None else None
+    payload = without_costs(spec(event)) if spec is not None else {}
+    audit = getattr(event, "audit", None)
+    event_type = f"{route.type_prefix}.{snake(name)}"
+    body = {
+        "event_id": str(event_id(stream_id, version)),
+        "type": event_type,
+        "schema_version": SCHEMA_VERSION,
+        "stream_type": route.type_prefix,
+        "stream_id": stream_id,
+        "stream_version": version,
+        "notification_id": notification_id,
+        "occurred_at": audit.at if audit is not None else None,
+        "recorded_at": getattr(event, "timestamp", None),
+        "actor": {"user_id": audit.user_id, "role": audit.role, "store_id": audit.store_id}
+        if audit is not None else None,
+        "correlation_id": getattr(audit, "correlation_id", None),
+        "payload": payload,
+    }
+    value = json.dumps(body, default=_json, ensure_ascii=False, separators=(",", ":"))
+    return Message(
+        topic=prefix + route.topic, key=stream_id.encode(), value=value.encode(),
+        headers=[("type", event_type.encode()),
+                 ("schema_version", str(SCHEMA_VERSION).encode())],
+        type=event_type, known=spec is not None,
+    )
+
