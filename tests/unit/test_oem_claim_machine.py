@@ -26,8 +26,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from domain.application import ServiceCore
 from domain.common import Audit, IllegalTransition, InvalidInput
+from domain.integration_events import IntegrationMapper
 from domain.oem_claim import OemClaim
-from workers.integration_events import IntegrationMapper
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
 CLERK = Audit("clerk-1", "advisor", "S01", AT, "corr-1")
