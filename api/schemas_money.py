@@ -199,6 +199,24 @@ class MatchIn(Body):
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 
+class ExplanationIn(Body):
+    model_config = example({"kind": "duplicate", "duplicate_of": 3,
+                            "reason": "the bank printed the transfer twice"})
+
+    kind: Literal["duplicate", "bank_fee", "interest", "own_transfer", "other"] = Field(
+        description="why the line needs no match in the books")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+    duplicate_of: Whole | None = Field(default=None, ge=1, le=1_000_000, description=(
+        "for a duplicate: the line of this statement it repeats (same date, amount and "
+        "reference)"))
+
+
+class WithdrawalIn(Body):
+    model_config = example({"reason": "the fee was charged to the other account"})
+
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+
+
 class DeliveryIn(Body):
     model_config = example({"mileage_out": 42015, "acknowledged_by": "陈静",
                             "method": "signature", "handed_over_by": "adv-li"})

@@ -97,6 +97,30 @@ class Reconciliation:
 
         return self.app.execute(request, decide, (statement_id,))
 
+    def explain_line(self, request: Request, statement_id: UUID, line_no: int, *, kind: str,
+                     reason: str | None, duplicate_of: int | None = None) -> CommandResult:
+        """A statement line that needs no match in the books (a duplicate, a bank fee,
+        interest, a transfer between the store's own accounts), explained with a reason."""
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            statement.explain(session.audit(statement.store_id), line_no, kind, reason,
+                              duplicate_of)
+            return Decision(statement, {"line_no": line_no, "kind": kind})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    def withdraw_explanation(self, request: Request, statement_id: UUID, line_no: int, *,
+                             reason: str | None) -> CommandResult:
+        """A manager takes a line's explanation back: the line is unmatched again."""
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            statement.withdraw_explanation(session.audit(statement.store_id), line_no, reason)
+            return Decision(statement, {"line_no": line_no})
+
+        return self.app.execute(request, decide, (statement_id,))
+
     @staticmethod
     def _pair(session: Session, statement: Statement, pair: dict[str, Any], manual: bool,
               reason: str | None, skip_matched: bool = False) -> bool:
@@ -111,8 +135,9 @@ class Reconciliation:
             f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
             f"the statement is {statement.store_id}'s"))
         line_no = int(pair["line_no"])
-        if skip_matched and (payment["reconciled"] is not None
-                             or statement.line(line_no)["match"] is not None):
+        line = statement.line(line_no)
+        if skip_matched and (payment["reconciled"] is not None or line["match"] is not None
+                             or line.get("explained") is not None):
             return False
         statement.match(audit, line_no, settlement.id, payment, manual, reason)
         settlement.reconcile(audit, payment["payment_id"], statement.id, line_no, manual, reason)

@@ -92,6 +92,8 @@ class FinanceView(FinanceChanges, ReadModel):
             source text NOT NULL, date date NOT NULL, amount numeric NOT NULL,
             reference text NOT NULL, counterparty text NOT NULL, payment_id text,
             settlement_id uuid, manual boolean, reason text,
+            explained_kind text, explained_reason text, duplicate_of integer,
+            explained_by text, explained_at timestamptz,
             PRIMARY KEY (statement_id, line_no)""",
         "follow_ups": """
             id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
@@ -128,6 +130,12 @@ class FinanceView(FinanceChanges, ReadModel):
         ("refunds", "kind text NOT NULL DEFAULT 'payment_return'"),
         ("refunds", "red_invoice_number text"),
         ("settlements", "insurance_assessment jsonb"),  # no event before it had one
+        # no line was explained before lines could be
+        ("statement_lines", "explained_kind text"),
+        ("statement_lines", "explained_reason text"),
+        ("statement_lines", "duplicate_of integer"),
+        ("statement_lines", "explained_by text"),
+        ("statement_lines", "explained_at timestamptz"),
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -333,6 +341,21 @@ class FinanceView(FinanceChanges, ReadModel):
                    reason = %s WHERE statement_id = %s AND line_no = %s""",
                 (event.payment_id, event.settlement_id, event.manual, event.reason,
                  event.originator_id, event.line_no))
+
+    @on.register
+    def _explained(self, event: Statement.LineExplained, ctx: Ctx) -> None:
+        ctx.run("""UPDATE {statement_lines} SET explained_kind = %s, explained_reason = %s,
+                   duplicate_of = %s, explained_by = %s, explained_at = %s
+                   WHERE statement_id = %s AND line_no = %s""",
+                (event.kind, event.reason, event.duplicate_of, event.audit.user_id,
+                 event.audit.at, event.originator_id, event.line_no))
+
+    @on.register
+    def _explanation_withdrawn(self, event: Statement.ExplanationWithdrawn, ctx: Ctx) -> None:
+        ctx.run("""UPDATE {statement_lines} SET explained_kind = NULL, explained_reason = NULL,
+                   duplicate_of = NULL, explained_by = NULL, explained_at = NULL
+                   WHERE statement_id = %s AND line_no = %s""",
+                (event.originator_id, event.line_no))
 
     # -- follow-ups and complaints -------------------------------------------------------------
 

@@ -231,6 +231,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
     "Statement": {
         "Imported": fields("source account", lines=statement_lines),
         "LineMatched": fields("line_no settlement_id payment_id manual reason"),
+        "LineExplained": fields("line_no kind reason duplicate_of"),
+        "ExplanationWithdrawn": fields("line_no reason"),
     },
     "Customer": {  # the id, the kind and the erasure; nothing else about a person leaves
         "Registered": fields("kind"),
