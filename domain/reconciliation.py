@@ -55,6 +55,12 @@ class Statement(Aggregate):
         manual: bool
         reason: str | None
 
+    class RefundMatched(Event):
+        line_no: int
+        settlement_id: UUID
+        refund_id: str
+        reason: str
+
     class LineExplained(Event):
         line_no: int
         kind: str
@@ -101,6 +107,26 @@ class Statement(Aggregate):
             f"statement line {line['line_no']} is money out ({line['amount']}); "
             "a payment matches money in"))
 
+    def match_refund(self, audit: Audit, line_no: int, settlement_id: UUID,
+                     refund: dict[str, Any], reason: str | None) -> None:
+        """A line of money going out matched to the refund it paid, with a reason (the
+        amounts may differ, e.g. the bank's fee on the transfer)."""
+        line = self.line(line_no)
+        why = require_reason(reason, "a manual match")
+        require(Decimal(str(line["amount"])) < 0, InvalidInput(
+            f"statement line {line_no} is money in ({line['amount']}); a refund matches money "
+            "out", field="line_no"))
+        require(line["match"] is None,
+                IllegalTransition(f"statement line {line_no} is already matched"))
+        self._check_unexplained(line)
+        self._refund_matched(audit, line_no, settlement_id, refund["refund_id"], why)
+
+    @event(RefundMatched)
+    def _refund_matched(self, audit: Audit, line_no: int, settlement_id: UUID, refund_id: str,
+                        reason: str) -> None:
+        self.lines[line_no]["match"] = {"settlement_id": str(settlement_id),
+                                        "refund_id": refund_id}
+
     @staticmethod
     def _check_unexplained(line: dict[str, Any]) -> None:
         explained = line.get("explained")
@@ -125,8 +151,8 @@ class Statement(Aggregate):
                                field="duplicate_of")
         matched = line["match"]
         require(matched is None, IllegalTransition(
-            f"statement line {line_no} is matched to payment "
-            f"{matched and matched['payment_id']}; a matched line needs no explanation"))
+            f"statement line {line_no} is matched ({matched}); a matched line needs no "
+            "explanation"))
         self._check_unexplained(line)
         self._explained(audit, line_no, kind, why, duplicate_of)
 

@@ -10,7 +10,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotFound, NotPermitted, require, require_group_store
+from domain.common import (
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+)
 from domain.reconciliation import (
     SOURCES,
     Statement,
@@ -122,12 +129,37 @@ class Reconciliation:
         return self.app.execute(request, decide, (statement_id,))
 
     @staticmethod
+    def _refund_pair(settlement: Settlement, statement: Statement,
+                     pair: dict[str, Any]) -> None:
+        """The refund exists on the settlement named, which is the statement's store's."""
+        if str(pair["refund_id"]) not in settlement.refunds:
+            raise NotFound(f"refund {pair['refund_id']} not found")
+        require(settlement.store_id == statement.store_id, InvalidInput(
+            f"refund {pair['refund_id']} was paid in {settlement.store_id}; the statement is "
+            f"{statement.store_id}'s", field="settlement_id"))
+
+    @staticmethod
     def _pair(session: Session, statement: Statement, pair: dict[str, Any], manual: bool,
               reason: str | None, skip_matched: bool = False) -> bool:
         """Match one line to one payment on both aggregates; False if `skip_matched` and
         either side is matched already."""
         audit = session.audit(statement.store_id)
         settlement = session.get(Settlement, UUID(str(pair["settlement_id"])), "settlement")
+        if pair.get("refund_id") is not None:
+            require(pair.get("payment_id") is None, InvalidInput(
+                "a line matches a payment (payment_id) or a refund (refund_id), not both",
+                field="refund_id"))
+            Reconciliation._refund_pair(settlement, statement, pair)
+            why = require_reason(reason, "a manual match")
+            line_no = int(pair["line_no"])
+            statement.match_refund(audit, line_no, settlement.id,
+                                   settlement.refunds[str(pair["refund_id"])], why)
+            settlement.reconcile_refund(audit, str(pair["refund_id"]), statement.id, line_no,
+                                        why)
+            return True
+        require(pair.get("payment_id") is not None, InvalidInput(
+            "name the payment (payment_id) or the refund (refund_id) the line matches",
+            field="payment_id"))
         payment = settlement.payments.get(str(pair["payment_id"]))
         if payment is None:
             raise NotFound(f"payment {pair['payment_id']} not found")

@@ -72,7 +72,7 @@ class FinanceView(FinanceChanges, ReadModel):
             reason text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_reason text,
             business_date date, kind text NOT NULL DEFAULT 'payment_return',
-            red_invoice_number text""",
+            red_invoice_number text, statement_id uuid, statement_line integer""",
         "journal": """
             notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
             store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
@@ -93,7 +93,7 @@ class FinanceView(FinanceChanges, ReadModel):
             reference text NOT NULL, counterparty text NOT NULL, payment_id text,
             settlement_id uuid, manual boolean, reason text,
             explained_kind text, explained_reason text, duplicate_of integer,
-            explained_by text, explained_at timestamptz,
+            explained_by text, explained_at timestamptz, refund_id text,
             PRIMARY KEY (statement_id, line_no)""",
         "follow_ups": """
             id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
@@ -136,6 +136,10 @@ class FinanceView(FinanceChanges, ReadModel):
         ("statement_lines", "duplicate_of integer"),
         ("statement_lines", "explained_by text"),
         ("statement_lines", "explained_at timestamptz"),
+        # no refund was matched to a line before refunds could be
+        ("statement_lines", "refund_id text"),
+        ("refunds", "statement_id uuid"),
+        ("refunds", "statement_line integer"),
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -291,6 +295,11 @@ class FinanceView(FinanceChanges, ReadModel):
         ctx.run("""UPDATE {payments} SET statement_id = %s, statement_line = %s
                    WHERE payment_id = %s""", (event.statement_id, event.line_no, event.payment_id))
 
+    @on.register
+    def _refund_reconciled(self, event: Settlement.RefundReconciled, ctx: Ctx) -> None:
+        ctx.run("""UPDATE {refunds} SET statement_id = %s, statement_line = %s
+                   WHERE refund_id = %s""", (event.statement_id, event.line_no, event.refund_id))
+
     # -- cashier days ----------------------------------------------------------------------------
 
     @on.register
@@ -341,6 +350,13 @@ class FinanceView(FinanceChanges, ReadModel):
                    reason = %s WHERE statement_id = %s AND line_no = %s""",
                 (event.payment_id, event.settlement_id, event.manual, event.reason,
                  event.originator_id, event.line_no))
+
+    @on.register
+    def _refund_matched(self, event: Statement.RefundMatched, ctx: Ctx) -> None:
+        ctx.run("""UPDATE {statement_lines} SET refund_id = %s, settlement_id = %s, manual = true,
+                   reason = %s WHERE statement_id = %s AND line_no = %s""",
+                (event.refund_id, event.settlement_id, event.reason, event.originator_id,
+                 event.line_no))
 
     @on.register
     def _explained(self, event: Statement.LineExplained, ctx: Ctx) -> None:

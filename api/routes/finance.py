@@ -280,7 +280,8 @@ def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx,
 @router.post("/reconciliation/statements/{statement_id}/matches",
              response_model=CommandAccepted)
 def manual_match(statement_id: UUID, body: MatchIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
-    """Match a line to a payment by hand, with a reason."""
+    """Match a line to a payment (`payment_id`), or a line of money out to the refund it paid
+    (`refund_id`), by hand, with a reason."""
     return cmd.accepted(ctx.settlements.match(
         cmd.envelope, statement_id, [body.model_dump(exclude={"reason"})], manual=True,
         reason=body.reason))

@@ -1,5 +1,5 @@
-"""A database whose statement lines an older version made (no explanation columns) gets the
-columns on the next start, without a rebuild of the finance view (their NULL is right for
+"""A database whose statement lines and refunds an older version made (no explanation or
+refund-match columns) gets the columns on the next start, without a rebuild of the finance view (their NULL is right for
 every line before: none was explained), and its lines are explained and shown from then on."""
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from tests.databases import scratch_database
 from tests.integration.test_workshop_names import query
 from workers.projection_runner import ProjectionRunner
 
-COLUMNS = ("explained_kind", "explained_reason", "duplicate_of", "explained_by", "explained_at")
+COLUMNS = ("explained_kind", "explained_reason", "duplicate_of", "explained_by", "explained_at",
+           "refund_id")
+REFUND_COLUMNS = ("statement_id", "statement_line")
 
 
 def finance(store_id: str) -> Request:
@@ -47,6 +49,8 @@ def test_older_statement_lines_get_the_explanation_columns_on_start(
         with psycopg.connect(url, autocommit=True) as conn:
             for column in COLUMNS:
                 conn.execute(f"ALTER TABLE statement_lines DROP COLUMN {column}")
+            for column in REFUND_COLUMNS:
+                conn.execute(f"ALTER TABLE refunds DROP COLUMN {column}")
             conn.execute("UPDATE read_model_shapes SET definition = '' WHERE name = 'finance'")
         with caplog.at_level(logging.WARNING, logger="servicecore.container"):
             system = build(settings_for(url, tmp_path))
@@ -57,6 +61,9 @@ def test_older_statement_lines_get_the_explanation_columns_on_start(
                 url, "SELECT column_name FROM information_schema.columns "
                      "WHERE table_name = 'statement_lines'")}
             assert set(COLUMNS) <= found
+            assert set(REFUND_COLUMNS) <= {r["column_name"] for r in query(
+                url, "SELECT column_name FROM information_schema.columns "
+                     "WHERE table_name = 'refunds'")}
             statement_id = UUID(str(imported.body["id"]))
             system.settlements.explain_line(finance("S01"), statement_id, 1, kind="bank_fee",
                                             reason="transfer fee")
