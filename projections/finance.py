@@ -26,6 +26,7 @@ from domain.follow_up import Complaint, FollowUp
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
+from projections import statement_rows
 from projections.base import Index, ReadModel
 from projections.finance_batch import ZERO, Ctx, FinanceChanges
 from projections.finance_stock import COLUMNS as STOCK_BOOK_COLUMNS
@@ -330,48 +331,13 @@ class FinanceView(FinanceChanges, ReadModel):
                           (event.originator_id,))[0]
             self._post(ctx, event, event.entries, day)
 
-    # -- statements ------------------------------------------------------------------------------
+    # -- statements (projections/statement_rows.py) -------------------------------------------
 
-    @on.register
-    def _imported(self, event: Statement.Imported, ctx: Ctx) -> None:
-        ctx.run("""INSERT INTO {statements} VALUES (%s, %s, %s, %s, %s, %s)""",
-                (event.originator_id, event.audit.store_id, event.source, event.account,
-                 event.audit.at, event.audit.user_id))
-        for line in event.lines:
-            ctx.run("""INSERT INTO {statement_lines} (statement_id, line_no, store_id, source,
-                       date, amount, reference, counterparty) VALUES (%s, %s, %s, %s, %s, %s,
-                       %s, %s)""",
-                    (event.originator_id, line["line_no"], event.audit.store_id, event.source,
-                     line["date"], line["amount"], line["reference"], line["counterparty"]))
-
-    @on.register
-    def _matched(self, event: Statement.LineMatched, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {statement_lines} SET payment_id = %s, settlement_id = %s, manual = %s,
-                   reason = %s WHERE statement_id = %s AND line_no = %s""",
-                (event.payment_id, event.settlement_id, event.manual, event.reason,
-                 event.originator_id, event.line_no))
-
-    @on.register
-    def _refund_matched(self, event: Statement.RefundMatched, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {statement_lines} SET refund_id = %s, settlement_id = %s, manual = true,
-                   reason = %s WHERE statement_id = %s AND line_no = %s""",
-                (event.refund_id, event.settlement_id, event.reason, event.originator_id,
-                 event.line_no))
-
-    @on.register
-    def _explained(self, event: Statement.LineExplained, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {statement_lines} SET explained_kind = %s, explained_reason = %s,
-                   duplicate_of = %s, explained_by = %s, explained_at = %s
-                   WHERE statement_id = %s AND line_no = %s""",
-                (event.kind, event.reason, event.duplicate_of, event.audit.user_id,
-                 event.audit.at, event.originator_id, event.line_no))
-
-    @on.register
-    def _explanation_withdrawn(self, event: Statement.ExplanationWithdrawn, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {statement_lines} SET explained_kind = NULL, explained_reason = NULL,
-                   duplicate_of = NULL, explained_by = NULL, explained_at = NULL
-                   WHERE statement_id = %s AND line_no = %s""",
-                (event.originator_id, event.line_no))
+    on.register(Statement.Imported, statement_rows.imported)
+    on.register(Statement.LineMatched, statement_rows.matched)
+    on.register(Statement.RefundMatched, statement_rows.refund_matched)
+    on.register(Statement.LineExplained, statement_rows.explained)
+    on.register(Statement.ExplanationWithdrawn, statement_rows.explanation_withdrawn)
 
     # -- follow-ups and complaints -------------------------------------------------------------
 
