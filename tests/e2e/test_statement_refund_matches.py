@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from tests.e2e.test_api_contract import log_head, problem
 from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import get, post
+from tests.integration.support import together
 from tests.scratch_systems import served_module
 
 Auth = Callable[..., dict[str, str]]
@@ -152,3 +153,22 @@ def test_a_refund_match_is_idempotent_and_checks_if_match(
     assert (second.status_code, second.headers["Idempotent-Replayed"]) == (200, "true")
     assert second.json() == first.json()
     assert log_head(client) == head
+
+
+def test_one_refund_matched_from_two_statements_at_once_is_matched_once(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Two clerks match the same refund, each on a statement of their own, at the same
+    instant: the settlement is saved with one statement, the other is retried on fresh state
+    and refused (409); the refund shows on one line only."""
+    finance = auth("finance", "fin-1", [store_id])
+    visit = _refunded(client, auth, store_id)
+    statements = [_statement(client, finance, store_id)["id"] for _ in range(2)]
+    answers = together(2, lambda i: _match(client, finance, statements[i], {
+        "line_no": 1, "settlement_id": visit["settlement_id"],
+        "refund_id": visit["refund_id"], "reason": "refund by transfer"}))
+    codes = sorted(a.status_code for a in answers if not isinstance(a, Exception))
+    assert codes == [200, 409], answers
+    head = log_head(client)
+    matched = [get(client, f"/reconciliation/statements/{sid}", finance, wait_for=head)["matched"]
+               for sid in statements]
+    assert sorted(len(m) for m in matched) == [0, 1]
