@@ -412,4 +412,5 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
 # kept in the event store and the finance read model; an insurer's assessment reaches the
 # tables through the bills it shapes (the customer's deductible and excess lines, the
 # insurer's lines net of them: Settlement.Drafted)
-ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed)
+ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed,
+       Settlement.RefundReconciled)

@@ -45,7 +45,8 @@ WORK_ORDER_FIELDS = (("customer", "name"), ("customer", "phone"), ("customer", "
 WORK_ORDER_ROW_FIELDS = (("items", "*", "customer_name"), ("items", "*", "customer_phone"))
 APPOINTMENT_FIELDS = (("customer_name",), ("customer_phones",))
 VEHICLE_FIELDS = (("owner_name",), ("owners", "*", "name"))
-STATEMENT_FIELDS = (("matched", "*", "counterparty"), ("unmatched_lines", "*", "counterparty"))
+STATEMENT_FIELDS = (("matched", "*", "counterparty"), ("unmatched_lines", "*", "counterparty"),
+                    ("explained", "*", "counterparty"))
 # a statement's import in an audit line (`/audit/log`, `/audit/events`): its lines' payers
 STATEMENT_ENTRY_FIELDS = (("*", "changes", "lines", "*", "counterparty"),)
 STATEMENT_IMPORTED = "Statement.Imported"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
 
 from api.booleans import Boolean
 from api.dates import DayText
-from api.numbers import Number, NumberOrNone, Whole
+from api.numbers import Number, NumberOrNone, Plain, Whole
 from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
 from domain.settlement import Settlement
 
@@ -195,7 +195,28 @@ class MatchIn(Body):
 
     line_no: Whole = Field(ge=1, le=1_000_000, description="the statement's line")
     settlement_id: UUID
-    payment_id: str = Field(min_length=1, max_length=40, description="the payment it matches")
+    payment_id: str | None = Field(default=None, min_length=1, max_length=40, description=(
+        "the payment it matches (a line of money in)"))
+    refund_id: str | None = Field(default=None, min_length=1, max_length=40, description=(
+        "or the refund it paid (a line of money out)"))
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+
+
+class ExplanationIn(Body):
+    model_config = example({"kind": "duplicate", "duplicate_of": 3,
+                            "reason": "the bank printed the transfer twice"})
+
+    kind: Literal["duplicate", "bank_fee", "interest", "own_transfer", "other"] = Field(
+        description="why the line needs no match in the books")
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+    duplicate_of: Annotated[int, Field(ge=1, le=1_000_000), Plain] | None = Field(default=None, description=(
+        "for a duplicate: the line of this statement it repeats (same date, amount and "
+        "reference)"))
+
+
+class WithdrawalIn(Body):
+    model_config = example({"reason": "the fee was charged to the other account"})
+
     reason: str = Field(min_length=1, max_length=500, description=REASON)
 
 

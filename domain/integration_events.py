@@ -228,6 +228,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Settled": fields("number customer_total"),
         "Reversed": fields("number reason"),
         "PaymentReconciled": fields("payment_id statement_id line_no manual reason"),
+        "RefundReconciled": fields("refund_id statement_id line_no reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),
@@ -238,6 +239,9 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
     "Statement": {
         "Imported": fields("source account", lines=statement_lines),
         "LineMatched": fields("line_no settlement_id payment_id manual reason"),
+        "RefundMatched": fields("line_no settlement_id refund_id reason"),
+        "LineExplained": fields("line_no kind reason duplicate_of"),
+        "ExplanationWithdrawn": fields("line_no reason"),
     },
     "Customer": {  # the id, the kind and the erasure; nothing else about a person leaves
         "Registered": fields("kind"),

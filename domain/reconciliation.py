@@ -19,6 +19,8 @@ from domain.common import (
     Audit,
     IllegalTransition,
     InvalidInput,
+    NotFound,
+    NotPermitted,
     require,
     require_reason,
     stable_id,
@@ -26,6 +28,9 @@ from domain.common import (
 from domain.statement_format import csv_rows, read_statement
 
 SOURCES = ("bank", "wechat_pay", "alipay", "card_acquirer")
+# Why a statement line needs no match in the books: a line the bank printed twice, the bank's
+# fee or interest, money moved between the store's own accounts, or another reason written out.
+EXPLANATION_KINDS = ("duplicate", "bank_fee", "interest", "own_transfer", "other")
 
 
 def parse_statement(text: str) -> list[dict[str, Any]]:
@@ -50,13 +55,29 @@ class Statement(Aggregate):
         manual: bool
         reason: str | None
 
+    class RefundMatched(Event):
+        line_no: int
+        settlement_id: UUID
+        refund_id: str
+        reason: str
+
+    class LineExplained(Event):
+        line_no: int
+        kind: str
+        reason: str
+        duplicate_of: int | None
+
+    class ExplanationWithdrawn(Event):
+        line_no: int
+        reason: str
+
     @event(Imported)
     def __init__(self, audit: Audit, source: str, account: str, lines: list[dict[str, Any]],
                  id: UUID | None = None) -> None:
         self.store_id = audit.store_id
         self.source = source
         self.account = account
-        self.lines = {ln["line_no"]: dict(ln, match=None) for ln in lines}
+        self.lines = {ln["line_no"]: dict(ln, match=None, explained=None) for ln in lines}
 
     def line(self, line_no: int) -> dict[str, Any]:
         if line_no not in self.lines:
@@ -68,6 +89,7 @@ class Statement(Aggregate):
         line = self.line(line_no)
         require(line["match"] is None,
                 IllegalTransition(f"statement line {line_no} is already matched"))
+        self._check_unexplained(line)
         self._check_pair(line, payment)
         if manual:
             reason = require_reason(reason, "a manual match")
@@ -84,6 +106,99 @@ class Statement(Aggregate):
         require(Decimal(str(line["amount"])) > 0, InvalidInput(
             f"statement line {line['line_no']} is money out ({line['amount']}); "
             "a payment matches money in"))
+
+    def match_refund(self, audit: Audit, line_no: int, settlement_id: UUID,
+                     refund: dict[str, Any], reason: str | None) -> None:
+        """A line of money going out matched to the refund it paid, with a reason (the
+        amounts may differ, e.g. the bank's fee on the transfer)."""
+        line = self.line(line_no)
+        why = require_reason(reason, "a manual match")
+        require(Decimal(str(line["amount"])) < 0, InvalidInput(
+            f"statement line {line_no} is money in ({line['amount']}); a refund matches money "
+            "out", field="line_no"))
+        require(line["match"] is None,
+                IllegalTransition(f"statement line {line_no} is already matched"))
+        self._check_unexplained(line)
+        self._refund_matched(audit, line_no, settlement_id, refund["refund_id"], why)
+
+    @event(RefundMatched)
+    def _refund_matched(self, audit: Audit, line_no: int, settlement_id: UUID, refund_id: str,
+                        reason: str) -> None:
+        self.lines[line_no]["match"] = {"settlement_id": str(settlement_id),
+                                        "refund_id": refund_id}
+
+    @staticmethod
+    def _check_unexplained(line: dict[str, Any]) -> None:
+        explained = line.get("explained")
+        require(explained is None, IllegalTransition(
+            f"statement line {line['line_no']} is explained ({explained and explained['kind']}); "
+            "withdraw the explanation first", explanation=explained))
+
+    def explain(self, audit: Audit, line_no: int, kind: str, reason: str | None,
+                duplicate_of: int | None = None) -> None:
+        """A line that needs no match in the books, said why: it leaves the unmatched lines.
+        A duplicate names the line it repeats: another line of this statement with the same
+        date, amount and reference, not itself explained as a duplicate."""
+        line = self._line_at(line_no)
+        if kind not in EXPLANATION_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(EXPLANATION_KINDS)}",
+                               field="kind")
+        why = require_reason(reason, "explaining a statement line")
+        if kind == "duplicate":
+            self._check_duplicate(line, duplicate_of)
+        elif duplicate_of is not None:
+            raise InvalidInput("only a duplicate names the line it repeats (duplicate_of)",
+                               field="duplicate_of")
+        matched = line["match"]
+        require(matched is None, IllegalTransition(
+            f"statement line {line_no} is matched ({matched}); a matched line needs no "
+            "explanation"))
+        self._check_unexplained(line)
+        self._explained(audit, line_no, kind, why, duplicate_of)
+
+    def _line_at(self, line_no: int) -> dict[str, Any]:
+        """The line a command's path names (404 when the statement has none)."""
+        if line_no not in self.lines:
+            raise NotFound(f"the statement has no line {line_no}")
+        return self.lines[line_no]
+
+    def _check_duplicate(self, line: dict[str, Any], duplicate_of: int | None) -> None:
+        if duplicate_of is None:
+            raise InvalidInput("a duplicate names the line it repeats (duplicate_of)",
+                               field="duplicate_of")
+        original = self.lines.get(duplicate_of)
+        if original is None or duplicate_of == line["line_no"]:
+            raise InvalidInput(f"duplicate_of must be another line of this statement; "
+                               f"{duplicate_of} is not", field="duplicate_of")
+        differs = [name for name in ("date", "amount", "reference")
+                   if str(original[name]) != str(line[name])]
+        require(not differs, InvalidInput(
+            f"line {line['line_no']} and line {duplicate_of} differ in {', '.join(differs)}: "
+            "a duplicate repeats the line's date, amount and reference",
+            field="duplicate_of", differs=differs))
+        earlier = original.get("explained")
+        require(earlier is None or earlier["kind"] != "duplicate", InvalidInput(
+            f"line {duplicate_of} is itself explained as a duplicate of line "
+            f"{earlier and earlier['duplicate_of']}", field="duplicate_of"))
+
+    def withdraw_explanation(self, audit: Audit, line_no: int, reason: str | None) -> None:
+        """A manager takes an explanation back (said why): the line is unmatched again."""
+        line = self._line_at(line_no)
+        why = require_reason(reason, "withdrawing an explanation")
+        require(audit.role == "manager",
+                NotPermitted("withdrawing an explanation needs a manager"))
+        require(line.get("explained") is not None, IllegalTransition(
+            f"statement line {line_no} is not explained"))
+        self._withdrawn(audit, line_no, why)
+
+    @event(LineExplained)
+    def _explained(self, audit: Audit, line_no: int, kind: str, reason: str,
+                   duplicate_of: int | None) -> None:
+        self.lines[line_no]["explained"] = {"kind": kind, "duplicate_of": duplicate_of}
+
+    @event(ExplanationWithdrawn)
+    def _withdrawn(self, audit: Audit, line_no: int, reason: str) -> None:
+        self.lines[line_no]["explained"] = None
 
     @event(LineMatched)
     def _matched(self, audit: Audit, line_no: int, settlement_id: UUID, payment_id: str,

@@ -10,7 +10,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotFound, NotPermitted, require, require_group_store
+from domain.common import (
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    require,
+    require_group_store,
+    require_reason,
+)
 from domain.reconciliation import (
     SOURCES,
     Statement,
@@ -97,6 +104,40 @@ class Reconciliation:
 
         return self.app.execute(request, decide, (statement_id,))
 
+    def explain_line(self, request: Request, statement_id: UUID, line_no: int, *, kind: str,
+                     reason: str | None, duplicate_of: int | None = None) -> CommandResult:
+        """A statement line that needs no match in the books (a duplicate, a bank fee,
+        interest, a transfer between the store's own accounts), explained with a reason."""
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            statement.explain(session.audit(statement.store_id), line_no, kind, reason,
+                              duplicate_of)
+            return Decision(statement, {"line_no": line_no, "kind": kind})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    def withdraw_explanation(self, request: Request, statement_id: UUID, line_no: int, *,
+                             reason: str | None) -> CommandResult:
+        """A manager takes a line's explanation back: the line is unmatched again."""
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            statement.withdraw_explanation(session.audit(statement.store_id), line_no, reason)
+            return Decision(statement, {"line_no": line_no})
+
+        return self.app.execute(request, decide, (statement_id,))
+
+    @staticmethod
+    def _refund_pair(settlement: Settlement, statement: Statement,
+                     pair: dict[str, Any]) -> None:
+        """The refund exists on the settlement named, which is the statement's store's."""
+        if str(pair["refund_id"]) not in settlement.refunds:
+            raise NotFound(f"refund {pair['refund_id']} not found")
+        require(settlement.store_id == statement.store_id, InvalidInput(
+            f"refund {pair['refund_id']} was paid in {settlement.store_id}; the statement is "
+            f"{statement.store_id}'s", field="settlement_id"))
+
     @staticmethod
     def _pair(session: Session, statement: Statement, pair: dict[str, Any], manual: bool,
               reason: str | None, skip_matched: bool = False) -> bool:
@@ -104,6 +145,21 @@ class Reconciliation:
         either side is matched already."""
         audit = session.audit(statement.store_id)
         settlement = session.get(Settlement, UUID(str(pair["settlement_id"])), "settlement")
+        if pair.get("refund_id") is not None:
+            require(pair.get("payment_id") is None, InvalidInput(
+                "a line matches a payment (payment_id) or a refund (refund_id), not both",
+                field="refund_id"))
+            Reconciliation._refund_pair(settlement, statement, pair)
+            why = require_reason(reason, "a manual match")
+            line_no = int(pair["line_no"])
+            statement.match_refund(audit, line_no, settlement.id,
+                                   settlement.refunds[str(pair["refund_id"])], why)
+            settlement.reconcile_refund(audit, str(pair["refund_id"]), statement.id, line_no,
+                                        why)
+            return True
+        require(pair.get("payment_id") is not None, InvalidInput(
+            "name the payment (payment_id) or the refund (refund_id) the line matches",
+            field="payment_id"))
         payment = settlement.payments.get(str(pair["payment_id"]))
         if payment is None:
             raise NotFound(f"payment {pair['payment_id']} not found")
@@ -111,8 +167,9 @@ class Reconciliation:
             f"payment {payment['payment_id']} was taken in {settlement.store_id}; "
             f"the statement is {statement.store_id}'s"))
         line_no = int(pair["line_no"])
-        if skip_matched and (payment["reconciled"] is not None
-                             or statement.line(line_no)["match"] is not None):
+        line = statement.line(line_no)
+        if skip_matched and (payment["reconciled"] is not None or line["match"] is not None
+                             or line.get("explained") is not None):
             return False
         statement.match(audit, line_no, settlement.id, payment, manual, reason)
         settlement.reconcile(audit, payment["payment_id"], statement.id, line_no, manual, reason)

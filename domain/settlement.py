@@ -127,6 +127,12 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         manual: bool
         reason: str | None
 
+    class RefundReconciled(Event):
+        refund_id: str
+        statement_id: UUID
+        line_no: int
+        reason: str
+
     @staticmethod
     def create_id(work_order_id: UUID) -> UUID:
         return stable_id("settlement", work_order_id)
@@ -222,6 +228,12 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     @event(RefundRejected)
     def _refund_rejected(self, audit: Audit, refund_id: str, reason: str) -> None:
         self.refunds[refund_id]["status"] = "rejected"
+
+    @event(RefundReconciled)
+    def _refund_reconciled(self, audit: Audit, refund_id: str, statement_id: UUID,
+                           line_no: int, reason: str) -> None:
+        self.refunds[refund_id]["reconciled"] = {"statement_id": str(statement_id),
+                                                 "line_no": line_no}
 
     @event(PaymentReconciled)
     def _reconciled(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,

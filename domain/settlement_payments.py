@@ -225,3 +225,17 @@ class SettlementPayments(SettlementState):
         require(payment["reconciled"] is None,
                 SettlementError(f"payment {payment_id} is already matched"))
         self._reconciled(audit, payment_id, statement_id, line_no, manual, reason)
+
+    def reconcile_refund(self, audit: Audit, refund_id: str, statement_id: UUID, line_no: int,
+                         reason: str) -> None:
+        """A refund paid out, found on a statement: matched once."""
+        refund = self.refunds.get(refund_id)
+        if refund is None:
+            raise InvalidInput(f"no refund {refund_id} on this settlement", field="refund_id")
+        require(refund["status"] == "approved", SettlementError(
+            f"refund {refund_id} is {refund['status']}: only an approved refund was paid out"))
+        matched = refund.get("reconciled")
+        require(matched is None, SettlementError(
+            f"refund {refund_id} is already matched (statement {matched and matched['statement_id']}, "
+            f"line {matched and matched['line_no']})"))
+        self._refund_reconciled(audit, refund_id, statement_id, line_no, reason)

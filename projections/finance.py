@@ -26,6 +26,7 @@ from domain.follow_up import Complaint, FollowUp
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
+from projections import statement_rows
 from projections.base import Index, ReadModel
 from projections.finance_batch import ZERO, Ctx, FinanceChanges
 from projections.finance_stock import COLUMNS as STOCK_BOOK_COLUMNS
@@ -72,7 +73,7 @@ class FinanceView(FinanceChanges, ReadModel):
             reason text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_reason text,
             business_date date, kind text NOT NULL DEFAULT 'payment_return',
-            red_invoice_number text""",
+            red_invoice_number text, statement_id uuid, statement_line integer""",
         "journal": """
             notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
             store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
@@ -92,6 +93,8 @@ class FinanceView(FinanceChanges, ReadModel):
             source text NOT NULL, date date NOT NULL, amount numeric NOT NULL,
             reference text NOT NULL, counterparty text NOT NULL, payment_id text,
             settlement_id uuid, manual boolean, reason text,
+            explained_kind text, explained_reason text, duplicate_of integer,
+            explained_by text, explained_at timestamptz, refund_id text,
             PRIMARY KEY (statement_id, line_no)""",
         "follow_ups": """
             id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
@@ -128,6 +131,16 @@ class FinanceView(FinanceChanges, ReadModel):
         ("refunds", "kind text NOT NULL DEFAULT 'payment_return'"),
         ("refunds", "red_invoice_number text"),
         ("settlements", "insurance_assessment jsonb"),  # no event before it had one
+        # no line was explained before lines could be
+        ("statement_lines", "explained_kind text"),
+        ("statement_lines", "explained_reason text"),
+        ("statement_lines", "duplicate_of integer"),
+        ("statement_lines", "explained_by text"),
+        ("statement_lines", "explained_at timestamptz"),
+        # no refund was matched to a line before refunds could be
+        ("statement_lines", "refund_id text"),
+        ("refunds", "statement_id uuid"),
+        ("refunds", "statement_line integer"),
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -283,6 +296,11 @@ class FinanceView(FinanceChanges, ReadModel):
         ctx.run("""UPDATE {payments} SET statement_id = %s, statement_line = %s
                    WHERE payment_id = %s""", (event.statement_id, event.line_no, event.payment_id))
 
+    @on.register
+    def _refund_reconciled(self, event: Settlement.RefundReconciled, ctx: Ctx) -> None:
+        ctx.run("""UPDATE {refunds} SET statement_id = %s, statement_line = %s
+                   WHERE refund_id = %s""", (event.statement_id, event.line_no, event.refund_id))
+
     # -- cashier days ----------------------------------------------------------------------------
 
     @on.register
@@ -313,26 +331,13 @@ class FinanceView(FinanceChanges, ReadModel):
                           (event.originator_id,))[0]
             self._post(ctx, event, event.entries, day)
 
-    # -- statements ------------------------------------------------------------------------------
+    # -- statements (projections/statement_rows.py) -------------------------------------------
 
-    @on.register
-    def _imported(self, event: Statement.Imported, ctx: Ctx) -> None:
-        ctx.run("""INSERT INTO {statements} VALUES (%s, %s, %s, %s, %s, %s)""",
-                (event.originator_id, event.audit.store_id, event.source, event.account,
-                 event.audit.at, event.audit.user_id))
-        for line in event.lines:
-            ctx.run("""INSERT INTO {statement_lines} (statement_id, line_no, store_id, source,
-                       date, amount, reference, counterparty) VALUES (%s, %s, %s, %s, %s, %s,
-                       %s, %s)""",
-                    (event.originator_id, line["line_no"], event.audit.store_id, event.source,
-                     line["date"], line["amount"], line["reference"], line["counterparty"]))
-
-    @on.register
-    def _matched(self, event: Statement.LineMatched, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {statement_lines} SET payment_id = %s, settlement_id = %s, manual = %s,
-                   reason = %s WHERE statement_id = %s AND line_no = %s""",
-                (event.payment_id, event.settlement_id, event.manual, event.reason,
-                 event.originator_id, event.line_no))
+    on.register(Statement.Imported, statement_rows.imported)
+    on.register(Statement.LineMatched, statement_rows.matched)
+    on.register(Statement.RefundMatched, statement_rows.refund_matched)
+    on.register(Statement.LineExplained, statement_rows.explained)
+    on.register(Statement.ExplanationWithdrawn, statement_rows.explanation_withdrawn)
 
     # -- follow-ups and complaints -------------------------------------------------------------
 

@@ -256,8 +256,10 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str], statement_id
     earlier = imported_before(conn, statement_id)
     for line in lines:
         line["imported_before"] = earlier.get(line["line_no"])
-    doc["matched"] = [ln for ln in lines if ln["payment_id"]]
-    doc["unmatched_lines"] = [ln for ln in lines if not ln["payment_id"]]
+    doc["matched"] = [ln for ln in lines if ln["payment_id"] or ln["refund_id"]]
+    doc["explained"] = [ln for ln in lines if ln["explained_kind"]]
+    doc["unmatched_lines"] = [ln for ln in lines if not (
+        ln["payment_id"] or ln["refund_id"] or ln["explained_kind"])]
     methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
     unmatched = {"total": 0, "items": []}
     if lines:
@@ -300,7 +302,8 @@ def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[d
         WITH l AS (
             SELECT line_no, store_id, reference, amount, row_number() OVER (
                 PARTITION BY reference, amount ORDER BY line_no) AS n
-            FROM statement_lines WHERE statement_id = %(s)s AND payment_id IS NULL),
+            FROM statement_lines WHERE statement_id = %(s)s AND payment_id IS NULL
+              AND refund_id IS NULL AND explained_kind IS NULL),
         p AS (
             SELECT settlement_id, payment_id, store_id, provider_ref, amount, row_number() OVER (
                 PARTITION BY provider_ref, amount ORDER BY at, payment_id) AS n

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import Field
 
 from api.auth import Principal
@@ -29,7 +29,7 @@ from api.numbers import Plain
 from api.paging import Limit, Page
 from api.pii_reads import PAYER_DATA, STATEMENT_FIELDS, PiiReader, payer_lines, pii_reader
 from api.schemas import CommandAccepted, PayType
-from api.schemas_money import DayEndIn, MatchIn, Method, StatementIn
+from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
 from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
 from projections import chain_witness, finance_queries
@@ -45,8 +45,10 @@ StatementReader = Annotated[PiiReader, Depends(pii_reader("finance.read", PAYER_
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
+WithdrawCmd = Annotated[Command, Depends(command("reconciliation.withdraw"))]
 # In ASCII digits, the month with its zero: "2026-5" and "２０２６-05" passed strptime and
 # matched no stored month, an empty ledger rather than a 422.
+LineNo = Annotated[int, Path(ge=1, le=1_000_000, description="the statement's line"), Plain]
 Month = Annotated[str, Query(max_length=7, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
                              description="YYYY-MM")]
 
@@ -250,7 +252,7 @@ def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     reading.masked(found, STATEMENT_FIELDS)
-    lines = payer_lines([*found["matched"], *found["unmatched_lines"]])
+    lines = payer_lines([*found["matched"], *found["explained"], *found["unmatched_lines"]])
     reading.record((), "bank statement", [(statement_id, found["store_id"], lines)])
     return found
 
@@ -278,7 +280,30 @@ def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx,
 @router.post("/reconciliation/statements/{statement_id}/matches",
              response_model=CommandAccepted)
 def manual_match(statement_id: UUID, body: MatchIn, cmd: ReconcileCmd, ctx: Ctx) -> Any:
-    """Match a line to a payment by hand, with a reason."""
+    """Match a line to a payment (`payment_id`), or a line of money out to the refund it paid
+    (`refund_id`), by hand, with a reason."""
     return cmd.accepted(ctx.settlements.match(
         cmd.envelope, statement_id, [body.model_dump(exclude={"reason"})], manual=True,
         reason=body.reason))
+
+
+@router.post("/reconciliation/statements/{statement_id}/lines/{line_no}/explanation",
+             response_model=CommandAccepted)
+def explain_line(statement_id: UUID, line_no: LineNo, body: ExplanationIn, cmd: ReconcileCmd,
+                 ctx: Ctx) -> Any:
+    """A line that needs no match in the books, with its kind and a reason: a `duplicate` of
+    another line (`duplicate_of`: same date, amount and reference), a `bank_fee`, `interest`,
+    an `own_transfer` between the store's accounts, or `other`. It leaves the unmatched lines
+    for `explained`; a matched or already explained line is 409."""
+    return cmd.accepted(ctx.settlements.explain_line(
+        cmd.envelope, statement_id, line_no, kind=body.kind, reason=body.reason,
+        duplicate_of=body.duplicate_of))
+
+
+@router.post("/reconciliation/statements/{statement_id}/lines/{line_no}/explanation/withdrawal",
+             response_model=CommandAccepted)
+def withdraw_explanation(statement_id: UUID, line_no: LineNo, body: WithdrawalIn,
+                         cmd: WithdrawCmd, ctx: Ctx) -> Any:
+    """A manager takes a line's explanation back, with a reason: the line is unmatched again."""
+    return cmd.accepted(ctx.settlements.withdraw_explanation(
+        cmd.envelope, statement_id, line_no, reason=body.reason))

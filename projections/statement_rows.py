@@ -1,0 +1,50 @@
+"""The finance view's rows of bank statements: a statement's lines as imported, each line's
+match (a payment, or a refund paid out) and its explanation (a line needing no match)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.reconciliation import Statement
+from projections.finance_batch import Ctx
+
+
+def imported(view: Any, event: Statement.Imported, ctx: Ctx) -> None:
+    ctx.run("""INSERT INTO {statements} VALUES (%s, %s, %s, %s, %s, %s)""",
+            (event.originator_id, event.audit.store_id, event.source, event.account,
+             event.audit.at, event.audit.user_id))
+    for line in event.lines:
+        ctx.run("""INSERT INTO {statement_lines} (statement_id, line_no, store_id, source,
+                   date, amount, reference, counterparty) VALUES (%s, %s, %s, %s, %s, %s,
+                   %s, %s)""",
+                (event.originator_id, line["line_no"], event.audit.store_id, event.source,
+                 line["date"], line["amount"], line["reference"], line["counterparty"]))
+
+
+def matched(view: Any, event: Statement.LineMatched, ctx: Ctx) -> None:
+    ctx.run("""UPDATE {statement_lines} SET payment_id = %s, settlement_id = %s, manual = %s,
+               reason = %s WHERE statement_id = %s AND line_no = %s""",
+            (event.payment_id, event.settlement_id, event.manual, event.reason,
+             event.originator_id, event.line_no))
+
+
+def refund_matched(view: Any, event: Statement.RefundMatched, ctx: Ctx) -> None:
+    ctx.run("""UPDATE {statement_lines} SET refund_id = %s, settlement_id = %s, manual = true,
+               reason = %s WHERE statement_id = %s AND line_no = %s""",
+            (event.refund_id, event.settlement_id, event.reason, event.originator_id,
+             event.line_no))
+
+
+def explained(view: Any, event: Statement.LineExplained, ctx: Ctx) -> None:
+    ctx.run("""UPDATE {statement_lines} SET explained_kind = %s, explained_reason = %s,
+               duplicate_of = %s, explained_by = %s, explained_at = %s
+               WHERE statement_id = %s AND line_no = %s""",
+            (event.kind, event.reason, event.duplicate_of, event.audit.user_id,
+             event.audit.at, event.originator_id, event.line_no))
+
+
+def explanation_withdrawn(view: Any, event: Statement.ExplanationWithdrawn, ctx: Ctx) -> None:
+    ctx.run("""UPDATE {statement_lines} SET explained_kind = NULL, explained_reason = NULL,
+               duplicate_of = NULL, explained_by = NULL, explained_at = NULL
+               WHERE statement_id = %s AND line_no = %s""",
+            (event.originator_id, event.line_no))
