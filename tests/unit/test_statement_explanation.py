@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 
 from domain.common import Audit, IllegalTransition, InvalidInput, NotPermitted
+from domain.integration_events import PAYLOADS
 from domain.reconciliation import Statement
-from workers.integration_events import PAYLOADS
 
 FINANCE = Audit("fin-1", "finance", "S01", datetime(2026, 5, 31, 9, tzinfo=UTC), "corr")
 MANAGER = Audit("mgr-1", "manager", "S01", datetime(2026, 5, 31, 10, tzinfo=UTC), "corr")
