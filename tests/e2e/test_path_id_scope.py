@@ -60,7 +60,7 @@ OWN_STATUS = {"/analytics/kpis/{name}": (200, 404),
 # the bodies whose documented example names a day now past.
 COMMAND_ROLES = ("technician", "manager", "advisor", "cashier", "finance", "parts_clerk",
                  "qc_inspector", "auditor", "analyst")
-COMMAND_IDS = {"job_no": "1", "line_id": "L1", "evidence_id": "E1", "tag": "vip",
+COMMAND_IDS = {"job_no": "1", "line_id": "L1", "line_no": "1", "evidence_id": "E1", "tag": "vip",
                "request_id": "Q1", "count_id": "C1"}
 # A refund is named by an id of its own (kept in its settlement's stream).
 ROWS = {"refund_id"}
@@ -123,7 +123,8 @@ def test_every_route_with_a_path_id_has_the_dataset_value(http: TestClient,
     """The walk below covers every such route: a new parameter needs a value here first."""
     names = {n for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
              for r in path_routes(http, method) for n in PARAM.findall(r.path)}
-    ids = {"job_no", "line_id", "evidence_id", "tag", "request_id", "count_id", "refund_id"}
+    ids = {"job_no", "line_id", "line_no", "evidence_id", "tag", "request_id", "count_id",
+           "refund_id"}
     assert names - ids - set(dataset.values) == set()
 
 
