@@ -46,10 +46,19 @@ def no_growth(path: Path) -> Iterator[None]:
 
 
 def orders_loaded(loader: AnalyticsLoader, store_id: str) -> int:
-    found = loader.conn.execute("SELECT count(*) FROM fact_work_orders WHERE store_id = ?",
-                                [store_id]).fetchone()
+    """Read under the loader's lock, as its own readers do: its DuckDB connection refuses a
+    second caller at once (`ResourceInUseException`), so a read beside a running loader
+    could otherwise fail the loader's batch instead."""
+    with loader.lock:
+        found = loader.conn.execute("SELECT count(*) FROM fact_work_orders WHERE store_id = ?",
+                                    [store_id]).fetchone()
     assert found is not None
     return int(found[0])
+
+
+def position_of(loader: AnalyticsLoader) -> int:
+    with loader.lock:
+        return loader.position()
 
 
 def test_a_file_invalidated_by_a_failed_checkpoint_is_opened_again_and_loading_goes_on(
@@ -76,7 +85,8 @@ def test_a_file_invalidated_by_a_failed_checkpoint_is_opened_again_and_loading_g
         wait_until(lambda: _reached(loader, head(container.app)), 30,
                    "the loader to reach the head again")
         assert orders_loaded(loader, store_id) == 4  # the durable batch once, none skipped
-        assert supervisor.states()["analytics"]["state"] == "running"
+        state = supervisor.states()["analytics"]
+        assert state["state"] == "running", state
     finally:
         supervisor.stop(timeout=10)
         loader.close()
@@ -84,6 +94,6 @@ def test_a_file_invalidated_by_a_failed_checkpoint_is_opened_again_and_loading_g
 
 def _reached(loader: AnalyticsLoader, position: int) -> bool:
     try:
-        return loader.position() >= position
+        return position_of(loader) >= position
     except duckdb.Error:
         return False

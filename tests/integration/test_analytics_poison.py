@@ -18,7 +18,7 @@ from analytics.poison import PoisonEvent
 from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
-from tests.integration.test_analytics_faults import orders_loaded
+from tests.integration.test_analytics_faults import orders_loaded, position_of
 from tests.scratch_systems import module_container
 from workers.process import analytics_details
 from workers.supervisor import Supervisor
@@ -120,7 +120,7 @@ def test_a_state_that_does_not_decode_stops_the_supervised_loader_after_the_ones
                    "the loader to fail on the poison event")
         assert (f"PoisonEvent: analytics loader stops at event {poison} ({topic}): "
                 "ValueError: state is not JSON") == supervisor.states()["analytics"]["last_error"]
-        assert loader.position() == _before(container, poison)
+        assert position_of(loader) == _before(container, poison)
         assert orders_loaded(loader, store_id) == 2
     finally:
         supervisor.stop(timeout=10)
