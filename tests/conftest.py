@@ -126,3 +126,19 @@ def own_witness_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A command line run by a test (`audit anchor | verify`) witnesses to a file of the
     test's own, never to ./var of the checkout, which another test's verify would read."""
     monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(tmp_path / "witness.jsonl"))
+
+
+@pytest.fixture(autouse=True)
+def root_logging_as_it_was() -> Iterator[None]:
+    """A command line run in-process (`servicecore audit verify`, ...) puts its own handler on
+    the root logger, writing to the stderr pytest captured for that test: once the capture is
+    closed, every later log record of the session failed to print ("Logging error ... I/O
+    operation on closed file"). Such handlers go when the test ends; pytest's own stay."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:  # noqa: E721 - pytest's are subclasses
+            root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
