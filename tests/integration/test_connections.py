@@ -76,7 +76,12 @@ def test_an_idle_container_holds_the_pools_minimum(
         runner.catch_up()
     assert system.app.repository.get(opened["id"]) is not None
 
-    assert backends(server_url, url) <= IDLE_CONTAINER
+    # Counted by the pool itself: a connection closed just before (the build's migration)
+    # (the build's schema check and migration) stays in pg_stat_activity until its backend has
+    # exited, which on a loaded machine
+    # outlasts the work above. That nothing is held outside the pool is shown below, once
+    # the count has settled at the pool's minimum.
+    assert system.pool.get_stats()["pool_size"] <= IDLE_CONTAINER
 
     # The pool closes an unused connection above its minimum every pool_max_idle_seconds
     # (1 s here).
