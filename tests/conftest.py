@@ -138,7 +138,7 @@ def root_logging_as_it_was() -> Iterator[None]:
     level = root.level
     yield
     for handler in list(root.handlers):
-        if type(handler) is logging.StreamHandler:  # noqa: E721 - pytest's are subclasses
+        if type(handler) is logging.StreamHandler:  # pytest's handlers are subclasses
             root.removeHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(False)
