@@ -34,7 +34,9 @@ put back); after `unreachable_seconds` of that the loop reports trouble (`/healt
 clears at the first poll with the coordinator back. Then the assigned partitions are checked as
 on an assignment. A member handed other partitions than it assigned itself as the group's
 leader (tansu: none, for a member that joins again after its topic was made) starts a new
-consumer (`workers.kafka_resume.LeadingAssignor`; `reassigned` in the metrics).
+consumer (`workers.kafka_resume.LeadingAssignor`; `reassigned` in the metrics). A join that
+completed after the poll gave up on it is taken at the next poll (`take_lost_join`; kafka-python
+would otherwise keep the old assignment for good; `lost_joins`).
 
 Repeats are harmless anyway: a row keeps the stream version it reflects; an event with
 version <= stored is a repeat (the relay re-sends after a failure, an offset was reset, a
@@ -61,7 +63,13 @@ from domain.message_size import MAX_MESSAGE_BYTES
 from servicecore.deadline import pooled_waits
 from workers.health import RateMeter, Sample, Trouble
 from workers.kafka_board import BoardRows
-from workers.kafka_resume import LeadingAssignor, Stored, coordinator_reachable, inspect
+from workers.kafka_resume import (
+    LeadingAssignor,
+    Stored,
+    coordinator_reachable,
+    inspect,
+    take_lost_join,
+)
 from workers.relay_broker import fetch_options
 from workers.supervisor import CONNECTION_ERRORS
 
@@ -117,6 +125,7 @@ class KafkaProjectionStats:
     failures: int = 0
     replaced: int = 0  # partitions whose log was replaced: read again from the beginning
     reassigned: int = 0  # handed other partitions than the leader assigned: a new consumer
+    lost_joins: int = 0  # a join completed after the poll gave up on it: taken at the next poll
 
 
 class KafkaProjection(BoardRows):
@@ -265,6 +274,8 @@ class KafkaProjection(BoardRows):
         consumer = self._consumer
         batches = consumer.poll(timeout_ms=self.config.poll_timeout_ms
                                 if timeout_ms is None else timeout_ms)
+        if take_lost_join(consumer):
+            self.stats.lost_joins += 1
         if self._check_failed is not None:
             # the new partitions have no position: a new consumer, checked on its assignment
             failed = self._check_failed
@@ -437,6 +448,9 @@ class KafkaProjection(BoardRows):
             Sample("servicecore_kafka_projection_reassigned_total", float(s.reassigned), w,
                    kind="counter", help="assignments the broker handed out otherwise than "
                    "this member made them as the group's leader: a new consumer joined"),
+            Sample("servicecore_kafka_projection_lost_joins_total", float(s.lost_joins), w,
+                   kind="counter", help="group joins that completed after the poll gave up on "
+                   "them, whose assignment was then taken at the next poll"),
             Sample("servicecore_kafka_projection_coordinator_reachable",
                    0.0 if self._lost_at is not None else 1.0, w,
                    help="0 while the consumer has no connected group coordinator"),
@@ -449,7 +463,7 @@ class KafkaProjection(BoardRows):
                 "partitions": sorted(p for _, p in self.assigned), "lag": self.lag,
                 "applied": self.stats.applied, "repeats": self.stats.repeats,
                 "early": self.stats.early, "replaced": self.stats.replaced,
-                "reassigned": self.stats.reassigned,
+                "reassigned": self.stats.reassigned, "lost_joins": self.stats.lost_joins,
                 "coordinator_lost_since": None if self._lost_since is None else time.strftime(
                     "%Y-%m-%dT%H:%M:%S%z", time.localtime(self._lost_since)),
                 "at": time.time(),

@@ -220,6 +220,31 @@ def coordinator_reachable(consumer: Any, bootstrap_servers: str) -> bool:
     return broker_answers(bootstrap_servers)
 
 
+def take_lost_join(consumer: Any) -> bool:
+    """Take the assignment of a join that completed after the poll had given up on it.
+
+    kafka-python (2.x) cuts a join at the poll's timeout and takes the join's result at a
+    later poll, but only while it still wants to join. A join the group's leader started
+    because the topic's metadata changed (a topic made, partitions added) stops being wanted
+    once the leader has computed the assignment: a result arriving after the poll's timeout
+    (round trips longer than the poll: a loaded machine) is then never taken, and the member
+    keeps its old assignment (none, for a topic made after it joined) for good. A completed
+    join that nobody took is taken here: a rejoin is requested, which takes the completed
+    join's result at the next poll. Answers whether it found one."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    try:
+        pending = getattr(coordinator, "join_future", None)
+        if pending is None or not pending.is_done or coordinator.need_rejoin():
+            return False
+        coordinator.request_rejoin()
+    except Exception:  # a private API: without it, nothing to take
+        log.debug("asking kafka-python about its join failed", exc_info=True)
+        return False
+    log.warning("kafka: a group join completed after the poll gave up on it; taking its "
+                "assignment now")
+    return True
+
+
 class AssignmentDiffers(Exception):
     """The broker handed this member other partitions than the group's leader (this member)
     assigned it: a new consumer joins with a new member id."""
