@@ -231,10 +231,11 @@ def take_lost_join(consumer: Any) -> bool:
     keeps its old assignment (none, for a topic made after it joined) for good. A completed
     join that nobody took is taken here: a rejoin is requested, which takes the completed
     join's result at the next poll. Answers whether it found one."""
-    coordinator = getattr(consumer, "_coordinator", None)
+    coordinator: Any = getattr(consumer, "_coordinator", None)
     try:
         pending = getattr(coordinator, "join_future", None)
-        if pending is None or not pending.is_done or coordinator.need_rejoin():
+        if coordinator is None or pending is None or not pending.is_done \
+                or coordinator.need_rejoin():
             return False
         coordinator.request_rejoin()
     except Exception:  # a private API: without it, nothing to take
