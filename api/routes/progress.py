@@ -324,10 +324,12 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
         return RedirectResponse(f"/progress/{token}?notice=decided{wait}", 303,
                                 headers=PAGE_HEADERS)
     view = await run_in_threadpool(_view, ctx, claims.work_order_id, claims.expires_at, nid)
+    # a retry with the first attempt's Idempotency-Key says so, as every command's does
+    replayed = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse({"decided": result.body["decided"], "unchanged": result.body["unchanged"],
                          "notification_id": nid,
                          "progress": ProgressOut(**view).model_dump(mode="json")},
-                        headers=PAGE_HEADERS)
+                        headers={**PAGE_HEADERS, **replayed})
 
 
 def _form_problem(token: str, request: Request, ctx: Ctx,
