@@ -142,6 +142,10 @@ class ChainVerification(BaseModel):
         "where the witness file's own chain of lines is broken (a line removed, changed, "
         "reordered or duplicated), e.g. `line 3 carries number 4: 1 line(s) before it "
         "removed`; null: whole"))
+    anchors_not_witnessed: int | None = Field(description=(
+        "anchors the database recorded for heads after the witness file's last (its last "
+        "lines lost, or not written there; a file cannot show its own tail cut), not a "
+        "break; null: none, or no witness file"))
     witnessed_to: int | None = Field(description=(
         "the last event of the range a witness file anchor matched (null: none did); the "
         "events after it are checked against the database alone, which cannot show a tail "

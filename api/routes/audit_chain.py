@@ -34,7 +34,7 @@ from api.schemas_audit_trail import (
 )
 from domain.common import IllegalTransition, NotFound
 from domain.reconciliation import Statement
-from projections.chain_witness import read_checked, witness
+from projections.chain_witness import anchors_after, read_checked, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
     LAST_ID,
@@ -92,10 +92,12 @@ def verify_chain(ctx: Ctx, principal: Verifier,
             first, last = verify_range(start, end, head, MAX_RANGE)
             witnessed = witness_file.anchors if witness_file else []
             result = verify(conn, first, last, anchors=witnessed)
+            behind = anchors_after(conn, witnessed) if witness_file else None
     finally:
         _verifying.release()
     broken = witness_file.broken if witness_file else None
     return {**result.as_dict(), "ok": result.ok and broken is None, "witness_break": broken,
+            "anchors_not_witnessed": None if behind is None else behind[0],
             "witness_anchors": len(witnessed), "range_from": first, "range_to": last,
             "log_head": head, "next_from": last + 1 if last < head else None}
 

@@ -56,7 +56,8 @@ def test_a_line_removed_from_the_witness_file_fails_the_answer(scratch: ServedSc
         anchored = scratch.client.post(ANCHORS, json={"note": "noon"}, headers=auditor)
         assert anchored.status_code in (200, 201), anchored.text
     answer = _ok(scratch.client.get(VERIFY, headers=auditor))
-    assert (answer["ok"], answer["witness_anchors"], answer["witness_break"]) == (True, 3, None)
+    assert (answer["ok"], answer["witness_anchors"], answer["witness_break"],
+            answer["anchors_not_witnessed"]) == (True, 3, None, None)
     # Someone who may write the file (not the database) takes the second line out.
     path = scratch.system.settings.witness_file
     lines = path.read_bytes().splitlines(keepends=True)
@@ -64,3 +65,8 @@ def test_a_line_removed_from_the_witness_file_fails_the_answer(scratch: ServedSc
     answer = _ok(scratch.client.get(VERIFY, headers=auditor))
     assert (answer["ok"], answer["first_break"], answer["witness_anchors"]) == (False, None, 2)
     assert answer["witness_break"] == "line 2 carries number 3: 1 line(s) before it removed"
+    # Cut at its end instead, the file is a whole chain: the database's later anchors show it.
+    path.write_bytes(lines[0])
+    answer = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert (answer["ok"], answer["witness_break"], answer["anchors_not_witnessed"]) == (
+        True, None, 2)
