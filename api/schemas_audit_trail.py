@@ -128,7 +128,8 @@ class ChainBreakOut(BaseModel):
 class ChainVerification(BaseModel):
     """`servicecore audit verify`'s answer over one range, and where the next range begins."""
 
-    ok: bool = Field(description="no break in the range (a break is still a 200)")
+    ok: bool = Field(description="no break in the range, nor in the witness file's chain of "
+                     "lines (a break is still a 200)")
     events_checked: int = Field(description="events whose link was recomputed and matched")
     from_: int = Field(alias="from", description="the first notification id met (0: none)")
     to: int = Field(description="the last notification id whose link matched (0: none)")
@@ -137,6 +138,14 @@ class ChainVerification(BaseModel):
                                  "that were compared (in the database or the witness file)")
     witness_anchors: int = Field(description="anchors read from the server's witness file "
                                  "outside the database (those in the range are compared)")
+    witness_break: str | None = Field(description=(
+        "where the witness file's own chain of lines is broken (a line removed, changed, "
+        "reordered or duplicated), e.g. `line 3 carries number 4: 1 line(s) before it "
+        "removed`; null: whole"))
+    anchors_not_witnessed: int | None = Field(description=(
+        "anchors the database recorded for heads after the witness file's last (its last "
+        "lines lost, or not written there; a file cannot show its own tail cut), not a "
+        "break; null: none, or no witness file"))
     witnessed_to: int | None = Field(description=(
         "the last event of the range a witness file anchor matched (null: none did); the "
         "events after it are checked against the database alone, which cannot show a tail "

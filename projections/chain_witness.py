@@ -8,15 +8,22 @@ a file outside the database (`SERVICECORE_WITNESS_PATH`, default `var/witness/
 chain-anchors.jsonl`), and `audit verify` compares the chain with every line of it. Keep
 that file where the database's administrators cannot rewrite it (another host, a WORM
 share, `chattr +a`), and print or mail the lines too.
+
+Each line also carries its number in the file (`line`) and the SHA-256 of the line before it
+as stored, its newline included (`previous`; null on line 1), so the lines form a chain of
+their own: a line removed, changed (but the last), reordered or duplicated breaks it
+(`read_checked`). Lines written before the links carry neither and are reported as such.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,9 +37,48 @@ WITNESSED = ("anchor", "notification_id", "hash", "anchored_at", "anchored_by", 
 DAY_END = "day-end"  # the note of a day-end close's anchor: "day-end <store> <day> <cashier>"
 
 
-def line(recorded: dict[str, Any]) -> str:
-    """One anchor as the witness file holds it: a JSON object and a newline."""
-    return json.dumps({key: recorded.get(key) for key in WITNESSED}, ensure_ascii=False) + "\n"
+TAIL = 8192  # bytes read back at a time to find the file's last line
+
+
+def line(recorded: dict[str, Any], number: int = 1, previous: bytes | None = None) -> str:
+    """One anchor as the witness file holds it: a JSON object and a newline, with its number
+    in the file and the SHA-256 (hex) of the line before it (`previous`, newline included)."""
+    return json.dumps({**{key: recorded.get(key) for key in WITNESSED}, "line": number,
+                       "previous": None if previous is None else digest(previous)},
+                      ensure_ascii=False) + "\n"
+
+
+def digest(stored: bytes) -> str:
+    return hashlib.sha256(stored).hexdigest()
+
+
+def _last_line(fd: int) -> bytes | None:
+    """The file's last line as stored (its newline included), read back from the end; None
+    for an empty file."""
+    end = os.fstat(fd).st_size
+    if end == 0:
+        return None
+    start = end
+    while start > 0:
+        start = max(0, start - TAIL)
+        tail = os.pread(fd, end - start, start)
+        cut = tail.rfind(b"\n", 0, len(tail) - 1)
+        if cut >= 0:
+            return tail[cut + 1:]
+    return os.pread(fd, end, 0)
+
+
+def _next_number(fd: int, last: bytes | None) -> int:
+    """The number the next line carries: one after the last line's, or, after a line
+    written before the links (or one that is not whole), one after the lines there are."""
+    if last is None:
+        return 1
+    try:
+        return int(json.loads(last)["line"]) + 1
+    except (ValueError, KeyError, TypeError):
+        with open(fd, "rb", closefd=False) as stored:
+            stored.seek(0)
+            return sum(1 for text in stored if text.strip()) + 1
 
 
 def append(path: Path, recorded: dict[str, Any]) -> None:
@@ -44,12 +90,14 @@ def append(path: Path, recorded: dict[str, Any]) -> None:
     local file system; it is also written under an exclusive `flock` of the file and
     written again from where a short write stopped, so lines never interleave where a
     single write could be split (a full disk, a signal, a network file system whose
-    client honours `flock`) and a copier that takes the lock shared reads only whole lines."""
-    data = line(recorded).encode()
+    client honours `flock`) and a copier that takes the lock shared reads only whole lines.
+    The line links to the one before it, read back under the same lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        last = _last_line(fd)
+        data = line(recorded, _next_number(fd, last), last).encode()
         rest = memoryview(data)
         while rest:
             rest = rest[os.write(fd, rest):]
@@ -91,20 +139,97 @@ def witness_once(conn: psycopg.Connection[Any], path: Path | None, note: str,
     return recorded
 
 
-def read(path: Path) -> list[Anchor]:
-    """Every anchor of a witness file (blank lines skipped); a line that is not one names its
-    line number (ValueError)."""
-    anchors = []
-    with path.open(encoding="utf-8") as lines:
-        fcntl.flock(lines.fileno(), fcntl.LOCK_SH)  # no line half written (`append`)
-        for number, text in enumerate(lines, 1):
+@dataclass
+class WitnessFile:
+    """A witness file read: its anchors, the lines that carry no link (written before links),
+    and the first place its own chain of lines is broken (None: whole)."""
+    path: Path
+    anchors: list[Anchor] = field(default_factory=list)
+    unlinked: list[int] = field(default_factory=list)
+    broken: str | None = None
+
+    def unlinked_note(self) -> str | None:
+        """Which lines carry no link, as ranges: "lines 1-12 carry no link (…)"."""
+        if not self.unlinked:
+            return None
+        spans: list[list[int]] = []
+        for number in self.unlinked:
+            if spans and spans[-1][1] == number - 1:
+                spans[-1][1] = number
+            else:
+                spans.append([number, number])
+        named = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
+        which = "line" if len(self.unlinked) == 1 else "lines"
+        return f"{self.path}: {which} {named} carry no link (written before links)"
+
+
+def _break(lines: list[tuple[bytes, dict[str, Any]]]) -> str | None:
+    """The first place the lines' chain is broken: a line whose number is not its place in the
+    file (lines removed, reordered or duplicated) or whose link does not match the line
+    before it (that line changed). Lines without a link are not checked themselves; a line
+    with one after them still covers how many there are and the last one's bytes."""
+    numbers: dict[int, list[int]] = {}
+    for place, (_, parsed) in enumerate(lines, 1):
+        if "line" in parsed:
+            if type(parsed["line"]) is not int:
+                return f"line {place} carries no line number ({parsed['line']!r})"
+            numbers.setdefault(parsed["line"], []).append(place)
+    for place, (_, parsed) in enumerate(lines, 1):
+        if "line" not in parsed:
+            continue
+        number = parsed["line"]
+        if len(numbers[number]) > 1:
+            first, second = numbers[number][:2]
+            return f"lines {first} and {second} both carry number {number}: a line duplicated"
+        if number < place or any(place <= n < number for n in numbers):
+            return f"line {place} carries number {number}: lines out of order"
+        if number > place:
+            return (f"line {place} carries number {number}: {number - place} line(s) before "
+                    "it removed")
+        before = None if place == 1 else digest(lines[place - 2][0])
+        if parsed.get("previous") != before:
+            return (f"line {place - 1} changed after it was written (line {place}'s link does "
+                    "not match it)" if place > 1 else "line 1 links to a line before it")
+    return None
+
+
+def read_checked(path: Path) -> WitnessFile:
+    """Every anchor of a witness file (blank lines skipped), with its chain of lines checked;
+    a line that is not an anchor names its line number (ValueError)."""
+    lines: list[tuple[bytes, dict[str, Any]]] = []
+    read = WitnessFile(path)
+    with path.open("rb") as stored:
+        fcntl.flock(stored.fileno(), fcntl.LOCK_SH)  # no line half written (`append`)
+        for number, text in enumerate(stored, 1):
             if not text.strip():
                 continue
             try:
-                anchors.append(Anchor.parse(json.loads(text)["anchor"]))
+                parsed = json.loads(text)
+                read.anchors.append(Anchor.parse(parsed["anchor"]))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}, line {number}: not an anchor ({exc})") from None
-    return anchors
+            lines.append((text, parsed))
+            if "line" not in parsed:
+                read.unlinked.append(len(lines))
+    read.broken = _break(lines)
+    return read
+
+
+def read(path: Path) -> list[Anchor]:
+    """Every anchor of a witness file (blank lines skipped); a line that is not one names its
+    line number (ValueError)."""
+    return read_checked(path).anchors
+
+
+def anchors_after(conn: psycopg.Connection[Any], witnessed: Sequence[Anchor]
+                  ) -> tuple[int, int] | None:
+    """The anchors the database recorded for heads after the last one `witnessed` (the witness
+    files read): how many, and the last one's notification id; None when there are none.
+    A file cut at its end shows only here (a file cannot tell its own last lines missing)."""
+    last = max((a.notification_id for a in witnessed), default=0)
+    row = conn.execute(f"SELECT count(*), max(notification_id) FROM {ANCHORS_TABLE} "
+                       "WHERE notification_id > %s", (last,)).fetchone()
+    return None if row is None or not row[0] else (int(row[0]), int(row[1]))
 
 
 def read_if_present(path: Path | None) -> list[Anchor]:

@@ -15,19 +15,21 @@ from servicecore.cli_args import whole
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
+    from projections.chain_witness import WitnessFile
     from projections.hash_chain import Anchor
 
 
-def _anchors(args: argparse.Namespace, settings: Settings) -> tuple[list[Anchor], int]:
-    """The anchors given (`--anchor`), and those of the witness files: the configured one
-    where it exists, and every `--witness` (which must exist); how many came from files.
-    A file is read once however often it is named (the configured one named again included),
-    so the count is the anchors the files hold, not the times they were read."""
+def _anchors(args: argparse.Namespace, settings: Settings
+             ) -> tuple[list[Anchor], list[WitnessFile]]:
+    """The anchors given (`--anchor`), and the witness files read: the configured one where
+    it exists, and every `--witness` (which must exist). A file is read once however often it
+    is named (the configured one named again included), so their count is the anchors the
+    files hold, not the times they were read."""
     from projections import chain_witness
     from projections.hash_chain import Anchor as Parsed
 
     given = [Parsed.parse(text) for text in args.anchor]
-    witnessed = chain_witness.read_if_present(settings.witness_file)
+    paths = [settings.witness_file] if settings.witness_file.exists() else []
     seen = {settings.witness_file.resolve()}
     for path in args.witness:
         if not path.exists():
@@ -35,8 +37,27 @@ def _anchors(args: argparse.Namespace, settings: Settings) -> tuple[list[Anchor]
         if path.resolve() in seen:
             continue
         seen.add(path.resolve())
-        witnessed += chain_witness.read(path)
-    return given + witnessed, len(witnessed)
+        paths.append(path)
+    return given, [chain_witness.read_checked(path) for path in paths]
+
+
+def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None) -> dict[str, Any]:
+    """What the witness files themselves show, printed on stderr: lines written before links,
+    the first break of each file's chain of lines, and anchors the database recorded after
+    the files' last; the JSON line's `witness_breaks` and `anchors_not_witnessed`."""
+    for read in files:
+        note = read.unlinked_note()
+        if note:
+            print(note, file=sys.stderr)
+    breaks = [f"{read.path}: {read.broken}" for read in files if read.broken]
+    for broken in breaks:
+        print(f"witness file broken: {broken}", file=sys.stderr)
+    if behind is not None:
+        print(f"the database holds anchors up to notification id {behind[1]} ({behind[0]}) "
+              "the witness files do not have: their last lines lost, or not written there",
+              file=sys.stderr)
+    return {"witness_breaks": breaks,
+            "anchors_not_witnessed": None if behind is None else behind[0]}
 
 
 def _topic_anchors(topic: str | None, settings: Settings) -> list[dict[str, Any]]:
@@ -89,13 +110,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(chain_witness.witness(conn, settings.witness_file, args.note)))
             return 0
         try:
-            anchors, witnessed = _anchors(args, settings)
+            anchors, files = _anchors(args, settings)
             published = ([] if args.witness_topic is None
                           else _topic_anchors(args.witness_topic, settings))
         except (OSError, ValueError, LookupError, TimeoutError) as exc:
             print(exc, file=sys.stderr)
             return 2
-        anchors += [Parsed.parse(a["anchor"]) for a in published]
+        witnessed = [a for read in files for a in read.anchors]
+        behind = chain_witness.anchors_after(conn, witnessed) if files else None
+        anchors += witnessed + [Parsed.parse(a["anchor"]) for a in published]
         progress = None if args.quiet else progress_bar(sys.stderr)
         result = verify(conn, args.start, anchors=anchors, progress=progress)
         snapshots = verify_snapshots(conn)
@@ -103,9 +126,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if progress:
         print(file=sys.stderr)
     topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published)}
-    print(json.dumps({**result.as_dict(), "witness_anchors": witnessed, **topic,
-                      **snapshots.as_dict(), **keys.as_dict(),
-                      "ok": result.ok and snapshots.ok and keys.ok}))
+    report = _witness_report(files, behind)
+    ok = result.ok and snapshots.ok and keys.ok and not report["witness_breaks"]
+    print(json.dumps({**result.as_dict(), "witness_anchors": len(witnessed), **topic,
+                      **report, **snapshots.as_dict(), **keys.as_dict(), "ok": ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
@@ -116,7 +140,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
               f"{snapshots.broken.version}: {snapshots.broken.reason}", file=sys.stderr)
     if keys.broken is not None:
         print(f"customer {keys.broken.customer_id}: {keys.broken.reason}", file=sys.stderr)
-    return 0 if result.ok and snapshots.ok and keys.ok else 1
+    return 0 if ok else 1
 
 
 def _views(args: argparse.Namespace, settings: Settings) -> int:

@@ -34,7 +34,7 @@ from api.schemas_audit_trail import (
 )
 from domain.common import IllegalTransition, NotFound
 from domain.reconciliation import Statement
-from projections.chain_witness import read_if_present, witness
+from projections.chain_witness import anchors_after, read_checked, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
     LAST_ID,
@@ -79,7 +79,8 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
     try:
-        witnessed = read_if_present(ctx.witness_path)
+        witness_file = (read_checked(ctx.witness_path) if ctx.witness_path is not None
+                        and ctx.witness_path.exists() else None)
     except (OSError, ValueError) as exc:
         return unavailable_problem(f"the witness file cannot be read: {exc}")
     if not _verifying.acquire(timeout=WAIT_SECONDS):
@@ -89,11 +90,16 @@ def verify_chain(ctx: Ctx, principal: Verifier,
         with ctx.pool.connection() as conn, one_snapshot(conn):
             head = chain_head(conn)
             first, last = verify_range(start, end, head, MAX_RANGE)
+            witnessed = witness_file.anchors if witness_file else []
             result = verify(conn, first, last, anchors=witnessed)
+            behind = anchors_after(conn, witnessed) if witness_file else None
     finally:
         _verifying.release()
-    return {**result.as_dict(), "witness_anchors": len(witnessed), "range_from": first, "range_to": last, "log_head": head,
-            "next_from": last + 1 if last < head else None}
+    broken = witness_file.broken if witness_file else None
+    return {**result.as_dict(), "ok": result.ok and broken is None, "witness_break": broken,
+            "anchors_not_witnessed": None if behind is None else behind[0],
+            "witness_anchors": len(witnessed), "range_from": first, "range_to": last,
+            "log_head": head, "next_from": last + 1 if last < head else None}
 
 
 @router.get("/snapshots", response_model=SnapshotVerification, responses={

@@ -46,3 +46,27 @@ def test_the_answer_names_the_last_event_the_witness_file_reaches(scratch: Serve
     # A range that ends before the anchor reaches no anchor kept outside.
     before = _ok(scratch.client.get(VERIFY, params={"to": head - 1}, headers=auditor))
     assert (before["ok"], before["witnessed_to"]) == (True, None)
+
+
+def test_a_line_removed_from_the_witness_file_fails_the_answer(scratch: ServedScratch,
+                                                                 auth: Auth) -> None:
+    auditor = auth("auditor", "aud-wang")
+    for _ in range(3):
+        open_order(scratch.system.work_orders, "S01")
+        anchored = scratch.client.post(ANCHORS, json={"note": "noon"}, headers=auditor)
+        assert anchored.status_code in (200, 201), anchored.text
+    answer = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert (answer["ok"], answer["witness_anchors"], answer["witness_break"],
+            answer["anchors_not_witnessed"]) == (True, 3, None, None)
+    # Someone who may write the file (not the database) takes the second line out.
+    path = scratch.system.settings.witness_file
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[2])
+    answer = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert (answer["ok"], answer["first_break"], answer["witness_anchors"]) == (False, None, 2)
+    assert answer["witness_break"] == "line 2 carries number 3: 1 line(s) before it removed"
+    # Cut at its end instead, the file is a whole chain: the database's later anchors show it.
+    path.write_bytes(lines[0])
+    answer = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert (answer["ok"], answer["witness_break"], answer["anchors_not_witnessed"]) == (
+        True, None, 2)
