@@ -219,9 +219,10 @@ class AnalyticsLoader(Narrowing, LoadProgress):
         try:
             self.reopen_if_invalidated()
             self.reload_if_revised()
-            with self.lock:
+            with self.lock:  # as committed (a commit that failed after it was durable too)
+                self.loaded_position = self.position()
                 log.info("analytics loader following the log from position %d",
-                         self.position())
+                         self.loaded_position)
             while not stop.is_set():
                 count = self.run_batch()
                 self.publish(force=time.monotonic() - self.published_at >= max_age)
