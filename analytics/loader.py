@@ -32,6 +32,7 @@ from analytics import fold_insurers, fold_people, fold_stock, fold_work_orders  
 from analytics.events import Event, EventSource
 from analytics.fold import HANDLERS, Fold
 from analytics.poison import Narrowing, PoisonEvent
+from analytics.progress import LoadProgress
 from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.schema import POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from analytics.set_based import SET_BASED, SHARED, SetBased
@@ -63,7 +64,7 @@ NOT_THE_EVENTS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
                   InterfaceError, duckdb.FatalException, duckdb.IOException, MemoryError)
 
 
-class AnalyticsLoader(Narrowing):
+class AnalyticsLoader(Narrowing, LoadProgress):
     TRANSIENT = NOT_THE_EVENTS
     POISON_KIND = "analytics"
 
@@ -89,6 +90,7 @@ class AnalyticsLoader(Narrowing):
         self.publisher = Publisher(self.conn, self.path)
         self.poison: PoisonEvent | None = None  # the event it stopped at, until it is loaded
         self._stopped_at = 0  # the position it stood at when it met `poison`
+        self.loaded_position = self.position()  # kept in memory for /health (LoadProgress)
 
     @property
     def snapshot_path(self) -> Path:
@@ -121,7 +123,8 @@ class AnalyticsLoader(Narrowing):
         try:
             fresh, figures = load_fresh(self.app, self.path, batch_size=self.batch_size,
                                         zone=self.zone.key, revision=self.revision,
-                                        known=self.poison)
+                                        known=self.poison,
+                                        progress=lambda *_: self._progressed())
         except PoisonEvent as poison:  # the fresh file keeps what is loaded before it
             self.poison = poison
             raise
@@ -131,6 +134,7 @@ class AnalyticsLoader(Narrowing):
             into_place(fresh, self.path)
             self.conn = _connect(self.path)
             self.publisher = Publisher(self.conn, self.path)  # its first copies are whole
+            self.loaded_position = self.position()
         self.publish(force=True)
         log.info("analytics reloaded: %d events in %.1f s", figures["events"],
                  figures["seconds"])
@@ -160,6 +164,7 @@ class AnalyticsLoader(Narrowing):
         events, raw, reached, covered, joined = self.source.read(position,
                                                                  limit or self.batch_size)
         if reached <= position:
+            self._progressed()
             return 0
         with transaction(self.conn), SetBased(self.conn, raw, joined) as set_based:
             set_based.before_fold()
@@ -171,6 +176,8 @@ class AnalyticsLoader(Narrowing):
             fold.write()
             set_based.after_write()
             self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
+        self.loaded_position = reached
+        self._progressed()
         if self.poison is not None and reached >= self.poison.position:
             self.poison = None  # loaded after all (the fold was mended)
         return covered
@@ -184,7 +191,7 @@ class AnalyticsLoader(Narrowing):
     def publish(self, force: bool = False) -> bool:
         """Bring the snapshot readers in other processes open up to date (analytics.publish:
         two files taking turns, changed rows only; a whole copy when it must)."""
-        position = self.position()
+        position = self.loaded_position  # not asked of its connection outside its lock
         due = force or time.monotonic() - self.published_at >= self.publish_every
         if not due or (position == self.published_position and not force):
             return False
@@ -204,17 +211,26 @@ class AnalyticsLoader(Narrowing):
 
         A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
         A poison event raises after the events before it are loaded (`run_batch`).
+
+        While it runs it is stalled (`stalled_seconds`) when the log holds events beyond its
+        position and it has loaded nothing for a while: /health names it.
         """
-        self.reopen_if_invalidated()
-        self.reload_if_revised()
-        with self.lock:
-            log.info("analytics loader following the log from position %d", self.position())
-        while not stop.is_set():
-            count = self.run_batch()
-            self.publish(force=time.monotonic() - self.published_at >= max_age)
-            if count < self.batch_size:
-                stop.wait(FOLLOW_SECONDS)
-        self.publish(force=True)
+        self.progress_at = time.monotonic()  # each start is given its full time to load
+        try:
+            self.reopen_if_invalidated()
+            self.reload_if_revised()
+            with self.lock:  # as committed (a commit that failed after it was durable too)
+                self.loaded_position = self.position()
+                log.info("analytics loader following the log from position %d",
+                         self.loaded_position)
+            while not stop.is_set():
+                count = self.run_batch()
+                self.publish(force=time.monotonic() - self.published_at >= max_age)
+                if count < self.batch_size:
+                    stop.wait(FOLLOW_SECONDS)
+            self.publish(force=True)
+        finally:
+            self.progress_at = None
 
     def reopen_if_invalidated(self) -> bool:
         """After a fatal error (a commit whose checkpoint could not write: the disk full)

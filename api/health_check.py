@@ -37,6 +37,9 @@ class HealthCheck:
     # a projection with events to apply whose position has not moved for this long is stuck
     # (a loop blocked on a lock, a handler that never returns): unready; 0: not checked
     max_stall_seconds: float = 60.0
+    # the in-process analytics loader's position and when it last loaded or found nothing
+    # to load (time.time(), None while it is not running); {}: none runs in this process
+    analytics: Callable[[], dict[str, Any]] = dict
     deadline: float = 0.75
     # its connection, waiting longer than this, is cut (a middlebox that stopped forwarding
     # would otherwise hold the check's connection, and every later check, for good)
@@ -87,8 +90,26 @@ class HealthCheck:
                     reasons.append(f"projection {name} has applied nothing for {stalled:.0f} s "
                                    f"with {head - position} events to apply (more than "
                                    f"{self.max_stall_seconds:g} s)")
+            reasons += self._analytics(body, head)
         status = "unavailable" if reasons else "ok"
         return (503 if reasons else 200), {"status": status, "reasons": reasons, **body}
+
+    def _analytics(self, body: dict[str, Any], head: int) -> list[str]:
+        """The in-process analytics loader in `body`; its stall, if it has stood still with
+        events to load for `max_stall_seconds` (as workers/process.py words it)."""
+        loader = self.analytics()
+        if not loader:
+            return []
+        position, loaded_at = int(loader["position"]), loader.get("loaded_at")
+        stalled = max(0.0, time.time() - loaded_at) if loaded_at is not None and \
+            head > position else 0.0
+        body["analytics"] = {"position": position, "lag": max(0, head - position),
+                             "stalled_seconds": round(stalled, 1)}
+        if not self.max_stall_seconds or stalled < self.max_stall_seconds:
+            return []
+        return [(f"analytics loader has loaded nothing for {stalled:.0f} s at position "
+                 f"{position} with the log's head at {head} (more than "
+                 f"{self.max_stall_seconds:g} s)")]
 
     def close(self) -> None:
         with self._lock:

@@ -68,6 +68,11 @@ class HealthCollector(Collector):
         for name, projection in report["projections"].items():
             lag.add_metric([name], float(projection["lag"]))
             stalled.add_metric([name], float(projection.get("stalled_seconds", 0.0)))
+        if report.get("analytics"):
+            families.append(GaugeMetricFamily(
+                "servicecore_analytics_stalled_seconds",
+                "how long the in-process analytics loader has had events to load without "
+                "loading any", value=float(report["analytics"]["stalled_seconds"])))
         running = GaugeMetricFamily("servicecore_loop_running",
                                     "1 while the in-process loop runs", labels=["loop"])
         restarts = CounterMetricFamily("servicecore_loop_restarts",

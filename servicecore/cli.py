@@ -80,7 +80,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             # database (the embedded one included); the JWT secret comes from the same place
             os.environ.setdefault("DATABASE_URL", container.database_url)
             # they answer /health for this process's loops too
-            with loop_states.shared(container.loop_states, container.stops):
+            with loop_states.shared(container.loop_states, container.stops,
+                                    container.analytics_progress):
                     serve_workers(host=settings.host, port=settings.port, workers=settings.workers,
                               header_timeout=settings.header_timeout_seconds,
                               body_timeout=settings.body_timeout_seconds,
@@ -133,6 +134,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         WorkerProcess,
         analytics_details,
         analytics_probe,
+        analytics_troubles,
         projection_probe,
     )
     from workers.projection_runner import stalls, stops
@@ -151,7 +153,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         loops = [("analytics", container.analytics_loop(loader))]
         health = WorkerHealth("analytics", [analytics_probe(container.app, loader)],
                               details=lambda: analytics_details(loader),
-                              troubles=lambda: [str(loader.poison)] if loader.poison else [])
+                              troubles=lambda: analytics_troubles(
+                                  container.app, loader, settings.ready_max_stall_seconds))
     elif args.kind == "relay":
         relay = container.make_relay()
         loops = [("kafka-relay", relay.run)]

@@ -103,6 +103,7 @@ class Container:
     views: list[ReadModel]
     runners: list[ProjectionRunner] = field(default_factory=list)
     supervisor: Supervisor | None = None  # the in-process loops, once one is started
+    analytics: AnalyticsLoader | None = None  # the in-process loader, once it is started
     # the serving process's loops, for an HTTP worker process of `serve` (loop_states.py)
     shared_states: Path | None = None
     _health: HealthCheck | None = None
@@ -217,7 +218,8 @@ class Container:
             self._health = HealthCheck(self.database_url, [v.name for v in self.views],
                                        loops=self.loop_states, stops=self.stops,
                                        max_lag=s.ready_max_lag, db_deadline=self.db_deadline,
-                                       max_stall_seconds=s.ready_max_stall_seconds)
+                                       max_stall_seconds=s.ready_max_stall_seconds,
+                                       analytics=self.analytics_progress)
         return self._health
 
     def loop_states(self) -> dict[str, dict[str, Any]]:
@@ -230,6 +232,12 @@ class Container:
         if self.shared_states is not None:
             return loop_states.read(self.shared_states)[1]
         return stops(self.runners)
+
+    def analytics_progress(self) -> dict[str, Any]:
+        """The in-process analytics loader's position and last progress ({}: none)."""
+        if self.shared_states is not None:
+            return loop_states.read_analytics(self.shared_states)
+        return self.analytics.progress() if self.analytics else {}
 
     def _supervise(self, name: str, loop: Loop, up: Callable[[], bool] | None = None,
                    idle: Idle | None = None) -> None:
@@ -335,7 +343,7 @@ class Container:
 
     def start_analytics(self) -> AnalyticsLoader:
         """Load the DuckDB tables in a supervised background thread (embedded default)."""
-        loader = self.make_analytics_loader()
+        loader = self.analytics = self.make_analytics_loader()
         self._supervise("analytics", self.analytics_loop(loader))
         return loader
 

@@ -2,7 +2,8 @@
 
 With `SERVICECORE_WORKERS` above 1 the projections, the analytics loader and the chain-witness
 timer run in `serve`'s own process, which answers no HTTP: the worker processes answer
-`/health` and `/metrics`. They read the loops' states (and the event each view stopped at)
+`/health` and `/metrics`. They read the loops' states (the event each view stopped at, the
+analytics loader's position and last progress, for its stall)
 from a file the serving process writes every second (`shared`), so a loop that is restarting
 or has ended shows there as it does with one process. A file not written for `STALE_SECONDS`
 (the writer stopped) is itself reported as a loop that has ended.
@@ -32,9 +33,11 @@ States = Callable[[], dict[str, dict[str, Any]]]
 
 
 @contextmanager
-def shared(loops: States, stops: States) -> Iterator[Path]:
-    """While the block runs: `loops()` and `stops()` written to a file of their own every
-    second, named in `ENV` for the processes started meanwhile; the file is removed after."""
+def shared(loops: States, stops: States,
+           analytics: Callable[[], dict[str, Any]] = dict) -> Iterator[Path]:
+    """While the block runs: `loops()`, `stops()` and `analytics()` (the loader's progress)
+    written to a file of their own every second, named in `ENV` for the processes started
+    meanwhile; the file is removed after."""
     folder = Path(tempfile.mkdtemp(prefix="servicecore-loops-"))
     path = folder / "loops.json"
     done = threading.Event()
@@ -42,7 +45,8 @@ def shared(loops: States, stops: States) -> Iterator[Path]:
     def write() -> None:
         while True:
             try:
-                text = json.dumps({"loops": loops(), "stops": stops()}, default=str)
+                text = json.dumps({"loops": loops(), "stops": stops(),
+                                   "analytics": analytics()}, default=str)
                 (folder / "loops.tmp").write_text(text)
                 os.replace(folder / "loops.tmp", path)
             except Exception:
@@ -78,6 +82,15 @@ def read(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any
     if age > STALE_SECONDS:
         loops[WRITER] = _ended(f"not written for {age:.0f} s")
     return loops, stops
+
+
+def read_analytics(path: Path) -> dict[str, Any]:
+    """The analytics loader's progress as last written ({}: none, or no file to read: the
+    loops then report the writer)."""
+    try:
+        return dict(json.loads(path.read_text()).get("analytics") or {})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
 
 def _ended(error: str) -> dict[str, Any]:

@@ -42,8 +42,7 @@ def analytics_probe(app: ServiceCore, loader: AnalyticsLoader) -> Callable[[], I
     def samples() -> Iterable[Sample]:
         head = app.recorder.max_notification_id() or 0
         labels = (("worker", "analytics"),)
-        with loader.lock:
-            position = loader.position()
+        position = loader.loaded_position  # in memory: a batch holds the loader's lock
         age = time.monotonic() - loader.published_at if loader.published_at else -1.0
         return [
             Sample("servicecore_worker_events_behind", float(max(0, head - position)), labels,
@@ -55,9 +54,42 @@ def analytics_probe(app: ServiceCore, loader: AnalyticsLoader) -> Callable[[], I
             Sample("servicecore_analytics_snapshot_position", float(loader.published_position),
                    labels, help="event position the published DuckDB snapshot reflects"),
             Sample("servicecore_analytics_snapshot_age_seconds", age, labels),
+            Sample("servicecore_analytics_stalled_seconds", loader.stalled_seconds(head), labels,
+                   help="how long the analytics loader has had events to load without "
+                        "loading any"),
         ]
 
     return samples
+
+
+def analytics_troubles(app: ServiceCore, loader: AnalyticsLoader,
+                       seconds: float) -> list[str]:
+    """The `worker analytics` process's troubles beside its loop's state: the event the loader
+    stopped at, or its stall (`analytics_stalls`)."""
+    return [str(loader.poison)] if loader.poison else analytics_stalls(app, loader, seconds)
+
+
+def analytics_stalls(app: ServiceCore, loader: AnalyticsLoader, seconds: float) -> list[str]:
+    """The loader, when it has loaded nothing for `seconds` or more while the log held events
+    beyond its position (for /health; a poison event, a loop restarting are reported as
+    such); 0: not checked. The log's head is read only once it has been quiet that long."""
+    if not seconds or loader.quiet_seconds() < seconds:
+        return []
+    try:
+        head = app.recorder.max_notification_id() or 0
+    except Exception as exc:  # noqa: BLE001 - the loader stands still all the same: say so
+        return [(f"analytics loader has loaded nothing for {loader.quiet_seconds():.0f} s at "
+                 f"position {loader.loaded_position}; the log's head could not be read "
+                 f"({type(exc).__name__}) (more than {seconds:g} s)")]
+    stalled = loader.stalled_seconds(head)
+    if stalled < seconds:
+        return []
+    return [stall_reason(loader.loaded_position, head, stalled, seconds)]
+
+
+def stall_reason(position: int, head: int, stalled: float, seconds: float) -> str:
+    return (f"analytics loader has loaded nothing for {stalled:.0f} s at position {position} "
+            f"with the log's head at {head} (more than {seconds:g} s)")
 
 
 def analytics_details(loader: AnalyticsLoader) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""What /health reads of the analytics loader: its position and when it last made progress.
+
+Kept in memory by the loader after each batch, so that the health checks never call its DuckDB
+connection (which refuses a second caller at once) nor wait for its lock (held for a whole
+batch). The loader is stalled while the log holds events beyond its position and it has
+loaded nothing for a while: a read of the log waiting on a lock, a batch that does not return.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from analytics.poison import PoisonEvent
+
+
+class LoadProgress:
+    loaded_position: int = 0  # the position its last batch committed
+    # when it last loaded, or found nothing to load (monotonic); None while its loop is not
+    # running (its supervisor reports that loop: starting, restarting, ended)
+    progress_at: float | None = None
+    poison: PoisonEvent | None = None  # reported as the event it stopped at, not as a stall
+
+    def _progressed(self) -> None:
+        if self.progress_at is not None:
+            self.progress_at = time.monotonic()
+
+    def stalled_seconds(self, head: int) -> float:
+        """How long it has loaded nothing while the log, whose head is `head`, held events
+        beyond its position (0: none to load, its loop not running, or stopped at a poison
+        event)."""
+        since = self.progress_at
+        if since is None or self.poison is not None or head <= self.loaded_position:
+            return 0.0
+        return time.monotonic() - since
+
+    def quiet_seconds(self) -> float:
+        """How long it has loaded nothing, events to load or not (0 as `stalled_seconds`)."""
+        since = self.progress_at
+        return 0.0 if since is None or self.poison is not None else time.monotonic() - since
+
+    def progress(self) -> dict[str, Any]:
+        """Its position, and when it last loaded or found nothing to load (time.time(); None
+        when `stalled_seconds` would be 0 whatever the head), for the API's /health."""
+        quiet = self.quiet_seconds()
+        return {"position": self.loaded_position,
+                "loaded_at": time.time() - quiet if self.progress_at is not None
+                and self.poison is None else None}
