@@ -6,10 +6,14 @@ stored."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from servicecore import cli
+from tests.conftest import JWT_SECRET
 from tests.e2e.test_api_contract import log_head, problem
 from tests.e2e.test_parts_api import get
 from tests.e2e.test_statement_refund_matches import Auth, _match, _refunded, _statement
@@ -25,7 +29,8 @@ def _withdraw(client: TestClient, headers: dict[str, str], statement_id: str, li
 
 
 def test_a_manager_takes_a_refund_match_back_and_it_is_matched_again(
-        client: TestClient, auth: Auth, store_id: str) -> None:
+        client: TestClient, auth: Auth, store_id: str, database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     finance = auth("finance", "fin-1", [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
     visit = _refunded(client, auth, store_id)
@@ -71,3 +76,10 @@ def test_a_manager_takes_a_refund_match_back_and_it_is_matched_again(
                wait_for=right.json()["notification_id"])
     assert [(ln["line_no"], ln["refund_id"]) for ln in view["matched"]] == [
         (1, visit["refund_id"])]
+    # The finance view rebuilt from the events equals the live one.
+    for name, value in (("DATABASE_URL", database_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),
+                        ("SERVICECORE_DATA_DIR", str(tmp_path))):
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli.main(["audit", "views", "--view", "finance"]) == 0
+    assert '"ok": true' in capsys.readouterr().out

@@ -142,4 +142,4 @@ def test_a_rebuild_of_the_claims_view_equals_the_live_one(
     assert '"projection": "oem_claims"' in capsys.readouterr().out
     assert tables() == live
     assert cli.main(["audit", "views", "--view", "oem_claims"]) == 0
-    assert '"ok": true' in capsys.readouterr().out.replace("True", "true")
+    assert '"ok": true' in capsys.readouterr().out
