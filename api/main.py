@@ -117,6 +117,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(technicians.router)
     app.include_router(insurers.router)
     app.include_router(oem_claims.router)
+    app.include_router(oem_claims.desk_router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

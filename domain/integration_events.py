@@ -229,6 +229,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Reversed": fields("number reason"),
         "PaymentReconciled": fields("payment_id statement_id line_no manual reason"),
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
+        "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),
@@ -242,6 +243,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundMatched": fields("line_no settlement_id refund_id reason"),
         "LineExplained": fields("line_no kind reason duplicate_of"),
         "ExplanationWithdrawn": fields("line_no reason"),
+        "RefundMatchWithdrawn": fields("line_no settlement_id refund_id reason"),
     },
     "Customer": {  # the id, the kind and the erasure; nothing else about a person leaves
         "Registered": fields("kind"),

@@ -71,6 +71,12 @@ class Statement(Aggregate):
         line_no: int
         reason: str
 
+    class RefundMatchWithdrawn(Event):
+        line_no: int
+        settlement_id: UUID
+        refund_id: str
+        reason: str
+
     @event(Imported)
     def __init__(self, audit: Audit, source: str, account: str, lines: list[dict[str, Any]],
                  id: UUID | None = None) -> None:
@@ -190,6 +196,26 @@ class Statement(Aggregate):
         require(line.get("explained") is not None, IllegalTransition(
             f"statement line {line_no} is not explained"))
         self._withdrawn(audit, line_no, why)
+
+    def withdraw_refund_match(self, audit: Audit, line_no: int,
+                              reason: str | None) -> dict[str, Any]:
+        """A manager takes a line's match to a refund back (said why): the line is unmatched
+        again. Answers the match taken back (the settlement's side is undone with it)."""
+        line = self._line_at(line_no)
+        why = require_reason(reason, "withdrawing a refund match")
+        require(audit.role == "manager",
+                NotPermitted("withdrawing a refund match needs a manager"))
+        match = line["match"]
+        require(match is not None and match.get("refund_id") is not None, IllegalTransition(
+            f"statement line {line_no} is not matched to a refund"))
+        self._refund_match_withdrawn(audit, line_no, UUID(match["settlement_id"]),
+                                     match["refund_id"], why)
+        return dict(match)
+
+    @event(RefundMatchWithdrawn)
+    def _refund_match_withdrawn(self, audit: Audit, line_no: int, settlement_id: UUID,
+                                refund_id: str, reason: str) -> None:
+        self.lines[line_no]["match"] = None
 
     @event(LineExplained)
     def _explained(self, audit: Audit, line_no: int, kind: str, reason: str,

@@ -128,6 +128,22 @@ class Reconciliation:
 
         return self.app.execute(request, decide, (statement_id,))
 
+    def withdraw_refund_match(self, request: Request, statement_id: UUID, line_no: int, *,
+                              reason: str | None) -> CommandResult:
+        """A manager takes a line's match to a refund back: the statement line and the
+        refund are both unmatched again, in one save."""
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            audit = session.audit(statement.store_id)
+            match = statement.withdraw_refund_match(audit, line_no, reason)
+            settlement = session.get(Settlement, UUID(match["settlement_id"]), "settlement")
+            settlement.unreconcile_refund(audit, match["refund_id"], statement.id, line_no,
+                                          require_reason(reason, "withdrawing a refund match"))
+            return Decision(statement, {"line_no": line_no, "refund_id": match["refund_id"]})
+
+        return self.app.execute(request, decide, (statement_id,))
+
     @staticmethod
     def _refund_pair(settlement: Settlement, statement: Statement,
                      pair: dict[str, Any]) -> None:

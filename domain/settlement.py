@@ -133,6 +133,14 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         line_no: int
         reason: str
 
+    class RefundReconciliationWithdrawn(Event):
+        """The statement line's match to this refund taken back (a manager, said why)."""
+
+        refund_id: str
+        statement_id: UUID
+        line_no: int
+        reason: str
+
     @staticmethod
     def create_id(work_order_id: UUID) -> UUID:
         return stable_id("settlement", work_order_id)
@@ -234,6 +242,11 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
                            line_no: int, reason: str) -> None:
         self.refunds[refund_id]["reconciled"] = {"statement_id": str(statement_id),
                                                  "line_no": line_no}
+
+    @event(RefundReconciliationWithdrawn)
+    def _refund_unreconciled(self, audit: Audit, refund_id: str, statement_id: UUID,
+                             line_no: int, reason: str) -> None:
+        self.refunds[refund_id]["reconciled"] = None
 
     @event(PaymentReconciled)
     def _reconciled(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,

@@ -239,3 +239,14 @@ class SettlementPayments(SettlementState):
             f"refund {refund_id} is already matched (statement {matched and matched['statement_id']}, "
             f"line {matched and matched['line_no']})"))
         self._refund_reconciled(audit, refund_id, statement_id, line_no, reason)
+
+    def unreconcile_refund(self, audit: Audit, refund_id: str, statement_id: UUID, line_no: int,
+                           reason: str) -> None:
+        """The refund's match to that statement line taken back: it may be matched again."""
+        refund = self.refunds.get(refund_id)
+        matched = None if refund is None else refund.get("reconciled")
+        require(matched is not None and matched["statement_id"] == str(statement_id)
+                and matched["line_no"] == line_no, SettlementError(
+                    f"refund {refund_id} is not matched to statement {statement_id} line "
+                    f"{line_no}"))
+        self._refund_unreconciled(audit, refund_id, statement_id, line_no, reason)

@@ -83,6 +83,7 @@ class SettlementState:
     _refund_rejected: Callable[..., None]
     _reconciled: Callable[..., None]
     _refund_reconciled: Callable[..., None]
+    _refund_unreconciled: Callable[..., None]
 
     def deposits(self) -> Decimal:
         """The customer's money taken before confirmation (less approved refunds of it): every

@@ -301,6 +301,12 @@ class FinanceView(FinanceChanges, ReadModel):
         ctx.run("""UPDATE {refunds} SET statement_id = %s, statement_line = %s
                    WHERE refund_id = %s""", (event.statement_id, event.line_no, event.refund_id))
 
+    @on.register
+    def _refund_unreconciled(self, event: Settlement.RefundReconciliationWithdrawn,
+                             ctx: Ctx) -> None:
+        ctx.run("""UPDATE {refunds} SET statement_id = NULL, statement_line = NULL
+                   WHERE refund_id = %s""", (event.refund_id,))
+
     # -- cashier days ----------------------------------------------------------------------------
 
     @on.register
@@ -338,6 +344,7 @@ class FinanceView(FinanceChanges, ReadModel):
     on.register(Statement.RefundMatched, statement_rows.refund_matched)
     on.register(Statement.LineExplained, statement_rows.explained)
     on.register(Statement.ExplanationWithdrawn, statement_rows.explanation_withdrawn)
+    on.register(Statement.RefundMatchWithdrawn, statement_rows.refund_match_withdrawn)
 
     # -- follow-ups and complaints -------------------------------------------------------------
 

@@ -35,6 +35,13 @@ def refund_matched(view: Any, event: Statement.RefundMatched, ctx: Ctx) -> None:
              event.line_no))
 
 
+def refund_match_withdrawn(view: Any, event: Statement.RefundMatchWithdrawn,
+                           ctx: Ctx) -> None:
+    ctx.run("""UPDATE {statement_lines} SET refund_id = NULL, settlement_id = NULL,
+               manual = NULL, reason = NULL WHERE statement_id = %s AND line_no = %s""",
+            (event.originator_id, event.line_no))
+
+
 def explained(view: Any, event: Statement.LineExplained, ctx: Ctx) -> None:
     ctx.run("""UPDATE {statement_lines} SET explained_kind = %s, explained_reason = %s,
                duplicate_of = %s, explained_by = %s, explained_at = %s

@@ -160,6 +160,28 @@ def _other_visits(claim: dict[str, Any], when: _Clock) -> str:
           names[m["kind"]]) for m in found])
 
 
+STEP_DETAIL = {"submitted": ("oem_claim_number", "claimed"),
+               "rejected": ("reason_code", "reason"),
+               "resubmitted": ("changes", "oem_claim_number", "claimed"),
+               "approved": ("approved_amount", "claimed", "reason")}
+
+
+def _at_the_oem(outcome: dict[str, Any], when: _Clock) -> str:
+    """What the OEM did with the claim: its status and figures, then each dated step."""
+    receivable = outcome["receivable"] or {}
+    facts = _facts([("Status at the OEM", outcome["status"].replace("_", " ")),
+                    ("OEM claim number", outcome["oem_claim_number"]),
+                    ("Claimed", outcome["claimed"]),
+                    ("Approved", outcome["approved_amount"]),
+                    ("Paid by the OEM", receivable.get("paid")),
+                    ("Approved below the bill by", outcome["short_paid"])])
+    steps = [(when(s["at"]), s["step"], "; ".join(
+        f"{key.replace('_', ' ')}: {s[key]}" for key in STEP_DETAIL[s["step"]]
+        if s.get(key) not in (None, "")), s["by"], s["role"]) for s in outcome["history"]]
+    return "<h2>At the OEM</h2>" + facts + _table(["At", "Step", "Details", "By", "Role"],
+                                                   steps)
+
+
 def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
     """The page; times in `zone` (the store's) to the minute, the JSON keeps them exact."""
     wo, car, dates = claim["work_order"], claim["vehicle"], claim["dates"]
@@ -207,6 +229,7 @@ def render(claim: dict[str, Any], zone: ZoneInfo | None = None) -> str:
          ("Billed to the OEM", claim["totals"]["billed"] or "not billed yet"),
          ("Warranty invoice", (claim["settlement"]["warranty_bill"] or {}).get("invoice_no")),
          ("Sublet (outside shops' invoices)", claim["totals"]["sublet_cost"])])}
+{_at_the_oem(claim["oem_claim"], when)}
 <h2>Towing, loaner and travel</h2>
 {_table(["Kind", "Amount", "Days", "Reference", "Note", "By", "At"],
         [(c["kind"], c["amount"], c["days"], c["reference"], c["note"], c["by"], when(c["at"]))

@@ -307,3 +307,13 @@ def withdraw_explanation(statement_id: UUID, line_no: LineNo, body: WithdrawalIn
     """A manager takes a line's explanation back, with a reason: the line is unmatched again."""
     return cmd.accepted(ctx.settlements.withdraw_explanation(
         cmd.envelope, statement_id, line_no, reason=body.reason))
+
+
+@router.post("/reconciliation/statements/{statement_id}/lines/{line_no}/refund-match/withdrawal",
+             response_model=CommandAccepted)
+def withdraw_refund_match(statement_id: UUID, line_no: LineNo, body: WithdrawalIn,
+                          cmd: WithdrawCmd, ctx: Ctx) -> Any:
+    """A manager takes a line's match to a refund back, with a reason: the line and the
+    refund are both unmatched again (one save; the settlement records the withdrawal)."""
+    return cmd.accepted(ctx.settlements.withdraw_refund_match(
+        cmd.envelope, statement_id, line_no, reason=body.reason))

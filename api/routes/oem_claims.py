@@ -1,26 +1,48 @@
 """/work-orders/{id}/warranty-claim/…: what the OEM did with the visit's warranty claim —
 submitted (the OEM's claim number), rejected (the OEM's reason), resubmitted (what changed),
 approved (the amount, at most the claimed one). The claim package's `oem_claim` reads it back
-with its dated history (api/routes/audit_exports.py)."""
+with its dated history (api/routes/audit_exports.py); /warranty-claims lists a store's claims by
+their status at the OEM (the warranty claims desk, projections/oem_claims.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from api.deps import Command, Ctx, command
+from api.auth import Principal
+from api.dates import DAY_RANGE, Day
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
+from api.paging import Limit, Page
 from api.schemas import Body, CommandAccepted, example
+from domain.common import InvalidInput
 from domain.oem_claim import MAX_CODE, MAX_TEXT
 from domain.oem_claims import OemClaims
+from projections.oem_claims import list_claims
 
 router = APIRouter(prefix="/work-orders/{work_order_id}/warranty-claim",
                    tags=["warranty claims"], route_class=JsonBodyRoute)
+desk_router = APIRouter(prefix="/warranty-claims", tags=["warranty claims"],
+                        route_class=JsonBodyRoute)
 ClaimCmd = Annotated[Command, Depends(command("warranty_claims.manage"))]
+# The list names no customer: whoever reads the claim package reads the desk's list.
+ClaimsReader = Annotated[Principal, Depends(reader("audit.warranty_claim"))]
+OemStatus = Literal["submitted", "rejected", "resubmitted", "approved", "paid"]
 
 
 class SubmissionIn(Body):
@@ -92,3 +114,30 @@ def approve(work_order_id: UUID, body: ApprovalIn, cmd: ClaimCmd, ctx: Ctx) -> A
     """The OEM approved the claim: the amount, at most the claimed; less says why."""
     return cmd.accepted(OemClaims(ctx.app).approve(
         cmd.envelope, work_order_id, approved_amount=body.approved_amount, reason=body.reason))
+
+
+@desk_router.get("", response_model=Page)
+def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
+           status: OemStatus | None = None,
+           first: Annotated[Day | None, Query(alias="from", description=(
+               f"submitted on this day or later (the store's calendar), {DAY_RANGE}"))] = None,
+           last: Annotated[Day | None, Query(alias="to", description=(
+               "submitted on this day or earlier"))] = None,
+           limit: Limit = 50, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The warranty claims of the caller's stores (or `store_id`'s) by status at the OEM:
+    `submitted` / `resubmitted` wait at the OEM, `rejected` must be corrected and resubmitted
+    (the OEM's reason shown), `approved` is not paid yet, `paid` is approved and paid up to the
+    approved amount. Each row: the visit, VIN, the OEM's claim number, claimed, approved and
+    paid amounts, the last step's time and who; the longest unchanged first. `wait_for`: both
+    the claims view and the finance view (which keeps what the OEM paid) have applied it."""
+    if first is not None and last is not None and last < first:
+        raise InvalidInput("`to` is on or after `from`",
+                           **{"from": first.isoformat(), "to": last.isoformat()})
+    wait_for_projection(ctx, "oem_claims", wait_for)
+    wait_for_projection(ctx, "finance", wait_for)
+    zone = ZoneInfo(ctx.timezone)
+    since = None if first is None else datetime.combine(first, time(0), zone)
+    before = None if last is None else datetime.combine(last + timedelta(days=1), time(0), zone)
+    with ctx.pool.connection() as conn:
+        return list_claims(conn, principal.stores, store_id=store_id, status=status,
+                           since=since, before=before, limit=limit, offset=offset)

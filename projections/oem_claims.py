@@ -1,0 +1,122 @@
+"""The warranty claims desk: each visit's claim at the OEM as its last step left it, so that
+the warranty administrator sees what waits at the OEM, what was rejected and must be
+resubmitted, and what is approved but not yet paid.
+
+One row per claim (the OemClaim stream: status, the OEM's claim number, claimed and approved
+amounts, the last step's who and when, the OEM's reason while rejected) and the visit's VIN
+(from its opening). What the OEM paid is the warranty bill's, kept by the finance view: the
+list reads it there, and a claim approved and paid up to its approved amount lists as `paid`,
+as the claim package says (projections/oem_claim_history.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from domain.oem_claim import OemClaim
+from domain.work_order import WorkOrder
+from projections.base import Index, ReadModel, page, store_scope
+
+STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid")
+
+# Approved, and the OEM's payments on the warranty bill reach the approved amount.
+PAID = "c.status = 'approved' AND coalesce(b.paid, 0) >= c.approved_amount"
+
+
+class OemClaimsView(ReadModel):
+    name = "oem_claims"
+    tables = {  # noqa: RUF012
+        "oem_claims": """
+            claim_id uuid PRIMARY KEY, work_order_id uuid NOT NULL, store_id text NOT NULL,
+            work_order_number text NOT NULL, oem_claim_number text NOT NULL,
+            status text NOT NULL, claimed numeric NOT NULL, approved_amount numeric,
+            reason_code text, rejection_reason text, submitted_at timestamptz NOT NULL,
+            changed_at timestamptz NOT NULL, changed_by text NOT NULL,
+            changed_role text NOT NULL, version integer NOT NULL""",
+        "oem_claim_vins": "work_order_id uuid PRIMARY KEY, vin text NOT NULL",
+    }
+    indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),)
+    handles = (WorkOrder.Opened, OemClaim.Submitted, OemClaim.Rejected, OemClaim.Resubmitted,
+               OemClaim.Approved)
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        with conn.cursor() as cur:
+            for _, e in events:
+                if isinstance(e, WorkOrder.Opened):
+                    cur.execute(f"INSERT INTO oem_claim_vins{suffix} (work_order_id, vin) "
+                                f"VALUES (%s, %s)", (e.originator_id, str(e.vehicle["vin"])))
+                    continue
+                stamp = (e.audit.at, e.audit.user_id, e.audit.role, e.originator_version)
+                if isinstance(e, OemClaim.Submitted):
+                    cur.execute(
+                        f"""INSERT INTO oem_claims{suffix} (claim_id, work_order_id, store_id,
+                            work_order_number, oem_claim_number, status, claimed,
+                            submitted_at, changed_at, changed_by, changed_role, version)
+                            VALUES (%s, %s, %s, %s, %s, 'submitted', %s, %s, %s, %s, %s, %s)""",
+                        (e.originator_id, e.work_order_id, e.store_id, e.work_order_number, e.oem_claim_number,
+                         e.claimed, e.audit.at, *stamp))
+                    continue
+                if isinstance(e, OemClaim.Rejected):
+                    change = "status = 'rejected', reason_code = %s, rejection_reason = %s"
+                    values: list[Any] = [e.reason_code, e.reason]
+                elif isinstance(e, OemClaim.Resubmitted):
+                    change = ("status = 'resubmitted', reason_code = NULL, "
+                              "rejection_reason = NULL, oem_claim_number = %s, claimed = %s")
+                    values = [e.oem_claim_number, e.claimed]
+                else:
+                    change = "status = 'approved', approved_amount = %s"
+                    values = [e.approved_amount]
+                cur.execute(
+                    f"""UPDATE oem_claims{suffix} SET {change}, changed_at = %s,
+                        changed_by = %s, changed_role = %s, version = %s
+                        WHERE claim_id = %s""",
+                    [*values, *stamp, e.originator_id])
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                store_id: str | None = None, status: str | None = None,
+                since: datetime | None = None, before: datetime | None = None,
+                limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """The claims of the caller's stores (or `store_id`'s), with `status` (as listed: `paid`
+    is an approved claim the OEM has paid, `approved` one it has not paid yet), submitted from
+    `since` up to `before`; the longest unchanged first (what has waited longest at the OEM or
+    on the desk)."""
+    scope, params = store_scope(stores, "c.store_id")
+    clauses = [scope]
+    if store_id is not None:
+        clauses.append("c.store_id = %s")
+        params.append(store_id)
+    if status == "paid":
+        clauses.append(f"({PAID})")
+    elif status == "approved":
+        clauses.append(f"c.status = 'approved' AND NOT ({PAID})")
+    elif status is not None:
+        clauses.append("c.status = %s")
+        params.append(status)
+    if since is not None:
+        clauses.append("c.submitted_at >= %s")
+        params.append(since)
+    if before is not None:
+        clauses.append("c.submitted_at < %s")
+        params.append(before)
+    sql = f"""SELECT c.work_order_id::text AS work_order_id, c.work_order_number,
+                     c.store_id, v.vin, c.oem_claim_number,
+                     CASE WHEN {PAID} THEN 'paid' ELSE c.status END AS status,
+                     c.claimed::text AS claimed, c.approved_amount::text AS approved_amount,
+                     (coalesce(b.paid, 0) + 0.00)::text AS paid, c.reason_code,
+                     c.rejection_reason, c.submitted_at, c.changed_at, c.changed_by,
+                     c.changed_role, c.version
+              FROM oem_claims c
+              LEFT JOIN oem_claim_vins v ON v.work_order_id = c.work_order_id
+              LEFT JOIN settlements s ON s.work_order_id = c.work_order_id
+              LEFT JOIN settlement_bills b ON b.settlement_id = s.id AND b.kind = 'warranty'
+              WHERE {" AND ".join(clauses)}"""
+    return page(conn, sql, params, order_by="changed_at, work_order_number", limit=limit,
+                offset=offset)
