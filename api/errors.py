@@ -121,7 +121,10 @@ class UnsupportedMediaType(StarletteHTTPException):
 
 class NumberTooLong(ValueError):
     """A number of a JSON body past what it is read to (api/json_bodies.py `DIGITS_MAX`): more
-    than 4300 digits before its point, or written with an exponent that makes it that long."""
+    than 4300 digits before its point, or written with an exponent that makes it that long;
+    or more significant digits than `SIGNIFICANT_MAX` in all (`detail` says which)."""
+
+    detail = "a number in the body has more than 4300 digits"
 
 
 def title_of(kind: str) -> str:
@@ -322,9 +325,10 @@ def unreadable_body(exc: StarletteHTTPException) -> str | None:
         return f"the body is not UTF-8 (byte {cause.start} cannot be decoded)"
     if isinstance(cause, RecursionError):
         return "the body is nested too deeply"
-    if isinstance(cause, NumberTooLong) or (
-            isinstance(cause, ValueError) and "integer string conversion" in str(cause)):
-        return "a number in the body has more than 4300 digits"
+    if isinstance(cause, NumberTooLong):
+        return cause.detail
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return NumberTooLong.detail
     return None
 
 

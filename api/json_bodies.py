@@ -42,6 +42,11 @@ from api.errors import NumberTooLong, UnsupportedMediaType
 # alike. Read exactly, 1e999999999 would otherwise be a whole number int() takes minutes to
 # build, where a float was only infinite.
 DIGITS_MAX = 4300
+# The most significant digits a number with a fraction or an exponent may have: 4300 either
+# side of its point. pydantic's check that such a number is whole (every int field) takes
+# time growing with the square of its digits: a body of 0.111… (260,000 ones, under the body
+# limit) held the GIL for about 4 s before it was refused as "not a whole number".
+SIGNIFICANT_MAX = 2 * DIGITS_MAX
 _DOCUMENT = "servicecore.json_body"  # the parsed document, kept in the request's scope
 
 Where = tuple[str | int, ...]
@@ -50,23 +55,32 @@ Where = tuple[str | int, ...]
 def exact_number(text: str) -> Decimal:
     """A JSON number with a fraction or an exponent, as the decimal it writes, in plain
     notation (`1e2` is 100, not 1E+2). An exponent may not make it longer than DIGITS_MAX
-    digits written out (the digits as sent can be as many as the body limit lets through:
-    a string can hold them too)."""
+    digits written out, and it may have at most SIGNIFICANT_MAX digits from its first one
+    that is not zero on (zeros before that can be as many as the body limit lets through: a
+    string can hold them too)."""
     try:
         number = Decimal(text)
     except InvalidOperation:  # an exponent past what a Decimal holds (about 10**18)
         raise NumberTooLong(text[:40]) from None
     if number.adjusted() >= DIGITS_MAX:
         raise NumberTooLong(text[:40])
+    sign, digits, exponent = number.as_tuple()
+    if len(digits) > SIGNIFICANT_MAX:
+        raise TooManyDigits(text[:40])
     if "e" not in text and "E" not in text:  # written out: no longer than its text
         return number
-    sign, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # JSON writes no NaN or Infinity as a number
     if -exponent > max(DIGITS_MAX, len(text)):
         raise NumberTooLong(text[:40])
     if exponent > 0:  # exactly, without a context's precision: 1e100 has 101 digits
         return Decimal((sign, digits + (0,) * exponent, 0))
     return number
+
+
+class TooManyDigits(NumberTooLong):
+    """A number with more than `SIGNIFICANT_MAX` significant digits."""
+
+    detail = f"a number in the body has more than {SIGNIFICANT_MAX} significant digits"
 
 
 class NegativeZero(int):
