@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 from uuid import UUID
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ERASED = "[erased]"
@@ -89,6 +90,16 @@ class PersonalData:
 def is_sealed(value: object) -> bool:
     """Whether `value` is a sealed token (not clear text, not ERASED)."""
     return isinstance(value, str) and value.startswith(_PREFIX)
+
+
+def key_opens(key: bytes, customer_id: UUID, token: str) -> bool:
+    """Whether `key` opens `token`, sealed for `customer_id`: AES-GCM authenticates, so another
+    customer's key, fresh bytes or an edited key fail (as does a key of the wrong length)."""
+    try:
+        _open(key, customer_id, token)
+    except (InvalidTag, ValueError):  # ValueError: key length, base64, text
+        return False
+    return True
 
 
 def _seal(cipher: AESGCM, customer_id: UUID, plaintext: str) -> str:

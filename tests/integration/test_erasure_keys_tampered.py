@@ -8,6 +8,7 @@ These tests tamper with the owner's rights, so they run on a database of their o
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,52 @@ def test_an_erased_customers_key_put_back_is_named_once_the_erasure_took_effect(
                                    "key kept after its erasure",
                                    "erased_at": erased.notification_id}
     assert f"customer {customer}: key kept after its erasure" in err
+
+
+def _replace_key(url: str, customer: UUID, key: bytes) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE customer_keys SET key = %s WHERE customer_id = %s", (key, customer))
+
+
+def _key(url: str, customer: UUID) -> bytes:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT key FROM customer_keys WHERE customer_id = %s",
+                           (customer,)).fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+@pytest.mark.parametrize("replacement", ["another customer's key", "fresh random bytes",
+                                         "one byte edited"])
+def test_a_replaced_key_is_named(
+        replacement: str, scratch: tuple[Container, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    system, url = scratch
+    other = _customer(system, "陈静", "13900000004")
+    replaced = _customer(system, "王磊", "13900000005")
+    # the latest event sealing fields is the one checked
+    system.customers.change_details(request("S01", "manager"), replaced, phones=["13900000006"])
+    key = {"another customer's key": _key(url, other), "fresh random bytes": os.urandom(32),
+           "one byte edited": bytes([_key(url, replaced)[0] ^ 1]) + _key(url, replaced)[1:]}
+    _replace_key(url, replaced, key[replacement])
+    code, answer, err = _verify(url, capsys, monkeypatch)
+    assert code == 1 and answer["ok"] is False and answer["first_break"] is None
+    assert answer["key_break"] == {"customer_id": str(replaced), "erased_at": None,
+                                   "reason": "key does not open its data (replaced?)"}
+    assert answer["keys_opened"] == 1  # the other customer's key still opens their data
+    assert f"customer {replaced}: key does not open its data (replaced?)" in err
+    assert "王磊" not in err + json.dumps(answer, ensure_ascii=False)
+
+
+def test_untouched_keys_open_their_data_and_an_erased_customer_needs_none(
+        scratch: tuple[Container, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    system, url = scratch
+    _customer(system, "陈静", "13900000007")
+    _customer(system, "王磊", "13900000008")
+    erased = _customer(system, "李娜", "13900000009")
+    system.customers.erase(request("S01", "manager"), erased, reason="customer request")
+    _apply_work_orders(system)
+    code, answer, _ = _verify(url, capsys, monkeypatch)
+    assert (code, answer["ok"], answer["key_break"]) == (0, True, None)
+    assert (answer["keys_checked"], answer["keys_opened"]) == (3, 2)
