@@ -97,8 +97,11 @@ def check_keys(conn: psycopg.Connection[Any]) -> KeyCheck:
         "view_rows": APPLIED_BY.replace("_", r"\_") + "%"}
     checked = pending = opened = 0
     broken: KeyBreak | None = None
-    with conn.cursor() as cur:  # in chunks of rows (libpq 17+, as psycopg-binary bundles)
-        for customer_id, erased_at, key, applied, state in cur.stream(CHECK, params, size=500):
+    # in chunks of rows where libpq can (17+, as psycopg-binary bundles), else row by row
+    chunk = 500 if psycopg.pq.version() >= 170000 else 1
+    with conn.cursor() as cur:
+        for customer_id, erased_at, key, applied, state in cur.stream(CHECK, params,
+                                                                      size=chunk):
             checked += 1
             if erased_at is None:
                 if key is None and broken is None:
