@@ -413,4 +413,5 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
 # tables through the bills it shapes (the customer's deductible and excess lines, the
 # insurer's lines net of them: Settlement.Drafted)
 ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed,
-       Settlement.RefundReconciled, Settlement.RefundReconciliationWithdrawn)
+       Settlement.RefundReconciled, Settlement.RefundReconciliationWithdrawn,
+       Settlement.PaymentReconciliationWithdrawn)

@@ -57,7 +57,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "day_end.close": frozenset({"cashier", "manager", "finance"}),
     "finance.read": frozenset({"cashier", "manager", "finance", "auditor"}),
     "reconciliation.manage": frozenset({"finance", "manager"}),
-    "reconciliation.withdraw": frozenset({"manager"}),  # a statement line's explanation
+    "reconciliation.withdraw": frozenset({"manager"}),  # a line's explanation or match
     "ledger.read": frozenset({"finance", "manager", "auditor"}),
     "delivery.record": DESK,
     "follow_ups.manage": DESK,

@@ -230,6 +230,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "PaymentReconciled": fields("payment_id statement_id line_no manual reason"),
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
         "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),
+        "PaymentReconciliationWithdrawn": fields("payment_id statement_id line_no reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),
@@ -244,6 +245,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "LineExplained": fields("line_no kind reason duplicate_of"),
         "ExplanationWithdrawn": fields("line_no reason"),
         "RefundMatchWithdrawn": fields("line_no settlement_id refund_id reason"),
+        "PaymentMatchWithdrawn": fields("line_no settlement_id payment_id reason"),
     },
     "Customer": {  # the id, the kind and the erasure; nothing else about a person leaves
         "Registered": fields("kind"),

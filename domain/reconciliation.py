@@ -77,6 +77,12 @@ class Statement(Aggregate):
         refund_id: str
         reason: str
 
+    class PaymentMatchWithdrawn(Event):
+        line_no: int
+        settlement_id: UUID
+        payment_id: str
+        reason: str
+
     @event(Imported)
     def __init__(self, audit: Audit, source: str, account: str, lines: list[dict[str, Any]],
                  id: UUID | None = None) -> None:
@@ -215,6 +221,27 @@ class Statement(Aggregate):
     @event(RefundMatchWithdrawn)
     def _refund_match_withdrawn(self, audit: Audit, line_no: int, settlement_id: UUID,
                                 refund_id: str, reason: str) -> None:
+        self.lines[line_no]["match"] = None
+
+    def withdraw_payment_match(self, audit: Audit, line_no: int,
+                               reason: str | None) -> dict[str, Any]:
+        """A manager takes a line's match to a payment back (by hand or auto-matched, said
+        why): the line is unmatched again. Answers the match taken back (the settlement's
+        side is undone with it)."""
+        line = self._line_at(line_no)
+        why = require_reason(reason, "withdrawing a payment match")
+        require(audit.role == "manager",
+                NotPermitted("withdrawing a payment match needs a manager"))
+        match = line["match"]
+        require(match is not None and match.get("payment_id") is not None, IllegalTransition(
+            f"statement line {line_no} is not matched to a payment"))
+        self._payment_match_withdrawn(audit, line_no, UUID(match["settlement_id"]),
+                                      match["payment_id"], why)
+        return dict(match)
+
+    @event(PaymentMatchWithdrawn)
+    def _payment_match_withdrawn(self, audit: Audit, line_no: int, settlement_id: UUID,
+                                 payment_id: str, reason: str) -> None:
         self.lines[line_no]["match"] = None
 
     @event(LineExplained)

@@ -144,6 +144,22 @@ class Reconciliation:
 
         return self.app.execute(request, decide, (statement_id,))
 
+    def withdraw_payment_match(self, request: Request, statement_id: UUID, line_no: int, *,
+                               reason: str | None) -> CommandResult:
+        """A manager takes a line's match to a payment back (made by hand or by auto-match):
+        the statement line and the payment are both unmatched again, in one save."""
+
+        def decide(session: Session) -> Decision:
+            statement = session.target(Statement, statement_id, "statement")
+            audit = session.audit(statement.store_id)
+            match = statement.withdraw_payment_match(audit, line_no, reason)
+            settlement = session.get(Settlement, UUID(match["settlement_id"]), "settlement")
+            settlement.unreconcile(audit, match["payment_id"], statement.id, line_no,
+                                   require_reason(reason, "withdrawing a payment match"))
+            return Decision(statement, {"line_no": line_no, "payment_id": match["payment_id"]})
+
+        return self.app.execute(request, decide, (statement_id,))
+
     @staticmethod
     def _refund_pair(settlement: Settlement, statement: Statement,
                      pair: dict[str, Any]) -> None:

@@ -133,6 +133,14 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         line_no: int
         reason: str
 
+    class PaymentReconciliationWithdrawn(Event):
+        """The statement line's match to this payment taken back (a manager, said why)."""
+
+        payment_id: str
+        statement_id: UUID
+        line_no: int
+        reason: str
+
     class RefundReconciliationWithdrawn(Event):
         """The statement line's match to this refund taken back (a manager, said why)."""
 
@@ -253,3 +261,8 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
                     manual: bool, reason: str | None) -> None:
         self.payments[payment_id]["reconciled"] = {"statement_id": str(statement_id),
                                                    "line_no": line_no}
+
+    @event(PaymentReconciliationWithdrawn)
+    def _unreconciled(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,
+                      reason: str) -> None:
+        self.payments[payment_id]["reconciled"] = None

@@ -226,6 +226,17 @@ class SettlementPayments(SettlementState):
                 SettlementError(f"payment {payment_id} is already matched"))
         self._reconciled(audit, payment_id, statement_id, line_no, manual, reason)
 
+    def unreconcile(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,
+                    reason: str) -> None:
+        """The payment's match to that statement line taken back: it may be matched again."""
+        payment = self.payments.get(payment_id)
+        matched = None if payment is None else payment.get("reconciled")
+        require(matched is not None and matched["statement_id"] == str(statement_id)
+                and matched["line_no"] == line_no, SettlementError(
+                    f"payment {payment_id} is not matched to statement {statement_id} line "
+                    f"{line_no}"))
+        self._unreconciled(audit, payment_id, statement_id, line_no, reason)
+
     def reconcile_refund(self, audit: Audit, refund_id: str, statement_id: UUID, line_no: int,
                          reason: str) -> None:
         """A refund paid out, found on a statement: matched once."""

@@ -84,6 +84,7 @@ class SettlementState:
     _reconciled: Callable[..., None]
     _refund_reconciled: Callable[..., None]
     _refund_unreconciled: Callable[..., None]
+    _unreconciled: Callable[..., None]
 
     def deposits(self) -> Decimal:
         """The customer's money taken before confirmation (less approved refunds of it): every

@@ -297,6 +297,11 @@ class FinanceView(FinanceChanges, ReadModel):
                    WHERE payment_id = %s""", (event.statement_id, event.line_no, event.payment_id))
 
     @on.register
+    def _unreconciled(self, event: Settlement.PaymentReconciliationWithdrawn, ctx: Ctx) -> None:
+        ctx.run("""UPDATE {payments} SET statement_id = NULL, statement_line = NULL
+                   WHERE payment_id = %s""", (event.payment_id,))
+
+    @on.register
     def _refund_reconciled(self, event: Settlement.RefundReconciled, ctx: Ctx) -> None:
         ctx.run("""UPDATE {refunds} SET statement_id = %s, statement_line = %s
                    WHERE refund_id = %s""", (event.statement_id, event.line_no, event.refund_id))
@@ -345,6 +350,7 @@ class FinanceView(FinanceChanges, ReadModel):
     on.register(Statement.LineExplained, statement_rows.explained)
     on.register(Statement.ExplanationWithdrawn, statement_rows.explanation_withdrawn)
     on.register(Statement.RefundMatchWithdrawn, statement_rows.refund_match_withdrawn)
+    on.register(Statement.PaymentMatchWithdrawn, statement_rows.payment_match_withdrawn)
 
     # -- follow-ups and complaints -------------------------------------------------------------
 

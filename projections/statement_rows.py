@@ -42,6 +42,13 @@ def refund_match_withdrawn(view: Any, event: Statement.RefundMatchWithdrawn,
             (event.originator_id, event.line_no))
 
 
+def payment_match_withdrawn(view: Any, event: Statement.PaymentMatchWithdrawn,
+                            ctx: Ctx) -> None:
+    ctx.run("""UPDATE {statement_lines} SET payment_id = NULL, settlement_id = NULL,
+               manual = NULL, reason = NULL WHERE statement_id = %s AND line_no = %s""",
+            (event.originator_id, event.line_no))
+
+
 def explained(view: Any, event: Statement.LineExplained, ctx: Ctx) -> None:
     ctx.run("""UPDATE {statement_lines} SET explained_kind = %s, explained_reason = %s,
                duplicate_of = %s, explained_by = %s, explained_at = %s

@@ -317,3 +317,14 @@ def withdraw_refund_match(statement_id: UUID, line_no: LineNo, body: WithdrawalI
     refund are both unmatched again (one save; the settlement records the withdrawal)."""
     return cmd.accepted(ctx.settlements.withdraw_refund_match(
         cmd.envelope, statement_id, line_no, reason=body.reason))
+
+
+@router.post("/reconciliation/statements/{statement_id}/lines/{line_no}/payment-match/withdrawal",
+             response_model=CommandAccepted)
+def withdraw_payment_match(statement_id: UUID, line_no: LineNo, body: WithdrawalIn,
+                           cmd: WithdrawCmd, ctx: Ctx) -> Any:
+    """A manager takes a line's match to a payment back (by hand or auto-matched), with a
+    reason: the line and the payment are both unmatched again (one save; the settlement
+    records the withdrawal)."""
+    return cmd.accepted(ctx.settlements.withdraw_payment_match(
+        cmd.envelope, statement_id, line_no, reason=body.reason))

@@ -1,5 +1,5 @@
-"""A statement line explained, and the explanation withdrawn, on the aggregate: what each
-event keeps and what its integration message carries."""
+"""A statement line explained, and the explanation withdrawn, on the aggregate (and a line's
+match taken back): what each event keeps and what its integration message carries."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from domain.common import Audit, IllegalTransition, InvalidInput, NotPermitted
 from domain.integration_events import PAYLOADS
 from domain.reconciliation import Statement
+from domain.settlement import Settlement
 
 FINANCE = Audit("fin-1", "finance", "S01", datetime(2026, 5, 31, 9, tzinfo=UTC), "corr")
 MANAGER = Audit("mgr-1", "manager", "S01", datetime(2026, 5, 31, 10, tzinfo=UTC), "corr")
@@ -50,3 +51,27 @@ def test_a_refund_matched_to_a_line_of_money_out_is_published_with_its_reason() 
     assert PAYLOADS["Statement"]["RefundMatched"](matched) == {
         "line_no": 1, "settlement_id": settlement_id, "refund_id": "RF-1",
         "reason": "by transfer"}
+
+
+def test_a_payment_match_taken_back_is_published_on_both_sides_with_its_reason() -> None:
+    settlement_id, statement_id = uuid4(), uuid4()
+    statement = Statement(audit=FINANCE, source="bank", account="工行 1001", lines=LINES)
+    payment = {"payment_id": "P-1", "amount": "1010.00", "provider_ref": "R1"}
+    statement.match(FINANCE, 2, settlement_id, payment, False, None)
+    with pytest.raises(IllegalTransition):  # line 1 holds no payment
+        statement.withdraw_payment_match(MANAGER, 1, "wrong line")
+    with pytest.raises(NotPermitted):
+        statement.withdraw_payment_match(FINANCE, 2, "wrong line")
+    assert statement.withdraw_payment_match(MANAGER, 2, " line 1 is the transfer ") == {
+        "settlement_id": str(settlement_id), "payment_id": "P-1"}
+    assert statement.lines[2]["match"] is None
+    *_, withdrawn = statement.collect_events()
+    assert PAYLOADS["Statement"]["PaymentMatchWithdrawn"](withdrawn) == {
+        "line_no": 2, "settlement_id": settlement_id, "payment_id": "P-1",
+        "reason": "line 1 is the transfer"}
+    theirs = Settlement.PaymentReconciliationWithdrawn(
+        originator_id=settlement_id, originator_version=9, timestamp=MANAGER.at, audit=MANAGER,
+        payment_id="P-1", statement_id=statement_id, line_no=2, reason="line 1 is the transfer")
+    assert PAYLOADS["Settlement"]["PaymentReconciliationWithdrawn"](theirs) == {
+        "payment_id": "P-1", "statement_id": statement_id, "line_no": 2,
+        "reason": "line 1 is the transfer"}
