@@ -6,7 +6,7 @@ Statements and matches are the cashier's and finance's; `Settlements` carries th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
@@ -132,31 +132,30 @@ class Reconciliation:
                               reason: str | None) -> CommandResult:
         """A manager takes a line's match to a refund back: the statement line and the
         refund are both unmatched again, in one save."""
-
-        def decide(session: Session) -> Decision:
-            statement = session.target(Statement, statement_id, "statement")
-            audit = session.audit(statement.store_id)
-            match = statement.withdraw_refund_match(audit, line_no, reason)
-            settlement = session.get(Settlement, UUID(match["settlement_id"]), "settlement")
-            settlement.unreconcile_refund(audit, match["refund_id"], statement.id, line_no,
-                                          require_reason(reason, "withdrawing a refund match"))
-            return Decision(statement, {"line_no": line_no, "refund_id": match["refund_id"]})
-
-        return self.app.execute(request, decide, (statement_id,))
+        return self._withdraw_match(request, statement_id, line_no, reason, "refund")
 
     def withdraw_payment_match(self, request: Request, statement_id: UUID, line_no: int, *,
                                reason: str | None) -> CommandResult:
         """A manager takes a line's match to a payment back (made by hand or by auto-match):
         the statement line and the payment are both unmatched again, in one save."""
+        return self._withdraw_match(request, statement_id, line_no, reason, "payment")
 
+    def _withdraw_match(self, request: Request, statement_id: UUID, line_no: int,
+                        reason: str | None, kind: Literal["payment", "refund"]) -> CommandResult:
         def decide(session: Session) -> Decision:
             statement = session.target(Statement, statement_id, "statement")
             audit = session.audit(statement.store_id)
-            match = statement.withdraw_payment_match(audit, line_no, reason)
+            withdraw = (statement.withdraw_refund_match if kind == "refund"
+                        else statement.withdraw_payment_match)
+            match = withdraw(audit, line_no, reason)
             settlement = session.get(Settlement, UUID(match["settlement_id"]), "settlement")
-            settlement.unreconcile(audit, match["payment_id"], statement.id, line_no,
-                                   require_reason(reason, "withdrawing a payment match"))
-            return Decision(statement, {"line_no": line_no, "payment_id": match["payment_id"]})
+            key = f"{kind}_id"
+            why = require_reason(reason, f"withdrawing a {kind} match")
+            if kind == "refund":
+                settlement.unreconcile_refund(audit, match[key], statement.id, line_no, why)
+            else:
+                settlement.unreconcile(audit, match[key], statement.id, line_no, why)
+            return Decision(statement, {"line_no": line_no, key: match[key]})
 
         return self.app.execute(request, decide, (statement_id,))
 
