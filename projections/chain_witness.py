@@ -181,9 +181,11 @@ def _break(lines: list[tuple[bytes, dict[str, Any]]]) -> str | None:
         if len(numbers[number]) > 1:
             first, second = numbers[number][:2]
             return f"lines {first} and {second} both carry number {number}: a line duplicated"
-        if number < place or any(place <= n < number for n in numbers):
+        if number < place:
             return f"line {place} carries number {number}: lines out of order"
-        if number > place:
+        if number > place:  # the numbers it skips are later in the file, or nowhere
+            if any(place <= n < number for n in numbers):
+                return f"line {place} carries number {number}: lines out of order"
             return (f"line {place} carries number {number}: {number - place} line(s) before "
                     "it removed")
         before = None if place == 1 else digest(lines[place - 2][0])
@@ -232,9 +234,10 @@ def anchors_after(conn: psycopg.Connection[Any], witnessed: Sequence[Anchor]
     return None if row is None or not row[0] else (int(row[0]), int(row[1]))
 
 
-def read_if_present(path: Path | None) -> list[Anchor]:
-    """The witness file's anchors, none where there is no file (nothing witnessed yet)."""
-    return read(path) if path is not None and path.exists() else []
+def read_if_present(path: Path | None) -> WitnessFile | None:
+    """The witness file read and checked (`read_checked`); None where there is no file
+    (nothing witnessed yet)."""
+    return read_checked(path) if path is not None and path.exists() else None
 
 
 def day_end_note(store_id: str, business_date: str, cashier_id: str) -> str:

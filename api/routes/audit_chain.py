@@ -34,7 +34,7 @@ from api.schemas_audit_trail import (
 )
 from domain.common import IllegalTransition, NotFound
 from domain.reconciliation import Statement
-from projections.chain_witness import anchors_after, read_checked, witness
+from projections.chain_witness import anchors_after, read_if_present, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
     LAST_ID,
@@ -79,8 +79,7 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
     try:
-        witness_file = (read_checked(ctx.witness_path) if ctx.witness_path is not None
-                        and ctx.witness_path.exists() else None)
+        witness_file = read_if_present(ctx.witness_path)
     except (OSError, ValueError) as exc:
         return unavailable_problem(f"the witness file cannot be read: {exc}")
     if not _verifying.acquire(timeout=WAIT_SECONDS):
