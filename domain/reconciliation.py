@@ -207,16 +207,10 @@ class Statement(Aggregate):
                               reason: str | None) -> dict[str, Any]:
         """A manager takes a line's match to a refund back (said why): the line is unmatched
         again. Answers the match taken back (the settlement's side is undone with it)."""
-        line = self._line_at(line_no)
-        why = require_reason(reason, "withdrawing a refund match")
-        require(audit.role == "manager",
-                NotPermitted("withdrawing a refund match needs a manager"))
-        match = line["match"]
-        require(match is not None and match.get("refund_id") is not None, IllegalTransition(
-            f"statement line {line_no} is not matched to a refund"))
+        match, why = self._match_to_withdraw(audit, line_no, reason, "refund")
         self._refund_match_withdrawn(audit, line_no, UUID(match["settlement_id"]),
                                      match["refund_id"], why)
-        return dict(match)
+        return match
 
     @event(RefundMatchWithdrawn)
     def _refund_match_withdrawn(self, audit: Audit, line_no: int, settlement_id: UUID,
@@ -228,16 +222,23 @@ class Statement(Aggregate):
         """A manager takes a line's match to a payment back (by hand or auto-matched, said
         why): the line is unmatched again. Answers the match taken back (the settlement's
         side is undone with it)."""
-        line = self._line_at(line_no)
-        why = require_reason(reason, "withdrawing a payment match")
-        require(audit.role == "manager",
-                NotPermitted("withdrawing a payment match needs a manager"))
-        match = line["match"]
-        require(match is not None and match.get("payment_id") is not None, IllegalTransition(
-            f"statement line {line_no} is not matched to a payment"))
+        match, why = self._match_to_withdraw(audit, line_no, reason, "payment")
         self._payment_match_withdrawn(audit, line_no, UUID(match["settlement_id"]),
                                       match["payment_id"], why)
-        return dict(match)
+        return match
+
+    def _match_to_withdraw(self, audit: Audit, line_no: int, reason: str | None,
+                           kind: str) -> tuple[dict[str, Any], str]:
+        """The line's match to a `kind` ("payment" | "refund") a manager may take back, and
+        the reason said (refused: no reason, not a manager, no such match on the line)."""
+        line = self._line_at(line_no)
+        why = require_reason(reason, f"withdrawing a {kind} match")
+        require(audit.role == "manager",
+                NotPermitted(f"withdrawing a {kind} match needs a manager"))
+        match = line["match"]
+        require(match is not None and match.get(f"{kind}_id") is not None, IllegalTransition(
+            f"statement line {line_no} is not matched to a {kind}"))
+        return dict(match), why
 
     @event(PaymentMatchWithdrawn)
     def _payment_match_withdrawn(self, audit: Audit, line_no: int, settlement_id: UUID,

@@ -229,12 +229,8 @@ class SettlementPayments(SettlementState):
     def unreconcile(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,
                     reason: str) -> None:
         """The payment's match to that statement line taken back: it may be matched again."""
-        payment = self.payments.get(payment_id)
-        matched = None if payment is None else payment.get("reconciled")
-        require(matched is not None and matched["statement_id"] == str(statement_id)
-                and matched["line_no"] == line_no, SettlementError(
-                    f"payment {payment_id} is not matched to statement {statement_id} line "
-                    f"{line_no}"))
+        _require_matched(self.payments.get(payment_id), f"payment {payment_id}", statement_id,
+                         line_no)
         self._unreconciled(audit, payment_id, statement_id, line_no, reason)
 
     def reconcile_refund(self, audit: Audit, refund_id: str, statement_id: UUID, line_no: int,
@@ -254,10 +250,15 @@ class SettlementPayments(SettlementState):
     def unreconcile_refund(self, audit: Audit, refund_id: str, statement_id: UUID, line_no: int,
                            reason: str) -> None:
         """The refund's match to that statement line taken back: it may be matched again."""
-        refund = self.refunds.get(refund_id)
-        matched = None if refund is None else refund.get("reconciled")
-        require(matched is not None and matched["statement_id"] == str(statement_id)
-                and matched["line_no"] == line_no, SettlementError(
-                    f"refund {refund_id} is not matched to statement {statement_id} line "
-                    f"{line_no}"))
+        _require_matched(self.refunds.get(refund_id), f"refund {refund_id}", statement_id,
+                         line_no)
         self._refund_unreconciled(audit, refund_id, statement_id, line_no, reason)
+
+
+def _require_matched(entry: dict[str, Any] | None, what: str, statement_id: UUID,
+                     line_no: int) -> None:
+    """A payment's or refund's entry must be matched to that statement line."""
+    matched = None if entry is None else entry.get("reconciled")
+    require(matched is not None and matched["statement_id"] == str(statement_id)
+            and matched["line_no"] == line_no, SettlementError(
+                f"{what} is not matched to statement {statement_id} line {line_no}"))

@@ -349,8 +349,8 @@ class FinanceView(FinanceChanges, ReadModel):
     on.register(Statement.RefundMatched, statement_rows.refund_matched)
     on.register(Statement.LineExplained, statement_rows.explained)
     on.register(Statement.ExplanationWithdrawn, statement_rows.explanation_withdrawn)
-    on.register(Statement.RefundMatchWithdrawn, statement_rows.refund_match_withdrawn)
-    on.register(Statement.PaymentMatchWithdrawn, statement_rows.payment_match_withdrawn)
+    on.register(Statement.RefundMatchWithdrawn, statement_rows.match_withdrawn)
+    on.register(Statement.PaymentMatchWithdrawn, statement_rows.match_withdrawn)
 
     # -- follow-ups and complaints -------------------------------------------------------------
 

@@ -35,17 +35,13 @@ def refund_matched(view: Any, event: Statement.RefundMatched, ctx: Ctx) -> None:
              event.line_no))
 
 
-def refund_match_withdrawn(view: Any, event: Statement.RefundMatchWithdrawn,
-                           ctx: Ctx) -> None:
-    ctx.run("""UPDATE {statement_lines} SET refund_id = NULL, settlement_id = NULL,
-               manual = NULL, reason = NULL WHERE statement_id = %s AND line_no = %s""",
-            (event.originator_id, event.line_no))
-
-
-def payment_match_withdrawn(view: Any, event: Statement.PaymentMatchWithdrawn,
-                            ctx: Ctx) -> None:
-    ctx.run("""UPDATE {statement_lines} SET payment_id = NULL, settlement_id = NULL,
-               manual = NULL, reason = NULL WHERE statement_id = %s AND line_no = %s""",
+def match_withdrawn(view: Any,
+                    event: Statement.PaymentMatchWithdrawn | Statement.RefundMatchWithdrawn,
+                    ctx: Ctx) -> None:
+    """A line's match to a payment or a refund taken back (a line holds one or the other)."""
+    ctx.run("""UPDATE {statement_lines} SET payment_id = NULL, refund_id = NULL,
+               settlement_id = NULL, manual = NULL, reason = NULL
+               WHERE statement_id = %s AND line_no = %s""",
             (event.originator_id, event.line_no))
 
 
