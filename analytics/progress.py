@@ -46,3 +46,9 @@ class LoadProgress:
         return {"position": self.loaded_position,
                 "loaded_at": time.time() - quiet if self.progress_at is not None
                 and self.poison is None else None}
+
+
+def stall_reason(position: int, head: int, stalled: float, seconds: float) -> str:
+    """/health's reason for a loader stalled `stalled` seconds, past the allowed `seconds`."""
+    return (f"analytics loader has loaded nothing for {stalled:.0f} s at position {position} "
+            f"with the log's head at {head} (more than {seconds:g} s)")

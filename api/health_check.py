@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from analytics.progress import stall_reason
 from api.db_deadline import DbDeadline
 
 Loops = Callable[[], dict[str, dict[str, Any]]]
@@ -96,7 +97,7 @@ class HealthCheck:
 
     def _analytics(self, body: dict[str, Any], head: int) -> list[str]:
         """The in-process analytics loader in `body`; its stall, if it has stood still with
-        events to load for `max_stall_seconds` (as workers/process.py words it)."""
+        events to load for `max_stall_seconds`."""
         loader = self.analytics()
         if not loader:
             return []
@@ -107,9 +108,7 @@ class HealthCheck:
                              "stalled_seconds": round(stalled, 1)}
         if not self.max_stall_seconds or stalled < self.max_stall_seconds:
             return []
-        return [(f"analytics loader has loaded nothing for {stalled:.0f} s at position "
-                 f"{position} with the log's head at {head} (more than "
-                 f"{self.max_stall_seconds:g} s)")]
+        return [stall_reason(position, head, stalled, self.max_stall_seconds)]
 
     def close(self) -> None:
         with self._lock:

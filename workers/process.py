@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics.loader import AnalyticsLoader
+from analytics.progress import stall_reason
 from domain.application import ServiceCore
 from workers.health import Sample, WorkerHealth, serve
 from workers.projection_runner import ProjectionRunner
@@ -85,11 +86,6 @@ def analytics_stalls(app: ServiceCore, loader: AnalyticsLoader, seconds: float) 
     if stalled < seconds:
         return []
     return [stall_reason(loader.loaded_position, head, stalled, seconds)]
-
-
-def stall_reason(position: int, head: int, stalled: float, seconds: float) -> str:
-    return (f"analytics loader has loaded nothing for {stalled:.0f} s at position {position} "
-            f"with the log's head at {head} (more than {seconds:g} s)")
 
 
 def analytics_details(loader: AnalyticsLoader) -> dict[str, Any]:
