@@ -1,0 +1,87 @@
+"""A view whose table another session holds locked (a `LOCK TABLE` left open, an analyst's
+long transaction, a migration) does not hold back the other views of its group: they keep up
+with the log while the lock is held, and the locked view catches up, every event once, when
+it is let go."""
+
+from __future__ import annotations
+
+import psycopg
+
+from projections.base import ReadModel
+from servicecore.container import Container
+from tests.integration.support import head, open_order
+from tests.integration.test_projection_group import (
+    Ledger,
+    _fresh,
+    _position,
+    _receipts,
+    _rows,
+    _until,
+    _view,
+)
+from workers.projection_group import ProjectionGroup
+from workers.projection_runner import ProjectionRunner
+from workers.supervisor import Supervisor
+
+DEADLINE = 60.0  # the batches' statement timeout: far longer than the waits below
+
+
+def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
+        container: Container, store_id: str) -> None:
+    app, pool = container.app, container.pool
+    start = head(app)
+    ledger = Ledger("aa_ledger")  # first in name order: its turn comes first in a round
+    others = [_view(container, name) for name in ("audit_index", "stock", "work_orders")]
+    for view in [ledger, *others]:
+        _fresh(container, view, "_lk", start)
+    _fresh(container, _view(container, "stock"), "_lkref", start)
+
+    def runner(view: ReadModel) -> ProjectionRunner:
+        return ProjectionRunner(app, pool, view, suffix="_lk", batch_size=2,
+                                deadline_seconds=DEADLINE)
+
+    runners = [runner(view) for view in [ledger, *others]]
+    supervisor = Supervisor(container.database_url)
+    group = ProjectionGroup(  # as the container wires it: a view that leaves, supervised
+        app, pool, runners, batch_size=2, deadline_seconds=DEADLINE,
+        on_alone=lambda r: supervisor.start("alone-" + r.position_name, r.run, r.is_connected))
+    supervisor.start("group-lk", group.run, group.is_connected)
+    holder = psycopg.connect(container.database_url)
+    try:
+        _until(lambda: all(r.active for r in runners), "the group did not take its views")
+        holder.execute("LOCK TABLE group_ledger_lk IN ACCESS EXCLUSIVE MODE")
+        _receipts(container, store_id, 3)
+        for _ in range(2):
+            open_order(container.work_orders, store_id)
+        last = head(app)
+
+        # While the lock is held, every other view reaches the head (batches of 2 events:
+        # several batches each) ...
+        _until(lambda: all(_position(container, v.name + "_lk") == last for v in others),
+               "the other views were held back by the locked one", seconds=40.0)
+        # ... the locked view has applied nothing, and its loop says why.
+        assert _position(container, "aa_ledger_lk") == start
+        _until(lambda: any("aa_ledger_lk" in problem and "lock" in problem
+                           for problem in supervisor.problems()),
+               "no loop names the locked view and its lock")
+        assert holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+
+        # Let go, the locked view catches up: every event once (the ledger's primary key
+        # would refuse a second), each with its position.
+        holder.rollback()
+        _until(lambda: _position(container, "aa_ledger_lk") == last,
+               "the locked view did not catch up", seconds=60.0)
+        with pool.connection() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM group_ledger_lk ORDER BY id")]
+            expected = [r[0] for r in conn.execute(
+                "SELECT notification_id FROM servicecore_events WHERE notification_id > %s "
+                "AND notification_id <= %s ORDER BY notification_id", (start, last))]
+        assert ids == expected
+        # The others' rows are those of a runner that applied each event once.
+        stock = _view(container, "stock")
+        ProjectionRunner(app, pool, stock, suffix="_lkref").catch_up()
+        assert _rows(container, stock, "_lk") == _rows(container, stock, "_lkref")
+        _until(lambda: not supervisor.problems(), "a loop still reports a problem")
+    finally:
+        holder.close()
+        supervisor.stop()
