@@ -42,7 +42,8 @@ from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, insta
 from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
-from workers.supervisor import CONNECTION_ERRORS
+from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
+from workers.supervisor import CONNECTION_ERRORS, describe
 
 if TYPE_CHECKING:
     from workers.log_watch import LogWatch
@@ -62,8 +63,12 @@ class ProjectionRunner(Narrowing):
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                  batch_size: int = 500, suffix: str = "",
                  idle_advance_seconds: float = IDLE_ADVANCE_SECONDS,
-                 until: int | None = None, deadline_seconds: float = 0.0) -> None:
+                 until: int | None = None, deadline_seconds: float = 0.0,
+                 lock_timeout_seconds: float = 0.0) -> None:
         self.app = app
+        # its writes wait this long at most for a lock another session holds (workers/
+        # lock_waits.py); 0: as long as a statement may run
+        self.lock_timeout_seconds = lock_timeout_seconds
         # a batch or a lock round trip still waiting on PostgreSQL after this long has its
         # connection cut (servicecore/deadline.py); 0: no limit
         self.deadline_seconds = deadline_seconds
@@ -97,6 +102,7 @@ class ProjectionRunner(Narrowing):
         # when the first batch begun since the last one that completed began (monotonic):
         # a batch waiting on a lock, or failing again and again, keeps it (`stalled_seconds`)
         self.waiting_since: float | None = None
+        self.blocked: str | None = None  # its last batch gave up on a lock on its tables: why
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
@@ -136,14 +142,19 @@ class ProjectionRunner(Narrowing):
             return 0
         self._read = rows
         events = decode_batch(self.reader, rows, self.view.handles, self.view.stored_events)
+        waits = self.lock_timeout_seconds
         if self.view.pipelined:  # statements go out without waiting for each other
             with conn.pipeline():
+                bound_lock_waits(conn, waits)
                 self.view.apply(conn, events, self.suffix)
                 self._advance(conn, rows[-1].id)
+                unbound_lock_waits(conn, waits)
         else:
+            bound_lock_waits(conn, waits)
             self.view.apply(conn, events, self.suffix)
             with conn.pipeline():
                 self._advance(conn, rows[-1].id)
+                unbound_lock_waits(conn, waits)
         return len(rows)
 
     def _advance(self, conn: psycopg.Connection[Any], position: int) -> None:
@@ -156,8 +167,22 @@ class ProjectionRunner(Narrowing):
     def run_batch(self) -> int:
         """One batch in a transaction of its own. A batch that fails for its events, not for
         want of the database, is tried again in smaller pieces (`Narrowing`): the events
-        before the one that fails are applied, and a `PoisonEvent` names that one."""
-        return self._guarded()
+        before the one that fails are applied, and a `PoisonEvent` names that one. One that
+        gave up on a lock on its tables is raised as it is, and noted (`blocked`)."""
+        try:
+            count = self._guarded()
+        except CONNECTION_ERRORS as error:
+            self.lock_wait(error)
+            raise
+        self.blocked = None
+        return count
+
+    def lock_wait(self, error: BaseException) -> bool:
+        """Whether `error` ended a wait for a lock on the view's tables (noted in `blocked`)."""
+        if lock_wait(error, view_tables(self.view, self.suffix)):
+            self.blocked = describe(error)
+            return True
+        return False
 
     def _batch(self, limit: int | None) -> int:
         self._limit, self._read = limit, []
@@ -185,7 +210,8 @@ class ProjectionRunner(Narrowing):
         standby): a batch waiting on a lock another session holds, a handler that does not
         return, batches failing again and again."""
         since = self.waiting_since
-        return time.monotonic() - since if since is not None and self.active else 0.0
+        counted = self.active or self.blocked is not None  # blocked: also between attempts
+        return time.monotonic() - since if since is not None and counted else 0.0
 
     @property
     def what(self) -> str:
@@ -341,8 +367,9 @@ def stalls(runners: list[ProjectionRunner], seconds: float) -> list[str]:
     /health; a view stopped at a poison event says so in `stops`); 0: not checked."""
     if not seconds:
         return []
-    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: no batch "
-            f"completed (more than {seconds:g} s)" for r in runners
+    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: "
+            + (f"its tables are locked by another session ({r.blocked})" if r.blocked
+               else "no batch completed") + f" (more than {seconds:g} s)" for r in runners
             if r.poison is None and (stalled := r.stalled_seconds()) >= seconds]
 
 

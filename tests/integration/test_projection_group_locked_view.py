@@ -19,11 +19,13 @@ from tests.integration.test_projection_group import (
     _until,
     _view,
 )
+from workers.lock_waits import lock_wait
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner
+from workers.projection_runner import ProjectionRunner, stalls
 from workers.supervisor import Supervisor
 
 DEADLINE = 60.0  # the batches' statement timeout: far longer than the waits below
+LOCK_WAIT = 1.0  # SERVICECORE_PROJECTION_LOCK_TIMEOUT_SECONDS
 
 
 def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
@@ -38,12 +40,13 @@ def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
 
     def runner(view: ReadModel) -> ProjectionRunner:
         return ProjectionRunner(app, pool, view, suffix="_lk", batch_size=2,
-                                deadline_seconds=DEADLINE)
+                                deadline_seconds=DEADLINE, lock_timeout_seconds=LOCK_WAIT)
 
     runners = [runner(view) for view in [ledger, *others]]
     supervisor = Supervisor(container.database_url)
     group = ProjectionGroup(  # as the container wires it: a view that leaves, supervised
         app, pool, runners, batch_size=2, deadline_seconds=DEADLINE,
+        lock_timeout_seconds=LOCK_WAIT,
         on_alone=lambda r: supervisor.start("alone-" + r.position_name, r.run, r.is_connected))
     supervisor.start("group-lk", group.run, group.is_connected)
     holder = psycopg.connect(container.database_url)
@@ -64,6 +67,9 @@ def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
         _until(lambda: any("aa_ledger_lk" in problem and "lock" in problem
                            for problem in supervisor.problems()),
                "no loop names the locked view and its lock")
+        _until(lambda: any("aa_ledger_lk" in reason and "locked by another session" in reason
+                           for reason in stalls(runners, 0.5)),
+               "the view's stall does not say its tables are locked")
         assert holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
         # Let go, the locked view catches up: every event once (the ledger's primary key
@@ -85,3 +91,43 @@ def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
     finally:
         holder.close()
         supervisor.stop()
+
+
+def test_a_lock_wait_is_told_from_the_database_being_away(container: Container) -> None:
+    """A wait the lock timeout ended, or a statement timeout met while waiting for a row of
+    the view's tables, is the view's; a statement timeout elsewhere stays the database's."""
+    with container.pool.connection() as setup:
+        setup.execute("DROP TABLE IF EXISTS lock_wait_probe")
+        setup.execute("CREATE TABLE lock_wait_probe (id int PRIMARY KEY)")
+        setup.execute("INSERT INTO lock_wait_probe VALUES (1)")
+    failures: dict[str, Exception] = {}
+
+    def fail(name: str, setting: str, statement: str) -> None:
+        with psycopg.connect(container.database_url) as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL {setting} = '200ms'")
+                    conn.execute(statement)
+            except psycopg.Error as error:
+                failures[name] = error
+
+    with psycopg.connect(container.database_url) as holder:
+        holder.execute("UPDATE lock_wait_probe SET id = 1")  # its row, locked
+        fail("lock timeout", "lock_timeout", "UPDATE lock_wait_probe SET id = 1")
+        fail("row wait", "statement_timeout", "UPDATE lock_wait_probe SET id = 1")
+        holder.rollback()
+        holder.execute("LOCK TABLE lock_wait_probe IN ACCESS EXCLUSIVE MODE")
+        fail("table lock", "lock_timeout", "INSERT INTO lock_wait_probe VALUES (2)")
+        holder.rollback()
+    fail("slow", "statement_timeout", "SELECT pg_sleep(2)")
+    with container.pool.connection() as setup:
+        setup.execute("DROP TABLE lock_wait_probe")
+
+    tables = {"lock_wait_probe"}
+    assert set(failures) == {"lock timeout", "row wait", "table lock", "slow"}
+    assert all(isinstance(error, psycopg.OperationalError) for error in failures.values())
+    assert lock_wait(failures["lock timeout"], tables)
+    assert lock_wait(failures["table lock"], tables)
+    assert lock_wait(failures["row wait"], tables)
+    assert not lock_wait(failures["row wait"], {"another_table"})
+    assert not lock_wait(failures["slow"], tables)
