@@ -5,6 +5,8 @@ it is let go."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 
 from projections.base import ReadModel
@@ -88,6 +90,43 @@ def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
         ProjectionRunner(app, pool, stock, suffix="_lkref").catch_up()
         assert _rows(container, stock, "_lk") == _rows(container, stock, "_lkref")
         _until(lambda: not supervisor.problems(), "a loop still reports a problem")
+    finally:
+        holder.close()
+        supervisor.stop()
+
+
+def test_a_lock_on_the_event_log_is_every_views_wait_and_none_leaves_the_group(
+        container: Container, owner_database_url: str, store_id: str) -> None:
+    app, pool = container.app, container.pool
+    start = head(app)
+    ledger = Ledger("ab_ledger")
+    views = [ledger, _view(container, "audit_index"), _view(container, "stock")]
+    for view in views:
+        _fresh(container, view, "_ev", start)
+    _receipts(container, store_id, 2)
+    last = head(app)
+    runners = [ProjectionRunner(app, pool, view, suffix="_ev", deadline_seconds=DEADLINE,
+                                lock_timeout_seconds=0.2) for view in views]
+    supervisor = Supervisor(container.database_url)
+    group = ProjectionGroup(
+        app, pool, list(runners), deadline_seconds=DEADLINE, lock_timeout_seconds=0.2,
+        on_alone=lambda r: supervisor.start("alone-" + r.position_name, r.run, r.is_connected))
+    holder = psycopg.connect(owner_database_url)  # a migration holding the log
+    try:
+        holder.execute("LOCK TABLE servicecore_events IN ACCESS EXCLUSIVE MODE")
+        supervisor.start("group-ev", group.run, group.is_connected)
+        _until(lambda: all(r.active for r in runners), "the group did not take its views")
+        time.sleep(2.0)  # ten lock timeouts: the batch reading the log waits all along
+        assert all(_position(container, v.name + "_ev") == start for v in views)
+        holder.rollback()
+        _until(lambda: all(_position(container, v.name + "_ev") == last for v in views),
+               "the views did not catch up once the log was let go")
+        assert group.alone == [] and group.runners == runners
+        assert supervisor.states()["group-ev"]["restarts"] == 0
+        with pool.connection() as conn:  # every event once
+            assert conn.execute("SELECT count(*) FROM group_ledger_ev").fetchone() == \
+                conn.execute("SELECT count(*) FROM servicecore_events WHERE notification_id "
+                             "> %s AND notification_id <= %s", (start, last)).fetchone()
     finally:
         holder.close()
         supervisor.stop()
