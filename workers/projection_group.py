@@ -21,7 +21,10 @@ until a round of them succeeds. A view that fails there on its own, not for want
 for the life of the process (`on_alone`: the container supervises it as a loop of its own,
 `projection-<view>`, which fails, backs off and reports as any loop; its advisory lock is
 handed over): the others go on as a group at once, so one view's broken event never holds up
-the rest. Without `on_alone`, and when the database is away, the failure is raised once every
+the rest. Nor do a view's tables held locked by another session: its writes wait
+`lock_timeout_seconds` at most (workers/lock_waits.py), and a wait that runs out is the view's
+failure, not the database's: the group goes on without starting again, and the view leaves at
+its turn. Without `on_alone`, and when the database is away, the failure is raised once every
 view had its turn (the supervisor starts the group again). The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
 that is holding is left out of the batch, and joins the next one once its hold ends.
 

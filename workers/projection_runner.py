@@ -209,7 +209,8 @@ class ProjectionRunner(Narrowing):
         standby): a batch waiting on a lock another session holds, a handler that does not
         return, batches failing again and again."""
         since = self.waiting_since
-        counted = self.active or self.blocked is not None  # blocked: also between attempts
+        # blocked: also between its attempts (not on standby, another holder applying it)
+        counted = self.active or self.blocked is not None and not self.connected
         return time.monotonic() - since if since is not None and counted else 0.0
 
     @property
