@@ -7,7 +7,8 @@ wait), then bounds its lock waits for the views' own writes (`bound_lock_waits`:
 `lock_timeout`, SERVICECORE_PROJECTION_LOCK_TIMEOUT_SECONDS) until its positions are written
 (`unbound_lock_waits`, before the commit). A wait that runs out there is LockNotAvailable
 (SQLSTATE 55P03); one the statement timeout ends first (57014) names the row's table in its
-context when it waited for a row lock (`while updating tuple (0,1) in relation "wo_view"`).
+context when it waited for a row it updates, deletes or locks (`while updating tuple (0,1) in
+relation "wo_view"`; not a wait on a unique index, which names the index).
 """
 
 from __future__ import annotations
