@@ -73,6 +73,9 @@ def test_a_view_whose_table_is_locked_fails_alone_and_the_others_keep_up(
                            for reason in stalls(runners, 0.5)),
                "the view's stall does not say its tables are locked")
         assert holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        # The group itself never failed: the database answered all along.
+        assert supervisor.states()["group-lk"]["restarts"] == 0
+        assert group.alone == [runners[0]]
 
         # Let go, the locked view catches up: every event once (the ledger's primary key
         # would refuse a second), each with its position.
