@@ -18,7 +18,7 @@ Measured, on the copy:
 1. cold catch-up: ProjectionRunner(view, batch_size=500, suffix="_bench") into fresh tables,
    batch by batch (exactly what catch_up() does, timed per batch) - events/s, batch p50/p99,
    and where a batch's time goes (reading notifications, decoding, the view's apply, key store);
-2. workers.projection_runner.rebuild(...) from event 0 with the swap at the end.
+2. workers.projection_rebuild.rebuild(...) from event 0 with the swap at the end.
 
     python -m bench.projection_catchup [--server ...] [--events 100000] [--regenerate]
 """
@@ -459,7 +459,7 @@ def timed_rebuild(report: Report, args: argparse.Namespace, container: Any,
 
     from bench.partition_cpu import OUT_DIR, measured_partition
     from servicecore.partition_helpers import PartitionHelpers
-    from workers.projection_runner import rebuild
+    from workers.projection_rebuild import rebuild
 
     view = next(v for v in container.views if v.name == "work_orders")
     partitions = args.partitions

@@ -250,7 +250,8 @@ class Container:
         return [ProjectionRunner(
             self.app, self.pool, view, batch_size=self.settings.projection_batch_size,
             idle_advance_seconds=self.settings.projection_idle_advance_seconds,
-            deadline_seconds=self.settings.db_wait_deadline_seconds)
+            deadline_seconds=self.settings.db_wait_deadline_seconds,
+            lock_timeout_seconds=self.settings.projection_lock_wait_seconds)
                 for view in self.views]
 
     def make_relay(self) -> KafkaRelay:
@@ -328,7 +329,8 @@ class Container:
             group = ProjectionGroup(
                 self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
                 on_alone=lambda r: supervise(*_runner_loop(r)),
-                deadline_seconds=self.settings.db_wait_deadline_seconds)
+                deadline_seconds=self.settings.db_wait_deadline_seconds,
+                lock_timeout_seconds=self.settings.projection_lock_wait_seconds)
             return [("projections", group.run, group.is_connected, group.idle)]
         return [(*_runner_loop(r), None) for r in runners]
 

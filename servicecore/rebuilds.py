@@ -17,7 +17,7 @@ from servicecore.container import Container, build
 from servicecore.partition_helpers import PartitionHelpers, helpers_for
 from servicecore.progress import Progress
 from servicecore.settings import Settings
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 from workers.rebuild_partitions import fill_partition
 
 

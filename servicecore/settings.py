@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         "connection cut and fails, and its loop starts again: a connection that stays open but "
         "stops forwarding (a stuck pooler, NAT or middlebox) ends instead of hanging; 0 = no "
         "limit")
+    projection_lock_timeout_seconds: float = Field(
+        default=5.0, ge=0, description="a projection batch's writes to its view's tables wait "
+        "this long at most for a lock another session holds (a `LOCK TABLE`, a long "
+        "transaction, a migration): the view fails alone, leaves its group and tries again "
+        "with backoff while the other views go on; at most half the "
+        "db_wait_deadline_seconds; 0 = as long as the deadline lets a statement run")
     request_db_deadline_seconds: float = Field(
         default=30.0, ge=0, description="an API request (or /health's check) that has held a "
         "connection this long, still waiting on PostgreSQL, has it cut and is answered 503 "
@@ -212,6 +218,13 @@ class Settings(BaseSettings):
     def witness_file(self) -> Path:
         """Where chain anchors are witnessed outside the database (projections/chain_witness)."""
         return self.witness_path or self.data_dir / "witness" / "chain-anchors.jsonl"
+
+    @property
+    def projection_lock_wait_seconds(self) -> float:
+        """The lock timeout of a view's writes: shorter than the statement timeout the
+        deadline sets, so a wait for a lock on its tables ends as one (LockNotAvailable)."""
+        lock, deadline = self.projection_lock_timeout_seconds, self.db_wait_deadline_seconds
+        return min(lock, deadline / 2) if lock and deadline else lock
 
     @field_validator("jwt_secret")
     @classmethod

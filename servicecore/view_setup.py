@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from projections.base import ReadModel, table_shapes
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,10 @@ until a round of them succeeds. A view that fails there on its own, not for want
 for the life of the process (`on_alone`: the container supervises it as a loop of its own,
 `projection-<view>`, which fails, backs off and reports as any loop; its advisory lock is
 handed over): the others go on as a group at once, so one view's broken event never holds up
-the rest. Without `on_alone`, and when the database is away, the failure is raised once every
+the rest. Nor do a view's tables held locked by another session: its writes wait
+`lock_timeout_seconds` at most (workers/lock_waits.py), and a wait that runs out is the view's
+failure, not the database's: the group goes on without starting again, and the view leaves at
+its turn. Without `on_alone`, and when the database is away, the failure is raised once every
 view had its turn (the supervisor starts the group again). The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
 that is holding is left out of the batch, and joins the next one once its hold ends.
 
@@ -45,6 +48,7 @@ from domain.application import ServiceCore
 from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
+from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
 from workers.projection_runner import LOCK_SQL, ProjectionRunner, lock_kept
 from workers.supervisor import CONNECTION_ERRORS
 
@@ -56,7 +60,7 @@ class ProjectionGroup:
     def __init__(self, app: ServiceCore, pool: ConnectionPool,
                  runners: list[ProjectionRunner], *, batch_size: int = 500,
                  on_alone: Callable[[ProjectionRunner], None] | None = None,
-                 deadline_seconds: float = 0.0) -> None:
+                 deadline_seconds: float = 0.0, lock_timeout_seconds: float = 0.0) -> None:
         if len({r.position_name for r in runners}) != len(runners):
             raise ValueError("a view appears twice in a projection group")
         self.app = app
@@ -64,6 +68,7 @@ class ProjectionGroup:
         self.runners = sorted(runners, key=lambda r: r.position_name)
         self.batch_size = batch_size
         self.deadline_seconds = deadline_seconds  # as ProjectionRunner's (0: no limit)
+        self.lock_timeout_seconds = lock_timeout_seconds  # as ProjectionRunner's
         self.reader = EventReader(app)
         self.signalled = threading.Condition()
         for runner in self.runners:  # their LogWatch signals wake this group's thread
@@ -94,7 +99,7 @@ class ProjectionGroup:
             moved = self.apply_batch(conn, members)
         for runner in members:
             runner.processed += moved.get(runner.position_name, 0)
-            runner.waiting_since = None
+            runner.waiting_since = runner.blocked = None
         return moved
 
     def apply_batch(self, conn: psycopg.Connection[Any],
@@ -126,15 +131,23 @@ class ProjectionGroup:
             decoded = [(runner, share, decode_batch(self.reader, share, runner.view.handles,
                                                     runner.view.stored_events))
                        for runner, share in shares]
+            # the views' own writes wait for locks this long at most (workers/lock_waits.py)
+            waits = self.lock_timeout_seconds if decoded else 0.0
+            early = any(not runner.view.pipelined for runner, _share, _events in decoded)
+            if early:
+                bound_lock_waits(conn, waits)
             for runner, _share, events in decoded:
                 if not runner.view.pipelined:
                     runner.view.apply(conn, events, runner.suffix)
             with conn.pipeline():
+                if not early:
+                    bound_lock_waits(conn, waits)
                 for runner, share, events in decoded:
                     if runner.view.pipelined:
                         runner.view.apply(conn, events, runner.suffix)
                     runner._advance(conn, share[-1].id)
                     moved[runner.position_name] = len(share)
+                unbound_lock_waits(conn, waits)
             return moved
 
     def catch_up(self) -> int:
@@ -241,12 +254,17 @@ class ProjectionGroup:
                 moved = self.run_batch(due)
                 for runner in self.behind:  # far behind: batches of its own until it is near
                     moved[runner.position_name] = runner.run_batch()
-            except Exception:
+            except Exception as error:
                 self.solo = True  # the next batches one view at a time: who fails, fails alone
                 with self.signalled:
                     for runner in due:
                         runner._own = True
-                raise
+                if not (self._may_leave(error, None) and any(
+                        lock_wait(error, view_tables(r.view, r.suffix)) for r in due)):
+                    raise
+                # A view's tables locked by another session: the database answered, so the
+                # group goes on (no start again); the view that waits fails alone next round.
+                moved = {}
         now = time.monotonic()
         for runner in due:
             count = moved.get(runner.position_name, 0)
@@ -273,7 +291,7 @@ class ProjectionGroup:
             try:
                 moved[runner.position_name] = runner.run_batch()
             except Exception as error:  # noqa: BLE001 - raised below, after the others' turn
-                if self._may_leave(error):
+                if self._may_leave(error, runner):
                     self._leave(runner, error)
                     continue
                 failure = failure or error
@@ -284,18 +302,27 @@ class ProjectionGroup:
         self.solo = False
         return moved
 
-    def _may_leave(self, error: Exception) -> bool:
-        """A failure of the view itself (its handler, its rows), with somewhere to go: not the
-        database being away, which every view would meet and the supervisor waits out."""
-        return (self.on_alone is not None and self._lock_conn is not None
-                and not isinstance(error, CONNECTION_ERRORS))
+    def _may_leave(self, error: Exception, runner: ProjectionRunner | None) -> bool:
+        """A failure of the view itself (its handler, its rows, its tables locked by another
+        session: `runner.lock_wait`), with somewhere to go: not the database being away, which
+        every view would meet and the supervisor waits out. `runner` None: whether a view may
+        leave at all."""
+        if self.on_alone is None or self._lock_conn is None:
+            return False
+        return runner is None or not isinstance(error, CONNECTION_ERRORS) \
+            or runner.lock_wait(error)
 
     def _leave(self, runner: ProjectionRunner, error: Exception) -> None:
         """`runner` leaves the group: its lock is let go and it runs as a loop of its own."""
         assert self.on_alone is not None and self._lock_conn is not None
-        log.error("projection %s failed in the group (%s: %s); it runs on its own from now on, "
-                  "the other views go on as a group", runner.position_name,
-                  type(error).__name__, error, exc_info=error)
+        if runner.blocked is not None:  # no bug behind it: no traceback
+            log.warning("projection %s gave up waiting for a lock on its tables (%s); it runs "
+                        "on its own from now on, the other views go on as a group",
+                        runner.position_name, runner.blocked)
+        else:
+            log.error("projection %s failed in the group (%s: %s); it runs on its own from now "
+                      "on, the other views go on as a group", runner.position_name,
+                      type(error).__name__, error, exc_info=error)
         self.runners.remove(runner)
         self.alone.append(runner)
         try:  # a lost lock connection raises (the group starts again), the view runs all the same

@@ -28,7 +28,6 @@ import logging
 import select
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -38,11 +37,12 @@ from psycopg_pool import ConnectionPool
 
 from analytics.poison import Narrowing, PoisonEvent
 from domain.application import ServiceCore
-from projections.base import POSITIONS_CHANNEL, REBUILD_SUFFIX, ReadModel, installed_extensions
+from projections.base import POSITIONS_CHANNEL, ReadModel
 from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
-from workers.supervisor import CONNECTION_ERRORS
+from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
+from workers.supervisor import CONNECTION_ERRORS, describe
 
 if TYPE_CHECKING:
     from workers.log_watch import LogWatch
@@ -62,8 +62,12 @@ class ProjectionRunner(Narrowing):
     def __init__(self, app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
                  batch_size: int = 500, suffix: str = "",
                  idle_advance_seconds: float = IDLE_ADVANCE_SECONDS,
-                 until: int | None = None, deadline_seconds: float = 0.0) -> None:
+                 until: int | None = None, deadline_seconds: float = 0.0,
+                 lock_timeout_seconds: float = 0.0) -> None:
         self.app = app
+        # its writes wait this long at most for a lock another session holds (workers/
+        # lock_waits.py); 0: as long as a statement may run
+        self.lock_timeout_seconds = lock_timeout_seconds
         # a batch or a lock round trip still waiting on PostgreSQL after this long has its
         # connection cut (servicecore/deadline.py); 0: no limit
         self.deadline_seconds = deadline_seconds
@@ -97,6 +101,7 @@ class ProjectionRunner(Narrowing):
         # when the first batch begun since the last one that completed began (monotonic):
         # a batch waiting on a lock, or failing again and again, keeps it (`stalled_seconds`)
         self.waiting_since: float | None = None
+        self.blocked: str | None = None  # its last batch gave up on a lock on its tables: why
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
@@ -136,14 +141,19 @@ class ProjectionRunner(Narrowing):
             return 0
         self._read = rows
         events = decode_batch(self.reader, rows, self.view.handles, self.view.stored_events)
+        waits = self.lock_timeout_seconds
         if self.view.pipelined:  # statements go out without waiting for each other
             with conn.pipeline():
+                bound_lock_waits(conn, waits)
                 self.view.apply(conn, events, self.suffix)
                 self._advance(conn, rows[-1].id)
+                unbound_lock_waits(conn, waits)
         else:
+            bound_lock_waits(conn, waits)
             self.view.apply(conn, events, self.suffix)
             with conn.pipeline():
                 self._advance(conn, rows[-1].id)
+                unbound_lock_waits(conn, waits)
         return len(rows)
 
     def _advance(self, conn: psycopg.Connection[Any], position: int) -> None:
@@ -156,8 +166,22 @@ class ProjectionRunner(Narrowing):
     def run_batch(self) -> int:
         """One batch in a transaction of its own. A batch that fails for its events, not for
         want of the database, is tried again in smaller pieces (`Narrowing`): the events
-        before the one that fails are applied, and a `PoisonEvent` names that one."""
-        return self._guarded()
+        before the one that fails are applied, and a `PoisonEvent` names that one. One that
+        gave up on a lock on its tables is raised as it is, and noted (`blocked`)."""
+        try:
+            count = self._guarded()
+        except CONNECTION_ERRORS as error:
+            self.lock_wait(error)
+            raise
+        self.blocked = None
+        return count
+
+    def lock_wait(self, error: BaseException) -> bool:
+        """Whether `error` ended a wait for a lock on the view's tables (noted in `blocked`)."""
+        if lock_wait(error, view_tables(self.view, self.suffix)):
+            self.blocked = describe(error)
+            return True
+        return False
 
     def _batch(self, limit: int | None) -> int:
         self._limit, self._read = limit, []
@@ -185,7 +209,9 @@ class ProjectionRunner(Narrowing):
         standby): a batch waiting on a lock another session holds, a handler that does not
         return, batches failing again and again."""
         since = self.waiting_since
-        return time.monotonic() - since if since is not None and self.active else 0.0
+        # blocked: also between its attempts (not on standby, another holder applying it)
+        counted = self.active or self.blocked is not None and not self.connected
+        return time.monotonic() - since if since is not None and counted else 0.0
 
     @property
     def what(self) -> str:
@@ -341,8 +367,9 @@ def stalls(runners: list[ProjectionRunner], seconds: float) -> list[str]:
     /health; a view stopped at a poison event says so in `stops`); 0: not checked."""
     if not seconds:
         return []
-    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: no batch "
-            f"completed (more than {seconds:g} s)" for r in runners
+    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: "
+            + (f"its tables are locked by another session ({r.blocked})" if r.blocked
+               else "no batch completed") + f" (more than {seconds:g} s)" for r in runners
             if r.poison is None and (stalled := r.stalled_seconds()) >= seconds]
 
 
@@ -373,88 +400,3 @@ def lock_kept(conn: psycopg.Connection[Any]) -> None:
 def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:
     """Tell waiting readers (api/positions.py) the position moved; sent when the tx commits."""
     conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, f"{name}:{position}"))
-
-
-REBUILD_BATCH_SIZE = 5000
-
-
-def partition_positions(view: ReadModel) -> str:
-    """What the position names of a rebuild's partitions start with."""
-    return f"{view.name}{REBUILD_SUFFIX}:"
-
-
-def rebuild(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
-            batch_size: int = REBUILD_BATCH_SIZE,
-            progress: Callable[[int, int], None] | None = None,
-            fill: Callable[[int], int] | None = None) -> dict[str, float]:
-    """Rebuild from event 0 into fresh tables, then swap them in while the live ones serve.
-
-    Batches are larger than a live runner's (a doc that several events change is written once
-    per batch); a view with `index_after_rebuild` gets its indexes once the tables are filled.
-    `progress(done, total)` is called after every batch with the position reached and the head
-    of the log (notification ids: events, give or take ids that rolled back).
-
-    `fill(head)`, for a view with `partitioned_rebuild`: fills the fresh tables up to the head
-    read once they are made, in hash partitions of the stream id, each in a process of the
-    caller's (workers/rebuild_partitions.py), and answers the events it took; the rest is the
-    same one process: the events after that head, then the final pass and the swap.
-    """
-    started = time.perf_counter()
-    deferred = view.index_after_rebuild
-    partitions = partition_positions(view)
-    with pool.connection() as conn, conn.transaction():
-        for statement in view.drop(REBUILD_SUFFIX):
-            conn.execute(statement)
-        view.create(conn, REBUILD_SUFFIX, indexes=not deferred)
-        conn.execute("DELETE FROM projection_positions WHERE name = %s OR starts_with(name, %s)",
-                     (view.name + REBUILD_SUFFIX, partitions))
-    shadow = ProjectionRunner(app, pool, view, batch_size=batch_size, suffix=REBUILD_SUFFIX)
-    head = app.recorder.max_notification_id() or 0
-    events = 0
-    if fill is not None:
-        if not view.partitioned_rebuild:
-            raise ValueError(f"projection {view.name} is not rebuilt in partitions")
-        events = fill(head)
-        with pool.connection() as conn, conn.transaction():  # every partition is at `head`
-            conn.execute("DELETE FROM projection_positions WHERE starts_with(name, %s)",
-                         (partitions,))
-            conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, %s)",
-                         (view.name + REBUILD_SUFFIX, head))
-        if progress is not None:
-            progress(head, head)
-    while count := shadow.run_batch():
-        events += count
-        if progress is not None:
-            position = shadow.position()
-            progress(position, max(head, position))
-    if deferred:
-        with pool.connection() as conn, conn.transaction():
-            for statement in view.index_ddl(REBUILD_SUFFIX, installed_extensions(conn)):
-                conn.execute(statement)
-    with pool.connection() as conn, conn.transaction():
-        conn.execute(
-            "INSERT INTO projection_positions (name, position) VALUES (%s, 0) ON CONFLICT DO NOTHING",
-            (view.name,),
-        )
-        conn.execute("SELECT position FROM projection_positions WHERE name = %s FOR UPDATE",
-                     (view.name,))
-        while count := shadow.apply_batch(conn):
-            events += count
-        for statement in view.swap(REBUILD_SUFFIX):
-            conn.execute(statement)
-        row = conn.execute(
-            """UPDATE projection_positions SET position =
-                   (SELECT position FROM projection_positions WHERE name = %s), updated_at = now()
-               WHERE name = %s
-               RETURNING position""",
-            (view.name + REBUILD_SUFFIX, view.name),
-        ).fetchone()
-        conn.execute("DELETE FROM projection_positions WHERE name = %s",
-                     (view.name + REBUILD_SUFFIX,))
-        if row is not None:
-            announce(conn, view.name, int(row[0]))
-    if progress is not None:
-        reached = int(row[0]) if row else 0
-        progress(reached, reached)
-    seconds = time.perf_counter() - started
-    return {"events": events, "seconds": seconds, "events_per_second": events / seconds if seconds else 0}

@@ -6,7 +6,7 @@ from the others, into the same fresh tables. Each partition reads, in the SQL of
 only its streams' events and the events of the view's `broadcast` classes (a customer's
 erasure: every partition applies it, to its own rows), from event 1 up to ONE head that the
 caller read before any of them started; its position is a row of its own. Then `rebuild`
-(workers/projection_runner.py) takes the tables on from that head in one process: the events
+(workers/projection_rebuild.py) takes the tables on from that head in one process: the events
 that came meanwhile, the indexes, the final pass under the live position's lock, the swap.
 
 The processes are the caller's to spawn (an application and its pool cannot be handed to
@@ -27,7 +27,8 @@ from psycopg_pool import ConnectionPool
 from domain.application import ServiceCore
 from projections.base import REBUILD_SUFFIX, Partition, ReadModel
 from workers.event_batches import EventReader, Row
-from workers.projection_runner import ProjectionRunner, partition_positions
+from workers.projection_rebuild import partition_positions
+from workers.projection_runner import ProjectionRunner
 
 # Fills the fresh tables of a rebuild up to the head it is given, in partitions (their
 # processes started by the caller), and answers how many events of the log that was.

@@ -193,7 +193,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: bool) -> None:
-    if isinstance(exc, CONNECTION_ERRORS):
+    if isinstance(exc, psycopg.errors.LockNotAvailable):  # workers/lock_waits.py
+        log.warning("%s gave up waiting for a lock another session holds (%s); starting it "
+                    "again in %.0f s", state.name, state.last_error, backoff)
+    elif isinstance(exc, CONNECTION_ERRORS):
         log.warning("%s lost the database (%s); starting it again in %.0f s", state.name,
                     state.last_error, backoff)
     elif first:

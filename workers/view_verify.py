@@ -32,7 +32,8 @@ from psycopg_pool import ConnectionPool
 from domain.application import ServiceCore
 from domain.customer import Customer
 from projections.base import PersonalColumns, ReadModel
-from workers.projection_runner import REBUILD_BATCH_SIZE, ProjectionRunner
+from workers.projection_rebuild import REBUILD_BATCH_SIZE
+from workers.projection_runner import ProjectionRunner
 
 VERIFY_SUFFIX = "_verify"
 KEYS_SHOWN = 5  # keys listed per table and kind of difference

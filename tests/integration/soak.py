@@ -44,7 +44,7 @@ from tests.integration.soak_desks import Desk, Ledger
 from tests.integration.soak_faults import Faults
 from tests.integration.tcp_proxy import TcpProxy
 from tests.live_server import serving
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 
 __all__ = ["rebuild", "rebuild_analytics", "route_of"]
 from workers.relay import KafkaRelay, RelayConfig

@@ -19,7 +19,7 @@ from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_receivables_insurers import settled_claim
 from tests.integration.support import load, request, together
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 from workers.view_verify import verify_view
 
 

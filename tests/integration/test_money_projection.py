@@ -39,7 +39,7 @@ from tests.integration.test_money_support import (
     today,
     wait_for_projection,
 )
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 
 ZERO = Decimal(0)
 

@@ -37,7 +37,8 @@ from tests.integration.test_parts_support import (
     wo_of,
     work_order,
 )
-from workers.projection_runner import ProjectionRunner, rebuild
+from workers.projection_rebuild import rebuild
+from workers.projection_runner import ProjectionRunner
 
 KEYS = {  # table -> primary key, for ORDER BY
     "parts": "part_number",

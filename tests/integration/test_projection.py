@@ -26,7 +26,8 @@ from tests.integration.support import (
     stream_ids_of,
 )
 from tests.scratch_systems import served_module
-from workers.projection_runner import ProjectionRunner, rebuild
+from workers.projection_rebuild import rebuild
+from workers.projection_runner import ProjectionRunner
 
 OPENED = "domain.work_order:WorkOrder.Opened"
 

@@ -14,7 +14,7 @@ from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 from tests.integration.support import head, open_order
 from tests.scratch_systems import module_container
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 
 # A log of this module's own: each test rebuilds from event 0 up to the head, which on the
 # session's log (every earlier test's events) takes the longer the more tests ran before.

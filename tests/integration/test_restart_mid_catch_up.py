@@ -25,7 +25,7 @@ from tests.conftest import settings_for
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import CUSTOMER, VEHICLE, Auth
 from tests.integration.test_database_restart import EmbeddedServer, embedded  # noqa: F401
-from workers.projection_runner import rebuild
+from workers.projection_rebuild import rebuild
 
 
 def opening(n: int) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from tests.conftest import JWT_SECRET
 from tests.integration.audit_support import Desk, at, new_vin
 from tests.integration.support import head
 from tests.scratch_systems import ServedScratch, served_module
-from workers.projection_runner import ProjectionRunner, rebuild
+from workers.projection_rebuild import rebuild
+from workers.projection_runner import ProjectionRunner
 
 D = "2025-06-02"
 
