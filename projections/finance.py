@@ -74,7 +74,8 @@ class FinanceView(FinanceChanges, ReadModel):
             reason text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_reason text,
             business_date date, kind text NOT NULL DEFAULT 'payment_return',
-            red_invoice_number text, statement_id uuid, statement_line integer""",
+            red_invoice_number text, statement_id uuid, statement_line integer,
+            payout_method text, payout_ref text""",
         "journal": """
             notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
             store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
@@ -109,6 +110,7 @@ class FinanceView(FinanceChanges, ReadModel):
         Index("payments", "payments_day_idx", "(store_id, business_date)"),
         Index("payments", "payments_ref_idx", "(provider_ref)"),
         Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
+        Index("refunds", "refunds_payout_ref_idx", "(store_id, payout_ref)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
         Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
         Index("complaints", "complaints_store_idx", "(store_id, status)"),
@@ -133,6 +135,10 @@ class FinanceView(FinanceChanges, ReadModel):
         ("statement_lines", "refund_id text"),
         ("refunds", "statement_id uuid"),
         ("refunds", "statement_line integer"),
+        # a refund approved before they were said went out as its payment came in (the
+        # proposals read the payment's method then), with no reference
+        ("refunds", "payout_method text"),
+        ("refunds", "payout_ref text"),
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -259,6 +265,9 @@ class FinanceView(FinanceChanges, ReadModel):
     @on.register
     def _refund_approved(self, event: Settlement.RefundApproved, ctx: Ctx) -> None:
         self._decided(ctx, event, "approved", None, event.business_date)
+        ctx.run("""UPDATE {refunds} SET payout_method = %s, payout_ref = %s
+                   WHERE refund_id = %s""",
+                (event.payout_method, event.payout_ref, event.refund_id))
         row = ctx.one("""UPDATE {payments} p SET refunded = p.refunded + r.amount
                          FROM {refunds} r WHERE r.refund_id = %s AND p.payment_id = r.payment_id
                          RETURNING p.bill, r.amount""", (event.refund_id,))
