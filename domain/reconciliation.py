@@ -1,8 +1,9 @@
 """A bank or payment-provider statement imported for reconciliation, and its matches.
 
-A read model may propose matches (same reference and amount); the match command re-checks the
-statement line and the payment on its settlement, and marks both in one save, so a payment is
-never matched twice.
+A read model may propose matches (a payment of the line's reference and amount; a refund paid
+out with the line's reference, or alone of its amount near the line's date: `refund_pairs`); the
+match command re-checks the statement line and the payment or refund on its settlement, and
+marks both in one save, so neither is ever matched twice.
 """
 
 from __future__ import annotations

@@ -247,8 +247,7 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         refund = self.refunds[refund_id]
         refund["status"] = "approved"
         refund["business_date"] = business_date
-        refund["payout_method"] = (payout_method
-                                   or self.payments[refund["payment_id"]]["method"])
+        refund["payout_method"] = payout_method  # None: approved before v3 said it
         refund["payout_ref"] = payout_ref
         if kind == "credit":
             bill = self.bills[refund["bill"]]
