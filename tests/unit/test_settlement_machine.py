@@ -1163,7 +1163,9 @@ def test_refunds_stored_before_they_had_kinds_read_as_payment_returns() -> None:
     replayed: Settlement | None = None
     for event in old:
         replayed = event.mutate(replayed)  # type: ignore[attr-defined]
-    assert replayed is not None and state(replayed) == state(settlement)
+    live = state(settlement)
+    live["refunds"]["RF-1"]["payout_method"] = None  # a v1 approval said no payout
+    assert replayed is not None and state(replayed) == live
     assert replayed.refunds["RF-1"]["kind"] == "payment_return"
     assert replayed.outstanding("customer") == Decimal("10.00")  # the bill asks for it again
 
