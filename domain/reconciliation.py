@@ -287,8 +287,8 @@ class Statement(Aggregate):
 def refund_pairs(line: dict[str, Any], refund: dict[str, Any]) -> str | None:
     """Why auto-match may pair a line of money out with an approved refund, or None: the same
     amount out as the refund and either its payout reference is the line's, or (unless both
-    state references, and differing ones) the line's date within REFUND_DAYS of the refund's
-    approval. That no other line or refund pairs as well is the read model's to know
+    state references, and differing ones, or the refund went out in cash) the line's date
+    within REFUND_DAYS of the refund's approval. That no other line or refund pairs as well is the read model's to know
     (`projections.refund_proposals`); this is what each pair must be."""
     if Decimal(str(line["amount"])) != -Decimal(str(refund["amount"])):
         return None
@@ -296,8 +296,8 @@ def refund_pairs(line: dict[str, Any], refund: dict[str, Any]) -> str | None:
     if ours and ours == theirs:
         return f"auto-match: reference {ours} and amount agree"
     approved_on = refund.get("business_date")
-    if (ours and theirs) or approved_on is None:
-        return None
+    if (ours and theirs) or approved_on is None or refund.get("payout_method") == "cash":
+        return None  # differing references; not approved; cash is on no statement
     days = abs((date.fromisoformat(str(line["date"])[:10])
                 - date.fromisoformat(str(approved_on)[:10])).days)
     if days > REFUND_DAYS:

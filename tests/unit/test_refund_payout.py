@@ -164,15 +164,19 @@ CENTS = st.integers(min_value=1, max_value=3)
 
 
 @given(line_cents=CENTS, refund_cents=CENTS, line_ref=REF, payout_ref=REF,
-       days=st.integers(min_value=-20, max_value=20))
+       days=st.integers(min_value=-20, max_value=20),
+       method=st.sampled_from([None, "cash", "bank_transfer"]))
 def test_auto_match_pairs_only_the_amount_paid_out_by_its_reference_or_within_the_days(
-        line_cents: int, refund_cents: int, line_ref: str, payout_ref: str, days: int) -> None:
+        line_cents: int, refund_cents: int, line_ref: str, payout_ref: str, days: int,
+        method: str | None) -> None:
     approved_on = date(2026, 5, 10)
     line = {"line_no": 1, "date": (approved_on + timedelta(days=days)).isoformat(),
             "amount": Decimal(-line_cents) / 100, "reference": line_ref}
     refund = {"refund_id": "RF-1", "amount": Decimal(refund_cents) / 100,
-              "payout_ref": payout_ref or None, "business_date": approved_on.isoformat()}
+              "payout_ref": payout_ref or None, "business_date": approved_on.isoformat(),
+              "payout_method": method}
     said = refund_pairs(line, refund)
     by_reference = bool(payout_ref) and payout_ref == line_ref
-    by_date = not (payout_ref and line_ref) and abs(days) <= REFUND_DAYS
+    by_date = (not (payout_ref and line_ref) and abs(days) <= REFUND_DAYS
+               and method != "cash")
     assert (said is not None) == (line_cents == refund_cents and (by_reference or by_date))
