@@ -296,13 +296,14 @@ def imported_before(conn: psycopg.Connection[Any], statement_id: UUID) -> dict[i
 
 
 def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
-    """Unmatched lines and unreconciled payments with the same reference and amount, paired
-    one to one (the n-th such line with the n-th such payment)."""
+    """Unmatched lines of money in and unreconciled payments with the same reference and
+    amount, paired one to one (the n-th such line with the n-th such payment); lines of money
+    out: `projections.refund_proposals`."""
     return _rows(conn, """
         WITH l AS (
             SELECT line_no, store_id, reference, amount, row_number() OVER (
                 PARTITION BY reference, amount ORDER BY line_no) AS n
-            FROM statement_lines WHERE statement_id = %(s)s AND payment_id IS NULL
+            FROM statement_lines WHERE statement_id = %(s)s AND amount > 0 AND payment_id IS NULL
               AND refund_id IS NULL AND explained_kind IS NULL),
         p AS (
             SELECT settlement_id, payment_id, store_id, provider_ref, amount, row_number() OVER (
