@@ -238,17 +238,24 @@ def import_statement_file(
 def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
               payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
                   "at most this many unmatched payments")), Plain] = finance_queries.UNMATCHED_PAYMENTS,
-              payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+              payments_offset: Offset = 0,
+              refunds_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                  "at most this many unmatched refunds")), Plain] = finance_queries.UNMATCHED_REFUNDS,
+              refunds_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides; the store's unmatched payments over the
     statement's dates a page at a time (`payments_limit`, `payments_offset`;
-    `unmatched_payments_count` counts them all). Each line's payer (`counterparty`) for the
+    `unmatched_payments_count` counts them all), and its approved refunds no line matched
+    yet, paid out by the statement's methods (`unmatched_refunds`, `refunds_limit`,
+    `refunds_offset`, `unmatched_refunds_count`). Each line's payer (`counterparty`) for the
     roles that may read personal data or reconcile, null for the others; an auditor's read
     of it is recorded (purpose `bank statement`)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = finance_queries.statement(conn, reading.stores, statement_id,
                                           payments_limit=payments_limit,
-                                          payments_offset=payments_offset)
+                                          payments_offset=payments_offset,
+                                          refunds_limit=refunds_limit,
+                                          refunds_offset=refunds_offset)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     reading.masked(found, STATEMENT_FIELDS)

@@ -95,6 +95,17 @@ def test_auto_match_proposes_the_refunds_its_lines_of_money_out_paid(
                                            (3, refunds["B"], None, False)]
     assert visit["out_ref"] in view["matched"][0]["reason"]
     assert [ln["line_no"] for ln in view["unmatched_lines"]] == [2, 4, 5, 6, 7]
+    # the refunds left for a line of money out: C and D (by transfer, as paid), not E (cash),
+    # not F (not approved), not A and B (matched)
+    assert view["unmatched_refunds_count"] == 2
+    assert sorted(r["refund_id"] for r in view["unmatched_refunds"]) == sorted(
+        [refunds["C"], refunds["D"]])
+    assert {(r["method"], r["amount"], r["settlement_id"]) for r in view["unmatched_refunds"]} == {
+        ("bank_transfer", "20.00", visit["settlement_id"])}
+    page = get(client, f"/reconciliation/statements/{stmt}", finance,
+               refunds_limit=1, refunds_offset=1)
+    assert (page["unmatched_refunds_count"], len(page["unmatched_refunds"])) == (2, 1)
+    assert page["unmatched_refunds"][0]["refund_id"] == view["unmatched_refunds"][1]["refund_id"]
     # the settlement shows where each refund was found, and how it went out
     settlement = get(client, f"/settlements/{visit['settlement_id']}", finance,
                      wait_for=answer["notification_id"])
