@@ -194,7 +194,10 @@ class Container:
     def sanbao_rules(self) -> SanbaoRules:
         s = self.settings
         return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
-                           s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
+                           s.sanbao_same_problem_warn, s.sanbao_same_problem_limit,
+                           s.sanbao_serious_fault_warn, s.sanbao_serious_fault_limit,
+                           s.sanbao_assembly_replaced_warn, s.sanbao_assembly_replaced_limit,
+                           s.sanbao_main_part_warn, s.sanbao_main_part_limit)
 
     @property
     def positions(self) -> ProjectionPositions:
