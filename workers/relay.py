@@ -49,12 +49,13 @@ from workers.relay_sends import (
     MessageTooLarge,
     Oversized,
     Pending,
+    ProducerDied,
     RelaySends,
     SendFailed,
 )
 
-__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "MessageTooLarge", "RelayConfig",
-           "RelayStats", "SendFailed"]
+__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "MessageTooLarge", "ProducerDied",
+           "RelayConfig", "RelayStats", "SendFailed"]
 log = logging.getLogger(__name__)
 
 
@@ -143,6 +144,7 @@ class KafkaRelay(RelaySends):
 
             producer = KafkaProducer(**options)
         broker.fail_fast_on_dropped_connections(producer)
+        broker.abort_drained_batches_on_close(producer)
         return producer
 
     def connect(self) -> None:
