@@ -155,3 +155,25 @@ def test_a_producer_whose_network_thread_ends_under_sends_is_dropped_and_all_sen
     assert uncaught.threads == []  # the thread ended on its own terms, every send resolved
     everything_published(system, broker, relay)
     relay.close()
+
+
+def test_an_abort_for_a_fatal_error_with_a_request_in_flight_resolves_every_send(
+        system: Container, broker: Broker) -> None:  # noqa: F811
+    # an idempotent producer's fatal error (a fenced or out-of-sequence producer on Apache
+    # Kafka; tansu refuses idempotence) makes its network thread abort the batches while it
+    # runs, with the same method as a forced close: in kafka-python 2.3 it raised there on a
+    # batch in flight, before resolving the others, on every turn of the thread's loop
+    relay, before = frozen_with_a_request_in_flight(system, broker)
+    producer = relay._producer
+    futures = [p.future for p in relay._pending if p.future is not None]
+    assert broker.process is not None
+    try:
+        producer._accumulator._abort_batches(RuntimeError("fatal"))  # the thread's own call
+        assert all(f.is_done and f.failed() for f in futures)
+        with pytest.raises(SendFailed):
+            relay.advance()
+        assert relay.stored == before
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+    everything_published(system, broker, relay)
+    relay.close()
