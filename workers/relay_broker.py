@@ -229,6 +229,9 @@ def abort_drained_batches_on_close(producer: Any) -> bool:
             or not str(getattr(kafka, "__version__", "")).startswith("2.3")):
         return False
 
+    forget_in_flight = getattr(getattr(producer, "_sender", None),
+                               "_maybe_remove_from_inflight_batches", None)
+
     def abort_batches(error: BaseException) -> None:
         for batch in accumulator._incomplete.all():
             tp = batch.topic_partition
@@ -239,6 +242,8 @@ def abort_drained_batches_on_close(producer: Any) -> bool:
                     queued.remove(batch)  # not drained yet; a drained one is in flight
             if batch.final_state is None:
                 batch.abort(error)
+            if forget_in_flight is not None:  # else its delivery timeout finds it aborted
+                forget_in_flight(batch)
             accumulator.deallocate(batch)
 
     accumulator._abort_batches = abort_batches

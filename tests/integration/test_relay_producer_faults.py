@@ -170,6 +170,8 @@ def test_an_abort_for_a_fatal_error_with_a_request_in_flight_resolves_every_send
     try:
         producer._accumulator._abort_batches(RuntimeError("fatal"))  # the thread's own call
         assert all(f.is_done and f.failed() for f in futures)
+        # nor is the aborted batch left among those the thread expires at the delivery timeout
+        assert not any(producer._sender._in_flight_batches.values())
         with pytest.raises(SendFailed):
             relay.advance()
         assert relay.stored == before
