@@ -219,8 +219,8 @@ def abort_drained_batches_on_close(producer: Any) -> bool:
     `__del__` waits another second (in whatever thread collects it) and prints the same error.
     The relay force-closes whenever it drops a producer (a database fault while sends are in
     flight, a stuck broker). Replace that method on this producer's accumulator with one that
-    aborts a drained batch as well (what kafka-python fixed after 2.3). Returns whether it
-    applied (not on other versions)."""
+    aborts a drained batch as well (as kafka-python's own repository has since). Returns
+    whether it applied (not on other versions)."""
     import kafka
 
     accumulator: Any = getattr(producer, "_accumulator", None)
