@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -32,16 +33,20 @@ from domain.inventory import stock_stream
 from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
 from domain.stock import StockItem
+from domain.warranty_coverage import WarrantyTerms
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
 from projections.claim_checks import (
     compensations,
+    coverage_problems,
     evidence_refs,
+    graded,
     missing_3c,
     missing_part_records,
     part_serials,
     still_to_come,
     unissued_parts,
+    visit_coverage,
 )
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
 from projections.odometer import highest_earlier_reading, odometer_problem
@@ -50,6 +55,7 @@ from projections.serial_conflicts import conflict_problems, serial_matches
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 HOUR = Decimal("0.01")
+STORE_ZONE = ZoneInfo("Asia/Shanghai")  # the settings' default store_timezone
 LOT_DETAILS = ("supplier", "supplier_doc", "cert_ref", "received_at")
 STOCK_EVENTS = topics(StockItem.Issued, StockItem.ReturnedFromJob, StockItem.Received,
                       StockItem.TransferredIn)
@@ -340,11 +346,14 @@ def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
 
 
 def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
-                   stores: Sequence[str], open_pii: Opener | None = None) -> dict[str, Any]:
+                   stores: Sequence[str], open_pii: Opener | None = None, *,
+                   terms: WarrantyTerms | None = None,
+                   zone: ZoneInfo = STORE_ZONE) -> dict[str, Any]:
     """The claim package, or NotFound (unknown / other store) or NothingToClaim (409).
 
     `open_pii` opens the customer's sealed name and phone (an auditor's opener remembers it did,
-    so that the read is recorded); by default the key store's.
+    so that the read is recorded); by default the key store's. `terms`: the base warranty the
+    claim is checked against, counted in the store's days (`zone`).
     """
     events = work_order_events(app, conn, work_order_id, stores)
     wo = fold(events)
@@ -384,11 +393,15 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         app, conn, work_order_id, wo.vehicle["vin"],
         {line_id: p["serials"] for line_id, (_, p) in claimed_parts.items() if p["serials"]},
         stores)
-    problems = [*missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
+    covered = visit_coverage(visit, getattr(car, "sale_date", None),
+                             terms or WarrantyTerms(), zone)
+    problems = graded([
+                *coverage_problems(covered, claimed),
+                *missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
                 *(p for job in jobs for p in missing_part_records(job)),
                 *conflict_problems(conflicts, {line_id: (no, p["part_number"]) for line_id,
                                                (no, p) in claimed_parts.items()}),
-                *([odometer] if odometer else [])]
+                *([odometer] if odometer else [])])
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
@@ -407,7 +420,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "totals": _claim_totals(jobs, bill is not None),
         "oem_claim": oem_claim(others.get(outcome_id, []),
                                settlement if isinstance(settlement, Settlement) else None),
-        "complete": not problems, "problems": problems,
+        "complete": all(p["level"] == "warning" for p in problems), "problems": problems,
         "still_to_come": still_to_come(visit, bill),
         "serial_conflicts": conflicts, "serial_history": serial_history,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),
