@@ -14,6 +14,7 @@ from domain.application import ServiceCore
 from domain.vehicles import Vehicles
 from domain.warranty_coverage import OutOfCoverage, WarrantyTerms, coverage
 from domain.work_orders import WorkOrders
+from projections.claim_checks import coverage_problems, graded
 from tests.unit.support import CUSTOMER, VEHICLE, VIN, events_stored, labor, part, request
 
 TERMS = WarrantyTerms()
@@ -168,3 +169,36 @@ def test_the_store_sets_its_own_terms() -> None:
     work_order_id = visit(wos, DAY_AFTER_EARLY, mileage=75_000)
     assert wos.add_labor_line(request(at=DAY_AFTER_EARLY), work_order_id, 1,
                               warranty_labor()).body["line_id"] == "L1"
+
+
+# -- the claim package's check ---------------------------------------------------------------
+
+
+def claimed(line_id: str, **details: Any) -> dict[str, Any]:
+    return {"line_id": line_id, "job_no": 1, "pay_type": "warranty",
+            "warranty": {"coverage_code": "BASIC-3Y", **details}}
+
+
+def test_the_claim_names_each_line_out_of_coverage_without_goodwill() -> None:
+    out = coverage(TERMS, SOLD, date(2026, 3, 16), 41_020)
+    [problem] = graded(coverage_problems(out, [
+        claimed("L1"), claimed("L2", authorization_ref="GW-2026-0042")]))
+    assert (problem["kind"], problem["level"], problem["line_id"], problem["missing"]) == (
+        "coverage", "error", "L1", ["authorization_ref"])
+    assert (problem["sale_date"], problem["beyond"], problem["covered_until"]) == (
+        SOLD, ["years"], "2026-03-15")
+    assert "line L1 is claimed for a car out of the base warranty" in problem["detail"]
+    within = coverage(TERMS, SOLD, date(2026, 3, 15), 60_000)
+    assert coverage_problems(within, [claimed("L1")]) == []
+
+
+def test_a_claim_without_the_sale_date_is_a_warning_that_says_what_the_km_show() -> None:
+    [low] = coverage_problems(coverage(TERMS, None, date(2026, 3, 16), 41_020), [claimed("L1")])
+    [high] = coverage_problems(coverage(TERMS, None, date(2026, 3, 16), 60_001),
+                               [claimed("L1"), claimed("L2")])
+    assert (low["level"], low["missing"], low["line_id"], low["sale_date"]) == (
+        "warning", ["sale_date"], None, None)
+    assert "km is beyond" not in low["detail"]
+    assert "its mileage in, 60,001 km, is beyond the 60,000 km" in high["detail"]
+    # Graded, every other problem is an error.
+    assert [p["level"] for p in graded([low, {"kind": "3c"}])] == ["warning", "error"]
