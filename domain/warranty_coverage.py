@@ -10,7 +10,8 @@ and the reading its mileage in: the failure is reported then, whenever the line 
 Without a sale date on file the shop cannot count the coverage: nothing is refused, and the
 claim package warns (projections/claim_checks.py). A warranty line of a car beyond its
 coverage is refused unless it carries the OEM's goodwill or prior-authorisation reference
-(`warranty.authorization_ref`), which is what the OEM pays such a repair against.
+(`warranty.authorization_ref`), which is what the OEM pays such a repair against, or a
+recall or service campaign number (`warranty.campaign_no`): a recall is done free on any car.
 """
 
 from __future__ import annotations
@@ -123,9 +124,14 @@ def visit_coverage(session: Session, wo: WorkOrder, terms: WarrantyTerms,
 
 
 def goodwill_ref(warranty: Mapping[str, Any] | None) -> str | None:
-    """The line's goodwill or prior-authorisation reference, if it has one (not blank)."""
-    ref = (warranty or {}).get("authorization_ref")
-    return str(ref).strip() or None if ref is not None else None
+    """What the OEM pays the line against beyond the base warranty, if it has one (not
+    blank): its goodwill or prior-authorisation reference, else its recall or service
+    campaign number (a recall is the OEM's whatever the car's age or mileage)."""
+    for field in ("authorization_ref", "campaign_no"):
+        ref = (warranty or {}).get(field)
+        if ref is not None and str(ref).strip():
+            return str(ref).strip()
+    return None
 
 
 def check_covered(line: Mapping[str, Any], covered: Coverage) -> None:
@@ -137,5 +143,6 @@ def check_covered(line: Mapping[str, Any], covered: Coverage) -> None:
         f"the car is out of the OEM's base warranty ({covered.terms.years} years / "
         f"{covered.terms.km:,} km from its sale): {covered.why()}. A warranty line for it "
         "needs the OEM's goodwill or prior-authorisation reference "
-        "(warranty.authorization_ref); else put it on another pay type",
+        "(warranty.authorization_ref) or its recall campaign (warranty.campaign_no); else put "
+        "it on another pay type",
         field="warranty.authorization_ref", job_no=line["job_no"], **covered.facts())

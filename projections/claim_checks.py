@@ -178,7 +178,7 @@ def coverage_problems(covered: Coverage, claimed: Iterable[dict[str, Any]],
              "line_id": line["line_id"], "missing": ["authorization_ref"], **facts,
              "detail": f"line {line['line_id']} is claimed for a car out of the base warranty: "
                        f"{covered.why()}; without the OEM's goodwill or prior-authorisation "
-                       "reference the claim is charged back"}
+                       "reference or a recall campaign the claim is charged back"}
             for line in claimed if not goodwill_ref(line.get("warranty"))]
 
 

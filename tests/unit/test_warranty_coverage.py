@@ -148,6 +148,18 @@ def test_goodwill_or_prior_authorisation_lets_the_line_through() -> None:
     assert line["warranty"]["authorization_ref"] == "GW-2026-0042"
 
 
+def test_a_recall_campaign_line_is_done_on_any_car() -> None:
+    app = ServiceCore()
+    registered(app)
+    wos = WorkOrders(app)
+    work_order_id = visit(wos, DAY_AFTER_EARLY, mileage=75_000)
+    refused(wos, work_order_id, warranty_labor(campaign_no="  "))  # blank is none
+    added = wos.add_labor_line(request(at=DAY_AFTER_EARLY), work_order_id, 1,
+                               warranty_labor(campaign_no="RC-2026-017"))
+    line = app.repository.get(work_order_id).lines[added.body["line_id"]]
+    assert line["warranty"]["campaign_no"] == "RC-2026-017"
+
+
 def test_an_unknown_sale_date_refuses_nothing() -> None:
     app = ServiceCore()
     registered(app, sale_date=None)
