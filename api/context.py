@@ -21,6 +21,7 @@ from domain.inventory import Inventory
 from domain.settlements import Settlements
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
+from domain.warranty_coverage import WarrantyTerms
 from domain.warranty_evidence import WarrantyEvidence
 from domain.work_orders import WorkOrders
 from projections.customer_queries import TagRules
@@ -52,6 +53,7 @@ class ApiContext:
     as_of_clock_skew_seconds: float = 5.0  # a client's clock this far ahead still asks for now
     shop_names: ShopNames = field(default_factory=ShopNames)
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
+    warranty_terms: WarrantyTerms = field(default_factory=WarrantyTerms)
     progress_link_hours: int = 72
     public_url: str | None = None
     health: HealthCheck | None = None  # /health*: own connection, bounded wait

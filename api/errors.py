@@ -71,6 +71,7 @@ TITLES = {
     "progress-link-gone": "Progress link expired or revoked",
     "not-settled": "Work order not settled",
     "nothing-to-claim": "Nothing to claim",
+    "out-of-warranty-coverage": "Out of the OEM's warranty coverage",
     "domain-error": "Refused",
     "unavailable": "Service unavailable",
     "internal": "Internal error",

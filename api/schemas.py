@@ -206,8 +206,10 @@ class WarrantyIn(Body):
                                description="the OEM's coverage (basic, powertrain, campaign)")
     campaign_no: str | None = Field(default=None, max_length=40,
                                     description="the recall or service campaign")
-    authorization_ref: str | None = Field(default=None, max_length=60,
-                                          description="the OEM's pre-authorization")
+    authorization_ref: str | None = Field(default=None, max_length=60, description=(
+        "the OEM's goodwill or prior-authorisation reference: required for a car beyond the "
+        "base warranty (SERVICECORE_WARRANTY_YEARS / _KM from its sale date), else 422 "
+        "out-of-warranty-coverage"))
     causal_part: str | None = Field(default=None, max_length=60,
                                     description="the part that failed")
     sublet: str | None = Field(default=None, max_length=200,

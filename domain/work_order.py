@@ -14,6 +14,7 @@ limits and queries they share are in domain/work_order_state.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -256,6 +257,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         self.status = "opened"
         self.opened_at = audit.at
         self.check_in: dict[str, Any] | None = None
+        self.checked_in_at: datetime | None = None
         self.jobs: dict[int, dict[str, Any]] = {}
         self.lines: dict[str, dict[str, Any]] = {}
         self.settlement: dict[str, Any] | None = None
@@ -270,6 +272,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(CheckedIn)
     def _checked_in(self, audit: Audit, details: dict[str, Any]) -> None:
         self.check_in = dict(details)
+        self.checked_in_at = audit.at
         self.mileage = details["mileage_in"]
         self.status = "checked_in"
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import NotFound
+from domain.warranty_coverage import WarrantyTerms
 from domain.work_order import WorkOrder
 
 Act = Callable[[Session, WorkOrder], "dict[str, Any] | None"]
@@ -21,10 +22,11 @@ Act = Callable[[Session, WorkOrder], "dict[str, Any] | None"]
 
 class WorkOrderCommands:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 stores: Iterable[str] = ()) -> None:
+                 stores: Iterable[str] = (), warranty: WarrantyTerms | None = None) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
         self.stores = frozenset(stores)  # the group's stores (`require_group_store`)
+        self.warranty = warranty or WarrantyTerms()  # the OEM's base warranty
 
     def _on(self, request: Request, work_order_id: UUID, act: Act,
             also: tuple[UUID, ...] = (), ending: bool = False) -> CommandResult:

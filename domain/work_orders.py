@@ -29,6 +29,7 @@ from domain.stock_state import InsufficientStock, picks_cost
 from domain.technician import Technician
 from domain.vehicle import Vehicle
 from domain.vehicle_ids import normalise_plate, normalise_vin
+from domain.warranty_coverage import check_covered, visit_coverage
 from domain.work_order import WorkOrder
 from domain.work_order_commands import WorkOrderCommands
 from domain.work_order_lines import labor_line, part_line
@@ -181,6 +182,8 @@ class WorkOrders(WorkOrderCommands):
             wo.job(job_no)
             line = build(wo.next_line_id(), job_no,
                          complete(session, data) if complete else data)
+            if line["pay_type"] == "warranty":
+                check_covered(line, visit_coverage(session, wo, self.warranty, self.zone))
             return {"line_id": wo.add_line(session.audit(wo.store_id), line)}
 
         return self._on(request, work_order_id, act)

@@ -1,4 +1,5 @@
-"""What a warranty claim is checked for before it goes to the OEM, the visit's towing,
+"""What a warranty claim is checked for before it goes to the OEM (its base-warranty coverage
+included), the visit's towing,
 loaner and travel compensation, and its part serials and evidence references: read by the
 claim package (projections/warranty_claim.py), the 三包 monitor (projections/sanbao.py) and
 the repair record (projections/repair_records.py)."""
@@ -6,9 +7,12 @@ the repair record (projections/repair_records.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from domain.warranty_coverage import Coverage, WarrantyTerms, coverage, goodwill_ref
 from domain.work_order import WorkOrder
 from projections.evidence import Recorded, stamp
 
@@ -142,3 +146,43 @@ def missing_part_records(job: dict[str, Any]) -> list[dict[str, Any]]:
                         "detail": f"line {part['line_id']} ({part['part_number']}) has "
                                   + "; ".join(why) + ": the OEM asks for them with the claim"})
     return out
+
+
+def visit_coverage(visit: dict[str, Any], sale_date: str | None, terms: WarrantyTerms,
+                   zone: ZoneInfo) -> Coverage:
+    """The visit's base warranty as its events show it (`visit_dates`): the store's day it came
+    in (check-in, else opening) and its mileage in, against the car's sale date on file."""
+    came_in = datetime.fromisoformat(visit["dates"]["checked_in"] or visit["dates"]["opened"])
+    return coverage(terms, sale_date, came_in.astimezone(zone).date(), visit["mileage_in"])
+
+
+def coverage_problems(covered: Coverage, claimed: Iterable[dict[str, Any]],
+                      ) -> list[dict[str, Any]]:
+    """A claimed line of a car beyond the base warranty without the OEM's goodwill or
+    prior-authorisation reference is charged back (an error per line); a car whose sale date
+    is not on file cannot be checked (one warning, saying what the mileage alone shows)."""
+    facts = covered.facts()
+    if covered.sale_date is None:
+        km = (f"; its mileage in, {covered.mileage_in:,} km, is beyond the "
+              f"{covered.terms.km:,} km" if covered.mileage_in > covered.terms.km else "")
+        return [{"kind": "coverage", "level": "warning", "job_no": None, "line_id": None,
+                 "missing": ["sale_date"], **facts,
+                 "detail": "the vehicle's sale date is not on file, so its base warranty "
+                           f"({covered.terms.years} years / {covered.terms.km:,} km) cannot "
+                           f"be checked{km}: check the car is covered (or record the sale "
+                           "date) before sending; the OEM charges back a claim out of "
+                           "coverage"}]
+    if not covered.beyond:
+        return []
+    return [{"kind": "coverage", "level": "error", "job_no": line["job_no"],
+             "line_id": line["line_id"], "missing": ["authorization_ref"], **facts,
+             "detail": f"line {line['line_id']} is claimed for a car out of the base warranty: "
+                       f"{covered.why()}; without the OEM's goodwill or prior-authorisation "
+                       "reference or a recall campaign the claim is charged back"}
+            for line in claimed if not goodwill_ref(line.get("warranty"))]
+
+
+def graded(problems: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every problem with its `level`: `error` (the claim is not complete while one stands)
+    unless it says `warning` (to check before sending)."""
+    return [{**p, "level": p.get("level", "error")} for p in problems]

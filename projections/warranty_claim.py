@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -31,28 +32,30 @@ from domain.common import IllegalTransition, NotFound
 from domain.inventory import stock_stream
 from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
-from domain.stock import StockItem
+from domain.warranty_coverage import WarrantyTerms
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
 from projections.claim_checks import (
     compensations,
+    coverage_problems,
     evidence_refs,
+    graded,
     missing_3c,
     missing_part_records,
     part_serials,
     still_to_come,
     unissued_parts,
+    visit_coverage,
 )
-from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp, topics
+from projections.claim_lots import STOCK_EVENTS, claimed_lots
+from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
 from projections.odometer import highest_earlier_reading, odometer_problem
 from projections.oem_claim_history import oem_claim
 from projections.serial_conflicts import conflict_problems, serial_matches
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
 HOUR = Decimal("0.01")
-LOT_DETAILS = ("supplier", "supplier_doc", "cert_ref", "received_at")
-STOCK_EVENTS = topics(StockItem.Issued, StockItem.ReturnedFromJob, StockItem.Received,
-                      StockItem.TransferredIn)
+STORE_ZONE = ZoneInfo("Asia/Shanghai")  # the settings' default store_timezone
 
 
 class NothingToClaim(IllegalTransition):
@@ -123,55 +126,6 @@ def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
         elif isinstance(e, WorkOrder.Closed):
             found["closed"] = at
     return {"dates": found, **extra}
-
-
-def _lot_details(r: Recorded) -> list[dict[str, Any]]:
-    """The lots a receipt or a transfer into the store made, with supplier and documents."""
-    e = r.event
-    if isinstance(e, StockItem.Received):
-        return [{"lot_id": e.lot_id, "supplier": e.supplier, "supplier_doc": e.supplier_doc,
-                 "cert_ref": e.cert_ref, "received_at": r.at.isoformat()}]
-    if isinstance(e, StockItem.TransferredIn):
-        return [{**{k: lot.get(k) for k in LOT_DETAILS}, "lot_id": lot["lot_id"],
-                 "transferred_from": lot["origin_lot"], "transferred_at": r.at.isoformat()}
-                for lot in e.lots]
-    return []
-
-
-def _lots(stock: dict[UUID, list[Recorded]], work_order_id: UUID,
-          ) -> tuple[dict[str, dict[str, Any]], dict[str, list[Recorded]]]:
-    """Per line: its stock movements and the lots they named, net of returns, with supplier;
-    and per line the stock events that say so."""
-    prefix = f"{work_order_id}:"
-    lines: dict[str, dict[str, Any]] = {}
-    used: dict[str, list[Recorded]] = {}
-    for events in stock.values():
-        wanted: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        for r in events:
-            e = r.event
-            if isinstance(e, StockItem.Issued | StockItem.ReturnedFromJob) \
-                    and e.key.startswith(prefix):
-                sign = 1 if isinstance(e, StockItem.Issued) else -1
-                line_id = e.key[len(prefix):]
-                mine = lines.setdefault(line_id, {"movements": [], "lots": {}})
-                mine["movements"].append({
-                    "movement": "issue" if sign > 0 else "return", **stamp(r),
-                    "reason": getattr(e, "reason", None),
-                    "lots": [{"lot_id": p["lot_id"], "qty": p["qty"]} for p in e.picks]})
-                for pick in e.picks:
-                    lot = mine["lots"].setdefault(pick["lot_id"], {
-                        "lot_id": pick["lot_id"], "qty": Decimal(0), "supplier": pick["supplier"]})
-                    lot["qty"] += sign * pick["qty"]
-                    wanted.setdefault(pick["lot_id"], []).append((line_id, lot))
-                used.setdefault(line_id, []).append(r)
-        for r in events:
-            for details in _lot_details(r):
-                for line_id, lot in wanted.get(details["lot_id"], []):
-                    lot.update(details)
-                    used[line_id].append(r)
-    return {line_id: {"movements": found["movements"],
-                      "lots": [lot for lot in found["lots"].values() if lot["qty"] != 0]}
-            for line_id, found in lines.items()}, used
 
 
 def _punches(events: Iterable[Recorded], job_no: int) -> list[dict[str, Any]]:
@@ -340,11 +294,14 @@ def _warranty_bill(settlement: Settlement | None) -> dict[str, Any] | None:
 
 
 def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID,
-                   stores: Sequence[str], open_pii: Opener | None = None) -> dict[str, Any]:
+                   stores: Sequence[str], open_pii: Opener | None = None, *,
+                   terms: WarrantyTerms | None = None,
+                   zone: ZoneInfo = STORE_ZONE) -> dict[str, Any]:
     """The claim package, or NotFound (unknown / other store) or NothingToClaim (409).
 
     `open_pii` opens the customer's sealed name and phone (an auditor's opener remembers it did,
-    so that the read is recorded); by default the key store's.
+    so that the read is recorded); by default the key store's. `terms`: the base warranty the
+    claim is checked against, counted in the store's days (`zone`).
     """
     events = work_order_events(app, conn, work_order_id, stores)
     wo = fold(events)
@@ -361,7 +318,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     job_nos = sorted({ln["job_no"] for ln in claimed})
     part_numbers = {ln["part_number"] for ln in wo.lines.values()
                     if ln["kind"] == "part" and ln["job_no"] in job_nos}
-    stock, stock_used = _lots(read_streams(
+    stock, stock_used = claimed_lots(read_streams(
         app, conn, [stock_stream(wo.store_id, p) for p in sorted(part_numbers)],
         only=STOCK_EVENTS), work_order_id)
     settlement = fold(others.get(settlement_id, []))
@@ -384,11 +341,15 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         app, conn, work_order_id, wo.vehicle["vin"],
         {line_id: p["serials"] for line_id, (_, p) in claimed_parts.items() if p["serials"]},
         stores)
-    problems = [*missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
+    covered = visit_coverage(visit, getattr(car, "sale_date", None),
+                             terms or WarrantyTerms(), zone)
+    problems = graded([
+                *coverage_problems(covered, claimed),
+                *missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
                 *(p for job in jobs for p in missing_part_records(job)),
                 *conflict_problems(conflicts, {line_id: (no, p["part_number"]) for line_id,
                                                (no, p) in claimed_parts.items()}),
-                *([odometer] if odometer else [])]
+                *([odometer] if odometer else [])])
     claim: dict[str, Any] = plain({
         "work_order": {"id": str(work_order_id), "number": wo.number, "store_id": wo.store_id,
                        "kind": wo.kind, "status": wo.status},
@@ -407,7 +368,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "totals": _claim_totals(jobs, bill is not None),
         "oem_claim": oem_claim(others.get(outcome_id, []),
                                settlement if isinstance(settlement, Settlement) else None),
-        "complete": not problems, "problems": problems,
+        "complete": all(p["level"] == "warning" for p in problems), "problems": problems,
         "still_to_come": still_to_come(visit, bill),
         "serial_conflicts": conflicts, "serial_history": serial_history,
         "approvals": _approvals(wo, [*events, *others.get(settlement_id, [])]),

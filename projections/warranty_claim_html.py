@@ -130,11 +130,15 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
 
 
 def _problems(problems: Sequence[dict[str, Any]]) -> str:
-    """What an OEM would reject, first on the page, so that it is fixed before the claim goes."""
-    if not problems:
-        return ""
-    items = "".join(f"<li>{escape(p['detail'])}</li>" for p in problems)
-    return f'<h2>Incomplete — fix before sending</h2><ul class="problems">{items}</ul>'
+    """What an OEM would reject, first on the page, so that it is fixed before the claim goes;
+    then what to check (a warning: the car's coverage could not be counted)."""
+    errors = "".join(f"<li>{escape(p['detail'])}</li>" for p in problems
+                     if p.get("level") != "warning")
+    warnings = "".join(f"<li>{escape(p['detail'])}</li>" for p in problems
+                       if p.get("level") == "warning")
+    return ((f'<h2>Incomplete — fix before sending</h2><ul class="problems">{errors}</ul>'
+             if errors else "")
+            + (f"<h2>Check before sending</h2><ul>{warnings}</ul>" if warnings else ""))
 
 
 def _still_to_come(items: Sequence[dict[str, Any]]) -> str:

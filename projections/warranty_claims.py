@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from domain.application import ServiceCore
+from domain.warranty_coverage import WarrantyTerms
 from projections.repair_records import stores_asked
 from projections.warranty_claim import NothingToClaim, Opener, warranty_claim
 
@@ -40,7 +41,8 @@ def warranty_settled(conn: psycopg.Connection[Any], first: date, last: date, zon
 def warranty_claims(app: ServiceCore, conn: psycopg.Connection[Any], first: date, last: date,
                     zone: ZoneInfo, stores: Sequence[str], store_id: str | None,
                     open_pii: Opener | None = None, *, limit: int | None = None,
-                    offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+                    offset: int = 0, terms: WarrantyTerms | None = None,
+                    ) -> tuple[int, list[dict[str, Any]]]:
     """How many visits with a warranty bill were settled in the period, and the claim package
     of `limit` of them (all: None) from `offset` on, in settlement order (each is built from
     its visit's streams: a group's quarter holds thousands)."""
@@ -49,7 +51,8 @@ def warranty_claims(app: ServiceCore, conn: psycopg.Connection[Any], first: date
     end = None if limit is None else offset + limit
     for work_order_id in settled[offset:end]:
         try:
-            claims.append(warranty_claim(app, conn, work_order_id, stores, open_pii))
+            claims.append(warranty_claim(app, conn, work_order_id, stores, open_pii,
+                                         terms=terms, zone=zone))
         except NothingToClaim:  # its warranty lines withdrawn since, the bill drafted again
             continue
     return len(settled), claims

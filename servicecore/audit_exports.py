@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from servicecore.settings import Settings
 
@@ -52,14 +53,14 @@ def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with container.pool.connection() as conn, one_snapshot(conn):
             work_order_id = find_work_order(conn, args.work_order, ["*"])
-            claim = warranty_claim(container.app, conn, work_order_id, ["*"])
+            claim = warranty_claim(container.app, conn, work_order_id, ["*"],
+                                   terms=container.warranty_terms,
+                                   zone=ZoneInfo(settings.store_timezone))
     except DomainError as error:
         print(f"servicecore audit warranty-claim: {error.detail}", file=sys.stderr)
         return 1
     finally:
         container.close()
-    from zoneinfo import ZoneInfo
-
     _write(render(claim, ZoneInfo(settings.store_timezone)) if args.format == "html" else
            json.dumps(claim, ensure_ascii=False, indent=2) + "\n", args.out)
     if args.out:
@@ -69,8 +70,6 @@ def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
-    from zoneinfo import ZoneInfo
-
     from domain.common import DomainError
     from projections.evidence import one_snapshot
     from projections.repair_records import csv_lines, iter_repair_records, jsonl_lines

@@ -27,6 +27,7 @@ from domain.settlements import Policy, Settlements
 from domain.snapshot_seal import seal_key
 from domain.technicians import Technicians
 from domain.vehicles import Vehicles
+from domain.warranty_coverage import WarrantyTerms
 from domain.work_orders import WorkOrders
 from projections.audit_index import AuditIndexView
 from projections.base import ReadModel
@@ -113,7 +114,12 @@ class Container:
 
     @property
     def work_orders(self) -> WorkOrders:
-        return WorkOrders(self.app, self.settings.store_timezone, self.settings.stores)
+        return WorkOrders(self.app, self.settings.store_timezone, self.settings.stores,
+                          self.warranty_terms)
+
+    @property
+    def warranty_terms(self) -> WarrantyTerms:
+        return WarrantyTerms(self.settings.warranty_years, self.settings.warranty_km)
 
     @property
     def customers(self) -> Customers:
@@ -179,6 +185,7 @@ class Container:
             read_wait_max_seconds=self.settings.read_wait_max_seconds, db_deadline=self.db_deadline,
             as_of_clock_skew_seconds=self.settings.as_of_clock_skew_seconds,
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
+            warranty_terms=self.warranty_terms,
             progress_link_hours=self.settings.progress_link_hours,
             public_url=self.settings.public_url, health=self.health_check,
             max_body_bytes=self.settings.max_body_bytes, positions=self.positions,

@@ -181,6 +181,10 @@ class Settings(BaseSettings):
         '{"S01": "上海某某汽车销售服务有限公司"}')
     shop_name: str | None = Field(default=None,
                                   description="the shop name of stores not in shop_names")
+    warranty_years: int = Field(default=3, ge=1, le=20, description="the OEM's base warranty: "
+                                "years from the sale (delivery to the first owner)")
+    warranty_km: int = Field(default=60_000, ge=1_000, le=1_000_000, description="the OEM's "
+                             "base warranty: km on the odometer (taken as 0 at the sale)")
     sanbao_repair_days_warn: int = Field(default=20, ge=1, description="三包 monitor: warn from "
                                          "this many cumulative repair days")
     sanbao_repair_days_limit: int = Field(default=30, ge=1, description="三包: breach above")

@@ -63,7 +63,8 @@ def get_warranty_claim(
     wait_for_projection(ctx, "part_serials", wait_for)
     opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener)
+        claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener,
+                               terms=ctx.warranty_terms, zone=ZoneInfo(ctx.timezone))
     reading.record_opened(opener, claim["work_order"]["store_id"], "warranty claim")
     if format == "html" or (format is None and "text/html" in (accept or "")):
         return HTMLResponse(render(claim, ZoneInfo(ctx.timezone)))
@@ -98,7 +99,7 @@ def get_warranty_claims(
     with ctx.pool.connection() as conn, one_snapshot(conn):
         visits, claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores,
                                          store_id, opener, limit=visits_limit,
-                                         offset=visits_offset)
+                                         offset=visits_offset, terms=ctx.warranty_terms)
     reading.record(((UUID(c["customer"]["id"]), c["work_order"]["store_id"]) for c in claims
                     if UUID(c["customer"]["id"]) in opener.opened), "warranty claims")
     after = visits_offset + visits_limit

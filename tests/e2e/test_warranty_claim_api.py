@@ -42,9 +42,13 @@ def test_the_claim_carries_what_the_oem_is_billed_and_names_a_job_without_diagno
         "980.00", "10.00", "970.00")
     # The job has no diagnosis: the claim says so instead of passing it on silently.
     assert claim["complete"] is False
-    assert claim["problems"] == [{
-        "kind": "3c", "job_no": 1, "missing": ["cause", "correction"],
-        "detail": "job 1 has no cause, no correction: an OEM rejects a claim without its 3C"}]
+    # (The car's sale date is not on file: its coverage could not be checked, a warning.)
+    [unknown, undiagnosed] = claim["problems"]
+    assert (unknown["kind"], unknown["level"], unknown["missing"]) == (
+        "coverage", "warning", ["sale_date"])
+    assert undiagnosed == {
+        "kind": "3c", "job_no": 1, "missing": ["cause", "correction"], "level": "error",
+        "detail": "job 1 has no cause, no correction: an OEM rejects a claim without its 3C"}
     page = client.get(f"/work-orders/{wo_id}/warranty-claim", headers=auditor,
                       params={"format": "html"}).text
     assert "970.00" in page and "Billed to the OEM" in page
@@ -72,7 +76,7 @@ def test_a_claim_before_the_bill_shows_list_prices_and_no_billed_total(
     assert (claim["totals"]["list_price"], claim["totals"]["discount"],
             claim["totals"]["billed"]) == ("150.00", None, None)
     assert claim["jobs"][0]["labor"][0]["billed_amount"] is None
-    assert [p["missing"] for p in claim["problems"]] == [["cause", "correction"]]
+    assert [p["missing"] for p in claim["problems"]] == [["sale_date"], ["cause", "correction"]]
     # What the OEM will still ask for once the visit gets there: not problems, listed apart.
     assert [i["item"] for i in claim["still_to_come"]] == [
         "warranty_bill", "mileage_out", "closed"]

@@ -352,7 +352,7 @@ def test_a_mileage_below_an_earlier_visit_of_the_car_is_a_problem(container: Con
         fine_claim = warranty_claim(container.app, conn, other, [desk.store])
     [odometer] = [p for p in claim["problems"] if p["kind"] == "mileage"]
     assert odometer == {
-        "kind": "mileage", "job_no": None, "missing": [],
+        "kind": "mileage", "job_no": None, "missing": [], "level": "error",
         "detail": f"mileage in 12,000 km is below the 41,250 km recorded on WO-{desk.store}"
                   "-2025-000001 at 2025-03-03T09:10:00+08:00: an OEM rejects a claim whose "
                   "odometer went back",
@@ -361,7 +361,8 @@ def test_a_mileage_below_an_earlier_visit_of_the_car_is_a_problem(container: Con
     assert claim["complete"] is False
     assert {(e["stream_id"], e["event_type"]) for e in claim["evidence"]} >= {
         (str(earlier), "WorkOrder.CheckedIn")}
-    assert [p["kind"] for p in fine_claim["problems"]] == ["3c"]  # no diagnosis: only the 3C
+    # No diagnosis: only the 3C (and the warning that the car's sale date is not on file).
+    assert [p["kind"] for p in fine_claim["problems"]] == ["coverage", "3c"]
     assert str(below) not in {e["stream_id"] for e in fine_claim["evidence"]}
 
 
