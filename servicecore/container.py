@@ -52,7 +52,8 @@ from servicecore.view_setup import create_views
 from workers.chain_witness import PeriodicWitness
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner, stops
+from workers.projection_health import stops
+from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Idle, Loop, Supervisor
 
 if TYPE_CHECKING:  # imported where used: a process that only rebuilds a view starts faster

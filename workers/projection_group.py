@@ -46,14 +46,14 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from servicecore.deadline import Heartbeat, limit_transaction, watch
+from workers.advisory_locks import LOCK_SQL, UNLOCK_SQL, lock_kept
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
-from workers.projection_runner import LOCK_SQL, ProjectionRunner, lock_kept
+from workers.projection_runner import ProjectionRunner
 from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
-UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext(%s))"
 
 
 class ProjectionGroup:

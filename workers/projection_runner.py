@@ -25,7 +25,6 @@ instead of each listening and looking on its own connection.
 from __future__ import annotations
 
 import logging
-import select
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from analytics.poison import Narrowing, PoisonEvent
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, ReadModel
 from servicecore.deadline import Heartbeat, limit_transaction, watch
+from workers.advisory_locks import lock_kept, take_lock
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
 from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
@@ -53,7 +53,6 @@ IDLE_ADVANCE_SECONDS = 0.1
 # A runner fed by a LogWatch runs a batch after this long without a signal all the same (as a
 # runner that listens itself does after this long without a notification).
 SAFETY_SECONDS = 0.5
-LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
 
 
 class ProjectionRunner(Narrowing):
@@ -355,46 +354,6 @@ class ProjectionRunner(Narrowing):
                 self.reader.wanted(topic, self.view.handles) for (topic,) in topics):
             return None
         return left
-
-
-def stops(runners: list[ProjectionRunner]) -> dict[str, dict[str, Any]]:
-    """The poison event each view stopped at (for /health), by view: position, topic, error."""
-    return {r.position_name: p.stop() for r in runners if (p := r.poison) is not None}
-
-
-def stalls(runners: list[ProjectionRunner], seconds: float) -> list[str]:
-    """The views that have held their lock `seconds` or more without completing a batch (for
-    /health; a view stopped at a poison event says so in `stops`); 0: not checked."""
-    if not seconds:
-        return []
-    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: "
-            + (f"its tables are locked by another session ({r.blocked})" if r.blocked
-               else "no batch completed") + f" (more than {seconds:g} s)" for r in runners
-            if r.poison is None and (stalled := r.stalled_seconds()) >= seconds]
-
-
-def take_lock(conn: psycopg.Connection[Any], key: str, stop: threading.Event, seconds: float,
-              what: str) -> bool:
-    """Standby until the connection holds the advisory lock `key` (`LOCK_SQL`, asked again
-    every second, each answer within `seconds`): True; or until `stop` is set: False."""
-    while not stop.is_set():
-        with watch(conn, seconds, what):
-            got = conn.execute(LOCK_SQL, (key,)).fetchone()
-        if got and got[0]:
-            return True
-        stop.wait(1.0)
-    return False
-
-
-def lock_kept(conn: psycopg.Connection[Any]) -> None:
-    """Raises when the connection that holds the advisory locks is lost (its backend was
-    terminated, the network dropped it): its locks went with it, so the loop must start again
-    and take them again. Without a round trip: only what the server sent (its farewell) is
-    read; on a LISTEN connection that may be a notification, dropped, so call it before
-    looking at the log."""
-    if select.select([conn.fileno()], [], [], 0)[0]:
-        for _ in conn.notifies(timeout=0.01, stop_after=1):
-            pass
 
 
 def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:
