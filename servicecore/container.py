@@ -331,7 +331,8 @@ class Container:
                 self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
                 on_alone=lambda r: supervise(*_runner_loop(r)),
                 deadline_seconds=self.settings.db_wait_deadline_seconds,
-                lock_timeout_seconds=self.settings.projection_lock_wait_seconds)
+                lock_timeout_seconds=self.settings.projection_lock_wait_seconds,
+                rejoin_seconds=self.settings.projection_rejoin_seconds)
             return [("projections", group.run, group.is_connected, group.idle)]
         return [(*_runner_loop(r), None) for r in runners]
 
