@@ -191,3 +191,41 @@ def test_a_view_that_keeps_failing_now_and_then_stays_alone(
         assert runners[0].rejoins == 0 and runners[0].clean_batches >= 1
     finally:
         supervisor.stop()
+
+
+def test_a_group_every_view_of_which_left_takes_one_back(
+        container: Container, store_id: str) -> None:
+    """With no view left, the group lets its connection go (`idle`); a view healthy again
+    brings it back to work."""
+    start = head(container.app)
+    ledger = Ledger("ae_ledger")
+    _fresh(container, ledger, "_ri", start)
+    supervisor = Supervisor(container.database_url)
+    group, runners = _group(container, supervisor, [ledger], "_ri", 1, REJOIN)
+    supervisor.start("projections-ri", group.run, group.is_connected, group.idle)
+    try:
+        _until(lambda: runners[0].active, "the group did not take its view")
+        ledger.poisoned.set()
+        open_order(container.work_orders, store_id)
+        _until(lambda: supervisor.states()["projections-ri"]["state"] == "idle",
+               "the group without views is not idle", seconds=40.0)
+        assert not group.connected and group.runners == []
+        ledger.poisoned.clear()
+        deadline = time.monotonic() + 90.0
+        while runners[0] not in group.runners:
+            assert time.monotonic() < deadline, "the view never went back to its group"
+            open_order(container.work_orders, store_id)
+            time.sleep(0.3)
+        _until(lambda: supervisor.states()["projections-ri"]["state"] == "running"
+               and group.connected, "the group did not run again")
+        assert "projection-ae_ledger_ri" not in supervisor.states()
+        open_order(container.work_orders, store_id)
+        last = head(container.app)
+        _until(lambda: _position(container, "ae_ledger_ri") == last,
+               "the group did not apply the view again")
+        with container.pool.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM group_ledger_ri").fetchone() == \
+                conn.execute("SELECT count(*) FROM servicecore_events WHERE notification_id "
+                             "> %s AND notification_id <= %s", (start, last)).fetchone()
+    finally:
+        supervisor.stop()
