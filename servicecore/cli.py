@@ -137,7 +137,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         analytics_troubles,
         projection_probe,
     )
-    from workers.projection_runner import stalls, stops
+    from workers.projection_health import stalls, stops
     from workers.supervisor import Idle, Loop
 
     processes: list[WorkerProcess] = []  # the one below: its supervisor, once it runs

@@ -53,7 +53,8 @@ from servicecore.view_setup import create_views
 from workers.chain_witness import PeriodicWitness
 from workers.log_watch import LogWatch
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner, stops
+from workers.projection_health import stops
+from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Idle, Loop, Supervisor
 
 if TYPE_CHECKING:  # imported where used: a process that only rebuilds a view starts faster
@@ -337,7 +338,8 @@ class Container:
                 self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
                 on_alone=lambda r: supervise(*_runner_loop(r)),
                 deadline_seconds=self.settings.db_wait_deadline_seconds,
-                lock_timeout_seconds=self.settings.projection_lock_wait_seconds)
+                lock_timeout_seconds=self.settings.projection_lock_wait_seconds,
+                rejoin_seconds=self.settings.projection_rejoin_seconds)
             return [("projections", group.run, group.is_connected, group.idle)]
         return [(*_runner_loop(r), None) for r in runners]
 

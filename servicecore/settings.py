@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         "transaction, a migration): the view fails alone, leaves its group and tries again "
         "with backoff while the other views go on; at most half the "
         "db_wait_deadline_seconds; 0 = as long as the deadline lets a statement run")
+    projection_rejoin_seconds: float = Field(
+        default=60.0, ge=0, description="a view that left its projection group goes back to it "
+        "once its own loop has run this long without a failed batch (doubled for each time it "
+        "left before, at most 16 times), has applied 3 batches with events it handles since "
+        "and reached the head; 0 = it stays alone until the process restarts")
     request_db_deadline_seconds: float = Field(
         default=30.0, ge=0, description="an API request (or /health's check) that has held a "
         "connection this long, still waiting on PostgreSQL, has it cut and is answered 503 "

@@ -116,6 +116,9 @@ def projection_probe(app: ServiceCore,
                 Sample("servicecore_projection_stalled_seconds", r.stalled_seconds(), labels,
                        help="how long the projection has held its lock without completing a "
                             "batch"),
+                Sample("servicecore_projection_rejoins_total", float(r.rejoins), labels,
+                       kind="counter", help="times the view went back to its projection group "
+                                            "after it had left it"),
             ]
         return rows
 

@@ -17,16 +17,20 @@ Exactly once, as for one runner: every view's rows and its position commit toget
 the lock of its position row; a failure in any view rolls the whole batch back, every
 position included, so a retry applies the same events again to the same rows, to none twice.
 After a failed batch the views run in transactions of their own, one batch each in turn,
-until a round of them succeeds. A view that fails there on its own, not for want of the database, leaves the group
-for the life of the process (`on_alone`: the container supervises it as a loop of its own,
+until a round of them succeeds. A view that fails there on its own, not for want of the
+database, leaves the group (`on_alone`: the container supervises it as a loop of its own,
 `projection-<view>`, which fails, backs off and reports as any loop; its advisory lock is
 handed over): the others go on as a group at once, so one view's broken event never holds up
 the rest. Nor do a view's tables held locked by another session: its writes wait
-`lock_timeout_seconds` at most (workers/lock_waits.py), and a wait that runs out is the view's
-failure, not the database's: the group goes on without starting again, and the view leaves at
-its turn. Without `on_alone`, and when the database is away, the failure is raised once every
-view had its turn (the supervisor starts the group again). The views' holds (events they do not handle, `idle_advance_seconds`) are kept: a view
-that is holding is left out of the batch, and joins the next one once its hold ends.
+`lock_timeout_seconds` at most (workers/lock_waits.py), and a wait that runs out is the
+view's failure, not the database's: the group goes on without starting again, and the view
+leaves at its turn. Once healthy again (`rejoin_seconds` without a failure, and more:
+workers/projection_rejoin.py), its loop lets its lock go and ends, and the group takes it
+back (`take_back`); `rejoin_seconds` 0: it stays alone for the life of the process.
+Without `on_alone`, and when the database is away, the failure is raised once every view had
+its turn (the supervisor starts the group again). The views' holds (events they do not
+handle, `idle_advance_seconds`) are kept: a view that is holding is left out of the batch,
+and joins the next one once its hold ends.
 
 The group takes each of its views' advisory locks (sorted by name, so two groups never each
 hold a part): a second process's group, or a single runner of one of the views, stays on
@@ -46,21 +50,23 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from servicecore.deadline import Heartbeat, limit_transaction, watch
+from workers.advisory_locks import LOCK_SQL, UNLOCK_SQL, lock_kept
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
-from workers.projection_runner import LOCK_SQL, ProjectionRunner, lock_kept
+from workers.projection_rejoin import REJOIN_BATCHES, Rejoin
+from workers.projection_runner import ProjectionRunner
 from workers.supervisor import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
-UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext(%s))"
 
 
 class ProjectionGroup:
     def __init__(self, app: ServiceCore, pool: ConnectionPool,
                  runners: list[ProjectionRunner], *, batch_size: int = 500,
                  on_alone: Callable[[ProjectionRunner], None] | None = None,
-                 deadline_seconds: float = 0.0, lock_timeout_seconds: float = 0.0) -> None:
+                 deadline_seconds: float = 0.0, lock_timeout_seconds: float = 0.0,
+                 rejoin_seconds: float = 0.0, rejoin_batches: int = REJOIN_BATCHES) -> None:
         if len({r.position_name for r in runners}) != len(runners):
             raise ValueError("a view appears twice in a projection group")
         self.app = app
@@ -79,6 +85,9 @@ class ProjectionGroup:
         self.connected = False
         self.on_alone = on_alone
         self.alone: list[ProjectionRunner] = []  # left the group after failing on their own
+        self.rejoin = Rejoin(rejoin_seconds, rejoin_batches)  # when one of them goes back
+        self.returning: list[ProjectionRunner] = []  # handed back, their locks not yet taken
+        self._asked_at = float("-inf")  # when it last asked for a returning view's lock
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._heartbeat: Heartbeat | None = None
 
@@ -165,10 +174,16 @@ class ProjectionGroup:
     def run(self, stop: threading.Event, conninfo: str) -> None:
         """As `ProjectionRunner.run`, for all the group's views: standby until it holds every
         view's lock, then follow. A failure raises (the supervisor starts it again). Once
-        every view has left, it lets its connection go and waits for `stop` (`idle`)."""
-        if not self.runners:
-            stop.wait()
-            return
+        every view has left, it lets its connection go (`idle`) until one comes back."""
+        while not stop.is_set():
+            with self.signalled:
+                while not (self.runners or self.returning or stop.is_set()):
+                    self.signalled.wait(1.0)
+            if stop.is_set():
+                return
+            self._run(stop, conninfo)
+
+    def _run(self, stop: threading.Event, conninfo: str) -> None:
         self.pool.check()
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
@@ -186,21 +201,20 @@ class ProjectionGroup:
                     return
                 for runner in self.runners:
                     runner.active = True
-                log.info("projections %s active as one group",
-                         ", ".join(r.position_name for r in self.runners))
+                if self.runners:  # else only views coming back (`_take_back`)
+                    log.info("projections %s active as one group",
+                             ", ".join(r.position_name for r in self.runners))
                 self._follow(stop, lock_conn)
         finally:
             self.connected = False
             self._lock_conn = self._heartbeat = None
             for runner in self.runners:
                 runner.active = runner.connected = False
-        if not self.runners:
-            stop.wait()
 
     def idle(self) -> str | None:
-        """Why the group has nothing to do for good (None: it has views): every view left it
-        and runs as a loop of its own, whose state tells how the view does; said once the
-        group has let its connection go, not in the moment between."""
+        """Why the group has nothing to do (None: it has views): every view left it and runs as
+        a loop of its own, whose state tells how the view does, until one comes back; said
+        once the group has let its connection go, not in the moment between."""
         if self.runners or not self.alone or self.connected:
             return None
         return "no views: " + ", ".join(f"projection-{r.position_name}" for r in self.alone) + \
@@ -224,7 +238,9 @@ class ProjectionGroup:
             for runner in self.runners:
                 runner._own = True  # catch up first
         while not stop.is_set():
-            if not self.runners:  # every view left to run on its own
+            if self.returning:
+                self._take_back(lock_conn)
+            if not (self.runners or self.returning):  # every view left to run on its own
                 return
             lock_kept(lock_conn)  # lost, the views' locks went with it: start again
             if self._heartbeat is not None:
@@ -233,8 +249,9 @@ class ProjectionGroup:
                 now = time.monotonic()
                 holds = {r.position_name: self._hold(r, now) for r in self.runners}
                 due = [r for r in self.runners if holds[r.position_name] is None]
-                if not due:
-                    self.signalled.wait(min(h for h in holds.values() if h is not None))
+                if not due:  # a view handed back is asked for each second
+                    waits = [h for h in holds.values() if h is not None]
+                    self.signalled.wait(min(waits + [1.0] * bool(self.returning)))
                     continue
                 for runner in due:
                     runner._own, runner._others = False, 0
@@ -325,6 +342,9 @@ class ProjectionGroup:
                       type(error).__name__, error, exc_info=error)
         self.runners.remove(runner)
         self.alone.append(runner)
+        runner.leaves += 1
+        runner.failed_at, runner.clean_batches = time.monotonic(), 0
+        runner.home = self if self.rejoin.seconds else None
         try:  # a lost lock connection raises (the group starts again), the view runs all the same
             with watch(self._lock_conn, self.deadline_seconds, "projection group lock connection"):
                 self._lock_conn.execute(UNLOCK_SQL, (runner.lock_key,))
@@ -333,6 +353,39 @@ class ProjectionGroup:
             runner._signalled = threading.Condition()  # its own wake-ups from now on
             runner._own = True
             self.on_alone(runner)
+
+    def take_back(self, runner: ProjectionRunner) -> None:
+        """(From the view's own loop, once it ended: `ProjectionRunner.run`.) `runner`, which
+        left, is healthy again and has let its lock go: the group takes it back."""
+        with self.signalled:
+            self.returning.append(runner)
+            self.signalled.notify_all()
+
+    def _take_back(self, lock_conn: psycopg.Connection[Any]) -> None:
+        """The returning views whose locks the group takes join its batches again; one that
+        another process's runner took meanwhile is asked for again a second later."""
+        if time.monotonic() - self._asked_at < 1.0:
+            return
+        self._asked_at = time.monotonic()
+        for runner in list(self.returning):
+            with watch(lock_conn, self.deadline_seconds, "projection group lock connection"):
+                got = lock_conn.execute(LOCK_SQL, (runner.lock_key,)).fetchone()
+            if not (got and got[0]):
+                continue
+            with self.signalled:
+                self.returning.remove(runner)
+                runner._signalled = self.signalled
+                runner._own, runner.home = True, None
+            if runner in self.alone:
+                self.alone.remove(runner)
+            self.batched_at[runner.position_name] = time.monotonic()
+            runner.active = runner.connected = True
+            runner.rejoins += 1
+            self.runners = sorted([*self.runners, runner], key=lambda r: r.position_name)
+            log.info("projection %s rejoined its group: healthy again, %d batches of its own "
+                     "applied since its last failure %.0f s ago (it has left the group %d "
+                     "times, rejoined %d)", runner.position_name, runner.clean_batches,
+                     time.monotonic() - (runner.failed_at or 0.0), runner.leaves, runner.rejoins)
 
     def _hold(self, runner: ProjectionRunner, now: float) -> float | None:
         """(Under `signalled`.) How long a member's next batch may wait (None: it is due):

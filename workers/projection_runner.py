@@ -25,7 +25,6 @@ instead of each listening and looking on its own connection.
 from __future__ import annotations
 
 import logging
-import select
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -39,13 +38,15 @@ from analytics.poison import Narrowing, PoisonEvent
 from domain.application import ServiceCore
 from projections.base import POSITIONS_CHANNEL, ReadModel
 from servicecore.deadline import Heartbeat, limit_transaction, watch
+from workers.advisory_locks import UNLOCK_SQL, lock_kept, take_lock
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
 from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
-from workers.supervisor import CONNECTION_ERRORS, describe
+from workers.supervisor import CONNECTION_ERRORS, HandedOver, describe
 
 if TYPE_CHECKING:
     from workers.log_watch import LogWatch
+    from workers.projection_group import ProjectionGroup
 
 log = logging.getLogger(__name__)
 CHANNEL = "servicecore_events"
@@ -53,7 +54,6 @@ IDLE_ADVANCE_SECONDS = 0.1
 # A runner fed by a LogWatch runs a batch after this long without a signal all the same (as a
 # runner that listens itself does after this long without a notification).
 SAFETY_SECONDS = 0.5
-LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
 
 
 class ProjectionRunner(Narrowing):
@@ -102,6 +102,13 @@ class ProjectionRunner(Narrowing):
         # a batch waiting on a lock, or failing again and again, keeps it (`stalled_seconds`)
         self.waiting_since: float | None = None
         self.blocked: str | None = None  # its last batch gave up on a lock on its tables: why
+        # Rejoining its group (workers/projection_rejoin.py): the group it left (None: in one,
+        # or none to go back to), when its last batch failed (monotonic), the batches since
+        # that applied events it handles, the times it left its group and went back to it.
+        self.home: ProjectionGroup | None = None
+        self.failed_at: float | None = None
+        self.clean_batches = self._handled = self._decoded = 0
+        self.leaves = self.rejoins = 0
 
     def is_connected(self) -> bool:
         """Up for the supervisor: it has its lock connection (following, or on standby)."""
@@ -141,6 +148,7 @@ class ProjectionRunner(Narrowing):
             return 0
         self._read = rows
         events = decode_batch(self.reader, rows, self.view.handles, self.view.stored_events)
+        self._decoded = len(events)
         waits = self.lock_timeout_seconds
         if self.view.pipelined:  # statements go out without waiting for each other
             with conn.pipeline():
@@ -168,12 +176,16 @@ class ProjectionRunner(Narrowing):
         want of the database, is tried again in smaller pieces (`Narrowing`): the events
         before the one that fails are applied, and a `PoisonEvent` names that one. One that
         gave up on a lock on its tables is raised as it is, and noted (`blocked`)."""
+        self._handled = 0
         try:
             count = self._guarded()
-        except CONNECTION_ERRORS as error:
-            self.lock_wait(error)
+        except BaseException as error:
+            self.failed_at, self.clean_batches = time.monotonic(), 0
+            if isinstance(error, CONNECTION_ERRORS):
+                self.lock_wait(error)
             raise
         self.blocked = None
+        self.clean_batches += self._handled > 0
         return count
 
     def lock_wait(self, error: BaseException) -> bool:
@@ -184,7 +196,7 @@ class ProjectionRunner(Narrowing):
         return False
 
     def _batch(self, limit: int | None) -> int:
-        self._limit, self._read = limit, []
+        self._limit, self._read, self._decoded = limit, [], 0
         self.began()
         try:
             with self.pool.connection() as conn, watch(conn, self.deadline_seconds, self.what), \
@@ -192,6 +204,7 @@ class ProjectionRunner(Narrowing):
                 count = self.apply_batch(conn)
         finally:
             self._limit = None
+        self._handled += self._decoded  # committed
         self.processed += count
         self.waiting_since = None
         if self.poison is not None and self._read and self._read[-1].id >= self.poison.position:
@@ -238,9 +251,12 @@ class ProjectionRunner(Narrowing):
 
         Any failure (a batch, the LISTEN connection that also holds the lock) ends the run by
         raising: the supervisor (workers/supervisor.py) starts it again on a fresh connection,
-        which must take the lock again before applying anything.
+        which must take the lock again before applying anything. A view that left its group
+        and is healthy again (workers/projection_rejoin.py) lets its lock go between two
+        batches and ends its loop (`HandedOver`): its group takes it back.
         """
         self.pool.check()  # after a database restart: drop the pool's dead connections
+        home = None
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
                 what = f"projection {self.position_name} lock connection"
@@ -251,29 +267,44 @@ class ProjectionRunner(Narrowing):
                 self.active = True
                 log.info("projection %s active from position %d", self.position_name,
                          self.position())
-                self._follow(stop, lock_conn)
+                home = self.home if self._follow(stop, lock_conn) else None
+                if home is not None:  # let go before the group asks for it
+                    with watch(lock_conn, self.deadline_seconds, what):
+                        lock_conn.execute(UNLOCK_SQL, (self.lock_key,))
         finally:
             self.active = self.connected = False
             self._heartbeat = None
+        if home is not None:
+            raise HandedOver(f"projection {self.position_name} is healthy again and goes back "
+                             "to its group", then=lambda: home.take_back(self))
 
     def _beat(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.beat()
 
-    def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> None:
+    def _follow(self, stop: threading.Event, listen_conn: psycopg.Connection[Any]) -> bool:
+        """Until `stop` is set (False), or the view goes back to the group it left (True)."""
         if self.watch is not None:
-            self._follow_watched(stop, listen_conn)
-            return
+            return self._follow_watched(stop, listen_conn)
         listen_conn.execute(f"LISTEN {CHANNEL}")
         while not stop.is_set():
             self._beat()
             with watch(listen_conn, self.deadline_seconds, self.what):
                 hold = self.may_hold(listen_conn)
-            if hold is None and self.run_batch():
-                self.advanced_at = time.monotonic()
-                continue
+            if hold is None:
+                count = self.run_batch()
+                if self._goes_back(count):
+                    return True
+                if count:
+                    self.advanced_at = time.monotonic()
+                    continue
             for _ in listen_conn.notifies(timeout=hold or 0.5, stop_after=1):
                 pass
+        return False
+
+    def _goes_back(self, count: int) -> bool:
+        """After a batch of `count` events: whether the view goes back to the group it left."""
+        return self.home is not None and self.home.rejoin.ready(self, count)
 
     def signal(self, own: bool, others: int) -> None:
         """From the LogWatch: new events arrived, one the view handles among them (`own`) or
@@ -294,7 +325,7 @@ class ProjectionRunner(Narrowing):
             self._signalled.notify()
 
     def _follow_watched(self, stop: threading.Event,
-                        lock_conn: psycopg.Connection[Any]) -> None:
+                        lock_conn: psycopg.Connection[Any]) -> bool:
         """`_follow` fed by the LogWatch: the same holds as `may_hold`'s, from its signals."""
         with self._signalled:
             self._own = True  # catch up first
@@ -309,13 +340,16 @@ class ProjectionRunner(Narrowing):
                         continue  # a signal, or the hold is over: look again
                 self._own, self._others = False, 0
             if stop.is_set():
-                return
+                return False
             count = self.run_batch()
+            if self._goes_back(count):
+                return True
             if count:
                 self.advanced_at = time.monotonic()
             if count >= self.batch_size:
                 with self._signalled:
                     self._own = True  # a full batch: more may follow it already
+        return False
 
     @property
     def lock_key(self) -> str:
@@ -355,46 +389,6 @@ class ProjectionRunner(Narrowing):
                 self.reader.wanted(topic, self.view.handles) for (topic,) in topics):
             return None
         return left
-
-
-def stops(runners: list[ProjectionRunner]) -> dict[str, dict[str, Any]]:
-    """The poison event each view stopped at (for /health), by view: position, topic, error."""
-    return {r.position_name: p.stop() for r in runners if (p := r.poison) is not None}
-
-
-def stalls(runners: list[ProjectionRunner], seconds: float) -> list[str]:
-    """The views that have held their lock `seconds` or more without completing a batch (for
-    /health; a view stopped at a poison event says so in `stops`); 0: not checked."""
-    if not seconds:
-        return []
-    return [f"projection {r.position_name} has applied nothing for {stalled:.0f} s: "
-            + (f"its tables are locked by another session ({r.blocked})" if r.blocked
-               else "no batch completed") + f" (more than {seconds:g} s)" for r in runners
-            if r.poison is None and (stalled := r.stalled_seconds()) >= seconds]
-
-
-def take_lock(conn: psycopg.Connection[Any], key: str, stop: threading.Event, seconds: float,
-              what: str) -> bool:
-    """Standby until the connection holds the advisory lock `key` (`LOCK_SQL`, asked again
-    every second, each answer within `seconds`): True; or until `stop` is set: False."""
-    while not stop.is_set():
-        with watch(conn, seconds, what):
-            got = conn.execute(LOCK_SQL, (key,)).fetchone()
-        if got and got[0]:
-            return True
-        stop.wait(1.0)
-    return False
-
-
-def lock_kept(conn: psycopg.Connection[Any]) -> None:
-    """Raises when the connection that holds the advisory locks is lost (its backend was
-    terminated, the network dropped it): its locks went with it, so the loop must start again
-    and take them again. Without a round trip: only what the server sent (its farewell) is
-    read; on a LISTEN connection that may be a notification, dropped, so call it before
-    looking at the log."""
-    if select.select([conn.fileno()], [], [], 0)[0]:
-        for _ in conn.notifies(timeout=0.01, stop_after=1):
-            pass
 
 
 def announce(conn: psycopg.Connection[Any], name: str, position: int) -> None:

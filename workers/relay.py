@@ -40,9 +40,10 @@ from servicecore.deadline import Heartbeat, pooled_waits, watch
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
+from workers.advisory_locks import lock_kept, take_lock
 from workers.anchor_relay import AnchorPublisher
 from workers.health import RateMeter, Sample, Trouble
-from workers.projection_runner import CHANNEL, lock_kept, take_lock
+from workers.projection_runner import CHANNEL
 from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost

@@ -10,7 +10,9 @@ States a loop reports: `starting` (started, but its `up` probe does not say so y
 `idle` (running with nothing to do for good, as its `idle` probe says why: a projection group
 every view of which left to run as a loop of its own; not a problem), `restarting` (failed, waiting for its next start), `ended` (returned on its own, or its thread
 was ended by what is no Exception — SystemExit, a cancellation —, logged CRITICAL; only a
-process restart brings it back), `stopped` (told to stop).
+process restart brings it back), `stopped` (told to stop). A loop whose work another loop takes
+over (a projection that rejoins its group) raises `HandedOver`: it is no longer supervised
+(gone from `states`, neither started again nor `ended`), and may be started again by name.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ Probe = Callable[[], bool]
 Idle = Callable[[], str | None]  # why a running loop has nothing to do (None: it has)
 CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
                      InterfaceError)
+
+
+class HandedOver(Exception):
+    """Raised by a loop whose work another loop takes over: the supervisor forgets the loop
+    (its name free again), then calls `then` (hands the work over), in that order, so that
+    the loop taking over may start one under the same name at once."""
+
+    def __init__(self, message: str, then: Callable[[], None]) -> None:
+        super().__init__(message)
+        self.then = then
 
 
 @dataclass
@@ -144,6 +156,14 @@ class Supervisor:
             state.state = "running"
             try:
                 loop(stop, self.conninfo)
+            except HandedOver as over:
+                with self._lock:
+                    if self._loops.get(state.name, (None,))[0] is state:
+                        del self._loops[state.name]
+                state.state = "handed over"
+                log.info("%s ends: %s", state.name, over)
+                over.then()
+                return
             except BaseException as exc:  # any failure: logged, reported, restarted or ended
                 now = time.time()
                 if state.failing_since is None \

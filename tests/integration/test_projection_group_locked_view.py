@@ -23,7 +23,8 @@ from tests.integration.test_projection_group import (
 )
 from workers.lock_waits import lock_wait
 from workers.projection_group import ProjectionGroup
-from workers.projection_runner import ProjectionRunner, stalls
+from workers.projection_health import stalls
+from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Supervisor
 
 DEADLINE = 60.0  # the batches' statement timeout: far longer than the waits below
