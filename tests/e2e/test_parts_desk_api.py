@@ -216,3 +216,25 @@ def test_a_rebuild_of_the_parts_demand_view_equals_the_live_one(
     assert tables() == live
     assert cli.main(["audit", "views", "--view", "parts_demand"]) == 0
     assert '"ok": true' in capsys.readouterr().out
+
+
+def test_the_promised_time_and_the_job_of_a_line_added_later(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    number = received_part(client, clerk, store_id, 5)
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "李娜", "phone": "13800000002"},
+        "vehicle": {"vin": "LSVAU218XN2183294"}, "mileage": 12000,
+        "complaints": ["oil service"]}, 201)
+    wo = f"/work-orders/{opened['id']}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 12005, "fuel_level": 40,
+                                             "promised_at": "2026-05-01T17:00:00+08:00"})
+    job = post(client, f"{wo}/jobs", advisor, {"complaint": "squeal when braking"})
+    line = post(client, f"{wo}/jobs/{job['job_no']}/part-lines", advisor,
+                {"part_number": number, "qty": "1"})
+    post(client, f"{wo}/lines/{line['line_id']}/authorization", advisor,
+         {"decision": "approved", "channel": "phone"})
+    [row] = desk(client, clerk, store_id=store_id)["items"]
+    assert (row["job_no"], row["job"], row["promised_at"], row["technician_id"]) == (
+        2, "squeal when braking", "2026-05-01T09:00:00Z", None)
