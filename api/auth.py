@@ -46,6 +46,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stock.move": PARTS,
     "stock.approve": frozenset({"manager"}),
     "stock.audit": frozenset({"auditor", "manager", "parts_clerk", "finance"}),
+    # what open work orders still need from the parts counter (names no customer)
+    "parts_desk.read": PARTS | {"advisor"},
     "purchase_orders.read": PARTS | {"auditor", "finance", "analyst"},
     "purchase_orders.manage": PARTS,
     "settlements.manage": frozenset({"cashier", "advisor", "manager"}),

@@ -31,6 +31,7 @@ from api.routes import (
     insurers,
     oem_claims,
     parts,
+    parts_desk,
     progress,
     progress_history,
     purchase_orders,
@@ -118,6 +119,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(insurers.router)
     app.include_router(oem_claims.router)
     app.include_router(oem_claims.desk_router)
+    app.include_router(parts_desk.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)
