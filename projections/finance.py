@@ -59,7 +59,8 @@ class FinanceView(FinanceChanges, ReadModel):
             settlement_id uuid NOT NULL, kind text NOT NULL, store_id text NOT NULL,
             payer_key text NOT NULL, payer jsonb NOT NULL, total numeric NOT NULL,
             paid numeric NOT NULL DEFAULT 0, status text NOT NULL, invoice_no text,
-            allowances numeric NOT NULL DEFAULT 0, PRIMARY KEY (settlement_id, kind)""",
+            allowances numeric NOT NULL DEFAULT 0, written_off numeric NOT NULL DEFAULT 0,
+            PRIMARY KEY (settlement_id, kind)""",
         "payments": """
             payment_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
             work_order_number text NOT NULL, bill text NOT NULL, kind text NOT NULL,
@@ -141,6 +142,7 @@ class FinanceView(FinanceChanges, ReadModel):
         ("statement_lines", "refund_id text"),
         ("refunds", "statement_id uuid"),
         ("refunds", "statement_line integer"),
+        ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -286,6 +288,16 @@ class FinanceView(FinanceChanges, ReadModel):
                     (net, vat, [row[0], "allowances"], [row[0], "allowances"], row[1],
                      event.originator_id))
         self._post(ctx, event, [event.entry], date.fromisoformat(event.business_date))
+
+    @on.register
+    def _written_off(self, event: Settlement.ReceivableWrittenOff, ctx: Ctx) -> None:
+        """The receivable written off (a charge-back leaves the paid bill as it is): the
+        entry (domain/receivable_adjustment.py) is booked on the day it was decided."""
+        if event.kind != "oem_charged_back":
+            ctx.run("""UPDATE {settlement_bills} SET written_off = written_off + %s
+                       WHERE settlement_id = %s AND kind = %s""",
+                    (event.amount, event.originator_id, event.bill))
+        self._post(ctx, event, [event.entry], ctx.day(event))
 
     @on.register
     def _refund_rejected(self, event: Settlement.RefundRejected, ctx: Ctx) -> None:

@@ -115,7 +115,8 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     doc = found[0]
     # The internal bill is never paid: the settling's expense booking settles it.
     doc["bill_status"] = _rows(conn, f"""SELECT kind, payer, total, allowances, paid,
-        {EXPENSED} AS expensed, total - allowances - paid - {EXPENSED} AS outstanding,
+        {EXPENSED} AS expensed, written_off,
+        total - allowances - paid - {EXPENSED} - written_off AS outstanding,
         invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
     name_insurers(conn, doc["bill_status"])
