@@ -172,6 +172,17 @@ class OemClaim(Aggregate):
                   reason: str) -> None:
         """Only in the status that justifies the kind; a short-pay at most the shortfall
         (claimed less approved) not yet written off."""
+        self.require_kind(kind)
+        if kind == "oem_short_paid":
+            left = self.shortfall_left()
+            require(amount <= left, OemClaimError(
+                f"the OEM approved {self.approved_amount} of {self.claimed}: at most {left} "
+                f"of the shortfall is left to write off", field="amount", limit=str(left),
+                claim_status=self.status))
+        self._written_off(audit, kind, amount, settlement_number, reason)
+
+    def require_kind(self, kind: str) -> None:
+        """409 naming the status unless it justifies an adjustment of this kind."""
         if kind == "oem_rejected":
             require(self.status == "rejected", self.refusal(
                 "written off as rejected (only a rejected claim is)"))
@@ -183,12 +194,6 @@ class OemClaim(Aggregate):
                     and self.approved_amount < self.claimed, self.refusal(
                         "written off as short-paid (only a claim approved for less than was "
                         "claimed is)"))
-            left = self.shortfall_left()
-            require(amount <= left, OemClaimError(
-                f"the OEM approved {self.approved_amount} of {self.claimed}: at most {left} "
-                f"of the shortfall is left to write off", field="amount", limit=str(left),
-                claim_status=self.status))
-        self._written_off(audit, kind, amount, settlement_number, reason)
 
     def shortfall_left(self) -> Decimal:
         """Claimed less approved, less what was written off of it (0 before an approval)."""

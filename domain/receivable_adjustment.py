@@ -83,9 +83,10 @@ def adjustment_entry(settlement: SettlementState, kind: str, amount: Decimal,
 
 
 def check(settlement: SettlementState, kind: str, amount: object | None, reason: str | None,
-          reference: str | None) -> tuple[Decimal, str, str | None]:
+          reference: str | None, cap: Decimal | None = None) -> tuple[Decimal, str, str | None]:
     """(amount, reason, reference) as kept, or the refusal: 422 for bad input, 409 for a
-    settlement whose bill cannot take it. No amount: all the kind allows."""
+    settlement whose bill cannot take it. No amount: all the kind allows (`cap`: at most
+    that, a short-paid claim's shortfall left)."""
     why = require_reason(reason, "writing off a receivable")
     ref = (reference or "").strip() or None
     require(ref is None or len(ref) <= MAX_REFERENCE, InvalidInput(
@@ -95,13 +96,13 @@ def check(settlement: SettlementState, kind: str, amount: object | None, reason:
         f"only a settled {bill} bill has a receivable to adjust; the settlement is "
         f"{settlement.status}" + ("" if bill in settlement.bills else f" and has no {bill} bill"),
         settlement_status=settlement.status))
-    most = limit(settlement, kind)
+    most = limit(settlement, kind) if cap is None else min(limit(settlement, kind), cap)
     value = most if amount is None else money(amount, "amount", field="amount")
     if amount is not None:
         require(value > 0, InvalidInput("the amount must be positive", field="amount"))
         if value > most:
             what = ("paid and not yet charged back" if kind == "oem_charged_back"
-                    else "outstanding")
+                    else "outstanding" if cap is None else "outstanding of the shortfall")
             raise SettlementError(f"the {bill} bill has only {most} {what}", field="amount",
                                   limit=str(most))
     require(value > 0, SettlementError(

@@ -19,7 +19,6 @@ from domain.receivable_adjustment import (
     adjustment_entry,
     adjustment_kind,
     check,
-    limit,
 )
 from domain.settlement import Settlement
 
@@ -31,8 +30,8 @@ class ReceivableAdjustments:
     def write_off(self, request: Request, settlement_id: UUID, *, kind: str | None,
                   amount: object | None, reason: str | None,
                   reference: str | None = None) -> CommandResult:
-        """`amount` None: all that the kind allows (the bill's outstanding; a short-pay's
-        shortfall left; a charge-back's paid and not charged back). `reference`: the OEM's
+        """`amount` None: all that the kind allows (the bill's outstanding; a short-pay's: at
+        most the shortfall left; a charge-back's paid and not charged back). `reference`: the OEM's
         claim number (an OEM kind's default) or the insurer's claim or remittance reference."""
         what = adjustment_kind(kind)
 
@@ -42,7 +41,7 @@ class ReceivableAdjustments:
             require(audit.role == "manager", NotPermitted(
                 "writing off a receivable needs a manager"))
             claim = None
-            given = amount
+            cap = None
             if what in OEM_KINDS:
                 claim_id = OemClaim.create_id(settlement.work_order_id)
                 claim = session.find(OemClaim, claim_id)
@@ -50,9 +49,10 @@ class ReceivableAdjustments:
                     raise OemClaimError(
                         f"the warranty claim of {settlement.work_order_number} is not "
                         f"submitted: nothing to write off", claim_status="not_submitted")
-                if given is None and what == "oem_short_paid":
-                    given = min(limit(settlement, what), claim.shortfall_left())
-            value, why, ref = check(settlement, what, given, reason, reference)
+                claim.require_kind(what)
+                if what == "oem_short_paid":
+                    cap = claim.shortfall_left()
+            value, why, ref = check(settlement, what, amount, reason, reference, cap)
             if claim is not None:
                 ref = ref or claim.oem_claim_number
                 assert settlement.number is not None
