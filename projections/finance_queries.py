@@ -26,7 +26,7 @@ AMOUNTS = frozenset({
     "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
-    "parts", "unit_price", "total", "allowances", "expensed",
+    "parts", "unit_price", "total", "allowances", "expensed", "written_off",
     # receivables by age (projections.receivables)
     "days_0_30", "days_31_60", "days_61_90", "days_over_90"})
 

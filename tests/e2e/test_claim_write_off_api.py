@@ -101,6 +101,11 @@ def test_a_claim_rejected_for_good_is_written_off_as_a_loss_and_refusals_store_n
     [event] = [h for h in history if h["event"] == "Settlement.ReceivableWrittenOff"]
     assert event["actor"]["user_id"] == "mgr-" + store_id and event["actor"]["role"] == "manager"
     assert "final rejection, appeal window closed" in str(event)
+    logged = get(client, "/audit/log", auditor, store_id=store_id,
+                 event_type="Settlement.ReceivableWrittenOff,OemClaim.WrittenOff")["items"]
+    assert sorted((e["event"], e["actor"]["user_id"], e["reason"]) for e in logged) == [
+        (name, "mgr-" + store_id, "final rejection, appeal window closed")
+        for name in ("OemClaim.WrittenOff", "Settlement.ReceivableWrittenOff")]
     steps = get(client, claim_url, auditor)["oem_claim"]["history"]
     assert steps[-1]["step"] == "written_off" and steps[-1]["by"] == "mgr-" + store_id
     assert steps[-1]["reason"] == "final rejection, appeal window closed"
