@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.application import ServiceCore
@@ -28,13 +28,16 @@ from tests.unit.test_settlement import CASHIER, INSURANCE, MANAGER, WARRANTY, vi
 
 ZERO = Decimal("0.00")
 CLERK = request("advisor", "warranty-clerk")
-AMOUNT = st.one_of(st.none(), st.decimals(min_value=0, max_value=500, places=2))
+# Around the claimed 450.00: the OEM approves all, part or nothing, pays in parts.
+SOME = st.one_of(st.sampled_from([Decimal("450.00"), Decimal("300.00"), Decimal("0.00")]),
+                 st.decimals(min_value=0, max_value=500, places=2))
 STEP = st.one_of(
-    st.tuples(st.just("pay"), st.decimals(min_value="0.01", max_value=500, places=2)),
+    st.tuples(st.just("pay"), st.decimals(min_value="0.01", max_value=450, places=2)),
     st.tuples(st.just("reject")), st.tuples(st.just("resubmit")),
-    st.tuples(st.just("approve"), st.decimals(min_value=0, max_value=500, places=2)),
+    st.tuples(st.just("approve"), SOME),
     st.tuples(st.just("write_off"), st.sampled_from(
-        ["oem_rejected", "oem_short_paid", "oem_charged_back", "insurer_short_paid"]), AMOUNT))
+        ["oem_rejected", "oem_short_paid", "oem_charged_back", "insurer_short_paid"]),
+        st.one_of(st.none(), SOME)))
 
 
 def settled_warranty_visit() -> tuple[ServiceCore, UUID, UUID]:
@@ -69,8 +72,8 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
     return found, balances(entries), events
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(STEP, max_size=8))
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, max_size=12))
 def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         steps: list[tuple[Any, ...]]) -> None:
     app, wo, sid = settled_warranty_visit()
@@ -90,6 +93,7 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
             else:
                 adjust.write_off(MANAGER, sid, kind=step[1], amount=step[2],
                                  reason="the OEM will not pay")
+                event(f"written off: {step[1]}")
         except DomainError:
             assert events_stored(app) == before  # a refusal stores nothing
         settlement, ledger, events = books(app, sid)
