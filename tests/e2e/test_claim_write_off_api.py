@@ -13,9 +13,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from servicecore.container import Container
+from tests.e2e.test_insurance_bill_api import PICC, body_shop_visit
 from tests.e2e.test_oem_claim_outcome_api import _confirmed_warranty_visit, _refused
 from tests.e2e.test_parts_api import Auth, get, head, post
+from tests.integration.audit_support import new_vin
 from tests.scratch_systems import served_module
+from workers.view_verify import verify_view
 
 served, container, client = served_module("sc_claim_write_off", projections=True)
 
@@ -112,7 +116,7 @@ def test_a_claim_rejected_for_good_is_written_off_as_a_loss_and_refusals_store_n
 
 
 def test_a_short_paid_claim_and_a_charge_back_leave_the_bank_untouched(
-        client: TestClient, auth: Auth, store_id: str) -> None:
+        client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
     clerk = auth("advisor", "warranty-clerk", [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
     finance = auth("finance", "fin-" + store_id, [store_id])
@@ -147,3 +151,43 @@ def test_a_short_paid_claim_and_a_charge_back_leave_the_bank_untouched(
     row = _claim_row(client, auditor, wo_id)
     assert (row["status"], row["written_off"], row["paid"]) == ("charged_back", "150.00",
                                                                 "120.00")
+    # The views that show it equal their rebuild from the log.
+    for name in ("finance", "oem_claims"):
+        view = next(v for v in container.views if v.name == name)
+        check = verify_view(container.app, container.pool, view)
+        assert check.ok, check.as_dict()
+
+
+def test_what_an_insurer_short_pays_is_written_off_from_the_insurance_receivable(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    finance = auth("finance", "fin-" + store_id, [store_id])
+    wo_id = body_shop_visit(client, auth, store_id, vin=new_vin())
+    sid = post(client, "/settlements", cashier,
+               {"work_order_id": wo_id, "insurance": PICC}, 201)["id"]
+    url = f"/settlements/{sid}/write-off"
+    short = {"kind": "insurer_short_paid", "amount": "50.00", "reason": "insurer cut the part"}
+    # Confirmed but not settled: no receivable booked yet to write off.
+    confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
+    assert _refused(client, url, manager, short, 409)["settlement_status"] == "confirmed"
+    post(client, "/payments", cashier, {
+        "work_order_id": wo_id, "method": "cash",
+        "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
+    owed = confirmed["bills"]["insurance"]["outstanding"]
+    assert owed == "1050.00"
+    # Not an OEM claim: an OEM kind finds no claim; more than is owed is refused.
+    assert _refused(client, url, manager, {**short, "kind": "oem_rejected"},
+                    409)["claim_status"] == "not_submitted"
+    assert _refused(client, url, manager, {**short, "amount": "1050.01"},
+                    409)["limit"] == "1050.00"
+    bank = _balances(client, finance, store_id).get("1002")
+    done = post(client, url, manager, {**short, "reference": PICC["claim_number"]})
+    assert done["bills"]["insurance"]["outstanding"] == "1000.00"
+    assert done["written_off"]["reference"] == PICC["claim_number"]
+    assert "claim_status" not in done or done["claim_status"] is None
+    books = _balances(client, finance, store_id)
+    assert (books["1124"], books["6601"], books.get("1002")) == ("1000.00", "50.00", bank)
+    owed_now = get(client, "/receivables", finance, kind="insurance", wait_for=head(client))
+    [bill] = [b for g in owed_now["items"] for b in g["open_bills"] if b["settlement_id"] == sid]
+    assert (bill["written_off"], bill["outstanding"]) == ("50.00", "1000.00")
