@@ -291,13 +291,11 @@ class FinanceView(FinanceChanges, ReadModel):
 
     @on.register
     def _written_off(self, event: Settlement.ReceivableWrittenOff, ctx: Ctx) -> None:
-        """The receivable written off (a charge-back leaves the paid bill as it is): the
-        entry (domain/receivable_adjustment.py) is booked on the day it was decided."""
-        if event.kind != "oem_charged_back":
-            ctx.run("""UPDATE {settlement_bills} SET written_off = written_off + %s
-                       WHERE settlement_id = %s AND kind = %s""",
-                    (event.amount, event.originator_id, event.bill))
-        self._post(ctx, event, [event.entry], ctx.day(event))
+        if event.kind != "oem_charged_back":  # a charge-back leaves the paid bill as it was
+            ctx.run("UPDATE {settlement_bills} SET written_off = written_off + %s WHERE "
+                    "settlement_id = %s AND kind = %s", (event.amount, event.originator_id,
+                                                         event.bill))
+        self._post(ctx, event, [event.entry], ctx.day(event))  # domain/receivable_adjustment.py
 
     @on.register
     def _refund_rejected(self, event: Settlement.RefundRejected, ctx: Ctx) -> None:
