@@ -144,6 +144,11 @@ class RefundDecisionIn(Body):
 
     approve: Boolean = Field(description="a manager other than the requester decides")
     reason: str | None = Field(default=None, max_length=500)
+    payout_method: Method | None = Field(default=None, description=(
+        "an approval: how the money goes out (the payment's method when not said)"))
+    payout_ref: str | None = Field(default=None, max_length=80, description=(
+        "an approval: the transfer's or provider's reference, as the bank's statement shows "
+        "it (required with a payout_method other than cash); auto-match pairs it"))
     work_order_id: UUID | None = Field(default=None, description="optional: the visit")
     settlement_id: UUID | None = Field(default=None, description="optional, instead of "
                                        "work_order_id")

@@ -8,7 +8,13 @@ two statements of `--lines` lines, one per half. The pairs are the ones the read
 (line, settlement, payment); what is timed is the command: load the statement and each
 settlement, re-check, match, save, each way in a fresh process state (nothing cached).
 
-    python -m bench.auto_match [--lines 2000]
+Then refunds: `--refunds` more visits (default `--lines`), each deposit 10.00 of it refunded
+(asked by the cashier, approved by a manager, paid out by WeChat Pay with a reference of its
+own), and a statement of `--refunds` lines of money out, one per refund; auto-matched the same
+way, 500 a command, in a fresh process state. Each pair passes the refund-match path
+(`Statement.match_refund` with the reference re-checked, `Settlement.reconcile_refund`).
+
+    python -m bench.auto_match [--lines 2000] [--refunds N]
 """
 
 from __future__ import annotations
@@ -61,6 +67,51 @@ def paid_visits(container: Any, count: int, prefix: str) -> list[tuple[UUID, str
     return made
 
 
+def refunded_visits(container: Any, count: int) -> list[tuple[UUID, str, str]]:
+    """`count` visits, each with 10.00 of its deposit refunded by WeChat Pay: (settlement,
+    refund, payout reference)."""
+    manager = Request(Caller("mgr-01", "manager", (STORE,), datetime.now(UTC), str(uuid4())))
+    made = []
+    for sid, payment_id, reference in paid_visits(container, count, "WXR"):
+        cashier = Request(Caller("cash-01", "cashier", (STORE,), datetime.now(UTC),
+                                 str(uuid4())))
+        asked = container.settlements.request_refund(cashier, sid, payment_id=payment_id,
+                                                     amount="10.00", reason="goodwill")
+        refund_id = asked.body["refund_id"]
+        container.settlements.decide_refund(manager, sid, refund_id, approve=True,
+                                            payout_method="wechat_pay",
+                                            payout_ref="OUT-" + reference)
+        made.append((sid, refund_id, "OUT-" + reference))
+    return made
+
+
+def refund_statement(container: Any,
+                     visits: list[tuple[UUID, str, str]]) -> tuple[UUID, list[Any]]:
+    day = datetime.now(UTC).date().isoformat()
+    csv = "date,amount,reference,counterparty\n" + "".join(
+        f"{day},-10.00,{ref},陈静\n" for _, _, ref in visits)
+    imported = container.settlements.import_statement(
+        finance(), store_id=STORE, source="wechat_pay", account=f"WX {uuid4().hex[:6]}",
+        csv_text=csv)
+    pairs = [{"line_no": n + 1, "settlement_id": str(sid), "refund_id": rid}
+             for n, (sid, rid, _) in enumerate(visits)]
+    return UUID(imported.body["id"]), pairs
+
+
+def chunked_match(container: Any, statement_id: UUID, pairs: list[Any]) -> Measurement:
+    """Auto-match `pairs` 500 a command until none is left."""
+    latencies: list[float] = []
+    left = pairs
+    began = time.perf_counter()
+    while left:
+        at = time.perf_counter()
+        answer = container.settlements.auto_match(finance(), statement_id, left).body
+        latencies.append(time.perf_counter() - at)
+        assert answer["matched"] > 0, answer
+        left = left[answer["matched"] + answer["skipped"]:]
+    return Measurement(len(latencies), len(pairs), time.perf_counter() - began, latencies)
+
+
 def statement(container: Any, visits: list[tuple[UUID, str, str]]) -> tuple[UUID, list[Any]]:
     day = datetime.now(UTC).date().isoformat()
     csv = "date,amount,reference,counterparty\n" + "".join(
@@ -76,29 +127,27 @@ def statement(container: Any, visits: list[tuple[UUID, str, str]]) -> tuple[UUID
 def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | None) -> Report:
     yardstick = ensure_yardstick(server, args, yardstick)
     report = Report(NAME, server, args, yardstick, rate_unit="pairs")
+    refunds = args.lines if args.refunds is None else args.refunds
     with temporary_database(server, NAME) as url:
         with system(url) as container:
             started = time.perf_counter()
             chunked_visits = paid_visits(container, args.lines, "WXA")
             whole_visits = paid_visits(container, args.lines, "WXB")
+            refund_visits = refunded_visits(container, refunds)
             report.notes["setup_seconds"] = round(time.perf_counter() - started, 1)
             chunked, chunked_pairs = statement(container, chunked_visits)
             whole, whole_pairs = statement(container, whole_visits)
+            refunds_out, refund_pairs = refund_statement(container, refund_visits)
 
         # each measured in a process state of its own (no aggregate in memory yet), as an API
         # process that has not seen these visits: neither inherits the other's cache
         with system(url) as container:
-            latencies: list[float] = []
-            left = chunked_pairs
-            began = time.perf_counter()
-            while left:
-                at = time.perf_counter()
-                answer = container.settlements.auto_match(finance(), chunked, left).body
-                latencies.append(time.perf_counter() - at)
-                left = left[answer["matched"] + answer["skipped"]:]
             report.add(f"{args.lines} lines, {MAX_AUTO_MATCH} a command",
-                       Measurement(len(latencies), len(chunked_pairs),
-                                   time.perf_counter() - began, latencies))
+                       chunked_match(container, chunked, chunked_pairs))
+
+        with system(url) as container:
+            report.add(f"{refunds} lines of refunds, {MAX_AUTO_MATCH} a command",
+                       chunked_match(container, refunds_out, refund_pairs))
 
         with system(url) as container:
             at = time.perf_counter()
@@ -113,6 +162,8 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
 def parser() -> argparse.ArgumentParser:
     p = bench_parser(NAME, __doc__)
     p.add_argument("--lines", type=int, default=2000)
+    p.add_argument("--refunds", type=int, default=None,
+                   help="lines of money out, one refund each (default: --lines)")
     return p
 
 

@@ -224,7 +224,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "InvoiceRecorded": fields("bill invoice_no"),
         "PaymentTaken": fields(payment=payment),
         "RefundRequested": fields("refund_id payment_id amount reason kind red_invoice_number"),
-        "RefundApproved": fields("refund_id business_date kind"),
+        "RefundApproved": fields("refund_id business_date kind payout_method payout_ref"),
         "RefundRejected": fields("refund_id reason"),
         "Settled": fields("number customer_total"),
         "Reversed": fields("number reason"),
@@ -243,7 +243,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
     "Statement": {
         "Imported": fields("source account", lines=statement_lines),
         "LineMatched": fields("line_no settlement_id payment_id manual reason"),
-        "RefundMatched": fields("line_no settlement_id refund_id reason"),
+        "RefundMatched": fields("line_no settlement_id refund_id reason manual"),
         "LineExplained": fields("line_no kind reason duplicate_of"),
         "ExplanationWithdrawn": fields("line_no reason"),
         "RefundMatchWithdrawn": fields("line_no settlement_id refund_id reason"),

@@ -1,14 +1,16 @@
 """A bank or payment-provider statement imported for reconciliation, and its matches.
 
-A read model may propose matches (same reference and amount); the match command re-checks the
-statement line and the payment on its settlement, and marks both in one save, so a payment is
-never matched twice.
+A read model may propose matches (a payment of the line's reference and amount; a refund paid
+out with the line's reference, or alone of its amount near the line's date: `refund_pairs`); the
+match command re-checks the statement line and the payment or refund on its settlement, and
+marks both in one save, so neither is ever matched twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -31,6 +33,9 @@ SOURCES = ("bank", "wechat_pay", "alipay", "card_acquirer")
 # Why a statement line needs no match in the books: a line the bank printed twice, the bank's
 # fee or interest, money moved between the store's own accounts, or another reason written out.
 EXPLANATION_KINDS = ("duplicate", "bank_fee", "interest", "own_transfer", "other")
+# How many days a bank's line of money out may lie from a refund's approval for auto-match to
+# pair the two without a reference (as the statement's page lists payments: 7 either side).
+REFUND_DAYS = 7
 
 
 def parse_statement(text: str) -> list[dict[str, Any]]:
@@ -56,10 +61,18 @@ class Statement(Aggregate):
         reason: str | None
 
     class RefundMatched(Event):
+        """v2 adds `manual` (False: proposed by auto-match; every v1 match was by hand)."""
+
+        class_version = 2
         line_no: int
         settlement_id: UUID
         refund_id: str
         reason: str
+        manual: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["manual"] = True
 
     class LineExplained(Event):
         line_no: int
@@ -120,22 +133,32 @@ class Statement(Aggregate):
             "a payment matches money in"))
 
     def match_refund(self, audit: Audit, line_no: int, settlement_id: UUID,
-                     refund: dict[str, Any], reason: str | None) -> None:
-        """A line of money going out matched to the refund it paid, with a reason (the
-        amounts may differ, e.g. the bank's fee on the transfer)."""
+                     refund: dict[str, Any], reason: str | None, manual: bool = True) -> str:
+        """A line of money going out matched to the refund it paid: by hand with a reason
+        (the amounts may differ, e.g. the bank's fee on the transfer), or as auto-match
+        proposed it (`refund_pairs`: the refund's payout reference is the line's, or neither
+        says a differing one and amount and date agree), the reason then saying which."""
         line = self.line(line_no)
-        why = require_reason(reason, "a manual match")
         require(Decimal(str(line["amount"])) < 0, InvalidInput(
             f"statement line {line_no} is money in ({line['amount']}); a refund matches money "
             "out", field="line_no"))
+        if manual:
+            why = require_reason(reason, "a manual match")
+        else:
+            paired = refund_pairs(line, refund)
+            require(paired is not None, IllegalTransition(
+                f"line {line_no} and refund {refund['refund_id']} differ in amount, reference "
+                "or date; match by hand with a reason"))
+            why = str(paired)
         require(line["match"] is None,
                 IllegalTransition(f"statement line {line_no} is already matched"))
         self._check_unexplained(line)
-        self._refund_matched(audit, line_no, settlement_id, refund["refund_id"], why)
+        self._refund_matched(audit, line_no, settlement_id, refund["refund_id"], why, manual)
+        return why
 
     @event(RefundMatched)
     def _refund_matched(self, audit: Audit, line_no: int, settlement_id: UUID, refund_id: str,
-                        reason: str) -> None:
+                        reason: str, manual: bool = True) -> None:
         self.lines[line_no]["match"] = {"settlement_id": str(settlement_id),
                                         "refund_id": refund_id}
 
@@ -259,6 +282,27 @@ class Statement(Aggregate):
                  manual: bool, reason: str | None) -> None:
         self.lines[line_no]["match"] = {"settlement_id": str(settlement_id),
                                         "payment_id": payment_id}
+
+
+def refund_pairs(line: dict[str, Any], refund: dict[str, Any]) -> str | None:
+    """Why auto-match may pair a line of money out with an approved refund, or None: the same
+    amount out as the refund and either its payout reference is the line's, or (unless both
+    state references, and differing ones, or the refund went out in cash) the line's date
+    within REFUND_DAYS of the refund's approval. That no other line or refund pairs as well is the read model's to know
+    (`projections.refund_proposals`); this is what each pair must be."""
+    if Decimal(str(line["amount"])) != -Decimal(str(refund["amount"])):
+        return None
+    ours, theirs = refund.get("payout_ref") or "", line.get("reference") or ""
+    if ours and ours == theirs:
+        return f"auto-match: reference {ours} and amount agree"
+    approved_on = refund.get("business_date")
+    if (ours and theirs) or approved_on is None or refund.get("payout_method") == "cash":
+        return None  # differing references; not approved; cash is on no statement
+    days = abs((date.fromisoformat(str(line["date"])[:10])
+                - date.fromisoformat(str(approved_on)[:10])).days)
+    if days > REFUND_DAYS:
+        return None
+    return f"auto-match: amount agrees, {days} day(s) from the approval, the one candidate"
 
 
 def content_hash(lines: list[dict[str, Any]]) -> str:

@@ -80,8 +80,10 @@ class Reconciliation:
 
     def auto_match(self, request: Request, statement_id: UUID,
                    proposals: list[dict[str, Any]]) -> CommandResult:
-        """The read model's same-reference, same-amount pairs, at most MAX_AUTO_MATCH of them
-        per command (each loads and changes a settlement, all in one save): `remaining` says
+        """The read model's pairs (a line of money in and a payment of its reference and
+        amount; a line of money out and a refund `refund_pairs` allows, matched through the
+        path of a refund matched by hand, its reason saying why), at most MAX_AUTO_MATCH of
+        them per command (each loads and changes a settlement, all in one save): `remaining` says
         how many proposals are left for the next call. A pair the read model proposed but the
         aggregates show matched meanwhile (the view was behind) is skipped, not refused.
         No proposals (all matched already, or none to be had) is no error: the statement is
@@ -172,8 +174,8 @@ class Reconciliation:
     @staticmethod
     def _pair(session: Session, statement: Statement, pair: dict[str, Any], manual: bool,
               reason: str | None, skip_matched: bool = False) -> bool:
-        """Match one line to one payment on both aggregates; False if `skip_matched` and
-        either side is matched already."""
+        """Match one line to one payment or refund on both aggregates; False if
+        `skip_matched` and either side is matched already (or the line explained)."""
         audit = session.audit(statement.store_id)
         settlement = session.get(Settlement, UUID(str(pair["settlement_id"])), "settlement")
         if pair.get("refund_id") is not None:
@@ -181,12 +183,15 @@ class Reconciliation:
                 "a line matches a payment (payment_id) or a refund (refund_id), not both",
                 field="refund_id"))
             Reconciliation._refund_pair(settlement, statement, pair)
-            why = require_reason(reason, "a manual match")
             line_no = int(pair["line_no"])
-            statement.match_refund(audit, line_no, settlement.id,
-                                   settlement.refunds[str(pair["refund_id"])], why)
-            settlement.reconcile_refund(audit, str(pair["refund_id"]), statement.id, line_no,
-                                        why)
+            refund = settlement.refunds[str(pair["refund_id"])]
+            line = statement.line(line_no)
+            if skip_matched and (refund.get("reconciled") is not None
+                                 or line["match"] is not None
+                                 or line.get("explained") is not None):
+                return False
+            why = statement.match_refund(audit, line_no, settlement.id, refund, reason, manual)
+            settlement.reconcile_refund(audit, refund["refund_id"], statement.id, line_no, why)
             return True
         require(pair.get("payment_id") is not None, InvalidInput(
             "name the payment (payment_id) or the refund (refund_id) the line matches",

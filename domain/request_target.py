@@ -35,9 +35,9 @@ KEPT_QUERY_VALUES = frozenset({
     "include_cleared", "include_handled", "kind", "lang", "limit", "lot_id", "low_only",
     "method", "model", "month", "movements_limit", "movements_offset", "notice", "number",
     "offset", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
-    "payments_limit", "payments_offset", "source", "state", "status", "store_id",
-    "statement_id", "streams", "supplier", "tag", "technician", "to", "to_day", "type",
-    "user_id",
+    "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "source", "state",
+    "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
+    "to_day", "type", "user_id",
     "visits_limit", "visits_offset", "wait_for", "work_order_id",
 })
 

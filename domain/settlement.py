@@ -94,17 +94,26 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
             state["red_invoice_number"] = None
 
     class RefundApproved(Event):
-        """v2 adds `kind` (a v1 refund is a payment return)."""
+        """v2 adds `kind` (a v1 refund is a payment return); v3 how the money went out:
+        `payout_method` and the transfer's or provider's reference `payout_ref` (a refund
+        approved before v3 says neither: it went out as its payment came in, no reference)."""
 
-        class_version = 2
+        class_version = 3
         refund_id: str
         business_date: str
         entry: dict[str, Any]
         kind: str
+        payout_method: str | None
+        payout_ref: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["kind"] = "payment_return"
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["payout_method"] = None
+            state["payout_ref"] = None
 
     class RefundRejected(Event):
         refund_id: str
@@ -244,9 +253,14 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
 
     @event(RefundApproved)
     def _refund_approved(self, audit: Audit, refund_id: str, business_date: str,
-                         entry: dict[str, Any], kind: str = "payment_return") -> None:
+                         entry: dict[str, Any], kind: str = "payment_return",
+                         payout_method: str | None = None,
+                         payout_ref: str | None = None) -> None:
         refund = self.refunds[refund_id]
         refund["status"] = "approved"
+        refund["business_date"] = business_date
+        refund["payout_method"] = payout_method  # None: approved before v3 said it
+        refund["payout_ref"] = payout_ref
         if kind == "credit":
             bill = self.bills[refund["bill"]]
             bill["allowances"] = bill.get("allowances", ZERO) + refund["amount"]

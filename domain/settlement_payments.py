@@ -174,7 +174,12 @@ class SettlementPayments(SettlementState):
                                   creditable=str(left))
 
     def decide_refund(self, audit: Audit, refund_id: str, approve: bool, reason: str | None,
-                      business_date: str) -> dict[str, Any]:
+                      business_date: str, payout_method: str | None = None,
+                      payout_ref: str | None = None) -> dict[str, Any]:
+        """Approved, the money goes out by `payout_method` (the payment's own method when
+        not said) with the transfer's or provider's reference `payout_ref` (needed when a
+        method other than cash is said; optional for cash), which the reconciliation pairs
+        with the bank's line of money out."""
         refund = self.refunds.get(refund_id)
         if refund is None:
             raise InvalidInput(f"no refund {refund_id} on this settlement")
@@ -183,22 +188,24 @@ class SettlementPayments(SettlementState):
         require(audit.role == "manager", NotPermitted("approving a refund needs a manager"))
         require(audit.user_id != refund["requested_by"],
                 NotPermitted("a refund is approved by another user than the one who asked"))
+        payment = self.payments[refund["payment_id"]]
+        method, reference = _payout(approve, payout_method, payout_ref, payment["method"])
         if not approve:
             self._refund_rejected(audit, refund_id, require_reason(reason, "rejecting a refund"))
             return refund
-        payment = self.payments[refund["payment_id"]]
         if refund["kind"] == "credit":
             self._check_credit(payment["payment_id"], refund["amount"],
                                refund["red_invoice_number"], refund_id)
             net, vat = self.allowance_split(payment["bill"], refund["amount"])
             posted = entry(f"credit {refund_id} of {payment['payment_id']} (sales allowance)", [
                 posting("6003", debit=net), posting("2221", debit=vat),
-                posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
+                posting(METHOD_ACCOUNTS[method], credit=refund["amount"])])
         else:
             posted = entry(f"refund {refund_id} of {payment['payment_id']}", [
                 posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
-                posting(METHOD_ACCOUNTS[payment["method"]], credit=refund["amount"])])
-        self._refund_approved(audit, refund_id, business_date, posted, refund["kind"])
+                posting(METHOD_ACCOUNTS[method], credit=refund["amount"])])
+        self._refund_approved(audit, refund_id, business_date, posted, refund["kind"], method,
+                              reference)
         return refund
 
     def allowance_split(self, bill: str, amount: Decimal) -> tuple[Decimal, Decimal]:
@@ -253,6 +260,26 @@ class SettlementPayments(SettlementState):
         _require_matched(self.refunds.get(refund_id), f"refund {refund_id}", statement_id,
                          line_no)
         self._refund_unreconciled(audit, refund_id, statement_id, line_no, reason)
+
+
+def _payout(approve: bool, method: str | None, typed_ref: str | None,
+            paid_by: str) -> tuple[str, str | None]:
+    """How an approved refund goes out: the method said (or the payment's, `paid_by`) and
+    its reference in the form kept (None: none said). A rejected refund is not paid out."""
+    reference = provider_reference(typed_ref) or None
+    if not approve:
+        require(method is None and reference is None, InvalidInput(
+            "a rejected refund is not paid out: payout_method and payout_ref go with an "
+            "approval", field="payout_method" if method is not None else "payout_ref"))
+        return paid_by, None
+    if method is not None and method not in METHODS:
+        raise InvalidInput(f"payout_method must be one of {', '.join(METHODS)}",
+                           field="payout_method")
+    if method in ELECTRONIC and reference is None:
+        raise InvalidInput(f"a refund paid out by {method} needs payout_ref: the transfer's "
+                           "or the provider's reference, as the bank's statement will show it",
+                           field="payout_ref")
+    return method or paid_by, reference
 
 
 def _require_matched(entry: dict[str, Any] | None, what: str, statement_id: UUID,

@@ -431,21 +431,22 @@ class Settlements(Reconciliation):
             cancels=cancels))
 
     def decide_refund(self, request: Request, settlement_id: UUID, refund_id: str, *,
-                      approve: bool, reason: str | None = None) -> CommandResult:
-        """A manager (not the requester) approves: the money leaves the cashier's day. A
-        rejected credit lets its red-letter number go in the same save (`InvoiceNumber`)."""
+                      approve: bool, reason: str | None = None, payout_method: str | None = None,
+                      payout_ref: str | None = None) -> CommandResult:
+        """A manager (not the requester) approves: the money leaves the cashier's day (by the
+        payout's method). A rejected credit lets its red-letter number go in the same save."""
         day = self.today(request).isoformat()
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             audit = session.audit(settlement.store_id)
-            refund = settlement.decide_refund(audit, refund_id, approve, reason, day)
+            refund = settlement.decide_refund(audit, refund_id, approve, reason, day,
+                                              payout_method, payout_ref)
             if not approve and refund.get("red_invoice_number"):
                 found = session.find(InvoiceNumber, InvoiceNumber.create_id(
                     settlement.store_id, invoice_number(refund["red_invoice_number"])))
                 if found is not None:  # none: a credit from before numbers were reserved
                     found.release(audit, refund_id)
             if approve:
-                payment = settlement.payments[refund["payment_id"]]
                 cashier = refund["requested_by"]
                 day_id = CashierDay.create_id(settlement.store_id, cashier, day)
                 cashier_day = session.find(CashierDay, day_id)
@@ -453,7 +454,7 @@ class Settlements(Reconciliation):
                     cashier_day = CashierDay(id=day_id, audit=audit, cashier_id=cashier,
                                              business_date=day)
                     session.add(cashier_day)
-                cashier_day.money_out(audit, settlement.id, refund_id, payment["method"],
+                cashier_day.money_out(audit, settlement.id, refund_id, refund["payout_method"],
                                       refund["amount"])
                 self._refund_to_customer(session, settlement, refund)
             return {"refund_id": refund_id, "refund_status": "approved" if approve

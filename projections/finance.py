@@ -26,9 +26,10 @@ from domain.follow_up import Complaint, FollowUp
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
-from projections import statement_rows
+from projections import finance_follow_ups, statement_rows
 from projections.base import Index, ReadModel
 from projections.finance_batch import ZERO, Ctx, FinanceChanges
+from projections.finance_follow_ups import TABLES as FOLLOW_UP_TABLES
 from projections.finance_stock import COLUMNS as STOCK_BOOK_COLUMNS
 from projections.finance_stock import STOCK_EVENTS, StockBooks
 from projections.insurers import INSURER_EVENTS, apply_insurer
@@ -74,7 +75,8 @@ class FinanceView(FinanceChanges, ReadModel):
             reason text NOT NULL, requested_by text NOT NULL, requested_at timestamptz NOT NULL,
             decided_by text, decided_at timestamptz, decision_reason text,
             business_date date, kind text NOT NULL DEFAULT 'payment_return',
-            red_invoice_number text, statement_id uuid, statement_line integer""",
+            red_invoice_number text, statement_id uuid, statement_line integer,
+            payout_method text, payout_ref text""",
         "journal": """
             notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
             store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
@@ -97,16 +99,7 @@ class FinanceView(FinanceChanges, ReadModel):
             explained_kind text, explained_reason text, duplicate_of integer,
             explained_by text, explained_at timestamptz, refund_id text,
             PRIMARY KEY (statement_id, line_no)""",
-        "follow_ups": """
-            id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
-            store_id text NOT NULL, customer_id uuid NOT NULL, due_on date NOT NULL,
-            status text NOT NULL, attempts integer NOT NULL DEFAULT 0, csi integer,
-            comment text, complaint_id uuid, done_at timestamptz, done_by text""",
-        "complaints": """
-            id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
-            store_id text NOT NULL, customer_id uuid NOT NULL, description text NOT NULL,
-            source text NOT NULL, status text NOT NULL, assignee text, resolution text,
-            opened_at timestamptz NOT NULL, resolved_at timestamptz""",
+        **FOLLOW_UP_TABLES,
         "stock_book": STOCK_BOOK_COLUMNS,
         **INSURER_TABLES,
     }
@@ -118,6 +111,7 @@ class FinanceView(FinanceChanges, ReadModel):
         Index("payments", "payments_day_idx", "(store_id, business_date)"),
         Index("payments", "payments_ref_idx", "(provider_ref)"),
         Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
+        Index("refunds", "refunds_payout_ref_idx", "(store_id, payout_ref)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
         Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
         Index("complaints", "complaints_store_idx", "(store_id, status)"),
@@ -142,6 +136,10 @@ class FinanceView(FinanceChanges, ReadModel):
         ("statement_lines", "refund_id text"),
         ("refunds", "statement_id uuid"),
         ("refunds", "statement_line integer"),
+        # a refund approved before they were said went out as its payment came in (the
+        # proposals read the payment's method then), with no reference
+        ("refunds", "payout_method text"),
+        ("refunds", "payout_ref text"),
         ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
     )
 
@@ -269,6 +267,9 @@ class FinanceView(FinanceChanges, ReadModel):
     @on.register
     def _refund_approved(self, event: Settlement.RefundApproved, ctx: Ctx) -> None:
         self._decided(ctx, event, "approved", None, event.business_date)
+        ctx.run("""UPDATE {refunds} SET payout_method = %s, payout_ref = %s
+                   WHERE refund_id = %s""",
+                (event.payout_method, event.payout_ref, event.refund_id))
         row = ctx.one("""UPDATE {payments} p SET refunded = p.refunded + r.amount
                          FROM {refunds} r WHERE r.refund_id = %s AND p.payment_id = r.payment_id
                          RETURNING p.bill, r.amount""", (event.refund_id,))
@@ -362,43 +363,11 @@ class FinanceView(FinanceChanges, ReadModel):
     on.register(Statement.RefundMatchWithdrawn, statement_rows.match_withdrawn)
     on.register(Statement.PaymentMatchWithdrawn, statement_rows.match_withdrawn)
 
-    # -- follow-ups and complaints -------------------------------------------------------------
+    # -- follow-ups and complaints (projections/finance_follow_ups.py) -----------------------
 
-    @on.register
-    def _scheduled(self, event: FollowUp.Scheduled, ctx: Ctx) -> None:
-        ctx.run("""INSERT INTO {follow_ups} (id, work_order_id, work_order_number, store_id,
-                   customer_id, due_on, status) VALUES (%s, %s, %s, %s, %s, %s, 'open')""",
-                (event.originator_id, event.work_order_id, event.work_order_number,
-                 event.audit.store_id, event.customer_id, event.due_on))
-
-    @on.register
-    def _attempted(self, event: FollowUp.Attempted, ctx: Ctx) -> None:
-        ctx.run("UPDATE {follow_ups} SET attempts = attempts + 1 WHERE id = %s",
-                (event.originator_id,))
-
-    @on.register
-    def _followed_up(self, event: FollowUp.Completed, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {follow_ups} SET status = 'done', csi = %s, comment = %s,
-                   complaint_id = %s, done_at = %s, done_by = %s WHERE id = %s""",
-                (event.csi, event.comment, event.complaint_id, event.audit.at,
-                 event.audit.user_id, event.originator_id))
-
-    @on.register
-    def _complaint(self, event: Complaint.Opened, ctx: Ctx) -> None:
-        ctx.run("""INSERT INTO {complaints} (id, work_order_id, work_order_number, store_id,
-                   customer_id, description, source, status, opened_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, 'opened', %s)""",
-                (event.originator_id, event.work_order_id, event.work_order_number,
-                 event.audit.store_id, event.customer_id, event.description, event.source,
-                 event.audit.at))
-
-    @on.register
-    def _assigned(self, event: Complaint.Assigned, ctx: Ctx) -> None:
-        ctx.run("UPDATE {complaints} SET status = 'assigned', assignee = %s WHERE id = %s",
-                (event.assignee, event.originator_id))
-
-    @on.register
-    def _resolved(self, event: Complaint.Resolved, ctx: Ctx) -> None:
-        ctx.run("""UPDATE {complaints} SET status = 'resolved', resolution = %s,
-                   resolved_at = %s WHERE id = %s""",
-                (event.resolution, event.audit.at, event.originator_id))
+    on.register(FollowUp.Scheduled, finance_follow_ups.scheduled)
+    on.register(FollowUp.Attempted, finance_follow_ups.attempted)
+    on.register(FollowUp.Completed, finance_follow_ups.followed_up)
+    on.register(Complaint.Opened, finance_follow_ups.complaint)
+    on.register(Complaint.Assigned, finance_follow_ups.assigned)
+    on.register(Complaint.Resolved, finance_follow_ups.resolved)

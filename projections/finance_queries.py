@@ -237,15 +237,18 @@ def complaints(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 UNMATCHED_PAYMENTS = 500
+UNMATCHED_REFUNDS = 500
 
 
 def statement(conn: psycopg.Connection[Any], stores: Sequence[str], statement_id: UUID, *,
-              payments_limit: int = UNMATCHED_PAYMENTS,
-              payments_offset: int = 0) -> dict[str, Any] | None:
+              payments_limit: int = UNMATCHED_PAYMENTS, payments_offset: int = 0,
+              refunds_limit: int = UNMATCHED_REFUNDS,
+              refunds_offset: int = 0) -> dict[str, Any] | None:
     """Matched and unmatched on both sides: the statement's lines and the store's payments of
     the statement's methods over its dates that no statement matched yet, `payments_limit` of
     them from `payments_offset` (`unmatched_payments_count`, all of them: a store that has not
-    reconciled for months has thousands)."""
+    reconciled for months has thousands); the same for the approved refunds paid out by those
+    methods (`unmatched_refunds`, the money going out)."""
     where, params = _where(stores, {})
     found = _rows(conn, f"SELECT * FROM statements WHERE id = %s AND {where}",
                   [statement_id, *params])
@@ -262,19 +265,34 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str], statement_id
     doc["unmatched_lines"] = [ln for ln in lines if not (
         ln["payment_id"] or ln["refund_id"] or ln["explained_kind"])]
     methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
-    unmatched = {"total": 0, "items": []}
+    unmatched = refunds = {"total": 0, "items": []}
     if lines:
+        window = [doc["store_id"], methods, min(ln["date"] for ln in lines),
+                  max(ln["date"] for ln in lines)]
         unmatched = _page(conn, """SELECT payment_id, settlement_id, bill, method, amount,
             provider_ref, business_date, cashier FROM payments
             WHERE store_id = %s AND method = ANY(%s) AND statement_id IS NULL
-            AND business_date BETWEEN %s::date - 7 AND %s::date + 7""",
-                          [doc["store_id"], methods, min(ln["date"] for ln in lines),
-                           max(ln["date"] for ln in lines)],
+            AND business_date BETWEEN %s::date - 7 AND %s::date + 7""", window,
                           order_by="business_date, payment_id", limit=payments_limit,
                           offset=payments_offset)
+        refunds = _page(conn, f"""SELECT * FROM ({UNMATCHED_REFUND_ROWS}) r
+            WHERE store_id = %s AND method = ANY(%s)
+            AND business_date BETWEEN %s::date - 7 AND %s::date + 7""", window,
+                        order_by="business_date, refund_id", limit=refunds_limit,
+                        offset=refunds_offset)
     doc["unmatched_payments"] = unmatched["items"]
     doc["unmatched_payments_count"] = unmatched["total"]
+    doc["unmatched_refunds"] = refunds["items"]
+    doc["unmatched_refunds_count"] = refunds["total"]
     return shown(doc)
+
+
+# Approved refunds no statement line matched yet, with the method they went out by (said on
+# approval, else the payment's): what a line of money out may be matched to.
+UNMATCHED_REFUND_ROWS = """SELECT r.refund_id, r.settlement_id, r.store_id, p.bill, r.kind,
+    coalesce(r.payout_method, p.method) AS method, r.amount, r.payout_ref,
+    r.business_date, r.decided_by FROM refunds r JOIN payments p ON p.payment_id = r.payment_id
+    WHERE r.status = 'approved' AND r.statement_id IS NULL"""
 
 
 def imported_before(conn: psycopg.Connection[Any], statement_id: UUID) -> dict[int, Any]:
@@ -297,13 +315,14 @@ def imported_before(conn: psycopg.Connection[Any], statement_id: UUID) -> dict[i
 
 
 def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
-    """Unmatched lines and unreconciled payments with the same reference and amount, paired
-    one to one (the n-th such line with the n-th such payment)."""
+    """Unmatched lines of money in and unreconciled payments with the same reference and
+    amount, paired one to one (the n-th such line with the n-th such payment); lines of money
+    out: `projections.refund_proposals`."""
     return _rows(conn, """
         WITH l AS (
             SELECT line_no, store_id, reference, amount, row_number() OVER (
                 PARTITION BY reference, amount ORDER BY line_no) AS n
-            FROM statement_lines WHERE statement_id = %(s)s AND payment_id IS NULL
+            FROM statement_lines WHERE statement_id = %(s)s AND amount > 0 AND payment_id IS NULL
               AND refund_id IS NULL AND explained_kind IS NULL),
         p AS (
             SELECT settlement_id, payment_id, store_id, provider_ref, amount, row_number() OVER (

@@ -15,7 +15,10 @@ Rules (PRC car 三包, see DOMAIN.md), counted from the vehicle's sale date (Veh
   `same_problem_warn`, breach above `same_problem_limit` (4);
 - serious systems: a repair of engine, transmission or traction battery / drive motor within 7
   days of the sale, and of steering, brakes, body or fuel system within 60 days and 3,000 km
-  (odometer at sale taken as 0): a breach when parts were replaced on that job, else a warning.
+  (odometer at sale taken as 0): a breach when parts were replaced on that job, else a warning;
+- a serious safety fault remaining after 2 repairs, an engine / transmission / traction battery /
+  drive motor replaced twice and still failing, the same main part replaced twice: see
+  `projections/sanbao_triggers.py`.
 A vehicle without a recorded sale date is listed with `sale_date: null`: its 三包 repairs of the
 two years up to `as_of` (under 50,000 km) are counted, the 7- and 60-day rules are not evaluated.
 The work-order read model only finds candidate work orders; every figure comes from events.
@@ -41,11 +44,10 @@ from domain.work_orders import vehicle_id
 from projections.claim_checks import compensations
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.repair_records import stores_asked
+from projections.sanbao_triggers import SEVEN_DAY, SIXTY_DAY, SIXTY_DAY_KM, trigger_flags
 from projections.warranty_claim import visit_dates
 
 VALIDITY_YEARS, VALIDITY_KM = 2, 50_000
-SEVEN_DAY = {"engine", "transmission", "traction_battery"}
-SIXTY_DAY, SIXTY_DAY_KM = {"steering", "brakes", "body", "fuel"}, 3_000
 # op-code prefix -> system; the longest matching prefix wins; maintenance codes name no problem
 SYSTEMS = {
     "ENG": "engine", "ENGOH": "engine", "TRN": "transmission", "GBX": "transmission",
@@ -66,6 +68,12 @@ class SanbaoRules:
     repair_days_limit: int = 30
     same_problem_warn: int = 3
     same_problem_limit: int = 4
+    serious_fault_warn: int = 2
+    serious_fault_limit: int = 2
+    assembly_replaced_warn: int = 2
+    assembly_replaced_limit: int = 2
+    main_part_warn: int = 1
+    main_part_limit: int = 1
 
 
 def system_of(op_code: str) -> str | None:
@@ -131,6 +139,19 @@ def _visit(events: list[Recorded], end: datetime, zone: ZoneInfo) -> dict[str, A
 
 def _level(value: int, warn: int, limit: int) -> str | None:
     return "breach" if value > limit else "warning" if value >= warn else None
+
+
+def in_validity(visit: dict[str, Any], first: date, valid_until: date) -> bool:
+    """Whether a 三包 repair counts: checked in from `first` (the sale) to `valid_until`, at
+    most 50,000 km on the odometer (none read: counted)."""
+    return first <= visit["day_in"] <= valid_until and (visit["mileage_in"] or 0) <= VALIDITY_KM
+
+
+def flags_of(visits: list[dict[str, Any]], sale: date | None,
+             rules: SanbaoRules) -> list[dict[str, Any]]:
+    """The flags of a vehicle's 三包 repairs within the validity: the rules above, then the
+    triggers of `projections/sanbao_triggers.py`."""
+    return [*_flags(visits, sale, rules), *trigger_flags(visits, rules)]
 
 
 def _flags(visits: list[dict[str, Any]], sale: date | None,
@@ -222,14 +243,13 @@ def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str
         for work_order_id in ids:
             events = [r for r in streams.get(work_order_id, []) if r.at <= end]
             visit = _visit(events, end, zone) if events else None
-            if visit and first <= visit["day_in"] <= valid_until \
-                    and (visit["mileage_in"] or 0) <= VALIDITY_KM:
+            if visit and in_validity(visit, first, valid_until):
                 visits.append(visit)
                 used += events
         mileage = max((v["mileage"] for v in visits), default=0)
         if not visits or as_of > valid_until or mileage > VALIDITY_KM:
             continue
-        flags = _flags(visits, sale, rules)
+        flags = flags_of(visits, sale, rules)
         if not flags:
             continue
         seen = streams[ids[-1]][0].event.vehicle  # the latest visit's snapshot

@@ -125,6 +125,7 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
             "payment_id": r["payment_id"], "amount": r["amount"], "status": r["status"],
             "reason": r["reason"], "requested_by": r["requested_by"], "kind": r["kind"],
             "red_invoice_number": r["red_invoice_number"],
+            "payout_method": r.get("payout_method"), "payout_ref": r.get("payout_ref"),
             "statement_id": (r.get("reconciled") or {}).get("statement_id"),
             "statement_line": (r.get("reconciled") or {}).get("line_no"),
             **trail.refunds[r["refund_id"]],

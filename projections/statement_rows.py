@@ -29,10 +29,10 @@ def matched(view: Any, event: Statement.LineMatched, ctx: Ctx) -> None:
 
 
 def refund_matched(view: Any, event: Statement.RefundMatched, ctx: Ctx) -> None:
-    ctx.run("""UPDATE {statement_lines} SET refund_id = %s, settlement_id = %s, manual = true,
+    ctx.run("""UPDATE {statement_lines} SET refund_id = %s, settlement_id = %s, manual = %s,
                reason = %s WHERE statement_id = %s AND line_no = %s""",
-            (event.refund_id, event.settlement_id, event.reason, event.originator_id,
-             event.line_no))
+            (event.refund_id, event.settlement_id, event.manual, event.reason,
+             event.originator_id, event.line_no))
 
 
 def match_withdrawn(view: Any,

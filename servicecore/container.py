@@ -193,8 +193,8 @@ class Container:
     @property
     def sanbao_rules(self) -> SanbaoRules:
         s = self.settings
-        return SanbaoRules(s.sanbao_repair_days_warn, s.sanbao_repair_days_limit,
-                           s.sanbao_same_problem_warn, s.sanbao_same_problem_limit)
+        return SanbaoRules(**{name: getattr(s, "sanbao_" + name)
+                              for name in SanbaoRules.__dataclass_fields__})
 
     @property
     def positions(self) -> ProjectionPositions:

@@ -187,6 +187,17 @@ class Settings(BaseSettings):
     sanbao_same_problem_warn: int = Field(default=3, ge=1, description="三包 monitor: warn from "
                                           "this many repairs of the same problem")
     sanbao_same_problem_limit: int = Field(default=4, ge=1, description="三包: breach above")
+    sanbao_serious_fault_warn: int = Field(default=2, ge=1, description="三包 monitor: warn from "
+                                           "this many repairs of one serious safety system")
+    sanbao_serious_fault_limit: int = Field(default=2, ge=1, description="三包: breach above")
+    sanbao_assembly_replaced_warn: int = Field(
+        default=2, ge=1, description="三包 monitor: warn from this many visits replacing parts "
+        "of the engine, transmission or traction battery / drive motor")
+    sanbao_assembly_replaced_limit: int = Field(
+        default=2, ge=1, description="三包: breach when this many are followed by a repair")
+    sanbao_main_part_warn: int = Field(default=1, ge=1, description="三包 monitor: warn from "
+                                       "this many visits issuing the same main part")
+    sanbao_main_part_limit: int = Field(default=1, ge=1, description="三包: breach above")
     ready_max_lag: int = Field(
         default=1000, ge=0, description="/health/ready answers 503 while a projection is more "
         "than this many events behind the log's head; 0 = lag does not count")

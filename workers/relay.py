@@ -12,9 +12,11 @@ applied: `workers.relay_consumer.StreamVersions`). A broker restart is noticed i
 at the delivery timeout: a connection dropped under a request fails its sends at once, a send to
 a topic the broker no longer knows fails before it is queued, sends stuck for `stall_seconds`
 make the relay ask whether the broker answers and still holds what it acknowledged, and the
-backoff ends as soon as an unreachable broker answers again. The position never stays past an
-event the broker lost: on every connection, when stuck and every `verify_seconds` while idle,
-each partition's end offset is compared with what was acknowledged (`workers.relay_offsets`).
+backoff ends as soon as an unreachable broker answers again; a producer whose network thread
+ended under its sends is found at the next look at them (`ProducerDied`, counted). The position
+never stays past an event the broker lost: on every connection, when stuck and every
+`verify_seconds` while idle, each partition's end offset is compared with what was
+acknowledged (`workers.relay_offsets`).
 
 The producer is idempotent (acks=all, one request in flight); a broker that refuses idempotent
 producers (tansu 0.6) is detected, and with `idempotence="auto"` the relay goes on without.
@@ -49,12 +51,13 @@ from workers.relay_sends import (
     MessageTooLarge,
     Oversized,
     Pending,
+    ProducerDied,
     RelaySends,
     SendFailed,
 )
 
-__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "MessageTooLarge", "RelayConfig",
-           "RelayStats", "SendFailed"]
+__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "MessageTooLarge", "ProducerDied",
+           "RelayConfig", "RelayStats", "SendFailed"]
 log = logging.getLogger(__name__)
 
 
@@ -143,6 +146,7 @@ class KafkaRelay(RelaySends):
 
             producer = KafkaProducer(**options)
         broker.fail_fast_on_dropped_connections(producer)
+        broker.abort_drained_batches_on_close(producer)
         return producer
 
     def connect(self) -> None:

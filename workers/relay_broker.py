@@ -209,10 +209,60 @@ def fail_fast_on_dropped_connections(producer: Any) -> bool:
     return True
 
 
-def close_producer(producer: Any, timeout: float) -> None:
+def abort_drained_batches_on_close(producer: Any) -> bool:
+    """kafka-python 2.3: a force-closed producer's network thread aborts its unfinished batches
+    with `RecordAccumulator._abort_batches`, which takes each out of its partition's queue and
+    raises ValueError for one already drained into a request in flight (the same happens on a
+    fatal error of an idempotent producer). The thread ends there: the other batches are never
+    resolved and its connections never closed, so `close()` waits its whole timeout in flush,
+    raises `KafkaTimeoutError` and leaves the producer unclosed, and on garbage collection its
+    `__del__` waits another second (in whatever thread collects it) and prints the same error.
+    The relay force-closes whenever it drops a producer (a database fault while sends are in
+    flight, a stuck broker). Replace that method on this producer's accumulator with one that
+    aborts a drained batch as well (as kafka-python's own repository has since). Returns
+    whether it applied (not on other versions)."""
+    import kafka
+
+    accumulator: Any = getattr(producer, "_accumulator", None)
+    if (accumulator is None or not hasattr(accumulator, "_abort_batches")
+            or not hasattr(accumulator, "_incomplete") or not hasattr(accumulator, "_tp_lock")
+            or not str(getattr(kafka, "__version__", "")).startswith("2.3")):
+        return False
+
+    forget_in_flight = getattr(getattr(producer, "_sender", None),
+                               "_maybe_remove_from_inflight_batches", None)
+
+    def abort_batches(error: BaseException) -> None:
+        for batch in accumulator._incomplete.all():
+            tp = batch.topic_partition
+            with accumulator._tp_lock(tp):
+                batch.records.close()
+                queued = accumulator._batches.get(tp)
+                if queued is not None and batch in queued:
+                    queued.remove(batch)  # not drained yet; a drained one is in flight
+            if batch.final_state is None:
+                batch.abort(error)
+            if forget_in_flight is not None:  # else its delivery timeout finds it aborted
+                forget_in_flight(batch)
+            accumulator.deallocate(batch)
+
+    accumulator._abort_batches = abort_batches
+    return True
+
+
+def sender_alive(producer: Any) -> bool:
+    """Does the producer's network thread still run (it sends and resolves every future)?"""
+    sender = getattr(producer, "_sender", None)
+    return sender is None or not hasattr(sender, "is_alive") or bool(sender.is_alive())
+
+
+def close_producer(producer: Any, timeout: float) -> bool:
     """Close at once: what it still holds fails instead of being sent. kafka-python's
     close(timeout=0) raises in its flush and leaves the sender thread running (it would go on
-    sending to a broker that came back), so the sender is stopped first."""
+    sending to a broker that came back), so the sender is stopped first; every batch it holds,
+    in flight or not, is aborted (`abort_drained_batches_on_close`), so the close returns once
+    the thread has ended, within `timeout`. Returns whether the producer is closed (its thread
+    ended); one that is not is logged: kafka-python would try again when it is collected."""
     sender = getattr(producer, "_sender", None)
     try:
         if sender is not None and hasattr(sender, "force_close"):
@@ -220,3 +270,8 @@ def close_producer(producer: Any, timeout: float) -> None:
         producer.close(timeout=timeout)
     except Exception:
         log.debug("closing the producer failed", exc_info=True)
+    closed = bool(getattr(producer, "_closed", True)) and (sender is None
+                                                           or not sender_alive(producer))
+    if not closed:
+        log.warning("kafka relay: a dropped producer did not close within %.1f s", timeout)
+    return closed

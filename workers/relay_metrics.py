@@ -21,6 +21,7 @@ class RelayStats:
     skipped: int = 0  # internal events, not published
     unknown: int = 0  # events published with an empty payload (no mapping)
     rewinds: int = 0  # times the broker had lost acknowledged records and the position went back
+    producer_deaths: int = 0  # producers whose network thread ended under the relay
 
 
 def samples(s: RelayStats, meter: RateMeter, *, stored: int, head: int, idempotent: bool,
@@ -49,6 +50,10 @@ def samples(s: RelayStats, meter: RateMeter, *, stored: int, head: int, idempote
         Sample("servicecore_relay_rewinds_total", float(s.rewinds), kind="counter",
                help="times the broker no longer held acknowledged records and the relay "
                     "went back to send them again"),
+        Sample("servicecore_relay_producer_deaths_total", float(s.producer_deaths),
+               kind="counter",
+               help="producers whose network thread ended while the relay used them: dropped, "
+                    "and everything after the stored position sent again"),
         Sample("servicecore_relay_idempotent", 1.0 if idempotent else 0.0),
         Sample("servicecore_relay_active", 1.0 if active else 0.0),
     ]
@@ -59,7 +64,7 @@ def details(s: RelayStats, *, stored: int, head: int, idempotent: bool,
     return {"active": active, "position": stored, "head": head,
             "behind": max(0, head - stored), "idempotent": idempotent,
             "sent": s.sent, "acked": s.acked, "retries": s.retries, "failures": s.failures,
-            "rewinds": s.rewinds}
+            "rewinds": s.rewinds, "producer_deaths": s.producer_deaths}
 
 
 def size_samples(limit: int, oversized: Oversized | None) -> Iterable[Sample]:

@@ -38,6 +38,12 @@ class MessageTooLarge(SendFailed):
     stops there, never skipping it, until the limit is raised."""
 
 
+class ProducerDied(SendFailed):
+    """The producer's network thread ended under sends the relay waits for: nothing would
+    resolve them (nor expire them at the delivery timeout). Drop it and start again from the
+    stored position."""
+
+
 @dataclass(frozen=True)
 class Oversized:
     """The event the relay stopped at, for /health and /metrics."""
@@ -140,6 +146,10 @@ class RelaySends:
 
     def advance(self) -> int:
         """Move the stored position over the acknowledged head of the pending sends."""
+        if self._producer is not None and not broker.sender_alive(self._producer):
+            self.stats.producer_deaths += 1
+            raise ProducerDied(f"the producer's network thread ended with {len(self._pending)} "
+                               "send(s) unacknowledged")
         if self._failed.is_set():
             raise SendFailed(f"send failed: {self._error!r}")
         position = self.stored

@@ -32,7 +32,7 @@ from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
 from api.statement_files import XLSX, statement_rows
 from domain.common import InvalidInput, NotFound
-from projections import chain_witness, finance_queries
+from projections import chain_witness, finance_queries, refund_proposals
 from projections import receivables as receivables_view
 
 router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
@@ -238,17 +238,24 @@ def import_statement_file(
 def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
               payments_limit: Annotated[int, Query(ge=1, le=1000, description=(
                   "at most this many unmatched payments")), Plain] = finance_queries.UNMATCHED_PAYMENTS,
-              payments_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+              payments_offset: Offset = 0,
+              refunds_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                  "at most this many unmatched refunds")), Plain] = finance_queries.UNMATCHED_REFUNDS,
+              refunds_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides; the store's unmatched payments over the
     statement's dates a page at a time (`payments_limit`, `payments_offset`;
-    `unmatched_payments_count` counts them all). Each line's payer (`counterparty`) for the
+    `unmatched_payments_count` counts them all), and its approved refunds no line matched
+    yet, paid out by the statement's methods (`unmatched_refunds`, `refunds_limit`,
+    `refunds_offset`, `unmatched_refunds_count`). Each line's payer (`counterparty`) for the
     roles that may read personal data or reconcile, null for the others; an auditor's read
     of it is recorded (purpose `bank statement`)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = finance_queries.statement(conn, reading.stores, statement_id,
                                           payments_limit=payments_limit,
-                                          payments_offset=payments_offset)
+                                          payments_offset=payments_offset,
+                                          refunds_limit=refunds_limit,
+                                          refunds_offset=refunds_offset)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     reading.masked(found, STATEMENT_FIELDS)
@@ -261,19 +268,21 @@ def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
              response_model=CommandAccepted)
 def auto_match(statement_id: UUID, cmd: ReconcileCmd, ctx: Ctx,
                wait_for: WaitFor = None) -> Any:
-    """The read model proposes same-reference, same-amount pairs; the command re-checks each
-    and matches at most 500 of them (`matched`); `remaining` says how many proposals are left:
-    call again (with `?wait_for=` the answer's `notification_id`) until it is 0. A view that
-    proposes nothing first catches up with the log (a statement imported a moment ago); still
-    nothing is 200 with 0 matched, an unknown statement 404."""
+    """The read model proposes same-reference, same-amount pairs: a line of money in with a
+    payment, a line of money out with an approved refund (by its `payout_ref`, else the one
+    refund of the amount approved within 7 days, when no other line or refund pairs as well);
+    the command re-checks each and matches at most 500 of them (`matched`); `remaining` says
+    how many proposals are left: call again (with `?wait_for=` the answer's `notification_id`)
+    until it is 0. A view that proposes nothing first catches up with the log (a statement
+    imported a moment ago); still nothing is 200 with 0 matched, an unknown statement 404."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        proposals = finance_queries.match_proposals(conn, statement_id)
+        proposals = refund_proposals.proposals(conn, statement_id)
     if not proposals:
         head = ctx.app.recorder.max_notification_id()
         if head and wait_for_projection(ctx, VIEW, head):
             with ctx.pool.connection() as conn:
-                proposals = finance_queries.match_proposals(conn, statement_id)
+                proposals = refund_proposals.proposals(conn, statement_id)
     return cmd.accepted(ctx.settlements.auto_match(cmd.envelope, statement_id, proposals))
 
 

@@ -173,7 +173,8 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
 
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)
 def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
-    """Another user with the manager role approves (the money leaves) or rejects, with reason.
+    """Another user with the manager role approves (the money leaves, by `payout_method` with
+    its reference `payout_ref`) or rejects, with reason.
     The refund id names the refund (404 when no visit has it); a body naming its visit as well
     (as it had to before) is checked against it (another visit: 422)."""
     found = _settlement_of_refund(ctx, refund_id)
@@ -182,7 +183,8 @@ def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd,
         raise InvalidInput(f"no refund {refund_id} on this settlement",
                            field="settlement_id" if body.settlement_id else "work_order_id")
     return cmd.accepted(ctx.settlements.decide_refund(
-        cmd.envelope, found, refund_id, approve=body.approve, reason=body.reason))
+        cmd.envelope, found, refund_id, approve=body.approve, reason=body.reason,
+        payout_method=body.payout_method, payout_ref=body.payout_ref))
 
 
 def _settlement_of_refund(ctx: Ctx, refund_id: str) -> UUID:

@@ -171,9 +171,12 @@ def test_sanbao_for_auditors_and_managers(client: TestClient, auth: Auth,
     store = shop["desk"].store
     answer = get(client, "/audit/sanbao", auth("manager", stores=[store]), store_id=store,
                  as_of="2025-08-31").json()
-    [car] = answer["vehicles"]
+    # The brakes repaired five times; the water pump (an engine part) replaced once, a warning.
+    car, pump = answer["vehicles"]
     assert (car["vin"], car["status"], car["flags"][0]["rule"], car["flags"][0]["repairs"]) == (
         shop["brakes"], "breach", "same_problem", 5)
+    assert (pump["vin"], pump["status"], [f["rule"] for f in pump["flags"]]) == (
+        shop["vin"], "warning", ["main_part_replaced"])
     assert len(car["evidence"]) > 0 and car["sale_date"] is None
     # The vehicles are examined `limit` at a time, by VIN; `next` links the following ones.
     assert answer["next"] is None and answer["examined"] == answer["candidates"] >= 1
@@ -187,8 +190,10 @@ def test_sanbao_for_auditors_and_managers(client: TestClient, auth: Auth,
                    candidates_limit=1001)
     assert [e["loc"] for e in too_many.json()["errors"]] == [["query", "candidates_limit"]]
     before = get(client, "/audit/sanbao", auth("auditor", stores=[store]), as_of="2025-05-31")
-    assert [(v["status"], v["flags"][0]["repairs"]) for v in before.json()["vehicles"]] == [
-        ("warning", 3)]
+    # Three brake repairs: the same problem a warning, a serious safety fault that remained.
+    assert [(v["status"], [(f["rule"], f["level"], f["repairs"]) for f in v["flags"]])
+            for v in before.json()["vehicles"]] == [
+        ("breach", [("same_problem", "warning", 3), ("serious_fault_remains", "breach", 3)])]
     get(client, "/audit/sanbao", auth("advisor", stores=[store]), 403)
     get(client, "/audit/sanbao", auth("auditor", stores=[store]), 422, as_of="yesterday")
     get(client, "/audit/sanbao", auth("auditor", stores=[store]), 403, store_id="ELSEWHERE")

@@ -108,6 +108,7 @@ class Outcome:
                 "connections_frozen": self.faults.frozen,
                 "head": head(self.system), "relay_rewinds": self.relay.stats.rewinds,
                 "relay_retries": self.relay.stats.retries,
+                "relay_producer_deaths": self.relay.stats.producer_deaths,
                 "loop_restarts": {n: s["restarts"] for n, s in self.health["loops"].items()}}
 
 

@@ -114,7 +114,9 @@ def test_flagged_vehicles_breaches_first(container: Container, fleet: dict[str, 
     assert [v["status"] for v in answer["vehicles"]] == ["breach"] * 2 + ["warning"] * 2
     assert (answer["as_of"], answer["count"], answer["rules"]) == ("2026-03-31", 4, {
         "repair_days_warn": 20, "repair_days_limit": 30, "same_problem_warn": 3,
-        "same_problem_limit": 4})
+        "same_problem_limit": 4, "serious_fault_warn": 2, "serious_fault_limit": 2,
+        "assembly_replaced_warn": 2, "assembly_replaced_limit": 2, "main_part_warn": 1,
+        "main_part_limit": 1})
 
 
 def test_cumulative_repair_days_across_visits(container: Container,
@@ -156,13 +158,18 @@ def test_the_same_problem_repaired_more_than_four_times(container: Container,
     v2 = by_vin(monitor(container, fleet))[cars["v2"]]
     numbers = [f"WO-{desk.store}-{n}" for n in ("2025-000004", "2025-000005", "2025-000006",
                                                 "2025-000007", "2026-000001")]
+    # Brakes are a serious safety system: repaired after 2 repairs, the fault remained.
     assert v2["flags"] == [{"rule": "same_problem", "level": "breach", "problem": "brakes",
-                            "repairs": 5, "work_orders": numbers, "warn_from": 3, "limit": 4}]
+                            "repairs": 5, "work_orders": numbers, "warn_from": 3, "limit": 4},
+                           {"rule": "serious_fault_remains", "level": "breach",
+                            "system": "brakes", "repairs": 5, "work_orders": numbers,
+                            "warn_from": 2, "limit": 2}]
     assert [v["number"] for v in v2["visits"]] == numbers
     assert [v["repair_days"] for v in v2["visits"]] == [1] * 5
     # Four repairs by the end of 2025: a warning (from 3), not yet a breach.
     before = by_vin(monitor(container, fleet, date(2025, 12, 31)))[cars["v2"]]
-    assert [(f["level"], f["repairs"]) for f in before["flags"]] == [("warning", 4)]
+    assert [(f["rule"], f["level"], f["repairs"]) for f in before["flags"]] == [
+        ("same_problem", "warning", 4), ("serious_fault_remains", "breach", 4)]
 
 
 def test_serious_systems_soon_after_the_sale(container: Container,
@@ -174,7 +181,11 @@ def test_serious_systems_soon_after_the_sale(container: Container,
         {"rule": "serious_7_days", "level": "breach", "systems": ["engine"], "work_order": engine,
          "job_no": 1, "days_after_sale": 4, "mileage_in": 150},
         {"rule": "serious_60_days", "level": "warning", "systems": ["brakes"],
-         "work_order": brakes, "job_no": 1, "days_after_sale": 19, "mileage_in": 900}]
+         "work_order": brakes, "job_no": 1, "days_after_sale": 19, "mileage_in": 900},
+        # a main part (of the engine) replaced once: the next time is a breach
+        {"rule": "main_part_replaced", "level": "warning", "part_number": fleet["head"],
+         "description": "cylinder head gasket", "systems": ["engine"], "replacements": 1,
+         "work_orders": [engine], "warn_from": 1, "limit": 1}]
     assert v3["visits"][0]["jobs"][0]["parts_replaced"] == [
         {"part_number": fleet["head"], "description": "cylinder head gasket", "qty": "1"}]
 

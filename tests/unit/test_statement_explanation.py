@@ -50,7 +50,7 @@ def test_a_refund_matched_to_a_line_of_money_out_is_published_with_its_reason() 
     _, matched = statement.collect_events()
     assert PAYLOADS["Statement"]["RefundMatched"](matched) == {
         "line_no": 1, "settlement_id": settlement_id, "refund_id": "RF-1",
-        "reason": "by transfer"}
+        "reason": "by transfer", "manual": True}
 
 
 def test_a_payment_match_taken_back_is_published_on_both_sides_with_its_reason() -> None:
