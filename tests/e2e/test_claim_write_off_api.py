@@ -95,10 +95,10 @@ def test_a_claim_rejected_for_good_is_written_off_as_a_loss_and_refusals_store_n
     row = _claim_row(client, auditor, wo_id)
     assert (row["status"], row["written_off"], row["write_off_kind"]) == (
         "written_off", "150.00", "oem_rejected")
-    listed = get(client, "/warranty-claims", auditor, status="written_off")["items"]
+    listed = get(client, "/warranty-claims?status=written_off", auditor)["items"]
     assert wo_id in [r["work_order_id"] for r in listed]
     assert wo_id not in [r["work_order_id"] for r in get(
-        client, "/warranty-claims", auditor, status="rejected")["items"]]
+        client, "/warranty-claims?status=rejected", auditor)["items"]]
     assert _refused(client, f"{claim_url}/resubmission", clerk, {"changes": "record found"},
                     409)["claim_status"] == "written_off"
     assert _refused(client, url, manager, body, 409)["claim_status"] == "written_off"
