@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "purchase_orders.manage": PARTS,
     "settlements.manage": frozenset({"cashier", "advisor", "manager"}),
     "settlements.reverse": frozenset({"manager"}),
+    "receivables.write_off": frozenset({"manager"}),
     "settlements.read": frozenset({"cashier", "advisor", "manager", "finance", "auditor"}),
     "payments.take": frozenset({"cashier", "manager"}),
     "refunds.request": frozenset({"cashier", "manager"}),

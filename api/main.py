@@ -41,6 +41,7 @@ from api.routes import (
     technicians,
     vehicles,
     work_orders,
+    write_offs,
 )
 from api.timestamps import UtcTimestamps
 
@@ -109,6 +110,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(stock.alerts_router)
     app.include_router(purchase_orders.router)
     app.include_router(settlements.router)
+    app.include_router(write_offs.router)
     app.include_router(finance.router)
     app.include_router(aftercare.router)
     app.include_router(analytics.router)

@@ -194,6 +194,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Rejected": fields("reason_code reason"),
         "Resubmitted": fields("changes oem_claim_number claimed"),
         "Approved": fields("approved_amount claimed reason"),
+        "WrittenOff": fields("kind amount settlement_number reason"),
     },
     "Insurer": {
         "Registered": fields("code name short_name aliases"),
@@ -231,6 +232,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
         "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),
         "PaymentReconciliationWithdrawn": fields("payment_id statement_id line_no reason"),
+        "ReceivableWrittenOff": fields("bill kind amount reference reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),
