@@ -160,6 +160,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         # the file's fingerprint, not where the store keeps it nor the caption's free text
         "EvidenceAdded": fields("evidence_id job_no line_id kind sha256 media_type size"),
         "EvidenceWithdrawn": fields("evidence_id reason"),
+        "CompletionCertified": fields("cert_no inspector repair_class"),
     },
     "StockItem": {
         "Opened": fields("store_id part_number unit min_stock reorder_qty"),

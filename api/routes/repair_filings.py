@@ -1,4 +1,5 @@
-"""The upload of a settled visit's repair record (汽车维修电子健康档案) to the national system:
+"""The completion certificate of a major repair (`POST /work-orders/{id}/completion-certificate`)
+and the upload of a settled visit's repair record (汽车维修电子健康档案) to the national system:
 `POST /work-orders/{id}/repair-record/filing` records each upload's outcome (filed with the
 system's receipt number, failed with its error, refiled with a reason); `GET
 /audit/repair-records/unfiled` lists the settled visits whose record is not filed."""
@@ -17,13 +18,16 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, Page
 from api.schemas import Body, CommandAccepted, example
+from domain.completion_certificates import CompletionCertificates
 from domain.repair_filing import MAX_RECEIPT, MAX_TEXT
 from domain.repair_filings import RepairFilings
+from domain.work_order_certificate import MAX_CERT_NO, MAX_INSPECTOR
 from projections.repair_filings import unfiled
 from projections.repair_records import stores_asked
 
 router = APIRouter(tags=["repair records"], route_class=JsonBodyRoute)
 FilingCmd = Annotated[Command, Depends(command("repair_records.file"))]
+CertificateCmd = Annotated[Command, Depends(command("completion_certificate.issue"))]
 UnfiledReader = Annotated[Principal, Depends(reader("audit.repair_records_unfiled"))]
 
 
@@ -77,3 +81,30 @@ def unfiled_records(ctx: Ctx, principal: UnfiledReader, store_id: IdFilter = Non
     with ctx.pool.connection() as conn:
         return unfiled(conn, stores, timezone=ctx.timezone, today=ctx.today(),
                        older_than_days=older_than_days, limit=limit, offset=offset)
+
+
+class CertificateIn(Body):
+    model_config = example({"cert_no": "JG-310000-2026-004711", "inspector": "qc-zhao"})
+
+    cert_no: str = Field(min_length=1, max_length=MAX_CERT_NO, description=(
+        "the completion certificate's (竣工出厂合格证) number"))
+    inspector: str | None = Field(default=None, max_length=MAX_INSPECTOR, description=(
+        "the quality inspector who signed it; default: the user recording it"))
+
+
+class CertificateAccepted(CommandAccepted):
+    number: str
+    status: str
+    completion_certificate: dict[str, str] = Field(description=(
+        "`cert_no`, `inspector` and the visit's `repair_class` when it was issued"))
+
+
+@router.post("/work-orders/{work_order_id}/completion-certificate",
+             response_model=CertificateAccepted)
+def certify_completion(work_order_id: UUID, body: CertificateIn, cmd: CertificateCmd,
+                       ctx: Ctx) -> Any:
+    """The completion certificate, once every job has passed QC and before delivery (ready
+    for settlement or settled): once per visit. A whole-vehicle or assembly repair is not
+    delivered without it (409); any other visit may have one and is delivered without."""
+    return cmd.accepted(CompletionCertificates(ctx.app).certify(
+        cmd.envelope, work_order_id, cert_no=body.cert_no, inspector=body.inspector))
