@@ -223,7 +223,7 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
 ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
        WorkOrder.Diagnosed,
        WorkOrder.SerialsRecorded, WorkOrder.EvidenceAdded,
-       WorkOrder.EvidenceWithdrawn)
+       WorkOrder.EvidenceWithdrawn, WorkOrder.CompletionCertified)
 
 
 @on(WorkOrder.Settled)

@@ -100,6 +100,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # what the OEM did with a claim: recorded by whoever files claims (an advisor) or a manager
     "warranty_claims.manage": DESK,
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
+    # the upload of a settled visit's repair record: its outcome reported by the desk that
+    # uploads it (or the uploading integration, with an advisor's token); which were never
+    # filed: the auditor's and the manager's question
+    "repair_records.file": DESK,
+    # a major repair's completion certificate (竣工出厂合格证): signed by the QC inspector
+    "completion_certificate.issue": frozenset({"qc_inspector", "manager"}),
+    "audit.repair_records_unfiled": frozenset({"auditor", "manager"}),
     "audit.sanbao": frozenset({"auditor", "manager"}),
     "audit.serial_conflicts": frozenset({"auditor", "manager", "advisor"}),
     "progress.share": DESK,

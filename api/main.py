@@ -36,6 +36,7 @@ from api.routes import (
     progress_history,
     purchase_orders,
     reminders,
+    repair_filings,
     settlements,
     stock,
     technicians,
@@ -122,6 +123,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(oem_claims.router)
     app.include_router(oem_claims.desk_router)
     app.include_router(parts_desk.router)
+    app.include_router(repair_filings.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

@@ -57,6 +57,7 @@ ROUTES: dict[str, Route] = {
     "Statement": Route("money", "bank_statement"),
     "Insurer": Route("money", "insurer"),
     "OemClaim": Route("money", "warranty_claim"),
+    "RepairFiling": Route("aftercare", "repair_record_filing"),
     "Customer": Route("customers", "customer"),
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),
@@ -159,6 +160,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         # the file's fingerprint, not where the store keeps it nor the caption's free text
         "EvidenceAdded": fields("evidence_id job_no line_id kind sha256 media_type size"),
         "EvidenceWithdrawn": fields("evidence_id reason"),
+        "CompletionCertified": fields("cert_no inspector repair_class"),
     },
     "StockItem": {
         "Opened": fields("store_id part_number unit min_stock reorder_qty"),
@@ -188,6 +190,12 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Registered": fields("part_number details list_price"),
         "DetailsChanged": fields("changes"),
         "PriceChanged": fields("old_price new_price reason"),
+    },
+    "RepairFiling": {  # a repair record's uploads to the national system: no personal data
+        "Started": fields("work_order_id work_order_number store_id"),
+        "Filed": fields("receipt_no settlement_number"),
+        "Failed": fields("error settlement_number"),
+        "Refiled": fields("receipt_no previous_receipt_no reason settlement_number"),
     },
     "OemClaim": {  # what the OEM did with a visit's warranty claim: no personal data in it
         "Submitted": fields("work_order_id work_order_number store_id oem_claim_number claimed"),
