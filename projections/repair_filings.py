@@ -63,15 +63,22 @@ class RepairFilingsView(ReadModel):
 
 # -- queries ----------------------------------------------------------------------------------
 
+# The record on file is the settlement's as it stands: filed, and for this settlement number
+# (one filed before the number was kept with it counts as this one's).
+FILED_AS_SETTLED = """coalesce(f.status = 'filed' AND (f.settlement_number IS NULL
+    OR f.settlement_number = s.number), false)"""
+
 def unfiled(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: str,
             today: date, store_id: str | None = None, older_than_days: int = 0,
             limit: int = 50, offset: int = 0) -> dict[str, Any]:
     """The settled visits of the caller's stores (or `store_id`'s) whose repair record is not
-    filed — never reported, or the last upload failed — settled at least `older_than_days`
-    days before `today` (the store's calendar), oldest settlement first."""
+    filed — never reported, or the last upload failed, or `stale`: filed for a settlement
+    since reversed, the visit settled again under another number (its record is refiled) —
+    settled at least `older_than_days` days before `today` (the store's calendar), oldest
+    settlement first."""
     scope, params = store_scope(stores, "s.store_id")
     settled_on = "(s.settled_at AT TIME ZONE %s)::date"
-    clauses = [scope, "s.status = 'settled'", "f.status IS DISTINCT FROM 'filed'",
+    clauses = [scope, "s.status = 'settled'", f"NOT {FILED_AS_SETTLED}",
                f"%s::date - {settled_on} >= %s"]
     params += [today, timezone, older_than_days]
     if store_id is not None:
@@ -81,7 +88,9 @@ def unfiled(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: s
                      s.number AS settlement_number, s.settled_at,
                      {settled_on}::text AS settlement_date,
                      %s::date - {settled_on} AS days_since,
-                     coalesce(f.status, 'unfiled') AS filing_status,
+                     CASE WHEN f.status = 'filed' THEN 'stale'
+                          ELSE coalesce(f.status, 'unfiled') END AS filing_status,
+                     f.receipt_no, f.settlement_number AS filed_settlement_number,
                      f.last_error, coalesce(f.attempts, 0) AS attempts,
                      f.changed_at AS last_attempt_at, f.changed_by AS last_attempt_by
               FROM settlements s

@@ -26,6 +26,11 @@ served, container, client = served_module("sc_repair_filing", projections=True)
 
 def settled_visit(client: TestClient, auth: Auth, store_id: str) -> str:
     """A visit settled (confirmed, the customer's bill paid in full): its work-order id."""
+    return settled(client, auth, store_id)[0]
+
+
+def settled(client: TestClient, auth: Auth, store_id: str) -> tuple[str, str]:
+    """A visit settled: its work-order and settlement ids."""
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     _, wo_id = ready_for_settlement(client, auth, store_id, vin=new_vin())
     sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
@@ -34,7 +39,7 @@ def settled_visit(client: TestClient, auth: Auth, store_id: str) -> str:
         "work_order_id": wo_id, "method": "cash",
         "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
     assert paid["status"] == "settled", paid
-    return wo_id  # type: ignore[no-any-return]
+    return wo_id, sid
 
 
 def refused(client: TestClient, url: str, headers: dict[str, str], body: Any,
@@ -200,3 +205,32 @@ def test_a_rebuild_of_the_filings_view_equals_the_live_one(
     assert table() == live
     assert cli.main(["audit", "views", "--view", "repair_filings"]) == 0
     assert '"ok": true' in capsys.readouterr().out
+
+
+def test_a_visit_settled_again_after_its_record_was_filed_is_listed_until_refiled(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    wo_id, sid = settled(client, auth, store_id)
+    url = f"/work-orders/{wo_id}/repair-record/filing"
+    post(client, url, advisor, {"outcome": "filed", "receipt_no": "JT-2000"})
+    assert unfiled(client, auditor, store_id=store_id)["total"] == 0
+    reversed_ = post(client, f"/settlements/{sid}/reversal", manager,
+                     {"reason": "labor line was wrong"})
+    before = reversed_["reversed"]
+    assert unfiled(client, auditor, store_id=store_id)["total"] == 0  # not settled now
+    post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    again = post(client, f"/settlements/{sid}/confirmation", cashier)
+    assert again["settled"] is True  # the cash payment still covers the bill
+    number = again["number"]
+    assert number != before
+    listed = unfiled(client, auditor, store_id=store_id)
+    assert [(r["work_order_id"], r["filing_status"], r["receipt_no"],
+             r["filed_settlement_number"], r["settlement_number"]) for r in listed["items"]] == [
+        (wo_id, "stale", "JT-2000", before, number)]
+    post(client, url, advisor, {"outcome": "refiled", "receipt_no": "JT-2001",
+                                "reason": "settled again after a reversal"})
+    assert unfiled(client, auditor, store_id=store_id)["total"] == 0
+
