@@ -39,7 +39,6 @@ Reader = Annotated[Principal, Depends(reader("labor_operations.read"))]
 ManageCmd = Annotated[Command, Depends(command("labor_operations.manage"))]
 OpCode = Annotated[str, Path(min_length=1, max_length=30, pattern=r"^[^\x00-\x1f\x7f]+$",
                              description="the op code (kept upper case, without blanks)")]
-Rate = Annotated[NumberOrNone, Field(default=None, ge=0, le=100_000)]
 StoreId = Annotated[str, Field(min_length=1, max_length=20, description="the store")]
 
 
@@ -47,10 +46,14 @@ class RatesIn(Body):
     model_config = example({"customer": "300.00", "warranty": "180.00",
                             "insurance": "260.00", "internal": "150.00"})
 
-    customer: Rate = Field(default=None, description="CNY per hour, VAT-inclusive")
-    warranty: Rate = Field(default=None, description="the OEM's warranty labor rate")
-    insurance: Rate = Field(default=None, description="the rate agreed with insurers")
-    internal: Rate = Field(default=None, description="the store's own work")
+    customer: NumberOrNone = Field(default=None, ge=0, le=100_000,
+                                   description="CNY per hour, VAT-inclusive")
+    warranty: NumberOrNone = Field(default=None, ge=0, le=100_000,
+                                   description="the OEM's warranty labor rate")
+    insurance: NumberOrNone = Field(default=None, ge=0, le=100_000,
+                                    description="the rate agreed with insurers")
+    internal: NumberOrNone = Field(default=None, ge=0, le=100_000,
+                                   description="the store's own work")
 
 
 class LaborOperationIn(Body):
