@@ -6,14 +6,18 @@ claimed beyond the flat rate."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from servicecore import cli
 from servicecore.container import Container
+from tests.conftest import JWT_SECRET
 from tests.e2e.scope_dataset import event_count
 from tests.e2e.test_parts_api import Auth, get, head, post
+from tests.integration.test_parts_support import wait_for_projection
 
 RATES = {"customer": "300.00", "warranty": "180.00", "insurance": "260.00",
          "internal": "150.00"}
@@ -208,3 +212,39 @@ def test_the_warranty_claim_names_hours_beyond_the_flat_rate(
     assert (over["line_id"], over["level"]) == (
         added["line_id"], "warning" if authorised else "error")
     assert "seized caliper bolts" in over["detail"]
+
+
+def test_a_rebuild_of_the_master_view_equals_the_live_one(
+        client: TestClient, auth: Auth, container: Container, database_url: str,
+        store_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    register(client, manager, store_id)
+    register(client, manager, store_id, op_code="OIL-1", skill="maintenance", level=2)
+    for change in ({"rates": {"warranty": "190.00"}}, {"active": False},
+                   {"description": "oil and filter", "flat_rate_hours": "0.4"}):
+        response = client.patch("/labor-operations/OIL-1", headers=manager, json={
+            "store_id": store_id, **change, "reason": "labor time guide"})
+        assert response.status_code == 200, response.text
+    wait_for_projection(container, "labor_operations")
+
+    def table() -> list[str]:
+        with container.pool.connection() as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT t::text FROM labor_operations t ORDER BY id").fetchall()]
+
+    live = table()
+    assert sum(store_id in row for row in live) == 2
+    for name, value in (("DATABASE_URL", database_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),
+                        ("SERVICECORE_DATA_DIR", str(tmp_path)),
+                        ("SERVICECORE_PROJECTION_BATCH_SIZE", "3")):
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli.main(["projections", "rebuild", "--name", "labor_operations"]) == 0
+    assert '"projection": "labor_operations"' in capsys.readouterr().out
+    assert table() == live
+    assert cli.main(["audit", "views", "--view", "labor_operations"]) == 0
+    assert '"ok": true' in capsys.readouterr().out
+    oil = get(client, "/labor-operations/OIL-1", manager, store_id=store_id)
+    assert (oil["rates"]["warranty"], oil["active"], oil["flat_rate_hours"], oil["version"]) == (
+        "190.00", False, "0.4", 4)
