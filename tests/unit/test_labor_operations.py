@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from domain.application import ServiceCore
 from domain.common import IllegalTransition, InvalidInput, NotFound, NotPermitted
+from domain.integration_events import PAYLOADS, ROUTES
 from domain.labor_operation import LaborOperation, LaborOperationError
 from domain.labor_operations import LaborOperations
 from domain.work_order_lines import labor_line
@@ -200,7 +201,7 @@ def test_a_change_of_the_master_never_rewrites_a_recorded_line(
     assert app.repository.get(wo_id).lines[first["line_id"]] == first
     second = add(wos, wo_id)
     assert (second["hours"], second["unit_price"], second["labor_operation"]["version"]) == (
-        Decimal("2"), Decimal("350.00"), 2)
+        Decimal(2), Decimal("350.00"), 2)
     LaborOperations(app).change(request("manager"), "S01", "BRK-PAD", {"active": False},
                                 reason="no longer sold")
     before = events_stored(app)
@@ -278,3 +279,16 @@ def test_claimed_hours_beyond_the_master_are_a_claim_problem() -> None:
     assert [(p["line_id"], p["level"], p["missing"]) for p in found] == [
         ("L3", "error", ["authorization_ref"]), ("L5", "warning", [])]
     assert "1.5 h" in found[0]["detail"] and "seized bolts" in found[0]["detail"]
+
+
+def test_the_master_is_published_on_the_workshop_topic_with_its_reasons(
+        app: ServiceCore) -> None:
+    register(app)
+    LaborOperations(app).change(request("manager"), "S01", "BRK-PAD",
+                                {"rates": {"warranty": "190.00"}}, reason="OEM rate 2026")
+    registered, changed = app.events.get(LaborOperation.create_id("S01", "BRK-PAD"))
+    assert ROUTES["LaborOperation"].topic == "workshop"
+    assert PAYLOADS["LaborOperation"]["Registered"](registered)["rates"]["customer"] == Decimal(
+        "300.00")
+    assert PAYLOADS["LaborOperation"]["Changed"](changed) == {
+        "changes": {"rates": {"warranty": Decimal("190.00")}}, "reason": "OEM rate 2026"}
