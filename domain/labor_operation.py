@@ -106,7 +106,8 @@ def skill_of(op_code: str, skill: str | None, level: int | None) -> tuple[str | 
     try:
         check_skill(skill, level)
     except InvalidInput as refused:
-        raise InvalidInput(str(refused), field="skill" if "skill" in str(refused) else "level")
+        raise InvalidInput(str(refused), field="skill" if "skill" in str(refused) else "level"
+                           ) from refused
     return skill, level
 
 
