@@ -85,6 +85,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appointments.book": DESK,
     "appointments.capacity": frozenset({"manager"}),
     "appointments.read": ALL,
+    # the labor-operation master: op codes, flat-rate hours, rates per pay type; pricing is the
+    # manager's (the workshop supervisor's) alone, as is a labor line priced off it
+    "labor_operations.manage": frozenset({"manager"}),
+    "labor_operations.read": ALL,
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),

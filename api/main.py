@@ -29,6 +29,7 @@ from api.routes import (
     finance,
     health,
     insurers,
+    labor_operations,
     oem_claims,
     parts,
     parts_desk,
@@ -120,6 +121,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(insurers.router)
+    app.include_router(labor_operations.router)
     app.include_router(oem_claims.router)
     app.include_router(oem_claims.desk_router)
     app.include_router(parts_desk.router)

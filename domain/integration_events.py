@@ -63,6 +63,7 @@ ROUTES: dict[str, Route] = {
     "FollowUp": Route("aftercare", "follow_up"),
     "Complaint": Route("aftercare", "complaint"),
     "Technician": Route("workshop", "technician"),
+    "LaborOperation": Route("workshop", "labor_operation"),
     "Appointment": Route("workshop", "appointment"),
     "WorkshopDay": Route("workshop", "workshop_day"),
     "Roster": Route("workshop", "roster"),
@@ -209,6 +210,10 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Renamed": fields("name short_name reason"),
         "AliasesChanged": fields("added removed reason"),
         "Deactivated": fields("reason"),
+    },
+    "LaborOperation": {  # the store's prices to its customers and payers: no cost in them
+        "Registered": fields("store_id op_code description flat_rate_hours rates skill level"),
+        "Changed": fields("changes reason"),
     },
     "PurchaseOrder": {
         "Drafted": fields("number supplier lines source"),
