@@ -43,12 +43,13 @@ class PriorVisitRef(Aggregate):
 
     class Taken(Aggregate.Created):
         audit: Audit
+        store_id: str
         source_ref: str
         vin: str
 
     @event(Taken)
-    def __init__(self, audit: Audit, source_ref: str, vin: str) -> None:
-        self.store_id = audit.store_id
+    def __init__(self, audit: Audit, store_id: str, source_ref: str, vin: str) -> None:
+        self.store_id = store_id
         self.source_ref = source_ref
         self.vin = vin
         self.imported_at = audit.at.isoformat()

@@ -59,7 +59,8 @@ def import_prior_visit(app: ServiceCore, request: Request, *, vin: str, store_id
         vehicle = _vehicle(session, number, store_id)
         audit = session.audit(store_id)
         vehicle.import_prior_visit(audit, kept)
-        ref = PriorVisitRef(audit=audit, source_ref=kept["source_ref"], vin=number)
+        ref = PriorVisitRef(audit=audit, store_id=store_id, source_ref=kept["source_ref"],
+                            vin=number)
         session.add(ref)
         return Decision(ref, _answer(ref, False))
 
