@@ -101,6 +101,11 @@ def test_bad_input_is_422_naming_the_field_and_only_a_manager_imports(
     taken = client.post(f"/vehicles/{new_vin()}/prior-visits", headers=manager,
                         json=visit(store_id))
     assert problem(taken, 409, "illegal-transition")["field"] == "source_ref"
+    # Another store's manager, naming their own store, does not reach this store's car.
+    elsewhere = client.post(f"/vehicles/{vin}/prior-visits",
+                            headers=auth("manager", "mgr-x", [store_id + "X"]),
+                            json=visit(store_id + "X", source_ref="X-1"))
+    problem(elsewhere, 404, "not-found")
     assert event_count(container) == stored
 
 
