@@ -17,6 +17,9 @@ from domain.payer_name import payer_name_key
 
 REMINDER_OUTCOMES = ("reminded", "booked", "declined")
 REMINDER_CHANNELS = ("phone", "sms", "wechat", "email", "in_person")
+# Visits of the previous system one car's stream takes (decades of visits several times a
+# year): the stream is loaded whole by every command on the car.
+MAX_IMPORTED_VISITS = 300
 
 
 class VehicleError(IllegalTransition):
@@ -156,6 +159,8 @@ class Vehicle(Aggregate):
 
     def import_prior_visit(self, audit: Audit, record: dict[str, Any]) -> None:
         """A visit of the previous system, validated by `domain.prior_visit.prior_record`."""
+        require(getattr(self, "imported_visits", 0) < MAX_IMPORTED_VISITS, VehicleError(
+            f"vehicle {self.vin} holds {MAX_IMPORTED_VISITS} imported visits already"))
         self._prior_visit_imported(audit, **record)
 
     @event(PriorVisitImported)

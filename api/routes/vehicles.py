@@ -145,7 +145,7 @@ def import_prior_visit(vin: Vin, body: PriorVisitIn, cmd: ImportCmd, ctx: Ctx) -
     its `source_ref`, and counted by the odometer check and the next service due. A VIN not on
     file is registered by its VIN alone in the same save. The same `source_ref` of the store
     again stores nothing and answers the first import (`already_imported: true`); the same
-    reference for another vehicle is a 409."""
+    reference for another vehicle is a 409, as a car's 301st imported visit."""
     record = body.model_dump(mode="json", exclude={"store_id"})
     return cmd.accepted(ctx.vehicles.import_prior_visit(cmd.envelope, vin, store_id=body.store_id,
                                                         record=record))

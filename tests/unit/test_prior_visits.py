@@ -146,3 +146,38 @@ def test_a_valid_record_keeps_its_dates_and_mileage(mileage: int, days: int,
                                date_out=day_out.isoformat() if day_out else None), TODAY)
     assert (kept["date_in"], kept["mileage_in"]) == (day_in.isoformat(), mileage)
     assert kept["date_out"] == (day_out.isoformat() if day_out else None)
+
+
+def test_a_cars_stream_takes_a_bounded_number_of_imported_visits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("domain.vehicle.MAX_IMPORTED_VISITS", 2)
+    app = ServiceCore()
+    vehicles = Vehicles(app)
+    for ref in ("A", "B"):
+        vehicles.import_prior_visit(manager(), VIN, store_id="S01", record=record(source_ref=ref))
+    stored = events_stored(app)
+    with pytest.raises(IllegalTransition, match="holds 2 imported visits"):
+        vehicles.import_prior_visit(manager(), VIN, store_id="S01", record=record(source_ref="C"))
+    assert events_stored(app) == stored
+
+
+def test_a_csv_row_is_read_into_the_record_or_refused_naming_its_column() -> None:
+    from servicecore.history_import import RowError, record_of
+
+    vin, store, kept = record_of({
+        "vin": VIN, "store_id": "S01", "source_ref": " R-1 ", "date_in": "2022-03-01",
+        "mileage_in": "18,000", "complaints": "noise | rattle", "work": "BRK01;pads | wash",
+        "parts": "P1;pads;2", "total": "500.00", "kind": "", "pay_type": ""})
+    assert (vin, store, kept["mileage_in"], kept["complaints"]) == (
+        VIN, "S01", 18_000, ["noise", "rattle"])
+    assert kept["work"] == [{"op_code": "BRK01", "description": "pads"},
+                            {"op_code": None, "description": "wash"}]
+    assert kept["parts"] == [{"part_number": "P1", "name": "pads", "qty": "2"}]
+    assert (kept["kind"], kept["pay_type"], kept["totals"]) == (
+        "repair", "customer", {"total": "500.00"})
+    for row, field in (({"mileage_in": "18k"}, "mileage_in"), ({"vin": ""}, "vin"),
+                       ({"parts": "P1;2"}, "parts[0]")):
+        with pytest.raises(RowError) as refused:
+            record_of({"vin": VIN, "store_id": "S01", "source_ref": "R", "date_in": "2022-03-01",
+                       "mileage_in": "1", **row})
+        assert refused.value.field == field
