@@ -78,6 +78,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "points.redeem": frozenset({"cashier", "manager"}),
     "points.expire": frozenset({"finance", "manager"}),
     "vehicles.manage": DESK,
+    "vehicles.import_history": frozenset({"manager"}),  # the previous system's visits
     "vehicles.read": ALL,
     "reminders.read": DESK,
     "reminders.record": DESK,

@@ -32,7 +32,7 @@ SCHEMA_VERSION = 1
 UNROUTED_TOPIC = "other"
 INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAccess", "ProgressLinks",
                               "PaymentReference", "InvoiceNumber", "RedInvoiceNumber",
-                              "StatementImport", "InsurerName"})
+                              "StatementImport", "InsurerName", "PriorVisitRef"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",
                        "margin", "gross_profit", "entries", "entry"})
@@ -276,6 +276,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "PlateChanged": nothing,
         "OwnerChanged": fields("owner_id previous reason"),
         "ReminderRecorded": fields("due_on outcome channel appointment_id"),
+        "PriorVisitImported": fields("source_ref date_in date_out mileage_in kind pay_type"),
     },
     "ServicePlan": {
         "Set": fields("brand_key model_key brand model months km"),

@@ -17,6 +17,9 @@ from domain.payer_name import payer_name_key
 
 REMINDER_OUTCOMES = ("reminded", "booked", "declined")
 REMINDER_CHANNELS = ("phone", "sms", "wechat", "email", "in_person")
+# Visits of the previous system one car's stream takes (decades of visits several times a
+# year): the stream is loaded whole by every command on the car.
+MAX_IMPORTED_VISITS = 300
 
 
 class VehicleError(IllegalTransition):
@@ -74,6 +77,20 @@ class Vehicle(Aggregate):
         channel: str | None
         note: str | None
         appointment_id: str | None
+
+    class PriorVisitImported(Event):
+        """A visit from the previous system (domain/prior_visit.py): never a work order."""
+
+        source_ref: str
+        date_in: str
+        date_out: str | None
+        mileage_in: int
+        kind: str
+        pay_type: str
+        complaints: list[str]
+        work: list[dict[str, Any]]
+        parts: list[dict[str, Any]]
+        totals: dict[str, str] | None
 
     @event(Registered)
     def __init__(self, audit: Audit, vin: str, plate: str | None, brand: str | None,
@@ -139,6 +156,20 @@ class Vehicle(Aggregate):
     def _reminder_recorded(self, audit: Audit, due_on: str, outcome: str, channel: str | None,
                            note: str | None, appointment_id: str | None) -> None:
         self.reminders.append({"due_on": due_on, "outcome": outcome})
+
+    def import_prior_visit(self, audit: Audit, record: dict[str, Any]) -> None:
+        """A visit of the previous system, validated by `domain.prior_visit.prior_record`."""
+        require(getattr(self, "imported_visits", 0) < MAX_IMPORTED_VISITS, VehicleError(
+            f"vehicle {self.vin} holds {MAX_IMPORTED_VISITS} imported visits already"))
+        self._prior_visit_imported(audit, **record)
+
+    @event(PriorVisitImported)
+    def _prior_visit_imported(self, audit: Audit, source_ref: str, date_in: str,
+                              date_out: str | None, mileage_in: int, kind: str, pay_type: str,
+                              complaints: list[str], work: list[dict[str, Any]],
+                              parts: list[dict[str, Any]],
+                              totals: dict[str, str] | None) -> None:
+        self.imported_visits = getattr(self, "imported_visits", 0) + 1
 
 
 class ServicePlan(Aggregate):

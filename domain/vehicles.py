@@ -20,6 +20,7 @@ from domain.common import (
 )
 from domain.customer import Customer
 from domain.days import business_day, parse_day
+from domain.prior_visits import import_prior_visit
 from domain.vehicle import ServicePlan, Vehicle, check_details
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_orders import vehicle_id
@@ -137,6 +138,12 @@ class Vehicles:
             return Decision(vehicle, {"vin": number, "due_on": due, "outcome": outcome})
 
         return self.app.execute(request, decide, (vehicle_id(number),))
+
+    def import_prior_visit(self, request: Request, vin: str, *, store_id: str,
+                           record: dict[str, Any]) -> CommandResult:
+        """A visit of the previous system (domain/prior_visits.py), once per `source_ref`."""
+        return import_prior_visit(self.app, request, vin=vin, store_id=store_id, record=record,
+                                  zone=self.zone, stores=self.stores)
 
     def set_plan(self, request: Request, *, brand: str, model: str, months: int, km: int,
                  reason: str | None = None) -> CommandResult:

@@ -26,6 +26,7 @@ from projections.base import like_literal, page_of
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _scope
+from projections.prior_visits import vehicle_prior_visits
 
 CLOSED = ("delivered", "closed", "cancelled")
 DERIVED_TAGS = ("vip", "fleet", "frequent")
@@ -257,6 +258,7 @@ def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
     v["visits"] = _rows(conn, """SELECT work_order_id, number, store_id, customer_id, kind,
         status, opened_at, mileage, complaints, customer_total, serviced_on FROM visits
         WHERE vehicle_id = %s ORDER BY opened_at DESC""", (vehicle_id,))
+    v["prior_visits"] = vehicle_prior_visits(conn, vehicle_id)
     due = _rows(conn, "SELECT * FROM service_due WHERE vehicle_id = %s", (vehicle_id,))
     v["next_service"] = due[0] if due else None
     v["reminders"] = _rows(conn, """SELECT due_on, outcome, channel, note, appointment_id,

@@ -24,6 +24,7 @@ from domain.vehicle import ServicePlan, Vehicle
 from domain.work_order import WorkOrder
 from projections.base import Index, PersonalColumns, ReadModel
 from projections.batch_rows import plain
+from projections.prior_visits import TABLE as PRIOR_VISITS
 from projections.vehicle_files import Batch, Opener, VehicleFiles, preload_keys
 
 
@@ -49,8 +50,9 @@ class CustomersView(VehicleFiles, ReadModel):
     # 2: a visit's complaints include the jobs added after opening (JobAdded); 3: cars and plans
     # are matched by the brand's and model's `ServicePlan.key` (full-width letters folded);
     # 4: phones in their ASCII form (`open_phones`); 5: a walk-in's phone in its kept form
-    # (`phone_as_kept`: without the blanks and dashes it may have been typed with)
-    revision = 5
+    # (`phone_as_kept`: without the blanks and dashes it may have been typed with); 6: visits
+    # imported from the previous system (`prior_visits`), counted in the next service due
+    revision = 6
     handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
                Complaint.Event)
     pipelined = True  # the statements of the rarer events (complaints, plans, reminders)
@@ -88,6 +90,7 @@ class CustomersView(VehicleFiles, ReadModel):
             complaints text[] NOT NULL, appointment_id text, serviced_on date,
             customer_total numeric, settled_at timestamptz, delivered_at timestamptz,
             refunded numeric NOT NULL DEFAULT 0""",
+        "prior_visits": PRIOR_VISITS,
         "service_plans": """
             id uuid PRIMARY KEY, brand_key text NOT NULL, model_key text NOT NULL,
             brand text NOT NULL, model text NOT NULL, months integer NOT NULL,
@@ -117,6 +120,7 @@ class CustomersView(VehicleFiles, ReadModel):
         Index("visits", "visits_customer_idx", "(customer_id, opened_at)"),
         Index("visits", "visits_vehicle_idx", "(vehicle_id, opened_at)"),
         Index("service_due", "service_due_store_idx", "(store_id, due_on)"),
+        Index("prior_visits", "prior_visits_vehicle_idx", "(vehicle_id, date_in)"),
         Index("reminder_outcomes", "reminder_outcomes_vehicle_idx", "(vehicle_id, due_on)"),
     )
 

@@ -22,6 +22,9 @@ Rules (PRC car 三包, see DOMAIN.md), counted from the vehicle's sale date (Veh
 A vehicle without a recorded sale date is listed with `sale_date: null`: its 三包 repairs of the
 two years up to `as_of` (under 50,000 km) are counted, the 7- and 60-day rules are not evaluated.
 The work-order read model only finds candidate work orders; every figure comes from events.
+Visits imported from the previous system count as 三包 repairs of the vehicles found so
+(`projections/sanbao_imported.py`); a vehicle whose only warranty visits are imported is not
+a candidate.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from domain.work_orders import vehicle_id
 from projections.claim_checks import compensations
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.repair_records import stores_asked
+from projections.sanbao_imported import imported_repairs, mark_imported
 from projections.sanbao_triggers import SEVEN_DAY, SIXTY_DAY, SIXTY_DAY_KM, trigger_flags
 from projections.warranty_claim import visit_dates
 
@@ -151,7 +155,7 @@ def flags_of(visits: list[dict[str, Any]], sale: date | None,
              rules: SanbaoRules) -> list[dict[str, Any]]:
     """The flags of a vehicle's 三包 repairs within the validity: the rules above, then the
     triggers of `projections/sanbao_triggers.py`."""
-    return [*_flags(visits, sale, rules), *trigger_flags(visits, rules)]
+    return mark_imported([*_flags(visits, sale, rules), *trigger_flags(visits, rules)], visits)
 
 
 def _flags(visits: list[dict[str, Any]], sale: date | None,
@@ -246,6 +250,11 @@ def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str
             if visit and in_validity(visit, first, valid_until):
                 visits.append(visit)
                 used += events
+        brought = [v for v in imported_repairs(car_events, stores, zone, problem_of, system_of)
+                   if in_validity(v, first, valid_until)]
+        if brought:  # in the order they came in, the previous system's among the work orders
+            visits = sorted([*brought, *visits],
+                            key=lambda v: datetime.fromisoformat(v["checked_in"]))
         mileage = max((v["mileage"] for v in visits), default=0)
         if not visits or as_of > valid_until or mileage > VALIDITY_KM:
             continue

@@ -33,6 +33,7 @@ from domain.pii import ERASED
 from domain.reminders import Plan, Reading, next_service
 from domain.vehicle import ServicePlan, Vehicle
 from domain.work_order import WorkOrder
+from projections import prior_visits
 from projections.batch_rows import load, plain, upsert
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
@@ -174,6 +175,10 @@ class VehicleFiles:
             self._plate(row, e.plate, e, "registration")
             if e.owner_id is not None:
                 self._owner(row, e.owner_id, e, "registration")
+        elif isinstance(e, Vehicle.PriorVisitImported):  # a visit apart from the work orders
+            prior_visits.insert(b.conn, b.t("prior_visits"), notification_id, e)
+            b.dirty.add(e.originator_id)
+            return
         elif row is None:
             return
         elif isinstance(e, Vehicle.DetailsCorrected):
@@ -303,14 +308,18 @@ class VehicleFiles:
             vehicles = cur.execute(
                 f"SELECT id, store_id, brand_key, model_key, sale_date FROM {b.t('vehicles')} "
                 "WHERE id = ANY(%s)", (ids,)).fetchall()
+            imported = b.t("prior_visits")
             readings = cur.execute(
                 f"SELECT vehicle_id, on_day, km FROM {b.t('vehicle_readings')} "
-                "WHERE vehicle_id = ANY(%s)", (ids,)).fetchall()
+                f"WHERE vehicle_id = ANY(%s) UNION ALL {prior_visits.READINGS.format(t=imported)}",
+                (ids, ids)).fetchall()
             services = cur.execute(
-                f"""SELECT DISTINCT ON (vehicle_id) vehicle_id, serviced_on, mileage
-                FROM {b.t('visits')} WHERE vehicle_id = ANY(%s) AND kind = 'maintenance'
-                  AND serviced_on IS NOT NULL AND status <> 'cancelled'
-                ORDER BY vehicle_id, serviced_on DESC, mileage DESC""", (ids,)).fetchall()
+                f"""SELECT DISTINCT ON (vehicle_id) vehicle_id, serviced_on, mileage FROM (
+                    SELECT vehicle_id, serviced_on, mileage FROM {b.t('visits')}
+                    WHERE vehicle_id = ANY(%s) AND kind = 'maintenance'
+                      AND serviced_on IS NOT NULL AND status <> 'cancelled'
+                    UNION ALL {prior_visits.SERVICES.format(t=imported)}) s
+                ORDER BY vehicle_id, serviced_on DESC, mileage DESC""", (ids, ids)).fetchall()
             # plans set apart before their keys were folded alike: the last set or changed wins
             plans = {(p["brand_key"], p["model_key"]): p for p in cur.execute(
                 f"SELECT brand_key, model_key, months, km FROM {b.t('service_plans')} "

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.cli_args import share, whole
+from servicecore.history_import import add_commands as add_import_history
 from servicecore.invoice_commands import add_commands as add_invoice_numbers
 from servicecore.settings import Settings
 
@@ -426,6 +427,7 @@ def parser() -> argparse.ArgumentParser:
     add_audit_chain(audit_sub)
     add_audit_exports(audit_sub)
     add_invoice_numbers(sub)
+    add_import_history(sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)
     probe = sub.add_parser("probe", help="exit 0 when a health URL answers 2xx (container "

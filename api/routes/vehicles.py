@@ -19,6 +19,7 @@ from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import VEHICLE_FIELDS, PiiReader, pii_reader, shows_personal_data
 from api.schemas import CommandAccepted
 from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterIn
+from api.schemas_history import PriorVisitIn
 from domain.common import NotFound
 from domain.vehicle_ids import normalise_vin
 from domain.work_orders import vehicle_id
@@ -30,6 +31,7 @@ VIEW = "customers"
 # The lookup and the file show owners' names: an auditor's read of them is recorded.
 Reader = Annotated[PiiReader, Depends(pii_reader("vehicles.read"))]
 ManageCmd = Annotated[Command, Depends(command("vehicles.manage"))]
+ImportCmd = Annotated[Command, Depends(command("vehicles.import_history"))]
 
 
 def _day(value: Any) -> str | None:
@@ -134,3 +136,16 @@ def vehicle_history(vin: Vin, ctx: Ctx, principal: Annotated[
     return stream_history(ctx, vehicle_id(normalise_vin(vin)), "Vehicle", principal.stores,
                           f"vehicle {vin} has no registered history", limit=limit,
                           offset=offset).page
+
+
+@router.post("/{vin}/prior-visits", response_model=CommandAccepted, status_code=201)
+def import_prior_visit(vin: Vin, body: PriorVisitIn, cmd: ImportCmd, ctx: Ctx) -> Any:
+    """A visit from the previous system onto the vehicle's record (go-live migration; a
+    manager's): shown in the vehicle file apart from the work orders, `imported: true` with
+    its `source_ref`, and counted by the odometer check and the next service due. A VIN not on
+    file is registered by its VIN alone in the same save. The same `source_ref` of the store
+    again stores nothing and answers the first import (`already_imported: true`); the same
+    reference for another vehicle is a 409, as a car's 301st imported visit."""
+    record = body.model_dump(mode="json", exclude={"store_id"})
+    return cmd.accepted(ctx.vehicles.import_prior_visit(cmd.envelope, vin, store_id=body.store_id,
+                                                        record=record))
