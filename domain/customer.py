@@ -116,6 +116,25 @@ class Customer(Aggregate):
         points: int
         forgiven: int
 
+    class CreditTermsSet(Event):
+        """A manager lets the customer charge visits to their account (挂账): up to `limit`
+        open on the account at once, each charge due `days` after it was made."""
+
+        limit: Decimal
+        days: int
+        reason: str
+
+    class CreditTermsRemoved(Event):
+        reason: str
+
+    class AccountCharged(Event):
+        """A settled visit's customer bill charged to the account (domain/on_account.py)."""
+
+        settlement_id: UUID
+        work_order_number: str
+        amount: Decimal
+        due_on: str
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -126,6 +145,8 @@ class Customer(Aggregate):
         self.tags: list[str] = []
         self.lots: list[dict[str, Any]] = []  # loyalty lots in earning order
         self.redemptions: dict[str, dict[str, Any]] = {}
+        self.credit_terms: dict[str, Any] | None = None
+        self.account_charges: list[UUID] = []  # the settlements charged, in order
 
     @staticmethod
     def outdated_snapshot(state: dict[str, Any]) -> bool:
@@ -324,3 +345,19 @@ class Customer(Aggregate):
             lot = self.earned(take["reference"])
             assert lot is not None
             lot["remaining"] -= take["points"]
+
+    # -- credit terms (挂账) ----------------------------------------------------------------
+
+    @event(CreditTermsSet)
+    def _credit_terms_set(self, audit: Audit, limit: Decimal, days: int, reason: str) -> None:
+        self.credit_terms = {"limit": limit, "days": days}
+
+    @event(CreditTermsRemoved)
+    def _credit_terms_removed(self, audit: Audit, reason: str) -> None:
+        self.credit_terms = None
+
+    @event(AccountCharged)
+    def _account_charged(self, audit: Audit, settlement_id: UUID, work_order_number: str,
+                         amount: Decimal, due_on: str) -> None:
+        charges = getattr(self, "account_charges", [])
+        self.account_charges = [*charges, settlement_id]
