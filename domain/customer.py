@@ -131,9 +131,18 @@ class Customer(Aggregate):
         """A settled visit's customer bill charged to the account (domain/on_account.py)."""
 
         settlement_id: UUID
+        work_order_id: UUID
         work_order_number: str
         amount: Decimal
         due_on: str
+
+    class AccountPaid(Event):
+        """A payment on a visit charged to account paid off `amount` of the charge (the
+        visit's spend counted it when it was charged: it is not money paid again)."""
+
+        payment_id: str
+        work_order_id: UUID
+        amount: Decimal
 
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
@@ -147,6 +156,7 @@ class Customer(Aggregate):
         self.redemptions: dict[str, dict[str, Any]] = {}
         self.credit_terms: dict[str, Any] | None = None
         self.account_charges: list[UUID] = []  # the settlements charged, in order
+        self.account_open: dict[str, Decimal] = {}  # by work order: charged, not yet paid
 
     @staticmethod
     def outdated_snapshot(state: dict[str, Any]) -> bool:
@@ -325,6 +335,13 @@ class Customer(Aggregate):
         points the refund took come back as far as the visit's net paid amount earns them
         (`loyalty.give_back`)."""
         require(amount > 0, InvalidInput("a payment must be positive"))
+        charged = getattr(self, "account_open", {}).get(str(work_order_id), Decimal("0.00"))
+        covering = min(amount, charged)
+        if covering > 0:  # a charge to account paid off first
+            self._account_paid(audit, payment_id, work_order_id, covering)
+            amount -= covering
+            if amount == 0:
+                return {"points": 0, "forgiven": 0}
         counted, points, forgiven = loyalty.give_back(self.lots, reference, amount, rules)
         self._paid_again(audit, payment_id, work_order_id, reference, counted, points,
                          forgiven)
@@ -357,7 +374,16 @@ class Customer(Aggregate):
         self.credit_terms = None
 
     @event(AccountCharged)
-    def _account_charged(self, audit: Audit, settlement_id: UUID, work_order_number: str,
-                         amount: Decimal, due_on: str) -> None:
-        charges = getattr(self, "account_charges", [])
-        self.account_charges = [*charges, settlement_id]
+    def _account_charged(self, audit: Audit, settlement_id: UUID, work_order_id: UUID,
+                         work_order_number: str, amount: Decimal, due_on: str) -> None:
+        self.account_charges = [*getattr(self, "account_charges", []), settlement_id]
+        opened = dict(getattr(self, "account_open", {}))
+        opened[str(work_order_id)] = opened.get(str(work_order_id), Decimal("0.00")) + amount
+        self.account_open = opened
+
+    @event(AccountPaid)
+    def _account_paid(self, audit: Audit, payment_id: str, work_order_id: UUID,
+                      amount: Decimal) -> None:
+        opened = dict(self.account_open)
+        opened[str(work_order_id)] -= amount
+        self.account_open = opened

@@ -97,7 +97,8 @@ def charge(settlement: Settlement, customer: Customer, session: Session, balance
     settlement._settled(audit, settlement.number, settlement.billed("customer"),
                         settlement.settlement_entries())
     customer._account_charged(session.audit(customer.store_id), settlement.id,
-                              settlement.work_order_number, amount, due_on)
+                              settlement.work_order_id, settlement.work_order_number, amount,
+                              due_on)
     return {"amount": str(amount), "due_on": due_on, "limit": str(limit),
             "account_balance": str(balance + amount)}
 

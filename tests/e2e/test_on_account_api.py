@@ -114,8 +114,15 @@ def test_a_fleet_visit_is_charged_to_account_delivered_and_paid_later(
     assert trial["balanced"] is True
     assert Decimal({a["account"]: a["balance"] for a in trial["accounts"]}["1122"]) == 0
 
-    # Removing the terms says why; the next visit would be paid at the till.
+    # The visit's spend was counted when it was charged: paying the account adds nothing.
+    seen = get(client, f"/customers/{customer_id}", manager, wait_for=head(client))
+    assert seen["spend"]["total"] == str(owed)
+
+    # Removing the terms says why; the next charge is refused.
     post(client, f"/customers/{customer_id}/credit-terms/removal", manager,
          {"reason": "contract ended"})
     seen = get(client, f"/customers/{customer_id}", manager, wait_for=head(client))
     assert seen["credit_terms"] is None
+    gone = client.post(f"/customers/{customer_id}/credit-terms/removal", headers=manager,
+                       json={"reason": "twice"})
+    assert gone.status_code == 409, gone.text
