@@ -378,7 +378,7 @@ class Customer(Aggregate):
                          work_order_number: str, amount: Decimal, due_on: str) -> None:
         self.account_charges = [*getattr(self, "account_charges", []), settlement_id]
         opened = dict(getattr(self, "account_open", {}))
-        opened[str(work_order_id)] = opened.get(str(work_order_id), Decimal("0.00")) + amount
+        opened[str(work_order_id)] = amount  # charged again after a reversal: the new charge
         self.account_open = opened
 
     @event(AccountPaid)

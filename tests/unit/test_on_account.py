@@ -86,11 +86,11 @@ def account_balance(app: ServiceCore, customer_id: UUID) -> Decimal:
 
 
 def entries(app: ServiceCore, orders: list[UUID]) -> list[dict[str, Any]]:
-    """Every journal entry the visits' settlements posted: settlings and payments."""
+    """Every journal entry the visits' settlements posted: settlings, reversals, payments."""
     found: list[dict[str, Any]] = []
     for wo in orders:
         for e in app.events.get(Settlement.create_id(wo)):
-            if isinstance(e, Settlement.Settled):
+            if isinstance(e, Settlement.Settled | Settlement.Reversed):
                 found += e.entries
             elif isinstance(e, Settlement.PaymentTaken):
                 found.append(e.entry)
@@ -182,3 +182,20 @@ def test_the_account_is_the_charges_less_the_payments_within_the_limit(
         unsettled = sum((settlement(app, w).paid("customer") for w in orders
                          if settlement(app, w).status == "confirmed"), Decimal("0.00"))
         assert balances(posted).get("1122", Decimal("0.00")) == balance - unsettled
+
+
+def test_a_reversal_ends_the_charge_and_the_visit_may_be_charged_again() -> None:
+    app = ServiceCore()
+    money, customer_id, (wo,) = fleet(app, 1)
+    accounts = OnAccount(app)
+    accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
+    sid = Settlement.create_id(wo)
+    accounts.charge(CASHIER, sid)
+    money.reverse(MANAGER, sid, reason="wrong pads billed")
+    assert account_balance(app, customer_id) == 0
+    assert balances(entries(app, [wo])).get("1122", Decimal("0.00")) == 0
+    money.confirm(CASHIER, UUID(money.draft(CASHIER, wo).body["id"]))
+    accounts.charge(CASHIER, sid)
+    assert account_balance(app, customer_id) == BILL
+    customer: Any = app.repository.get(customer_id)
+    assert customer.account_open == {str(wo): BILL}
