@@ -223,7 +223,7 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
 ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
        WorkOrder.Diagnosed,
        WorkOrder.SerialsRecorded, WorkOrder.EvidenceAdded,
-       WorkOrder.EvidenceWithdrawn)
+       WorkOrder.EvidenceWithdrawn, WorkOrder.CompletionCertified)
 
 
 @on(WorkOrder.Settled)
@@ -411,10 +411,11 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
 
 # kept in the event store and the finance read model; an insurer's assessment reaches the
 # tables through the bills it shapes (the customer's deductible and excess lines, the
-# insurer's lines net of them: Settlement.Drafted)
+# insurer's lines net of them: Settlement.Drafted); a receivable written off moves no money
+# and no revenue (a claim loss: domain/receivable_adjustment.py)
 ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed,
        Settlement.RefundReconciled, Settlement.RefundReconciliationWithdrawn,
-       Settlement.PaymentReconciliationWithdrawn)
+       Settlement.PaymentReconciliationWithdrawn, Settlement.ReceivableWrittenOff)
 # a charge to account (挂账) reaches the tables through the Settlement.Settled it comes with;
 # its due day is the finance read model's
 ignore(Settlement.ChargedToAccount)

@@ -47,10 +47,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "stock.move": PARTS,
     "stock.approve": frozenset({"manager"}),
     "stock.audit": frozenset({"auditor", "manager", "parts_clerk", "finance"}),
+    # what open work orders still need from the parts counter (names no customer)
+    "parts_desk.read": PARTS | {"advisor"},
     "purchase_orders.read": PARTS | {"auditor", "finance", "analyst"},
     "purchase_orders.manage": PARTS,
     "settlements.manage": frozenset({"cashier", "advisor", "manager"}),
     "settlements.reverse": frozenset({"manager"}),
+    "receivables.write_off": frozenset({"manager"}),
     "settlements.read": frozenset({"cashier", "advisor", "manager", "finance", "auditor"}),
     "payments.take": frozenset({"cashier", "manager"}),
     "payments.charge_to_account": frozenset({"cashier", "manager"}),
@@ -84,6 +87,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appointments.book": DESK,
     "appointments.capacity": frozenset({"manager"}),
     "appointments.read": ALL,
+    # the labor-operation master: op codes, flat-rate hours, rates per pay type; pricing is the
+    # manager's (the workshop supervisor's) alone, as is a labor line priced off it
+    "labor_operations.manage": frozenset({"manager"}),
+    "labor_operations.read": ALL,
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),
@@ -99,6 +106,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # what the OEM did with a claim: recorded by whoever files claims (an advisor) or a manager
     "warranty_claims.manage": DESK,
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
+    # the upload of a settled visit's repair record: its outcome reported by the desk that
+    # uploads it (or the uploading integration, with an advisor's token); which were never
+    # filed: the auditor's and the manager's question
+    "repair_records.file": DESK,
+    # a major repair's completion certificate (竣工出厂合格证): signed by the QC inspector
+    "completion_certificate.issue": frozenset({"qc_inspector", "manager"}),
+    "audit.repair_records_unfiled": frozenset({"auditor", "manager"}),
     "audit.sanbao": frozenset({"auditor", "manager"}),
     "audit.serial_conflicts": frozenset({"auditor", "manager", "advisor"}),
     "progress.share": DESK,

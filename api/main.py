@@ -29,18 +29,22 @@ from api.routes import (
     finance,
     health,
     insurers,
+    labor_operations,
     oem_claims,
     on_account,
     parts,
+    parts_desk,
     progress,
     progress_history,
     purchase_orders,
     reminders,
+    repair_filings,
     settlements,
     stock,
     technicians,
     vehicles,
     work_orders,
+    write_offs,
 )
 from api.timestamps import UtcTimestamps
 
@@ -110,6 +114,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(stock.alerts_router)
     app.include_router(purchase_orders.router)
     app.include_router(settlements.router)
+    app.include_router(write_offs.router)
     app.include_router(finance.router)
     app.include_router(aftercare.router)
     app.include_router(analytics.router)
@@ -118,8 +123,11 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(appointments.router)
     app.include_router(technicians.router)
     app.include_router(insurers.router)
+    app.include_router(labor_operations.router)
     app.include_router(oem_claims.router)
     app.include_router(oem_claims.desk_router)
+    app.include_router(parts_desk.router)
+    app.include_router(repair_filings.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

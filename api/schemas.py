@@ -246,11 +246,20 @@ class LaborLineIn(LineIn):
     model_config = example({"op_code": "BRK-PAD", "description": "replace front pads",
                             "hours": "1.5", "hourly_rate": "300.00", "pay_type": "customer"})
 
-    description: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(default=None, min_length=1, max_length=500, description=(
+        "default: the labor-operation master's (required for an op code not in it)"))
     op_code: str = Field(min_length=1, max_length=30, description=(
         "the labor operation; its prefix names the skill dispatch needs (BRK: chassis)"))
-    hours: Number = Field(gt=0, le=1000, description="flat-rate hours sold")
-    hourly_rate: Number = Field(ge=0, le=100_000, description="CNY per hour, VAT-inclusive")
+    hours: NumberOrNone = Field(default=None, gt=0, le=1000, description=(
+        "flat-rate hours sold; default: the store's labor-operation master's (required for an "
+        "op code not in it); other hours than the master's: the manager's only"))
+    hourly_rate: NumberOrNone = Field(default=None, ge=0, le=100_000, description=(
+        "CNY per hour, VAT-inclusive; default: the master's rate of the pay type (required "
+        "for an op code not in it); another rate: the manager's only"))
+    price_override_reason: str | None = Field(default=None, min_length=1, max_length=500,
+                                              description=(
+        "why a manager prices the line off the labor-operation master (required then, "
+        "refused otherwise)"))
     sublet: SubletIn | None = Field(default=None, description=(
         "the line is sublet work (hours 1 and the price charged, say): the outside shop's "
         "supplier, invoice reference and cost, claimed with the line"))

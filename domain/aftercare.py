@@ -37,6 +37,8 @@ class Aftercare:
 
         def decide(session: Session) -> Decision:
             wo = session.target(WorkOrder, work_order_id, "work order", ending=True)
+            if wo.status == "settled":  # else delivery's own refusal says what is missing
+                wo.require_certificate()  # a major repair's completion certificate
             audit = session.audit(wo.store_id)
             # the name signed with is the customer's: sealed with their key (never a new key
             # for an erased customer: then it is kept as erased)

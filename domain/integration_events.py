@@ -57,11 +57,13 @@ ROUTES: dict[str, Route] = {
     "Statement": Route("money", "bank_statement"),
     "Insurer": Route("money", "insurer"),
     "OemClaim": Route("money", "warranty_claim"),
+    "RepairFiling": Route("aftercare", "repair_record_filing"),
     "Customer": Route("customers", "customer"),
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),
     "Complaint": Route("aftercare", "complaint"),
     "Technician": Route("workshop", "technician"),
+    "LaborOperation": Route("workshop", "labor_operation"),
     "Appointment": Route("workshop", "appointment"),
     "WorkshopDay": Route("workshop", "workshop_day"),
     "Roster": Route("workshop", "roster"),
@@ -159,6 +161,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         # the file's fingerprint, not where the store keeps it nor the caption's free text
         "EvidenceAdded": fields("evidence_id job_no line_id kind sha256 media_type size"),
         "EvidenceWithdrawn": fields("evidence_id reason"),
+        "CompletionCertified": fields("cert_no inspector repair_class"),
     },
     "StockItem": {
         "Opened": fields("store_id part_number unit min_stock reorder_qty"),
@@ -189,17 +192,28 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "DetailsChanged": fields("changes"),
         "PriceChanged": fields("old_price new_price reason"),
     },
+    "RepairFiling": {  # a repair record's uploads to the national system: no personal data
+        "Started": fields("work_order_id work_order_number store_id"),
+        "Filed": fields("receipt_no settlement_number"),
+        "Failed": fields("error settlement_number"),
+        "Refiled": fields("receipt_no previous_receipt_no reason settlement_number"),
+    },
     "OemClaim": {  # what the OEM did with a visit's warranty claim: no personal data in it
         "Submitted": fields("work_order_id work_order_number store_id oem_claim_number claimed"),
         "Rejected": fields("reason_code reason"),
         "Resubmitted": fields("changes oem_claim_number claimed"),
         "Approved": fields("approved_amount claimed reason"),
+        "WrittenOff": fields("kind amount settlement_number reason"),
     },
     "Insurer": {
         "Registered": fields("code name short_name aliases"),
         "Renamed": fields("name short_name reason"),
         "AliasesChanged": fields("added removed reason"),
         "Deactivated": fields("reason"),
+    },
+    "LaborOperation": {  # the store's prices to its customers and payers: no cost in them
+        "Registered": fields("store_id op_code description flat_rate_hours rates skill level"),
+        "Changed": fields("changes reason"),
     },
     "PurchaseOrder": {
         "Drafted": fields("number supplier lines source"),
@@ -232,6 +246,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
         "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),
         "PaymentReconciliationWithdrawn": fields("payment_id statement_id line_no reason"),
+        "ReceivableWrittenOff": fields("bill kind amount reference reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),

@@ -53,10 +53,12 @@ ACCOUNTS = {
     "1408": "parts issued to open work orders",
     "2202": "accounts payable (goods received)",
     "2221": "VAT payable (output)",
+    "2241": "other payables (warranty claims charged back by the OEM)",
     "6001": "labor revenue",
     "6002": "parts revenue",
     "6003": "sales allowances (contra revenue)",
     "6401": "cost of parts sold",
+    "6601": "claim losses (warranty and insurance receivables written off)",
     "6602": "internal service charges",
     "6711": "stock losses (scrap, stocktake differences)",
 }

@@ -8,6 +8,14 @@ history, so every step keeps who, when and why.
 
     submitted ──reject──▶ rejected ──resubmit──▶ resubmitted ──reject──▶ rejected …
         └──────────approve──────────────────────────┴──approve──▶ approved (final)
+
+What the OEM will never pay is written off on the warranty bill (domain/receivable_adjustment.py)
+and recorded here in the same save: a rejected claim given up (`oem_rejected`) ends `written_off`;
+an approval below the claimed amount (`oem_short_paid`) keeps the claim approved, its shortfall
+written off; an approved claim the OEM paid and then took back (`oem_charged_back`) ends
+`charged_back`.
+
+    rejected ──write off──▶ written_off       approved ──charge back──▶ charged_back
 """
 
 from __future__ import annotations
@@ -68,6 +76,15 @@ class OemClaim(Aggregate):
         claimed: Decimal
         reason: str | None
 
+    class WrittenOff(Event):
+        """The warranty bill's receivable adjusted for this claim (domain/receivable_adjustment.py):
+        the kind, the amount, the settlement it was booked on and why."""
+
+        kind: str
+        amount: Decimal
+        settlement_number: str
+        reason: str
+
     @staticmethod
     def create_id(work_order_id: UUID) -> UUID:
         return stable_id("oem-claim", work_order_id)
@@ -83,6 +100,7 @@ class OemClaim(Aggregate):
         self.claimed = claimed
         self.status = "submitted"
         self.approved_amount: Decimal | None = None
+        self.written_off = Decimal("0.00")  # of the shortfall, by short-pay write-offs
 
     def refusal(self, step: str) -> OemClaimError:
         return OemClaimError(
@@ -149,3 +167,46 @@ class OemClaim(Aggregate):
                   reason: str | None) -> None:
         self.status = "approved"
         self.approved_amount = approved_amount
+
+    def write_off(self, audit: Audit, kind: str, amount: Decimal, settlement_number: str,
+                  reason: str) -> None:
+        """Only in the status that justifies the kind; a short-pay at most the shortfall
+        (claimed less approved) not yet written off."""
+        self.require_kind(kind)
+        if kind == "oem_short_paid":
+            left = self.shortfall_left()
+            require(amount <= left, OemClaimError(
+                f"the OEM approved {self.approved_amount} of {self.claimed}: at most {left} "
+                f"of the shortfall is left to write off", field="amount", limit=str(left),
+                claim_status=self.status))
+        self._written_off(audit, kind, amount, settlement_number, reason)
+
+    def require_kind(self, kind: str) -> None:
+        """409 naming the status unless it justifies an adjustment of this kind."""
+        if kind == "oem_rejected":
+            require(self.status == "rejected", self.refusal(
+                "written off as rejected (only a rejected claim is)"))
+        elif kind == "oem_charged_back":
+            require(self.status == "approved", self.refusal(
+                "charged back (only an approved claim the OEM paid is)"))
+        else:
+            require(self.status == "approved" and self.approved_amount is not None
+                    and self.approved_amount < self.claimed, self.refusal(
+                        "written off as short-paid (only a claim approved for less than was "
+                        "claimed is)"))
+
+    def shortfall_left(self) -> Decimal:
+        """Claimed less approved, less what was written off of it (0 before an approval)."""
+        if self.approved_amount is None:
+            return Decimal("0.00")
+        return self.claimed - self.approved_amount - self.written_off
+
+    @event(WrittenOff)
+    def _written_off(self, audit: Audit, kind: str, amount: Decimal, settlement_number: str,
+                     reason: str) -> None:
+        if kind == "oem_rejected":
+            self.status = "written_off"
+        elif kind == "oem_charged_back":
+            self.status = "charged_back"
+        else:
+            self.written_off += amount

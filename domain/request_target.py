@@ -34,7 +34,7 @@ KEPT_QUERY_VALUES = frozenset({
     "date_to", "day", "days", "event_type", "format", "from", "from_day",
     "include_cleared", "include_handled", "kind", "lang", "limit", "lot_id", "low_only",
     "method", "model", "month", "movements_limit", "movements_offset", "notice", "number",
-    "offset", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
+    "offset", "older_than_days", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
     "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "source", "state",
     "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
     "to_day", "type", "user_id",

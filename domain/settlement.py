@@ -167,6 +167,18 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         line_no: int
         reason: str
 
+    class ReceivableWrittenOff(Event):
+        """A warranty or insurance bill's receivable written off as a loss, or a paid warranty
+        claim charged back by the OEM: kind, amount, the claim's reference, why, and the entry
+        (domain/receivable_adjustment.py)."""
+
+        bill: str
+        kind: str
+        amount: Decimal
+        reference: str | None
+        reason: str
+        entry: dict[str, Any]
+
     @staticmethod
     def create_id(work_order_id: UUID) -> UUID:
         return stable_id("settlement", work_order_id)
@@ -289,6 +301,12 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
                     manual: bool, reason: str | None) -> None:
         self.payments[payment_id]["reconciled"] = {"statement_id": str(statement_id),
                                                    "line_no": line_no}
+
+    @event(ReceivableWrittenOff)
+    def _written_off(self, audit: Audit, bill: str, kind: str, amount: Decimal,
+                     reference: str | None, reason: str, entry: dict[str, Any]) -> None:
+        key = "charged_back" if kind == "oem_charged_back" else "written_off"
+        self.bills[bill][key] = self.bills[bill].get(key, ZERO) + amount
 
     @event(PaymentReconciliationWithdrawn)
     def _unreconciled(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,

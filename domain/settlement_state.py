@@ -85,6 +85,7 @@ class SettlementState:
     _refund_reconciled: Callable[..., None]
     _refund_unreconciled: Callable[..., None]
     _unreconciled: Callable[..., None]
+    _written_off: Callable[..., None]
 
     def deposits(self) -> Decimal:
         """The customer's money taken before confirmation (less approved refunds of it): every
@@ -124,7 +125,9 @@ class SettlementState:
         return self.billed(bill)
 
     def outstanding(self, bill: str) -> Decimal:
-        return self.billed(bill) - self.paid(bill) - self.expensed(bill)
+        """Less what was written off (domain/receivable_adjustment.py)."""
+        written_off = self.bills[bill].get("written_off", ZERO) if bill in self.bills else ZERO
+        return self.billed(bill) - self.paid(bill) - self.expensed(bill) - written_off
 
     def refundable(self, payment_id: str) -> Decimal:
         payment = self.payments[payment_id]
@@ -140,6 +143,9 @@ class SettlementState:
                               "paid": str(self.paid(k)),
                               "expensed": str(self.expensed(k)),
                               "outstanding": str(b["total"] - self.allowances(k)
-                                                 - self.paid(k) - self.expensed(k))}
+                                                 - self.paid(k) - self.expensed(k)
+                                                 - b.get("written_off", ZERO)),
+                              **{key: str(b[key]) for key in ("written_off", "charged_back")
+                                 if key in b}}
                           for k, b in self.bills.items()},
                 "deposits": str(self.deposits())}

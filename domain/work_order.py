@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.aggregate_loads import copy_plain
 from domain.common import Audit
 from domain.stock_state import less_returned
+from domain.work_order_certificate import WorkOrderCertificate
 from domain.work_order_evidence import WorkOrderEvidence
 from domain.work_order_parts import WorkOrderParts
 from domain.work_order_repair import WorkOrderRepair
@@ -32,7 +33,7 @@ from domain.work_order_state import MAX_EVENTS
 
 
 class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvidence,
-                Aggregate):
+                WorkOrderCertificate, Aggregate):
     """One service visit. Its events are declared here: the schema an auditor reads."""
 
     max_events = MAX_EVENTS  # Session.target refuses the work order's own commands beyond
@@ -231,6 +232,14 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     class EvidenceWithdrawn(Event):
         evidence_id: str
         reason: str
+
+    class CompletionCertified(Event):
+        """The completion certificate (竣工出厂合格证): its number, the inspector who signed
+        it, and the visit's repair class then."""
+
+        cert_no: str
+        inspector: str
+        repair_class: str
 
     @event(Opened)
     def __init__(
@@ -463,3 +472,9 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(EvidenceWithdrawn)
     def _evidence_withdrawn(self, audit: Audit, evidence_id: str, reason: str) -> None:
         next(e for e in self.evidence if e["evidence_id"] == evidence_id)["withdrawn"] = True
+
+    @event(CompletionCertified)
+    def _completion_certified(self, audit: Audit, cert_no: str, inspector: str,
+                              repair_class: str) -> None:
+        self.completion_certificate = {"cert_no": cert_no, "inspector": inspector,
+                                       "repair_class": repair_class}

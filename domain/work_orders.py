@@ -23,6 +23,8 @@ from domain.customer import Customer
 from domain.customers import normalise_phone
 from domain.dispatch import current_technician, hand_over, rostered
 from domain.inventory import stock_item, stock_stream
+from domain.labor_pricing import check_reprice, priced_labor_line
+from domain.labor_pricing import from_master as labor_from_master
 from domain.money import quantity
 from domain.part import Part, normalise_part_number
 from domain.stock_state import InsufficientStock, picks_cost
@@ -32,7 +34,7 @@ from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.warranty_coverage import check_covered, visit_coverage
 from domain.work_order import WorkOrder
 from domain.work_order_commands import WorkOrderCommands
-from domain.work_order_lines import labor_line, part_line
+from domain.work_order_lines import part_line
 from domain.work_order_state import KINDS, WorkOrderError
 
 FUEL_LEVELS = range(101)
@@ -156,13 +158,16 @@ class WorkOrders(WorkOrderCommands):
 
     def add_labor_line(self, request: Request, work_order_id: UUID, job_no: int,
                        line: dict[str, Any]) -> CommandResult:
-        return self._add_line(request, work_order_id, job_no, line, labor_line)
+        """A labor line; priced from the store's labor-operation master where its op code is
+        in it (domain/labor_pricing.py)."""
+        return self._add_line(request, work_order_id, job_no, line, priced_labor_line,
+                              lambda s, wo, data: labor_from_master(s, wo.store_id, data))
 
     def add_part_line(self, request: Request, work_order_id: UUID, job_no: int,
                       line: dict[str, Any]) -> CommandResult:
         """A part line; description, unit and price default to the part master's."""
 
-        def from_master(session: Session, data: dict[str, Any]) -> dict[str, Any]:
+        def from_master(session: Session, wo: WorkOrder, data: dict[str, Any]) -> dict[str, Any]:
             number = data.get("part_number")
             part = session.find(Part, Part.create_id(normalise_part_number(number))) \
                 if number else None
@@ -176,12 +181,13 @@ class WorkOrders(WorkOrderCommands):
 
     def _add_line(self, request: Request, work_order_id: UUID, job_no: int,
                   data: dict[str, Any], build: Callable[..., dict[str, Any]],
-                  complete: Callable[[Session, dict[str, Any]], dict[str, Any]] | None = None,
+                  complete: Callable[[Session, WorkOrder, dict[str, Any]], dict[str, Any]]
+                  | None = None,
                   ) -> CommandResult:
         def act(session: Session, wo: WorkOrder) -> dict[str, Any]:
             wo.job(job_no)
             line = build(wo.next_line_id(), job_no,
-                         complete(session, data) if complete else data)
+                         complete(session, wo, data) if complete else data)
             if line["pay_type"] == "warranty":
                 check_covered(line, visit_coverage(session, wo, self.warranty, self.zone))
             return {"line_id": wo.add_line(session.audit(wo.store_id), line)}
@@ -190,8 +196,11 @@ class WorkOrders(WorkOrderCommands):
 
     def reprice_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                      unit_price: object, reason: str | None) -> CommandResult:
-        return self._on_line(request, work_order_id, line_id, lambda s, wo: wo.reprice_line(
-            s.audit(wo.store_id), line_id, unit_price, reason))
+        def act(session: Session, wo: WorkOrder) -> None:
+            check_reprice(session.caller.role, wo.line(line_id), unit_price, reason)
+            wo.reprice_line(session.audit(wo.store_id), line_id, unit_price, reason)
+
+        return self._on_line(request, work_order_id, line_id, act)
 
     def authorize_line(self, request: Request, work_order_id: UUID, line_id: str, *,
                        decision: str, channel: str, note: str | None = None) -> CommandResult:

@@ -26,11 +26,12 @@ def customer_account(conn: psycopg.Connection[Any], stores: Sequence[str], custo
         return None
     charges = _rows(conn, """SELECT b.settlement_id, s.number AS settlement_number,
             s.work_order_number, b.total - b.allowances AS charged, b.paid,
-            b.total - b.allowances - b.paid AS outstanding, b.due_on,
+            b.total - b.allowances - b.paid - b.written_off AS outstanding, b.due_on,
             greatest(%s::date - b.due_on, 0) AS days_overdue
         FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
         WHERE b.kind = 'customer' AND b.payer_key = %s AND b.status = 'settled'
-            AND b.due_on IS NOT NULL AND b.total - b.allowances - b.paid <> 0
+            AND b.due_on IS NOT NULL
+            AND b.total - b.allowances - b.paid - b.written_off <> 0
         ORDER BY b.due_on, s.number""", (today, str(customer_id)))
     balance = sum((Decimal(c["outstanding"]) for c in charges), Decimal("0.00"))
     overdue = sum((Decimal(c["outstanding"]) for c in charges if c["days_overdue"] > 0),

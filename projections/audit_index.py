@@ -23,6 +23,7 @@ from domain.cashier_day import CashierDay
 from domain.data_access import DataAccess
 from domain.follow_up import Complaint, FollowUp
 from domain.oem_claim import OemClaim
+from domain.repair_filing import RepairFiling
 from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.work_order import WorkOrder
@@ -32,7 +33,8 @@ from projections.batch_rows import insert_rows
 from projections.stock_batch import work_order_of
 
 # Streams that belong to one work order: their first event names it, the later ones do not.
-BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event, OemClaim.Event)
+BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event, OemClaim.Event,
+             RepairFiling.Event)
 COLUMNS = ("notification_id", "stream_id", "stream_type", "version", "event_type", "store_id",
            "user_id", "role", "correlation_id", "idempotency_key", "business_at", "number",
            "work_order_id", "customer_id", "statement_id")

@@ -83,6 +83,34 @@ def unissued_parts(job: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def over_flat_rate(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Claimed labor lines with more hours than the labor-operation master's flat-rate hours
+    they were added under (a manager's override, domain/labor_pricing.py): the OEM pays its
+    labor time guide's hours and charges back the rest, unless it authorised them (an
+    `authorization_ref` on the line: a warning to check, else an error). A line added without
+    the master (an op code not in it then) has no master hours and is not checked."""
+    out = []
+    for line in job["labor"]:
+        master = line.get("master_flat_rate_hours")
+        if master is None or Decimal(str(line["flat_rate_hours"])) <= Decimal(str(master)):
+            continue
+        authorised = bool(line.get("authorization_ref"))
+        out.append({"kind": "flat_rate_hours", "level": "warning" if authorised else "error",
+                    "job_no": job["job_no"], "line_id": line["line_id"],
+                    "op_code": line["op_code"], "claimed_hours": line["flat_rate_hours"],
+                    "master_flat_rate_hours": master,
+                    "missing": [] if authorised else ["authorization_ref"],
+                    "detail": f"line {line['line_id']} claims {line['flat_rate_hours']} h of "
+                              f"{line['op_code']}, the labor-operation master's flat rate is "
+                              f"{master} h" + (
+                                  f" (override: {line['price_override_reason']})"
+                                  if line.get("price_override_reason") else "") + (
+                                  ": authorised by the OEM, check the reference before sending"
+                                  if authorised else ": the OEM charges back hours beyond its "
+                                  "flat rate without its prior authorisation")})
+    return out
+
+
 def part_serials(events: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
     """Per part line: the serials as last recorded (fitted; removed, each with its
     disposition and tag), who recorded them and when, and every correction with its reason.

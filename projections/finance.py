@@ -60,7 +60,8 @@ class FinanceView(FinanceChanges, ReadModel):
             settlement_id uuid NOT NULL, kind text NOT NULL, store_id text NOT NULL,
             payer_key text NOT NULL, payer jsonb NOT NULL, total numeric NOT NULL,
             paid numeric NOT NULL DEFAULT 0, status text NOT NULL, invoice_no text,
-            allowances numeric NOT NULL DEFAULT 0, due_on date,
+            allowances numeric NOT NULL DEFAULT 0, written_off numeric NOT NULL DEFAULT 0,
+            due_on date,
             PRIMARY KEY (settlement_id, kind)""",
         "payments": """
             payment_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
@@ -140,6 +141,7 @@ class FinanceView(FinanceChanges, ReadModel):
         # proposals read the payment's method then), with no reference
         ("refunds", "payout_method text"),
         ("refunds", "payout_ref text"),
+        ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
         ("settlement_bills", "due_on date"),  # no bill was charged to account before
     )
 
@@ -296,6 +298,14 @@ class FinanceView(FinanceChanges, ReadModel):
                     (net, vat, [row[0], "allowances"], [row[0], "allowances"], row[1],
                      event.originator_id))
         self._post(ctx, event, [event.entry], date.fromisoformat(event.business_date))
+
+    @on.register
+    def _written_off(self, event: Settlement.ReceivableWrittenOff, ctx: Ctx) -> None:
+        if event.kind != "oem_charged_back":  # a charge-back leaves the paid bill as it was
+            ctx.run("UPDATE {settlement_bills} SET written_off = written_off + %s WHERE "
+                    "settlement_id = %s AND kind = %s", (event.amount, event.originator_id,
+                                                         event.bill))
+        self._post(ctx, event, [event.entry], ctx.day(event))  # domain/receivable_adjustment.py
 
     @on.register
     def _refund_rejected(self, event: Settlement.RefundRejected, ctx: Ctx) -> None:

@@ -26,7 +26,7 @@ AMOUNTS = frozenset({
     "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
-    "parts", "unit_price", "total", "allowances", "expensed",
+    "parts", "unit_price", "total", "allowances", "expensed", "written_off",
     # receivables by age (projections.receivables)
     "days_0_30", "days_31_60", "days_61_90", "days_over_90"})
 
@@ -115,7 +115,8 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     doc = found[0]
     # The internal bill is never paid: the settling's expense booking settles it.
     doc["bill_status"] = _rows(conn, f"""SELECT kind, payer, total, allowances, paid,
-        {EXPENSED} AS expensed, total - allowances - paid - {EXPENSED} AS outstanding,
+        {EXPENSED} AS expensed, written_off,
+        total - allowances - paid - {EXPENSED} - written_off AS outstanding,
         invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
     name_insurers(conn, doc["bill_status"])

@@ -12,7 +12,7 @@ from domain.settlement import Settlement
 from projections.evidence import Recorded, stamp
 
 STEPS = {"Submitted": "submitted", "Rejected": "rejected", "Resubmitted": "resubmitted",
-         "Approved": "approved"}
+         "Approved": "approved", "WrittenOff": "written_off"}
 
 
 def _step(r: Recorded) -> dict[str, Any]:
@@ -28,6 +28,9 @@ def _step(r: Recorded) -> dict[str, Any]:
     elif isinstance(e, OemClaim.Approved):
         step.update(approved_amount=e.approved_amount, claimed=e.claimed, reason=e.reason,
                     difference=e.claimed - e.approved_amount)
+    elif isinstance(e, OemClaim.WrittenOff):
+        step.update(kind=e.kind, amount=e.amount, settlement_number=e.settlement_number,
+                    reason=e.reason)
     return step
 
 

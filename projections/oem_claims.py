@@ -21,7 +21,12 @@ from domain.oem_claim import OemClaim
 from domain.work_order import WorkOrder
 from projections.base import Index, ReadModel, page, store_scope
 
-STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid")
+STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid", "written_off",
+            "charged_back")
+
+# What a write-off leaves the claim (a short-paid one stays approved, its shortfall written off;
+# domain/oem_claim.py).
+WRITTEN_OFF_STATUS = {"oem_rejected": "written_off", "oem_charged_back": "charged_back"}
 
 # Approved, and the OEM's payments on the warranty bill reach the approved amount.
 PAID = "c.status = 'approved' AND coalesce(b.paid, 0) >= c.approved_amount"
@@ -36,12 +41,17 @@ class OemClaimsView(ReadModel):
             status text NOT NULL, claimed numeric NOT NULL, approved_amount numeric,
             reason_code text, rejection_reason text, submitted_at timestamptz NOT NULL,
             changed_at timestamptz NOT NULL, changed_by text NOT NULL,
-            changed_role text NOT NULL, version integer NOT NULL""",
+            changed_role text NOT NULL, version integer NOT NULL,
+            written_off numeric NOT NULL DEFAULT 0, write_off_kind text,
+            write_off_reason text""",
         "oem_claim_vins": "work_order_id uuid PRIMARY KEY, vin text NOT NULL",
     }
     indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),)
     handles = (WorkOrder.Opened, OemClaim.Submitted, OemClaim.Rejected, OemClaim.Resubmitted,
-               OemClaim.Approved)
+               OemClaim.Approved, OemClaim.WrittenOff)
+    # no claim was written off before claims could be
+    added_columns = (("oem_claims", "written_off numeric NOT NULL DEFAULT 0"),
+                     ("oem_claims", "write_off_kind text"), ("oem_claims", "write_off_reason text"))
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
@@ -68,6 +78,11 @@ class OemClaimsView(ReadModel):
                     change = ("status = 'resubmitted', reason_code = NULL, "
                               "rejection_reason = NULL, oem_claim_number = %s, claimed = %s")
                     values = [e.oem_claim_number, e.claimed]
+                elif isinstance(e, OemClaim.WrittenOff):
+                    change = ("status = %s, written_off = written_off + %s, write_off_kind = %s, "
+                              "write_off_reason = %s")
+                    values = [WRITTEN_OFF_STATUS.get(e.kind, "approved"), e.amount, e.kind,
+                              e.reason]
                 else:
                     change = "status = 'approved', approved_amount = %s"
                     values = [e.approved_amount]
@@ -110,7 +125,9 @@ def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                      c.store_id, v.vin, c.oem_claim_number,
                      CASE WHEN {PAID} THEN 'paid' ELSE c.status END AS status,
                      c.claimed::text AS claimed, c.approved_amount::text AS approved_amount,
-                     (coalesce(b.paid, 0) + 0.00)::text AS paid, c.reason_code,
+                     (coalesce(b.paid, 0) + 0.00)::text AS paid,
+                     (c.written_off + 0.00)::text AS written_off, c.write_off_kind,
+                     c.write_off_reason, c.reason_code,
                      c.rejection_reason, c.submitted_at, c.changed_at, c.changed_by,
                      c.changed_role, c.version
               FROM oem_claims c

@@ -50,7 +50,8 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             'work_order_number', work_order_number, 'plate', plate, 'vin', payer->>'vin',
             'claim_number', payer->>'claim_number', 'invoice_no', invoice_no,
             'settled_on', settled_on, 'age_days', age_days, 'billed', billed::text,
-            'paid', paid::text, 'outstanding', outstanding::text, 'due_on', due_on,
+            'paid', paid::text, 'written_off', written_off::text,
+            'outstanding', outstanding::text, 'due_on', due_on,
             'days_overdue', greatest(settled_on + age_days - due_on, 0)) ORDER BY open_no)
             FILTER (WHERE outstanding <> 0 AND open_no > {first:d} AND open_no <= {last:d}),
             '[]') AS open_bills"""
@@ -59,7 +60,7 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
         array_agg(DISTINCT coalesce(payer->>'insurer', payer->>'oem'))
             FILTER (WHERE payer ? 'insurer' OR payer ? 'oem') AS typed,
         count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
-        sum(paid) AS paid, sum(outstanding) AS outstanding,
+        sum(paid) AS paid, sum(written_off) AS written_off, sum(outstanding) AS outstanding,
         max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
         coalesce(sum(outstanding) FILTER (WHERE due_on < settled_on + age_days), 0)
             AS overdue,
@@ -68,9 +69,9 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
                 PARTITION BY kind, payer_key, outstanding <> 0
                 ORDER BY settled_on, settlement_number, settlement_id) AS open_no FROM (
             SELECT b.kind, {RESOLVED} AS payer_key, b.payer, b.settlement_id, b.invoice_no,
-                b.total - b.allowances AS billed, b.allowances, b.paid,
-                b.total - b.allowances - b.paid AS outstanding, s.number AS settlement_number,
-                b.due_on,
+                b.total - b.allowances AS billed, b.allowances, b.paid, b.written_off,
+                b.total - b.allowances - b.paid - b.written_off AS outstanding,
+                s.number AS settlement_number, b.due_on,
                 s.work_order_number, w.plate, s.settled_at,
                 (s.settled_at AT TIME ZONE %s)::date AS settled_on
             FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id

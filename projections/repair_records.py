@@ -93,6 +93,16 @@ def _inspections(wo: WorkOrder, events: Iterable[Recorded]) -> list[dict[str, An
     return out
 
 
+def _certificate(events: Iterable[Recorded]) -> dict[str, Any] | None:
+    """The completion certificate (竣工出厂合格证): number, inspector, the repair class it was
+    issued for, who recorded it and when; None when the visit has none."""
+    for r in events:
+        if isinstance(r.event, WorkOrder.CompletionCertified):
+            return {"cert_no": r.event.cert_no, "inspector": r.event.inspector,
+                    "repair_class": r.event.repair_class, **stamp(r)}
+    return None
+
+
 def _fees(settlement: Settlement) -> dict[str, Decimal]:
     """What each line of the visit bills in all, after discounts, whoever pays it (a warranty or
     insurance line's share on the customer bill counted with its line)."""
@@ -143,6 +153,8 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
         "time_out": visit["dates"]["delivered"],
         "mileage_out": visit["mileage_out"],
         "inspections": _inspections(wo, wo_events),
+        "repair_class": wo.repair_class(),
+        "completion_certificate": _certificate(wo_events),
         "compensations": compensations(wo_events),
         "evidence_refs": evidence_refs(wo_events),
         "evidence": fill_evidence(conn, [*wo_events, *settlement_events]),

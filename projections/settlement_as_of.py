@@ -106,8 +106,9 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
         "bill_status": [{"kind": kind, "payer": bill["payer"], "total": bill["total"],
                          "allowances": s.allowances(kind), "paid": s.paid(kind),
                          "expensed": s.expensed(kind),
+                         "written_off": bill.get("written_off", ZERO),
                          "outstanding": bill["total"] - s.allowances(kind) - s.paid(kind)
-                         - s.expensed(kind),
+                         - s.expensed(kind) - bill.get("written_off", ZERO),
                          "invoice_no": bill.get("invoice_no")}
                         for kind, bill in sorted(s.bills.items())],
         "payments": [{

@@ -42,6 +42,7 @@ from projections.claim_checks import (
     graded,
     missing_3c,
     missing_part_records,
+    over_flat_rate,
     part_serials,
     still_to_come,
     unissued_parts,
@@ -213,6 +214,8 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
     claimed = [ln for ln in approved if ln["pay_type"] == "warranty"]
     labor = [{"line_id": ln["line_id"], "op_code": ln["op_code"], "description": ln["description"],
               "flat_rate_hours": ln["hours"], "amount": ln["gross"], "vat": ln["vat"],
+              "master_flat_rate_hours": (ln.get("labor_operation") or {}).get("flat_rate_hours"),
+              "price_override_reason": ln.get("price_override_reason"),
               **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln),
               "sublet_invoice": ln.get("sublet")}
              for ln in claimed if ln["kind"] == "labor"]
@@ -346,6 +349,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
     problems = graded([
                 *coverage_problems(covered, claimed),
                 *missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
+                *(p for job in jobs for p in over_flat_rate(job)),
                 *(p for job in jobs for p in missing_part_records(job)),
                 *conflict_problems(conflicts, {line_id: (no, p["part_number"]) for line_id,
                                                (no, p) in claimed_parts.items()}),

@@ -167,7 +167,8 @@ def _other_visits(claim: dict[str, Any], when: _Clock) -> str:
 STEP_DETAIL = {"submitted": ("oem_claim_number", "claimed"),
                "rejected": ("reason_code", "reason"),
                "resubmitted": ("changes", "oem_claim_number", "claimed"),
-               "approved": ("approved_amount", "claimed", "reason")}
+               "approved": ("approved_amount", "claimed", "reason"),
+               "written_off": ("kind", "amount", "settlement_number", "reason")}
 
 
 def _at_the_oem(outcome: dict[str, Any], when: _Clock) -> str:

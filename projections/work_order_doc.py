@@ -28,6 +28,7 @@ from domain.work_order import WorkOrder
 from projections.base import StoredEvent, stored_event
 from projections.visit_totals import credited, discounted, drafted, visit_totals
 from projections.work_order_doc_warranty import (
+    completion_certified,
     evidence_added,
     evidence_withdrawn,
     serials_recorded,
@@ -430,7 +431,8 @@ def settled(event: StoredEvent, doc: Doc) -> None:
 
 HANDLERS.update({WorkOrder.SerialsRecorded: serials_recorded,
                  WorkOrder.EvidenceAdded: evidence_added,
-                 WorkOrder.EvidenceWithdrawn: evidence_withdrawn})
+                 WorkOrder.EvidenceWithdrawn: evidence_withdrawn,
+                 WorkOrder.CompletionCertified: completion_certified})
 
 
 # events that change the lines, after which the totals are computed again

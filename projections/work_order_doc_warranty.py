@@ -1,6 +1,6 @@
-"""The work-order doc's part serials and evidence references (registered as handlers by
-projections/work_order_doc.py): each handler takes the event's stored JSON state, as the
-doc's other handlers do. The values these events hold are text, numbers and lists of them,
+"""The work-order doc's part serials, evidence references and completion certificate
+(registered as handlers by projections/work_order_doc.py): each handler takes the event's
+stored JSON state, as the doc's other handlers do. The values these events hold are text, numbers and lists of them,
 which the state keeps as they are."""
 
 from __future__ import annotations
@@ -35,4 +35,11 @@ def evidence_added(s: State, doc: Any, open_pii: Any) -> Any:
 def evidence_withdrawn(s: State, doc: Any, open_pii: Any) -> Any:
     found = next(e for e in doc["evidence_refs"] if e["evidence_id"] == s["evidence_id"])
     found["withdrawn"] = {"reason": s["reason"], **_stamp(s)}
+    return doc
+
+
+def completion_certified(s: State, doc: Any, open_pii: Any) -> Any:
+    """The completion certificate (竣工出厂合格证): absent from the doc until one is recorded."""
+    doc["completion_certificate"] = {k: s[k] for k in ("cert_no", "inspector", "repair_class")
+                                     } | _stamp(s)
     return doc

@@ -34,8 +34,11 @@ from projections.base import ReadModel
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.finance import FinanceView
+from projections.labor_operations import LaborOperationsView
 from projections.oem_claims import OemClaimsView
 from projections.part_serials import PartSerialsView
+from projections.parts_demand import PartsDemandView
+from projections.repair_filings import RepairFilingsView
 from projections.repair_records import ShopNames
 from projections.sanbao import SanbaoRules
 from projections.stock import StockView
@@ -453,7 +456,7 @@ def build(settings: Settings | None = None) -> Container:
     views += [CustomersView(personal_data, settings.store_timezone, Plan(
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
-              OemClaimsView()]
+              OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

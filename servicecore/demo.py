@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 from domain.aftercare import Aftercare
 from domain.application import Request
 from domain.common import Caller
+from domain.completion_certificates import CompletionCertificates
 from domain.inventory import Inventory
 from domain.repair_guarantee import GUARANTEES, class_of_op_code
 from domain.settlements import Settlements
@@ -273,6 +274,7 @@ class _StoreDemo:
             qc += 50
         passed = self.req("manager", self.manager, qc)
         self.wo.quality_check(passed, wo, 1, passed=True)
+        CompletionCertificates(self.wo.app).certify_if_major(passed, wo)
         seen.ready_at = passed.caller.at
         self._settle(wo, plan, qc + 20, mileage, advisor)
 

@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.aftercare import Aftercare
 from domain.application import Request
 from domain.common import Caller, DomainError
+from domain.completion_certificates import CompletionCertificates
 from domain.inventory import Inventory
 from domain.settlements import Settlements
 from domain.technicians import Technicians
@@ -240,6 +241,8 @@ class StoreHistory:
             self.wo.complete_job(self.req("technician", tech, qc), wo, 1)
             qc += timedelta(minutes=5)
         self.wo.quality_check(self.req("manager", self.manager, qc), wo, 1, passed=True)
+        CompletionCertificates(self.wo.app).certify_if_major(
+            self.req("manager", self.manager, qc), wo)
         if partial:
             return
         self.settle(wo, cashier, qc + timedelta(minutes=20), advisor, mileage)

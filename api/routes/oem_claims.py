@@ -42,7 +42,8 @@ desk_router = APIRouter(prefix="/warranty-claims", tags=["warranty claims"],
 ClaimCmd = Annotated[Command, Depends(command("warranty_claims.manage"))]
 # The list names no customer: whoever reads the claim package reads the desk's list.
 ClaimsReader = Annotated[Principal, Depends(reader("audit.warranty_claim"))]
-OemStatus = Literal["submitted", "rejected", "resubmitted", "approved", "paid"]
+OemStatus = Literal["submitted", "rejected", "resubmitted", "approved", "paid", "written_off",
+                    "charged_back"]
 
 
 class SubmissionIn(Body):
@@ -127,8 +128,10 @@ def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
     """The warranty claims of the caller's stores (or `store_id`'s) by status at the OEM:
     `submitted` / `resubmitted` wait at the OEM, `rejected` must be corrected and resubmitted
     (the OEM's reason shown), `approved` is not paid yet, `paid` is approved and paid up to the
-    approved amount. Each row: the visit, VIN, the OEM's claim number, claimed, approved and
-    paid amounts, the last step's time and who; the longest unchanged first. `wait_for`: both
+    approved amount, `written_off` was rejected and given up, `charged_back` was paid and taken
+    back by the OEM (POST /settlements/{id}/write-off; `written_off` says how much). Each row:
+    the visit, VIN, the OEM's claim number, claimed, approved and paid amounts, what was written
+    off, the last step's time and who; the longest unchanged first. `wait_for`: both
     the claims view and the finance view (which keeps what the OEM paid) have applied it."""
     if first is not None and last is not None and last < first:
         raise InvalidInput("`to` is on or after `from`",

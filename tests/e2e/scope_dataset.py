@@ -41,7 +41,8 @@ class Dataset:
 
 def build(client: TestClient, auth: Auth, container: Container, store_id: str) -> Dataset:
     """A visit through to its complaint (customer, appointment, work order, settlement, stock
-    item, technician, follow-up, complaint), a registered vehicle, an insurer, a purchase
+    item, technician, follow-up, complaint), a registered vehicle, an insurer, a labor
+    operation of the store's master, a purchase
     order, a transfer to a third store, a progress link and a bank statement, all of
     `store_id`."""
     vin = new_vin()
@@ -57,6 +58,10 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     code = "SC" + uuid.uuid4().hex[:8].upper()
     insurer = post(client, "/insurers", manager, {"code": code, "name": f"{code} 保险",
                                                   "short_name": code}, 201)
+    operation = post(client, "/labor-operations", manager, {
+        "store_id": store_id, "op_code": code, "description": "brake pads",
+        "flat_rate_hours": "1.5", "rates": {"customer": "300.00", "warranty": "180.00",
+                                            "insurance": "260.00", "internal": "150.00"}}, 201)
     order = post(client, "/purchase-orders", clerk, {
         "store_id": store_id, "supplier": "FAW-VW Parts",
         "lines": [{"part_number": part, "qty": 2, "unit_cost": "90.00"}]}, 201)
@@ -89,7 +94,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "StockItem": str(StockItem.create_id(store_id, part)),
         "Part": str(Part.create_id(part)), "Technician": str(Technician.create_id(
             visit["technician"])), "Insurer": insurer["id"], "PurchaseOrder": order["id"],
-        "Transfer": transfer["id"], "Statement": statement["id"], "ProgressLinks": str(ProgressLinks.create_id(
+        "Transfer": transfer["id"], "Statement": statement["id"],
+        "LaborOperation": operation["id"], "ProgressLinks": str(ProgressLinks.create_id(
             uuid.UUID(visit["other_work_order_id"]))),
     }
     values = {
@@ -99,7 +105,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "order_id": streams["PurchaseOrder"], "transfer_id": streams["Transfer"],
         "statement_id": streams["Statement"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
-        "part_number": part, "store_id": store_id, "insurer": code,
+        "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,
         "user_id": visit["technician"], "section": "visits", "name": "technician_efficiency",
         "token": page_path(link).rsplit("/", 1)[1], "business_date": today,
         "notification_id": str(row[0]), "command_id": str(row[1]),

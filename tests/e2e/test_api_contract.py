@@ -81,6 +81,8 @@ def test_unknown_work_order_is_404_for_reads_and_commands(client: TestClient, au
     problem(client.get(f"{unknown}/history", headers=advisor), 404, "not-found")
     problem(client.post(f"{unknown}/check-in", json={"mileage_in": 1, "fuel_level": 10},
                         headers=advisor), 404, "not-found")
+    problem(client.post(f"{unknown}/repair-record/filing", headers=advisor,
+                        json={"outcome": "filed", "receipt_no": "JT-1"}), 404, "not-found")
 
 
 def test_quality_check_on_a_job_not_awaiting_qc_is_409(client: TestClient, auth: Auth,

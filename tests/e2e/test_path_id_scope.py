@@ -65,8 +65,12 @@ COMMAND_IDS = {"job_no": "1", "line_id": "L1", "line_no": "1", "evidence_id": "E
 # A refund is named by an id of its own (kept in its settlement's stream).
 ROWS = {"refund_id"}
 # Path values that name a store's record beside the streams': a car, a store's stock, a
-# technician on a store's roster (a part and an insurer are the group's).
-STORE_BOUND = {"vin", "store_id", "user_id"}
+# technician on a store's roster, an op code of a store's labor-operation master (a part and an
+# insurer are the group's).
+STORE_BOUND = {"vin", "store_id", "user_id", "op_code"}
+# Reads that name their store in the query beside the path (a labor operation is a store's op
+# code): sent with the dataset's store, by its own token and by another store's.
+STORE_QUERY = {"/labor-operations/{op_code}"}
 BODIES = {"/appointments/{appointment_id}/reschedule": {
     "day": datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()}}
 # The customer's page is public and counts unknown links per address: past a few, 429.
@@ -113,9 +117,10 @@ def url(route: APIRoute, values: dict[str, str]) -> str:
 
 
 def as_of_variants(route: APIRoute, dataset: Dataset) -> Iterator[dict[str, str]]:
-    yield {}
+    store = {"store_id": dataset.store_id} if route.path in STORE_QUERY else {}
+    yield store
     if any(q.name == "as_of" for q in route.dependant.query_params):
-        yield {"as_of": dataset.values["business_date"]}
+        yield {**store, "as_of": dataset.values["business_date"]}
 
 
 def test_every_route_with_a_path_id_has_the_dataset_value(http: TestClient,

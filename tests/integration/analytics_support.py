@@ -25,6 +25,7 @@ from analytics.loader import AnalyticsLoader, rebuild
 from analytics.schema import TABLES
 from domain.application import Request
 from domain.common import Caller
+from domain.completion_certificates import CompletionCertificates
 from servicecore.container import Container
 from servicecore.demo import make_vin
 from tests.integration.support import with_profile
@@ -112,6 +113,8 @@ class Shop:
         done = w.quality_check(self.r("manager", off + timedelta(minutes=10)), wo, 1,
                                passed=True)
         assert done.body["status"] == "ready_for_settlement"
+        CompletionCertificates(w.app).certify_if_major(  # a major repair's, before delivery
+            self.r("manager", off + timedelta(minutes=11)), wo)
 
     def settle(self, wo: UUID, when: datetime, payments: list[tuple[str, str]],
                discount: str | None = None) -> UUID:

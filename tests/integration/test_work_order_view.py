@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.completion_certificates import CompletionCertificates
 from domain.pii import ERASED
 from domain.warranty_evidence import WarrantyEvidence
 from domain.work_order import WorkOrder
@@ -97,6 +98,9 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     sid = desk.settle(wo, at(D, "14:00"), discount="22.00")
     c.settlements.reverse(desk.r("manager", at(D, "14:30")), sid, reason="wrong pay type")
     sid = desk.settle(wo, at(D, "15:00"))
+    # A completion certificate (not required for this repair, recorded all the same).
+    CompletionCertificates(c.app).certify(desk.r("manager", at(D, "15:05")), wo,
+                                          cert_no="JG-1", inspector="qc-zhao")
     # Credits on the settled bill: one rejected, one approved; and cash handed back.
     s = c.settlements
     cash = next(iter(c.app.repository.get(sid).payments))  # 1,450.00, the first settling's

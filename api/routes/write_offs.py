@@ -1,0 +1,65 @@
+"""/settlements/{id}/write-off: what a warranty or insurance bill's payer will never pay,
+written off as the dealership's loss, or a paid warranty claim the OEM charged back — a
+manager's decision, with a reason (domain/receivable_adjustment.py: kinds, limits, entries)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from api.deps import Command, Ctx, command
+from api.json_bodies import JsonBodyRoute
+from api.numbers import Number
+from api.schemas import REASON, Body, example
+from api.schemas_money import SettlementAccepted
+from domain.receivable_adjustment import MAX_REFERENCE
+from domain.receivable_adjustments import ReceivableAdjustments
+
+router = APIRouter(tags=["settlement and payments"], route_class=JsonBodyRoute)
+WriteOffCmd = Annotated[Command, Depends(command("receivables.write_off"))]
+Kind = Literal["oem_rejected", "oem_short_paid", "oem_charged_back", "insurer_short_paid"]
+
+
+class WriteOffIn(Body):
+    model_config = example({"kind": "oem_rejected", "amount": "150.00",
+                            "reason": "OEM final rejection R-17, appeal window closed"})
+
+    kind: Kind = Field(description=(
+        "oem_rejected (the OEM claim is rejected: given up, the claim ends written_off), "
+        "oem_short_paid (approved for less than claimed: the shortfall), oem_charged_back (a "
+        "paid claim the OEM took back: owed back to it, 2241), insurer_short_paid (the "
+        "insurance bill: what the insurer will not pay)"))
+    amount: Number | None = Field(default=None, ge=0, le=10_000_000, description=(
+        "CNY, VAT-inclusive; at most the bill's outstanding (a short-pay: also the shortfall "
+        "left; a charge-back: what the OEM paid and has not charged back). Omitted: all of it"))
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)
+    reference: str | None = Field(default=None, max_length=MAX_REFERENCE, description=(
+        "the claim's reference (an OEM kind: the OEM's claim number unless given)"))
+
+
+class WriteOffFigures(BaseModel):
+    bill: str = Field(description="warranty or insurance")
+    kind: str
+    amount: str
+    reference: str | None
+    reason: str
+
+
+class WriteOffAccepted(SettlementAccepted):
+    written_off: WriteOffFigures | None = Field(default=None, description=(
+        "what was booked (null only in a retry replayed from an answer stored without it)"))
+    claim_status: str | None = Field(default=None, description=(
+        "an OEM kind: the claim's status after it (written_off, approved, charged_back)"))
+
+
+@router.post("/settlements/{settlement_id}/write-off", response_model=WriteOffAccepted)
+def write_off(settlement_id: UUID, body: WriteOffIn, cmd: WriteOffCmd, ctx: Ctx) -> Any:
+    """Dr 6601 claim losses / Cr 1123 or 1124 (a charge-back: Cr 2241 owed to the OEM); no
+    bank account moves. 409 when the settlement is not settled, the bill cannot take the
+    amount or the OEM claim's status does not justify the kind; the claim records it."""
+    return cmd.accepted(ReceivableAdjustments(ctx.app).write_off(
+        cmd.envelope, settlement_id, kind=body.kind, amount=body.amount, reason=body.reason,
+        reference=body.reference))

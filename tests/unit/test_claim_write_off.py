@@ -1,0 +1,143 @@
+"""Writing off what the OEM or an insurer will not pay, in memory: for any sequence of the OEM's
+answers, its payments and write-offs (any kind, any amount, in any status), the settlement's
+journal balances, the warranty receivable (1123) is what the bill still has outstanding and
+never below zero, the write-offs are the claim losses (6601), a charge-back is owed back to the
+OEM (2241), and the bank (1002) holds only the OEM's payments; a refused step stores nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from domain.application import ServiceCore
+from domain.common import DomainError
+from domain.ledger import METHOD_ACCOUNTS, balances
+from domain.oem_claim import OemClaim
+from domain.oem_claims import OemClaims
+from domain.receivable_adjustments import ReceivableAdjustments
+from domain.settlement import Settlement
+from domain.settlements import Settlements
+from domain.work_orders import WorkOrders
+from tests.unit.support import events_stored, labor, on_roster, part, request
+from tests.unit.test_settlement import CASHIER, INSURANCE, MANAGER, WARRANTY, visit
+
+ZERO = Decimal("0.00")
+CLERK = request("advisor", "warranty-clerk")
+# Around the claimed 450.00: the OEM approves all, part or nothing, pays in parts.
+SOME = st.one_of(st.sampled_from([Decimal("450.00"), Decimal("300.00"), Decimal("0.00")]),
+                 st.decimals(min_value=0, max_value=500, places=2))
+STEP = st.one_of(
+    st.tuples(st.just("pay"), st.decimals(min_value="0.01", max_value=450, places=2)),
+    st.tuples(st.just("reject")), st.tuples(st.just("resubmit")),
+    st.tuples(st.just("approve"), SOME),
+    st.tuples(st.just("write_off"), st.sampled_from(
+        ["oem_rejected", "oem_short_paid", "oem_charged_back", "insurer_short_paid"]),
+        st.one_of(st.none(), SOME)))
+
+
+def settled_warranty_visit() -> tuple[ServiceCore, UUID, UUID]:
+    """A visit with 450.00 of warranty labor and the customer's pads (450.00, paid in cash):
+    settled, its warranty claim submitted. (app, work order, settlement)."""
+    app = ServiceCore()
+    on_roster(app, "tech-zhao")
+    on_roster(app, "tech-liu", "S02")
+    money = Settlements(app)
+    wo = visit(app, WorkOrders(app), [labor(pay_type="warranty", warranty=WARRANTY), part()])
+    drafted = money.draft(CASHIER, wo)
+    sid = UUID(drafted.body["id"])
+    money.confirm(CASHIER, sid)
+    money.pay(CASHIER, work_order_id=wo, method="cash", amount="450.00")
+    OemClaims(app).submit(CLERK, wo, oem_claim_number="VW-1")
+    return app, wo, sid
+
+
+def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], list[Any]]:
+    events = list(app.events.get(sid))
+    entries: list[dict[str, Any]] = []
+    for e in events:
+        if isinstance(e, Settlement.Settled):
+            entries += e.entries
+        elif isinstance(e, Settlement.PaymentTaken | Settlement.ReceivableWrittenOff):
+            entries.append(e.entry)
+    for one in entries:
+        assert sum((p["debit"] for p in one["postings"]), ZERO) == sum(
+            (p["credit"] for p in one["postings"]), ZERO), one["memo"]
+    found = app.repository.get(sid)
+    assert isinstance(found, Settlement)
+    return found, balances(entries), events
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, max_size=12))
+def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
+        steps: list[tuple[Any, ...]]) -> None:
+    app, wo, sid = settled_warranty_visit()
+    claims, adjust, money = OemClaims(app), ReceivableAdjustments(app), Settlements(app)
+    for n, step in enumerate(steps):
+        before = events_stored(app)
+        try:
+            if step[0] == "pay":
+                money.pay(CASHIER, work_order_id=wo, method="bank_transfer", bill="warranty",
+                          amount=step[1], provider_ref=f"OEM-{n}")
+            elif step[0] == "reject":
+                claims.reject(CLERK, wo, reason_code=None, reason="record missing")
+            elif step[0] == "resubmit":
+                claims.resubmit(CLERK, wo, changes="record added")
+            elif step[0] == "approve":
+                claims.approve(CLERK, wo, approved_amount=step[1], reason="labor time cut")
+            else:
+                adjust.write_off(MANAGER, sid, kind=step[1], amount=step[2],
+                                 reason="the OEM will not pay")
+                event(f"written off: {step[1]}")
+        except DomainError:
+            assert events_stored(app) == before  # a refusal stores nothing
+        settlement, ledger, events = books(app, sid)
+        outstanding = settlement.outstanding("warranty")
+        assert outstanding >= 0
+        assert ledger.get("1123", ZERO) == outstanding
+        offs = [e for e in events if isinstance(e, Settlement.ReceivableWrittenOff)]
+        assert ledger.get("6601", ZERO) == sum((e.amount for e in offs), ZERO)
+        back = sum((e.amount for e in offs if e.kind == "oem_charged_back"), ZERO)
+        assert -ledger.get("2241", ZERO) == back <= settlement.paid("warranty")
+        assert ledger.get("1002", ZERO) == settlement.paid("warranty")  # the OEM's payments only
+        for e in offs:
+            assert not {p["account"] for p in e.entry["postings"]} & set(METHOD_ACCOUNTS.values())
+        claim = app.repository.get(OemClaim.create_id(wo))
+        assert isinstance(claim, OemClaim)
+        kinds = {e.kind for e in offs}
+        assert ("oem_rejected" in kinds) == (claim.status == "written_off")
+        assert ("oem_charged_back" in kinds) == (claim.status == "charged_back")
+        assert "insurer_short_paid" not in kinds  # the visit has no insurance bill
+
+
+def test_an_insurer_short_pay_is_written_off_within_the_insurance_bill() -> None:
+    app = ServiceCore()
+    on_roster(app, "tech-zhao")
+    on_roster(app, "tech-liu", "S02")
+    money = Settlements(app)
+    wo = visit(app, WorkOrders(app), [labor(pay_type="insurance"), part()])
+    sid = UUID(money.draft(CASHIER, wo, insurance=INSURANCE).body["id"])
+    money.confirm(CASHIER, sid)
+    money.pay(CASHIER, work_order_id=wo, method="cash", amount="450.00")
+    adjust = ReceivableAdjustments(app)
+    before = events_stored(app)
+    for kind, amount in (("insurer_short_paid", "450.01"), ("oem_rejected", "1.00")):
+        with pytest.raises(DomainError):
+            adjust.write_off(MANAGER, sid, kind=kind, amount=amount, reason="insurer cut")
+    with pytest.raises(DomainError):
+        adjust.write_off(CASHIER, sid, kind="insurer_short_paid", amount="1.00",
+                         reason="insurer cut")
+    assert events_stored(app) == before
+    done = adjust.write_off(MANAGER, sid, kind="insurer_short_paid", amount="50.00",
+                            reason="insurer cut the labor", reference="CLM-2026-0042")
+    assert done.body["bills"]["insurance"]["outstanding"] == "400.00"
+    settlement, ledger, _ = books(app, sid)
+    assert (ledger["1124"], ledger["6601"]) == (Decimal("400.00"), Decimal("50.00"))
+    assert settlement.outstanding("insurance") == Decimal("400.00")
+    with pytest.raises(DomainError, match="reversed"):
+        money.reverse(MANAGER, sid, reason="wrong bill")
