@@ -416,3 +416,6 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
 ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed,
        Settlement.RefundReconciled, Settlement.RefundReconciliationWithdrawn,
        Settlement.PaymentReconciliationWithdrawn, Settlement.ReceivableWrittenOff)
+# a charge to account (挂账) reaches the tables through the Settlement.Settled it comes with;
+# its due day is the finance read model's
+ignore(Settlement.ChargedToAccount)

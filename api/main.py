@@ -31,6 +31,7 @@ from api.routes import (
     insurers,
     labor_operations,
     oem_claims,
+    on_account,
     parts,
     parts_desk,
     progress,
@@ -106,6 +107,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(work_orders.router)  # in order (no path of one shadows another's)
     app.include_router(health.router)
     app.include_router(observe.router)
+    app.include_router(on_account.router)  # /customers/{id}/account before /{id}/{section}
     app.include_router(customers.router)
     app.include_router(parts.router)
     app.include_router(stock.router)

@@ -310,3 +310,13 @@ class OverrideIn(Body):
     job_no: Whole = Field(ge=1, le=1_000, description="the job (1, 2, …)")
     technician_id: str = Field(min_length=1, max_length=64, description="the technician's user id")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
+
+
+class CreditTermsIn(Body):
+    model_config = example({"limit": "50000.00", "days": 30,
+                            "reason": "fleet contract 2026-014, monthly invoicing"})
+
+    limit: Number = Field(gt=0, le=100_000_000,
+                          description="CNY the account may hold open at once")
+    days: Whole = Field(ge=1, le=365, description="a charge is due this many days after it")
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)

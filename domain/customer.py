@@ -116,6 +116,34 @@ class Customer(Aggregate):
         points: int
         forgiven: int
 
+    class CreditTermsSet(Event):
+        """A manager lets the customer charge visits to their account (挂账): up to `limit`
+        open on the account at once, each charge due `days` after it was made."""
+
+        limit: Decimal
+        days: int
+        reason: str
+
+    class CreditTermsRemoved(Event):
+        reason: str
+
+    class AccountCharged(Event):
+        """A settled visit's customer bill charged to the account (domain/on_account.py)."""
+
+        settlement_id: UUID
+        work_order_id: UUID
+        work_order_number: str
+        amount: Decimal
+        due_on: str
+
+    class AccountPaid(Event):
+        """A payment on a visit charged to account paid off `amount` of the charge (the
+        visit's spend counted it when it was charged: it is not money paid again)."""
+
+        payment_id: str
+        work_order_id: UUID
+        amount: Decimal
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -126,6 +154,9 @@ class Customer(Aggregate):
         self.tags: list[str] = []
         self.lots: list[dict[str, Any]] = []  # loyalty lots in earning order
         self.redemptions: dict[str, dict[str, Any]] = {}
+        self.credit_terms: dict[str, Any] | None = None
+        self.account_charges: list[UUID] = []  # the settlements charged, in order
+        self.account_open: dict[str, Decimal] = {}  # by work order: charged, not yet paid
 
     @staticmethod
     def outdated_snapshot(state: dict[str, Any]) -> bool:
@@ -304,6 +335,13 @@ class Customer(Aggregate):
         points the refund took come back as far as the visit's net paid amount earns them
         (`loyalty.give_back`)."""
         require(amount > 0, InvalidInput("a payment must be positive"))
+        charged = getattr(self, "account_open", {}).get(str(work_order_id), Decimal("0.00"))
+        covering = min(amount, charged)
+        if covering > 0:  # a charge to account paid off first
+            self._account_paid(audit, payment_id, work_order_id, covering)
+            amount -= covering
+            if amount == 0:
+                return {"points": 0, "forgiven": 0}
         counted, points, forgiven = loyalty.give_back(self.lots, reference, amount, rules)
         self._paid_again(audit, payment_id, work_order_id, reference, counted, points,
                          forgiven)
@@ -324,3 +362,28 @@ class Customer(Aggregate):
             lot = self.earned(take["reference"])
             assert lot is not None
             lot["remaining"] -= take["points"]
+
+    # -- credit terms (挂账) ----------------------------------------------------------------
+
+    @event(CreditTermsSet)
+    def _credit_terms_set(self, audit: Audit, limit: Decimal, days: int, reason: str) -> None:
+        self.credit_terms = {"limit": limit, "days": days}
+
+    @event(CreditTermsRemoved)
+    def _credit_terms_removed(self, audit: Audit, reason: str) -> None:
+        self.credit_terms = None
+
+    @event(AccountCharged)
+    def _account_charged(self, audit: Audit, settlement_id: UUID, work_order_id: UUID,
+                         work_order_number: str, amount: Decimal, due_on: str) -> None:
+        self.account_charges = [*getattr(self, "account_charges", []), settlement_id]
+        opened = dict(getattr(self, "account_open", {}))
+        opened[str(work_order_id)] = amount  # charged again after a reversal: the new charge
+        self.account_open = opened
+
+    @event(AccountPaid)
+    def _account_paid(self, audit: Audit, payment_id: str, work_order_id: UUID,
+                      amount: Decimal) -> None:
+        opened = dict(self.account_open)
+        opened[str(work_order_id)] -= amount
+        self.account_open = opened

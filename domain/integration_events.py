@@ -239,6 +239,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundRequested": fields("refund_id payment_id amount reason kind red_invoice_number"),
         "RefundApproved": fields("refund_id business_date kind payout_method payout_ref"),
         "RefundRejected": fields("refund_id reason"),
+        "ChargedToAccount": fields("amount due_on limit balance"),
         "Settled": fields("number customer_total"),
         "Reversed": fields("number reason"),
         "PaymentReconciled": fields("payment_id statement_id line_no manual reason"),
@@ -268,7 +269,9 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Erased": lambda event: {"erased": True},
         **{name: nothing for name in ("ConsentGiven", "ConsentWithdrawn", "Tagged", "Untagged",
                                       "PointsEarned", "PointsRedeemed", "PointsExpired",
-                                      "PaymentRefunded", "PaidAgain")},
+                                      "PaymentRefunded", "PaidAgain", "CreditTermsSet",
+                                      "CreditTermsRemoved", "AccountCharged",
+                                      "AccountPaid")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),

@@ -124,6 +124,15 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         customer_total: Decimal
         entries: list[dict[str, Any]]
 
+    class ChargedToAccount(Event):
+        """The customer bill's outstanding charged to the customer's account under their
+        credit terms (domain/on_account.py): due on `due_on`; the visit settles with it."""
+
+        amount: Decimal
+        due_on: str
+        limit: Decimal
+        balance: Decimal
+
     class Reversed(Event):
         number: str
         reason: str
@@ -223,6 +232,11 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
                  entries: list[dict[str, Any]]) -> None:
         self.status = "settled"
         self.settled_entries = [dict(e) for e in entries]
+
+    @event(ChargedToAccount)
+    def _charged_to_account(self, audit: Audit, amount: Decimal, due_on: str, limit: Decimal,
+                            balance: Decimal) -> None:
+        self.charged = {"number": self.number, "amount": amount, "due_on": due_on}
 
     @event(Reversed)
     def _reversed(self, audit: Audit, number: str, reason: str,

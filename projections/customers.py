@@ -62,7 +62,7 @@ class CustomersView(VehicleFiles, ReadModel):
             phones text[] NOT NULL DEFAULT '{}', wechat_id text, erased boolean NOT NULL,
             consent jsonb NOT NULL, tags text[] NOT NULL DEFAULT '{}', lots jsonb NOT NULL,
             registered_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
-            version integer NOT NULL""",
+            version integer NOT NULL, credit_terms jsonb""",
         "customer_points": """
             customer_id uuid NOT NULL, notification_id bigint NOT NULL, at timestamptz NOT NULL,
             kind text NOT NULL, points integer NOT NULL, reference text, amount numeric,
@@ -108,6 +108,8 @@ class CustomersView(VehicleFiles, ReadModel):
     personal_columns = {  # noqa: RUF012
         "customers": PersonalColumns("id", {"name": "NULL", "phones": "NULL",
                                             "wechat_id": "NULL"})}
+    # no customer had credit terms before they could be set
+    added_columns = (("customers", "credit_terms jsonb"),)
     indexes = (
         Index("customers", "customers_phones_idx", "USING gin (phones)"),
         Index("customers", "customers_name_idx", "(lower(name) text_pattern_ops)"),
@@ -168,7 +170,8 @@ class CustomersView(VehicleFiles, ReadModel):
                     "phones": open_phones(sealed, cid, b.open_pii),
                     "wechat_id": b.open_pii(cid, sealed.get("wechat_id")), "erased": False,
                     "consent": {}, "tags": [], "lots": [], "registered_at": e.audit.at,
-                    "updated_at": e.audit.at, "version": e.originator_version}
+                    "updated_at": e.audit.at, "version": e.originator_version,
+                    "credit_terms": None}
                 b.touch("customers", cid)
             return
         self._customer_change(b, notification_id, e, row)
@@ -204,6 +207,11 @@ class CustomersView(VehicleFiles, ReadModel):
             row["tags"].append(e.tag)
         elif isinstance(e, Customer.Untagged):
             row["tags"] = [tag for tag in row["tags"] if tag != e.tag]
+        elif isinstance(e, Customer.CreditTermsSet):
+            row["credit_terms"] = {"limit": str(e.limit), "days": e.days,
+                                   "set_at": e.audit.at.isoformat(), "set_by": e.audit.user_id}
+        elif isinstance(e, Customer.CreditTermsRemoved):
+            row["credit_terms"] = None
 
     def _points(self, b: Batch, notification_id: int, e: Any,
                 row: dict[str, Any] | None) -> None:

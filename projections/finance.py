@@ -61,6 +61,7 @@ class FinanceView(FinanceChanges, ReadModel):
             payer_key text NOT NULL, payer jsonb NOT NULL, total numeric NOT NULL,
             paid numeric NOT NULL DEFAULT 0, status text NOT NULL, invoice_no text,
             allowances numeric NOT NULL DEFAULT 0, written_off numeric NOT NULL DEFAULT 0,
+            due_on date,
             PRIMARY KEY (settlement_id, kind)""",
         "payments": """
             payment_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
@@ -141,6 +142,7 @@ class FinanceView(FinanceChanges, ReadModel):
         ("refunds", "payout_method text"),
         ("refunds", "payout_ref text"),
         ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
+        ("settlement_bills", "due_on date"),  # no bill was charged to account before
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -229,6 +231,13 @@ class FinanceView(FinanceChanges, ReadModel):
         ctx.run("UPDATE {settlement_bills} SET status = 'settled' WHERE settlement_id = %s",
                 (event.originator_id,))
         self._post(ctx, event, event.entries, ctx.day(event))
+
+    @on.register
+    def _charged(self, event: Settlement.ChargedToAccount, ctx: Ctx) -> None:
+        """A customer bill charged to account is owed by its due day (on_account.py)."""
+        ctx.run("""UPDATE {settlement_bills} SET due_on = %s
+                   WHERE settlement_id = %s AND kind = 'customer'""",
+                (event.due_on, event.originator_id))
 
     @on.register
     def _reversed(self, event: Settlement.Reversed, ctx: Ctx) -> None:

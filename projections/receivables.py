@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import psycopg
 
+from domain.money import CENT
 from domain.payer_name import payer_name, payer_name_key
 from domain.pii import ERASED
 from projections.base import rows as _rows
@@ -49,7 +51,8 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             'claim_number', payer->>'claim_number', 'invoice_no', invoice_no,
             'settled_on', settled_on, 'age_days', age_days, 'billed', billed::text,
             'paid', paid::text, 'written_off', written_off::text,
-            'outstanding', outstanding::text) ORDER BY open_no)
+            'outstanding', outstanding::text, 'due_on', due_on,
+            'days_overdue', greatest(settled_on + age_days - due_on, 0)) ORDER BY open_no)
             FILTER (WHERE outstanding <> 0 AND open_no > {first:d} AND open_no <= {last:d}),
             '[]') AS open_bills"""
     return f"""SELECT kind, payer_key, (array_agg(payer ORDER BY settled_at DESC,
@@ -59,6 +62,8 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
         count(*) AS bills, sum(billed) AS billed, sum(allowances) AS allowances,
         sum(paid) AS paid, sum(written_off) AS written_off, sum(outstanding) AS outstanding,
         max(age_days) FILTER (WHERE outstanding <> 0) AS oldest_age_days, {_bucket_sums()},
+        coalesce(sum(outstanding) FILTER (WHERE due_on < settled_on + age_days), 0)
+            AS overdue,
         count(*) FILTER (WHERE outstanding <> 0) AS open_bills_count, {listed}
         FROM (SELECT *, %s::date - settled_on AS age_days, row_number() OVER (
                 PARTITION BY kind, payer_key, outstanding <> 0
@@ -66,7 +71,7 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
             SELECT b.kind, {RESOLVED} AS payer_key, b.payer, b.settlement_id, b.invoice_no,
                 b.total - b.allowances AS billed, b.allowances, b.paid, b.written_off,
                 b.total - b.allowances - b.paid - b.written_off AS outstanding,
-                s.number AS settlement_number,
+                s.number AS settlement_number, b.due_on,
                 s.work_order_number, w.plate, s.settled_at,
                 (s.settled_at AT TIME ZONE %s)::date AS settled_on
             FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
@@ -107,7 +112,8 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     short and official name (None for names of no insurer).
     Each group's `aging` splits its outstanding by age (0-30, 31-60, 61-90, over 90 days), over
     all its bills; the page's `aging` does so for every group listed by the filters, not only
-    this page's."""
+    this page's. A bill charged to the customer's account (挂账) has its `due_on` and its
+    `days_overdue` on `aged_on`; each group and the page sum what is `overdue`."""
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
     where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
     if payer_key is not None:  # an insurer's or the OEM's as typed, or a key as listed
@@ -122,13 +128,14 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     keys = [key for key, _, _ in BUCKETS]
     sums = ", ".join(f"coalesce(sum({key}), 0) AS {key}" for key in keys)
     [totals] = _rows(conn, f"""SELECT count(*) AS n, coalesce(sum(outstanding), 0) AS outstanding,
-        {sums} FROM ({_groups(where, None)}) AS listed""", args)
+        coalesce(sum(overdue), 0) AS overdue, {sums} FROM ({_groups(where, None)}) AS listed""", args)
     items = _rows(conn, f"""{_groups(where, (bills_offset, bills_limit))}
         ORDER BY kind, outstanding DESC, payer_key LIMIT %s OFFSET %s""",
                   [*args, limit, offset])
     masters = _insurers(conn, [i["payer_key"] for i in items if i["kind"] == "insurance"])
     for item in items:
         item["aging"] = {key: item.pop(key) for key in keys}
+        item["overdue"] = str(Decimal(item["overdue"]).quantize(CENT))
         item["customer_name"] = item["customer_phone"] = None
         typed = item.pop("typed") or []
         for named in ("insurer", "oem"):
@@ -140,6 +147,7 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
             item["names_typed"] = sorted({payer_name(name) for name in typed})
     return shown({"total": totals["n"], "limit": limit, "offset": offset,
                   "aged_on": aged_on.isoformat(), "outstanding": totals["outstanding"],
+                  "overdue": str(Decimal(totals["overdue"]).quantize(CENT)),
                   "aging": {key: totals[key] for key in keys}, "items": items})
 
 

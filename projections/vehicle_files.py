@@ -44,7 +44,7 @@ VISIT_EVENTS = {*STATUS_OF, "WorkOrder.CheckedIn", "WorkOrder.ReadyForSettlement
                 "WorkOrder.Cancelled", "WorkOrder.Settled", "WorkOrder.Delivered",
                 "WorkOrder.JobAdded"}
 CUSTOMER_COLUMNS = ("id", "store_id", "kind", "name", "phones", "wechat_id", "erased", "consent",
-                    "tags", "lots", "registered_at", "updated_at", "version")
+                    "tags", "lots", "registered_at", "updated_at", "version", "credit_terms")
 VEHICLE_COLUMNS = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
                    "owner_id", "registered", "plates", "owners", "first_seen", "updated_at",
                    "brand_key", "model_key")

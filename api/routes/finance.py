@@ -103,6 +103,9 @@ class ReceivablesPage(Page):
     aging: dict[str, Decimal] = Field(description=(
         "outstanding by age in days since settlement: days_0_30, days_31_60, days_61_90, "
         "days_over_90"))
+    overdue: Decimal = Field(default=Decimal("0.00"), description=(
+        "of it, what is owed past its due day on `aged_on`: bills charged to a customer's "
+        "account (挂账) are due the terms' days after the charge"))
 
 
 OPEN_BILLS_MAX = 1000
@@ -124,7 +127,9 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
                 bills_limit: BillsLimit = receivables_view.OPEN_BILLS_DEFAULT,
                 bills_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM, each bill aged in days
-    since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days). For the roles
+    since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days); a bill charged
+    to a customer's account says its `due_on` and `days_overdue`, a group and the page what is
+    `overdue` on `aged_on`. For the roles
     that may read customers' personal data, a customer's name and phone to call about it
     (their read recorded as every such read is)."""
     today = ctx.today()

@@ -1,0 +1,66 @@
+"""Charge to account (挂账): a customer's credit terms, a settlement charged to the account,
+and the account's open balance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+
+from api.deps import Command, Ctx, WaitFor, command, reader, wait_for_projection
+from api.json_bodies import JsonBodyRoute
+from api.schemas import CommandAccepted, ReasonIn
+from api.schemas_crm import CreditTermsIn
+from api.schemas_money import SettlementAccepted
+from domain.common import NotFound
+from domain.on_account import OnAccount
+from projections.account_queries import customer_account
+
+router = APIRouter(tags=["charge to account"], route_class=JsonBodyRoute)
+TermsCmd = Annotated[Command, Depends(command("customers.credit_terms"))]
+ChargeCmd = Annotated[Command, Depends(command("payments.charge_to_account"))]
+
+
+def _on_account(ctx: Ctx) -> OnAccount:
+    return OnAccount(ctx.app, ctx.timezone)
+
+
+@router.post("/customers/{customer_id}/credit-terms", response_model=CommandAccepted)
+def set_credit_terms(customer_id: UUID, body: CreditTermsIn, cmd: TermsCmd, ctx: Ctx) -> Any:
+    """A manager lets the customer charge visits to account (挂账): at most `limit` open at
+    once, each charge due `days` after it; setting them again replaces them. Says why."""
+    return cmd.accepted(_on_account(ctx).set_terms(cmd.envelope, customer_id,
+                                                   **body.model_dump()))
+
+
+@router.post("/customers/{customer_id}/credit-terms/removal", response_model=CommandAccepted)
+def remove_credit_terms(customer_id: UUID, body: ReasonIn, cmd: TermsCmd, ctx: Ctx) -> Any:
+    """No more charges to account; what is open stays owed."""
+    return cmd.accepted(_on_account(ctx).remove_terms(cmd.envelope, customer_id,
+                                                      reason=body.reason))
+
+
+@router.post("/settlements/{settlement_id}/charge-to-account",
+             response_model=SettlementAccepted)
+def charge_to_account(settlement_id: UUID, cmd: ChargeCmd, ctx: Ctx) -> Any:
+    """The confirmed settlement's outstanding customer bill charged to the customer's account:
+    the visit settles (the car may be delivered) and the bill is owed by its due day. Only a
+    customer with credit terms, and only while the account's open balance and this charge stay
+    within the limit (else 409 with `balance`, `limit` and `amount`)."""
+    return cmd.accepted(_on_account(ctx).charge(cmd.envelope, settlement_id))
+
+
+@router.get("/customers/{customer_id}/account")
+def account(customer_id: UUID, ctx: Ctx,
+            principal: Annotated[Any, Depends(reader("finance.read"))],
+            wait_for: WaitFor = None) -> Any:
+    """The customer's account: credit terms, open balance, what is overdue, and the open
+    charges (settlement, amount charged, paid, outstanding, due day, days overdue)."""
+    wait_for_projection(ctx, "customers", wait_for)
+    wait_for_projection(ctx, "finance", wait_for)
+    with ctx.pool.connection() as conn:
+        found = customer_account(conn, principal.stores, customer_id, ctx.today())
+    if found is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return found

@@ -1,0 +1,52 @@
+"""A customer's account (挂账): the credit terms from the customers view, the charged bills
+and what they still have open from the finance view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain.money import CENT
+from projections.base import rows as _rows
+from projections.finance_queries import shown
+
+
+def customer_account(conn: psycopg.Connection[Any], stores: Sequence[str], customer_id: UUID,
+                     today: date) -> dict[str, Any] | None:
+    """Terms, open balance, overdue amount and the open charges, oldest due first (None: no
+    such customer in the token's stores)."""
+    found = _rows(conn, "SELECT store_id, credit_terms FROM customers WHERE id = %s",
+                  (customer_id,))
+    if not found or ("*" not in stores and found[0]["store_id"] not in stores):
+        return None
+    charges = _rows(conn, """SELECT b.settlement_id, s.number AS settlement_number,
+            s.work_order_number, b.total - b.allowances AS charged, b.paid,
+            b.total - b.allowances - b.paid - b.written_off AS outstanding, b.due_on,
+            greatest(%s::date - b.due_on, 0) AS days_overdue
+        FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+        WHERE b.kind = 'customer' AND b.payer_key = %s AND b.status = 'settled'
+            AND b.due_on IS NOT NULL
+            AND b.total - b.allowances - b.paid - b.written_off <> 0
+        ORDER BY b.due_on, s.number""", (today, str(customer_id)))
+    balance = sum((Decimal(c["outstanding"]) for c in charges), Decimal("0.00"))
+    overdue = sum((Decimal(c["outstanding"]) for c in charges if c["days_overdue"] > 0),
+                  Decimal("0.00"))
+    terms = found[0]["credit_terms"]
+    available = None if terms is None else max(Decimal(terms["limit"]) - balance,
+                                               Decimal("0.00"))
+    for c in charges:
+        c["charged"] = _cents(c["charged"])
+        c["due_on"] = c["due_on"].isoformat()
+    return shown({"customer_id": str(customer_id), "credit_terms": terms,
+                  "on": today.isoformat(), "balance": balance, "overdue": _cents(overdue),
+                  "available": None if available is None else _cents(available),
+                  "open_charges": charges})
+
+
+def _cents(value: Any) -> str:
+    return str(Decimal(value).quantize(CENT))
