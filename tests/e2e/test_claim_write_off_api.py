@@ -163,7 +163,8 @@ def test_a_short_paid_claim_and_a_charge_back_leave_the_bank_untouched(
 
 
 def test_an_approved_claim_the_oem_paid_short_has_the_remainder_written_off(
-        client: TestClient, auth: Auth, store_id: str) -> None:
+        client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
     clerk = auth("advisor", "warranty-clerk", [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
     finance = auth("finance", "fin-" + store_id, [store_id])
@@ -190,6 +191,13 @@ def test_an_approved_claim_the_oem_paid_short_has_the_remainder_written_off(
     assert _refused(client, url, manager, {**under, "amount": "0.01"}, 409)["limit"] == "0.00"
     books = _balances(client, finance, store_id)
     assert (books["1123"], books["6601"], books["1002"]) == ("0.00", "30.00", bank)
+    row = _claim_row(client, auditor, wo_id)
+    assert (row["status"], row["paid"], row["written_off"], row["write_off_kind"]) == (
+        "approved", "120.00", "30.00", "oem_underpaid")
+    for name in ("finance", "oem_claims"):
+        view = next(v for v in container.views if v.name == name)
+        check = verify_view(container.app, container.pool, view)
+        assert check.ok, check.as_dict()
 
 
 def test_what_an_insurer_short_pays_is_written_off_from_the_insurance_receivable(
