@@ -12,8 +12,9 @@ history, so every step keeps who, when and why.
 What the OEM will never pay is written off on the warranty bill (domain/receivable_adjustment.py)
 and recorded here in the same save: a rejected claim given up (`oem_rejected`) ends `written_off`;
 an approval below the claimed amount (`oem_short_paid`) keeps the claim approved, its shortfall
-written off; an approved claim the OEM paid and then took back (`oem_charged_back`) ends
-`charged_back`.
+written off; so does a remittance that paid less than the approval, once the OEM has paid and
+says it is final (`oem_underpaid`: at most approved less paid); an approved claim the OEM paid
+and then took back (`oem_charged_back`) ends `charged_back`.
 
     rejected ──write off──▶ written_off       approved ──charge back──▶ charged_back
 """
@@ -101,6 +102,7 @@ class OemClaim(Aggregate):
         self.status = "submitted"
         self.approved_amount: Decimal | None = None
         self.written_off = Decimal("0.00")  # of the shortfall, by short-pay write-offs
+        self.underpaid = Decimal("0.00")  # of the approved amount, by underpaid write-offs
 
     def refusal(self, step: str) -> OemClaimError:
         return OemClaimError(
@@ -169,26 +171,37 @@ class OemClaim(Aggregate):
         self.approved_amount = approved_amount
 
     def write_off(self, audit: Audit, kind: str, amount: Decimal, settlement_number: str,
-                  reason: str) -> None:
+                  reason: str, paid: Decimal = Decimal("0.00")) -> None:
         """Only in the status that justifies the kind; a short-pay at most the shortfall
-        (claimed less approved) not yet written off."""
-        self.require_kind(kind)
+        (claimed less approved) not yet written off; an underpayment at most the approved
+        amount less `paid` (the OEM's payments on the warranty bill) not yet written off."""
+        self.require_kind(kind, paid)
         if kind == "oem_short_paid":
             left = self.shortfall_left()
             require(amount <= left, OemClaimError(
                 f"the OEM approved {self.approved_amount} of {self.claimed}: at most {left} "
                 f"of the shortfall is left to write off", field="amount", limit=str(left),
                 claim_status=self.status))
+        if kind == "oem_underpaid":
+            rest = self.underpaid_left(paid)
+            require(amount <= rest, OemClaimError(
+                f"the OEM approved {self.approved_amount} and paid {paid}: at most {rest} of "
+                f"the remainder is left to write off", field="amount", limit=str(rest),
+                claim_status=self.status))
         self._written_off(audit, kind, amount, settlement_number, reason)
 
-    def require_kind(self, kind: str) -> None:
-        """409 naming the status unless it justifies an adjustment of this kind."""
+    def require_kind(self, kind: str, paid: Decimal = Decimal("0.00")) -> None:
+        """409 naming the status unless it justifies an adjustment of this kind (an
+        underpayment: `paid`, the OEM's payments on the warranty bill, above zero)."""
         if kind == "oem_rejected":
             require(self.status == "rejected", self.refusal(
                 "written off as rejected (only a rejected claim is)"))
         elif kind == "oem_charged_back":
             require(self.status == "approved", self.refusal(
                 "charged back (only an approved claim the OEM paid is)"))
+        elif kind == "oem_underpaid":
+            require(self.status == "approved" and paid > 0, self.refusal(
+                "written off as underpaid (only an approved claim the OEM has paid on is)"))
         else:
             require(self.status == "approved" and self.approved_amount is not None
                     and self.approved_amount < self.claimed, self.refusal(
@@ -201,6 +214,13 @@ class OemClaim(Aggregate):
             return Decimal("0.00")
         return self.claimed - self.approved_amount - self.written_off
 
+    def underpaid_left(self, paid: Decimal) -> Decimal:
+        """Approved less `paid` less what was written off as underpaid (0 before an approval,
+        never below 0)."""
+        if self.approved_amount is None:
+            return Decimal("0.00")
+        return max(self.approved_amount - paid - self.underpaid, Decimal("0.00"))
+
     @event(WrittenOff)
     def _written_off(self, audit: Audit, kind: str, amount: Decimal, settlement_number: str,
                      reason: str) -> None:
@@ -208,5 +228,7 @@ class OemClaim(Aggregate):
             self.status = "written_off"
         elif kind == "oem_charged_back":
             self.status = "charged_back"
+        elif kind == "oem_underpaid":
+            self.underpaid += amount
         else:
             self.written_off += amount

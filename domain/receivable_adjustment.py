@@ -9,17 +9,21 @@ clearing account is touched:
     kind                 bill       when                                     entry
     oem_rejected         warranty   the OEM claim is rejected (for good)     Dr 6601 / Cr 1123
     oem_short_paid       warranty   the OEM approved less than was claimed   Dr 6601 / Cr 1123
+    oem_underpaid        warranty   the OEM paid less than it approved,      Dr 6601 / Cr 1123
+                                    and says that is final
     insurer_short_paid   insurance  the insurer's bill is open               Dr 6601 / Cr 1124
     oem_charged_back     warranty   the OEM paid the claim, then took it     Dr 6601 / Cr 2241
                                     back (a missing record: the work order
                                     charged back)
 
-The first three are at most what the bill still has outstanding (so the receivable never goes
-below zero), and a short-pay at most the shortfall (claimed less approved, less what was
-already written off of it). A charge-back concerns a bill already paid: its receivable is
-closed and stays so; the amount becomes owed back to the OEM (2241, other payables: the OEM
-keeps it back from its next remittance), at most what the OEM paid on the bill less what it
-already charged back. Amounts are VAT-inclusive, as the bills: the loss is booked gross (a
+All but the charge-back are at most what the bill still has outstanding (so the receivable
+never goes below zero), a short-pay at most the shortfall (claimed less approved, less what was
+already written off of it), and an underpayment at most the approved amount less what the OEM
+paid on the bill, less what was already written off as underpaid (the OEM must have paid
+something: a claim approved and not paid at all is no remittance deduction). A charge-back
+concerns a bill already paid: its receivable is closed and stays so; the amount becomes owed
+back to the OEM (2241, other payables: the OEM keeps it back from its next remittance), at most
+what the OEM paid on the bill less what it already charged back. Amounts are VAT-inclusive, as the bills: the loss is booked gross (a
 red-letter invoice for the VAT is the credit route, `kind: credit` refunds).
 
 A settlement with an adjustment is not reversed (the reversal would book the whole receivable
@@ -36,10 +40,11 @@ from domain.ledger import entry, posting
 from domain.money import money
 from domain.settlement_state import ZERO, SettlementError, SettlementState
 
-OEM_KINDS = ("oem_rejected", "oem_short_paid", "oem_charged_back")
+OEM_KINDS = ("oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back")
 KINDS = (*OEM_KINDS, "insurer_short_paid")
 BILL_OF = {"oem_rejected": "warranty", "oem_short_paid": "warranty",
-           "oem_charged_back": "warranty", "insurer_short_paid": "insurance"}
+           "oem_underpaid": "warranty", "oem_charged_back": "warranty",
+           "insurer_short_paid": "insurance"}
 CREDITED = {"warranty": "1123", "insurance": "1124"}
 LOSS = "6601"
 OWED_TO_OEM = "2241"
@@ -86,7 +91,7 @@ def check(settlement: SettlementState, kind: str, amount: object | None, reason:
           reference: str | None, cap: Decimal | None = None) -> tuple[Decimal, str, str | None]:
     """(amount, reason, reference) as kept, or the refusal: 422 for bad input, 409 for a
     settlement whose bill cannot take it. No amount: all the kind allows (`cap`: at most
-    that, a short-paid claim's shortfall left)."""
+    that, a short-paid claim's shortfall or an underpaid one's remainder left)."""
     why = require_reason(reason, "writing off a receivable")
     ref = (reference or "").strip() or None
     require(ref is None or len(ref) <= MAX_REFERENCE, InvalidInput(
@@ -102,7 +107,9 @@ def check(settlement: SettlementState, kind: str, amount: object | None, reason:
         require(value > 0, InvalidInput("the amount must be positive", field="amount"))
         if value > most:
             what = ("paid and not yet charged back" if kind == "oem_charged_back"
-                    else "outstanding" if cap is None else "outstanding of the shortfall")
+                    else "outstanding" if cap is None
+                    else "outstanding of the shortfall" if kind == "oem_short_paid"
+                    else "outstanding of the approved amount less paid")
             raise SettlementError(f"the {bill} bill has only {most} {what}", field="amount",
                                   limit=str(most))
     require(value > 0, SettlementError(

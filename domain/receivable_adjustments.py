@@ -31,8 +31,9 @@ class ReceivableAdjustments:
                   amount: object | None, reason: str | None,
                   reference: str | None = None) -> CommandResult:
         """`amount` None: all that the kind allows (the bill's outstanding; a short-pay's: at
-        most the shortfall left; a charge-back's paid and not charged back). `reference`: the OEM's
-        claim number (an OEM kind's default) or the insurer's claim or remittance reference."""
+        most the shortfall left; an underpayment's: at most approved less paid left; a
+        charge-back's paid and not charged back). `reference`: the OEM's claim number (an OEM
+        kind's default) or the insurer's claim or remittance reference."""
         what = adjustment_kind(kind)
 
         def decide(session: Session) -> Decision:
@@ -49,14 +50,17 @@ class ReceivableAdjustments:
                     raise OemClaimError(
                         f"the warranty claim of {settlement.work_order_number} is not "
                         f"submitted: nothing to write off", claim_status="not_submitted")
-                claim.require_kind(what)
+                claim.require_kind(what, settlement.paid("warranty"))
                 if what == "oem_short_paid":
                     cap = claim.shortfall_left()
+                elif what == "oem_underpaid":
+                    cap = claim.underpaid_left(settlement.paid("warranty"))
             value, why, ref = check(settlement, what, amount, reason, reference, cap)
             if claim is not None:
                 ref = ref or claim.oem_claim_number
                 assert settlement.number is not None
-                claim.write_off(audit, what, value, settlement.number, why)
+                claim.write_off(audit, what, value, settlement.number, why,
+                                settlement.paid("warranty"))
             settlement._written_off(audit, BILL_OF[what], what, value, ref, why,
                                     adjustment_entry(settlement, what, value, ref))
             answer = {**settlement.summary(), "written_off": {

@@ -20,7 +20,8 @@ from domain.receivable_adjustments import ReceivableAdjustments
 
 router = APIRouter(tags=["settlement and payments"], route_class=JsonBodyRoute)
 WriteOffCmd = Annotated[Command, Depends(command("receivables.write_off"))]
-Kind = Literal["oem_rejected", "oem_short_paid", "oem_charged_back", "insurer_short_paid"]
+Kind = Literal["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
+               "insurer_short_paid"]
 
 
 class WriteOffIn(Body):
@@ -29,12 +30,13 @@ class WriteOffIn(Body):
 
     kind: Kind = Field(description=(
         "oem_rejected (the OEM claim is rejected: given up, the claim ends written_off), "
-        "oem_short_paid (approved for less than claimed: the shortfall), oem_charged_back (a "
+        "oem_short_paid (approved for less than claimed: the shortfall), oem_underpaid (approved "
+        "and paid, the remittance short of the approval: approved less paid), oem_charged_back (a "
         "paid claim the OEM took back: owed back to it, 2241), insurer_short_paid (the "
         "insurance bill: what the insurer will not pay)"))
     amount: Number | None = Field(default=None, ge=0, le=10_000_000, description=(
         "CNY, VAT-inclusive; at most the bill's outstanding (a short-pay: also the shortfall "
-        "left; a charge-back: what the OEM paid and has not charged back). Omitted: all of it"))
+        "left; an underpayment: approved less paid left; a charge-back: what the OEM paid and has not charged back). Omitted: all of it"))
     reason: str = Field(min_length=1, max_length=1000, description=REASON)
     reference: str | None = Field(default=None, max_length=MAX_REFERENCE, description=(
         "the claim's reference (an OEM kind: the OEM's claim number unless given)"))

@@ -162,6 +162,44 @@ def test_a_short_paid_claim_and_a_charge_back_leave_the_bank_untouched(
         assert check.ok, check.as_dict()
 
 
+def test_an_approved_claim_the_oem_paid_short_has_the_remainder_written_off(
+        client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    clerk = auth("advisor", "warranty-clerk", [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    finance = auth("finance", "fin-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = _confirmed_warranty_visit(client, auth, store_id)
+    claim_url = f"/work-orders/{wo_id}/warranty-claim"
+    url = f"/settlements/{sid}/write-off"
+    under = {"kind": "oem_underpaid", "reason": "remittance deduction, OEM says final"}
+    post(client, f"{claim_url}/submission", clerk, {"oem_claim_number": "VW-2026-009003"}, 201)
+    post(client, f"{claim_url}/approval", clerk, {"approved_amount": "150.00"})
+    # Approved in full, nothing paid yet: no remittance to have fallen short.
+    assert _refused(client, url, manager, under, 409)
+    post(client, "/payments", cashier, {
+        "work_order_id": wo_id, "bill": "warranty", "method": "bank_transfer",
+        "amount": "120.00", "provider_ref": f"OEM-{wo_id[:8]}"}, 201)
+    # Not a short-pay (approved in full); the remainder is 30.00, not more.
+    assert _refused(client, url, manager, {**under, "kind": "oem_short_paid"},
+                    409)["claim_status"] == "approved"
+    assert _refused(client, url, manager, {**under, "amount": "30.01"}, 409)["limit"] == "30.00"
+    bank = _balances(client, finance, store_id)["1002"]
+    done = post(client, url, manager, {**under, "amount": "30.00"})
+    assert done["written_off"]["kind"] == "oem_underpaid" and done["claim_status"] == "approved"
+    assert done["bills"]["warranty"]["outstanding"] == "0.00"
+    assert _refused(client, url, manager, {**under, "amount": "0.01"}, 409)["limit"] == "0.00"
+    books = _balances(client, finance, store_id)
+    assert (books["1123"], books["6601"], books["1002"]) == ("0.00", "30.00", bank)
+    row = _claim_row(client, auditor, wo_id)
+    assert (row["status"], row["paid"], row["written_off"], row["write_off_kind"]) == (
+        "approved", "120.00", "30.00", "oem_underpaid")
+    for name in ("finance", "oem_claims"):
+        view = next(v for v in container.views if v.name == name)
+        check = verify_view(container.app, container.pool, view)
+        assert check.ok, check.as_dict()
+
+
 def test_what_an_insurer_short_pays_is_written_off_from_the_insurance_receivable(
         client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])

@@ -2,7 +2,10 @@
 answers, its payments and write-offs (any kind, any amount, in any status), the settlement's
 journal balances, the warranty receivable (1123) is what the bill still has outstanding and
 never below zero, the write-offs are the claim losses (6601), a charge-back is owed back to the
-OEM (2241), and the bank (1002) holds only the OEM's payments; a refused step stores nothing."""
+OEM (2241), and the bank (1002) holds only the OEM's payments; a refused step stores nothing.
+What an approved claim's remittance paid short of the approval (`oem_underpaid`) is written off
+exactly when the OEM has paid something and the remainder (approved less paid less earlier
+underpaid write-offs, and the bill's outstanding) has room for the amount."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from domain.application import ServiceCore
@@ -36,7 +39,8 @@ STEP = st.one_of(
     st.tuples(st.just("reject")), st.tuples(st.just("resubmit")),
     st.tuples(st.just("approve"), SOME),
     st.tuples(st.just("write_off"), st.sampled_from(
-        ["oem_rejected", "oem_short_paid", "oem_charged_back", "insurer_short_paid"]),
+        ["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
+         "insurer_short_paid"]),
         st.one_of(st.none(), SOME)))
 
 
@@ -72,14 +76,37 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
     return found, balances(entries), events
 
 
+def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
+    """What an `oem_underpaid` write-off may take now (None: the claim is not approved or the
+    OEM has paid nothing on the warranty bill): approved less paid less what was written off as
+    underpaid already, at most the bill's outstanding."""
+    settlement, _, events = books(app, sid)
+    claim = app.repository.get(OemClaim.create_id(wo))
+    assert isinstance(claim, OemClaim)
+    paid = settlement.paid("warranty")
+    if claim.status != "approved" or claim.approved_amount is None or paid <= 0:
+        return None
+    taken = sum((e.amount for e in events if isinstance(e, Settlement.ReceivableWrittenOff)
+                 and e.kind == "oem_underpaid"), ZERO)
+    return min(claim.approved_amount - paid - taken, settlement.outstanding("warranty"))
+
+
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(STEP, max_size=12))
+@example(steps=[("approve", Decimal("450.00")), ("pay", Decimal("400.00")),
+                ("write_off", "oem_underpaid", Decimal("50.01")),
+                ("write_off", "oem_underpaid", Decimal("30.00")),
+                ("write_off", "oem_underpaid", None), ("pay", Decimal("0.01"))])
+@example(steps=[("approve", Decimal("300.00")), ("write_off", "oem_underpaid", None),
+                ("pay", Decimal("280.00")), ("write_off", "oem_short_paid", None),
+                ("write_off", "oem_underpaid", None)])
 def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         steps: list[tuple[Any, ...]]) -> None:
     app, wo, sid = settled_warranty_visit()
     claims, adjust, money = OemClaims(app), ReceivableAdjustments(app), Settlements(app)
     for n, step in enumerate(steps):
         before = events_stored(app)
+        room = underpaid_room(app, wo, sid)
         try:
             if step[0] == "pay":
                 money.pay(CASHIER, work_order_id=wo, method="bank_transfer", bill="warranty",
@@ -96,6 +123,9 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
                 event(f"written off: {step[1]}")
         except DomainError:
             assert events_stored(app) == before  # a refusal stores nothing
+        if step[:2] == ("write_off", "oem_underpaid"):
+            fits = room is not None and room > 0 and (step[2] is None or 0 < step[2] <= room)
+            assert (events_stored(app) != before) == fits, (room, step)
         settlement, ledger, events = books(app, sid)
         outstanding = settlement.outstanding("warranty")
         assert outstanding >= 0
