@@ -29,7 +29,17 @@ from domain.common import (
 )
 from domain.kpi_figures import hours as shown
 from domain.roster import Roster
-from domain.skills import Candidate, check_skill, exclusions, explain, missing, ranked, requirement
+from domain.skills import (
+    Candidate,
+    check_skill,
+    described,
+    exclusions,
+    explain,
+    lines_requirement,
+    missing,
+    ranked,
+    required_by,
+)
 from domain.technician import Technician
 from domain.work_order import WorkOrder
 from domain.work_order_state import WorkOrderError
@@ -45,10 +55,15 @@ def job_hours(work_order: WorkOrder, job_no: int) -> Decimal:
                 if line["kind"] == "labor" and line["status"] == "approved"), Decimal(0))
 
 
+def labor_lines(work_order: WorkOrder, job_no: int) -> list[dict[str, Any]]:
+    return [line for line in work_order.job_lines(job_no)
+            if line["kind"] == "labor" and line["status"] == "approved"]
+
+
 def job_need(work_order: WorkOrder, job_no: int) -> dict[str, int]:
-    """The skills the job's approved labor operations need (from their op codes)."""
-    return requirement(line["op_code"] for line in work_order.job_lines(job_no)
-                       if line["kind"] == "labor" and line["status"] == "approved")
+    """The skills the job's approved labor lines need: the master's skill and level a line
+    recorded, else its op code's (domain/skills.py `line_need`)."""
+    return lines_requirement(labor_lines(work_order, job_no))
 
 
 def known_need(work_order: WorkOrder, job_no: int) -> dict[str, int]:
@@ -177,9 +192,11 @@ class Dispatch:
             candidates = self.candidates(session, wo.store_id)
             ranking = ranked(candidates, need)
             if not ranking:
+                by = {} if skill is not None else required_by(labor_lines(wo, job_no))
                 raise NoTechnicianAvailable(
                     f"no technician on {wo.store_id}'s roster is qualified and on shift for "
-                    f"job {job_no}", need=need, excluded=exclusions(candidates, need))
+                    f"job {job_no}" + (f" (needs {described(by)})" if by else ""),
+                    need=need, required_by=by, excluded=exclusions(candidates, need))
             chosen = ranking[0]
             reason = explain(chosen, ranking, need)
             if proposed and proposed != chosen.user_id:

@@ -1,7 +1,9 @@
 """Workshop skills and levels, the skill a labor operation needs, and how a technician is chosen.
 
 Levels run 1 (apprentice) to 5 (master). A job needs, per skill, the highest level any of its
-approved labor lines needs. The choice among qualified technicians on shift is deterministic:
+approved labor lines needs: a line priced from the store's labor-operation master needs the
+skill and level the master gave it (recorded on the line, `labor_operation`), any other line what
+its op code's prefix names (`OP_CODE_SKILLS`). The choice among qualified technicians on shift is deterministic:
 least open load, then the smallest level surplus (masters stay free for hard jobs), then fewest
 open jobs, then user id.
 """
@@ -12,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from domain.common import InvalidInput
 
@@ -51,17 +54,50 @@ def skill_for_op_code(op_code: str) -> tuple[str, int] | None:
     return OP_CODE_SKILLS[max(matches, key=len)] if matches else None
 
 
-def requirement(op_codes: Iterable[str]) -> dict[str, int]:
-    """What a job's labor operations need: per skill the highest level."""
-    need: dict[str, int] = {}
-    for op_code in op_codes:
-        found = skill_for_op_code(op_code)
-        if found is None:
-            raise InvalidInput(f"op code {op_code} names no skill: give the skill and level",
-                               op_code=op_code)
-        skill, level = found
-        need[skill] = max(level, need.get(skill, 0))
+MASTER, PREFIX = "labor-operation master", "op-code prefix"
+
+
+def line_need(line: Mapping[str, Any]) -> tuple[str, int, str]:
+    """The skill and level one labor line needs and where they come from: the master's, as the
+    line recorded them when it was priced from it, else its op code's prefix."""
+    recorded = line.get("labor_operation") or {}
+    if recorded.get("skill") is not None and recorded.get("level") is not None:
+        return str(recorded["skill"]), int(recorded["level"]), MASTER
+    found = skill_for_op_code(line["op_code"])
+    if found is None:
+        raise InvalidInput(f"op code {line['op_code']} names no skill: give the skill and level",
+                           op_code=line["op_code"])
+    return found[0], found[1], PREFIX
+
+
+def required_by(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per skill, the labor line that needs the highest level of it (the first such line):
+    `level`, `op_code`, `line_id` and `source` (the master or the op code's prefix)."""
+    need: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        skill, level, source = line_need(line)
+        if level > need.get(skill, {}).get("level", 0):
+            need[skill] = {"level": level, "op_code": line["op_code"],
+                           "line_id": line.get("line_id"), "source": source}
     return need
+
+
+def lines_requirement(lines: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """What a job's approved labor lines need: per skill the highest level (`line_need`)."""
+    return {skill: by["level"] for skill, by in required_by(lines).items()}
+
+
+def requirement(op_codes: Iterable[str]) -> dict[str, int]:
+    """What labor operations need by their op codes alone: per skill the highest level."""
+    return lines_requirement({"op_code": op_code} for op_code in op_codes)
+
+
+def described(by: Mapping[str, Mapping[str, Any]]) -> str:
+    """`required_by` as text: "electrical 3 for ECU-FLASH (line 2, labor-operation master)"."""
+    return "; ".join(
+        f"{skill} {r['level']} for {r['op_code']} "
+        f"({'line ' + str(r['line_id']) + ', ' if r.get('line_id') else ''}{r['source']})"
+        for skill, r in by.items())
 
 
 def qualifies(skills: Mapping[str, int], need: Mapping[str, int]) -> bool:

@@ -27,7 +27,7 @@ from domain.workshop_day import WorkshopDay
 from projections.base import Index, ReadModel
 from projections.batch_rows import plain
 from projections.work_orders import dumps
-from projections.workshop_batch import WorkshopBatch, hours_of
+from projections.workshop_batch import WorkshopBatch, hours_of, master_skill
 
 
 def _json(value: Any) -> Jsonb:
@@ -71,8 +71,11 @@ class WorkshopView(ReadModel):
         "ws_lines": """
             work_order_id uuid NOT NULL, line_id text NOT NULL, job_no integer NOT NULL,
             kind text NOT NULL, op_code text, hours numeric, status text NOT NULL,
-            PRIMARY KEY (work_order_id, line_id)""",
+            skill text, level integer, PRIMARY KEY (work_order_id, line_id)""",
     }
+    # the skill and level the labor-operation master gave a labor line (dispatch's need)
+    added_columns = (("ws_lines", "skill text"), ("ws_lines", "level integer"))
+    revision = 2  # lines added before the columns: their master's skill and level
     indexes = (
         Index("appointments", "appointments_day_idx", "(store_id, day, arrival)"),
         Index("appointments", "appointments_customer_idx", "(customer_id)"),
@@ -241,7 +244,8 @@ class WorkshopView(ReadModel):
                 b.add_line({"work_order_id": wo, "line_id": line["line_id"],
                             "job_no": line["job_no"], "kind": line["kind"],
                             "op_code": line.get("op_code"), "hours": hours_of(line.get("hours")),
-                            "status": line["status"]})
+                            "status": line["status"],
+                            **master_skill(line)})
                 self._job_lines(b, wo, line["job_no"])
             if isinstance(e, WorkOrder.LineAdded):
                 job = b.jobs[wo].get(e.line["job_no"])

@@ -21,11 +21,18 @@ from projections.batch_rows import load, to_json, upsert
 JOB_COLUMNS = ("work_order_id", "job_no", "store_id", "number", "wo_status", "complaint",
                "status", "technician_id", "hours", "approved", "pending", "op_codes",
                "dispatched_at", "dispatch_reason", "passed_at")
-LINE_COLUMNS = ("work_order_id", "line_id", "job_no", "kind", "op_code", "hours", "status")
+LINE_COLUMNS = ("work_order_id", "line_id", "job_no", "kind", "op_code", "hours", "status",
+                "skill", "level")
 TECHNICIAN_COLUMNS = ("user_id", "id", "store_id", "name", "on_roster", "skills",
                       "hourly_cost", "shifts", "attendance", "open_clock", "updated_at")
 # as array_agg(DISTINCT op_code) orders them: the database's collation, NULLs last
 SORTED_OP_CODES = {"op_codes": "ARRAY(SELECT DISTINCT o FROM unnest(p.op_codes) AS o ORDER BY 1)"}
+
+
+def master_skill(line: dict[str, Any]) -> dict[str, Any]:
+    """The skill and level of the labor-operation master a line recorded (else None)."""
+    recorded = line.get("labor_operation") or {}
+    return {"skill": recorded.get("skill"), "level": recorded.get("level")}
 
 
 def hours_of(value: Any) -> Decimal | None:

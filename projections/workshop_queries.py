@@ -18,7 +18,7 @@ import psycopg
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
 from domain.days import minutes, parse_clock
-from domain.skills import Candidate, exclusions, ranked, requirement
+from domain.skills import Candidate, exclusions, lines_requirement, ranked
 from domain.workshop_day import SLOT_MINUTES
 from projections.base import page as _page
 from projections.base import rows as _rows
@@ -183,9 +183,16 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
                                         [] if on_shift else [shift]))
     waiting = [j for j in jobs if j["technician_id"] is None and j["wo_status"] in ACTIVE
                and j["approved"] > 0 and j["pending"] == 0]
-    for job in waiting:
+    lines: dict[tuple[UUID, int], list[dict[str, Any]]] = {}
+    for line in _rows(conn, """SELECT work_order_id, job_no, line_id, op_code, skill, level
+            FROM ws_lines WHERE work_order_id = ANY(%s) AND kind = 'labor'
+              AND status = 'approved' ORDER BY work_order_id, line_id""",
+                      ([j["work_order_id"] for j in waiting],)):
+        lines.setdefault((line["work_order_id"], line["job_no"]), []).append(
+            {**line, "labor_operation": {"skill": line["skill"], "level": line["level"]}})
+    for job in waiting:  # the need as auto-dispatch works it out (domain/skills.py)
         try:
-            need = requirement(job["op_codes"])
+            need = lines_requirement(lines.get((job["work_order_id"], job["job_no"]), []))
         except InvalidInput as exc:
             job.update(need=None, proposed=None, note=exc.detail)
             continue
