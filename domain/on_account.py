@@ -29,6 +29,7 @@ from domain.customer import Customer
 from domain.money import money
 from domain.settlement import Settlement
 from domain.settlement_state import ZERO, SettlementError
+from domain.settlements import peek_settlement
 from domain.work_order import WorkOrder
 
 MAX_DAYS = 365
@@ -169,13 +170,6 @@ class OnAccount:
             return Decision(settlement, {**settlement.summary(), "charged": answer,
                                          "settled": True})
 
-        peek = self._peek(settlement_id)
+        peek = peek_settlement(self.app, settlement_id)
         held = (peek.work_order_id, peek.customer_id) if peek else ()
         return self.app.execute(request, decide, (settlement_id, *held))
-
-    def _peek(self, settlement_id: UUID) -> Settlement | None:
-        try:
-            found: Any = self.app.repository.get(settlement_id)
-        except Exception:  # noqa: BLE001 - unknown ids are answered by the command itself
-            return None
-        return found if isinstance(found, Settlement) else None

@@ -42,6 +42,16 @@ class Policy:
     loyalty: LoyaltyRules | None = None  # points earned on the paid customer bill
 
 
+def peek_settlement(app: ServiceCore, settlement_id: UUID) -> Settlement | None:
+    """The settlement as last saved, read outside the command (which aggregates it holds);
+    None for an unknown id or another kind of stream, which the command itself answers."""
+    try:
+        found: Any = app.repository.get(settlement_id)
+    except Exception:  # noqa: BLE001 - unknown ids are answered by the command itself
+        return None
+    return found if isinstance(found, Settlement) else None
+
+
 class Settlements(Reconciliation):
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
                  policy: Policy | None = None, stores: Iterable[str] = ()) -> None:
@@ -264,11 +274,7 @@ class Settlements(Reconciliation):
             *((peek.work_order_id,) if peek else ())))
 
     def _peek(self, settlement_id: UUID) -> Settlement | None:
-        try:
-            found: Any = self.app.repository.get(settlement_id)
-        except Exception:  # noqa: BLE001 - unknown ids are answered by the command itself
-            return None
-        return found if isinstance(found, Settlement) else None
+        return peek_settlement(self.app, settlement_id)
 
     def record_invoice(self, request: Request, settlement_id: UUID, *, bill: str,
                        invoice_no: str) -> CommandResult:
