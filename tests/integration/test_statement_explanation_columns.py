@@ -23,7 +23,8 @@ from workers.projection_runner import ProjectionRunner
 
 COLUMNS = ("explained_kind", "explained_reason", "duplicate_of", "explained_by", "explained_at",
            "refund_id")
-REFUND_COLUMNS = ("statement_id", "statement_line")
+# the refunds as made before they could be matched, and so before their payout was said
+REFUND_COLUMNS = ("statement_id", "statement_line", "payout_method", "payout_ref")
 
 
 def finance(store_id: str) -> Request:

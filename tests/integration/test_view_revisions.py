@@ -19,6 +19,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from projections.customers import CustomersView
+from projections.part_serials import PartSerialsView
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
@@ -51,10 +52,14 @@ def rebuilds(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "rebuilding it" in r.getMessage()]
 
 
+MARKER = "SELECT number FROM part_serial_visits WHERE number = 'marker'"
+
+
 @contextmanager
 def visit_with_a_job_added(server_url: str, tmp_path: Path) -> Iterator[tuple[str, UUID]]:
     """A database whose customers view holds a visit with a complaint taken at opening and one
-    taken at check-in; a marker row in the workshop view, which only its rebuild takes away."""
+    taken at check-in; a marker row in the part-serials view (still at revision 1), which only
+    its rebuild takes away."""
     with scratch_database(server_url, "sc_revision") as url:
         system = build(settings_for(url, tmp_path))
         try:
@@ -68,8 +73,8 @@ def visit_with_a_job_added(server_url: str, tmp_path: Path) -> Iterator[tuple[st
             caught_up(system)
         finally:
             system.close()
-        query(url, "INSERT INTO tech_days (user_id, day, store_id) "
-                   "VALUES ('marker', '2020-01-01', 'S01')")
+        query(url, "INSERT INTO part_serial_visits (work_order_id, store_id, number, vin) "
+                   "VALUES (gen_random_uuid(), 'S01', 'marker', 'LSVAU2180N2183294')")
         assert complaints(url, wo_id) == EVERY_COMPLAINT
         yield url, wo_id
 
@@ -107,7 +112,7 @@ def test_a_view_built_at_an_earlier_revision_is_rebuilt_on_start(
         finally:
             system.close()
         # The other views, at the revision that wrote them, were left as they were.
-        assert query(url, "SELECT user_id FROM tech_days") == [{"user_id": "marker"}]
+        assert query(url, MARKER) == [{"number": "marker"}]
 
         # A start that finds every view at its revision rebuilds nothing: rows the handlers
         # did not write stay (only a rebuild would take them away).
@@ -135,7 +140,8 @@ def test_a_record_from_before_revisions_stands_for_revision_1(
         assert rebuilt == {f"projection {view.name}" for view in system.views
                            if view.revision > 1} >= {"projection customers"}
         assert recorded(url) == {view.name: view.revision for view in system.views}
-        assert query(url, "SELECT user_id FROM tech_days") == [{"user_id": "marker"}]
+        assert PartSerialsView.revision == 1  # still at 1: not rebuilt, its marker stays
+        assert query(url, MARKER) == [{"number": "marker"}]
 
 
 def test_concurrent_starts_rebuild_once_under_the_advisory_lock(
