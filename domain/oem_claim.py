@@ -208,6 +208,14 @@ class OemClaim(Aggregate):
                         "written off as short-paid (only a claim approved for less than was "
                         "claimed is)"))
 
+    def paid_up(self, paid: Decimal) -> bool:
+        """Paid, as the desk and the claim package say: approved, and `paid` (the OEM's
+        payments on the warranty bill) plus what was written off as underpaid (the
+        remittance's deduction, final) reach the approved amount. The desk's list says the
+        same in SQL (projections/oem_claims.py `PAID`)."""
+        return (self.status == "approved" and self.approved_amount is not None
+                and paid + self.underpaid >= self.approved_amount)
+
     def shortfall_left(self) -> Decimal:
         """Claimed less approved, less what was written off of it (0 before an approval)."""
         if self.approved_amount is None:

@@ -36,7 +36,8 @@ def _step(r: Recorded) -> dict[str, Any]:
 
 def oem_claim(recorded: list[Recorded], settlement: Settlement | None) -> dict[str, Any]:
     """`status` `not_submitted` (and an empty history) until the claim is submitted; `paid`
-    once approved and the OEM's payments on the warranty bill reach the approved amount."""
+    once approved and the OEM's payments on the warranty bill, with what was written off as
+    underpaid, reach the approved amount (`OemClaim.paid_up`)."""
     claim = None
     for r in recorded:
         claim = r.event.mutate(claim)
@@ -49,9 +50,8 @@ def oem_claim(recorded: list[Recorded], settlement: Settlement | None) -> dict[s
                 "approved_amount": None, "short_paid": None, "receivable": receivable,
                 "history": []}
     approved = claim.approved_amount
-    # Paid: the OEM's payments on the warranty bill reach what it approved (the payment is
-    # the settlement's event; the claim records no step of its own for it).
-    paid = approved is not None and receivable is not None and receivable["paid"] >= approved
+    # The payment is the settlement's event; the claim records no step of its own for it.
+    paid = receivable is not None and claim.paid_up(receivable["paid"])
     return {"status": "paid" if paid else claim.status, "oem_claim_number": claim.oem_claim_number,
             "claimed": claim.claimed, "approved_amount": approved,
             # what the receivable still expects beyond what the OEM approved

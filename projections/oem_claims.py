@@ -5,8 +5,9 @@ resubmitted, and what is approved but not yet paid.
 One row per claim (the OemClaim stream: status, the OEM's claim number, claimed and approved
 amounts, the last step's who and when, the OEM's reason while rejected) and the visit's VIN
 (from its opening). What the OEM paid is the warranty bill's, kept by the finance view: the
-list reads it there, and a claim approved and paid up to its approved amount lists as `paid`,
-as the claim package says (projections/oem_claim_history.py).
+list reads it there, and a claim approved and paid up to its approved amount (what the OEM
+paid plus what was written off as underpaid, `underpaid`) lists as `paid`, as the claim package
+says (projections/oem_claim_history.py; the rule is `OemClaim.paid_up`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid", "written
 # domain/oem_claim.py).
 WRITTEN_OFF_STATUS = {"oem_rejected": "written_off", "oem_charged_back": "charged_back"}
 
-# Approved, and the OEM's payments on the warranty bill reach the approved amount.
-PAID = "c.status = 'approved' AND coalesce(b.paid, 0) >= c.approved_amount"
+# Paid: the rule of `OemClaim.paid_up` (domain/oem_claim.py), in SQL.
+PAID = "c.status = 'approved' AND coalesce(b.paid, 0) + c.underpaid >= c.approved_amount"
 
 
 class OemClaimsView(ReadModel):
@@ -43,7 +44,7 @@ class OemClaimsView(ReadModel):
             changed_at timestamptz NOT NULL, changed_by text NOT NULL,
             changed_role text NOT NULL, version integer NOT NULL,
             written_off numeric NOT NULL DEFAULT 0, write_off_kind text,
-            write_off_reason text""",
+            write_off_reason text, underpaid numeric NOT NULL DEFAULT 0""",
         "oem_claim_vins": "work_order_id uuid PRIMARY KEY, vin text NOT NULL",
     }
     indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),)
@@ -51,7 +52,9 @@ class OemClaimsView(ReadModel):
                OemClaim.Approved, OemClaim.WrittenOff)
     # no claim was written off before claims could be
     added_columns = (("oem_claims", "written_off numeric NOT NULL DEFAULT 0"),
-                     ("oem_claims", "write_off_kind text"), ("oem_claims", "write_off_reason text"))
+                     ("oem_claims", "write_off_kind text"), ("oem_claims", "write_off_reason text"),
+                     ("oem_claims", "underpaid numeric NOT NULL DEFAULT 0"))
+    revision = 2  # claims written off as underpaid before `underpaid`: their amounts
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
@@ -80,9 +83,9 @@ class OemClaimsView(ReadModel):
                     values = [e.oem_claim_number, e.claimed]
                 elif isinstance(e, OemClaim.WrittenOff):
                     change = ("status = %s, written_off = written_off + %s, write_off_kind = %s, "
-                              "write_off_reason = %s")
+                              "write_off_reason = %s, underpaid = underpaid + %s")
                     values = [WRITTEN_OFF_STATUS.get(e.kind, "approved"), e.amount, e.kind,
-                              e.reason]
+                              e.reason, e.amount if e.kind == "oem_underpaid" else 0]
                 else:
                     change = "status = 'approved', approved_amount = %s"
                     values = [e.approved_amount]
@@ -100,7 +103,8 @@ def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 since: datetime | None = None, before: datetime | None = None,
                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
     """The claims of the caller's stores (or `store_id`'s), with `status` (as listed: `paid`
-    is an approved claim the OEM has paid, `approved` one it has not paid yet), submitted from
+    is an approved claim the OEM has paid, its underpayment written off included, `approved`
+    one it has not paid yet), submitted from
     `since` up to `before`; the longest unchanged first (what has waited longest at the OEM or
     on the desk)."""
     scope, params = store_scope(stores, "c.store_id")

@@ -155,6 +155,7 @@ def test_a_short_paid_claim_and_a_charge_back_leave_the_bank_untouched(
     row = _claim_row(client, auditor, wo_id)
     assert (row["status"], row["written_off"], row["paid"]) == ("charged_back", "150.00",
                                                                 "120.00")
+    assert get(client, claim_url, auditor)["oem_claim"]["status"] == "charged_back"
     # The views that show it equal their rebuild from the log.
     for name in ("finance", "oem_claims"):
         view = next(v for v in container.views if v.name == name)
@@ -185,15 +186,25 @@ def test_an_approved_claim_the_oem_paid_short_has_the_remainder_written_off(
                     409)["claim_status"] == "approved"
     assert _refused(client, url, manager, {**under, "amount": "30.01"}, 409)["limit"] == "30.00"
     bank = _balances(client, finance, store_id)["1002"]
-    done = post(client, url, manager, {**under, "amount": "30.00"})
+    # Part of it written off: still short of the approval, still approved (not paid yet).
+    post(client, url, manager, {**under, "amount": "10.00"})
+    assert _claim_row(client, auditor, wo_id)["status"] == "approved"
+    done = post(client, url, manager, {**under, "amount": "20.00"})
     assert done["written_off"]["kind"] == "oem_underpaid" and done["claim_status"] == "approved"
     assert done["bills"]["warranty"]["outstanding"] == "0.00"
     assert _refused(client, url, manager, {**under, "amount": "0.01"}, 409)["limit"] == "0.00"
     books = _balances(client, finance, store_id)
     assert (books["1123"], books["6601"], books["1002"]) == ("0.00", "30.00", bank)
+    # Paid 120.00 and the remainder written off: done with, `paid` on the desk (not
+    # "approved, not paid yet") and in the claim package, its figures as they are.
     row = _claim_row(client, auditor, wo_id)
     assert (row["status"], row["paid"], row["written_off"], row["write_off_kind"]) == (
-        "approved", "120.00", "30.00", "oem_underpaid")
+        "paid", "120.00", "30.00", "oem_underpaid")
+    for status, listed in (("paid", True), ("approved", False)):
+        found = client.get("/warranty-claims", headers=auditor, params={"status": status})
+        assert found.status_code == 200, found.text
+        assert (wo_id in [r["work_order_id"] for r in found.json()["items"]]) is listed
+    assert get(client, claim_url, auditor)["oem_claim"]["status"] == "paid"
     for name in ("finance", "oem_claims"):
         view = next(v for v in container.views if v.name == name)
         check = verify_view(container.app, container.pool, view)
