@@ -85,19 +85,6 @@ def refunded_visits(container: Any, count: int) -> list[tuple[UUID, str, str]]:
     return made
 
 
-def refund_statement(container: Any,
-                     visits: list[tuple[UUID, str, str]]) -> tuple[UUID, list[Any]]:
-    day = datetime.now(UTC).date().isoformat()
-    csv = "date,amount,reference,counterparty\n" + "".join(
-        f"{day},-10.00,{ref},陈静\n" for _, _, ref in visits)
-    imported = container.settlements.import_statement(
-        finance(), store_id=STORE, source="wechat_pay", account=f"WX {uuid4().hex[:6]}",
-        csv_text=csv)
-    pairs = [{"line_no": n + 1, "settlement_id": str(sid), "refund_id": rid}
-             for n, (sid, rid, _) in enumerate(visits)]
-    return UUID(imported.body["id"]), pairs
-
-
 def chunked_match(container: Any, statement_id: UUID, pairs: list[Any]) -> Measurement:
     """Auto-match `pairs` 500 a command until none is left."""
     latencies: list[float] = []
@@ -112,15 +99,18 @@ def chunked_match(container: Any, statement_id: UUID, pairs: list[Any]) -> Measu
     return Measurement(len(latencies), len(pairs), time.perf_counter() - began, latencies)
 
 
-def statement(container: Any, visits: list[tuple[UUID, str, str]]) -> tuple[UUID, list[Any]]:
+def statement(container: Any, visits: list[tuple[UUID, str, str]], amount: str = "100.00",
+              paired: str = "payment_id") -> tuple[UUID, list[Any]]:
+    """A statement with a line of `amount` per visit under its reference, and the pairs of
+    each line with the visit's `paired` (its payment, or with `refund_id` its refund)."""
     day = datetime.now(UTC).date().isoformat()
     csv = "date,amount,reference,counterparty\n" + "".join(
-        f"{day},100.00,{ref},陈静\n" for _, _, ref in visits)
+        f"{day},{amount},{ref},陈静\n" for _, _, ref in visits)
     imported = container.settlements.import_statement(
         finance(), store_id=STORE, source="wechat_pay", account=f"WX {uuid4().hex[:6]}",
         csv_text=csv)
-    pairs = [{"line_no": n + 1, "settlement_id": str(sid), "payment_id": pid}
-             for n, (sid, pid, _) in enumerate(visits)]
+    pairs = [{"line_no": n + 1, "settlement_id": str(sid), paired: id_}
+             for n, (sid, id_, _) in enumerate(visits)]
     return UUID(imported.body["id"]), pairs
 
 
@@ -137,7 +127,8 @@ def run(args: argparse.Namespace, server: Server, yardstick: dict[str, Any] | No
             report.notes["setup_seconds"] = round(time.perf_counter() - started, 1)
             chunked, chunked_pairs = statement(container, chunked_visits)
             whole, whole_pairs = statement(container, whole_visits)
-            refunds_out, refund_pairs = refund_statement(container, refund_visits)
+            refunds_out, refund_pairs = statement(container, refund_visits, "-10.00",
+                                                    "refund_id")
 
         # each measured in a process state of its own (no aggregate in memory yet), as an API
         # process that has not seen these visits: neither inherits the other's cache
