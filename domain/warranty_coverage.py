@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from domain.application import Session
 from domain.common import InvalidInput
+from domain.days import add_months
 from domain.vehicle import Vehicle
 from domain.work_order import WorkOrder
 
@@ -40,14 +41,6 @@ class OutOfCoverage(InvalidInput):
     kind = "out-of-warranty-coverage"
 
 
-def years_later(day: date, years: int) -> date:
-    """The same day `years` on; 29 February becomes the 28th in a common year."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
-
-
 @dataclass(frozen=True)
 class Coverage:
     """The base warranty of one visit: the car's sale date (None: not on file), the day it
@@ -60,7 +53,9 @@ class Coverage:
 
     @property
     def covered_until(self) -> date | None:
-        return None if self.sale_date is None else years_later(self.sale_date, self.terms.years)
+        if self.sale_date is None:
+            return None
+        return add_months(self.sale_date, 12 * self.terms.years)
 
     @property
     def beyond(self) -> list[str]:
@@ -77,11 +72,11 @@ class Coverage:
         if self.sale_date is None:
             return None
         years = self.day_in.year - self.sale_date.year
-        while years > 0 and years_later(self.sale_date, years) > self.day_in:
+        while years > 0 and add_months(self.sale_date, 12 * years) > self.day_in:
             years -= 1
         years = max(years, 0)
         return {"years": years,
-                "days": (self.day_in - years_later(self.sale_date, years)).days,
+                "days": (self.day_in - add_months(self.sale_date, 12 * years)).days,
                 "total_days": (self.day_in - self.sale_date).days}
 
     def facts(self) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from domain.application import ServiceCore
+from domain.days import add_months
 from domain.vehicle import Vehicle
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
@@ -48,7 +49,13 @@ from projections.claim_checks import compensations
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams
 from projections.repair_records import stores_asked
 from projections.sanbao_imported import imported_repairs, mark_imported
-from projections.sanbao_triggers import SEVEN_DAY, SIXTY_DAY, SIXTY_DAY_KM, trigger_flags
+from projections.sanbao_triggers import (
+    SEVEN_DAY,
+    SIXTY_DAY,
+    SIXTY_DAY_KM,
+    flag_level,
+    trigger_flags,
+)
 from projections.warranty_claim import visit_dates
 
 VALIDITY_YEARS, VALIDITY_KM = 2, 50_000
@@ -97,13 +104,6 @@ def problem_of(job: dict[str, Any], op_codes: Sequence[str]) -> str:
     return "complaint: " + " ".join(str(job["complaint"]).lower().split())
 
 
-def _years_later(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
 def _visit(events: list[Recorded], end: datetime, zone: ZoneInfo) -> dict[str, Any] | None:
     """A 三包 repair as the events up to `end` show it (None when the visit does not count)."""
     wo = fold(events)
@@ -141,10 +141,6 @@ def _visit(events: list[Recorded], end: datetime, zone: ZoneInfo) -> dict[str, A
     }
 
 
-def _level(value: int, warn: int, limit: int) -> str | None:
-    return "breach" if value > limit else "warning" if value >= warn else None
-
-
 def in_validity(visit: dict[str, Any], first: date, valid_until: date) -> bool:
     """Whether a 三包 repair counts: checked in from `first` (the sale) to `valid_until`, at
     most 50,000 km on the odometer (none read: counted)."""
@@ -162,7 +158,7 @@ def _flags(visits: list[dict[str, Any]], sale: date | None,
            rules: SanbaoRules) -> list[dict[str, Any]]:
     flags: list[dict[str, Any]] = []
     days = sum(v["repair_days"] for v in visits)
-    if level := _level(days, rules.repair_days_warn, rules.repair_days_limit):
+    if level := flag_level(days, rules.repair_days_warn, rules.repair_days_limit):
         flags.append({"rule": "repair_days", "level": level, "days": days,
                       "warn_from": rules.repair_days_warn, "limit": rules.repair_days_limit})
     problems: dict[str, list[str]] = {}
@@ -170,7 +166,7 @@ def _flags(visits: list[dict[str, Any]], sale: date | None,
         for problem in dict.fromkeys(job["problem"] for job in v["jobs"]):
             problems.setdefault(problem, []).append(v["number"])
     for problem, numbers in sorted(problems.items()):
-        if level := _level(len(numbers), rules.same_problem_warn, rules.same_problem_limit):
+        if level := flag_level(len(numbers), rules.same_problem_warn, rules.same_problem_limit):
             flags.append({"rule": "same_problem", "level": level, "problem": problem,
                           "repairs": len(numbers), "work_orders": numbers,
                           "warn_from": rules.same_problem_warn,
@@ -229,7 +225,7 @@ def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str
     most `limit` of them from `offset` on (each is read from its events: a group's two years of
     warranty visits are too many for one answer)."""
     end = datetime.combine(as_of + timedelta(days=1), time(0), zone) - timedelta(microseconds=1)
-    since = datetime.combine(_years_later(as_of, -VALIDITY_YEARS), time(0), zone)
+    since = datetime.combine(add_months(as_of, -12 * VALIDITY_YEARS), time(0), zone)
     total, found = candidates(conn, stores, stores_asked(stores, store_id), since, end,
                               limit, offset)
     streams = read_streams(app, conn, [*(i for ids in found.values() for i in ids),
@@ -241,7 +237,7 @@ def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str
         car = folded if isinstance(folded, Vehicle) else None
         sale = date.fromisoformat(car.sale_date) if car and car.sale_date else None
         first = sale or since.date()
-        valid_until = _years_later(first, VALIDITY_YEARS)
+        valid_until = add_months(first, 12 * VALIDITY_YEARS)
         used = list(car_events)
         visits = []
         for work_order_id in ids:

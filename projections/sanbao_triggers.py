@@ -42,7 +42,8 @@ def _systems(visit: dict[str, Any]) -> set[str]:
     return {s for job in visit["jobs"] for s in job["systems"]}
 
 
-def _level(value: int, warn: int, limit: int) -> str | None:
+def flag_level(value: int, warn: int, limit: int) -> str | None:
+    """A count's flag: a breach past `limit`, a warning from `warn` on."""
     return "breach" if value > limit else "warning" if value >= warn else None
 
 
@@ -51,7 +52,7 @@ def serious_fault_remains(visits: list[dict[str, Any]],
     flags = []
     for system in sorted(SAFETY):
         numbers = [v["number"] for v in _in_order(visits) if system in _systems(v)]
-        if level := _level(len(numbers), rules.serious_fault_warn, rules.serious_fault_limit):
+        if level := flag_level(len(numbers), rules.serious_fault_warn, rules.serious_fault_limit):
             flags.append({"rule": "serious_fault_remains", "level": level, "system": system,
                           "repairs": len(numbers), "work_orders": numbers,
                           "warn_from": rules.serious_fault_warn,
@@ -97,7 +98,7 @@ def main_part_replaced(visits: list[dict[str, Any]], rules: SanbaoRules) -> list
                     issued[number].append(v["number"])
     flags = []
     for number, on in sorted(issued.items()):
-        if level := _level(len(on), rules.main_part_warn, rules.main_part_limit):
+        if level := flag_level(len(on), rules.main_part_warn, rules.main_part_limit):
             flags.append({"rule": "main_part_replaced", "level": level, "part_number": number,
                           "description": names[number], "systems": sorted(systems[number]),
                           "replacements": len(on), "work_orders": on,
