@@ -21,7 +21,11 @@ import psycopg
 
 from domain.reconciliation import REFUND_DAYS
 from projections.base import rows as _rows
-from projections.finance_queries import METHODS_BY_SOURCE, match_proposals
+from projections.finance_queries import (
+    METHODS_BY_SOURCE,
+    UNMATCHED_REFUND_ROWS,
+    match_proposals,
+)
 
 
 def proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
@@ -36,17 +40,16 @@ def refund_proposals(conn: psycopg.Connection[Any],
                           (statement_id,)).fetchone()
     if source is None:
         return []
-    return _rows(conn, """
+    return _rows(conn, f"""
         WITH l AS (
             SELECT line_no, reference, -amount AS amount, date FROM statement_lines
             WHERE statement_id = %(s)s AND amount < 0 AND payment_id IS NULL
               AND refund_id IS NULL AND explained_kind IS NULL),
         r AS (
-            SELECT r.refund_id, r.settlement_id, r.amount, r.business_date,
-                   coalesce(r.payout_ref, '') AS ref, coalesce(r.payout_method, p.method) AS method
-            FROM refunds r JOIN payments p ON p.payment_id = r.payment_id
-            WHERE r.store_id = (SELECT store_id FROM statements WHERE id = %(s)s)
-              AND r.status = 'approved' AND r.statement_id IS NULL),
+            SELECT refund_id, settlement_id, amount, business_date,
+                   coalesce(payout_ref, '') AS ref, method
+            FROM ({UNMATCHED_REFUND_ROWS}) u
+            WHERE store_id = (SELECT store_id FROM statements WHERE id = %(s)s)),
         by_ref AS (
             SELECT l.line_no, r.settlement_id, r.refund_id
             FROM (SELECT *, row_number() OVER (PARTITION BY reference, amount ORDER BY line_no)
