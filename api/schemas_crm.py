@@ -183,7 +183,9 @@ class ServiceIn(Body):
     op_code: str | None = Field(default=None, max_length=30,
                                 description="its prefix names the skill (MNT: maintenance)")
     skill: Skill | None = Field(default=None, description="default: from the op code")
-    hours: Number = Field(gt=0, le=24, description="labor hours it takes")
+    hours: NumberOrNone = Field(default=None, gt=0, le=24, description=(
+        "labor hours it takes; default: the flat-rate hours of the op code in the store's "
+        "labor-operation master (required for an op code not in it)"))
 
 
 class AppointmentVehicleIn(Body):

@@ -28,6 +28,8 @@ from domain.common import (
 )
 from domain.customer import Customer
 from domain.days import business_day, parse_clock, parse_day
+from domain.labor_operation import LaborOperation
+from domain.labor_pricing import master_operation
 from domain.money import quantity
 from domain.skills import check_skill, skill_for_op_code
 from domain.vehicle import Vehicle
@@ -40,24 +42,42 @@ MAX_PLAN_DAYS = 92
 BOOKING_HORIZON_DAYS = 366
 
 
-def services_of(raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Expected work: description, hours, and the skill (given, or from the op code)."""
+Master = Callable[[str], LaborOperation | None]
+
+
+def services_of(raw: Sequence[Mapping[str, Any]],
+                master: Master = lambda op_code: None) -> list[dict[str, Any]]:
+    """Expected work: description, hours, and the skill. A service whose op code is an active
+    operation of the store's labor-operation master takes the master's flat-rate hours and
+    skill where the booking leaves them out; otherwise the skill comes from the op code's
+    prefix and the hours must be given."""
     require(0 < len(raw) <= 20, InvalidInput("an appointment lists 1-20 services"))
     services = []
     for n, item in enumerate(raw):
         description = str(item.get("description") or "").strip()
         require(bool(description), InvalidInput("each service needs a description"))
         op_code = str(item.get("op_code") or "").strip().upper() or None
+        operation = master(op_code) if op_code is not None else None
+        if operation is not None and not operation.active:
+            operation = None
         skill = item.get("skill")
+        if skill is None and operation is not None:
+            skill = operation.skill
         if skill is None and op_code is not None:
             found = skill_for_op_code(op_code)
             skill = found[0] if found else None
         if skill is None:
             raise InvalidInput(f"say which skill {description!r} needs (or give a known op code)")
         check_skill(str(skill), 1)
-        hours = quantity(item.get("hours"), "service hours", field=f"services[{n}].hours")
+        given = item.get("hours")
+        if given is None and operation is None:
+            raise InvalidInput(f"say how many hours {description!r} takes (or give an op code "
+                               "of the store's labor-operation master)",
+                               field=f"services[{n}].hours")
+        hours = operation.flat_rate_hours if given is None and operation is not None else \
+            quantity(given, "service hours", field=f"services[{n}].hours")
         require(hours <= 24, InvalidInput("a service is booked for at most 24 hours",
-                                               field=f"services[{n}].hours"))
+                                          field=f"services[{n}].hours"))
         services.append({"description": description, "op_code": op_code, "skill": skill,
                          "hours": hours})
     return services
@@ -171,7 +191,6 @@ class Appointments:
             raise NotPermitted(f"your token does not cover store {store_id}")
         require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
         on, at = self._slot(request, day, arrival)
-        work = services_of(services)
         vin = normalise_vin(str(vehicle.get("vin") or ""))
         given = {"vin": vin, "plate": normalise_plate(vehicle["plate"]) if vehicle.get("plate")
                  else None, "brand": vehicle.get("brand"), "model": vehicle.get("model"),
@@ -184,6 +203,8 @@ class Appointments:
             known = session.find(Vehicle, vehicle_id(vin))
             snapshot = {**(known.snapshot() if known else {}),
                         **{k: v for k, v in given.items() if v is not None}}
+            work = services_of(services,
+                               lambda op_code: master_operation(session, store_id, op_code))
             audit = session.audit(store_id)
             appointment = Appointment(id=appointment_id, audit=audit, store_id=store_id,
                                       customer_id=customer_id, vehicle=snapshot, day=on,
