@@ -50,3 +50,44 @@ def customer_account(conn: psycopg.Connection[Any], stores: Sequence[str], custo
 
 def _cents(value: Any) -> str:
     return str(Decimal(value).quantize(CENT))
+
+
+_CHARGED_1122 = """FROM journal j JOIN settlements s ON s.id = j.settlement_id
+        JOIN settlement_bills b ON b.settlement_id = j.settlement_id AND b.kind = 'customer'
+        WHERE j.account = '1122' AND b.payer_key = %(customer)s AND b.due_on IS NOT NULL"""
+
+
+def account_statement(conn: psycopg.Connection[Any], stores: Sequence[str], customer_id: UUID,
+                      month: str, limit: int, offset: int) -> dict[str, Any] | None:
+    """The month's statement of the account (对账单): what the customer owed at its start,
+    each charge and payment booked on a visit charged to the account in the month (customer
+    receivable, 1122, in the ledger's order) with the balance after it, and what was owed at
+    its end. Read off the ledger, so it agrees with the trial balance (None: no such customer
+    in the token's stores)."""
+    found = _rows(conn, "SELECT store_id FROM customers WHERE id = %s", (customer_id,))
+    if not found or ("*" not in stores and found[0]["store_id"] not in stores):
+        return None
+    args = {"customer": str(customer_id), "month": month, "limit": limit, "offset": offset}
+    [totals] = _rows(conn, f"""SELECT
+            coalesce(sum(j.debit - j.credit) FILTER (WHERE j.month < %(month)s), 0)
+                AS opening_balance,
+            coalesce(sum(j.debit) FILTER (WHERE j.month = %(month)s), 0) AS charged,
+            coalesce(sum(j.credit) FILTER (WHERE j.month = %(month)s), 0) AS paid,
+            count(*) FILTER (WHERE j.month = %(month)s) AS total
+        {_CHARGED_1122} AND j.month <= %(month)s""", args)
+    lines = _rows(conn, f"""SELECT posted_on, settlement_number, work_order_number, memo,
+            debit, credit, balance FROM (
+            SELECT j.posted_on, s.number AS settlement_number, s.work_order_number, j.memo,
+                j.debit, j.credit, j.month, j.notification_id, j.entry_no, j.line_no,
+                sum(j.debit - j.credit) OVER (ORDER BY j.notification_id, j.entry_no,
+                                                       j.line_no) AS balance
+            {_CHARGED_1122} AND j.month <= %(month)s) ordered
+        WHERE month = %(month)s ORDER BY notification_id, entry_no, line_no
+        LIMIT %(limit)s OFFSET %(offset)s""", args)
+    for line in lines:
+        line["posted_on"] = line["posted_on"].isoformat()
+    opening, charged, paid = (Decimal(totals[k]) for k in ("opening_balance", "charged", "paid"))
+    return shown({"customer_id": str(customer_id), "month": month,
+                  "opening_balance": _cents(opening), "charged": _cents(charged), "paid": paid,
+                  "closing_balance": _cents(opening + charged - paid),
+                  "lines": lines, "total": totals["total"], "limit": limit, "offset": offset})

@@ -49,8 +49,8 @@ WithdrawCmd = Annotated[Command, Depends(command("reconciliation.withdraw"))]
 # In ASCII digits, the month with its zero: "2026-5" and "２０２６-05" passed strptime and
 # matched no stored month, an empty ledger rather than a 422.
 LineNo = Annotated[int, Path(ge=1, le=1_000_000, description="the statement's line"), Plain]
-Month = Annotated[str, Query(max_length=7, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
-                             description="YYYY-MM")]
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+Month = Annotated[str, Query(max_length=7, pattern=MONTH, description="YYYY-MM")]
 
 
 @router.post("/day-end", response_model=CommandAccepted)

@@ -6,18 +6,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
-from api.deps import Command, Ctx, WaitFor, command, reader, wait_for_projection
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
+from api.paging import Limit
+from api.routes.finance import MONTH
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import CreditTermsIn
 from api.schemas_money import SettlementAccepted
 from domain.common import NotFound
 from domain.on_account import OnAccount
-from projections.account_queries import customer_account
+from projections.account_queries import account_statement, customer_account
 
 router = APIRouter(tags=["charge to account"], route_class=JsonBodyRoute)
+MonthOrNow = Annotated[str | None, Query(max_length=7, pattern=MONTH, description=(
+    "YYYY-MM; default: this month"))]
 TermsCmd = Annotated[Command, Depends(command("customers.credit_terms"))]
 ChargeCmd = Annotated[Command, Depends(command("payments.charge_to_account"))]
 
@@ -61,6 +65,25 @@ def account(customer_id: UUID, ctx: Ctx,
     wait_for_projection(ctx, "finance", wait_for)
     with ctx.pool.connection() as conn:
         found = customer_account(conn, principal.stores, customer_id, ctx.today())
+    if found is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return found
+
+
+@router.get("/customers/{customer_id}/account/statement")
+def account_statement_of(customer_id: UUID, ctx: Ctx,
+                         principal: Annotated[Any, Depends(reader("finance.read"))],
+                         month: MonthOrNow = None, limit: Limit = 200, offset: Offset = 0,
+                         wait_for: WaitFor = None) -> Any:
+    """The account's statement for a month (对账单; default this month), to send the fleet customer: the balance
+    owed at the month's start, each charge and payment on a charged visit that month with the
+    balance after it (in pages, `total` counting every line), and the balance at its end. It
+    is read off the ledger's customer receivable (1122), so it agrees with the trial balance."""
+    wait_for_projection(ctx, "customers", wait_for)
+    wait_for_projection(ctx, "finance", wait_for)
+    with ctx.pool.connection() as conn:
+        found = account_statement(conn, principal.stores, customer_id,
+                                  month or ctx.today().strftime("%Y-%m"), limit, offset)
     if found is None:
         raise NotFound(f"customer {customer_id} not found")
     return found

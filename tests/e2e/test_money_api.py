@@ -26,14 +26,17 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
                          warranty_labor: bool = False,
                          warranty_rate: str = "300.00",
                          vin: str = "LSVAU218XN2183294",
-                         brand: str = "Volkswagen") -> tuple[str, str]:
+                         brand: str = "Volkswagen",
+                         customer_id: str | None = None) -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
-    labor line at `warranty_rate` an hour), QC passed, the car's brand typed as `brand`.
-    Returns (work-order URL, work-order id)."""
+    labor line at `warranty_rate` an hour), QC passed, the car's brand typed as `brand`, of a
+    walk-in customer or the registered `customer_id`. Returns (work-order URL, work-order id)."""
     clerk, advisor, manager, tech = store_staff(auth, store_id)
     number = received_part(client, clerk, store_id, 5)
+    customer = {"customer_id": customer_id} if customer_id else {
+        "customer": {"name": "王伟", "phone": "13800000002"}}
     opened = post(client, "/work-orders", advisor, {
-        "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000002"},
+        "store_id": store_id, **customer,
         "vehicle": {"vin": vin, "plate": "沪B12345", "brand": brand},
         "mileage": 30000, "complaints": ["brake noise"]}, 201)
     wo = f"/work-orders/{opened['id']}"
