@@ -102,13 +102,14 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
          ("Causal part", causal and f"{causal['part_number']} {causal['description'] or ''} "
                                     f"{'(named on the claim)' if causal['named_on_claim'] else ''}"
                                     f" lots: {_lots(causal['lots']) or '—'}")])}
-{_table(["Op code", "Operation", "Flat-rate h", "List price", "Deductible", "Discount",
-         "Billed", "Coverage", "Campaign", "Authorization", "Sublet"],
-        [(ln["op_code"], ln["description"], ln["flat_rate_hours"], ln["amount"],
-          ln["deductible_billed"], ln["discount"], ln["billed_amount"], ln.get("coverage_code"),
-          ln.get("campaign_no"), ln.get("authorization_ref"),
-          _sublet(ln.get("sublet"), ln.get("sublet_invoice"))) for ln in job["labor"]],
-        numeric=(2, 3, 4, 5, 6))}
+{_table(["Op code", "Operation", "Flat-rate h", "Master h", "List price", "Deductible",
+         "Discount", "Billed", "Coverage", "Campaign", "Authorization", "Sublet"],
+        [(ln["op_code"], ln["description"], ln["flat_rate_hours"],
+          ln.get("master_flat_rate_hours"), ln["amount"], ln["deductible_billed"],
+          ln["discount"], ln["billed_amount"], ln.get("coverage_code"), ln.get("campaign_no"),
+          ln.get("authorization_ref"), _sublet(ln.get("sublet"), ln.get("sublet_invoice")))
+         for ln in job["labor"]],
+        numeric=(2, 3, 4, 5, 6, 7))}
 {_table(["Part number", "Part", "Qty", "Issued", "List price", "Deductible", "Discount",
          "Billed", "Coverage", "Campaign", "Lots", "Serials fitted", "Removed (serial, tag)"],
         [(p["part_number"], p["description"], p["qty"], p["issued_qty"], p["amount"],

@@ -6,6 +6,7 @@ claimed beyond the flat rate."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,11 @@ def test_the_warranty_claim_names_hours_beyond_the_flat_rate(
     assert (over["line_id"], over["level"]) == (
         added["line_id"], "warning" if authorised else "error")
     assert "seized caliper bolts" in over["detail"]
+    # The printed page shows the master's hours beside those claimed.
+    page = client.get(f"{wo}/warranty-claim", headers=advisor, params={"format": "html"})
+    assert page.status_code == 200, page.text
+    assert "<th>Master h</th>" in page.text
+    assert re.search(r"<td[^>]*>2\.5</td>\s*<td[^>]*>1\.5</td>", page.text), page.text
 
 
 def test_a_rebuild_of_the_master_view_equals_the_live_one(
