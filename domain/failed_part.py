@@ -17,7 +17,7 @@ claim package lists it as an error (projections/claim_custody.py), as it does a 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -161,11 +161,15 @@ class FailedPart(Aggregate):
 
     def ship(self, audit: Audit, shipment_ref: str | None, shipped_on: date) -> None:
         """Sent to the OEM under this shipment (waybill) on that day; only once requested,
-        and not before it was tagged."""
+        not before it was tagged nor after today."""
         ref = a_text(shipment_ref, "shipment_ref", "the shipment or waybill reference", MAX_REF)
         require(shipped_on >= self.tagged_on, InvalidInput(
             f"failed part {self.tag_number} was tagged on {self.tagged_on}: it cannot have "
             f"shipped on {shipped_on}", field="shipped_on"))
+        latest = audit.at.date() + timedelta(days=1)  # UTC: the store's day may be the next
+        require(shipped_on <= latest, InvalidInput(
+            f"a shipment on {shipped_on} is still to come: record it once it left",
+            field="shipped_on"))
         require(self.status == "requested", self.refusal("shipped", "requested"))
         self._shipped(audit, ref, shipped_on.isoformat())
 

@@ -51,8 +51,8 @@ class FailedParts:
     def tag(self, request: Request, work_order_id: UUID, *, line_id: str,
             tag_number: str | None, location: str | None,
             causal: bool | None = None) -> CommandResult:
-        """Tag the part a warranty part line replaced; `causal` defaults to whether the line's
-        warranty names its part as the causal one."""
+        """Tag the part a warranty part line replaced; `causal` defaults to whether a warranty
+        line of its job names its part as the causal one."""
         tag = tag_of(tag_number)  # 422 before anything is read
         where = a_text(location, "location", "the storage location", MAX_LOCATION)
 
@@ -65,12 +65,13 @@ class FailedParts:
                 raise CustodyRefused(
                     f"tag {tag} is already on {found.part_number} of {found.work_order_number} "
                     f"in store {wo.store_id}", tag_number=tag, custody_status=found.status)
-            named = str((line.get("warranty") or {}).get("causal_part") or "").strip().upper()
+            named = {str((ln.get("warranty") or {}).get("causal_part") or "").strip().upper()
+                     for ln in wo.lines.values() if ln["job_no"] == line["job_no"]}
             part = FailedPart(
                 audit=session.audit(wo.store_id), store_id=wo.store_id, tag_number=tag,
                 work_order_id=wo.id, work_order_number=wo.number, line_id=line_id,
                 part_number=line["part_number"],
-                causal=named == line["part_number"] if causal is None else causal,
+                causal=line["part_number"] in named if causal is None else causal,
                 location=where, id=part_id)
             session.add(part)
             return Decision(part, _view(part))

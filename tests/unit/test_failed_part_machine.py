@@ -155,12 +155,13 @@ def test_bad_input_is_refused_naming_its_field_before_the_status_is_asked() -> N
     assert part.status == "lost"
 
 
-def test_a_shipment_dated_before_the_tag_is_refused() -> None:
+def test_a_shipment_dated_before_the_tag_or_still_to_come_is_refused() -> None:
     part = tagged()
     part.request_return(CLERK, "RR-1")
-    with pytest.raises(InvalidInput) as refused:
-        part.ship(CLERK, "SF-1", date(2026, 4, 30))
-    assert refused.value.extra["field"] == "shipped_on"
+    for day in (date(2026, 4, 30), date(2026, 5, 3)):
+        with pytest.raises(InvalidInput) as refused:
+            part.ship(CLERK, "SF-1", day)
+        assert refused.value.extra["field"] == "shipped_on"
     part.ship(CLERK, "SF-1", date(2026, 5, 1))
     assert (part.status, part.shipment_ref) == ("shipped", "SF-1")
 
