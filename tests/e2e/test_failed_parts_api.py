@@ -97,6 +97,10 @@ def test_two_failed_injectors_from_tag_to_the_oem_and_to_scrap(
     assert early["custody_status"] == "held"
     moved = post(client, f"{part}/move", clerk, {"location": "returns bay 3", "note": "full"})
     assert moved["location"] == "returns bay 3"
+    # A desk holding the tag's old version (If-Match) is told it moved on.
+    stale = _refused(client, f"{part}/move", {**clerk, "If-Match": '"1"'},
+                     {"location": "cage A1"}, 412)
+    assert stale["current"] == moved["version"]
     post(client, f"{part}/return-request", warranty, {"request_ref": "RR-2026-0042"})
     shipped = post(client, f"{part}/shipment", clerk,
                    {"shipment_ref": "SF1234567890", "shipped_on": TODAY})
@@ -147,7 +151,7 @@ def test_the_overdue_list_names_untagged_lines_and_tags_held_too_long(
         client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
     clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
     auditor = auth("auditor", "aud-" + store_id, [store_id])
-    _, untagged_wo, untagged_line = injector_visit(client, auth, store_id, vin=new_vin())
+    _, untagged_wo, _ = injector_visit(client, auth, store_id, vin=new_vin())
     _, held_wo, held_line = injector_visit(client, auth, store_id, vin=new_vin())
     held = post(client, "/failed-parts", clerk, {
         "work_order_id": held_wo, "line_id": held_line, "tag_number": "WT-" + held_wo[:8],
@@ -171,8 +175,10 @@ def test_the_overdue_list_names_untagged_lines_and_tags_held_too_long(
         post(client, f"/failed-parts/{held['id']}/return-request", clerk,
              {"request_ref": "RR-9"})
         assert listed(now) == [("untagged", untagged_wo, None)]
-    assert get(client, "/audit/failed-parts/overdue", clerk, 403)
-    assert untagged_line
+    # The list is the auditor's and the managers' (and the warranty desk's), not the counter's.
+    refused = client.get("/audit/failed-parts/overdue", headers=clerk)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("application/problem+json")
 
 
 def test_a_rebuild_of_the_failed_parts_view_equals_the_live_one(
