@@ -106,6 +106,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
     # what the OEM did with a claim: recorded by whoever files claims (an advisor) or a manager
     "warranty_claims.manage": DESK,
+    # failed parts removed under warranty (旧件): tagged and kept by the parts counter or the
+    # warranty administrator (an advisor's token), who record the OEM's requests, shipments
+    # and scrap instructions; marked lost by a manager alone
+    "failed_parts.manage": PARTS | {"advisor"},
+    "failed_parts.lose": frozenset({"manager"}),
+    "failed_parts.read": PARTS | {"advisor", "auditor"},
+    "audit.failed_parts": frozenset({"auditor", "manager", "advisor"}),
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
     # the upload of a settled visit's repair record: its outcome reported by the desk that
     # uploads it (or the uploading integration, with an advisor's token); which were never

@@ -55,6 +55,8 @@ class ApiContext:
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
     warranty_terms: WarrantyTerms = field(default_factory=WarrantyTerms)
     progress_link_hours: int = 72
+    failed_part_tag_days: int = 3  # failed-part custody: the overdue list's two windows
+    failed_part_retention_days: int = 180
     public_url: str | None = None
     health: HealthCheck | None = None  # /health*: own connection, bounded wait
     max_body_bytes: int = 256 * 1024

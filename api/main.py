@@ -26,6 +26,7 @@ from api.routes import (
     commands,
     customers,
     dispatch,
+    failed_parts,
     finance,
     health,
     insurers,
@@ -128,6 +129,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(oem_claims.desk_router)
     app.include_router(parts_desk.router)
     app.include_router(repair_filings.router)
+    app.include_router(failed_parts.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

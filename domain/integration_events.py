@@ -58,6 +58,7 @@ ROUTES: dict[str, Route] = {
     "Insurer": Route("money", "insurer"),
     "OemClaim": Route("money", "warranty_claim"),
     "RepairFiling": Route("aftercare", "repair_record_filing"),
+    "FailedPart": Route("stock", "failed_part"),
     "Customer": Route("customers", "customer"),
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),
@@ -197,6 +198,16 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Filed": fields("receipt_no settlement_number"),
         "Failed": fields("error settlement_number"),
         "Refiled": fields("receipt_no previous_receipt_no reason settlement_number"),
+    },
+    "FailedPart": {  # a failed part removed under warranty, tag to OEM: no personal data
+        "Tagged": fields("store_id tag_number work_order_id work_order_number line_id "
+                         "part_number causal location"),
+        "Moved": fields("location previous note"),
+        "ReturnRequested": fields("request_ref"),
+        "Shipped": fields("shipment_ref shipped_on"),
+        "ReceivedByOem": fields("receipt_ref"),
+        "Scrapped": fields("instruction_ref reason"),
+        "Lost": fields("reason"),
     },
     "OemClaim": {  # what the OEM did with a visit's warranty claim: no personal data in it
         "Submitted": fields("work_order_id work_order_number store_id oem_claim_number claimed"),

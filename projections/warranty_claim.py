@@ -11,7 +11,9 @@ Amounts are shown as the OEM's warranty bill asks them: list price, discount, bi
 claim reconciles with the invoice. A claimed job without its 3C, a claimed part the stock did
 not issue to its line as claimed (never issued, or returned and not issued again), and a mileage
 in below a reading recorded on the car's earlier visits, and a part serial another visit
-recorded as a failed part removed too or on another vehicle (`serial_conflicts`), are listed
+recorded as a failed part removed too or on another vehicle (`serial_conflicts`), and a
+claimed part's failed part untagged, lost or scrapped without the OEM's instruction (`custody`,
+each part's tags shown with it: projections/claim_custody.py) are listed
 under `problems` (the package is still built: it is the dealer's worksheet for fixing the claim
 before it is sent). The read models are used only to turn a work-order number into its id and
 to find the car's other work orders and the visits that recorded the same serials.
@@ -48,6 +50,7 @@ from projections.claim_checks import (
     unissued_parts,
     visit_coverage,
 )
+from projections.claim_custody import custody_by_line, custody_problems, with_custody
 from projections.claim_lots import STOCK_EVENTS, claimed_lots
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
 from projections.odometer import highest_earlier_reading, odometer_problem
@@ -333,6 +336,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         refs.setdefault(ref["job_no"], []).append(ref)
     records = (part_serials(events), refs)
     jobs = [_job(wo, no, events, stock, billed, records) for no in job_nos]
+    with_custody(jobs, custody_by_line(app, conn, work_order_id))
     shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
         job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
     visit = visit_dates(events)
@@ -351,6 +355,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
                 *missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
                 *(p for job in jobs for p in over_flat_rate(job)),
                 *(p for job in jobs for p in missing_part_records(job)),
+                *custody_problems(jobs),
                 *conflict_problems(conflicts, {line_id: (no, p["part_number"]) for line_id,
                                                (no, p) in claimed_parts.items()}),
                 *([odometer] if odometer else [])])

@@ -88,6 +88,12 @@ def _serials(serials: dict[str, Any] | None) -> tuple[str | None, str | None]:
     return ", ".join(serials["fitted"]) or None, removed or None
 
 
+def _custody(tags: list[dict[str, Any]] | None) -> str | None:
+    """A part's failed-part tags with their custody status and where each is kept."""
+    return ", ".join(f"{t['tag_number']} ({t['custody_status'].replace('_', ' ')}, "
+                     f"{t['location']})" for t in tags or []) or None
+
+
 def _job(job: dict[str, Any], when: _Clock) -> str:
     causal = job["causal_part"]
     punches = [(t["technician_id"], when(p["clock_on"]), when(p["clock_off"]), p["hours"])
@@ -101,7 +107,8 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
          ("Hours clocked", job["clocked_hours"]),
          ("Causal part", causal and f"{causal['part_number']} {causal['description'] or ''} "
                                     f"{'(named on the claim)' if causal['named_on_claim'] else ''}"
-                                    f" lots: {_lots(causal['lots']) or '—'}")])}
+                                    f" lots: {_lots(causal['lots']) or '—'}"),
+         ("Causal failed part", causal and (_custody(causal.get("custody")) or "not tagged"))])}
 {_table(["Op code", "Operation", "Flat-rate h", "Master h", "List price", "Deductible",
          "Discount", "Billed", "Coverage", "Campaign", "Authorization", "Sublet"],
         [(ln["op_code"], ln["description"], ln["flat_rate_hours"],
@@ -111,10 +118,12 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
          for ln in job["labor"]],
         numeric=(2, 3, 4, 5, 6, 7))}
 {_table(["Part number", "Part", "Qty", "Issued", "List price", "Deductible", "Discount",
-         "Billed", "Coverage", "Campaign", "Lots", "Serials fitted", "Removed (serial, tag)"],
+         "Billed", "Coverage", "Campaign", "Lots", "Serials fitted", "Removed (serial, tag)",
+         "Failed part (tag, custody)"],
         [(p["part_number"], p["description"], p["qty"], p["issued_qty"], p["amount"],
           p["deductible_billed"], p["discount"], p["billed_amount"], p.get("coverage_code"),
-          p.get("campaign_no"), _lots(p["lots"]), *_serials(p["serials"]))
+          p.get("campaign_no"), _lots(p["lots"]), *_serials(p["serials"]),
+          _custody(p.get("custody")))
          for p in job["parts"]],
         numeric=(2, 3, 4, 5, 6, 7))}
 {_table(["Evidence", "Kind", "Line", "Media type", "Bytes", "SHA-256", "Kept at", "Caption",

@@ -33,6 +33,7 @@ from projections.audit_index import AuditIndexView
 from projections.base import ReadModel
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
+from projections.failed_parts import FailedPartsView
 from projections.finance import FinanceView
 from projections.labor_operations import LaborOperationsView
 from projections.oem_claims import OemClaimsView
@@ -191,6 +192,8 @@ class Container:
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             warranty_terms=self.warranty_terms,
             progress_link_hours=self.settings.progress_link_hours,
+            failed_part_tag_days=self.settings.failed_part_tag_days,
+            failed_part_retention_days=self.settings.failed_part_retention_days,
             public_url=self.settings.public_url, health=self.health_check,
             max_body_bytes=self.settings.max_body_bytes, positions=self.positions,
             database_url=self.database_url, read_pool_size=self.settings.pool_size,
@@ -456,7 +459,8 @@ def build(settings: Settings | None = None) -> Container:
     views += [CustomersView(personal_data, settings.store_timezone, Plan(
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
-              OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView()]
+              OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
+              FailedPartsView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

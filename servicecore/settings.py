@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "codes); unset = the address the advisor's request came in on")
     progress_link_hours: int = Field(default=72, ge=1, le=720,
                                      description="how long a customer's progress link lives")
+    failed_part_tag_days: int = Field(
+        default=3, ge=0, le=365, description="a warranty part line whose replaced part has no "
+        "failed-part tag this many days after the new part was issued is overdue")
+    failed_part_retention_days: int = Field(
+        default=180, ge=1, le=3650, description="a failed part still held (not requested, "
+        "shipped or scrapped) this many days after it was tagged is overdue")
     port: int = 8000
     workers: int = Field(
         default=1, ge=1, le=64, description="`serve`: API worker processes on the one port "

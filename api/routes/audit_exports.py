@@ -59,8 +59,9 @@ def get_warranty_claim(
     (or `Accept: text/html`). 409 when the work order has no approved warranty line. An
     auditor's read of the customer's name and phone is recorded before the answer leaves.
     `wait_for`: the part serials view (which finds the other visits with the same serials)
-    has applied that event first."""
+    and the failed-parts view (which finds the visit's tags) have applied that event first."""
     wait_for_projection(ctx, "part_serials", wait_for)
+    wait_for_projection(ctx, "failed_parts", wait_for)
     opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener,
@@ -95,6 +96,7 @@ def get_warranty_claims(
                            **{"from": first.isoformat(), "to": last.isoformat()})
     wait_for_projection(ctx, "finance", wait_for)
     wait_for_projection(ctx, "part_serials", wait_for)
+    wait_for_projection(ctx, "failed_parts", wait_for)
     zone, opener = ZoneInfo(ctx.timezone), reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         visits, claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores,

@@ -21,6 +21,7 @@ from servicecore.container import Container
 from tests.e2e.test_audit_trail_api import full_visit
 from tests.e2e.test_parts_api import get, head, post
 from tests.e2e.test_progress_page import page_path, share
+from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 
 Auth = Callable[..., dict[str, str]]
@@ -43,8 +44,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     """A visit through to its complaint (customer, appointment, work order, settlement, stock
     item, technician, follow-up, complaint), a registered vehicle, an insurer, a labor
     operation of the store's master, a purchase
-    order, a transfer to a third store, a progress link and a bank statement, all of
-    `store_id`."""
+    order, a transfer to a third store, a progress link, a bank statement and a failed part
+    tagged on a warranty visit, all of `store_id`."""
     vin = new_vin()
     visit = full_visit(client, auth, store_id, vin=vin)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
@@ -74,6 +75,11 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     statement = post(client, "/reconciliation/statements", manager, {
         "store_id": store_id, "source": "bank", "account": "工行" + code,
         "csv": f"date,amount,reference,counterparty\n{today},10.00,{code},{PAYER}\n"}, 201)
+    # A failed part removed under warranty, tagged in the store (a visit of its own).
+    _, warranty_wo, warranty_line = injector_visit(client, auth, store_id, vin=new_vin())
+    failed_part = post(client, "/failed-parts", clerk, {
+        "work_order_id": warranty_wo, "line_id": warranty_line, "tag_number": "T-" + code,
+        "location": "warranty cage"}, 201)
     wait = head(client)
     complaints = get(client, "/complaints", manager, work_order_id=visit["work_order_id"],
                      wait_for=wait)["items"]
@@ -95,7 +101,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "Part": str(Part.create_id(part)), "Technician": str(Technician.create_id(
             visit["technician"])), "Insurer": insurer["id"], "PurchaseOrder": order["id"],
         "Transfer": transfer["id"], "Statement": statement["id"],
-        "LaborOperation": operation["id"], "ProgressLinks": str(ProgressLinks.create_id(
+        "LaborOperation": operation["id"], "FailedPart": failed_part["id"], "ProgressLinks": str(ProgressLinks.create_id(
             uuid.UUID(visit["other_work_order_id"]))),
     }
     values = {
@@ -103,7 +109,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "settlement_id": streams["Settlement"], "appointment_id": streams["Appointment"],
         "follow_up_id": streams["FollowUp"], "complaint_id": streams["Complaint"],
         "order_id": streams["PurchaseOrder"], "transfer_id": streams["Transfer"],
-        "statement_id": streams["Statement"],
+        "statement_id": streams["Statement"], "failed_part_id": streams["FailedPart"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
         "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,
         "user_id": visit["technician"], "section": "visits", "name": "technician_efficiency",

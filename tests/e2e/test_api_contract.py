@@ -83,6 +83,11 @@ def test_unknown_work_order_is_404_for_reads_and_commands(client: TestClient, au
                         headers=advisor), 404, "not-found")
     problem(client.post(f"{unknown}/repair-record/filing", headers=advisor,
                         json={"outcome": "filed", "receipt_no": "JT-1"}), 404, "not-found")
+    problem(client.post("/failed-parts", headers=advisor, json={
+        "work_order_id": unknown.rsplit("/", 1)[1], "line_id": "L1", "tag_number": "WT-1",
+        "location": "cage"}), 404, "not-found")
+    problem(client.post(f"/failed-parts/{uuid4()}/move", headers=advisor,
+                        json={"location": "cage"}), 404, "not-found")
 
 
 def test_quality_check_on_a_job_not_awaiting_qc_is_409(client: TestClient, auth: Auth,

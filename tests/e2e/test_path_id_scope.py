@@ -42,7 +42,8 @@ PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 KIND = {"work_order_id": "WorkOrder", "customer_id": "Customer", "settlement_id": "Settlement",
         "appointment_id": "Appointment", "follow_up_id": "FollowUp",
         "complaint_id": "Complaint", "order_id": "PurchaseOrder", "transfer_id": "Transfer",
-        "links_id": "ProgressLinks", "insurer": "Insurer", "statement_id": "Statement"}
+        "links_id": "ProgressLinks", "insurer": "Insurer", "statement_id": "Statement",
+        "failed_part_id": "FailedPart"}
 # Records of the whole group, not of a store: the part master, the insurer master, the KPI
 # catalogue, the progress page (its token is the key), a command's outcome, the day-end
 # close of the token's own stores.

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.common import NotFound
+from domain.failed_parts import FailedParts
 from domain.integrity import link
 from domain.inventory import stock_stream
 from domain.pii import ERASED
@@ -85,6 +86,9 @@ def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
     records.add_evidence(desk.tech(desk.t2, at(d, "13:07")), wo, line_id=l2, kind="photo",
                          sha256="ab" * 32, media_type="image/jpeg", size=1_843_200,
                          uri="s3://evidence/wp-leak.jpg", caption="coolant at the pump seal")
+    for tag in ("WT-0031", "WT-0032"):  # and kept in custody under their tags
+        FailedParts(c.app).tag(desk.r("parts_clerk", at(d, "13:08")), wo, line_id=l2,
+                               tag_number=tag, location="warranty cage")
     w.complete_job(desk.tech(desk.t2, at(d, "13:10")), wo, 1)
     w.quality_check(desk.r("manager", at(d, "13:20")), wo, 1, passed=True)
     s = c.settlements
@@ -104,6 +108,7 @@ def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def visit(container: Container) -> tuple[Desk, dict[str, Any], dict[str, Any]]:
     desk, facts = claim_visit(container)
+    wait_for_projection(container, "failed_parts")  # which finds the visit's tags
     with container.pool.connection() as conn, one_snapshot(conn):
         claim = warranty_claim(container.app, conn, facts["wo"], [desk.store])
     return desk, facts, claim
@@ -219,8 +224,14 @@ def test_the_causal_part_is_traced_to_its_lots_and_suppliers(visit: Visit) -> No
          None),
         ("return", [{"lot_id": facts["lot2"], "qty": "1"}], "seal kit damaged in the box"),
         ("issue", [{"lot_id": facts["lot2"], "qty": "1"}], None)]
+    custody = job["causal_part"].pop("custody")
     assert job["causal_part"] == {"part_number": facts["pump"], "named_on_claim": True,
                                   "description": "water pump", "line_id": "L2", "lots": lots}
+    # The failed pumps are held under their tags; the line names the pump as causal.
+    assert [(t["tag_number"], t["custody_status"], t["causal"], t["location"])
+            for t in custody] == [("WT-0031", "held", True, "warranty cage"),
+                                  ("WT-0032", "held", True, "warranty cage")]
+    assert part["custody"] == custody
 
 
 def test_who_approved_what_and_when(visit: Visit) -> None:

@@ -1,0 +1,84 @@
+"""Where each claimed part's failed part is, for the claim package (projections/warranty_claim.py):
+its tags as their streams tell (the failed-parts view only names the visit's streams), and the
+`custody` problems an OEM auditor charges back — a claimed part replaced and never tagged (a
+warning: tag it before the OEM asks), one lost, or scrapped without the OEM's instruction (an
+error: the part cannot be produced)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain.application import ServiceCore
+from domain.failed_part import FailedPart
+from projections.evidence import Recorded, read_streams, stamp
+from projections.failed_parts import tags_of
+
+
+def _tag(events: list[Recorded]) -> dict[str, Any]:
+    part = None
+    for r in events:
+        part = r.event.mutate(part)
+    assert isinstance(part, FailedPart)
+    last = events[-1]
+    return {"failed_part_id": str(part.id), "tag_number": part.tag_number,
+            "line_id": part.line_id, "causal": part.causal, "custody_status": part.status,
+            "location": part.location, "request_ref": part.request_ref,
+            "shipment_ref": part.shipment_ref, "instruction_ref": part.instruction_ref,
+            "reason": getattr(last.event, "reason", None),
+            "tagged": stamp(events[0]), "last_step": {"step": last.type, **stamp(last)}}
+
+
+def custody_by_line(app: ServiceCore, conn: psycopg.Connection[Any],
+                    work_order_id: UUID) -> dict[str, list[dict[str, Any]]]:
+    """The visit's tags per part line, oldest first."""
+    streams = read_streams(app, conn, [UUID(i) for i in tags_of(conn, str(work_order_id))])
+    out: dict[str, list[dict[str, Any]]] = {}
+    tags = sorted((_tag(events) for events in streams.values()),
+                  key=lambda t: (t["tagged"]["at"], t["tag_number"]))
+    for tag in tags:
+        out.setdefault(tag["line_id"], []).append(tag)
+    return out
+
+
+def with_custody(jobs: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]]) -> None:
+    """Each claimed part, and each job's causal part, with the tags of its line."""
+    for job in jobs:
+        for part in job["parts"]:
+            part["custody"] = tags.get(part["line_id"], [])
+        causal = job["causal_part"]
+        if causal is not None:
+            causal["custody"] = tags.get(causal["line_id"], []) if causal["line_id"] else []
+
+
+def custody_problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per claimed part whose new part was issued: no tag (warning); a tag lost, or scrapped
+    without the OEM's instruction (error)."""
+    out: list[dict[str, Any]] = []
+    for job in jobs:
+        for part in job["parts"]:
+            base = {"kind": "custody", "job_no": job["job_no"], "line_id": part["line_id"],
+                    "part_number": part["part_number"]}
+            if not part["custody"]:
+                if part["issued_qty"]:
+                    out.append({**base, "level": "warning", "missing": ["tag"],
+                                "detail": f"line {part['line_id']} ({part['part_number']}) "
+                                          "replaced a part that is not tagged: tag and keep "
+                                          "it (POST /failed-parts) before the OEM asks for it"})
+                continue
+            for tag in part["custody"]:
+                unproduced = tag["custody_status"] == "lost" or (
+                    tag["custody_status"] == "scrapped" and not tag["instruction_ref"])
+                if unproduced:
+                    how = ("lost" if tag["custody_status"] == "lost"
+                           else "scrapped without the OEM's instruction")
+                    out.append({**base, "level": "error", "missing": ["failed_part"],
+                                "tag_number": tag["tag_number"],
+                                "custody_status": tag["custody_status"],
+                                "detail": f"failed part {tag['tag_number']} of line "
+                                          f"{part['line_id']} ({part['part_number']}) was "
+                                          f"{how} ({tag['reason']}): the OEM charges back a "
+                                          "claim whose failed part cannot be produced"})
+    return out
