@@ -27,7 +27,7 @@ from domain.days import plain_day
 from domain.labor_operation import normalise_op_code
 from domain.vehicle_ids import normalise_vin
 
-CAMPAIGN_NO = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
+CAMPAIGN_NO = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 KINDS = ("safety_recall", "service_campaign")
 MAX_TITLE = 200
 MAX_BRAND = 40
@@ -41,10 +41,10 @@ class CampaignError(IllegalTransition):
 
 def campaign_number(value: object) -> str:
     """The number as kept: full-width as ASCII, no blanks, upper case; letters, digits and
-    '.', '_', '/', '-' (at most 40)."""
+    '.', '_', '-' (at most 40: it names the campaign in a URL path)."""
     number = "".join(ascii_width(value if isinstance(value, str) else "").split()).upper()
     require(bool(CAMPAIGN_NO.match(number)), InvalidInput(
-        "a campaign number has 1 to 40 letters, digits, '.', '_', '/' or '-'",
+        "a campaign number has 1 to 40 letters, digits, '.', '_' or '-'",
         field="campaign_no"))
     return number
 
