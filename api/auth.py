@@ -92,6 +92,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # manager's (the workshop supervisor's) alone, as is a labor line priced off it
     "labor_operations.manage": frozenset({"manager"}),
     "labor_operations.read": ALL,
+    # the OEM's recall and service campaigns and the VINs they cover: the manager (who keeps
+    # the OEM's warranty desk) registers, imports and closes them; every role reads them
+    "campaigns.manage": frozenset({"manager"}),
+    "campaigns.read": ALL,
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),

@@ -23,6 +23,7 @@ from api.routes import (
     audit_chain,
     audit_exports,
     audit_trail,
+    campaigns,
     commands,
     customers,
     dispatch,
@@ -125,6 +126,8 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(technicians.router)
     app.include_router(insurers.router)
     app.include_router(labor_operations.router)
+    app.include_router(campaigns.router)
+    app.include_router(campaigns.vehicle_router)
     app.include_router(oem_claims.router)
     app.include_router(oem_claims.desk_router)
     app.include_router(parts_desk.router)

@@ -65,6 +65,7 @@ ROUTES: dict[str, Route] = {
     "Complaint": Route("aftercare", "complaint"),
     "Technician": Route("workshop", "technician"),
     "LaborOperation": Route("workshop", "labor_operation"),
+    "Campaign": Route("workshop", "campaign"),
     "Appointment": Route("workshop", "appointment"),
     "WorkshopDay": Route("workshop", "workshop_day"),
     "Roster": Route("workshop", "roster"),
@@ -225,6 +226,11 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
     "LaborOperation": {  # the store's prices to its customers and payers: no cost in them
         "Registered": fields("store_id op_code description flat_rate_hours rates skill level"),
         "Changed": fields("changes reason"),
+    },
+    "Campaign": {  # the OEM's recall or service campaign and the cars it covers
+        "Registered": fields("campaign_no brand title kind remedy starts_on ends_on"),
+        "VinsListed": fields("vins"),
+        "Closed": fields("reason"),
     },
     "PurchaseOrder": {
         "Drafted": fields("number supplier lines source"),

@@ -31,6 +31,7 @@ from domain.warranty_coverage import WarrantyTerms
 from domain.work_orders import WorkOrders
 from projections.audit_index import AuditIndexView
 from projections.base import ReadModel
+from projections.campaigns import CampaignsView
 from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.failed_parts import FailedPartsView
@@ -460,7 +461,7 @@ def build(settings: Settings | None = None) -> Container:
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
               OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
-              FailedPartsView()]
+              FailedPartsView(), CampaignsView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

@@ -26,6 +26,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import APPOINTMENT_FIELDS, PiiReader, pii_reader, shows_personal_data
+from api.routes.campaigns import reception_campaigns
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.common import InvalidInput, NotFound
@@ -94,11 +95,12 @@ def no_show(appointment_id: UUID, body: NoShowIn, cmd: BookCmd, ctx: Ctx) -> Any
 def arrive(appointment_id: UUID, body: ArrivalIn,
            cmd: Annotated[Command, Depends(command("work_orders.open"))], ctx: Ctx) -> Any:
     """The car is here: opens the work order linked to the appointment, in one save; 201 with
-    the work order's Location, as `POST /work-orders` answers."""
+    the work order's Location and the car's `open_campaigns`, as `POST /work-orders` answers."""
     result = ctx.appointments.arrive(cmd.envelope, appointment_id, mileage=body.mileage,
                                      complaints=body.complaints)
     cmd.response.headers["Location"] = f"/work-orders/{result.body['work_order_id']}"
-    return cmd.accepted(result)
+    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
+        ctx, work_order_id=UUID(str(result.body["work_order_id"])))}
 
 
 @router.get("", response_model=Page)

@@ -35,6 +35,7 @@ from api.pii_reads import (
     work_order_customers,
 )
 from api.reads import ReadModels, Reads
+from api.routes.campaigns import reception_campaigns
 from api.schemas import (
     AuthorizationIn,
     CheckIn,
@@ -58,8 +59,10 @@ from api.schemas_warranty import EvidenceIn, EvidenceWithdrawalIn, SerialsIn
 from domain.ascii_width import ascii_width
 from domain.common import NotFound
 from domain.counter import parse_number
+from domain.vehicle_ids import normalise_vin
 from projections import audit
 from projections.base import read
+from projections.campaigns import open_campaigns_of
 from projections.insurers import name_assessment_insurer
 from projections.work_orders import list_work_orders, work_order
 
@@ -97,7 +100,8 @@ def open_work_order(body: WorkOrderOpen, cmd: OpenCmd, ctx: Ctx) -> Any:
         complaints=body.complaints, kind=body.kind, appointment_id=body.appointment_id,
     )
     cmd.response.headers["Location"] = f"/work-orders/{result.body['id']}"
-    return cmd.accepted(result)
+    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
+        ctx, vin=normalise_vin(body.vehicle.vin))}
 
 
 # The detail read comes early: routes are tried in order, and it is the most frequent request
@@ -127,6 +131,8 @@ async def current_work_order(reads: ReadModels, reading: PiiReader, headers: Mut
     doc = await reads.fetch(work_order, work_order_id, reading.stores)
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
+    doc["open_campaigns"] = await reads.fetch(open_campaigns_of, doc["vehicle"]["vin"],
+                                              reads.ctx.today())
     reading.masked(doc, WORK_ORDER_FIELDS)
     if reading.recorded:
         await run_in_threadpool(reading.record, work_order_customers([doc]), "work order")
@@ -147,10 +153,14 @@ def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) 
 @router.post("/{work_order_id}/check-in", response_model=CommandAccepted)
 def check_in(work_order_id: UUID, body: CheckIn, cmd: CheckInCmd,
              ctx: Ctx) -> Any:
+    """The car's open campaigns (`open_campaigns`) come with the answer, for the desk to
+    offer at reception; they never hold up the check-in."""
     promised = body.promised_at.isoformat() if body.promised_at else None
-    return cmd.accepted(ctx.work_orders.check_in(
+    result = ctx.work_orders.check_in(
         cmd.envelope, work_order_id, **body.model_dump(exclude={"promised_at"}),
-        promised_at=promised))
+        promised_at=promised)
+    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
+        ctx, work_order_id=work_order_id)}
 
 
 @router.post("/{work_order_id}/jobs", response_model=CommandAccepted)

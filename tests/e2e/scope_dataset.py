@@ -43,7 +43,7 @@ class Dataset:
 def build(client: TestClient, auth: Auth, container: Container, store_id: str) -> Dataset:
     """A visit through to its complaint (customer, appointment, work order, settlement, stock
     item, technician, follow-up, complaint), a registered vehicle, an insurer, a labor
-    operation of the store's master, a purchase
+    operation of the store's master, a recall listing the vehicle, a purchase
     order, a transfer to a third store, a progress link, a bank statement and a failed part
     tagged on a warranty visit, all of `store_id`."""
     vin = new_vin()
@@ -63,6 +63,10 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "store_id": store_id, "op_code": code, "description": "brake pads",
         "flat_rate_hours": "1.5", "rates": {"customer": "300.00", "warranty": "180.00",
                                             "insurance": "260.00", "internal": "150.00"}}, 201)
+    campaign = post(client, "/campaigns", manager, {
+        "campaign_no": "RC" + code, "brand": "Volkswagen", "kind": "safety_recall",
+        "title": "ECU update", "starts_on": today}, 201)
+    post(client, f"/campaigns/{campaign['campaign_no']}/vins", manager, {"vins": [vin]})
     order = post(client, "/purchase-orders", clerk, {
         "store_id": store_id, "supplier": "FAW-VW Parts",
         "lines": [{"part_number": part, "qty": 2, "unit_cost": "90.00"}]}, 201)
@@ -112,6 +116,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "statement_id": streams["Statement"], "failed_part_id": streams["FailedPart"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
         "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,
+        "campaign_no": campaign["campaign_no"],
         "user_id": visit["technician"], "section": "visits", "name": "technician_efficiency",
         "token": page_path(link).rsplit("/", 1)[1], "business_date": today,
         "notification_id": str(row[0]), "command_id": str(row[1]),

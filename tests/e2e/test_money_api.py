@@ -27,10 +27,12 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
                          warranty_rate: str = "300.00",
                          vin: str = "LSVAU218XN2183294",
                          brand: str = "Volkswagen",
-                         customer_id: str | None = None) -> tuple[str, str]:
+                         customer_id: str | None = None,
+                         campaign_no: str = "RC2026-01") -> tuple[str, str]:
     """A visit with a customer labor line, an issued customer part (and optionally a warranty
-    labor line at `warranty_rate` an hour), QC passed, the car's brand typed as `brand`, of a
-    walk-in customer or the registered `customer_id`. Returns (work-order URL, work-order id)."""
+    labor line at `warranty_rate` an hour, of campaign `campaign_no`), QC passed, the car's
+    brand typed as `brand`, of a walk-in customer or the registered `customer_id`. Returns
+    (work-order URL, work-order id)."""
     clerk, advisor, manager, tech = store_staff(auth, store_id)
     number = received_part(client, clerk, store_id, 5)
     customer = {"customer_id": customer_id} if customer_id else {
@@ -50,7 +52,7 @@ def ready_for_settlement(client: TestClient, auth: Auth, store_id: str,
         lines.append(post(client, f"{wo}/jobs/1/labor-lines", advisor, {
             "op_code": "ECU-UPD", "description": "ECU update (campaign)", "hours": "0.5",
             "hourly_rate": warranty_rate, "pay_type": "warranty",
-            "warranty": {"coverage_code": "C-22", "campaign_no": "RC2026-01"}})["line_id"])
+            "warranty": {"coverage_code": "C-22", "campaign_no": campaign_no}})["line_id"])
     for line in lines:
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "in_person"})

@@ -44,10 +44,12 @@ KIND = {"work_order_id": "WorkOrder", "customer_id": "Customer", "settlement_id"
         "complaint_id": "Complaint", "order_id": "PurchaseOrder", "transfer_id": "Transfer",
         "links_id": "ProgressLinks", "insurer": "Insurer", "statement_id": "Statement",
         "failed_part_id": "FailedPart"}
-# Records of the whole group, not of a store: the part master, the insurer master, the KPI
+# Records of the whole group, not of a store: the part master, the insurer master, the OEM's
+# campaigns (the cars of one not done: those on the token's stores' files), the KPI
 # catalogue, the progress page (its token is the key), a command's outcome, the day-end
 # close of the token's own stores.
 GROUP = {"/parts/{part_number}", "/parts/{part_number}/history", "/insurers/{insurer}",
+         "/campaigns/{campaign_no}", "/campaigns/{campaign_no}/not-done",
          "/insurers/{insurer}/history", "/analytics/kpis/{name}", "/progress/{token}",
          "/progress/{token}.json", "/commands/{command_id}", "/day-end/{business_date}"}
 PERSONAL = (NAME, PHONE, OTHER_NAME, OTHER_PHONE)  # an auditor shown one: the read is recorded
