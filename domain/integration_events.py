@@ -67,6 +67,7 @@ ROUTES: dict[str, Route] = {
     "LaborOperation": Route("workshop", "labor_operation"),
     "Campaign": Route("workshop", "campaign"),
     "Appointment": Route("workshop", "appointment"),
+    "OnlineBooking": Route("workshop", "online_booking"),
     "WorkshopDay": Route("workshop", "workshop_day"),
     "Roster": Route("workshop", "roster"),
     "ServicePlan": Route("workshop", "service_plan"),
@@ -331,6 +332,15 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Cancelled": fields("reason"),
         "NoShow": nothing,
         "Arrived": fields("work_order_id work_order_number"),
+    },
+    # a customer's own request: its slot and the work asked, never who asked (name, phone and
+    # note sealed, the car), nor the customer's reason for cancelling
+    "OnlineBooking": {
+        "Requested": fields("store_id day arrival kind",
+                            services=keep("op_code", "skill", "hours")),
+        "Confirmed": fields("appointment_id customer_id registered"),
+        "Declined": nothing,
+        "Cancelled": nothing,
     },
     "WorkshopDay": {
         "Planned": fields("store_id day opens closes bays skill_hours"),
