@@ -20,6 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from domain.appointment import Appointment
+from domain.kpi_figures import hours as shown
 from domain.kpi_figures import quotient
 from domain.online_booking import OnlineBooking
 from domain.workshop_day import free_slots
@@ -57,7 +58,7 @@ def _statement(e: Any, s: str) -> tuple[str, Sequence[Any]]:
     at, by = e.audit.at, e.audit.user_id
     if isinstance(e, OnlineBooking.Requested):
         services = [{"description": x["description"], "op_code": x.get("op_code"),
-                     "skill": x["skill"], "hours": str(x["hours"])} for x in e.services]
+                     "skill": x["skill"], "hours": str(shown(x["hours"]))} for x in e.services]
         return (f"""INSERT INTO online_bookings{s} (id, store_id, status, day, arrival, services,
                     vin, plate, sealed, requested_at, requested_by, version)
                     VALUES (%s, %s, 'requested', %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
