@@ -202,20 +202,20 @@ def _guarded(request: Request, act: Any) -> Response:
     return JSONResponse(answer, headers=PAGE_HEADERS)
 
 
-@link_router.get("/{token}", response_model=BookingLinkOut, responses=LINK_REFUSALS)
-def booking_link(token: LinkToken, request: Request, ctx: Ctx) -> Any:
+@link_router.get("/{booking_token}", response_model=BookingLinkOut, responses=LINK_REFUSALS)
+def booking_link(booking_token: LinkToken, request: Request, ctx: Ctx) -> Any:
     """The customer's request as they see it: status, slot, services."""
     def show() -> dict[str, Any]:
-        claims, booking = service(ctx).grant(token, datetime.now(UTC))
+        claims, booking = service(ctx).grant(booking_token, datetime.now(UTC))
         log_context.identify(claims.actor, CUSTOMER_ROLE, (booking.store_id,))
         return BookingLinkOut(**customer_view(booking)).model_dump(mode="json")
 
     return _guarded(request, show)
 
 
-@link_router.post("/{token}/cancel", response_model=BookingLinkOut,
+@link_router.post("/{booking_token}/cancel", response_model=BookingLinkOut,
                   responses={**LINK_REFUSALS, 409: {"description": "already decided"}})
-async def cancel(token: LinkToken, body: CancelIn, request: Request, ctx: Ctx,
+async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx: Ctx,
                  idempotency_key: IdempotencyKey = None,
                  x_correlation_id: CorrelationId = None) -> Any:
     """The customer withdraws the request while the store has not decided it; its slot is
@@ -225,10 +225,10 @@ async def cancel(token: LinkToken, body: CancelIn, request: Request, ctx: Ctx,
 
     def withdraw() -> dict[str, Any]:
         at = datetime.now(UTC)
-        bookings.cancel(token, reason=body.reason, at=at,
+        bookings.cancel(booking_token, reason=body.reason, at=at,
                                  correlation_id=log_context.correlation_id(x_correlation_id),
                                  idempotency_key=idempotency_key, request_hash=fingerprint)
-        _, booking = bookings.grant(token, at)
+        _, booking = bookings.grant(booking_token, at)
         return BookingLinkOut(**customer_view(booking)).model_dump(mode="json")
 
     return await run_in_threadpool(_guarded, request, withdraw)
