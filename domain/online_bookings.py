@@ -4,7 +4,7 @@ decline, and the customer's cancellation through the request's link."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from domain.appointment import work_of
 from domain.appointments import Appointments, Master, services_of
 from domain.common import (
     CUSTOMER_ROLE,
+    Audit,
     Caller,
     InvalidInput,
     NotFound,
@@ -207,7 +208,7 @@ class OnlineBookings:
                              lambda audit, booking: booking.decline(audit, why), "declined")
 
     def _release(self, request: Request, booking_id: UUID, current: OnlineBooking,
-                 change: Any, why: str) -> CommandResult:
+                 change: Callable[[Audit, OnlineBooking], None], why: str) -> CommandResult:
         def decide(session: Session) -> Decision:
             booking = session.target(OnlineBooking, booking_id, "booking request")
             audit = session.audit(booking.store_id)
