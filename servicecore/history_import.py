@@ -93,13 +93,29 @@ def rows_of(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
     """The file's rows with their row numbers (the header is row 1); UTF-8, a BOM allowed."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(_bounded_lines(f))
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RowError(missing[0], f"the header lacks {', '.join(missing)}")
-        for n, row in enumerate(reader, start=2):
-            if n > MAX_ROWS + 1:
-                raise RowError("", f"a file holds at most {MAX_ROWS:,} rows")
-            yield n, row
+        try:
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RowError(missing[0], f"the header lacks {', '.join(missing)}")
+            for n, row in enumerate(reader, start=2):
+                if n > MAX_ROWS + 1:
+                    raise RowError("", f"a file holds at most {MAX_ROWS:,} rows")
+                yield n, row
+        except UnicodeDecodeError as exc:
+            raise RowError("", _not_utf8(path)) from exc
+
+
+def _not_utf8(path: Path) -> str:
+    """Which line of the file is not UTF-8 (a GBK export, say): the decoder's own error
+    names a position in the block it was reading."""
+    with path.open("rb") as f:
+        for n, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return (f"line {n} is not UTF-8 (save the file as UTF-8: an export in GBK or "
+                        "another encoding is not read)")
+    return "the file is not UTF-8"
 
 
 def import_file(vehicles: Any, path: Path, user: str) -> dict[str, Any]:

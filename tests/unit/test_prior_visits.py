@@ -205,3 +205,16 @@ def test_a_csv_row_too_long_or_with_a_mileage_of_thousands_of_digits_is_refused_
     assert next(rows)[0] == 2
     with pytest.raises(RowError, match="row 3 is longer than"):
         next(rows)
+
+
+def test_a_file_not_in_utf_8_is_refused_naming_the_first_line_that_is_not(
+        tmp_path: Path) -> None:
+    from servicecore.history_import import RowError, rows_of
+
+    # An export of the old system in GBK: its first line in Chinese is not UTF-8.
+    path = tmp_path / "history.csv"
+    path.write_bytes("vin,store_id,source_ref,date_in,mileage_in,complaints\n"
+                     f"{VIN},S01,R-1,2022-03-01,1000,noise\n"
+                     f"{VIN},S01,R-2,2022-04-01,2000,刹车异响\n".encode("gbk"))
+    with pytest.raises(RowError, match="line 3 is not UTF-8"):
+        list(rows_of(path))
