@@ -1,7 +1,8 @@
 """A lost COMMIT answer for the newer commands, over HTTP, as for the older families
 (tests/integration/test_lost_acknowledgements_families.py): credit terms and a charge to
 account, a write-off of what the OEM will not pay, a repair record's upload outcome, a
-completion certificate and a labor operation registered. The save reaches the server and
+completion certificate, a labor operation registered and a visit imported from the previous
+system. The save reaches the server and
 commits; its answer is cut off by the proxy; the client retries with the same
 Idempotency-Key, on the same API process and on another: one effect, the same answer."""
 
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from domain.on_account import OnAccount
 from servicecore.container import Container
+from tests.integration.audit_support import new_vin
 from tests.integration.faults import FaultyProxy
 from tests.integration.test_lost_acknowledgements import (  # noqa: F401  (fixtures)
     assert_replayed,
@@ -101,8 +103,17 @@ def labor_operation(container: Container, client: TestClient, auth: Auth, store_
             f"LaborOperation.Registered|{description}")
 
 
+def prior_visit(container: Container, client: TestClient, auth: Auth, store_id: str
+                ) -> tuple[str, str, dict[str, Any], str]:
+    ref = f"DMS-{uuid4().hex[:10]}"
+    return ("manager", f"/vehicles/{new_vin()}/prior-visits",
+            {"store_id": store_id, "source_ref": ref, "date_in": "2021-06-03",
+             "mileage_in": 30_120, "kind": "maintenance"},
+            f"Vehicle.PriorVisitImported|{ref}")
+
+
 @pytest.mark.parametrize("setup", [credit_terms, charge_to_account, write_off, filing,
-                                   certificate, labor_operation])
+                                   certificate, labor_operation, prior_visit])
 def test_a_lost_commit_answer_of_a_newer_command_is_applied_once_and_replayed(
         setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
         container: Container, client: TestClient, database_url: str, store_id: str,
