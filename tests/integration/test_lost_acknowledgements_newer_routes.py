@@ -2,9 +2,9 @@
 (tests/integration/test_lost_acknowledgements_families.py): credit terms and a charge to
 account, a write-off of what the OEM will not pay, a repair record's upload outcome, a
 completion certificate, a labor operation registered and a visit imported from the previous
-system. The save reaches the server and
-commits; its answer is cut off by the proxy; the client retries with the same
-Idempotency-Key, on the same API process and on another: one effect, the same answer."""
+system. The save reaches the server and commits; its answer is cut off by the proxy; the client
+retries with the same Idempotency-Key, on the same API process and on another: one effect, the
+same answer."""
 
 from __future__ import annotations
 
