@@ -81,11 +81,11 @@ def record_of(row: dict[str, str | None]) -> tuple[str, str, dict[str, Any]]:
 
 def _bounded_lines(lines: Iterable[str]) -> Iterator[str]:
     """The file's lines, refusing one longer than `MAX_LINE` before the CSV reader splits it
-    (a line of a million commas is a million cells); numbered as rows are, if no field spans
-    lines."""
+    (a line of a million commas is a million cells), by its line number (its row number
+    unless a quoted field before it spans lines)."""
     for n, line in enumerate(lines, start=1):
         if len(line) > MAX_LINE:
-            raise RowError("", f"row {n} is longer than {MAX_LINE:,} characters")
+            raise RowError("", f"line {n} is longer than {MAX_LINE:,} characters")
         yield line
 
 

@@ -186,7 +186,7 @@ def test_a_csv_row_is_read_into_the_record_or_refused_naming_its_column() -> Non
         assert refused.value.field == field
 
 
-def test_a_csv_row_too_long_or_with_a_mileage_of_thousands_of_digits_is_refused_by_number(
+def test_a_csv_line_too_long_or_a_mileage_of_thousands_of_digits_is_refused_by_number(
         tmp_path: Path) -> None:
     from servicecore.history_import import MAX_LINE, RowError, record_of, rows_of
 
@@ -195,7 +195,7 @@ def test_a_csv_row_too_long_or_with_a_mileage_of_thousands_of_digits_is_refused_
         record_of({"vin": VIN, "store_id": "S01", "source_ref": "R", "date_in": "2022-03-01",
                    "mileage_in": "9" * 5_000})
     assert refused.value.field == "mileage_in"
-    # A line of a million empty cells (a mangled export) is refused at its row, not split
+    # A line of a million empty cells (a mangled export) is refused at its line, not split
     # into a million-entry row first.
     path = tmp_path / "history.csv"
     path.write_text("vin,store_id,source_ref,date_in,mileage_in\n"
@@ -203,7 +203,7 @@ def test_a_csv_row_too_long_or_with_a_mileage_of_thousands_of_digits_is_refused_
                     encoding="utf-8")
     rows = rows_of(path)
     assert next(rows)[0] == 2
-    with pytest.raises(RowError, match="row 3 is longer than"):
+    with pytest.raises(RowError, match="line 3 is longer than"):
         next(rows)
 
 
