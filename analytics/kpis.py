@@ -5,10 +5,10 @@ store_id, brand and model (by their keys: "VOLKSWAGEN" and full-width "ＶＯＬ
 "Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type. Formulas follow the trade's
 definitions (see the README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL
 with 2 (strings in the API's JSON, as the workshop's `/technicians/kpi` and the finance views
-give them), NULL where the denominator is zero. Money is without VAT. The technician ratios
-and the effective labor rate are divided in `domain.kpi_figures` from the exact figures the
-query sums (clocked time in seconds), as the workshop's rows are, so both give the same figure.
-"""
+give them), NULL where the denominator is zero. Money is without VAT. The technician ratios,
+the effective labor rate and the labor gross margin are divided in `domain.kpi_figures` from
+the figures the query sums (clocked time in seconds), as the workshop's rows are, so both give
+the same figure; the technicians' and labor queries are `analytics.kpi_labor`."""
 
 from __future__ import annotations
 
