@@ -281,6 +281,16 @@ TABLES: tuple[Table, ...] = (
                                                   "(0 if absent or cancelled), h")),
               ("status", V, "planned, present, partial, absent, or cancelled (the shift)"),
           ), ("technician_id", "day")),
+    Table("fact_hourly_costs", "one row per hourly cost set on a technician's profile: the "
+          "cost of their clocked time from then on (labor gross margin)", (
+              NOTIFICATION,
+              TECHNICIAN,
+              store("technician"),
+              ("set_at", TS, ("when the cost was set: it applies to time clocked on from then "
+                              "until the next one, never to time clocked before")),
+              ("hourly_cost", MONEY, ("CNY per hour clocked: what the technician's time costs "
+                                      "the shop (a cost: no VAT)")),
+          )),
     Table("dim_technician_stream", "technician streams to technician ids (for loading)", (
               ("stream_id", V, "the technician's stream in the event store (UUID)"),
               TECHNICIAN,
