@@ -204,6 +204,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Resubmitted": fields("changes oem_claim_number claimed"),
         "Approved": fields("approved_amount claimed reason"),
         "WrittenOff": fields("kind amount settlement_number reason"),
+        "WriteOffReversed": fields("write_off_id kind amount settlement_number reason"),
     },
     "Insurer": {
         "Registered": fields("code name short_name aliases"),
@@ -246,7 +247,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
         "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),
         "PaymentReconciliationWithdrawn": fields("payment_id statement_id line_no reason"),
-        "ReceivableWrittenOff": fields("bill kind amount reference reason"),
+        "ReceivableWrittenOff": fields("bill kind amount reference reason write_off_id"),
+        "WriteOffReversed": fields("write_off_id bill kind amount reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),
