@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 UNROUTED_TOPIC = "other"
 INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAccess", "ProgressLinks",
-                              "PaymentReference", "InvoiceNumber", "RedInvoiceNumber",
+                              "PaymentReference", "RefundPayoutReference", "InvoiceNumber",
+                              "RedInvoiceNumber",
                               "StatementImport", "InsurerName", "PriorVisitRef"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",

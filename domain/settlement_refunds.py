@@ -12,6 +12,7 @@ from domain.cashier_day import CashierDay
 from domain.customer import Customer
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
+from domain.payment_reference import RefundPayoutReference, provider_reference
 from domain.settlement import Settlement
 from domain.settlement_desk import SettlementDesk
 from domain.taken_once import refuse_taken
@@ -88,6 +89,8 @@ class SettlementRefunds(SettlementDesk):
                     settlement.store_id, invoice_number(refund["red_invoice_number"])))
                 if found is not None:  # none: a credit from before numbers were reserved
                     found.release(audit, refund_id)
+            if approve and refund["payout_ref"] is not None:
+                self._reserve_payout(session, settlement, refund)
             if approve:
                 cashier = refund["requested_by"]
                 day_id = CashierDay.create_id(settlement.store_id, cashier, day)
@@ -104,5 +107,25 @@ class SettlementRefunds(SettlementDesk):
 
         peek = self._peek(settlement_id)
         red = (peek.refunds.get(refund_id) or {}).get("red_invoice_number") if peek else None
-        held = (InvoiceNumber.create_id(peek.store_id, red),) if peek and red else ()
+        held: tuple[UUID, ...] = (InvoiceNumber.create_id(peek.store_id, red),) \
+            if peek and red else ()
+        payment = (peek.payments.get((peek.refunds.get(refund_id) or {}).get("payment_id", ""))
+                   if peek else None)
+        reference = provider_reference(payout_ref)
+        if peek and payment and reference and approve:  # the reservation the approval takes
+            held += (RefundPayoutReference.create_id(
+                peek.store_id, payout_method or payment["method"], reference),)
         return self._on(request, settlement_id, act, held)
+
+    @staticmethod
+    def _reserve_payout(session: Session, settlement: Settlement,
+                        refund: dict[str, Any]) -> None:
+        """The payout reference, once per store and payout method: another refund's is 409
+        naming it (domain/payment_reference.py)."""
+        method, reference = refund["payout_method"], refund["payout_ref"]
+        reservation = RefundPayoutReference.create_id(settlement.store_id, method, reference)
+        refuse_taken([session.find(RefundPayoutReference, reservation)])
+        session.add(RefundPayoutReference(
+            id=reservation, audit=session.audit(settlement.store_id), method=method,
+            reference=reference, refund_id=refund["refund_id"], settlement_id=settlement.id,
+            work_order_number=settlement.work_order_number))
