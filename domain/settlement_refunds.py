@@ -12,6 +12,7 @@ from domain.cashier_day import CashierDay
 from domain.customer import Customer
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
+from domain.on_account import check_refund_on_account, open_on_account
 from domain.payment_reference import RefundPayoutReference, provider_reference
 from domain.settlement import Settlement
 from domain.settlement_desk import SettlementDesk
@@ -82,6 +83,7 @@ class SettlementRefunds(SettlementDesk):
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             audit = session.audit(settlement.store_id)
+            was_open = open_on_account(settlement)
             refund = settlement.decide_refund(audit, refund_id, approve, reason, day,
                                               payout_method, payout_ref)
             if not approve and refund.get("red_invoice_number"):
@@ -102,6 +104,8 @@ class SettlementRefunds(SettlementDesk):
                 cashier_day.money_out(audit, settlement.id, refund_id, refund["payout_method"],
                                       refund["amount"])
                 self._refund_to_customer(session, settlement, refund)
+                check_refund_on_account(session, settlement,
+                                        session.find(Customer, settlement.customer_id), was_open)
             return {"refund_id": refund_id, "refund_status": "approved" if approve
                     else "rejected"}
 
@@ -115,6 +119,8 @@ class SettlementRefunds(SettlementDesk):
         if peek and payment and reference and approve:  # the reservation the approval takes
             held += (RefundPayoutReference.create_id(
                 peek.store_id, payout_method or payment["method"], reference),)
+        if peek and getattr(peek, "charged", None):  # the account's turn, as a charge takes
+            held += (peek.customer_id,)
         return self._on(request, settlement_id, act, held)
 
     @staticmethod
