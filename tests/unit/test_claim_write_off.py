@@ -11,11 +11,13 @@ the claim returns to the status the write-off found it in."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -233,3 +235,27 @@ def test_a_write_off_taken_back_restores_the_receivable_once_and_only_on_its_set
     claim = app.repository.get(OemClaim.create_id(wo))
     assert isinstance(claim, OemClaim) and claim.status == "rejected"
     assert other_wo != wo
+
+
+def test_a_write_off_stored_before_ids_is_known_by_its_settlement_and_place() -> None:
+    app, wo, sid = settled_warranty_visit()
+    OemClaims(app).reject(CLERK, wo, reason_code=None, reason="record missing")
+    ReceivableAdjustments(app).write_off(MANAGER, sid, kind="oem_rejected", amount="100.00",
+                                         reason="appeal window closed")
+    mapper = app.mapper
+    replayed = None
+    for stored_one in app.events.get(sid):
+        one = stored_one
+        if isinstance(one, Settlement.ReceivableWrittenOff):  # as v1 stored it: no id
+            stored = mapper.to_stored_event(one)
+            state = json.loads(stored.state)
+            state.pop("class_version")
+            state.pop("write_off_id")
+            one = mapper.to_domain_event(StoredEvent(
+                stored.originator_id, stored.originator_version, stored.topic,
+                json.dumps(state).encode()))
+            assert one.write_off_id is None
+        replayed = one.mutate(replayed)
+    assert isinstance(replayed, Settlement)
+    assert list(replayed.write_offs) == [f"{replayed.number}-W1"]
+    assert replayed.write_offs[f"{replayed.number}-W1"]["amount"] == Decimal("100.00")
