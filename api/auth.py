@@ -54,6 +54,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settlements.manage": frozenset({"cashier", "advisor", "manager"}),
     "settlements.reverse": frozenset({"manager"}),
     "receivables.write_off": frozenset({"manager"}),
+    "receivables.write_off_reversal": frozenset({"manager"}),
     "settlements.read": frozenset({"cashier", "advisor", "manager", "finance", "auditor"}),
     "payments.take": frozenset({"cashier", "manager"}),
     "payments.charge_to_account": frozenset({"cashier", "manager"}),
