@@ -92,6 +92,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # manager's (the workshop supervisor's) alone, as is a labor line priced off it
     "labor_operations.manage": frozenset({"manager"}),
     "labor_operations.read": ALL,
+    # a part asked for and not sold (parts fill rate): at the parts counter or the desk
+    "lost_sales.record": PARTS | {"advisor"},
+    "lost_sales.read": PARTS | {"advisor", "analyst"},
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),
