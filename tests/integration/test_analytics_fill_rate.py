@@ -1,10 +1,11 @@
 """The analytic tables carry the parts fill rate's unfilled demand — lost sales and the lines
 of purchase orders, an emergency line an emergency purchase — alike read event by event, in
 batches and rebuilt from the whole log; an emergency line counts once its order is sent, a
-cancelled draft's never."""
+cancelled draft's never; an order stored before the flag reads as not emergency."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -12,8 +13,10 @@ from pathlib import Path
 from uuid import UUID
 
 import duckdb
+from psycopg.rows import tuple_row
 
 from analytics.kpis import Filters, run
+from analytics.loader import AnalyticsLoader
 from analytics.schema import TABLES
 from domain.lost_sales import LostSales
 from servicecore.container import Container
@@ -84,3 +87,36 @@ def test_lost_sales_and_emergency_lines_one_by_one_in_batches_and_rebuilt(
     finally:
         one.close()
         batched.close()
+
+
+def test_an_order_stored_before_the_emergency_flag_loads_as_not_emergency(
+        container: Container, tmp_path: Path) -> None:
+    shop = Shop(container, "FV" + uuid.uuid4().hex[:6].upper())
+    shop.register(shop.p1, "oil filter", "60.00", at(DAY, "00:30"))
+    head = container.app.recorder.max_notification_id() or 0
+    container.inventory.draft_order(shop.r("parts_clerk", at(DAY, "01:00")), store_id=shop.store,
+                                    supplier="Bosch", lines=[{
+                                        "part_number": shop.p1, "qty": "1",
+                                        "unit_cost": "30.00", "emergency": True}])
+    loader = AnalyticsLoader(container.app, tmp_path / "v1.duckdb")
+    try:
+        drafted = next(e for e in loader.source.read(head, 100_000).events
+                       if e.qualname == "PurchaseOrder.Drafted")
+        assert [line["emergency"] for line in drafted.lines] == [True]
+        recorder = container.app.recorder
+        with recorder.datastore.get_connection() as conn, \
+                conn.cursor(binary=True, row_factory=tuple_row) as cur:
+            cur.execute(f"SELECT state FROM {recorder._events} WHERE notification_id = %s",
+                        (drafted.notification_id,))
+            found = cur.fetchone()
+        assert found is not None
+        stored = json.loads(bytes(found[0]))
+        assert stored["class_version"] == 2
+        for line in stored["lines"]:
+            del line["emergency"]
+        old = loader.source.decode(drafted.notification_id, drafted.originator_id,
+                                   drafted.topic,
+                                   json.dumps({**stored, "class_version": 1}).encode())
+        assert [line["emergency"] for line in old.lines] == [False]
+    finally:
+        loader.close()
