@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from analytics import comebacks
+from analytics import comebacks, fill_rate
 from analytics import kpi_labor as labor
 from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where
 from domain import kpi_figures as figures
@@ -85,15 +85,15 @@ def _comebacks(f: Filters) -> tuple[str, list[Any]]:
 
 
 def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
-    w = Where(f).period("p.approved_at").vehicle().eq("p.pay_type", "pay_type")
-    return f"""
-        SELECT count(*) AS part_lines_demanded,
-               count(*) FILTER (WHERE p.supply = 'reserved') AS filled_from_stock,
-               count(*) FILTER (WHERE p.supply = 'back_order') AS back_ordered,
-               count(*) FILTER (WHERE p.supply = 'special_order') AS special_orders,
-               CAST(round(filled_from_stock / nullif(count(*), 0), 4) AS {RATIO}) AS fill_rate
-        FROM fact_part_lines p JOIN fact_work_orders w USING (work_order_id)
-        WHERE p.supply IS NOT NULL AND {w.sql()}""", w.params
+    lines = Where(f).period("p.approved_at").vehicle().eq("p.pay_type", "pay_type")
+    lost = Where(f).period("l.recorded_at").eq("l.store_id", "store_id").typed(
+        "w.brand_key", "brand").typed("w.model_key", "model")
+    bought = Where(f).period("o.sent_at").eq("o.store_id", "store_id")
+    if f.pay_type is not None:  # neither has a pay type
+        lost.clauses.append("FALSE")
+    if f.brand is not None or f.model is not None or f.pay_type is not None:
+        bought.clauses.append("FALSE")  # no vehicle either
+    return fill_rate.query(*((w.sql(), w.params) for w in (lines, lost, bought)))
 
 
 def _inventory_window(f: Filters) -> tuple[date, date]:
@@ -297,10 +297,9 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         "order numbers, VIN, complaint, the earlier visit's repair class and guarantee, days "
         "and km between, the technicians of the earlier visit's labor; latest first, at most "
         "500", ("date_from", "date_to", "store_id", "brand", "model"), _comebacks),
-    Kpi("parts_fill_rate", "Parts fill rate",
-        "approved part lines reserved from stock at approval ÷ approved part lines "
-        "(back orders and special orders are the unfilled demand)",
-        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _fill_rate),
+    Kpi("parts_fill_rate", "Parts fill rate", fill_rate.FORMULA,
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _fill_rate,
+        fill_rate.rates),
     Kpi("parts_turnover", "Parts turnover, days and months of supply",
         "annualised FIFO cost of parts issued (net of returns) ÷ average inventory value "
         "(start and end of the period); days of supply = 365 ÷ turns; months of supply = "

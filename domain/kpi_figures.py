@@ -69,3 +69,12 @@ def clocked_hours(clocked_seconds: int | None) -> Decimal:
     """Seconds on the clock as hours, to 2 places, half up, for showing (never divided
     further)."""
     return hours(Decimal(clocked_seconds or 0) / SECONDS_PER_HOUR)
+
+
+def fill_rate(demand: int | None, emergency_purchases: int | None,
+              lost_sales: int | None) -> Decimal | None:
+    """Parts fill rate (DOMAIN.md): (demand − emergency purchases − lost sales) ÷ demand, in
+    lines; at least 0 (a period with more emergency lines than demand fills nothing), None
+    without demand."""
+    filled = max((demand or 0) - (emergency_purchases or 0) - (lost_sales or 0), 0)
+    return quotient(filled, demand)

@@ -257,7 +257,10 @@ def test_parts_fill_rate(loaded: Loaded) -> None:
     (row,) = kpi(loaded, "parts_fill_rate", **MARCH)
     # V1's P1 line reserved at approval; V2's P2 line back-ordered at approval -> 1 / 2
     assert (row["part_lines_demanded"], row["filled_from_stock"], row["back_ordered"]) == (2, 1, 1)
-    assert row["fill_rate"] == ratio("0.5000")
+    assert row["reserved_at_approval_rate"] == ratio("0.5000")
+    # no lost sale and no emergency purchase: the demand of 2 lines was filled, (2 − 0 − 0) / 2
+    assert (row["demand"], row["emergency_purchases"], row["lost_sales"]) == (2, 0, 0)
+    assert row["fill_rate"] == ratio("1.0000")
 
 
 def test_parts_turnover(loaded: Loaded) -> None:

@@ -129,7 +129,7 @@ def test_a_file_from_before_hourly_costs_gets_them_when_the_loader_starts(
         conn.execute("UPDATE analytics_position SET revision = 6")
     loader = AnalyticsLoader(container.app, path)
     try:
-        assert REVISION == 7 and loader.reload_if_revised()
+        assert REVISION > 6 and loader.reload_if_revised()
         costs = loader.conn.execute(
             "SELECT hourly_cost FROM fact_hourly_costs WHERE store_id = ? ORDER BY set_at",
             [store]).fetchall()
