@@ -69,7 +69,7 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
     events = list(app.events.get(sid))
     entries: list[dict[str, Any]] = []
     for e in events:
-        if isinstance(e, Settlement.Settled):
+        if isinstance(e, Settlement.Settled | Settlement.Reversed):
             entries += e.entries
         elif isinstance(e, Settlement.PaymentTaken | Settlement.ReceivableWrittenOff
                         | Settlement.WriteOffReversed):
@@ -197,6 +197,13 @@ def test_an_insurer_short_pay_is_written_off_within_the_insurance_bill() -> None
     assert settlement.outstanding("insurance") == Decimal("400.00")
     with pytest.raises(DomainError, match="reversed"):
         money.reverse(MANAGER, sid, reason="wrong bill")
+    # Once the write-off is taken back, nothing stays written off: the settlement may go.
+    adjust.reverse_write_off(MANAGER, sid, done.body["written_off"]["write_off_id"],
+                             reason="the insurer paid in full after all")
+    money.reverse(MANAGER, sid, reason="wrong bill")
+    settlement, ledger, _ = books(app, sid)
+    assert settlement.status == "open"
+    assert (ledger.get("1124", ZERO), ledger.get("6601", ZERO)) == (ZERO, ZERO)
 
 
 def test_a_write_off_taken_back_restores_the_receivable_once_and_only_on_its_settlement() -> None:
