@@ -30,7 +30,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+from domain.common import Audit, IllegalTransition, InvalidInput, a_text, require, stable_id
 
 OPEN = ("submitted", "resubmitted")  # waiting for the OEM's decision
 MAX_TEXT = 500
@@ -39,17 +39,6 @@ MAX_CODE = 40
 
 class OemClaimError(IllegalTransition):
     """A step the claim's status does not allow (HTTP 409, naming the status)."""
-
-
-def a_text(value: str | None, field: str, what: str, least: int = 3,
-           most: int = MAX_TEXT) -> str:
-    """The text given, stripped: at least `least` characters, at most `most`, else 422."""
-    text = (value or "").strip()
-    require(len(text) >= least, InvalidInput(
-        f"{what} is required (at least {least} characters)", field=field))
-    require(len(text) <= most, InvalidInput(f"{what} is at most {most} characters",
-                                            field=field))
-    return text
 
 
 class OemClaim(Aggregate):
