@@ -127,6 +127,17 @@ def require_reason(reason: str | None, what: str, field: str = "reason") -> str:
     return text
 
 
+def a_text(value: str | None, field: str, what: str, least: int = 3, most: int = 500) -> str:
+    """The text given, stripped: at least `least` characters, at most `most`, else
+    InvalidInput naming `field`."""
+    text = (value or "").strip()
+    require(len(text) >= least, InvalidInput(
+        f"{what} is required (at least {least} characters)", field=field))
+    require(len(text) <= most, InvalidInput(f"{what} is at most {most} characters",
+                                            field=field))
+    return text
+
+
 @dataclass(frozen=True)
 class Caller:
     """The authenticated user behind a command, as the API hands it to the domain."""

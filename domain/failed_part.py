@@ -27,6 +27,7 @@ from domain.common import (
     IllegalTransition,
     InvalidInput,
     NotPermitted,
+    a_text,
     require,
     require_reason,
     stable_id,
@@ -46,25 +47,15 @@ class CustodyRefused(IllegalTransition):
     """A step the failed part's custody status does not allow (HTTP 409, naming the status)."""
 
 
-def a_text(value: str | None, field: str, what: str, most: int, least: int = 1) -> str:
-    """The text given, stripped: at least `least` characters, at most `most`, else 422."""
-    text = (value or "").strip()
-    require(len(text) >= least, InvalidInput(
-        f"{what} is required (at least {least} characters)", field=field))
-    require(len(text) <= most, InvalidInput(f"{what} is at most {most} characters",
-                                            field=field))
-    return text
-
-
 def tag_of(tag_number: str | None) -> str:
     """The tag number as kept: stripped, upper case, no spaces, 1–40 characters."""
-    tag = a_text(tag_number, "tag_number", "the tag number", MAX_TAG).upper()
+    tag = a_text(tag_number, "tag_number", "the tag number", 1, MAX_TAG).upper()
     require(" " not in tag, InvalidInput("a tag number has no spaces", field="tag_number"))
     return tag
 
 
 def an_optional(value: str | None, field: str, what: str, most: int) -> str | None:
-    return None if not (value or "").strip() else a_text(value, field, what, most)
+    return None if not (value or "").strip() else a_text(value, field, what, 1, most)
 
 
 class FailedPart(Aggregate):
@@ -137,7 +128,7 @@ class FailedPart(Aggregate):
 
     def move(self, audit: Audit, location: str | None, note: str | None) -> None:
         """To another storage place, while the part is still on the dealer's shelf."""
-        where = a_text(location, "location", "the storage location", MAX_LOCATION)
+        where = a_text(location, "location", "the storage location", 1, MAX_LOCATION)
         why = an_optional(note, "note", "the note", MAX_TEXT)
         require(self.status in MOVABLE, self.refusal("moved", *MOVABLE))
         require(where != self.location, InvalidInput(
@@ -150,7 +141,8 @@ class FailedPart(Aggregate):
 
     def request_return(self, audit: Audit, request_ref: str | None) -> None:
         """The OEM asked for the part back under this request reference."""
-        ref = a_text(request_ref, "request_ref", "the OEM's return request reference", MAX_REF)
+        ref = a_text(request_ref, "request_ref", "the OEM's return request reference", 1,
+                     MAX_REF)
         require(self.status == "held", self.refusal("requested", "held"))
         self._requested(audit, ref)
 
@@ -162,7 +154,8 @@ class FailedPart(Aggregate):
     def ship(self, audit: Audit, shipment_ref: str | None, shipped_on: date) -> None:
         """Sent to the OEM under this shipment (waybill) on that day; only once requested,
         not before it was tagged nor after today."""
-        ref = a_text(shipment_ref, "shipment_ref", "the shipment or waybill reference", MAX_REF)
+        ref = a_text(shipment_ref, "shipment_ref", "the shipment or waybill reference", 1,
+                     MAX_REF)
         require(shipped_on >= self.tagged_on, InvalidInput(
             f"failed part {self.tag_number} was tagged on {self.tagged_on}: it cannot have "
             f"shipped on {shipped_on}", field="shipped_on"))
@@ -200,7 +193,7 @@ class FailedPart(Aggregate):
                 "only a manager scraps a failed part without the OEM's instruction",
                 field="instruction_ref"))
         elif reason is not None and reason.strip():
-            why = a_text(reason, "reason", "the reason", MAX_TEXT)
+            why = a_text(reason, "reason", "the reason", 1, MAX_TEXT)
         require(self.status in MOVABLE, self.refusal("scrapped", *MOVABLE))
         self._scrapped(audit, ref, why)
 

@@ -12,8 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import IllegalTransition, InvalidInput, NotFound, require
-from domain.failed_part import MAX_LOCATION, CustodyRefused, FailedPart, a_text, tag_of
+from domain.common import IllegalTransition, InvalidInput, NotFound, a_text, require
+from domain.failed_part import MAX_LOCATION, CustodyRefused, FailedPart, tag_of
 from domain.work_order import WorkOrder
 
 
@@ -54,7 +54,7 @@ class FailedParts:
         """Tag the part a warranty part line replaced; `causal` defaults to whether a warranty
         line of its job names its part as the causal one."""
         tag = tag_of(tag_number)  # 422 before anything is read
-        where = a_text(location, "location", "the storage location", MAX_LOCATION)
+        where = a_text(location, "location", "the storage location", 1, MAX_LOCATION)
 
         def decide(session: Session) -> Decision:
             wo = session.get(WorkOrder, work_order_id, "work order")

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from domain.common import InvalidInput
-from domain.integration_events import INTERNAL_STREAMS, PAYLOADS, Message, encode
+from domain.integration_events import INTERNAL_STREAMS, Message, encode
+from domain.integration_payloads import PAYLOADS
 
 # The largest message the relay sends (its key, value and headers) unless configured otherwise
 # (SERVICECORE_KAFKA_MAX_MESSAGE_BYTES): the settlement draft of a work order at its limits

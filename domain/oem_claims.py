@@ -13,9 +13,9 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import require
+from domain.common import a_text, require
 from domain.money import money
-from domain.oem_claim import MAX_CODE, OemClaim, OemClaimError, a_text
+from domain.oem_claim import MAX_CODE, OemClaim, OemClaimError
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 

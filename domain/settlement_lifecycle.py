@@ -164,9 +164,10 @@ class SettlementLifecycle(SettlementState):
         require(self.status in ("confirmed", "settled"),
                 SettlementError(f"only a confirmed settlement is reversed; it is {self.status}"))
         require(audit.role == "manager", NotPermitted("reversing a settlement needs a manager"))
-        require(not any("written_off" in b or "charged_back" in b for b in self.bills.values()),
-                SettlementError("a receivable of this settlement was written off or charged "
-                                "back: it is not reversed"))
+        require(not any(b.get("written_off") or b.get("charged_back")
+                        for b in self.bills.values()),
+                SettlementError("a receivable of this settlement is written off or charged "
+                                "back: it is not reversed (take the write-off back first)"))
         assert self.number is not None
         number = self.number
         # The bill goes, and its allowances with it: the credits granted on it count as

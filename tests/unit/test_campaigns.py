@@ -14,7 +14,8 @@ from domain.application import ServiceCore
 from domain.campaign import MAX_VINS_PER_IMPORT, Campaign, CampaignError
 from domain.campaigns import Campaigns
 from domain.common import InvalidInput, NotFound
-from domain.integration_events import PAYLOADS, ROUTES
+from domain.integration_events import ROUTES
+from domain.integration_payloads import PAYLOADS
 from tests.integration.audit_support import new_vin
 from tests.unit.support import events_stored, request
 

@@ -12,7 +12,7 @@ import pytest
 
 from domain.application import ServiceCore
 from domain.common import Audit, InvalidInput
-from domain.integration_events import PAYLOADS
+from domain.integration_payloads import PAYLOADS
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills
 from domain.settlement_state import SettlementError

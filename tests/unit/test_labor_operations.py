@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from domain.application import ServiceCore
 from domain.common import IllegalTransition, InvalidInput, NotFound, NotPermitted
-from domain.integration_events import PAYLOADS, ROUTES
+from domain.integration_events import ROUTES
+from domain.integration_payloads import PAYLOADS
 from domain.labor_operation import LaborOperation, LaborOperationError
 from domain.labor_operations import LaborOperations
 from domain.work_order_lines import labor_line

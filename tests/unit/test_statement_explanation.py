@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 
 from domain.common import Audit, IllegalTransition, InvalidInput, NotPermitted
-from domain.integration_events import PAYLOADS
+from domain.integration_payloads import PAYLOADS
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
 

@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain.application import ServiceCore
 from domain.common import DomainError, InvalidInput, NotFound
-from domain.integration_events import PAYLOADS
+from domain.integration_payloads import PAYLOADS
 from domain.warranty_evidence import WarrantyEvidence
 from domain.work_order import WorkOrder
 from domain.work_order_evidence import MAX_EVIDENCE, serial_number

@@ -13,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.application import ServiceCore
 from domain.common import Audit, InvalidInput
-from domain.integration_events import PAYLOADS
+from domain.integration_payloads import PAYLOADS
 from domain.work_order import WorkOrder
 from domain.work_order_lines import labor_line, part_line
 
