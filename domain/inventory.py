@@ -81,6 +81,22 @@ def stock_stream(store_id: str, part_number: str) -> UUID:
     return StockItem.create_id(store_id, normalise_part_number(part_number))
 
 
+def dispatch_transfer(session: Session, item: StockItem, to_store: str, qty: object,
+                      reason: str | None, year: int, transfer_id: UUID | None = None) -> Transfer:
+    """The units leave the sending store's item (FIFO) on a new transfer, numbered in the
+    sender's series, in transit to `to_store`."""
+    transfer_id = transfer_id or uuid4()
+    audit = session.audit(item.store_id)
+    number = session.next_number("transfer", "TR", item.store_id, year)
+    picks = item.transfer_out(audit, str(transfer_id), to_store, qty, reason)
+    transfer = Transfer(id=transfer_id, audit=audit, number=number, from_store=item.store_id,
+                        to_store=to_store, part_number=item.part_number,
+                        qty=quantity(qty, "transferred quantity", places=3, field="qty"),
+                        picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
+    session.add(transfer)
+    return transfer
+
+
 class Inventory:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
                  thresholds: Thresholds | None = None,
@@ -292,15 +308,9 @@ class Inventory:
 
         def decide(session: Session) -> Decision:
             item = existing_stock(session, from_store, part_number)
-            audit = session.audit(from_store)
-            number = session.next_number("transfer", "TR", from_store, year)
-            picks = item.transfer_out(audit, str(transfer_id), to_store.strip(), qty, reason)
-            transfer = Transfer(id=transfer_id, audit=audit, number=number, from_store=from_store,
-                                to_store=to_store.strip(), part_number=item.part_number,
-                                qty=quantity(qty, "transferred quantity", places=3, field="qty"),
-                                picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
-            session.add(transfer)
-            return Decision(transfer, {"number": number, "status": transfer.status,
+            transfer = dispatch_transfer(session, item, to_store.strip(), qty, reason, year,
+                                         transfer_id)
+            return Decision(transfer, {"number": transfer.number, "status": transfer.status,
                                        "cost": str(transfer.cost)})
 
         counter = DocumentCounter.create_id("transfer", from_store, year)

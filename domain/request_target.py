@@ -37,7 +37,7 @@ KEPT_QUERY_VALUES = frozenset({
     "offset", "older_than_days", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
     "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "source", "state",
     "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
-    "to_day", "type", "user_id",
+    "to_day", "to_store", "type", "user_id",
     "visits_limit", "visits_offset", "wait_for", "work_order_id",
 })
 
