@@ -194,6 +194,9 @@ class FromSuggestionsIn(Body):
         default=None, max_length=MAX_DRAFT_LINES,
         description=f"default: every part the suggestion list proposes from this supplier "
                     f"(422 when that is more than {MAX_DRAFT_LINES})")
+    after_transfers: Boolean = Field(default=False, description=(
+        "order only what the list with ?after_transfers=true proposes: what is in transit to "
+        "the store and what its sister stores would send it count as coming"))
 
 
 class CloseIn(Body):

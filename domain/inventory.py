@@ -6,7 +6,7 @@ make scrap or a stocktake variance wait for a manager are settings (`Thresholds`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -410,8 +410,11 @@ class Inventory:
         return self.app.execute(request, decide, (counter, *streams))
 
     def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
-                               part_numbers: list[str]) -> CommandResult:
-        """Draft an order for the proposed parts that the stock items still say to reorder."""
+                               part_numbers: list[str],
+                               caps: Mapping[str, Decimal] | None = None) -> CommandResult:
+        """Draft an order for the proposed parts that the stock items still say to reorder;
+        with `caps` (part → quantity), no more of each than it says (none of a part it
+        leaves out): what the list proposes once transfers are counted."""
         require_draft_size(len(part_numbers), "parts proposed")
         self._require_known(store_id)
         year = self._year(request)
@@ -425,6 +428,8 @@ class Inventory:
                 part = find_part(session, proposed)
                 item = stock_item(session, store_id, proposed)
                 qty = item.suggested_order() if item is not None else Decimal(0)
+                if caps is not None:
+                    qty = min(qty, caps.get(proposed, Decimal(0)))
                 if item is None or qty <= 0 or \
                         (part.details["preferred_supplier"] or "").strip() != supplier.strip():
                     skipped.append(proposed)

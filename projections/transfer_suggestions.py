@@ -31,6 +31,24 @@ ARRIVING = """(SELECT part_number, sum(qty) AS in_transit FROM transfers
     WHERE status = 'in_transit' AND to_store = %s GROUP BY part_number)"""
 
 
+IN_TRANSIT_TO_S = """COALESCE((SELECT sum(t.qty) FROM transfers t WHERE t.status = 'in_transit'
+    AND t.to_store = s.store_id AND t.part_number = s.part_number), 0)"""
+
+
+def by_transfer(stores: Sequence[str]) -> tuple[str, list[Any]]:
+    """Joins giving each stock row `s` what transfers bring it, `x.by_transfer`: what is in
+    transit to it, and what the token's other stores would send it now (its suggestion's
+    `covered`: its need, or all they spare where that is less); with the join's parameters."""
+    scope, params = store_scope(stores, "d.store_id")
+    return f"""CROSS JOIN LATERAL (SELECT {IN_TRANSIT_TO_S} AS in_transit,
+          COALESCE((SELECT sum({SPARE}) FROM stock d WHERE d.part_number = s.part_number
+                    AND d.store_id <> s.store_id AND {scope}), 0) AS spare) c
+        CROSS JOIN LATERAL (SELECT c.in_transit + least(c.spare, CASE WHEN short.qty > 0
+            THEN greatest(s.reorder_qty, short.qty) ELSE 0 END) AS by_transfer
+          FROM (SELECT s.min_stock - (s.on_hand - s.reserved) - s.on_order - c.in_transit
+                AS qty) short) x""", params
+
+
 def _donors(scope: str) -> str:
     return f"""SELECT d.store_id, d.part_number, d.on_hand - d.reserved AS available,
         d.min_stock, {WAITING} AS waiting, {SPARE} AS spare

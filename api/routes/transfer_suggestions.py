@@ -42,10 +42,16 @@ def suggestions(ctx: Ctx, principal: Reader, to_store: ToStore, limit: Limit = 2
 @router.post("/from-suggestions", response_model=CommandAccepted, status_code=201)
 def send_from_suggestions(body: TransfersFromSuggestionsIn, cmd: MoveCmd, ctx: Ctx) -> Any:
     """Send the proposed transfers, one per part and donor, re-checked on the stock items; a
-    retry with the Idempotency-Key of a call that was stored answers what it sent."""
+    retry with the Idempotency-Key of a call that was stored answers what it sent. Without
+    `lines`, what the list proposes now (re-planned on the current stock)."""
     lines = None if body.lines is None else [line.model_dump() for line in body.lines]
     result = ctx.app.remembered(cmd.envelope) if lines is None else None
     if result is None:
+        # what is already in transit to the store is read off the stock view: caught up with
+        # the log first (bounded), so that transfers sent a moment ago count as coming
+        head = ctx.app.recorder.max_notification_id()
+        for view in VIEWS:
+            wait_for_projection(ctx, view, head)
         stores = cmd.envelope.caller.stores
         with ctx.pool.connection() as conn:
             if lines is None:
