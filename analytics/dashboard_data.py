@@ -20,7 +20,7 @@ from domain import kpi_figures
 
 # (figure, kind): kind says how the page shows it and its change (ratio: percentage points)
 FIGURES = (("work_orders", "count"), ("revenue", "money"), ("gross_profit", "money"),
-           ("labor_rate", "money"), ("efficiency", "ratio"), ("comeback_rate", "ratio"),
+           ("labor_rate", "money"), ("labor_margin", "ratio"), ("efficiency", "ratio"), ("comeback_rate", "ratio"),
            ("csi", "ratio"), ("fill_rate", "ratio"), ("repair_hours", "hours"))
 TRENDS: dict[str, tuple[str, str, str, str]] = {
     # name: (tables, the date that places a row in a bucket, the value, extra condition)
@@ -50,6 +50,7 @@ def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Numb
                           where.params).fetchall()[0][0]
     profit = run(conn, "gross_profit", filters)["rows"]
     labor = run(conn, "effective_labor_rate", filters)["rows"]
+    margin = run(conn, "labor_gross_margin", filters)["rows"]
     techs = run(conn, "technician_efficiency", filters)["rows"]
     repair = run(conn, "repair_time", filters)["rows"]
     delivered = sum(r["delivered"] for r in repair)
@@ -61,6 +62,8 @@ def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Numb
         "gross_profit": _sum(profit, "gross_profit"),
         "labor_rate": _float(kpi_figures.labor_rate(_sum(labor, "labor_sales_ex_vat"),
                                                 _sum(labor, "hours_sold"))),
+        "labor_margin": _float(kpi_figures.labor_margin(_sum(margin, "labor_sales_ex_vat"),
+                                                        _sum(margin, "labor_cost"))),
         "efficiency": _float(kpi_figures.efficiency(_sum(techs, "hours_sold"),
                                                 int(_sum(techs, "clocked_seconds")))),
         "comeback_rate": _float(run(conn, "comeback_rate", filters)["rows"][0]["comeback_rate"]),

@@ -34,6 +34,7 @@ TEXT: dict[str, dict[str, str]] = {
         "revenue": "营业收入（不含税，元）",
         "gross_profit": "毛利（不含税，元）",
         "labor_rate": "有效工时单价（不含税，元/小时）",
+        "labor_margin": "工时毛利率（工时收入减打卡工时成本，不含税）",
         "efficiency": "技师效率（售出工时÷打卡工时）",
         "comeback_rate": "返修率（质保期内同车同故障）",
         "csi": "客户满意度（4–5分占比）",
@@ -89,6 +90,8 @@ TEXT: dict[str, dict[str, str]] = {
         "revenue": "Revenue without VAT (CNY)",
         "gross_profit": "Gross profit without VAT (CNY)",
         "labor_rate": "Effective labor rate without VAT (CNY/h)",
+        "labor_margin": "Labor gross margin (labor sales less the cost of clocked time, "
+                        "without VAT)",
         "efficiency": "Technician efficiency (hours sold ÷ clocked)",
         "comeback_rate": "Comeback rate (same VIN and complaint within the repair guarantee)",
         "csi": "CSI (scores 4–5)",

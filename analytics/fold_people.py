@@ -1,4 +1,5 @@
-"""The fold's handlers of customers, follow-ups, appointments and technicians' hours."""
+"""The fold's handlers of customers, follow-ups, appointments and technicians' hours and
+hourly costs."""
 
 from __future__ import annotations
 
@@ -103,6 +104,14 @@ def _named(fold: Fold, e: Technician.Named, n: int) -> None:
                                     "store_id": tech["store_id"], "name": e.name})
     else:
         row["name"] = e.name
+
+
+@on(Technician.HourlyCostSet)
+def _hourly_cost(fold: Fold, e: Technician.HourlyCostSet, n: int) -> None:
+    tech = _technician_of(fold, e)
+    fold.append("fact_hourly_costs", {
+        "notification_id": n, "technician_id": tech["technician_id"],
+        "store_id": tech["store_id"], "set_at": e.audit.at, "hourly_cost": e.hourly_cost})
 
 
 @on_name("Technician.ShiftsPlanned")

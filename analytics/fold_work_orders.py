@@ -415,7 +415,8 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
 # and no revenue (a claim loss: domain/receivable_adjustment.py)
 ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed,
        Settlement.RefundReconciled, Settlement.RefundReconciliationWithdrawn,
-       Settlement.PaymentReconciliationWithdrawn, Settlement.ReceivableWrittenOff)
+       Settlement.PaymentReconciliationWithdrawn, Settlement.ReceivableWrittenOff,
+       Settlement.WriteOffReversed)
 # a charge to account (挂账) reaches the tables through the Settlement.Settled it comes with;
 # its due day is the finance read model's
 ignore(Settlement.ChargedToAccount)

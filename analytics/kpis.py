@@ -5,84 +5,27 @@ store_id, brand and model (by their keys: "VOLKSWAGEN" and full-width "ＶＯＬ
 "Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type. Formulas follow the trade's
 definitions (see the README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL
 with 2 (strings in the API's JSON, as the workshop's `/technicians/kpi` and the finance views
-give them), NULL where the denominator is zero. Money is without VAT. The technician ratios
-and the effective labor rate are divided in `domain.kpi_figures` from the exact figures the
-query sums (clocked time in seconds), as the workshop's rows are, so both give the same figure.
-"""
+give them), NULL where the denominator is zero. Money is without VAT. The technician ratios,
+the effective labor rate and the labor gross margin are divided in `domain.kpi_figures` from
+the figures the query sums (clocked time in seconds), as the workshop's rows are, so both give
+the same figure; the technicians' and labor queries are `analytics.kpi_labor`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import duckdb
 
-from analytics import comebacks
+from analytics import comebacks, fill_rate
+from analytics import kpi_labor as labor
+from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
-from domain.payer_name import payer_name_key
 
-
-@dataclass(frozen=True)
-class Filters:
-    date_from: date | None = None
-    date_to: date | None = None
-    store_id: str | None = None
-    brand: str | None = None
-    model: str | None = None
-    technician: str | None = None
-    pay_type: str | None = None
-    today: date | None = None  # the store's day (SERVICECORE_STORE_TIMEZONE), as every date here
-
-    def end(self) -> date:
-        """The last day of the period: `date_to`, else the store's today (the server's calendar
-        day only where no one says which that is)."""
-        return self.date_to or self.today or date.today()
-
-
-@dataclass
-class Where:
-    """Builds a WHERE clause from the filters a KPI supports, with bound parameters."""
-
-    filters: Filters
-    clauses: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
-
-    def period(self, column: str) -> Where:
-        if self.filters.date_from:
-            self.clauses.append(f"{column} >= ?::DATE")
-            self.params.append(self.filters.date_from)
-        if self.filters.date_to:
-            self.clauses.append(f"{column} < ?::DATE + 1")
-            self.params.append(self.filters.date_to)
-        return self
-
-    def eq(self, column: str, name: str) -> Where:
-        value = getattr(self.filters, name)
-        if value is not None:
-            self.clauses.append(f"{column} = ?")
-            self.params.append(value)
-        return self
-
-    def typed(self, column: str, name: str) -> Where:
-        """A brand or model by its key (`payer_name_key`), however either was typed."""
-        value = getattr(self.filters, name)
-        if value is not None:
-            self.clauses.append(f"{column} = ?")
-            self.params.append(payer_name_key(value))
-        return self
-
-    def vehicle(self, alias: str = "w") -> Where:
-        """The store as given; the brand and model by their keys, so that "Volkswagen" counts
-        the cars typed "VOLKSWAGEN" or full-width "ＶＯＬＫＳＷＡＧＥＮ" too, and "Lavida" those
-        typed "LAVIDA"."""
-        return self.eq(f"{alias}.store_id", "store_id").typed(
-            f"{alias}.brand_key", "brand").typed(f"{alias}.model_key", "model")
-
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) or "TRUE"
+__all__ = ["CATALOGUE", "Filters", "Kpi", "Where", "run"]
 
 
 @dataclass(frozen=True)
@@ -95,114 +38,11 @@ class Kpi:
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # quotients of a row
 
 
-# Ratios are rounded to 4 places and typed DECIMAL: the API answers them as strings
-# ("0.8333"), as it answers every decimal figure, and the CSV prints the same 4 places.
-RATIO = "DECIMAL(18, 4)"
-# Money to the fen, typed DECIMAL: strings with 2 places in JSON ("412.39") and in the CSV.
-MONEY = "DECIMAL(18, 2)"
-# Hours (sold, available, clocked) shown to 2 places, half up (`kpi_figures.hours`): strings
-# with 2 places in JSON ("15.30") and in the CSV, as `/technicians/kpi` shows them.
-HOURS = "DECIMAL(18, 2)"
-# Clocked time in whole seconds, summed exactly; divided once, for a ratio or for showing.
-SECONDS = "date_diff('second', p.clock_on_at, p.clock_off_at)"
-
-# Rows per technician carry the current name beside the user id (the key): the name of their
-# latest profile, so a renamed technician's past hours show under the new name.
-NAMED = "LEFT JOIN dim_technician d USING (technician_id)"
-
-
-def _efficiency(f: Filters) -> tuple[str, list[Any]]:
-    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician").eq(
-        "l.pay_type", "pay_type")
-    clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
-    return f"""
-        WITH sold AS (
-            SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
-            FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-            WHERE l.status = 'approved' AND l.passed_at IS NOT NULL
-              AND l.technician_id IS NOT NULL AND {sold.sql()} GROUP BY 1),
-        clocked AS (
-            SELECT p.technician_id, sum({SECONDS}) AS clocked_seconds
-            FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
-            WHERE {clocked.sql()} GROUP BY 1)
-        SELECT technician_id, d.name AS technician_name,
-               coalesce(hours_sold, 0) AS hours_sold,
-               CAST(coalesce(clocked_seconds, 0) AS BIGINT) AS clocked_seconds,
-               NULL::{HOURS} AS hours_clocked, NULL::{RATIO} AS efficiency
-        FROM sold FULL JOIN clocked USING (technician_id) {NAMED}
-        ORDER BY technician_id""", \
-        sold.params + clocked.params
-
-
-def _efficiency_of(r: dict[str, Any]) -> dict[str, Any]:
-    return {"hours_sold": figures.hours(r["hours_sold"]),
-            "hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
-            "efficiency": figures.efficiency(r["hours_sold"], r["clocked_seconds"])}
-
-
-def _productivity_of(r: dict[str, Any]) -> dict[str, Any]:
-    return {"hours_available": figures.hours(r["hours_available"]),
-            "hours_sold": figures.hours(r["hours_sold"]),
-            "hours_clocked": figures.clocked_hours(r["clocked_seconds"]),
-            "productivity": figures.productivity(r["clocked_seconds"], r["hours_available"]),
-            "proficiency": figures.proficiency(r["hours_sold"], r["hours_available"])}
-
-
-def _labor_rate_of(r: dict[str, Any]) -> dict[str, Any]:
-    return {"hours_sold": figures.hours(r["hours_sold"]),
-            "effective_rate": figures.labor_rate(r["labor_sales_ex_vat"], r["hours_sold"])}
-
-
 def _hours_of(column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A derive showing a sum of hours to 2 places (`kpi_figures.hours`)."""
     def derive(r: dict[str, Any]) -> dict[str, Any]:
         return {column: figures.hours(r[column])}
     return derive
-
-
-def _available(f: Filters) -> tuple[str, list[Any], str, list[Any]]:
-    avail = Where(f).period("a.day").eq("a.store_id", "store_id").eq("a.technician_id",
-                                                                     "technician")
-    clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
-    return avail.sql(), avail.params, clocked.sql(), clocked.params
-
-
-def _productivity(f: Filters) -> tuple[str, list[Any]]:
-    avail_sql, avail_params, clocked_sql, clocked_params = _available(f)
-    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician")
-    return f"""
-        WITH available AS (
-            SELECT a.technician_id, sum(a.available_hours) AS hours_available
-            FROM fact_attendance a WHERE {avail_sql} GROUP BY 1),
-        clocked AS (
-            SELECT p.technician_id, sum({SECONDS}) AS clocked_seconds
-            FROM fact_clock_punches p JOIN fact_work_orders w USING (work_order_id)
-            WHERE {clocked_sql} GROUP BY 1),
-        sold AS (
-            SELECT l.technician_id, sum(l.hours_sold) AS hours_sold
-            FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-            WHERE l.status = 'approved' AND l.passed_at IS NOT NULL AND {sold.sql()}
-            GROUP BY 1)
-        SELECT technician_id, d.name AS technician_name,
-               coalesce(hours_available, 0) AS hours_available,
-               CAST(coalesce(clocked_seconds, 0) AS BIGINT) AS clocked_seconds,
-               NULL::{HOURS} AS hours_clocked, coalesce(hours_sold, 0) AS hours_sold,
-               NULL::{RATIO} AS productivity, NULL::{RATIO} AS proficiency
-        FROM available FULL JOIN clocked USING (technician_id) FULL JOIN sold USING (technician_id)
-        {NAMED}
-        WHERE technician_id IS NOT NULL ORDER BY technician_id""", \
-        avail_params + clocked_params + sold.params
-
-
-def _labor_rate(f: Filters) -> tuple[str, list[Any]]:
-    w = Where(f).period("w.settled_at").vehicle().eq("l.pay_type", "pay_type").eq(
-        "l.technician_id", "technician")
-    return f"""
-        SELECT l.pay_type, sum(l.hours_sold) AS hours_sold,
-               sum(l.net_ex_vat) AS labor_sales_ex_vat, NULL::{MONEY} AS effective_rate
-        FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
-        WHERE l.status = 'approved' AND w.settled_at IS NOT NULL AND {w.sql()}
-        GROUP BY 1 ORDER BY 1""", w.params
 
 
 def _hours_per_wo(f: Filters) -> tuple[str, list[Any]]:
@@ -245,15 +85,15 @@ def _comebacks(f: Filters) -> tuple[str, list[Any]]:
 
 
 def _fill_rate(f: Filters) -> tuple[str, list[Any]]:
-    w = Where(f).period("p.approved_at").vehicle().eq("p.pay_type", "pay_type")
-    return f"""
-        SELECT count(*) AS part_lines_demanded,
-               count(*) FILTER (WHERE p.supply = 'reserved') AS filled_from_stock,
-               count(*) FILTER (WHERE p.supply = 'back_order') AS back_ordered,
-               count(*) FILTER (WHERE p.supply = 'special_order') AS special_orders,
-               CAST(round(filled_from_stock / nullif(count(*), 0), 4) AS {RATIO}) AS fill_rate
-        FROM fact_part_lines p JOIN fact_work_orders w USING (work_order_id)
-        WHERE p.supply IS NOT NULL AND {w.sql()}""", w.params
+    lines = Where(f).period("p.approved_at").vehicle().eq("p.pay_type", "pay_type")
+    lost = Where(f).period("l.recorded_at").eq("l.store_id", "store_id").typed(
+        "w.brand_key", "brand").typed("w.model_key", "model")
+    bought = Where(f).period("o.sent_at").eq("o.store_id", "store_id")
+    if f.pay_type is not None:  # neither has a pay type
+        lost.clauses.append("FALSE")
+    if f.brand is not None or f.model is not None or f.pay_type is not None:
+        bought.clauses.append("FALSE")  # no vehicle either
+    return fill_rate.query(*((w.sql(), w.params) for w in (lines, lost, bought)))
 
 
 def _inventory_window(f: Filters) -> tuple[date, date]:
@@ -285,7 +125,9 @@ def _turnover(f: Filters) -> tuple[str, list[Any]]:
                    AS turns_per_year,
                CAST(round(365.0 / nullif(cost_sold * 365.0 / {days}
                           / nullif((value_start + value_end) / 2, 0), 0), 1) AS DECIMAL(18, 1))
-                   AS days_of_supply
+                   AS days_of_supply,
+               CAST(round(value_end * 12 * {days} / nullif(cost_sold * 365.0, 0), 2)
+                    AS DECIMAL(18, 2)) AS months_of_supply
         FROM figures""", [*store.params, start, end, start, end]
 
 
@@ -416,17 +258,27 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         "from the clocked seconds, rounded once (half up); per technician: user id and "
         "current name",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
-        _efficiency, _efficiency_of),
-    Kpi("productivity", "Productivity and proficiency",
+        labor.efficiency, labor.efficiency_of),
+    Kpi("productivity", "Productivity, proficiency and unapplied time",
         "productivity = hours clocked ÷ hours available (attendance); "
-        "proficiency = hours sold (QC passed) ÷ hours available; per technician: user id and "
-        "current name",
-        ("date_from", "date_to", "store_id", "technician"), _productivity, _productivity_of),
+        "proficiency = hours sold (QC passed) ÷ hours available; unapplied time = (hours "
+        "available − hours clocked) ÷ hours available = 1 − productivity (target < 5%); per "
+        "technician: user id and current name",
+        ("date_from", "date_to", "store_id", "technician"), labor.productivity, labor.productivity_of),
     Kpi("effective_labor_rate", "Effective labor rate per pay type",
         "labor sales after settlement discounts, without VAT ÷ labor hours sold, on settled "
         "work orders; to the fen, half up",
         ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
-        _labor_rate, _labor_rate_of),
+        labor.labor_rate, labor.labor_rate_of),
+    Kpi("labor_gross_margin", "Labor gross margin per store",
+        "(labor sales − labor cost) ÷ labor sales, on settled work orders; labor sales after "
+        "settlement discounts, without VAT, as the effective labor rate counts them; labor cost "
+        "= the time clocked on those work orders × the technician's hourly cost in force when "
+        "they clocked on (from when it was set; never back in time), to the fen, half up; "
+        "time clocked with no hourly cost set yet is left out of the cost and shown as "
+        "hours_without_cost",
+        ("date_from", "date_to", "store_id", "brand", "model", "technician"),
+        labor.labor_margin, labor.labor_margin_of),
     Kpi("hours_per_work_order", "Hours per work order",
         "labor hours sold ÷ settled work orders, per work-order kind",
         ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _hours_per_wo,
@@ -445,13 +297,14 @@ CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
         "order numbers, VIN, complaint, the earlier visit's repair class and guarantee, days "
         "and km between, the technicians of the earlier visit's labor; latest first, at most "
         "500", ("date_from", "date_to", "store_id", "brand", "model"), _comebacks),
-    Kpi("parts_fill_rate", "Parts fill rate",
-        "approved part lines reserved from stock at approval ÷ approved part lines "
-        "(back orders and special orders are the unfilled demand)",
-        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _fill_rate),
-    Kpi("parts_turnover", "Parts turnover and days of supply",
+    Kpi("parts_fill_rate", "Parts fill rate", fill_rate.FORMULA,
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _fill_rate,
+        fill_rate.rates),
+    Kpi("parts_turnover", "Parts turnover, days and months of supply",
         "annualised FIFO cost of parts issued (net of returns) ÷ average inventory value "
-        "(start and end of the period); days of supply = 365 ÷ turns",
+        "(start and end of the period); days of supply = 365 ÷ turns; months of supply = "
+        "inventory value at the end of the period ÷ average monthly cost of parts sold (cost "
+        "of parts sold ÷ the period's months, days × 12 ÷ 365; guide 2.5–4.5)",
         ("date_from", "date_to", "store_id"), _turnover),
     Kpi("parts_loss_rate", "Parts loss rate",
         "− stocktake variance value ÷ average inventory value over the period",

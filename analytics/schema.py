@@ -263,6 +263,35 @@ TABLES: tuple[Table, ...] = (
               UNIT_COST,
               ("value", VALUE, "CNY: qty x unit_cost"),
           )),
+    Table("fact_lost_sales", "one row per lost sale: a part asked for at the parts counter "
+          "or the service desk and not sold (a line of demand the store did not fill)", (
+              NOTIFICATION,
+              ("lost_sale_id", V, "the lost sale (UUID)"),
+              ("recorded_at", TS, "when it was recorded"),
+              store("request"),
+              PART[:2] + (("the part number asked for, as the part master spells part "
+                           "numbers; it need not be in the master (see dim_part)"),),
+              ("qty", QTY, "the quantity asked for, in the part's unit"),
+              ("reason", V, "not_stocked, out_of_stock, price or customer_declined_wait"),
+              ("work_order_id", V, "the work order it was asked for (UUID), if any"),
+              ("customer_id", V, "the customer who asked (UUID), if named; see dim_customer"),
+          )),
+    Table("fact_purchase_order_lines", "one row per line of a purchase order to a supplier; "
+          "an emergency line is an emergency purchase (parts fill rate)", (
+              ("purchase_order_id", V, "the purchase order (UUID)"),
+              ("line_no", "INTEGER", "the line within its order: 1, 2, …"),
+              ("number", V, "the order number people read, PO-<store>-<year>-<n>"),
+              store("order"),
+              ("supplier", V, "the supplier ordered from"),
+              PART,
+              ("qty", QTY, "quantity ordered, in the part's unit"),
+              ("unit_cost", MONEY, "CNY per unit as ordered"),
+              ("emergency", "BOOLEAN", ("an emergency purchase: bought outside normal "
+                                        "replenishment (false on orders from before the flag)")),
+              ("status", V, "draft, sent or cancelled: the order's, until it was sent"),
+              ("added_at", TS, "when the line was put on the order"),
+              ("sent_at", TS, "when the order was sent to the supplier (the purchase)"),
+          ), ("purchase_order_id", "line_no")),
     Table("fact_appointments", "one row per appointment (预约) and where it ended", (
               ("appointment_id", V, "the appointment (UUID)"),
               store("appointment"),
@@ -281,6 +310,16 @@ TABLES: tuple[Table, ...] = (
                                                   "(0 if absent or cancelled), h")),
               ("status", V, "planned, present, partial, absent, or cancelled (the shift)"),
           ), ("technician_id", "day")),
+    Table("fact_hourly_costs", "one row per hourly cost set on a technician's profile: the "
+          "cost of their clocked time from then on (labor gross margin)", (
+              NOTIFICATION,
+              TECHNICIAN,
+              store("technician"),
+              ("set_at", TS, ("when the cost was set: it applies to time clocked on from then "
+                              "until the next one, never to time clocked before")),
+              ("hourly_cost", MONEY, ("CNY per hour clocked: what the technician's time costs "
+                                      "the shop (a cost: no VAT)")),
+          )),
     Table("dim_technician_stream", "technician streams to technician ids (for loading)", (
               ("stream_id", V, "the technician's stream in the event store (UUID)"),
               TECHNICIAN,

@@ -56,6 +56,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settlements.manage": frozenset({"cashier", "advisor", "manager"}),
     "settlements.reverse": frozenset({"manager"}),
     "receivables.write_off": frozenset({"manager"}),
+    "receivables.write_off_reversal": frozenset({"manager"}),
     "settlements.read": frozenset({"cashier", "advisor", "manager", "finance", "auditor"}),
     "payments.take": frozenset({"cashier", "manager"}),
     "payments.charge_to_account": frozenset({"cashier", "manager"}),
@@ -98,6 +99,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the OEM's warranty desk) registers, imports and closes them; every role reads them
     "campaigns.manage": frozenset({"manager"}),
     "campaigns.read": ALL,
+    # a part asked for and not sold (parts fill rate): at the parts counter or the desk
+    "lost_sales.record": PARTS | {"advisor"},
+    "lost_sales.read": PARTS | {"advisor", "analyst"},
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),

@@ -32,6 +32,7 @@ from api.routes import (
     health,
     insurers,
     labor_operations,
+    lost_sales,
     oem_claims,
     on_account,
     parts,
@@ -130,6 +131,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(labor_operations.router)
     app.include_router(campaigns.router)
     app.include_router(campaigns.vehicle_router)
+    app.include_router(lost_sales.router)
     app.include_router(oem_claims.router)
     app.include_router(oem_claims.desk_router)
     app.include_router(parts_desk.router)

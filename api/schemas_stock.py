@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -173,6 +173,10 @@ class OrderLineIn(Body):
     part_number: str = Field(min_length=1, max_length=40)
     qty: Number = Field(gt=0, le=1_000_000)
     unit_cost: Number = Field(ge=0, le=10_000_000, description="per unit, CNY")
+    emergency: Boolean | None = Field(default=None, description=(
+        "an emergency purchase (bought outside normal replenishment to fill a demand the "
+        "stock could not; counts against the parts fill rate); default: the order's "
+        "`emergency`, false when added to a draft"))
 
 
 class OrderIn(Body):
@@ -183,6 +187,13 @@ class OrderIn(Body):
     store_id: str = Field(min_length=1, max_length=20)
     supplier: str = Field(min_length=1, max_length=100)
     lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_DRAFT_LINES)
+    emergency: Boolean = Field(default=False, description=(
+        "every line an emergency purchase unless the line says otherwise"))
+
+    def line_data(self) -> list[dict[str, Any]]:
+        """The lines with their own `emergency`, or the order's."""
+        return [{**line.model_dump(), "emergency": self.emergency if line.emergency is None
+                 else line.emergency} for line in self.lines]
 
 
 class FromSuggestionsIn(Body):

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 UNROUTED_TOPIC = "other"
 INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAccess", "ProgressLinks",
-                              "PaymentReference", "InvoiceNumber", "RedInvoiceNumber",
+                              "PaymentReference", "RefundPayoutReference", "InvoiceNumber",
+                              "RedInvoiceNumber",
                               "StatementImport", "InsurerName", "PriorVisitRef"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",
@@ -216,6 +217,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Resubmitted": fields("changes oem_claim_number claimed"),
         "Approved": fields("approved_amount claimed reason"),
         "WrittenOff": fields("kind amount settlement_number reason"),
+        "WriteOffReversed": fields("write_off_id kind amount settlement_number reason"),
     },
     "Insurer": {
         "Registered": fields("code name short_name aliases"),
@@ -263,7 +265,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
         "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),
         "PaymentReconciliationWithdrawn": fields("payment_id statement_id line_no reason"),
-        "ReceivableWrittenOff": fields("bill kind amount reference reason"),
+        "ReceivableWrittenOff": fields("bill kind amount reference reason write_off_id"),
+        "WriteOffReversed": fields("write_off_id bill kind amount reason"),
     },
     "CashierDay": {
         "Opened": fields("cashier_id business_date"),

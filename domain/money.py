@@ -53,7 +53,7 @@ def to_decimal(value: object, what: str) -> Decimal:
         raise InvalidInput(f"{what} is not a number: {value!r}") from exc
     if not number.is_finite():
         raise InvalidInput(f"{what} must be finite")
-    if abs(number) >= TOO_LARGE:
+    if number.copy_abs() >= TOO_LARGE:  # abs() rounds in the context: "1e999999999" overflows
         raise InvalidInput(f"{what} is too large (at most {TOO_LARGE - 1:f})")
     number = decimals_at_most(number, MAX_DECIMALS, what)
     # "-0" passes every "not negative" check and would be stored, billed and shown as -0.00.

@@ -17,6 +17,10 @@ says it is final (`oem_underpaid`: at most approved less paid); an approved clai
 and then took back (`oem_charged_back`) ends `charged_back`.
 
     rejected ──write off──▶ written_off       approved ──charge back──▶ charged_back
+
+A write-off is taken back when the OEM pays after all (or offsets its charge-back): the claim
+records it and returns to where the write-off found it (`written_off` to `rejected`,
+`charged_back` to `approved`; a short-pay's or underpayment's amount no longer counts).
 """
 
 from __future__ import annotations
@@ -81,6 +85,16 @@ class OemClaim(Aggregate):
         """The warranty bill's receivable adjusted for this claim (domain/receivable_adjustment.py):
         the kind, the amount, the settlement it was booked on and why."""
 
+        kind: str
+        amount: Decimal
+        settlement_number: str
+        reason: str
+
+    class WriteOffReversed(Event):
+        """A write-off of this claim taken back (domain/receivable_adjustments.py): the OEM
+        paid after all, or offset the charge-back. The status and figures it changed return."""
+
+        write_off_id: str
         kind: str
         amount: Decimal
         settlement_number: str
@@ -240,3 +254,26 @@ class OemClaim(Aggregate):
             self.underpaid += amount
         else:
             self.written_off += amount
+
+    def reverse_write_off(self, audit: Audit, write_off_id: str, kind: str, amount: Decimal,
+                          settlement_number: str, reason: str) -> None:
+        """A write-off given up or a charge-back taken back: only while the claim is still in
+        the status it left (a claim written off as rejected is `written_off`, one charged back
+        `charged_back`); a rejected claim is rejected again, a charged-back one approved, and a
+        short-pay's or an underpayment's amount is no longer written off of the claim."""
+        ended = {"oem_rejected": "written_off", "oem_charged_back": "charged_back"}.get(
+            kind, "approved")
+        require(self.status == ended, self.refusal(f"given back its {kind} write-off"))
+        self._write_off_reversed(audit, write_off_id, kind, amount, settlement_number, reason)
+
+    @event(WriteOffReversed)
+    def _write_off_reversed(self, audit: Audit, write_off_id: str, kind: str, amount: Decimal,
+                            settlement_number: str, reason: str) -> None:
+        if kind == "oem_rejected":
+            self.status = "rejected"
+        elif kind == "oem_charged_back":
+            self.status = "approved"
+        elif kind == "oem_underpaid":
+            self.underpaid -= amount
+        else:
+            self.written_off -= amount

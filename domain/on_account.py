@@ -12,7 +12,10 @@ outstanding.
 
 The account's open balance is what the customer's charged visits still have outstanding:
 `Customer.account_charges` names them, and the charge reads each one, so that it decides on
-aggregates alone; charges of one customer conflict on the customer's stream.
+aggregates alone; charges of one customer conflict on the customer's stream. A refund
+approved on a charged visit (money of its deposit going back) adds to what the account owes: it
+is refused past the limit as a charge is, and its save changes the customer's stream too, so a
+charge and a refund of one customer's visits conflict there as two charges do.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from domain.common import IllegalTransition, InvalidInput, NotPermitted, require
 from domain.customer import Customer
 from domain.money import money
 from domain.settlement import Settlement
+from domain.settlement_desk import peek_settlement
 from domain.settlement_state import ZERO, SettlementError
-from domain.settlements import peek_settlement
 from domain.work_order import WorkOrder
 
 MAX_DAYS = 365
@@ -104,6 +107,34 @@ def charge(settlement: Settlement, customer: Customer, session: Session, balance
             "account_balance": str(balance + amount)}
 
 
+def account_balance(session: Session, customer: Customer,
+                    leaving_out: UUID | None = None) -> Decimal:
+    """The account's open balance, read from the charged visits themselves."""
+    charged = dict.fromkeys(getattr(customer, "account_charges", []))
+    return sum((open_on_account(session.get(Settlement, sid, "settlement"))
+                for sid in charged if sid != leaving_out), ZERO)
+
+
+def check_refund_on_account(session: Session, settlement: Settlement, customer: Customer | None,
+                            was_open: Decimal) -> None:
+    """A refund approved on a visit charged to account (its state after the approval; it had
+    `was_open` open before) puts the money back on the account: refused past the limit, as a
+    charge is. The approval saves the customer's stream too (`Customer.refunded`), so it and a
+    charge of another visit conflict on it and the retry reads the other's balance."""
+    now_open = open_on_account(settlement)
+    terms = terms_of(customer)
+    if now_open <= was_open or terms is None:
+        return
+    assert customer is not None
+    balance = account_balance(session, customer, leaving_out=settlement.id) + was_open
+    added, limit = now_open - was_open, terms["limit"]
+    if balance + added > limit:
+        raise CreditLimitExceeded(
+            f"the account holds {balance} open; the refund puts {added} back on it, past the "
+            f"limit of {limit}", balance=str(balance), limit=str(limit), amount=str(added),
+            available=str(max(limit - balance, ZERO)))
+
+
 class OnAccount:
     """Credit terms and charges to account."""
 
@@ -146,9 +177,7 @@ class OnAccount:
     def balance(self, session: Session, customer: Customer,
                 leaving_out: UUID | None = None) -> Decimal:
         """The account's open balance, read from the charged visits themselves."""
-        charged = dict.fromkeys(getattr(customer, "account_charges", []))
-        return sum((open_on_account(session.get(Settlement, sid, "settlement"))
-                    for sid in charged if sid != leaving_out), ZERO)
+        return account_balance(session, customer, leaving_out)
 
     def charge(self, request: Request, settlement_id: UUID) -> CommandResult:
         """The cashier charges the confirmed visit's customer bill to the customer's account:

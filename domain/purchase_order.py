@@ -2,7 +2,9 @@
 
 Drafting puts each line on order on its stock item (in the same save), so reorder suggestions
 count what is already coming — a draft too, so that two clerks do not order twice; receiving a line makes a lot on the stock item and moves the
-line's received quantity in one save; closing takes what never came off order.
+line's received quantity in one save; closing takes what never came off order. A line flagged
+`emergency` was bought outside the normal replenishment to fill a demand the stock could not
+(parts fill rate, README KPIs): set when it is drafted or added, never changed.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def order_line(line_no: int, data: dict[str, Any], within: str | None = None) ->
         "part_number": str(data["part_number"]),
         "qty": quantity(data.get("qty"), "ordered quantity", places=3, field=f"{where}qty"),
         "unit_cost": money(data.get("unit_cost"), "unit cost", field=f"{where}unit_cost"),
+        "emergency": data.get("emergency") is True,
         "received_qty": Decimal(0),
         "receipts": [],
     }
@@ -59,13 +62,28 @@ class PurchaseOrder(Aggregate):
         audit: Audit
 
     class Drafted(Event, Aggregate.Created):
+        """v2: each line says whether it is an emergency purchase (before v2: none was)."""
+
+        class_version = 2
         number: str
         supplier: str
         lines: list[dict[str, Any]]
         source: str
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            for line in state["lines"]:
+                line.setdefault("emergency", False)
+
     class LineAdded(Event):
+        """v2: the line says whether it is an emergency purchase (before v2: it was not)."""
+
+        class_version = 2
         line: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["line"].setdefault("emergency", False)
 
     class Sent(Event):
         pass

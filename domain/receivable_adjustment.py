@@ -26,6 +26,10 @@ back to the OEM (2241, other payables: the OEM keeps it back from its next remit
 what the OEM paid on the bill less what it already charged back. Amounts are VAT-inclusive, as the bills: the loss is booked gross (a
 red-letter invoice for the VAT is the credit route, `kind: credit` refunds).
 
+A write-off is taken back (the OEM paid after all, or offset its charge-back) by the mirror of
+its entry, Dr 1123 / 1124 (or 2241) / Cr 6601: the receivable is outstanding again, so a later
+payment clears it as usual, and the claim losses hold only what stays written off.
+
 A settlement with an adjustment is not reversed (the reversal would book the whole receivable
 back): the write-off stays the last word on that bill.
 """
@@ -36,7 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.common import InvalidInput, require, require_reason
-from domain.ledger import entry, posting
+from domain.ledger import entry, posting, reversal
 from domain.money import money
 from domain.settlement_state import ZERO, SettlementError, SettlementState
 
@@ -115,3 +119,11 @@ def check(settlement: SettlementState, kind: str, amount: object | None, reason:
     require(value > 0, SettlementError(
         f"the {bill} bill has nothing to adjust ({kind})", limit=str(most)))
     return value, why, ref
+
+
+def reversal_entry(settlement: SettlementState, write_off: dict[str, Any],
+                   write_off_id: str) -> dict[str, Any]:
+    """The mirror of a write-off's entry (every debit a credit and back)."""
+    return reversal(write_off["entry"], f"{write_off['bill']} bill of {settlement.number} "
+                    f"({settlement.work_order_number}): write-off {write_off_id} "
+                    f"({write_off['kind']}) taken back")

@@ -8,10 +8,10 @@ one transaction (the session saves every aggregate it changed together), or neit
 
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import NotPermitted, require
+from domain.common import NotFound, NotPermitted, require, require_reason
 from domain.oem_claim import OemClaim, OemClaimError
 from domain.receivable_adjustment import (
     BILL_OF,
@@ -19,8 +19,10 @@ from domain.receivable_adjustment import (
     adjustment_entry,
     adjustment_kind,
     check,
+    reversal_entry,
 )
 from domain.settlement import Settlement
+from domain.settlement_state import SettlementError
 
 
 class ReceivableAdjustments:
@@ -35,6 +37,7 @@ class ReceivableAdjustments:
         charge-back's paid and not charged back). `reference`: the OEM's claim number (an OEM
         kind's default) or the insurer's claim or remittance reference."""
         what = adjustment_kind(kind)
+        write_off_id = "WO-" + uuid4().hex[:12].upper()
 
         def decide(session: Session) -> Decision:
             settlement = session.target(Settlement, settlement_id, "settlement")
@@ -62,12 +65,57 @@ class ReceivableAdjustments:
                 claim.write_off(audit, what, value, settlement.number, why,
                                 settlement.paid("warranty"))
             settlement._written_off(audit, BILL_OF[what], what, value, ref, why,
-                                    adjustment_entry(settlement, what, value, ref))
+                                    adjustment_entry(settlement, what, value, ref), write_off_id)
             answer = {**settlement.summary(), "written_off": {
-                "bill": BILL_OF[what], "kind": what, "amount": str(value), "reference": ref,
+                "write_off_id": write_off_id, "bill": BILL_OF[what], "kind": what, "amount": str(value), "reference": ref,
                 "reason": why}}
             if claim is not None:
                 answer["claim_status"] = claim.status
+            return Decision(settlement, answer)
+
+        return self.app.execute(request, decide, (settlement_id,))
+
+    def reverse_write_off(self, request: Request, settlement_id: UUID, write_off_id: str, *,
+                          reason: str | None) -> CommandResult:
+        """Takes one write-off (or charge-back) of this settlement back: the mirror of its
+        entry (Dr 1123 / 1124, or 2241, Cr 6601), so the receivable is outstanding again and a
+        later payment clears it as any payment does. A manager's, with a reason; 404 for a
+        write-off this settlement has not made, 409 for one taken back already, for a
+        settlement no longer settled on the write-off's number, or for an OEM claim no longer
+        in the status the write-off left it in. The claim records it in the same save."""
+
+        def decide(session: Session) -> Decision:
+            settlement = session.target(Settlement, settlement_id, "settlement")
+            audit = session.audit(settlement.store_id)
+            require(audit.role == "manager", NotPermitted(
+                "taking a write-off back needs a manager"))
+            why = require_reason(reason, "taking a write-off back")
+            found = settlement.write_offs.get(write_off_id)
+            require(found is not None, NotFound(
+                f"settlement {settlement.number or settlement.work_order_number} has no "
+                f"write-off {write_off_id}", write_off_id=write_off_id))
+            assert found is not None
+            require(not found["reversed"], SettlementError(
+                f"write-off {write_off_id} was taken back already", write_off_id=write_off_id))
+            require(settlement.status == "settled" and settlement.number == found["number"],
+                    SettlementError(f"write-off {write_off_id} was booked on settlement "
+                                    f"{found['number']}, which is not settled now",
+                                    settlement_status=settlement.status))
+            kind, amount = found["kind"], found["amount"]
+            claim_status = None
+            if kind in OEM_KINDS:
+                claim = session.get(OemClaim, OemClaim.create_id(settlement.work_order_id),
+                                    "warranty claim")
+                assert settlement.number is not None
+                claim.reverse_write_off(audit, write_off_id, kind, amount, settlement.number, why)
+                claim_status = claim.status
+            settlement._write_off_reversed(audit, write_off_id, found["bill"], kind, amount, why,
+                                           reversal_entry(settlement, found, write_off_id))
+            answer = {**settlement.summary(), "reversed": {
+                "write_off_id": write_off_id, "bill": found["bill"], "kind": kind,
+                "amount": str(amount), "reason": why}}
+            if claim_status is not None:
+                answer["claim_status"] = claim_status
             return Decision(settlement, answer)
 
         return self.app.execute(request, decide, (settlement_id,))

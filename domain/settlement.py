@@ -170,12 +170,31 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     class ReceivableWrittenOff(Event):
         """A warranty or insurance bill's receivable written off as a loss, or a paid warranty
         claim charged back by the OEM: kind, amount, the claim's reference, why, and the entry
-        (domain/receivable_adjustment.py)."""
+        (domain/receivable_adjustment.py). v2 adds `write_off_id`, by which the write-off is
+        taken back (a v1 write-off has none: it is known as its settlement number and its
+        place among the settlement's write-offs, `SET-…-W1`)."""
 
+        class_version = 2
         bill: str
         kind: str
         amount: Decimal
         reference: str | None
+        reason: str
+        entry: dict[str, Any]
+        write_off_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["write_off_id"] = None
+
+    class WriteOffReversed(Event):
+        """A write-off (or charge-back) taken back, a manager's decision with a reason: the
+        mirror of its entry, the receivable (or what was owed back to the OEM) restored."""
+
+        write_off_id: str
+        bill: str
+        kind: str
+        amount: Decimal
         reason: str
         entry: dict[str, Any]
 
@@ -199,6 +218,7 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         self.settled_entries: list[dict[str, Any]] = []
         self.deposit_ids: list[str] = []  # the customer's payments before the last confirmation
         self.assessment: dict[str, Any] | None = None  # the insurer's, once recorded
+        self.write_offs: dict[str, dict[str, Any]] = {}  # by write-off id
 
     # -- what each event changes -----------------------------------------------------------
 
@@ -304,9 +324,21 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
 
     @event(ReceivableWrittenOff)
     def _written_off(self, audit: Audit, bill: str, kind: str, amount: Decimal,
-                     reference: str | None, reason: str, entry: dict[str, Any]) -> None:
+                     reference: str | None, reason: str, entry: dict[str, Any],
+                     write_off_id: str | None = None) -> None:
         key = "charged_back" if kind == "oem_charged_back" else "written_off"
         self.bills[bill][key] = self.bills[bill].get(key, ZERO) + amount
+        known = write_off_id or f"{self.number}-W{len(self.write_offs) + 1}"
+        self.write_offs[known] = {"write_off_id": known, "bill": bill, "kind": kind,
+                                  "amount": amount, "reference": reference,
+                                  "number": self.number, "entry": entry, "reversed": False}
+
+    @event(WriteOffReversed)
+    def _write_off_reversed(self, audit: Audit, write_off_id: str, bill: str, kind: str,
+                            amount: Decimal, reason: str, entry: dict[str, Any]) -> None:
+        key = "charged_back" if kind == "oem_charged_back" else "written_off"
+        self.bills[bill][key] -= amount
+        self.write_offs[write_off_id]["reversed"] = True
 
     @event(PaymentReconciliationWithdrawn)
     def _unreconciled(self, audit: Audit, payment_id: str, statement_id: UUID, line_no: int,

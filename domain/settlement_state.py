@@ -86,6 +86,8 @@ class SettlementState:
     _refund_unreconciled: Callable[..., None]
     _unreconciled: Callable[..., None]
     _written_off: Callable[..., None]
+    _write_off_reversed: Callable[..., None]
+    write_offs: dict[str, dict[str, Any]]
 
     def deposits(self) -> Decimal:
         """The customer's money taken before confirmation (less approved refunds of it): every

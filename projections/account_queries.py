@@ -85,9 +85,10 @@ def account_statement(conn: psycopg.Connection[Any], stores: Sequence[str], cust
         WHERE month = %(month)s ORDER BY notification_id, entry_no, line_no
         LIMIT %(limit)s OFFSET %(offset)s""", args)
     for line in lines:
-        line["posted_on"] = line["posted_on"].isoformat()
+        line.update(posted_on=line["posted_on"].isoformat(),
+                    **{k: _cents(line[k]) for k in ("debit", "credit", "balance")})
     opening, charged, paid = (Decimal(totals[k]) for k in ("opening_balance", "charged", "paid"))
-    return shown({"customer_id": str(customer_id), "month": month,
-                  "opening_balance": _cents(opening), "charged": _cents(charged), "paid": paid,
-                  "closing_balance": _cents(opening + charged - paid),
-                  "lines": lines, "total": totals["total"], "limit": limit, "offset": offset})
+    return {"customer_id": str(customer_id), "month": month, "opening_balance": _cents(opening),
+            "charged": _cents(charged), "paid": _cents(paid),
+            "closing_balance": _cents(opening + charged - paid),
+            "items": lines, "total": totals["total"], "limit": limit, "offset": offset}

@@ -308,6 +308,14 @@ class FinanceView(FinanceChanges, ReadModel):
         self._post(ctx, event, [event.entry], ctx.day(event))  # domain/receivable_adjustment.py
 
     @on.register
+    def _write_off_reversed(self, event: Settlement.WriteOffReversed, ctx: Ctx) -> None:
+        if event.kind != "oem_charged_back":  # the receivable is outstanding again
+            ctx.run("UPDATE {settlement_bills} SET written_off = written_off - %s WHERE "
+                    "settlement_id = %s AND kind = %s", (event.amount, event.originator_id,
+                                                         event.bill))
+        self._post(ctx, event, [event.entry], ctx.day(event))
+
+    @on.register
     def _refund_rejected(self, event: Settlement.RefundRejected, ctx: Ctx) -> None:
         self._decided(ctx, event, "rejected", event.reason, None)
 

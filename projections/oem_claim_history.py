@@ -12,7 +12,8 @@ from domain.settlement import Settlement
 from projections.evidence import Recorded, stamp
 
 STEPS = {"Submitted": "submitted", "Rejected": "rejected", "Resubmitted": "resubmitted",
-         "Approved": "approved", "WrittenOff": "written_off"}
+         "Approved": "approved", "WrittenOff": "written_off",
+         "WriteOffReversed": "write_off_reversed"}
 
 
 def _step(r: Recorded) -> dict[str, Any]:
@@ -31,6 +32,9 @@ def _step(r: Recorded) -> dict[str, Any]:
     elif isinstance(e, OemClaim.WrittenOff):
         step.update(kind=e.kind, amount=e.amount, settlement_number=e.settlement_number,
                     reason=e.reason)
+    elif isinstance(e, OemClaim.WriteOffReversed):
+        step.update(write_off_id=e.write_off_id, kind=e.kind, amount=e.amount,
+                    settlement_number=e.settlement_number, reason=e.reason)
     return step
 
 

@@ -28,6 +28,8 @@ STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid", "written
 # What a write-off leaves the claim (a short-paid one stays approved, its shortfall written off;
 # domain/oem_claim.py).
 WRITTEN_OFF_STATUS = {"oem_rejected": "written_off", "oem_charged_back": "charged_back"}
+# What taking it back returns the claim to (the others stay approved).
+REVERSED_STATUS = {"oem_rejected": "rejected", "oem_charged_back": "approved"}
 
 # Paid: the rule of `OemClaim.paid_up` (domain/oem_claim.py), in SQL.
 PAID = "c.status = 'approved' AND coalesce(b.paid, 0) + c.underpaid >= c.approved_amount"
@@ -49,7 +51,7 @@ class OemClaimsView(ReadModel):
     }
     indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),)
     handles = (WorkOrder.Opened, OemClaim.Submitted, OemClaim.Rejected, OemClaim.Resubmitted,
-               OemClaim.Approved, OemClaim.WrittenOff)
+               OemClaim.Approved, OemClaim.WrittenOff, OemClaim.WriteOffReversed)
     # no claim was written off before claims could be
     added_columns = (("oem_claims", "written_off numeric NOT NULL DEFAULT 0"),
                      ("oem_claims", "write_off_kind text"), ("oem_claims", "write_off_reason text"),
@@ -86,6 +88,15 @@ class OemClaimsView(ReadModel):
                               "write_off_reason = %s, underpaid = underpaid + %s")
                     values = [WRITTEN_OFF_STATUS.get(e.kind, "approved"), e.amount, e.kind,
                               e.reason, e.amount if e.kind == "oem_underpaid" else 0]
+                elif isinstance(e, OemClaim.WriteOffReversed):
+                    # the last write-off's kind and reason stay until none is left standing
+                    change = ("status = coalesce(%s, status), written_off = written_off - %s, "
+                              "underpaid = underpaid - %s, write_off_kind = CASE WHEN "
+                              "written_off - %s = 0 THEN NULL ELSE write_off_kind END, "
+                              "write_off_reason = CASE WHEN written_off - %s = 0 THEN NULL "
+                              "ELSE write_off_reason END")
+                    values = [REVERSED_STATUS.get(e.kind), e.amount,
+                              e.amount if e.kind == "oem_underpaid" else 0, e.amount, e.amount]
                 else:
                     change = "status = 'approved', approved_amount = %s"
                     values = [e.approved_amount]

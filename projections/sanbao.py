@@ -23,8 +23,8 @@ A vehicle without a recorded sale date is listed with `sale_date: null`: its 三
 two years up to `as_of` (under 50,000 km) are counted, the 7- and 60-day rules are not evaluated.
 The work-order read model only finds candidate work orders; every figure comes from events.
 Visits imported from the previous system count as 三包 repairs of the vehicles found so
-(`projections/sanbao_imported.py`); a vehicle whose only warranty visits are imported is not
-a candidate.
+(`projections/sanbao_imported.py`), and a vehicle whose only warranty visits are imported is a
+candidate too (found in the customers read model's `prior_visits`).
 """
 
 from __future__ import annotations
@@ -189,22 +189,34 @@ def _flags(visits: list[dict[str, Any]], sale: date | None,
     return flags
 
 
+# the warranty-looking visits: work orders (the read model) and imported visits (their dates)
+WARRANTYISH = """(
+    SELECT vin, id, opened_at, store_id FROM wo_view
+    WHERE (kind = 'warranty' OR doc->'lines' @> '[{"pay_type": "warranty"}]')
+      AND opened_at >= %s AND opened_at <= %s
+    UNION ALL
+    SELECT v.vin, NULL::uuid, p.date_in::timestamptz, p.store_id
+    FROM prior_visits AS p JOIN vehicles AS v ON v.id = p.vehicle_id
+    WHERE (p.kind = 'warranty' OR p.pay_type = 'warranty')
+      AND p.date_in >= %s AND p.date_in <= %s)"""
+
+
 def candidates(conn: psycopg.Connection[Any], stores: Sequence[str], asked: Sequence[str],
                since: datetime, end: datetime, limit: int | None = None,
                offset: int = 0) -> tuple[int, dict[str, list[UUID]]]:
-    """Per VIN with a warranty visit in the asked stores: its warranty-looking work orders in
-    the caller's stores (found in the read model; the events decide). Answers how many VINs
+    """Per VIN with a warranty visit (a work order or an imported one) in the asked stores: its
+    warranty-looking work orders in the caller's stores (found in the read models; the events
+    decide; a car whose only such visits are imported has none). Answers how many VINs
     there are, and the work orders of `limit` of them (by VIN) from `offset` on."""
     def scope(column: str, among: Sequence[str]) -> tuple[str, list[Any]]:
         return ("TRUE", []) if "*" in among else (f"{column} = ANY(%s)", [list(among)])
 
     mine, mine_params = scope("store_id", stores)
     there, there_params = scope("store_id", asked)
-    warrantyish = ("(kind = 'warranty' OR doc->'lines' @> '[{\"pay_type\": \"warranty\"}]')"
-                   " AND opened_at >= %s AND opened_at <= %s")
-    visits = f"""SELECT vin, id, opened_at FROM wo_view WHERE {mine} AND {warrantyish}
-        AND vin IN (SELECT vin FROM wo_view WHERE {there} AND {warrantyish})"""
-    params = [*mine_params, since, end, *there_params, since, end]
+    visits = f"""SELECT vin, id, opened_at FROM {WARRANTYISH} AS w WHERE {mine}
+        AND vin IN (SELECT vin FROM {WARRANTYISH} AS t WHERE {there})"""
+    window = [since, end, since.date(), end.date()]
+    params = [*window, *mine_params, *window, *there_params]
     row = conn.execute(f"SELECT count(DISTINCT vin) FROM ({visits}) AS v", params).fetchone()
     rows = conn.execute(
         f"""SELECT vin, id FROM ({visits}) AS v WHERE vin IN (
@@ -212,7 +224,9 @@ def candidates(conn: psycopg.Connection[Any], stores: Sequence[str], asked: Sequ
             ORDER BY vin, opened_at""", [*params, *params, limit, offset]).fetchall()
     found: dict[str, list[UUID]] = {}
     for vin, work_order_id in rows:
-        found.setdefault(vin, []).append(UUID(str(work_order_id)))
+        ids = found.setdefault(vin, [])
+        if work_order_id is not None:  # an imported visit: read from the vehicle's stream
+            ids.append(UUID(str(work_order_id)))
     return (row[0] if row else 0), found
 
 
@@ -257,7 +271,7 @@ def sanbao(app: ServiceCore, conn: psycopg.Connection[Any], stores: Sequence[str
         flags = flags_of(visits, sale, rules)
         if not flags:
             continue
-        seen = streams[ids[-1]][0].event.vehicle  # the latest visit's snapshot
+        seen = streams[ids[-1]][0].event.vehicle if ids else {}  # the latest visit's snapshot
         vehicles.append({
             "vin": vin, "plate": car.plate if car and car.plate else seen.get("plate"),
             "brand": car.brand if car else seen.get("brand"),

@@ -43,8 +43,9 @@ def ascii_barcode(barcode: str | None) -> str | None:
 class StockView(StockChanges, ReadModel):
     name = "stock"
     # 2: a purchase order's receipts carry their unit cost and cost variance; 3: barcodes in
-    # their ASCII form (`ascii_barcode`)
-    revision = 3
+    # their ASCII form (`ascii_barcode`); 4: a purchase order's lines say whether each is an
+    # emergency purchase (`emergency`)
+    revision = 4
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """

@@ -178,7 +178,9 @@ STEP_DETAIL = {"submitted": ("oem_claim_number", "claimed"),
                "rejected": ("reason_code", "reason"),
                "resubmitted": ("changes", "oem_claim_number", "claimed"),
                "approved": ("approved_amount", "claimed", "reason"),
-               "written_off": ("kind", "amount", "settlement_number", "reason")}
+               "written_off": ("kind", "amount", "settlement_number", "reason"),
+               "write_off_reversed": ("write_off_id", "kind", "amount", "settlement_number",
+                                      "reason")}
 
 
 def _at_the_oem(outcome: dict[str, Any], when: _Clock) -> str:

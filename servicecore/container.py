@@ -37,6 +37,7 @@ from projections.customers import CustomersView
 from projections.failed_parts import FailedPartsView
 from projections.finance import FinanceView
 from projections.labor_operations import LaborOperationsView
+from projections.lost_sales import LostSalesView
 from projections.oem_claims import OemClaimsView
 from projections.part_serials import PartSerialsView
 from projections.parts_demand import PartsDemandView
@@ -461,7 +462,7 @@ def build(settings: Settings | None = None) -> Container:
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
               OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
-              FailedPartsView(), CampaignsView()]
+              FailedPartsView(), CampaignsView(), LostSalesView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

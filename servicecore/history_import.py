@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ REQUIRED = ("vin", "store_id", "source_ref", "date_in", "mileage_in")
 ITEMS = "|"  # between a cell's items (complaints, work, parts)
 FIELDS = ";"  # between an item's fields: op_code;description and part_number;name;qty
 MAX_ROWS = 100_000
+MAX_LINE = 1_000_000  # characters of one line: a row holds at most some 100 kB of fields
+MAX_MILEAGE_DIGITS = 7
 
 
 class RowError(Exception):
@@ -65,7 +67,7 @@ def record_of(row: dict[str, str | None]) -> tuple[str, str, dict[str, Any]]:
         if not cells.get(name):
             raise RowError(name, f"{name} is required")
     mileage = cells["mileage_in"].replace(",", "")
-    if not mileage.isascii() or not mileage.isdigit():
+    if not mileage.isascii() or not mileage.isdigit() or len(mileage) > MAX_MILEAGE_DIGITS:
         raise RowError("mileage_in", "mileage_in must be a whole number of km")
     totals = {k: cells[c] for k, c in (("labor", "labor_total"), ("parts", "parts_total"),
                                        ("total", "total")) if cells.get(c)}
@@ -77,17 +79,43 @@ def record_of(row: dict[str, str | None]) -> tuple[str, str, dict[str, Any]]:
     return cells["vin"], cells["store_id"], record
 
 
+def _bounded_lines(lines: Iterable[str]) -> Iterator[str]:
+    """The file's lines, refusing one longer than `MAX_LINE` before the CSV reader splits it
+    (a line of a million commas is a million cells), by its line number (its row number
+    unless a quoted field before it spans lines)."""
+    for n, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE:
+            raise RowError("", f"line {n} is longer than {MAX_LINE:,} characters")
+        yield line
+
+
 def rows_of(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
     """The file's rows with their row numbers (the header is row 1); UTF-8, a BOM allowed."""
     with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RowError(missing[0], f"the header lacks {', '.join(missing)}")
-        for n, row in enumerate(reader, start=2):
-            if n > MAX_ROWS + 1:
-                raise RowError("", f"a file holds at most {MAX_ROWS:,} rows")
-            yield n, row
+        reader = csv.DictReader(_bounded_lines(f))
+        try:
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RowError(missing[0], f"the header lacks {', '.join(missing)}")
+            for n, row in enumerate(reader, start=2):
+                if n > MAX_ROWS + 1:
+                    raise RowError("", f"a file holds at most {MAX_ROWS:,} rows")
+                yield n, row
+        except UnicodeDecodeError as exc:
+            raise RowError("", _not_utf8(path)) from exc
+
+
+def _not_utf8(path: Path) -> str:
+    """Which line of the file is not UTF-8 (a GBK export, say): the decoder's own error
+    names a position in the block it was reading."""
+    with path.open("rb") as f:
+        for n, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return (f"line {n} is not UTF-8 (save the file as UTF-8: an export in GBK or "
+                        "another encoding is not read)")
+    return "the file is not UTF-8"
 
 
 def import_file(vehicles: Any, path: Path, user: str) -> dict[str, Any]:

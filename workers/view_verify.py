@@ -29,6 +29,7 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from analytics.poison import PoisonEvent
 from domain.application import ServiceCore
 from domain.customer import Customer
 from projections.base import PersonalColumns, ReadModel
@@ -65,15 +66,16 @@ class ViewCheck:
     rows: int  # live rows compared
     tables: dict[str, TableDiff]  # the tables that differ only
     erasures_pending: int = 0  # customers whose personal columns were compared blanked
+    stopped_at: dict[str, Any] | None = None  # the event it cannot apply (PoisonEvent.stop)
 
     @property
     def ok(self) -> bool:
-        return not self.tables
+        return not self.tables and self.stopped_at is None
 
     def as_dict(self) -> dict[str, Any]:
         return {"view": self.view, "ok": self.ok, "position": self.position,
                 "events": self.events, "rows": self.rows, "seconds": round(self.seconds, 3),
-                "erasures_pending": self.erasures_pending,
+                "erasures_pending": self.erasures_pending, "stopped_at": self.stopped_at,
                 "tables": {name: diff.as_dict() for name, diff in self.tables.items()}}
 
 
@@ -89,9 +91,14 @@ def verify_view(app: ServiceCore, pool: ConnectionPool, view: ReadModel, *,
         got = lock_conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
         if not (got and got[0]):
             raise VerificationBusy(f"view {view.name} is being verified by another process")
-        position, events, rows, tables, pending = _verify(app, pool, view, batch_size, shown)
+        try:
+            position, events, rows, tables, pending, stop = _verify(app, pool, view,
+                                                                    batch_size, shown)
+        except PoisonEvent as poison:  # the rebuild cannot apply an event the live view did
+            position, events, rows, tables, pending, stop = (
+                poison.position - 1, 0, 0, {}, 0, poison.stop())
     return ViewCheck(view.name, position, events, time.perf_counter() - started, rows, tables,
-                     pending)
+                     pending, stop)
 
 
 class VerificationBusy(RuntimeError):
@@ -99,9 +106,11 @@ class VerificationBusy(RuntimeError):
 
 
 def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size: int,
-            shown: int) -> tuple[int, int, int, dict[str, TableDiff], int]:
+            shown: int) -> tuple[int, int, int, dict[str, TableDiff], int,
+                                 dict[str, Any] | None]:
     """The scratch tables made, filled, compared and dropped: the position, the events
-    applied, the live rows compared, the tables that differ and the erasures pending."""
+    applied, the live rows compared, the tables that differ, the erasures pending and the
+    event after the position that the view cannot apply (where a live view stopped)."""
     scratch_name = view.name + VERIFY_SUFFIX
     try:
         with pool.connection() as conn, conn.transaction():
@@ -120,6 +129,7 @@ def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size:
                 with conn.transaction(force_rollback=True):
                     position, rows, tables, more, pending = _compare_at_live_position(
                         app, pool, conn, view, scratch, shown)
+                    stop = _next_event_fails(app, pool, conn, view, position)
             finally:
                 conn.isolation_level = None
     finally:
@@ -127,7 +137,26 @@ def _verify(app: ServiceCore, pool: ConnectionPool, view: ReadModel, batch_size:
             for statement in view.drop(VERIFY_SUFFIX):
                 conn.execute(statement)
             conn.execute("DELETE FROM projection_positions WHERE name = %s", (scratch_name,))
-    return position, events + more, rows, tables, pending
+    return position, events + more, rows, tables, pending, stop
+
+
+def _next_event_fails(app: ServiceCore, pool: ConnectionPool, conn: psycopg.Connection[Any],
+                      view: ReadModel, position: int) -> dict[str, Any] | None:
+    """(In the comparison's transaction, rolled back after.) The view's first event after
+    `position` applied to the scratch tables: what stops it there, if it cannot be applied
+    (a live runner stopped at a poison event stands just before it), else None."""
+    probe = ProjectionRunner(app, pool, view, batch_size=1, suffix=VERIFY_SUFFIX)
+    rows = probe.reader.read(conn, position + 1, 1)
+    if not rows:
+        return None
+    try:
+        with conn.transaction():  # a savepoint: the comparison's transaction stays usable
+            probe.apply_batch(conn)
+    except ProjectionRunner.TRANSIENT:
+        raise
+    except Exception as error:  # noqa: BLE001 - the view cannot apply it: where it stops
+        return PoisonEvent(view.name, rows[0].id, rows[0].topic, error).stop()
+    return None
 
 
 def _compare_at_live_position(app: ServiceCore, pool: ConnectionPool,

@@ -198,6 +198,7 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
     if as_of is not None and as_of > latest_day(now, zone, ctx.as_of_clock_skew_seconds):
         raise in_future(f"as_of {as_of} is a day in the future", now, zone)
     wait_for_projection(ctx, "work_orders", wait_for)
+    wait_for_projection(ctx, "customers", wait_for)  # the imported visits
     day = min(as_of, now.date()) if as_of else now.date()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         answer = sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules, day,

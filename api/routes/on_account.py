@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
-from api.paging import Limit
+from api.paging import Limit, PageOf
 from api.routes.finance import MONTH
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import CreditTermsIn
@@ -70,7 +71,28 @@ def account(customer_id: UUID, ctx: Ctx,
     return found
 
 
-@router.get("/customers/{customer_id}/account/statement")
+class StatementLine(BaseModel):
+    posted_on: str = Field(description="the ledger's day of the entry")
+    settlement_number: str | None
+    work_order_number: str
+    memo: str
+    debit: str = Field(description="a charge: what the visit added to the account")
+    credit: str = Field(description="a payment (or a credit) on the visit")
+    balance: str = Field(description="owed on the account after this line")
+
+
+class AccountStatement(PageOf[StatementLine]):
+    """The month's statement of a customer's account: its lines are the page's items."""
+
+    customer_id: str
+    month: str
+    opening_balance: str = Field(description="owed at the month's start")
+    charged: str = Field(description="charged in the month")
+    paid: str = Field(description="paid (or credited) in the month")
+    closing_balance: str = Field(description="owed at the month's end")
+
+
+@router.get("/customers/{customer_id}/account/statement", response_model=AccountStatement)
 def account_statement_of(customer_id: UUID, ctx: Ctx,
                          principal: Annotated[Any, Depends(reader("finance.read"))],
                          month: MonthOrNow = None, limit: Limit = 200, offset: Offset = 0,

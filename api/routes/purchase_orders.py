@@ -57,7 +57,7 @@ def suggestions(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
 def draft(body: OrderIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     result = ctx.inventory.draft_order(cmd.envelope, store_id=body.store_id,
                                        supplier=body.supplier,
-                                       lines=[line.model_dump() for line in body.lines])
+                                       lines=body.line_data())
     cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
     return cmd.accepted(result)
 

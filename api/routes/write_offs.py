@@ -1,13 +1,15 @@
 """/settlements/{id}/write-off: what a warranty or insurance bill's payer will never pay,
 written off as the dealership's loss, or a paid warranty claim the OEM charged back — a
-manager's decision, with a reason (domain/receivable_adjustment.py: kinds, limits, entries)."""
+manager's decision, with a reason (domain/receivable_adjustment.py: kinds, limits, entries); and
+/settlements/{id}/write-offs/{write_off_id}/reversal, one of them taken back when the OEM pays
+after all or offsets its charge-back."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
 from api.deps import Command, Ctx, command
@@ -20,6 +22,8 @@ from domain.receivable_adjustments import ReceivableAdjustments
 
 router = APIRouter(tags=["settlement and payments"], route_class=JsonBodyRoute)
 WriteOffCmd = Annotated[Command, Depends(command("receivables.write_off"))]
+ReversalCmd = Annotated[Command, Depends(command("receivables.write_off_reversal"))]
+WRITE_OFF_ID = r"^[A-Za-z0-9-]{1,80}$"
 Kind = Literal["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
                "insurer_short_paid"]
 
@@ -43,6 +47,8 @@ class WriteOffIn(Body):
 
 
 class WriteOffFigures(BaseModel):
+    write_off_id: str | None = Field(default=None, description=(
+        "what takes it back (POST /settlements/{id}/write-offs/{write_off_id}/reversal)"))
     bill: str = Field(description="warranty or insurance")
     kind: str
     amount: str
@@ -65,3 +71,37 @@ def write_off(settlement_id: UUID, body: WriteOffIn, cmd: WriteOffCmd, ctx: Ctx)
     return cmd.accepted(ReceivableAdjustments(ctx.app).write_off(
         cmd.envelope, settlement_id, kind=body.kind, amount=body.amount, reason=body.reason,
         reference=body.reference))
+
+
+class WriteOffReversalIn(Body):
+    model_config = example({"reason": "the OEM paid claim R-17 after the appeal"})
+
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)
+
+
+class ReversedFigures(BaseModel):
+    write_off_id: str
+    bill: str
+    kind: str
+    amount: str
+    reason: str
+
+
+class WriteOffReversalAccepted(SettlementAccepted):
+    reversed: ReversedFigures | None = Field(default=None, description=(
+        "what was taken back (null only in a retry replayed from an answer stored without it)"))
+    claim_status: str | None = Field(default=None, description=(
+        "an OEM kind: the claim's status after it (rejected, approved)"))
+
+
+@router.post("/settlements/{settlement_id}/write-offs/{write_off_id}/reversal",
+             response_model=WriteOffReversalAccepted)
+def reverse_write_off(settlement_id: UUID, write_off_id: Annotated[str, Path(
+        pattern=WRITE_OFF_ID, description="the write-off's `write_off_id`")],
+                      body: WriteOffReversalIn, cmd: ReversalCmd, ctx: Ctx) -> Any:
+    """The mirror of the write-off's entry: Dr 1123 or 1124 (a charge-back: Dr 2241) / Cr 6601;
+    the receivable is outstanding again and a later payment clears it as usual. 404 for a
+    write-off this settlement did not make; 409 when it was taken back already or the OEM claim
+    is no longer in the status the write-off left it in; the claim records it."""
+    return cmd.accepted(ReceivableAdjustments(ctx.app).reverse_write_off(
+        cmd.envelope, settlement_id, write_off_id, reason=body.reason))

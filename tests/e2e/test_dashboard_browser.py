@@ -112,6 +112,7 @@ def test_the_dashboard_in_a_headless_browser(
             assert figure(page, "work_orders") == "3"
             assert "previous 1" in page.inner_text("[data-figure=work_orders]")
             assert figure(page, "labor_rate") == "265.48"
+            assert figure(page, "labor_margin") == "69.5%"
             assert figure(page, "comeback_rate") == "33.3%"
             assert "2025-03-02 – 2025-03-31" in page.inner_text("#period")
             assert "Asia/Shanghai" in page.inner_text("#period")

@@ -21,8 +21,10 @@ Auth = Callable[..., dict[str, str]]
 RATIO = re.compile(r"^-?\d+\.\d{4}$")
 # the catalogue's ratio columns (DOMAIN.md's KPI definitions)
 RATIOS = {"efficiency", "productivity", "proficiency", "comeback_rate", "fill_rate",
+          "reserved_at_approval_rate",
           "loss_rate", "obsolete_share", "gross_margin", "hours_share", "sales_share", "csi",
-          "conversion_rate", "no_show_rate", "churn_rate", "retention_rate"}
+          "conversion_rate", "no_show_rate", "churn_rate", "retention_rate", "unapplied_time",
+          "labor_gross_margin"}
 
 
 def test_every_ratio_of_the_api_is_a_string_with_four_decimals(
@@ -68,6 +70,9 @@ def test_every_ratio_of_the_api_is_a_string_with_four_decimals(
                     name, column, value)
                 seen.setdefault(f"{name}.{column}", value)
     assert seen["parts_fill_rate.fill_rate"] == "1.0000"
+    assert (seen["productivity.productivity"], seen["productivity.unapplied_time"]) == (
+        "0.0000", "1.0000")  # 8 h available, none clocked: all of it unapplied
+    assert seen["parts_fill_rate.reserved_at_approval_rate"] == "1.0000"
     as_csv = client.get("/analytics/kpis/parts_fill_rate", headers=analyst,
                         params={"store_id": store_id, "format": "csv"})
     assert [r["fill_rate"] for r in csv.DictReader(io.StringIO(as_csv.text))] == ["1.0000"]

@@ -58,7 +58,7 @@ def test_the_months_statement_agrees_with_the_account_and_the_ledger(
     assert (statement["opening_balance"], statement["charged"], statement["paid"],
             statement["closing_balance"]) == (
         "0.00", str(owed_first + owed_second), str(part), str(balance))
-    lines = statement["lines"]
+    lines = statement["items"]
     assert statement["total"] == len(lines) == 3
     assert [(line["debit"], line["credit"]) for line in lines] == [
         (str(owed_first), "0.00"), (str(owed_second), "0.00"), ("0.00", str(part))]
@@ -75,16 +75,16 @@ def test_the_months_statement_agrees_with_the_account_and_the_ledger(
 
     # A page of one line keeps the balance after it and the count of all.
     page = get(client, url, finance, month=month, limit=1, offset=2)
-    assert (page["total"], [line["balance"] for line in page["lines"]]) == (3, [str(balance)])
+    assert (page["total"], [line["balance"] for line in page["items"]]) == (3, [str(balance)])
 
     # The month before: nothing; the month after opens with this month's closing balance.
     before = f"{today.year - 1}-{today.month:02d}"
     empty = get(client, url, finance, month=before, wait_for=head(client))
-    assert (empty["opening_balance"], empty["closing_balance"], empty["lines"]) == (
+    assert (empty["opening_balance"], empty["closing_balance"], empty["items"]) == (
         "0.00", "0.00", [])
     after = f"{today.year + 1}-{today.month:02d}"
     later = get(client, url, finance, month=after)
-    assert (later["opening_balance"], later["closing_balance"], later["lines"]) == (
+    assert (later["opening_balance"], later["closing_balance"], later["items"]) == (
         str(balance), str(balance), [])
 
     # A bad month 422; another store's token or an unknown customer 404.

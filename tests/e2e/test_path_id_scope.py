@@ -64,9 +64,9 @@ OWN_STATUS = {"/analytics/kpis/{name}": (200, 404),
 COMMAND_ROLES = ("technician", "manager", "advisor", "cashier", "finance", "parts_clerk",
                  "qc_inspector", "auditor", "analyst")
 COMMAND_IDS = {"job_no": "1", "line_id": "L1", "line_no": "1", "evidence_id": "E1", "tag": "vip",
-               "request_id": "Q1", "count_id": "C1"}
-# A refund is named by an id of its own (kept in its settlement's stream).
-ROWS = {"refund_id"}
+               "request_id": "Q1", "count_id": "C1", "write_off_id": "WO-1"}
+# A refund and a write-off are named by an id of their own (kept in the settlement's stream).
+ROWS = {"refund_id", "write_off_id"}
 # Path values that name a store's record beside the streams': a car, a store's stock, a
 # technician on a store's roster, an op code of a store's labor-operation master (a part and an
 # insurer are the group's).
@@ -132,7 +132,7 @@ def test_every_route_with_a_path_id_has_the_dataset_value(http: TestClient,
     names = {n for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
              for r in path_routes(http, method) for n in PARAM.findall(r.path)}
     ids = {"job_no", "line_id", "line_no", "evidence_id", "tag", "request_id", "count_id",
-           "refund_id"}
+           "refund_id", "write_off_id"}
     assert names - ids - set(dataset.values) == set()
 
 

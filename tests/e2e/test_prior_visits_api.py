@@ -204,3 +204,29 @@ def test_the_command_line_imports_a_file_reports_bad_rows_by_number_and_skips_re
     code, report = _import(path, database_url, tmp_path, monkeypatch, capsys)
     assert code == 0 and report["counts"] == {"imported": 3, "skipped": 3, "refused": 0}
     assert [r["row"] for r in report["imported"]] == [3, 5, 6]
+
+
+def test_a_row_of_absurd_numbers_is_refused_by_number_and_the_file_goes_on_once(
+        container: Container, store_id: str, database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    car = new_vin()
+    blank = [""] * 8
+    rows = [[car, store_id, "A-1", "2022-03-01", "", "18000", *blank],
+            [car, store_id, "A-2", "2022-04-01", "", "9" * 5_000, *blank],  # row 3
+            [car, store_id, "A-3", "2022-05-01", "", "20000", *blank[:-1], "1e999999999"],
+            [car, store_id, "A-4", "2022-06-01", "", "21000", *blank]]
+    path = tmp_path / "history.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([COLUMNS, *rows])
+    before = event_count(container)
+    code, report = _import(path, database_url, tmp_path, monkeypatch, capsys)
+    # The rows around them are imported; each of them is refused by its row and column.
+    assert code == 1
+    assert [(r["row"], r["field"]) for r in report["refused"]] == [(3, "mileage_in"),
+                                                                  (4, "totals.total")]
+    assert [r["row"] for r in report["imported"]] == [2, 5]
+    assert event_count(container) - before == 5  # the car, two visits, two references
+    # Run again: nothing more is stored, the imported rows are skipped.
+    code, report = _import(path, database_url, tmp_path, monkeypatch, capsys)
+    assert [r["row"] for r in report["skipped"]] == [2, 5]
+    assert event_count(container) - before == 5

@@ -8,6 +8,7 @@ Period April 2025 (30 days) against the previous 30 days, 2-31 March, in Shangha
 | work orders opened | 3 (V2, V3, V4) | 1 (V1) |
 | revenue without VAT | 530.97 + 132.74 = 663.71 | 265.49 |
 | effective labor rate | 663.71 / 2.5 h = 265.48 | 265.49 / 1.0 h = 265.49 |
+| labor gross margin | (663.71 − 2.0 h × 80.00 − 0.5 h × 85.00) / 663.71 = 461.21 / 663.71 = 69.49 % | (265.49 − 2.0 h × 80.00) / 265.49 = 39.73 % |
 | technician efficiency | 2.5 h sold / 2.5 h clocked = 100 % | 1.0 / 2.0 = 50 % |
 | comeback rate | V3 (VIN A, brake noise 23 days after V1's assembly repair) = 1 / 3 | 0 / 1 |
 | CSI | V2 scored 4: 1 / 1 | V1 scored 2: 0 / 1 |

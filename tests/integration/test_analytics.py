@@ -140,7 +140,8 @@ def scenario(c: Container, store: str) -> dict[str, Any]:
     counted = c.inventory.count(shop.r("parts_clerk", at("2025-03-25", "03:00")), store, shop.p1,
                                 counted={p1_lot2: "8"}, reason="missing one")
     assert counted.body["status"] == "posted"
-    return {"vins": (vin_a, vin_b), "work_orders": (v1, v2, v3, v4)}
+    return {"vins": (vin_a, vin_b), "work_orders": (v1, v2, v3, v4),
+            "technicians": (shop.t1, shop.t2)}
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +195,25 @@ def test_effective_labor_rate_reflects_discounts(loaded: Loaded) -> None:
     assert rows["customer"]["effective_rate"] == money("257.90")
 
 
+def test_labor_gross_margin(loaded: Loaded) -> None:
+    (row,) = kpi(loaded, "labor_gross_margin", **MARCH)
+    # labor sales as the effective labor rate counts them: 902.65 customer + 331.86 warranty
+    assert row["labor_sales_ex_vat"] == D("1234.51")
+    # clocked on V1, V2, V3: 1.5 + 3.0 + 0.75 = 5.25 h, all at 85.00 (each profile set before
+    # its technician's first clock-on): 446.25; V4 was cancelled unworked
+    assert (row["clocked_seconds"], row["hours_clocked"]) == (18_900, D("5.25"))
+    assert (row["hours_without_cost"], row["labor_cost"]) == (D("0.00"), money("446.25"))
+    # 1234.51 - 446.25 = 788.26; 788.26 / 1234.51 = 0.6385
+    assert row["labor_gross_profit"] == money("788.26")
+    assert row["labor_gross_margin"] == ratio("0.6385")
+    typed(row, "labor_sales_ex_vat", "labor_cost", "labor_gross_profit", "labor_gross_margin")
+    # V2's technician alone: 265.49 + 331.86 = 597.35 sold, 3.0 h x 85.00 = 255.00
+    t2 = loaded[2]["technicians"][1]
+    (own,) = kpi(loaded, "labor_gross_margin", technician=t2, **MARCH)
+    assert (own["labor_sales_ex_vat"], own["labor_cost"]) == (D("597.35"), money("255.00"))
+    assert own["labor_gross_margin"] == ratio("0.5731")  # 342.35 / 597.35
+
+
 def test_hours_per_work_order(loaded: Loaded) -> None:
     rows = {r["kind"]: r for r in kpi(loaded, "hours_per_work_order", **MARCH)}
     # repair: V1 2.0 h + V3 0.5 h over 2 settled work orders = 1.25
@@ -237,7 +257,10 @@ def test_parts_fill_rate(loaded: Loaded) -> None:
     (row,) = kpi(loaded, "parts_fill_rate", **MARCH)
     # V1's P1 line reserved at approval; V2's P2 line back-ordered at approval -> 1 / 2
     assert (row["part_lines_demanded"], row["filled_from_stock"], row["back_ordered"]) == (2, 1, 1)
-    assert row["fill_rate"] == ratio("0.5000")
+    assert row["reserved_at_approval_rate"] == ratio("0.5000")
+    # no lost sale and no emergency purchase: the demand of 2 lines was filled, (2 − 0 − 0) / 2
+    assert (row["demand"], row["emergency_purchases"], row["lost_sales"]) == (2, 0, 0)
+    assert row["fill_rate"] == ratio("1.0000")
 
 
 def test_parts_turnover(loaded: Loaded) -> None:
@@ -251,7 +274,10 @@ def test_parts_turnover(loaded: Loaded) -> None:
     assert row["average_inventory"] == D("920.00")
     assert row["turns_per_year"] == places("10.11")
     assert row["days_of_supply"] == places("36.1")
-    typed(row, "turns_per_year", "days_of_supply")
+    # months of supply: 820.00 at the end over 790.00 sold in 31 days (31 x 12 / 365 months):
+    # 820 x 12 x 31 / (365 x 790) = 1.0579 -> 1.06
+    assert row["months_of_supply"] == places("1.06")
+    typed(row, "turns_per_year", "days_of_supply", "months_of_supply")
 
 
 def test_parts_loss_rate(loaded: Loaded) -> None:
@@ -330,6 +356,7 @@ def test_every_fed_kpi_is_checked() -> None:
     checked = {"technician_efficiency", "effective_labor_rate", "hours_per_work_order",
                "repair_time", "comeback_rate", "comebacks", "parts_fill_rate", "parts_turnover",
                "parts_loss_rate", "obsolete_stock", "gross_profit", "gross_profit_per_work_order",
+               "labor_gross_margin",
                "gross_profit_per_vehicle", "pay_type_mix", "csi", "customer_churn"}
     # productivity (attendance) and appointments are not fed by this scenario
     assert set(CATALOGUE) - checked == {"productivity", "appointments"}

@@ -91,6 +91,7 @@ def test_figures_beside_the_previous_period(conn: duckdb.DuckDBPyConnection,
     assert c["revenue"].relative == pytest.approx(663.71 / 265.49 - 1)
     assert (c["labor_rate"].value, c["labor_rate"].previous) == (265.48, 265.49)
     assert (c["efficiency"].value, c["efficiency"].previous) == (1.0, 0.5)
+    assert (c["labor_margin"].value, c["labor_margin"].previous) == (0.6949, 0.3973)
     assert (c["comeback_rate"].value, c["comeback_rate"].previous) == (pytest.approx(0.3333),
                                                                        0.0)
     assert c["comeback_rate"].relative is None  # from zero: no ratio, the change in points
@@ -226,6 +227,8 @@ def test_the_page_shows_one_store_and_its_quick_choices(
         assert f">{label}</a>" in text
     assert 'data-figure=work_orders>Work orders opened<b>3</b>' in text
     assert "▲ +200.0%" in text  # 3 against 1
+    assert ("data-figure=labor_margin>Labor gross margin (labor sales less the cost of clocked "
+            "time, without VAT)<b>69.5%</b>") in text
     assert "<td>2025-04-01</td><td>1.00</td>" in text  # the 23:30 UTC visit, on 1 April
 
 

@@ -21,9 +21,10 @@ MONEY = re.compile(r"^-?\d+\.\d{2}$")
 # the catalogue's amounts (CNY, without VAT)
 AMOUNTS = {"effective_rate", "labor_sales_ex_vat", "revenue_ex_vat", "parts_cost",
            "gross_profit", "cost_of_parts_sold", "inventory_start", "inventory_end",
-           "average_inventory", "stocktake_variance_value", "obsolete_value", "inventory_value"}
+           "average_inventory", "stocktake_variance_value", "obsolete_value", "inventory_value",
+           "labor_cost", "labor_gross_profit"}
 # the catalogue's hours (sold, available, clocked): two decimals too, as `/technicians/kpi`
-HOURS = {"hours_sold", "hours_available", "hours_clocked", "hours"}
+HOURS = {"hours_sold", "hours_available", "hours_clocked", "hours", "hours_without_cost"}
 
 
 def test_every_amount_of_the_catalogue_is_a_string_of_fen(
@@ -54,6 +55,9 @@ def test_every_amount_of_the_catalogue_is_a_string_of_fen(
     assert seen["pay_type_mix.labor_sales_ex_vat"] == "265.49"
     # 20 filters at 40.00 received, one issued: 760.00 at the start and end of the window
     assert seen["parts_turnover.average_inventory"] == "760.00"
+    # the hour clocked at 85.00 against the 265.49 sold
+    assert (seen["labor_gross_margin.labor_cost"],
+            seen["labor_gross_margin.labor_gross_profit"]) == ("85.00", "180.49")
 
     as_csv = client.get("/analytics/kpis/effective_labor_rate", headers=analyst,
                         params={"store_id": store, "format": "csv"})

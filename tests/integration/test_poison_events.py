@@ -4,7 +4,8 @@ not wait behind it, and none is applied twice."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -15,11 +16,15 @@ from fastapi.testclient import TestClient
 
 from analytics.poison import PoisonEvent
 from api.main import create_app
+from domain.labor_operations import LaborOperations
+from domain.repair_filings import RepairFilings
 from projections.base import ReadModel
+from servicecore import cli
 from servicecore.container import Container, build
-from tests.conftest import settings_for
+from tests.conftest import JWT_SECRET, settings_for
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
+from tests.integration.test_money_support import draft, ready_visit, req, wait_for_projection
 from tests.integration.test_projection_group import (
     Ledger,
     _fresh,
@@ -30,6 +35,7 @@ from tests.integration.test_projection_group import (
 from workers.projection_group import ProjectionGroup
 from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Supervisor
+from workers.view_verify import VERIFY_SUFFIX, verify_view
 
 
 class Picky(Ledger):
@@ -190,3 +196,98 @@ def test_health_names_the_event_a_view_stopped_at(
             assert client.get("/health/ready").status_code == 503
     finally:
         system.close()
+
+
+def _work_order(container: Container, store_id: str) -> None:
+    open_order(container.work_orders, store_id)
+
+
+def _labor_operation(container: Container, store_id: str) -> None:
+    LaborOperations(container.app).register(
+        req(store_id, "manager"), store_id=store_id, op_code="BRK-PAD",
+        description="replace front brake pads", flat_rate_hours_="1.5",
+        rates={"customer": "300.00", "warranty": "180.00", "insurance": "260.00",
+               "internal": "150.00"})
+
+
+def _settled_and_filed(container: Container, store_id: str) -> None:
+    wo = ready_visit(container, store_id)
+    confirmed = container.settlements.confirm(req(store_id), draft(container, store_id, wo)).body
+    owed = confirmed["bills"]["customer"]["outstanding"]
+    container.settlements.pay(req(store_id), work_order_id=wo, method="cash", amount=owed,
+                              tendered=owed)
+    RepairFilings(container.app).record(req(store_id, "advisor"), wo, outcome="failed",
+                                        error="upload timed out")
+
+
+@pytest.mark.parametrize(("name", "setup"), [
+    ("parts_demand", _work_order), ("labor_operations", _labor_operation),
+    ("repair_filings", _settled_and_filed), ("finance", _settled_and_filed)])
+def test_a_newer_view_stopped_by_a_stored_event_is_named_on_health_and_by_audit_views(
+        name: str, setup: Callable[[Container, str], None], container: Container,
+        client: TestClient, store_id: str, database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    view = next(v for v in container.views if v.name == name)
+    applies = type(view).apply
+
+    def picky(self: ReadModel, conn: psycopg.Connection[Any],
+              events: Sequence[tuple[int, Any]], suffix: str = "") -> None:
+        if any(getattr(getattr(e, "audit", None), "store_id", None) == store_id
+               for _, e in events):
+            raise RuntimeError("cannot apply this event")
+        applies(self, conn, events, suffix)
+
+    wait_for_projection(container, name)
+    start = head(container.app)
+    with monkeypatch.context() as patched:
+        # The view's handler cannot apply what this store stores (as a stored event of an
+        # older shape, or a handler's bug, would): the first of them is the poison.
+        patched.setattr(type(view), "apply", picky)
+        setup(container, store_id)
+        wait_until(lambda: name in container.stops(), 30, f"{name} to stop at the poison")
+        stop = container.stops()[name]
+        assert stop["position"] > start
+        assert stop["error"] == "RuntimeError: cannot apply this event"
+        # /health names the view and the event; the other views go on to the head.
+        health = client.get("/health").json()
+        assert health["projections"][name]["stopped_at"] == stop
+        assert wait_for_projection(container, "work_orders") == head(container.app)
+        # `audit views` names it too (the view's first event after its position does not
+        # apply), and exits 1.
+        for key, value in (("DATABASE_URL", database_url), ("SERVICECORE_DATA_DIR", str(tmp_path)),
+                           ("SERVICECORE_JWT_SECRET", JWT_SECRET)):
+            patched.setenv(key, value)
+        capsys.readouterr()
+        assert cli.main(["audit", "views", "--view", name]) == 1
+        (line,) = capsys.readouterr().out.splitlines()
+        checked = json.loads(line)
+        assert (checked["view"], checked["ok"], checked["stopped_at"]) == (name, False, stop)
+        assert checked["position"] < stop["position"]
+    # Mended: the view applies it and goes on.
+    wait_for_projection(container, name)
+    assert name not in container.stops()
+
+
+def test_a_rebuild_that_cannot_apply_an_event_the_live_view_applied_is_reported_not_raised(
+        container: Container, store_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    view = next(v for v in container.views if v.name == "parts_demand")
+    applies = type(view).apply
+    start = head(container.app)
+    open_order(container.work_orders, store_id)
+    wait_for_projection(container, "parts_demand")
+
+    def picky(self: ReadModel, conn: psycopg.Connection[Any],
+              events: Sequence[tuple[int, Any]], suffix: str = "") -> None:
+        if suffix == VERIFY_SUFFIX and any(
+                getattr(getattr(e, "audit", None), "store_id", None) == store_id
+                for _, e in events):
+            raise RuntimeError("cannot apply this event")
+        applies(self, conn, events, suffix)
+
+    # The view's code changed since it applied this store's work order: its rebuild stops
+    # there, which `audit views` reports for the view (and goes on to the next view).
+    monkeypatch.setattr(type(view), "apply", picky)
+    checked = verify_view(container.app, container.pool, view)
+    assert not checked.ok
+    assert checked.stopped_at is not None and checked.stopped_at["position"] > start
+    assert checked.stopped_at["topic"].endswith("WorkOrder.Opened")

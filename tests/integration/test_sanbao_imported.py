@@ -77,3 +77,26 @@ def test_imported_warranty_repairs_count_toward_the_same_problem(container: Cont
     assert {"Vehicle.PriorVisitImported"} <= {e["event_type"] for e in v["evidence"]}
     # Visits the owner paid for are not 三包 repairs: one warranty repair flags nothing.
     assert paid_by_owner not in found
+
+
+def test_a_car_whose_only_warranty_visits_are_imported_is_examined(
+        container: Container) -> None:
+    desk = Desk(container)
+    car = new_vin()
+    register(desk, car, "2025-01-10")
+    # The previous system repaired the brakes three times under warranty in 2025; the car has
+    # not been back since go-live: no work order of it on the new system.
+    for n, day in enumerate(("2025-03-03", "2025-05-05", "2025-07-07")):
+        imported(desk, car, f"ONLY-{n}", day, mileage=5_000 + n * 2_000)
+    wait_for_projection(container, "customers")
+    found = flagged(container, desk)
+    # Three 三包 repairs of the brakes: a warning from 3, found through the imported visits.
+    v = found[car]
+    names = ["imported ONLY-0", "imported ONLY-1", "imported ONLY-2"]
+    same = next(f for f in v["flags"] if f["rule"] == "same_problem")
+    assert (same["level"], same["repairs"], same["work_orders"], same["imported"]) == (
+        "warning", 3, names, ["ONLY-0", "ONLY-1", "ONLY-2"])
+    # Whole days: each imported visit counts from midnight of its date in, one repair day.
+    assert [(x["checked_in"][:19], x["repair_days"]) for x in v["visits"]] == [
+        ("2025-03-03T00:00:00", 1), ("2025-05-05T00:00:00", 1), ("2025-07-07T00:00:00", 1)]
+    assert (v["plate"], v["brand"], v["repair_days"]) == ("沪C10086", "Volkswagen", 3)

@@ -5,20 +5,24 @@ never below zero, the write-offs are the claim losses (6601), a charge-back is o
 OEM (2241), and the bank (1002) holds only the OEM's payments; a refused step stores nothing.
 What an approved claim's remittance paid short of the approval (`oem_underpaid`) is written off
 exactly when the OEM has paid something and the remainder (approved less paid less earlier
-underpaid write-offs, and the bill's outstanding) has room for the amount."""
+underpaid write-offs, and the bill's outstanding) has room for the amount. A write-off taken
+back (its mirror entry) counts no more: 1123 and 6601 follow what stays written off, and
+the claim returns to the status the write-off found it in."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from domain.application import ServiceCore
-from domain.common import DomainError
+from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.ledger import METHOD_ACCOUNTS, balances
 from domain.oem_claim import OemClaim
 from domain.oem_claims import OemClaims
@@ -38,6 +42,7 @@ STEP = st.one_of(
     st.tuples(st.just("pay"), st.decimals(min_value="0.01", max_value=450, places=2)),
     st.tuples(st.just("reject")), st.tuples(st.just("resubmit")),
     st.tuples(st.just("approve"), SOME),
+    st.tuples(st.just("reverse"), st.integers(min_value=0, max_value=5)),
     st.tuples(st.just("write_off"), st.sampled_from(
         ["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
          "insurer_short_paid"]),
@@ -66,7 +71,8 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
     for e in events:
         if isinstance(e, Settlement.Settled):
             entries += e.entries
-        elif isinstance(e, Settlement.PaymentTaken | Settlement.ReceivableWrittenOff):
+        elif isinstance(e, Settlement.PaymentTaken | Settlement.ReceivableWrittenOff
+                        | Settlement.WriteOffReversed):
             entries.append(e.entry)
     for one in entries:
         assert sum((p["debit"] for p in one["postings"]), ZERO) == sum(
@@ -74,6 +80,10 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
     found = app.repository.get(sid)
     assert isinstance(found, Settlement)
     return found, balances(entries), events
+
+
+def events_of(app: ServiceCore, sid: UUID) -> list[Any]:
+    return list(app.events.get(sid))
 
 
 def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
@@ -87,7 +97,9 @@ def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
     if claim.status != "approved" or claim.approved_amount is None or paid <= 0:
         return None
     taken = sum((e.amount for e in events if isinstance(e, Settlement.ReceivableWrittenOff)
-                 and e.kind == "oem_underpaid"), ZERO)
+                 and e.kind == "oem_underpaid"), ZERO) - sum(
+        (e.amount for e in events if isinstance(e, Settlement.WriteOffReversed)
+         and e.kind == "oem_underpaid"), ZERO)
     return min(claim.approved_amount - paid - taken, settlement.outstanding("warranty"))
 
 
@@ -100,6 +112,11 @@ def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
 @example(steps=[("approve", Decimal("300.00")), ("write_off", "oem_underpaid", None),
                 ("pay", Decimal("280.00")), ("write_off", "oem_short_paid", None),
                 ("write_off", "oem_underpaid", None)])
+@example(steps=[("reject",), ("write_off", "oem_rejected", None), ("reverse", 0),
+                ("reverse", 0), ("pay", Decimal("450.00"))])
+@example(steps=[("approve", Decimal("450.00")), ("pay", Decimal("450.00")),
+                ("write_off", "oem_charged_back", Decimal("100.00")), ("reverse", 0),
+                ("write_off", "oem_charged_back", None)])
 def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         steps: list[tuple[Any, ...]]) -> None:
     app, wo, sid = settled_warranty_visit()
@@ -117,6 +134,13 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
                 claims.resubmit(CLERK, wo, changes="record added")
             elif step[0] == "approve":
                 claims.approve(CLERK, wo, approved_amount=step[1], reason="labor time cut")
+            elif step[0] == "reverse":
+                done = [e.write_off_id for e in events_of(app, sid)
+                        if isinstance(e, Settlement.ReceivableWrittenOff)]
+                if done:
+                    adjust.reverse_write_off(MANAGER, sid, str(done[step[1] % len(done)]),
+                                             reason="the OEM paid after all")
+                    event("write-off taken back")
             else:
                 adjust.write_off(MANAGER, sid, kind=step[1], amount=step[2],
                                  reason="the OEM will not pay")
@@ -130,7 +154,9 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         outstanding = settlement.outstanding("warranty")
         assert outstanding >= 0
         assert ledger.get("1123", ZERO) == outstanding
-        offs = [e for e in events if isinstance(e, Settlement.ReceivableWrittenOff)]
+        taken_back = {e.write_off_id for e in events if isinstance(e, Settlement.WriteOffReversed)}
+        offs = [e for e in events if isinstance(e, Settlement.ReceivableWrittenOff)
+                and e.write_off_id not in taken_back]  # the write-offs standing
         assert ledger.get("6601", ZERO) == sum((e.amount for e in offs), ZERO)
         back = sum((e.amount for e in offs if e.kind == "oem_charged_back"), ZERO)
         assert -ledger.get("2241", ZERO) == back <= settlement.paid("warranty")
@@ -171,3 +197,65 @@ def test_an_insurer_short_pay_is_written_off_within_the_insurance_bill() -> None
     assert settlement.outstanding("insurance") == Decimal("400.00")
     with pytest.raises(DomainError, match="reversed"):
         money.reverse(MANAGER, sid, reason="wrong bill")
+
+
+def test_a_write_off_taken_back_restores_the_receivable_once_and_only_on_its_settlement() -> None:
+    app, wo, sid = settled_warranty_visit()
+    _, other_wo, other_sid = settled_warranty_visit()
+    claims, adjust, money = OemClaims(app), ReceivableAdjustments(app), Settlements(app)
+    claims.reject(CLERK, wo, reason_code="R-40", reason="record missing")
+    done = adjust.write_off(MANAGER, sid, kind="oem_rejected", amount=None,
+                            reason="appeal window closed")
+    write_off_id = done.body["written_off"]["write_off_id"]
+    assert done.body["bills"]["warranty"]["outstanding"] == "0.00"
+    with pytest.raises(DomainError):  # nothing outstanding: the OEM's late payment is refused
+        money.pay(CASHIER, work_order_id=wo, method="bank_transfer", bill="warranty",
+                  amount="150.00", provider_ref="OEM-LATE")
+    before = events_stored(app)
+    refusals = [(CASHIER, sid, write_off_id, "the OEM paid", NotPermitted),
+                (MANAGER, sid, write_off_id, " ", InvalidInput),
+                (MANAGER, sid, "WO-NOT-MADE", "the OEM paid", NotFound),
+                (MANAGER, other_sid, write_off_id, "the OEM paid", NotFound)]
+    for caller, settlement_id, which, reason, error in refusals:
+        with pytest.raises(error):
+            adjust.reverse_write_off(caller, settlement_id, which, reason=reason)
+    assert events_stored(app) == before
+    back = adjust.reverse_write_off(MANAGER, sid, write_off_id, reason="the OEM paid after all")
+    assert back.body["claim_status"] == "rejected"
+    assert back.body["reversed"]["amount"] == "450.00"
+    assert back.body["bills"]["warranty"]["outstanding"] == "450.00"
+    with pytest.raises(IllegalTransition, match="taken back already"):
+        adjust.reverse_write_off(MANAGER, sid, write_off_id, reason="the OEM paid after all")
+    # The receivable is open again: the OEM's payment clears it as any payment does.
+    money.pay(CASHIER, work_order_id=wo, method="bank_transfer", bill="warranty",
+              amount="450.00", provider_ref="OEM-LATE")
+    settlement, ledger, _ = books(app, sid)
+    assert (ledger.get("1123", ZERO), ledger.get("6601", ZERO)) == (ZERO, ZERO)
+    assert settlement.outstanding("warranty") == ZERO
+    claim = app.repository.get(OemClaim.create_id(wo))
+    assert isinstance(claim, OemClaim) and claim.status == "rejected"
+    assert other_wo != wo
+
+
+def test_a_write_off_stored_before_ids_is_known_by_its_settlement_and_place() -> None:
+    app, wo, sid = settled_warranty_visit()
+    OemClaims(app).reject(CLERK, wo, reason_code=None, reason="record missing")
+    ReceivableAdjustments(app).write_off(MANAGER, sid, kind="oem_rejected", amount="100.00",
+                                         reason="appeal window closed")
+    mapper = app.mapper
+    replayed = None
+    for stored_one in app.events.get(sid):
+        one = stored_one
+        if isinstance(one, Settlement.ReceivableWrittenOff):  # as v1 stored it: no id
+            stored = mapper.to_stored_event(one)
+            state = json.loads(stored.state)
+            state.pop("class_version")
+            state.pop("write_off_id")
+            one = mapper.to_domain_event(StoredEvent(
+                stored.originator_id, stored.originator_version, stored.topic,
+                json.dumps(state).encode()))
+            assert one.write_off_id is None
+        replayed = one.mutate(replayed)
+    assert isinstance(replayed, Settlement)
+    assert list(replayed.write_offs) == [f"{replayed.number}-W1"]
+    assert replayed.write_offs[f"{replayed.number}-W1"]["amount"] == Decimal("100.00")

@@ -5,6 +5,7 @@ import), and never stored when refused."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,6 +115,8 @@ def test_a_reference_taken_for_another_car_is_refused_and_stores_nothing() -> No
     ({"totals": {"total": "-1"}}, "totals.total"),
     ({"totals": {"total": "1.234"}}, "totals.total"),
     ({"totals": {"vat": "1"}}, "totals"),
+    ({"totals": {"total": "1e999999999"}}, "totals.total"),  # beyond Decimal's exponent range
+    ({"parts": [{"part_number": "P1", "qty": "1E+999999999"}]}, "parts[0].qty"),
     ({"complaints": "noise"}, "complaints"),
 ])
 def test_bad_input_is_refused_naming_the_field_and_stores_nothing(
@@ -181,3 +184,37 @@ def test_a_csv_row_is_read_into_the_record_or_refused_naming_its_column() -> Non
             record_of({"vin": VIN, "store_id": "S01", "source_ref": "R", "date_in": "2022-03-01",
                        "mileage_in": "1", **row})
         assert refused.value.field == field
+
+
+def test_a_csv_line_too_long_or_a_mileage_of_thousands_of_digits_is_refused_by_number(
+        tmp_path: Path) -> None:
+    from servicecore.history_import import MAX_LINE, RowError, record_of, rows_of
+
+    # int() refuses more than 4,300 digits with a ValueError: the row is refused, not the run.
+    with pytest.raises(RowError) as refused:
+        record_of({"vin": VIN, "store_id": "S01", "source_ref": "R", "date_in": "2022-03-01",
+                   "mileage_in": "9" * 5_000})
+    assert refused.value.field == "mileage_in"
+    # A line of a million empty cells (a mangled export) is refused at its line, not split
+    # into a million-entry row first.
+    path = tmp_path / "history.csv"
+    path.write_text("vin,store_id,source_ref,date_in,mileage_in\n"
+                    f"{VIN},S01,R-1,2022-03-01,1000\n" + "," * (MAX_LINE + 1) + "\n",
+                    encoding="utf-8")
+    rows = rows_of(path)
+    assert next(rows)[0] == 2
+    with pytest.raises(RowError, match="line 3 is longer than"):
+        next(rows)
+
+
+def test_a_file_not_in_utf_8_is_refused_naming_the_first_line_that_is_not(
+        tmp_path: Path) -> None:
+    from servicecore.history_import import RowError, rows_of
+
+    # An export of the old system in GBK: its first line in Chinese is not UTF-8.
+    path = tmp_path / "history.csv"
+    path.write_bytes("vin,store_id,source_ref,date_in,mileage_in,complaints\n"
+                     f"{VIN},S01,R-1,2022-03-01,1000,noise\n"
+                     f"{VIN},S01,R-2,2022-04-01,2000,刹车异响\n".encode("gbk"))
+    with pytest.raises(RowError, match="line 3 is not UTF-8"):
+        list(rows_of(path))

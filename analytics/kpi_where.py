@@ -1,0 +1,87 @@
+"""What a KPI query of the catalogue (`analytics.kpis`) is filtered by, and the types its
+figures are given: the filters a request names, the WHERE clause built from them with bound
+parameters, and the DECIMAL types of ratios, money and hours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from domain.payer_name import payer_name_key
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: date | None = None
+    date_to: date | None = None
+    store_id: str | None = None
+    brand: str | None = None
+    model: str | None = None
+    technician: str | None = None
+    pay_type: str | None = None
+    today: date | None = None  # the store's day (SERVICECORE_STORE_TIMEZONE), as every date here
+
+    def end(self) -> date:
+        """The last day of the period: `date_to`, else the store's today (the server's calendar
+        day only where no one says which that is)."""
+        return self.date_to or self.today or date.today()
+
+
+@dataclass
+class Where:
+    """Builds a WHERE clause from the filters a KPI supports, with bound parameters."""
+
+    filters: Filters
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def period(self, column: str) -> Where:
+        if self.filters.date_from:
+            self.clauses.append(f"{column} >= ?::DATE")
+            self.params.append(self.filters.date_from)
+        if self.filters.date_to:
+            self.clauses.append(f"{column} < ?::DATE + 1")
+            self.params.append(self.filters.date_to)
+        return self
+
+    def eq(self, column: str, name: str) -> Where:
+        value = getattr(self.filters, name)
+        if value is not None:
+            self.clauses.append(f"{column} = ?")
+            self.params.append(value)
+        return self
+
+    def typed(self, column: str, name: str) -> Where:
+        """A brand or model by its key (`payer_name_key`), however either was typed."""
+        value = getattr(self.filters, name)
+        if value is not None:
+            self.clauses.append(f"{column} = ?")
+            self.params.append(payer_name_key(value))
+        return self
+
+    def vehicle(self, alias: str = "w") -> Where:
+        """The store as given; the brand and model by their keys, so that "Volkswagen" counts
+        the cars typed "VOLKSWAGEN" or full-width "ＶＯＬＫＳＷＡＧＥＮ" too, and "Lavida" those
+        typed "LAVIDA"."""
+        return self.eq(f"{alias}.store_id", "store_id").typed(
+            f"{alias}.brand_key", "brand").typed(f"{alias}.model_key", "model")
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) or "TRUE"
+
+
+# Ratios are rounded to 4 places and typed DECIMAL: the API answers them as strings
+# ("0.8333"), as it answers every decimal figure, and the CSV prints the same 4 places.
+RATIO = "DECIMAL(18, 4)"
+# Money to the fen, typed DECIMAL: strings with 2 places in JSON ("412.39") and in the CSV.
+MONEY = "DECIMAL(18, 2)"
+# Hours (sold, available, clocked) shown to 2 places, half up (`kpi_figures.hours`): strings
+# with 2 places in JSON ("15.30") and in the CSV, as `/technicians/kpi` shows them.
+HOURS = "DECIMAL(18, 2)"
+# Clocked time in whole seconds, summed exactly; divided once, for a ratio or for showing.
+SECONDS = "date_diff('second', p.clock_on_at, p.clock_off_at)"
+
+# Rows per technician carry the current name beside the user id (the key): the name of their
+# latest profile, so a renamed technician's past hours show under the new name.
+NAMED = "LEFT JOIN dim_technician d USING (technician_id)"

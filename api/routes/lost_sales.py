@@ -1,0 +1,111 @@
+"""/stores/{store_id}/lost-sales: parts asked for at the counter or the desk and not sold
+(record: parts clerk, advisor, manager; read: those and the analyst). The part need not be in
+the part master (a part never stocked has no record there): the number is kept as the master
+spells part numbers (domain/lost_sale.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from api.auth import Principal
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    Offset,
+    StoreId,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
+from api.json_bodies import JsonBodyRoute
+from api.numbers import Number
+from api.paging import Limit, PageOf
+from api.schemas import Body, CommandAccepted, example
+from domain.common import NotFound
+from domain.lost_sale import MAX_NOTE
+from domain.lost_sales import LostSales
+from domain.part import normalise_part_number
+from projections.lost_sales import BY_PART, list_lost_sales
+
+router = APIRouter(prefix="/stores/{store_id}/lost-sales", tags=["stock"],
+                   route_class=JsonBodyRoute)
+VIEW = "lost_sales"
+Reader = Annotated[Principal, Depends(reader("lost_sales.read"))]
+RecordCmd = Annotated[Command, Depends(command("lost_sales.record"))]
+Reason = Literal["not_stocked", "out_of_stock", "price", "customer_declined_wait"]
+
+
+class LostSaleIn(Body):
+    model_config = example({"part_number": "5Q0698151", "qty": "2", "reason": "out_of_stock",
+                            "work_order_id": None, "customer_id": None,
+                            "note": "customer bought elsewhere"})
+
+    part_number: str = Field(min_length=1, max_length=40, description=(
+        "as written (blanks dropped, upper case); need not be in the part master"))
+    qty: Number = Field(gt=0, le=1_000_000, description="the quantity asked for")
+    reason: Reason = Field(description=(
+        "not_stocked (the store does not carry the part), out_of_stock, price, "
+        "customer_declined_wait (would not wait for an order)"))
+    work_order_id: UUID | None = Field(default=None, description="the store's work order")
+    customer_id: UUID | None = Field(default=None, description="the customer who asked")
+    note: str | None = Field(default=None, max_length=MAX_NOTE)
+
+
+class LostSaleOut(BaseModel):
+    id: str
+    store_id: str
+    part_number: str
+    qty: str
+    reason: Reason
+    work_order_id: str | None
+    customer_id: str | None
+    note: str | None
+    recorded_at: datetime
+    recorded_by: str = Field(description="the user who recorded it")
+    recorded_role: str
+
+
+class LostPartTotal(BaseModel):
+    part_number: str
+    lines: int = Field(description="lost sales of the part (each a line of unfilled demand)")
+    qty: str = Field(description="the quantity asked for over them")
+
+
+class LostSalePage(PageOf[LostSaleOut]):
+    """One page of the store's lost sales, the latest first, with totals per part over all
+    of them."""
+
+    parts: int = Field(description="how many parts the lost sales name")
+    by_part: list[LostPartTotal] = Field(description=(
+        f"per part, the most lines first (at most {BY_PART})"))
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+def record_lost_sale(store_id: StoreId, body: LostSaleIn, cmd: RecordCmd, ctx: Ctx) -> Any:
+    """A lost sale of the store, who and when from the token; a work order named must be the
+    store's and a customer named known (else 404); bad input 422 naming `field`."""
+    result = LostSales(ctx.app, ctx.work_orders.stores).record(
+        cmd.envelope, store_id, **body.model_dump())
+    return cmd.accepted(result)
+
+
+@router.get("", response_model=LostSalePage)
+def lost_sales(store_id: StoreId, ctx: Ctx, principal: Reader, part_number: IdFilter = None,
+               reason: Reason | None = None, limit: Limit = 50, offset: Offset = 0,
+               wait_for: WaitFor = None) -> Any:
+    """The store's lost sales (of one `part_number`, for one `reason`), the latest first; a
+    store the token does not cover 404."""
+    if not principal.sees(store_id):
+        raise NotFound(f"store {store_id} not found")
+    number = normalise_part_number(part_number) if part_number else None
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_lost_sales(conn, principal.stores, store_id, part_number=number,
+                               reason=reason, limit=limit, offset=offset)

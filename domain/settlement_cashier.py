@@ -1,0 +1,145 @@
+"""The cashier's commands: payments (a deposit before confirmation; the one that completes the
+customer bill settles the visit in the same save) and the day-end close.
+
+The rule from the seed: when the customer's payment completes, the work order's status, the
+bills and the journal change together or not at all — the settling payment, the settlement, the
+cashier's day and the work order are saved in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.application import CommandResult, Decision, Request, Session
+from domain.cashier_day import CashierDay
+from domain.common import InvalidInput, NotPermitted, require, require_group_store
+from domain.customer import Customer
+from domain.loyalty import LoyaltyRules
+from domain.payment_reference import PaymentReference, provider_reference
+from domain.settlement import Settlement
+from domain.settlement_bills import insurance_shares
+from domain.settlement_desk import SettlementDesk
+from domain.settlement_state import ELECTRONIC, DepositLimit, SettlementError
+from domain.taken_once import refuse_taken
+from domain.work_order import WorkOrder
+
+
+class SettlementCashier(SettlementDesk):
+    def pay(self, request: Request, *, work_order_id: UUID, method: str, amount: object,
+            bill: str = "customer", tendered: object | None = None,
+            provider_ref: str | None = None, business_date: str | None = None,
+            correction_of: str | None = None, reason: str | None = None) -> CommandResult:
+        """A payment (a deposit before confirmation); the one that completes the customer bill
+        settles the visit in the same transaction. A correction of a closed day says why."""
+        day = self._business_date(request, business_date)
+        if correction_of is not None:
+            try:
+                require(date.fromisoformat(correction_of).isoformat() < day,
+                        InvalidInput("correction_of names an earlier, closed day"))
+            except ValueError:
+                raise InvalidInput("correction_of must be YYYY-MM-DD") from None
+        payment_id = "PAY-" + uuid4().hex[:12].upper()
+
+        def decide(session: Session) -> Decision:
+            wo = session.get(WorkOrder, work_order_id, "work order")
+            require(wo.status not in ("cancelled",), SettlementError("the work order is cancelled"))
+            settlement = self._settlement_for(session, wo)
+            audit = session.audit(wo.store_id)
+            if correction_of is not None:
+                closed = session.find(CashierDay, CashierDay.create_id(
+                    wo.store_id, session.caller.user_id, correction_of))
+                require(closed is not None and closed.closed, InvalidInput(
+                    f"{correction_of} is not a closed day of yours; no correction needed"))
+            # the earlier payment that took this reference
+            refuse_taken(session.find(PaymentReference, i) for i in (*held, *before))
+            was_settled = settlement.status == "settled"
+            cashier_day = self._cashier_day(session, wo.store_id, day)
+            cashier_day.check_takes_payment(self.today(request).isoformat())  # before the reason
+            payment = settlement.take_payment(
+                audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
+                business_date=day, tendered=tendered, provider_ref=provider_ref,
+                correction_of=correction_of, reason=reason,
+                deposit_limit=self._deposit_limit(wo, settlement.assessment),
+                opened_on=wo.opened_at.astimezone(self.zone).date().isoformat(),
+                today=self.today(request).isoformat())
+            for reference_id in held:
+                session.add(PaymentReference(
+                    id=reference_id, audit=audit, method=method, reference=payment["provider_ref"],
+                    payment_id=payment_id, settlement_id=settlement.id,
+                    work_order_number=wo.number))
+            cashier_day.money_in(audit, settlement.id, payment, self.today(request).isoformat())
+            # settled: the visit is, by this payment or before it (an insurer's or the OEM's
+            # bill paid after the customer's, a returned amount paid again)
+            settled = self._settle_if_paid(session, settlement) or settlement.status == "settled"
+            if was_settled and payment["bill"] == "customer":
+                self._paid_again(session, settlement, payment)
+            return Decision(settlement, {**settlement.summary(), "payment_id": payment_id,
+                                         "change": str(payment["change"]), "settled": settled})
+
+        store = self._store_of(work_order_id)
+        cashier_day = CashierDay.create_id(store, request.caller.user_id, day)
+        reference = provider_reference(provider_ref)  # an electronic payment's (one per store)
+        held = (PaymentReference.create_id(store, method, reference),) \
+            if reference and method in ELECTRONIC else ()
+        before = PaymentReference.typed_before(store, method, provider_ref or "") if held else ()
+        return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
+                                                  work_order_id, cashier_day, *held))
+
+    def _deposit_limit(self, wo: WorkOrder, assessment: dict[str, Any] | None) -> DepositLimit:
+        """Deposits go up to what the customer approved on the estimate (their pay-type lines,
+        the deductibles of approved warranty lines and, under an insurer's assessment, the
+        deductible and excess of the approved insurance lines; VAT included): a service
+        manager takes money against agreed work. Before any such line is approved, up to the
+        configured ceiling."""
+        zero = Decimal("0.00")
+        insured = sum((ln["gross"] for ln in wo.lines.values()
+                       if ln["status"] == "approved" and ln["pay_type"] == "insurance"), zero)
+        estimate = wo.totals().get("customer", {}).get("total", zero) + (
+            sum(insurance_shares(insured, assessment), zero) if assessment and insured else zero)
+        if estimate > 0:
+            return DepositLimit(estimate, "approved_estimate")
+        return DepositLimit(self.policy.deposit_ceiling, "ceiling")
+
+    def _paid_again(self, session: Session, settlement: Settlement,
+                    payment: dict[str, Any]) -> None:
+        """A payment on a settled visit's customer bill pays again money that went back (it
+        is refused beyond what is outstanding, and only a payment return leaves anything
+        outstanding after settlement): the spend and points the refund lowered come back, in
+        the payment's save."""
+        customer = session.find(Customer, settlement.customer_id)
+        if customer is None:
+            return
+        customer.paid_again(session.audit(customer.store_id),
+                            self.policy.loyalty or LoyaltyRules(), payment["payment_id"],
+                            settlement.work_order_id, settlement.work_order_number,
+                            payment["amount"])
+
+    def close_day(self, request: Request, *, store_id: str, business_date: str | None = None,
+                  counted_cash: object, reason: str | None = None,
+                  cashier_id: str | None = None) -> CommandResult:
+        """Totals by method; expected vs counted cash, a variance needs a reason."""
+        caller = request.caller
+        require_group_store(self.stores, store_id)
+        require(caller.may_use(store_id), NotPermitted(f"your token does not cover {store_id}"))
+        cashier = cashier_id or caller.user_id
+        require(cashier == caller.user_id or caller.role in ("manager", "finance"),
+                NotPermitted("a cashier closes their own day"))
+        day = self._business_date(request, business_date, "a day-end close")
+        day_id = CashierDay.create_id(store_id, cashier, day)
+
+        def decide(session: Session) -> Decision:
+            found = session.find(CashierDay, day_id)
+            if found is None:  # a day without takings still closes (zero totals)
+                found = CashierDay(id=day_id, audit=session.audit(store_id), cashier_id=cashier,
+                                   business_date=day)
+                session.add(found)
+            variance = found.close(session.audit(store_id), counted_cash, reason)
+            return Decision(found, {"business_date": day, "cashier_id": cashier,
+                                    "totals": {k: str(v) for k, v in found.totals.items()},
+                                    "expected_cash": str(found.expected_cash),
+                                    "variance": str(variance)})
+
+        return self.app.execute(request, decide, (day_id,))

@@ -1,0 +1,34 @@
+"""A lost sale: validated once, as recorded; the part number is kept as the master spells it,
+whether or not the master holds it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from domain.common import Audit, InvalidInput
+from domain.lost_sale import REASONS, LostSale
+
+CLERK = Audit("clerk-1", "parts_clerk", "S01", datetime(2026, 5, 1, 2, 30, tzinfo=UTC), "corr-1")
+
+
+def test_a_lost_sale_keeps_the_part_number_as_the_master_spells_it() -> None:
+    sale = LostSale.record(CLERK, part_number="5q0 698 151", qty="2", reason="out_of_stock",
+                           note="  bought elsewhere ")
+    assert (sale.store_id, sale.part_number, sale.qty, sale.reason, sale.note) == (
+        "S01", "5Q0698151", Decimal(2), "out_of_stock", "bought elsewhere")
+    (recorded,) = sale.collect_events()
+    assert isinstance(recorded, LostSale.Recorded) and recorded.audit == CLERK
+
+
+@pytest.mark.parametrize(("given", "field"), [
+    ({"part_number": "5Q0/698"}, "part_number"), ({"qty": "0"}, "qty"),
+    ({"qty": "1.0001"}, "qty"), ({"reason": "weather"}, "reason"),
+    ({"note": "x" * 501}, "note")])
+def test_bad_input_is_refused_naming_its_field(given: dict[str, str], field: str) -> None:
+    data = {"part_number": "5Q0698151", "qty": "1", "reason": REASONS[0], **given}
+    with pytest.raises(InvalidInput) as refused:
+        LostSale.record(CLERK, **data)
+    assert refused.value.extra["field"] == field
