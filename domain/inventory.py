@@ -32,8 +32,8 @@ from domain.part import Part, normalise_part_number
 from domain.purchase_order import PurchaseOrder, order_line, require_draft_size
 from domain.stock import StockItem
 from domain.stock_found import lot_records
-from domain.stock_state import picks_cost
 from domain.transfer import Transfer
+from domain.transfer_dispatch import dispatch_transfer
 
 
 @dataclass(frozen=True)
@@ -79,22 +79,6 @@ def existing_stock(session: Session, store_id: str, part_number: str) -> StockIt
 
 def stock_stream(store_id: str, part_number: str) -> UUID:
     return StockItem.create_id(store_id, normalise_part_number(part_number))
-
-
-def dispatch_transfer(session: Session, item: StockItem, to_store: str, qty: object,
-                      reason: str | None, year: int, transfer_id: UUID | None = None) -> Transfer:
-    """The units leave the sending store's item (FIFO) on a new transfer, numbered in the
-    sender's series, in transit to `to_store`."""
-    transfer_id = transfer_id or uuid4()
-    audit = session.audit(item.store_id)
-    number = session.next_number("transfer", "TR", item.store_id, year)
-    picks = item.transfer_out(audit, str(transfer_id), to_store, qty, reason)
-    transfer = Transfer(id=transfer_id, audit=audit, number=number, from_store=item.store_id,
-                        to_store=to_store, part_number=item.part_number,
-                        qty=quantity(qty, "transferred quantity", places=3, field="qty"),
-                        picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
-    session.add(transfer)
-    return transfer
 
 
 class Inventory:

@@ -24,9 +24,10 @@ from domain.common import (
     require_group_store,
 )
 from domain.counter import DocumentCounter
-from domain.inventory import Inventory, dispatch_transfer, existing_stock, stock_stream
+from domain.inventory import Inventory, existing_stock, stock_stream
 from domain.money import quantity
 from domain.part import normalise_part_number
+from domain.transfer_dispatch import dispatch_transfer
 from domain.transfer_plan import ZERO, need, spare
 
 # One command loads and changes the stock items of every part's receiver and donors.
