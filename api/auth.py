@@ -54,6 +54,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "parts_desk.read": PARTS | {"advisor"},
     "purchase_orders.read": PARTS | {"auditor", "finance", "analyst"},
     "purchase_orders.manage": PARTS,
+    # which sister stores can spare what a store is short of (sending them: stock.move)
+    "transfers.suggestions": PARTS | {"auditor", "analyst"},
     "settlements.manage": frozenset({"cashier", "advisor", "manager"}),
     "settlements.reverse": frozenset({"manager"}),
     "receivables.write_off": frozenset({"manager"}),

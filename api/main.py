@@ -46,6 +46,7 @@ from api.routes import (
     settlements,
     stock,
     technicians,
+    transfer_suggestions,
     vehicles,
     work_orders,
     write_offs,
@@ -117,6 +118,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(stock.router)
     app.include_router(stock.alerts_router)
     app.include_router(purchase_orders.router)
+    app.include_router(transfer_suggestions.router)
     app.include_router(settlements.router)
     app.include_router(write_offs.router)
     app.include_router(finance.router)

@@ -205,6 +205,9 @@ class FromSuggestionsIn(Body):
         default=None, max_length=MAX_DRAFT_LINES,
         description=f"default: every part the suggestion list proposes from this supplier "
                     f"(422 when that is more than {MAX_DRAFT_LINES})")
+    after_transfers: Boolean = Field(default=False, description=(
+        "order only what the list with ?after_transfers=true proposes: what is in transit to "
+        "the store and what its sister stores would send it count as coming"))
 
 
 class CloseIn(Body):
@@ -253,3 +256,22 @@ class ApprovalOut(BaseModel):
 
 class ApprovalPage(PageOf[ApprovalOut]):
     """One page of the approvals, newest request first."""
+
+
+class SuggestedTransferIn(Body):
+    part_number: Code
+    from_store: str = Field(min_length=1, max_length=20, description="the donor store")
+    qty: Number = Field(gt=0, le=1_000_000)
+
+
+class TransfersFromSuggestionsIn(Body):
+    model_config = example({"to_store": "S02"})
+
+    to_store: str = Field(min_length=1, max_length=20, description="the store below minimum")
+    lines: list[SuggestedTransferIn] | None = Field(
+        default=None, max_length=2 * MAX_DRAFT_LINES, description=(
+            "the donors and quantities as `GET /transfers/suggestions` showed them, each "
+            "re-checked (409 naming the part where a donor can no longer spare it or the store "
+            "no longer needs it); default: every part the list proposes now (422 when that is "
+            f"more than {MAX_DRAFT_LINES} parts)"))
+    reason: str | None = Field(default=None, max_length=500, description=REASON)

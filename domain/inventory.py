@@ -6,7 +6,7 @@ make scrap or a stocktake variance wait for a manager are settings (`Thresholds`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,8 +32,8 @@ from domain.part import Part, normalise_part_number
 from domain.purchase_order import PurchaseOrder, order_line, require_draft_size
 from domain.stock import StockItem
 from domain.stock_found import lot_records
-from domain.stock_state import picks_cost
 from domain.transfer import Transfer
+from domain.transfer_dispatch import dispatch_transfer
 
 
 @dataclass(frozen=True)
@@ -292,15 +292,9 @@ class Inventory:
 
         def decide(session: Session) -> Decision:
             item = existing_stock(session, from_store, part_number)
-            audit = session.audit(from_store)
-            number = session.next_number("transfer", "TR", from_store, year)
-            picks = item.transfer_out(audit, str(transfer_id), to_store.strip(), qty, reason)
-            transfer = Transfer(id=transfer_id, audit=audit, number=number, from_store=from_store,
-                                to_store=to_store.strip(), part_number=item.part_number,
-                                qty=quantity(qty, "transferred quantity", places=3, field="qty"),
-                                picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
-            session.add(transfer)
-            return Decision(transfer, {"number": number, "status": transfer.status,
+            transfer = dispatch_transfer(session, item, to_store.strip(), qty, reason, year,
+                                         transfer_id)
+            return Decision(transfer, {"number": transfer.number, "status": transfer.status,
                                        "cost": str(transfer.cost)})
 
         counter = DocumentCounter.create_id("transfer", from_store, year)
@@ -400,8 +394,11 @@ class Inventory:
         return self.app.execute(request, decide, (counter, *streams))
 
     def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
-                               part_numbers: list[str]) -> CommandResult:
-        """Draft an order for the proposed parts that the stock items still say to reorder."""
+                               part_numbers: list[str],
+                               caps: Mapping[str, Decimal] | None = None) -> CommandResult:
+        """Draft an order for the proposed parts that the stock items still say to reorder;
+        with `caps` (part → quantity), no more of each than it says (none of a part it
+        leaves out): what the list proposes once transfers are counted."""
         require_draft_size(len(part_numbers), "parts proposed")
         self._require_known(store_id)
         year = self._year(request)
@@ -415,6 +412,8 @@ class Inventory:
                 part = find_part(session, proposed)
                 item = stock_item(session, store_id, proposed)
                 qty = item.suggested_order() if item is not None else Decimal(0)
+                if caps is not None:
+                    qty = min(qty, caps.get(proposed, Decimal(0)))
                 if item is None or qty <= 0 or \
                         (part.details["preferred_supplier"] or "").strip() != supplier.strip():
                     skipped.append(proposed)

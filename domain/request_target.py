@@ -29,7 +29,7 @@ _PROGRESS_TOKEN = re.compile(
 # Query parameters whose values name no person and hold no secret: paging, days and moments,
 # states and kinds, formats, store ids, ids (UUIDs, document and part numbers), staff user ids.
 KEPT_QUERY_VALUES = frozenset({
-    "account", "active", "after", "aged_on", "as_of", "at_from", "at_to", "bills_limit",
+    "account", "active", "after", "after_transfers", "aged_on", "as_of", "at_from", "at_to", "bills_limit",
     "bills_offset", "brand", "by", "candidates_limit", "candidates_offset", "cashier",
     "conflicts_limit", "conflicts_offset", "correlation_id", "customer_id", "date", "date_from",
     "date_to", "day", "days", "event_type", "format", "from", "from_day",
@@ -38,7 +38,7 @@ KEPT_QUERY_VALUES = frozenset({
     "offset", "older_than_days", "op_code", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
     "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "source", "state",
     "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
-    "to_day", "type", "user_id",
+    "to_day", "to_store", "type", "user_id",
     "visits_limit", "visits_offset", "wait_for", "work_order_id",
 })
 

@@ -14,6 +14,7 @@ from projections.base import Reading, like_literal, page_of, read
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
+from projections.transfer_suggestions import by_transfer
 
 STOCK_READ_COLUMNS = """
     s.store_id, s.part_number, p.name, s.unit, s.on_hand, s.reserved,
@@ -274,11 +275,16 @@ def get_part(conn: psycopg.Connection[Any], part_number: str) -> dict[str, Any] 
 def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                         store_id: str | None = None,
                         supplier: str | None = None, limit: int | None = 200,
-                        offset: int = 0) -> dict[str, Any]:
-    """Parts below minimum once what is on order is counted: how much, from whom."""
-    where, params = _stores_clause(stores, "s.store_id")
+                        offset: int = 0, after_transfers: bool = False) -> dict[str, Any]:
+    """Parts below minimum once what is on order is counted: how much, from whom. With
+    `after_transfers`, what transfers bring (`by_transfer`: in transit to the store, and what
+    its sister stores would send it now) counts as coming too."""
+    joined, params = by_transfer(stores) if after_transfers else (
+        "CROSS JOIN LATERAL (SELECT 0 AS by_transfer) x", [])
+    where, scope_params = _stores_clause(stores, "s.store_id")
+    params += scope_params
     clauses = [where, "s.on_hand - s.reserved < s.min_stock",
-               "s.on_hand - s.reserved + s.on_order < s.min_stock"]
+               "s.on_hand - s.reserved + s.on_order + x.by_transfer < s.min_stock"]
     if store_id:
         clauses.append("s.store_id = %s")
         params.append(store_id)
@@ -287,9 +293,11 @@ def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
         params.append(supplier)
     return _page(conn, f"""SELECT s.store_id, s.part_number, p.name, p.preferred_supplier,
         s.on_hand - s.reserved AS available, s.on_order, s.min_stock, s.reorder_qty,
-        greatest(s.reorder_qty, s.min_stock - (s.on_hand - s.reserved) - s.on_order)
-            AS suggested_qty
-        FROM stock s JOIN parts p USING (part_number) WHERE {' AND '.join(clauses)}""", params,
+        greatest(s.reorder_qty,
+                 s.min_stock - (s.on_hand - s.reserved) - s.on_order - x.by_transfer)
+            AS suggested_qty{", x.by_transfer" if after_transfers else ""}
+        FROM stock s JOIN parts p USING (part_number) {joined}
+        WHERE {' AND '.join(clauses)}""", params,
                  order_by="store_id, preferred_supplier NULLS LAST, part_number", limit=limit,
                  offset=offset)
 

@@ -45,7 +45,7 @@ CustodyStatus = Literal["held", "requested", "shipped", "received_by_oem", "scra
 assert set(CustodyStatus.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 
 
-class TagIn(Body):
+class FailedPartTagIn(Body):
     model_config = example({"work_order_id": "0b8e2c1e-6a51-4f7a-9d6c-3f0a2b1c4d5e",
                             "line_id": "L1", "tag_number": "WT-0117",
                             "location": "warranty cage, shelf B2"})
@@ -83,14 +83,14 @@ class ShipmentIn(Body):
     shipped_on: Day = Field(description="the day it left (YYYY-MM-DD)")
 
 
-class ReceiptIn(Body):
+class OemReceiptIn(Body):
     model_config = example({"receipt_ref": "VW-RCV-7781"})
 
     receipt_ref: str | None = Field(default=None, max_length=MAX_REF,
                                     description="the OEM's receipt reference, when it gives one")
 
 
-class ScrapIn(Body):
+class FailedPartScrapIn(Body):
     model_config = example({"instruction_ref": "VW-SCRAP-2026-118"})
 
     instruction_ref: str | None = Field(default=None, max_length=MAX_REF, description=(
@@ -117,7 +117,7 @@ class FailedPartAccepted(CommandAccepted):
 
 
 @router.post("/failed-parts", response_model=FailedPartAccepted, status_code=201)
-def tag(body: TagIn, cmd: CustodyCmd, ctx: Ctx) -> Any:
+def tag(body: FailedPartTagIn, cmd: CustodyCmd, ctx: Ctx) -> Any:
     """Tag the failed part a warranty part line replaced (its new part issued): held at
     `location`. A tag number already used in the store is 409."""
     return cmd.accepted(FailedParts(ctx.app).tag(
@@ -149,14 +149,14 @@ def ship(failed_part_id: UUID, body: ShipmentIn, cmd: CustodyCmd, ctx: Ctx) -> A
 
 
 @router.post("/failed-parts/{failed_part_id}/receipt", response_model=FailedPartAccepted)
-def receive(failed_part_id: UUID, body: ReceiptIn, cmd: CustodyCmd, ctx: Ctx) -> Any:
+def receive(failed_part_id: UUID, body: OemReceiptIn, cmd: CustodyCmd, ctx: Ctx) -> Any:
     """The OEM has the shipped part (final)."""
     return cmd.accepted(FailedParts(ctx.app).receive(
         cmd.envelope, failed_part_id, receipt_ref=body.receipt_ref))
 
 
 @router.post("/failed-parts/{failed_part_id}/scrap", response_model=FailedPartAccepted)
-def scrap(failed_part_id: UUID, body: ScrapIn, cmd: CustodyCmd, ctx: Ctx) -> Any:
+def scrap(failed_part_id: UUID, body: FailedPartScrapIn, cmd: CustodyCmd, ctx: Ctx) -> Any:
     """Scrapped on the OEM's instruction (held or requested; final); without an instruction
     a manager's alone, with a reason, and the claim package lists it as an error."""
     return cmd.accepted(FailedParts(ctx.app).scrap(

@@ -41,12 +41,16 @@ ManageCmd = Annotated[Command, Depends(command("purchase_orders.manage"))]
 @router.get("/suggestions", response_model=Page)
 def suggestions(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
                 supplier: TextFilter = None, limit: Limit = 200, offset: Offset = 0,
-                wait_for: WaitFor = None) -> Any:
-    """What to reorder: available + on order below the minimum; quantity and supplier."""
+                after_transfers: bool = False, wait_for: WaitFor = None) -> Any:
+    """What to reorder: available + on order below the minimum; quantity and supplier. With
+    `after_transfers`, what is in transit to the store and what the token's other stores would
+    send it (`GET /transfers/suggestions`) count as coming too (`by_transfer`)."""
     wait_for_projection(ctx, VIEW, wait_for)
+    if after_transfers:
+        wait_for_projection(ctx, "parts_demand", wait_for)
     with ctx.pool.connection() as conn:
         return reorder_suggestions(conn, principal.stores, store_id=store_id, supplier=supplier,
-                                   limit=limit, offset=offset)
+                                   limit=limit, offset=offset, after_transfers=after_transfers)
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
@@ -66,18 +70,24 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
     numbers = body.part_numbers
     result = ctx.app.remembered(cmd.envelope) if numbers is None else None
     if result is None:
-        if numbers is None:
+        caps = None
+        if numbers is None or body.after_transfers:
             with ctx.pool.connection() as conn:
                 proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
                                                store_id=body.store_id, supplier=body.supplier,
-                                               limit=MAX_DRAFT_LINES, offset=0)
+                                               limit=None if numbers else MAX_DRAFT_LINES,
+                                               offset=0, after_transfers=body.after_transfers)
+            if body.after_transfers:
+                caps = {row["part_number"]: row["suggested_qty"] for row in proposed["items"]}
+        if numbers is None:
             require_draft_size(proposed["total"], f"proposed from {body.supplier}: name the "
                                "ones to order in part_numbers")
             numbers = [row["part_number"] for row in proposed["items"]]
         if not numbers:
             raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
         result = ctx.inventory.draft_from_suggestions(
-            cmd.envelope, store_id=body.store_id, supplier=body.supplier, part_numbers=numbers)
+            cmd.envelope, store_id=body.store_id, supplier=body.supplier, part_numbers=numbers,
+            caps=caps)
     cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
     return cmd.accepted(result)
 

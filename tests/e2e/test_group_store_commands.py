@@ -77,3 +77,17 @@ def test_bank_statements_name_only_the_group_s_stores(
     imported = post(group_client, "/reconciliation/statements", finance,
                     {"store_id": here, **statement}, 201)
     assert imported["lines"] == 1, imported
+
+
+def test_transfers_from_suggestions_name_only_the_group_s_stores(
+        group_client: TestClient, auth: Auth, group_stores: tuple[str, str]) -> None:
+    here, there = group_stores
+    unknown = here + "X"
+    clerk = auth("parts_clerk", stores=["*"])
+    line = {"part_number": "5Q0698151", "from_store": there, "qty": "1"}
+    # Sent to a store that is not the group's, or from one: refused, nothing stored.
+    names_the_store(refused(group_client, "/transfers/from-suggestions", clerk,
+                            {"to_store": unknown, "lines": [line]}, 422), unknown, group_stores)
+    names_the_store(refused(group_client, "/transfers/from-suggestions", clerk,
+                            {"to_store": here, "lines": [{**line, "from_store": unknown}]},
+                            422), unknown, group_stores)

@@ -25,7 +25,7 @@ Auth = Callable[..., dict[str, str]]
 LAX = (0, 1, 0.0, "true", "yes")
 # The body fields that take a boolean today; the walk finds every one of them, and any new.
 KNOWN = {"QualityCheckIn.passed", "ConsentIn.granted", "RefundDecisionIn.approve",
-         "DecisionIn.approve"}
+         "DecisionIn.approve", "FromSuggestionsIn.after_transfers"}
 
 
 def _boolean(found: BodyField) -> list[bool | None] | None:
