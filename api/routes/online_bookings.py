@@ -123,8 +123,10 @@ def request_booking(body: OnlineBookingIn, ctx: Ctx, cmd: Annotated[
 
 
 class BookingPage(BaseModel):
+    """One page of the requests, and the booking conversion of all of them."""
+
     total: int
-    limit: int | None
+    limit: int
     offset: int
     items: list[dict[str, Any]]
     conversion: dict[str, Any]
