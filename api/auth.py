@@ -9,9 +9,12 @@ from typing import Any
 import jwt
 
 from api import log_context
-from domain.common import CUSTOMER_ROLE, ROLES
+from domain.common import BOOKING_CHANNEL_ROLE, CUSTOMER_ROLE, ROLES
 
-ALL = frozenset(ROLES)
+# Every member of staff's role: the booking channel is no one's colleague, it reads nothing of
+# the store but the free slots it may offer.
+ALL = frozenset(ROLES - {BOOKING_CHANNEL_ROLE})
+CHANNEL = frozenset({BOOKING_CHANNEL_ROLE})
 DESK = frozenset({"advisor", "manager"})
 PARTS = frozenset({"parts_clerk", "manager"})
 
@@ -91,6 +94,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appointments.book": DESK,
     "appointments.capacity": frozenset({"manager"}),
     "appointments.read": ALL,
+    # online booking (线上预约): the mini program's or website's backend requests a slot and
+    # reads the free ones; the desk lists the requests, confirms or declines them
+    "online_bookings.request": CHANNEL,
+    "online_bookings.availability": CHANNEL | DESK,
+    "online_bookings.read": DESK,
+    "online_bookings.decide": DESK,
     # the labor-operation master: op codes, flat-rate hours, rates per pay type; pricing is the
     # manager's (the workshop supervisor's) alone, as is a labor line priced off it
     "labor_operations.manage": frozenset({"manager"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,8 @@ class ApiContext:
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
     warranty_terms: WarrantyTerms = field(default_factory=WarrantyTerms)
     progress_link_hours: int = 72
+    online_booking_hours: Decimal = Decimal(1)
+    online_booking_link_days: int = 30
     failed_part_tag_days: int = 3  # failed-part custody: the overdue list's two windows
     failed_part_retention_days: int = 180
     public_url: str | None = None

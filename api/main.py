@@ -35,6 +35,7 @@ from api.routes import (
     lost_sales,
     oem_claims,
     on_account,
+    online_bookings,
     parts,
     parts_desk,
     progress,
@@ -126,6 +127,8 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(vehicles.router)
     app.include_router(reminders.router)
     app.include_router(appointments.router)
+    app.include_router(online_bookings.router)
+    app.include_router(online_bookings.link_router)
     app.include_router(technicians.router)
     app.include_router(insurers.router)
     app.include_router(labor_operations.router)

@@ -18,6 +18,15 @@ class AppointmentError(IllegalTransition):
     pass
 
 
+def work_of(services: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Labor hours per skill of a list of expected services."""
+    totals: dict[str, Decimal] = {}
+    for service in services:
+        totals[service["skill"]] = totals.get(service["skill"], Decimal(0)) + \
+            Decimal(service["hours"])
+    return totals
+
+
 class Appointment(Aggregate):
     class Event(Aggregate.Event):
         audit: Audit
@@ -64,11 +73,7 @@ class Appointment(Aggregate):
 
     def work(self) -> dict[str, Decimal]:
         """Labor hours per skill the visit is expected to need."""
-        totals: dict[str, Decimal] = {}
-        for service in self.services:
-            totals[service["skill"]] = totals.get(service["skill"], Decimal(0)) + \
-                Decimal(service["hours"])
-        return totals
+        return work_of(self.services)
 
     def _require_booked(self, doing: str) -> None:
         require(self.status == "booked",

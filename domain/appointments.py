@@ -169,13 +169,13 @@ class Appointments:
             f"{field} {on} is more than {BOOKING_HORIZON_DAYS} days ahead", field=field))
         return on
 
-    def _slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
+    def slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
         on = self._bookable(request, day, "day")
         parse_clock(arrival, "arrival", "arrival")
         return on.isoformat(), arrival
 
     @staticmethod
-    def _day(session: Session, store_id: str, day: str) -> WorkshopDay:
+    def workshop_day(session: Session, store_id: str, day: str) -> WorkshopDay:
         found = session.find(WorkshopDay, WorkshopDay.create_id(store_id, day))
         if found is None:
             raise AppointmentError(f"no workshop capacity is planned for {store_id} on {day}")
@@ -190,7 +190,7 @@ class Appointments:
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
-        on, at = self._slot(request, day, arrival)
+        on, at = self.slot(request, day, arrival)
         vin = normalise_vin(str(vehicle.get("vin") or ""))
         given = {"vin": vin, "plate": normalise_plate(vehicle["plate"]) if vehicle.get("plate")
                  else None, "brand": vehicle.get("brand"), "model": vehicle.get("model"),
@@ -198,26 +198,36 @@ class Appointments:
         appointment_id = uuid4()
 
         def decide(session: Session) -> Decision:
-            customer = session.get(Customer, customer_id, "customer")
-            require(not customer.erased, InvalidInput("that customer has been erased"))
-            known = session.find(Vehicle, vehicle_id(vin))
-            snapshot = {**(known.snapshot() if known else {}),
-                        **{k: v for k, v in given.items() if v is not None}}
-            work = services_of(services,
-                               lambda op_code: master_operation(session, store_id, op_code))
-            audit = session.audit(store_id)
-            appointment = Appointment(id=appointment_id, audit=audit, store_id=store_id,
-                                      customer_id=customer_id, vehicle=snapshot, day=on,
-                                      arrival=at, services=work, kind=kind,
-                                      note=(note or "").strip() or None)
-            workshop = self._day(session, store_id, on)
-            workshop.reserve(audit, appointment_id, at, appointment.work())
-            session.add(appointment)
-            return Decision(appointment, {"appointment_id": str(appointment_id), "day": on,
-                                          "arrival": at, "free": workshop.free()})
+            return self.booked_in(session, appointment_id, store_id=store_id,
+                                  customer_id=customer_id, vehicle=given, day=on, arrival=at,
+                                  services=services, kind=kind, note=note)
 
         return self.app.execute(request, decide,
                                 (WorkshopDay.create_id(store_id, on), appointment_id))
+
+    def booked_in(self, session: Session, appointment_id: UUID, *, store_id: str,
+                  customer_id: UUID, vehicle: Mapping[str, Any], day: str, arrival: str,
+                  services: Sequence[Mapping[str, Any]], kind: str,
+                  note: str | None) -> Decision:
+        """The booking's decision inside the caller's session (`book`'s, or an online booking
+        request's confirmation, saved with it): `vehicle` as `book` normalised it."""
+        customer = session.get(Customer, customer_id, "customer")
+        require(not customer.erased, InvalidInput("that customer has been erased"))
+        known = session.find(Vehicle, vehicle_id(vehicle["vin"]))
+        snapshot = {**(known.snapshot() if known else {}),
+                    **{k: v for k, v in vehicle.items() if v is not None}}
+        work = services_of(services,
+                           lambda op_code: master_operation(session, store_id, op_code))
+        audit = session.audit(store_id)
+        appointment = Appointment(id=appointment_id, audit=audit, store_id=store_id,
+                                  customer_id=customer_id, vehicle=snapshot, day=day,
+                                  arrival=arrival, services=work, kind=kind,
+                                  note=(note or "").strip() or None)
+        workshop = self.workshop_day(session, store_id, day)
+        workshop.reserve(audit, appointment_id, arrival, appointment.work())
+        session.add(appointment)
+        return Decision(appointment, {"appointment_id": str(appointment_id), "day": day,
+                                      "arrival": arrival, "free": workshop.free()})
 
     def _on(self, request: Request, appointment_id: UUID,
             act: Callable[[Session, Appointment], dict[str, Any] | None],
@@ -240,16 +250,16 @@ class Appointments:
     def reschedule(self, request: Request, appointment_id: UUID, *, day: str, arrival: str,
                    reason: str | None = None) -> CommandResult:
         """Move to another day or slot: the old hours are released and the new ones held."""
-        on, at = self._slot(request, day, arrival)
+        on, at = self.slot(request, day, arrival)
         current = self._current(appointment_id)
         streams = [WorkshopDay.create_id(current.store_id, current.day)] if current else []
 
         def act(session: Session, appointment: Appointment) -> dict[str, Any]:
             audit = session.audit(appointment.store_id)
-            self._day(session, appointment.store_id, appointment.day).release(
+            self.workshop_day(session, appointment.store_id, appointment.day).release(
                 audit, appointment_id, "rescheduled")
             appointment.reschedule(audit, on, at, (reason or "").strip() or None)
-            workshop = self._day(session, appointment.store_id, on)
+            workshop = self.workshop_day(session, appointment.store_id, on)
             workshop.reserve(audit, appointment_id, at, appointment.work())
             return {"free": workshop.free()}
 
@@ -283,7 +293,7 @@ class Appointments:
         def act(session: Session, appointment: Appointment) -> None:
             audit = session.audit(appointment.store_id)
             change(audit, appointment)
-            self._day(session, appointment.store_id, appointment.day).release(
+            self.workshop_day(session, appointment.store_id, appointment.day).release(
                 audit, appointment_id, why)
 
         streams = [WorkshopDay.create_id(current.store_id, current.day)] if current else []

@@ -11,9 +11,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://servicecore.local/ids")
 
+# The backend of the store's WeChat mini program or website, booking on a customer's behalf:
+# a token's role, allowed the online-booking requests and the free slots only (api/auth.py).
+BOOKING_CHANNEL_ROLE = "booking_channel"
 ROLES = frozenset(
     {"advisor", "technician", "qc_inspector", "parts_clerk", "cashier", "finance", "manager",
-     "auditor", "analyst"}
+     "auditor", "analyst", BOOKING_CHANNEL_ROLE}
 )
 # The customer deciding on estimate lines through their progress link. Never a token's role:
 # it exists only inside a request to /progress/{token} (see domain/progress_link.py).

@@ -111,6 +111,11 @@ class Customers:
 
         return self.app.execute(request, decide, (customer_id,))
 
+    def seal(self, customer_id: UUID, name: str, phones: list[str]) -> dict[str, Any]:
+        """A new customer's name and phones sealed with their key (a registration made inside
+        another command's save: an online booking request's confirmation)."""
+        return self._seal(customer_id, name, _phones(phones), None)
+
     def _seal(self, customer_id: UUID, name: str | None, phones: list[str] | None,
               wechat_id: str | None) -> dict[str, Any]:
         """The given personal fields sealed with the customer's key (one key look-up)."""

@@ -67,6 +67,7 @@ ROUTES: dict[str, Route] = {
     "LaborOperation": Route("workshop", "labor_operation"),
     "Campaign": Route("workshop", "campaign"),
     "Appointment": Route("workshop", "appointment"),
+    "OnlineBooking": Route("workshop", "online_booking"),
     "WorkshopDay": Route("workshop", "workshop_day"),
     "Roster": Route("workshop", "roster"),
     "ServicePlan": Route("workshop", "service_plan"),

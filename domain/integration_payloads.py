@@ -273,6 +273,15 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "NoShow": nothing,
         "Arrived": fields("work_order_id work_order_number"),
     },
+    # a customer's own request: its slot and the work asked, never who asked (name, phone and
+    # note sealed, the car), nor the customer's reason for cancelling
+    "OnlineBooking": {
+        "Requested": fields("store_id day arrival kind",
+                            services=keep("op_code", "skill", "hours")),
+        "Confirmed": fields("appointment_id customer_id registered"),
+        "Declined": nothing,
+        "Cancelled": nothing,
+    },
     "WorkshopDay": {
         "Planned": fields("store_id day opens closes bays skill_hours"),
         "Replanned": fields("opens closes bays skill_hours reason"),

@@ -74,8 +74,10 @@ def _unb64(text: str) -> bytes:
 class LinkSigner:
     """Makes and checks link tokens and the page's form tokens (HMAC, constant-time checks)."""
 
-    def __init__(self, server_secret: str) -> None:
-        self._key = hmac.new(server_secret.encode(), KEY_LABEL, hashlib.sha256).digest()
+    def __init__(self, server_secret: str, label: bytes = KEY_LABEL) -> None:
+        """`label` keeps each kind of link apart: a token signed for one (a progress page, an
+        online booking) never verifies as another's."""
+        self._key = hmac.new(server_secret.encode(), label, hashlib.sha256).digest()
 
     def _tag(self, *parts: bytes) -> bytes:
         return hmac.new(self._key, b"|".join(parts), hashlib.sha256).digest()[:TAG_BYTES]

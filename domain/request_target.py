@@ -22,8 +22,9 @@ import re
 from urllib.parse import unquote_plus
 
 REDACTED = "[redacted]"
-# The customer's progress link is its own credential: its token is never kept.
-_PROGRESS_TOKEN = re.compile(r"^/progress/(?P<token>[^/]+?)(?P<rest>\.json|/.*)?$")
+# The customer's progress and booking links are their own credentials: a token is never kept.
+_PROGRESS_TOKEN = re.compile(
+    r"^/(?P<page>progress|booking)/(?P<token>[^/]+?)(?P<rest>\.json|/.*)?$")
 
 # Query parameters whose values name no person and hold no secret: paging, days and moments,
 # states and kinds, formats, store ids, ids (UUIDs, document and part numbers), staff user ids.
@@ -34,7 +35,7 @@ KEPT_QUERY_VALUES = frozenset({
     "date_to", "day", "days", "event_type", "format", "from", "from_day",
     "include_cleared", "include_handled", "kind", "lang", "limit", "lot_id", "low_only",
     "method", "model", "month", "movements_limit", "movements_offset", "notice", "number",
-    "offset", "older_than_days", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
+    "offset", "older_than_days", "op_code", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
     "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "source", "state",
     "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
     "to_day", "to_store", "type", "user_id",
@@ -45,9 +46,10 @@ KEPT_QUERY_VALUES = frozenset({
 def redacted_target(path: str, query: str = "") -> str:
     """The target as it may be kept: the progress link's token and every query value but
     those of `KEPT_QUERY_VALUES` replaced by `[redacted]`, the parameters' names kept."""
-    found = _PROGRESS_TOKEN.match(path) if path.startswith("/progress/") else None
+    found = _PROGRESS_TOKEN.match(path) \
+        if path.startswith(("/progress/", "/booking/")) else None
     if found:
-        path = f"/progress/{REDACTED}{found['rest'] or ''}"
+        path = f"/{found['page']}/{REDACTED}{found['rest'] or ''}"
     if query:
         path += "?" + "&".join(_redacted_pair(pair) for pair in query.split("&"))
     return path

@@ -76,6 +76,24 @@ def overbooked(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Dec
     return problems
 
 
+def free_slots(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal],
+               bookings: Mapping[str, Mapping[str, Any]], work: Mapping[str, Decimal],
+               after: str | None = None) -> list[str]:
+    """The arrival slots at which a booking of `work` would fit beside `bookings` (by the rule
+    `reserve` holds them to), those later than `after` only where it is given."""
+    start, end = minutes(parse_clock(opens)), minutes(parse_clock(closes))
+    earliest = minutes(parse_clock(after)) if after is not None else -1
+    held = bay_minutes(work)
+    free = []
+    for at in range(start, end, SLOT_MINUTES):
+        arrival = f"{at // 60:02d}:{at % 60:02d}"
+        asked = {"arrival": arrival, "work": dict(work), "bay_minutes": held}
+        if at > earliest and not overbooked(opens, closes, bays, skill_hours,
+                                            {**bookings, "": asked}):
+            free.append(arrival)
+    return free
+
+
 class WorkshopDay(Aggregate):
     @staticmethod
     def create_id(store_id: str, day: str) -> UUID:
@@ -124,6 +142,10 @@ class WorkshopDay(Aggregate):
             for skill, hours in booking["work"].items():
                 totals[skill] = totals.get(skill, Decimal(0)) + hours
         return totals
+
+    def free_slots(self, work: Mapping[str, Decimal], after: str | None = None) -> list[str]:
+        return free_slots(self.opens, self.closes, self.bays, self.skill_hours, self.bookings,
+                          work, after)
 
     def free(self) -> dict[str, str]:
         """Labor hours per skill not yet booked, as hours are shown ("22.50")."""

@@ -39,6 +39,7 @@ from projections.finance import FinanceView
 from projections.labor_operations import LaborOperationsView
 from projections.lost_sales import LostSalesView
 from projections.oem_claims import OemClaimsView
+from projections.online_bookings import OnlineBookingsView
 from projections.part_serials import PartSerialsView
 from projections.parts_demand import PartsDemandView
 from projections.repair_filings import RepairFilingsView
@@ -194,6 +195,8 @@ class Container:
             shop_names=self.shop_names, sanbao_rules=self.sanbao_rules,
             warranty_terms=self.warranty_terms,
             progress_link_hours=self.settings.progress_link_hours,
+            online_booking_hours=self.settings.online_booking_hours,
+            online_booking_link_days=self.settings.online_booking_link_days,
             failed_part_tag_days=self.settings.failed_part_tag_days,
             failed_part_retention_days=self.settings.failed_part_retention_days,
             public_url=self.settings.public_url, health=self.health_check,
@@ -462,7 +465,7 @@ def build(settings: Settings | None = None) -> Container:
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
               OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
-              FailedPartsView(), CampaignsView(), LostSalesView()]
+              FailedPartsView(), CampaignsView(), LostSalesView(), OnlineBookingsView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "codes); unset = the address the advisor's request came in on")
     progress_link_hours: int = Field(default=72, ge=1, le=720,
                                      description="how long a customer's progress link lives")
+    online_booking_hours: Decimal = Field(
+        default=Decimal(1), ge=Decimal("0.5"), le=Decimal(8), description="the labor hours an "
+        "online booking request holds for each service asked in free text (no op code)")
+    online_booking_link_days: int = Field(
+        default=30, ge=1, le=366, description="a customer's online booking link lives until "
+        "this many days after the booked day")
     failed_part_tag_days: int = Field(
         default=3, ge=0, le=365, description="a warranty part line whose replaced part has no "
         "failed-part tag this many days after the new part was issued is overdue")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,7 @@ class Dataset:
 def build(client: TestClient, auth: Auth, container: Container, store_id: str) -> Dataset:
     """A visit through to its complaint (customer, appointment, work order, settlement, stock
     item, technician, follow-up, complaint), a registered vehicle, an insurer, a labor
-    operation of the store's master, a recall listing the vehicle, a purchase
+    operation of the store's master, a recall listing the vehicle, an online booking request, a purchase
     order, a transfer to a third store, a progress link, a bank statement and a failed part
     tagged on a warranty visit, all of `store_id`."""
     vin = new_vin()
@@ -76,6 +76,15 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "from_store": store_id, "to_store": third, "part_number": part, "qty": 1,
         "reason": "the other store is short"}, 201)
     link = share(client, advisor, visit["other_work_order_id"])
+    # An online booking request, held on tomorrow's planned capacity, and its customer's link.
+    tomorrow = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)).isoformat()
+    post(client, "/appointments/capacity", manager, {
+        "store_id": store_id, "from_day": tomorrow, "to_day": tomorrow, "opens": "08:00",
+        "closes": "18:00", "bays": 2, "skill_hours": {"maintenance": 8}})
+    booking = post(client, "/online-bookings", auth("booking_channel", "mp-" + store_id,
+                                                    [store_id]), {
+        "store_id": store_id, "name": NAME, "phone": PHONE, "plate": PLATE, "day": tomorrow,
+        "arrival": "10:00", "services": [{"description": "oil change"}]}, 201)
     statement = post(client, "/reconciliation/statements", manager, {
         "store_id": store_id, "source": "bank", "account": "工行" + code,
         "csv": f"date,amount,reference,counterparty\n{today},10.00,{code},{PAYER}\n"}, 201)
@@ -105,7 +114,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "Part": str(Part.create_id(part)), "Technician": str(Technician.create_id(
             visit["technician"])), "Insurer": insurer["id"], "PurchaseOrder": order["id"],
         "Transfer": transfer["id"], "Statement": statement["id"],
-        "LaborOperation": operation["id"], "FailedPart": failed_part["id"], "ProgressLinks": str(ProgressLinks.create_id(
+        "LaborOperation": operation["id"], "OnlineBooking": booking["booking_id"], "FailedPart": failed_part["id"], "ProgressLinks": str(ProgressLinks.create_id(
             uuid.UUID(visit["other_work_order_id"]))),
     }
     values = {
@@ -116,7 +125,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "statement_id": streams["Statement"], "failed_part_id": streams["FailedPart"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
         "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,
-        "campaign_no": campaign["campaign_no"],
+        "campaign_no": campaign["campaign_no"], "booking_id": booking["booking_id"],
+        "booking_token": booking["token"],
         "user_id": visit["technician"], "section": "visits", "name": "technician_efficiency",
         "token": page_path(link).rsplit("/", 1)[1], "business_date": today,
         "notification_id": str(row[0]), "command_id": str(row[1]),

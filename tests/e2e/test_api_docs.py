@@ -103,7 +103,8 @@ def test_the_swagger_page_loads_its_script_and_styles(client: TestClient) -> Non
 PUBLIC = {("get", "/health"), ("get", "/health/live"), ("get", "/health/ready"),
           ("get", "/analytics/dashboard/login"), ("post", "/analytics/dashboard/session"),
           ("post", "/analytics/dashboard/logout"), ("get", "/progress/{token}"),
-          ("get", "/progress/{token}.json"), ("post", "/progress/{token}/decisions")}
+          ("get", "/progress/{token}.json"), ("post", "/progress/{token}/decisions"),
+          ("get", "/booking/{booking_token}"), ("post", "/booking/{booking_token}/cancel")}
 
 
 def test_a_bearer_scheme_replaces_the_authorization_parameter(document: dict[str, Any]) -> None:

@@ -43,15 +43,16 @@ KIND = {"work_order_id": "WorkOrder", "customer_id": "Customer", "settlement_id"
         "appointment_id": "Appointment", "follow_up_id": "FollowUp",
         "complaint_id": "Complaint", "order_id": "PurchaseOrder", "transfer_id": "Transfer",
         "links_id": "ProgressLinks", "insurer": "Insurer", "statement_id": "Statement",
-        "failed_part_id": "FailedPart"}
+        "failed_part_id": "FailedPart", "booking_id": "OnlineBooking"}
 # Records of the whole group, not of a store: the part master, the insurer master, the OEM's
 # campaigns (the cars of one not done: those on the token's stores' files), the KPI
-# catalogue, the progress page (its token is the key), a command's outcome, the day-end
-# close of the token's own stores.
+# catalogue, the progress page and the online booking's link (its token is the key), a
+# command's outcome, the day-end close of the token's own stores.
 GROUP = {"/parts/{part_number}", "/parts/{part_number}/history", "/insurers/{insurer}",
          "/campaigns/{campaign_no}", "/campaigns/{campaign_no}/not-done",
          "/insurers/{insurer}/history", "/analytics/kpis/{name}", "/progress/{token}",
-         "/progress/{token}.json", "/commands/{command_id}", "/day-end/{business_date}"}
+         "/progress/{token}.json", "/commands/{command_id}", "/day-end/{business_date}",
+         "/booking/{booking_token}"}
 PERSONAL = (NAME, PHONE, OTHER_NAME, OTHER_PHONE)  # an auditor shown one: the read is recorded
 # What a route answers its own store where that is not only 200: the KPIs read the analytic
 # snapshot, 404 until some test of the session has published one; the visit has no warranty
@@ -76,8 +77,8 @@ STORE_BOUND = {"vin", "store_id", "user_id", "op_code"}
 STORE_QUERY = {"/labor-operations/{op_code}"}
 BODIES = {"/appointments/{appointment_id}/reschedule": {
     "day": datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()}}
-# The customer's page is public and counts unknown links per address: past a few, 429.
-PUBLIC = {"/progress/{token}", "/progress/{token}.json"}
+# The customer's pages are public and count unknown links per address: past a few, 429.
+PUBLIC = {"/progress/{token}", "/progress/{token}.json", "/booking/{booking_token}"}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi.dependencies.models import Dependant
 
-from api.auth import PERMISSIONS
+from api.auth import ALL, PERMISSIONS
 from api.db_deadline import DbDeadline
 from api.json_bodies import api_routes
 from api.main import create_app
@@ -141,7 +141,7 @@ def _roles(text: str, before: frozenset[str] | None | str) -> frozenset[str] | N
     if "(" in text:
         return "?"
     if text in ("all roles", "all"):
-        return frozenset(ROLES)
+        return ALL  # every staff role: the booking channel is none
     names = frozenset(name.strip() for name in text.split(","))
     return names if names <= ROLES else "?"
 

@@ -45,6 +45,13 @@ def test_searches_keep_the_parameters_names_not_their_values() -> None:
         "/vehicles/LSVAU218XN2183294?wait_for=3")
 
 
+def test_a_customers_link_token_is_never_kept() -> None:
+    assert redacted_target("/booking/AbC-123_x/cancel", "wait_for=3") == (
+        "/booking/[redacted]/cancel?wait_for=3")
+    assert redacted_target("/booking/AbC-123_x") == "/booking/[redacted]"
+    assert redacted_target("/progress/AbC-123_x.json") == "/progress/[redacted].json"
+
+
 def test_a_recorded_endpoint_reads_as_its_target_would_be_recorded() -> None:
     assert redacted_endpoint("GET /work-orders?plate=%E6%B2%AAA12345&vin=LSVAU218XN2183294") == (
         "GET /work-orders?plate=[redacted]&vin=[redacted]")

@@ -1,0 +1,238 @@
+"""Online booking (线上预约): the booking channel (the WeChat mini program's or the website's
+backend, with a `booking_channel` token) reads the free slots and requests one; the desk lists
+the requests with the booking conversion, confirms them (the appointment is booked) or declines
+them; the customer follows and cancels their request through its link (/booking/{token}),
+which, like a progress link, is its own credential and opens nothing else."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api import log_context
+from api.auth import Principal
+from api.dates import PlainDay
+from api.deps import (
+    Command,
+    CorrelationId,
+    Ctx,
+    IdempotencyKey,
+    IdFilter,
+    LinkToken,
+    Offset,
+    StoreQuery,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
+from api.errors import problem
+from api.json_bodies import JsonBodyRoute
+from api.paging import Limit
+from api.progress_guard import Attempts
+from api.routes.progress import LINK_REFUSALS, PAGE_HEADERS
+from api.schemas import CommandAccepted
+from api.schemas_online_booking import (
+    BookingLinkOut,
+    BookingStatus,
+    CancelIn,
+    ConfirmationIn,
+    DeclineIn,
+    FreeSlots,
+    OnlineBookingAccepted,
+    OnlineBookingIn,
+)
+from domain.common import CUSTOMER_ROLE, InvalidInput
+from domain.idempotency import request_hash
+from domain.kpi_figures import hours as shown_hours
+from domain.online_bookings import (
+    GENERAL_SKILL,
+    LinkGone,
+    LinkRefused,
+    OnlineBookings,
+    customer_view,
+)
+from projections.labor_operations import get_operation
+from projections.online_bookings import SEALED, conversion, free_slots_of, list_bookings
+
+router = APIRouter(prefix="/online-bookings", tags=["online booking"],
+                   route_class=JsonBodyRoute)
+link_router = APIRouter(prefix="/booking", tags=["online booking"], route_class=JsonBodyRoute)
+VIEW = "online_bookings"
+DecideCmd = Annotated[Command, Depends(command("online_bookings.decide"))]
+MAX_DAYS = 31
+
+
+def service(ctx: Ctx) -> OnlineBookings:
+    return OnlineBookings(ctx.app, ctx.appointments, ctx.customers, ctx.jwt_secret,
+                          ctx.online_booking_hours, ctx.online_booking_link_days)
+
+
+@router.get("/availability", response_model=FreeSlots)
+def availability(ctx: Ctx, principal: Annotated[Principal, Depends(
+                     reader("online_bookings.availability"))], store_id: StoreQuery,
+                 from_day: PlainDay, to_day: PlainDay, op_code: IdFilter = None,
+                 wait_for: WaitFor = None) -> Any:
+    """The free 30-minute arrival slots per planned day for the work asked (an op code of the
+    store's labor-operation master; none: one free-text service). Only slots: no hours, bays,
+    bookings or names."""
+    zone = ZoneInfo(ctx.timezone)
+    now = datetime.now(UTC).astimezone(zone)
+    if from_day < now.date():
+        raise InvalidInput(f"from_day {from_day} is in the past", field="from_day")
+    if to_day < from_day or (to_day - from_day).days >= MAX_DAYS:
+        raise InvalidInput(f"ask for 1-{MAX_DAYS} days", field="to_day")
+    wait_for_projection(ctx, "workshop", wait_for)
+    with ctx.pool.connection() as conn:
+        work = {GENERAL_SKILL: ctx.online_booking_hours}
+        if op_code is not None:
+            found = get_operation(conn, principal.stores, store_id, op_code)
+            if found is None or not found["active"]:
+                raise InvalidInput(f"{op_code} is no operation of the store's labor-operation "
+                                   "master", field="op_code")
+            work = {found["skill"]: Decimal(found["flat_rate_hours"])}
+        days = free_slots_of(conn, principal.stores, store_id=store_id, first=from_day,
+                             last=to_day, work=work, now=now)
+    return {"store_id": store_id, "hours": str(shown_hours(sum(work.values(), Decimal(0)))),
+            "days": days}
+
+
+@router.post("", response_model=OnlineBookingAccepted, status_code=201,
+             responses={409: {"description": "the slot is taken: `alternatives` lists the "
+                                             "day's free slots"}})
+def request_booking(body: OnlineBookingIn, ctx: Ctx, cmd: Annotated[
+        Command, Depends(command("online_bookings.request"))]) -> Any:
+    """A customer's request, held on its slot at once; retried with the channel's request id as
+    `Idempotency-Key`, it answers the first answer. The answer's `token` opens the customer's
+    link (`/booking/{token}`)."""
+    bookings = service(ctx)
+    result = bookings.request(
+        cmd.envelope, store_id=body.store_id, name=body.name, phone=body.phone, vin=body.vin,
+        plate=body.plate, day=body.day.isoformat(), arrival=body.arrival,
+        services=[s.model_dump() for s in body.services], note=body.note)
+    cmd.response.headers["Location"] = f"/booking/{bookings.token(result.body)}"
+    return {**cmd.accepted(result), "token": bookings.token(result.body)}
+
+
+class BookingPage(BaseModel):
+    """One page of the requests, and the booking conversion of all of them."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[dict[str, Any]]
+    conversion: dict[str, Any]
+
+
+@router.get("", response_model=BookingPage)
+def bookings(ctx: Ctx, principal: Annotated[Principal, Depends(reader("online_bookings.read"))],
+             store_id: IdFilter = None, status: BookingStatus | None = None, limit: Limit = 100,
+             offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The requests (the earliest slot first) with the customer's name, phone and note, and
+    the booking conversion of the store (or the token's stores): confirmed ÷ requests,
+    arrived ÷ confirmed."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = list_bookings(conn, principal.stores, store_id=store_id, status=status,
+                              limit=limit, offset=offset)
+        figures = conversion(conn, principal.stores, store_id)
+    opener, _ = ctx.app.personal_data.prefetched(row["id"] for row in found["items"])
+    for row in found["items"]:
+        sealed = row.pop("sealed")
+        row.update({name: opener(row["id"], sealed.get(name)) for name in SEALED})
+    return {**found, "conversion": figures}
+
+
+@router.post("/{booking_id}/confirmation", response_model=CommandAccepted)
+def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) -> Any:
+    """Book the appointment the request asked for, for the matched customer (or one registered
+    from the request), in one save with the confirmation; the held slot passes to it."""
+    result = service(ctx).confirm(cmd.envelope, booking_id, customer_id=body.customer_id,
+                                  vin=body.vin)
+    cmd.response.headers["Location"] = f"/appointments/{result.body['appointment_id']}"
+    return cmd.accepted(result)
+
+
+@router.post("/{booking_id}/decline", response_model=CommandAccepted)
+def decline(booking_id: UUID, body: DeclineIn, cmd: DecideCmd, ctx: Ctx) -> Any:
+    """The store cannot take the request: its slot is released; the customer's link shows it."""
+    return cmd.accepted(service(ctx).decline(cmd.envelope, booking_id, reason=body.reason))
+
+
+# -- the customer's link --------------------------------------------------------------------
+
+def _attempts(request: Request) -> Attempts:
+    state = request.app.state
+    if not hasattr(state, "booking_attempts"):
+        state.booking_attempts = Attempts()
+    return state.booking_attempts  # type: ignore[no-any-return]
+
+
+def _refused(exc: LinkRefused | LinkGone) -> Response:
+    status = 410 if isinstance(exc, LinkGone) else 404
+    answer = problem(status, exc.kind, exc.detail, code=type(exc).__name__)
+    answer.headers.update(PAGE_HEADERS)
+    return answer
+
+
+def _guarded(request: Request, act: Any) -> Response:
+    """`act`'s answer, unless the client has sent too many unknown links (429) or this one is
+    unknown (404, counted) or gone (410)."""
+    attempts = _attempts(request)
+    client = request.client.host if request.client else "unknown"
+    retry_after = attempts.retry_after(client)
+    if retry_after is not None:
+        busy = problem(429, "too-many-attempts",
+                       "too many unknown links from this address; try again later")
+        busy.headers.update({**PAGE_HEADERS, "Retry-After": str(retry_after)})
+        return busy
+    try:
+        answer = act()
+    except LinkRefused as exc:
+        attempts.failed(client)
+        return _refused(exc)
+    except LinkGone as exc:
+        return _refused(exc)
+    return JSONResponse(answer, headers=PAGE_HEADERS)
+
+
+@link_router.get("/{booking_token}", response_model=BookingLinkOut, responses=LINK_REFUSALS)
+def booking_link(booking_token: LinkToken, request: Request, ctx: Ctx) -> Any:
+    """The customer's request as they see it: status, slot, services."""
+    def show() -> dict[str, Any]:
+        claims, booking = service(ctx).grant(booking_token, datetime.now(UTC))
+        log_context.identify(claims.actor, CUSTOMER_ROLE, (booking.store_id,))
+        return BookingLinkOut(**customer_view(booking)).model_dump(mode="json")
+
+    return _guarded(request, show)
+
+
+@link_router.post("/{booking_token}/cancel", response_model=BookingLinkOut,
+                  responses={**LINK_REFUSALS, 409: {"description": "already decided"}})
+async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx: Ctx,
+                 idempotency_key: IdempotencyKey = None,
+                 x_correlation_id: CorrelationId = None) -> Any:
+    """The customer withdraws the request while the store has not decided it; its slot is
+    released."""
+    bookings = service(ctx)
+    fingerprint = request_hash(request.url.path, body.model_dump()) if idempotency_key else None
+
+    def withdraw() -> dict[str, Any]:
+        at = datetime.now(UTC)
+        bookings.cancel(booking_token, reason=body.reason, at=at,
+                                 correlation_id=log_context.correlation_id(x_correlation_id),
+                                 idempotency_key=idempotency_key, request_hash=fingerprint)
+        _, booking = bookings.grant(booking_token, at)
+        return BookingLinkOut(**customer_view(booking)).model_dump(mode="json")
+
+    return await run_in_threadpool(_guarded, request, withdraw)
+
+

@@ -1,0 +1,134 @@
+"""Online booking requests as the desk works them, the booking conversion, and the free slots the
+booking channel may offer.
+
+`online_bookings`: one row per request (its slot, services, the car as given, the customer's
+name, phone and note still sealed with the request's key — opened when the desk reads them —,
+status, who decided and why, the appointment it became and when that car arrived). The
+conversion figures count these rows: requests confirmed ÷ requests, confirmed that arrived ÷
+confirmed. The free slots read the workshop view's days (projections/workshop.py) by the rule
+the booking itself is held to (domain/workshop_day.py `free_slots`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from domain.appointment import Appointment
+from domain.kpi_figures import hours as shown
+from domain.kpi_figures import quotient
+from domain.online_booking import OnlineBooking
+from domain.workshop_day import free_slots
+from projections.base import Index, ReadModel, page, rows, store_scope
+
+SEALED = ("name", "phone", "note")
+
+
+class OnlineBookingsView(ReadModel):
+    name = "online_bookings"
+    tables = {  # noqa: RUF012
+        "online_bookings": """
+            id uuid PRIMARY KEY, store_id text NOT NULL, status text NOT NULL,
+            day date NOT NULL, arrival text NOT NULL, services jsonb NOT NULL,
+            vin text, plate text, sealed jsonb NOT NULL, requested_at timestamptz NOT NULL,
+            requested_by text NOT NULL, decided_at timestamptz, decided_by text,
+            decided_role text, reason text, appointment_id uuid, customer_id uuid,
+            registered boolean, arrived_at timestamptz, work_order_id uuid,
+            version integer NOT NULL""",
+    }
+    indexes = (Index("online_bookings", "online_bookings_store_idx",
+                     "(store_id, status, day, arrival)"),
+               Index("online_bookings", "online_bookings_appointment_idx", "(appointment_id)"))
+    handles = (OnlineBooking.Requested, OnlineBooking.Confirmed, OnlineBooking.Declined,
+               OnlineBooking.Cancelled, Appointment.Arrived)
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        with conn.cursor() as cur:
+            for _, e in events:
+                cur.execute(*_statement(e, suffix))
+
+
+def _statement(e: Any, s: str) -> tuple[str, Sequence[Any]]:
+    at, by = e.audit.at, e.audit.user_id
+    if isinstance(e, OnlineBooking.Requested):
+        services = [{"description": x["description"], "op_code": x.get("op_code"),
+                     "skill": x["skill"], "hours": str(shown(x["hours"]))} for x in e.services]
+        return (f"""INSERT INTO online_bookings{s} (id, store_id, status, day, arrival, services,
+                    vin, plate, sealed, requested_at, requested_by, version)
+                    VALUES (%s, %s, 'requested', %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                (e.originator_id, e.store_id, e.day, e.arrival, Jsonb(services),
+                 e.vehicle.get("vin"), e.vehicle.get("plate"),
+                 Jsonb({k: e.sealed.get(k) for k in SEALED}), at, by, e.originator_version))
+    if isinstance(e, Appointment.Arrived):
+        arrived = (f"UPDATE online_bookings{s} SET arrived_at = %s, work_order_id = %s "
+                   f"WHERE appointment_id = %s")
+        return arrived, (at, e.work_order_id, e.originator_id)
+    status = {OnlineBooking.Confirmed: "confirmed", OnlineBooking.Declined: "declined",
+              OnlineBooking.Cancelled: "cancelled"}[type(e)]
+    return (f"""UPDATE online_bookings{s} SET status = %s, decided_at = %s, decided_by = %s,
+                decided_role = %s, reason = %s, appointment_id = %s, customer_id = %s,
+                registered = %s, version = %s WHERE id = %s""",
+            (status, at, by, e.audit.role, getattr(e, "reason", None),
+             getattr(e, "appointment_id", None), getattr(e, "customer_id", None),
+             getattr(e, "registered", None), e.originator_version, e.originator_id))
+
+
+def list_bookings(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                  store_id: str | None = None, status: str | None = None, limit: int = 100,
+                  offset: int = 0) -> dict[str, Any]:
+    """The requests, the earliest slot first; `sealed` holds the customer's fields still sealed
+    (the route opens them for whoever may read them)."""
+    scope, params = store_scope(stores)
+    where = [scope]
+    for column, value in (("store_id", store_id), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    return page(conn, f"""SELECT id, store_id, status, day, arrival, services, vin, plate, sealed,
+        requested_at, requested_by, decided_at, decided_by, reason, appointment_id, customer_id,
+        registered, arrived_at, work_order_id, version FROM online_bookings
+        WHERE {' AND '.join(where)}""", params, order_by="day, arrival, requested_at, id",
+                limit=limit, offset=offset)
+
+
+def conversion(conn: psycopg.Connection[Any], stores: Sequence[str],
+               store_id: str | None = None) -> dict[str, Any]:
+    """The booking conversion (客户预约转化率) over every request the caller's stores hold:
+    confirmed ÷ requests, and arrived ÷ confirmed (ratios, null without a denominator)."""
+    scope, params = store_scope(stores)
+    if store_id is not None:
+        scope += " AND store_id = %s"
+        params.append(store_id)
+    [row] = rows(conn, f"""SELECT count(*) AS requests,
+        count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+        count(*) FILTER (WHERE status = 'confirmed' AND arrived_at IS NOT NULL) AS arrived,
+        count(*) FILTER (WHERE status = 'requested') AS pending
+        FROM online_bookings WHERE {scope}""", params)
+    return {**row, "confirmation_rate": quotient(row["confirmed"], row["requests"]),
+            "arrival_rate": quotient(row["arrived"], row["confirmed"])}
+
+
+def free_slots_of(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str,
+                  first: date, last: date, work: Mapping[str, Decimal],
+                  now: datetime) -> list[dict[str, Any]]:
+    """Per planned day: the arrival slots a booking of `work` would fit (none before `now` on
+    its own day). Only the slots: no hours, bays or other bookings."""
+    scope, params = store_scope(stores)
+    days = rows(conn, f"""SELECT day, opens, closes, bays, skill_hours, bookings FROM
+        workshop_days WHERE {scope} AND store_id = %s AND day BETWEEN %s AND %s ORDER BY day""",
+                [*params, store_id, first, last])
+    found = []
+    for d in days:
+        bookings = {key: {**b, "work": {k: Decimal(str(v)) for k, v in b["work"].items()}}
+                    for key, b in d["bookings"].items()}
+        hours = {k: Decimal(str(v)) for k, v in d["skill_hours"].items()}
+        after = now.strftime("%H:%M") if d["day"] == now.date() else None
+        found.append({"day": d["day"], "slots": free_slots(
+            d["opens"], d["closes"], d["bays"], hours, bookings, work, after)})
+    return found
