@@ -58,7 +58,8 @@ class CampaignIn(Body):
     campaign_no: str = Field(min_length=1, max_length=40, description=(
         "the OEM's number; letters, digits, '.', '_', '-', kept upper case"))
     brand: str = Field(min_length=1, max_length=MAX_BRAND, description="the OEM brand")
-    kind: str = Field(description=f"one of {', '.join(KINDS)} (召回 / service campaign)")
+    kind: str = Field(max_length=30,
+                      description=f"one of {', '.join(KINDS)} (召回 / service campaign)")
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     starts_on: PlainDay
     ends_on: PlainDay | None = Field(default=None, description="none: open until closed")

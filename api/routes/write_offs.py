@@ -97,7 +97,7 @@ class WriteOffReversalAccepted(SettlementAccepted):
 @router.post("/settlements/{settlement_id}/write-offs/{write_off_id}/reversal",
              response_model=WriteOffReversalAccepted)
 def reverse_write_off(settlement_id: UUID, write_off_id: Annotated[str, Path(
-        pattern=WRITE_OFF_ID, description="the write-off's `write_off_id`")],
+        max_length=80, pattern=WRITE_OFF_ID, description="the write-off's `write_off_id`")],
                       body: WriteOffReversalIn, cmd: ReversalCmd, ctx: Ctx) -> Any:
     """The mirror of the write-off's entry: Dr 1123 or 1124 (a charge-back: Dr 2241) / Cr 6601;
     the receivable is outstanding again and a later payment clears it as usual. 404 for a
