@@ -275,7 +275,8 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
                 print(target)
         print(f"-- snapshot at event {info['position']}", file=sys.stderr)
         return 0
-    from analytics.loader import AnalyticsLoader, rebuild
+    from analytics.loader import AnalyticsLoader
+    from analytics.rebuild import rebuild
     from servicecore.container import build
     from servicecore.progress import Progress
 
