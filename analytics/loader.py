@@ -7,8 +7,8 @@ code from event 0 into a fresh file, so rebuild and incremental loading give the
 the tables are made and their dictionary written by `analytics.tables`.
 
 The batch in memory and its handlers' registry are `analytics.fold`; the handlers, by area,
-`analytics.fold_work_orders`, `analytics.fold_stock`, `analytics.fold_purchasing` and
-`analytics.fold_people`; the events
+`analytics.fold_work_orders`, `analytics.fold_settlements`, `analytics.fold_stock`,
+`analytics.fold_purchasing` and `analytics.fold_people`; the events
 folded set-based in DuckDB `analytics.set_based`.
 """
 
@@ -33,6 +33,7 @@ from analytics import (  # noqa: F401
     fold_insurers,
     fold_people,
     fold_purchasing,
+    fold_settlements,
     fold_stock,
     fold_work_orders,
 )
