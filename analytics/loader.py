@@ -2,12 +2,13 @@
 
 A batch of notifications is folded in memory (rows of keyed facts are fetched once per batch),
 then written with Arrow — delete-and-insert for keyed rows, insert for growing facts — together
-with the position, in one DuckDB transaction. Rebuilding loads the same code from event 0 into a
-fresh file, so rebuild and incremental loading give the same tables.
+with the position, in one DuckDB transaction. Rebuilding (`analytics.rebuild`) loads the same
+code from event 0 into a fresh file, so rebuild and incremental loading give the same tables;
+the tables are made and their dictionary written by `analytics.tables`.
 
 The batch in memory and its handlers' registry are `analytics.fold`; the handlers, by area,
-`analytics.fold_work_orders`, `analytics.fold_stock`, `analytics.fold_purchasing` and
-`analytics.fold_people`; the events
+`analytics.fold_work_orders`, `analytics.fold_settlements`, `analytics.fold_stock`,
+`analytics.fold_purchasing` and `analytics.fold_people`; the events
 folded set-based in DuckDB `analytics.set_based`.
 """
 
@@ -15,11 +16,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from analytics import (  # noqa: F401
     fold_insurers,
     fold_people,
     fold_purchasing,
+    fold_settlements,
     fold_stock,
     fold_work_orders,
 )
@@ -41,8 +42,8 @@ from analytics.fold import HANDLERS, Fold
 from analytics.poison import Narrowing, PoisonEvent
 from analytics.progress import LoadProgress
 from analytics.publish import Publisher, snapshot_path, transaction
-from analytics.schema import POSITION_COMMENTS, POSITION_DDL, TABLES, Table
 from analytics.set_based import SET_BASED, SHARED, SetBased
+from analytics.tables import create
 from domain.application import ServiceCore
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ class AnalyticsLoader(Narrowing, LoadProgress):
                     "version's is %d; loading them again from event 0 (or from where an "
                     "interrupted reload stopped)", written_by,
                     self.revision)
+        from analytics.rebuild import into_place, load_fresh  # it builds loaders itself
+
         try:
             fresh, figures = load_fresh(self.app, self.path, batch_size=self.batch_size,
                                         zone=self.zone.key, revision=self.revision,
@@ -322,122 +325,3 @@ def _preload(fold: Fold, events: list[Event]) -> None:
 REFUND_DECISIONS = ("Settlement.RefundApproved", "Settlement.RefundRejected")
 PRELOADING = frozenset(("Settlement.Opened", "WorkOrder.Opened", "WorkOrder.JobDispatched",
                         "Settlement.RefundRequested", *REFUND_DECISIONS))
-
-
-def create(conn: duckdb.DuckDBPyConnection, revision: int = REVISION) -> None:
-    """The tables, and their data dictionary as comments; a file made before a column was
-    added (at the end) gets it, NULL, and every file gets the current comments. Only what
-    differs is changed, in one transaction (some 250 statements one by one, each its own
-    commit, took a fifth of a second on every start). A new file is of `revision`."""
-    with transaction(conn):
-        conn.execute(";\n".join([*(t.ddl() for t in TABLES), POSITION_DDL]))
-        found = _dictionary(conn)
-        changes: list[str] = []
-        for table in TABLES:
-            changes += [f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"
-                        for column, sql_type in table.columns
-                        if (table.name, column) not in found]
-            wanted = [table.about, *(meaning for _, _, meaning in table.fields)]
-            said = [found.get((table.name, None)),
-                    *(found.get((table.name, c)) for c in table.column_names)]
-            changes += [statement for statement, meaning, comment
-                        in zip(table.comments(), wanted, said, strict=True) if comment != meaning]
-        if ("analytics_position", "revision") not in found:  # a file from before revisions
-            changes.append("ALTER TABLE analytics_position ADD COLUMN revision INTEGER")
-        conn.execute(";\n".join([*changes, *POSITION_COMMENTS]))
-        if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
-            conn.execute("INSERT INTO analytics_position VALUES (0, ?)", [revision])
-
-
-def _dictionary(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str | None]:
-    """The comment of every column, and of every table (column None), of the open file."""
-    where = "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal"
-    columns = conn.execute(
-        f"SELECT table_name, column_name, comment FROM duckdb_columns() {where}").fetchall()
-    tables = conn.execute(f"SELECT table_name, comment FROM duckdb_tables() {where}").fetchall()
-    return {**{(t, c): comment for t, c, comment in columns},
-            **{(t, None): comment for t, comment in tables}}
-
-
-def rebuild(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
-            progress: Callable[[int, int], None] | None = None,
-            zone: str = "Asia/Shanghai") -> dict[str, float]:
-    """Load everything from event 0 into a fresh file, then move it into place.
-
-    `progress(done, total)` is called after every batch with the position reached and the head
-    of the log (notification ids).
-    """
-    fresh, figures = load_fresh(app, path, batch_size=batch_size, progress=progress, zone=zone)
-    into_place(fresh, path)
-    return figures
-
-
-def load_fresh(app: ServiceCore, path: Path, *, batch_size: int = BATCH_SIZE,
-               progress: Callable[[int, int], None] | None = None,
-               zone: str = "Asia/Shanghai", revision: int = REVISION,
-               known: PoisonEvent | None = None) -> tuple[Path, dict[str, float]]:
-    """Everything from event 0 loaded into a fresh file beside `path` (closed, checkpointed):
-    the file and the figures (the events loaded by this call).
-
-    The fresh file keeps its position with its rows, batch by batch: a load that stopped (a
-    poison event, the process ended) is taken up where it stopped by the next one of the same
-    revision, instead of starting from event 0 each time. `known`, the poison event the last
-    load stopped at, is tried alone first when the load stands just before it again."""
-    started = time.perf_counter()
-    loader = _fresh_loader(app, path.with_name(path.stem + "-rebuild.duckdb"),
-                           batch_size=batch_size, zone=zone, revision=revision)
-    fresh = loader.path
-    if known is not None and (loader._next_event(loader.position()) or (0,))[0] == \
-            known.position:  # stopped just before it the last time: straight to that event
-        loader.poison, loader._stopped_at = known, loader.position()
-    head = app.recorder.max_notification_id() or 0
-    try:
-        events = 0
-        while count := loader.run_batch():
-            events += count
-            if progress is not None:
-                position = loader.position()
-                progress(position, max(head, position))
-        if progress is not None:
-            progress(loader.position(), loader.position())
-        loader.conn.execute("CHECKPOINT")
-    finally:
-        loader.close()
-    seconds = time.perf_counter() - started
-    return fresh, {"events": events, "seconds": seconds,
-                   "events_per_second": events / seconds if seconds else 0.0}
-
-
-def _fresh_loader(app: ServiceCore, fresh: Path, *, batch_size: int, zone: str,
-                  revision: int) -> AnalyticsLoader:
-    """A loader of the fresh file: the one an earlier load of the same revision left, at its
-    position; otherwise (none, another revision's, one that does not open) a new one."""
-    if fresh.exists():
-        try:
-            loader = AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone,
-                                     revision=revision)
-        except duckdb.Error as error:
-            log.warning("analytics: %s does not open (%s); loading from event 0", fresh, error)
-        else:
-            if loader.written_by() == revision:
-                log.info("analytics: taking up the load of %s at position %d", fresh,
-                         loader.position())
-                return loader
-            loader.close()
-    fresh.unlink(missing_ok=True)
-    Path(str(fresh) + ".wal").unlink(missing_ok=True)
-    return AnalyticsLoader(app, fresh, batch_size=batch_size, zone=zone, revision=revision)
-
-
-def into_place(fresh: Path, path: Path) -> None:
-    """A file `load_fresh` made takes the place of `path` (no connection may hold it)."""
-    os.replace(fresh, path)
-    Path(str(fresh) + ".wal").unlink(missing_ok=True)
-
-
-def table_names() -> list[str]:
-    return [t.name for t in TABLES]
-
-
-def describe(table: Table) -> str:
-    return ", ".join(f"{c} {t}" for c, t in table.columns)

@@ -9,7 +9,7 @@ The history is only read.
 Measured:
 1. incremental catch-up: AnalyticsLoader(batch_size=--batch-size).run_batch() from position 0
    into a fresh DuckDB file, batch by batch - events/s, batch p50/p99;
-2. analytics.loader.rebuild() from event 0 (fresh file, checkpoint, rename) - events/s;
+2. analytics.rebuild.rebuild() from event 0 (fresh file, checkpoint, rename) - events/s;
    both with the CPU seconds of this process (the machine may be crowded);
 3. a third catch-up publishing the snapshot after every batch - the time of each publication,
    in place (changed rows into the other of the two files) or as a whole copy, and one whole
@@ -126,7 +126,7 @@ def cpu_figures(events: int, cpu: float) -> dict[str, Any]:
 
 
 def timed_rebuild(report: Report, args: argparse.Namespace, container: Any, path: Path) -> None:
-    from analytics.loader import rebuild
+    from analytics.rebuild import rebuild
 
     started, cpu = time.perf_counter(), time.process_time()
     result = rebuild(container.app, path, batch_size=args.batch_size)

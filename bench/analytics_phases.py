@@ -1,7 +1,7 @@
 """Where the analytics loader's CPU goes: seconds of this process per phase and per handler.
 
 Loads a history (`--history-url`, read only) into a fresh DuckDB file, as a catch-up
-(`AnalyticsLoader.catch_up()`) or a rebuild (`analytics.loader.rebuild()`), with
+(`AnalyticsLoader.catch_up()`) or a rebuild (`analytics.rebuild.rebuild()`), with
 `time.process_time()` around each part of a batch: the read (`EventSource.read`: the
 PostgreSQL rows, splitting them by kind, decoding), the set-based Arrow table and statements,
 preloading, each Python handler (by kind of event), the keyed writes, the commit. What is
@@ -90,7 +90,7 @@ def instrument(phases: dict[str, float], handlers: dict[str, float], counts: dic
 def load(url: str, rebuild: bool) -> tuple[int, float]:
     """The events loaded and the CPU seconds it took (the application's start not counted)."""
     from analytics.loader import AnalyticsLoader
-    from analytics.loader import rebuild as rebuilt
+    from analytics.rebuild import rebuild as rebuilt
 
     with tempfile.TemporaryDirectory() as work, system(url, create_tables=False) as container:
         started = clock()

@@ -1,6 +1,7 @@
 """The one eventsourcing Application: one events table, one global notification log.
 
-Every area service decides on aggregates inside a `Session` and ends in `ServiceCore.execute`,
+Every area service decides on aggregates inside a `Session` (domain/session.py, with the command's
+`Request`, `Decision` and `CommandResult`) and ends in `ServiceCore.execute`,
 which saves all of them, plus the idempotency record, in ONE `save()` (one transaction).
 A version conflict re-runs the decision on fresh state; only a command that became illegal fails.
 """
@@ -14,13 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import (
-    AggregateNotFoundError,
     Application,
     ProcessingEvent,
     Repository,
@@ -32,11 +31,8 @@ from domain.aggregate_loads import AggregateLoads, copy_plain, replay
 from domain.cashier_day import CashierDay
 from domain.common import (
     Audit,
-    Caller,
     DomainError,
     IdempotencyKeyReused,
-    InvalidInput,
-    NotFound,
     StaleVersion,
     VersionConflict,
 )
@@ -46,13 +42,17 @@ from domain.idempotency import IdempotencyRecord
 from domain.message_size import MAX_MESSAGE_BYTES, refuse_oversized
 from domain.pii import MemoryKeyStore, PersonalData
 from domain.roster import Roster
+from domain.session import CommandResult, Decision, Request, Session
 from domain.snapshot_seal import SealedSnapshots
 from domain.stamps import lacks_stamps
 from domain.stock import StockItem
 from domain.technician import Technician
 from domain.workshop_day import WorkshopDay
 
-A = TypeVar("A", bound=Aggregate)
+# the command's envelope, decision, answer and session are domain/session.py's, named here too
+__all__ = ["CONFLICT_RETRIES", "LOCK_STRIPES", "SNAPSHOT_EVERY", "AuditAsDict", "CommandResult",
+           "Decision", "Request", "ServiceCore", "Session", "StreamLocks", "collected"]
+
 log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 3
 SNAPSHOT_EVERY = 100
@@ -94,100 +94,6 @@ class AuditAsDict(Transcoding):
 
     def decode(self, data: dict[str, Any]) -> Audit:
         return Audit(**{**data, "at": datetime.fromisoformat(data["at"])})
-
-
-@dataclass(frozen=True)
-class Request:
-    """A command's envelope: who asks, the request fingerprint, and an optional If-Match."""
-
-    caller: Caller
-    request_hash: str | None = None
-    expected_version: int | None = None
-
-
-@dataclass
-class Decision:
-    """What a command decided: the stream it is about and any extra answer fields."""
-
-    stream: Aggregate
-    answer: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    body: dict[str, Any]
-    notification_id: int | None
-    replayed: bool = False
-
-
-class Session:
-    """One attempt at a command: the aggregates it loaded or created, saved together."""
-
-    def __init__(self, app: ServiceCore, request: Request) -> None:
-        self.app = app
-        self.request = request
-        self.caller = request.caller
-        self.aggregates: dict[UUID, Aggregate] = {}
-
-    def audit(self, store_id: str) -> Audit:
-        return self.caller.audit(store_id)
-
-    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        if aggregate_id in self.aggregates:
-            found = self.aggregates[aggregate_id]
-        else:
-            try:
-                found = self.app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
-        if not isinstance(found, cls):
-            return None
-        self.aggregates[aggregate_id] = found
-        return found
-
-    def get(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
-        """Load an aggregate the caller may see; unknown or other stores' ids are 404."""
-        found = self.find(cls, aggregate_id)
-        store_id = getattr(found, "store_id", None)
-        if found is None or (store_id is not None and not self.caller.may_use(store_id)):
-            raise NotFound(f"{what or cls.__name__} {aggregate_id} not found")
-        return found
-
-    def target(self, cls: type[A], aggregate_id: UUID, what: str | None = None, *,
-               ending: bool = False) -> A:
-        """The command's own stream, checked against If-Match and, where its kind has one
-        (`max_events`), against the length a stream of that kind may reach, unless the command
-        is one that ends the stream's working life (`ending`: a delivery, a cancellation)."""
-        found = self.get(cls, aggregate_id, what)
-        limit: int | None = getattr(found, "max_events", None)
-        if limit is not None and found.version >= limit and not ending:
-            raise InvalidInput(f"{what or cls.__name__} holds at most {limit} events")
-        expected = self.request.expected_version
-        if expected is not None and found.version != expected:
-            raise StaleVersion(
-                f"version is {found.version}, If-Match said {expected}", current=found.version
-            )
-        return found
-
-    def add(self, *aggregates: Aggregate) -> None:
-        for aggregate in aggregates:
-            self.aggregates[aggregate.id] = aggregate
-
-    def next_number(self, series: str, prefix: str, store_id: str, year: int) -> str:
-        counter_id = DocumentCounter.create_id(series, store_id, year)
-        counter = self.find(DocumentCounter, counter_id)
-        if counter is None:
-            counter = DocumentCounter(series=series, store_id=store_id, year=year,
-                                      audit=self.audit(store_id))
-            self.add(counter)
-        return counter.take(self.audit(store_id), prefix)
-
-    def technician(self, user_id: str, store_id: str) -> Technician:
-        found = self.find(Technician, Technician.create_id(user_id))
-        if found is None:
-            found = Technician(user_id=user_id, store_id=store_id, audit=self.audit(store_id))
-            self.add(found)
-        return found
 
 
 def collected(aggregates: Iterable[Aggregate], **kwargs: Any) -> ProcessingEvent[UUID]:

@@ -3,7 +3,8 @@
 Public methods check the rules and raise; the decorated `_methods` only apply the change, because
 their bodies re-run on every replay.
 
-This module holds the stream: its events and what each event changes (all that a replay runs).
+This module holds the stream: its events and the event methods a replay runs, which apply each
+change through `WorkOrderChanges` (domain/work_order_changes.py, with the events' upcasters).
 The commands, which check and then call those event methods, are the mixins `WorkOrderRepair`
 (domain/work_order_repair.py: check-in, jobs, estimate, authorization, dispatch, clocks, QC,
 cancellation), `WorkOrderParts` (domain/work_order_parts.py), `WorkOrderSettling`
@@ -14,17 +15,15 @@ limits and queries they share are in domain/work_order_state.py.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.aggregate_loads import copy_plain
 from domain.common import Audit
-from domain.stock_state import less_returned
 from domain.work_order_certificate import WorkOrderCertificate
+from domain.work_order_changes import WorkOrderChanges, delivered_v1_v2, line_added_v1_v2
 from domain.work_order_evidence import WorkOrderEvidence
 from domain.work_order_parts import WorkOrderParts
 from domain.work_order_repair import WorkOrderRepair
@@ -33,7 +32,7 @@ from domain.work_order_state import MAX_EVENTS
 
 
 class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvidence,
-                WorkOrderCertificate, Aggregate):
+                WorkOrderCertificate, WorkOrderChanges, Aggregate):
     """One service visit. Its events are declared here: the schema an auditor reads."""
 
     max_events = MAX_EVENTS  # Session.target refuses the work order's own commands beyond
@@ -70,12 +69,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         class_version = 2
         line: dict[str, Any]
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            if state["line"].get("warranty") is not None:
-                state["line"]["warranty"].setdefault("deductible", None)
-            if state["line"].get("kind") == "labor":
-                state["line"].setdefault("sublet", None)
+        upcast_v1_v2 = staticmethod(line_added_v1_v2)
 
     class LineRepriced(Event):
         line_id: str
@@ -187,9 +181,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         follow_up_due: str
         customer_id: UUID | None
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["customer_id"] = None
+        upcast_v1_v2 = staticmethod(delivered_v1_v2)
 
     class Closed(Event):
         follow_up_id: UUID
@@ -242,48 +234,17 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         repair_class: str
 
     @event(Opened)
-    def __init__(
-        self,
-        audit: Audit,
-        number: str,
-        customer_id: UUID,
-        customer: dict[str, Any],
-        vehicle: dict[str, Any],
-        mileage: int,
-        kind: str,
-        appointment_id: str | None,
-        complaints: list[str],
-        id: UUID | None = None,
-    ) -> None:
-        self.number = number
-        self.store_id = audit.store_id
-        self.customer_id = customer_id
-        self.customer = dict(customer)
-        self.vehicle = dict(vehicle)
-        self.mileage = mileage
-        self.kind = kind
-        self.appointment_id = appointment_id
-        self.status = "opened"
-        self.opened_at = audit.at
-        self.check_in: dict[str, Any] | None = None
-        self.checked_in_at: datetime | None = None
-        self.jobs: dict[int, dict[str, Any]] = {}
-        self.lines: dict[str, dict[str, Any]] = {}
-        self.settlement: dict[str, Any] | None = None
-        self.serials: dict[str, dict[str, Any]] = {}
-        self.serial_records: dict[str, int] = {}
-        self.evidence: list[dict[str, Any]] = []
-        for complaint in complaints:
-            self._new_job(complaint)
+    def __init__(self, audit: Audit, number: str, customer_id: UUID, customer: dict[str, Any],
+                 vehicle: dict[str, Any], mileage: int, kind: str, appointment_id: str | None,
+                 complaints: list[str], id: UUID | None = None) -> None:
+        self._start(audit, number, customer_id, customer, vehicle, mileage, kind,
+                    appointment_id, complaints)
 
     # -- check-in and jobs -------------------------------------------------------------------
 
     @event(CheckedIn)
     def _checked_in(self, audit: Audit, details: dict[str, Any]) -> None:
-        self.check_in = dict(details)
-        self.checked_in_at = audit.at
-        self.mileage = details["mileage_in"]
-        self.status = "checked_in"
+        self._check_in(audit, details)
 
     @event(JobAdded)
     def _job_added(self, audit: Audit, complaint: str) -> None:
@@ -292,19 +253,13 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(Diagnosed)
     def _diagnosed(self, audit: Audit, job_no: int, cause: str, correction: str,
                    fault_codes: list[str]) -> None:
-        job = self.jobs[job_no]
-        job["diagnosis"] = {"cause": cause, "correction": correction, "fault_codes": list(fault_codes)}
-        if job["status"] == "reported":
-            job["status"] = "diagnosed"
+        self._diagnosis(job_no, cause, correction, fault_codes)
 
     # -- estimate and authorization ----------------------------------------------------------
 
     @event(LineAdded)
     def _line_added(self, audit: Audit, line: dict[str, Any]) -> None:
-        self.lines[line["line_id"]] = copy_plain(line)
-        job = self.jobs[line["job_no"]]
-        if job["status"] == "awaiting_qc":  # new work: the job goes back to repair
-            job["status"] = "in_repair"
+        self._new_line(line)
 
     @event(LineRepriced)
     def _line_repriced(self, audit: Audit, line_id: str, unit_price: Decimal, gross: Decimal,
@@ -314,34 +269,22 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(LineAuthorized)
     def _line_authorized(self, audit: Audit, line_id: str, decision: str, channel: str,
                          note: str | None) -> None:
-        self.lines[line_id]["status"] = decision
-        self.lines[line_id]["authorization"] = {
-            "decision": decision, "channel": channel, "recorded_by": audit.user_id,
-            "at": audit.at.isoformat(), "note": note,
-        }
+        self._authorization(audit, line_id, decision, channel, note)
 
     # -- dispatch, clocks, completion, QC ----------------------------------------------------
 
     @event(JobDispatched)
     def _dispatched(self, audit: Audit, job_no: int, technician_id: str, previous: str | None,
                     reason: str | None) -> None:
-        job = self.jobs[job_no]
-        job["technician_id"] = technician_id
-        if job["status"] in ("reported", "diagnosed"):
-            job["status"] = "dispatched"
-        self.status = "in_progress"
+        self._dispatch(job_no, technician_id)
 
     @event(ClockedOn)
     def _clocked_on(self, audit: Audit, job_no: int, technician_id: str) -> None:
-        job = self.jobs[job_no]
-        job["clock"] = {"technician_id": technician_id, "since": audit.at.isoformat()}
-        job["status"] = "in_repair"
+        self._clock_on(audit, job_no, technician_id)
 
     @event(ClockedOff)
     def _clocked_off(self, audit: Audit, job_no: int, technician_id: str, seconds: int) -> None:
-        job = self.jobs[job_no]
-        job["clock"] = None
-        job["clocked_seconds"] += seconds
+        self._clock_off(job_no, seconds)
 
     @event(JobCompleted)
     def _job_completed(self, audit: Audit, job_no: int) -> None:
@@ -349,12 +292,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
 
     @event(QualityChecked)
     def _quality_checked(self, audit: Audit, job_no: int, passed: bool, reason: str | None) -> None:
-        job = self.jobs[job_no]
-        if passed:
-            job["status"] = "passed"
-        else:
-            job["status"] = "in_repair"
-            job["qc_failures"] += 1
+        self._quality_check(job_no, passed)
 
     @event(ReadyForSettlement)
     def _ready(self, audit: Audit) -> None:
@@ -376,19 +314,12 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(PartsIssued)
     def _parts_issued(self, audit: Audit, line_id: str, qty: Decimal,
                       picks: list[dict[str, Any]], cost: Decimal) -> None:
-        line = self.lines[line_id]
-        line["issued_qty"] += qty
-        line["issued_cost"] = line.get("issued_cost", Decimal("0.00")) + cost
-        line["reserved_qty"] = max(Decimal(0), line.get("reserved_qty", Decimal(0)) - qty)
-        line.setdefault("picks", []).extend(dict(p) for p in picks)
+        self._issue(line_id, qty, picks, cost)
 
     @event(PartsReturned)
     def _parts_returned(self, audit: Audit, line_id: str, qty: Decimal,
                         picks: list[dict[str, Any]], cost: Decimal, reason: str) -> None:
-        line = self.lines[line_id]
-        line["issued_qty"] -= qty
-        line["issued_cost"] = line.get("issued_cost", Decimal("0.00")) - cost
-        line["picks"] = less_returned(line.get("picks", []), picks)
+        self._return(line_id, qty, picks, cost)
 
     @event(BackInProgress)
     def _back_in_progress(self, audit: Audit, reason: str) -> None:
@@ -397,25 +328,17 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(LineWithdrawn)
     def _line_withdrawn(self, audit: Audit, line_id: str, withdrawn_qty: Decimal, qty: Decimal,
                         gross: Decimal, vat: Decimal, reason: str) -> None:
-        line = self.lines[line_id]
-        line.update(qty=qty, gross=gross, vat=vat, reserved_qty=Decimal(0))
-        if qty == 0:
-            line["status"] = "declined"
+        self._withdrawal(line_id, qty, gross, vat)
 
     @event(LinesMoved)
     def _lines_moved(self, audit: Audit, line_ids: list[str], follow_on_id: UUID,
                      follow_on_number: str, reason: str) -> None:
-        for line_id in line_ids:
-            self.lines[line_id].update(status="moved", moved_to=follow_on_number,
-                                       reserved_qty=Decimal(0))
+        self._move(line_ids, follow_on_number)
 
     @event(LinesCarriedOver)
     def _lines_carried_over(self, audit: Audit, from_id: UUID, from_number: str,
                             lines: list[dict[str, Any]], reason: str) -> None:
-        self.follow_on_of = from_number
-        for line in lines:  # nothing issued here yet (what it was issued there came back)
-            self.lines[line["line_id"]] = {k: v for k, v in copy_plain(line).items()
-                                           if k != "picks"}
+        self._carry_over(from_number, lines)
 
     # -- settlement, delivery, closing -------------------------------------------------------
 
@@ -430,16 +353,13 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
 
     @event(SettlementReversed)
     def _settlement_reversed(self, audit: Audit, number: str, reason: str) -> None:
-        self.status = "ready_for_settlement"
-        self.settlement = None
+        self._reversal()
 
     @event(Delivered)
     def _delivered(self, audit: Audit, mileage_out: int, handed_over_by: str,
                    acknowledgement: dict[str, Any], follow_up_id: UUID,
                    follow_up_due: str, customer_id: UUID | None) -> None:
-        self.status = "delivered"
-        self.mileage = mileage_out
-        self.follow_up_id = follow_up_id
+        self._delivery(mileage_out, follow_up_id)
 
     @event(Closed)
     def _closed(self, audit: Audit, follow_up_id: UUID) -> None:
@@ -450,8 +370,7 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(CompensationRecorded)
     def _compensation_recorded(self, audit: Audit, kind: str, amount: Decimal, days: int | None,
                                reference: str | None, note: str | None) -> None:
-        self.compensations = [*getattr(self, "compensations", []),
-                              {"kind": kind, "amount": amount, "days": days}]
+        self._compensation(kind, amount, days)
 
     # -- warranty serials and evidence -----------------------------------------------------
 
@@ -459,15 +378,13 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     def _serials_recorded(self, audit: Audit, line_id: str, fitted: list[str],
                           removed: list[dict[str, Any]], reason: str | None,
                           previous: dict[str, Any] | None) -> None:
-        self.serials[line_id] = {"fitted": list(fitted), "removed": [dict(r) for r in removed]}
-        self.serial_records[line_id] = self.serial_records.get(line_id, 0) + 1
+        self._serials(line_id, fitted, removed)
 
     @event(EvidenceAdded)
     def _evidence_added(self, audit: Audit, evidence_id: str, job_no: int, line_id: str | None,
                         kind: str, sha256: str, media_type: str, size: int, uri: str,
                         caption: str | None) -> None:
-        self.evidence.append({"evidence_id": evidence_id, "job_no": job_no, "line_id": line_id,
-                              "kind": kind, "sha256": sha256, "withdrawn": False})
+        self._new_evidence(evidence_id, job_no, line_id, kind, sha256)
 
     @event(EvidenceWithdrawn)
     def _evidence_withdrawn(self, audit: Audit, evidence_id: str, reason: str) -> None:
@@ -476,5 +393,4 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     @event(CompletionCertified)
     def _completion_certified(self, audit: Audit, cert_no: str, inspector: str,
                               repair_class: str) -> None:
-        self.completion_certificate = {"cert_no": cert_no, "inspector": inspector,
-                                       "repair_class": repair_class}
+        self._certificate(cert_no, inspector, repair_class)

@@ -27,7 +27,8 @@ from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.as_of_start import reached_version, trusted_starts
 from projections.base import stored_event
-from projections.work_order_doc import SETTLEMENT_EVENTS, fold, settled
+from projections.work_order_doc import fold
+from projections.work_order_doc_settlement import SETTLEMENT_EVENTS, settled
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "audit", "reason", "originator_topic"}
 _RUN_GAP = 64  # ids this close are read in one range query (the few between are dropped)

@@ -8,13 +8,14 @@ encoding them as the log would. So the view and `as_of` always have the same sha
 A doc holds only what a jsonb column gives back: a transcoded value of the state
 (`{"_type_": ..., "_data_": ...}`) becomes its plain form (`plain`), a value the old code
 printed with `str()` is decoded first (`text`), so that a doc is the same whether it was
-folded in memory or read back from the table between two batches.
+folded in memory or read back from the table between two batches (the forms are in
+projections/work_order_doc_values.py; the visit's settlement events fold by
+projections/work_order_doc_settlement.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -23,10 +24,10 @@ from eventsourcing.persistence import Transcoder
 
 from domain.customers import shown_phone
 from domain.pii import is_sealed
-from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import StoredEvent, stored_event
-from projections.visit_totals import credited, discounted, drafted, visit_totals
+from projections.work_order_doc_settlement import refresh_totals
+from projections.work_order_doc_values import Doc, State, decoded, plain, text
 from projections.work_order_doc_warranty import (
     completion_certified,
     evidence_added,
@@ -35,53 +36,7 @@ from projections.work_order_doc_warranty import (
 )
 
 Opener = Callable[[UUID, "str | None"], "str | None"]
-Doc = dict[str, Any]
-State = dict[str, Any]
 Handler = Callable[[State, "Doc | None", Opener], "Doc | None"]
-
-# The library's transcodings: each value decoded (as its `decode` does) ...
-_DECODE: dict[str, Callable[[Any], Any]] = {
-    "decimal_str": Decimal, "uuid_hex": UUID, "datetime_iso": datetime.fromisoformat}
-# ... and as a doc keeps it (as `dumps` writes it): str(Decimal) and isoformat() are what the
-# transcodings stored, so only a UUID changes (hex to the dashed form).
-_PLAIN: dict[str, Callable[[Any], Any]] = {
-    "decimal_str": str, "uuid_hex": lambda data: str(UUID(data)), "datetime_iso": str}
-
-
-def _transcoded(value: dict[str, Any]) -> bool:
-    return len(value) == 2 and "_type_" in value and "_data_" in value
-
-
-def _convert(value: Any, forms: dict[str, Callable[[Any], Any]]) -> Any:
-    kind = type(value)
-    if kind is dict:
-        if _transcoded(value):
-            name = value["_type_"]
-            if name not in forms:
-                raise ValueError(f"a work-order doc cannot hold a {name!r} value")
-            return forms[name](value["_data_"])
-        return {key: _convert(item, forms) if type(item) in _CONTAINERS else item
-                for key, item in value.items()}
-    if kind is list:
-        return [_convert(item, forms) if type(item) in _CONTAINERS else item for item in value]
-    return value
-
-
-_CONTAINERS = (dict, list)
-
-
-def plain(value: Any) -> Any:
-    """A stored value as a jsonb column gives it back (a new object: the state is not shared)."""
-    return _convert(value, _PLAIN)
-
-
-def decoded(value: Any) -> Any:
-    """A stored value as the domain event held it (Decimal, UUID, datetime)."""
-    return _convert(value, _DECODE)
-
-
-def text(value: Any) -> str:
-    return str(decoded(value))
 
 
 def _audit(state: State) -> dict[str, Any]:
@@ -105,12 +60,6 @@ def _job_of(doc: Doc, job_no: int) -> dict[str, Any]:
 
 def _line_of(doc: Doc, line_id: str) -> dict[str, Any]:
     return next(line for line in doc["lines"] if line["line_id"] == line_id)
-
-
-def refresh_totals(doc: Doc) -> None:
-    """What each payer owes (`projections.visit_totals`): the drafted bills', else the
-    estimate's; `totals_basis` says which."""
-    doc["totals_basis"], doc["totals"] = visit_totals(doc)
 
 
 HANDLERS: dict[type, Handler] = {}
@@ -374,59 +323,6 @@ def _delivered(s: State, doc: Any, open_pii: Opener) -> Any:
 def _closed(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="closed", closed=_stamp(s))
     return doc
-
-
-# the settlement's events the doc folds (its stream is found by the doc's settlement id)
-SETTLEMENT_EVENTS = (Settlement.InsuranceAssessed, Settlement.Drafted,
-                     Settlement.DiscountGiven, Settlement.Reversed, Settlement.PaymentTaken,
-                     Settlement.RefundRequested, Settlement.RefundApproved,
-                     Settlement.RefundRejected)
-
-
-def _credit_asked(state: State, doc: Doc) -> None:
-    """A credit asked for on a payment's bill, kept in `credits_asked` until decided (a
-    payment return changes no bill: it is not kept)."""
-    if state["kind"] != "credit":
-        return
-    bill = (doc.get("payment_bills") or {}).get(state["payment_id"], "customer")
-    doc.setdefault("credits_asked", {})[state["refund_id"]] = {
-        "bill": bill, "amount": text(state["amount"])}
-
-
-def _credit_decided(state: State, doc: Doc, approved: bool) -> None:
-    """A credit decided: approved, its bill's `allowances` grow; rejected, it is dropped."""
-    asked = (doc.get("credits_asked") or {}).pop(state["refund_id"], None)
-    if asked is not None and approved and doc.get("bills"):
-        credited(doc["bills"], asked["bill"], Decimal(asked["amount"]))
-
-
-def settled(event: StoredEvent, doc: Doc) -> None:
-    """One of the visit's settlement events (`SETTLEMENT_EVENTS`): the insurer's assessment
-    (insurer, claim and report number, approved amount, deductible; the latest replacing the
-    one before) in `insurance_assessment`, the drafted bills with their discounts and approved
-    credits in `bills` (None again once reversed); the totals follow (`refresh_totals`). A
-    payment's bill is kept when it is not the customer's (`payment_bills`), for a credit on
-    it to find its bill. The work order's own version and time are left as they are."""
-    state = event.state()
-    cls = event.cls
-    if issubclass(cls, Settlement.PaymentTaken):
-        payment = state["payment"]
-        if payment["bill"] != "customer":
-            doc.setdefault("payment_bills", {})[payment["payment_id"]] = payment["bill"]
-    elif issubclass(cls, Settlement.RefundRequested):
-        _credit_asked(state, doc)
-    elif issubclass(cls, Settlement.RefundApproved | Settlement.RefundRejected):
-        _credit_decided(state, doc, issubclass(cls, Settlement.RefundApproved))
-    elif issubclass(cls, Settlement.InsuranceAssessed):
-        doc["insurance_assessment"] = plain(state["assessment"])
-    elif issubclass(cls, Settlement.Drafted):
-        doc["bills"] = drafted(decoded(state["bills"]))
-    elif issubclass(cls, Settlement.DiscountGiven):
-        if doc.get("bills") and state["bill"] in doc["bills"]:
-            discounted(doc["bills"], state["bill"], decoded(state["allocation"]))
-    elif issubclass(cls, Settlement.Reversed):
-        doc["bills"] = None
-    refresh_totals(doc)
 
 
 HANDLERS.update({WorkOrder.SerialsRecorded: serials_recorded,

@@ -20,15 +20,9 @@ from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import Index, PersonalColumns, Reading, ReadModel, read
 from projections.insurers import name_assessment_insurer
-from projections.work_order_doc import (
-    LINE_EVENTS,
-    SETTLEMENT_EVENTS,
-    Doc,
-    decoded,
-    refresh_totals,
-    settled,
-    step,
-)
+from projections.work_order_doc import LINE_EVENTS, step
+from projections.work_order_doc_settlement import SETTLEMENT_EVENTS, refresh_totals, settled
+from projections.work_order_doc_values import Doc, decoded
 
 
 def _json_default(value: Any) -> Any:

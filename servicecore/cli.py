@@ -8,14 +8,16 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from servicecore.analytics_commands import add_commands as add_analytics
 from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
-from servicecore.cli_args import share, whole
+from servicecore.cli_args import whole
+from servicecore.demo_commands import MAX_DEMO_VISITS
+from servicecore.demo_commands import add_commands as add_demo_data
 from servicecore.history_import import add_commands as add_import_history
 from servicecore.invoice_commands import add_commands as add_invoice_numbers
 from servicecore.settings import Settings
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from workers.supervisor import Supervisor
 
 log = logging.getLogger("servicecore")
-MAX_DEMO_VISITS = 10_000  # the small set: its visit times are planned in memory at once
 
 
 class _Stopped(Exception):
@@ -249,56 +250,6 @@ def _seed_board(args: argparse.Namespace, settings: Settings) -> int:
         container.close()
 
 
-def _analytics(args: argparse.Namespace, settings: Settings) -> int:
-    """rebuild | query | export: the DuckDB analytic tables from the command line."""
-    if args.action == "query":
-        from analytics.reader import snapshot
-
-        with snapshot(settings.analytics_path) as (conn, info):
-            cursor = conn.execute(args.sql)
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            print("\t".join(columns))
-            for row in cursor.fetchall():
-                print("\t".join("" if v is None else str(v) for v in row))
-        print(f"-- snapshot at event {info['position']}, published {info['published_at']}",
-              file=sys.stderr)
-        return 0
-    if args.action == "export":
-        from analytics.reader import snapshot
-        from analytics.schema import TABLES
-
-        args.dir.mkdir(parents=True, exist_ok=True)
-        with snapshot(settings.analytics_path) as (conn, info):
-            for table in TABLES:
-                target = args.dir / f"{table.name}.parquet"
-                conn.execute(f"COPY {table.name} TO '{target}' (FORMAT parquet)")
-                print(target)
-        print(f"-- snapshot at event {info['position']}", file=sys.stderr)
-        return 0
-    from analytics.loader import AnalyticsLoader, rebuild
-    from servicecore.container import build
-    from servicecore.progress import Progress
-
-    container = build(settings.model_copy(update={"in_process_projections": False}))
-    try:
-        progress = Progress("analytics")
-        try:
-            figures = rebuild(container.app, settings.analytics_path, progress=progress,
-                              zone=settings.store_timezone)
-        finally:
-            progress.close()
-        loader = AnalyticsLoader(container.app, settings.analytics_path,
-                                 zone=settings.store_timezone)
-        try:
-            loader.publish(force=True)
-        finally:
-            loader.close()
-        print(json.dumps({"analytics": str(settings.analytics_path), **figures}))
-    finally:
-        container.close()
-    return 0
-
-
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     """As the owner (SERVICECORE_OWNER_DATABASE_URL): the event store, chain and grants; then
     the read-model tables as the application's role. The data backfills (the reservations of
@@ -332,61 +283,6 @@ def _probe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from servicecore.container import build
-    from servicecore.demo import load_demo
-
-    container = build(settings)
-    try:
-        def progress(done: int, total: int) -> None:
-            bar = "#" * (30 * done // total)
-            print(f"\r[{bar:<30}] {done}/{total}", end="", flush=True)
-
-        stores = tuple(f"S{n:02d}" for n in range(1, args.stores + 1))
-        if args.months:
-            return _demo_history(args, container, stores)
-        load_demo(container.work_orders, container.inventory, visits=args.visits,
-                  stores=stores, progress=progress, settlements=container.settlements,
-                  aftercare=container.aftercare)
-        print()
-    finally:
-        container.close()
-    return 0
-
-
-def _demo_history(args: argparse.Namespace, container: Any, stores: tuple[str, ...]) -> int:
-    """`demo-data --months N`: a dealership's history at scale, staged (default) or one save
-    per command (`--via commands`); the figures and the run's conditions as JSON at the end."""
-    from dataclasses import asdict
-
-    from servicecore.demo import load_history, stage_history
-    from servicecore.demo_scale import RunMeter
-
-    meter = RunMeter(container.app)
-
-    def progress(done: int, total: int) -> None:
-        elapsed = meter.elapsed()
-        left = elapsed / done * (total - done) if done else 0.0
-        bar = "#" * (30 * done // max(total, 1))
-        print(f"\r[{bar:<30}] {done}/{total} visits  {elapsed:5.0f} s  ~{left:4.0f} s left",
-              end="", flush=True)
-
-    options = {"stores": stores, "months": args.months, "per_day": args.per_day,
-               "lanes": args.lanes, "seed": args.seed, "progress": progress}
-    if args.via == "commands":
-        figures = load_history(container.work_orders, container.inventory,
-                               container.settlements, container.aftercare, **options)
-    else:
-        figures = stage_history(container, jobs=args.jobs, meter=meter, **options)
-    print()
-    print(json.dumps({**asdict(figures), **meter.figures(figures.visits), "conditions": {
-        "via": args.via, "stores": len(stores), "months": args.months, "per_day": args.per_day,
-        "lanes": args.lanes, "seed": args.seed, "jobs": args.jobs, **meter.conditions(
-            "embedded" if container.settings.database_url is None else "external")}},
-        ensure_ascii=False))
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="servicecore", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -411,17 +307,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=_rebuild)
     psub.add_parser("seed-kafka-board", help="fill the Kafka board from the event store (the "
                     "broker no longer holds early messages)").set_defaults(run=_seed_board)
-    analytics = sub.add_parser("analytics", help="DuckDB analytic tables")
-    asub = analytics.add_subparsers(dest="action", required=True)
-    asub.add_parser("rebuild", help="reload every table from event 0 (stop the analytics "
-                                    "worker first: DuckDB allows one writer)").set_defaults(
-        run=_analytics)
-    query = asub.add_parser("query", help="run SQL on a read-only connection to the snapshot")
-    query.add_argument("sql")
-    query.set_defaults(run=_analytics)
-    export = asub.add_parser("export", help="write every table as Parquet")
-    export.add_argument("--dir", type=Path, default=Path("analytics-export"))
-    export.set_defaults(run=_analytics)
+    add_analytics(sub)
     audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
     audit_sub = audit.add_subparsers(dest="action", required=True)
     add_audit_chain(audit_sub)
@@ -437,27 +323,7 @@ def parser() -> argparse.ArgumentParser:
                             "/health/ready; a worker: http://127.0.0.1:9100/health")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds")
     probe.set_defaults(run=_probe)
-    demo = sub.add_parser("demo-data", help="generate visits through the domain's commands")
-    demo.add_argument("--visits", type=whole(0, MAX_DEMO_VISITS), default=36,
-                      help="the small set (without --months): this many visits")
-    demo.add_argument("--stores", type=whole(1, 99), default=1)
-    demo.add_argument("--months", type=whole(0, 120), default=0,
-                      help="a history at scale: this many months up to yesterday, --lanes "
-                           "desks per store (see README, Command line)")
-    demo.add_argument("--per-day", type=share(200), default=4.0,
-                      help="with --months: mean visits per store per day (default 4: 3 stores "
-                           "x 12 months ~ 4,900 visits, ~160k events)")
-    demo.add_argument("--lanes", type=whole(1, 16), default=3,
-                      help="with --months: desks per store working the same day (threads "
-                           "with --via commands)")
-    demo.add_argument("--via", choices=["staged", "commands"], default="staged",
-                      help="with --months: staged in memory and appended in batches (default), "
-                           "or one save per command (the API's path; 15-30x slower)")
-    demo.add_argument("--jobs", type=whole(1, 64), default=None,
-                      help="with --months (staged): processes sharing out the stores (default: "
-                           "one per store, up to one more than the cores)")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.set_defaults(run=_demo)
+    add_demo_data(sub)
     return root
 
 

@@ -48,7 +48,7 @@ from servicecore.demo_catalog import (
     name_technicians,
     register_parts,
 )
-from servicecore.demo_history import HistoryFigures
+from servicecore.demo_desk import HistoryFigures
 from servicecore.demo_scale import load_history, stage_history
 
 __all__ = ["BRANDS", "COMPLAINTS", "GIVEN", "LABOR", "PARTS", "SURNAMES", "HistoryFigures",

@@ -38,7 +38,8 @@ from domain.inventory import Inventory
 from domain.settlements import Settlements
 from domain.work_orders import WorkOrders
 from servicecore.demo_catalog import HISTORY_PARTS, SLOW_MOVER, ZONE, register_parts
-from servicecore.demo_history import HistoryFigures, StoreHistory
+from servicecore.demo_desk import HistoryFigures
+from servicecore.demo_history import StoreHistory
 from servicecore.demo_staging import LogWriter, StagedServiceCore
 
 if TYPE_CHECKING:

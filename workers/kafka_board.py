@@ -20,7 +20,8 @@ from workers.kafka_resume import Stored, identity
 from workers.relay_consumer import decode
 
 if TYPE_CHECKING:
-    from workers.kafka_projection import KafkaProjectionConfig, KafkaProjectionStats
+    from workers.kafka_health import KafkaProjectionStats
+    from workers.kafka_projection import KafkaProjectionConfig
 
 log = logging.getLogger("workers.kafka_projection")  # its lines keep the projection's name
 

@@ -44,14 +44,14 @@ partition moved while a batch was in flight) and is skipped; version > stored + 
 arrival whose predecessors are being re-sent, skipped with a log (it comes again after them,
 see `workers.relay_consumer`).
 
-The board's table and the transaction of a poll batch: `workers.kafka_board`.
+The board's table and the transaction of a poll batch: `workers.kafka_board`; the coordinator
+watch, the lag and the metrics: `workers.kafka_health`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -61,12 +61,12 @@ from psycopg_pool import ConnectionPool
 
 from domain.message_size import MAX_MESSAGE_BYTES
 from servicecore.deadline import pooled_waits
-from workers.health import RateMeter, Sample, Trouble
+from workers.health import RateMeter, Trouble
 from workers.kafka_board import BoardRows
+from workers.kafka_health import KafkaHealth, KafkaProjectionStats
 from workers.kafka_resume import (
     LeadingAssignor,
     Stored,
-    coordinator_reachable,
     inspect,
     take_lost_join,
 )
@@ -101,10 +101,6 @@ class KafkaProjectionConfig:
     deadline_seconds: float = 0.0
 
 
-class CoordinatorUnreachable(Exception):
-    """The consumer has had no connected group coordinator for longer than allowed."""
-
-
 class PoisonRecord(Exception):
     """A record the board cannot apply (not JSON, not an event of the board's shape): its
     partition applied every record before it and stops there; the other partitions go on."""
@@ -115,20 +111,7 @@ class PoisonRecord(Exception):
                          f"{type(error).__name__}: {error}")
 
 
-@dataclass
-class KafkaProjectionStats:
-    applied: int = 0  # events applied to a row
-    repeats: int = 0  # stream version already applied: skipped
-    early: int = 0  # a gap before it: skipped (the relay re-sends in order)
-    batches: int = 0
-    rebalances: int = 0
-    failures: int = 0
-    replaced: int = 0  # partitions whose log was replaced: read again from the beginning
-    reassigned: int = 0  # handed other partitions than the leader assigned: a new consumer
-    lost_joins: int = 0  # a join completed after the poll gave up on it: taken at the next poll
-
-
-class KafkaProjection(BoardRows):
+class KafkaProjection(BoardRows, KafkaHealth):
     def __init__(self, pool: ConnectionPool, config: KafkaProjectionConfig, *,
                  consumer_factory: Callable[..., Any] | None = None) -> None:
         self.pool = pool
@@ -346,39 +329,6 @@ class KafkaProjection(BoardRows):
                     break
         return poison
 
-    def _coordinator_seen(self, consumer: Any) -> bool:
-        """Note whether the consumer has a connected group coordinator now, and since when it
-        has not."""
-        if coordinator_reachable(consumer, self.config.bootstrap_servers):
-            self._lost_at = self._lost_since = None
-            return True
-        if self._lost_at is None:
-            self._lost_at, self._lost_since = time.monotonic(), time.time()
-        self._unchecked = True
-        return False
-
-    def unreachable(self) -> CoordinatorUnreachable | None:
-        """The trouble to report once the coordinator has been gone longer than allowed."""
-        if self._lost_at is None:
-            return None
-        gone = time.monotonic() - self._lost_at
-        if gone < self.config.unreachable_seconds:
-            return None
-        return CoordinatorUnreachable(
-            f"no group coordinator reachable for {gone:.0f} s (brokers "
-            f"{self.config.bootstrap_servers}); nothing is applied")
-
-    def _update_lag(self) -> None:
-        consumer, lag = self._consumer, 0
-        try:
-            for tp in consumer.assignment():
-                high = consumer.highwater(tp)
-                if high is not None:
-                    lag += max(0, int(high) - int(consumer.position(tp, timeout_ms=0) or 0))
-        except Exception:  # noqa: BLE001 - a metric only
-            return
-        self.lag = lag
-
     def run(self, stop: threading.Event, conninfo: str = "") -> None:
         """Until `stop`: poll and apply; on any failure back off and start a new consumer."""
         self.active = True
@@ -418,53 +368,3 @@ class KafkaProjection(BoardRows):
                 self.close()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_seconds)
-
-    # -- metrics ----------------------------------------------------------------------------
-
-    def samples(self) -> Iterable[Sample]:
-        w = (("worker", "kafka-projection"),)
-        s = self.stats
-        return [
-            Sample("servicecore_worker_events_per_second", self.meter.rate(), w,
-                   help="records consumed per second (10 s window)"),
-            Sample("servicecore_worker_events_processed_total", float(self.meter.total), w,
-                   kind="counter"),
-            Sample("servicecore_kafka_projection_lag", float(self.lag), w,
-                   help="records behind the high watermark over the assigned partitions"),
-            Sample("servicecore_kafka_projection_partitions", float(len(self.assigned)), w),
-            Sample("servicecore_kafka_projection_applied_total", float(s.applied), w,
-                   kind="counter"),
-            Sample("servicecore_kafka_projection_repeats_total", float(s.repeats), w,
-                   kind="counter", help="stream versions already applied, skipped"),
-            Sample("servicecore_kafka_projection_early_total", float(s.early), w,
-                   kind="counter", help="stream versions after a gap, skipped"),
-            Sample("servicecore_kafka_projection_rebalances_total", float(s.rebalances), w,
-                   kind="counter"),
-            Sample("servicecore_kafka_projection_failures_total", float(s.failures), w,
-                   kind="counter"),
-            Sample("servicecore_kafka_projection_replaced_total", float(s.replaced), w,
-                   kind="counter", help="partitions whose log on the broker was not the one "
-                   "their stored offset belongs to, read again from the beginning"),
-            Sample("servicecore_kafka_projection_reassigned_total", float(s.reassigned), w,
-                   kind="counter", help="assignments the broker handed out otherwise than "
-                   "this member made them as the group's leader: a new consumer joined"),
-            Sample("servicecore_kafka_projection_lost_joins_total", float(s.lost_joins), w,
-                   kind="counter", help="group joins that completed after the poll gave up on "
-                   "them, whose assignment was then taken at the next poll"),
-            Sample("servicecore_kafka_projection_coordinator_reachable",
-                   0.0 if self._lost_at is not None else 1.0, w,
-                   help="0 while the consumer has no connected group coordinator"),
-            Sample("servicecore_kafka_projection_active", 1.0 if self.active else 0.0, w),
-        ]
-
-    def details(self) -> dict[str, Any]:
-        return {"active": self.active, "group": self.config.group_id,
-                "topic": self.config.topic,
-                "partitions": sorted(p for _, p in self.assigned), "lag": self.lag,
-                "applied": self.stats.applied, "repeats": self.stats.repeats,
-                "early": self.stats.early, "replaced": self.stats.replaced,
-                "reassigned": self.stats.reassigned, "lost_joins": self.stats.lost_joins,
-                "coordinator_lost_since": None if self._lost_since is None else time.strftime(
-                    "%Y-%m-%dT%H:%M:%S%z", time.localtime(self._lost_since)),
-                "at": time.time(),
-                **self.trouble.as_dict()}

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from projections.progress_page import public_view
-from projections.work_order_doc import refresh_totals
+from projections.work_order_doc_settlement import refresh_totals
 from tests.e2e.test_insurance_bill_api import PICC, body_shop_visit
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_progress_page import HTML, page_path, share

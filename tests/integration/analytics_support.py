@@ -21,7 +21,8 @@ from uuid import UUID
 
 import duckdb
 
-from analytics.loader import AnalyticsLoader, rebuild
+from analytics.loader import AnalyticsLoader
+from analytics.rebuild import rebuild
 from analytics.schema import TABLES
 from domain.application import Request
 from domain.common import Caller

@@ -29,7 +29,7 @@ import httpx
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from analytics.loader import AnalyticsLoader
-from analytics.loader import rebuild as rebuild_analytics
+from analytics.rebuild import rebuild as rebuild_analytics
 from analytics.schema import TABLES
 from api.main import create_app
 from domain.integration_events import INTERNAL_STREAMS, stream_kind

@@ -23,7 +23,8 @@ from psycopg.rows import tuple_row
 
 from analytics.events import plain
 from analytics.kpis import Filters, run
-from analytics.loader import FOLLOW_SECONDS, AnalyticsLoader, rebuild
+from analytics.loader import FOLLOW_SECONDS, AnalyticsLoader
+from analytics.rebuild import rebuild
 from analytics.schema import TABLES
 from domain.work_order import WorkOrder
 from servicecore.container import Container

@@ -32,7 +32,7 @@ from servicecore import audit_chain
 from servicecore.container import Container, build
 from servicecore.demo import load_history, stage_history
 from servicecore.demo_catalog import GIVEN, SURNAMES, ZONE, make_vin
-from servicecore.demo_history import HistoryFigures
+from servicecore.demo_desk import HistoryFigures
 from servicecore.demo_staging import LogWriter, StagedServiceCore
 from servicecore.schema import SNAPSHOTS_TABLE
 from tests.conftest import settings_for

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.loader import rebuild as rebuild_analytics
+from analytics.rebuild import rebuild as rebuild_analytics
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET

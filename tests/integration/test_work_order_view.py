@@ -18,7 +18,8 @@ from domain.warranty_evidence import WarrantyEvidence
 from domain.work_order import WorkOrder
 from projections.audit import work_order_as_of
 from projections.base import Partition, lz4_available
-from projections.work_order_doc import HANDLERS, SETTLEMENT_EVENTS
+from projections.work_order_doc import HANDLERS
+from projections.work_order_doc_settlement import SETTLEMENT_EVENTS
 from projections.work_orders import WorkOrdersView
 from servicecore import cli
 from servicecore.container import Container
@@ -230,7 +231,7 @@ def test_the_erasure_in_a_batch_reads_as_erased_whatever_the_batch(
 
 
 def test_an_unknown_transcoded_value_is_refused_not_guessed() -> None:
-    from projections.work_order_doc import plain
+    from projections.work_order_doc_values import plain
 
     assert plain({"a": [{"_type_": "decimal_str", "_data_": "1.50"}]}) == {"a": ["1.50"]}
     assert plain({"_type_": "uuid_hex", "_data_": "7951ec93f5034d3fa8fac3e386e6e6c5"}) == (

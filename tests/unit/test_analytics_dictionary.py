@@ -8,8 +8,9 @@ from pathlib import Path
 
 import duckdb
 
-from analytics.loader import AnalyticsLoader, create
+from analytics.loader import REVISION, AnalyticsLoader
 from analytics.schema import TABLES
+from analytics.tables import create
 from domain.application import ServiceCore
 
 MONEY_SAYS_CURRENCY = re.compile(r"\bCNY\b")
@@ -23,7 +24,7 @@ def dictionary(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str | N
 
 def test_every_column_of_every_table_says_what_it_holds() -> None:
     conn = duckdb.connect()
-    create(conn)
+    create(conn, REVISION)
     found = dictionary(conn)
     expected = {(t.name, c) for t in TABLES for c in t.column_names} | {
         ("analytics_position", "position"), ("analytics_position", "revision")}
@@ -47,8 +48,8 @@ def test_a_file_made_before_the_dictionary_gets_it(tmp_path: Path) -> None:
         for table in TABLES:
             old.execute(table.ddl())
     conn = duckdb.connect(str(path))
-    create(conn)
-    create(conn)  # and again on every start
+    create(conn, REVISION)
+    create(conn, REVISION)  # and again on every start
     assert None not in dictionary(conn).values()
     conn.close()
 
@@ -76,7 +77,7 @@ def test_a_file_made_before_a_column_was_added_gets_it_with_its_comment(
         old.execute(f"CREATE TABLE {table.name} ({older})")
         old.execute(f"INSERT INTO {table.name} ({table.column_names[0]}) VALUES ('kept')")
     with duckdb.connect(str(path)) as conn:
-        create(conn)
+        create(conn, REVISION)
         found = dictionary(conn)
         row = conn.execute(f"SELECT * FROM {table.name}").fetchall()
     assert [c for (t, c) in found if t == table.name] == table.column_names

@@ -13,7 +13,8 @@ import pytest
 
 from analytics.events import Event, plain
 from analytics.fold import HANDLERS, IGNORED, Fold
-from analytics.loader import create
+from analytics.loader import REVISION
+from analytics.tables import create
 from domain.common import Audit
 from domain.part import Part
 from domain.settlement import Settlement
@@ -49,7 +50,7 @@ def test_stored_values_are_turned_back_into_values() -> None:
 
 def booked(at: str, day: str | None = None) -> tuple[Fold, dict[str, Any]]:
     conn = duckdb.connect()
-    create(conn)
+    create(conn, REVISION)
     fold = Fold(conn)
     state = {"audit": audit(at), **({"day": day} if day else {})}
     event = Event(1, str(uuid.uuid4()), "domain.appointment:Appointment.Booked", state)

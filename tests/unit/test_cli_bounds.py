@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from servicecore.cli import MAX_DEMO_VISITS, parser
+from servicecore.cli import parser
+from servicecore.demo_commands import MAX_DEMO_VISITS
 
 
 @pytest.mark.parametrize(("argv", "option"), [

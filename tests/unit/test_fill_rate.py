@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.kpis import Filters, run
-from analytics.loader import create
+from analytics.loader import REVISION
+from analytics.tables import create
 from domain.kpi_figures import fill_rate
 
 AT = datetime(2026, 5, 4, 3, 0, tzinfo=UTC)
@@ -24,7 +25,7 @@ SUPPLIES = st.sampled_from(["reserved", "back_order", "special_order"])
 @pytest.fixture(scope="module")
 def conn() -> Iterator[duckdb.DuckDBPyConnection]:
     with duckdb.connect(":memory:") as db:
-        create(db)
+        create(db, REVISION)
         yield db
 
 

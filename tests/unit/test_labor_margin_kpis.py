@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.kpis import Filters, run
-from analytics.loader import create
+from analytics.loader import REVISION
+from analytics.tables import create
 from domain import kpi_figures as figures
 
 T0 = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -22,7 +23,7 @@ T0 = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 def tables() -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
-    create(conn)
+    create(conn, REVISION)
     conn.execute("SET TimeZone = 'Asia/Shanghai'")
     return conn
 
