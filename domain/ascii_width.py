@@ -26,3 +26,9 @@ def full_width(text: str) -> str:
     """`text` as an input method in full-width mode types it: the way back of `ascii_width`
     (spaces stay spaces), to find what was kept as typed before identifiers were read as ASCII."""
     return text.translate(_WIDENED)
+
+
+def code_form(value: object) -> str:
+    """A code as kept (a part number, an op code, a campaign number): full-width ASCII read as
+    ASCII, without blanks, in upper case; a value that is not text is the empty code."""
+    return "".join(ascii_width(value if isinstance(value, str) else "").split()).upper()

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.ascii_width import ascii_width
+from domain.ascii_width import code_form
 from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
 from domain.days import plain_day
 from domain.labor_operation import normalise_op_code
@@ -42,7 +42,7 @@ class CampaignError(IllegalTransition):
 def campaign_number(value: object) -> str:
     """The number as kept: full-width as ASCII, no blanks, upper case; letters, digits and
     '.', '_', '-' (at most 40: it names the campaign in a URL path)."""
-    number = "".join(ascii_width(value if isinstance(value, str) else "").split()).upper()
+    number = code_form(value)
     require(bool(CAMPAIGN_NO.match(number)), InvalidInput(
         "a campaign number has 1 to 40 letters, digits, '.', '_' or '-'",
         field="campaign_no"))
@@ -82,8 +82,7 @@ def remedy_of(op_codes: Iterable[object] = (), parts: Iterable[object] = ()) -> 
     """The op codes and part numbers the remedy is done with (either may be empty), each once,
     in the order given."""
     codes = list(dict.fromkeys(normalise_op_code(c) for c in op_codes))
-    numbers = list(dict.fromkeys(
-        "".join(ascii_width(p if isinstance(p, str) else "").split()).upper() for p in parts))
+    numbers = list(dict.fromkeys(code_form(p) for p in parts))
     require(all(numbers) and all(len(n) <= 40 for n in numbers), InvalidInput(
         "a part number of the remedy has 1 to 40 characters", field="remedy.parts"))
     require(len(codes) <= MAX_REMEDY_ITEMS and len(numbers) <= MAX_REMEDY_ITEMS, InvalidInput(

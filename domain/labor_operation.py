@@ -20,7 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.ascii_width import ascii_width
+from domain.ascii_width import code_form
 from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
 from domain.money import money, quantity
 from domain.skills import check_skill, skill_for_op_code
@@ -40,7 +40,7 @@ class LaborOperationError(IllegalTransition):
 def normalise_op_code(value: object) -> str:
     """The op code as kept: full-width as ASCII, no blanks, upper case; letters, digits, '.',
     '_' and '-' (at most 30)."""
-    code = "".join(ascii_width(value if isinstance(value, str) else "").split()).upper()
+    code = code_form(value)
     require(bool(OP_CODE.match(code)), InvalidInput(
         "an op code has 1 to 30 letters, digits, '.', '_' or '-'", field="op_code"))
     return code

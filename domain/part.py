@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.ascii_width import ascii_width
+from domain.ascii_width import ascii_width, code_form
 from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
 from domain.money import money, quantity
 
@@ -32,7 +32,7 @@ def normalise_part_number(value: str) -> str:
     Letters, digits, '.', '_' and '-' only: part numbers appear in URLs and in lot ids. Full-width
     ones (a Chinese input method's) are read as ASCII.
     """
-    text = "".join(ascii_width(value or "").split()).upper()
+    text = code_form(value)
     require(bool(PART_NUMBER.match(text)), InvalidInput(
         "a part number has 1 to 40 letters, digits, '.', '_' or '-'", part_number=text))
     return text
