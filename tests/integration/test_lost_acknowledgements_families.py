@@ -162,6 +162,20 @@ def booking_the_last_hours(container: Container, client: TestClient, auth: Auth,
     return booking(container, client, auth, store_id, hours=1)
 
 
+def applied_once(setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
+                 container: Container, client: TestClient, database_url: str, store_id: str,
+                 auth: Auth) -> Any:
+    """The command `setup` names, its commit answer lost and retried (on this process and
+    another): answered the same each time and its effect stored once. The first answer."""
+    role, path, body, effect = setup(container, client, auth, store_id)
+    topic, needle = effect.split("|")
+    headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
+    first, again, elsewhere = lost_and_retried(behind, proxy, client, path, body, headers)
+    assert_replayed(first, again, elsewhere)
+    assert count(database_url, topic, needle) == 1
+    return first
+
+
 @pytest.mark.parametrize("setup", [stock_receipt, part_issue, closing_confirmation,
                                    settling_payment, refund_request, reversal, closing_call,
                                    booking, booking_the_last_hours])
@@ -169,11 +183,5 @@ def test_a_lost_commit_answer_is_applied_once_and_every_retry_replays_it(
         setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
         container: Container, client: TestClient, database_url: str, store_id: str,
         auth: Auth) -> None:
-    role, path, body, effect = setup(container, client, auth, store_id)
-    topic, needle = effect.split("|")
-    headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
-    first, again, elsewhere = lost_and_retried(behind, proxy, client, path, body, headers)
-
-    assert_replayed(first, again, elsewhere)
-    assert count(database_url, topic, needle) == 1
+    first = applied_once(setup, behind, proxy, container, client, database_url, store_id, auth)
     assert UUID(first.json()["id"])

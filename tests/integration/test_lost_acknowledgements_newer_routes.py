@@ -19,13 +19,8 @@ from domain.on_account import OnAccount
 from servicecore.container import Container
 from tests.integration.audit_support import new_vin
 from tests.integration.faults import FaultyProxy
-from tests.integration.test_lost_acknowledgements import (  # noqa: F401  (fixtures)
-    assert_replayed,
-    behind,
-    lost_and_retried,
-    proxy,
-)
-from tests.integration.test_lost_acknowledgements_families import Auth, Setup, count
+from tests.integration.test_lost_acknowledgements import behind, proxy  # noqa: F401  (fixtures)
+from tests.integration.test_lost_acknowledgements_families import Auth, Setup, applied_once
 from tests.integration.test_money_support import draft, ready_visit, req, work_order
 
 RATES = {"customer": "300.00", "warranty": "180.00", "insurance": "260.00", "internal": "150.00"}
@@ -118,10 +113,4 @@ def test_a_lost_commit_answer_of_a_newer_command_is_applied_once_and_replayed(
         setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
         container: Container, client: TestClient, database_url: str, store_id: str,
         auth: Auth) -> None:
-    role, path, body, effect = setup(container, client, auth, store_id)
-    topic, needle = effect.split("|")
-    headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
-    first, again, elsewhere = lost_and_retried(behind, proxy, client, path, body, headers)
-
-    assert_replayed(first, again, elsewhere)
-    assert count(database_url, topic, needle) == 1
+    applied_once(setup, behind, proxy, container, client, database_url, store_id, auth)

@@ -113,23 +113,9 @@ def test_two_charges_at_once_never_pass_the_limit_together(
         container: Container, database_url: str, tmp_path: Path, store_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Two visits (450.00 of labor each) of one customer, confirmed.
-    first = ready_visit(container, store_id, tech=f"tech-{store_id}-0")
-    customer_id = load(container.app, WorkOrder, first).customer_id
-
-    def same_customer(wos: Any, store: str, *, at: datetime | None = None) -> dict[str, Any]:
-        opened = wos.open(request(store, at=at), store_id=store, customer=dict(CUSTOMER),
-                          vehicle=dict(VEHICLE), mileage=42_000, complaints=["brake noise"],
-                          customer_id=customer_id)
-        return dict(opened.body)
-
-    monkeypatch.setattr(money_support, "open_order", same_customer)
-    second = ready_visit(container, store_id, tech=f"tech-{store_id}-1")
-    assert load(container.app, WorkOrder, second).customer_id == customer_id
-    settlements = []
-    for wo in (first, second):
-        sid = draft(container, store_id, wo)
+    customer_id, settlements = _same_customer_visits(container, store_id, monkeypatch)
+    for sid in settlements:
         container.settlements.confirm(req(store_id), sid)
-        settlements.append(sid)
     OnAccount(container.app).set_terms(req(store_id, "manager"), customer_id, limit="600.00",
                                        days=30, reason="fleet contract")
 
