@@ -104,10 +104,12 @@ def test_the_listener_hears_positions_announced_by_any_process(container: Contai
 
 
 def test_a_verified_token_is_refused_once_it_expires(client: TestClient, store_id: str) -> None:
-    token = mint_token(JWT_SECRET, "adv-short", "advisor", [store_id], ttl_seconds=1)
+    # 2 s: `iat` is in whole seconds, so a 1 s token minted late in a second could expire
+    # before its first use on a busy machine; this one lives at least 1 s.
+    token = mint_token(JWT_SECRET, "adv-short", "advisor", [store_id], ttl_seconds=2)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/work-orders", headers=headers).status_code == 200
-    time.sleep(2.1)  # the token's expiry passes (its verification was kept meanwhile)
+    time.sleep(3.1)  # the token's expiry passes (its verification was kept meanwhile)
     refused = client.get("/work-orders", headers=headers)
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith("application/problem+json")
