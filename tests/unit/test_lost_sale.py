@@ -1,5 +1,5 @@
 """A lost sale: validated once, as recorded; the part number is kept as the master spells it,
-whether or not the master holds it."""
+whether or not the master holds it; a wrong entry voided once, by a manager, with a reason."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from domain.common import Audit, InvalidInput
-from domain.lost_sale import REASONS, LostSale
+from domain.common import Audit, InvalidInput, NotPermitted
+from domain.lost_sale import REASONS, LostSale, LostSaleError
 
 CLERK = Audit("clerk-1", "parts_clerk", "S01", datetime(2026, 5, 1, 2, 30, tzinfo=UTC), "corr-1")
+MANAGER = Audit("mgr-1", "manager", "S01", datetime(2026, 5, 1, 3, 0, tzinfo=UTC), "corr-2")
 
 
 def test_a_lost_sale_keeps_the_part_number_as_the_master_spells_it() -> None:
@@ -32,3 +33,19 @@ def test_bad_input_is_refused_naming_its_field(given: dict[str, str], field: str
     with pytest.raises(InvalidInput) as refused:
         LostSale.record(CLERK, **data)
     assert refused.value.extra["field"] == field
+
+
+def test_a_wrong_entry_is_voided_once_by_a_manager_with_a_reason() -> None:
+    sale = LostSale.record(CLERK, part_number="5Q0698151", qty="20", reason="out_of_stock")
+    with pytest.raises(NotPermitted):
+        sale.void(CLERK, "typed 20 for 2")
+    with pytest.raises(InvalidInput) as refused:
+        sale.void(MANAGER, "  ")
+    assert refused.value.extra["field"] == "reason"
+    sale.void(MANAGER, " typed 20 for 2 ")
+    assert sale.voided == {"by": "mgr-1", "at": MANAGER.at, "reason": "typed 20 for 2"}
+    with pytest.raises(LostSaleError):
+        sale.void(MANAGER, "again")
+    voided = sale.collect_events()[-1]
+    assert isinstance(voided, LostSale.Voided) and voided.reason == "typed 20 for 2"
+    assert voided.audit == MANAGER
