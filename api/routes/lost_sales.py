@@ -1,8 +1,7 @@
 """/stores/{store_id}/lost-sales: parts asked for at the counter or the desk and not sold
 (record: parts clerk, advisor, manager; read: those and the analyst; void a wrong entry: a
-manager, with a reason). The part need not be in
-the part master (a part never stocked has no record there): the number is kept as the master
-spells part numbers (domain/lost_sale.py)."""
+manager, with a reason). The part need not be in the part master (a part never stocked has no
+record there): the number is kept as the master spells part numbers (domain/lost_sale.py)."""
 
 from __future__ import annotations
 
@@ -87,7 +86,7 @@ class LostPartTotal(BaseModel):
 
 class LostSalePage(PageOf[LostSaleOut]):
     """One page of the store's lost sales, the latest first, with totals per part over all
-    of them."""
+    of them but the voided."""
 
     parts: int = Field(description="how many parts the lost sales not voided name")
     by_part: list[LostPartTotal] = Field(description=(
@@ -132,8 +131,9 @@ def void_lost_sale(store_id: StoreId, lost_sale_id: UUID, body: LostSaleVoidIn, 
 def lost_sales(store_id: StoreId, ctx: Ctx, principal: Reader, part_number: IdFilter = None,
                reason: Reason | None = None, limit: Limit = 50, offset: Offset = 0,
                wait_for: WaitFor = None) -> Any:
-    """The store's lost sales (of one `part_number`, for one `reason`), the latest first; a
-    store the token does not cover 404."""
+    """The store's lost sales (of one `part_number`, for one `reason`), the latest first, the
+    voided ones marked and left out of `by_part` and `parts`; a store the token does not cover
+    404."""
     if not principal.sees(store_id):
         raise NotFound(f"store {store_id} not found")
     number = normalise_part_number(part_number) if part_number else None
