@@ -7,8 +7,9 @@ status, who decided and why, the appointment it became and when that car arrived
 store must answer it by and when its key was shredded). A request left unanswered past its
 `answer_by` reads as `expired` here at once (the query decides by the clock, as the capacity
 check does), before the sweep records its `Expired`. The customer's erasure deletes the keys
-of the requests confirmed for them (and `Shredded`, a request's own key, again: a command
-stopped between its event and the deletion is mended). The conversion figures count these rows: requests confirmed ÷ requests, confirmed that arrived ÷
+of the requests confirmed for them (a confirmation stored after the erasure, its own key; and
+`Shredded`, a request's own key, again: a command stopped between its event and the deletion is
+mended). The conversion figures count these rows: requests confirmed ÷ requests, confirmed that arrived ÷
 confirmed. The free slots read the workshop view's days (projections/workshop.py) by the rule
 the booking itself is held to (domain/workshop_day.py `free_slots`).
 """
@@ -21,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
 from domain.appointment import Appointment
@@ -31,8 +33,12 @@ from domain.online_booking import OnlineBooking
 from domain.pii import PersonalData
 from domain.workshop_day import free_slots, holding
 from projections.base import Index, ReadModel, page, rows, store_scope
+from projections.key_check import EVENTS_TABLE
 
 SEALED = ("name", "phone", "note")
+# a confirmation stored after its customer's erasure (the two raced): its key goes at once
+ERASED_TOPIC = get_topic(Customer.Erased)
+ERASED_ALREADY = f"SELECT 1 FROM {EVENTS_TABLE} WHERE originator_id = %s AND topic = %s LIMIT 1"
 # the status a request shows: one left unanswered past its answer_by is expired already
 STATUS = ("CASE WHEN status = 'requested' AND answer_by <= %s THEN 'expired' "
           "ELSE status END")
@@ -70,7 +76,9 @@ class OnlineBookingsView(ReadModel):
                                             "customer_id = %s", (e.originator_id,)).fetchall())
                     continue
                 cur.execute(*_statement(e, suffix))
-                if isinstance(e, OnlineBooking.Shredded):
+                if isinstance(e, OnlineBooking.Shredded) or (
+                        isinstance(e, OnlineBooking.Confirmed) and cur.execute(
+                            ERASED_ALREADY, (e.customer_id, ERASED_TOPIC)).fetchone()):
                     self._shred([(e.originator_id,)])
 
     def _shred(self, found: Sequence[tuple[Any, ...]]) -> None:

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -159,3 +159,22 @@ def test_the_retention_run_shreds_a_declined_request_once(
     # A second run shreds nothing.
     again = retention(bookings, container.pool, 30, at=later)
     assert again["shredded"] == [] and again["expired"] == []
+
+
+def test_a_confirmation_stored_after_its_customers_erasure_is_erased_too(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    tokens = _store(client, auth, store_id)
+    first = post(client, "/online-bookings", tokens["channel"], _asked(store_id), 201)
+    done = post(client, f"/online-bookings/{first['booking_id']}/confirmation",
+                tokens["advisor"], {"vin": car(store_id)[0]})
+    raced = post(client, "/online-bookings", tokens["channel"],
+                 _asked(store_id, arrival="11:00"), 201)
+    # The desk's confirmation for the customer raced their erasure and was stored after it.
+    decided: Any = container.app.repository.get(UUID(raced["booking_id"]))
+    post(client, f"/customers/{done['customer_id']}/erasure", tokens["manager"],
+         {"reason": "the customer asked (PIPL)"})
+    decided.confirm(Caller("adv-1", "advisor", (store_id,), datetime.now(UTC), "race").audit(
+        store_id), uuid4(), UUID(done["customer_id"]), False)
+    container.app.save(decided)
+    for row in _listed(client, tokens["advisor"], store_id):
+        assert (row["status"], row["name"], row["phone"]) == ("confirmed", ERASED, ERASED)
