@@ -222,7 +222,7 @@ def booking_link(booking_token: LinkToken, request: Request, ctx: Ctx) -> Any:
 
 
 @link_router.post("/{booking_token}/cancel", response_model=BookingLinkOut,
-                  responses={**LINK_REFUSALS, 409: {"description": "already decided"}})
+                  responses={**LINK_REFUSALS, 409: {"description": "already decided, or expired unanswered"}})
 async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx: Ctx,
                  idempotency_key: IdempotencyKey = None,
                  x_correlation_id: CorrelationId = None) -> Any:
