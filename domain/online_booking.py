@@ -15,8 +15,9 @@ retention`).
 The customer's name, phone and note are sealed with a key of the request's own (its id), as a
 customer's are with theirs; the customer's link token is never stored: the stream keeps its
 nonce and expiry, from which the server recomputes it (domain/progress_link.py). `Shredded`
-records that the request's key was deleted: its customer was erased (a confirmed request), or
-its retention period after it closed unconfirmed has passed.
+records that the request's key was deleted once its retention period after it closed
+unconfirmed had passed; a confirmed request's key goes with its customer's erasure, which
+`Customer.Erased` records (projections/online_bookings.py deletes it).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class OnlineBooking(Aggregate):
         answer_by: datetime  # the deadline it was not answered by
 
     class Shredded(Event):
-        reason: str  # its customer was erased, or its retention period passed
+        reason: str  # its retention period passed (kept so long after it closed)
 
     @event(Requested)
     def __init__(self, audit: Audit, store_id: str, day: str, arrival: str, kind: str,

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
+from domain.common import IllegalTransition
 from servicecore.settings import Settings
 
+log = logging.getLogger(__name__)
 ACTOR = "online-booking-retention"
 STALE = """SELECT id FROM online_bookings WHERE status = 'requested'
     AND (answer_by IS NULL OR answer_by <= %(now)s) ORDER BY requested_at, id"""
@@ -45,15 +50,25 @@ def retention(bookings: Any, pool: Any, retention_days: int, *, at: datetime | N
     request = Request(caller)
     with pool.connection() as conn:
         stale = [row[0] for row in conn.execute(STALE, {"now": now}).fetchall()]
-    expired = [str(b) for b in stale if bookings.expire(request, b) is not None]
+    expired = [str(b) for b in stale if _done(partial(bookings.expire, request, b))]
     with pool.connection() as conn:
         closed = [row[0] for row in conn.execute(
             CLOSED, {"cutoff": now - timedelta(days=retention_days)}).fetchall()]
     ids = {UUID(b) for b in expired} | set(closed)
-    shredded = [str(b) for b in sorted(ids, key=str)
-                if bookings.shred_unconfirmed(request, b, retention_days)]
+    shredded = [str(b) for b in sorted(ids, key=str) if _done(
+        partial(bookings.shred_unconfirmed, request, b, retention_days))]
     return {"at": now.isoformat(), "retention_days": retention_days,
             "expired": expired, "shredded": shredded}
+
+
+def _done(act: Callable[[], Any]) -> bool:
+    """Whether `act` did something; a request the desk answered in the meantime (it is no
+    longer one to expire) is left as it is, and the run goes on."""
+    try:
+        return bool(act())
+    except IllegalTransition as exc:
+        log.info("online bookings retention: left as it is: %s", exc)
+        return False
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
