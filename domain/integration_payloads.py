@@ -285,6 +285,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Confirmed": fields("appointment_id customer_id registered"),
         "Declined": nothing,
         "Cancelled": nothing,
+        "Expired": fields("answer_by"),
+        "Shredded": nothing,
     },
     "WorkshopDay": {
         "Planned": fields("store_id day opens closes bays skill_hours"),
