@@ -22,8 +22,17 @@ from tests.e2e.test_parts_api import new_part, post
 from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 from tests.integration.faults import FaultyProxy
-from tests.integration.test_lost_acknowledgements import behind, proxy  # noqa: F401  (fixtures)
-from tests.integration.test_lost_acknowledgements_families import Auth, Setup, applied_once
+from tests.integration.test_lost_acknowledgements import (  # noqa: F401  (fixtures)
+    behind,
+    lost_and_retried,
+    proxy,
+)
+from tests.integration.test_lost_acknowledgements_families import (
+    Auth,
+    Setup,
+    applied_once,
+    count,
+)
 from tests.integration.test_lost_acknowledgements_newer_routes import write_off
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -175,3 +184,21 @@ def test_transfers_sent_from_the_suggestions_with_a_lost_commit_answer_are_sent_
         auth: Auth) -> None:
     applied_once(setup, behind, proxy, container, client, database_url,
                  store_id, auth, stores=[store_id, store_id + "B"])
+
+
+def test_a_customers_cancel_through_the_link_with_a_lost_commit_answer_is_stored_once(
+        behind: Container, proxy: FaultyProxy,  # noqa: F811
+        container: Container, client: TestClient, database_url: str, store_id: str,
+        auth: Auth) -> None:
+    """The link's cancel answers the request as the link shows it (not a command's answer):
+    a retry with the same key answers that again and stores nothing twice."""
+    body = _requested(client, auth, store_id, new_vin())
+    made = post(client, "/online-bookings", auth("booking_channel", "mp", [store_id]), body, 201)
+    path = f"/booking/{made['token']}/cancel"
+    keyed = {"Idempotency-Key": str(uuid4())}
+    first, again, elsewhere = lost_and_retried(behind, proxy, client, path,
+                                               {"reason": "plans changed"}, keyed)
+    assert first.status_code == again.status_code == elsewhere.status_code == 200, first.text
+    assert first.json()["status"] == "cancelled"
+    assert again.json() == elsewhere.json() == first.json()
+    assert count(database_url, "OnlineBooking.Cancelled", made["booking_id"]) == 1
