@@ -8,11 +8,12 @@ same API process and on another: one effect, the same answer."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -23,6 +24,7 @@ from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 from tests.integration.faults import FaultyProxy
 from tests.integration.test_lost_acknowledgements import (  # noqa: F401  (fixtures)
+    assert_replayed,
     behind,
     lost_and_retried,
     proxy,
@@ -31,9 +33,11 @@ from tests.integration.test_lost_acknowledgements_families import (
     Auth,
     Setup,
     applied_once,
+    booking,
     count,
 )
 from tests.integration.test_lost_acknowledgements_newer_routes import write_off
+from tests.integration.test_lost_acknowledgements_side_writes import lost_then_retried_later
 
 ZONE = ZoneInfo("Asia/Shanghai")
 Effect = tuple[str, str, dict[str, Any], str]
@@ -173,7 +177,7 @@ def test_a_lost_commit_answer_of_a_newest_command_is_applied_once_and_replayed(
 def transfers_as_the_list_proposes(container: Container, client: TestClient, auth: Auth,
                                    store_id: str) -> Effect:
     """The same without `lines`: what the list proposes now (nothing, once they were sent)."""
-    role, path, body, effect = transfers_from_suggestions(container, client, auth, store_id)
+    role, path, _, effect = transfers_from_suggestions(container, client, auth, store_id)
     return role, path, {"to_store": store_id}, effect
 
 
@@ -202,3 +206,51 @@ def test_a_customers_cancel_through_the_link_with_a_lost_commit_answer_is_stored
     assert first.json()["status"] == "cancelled"
     assert again.json() == elsewhere.json() == first.json()
     assert count(database_url, "OnlineBooking.Cancelled", made["booking_id"]) == 1
+
+
+class _TwoDaysLater(datetime):
+    """The API's clock two days on: the day a booking was for has passed."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _TwoDaysLater:
+        return super().now(tz) + timedelta(days=2)
+
+
+def capacity(container: Container, client: TestClient, auth: Auth, store_id: str) -> Effect:
+    tomorrow = (datetime.now(ZONE).date() + timedelta(days=1)).isoformat()
+    return ("manager", "/appointments/capacity", {
+        "store_id": store_id, "from_day": tomorrow, "to_day": tomorrow, "opens": "08:00",
+        "closes": "18:00", "bays": 2, "skill_hours": {"maintenance": 8}},
+            f"WorkshopDay.Planned|{store_id}")
+
+
+def reschedule(container: Container, client: TestClient, auth: Auth, store_id: str) -> Effect:
+    role, path, body, _ = booking(container, client, auth, store_id)
+    booked = post(client, path, auth(role, "adv-book", [store_id]), body, 201)
+    return ("advisor", f"/appointments/{booked['id']}/reschedule",
+            {"day": body["day"], "arrival": "14:00", "reason": "customer asked for the afternoon"},
+            f"Appointment.Rescheduled|{booked['id']}")
+
+
+@pytest.mark.parametrize("setup", [booking_request, booking, reschedule, capacity])
+def test_a_booking_retried_after_its_day_passed_replays_its_stored_answer(
+        setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
+        container: Container, client: TestClient, database_url: str, store_id: str,
+        auth: Auth, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A booking (a request online, an appointment, its reschedule, the day's capacity) for
+    tomorrow, its commit answer lost, retried with its key once tomorrow has passed: it was
+    stored, so the retry answers what it did. Refused as a day in the past (checked before the
+    remembered answer was looked up), the channel or the desk was told it had not been done,
+    and the slot stayed held by a booking no one knew of."""
+    role, path, body, effect = setup(container, client, auth, store_id)
+    topic, needle = effect.split("|")
+    headers = auth(role, f"{role}-late", [store_id], **{"Idempotency-Key": str(uuid4())})
+
+    def days_pass(first: httpx.Response) -> None:
+        assert first.status_code in (200, 201), first.text
+        monkeypatch.setattr("api.deps.datetime", _TwoDaysLater)
+
+    first, again, elsewhere = lost_then_retried_later(behind, proxy, client, path, body,
+                                                      headers, days_pass)
+    assert_replayed(first, again, elsewhere)
+    assert count(database_url, topic, needle) == 1
