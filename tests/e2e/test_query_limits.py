@@ -68,7 +68,7 @@ ACCOUNT = "/customers/7d3f1a52-4c1e-4b8e-9a51-2f7f0c1d9e11/account/statement"
 @pytest.mark.parametrize(("url", "name"), [
     (f"{ACCOUNT}?month=99999-01", "month"), (f"{ACCOUNT}?month=2026-13", "month"),
     (f"{ACCOUNT}?month=2026-00", "month"), (f"{ACCOUNT}?month=", "month"),
-    (f"{ACCOUNT}?month=2026-1", "month"), (f"{ACCOUNT}?month=%EF%BC%92026-01", "month"),
+    (f"{ACCOUNT}?month=2026-1", "month"), (f"{ACCOUNT}?month=0000-01", "month"), (f"{ACCOUNT}?month=%EF%BC%92026-01", "month"),
     (f"{ACCOUNT}?limit=0", "limit"), (f"{ACCOUNT}?offset=9223372036854775808", "offset"),
     ("/online-bookings/availability?store_id=S01&from_day=99999-01-01&to_day=2026-03-02",
      "from_day"),
@@ -79,8 +79,11 @@ ACCOUNT = "/customers/7d3f1a52-4c1e-4b8e-9a51-2f7f0c1d9e11/account/statement"
 ])
 def test_a_month_day_or_page_past_the_calendar_or_its_bound_is_422_naming_it(
         client: TestClient, auth: Auth, url: str, name: str) -> None:
+    """Year 0000 fits the month's pattern but is no month of the calendar: the ledger refused
+    it, the account statement answered a statement of it."""
     body = problem(client.get(url, headers=auth("manager", "mgr-wu")), 422, "invalid-input")
-    assert [e["loc"][-1] for e in body["errors"]] == [name]
+    named = [e["loc"][-1] for e in body["errors"]] if "errors" in body else [body["field"]]
+    assert named == [name]
 
 
 def test_what_a_command_stores_is_never_refused_as_a_filter(client: TestClient, auth: Auth,
