@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from api.routes import transfer_suggestions as routes
 from domain.application import Request
 from domain.campaign import MAX_VINS_PER_IMPORT
 from domain.common import Caller
 from domain.transfer_suggesting import MAX_SUGGESTED_PARTS
+from projections.transfer_suggestions import transfer_suggestions
 from servicecore.container import Container
 from tests.e2e.test_api_contract import log_head, problem
 from tests.e2e.test_campaigns_api import campaign
@@ -44,7 +48,8 @@ def _short_here_spare_there(container: Container, here: str, donors: tuple[str, 
 
 
 def test_transfers_from_every_suggestion_take_at_most_max_suggested_parts(
-        client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
+        client: TestClient, container: Container, auth: Auth, store_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     donors = (store_id + "B", store_id + "C")
     last = _short_here_spare_there(container, store_id, donors, MAX_SUGGESTED_PARTS + 1)
     clerk = auth("parts_clerk", "clerk-big", [store_id, *donors])
@@ -52,10 +57,22 @@ def test_transfers_from_every_suggestion_take_at_most_max_suggested_parts(
         "to_store": store_id, "limit": 1, "wait_for": last}).json()
     assert proposed["total"] == MAX_SUGGESTED_PARTS + 1
     before = log_head(client)
-    refused = client.post("/transfers/from-suggestions", headers=clerk,
-                          json={"to_store": store_id})
+    read: list[int] = []
+
+    def planned(*args: Any, **kwargs: Any) -> Any:
+        found = transfer_suggestions(*args, **kwargs)
+        read.append(len(found["items"]))
+        return found
+
+    with monkeypatch.context() as spied:
+        spied.setattr(routes, "transfer_suggestions", planned)
+        refused = client.post("/transfers/from-suggestions", headers=clerk,
+                              json={"to_store": store_id})
     body = problem(refused, 422, "invalid-input")
     assert (body["limit"], body["count"]) == (MAX_SUGGESTED_PARTS, MAX_SUGGESTED_PARTS + 1)
+    # Refused on the list's count: no more of it was planned (each part's donors read) than
+    # one command sends, however many parts the store is short of.
+    assert read == [MAX_SUGGESTED_PARTS]
     # Named line by line: one part too many is refused the same way.
     lines = [{"part_number": f"TRF{store_id}{n:04d}", "from_store": donor, "qty": "4"}
              for n in range(MAX_SUGGESTED_PARTS + 1) for donor in donors]
