@@ -115,10 +115,10 @@ def request_booking(body: OnlineBookingIn, ctx: Ctx, cmd: Annotated[
     `Idempotency-Key`, it answers the first answer. The answer's `token` opens the customer's
     link (`/booking/{token}`)."""
     bookings = service(ctx)
-    result = bookings.request(
+    result = cmd.remembered_or(ctx.app, lambda: bookings.request(
         cmd.envelope, store_id=body.store_id, name=body.name, phone=body.phone, vin=body.vin,
         plate=body.plate, day=body.day.isoformat(), arrival=body.arrival,
-        services=[s.model_dump() for s in body.services], note=body.note)
+        services=[s.model_dump() for s in body.services], note=body.note))
     cmd.response.headers["Location"] = f"/booking/{bookings.token(result.body)}"
     return {**cmd.accepted(result), "token": bookings.token(result.body)}
 
