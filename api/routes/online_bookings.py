@@ -160,8 +160,8 @@ def bookings(ctx: Ctx, principal: Annotated[Principal, Depends(reader("online_bo
 def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Book the appointment the request asked for, for the matched customer (or one registered
     from the request), in one save with the confirmation; the held slot passes to it."""
-    result = service(ctx).confirm(cmd.envelope, booking_id, customer_id=body.customer_id,
-                                  vin=body.vin)
+    result = cmd.remembered_or(ctx.app, lambda: service(ctx).confirm(
+        cmd.envelope, booking_id, customer_id=body.customer_id, vin=body.vin))
     cmd.response.headers["Location"] = f"/appointments/{result.body['appointment_id']}"
     return cmd.accepted(result)
 
@@ -169,7 +169,8 @@ def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) ->
 @router.post("/{booking_id}/decline", response_model=CommandAccepted)
 def decline(booking_id: UUID, body: DeclineIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """The store cannot take the request: its slot is released; the customer's link shows it."""
-    return cmd.accepted(service(ctx).decline(cmd.envelope, booking_id, reason=body.reason))
+    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: service(ctx).decline(
+        cmd.envelope, booking_id, reason=body.reason)))
 
 
 # -- the customer's link --------------------------------------------------------------------
@@ -233,6 +234,9 @@ async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx
 
     def withdraw() -> dict[str, Any]:
         at = datetime.now(UTC)
+        _, booking = bookings.grant(booking_token, at)
+        if booking.status_at(at) == "cancelled":  # pressed again, or a retry after a lost answer
+            return BookingLinkOut(**customer_view(booking, at)).model_dump(mode="json")
         bookings.cancel(booking_token, reason=body.reason, at=at,
                                  correlation_id=log_context.correlation_id(x_correlation_id),
                                  idempotency_key=idempotency_key, request_hash=fingerprint)
