@@ -20,6 +20,7 @@ from analytics.dashboard_data import collect, stores
 from analytics.dashboard_text import language
 from analytics.kpi_where import MAX_REGION
 from analytics.kpis import CATALOGUE, Filters, run
+from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
@@ -36,6 +37,7 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBody
 Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
 Region = Annotated[str | None, Query(max_length=MAX_REGION, description="the stores of one "
                                      "region (SERVICECORE_REGIONS)")]
+Month = Annotated[str, Query(max_length=16, description="the calendar month, YYYY-MM")]
 Format = Literal["json", "csv"]
 
 
@@ -108,6 +110,25 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = Non
     result["snapshot"] = info
     if format == "csv":
         return _csv(result["columns"], result["rows"], name, info)
+    return result
+
+
+@router.get("/reports/monthly", responses={200: {"content": {"text/csv": {"schema": {
+    "type": "string"}}}, "description": "The report (JSON, or CSV with `format=csv`)"}})
+def monthly_report(ctx: Ctx, principal: Analyst, month: Month, store_id: IdFilter = None,
+                   region: Region = None, format: Format = "json") -> Any:
+    """月度报表: the month's headline KPIs (the catalogue's), each beside the month before
+    (环比) and the same month a year before (同比), with the changes. A month still running
+    is counted up to today, its comparisons up to the same day of their months."""
+    filters = _filters(principal, ctx, None, None, store_id, None, None, None, None, region)
+    chosen = month_of(month, ctx.today())
+    with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
+        result = report(conn, filters, chosen)
+    result["filters"] = {k: v for k, v in (("store_id", filters.store_id),
+                                           ("region", region)) if v is not None}
+    result["snapshot"] = info
+    if format == "csv":
+        return _csv(COLUMNS, result["rows"], f"monthly-{result['month']}", info)
     return result
 
 
