@@ -26,7 +26,7 @@ from domain import kpi_figures
 from domain.common import InvalidInput
 from domain.days import FIRST_DAY
 
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits: \d takes "２０２６" too
 Value = Decimal | int | None
 
 
@@ -54,7 +54,7 @@ class Month:
 def month_of(text: str, today: date) -> Month:
     """`YYYY-MM` of a month that has begun (the store's today), with a year before it on the
     calendar every report takes; 422 otherwise."""
-    found = MONTH.match(text)
+    found = MONTH.fullmatch(text)  # "2026-11\n" is none either
     if found is None or not 1 <= int(found[2]) <= 12:
         raise InvalidInput("month must be a calendar month, YYYY-MM (2026-11)", field="month")
     first = date(int(found[1]), int(found[2]), 1)
