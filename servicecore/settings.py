@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.kpi_where import MAX_REGION
@@ -276,24 +276,21 @@ class Settings(BaseSettings):
 
     @field_validator("regions")
     @classmethod
-    def _region_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _regions_of_known_stores(cls, value: dict[str, str],
+                                 info: ValidationInfo) -> dict[str, str]:
         """A region is named as `region=` asks for it: a non-blank name of at most 60
-        characters, without surrounding spaces."""
+        characters, without surrounding spaces. A store the group does not have (`stores`,
+        where set) is a typo: refused at start, not silently left out of its region."""
         for store, region in value.items():
             if not region.strip() or region != region.strip() or len(region) > MAX_REGION:
                 raise ValueError(f"store {store!r}: a region is a name of 1 to {MAX_REGION} "
                                  f"characters without surrounding spaces, not {region!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _regions_of_known_stores(self) -> Settings:
-        """A region map naming a store the group does not have is a typo: refused at start,
-        not silently left out of every region's figures."""
-        unknown = sorted(set(self.regions) - set(self.stores)) if self.stores else []
+        stores = info.data.get("stores") or []
+        unknown = sorted(set(value) - set(stores)) if stores else []
         if unknown:
-            raise ValueError(f"SERVICECORE_REGIONS names stores that are not in "
-                             f"SERVICECORE_STORES: {', '.join(unknown)}")
-        return self
+            raise ValueError(f"names stores that are not in SERVICECORE_STORES: "
+                             f"{', '.join(unknown)}")
+        return value
 
     def secret(self) -> str:
         """The JWT secret: configured, or one generated once and kept under data_dir."""
