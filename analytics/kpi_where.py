@@ -21,6 +21,8 @@ class Filters:
     technician: str | None = None
     pay_type: str | None = None
     today: date | None = None  # the store's day (SERVICECORE_STORE_TIMEZONE), as every date here
+    region: str | None = None  # as asked for (`region=`); `stores` are its stores
+    stores: tuple[str, ...] | None = None  # the stores counted, where store_id is not one
 
     def end(self) -> date:
         """The last day of the period: `date_to`, else the store's today (the server's calendar
@@ -46,6 +48,11 @@ class Where:
         return self
 
     def eq(self, column: str, name: str) -> Where:
+        """`column` = the filter's value; the store filter also takes a region's stores."""
+        if name == "store_id" and self.filters.stores is not None:
+            marks = ", ".join("?" * len(self.filters.stores))
+            self.clauses.append(f"{column} IN ({marks})" if marks else "FALSE")
+            self.params.extend(self.filters.stores)
         value = getattr(self.filters, name)
         if value is not None:
             self.clauses.append(f"{column} = ?")
@@ -70,6 +77,9 @@ class Where:
     def sql(self) -> str:
         return " AND ".join(self.clauses) or "TRUE"
 
+
+# The longest region name (SERVICECORE_REGIONS), as `region=` takes it.
+MAX_REGION = 60
 
 # Ratios are rounded to 4 places and typed DECIMAL: the API answers them as strings
 # ("0.8333"), as it answers every decimal figure, and the CSV prints the same 4 places.

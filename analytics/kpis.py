@@ -1,8 +1,8 @@
 """The KPI catalogue: named queries over the analytic tables, each with its formula beside it.
 
 Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
-store_id, brand and model (by their keys: "VOLKSWAGEN" and full-width "ＶＯＬＫＳＷＡＧＥＮ" are
-"Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type. Formulas follow the trade's
+store_id or region (its stores), brand and model (by their keys: "VOLKSWAGEN" and full-width
+"ＶＯＬＫＳＷＡＧＥＮ" are "Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type. Formulas follow the trade's
 definitions (see the README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL
 with 2 (strings in the API's JSON, as the workshop's `/technicians/kpi` and the finance views
 give them), NULL where the denominator is zero. Money is without VAT. The technician ratios,
@@ -13,7 +13,7 @@ the same figure; the technicians' and labor queries are `analytics.kpi_labor`.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -251,7 +251,15 @@ def _churn(f: Filters) -> tuple[str, list[Any]]:
         FROM last_visit""", [end, *w.params, end]
 
 
-CATALOGUE: dict[str, Kpi] = {k.name: k for k in (
+def _regional(kpi: Kpi) -> Kpi:
+    """A KPI that takes store_id takes region too: the stores of one region (`Where.eq`)."""
+    if "store_id" not in kpi.filters:
+        return kpi
+    at = kpi.filters.index("store_id") + 1
+    return replace(kpi, filters=(*kpi.filters[:at], "region", *kpi.filters[at:]))
+
+
+CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
     Kpi("technician_efficiency", "Technician efficiency",
         "flat-rate hours sold on jobs that passed QC (on the day they passed) ÷ hours clocked "
         "on jobs (on the day of the clock-off; may exceed 100%), "

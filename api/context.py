@@ -53,6 +53,7 @@ class ApiContext:
     db_deadline: DbDeadline = field(default_factory=DbDeadline)
     as_of_clock_skew_seconds: float = 5.0  # a client's clock this far ahead still asks for now
     shop_names: ShopNames = field(default_factory=ShopNames)
+    regions: dict[str, str] = field(default_factory=dict)  # store id -> region (KPI filter)
     sanbao_rules: SanbaoRules = field(default_factory=SanbaoRules)
     warranty_terms: WarrantyTerms = field(default_factory=WarrantyTerms)
     progress_link_hours: int = 72

@@ -27,7 +27,7 @@ _PROGRESS_TOKEN = re.compile(
     r"^/(?P<page>progress|booking)/(?P<token>[^/]+?)(?P<rest>\.json|/.*)?$")
 
 # Query parameters whose values name no person and hold no secret: paging, days and moments,
-# states and kinds, formats, store ids, ids (UUIDs, document and part numbers), staff user ids.
+# states and kinds, formats, store ids and regions, ids (UUIDs, document and part numbers), staff user ids.
 KEPT_QUERY_VALUES = frozenset({
     "account", "active", "after", "after_transfers", "aged_on", "as_of", "at_from", "at_to", "bills_limit",
     "bills_offset", "brand", "by", "candidates_limit", "candidates_offset", "cashier",
@@ -36,8 +36,8 @@ KEPT_QUERY_VALUES = frozenset({
     "include_cleared", "include_handled", "kind", "lang", "limit", "lot_id", "low_only",
     "method", "model", "month", "movements_limit", "movements_offset", "notice", "number",
     "offset", "older_than_days", "op_code", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",
-    "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "source", "state",
-    "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
+    "payments_limit", "payments_offset", "refunds_limit", "refunds_offset", "region", "source",
+    "state", "status", "store_id", "statement_id", "streams", "supplier", "tag", "technician", "to",
     "to_day", "to_store", "type", "user_id",
     "visits_limit", "visits_offset", "wait_for", "work_order_id",
 })

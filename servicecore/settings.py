@@ -6,9 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.kpi_where import MAX_REGION
 from domain.message_size import MAX_MESSAGE_BYTES
 
 # The shortest JWT secret taken: 32 characters, HS256's 256 bits of key at one byte each.
@@ -204,6 +205,10 @@ class Settings(BaseSettings):
     shop_names: dict[str, str] = Field(
         default_factory=dict, description='store id -> the shop name on repair records, as JSON: '
         '{"S01": "上海某某汽车销售服务有限公司"}')
+    regions: dict[str, str] = Field(
+        default_factory=dict, description='store id -> its region, as JSON: {"S01": "华东", '
+        '"S02": "华南"}; the KPIs and the monthly report take `region=` for the stores of one '
+        "region. With `stores` set, a store not among them is refused at start")
     shop_name: str | None = Field(default=None,
                                   description="the shop name of stores not in shop_names")
     warranty_years: int = Field(default=3, ge=1, le=20, description="the OEM's base warranty: "
@@ -275,6 +280,24 @@ class Settings(BaseSettings):
             return None
         if len(value) < MIN_JWT_SECRET:
             raise ValueError(f"must have at least {MIN_JWT_SECRET} characters")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_of_known_stores(cls, value: dict[str, str],
+                                 info: ValidationInfo) -> dict[str, str]:
+        """A region is named as `region=` asks for it: a non-blank name of at most 60
+        characters, without surrounding spaces. A store the group does not have (`stores`,
+        where set) is a typo: refused at start, not silently left out of its region."""
+        for store, region in value.items():
+            if not region.strip() or region != region.strip() or len(region) > MAX_REGION:
+                raise ValueError(f"store {store!r}: a region is a name of 1 to {MAX_REGION} "
+                                 f"characters without surrounding spaces, not {region!r}")
+        stores = info.data.get("stores") or []
+        unknown = sorted(set(value) - set(stores)) if stores else []
+        if unknown:
+            raise ValueError(f"names stores that are not in SERVICECORE_STORES: "
+                             f"{', '.join(unknown)}")
         return value
 
     def secret(self) -> str:

@@ -18,10 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from analytics.dashboard import PATH, View, login_page, render
 from analytics.dashboard_data import collect, stores
 from analytics.dashboard_text import language
+from analytics.kpi_where import MAX_REGION
 from analytics.kpis import CATALOGUE, Filters, run
+from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, principal_from
+from api.context import ApiContext
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
@@ -32,18 +35,48 @@ from projections.base import page_of
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBodyRoute, responses={
     404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
 Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
+Region = Annotated[str | None, Query(max_length=MAX_REGION, description="the stores of one "
+                                     "region (SERVICECORE_REGIONS)")]
+Month = Annotated[str, Query(max_length=16, description="the calendar month, YYYY-MM")]
+Format = Literal["json", "csv"]
 
 
-def _filters(principal: Principal, date_from: date | None, date_to: date | None,
-             store_id: str | None, brand: str | None, model: str | None,
-             technician: str | None, pay_type: str | None, zone: str) -> Filters:
-    if "*" not in principal.stores:
+def _stores(principal: Principal, store_id: str | None, region: str | None,
+            regions: dict[str, str]) -> tuple[str | None, tuple[str, ...] | None]:
+    """The store asked for, or the stores of the region asked for, within the caller's token:
+    a token for some stores names one of them (its only one by default), or a region, of
+    which it sees its own stores only."""
+    limited = "*" not in principal.stores
+    if region is not None:
+        members = tuple(sorted(s for s, r in regions.items() if r == region))
+        if not members:
+            known = ", ".join(sorted(set(regions.values()))) or "none are configured"
+            raise InvalidInput(f"no region {region!r} (SERVICECORE_REGIONS: {known})",
+                               field="region")
+        if store_id is not None and store_id not in members:
+            raise InvalidInput(f"store {store_id} is not in region {region}", field="region")
+        if limited:
+            members = tuple(s for s in members if s in principal.stores)
+            if not members:
+                raise NotPermitted(f"your token covers no store of region {region}")
+        if store_id is None:
+            return None, members
+    if limited:
         if store_id is None and len(principal.stores) == 1:
             store_id = principal.stores[0]
         if store_id not in principal.stores:
-            raise NotPermitted("name one of your stores with store_id")
+            raise NotPermitted("name one of your stores with store_id, or a region")
+    return store_id, None
+
+
+def _filters(principal: Principal, ctx: ApiContext, date_from: date | None,
+             date_to: date | None, store_id: str | None, brand: str | None, model: str | None,
+             technician: str | None, pay_type: str | None, region: str | None = None
+             ) -> Filters:
+    store_id, stores = _stores(principal, store_id, region, ctx.regions)
     return Filters(date_from, date_to, store_id, brand, model, technician, pay_type,
-                   today=datetime.now(ZoneInfo(zone)).date())
+                   today=datetime.now(ZoneInfo(ctx.timezone)).date(), region=region,
+                   stores=stores)
 
 
 @router.get("/status")
@@ -65,24 +98,49 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = None,
         date_to: Day | None = None, store_id: IdFilter = None, brand: TextFilter = None,
         model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
-        format: Literal["json", "csv"] = "json") -> Any:
-    """One KPI with its formula; `format=csv` for a spreadsheet."""
+        region: Region = None, format: Format = "json") -> Any:
+    """One KPI with its formula; `format=csv` for a spreadsheet. `region=` counts the stores
+    of one region (SERVICECORE_REGIONS), those of the caller's token among them."""
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
-    filters = _filters(principal, date_from, date_to, store_id, brand, model, technician,
-                       pay_type, ctx.timezone)
+    filters = _filters(principal, ctx, date_from, date_to, store_id, brand, model, technician,
+                       pay_type, region)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
         result = run(conn, name, filters)
     result["snapshot"] = info
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=result["columns"])
-        writer.writeheader()
-        writer.writerows(result["rows"])
-        return Response(out.getvalue(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
-                                 "X-Snapshot-Position": str(info["position"])})
+        return _csv(result["columns"], result["rows"], name, info)
     return result
+
+
+@router.get("/reports/monthly", responses={200: {"content": {"text/csv": {"schema": {
+    "type": "string"}}}, "description": "The report (JSON, or CSV with `format=csv`)"}})
+def monthly_report(ctx: Ctx, principal: Analyst, month: Month, store_id: IdFilter = None,
+                   region: Region = None, format: Format = "json") -> Any:
+    """月度报表: the month's headline KPIs (the catalogue's), each beside the month before
+    (环比) and the same month a year before (同比), with the changes. A month still running
+    is counted up to today, its comparisons up to the same day of their months."""
+    filters = _filters(principal, ctx, None, None, store_id, None, None, None, None, region)
+    chosen = month_of(month, ctx.today())
+    with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
+        result = report(conn, filters, chosen)
+    result["filters"] = {k: v for k, v in (("store_id", filters.store_id),
+                                           ("region", region)) if v is not None}
+    result["snapshot"] = info
+    if format == "csv":
+        return _csv(COLUMNS, result["rows"], f"monthly-{result['month']}", info)
+    return result
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]], name: str,
+         info: dict[str, Any]) -> Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
+                             "X-Snapshot-Position": str(info["position"])})
 
 
 

@@ -266,6 +266,10 @@ def test_each_problem_type_has_one_human_title(client: TestClient, auth: Auth,
         client.get("/work-orders", params={"statsu": "open"}, headers=advisor),
         client.post(f"{wo}/jobs/1/labor-lines", json=LABOR,
                     headers={**advisor, "If-Match": "yesterday"}),
+        # a monthly report of no calendar month, of a region that is not configured
+        client.get("/analytics/reports/monthly", params={"month": "2026-13"}, headers=manager),
+        client.get("/analytics/reports/monthly", params={"month": "2026-11", "region": "西北"},
+                   headers=manager),
         # unknown ids, and a path or method no route has
         client.get(f"/work-orders/{uuid4()}", headers=advisor),
         client.get(f"/settlements/{uuid4()}", headers=advisor),

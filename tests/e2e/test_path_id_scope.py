@@ -259,3 +259,30 @@ def test_no_list_finds_another_stores_record_by_its_id(
                                     f"{answer.status_code} {shown} {answer.text[:200]}")
     assert not failures, f"{len(failures)} of {calls} calls:\n" + "\n".join(failures)
     assert calls > 50
+
+
+# Reads of a store's figures that name the store in the query (store_id, or a region of it):
+# the KPIs and the monthly report, with what else each needs.
+STORE_FIGURES = {"/analytics/kpis/{name}": {"name": "csi"},
+                 "/analytics/reports/monthly": {"month": datetime.now(
+                     ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")}}
+
+
+def test_no_figures_of_another_store_are_read_by_naming_it(
+        http: TestClient, auth: Auth, dataset: Dataset) -> None:
+    """Every role that may read the store's figures, with a token of another store, asking
+    for this store's: 403 problem+json, none of its figures."""
+    store = dataset.store_id
+    seen: set[str] = set()
+    for route in api_routes(http.app.routes):  # type: ignore[attr-defined]
+        if route.path not in STORE_FIGURES or "GET" not in (route.methods or ()):
+            continue
+        seen.add(route.path)
+        extra = STORE_FIGURES[route.path]
+        query = {k: v for k, v in extra.items() if "{" + k + "}" not in route.path}
+        for role in roles(route):
+            answer = http.get(url(route, extra), params={**query, "store_id": store},
+                              headers=auth(role, f"{role}-elsewhere", [store + "X"]))
+            assert answer.status_code == 403, (route.path, role, answer.text)
+            assert problem_of(answer)["status"] == 403
+    assert seen == set(STORE_FIGURES)
