@@ -90,20 +90,20 @@ class GrievanceIn(Body):
                             description="the car it is about (else the visit's)")
 
 
-class OwnerIn(Body):
+class GrievanceOwnerIn(Body):
     model_config = example({"owner": "csr-li", "note": "the service manager's case"})
 
     owner: str = Field(min_length=1, max_length=MAX_OWNER, description="a user id")
     note: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
-class ContactIn(Body):
+class GrievanceContactIn(Body):
     model_config = example({"note": "called back, appointment for a re-check tomorrow"})
 
     note: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
-class ActionIn(Body):
+class GrievanceActionIn(Body):
     model_config = example({"action": "technician re-checked the brakes with the customer"})
 
     action: str = Field(min_length=3, max_length=MAX_TEXT)
@@ -122,7 +122,7 @@ class GrievanceCloseIn(Body):
     note: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
-class ReopenIn(Body):
+class GrievanceReopenIn(Body):
     model_config = example({"reason": "the noise came back"})
 
     reason: str = Field(min_length=3, max_length=MAX_TEXT)
@@ -155,20 +155,20 @@ def register(store_id: StoreId, body: GrievanceIn, cmd: CaseCmd, ctx: Ctx) -> An
 
 
 @router.post("/grievances/{grievance_id}/assignment", response_model=GrievanceAccepted)
-def assign(grievance_id: UUID, body: OwnerIn, cmd: CaseCmd, ctx: Ctx) -> Any:
+def assign(grievance_id: UUID, body: GrievanceOwnerIn, cmd: CaseCmd, ctx: Ctx) -> Any:
     """Given to an owner (or another one) until it is resolved."""
     return cmd.accepted(_service(ctx).assign(cmd.envelope, grievance_id, owner=body.owner,
                                              note=body.note))
 
 
 @router.post("/grievances/{grievance_id}/first-contact", response_model=GrievanceAccepted)
-def contact(grievance_id: UUID, body: ContactIn, cmd: CaseCmd, ctx: Ctx) -> Any:
+def contact(grievance_id: UUID, body: GrievanceContactIn, cmd: CaseCmd, ctx: Ctx) -> Any:
     """The owner reached the customer: `in_progress` (assigned only)."""
     return cmd.accepted(_service(ctx).contact(cmd.envelope, grievance_id, note=body.note))
 
 
 @router.post("/grievances/{grievance_id}/actions", response_model=GrievanceAccepted)
-def act(grievance_id: UUID, body: ActionIn, cmd: CaseCmd, ctx: Ctx) -> Any:
+def act(grievance_id: UUID, body: GrievanceActionIn, cmd: CaseCmd, ctx: Ctx) -> Any:
     """Something done about it (assigned or in progress)."""
     return cmd.accepted(_service(ctx).act(cmd.envelope, grievance_id, action=body.action))
 
@@ -188,7 +188,7 @@ def close(grievance_id: UUID, body: GrievanceCloseIn, cmd: CaseCmd, ctx: Ctx) ->
 
 
 @router.post("/grievances/{grievance_id}/reopening", response_model=GrievanceAccepted)
-def reopen(grievance_id: UUID, body: ReopenIn, cmd: CaseCmd, ctx: Ctx) -> Any:
+def reopen(grievance_id: UUID, body: GrievanceReopenIn, cmd: CaseCmd, ctx: Ctx) -> Any:
     """Open again with the reason (closed only): in progress."""
     return cmd.accepted(_service(ctx).reopen(cmd.envelope, grievance_id, reason=body.reason))
 

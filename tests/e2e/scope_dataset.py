@@ -93,6 +93,11 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     failed_part = post(client, "/failed-parts", clerk, {
         "work_order_id": warranty_wo, "line_id": warranty_line, "tag_number": "T-" + code,
         "location": "warranty cage"}, 201)
+    # A customer's complaint case about the visit.
+    grievance = post(client, f"/stores/{store_id}/grievances", advisor, {
+        "customer_id": visit["customer_id"], "kind": "complaint", "channel": "phone",
+        "category": "waiting_time", "words": "waited too long", "work_order_id":
+        visit["work_order_id"]}, 201)
     wait = head(client)
     complaints = get(client, "/complaints", manager, work_order_id=visit["work_order_id"],
                      wait_for=wait)["items"]
@@ -114,7 +119,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "Part": str(Part.create_id(part)), "Technician": str(Technician.create_id(
             visit["technician"])), "Insurer": insurer["id"], "PurchaseOrder": order["id"],
         "Transfer": transfer["id"], "Statement": statement["id"],
-        "LaborOperation": operation["id"], "OnlineBooking": booking["booking_id"], "FailedPart": failed_part["id"], "ProgressLinks": str(ProgressLinks.create_id(
+        "LaborOperation": operation["id"], "OnlineBooking": booking["booking_id"], "FailedPart": failed_part["id"],
+        "Grievance": grievance["id"], "ProgressLinks": str(ProgressLinks.create_id(
             uuid.UUID(visit["other_work_order_id"]))),
     }
     values = {
@@ -123,6 +129,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "follow_up_id": streams["FollowUp"], "complaint_id": streams["Complaint"],
         "order_id": streams["PurchaseOrder"], "transfer_id": streams["Transfer"],
         "statement_id": streams["Statement"], "failed_part_id": streams["FailedPart"],
+        "grievance_id": streams["Grievance"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
         "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,
         "campaign_no": campaign["campaign_no"], "booking_id": booking["booking_id"],
