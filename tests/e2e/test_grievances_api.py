@@ -82,6 +82,9 @@ def test_a_serious_complaint_from_the_oem_hotline_to_closure_and_back(
     refused = _refused(client, "POST", f"{at_case}/first-contact", advisor, {}, 409)
     assert refused["grievance_status"] == "registered" and "registered" in refused["detail"]
     post(client, f"{at_case}/assignment", manager, {"owner": "csr-li", "note": "call today"})
+    stale = _refused(client, "POST", f"{at_case}/first-contact",
+                     {**advisor, "If-Match": f'"{case["version"]}"'}, {}, 412)
+    assert stale["current"] == case["version"] + 1
     post(client, f"{at_case}/first-contact", advisor, {"note": "apologised, re-check booked"})
     post(client, f"{at_case}/actions", advisor, {"action": "brakes re-checked with her"})
     _refused(client, "POST", f"{at_case}/closure", advisor, {}, 409)
