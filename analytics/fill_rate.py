@@ -1,8 +1,9 @@
 """Parts fill rate (DOMAIN.md): (demand − emergency purchases − lost sales) ÷ demand, counted in
 lines. Demand is the approved part lines of work orders (by approval time) and the lost sales
-(by recording time); emergency purchases are the emergency lines of purchase orders sent in
-the period. Beside it the former figure, approved part lines reserved from stock at approval ÷
-approved part lines (`reserved_at_approval_rate`), so that nothing shown before goes away.
+(by recording time) not voided as wrong entries; emergency purchases are the emergency lines of
+purchase orders sent in the period. Beside it the former figure, approved part lines reserved
+from stock at approval ÷ approved part lines (`reserved_at_approval_rate`), so that nothing
+shown before goes away.
 
 Lost sales and emergency purchases belong to no vehicle and no pay type: the KPI's `brand` and
 `model` count only the lost sales asked for on a work order of that brand or model, and no
@@ -17,7 +18,7 @@ from domain import kpi_figures as figures
 
 RATIO = "DECIMAL(18, 4)"
 FORMULA = ("(demand − emergency purchases − lost sales) ÷ demand, in lines, at least 0: "
-           "demand = approved part lines + lost sales recorded; emergency purchases = "
+           "demand = approved part lines + lost sales recorded (not voided); emergency purchases = "
            "emergency lines of purchase orders sent; with brand or model only the lost sales "
            "of such work orders count, and no emergency purchase; with pay_type neither; "
            "reserved_at_approval_rate = approved part lines reserved from stock at approval ÷ "
@@ -41,7 +42,7 @@ def query(lines: Clause, lost: Clause, bought: Clause) -> Clause:
         lost AS (
             SELECT count(*) AS lost_sales
             FROM fact_lost_sales l LEFT JOIN fact_work_orders w USING (work_order_id)
-            WHERE {lost[0]}),
+            WHERE l.voided_at IS NULL AND {lost[0]}),
         bought AS (
             SELECT count(*) AS emergency_purchases
             FROM fact_purchase_order_lines o

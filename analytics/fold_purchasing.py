@@ -1,5 +1,5 @@
-"""The fold's handlers of the parts fill rate's unfilled demand: lost sales, and the lines of
-purchase orders (an emergency line is an emergency purchase)."""
+"""The fold's handlers of the parts fill rate's unfilled demand: lost sales (and their voiding),
+and the lines of purchase orders (an emergency line is an emergency purchase)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ LINES = "fact_purchase_order_lines"
 
 @on(LostSale.Recorded)
 def _lost_sale(fold: Fold, e: LostSale.Recorded, n: int) -> None:
-    fold.append("fact_lost_sales", {
+    fold.put("fact_lost_sales", {
         "notification_id": n, "lost_sale_id": str(e.originator_id),
         "recorded_at": e.audit.at, "store_id": e.store_id, "part_number": e.part_number,
         "qty": e.qty, "reason": e.reason,
         "work_order_id": None if e.work_order_id is None else str(e.work_order_id),
         "customer_id": None if e.customer_id is None else str(e.customer_id)})
+
+
+@on(LostSale.Voided)
+def _lost_sale_voided(fold: Fold, e: LostSale.Voided, n: int) -> None:
+    """A wrong entry: its row stays, marked, and no figure counts it (analytics/fill_rate.py)."""
+    row = fold.touch("fact_lost_sales", str(e.originator_id))
+    if row is not None:
+        row["voided_at"] = e.audit.at
 
 
 def _put_line(fold: Fold, e: Any, order: dict[str, Any], line: dict[str, Any]) -> None:

@@ -264,7 +264,8 @@ TABLES: tuple[Table, ...] = (
               ("value", VALUE, "CNY: qty x unit_cost"),
           )),
     Table("fact_lost_sales", "one row per lost sale: a part asked for at the parts counter "
-          "or the service desk and not sold (a line of demand the store did not fill)", (
+          "or the service desk and not sold (a line of demand the store did not fill, unless "
+          "voided)", (
               NOTIFICATION,
               ("lost_sale_id", V, "the lost sale (UUID)"),
               ("recorded_at", TS, "when it was recorded"),
@@ -275,7 +276,9 @@ TABLES: tuple[Table, ...] = (
               ("reason", V, "not_stocked, out_of_stock, price or customer_declined_wait"),
               ("work_order_id", V, "the work order it was asked for (UUID), if any"),
               ("customer_id", V, "the customer who asked (UUID), if named; see dim_customer"),
-          )),
+              ("voided_at", TS, ("when a manager voided it as a wrong entry (no longer "
+                                 "demand: the fill rate leaves it out); empty: it stands")),
+          ), ("lost_sale_id",)),
     Table("fact_purchase_order_lines", "one row per line of a purchase order to a supplier; "
           "an emergency line is an emergency purchase (parts fill rate)", (
               ("purchase_order_id", V, "the purchase order (UUID)"),

@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settlements.reverse": frozenset({"manager"}),
     "receivables.write_off": frozenset({"manager"}),
     "receivables.write_off_reversal": frozenset({"manager"}),
+    # a settlement's write-offs and their reversals, who and why: the books' readers
+    "receivables.write_offs": frozenset({"finance", "manager", "auditor"}),
     "settlements.read": frozenset({"cashier", "advisor", "manager", "finance", "auditor"}),
     "payments.take": frozenset({"cashier", "manager"}),
     "payments.charge_to_account": frozenset({"cashier", "manager"}),
@@ -118,6 +120,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # a part asked for and not sold (parts fill rate): at the parts counter or the desk
     "lost_sales.record": PARTS | {"advisor"},
     "lost_sales.read": PARTS | {"advisor", "analyst"},
+    "lost_sales.void": frozenset({"manager"}),  # a wrong entry taken out, with a reason
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),

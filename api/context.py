@@ -59,6 +59,7 @@ class ApiContext:
     progress_link_hours: int = 72
     online_booking_hours: Decimal = Decimal(1)
     online_booking_link_days: int = 30
+    online_booking_answer_hours: int = 24
     grievance_terms: GrievanceTerms = field(default_factory=GrievanceTerms)
     failed_part_tag_days: int = 3  # failed-part custody: the overdue list's two windows
     failed_part_retention_days: int = 180

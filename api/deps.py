@@ -20,7 +20,7 @@ from api.context import ApiContext
 from api.dates import DAY_RANGE, Day
 from api.numbers import Plain
 from api.positions import beyond_head
-from domain.application import CommandResult
+from domain.application import CommandResult, ServiceCore
 from domain.application import Request as Envelope
 from domain.common import Caller, InvalidInput
 from domain.idempotency import request_hash
@@ -184,6 +184,13 @@ class Command:
     def __init__(self, envelope: Envelope, response: Response) -> None:
         self.envelope = envelope
         self.response = response
+
+    def remembered_or(self, app: ServiceCore, act: Callable[[], CommandResult]) -> CommandResult:
+        """The first answer to a retry with the Idempotency-Key of a command that was stored,
+        else `act()`. For a service that checks its input against the clock before its
+        command runs (a booking's day and arrival): a retry after that moment, its first
+        attempt's answer lost, still answers what was stored rather than a refusal."""
+        return app.remembered(self.envelope) or act()
 
     def accepted(self, result: CommandResult) -> dict[str, Any]:
         self.response.headers["ETag"] = f'"{result.body["version"]}"'

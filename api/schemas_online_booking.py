@@ -13,7 +13,7 @@ from api.dates import PlainDay
 from api.schemas import EXAMPLE_ID, EXAMPLE_VIN, Body, VehiclePlate, described, example
 from api.schemas_crm import Clock
 
-BookingStatus = Literal["requested", "confirmed", "declined", "cancelled"]
+BookingStatus = Literal["requested", "confirmed", "declined", "cancelled", "expired"]
 
 
 class AskedServiceIn(Body):
@@ -55,6 +55,8 @@ class OnlineBookingAccepted(BaseModel):
     arrival: str
     link_id: str = Field(description="names the customer's link (its token is only here)")
     expires_at: str
+    answer_by: str | None = Field(default=None, description=(
+        "the store answers by then, or the request expires and its slot is free again"))
     token: str = Field(description="the customer's link token: GET /booking/{token}")
 
 

@@ -227,7 +227,7 @@ class Appointments:
         workshop.reserve(audit, appointment_id, arrival, appointment.work())
         session.add(appointment)
         return Decision(appointment, {"appointment_id": str(appointment_id), "day": day,
-                                      "arrival": arrival, "free": workshop.free()})
+                                      "arrival": arrival, "free": workshop.free(audit.at)})
 
     def _on(self, request: Request, appointment_id: UUID,
             act: Callable[[Session, Appointment], dict[str, Any] | None],
@@ -261,7 +261,7 @@ class Appointments:
             appointment.reschedule(audit, on, at, (reason or "").strip() or None)
             workshop = self.workshop_day(session, appointment.store_id, on)
             workshop.reserve(audit, appointment_id, at, appointment.work())
-            return {"free": workshop.free()}
+            return {"free": workshop.free(audit.at)}
 
         if current:
             streams.append(WorkshopDay.create_id(current.store_id, on))

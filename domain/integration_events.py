@@ -59,6 +59,7 @@ ROUTES: dict[str, Route] = {
     "OemClaim": Route("money", "warranty_claim"),
     "RepairFiling": Route("aftercare", "repair_record_filing"),
     "FailedPart": Route("stock", "failed_part"),
+    "LostSale": Route("stock", "lost_sale"),
     "Customer": Route("customers", "customer"),
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),

@@ -149,6 +149,10 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Scrapped": fields("instruction_ref reason"),
         "Lost": fields("reason"),
     },
+    "LostSale": {  # a part asked for and not sold; the clerk's free-text note stays inside
+        "Recorded": fields("store_id part_number qty reason work_order_id customer_id"),
+        "Voided": fields("reason"),
+    },
     "OemClaim": {  # what the OEM did with a visit's warranty claim: no personal data in it
         "Submitted": fields("work_order_id work_order_number store_id oem_claim_number claimed"),
         "Rejected": fields("reason_code reason"),
@@ -292,6 +296,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Confirmed": fields("appointment_id customer_id registered"),
         "Declined": nothing,
         "Cancelled": nothing,
+        "Expired": fields("answer_by"),
+        "Shredded": nothing,
     },
     "WorkshopDay": {
         "Planned": fields("store_id day opens closes bays skill_hours"),

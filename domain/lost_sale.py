@@ -6,6 +6,11 @@ The part number need not be in the part master: a part the dealer group has neve
 adding one. The number is kept in the master's spelling (`normalise_part_number`) so that the
 lost sales of a part and its approved lines count together. Parts fill rate (DOMAIN.md) counts
 each one as a line of demand that went unfilled.
+
+A wrong entry (a clerk's typo: the wrong part, a quantity ten times too big, a request that
+was in fact filled) is voided by a manager with a reason: the stream keeps the entry and says
+it was voided, by whom, when and why; the lists show it as voided and no count of lost demand
+or fill rate counts it. Once only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, InvalidInput, require
+from domain.common import (
+    Audit,
+    IllegalTransition,
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_reason,
+)
 from domain.money import naming, quantity
 from domain.part import normalise_part_number
 
@@ -37,6 +49,10 @@ def lost_sale_note(value: object) -> str | None:
     return text or None
 
 
+class LostSaleError(IllegalTransition):
+    """A lost sale cannot do that in its state (HTTP 409)."""
+
+
 class LostSale(Aggregate):
     """One part request the store did not fill."""
 
@@ -51,6 +67,11 @@ class LostSale(Aggregate):
         work_order_id: UUID | None
         customer_id: UUID | None
         note: str | None
+
+    class Voided(Event):
+        """A wrong entry taken out of the figures by a manager, with the reason."""
+
+        reason: str
 
     @classmethod
     def record(cls, audit: Audit, *, part_number: object, qty: object, reason: object,
@@ -75,3 +96,16 @@ class LostSale(Aggregate):
         self.work_order_id = work_order_id
         self.customer_id = customer_id
         self.note = note
+        self.voided: dict[str, object] | None = None
+
+    def void(self, audit: Audit, reason: str | None) -> None:
+        """A manager's, with a reason (3+ characters, else 422); a second void is 409."""
+        require(audit.role == "manager", NotPermitted("voiding a lost sale needs a manager"))
+        why = require_reason(reason, "voiding a lost sale")
+        require(self.voided is None, LostSaleError("the lost sale was voided already",
+                                                   lost_sale_status="voided"))
+        self._voided(audit, why)
+
+    @event(Voided)
+    def _voided(self, audit: Audit, reason: str) -> None:
+        self.voided = {"by": audit.user_id, "at": audit.at, "reason": reason}

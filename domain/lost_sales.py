@@ -1,5 +1,6 @@
 """Lost-sale commands: the parts counter or the service desk records a part asked for and not
-sold (api/auth.py `lost_sales.record`: parts clerk, advisor, manager)."""
+sold (api/auth.py `lost_sales.record`: parts clerk, advisor, manager); a manager voids a wrong
+entry (`lost_sales.void`)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,22 @@ class LostSales:
             return Decision(sale, answer)
 
         return self.app.execute(request, decide, (sale_id,))
+
+    def void(self, request: Request, store_id: str, lost_sale_id: UUID, *,
+             reason: str | None) -> CommandResult:
+        """A wrong entry voided by a manager with a reason (domain/lost_sale.py): 404 for a
+        lost sale that is not the store's (or not in the caller's stores), 409 the second
+        time."""
+
+        def decide(session: Session) -> Decision:
+            sale = session.target(LostSale, lost_sale_id, "lost sale")
+            require(sale.store_id == store_id, NotFound(
+                f"lost sale {lost_sale_id} not found in store {store_id}"))
+            audit = session.audit(store_id)
+            sale.void(audit, reason)
+            return Decision(sale, {"store_id": store_id, "part_number": sale.part_number,
+                                   "qty": str(sale.qty), "reason": sale.reason,
+                                   "voided_by": audit.user_id,
+                                   "void_reason": (sale.voided or {}).get("reason")})
+
+        return self.app.execute(request, decide, (lost_sale_id,))

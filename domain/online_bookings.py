@@ -1,6 +1,8 @@
-"""Online booking commands: the booking channel's request (holding its slot), the desk's
-confirmation (the customer matched or registered, the appointment booked, in one save) or
-decline, and the customer's cancellation through the request's link."""
+"""Online booking commands: the booking channel's request (holding its slot until the store
+answers it, at the latest by its `answer_by`), the desk's confirmation (the customer matched or
+registered, the appointment booked, in one save) or decline, the customer's cancellation
+through the request's link, and the system's records of a request's lapse and of its key's
+shredding (servicecore/booking_retention.py runs them)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from domain.customer import Customer
 from domain.customers import Customers, normalise_phone
 from domain.days import business_day, parse_day
 from domain.labor_pricing import master_operation
-from domain.online_booking import LINK_LABEL, OnlineBooking, OnlineBookingError
+from domain.online_booking import CLOSED, LINK_LABEL, OnlineBooking, OnlineBookingError
 from domain.pii import ERASED
 from domain.progress_link import LinkClaims, LinkGone, LinkRefused, LinkSigner, new_nonce
 from domain.vehicle_ids import normalise_plate, normalise_vin
@@ -75,13 +77,28 @@ def asked_services(raw: Sequence[Mapping[str, Any]], master: Master,
 class OnlineBookings:
     def __init__(self, app: ServiceCore, appointments: Appointments, customers: Customers,
                  server_secret: str, default_hours: Decimal = Decimal(1),
-                 link_days: int = 30) -> None:
+                 link_days: int = 30, answer_hours: int = 24) -> None:
         self.app = app
         self.appointments = appointments
         self.customers = customers
         self.signer = LinkSigner(server_secret, LINK_LABEL)
         self.default_hours = default_hours
         self.link_days = link_days
+        self.answer_hours = answer_hours
+
+    def answer_by(self, made: datetime, day: str, arrival: str) -> datetime:
+        """When a request made at `made` lapses unanswered: `answer_hours` after it was made,
+        or when its slot starts, whichever comes first."""
+        starts = datetime.combine(parse_day(day), time.fromisoformat(arrival),
+                                  self.appointments.zone)
+        return min(made + timedelta(hours=self.answer_hours), starts)
+
+    def deadline_of(self, booking: OnlineBooking) -> datetime:
+        """The request's own `answer_by`; for one made before requests had one, the deadline
+        the rule gives it now."""
+        if booking.answer_by is not None:
+            return booking.answer_by
+        return self.answer_by(booking.requested_at, booking.day, booking.arrival)
 
     # -- the booking channel -----------------------------------------------------------------
 
@@ -106,6 +123,7 @@ class OnlineBookings:
                    "plate": normalise_plate(plate) if plate else None}
         require(any(vehicle.values()), InvalidInput("give the car's VIN or plate", field="vin"))
         booking_id, nonce = uuid4(), new_nonce()
+        answer_by = self.answer_by(request.caller.at, on, at)
         expires_at = datetime.combine(parse_day(on) + timedelta(days=self.link_days), time(),
                                       self.appointments.zone)
         sealed = self.app.personal_data.seal_fields(booking_id, {
@@ -118,21 +136,22 @@ class OnlineBookings:
             booking = OnlineBooking(id=booking_id, audit=audit, store_id=store_id, day=on,
                                     arrival=at, kind="maintenance", services=work,
                                     vehicle=vehicle, sealed=sealed, link_nonce=nonce,
-                                    link_expires_at=expires_at)
+                                    link_expires_at=expires_at, answer_by=answer_by)
             workshop = session.find(WorkshopDay, WorkshopDay.create_id(store_id, on))
             if workshop is None:
                 raise SlotTaken(f"the store takes no bookings on {on}", alternatives=[])
             hours = work_of(work)
             try:
-                workshop.reserve(audit, booking_id, at, hours)
+                workshop.reserve(audit, booking_id, at, hours, lapses_at=answer_by)
             except CapacityExceeded:
                 after = now.strftime("%H:%M") if on == now.date().isoformat() else None
                 raise SlotTaken(f"{on} {at} is taken; choose another slot",
-                                alternatives=workshop.free_slots(hours, after)) from None
+                                alternatives=workshop.free_slots(hours, audit.at, after)) from None
             session.add(booking)
             return Decision(booking, {"booking_id": str(booking_id), "status": booking.status,
                                       "day": on, "arrival": at, "link_id": nonce,
-                                      "expires_at": expires_at.isoformat()})
+                                      "expires_at": expires_at.isoformat(),
+                                      "answer_by": answer_by.isoformat()})
 
         return self.app.execute(request, decide,
                                 (WorkshopDay.create_id(store_id, on), booking_id))
@@ -164,6 +183,7 @@ class OnlineBookings:
         (`customer_id`) or a new one registered from the request's name and phone, in one
         save with the request's confirmation; its held slot passes to the appointment."""
         current = self._streams(request, booking_id)
+        current.require_requested("confirm", request.caller.at)
         car = normalise_vin(vin) if vin else current.vehicle.get("vin")
         require(bool(car), InvalidInput("the request names no VIN: give the car's", field="vin"))
         registered = customer_id is None
@@ -180,7 +200,7 @@ class OnlineBookings:
 
         def decide(session: Session) -> Decision:
             booking = session.target(OnlineBooking, booking_id, "booking request")
-            booking.require_requested("confirm")
+            booking.require_requested("confirm", session.caller.at)
             require(booking.day >= today, OnlineBookingError(
                 f"the request was for {booking.day}, now past: decline it"))
             audit = session.audit(booking.store_id)
@@ -220,6 +240,52 @@ class OnlineBookings:
         return self.app.execute(request, decide, (
             booking_id, WorkshopDay.create_id(current.store_id, current.day)))
 
+    # -- the system: lapses and retention -----------------------------------------------------
+
+    def expire(self, request: Request, booking_id: UUID) -> CommandResult | None:
+        """Record the lapse of a request left unanswered past its deadline and release its
+        hold; None if it is not (or no longer) one."""
+        current = self._current(booking_id)
+        if current is None or current.status != "requested" \
+                or request.caller.at < self.deadline_of(current):
+            return None
+
+        def decide(session: Session) -> Decision:
+            booking = session.target(OnlineBooking, booking_id, "booking request")
+            audit = session.audit(booking.store_id)
+            booking.expire(audit, self.deadline_of(booking))
+            self.appointments.workshop_day(session, booking.store_id, booking.day).release(
+                audit, booking_id, "expired")
+            return Decision(booking, {"booking_id": str(booking_id), "status": booking.status})
+
+        return self.app.execute(request, decide, (
+            booking_id, WorkshopDay.create_id(current.store_id, current.day)))
+
+    def shred_unconfirmed(self, request: Request, booking_id: UUID, retention_days: int) -> bool:
+        """Shred a request never confirmed (declined, cancelled, expired) once
+        `retention_days` have passed since it closed; whether this call recorded it."""
+        current = self._current(booking_id)
+        if current is None or current.status not in CLOSED or current.closed_at is None \
+                or request.caller.at < current.closed_at + timedelta(days=retention_days):
+            return False
+        return self._shred(request, current, f"kept {retention_days} days after it closed "
+                                             f"{current.status}, never confirmed")
+
+    def _shred(self, request: Request, current: OnlineBooking, reason: str) -> bool:
+        """Record the shredding of the request's name, phone and note, then delete its key
+        (again, if a run stopped in between); whether this call recorded it."""
+        booking_id = current.id
+        recorded = False
+        if not current.shredded:
+            def decide(session: Session) -> Decision:
+                booking = session.target(OnlineBooking, booking_id, "booking request")
+                booking.shred(session.audit(booking.store_id), reason)
+                return Decision(booking, {"booking_id": str(booking_id)})
+
+            recorded = not self.app.execute(request, decide, (booking_id,)).replayed
+        self.app.personal_data.keys.delete_key(booking_id)
+        return recorded
+
     # -- the customer, through the request's link -------------------------------------------
 
     def grant(self, token: str, at: datetime) -> tuple[LinkClaims, OnlineBooking]:
@@ -247,13 +313,15 @@ class OnlineBookings:
                              lambda audit, booking: booking.cancel(audit, why), "cancelled")
 
 
-def customer_view(booking: OnlineBooking) -> dict[str, Any]:
-    """What the customer's link shows: the request's status, slot and services (no figures)."""
+def customer_view(booking: OnlineBooking, at: datetime) -> dict[str, Any]:
+    """What the customer's link shows at `at`: the request's status, slot and services (no
+    figures)."""
+    status = booking.status_at(at)
     return {"booking_id": str(booking.id), "store_id": booking.store_id,
-            "status": booking.status, "day": booking.day, "arrival": booking.arrival,
+            "status": status, "day": booking.day, "arrival": booking.arrival,
             "services": [s["description"] for s in booking.services],
             "link_expires_at": booking.link_expires_at.isoformat(),
-            "cancellable": booking.status == "requested"}
+            "cancellable": status == "requested"}
 
 
 __all__ = ["LinkGone", "LinkRefused", "OnlineBookings", "SlotTaken", "customer_view"]

@@ -3,12 +3,15 @@ holding them. One stream per store and day, so two desks booking the last hours 
 its version and exactly one wins.
 
 A booking holds its labor hours per skill for the day and one bay from its arrival for its
-total hours (rounded up to whole slots, at least one slot, at most until closing).
+total hours (rounded up to whole slots, at least one slot, at most until closing). An online
+booking request's hold may lapse (`lapses_at`, the time by which the store must answer it):
+from then on no capacity check counts it (`holding`), even before its release is recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -31,6 +34,19 @@ def bay_minutes(work: Mapping[str, Decimal]) -> int:
     total = sum(work.values(), Decimal(0))
     slots = -(-int(total * 60) // SLOT_MINUTES)
     return max(1, slots) * SLOT_MINUTES
+
+
+def holding(bookings: Mapping[str, Mapping[str, Any]],
+            at: datetime) -> dict[str, Mapping[str, Any]]:
+    """The bookings that still hold capacity at `at`: all but the holds lapsed by then (a
+    lapse kept as an ISO string in a read model's copy reads the same)."""
+    def lapsed(booking: Mapping[str, Any]) -> bool:
+        until = booking.get("lapses_at")
+        if until is None:
+            return False
+        return at >= (until if isinstance(until, datetime) else datetime.fromisoformat(until))
+
+    return {key: b for key, b in bookings.items() if not lapsed(b)}
 
 
 def check_plan(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal]) -> None:
@@ -118,10 +134,16 @@ class WorkshopDay(Aggregate):
         reason: str | None
 
     class Reserved(Event):
+        class_version = 2
         appointment_id: str
         arrival: str
         work: dict[str, Decimal]
         bay_minutes: int
+        lapses_at: datetime | None  # an online request's hold: unanswered by then, it lapses
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lapses_at"] = None
 
     class Released(Event):
         appointment_id: str
@@ -136,20 +158,25 @@ class WorkshopDay(Aggregate):
         self.skill_hours = dict(skill_hours)
         self.bookings: dict[str, dict[str, Any]] = {}
 
-    def booked(self) -> dict[str, Decimal]:
+    def holding(self, at: datetime | None) -> dict[str, Mapping[str, Any]]:
+        """The bookings holding capacity at `at` (every one recorded, without `at`)."""
+        return dict(self.bookings) if at is None else holding(self.bookings, at)
+
+    def booked(self, at: datetime | None = None) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
-        for booking in self.bookings.values():
+        for booking in self.holding(at).values():
             for skill, hours in booking["work"].items():
                 totals[skill] = totals.get(skill, Decimal(0)) + hours
         return totals
 
-    def free_slots(self, work: Mapping[str, Decimal], after: str | None = None) -> list[str]:
-        return free_slots(self.opens, self.closes, self.bays, self.skill_hours, self.bookings,
-                          work, after)
+    def free_slots(self, work: Mapping[str, Decimal], at: datetime,
+                   after: str | None = None) -> list[str]:
+        return free_slots(self.opens, self.closes, self.bays, self.skill_hours,
+                          self.holding(at), work, after)
 
-    def free(self) -> dict[str, str]:
+    def free(self, at: datetime | None = None) -> dict[str, str]:
         """Labor hours per skill not yet booked, as hours are shown ("22.50")."""
-        booked = self.booked()
+        booked = self.booked(at)
         return {skill: str(shown(hours - booked.get(skill, Decimal(0))))
                 for skill, hours in self.skill_hours.items()}
 
@@ -159,7 +186,7 @@ class WorkshopDay(Aggregate):
         if (opens, closes, bays, skill_hours) == (self.opens, self.closes, self.bays,
                                                   self.skill_hours):
             return False
-        problems = overbooked(opens, closes, bays, skill_hours, self.bookings)
+        problems = overbooked(opens, closes, bays, skill_hours, self.holding(audit.at))
         if problems:
             raise CapacityExceeded(
                 f"{self.day}: the new plan leaves booked appointments without room; "
@@ -174,7 +201,7 @@ class WorkshopDay(Aggregate):
         self.skill_hours = dict(skill_hours)
 
     def reserve(self, audit: Audit, appointment_id: UUID, arrival: str,
-                work: dict[str, Decimal]) -> None:
+                work: dict[str, Decimal], lapses_at: datetime | None = None) -> None:
         key = str(appointment_id)
         require(key not in self.bookings,
                 IllegalTransition(f"appointment {key} already holds capacity on {self.day}"))
@@ -185,13 +212,14 @@ class WorkshopDay(Aggregate):
         held = bay_minutes(work)
         booking = {"arrival": arrival, "work": dict(work), "bay_minutes": held}
         problems = [self._as_asked(problem, key, arrival) for problem in overbooked(
-            self.opens, self.closes, self.bays, self.skill_hours, {**self.bookings, key: booking})]
+            self.opens, self.closes, self.bays, self.skill_hours,
+            {**self.holding(audit.at), key: booking})]
         if problems:
             raise CapacityExceeded(
                 f"no room on {self.day} at {arrival}: "
                 + "; ".join(self._shortfall(problem, work) for problem in problems),
-                day=self.day, arrival=arrival, problems=problems, free=self.free())
-        self._reserved(audit, key, arrival, dict(work), held)
+                day=self.day, arrival=arrival, problems=problems, free=self.free(audit.at))
+        self._reserved(audit, key, arrival, dict(work), held, lapses_at)
 
     def _as_asked(self, problem: dict[str, Any], key: str, arrival: str) -> dict[str, Any]:
         """A problem of the booking being made names its day and arrival, not its id: a
@@ -213,9 +241,12 @@ class WorkshopDay(Aggregate):
 
     @event(Reserved)
     def _reserved(self, audit: Audit, appointment_id: str, arrival: str,
-                  work: dict[str, Decimal], bay_minutes: int) -> None:
+                  work: dict[str, Decimal], bay_minutes: int,
+                  lapses_at: datetime | None = None) -> None:
         self.bookings[appointment_id] = {"arrival": arrival, "work": dict(work),
                                          "bay_minutes": bay_minutes}
+        if lapses_at is not None:
+            self.bookings[appointment_id]["lapses_at"] = lapses_at
 
     def release(self, audit: Audit, appointment_id: UUID, why: str) -> None:
         if str(appointment_id) in self.bookings:

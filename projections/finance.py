@@ -26,7 +26,7 @@ from domain.follow_up import Complaint, FollowUp
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
 from domain.settlement_bills import bill_totals
-from projections import finance_follow_ups, statement_rows
+from projections import finance_follow_ups, statement_rows, write_off_rows
 from projections.base import Index, ReadModel
 from projections.finance_batch import ZERO, Ctx, FinanceChanges
 from projections.finance_follow_ups import TABLES as FOLLOW_UP_TABLES
@@ -43,8 +43,9 @@ class FinanceView(FinanceChanges, ReadModel):
     # settlement's parts cost taken from the parts issued to the job (1408); 3: an insurer's
     # bills keyed by its name's `insurer_key` (its typed forms one payer in the receivables);
     # 4: the insurer master (projections/insurers.py), which groups an insurer's names; 5: the
-    # OEM's and a department's bills keyed by their name's `payer_name_key` as an insurer's
-    revision = 5
+    # OEM's and a department's bills keyed by their name's `payer_name_key` as an insurer's;
+    # 6: a row per write-off (projections/write_off_rows.py), filled from the log
+    revision = 6
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
                Complaint.Event, *STOCK_EVENTS, *INSURER_EVENTS)
     tables = {  # noqa: RUF012
@@ -103,6 +104,7 @@ class FinanceView(FinanceChanges, ReadModel):
         **FOLLOW_UP_TABLES,
         "stock_book": STOCK_BOOK_COLUMNS,
         **INSURER_TABLES,
+        **write_off_rows.TABLES,
     }
     indexes = (
         Index("settlements", "settlements_store_idx", "(store_id, settled_at)"),
@@ -305,6 +307,7 @@ class FinanceView(FinanceChanges, ReadModel):
             ctx.run("UPDATE {settlement_bills} SET written_off = written_off + %s WHERE "
                     "settlement_id = %s AND kind = %s", (event.amount, event.originator_id,
                                                          event.bill))
+        write_off_rows.written_off(ctx, event)
         self._post(ctx, event, [event.entry], ctx.day(event))  # domain/receivable_adjustment.py
 
     @on.register
@@ -313,6 +316,7 @@ class FinanceView(FinanceChanges, ReadModel):
             ctx.run("UPDATE {settlement_bills} SET written_off = written_off - %s WHERE "
                     "settlement_id = %s AND kind = %s", (event.amount, event.originator_id,
                                                          event.bill))
+        write_off_rows.write_off_reversed(ctx, event)
         self._post(ctx, event, [event.entry], ctx.day(event))
 
     @on.register

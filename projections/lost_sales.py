@@ -1,6 +1,7 @@
-"""Lost sales as the parts counter reads them: one row per lost sale recorded, and per part
-the lines and quantity lost (`servicecore projections rebuild --name lost_sales`,
-`servicecore audit views --view lost_sales`)."""
+"""Lost sales as the parts counter reads them: one row per lost sale recorded (a voided one
+too, marked so), and per part the lines and quantity lost over those not voided
+(`servicecore projections rebuild --name lost_sales`, `servicecore audit views --view
+lost_sales`)."""
 
 from __future__ import annotations
 
@@ -16,27 +17,35 @@ from projections.base import Index, ReadModel, page, rows, store_scope
 BY_PART = 100
 COLUMNS = """id::text AS id, store_id, part_number, qty::text AS qty, reason,
              work_order_id::text AS work_order_id, customer_id::text AS customer_id, note,
-             recorded_at, recorded_by, recorded_role"""
+             recorded_at, recorded_by, recorded_role, voided_at IS NOT NULL AS voided,
+             voided_at, voided_by, void_reason"""
 
 
 class LostSalesView(ReadModel):
     name = "lost_sales"
+    revision = 2  # 2: voided lost sales (LostSale.Voided) marked, left out of the totals
     tables = {  # noqa: RUF012
         "lost_sales": """
             id uuid PRIMARY KEY, store_id text NOT NULL, part_number text NOT NULL,
             qty numeric NOT NULL, reason text NOT NULL, work_order_id uuid, customer_id uuid,
             note text, recorded_at timestamptz NOT NULL, recorded_by text NOT NULL,
-            recorded_role text NOT NULL""",
+            recorded_role text NOT NULL, voided_at timestamptz, voided_by text,
+            void_reason text""",
     }
     indexes = (Index("lost_sales", "lost_sales_store_idx", "(store_id, recorded_at)"),
                Index("lost_sales", "lost_sales_part_idx", "(store_id, part_number)"))
-    handles = (LostSale.Recorded,)
+    handles = (LostSale.Recorded, LostSale.Voided)
     pipelined = True
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
         with conn.cursor() as cur:
             for _, e in events:
+                if isinstance(e, LostSale.Voided):
+                    cur.execute(f"""UPDATE lost_sales{suffix} SET voided_at = %s, voided_by = %s,
+                                    void_reason = %s WHERE id = %s""",
+                                (e.audit.at, e.audit.user_id, e.reason, e.originator_id))
+                    continue
                 cur.execute(
                     f"""INSERT INTO lost_sales{suffix} (id, store_id, part_number, qty, reason,
                         work_order_id, customer_id, note, recorded_at, recorded_by,
@@ -49,9 +58,9 @@ class LostSalesView(ReadModel):
 def list_lost_sales(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str, *,
                     part_number: str | None = None, reason: str | None = None,
                     limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    """The store's lost sales (of `part_number`, for `reason`), the latest first, and over
-    all of them (not only the page) the lines and quantity lost per part, the most lines
-    first (at most `BY_PART` parts; `parts` counts them all)."""
+    """The store's lost sales (of `part_number`, for `reason`), the latest first, voided ones
+    too, and over all of them (not only the page) but the voided the lines and quantity lost
+    per part, the most lines first (at most `BY_PART` parts; `parts` counts them all)."""
     scope, params = store_scope(stores)
     clauses = [scope, "store_id = %s"]
     params.append(store_id)
@@ -67,7 +76,7 @@ def list_lost_sales(conn: psycopg.Connection[Any], stores: Sequence[str], store_
     totals = rows(conn, f"""
         SELECT part_number, count(*) AS lines, sum(qty)::text AS qty,
                count(*) OVER () AS parts
-        FROM lost_sales WHERE {where} GROUP BY part_number
+        FROM lost_sales WHERE {where} AND voided_at IS NULL GROUP BY part_number
         ORDER BY lines DESC, part_number LIMIT %s""", [*params, BY_PART])
     return {**found, "parts": totals[0]["parts"] if totals else 0,
             "by_part": [{k: v for k, v in row.items() if k != "parts"} for row in totals]}

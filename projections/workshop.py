@@ -75,7 +75,9 @@ class WorkshopView(ReadModel):
     }
     # the skill and level the labor-operation master gave a labor line (dispatch's need)
     added_columns = (("ws_lines", "skill text"), ("ws_lines", "level integer"))
-    revision = 2  # lines added before the columns: their master's skill and level
+    # 2: lines added before the columns: their master's skill and level; 3: an online
+    # request's hold keeps the time it lapses (`lapses_at`), which the reads leave out after
+    revision = 3
     indexes = (
         Index("appointments", "appointments_day_idx", "(store_id, day, arrival)"),
         Index("appointments", "appointments_customer_idx", "(customer_id)"),
@@ -122,6 +124,8 @@ class WorkshopView(ReadModel):
                             [e.opens, e.closes, e.bays, _json(e.skill_hours)])
         elif isinstance(e, WorkshopDay.Reserved):
             booking = {"arrival": e.arrival, "work": e.work, "bay_minutes": e.bay_minutes}
+            if e.lapses_at is not None:
+                booking["lapses_at"] = e.lapses_at.isoformat()
             sets, params = ("bookings = bookings || jsonb_build_object(%s::text, %s::jsonb)",
                             [e.appointment_id, _json(booking)])
         else:

@@ -8,7 +8,7 @@ it on the aggregates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,7 @@ from domain import kpi_figures as figures
 from domain.common import InvalidInput
 from domain.days import minutes, parse_clock
 from domain.skills import Candidate, exclusions, lines_requirement, ranked
-from domain.workshop_day import SLOT_MINUTES
+from domain.workshop_day import SLOT_MINUTES, holding
 from projections.base import page as _page
 from projections.base import rows as _rows
 
@@ -36,13 +36,16 @@ def _scope(stores: Sequence[str], column: str = "store_id") -> tuple[str, list[A
 
 
 def availability(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str,
-                 first: date, last: date) -> list[dict[str, Any]]:
-    """Per day: labor hours per skill (capacity, booked, free) and free bays per slot."""
+                 first: date, last: date, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per day: labor hours per skill (capacity, booked, free) and free bays per slot; an
+    online request's hold that has lapsed by `now` (default: the clock) holds nothing."""
+    now = now or datetime.now(UTC)
     scope, params = _scope(stores)
     days = _rows(conn, f"""SELECT day, opens, closes, bays, skill_hours, bookings FROM
         workshop_days WHERE {scope} AND store_id = %s AND day BETWEEN %s AND %s ORDER BY day""",
                  [*params, store_id, first, last])
     for d in days:
+        d["bookings"] = holding(d["bookings"], now)
         booked: dict[str, Decimal] = {}
         start, end = minutes(parse_clock(d["opens"])), minutes(parse_clock(d["closes"]))
         occupied = [0] * ((end - start) // SLOT_MINUTES)

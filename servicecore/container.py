@@ -206,6 +206,7 @@ class Container:
             progress_link_hours=self.settings.progress_link_hours,
             online_booking_hours=self.settings.online_booking_hours,
             online_booking_link_days=self.settings.online_booking_link_days,
+            online_booking_answer_hours=self.settings.online_booking_answer_hours,
             failed_part_tag_days=self.settings.failed_part_tag_days,
             grievance_terms=self.grievance_terms,
             failed_part_retention_days=self.settings.failed_part_retention_days,
@@ -475,8 +476,8 @@ def build(settings: Settings | None = None) -> Container:
         settings.service_interval_months, settings.service_interval_km)),
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
               OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
-              FailedPartsView(), CampaignsView(), LostSalesView(), OnlineBookingsView(),
-              GrievancesView()]
+              FailedPartsView(), CampaignsView(), LostSalesView(),
+              OnlineBookingsView(personal_data), GrievancesView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     online_booking_link_days: int = Field(
         default=30, ge=1, le=366, description="a customer's online booking link lives until "
         "this many days after the booked day")
+    online_booking_answer_hours: int = Field(
+        default=24, ge=1, le=168, description="an online booking request the store has not "
+        "confirmed or declined this many hours after it was made (or by its slot's start, if "
+        "sooner) expires, and its slot is free again")
+    online_booking_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="the name, phone and note of an online booking "
+        "request never confirmed (declined, cancelled, expired) are shredded this many days "
+        "after it closed (`servicecore online-bookings retention`)")
     grievance_contact_hours: int = Field(
         default=24, ge=1, le=720, description="a customer complaint case is due for its first "
         "contact with the customer this many hours after it was registered")

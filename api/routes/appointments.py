@@ -47,9 +47,9 @@ def plan_capacity(body: CapacityIn,
                   ctx: Ctx) -> Any:
     """Opening hours, bays and labor hours per skill for a range of days."""
     data = body.model_dump(exclude={"from_day", "to_day"})
-    return cmd.accepted(ctx.appointments.plan_capacity(
+    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: ctx.appointments.plan_capacity(
         cmd.envelope, **data, from_day=body.from_day.isoformat(),
-        to_day=body.to_day.isoformat()))
+        to_day=body.to_day.isoformat())))
 
 
 @router.get("/availability", response_model=Page)
@@ -65,19 +65,19 @@ def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: P
 
 @router.post("", response_model=CommandAccepted, status_code=201)
 def book(body: BookIn, cmd: BookCmd, ctx: Ctx) -> Any:
-    result = ctx.appointments.book(
+    result = cmd.remembered_or(ctx.app, lambda: ctx.appointments.book(
         cmd.envelope, store_id=body.store_id, customer_id=body.customer_id,
         vehicle=body.vehicle.model_dump(), day=body.day.isoformat(), arrival=body.arrival,
-        services=[s.model_dump() for s in body.services], kind=body.kind, note=body.note)
+        services=[s.model_dump() for s in body.services], kind=body.kind, note=body.note))
     cmd.response.headers["Location"] = f"/appointments/{result.body['id']}"
     return cmd.accepted(result)
 
 
 @router.post("/{appointment_id}/reschedule", response_model=CommandAccepted)
 def reschedule(appointment_id: UUID, body: RescheduleIn, cmd: BookCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(ctx.appointments.reschedule(
+    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: ctx.appointments.reschedule(
         cmd.envelope, appointment_id, day=body.day.isoformat(), arrival=body.arrival,
-        reason=body.reason))
+        reason=body.reason)))
 
 
 @router.post("/{appointment_id}/cancel", response_model=CommandAccepted)

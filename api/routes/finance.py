@@ -168,7 +168,7 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = 
            limit: Annotated[int, Query(ge=1, le=5000), Plain] = 500,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account."""
-    _month(month)
+    require_month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.ledger(conn, principal.stores, month=month, account=account,
@@ -178,7 +178,7 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = 
 @router.get("/ledger/trial-balance")
 def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month,
                   wait_for: WaitFor = None) -> Any:
-    _month(month)
+    require_month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.trial_balance(conn, principal.stores, month=month)
@@ -195,11 +195,12 @@ def gross_profit(ctx: Ctx, principal: LedgerReader, by: Literal["work_order", "v
                                             offset=offset)
 
 
-def _month(month: str) -> None:
+def require_month(month: str) -> None:
+    """A month of the calendar (the pattern lets year 0000 through)."""
     try:
         datetime.strptime(month, "%Y-%m")
     except ValueError:
-        raise InvalidInput("month is YYYY-MM") from None
+        raise InvalidInput("month is YYYY-MM", field="month") from None
 
 
 @router.post("/reconciliation/statements", response_model=CommandAccepted, status_code=201)

@@ -1,7 +1,7 @@
 """/stores/{store_id}/lost-sales: parts asked for at the counter or the desk and not sold
-(record: parts clerk, advisor, manager; read: those and the analyst). The part need not be in
-the part master (a part never stocked has no record there): the number is kept as the master
-spells part numbers (domain/lost_sale.py)."""
+(record: parts clerk, advisor, manager; read: those and the analyst; void a wrong entry: a
+manager, with a reason). The part need not be in the part master (a part never stocked has no
+record there): the number is kept as the master spells part numbers (domain/lost_sale.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from api.deps import (
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
 from api.paging import Limit, PageOf
-from api.schemas import Body, CommandAccepted, example
+from api.schemas import REASON, Body, CommandAccepted, example
 from domain.common import NotFound
 from domain.lost_sale import MAX_NOTE
 from domain.lost_sales import LostSales
@@ -39,6 +39,7 @@ router = APIRouter(prefix="/stores/{store_id}/lost-sales", tags=["stock"],
 VIEW = "lost_sales"
 Reader = Annotated[Principal, Depends(reader("lost_sales.read"))]
 RecordCmd = Annotated[Command, Depends(command("lost_sales.record"))]
+VoidCmd = Annotated[Command, Depends(command("lost_sales.void"))]
 Reason = Literal["not_stocked", "out_of_stock", "price", "customer_declined_wait"]
 
 
@@ -70,6 +71,11 @@ class LostSaleOut(BaseModel):
     recorded_at: datetime
     recorded_by: str = Field(description="the user who recorded it")
     recorded_role: str
+    voided: bool = Field(description=(
+        "voided as a wrong entry: listed, but in no count (`by_part`, `parts`, the fill rate)"))
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str | None
 
 
 class LostPartTotal(BaseModel):
@@ -80,11 +86,11 @@ class LostPartTotal(BaseModel):
 
 class LostSalePage(PageOf[LostSaleOut]):
     """One page of the store's lost sales, the latest first, with totals per part over all
-    of them."""
+    of them but the voided."""
 
-    parts: int = Field(description="how many parts the lost sales name")
+    parts: int = Field(description="how many parts the lost sales not voided name")
     by_part: list[LostPartTotal] = Field(description=(
-        f"per part, the most lines first (at most {BY_PART})"))
+        f"per part, over the lost sales not voided, the most lines first (at most {BY_PART})"))
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
@@ -96,12 +102,38 @@ def record_lost_sale(store_id: StoreId, body: LostSaleIn, cmd: RecordCmd, ctx: C
     return cmd.accepted(result)
 
 
+class LostSaleVoidIn(Body):
+    model_config = example({"reason": "typed 20 for 2: a duplicate of the clerk's entry"})
+
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)
+
+
+class LostSaleVoided(CommandAccepted):
+    store_id: str | None = None
+    part_number: str | None = None
+    qty: str | None = None
+    reason: str | None = Field(default=None, description="the lost sale's reason as recorded")
+    voided_by: str | None = None
+    void_reason: str | None = None
+
+
+@router.post("/{lost_sale_id}/void", response_model=LostSaleVoided)
+def void_lost_sale(store_id: StoreId, lost_sale_id: UUID, body: LostSaleVoidIn, cmd: VoidCmd,
+                   ctx: Ctx) -> Any:
+    """A wrong entry (a typo) taken out of every count, kept in the list as voided: a
+    manager's, with a reason (else 422 naming `reason`); a lost sale not of this store 404; one
+    voided already 409."""
+    return cmd.accepted(LostSales(ctx.app, ctx.work_orders.stores).void(
+        cmd.envelope, store_id, lost_sale_id, reason=body.reason))
+
+
 @router.get("", response_model=LostSalePage)
 def lost_sales(store_id: StoreId, ctx: Ctx, principal: Reader, part_number: IdFilter = None,
                reason: Reason | None = None, limit: Limit = 50, offset: Offset = 0,
                wait_for: WaitFor = None) -> Any:
-    """The store's lost sales (of one `part_number`, for one `reason`), the latest first; a
-    store the token does not cover 404."""
+    """The store's lost sales (of one `part_number`, for one `reason`), the latest first, the
+    voided ones marked and left out of `by_part` and `parts`; a store the token does not cover
+    404."""
     if not principal.sees(store_id):
         raise NotFound(f"store {store_id} not found")
     number = normalise_part_number(part_number) if part_number else None

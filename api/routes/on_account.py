@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
-from api.routes.finance import MONTH
+from api.routes.finance import MONTH, require_month
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import CreditTermsIn
 from api.schemas_money import SettlementAccepted
@@ -101,6 +101,8 @@ def account_statement_of(customer_id: UUID, ctx: Ctx,
     owed at the month's start, each charge and payment on a charged visit that month with the
     balance after it (in pages, `total` counting every line), and the balance at its end. It
     is read off the ledger's customer receivable (1122), so it agrees with the trial balance."""
+    if month is not None:
+        require_month(month)
     wait_for_projection(ctx, "customers", wait_for)
     wait_for_projection(ctx, "finance", wait_for)
     with ctx.pool.connection() as conn:

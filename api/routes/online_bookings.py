@@ -73,7 +73,8 @@ MAX_DAYS = 31
 
 def service(ctx: Ctx) -> OnlineBookings:
     return OnlineBookings(ctx.app, ctx.appointments, ctx.customers, ctx.jwt_secret,
-                          ctx.online_booking_hours, ctx.online_booking_link_days)
+                          ctx.online_booking_hours, ctx.online_booking_link_days,
+                          ctx.online_booking_answer_hours)
 
 
 @router.get("/availability", response_model=FreeSlots)
@@ -114,10 +115,10 @@ def request_booking(body: OnlineBookingIn, ctx: Ctx, cmd: Annotated[
     `Idempotency-Key`, it answers the first answer. The answer's `token` opens the customer's
     link (`/booking/{token}`)."""
     bookings = service(ctx)
-    result = bookings.request(
+    result = cmd.remembered_or(ctx.app, lambda: bookings.request(
         cmd.envelope, store_id=body.store_id, name=body.name, phone=body.phone, vin=body.vin,
         plate=body.plate, day=body.day.isoformat(), arrival=body.arrival,
-        services=[s.model_dump() for s in body.services], note=body.note)
+        services=[s.model_dump() for s in body.services], note=body.note))
     cmd.response.headers["Location"] = f"/booking/{bookings.token(result.body)}"
     return {**cmd.accepted(result), "token": bookings.token(result.body)}
 
@@ -136,14 +137,16 @@ class BookingPage(BaseModel):
 def bookings(ctx: Ctx, principal: Annotated[Principal, Depends(reader("online_bookings.read"))],
              store_id: IdFilter = None, status: BookingStatus | None = None, limit: Limit = 100,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The requests (the earliest slot first) with the customer's name, phone and note, and
-    the booking conversion of the store (or the token's stores): confirmed ÷ requests,
-    arrived ÷ confirmed."""
+    """The requests (the earliest slot first) with the customer's name, phone and note (or
+    `[erased]` once shredded), and the booking conversion of the store (or the token's
+    stores): confirmed ÷ requests, arrived ÷ confirmed. A request the store left unanswered
+    past its `answer_by` is `expired`, recorded or not yet."""
     wait_for_projection(ctx, VIEW, wait_for)
+    now = datetime.now(UTC)
     with ctx.pool.connection() as conn:
-        found = list_bookings(conn, principal.stores, store_id=store_id, status=status,
-                              limit=limit, offset=offset)
-        figures = conversion(conn, principal.stores, store_id)
+        found = list_bookings(conn, principal.stores, now=now, store_id=store_id,
+                              status=status, limit=limit, offset=offset)
+        figures = conversion(conn, principal.stores, now, store_id)
     opener, _ = ctx.app.personal_data.prefetched(row["id"] for row in found["items"])
     for row in found["items"]:
         sealed = row.pop("sealed")
@@ -151,12 +154,14 @@ def bookings(ctx: Ctx, principal: Annotated[Principal, Depends(reader("online_bo
     return {**found, "conversion": figures}
 
 
-@router.post("/{booking_id}/confirmation", response_model=CommandAccepted)
+@router.post("/{booking_id}/confirmation", response_model=CommandAccepted,
+             responses={409: {"description": "the request is not awaiting an answer "
+                                             "(confirmed, declined, cancelled or expired)"}})
 def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Book the appointment the request asked for, for the matched customer (or one registered
     from the request), in one save with the confirmation; the held slot passes to it."""
-    result = service(ctx).confirm(cmd.envelope, booking_id, customer_id=body.customer_id,
-                                  vin=body.vin)
+    result = cmd.remembered_or(ctx.app, lambda: service(ctx).confirm(
+        cmd.envelope, booking_id, customer_id=body.customer_id, vin=body.vin))
     cmd.response.headers["Location"] = f"/appointments/{result.body['appointment_id']}"
     return cmd.accepted(result)
 
@@ -164,7 +169,8 @@ def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) ->
 @router.post("/{booking_id}/decline", response_model=CommandAccepted)
 def decline(booking_id: UUID, body: DeclineIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """The store cannot take the request: its slot is released; the customer's link shows it."""
-    return cmd.accepted(service(ctx).decline(cmd.envelope, booking_id, reason=body.reason))
+    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: service(ctx).decline(
+        cmd.envelope, booking_id, reason=body.reason)))
 
 
 # -- the customer's link --------------------------------------------------------------------
@@ -208,15 +214,16 @@ def _guarded(request: Request, act: Any) -> Response:
 def booking_link(booking_token: LinkToken, request: Request, ctx: Ctx) -> Any:
     """The customer's request as they see it: status, slot, services."""
     def show() -> dict[str, Any]:
-        claims, booking = service(ctx).grant(booking_token, datetime.now(UTC))
+        at = datetime.now(UTC)
+        claims, booking = service(ctx).grant(booking_token, at)
         log_context.identify(claims.actor, CUSTOMER_ROLE, (booking.store_id,))
-        return BookingLinkOut(**customer_view(booking)).model_dump(mode="json")
+        return BookingLinkOut(**customer_view(booking, at)).model_dump(mode="json")
 
     return _guarded(request, show)
 
 
 @link_router.post("/{booking_token}/cancel", response_model=BookingLinkOut,
-                  responses={**LINK_REFUSALS, 409: {"description": "already decided"}})
+                  responses={**LINK_REFUSALS, 409: {"description": "already decided, or expired unanswered"}})
 async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx: Ctx,
                  idempotency_key: IdempotencyKey = None,
                  x_correlation_id: CorrelationId = None) -> Any:
@@ -227,11 +234,14 @@ async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx
 
     def withdraw() -> dict[str, Any]:
         at = datetime.now(UTC)
+        _, booking = bookings.grant(booking_token, at)
+        if booking.status_at(at) == "cancelled":  # pressed again, or a retry after a lost answer
+            return BookingLinkOut(**customer_view(booking, at)).model_dump(mode="json")
         bookings.cancel(booking_token, reason=body.reason, at=at,
                                  correlation_id=log_context.correlation_id(x_correlation_id),
                                  idempotency_key=idempotency_key, request_hash=fingerprint)
         _, booking = bookings.grant(booking_token, at)
-        return BookingLinkOut(**customer_view(booking)).model_dump(mode="json")
+        return BookingLinkOut(**customer_view(booking, at)).model_dump(mode="json")
 
     return await run_in_threadpool(_guarded, request, withdraw)
 

@@ -14,7 +14,7 @@ from api.paging import Limit, Page
 from api.schemas import CommandAccepted
 from api.schemas_stock import TransfersFromSuggestionsIn
 from domain.part import normalise_part_number
-from domain.transfer_suggesting import require_plan_size, send_suggested
+from domain.transfer_suggesting import MAX_SUGGESTED_PARTS, require_plan_size, send_suggested
 from projections.transfer_suggestions import coming_and_waiting, transfer_suggestions
 
 router = APIRouter(prefix="/transfers", tags=["stock"], route_class=JsonBodyRoute)
@@ -55,8 +55,9 @@ def send_from_suggestions(body: TransfersFromSuggestionsIn, cmd: MoveCmd, ctx: C
         stores = cmd.envelope.caller.stores
         with ctx.pool.connection() as conn:
             if lines is None:
+                # planned no further than one command sends: past that it is refused anyway
                 proposed = transfer_suggestions(conn, stores, to_store=body.to_store,
-                                                limit=None, offset=0)
+                                                limit=MAX_SUGGESTED_PARTS, offset=0)
                 require_plan_size(proposed["total"])
                 lines = [{"part_number": item["part_number"], "from_store": d["store_id"],
                           "qty": d["qty"]} for item in proposed["items"] for d in item["donors"]]

@@ -2,27 +2,34 @@
 written off as the dealership's loss, or a paid warranty claim the OEM charged back — a
 manager's decision, with a reason (domain/receivable_adjustment.py: kinds, limits, entries); and
 /settlements/{id}/write-offs/{write_off_id}/reversal, one of them taken back when the OEM pays
-after all or offsets its charge-back."""
+after all or offsets its charge-back; GET /settlements/{id}/write-offs lists them from the
+finance view (projections/write_off_rows.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from api.deps import Command, Ctx, command
+from api.auth import Principal
+from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
+from api.paging import Limit, PageOf
 from api.schemas import REASON, Body, example
 from api.schemas_money import SettlementAccepted
+from domain.common import NotFound
 from domain.receivable_adjustment import MAX_REFERENCE
 from domain.receivable_adjustments import ReceivableAdjustments
+from projections.write_off_rows import list_write_offs
 
 router = APIRouter(tags=["settlement and payments"], route_class=JsonBodyRoute)
 WriteOffCmd = Annotated[Command, Depends(command("receivables.write_off"))]
 ReversalCmd = Annotated[Command, Depends(command("receivables.write_off_reversal"))]
+Reader = Annotated[Principal, Depends(reader("receivables.write_offs"))]
 WRITE_OFF_ID = r"^[A-Za-z0-9-]{1,80}$"
 Kind = Literal["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
                "insurer_short_paid"]
@@ -105,3 +112,45 @@ def reverse_write_off(settlement_id: UUID, write_off_id: Annotated[str, Path(
     is no longer in the status the write-off left it in; the claim records it."""
     return cmd.accepted(ReceivableAdjustments(ctx.app).reverse_write_off(
         cmd.envelope, settlement_id, write_off_id, reason=body.reason))
+
+
+class WriteOffOut(BaseModel):
+    write_off_id: str
+    settlement_number: str | None = Field(description="the settlement number it was booked on")
+    bill: str = Field(description="warranty or insurance")
+    kind: Kind
+    amount: str
+    reference: str | None
+    reason: str
+    written_off_by: str = Field(description="the manager who wrote it off")
+    written_off_role: str
+    written_off_at: datetime
+    outstanding_after: str = Field(description=(
+        "the bill's outstanding right after it (a charge-back leaves it as it was)"))
+    reversed: bool = Field(description="taken back (the reversal fields say by whom and why)")
+    reversed_by: str | None
+    reversed_role: str | None
+    reversed_at: datetime | None
+    reversal_reason: str | None
+    outstanding_after_reversal: str | None = Field(description=(
+        "the bill's outstanding right after it was taken back"))
+
+
+class WriteOffPage(PageOf[WriteOffOut]):
+    """One page of a settlement's write-offs, the first booked first."""
+
+
+@router.get("/settlements/{settlement_id}/write-offs", response_model=WriteOffPage)
+def write_offs(settlement_id: UUID, ctx: Ctx, principal: Reader, limit: Limit = 50,
+               offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The settlement's write-offs and OEM charge-backs, each with who booked it, when and
+    why, the bill's outstanding after it, and whether (by whom, when, why) it was taken back,
+    from the finance view (`wait_for`: a command's `notification_id`); a settlement unknown
+    or outside the token's stores 404."""
+    wait_for_projection(ctx, "finance", wait_for)
+    with ctx.pool.connection() as conn:
+        found = list_write_offs(conn, principal.stores, settlement_id, limit=limit,
+                                offset=offset)
+    if found is None:
+        raise NotFound(f"settlement {settlement_id} not found")
+    return found

@@ -44,8 +44,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     """A visit through to its complaint (customer, appointment, work order, settlement, stock
     item, technician, follow-up, complaint), a registered vehicle, an insurer, a labor
     operation of the store's master, a recall listing the vehicle, an online booking request, a purchase
-    order, a transfer to a third store, a progress link, a bank statement and a failed part
-    tagged on a warranty visit, all of `store_id`."""
+    order, a transfer to a third store, a progress link, a bank statement, a failed part
+    tagged on a warranty visit and a lost sale, all of `store_id`."""
     vin = new_vin()
     visit = full_visit(client, auth, store_id, vin=vin)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
@@ -93,6 +93,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     failed_part = post(client, "/failed-parts", clerk, {
         "work_order_id": warranty_wo, "line_id": warranty_line, "tag_number": "T-" + code,
         "location": "warranty cage"}, 201)
+    lost_sale = post(client, f"/stores/{store_id}/lost-sales", clerk, {
+        "part_number": part, "qty": 1, "reason": "price"}, 201)
     # A customer's complaint case about the visit.
     grievance = post(client, f"/stores/{store_id}/grievances", advisor, {
         "customer_id": visit["customer_id"], "kind": "complaint", "channel": "phone",
@@ -120,7 +122,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
             visit["technician"])), "Insurer": insurer["id"], "PurchaseOrder": order["id"],
         "Transfer": transfer["id"], "Statement": statement["id"],
         "LaborOperation": operation["id"], "OnlineBooking": booking["booking_id"], "FailedPart": failed_part["id"],
-        "Grievance": grievance["id"], "ProgressLinks": str(ProgressLinks.create_id(
+        "Grievance": grievance["id"], "LostSale": lost_sale["id"],
+        "ProgressLinks": str(ProgressLinks.create_id(
             uuid.UUID(visit["other_work_order_id"]))),
     }
     values = {
@@ -129,6 +132,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "follow_up_id": streams["FollowUp"], "complaint_id": streams["Complaint"],
         "order_id": streams["PurchaseOrder"], "transfer_id": streams["Transfer"],
         "statement_id": streams["Statement"], "failed_part_id": streams["FailedPart"],
+        "lost_sale_id": streams["LostSale"],
         "grievance_id": streams["Grievance"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
         "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,

@@ -1,5 +1,6 @@
 """Lost sales over HTTP: recorded at the parts counter or the desk (a part the master does not
-hold too), listed with totals per part, a retry stored once, refusals as problems; the parts
+hold too), listed with totals per part, a retry stored once, refusals as problems; a wrong
+entry voided by a manager, listed as voided and out of the totals, once only; the parts
 fill rate counting them and the emergency purchases beside the approved part lines, figured
 by hand; the lost-sales view rebuilt from the events equals the live one."""
 
@@ -100,6 +101,46 @@ def test_refusals_are_problems_and_store_nothing(
     assert listed(client, clerk, store_id)["total"] == 0
 
 
+def test_a_wrong_entry_is_voided_by_a_manager_and_leaves_the_totals(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    url = f"/stores/{store_id}/lost-sales"
+    post(client, url, clerk, {"part_number": "5Q0698151", "qty": "2", "reason": "price"}, 201)
+    typo = post(client, url, clerk, {"part_number": "5Q0698151", "qty": "20",
+                                     "reason": "price"}, 201)
+    void = f"{url}/{typo['id']}/void"
+    body = {"reason": "typed 20 for 2"}
+    # Not the clerk's to void; a reason is needed; only this store's lost sale.
+    mark = head(client)
+    assert client.post(void, headers=clerk, json=body).status_code == 403
+    for bad_url, bad_body, status in (
+            (void, {"reason": " "}, 422), (void, {}, 422),
+            (f"{url}/6f1c1c52-0000-4000-8000-000000000000/void", body, 404),
+            (f"/stores/{store_id}X/lost-sales/{typo['id']}/void", body, 404)):
+        answer = client.post(bad_url, headers=auth("manager", "m", [store_id, store_id + "X"]),
+                             json=bad_body)
+        assert answer.status_code == status, (bad_url, bad_body, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert head(client) == mark  # nothing stored
+    keyed = {**manager, "Idempotency-Key": "void-" + typo["id"]}
+    done = post(client, void, keyed, body)
+    assert (done["id"], done["voided_by"], done["void_reason"]) == (
+        typo["id"], "mgr-" + store_id, "typed 20 for 2")
+    assert post(client, void, keyed, body)["notification_id"] == done["notification_id"]
+    again = client.post(void, headers=manager, json={"reason": "once more"})
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"] == "application/problem+json"
+    # Listed, marked as voided; the totals count the other one only.
+    found = get(client, url, clerk, wait_for=done["notification_id"])
+    assert found["total"] == 2
+    assert [(r["qty"], r["voided"], r["voided_by"], r["void_reason"]) for r in found["items"]
+            ] == [("20", True, "mgr-" + store_id, "typed 20 for 2"), ("2", False, None, None)]
+    assert found["items"][0]["voided_at"] and found["items"][1]["voided_at"] is None
+    assert (found["parts"], found["by_part"]) == (1, [
+        {"part_number": "5Q0698151", "lines": 1, "qty": "2"}])
+
+
 def test_the_fill_rate_counts_lost_sales_and_emergency_purchases(
         client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
     clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
@@ -151,8 +192,10 @@ def test_a_rebuild_of_the_lost_sales_view_equals_the_live_one(
         capsys: pytest.CaptureFixture[str]) -> None:
     clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
     for n, reason in enumerate(("price", "out_of_stock", "not_stocked")):
-        post(client, f"/stores/{store_id}/lost-sales", clerk,
-             {"part_number": f"RB{n % 2}", "qty": n + 1, "reason": reason}, 201)
+        last = post(client, f"/stores/{store_id}/lost-sales", clerk,
+                    {"part_number": f"RB{n % 2}", "qty": n + 1, "reason": reason}, 201)
+    post(client, f"/stores/{store_id}/lost-sales/{last['id']}/void",
+         auth("manager", "mgr-" + store_id, [store_id]), {"reason": "a duplicate"})
     wait_for_projection(container, "lost_sales")
 
     def table() -> list[str]:

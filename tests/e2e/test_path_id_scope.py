@@ -44,7 +44,7 @@ KIND = {"work_order_id": "WorkOrder", "customer_id": "Customer", "settlement_id"
         "complaint_id": "Complaint", "order_id": "PurchaseOrder", "transfer_id": "Transfer",
         "links_id": "ProgressLinks", "insurer": "Insurer", "statement_id": "Statement",
         "failed_part_id": "FailedPart", "booking_id": "OnlineBooking",
-        "grievance_id": "Grievance"}
+        "lost_sale_id": "LostSale", "grievance_id": "Grievance"}
 # Records of the whole group, not of a store: the part master, the insurer master, the OEM's
 # campaigns (the cars of one not done: those on the token's stores' files), the KPI
 # catalogue, the progress page and the online booking's link (its token is the key), a

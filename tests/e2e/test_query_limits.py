@@ -26,6 +26,9 @@ HUGE = "S" * 20_000
     "/technicians?store_id={}",
     "/reminders/due?store_id={}",
     "/appointments/availability?store_id={}&from_day=2026-03-01&to_day=2026-03-02",
+    "/failed-parts?store_id={}",
+    "/online-bookings?store_id={}",
+    "/online-bookings/availability?store_id={}&from_day=2026-03-01&to_day=2026-03-02",
 ])
 def test_a_20_kb_store_id_is_422_naming_it_and_not_echoed(client: TestClient, auth: Auth,
                                                           url: str) -> None:
@@ -57,6 +60,30 @@ def test_a_filter_at_its_bound_is_served_one_past_it_is_422(client: TestClient, 
     body = problem(client.get(url.format("x" * (longest + 1)), headers=headers), 422,
                    "invalid-input")
     assert [e["loc"] for e in body["errors"]] == [["query", name]]
+
+
+ACCOUNT = "/customers/7d3f1a52-4c1e-4b8e-9a51-2f7f0c1d9e11/account/statement"
+
+
+@pytest.mark.parametrize(("url", "name"), [
+    (f"{ACCOUNT}?month=99999-01", "month"), (f"{ACCOUNT}?month=2026-13", "month"),
+    (f"{ACCOUNT}?month=2026-00", "month"), (f"{ACCOUNT}?month=", "month"),
+    (f"{ACCOUNT}?month=2026-1", "month"), (f"{ACCOUNT}?month=0000-01", "month"), (f"{ACCOUNT}?month=%EF%BC%92026-01", "month"),
+    (f"{ACCOUNT}?limit=0", "limit"), (f"{ACCOUNT}?offset=9223372036854775808", "offset"),
+    ("/online-bookings/availability?store_id=S01&from_day=99999-01-01&to_day=2026-03-02",
+     "from_day"),
+    ("/online-bookings/availability?store_id=S01&from_day=2026-03-01&to_day=2026-02-30",
+     "to_day"),
+    ("/campaigns/RC1/not-done?limit=501", "limit"),
+    ("/transfers/suggestions?to_store=S01&offset=-1", "offset"),
+])
+def test_a_month_day_or_page_past_the_calendar_or_its_bound_is_422_naming_it(
+        client: TestClient, auth: Auth, url: str, name: str) -> None:
+    """Year 0000 fits the month's pattern but is no month of the calendar: the ledger refused
+    it, the account statement answered a statement of it."""
+    body = problem(client.get(url, headers=auth("manager", "mgr-wu")), 422, "invalid-input")
+    named = [e["loc"][-1] for e in body["errors"]] if "errors" in body else [body["field"]]
+    assert named == [name]
 
 
 def test_what_a_command_stores_is_never_refused_as_a_filter(client: TestClient, auth: Auth,

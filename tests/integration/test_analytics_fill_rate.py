@@ -1,7 +1,8 @@
 """The analytic tables carry the parts fill rate's unfilled demand — lost sales and the lines
 of purchase orders, an emergency line an emergency purchase — alike read event by event, in
 batches and rebuilt from the whole log; an emergency line counts once its order is sent, a
-cancelled draft's never; an order stored before the flag reads as not emergency."""
+cancelled draft's never; a lost sale voided as a wrong entry stays a row, marked, and counts
+nowhere; an order stored before the flag reads as not emergency."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ def test_lost_sales_and_emergency_lines_one_by_one_in_batches_and_rebuilt(
     lost.record(clerk, shop.store, part_number=shop.p1, qty="2", reason="out_of_stock")
     lost.record(shop.r("advisor", at(DAY, "01:10")), shop.store, part_number="NOT-IN-MASTER",
                 qty="1", reason="not_stocked", note="roof box")
+    # A typo (20 for 2), voided by the manager in a later save: in no figure.
+    typo = lost.record(clerk, shop.store, part_number=shop.p1, qty="20",
+                       reason="out_of_stock").body["id"]
+    lost.void(shop.r("manager", at(DAY, "01:20")), shop.store, UUID(typo),
+              reason="typed 20 for 2, recorded again")
     # An emergency order of one line, a normal line added, sent: one emergency purchase.
     rush = inventory.draft_order(clerk, store_id=shop.store, supplier="Bosch", lines=[
         {"part_number": shop.p1, "qty": "2", "unit_cost": "30.00", "emergency": True}]).body
@@ -72,9 +78,11 @@ def test_lost_sales_and_emergency_lines_one_by_one_in_batches_and_rebuilt(
                 (rush["number"], 2, shop.p2, D(1), False, "sent", True),
                 (draft["number"], 1, shop.p2, D(1), True, "cancelled", False)]
             assert loader.conn.execute(
-                "SELECT part_number, qty, reason FROM fact_lost_sales WHERE store_id = ? "
-                "ORDER BY notification_id", [shop.store]).fetchall() == [
-                (shop.p1, D(2), "out_of_stock"), ("NOT-IN-MASTER", D(1), "not_stocked")]
+                "SELECT part_number, qty, reason, voided_at FROM fact_lost_sales "
+                "WHERE store_id = ? ORDER BY notification_id", [shop.store]).fetchall() == [
+                (shop.p1, D(2), "out_of_stock", None), ("NOT-IN-MASTER", D(1), "not_stocked",
+                                                        None),
+                (shop.p1, D(20), "out_of_stock", at(DAY, "01:20"))]
             # no approved part line: demand is the 2 lost sales; (2 − 1 − 2) ÷ 2, at least 0
             assert figures(loader.conn) == (2, 1, 2, D("0.0000"))
         with rebuilt_tables(container, tmp_path) as rebuilt:

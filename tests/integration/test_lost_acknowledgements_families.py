@@ -164,12 +164,14 @@ def booking_the_last_hours(container: Container, client: TestClient, auth: Auth,
 
 def applied_once(setup: Setup, behind: Container, proxy: FaultyProxy,  # noqa: F811
                  container: Container, client: TestClient, database_url: str, store_id: str,
-                 auth: Auth) -> Any:
+                 auth: Auth, stores: list[str] | None = None) -> Any:
     """The command `setup` names, its commit answer lost and retried (on this process and
-    another): answered the same each time and its effect stored once. The first answer."""
+    another) with a token of `stores` (default: the store alone): answered the same each time
+    and its effect stored once. The first answer."""
     role, path, body, effect = setup(container, client, auth, store_id)
     topic, needle = effect.split("|")
-    headers = auth(role, f"{role}-lost", [store_id], **{"Idempotency-Key": str(uuid4())})
+    headers = auth(role, f"{role}-lost", stores or [store_id],
+                   **{"Idempotency-Key": str(uuid4())})
     first, again, elsewhere = lost_and_retried(behind, proxy, client, path, body, headers)
     assert_replayed(first, again, elsewhere)
     assert count(database_url, topic, needle) == 1

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -16,12 +18,16 @@ from fastapi.testclient import TestClient
 
 from analytics.poison import PoisonEvent
 from api.main import create_app
+from domain.campaigns import Campaigns
 from domain.labor_operations import LaborOperations
+from domain.lost_sales import LostSales
+from domain.online_bookings import OnlineBookings
 from domain.repair_filings import RepairFilings
 from projections.base import ReadModel
 from servicecore import cli
 from servicecore.container import Container, build
 from tests.conftest import JWT_SECRET, settings_for
+from tests.integration.audit_support import new_vin
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
 from tests.integration.test_money_support import draft, ready_visit, req, wait_for_projection
@@ -220,9 +226,46 @@ def _settled_and_filed(container: Container, store_id: str) -> None:
                                         error="upload timed out")
 
 
+def _failed_part_line(container: Container, store_id: str) -> None:
+    """A warranty part line added to a visit (a line the failed-parts view follows)."""
+    wo = container.work_orders
+    work_order_id = UUID(open_order(wo, store_id)["id"])
+    wo.add_part_line(req(store_id, "advisor"), work_order_id, 1, {
+        "part_number": "03L130277B", "description": "injector", "qty": "1",
+        "unit_price": "600.00", "pay_type": "warranty", "warranty": {"coverage_code": "W-3Y"}})
+
+
+def _campaign(container: Container, store_id: str) -> None:
+    number = "RC" + uuid4().hex[:8].upper()
+    campaigns = Campaigns(container.app)
+    campaigns.register(req(store_id, "manager"), campaign_no=number, brand="Volkswagen",
+                       title="ECU software update", kind="safety_recall",
+                       starts_on="2026-01-15")
+    campaigns.list_vins(req(store_id, "manager"), number, [new_vin(), new_vin()])
+
+
+def _lost_sale(container: Container, store_id: str) -> None:
+    LostSales(container.app).record(req(store_id, "parts_clerk"), store_id,
+                                    part_number="8W0071679", qty="2", reason="out_of_stock")
+
+
+def _online_booking(container: Container, store_id: str) -> None:
+    tomorrow = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)).isoformat()
+    container.appointments.plan_capacity(
+        req(store_id, "manager"), store_id=store_id, from_day=tomorrow, to_day=tomorrow,
+        opens="08:00", closes="18:00", bays=1, skill_hours={"maintenance": 8})
+    OnlineBookings(container.app, container.appointments, container.customers,
+                   JWT_SECRET).request(
+        req(store_id, "booking_channel"), store_id=store_id, name="王芳", phone="13700001111",
+        vin=new_vin(), plate=None, day=tomorrow, arrival="09:00",
+        services=[{"description": "oil change"}])
+
+
 @pytest.mark.parametrize(("name", "setup"), [
     ("parts_demand", _work_order), ("labor_operations", _labor_operation),
-    ("repair_filings", _settled_and_filed), ("finance", _settled_and_filed)])
+    ("repair_filings", _settled_and_filed), ("finance", _settled_and_filed),
+    ("failed_parts", _failed_part_line), ("campaigns", _campaign),
+    ("lost_sales", _lost_sale), ("online_bookings", _online_booking)])
 def test_a_newer_view_stopped_by_a_stored_event_is_named_on_health_and_by_audit_views(
         name: str, setup: Callable[[Container, str], None], container: Container,
         client: TestClient, store_id: str, database_url: str, tmp_path: Path,
@@ -263,9 +306,10 @@ def test_a_newer_view_stopped_by_a_stored_event_is_named_on_health_and_by_audit_
         checked = json.loads(line)
         assert (checked["view"], checked["ok"], checked["stopped_at"]) == (name, False, stop)
         assert checked["position"] < stop["position"]
-    # Mended: the view applies it and goes on.
+    # Mended: the view applies it and goes on, and equals its rebuild from the log.
     wait_for_projection(container, name)
     assert name not in container.stops()
+    assert verify_view(container.app, container.pool, view).ok
 
 
 def test_a_rebuild_that_cannot_apply_an_event_the_live_view_applied_is_reported_not_raised(

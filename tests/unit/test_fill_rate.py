@@ -83,3 +83,14 @@ def test_the_rate_stays_within_0_and_1_and_lost_sales_never_reduce_demand(
         assert rate is None or Decimal(0) <= rate <= Decimal(1)
     assert after["fill_rate"] is not None
     assert before["fill_rate"] is None or after["fill_rate"] <= before["fill_rate"]
+
+
+def test_a_voided_lost_sale_is_no_demand(conn: duckdb.DuckDBPyConnection) -> None:
+    """A lost sale voided as a wrong entry keeps its row and counts in no figure."""
+    before = stored(conn, ["reserved"] * 2, [], 1)
+    conn.execute("INSERT INTO fact_lost_sales (notification_id, lost_sale_id, recorded_at, "
+                 "store_id, part_number, qty, reason, voided_at) VALUES (9, 'typo', ?, 'S01', "
+                 "'P', 20, 'price', ?)", [AT, AT])
+    (after,) = run(conn, "parts_fill_rate", Filters(store_id="S01"))["rows"]
+    assert (before["demand"], before["lost_sales"]) == (3, 1)
+    assert after == before

@@ -1,0 +1,83 @@
+"""The finance view's rows of write-offs: one per write-off (or OEM charge-back) of a settlement's
+warranty or insurance bill, with who took it back, when and why (domain/receivable_adjustment.py),
+and the query behind `GET /settlements/{id}/write-offs`.
+
+Each row keeps the bill's outstanding right after the write-off, and after its taking back: the
+receivable as the finance clerk saw it then (a charge-back leaves the paid bill's outstanding as
+it was: it is owed back to the OEM, not taken off the receivable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain.settlement import Settlement
+from projections.base import page, rows, store_scope
+from projections.finance_batch import Ctx
+
+TABLES = {
+    "write_offs": """
+        settlement_id uuid NOT NULL, write_off_id text NOT NULL, store_id text NOT NULL,
+        notification_id bigint NOT NULL, settlement_number text, bill text NOT NULL,
+        kind text NOT NULL, amount numeric NOT NULL, reference text, reason text NOT NULL,
+        written_off_by text NOT NULL, written_off_role text NOT NULL,
+        written_off_at timestamptz NOT NULL, outstanding_after numeric NOT NULL,
+        reversed_by text, reversed_role text, reversed_at timestamptz, reversal_reason text,
+        outstanding_after_reversal numeric,
+        PRIMARY KEY (settlement_id, write_off_id)""",
+}
+# the bill's outstanding as the settlement read shows it (a warranty or insurance bill is
+# never expensed)
+OUTSTANDING = """SELECT total - allowances - paid - written_off FROM {settlement_bills}
+                 WHERE settlement_id = %s AND kind = %s"""
+
+
+def written_off(ctx: Ctx, event: Settlement.ReceivableWrittenOff) -> None:
+    """After the bill's row took the amount off. A write-off stored before write-offs had
+    ids is known as the aggregate knows it: its settlement number and its place (`-W1`)."""
+    outstanding = ctx.one(OUTSTANDING, (event.originator_id, event.bill))[0]
+    ctx.run("""INSERT INTO {write_offs} (settlement_id, write_off_id, store_id, notification_id,
+               settlement_number, bill, kind, amount, reference, reason, written_off_by,
+               written_off_role, written_off_at, outstanding_after)
+               SELECT s.id, coalesce(%s, s.number || '-W' || (
+                          SELECT count(*) + 1 FROM {write_offs} w WHERE w.settlement_id = s.id)),
+                      s.store_id, %s, s.number, %s, %s, %s, %s, %s, %s, %s, %s, %s
+               FROM {settlements} s WHERE s.id = %s""",
+            (event.write_off_id, ctx.notification_id, event.bill, event.kind, event.amount,
+             event.reference, event.reason, event.audit.user_id, event.audit.role,
+             event.audit.at, outstanding, event.originator_id))
+
+
+def write_off_reversed(ctx: Ctx, event: Settlement.WriteOffReversed) -> None:
+    outstanding = ctx.one(OUTSTANDING, (event.originator_id, event.bill))[0]
+    ctx.run("""UPDATE {write_offs} SET reversed_by = %s, reversed_role = %s, reversed_at = %s,
+               reversal_reason = %s, outstanding_after_reversal = %s
+               WHERE settlement_id = %s AND write_off_id = %s""",
+            (event.audit.user_id, event.audit.role, event.audit.at, event.reason, outstanding,
+             event.originator_id, event.write_off_id))
+
+
+COLUMNS = """write_off_id, settlement_number, bill, kind, round(amount, 2)::text AS amount,
+             reference, reason, written_off_by, written_off_role, written_off_at,
+             round(outstanding_after, 2)::text AS outstanding_after,
+             reversed_at IS NOT NULL AS reversed, reversed_by, reversed_role, reversed_at,
+             reversal_reason, round(outstanding_after_reversal, 2)::text
+                 AS outstanding_after_reversal"""
+
+
+def list_write_offs(conn: psycopg.Connection[Any], stores: Sequence[str], settlement_id: UUID,
+                    *, limit: int, offset: int) -> dict[str, Any] | None:
+    """The settlement's write-offs, the first booked first; None for a settlement the view
+    does not hold in the caller's stores."""
+    scope, params = store_scope(stores)
+    found = rows(conn, f"SELECT 1 AS found FROM settlements WHERE id = %s AND {scope}",
+                 [settlement_id, *params])
+    if not found:
+        return None
+    return page(conn, f"SELECT {COLUMNS}, notification_id FROM write_offs "
+                      "WHERE settlement_id = %s", [settlement_id],
+                order_by="notification_id, write_off_id", limit=limit, offset=offset)
