@@ -76,6 +76,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "follow_ups.manage": DESK,
     "follow_ups.read": DESK | {"auditor", "analyst"},
     "complaints.manage": DESK,
+    # customer complaint cases and suggestions (投诉建议): registered and worked by the service
+    # desk and its manager (a customer-relations officer works with an advisor's token); read
+    # by the OEM's customer-relations auditor too, the customer's words only by those who may
+    # read customers
+    "grievances.manage": DESK,
+    "grievances.read": DESK | {"auditor"},
+    "audit.grievances": frozenset({"auditor", "manager", "advisor"}),
     "analytics.read": frozenset({"manager", "analyst", "auditor", "finance"}),
     "customers.register": DESK,
     "customers.read": DESK | {"cashier", "auditor"},

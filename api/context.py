@@ -18,6 +18,7 @@ from domain.application import ServiceCore
 from domain.appointments import Appointments
 from domain.customers import Customers
 from domain.dispatch import Dispatch
+from domain.grievances import GrievanceTerms
 from domain.inventory import Inventory
 from domain.settlements import Settlements
 from domain.technicians import Technicians
@@ -60,6 +61,7 @@ class ApiContext:
     online_booking_hours: Decimal = Decimal(1)
     online_booking_link_days: int = 30
     online_booking_answer_hours: int = 24
+    grievance_terms: GrievanceTerms = field(default_factory=GrievanceTerms)
     failed_part_tag_days: int = 3  # failed-part custody: the overdue list's two windows
     failed_part_retention_days: int = 180
     public_url: str | None = None

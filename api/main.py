@@ -29,6 +29,7 @@ from api.routes import (
     dispatch,
     failed_parts,
     finance,
+    grievances,
     health,
     insurers,
     labor_operations,
@@ -140,6 +141,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(parts_desk.router)
     app.include_router(repair_filings.router)
     app.include_router(failed_parts.router)
+    app.include_router(grievances.router)
     app.include_router(dispatch.router)
     app.include_router(audit_trail.router)
     app.include_router(audit_chain.router)

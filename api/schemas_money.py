@@ -246,6 +246,19 @@ class ComplaintIn(Body):
     description: str = Field(min_length=3, max_length=2000)
 
 
+class FollowUpGrievanceIn(Body):
+    model_config = described(
+        "A dissatisfied customer's complaint case (投诉) opened by the call: channel follow_up, "
+        "about the visit; one per follow-up (see /grievances).",
+        {"category": "waiting_time", "severity": "normal", "words": "等了三个小时才交车"})
+
+    category: Literal["repair_quality", "service_attitude", "price", "waiting_time", "parts",
+                      "other"]
+    severity: Literal["normal", "serious"] = "normal"
+    words: str = Field(min_length=3, max_length=2000,
+                       description="what the customer said (sealed as their personal data)")
+
+
 class FollowUpIn(Body):
     model_config = example({"csi": 4, "comment": "quick and friendly",
                             "complaint": {"description": "the car was not washed"}})
@@ -253,6 +266,7 @@ class FollowUpIn(Body):
     csi: Whole = Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (very good)")
     comment: str | None = Field(default=None, max_length=2000)
     complaint: ComplaintIn | None = None
+    grievance: FollowUpGrievanceIn | None = None
 
 
 class AttemptIn(Body):

@@ -9,8 +9,10 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, require, stable_id
+from domain.common import InvalidInput, NotFound, require, stable_id
+from domain.customer import Customer
 from domain.follow_up import Complaint, FollowUp
+from domain.grievances import GrievanceTerms, Intake, open_case
 from domain.work_order import WorkOrder
 
 ACK_METHODS = ("signature", "sms_code", "wechat")
@@ -18,10 +20,11 @@ ACK_METHODS = ("signature", "sms_code", "wechat")
 
 class Aftercare:
     def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 follow_up_days: int = 3) -> None:
+                 follow_up_days: int = 3, grievance_terms: GrievanceTerms | None = None) -> None:
         self.app = app
         self.zone = ZoneInfo(timezone)
         self.follow_up_days = follow_up_days
+        self.grievance_terms = grievance_terms or GrievanceTerms()
 
     def deliver(self, request: Request, work_order_id: UUID, *, mileage_out: int,
                 handed_over_by: str | None = None, acknowledged_by: str,
@@ -72,9 +75,17 @@ class Aftercare:
 
     def complete(self, request: Request, follow_up_id: UUID, *, csi: int,
                  comment: str | None = None,
-                 complaint: dict[str, Any] | None = None) -> CommandResult:
-        """The call's result; the work order closes in the same save; a complaint opens."""
+                 complaint: dict[str, Any] | None = None,
+                 grievance: dict[str, Any] | None = None) -> CommandResult:
+        """The call's result; the work order closes in the same save; a complaint opens; a
+        dissatisfied customer's `grievance` (category, severity, their words) opens a complaint
+        case of channel follow_up, one per follow-up (its id is the follow-up's)."""
         complaint_id = uuid4() if complaint else None
+        intake = None if grievance is None else Intake.of(
+            kind="complaint", channel="follow_up", category=grievance.get("category"),
+            severity=grievance.get("severity") or "normal", words=grievance.get("words"),
+            oem_case_no=None)
+        case_id = stable_id("grievance", "follow-up", follow_up_id)
 
         def act(session: Session, follow_up: FollowUp) -> dict[str, Any]:
             audit = session.audit(follow_up.store_id)
@@ -86,15 +97,25 @@ class Aftercare:
                     description=Complaint.description_of(complaint), source="follow_up"))
             follow_up.complete(audit, csi, comment, complaint_id)
             wo.close(audit, follow_up.id)
+            if intake is not None:
+                customer = session.find(Customer, wo.customer_id)
+                if customer is None:
+                    raise NotFound(f"customer {wo.customer_id} not found")
+                vin = wo.vehicle.get("vin")
+                open_case(session, self.app, self.grievance_terms, case_id, follow_up.store_id,
+                          customer, intake, work_order=wo, vin=str(vin) if vin else None,
+                          follow_up_id=follow_up.id)
             return {"work_order_status": wo.status,
-                    "complaint_id": str(complaint_id) if complaint_id else None}
+                    "complaint_id": str(complaint_id) if complaint_id else None,
+                    "grievance_id": str(case_id) if intake is not None else None}
 
         peek: Any = None
         try:
             peek = self.app.repository.get(follow_up_id)
         except Exception:  # noqa: BLE001 - the command answers unknown ids
             peek = None
-        also = (peek.work_order_id,) if isinstance(peek, FollowUp) else ()
+        also: tuple[UUID, ...] = (peek.work_order_id,) if isinstance(peek, FollowUp) else ()
+        also += (case_id,) if intake is not None else ()
         return self._on_follow_up(request, follow_up_id, act, also)
 
     def _on_complaint(self, request: Request, complaint_id: UUID,

@@ -64,6 +64,7 @@ ROUTES: dict[str, Route] = {
     "Vehicle": Route("customers", "vehicle"),
     "FollowUp": Route("aftercare", "follow_up"),
     "Complaint": Route("aftercare", "complaint"),
+    "Grievance": Route("aftercare", "grievance"),
     "Technician": Route("workshop", "technician"),
     "LaborOperation": Route("workshop", "labor_operation"),
     "Campaign": Route("workshop", "campaign"),

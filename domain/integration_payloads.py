@@ -257,6 +257,17 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Assigned": fields("assignee note"),
         "Resolved": fields("resolution"),
     },
+    "Grievance": {  # a complaint case or suggestion: never the customer's words (sealed)
+        "Registered": fields("store_id customer_id kind channel category severity oem_case_no "
+                             "work_order_id work_order_number vin follow_up_id contact_due "
+                             "close_due"),
+        "Assigned": fields("owner previous note"),
+        "Contacted": fields("note"),
+        "ActionTaken": fields("action"),
+        "Resolved": fields("resolution accepted"),
+        "Closed": fields("note"),
+        "Reopened": fields("reason"),
+    },
     "Technician": {
         "Registered": fields("user_id store_id"),
         "ClockedOn": fields("work_order_id job_no"),

@@ -19,6 +19,7 @@ from domain.application import ServiceCore
 from domain.appointments import Appointments
 from domain.customers import Customers
 from domain.dispatch import Dispatch
+from domain.grievances import GrievanceTerms
 from domain.inventory import Inventory, Thresholds
 from domain.loyalty import LoyaltyRules
 from domain.pii import PersonalData
@@ -36,6 +37,7 @@ from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.failed_parts import FailedPartsView
 from projections.finance import FinanceView
+from projections.grievances import GrievancesView
 from projections.labor_operations import LaborOperationsView
 from projections.lost_sales import LostSalesView
 from projections.oem_claims import OemClaimsView
@@ -156,7 +158,14 @@ class Container:
 
     @property
     def aftercare(self) -> Aftercare:
-        return Aftercare(self.app, self.settings.store_timezone, self.settings.follow_up_days)
+        return Aftercare(self.app, self.settings.store_timezone, self.settings.follow_up_days,
+                         self.grievance_terms)
+
+    @property
+    def grievance_terms(self) -> GrievanceTerms:
+        return GrievanceTerms(self.settings.grievance_contact_hours,
+                              self.settings.grievance_close_days,
+                              self.settings.grievance_serious_close_days)
 
     @property
     def vehicles(self) -> Vehicles:
@@ -199,6 +208,7 @@ class Container:
             online_booking_link_days=self.settings.online_booking_link_days,
             online_booking_answer_hours=self.settings.online_booking_answer_hours,
             failed_part_tag_days=self.settings.failed_part_tag_days,
+            grievance_terms=self.grievance_terms,
             failed_part_retention_days=self.settings.failed_part_retention_days,
             public_url=self.settings.public_url, health=self.health_check,
             max_body_bytes=self.settings.max_body_bytes, positions=self.positions,
@@ -467,7 +477,7 @@ def build(settings: Settings | None = None) -> Container:
               WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
               OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
               FailedPartsView(), CampaignsView(), LostSalesView(),
-              OnlineBookingsView(personal_data)]
+              OnlineBookingsView(personal_data), GrievancesView()]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
         default=30, ge=1, le=3650, description="the name, phone and note of an online booking "
         "request never confirmed (declined, cancelled, expired) are shredded this many days "
         "after it closed (`servicecore online-bookings retention`)")
+    grievance_contact_hours: int = Field(
+        default=24, ge=1, le=720, description="a customer complaint case is due for its first "
+        "contact with the customer this many hours after it was registered")
+    grievance_close_days: int = Field(
+        default=7, ge=1, le=365, description="a normal complaint case is due to be closed this "
+        "many days after it was registered")
+    grievance_serious_close_days: int = Field(
+        default=3, ge=1, le=365, description="a serious complaint case is due to be closed this "
+        "many days after it was registered")
     failed_part_tag_days: int = Field(
         default=3, ge=0, le=365, description="a warranty part line whose replaced part has no "
         "failed-part tag this many days after the new part was issued is overdue")

@@ -75,10 +75,12 @@ def attempt(follow_up_id: UUID, body: AttemptIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 
 @router.post("/follow-ups/{follow_up_id}/result", response_model=CommandAccepted)
 def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> Any:
-    """CSI 1-5 and a comment, optionally a complaint; the work order closes."""
+    """CSI 1-5 and a comment, optionally a complaint; the work order closes; `grievance`
+    opens the dissatisfied customer's complaint case (answers `grievance_id`)."""
     return cmd.accepted(ctx.aftercare.complete(
         cmd.envelope, follow_up_id, csi=body.csi, comment=body.comment,
-        complaint=body.complaint.model_dump() if body.complaint else None))
+        complaint=body.complaint.model_dump() if body.complaint else None,
+        grievance=body.grievance.model_dump() if body.grievance else None))
 
 
 @router.get("/complaints", response_model=Page)

@@ -95,6 +95,11 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "location": "warranty cage"}, 201)
     lost_sale = post(client, f"/stores/{store_id}/lost-sales", clerk, {
         "part_number": part, "qty": 1, "reason": "price"}, 201)
+    # A customer's complaint case about the visit.
+    grievance = post(client, f"/stores/{store_id}/grievances", advisor, {
+        "customer_id": visit["customer_id"], "kind": "complaint", "channel": "phone",
+        "category": "waiting_time", "words": "waited too long", "work_order_id":
+        visit["work_order_id"]}, 201)
     wait = head(client)
     complaints = get(client, "/complaints", manager, work_order_id=visit["work_order_id"],
                      wait_for=wait)["items"]
@@ -117,7 +122,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
             visit["technician"])), "Insurer": insurer["id"], "PurchaseOrder": order["id"],
         "Transfer": transfer["id"], "Statement": statement["id"],
         "LaborOperation": operation["id"], "OnlineBooking": booking["booking_id"], "FailedPart": failed_part["id"],
-        "LostSale": lost_sale["id"], "ProgressLinks": str(ProgressLinks.create_id(
+        "Grievance": grievance["id"], "LostSale": lost_sale["id"],
+        "ProgressLinks": str(ProgressLinks.create_id(
             uuid.UUID(visit["other_work_order_id"]))),
     }
     values = {
@@ -127,6 +133,7 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "order_id": streams["PurchaseOrder"], "transfer_id": streams["Transfer"],
         "statement_id": streams["Statement"], "failed_part_id": streams["FailedPart"],
         "lost_sale_id": streams["LostSale"],
+        "grievance_id": streams["Grievance"],
         "links_id": streams["ProgressLinks"], "lot_id": lot["lot_id"], "vin": vin,
         "part_number": part, "store_id": store_id, "insurer": code, "op_code": code,
         "campaign_no": campaign["campaign_no"], "booking_id": booking["booking_id"],

@@ -88,6 +88,13 @@ def test_unknown_work_order_is_404_for_reads_and_commands(client: TestClient, au
         "location": "cage"}), 404, "not-found")
     problem(client.post(f"/failed-parts/{uuid4()}/move", headers=advisor,
                         json={"location": "cage"}), 404, "not-found")
+    problem(client.get(f"/grievances/{uuid4()}", headers=advisor), 404, "not-found")
+    problem(client.get(f"/grievances/{uuid4()}/history", headers=advisor), 404, "not-found")
+    problem(client.post(f"/grievances/{uuid4()}/first-contact", headers=advisor, json={}),
+            404, "not-found")
+    problem(client.post(f"/stores/{store_id}/grievances", headers=advisor, json={
+        "customer_id": str(uuid4()), "kind": "complaint", "channel": "phone",
+        "category": "price", "words": "too dear"}), 404, "not-found")
 
 
 def test_quality_check_on_a_job_not_awaiting_qc_is_409(client: TestClient, auth: Auth,
@@ -99,6 +106,27 @@ def test_quality_check_on_a_job_not_awaiting_qc_is_409(client: TestClient, auth:
     refused = client.post(f"/work-orders/{opened['id']}/jobs/1/quality-check",
                           json={"passed": True}, headers=auth("manager", "mgr", [store_id]))
     assert "not awaiting QC" in problem(refused, 409, "illegal-transition")["detail"]
+    assert log_head(client) == before
+
+
+def test_a_complaint_case_step_out_of_order_is_409_and_bad_input_422(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-li", [store_id])
+    customer = client.post("/customers", headers=advisor, json={
+        "store_id": store_id, "name": "王芳", "phones": ["13611112222"]}).json()
+    case = client.post(f"/stores/{store_id}/grievances", headers=advisor, json={
+        "customer_id": customer["id"], "kind": "suggestion", "channel": "in_store",
+        "category": "other", "words": "a kids' corner in the lounge"})
+    assert case.status_code == 201, case.text
+    before = log_head(client)
+    at_case = f"/grievances/{case.json()['id']}"
+    early = problem(client.post(f"{at_case}/closure", headers=advisor, json={}), 409,
+                    "illegal-transition")
+    assert early["grievance_status"] == "registered"
+    problem(client.post(f"{at_case}/assignment", headers=advisor, json={"owner": ""}), 422,
+            "invalid-input")
+    problem(client.post(f"{at_case}/resolution", headers=advisor,
+                        json={"resolution": "done", "accepted": 1}), 422, "invalid-input")
     assert log_head(client) == before
 
 

@@ -29,6 +29,8 @@ HUGE = "S" * 20_000
     "/failed-parts?store_id={}",
     "/online-bookings?store_id={}",
     "/online-bookings/availability?store_id={}&from_day=2026-03-01&to_day=2026-03-02",
+    "/grievances?store_id={}",
+    "/audit/grievances/overdue?store_id={}",
 ])
 def test_a_20_kb_store_id_is_422_naming_it_and_not_echoed(client: TestClient, auth: Auth,
                                                           url: str) -> None:

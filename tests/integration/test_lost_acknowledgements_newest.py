@@ -163,8 +163,30 @@ def transfers_from_suggestions(container: Container, client: TestClient, auth: A
             f"Transfer.Dispatched|{number}")
 
 
+def grievance_registered(container: Container, client: TestClient, auth: Auth, store_id: str
+                         ) -> Effect:
+    customer = post(client, "/customers", auth("advisor", "adv-cr", [store_id]), {
+        "store_id": store_id, "name": "周婷", "phones": ["13900002222"]}, 201)
+    case_no = f"VW-CR-{uuid4().hex[:8].upper()}"
+    return ("advisor", f"/stores/{store_id}/grievances", {
+        "customer_id": customer["id"], "kind": "complaint", "channel": "oem_hotline",
+        "oem_case_no": case_no, "category": "repair_quality", "severity": "serious",
+        "words": "刹车又响了"}, f"Grievance.Registered|{case_no}")
+
+
+def grievance_action(container: Container, client: TestClient, auth: Auth, store_id: str
+                     ) -> Effect:
+    role, path, body, _ = grievance_registered(container, client, auth, store_id)
+    desk = auth(role, "adv-cr", [store_id])
+    case = post(client, path, desk, body, 201)
+    post(client, f"/grievances/{case['id']}/assignment", desk, {"owner": "csr-li"})
+    return ("advisor", f"/grievances/{case['id']}/actions",
+            {"action": "brakes re-checked with the customer"},
+            f"Grievance.ActionTaken|{case['id']}")
+
+
 @pytest.mark.parametrize("setup", [
-    failed_part_tag, failed_part_move, campaign_registered, campaign_vins_largest_chunk,
+    failed_part_tag, failed_part_move, grievance_registered, grievance_action, campaign_registered, campaign_vins_largest_chunk,
     campaign_close, booking_request, booking_confirmation, booking_decline, lost_sale,
     write_off_reversal])
 def test_a_lost_commit_answer_of_a_newest_command_is_applied_once_and_replayed(

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from analytics.poison import PoisonEvent
 from api.main import create_app
 from domain.campaigns import Campaigns
+from domain.grievances import Grievances
 from domain.labor_operations import LaborOperations
 from domain.lost_sales import LostSales
 from domain.online_bookings import OnlineBookings
@@ -261,11 +262,20 @@ def _online_booking(container: Container, store_id: str) -> None:
         services=[{"description": "oil change"}])
 
 
+def _grievance(container: Container, store_id: str) -> None:
+    customer = container.customers.register(req(store_id, "advisor"), store_id=store_id,
+                                            kind="person", name="周婷", phones=["13900002222"])
+    Grievances(container.app).register(
+        req(store_id, "advisor"), store_id, customer_id=UUID(customer.body["id"]),
+        kind="complaint", channel="phone", category="price", words="the bill was too high")
+
+
 @pytest.mark.parametrize(("name", "setup"), [
     ("parts_demand", _work_order), ("labor_operations", _labor_operation),
     ("repair_filings", _settled_and_filed), ("finance", _settled_and_filed),
     ("failed_parts", _failed_part_line), ("campaigns", _campaign),
-    ("lost_sales", _lost_sale), ("online_bookings", _online_booking)])
+    ("lost_sales", _lost_sale), ("online_bookings", _online_booking),
+    ("grievances", _grievance)])
 def test_a_newer_view_stopped_by_a_stored_event_is_named_on_health_and_by_audit_views(
         name: str, setup: Callable[[Container, str], None], container: Container,
         client: TestClient, store_id: str, database_url: str, tmp_path: Path,

@@ -36,6 +36,9 @@ def test_searches_keep_the_parameters_names_not_their_values() -> None:
         "/work-orders?customer_phone=[redacted]&store_id=S01")
     assert redacted_target("/customers", "q=%E7%8E%8B%E8%8A%B3&limit=20") == (
         "/customers?q=[redacted]&limit=20")
+    # a complaint case's filters are kinds and states, not what the customer said
+    assert redacted_target("/grievances", "category=price&kind=complaint&overdue=true") == (
+        "/grievances?category=price&kind=complaint&overdue=true")
     # a parameter no route knows, however its name is written, is redacted too; an encoded
     # name of a kept one is still kept; a name without a value shows nothing to redact
     assert redacted_target("/work-orders", "phone=137&store%5Fid=S01&vin=&x") == (
