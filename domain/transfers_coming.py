@@ -76,15 +76,23 @@ def _coming(session: Session, store_id: str, part_number: str) -> TransfersComin
     return session.find(TransfersComing, coming_stream(store_id, part_number))
 
 
+def _started(session: Session, store_id: str, part_number: str) -> TransfersComing:
+    """The store's transfers coming of the part, started in the session where it has none:
+    a command that decides on there being none and one that sends the first transfer there
+    both make it, so they conflict as on any other version."""
+    coming = _coming(session, store_id, part_number)
+    if coming is None:
+        coming = TransfersComing(audit=session.audit(store_id), store_id=store_id,
+                                 part_number=part_number)
+        session.add(coming)
+    return coming
+
+
 def note_sent(session: Session, transfer: Transfer) -> None:
     """The transfer is on its way to its receiving store (in the dispatch's save)."""
-    coming = _coming(session, transfer.to_store, transfer.part_number)
-    audit = session.audit(transfer.from_store)
-    if coming is None:
-        coming = TransfersComing(audit=audit, store_id=transfer.to_store,
-                                 part_number=transfer.part_number)
-        session.add(coming)
-    coming._sent(audit, str(transfer.id), transfer.from_store, transfer.qty)
+    coming = _started(session, transfer.to_store, transfer.part_number)
+    coming._sent(session.audit(transfer.from_store), str(transfer.id), transfer.from_store,
+                 transfer.qty)
 
 
 def note_arrived(session: Session, transfer: Transfer) -> None:
@@ -101,10 +109,11 @@ def in_transit_to(session: Session, store_id: str, part_number: str,
     those the view lists (`listed`) that the stream does not hold (sent before it was kept, or
     booked in since), those the transfer itself says are still in transit.
 
-    Load it before the receiver's stock item: a receipt saved in between then counts twice
-    (in transit and on hand: the store is sent less), never not at all."""
-    coming = _coming(session, store_id, part_number)
-    held = coming.coming if coming is not None else {}
+    The stream is taken into the session (started where there is none yet), so the command's
+    save conflicts with any other change to it since; the command is to send the store
+    something (or fail). Load it before the receiver's stock item: a receipt saved in between
+    then counts twice (in transit and on hand: the store is sent less), never not at all."""
+    held = _started(session, store_id, part_number).coming
     total = sum(held.values(), ZERO)
     for transfer_id in dict.fromkeys(listed):
         if str(transfer_id) in held:

@@ -119,6 +119,40 @@ def test_two_processes_sending_the_same_suggestion_at_once_send_it_once(
     assert _in_transit(container, here, number) == 4
 
 
+@pytest.mark.parametrize("sent_before", ["none", "one"])
+def test_a_send_saved_while_another_decides_makes_the_other_send_nothing(
+        container: Container, rival: Container, store_id: str, sent_before: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    here, b, c = _group(store_id)
+    number = _short_store(container, here, {b: 20, c: 20})
+    clerk = req(here, stores=(here, b, c))
+    if sent_before == "one":  # what is coming to the store has a history: 1 of 4 received
+        first = container.inventory.transfer(clerk, from_store=c, to_store=here,
+                                             part_number=number, qty="1", reason="by hand")
+        container.inventory.receive_transfer(req(here), UUID(first.body["id"]))
+        container.inventory.set_levels(req(here), here, number, min_stock=5, reorder_qty=4)
+    rival_sent: list[CommandResult] = []
+    original = suggesting.existing_stock
+    calls = []
+
+    def other_process_sends_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        calls.append(args)
+        if len(calls) == 1:  # this command has read the receiver: the rival sends, all of it
+            rival_sent.append(send_suggested(rival.inventory, clerk, to_store=here, lines=[
+                {"part_number": number, "from_store": b, "qty": "4"}], in_transit={},
+                waiting={}))
+        return found
+
+    monkeypatch.setattr(suggesting, "existing_stock", other_process_sends_meanwhile)
+    with pytest.raises(TransferPlanChanged) as refused:
+        send_suggested(container.inventory, clerk, to_store=here, lines=[
+            {"part_number": number, "from_store": c, "qty": "4"}], in_transit={}, waiting={})
+    assert (refused.value.extra["part_number"], refused.value.extra["needed"]) == (number, "0")
+    assert [t["from_store"] for t in rival_sent[0].body["transfers"]] == [b]
+    assert _in_transit(container, here, number) == 4
+
+
 def test_two_requests_sending_the_same_suggestion_at_once_send_it_once(
         client: TestClient, auth: Auth, container: Container, store_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
