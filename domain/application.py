@@ -47,6 +47,7 @@ from domain.snapshot_seal import SealedSnapshots
 from domain.stamps import lacks_stamps
 from domain.stock import StockItem
 from domain.technician import Technician
+from domain.transfers_coming import TransfersComing
 from domain.workshop_day import WorkshopDay
 
 # the command's envelope, decision, answer and session are domain/session.py's, named here too
@@ -121,7 +122,7 @@ class ServiceCore(Application[UUID]):
     snapshotting_intervals = {  # noqa: RUF012
         DocumentCounter: SNAPSHOT_EVERY, StockItem: SNAPSHOT_EVERY, CashierDay: SNAPSHOT_EVERY,
         Technician: SNAPSHOT_EVERY, WorkshopDay: SNAPSHOT_EVERY, Roster: SNAPSHOT_EVERY,
-        Customer: SNAPSHOT_EVERY,
+        Customer: SNAPSHOT_EVERY, TransfersComing: SNAPSHOT_EVERY,
     }
 
     # The key that seals snapshots (domain/snapshot_seal.py), hex: every process of one event

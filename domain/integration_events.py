@@ -35,7 +35,8 @@ UNROUTED_TOPIC = "other"
 INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAccess", "ProgressLinks",
                               "PaymentReference", "RefundPayoutReference", "InvoiceNumber",
                               "RedInvoiceNumber",
-                              "StatementImport", "InsurerName", "PriorVisitRef"})
+                              "StatementImport", "InsurerName", "PriorVisitRef",
+                              "TransfersComing"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",
                        "margin", "gross_profit", "entries", "entry"})

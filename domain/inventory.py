@@ -34,6 +34,7 @@ from domain.stock import StockItem
 from domain.stock_found import lot_records
 from domain.transfer import Transfer
 from domain.transfer_dispatch import dispatch_transfer
+from domain.transfers_coming import coming_stream, note_arrived
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,9 @@ class Inventory:
                                        "cost": str(transfer.cost)})
 
         counter = DocumentCounter.create_id("transfer", from_store, year)
-        return self.app.execute(request, decide, (stock_stream(from_store, part_number), counter))
+        coming = coming_stream(to_store.strip(), normalise_part_number(part_number))
+        return self.app.execute(request, decide,
+                                (stock_stream(from_store, part_number), counter, coming))
 
     def receive_transfer(self, request: Request, transfer_id: UUID, *,
                          received_qty: object = None, reason: str | None = None) -> CommandResult:
@@ -326,6 +329,7 @@ class Inventory:
             lot_ids = item.transfer_in(audit, str(transfer.id), transfer.from_store,
                                        transfer.picks)
             transfer.receive(audit, lot_ids)
+            note_arrived(session, transfer)
             answer: dict[str, Any] = {"number": transfer.number, "status": transfer.status,
                                       "lot_ids": lot_ids}
             if arrived < transfer.qty:

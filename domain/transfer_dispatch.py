@@ -1,5 +1,6 @@
 """A transfer leaving its sending store: shared by a transfer typed at the counter
-(`Inventory.transfer`) and those sent from suggestions (domain/transfer_suggesting.py)."""
+(`Inventory.transfer`) and those sent from suggestions (domain/transfer_suggesting.py), each
+noted as coming to the receiving store (domain/transfers_coming.py) in the same save."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from domain.money import quantity
 from domain.stock import StockItem
 from domain.stock_state import picks_cost
 from domain.transfer import Transfer
+from domain.transfers_coming import note_sent
 
 
 def dispatch_transfer(session: Session, item: StockItem, to_store: str, qty: object,
@@ -25,4 +27,5 @@ def dispatch_transfer(session: Session, item: StockItem, to_store: str, qty: obj
                         qty=quantity(qty, "transferred quantity", places=3, field="qty"),
                         picks=picks, cost=picks_cost(picks), reason=(reason or "").strip())
     session.add(transfer)
+    note_sent(session, transfer)
     return transfer

@@ -2,18 +2,24 @@
 and donor store, each in transit at once (a transfer's first state), or none at all.
 
 The list (projections/transfer_suggestions.py) proposes; this command re-checks every line on the
-stock items: the receiving store still needs that much of the part (its item's available and
-on order, and what the stock view shows in transit to it), and each donor can still spare its
-quantity (its item's available and minimum, and what the parts-demand view shows its own work
-orders waiting for). A line that no longer holds is 409 naming the part (and the donor), and
-nothing is sent.
+aggregates: the receiving store still needs that much of the part (its item's available and
+on order, and what is coming to it: its open transfers, domain/transfers_coming.py), and each
+donor can still spare its quantity (its item's available and minimum, and what the parts-demand
+view shows its own work orders waiting for). A line that no longer holds is 409 naming the part
+(and the donor), and nothing is sent.
+
+Every transfer sent changes the streams a second command for the same need would decide on —
+the receiver's transfers coming, each donor's stock item —, so of two commands deciding at once
+the second to save conflicts and is decided again on what the first sent: nothing is sent twice,
+however late the views are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from domain.application import CommandResult, Decision, Request, Session
 from domain.common import (
@@ -29,6 +35,7 @@ from domain.money import quantity
 from domain.part import normalise_part_number
 from domain.transfer_dispatch import dispatch_transfer
 from domain.transfer_plan import ZERO, need, spare
+from domain.transfers_coming import coming_stream, in_transit_to
 
 # One command loads and changes the stock items of every part's receiver and donors.
 MAX_SUGGESTED_PARTS = 500
@@ -46,12 +53,13 @@ def require_plan_size(parts: int) -> None:
 
 
 def send_suggested(inventory: Inventory, request: Request, *, to_store: str,
-                   lines: Sequence[Mapping[str, Any]], in_transit: Mapping[str, Decimal],
+                   lines: Sequence[Mapping[str, Any]], in_transit: Mapping[str, Iterable[UUID]],
                    waiting: Mapping[tuple[str, str], Decimal],
                    reason: str | None = None) -> CommandResult:
-    """Send `lines` ({part_number, from_store, qty}) to `to_store`. `in_transit` (part → units
-    on their way to the store) and `waiting` ((donor, part) → units its work orders wait for)
-    are the read models' figures at the time of the call."""
+    """Send `lines` ({part_number, from_store, qty}) to `to_store`. `in_transit` (part → the
+    transfers to the store the stock view lists as in transit: those sent before the store's
+    transfers coming were kept count from them) and `waiting` ((donor, part) → units its work
+    orders wait for) are the read models' figures at the time of the call."""
     require(bool(lines), InvalidInput(f"nothing to transfer to {to_store}"))
     require(request.caller.may_use(to_store),
             NotPermitted(f"your token does not cover store {to_store}"))
@@ -74,9 +82,10 @@ def send_suggested(inventory: Inventory, request: Request, *, to_store: str,
         sent: list[dict[str, Any]] = []
         transfers = []
         for number, sends in parts.items():
+            coming = in_transit_to(session, to_store, number, in_transit.get(number, ()))
             receiver = existing_stock(session, to_store, number)
-            needed = need(receiver.available, receiver.on_order_total,
-                          in_transit.get(number, ZERO), receiver.min_stock, receiver.reorder_qty)
+            needed = need(receiver.available, receiver.on_order_total, coming,
+                          receiver.min_stock, receiver.reorder_qty)
             asked = sum((qty for _, qty in sends), ZERO)
             require(asked <= needed, TransferPlanChanged(
                 f"{to_store} needs {needed} of {number} now, not {asked}", part_number=number,
@@ -97,6 +106,7 @@ def send_suggested(inventory: Inventory, request: Request, *, to_store: str,
                                        "transfers": sent})
 
     streams = [stock_stream(to_store, number) for number in parts]
+    streams += [coming_stream(to_store, number) for number in parts]
     streams += [stock_stream(store, number) for number, sends in parts.items()
                 for store, _ in sends]
     streams += [DocumentCounter.create_id("transfer", store, year) for store in donors]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -123,12 +124,17 @@ def _value_moves(conn: psycopg.Connection[Any], moves: list[tuple[dict[str, Any]
 
 
 def coming_and_waiting(conn: psycopg.Connection[Any], to_store: str, numbers: Sequence[str]
-                       ) -> tuple[dict[str, Decimal], dict[tuple[str, str], Decimal]]:
-    """What the command re-checks beside the stock items, as the views show it now: per part
-    what is in transit to `to_store`, per (store, part) what the store's work orders wait for."""
-    coming = rows(conn, f"SELECT part_number, in_transit FROM {ARRIVING} t "
-                        "WHERE part_number = ANY(%s)", [to_store, list(numbers)])
+                       ) -> tuple[dict[str, list[UUID]], dict[tuple[str, str], Decimal]]:
+    """What the command re-checks beside the aggregates, as the views show it now: per part
+    the transfers in transit to `to_store` (the command counts those its store's transfers
+    coming do not hold from the transfers themselves: domain/transfers_coming.py), per
+    (store, part) what the store's work orders wait for."""
+    listed = rows(conn, """SELECT part_number, id FROM transfers WHERE status = 'in_transit'
+        AND to_store = %s AND part_number = ANY(%s) ORDER BY part_number, id""",
+                  [to_store, list(numbers)])
     waiting = rows(conn, f"""SELECT d.store_id, d.part_number, {WAITING} AS waiting FROM stock d
         WHERE d.part_number = ANY(%s) AND d.store_id <> %s""", [list(numbers), to_store])
-    return ({row["part_number"]: row["in_transit"] for row in coming},
-            {(row["store_id"], row["part_number"]): row["waiting"] for row in waiting})
+    coming: dict[str, list[UUID]] = {}
+    for row in listed:
+        coming.setdefault(row["part_number"], []).append(row["id"])
+    return (coming, {(row["store_id"], row["part_number"]): row["waiting"] for row in waiting})

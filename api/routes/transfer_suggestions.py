@@ -47,8 +47,10 @@ def send_from_suggestions(body: TransfersFromSuggestionsIn, cmd: MoveCmd, ctx: C
     lines = None if body.lines is None else [line.model_dump() for line in body.lines]
     result = ctx.app.remembered(cmd.envelope) if lines is None else None
     if result is None:
-        # what is already in transit to the store is read off the stock view: caught up with
-        # the log first (bounded), so that transfers sent a moment ago count as coming
+        # the views, caught up with the log first (bounded): the plan, what donors' work
+        # orders wait for, and the transfers in transit to the store (the command re-checks
+        # what is coming to it on the aggregates; the view's list adds those sent before that
+        # was kept)
         head = ctx.app.recorder.max_notification_id()
         for view in VIEWS:
             wait_for_projection(ctx, view, head)

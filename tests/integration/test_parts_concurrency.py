@@ -27,12 +27,14 @@ from api.main import create_app
 from domain.application import CommandResult
 from domain.common import VersionConflict
 from domain.stock_state import InsufficientStock, StockError
+from domain.transfers_coming import coming_stream
 from domain.work_order import WorkOrder
 from domain.work_order_state import WorkOrderError
 from servicecore.container import Container
 from tests.integration.support import Auth, head, together
 from tests.integration.test_parts_support import (
     ZERO,
+    assert_coming_matches,
     assert_view_matches,
     events_of,
     item_of,
@@ -279,7 +281,8 @@ def _transfer(c: Container, mix: Mix, rng: random.Random) -> dict[str, Any]:
     with mix.lock:
         mix.sent.append((part, transfer_id))
     return {"op": "transfer", "part": part, "qty": qty, "transfer_id": transfer_id,
-            "result": result, "streams": {transfer_id, stock_id(mix.store_id, part)}}
+            "result": result, "streams": {transfer_id, stock_id(mix.store_id, part),
+                                          coming_stream(mix.to_store, part)}}
 
 
 def _receive_transfer(c: Container, mix: Mix, rng: random.Random) -> dict[str, Any] | None:
@@ -289,7 +292,8 @@ def _receive_transfer(c: Container, mix: Mix, rng: random.Random) -> dict[str, A
     part, transfer_id = picked
     result = c.inventory.receive_transfer(req(mix.to_store), transfer_id)
     return {"op": "receive_transfer", "part": part, "qty": ZERO, "transfer_id": transfer_id,
-            "result": result, "streams": {transfer_id, stock_id(mix.to_store, part)}}
+            "result": result, "streams": {transfer_id, stock_id(mix.to_store, part),
+                                          coming_stream(mix.to_store, part)}}
 
 
 OPS: list[tuple[Op, int]] = [(_receive, 4), (_issue, 6), (_return, 3), (_scrap, 2),
@@ -423,6 +427,10 @@ def _check_mix(container: Container, mix: Mix) -> None:
         assert sorted(e.transfer_id for e in named(events_of(container, item.id),
                                                    "TransferredIn")) == sorted(
             str(a["transfer_id"]) for a in there)
+
+    # What is coming to the other store is what left for it and is not booked in yet.
+    for part in mix.parts:
+        assert_coming_matches(container, mix.to_store, part, mix.accepted)
 
     # The read model, once caught up, says the same as the aggregates.
     wait_for_projection(container)

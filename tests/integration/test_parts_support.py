@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 from domain.application import Request
 from domain.common import Caller
 from domain.stock import StockItem
+from domain.transfers_coming import TransfersComing, coming_stream
 from domain.work_order import WorkOrder
 from servicecore.container import Container, build
 from tests.conftest import settings_for
@@ -149,3 +150,18 @@ def assert_view_matches(container: Container, item: StockItem) -> None:
 
 
 ZERO = Decimal(0)
+
+
+def assert_coming_matches(container: Container, to_store: str, part_number: str,
+                          accepted: list[dict[str, Any]]) -> None:
+    """What is coming to the store (domain/transfers_coming.py) is the accepted transfers
+    (`op` "transfer") of the part that no accepted receipt (`op` "receive_transfer") booked in."""
+    received = {a["transfer_id"] for a in accepted
+                if a["part"] == part_number and a["op"] == "receive_transfer"}
+    open_transfers = {str(a["transfer_id"]): a["qty"] for a in accepted
+                      if a["part"] == part_number and a["op"] == "transfer"
+                      and a["transfer_id"] not in received}
+    stream = coming_stream(to_store, part_number)
+    app = container.app
+    kept = load(app, TransfersComing, stream).coming if stream in app.repository else {}
+    assert kept == open_transfers, part_number
