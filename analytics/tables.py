@@ -6,7 +6,8 @@ from __future__ import annotations
 import duckdb
 
 from analytics.publish import transaction
-from analytics.schema import POSITION_COMMENTS, POSITION_DDL, TABLES, Table
+from analytics.schema import POSITION_COMMENTS, POSITION_DDL, TABLES
+from analytics.schema_columns import Table
 
 
 def create(conn: duckdb.DuckDBPyConnection, revision: int) -> None:

@@ -23,7 +23,8 @@ import duckdb
 
 from analytics.loader import BATCH_SIZE, AnalyticsLoader
 from analytics.publish import info_path, snapshot_path
-from analytics.schema import TABLES, Table
+from analytics.schema import TABLES
+from analytics.schema_columns import Table
 from domain.application import ServiceCore
 
 KEYS_SHOWN = 5

@@ -14,26 +14,13 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from api.db_deadline import DbDeadline
-from domain.aftercare import Aftercare
 from domain.application import ServiceCore
-from domain.appointments import Appointments
-from domain.customers import Customers
-from domain.dispatch import Dispatch
-from domain.grievances import GrievanceTerms
-from domain.inventory import Inventory, Thresholds
-from domain.loyalty import LoyaltyRules
 from domain.pii import PersonalData
 from domain.reminders import Plan
-from domain.settlements import Policy, Settlements
 from domain.snapshot_seal import seal_key
-from domain.technicians import Technicians
-from domain.vehicles import Vehicles
-from domain.warranty_coverage import WarrantyTerms
-from domain.work_orders import WorkOrders
 from projections.audit_index import AuditIndexView
 from projections.base import ReadModel
 from projections.campaigns import CampaignsView
-from projections.customer_queries import TagRules
 from projections.customers import CustomersView
 from projections.failed_parts import FailedPartsView
 from projections.finance import FinanceView
@@ -45,12 +32,11 @@ from projections.online_bookings import OnlineBookingsView
 from projections.part_serials import PartSerialsView
 from projections.parts_demand import PartsDemandView
 from projections.repair_filings import RepairFilingsView
-from projections.repair_records import ShopNames
-from projections.sanbao import SanbaoRules
 from projections.stock import StockView
 from projections.work_orders import WorkOrdersView
 from projections.workshop import WorkshopView
 from servicecore import loop_states, schema
+from servicecore.area_services import AreaServices
 from servicecore.deadline import pooled_waits, request_waits, watch
 from servicecore.embedded import embedded_urls
 from servicecore.invoice_commands import backfill_in_background, create_table
@@ -59,9 +45,8 @@ from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
 from servicecore.settings import Settings
 from servicecore.view_setup import create_views
-from workers.chain_witness import PeriodicWitness
+from servicecore.worker_factories import WorkerFactories
 from workers.log_watch import LogWatch
-from workers.projection_group import ProjectionGroup
 from workers.projection_health import stops
 from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Idle, Loop, Supervisor
@@ -71,8 +56,6 @@ if TYPE_CHECKING:  # imported where used: a process that only rebuilds a view st
     from api.context import ApiContext
     from api.health_check import HealthCheck
     from api.positions import ProjectionPositions
-    from workers.kafka_projection import KafkaProjection
-    from workers.relay import KafkaRelay
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +85,8 @@ def eventsourcing_env(database_url: str, settings: Settings) -> dict[str, str]:
     }
 
 
-def _runner_loop(runner: ProjectionRunner) -> tuple[str, Loop, Callable[[], bool]]:
-    return f"projection-{runner.view.name}", runner.run, runner.is_connected
-
-
 @dataclass
-class Container:
+class Container(AreaServices, WorkerFactories):
     settings: Settings
     database_url: str
     app: ServiceCore
@@ -121,73 +100,6 @@ class Container:
     _health: HealthCheck | None = None
     _positions: ProjectionPositions | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def work_orders(self) -> WorkOrders:
-        return WorkOrders(self.app, self.settings.store_timezone, self.settings.stores,
-                          self.warranty_terms)
-
-    @property
-    def warranty_terms(self) -> WarrantyTerms:
-        return WarrantyTerms(self.settings.warranty_years, self.settings.warranty_km)
-
-    @property
-    def customers(self) -> Customers:
-        s = self.settings
-        return Customers(self.app, s.store_timezone, LoyaltyRules(
-            rate=s.points_rate, expiry_months=s.points_expiry_months, point_value=s.point_value),
-                         stores=s.stores)
-
-    @property
-    def inventory(self) -> Inventory:
-        s = self.settings
-        return Inventory(self.app, s.store_timezone, Thresholds(
-            scrap_qty=s.scrap_approval_qty, scrap_value=s.scrap_approval_value,
-            stocktake_value=s.stocktake_approval_value), stores=s.stores)
-
-    @property
-    def settlements(self) -> Settlements:
-        return Settlements(self.app, self.settings.store_timezone,
-                           Policy(discount_approval_rate=self.settings.discount_approval_rate,
-                                  deposit_ceiling=self.settings.deposit_ceiling,
-                                  loyalty=LoyaltyRules(
-                                      rate=self.settings.points_rate,
-                                      expiry_months=self.settings.points_expiry_months,
-                                      point_value=self.settings.point_value)),
-                           stores=self.settings.stores)
-
-    @property
-    def aftercare(self) -> Aftercare:
-        return Aftercare(self.app, self.settings.store_timezone, self.settings.follow_up_days,
-                         self.grievance_terms)
-
-    @property
-    def grievance_terms(self) -> GrievanceTerms:
-        return GrievanceTerms(self.settings.grievance_contact_hours,
-                              self.settings.grievance_close_days,
-                              self.settings.grievance_serious_close_days)
-
-    @property
-    def vehicles(self) -> Vehicles:
-        return Vehicles(self.app, self.settings.store_timezone, self.settings.stores)
-
-    @property
-    def technicians(self) -> Technicians:
-        return Technicians(self.app, self.settings.stores, self.settings.store_timezone)
-
-    @property
-    def appointments(self) -> Appointments:
-        return Appointments(self.app, self.settings.store_timezone, self.settings.stores)
-
-    @property
-    def dispatch(self) -> Dispatch:
-        return Dispatch(self.app, self.settings.store_timezone)
-
-    @property
-    def tag_rules(self) -> TagRules:
-        s = self.settings
-        return TagRules(vip_spend=s.vip_spend_12m, frequent_visits=s.frequent_visits_12m,
-                        fleet_vehicles=s.fleet_vehicles)
 
     def api_context(self) -> ApiContext:
         from api.context import ApiContext
@@ -215,16 +127,6 @@ class Container:
             database_url=self.database_url, read_pool_size=self.settings.pool_size,
             witness_path=self.settings.witness_file,
         )
-
-    @property
-    def shop_names(self) -> ShopNames:
-        return ShopNames(self.settings.shop_names, self.settings.shop_name)
-
-    @property
-    def sanbao_rules(self) -> SanbaoRules:
-        s = self.settings
-        return SanbaoRules(**{name: getattr(s, "sanbao_" + name)
-                              for name in SanbaoRules.__dataclass_fields__})
 
     @property
     def positions(self) -> ProjectionPositions:
@@ -276,57 +178,6 @@ class Container:
             self.supervisor = Supervisor(self.database_url)
         self.supervisor.start(name, loop, up, idle)
 
-    def make_runners(self) -> list[ProjectionRunner]:
-        return [ProjectionRunner(
-            self.app, self.pool, view, batch_size=self.settings.projection_batch_size,
-            idle_advance_seconds=self.settings.projection_idle_advance_seconds,
-            deadline_seconds=self.settings.db_wait_deadline_seconds,
-            lock_timeout_seconds=self.settings.projection_lock_wait_seconds)
-                for view in self.views]
-
-    def make_relay(self) -> KafkaRelay:
-        """The Kafka relay (needs KAFKA_BOOTSTRAP_SERVERS)."""
-        from workers.relay import KafkaRelay, RelayConfig
-
-        s = self.settings
-        if not s.kafka_bootstrap_servers:
-            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: the relay has nowhere to send")
-        return KafkaRelay(self.app, self.pool, RelayConfig(
-            bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.kafka_topic_prefix,
-            partitions=s.kafka_partitions, replication_factor=s.kafka_replication_factor,
-            idempotence=s.kafka_idempotence, linger_ms=s.kafka_linger_ms,
-            batch_bytes=s.kafka_batch_bytes, select_limit=s.relay_batch_size,
-            delivery_timeout_ms=s.kafka_delivery_timeout_ms,
-            max_message_bytes=s.kafka_max_message_bytes,
-            max_backoff_seconds=s.relay_max_backoff_seconds,
-            deadline_seconds=s.db_wait_deadline_seconds))
-
-    def make_kafka_projection(self, group_id: str | None = None) -> KafkaProjection:
-        """The work-order board fed from the relay's work-orders topic (a consumer group)."""
-        import os
-
-        from domain.integration_events import ROUTES
-        from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
-
-        s = self.settings
-        if not s.kafka_bootstrap_servers:
-            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
-        group = group_id or os.environ.get("SERVICECORE_KAFKA_PROJECTION_GROUP") or DEFAULT_GROUP
-        return KafkaProjection(self.pool, KafkaProjectionConfig(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,
-            max_backoff_seconds=s.relay_max_backoff_seconds,
-            unreachable_seconds=s.kafka_projection_unreachable_seconds,
-            max_message_bytes=s.kafka_max_message_bytes, deadline_seconds=s.db_wait_deadline_seconds))
-
-    def seed_kafka_board(self) -> dict[str, int]:
-        """The Kafka board filled from the event store, as the relay maps the events
-        (`projections seed-kafka-board`; workers/kafka_board.py, `seed`)."""
-        from domain.integration_events import IntegrationMapper
-
-        mapper = IntegrationMapper(self.app.mapper, self.settings.kafka_topic_prefix)
-        return self.make_kafka_projection().seed(self.app, mapper)
-
     def start_projections(self) -> None:
         """Follow the event log in supervised background threads (embedded default)."""
         self.runners = self.make_runners()
@@ -338,32 +189,6 @@ class Container:
             self._supervise(name, loop, up, idle)
         for name, loop in self.witness_loops():
             self._supervise(name, loop, None)
-
-    def witness_loops(self) -> list[tuple[str, Loop]]:
-        """The chain head witnessed on a timer and by volume (none when both
-        SERVICECORE_WITNESS_SECONDS and SERVICECORE_WITNESS_EVENTS are 0)."""
-        s = self.settings
-        if not s.witness_seconds and not s.witness_events:
-            return []
-        return [("chain-witness", PeriodicWitness(
-            self.pool, s.witness_file, s.witness_seconds, s.witness_events,
-            deadline_seconds=s.db_wait_deadline_seconds).run)]
-
-    def projection_loops(self, runners: list[ProjectionRunner],
-                         supervise: Callable[[str, Loop, Callable[[], bool]], None]
-                         ) -> list[tuple[str, Loop, Callable[[], bool], Idle | None]]:
-        """The loops that run `runners`: one for the group (`projection_group`), or one each
-        (name, loop, `up` and `idle` probes). `supervise` starts the loop of a view that failed
-        in the group and leaves it."""
-        if self.settings.projection_group and runners:
-            group = ProjectionGroup(
-                self.app, self.pool, runners, batch_size=self.settings.projection_batch_size,
-                on_alone=lambda r: supervise(*_runner_loop(r)),
-                deadline_seconds=self.settings.db_wait_deadline_seconds,
-                lock_timeout_seconds=self.settings.projection_lock_wait_seconds,
-                rejoin_seconds=self.settings.projection_rejoin_seconds)
-            return [("projections", group.run, group.is_connected, group.idle)]
-        return [(*_runner_loop(r), None) for r in runners]
 
     def make_analytics_loader(self) -> AnalyticsLoader:
         """The DuckDB loader (closed with the container)."""
@@ -470,14 +295,25 @@ def build(settings: Settings | None = None) -> Container:
     personal_data = PersonalData(PostgresKeyStore(pool))
     app = ServiceCore(env=eventsourcing_env(database_url, settings), personal_data=personal_data)
     share_pool(app, pool)
-    views: list[ReadModel] = [WorkOrdersView(personal_data), StockView(),
-                              FinanceView(settings.store_timezone)]
-    views += [CustomersView(personal_data, settings.store_timezone, Plan(
-        settings.service_interval_months, settings.service_interval_km)),
-              WorkshopView(settings.store_timezone), AuditIndexView(), PartSerialsView(),
-              OemClaimsView(), PartsDemandView(), RepairFilingsView(), LaborOperationsView(),
-              FailedPartsView(), CampaignsView(), LostSalesView(),
-              OnlineBookingsView(personal_data), GrievancesView()]
+    plan = Plan(settings.service_interval_months, settings.service_interval_km)
+    views: list[ReadModel] = [  # one a line: a new view is one line added
+        WorkOrdersView(personal_data),
+        StockView(),
+        FinanceView(settings.store_timezone),
+        CustomersView(personal_data, settings.store_timezone, plan),
+        WorkshopView(settings.store_timezone),
+        AuditIndexView(),
+        PartSerialsView(),
+        OemClaimsView(),
+        PartsDemandView(),
+        RepairFilingsView(),
+        LaborOperationsView(),
+        FailedPartsView(),
+        CampaignsView(),
+        LostSalesView(),
+        OnlineBookingsView(personal_data),
+        GrievancesView(),
+    ]
     with psycopg.connect(database_url, autocommit=True) as conn:
         move_own_tables(conn)
         if settings.create_tables:
