@@ -19,7 +19,7 @@ ON_TIME_CLOSURE = ("complaints first closed in the period whose first closure wa
 FIRST_CONTACT = ("complaints first contacted in the period whose first contact was by their "
                  "contact_due ÷ complaints first contacted in the period; beside it the "
                  "complaints still waiting for their first contact past contact_due at the "
-                 "end of the period")
+                 "end of the period (or now, if that is earlier)")
 
 
 def per_100_visits(f: Filters) -> tuple[str, list[Any]]:
@@ -58,13 +58,13 @@ def first_contact(f: Filters) -> tuple[str, list[Any]]:
                    count(*) FILTER (WHERE g.contacted_at <= g.contact_due) AS contacted_on_time
             FROM fact_grievances g
             WHERE g.kind = 'complaint' AND g.contacted_at IS NOT NULL AND {w.sql()}),
+        cutoff AS (SELECT least(?::DATE + 1, now()) AS cutoff),  -- never after now
         waiting AS (
-            SELECT count(*) AS waiting_past_due FROM fact_grievances g
-            WHERE g.kind = 'complaint' AND g.contact_due < ?::DATE + 1
-              AND (g.contacted_at IS NULL OR g.contacted_at >= ?::DATE + 1)
-              AND g.registered_at < ?::DATE + 1 AND {waiting.sql()})
+            SELECT count(*) AS waiting_past_due FROM fact_grievances g, cutoff
+            WHERE g.kind = 'complaint' AND g.contact_due < cutoff
+              AND (g.contacted_at IS NULL OR g.contacted_at >= cutoff) AND {waiting.sql()})
         SELECT contacted, contacted_on_time,
                CAST(round(contacted_on_time / nullif(contacted, 0), 4) AS {RATIO})
                    AS first_contact_on_time_rate,
                waiting_past_due
-        FROM contacted, waiting""", [*w.params, f.end(), f.end(), f.end(), *waiting.params]
+        FROM contacted, waiting""", [*w.params, f.end(), *waiting.params]
