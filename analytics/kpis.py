@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from analytics import comebacks, fill_rate
+from analytics import kpi_grievances as grievances
 from analytics import kpi_labor as labor
 from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where
 from domain import kpi_figures as figures
@@ -343,6 +344,13 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
     Kpi("customer_churn", "Customer churn",
         "customers whose last visit is more than 12 months before date_to ÷ customers with a "
         "visit", ("date_to", "store_id", "brand", "model"), _churn),
+    Kpi("complaints_per_100_visits", "Complaints per 100 visits", grievances.PER_100_VISITS,
+        ("date_from", "date_to", "store_id"), grievances.per_100_visits),
+    Kpi("complaint_on_time_closure", "On-time closure rate of complaints",
+        grievances.ON_TIME_CLOSURE, ("date_from", "date_to", "store_id"),
+        grievances.on_time_closure),
+    Kpi("complaint_first_contact", "First-contact on-time rate of complaints",
+        grievances.FIRST_CONTACT, ("date_from", "date_to", "store_id"), grievances.first_contact),
 )}
 
 

@@ -8,7 +8,7 @@ the tables are made and their dictionary written by `analytics.tables`.
 
 The batch in memory and its handlers' registry are `analytics.fold`; the handlers, by area,
 `analytics.fold_work_orders`, `analytics.fold_settlements`, `analytics.fold_stock`,
-`analytics.fold_purchasing` and `analytics.fold_people`; the events
+`analytics.fold_purchasing`, `analytics.fold_grievances` and `analytics.fold_people`; the events
 folded set-based in DuckDB `analytics.set_based`.
 """
 
@@ -30,6 +30,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 
 # the fold's handlers: importing their modules registers them in HANDLERS
 from analytics import (  # noqa: F401
+    fold_grievances,
     fold_insurers,
     fold_people,
     fold_purchasing,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
 # Bump when what the fold writes changes (an event newly folded, a figure computed otherwise):
 # the loader's first start of that version reloads every table from event 0.
-REVISION = 9  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
+REVISION = 10  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
 # to a job dispatched without one is its technician's (dim_job); 4: settlements name their
 # insurer as typed and its key, beside the insurer master (dim_insurer, dim_insurer_name);
 # 5: work orders carry their brand's key (fact_work_orders.brand_key, the KPI brand filter);
@@ -58,7 +59,9 @@ REVISION = 9  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a lab
 # vehicles their brand's and model's (dim_vehicle.brand_key, model_key); 7: technicians'
 # hourly costs as they were set (fact_hourly_costs, the labor gross margin); 8: lost sales
 # and purchase-order lines (fact_lost_sales, fact_purchase_order_lines: the parts fill rate);
-# 9: a lost sale is a keyed row that a void marks (fact_lost_sales.voided_at), out of the rate
+# 9: a lost sale is a keyed row that a void marks (fact_lost_sales.voided_at), out of the rate;
+# 10: customer complaint cases and suggestions (fact_grievances: complaints per 100 visits,
+# on-time closure and first-contact rates)
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in
@@ -316,6 +319,7 @@ def _preload(fold: Fold, events: list[Event]) -> None:
     fold.preload("dim_part", ids.get("Part", ()))
     fold.preload("fact_purchase_order_lines", ids.get("PurchaseOrder", ()))
     fold.preload("fact_lost_sales", ids.get("LostSale", ()))
+    fold.preload("fact_grievances", ids.get("Grievance", ()))
     fold.preload("fact_refunds", {e.refund_id for q in REFUND_DECISIONS for e in of(q)})
     refunded = sorted({e.payment_id for e in of("Settlement.RefundRequested")})
     if refunded:  # a payment taken in this batch is found in its appends (looked at first)

@@ -25,6 +25,7 @@ from analytics.schema_dimensions import (
     DIM_TECHNICIAN_STREAM,
     DIM_VEHICLE,
 )
+from analytics.schema_grievances import FACT_GRIEVANCES
 from analytics.schema_money import FACT_PAYMENTS, FACT_REFUNDS, FACT_SETTLEMENTS
 from analytics.schema_stock import (
     FACT_LOST_SALES,
@@ -60,6 +61,7 @@ TABLES: tuple[Table, ...] = (
     FACT_APPOINTMENTS,
     FACT_ATTENDANCE,
     FACT_HOURLY_COSTS,
+    FACT_GRIEVANCES,
     DIM_TECHNICIAN_STREAM,
     DIM_JOB,
     DIM_STORE,

@@ -16,6 +16,7 @@ from analytics.fold import HANDLERS, IGNORED, Fold
 from analytics.loader import REVISION
 from analytics.tables import create
 from domain.common import Audit
+from domain.grievance import Grievance
 from domain.part import Part
 from domain.settlement import Settlement
 from domain.stock import StockItem
@@ -73,7 +74,7 @@ def test_a_day_made_from_an_instant_is_the_stores_day() -> None:
 def test_every_event_of_the_loaded_areas_is_handled_or_left_out_on_purpose() -> None:
     # the state of an event without a handler is not even fetched: a new event class of
     # these aggregates must say whether the tables carry it
-    for aggregate in (WorkOrder, Settlement, StockItem, Part):
+    for aggregate in (WorkOrder, Settlement, StockItem, Part, Grievance):
         for name in (n for n, v in vars(aggregate).items()
                      if isinstance(v, type) and n not in ("Event", "Created")):
             qualname = f"{aggregate.__name__}.{name}"
