@@ -2,34 +2,36 @@
 
 Each command decides on the aggregates it touches and saves them together. Thresholds that
 make scrap or a stocktake variance wait for a manager are settings (`Thresholds`).
+
+`Inventory` is the one service the API and the command line use. This module holds the part
+master, receipts, scrap and stocktakes, returns to the supplier and transfers; purchase orders
+are `InventoryOrders` (domain/inventory_orders.py); what they share (the thresholds, finding or
+opening a stock item, running a command on one) is `InventoryDesk` (domain/inventory_desk.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.application import CommandResult, Decision, Request, ServiceCore, Session
+from domain.application import CommandResult, Decision, Request, Session
 from domain.common import (
     IllegalTransition,
     InvalidInput,
     NotFound,
     NotPermitted,
-    StaleVersion,
     require,
-    require_group_store,
     require_reason,
 )
 from domain.counter import DocumentCounter
+from domain.inventory_desk import existing_stock, stock_item, stock_stream
+from domain.inventory_orders import InventoryOrders
 from domain.money import money, quantity
 from domain.part import Part, normalise_part_number
-from domain.purchase_order import PurchaseOrder, order_line, require_draft_size
+from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.stock_found import lot_records
 from domain.transfer import Transfer
@@ -37,89 +39,7 @@ from domain.transfer_dispatch import dispatch_transfer
 from domain.transfers_coming import coming_stream, note_arrived
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Above these, scrap and stocktake variances wait for the approval of a manager other than
-    the user who asked or counted, whatever the asker's own role."""
-
-    scrap_qty: Decimal = Decimal(10)
-    scrap_value: Decimal = Decimal("500.00")
-    stocktake_value: Decimal = Decimal("500.00")
-
-
-def find_part(session: Session, part_number: str) -> Part:
-    number = normalise_part_number(part_number)
-    part = session.find(Part, Part.create_id(number))
-    if part is None:
-        raise NotFound(f"part {number} is not in the part master")
-    return part
-
-
-def stock_item(session: Session, store_id: str, part_number: str, *,
-               create: bool = False) -> StockItem | None:
-    """The store's stock item of a part; opened from the master's levels when `create`."""
-    require(session.caller.may_use(store_id),
-            NotPermitted(f"your token does not cover store {store_id}"))
-    number = normalise_part_number(part_number)
-    item = session.find(StockItem, StockItem.create_id(store_id, number))
-    if item is None and create:
-        part = find_part(session, number)
-        item = StockItem(audit=session.audit(store_id), store_id=store_id, part_number=number,
-                         unit=part.details["unit"], min_stock=part.details["min_stock"],
-                         reorder_qty=part.details["reorder_qty"])
-        session.add(item)
-    return item
-
-
-def existing_stock(session: Session, store_id: str, part_number: str) -> StockItem:
-    item = stock_item(session, store_id, part_number)
-    if item is None:
-        raise NotFound(f"store {store_id} holds no stock of {normalise_part_number(part_number)}")
-    return item
-
-
-def stock_stream(store_id: str, part_number: str) -> UUID:
-    return StockItem.create_id(store_id, normalise_part_number(part_number))
-
-
-class Inventory:
-    def __init__(self, app: ServiceCore, timezone: str = "Asia/Shanghai",
-                 thresholds: Thresholds | None = None,
-                 stores: Iterable[str] = ()) -> None:
-        self.app = app
-        self.zone = ZoneInfo(timezone)
-        self.thresholds = thresholds or Thresholds()
-        self.stores = frozenset(stores)
-
-    def _require_known(self, *store_ids: str) -> None:
-        """A command that opens stock, an order or a transfer names the group's stores only
-        (`require_group_store`)."""
-        require_group_store(self.stores, *store_ids)
-
-    def _year(self, request: Request) -> int:
-        return request.caller.at.astimezone(self.zone).year
-
-    def _on_stock(self, request: Request, store_id: str, part_number: str,
-                  act: Callable[[Session, StockItem], dict[str, Any] | None], *,
-                  create: bool = False, also: Iterable[UUID] = ()) -> CommandResult:
-        if create:
-            self._require_known(store_id)
-
-        def decide(session: Session) -> Decision:
-            item = stock_item(session, store_id, part_number, create=create)
-            if item is None:
-                raise NotFound(f"store {store_id} holds no stock of "
-                               f"{normalise_part_number(part_number)}")
-            expected = request.expected_version
-            if expected is not None and item.version != expected:
-                raise StaleVersion(f"version is {item.version}, If-Match said {expected}",
-                                   current=item.version)
-            answer = act(session, item) or {}
-            return Decision(item, {"store_id": store_id, "part_number": item.part_number,
-                                   **{k: str(v) for k, v in item.figures().items()}, **answer})
-
-        return self.app.execute(request, decide, (stock_stream(store_id, part_number), *also))
-
+class Inventory(InventoryOrders):
     # -- part master -------------------------------------------------------------------------
 
     def register_part(self, request: Request, *, part_number: str, details: dict[str, Any],
@@ -359,140 +279,6 @@ class Inventory:
         transfer.record_short(audit, short, transfer.number, why)
         return {"qty": str(short), "count_id": transfer.number, "value": str(result["value"]),
                 "status": "awaiting_approval" if result["needs_approval"] else "posted"}
-
-    # -- purchase orders ---------------------------------------------------------------------
-
-    def draft_order(self, request: Request, *, store_id: str, supplier: str,
-                    lines: list[dict[str, Any]], source: str = "manual") -> CommandResult:
-        supplier = supplier.strip()
-        require(bool(supplier), InvalidInput("supplier is required"))
-        require(bool(lines), InvalidInput("an order needs at least one line"))
-        require_draft_size(len(lines))
-        self._require_known(store_id)
-        year = self._year(request)
-        order_id = uuid4()
-
-        def decide(session: Session) -> Decision:
-            audit = session.audit(store_id)
-            priced: list[dict[str, Any]] = []
-            for n, data in enumerate(lines, start=1):
-                number = find_part(session, str(data.get("part_number", ""))).part_number
-                require(all(line["part_number"] != number for line in priced),
-                        InvalidInput(f"{number} appears twice on the order",
-                                     field=f"lines[{n - 1}].part_number"))
-                priced.append(order_line(n, {**data, "part_number": number}, f"lines[{n - 1}]"))
-            po_number = session.next_number("purchase-order", "PO", store_id, year)
-            order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
-                                  lines=priced, source=source)
-            session.add(order)
-            for line in priced:
-                item = stock_item(session, store_id, line["part_number"], create=True)
-                assert item is not None
-                item.order(audit, PurchaseOrder.line_ref(po_number, line["line_no"]), line["qty"])
-            return Decision(order, {"number": po_number, "status": order.status,
-                                    "lines": len(priced)})
-
-        counter = DocumentCounter.create_id("purchase-order", store_id, year)
-        streams = [stock_stream(store_id, str(ln.get("part_number", ""))) for ln in lines
-                   if ln.get("part_number")]
-        return self.app.execute(request, decide, (counter, *streams))
-
-    def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
-                               part_numbers: list[str],
-                               caps: Mapping[str, Decimal] | None = None) -> CommandResult:
-        """Draft an order for the proposed parts that the stock items still say to reorder;
-        with `caps` (part → quantity), no more of each than it says (none of a part it
-        leaves out): what the list proposes once transfers are counted."""
-        require_draft_size(len(part_numbers), "parts proposed")
-        self._require_known(store_id)
-        year = self._year(request)
-        order_id = uuid4()
-
-        def decide(session: Session) -> Decision:
-            audit = session.audit(store_id)
-            lines: list[dict[str, Any]] = []
-            skipped = []
-            for proposed in dict.fromkeys(normalise_part_number(p) for p in part_numbers):
-                part = find_part(session, proposed)
-                item = stock_item(session, store_id, proposed)
-                qty = item.suggested_order() if item is not None else Decimal(0)
-                if caps is not None:
-                    qty = min(qty, caps.get(proposed, Decimal(0)))
-                if item is None or qty <= 0 or \
-                        (part.details["preferred_supplier"] or "").strip() != supplier.strip():
-                    skipped.append(proposed)
-                    continue
-                cost = item.last_unit_cost if item.last_unit_cost is not None else \
-                    part.list_price
-                lines.append(order_line(len(lines) + 1, {"part_number": proposed, "qty": qty,
-                                                         "unit_cost": cost}))
-            require(bool(lines), IllegalTransition(
-                "none of the proposed parts needs reordering from this supplier any more",
-                skipped=skipped))
-            po_number = session.next_number("purchase-order", "PO", store_id, year)
-            order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
-                                  lines=lines, source="reorder-suggestions")
-            session.add(order)
-            for line in lines:
-                item = existing_stock(session, store_id, line["part_number"])
-                item.order(audit, PurchaseOrder.line_ref(po_number, line["line_no"]), line["qty"])
-            return Decision(order, {"number": po_number, "status": order.status,
-                                    "lines": len(lines), "skipped": skipped})
-
-        counter = DocumentCounter.create_id("purchase-order", store_id, year)
-        streams = [stock_stream(store_id, p) for p in part_numbers]
-        return self.app.execute(request, decide, (counter, *streams))
-
-    def _on_order(self, request: Request, order_id: UUID,
-                  act: Callable[[Session, PurchaseOrder], dict[str, Any] | None]) -> CommandResult:
-        def decide(session: Session) -> Decision:
-            order = session.target(PurchaseOrder, order_id, "purchase order")
-            answer = act(session, order) or {}
-            return Decision(order, {"number": order.number, "status": order.status, **answer})
-
-        return self.app.execute(request, decide, (order_id,))
-
-    def add_order_line(self, request: Request, order_id: UUID,
-                       data: dict[str, Any]) -> CommandResult:
-        def act(session: Session, order: PurchaseOrder) -> dict[str, Any]:
-            number = find_part(session, str(data.get("part_number", ""))).part_number
-            audit = session.audit(order.store_id)
-            line_no = order.add_line(audit, {**data, "part_number": number})
-            item = stock_item(session, order.store_id, number, create=True)
-            assert item is not None
-            item.order(audit, PurchaseOrder.line_ref(order.number, line_no),
-                       order.line(line_no)["qty"])
-            return {"line_no": line_no}
-
-        return self._on_order(request, order_id, act)
-
-    def send_order(self, request: Request, order_id: UUID) -> CommandResult:
-        return self._on_order(request, order_id, lambda s, order: order.send(
-            s.audit(order.store_id)))
-
-    def close_order(self, request: Request, order_id: UUID, *,
-                    reason: str | None = None) -> CommandResult:
-        def act(session: Session, order: PurchaseOrder) -> dict[str, Any]:
-            audit = session.audit(order.store_id)
-            short = order.close(audit, reason)
-            self._take_off_order(session, order, [line["line_no"] for line in short])
-            return {"short": [{k: str(v) for k, v in line.items()} for line in short]}
-
-        return self._on_order(request, order_id, act)
-
-    def cancel_order(self, request: Request, order_id: UUID, *, reason: str | None) -> CommandResult:
-        def act(session: Session, order: PurchaseOrder) -> None:
-            order.cancel(session.audit(order.store_id), reason)
-            self._take_off_order(session, order, list(order.lines))
-
-        return self._on_order(request, order_id, act)
-
-    @staticmethod
-    def _take_off_order(session: Session, order: PurchaseOrder, line_nos: list[int]) -> None:
-        audit = session.audit(order.store_id)
-        for line_no in line_nos:
-            item = existing_stock(session, order.store_id, order.lines[line_no]["part_number"])
-            item.close_order(audit, PurchaseOrder.line_ref(order.number, line_no))
 
 
 def _pick_out(pick: dict[str, Any]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 STAMPED_UNTIL = "stamped_until"
-RESERVED_SINCE = "reserved_since"  # a stock item's (domain/stock.py)
+RESERVED_SINCE = "reserved_since"  # a stock item's (`note_reservation`)
 # Kept on aggregates since this module: snapshots taken before it lack them (`audit verify`
 # compares the rest: projections/snapshot_check.py).
 KEPT_LATER = (STAMPED_UNTIL, RESERVED_SINCE)
@@ -51,3 +51,22 @@ def lacks_stamps(aggregate: Any) -> bool:
     taken before they were kept (it has no `stamped_until` at all, not even None)."""
     return bool(getattr(type(aggregate), "keeps_stamps", False)) and \
         STAMPED_UNTIL not in aggregate.__dict__
+
+
+def note_reservation(item: Any, reserved_key: str | None, at: Any, created: bool) -> None:
+    """Keep `reserved_since` on a stock item after one of its events was applied (`reserved_key`
+    when it was a `Reserved`, stamped `at`): when each reservation it holds was made (the first
+    `Reserved` of its key since it was last not held, as the stock view's `at` keeps it), so
+    that an `as_of` read starting from a snapshot knows the times of those it already held.
+    An item from a snapshot taken before this was kept has none, and keeps none."""
+    state = item.__dict__
+    if created:
+        state[RESERVED_SINCE] = {}
+    since: dict[str, Any] | None = state.get(RESERVED_SINCE)
+    if since is None:
+        return
+    if reserved_key is not None:
+        since.setdefault(reserved_key, at)
+    held = item.reserved
+    for key in [key for key in since if key not in held]:
+        del since[key]

@@ -15,12 +15,14 @@ Figures: on hand (in the lots) − reserved (for work-order lines and pending sc
 A low-stock alert is raised once when available falls below the minimum and cleared once when
 it recovers.
 
-This module holds the stream: its events, the item's state, what each event changes (all that a
-replay runs) and the snapshot upcasts. The commands, which check and then call those event
-methods, are the mixins `StockMoves` (domain/stock_moves.py: levels, orders, receipts,
-reservations, issues and returns, transfers, returns to the supplier) and `StockApprovals`
-(domain/stock_approvals.py: scrap and stocktakes, and a manager's decisions); the figures and
-picks they share are in domain/stock_state.py, the lots in domain/stock_lots.py.
+This module holds the stream: its events, the item's state and what each event changes (all
+that a replay runs). The commands, which check and then call those event methods, are the mixins
+`StockMoves` (domain/stock_moves.py: levels, orders, receipts, reservations, issues and returns,
+transfers, returns to the supplier) and `StockApprovals` (domain/stock_approvals.py: scrap and
+stocktakes, and a manager's decisions); the figures, picks and low-stock check they share are in
+domain/stock_state.py, the lots in domain/stock_lots.py, the snapshot upcasts in
+domain/stock_upcasts.py. The events stay nested here: their topics (`domain.stock:StockItem.*`)
+are how the stored ones are found.
 """
 
 from __future__ import annotations
@@ -32,21 +34,21 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, stable_id
-from domain.stamps import RESERVED_SINCE, note_stamp
+from domain.stamps import note_reservation, note_stamp
 from domain.stock_approvals import StockApprovals
-from domain.stock_lots import HeldInLots
 from domain.stock_moves import StockMoves
 from domain.stock_state import ZERO
+from domain.stock_upcasts import StockUpcasts
 
 
-class StockItem(StockMoves, StockApprovals, Aggregate):
+class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
     """One part number in one store."""
 
     # 2: open and exhausted lots apart, running totals, a lot counter (was one `lots` dict)
     # 3: the ids of recorded counts
     # 4: only the last used-up lots, the last lot's cost, no job's picks (the work order's)
     # 5: the decided scrap requests and rejected counts (`decided`)
-    class_version = 5
+    class_version = 5  # a snapshot of an older one is upcast (domain/stock_upcasts.py)
     # Never changed in place, only replaced (the kept used-up lots): a command's copy of the
     # cached item shares their values (domain/aggregate_loads.py).
     shallow_copied = ("exhausted_lots",)
@@ -58,7 +60,8 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
         def mutate(self, aggregate: Any) -> Any:
             made = super().mutate(aggregate)
             note_stamp(made, self.audit.at, aggregate is None)
-            note_reservation(made, self, aggregate is None)
+            reserved = self.key if isinstance(self, StockItem.Reserved) else None
+            note_reservation(made, reserved, self.audit.at, aggregate is None)
             return made
 
     class Opened(Event, Aggregate.Created):
@@ -199,38 +202,7 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
         self.decided: dict[str, str] = {}
         self.alert_raised = False
 
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        HeldInLots.lots_from_list(state)
-
-    @staticmethod
-    def upcast_v2_v3(state: dict[str, Any]) -> None:
-        """Snapshots from before count ids were kept: only the waiting count's is known (the
-        events after the snapshot add theirs)."""
-        pending = state.get("pending_count")
-        state["counts"] = {pending["count_id"]: None} if pending else {}
-
-    @staticmethod
-    def upcast_v3_v4(state: dict[str, Any]) -> None:
-        """Snapshots that kept every used-up lot and every job's picks: the work order keeps
-        a job's picks (a return names them), and only the last used-up lots stay."""
-        state.pop("issued", None)
-        HeldInLots.keep_last_exhausted(state)
-
-    @staticmethod
-    def upcast_v4_v5(state: dict[str, Any]) -> None:
-        """Snapshots from before decisions were kept: the events after the snapshot add theirs
-        (a request decided before it is then unknown: 404 instead of 409)."""
-        state["decided"] = {}
-
-    # -- the low-stock alert -------------------------------------------------------------------
-
-    def _check_alert(self, audit: Audit) -> None:
-        low = self.available < self.min_stock
-        if low and not self.alert_raised:
-            self._alert_raised(audit, self.available, self.min_stock)
-        elif not low and self.alert_raised:
-            self._alert_cleared(audit, self.available)
+    # -- the low-stock alert (checked by `StockState._check_alert`) ----------------------------
 
     @event(LowStockAlertRaised)
     def _alert_raised(self, audit: Audit, available: Decimal, min_stock: Decimal) -> None:
@@ -387,21 +359,3 @@ class StockItem(StockMoves, StockApprovals, Aggregate):
                               cost: Decimal, supplier: str, reference: str, reason: str) -> None:
         self._move_lot(lot_id, -qty)
 
-
-
-def note_reservation(item: Any, applied: Any, created: bool) -> None:
-    """Keep `reserved_since` on the item: when each reservation it holds was made (the first
-    `Reserved` of its key since it was last not held, as the stock view's `at` keeps it), so
-    that an `as_of` read starting from a snapshot knows the times of those it already held.
-    An item from a snapshot taken before this was kept has none, and keeps none."""
-    state = item.__dict__
-    if created:
-        state[RESERVED_SINCE] = {}
-    since: dict[str, Any] | None = state.get(RESERVED_SINCE)
-    if since is None:
-        return
-    if isinstance(applied, StockItem.Reserved):
-        since.setdefault(applied.key, applied.audit.at)
-    held = item.reserved
-    for key in [key for key in since if key not in held]:
-        del since[key]

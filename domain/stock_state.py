@@ -85,8 +85,9 @@ class StockState(HeldInLots):
     decided: dict[str, str]
     alert_raised: bool
     version: int  # the stream's (eventsourcing's `Aggregate`)
-    # Defined by `StockItem`: the alert check and the event methods the commands call.
-    _check_alert: Callable[[Audit], None]
+    # Defined by `StockItem`: the event methods the commands call.
+    _alert_raised: Callable[..., None]
+    _alert_cleared: Callable[..., None]
     _levels_set: Callable[..., None]
     _ordered: Callable[..., None]
     _order_closed: Callable[..., None]
@@ -149,6 +150,15 @@ class StockState(HeldInLots):
             raise InsufficientStock(f"lot {lot_id} has only {free} {self.unit} free",
                                     available=str(free))
         return free
+
+    def _check_alert(self, audit: Audit) -> None:
+        """Raise the low-stock alert once when available falls below the minimum, and clear it
+        once when it recovers."""
+        low = self.available < self.min_stock
+        if low and not self.alert_raised:
+            self._alert_raised(audit, self.available, self.min_stock)
+        elif not low and self.alert_raised:
+            self._alert_cleared(audit, self.available)
 
     def _require_available(self, qty: Decimal, what: str, own: Decimal = ZERO) -> None:
         free = self.available + own

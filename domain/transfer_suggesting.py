@@ -30,7 +30,8 @@ from domain.common import (
     require_group_store,
 )
 from domain.counter import DocumentCounter
-from domain.inventory import Inventory, existing_stock, stock_stream
+from domain.inventory import Inventory
+from domain.inventory_desk import existing_stock, stock_stream
 from domain.money import quantity
 from domain.part import normalise_part_number
 from domain.transfer_dispatch import dispatch_transfer

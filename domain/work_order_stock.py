@@ -15,7 +15,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CommandResult, Request, Session
 from domain.common import require, require_reason
-from domain.inventory import stock_item, stock_stream
+from domain.inventory_desk import stock_item, stock_stream
 from domain.money import quantity
 from domain.stock_state import InsufficientStock, picks_cost
 from domain.work_order import WorkOrder

@@ -78,8 +78,8 @@ def _state(mapper: Mapper[UUID], snapshot: Snapshot) -> tuple[str, Any]:
 
 def _as_kept(replayed: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
     """The replay's state without what a snapshot taken before the aggregate kept it (or from
-    an aggregate loaded from such a snapshot) lacks: its events' stamps (domain/stamps.py)
-    and an item's reservation times (domain/stock.py); the rest is compared as it is."""
+    an aggregate loaded from such a snapshot) lacks: its events' stamps and an item's
+    reservation times (domain/stamps.py); the rest is compared as it is."""
     missing = [key for key in KEPT_LATER if key in replayed and key not in stored]
     if not missing:
         return replayed

@@ -4,7 +4,7 @@ the stock view's `at` keeps it).
 
 The item is replayed from the latest trusted snapshot whose `stamped_until` is at or before the
 moment (`stamped_start`), reading on until the first event stamped after it; the snapshot's
-`reserved_since` (domain/stock.py) tells when each reservation it held was made, so the read
+`reserved_since` (domain/stamps.py) tells when each reservation it held was made, so the read
 costs about the events since that snapshot. Snapshots taken before those were kept take the
 earlier path below: the item is replayed from the latest trusted snapshot at or before the
 version the moment reaches (projections/as_of_start.py). A reservation the snapshot already held was made before

@@ -31,7 +31,7 @@ import psycopg
 
 from domain.application import ServiceCore
 from domain.common import IllegalTransition, NotFound
-from domain.inventory import stock_stream
+from domain.inventory_desk import stock_stream
 from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
 from domain.warranty_coverage import WarrantyTerms

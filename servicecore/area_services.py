@@ -9,7 +9,8 @@ from domain.appointments import Appointments
 from domain.customers import Customers
 from domain.dispatch import Dispatch
 from domain.grievances import GrievanceTerms
-from domain.inventory import Inventory, Thresholds
+from domain.inventory import Inventory
+from domain.inventory_desk import Thresholds
 from domain.loyalty import LoyaltyRules
 from domain.settlements import Policy, Settlements
 from domain.technicians import Technicians

@@ -181,7 +181,7 @@ class Desk:
             self.figures.day_closes += 1
 
     def stocktake(self, at: datetime) -> None:
-        from domain.inventory import stock_stream
+        from domain.inventory_desk import stock_stream
 
         for part in self.rng.sample(sorted(HISTORY_STOCKING), 3):
             item: Any = self.inv.app.repository.get(stock_stream(self.store, part))

@@ -1,10 +1,10 @@
 """`as_of` from a snapshot's own stamps is `as_of` by full replay, on real PostgreSQL.
 
-Each snapshot now states `stamped_until`, the latest stamp of the events it stands for
-(domain/stamps.py), and a stock item's `reserved_since`, when each reservation it holds was
-made (domain/stock.py): the read starts from the latest trusted snapshot whose `stamped_until`
-is at or before the moment and reads on to the first event stamped after it
-(projections/as_of_start.py `stamped_start`), with no scan of the stream. For any run of
+Each snapshot now states `stamped_until`, the latest stamp of the events it stands for, and a
+stock item's `reserved_since`, when each reservation it holds was made (both domain/stamps.py):
+the read starts from the latest trusted snapshot whose `stamped_until` is at or before the
+moment and reads on to the first event stamped after it (projections/as_of_start.py
+`stamped_start`), with no scan of the stream. For any run of
 events stamped mostly in order but now and then earlier than the one before, for every moment
 that matters, the start is the latest snapshot the replay up to the moment passes, and the
 answer is the full replay's; snapshots forged with a stamp before every moment (sealed with

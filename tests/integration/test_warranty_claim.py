@@ -10,7 +10,7 @@ import pytest
 from domain.common import NotFound
 from domain.failed_parts import FailedParts
 from domain.integrity import link
-from domain.inventory import stock_stream
+from domain.inventory_desk import stock_stream
 from domain.pii import ERASED
 from domain.settlement import Settlement
 from domain.warranty_evidence import WarrantyEvidence
