@@ -109,6 +109,10 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...], Callable[[Rows], Value]], ...]
                                                                       "fill_rate")),
     ("parts_turns_per_year", "number", ("parts_turnover",),
      lambda r: _one(r["parts_turnover"], "turns_per_year")),
+    ("complaints_per_100_visits", "number", ("complaints_per_100_visits",),
+     lambda r: _one(r["complaints_per_100_visits"], "complaints_per_100_visits")),
+    ("complaint_on_time_closure", "ratio", ("complaint_on_time_closure",),
+     lambda r: _one(r["complaint_on_time_closure"], "on_time_closure_rate")),
 )
 KPIS = sorted({name for _, _, names, _ in HEADLINES for name in names})
 

@@ -83,3 +83,10 @@ def test_complaint_kpis_from_a_small_history(container: Container, client: TestC
     csv = client.get("/analytics/kpis/complaints_per_100_visits", headers=analyst,
                      params={"store_id": store_id, "format": "csv", **days})
     assert csv.status_code == 200 and "100.00" in csv.text
+    # the monthly report carries both beside the month before (no cases then)
+    month = get(client, "/analytics/reports/monthly", analyst, store_id=store_id,
+                month=datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m"))
+    figures = {row["figure"]: row for row in month["rows"]}
+    assert figures["complaints_per_100_visits"]["value"] == "100.00"
+    assert figures["complaint_on_time_closure"]["value"] == "1.0000"
+    assert figures["complaint_on_time_closure"]["previous_month"] is None

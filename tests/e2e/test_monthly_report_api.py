@@ -97,6 +97,10 @@ def _catalogue(client: TestClient, headers: dict[str, str], period: dict[str, st
         "csi": rows("csi")[0]["csi"], "comeback_rate": rows("comeback_rate")[0]["comeback_rate"],
         "parts_fill_rate": rows("parts_fill_rate")[0]["fill_rate"],
         "parts_turns_per_year": rows("parts_turnover")[0]["turns_per_year"],
+        "complaints_per_100_visits":
+            rows("complaints_per_100_visits")[0]["complaints_per_100_visits"],
+        "complaint_on_time_closure":
+            rows("complaint_on_time_closure")[0]["on_time_closure_rate"],
     }.items()}
 
 
