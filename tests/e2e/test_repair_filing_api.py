@@ -6,8 +6,10 @@ stores; the view rebuilt from the events equals the live one. Refusals store not
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -144,7 +146,10 @@ def test_the_unfiled_list_shows_settled_visits_never_filed_or_failed_oldest_firs
             second["last_attempt_by"]) == ("failed", 1, "E42 plate format rejected",
                                            "mgr-" + store_id)
     assert first["settlement_number"].startswith(f"SET-{store_id}-")
-    assert first["days_since"] == 0 and first["settlement_date"] == first["settled_at"][:10]
+    # the settlement's day is the store's (Shanghai): from 16:00 UTC on it is the next UTC day
+    settled = datetime.fromisoformat(first["settled_at"])
+    assert first["days_since"] == 0 and first["settlement_date"] == settled.astimezone(
+        ZoneInfo("Asia/Shanghai")).date().isoformat()
     # Paged like every list.
     page = unfiled(client, manager, store_id=store_id, limit=1, offset=1)
     assert (page["total"], page["limit"], page["offset"]) == (2, 1, 1)
