@@ -117,9 +117,17 @@ class FaultyProxy:
         self.listener.close()
 
     def close(self) -> None:
+        """Stop, and end every connection on both sides. A shutdown first: a close alone,
+        while a pipe's thread is blocked reading the socket, neither wakes it nor sends the
+        FIN, so the server's backend stayed connected, idle, to the end of the test run (each
+        lost-acknowledgement test left one or two, until the server ran out of slots)."""
         self._stopped = True
         self._close_listener()
         for end in self._open:
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             try:
                 end.close()
             except OSError:
