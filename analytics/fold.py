@@ -58,6 +58,8 @@ class Fold:
         default_factory=lambda: defaultdict(list))
     seqs: dict[int, int] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # refunded: method, bill
+    # appointment id: the online booking request confirmed into it (its arrival finds the row)
+    booked_from: dict[str, str] = field(default_factory=dict)
     current: int = 0  # the notification id of the event being applied
     zone: ZoneInfo = SHANGHAI
 

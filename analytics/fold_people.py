@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from analytics import fold_online_bookings as online_bookings
 from analytics.fold import HANDLERS, Fold, Handler, on, on_name
 from domain.customer import Customer
 from domain.follow_up import FollowUp
@@ -69,6 +70,9 @@ def _appointment_status(status: str) -> Handler:
         work_order_id = getattr(e, "work_order_id", None)
         if work_order_id:
             row["work_order_id"] = str(work_order_id)
+        if status == "arrived":  # an online booking request it came from became a visit
+            online_bookings.arrived(fold, row["appointment_id"], row["work_order_id"],
+                                    e.audit.at)
 
     return handler
 

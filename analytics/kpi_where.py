@@ -23,6 +23,7 @@ class Filters:
     today: date | None = None  # the store's day (SERVICECORE_STORE_TIMEZONE), as every date here
     region: str | None = None  # as asked for (`region=`); `stores` are its stores
     stores: tuple[str, ...] | None = None  # the stores counted, where store_id is not one
+    by: str | None = None  # a breakdown the KPI offers (`Kpi.breakdowns`): a row per value
 
     def end(self) -> date:
         """The last day of the period: `date_to`, else the store's today (the server's calendar

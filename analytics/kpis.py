@@ -2,13 +2,15 @@
 
 Filters (all optional): date_from / date_to (on the date that makes the KPI's event count),
 store_id or region (its stores), brand and model (by their keys: "VOLKSWAGEN" and full-width
-"ＶＯＬＫＳＷＡＧＥＮ" are "Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type. Formulas follow the trade's
-definitions (see the README's KPI section); ratios are DECIMAL with 4 places and money DECIMAL
-with 2 (strings in the API's JSON, as the workshop's `/technicians/kpi` and the finance views
-give them), NULL where the denominator is zero. Money is without VAT. The technician ratios,
-the effective labor rate and the labor gross margin are divided in `domain.kpi_figures` from
-the figures the query sums (clocked time in seconds), as the workshop's rows are, so both give
-the same figure; the technicians' and labor queries are `analytics.kpi_labor`."""
+"ＶＯＬＫＳＷＡＧＥＮ" are "Volkswagen", "LAVIDA" is "Lavida"), technician, pay_type; and `by`,
+a breakdown where the KPI offers one (one row per value: the complaint KPIs by category or
+channel). Formulas follow the trade's definitions (see the README's KPI section); ratios are
+DECIMAL with 4 places and money DECIMAL with 2 (strings in the API's JSON, as the workshop's
+`/technicians/kpi` and the finance views give them), NULL where the denominator is zero. Money
+is without VAT. The technician ratios, the effective labor rate and the labor gross margin are
+divided in `domain.kpi_figures` from the figures the query sums (clocked time in seconds), as
+the workshop's rows are, so both give the same figure; the technicians' and labor queries are
+`analytics.kpi_labor`."""
 
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ import duckdb
 from analytics import comebacks, fill_rate
 from analytics import kpi_grievances as grievances
 from analytics import kpi_labor as labor
+from analytics import kpi_online_bookings as online_bookings
 from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
 
-__all__ = ["CATALOGUE", "Filters", "Kpi", "Where", "run"]
+__all__ = ["CATALOGUE", "Filters", "Kpi", "Where", "require_breakdown", "run"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Kpi:
     filters: tuple[str, ...]
     build: Callable[[Filters], tuple[str, list[Any]]]
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # quotients of a row
+    breakdowns: tuple[str, ...] = ()  # what `by=` may name: one row per its value
 
 
 def _hours_of(column: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -345,19 +349,32 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         "customers whose last visit is more than 12 months before date_to ÷ customers with a "
         "visit", ("date_to", "store_id", "brand", "model"), _churn),
     Kpi("complaints_per_100_visits", "Complaints per 100 visits", grievances.PER_100_VISITS,
-        ("date_from", "date_to", "store_id"), grievances.per_100_visits),
+        ("date_from", "date_to", "store_id"), grievances.per_100_visits,
+        breakdowns=grievances.BREAKDOWNS),
     Kpi("complaint_on_time_closure", "On-time closure rate of complaints",
         grievances.ON_TIME_CLOSURE, ("date_from", "date_to", "store_id"),
-        grievances.on_time_closure),
+        grievances.on_time_closure, breakdowns=grievances.BREAKDOWNS),
     Kpi("complaint_first_contact", "First-contact on-time rate of complaints",
-        grievances.FIRST_CONTACT, ("date_from", "date_to", "store_id"), grievances.first_contact),
+        grievances.FIRST_CONTACT, ("date_from", "date_to", "store_id"), grievances.first_contact,
+        breakdowns=grievances.BREAKDOWNS),
+    Kpi("online_booking_conversion", "Online booking conversion (线上预约转化率)",
+        online_bookings.FORMULA, ("date_from", "date_to", "store_id"), online_bookings.conversion),
 )}
+
+
+def require_breakdown(kpi: Kpi, by: str | None) -> None:
+    """A breakdown the KPI offers, or none; 422 naming `by` otherwise."""
+    if by is not None and by not in kpi.breakdowns:
+        offered = (f"one of {', '.join(kpi.breakdowns)}" if kpi.breakdowns
+                   else "not given: it has no breakdown")
+        raise InvalidInput(f"by for {kpi.name} is {offered}", field="by")
 
 
 def run(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters) -> dict[str, Any]:
     kpi = CATALOGUE.get(name)
     if kpi is None:
         raise KeyError(name)
+    require_breakdown(kpi, filters.by)
     sql, params = kpi.build(filters)
     cursor = conn.execute(sql, params)
     columns = [d[0] for d in cursor.description]
@@ -365,6 +382,7 @@ def run(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters) -> dict[st
     if kpi.derive is not None:
         for row in rows:
             row.update(kpi.derive(row))
-    used = {k: getattr(filters, k) for k in kpi.filters if getattr(filters, k) is not None}
+    used = {k: getattr(filters, k) for k in (*kpi.filters, "by")
+            if getattr(filters, k) is not None}
     return {"name": kpi.name, "title": kpi.title, "formula": kpi.formula, "filters": used,
             "columns": columns, "rows": rows}

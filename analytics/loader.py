@@ -8,8 +8,8 @@ the tables are made and their dictionary written by `analytics.tables`.
 
 The batch in memory and its handlers' registry are `analytics.fold`; the handlers, by area,
 `analytics.fold_work_orders`, `analytics.fold_settlements`, `analytics.fold_stock`,
-`analytics.fold_purchasing`, `analytics.fold_grievances` and `analytics.fold_people`; the events
-folded set-based in DuckDB `analytics.set_based`.
+`analytics.fold_purchasing`, `analytics.fold_grievances`, `analytics.fold_online_bookings`
+and `analytics.fold_people`; the events folded set-based in DuckDB `analytics.set_based`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from analytics import (  # noqa: F401
     fold_grievances,
     fold_insurers,
+    fold_online_bookings,
     fold_people,
     fold_purchasing,
     fold_settlements,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
 # Bump when what the fold writes changes (an event newly folded, a figure computed otherwise):
 # the loader's first start of that version reloads every table from event 0.
-REVISION = 10  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
+REVISION = 11  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
 # to a job dispatched without one is its technician's (dim_job); 4: settlements name their
 # insurer as typed and its key, beside the insurer master (dim_insurer, dim_insurer_name);
 # 5: work orders carry their brand's key (fact_work_orders.brand_key, the KPI brand filter);
@@ -61,7 +62,8 @@ REVISION = 10  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a la
 # and purchase-order lines (fact_lost_sales, fact_purchase_order_lines: the parts fill rate);
 # 9: a lost sale is a keyed row that a void marks (fact_lost_sales.voided_at), out of the rate;
 # 10: customer complaint cases and suggestions (fact_grievances: complaints per 100 visits,
-# on-time closure and first-contact rates)
+# on-time closure and first-contact rates); 11: online booking requests (fact_online_bookings:
+# the online booking conversion)
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in
@@ -320,6 +322,8 @@ def _preload(fold: Fold, events: list[Event]) -> None:
     fold.preload("fact_purchase_order_lines", ids.get("PurchaseOrder", ()))
     fold.preload("fact_lost_sales", ids.get("LostSale", ()))
     fold.preload("fact_grievances", ids.get("Grievance", ()))
+    fold_online_bookings.preload(fold, ids.get("OnlineBooking", ()),
+                                 (e.originator_id for e in of("Appointment.Arrived")))
     fold.preload("fact_refunds", {e.refund_id for q in REFUND_DECISIONS for e in of(q)})
     refunded = sorted({e.payment_id for e in of("Settlement.RefundRequested")})
     if refunded:  # a payment taken in this batch is found in its appends (looked at first)
@@ -330,4 +334,4 @@ def _preload(fold: Fold, events: list[Event]) -> None:
 
 REFUND_DECISIONS = ("Settlement.RefundApproved", "Settlement.RefundRejected")
 PRELOADING = frozenset(("Settlement.Opened", "WorkOrder.Opened", "WorkOrder.JobDispatched",
-                        "Settlement.RefundRequested", *REFUND_DECISIONS))
+                        "Settlement.RefundRequested", "Appointment.Arrived", *REFUND_DECISIONS))

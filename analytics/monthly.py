@@ -113,6 +113,10 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...], Callable[[Rows], Value]], ...]
      lambda r: _one(r["complaints_per_100_visits"], "complaints_per_100_visits")),
     ("complaint_on_time_closure", "ratio", ("complaint_on_time_closure",),
      lambda r: _one(r["complaint_on_time_closure"], "on_time_closure_rate")),
+    ("online_booking_requests", "count", ("online_booking_conversion",),
+     lambda r: _one(r["online_booking_conversion"], "requests")),
+    ("online_booking_conversion", "ratio", ("online_booking_conversion",),
+     lambda r: _one(r["online_booking_conversion"], "conversion")),
 )
 KPIS = sorted({name for _, _, names, _ in HEADLINES for name in names})
 

@@ -27,6 +27,7 @@ from analytics.schema_dimensions import (
 )
 from analytics.schema_grievances import FACT_GRIEVANCES
 from analytics.schema_money import FACT_PAYMENTS, FACT_REFUNDS, FACT_SETTLEMENTS
+from analytics.schema_online_bookings import FACT_ONLINE_BOOKINGS
 from analytics.schema_stock import (
     FACT_LOST_SALES,
     FACT_PURCHASE_ORDER_LINES,
@@ -62,6 +63,7 @@ TABLES: tuple[Table, ...] = (
     FACT_ATTENDANCE,
     FACT_HOURLY_COSTS,
     FACT_GRIEVANCES,
+    FACT_ONLINE_BOOKINGS,
     DIM_TECHNICIAN_STREAM,
     DIM_JOB,
     DIM_STORE,

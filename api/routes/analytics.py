@@ -19,7 +19,7 @@ from analytics.dashboard import PATH, View, login_page, render
 from analytics.dashboard_data import collect, stores
 from analytics.dashboard_text import language
 from analytics.kpi_where import MAX_REGION
-from analytics.kpis import CATALOGUE, Filters, run
+from analytics.kpis import CATALOGUE, Filters, require_breakdown, run
 from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
@@ -38,6 +38,9 @@ Analyst = Annotated[Principal, Depends(reader("analytics.read"))]
 Region = Annotated[str | None, Query(max_length=MAX_REGION, description="the stores of one "
                                      "region (SERVICECORE_REGIONS)")]
 Month = Annotated[str, Query(max_length=16, description="the calendar month, YYYY-MM")]
+By = Annotated[str | None, Query(max_length=32, description="a breakdown the KPI offers "
+                                 "(its `breakdowns`): one row per value, e.g. category or "
+                                 "channel for the complaint KPIs")]
 Format = Literal["json", "csv"]
 
 
@@ -71,12 +74,12 @@ def _stores(principal: Principal, store_id: str | None, region: str | None,
 
 def _filters(principal: Principal, ctx: ApiContext, date_from: date | None,
              date_to: date | None, store_id: str | None, brand: str | None, model: str | None,
-             technician: str | None, pay_type: str | None, region: str | None = None
-             ) -> Filters:
+             technician: str | None, pay_type: str | None, region: str | None = None,
+             by: str | None = None) -> Filters:
     store_id, stores = _stores(principal, store_id, region, ctx.regions)
     return Filters(date_from, date_to, store_id, brand, model, technician, pay_type,
                    today=datetime.now(ZoneInfo(ctx.timezone)).date(), region=region,
-                   stores=stores)
+                   stores=stores, by=by)
 
 
 @router.get("/status")
@@ -87,9 +90,11 @@ def status(ctx: Ctx, principal: Analyst) -> Any:
 
 @router.get("/kpis", response_model=Page)
 def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any:
-    """The named KPIs: what each measures and which filters it takes."""
+    """The named KPIs: what each measures, which filters it takes and the breakdowns `by=`
+    may name."""
     return page_of([{"name": k.name, "title": k.title, "formula": k.formula,
-                     "filters": k.filters} for k in CATALOGUE.values()],
+                     "filters": k.filters, "breakdowns": k.breakdowns}
+                    for k in CATALOGUE.values()],
                    limit=limit, offset=offset)
 
 
@@ -98,13 +103,15 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = None,
         date_to: Day | None = None, store_id: IdFilter = None, brand: TextFilter = None,
         model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
-        region: Region = None, format: Format = "json") -> Any:
+        region: Region = None, by: By = None, format: Format = "json") -> Any:
     """One KPI with its formula; `format=csv` for a spreadsheet. `region=` counts the stores
-    of one region (SERVICECORE_REGIONS), those of the caller's token among them."""
+    of one region (SERVICECORE_REGIONS), those of the caller's token among them; `by=` breaks
+    it down where it offers that (one row per value; any other is 422)."""
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
+    require_breakdown(CATALOGUE[name], by)
     filters = _filters(principal, ctx, date_from, date_to, store_id, brand, model, technician,
-                       pay_type, region)
+                       pay_type, region, by)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
         result = run(conn, name, filters)
     result["snapshot"] = info

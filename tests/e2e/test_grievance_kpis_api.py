@@ -90,3 +90,92 @@ def test_complaint_kpis_from_a_small_history(container: Container, client: TestC
     assert figures["complaints_per_100_visits"]["value"] == "100.00"
     assert figures["complaint_on_time_closure"]["value"] == "1.0000"
     assert figures["complaint_on_time_closure"]["previous_month"] is None
+
+
+def test_the_complaint_kpis_by_category_and_by_channel(container: Container, client: TestClient,
+                                                       auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    analyst = auth("analyst", "ana-" + store_id, [store_id])
+    customer = _visit(client, advisor, store_id)
+    for _ in range(3):
+        _visit(client, advisor, store_id)
+
+    def case(category: str, channel: str, kind: str = "complaint") -> str:
+        made = post(client, f"/stores/{store_id}/grievances", advisor, {
+            "customer_id": customer, "kind": kind, "channel": channel, "category": category,
+            "severity": "normal", "words": "the noise came back 异响又出现了"}, 201)
+        return f"/grievances/{made['id']}"
+
+    # Four visits. Repair quality by phone: contacted and closed on time; repair quality by
+    # WeChat: contacted; price by phone: waiting, not yet due; a suggestion counted nowhere.
+    closed = case("repair_quality", "phone")
+    post(client, f"{closed}/assignment", advisor, {"owner": "adv-" + store_id})
+    post(client, f"{closed}/first-contact", advisor, {})
+    post(client, f"{closed}/resolution", advisor, {"resolution": "re-fitted", "accepted": True})
+    post(client, f"{closed}/closure", advisor, {})
+    contacted = case("repair_quality", "wechat")
+    post(client, f"{contacted}/assignment", advisor, {"owner": "adv-" + store_id})
+    post(client, f"{contacted}/first-contact", advisor, {})
+    case("price", "phone")
+    case("price", "in_store", kind="suggestion")
+    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
+    try:
+        loader.catch_up()
+        assert loader.publish(force=True)
+    finally:
+        loader.close()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    days = {"date_from": (today - timedelta(days=1)).isoformat(),
+            "date_to": (today + timedelta(days=1)).isoformat()}
+
+    def rows(name: str, by: str) -> list[dict[str, Any]]:
+        body = get(client, f"/analytics/kpis/{name}", analyst, store_id=store_id, by=by, **days)
+        assert body["filters"]["by"] == by
+        return body["rows"]  # type: ignore[no-any-return]
+
+    none = {"closed": 0, "closed_on_time": 0, "on_time_closure_rate": None, "reopened": 0}
+    quiet = {"contacted": 0, "contacted_on_time": 0, "first_contact_on_time_rate": None,
+             "waiting_past_due": 0}
+    # one row per category, in the domain's order, zeros where it has no complaint
+    assert rows("complaints_per_100_visits", "category") == [
+        {"category": c, "complaints": n, "work_orders": 4, "complaints_per_100_visits": per}
+        for c, n, per in (("repair_quality", 2, "50.00"), ("service_attitude", 0, "0.00"),
+                          ("price", 1, "25.00"), ("waiting_time", 0, "0.00"),
+                          ("parts", 0, "0.00"), ("other", 0, "0.00"))]
+    assert rows("complaint_on_time_closure", "category") == [
+        {"category": "repair_quality", "closed": 1, "closed_on_time": 1,
+         "on_time_closure_rate": "1.0000", "reopened": 0},
+        *({"category": c, **none} for c in ("service_attitude", "price", "waiting_time",
+                                             "parts", "other"))]
+    assert rows("complaint_first_contact", "category")[:3] == [
+        {"category": "repair_quality", "contacted": 2, "contacted_on_time": 2,
+         "first_contact_on_time_rate": "1.0000", "waiting_past_due": 0},
+        {"category": "service_attitude", **quiet}, {"category": "price", **quiet}]
+    # and per channel
+    assert [(r["channel"], r["complaints"], r["complaints_per_100_visits"])
+            for r in rows("complaints_per_100_visits", "channel")] == [
+        ("phone", 2, "50.00"), ("in_store", 0, "0.00"), ("wechat", 1, "25.00"),
+        ("oem_hotline", 0, "0.00"), ("follow_up", 0, "0.00")]
+    assert [(r["channel"], r["closed"], r["on_time_closure_rate"])
+            for r in rows("complaint_on_time_closure", "channel")][:3] == [
+        ("phone", 1, "1.0000"), ("in_store", 0, None), ("wechat", 0, None)]
+    assert [(r["channel"], r["contacted"], r["first_contact_on_time_rate"])
+            for r in rows("complaint_first_contact", "channel")][:3] == [
+        ("phone", 1, "1.0000"), ("in_store", 0, None), ("wechat", 1, "1.0000")]
+    # as a spreadsheet: the channel first, a row per channel
+    as_csv = client.get("/analytics/kpis/complaints_per_100_visits", headers=analyst,
+                        params={"store_id": store_id, "by": "channel", "format": "csv", **days})
+    assert as_csv.status_code == 200
+    assert as_csv.text.splitlines()[:2] == [
+        "channel,complaints,work_orders,complaints_per_100_visits", "phone,2,4,50.00"]
+    # the catalogue says which breakdowns each takes; an unknown one is 422 naming `by`
+    listed = {k["name"]: k for k in get(client, "/analytics/kpis", analyst)["items"]}
+    assert listed["complaint_first_contact"]["breakdowns"] == ["category", "channel"]
+    assert listed["csi"]["breakdowns"] == []
+    for name, by in (("complaints_per_100_visits", "severity"),
+                     ("complaint_on_time_closure", "Category"), ("csi", "category")):
+        refused = client.get(f"/analytics/kpis/{name}", headers=analyst,
+                             params={"store_id": store_id, "by": by})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == "by" and refused.headers[
+            "content-type"].startswith("application/problem+json")

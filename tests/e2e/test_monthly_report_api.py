@@ -101,6 +101,8 @@ def _catalogue(client: TestClient, headers: dict[str, str], period: dict[str, st
             rows("complaints_per_100_visits")[0]["complaints_per_100_visits"],
         "complaint_on_time_closure":
             rows("complaint_on_time_closure")[0]["on_time_closure_rate"],
+        "online_booking_requests": rows("online_booking_conversion")[0]["requests"],
+        "online_booking_conversion": rows("online_booking_conversion")[0]["conversion"],
     }.items()}
 
 

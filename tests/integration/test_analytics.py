@@ -358,8 +358,9 @@ def test_every_fed_kpi_is_checked() -> None:
                "parts_loss_rate", "obsolete_stock", "gross_profit", "gross_profit_per_work_order",
                "labor_gross_margin",
                "gross_profit_per_vehicle", "pay_type_mix", "csi", "customer_churn"}
-    # productivity (attendance), appointments and the complaint cases' KPIs are not fed by
-    # this scenario (tests/integration/test_analytics_grievances.py checks the latter)
+    # productivity (attendance), appointments, the complaint cases' KPIs and the online
+    # booking conversion are not fed by this scenario (tests/integration/
+    # test_analytics_grievances.py and test_analytics_online_bookings.py check the latter)
     assert set(CATALOGUE) - checked == {"productivity", "appointments",
                                         "complaints_per_100_visits", "complaint_on_time_closure",
-                                        "complaint_first_contact"}
+                                        "complaint_first_contact", "online_booking_conversion"}
