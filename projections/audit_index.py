@@ -5,10 +5,9 @@ user, role), correlation id, idempotency key, business time, the document number
 names (a work-order or settlement number), the work order it refers to (a stock item's issue
 or return for that work order, any event of its settlement, follow-up or complaint, or of a
 complaint case registered about the visit, a technician's assignment or clock, a cashier's
-money for its settlement), the customer it
-concerns and, for a read of a bank statement's payers, that statement (for the reads of
-personal data). The audit endpoints look notification ids up here
-and read the events themselves from the event store.
+money for its settlement), the customer it concerns and, for a read of a bank statement's
+payers, that statement (for the reads of personal data). The audit endpoints look
+notification ids up here and read the events themselves from the event store.
 """
 
 from __future__ import annotations

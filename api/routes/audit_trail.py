@@ -174,8 +174,9 @@ def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response
     """The visit across its streams, in log order: the work order, the stock items' issues and
     returns for it, its settlement, follow-up, complaint, the complaint cases (投诉) registered
     about it and its warranty claim at the OEM, the technicians' assignments and clocks for it,
-    its appointment, and the cashier's money for its settlement. One page of it, as a stream's history is paged (`total`, `limit`,
-    `offset`, `items`); `streams` counts the whole visit's events per stream."""
+    its appointment, and the cashier's money for its settlement. One page of it, as a
+    stream's history is paged (`total`, `limit`, `offset`, `items`); `streams` counts the
+    whole visit's events per stream."""
     _fresh(ctx, response, wait_for)
     opened = next(iter(ctx.app.events.get(work_order_id, lte=1)), None)
     if not isinstance(opened, WorkOrder.Opened) or not _visible(reading,
