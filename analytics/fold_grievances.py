@@ -69,5 +69,5 @@ def _reopened(fold: Fold, e: Grievance.Reopened, n: int) -> None:
         row.update(status="in_progress", closed_at=None, reopened=row["reopened"] + 1)
 
 
-# an action taken changes no figure of the case
-ignore(Grievance.ActionTaken)
+# an action taken changes no figure of the case; `Step` is the later steps' base, never stored
+ignore(Grievance.ActionTaken, Grievance.Step)

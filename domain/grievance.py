@@ -12,14 +12,19 @@ relations audit hold it to.
                                                  └────────────────reopen (reason)──────────────────┘
 
 The customer's words are personal data, sealed with the customer's key (domain/pii.py): erasing
-the customer leaves them unreadable and every other fact of the case standing. A suggestion
+the customer leaves them unreadable and every other fact of the case standing. So is the staff's
+free text about the customer — an assignment's and a first contact's note, an action taken, the
+resolution, a closing note, a reopening's reason: each step seals it with the same key (`seal`,
+given by the command) and names the customer (v2; a v1 step kept its text in clear). A suggestion
 (建议) takes the same steps and has no deadlines; a complaint (投诉) is due for first contact and
 for closure by its severity (the deadlines in force when it was registered are kept in it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -36,6 +41,9 @@ MAX_WORDS = 2000
 MAX_TEXT = 1000
 MAX_OWNER = 64
 MAX_CASE_NO = 64
+# Seals a staff note with the case's customer's key (the sealed token, or ERASED once the key
+# is gone): text about the customer is erased with them.
+Seal = Callable[[str], str]
 
 
 class GrievanceRefused(IllegalTransition):
@@ -51,6 +59,15 @@ def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str:
 def a_note(value: str | None, field: str = "note") -> str | None:
     return None if not (value or "").strip() else a_text(value, field, f"the {field}", 1,
                                                          MAX_TEXT)
+
+
+def sealed(text: str | None, seal: Seal) -> str | None:
+    return None if text is None else seal(text)
+
+
+def named_no_customer(state: dict[str, Any]) -> None:
+    """A step stored before v2 kept its note in clear and named no customer."""
+    state["customer_id"] = None
 
 
 class Grievance(Aggregate):
@@ -77,25 +94,34 @@ class Grievance(Aggregate):
         contact_due: datetime | None
         close_due: datetime | None
 
-    class Assigned(Event):
+    class Step(Event):
+        """A step after the registration. v2: its free text (note, action, resolution,
+        reason) is sealed with the key of the customer it names (`customer_id`); a v1 step
+        kept it in clear and names none (`named_no_customer`)."""
+
+        class_version = 2
+        customer_id: UUID | None
+        upcast_v1_v2 = staticmethod(named_no_customer)
+
+    class Assigned(Step):
         owner: str
         previous: str | None
         note: str | None
 
-    class Contacted(Event):
+    class Contacted(Step):
         note: str | None
 
-    class ActionTaken(Event):
+    class ActionTaken(Step):
         action: str
 
-    class Resolved(Event):
+    class Resolved(Step):
         resolution: str
         accepted: bool
 
-    class Closed(Event):
+    class Closed(Step):
         note: str | None
 
-    class Reopened(Event):
+    class Reopened(Step):
         reason: str
 
     @event(Registered)
@@ -117,71 +143,73 @@ class Grievance(Aggregate):
             f"the {self.kind} case is {self.status}: it cannot be {step} (only one "
             f"{' or '.join(allowed)} is)", grievance_status=self.status)
 
-    def assign(self, audit: Audit, owner: str | None, note: str | None) -> None:
+    def assign(self, audit: Audit, owner: str | None, note: str | None, seal: Seal) -> None:
         """Given to an owner (again, to another, while it is open and not yet resolved)."""
         who = a_text(owner, "owner", "the owner", 1, MAX_OWNER)
         why = a_note(note)
         allowed = ("registered", "assigned", "in_progress")
         require(self.status in allowed, self.refusal("assigned", *allowed))
         require(who != self.owner, InvalidInput(f"the case is already {who}'s", field="owner"))
-        self._assigned(audit, who, self.owner, why)
+        self._assigned(audit, who, self.owner, sealed(why, seal), self.customer_id)
 
     @event(Assigned)
-    def _assigned(self, audit: Audit, owner: str, previous: str | None,
-                  note: str | None) -> None:
+    def _assigned(self, audit: Audit, owner: str, previous: str | None, note: str | None,
+                  customer_id: UUID | None) -> None:
         self.owner = owner
         if self.status == "registered":
             self.status = "assigned"
 
-    def contact(self, audit: Audit, note: str | None) -> None:
+    def contact(self, audit: Audit, note: str | None, seal: Seal) -> None:
         """The owner reached the customer for the first time."""
         why = a_note(note)
         require(self.status == "assigned", self.refusal("contacted first", "assigned"))
-        self._contacted(audit, why)
+        self._contacted(audit, sealed(why, seal), self.customer_id)
 
     @event(Contacted)
-    def _contacted(self, audit: Audit, note: str | None) -> None:
+    def _contacted(self, audit: Audit, note: str | None, customer_id: UUID | None) -> None:
         self.status = "in_progress"
         self.contacted = True
 
-    def act(self, audit: Audit, action: str | None) -> None:
+    def act(self, audit: Audit, action: str | None, seal: Seal) -> None:
         """Something done about the case (a re-check, a goodwill offer, a talk with staff)."""
         what = a_text(action, "action", "the action taken", 3, MAX_TEXT)
         allowed = ("assigned", "in_progress")
         require(self.status in allowed, self.refusal("acted on", *allowed))
-        self._acted(audit, what)
+        self._acted(audit, seal(what), self.customer_id)
 
     @event(ActionTaken)
-    def _acted(self, audit: Audit, action: str) -> None:
+    def _acted(self, audit: Audit, action: str, customer_id: UUID | None) -> None:
         pass
 
-    def resolve(self, audit: Audit, resolution: str | None, accepted: bool) -> None:
+    def resolve(self, audit: Audit, resolution: str | None, accepted: bool,
+                seal: Seal) -> None:
         """The resolution offered, and whether the customer accepted it."""
         what = a_text(resolution, "resolution", "the resolution", 3, MAX_TEXT)
         require(isinstance(accepted, bool), InvalidInput(
             "say whether the customer accepted the resolution", field="accepted"))
         require(self.status == "in_progress", self.refusal("resolved", "in_progress"))
-        self._resolved(audit, what, accepted)
+        self._resolved(audit, seal(what), accepted, self.customer_id)
 
     @event(Resolved)
-    def _resolved(self, audit: Audit, resolution: str, accepted: bool) -> None:
+    def _resolved(self, audit: Audit, resolution: str, accepted: bool,
+                  customer_id: UUID | None) -> None:
         self.status = "resolved"
 
-    def close(self, audit: Audit, note: str | None) -> None:
+    def close(self, audit: Audit, note: str | None, seal: Seal) -> None:
         why = a_note(note)
         require(self.status == "resolved", self.refusal("closed", "resolved"))
-        self._closed(audit, why)
+        self._closed(audit, sealed(why, seal), self.customer_id)
 
     @event(Closed)
-    def _closed(self, audit: Audit, note: str | None) -> None:
+    def _closed(self, audit: Audit, note: str | None, customer_id: UUID | None) -> None:
         self.status = "closed"
 
-    def reopen(self, audit: Audit, reason: str | None) -> None:
+    def reopen(self, audit: Audit, reason: str | None, seal: Seal) -> None:
         """Open again (the customer came back about it), with the reason: in progress."""
         why = require_reason(reason, "reopening a case")
         require(self.status == "closed", self.refusal("reopened", "closed"))
-        self._reopened(audit, why)
+        self._reopened(audit, seal(why), self.customer_id)
 
     @event(Reopened)
-    def _reopened(self, audit: Audit, reason: str) -> None:
+    def _reopened(self, audit: Audit, reason: str, customer_id: UUID | None) -> None:
         self.status = "in_progress"

@@ -1,12 +1,14 @@
 """Customer complaint cases and suggestions (投诉建议): register, assign, first contact, actions,
 resolve, close, reopen. The deadlines a complaint is registered with come from `GrievanceTerms`
-(settings `SERVICECORE_GRIEVANCE_*`); the customer's words are sealed with their key."""
+(settings `SERVICECORE_GRIEVANCE_*`); the customer's words, and the staff's notes of each step,
+are sealed with their key."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -29,6 +31,7 @@ from domain.grievance import (
     SEVERITIES,
     Grievance,
     GrievanceRefused,
+    Seal,
     one_of,
 )
 from domain.work_order import WorkOrder
@@ -149,34 +152,41 @@ class Grievances:
         return self.app.execute(request, decide, (case_id,))
 
     def _step(self, request: Request, case_id: UUID,
-              change: Callable[[Session, Grievance], None]) -> CommandResult:
+              change: Callable[[Session, Grievance, Seal], None]) -> CommandResult:
+        """One step on the case; its free text sealed with the customer's key as it is now
+        (`[erased]` once the customer is: no key is made again)."""
         def decide(session: Session) -> Decision:
             case = session.target(Grievance, case_id, "case")
-            change(session, case)
+            change(session, case, partial(self.app.personal_data.seal_with_kept_key,
+                                          case.customer_id))
             return Decision(case, view(case))
 
         return self.app.execute(request, decide, (case_id,))
 
     def assign(self, request: Request, case_id: UUID, *, owner: str | None,
                note: str | None = None) -> CommandResult:
-        return self._step(request, case_id, lambda s, c: c.assign(
-            s.audit(c.store_id), owner, note))
+        return self._step(request, case_id, lambda s, c, seal: c.assign(
+            s.audit(c.store_id), owner, note, seal))
 
     def contact(self, request: Request, case_id: UUID, *, note: str | None = None
                 ) -> CommandResult:
-        return self._step(request, case_id, lambda s, c: c.contact(s.audit(c.store_id), note))
+        return self._step(request, case_id, lambda s, c, seal: c.contact(
+            s.audit(c.store_id), note, seal))
 
     def act(self, request: Request, case_id: UUID, *, action: str | None) -> CommandResult:
-        return self._step(request, case_id, lambda s, c: c.act(s.audit(c.store_id), action))
+        return self._step(request, case_id, lambda s, c, seal: c.act(
+            s.audit(c.store_id), action, seal))
 
     def resolve(self, request: Request, case_id: UUID, *, resolution: str | None,
                 accepted: bool) -> CommandResult:
-        return self._step(request, case_id, lambda s, c: c.resolve(
-            s.audit(c.store_id), resolution, accepted))
+        return self._step(request, case_id, lambda s, c, seal: c.resolve(
+            s.audit(c.store_id), resolution, accepted, seal))
 
     def close(self, request: Request, case_id: UUID, *, note: str | None = None
               ) -> CommandResult:
-        return self._step(request, case_id, lambda s, c: c.close(s.audit(c.store_id), note))
+        return self._step(request, case_id, lambda s, c, seal: c.close(
+            s.audit(c.store_id), note, seal))
 
     def reopen(self, request: Request, case_id: UUID, *, reason: str | None) -> CommandResult:
-        return self._step(request, case_id, lambda s, c: c.reopen(s.audit(c.store_id), reason))
+        return self._step(request, case_id, lambda s, c, seal: c.reopen(
+            s.audit(c.store_id), reason, seal))

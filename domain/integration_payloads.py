@@ -257,16 +257,19 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Assigned": fields("assignee note"),
         "Resolved": fields("resolution"),
     },
-    "Grievance": {  # a complaint case or suggestion: never the customer's words (sealed)
+    # a complaint case or suggestion: never the customer's words nor the staff's notes about
+    # the customer (both sealed with the customer's key; a step stored before kept its note in
+    # clear, which is not sent either)
+    "Grievance": {
         "Registered": fields("store_id customer_id kind channel category severity oem_case_no "
                              "work_order_id work_order_number vin follow_up_id contact_due "
                              "close_due"),
-        "Assigned": fields("owner previous note"),
-        "Contacted": fields("note"),
-        "ActionTaken": fields("action"),
-        "Resolved": fields("resolution accepted"),
-        "Closed": fields("note"),
-        "Reopened": fields("reason"),
+        "Assigned": fields("owner previous"),
+        "Contacted": nothing,
+        "ActionTaken": nothing,
+        "Resolved": fields("accepted"),
+        "Closed": nothing,
+        "Reopened": nothing,
     },
     "Technician": {
         "Registered": fields("user_id store_id"),

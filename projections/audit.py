@@ -109,7 +109,8 @@ def reason_of(event: Any) -> str | None:
     """Why it was done: the event's `reason`, or the reason an override of its own names
     (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`; the
     customer's decision on an estimate line keeps it as its `note`, which a change of mind
-    requires)."""
+    requires). A reason about the customer may be sealed (a complaint case's reopening): the
+    history opens it as it opens the changes."""
     if isinstance(event, WorkOrder.LineAuthorized):
         return event.note
     return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None)
@@ -123,7 +124,7 @@ def _history_entry(event: Any, opener: PersonalDataOpener,
         "event": type(event).__qualname__,
         "recorded_at": event.timestamp,
         "actor": actor(event),
-        "reason": reason_of(event),
+        "reason": opener.readable(reason_of(event), customer_id),
         "changes": opener.readable(changes, customer_id),
     }
 
@@ -171,6 +172,7 @@ def entry(notification_id: int, event: Any, opener: PersonalDataOpener,
     audit: Audit | None = getattr(event, "audit", None)
     event_type = type(event).__qualname__
     changes = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
+    customer = customer_of(event, customer_id)
     return {
         "notification_id": notification_id,
         "stream_type": event_type.split(".")[0],
@@ -180,10 +182,10 @@ def entry(notification_id: int, event: Any, opener: PersonalDataOpener,
         "actor": actor(event),
         "at": audit.at if audit else None,
         "recorded_at": event.timestamp,
-        "reason": reason_of(event),
+        "reason": opener.readable(reason_of(event), customer),
         "correlation_id": audit.correlation_id if audit else None,
         "idempotency_key": audit.idempotency_key if audit else None,
-        "changes": opener.readable(changes, customer_of(event, customer_id)),
+        "changes": opener.readable(changes, customer),
     }
 
 

@@ -3,11 +3,11 @@
 It finds; the event store answers. Per notification id: stream, type, version, who (store,
 user, role), correlation id, idempotency key, business time, the document number the event
 names (a work-order or settlement number), the work order it refers to (a stock item's issue
-or return for that work order, any event of its settlement, follow-up or complaint, a
-technician's assignment or clock, a cashier's money for its settlement), the customer it
-concerns and, for a read of a bank statement's payers, that statement (for the reads of
-personal data). The audit endpoints look notification ids up here
-and read the events themselves from the event store.
+or return for that work order, any event of its settlement, follow-up or complaint, or of a
+complaint case registered about the visit, a technician's assignment or clock, a cashier's
+money for its settlement), the customer it concerns and, for a read of a bank statement's
+payers, that statement (for the reads of personal data). The audit endpoints look
+notification ids up here and read the events themselves from the event store.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import psycopg
 from domain.cashier_day import CashierDay
 from domain.data_access import DataAccess
 from domain.follow_up import Complaint, FollowUp
+from domain.grievance import Grievance
 from domain.oem_claim import OemClaim
 from domain.repair_filing import RepairFiling
 from domain.settlement import Settlement
@@ -34,7 +35,7 @@ from projections.stock_batch import work_order_of
 
 # Streams that belong to one work order: their first event names it, the later ones do not.
 BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event, OemClaim.Event,
-             RepairFiling.Event)
+             RepairFiling.Event, Grievance.Event)
 COLUMNS = ("notification_id", "stream_id", "stream_type", "version", "event_type", "store_id",
            "user_id", "role", "correlation_id", "idempotency_key", "business_at", "number",
            "work_order_id", "customer_id", "statement_id")
@@ -59,8 +60,9 @@ def _number(event: Any) -> str | None:
 
 class AuditIndexView(ReadModel):
     name = "audit_index"
-    # 2: a read of a bank statement's payers names the statement (`statement_id`)
-    revision = 2
+    # 2: a read of a bank statement's payers names the statement (`statement_id`); 3: every
+    # step of a complaint case about a visit refers to it (before: its registration only)
+    revision = 3
     tables = {  # noqa: RUF012
         "audit_index": """
             notification_id bigint PRIMARY KEY, stream_id uuid NOT NULL,
@@ -105,7 +107,8 @@ class AuditIndexView(ReadModel):
     @staticmethod
     def _preload(conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
                  suffix: str) -> dict[UUID, UUID]:
-        """The work orders of the settlements, follow-ups and complaints this batch touches."""
+        """The work orders of the settlements, follow-ups, complaints and complaint cases this
+        batch touches."""
         wanted = {e.originator_id for _, e in events if isinstance(e, BELONGING)}
         wanted |= {e.settlement_id for _, e in events
                    if isinstance(e, CashierDay.MoneyIn | CashierDay.MoneyOut)}

@@ -4,8 +4,11 @@ One row per Grievance stream: the store, the customer, what it is about (a visit
 follow-up call it came from), channel, category, severity, the OEM's case number, its status
 and owner, the deadlines it was registered with, when it was first contacted, resolved (and
 whether the customer accepted) and closed, how many actions and reopenings it took, who did
-the last step and when. The customer's words stay sealed here as in the event (`words`): the
-read opens them with the customer's key, so an erasure needs nothing of this view.
+the last step and when. The customer's words stay sealed here as in the event (`words`), and
+so does the resolution (`resolution`: staff's text about the customer, sealed since the step's
+v2): the read opens them with the customer's key, so an erasure needs nothing of them. A
+resolution stored in clear before v2 is scrubbed here when the customer is erased (its event
+cannot change: README, "Customer complaint cases").
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ from typing import Any
 
 import psycopg
 
+from domain.customer import Customer
 from domain.grievance import Grievance
+from domain.pii import ERASED, TOKEN_PREFIX
 from projections.base import Index, ReadModel, page, rows, store_scope
 
 
 class GrievancesView(ReadModel):
     name = "grievances"
+    # 2: the resolution sealed (Grievance.Resolved v2), one in clear scrubbed by the customer's
+    # erasure; the cases listed per customer (the customer 360)
+    revision = 2
     tables = {  # noqa: RUF012
         "grievances": """
             grievance_id uuid PRIMARY KEY, store_id text NOT NULL, customer_id uuid NOT NULL,
@@ -35,14 +43,24 @@ class GrievancesView(ReadModel):
             registered_by text NOT NULL, changed_at timestamptz NOT NULL,
             changed_by text NOT NULL, changed_role text NOT NULL, version integer NOT NULL""",
     }
-    indexes = (Index("grievances", "grievances_store_idx", "(store_id, status, registered_at)"),)
-    handles = (Grievance.Event,)
+    indexes = (Index("grievances", "grievances_store_idx", "(store_id, status, registered_at)"),
+               Index("grievances", "grievances_customer_idx", "(customer_id, registered_at)"))
+    handles = (Grievance.Event, Customer.Erased)
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
         with conn.cursor() as cur:
             for _, e in events:
-                cur.execute(*_statement(e, suffix))
+                cur.execute(*(_scrubbed(e, suffix) if isinstance(e, Customer.Erased)
+                              else _statement(e, suffix)))
+
+
+def _scrubbed(e: Customer.Erased, s: str) -> tuple[str, Sequence[Any]]:
+    """An erased customer's resolutions kept in clear (stored before they were sealed) read
+    as erased; the sealed ones need nothing: their key is gone."""
+    return (f"""UPDATE grievances{s} SET resolution = %s WHERE customer_id = %s
+                AND resolution IS NOT NULL AND left(resolution, %s) <> %s""",
+            (ERASED, e.originator_id, len(TOKEN_PREFIX), TOKEN_PREFIX))
 
 
 def _statement(e: Any, s: str) -> tuple[str, Sequence[Any]]:
@@ -108,7 +126,8 @@ def list_grievances(conn: psycopg.Connection[Any], stores: Sequence[str], *, now
                     overdue: bool | None = None, limit: int = 50,
                     offset: int = 0) -> dict[str, Any]:
     """The cases of the caller's stores (or `store_id`'s), by status, category and kind;
-    `overdue`: only those late (or, false, only those not); the oldest registration first."""
+    `overdue`: only those late (or, false, only those not); the oldest registration first.
+    The `resolution` as stored (sealed: the caller opens it)."""
     scope, scoped = store_scope(stores)
     params: list[Any] = [now, *scoped]
     clauses = [scope]
@@ -130,6 +149,16 @@ def overdue_grievances(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     sql = f"SELECT {COLUMNS} FROM {NOW} WHERE {scope} AND ({LATE})"
     return page(conn, sql, [now, *scoped], order_by="least(CASE WHEN contacted_at IS NULL THEN "
                 "contact_due END, close_due), id", limit=limit, offset=offset)
+
+
+def customer_grievances(conn: psycopg.Connection[Any], customer_id: Any, *, now: datetime,
+                        limit: int, offset: int) -> dict[str, Any]:
+    """The customer's cases in every store, newest first, as the list shows them plus their
+    sealed `words` (the caller opens them) and `open` (not closed)."""
+    sql = (f"SELECT {COLUMNS}, words, status <> 'closed' AS open FROM {NOW} "
+           "WHERE customer_id = %s")
+    return page(conn, sql, [now, customer_id], order_by="registered_at DESC, id",
+                limit=limit, offset=offset)
 
 
 def get_grievance(conn: psycopg.Connection[Any], grievance_id: Any, stores: Sequence[str], *,

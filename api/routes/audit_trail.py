@@ -57,6 +57,7 @@ HISTORY = {
     "Appointment": "/appointments/{}/history",
     "FollowUp": "/follow-ups/{}/history",
     "Complaint": "/complaints/{}/history",
+    "Grievance": "/grievances/{}/history",
     "ProgressLinks": "/progress-links/{}/history",
     "PurchaseOrder": "/purchase-orders/{}/history",
     "Transfer": "/stock/transfers/{}/history",
@@ -171,10 +172,11 @@ def _invoice_use(ctx: Ctx, store_id: str, number: str) -> dict[str, Any] | None:
 def timeline(work_order_id: UUID, ctx: Ctx, reading: Auditor, response: Response,
              limit: Limit = 500, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The visit across its streams, in log order: the work order, the stock items' issues and
-    returns for it, its settlement, follow-up, complaint and warranty claim at the OEM, the
-    technicians' assignments and clocks for it, its appointment, and the cashier's money for
-    its settlement. One page of it, as a stream's history is paged (`total`, `limit`,
-    `offset`, `items`); `streams` counts the whole visit's events per stream."""
+    returns for it, its settlement, follow-up, complaint, the complaint cases (投诉) registered
+    about it and its warranty claim at the OEM, the technicians' assignments and clocks for it,
+    its appointment, and the cashier's money for its settlement. One page of it, as a
+    stream's history is paged (`total`, `limit`, `offset`, `items`); `streams` counts the
+    whole visit's events per stream."""
     _fresh(ctx, response, wait_for)
     opened = next(iter(ctx.app.events.get(work_order_id, lte=1)), None)
     if not isinstance(opened, WorkOrder.Opened) or not _visible(reading,

@@ -3,7 +3,7 @@ customer 360, history, and erasure on request (PIPL)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
+from api.grievance_reads import opened
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
@@ -29,14 +30,17 @@ from api.schemas_crm import (
 from domain.common import NotFound
 from projections.crm_as_of import customer_as_of
 from projections.customer_queries import (
+    SECTION_ITEMS,
     customer_360,
     customer_section,
     customer_store,
     find_customers,
 )
+from projections.grievances import customer_grievances
 
 router = APIRouter(prefix="/customers", tags=["customers"], route_class=JsonBodyRoute)
 VIEW = "customers"
+GRIEVANCES = "grievances"  # the complaint cases' view, which the 360 reads too
 Reader = Annotated[PiiReader, Depends(pii_reader("customers.read"))]
 RegisterCmd = Annotated[Command, Depends(command("customers.register"))]
 
@@ -122,7 +126,8 @@ def lookup(ctx: Ctx, reading: Reader,
 @router.get("/{customer_id}")
 def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader, as_of: AsOf = None,
                     wait_for: WaitFor = None) -> Any:
-    """The customer 360: vehicles, visits, spend, open work orders, complaints, points; with
+    """The customer 360: vehicles, visits, spend, open work orders, complaints, complaint
+    cases (`grievances`: the customer's words and the resolution opened), points; with
     `as_of` (a moment, or a day: its end in the store's time zone) the customer as they stood
     then, replayed from their events: details, consent per channel, tags set by hand, points
     (404 before the registration, as outside the token's stores; `wait_for` does not apply).
@@ -131,13 +136,17 @@ def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader, as_of: AsOf = 
     if moment is not None:
         return _as_of(ctx, reading, customer_id, moment)
     wait_for_projection(ctx, VIEW, wait_for)
+    wait_for_projection(ctx, GRIEVANCES, wait_for)
     today = ctx.today()
     with ctx.pool.connection() as conn:
         found = customer_360(conn, customer_id, reading.stores, rules=ctx.tag_rules,
                              today=today)
-    if found is None:
-        raise NotFound(f"customer {customer_id} not found")
-    reading.record(_shown([found]), "customer 360")
+        if found is None:
+            raise NotFound(f"customer {customer_id} not found")
+        cases = customer_grievances(conn, customer_id, now=datetime.now(UTC),
+                                    limit=SECTION_ITEMS, offset=0)
+    found["grievances"], found["grievances_count"] = cases["items"], cases["total"]
+    reading.record([*_shown([found]), *opened(reading, found["grievances"])], "customer 360")
     return found
 
 
@@ -170,6 +179,22 @@ def customer_history(customer_id: UUID, ctx: Ctx, reading: Annotated[
     return found.page
 
 
+@router.get("/{customer_id}/grievances", response_model=Page)
+def customer_cases(customer_id: UUID, ctx: Ctx, reading: Reader, limit: Limit = 200,
+                   offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The customer's complaint cases and suggestions (投诉建议), as the 360 lists them
+    (newest first, `open` while not closed), a page at a time: the customer's words and the
+    resolution opened (an auditor's read recorded)."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    wait_for_projection(ctx, GRIEVANCES, wait_for)
+    with ctx.pool.connection() as conn:
+        _require_customer(conn, customer_id, reading)
+        found = customer_grievances(conn, customer_id, now=datetime.now(UTC), limit=limit,
+                                    offset=offset)
+    reading.record(opened(reading, found["items"]), "customer grievances")
+    return found
+
+
 Section = Literal["visits", "open-work-orders", "vehicles", "complaints", "appointments",
                   "points-history"]
 
@@ -182,8 +207,13 @@ def customer_list(customer_id: UUID, section: Section, ctx: Ctx, reading: Reader
     `complaints`, upcoming `appointments`, `points-history` (newest first)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        store = customer_store(conn, customer_id)
-        if store is None or ("*" not in reading.stores and store not in reading.stores):
-            raise NotFound(f"customer {customer_id} not found")
+        _require_customer(conn, customer_id, reading)
         return customer_section(conn, customer_id, section.replace("-", "_"),
                                 today=ctx.today(), limit=limit, offset=offset)
+
+
+def _require_customer(conn: Any, customer_id: UUID, reading: PiiReader) -> None:
+    """404 unless the customer is registered in one of the caller's stores."""
+    store = customer_store(conn, customer_id)
+    if store is None or ("*" not in reading.stores and store not in reading.stores):
+        raise NotFound(f"customer {customer_id} not found")

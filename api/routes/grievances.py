@@ -15,7 +15,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
-from api.auth import Principal
 from api.booleans import Boolean
 from api.deps import (
     Command,
@@ -25,13 +24,13 @@ from api.deps import (
     StoreId,
     WaitFor,
     command,
-    reader,
     wait_for_projection,
 )
+from api.grievance_reads import show
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit, Page
-from api.pii_reads import PiiReader, pii_reader, shows_personal_data
+from api.pii_reads import PiiReader, pii_reader
 from api.schemas import Body, CommandAccepted, example
 from domain.common import NotFound
 from domain.grievance import (
@@ -52,9 +51,8 @@ from projections.repair_records import stores_asked
 router = APIRouter(tags=["customer complaint cases"], route_class=JsonBodyRoute)
 VIEW = "grievances"
 CaseCmd = Annotated[Command, Depends(command("grievances.manage"))]
-Reader = Annotated[Principal, Depends(reader("grievances.read"))]
-WordsReader = Annotated[PiiReader, Depends(pii_reader("grievances.read"))]
-Auditor = Annotated[Principal, Depends(reader("audit.grievances"))]
+Reader = Annotated[PiiReader, Depends(pii_reader("grievances.read"))]
+Auditor = Annotated[PiiReader, Depends(pii_reader("audit.grievances"))]
 HistoryReader = Annotated[PiiReader, Depends(pii_reader("audit.grievances"))]
 Kind = Literal["complaint", "suggestion"]
 Channel = Literal["phone", "in_store", "wechat", "oem_hotline", "follow_up"]
@@ -194,22 +192,25 @@ def reopen(grievance_id: UUID, body: GrievanceReopenIn, cmd: CaseCmd, ctx: Ctx) 
 
 
 @router.get("/grievances", response_model=Page)
-def grievances(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+def grievances(ctx: Ctx, reading: Reader, store_id: IdFilter = None,
                status: CaseStatus | None = None, category: Category | None = None,
                kind: Kind | None = None, overdue: bool | None = None, limit: Limit = 50,
                offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The cases of the caller's stores (or `store_id`'s), by `status`, `category`, `kind`;
     `overdue=true`: late for first contact or closure. The oldest first, without the
-    customer's words (`GET /grievances/{id}` has them)."""
+    customer's words (`GET /grievances/{id}` has them); the `resolution` opened with the
+    customer's key (an auditor's read recorded)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_grievances(conn, principal.stores, now=datetime.now(UTC),
-                               store_id=store_id, status=status, category=category, kind=kind,
-                               overdue=overdue, limit=limit, offset=offset)
+        found = list_grievances(conn, reading.stores, now=datetime.now(UTC),
+                                store_id=store_id, status=status, category=category,
+                                kind=kind, overdue=overdue, limit=limit, offset=offset)
+    show(reading, found["items"], "grievances")
+    return found
 
 
 @router.get("/grievances/{grievance_id}")
-def grievance(grievance_id: UUID, ctx: Ctx, reading: WordsReader,
+def grievance(grievance_id: UUID, ctx: Ctx, reading: Reader,
               wait_for: WaitFor = None) -> Any:
     """One case as in the list, with the customer's `words` (null for a role that may not
     read customers; `[erased]` once the customer is; an auditor's read is recorded)."""
@@ -218,19 +219,15 @@ def grievance(grievance_id: UUID, ctx: Ctx, reading: WordsReader,
         found = get_grievance(conn, grievance_id, reading.stores, now=datetime.now(UTC))
     if found is None:
         raise NotFound(f"case {grievance_id} not found")
-    customer = UUID(found["customer_id"])
-    found["words"] = (reading.opener()(customer, found["words"])
-                      if reading.sees_personal_data else None)
-    if shows_personal_data(found["words"]):
-        reading.record([(customer, str(found["store_id"]))], "grievance")
+    show(reading, [found], "grievance")
     return found
 
 
 @router.get("/grievances/{grievance_id}/history", response_model=HistoryPage)
 def grievance_history(grievance_id: UUID, ctx: Ctx, reading: HistoryReader,
                       limit: Limit = 500, offset: Offset = 0) -> Any:
-    """Every event of the case with who, when and why; the customer's words opened (an
-    auditor's read recorded)."""
+    """Every event of the case with who, when and why; the customer's words and the staff's
+    notes opened (an auditor's read recorded)."""
     opener = reading.opener()
     found = stream_history(ctx, grievance_id, "Grievance", reading.stores,
                            f"case {grievance_id} not found", limit=limit, offset=offset,
@@ -240,12 +237,14 @@ def grievance_history(grievance_id: UUID, ctx: Ctx, reading: HistoryReader,
 
 
 @router.get("/audit/grievances/overdue", response_model=Page)
-def overdue_cases(ctx: Ctx, principal: Auditor, store_id: IdFilter = None, limit: Limit = 50,
+def overdue_cases(ctx: Ctx, reading: Auditor, store_id: IdFilter = None, limit: Limit = 50,
                   offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The complaints of the caller's stores (or `store_id`'s) late for their first contact
     (`contact_late`) or their closure (`close_late`), the earliest due first."""
-    stores = stores_asked(principal.stores, store_id)
+    stores = stores_asked(reading.stores, store_id)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return overdue_grievances(conn, stores, now=datetime.now(UTC), limit=limit,
-                                  offset=offset)
+        found = overdue_grievances(conn, stores, now=datetime.now(UTC), limit=limit,
+                                   offset=offset)
+    show(reading, found["items"], "overdue grievances")
+    return found

@@ -90,6 +90,7 @@ def test_unknown_work_order_is_404_for_reads_and_commands(client: TestClient, au
                         json={"location": "cage"}), 404, "not-found")
     problem(client.get(f"/grievances/{uuid4()}", headers=advisor), 404, "not-found")
     problem(client.get(f"/grievances/{uuid4()}/history", headers=advisor), 404, "not-found")
+    problem(client.get(f"/customers/{uuid4()}/grievances", headers=advisor), 404, "not-found")
     problem(client.post(f"/grievances/{uuid4()}/first-contact", headers=advisor, json={}),
             404, "not-found")
     problem(client.post(f"/stores/{store_id}/grievances", headers=advisor, json={

@@ -2,11 +2,14 @@
 hotline goes from registration to closure and is reopened; steps out of order are 409 naming
 the status, bad input 422, unknown cases 404, none of them storing anything; the lists page and
 filter; a complaint past its deadlines is overdue, a suggestion never; a dissatisfied follow-up
-call opens one case, once; the customer's words are sealed and gone once the customer is
-erased; the view rebuilt from the events equals the live one."""
+call opens one case, once; the customer's words and the staff's notes are sealed and gone
+once the customer is erased (notes stored in clear before they were sealed stay readable in
+the events, the view scrubs its copy); the view rebuilt from the events equals the live one."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.application import Request
-from domain.common import Caller, stable_id
+from domain.common import Audit, Caller, stable_id
+from domain.grievance import Grievance
 from domain.grievances import Grievances, GrievanceTerms
 from domain.pii import ERASED
 from servicecore import cli
@@ -29,6 +33,17 @@ from tests.scratch_systems import served_module
 
 served, container, client = served_module("sc_grievances", projections=True)
 WORDS = "刹车又响了，上周刚修过，太失望了"
+STEPS = (("assignment", {"owner": "csr-li", "note": "she prefers calls after six"}),
+         ("first-contact", {"note": "apologised, re-check booked for Friday"}),
+         ("actions", {"action": "brakes re-checked with her on the lift"}),
+         ("resolution", {"resolution": "pads replaced free of charge", "accepted": True}),
+         ("closure", {"note": "she confirmed the noise is gone"}),
+         ("reopening", {"reason": "she called: the noise came back"}))
+NOTE_FIELDS = {"Assigned": "note", "Contacted": "note", "ActionTaken": "action",
+               "Resolved": "resolution", "Closed": "note", "Reopened": "reason"}
+OLD = Audit("adv-old", "advisor", "S01", datetime.now(UTC), "corr-old")
+NOTED = [(field, body[field]) for (_, body), field in zip(STEPS, NOTE_FIELDS.values(),
+                                                          strict=True)]
 
 
 def _refused(client: TestClient, method: str, url: str, headers: dict[str, str], body: Any,
@@ -210,23 +225,106 @@ def test_the_customers_words_are_sealed_and_erased_with_the_customer(
     customer = _customer(client, advisor, store_id)
     case = post(client, f"/stores/{store_id}/grievances", advisor,
                 {**_complaint(), "customer_id": customer}, 201)
-    (registered,) = container.app.events.get(UUID(case["id"]))
+    at_case = f"/grievances/{case['id']}"
+    for step, body in STEPS:
+        post(client, f"{at_case}/{step}", advisor, body)
+    # The words and every note of the staff's are sealed in the events and in the view.
+    registered, *steps = container.app.events.get(UUID(case["id"]))
     assert registered.words.startswith("pii1:") and WORDS not in registered.words
+    for event, (field, text) in zip(steps, NOTED, strict=True):
+        sealed = getattr(event, field)
+        assert sealed.startswith("pii1:") and text not in sealed, (event, field)
+        assert event.customer_id == UUID(customer)
     wait_for_projection(container, "grievances")
     with container.pool.connection() as conn:
         row = conn.execute("SELECT t::text FROM grievances t WHERE grievance_id = %s",
                            (case["id"],)).fetchone()
-    assert row is not None and WORDS not in row[0]
-    assert get(client, f"/grievances/{case['id']}", auditor)["words"] == WORDS
+        raw = b"".join(bytes(r[0]) for r in conn.execute(
+            "SELECT state FROM servicecore_events WHERE originator_id = %s", (case["id"],)))
+    assert row is not None and WORDS not in row[0] and "free of charge" not in row[0]
+    assert not any(text.encode() in raw for _, text in NOTED)
+    # Opened for the desk and the auditor: the case, the lists, the history, the 360.
+    assert _shown(client, auditor, case["id"], customer, store_id) == _clear()
+    assert _shown(client, manager, case["id"], customer, store_id) == _clear()
     post(client, f"/customers/{customer}/erasure", manager,
          {"reason": "customer request under PIPL art. 47"})
-    at_case = f"/grievances/{case['id']}"
-    assert get(client, at_case, auditor, wait_for=head(client))["words"] == ERASED
-    assert get(client, f"{at_case}/history", auditor)["items"][0]["changes"]["words"] == ERASED
-    # Every other fact of the case stands; no case is taken for an erased customer.
+    wait = head(client)
+    assert _shown(client, auditor, case["id"], customer, store_id, wait) == _clear(ERASED)
+    # Every other fact of the case stands; no case is taken for an erased customer; a step
+    # taken after the erasure keeps no note (no key is made again).
     assert get(client, at_case, manager)["oem_case_no"] == "VW-CR-0042"
     _refused(client, "POST", f"/stores/{store_id}/grievances", advisor,
              {**_complaint(), "customer_id": customer}, 409)
+    post(client, f"{at_case}/actions", advisor, {"action": "called her after the erasure"})
+    assert list(container.app.events.get(UUID(case["id"])))[-1].action == ERASED
+    assert container.app.personal_data.keys.get_key(UUID(customer)) is None
+
+
+def _clear(erased: str | None = None) -> dict[str, Any]:
+    """What `_shown` answers while the customer's key opens her data (or once erased)."""
+    notes = [erased or text for _, text in NOTED]
+    return {"words": [erased or WORDS] * 3, "resolution": [notes[3]] * 4,
+            "history": [erased or WORDS, *notes[:-1]], "reason": notes[-1]}
+
+
+def _shown(client: TestClient, headers: dict[str, str], case: str, customer: str,
+           store_id: str, wait: int | None = None) -> dict[str, Any]:
+    """The customer's words and the staff's notes as the case, its store's list, the
+    customer's cases, the 360 and the case's history show them."""
+    one = get(client, f"/grievances/{case}", headers, wait_for=wait or head(client))
+    (listed,) = get(client, "/grievances", headers, store_id=store_id)["items"]
+    (hers,) = get(client, f"/customers/{customer}/grievances", headers)["items"]
+    (in_360,) = get(client, f"/customers/{customer}", headers)["grievances"]
+    history = get(client, f"/grievances/{case}/history", headers)["items"]
+    texts = [h["changes"].get(field) for h, field in zip(
+        history, ("words", *NOTE_FIELDS.values()), strict=False)]
+    return {"words": [one["words"], hers["words"], in_360["words"]],
+            "resolution": [x["resolution"] for x in (one, listed, hers, in_360)],
+            "history": texts[:-1], "reason": history[6]["reason"]}
+
+
+def test_notes_stored_in_clear_before_they_were_sealed_stay_readable(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    customer = _customer(client, advisor, store_id)
+    case = post(client, f"/stores/{store_id}/grievances", advisor,
+                {**_complaint(), "customer_id": customer}, 201)["id"]
+    post(client, f"/grievances/{case}/assignment", advisor, {"owner": "csr-li"})
+    post(client, f"/grievances/{case}/first-contact", advisor, {})
+    # Two steps as they were stored before their text was sealed (v1: in clear, no customer).
+    _stored_in_clear(container, case, lambda c, seal: c.act(OLD, "re-checked", seal))
+    _stored_in_clear(container, case, lambda c, seal: c.resolve(OLD, "a refund", True, seal))
+    wait = head(client)
+    assert get(client, f"/grievances/{case}", manager, wait_for=wait)["resolution"] == "a refund"
+    history = get(client, f"/grievances/{case}/history", manager)["items"]
+    assert [h["changes"].get("action") or h["changes"].get("resolution")
+            for h in history[3:]] == ["re-checked", "a refund"]
+    assert [h["changes"]["customer_id"] for h in history[3:]] == [None, None]
+    # The case goes on from them; once she is erased the view's copy is scrubbed, while the
+    # events, which cannot change, keep those two notes readable.
+    post(client, f"/grievances/{case}/closure", advisor, {})
+    post(client, f"/customers/{customer}/erasure", manager, {"reason": "PIPL request"})
+    one = get(client, f"/grievances/{case}", manager, wait_for=head(client))
+    assert (one["resolution"], one["words"], one["status"]) == (ERASED, ERASED, "closed")
+    history = get(client, f"/grievances/{case}/history", manager)["items"]
+    assert [h["changes"].get("action") or h["changes"].get("resolution")
+            for h in history[3:5]] == ["re-checked", "a refund"]
+
+
+def _stored_in_clear(container: Container, case: str,
+                     step: Callable[[Grievance, Callable[[str], str]], None]) -> None:
+    """A step of the case stored as version 1 of its event stored it: its text in clear, no
+    customer named, no class_version."""
+    aggregate = container.app.repository.get(UUID(case))
+    step(aggregate, lambda text: text)
+    (event,) = aggregate.collect_events()
+    stored = container.app.mapper.to_stored_event(event)
+    state = json.loads(stored.state)
+    assert state.pop("class_version") == 2 and state.pop("customer_id")
+    container.app.recorder.insert_events([type(stored)(
+        stored.originator_id, stored.originator_version, stored.topic,
+        json.dumps(state).encode())])
 
 
 def test_a_rebuild_of_the_grievances_view_equals_the_live_one(
@@ -240,13 +338,23 @@ def test_a_rebuild_of_the_grievances_view_equals_the_live_one(
                     {**_complaint(), "customer_id": customer}, 201)
         at_case = f"/grievances/{case['id']}"
         if n:
-            post(client, f"{at_case}/assignment", advisor, {"owner": "csr-li"})
+            post(client, f"{at_case}/assignment", advisor, {"owner": "csr-li", "note": "now"})
         if n == 2:
-            post(client, f"{at_case}/first-contact", advisor, {})
+            post(client, f"{at_case}/first-contact", advisor, {"note": "she was upset"})
             post(client, f"{at_case}/resolution", advisor,
                  {"resolution": "apologised", "accepted": False})
             post(client, f"{at_case}/closure", advisor, {})
             post(client, f"{at_case}/reopening", advisor, {"reason": "came back"})
+    # Another customer's case resolved in clear (a step stored before it was sealed), and
+    # her erasure, which scrubs the view's copy of it.
+    erased = _customer(client, advisor, store_id)
+    case = post(client, f"/stores/{store_id}/grievances", advisor,
+                {**_complaint(), "customer_id": erased}, 201)["id"]
+    post(client, f"/grievances/{case}/assignment", advisor, {"owner": "csr-li"})
+    post(client, f"/grievances/{case}/first-contact", advisor, {})
+    _stored_in_clear(container, case, lambda c, seal: c.resolve(OLD, "a refund", True, seal))
+    post(client, f"/customers/{erased}/erasure", auth("manager", "m", [store_id]),
+         {"reason": "PIPL request"})
     wait_for_projection(container, "grievances")
 
     def table() -> list[str]:
@@ -255,7 +363,8 @@ def test_a_rebuild_of_the_grievances_view_equals_the_live_one(
                 "SELECT t::text FROM grievances t ORDER BY t::text").fetchall()]
 
     live = table()
-    assert len(live) >= 3
+    ours = [row for row in live if f",{store_id}," in row]
+    assert len(ours) == 4 and sum(ERASED in row for row in ours) == 1  # the scrubbed one
     for name, value in (("DATABASE_URL", database_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),
                         ("SERVICECORE_DATA_DIR", str(tmp_path)),
                         ("SERVICECORE_PROJECTION_BATCH_SIZE", "3")):

@@ -1,7 +1,7 @@
 """The audit index: one row per stored event, equal to the log; `servicecore projections
 rebuild` reproduces the live index row for row; a runner stopped mid-stream and resumed with
-another batch size ends equal too (the work order of a settlement's later events is carried
-across batches)."""
+another batch size ends equal too (the work order of a settlement's or a complaint case's
+later events is carried across batches)."""
 
 from __future__ import annotations
 
@@ -51,13 +51,22 @@ def _tables(container: Container, suffix: str = "") -> Tables:
 
 
 def _history(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
-    """A whole visit, and a deposit that opens a settlement in the same save as the money."""
+    """A whole visit, a complaint case about it taken a few steps, and a deposit that opens a
+    settlement in the same save as the money."""
     visit = full_visit(client, auth, store_id)
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    case = post(client, f"/stores/{store_id}/grievances", advisor, {
+        "customer_id": visit["customer_id"], "work_order_id": visit["work_order_id"],
+        "kind": "complaint", "channel": "phone", "category": "waiting_time",
+        "words": "waited two hours"}, 201)["id"]
+    for step, body in (("assignment", {"owner": "csr-li"}), ("first-contact", {"note": "ok"}),
+                       ("actions", {"action": "talked to the workshop"})):
+        post(client, f"/grievances/{case}/{step}", advisor, body)
     _, deposit_wo = ready_for_settlement(client, auth, store_id)
     post(client, "/payments", auth("cashier", "cash-" + store_id, [store_id]), {
         "work_order_id": deposit_wo, "method": "cash", "amount": "100.00",
         "tendered": "100.00"}, 201)
-    return {**visit, "deposit_work_order_id": deposit_wo}
+    return {**visit, "deposit_work_order_id": deposit_wo, "grievance_id": case}
 
 
 def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
@@ -84,6 +93,8 @@ def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
         money = conn.execute("""SELECT work_order_id FROM audit_index
             WHERE event_type = 'CashierDay.MoneyIn' AND store_id = %s
             ORDER BY notification_id""", (store_id,)).fetchall()
+        case = conn.execute("""SELECT work_order_id, customer_id FROM audit_index
+            WHERE stream_id = %s ORDER BY version""", (history["grievance_id"],)).fetchall()
     assert rows == [(n, e.originator_id, e.originator_version, type(e).__qualname__)
                     for n, e in stored]
     assert statement_reads == [("DataAccess.PersonalDataRead", None)]
@@ -91,6 +102,9 @@ def test_the_index_holds_every_event_and_a_rebuild_by_command_equals_it(
     # was opened by that very payment.
     assert [row[0] for row in money] == [UUID(history["work_order_id"]),
                                          UUID(history["deposit_work_order_id"])]
+    # Every step of the complaint case about the visit names the visit and the customer.
+    visit, customer = UUID(history["work_order_id"]), UUID(history["customer_id"])
+    assert case == [(visit, customer)] * 4
 
     # The operator rebuilds the index by command (small batches, so saves straddle them).
     for name, value in (("DATABASE_URL", served.app_url), ("SERVICECORE_JWT_SECRET", JWT_SECRET),

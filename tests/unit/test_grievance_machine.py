@@ -3,8 +3,9 @@ reference table of which step each status allows.
 
 Any step may be tried in any status. The case is in exactly one status of the five; a refused
 step (409 naming the status) emits nothing and changes nothing; after a close nothing but a
-reopen is taken; replaying the events after a round trip through the application's JSON
-mapper rebuilds the aggregate.
+reopen is taken; every step names the customer and keeps its free text sealed with their key;
+replaying the events after a round trip through the application's JSON mapper rebuilds the
+aggregate.
 """
 
 from __future__ import annotations
@@ -25,11 +26,23 @@ from domain.common import Audit, IllegalTransition, InvalidInput
 from domain.grievance import STATUSES, Grievance
 from domain.grievances import GrievanceTerms, Intake
 from domain.integration_events import IntegrationMapper
+from domain.pii import ERASED, MemoryKeyStore, PersonalData, is_sealed
 
 AT = datetime(2026, 5, 1, 2, 30, tzinfo=UTC)
 DESK = Audit("adv-1", "advisor", "S01", AT, "corr-1")
 CUSTOMER_ID = UUID("00000000-0000-4000-8000-000000000007")
 MAPPER = ServiceCore().mapper
+KEYS = PersonalData(MemoryKeyStore())
+# the free text of each step, by event: what the machine wrote is what the key opens
+TEXT = {"Assigned": "note", "Contacted": "note", "ActionTaken": "action",
+        "Resolved": "resolution", "Closed": "note", "Reopened": "reason"}
+
+
+def seal(text: str) -> str:
+    return KEYS.seal_with_kept_key(CUSTOMER_ID, text)
+
+
+KEYS.keys.create_key(CUSTOMER_ID)
 # status -> step -> the status after it
 ALLOWED = {
     "registered": {"assign": "assigned"},
@@ -85,27 +98,28 @@ class GrievanceMachine(RuleBasedStateMachine):
     @rule()
     def assign(self) -> None:
         self.owners += 1
-        self._try("assign", lambda: self.case.assign(DESK, f"csr-{self.owners}", None))
+        self._try("assign", lambda: self.case.assign(DESK, f"csr-{self.owners}", None, seal))
 
-    @rule()
-    def contact(self) -> None:
-        self._try("contact", lambda: self.case.contact(DESK, "called back"))
+    @rule(note=st.sampled_from([None, "she was upset", "  "]))
+    def contact(self, note: str | None) -> None:
+        self._try("contact", lambda: self.case.contact(DESK, note, seal))
 
     @rule()
     def act(self) -> None:
-        self._try("act", lambda: self.case.act(DESK, "technician re-checked the brakes"))
+        self._try("act", lambda: self.case.act(DESK, "technician re-checked the brakes", seal))
 
     @rule(accepted=st.booleans())
     def resolve(self, accepted: bool) -> None:
-        self._try("resolve", lambda: self.case.resolve(DESK, "pads replaced free", accepted))
+        self._try("resolve", lambda: self.case.resolve(DESK, "pads replaced free", accepted,
+                                                       seal))
 
-    @rule()
-    def close(self) -> None:
-        self._try("close", lambda: self.case.close(DESK, None))
+    @rule(note=st.sampled_from([None, "customer confirmed on the phone"]))
+    def close(self, note: str | None) -> None:
+        self._try("close", lambda: self.case.close(DESK, note, seal))
 
     @rule()
     def reopen(self) -> None:
-        self._try("reopen", lambda: self.case.reopen(DESK, "the noise came back"))
+        self._try("reopen", lambda: self.case.reopen(DESK, "the noise came back", seal))
 
     @invariant()
     def the_case_is_in_exactly_the_status_the_reference_says(self) -> None:
@@ -116,6 +130,15 @@ class GrievanceMachine(RuleBasedStateMachine):
         for before, after in zip(self.seen, self.seen[1:], strict=False):
             if before == "close":
                 assert after == "reopen"
+
+    @invariant()
+    def every_step_names_the_customer_and_seals_its_text(self) -> None:
+        for step in self.events[1:]:
+            assert step.customer_id == CUSTOMER_ID  # type: ignore[attr-defined]
+            text = getattr(step, TEXT[type(step).__name__])
+            assert text is None or is_sealed(text), text
+            opened = KEYS.open(CUSTOMER_ID, text)
+            assert opened is None or opened.strip() and opened != ERASED
 
     @invariant()
     def replaying_the_stored_events_rebuilds_it(self) -> None:
@@ -132,10 +155,10 @@ TestGrievance = GrievanceMachine.TestCase
 
 def test_bad_input_is_refused_naming_its_field_before_the_status_is_asked() -> None:
     case = registered()
-    for step, field in ((lambda: case.assign(DESK, "  ", None), "owner"),
-                        (lambda: case.act(DESK, "no"), "action"),
-                        (lambda: case.resolve(DESK, "", True), "resolution"),
-                        (lambda: case.reopen(DESK, "x"), "reason")):
+    for step, field in ((lambda: case.assign(DESK, "  ", None, seal), "owner"),
+                        (lambda: case.act(DESK, "no", seal), "action"),
+                        (lambda: case.resolve(DESK, "", True, seal), "resolution"),
+                        (lambda: case.reopen(DESK, "x", seal), "reason")):
         with pytest.raises(InvalidInput) as refused:
             step()
         assert refused.value.extra["field"] == field
@@ -164,12 +187,12 @@ def test_deadlines_by_severity_and_none_for_a_suggestion() -> None:
     assert terms.due("suggestion", "serious", AT) == (None, None)
 
 
-def test_the_relay_publishes_each_step_without_the_customers_words() -> None:
+def test_the_relay_publishes_each_step_without_the_customers_words_nor_the_notes() -> None:
     case = registered()
-    case.assign(DESK, "csr-1", "the service manager's")
-    case.contact(DESK, None)
-    case.resolve(DESK, "refund of the diagnosis fee", True)
-    case.close(DESK, None)
+    case.assign(DESK, "csr-1", "the service manager's", seal)
+    case.contact(DESK, "she was upset", seal)
+    case.resolve(DESK, "refund of the diagnosis fee", True, seal)
+    case.close(DESK, "customer confirmed", seal)
     relay = IntegrationMapper(MAPPER)
     sent = [relay.to_message(n, MAPPER.to_stored_event(e))
             for n, e in enumerate(case.collect_events(), start=1)]
@@ -179,4 +202,33 @@ def test_the_relay_publishes_each_step_without_the_customers_words() -> None:
         "grievance.resolved", "grievance.closed"]
     payloads = [json.loads(m.value)["payload"] for m in sent if m]
     assert "words" not in payloads[0] and payloads[0]["kind"] == "complaint"
-    assert payloads[3] == {"resolution": "refund of the diagnosis fee", "accepted": True}
+    assert payloads[1:] == [{"owner": "csr-1", "previous": None}, {}, {"accepted": True}, {}]
+
+
+def test_a_step_stored_before_its_text_was_sealed_reads_in_clear_naming_no_customer() -> None:
+    case = registered()
+    case.assign(DESK, "csr-1", None, seal)
+    case.contact(DESK, None, seal)
+    events = case.collect_events()
+    kept = MAPPER.to_stored_event(events[-1])
+    # as a v1 step was stored: its note in clear, no customer, no class_version
+    state = json.loads(kept.state)
+    assert state.pop("class_version") == 2 and state.pop("customer_id")
+    state["note"] = "apologised on the phone"
+    old = type(kept)(kept.originator_id, kept.originator_version, kept.topic,
+                     json.dumps(state).encode())
+    read = MAPPER.to_domain_event(old)
+    assert (read.customer_id, read.note) == (None, "apologised on the phone")  # type: ignore[attr-defined]
+    replayed = None
+    for event in [*events[:-1], read]:
+        replayed = event.mutate(replayed)  # type: ignore[attr-defined]
+    assert isinstance(replayed, Grievance) and replayed.status == "in_progress"
+
+
+def test_a_step_after_the_customers_erasure_keeps_no_text() -> None:
+    erased = PersonalData(MemoryKeyStore())  # the customer's key deleted: none is made again
+    case = registered()
+    case.assign(DESK, "csr-1", "call her back",
+                lambda text: erased.seal_with_kept_key(CUSTOMER_ID, text))
+    assert case.collect_events()[-1].note == ERASED  # type: ignore[attr-defined]
+    assert erased.keys.get_key(CUSTOMER_ID) is None

@@ -39,6 +39,8 @@ def test_searches_keep_the_parameters_names_not_their_values() -> None:
     # a complaint case's filters are kinds and states, not what the customer said
     assert redacted_target("/grievances", "category=price&kind=complaint&overdue=true") == (
         "/grievances?category=price&kind=complaint&overdue=true")
+    assert redacted_target("/customers/5f0c/grievances", "limit=5&offset=50&wait_for=3") == (
+        "/customers/5f0c/grievances?limit=5&offset=50&wait_for=3")
     # a parameter no route knows, however its name is written, is redacted too; an encoded
     # name of a kept one is still kept; a name without a value shows nothing to redact
     assert redacted_target("/work-orders", "phone=137&store%5Fid=S01&vin=&x") == (
