@@ -35,6 +35,7 @@ from domain.common import (
     VersionConflict,
 )
 from domain.request_target import redacted_target
+from domain.unreadable_events import UnreadableEvent
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ TITLES = {
     "out-of-warranty-coverage": "Out of the OEM's warranty coverage",
     "domain-error": "Refused",
     "unavailable": "Service unavailable",
+    "unreadable-event": "A stored event cannot be read",
     "internal": "Internal error",
 }
 RETRY_AFTER_SECONDS = 2
@@ -307,6 +309,12 @@ def install(app: FastAPI) -> None:
                   redacted_target(request.url.path), exc_info=exc)
         return internal_problem()
 
+    @app.exception_handler(UnreadableEvent)
+    async def unreadable(request: Request, exc: UnreadableEvent) -> JSONResponse:
+        log.error("a stored event cannot be read during %s %s: %s", request.method,
+                  redacted_target(request.url.path), exc)
+        return unreadable_problem(exc)
+
     for database_exception in (psycopg.Error, persistence.PersistenceError):
         app.add_exception_handler(database_exception, database_error)
 
@@ -333,6 +341,15 @@ def unreadable_body(exc: StarletteHTTPException) -> str | None:
     if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
         return NumberTooLong.detail
     return None
+
+
+def unreadable_problem(exc: UnreadableEvent) -> JSONResponse:
+    """500 naming the stored event the code cannot read (stream, version, topic: which record
+    it is, for the auditor and the operator) and the kind of error, never its state. Nothing
+    was stored: a command fails loading its aggregates, before its save."""
+    return problem(500, "unreadable-event", f"{exc}; the record is kept as stored, and this "
+                   "has been logged", stream_id=str(exc.stream_id), version=exc.version,
+                   topic=exc.topic)
 
 
 def internal_problem() -> JSONResponse:

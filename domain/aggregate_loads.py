@@ -37,6 +37,8 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from eventsourcing.utils import resolve_topic
 
+from domain.unreadable_events import applying
+
 A = TypeVar("A")
 
 # Values that deepcopy would give back as they are, or as an equal object that nothing can
@@ -138,9 +140,13 @@ def _shallow(value: Any) -> dict[Any, Any]:
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
-    """eventsourcing's project_aggregate, without its per-event Protocol assertion."""
+    """eventsourcing's project_aggregate, without its per-event Protocol assertion; an event
+    the aggregate cannot apply is raised as the UnreadableEvent naming it."""
     for event in events:
-        aggregate = event.mutate(aggregate)
+        try:
+            aggregate = event.mutate(aggregate)
+        except Exception as error:
+            raise applying(event, error) from error
     return aggregate
 
 

@@ -25,7 +25,13 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Recording,
+    Transcoding,
+)
 
 from domain.aggregate_loads import AggregateLoads, copy_plain, replay
 from domain.cashier_day import CashierDay
@@ -48,6 +54,7 @@ from domain.stamps import lacks_stamps
 from domain.stock import StockItem
 from domain.technician import Technician
 from domain.transfers_coming import TransfersComing
+from domain.unreadable_events import NamingMapper
 from domain.workshop_day import WorkshopDay
 
 # the command's envelope, decision, answer and session are domain/session.py's, named here too
@@ -139,6 +146,11 @@ class ServiceCore(Application[UUID]):
         self.max_message_bytes = int(self.env.get(self.MAX_MESSAGE_BYTES) or MAX_MESSAGE_BYTES)
         self.personal_data = personal_data or PersonalData(MemoryKeyStore())
         self.stream_locks = StreamLocks()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """eventsourcing's mapper, naming a stored event it cannot decode (UnreadableEvent)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(),
+                                   mapper_class=NamingMapper)
 
     def construct_snapshot_store(self) -> SealedSnapshots:
         configured = self.env.get(self.SNAPSHOT_SEAL_KEY)

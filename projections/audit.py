@@ -19,6 +19,7 @@ import psycopg
 from eventsourcing import persistence
 from psycopg.rows import tuple_row
 
+from domain.aggregate_loads import replay as replayed
 from domain.application import ServiceCore
 from domain.common import Audit
 from domain.customer import Customer
@@ -256,10 +257,9 @@ def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | No
 
 def replay(events: Iterable[Any], aggregate: Any | None = None) -> Any | None:
     """The aggregate these events (in order, from its first, or from the state `aggregate`
-    they follow) make (None: no events and no state)."""
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
+    they follow) make (None: no events and no state); an event it cannot apply is raised as
+    the UnreadableEvent naming it."""
+    return replayed(aggregate, events)
 
 
 def stream_exists(app: ServiceCore, stream_id: UUID) -> bool:

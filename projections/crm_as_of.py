@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.pii import ERASED
+from domain.unreadable_events import mutated
 from domain.vehicle import Vehicle
 from projections.as_of_start import reached_version, stamped_start, trusted_starts
 from projections.audit import PersonalDataOpener, events_until, replay, stream_events
@@ -56,7 +57,7 @@ def customer_as_of(app: ServiceCore, customer_id: UUID, at: datetime, zone: Zone
         customer = start.aggregate
         for e in takewhile(lambda e: e.audit.at <= at,
                            stream_events(app, customer_id, gt=start.version)):
-            customer, last = e.mutate(customer), e
+            customer, last = mutated(e, customer), e
         reach = start.version if last is None else last.originator_version
     else:
         found = reached_version(app, customer_id, at)
@@ -101,7 +102,7 @@ def _customer_by_replay(app: ServiceCore, customer_id: UUID, at: datetime, zone:
             if not isinstance(e, Customer.Registered):
                 return None
             first = e
-        customer, last = e.mutate(customer), e
+        customer, last = mutated(e, customer), e
         if isinstance(e, _CONSENT):
             consent[e.channel] = consent_entry(e)
     if first is None or last is None:

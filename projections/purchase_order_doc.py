@@ -16,6 +16,7 @@ from uuid import UUID
 
 from domain.application import ServiceCore
 from domain.purchase_order import PurchaseOrder
+from domain.unreadable_events import applying
 from projections.audit import events_until
 from projections.stock_batch import money_sum, over_delivery, receipt_cost
 from projections.stock_queries import with_outstanding
@@ -81,7 +82,10 @@ def purchase_order_as_of(app: ServiceCore, order_id: UUID,
     for event in events_until(app, order_id, at):
         if not isinstance(event, PurchaseOrder.Event):
             return None
-        doc = order_doc(doc, event)
+        try:
+            doc = order_doc(doc, event)
+        except Exception as error:
+            raise applying(event, error) from error
     if doc is None:
         return None
     return {**with_outstanding(doc), "as_of": at.isoformat()}

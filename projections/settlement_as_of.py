@@ -20,6 +20,7 @@ from domain.application import ServiceCore
 from domain.ledger import settlement_entries
 from domain.settlement import Settlement
 from domain.settlement_state import ZERO
+from domain.unreadable_events import mutated
 
 
 class _Trail:
@@ -70,7 +71,7 @@ def settlement_as_of(app: ServiceCore, settlement_id: UUID,
             return None
         if event.audit.at > at:
             break
-        settlement = event.mutate(settlement)
+        settlement = mutated(event, settlement)
         trail.note(event)
     if settlement is None:
         return None

@@ -33,6 +33,7 @@ from domain.application import ServiceCore
 from domain.stamps import RESERVED_SINCE
 from domain.stock import StockItem
 from domain.transfer import Transfer
+from domain.unreadable_events import mutated
 from projections.as_of_start import (
     FIRST_EVENT,
     SNAPSHOT_PAGE,
@@ -59,7 +60,7 @@ def stock_as_of(app: ServiceCore, stream_id: UUID, at: datetime
         item = start.aggregate
         for event in takewhile(lambda event: event.audit.at <= at,
                                stream_events(app, stream_id, gt=start.version)):
-            item = event.mutate(item)
+            item = mutated(event, item)
         since = getattr(item, RESERVED_SINCE, None)
         if isinstance(since, dict):
             return item, dict(since)
@@ -94,7 +95,7 @@ def _replayed(start: Start, events: Iterable[Any]
     item = start.aggregate
     since: dict[str, datetime | None] = dict.fromkeys(_held(item))
     for event in events:
-        item = event.mutate(item)
+        item = mutated(event, item)
         if isinstance(event, StockItem.Reserved):
             since.setdefault(event.key, event.audit.at)
         held = _held(item)

@@ -24,6 +24,7 @@ from eventsourcing.persistence import Transcoder
 
 from domain.customers import shown_phone
 from domain.pii import is_sealed
+from domain.unreadable_events import applying
 from domain.work_order import WorkOrder
 from projections.base import StoredEvent, stored_event
 from projections.work_order_doc_settlement import refresh_totals
@@ -357,8 +358,11 @@ def fold(events: Iterable[Any], open_pii: Opener, transcoder: Transcoder) -> Doc
     doc: Doc | None = None
     lines_changed = False
     for event in events:
-        stored = stored_event(event, transcoder)
-        doc = step(stored, doc, open_pii)
+        try:
+            stored = stored_event(event, transcoder)
+            doc = step(stored, doc, open_pii)
+        except Exception as error:
+            raise applying(event, error) from error
         lines_changed = lines_changed or stored.cls in LINE_EVENTS
     if doc is not None and lines_changed:
         refresh_totals(doc)

@@ -1,5 +1,7 @@
 """`servicecore online-bookings retention`: the lapses and the retention of online booking
-requests, for a cron (hourly or daily); prints what it did as JSON.
+requests, for a cron (hourly or daily); prints what it did as JSON. The same run goes on a
+timer where the projections run (`SERVICECORE_ONLINE_BOOKING_SWEEP_SECONDS`,
+workers/booking_retention.py), so a cron is not needed.
 
 First it records the lapse (`OnlineBooking.Expired`, and the release of its hold on the
 workshop day) of every request the store left unanswered past its deadline: capacity checks
@@ -20,11 +22,15 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from domain.common import IllegalTransition
 from servicecore.settings import Settings
+
+if TYPE_CHECKING:
+    from domain.online_bookings import OnlineBookings
+    from workers.booking_retention import BookingRetentionTimer
 
 log = logging.getLogger(__name__)
 ACTOR = "online-booking-retention"
@@ -71,18 +77,39 @@ def _done(act: Callable[[], Any]) -> bool:
         return False
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def booking_service(container: Any) -> OnlineBookings:
+    """The online bookings service of a `Container`, as the API's."""
     from domain.online_bookings import OnlineBookings
+
+    s = container.settings
+    return OnlineBookings(container.app, container.appointments, container.customers,
+                          s.secret(), s.online_booking_hours, s.online_booking_link_days,
+                          s.online_booking_answer_hours)
+
+
+def retention_timer(container: Any) -> BookingRetentionTimer | None:
+    """The retention on a timer for a `Container` (None: the setting is 0, off)."""
+    from workers.booking_retention import BookingRetentionTimer
+
+    s = container.settings
+    if not s.online_booking_sweep_seconds:
+        return None
+    bookings = booking_service(container)
+
+    def step(at: datetime) -> dict[str, Any]:
+        return retention(bookings, container.pool, s.online_booking_retention_days, at=at)
+
+    return BookingRetentionTimer(container.database_url, step, s.online_booking_sweep_seconds,
+                                 s.db_wait_deadline_seconds)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
 
     container = build(settings)
     try:
-        bookings = OnlineBookings(
-            container.app, container.appointments, container.customers, settings.secret(),
-            settings.online_booking_hours, settings.online_booking_link_days,
-            settings.online_booking_answer_hours)
-        report = retention(bookings, container.pool, settings.online_booking_retention_days,
-                           user_id=args.user)
+        report = retention(booking_service(container), container.pool,
+                           settings.online_booking_retention_days, user_id=args.user)
         print(json.dumps(report, ensure_ascii=False))
     finally:
         container.close()

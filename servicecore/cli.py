@@ -179,7 +179,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             loops.append((name, loop))
             if idle is not None:
                 idles[name] = idle
-        loops += container.witness_loops()
+        loops += container.witness_loops() + container.booking_retention_loops()
         health = WorkerHealth("projections", [projection_probe(container.app, runners)],
                               details=lambda: {"active": [r.view.name for r in runners
                                                           if r.active],

@@ -187,7 +187,7 @@ class Container(AreaServices, WorkerFactories):
         self._supervise("projection-log-watch", watch.run, watch.listening.is_set)
         for name, loop, up, idle in self.projection_loops(self.runners, self._supervise):
             self._supervise(name, loop, up, idle)
-        for name, loop in self.witness_loops():
+        for name, loop in self.witness_loops() + self.booking_retention_loops():
             self._supervise(name, loop, None)
 
     def make_analytics_loader(self) -> AnalyticsLoader:

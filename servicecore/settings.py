@@ -98,7 +98,12 @@ class Settings(BaseSettings):
     online_booking_retention_days: int = Field(
         default=30, ge=1, le=3650, description="the name, phone and note of an online booking "
         "request never confirmed (declined, cancelled, expired) are shredded this many days "
-        "after it closed (`servicecore online-bookings retention`)")
+        "after it closed (`servicecore online-bookings retention`, and the timer)")
+    online_booking_sweep_seconds: float = Field(
+        default=900.0, ge=0, description="every this many seconds, where the projections "
+        "run, record the lapse of online booking requests past their deadline and shred those "
+        "past their retention period, as `servicecore online-bookings retention` does (loop "
+        "`online-booking-retention`, one process at a time); 0: off")
     grievance_contact_hours: int = Field(
         default=24, ge=1, le=720, description="a customer complaint case is due for its first "
         "contact with the customer this many hours after it was registered")

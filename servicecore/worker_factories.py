@@ -1,5 +1,6 @@
 """The workers a `Container` makes from Settings: the projection runners and the loops that run
-them, the chain witness, the Kafka relay and the Kafka-fed work-order board."""
+them, the chain witness, the online booking retention's timer, the Kafka relay and the
+Kafka-fed work-order board."""
 
 from __future__ import annotations
 
@@ -94,6 +95,15 @@ class WorkerFactories:
         return [("chain-witness", PeriodicWitness(
             self.pool, s.witness_file, s.witness_seconds, s.witness_events,
             deadline_seconds=s.db_wait_deadline_seconds).run)]
+
+    def booking_retention_loops(self) -> list[tuple[str, Loop]]:
+        """The online booking retention on a timer (none when
+        SERVICECORE_ONLINE_BOOKING_SWEEP_SECONDS is 0)."""
+        from servicecore.booking_retention import retention_timer
+        from workers.booking_retention import NAME
+
+        timer = retention_timer(self)
+        return [] if timer is None else [(NAME, timer.run)]
 
     def projection_loops(self, runners: list[ProjectionRunner],
                          supervise: Callable[[str, Loop, Callable[[], bool]], None]

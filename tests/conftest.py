@@ -54,8 +54,11 @@ def database_url(owner_database_url: str, tmp_path_factory: pytest.TempPathFacto
 
 
 def settings_for(database_url: str, tmp: Path, **overrides: object) -> Settings:
+    """The tests' settings: the online booking retention's timer off unless asked for (a
+    round in the session's process would expire the requests a test made long ago before
+    the test's own run does)."""
     return Settings(database_url=database_url, data_dir=tmp, jwt_secret=JWT_SECRET,
-                    **overrides)  # type: ignore[arg-type]
+                    **{"online_booking_sweep_seconds": 0, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,43 @@
+"""The tests' two TCP proxies end every connection on both sides when they are closed: the
+server's backend of a connection made through one ends with it (pg_stat_activity no longer
+lists it), though the proxy's pipe threads were blocked reading (a close alone would neither
+wake them nor send the FIN: the backend stayed, and a suite's worth of them used up the
+server's connection slots)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from tests.integration.faults import FaultyProxy
+from tests.integration.kafka_support import wait_until
+from tests.integration.proxy_base import ProxyBase
+from tests.integration.tcp_proxy import proxied
+
+
+def _faulty(url: str) -> tuple[ProxyBase, str]:
+    proxy = FaultyProxy(url)
+    return proxy, proxy.url
+
+
+@pytest.mark.parametrize("through", [_faulty, proxied], ids=["faulty", "tcp"])
+def test_closing_a_proxy_ends_the_backend_of_every_connection_through_it(
+        database_url: str, through: Callable[[str], tuple[ProxyBase, str]]) -> None:
+    proxy, url = through(database_url)
+    client = psycopg.connect(url, autocommit=True)
+    pid = client.info.backend_pid
+    try:
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+
+            def connected() -> bool:
+                found = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                        (pid,)).fetchone()
+                return found is not None and found[0] == 1
+
+            assert connected()
+            proxy.close()  # the client neither closes nor sends anything
+            wait_until(lambda: not connected(), 20, "the backend to end with the proxy")
+    finally:
+        client.close()

@@ -1,0 +1,182 @@
+"""A stored event the code cannot read (a topic no class answers to, a state that is not JSON,
+a state its upcaster or its aggregate cannot take): every read that replays its stream and
+every command that loads it answers one 500 problem naming the record — stream, version,
+topic, never its payload — and logs the same; the command stores nothing. The views stop
+before it and say so on /health and in `audit views`. The tests append broken rows behind the
+application's back, so they run on a database of their own."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from servicecore import cli
+from servicecore.container import build
+from servicecore.schema import EVENTS_TABLE
+from tests.conftest import JWT_SECRET, settings_for
+from tests.integration.kafka_support import wait_until
+from tests.integration.support import CUSTOMER, http_open
+from tests.scratch_systems import ServedScratch, served_module, served_scratch
+
+served, container, client = served_module("sc_unreadable")
+
+Auth = Callable[..., dict[str, str]]
+PROBLEM = "https://servicecore.dev/problems/unreadable-event"
+TITLE = "A stored event cannot be read"
+OPENED = "domain.work_order:WorkOrder.Opened"
+
+# What is broken in the row appended to a work order: (topic, the state made of the Opened
+# event's state as stored), and the error the reading meets.
+BROKEN: dict[str, tuple[str, Callable[[bytes], bytes], tuple[str, ...]]] = {
+    # a class renamed or removed since the event was stored
+    "unknown topic": ("domain.work_order:WorkOrder.Vanished", lambda opened: opened,
+                      ("TopicError",)),
+    # bytes that are not the JSON they were
+    "corrupt JSON": ("domain.work_order:WorkOrder.JobAdded", lambda opened: opened[:40],
+                     ("MapperDeserialisationError",)),
+    # a v1 line its upcaster cannot take (no `line`)
+    "failing upcaster": ("domain.work_order:WorkOrder.LineAdded", lambda opened: opened,
+                         ("KeyError",)),
+    # a state its aggregate (or the as_of fold) cannot take: a job without its complaint
+    "failing event": ("domain.work_order:WorkOrder.JobAdded", lambda opened: opened,
+                      ("KeyError", "TypeError")),
+}
+
+
+def _append_broken(url: str, work_order_id: UUID, topic: str,
+                   state: Callable[[bytes], bytes]) -> int:
+    """The next version of the work order's stream, appended with `topic` and a state made
+    of its first event's: the new version."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(f"SELECT max(originator_version), (array_agg(state ORDER BY "
+                           f"originator_version))[1] FROM {EVENTS_TABLE} "
+                           "WHERE originator_id = %s", (work_order_id,)).fetchone()
+        assert row is not None
+        version, opened = int(row[0]) + 1, bytes(row[1])
+        conn.execute(f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, "
+                     "state) VALUES (%s, %s, %s, %s)",
+                     (work_order_id, version, topic, state(opened)))
+    return version
+
+
+def _stream(url: str, work_order_id: UUID) -> tuple[int, int]:
+    """The stream's last version and the log's head."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT (SELECT max(originator_version) FROM {EVENTS_TABLE} "
+                           "WHERE originator_id = %s), (SELECT max(notification_id) FROM "
+                           f"{EVENTS_TABLE})", (work_order_id,)).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _named(answer: Any, work_order_id: UUID, version: int, topic: str,
+           errors: tuple[str, ...]) -> None:
+    assert answer.status_code == 500, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert (problem["type"], problem["title"]) == (PROBLEM, TITLE)
+    assert (problem["stream_id"], problem["version"], problem["topic"]) == (
+        str(work_order_id), version, topic)
+    assert f"event {version} of stream {work_order_id} ({topic})" in problem["detail"]
+    assert any(f"cannot be decoded: {e}" in problem["detail"]
+               or f"cannot be applied: {e}" in problem["detail"] for e in errors)
+    # nothing of what the event holds: the customer's name is in every state made here
+    assert CUSTOMER["name"] not in answer.text and "brake noise" not in answer.text
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_reads_and_commands_on_a_stream_with_an_unreadable_event_name_it(
+        broken: str, served: ServedScratch, client: TestClient, auth: Auth, store_id: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = store_id
+    topic, state, error = BROKEN[broken]
+    work_order_id = UUID(http_open(client, auth, store)["id"])
+    version = _append_broken(served.owner_url, work_order_id, topic, state)
+    auditor = auth("auditor", stores=[store])
+
+    with caplog.at_level(logging.ERROR, logger="api.errors"):
+        # The work order as of today (now): its stream replayed.
+        _named(client.get(f"/work-orders/{work_order_id}", params={"as_of": _store_day()},
+                          headers=auditor), work_order_id, version, topic, error)
+        # Its history, from the first event: named, when the event does not decode; else
+        # the event as stored (the history applies nothing).
+        history = client.get(f"/work-orders/{work_order_id}/history", headers=auditor)
+        if broken == "failing event":
+            assert history.status_code == 200, history.text
+            assert [i["version"] for i in history.json()["items"]] == [1, version]
+        else:
+            _named(history, work_order_id, version, topic, error)
+        # A command on it: the same answer, and nothing stored.
+        before = _stream(served.owner_url, work_order_id)
+        answer = client.post(f"/work-orders/{work_order_id}/jobs",
+                             json={"complaint": "a rattle from the rear"},
+                             headers=auth("advisor", stores=[store]))
+        _named(answer, work_order_id, version, topic, error)
+        assert _stream(served.owner_url, work_order_id) == before
+
+    logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(logged) == (2 if broken == "failing event" else 3)
+    for message in logged:
+        assert f"event {version} of stream {work_order_id} ({topic})" in message
+        assert CUSTOMER["name"] not in message
+
+
+def _store_day() -> str:
+    """Today in the store's time zone: `as_of` of that day is now."""
+    return datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+
+def test_a_view_that_meets_an_unreadable_event_names_it_on_health_and_in_audit_views(
+        server_url: str, auth: Auth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The row that cannot be decoded (its class is gone) is a poison event like one a
+    handler raises on: the work orders view applies the events before it, stops there, and
+    /health and `audit views` name it (position and topic). On a database of its own: the
+    view reads the log from its first event."""
+    store = "SVIEW"
+    topic = "domain.work_order:WorkOrder.Vanished"
+    with served_scratch(server_url, "sc_unreadable_view", tmp_path / "served") as served:
+        work_order_id = UUID(http_open(served.client, auth, store)["id"])
+        _append_broken(served.owner_url, work_order_id, topic, lambda opened: opened)
+        _, poison = _stream(served.owner_url, work_order_id)
+        system = build(settings_for(served.app_url, tmp_path / "viewer"))
+        try:
+            system.views = [v for v in system.views if v.name == "work_orders"]
+            system.start_projections()
+            with TestClient(create_app(system.api_context())) as viewer:
+                wait_until(lambda: "work_orders" in system.stops(), 30,
+                           "the work orders view to stop at the unreadable event")
+                stop = system.stops()["work_orders"]
+                assert (stop["position"], stop["topic"]) == (poison, topic)
+                assert stop["error"].startswith("TopicError")
+                health = viewer.get("/health")
+                assert health.status_code == 503
+                assert health.json()["projections"]["work_orders"]["stopped_at"] == stop
+                assert any(f"stops at event {poison} ({topic})" in reason
+                           for reason in health.json()["reasons"])
+                # the view stands just before it: the work order as it was
+                assert viewer.get(f"/work-orders/{work_order_id}", headers=auth(
+                    "advisor", stores=[store])).json()["version"] == 1
+            for key, value in (("DATABASE_URL", served.app_url),
+                               ("SERVICECORE_DATA_DIR", str(tmp_path / "viewer")),
+                               ("SERVICECORE_JWT_SECRET", JWT_SECRET)):
+                monkeypatch.setenv(key, value)
+            capsys.readouterr()
+            assert cli.main(["audit", "views", "--view", "work_orders"]) == 1
+            (line,) = capsys.readouterr().out.splitlines()
+            checked = json.loads(line)
+            assert (checked["ok"], checked["stopped_at"]["position"],
+                    checked["stopped_at"]["topic"]) == (False, poison, topic)
+        finally:
+            system.close()
