@@ -235,6 +235,9 @@ async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx
                  x_correlation_id: CorrelationId = None) -> Any:
     """The customer withdraws the request while the store has not decided it; its slot is
     released."""
+    # Not a `command` route (api/replays.py): the link is the credential and is checked
+    # first, so a dead link is 410 to a retry too; on a live one a retry answers the request
+    # as cancelled (below), and the command itself looks its key up before it decides.
     bookings = service(ctx)
     fingerprint = request_hash(request.url.path, body.model_dump()) if idempotency_key else None
 

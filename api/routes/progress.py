@@ -292,6 +292,9 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
     Recorded by the work order's authorization command on the channel `customer_page` as
     `customer-link:<link id>`; a line already decided the same way is left as it is.
     """
+    # Not a `command` route (api/replays.py): the link is the credential and is checked
+    # first, so a revoked or expired link is refused to a retry too (its page must stop at
+    # once); on a live link the command looks the key up before it decides.
     content_type = request.headers.get("content-type", "")
     form = content_type.startswith("application/x-www-form-urlencoded")
     if not form and not content_type.startswith("application/json"):
