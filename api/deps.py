@@ -20,6 +20,7 @@ from api.context import ApiContext
 from api.dates import DAY_RANGE, Day
 from api.numbers import Plain
 from api.positions import beyond_head
+from api.replays import COMMAND_ACTION
 from domain.application import CommandResult, ServiceCore
 from domain.application import Request as Envelope
 from domain.common import Caller, InvalidInput
@@ -181,16 +182,19 @@ def _expected_version(if_match: str | None) -> int | None:
 class Command:
     """The envelope of one command request, and how its answer goes back."""
 
-    def __init__(self, envelope: Envelope, response: Response) -> None:
+    def __init__(self, envelope: Envelope, response: Response, app: ServiceCore) -> None:
         self.envelope = envelope
         self.response = response
+        self.app = app
 
-    def remembered_or(self, app: ServiceCore, act: Callable[[], CommandResult]) -> CommandResult:
-        """The first answer to a retry with the Idempotency-Key of a command that was stored,
-        else `act()`. For a service that checks its input against the clock before its
-        command runs (a booking's day and arrival): a retry after that moment, its first
-        attempt's answer lost, still answers what was stored rather than a refusal."""
-        return app.remembered(self.envelope) or act()
+    def stored(self) -> CommandResult | None:
+        """The answer remembered for the request's Idempotency-Key if its command was stored
+        (IdempotencyKeyReused if the key came with another request); None without a key.
+        Looked up before the route runs (api/replays.py): a retry is answered what was
+        stored, whatever the clock, a read model or the state of a stream says by then."""
+        if self.envelope.caller.idempotency_key is None:
+            return None
+        return self.app.remembered(self.envelope)
 
     def accepted(self, result: CommandResult) -> dict[str, Any]:
         self.response.headers["ETag"] = f'"{result.body["version"]}"'
@@ -238,8 +242,10 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
         )
         envelope = Envelope(caller, fingerprint, _expected_version(if_match))
         response.headers["X-Correlation-ID"] = caller.correlation_id
-        return Command(envelope, response)
+        return Command(envelope, response, context_of(request).app)
 
+    # marks the dependency: the route taking it answers a stored retry first (api/replays.py)
+    setattr(dependency, COMMAND_ACTION, action)
     return dependency
 
 

@@ -16,6 +16,7 @@ from api.json_bodies import JsonBodyRoute, api_routes, takes_json
 from api.metrics import ApiMetrics
 from api.middleware import BodyLimit
 from api.reads import read_pool
+from api.replays import refuse_unreplayed
 from api.routes import (
     aftercare,
     analytics,
@@ -152,6 +153,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(progress_history.router)
     refuse_float_bodies(app)
     refuse_lax_booleans(app)
+    refuse_unreplayed(api_routes(app.routes))
     return app
 
 

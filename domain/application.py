@@ -296,9 +296,9 @@ class ServiceCore(Application[UUID]):
     def remembered(self, request: Request) -> CommandResult | None:
         """The answer remembered for the request's Idempotency-Key, if its command was stored
         (IdempotencyKeyReused if the key came with another request); None without a key or
-        before it is stored. For a route that asks a read model what its command is to do
-        before it runs: a retry answers what the first attempt did, whatever the read model
-        proposes by then (its first attempt's effect among it)."""
+        before it is stored. Asked before anything else a command route does (api/replays.py):
+        a retry answers what the first attempt did, whatever the clock, a read model or a
+        stream says by then (its first attempt's effect among it)."""
         return self._replay_late(request, request.caller.idempotency_key)
 
     def _replay_late(self, request: Request, key: str | None) -> CommandResult | None:

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
+from api.context import ApiContext
 from api.dates import PlainDay
 from api.deps import (
     Command,
@@ -26,9 +27,11 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import APPOINTMENT_FIELDS, PiiReader, pii_reader, shows_personal_data
+from api.replays import answered_by, located
 from api.routes.campaigns import reception_campaigns
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
+from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
 from projections.base import page_of
 from projections.workshop_queries import availability, get_appointment, list_appointments
@@ -47,9 +50,9 @@ def plan_capacity(body: CapacityIn,
                   ctx: Ctx) -> Any:
     """Opening hours, bays and labor hours per skill for a range of days."""
     data = body.model_dump(exclude={"from_day", "to_day"})
-    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: ctx.appointments.plan_capacity(
+    return cmd.accepted(ctx.appointments.plan_capacity(
         cmd.envelope, **data, from_day=body.from_day.isoformat(),
-        to_day=body.to_day.isoformat())))
+        to_day=body.to_day.isoformat()))
 
 
 @router.get("/availability", response_model=Page)
@@ -64,20 +67,19 @@ def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: P
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/appointments/{id}"))
 def book(body: BookIn, cmd: BookCmd, ctx: Ctx) -> Any:
-    result = cmd.remembered_or(ctx.app, lambda: ctx.appointments.book(
+    return ctx.appointments.book(
         cmd.envelope, store_id=body.store_id, customer_id=body.customer_id,
         vehicle=body.vehicle.model_dump(), day=body.day.isoformat(), arrival=body.arrival,
-        services=[s.model_dump() for s in body.services], kind=body.kind, note=body.note))
-    cmd.response.headers["Location"] = f"/appointments/{result.body['id']}"
-    return cmd.accepted(result)
+        services=[s.model_dump() for s in body.services], kind=body.kind, note=body.note)
 
 
 @router.post("/{appointment_id}/reschedule", response_model=CommandAccepted)
 def reschedule(appointment_id: UUID, body: RescheduleIn, cmd: BookCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: ctx.appointments.reschedule(
+    return cmd.accepted(ctx.appointments.reschedule(
         cmd.envelope, appointment_id, day=body.day.isoformat(), arrival=body.arrival,
-        reason=body.reason)))
+        reason=body.reason))
 
 
 @router.post("/{appointment_id}/cancel", response_model=CommandAccepted)
@@ -91,16 +93,21 @@ def no_show(appointment_id: UUID, body: NoShowIn, cmd: BookCmd, ctx: Ctx) -> Any
     return cmd.accepted(ctx.appointments.no_show(cmd.envelope, appointment_id, note=body.note))
 
 
+def _arrived(result: CommandResult, *, cmd: Command, ctx: ApiContext,
+             **_: Any) -> dict[str, Any]:
+    cmd.response.headers["Location"] = f"/work-orders/{result.body['work_order_id']}"
+    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
+        ctx, work_order_id=UUID(str(result.body["work_order_id"])))}
+
+
 @router.post("/{appointment_id}/arrival", response_model=CommandAccepted, status_code=201)
+@answered_by(_arrived)
 def arrive(appointment_id: UUID, body: ArrivalIn,
            cmd: Annotated[Command, Depends(command("work_orders.open"))], ctx: Ctx) -> Any:
     """The car is here: opens the work order linked to the appointment, in one save; 201 with
     the work order's Location and the car's `open_campaigns`, as `POST /work-orders` answers."""
-    result = ctx.appointments.arrive(cmd.envelope, appointment_id, mileage=body.mileage,
-                                     complaints=body.complaints)
-    cmd.response.headers["Location"] = f"/work-orders/{result.body['work_order_id']}"
-    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
-        ctx, work_order_id=UUID(str(result.body["work_order_id"])))}
+    return ctx.appointments.arrive(cmd.envelope, appointment_id, mileage=body.mileage,
+                                   complaints=body.complaints)
 
 
 @router.get("", response_model=Page)

@@ -19,6 +19,7 @@ from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_f
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import PageOf
+from api.replays import answered_by, located
 from api.schemas import EXAMPLE_VIN, REASON, Body, CommandAccepted, example
 from domain.campaign import (
     KINDS,
@@ -139,10 +140,9 @@ class AffectedPage(PageOf[AffectedVehicle]):
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/campaigns/{campaign_no}"))
 def register_campaign(body: CampaignIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    result = Campaigns(ctx.app).register(cmd.envelope, **body.model_dump())
-    cmd.response.headers["Location"] = f"/campaigns/{result.body['campaign_no']}"
-    return cmd.accepted(result)
+    return Campaigns(ctx.app).register(cmd.envelope, **body.model_dump())
 
 
 @router.post("/{campaign_no}/vins", response_model=CommandAccepted)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
+from api.context import ApiContext
 from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
 from api.grievance_reads import opened
 from api.histories import stream_history
@@ -18,6 +19,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import PiiReader, pii_reader, shows_personal_data
+from api.replays import answered_by, located
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import (
     ConsentIn,
@@ -27,6 +29,7 @@ from api.schemas_crm import (
     PointsRedeemIn,
     TagIn,
 )
+from domain.application import CommandResult
 from domain.common import NotFound
 from projections.crm_as_of import customer_as_of
 from projections.customer_queries import (
@@ -46,10 +49,9 @@ RegisterCmd = Annotated[Command, Depends(command("customers.register"))]
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/customers/{id}"))
 def register_customer(body: CustomerRegisterIn, cmd: RegisterCmd, ctx: Ctx) -> Any:
-    result = ctx.customers.register(cmd.envelope, **body.model_dump())
-    cmd.response.headers["Location"] = f"/customers/{result.body['id']}"
-    return cmd.accepted(result)
+    return ctx.customers.register(cmd.envelope, **body.model_dump())
 
 
 @router.post("/{customer_id}/details", response_model=CommandAccepted)
@@ -98,11 +100,19 @@ def expire_points(customer_id: UUID,
     return cmd.accepted(ctx.customers.expire_points(cmd.envelope, customer_id))
 
 
+def _erased(result: CommandResult, *, cmd: Command, ctx: ApiContext, customer_id: UUID,
+            **_: Any) -> dict[str, Any]:
+    if result.replayed:  # its first attempt may have been cut off before the key went
+        ctx.customers.shred_key(customer_id)
+    return cmd.accepted(result)
+
+
 @router.post("/{customer_id}/erasure", response_model=CommandAccepted)
+@answered_by(_erased)
 def erase_customer(customer_id: UUID, body: ReasonIn,
                    cmd: Annotated[Command, Depends(command("customers.erase"))], ctx: Ctx) -> Any:
     """Shred the customer's key: personal fields read as erased, every other fact stays."""
-    return cmd.accepted(ctx.customers.erase(cmd.envelope, customer_id, reason=body.reason))
+    return ctx.customers.erase(cmd.envelope, customer_id, reason=body.reason)
 
 
 @router.get("", response_model=Page)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import Field
 
 from api.auth import Principal
+from api.context import ApiContext
 from api.dates import PlainDay
 from api.deps import (
     TEXT_MAX,
@@ -28,9 +29,11 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, Page
 from api.pii_reads import PAYER_DATA, STATEMENT_FIELDS, PiiReader, payer_lines, pii_reader
+from api.replays import answered_by
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
 from api.statement_files import XLSX, statement_rows
+from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
 from projections import chain_witness, finance_queries, refund_proposals
 from projections import receivables as receivables_view
@@ -53,13 +56,9 @@ MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 Month = Annotated[str, Query(max_length=7, pattern=MONTH, description="YYYY-MM")]
 
 
-@router.post("/day-end", response_model=CommandAccepted)
-def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
-    """Totals by method; expected vs counted cash (a variance needs a reason); the day then
-    refuses back-dated payments. The chain head after the close is recorded as an anchor and
-    written to the witness file outside the database; `anchor` (`N:HEX`) answers it, once: a
-    retry with the close's Idempotency-Key answers the anchor recorded after it."""
-    answer = cmd.accepted(ctx.settlements.close_day(cmd.envelope, **body.model_dump()))
+def _closed(result: CommandResult, *, cmd: Command, ctx: ApiContext, body: DayEndIn,
+            **_: Any) -> dict[str, Any]:
+    answer = cmd.accepted(result)
     note = chain_witness.day_end_note(body.store_id, answer["business_date"],
                                       answer["cashier_id"])
     with ctx.pool.connection() as conn:
@@ -67,6 +66,17 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
                                               cmd.envelope.caller.user_id,
                                               answer["notification_id"] or 0)
     return {**answer, "anchor": recorded["anchor"]}
+
+
+@router.post("/day-end", response_model=CommandAccepted)
+@answered_by(_closed)
+def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
+    """Totals by method; expected vs counted cash (a variance needs a reason); the day then
+    refuses back-dated payments. The chain head after the close is recorded as an anchor and
+    written to the witness file outside the database; `anchor` (`N:HEX`) answers it, once: a
+    retry with the close's Idempotency-Key answers the anchor recorded after it (recording it
+    then if the first attempt's answer was lost before it was)."""
+    return ctx.settlements.close_day(cmd.envelope, **body.model_dump())
 
 
 @router.get("/day-end/{business_date}")

@@ -16,6 +16,7 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, PageOf
+from api.replays import answered_by, located
 from api.schemas import REASON, Body, CommandAccepted, example
 from domain.common import NotFound
 from domain.insurer_master import MAX_ALIASES, MAX_NAME, insurer_named
@@ -84,11 +85,10 @@ class DeactivateIn(Body):
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/insurers/{code}"))
 def register_insurer(body: InsurerIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    result = Insurers(ctx.app).register(cmd.envelope, code=body.code, name=body.name,
-                                        short_name=body.short_name, aliases=body.aliases)
-    cmd.response.headers["Location"] = f"/insurers/{result.body['code']}"
-    return cmd.accepted(result)
+    return Insurers(ctx.app).register(cmd.envelope, code=body.code, name=body.name,
+                                      short_name=body.short_name, aliases=body.aliases)
 
 
 @router.patch("/{insurer}", response_model=CommandAccepted)

@@ -26,7 +26,9 @@ from api.deps import (
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number, NumberOrNone, Plain, WholeOrNone
 from api.paging import PageOf
+from api.replays import answered_by
 from api.schemas import REASON, Body, CommandAccepted, Skill, example
+from domain.application import CommandResult
 from domain.common import NotFound
 from domain.labor_operation import MAX_DESCRIPTION
 from domain.labor_operations import LaborOperations
@@ -116,15 +118,20 @@ def _rates(rates: RatesIn | None) -> dict[str, Any] | None:
                                        if v is not None}
 
 
-@router.post("", response_model=CommandAccepted, status_code=201)
-def register_operation(body: LaborOperationIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    result = LaborOperations(ctx.app, ctx.work_orders.stores).register(
-        cmd.envelope, store_id=body.store_id, op_code=body.op_code,
-        description=body.description, flat_rate_hours_=body.flat_rate_hours,
-        rates=_rates(body.rates), skill=body.skill, level=body.level)
+def _registered(result: CommandResult, *, cmd: Command, body: LaborOperationIn,
+                **_: Any) -> dict[str, Any]:
     cmd.response.headers["Location"] = (f"/labor-operations/{result.body['op_code']}"
                                         f"?store_id={body.store_id}")
     return cmd.accepted(result)
+
+
+@router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(_registered)
+def register_operation(body: LaborOperationIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return LaborOperations(ctx.app, ctx.work_orders.stores).register(
+        cmd.envelope, store_id=body.store_id, op_code=body.op_code,
+        description=body.description, flat_rate_hours_=body.flat_rate_hours,
+        rates=_rates(body.rates), skill=body.skill, level=body.level)
 
 
 @router.patch("/{op_code}", response_model=CommandAccepted)

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import log_context
 from api.auth import Principal
+from api.context import ApiContext
 from api.dates import PlainDay
 from api.deps import (
     Command,
@@ -38,6 +39,7 @@ from api.errors import problem
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit
 from api.progress_guard import Attempts
+from api.replays import answered_by, located
 from api.routes.progress import LINK_REFUSALS, PAGE_HEADERS
 from api.schemas import CommandAccepted
 from api.schemas_online_booking import (
@@ -50,6 +52,7 @@ from api.schemas_online_booking import (
     OnlineBookingAccepted,
     OnlineBookingIn,
 )
+from domain.application import CommandResult
 from domain.common import CUSTOMER_ROLE, InvalidInput
 from domain.idempotency import request_hash
 from domain.kpi_figures import hours as shown_hours
@@ -106,21 +109,26 @@ def availability(ctx: Ctx, principal: Annotated[Principal, Depends(
             "days": days}
 
 
+def _requested(result: CommandResult, *, cmd: Command, ctx: ApiContext,
+               **_: Any) -> dict[str, Any]:
+    token = service(ctx).token(result.body)
+    cmd.response.headers["Location"] = f"/booking/{token}"
+    return {**cmd.accepted(result), "token": token}
+
+
 @router.post("", response_model=OnlineBookingAccepted, status_code=201,
              responses={409: {"description": "the slot is taken: `alternatives` lists the "
                                              "day's free slots"}})
+@answered_by(_requested)
 def request_booking(body: OnlineBookingIn, ctx: Ctx, cmd: Annotated[
         Command, Depends(command("online_bookings.request"))]) -> Any:
     """A customer's request, held on its slot at once; retried with the channel's request id as
-    `Idempotency-Key`, it answers the first answer. The answer's `token` opens the customer's
-    link (`/booking/{token}`)."""
-    bookings = service(ctx)
-    result = cmd.remembered_or(ctx.app, lambda: bookings.request(
+    `Idempotency-Key`, it answers the first answer (whatever the clock says by then). The
+    answer's `token` opens the customer's link (`/booking/{token}`)."""
+    return service(ctx).request(
         cmd.envelope, store_id=body.store_id, name=body.name, phone=body.phone, vin=body.vin,
         plate=body.plate, day=body.day.isoformat(), arrival=body.arrival,
-        services=[s.model_dump() for s in body.services], note=body.note))
-    cmd.response.headers["Location"] = f"/booking/{bookings.token(result.body)}"
-    return {**cmd.accepted(result), "token": bookings.token(result.body)}
+        services=[s.model_dump() for s in body.services], note=body.note)
 
 
 class BookingPage(BaseModel):
@@ -157,20 +165,18 @@ def bookings(ctx: Ctx, principal: Annotated[Principal, Depends(reader("online_bo
 @router.post("/{booking_id}/confirmation", response_model=CommandAccepted,
              responses={409: {"description": "the request is not awaiting an answer "
                                              "(confirmed, declined, cancelled or expired)"}})
+@answered_by(located("/appointments/{appointment_id}"))
 def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Book the appointment the request asked for, for the matched customer (or one registered
     from the request), in one save with the confirmation; the held slot passes to it."""
-    result = cmd.remembered_or(ctx.app, lambda: service(ctx).confirm(
-        cmd.envelope, booking_id, customer_id=body.customer_id, vin=body.vin))
-    cmd.response.headers["Location"] = f"/appointments/{result.body['appointment_id']}"
-    return cmd.accepted(result)
+    return service(ctx).confirm(cmd.envelope, booking_id, customer_id=body.customer_id,
+                                vin=body.vin)
 
 
 @router.post("/{booking_id}/decline", response_model=CommandAccepted)
 def decline(booking_id: UUID, body: DeclineIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """The store cannot take the request: its slot is released; the customer's link shows it."""
-    return cmd.accepted(cmd.remembered_or(ctx.app, lambda: service(ctx).decline(
-        cmd.envelope, booking_id, reason=body.reason)))
+    return cmd.accepted(service(ctx).decline(cmd.envelope, booking_id, reason=body.reason))
 
 
 # -- the customer's link --------------------------------------------------------------------
@@ -229,6 +235,9 @@ async def cancel(booking_token: LinkToken, body: CancelIn, request: Request, ctx
                  x_correlation_id: CorrelationId = None) -> Any:
     """The customer withdraws the request while the store has not decided it; its slot is
     released."""
+    # Not a `command` route (api/replays.py): the link is the credential and is checked
+    # first, so a dead link is 410 to a retry too; on a live one a retry answers the request
+    # as cancelled (below), and the command itself looks its key up before it decides.
     bookings = service(ctx)
     fingerprint = request_hash(request.url.path, body.model_dump()) if idempotency_key else None
 

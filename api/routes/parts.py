@@ -11,6 +11,7 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
+from api.replays import answered_by, located
 from api.schemas import CommandAccepted
 from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
@@ -24,12 +25,11 @@ ManageCmd = Annotated[Command, Depends(command("parts.manage"))]
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/parts/{part_number}"))
 def register_part(body: PartIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     details = body.model_dump(exclude={"part_number", "list_price"}, exclude_none=True)
-    result = ctx.inventory.register_part(cmd.envelope, part_number=body.part_number,
-                                         details=details, list_price=body.list_price)
-    cmd.response.headers["Location"] = f"/parts/{result.body['part_number']}"
-    return cmd.accepted(result)
+    return ctx.inventory.register_part(cmd.envelope, part_number=body.part_number,
+                                       details=details, list_price=body.list_price)
 
 
 @router.post("/{part_number}/details", response_model=CommandAccepted)

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import json_bodies, log_context
 from api.auth import AuthError, Principal
+from api.context import ApiContext
 from api.deps import (
     Command,
     CorrelationId,
@@ -39,6 +40,7 @@ from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
 from api.progress_guard import Attempts
 from api.progress_page import STAGE_LABELS, busy_page, gone_page, progress_page, unknown_page
+from api.replays import answered_by
 from api.schemas_progress import (
     CustomerDecisionsIn,
     DecisionsOut,
@@ -48,6 +50,7 @@ from api.schemas_progress import (
     ProgressLinkRevoked,
     ProgressOut,
 )
+from domain.application import CommandResult
 from domain.common import CUSTOMER_ROLE, DomainError, InvalidInput, NotFound
 from domain.customer_progress import CustomerProgress, LinkGone, LinkRefused
 from domain.idempotency import request_hash
@@ -82,21 +85,25 @@ def _qr(url: str) -> tuple[str, str]:
     return svg.getvalue().decode(), code.png_data_uri(scale=4)
 
 
+def _issued(result: CommandResult, *, cmd: Command, ctx: ApiContext, request: Request,
+            **_: Any) -> dict[str, Any]:
+    base = (ctx.public_url or str(request.base_url)).rstrip("/")
+    url = f"{base}/progress/{service(ctx).token(result.body)}"
+    svg, png = _qr(url)
+    return {**cmd.accepted(result), "url": url, "qr_svg": svg, "qr_png": png}
+
+
 @links_router.post("/{work_order_id}/progress-link", status_code=201,
                    response_model=ProgressLinkIssued)
+@answered_by(_issued)
 def issue_link(work_order_id: UUID, cmd: ShareCmd, ctx: Ctx, request: Request,
                body: ProgressLinkIn | None = None) -> Any:
     """A signed, expiring link to the work order's progress page, with its QR code.
 
     The previous live link of the work order stops working. The URL is shown here only: to
-    print it again, issue a new one.
+    print it again, issue a new one (a retry with the first's Idempotency-Key shows that one).
     """
-    progress = service(ctx)
-    result = progress.issue(cmd.envelope, work_order_id, body.hours if body else None)
-    base = (ctx.public_url or str(request.base_url)).rstrip("/")
-    url = f"{base}/progress/{progress.token(result.body)}"
-    svg, png = _qr(url)
-    return {**cmd.accepted(result), "url": url, "qr_svg": svg, "qr_png": png}
+    return service(ctx).issue(cmd.envelope, work_order_id, body.hours if body else None)
 
 
 @links_router.delete("/{work_order_id}/progress-link", response_model=ProgressLinkRevoked)
@@ -285,6 +292,9 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
     Recorded by the work order's authorization command on the channel `customer_page` as
     `customer-link:<link id>`; a line already decided the same way is left as it is.
     """
+    # Not a `command` route (api/replays.py): the link is the credential and is checked
+    # first, so a revoked or expired link is refused to a retry too (its page must stop at
+    # once); on a live link the command looks the key up before it decides.
     content_type = request.headers.get("content-type", "")
     form = content_type.startswith("application/x-www-form-urlencoded")
     if not form and not content_type.startswith("application/json"):

@@ -25,6 +25,7 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
+from api.replays import answered_by, located
 from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
 from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
 from domain.common import InvalidInput, NotFound
@@ -54,42 +55,38 @@ def suggestions(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/purchase-orders/{id}"))
 def draft(body: OrderIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    result = ctx.inventory.draft_order(cmd.envelope, store_id=body.store_id,
-                                       supplier=body.supplier,
-                                       lines=body.line_data())
-    cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
-    return cmd.accepted(result)
+    return ctx.inventory.draft_order(cmd.envelope, store_id=body.store_id,
+                                     supplier=body.supplier,
+                                     lines=body.line_data())
 
 
 @router.post("/from-suggestions", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/purchase-orders/{id}"))
 def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     """The read model proposes; the command re-checks each part on its stock item. A retry
     with the Idempotency-Key of a draft that was stored answers that draft (the parts it put
-    on order are no longer proposed)."""
+    on order are no longer proposed), as every command route does (api/replays.py)."""
     numbers = body.part_numbers
-    result = ctx.app.remembered(cmd.envelope) if numbers is None else None
-    if result is None:
-        caps = None
-        if numbers is None or body.after_transfers:
-            with ctx.pool.connection() as conn:
-                proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
-                                               store_id=body.store_id, supplier=body.supplier,
-                                               limit=None if numbers else MAX_DRAFT_LINES,
-                                               offset=0, after_transfers=body.after_transfers)
-            if body.after_transfers:
-                caps = {row["part_number"]: row["suggested_qty"] for row in proposed["items"]}
-        if numbers is None:
-            require_draft_size(proposed["total"], f"proposed from {body.supplier}: name the "
-                               "ones to order in part_numbers")
-            numbers = [row["part_number"] for row in proposed["items"]]
-        if not numbers:
-            raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
-        result = ctx.inventory.draft_from_suggestions(
-            cmd.envelope, store_id=body.store_id, supplier=body.supplier, part_numbers=numbers,
-            caps=caps)
-    cmd.response.headers["Location"] = f"/purchase-orders/{result.body['id']}"
-    return cmd.accepted(result)
+    caps = None
+    if numbers is None or body.after_transfers:
+        with ctx.pool.connection() as conn:
+            proposed = reorder_suggestions(conn, cmd.envelope.caller.stores,
+                                           store_id=body.store_id, supplier=body.supplier,
+                                           limit=None if numbers else MAX_DRAFT_LINES,
+                                           offset=0, after_transfers=body.after_transfers)
+        if body.after_transfers:
+            caps = {row["part_number"]: row["suggested_qty"] for row in proposed["items"]}
+    if numbers is None:
+        require_draft_size(proposed["total"], f"proposed from {body.supplier}: name the "
+                           "ones to order in part_numbers")
+        numbers = [row["part_number"] for row in proposed["items"]]
+    if not numbers:
+        raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
+    return ctx.inventory.draft_from_suggestions(
+        cmd.envelope, store_id=body.store_id, supplier=body.supplier, part_numbers=numbers,
+        caps=caps)
 
 
 @router.get("", response_model=Page)

@@ -15,6 +15,7 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
+from api.replays import answered_by, located
 from api.schemas import ReasonIn, SettlementStatus
 from api.schemas_money import (
     DiscountIn,
@@ -48,15 +49,14 @@ DecideCmd = Annotated[Command, Depends(command("refunds.decide"))]
 
 
 @router.post("/settlements", response_model=SettlementAccepted, status_code=201)
+@answered_by(located("/settlements/{id}"))
 def draft(body: SettlementIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     """Bills by pay type from a ready work order (approved labor, issued parts); a redraft
     replaces the draft."""
-    result = ctx.settlements.draft(
+    return ctx.settlements.draft(
         cmd.envelope, body.work_order_id,
         insurance=body.insurance.model_dump() if body.insurance else None,
         internal_department=body.internal_department)
-    cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
-    return cmd.accepted(result)
 
 
 @router.post("/work-orders/{work_order_id}/insurance-assessment",
@@ -149,26 +149,24 @@ def settlement_history(settlement_id: UUID, ctx: Ctx, principal: Reader,
 
 
 @router.post("/payments", response_model=SettlementAccepted, status_code=201)
+@answered_by(located("/settlements/{id}"))
 def pay(body: PaymentIn, cmd: PayCmd, ctx: Ctx) -> Any:
     """A payment (a deposit before confirmation). The one that completes the customer bill
     settles the work order and posts the journal in the same transaction. Location: the
     settlement, which lists its payments and refunds."""
-    result = ctx.settlements.pay(cmd.envelope, **body.model_dump())
-    cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
-    return cmd.accepted(result)
+    return ctx.settlements.pay(cmd.envelope, **body.model_dump())
 
 
 @router.post("/refunds", response_model=SettlementAccepted, status_code=201)
+@answered_by(located("/settlements/{id}"))
 def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
     """A refund of (part of) a payment, named like the payment: by the visit's work order and
     the `payment_id` the payment answered; `kind: credit` makes it a price allowance on the
     settled bill (a red-letter invoice number once the bill was invoiced). Location: the
     settlement."""
-    result = ctx.settlements.request_refund(
+    return ctx.settlements.request_refund(
         cmd.envelope, body.settlement(), payment_id=body.payment_id, amount=body.amount,
         reason=body.reason, kind=body.kind, red_invoice_number=body.red_invoice_number)
-    cmd.response.headers["Location"] = f"/settlements/{result.body['id']}"
-    return cmd.accepted(result)
 
 
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)

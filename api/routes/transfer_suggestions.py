@@ -42,31 +42,27 @@ def suggestions(ctx: Ctx, principal: Reader, to_store: ToStore, limit: Limit = 2
 @router.post("/from-suggestions", response_model=CommandAccepted, status_code=201)
 def send_from_suggestions(body: TransfersFromSuggestionsIn, cmd: MoveCmd, ctx: Ctx) -> Any:
     """Send the proposed transfers, one per part and donor, re-checked on the stock items; a
-    retry with the Idempotency-Key of a call that was stored answers what it sent. Without
-    `lines`, what the list proposes now (re-planned on the current stock)."""
+    retry with the Idempotency-Key of a call that was stored answers what it sent, as every
+    command route does (api/replays.py). Without `lines`, what the list proposes now
+    (re-planned on the current stock)."""
     lines = None if body.lines is None else [line.model_dump() for line in body.lines]
-    result = ctx.app.remembered(cmd.envelope) if lines is None else None
-    if result is None:
-        # the views, caught up with the log first (bounded): the plan, what donors' work
-        # orders wait for, and the transfers in transit to the store (the command re-checks
-        # what is coming to it on the aggregates; the view's list adds those sent before that
-        # was kept)
-        head = ctx.app.recorder.max_notification_id()
-        for view in VIEWS:
-            wait_for_projection(ctx, view, head)
-        stores = cmd.envelope.caller.stores
-        with ctx.pool.connection() as conn:
-            if lines is None:
-                # planned no further than one command sends: past that it is refused anyway
-                proposed = transfer_suggestions(conn, stores, to_store=body.to_store,
-                                                limit=MAX_SUGGESTED_PARTS, offset=0)
-                require_plan_size(proposed["total"])
-                lines = [{"part_number": item["part_number"], "from_store": d["store_id"],
-                          "qty": d["qty"]} for item in proposed["items"] for d in item["donors"]]
-            numbers = sorted({normalise_part_number(str(line["part_number"])) for line in lines})
-            in_transit, waiting = coming_and_waiting(conn, body.to_store, numbers)
-        result = send_suggested(ctx.inventory, cmd.envelope, to_store=body.to_store,
-                                lines=lines, in_transit=in_transit, waiting=waiting,
-                                reason=body.reason)
-    return cmd.accepted(result)
-
+    # the views, caught up with the log first (bounded): the plan, what donors' work orders
+    # wait for, and the transfers in transit to the store (the command re-checks what is
+    # coming to it on the aggregates; the view's list adds those sent before that was kept)
+    head = ctx.app.recorder.max_notification_id()
+    for view in VIEWS:
+        wait_for_projection(ctx, view, head)
+    stores = cmd.envelope.caller.stores
+    with ctx.pool.connection() as conn:
+        if lines is None:
+            # planned no further than one command sends: past that it is refused anyway
+            proposed = transfer_suggestions(conn, stores, to_store=body.to_store,
+                                            limit=MAX_SUGGESTED_PARTS, offset=0)
+            require_plan_size(proposed["total"])
+            lines = [{"part_number": item["part_number"], "from_store": d["store_id"],
+                      "qty": d["qty"]} for item in proposed["items"] for d in item["donors"]]
+        numbers = sorted({normalise_part_number(str(line["part_number"])) for line in lines})
+        in_transit, waiting = coming_and_waiting(conn, body.to_store, numbers)
+    return cmd.accepted(send_suggested(ctx.inventory, cmd.envelope, to_store=body.to_store,
+                                       lines=lines, in_transit=in_transit, waiting=waiting,
+                                       reason=body.reason))

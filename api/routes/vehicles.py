@@ -17,6 +17,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import VEHICLE_FIELDS, PiiReader, pii_reader, shows_personal_data
+from api.replays import answered_by, located
 from api.schemas import CommandAccepted
 from api.schemas_crm import OwnerIn, PlateIn, VehicleDetailsIn, VehicleRegisterIn
 from api.schemas_history import PriorVisitIn
@@ -39,11 +40,10 @@ def _day(value: Any) -> str | None:
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/vehicles/{vin}"))
 def register_vehicle(body: VehicleRegisterIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    result = ctx.vehicles.register(cmd.envelope, **body.model_dump(exclude={"sale_date"}),
-                                   sale_date=_day(body.sale_date))
-    cmd.response.headers["Location"] = f"/vehicles/{result.body['vin']}"
-    return cmd.accepted(result)
+    return ctx.vehicles.register(cmd.envelope, **body.model_dump(exclude={"sale_date"}),
+                                 sale_date=_day(body.sale_date))
 
 
 @router.post("/{vin}/details", response_model=CommandAccepted)

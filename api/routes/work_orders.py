@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from api.as_of import AsOf, found_then, requested_moment
+from api.context import ApiContext
 from api.dates import QueryMoment
 from api.deps import (
     Command,
@@ -36,6 +37,7 @@ from api.pii_reads import (
     work_order_customers,
 )
 from api.reads import ReadModels, Reads
+from api.replays import answered_by, located
 from api.routes.campaigns import reception_campaigns
 from api.schemas import (
     AuthorizationIn,
@@ -57,6 +59,7 @@ from api.schemas import (
 )
 from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from api.schemas_warranty import EvidenceIn, EvidenceWithdrawalIn, SerialsIn
+from domain.application import CommandResult
 from domain.ascii_width import ascii_width
 from domain.common import NotFound
 from domain.counter import parse_number
@@ -93,16 +96,21 @@ WithdrawEvidenceCmd = Annotated[Command, Depends(command("work_orders.withdraw_e
 EvidenceId = Annotated[str, Path(min_length=1, max_length=20)]
 
 
+def _opened(result: CommandResult, *, cmd: Command, ctx: ApiContext, body: WorkOrderOpen,
+            **_: Any) -> dict[str, Any]:
+    cmd.response.headers["Location"] = f"/work-orders/{result.body['id']}"
+    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
+        ctx, vin=normalise_vin(body.vehicle.vin))}
+
+
 @router.post("", response_model=CommandAccepted, status_code=201)
+@answered_by(_opened)
 def open_work_order(body: WorkOrderOpen, cmd: OpenCmd, ctx: Ctx) -> Any:
-    result = ctx.work_orders.open(
+    return ctx.work_orders.open(
         cmd.envelope, store_id=body.store_id, customer=body.customer.model_dump(),
         customer_id=body.customer_id, vehicle=body.vehicle.model_dump(), mileage=body.mileage,
         complaints=body.complaints, kind=body.kind, appointment_id=body.appointment_id,
     )
-    cmd.response.headers["Location"] = f"/work-orders/{result.body['id']}"
-    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
-        ctx, vin=normalise_vin(body.vehicle.vin))}
 
 
 # The detail read comes early: routes are tried in order, and it is the most frequent request
@@ -158,17 +166,22 @@ def _as_of(work_order_id: UUID, ctx: Ctx, reading: PiiReader, moment: datetime) 
     return doc
 
 
+def _checked_in(result: CommandResult, *, cmd: Command, ctx: ApiContext,
+                work_order_id: UUID, **_: Any) -> dict[str, Any]:
+    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
+        ctx, work_order_id=work_order_id)}
+
+
 @router.post("/{work_order_id}/check-in", response_model=CommandAccepted)
+@answered_by(_checked_in)
 def check_in(work_order_id: UUID, body: CheckIn, cmd: CheckInCmd,
              ctx: Ctx) -> Any:
     """The car's open campaigns (`open_campaigns`) come with the answer, for the desk to
     offer at reception; they never hold up the check-in."""
     promised = body.promised_at.isoformat() if body.promised_at else None
-    result = ctx.work_orders.check_in(
+    return ctx.work_orders.check_in(
         cmd.envelope, work_order_id, **body.model_dump(exclude={"promised_at"}),
         promised_at=promised)
-    return {**cmd.accepted(result), "open_campaigns": reception_campaigns(
-        ctx, work_order_id=work_order_id)}
 
 
 @router.post("/{work_order_id}/jobs", response_model=CommandAccepted)
@@ -300,12 +313,11 @@ def withdraw_line(work_order_id: UUID, line_id: LineId, body: ReasonIn, cmd: Sup
 
 
 @router.post("/{work_order_id}/follow-on", response_model=CommandAccepted, status_code=201)
+@answered_by(located("/work-orders/{follow_on[id]}"))
 def follow_on(work_order_id: UUID, body: FollowOnIn, cmd: SupplyCmd, ctx: Ctx) -> Any:
     """Move back-ordered lines to a new work order for the same car, linked both ways."""
-    result = ctx.work_orders.move_to_follow_on(cmd.envelope, work_order_id,
-                                               line_ids=body.line_ids, reason=body.reason)
-    cmd.response.headers["Location"] = f"/work-orders/{result.body['follow_on']['id']}"
-    return cmd.accepted(result)
+    return ctx.work_orders.move_to_follow_on(cmd.envelope, work_order_id,
+                                             line_ids=body.line_ids, reason=body.reason)
 
 
 # -- the OEM's records of a warranty repair -------------------------------------------------
