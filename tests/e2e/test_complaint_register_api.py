@@ -218,3 +218,15 @@ def test_erasure_leaves_an_older_complaints_words_as_stored(
     (listed,) = get(client, "/complaints", advisor, work_order_id=str(wo),
                     wait_for=head(client))["items"]
     assert (listed["status"], listed["grievance_id"]) == ("opened", None)
+
+
+def test_the_older_registers_writes_and_the_shorthand_are_deprecated_in_openapi(
+        client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert [paths[f"/complaints/{{complaint_id}}/{step}"]["post"].get("deprecated")
+            for step in ("assignment", "resolution")] == [True, True]
+    assert paths["/complaints"]["get"].get("deprecated") is None  # still the way to read them
+    result = schema["components"]["schemas"]["FollowUpIn"]["properties"]
+    assert (result["complaint"].get("deprecated"), result["grievance"].get("deprecated")) == (
+        True, None)
