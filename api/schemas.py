@@ -34,7 +34,7 @@ WorkOrderStatus = Literal["opened", "checked_in", "in_progress", "ready_for_sett
                           "settled", "delivered", "closed", "cancelled"]
 AppointmentStatus = Literal["booked", "arrived", "cancelled", "no_show"]
 FollowUpStatus = Literal["open", "done"]
-ComplaintStatus = Literal["opened", "assigned", "resolved"]
+ComplaintStatus = Literal["opened", "assigned", "resolved", "moved"]
 SettlementStatus = Literal["open", "draft", "confirmed", "settled"]
 PurchaseOrderStatus = Literal["draft", "sent", "partly_received", "received", "closed",
                               "cancelled"]

@@ -240,8 +240,11 @@ class DeliveryIn(Body):
 
 
 class ComplaintIn(Body):
-    model_config = described("A complaint raised on the call: it gets a life of its own.",
-                             {"description": "the car was not washed"})
+    model_config = described(
+        "Deprecated: the older shorthand for `grievance`. A complaint raised on the call opens "
+        "the follow-up's complaint case (channel follow_up, category other, severity normal, "
+        "the description as the customer's words).",
+        {"description": "the car was not washed"})
 
     description: str = Field(min_length=3, max_length=2000)
 
@@ -260,12 +263,16 @@ class FollowUpGrievanceIn(Body):
 
 
 class FollowUpIn(Body):
-    model_config = example({"csi": 4, "comment": "quick and friendly",
-                            "complaint": {"description": "the car was not washed"}})
+    model_config = example({"csi": 2, "comment": "waited too long",
+                            "grievance": {"category": "waiting_time", "severity": "normal",
+                                          "words": "等了三个小时才交车"}})
 
     csi: Whole = Field(ge=1, le=5, description="satisfaction, 1 (bad) to 5 (very good)")
     comment: str | None = Field(default=None, max_length=2000)
-    complaint: ComplaintIn | None = None
+    complaint: ComplaintIn | None = Field(default=None, json_schema_extra={"deprecated": True},
+                                          description=(
+        "deprecated: `grievance` with category other and severity normal; not with "
+        "`grievance` (422 naming `complaint`)"))
     grievance: FollowUpGrievanceIn | None = None
 
 

@@ -1,17 +1,19 @@
-"""Delivery, the follow-up call and complaints: the visit after the money."""
+"""Delivery, the follow-up call and the older register's complaints: the visit after the
+money."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import InvalidInput, NotFound, require, stable_id
+from domain.common import InvalidInput, NotFound, a_text, require, stable_id
 from domain.customer import Customer
 from domain.follow_up import Complaint, FollowUp
+from domain.grievance import MAX_WORDS
 from domain.grievances import GrievanceTerms, Intake, open_case
 from domain.work_order import WorkOrder
 
@@ -77,25 +79,18 @@ class Aftercare:
                  comment: str | None = None,
                  complaint: dict[str, Any] | None = None,
                  grievance: dict[str, Any] | None = None) -> CommandResult:
-        """The call's result; the work order closes in the same save; a complaint opens; a
-        dissatisfied customer's `grievance` (category, severity, their words) opens a complaint
-        case of channel follow_up, one per follow-up (its id is the follow-up's)."""
-        complaint_id = uuid4() if complaint else None
-        intake = None if grievance is None else Intake.of(
-            kind="complaint", channel="follow_up", category=grievance.get("category"),
-            severity=grievance.get("severity") or "normal", words=grievance.get("words"),
-            oem_case_no=None)
+        """The call's result; the work order closes in the same save. A dissatisfied
+        customer's `grievance` (category, severity, their words) opens a complaint case of
+        channel follow_up about the visit, one per follow-up (its id is the follow-up's);
+        `complaint` (its `description`) is the older shorthand for one of category `other`,
+        severity `normal` (both at once: 422 naming `complaint`)."""
+        intake = self._intake(complaint, grievance)
         case_id = stable_id("grievance", "follow-up", follow_up_id)
 
         def act(session: Session, follow_up: FollowUp) -> dict[str, Any]:
             audit = session.audit(follow_up.store_id)
             wo = session.get(WorkOrder, follow_up.work_order_id, "work order")
-            if complaint_id is not None and complaint is not None:
-                session.add(Complaint(
-                    id=complaint_id, audit=audit, work_order_id=wo.id,
-                    work_order_number=wo.number, customer_id=wo.customer_id,
-                    description=Complaint.description_of(complaint), source="follow_up"))
-            follow_up.complete(audit, csi, comment, complaint_id)
+            follow_up.complete(audit, csi, comment, None)
             wo.close(audit, follow_up.id)
             if intake is not None:
                 customer = session.find(Customer, wo.customer_id)
@@ -105,8 +100,8 @@ class Aftercare:
                 open_case(session, self.app, self.grievance_terms, case_id, follow_up.store_id,
                           customer, intake, work_order=wo, vin=str(vin) if vin else None,
                           follow_up_id=follow_up.id)
-            return {"work_order_status": wo.status,
-                    "complaint_id": str(complaint_id) if complaint_id else None,
+            # `complaint_id` stays in the answer's shape: no call opens an old complaint now
+            return {"work_order_status": wo.status, "complaint_id": None,
                     "grievance_id": str(case_id) if intake is not None else None}
 
         peek: Any = None
@@ -117,6 +112,25 @@ class Aftercare:
         also: tuple[UUID, ...] = (peek.work_order_id,) if isinstance(peek, FollowUp) else ()
         also += (case_id,) if intake is not None else ()
         return self._on_follow_up(request, follow_up_id, act, also)
+
+    @staticmethod
+    def _intake(complaint: dict[str, Any] | None,
+                grievance: dict[str, Any] | None) -> Intake | None:
+        """The case the call's result opens, if any: checked before anything is read."""
+        require(complaint is None or grievance is None, InvalidInput(
+            "give the complaint case as `grievance` only (`complaint` is its older shorthand)",
+            field="complaint"))
+        if complaint is not None:
+            words = a_text(complaint.get("description"), "complaint.description",
+                           "the complaint's description", 3, MAX_WORDS)
+            return Intake.of(kind="complaint", channel="follow_up", category="other",
+                             severity="normal", words=words, oem_case_no=None)
+        if grievance is not None:
+            return Intake.of(kind="complaint", channel="follow_up",
+                             category=grievance.get("category"),
+                             severity=grievance.get("severity") or "normal",
+                             words=grievance.get("words"), oem_case_no=None)
+        return None
 
     def _on_complaint(self, request: Request, complaint_id: UUID,
                       act: Callable[[Session, Complaint], None]) -> CommandResult:

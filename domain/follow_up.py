@@ -1,5 +1,9 @@
-"""After delivery: the follow-up call (CSI 1–5, comment) and, when the customer complains, a
-complaint with its own life (opened, assigned, resolved with a resolution)."""
+"""After delivery: the follow-up call (CSI 1–5, comment), and the older complaint register.
+
+A complaint on the call now opens a complaint case (`Grievance`, domain/grievance.py). The
+`Complaint` streams opened before keep their life (opened, assigned, resolved with a
+resolution) until they are resolved or moved into the register (`Moved`, naming the case:
+domain/complaint_moves.py); a moved complaint takes no further step."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from domain.common import Audit, IllegalTransition, InvalidInput, require, requi
 
 OUTCOMES = ("no_answer", "call_back_later", "wrong_number")
 STATUSES = ("open", "done")  # a follow-up call
-COMPLAINT_STATUSES = ("opened", "assigned", "resolved")
+COMPLAINT_STATUSES = ("opened", "assigned", "resolved", "moved")
 
 
 class FollowUpError(IllegalTransition):
@@ -90,15 +94,32 @@ class Complaint(Aggregate):
     class Resolved(Event):
         resolution: str
 
+    class Moved(Event):
+        """Moved into the complaint register: the case `grievance_id` carries it on."""
+
+        grievance_id: UUID
+
     @event(Opened)
     def __init__(self, audit: Audit, work_order_id: UUID, work_order_number: str,
                  customer_id: UUID, description: str, source: str,
                  id: UUID | None = None) -> None:
         self.store_id = audit.store_id
         self.work_order_id = work_order_id
+        self.work_order_number = work_order_number
         self.customer_id = customer_id
+        self.description = description
+        self.source = source
+        self.opened_at = audit.at
+        self.opened_by = audit.user_id
         self.status = "opened"
         self.assignee: str | None = None
+        self.grievance_id: UUID | None = None
+
+    def _not_moved(self) -> None:
+        require(self.status != "moved", FollowUpError(
+            f"the complaint moved to the complaint register (case {self.grievance_id}): "
+            "take it on there", complaint_status="moved",
+            grievance_id=str(self.grievance_id)))
 
     @staticmethod
     def description_of(data: dict[str, Any]) -> str:
@@ -107,6 +128,7 @@ class Complaint(Aggregate):
         return text
 
     def assign(self, audit: Audit, assignee: str, note: str | None) -> None:
+        self._not_moved()
         require(self.status != "resolved", FollowUpError("the complaint is resolved"))
         require(bool(assignee.strip()), InvalidInput("name who takes the complaint"))
         self._assigned(audit, assignee.strip(), (note or "").strip() or None)
@@ -117,6 +139,7 @@ class Complaint(Aggregate):
         self.status = "assigned"
 
     def resolve(self, audit: Audit, resolution: str | None) -> None:
+        self._not_moved()
         require(self.status != "resolved", FollowUpError("the complaint is already resolved"))
         require(self.status == "assigned",
                 FollowUpError(f"the complaint is {self.status}; assign it first"))
@@ -126,3 +149,15 @@ class Complaint(Aggregate):
     @event(Resolved)
     def _resolved(self, audit: Audit, resolution: str) -> None:
         self.status = "resolved"
+
+    def move(self, audit: Audit, grievance_id: UUID) -> None:
+        """Into the complaint register, while it is open (not resolved, not moved)."""
+        self._not_moved()
+        require(self.status != "resolved", FollowUpError("the complaint is resolved",
+                                                         complaint_status="resolved"))
+        self._moved(audit, grievance_id)
+
+    @event(Moved)
+    def _moved(self, audit: Audit, grievance_id: UUID) -> None:
+        self.status = "moved"
+        self.grievance_id = grievance_id

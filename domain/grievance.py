@@ -65,6 +65,11 @@ def sealed(text: str | None, seal: Seal) -> str | None:
     return None if text is None else seal(text)
 
 
+def moved_from_nothing(state: dict[str, Any]) -> None:
+    """A case registered before v2 was never moved in from the older complaint register."""
+    state["moved_from"] = None
+
+
 def named_no_customer(state: dict[str, Any]) -> None:
     """A step stored before v2 kept its note in clear and named no customer."""
     state["customer_id"] = None
@@ -79,6 +84,10 @@ class Grievance(Aggregate):
         audit: Audit
 
     class Registered(Event, Aggregate.Created):
+        """v2: `moved_from` names the older register's complaint a case carries on (its
+        `complaint_id`, `opened_at`, `opened_by`), else null (every v1 case)."""
+
+        class_version = 2
         store_id: str
         customer_id: UUID
         kind: str
@@ -93,6 +102,8 @@ class Grievance(Aggregate):
         words: str  # sealed with the customer's key
         contact_due: datetime | None
         close_due: datetime | None
+        moved_from: dict[str, str] | None
+        upcast_v1_v2 = staticmethod(moved_from_nothing)
 
     class Step(Event):
         """A step after the registration. v2: its free text (note, action, resolution,
@@ -129,7 +140,8 @@ class Grievance(Aggregate):
                  category: str, severity: str, oem_case_no: str | None,
                  work_order_id: UUID | None, work_order_number: str | None, vin: str | None,
                  follow_up_id: UUID | None, words: str, contact_due: datetime | None,
-                 close_due: datetime | None, id: UUID | None = None) -> None:
+                 close_due: datetime | None, moved_from: dict[str, str] | None = None,
+                 id: UUID | None = None) -> None:
         self.store_id = store_id
         self.customer_id = customer_id
         self.kind = kind

@@ -87,7 +87,8 @@ def view(case: Grievance) -> dict[str, Any]:
 def open_case(session: Session, app: ServiceCore, terms: GrievanceTerms, case_id: UUID,
               store_id: str, customer: Customer, intake: Intake, *,
               work_order: WorkOrder | None = None, vin: str | None = None,
-              follow_up_id: UUID | None = None) -> Grievance:
+              follow_up_id: UUID | None = None,
+              moved_from: dict[str, str] | None = None) -> Grievance:
     """The case, added to the session; the words sealed with the customer's key (an erased
     customer's words are not taken: 409)."""
     require(not customer.erased, GrievanceRefused(
@@ -104,7 +105,7 @@ def open_case(session: Session, app: ServiceCore, terms: GrievanceTerms, case_id
         work_order_id=work_order.id if work_order is not None else None,
         work_order_number=work_order.number if work_order is not None else None,
         vin=vin, follow_up_id=follow_up_id, words=sealed, contact_due=contact_due,
-        close_due=close_due, id=case_id)
+        close_due=close_due, moved_from=moved_from, id=case_id)
     session.add(case)
     return case
 

@@ -256,6 +256,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Opened": fields("work_order_id work_order_number customer_id description source"),
         "Assigned": fields("assignee note"),
         "Resolved": fields("resolution"),
+        "Moved": fields("grievance_id"),
     },
     # a complaint case or suggestion: never the customer's words nor the staff's notes about
     # the customer (both sealed with the customer's key; a step stored before kept its note in

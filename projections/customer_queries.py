@@ -153,7 +153,7 @@ SECTIONS: dict[str, tuple[str, str]] = {  # name: (the rows of one customer, the
         WHERE v.owner_id = %s OR v.id IN (SELECT vehicle_id FROM visits WHERE customer_id = %s)
         """, "v.vin"),
     "complaints": ("""SELECT id, work_order_number, description, source, status, opened_at,
-        resolved_at, resolution FROM customer_complaints WHERE customer_id = %s""",
+        resolved_at, resolution, grievance_id FROM customer_complaints WHERE customer_id = %s""",
                    "opened_at DESC, id"),
     "appointments": ("""SELECT id, store_id, day, arrival, status, vin, plate, services
         FROM appointments WHERE customer_id = %s AND day >= %s AND status = 'booked'""",

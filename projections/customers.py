@@ -51,8 +51,9 @@ class CustomersView(VehicleFiles, ReadModel):
     # are matched by the brand's and model's `ServicePlan.key` (full-width letters folded);
     # 4: phones in their ASCII form (`open_phones`); 5: a walk-in's phone in its kept form
     # (`phone_as_kept`: without the blanks and dashes it may have been typed with); 6: visits
-    # imported from the previous system (`prior_visits`), counted in the next service due
-    revision = 6
+    # imported from the previous system (`prior_visits`), counted in the next service due;
+    # 7: an older complaint moved into the complaint register (`moved`, `grievance_id`)
+    revision = 7
     handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
                Complaint.Event)
     pipelined = True  # the statements of the rarer events (complaints, plans, reminders)
@@ -72,7 +73,7 @@ class CustomersView(VehicleFiles, ReadModel):
             id uuid PRIMARY KEY, customer_id uuid NOT NULL, store_id text NOT NULL,
             work_order_id uuid, work_order_number text, description text NOT NULL,
             source text, status text NOT NULL, opened_at timestamptz NOT NULL,
-            resolved_at timestamptz, resolution text""",
+            resolved_at timestamptz, resolution text, grievance_id uuid""",
         "vehicles": """
             id uuid PRIMARY KEY, vin text NOT NULL UNIQUE, store_id text NOT NULL, plate text,
             brand text, model text, year integer, sale_date date, owner_id uuid,
@@ -287,3 +288,7 @@ class CustomersView(VehicleFiles, ReadModel):
                 f"""UPDATE {b.t('customer_complaints')} SET status = 'resolved',
                     resolved_at = %s, resolution = %s WHERE id = %s""",
                 (e.audit.at, getattr(e, "resolution", None), e.originator_id))
+        elif name == "Complaint.Moved":
+            b.conn.execute(f"UPDATE {b.t('customer_complaints')} SET status = 'moved', "
+                           "grievance_id = %s WHERE id = %s",
+                           (e.grievance_id, e.originator_id))

@@ -44,8 +44,9 @@ class FinanceView(FinanceChanges, ReadModel):
     # bills keyed by its name's `insurer_key` (its typed forms one payer in the receivables);
     # 4: the insurer master (projections/insurers.py), which groups an insurer's names; 5: the
     # OEM's and a department's bills keyed by their name's `payer_name_key` as an insurer's;
-    # 6: a row per write-off (projections/write_off_rows.py), filled from the log
-    revision = 6
+    # 6: a row per write-off (projections/write_off_rows.py), filled from the log; 7: an
+    # older complaint moved into the complaint register (`moved`, `grievance_id`)
+    revision = 7
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
                Complaint.Event, *STOCK_EVENTS, *INSURER_EVENTS)
     tables = {  # noqa: RUF012
@@ -392,3 +393,4 @@ class FinanceView(FinanceChanges, ReadModel):
     on.register(Complaint.Opened, finance_follow_ups.complaint)
     on.register(Complaint.Assigned, finance_follow_ups.assigned)
     on.register(Complaint.Resolved, finance_follow_ups.resolved)
+    on.register(Complaint.Moved, finance_follow_ups.moved)

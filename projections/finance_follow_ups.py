@@ -1,5 +1,6 @@
-"""The finance view's rows of after-sales care: follow-up calls after a visit and complaints
-(their tables, and what each event changes)."""
+"""The finance view's rows of after-sales care: follow-up calls after a visit and the older
+register's complaints (their tables, and what each event changes); a complaint moved into the
+complaint register is `moved`, naming its case (`grievance_id`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ TABLES = {
         id uuid PRIMARY KEY, work_order_id uuid NOT NULL, work_order_number text NOT NULL,
         store_id text NOT NULL, customer_id uuid NOT NULL, description text NOT NULL,
         source text NOT NULL, status text NOT NULL, assignee text, resolution text,
-        opened_at timestamptz NOT NULL, resolved_at timestamptz""",
+        opened_at timestamptz NOT NULL, resolved_at timestamptz, grievance_id uuid""",
 }
 
 
@@ -59,3 +60,8 @@ def resolved(view: Any, event: Complaint.Resolved, ctx: Ctx) -> None:
     ctx.run("""UPDATE {complaints} SET status = 'resolved', resolution = %s,
                resolved_at = %s WHERE id = %s""",
             (event.resolution, event.audit.at, event.originator_id))
+
+
+def moved(view: Any, event: Complaint.Moved, ctx: Ctx) -> None:
+    ctx.run("UPDATE {complaints} SET status = 'moved', grievance_id = %s WHERE id = %s",
+            (event.grievance_id, event.originator_id))

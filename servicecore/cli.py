@@ -17,6 +17,7 @@ from servicecore.audit_commands import add_commands as add_audit_chain
 from servicecore.audit_exports import add_commands as add_audit_exports
 from servicecore.booking_retention import add_commands as add_online_bookings
 from servicecore.cli_args import whole
+from servicecore.complaint_commands import add_commands as add_complaints
 from servicecore.demo_commands import MAX_DEMO_VISITS
 from servicecore.demo_commands import add_commands as add_demo_data
 from servicecore.history_import import add_commands as add_import_history
@@ -315,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     add_audit_exports(audit_sub)
     add_invoice_numbers(sub)
     add_online_bookings(sub)
+    add_complaints(sub)
     add_import_history(sub)
     migrate = sub.add_parser("migrate", help="create tables once (before scaled-out processes)")
     migrate.set_defaults(run=_migrate)

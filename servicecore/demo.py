@@ -313,7 +313,8 @@ class _StoreDemo:
         csi = 2 if comeback else rng.choices(list(CSI_WEIGHTS), list(CSI_WEIGHTS.values()))[0]
         self.after.complete(self.req("advisor", advisor, call),
                             UUID(delivered.body["follow_up"]["id"]), csi=csi, comment=None,
-                            complaint={"description": "the same problem came back"}
+                            grievance={"category": "repair_quality", "severity": "normal",
+                                       "words": "the same problem came back"}
                             if comeback else None)
 
 

@@ -153,10 +153,11 @@ class Desk:
                                outcome="no_answer")
             call += timedelta(hours=3)
         csi = rng.choices(list(CSI_WEIGHTS), list(CSI_WEIGHTS.values()))[0]
-        complaint = {"description": "the problem came back"} if csi <= 2 and \
+        grievance = {"category": "repair_quality", "severity": "normal",
+                     "words": "the problem came back"} if csi <= 2 and \
             rng.random() < 0.6 else None
         self.after.complete(self.req("advisor", advisor, call), follow_up, csi=csi,
-                            comment=None, complaint=complaint)
+                            comment=None, grievance=grievance)
 
     # -- the store's day ---------------------------------------------------------------------
 

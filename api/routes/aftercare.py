@@ -1,4 +1,5 @@
-"""Delivery (/work-orders/{id}/delivery), /follow-ups and /complaints, and their histories."""
+"""Delivery (/work-orders/{id}/delivery), /follow-ups and the older register's /complaints,
+and their histories."""
 
 from __future__ import annotations
 
@@ -75,8 +76,9 @@ def attempt(follow_up_id: UUID, body: AttemptIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 
 @router.post("/follow-ups/{follow_up_id}/result", response_model=CommandAccepted)
 def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> Any:
-    """CSI 1-5 and a comment, optionally a complaint; the work order closes; `grievance`
-    opens the dissatisfied customer's complaint case (answers `grievance_id`)."""
+    """CSI 1-5 and a comment; the work order closes; `grievance` opens the dissatisfied
+    customer's complaint case (answers `grievance_id`); `complaint` is its deprecated
+    shorthand (category other, severity normal)."""
     return cmd.accepted(ctx.aftercare.complete(
         cmd.envelope, follow_up_id, csi=body.csi, comment=body.comment,
         complaint=body.complaint.model_dump() if body.complaint else None,
@@ -87,7 +89,9 @@ def result(follow_up_id: UUID, body: FollowUpIn, cmd: FollowUpCmd, ctx: Ctx) -> 
 def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = None,
                work_order_id: UUID | None = None, limit: Limit = 200, offset: Offset = 0,
                wait_for: WaitFor = None) -> Any:
-    """Complaints, newest first; `work_order_id`: the ones about one visit."""
+    """The older register's complaints (opened before a call's complaint opened a complaint
+    case), newest first; `work_order_id`: the ones about one visit; `moved`: carried on by the
+    case `grievance_id`."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.complaints(conn, principal.stores, status=status,
@@ -98,17 +102,23 @@ def complaints(ctx: Ctx, principal: Reader, status: ComplaintStatus | None = Non
 @router.get("/complaints/{complaint_id}/history", response_model=HistoryPage)
 def complaint_history(complaint_id: UUID, ctx: Ctx, reading: Auditor,
                       limit: Limit = 500, offset: Offset = 0) -> Any:
-    """Every event of the complaint with actor, time and reason: opened, assigned, resolved."""
+    """Every event of the complaint with actor, time and reason: opened, assigned, resolved,
+    moved into the complaint register."""
     return _history(ctx, reading, complaint_id, "Complaint", "complaint", limit, offset)
 
 
-@router.post("/complaints/{complaint_id}/assignment", response_model=CommandAccepted)
+@router.post("/complaints/{complaint_id}/assignment", response_model=CommandAccepted,
+             deprecated=True)
 def assign(complaint_id: UUID, body: AssignIn, cmd: ComplaintCmd, ctx: Ctx) -> Any:
+    """An older complaint still open, to someone (moved into the complaint register: 409
+    `complaint_status: moved`; `servicecore complaints migrate` moves them)."""
     return cmd.accepted(ctx.aftercare.assign_complaint(cmd.envelope, complaint_id,
                                                        **body.model_dump()))
 
 
-@router.post("/complaints/{complaint_id}/resolution", response_model=CommandAccepted)
+@router.post("/complaints/{complaint_id}/resolution", response_model=CommandAccepted,
+             deprecated=True)
 def resolve(complaint_id: UUID, body: ResolveIn, cmd: ComplaintCmd, ctx: Ctx) -> Any:
+    """An older complaint assigned, resolved (moved: 409 `complaint_status: moved`)."""
     return cmd.accepted(ctx.aftercare.resolve_complaint(cmd.envelope, complaint_id,
                                                         resolution=body.resolution))

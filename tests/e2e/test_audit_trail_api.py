@@ -18,7 +18,7 @@ from domain.stock import StockItem
 from domain.technician import Technician
 from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, post
-from tests.integration.audit_support import new_vin
+from tests.integration.audit_support import new_vin, older_complaint
 from tests.integration.support import LABOR, open_order, request
 
 Auth = Callable[..., dict[str, str]]
@@ -29,7 +29,8 @@ def full_visit(client: TestClient, auth: Auth, store_id: str,
                vin: str = "LSVAU218XN2183294") -> dict[str, Any]:
     """A booked visit through to the follow-up, each step by whoever does it: appointment and
     arrival, a part issued (sent with its own correlation id), a manager's dispatch, clocks,
-    QC, settlement paid in cash, delivery, a follow-up call with a complaint. Besides it a
+    QC, settlement paid in cash, delivery, a follow-up call and a complaint of the older
+    register (`/complaints`) about the visit. Besides it a
     second visit takes the same part (its events must stay out of the first one's timeline)."""
     advisor = auth("advisor", "adv-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
@@ -95,8 +96,11 @@ def full_visit(client: TestClient, auth: Auth, store_id: str,
     delivered = post(client, f"{wo}/delivery", advisor, {"mileage_out": 30_012,
                                                          "acknowledged_by": "王芳"})
     result = post(client, f"/follow-ups/{delivered['follow_up']['id']}/result", advisor, {
-        "csi": 2, "comment": "slow", "complaint": {"description": "waited two hours"}})
+        "csi": 2, "comment": "slow"})
     assert result["work_order_status"] == "closed"
+    # The complaint on the call, as the older register kept it (before calls opened cases).
+    older_complaint(client.app.state.ctx.app, UUID(wo_id),  # type: ignore[attr-defined]
+                    "waited two hours", user="adv-" + store_id)
 
     # A second visit in the same store reserves the same part.
     other = post(client, "/work-orders", advisor, {

@@ -155,8 +155,8 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     owed = get(client, "/receivables", finance_user)
     assert [(r["kind"], r["outstanding"]) for r in owed["items"]] == [("warranty", "150.00")]
     assert owed["total"] == 1
-    # Delivery, then the follow-up call closes the work order; the complaint lives on. An
-    # odometer below check-in's is refused naming the field and the reading.
+    # Delivery, then the follow-up call closes the work order; the complaint lives on as a
+    # complaint case. An odometer below check-in's is refused naming the field and the reading.
     typo = client.post(f"{wo}/delivery", headers=advisor, json={"mileage_out": 3001,
                                                                 "acknowledged_by": "王伟"})
     assert typo.status_code == 422, typo.text
@@ -167,17 +167,17 @@ def test_a_visit_ends_settled_delivered_followed_up_and_closed(client: TestClien
     result = post(client, f"/follow-ups/{follow_up}/result", advisor, {
         "csi": 4, "comment": "quick", "complaint": {"description": "seat was dirty"}})
     assert result["work_order_status"] == "closed"
-    complaint = result["complaint_id"]
-    refused = client.post(f"/complaints/{complaint}/resolution", headers=advisor,
-                          json={"resolution": "cleaned"})
+    case = f"/grievances/{result['grievance_id']}"
+    refused = client.post(f"{case}/resolution", headers=advisor,
+                          json={"resolution": "cleaned", "accepted": True})
     assert refused.status_code == 409
-    post(client, f"/complaints/{complaint}/assignment", advisor, {"assignee": "mgr-1"})
-    post(client, f"/complaints/{complaint}/resolution", advisor,
-         {"resolution": "apologised, free interior cleaning next visit"})
+    post(client, f"{case}/assignment", advisor, {"owner": "mgr-1"})
+    post(client, f"{case}/first-contact", advisor, {})
+    post(client, f"{case}/resolution", advisor,
+         {"resolution": "apologised, free interior cleaning next visit", "accepted": True})
     doc = get(client, wo, advisor, wait_for=head(client))
     assert doc["status"] == "closed" and doc["delivery"]["mileage_out"] == 30012
-    listed = get(client, "/complaints", advisor, wait_for=head(client))
-    assert [c["status"] for c in listed["items"] if c["id"] == complaint] == ["resolved"]
+    assert get(client, case, advisor, wait_for=head(client))["status"] == "resolved"
     # The warranty clerk's claim: delivered and closed, it waits only for the tax invoice of
     # the OEM's bill; once recorded, nothing is still to come.
     claim_url = f"{wo}/warranty-claim"

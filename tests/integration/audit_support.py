@@ -169,3 +169,20 @@ class Desk:
         self.repair(wo, 1, self.t1, ready - timedelta(hours=2), ready - timedelta(minutes=10),
                     issue=tuple(lines[1:]))
         return wo
+
+
+def older_complaint(app: Any, work_order_id: UUID, description: str,
+                    when: datetime | None = None, user: str = "adv-old") -> UUID:
+    """A complaint of the older register (`/complaints`), as the follow-up call opened one
+    before it opened complaint cases: written to the log as it was then."""
+    from domain.common import Audit
+    from domain.follow_up import Complaint
+
+    order = app.repository.get(work_order_id)
+    complaint_id = uuid.uuid4()
+    app.save(Complaint(
+        id=complaint_id, audit=Audit(user, "advisor", order.store_id,
+                                     when or datetime.now(ZoneInfo("UTC")), "corr-old"),
+        work_order_id=work_order_id, work_order_number=order.number,
+        customer_id=order.customer_id, description=description, source="follow_up"))
+    return complaint_id

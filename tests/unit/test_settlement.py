@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -19,6 +19,7 @@ from domain.application import CommandResult, ServiceCore
 from domain.cashier_day import CashierDay, DayClosed
 from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.follow_up import Complaint, FollowUp, FollowUpError
+from domain.grievance import Grievance
 from domain.payment_reference import PaymentReference
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills
@@ -706,21 +707,34 @@ def test_completing_the_follow_up_closes_the_work_order(
         care.complete(request(), follow_up_id, csi=5)
 
 
-def test_a_complaint_is_opened_assigned_and_resolved(
+def test_a_complaint_on_the_call_opens_a_complaint_case(
         app: ServiceCore, wos: WorkOrders, money: Settlements, care: Aftercare) -> None:
     wo = visit(app, wos)
     confirmed(money, wo)
     money.pay(CASHIER, work_order_id=wo, method="cash", amount="900.00")
     follow_up_id = UUID(care.deliver(request(), wo, mileage_out=42_020,
                                      acknowledged_by="陈静").body["follow_up"]["id"])
-    with pytest.raises(InvalidInput, match="describe"):
+    with pytest.raises(InvalidInput, match="description") as blank:
         care.complete(request(), follow_up_id, csi=2, complaint={"description": "  "})
+    assert blank.value.extra["field"] == "complaint.description"
     done = care.complete(request(), follow_up_id, csi=2,
                          complaint={"description": "brakes squeal again"})
-    complaint_id = UUID(done.body["complaint_id"])
-    complaint: object = app.repository.get(complaint_id)
-    assert isinstance(complaint, Complaint)
-    assert (complaint.status, complaint.work_order_id) == ("opened", wo)
+    assert done.body["complaint_id"] is None
+    case: Any = app.repository.get(UUID(done.body["grievance_id"]))
+    assert isinstance(case, Grievance)
+    assert (case.kind, case.severity, case.status) == ("complaint", "normal", "registered")
+
+
+def test_an_older_complaint_is_assigned_and_resolved(
+        app: ServiceCore, wos: WorkOrders, money: Settlements, care: Aftercare) -> None:
+    wo = visit(app, wos)
+    order: Any = app.repository.get(wo)
+    # a complaint the follow-up call opened before calls opened complaint cases
+    complaint_id = uuid4()
+    app.save(Complaint(id=complaint_id, audit=request().caller.audit(order.store_id),
+                       work_order_id=wo, work_order_number=order.number,
+                       customer_id=order.customer_id, description="brakes squeal again",
+                       source="follow_up"))
 
     before = events_stored(app)
     with pytest.raises(FollowUpError, match="assign it first"):
