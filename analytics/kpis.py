@@ -223,7 +223,10 @@ def _csi(f: Filters) -> tuple[str, list[Any]]:
         SELECT count(*) AS surveys, count(*) FILTER (WHERE c.csi >= 4) AS satisfied,
                CAST(round(satisfied / nullif(count(*), 0), 4) AS {RATIO}) AS csi,
                CAST(round(avg(c.csi), 2) AS DECIMAL(18, 2)) AS average_score,
-               count(*) FILTER (WHERE c.complaint) AS complaints
+               count(*) FILTER (WHERE c.complaint OR EXISTS (
+                   SELECT 1 FROM fact_grievances g
+                   WHERE g.work_order_id = c.work_order_id AND g.channel = 'follow_up'
+                     AND g.kind = 'complaint')) AS complaints
         FROM fact_follow_ups c JOIN fact_work_orders w USING (work_order_id)
         WHERE c.csi IS NOT NULL AND {w.sql()}""", w.params
 
@@ -340,8 +343,9 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         ("date_from", "date_to", "store_id", "brand", "model", "technician"), _pay_type_mix,
         _hours_of("hours")),
     Kpi("csi", "Customer satisfaction (CSI)",
-        "follow-up surveys scoring 4 or 5 ÷ all surveys", ("date_from", "date_to", "store_id",
-                                                             "brand", "model"), _csi),
+        ("follow-up surveys scoring 4 or 5 ÷ all surveys; complaints = the calls that opened a "
+         "complaint case (channel follow_up) or a complaint of the older register"),
+        ("date_from", "date_to", "store_id", "brand", "model"), _csi),
     Kpi("appointments", "Appointment conversion and no-show rates",
         "conversion = arrived ÷ (booked − cancelled); no-show = no-shows ÷ (arrived + no-shows)",
         ("date_from", "date_to", "store_id"), _appointments),

@@ -337,9 +337,9 @@ def test_pay_type_mix(loaded: Loaded) -> None:
 def test_csi(loaded: Loaded) -> None:
     (row,) = kpi(loaded, "csi", **MARCH)
     # scores 5 (V1), 3 with a complaint (V2), 4 (V3): 2 of 3 score 4-5; mean 12 / 3 = 4.00.
-    # V2's complaint opened a complaint case (counted by the complaint cases' KPIs), not a
-    # complaint of the older register, which is what `complaints` counts.
-    assert (row["surveys"], row["satisfied"], row["complaints"]) == (3, 2, 0)
+    # V2's complaint opened a complaint case (channel follow_up): the call counts as one whose
+    # customer complained, as a complaint of the older register did.
+    assert (row["surveys"], row["satisfied"], row["complaints"]) == (3, 2, 1)
     assert row["csi"] == ratio("0.6667")
     assert row["average_score"] == D("4.00")
     typed(row, "average_score")
