@@ -20,10 +20,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
-from analytics.loader import AnalyticsLoader
 from api.main import create_app
 from api.routes.analytics import COOKIE
 from servicecore.container import Container
+from tests.integration.analytics_support import publish_analytics
 from tests.integration.dashboard_scenario import MASTER_NAME, dashboard_store
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -66,12 +66,7 @@ def server(container: Container) -> Iterator[str]:
 def store(container: Container) -> str:
     store = "BR" + uuid.uuid4().hex[:6].upper()
     dashboard_store(container, store)
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     return store
 
 

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
 from tests.e2e.test_parts_api import Auth, get, post
+from tests.integration.analytics_support import publish_analytics
 from tests.integration.audit_support import new_vin
 from tests.scratch_systems import served_module
 
@@ -54,12 +54,7 @@ def test_complaint_kpis_from_a_small_history(container: Container, client: TestC
     other = "X" + store_id[:7]  # another store: a visit and a complaint of its own
     elsewhere = auth("advisor", "adv-" + other, [other])
     _case(client, elsewhere, other, _visit(client, elsewhere, other), "complaint")
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # a day either side: midnight
     days = {"date_from": (today - timedelta(days=1)).isoformat(),
             "date_to": (today + timedelta(days=1)).isoformat()}
@@ -118,12 +113,7 @@ def test_the_complaint_kpis_by_category_and_by_channel(container: Container, cli
     post(client, f"{contacted}/first-contact", advisor, {})
     case("price", "phone")
     case("price", "in_store", kind="suggestion")
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     days = {"date_from": (today - timedelta(days=1)).isoformat(),
             "date_to": (today + timedelta(days=1)).isoformat()}

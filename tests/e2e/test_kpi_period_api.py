@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from api.main import create_app
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.e2e.test_parts_api import get, new_part, post
+from tests.integration.analytics_support import publish_analytics
 
 Auth = Callable[..., dict[str, str]]
 # UTC+14: from 10:00 UTC on, the store's day is already UTC's tomorrow (the hours when a shop
@@ -42,12 +42,7 @@ def test_a_kpi_without_date_to_counts_the_stores_today(
     number = new_part(client, clerk, min_stock=0)
     post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
         "qty": 4, "unit_cost": "250.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
-    loader = AnalyticsLoader(system.app, system.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(system)
     today = datetime.now(ZoneInfo(ZONE)).date()
     assert today >= datetime.now(UTC).date()
     # The receipt is dated the store's today: with that day named, and without naming any.

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
 from tests.e2e.test_parts_api import get, head, new_part, post, ready_visit
+from tests.integration.analytics_support import publish_analytics
 
 Auth = Callable[..., dict[str, str]]
 RATIO = re.compile(r"^-?\d+\.\d{4}$")
@@ -53,12 +53,7 @@ def test_every_ratio_of_the_api_is_a_string_with_four_decimals(
 
     # Every KPI of the catalogue: each ratio it gives is a string with 4 decimals, in JSON as
     # in CSV; the part approved from stock fills its demand: "1.0000".
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     names = [k["name"] for k in get(client, "/analytics/kpis", analyst)["items"]]
     seen: dict[str, object] = {}
     for name in names:

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from api.main import create_app
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.e2e.test_parts_api import get, new_part, post
+from tests.integration.analytics_support import publish_analytics
 
 Auth = Callable[..., dict[str, str]]
 TURNOVER = "/analytics/kpis/parts_turnover"
@@ -44,12 +44,7 @@ def loaded(group: tuple[Container, TestClient, list[str]], auth: Auth
         number = new_part(client, clerk, min_stock=0)
         post(client, f"/stock/{store}/{number}/receipts", clerk, {
             "qty": qty, "unit_cost": "250.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
-    loader = AnalyticsLoader(system.app, system.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(system)
     return client, stores
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
@@ -25,6 +24,7 @@ from tests.e2e.test_parts_api import (
     ready_visit,
     received_part,
 )
+from tests.integration.analytics_support import publish_analytics
 from tests.integration.test_parts_support import wait_for_projection
 from tests.scratch_systems import ServedScratch, served_module
 
@@ -168,12 +168,7 @@ def test_the_fill_rate_counts_lost_sales_and_emergency_purchases(
                    "emergency": True}]}, 201)
     order = get(client, f"/purchase-orders/{rush['id']}", clerk, wait_for=head(client))
     assert [line["emergency"] for line in order["lines"]] == [True]
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     kpi = get(client, "/analytics/kpis/parts_fill_rate", analyst, store_id=store_id)
     # demand = 2 approved lines + 1 lost sale = 3; (3 − 1 emergency − 1 lost) ÷ 3
     assert kpi["rows"] == [{

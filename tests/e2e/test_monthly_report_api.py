@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from api.main import create_app
 from domain import kpi_figures
 from servicecore.container import build
 from servicecore.demo import load_demo
 from tests.conftest import settings_for
 from tests.e2e.test_parts_api import get
+from tests.integration.analytics_support import publish_analytics
 
 Auth = Callable[..., dict[str, str]]
 REPORT = "/analytics/reports/monthly"
@@ -46,12 +46,7 @@ def history(database_url: str, tmp_path_factory: pytest.TempPathFactory
                                        datetime(2026, 11, 29, 4, tzinfo=UTC)), strict=True):
             load_demo(system.work_orders, system.inventory, visits=16, stores=(store,),
                       settlements=system.settlements, aftercare=system.aftercare, now=now)
-        loader = AnalyticsLoader(system.app, system.settings.analytics_path)
-        try:
-            loader.catch_up()
-            assert loader.publish(force=True)
-        finally:
-            loader.close()
+        publish_analytics(system)
         with TestClient(create_app(system.api_context())) as http:
             yield http, stores
     finally:

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from api.routes.online_bookings import service
 from domain.common import Caller
 from domain.online_bookings import OnlineBookings
@@ -26,6 +25,7 @@ from servicecore.container import Container
 from tests.e2e.test_front_desk_api import car, get, post
 from tests.e2e.test_online_booking_api import _asked, _days, _store
 from tests.e2e.test_parts_api import Auth
+from tests.integration.analytics_support import publish_analytics
 from tests.scratch_systems import served_module
 
 served, container, client = served_module("sc_booking_kpis")
@@ -49,12 +49,7 @@ def _made_at(bookings: OnlineBookings, store_id: str, at: datetime, arrival: str
 
 
 def _published(container: Container) -> None:
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
 
 
 def test_the_conversion_of_a_stores_online_requests_from_a_small_history(

@@ -144,6 +144,17 @@ class Shop:
                                   complaint={"description": "still noisy"} if complaint else None)
 
 
+def publish_analytics(container: Container) -> None:
+    """The log loaded into the container's analytic file and published as the snapshot the
+    API reads (asserted: a publish that wrote nothing fails the test)."""
+    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
+    try:
+        loader.catch_up()
+        assert loader.publish(force=True)
+    finally:
+        loader.close()
+
+
 def load_and_publish(container: Container, path: Path) -> None:
     """The log loaded in small batches (as a loader following it) and published. 997, not
     fewer: a batch costs some milliseconds whatever its size, and the whole log is read each

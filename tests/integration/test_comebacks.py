@@ -29,7 +29,7 @@ from analytics.kpis import Filters, run
 from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
 from servicecore.demo import make_vin
-from tests.integration.analytics_support import Shop, at
+from tests.integration.analytics_support import Shop, at, publish_analytics
 
 
 def period(store: str) -> Filters:
@@ -126,12 +126,7 @@ def test_the_service_manager_gets_the_list_over_http(
         container: Container, client: TestClient, auth: Callable[..., dict[str, str]],
         loaded: Loaded) -> None:
     _, store, n = loaded
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     query = f"store_id={store}&date_from=2025-05-02&date_to=2025-06-30"
     manager = auth("manager", "mgr-1", [store])
     got = client.get(f"/analytics/kpis/comebacks?{query}", headers=manager)

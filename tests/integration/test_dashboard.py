@@ -22,6 +22,7 @@ from analytics.periods import Change
 from analytics.reader import snapshot, use_zone
 from api.routes.analytics import COOKIE
 from servicecore.container import Container
+from tests.integration.analytics_support import publish_analytics
 from tests.integration.dashboard_scenario import APRIL, MASTER_NAME, dashboard_store
 
 Auth = Callable[..., dict[str, str]]
@@ -33,12 +34,7 @@ def store(container: Container) -> Iterator[str]:
     """The scenario's store, loaded and published as the API's snapshot."""
     store = "DB" + uuid.uuid4().hex[:6].upper()
     dashboard_store(container, store)
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     yield store
 
 

@@ -13,9 +13,8 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
-from tests.integration.analytics_support import visit
+from tests.integration.analytics_support import publish_analytics, visit
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 # the catalogue's amounts (CNY, without VAT)
@@ -32,12 +31,7 @@ def test_every_amount_of_the_catalogue_is_a_string_of_fen(
     # One settled visit: 1.0 h of labor at 300.00 with VAT (265.49 without), a part in stock.
     store = "KM" + uuid.uuid4().hex[:6].upper()
     visit(container, store, "2025-05-06", 0)
-    loader = AnalyticsLoader(container.app, container.settings.analytics_path)
-    try:
-        loader.catch_up()
-        assert loader.publish(force=True)
-    finally:
-        loader.close()
+    publish_analytics(container)
     analyst = auth("analyst", "ana-1", [store])
 
     seen: dict[str, object] = {}
