@@ -13,14 +13,12 @@ import psycopg
 
 from domain.application import ServiceCore
 from domain.failed_part import FailedPart
-from projections.evidence import Recorded, read_streams, stamp
+from projections.evidence import Recorded, fold, read_streams, stamp
 from projections.failed_parts import tags_of
 
 
 def _tag(events: list[Recorded]) -> dict[str, Any]:
-    part = None
-    for r in events:
-        part = r.event.mutate(part)
+    part = fold(events)
     assert isinstance(part, FailedPart)
     last = events[-1]
     return {"failed_part_id": str(part.id), "tag_number": part.tag_number,

@@ -21,6 +21,7 @@ from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
 from domain.integrity import GENESIS
+from domain.unreadable_events import mutated
 
 CHUNK = 500  # streams per query
 HASHES_TABLE = "servicecore_event_hashes"  # the hash chain's links (servicecore/schema.py)
@@ -110,10 +111,11 @@ def fill_evidence(conn: psycopg.Connection[Any], used: Iterable[Recorded]) -> li
 
 
 def fold(recorded: Iterable[Recorded]) -> Any | None:
-    """The aggregate the events make (None for no events): state from the events alone."""
+    """The aggregate the events make (None for no events): state from the events alone; an
+    event it cannot apply is raised as the UnreadableEvent naming it."""
     aggregate = None
     for r in recorded:
-        aggregate = r.event.mutate(aggregate)
+        aggregate = mutated(r.event, aggregate)
     return aggregate
 
 

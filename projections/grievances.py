@@ -4,7 +4,8 @@ One row per Grievance stream: the store, the customer, what it is about (a visit
 follow-up call it came from), channel, category, severity, the OEM's case number, its status
 and owner, the deadlines it was registered with, when it was first contacted, resolved (and
 whether the customer accepted) and closed, how many actions and reopenings it took, who did
-the last step and when. The customer's words stay sealed here as in the event (`words`), and
+the last step and when, and the older register's complaint it carries on (`moved_from`: its
+id, opening time and opener, as `servicecore complaints migrate` registered it; else null). The customer's words stay sealed here as in the event (`words`), and
 so does the resolution (`resolution`: staff's text about the customer, sealed since the step's
 v2): the read opens them with the customer's key, so an erasure needs nothing of them. A
 resolution stored in clear before v2 is scrubbed here when the customer is erased (its event
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
 from domain.grievance import Grievance
@@ -28,8 +30,9 @@ from projections.base import Index, ReadModel, page, rows, store_scope
 class GrievancesView(ReadModel):
     name = "grievances"
     # 2: the resolution sealed (Grievance.Resolved v2), one in clear scrubbed by the customer's
-    # erasure; the cases listed per customer (the customer 360)
-    revision = 2
+    # erasure; the cases listed per customer (the customer 360). 3: `moved_from`, the older
+    # register's complaint a case carries on (Grievance.Registered v2)
+    revision = 3
     tables = {  # noqa: RUF012
         "grievances": """
             grievance_id uuid PRIMARY KEY, store_id text NOT NULL, customer_id uuid NOT NULL,
@@ -41,7 +44,8 @@ class GrievancesView(ReadModel):
             accepted boolean, closed_at timestamptz, actions integer NOT NULL DEFAULT 0,
             reopened integer NOT NULL DEFAULT 0, registered_at timestamptz NOT NULL,
             registered_by text NOT NULL, changed_at timestamptz NOT NULL,
-            changed_by text NOT NULL, changed_role text NOT NULL, version integer NOT NULL""",
+            changed_by text NOT NULL, changed_role text NOT NULL, version integer NOT NULL,
+            moved_from jsonb""",
     }
     indexes = (Index("grievances", "grievances_store_idx", "(store_id, status, registered_at)"),
                Index("grievances", "grievances_customer_idx", "(customer_id, registered_at)"))
@@ -70,13 +74,13 @@ def _statement(e: Any, s: str) -> tuple[str, Sequence[Any]]:
         return (f"""INSERT INTO grievances{s} (grievance_id, store_id, customer_id, kind,
                     channel, category, severity, oem_case_no, work_order_id, work_order_number,
                     vin, follow_up_id, words, status, contact_due, close_due, registered_at,
-                    registered_by, changed_at, changed_by, changed_role, version)
+                    registered_by, changed_at, changed_by, changed_role, version, moved_from)
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'registered',
-                            %s, %s, %s, %s, %s, %s, %s, %s)""",
+                            %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 (e.originator_id, e.store_id, e.customer_id, e.kind, e.channel, e.category,
                  e.severity, e.oem_case_no, e.work_order_id, e.work_order_number, e.vin,
                  e.follow_up_id, e.words, e.contact_due, e.close_due, at, e.audit.user_id,
-                 *stamp))
+                 *stamp, None if e.moved_from is None else Jsonb(e.moved_from)))
     if isinstance(e, Grievance.Assigned):
         change = ("owner = %s, status = CASE WHEN status = 'registered' THEN 'assigned' "
                   "ELSE status END")
@@ -109,7 +113,7 @@ COLUMNS = """grievance_id::text AS id, store_id, customer_id::text AS customer_i
     channel, category, severity, oem_case_no, work_order_id::text AS work_order_id,
     work_order_number, vin, follow_up_id::text AS follow_up_id, status, owner, contact_due,
     close_due, contacted_at, resolved_at, resolution, accepted, closed_at, actions, reopened,
-    registered_at, registered_by, changed_at, changed_by, changed_role, version,
+    registered_at, registered_by, changed_at, changed_by, changed_role, version, moved_from,
     (contact_due IS NOT NULL AND contacted_at IS NULL AND status <> 'closed'
      AND contact_due < n.now) AS contact_late,
     (CASE WHEN close_due IS NOT NULL AND closed_at IS NOT NULL THEN closed_at <= close_due

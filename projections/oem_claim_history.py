@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
-from projections.evidence import Recorded, stamp
+from projections.evidence import Recorded, fold, stamp
 
 STEPS = {"Submitted": "submitted", "Rejected": "rejected", "Resubmitted": "resubmitted",
          "Approved": "approved", "WrittenOff": "written_off",
@@ -42,9 +42,7 @@ def oem_claim(recorded: list[Recorded], settlement: Settlement | None) -> dict[s
     """`status` `not_submitted` (and an empty history) until the claim is submitted; `paid`
     once approved and the OEM's payments on the warranty bill, with what was written off as
     underpaid, reach the approved amount (`OemClaim.paid_up`)."""
-    claim = None
-    for r in recorded:
-        claim = r.event.mutate(claim)
+    claim = fold(recorded)
     bill = settlement if settlement is not None and "warranty" in settlement.bills else None
     receivable = None if bill is None else {
         "billed": bill.billed("warranty"), "paid": bill.paid("warranty"),

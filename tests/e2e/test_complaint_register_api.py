@@ -230,3 +230,43 @@ def test_the_older_registers_writes_and_the_shorthand_are_deprecated_in_openapi(
     result = schema["components"]["schemas"]["FollowUpIn"]["properties"]
     assert (result["complaint"].get("deprecated"), result["grievance"].get("deprecated")) == (
         True, None)
+
+
+def test_a_moved_case_names_the_older_complaint_in_the_case_and_the_list(
+        client: TestClient, auth: Auth, container: Container, database_url: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    shop = Desk(container)
+    advisor = auth("advisor", shop.adv, [shop.store])
+    # One visit's call left a complaint in the older register; the next visit's call opens
+    # a case of its own.
+    wo, follow_up = _delivered(shop, client, advisor)
+    post(client, f"/follow-ups/{follow_up}/result", advisor, {"csi": 2})
+    complaint = _old_complaint(container, wo, "the car was not washed")
+    _, call = _delivered(shop, client, advisor)
+    opened = post(client, f"/follow-ups/{call}/result", advisor, {"csi": 2, "grievance": {
+        "category": "waiting_time", "words": "等了三个小时"}})["grievance_id"]
+    _env(monkeypatch, database_url, tmp_path)
+    (moved,) = [m["grievance_id"] for m in _cli(capsys, "complaints", "migrate")["moved"]
+                if m["complaint_id"] == complaint]
+
+    # The moved case names the complaint it carries on, in the case and in the list, as its
+    # registration in the history does; the call's own case names none.
+    said = {"complaint_id": complaint, "opened_at": "2025-06-03T02:00:00Z",
+            "opened_by": "adv-old"}
+    (registered, *_) = get(client, f"/grievances/{moved}/history", advisor)["items"]
+    assert registered["changes"]["moved_from"] == said
+    case = get(client, f"/grievances/{moved}", advisor, wait_for=head(client))
+    assert case["moved_from"] == said
+    assert get(client, f"/grievances/{opened}", advisor)["moved_from"] is None
+    listed = {c["id"]: c["moved_from"] for c in get(
+        client, "/grievances", advisor, store_id=shop.store)["items"]}
+    assert listed == {moved: said, opened: None}
+
+    # A rebuild of the view holds what the live one does.
+    wait_for_projection(container, "grievances")
+    cases = "SELECT t::text FROM grievances t ORDER BY t::text"
+    live = _table(container, cases)
+    assert any(complaint in row for row in live)
+    assert cli.main(["projections", "rebuild", "--name", "grievances"]) == 0
+    assert _table(container, cases) == live

@@ -21,10 +21,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from domain.oem_claim import OemClaim
 from servicecore import cli
 from servicecore.container import build
 from servicecore.schema import EVENTS_TABLE
 from tests.conftest import JWT_SECRET, settings_for
+from tests.e2e.test_money_api import ready_for_settlement
+from tests.e2e.test_parts_api import get, head, post
+from tests.e2e.test_warranty_evidence_api import injector_visit
+from tests.integration.audit_support import new_vin
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import CUSTOMER, http_open
 from tests.scratch_systems import ServedScratch, served_module, served_scratch
@@ -54,19 +59,19 @@ BROKEN: dict[str, tuple[str, Callable[[bytes], bytes], tuple[str, ...]]] = {
 }
 
 
-def _append_broken(url: str, work_order_id: UUID, topic: str,
+def _append_broken(url: str, stream_id: UUID, topic: str,
                    state: Callable[[bytes], bytes]) -> int:
-    """The next version of the work order's stream, appended with `topic` and a state made
-    of its first event's: the new version."""
+    """The next version of the stream (a work order's, or any other), appended with `topic`
+    and a state made of its first event's: the new version."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(f"SELECT max(originator_version), (array_agg(state ORDER BY "
                            f"originator_version))[1] FROM {EVENTS_TABLE} "
-                           "WHERE originator_id = %s", (work_order_id,)).fetchone()
+                           "WHERE originator_id = %s", (stream_id,)).fetchone()
         assert row is not None
         version, opened = int(row[0]) + 1, bytes(row[1])
         conn.execute(f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, "
                      "state) VALUES (%s, %s, %s, %s)",
-                     (work_order_id, version, topic, state(opened)))
+                     (stream_id, version, topic, state(opened)))
     return version
 
 
@@ -80,15 +85,15 @@ def _stream(url: str, work_order_id: UUID) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _named(answer: Any, work_order_id: UUID, version: int, topic: str,
+def _named(answer: Any, stream_id: UUID, version: int, topic: str,
            errors: tuple[str, ...]) -> None:
     assert answer.status_code == 500, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     problem = answer.json()
     assert (problem["type"], problem["title"]) == (PROBLEM, TITLE)
     assert (problem["stream_id"], problem["version"], problem["topic"]) == (
-        str(work_order_id), version, topic)
-    assert f"event {version} of stream {work_order_id} ({topic})" in problem["detail"]
+        str(stream_id), version, topic)
+    assert f"event {version} of stream {stream_id} ({topic})" in problem["detail"]
     assert any(f"cannot be decoded: {e}" in problem["detail"]
                or f"cannot be applied: {e}" in problem["detail"] for e in errors)
     # nothing of what the event holds: the customer's name is in every state made here
@@ -180,3 +185,60 @@ def test_a_view_that_meets_an_unreadable_event_names_it_on_health_and_in_audit_v
                     checked["stopped_at"]["topic"]) == (False, poison, topic)
         finally:
             system.close()
+
+
+# A state its aggregate cannot take: the stream's first event's state under a later step's
+# topic (the step's method is handed arguments it does not have).
+APPLIED_ERRORS = ("KeyError", "TypeError")
+
+
+def test_the_claim_package_names_an_event_its_folds_cannot_apply(
+        server_url: str, auth: Auth, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The warranty claim package replays the visit, the tags of its failed parts and the
+    OEM's answer to the claim from their streams: an event one of them cannot apply is the
+    named problem, of that stream. On a database of its own, with its views: the failed
+    parts view names the visit's tags, and the views stop at the broken events."""
+    store = "SCLAIM"
+    with served_scratch(server_url, "sc_unreadable_claim", tmp_path / "served",
+                        projections=True) as served:
+        client = served.client
+        auditor = auth("auditor", "aud-" + store, [store])
+        clerk = auth("parts_clerk", "clerk-" + store, [store])
+        # A visit whose work order stream breaks.
+        _, visit, _ = injector_visit(client, auth, store, vin=new_vin())
+        # A visit whose failed part's custody breaks: the injector is tagged.
+        _, custody_visit, line = injector_visit(client, auth, store, vin=new_vin())
+        tag = post(client, "/failed-parts", clerk, {
+            "work_order_id": custody_visit, "line_id": line, "tag_number": "WT-0901",
+            "location": "warranty cage B2"}, 201)
+        # A visit whose OEM claim breaks: settled and submitted to the OEM.
+        cashier = auth("cashier", "cash-" + store, [store])
+        _, claim_visit = ready_for_settlement(client, auth, store, warranty_labor=True,
+                                              vin=new_vin())
+        settlement = post(client, "/settlements", cashier, {"work_order_id": claim_visit},
+                          201)["id"]
+        post(client, f"/settlements/{settlement}/confirmation", cashier)
+        post(client, f"/work-orders/{claim_visit}/warranty-claim/submission",
+             auth("advisor", "warranty-clerk", [store]), {"oem_claim_number": "VW-2026-0901"},
+             201)
+        # Each package reads, the tag and the claim in it, before anything breaks.
+        packages = {wo: get(client, f"/work-orders/{wo}/warranty-claim", auditor,
+                            wait_for=head(client))
+                    for wo in (visit, custody_visit, claim_visit)}
+        assert [t["tag_number"] for t in packages[custody_visit]["jobs"][0]["parts"][0][
+            "custody"]] == ["WT-0901"]
+        assert packages[claim_visit]["oem_claim"]["status"] == "submitted"
+        broken = {
+            visit: (UUID(visit), "domain.work_order:WorkOrder.JobAdded"),
+            custody_visit: (UUID(tag["id"]), "domain.failed_part:FailedPart.Moved"),
+            claim_visit: (OemClaim.create_id(UUID(claim_visit)),
+                          "domain.oem_claim:OemClaim.Rejected"),
+        }
+        versions = {wo: _append_broken(served.owner_url, stream_id, topic, lambda s: s)
+                    for wo, (stream_id, topic) in broken.items()}
+        with caplog.at_level(logging.ERROR, logger="api.errors"):
+            for wo, (stream_id, topic) in broken.items():
+                _named(client.get(f"/work-orders/{wo}/warranty-claim", headers=auditor),
+                       stream_id, versions[wo], topic, APPLIED_ERRORS)
+        logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert len(logged) == 3
