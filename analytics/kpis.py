@@ -25,6 +25,7 @@ from analytics import comebacks, fill_rate
 from analytics import kpi_grievances as grievances
 from analytics import kpi_labor as labor
 from analytics import kpi_online_bookings as online_bookings
+from analytics import kpi_parts as parts
 from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
@@ -337,6 +338,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
     Kpi("gross_profit_per_vehicle", "Gross profit per vehicle",
         "revenue without VAT − FIFO cost of parts over a vehicle's settled work orders",
         ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit_per("vehicle")),
+    Kpi("parts_sales", "Parts sales and parts gross margin (配件销售额)", parts.FORMULA,
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), parts.parts_sales),
     Kpi("pay_type_mix", "Pay-type mix",
         "share of approved labor hours and of labor sales (after settlement discounts, "
         "without VAT, as the effective labor rate counts them) per pay type",

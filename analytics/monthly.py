@@ -2,8 +2,9 @@
 month, beside the month before (环比) and the same month a year before (同比).
 
 Every figure is the KPI catalogue's (`analytics.kpis.run`, one definition per KPI): a KPI that
-answers one row per store, technician or pay type is summed over its rows and its ratio divided
-once from those sums in `domain.kpi_figures`, as the catalogue divides a row's. A month still
+answers one row per store, technician or pay type is summed over its rows (one with a total row
+read from it) and its ratio divided once from those sums in `domain.kpi_figures`, as the
+catalogue divides a row's. A month still
 running is counted up to today, and both comparisons up to the same day of their month (the
 first 6 days of December beside the first 6 of November), so that a partial month is not set
 against whole ones.
@@ -70,6 +71,11 @@ def _sum(rows: list[dict[str, Any]], column: str) -> Decimal:
     return sum((Decimal(r[column] or 0) for r in rows), Decimal(0))
 
 
+def _total(rows: list[dict[str, Any]], column: str) -> Decimal:
+    """The figure of a KPI's total row (`pay_type` total), beside its rows per pay type."""
+    return sum((Decimal(r[column]) for r in rows if r["pay_type"] == "total"), Decimal(0))
+
+
 def _one(rows: list[dict[str, Any]], column: str) -> Any:
     return rows[0][column] if rows else None
 
@@ -96,6 +102,11 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...], Callable[[Rows], Value]], ...]
     ("labor_gross_margin", "ratio", ("labor_gross_margin",), lambda r: kpi_figures.labor_margin(
         _sum(r["labor_gross_margin"], "labor_sales_ex_vat"),
         _sum(r["labor_gross_margin"], "labor_cost"))),
+    ("parts_sales_ex_vat", "money", ("parts_sales",),
+     lambda r: _total(r["parts_sales"], "parts_sales_ex_vat")),
+    ("parts_gross_margin", "ratio", ("parts_sales",), lambda r: kpi_figures.quotient(
+        _total(r["parts_sales"], "parts_gross_profit"),
+        _total(r["parts_sales"], "parts_sales_ex_vat"))),
     ("technician_efficiency", "ratio", ("technician_efficiency",),
      lambda r: kpi_figures.efficiency(_sum(r["technician_efficiency"], "hours_sold"),
                                       int(_sum(r["technician_efficiency"], "clocked_seconds")))),

@@ -24,7 +24,8 @@ RATIOS = {"efficiency", "productivity", "proficiency", "comeback_rate", "fill_ra
           "reserved_at_approval_rate",
           "loss_rate", "obsolete_share", "gross_margin", "hours_share", "sales_share", "csi",
           "conversion_rate", "no_show_rate", "churn_rate", "retention_rate", "unapplied_time",
-          "labor_gross_margin", "on_time_closure_rate", "first_contact_on_time_rate"}
+          "labor_gross_margin", "on_time_closure_rate", "first_contact_on_time_rate",
+          "parts_gross_margin"}
 
 
 def test_every_ratio_of_the_api_is_a_string_with_four_decimals(

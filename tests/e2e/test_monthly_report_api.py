@@ -72,6 +72,7 @@ def _catalogue(client: TestClient, headers: dict[str, str], period: dict[str, st
     profit, margin = rows("gross_profit"), rows("labor_gross_margin")
     rates, techs = rows("effective_labor_rate"), rows("technician_efficiency")
     productivity = rows("productivity")
+    (parts,) = (r for r in rows("parts_sales") if r["pay_type"] == "total")
     return {name: _number(value) for name, value in {
         "visits": rows("comeback_rate")[0]["work_orders"],
         "settled_work_orders": total(profit, "work_orders"),
@@ -85,6 +86,9 @@ def _catalogue(client: TestClient, headers: dict[str, str], period: dict[str, st
                                                        total(rates, "hours_sold")),
         "labor_gross_margin": kpi_figures.labor_margin(total(margin, "labor_sales_ex_vat"),
                                                        total(margin, "labor_cost")),
+        "parts_sales_ex_vat": Decimal(parts["parts_sales_ex_vat"]),
+        "parts_gross_margin": kpi_figures.quotient(Decimal(parts["parts_gross_profit"]),
+                                                   Decimal(parts["parts_sales_ex_vat"])),
         "technician_efficiency": kpi_figures.efficiency(total(techs, "hours_sold"),
                                                         int(total(techs, "clocked_seconds"))),
         "productivity": kpi_figures.productivity(int(total(productivity, "clocked_seconds")),
@@ -121,8 +125,13 @@ def test_the_months_figures_are_the_catalogues_beside_the_month_before_and_a_yea
     # Every month of the history has its own visits and sales: a wrong period would show.
     visits = figures["visits"]
     assert visits["value"] > 0 and visits["previous_month"] > 0 and visits["year_ago"] > 0
-    three = {figures["revenue_ex_vat"][k] for k in ("value", "previous_month", "year_ago")}
-    assert len(three) == 3 and all(Decimal(amount) > 0 for amount in three)
+    for name in ("revenue_ex_vat", "parts_sales_ex_vat"):
+        three = {figures[name][k] for k in ("value", "previous_month", "year_ago")}
+        assert len(three) == 3 and all(Decimal(amount) > 0 for amount in three), name
+    # Labor sales and parts sales are the revenue (no credit in this history), each month.
+    for k in ("value", "previous_month", "year_ago"):
+        assert Decimal(figures["labor_sales_ex_vat"][k]) + Decimal(
+            figures["parts_sales_ex_vat"][k]) == Decimal(figures["revenue_ex_vat"][k]), k
     # The changes: value − the other; for money and counts also ÷ the other.
     revenue = figures["revenue_ex_vat"]
     assert Decimal(revenue["change_mom"]) == Decimal(revenue["value"]) - Decimal(
@@ -188,3 +197,26 @@ def test_a_month_that_has_not_begun_or_a_role_without_analytics_is_refused(
     unknown = client.get(REPORT, headers=manager, params={"month": "2026-11", "region": "西北"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "region"
 
+
+
+def test_parts_sales_kpi_as_json_and_csv(history: tuple[TestClient, list[str]],
+                                         auth: Auth) -> None:
+    client, stores = history
+    manager = auth("manager", "mgr-north", stores)
+    found = get(client, "/analytics/kpis/parts_sales", manager, region="华北", **NOVEMBER)
+    assert found["formula"].startswith("parts sales = the part lines of the settlements")
+    assert found["columns"] == ["pay_type", "part_lines", "units", "parts_sales_ex_vat",
+                                "parts_cost", "parts_gross_profit", "parts_gross_margin"]
+    total = found["rows"][-1]
+    assert total["pay_type"] == "total" and total["part_lines"] > 0
+    # money strings with 2 places, the margin with 4; the pay types add up to the total
+    assert len(total["parts_sales_ex_vat"].split(".")[1]) == 2
+    assert len(total["parts_gross_margin"].split(".")[1]) == 4
+    assert sum(Decimal(r["parts_sales_ex_vat"]) for r in found["rows"][:-1]) == Decimal(
+        total["parts_sales_ex_vat"])
+    as_csv = client.get("/analytics/kpis/parts_sales", headers=manager,
+                        params={"format": "csv", "region": "华北", **NOVEMBER})
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    read = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert read[-1]["pay_type"] == "total"
+    assert read[-1]["parts_sales_ex_vat"] == total["parts_sales_ex_vat"]

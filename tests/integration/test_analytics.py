@@ -319,6 +319,26 @@ def test_gross_profit(loaded: Loaded) -> None:
     assert per_vehicle[vin_b]["gross_profit"] == D("968.50")
 
 
+def test_parts_sales(loaded: Loaded) -> None:
+    rows = {r["pay_type"]: r for r in kpi(loaded, "parts_sales", **MARCH)}
+    assert list(rows) == ["customer", "total"]  # both part lines are the customer's
+    # V1: P1 4 x 100.00 = 400.00 less its 20.00 of the discount, VAT 43.72: 336.28;
+    # V2: P2 2 x 560.00 = 1120.00, VAT 128.85: 991.15; sales 1327.43, cost 170.00 + 620.00
+    row = rows["total"]
+    assert (row["part_lines"], row["units"]) == (2, D("6"))
+    assert (row["parts_sales_ex_vat"], row["parts_cost"]) == (money("1327.43"), money("790.00"))
+    # 537.43 / 1327.43 = 0.4049
+    assert (row["parts_gross_profit"], row["parts_gross_margin"]) == (money("537.43"),
+                                                                      ratio("0.4049"))
+    typed(row, "parts_sales_ex_vat", "parts_cost", "parts_gross_profit", "parts_gross_margin")
+    # labor sales (902.65 + 331.86) + parts sales = the gross profit's revenue 2561.94
+    labor = sum((r["labor_sales_ex_vat"] for r in kpi(loaded, "effective_labor_rate", **MARCH)),
+                D(0))
+    (gross,) = kpi(loaded, "gross_profit", **MARCH)
+    assert labor + row["parts_sales_ex_vat"] == gross["revenue_ex_vat"] == D("2561.94")
+    assert row["parts_cost"] == gross["parts_cost"]
+
+
 def test_pay_type_mix(loaded: Loaded) -> None:
     rows = {r["pay_type"]: r for r in kpi(loaded, "pay_type_mix", **MARCH)}
     # sold work only (V4 was cancelled): customer 2.0 + 1.0 + 0.5 = 3.5 h; warranty 1.5 h.
@@ -359,7 +379,8 @@ def test_every_fed_kpi_is_checked() -> None:
                "repair_time", "comeback_rate", "comebacks", "parts_fill_rate", "parts_turnover",
                "parts_loss_rate", "obsolete_stock", "gross_profit", "gross_profit_per_work_order",
                "labor_gross_margin",
-               "gross_profit_per_vehicle", "pay_type_mix", "csi", "customer_churn"}
+               "gross_profit_per_vehicle", "pay_type_mix", "csi", "customer_churn",
+               "parts_sales"}
     # productivity (attendance), appointments, the complaint cases' KPIs and the online
     # booking conversion are not fed by this scenario (tests/integration/
     # test_analytics_grievances.py and test_analytics_online_bookings.py check the latter)

@@ -21,7 +21,7 @@ MONEY = re.compile(r"^-?\d+\.\d{2}$")
 AMOUNTS = {"effective_rate", "labor_sales_ex_vat", "revenue_ex_vat", "parts_cost",
            "gross_profit", "cost_of_parts_sold", "inventory_start", "inventory_end",
            "average_inventory", "stocktake_variance_value", "obsolete_value", "inventory_value",
-           "labor_cost", "labor_gross_profit"}
+           "labor_cost", "labor_gross_profit", "parts_sales_ex_vat", "parts_gross_profit"}
 # the catalogue's hours (sold, available, clocked): two decimals too, as `/technicians/kpi`
 HOURS = {"hours_sold", "hours_available", "hours_clocked", "hours", "hours_without_cost"}
 
@@ -53,6 +53,9 @@ def test_every_amount_of_the_catalogue_is_a_string_of_fen(
     assert (seen["labor_gross_margin.labor_cost"],
             seen["labor_gross_margin.labor_gross_profit"]) == ("85.00", "180.49")
 
+    # the filter sold at 100.00 with VAT (11.50): 88.50, at its FIFO cost of 40.00
+    assert (seen["parts_sales.parts_sales_ex_vat"], seen["parts_sales.parts_gross_profit"]) == (
+        "88.50", "48.50")
     as_csv = client.get("/analytics/kpis/effective_labor_rate", headers=analyst,
                         params={"store_id": store, "format": "csv"})
     [row] = list(csv.DictReader(io.StringIO(as_csv.text)))
