@@ -230,6 +230,15 @@ def rebuilt_tables(container: Container, tmp_path: Path) -> Iterator[duckdb.Duck
         conn.close()
 
 
+def assert_same_tables(one: duckdb.DuckDBPyConnection, batched: duckdb.DuckDBPyConnection,
+                       rebuilt: duckdb.DuckDBPyConnection) -> None:
+    """Every analytic table loaded event by event equals the batched load's and the rebuild's
+    (the table's name said where one differs)."""
+    for table in TABLES:
+        assert table_rows(one, table.name) == table_rows(batched, table.name), table.name
+        assert table_rows(one, table.name) == table_rows(rebuilt, table.name), table.name
+
+
 def python_and_set_based(container: Container, tmp_path: Path, sizes: tuple[int, ...]
                          ) -> None:
     """Every table of the log loaded event by event in Python equals the set-based fold's in

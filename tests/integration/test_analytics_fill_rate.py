@@ -18,15 +18,14 @@ from psycopg.rows import tuple_row
 
 from analytics.kpis import Filters, run
 from analytics.loader import AnalyticsLoader
-from analytics.schema import TABLES
 from domain.lost_sales import LostSales
 from servicecore.container import Container
 from tests.integration.analytics_support import (
     Shop,
+    assert_same_tables,
     at,
     one_by_one_and_batched,
     rebuilt_tables,
-    table_rows,
 )
 from tests.scratch_systems import module_container
 
@@ -86,11 +85,7 @@ def test_lost_sales_and_emergency_lines_one_by_one_in_batches_and_rebuilt(
             # no approved part line: demand is the 2 lost sales; (2 − 1 − 2) ÷ 2, at least 0
             assert figures(loader.conn) == (2, 1, 2, D("0.0000"))
         with rebuilt_tables(container, tmp_path) as rebuilt:
-            for table in TABLES:
-                assert table_rows(one.conn, table.name) == table_rows(batched.conn,
-                                                                      table.name), table.name
-                assert table_rows(one.conn, table.name) == table_rows(rebuilt,
-                                                                      table.name), table.name
+            assert_same_tables(one.conn, batched.conn, rebuilt)
             assert figures(rebuilt) == (2, 1, 2, D("0.0000"))
     finally:
         one.close()

@@ -20,6 +20,7 @@ from servicecore.container import Container
 from servicecore.demo import make_vin
 from tests.integration.analytics_support import (
     Shop,
+    assert_same_tables,
     at,
     one_by_one_and_batched,
     rebuilt_tables,
@@ -108,11 +109,7 @@ def test_cases_one_by_one_in_batches_and_rebuilt_and_their_kpis(
             assert not any(WORDS in str(row) for table in TABLES
                            for row in table_rows(loader.conn, table.name))
         with rebuilt_tables(container, tmp_path) as rebuilt:
-            for table in TABLES:
-                assert table_rows(one.conn, table.name) == table_rows(batched.conn,
-                                                                      table.name), table.name
-                assert table_rows(one.conn, table.name) == table_rows(rebuilt,
-                                                                      table.name), table.name
+            assert_same_tables(one.conn, batched.conn, rebuilt)
             assert figures(rebuilt) == figures(one.conn)
     finally:
         one.close()

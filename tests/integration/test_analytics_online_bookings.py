@@ -15,13 +15,14 @@ from uuid import UUID
 import duckdb
 
 from analytics.kpis import Filters, run
-from analytics.schema import BY_NAME, TABLES
+from analytics.schema import BY_NAME
 from api.routes.online_bookings import service
 from domain.online_bookings import OnlineBookings
 from servicecore.container import Container
 from servicecore.demo import make_vin
 from tests.integration.analytics_support import (
     Shop,
+    assert_same_tables,
     at,
     one_by_one_and_batched,
     rebuilt_tables,
@@ -104,11 +105,7 @@ def test_requests_one_by_one_in_batches_and_rebuilt_and_their_conversion(
             assert not any(secret in written for secret in (NAME, PHONE, PLATE, NOTE, vin,
                                                             *REASONS))
         with rebuilt_tables(container, tmp_path) as rebuilt:
-            for table in TABLES:
-                assert table_rows(one.conn, table.name) == table_rows(batched.conn,
-                                                                      table.name), table.name
-                assert table_rows(one.conn, table.name) == table_rows(rebuilt,
-                                                                      table.name), table.name
+            assert_same_tables(one.conn, batched.conn, rebuilt)
             assert conversion(rebuilt) == conversion(one.conn)
     finally:
         one.close()
