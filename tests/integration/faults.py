@@ -11,7 +11,6 @@ tests/integration/proxy_base.py's.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -22,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.integration.proxy_base import Link, ProxyBase, Target
+from tests.integration.proxy_base import Link, ProxyBase, Target, end_socket
 
 
 def _target(database_url: str) -> Target:
@@ -67,19 +66,15 @@ class FaultyProxy(ProxyBase):
         (after a swallowed request the server's backend stays connected and idle)."""
         if not self._take(direction, link.client_port):
             return True
-        end = source if direction == "request" else sink
-        with contextlib.suppress(OSError):
-            end.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            end.close()
+        end_socket(source if direction == "request" else sink)
         return False
 
     def _ended(self, source: socket.socket, sink: socket.socket, direction: str,
                link: Link) -> None:
-        """Either side ending ends the connection: both sockets closed."""
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.close()
+        """Either side ending ends the connection: both sockets shut down and closed (the
+        other direction's thread is blocked reading one of them)."""
+        end_socket(source)
+        end_socket(sink)
 
     def refuse_new(self) -> None:
         """Connections already open go on; new ones are refused (the database is away)."""

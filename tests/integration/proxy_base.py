@@ -25,6 +25,16 @@ from dataclasses import dataclass, field
 Target = tuple[str, int] | str  # (host, port), or the path of a Unix socket
 
 
+def end_socket(sock: socket.socket) -> None:
+    """Shut `sock` down, then close it. A close alone, while another thread is blocked
+    reading it, leaves the connection open (the blocked read holds it): no FIN is sent and
+    the peer never hears the end; the shutdown wakes the reader and sends it."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
 @dataclass
 class Link:
     """One proxied connection: the client's socket, the target's, the client's port, and
@@ -147,8 +157,5 @@ class ProxyBase:
         self.thread.join(timeout=5)
         with self.lock:
             for sock in self.sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                with contextlib.suppress(OSError):
-                    sock.close()
+                end_socket(sock)
             self.sockets.clear()

@@ -6,6 +6,8 @@ server's connection slots)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 
 import psycopg
@@ -41,3 +43,29 @@ def test_closing_a_proxy_ends_the_backend_of_every_connection_through_it(
             wait_until(lambda: not connected(), 20, "the backend to end with the proxy")
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("through", [_faulty, proxied], ids=["faulty", "tcp"])
+def test_a_client_going_away_without_a_word_ends_its_backend(
+        database_url: str, through: Callable[[str], tuple[ProxyBase, str]]) -> None:
+    """The client's side ends (FIN, no Terminate message) while the reply direction's thread
+    is blocked reading the server: the proxy ends the server's side too, whatever the order
+    its threads run in."""
+    proxy, url = through(database_url)
+    client = psycopg.connect(url, autocommit=True)
+    pid = client.info.backend_pid
+    try:
+        with psycopg.connect(database_url, autocommit=True) as watcher:
+
+            def connected() -> bool:
+                found = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                        (pid,)).fetchone()
+                return found is not None and found[0] == 1
+
+            assert connected()
+            with socket.socket(fileno=os.dup(client.pgconn.socket)) as raw:
+                raw.shutdown(socket.SHUT_RDWR)
+            wait_until(lambda: not connected(), 20, "the backend to end with its client")
+    finally:
+        client.close()
+        proxy.close()
