@@ -6,6 +6,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -191,10 +192,15 @@ class Command:
         """The answer remembered for the request's Idempotency-Key if its command was stored
         (IdempotencyKeyReused if the key came with another request); None without a key.
         Looked up before the route runs (api/replays.py): a retry is answered what was
-        stored, whatever the clock, a read model or the state of a stream says by then."""
+        stored, whatever the clock, a read model or the state of a stream says by then.
+        Found none, the envelope says so (`key_looked_up`): the command's first attempt
+        does not read the key's record again."""
         if self.envelope.caller.idempotency_key is None:
             return None
-        return self.app.remembered(self.envelope)
+        found = self.app.remembered(self.envelope)
+        if found is None:  # the command's first attempt need not look again
+            self.envelope = replace(self.envelope, key_looked_up=True)
+        return found
 
     def accepted(self, result: CommandResult) -> dict[str, Any]:
         self.response.headers["ETag"] = f'"{result.body["version"]}"'

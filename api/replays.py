@@ -6,8 +6,11 @@ so a token that may no longer do the action is 403; the body parsed and validate
 remembered for the caller's key is looked up, and a command that was stored is answered that,
 without the route's own checks or its service's (the clock, a read model, the state of a
 stream, each of which may have moved on since the first attempt, whose answer was lost). The
-same key with another request is 422 there, as it was from the command. `ServiceCore.execute`
-still looks again before it decides: a retry racing its first attempt in another API process.
+same key with another request is 422 there, as it was from the command. Found none, the
+envelope says so (`Request.key_looked_up`) and `ServiceCore.execute`'s first attempt does not
+read the key again; a retry racing its first attempt in another API process and stored in
+between makes the save conflict on the key's record, and the refusal (If-Match) or the next
+attempt answers what was stored.
 
 A route that answers more than `Command.accepted` gives (a Location, the car's open campaigns,
 a link's URL) names the function that makes its answer, `@answered_by(answer)`, and returns the

@@ -239,7 +239,9 @@ class ServiceCore(Application[UUID]):
         key = caller.idempotency_key
         for attempt in range(1 + CONFLICT_RETRIES):
             session = Session(self, request)
-            if key is not None:
+            # the caller just looked (replay-first): a key stored since makes the save
+            # conflict on its record, and the refusal or the next attempt answers it
+            if key is not None and not (attempt == 0 and request.key_looked_up):
                 replay = self._replay(session, key, request.request_hash)
                 if replay is not None:
                     return replay

@@ -25,11 +25,17 @@ A = TypeVar("A", bound=Aggregate)
 
 @dataclass(frozen=True)
 class Request:
-    """A command's envelope: who asks, the request fingerprint, and an optional If-Match."""
+    """A command's envelope: who asks, the request fingerprint, and an optional If-Match.
+
+    `key_looked_up`: the caller has just looked the Idempotency-Key's stored answer up and
+    found none (api/replays.py), so the command's first attempt does not read it again; a
+    retry stored in between still answers what was stored, through the save's conflict on
+    the key's record (`ServiceCore._execute`)."""
 
     caller: Caller
     request_hash: str | None = None
     expected_version: int | None = None
+    key_looked_up: bool = field(default=False, compare=False)
 
 
 @dataclass

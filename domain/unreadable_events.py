@@ -5,11 +5,14 @@ Events are never changed, so such a record stays; what an auditor needs is which
 `UnreadableEvent` names it — stream id, version (its place in the stream), topic — and the
 kind of error met, never anything of its state (it may hold personal data). The application's
 mapper raises it for every event it cannot decode (`NamingMapper`), and the replays raise it
-for an event whose aggregate or fold cannot apply it (`applying`).
+for an event whose aggregate or fold cannot apply it (`applying`), and the reads that take an
+event's fields as stored (`reading`) for one that lacks a field they read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -57,5 +60,17 @@ def mutated(event: Any, aggregate: Any) -> Any:
     UnreadableEvent naming it."""
     try:
         return event.mutate(aggregate)
+    except Exception as error:
+        raise applying(event, error) from error
+
+
+@contextmanager
+def reading(event: Any) -> Iterator[Any]:
+    """Reads of `event`'s fields as stored, not through an aggregate (a package's dates,
+    punches, lots, amounts): a field it lacks (an older shape, a hand-edited row), or one
+    not of its type, raised as the UnreadableEvent naming it. Keep the block to that one
+    event's reads: whatever it raises is charged to the event."""
+    try:
+        yield event
     except Exception as error:
         raise applying(event, error) from error

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.unreadable_events import reading
 from domain.warranty_coverage import Coverage, WarrantyTerms, coverage, goodwill_ref
 from domain.work_order import WorkOrder
 from projections.evidence import Recorded, stamp
@@ -19,9 +20,13 @@ from projections.evidence import Recorded, stamp
 
 def compensations(events: Iterable[Recorded]) -> list[dict[str, Any]]:
     """Towing, loaner cars and travel paid for the customer on the visit (三包 repair record)."""
-    return [{"kind": r.event.kind, "amount": r.event.amount, "days": r.event.days,
-             "reference": r.event.reference, "note": r.event.note, **stamp(r)}
-            for r in events if isinstance(r.event, WorkOrder.CompensationRecorded)]
+    out = []
+    for r in events:
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.CompensationRecorded):
+                out.append({"kind": e.kind, "amount": e.amount, "days": e.days,
+                            "reference": e.reference, "note": e.note, **stamp(r)})
+    return out
 
 
 def missing_3c(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,6 +116,11 @@ def over_flat_rate(job: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+# What the package and the repair record read of each removed part (serial conflicts, the
+# return checks): taken while its event is in hand, so one it lacks names that event.
+REMOVED_READ = ("serial", "disposition")
+
+
 def part_serials(events: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
     """Per part line: the serials as last recorded (fitted; removed, each with its
     disposition and tag), who recorded them and when, and every correction with its reason.
@@ -118,14 +128,15 @@ def part_serials(events: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
     is linear in the records."""
     out: dict[str, dict[str, Any]] = {}
     for r in events:
-        e = r.event
-        if isinstance(e, WorkOrder.SerialsRecorded):
-            before = out.get(e.line_id)
-            corrections: list[dict[str, Any]] = before["corrections"] if before else []
-            if before:
-                corrections.append({"reason": e.reason, **stamp(r)})
-            out[e.line_id] = {"fitted": list(e.fitted), "removed": [dict(p) for p in e.removed],
-                              **stamp(r), "corrections": corrections}
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.SerialsRecorded):
+                before = out.get(e.line_id)
+                corrections: list[dict[str, Any]] = before["corrections"] if before else []
+                if before:
+                    corrections.append({"reason": e.reason, **stamp(r)})
+                removed = [{**p, **{k: p[k] for k in REMOVED_READ}} for p in e.removed]
+                out[e.line_id] = {"fitted": list(e.fitted), "removed": removed, **stamp(r),
+                                  "corrections": corrections}
     return out
 
 
@@ -134,14 +145,14 @@ def evidence_refs(events: Iterable[Recorded]) -> list[dict[str, Any]]:
     file is kept and its SHA-256), each with who gave it and, once withdrawn, why."""
     out: dict[str, dict[str, Any]] = {}
     for r in events:
-        e = r.event
-        if isinstance(e, WorkOrder.EvidenceAdded):
-            out[e.evidence_id] = {
-                "evidence_id": e.evidence_id, "job_no": e.job_no, "line_id": e.line_id,
-                "kind": e.kind, "sha256": e.sha256, "media_type": e.media_type, "size": e.size,
-                "uri": e.uri, "caption": e.caption, **stamp(r), "withdrawn": None}
-        elif isinstance(e, WorkOrder.EvidenceWithdrawn) and e.evidence_id in out:
-            out[e.evidence_id]["withdrawn"] = {"reason": e.reason, **stamp(r)}
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.EvidenceAdded):
+                out[e.evidence_id] = {
+                    "evidence_id": e.evidence_id, "job_no": e.job_no, "line_id": e.line_id,
+                    "kind": e.kind, "sha256": e.sha256, "media_type": e.media_type, "size": e.size,
+                    "uri": e.uri, "caption": e.caption, **stamp(r), "withdrawn": None}
+            elif isinstance(e, WorkOrder.EvidenceWithdrawn) and e.evidence_id in out:
+                out[e.evidence_id]["withdrawn"] = {"reason": e.reason, **stamp(r)}
     return list(out.values())
 
 

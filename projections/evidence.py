@@ -21,7 +21,7 @@ from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
 from domain.integrity import GENESIS
-from domain.unreadable_events import mutated
+from domain.unreadable_events import mutated, reading
 
 CHUNK = 500  # streams per query
 HASHES_TABLE = "servicecore_event_hashes"  # the hash chain's links (servicecore/schema.py)
@@ -42,7 +42,8 @@ class Recorded:
 
     @property
     def at(self) -> Any:
-        return self.event.audit.at
+        with reading(self.event) as event:
+            return event.audit.at
 
 
 @contextmanager
@@ -121,8 +122,9 @@ def fold(recorded: Iterable[Recorded]) -> Any | None:
 
 def stamp(r: Recorded) -> dict[str, Any]:
     """Who recorded the event, as what, and when (the business time of its audit stamp)."""
-    audit = r.event.audit
-    return {"by": audit.user_id, "role": audit.role, "at": audit.at.isoformat()}
+    with reading(r.event) as event:
+        audit = event.audit
+        return {"by": audit.user_id, "role": audit.role, "at": audit.at.isoformat()}
 
 
 def plain(value: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
+from domain.unreadable_events import reading
 from projections.evidence import Recorded, fold, stamp
 
 STEPS = {"Submitted": "submitted", "Rejected": "rejected", "Resubmitted": "resubmitted",
@@ -17,7 +18,11 @@ STEPS = {"Submitted": "submitted", "Rejected": "rejected", "Resubmitted": "resub
 
 
 def _step(r: Recorded) -> dict[str, Any]:
-    e = r.event
+    with reading(r.event) as e:
+        return _fields(r, e)
+
+
+def _fields(r: Recorded, e: Any) -> dict[str, Any]:
     step: dict[str, Any] = {"step": STEPS[type(e).__name__], **stamp(r),
                             "notification_id": r.notification_id}
     if isinstance(e, OemClaim.Submitted):

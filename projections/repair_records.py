@@ -31,6 +31,7 @@ import psycopg
 from domain.application import ServiceCore
 from domain.common import IllegalTransition, NotPermitted
 from domain.settlement import Settlement
+from domain.unreadable_events import reading
 from domain.work_order import WorkOrder
 from projections.claim_checks import compensations, evidence_refs, part_serials
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
@@ -81,13 +82,16 @@ def _inspections(wo: WorkOrder, events: Iterable[Recorded]) -> list[dict[str, An
     and how many of its checks failed; `passed: null` for a job never inspected."""
     last: dict[int, Recorded] = {}
     for r in events:
-        if isinstance(r.event, WorkOrder.QualityChecked):
-            last[r.event.job_no] = r
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.QualityChecked):
+                last[e.job_no] = r
     out = []
     for job_no, job in wo.jobs.items():
         check = last.get(job_no)
         checked = stamp(check) if check else {"by": None, "role": None, "at": None}
-        out.append({"job_no": job_no, "passed": check.event.passed if check else None,
+        with reading(check.event if check else None) as e:
+            passed = e.passed if e else None
+        out.append({"job_no": job_no, "passed": passed,
                     "failures": job.get("qc_failures", 0), "inspector": checked["by"],
                     "at": checked["at"]})
     return out
@@ -97,9 +101,10 @@ def _certificate(events: Iterable[Recorded]) -> dict[str, Any] | None:
     """The completion certificate (竣工出厂合格证): number, inspector, the repair class it was
     issued for, who recorded it and when; None when the visit has none."""
     for r in events:
-        if isinstance(r.event, WorkOrder.CompletionCertified):
-            return {"cert_no": r.event.cert_no, "inspector": r.event.inspector,
-                    "repair_class": r.event.repair_class, **stamp(r)}
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.CompletionCertified):
+                return {"cert_no": e.cert_no, "inspector": e.inspector,
+                        "repair_class": e.repair_class, **stamp(r)}
     return None
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.unreadable_events import reading
 from domain.vehicle import Vehicle
 from projections.evidence import Recorded
 
@@ -25,30 +26,31 @@ def imported_repairs(car_events: Iterable[Recorded], stores: Sequence[str], zone
     """The vehicle's imported warranty visits of the caller's stores, as 三包 repairs."""
     found = []
     for r in car_events:
-        e = r.event
-        if not isinstance(e, Vehicle.PriorVisitImported) or not (
-                "*" in stores or e.audit.store_id in stores) or not (
-                e.pay_type == "warranty" or e.kind == "warranty"):
-            continue
-        day_in = date.fromisoformat(e.date_in)
-        day_out = date.fromisoformat(e.date_out) if e.date_out else None
-        op_codes = [w["op_code"] for w in e.work if w.get("op_code")]
-        complaint = (e.complaints[0] if e.complaints
-                     else e.work[0]["description"] if e.work else "")
-        job = {"job_no": 1, "complaint": complaint, "fault_codes": [],
-               "problem": problem_of({"complaint": complaint}, op_codes),
-               "systems": sorted({s for op in op_codes if (s := system_of(op))}),
-               "parts_replaced": [{"part_number": p["part_number"], "description": p["name"],
-                                   "qty": p["qty"]} for p in e.parts]}
-        found.append({
-            "work_order_id": None, "number": PREFIX + e.source_ref, "store_id": e.audit.store_id,
-            "kind": e.kind, "imported": True, "source_ref": e.source_ref,
-            "checked_in": datetime.combine(day_in, time(0), zone).isoformat(),
-            "completed": datetime.combine(day_out, time(0), zone).isoformat() if day_out
-            else None, "ongoing": False, "day_in": day_in,
-            "repair_days": max(1, (day_out - day_in).days) if day_out else 1,
-            "mileage_in": e.mileage_in, "mileage": e.mileage_in, "jobs": [job],
-            "compensations": []})
+        with reading(r.event) as e:
+            if not isinstance(e, Vehicle.PriorVisitImported) or not (
+                    "*" in stores or e.audit.store_id in stores) or not (
+                    e.pay_type == "warranty" or e.kind == "warranty"):
+                continue
+            day_in = date.fromisoformat(e.date_in)
+            day_out = date.fromisoformat(e.date_out) if e.date_out else None
+            op_codes = [w["op_code"] for w in e.work if w.get("op_code")]
+            complaint = (e.complaints[0] if e.complaints
+                         else e.work[0]["description"] if e.work else "")
+            job = {"job_no": 1, "complaint": complaint, "fault_codes": [],
+                   "problem": problem_of({"complaint": complaint}, op_codes),
+                   "systems": sorted({s for op in op_codes if (s := system_of(op))}),
+                   "parts_replaced": [{"part_number": p["part_number"], "description": p["name"],
+                                       "qty": p["qty"]} for p in e.parts]}
+            found.append({
+                "work_order_id": None, "number": PREFIX + e.source_ref,
+                "store_id": e.audit.store_id,
+                "kind": e.kind, "imported": True, "source_ref": e.source_ref,
+                "checked_in": datetime.combine(day_in, time(0), zone).isoformat(),
+                "completed": datetime.combine(day_out, time(0), zone).isoformat() if day_out
+                else None, "ongoing": False, "day_in": day_in,
+                "repair_days": max(1, (day_out - day_in).days) if day_out else 1,
+                "mileage_in": e.mileage_in, "mileage": e.mileage_in, "jobs": [job],
+                "compensations": []})
     return found
 
 

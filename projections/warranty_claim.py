@@ -34,6 +34,7 @@ from domain.common import IllegalTransition, NotFound
 from domain.inventory_desk import stock_stream
 from domain.oem_claim import OemClaim
 from domain.settlement import Settlement
+from domain.unreadable_events import reading
 from domain.warranty_coverage import WarrantyTerms
 from domain.work_order import WorkOrder
 from domain.work_orders import vehicle_id
@@ -110,25 +111,26 @@ def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
          "closed"))
     extra: dict[str, Any] = {"mileage_in": None, "mileage_out": None, "settlement_number": None}
     for r in events:
-        e, at = r.event, r.at.isoformat()
-        if isinstance(e, WorkOrder.Opened):
-            found["opened"], extra["mileage_in"] = at, e.mileage
-        elif isinstance(e, WorkOrder.CheckedIn):
-            found["checked_in"], extra["mileage_in"] = at, e.details["mileage_in"]
-        elif isinstance(e, WorkOrder.ReadyForSettlement):
-            found["completed"] = at
-        elif isinstance(e, WorkOrder.BackInProgress):
-            found["completed"] = None
-        elif isinstance(e, WorkOrder.SettlementConfirmed):
-            found["settlement_confirmed"], extra["settlement_number"] = at, e.number
-        elif isinstance(e, WorkOrder.Settled):
-            found["settled"] = at
-        elif isinstance(e, WorkOrder.SettlementReversed):
-            found["settlement_confirmed"] = found["settled"] = extra["settlement_number"] = None
-        elif isinstance(e, WorkOrder.Delivered):
-            found["delivered"], extra["mileage_out"] = at, e.mileage_out
-        elif isinstance(e, WorkOrder.Closed):
-            found["closed"] = at
+        with reading(r.event) as e:
+            at = r.at.isoformat()
+            if isinstance(e, WorkOrder.Opened):
+                found["opened"], extra["mileage_in"] = at, e.mileage
+            elif isinstance(e, WorkOrder.CheckedIn):
+                found["checked_in"], extra["mileage_in"] = at, e.details["mileage_in"]
+            elif isinstance(e, WorkOrder.ReadyForSettlement):
+                found["completed"] = at
+            elif isinstance(e, WorkOrder.BackInProgress):
+                found["completed"] = None
+            elif isinstance(e, WorkOrder.SettlementConfirmed):
+                found["settlement_confirmed"], extra["settlement_number"] = at, e.number
+            elif isinstance(e, WorkOrder.Settled):
+                found["settled"] = at
+            elif isinstance(e, WorkOrder.SettlementReversed):
+                found["settlement_confirmed"] = found["settled"] = extra["settlement_number"] = None
+            elif isinstance(e, WorkOrder.Delivered):
+                found["delivered"], extra["mileage_out"] = at, e.mileage_out
+            elif isinstance(e, WorkOrder.Closed):
+                found["closed"] = at
     return {"dates": found, **extra}
 
 
@@ -137,17 +139,17 @@ def _punches(events: Iterable[Recorded], job_no: int) -> list[dict[str, Any]]:
     techs: dict[str, dict[str, Any]] = {}
     open_on: dict[str, Recorded] = {}
     for r in events:
-        e = r.event
-        if isinstance(e, WorkOrder.ClockedOn) and e.job_no == job_no:
-            open_on[e.technician_id] = r
-        elif isinstance(e, WorkOrder.ClockedOff) and e.job_no == job_no:
-            on = open_on.pop(e.technician_id, None)
-            hours = (Decimal(e.seconds) / 3600).quantize(HOUR)
-            tech = techs.setdefault(e.technician_id, {"technician_id": e.technician_id,
-                                                      "punches": [], "clocked_hours": HOUR * 0})
-            tech["punches"].append({"clock_on": on.at.isoformat() if on else None,
-                                    "clock_off": r.at.isoformat(), "hours": hours})
-            tech["clocked_hours"] += hours
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.ClockedOn) and e.job_no == job_no:
+                open_on[e.technician_id] = r
+            elif isinstance(e, WorkOrder.ClockedOff) and e.job_no == job_no:
+                on = open_on.pop(e.technician_id, None)
+                hours = (Decimal(e.seconds) / 3600).quantize(HOUR)
+                tech = techs.setdefault(e.technician_id, {"technician_id": e.technician_id,
+                                                          "punches": [], "clocked_hours": HOUR * 0})
+                tech["punches"].append({"clock_on": on.at.isoformat() if on else None,
+                                        "clock_off": r.at.isoformat(), "hours": hours})
+                tech["clocked_hours"] += hours
     for tech_id, on in open_on.items():
         techs.setdefault(tech_id, {"technician_id": tech_id, "punches": [],
                                    "clocked_hours": HOUR * 0})["punches"].append(
@@ -229,31 +231,40 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
               **_warranty_refs(ln), **stock.get(ln["line_id"], {"movements": [], "lots": []}),
               "serials": serials.get(ln["line_id"])}
              for ln in approved if ln["kind"] == "part"]
-    diagnosis = next((r for r in reversed(events) if isinstance(r.event, WorkOrder.Diagnosed)
-                      and r.event.job_no == job_no), None)
+    steps = _job_steps(events, job_no)
     technicians = _punches(events, job_no)
     return {
         "job_no": job_no, "complaint": job["complaint"], "status": job["status"],
-        "cause": diagnosis.event.cause if diagnosis else None,
-        "correction": diagnosis.event.correction if diagnosis else None,
-        "fault_codes": list(diagnosis.event.fault_codes) if diagnosis else [],
-        "diagnosed": stamp(diagnosis) if diagnosis else None,
+        **{k: steps[k] for k in ("cause", "correction", "fault_codes", "diagnosed")},
         "labor": labor,
         "parts": [p for p in parts if p["pay_type"] == "warranty"],
         "causal_part": _causal_part(claimed, parts),
         "flat_rate_hours": sum((ln["flat_rate_hours"] for ln in labor), HOUR * 0),
         "clocked_hours": sum((t["clocked_hours"] for t in technicians), HOUR * 0),
         "technicians": technicians,
-        "dispatches": [{"technician_id": r.event.technician_id, "previous": r.event.previous,
-                        "reason": r.event.reason, **stamp(r)} for r in events
-                       if isinstance(r.event, WorkOrder.JobDispatched)
-                       and r.event.job_no == job_no],
-        "evidence_refs": refs.get(job_no, []),
-        "quality_checks": [{"passed": r.event.passed, "reason": r.event.reason,
-                            "inspector": r.event.audit.user_id, "at": r.at.isoformat()}
-                           for r in events if isinstance(r.event, WorkOrder.QualityChecked)
-                           and r.event.job_no == job_no],
+        "dispatches": steps["dispatches"], "evidence_refs": refs.get(job_no, []),
+        "quality_checks": steps["quality_checks"],
     }
+
+
+def _job_steps(events: Iterable[Recorded], job_no: int) -> dict[str, Any]:
+    """The job's last diagnosis (3C), its dispatches and its quality checks, as recorded."""
+    steps: dict[str, Any] = {"cause": None, "correction": None, "fault_codes": [],
+                             "diagnosed": None, "dispatches": [], "quality_checks": []}
+    for r in events:
+        with reading(r.event) as e:
+            if isinstance(e, WorkOrder.Diagnosed) and e.job_no == job_no:
+                steps.update(cause=e.cause, correction=e.correction,
+                             fault_codes=list(e.fault_codes), diagnosed=stamp(r))
+            elif isinstance(e, WorkOrder.JobDispatched) and e.job_no == job_no:
+                steps["dispatches"].append({"technician_id": e.technician_id,
+                                            "previous": e.previous, "reason": e.reason,
+                                            **stamp(r)})
+            elif isinstance(e, WorkOrder.QualityChecked) and e.job_no == job_no:
+                steps["quality_checks"].append({"passed": e.passed, "reason": e.reason,
+                                                "inspector": e.audit.user_id,
+                                                "at": r.at.isoformat()})
+    return steps
 
 
 def _approvals(wo: WorkOrder, events: Iterable[Recorded]) -> list[dict[str, Any]]:
@@ -261,26 +272,26 @@ def _approvals(wo: WorkOrder, events: Iterable[Recorded]) -> list[dict[str, Any]
     settlement reversals, in the order they happened."""
     out: list[dict[str, Any]] = []
     for r in sorted(events, key=lambda r: r.notification_id):
-        e = r.event
-        pay_type = wo.lines[e.line_id]["pay_type"] if getattr(e, "line_id", None) in wo.lines \
-            else None
-        if isinstance(e, WorkOrder.LineAuthorized):
-            out.append({"what": "authorization", "line_id": e.line_id, "pay_type": pay_type,
-                        "decision": e.decision, "channel": e.channel, "note": e.note,
-                        **stamp(r)})
-        elif isinstance(e, WorkOrder.LineRepriced):
-            out.append({"what": "price_change", "line_id": e.line_id, "pay_type": pay_type,
-                        "unit_price": e.unit_price, "reason": e.reason, **stamp(r)})
-        elif isinstance(e, WorkOrder.LineWithdrawn):
-            out.append({"what": "withdrawal", "line_id": e.line_id, "pay_type": pay_type,
-                        "qty": e.withdrawn_qty, "reason": e.reason, **stamp(r)})
-        elif isinstance(e, Settlement.DiscountGiven):
-            out.append({"what": "discount", "bill": e.bill, "line_id": e.line_id,
-                        "amount": e.amount, "reason": e.reason, "approved_by": e.approved_by,
-                        **stamp(r)})
-        elif isinstance(e, Settlement.Reversed):
-            out.append({"what": "settlement_reversal", "number": e.number, "reason": e.reason,
-                        **stamp(r)})
+        with reading(r.event) as e:
+            pay_type = wo.lines[e.line_id]["pay_type"] if getattr(e, "line_id", None) in wo.lines \
+                else None
+            if isinstance(e, WorkOrder.LineAuthorized):
+                out.append({"what": "authorization", "line_id": e.line_id, "pay_type": pay_type,
+                            "decision": e.decision, "channel": e.channel, "note": e.note,
+                            **stamp(r)})
+            elif isinstance(e, WorkOrder.LineRepriced):
+                out.append({"what": "price_change", "line_id": e.line_id, "pay_type": pay_type,
+                            "unit_price": e.unit_price, "reason": e.reason, **stamp(r)})
+            elif isinstance(e, WorkOrder.LineWithdrawn):
+                out.append({"what": "withdrawal", "line_id": e.line_id, "pay_type": pay_type,
+                            "qty": e.withdrawn_qty, "reason": e.reason, **stamp(r)})
+            elif isinstance(e, Settlement.DiscountGiven):
+                out.append({"what": "discount", "bill": e.bill, "line_id": e.line_id,
+                            "amount": e.amount, "reason": e.reason, "approved_by": e.approved_by,
+                            **stamp(r)})
+            elif isinstance(e, Settlement.Reversed):
+                out.append({"what": "settlement_reversal", "number": e.number, "reason": e.reason,
+                            **stamp(r)})
     return out
 
 
