@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -165,6 +166,18 @@ class AuthError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+def from_other_site(origin: str | None, host: str | None) -> bool:
+    """Whether a browser's `Origin` header names another site than the `host` it posted to
+    (no header, or "null", names none). An origin no URL parser reads (an unbalanced IPv6
+    bracket: "http://[") is no site of ours either: it raised ValueError, a 500."""
+    if not origin or origin == "null":
+        return False
+    try:
+        return urlsplit(origin).netloc != host
+    except ValueError:
+        return True
 
 
 @dataclass(frozen=True)

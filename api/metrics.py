@@ -151,5 +151,8 @@ class ApiMetrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             registry.register(self.health)
             registry.register(self.refused)
-        encoder, content_type = choose_encoder(accept or "")
+        try:
+            encoder, content_type = choose_encoder(accept or "")
+        except (TypeError, ValueError):  # a version it cannot compare ("abc", "1.x"): a 500
+            encoder, content_type = choose_encoder("")
         return encoder(registry), content_type

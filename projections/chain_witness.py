@@ -75,7 +75,7 @@ def _next_number(fd: int, last: bytes | None) -> int:
         return 1
     try:
         return int(json.loads(last)["line"]) + 1
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         with open(fd, "rb", closefd=False) as stored:
             stored.seek(0)
             return sum(1 for text in stored if text.strip()) + 1
@@ -208,7 +208,8 @@ def read_checked(path: Path) -> WitnessFile:
             try:
                 parsed = json.loads(text)
                 read.anchors.append(Anchor.parse(parsed["anchor"]))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                # RecursionError: a line nested past the JSON parser's depth
                 raise ValueError(f"{path}, line {number}: not an anchor ({exc})") from None
             lines.append((text, parsed))
             if "line" not in parsed:

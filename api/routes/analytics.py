@@ -8,7 +8,7 @@ import io
 import time
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -23,7 +23,7 @@ from analytics.kpis import CATALOGUE, Filters, require_breakdown, run
 from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
-from api.auth import AuthError, Principal, authorize, principal_from
+from api.auth import AuthError, Principal, authorize, from_other_site, principal_from
 from api.context import ApiContext
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.json_bodies import JsonBodyRoute
@@ -172,7 +172,7 @@ def _same_origin(request: Request) -> None:
     """A form posted from another site may not sign this browser in or out."""
     origin = request.headers.get("origin")
     host = request.headers.get("x-forwarded-host") or request.headers.get("host")
-    if origin and origin != "null" and urlsplit(origin).netloc != host:
+    if from_other_site(origin, host):
         raise AuthError(403, "sign in from the dashboard's own page")
 
 

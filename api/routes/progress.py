@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import json_bodies, log_context
-from api.auth import AuthError, Principal
+from api.auth import AuthError, Principal, from_other_site
 from api.context import ApiContext
 from api.deps import (
     Command,
@@ -235,7 +235,7 @@ def progress_html(token: LinkToken, request: Request, ctx: Ctx, wait_for: WaitFo
 def _same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     host = request.headers.get("x-forwarded-host") or request.headers.get("host")
-    if origin and origin != "null" and urlsplit(origin).netloc != host:
+    if from_other_site(origin, host):
         raise AuthError(403, "decide from the progress page itself")
 
 

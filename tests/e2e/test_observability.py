@@ -307,6 +307,19 @@ def test_metrics_speak_openmetrics_to_a_scraper_that_asks(observed: TestClient) 
     assert answer.text.rstrip().endswith("# EOF")
 
 
+@pytest.mark.parametrize("accept", ["application/openmetrics-text; version=abc",
+                                    "text/plain; version=1.x"])
+def test_metrics_asked_in_a_version_no_one_can_read_are_prometheus_text(observed: TestClient,
+                                                                         accept: str) -> None:
+    """Found by the reliability review: the exposition library compares the Accept header's
+    version as numbers, and one that is not ("abc", "1.x") raised TypeError, a 500 to anyone
+    who can reach /metrics. A scraper that asks for what it cannot name gets the default."""
+    answer = observed.get("/metrics", headers={"Accept": accept})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "servicecore_ready" in answer.text
+
+
 def test_traces_name_the_route_never_the_link_token_and_log_lines_carry_the_trace(
         container: Container, auth: Auth, store_id: str, lines: Lines) -> None:
     pytest.importorskip("opentelemetry.sdk")
