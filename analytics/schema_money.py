@@ -69,4 +69,11 @@ FACT_REFUNDS = Table(
         ("decided_at", TS, "when a manager approved or rejected it"),
         ("kind", V, ("payment_return (the bill still asks for it) or credit (a price "
                     "allowance: the bill asks that much less)")),
+        ("red_letter", "BOOLEAN", ("a credit with a red-letter invoice (红字发票) against the "
+                                   "bill's tax invoice")),
+        ("business_date", "DATE", ("the approving manager's business day (store time) it "
+                                   "counts in; empty until approved")),
+        ("vat", MONEY, ("CNY: of an approved credit, the output VAT it takes back (the "
+                        "2221 debit of its entry); 0 for a payment return; empty until "
+                        "approved")),
     ), ("refund_id",))
