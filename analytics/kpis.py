@@ -367,7 +367,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         grievances.FIRST_CONTACT, ("date_from", "date_to", "store_id"), grievances.first_contact,
         breakdowns=grievances.BREAKDOWNS),
     Kpi("online_booking_conversion", "Online booking conversion (线上预约转化率)",
-        online_bookings.FORMULA, ("date_from", "date_to", "store_id"), online_bookings.conversion),
+        online_bookings.FORMULA, ("date_from", "date_to", "store_id"), online_bookings.conversion,
+        breakdowns=online_bookings.BREAKDOWNS),
 )}
 
 

@@ -64,7 +64,8 @@ REVISION = 12  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a la
 # 10: customer complaint cases and suggestions (fact_grievances: complaints per 100 visits,
 # on-time closure and first-contact rates); 11: online booking requests (fact_online_bookings:
 # the online booking conversion); 12: refunds carry their approval's business day, the VAT a
-# credit takes back and whether it has a red-letter invoice (fact_refunds: the credits KPI)
+# credit takes back and whether it has a red-letter invoice (fact_refunds: the credits KPI);
+# online booking requests their channel (fact_online_bookings.channel: the conversion by=)
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in
