@@ -65,7 +65,8 @@ REVISION = 12  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a la
 # on-time closure and first-contact rates); 11: online booking requests (fact_online_bookings:
 # the online booking conversion); 12: refunds carry their approval's business day, the VAT a
 # credit takes back and whether it has a red-letter invoice (fact_refunds: the credits KPI);
-# online booking requests their channel (fact_online_bookings.channel: the conversion by=)
+# online booking requests their channel (fact_online_bookings.channel: the conversion by=);
+# receivables written off and taken back (fact_write_offs: the credits KPI)
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in

@@ -77,3 +77,20 @@ FACT_REFUNDS = Table(
                         "2221 debit of its entry); 0 for a payment return; empty until "
                         "approved")),
     ), ("refund_id",))
+
+FACT_WRITE_OFFS = Table(
+    "fact_write_offs", "one row per receivable adjustment of a settlement: a write-off or "
+    "charge-back (positive) and its taking back (negative); no money moves", (
+        NOTIFICATION,
+        ("write_off_id", V, ("the write-off's id within its settlement (empty for one stored "
+                             "before ids existed)")),
+        ("settlement_id", V, "the settlement (UUID); see fact_settlements"),
+        store("settlement"),
+        ("bill", V, "the bill adjusted: warranty or insurance"),
+        ("kind", V, ("oem_rejected, oem_short_paid, oem_underpaid, oem_charged_back or "
+                     "insurer_short_paid")),
+        ("amount", MONEY, ("CNY, VAT included: written off (positive) or taken back "
+                           "(negative)")),
+        ("adjusted_at", TS, "when the manager wrote it off or took it back"),
+        ("business_date", "DATE", "the day of adjusted_at (store time)"),
+    ))

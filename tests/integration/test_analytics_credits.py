@@ -1,7 +1,8 @@
 """Credits after settlement (`credits`, 退款与红冲), on the scripted month of the parts sales
 test (tests/integration/test_analytics_parts_sales.py): a payment return of 10.00 on V1 and a
 credit of 11.30 on V2, both on the customer bill, both approved in May. Then a month of its
-own: a credit with its red-letter invoice, one rejected, and one taken back by a reversal."""
+own: a credit with its red-letter invoice, one rejected, one taken back by a reversal, and
+V1's warranty bill written off once the OEM rejected its claim."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import duckdb
 import pytest
 
 from analytics.loader import AnalyticsLoader
+from domain.oem_claims import OemClaims
+from domain.receivable_adjustments import ReceivableAdjustments
 from servicecore.container import Container
 from tests.integration.analytics_support import Shop, at
 from tests.integration.test_analytics_parts_sales import MAY, Loaded, kpi, month, visit
@@ -23,7 +27,7 @@ D = Decimal
 JUNE = {"date_from": date(2025, 6, 1), "date_to": date(2025, 6, 30)}
 
 
-def june(c: Container, store: str) -> None:
+def june(c: Container, store: str, v1: UUID, s1: UUID) -> None:
     """V4 (2 June): customer labor 1.0 h @ 113.00, paid, invoiced; a credit of 22.60 with its
     red-letter invoice (20.00 + 2.60 VAT), a credit of 5.65 rejected. V5 (3 June): labor 2.0 h
     @ 113.00, a credit of 11.30 approved, then the settlement reversed (the credit counts as a
@@ -60,13 +64,28 @@ def june(c: Container, store: str) -> None:
     s.decide_refund(shop.r("manager", at(d, "07:10")), s5, back, approve=True)
     s.reverse(shop.r("manager", at(d, "08:00")), s5, reason="wrong pay type")
 
+    # V1's claim (warranty bill 169.50) rejected by the OEM: 169.50 written off on the 5th,
+    # taken back and 100.00 written off again on the 6th
+    d = "2025-06-05"
+    claims = OemClaims(c.app)
+    claims.submit(shop.r("advisor", at(d, "03:00")), v1,
+                        oem_claim_number="VW-" + uuid.uuid4().hex[:8])
+    claims.reject(shop.r("advisor", at(d, "03:10")), v1, reason_code="R-40",
+                        reason="repair record missing")
+    adjust = ReceivableAdjustments(c.app)
+    first = adjust.write_off(shop.r("manager", at(d, "04:00")), s1, kind="oem_rejected",
+                             amount=None, reason="final rejection").body["written_off"]["write_off_id"]
+    d = "2025-06-06"
+    adjust.reverse_write_off(shop.r("manager", at(d, "04:00")), s1, first, reason="appealed")
+    adjust.write_off(shop.r("manager", at(d, "05:00")), s1, kind="oem_rejected",
+                     amount="100.00", reason="final rejection, in part")
+
 
 @pytest.fixture(scope="module")
 def loaded(container: Container, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     store = "CR" + uuid.uuid4().hex[:6].upper()
-    month(container, store)
-    june(container, store)
+    june(container, store, *month(container, store))
     loader = AnalyticsLoader(container.app, tmp_path_factory.mktemp("credits") / "a.duckdb")
     loader.catch_up()
     loader.conn.execute("SET TimeZone = 'UTC'")
@@ -123,6 +142,23 @@ def test_a_red_letter_credit_a_rejected_one_and_a_reversed_one(loaded: Loaded) -
     assert (t["payment_returns"], t["payment_returns_amount"]) == (1, D("11.30"))
     assert (t["credits"], t["amount"], t["vat_taken_back"], t["amount_ex_vat"]) == (
         2, D("33.90"), D("2.60"), D("31.30"))
+
+
+def test_write_offs_beside_the_money_given_back(loaded: Loaded) -> None:
+    rows = by_pay_type(loaded, **JUNE)
+    assert list(rows) == ["customer", "warranty", "total"]
+    # 169.50 written off, taken back, 100.00 written off: two write-offs, 100.00 net; no
+    # money moved, so none of it is in the credits' count or amount
+    w = rows["warranty"]
+    assert (w["write_offs"], w["write_offs_amount"], w["credits"], w["amount"]) == (
+        2, D("100.00"), 0, D("0.00"))
+    assert (rows["total"]["write_offs"], rows["total"]["write_offs_amount"]) == (2, D("100.00"))
+    # day by day: the 5th's write-off, the 6th's taking back and new write-off
+    fifth = by_pay_type(loaded, date_from=date(2025, 6, 5), date_to=date(2025, 6, 5))["total"]
+    sixth = by_pay_type(loaded, date_from=date(2025, 6, 6), date_to=date(2025, 6, 6))["total"]
+    assert (fifth["write_offs"], fifth["write_offs_amount"]) == (1, D("169.50"))
+    assert (sixth["write_offs"], sixth["write_offs_amount"]) == (1, D("-69.50"))
+    assert by_pay_type(loaded, pay_type="customer", **JUNE)["total"]["write_offs"] == 0
 
 
 def test_filters(loaded: Loaded) -> None:
