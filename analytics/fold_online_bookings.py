@@ -40,6 +40,7 @@ def _requested(fold: Fold, e: Any, n: int) -> None:
     made = e.audit.at
     fold.put(TABLE, {
         "booking_id": str(e.originator_id), "store_id": e.store_id, "requested_at": made,
+        "channel": e.audit.user_id,
         "requested_day": made.astimezone(fold.zone).date(),
         "slot_day": date.fromisoformat(e.day), "slot_arrival": e.arrival,
         # a request stored before requests had deadlines (class_version 1) names none

@@ -139,7 +139,8 @@ def _r_requested(fold: Fold, e: Settlement.RefundRequested, n: int) -> None:
         "refund_id": e.refund_id, "settlement_id": str(e.originator_id),
         "payment_id": e.payment_id, "store_id": e.audit.store_id, "method": payment["method"],
         "bill": payment["bill"], "amount": e.amount, "status": "requested",
-        "requested_at": e.audit.at, "kind": _refund_kind(e)})
+        "requested_at": e.audit.at, "kind": _refund_kind(e),
+        "red_letter": getattr(e, "red_invoice_number", None) is not None})
 
 
 def _refund_kind(e: Any) -> str:
@@ -154,14 +155,17 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
     assert row is not None
     approved = e.qualname == "Settlement.RefundApproved"
     row.update(status="approved" if approved else "rejected", decided_at=e.audit.at)
+    if approved:
+        row.update(business_date=date.fromisoformat(e.business_date), vat=ZERO)
     if approved and _refund_kind(e) == "credit":  # the settlement's revenue carries it
         settlement = _settlement(fold, e)
         postings = e.entry["postings"]
+        vat = sum((Decimal(p["debit"]) for p in postings if p["account"] == "2221"), ZERO)
+        row["vat"] = vat  # the output VAT the credit (its red-letter invoice) takes back
         settlement.update(
             revenue=settlement["revenue"] - sum((Decimal(p["debit"]) for p in postings
                                                  if p["account"] == "6003"), Decimal(0)),
-            vat=settlement["vat"] - sum((Decimal(p["debit"]) for p in postings
-                                         if p["account"] == "2221"), Decimal(0)),
+            vat=settlement["vat"] - vat,
             allowances=(settlement.get("allowances") or Decimal(0)) + row["amount"])
     if approved:
         fold.append("fact_payments", {
@@ -171,14 +175,24 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
             "business_date": date.fromisoformat(e.business_date), "cashier": e.audit.user_id})
 
 
+@on(Settlement.ReceivableWrittenOff, Settlement.WriteOffReversed)
+def _written_off(fold: Fold, e: Any, n: int) -> None:
+    """A receivable written off (a claim loss: domain/receivable_adjustment.py; no money and no
+    revenue move), or taken back: the amount negative."""
+    back = e.qualname == "Settlement.WriteOffReversed"
+    fold.append("fact_write_offs", {
+        "notification_id": n, "write_off_id": getattr(e, "write_off_id", None),
+        "settlement_id": str(e.originator_id), "store_id": e.audit.store_id, "bill": e.bill,
+        "kind": e.kind, "amount": -e.amount if back else e.amount, "adjusted_at": e.audit.at,
+        "business_date": e.audit.at.astimezone(fold.zone).date()})
+
+
 # kept in the event store and the finance read model; an insurer's assessment reaches the
 # tables through the bills it shapes (the customer's deductible and excess lines, the
-# insurer's lines net of them: Settlement.Drafted); a receivable written off moves no money
-# and no revenue (a claim loss: domain/receivable_adjustment.py)
+# insurer's lines net of them: Settlement.Drafted)
 ignore(Settlement.InvoiceRecorded, Settlement.PaymentReconciled, Settlement.InsuranceAssessed,
        Settlement.RefundReconciled, Settlement.RefundReconciliationWithdrawn,
-       Settlement.PaymentReconciliationWithdrawn, Settlement.ReceivableWrittenOff,
-       Settlement.WriteOffReversed)
+       Settlement.PaymentReconciliationWithdrawn)
 # a charge to account (挂账) reaches the tables through the Settlement.Settled it comes with;
 # its due day is the finance read model's
 ignore(Settlement.ChargedToAccount)

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from analytics import comebacks, fill_rate
+from analytics import comebacks, fill_rate, kpi_credits
 from analytics import kpi_grievances as grievances
 from analytics import kpi_labor as labor
 from analytics import kpi_online_bookings as online_bookings
@@ -340,6 +340,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit_per("vehicle")),
     Kpi("parts_sales", "Parts sales and parts gross margin (配件销售额)", parts.FORMULA,
         ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), parts.parts_sales),
+    Kpi("credits", "Credits after settlement (退款与红冲)", kpi_credits.FORMULA,
+        ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), kpi_credits.credits),
     Kpi("pay_type_mix", "Pay-type mix",
         "share of approved labor hours and of labor sales (after settlement discounts, "
         "without VAT, as the effective labor rate counts them) per pay type",
@@ -365,7 +367,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         grievances.FIRST_CONTACT, ("date_from", "date_to", "store_id"), grievances.first_contact,
         breakdowns=grievances.BREAKDOWNS),
     Kpi("online_booking_conversion", "Online booking conversion (线上预约转化率)",
-        online_bookings.FORMULA, ("date_from", "date_to", "store_id"), online_bookings.conversion),
+        online_bookings.FORMULA, ("date_from", "date_to", "store_id"), online_bookings.conversion,
+        breakdowns=online_bookings.BREAKDOWNS),
 )}
 
 

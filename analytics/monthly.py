@@ -107,6 +107,9 @@ HEADLINES: tuple[tuple[str, str, tuple[str, ...], Callable[[Rows], Value]], ...]
     ("parts_gross_margin", "ratio", ("parts_sales",), lambda r: kpi_figures.quotient(
         _total(r["parts_sales"], "parts_gross_profit"),
         _total(r["parts_sales"], "parts_sales_ex_vat"))),
+    ("credits_amount", "money", ("credits",), lambda r: _total(r["credits"], "amount")),
+    ("credit_notes_ex_vat", "money", ("credits",),
+     lambda r: _total(r["credits"], "credit_notes_ex_vat")),
     ("technician_efficiency", "ratio", ("technician_efficiency",),
      lambda r: kpi_figures.efficiency(_sum(r["technician_efficiency"], "hours_sold"),
                                       int(_sum(r["technician_efficiency"], "clocked_seconds")))),

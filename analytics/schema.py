@@ -26,7 +26,7 @@ from analytics.schema_dimensions import (
     DIM_VEHICLE,
 )
 from analytics.schema_grievances import FACT_GRIEVANCES
-from analytics.schema_money import FACT_PAYMENTS, FACT_REFUNDS, FACT_SETTLEMENTS
+from analytics.schema_money import FACT_PAYMENTS, FACT_REFUNDS, FACT_SETTLEMENTS, FACT_WRITE_OFFS
 from analytics.schema_online_bookings import FACT_ONLINE_BOOKINGS
 from analytics.schema_stock import (
     FACT_LOST_SALES,
@@ -55,6 +55,7 @@ TABLES: tuple[Table, ...] = (
     FACT_PAYMENTS,
     FACT_SETTLEMENTS,
     FACT_REFUNDS,
+    FACT_WRITE_OFFS,
     FACT_FOLLOW_UPS,
     FACT_STOCKTAKE_VARIANCES,
     FACT_LOST_SALES,

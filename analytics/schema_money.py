@@ -69,4 +69,28 @@ FACT_REFUNDS = Table(
         ("decided_at", TS, "when a manager approved or rejected it"),
         ("kind", V, ("payment_return (the bill still asks for it) or credit (a price "
                     "allowance: the bill asks that much less)")),
+        ("red_letter", "BOOLEAN", ("a credit with a red-letter invoice (红字发票) against the "
+                                   "bill's tax invoice")),
+        ("business_date", "DATE", ("the approving manager's business day (store time) it "
+                                   "counts in; empty until approved")),
+        ("vat", MONEY, ("CNY: of an approved credit, the output VAT it takes back (the "
+                        "2221 debit of its entry); 0 for a payment return; empty until "
+                        "approved")),
     ), ("refund_id",))
+
+FACT_WRITE_OFFS = Table(
+    "fact_write_offs", "one row per receivable adjustment of a settlement: a write-off or "
+    "charge-back (positive) and its taking back (negative); no money moves", (
+        NOTIFICATION,
+        ("write_off_id", V, ("the write-off's id within its settlement (empty for one stored "
+                             "before ids existed)")),
+        ("settlement_id", V, "the settlement (UUID); see fact_settlements"),
+        store("settlement"),
+        ("bill", V, "the bill adjusted: warranty or insurance"),
+        ("kind", V, ("oem_rejected, oem_short_paid, oem_underpaid, oem_charged_back or "
+                     "insurer_short_paid")),
+        ("amount", MONEY, ("CNY, VAT included: written off (positive) or taken back "
+                           "(negative)")),
+        ("adjusted_at", TS, "when the manager wrote it off or took it back"),
+        ("business_date", "DATE", "the day of adjusted_at (store time)"),
+    ))

@@ -13,6 +13,8 @@ FACT_ONLINE_BOOKINGS = Table(
         ("booking_id", V, "the booking request (UUID)"),
         store("request"),
         ("requested_at", TS, "when the customer made the request"),
+        ("channel", V, ("the booking channel that made it: the user id of its backend's "
+                        "booking_channel token (e.g. wechat-mp for the WeChat mini program)")),
         ("requested_day", "DATE", "the day it was made (store time)"),
         ("slot_day", "DATE", "the day of the slot asked for (store time)"),
         ("slot_arrival", V, "the slot's start, HH:MM (store time)"),

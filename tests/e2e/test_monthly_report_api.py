@@ -73,6 +73,7 @@ def _catalogue(client: TestClient, headers: dict[str, str], period: dict[str, st
     rates, techs = rows("effective_labor_rate"), rows("technician_efficiency")
     productivity = rows("productivity")
     (parts,) = (r for r in rows("parts_sales") if r["pay_type"] == "total")
+    (credits,) = (r for r in rows("credits") if r["pay_type"] == "total")
     return {name: _number(value) for name, value in {
         "visits": rows("comeback_rate")[0]["work_orders"],
         "settled_work_orders": total(profit, "work_orders"),
@@ -89,6 +90,8 @@ def _catalogue(client: TestClient, headers: dict[str, str], period: dict[str, st
         "parts_sales_ex_vat": Decimal(parts["parts_sales_ex_vat"]),
         "parts_gross_margin": kpi_figures.quotient(Decimal(parts["parts_gross_profit"]),
                                                    Decimal(parts["parts_sales_ex_vat"])),
+        "credits_amount": Decimal(credits["amount"]),
+        "credit_notes_ex_vat": Decimal(credits["credit_notes_ex_vat"]),
         "technician_efficiency": kpi_figures.efficiency(total(techs, "hours_sold"),
                                                         int(total(techs, "clocked_seconds"))),
         "productivity": kpi_figures.productivity(int(total(productivity, "clocked_seconds")),
@@ -128,10 +131,11 @@ def test_the_months_figures_are_the_catalogues_beside_the_month_before_and_a_yea
     for name in ("revenue_ex_vat", "parts_sales_ex_vat"):
         three = {figures[name][k] for k in ("value", "previous_month", "year_ago")}
         assert len(three) == 3 and all(Decimal(amount) > 0 for amount in three), name
-    # Labor sales and parts sales are the revenue (no credit in this history), each month.
+    # Labor sales and parts sales less the credits are the revenue, each month.
     for k in ("value", "previous_month", "year_ago"):
         assert Decimal(figures["labor_sales_ex_vat"][k]) + Decimal(
-            figures["parts_sales_ex_vat"][k]) == Decimal(figures["revenue_ex_vat"][k]), k
+            figures["parts_sales_ex_vat"][k]) - Decimal(figures["credit_notes_ex_vat"][k]) == (
+            Decimal(figures["revenue_ex_vat"][k])), k
     # The changes: value − the other; for money and counts also ÷ the other.
     revenue = figures["revenue_ex_vat"]
     assert Decimal(revenue["change_mom"]) == Decimal(revenue["value"]) - Decimal(

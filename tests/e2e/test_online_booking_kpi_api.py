@@ -119,9 +119,18 @@ def test_the_conversion_of_a_stores_online_requests_from_a_small_history(
     assert figures["online_booking_conversion"]["kind"] == "ratio"
 
 
-def test_the_conversion_takes_no_breakdown(client: TestClient, auth: Auth,
-                                           store_id: str) -> None:
+def test_the_conversion_by_store_channel_or_weekday_and_nothing_else(
+        client: TestClient, auth: Auth, store_id: str) -> None:
     analyst = auth("analyst", "ana-" + store_id, [store_id])
-    refused = client.get(KPI, headers=analyst, params={"store_id": store_id, "by": "category"})
-    assert refused.status_code == 422, refused.text
-    assert refused.json()["field"] == "by"
+    listed = {k["name"]: k for k in get(client, "/analytics/kpis", analyst)["items"]}
+    assert listed["online_booking_conversion"]["breakdowns"] == ["store", "channel", "weekday"]
+    week = get(client, KPI, analyst, store_id=store_id, by="weekday")
+    assert week["filters"]["by"] == "weekday"
+    assert [r["weekday"] for r in week["rows"]][0::6] == ["monday", "sunday"]
+    as_csv = client.get(KPI, headers=analyst, params={"store_id": store_id, "by": "channel",
+                                                      "format": "csv"})
+    assert as_csv.status_code == 200 and as_csv.text.startswith("channel,requests,")
+    for by in ("category", "Store", "slot"):
+        refused = client.get(KPI, headers=analyst, params={"store_id": store_id, "by": by})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == "by"

@@ -13,10 +13,13 @@ from pathlib import Path
 from uuid import UUID
 
 import duckdb
+import pytest
 
 from analytics.kpis import Filters, run
+from analytics.loader import AnalyticsLoader
 from analytics.schema import BY_NAME
 from api.routes.online_bookings import service
+from domain.common import InvalidInput
 from domain.online_bookings import OnlineBookings
 from servicecore.container import Container
 from servicecore.demo import make_vin
@@ -115,3 +118,73 @@ def test_requests_one_by_one_in_batches_and_rebuilt_and_their_conversion(
 def test_the_table_has_no_column_for_who_asked_or_their_car() -> None:
     columns = BY_NAME["fact_online_bookings"].column_names
     assert not {"name", "phone", "vin", "plate", "note", "reason", "vehicle"} & set(columns)
+
+
+def test_the_conversion_by_store_channel_and_weekday_adds_up_to_the_total(
+        container: Container, tmp_path: Path) -> None:
+    """July 2025, two stores: A's three requests (two by wechat-mp, one by website) and B's
+    one (website); slots on Tuesday 8 and Wednesday 9 July."""
+    bookings: OnlineBookings = service(container.api_context())
+    a, b = (Shop(container, name + uuid.uuid4().hex[:6].upper()) for name in ("OA", "OB"))
+    made_on = "2025-07-07"
+    for shop in (a, b):
+        container.appointments.plan_capacity(
+            shop.r("manager", at(made_on, "00:30")), store_id=shop.store, from_day=made_on,
+            to_day="2025-07-09", opens="08:00", closes="18:00", bays=2,
+            skill_hours={"maintenance": 16})
+
+    def made(shop: Shop, channel: str, hhmm: str, day: str, arrival: str) -> UUID:
+        return UUID(bookings.request(
+            shop.r("booking_channel", at(made_on, hhmm), user=channel), store_id=shop.store,
+            name=NAME, phone=PHONE, vin=None, plate=PLATE, day=day, arrival=arrival,
+            services=[{"description": "oil change"}], note=None).body["booking_id"])
+
+    # A: wechat-mp for Tuesday, confirmed after 1.00 h; website for Wednesday, declined after
+    # 2.00 h; wechat-mp for Wednesday, never answered (expired by the clock)
+    bookings.confirm(a.r("advisor", at(made_on, "02:00")),
+                     made(a, "wechat-mp", "01:00", "2025-07-08", "09:00"), vin=make_vin(a.rng))
+    bookings.decline(a.r("advisor", at(made_on, "03:30")),
+                     made(a, "website", "01:30", "2025-07-09", "10:00"), reason=REASONS[0])
+    made(a, "wechat-mp", "02:00", "2025-07-09", "10:30")
+    # B: website for Tuesday, confirmed after 0.50 h
+    bookings.confirm(b.r("advisor", at(made_on, "01:30")),
+                     made(b, "website", "01:00", "2025-07-08", "09:00"), vin=make_vin(b.rng))
+    loader = AnalyticsLoader(container.app, tmp_path / "a.duckdb")
+    counts = ("requests", "confirmed", "declined", "cancelled", "expired", "waiting",
+              "arrived", "answered")
+    try:
+        loader.catch_up()
+
+        def rows(by: str | None) -> list[dict[str, object]]:
+            return run(loader.conn, "online_booking_conversion", Filters(
+                date_from=date(2025, 7, 1), date_to=date(2025, 7, 31), by=by))["rows"]
+
+        (total,) = rows(None)
+        assert {k: total[k] for k in counts} == {
+            "requests": 4, "confirmed": 2, "declined": 1, "cancelled": 0, "expired": 1,
+            "waiting": 0, "arrived": 0, "answered": 3}
+        per_store = {r["store_id"]: r for r in rows("store")}
+        assert {s: (r["requests"], r["confirmed"], r["declined"], r["expired"])
+                for s, r in per_store.items()} == {a.store: (3, 1, 1, 1), b.store: (1, 1, 0, 0)}
+        assert per_store[a.store]["confirmation_rate"] == D("0.3333")
+        per_channel = {r["channel"]: r for r in rows("channel")}
+        assert {c: (r["requests"], r["confirmed"], r["declined"], r["expired"])
+                for c, r in per_channel.items()} == {"website": (2, 1, 1, 0),
+                                                     "wechat-mp": (2, 1, 0, 1)}
+        # website answered after 2.00 h (A) and 0.50 h (B): median 1.25
+        assert per_channel["website"]["median_hours_to_answer"] == D("1.25")
+        per_day = rows("weekday")
+        assert [r["weekday"] for r in per_day] == [
+            "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        assert [(r["requests"], r["confirmed"]) for r in per_day] == [
+            (0, 0), (2, 2), (2, 0), (0, 0), (0, 0), (0, 0), (0, 0)]
+        assert per_day[0]["conversion"] is None and per_day[0]["median_hours_to_answer"] is None
+        for by in ("store", "channel", "weekday"):
+            for column in counts:
+                assert sum(int(str(r[column])) for r in rows(by)) == total[column], (by, column)
+        for wrong in ("slot", "Store", "category"):
+            with pytest.raises(InvalidInput) as refused:
+                rows(wrong)
+            assert refused.value.extra["field"] == "by"
+    finally:
+        loader.close()

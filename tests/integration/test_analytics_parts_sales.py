@@ -35,8 +35,9 @@ def visit(shop: Shop, day: str) -> UUID:
     return wo
 
 
-def month(c: Container, store: str) -> None:
-    """Two settled visits in May 2025 and one left unsettled (numbers in the asserts)."""
+def month(c: Container, store: str) -> tuple[UUID, UUID]:
+    """Two settled visits in May 2025 and one left unsettled (numbers in the asserts); V1's
+    work order and settlement (its warranty bill left to the OEM)."""
     shop = Shop(c, store)
     # PA (list 200.00): 5 @ 80.00; PB (list 113.00): 4 @ 50.00
     shop.register(shop.p1, "wiper", "200.00", at("2025-04-01", "03:00"))
@@ -90,6 +91,7 @@ def month(c: Container, store: str) -> None:
     pa3 = shop.part(v3, shop.p1, 1, at(d, "03:16"))
     shop.approve(v3, [pa3], at(d, "03:20"))
     shop.workshop(v3, shop.t1, at(d, "04:00"), at(d, "05:00"), issue=(pa3,))
+    return v1, s1
 
 
 @pytest.fixture(scope="module")

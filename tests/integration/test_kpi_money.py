@@ -17,8 +17,10 @@ from servicecore.container import Container
 from tests.integration.analytics_support import publish_analytics, visit
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
-# the catalogue's amounts (CNY, without VAT)
-AMOUNTS = {"effective_rate", "labor_sales_ex_vat", "revenue_ex_vat", "parts_cost",
+# the catalogue's amounts (CNY, without VAT but the credits' amount and credit_notes_amount)
+AMOUNTS = {"amount", "vat_taken_back", "amount_ex_vat", "payment_returns_amount",
+           "credit_notes_amount", "credit_notes_ex_vat", "write_offs_amount",
+           "effective_rate", "labor_sales_ex_vat", "revenue_ex_vat", "parts_cost",
            "gross_profit", "cost_of_parts_sold", "inventory_start", "inventory_end",
            "average_inventory", "stocktake_variance_value", "obsolete_value", "inventory_value",
            "labor_cost", "labor_gross_profit", "parts_sales_ex_vat", "parts_gross_profit"}
