@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -24,9 +25,10 @@ def _faulty(url: str) -> tuple[ProxyBase, str]:
     return proxy, proxy.url
 
 
-@pytest.mark.parametrize("through", [_faulty, proxied], ids=["faulty", "tcp"])
-def test_closing_a_proxy_ends_the_backend_of_every_connection_through_it(
-        database_url: str, through: Callable[[str], tuple[ProxyBase, str]]) -> None:
+def _ends_with(database_url: str, through: Callable[[str], tuple[ProxyBase, str]],
+               end: Callable[[ProxyBase, psycopg.Connection[Any]], None], what: str) -> None:
+    """A connection made through a proxy; `end` ends it somehow while the client neither
+    closes nor sends anything: the server's backend of that connection must end."""
     proxy, url = through(database_url)
     client = psycopg.connect(url, autocommit=True)
     pid = client.info.backend_pid
@@ -39,10 +41,23 @@ def test_closing_a_proxy_ends_the_backend_of_every_connection_through_it(
                 return found is not None and found[0] == 1
 
             assert connected()
-            proxy.close()  # the client neither closes nor sends anything
-            wait_until(lambda: not connected(), 20, "the backend to end with the proxy")
+            end(proxy, client)
+            wait_until(lambda: not connected(), 20, what)
     finally:
         client.close()
+        proxy.close()
+
+
+def _shut_client_socket(proxy: ProxyBase, client: psycopg.Connection[Any]) -> None:
+    with socket.socket(fileno=os.dup(client.pgconn.socket)) as raw:
+        raw.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.mark.parametrize("through", [_faulty, proxied], ids=["faulty", "tcp"])
+def test_closing_a_proxy_ends_the_backend_of_every_connection_through_it(
+        database_url: str, through: Callable[[str], tuple[ProxyBase, str]]) -> None:
+    _ends_with(database_url, through, lambda proxy, client: proxy.close(),
+               "the backend to end with the proxy")
 
 
 @pytest.mark.parametrize("through", [_faulty, proxied], ids=["faulty", "tcp"])
@@ -51,21 +66,4 @@ def test_a_client_going_away_without_a_word_ends_its_backend(
     """The client's side ends (FIN, no Terminate message) while the reply direction's thread
     is blocked reading the server: the proxy ends the server's side too, whatever the order
     its threads run in."""
-    proxy, url = through(database_url)
-    client = psycopg.connect(url, autocommit=True)
-    pid = client.info.backend_pid
-    try:
-        with psycopg.connect(database_url, autocommit=True) as watcher:
-
-            def connected() -> bool:
-                found = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
-                                        (pid,)).fetchone()
-                return found is not None and found[0] == 1
-
-            assert connected()
-            with socket.socket(fileno=os.dup(client.pgconn.socket)) as raw:
-                raw.shutdown(socket.SHUT_RDWR)
-            wait_until(lambda: not connected(), 20, "the backend to end with its client")
-    finally:
-        client.close()
-        proxy.close()
+    _ends_with(database_url, through, _shut_client_socket, "the backend to end with its client")
