@@ -95,7 +95,9 @@ def vehicles(ctx: Ctx, reading: Reader,
 @router.get("/{vin}")
 def vehicle(vin: Vin, ctx: Ctx, reading: Reader, as_of: AsOf = None,
             wait_for: WaitFor = None) -> Any:
-    """The vehicle file; with `as_of` (a moment, or a day: its end in the store's time zone)
+    """The vehicle file: of its visits, prior visits, mileage readings and reminder outcomes
+    at most 50 each, with `<list>_count` counting them all (`/{vin}/visits` and the other
+    lists page through them); with `as_of` (a moment, or a day: its end in the store's time zone)
     the registered vehicle as it stood then, replayed from its events: plate, details, the
     owner and the owners and plates until then (404 before the registration, as outside the
     token's stores; `wait_for` does not apply). The owners' names (`owner_name`, each
