@@ -26,7 +26,7 @@ from projections.base import like_literal, page_of
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.base import store_scope as _scope
-from projections.prior_visits import vehicle_prior_visits
+from projections.prior_visits import PRIOR_VISIT, PRIOR_VISIT_ORDER
 
 CLOSED = ("delivered", "closed", "cancelled")
 DERIVED_TAGS = ("vip", "fleet", "frequent")
@@ -240,8 +240,45 @@ def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: st
         WHERE {' AND '.join(where)}""", params, order_by="v.vin", limit=limit, offset=offset)
 
 
+# The vehicle file lists at most VEHICLE_ITEMS of each of its lists (a fleet car or a taxi
+# has years of visits and readings), counts them all (`<list>_count`), and
+# `vehicle_section` pages through every item in the file's order. Visits and prior visits
+# are newest first, so the file shows the first page; readings and reminder outcomes stay
+# oldest first (the last one the latest), so the file shows the latest of them, the last
+# page.
+VEHICLE_ITEMS = 50
+VEHICLE_SECTIONS: dict[str, tuple[str, str]] = {  # name: (one vehicle's rows, their order)
+    "visits": ("""SELECT work_order_id, number, store_id, customer_id, kind, status, opened_at,
+        mileage, complaints, customer_total, serviced_on FROM visits WHERE vehicle_id = %s""",
+               "opened_at DESC, work_order_id"),
+    "mileage_readings": ("""SELECT at, on_day, km, source, work_order_id
+        FROM vehicle_readings WHERE vehicle_id = %s""", "at, km, work_order_id, source"),
+    "reminders": ("""SELECT due_on, outcome, channel, note, appointment_id, by_user, at
+        FROM reminder_outcomes WHERE vehicle_id = %s""", "at, notification_id"),
+    "prior_visits": (PRIOR_VISIT, PRIOR_VISIT_ORDER),
+}
+NEWEST_LAST = ("mileage_readings", "reminders")  # the file shows the latest: the last page
+
+
+def vehicle_section(conn: psycopg.Connection[Any], vehicle_id: UUID, section: str, *,
+                    limit: int, offset: int) -> dict[str, Any]:
+    """One page of one of the vehicle file's lists (`VEHICLE_SECTIONS`), in the file's
+    order."""
+    sql, order_by = VEHICLE_SECTIONS[section]
+    return _page(conn, sql, [vehicle_id], order_by=order_by, limit=limit, offset=offset)
+
+
+def vehicle_store(conn: psycopg.Connection[Any], vehicle_id: UUID) -> str | None:
+    """The store the vehicle is on file in (None: no such vehicle)."""
+    found = conn.execute("SELECT store_id FROM vehicles WHERE id = %s",
+                         (vehicle_id,)).fetchone()
+    return str(found[0]) if found else None
+
+
 def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
                    stores: Sequence[str]) -> dict[str, Any] | None:
+    """The vehicle file: of each list at most VEHICLE_ITEMS (see `VEHICLE_SECTIONS`), with
+    `<list>_count` counting them all."""
     found = _rows(conn, """SELECT v.*, c.name AS owner_name FROM vehicles v
                            LEFT JOIN customers c ON c.id = v.owner_id WHERE v.id = %s""",
                   (vehicle_id,))
@@ -253,16 +290,14 @@ def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
         ([UUID(o["customer_id"]) for o in v["owners"]],))}
     for owner in v["owners"]:
         owner["name"] = names.get(UUID(owner["customer_id"]))
-    v["mileage_readings"] = _rows(conn, """SELECT at, on_day, km, source, work_order_id
-        FROM vehicle_readings WHERE vehicle_id = %s ORDER BY at, km""", (vehicle_id,))
-    v["visits"] = _rows(conn, """SELECT work_order_id, number, store_id, customer_id, kind,
-        status, opened_at, mileage, complaints, customer_total, serviced_on FROM visits
-        WHERE vehicle_id = %s ORDER BY opened_at DESC""", (vehicle_id,))
-    v["prior_visits"] = vehicle_prior_visits(conn, vehicle_id)
+    for name in VEHICLE_SECTIONS:
+        listed = vehicle_section(conn, vehicle_id, name, limit=VEHICLE_ITEMS, offset=0)
+        if name in NEWEST_LAST and listed["total"] > VEHICLE_ITEMS:
+            listed = vehicle_section(conn, vehicle_id, name, limit=VEHICLE_ITEMS,
+                                     offset=listed["total"] - VEHICLE_ITEMS)
+        v[name], v[f"{name}_count"] = listed["items"], listed["total"]
     due = _rows(conn, "SELECT * FROM service_due WHERE vehicle_id = %s", (vehicle_id,))
     v["next_service"] = due[0] if due else None
-    v["reminders"] = _rows(conn, """SELECT due_on, outcome, channel, note, appointment_id,
-        by_user, at FROM reminder_outcomes WHERE vehicle_id = %s ORDER BY at""", (vehicle_id,))
     return v
 
 

@@ -5,10 +5,8 @@ next service due counts their mileage and their maintenance (domain/prior_visit.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from domain.vehicle import Vehicle
@@ -41,12 +39,9 @@ def insert(conn: psycopg.Connection[Any], table: str, notification_id: int,
          notification_id))
 
 
-def vehicle_prior_visits(conn: psycopg.Connection[Any], vehicle_id: UUID) -> list[dict[str, Any]]:
-    """The car's imported visits, latest first, each marked `imported`."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            """SELECT true AS imported, source_ref, store_id, date_in, date_out, mileage_in,
-                kind, pay_type, complaints, work, parts, totals, imported_by, imported_at
-            FROM prior_visits WHERE vehicle_id = %s
-            ORDER BY date_in DESC, mileage_in DESC, source_ref""", (vehicle_id,)).fetchall()
-    return rows
+# The car's imported visits, latest first, each marked `imported` (the vehicle file's
+# `prior_visits`: customer_queries.VEHICLE_SECTIONS).
+PRIOR_VISIT = """SELECT true AS imported, source_ref, store_id, date_in, date_out, mileage_in,
+    kind, pay_type, complaints, work, parts, totals, imported_by, imported_at
+    FROM prior_visits WHERE vehicle_id = %s"""
+PRIOR_VISIT_ORDER = "date_in DESC, mileage_in DESC, source_ref"

@@ -25,7 +25,12 @@ from domain.common import NotFound
 from domain.vehicle_ids import normalise_vin
 from domain.work_orders import vehicle_id
 from projections.crm_as_of import vehicle_as_of
-from projections.customer_queries import find_vehicles, vehicle_detail
+from projections.customer_queries import (
+    find_vehicles,
+    vehicle_detail,
+    vehicle_section,
+    vehicle_store,
+)
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"], route_class=JsonBodyRoute)
 VIEW = "customers"
@@ -33,6 +38,9 @@ VIEW = "customers"
 Reader = Annotated[PiiReader, Depends(pii_reader("vehicles.read"))]
 ManageCmd = Annotated[Command, Depends(command("vehicles.manage"))]
 ImportCmd = Annotated[Command, Depends(command("vehicles.import_history"))]
+# the vehicle file's lists, a page at a time (same roles as the file; no owner names in them)
+ListReader = Annotated[Principal, Depends(reader("vehicles.read"))]
+ListLimit = Annotated[int, Query(ge=1, le=500, description="at most this many items"), Plain]
 
 
 def _day(value: Any) -> str | None:
@@ -87,7 +95,9 @@ def vehicles(ctx: Ctx, reading: Reader,
 @router.get("/{vin}")
 def vehicle(vin: Vin, ctx: Ctx, reading: Reader, as_of: AsOf = None,
             wait_for: WaitFor = None) -> Any:
-    """The vehicle file; with `as_of` (a moment, or a day: its end in the store's time zone)
+    """The vehicle file: of its visits, prior visits, mileage readings and reminder outcomes
+    at most 50 each, with `<list>_count` counting them all (`/{vin}/visits` and the other
+    lists page through them); with `as_of` (a moment, or a day: its end in the store's time zone)
     the registered vehicle as it stood then, replayed from its events: plate, details, the
     owner and the owners and plates until then (404 before the registration, as outside the
     token's stores; `wait_for` does not apply). The owners' names (`owner_name`, each
@@ -136,6 +146,52 @@ def vehicle_history(vin: Vin, ctx: Ctx, principal: Annotated[
     return stream_history(ctx, vehicle_id(normalise_vin(vin)), "Vehicle", principal.stores,
                           f"vehicle {vin} has no registered history", limit=limit,
                           offset=offset).page
+
+
+def _vehicle_list(vin: str, section: str, ctx: Ctx, principal: Principal, limit: int,
+                  offset: int, wait_for: int | None) -> dict[str, Any]:
+    """One page of a list of the vehicle file, in the file's order; a vehicle not on file in
+    the token's stores is 404, as its file."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    car = vehicle_id(normalise_vin(vin))
+    with ctx.pool.connection() as conn:
+        store = vehicle_store(conn, car)
+        if store is None or ("*" not in principal.stores and store not in principal.stores):
+            raise NotFound(f"vehicle {vin} not found")
+        return vehicle_section(conn, car, section, limit=limit, offset=offset)
+
+
+@router.get("/{vin}/visits", response_model=Page)
+def vehicle_visits(vin: Vin, ctx: Ctx, principal: ListReader, limit: ListLimit = 50,
+                   offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The car's visits (work orders), newest first, a page at a time: the file shows the
+    first 50 and `visits_count`."""
+    return _vehicle_list(vin, "visits", ctx, principal, limit, offset, wait_for)
+
+
+@router.get("/{vin}/mileage-readings", response_model=Page)
+def vehicle_mileage_readings(vin: Vin, ctx: Ctx, principal: ListReader,
+                             limit: ListLimit = 50, offset: Offset = 0,
+                             wait_for: WaitFor = None) -> Any:
+    """The car's odometer readings, oldest first, a page at a time: the file shows the latest
+    50 (the last page) and `mileage_readings_count`."""
+    return _vehicle_list(vin, "mileage_readings", ctx, principal, limit, offset, wait_for)
+
+
+@router.get("/{vin}/reminders", response_model=Page)
+def vehicle_reminders(vin: Vin, ctx: Ctx, principal: ListReader, limit: ListLimit = 50,
+                      offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The outcomes of the car's service reminders, oldest first, a page at a time: the file
+    shows the latest 50 (the last page) and `reminders_count`."""
+    return _vehicle_list(vin, "reminders", ctx, principal, limit, offset, wait_for)
+
+
+@router.get("/{vin}/prior-visits", response_model=Page)
+def vehicle_prior_visits(vin: Vin, ctx: Ctx, principal: ListReader, limit: ListLimit = 50,
+                         offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The visits imported from the previous system, latest first, a page at a time: the
+    file shows the first 50 and `prior_visits_count`."""
+    return _vehicle_list(vin, "prior_visits", ctx, principal, limit, offset, wait_for)
 
 
 @router.post("/{vin}/prior-visits", response_model=CommandAccepted, status_code=201)
