@@ -284,6 +284,15 @@ def verify_range(start: int | None, end: int | None, head: int,
     return start, end
 
 
+def require_in_log(start: int | None, head: int) -> None:
+    """A range asked from past the head holds no event: refused, where verifying it would
+    answer ok with nothing checked (an empty log without `from` still verifies)."""
+    if start is not None and start > head:
+        raise InvalidInput(f"from ({start}) is past the head of the log (notification id "
+                           f"{head}): there is no event to verify there", field="from",
+                           log_head=head)
+
+
 def anchor(conn: psycopg.Connection[Any], note: str = "", by: str | None = None
            ) -> dict[str, Any]:
     """Record the chain head now (and answer it, to be kept outside the database); `by` names

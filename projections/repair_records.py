@@ -34,6 +34,7 @@ from domain.settlement import Settlement
 from domain.unreadable_events import reading
 from domain.work_order import WorkOrder
 from projections.claim_checks import compensations, evidence_refs, part_serials
+from projections.csv_cells import safe_row
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
 from projections.warranty_claim import visit_dates, work_order_events
 
@@ -254,14 +255,14 @@ def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)  # a field with CR or LF is quoted
     writer.writeheader()
     for r in records:
-        writer.writerow({
+        writer.writerow(safe_row({
             **{k: r[k] for k in CSV_COLUMNS if k in r},
             "work_items": " | ".join(f"{w['name']} [{w['op_code']}] {w['labor_hours']} h"
                                      for w in r["work_items"]),
             "part_names": " | ".join(p["part_name"] for p in r["parts"]),
             "part_codes": " | ".join(p["part_code"] for p in r["parts"]),
             "part_quantities": " | ".join(str(p["quantity"]) for p in r["parts"]),
-        })
+        }))
         yield out.getvalue()
         out.seek(0)
         out.truncate()

@@ -99,8 +99,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     """audit verify | anchor: the hash chain over the event log."""
     import psycopg
 
+    from domain.common import DomainError
     from projections import chain_witness
     from projections.hash_chain import Anchor as Parsed
+    from projections.hash_chain import chain_head, require_in_log
     from projections.key_check import check_keys
     from servicecore.audit_chain import progress_bar, verify, verify_snapshots
     from servicecore.container import database_urls
@@ -119,8 +121,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         witnessed = [a for read in files for a in read.anchors]
         behind = chain_witness.anchors_after(conn, witnessed) if files else None
         anchors += witnessed + [Parsed.parse(a["anchor"]) for a in published]
+        try:
+            require_in_log(args.start, chain_head(conn))
+        except DomainError as error:
+            print(f"servicecore audit verify: --{error.detail}", file=sys.stderr)
+            return 2
         progress = None if args.quiet else progress_bar(sys.stderr)
-        result = verify(conn, args.start, anchors=anchors, progress=progress)
+        start = 1 if args.start is None else args.start
+        result = verify(conn, start, anchors=anchors, progress=progress)
         snapshots = verify_snapshots(conn)
         keys = check_keys(conn)
     if progress:
@@ -191,9 +199,9 @@ def add_commands(audit: Any) -> None:
     """Add `verify`, `anchor` and `views` to the `audit` sub-command group (argparse subparsers)."""
     verify_cmd = audit.add_parser("verify", help="recompute the hash chain and check the "
                                   "snapshots; exit 1 at a break")
-    verify_cmd.add_argument("--from", dest="start", type=int, default=1,
+    verify_cmd.add_argument("--from", dest="start", type=int, default=None,
                             help="first notification id to check (the link before it is "
-                                 "trusted)")
+                                 "trusted; default 1); past the log's head: exit 2")
     verify_cmd.add_argument("--anchor", action="append", default=[],
                             help="an anchor kept outside, <notification id>:<hex> (repeatable)")
     verify_cmd.add_argument("--witness", action="append", default=[], type=Path,

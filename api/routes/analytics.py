@@ -31,6 +31,7 @@ from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from domain.days import FIRST_DAY, LAST_DAY, plain_day
 from projections.base import page_of
+from projections.csv_cells import safe_row
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBodyRoute, responses={
     404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
@@ -144,7 +145,7 @@ def _csv(columns: list[str], rows: list[dict[str, Any]], name: str,
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_row(row) for row in rows)  # a text cell is no formula
     return Response(out.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
                              "X-Snapshot-Position": str(info["position"])})

@@ -40,6 +40,7 @@ from projections.hash_chain import (
     LAST_ID,
     chain_head,
     recorded_anchors,
+    require_in_log,
     stored_link,
     verify,
     verify_range,
@@ -75,7 +76,7 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     and reason), with `ok: false` (still a 200). At most 500,000 notification ids per request
     (more: 422), by default the last 500,000 up to the head; page with `from` and `to`
     (`next_from`), each page trusting the stored link before it as `audit verify --from`
-    does."""
+    does; a `from` past the log's head is 422 (it names the head, `log_head`)."""
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
     try:
@@ -88,6 +89,7 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     try:
         with ctx.pool.connection() as conn, one_snapshot(conn):
             head = chain_head(conn)
+            require_in_log(start, head)
             first, last = verify_range(start, end, head, MAX_RANGE)
             witnessed = witness_file.anchors if witness_file else []
             result = verify(conn, first, last, anchors=witnessed)

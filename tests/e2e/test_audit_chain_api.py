@@ -231,14 +231,37 @@ def test_a_range_over_half_a_million_ids_is_422(client: TestClient, auth: Auth) 
     problem = refused.json()
     assert problem["type"].endswith("/invalid-input") and problem["max_range"] == 500_000
     assert "from=1&to=500000, then from=500001" in problem["detail"]
-    # The largest range allowed is served, here as everywhere beyond the head.
-    assert _ok(client.get(VERIFY, params={"from": 2**63 - 500_000, "to": 2**63 - 1},
-                          headers=auth("auditor")))["events_checked"] == 0
+    # The largest range allowed, beyond the head: no event there to verify, 422 naming from.
+    past = client.get(VERIFY, params={"from": 2**63 - 500_000, "to": 2**63 - 1},
+                      headers=auth("auditor"))
+    assert past.status_code == 422 and past.json()["field"] == "from", past.text
     # Ids outside bigint, an unknown parameter, a note too long or an unknown field: 422.
     for params in ({"from": 0}, {"to": 2**63}, {"head": 1}):
         assert client.get(VERIFY, params=params, headers=auth("auditor")).status_code == 422
     for body in ({"note": "x" * 501}, {"note": "day-end", "by": "someone else"}):
         assert client.post(ANCHORS, json=body, headers=auth("auditor")).status_code == 422
+
+
+def test_a_range_from_past_the_head_is_422_naming_from_and_the_head(
+        scratch: ServedScratch, auth: Auth) -> None:
+    auditor = auth("auditor")
+    # An empty log verifies (nothing to check); a range from id 1 of it does not exist.
+    empty = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert (empty["ok"], empty["events_checked"], empty["log_head"]) == (True, 0, 0)
+    refused = _ok(scratch.client.get(VERIFY, params={"from": 1}, headers=auditor), 422)
+    assert (refused["field"], refused["log_head"]) == ("from", 0)
+    open_order(scratch.system.work_orders, "S01")
+    with scratch.system.pool.connection() as conn:
+        head = chain_head(conn)
+    for params in ({"from": head + 1}, {"from": head + 1, "to": head + 5}, {"from": 10**12}):
+        response = scratch.client.get(VERIFY, params=params, headers=auditor)
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = _ok(response, 422)
+        assert (problem["field"], problem["log_head"]) == ("from", head)
+        assert f"from ({params['from']}) is past the head of the log" in problem["detail"]
+        assert f"notification id {head}" in problem["detail"]
+    last = _ok(scratch.client.get(VERIFY, params={"from": head}, headers=auditor))
+    assert (last["ok"], last["events_checked"], last["range_from"]) == (True, 1, head)
 
 
 def test_the_session_chain_verifies_as_the_applications_role(client: TestClient,

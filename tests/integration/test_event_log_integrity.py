@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from domain.integrity import GENESIS, link
+from projections.hash_chain import chain_head
 from servicecore import audit_chain, cli
 from servicecore.container import Container, build
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE, install
@@ -111,6 +112,15 @@ def test_a_changed_mileage_is_found_at_its_notification_id(
     assert answer["to"] == target - 1
     # From a later id (trusting the link before it) the rest still checks out.
     assert _verify(url, "--from", str(target + 1), capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+    # From past the head there is nothing to verify: refused, exit 2, no "ok".
+    with psycopg.connect(url) as conn:
+        head = chain_head(conn)
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert cli.main(["audit", "verify", "--quiet", "--from", str(head + 1)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (f"--from ({head + 1}) is past the head of the log (notification id {head})"
+            in captured.err)
 
 
 def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
