@@ -81,9 +81,10 @@ def _next_number(fd: int, last: bytes | None) -> int:
             return sum(1 for text in stored if text.strip()) + 1
 
 
-def append(path: Path, recorded: dict[str, Any]) -> None:
+def append(path: Path, recorded: dict[str, Any], *, once: bool = False) -> None:
     """One anchor as a JSON line at the end of `path` (created with its folder), on disk
     before this returns. Opened for appending only: nothing written before is touched.
+    `once`: not if a line of the file holds that anchor already (looked for under the lock).
 
     Several processes may witness to one file (API processes and a worker sharing a path).
     Each line is one `write` to a file opened with O_APPEND, which Linux keeps whole on a
@@ -96,6 +97,8 @@ def append(path: Path, recorded: dict[str, Any]) -> None:
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if once and _holds(fd, recorded["anchor"]):
+            return
         last = _last_line(fd)
         data = line(recorded, _next_number(fd, last), last).encode()
         rest = memoryview(data)
@@ -106,13 +109,28 @@ def append(path: Path, recorded: dict[str, Any]) -> None:
         os.close(fd)  # and the lock with it
 
 
-def append_logged(path: Path | None, recorded: dict[str, Any]) -> None:
+def _holds(fd: int, anchor_text: str) -> bool:
+    """Whether a line of the file names `anchor_text` (`N:HEX`) as its anchor."""
+    with open(fd, "rb", closefd=False) as stored:
+        stored.seek(0)
+        for text in stored:
+            if anchor_text.encode() not in text:
+                continue
+            try:
+                if json.loads(text).get("anchor") == anchor_text:
+                    return True
+            except (ValueError, AttributeError, RecursionError):
+                continue
+    return False
+
+
+def append_logged(path: Path | None, recorded: dict[str, Any], *, once: bool = False) -> None:
     """`append`, where there is a path and an anchor; a file that cannot be written is
     logged as an error (the anchor stays recorded in the database)."""
     if path is None or "anchor_id" not in recorded:
         return
     try:
-        append(path, recorded)
+        append(path, recorded, once=once)
     except OSError:
         log.exception("the chain anchor %s could not be written to the witness file %s",
                       recorded["anchor"], path)
@@ -131,11 +149,11 @@ def witness(conn: psycopg.Connection[Any], path: Path | None, note: str = "",
 def witness_once(conn: psycopg.Connection[Any], path: Path | None, note: str,
                  by: str | None, since: int) -> dict[str, Any]:
     """`witness`, unless an anchor with `note` of a head at or after notification `since` is
-    recorded already (`hash_chain.anchor_once`): then that one, written to the file when it
-    was recorded, is answered and nothing is recorded or written again."""
+    recorded already (`hash_chain.anchor_once`): then that one is answered and nothing is
+    recorded again; it is written to the file only if the file does not hold it (the write
+    when it was recorded failed, or the process ended between its commit and the write)."""
     recorded, new = anchor_once(conn, note, by, since)
-    if new:
-        append_logged(path, recorded)
+    append_logged(path, recorded, once=not new)
     return recorded
 
 

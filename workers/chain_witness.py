@@ -14,7 +14,10 @@ process. The check is two index lookups, made every few seconds.
 An anchor this process recorded but could not append to the witness file (a full disk, a
 path that is not writable) is kept and written before anything else; meanwhile the loop
 fails, so /health shows it `restarting` with the file's error, instead of `running` while the
-file falls behind the database.
+file falls behind the database. Kept in memory only, those would be lost with the process: so
+a start first writes the anchors the timer recorded (`BY`, its notes) for heads after the
+file's last line and the file does not hold (`recover`). A file with no line yet is left as
+it is (history is not witnessed after the fact).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ DUE = f"""
     LEFT JOIN LATERAL (SELECT notification_id, anchored_at FROM {ANCHORS_TABLE}
                        ORDER BY anchor_id DESC LIMIT 1) a ON true
     WHERE a.notification_id IS NULL OR h.head > a.notification_id"""
+
+# The timer's anchors for heads after the witness file's last line.
+AFTER = f"""
+    SELECT anchor_id, notification_id, hash, anchored_at, anchored_by, note FROM {ANCHORS_TABLE}
+    WHERE anchored_by = %s AND note IN (%s, %s) AND notification_id > %s ORDER BY anchor_id"""
 
 
 class PeriodicWitness:
@@ -89,10 +97,41 @@ class PeriodicWitness:
         (in the database they are). Raises while the file cannot be written: the loop fails,
         its state and /health say why, and it is started again, writing them first."""
         while self.unwritten:
-            chain_witness.append(self.path, self.unwritten[0])
+            chain_witness.append(self.path, self.unwritten[0], once=True)
             del self.unwritten[0]
 
+    def recover(self) -> None:
+        """Keep to write the anchors the timer recorded (any process's, to this database) for
+        heads after the file's last line: recorded by a process that ended before it could
+        write them. Nothing where the file has no line yet, or cannot be read."""
+        if not self.path.is_file():
+            return  # none yet, or one that cannot be written: `once` says so
+        try:
+            last = max((a.notification_id for a in chain_witness.read(self.path)), default=0)
+        except (OSError, ValueError) as exc:  # `audit verify` names a line that is no anchor
+            log.error("chain witness: %s cannot be read to find anchors not written to it "
+                      "(%s)", self.path, exc)
+            return
+        if not last:
+            return
+        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                   "chain witness recovery"):
+            rows = conn.execute(AFTER, (BY, NOTE, VOLUME, last)).fetchall()
+        kept = {r["anchor"] for r in self.unwritten}
+        for row in rows:
+            digest = bytes(row[2]).hex()
+            recorded = {"anchor_id": int(row[0]), "notification_id": int(row[1]),
+                        "hash": digest, "anchored_at": row[3].isoformat(),
+                        "anchored_by": row[4], "note": row[5],
+                        "anchor": f"{int(row[1])}:{digest}"}
+            if recorded["anchor"] not in kept:
+                self.unwritten.append(recorded)
+        if rows:
+            log.warning("chain witness: %d anchor(s) recorded after the witness file's last "
+                        "line (notification %d) are written to it now", len(rows), last)
+
     def run(self, stop: threading.Event, _conninfo: str) -> None:
+        self.recover()
         self.write_unwritten()
         while not stop.wait(self.check_seconds):
             self.once()

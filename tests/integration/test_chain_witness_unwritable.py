@@ -7,7 +7,10 @@ and each anchor recorded while the file could not be written was missing from it
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+
+import pytest
 
 from projections import chain_witness
 from servicecore.container import Container
@@ -52,3 +55,33 @@ def test_an_unwritable_witness_file_fails_the_loop_until_its_anchors_are_written
                    "the loop to run again")
     finally:
         supervisor.stop(timeout=10)
+
+
+def test_anchors_recorded_but_never_written_reach_the_file_after_a_restart(
+        container: Container, tmp_path: Path) -> None:
+    """The process ended while its file could not be written: the anchors it kept to write
+    were in its memory only. The timer of the next start writes them first."""
+    path = tmp_path / "witness" / "chain-anchors.jsonl"
+    before = PeriodicWitness(container.pool, path, 0.001)
+    open_order(container.work_orders, "SW2")
+    [first] = [before.once()]
+    assert first is not None and path.exists()
+    kept = path.rename(tmp_path / "kept.jsonl")  # the share is gone: a folder stands there
+    path.mkdir()
+    open_order(container.work_orders, "SW2")
+    with pytest.raises(IsADirectoryError):
+        before.once()
+    [recorded] = before.unwritten  # and the process ends here
+    path.rmdir()
+    kept.rename(path)  # the share is back
+
+    after = PeriodicWitness(container.pool, path, 1e9)  # no anchor of its own is due
+    stop = threading.Event()
+    stop.set()
+    after.run(stop, container.database_url)
+
+    assert [f"{a.notification_id}:{a.hash}" for a in chain_witness.read(path)] == [
+        first["anchor"], recorded["anchor"]]
+    after.run(stop, container.database_url)  # a start with nothing left: nothing written twice
+    assert len(chain_witness.read(path)) == 2
+    assert chain_witness.read_checked(path).broken is None
