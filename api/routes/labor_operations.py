@@ -23,9 +23,9 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number, NumberOrNone, Plain, WholeOrNone
-from api.histories import stream_history
 from api.paging import HistoryPage, Limit, PageOf
 from api.replays import answered_by
 from api.schemas import REASON, Body, CommandAccepted, Skill, example

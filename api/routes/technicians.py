@@ -23,8 +23,8 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
-from api.json_bodies import JsonBodyRoute
 from api.histories import stream_history
+from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
