@@ -2,7 +2,8 @@
 technician held, and the labor operation's flat-rate hours and rates, with every change, who
 made it, when and why (`GET /technicians/{user}/history`,
 `GET /labor-operations/{op_code}/history?store_id=`); another store's or an unknown one is 404,
-a role without the audit right 403."""
+a role without the audit right 403. A change of the skills a technician holds wants a reason
+(422 naming `reason`, nothing stored)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from servicecore.container import Container
+from tests.e2e.scope_dataset import event_count
 from tests.e2e.test_labor_operations_api import register
 from tests.e2e.test_parts_api import Auth, get, post
 
@@ -84,3 +87,31 @@ def test_a_labor_operations_history_shows_each_change_of_hours_and_rates_with_it
     problem(client, "/labor-operations/BRK-PAD/history", auditor, 404, store_id=other)
     problem(client, "/labor-operations/BRK-PAD/history",
             auth("advisor", "adv-" + store_id, [store_id]), 403, store_id=store_id)
+
+
+def test_changing_a_technicians_skills_wants_a_reason_and_stores_nothing_without_one(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    user = f"lvl-{store_id}"
+    url = f"/technicians/{user}/profile"
+    post(client, url, manager, {"store_id": store_id, "skills": {}, "hourly_cost": "80.00"})
+    # The first skills given are the profile's, as at registration: no reason asked.
+    post(client, url, manager,
+         {"store_id": store_id, "skills": {"chassis": 2}, "hourly_cost": "80.00"})
+    for body in ({}, {"reason": "  "}, {"reason": "ok"}):
+        before = event_count(container)
+        refused = client.post(url, headers=manager, json={
+            "store_id": store_id, "skills": {"chassis": 5}, "hourly_cost": "80.00", **body})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["field"] == "reason"
+        assert event_count(container) == before
+    # The same skills again (a cost or a name changed) is no change of qualification.
+    post(client, url, manager,
+         {"store_id": store_id, "skills": {"chassis": 2}, "hourly_cost": "90.00"})
+    post(client, url, manager, {"store_id": store_id, "skills": {"chassis": 5},
+                                "hourly_cost": "90.00", "reason": "OEM master certificate"})
+    page = get(client, f"/technicians/{user}/history", auth("auditor", "a", [store_id]))
+    raised = [i for i in page["items"] if i["event"] == "Technician.SkillsSet"][-1]
+    assert (raised["changes"]["skills"], raised["reason"]) == (
+        {"chassis": 5}, "OEM master certificate")
