@@ -114,6 +114,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # manager's (the workshop supervisor's) alone, as is a labor line priced off it
     "labor_operations.manage": frozenset({"manager"}),
     "labor_operations.read": ALL,
+    "labor_operations.audit": frozenset({"auditor", "manager", "finance"}),
     # the OEM's recall and service campaigns and the VINs they cover: the manager (who keeps
     # the OEM's warranty desk) registers, imports and closes them; every role reads them
     "campaigns.manage": frozenset({"manager"}),
@@ -128,6 +129,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "technicians.manage": frozenset({"manager"}),
     "technicians.read": ALL,
     "technicians.kpi": frozenset({"manager", "analyst", "auditor"}),
+    "technicians.audit": frozenset({"auditor", "manager"}),
     "dispatch.auto": DESK,
     "dispatch.override": frozenset({"manager"}),
     "dispatch.read": ALL,

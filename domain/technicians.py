@@ -84,6 +84,10 @@ class Technicians:
             if tech is None:
                 tech = Technician(user_id=user_id, store_id=store_id, audit=audit)
                 session.add(tech)
+            elif tech.skills and levels != tech.skills:
+                # A qualification held is changed (a level raised before a warranty job, a
+                # skill taken away): the auditor asks why. The first skills given need none.
+                require_reason(why, "changing a technician's skills or levels")
             require(tech.store_id == store_id, TechnicianError(
                 f"{user_id} works at store {tech.store_id}, not {store_id}"))
             changed = [name for name, did in (

@@ -23,14 +23,15 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number, NumberOrNone, Plain, WholeOrNone
-from api.paging import PageOf
+from api.paging import HistoryPage, Limit, PageOf
 from api.replays import answered_by
 from api.schemas import REASON, Body, CommandAccepted, Skill, example
 from domain.application import CommandResult
 from domain.common import NotFound
-from domain.labor_operation import MAX_DESCRIPTION
+from domain.labor_operation import MAX_DESCRIPTION, LaborOperation, op_code_or_none
 from domain.labor_operations import LaborOperations
 from projections.labor_operations import get_operation, list_operations
 
@@ -39,6 +40,7 @@ router = APIRouter(prefix="/labor-operations", tags=["labor operations"],
 VIEW = "labor_operations"
 Reader = Annotated[Principal, Depends(reader("labor_operations.read"))]
 ManageCmd = Annotated[Command, Depends(command("labor_operations.manage"))]
+Auditor = Annotated[Principal, Depends(reader("labor_operations.audit"))]
 OpCode = Annotated[str, Path(min_length=1, max_length=30, pattern=r"^[^\x00-\x1f\x7f]+$",
                              description="the op code (kept upper case, without blanks)")]
 StoreId = Annotated[str, Field(min_length=1, max_length=20, description="the store")]
@@ -168,3 +170,16 @@ def operation_detail(op_code: OpCode, ctx: Ctx, principal: Reader, store_id: Sto
         raise NotFound(f"labor operation {op_code} is not in store {store_id}'s master",
                        op_code=op_code, store_id=store_id)
     return found
+
+
+@router.get("/{op_code}/history", response_model=HistoryPage)
+def operation_history(op_code: OpCode, ctx: Ctx, principal: Auditor, store_id: StoreQuery,
+                      limit: Limit = 500, offset: Offset = 0) -> Any:
+    """Every change to the store's operation (hours, rates, skill, description, deactivation):
+    who, when, why, and the fields changed."""
+    refusal = f"labor operation {op_code} is not in store {store_id}'s master"
+    code = op_code_or_none(op_code)
+    if code is None:
+        raise NotFound(refusal, op_code=op_code, store_id=store_id)
+    return stream_history(ctx, LaborOperation.create_id(store_id, code), "LaborOperation",
+                          principal.stores, refusal, limit=limit, offset=offset).page

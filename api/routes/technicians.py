@@ -23,18 +23,21 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
-from api.paging import Limit, Page
+from api.paging import HistoryPage, Limit, Page
 from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
 from domain.days import FIRST_DAY, LAST_DAY
+from domain.technician import Technician
 from projections.workshop_queries import kpi_page, list_technicians, technicians_page
 
 router = APIRouter(prefix="/technicians", tags=["technicians"], route_class=JsonBodyRoute)
 VIEW = "workshop"
 ManageCmd = Annotated[Command, Depends(command("technicians.manage"))]
 Reader = Annotated[Principal, Depends(reader("technicians.read"))]
+Auditor = Annotated[Principal, Depends(reader("technicians.audit"))]
 
 
 @router.post("/{user_id}/profile", response_model=CommandAccepted)
@@ -146,3 +149,14 @@ def technician(user_id: UserId, ctx: Ctx, principal: Reader, from_day: FromDay =
     if not found:
         raise NotFound(f"technician {user_id} not found")
     return {**found[0], "from_day": days[0], "to_day": days[1]}
+
+
+@router.get("/{user_id}/history", response_model=HistoryPage)
+def technician_history(user_id: UserId, ctx: Ctx, principal: Auditor, limit: Limit = 500,
+                       offset: Offset = 0) -> Any:
+    """Every event of the technician: the skills and levels set (with the reason of a
+    change), hourly cost, name, shifts, attendance, the jobs assigned and released, the clocks;
+    who, when and why. What the technician was qualified for on the day of a repair."""
+    return stream_history(ctx, Technician.create_id(user_id), "Technician", principal.stores,
+                          f"technician {user_id} not found", limit=limit,
+                          offset=offset).page

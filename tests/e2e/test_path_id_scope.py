@@ -76,7 +76,7 @@ ROWS = {"refund_id", "write_off_id"}
 STORE_BOUND = {"vin", "store_id", "user_id", "op_code"}
 # Reads that name their store in the query beside the path (a labor operation is a store's op
 # code): sent with the dataset's store, by its own token and by another store's.
-STORE_QUERY = {"/labor-operations/{op_code}"}
+STORE_QUERY = {"/labor-operations/{op_code}", "/labor-operations/{op_code}/history"}
 BODIES = {"/appointments/{appointment_id}/reschedule": {
     "day": datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()}}
 # The customer's pages are public and count unknown links per address: past a few, 429.
