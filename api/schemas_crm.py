@@ -119,7 +119,8 @@ class PlateIn(Body):
 
     plate: str = Field(min_length=1, max_length=12,
                        description="mainland China plate, e.g. 沪A12345")
-    reason: str | None = Field(default=None, max_length=500, description=REASON)
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "why (at least 3 characters): required when the car already has a plate"))
 
 
 class OwnerIn(Body):

@@ -126,6 +126,8 @@ class Vehicle(Aggregate):
 
     def change_plate(self, audit: Audit, plate: str, reason: str | None) -> None:
         require(plate != self.plate, VehicleError(f"the plate is already {plate}"))
+        if self.plate is not None:  # a first plate is no change of how the car is known
+            reason = require_reason(reason, "changing a vehicle's plate")
         self._plate_changed(audit, plate, self.plate, reason)
 
     @event(PlateChanged)

@@ -1,6 +1,8 @@
 """Changing a vehicle's recorded sale date (the day its 三包 validity and the OEM's warranty
-start from) needs a reason like every correction: missing or blank is 422 naming `reason`, and
-the reason given is what the history and the audit log show."""
+start from), or the plate it already has (how the regulator's repair filing and the insurer
+know the car), needs a reason like every correction: missing, blank or shorter than 3
+characters is 422 naming `reason` and nothing is stored; the reason given is what the history
+and the audit log show."""
 
 from __future__ import annotations
 
@@ -50,3 +52,33 @@ def test_a_changed_sale_date_needs_a_reason_and_the_trail_shows_it(
                                                      "model": "Lavida Plus"})
     now = get(client, url, advisor, wait_for=again["notification_id"])
     assert (now["sale_date"], now["model"]) == ("2022-09-01", "Lavida Plus")
+
+
+def test_a_changed_plate_needs_a_reason_a_first_plate_does_not(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    rng = random.Random(store_id + "plate")
+    vin = make_vin(rng)
+    url = f"/vehicles/{vin}"
+    post(client, "/vehicles", advisor, {"store_id": store_id, "vin": vin, "brand": "Volkswagen",
+                                        "model": "Lavida", "year": 2022}, 201)
+    first = post(client, f"{url}/plate", advisor, {"plate": "沪B" + store_id[-5:]})
+    assert get(client, url, advisor, wait_for=first["notification_id"])["plate"] == (
+        "沪B" + store_id[-5:])
+    for reason in (None, "", "   ", "\u3000\u3000", " ab "):
+        body = {"plate": "沪C" + store_id[-5:], **({} if reason is None else {"reason": reason})}
+        refused = problem(client.post(f"{url}/plate", headers=advisor, json=body), 422,
+                          "invalid-input")
+        assert refused["field"] == "reason", refused
+        assert "plate" in refused["detail"]
+    assert [e["event"] for e in get(client, f"{url}/history", auditor)["items"]] == [
+        "Vehicle.Registered", "Vehicle.PlateChanged"]
+    assert get(client, url, advisor, wait_for=head(client))["plate"] == "沪B" + store_id[-5:]
+
+    done = post(client, f"{url}/plate", advisor, {"plate": "沪C" + store_id[-5:],
+                                                  "reason": " new-energy plate issued "})
+    last = get(client, f"{url}/history", auditor)["items"][-1]
+    assert (last["event"], last["reason"]) == ("Vehicle.PlateChanged", "new-energy plate issued")
+    assert get(client, url, advisor, wait_for=done["notification_id"])["plate"] == (
+        "沪C" + store_id[-5:])
