@@ -39,7 +39,7 @@ from servicecore import loop_states, schema
 from servicecore.area_services import AreaServices
 from servicecore.deadline import pooled_waits, request_waits, watch
 from servicecore.embedded import embedded_urls
-from servicecore.invoice_commands import backfill_in_background, create_table
+from servicecore.invoice_commands import backfill_loop, create_table
 from servicecore.keystore import PostgresKeyStore
 from servicecore.pool import open_pool, share_pool, with_keepalives
 from servicecore.roles import DatabaseUrls, may_alter_event_store, move_own_tables, user_of
@@ -206,22 +206,16 @@ class Container(AreaServices, WorkerFactories):
         self._supervise("analytics", self.analytics_loop(loader))
         return loader
 
-    def start_backfill(self) -> threading.Thread:
-        """The data backfills this version needs (the invoice numbers'), in a background
-        thread, so the process serves meanwhile; once per database, one process at a time,
-        going on where a stopped one was (servicecore/invoice_commands.py). Stopped after
-        its batch when the container closes."""
-        stop = threading.Event()
-        thread = threading.Thread(target=backfill_in_background, name="data-backfills",
-                                  args=(self.database_url, self.app, stop.is_set), daemon=True)
-        thread.start()
-
-        def stopped() -> None:
-            stop.set()
-            thread.join(timeout=60.0)
-
-        self._closers.append(stopped)
-        return thread
+    def start_backfill(self) -> threading.Event:
+        """The data backfills this version needs (the invoice numbers'), as the supervised
+        loop `data-backfills`, so the process serves meanwhile; once per database, one
+        process at a time, going on where a stopped one was, started again with backoff
+        while it fails (`restarting` on /health), `idle` once done
+        (servicecore/invoice_commands.py). Stopped after its batch when the container
+        closes. Returns the event set once the backfill is done."""
+        loop, idle, done = backfill_loop(self.app)
+        self._supervise("data-backfills", loop, None, idle)
+        return done
 
     def analytics_loop(self, loader: AnalyticsLoader) -> Loop:
         """`loader.run` as a supervised loop: each connection it draws from the pool under

@@ -2,11 +2,12 @@
 were reserved (domain/invoice_backfill.py); prints what it did and the numbers the log already
 holds twice, as JSON. Duplicates are reported for the auditor, not a failure: exit 0.
 
-A serving process runs it once per database by itself, in the background once it serves
-(`Container.start_backfill`, `backfill_once`): one process at a time, its report and position
-kept in `data_backfills` after every batch, so a stop or restart goes on where it was. A
-version of the backfill that covers more (`VERSION`) runs again once on a database that had
-an earlier one.
+A serving process runs it once per database by itself, in the background once it serves, as
+a supervised loop (`Container.start_backfill`, `backfill_loop`, `backfill_once`): one process
+at a time, its report and position kept in `data_backfills` after every batch, so a stop or
+restart goes on where it was; a run that fails (the database away at the start) is started
+again with backoff until it is done, then the loop is `idle`. A version of the backfill that
+covers more (`VERSION`) runs again once on a database that had an earlier one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +24,7 @@ from uuid import uuid4
 import psycopg
 
 from servicecore.settings import Settings
+from workers.supervisor import Idle, Loop
 
 log = logging.getLogger(__name__)
 ACTOR = "invoice-backfill"
@@ -30,6 +33,7 @@ NAME = "invoice-numbers"
 # (full-width, lower case, spaced) does not hold the kept form, so version 1 runs left it free
 VERSION = 2
 PROGRESS_EVERY = 20  # batches between two log lines of a running backfill
+OTHERS_SECONDS = 30.0  # another process runs the backfill: looked at again after this long
 LOCK = "hashtext('servicecore-data-backfills')"
 KEEP = """
 INSERT INTO data_backfills (name, version, finished, report) VALUES (%s, %s, %s, %s)
@@ -66,17 +70,16 @@ def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
     """The backfill, unless this database has had this version of it (`data_backfills`); its
     report, kept there after every batch. One process at a time: another one running it is
     left to it. Stopped (`stop`), it is left unfinished and the next run goes on from its
-    position. A backfill that fails is logged and left as it was: the process goes on
-    serving, and the next start tries again (what it reserved stays reserved)."""
+    position. A backfill that fails raises, left as it was (what it reserved stays reserved):
+    its loop (`backfill_loop`) starts it again."""
     from domain.invoice_backfill import BackfillReport, backfill
 
     if not conn.execute(f"SELECT pg_try_advisory_lock({LOCK})").fetchone()[0]:
         log.info("invoice numbers: another process runs the backfill")
         return None
     try:
-        row = conn.execute("SELECT version, finished, report FROM data_backfills "
-                           "WHERE name = %s", (NAME,)).fetchone()
-        if row is not None and (row[0] > VERSION or (row[0] == VERSION and row[1])):
+        row = _kept(conn)
+        if _done(row):
             return None  # done, or a later version's (that process runs it)
         resumed = BackfillReport.from_dict(row[2]) if row is not None and row[0] == VERSION \
             else None
@@ -94,12 +97,7 @@ def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
                          "reservations written", report.position, report.uses, report.reserved)
             return not stop()
 
-        try:
-            report = backfill(app, _audit(ACTOR), batch, report=resumed, after_batch=kept)
-        except Exception:  # the process still serves; the next start tries again
-            log.exception("invoice numbers: the backfill failed; run `servicecore "
-                          "invoice-numbers backfill`, or start again")
-            return None
+        report = backfill(app, _audit(ACTOR), batch, report=resumed, after_batch=kept)
         if stop():
             log.info("invoice numbers: backfill stopped after notification %d, %d uses read; "
                      "the next start goes on from there", report.position, report.uses)
@@ -118,14 +116,40 @@ def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
     return found
 
 
-def backfill_in_background(database_url: str, app: Any, stop: Callable[[], bool]) -> None:
-    """`backfill_once` on a connection of its own (a thread's body); never raises."""
-    try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            create_table(conn)
-            backfill_once(conn, app, stop)
-    except Exception:
-        log.exception("invoice numbers: the backfill could not run; the next start tries again")
+def backfill_loop(app: Any) -> tuple[Loop, Idle, threading.Event]:
+    """The backfill as a supervised loop (`Container.start_backfill`), its `idle` probe and
+    the event set once it is done. A run that fails (the database away, a batch that raises)
+    raises: the supervisor shows it `restarting` and starts it again with backoff. Once this
+    database has this version done (by this process or another) the loop waits, `idle`,
+    until the process stops; while another process runs it, it looks again now and then."""
+    done = threading.Event()
+
+    def loop(stop: threading.Event, conninfo: str) -> None:
+        while not done.is_set():
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                create_table(conn)
+                backfill_once(conn, app, stop.is_set)
+                if _done(_kept(conn)):
+                    done.set()
+            if stop.wait(0 if done.is_set() else OTHERS_SECONDS):
+                return
+        stop.wait()  # done: nothing more to do until the process stops
+
+    def idle() -> str | None:
+        return "the invoice numbers are backfilled" if done.is_set() else None
+
+    return loop, idle, done
+
+
+def _kept(conn: Any) -> tuple[Any, ...] | None:
+    row = conn.execute("SELECT version, finished, report FROM data_backfills WHERE name = %s",
+                       (NAME,)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _done(row: tuple[Any, ...] | None) -> bool:
+    """This version finished, or a later version's row (that version's process runs it)."""
+    return row is not None and (row[0] > VERSION or (row[0] == VERSION and bool(row[1])))
 
 
 def _json(report: dict[str, Any]) -> str:

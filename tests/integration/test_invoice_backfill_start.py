@@ -1,8 +1,10 @@
 """The invoice-number backfill a serving process runs by itself: in the background, once per
-database and version, going on where a stopped run was, within a bounded report."""
+database and version, as a supervised loop (started again with backoff while it fails, idle
+once done), going on where a stopped run was, within a bounded report."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from servicecore import invoice_commands
 from servicecore.container import Container, build
 from tests.conftest import settings_for
 from tests.databases import scratch_database
+from tests.integration.faults import faulty_proxy
+from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, load
 from tests.integration.test_invoice_backfill import invoiced_the_old_way, stamp
 from tests.integration.test_money_support import req
@@ -26,8 +30,12 @@ from tests.integration.test_red_invoice_numbers import invoiced, unique
 def started(url: str, tmp_path: Path) -> Container:
     """A start that creates tables, with its backfill run to its end."""
     system = build(settings_for(url, tmp_path, in_process_projections=False))
-    system.start_backfill().join(timeout=120)
+    assert system.start_backfill().wait(timeout=120)
     return system
+
+
+def backfill_state(system: Container) -> dict[str, Any]:
+    return system.loop_states()["data-backfills"]
 
 
 def kept(url: str) -> list[tuple[Any, ...]]:
@@ -65,19 +73,70 @@ def test_a_serving_start_backfills_once_in_the_background_and_keeps_its_report(
         assert heads[0] == heads[1]  # the second start wrote nothing
 
 
-def test_a_backfill_that_fails_in_the_background_leaves_the_process_and_tries_again(
+def test_a_backfill_that_fails_in_the_background_is_restarting_and_tried_again_until_done(
         server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a settlement stream that cannot be read")
 
     with scratch_database(server_url, "sc_invoices") as url:
-        with monkeypatch.context() as patched:
-            patched.setattr(invoice_backfill, "backfill", broken)
-            started(url, tmp_path).close()
-        assert kept(url) == []
+        system = build(settings_for(url, tmp_path, in_process_projections=False))
+        try:
+            with monkeypatch.context() as patched:
+                patched.setattr(invoice_backfill, "backfill", broken)
+                done = system.start_backfill()
+                wait_until(lambda: backfill_state(system)["state"] == "restarting", 30,
+                           "the backfill to be restarting")
+                state = backfill_state(system)
+                assert "a settlement stream that cannot be read" in state["last_error"]
+                status, body = asyncio.run(system.health_check.report())
+                assert status == 503
+                assert any(r.startswith("loop data-backfills is restarting after RuntimeError")
+                           for r in body["reasons"])
+                assert kept(url) == []
+            # the same process tries again, without a restart, and is idle once done
+            assert done.wait(timeout=120)
+            wait_until(lambda: backfill_state(system)["state"] == "idle", 30,
+                       "the backfill to be idle")
+            assert backfill_state(system)["restarts"] >= 1
+            _, body = asyncio.run(system.health_check.report())
+            assert body["loops"]["data-backfills"]["state"] == "idle"
+            assert not [r for r in body["reasons"] if "data-backfills" in r]
+        finally:
+            system.close()
+        assert [(name, finished) for name, _, finished, _ in kept(url)] == [
+            ("invoice-numbers", True)]
 
-        started(url, tmp_path).close()
 
+def test_a_start_with_the_database_away_backfills_once_it_is_back(
+        server_url: str, tmp_path: Path) -> None:
+    store_id, number = "S01", unique()
+    with scratch_database(server_url, "sc_invoices") as url, faulty_proxy(url) as proxy:
+        direct = build(settings_for(url, tmp_path, in_process_projections=False))
+        # the backfill's own connection goes through the proxy; the event store's pool is open
+        system = Container(direct.settings, proxy.url, direct.app, direct.pool, direct.views)
+        try:
+            old, _ = invoiced(system, store_id, None)
+            invoiced_the_old_way(system, store_id, old, number)
+            new, _ = invoiced(system, store_id, None)
+            proxy.refuse_new()  # the database is away as the process starts serving
+            done = system.start_backfill()
+            wait_until(lambda: backfill_state(system)["state"] == "restarting", 30,
+                       "the backfill to be restarting")
+            assert not done.is_set()
+            assert system.app.recorder.select_events(
+                InvoiceNumber.create_id(store_id, number)) == []
+
+            proxy.readmit()
+            assert done.wait(timeout=120)
+            wait_until(lambda: backfill_state(system)["state"] == "idle", 30,
+                       "the backfill to be idle")
+            held = load(system.app, InvoiceNumber, InvoiceNumber.create_id(store_id, number))
+            assert held.settlement_id == old
+            with pytest.raises(InvoiceNumberTaken):  # the old number cannot be used again
+                system.settlements.record_invoice(req(store_id), new, bill="customer",
+                                                  invoice_no=number)
+        finally:
+            system.close()
         assert [(name, finished) for name, _, finished, _ in kept(url)] == [
             ("invoice-numbers", True)]
 
