@@ -31,7 +31,8 @@ def on_roster(client: TestClient, manager: dict[str, str], store_id: str,
     """The technician's profile at the store, which puts them on its roster (the desk
     dispatches to no one else); again for the same technician: nothing changes."""
     post(client, f"/technicians/{technician}/profile", manager,
-         {"store_id": store_id, "skills": {}, "hourly_cost": "85.00"})
+         {"store_id": store_id, "skills": {}, "hourly_cost": "85.00",
+          "reason": "on the store's roster"})  # skills held before are cleared: a reason
 
 
 def head(client: TestClient) -> int:

@@ -136,4 +136,5 @@ def on_roster(client: TestClient, manager: dict[str, str], store_id: str, techni
     """The technician's profile at the store, which puts them on its roster (the desk
     dispatches to no one else); again for the same technician: nothing changes."""
     return post(client, f"/technicians/{technician}/profile", manager,
-                {"store_id": store_id, "skills": {}, "hourly_cost": "85.00", **profile})
+                {"store_id": store_id, "skills": {}, "hourly_cost": "85.00",
+                 "reason": "on the store's roster", **profile})  # clearing skills needs one
