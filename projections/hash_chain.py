@@ -312,7 +312,7 @@ def anchor(conn: psycopg.Connection[Any], note: str = "", by: str | None = None
     if row is None:
         return {"notification_id": 0, "hash": GENESIS.hex(), "anchored_at": None,
                 "anchor": f"0:{GENESIS.hex()}"}
-    return _anchor_row(row)
+    return anchor_row(row)
 
 
 def anchor_once(conn: psycopg.Connection[Any], note: str, by: str | None, since: int
@@ -328,11 +328,13 @@ def anchor_once(conn: psycopg.Connection[Any], note: str, by: str | None, since:
                 FROM {ANCHORS_TABLE} WHERE note = %s AND notification_id >= %s
                 ORDER BY anchor_id LIMIT 1""", (note, since)).fetchone()
         if row is not None:
-            return _anchor_row(row), False
+            return anchor_row(row), False
         return anchor(conn, note, by), True
 
 
-def _anchor_row(row: Any) -> dict[str, Any]:
+def anchor_row(row: Any) -> dict[str, Any]:
+    """An anchors-table row (anchor_id, notification_id, hash, anchored_at, anchored_by, note)
+    as the anchor is answered and written to a witness file."""
     digest = bytes(row[2]).hex()
     return {"anchor_id": int(row[0]), "notification_id": int(row[1]), "hash": digest,
             "anchored_at": row[3].isoformat(), "anchored_by": row[4], "note": row[5],
@@ -347,4 +349,4 @@ def recorded_anchors(conn: psycopg.Connection[Any], *, limit: int, offset: int
         f"""SELECT anchor_id, notification_id, hash, anchored_at, anchored_by, note
             FROM {ANCHORS_TABLE} ORDER BY anchor_id DESC LIMIT %s OFFSET %s""",
         (limit, offset)).fetchall()
-    return (int(total[0]) if total else 0), [_anchor_row(row) for row in rows]
+    return (int(total[0]) if total else 0), [anchor_row(row) for row in rows]

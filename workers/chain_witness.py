@@ -30,7 +30,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from projections import chain_witness
-from projections.hash_chain import ANCHOR_LOCK, ANCHORS_TABLE, HASHES_TABLE, anchor
+from projections.hash_chain import ANCHOR_LOCK, ANCHORS_TABLE, HASHES_TABLE, anchor, anchor_row
 from servicecore.deadline import limit_transaction, watch
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,7 @@ class PeriodicWitness:
             rows = conn.execute(AFTER, (BY, NOTE, VOLUME, last)).fetchall()
         kept = {r["anchor"] for r in self.unwritten}
         for row in rows:
-            digest = bytes(row[2]).hex()
-            recorded = {"anchor_id": int(row[0]), "notification_id": int(row[1]),
-                        "hash": digest, "anchored_at": row[3].isoformat(),
-                        "anchored_by": row[4], "note": row[5],
-                        "anchor": f"{int(row[1])}:{digest}"}
+            recorded = anchor_row(row)
             if recorded["anchor"] not in kept:
                 self.unwritten.append(recorded)
         if rows:

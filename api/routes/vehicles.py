@@ -156,7 +156,7 @@ def _vehicle_list(vin: str, section: str, ctx: Ctx, principal: Principal, limit:
     car = vehicle_id(normalise_vin(vin))
     with ctx.pool.connection() as conn:
         store = vehicle_store(conn, car)
-        if store is None or ("*" not in principal.stores and store not in principal.stores):
+        if store is None or not principal.sees(store):
             raise NotFound(f"vehicle {vin} not found")
         return vehicle_section(conn, car, section, limit=limit, offset=offset)
 
