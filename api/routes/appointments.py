@@ -67,7 +67,9 @@ def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: P
                                     last=to_day), limit=limit, offset=offset)
 
 
-@router.get("/capacity/history", response_model=HistoryPage)
+@router.get("/capacity/history", response_model=HistoryPage, responses={404: {
+    "description": "no workshop day of the store planned on that day, or a store the token "
+                   "does not name"}})
 def capacity_history(ctx: Ctx, principal: Annotated[
         Principal, Depends(reader("appointments.capacity_history"))], store_id: StoreQuery,
                      day: PlainDay, limit: Limit = 500, offset: Offset = 0) -> Any:

@@ -29,7 +29,14 @@ from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
-from api.pii_reads import PAYER_DATA, STATEMENT_FIELDS, PiiReader, payer_lines, pii_reader
+from api.pii_reads import (
+    PAYER_DATA,
+    STATEMENT_FIELDS,
+    STATEMENT_IMPORTED,
+    PiiReader,
+    payer_lines,
+    pii_reader,
+)
 from api.replays import answered_by
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
@@ -291,12 +298,13 @@ def statement_history(statement_id: UUID, ctx: Ctx, reading: StatementAuditor,
     or explanation withdrawn, with who, when and why. The lines' payers as on the statement
     (null for a role that may see them nowhere; an auditor's read recorded, purpose `bank
     statement history`). Another store's statement, or none: 404."""
-    opener = reading.opener()
     found = stream_history(ctx, statement_id, "Statement", reading.stores,
-                           f"statement {statement_id} not found", limit=limit, offset=offset,
-                           opener=opener)
+                           f"statement {statement_id} not found", limit=limit, offset=offset)
     items = reading.audit_entries(found.page["items"])
-    reading.record_opened(opener, str(found.store_id), "bank statement history", items)
+    lines = [line for item in items if item["event"] == STATEMENT_IMPORTED
+             for line in item["changes"]["lines"]]
+    reading.record((), "bank statement history",
+                   [(statement_id, str(found.store_id), payer_lines(lines))])
     return {**found.page, "items": items}
 
 

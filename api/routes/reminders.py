@@ -73,7 +73,8 @@ def plans(ctx: Ctx, limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = 
         return list_plans(conn, limit=limit, offset=offset)
 
 
-@router.get("/plans/history", response_model=HistoryPage)
+@router.get("/plans/history", response_model=HistoryPage,
+            responses={404: {"description": "no service plan of the brand and model"}})
 def plan_history(ctx: Ctx, principal: PlanAuditor, brand: Brand, model: Model,
                  limit: Limit = 500, offset: Offset = 0) -> Any:
     """The service plan's events, oldest first, paged like every history: the interval set,
