@@ -72,6 +72,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "finance.read": frozenset({"cashier", "manager", "finance", "auditor"}),
     "reconciliation.manage": frozenset({"finance", "manager"}),
     "reconciliation.withdraw": frozenset({"manager"}),  # a line's explanation or match
+    # a bank statement's events (imported, each match, explanation and withdrawal): its readers
+    "reconciliation.history": frozenset({"cashier", "manager", "finance", "auditor"}),
     "ledger.read": frozenset({"finance", "manager", "auditor"}),
     "delivery.record": DESK,
     "follow_ups.manage": DESK,
@@ -101,15 +103,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "reminders.read": DESK,
     "reminders.record": DESK,
     "reminders.plans": frozenset({"manager"}),
+    "reminders.plans_history": frozenset({"auditor", "manager", "advisor"}),
     "appointments.book": DESK,
     "appointments.capacity": frozenset({"manager"}),
     "appointments.read": ALL,
+    # a workshop day's capacity planned and replanned and the bookings that held it
+    "appointments.capacity_history": frozenset({"auditor", "manager", "advisor"}),
     # online booking (线上预约): the mini program's or website's backend requests a slot and
     # reads the free ones; the desk lists the requests, confirms or declines them
     "online_bookings.request": CHANNEL,
     "online_bookings.availability": CHANNEL | DESK,
     "online_bookings.read": DESK,
     "online_bookings.decide": DESK,
+    "online_bookings.history": DESK | {"auditor"},
     # the labor-operation master: op codes, flat-rate hours, rates per pay type; pricing is the
     # manager's (the workshop supervisor's) alone, as is a labor line priced off it
     "labor_operations.manage": frozenset({"manager"}),
@@ -123,6 +129,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "lost_sales.record": PARTS | {"advisor"},
     "lost_sales.read": PARTS | {"advisor", "analyst"},
     "lost_sales.void": frozenset({"manager"}),  # a wrong entry taken out, with a reason
+    "lost_sales.history": PARTS | {"advisor", "analyst", "auditor"},
     "insurers.manage": frozenset({"manager"}),
     "insurers.read": ALL,
     "insurers.audit": frozenset({"auditor", "manager", "finance"}),
@@ -138,18 +145,21 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.warranty_claim": frozenset({"auditor", "manager", "advisor"}),
     # what the OEM did with a claim: recorded by whoever files claims (an advisor) or a manager
     "warranty_claims.manage": DESK,
+    "warranty_claims.history": frozenset({"auditor", "manager", "advisor"}),
     # failed parts removed under warranty (旧件): tagged and kept by the parts counter or the
     # warranty administrator (an advisor's token), who record the OEM's requests, shipments
     # and scrap instructions; marked lost by a manager alone
     "failed_parts.manage": PARTS | {"advisor"},
     "failed_parts.lose": frozenset({"manager"}),
     "failed_parts.read": PARTS | {"advisor", "auditor"},
+    "failed_parts.history": PARTS | {"advisor", "auditor"},  # a tag's custody, step by step
     "audit.failed_parts": frozenset({"auditor", "manager", "advisor"}),
     "audit.repair_records": frozenset({"auditor", "manager", "advisor"}),
     # the upload of a settled visit's repair record: its outcome reported by the desk that
     # uploads it (or the uploading integration, with an advisor's token); which were never
     # filed: the auditor's and the manager's question
     "repair_records.file": DESK,
+    "repair_records.history": frozenset({"auditor", "manager", "advisor"}),
     # a major repair's completion certificate (竣工出厂合格证): signed by the QC inspector
     "completion_certificate.issue": frozenset({"qc_inspector", "manager"}),
     "audit.repair_records_unfiled": frozenset({"auditor", "manager"}),

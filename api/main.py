@@ -132,6 +132,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(online_bookings.router)
     app.include_router(online_bookings.link_router)
     app.include_router(technicians.router)
+    app.include_router(technicians.roster_router)
     app.include_router(insurers.router)
     app.include_router(labor_operations.router)
     app.include_router(campaigns.router)

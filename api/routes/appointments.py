@@ -33,6 +33,7 @@ from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
 from api.schemas_crm import ArrivalIn, BookIn, CapacityIn, NoShowIn, RescheduleIn
 from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
+from domain.workshop_day import WorkshopDay
 from projections.base import page_of
 from projections.workshop_queries import availability, get_appointment, list_appointments
 
@@ -64,6 +65,22 @@ def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: P
     with ctx.pool.connection() as conn:
         return page_of(availability(conn, principal.stores, store_id=store_id, first=from_day,
                                     last=to_day), limit=limit, offset=offset)
+
+
+@router.get("/capacity/history", response_model=HistoryPage, responses={404: {
+    "description": "no workshop day of the store planned on that day, or a store the token "
+                   "does not name"}})
+def capacity_history(ctx: Ctx, principal: Annotated[
+        Principal, Depends(reader("appointments.capacity_history"))], store_id: StoreQuery,
+                     day: PlainDay, limit: Limit = 500, offset: Offset = 0) -> Any:
+    """The store's workshop day, oldest first, paged like every history: its capacity planned
+    and replanned (hours, bays, labor hours per skill, the reason), each booking's hold and
+    its release, with who, when and why (declared before `/{appointment_id}/history`). A day
+    never planned, or a store the token does not name: 404."""
+    return stream_history(ctx, WorkshopDay.create_id(store_id, day.isoformat()), "WorkshopDay",
+                          (store_id,) if principal.sees(store_id) else (),
+                          f"store {store_id} has no workshop day {day.isoformat()} planned",
+                          limit=limit, offset=offset).page
 
 
 @router.post("", response_model=CommandAccepted, status_code=201)

@@ -28,8 +28,9 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
-from api.paging import Limit, Page
+from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
 from domain.failed_part import MAX_LOCATION, MAX_REF, MAX_TAG, MAX_TEXT, STATUSES
 from domain.failed_parts import FailedParts
@@ -41,6 +42,7 @@ CustodyCmd = Annotated[Command, Depends(command("failed_parts.manage"))]
 LoseCmd = Annotated[Command, Depends(command("failed_parts.lose"))]
 Reader = Annotated[Principal, Depends(reader("failed_parts.read"))]
 Auditor = Annotated[Principal, Depends(reader("audit.failed_parts"))]
+HistoryReader = Annotated[Principal, Depends(reader("failed_parts.history"))]
 CustodyStatus = Literal["held", "requested", "shipped", "received_by_oem", "scrapped", "lost"]
 assert set(CustodyStatus.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 
@@ -182,6 +184,17 @@ def failed_parts(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
     with ctx.pool.connection() as conn:
         return list_failed_parts(conn, principal.stores, store_id=store_id, status=status,
                                  limit=limit, offset=offset)
+
+
+@router.get("/failed-parts/{failed_part_id}/history", response_model=HistoryPage)
+def failed_part_history(failed_part_id: UUID, ctx: Ctx, principal: HistoryReader,
+                        limit: Limit = 500, offset: Offset = 0) -> Any:
+    """The tag's custody, oldest first, paged like every history: tagged (visit, line, part,
+    place), each move, the OEM's request, the shipment, the OEM's receipt, the scrap or the
+    loss, each with who, when and why. Another store's tag, or no tag: 404."""
+    return stream_history(ctx, failed_part_id, "FailedPart", principal.stores,
+                          f"failed part {failed_part_id} not found", limit=limit,
+                          offset=offset).page
 
 
 @router.get("/audit/failed-parts/overdue", response_model=Page)

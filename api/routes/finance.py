@@ -25,10 +25,18 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
-from api.paging import Limit, Page
-from api.pii_reads import PAYER_DATA, STATEMENT_FIELDS, PiiReader, payer_lines, pii_reader
+from api.paging import HistoryPage, Limit, Page
+from api.pii_reads import (
+    PAYER_DATA,
+    STATEMENT_FIELDS,
+    STATEMENT_IMPORTED,
+    PiiReader,
+    payer_lines,
+    pii_reader,
+)
 from api.replays import answered_by
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
@@ -45,6 +53,8 @@ FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
 ReceivablesReader = Annotated[PiiReader, Depends(pii_reader("finance.read"))]
 # a statement line's payer: for the roles that may read personal data and those who reconcile
 StatementReader = Annotated[PiiReader, Depends(pii_reader("finance.read", PAYER_DATA))]
+StatementAuditor = Annotated[PiiReader, Depends(pii_reader("reconciliation.history",
+                                                           PAYER_DATA))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
 CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
@@ -278,6 +288,24 @@ def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
     lines = payer_lines([*found["matched"], *found["explained"], *found["unmatched_lines"]])
     reading.record((), "bank statement", [(statement_id, found["store_id"], lines)])
     return found
+
+
+@router.get("/reconciliation/statements/{statement_id}/history", response_model=HistoryPage)
+def statement_history(statement_id: UUID, ctx: Ctx, reading: StatementAuditor,
+                      limit: Limit = 500, offset: Offset = 0) -> Any:
+    """The statement's events, oldest first, paged like every history: imported (its lines),
+    each line matched (by auto-match or by hand, with the reason), explained, and each match
+    or explanation withdrawn, with who, when and why. The lines' payers as on the statement
+    (null for a role that may see them nowhere; an auditor's read recorded, purpose `bank
+    statement history`). Another store's statement, or none: 404."""
+    found = stream_history(ctx, statement_id, "Statement", reading.stores,
+                           f"statement {statement_id} not found", limit=limit, offset=offset)
+    items = reading.audit_entries(found.page["items"])
+    lines = [line for item in items if item["event"] == STATEMENT_IMPORTED
+             for line in item["changes"]["lines"]]
+    reading.record((), "bank statement history",
+                   [(statement_id, str(found.store_id), payer_lines(lines))])
+    return {**found.page, "items": items}
 
 
 @router.post("/reconciliation/statements/{statement_id}/auto-match",

@@ -24,9 +24,10 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
-from api.paging import Limit, PageOf
+from api.paging import HistoryPage, Limit, PageOf
 from api.schemas import REASON, Body, CommandAccepted, example
 from domain.common import NotFound
 from domain.lost_sale import MAX_NOTE
@@ -40,6 +41,7 @@ VIEW = "lost_sales"
 Reader = Annotated[Principal, Depends(reader("lost_sales.read"))]
 RecordCmd = Annotated[Command, Depends(command("lost_sales.record"))]
 VoidCmd = Annotated[Command, Depends(command("lost_sales.void"))]
+HistoryReader = Annotated[Principal, Depends(reader("lost_sales.history"))]
 Reason = Literal["not_stocked", "out_of_stock", "price", "customer_declined_wait"]
 
 
@@ -141,3 +143,17 @@ def lost_sales(store_id: StoreId, ctx: Ctx, principal: Reader, part_number: IdFi
     with ctx.pool.connection() as conn:
         return list_lost_sales(conn, principal.stores, store_id, part_number=number,
                                reason=reason, limit=limit, offset=offset)
+
+
+@router.get("/{lost_sale_id}/history", response_model=HistoryPage)
+def lost_sale_history(store_id: StoreId, lost_sale_id: UUID, ctx: Ctx,
+                      principal: HistoryReader, limit: Limit = 500,
+                      offset: Offset = 0) -> Any:
+    """The lost sale's events, oldest first, paged like every history: recorded (part,
+    quantity, reason, who asked) and, for a wrong entry, voided with the manager's reason.
+    A lost sale of another store than `store_id`, a store the token does not name, or none:
+    404."""
+    return stream_history(ctx, lost_sale_id, "LostSale",
+                          (store_id,) if principal.sees(store_id) else (),
+                          f"lost sale {lost_sale_id} not found in store {store_id}",
+                          limit=limit, offset=offset).page

@@ -26,12 +26,13 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
-from api.paging import Limit, Page
+from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
 from domain.common import InvalidInput
-from domain.oem_claim import MAX_CODE, MAX_TEXT
+from domain.oem_claim import MAX_CODE, MAX_TEXT, OemClaim
 from domain.oem_claims import OemClaims
 from projections.oem_claims import list_claims
 
@@ -42,6 +43,7 @@ desk_router = APIRouter(prefix="/warranty-claims", tags=["warranty claims"],
 ClaimCmd = Annotated[Command, Depends(command("warranty_claims.manage"))]
 # The list names no customer: whoever reads the claim package reads the desk's list.
 ClaimsReader = Annotated[Principal, Depends(reader("audit.warranty_claim"))]
+HistoryReader = Annotated[Principal, Depends(reader("warranty_claims.history"))]
 OemStatus = Literal["submitted", "rejected", "resubmitted", "approved", "paid", "written_off",
                     "charged_back"]
 
@@ -115,6 +117,18 @@ def approve(work_order_id: UUID, body: ApprovalIn, cmd: ClaimCmd, ctx: Ctx) -> A
     """The OEM approved the claim: the amount, at most the claimed; less says why."""
     return cmd.accepted(OemClaims(ctx.app).approve(
         cmd.envelope, work_order_id, approved_amount=body.approved_amount, reason=body.reason))
+
+
+@router.get("/history", response_model=HistoryPage)
+def claim_history(work_order_id: UUID, ctx: Ctx, principal: HistoryReader, limit: Limit = 500,
+                  offset: Offset = 0) -> Any:
+    """Every event of the visit's claim at the OEM, oldest first, paged like every history:
+    submitted, rejected (the OEM's code and reason), resubmitted (what changed), approved,
+    written off and the write-off reversed, each with who, when and why. A visit without a
+    claim, or of a store the token does not name: 404."""
+    return stream_history(ctx, OemClaim.create_id(work_order_id), "OemClaim", principal.stores,
+                          f"no warranty claim of work order {work_order_id}", limit=limit,
+                          offset=offset).page
 
 
 @desk_router.get("", response_model=Page)

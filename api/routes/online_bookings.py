@@ -36,8 +36,10 @@ from api.deps import (
     wait_for_projection,
 )
 from api.errors import problem
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
-from api.paging import Limit
+from api.paging import HistoryPage, Limit
+from api.pii_reads import PiiReader, pii_reader
 from api.progress_guard import Attempts
 from api.replays import answered_by, located
 from api.routes.progress import LINK_REFUSALS, PAGE_HEADERS
@@ -177,6 +179,25 @@ def confirm(booking_id: UUID, body: ConfirmationIn, cmd: DecideCmd, ctx: Ctx) ->
 def decline(booking_id: UUID, body: DeclineIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """The store cannot take the request: its slot is released; the customer's link shows it."""
     return cmd.accepted(service(ctx).decline(cmd.envelope, booking_id, reason=body.reason))
+
+
+@router.get("/{booking_id}/history", response_model=HistoryPage)
+def booking_history(booking_id: UUID, ctx: Ctx, reading: Annotated[
+        PiiReader, Depends(pii_reader("online_bookings.history"))],
+                    limit: Limit = 500, offset: Offset = 0) -> Any:
+    """The request's events, oldest first, paged like every history: requested (slot,
+    services, the car), confirmed (the appointment and customer), declined or cancelled (the
+    reason), expired, shredded, each with who, when and why. The customer's name, phone and
+    note stay sealed as stored (`GET /online-bookings` shows them to the desk); the link's
+    nonce is left out. Another store's request, or none: 404."""
+    opener = reading.opener()
+    found = stream_history(ctx, booking_id, "OnlineBooking", reading.stores,
+                           f"booking request {booking_id} not found", limit=limit,
+                           offset=offset, opener=opener)
+    reading.record_opened(opener, str(found.store_id), "online booking history")
+    items = [{**item, "changes": {k: v for k, v in item["changes"].items()
+                                  if k != "link_nonce"}} for item in found.page["items"]]
+    return {**found.page, "items": items}
 
 
 # -- the customer's link --------------------------------------------------------------------

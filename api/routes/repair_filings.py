@@ -14,12 +14,13 @@ from pydantic import Field
 
 from api.auth import Principal
 from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
-from api.paging import Limit, Page
+from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
 from domain.completion_certificates import CompletionCertificates
-from domain.repair_filing import MAX_RECEIPT, MAX_TEXT
+from domain.repair_filing import MAX_RECEIPT, MAX_TEXT, RepairFiling
 from domain.repair_filings import RepairFilings
 from domain.work_order_certificate import MAX_CERT_NO, MAX_INSPECTOR
 from projections.repair_filings import unfiled
@@ -29,6 +30,7 @@ router = APIRouter(tags=["repair records"], route_class=JsonBodyRoute)
 FilingCmd = Annotated[Command, Depends(command("repair_records.file"))]
 CertificateCmd = Annotated[Command, Depends(command("completion_certificate.issue"))]
 UnfiledReader = Annotated[Principal, Depends(reader("audit.repair_records_unfiled"))]
+HistoryReader = Annotated[Principal, Depends(reader("repair_records.history"))]
 
 
 class FilingIn(Body):
@@ -63,6 +65,20 @@ def record_filing(work_order_id: UUID, body: FilingIn, cmd: FilingCmd, ctx: Ctx)
     return cmd.accepted(RepairFilings(ctx.app).record(
         cmd.envelope, work_order_id, outcome=body.outcome, receipt_no=body.receipt_no,
         error=body.error, reason=body.reason))
+
+
+@router.get("/work-orders/{work_order_id}/repair-record/filing/history",
+            response_model=HistoryPage)
+def filing_history(work_order_id: UUID, ctx: Ctx, principal: HistoryReader, limit: Limit = 500,
+                   offset: Offset = 0) -> Any:
+    """Every upload of the visit's repair record as reported, oldest first, paged like every
+    history: failed (the system's error), filed (its receipt number), refiled (the new
+    receipt number, the one before and the reason), each with who and when. A visit with no
+    upload reported, or of a store the token does not name: 404."""
+    return stream_history(ctx, RepairFiling.create_id(work_order_id), "RepairFiling",
+                          principal.stores,
+                          f"no repair-record upload of work order {work_order_id}",
+                          limit=limit, offset=offset).page
 
 
 @router.get("/audit/repair-records/unfiled", response_model=Page)

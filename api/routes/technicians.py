@@ -17,6 +17,7 @@ from api.deps import (
     Day,
     IdFilter,
     Offset,
+    StoreId,
     UserId,
     WaitFor,
     command,
@@ -30,10 +31,13 @@ from api.schemas import CommandAccepted, ReasonIn
 from api.schemas_crm import AttendanceIn, ProfileIn, ShiftCancelIn, ShiftsIn
 from domain.common import InvalidInput, NotFound
 from domain.days import FIRST_DAY, LAST_DAY
+from domain.roster import Roster
 from domain.technician import Technician
 from projections.workshop_queries import kpi_page, list_technicians, technicians_page
 
 router = APIRouter(prefix="/technicians", tags=["technicians"], route_class=JsonBodyRoute)
+roster_router = APIRouter(prefix="/stores/{store_id}/roster", tags=["technicians"],
+                          route_class=JsonBodyRoute)
 VIEW = "workshop"
 ManageCmd = Annotated[Command, Depends(command("technicians.manage"))]
 Reader = Annotated[Principal, Depends(reader("technicians.read"))]
@@ -160,3 +164,15 @@ def technician_history(user_id: UserId, ctx: Ctx, principal: Auditor, limit: Lim
     return stream_history(ctx, Technician.create_id(user_id), "Technician", principal.stores,
                           f"technician {user_id} not found", limit=limit,
                           offset=offset).page
+
+
+@roster_router.get("/history", response_model=HistoryPage)
+def roster_history(store_id: StoreId, ctx: Ctx, principal: Auditor, limit: Limit = 500,
+                   offset: Offset = 0) -> Any:
+    """The store's roster (whom dispatch considers), oldest first, paged like every history:
+    started, each technician who joined it (a profile) and left it (`/roster-exit`, with the
+    reason), with who and when. A store without a roster, or one the token does not name:
+    404."""
+    return stream_history(ctx, Roster.create_id(store_id), "Roster",
+                          (store_id,) if principal.sees(store_id) else (),
+                          f"store {store_id} has no roster", limit=limit, offset=offset).page

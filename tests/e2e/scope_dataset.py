@@ -45,7 +45,8 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
     item, technician, follow-up, complaint), a registered vehicle, an insurer, a labor
     operation of the store's master, a recall listing the vehicle, an online booking request, a purchase
     order, a transfer to a third store, a progress link, a bank statement, a failed part
-    tagged on a warranty visit and a lost sale, all of `store_id`."""
+    tagged on a warranty visit, a lost sale and a failed upload of the visit's repair record,
+    all of `store_id`."""
     vin = new_vin()
     visit = full_visit(client, auth, store_id, vin=vin)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
@@ -95,6 +96,9 @@ def build(client: TestClient, auth: Auth, container: Container, store_id: str) -
         "location": "warranty cage"}, 201)
     lost_sale = post(client, f"/stores/{store_id}/lost-sales", clerk, {
         "part_number": part, "qty": 1, "reason": "price"}, 201)
+    # The settled visit's repair record: an upload that failed.
+    post(client, f"/work-orders/{visit['work_order_id']}/repair-record/filing", advisor,
+         {"outcome": "failed", "error": "the national system did not answer"})
     # A customer's complaint case about the visit.
     grievance = post(client, f"/stores/{store_id}/grievances", advisor, {
         "customer_id": visit["customer_id"], "kind": "complaint", "channel": "phone",

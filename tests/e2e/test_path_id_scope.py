@@ -58,9 +58,10 @@ GROUP = {"/parts/{part_number}", "/parts/{part_number}/history", "/insurers/{ins
 PERSONAL = (NAME, PHONE, OTHER_NAME, OTHER_PHONE)  # an auditor shown one: the read is recorded
 # What a route answers its own store where that is not only 200: the KPIs read the analytic
 # snapshot, 404 until some test of the session has published one; the visit has no warranty
-# line to claim.
+# line to claim, so no claim at the OEM and no history of one.
 OWN_STATUS = {"/analytics/kpis/{name}": (200, 404),
-              "/work-orders/{work_order_id}/warranty-claim": (409,)}
+              "/work-orders/{work_order_id}/warranty-claim": (409,),
+              "/work-orders/{work_order_id}/warranty-claim/history": (404,)}
 # Commands: sent by a technician where one may (who clocks on without naming whom), else by
 # the manager, else by the first role that may; the ids inside the path beside the stream's;
 # the bodies whose documented example names a day now past.
