@@ -242,22 +242,21 @@ def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: st
 
 # The vehicle file lists at most VEHICLE_ITEMS of each of its lists (a fleet car or a taxi
 # has years of visits and readings), counts them all (`<list>_count`), and
-# `vehicle_section` pages through every item in the file's order. Visits and prior visits
-# are newest first, so the file shows the first page; readings and reminder outcomes stay
-# oldest first (the last one the latest), so the file shows the latest of them, the last
-# page.
+# `vehicle_section` pages through every item in the file's order. Every list is newest
+# first, as the customer 360's are, so the file shows the first page: the latest visits,
+# prior visits, odometer readings and reminder outcomes.
 VEHICLE_ITEMS = 50
 VEHICLE_SECTIONS: dict[str, tuple[str, str]] = {  # name: (one vehicle's rows, their order)
     "visits": ("""SELECT work_order_id, number, store_id, customer_id, kind, status, opened_at,
         mileage, complaints, customer_total, serviced_on FROM visits WHERE vehicle_id = %s""",
                "opened_at DESC, work_order_id"),
     "mileage_readings": ("""SELECT at, on_day, km, source, work_order_id
-        FROM vehicle_readings WHERE vehicle_id = %s""", "at, km, work_order_id, source"),
+        FROM vehicle_readings WHERE vehicle_id = %s""",
+                         "at DESC, km DESC, work_order_id, source"),
     "reminders": ("""SELECT due_on, outcome, channel, note, appointment_id, by_user, at
-        FROM reminder_outcomes WHERE vehicle_id = %s""", "at, notification_id"),
+        FROM reminder_outcomes WHERE vehicle_id = %s""", "at DESC, notification_id DESC"),
     "prior_visits": (PRIOR_VISIT, PRIOR_VISIT_ORDER),
 }
-NEWEST_LAST = ("mileage_readings", "reminders")  # the file shows the latest: the last page
 
 
 def vehicle_section(conn: psycopg.Connection[Any], vehicle_id: UUID, section: str, *,
@@ -292,9 +291,6 @@ def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
         owner["name"] = names.get(UUID(owner["customer_id"]))
     for name in VEHICLE_SECTIONS:
         listed = vehicle_section(conn, vehicle_id, name, limit=VEHICLE_ITEMS, offset=0)
-        if name in NEWEST_LAST and listed["total"] > VEHICLE_ITEMS:
-            listed = vehicle_section(conn, vehicle_id, name, limit=VEHICLE_ITEMS,
-                                     offset=listed["total"] - VEHICLE_ITEMS)
         v[name], v[f"{name}_count"] = listed["items"], listed["total"]
     due = _rows(conn, "SELECT * FROM service_due WHERE vehicle_id = %s", (vehicle_id,))
     v["next_service"] = due[0] if due else None
