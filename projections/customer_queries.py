@@ -267,6 +267,16 @@ def vehicle_section(conn: psycopg.Connection[Any], vehicle_id: UUID, section: st
     return _page(conn, sql, [vehicle_id], order_by=order_by, limit=limit, offset=offset)
 
 
+def vehicle_seen(conn: psycopg.Connection[Any], vehicle_id: UUID,
+                 stores: Sequence[str]) -> dict[str, Any] | None:
+    """The plate, brand, model and year the vehicle file holds of a car (registered, or seen
+    on an earlier visit) in one of `stores`; None when none of them has it on file."""
+    scope, params = _scope(stores)
+    found = _rows(conn, f"""SELECT plate, brand, model, year FROM vehicles
+                            WHERE id = %s AND {scope}""", [vehicle_id, *params])
+    return found[0] if found else None
+
+
 def vehicle_store(conn: psycopg.Connection[Any], vehicle_id: UUID) -> str | None:
     """The store the vehicle is on file in (None: no such vehicle)."""
     found = conn.execute("SELECT store_id FROM vehicles WHERE id = %s",
