@@ -21,7 +21,7 @@ from domain import loyalty
 from domain.ascii_width import ascii_width
 from domain.common import InvalidInput
 from domain.customers import phone_search
-from domain.vehicle_ids import normalise_plate
+from domain.vehicle_ids import normalise_plate, plate_without_province
 from projections.base import like_literal, page_of
 from projections.base import page as _page
 from projections.base import rows as _rows
@@ -45,7 +45,8 @@ class TagRules:
 
 
 def _lookup_clause(q: str) -> tuple[str, list[Any]]:
-    """How one search key matches: VIN, plate (now or before), phone, else name prefix."""
+    """How one search key matches: VIN, plate (now or before), a current plate typed without
+    its province character (or a name starting so), phone, else name prefix."""
     key = ascii_width(q).strip()
     vehicle_match = """id IN (SELECT owner_id FROM vehicles WHERE {v} AND owner_id IS NOT NULL
                        UNION SELECT customer_id FROM visits WHERE vehicle_id IN
@@ -59,6 +60,10 @@ def _lookup_clause(q: str) -> tuple[str, list[Any]]:
     if plate:
         where = "(plate = %s OR plates @> jsonb_build_array(jsonb_build_object('plate', %s::text)))"
         return vehicle_match.format(v=where), [plate, plate, plate, plate]
+    rest = plate_without_province(key)
+    if rest:  # the current plate's rest (any province), or a name as before
+        return (f"({vehicle_match.format(v='substr(plate, 2) = %s')} "
+                "OR lower(name) LIKE lower(%s) || '%%')"), [rest, rest, like_literal(key)]
     phone = phone_search(key)
     if phone is not None:
         if phone[1]:
@@ -212,16 +217,20 @@ def _has_appointments(conn: psycopg.Connection[Any]) -> bool:
 
 def vehicle_search(q: str) -> tuple[str, list[Any]]:
     """The WHERE clause of `find_vehicles` (alias `v`): VIN prefix, current plate, or a plate
-    the vehicle had; each arm through its index (vehicles_vin_prefix_idx, vehicles_plate_idx,
-    vehicles_plates_idx)."""
+    the vehicle had; a plate typed without its province character finds the current plates
+    it ends (`A12345`: 沪A12345, 苏A12345); each arm through its index
+    (vehicles_vin_prefix_idx, vehicles_plate_idx, vehicles_plates_idx,
+    vehicles_plate_rest_idx)."""
     key = ascii_width(q).strip().upper()
     try:
         plate = normalise_plate(q)
     except InvalidInput:
         plate = key
+    rest = plate_without_province(q)
     return ("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
-            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [
-        like_literal(key), plate, plate]
+            "jsonb_build_array(jsonb_build_object('plate', %s::text))"
+            + (" OR substr(v.plate, 2) = %s)" if rest else ")")), [
+        like_literal(key), plate, plate, *([rest] if rest else [])]
 
 
 def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,
