@@ -29,6 +29,7 @@ from projections.base import store_scope as _scope
 from projections.prior_visits import PRIOR_VISIT, PRIOR_VISIT_ORDER
 
 CLOSED = ("delivered", "closed", "cancelled")
+CENT = Decimal("0.01")
 DERIVED_TAGS = ("vip", "fleet", "frequent")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 
@@ -96,7 +97,8 @@ def derived_tags(conn: psycopg.Connection[Any], customers: list[dict[str, Any]],
             tags.append("fleet")
         if s["visits_12m"] >= rules.frequent_visits:
             tags.append("frequent")
-        c.update(derived_tags=tags, visits_12m=s["visits_12m"], spend_12m=str(s["spend_12m"]),
+        c.update(derived_tags=tags, visits_12m=s["visits_12m"],
+                 spend_12m=str(Decimal(s["spend_12m"]).quantize(CENT)),  # "0.00" too
                  vehicles_owned=vehicles)
 
 
