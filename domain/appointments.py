@@ -35,7 +35,7 @@ from domain.skills import check_skill, skill_for_op_code
 from domain.vehicle import Vehicle
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.work_order_state import KINDS
-from domain.work_orders import WorkOrders, vehicle_id
+from domain.work_orders import VehicleFile, WorkOrders, vehicle_id
 from domain.workshop_day import WorkshopDay, check_plan
 
 MAX_PLAN_DAYS = 92
@@ -302,9 +302,11 @@ class Appointments:
     # -- arrival -----------------------------------------------------------------------------
 
     def arrive(self, request: Request, appointment_id: UUID, *, mileage: int,
-               complaints: Sequence[str] = ()) -> CommandResult:
+               complaints: Sequence[str] = (),
+               vehicle_file: VehicleFile | None = None) -> CommandResult:
         """The car is here: the work order opens (linked to the appointment) and the appointment
-        records the work order, in one save. Capacity stays held: the work is being done."""
+        records the work order, in one save. Capacity stays held: the work is being done.
+        `vehicle_file` as `WorkOrders.open` takes it."""
         current = self._current(appointment_id)
         if current is None or not request.caller.may_use(current.store_id):
             raise NotFound(f"appointment {appointment_id} not found")
@@ -328,5 +330,5 @@ class Appointments:
             request, store_id=current.store_id, customer={}, customer_id=current.customer_id,
             vehicle=dict(current.vehicle), mileage=mileage, kind=current.kind,
             complaints=list(dict.fromkeys([*described, *complaints])),
-            appointment_id=str(appointment_id))
+            appointment_id=str(appointment_id), vehicle_file=vehicle_file)
 

@@ -65,8 +65,10 @@ class SettlementPayments(SettlementState):
                     InvalidInput(f"the settlement has no {bill} bill", field="bill"))
             left = self.outstanding(bill)
             if value > left:
+                cash = (f": take {left} as the amount and the notes handed over as `tendered`,"
+                        " the answer gives the change") if method == "cash" else ""
                 raise SettlementError(f"the {bill} bill has only {left} outstanding; "
-                                      "overpayment is refused", outstanding=str(left))
+                                      f"overpayment is refused{cash}", outstanding=str(left))
         self._check_dates(business_date, correction_of, opened_on)
         reference = provider_reference(provider_ref) or None
         if method in ELECTRONIC:

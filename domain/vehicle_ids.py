@@ -23,6 +23,7 @@ _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _VIN_SHAPE = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 # Mainland plates: province character, letter, then 5 (fuel) or 6 (new-energy) characters.
 _PLATE_SHAPE = re.compile(r"^[\u4e00-\u9fff][A-Z][A-Z0-9]{4,5}[A-Z0-9\u4e00-\u9fff]$")
+_PLATE_REST_SHAPE = re.compile(r"^[A-Z][A-Z0-9]{4,5}[A-Z0-9\u4e00-\u9fff]$")
 
 
 def vin_check_digit(vin: str) -> str:
@@ -40,6 +41,16 @@ def normalise_vin(raw: str) -> str:
     if vin[8] != expected:
         raise InvalidInput(f"VIN check digit is {vin[8]}, expected {expected}", vin=raw)
     return vin
+
+
+def plate_without_province(raw: str) -> str | None:
+    """A plate typed without its province character, as the desk types it when the input
+    method is off (`A12345` of 沪A12345): the rest of the plate as kept, or None for what is
+    no such rest (it has a digit, as every plate's rest has, so a name is never one)."""
+    rest = re.sub(r"[\s·.-]", "", ascii_width(raw).strip().upper())
+    if not _PLATE_REST_SHAPE.match(rest) or not any(c.isdigit() for c in rest):
+        return None
+    return rest
 
 
 def normalise_plate(raw: str) -> str:

@@ -37,15 +37,22 @@ def vehicle_id(vin: str) -> UUID:
     return stable_id("vehicle", vin)
 
 
-def on_file(session: Session, given: dict[str, Any]) -> dict[str, Any]:
-    """The vehicle as the work order records it: what the desk gave, and for a registered VIN
-    the plate, brand, model and year on file where the desk gave none (a car named by its VIN
-    alone still has them on the claim, the repair record and in the plate search)."""
+SEEN_FIELDS = ("plate", "brand", "model", "year")
+VehicleFile = Callable[[str], "dict[str, Any] | None"]  # a VIN -> the vehicle file's fields
+
+
+def on_file(session: Session, given: dict[str, Any],
+            seen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The vehicle as the work order records it: what the desk gave, and where the desk gave
+    none the plate, brand, model and year of the registered VIN, else those the vehicle file
+    `seen` holds of a car known from an earlier visit (a car named by its VIN alone still has
+    them on the claim, the repair record, the lists and in the plate search)."""
     known = session.find(Vehicle, vehicle_id(given["vin"]))
-    if known is None:
-        return given
-    return {**given, **{key: value for key, value in known.snapshot().items()
-                        if given.get(key) is None}}
+    vehicle = dict(given)
+    for found in (known.snapshot() if known is not None else {}, seen or {}):
+        vehicle.update({key: found[key] for key in SEEN_FIELDS
+                        if vehicle.get(key) is None and found.get(key) is not None})
+    return vehicle
 
 
 class WorkOrders(WorkOrderStock):
@@ -57,7 +64,11 @@ class WorkOrders(WorkOrderStock):
 
     def open(self, request: Request, *, store_id: str, customer: dict[str, Any],
              vehicle: dict[str, Any], mileage: int, complaints: list[str], kind: str = "repair",
-             appointment_id: str | None = None, customer_id: UUID | None = None) -> CommandResult:
+             appointment_id: str | None = None, customer_id: UUID | None = None,
+             vehicle_file: VehicleFile | None = None) -> CommandResult:
+        """Open the visit; `vehicle_file` looks up the plate, brand, model and year the vehicle
+        file (a read model) holds of a VIN: its proposal fills what neither the desk nor a
+        registration gives (`on_file`)."""
         caller = request.caller
         require_group_store(self.stores, store_id)
         if not caller.may_use(store_id):
@@ -75,6 +86,8 @@ class WorkOrders(WorkOrderStock):
             "brand": vehicle.get("brand"), "model": vehicle.get("model"),
             "year": vehicle.get("year"),
         }
+        seen = (vehicle_file(vin) if vehicle_file is not None
+                and any(snapshot[key] is None for key in SEEN_FIELDS) else None)
         new_customer_id = customer_id or uuid4()
         year = caller.at.astimezone(self.zone).year
         # A new customer's data is sealed before taking the store's turn (the key look-up need
@@ -97,7 +110,7 @@ class WorkOrders(WorkOrderStock):
             number = session.next_number("work-order", "WO", store_id, year)
             work_order = WorkOrder(
                 audit=audit, number=number, customer_id=new_customer_id, customer=snapshot_pii,
-                vehicle=on_file(session, snapshot), mileage=mileage, kind=kind, appointment_id=appointment_id,
+                vehicle=on_file(session, snapshot, seen), mileage=mileage, kind=kind, appointment_id=appointment_id,
                 complaints=complaints,
             )
             session.add(work_order)

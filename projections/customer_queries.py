@@ -21,7 +21,7 @@ from domain import loyalty
 from domain.ascii_width import ascii_width
 from domain.common import InvalidInput
 from domain.customers import phone_search
-from domain.vehicle_ids import normalise_plate
+from domain.vehicle_ids import normalise_plate, plate_without_province
 from projections.base import like_literal, page_of
 from projections.base import page as _page
 from projections.base import rows as _rows
@@ -29,6 +29,7 @@ from projections.base import store_scope as _scope
 from projections.prior_visits import PRIOR_VISIT, PRIOR_VISIT_ORDER
 
 CLOSED = ("delivered", "closed", "cancelled")
+CENT = Decimal("0.01")
 DERIVED_TAGS = ("vip", "fleet", "frequent")
 _VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 
@@ -45,7 +46,8 @@ class TagRules:
 
 
 def _lookup_clause(q: str) -> tuple[str, list[Any]]:
-    """How one search key matches: VIN, plate (now or before), phone, else name prefix."""
+    """How one search key matches: VIN, plate (now or before), a current plate typed without
+    its province character (or a name starting so), phone, else name prefix."""
     key = ascii_width(q).strip()
     vehicle_match = """id IN (SELECT owner_id FROM vehicles WHERE {v} AND owner_id IS NOT NULL
                        UNION SELECT customer_id FROM visits WHERE vehicle_id IN
@@ -59,6 +61,10 @@ def _lookup_clause(q: str) -> tuple[str, list[Any]]:
     if plate:
         where = "(plate = %s OR plates @> jsonb_build_array(jsonb_build_object('plate', %s::text)))"
         return vehicle_match.format(v=where), [plate, plate, plate, plate]
+    rest = plate_without_province(key)
+    if rest:  # the current plate's rest (any province), or a name as before
+        return (f"({vehicle_match.format(v='substr(plate, 2) = %s')} "
+                "OR lower(name) LIKE lower(%s) || '%%')"), [rest, rest, like_literal(key)]
     phone = phone_search(key)
     if phone is not None:
         if phone[1]:
@@ -91,7 +97,8 @@ def derived_tags(conn: psycopg.Connection[Any], customers: list[dict[str, Any]],
             tags.append("fleet")
         if s["visits_12m"] >= rules.frequent_visits:
             tags.append("frequent")
-        c.update(derived_tags=tags, visits_12m=s["visits_12m"], spend_12m=str(s["spend_12m"]),
+        c.update(derived_tags=tags, visits_12m=s["visits_12m"],
+                 spend_12m=str(Decimal(s["spend_12m"]).quantize(CENT)),  # "0.00" too
                  vehicles_owned=vehicles)
 
 
@@ -212,16 +219,20 @@ def _has_appointments(conn: psycopg.Connection[Any]) -> bool:
 
 def vehicle_search(q: str) -> tuple[str, list[Any]]:
     """The WHERE clause of `find_vehicles` (alias `v`): VIN prefix, current plate, or a plate
-    the vehicle had; each arm through its index (vehicles_vin_prefix_idx, vehicles_plate_idx,
-    vehicles_plates_idx)."""
+    the vehicle had; a plate typed without its province character finds the current plates
+    it ends (`A12345`: 沪A12345, 苏A12345); each arm through its index
+    (vehicles_vin_prefix_idx, vehicles_plate_idx, vehicles_plates_idx,
+    vehicles_plate_rest_idx)."""
     key = ascii_width(q).strip().upper()
     try:
         plate = normalise_plate(q)
     except InvalidInput:
         plate = key
+    rest = plate_without_province(q)
     return ("(v.vin LIKE %s || '%%' OR v.plate = %s OR v.plates @> "
-            "jsonb_build_array(jsonb_build_object('plate', %s::text)))"), [
-        like_literal(key), plate, plate]
+            "jsonb_build_array(jsonb_build_object('plate', %s::text))"
+            + (" OR substr(v.plate, 2) = %s)" if rest else ")")), [
+        like_literal(key), plate, plate, *([rest] if rest else [])]
 
 
 def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: str | None,
@@ -242,22 +253,21 @@ def find_vehicles(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: st
 
 # The vehicle file lists at most VEHICLE_ITEMS of each of its lists (a fleet car or a taxi
 # has years of visits and readings), counts them all (`<list>_count`), and
-# `vehicle_section` pages through every item in the file's order. Visits and prior visits
-# are newest first, so the file shows the first page; readings and reminder outcomes stay
-# oldest first (the last one the latest), so the file shows the latest of them, the last
-# page.
+# `vehicle_section` pages through every item in the file's order. Every list is newest
+# first, as the customer 360's are, so the file shows the first page: the latest visits,
+# prior visits, odometer readings and reminder outcomes.
 VEHICLE_ITEMS = 50
 VEHICLE_SECTIONS: dict[str, tuple[str, str]] = {  # name: (one vehicle's rows, their order)
     "visits": ("""SELECT work_order_id, number, store_id, customer_id, kind, status, opened_at,
         mileage, complaints, customer_total, serviced_on FROM visits WHERE vehicle_id = %s""",
                "opened_at DESC, work_order_id"),
     "mileage_readings": ("""SELECT at, on_day, km, source, work_order_id
-        FROM vehicle_readings WHERE vehicle_id = %s""", "at, km, work_order_id, source"),
+        FROM vehicle_readings WHERE vehicle_id = %s""",
+                         "at DESC, km DESC, work_order_id, source"),
     "reminders": ("""SELECT due_on, outcome, channel, note, appointment_id, by_user, at
-        FROM reminder_outcomes WHERE vehicle_id = %s""", "at, notification_id"),
+        FROM reminder_outcomes WHERE vehicle_id = %s""", "at DESC, notification_id DESC"),
     "prior_visits": (PRIOR_VISIT, PRIOR_VISIT_ORDER),
 }
-NEWEST_LAST = ("mileage_readings", "reminders")  # the file shows the latest: the last page
 
 
 def vehicle_section(conn: psycopg.Connection[Any], vehicle_id: UUID, section: str, *,
@@ -266,6 +276,16 @@ def vehicle_section(conn: psycopg.Connection[Any], vehicle_id: UUID, section: st
     order."""
     sql, order_by = VEHICLE_SECTIONS[section]
     return _page(conn, sql, [vehicle_id], order_by=order_by, limit=limit, offset=offset)
+
+
+def vehicle_seen(conn: psycopg.Connection[Any], vehicle_id: UUID,
+                 stores: Sequence[str]) -> dict[str, Any] | None:
+    """The plate, brand, model and year the vehicle file holds of a car (registered, or seen
+    on an earlier visit) in one of `stores`; None when none of them has it on file."""
+    scope, params = _scope(stores)
+    found = _rows(conn, f"""SELECT plate, brand, model, year FROM vehicles
+                            WHERE id = %s AND {scope}""", [vehicle_id, *params])
+    return found[0] if found else None
 
 
 def vehicle_store(conn: psycopg.Connection[Any], vehicle_id: UUID) -> str | None:
@@ -292,9 +312,6 @@ def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
         owner["name"] = names.get(UUID(owner["customer_id"]))
     for name in VEHICLE_SECTIONS:
         listed = vehicle_section(conn, vehicle_id, name, limit=VEHICLE_ITEMS, offset=0)
-        if name in NEWEST_LAST and listed["total"] > VEHICLE_ITEMS:
-            listed = vehicle_section(conn, vehicle_id, name, limit=VEHICLE_ITEMS,
-                                     offset=listed["total"] - VEHICLE_ITEMS)
         v[name], v[f"{name}_count"] = listed["items"], listed["total"]
     due = _rows(conn, "SELECT * FROM service_due WHERE vehicle_id = %s", (vehicle_id,))
     v["next_service"] = due[0] if due else None

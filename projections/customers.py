@@ -119,6 +119,7 @@ class CustomersView(VehicleFiles, ReadModel):
         Index("vehicles", "vehicles_plate_idx", "(plate)"),
         Index("vehicles", "vehicles_vin_prefix_idx", "(vin text_pattern_ops)"),
         Index("vehicles", "vehicles_plates_idx", "USING gin (plates jsonb_path_ops)"),
+        Index("vehicles", "vehicles_plate_rest_idx", "(substr(plate, 2))"),
         Index("vehicles", "vehicles_owner_idx", "(owner_id)"),
         Index("visits", "visits_customer_idx", "(customer_id, opened_at)"),
         Index("visits", "visits_vehicle_idx", "(vehicle_id, opened_at)"),

@@ -67,6 +67,12 @@ def availability(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_
     return days
 
 
+# A booking names the car by its VIN, its plate, or both: one booked by VIN alone shows the
+# plate the store's vehicle file holds (the desk reads plates).
+BOOKED_PLATE = "COALESCE(a.plate, v.plate)"
+ON_FILE = "LEFT JOIN vehicles v ON v.vin = a.vin AND v.store_id = a.store_id"
+
+
 def list_appointments(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                       store_id: str | None = None, day: date | None = None,
                       status: str | None = None, customer_id: UUID | None = None,
@@ -80,18 +86,22 @@ def list_appointments(conn: psycopg.Connection[Any], stores: Sequence[str], *,
             params.append(value)
     return _page(conn, f"""
         SELECT a.id, a.store_id, a.day, a.arrival, a.status, a.customer_id,
-               c.name AS customer_name, c.phones AS customer_phones, a.vin, a.plate, a.kind,
-               a.services, a.note, a.work_order_id, a.work_order_number, a.version
-        FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id
+               c.name AS customer_name, c.phones AS customer_phones, a.vin,
+               {BOOKED_PLATE} AS plate, a.kind, a.services, a.note, a.work_order_id,
+               a.work_order_number, a.version
+        FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id {ON_FILE}
         WHERE {' AND '.join(where)}""", params, order_by="a.day, a.arrival, a.id", limit=limit,
                  offset=offset)
 
 
 def get_appointment(conn: psycopg.Connection[Any], appointment_id: UUID,
                     stores: Sequence[str]) -> dict[str, Any] | None:
-    rows = _rows(conn, """SELECT a.*, c.name AS customer_name, c.phones AS customer_phones
-        FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id WHERE a.id = %s""",
-                 (appointment_id,))
+    rows = _rows(conn, f"""SELECT a.*, c.name AS customer_name, c.phones AS customer_phones,
+        {BOOKED_PLATE} AS booked_plate
+        FROM appointments a LEFT JOIN customers c ON c.id = a.customer_id {ON_FILE}
+        WHERE a.id = %s""", (appointment_id,))
+    for row in rows:
+        row["plate"] = row.pop("booked_plate")
     if not rows or ("*" not in stores and rows[0]["store_id"] not in stores):
         return None
     return rows[0]
@@ -160,10 +170,15 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
     techs = list_technicians(conn, stores, store_id=store_id, days=(today, today))
     # The visits in the workshop only: a job declined after its diagnosis never passes QC and
     # stays as it was on the delivered visit, one more a week in every store, for years.
-    jobs = _rows(conn, f"""SELECT work_order_id, job_no, number, complaint, status,
-        technician_id, hours, approved, pending, op_codes, dispatched_at, dispatch_reason,
-        wo_status FROM ws_jobs WHERE store_id = %s AND wo_status IN {IN_THE_WORKSHOP}
-          AND status <> 'passed' ORDER BY dispatched_at NULLS LAST, number, job_no""",
+    # Each job with the car's plate and the time promised to the customer at check-in (the
+    # work-order view's), which the workshop goes by.
+    jobs = _rows(conn, f"""SELECT j.work_order_id, j.job_no, j.number, w.plate,
+        w.doc->'check_in'->>'promised_at' AS promised_at, j.complaint, j.status,
+        j.technician_id, j.hours, j.approved, j.pending, j.op_codes, j.dispatched_at,
+        j.dispatch_reason, j.wo_status
+        FROM ws_jobs j LEFT JOIN wo_view w ON w.id = j.work_order_id
+        WHERE j.store_id = %s AND j.wo_status IN {IN_THE_WORKSHOP}
+          AND j.status <> 'passed' ORDER BY j.dispatched_at NULLS LAST, j.number, j.job_no""",
                  (store_id,))
     days = {r["user_id"]: r for r in _rows(conn, """SELECT user_id, available_hours,
         clocked_seconds, sold_hours FROM tech_days WHERE store_id = %s AND day = %s""",

@@ -27,6 +27,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.pii_reads import APPOINTMENT_FIELDS, PiiReader, pii_reader, shows_personal_data
+from api.reception import vehicle_file
 from api.replays import answered_by, located
 from api.routes.campaigns import reception_campaigns
 from api.schemas import AppointmentStatus, CommandAccepted, ReasonIn
@@ -124,7 +125,8 @@ def arrive(appointment_id: UUID, body: ArrivalIn,
     """The car is here: opens the work order linked to the appointment, in one save; 201 with
     the work order's Location and the car's `open_campaigns`, as `POST /work-orders` answers."""
     return ctx.appointments.arrive(cmd.envelope, appointment_id, mileage=body.mileage,
-                                   complaints=body.complaints)
+                                   complaints=body.complaints,
+                                   vehicle_file=vehicle_file(ctx, cmd.envelope.caller.stores))
 
 
 @router.get("", response_model=Page)

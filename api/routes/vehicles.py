@@ -173,16 +173,16 @@ def vehicle_visits(vin: Vin, ctx: Ctx, principal: ListReader, limit: ListLimit =
 def vehicle_mileage_readings(vin: Vin, ctx: Ctx, principal: ListReader,
                              limit: ListLimit = 50, offset: Offset = 0,
                              wait_for: WaitFor = None) -> Any:
-    """The car's odometer readings, oldest first, a page at a time: the file shows the latest
-    50 (the last page) and `mileage_readings_count`."""
+    """The car's odometer readings, newest first, a page at a time: the file shows the first
+    50 (the latest) and `mileage_readings_count`."""
     return _vehicle_list(vin, "mileage_readings", ctx, principal, limit, offset, wait_for)
 
 
 @router.get("/{vin}/reminders", response_model=Page)
 def vehicle_reminders(vin: Vin, ctx: Ctx, principal: ListReader, limit: ListLimit = 50,
                       offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The outcomes of the car's service reminders, oldest first, a page at a time: the file
-    shows the latest 50 (the last page) and `reminders_count`."""
+    """The outcomes of the car's service reminders, newest first, a page at a time: the file
+    shows the first 50 (the latest) and `reminders_count`."""
     return _vehicle_list(vin, "reminders", ctx, principal, limit, offset, wait_for)
 
 

@@ -37,6 +37,7 @@ from api.pii_reads import (
     work_order_customers,
 )
 from api.reads import ReadModels, Reads
+from api.reception import vehicle_file
 from api.replays import answered_by, located
 from api.routes.campaigns import reception_campaigns
 from api.schemas import (
@@ -110,6 +111,7 @@ def open_work_order(body: WorkOrderOpen, cmd: OpenCmd, ctx: Ctx) -> Any:
         cmd.envelope, store_id=body.store_id, customer=body.customer.model_dump(),
         customer_id=body.customer_id, vehicle=body.vehicle.model_dump(), mileage=body.mileage,
         complaints=body.complaints, kind=body.kind, appointment_id=body.appointment_id,
+        vehicle_file=vehicle_file(ctx, cmd.envelope.caller.stores),
     )
 
 

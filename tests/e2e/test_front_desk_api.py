@@ -210,7 +210,9 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
               wait_for=head(client))
     assert vin not in [d["vin"] for d in due["items"]]
     car_file = get(client, f"/vehicles/{vin}", advisor)
-    assert [r["km"] for r in car_file["mileage_readings"]] == [30_000, 30_010]
+    # the latest reading first, as the customer 360 lists its visits
+    assert [r["km"] for r in car_file["mileage_readings"]] == [30_010, 30_000]
+    assert [r["outcome"] for r in car_file["reminders"]] == ["declined"]
     assert car_file["owners"][0]["customer_id"] == cid
 
     # She asks to be erased: her name and phones read as erased everywhere, facts stay.

@@ -1,7 +1,7 @@
 """The vehicle file of a taxi: years of visits, odometer readings and reminder outcomes. The
 file listed every one of them; it now lists at most 50 of each, counts them all
 (`<list>_count`), and `GET /vehicles/{vin}/visits`, `/mileage-readings`, `/reminders` and
-`/prior-visits` page through all of them in the file's order."""
+`/prior-visits` page through all of them in the file's order, every list newest first."""
 
 from __future__ import annotations
 
@@ -55,17 +55,19 @@ def test_years_of_visits_readings_and_reminders_are_counted_not_all_listed(
             found["reminders_count"], found["prior_visits_count"]) == (many, many, many, 0)
     # Visits newest first: the first 50.
     assert [v["number"] for v in found["visits"]] == [f"WO-{n}" for n in range(VEHICLE_ITEMS)]
-    # Readings and reminder outcomes oldest first as before: the latest 50, the last the latest.
+    # Readings and reminder outcomes newest first too, as the customer 360's lists: the
+    # latest 50, the first the latest.
     assert [r["km"] for r in found["mileage_readings"]] == [
-        100_000 - n for n in reversed(range(VEHICLE_ITEMS))]
+        100_000 - n for n in range(VEHICLE_ITEMS)]
     assert [r["at"] for r in found["reminders"]] == [
-        now - timedelta(days=n) for n in reversed(range(VEHICLE_ITEMS))]
-    # The pages hold every row once, in the file's order.
+        now - timedelta(days=n) for n in range(VEHICLE_ITEMS)]
+    # The pages hold every row once, in the file's order: the file's are the first page.
     assert [v["number"] for v in pages["visits"]] == [f"WO-{n}" for n in range(many)]
-    assert [r["km"] for r in pages["mileage_readings"]] == [
-        100_000 - n for n in reversed(range(many))]
-    assert pages["mileage_readings"][-VEHICLE_ITEMS:] == found["mileage_readings"]
-    assert pages["reminders"][-VEHICLE_ITEMS:] == found["reminders"]
+    assert [r["km"] for r in pages["mileage_readings"]] == [100_000 - n for n in range(many)]
+    assert [r["at"] for r in pages["reminders"]] == [
+        now - timedelta(days=n) for n in range(many)]
+    assert pages["mileage_readings"][:VEHICLE_ITEMS] == found["mileage_readings"]
+    assert pages["reminders"][:VEHICLE_ITEMS] == found["reminders"]
 
 
 def test_the_vehicle_files_lists_page_over_http_within_the_stores_scope(

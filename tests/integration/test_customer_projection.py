@@ -110,8 +110,8 @@ def test_spend_and_mileage_out_come_from_settlement_and_delivery(container: Cont
         car = vehicle_detail(conn, vehicle_id(VIN), ["*"])
     assert seen is not None and seen["spend"]["total"] == "1234.50"
     assert "vip" in seen["derived_tags"] and seen["open_work_orders"] == []
-    assert car is not None and car["mileage_readings"][-1]["km"] == 61_020
-    assert car["mileage_readings"][-1]["source"] == "delivery"
+    assert car is not None and car["mileage_readings"][0]["km"] == 61_020  # newest first
+    assert car["mileage_readings"][0]["source"] == "delivery"
 
 
 def test_the_customer_file_lists_every_complaint_of_a_visit(container: Container,

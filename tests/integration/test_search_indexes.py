@@ -80,8 +80,9 @@ def test_the_part_search_finds_by_number_barcode_and_name_through_indexes(
 
 def test_the_vehicle_search_reads_an_index_for_vin_prefix_plate_and_past_plates(
         container: Container) -> None:
-    # A VIN prefix, a plate, and anything else typed at the desk: each arm has its index.
-    for q in ("LSVAU218", "沪A12345", "WVW"):
+    # A VIN prefix, a plate (with its province character or without), and anything else
+    # typed at the desk: each arm has its index.
+    for q in ("LSVAU218", "沪A12345", "WVW", "A12345"):
         clause, params = vehicle_search(q)
         with container.pool.connection() as conn, conn.transaction():
             conn.execute("SET LOCAL enable_seqscan = off")
@@ -97,6 +98,7 @@ def test_the_vehicle_search_reads_an_index_for_vin_prefix_plate_and_past_plates(
         assert not any(n["Node Type"] == "Seq Scan" for n in nodes), nodes
         assert {"vehicles_vin_prefix_idx", "vehicles_plate_idx", "vehicles_plates_idx"} <= used, \
             (q, used)
+        assert ("vehicles_plate_rest_idx" in used) == (q == "A12345"), (q, used)
 
 
 def test_wildcards_typed_into_a_search_are_matched_as_written(container: Container) -> None:

@@ -441,8 +441,17 @@ def test_bad_payments_are_refused_and_store_nothing(app: ServiceCore, wos: WorkO
     wo = visit(app, wos)
     confirmed(money, wo)
     before = events_stored(app)
-    with pytest.raises(SettlementError, match="overpayment"):
+    with pytest.raises(SettlementError, match="overpayment") as cash_over:
         money.pay(CASHIER, work_order_id=wo, method="cash", amount="900.01")
+    # cash handed over above the bill is `tendered`: the refusal says so (it said only
+    # "overpayment is refused", and the cashier typed the notes received as the amount)
+    assert str(cash_over.value) == (
+        "the customer bill has only 900.00 outstanding; overpayment is refused: take 900.00 as "
+        "the amount and the notes handed over as `tendered`, the answer gives the change")
+    with pytest.raises(SettlementError, match="overpayment") as card_over:
+        money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="900.01",
+                  provider_ref="POS-1")
+    assert "tendered" not in str(card_over.value)
     with pytest.raises(InvalidInput, match="reference") as no_ref:
         money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="100.00")
     # the field to fill in, in words a cashier reads (it was "a bank_card payment needs the

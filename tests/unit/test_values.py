@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from domain.common import InvalidInput
 from domain.money import gross, money, quantity, total, vat_included
 from domain.pii import ERASED, MemoryKeyStore, PersonalData
-from domain.vehicle_ids import normalise_plate, normalise_vin, vin_check_digit
+from domain.vehicle_ids import (
+    normalise_plate,
+    normalise_vin,
+    plate_without_province,
+    vin_check_digit,
+)
 
 VIN_ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
 CHECK_CHARACTERS = "0123456789X"
@@ -86,6 +91,17 @@ def test_plates_are_normalised(raw: str, plate: str) -> None:
 def test_non_mainland_plates_are_refused(raw: str) -> None:
     with pytest.raises(InvalidInput, match="plate"):
         normalise_plate(raw)
+
+
+@pytest.mark.parametrize(("raw", "rest"), [
+    ("A12345", "A12345"), ("a12345", "A12345"), ("A·12345", "A12345"), (" A 12345 ", "A12345"),
+    ("Ａ１２３４５", "A12345"), ("AD12345", "AD12345"), ("B1234学", "B1234学"),
+    # no rest of a plate: a whole plate, a name, a phone's digits, a VIN prefix, too short
+    ("沪A12345", None), ("WANGLI", None), ("123456", None), ("LSVAU218", None),
+    ("A1234", None), ("", None),
+])
+def test_a_plate_typed_without_its_province_is_its_rest(raw: str, rest: str | None) -> None:
+    assert plate_without_province(raw) == rest
 
 
 # -- money -------------------------------------------------------------------------------------
