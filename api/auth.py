@@ -119,6 +119,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the OEM's warranty desk) registers, imports and closes them; every role reads them
     "campaigns.manage": frozenset({"manager"}),
     "campaigns.read": ALL,
+    "campaigns.audit": frozenset({"auditor", "manager"}),
     # a part asked for and not sold (parts fill rate): at the parts counter or the desk
     "lost_sales.record": PARTS | {"advisor"},
     "lost_sales.read": PARTS | {"advisor", "analyst"},
