@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "refunds.decide": frozenset({"manager"}),
     "day_end.close": frozenset({"cashier", "manager", "finance"}),
     "finance.read": frozenset({"cashier", "manager", "finance", "auditor"}),
+    "day_end.audit": frozenset({"auditor", "manager", "finance"}),
     "reconciliation.manage": frozenset({"finance", "manager"}),
     "reconciliation.withdraw": frozenset({"manager"}),  # a line's explanation or match
     "ledger.read": frozenset({"finance", "manager", "auditor"}),

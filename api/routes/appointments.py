@@ -137,10 +137,11 @@ def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead, as_of: AsOf = 
     """The booking; `customer_name` and `customer_phones` as in the list. With `as_of` (a
     moment, or a day: its end in the store's time zone) the booking as it stood then — day,
     arrival, status, its history until then — replayed from its events; the customer's name
-    and phones are those the customer file holds now (404 before it was booked; `wait_for`
-    does not apply)."""
+    and phones are those the customer file holds now (`wait_for`: once the customers view
+    has it; 404 before it was booked)."""
     moment = requested_moment(as_of, ctx)
     if moment is not None:
+        wait_for_projection(ctx, "customers", wait_for)
         with ctx.pool.connection() as conn:
             found = found_then(appointment_as_of(ctx.app, conn, appointment_id, moment),
                                reading.principal, f"appointment {appointment_id}", moment)

@@ -24,12 +24,12 @@ from api.paging import HistoryPage, Limit, PageOf
 from api.replays import answered_by, located
 from api.schemas import EXAMPLE_VIN, REASON, Body, CommandAccepted, example
 from domain.campaign import (
-    Campaign,
     KINDS,
     MAX_BRAND,
     MAX_REMEDY_ITEMS,
     MAX_TITLE,
     MAX_VINS_PER_IMPORT,
+    Campaign,
     campaign_number_or_none,
 )
 from domain.campaigns import Campaigns
@@ -180,10 +180,11 @@ def campaign(campaign_no: CampaignNo, ctx: Ctx, principal: Reader, as_of: AsOf =
     """The campaign; with `as_of` (a moment, or a day: its end in the store's time zone) as it
     stood then, replayed from its events: its terms, closed or not, the VINs it listed by
     then (`affected`), and of those the cars a visit settled by then did it on (`done`: a mark
-    a later reversal took back is not counted) and those on file in your stores now (404
-    before it was registered; `wait_for` does not apply)."""
+    a later reversal took back is not counted) and those on file in your stores now (these
+    counts from the view: `wait_for` applies to them); 404 before it was registered."""
     moment = requested_moment(as_of, ctx)
     if moment is not None:
+        wait_for_projection(ctx, VIEW, wait_for)
         return _campaign_as_of(ctx, campaign_no, principal.stores, moment)
     wait_for_projection(ctx, VIEW, wait_for)
     return _campaign(ctx, campaign_no, principal.stores)

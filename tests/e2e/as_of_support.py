@@ -36,7 +36,8 @@ def checked_as_of(client: TestClient, url: str, headers: dict[str, str], *, firs
     current = get(client, url, headers, wait_for=head(client), **params)
     after(current)
     assert "as_of" not in current
-    replayed_now = get(client, url, headers, as_of=datetime.now(UTC).isoformat(), **params)
+    replayed_now = get(client, url, headers, as_of=datetime.now(UTC).isoformat(),
+                       wait_for=head(client), **params)
     after(replayed_now)
     assert {k: v for k, v in replayed_now.items() if k != "as_of"} == current
 

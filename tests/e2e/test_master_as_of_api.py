@@ -124,7 +124,7 @@ def test_a_campaign_as_of_a_moment_and_its_history(client: TestClient, auth: Aut
         post(client, f"{url}/vins", manager, {"vins": [new_vin(), new_vin()]})
         post(client, f"{url}/close", manager, {"reason": "the OEM closed the campaign"})
 
-    old, now = checked_as_of(
+    old, _ = checked_as_of(
         client, url, auditor, first=first, then=then, change=change,
         before=lambda d: (d["affected"], d["closed"], d["version"]) == (1, False, 2)
         or _fail(d),
