@@ -140,6 +140,7 @@ def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead, as_of: AsOf = 
     and phones are those the customer file holds now (`wait_for`: once the customers view
     has it; 404 before it was booked)."""
     moment = requested_moment(as_of, ctx)
+    found: dict[str, Any] | None
     if moment is not None:
         wait_for_projection(ctx, "customers", wait_for)
         with ctx.pool.connection() as conn:

@@ -24,7 +24,7 @@ router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
 VIEW = "finance"
 FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
 Auditor = Annotated[Principal, Depends(reader("day_end.audit"))]
-CashierId = Annotated[str, Query(min_length=1, max_length=64, description="the cashier's user id")]
+Cashier = Annotated[str, Query(min_length=1, max_length=64, description="the cashier's user id")]
 
 
 @router.get("/day-end/{business_date}")
@@ -70,12 +70,12 @@ def _as_of(ctx: Ctx, principal: Principal, business_date: date,
 
 @router.get("/day-end/{business_date}/history", response_model=HistoryPage)
 def cashier_day_history(business_date: PlainDay, ctx: Ctx, principal: Auditor,
-                        store_id: StoreQuery, cashier_id: CashierId, limit: Limit = 500,
+                        store_id: StoreQuery, cashier: Cashier, limit: Limit = 500,
                         offset: Offset = 0) -> Any:
     """Every event of one cashier's day in a store: opened, each payment taken and refund
     paid out (settlement, method, amount), the close with its totals, counted cash and the
     variance's reason; who and when."""
     day = business_date.isoformat()
-    return stream_history(ctx, CashierDay.create_id(store_id, cashier_id, day), "CashierDay",
-                          principal.stores, f"no day of cashier {cashier_id} on {day} in "
+    return stream_history(ctx, CashierDay.create_id(store_id, cashier, day), "CashierDay",
+                          principal.stores, f"no day of cashier {cashier} on {day} in "
                           f"store {store_id}", limit=limit, offset=offset).page

@@ -150,9 +150,9 @@ def technician(user_id: UserId, ctx: Ctx, principal: Reader, from_day: FromDay =
     days = shown_days(ctx, from_day, to_day)
     moment = requested_moment(as_of, ctx)
     if moment is not None:
-        found = found_then(technician_as_of(ctx.app, user_id, moment, days), principal,
-                           f"technician {user_id}", moment)
-        return {**found, "from_day": days[0], "to_day": days[1]}
+        then = found_then(technician_as_of(ctx.app, user_id, moment, days), principal,
+                          f"technician {user_id}", moment)
+        return {**then, "from_day": days[0], "to_day": days[1]}
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = list_technicians(conn, principal.stores, user_id=user_id, days=days)

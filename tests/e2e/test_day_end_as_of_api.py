@@ -26,7 +26,7 @@ def test_a_cashier_day_as_of_a_moment_before_the_close(client: TestClient, auth:
                                         "amount": "100.00", "tendered": "100.00"}, 201)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     url = f"/day-end/{today}"
-    day = {"store_id": store_id, "cashier_id": cashier_id}
+    day: dict[str, Any] = {"store_id": store_id, "cashier": cashier_id}
     history = get(client, f"{url}/history", auditor, **day)
     assert [e["event"] for e in history["items"]] == ["CashierDay.Opened", "CashierDay.MoneyIn"]
     first, then = (datetime.fromisoformat(e["actor"]["at"]) for e in history["items"])
@@ -60,4 +60,4 @@ def test_a_cashier_day_as_of_a_moment_before_the_close(client: TestClient, auth:
     stranger = auth("auditor", "aud-x", [store_id + "X"])
     assert client.get(f"{url}/history", headers=stranger, params=day).status_code == 404
     assert client.get(f"{url}/history", headers=auditor, params={
-        **day, "cashier_id": "nobody"}).status_code == 404
+        **day, "cashier": "nobody"}).status_code == 404

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from tests.e2e.as_of_support import checked_as_of, last_moment
+from tests.e2e.as_of_support import Doc, checked_as_of, last_moment
 from tests.e2e.test_campaigns_api import campaign
 from tests.e2e.test_parts_api import Auth, get, new_part, post
 from tests.integration.audit_support import new_vin
@@ -36,14 +36,16 @@ def test_a_labor_operation_as_of_a_claim_keeps_its_hours_and_warranty_rate(
             "skill": "chassis", "level": 2, "reason": "2026 labor time guide"})
         assert response.status_code == 200, response.text
 
-    old, now = checked_as_of(
-        client, url, auditor, first=first, then=first, change=change,
-        before=lambda d: (d["flat_rate_hours"], d["rates"]["warranty"], d["level"],
-                          d["version"]) == ("1.5", "180.00", 1, 1) or _fail(d),
-        after=lambda d: (d["flat_rate_hours"], d["rates"]["warranty"], d["level"],
-                         d["last_reason"]) == ("1.8", "200.00", 2,
-                                               "2026 labor time guide") or _fail(d),
-        store_id=store_id)
+    def before(d: Doc) -> None:
+        assert (d["flat_rate_hours"], d["rates"]["warranty"], d["level"], d["version"]) == (
+            "1.5", "180.00", 1, 1), d
+
+    def after(d: Doc) -> None:
+        assert (d["flat_rate_hours"], d["rates"]["warranty"], d["level"], d["last_reason"]) == (
+            "1.8", "200.00", 2, "2026 labor time guide"), d
+
+    old, now = checked_as_of(client, url, auditor, first=first, then=first, change=change,
+                             before=before, after=after, store_id=store_id)
     assert old["rates"]["customer"] == now["rates"]["customer"] == "300.00"
     assert old["last_reason"] is None
     # Another store's operation is unknown at any moment, as it is now.
@@ -64,11 +66,14 @@ def test_a_part_as_of_a_moment_has_the_list_price_and_details_then(
         post(client, f"{url}/price", clerk, {"list_price": "499.00", "reason": "OEM list 2027"})
         post(client, f"{url}/details", clerk, {"name": "front brake pads (ceramic)"})
 
-    old, now = checked_as_of(
-        client, url, auditor, first=first, then=first, change=change,
-        before=lambda d: (d["name"], d["version"]) == ("front brake pads", 1) or _fail(d),
-        after=lambda d: (d["name"], d["version"]) == ("front brake pads (ceramic)", 3)
-        or _fail(d))
+    def before(d: Doc) -> None:
+        assert (d["name"], d["version"]) == ("front brake pads", 1), d
+
+    def after(d: Doc) -> None:
+        assert (d["name"], d["version"]) == ("front brake pads (ceramic)", 3), d
+
+    old, now = checked_as_of(client, url, auditor, first=first, then=first, change=change,
+                             before=before, after=after)
     assert old["list_price"] != now["list_price"] == "499.00"
     assert old["part_number"] == number
 
@@ -93,12 +98,16 @@ def test_an_insurer_as_of_a_moment_has_its_names_and_aliases_then(
                                                  "reason": "seen on claims"})
         post(client, f"{url}/deactivation", manager, {"reason": "no longer a partner"})
 
-    old, now = checked_as_of(
-        client, url, auditor, first=first, then=first, change=change,
-        before=lambda d: (d["short_name"], d["aliases"], d["active"]) == (
-            f"平安 {code}", [f"Ping An {code}"], True) or _fail(d),
-        after=lambda d: (d["short_name"], d["aliases"], d["active"]) == (
-            f"平安财险 {code}", [f"PingAn P&C {code}"], False) or _fail(d))
+    def before(d: Doc) -> None:
+        assert (d["short_name"], d["aliases"], d["active"]) == (
+            f"平安 {code}", [f"Ping An {code}"], True), d
+
+    def after(d: Doc) -> None:
+        assert (d["short_name"], d["aliases"], d["active"]) == (
+            f"平安财险 {code}", [f"PingAn P&C {code}"], False), d
+
+    old, now = checked_as_of(client, url, auditor, first=first, then=first, change=change,
+                             before=before, after=after)
     assert old["id"] == now["id"]
     # By its id too; another kind's id is no insurer at any moment.
     assert get(client, f"/insurers/{now['id']}", auditor,
@@ -124,12 +133,15 @@ def test_a_campaign_as_of_a_moment_and_its_history(client: TestClient, auth: Aut
         post(client, f"{url}/vins", manager, {"vins": [new_vin(), new_vin()]})
         post(client, f"{url}/close", manager, {"reason": "the OEM closed the campaign"})
 
-    old, _ = checked_as_of(
-        client, url, auditor, first=first, then=then, change=change,
-        before=lambda d: (d["affected"], d["closed"], d["version"]) == (1, False, 2)
-        or _fail(d),
-        after=lambda d: (d["affected"], d["closed"], d["close_reason"]) == (
-            3, True, "the OEM closed the campaign") or _fail(d))
+    def before(d: Doc) -> None:
+        assert (d["affected"], d["closed"], d["version"]) == (1, False, 2), d
+
+    def after(d: Doc) -> None:
+        assert (d["affected"], d["closed"], d["close_reason"]) == (
+            3, True, "the OEM closed the campaign"), d
+
+    old, _ = checked_as_of(client, url, auditor, first=first, then=then, change=change,
+                           before=before, after=after)
     assert old["done"] == old["on_file"] == old["not_done_on_file"] == 0
     # The history: registered, two chunks of VINs, closed; who and why, paged.
     history = get(client, f"{url}/history", auditor, limit=2, offset=2)
@@ -138,7 +150,3 @@ def test_a_campaign_as_of_a_moment_and_its_history(client: TestClient, auth: Aut
     assert client.get(f"{url}/history", headers=auth("technician")).status_code == 403
     unknown = client.get("/campaigns/RC-NONE-0/history", headers=auditor)
     assert unknown.status_code == 404
-
-
-def _fail(doc: dict[str, object]) -> bool:
-    raise AssertionError(doc)
