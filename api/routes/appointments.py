@@ -153,7 +153,8 @@ def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead, as_of: AsOf = 
     if found is None:
         raise NotFound(f"appointment {appointment_id} not found")
     reading.masked(found, APPOINTMENT_FIELDS)
-    reading.record(_shown([found]), "appointment")
+    reading.record(_shown([found]), "appointment" if moment is None
+                   else "appointment as of a moment")
     return found
 
 

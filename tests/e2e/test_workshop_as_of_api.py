@@ -102,6 +102,10 @@ def test_an_appointment_as_of_a_moment_before_it_was_moved_and_cancelled(
     assert old["customer_id"] == customer
     named = get(client, url, auditor, as_of=first.isoformat(), wait_for=head(client))
     assert named["customer_name"] == "赵敏" and named["customer_phones"] == ["13900000004"]
+    # The auditor's read of the name is recorded, as of a moment.
+    recorded = get(client, "/audit/personal-data-reads", auditor, customer_id=customer,
+                   wait_for=head(client))["items"]
+    assert "appointment as of a moment" in {r["purpose"] for r in recorded}, recorded
     # The technician's role reads the booking without the customer's name, as of then too.
     masked = get(client, url, auth("technician", stores=[store_id]), as_of=first.isoformat(),
                  wait_for=head(client))
