@@ -125,9 +125,9 @@ def campaign_row(doc: dict[str, Any] | None, e: Campaign.Event) -> dict[str, Any
                 "close_reason": None, "affected": 0, "registered_at": e.audit.at,
                 **changed, "vins": []}
     assert doc is not None
-    if isinstance(e, Campaign.VinsListed):
-        return {**doc, **changed, "vins": [*doc["vins"], *e.vins],
-                "affected": doc["affected"] + len(e.vins)}
+    if isinstance(e, Campaign.VinsListed):  # the fold's own list: grown in place
+        doc["vins"].extend(e.vins)
+        return {**doc, **changed, "affected": doc["affected"] + len(e.vins)}
     assert isinstance(e, Campaign.Closed)
     return {**doc, **changed, "closed": True, "close_reason": e.reason}
 

@@ -78,8 +78,7 @@ def technician_row(doc: dict[str, Any] | None, e: Technician.Event) -> dict[str,
         return {"user_id": e.user_id, "name": None, "store_id": e.store_id, "on_roster": False,
                 "skills": {}, "hourly_cost": None, "shifts": {}, "attendance": {},
                 "open_clock": None}
-    assert doc is not None
-    doc = {**doc, "shifts": dict(doc["shifts"]), "attendance": dict(doc["attendance"])}
+    assert doc is not None  # the fold's own: changed in place (years of shifts, a day each)
     if isinstance(e, Technician.SkillsSet):
         doc["skills"] = plain(e.skills)
     elif isinstance(e, Technician.HourlyCostSet):
