@@ -74,7 +74,15 @@ def requested_moment(as_of: str | None, ctx: ApiContext) -> datetime | None:
 def found_then(doc: Doc | None, principal: Principal, what: str, moment: datetime) -> Doc:
     """A replayed `doc` the caller may see; 404 alike when it did not exist yet at `moment`
     and when it is in a store the token does not name."""
-    if doc is None or not principal.sees(doc["store_id"]):
+    if doc is not None and not principal.sees(doc["store_id"]):
+        doc = None
+    return existed_then(doc, what, moment)
+
+
+def existed_then(doc: Doc | None, what: str, moment: datetime) -> Doc:
+    """A replayed `doc` of the whole group (a master: no store of its own); 404 when it did
+    not exist yet at `moment`."""
+    if doc is None:
         raise NotFound(f"{what} did not exist at {moment.isoformat()}")
     return doc
 

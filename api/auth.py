@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "refunds.decide": frozenset({"manager"}),
     "day_end.close": frozenset({"cashier", "manager", "finance"}),
     "finance.read": frozenset({"cashier", "manager", "finance", "auditor"}),
+    "day_end.audit": frozenset({"auditor", "manager", "finance"}),
     "reconciliation.manage": frozenset({"finance", "manager"}),
     "reconciliation.withdraw": frozenset({"manager"}),  # a line's explanation or match
     # a bank statement's events (imported, each match, explanation and withdrawal): its readers
@@ -125,6 +126,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the OEM's warranty desk) registers, imports and closes them; every role reads them
     "campaigns.manage": frozenset({"manager"}),
     "campaigns.read": ALL,
+    "campaigns.audit": frozenset({"auditor", "manager"}),
     # a part asked for and not sold (parts fill rate): at the parts counter or the desk
     "lost_sales.record": PARTS | {"advisor"},
     "lost_sales.read": PARTS | {"advisor", "analyst"},

@@ -27,6 +27,7 @@ from api.routes import (
     campaigns,
     commands,
     customers,
+    day_end,
     dispatch,
     failed_parts,
     finance,
@@ -124,6 +125,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(settlements.router)
     app.include_router(write_offs.router)
     app.include_router(finance.router)
+    app.include_router(day_end.router)
     app.include_router(aftercare.router)
     app.include_router(analytics.router)
     app.include_router(vehicles.router)

@@ -8,7 +8,7 @@ recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import takewhile
@@ -25,6 +25,7 @@ from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
+from domain.unreadable_events import applying
 from domain.work_order import WorkOrder
 from projections.as_of_start import reached_version, trusted_starts
 from projections.base import stored_event
@@ -242,6 +243,24 @@ def events_until(app: ServiceCore, stream_id: UUID, at: datetime) -> list[Any]:
             break
         found.append(event)
     return found
+
+
+def folded_as_of(app: ServiceCore, stream_id: UUID, at: datetime, kind: type,
+                 fold: Callable[[Any, Any], Any]) -> Any | None:
+    """What `fold` (the state before an event, None before the first; the event) makes of
+    the stream's events up to `at` (`events_until`); None before its first event, or when
+    the stream is not of `kind` (the route's aggregate's `Event`: another kind's id is
+    unknown at every moment). An event `fold` cannot apply is raised as the UnreadableEvent
+    naming it."""
+    doc = None
+    for event in events_until(app, stream_id, at):
+        if not isinstance(event, kind):
+            return None
+        try:
+            doc = fold(doc, event)
+        except Exception as error:
+            raise applying(event, error) from error
+    return doc
 
 
 def aggregate_as_of(app: ServiceCore, stream_id: UUID, at: datetime) -> Any | None:

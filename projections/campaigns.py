@@ -204,6 +204,24 @@ def campaign_detail(conn: psycopg.Connection[Any], campaign_no: str,
     return {**_shown(found[0]), **counts}
 
 
+def listed_counts(conn: psycopg.Connection[Any], campaign_no: str, vins: Sequence[str],
+                  stores: Sequence[str], until: Any) -> dict[str, int]:
+    """`campaign_detail`'s counts over the VINs the campaign listed at a moment (`vins`):
+    `done` a mark of a visit settled by `until` still stands, `on_file` the car is on file in
+    the caller's stores now."""
+    scope, params = store_scope(stores, "v.store_id")
+    return rows(conn, f"""
+        SELECT count(*) FILTER (WHERE done) AS done,
+               count(*) FILTER (WHERE on_file) AS on_file,
+               count(*) FILTER (WHERE on_file AND NOT done) AS not_done_on_file
+        FROM (SELECT EXISTS (SELECT 1 FROM campaign_done d WHERE d.campaign_no = %s
+                                AND d.vin = listed.vin AND d.done_at <= %s) AS done,
+                     EXISTS (SELECT 1 FROM vehicles v WHERE v.vin = listed.vin AND {scope})
+                       AS on_file
+              FROM unnest(%s::text[]) AS listed(vin)) AS marks""",
+                [campaign_no, until, *params, list(vins)])[0]
+
+
 def not_done_on_file(conn: psycopg.Connection[Any], campaign_no: str, stores: Sequence[str], *,
                      limit: int, offset: int) -> dict[str, Any]:
     """The campaign's cars on file in the caller's stores that no settled visit did it on, by

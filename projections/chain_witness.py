@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,13 +263,14 @@ def day_end_note(store_id: str, business_date: str, cashier_id: str) -> str:
     return f"{DAY_END} {store_id} {business_date} {cashier_id}"
 
 
-def day_end_anchors(conn: psycopg.Connection[Any], stores: Sequence[str], day: date
-                    ) -> list[dict[str, Any]]:
+def day_end_anchors(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
+                    until: datetime | None = None) -> list[dict[str, Any]]:
     """The anchors the day-end closes of `day` recorded in the caller's stores (for the
-    printed report): store, cashier, `N:HEX`, when."""
+    printed report): store, cashier, `N:HEX`, when (`until`: those recorded by then)."""
     rows = conn.execute(
         f"SELECT notification_id, hash, anchored_at, note FROM {ANCHORS_TABLE} "
-        "WHERE note LIKE %s ORDER BY anchor_id", (f"{DAY_END} % {day.isoformat()} %",)
+        "WHERE note LIKE %s AND (%s::timestamptz IS NULL OR anchored_at <= %s) "
+        "ORDER BY anchor_id", (f"{DAY_END} % {day.isoformat()} %", until, until)
     ).fetchall()
     found = []
     for number, digest, at, note in rows:

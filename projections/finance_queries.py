@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -147,24 +147,31 @@ def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                        offset=offset))
 
 
-def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date) -> dict[str, Any]:
-    """Per cashier and method: taken, refunded, net; and the day-end state."""
-    where, params = _where(stores, {}, "p.store_id")
+def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
+               until: datetime | None = None,
+               replayed: Callable[[UUID], dict[str, Any] | None] | None = None
+               ) -> dict[str, Any]:
+    """Per cashier and method: taken, refunded, net; and the day-end state. With `until` (an
+    `as_of`): the payments taken and the refunds approved by then (their business time), and
+    each cashier's day as `replayed` (its stream up to then: a day opened later is left out)."""
+    where, params = _where(stores, {"until": ("p.at <= %s", until)}, "p.store_id")
     taken = _rows(conn, f"""SELECT p.store_id, p.cashier, p.method, sum(p.amount) AS taken,
         count(*) AS payments FROM payments p WHERE {where} AND p.business_date = %s
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params, day])
-    where_r, params_r = _where(stores, {}, "r.store_id")
+    where_r, params_r = _where(stores, {"until": ("r.decided_at <= %s", until)}, "r.store_id")
     refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier, p.method,
         sum(r.amount) AS refunded FROM refunds r JOIN payments p USING (payment_id)
         WHERE {where_r} AND r.status = 'approved' AND r.business_date = %s
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params_r, day])
     where_d, params_d = _where(stores, {})
-    days = _rows(conn, f"""SELECT store_id, cashier_id, status, totals, expected_cash,
+    days = _rows(conn, f"""SELECT id, store_id, cashier_id, status, totals, expected_cash,
         counted_cash, variance, reason, closed_at, closed_by FROM cashier_days
         WHERE {where_d} AND business_date = %s ORDER BY store_id, cashier_id""",
                  [*params_d, day])
+    if replayed is not None:
+        days = [then for row in days if (then := replayed(row["id"])) is not None]
     return shown({"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
-                  "cashier_days": days})
+                  "cashier_days": [{k: v for k, v in d.items() if k != "id"} for d in days]})
 
 
 def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,

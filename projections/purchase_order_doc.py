@@ -16,8 +16,7 @@ from uuid import UUID
 
 from domain.application import ServiceCore
 from domain.purchase_order import PurchaseOrder
-from domain.unreadable_events import applying
-from projections.audit import events_until
+from projections.audit import folded_as_of
 from projections.stock_batch import money_sum, over_delivery, receipt_cost
 from projections.stock_queries import with_outstanding
 from projections.work_orders import dumps
@@ -78,14 +77,7 @@ def purchase_order_as_of(app: ServiceCore, order_id: UUID,
     """The order as it stood at `at`, as the current detail shows it (each line's
     `outstanding_qty` and `over_delivered_qty` included), with `as_of`; None before it was
     drafted, or when the stream is not a purchase order."""
-    doc = None
-    for event in events_until(app, order_id, at):
-        if not isinstance(event, PurchaseOrder.Event):
-            return None
-        try:
-            doc = order_doc(doc, event)
-        except Exception as error:
-            raise applying(event, error) from error
+    doc = folded_as_of(app, order_id, at, PurchaseOrder.Event, order_doc)
     if doc is None:
         return None
     return {**with_outstanding(doc), "as_of": at.isoformat()}

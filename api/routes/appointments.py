@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.context import ApiContext
 from api.dates import PlainDay
@@ -36,6 +37,7 @@ from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
 from domain.workshop_day import WorkshopDay
 from projections.base import page_of
+from projections.workshop_as_of import appointment_as_of
 from projections.workshop_queries import availability, get_appointment, list_appointments
 
 router = APIRouter(prefix="/appointments", tags=["appointments"], route_class=JsonBodyRoute)
@@ -149,16 +151,29 @@ def appointments(ctx: Ctx, reading: PiiRead, store_id: IdFilter = None,
 
 
 @router.get("/{appointment_id}")
-def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead,
+def appointment(appointment_id: UUID, ctx: Ctx, reading: PiiRead, as_of: AsOf = None,
                 wait_for: WaitFor = None) -> Any:
-    """The booking; `customer_name` and `customer_phones` as in the list."""
-    wait_for_projection(ctx, VIEW, wait_for)
-    with ctx.pool.connection() as conn:
-        found = get_appointment(conn, appointment_id, reading.stores)
+    """The booking; `customer_name` and `customer_phones` as in the list. With `as_of` (a
+    moment, or a day: its end in the store's time zone) the booking as it stood then — day,
+    arrival, status, its history until then — replayed from its events; the customer's name
+    and phones are those the customer file holds now (`wait_for`: once the customers view
+    has it; 404 before it was booked)."""
+    moment = requested_moment(as_of, ctx)
+    found: dict[str, Any] | None
+    if moment is not None:
+        wait_for_projection(ctx, "customers", wait_for)
+        with ctx.pool.connection() as conn:
+            found = found_then(appointment_as_of(ctx.app, conn, appointment_id, moment),
+                               reading.principal, f"appointment {appointment_id}", moment)
+    else:
+        wait_for_projection(ctx, VIEW, wait_for)
+        with ctx.pool.connection() as conn:
+            found = get_appointment(conn, appointment_id, reading.stores)
     if found is None:
         raise NotFound(f"appointment {appointment_id} not found")
     reading.masked(found, APPOINTMENT_FIELDS)
-    reading.record(_shown([found]), "appointment")
+    reading.record(_shown([found]), "appointment" if moment is None
+                   else "appointment as of a moment")
     return found
 
 

@@ -13,12 +13,14 @@ from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
+from api.as_of import AsOf, existed_then, requested_moment
 from api.auth import Principal
 from api.dates import PlainDay
 from api.deps import Command, Ctx, Offset, Vin, WaitFor, command, reader, wait_for_projection
+from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
-from api.paging import PageOf
+from api.paging import HistoryPage, Limit, PageOf
 from api.replays import answered_by, located
 from api.schemas import EXAMPLE_VIN, REASON, Body, CommandAccepted, example
 from domain.campaign import (
@@ -27,6 +29,7 @@ from domain.campaign import (
     MAX_REMEDY_ITEMS,
     MAX_TITLE,
     MAX_VINS_PER_IMPORT,
+    Campaign,
     campaign_number_or_none,
 )
 from domain.campaigns import Campaigns
@@ -36,15 +39,18 @@ from domain.work_order import WorkOrder
 from projections.campaigns import (
     campaign_detail,
     done_campaigns,
+    listed_counts,
     not_done_on_file,
     on_file,
     open_campaigns,
 )
+from projections.master_as_of import campaign_as_of
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], route_class=JsonBodyRoute)
 vehicle_router = APIRouter(prefix="/vehicles", tags=["campaigns"], route_class=JsonBodyRoute)
 VIEW = "campaigns"
 Reader = Annotated[Principal, Depends(reader("campaigns.read"))]
+Auditor = Annotated[Principal, Depends(reader("campaigns.audit"))]
 ManageCmd = Annotated[Command, Depends(command("campaigns.manage"))]
 CampaignNo = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$",
                                  description="the campaign number (kept upper case)")]
@@ -109,6 +115,8 @@ class CampaignOut(CampaignShown):
     updated_at: datetime
     updated_by: str
     version: int
+    as_of: datetime | None = Field(default=None, description=(
+        "with `?as_of=`: the moment the campaign was replayed to (absent otherwise)"))
 
 
 class CampaignDone(CampaignShown):
@@ -166,11 +174,43 @@ def _campaign(ctx: Any, campaign_no: str, stores: tuple[str, ...]) -> dict[str, 
     return found
 
 
-@router.get("/{campaign_no}", response_model=CampaignOut)
-def campaign(campaign_no: CampaignNo, ctx: Ctx, principal: Reader,
+@router.get("/{campaign_no}", response_model=CampaignOut, response_model_exclude_unset=True)
+def campaign(campaign_no: CampaignNo, ctx: Ctx, principal: Reader, as_of: AsOf = None,
              wait_for: WaitFor = None) -> Any:
+    """The campaign; with `as_of` (a moment, or a day: its end in the store's time zone) as it
+    stood then, replayed from its events: its terms, closed or not, the VINs it listed by
+    then (`affected`), and of those the cars a visit settled by then did it on (`done`: a mark
+    a later reversal took back is not counted) and those on file in your stores now (these
+    counts from the view: `wait_for` applies to them); 404 before it was registered."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        wait_for_projection(ctx, VIEW, wait_for)
+        return _campaign_as_of(ctx, campaign_no, principal.stores, moment)
     wait_for_projection(ctx, VIEW, wait_for)
     return _campaign(ctx, campaign_no, principal.stores)
+
+
+def _campaign_as_of(ctx: Any, campaign_no: str, stores: tuple[str, ...],
+                    moment: datetime) -> dict[str, Any]:
+    number = campaign_number_or_none(campaign_no)
+    doc = existed_then(None if number is None else campaign_as_of(ctx.app, number, moment),
+                       f"campaign {campaign_no}", moment)
+    vins = doc.pop("vins")
+    with ctx.pool.connection() as conn:
+        return {**doc, **listed_counts(conn, doc["campaign_no"], vins, stores, moment)}
+
+
+@router.get("/{campaign_no}/history", response_model=HistoryPage)
+def campaign_history(campaign_no: CampaignNo, ctx: Ctx, principal: Auditor,
+                     limit: Limit = 500, offset: Offset = 0) -> Any:
+    """Every event of the campaign: its registration, the VINs listed chunk by chunk, its
+    closing with the reason; who, when and why (the history of no other stream)."""
+    refusal = f"campaign {campaign_no} is not in the master"
+    number = campaign_number_or_none(campaign_no)
+    if number is None:
+        raise NotFound(refusal)
+    return stream_history(ctx, Campaign.create_id(number), "Campaign", None, refusal,
+                          limit=limit, offset=offset).page
 
 
 @router.get("/{campaign_no}/not-done", response_model=AffectedPage)

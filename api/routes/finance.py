@@ -89,18 +89,6 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
     return ctx.settlements.close_day(cmd.envelope, **body.model_dump())
 
 
-@router.get("/day-end/{business_date}")
-def daily_cash(business_date: PlainDay, ctx: Ctx, principal: FinanceReader,
-               wait_for: WaitFor = None) -> Any:
-    """The daily cash report: taken and refunded per cashier and method, each day-end, and
-    the chain anchor each close recorded (`chain_anchors`, to keep on the printed report)."""
-    wait_for_projection(ctx, VIEW, wait_for)
-    with ctx.pool.connection() as conn:
-        report = finance_queries.daily_cash(conn, principal.stores, business_date)
-        anchors = chain_witness.day_end_anchors(conn, principal.stores, business_date)
-    return {**report, "chain_anchors": anchors}
-
-
 @router.get("/payments", response_model=Page)
 def payments(ctx: Ctx, principal: FinanceReader, date_from: PlainDay | None = None,
              date_to: PlainDay | None = None, method: Method | None = None,

@@ -11,6 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
+from api.as_of import AsOf, existed_then, requested_moment
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -22,6 +23,7 @@ from domain.common import NotFound
 from domain.insurer_master import MAX_ALIASES, MAX_NAME, insurer_named
 from domain.insurers import Insurers
 from projections.insurers import get_insurer, list_insurers
+from projections.master_as_of import insurer_as_of
 
 router = APIRouter(prefix="/insurers", tags=["insurers"], route_class=JsonBodyRoute)
 VIEW = "finance"
@@ -72,6 +74,8 @@ class InsurerOut(BaseModel):
     registered_at: datetime
     updated_at: datetime
     version: int
+    as_of: datetime | None = Field(default=None, description=(
+        "with `?as_of=`: the moment the insurer was replayed to (absent otherwise)"))
 
 
 class InsurerPage(PageOf[InsurerOut]):
@@ -123,10 +127,19 @@ def find_insurers(ctx: Ctx, q: str | None = Query(default=None, max_length=MAX_N
         return list_insurers(conn, q=q, active=active, limit=limit, offset=offset)
 
 
-@router.get("/{insurer}", dependencies=[Reader], response_model=InsurerOut)
-def insurer_detail(insurer: InsurerRef, ctx: Ctx, wait_for: WaitFor = None) -> Any:
-    wait_for_projection(ctx, VIEW, wait_for)
+@router.get("/{insurer}", dependencies=[Reader], response_model=InsurerOut,
+            response_model_exclude_unset=True)
+def insurer_detail(insurer: InsurerRef, ctx: Ctx, as_of: AsOf = None,
+                   wait_for: WaitFor = None) -> Any:
+    """The insurer; with `as_of` (a moment, or a day: its end in the store's time zone) its
+    names, aliases and whether it was active then, replayed from its events (404 before it was
+    registered; `wait_for` does not apply)."""
+    moment = requested_moment(as_of, ctx)
     insurer_id = insurer_named(insurer)
+    if moment is not None:
+        return existed_then(None if insurer_id is None else insurer_as_of(
+            ctx.app, insurer_id, moment), f"insurer {insurer}", moment)
+    wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = None if insurer_id is None else get_insurer(conn, insurer_id)
     if found is None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.booleans import Boolean
 from api.deps import (
@@ -34,6 +35,7 @@ from domain.common import NotFound
 from domain.labor_operation import MAX_DESCRIPTION, LaborOperation, op_code_or_none
 from domain.labor_operations import LaborOperations
 from projections.labor_operations import get_operation, list_operations
+from projections.master_as_of import labor_operation_as_of
 
 router = APIRouter(prefix="/labor-operations", tags=["labor operations"],
                    route_class=JsonBodyRoute)
@@ -109,6 +111,8 @@ class LaborOperationOut(BaseModel):
     updated_by: str
     last_reason: str | None = Field(description="why it last changed")
     version: int
+    as_of: datetime | None = Field(default=None, description=(
+        "with `?as_of=`: the moment the operation was replayed to (absent otherwise)"))
 
 
 class LaborOperationPage(PageOf[LaborOperationOut]):
@@ -160,9 +164,19 @@ def find_operations(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
                                limit=limit, offset=offset)
 
 
-@router.get("/{op_code}", response_model=LaborOperationOut)
+@router.get("/{op_code}", response_model=LaborOperationOut, response_model_exclude_unset=True)
 def operation_detail(op_code: OpCode, ctx: Ctx, principal: Reader, store_id: StoreQuery,
-                     wait_for: WaitFor = None) -> Any:
+                     as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
+    """The store's operation; with `as_of` (a moment, or a day: its end in the store's time
+    zone) as it stood then — flat-rate hours, rates, skill, active — replayed from its events
+    (404 before it was registered; `wait_for` does not apply)."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        code = op_code_or_none(op_code)
+        doc = None if code is None else labor_operation_as_of(
+            ctx.app, LaborOperation.create_id(store_id, code), moment)
+        return found_then(doc, principal, f"labor operation {op_code} of store {store_id}",
+                          moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_operation(conn, principal.stores, store_id, op_code)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, existed_then, requested_moment
 from api.deps import Command, Ctx, Offset, PartNumber, WaitFor, command, reader, wait_for_projection
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -16,6 +17,7 @@ from api.schemas import CommandAccepted
 from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
 from domain.common import NotFound
 from domain.part import Part, normalise_part_number
+from projections.master_as_of import part_as_of
 from projections.stock_queries import get_part, search_parts
 
 router = APIRouter(prefix="/parts", tags=["parts"], route_class=JsonBodyRoute)
@@ -56,7 +58,15 @@ def find_parts(ctx: Ctx, q: str | None = Query(default=None, max_length=100,
 
 
 @router.get("/{part_number}", dependencies=[Reader])
-def part_detail(part_number: PartNumber, ctx: Ctx, wait_for: WaitFor = None) -> Any:
+def part_detail(part_number: PartNumber, ctx: Ctx, as_of: AsOf = None,
+                wait_for: WaitFor = None) -> Any:
+    """The master record; with `as_of` (a moment, or a day: its end in the store's time zone)
+    its details and list price as they stood then, replayed from its events, with `as_of` (404
+    before it was registered; `wait_for` does not apply)."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        return existed_then(part_as_of(ctx.app, normalise_part_number(part_number), moment),
+                            f"part {part_number}", moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_part(conn, normalise_part_number(part_number))

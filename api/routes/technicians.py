@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.dates import PlainDay
 from api.deps import (
@@ -33,6 +34,7 @@ from domain.common import InvalidInput, NotFound
 from domain.days import FIRST_DAY, LAST_DAY
 from domain.roster import Roster
 from domain.technician import Technician
+from projections.workshop_as_of import technician_as_of
 from projections.workshop_queries import kpi_page, list_technicians, technicians_page
 
 router = APIRouter(prefix="/technicians", tags=["technicians"], route_class=JsonBodyRoute)
@@ -144,9 +146,17 @@ def technician_kpis(ctx: Ctx, principal: Annotated[Principal, Depends(reader("te
 
 @router.get("/{user_id}")
 def technician(user_id: UserId, ctx: Ctx, principal: Reader, from_day: FromDay = None,
-               to_day: ToDay = None, wait_for: WaitFor = None) -> Any:
-    """The profile, and the shifts and attendance from `from_day` to `to_day`."""
+               to_day: ToDay = None, as_of: AsOf = None, wait_for: WaitFor = None) -> Any:
+    """The profile, and the shifts and attendance from `from_day` to `to_day`; with `as_of`
+    (a moment, or a day: its end in the store's time zone) as they stood then — skills and
+    levels, hourly cost, on the roster or not, the shifts and attendance recorded by then —
+    replayed from the technician's events (404 before them; `wait_for` does not apply)."""
     days = shown_days(ctx, from_day, to_day)
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        then = found_then(technician_as_of(ctx.app, user_id, moment, days), principal,
+                          f"technician {user_id}", moment)
+        return {**then, "from_day": days[0], "to_day": days[1]}
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = list_technicians(conn, principal.stores, user_id=user_id, days=days)

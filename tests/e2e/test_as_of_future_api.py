@@ -14,9 +14,10 @@ from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import Auth, get
 
 
-def future(client: TestClient, url: str, headers: dict[str, str], as_of: str) -> dict[str, Any]:
+def future(client: TestClient, url: str, headers: dict[str, str], as_of: str,
+           **params: Any) -> dict[str, Any]:
     before = datetime.now(UTC)
-    response = client.get(url, headers=headers, params={"as_of": as_of})
+    response = client.get(url, headers=headers, params={"as_of": as_of, **params})
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()

@@ -47,11 +47,12 @@ KIND = {"work_order_id": "WorkOrder", "customer_id": "Customer", "settlement_id"
         "failed_part_id": "FailedPart", "booking_id": "OnlineBooking",
         "lost_sale_id": "LostSale", "grievance_id": "Grievance"}
 # Records of the whole group, not of a store: the part master, the insurer master, the OEM's
-# campaigns (the cars of one not done: those on the token's stores' files), the KPI
-# catalogue, the progress page and the online booking's link (its token is the key), a
+# campaigns and their histories (the cars of one not done: those on the token's stores'
+# files), the KPI catalogue, the progress page and the online booking's link (its token is the key), a
 # command's outcome, the day-end close of the token's own stores.
 GROUP = {"/parts/{part_number}", "/parts/{part_number}/history", "/insurers/{insurer}",
          "/campaigns/{campaign_no}", "/campaigns/{campaign_no}/not-done",
+         "/campaigns/{campaign_no}/history",
          "/insurers/{insurer}/history", "/analytics/kpis/{name}", "/progress/{token}",
          "/progress/{token}.json", "/commands/{command_id}", "/day-end/{business_date}",
          "/booking/{booking_token}"}
@@ -77,7 +78,10 @@ ROWS = {"refund_id", "write_off_id"}
 STORE_BOUND = {"vin", "store_id", "user_id", "op_code"}
 # Reads that name their store in the query beside the path (a labor operation is a store's op
 # code): sent with the dataset's store, by its own token and by another store's.
-STORE_QUERY = {"/labor-operations/{op_code}", "/labor-operations/{op_code}/history"}
+STORE_QUERY = {"/labor-operations/{op_code}", "/labor-operations/{op_code}/history",
+               "/day-end/{business_date}/history"}
+# A cashier's day is named by its store, its cashier and its date: the dataset's cashier.
+CASHIER_QUERY = {"/day-end/{business_date}/history"}
 BODIES = {"/appointments/{appointment_id}/reschedule": {
     "day": datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()}}
 # The customer's pages are public and count unknown links per address: past a few, 429.
@@ -125,6 +129,8 @@ def url(route: APIRoute, values: dict[str, str]) -> str:
 
 def as_of_variants(route: APIRoute, dataset: Dataset) -> Iterator[dict[str, str]]:
     store = {"store_id": dataset.store_id} if route.path in STORE_QUERY else {}
+    if route.path in CASHIER_QUERY:
+        store["cashier"] = f"cash-{dataset.store_id}"
     yield store
     if any(q.name == "as_of" for q in route.dependant.query_params):
         yield {**store, "as_of": dataset.values["business_date"]}
