@@ -5,8 +5,9 @@ visit per row (README, "Importing service history"), through the same command as
 Each row is its own save: a row that is refused stores nothing and is reported with its row
 number (the header is row 1), the field and the reason; a row whose `source_ref` the store
 has already imported is skipped. The report (JSON, on stdout) lists what was imported,
-skipped and refused; the exit code is 1 when any row was refused, so a file is never half
-applied without saying so.
+skipped and refused, and the run's correlation id, which every row's events and the run's
+log lines carry (`GET /audit/events?correlation_id=` lists what a run stored); the exit code
+is 1 when any row was refused, so a file is never half applied without saying so.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
+from servicecore.logs import system_run
 from servicecore.settings import Settings
 
+log = logging.getLogger(__name__)
 COLUMNS = ("vin", "store_id", "source_ref", "date_in", "date_out", "mileage_in", "kind",
            "pay_type", "complaints", "work", "parts", "labor_total", "parts_total", "total")
 REQUIRED = ("vin", "store_id", "source_ref", "date_in", "mileage_in")
@@ -123,28 +126,32 @@ def import_file(vehicles: Any, path: Path, user: str) -> dict[str, Any]:
     from domain.application import Request
     from domain.common import Caller, DomainError
 
-    report: dict[str, Any] = {"file": str(path), "rows": 0, "imported": [], "skipped": [],
-                              "refused": []}
-    for n, row in rows_of(path):
-        report["rows"] += 1
-        ref = (row.get("source_ref") or "").strip()
-        try:
-            vin, store, record = record_of(row)
-            caller = Caller(user, "manager", ("*",), datetime.now(UTC), str(uuid4()))
-            body = vehicles.import_prior_visit(Request(caller), vin, store_id=store,
-                                               record=record).body
-        except RowError as exc:
-            report["refused"].append({"row": n, "source_ref": ref, "field": exc.field,
-                                      "detail": exc.detail})
-            continue
-        except DomainError as exc:
-            report["refused"].append({"row": n, "source_ref": ref,
-                                      "field": exc.extra.get("field") or (
-                                          "vin" if "vin" in exc.extra else None),
-                                      "detail": exc.detail})
-            continue
-        done = {"row": n, "source_ref": body["source_ref"], "vin": body["vin"]}
-        report["skipped" if body["already_imported"] else "imported"].append(done)
+    with system_run(user, role="manager") as run:  # one correlation id for every row's save
+        report: dict[str, Any] = {"file": str(path), "correlation_id": run.correlation_id,
+                                  "rows": 0, "imported": [], "skipped": [], "refused": []}
+        for n, row in rows_of(path):
+            report["rows"] += 1
+            ref = (row.get("source_ref") or "").strip()
+            try:
+                vin, store, record = record_of(row)
+                caller = Caller(user, "manager", ("*",), datetime.now(UTC), run.correlation_id)
+                body = vehicles.import_prior_visit(Request(caller), vin, store_id=store,
+                                                   record=record).body
+            except RowError as exc:
+                report["refused"].append({"row": n, "source_ref": ref, "field": exc.field,
+                                          "detail": exc.detail})
+                continue
+            except DomainError as exc:
+                report["refused"].append({"row": n, "source_ref": ref,
+                                          "field": exc.extra.get("field") or (
+                                              "vin" if "vin" in exc.extra else None),
+                                          "detail": exc.detail})
+                continue
+            done = {"row": n, "source_ref": body["source_ref"], "vin": body["vin"]}
+            report["skipped" if body["already_imported"] else "imported"].append(done)
+        log.info("import-history %s: %d rows, %d imported, %d skipped, %d refused", path,
+                 report["rows"], len(report["imported"]), len(report["skipped"]),
+                 len(report["refused"]))
     return report
 
 

@@ -186,6 +186,10 @@ def test_the_command_line_imports_a_file_reports_bad_rows_by_number_and_skips_re
         (3, "date_in"), (5, "vin"), (6, "parts[0].qty")]
     # Two cars registered, two visits imported, two references taken: nothing of the bad rows.
     assert event_count(container) - before == 6
+    # the run's correlation id leads an auditor to all it stored
+    stored = get(client, "/audit/events", auth("auditor", "aud-history", [store_id]),
+                 wait_for=head(client), correlation_id=report["correlation_id"])
+    assert stored["total"] == 6
     car_file = vehicle_file(client, car, advisor)
     assert [v["source_ref"] for v in car_file["prior_visits"]] == ["R-1"]
     [kept] = car_file["prior_visits"]
