@@ -51,7 +51,7 @@ def test_a_publication_that_cannot_grow_its_file_fails_and_the_next_one_is_whole
         with no_growth(limit), pytest.raises(Exception):  # noqa: B017 (whatever DuckDB says)
             loader.publish(force=True)
         # readers keep the snapshot published last
-        with snapshot(loader.path) as (conn, info):
+        with snapshot(loader.path) as (conn, _info):
             assert work_orders(conn, store) == 2
         # the loader goes on, and the next publication is whole
         loader.reopen_if_invalidated()
