@@ -106,3 +106,21 @@ def test_worker_projections_killed_mid_catch_up_goes_on_to_the_rows_a_rebuild_gi
     [view] = [v for v in system.views if v.name == "work_orders"]
     checked = verify_view(system.app, system.pool, view)
     assert checked.position >= head and checked.ok, checked
+
+
+def test_worker_analytics_whose_duckdb_file_cannot_be_opened_exits_saying_so(
+        system: Container, broker: Broker, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    env = worker_env(system, broker, tmp_path, port, "k.")
+    (tmp_path / "analytics" / "servicecore.duckdb").mkdir(parents=True)  # a folder stands there
+    log = tmp_path / "analytics.log"
+    worker = start_worker("analytics", env, log)
+    try:
+        assert worker.wait(timeout=120) == 1  # not a worker serving /health with no loader
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    [failed] = [json.loads(line) for line in log.read_text().splitlines()
+                if '"level":"ERROR"' in line]
+    assert failed["message"] == "servicecore worker failed"
+    assert "servicecore.duckdb" in failed["exc"]
