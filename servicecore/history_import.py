@@ -16,10 +16,10 @@ import argparse
 import csv
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from servicecore.logs import system_run
 from servicecore.settings import Settings
@@ -82,11 +82,15 @@ def record_of(row: dict[str, str | None]) -> tuple[str, str, dict[str, Any]]:
     return cells["vin"], cells["store_id"], record
 
 
-def _bounded_lines(lines: Iterable[str]) -> Iterator[str]:
+def _bounded_lines(f: IO[str]) -> Iterator[str]:
     """The file's lines, refusing one longer than `MAX_LINE` before the CSV reader splits it
     (a line of a million commas is a million cells), by its line number (its row number
-    unless a quoted field before it spans lines)."""
-    for n, line in enumerate(lines, start=1):
+    unless a quoted field before it spans lines). Each line is read at most `MAX_LINE` + 1
+    characters at a time, so a file of gigabytes with no line break is refused having read
+    one line's worth, not read whole into memory first."""
+    n = 0
+    while line := f.readline(MAX_LINE + 1):
+        n += 1
         if len(line) > MAX_LINE:
             raise RowError("", f"line {n} is longer than {MAX_LINE:,} characters")
         yield line

@@ -249,3 +249,24 @@ def test_the_command_line_reads_a_big_file_through_before_importing_without_hold
     finally:
         tracemalloc.stop()
     assert peak < 5_000_000  # a few rows at a time, not the 30 MB file
+
+
+def test_a_file_of_one_endless_line_is_refused_having_read_one_lines_worth(
+        tmp_path: Path) -> None:
+    import tracemalloc
+
+    from servicecore.history_import import MAX_LINE, RowError, check_file
+
+    path = tmp_path / "history.csv"
+    with path.open("w", encoding="utf-8") as f:  # 30 MB and no line break (a mangled export)
+        f.write("vin,store_id,source_ref,date_in,mileage_in\n")
+        for _ in range(30):
+            f.write("x" * 1_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RowError, match="line 2 is longer than"):
+            check_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MAX_LINE  # one line's worth, not the 30 MB
