@@ -170,11 +170,12 @@ def append_logged(path: Path | None, recorded: dict[str, Any], *, once: bool = F
 
 def _catch_up(conn: psycopg.Connection[Any], path: Path, before: int) -> None:
     """Write the anchors recorded before anchor `before` that the file lacks. A file that
-    cannot be read is logged (`audit verify` names its line) and left to the append."""
+    cannot be read (`audit verify` names its line), or a database that cannot be asked, is
+    logged and the anchor of the moment is appended all the same."""
     try:
         earlier = [r for r in lacking(conn, path) if r["anchor_id"] < before]
-    except ValueError as exc:
-        log.error("the witness file %s cannot be read to find the anchors it lacks (%s)",
+    except (ValueError, psycopg.Error) as exc:  # the database gone since: the next anchor
+        log.error("the witness file %s: the anchors it lacks cannot be looked for (%s)",
                   path, exc)
         return
     for recorded in earlier:

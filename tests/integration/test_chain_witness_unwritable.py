@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from projections import chain_witness
@@ -158,3 +159,19 @@ def test_the_timer_writes_a_manual_anchor_whose_write_failed_before_its_own(
     assert taken is not None
     assert _lines(path)[3:] == [lost["anchor"], taken["anchor"]]
     assert chain_witness.read_checked(path).broken is None
+
+
+def test_an_anchor_is_written_even_when_the_anchors_its_file_lacks_cannot_be_looked_for(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "witness" / "chain-anchors.jsonl"
+
+    def gone(*args: object) -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    with container.pool.connection() as conn:
+        open_order(container.work_orders, "SW5")
+        first = chain_witness.witness(conn, path, "first", by="aud-1")
+        monkeypatch.setattr(chain_witness, "lacking", gone)
+        open_order(container.work_orders, "SW5")
+        second = chain_witness.witness(conn, path, "second", by="aud-1")
+    assert _lines(path) == [first["anchor"], second["anchor"]]
