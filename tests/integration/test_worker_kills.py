@@ -4,7 +4,10 @@ same tables a load from event 0 gives (nothing skipped, nothing applied twice).
 
 The analytics loader is killed as its first batch is being loaded (its one DuckDB transaction
 left uncommitted); the projections once their position has moved but is short of the head
-(inside or between batches: either way the outcome must be the same).
+(inside or between batches: either way the outcome must be the same); the relay once it has
+handed messages to its producer (some acknowledged, some in flight: every event reaches its
+topic, repeats skipped by stream version). A worker whose DuckDB file cannot be opened exits
+saying so instead of serving /health without its loader.
 """
 
 from __future__ import annotations
@@ -12,18 +15,23 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 
 from analytics.verify import files_to_verify, verify_files
+from domain.integration_events import TOPICS
 from servicecore.container import Container
-from tests.integration.kafka_support import Broker, free_port, wait_until
+from tests.integration.kafka_support import Applied, Broker, TopicReader, free_port, wait_until
 from tests.integration.test_relay import (  # noqa: F401 (fixtures)
     broker,
+    has_all,
     metrics_now,
     open_orders,
+    published,
     relay_db,
     sample,
     start_worker,
+    stored_position,
     system,
     worker_env,
 )
@@ -124,3 +132,37 @@ def test_worker_analytics_whose_duckdb_file_cannot_be_opened_exits_saying_so(
                 if '"level":"ERROR"' in line]
     assert failed["message"] == "servicecore worker failed"
     assert "servicecore.duckdb" in failed["exc"]
+
+
+def test_worker_relay_killed_mid_backlog_resends_from_its_position_and_loses_nothing(
+        system: Container, broker: Broker, tmp_path: Path) -> None:  # noqa: F811
+    prefix = f"k{uuid.uuid4().hex[:6]}."
+    port = free_port()
+    env = worker_env(system, broker, tmp_path, port, prefix)
+    log = tmp_path / "relay.log"
+    open_orders(system, "KW3", 300)
+    head = system.app.recorder.max_notification_id() or 0
+    worker = start_worker("relay", env, log)
+    try:
+        # killed once it has handed messages to its producer (acknowledged or not yet)
+        wait_until(lambda: (sample(metrics_now(port), "servicecore_relay_sent_total") or 0) > 0,
+                   120, "the relay's first sends")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        worker = start_worker("relay", env, log)
+        wait_until(lambda: stored_position(system) >= head, 180, "the restarted relay")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # every event on its topic, in stream order; repeats are skipped by stream version
+    expected = published(system, head)
+    reader = TopicReader(broker.bootstrap, [prefix + t for t in TOPICS])
+    applied = Applied()
+    try:
+        wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1], 90,
+                   "every event across the kill")
+    finally:
+        reader.close()
+    assert applied.keys_ok
