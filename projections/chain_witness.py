@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 
-from projections.hash_chain import ANCHORS_TABLE, Anchor, anchor, anchor_once
+from projections.hash_chain import ANCHORS_TABLE, Anchor, anchor, anchor_once, anchor_row
 
 log = logging.getLogger(__name__)
 WITNESSED = ("anchor", "notification_id", "hash", "anchored_at", "anchored_by", "note")
@@ -124,25 +124,75 @@ def _holds(fd: int, anchor_text: str) -> bool:
     return False
 
 
-def append_logged(path: Path | None, recorded: dict[str, Any], *, once: bool = False) -> None:
+# The anchors recorded for heads from a witness file's first line on, in the order recorded.
+SINCE = f"""
+    SELECT anchor_id, notification_id, hash, anchored_at, anchored_by, note FROM {ANCHORS_TABLE}
+    WHERE notification_id >= %s ORDER BY anchor_id"""
+
+
+def lacking(conn: psycopg.Connection[Any], path: Path) -> list[dict[str, Any]]:
+    """The anchors recorded in the database (by anyone: a day-end close, `audit anchor`,
+    `POST /audit/chain/anchors`, the timer) for heads from the file's first line on that no
+    line of the file holds, in the order they were recorded (one per `N:HEX`): those whose
+    write failed, or whose process ended before it. None where there is no file or it has no
+    line yet (history is not witnessed after the fact). A file that cannot be read raises
+    (OSError; ValueError naming a line that is no anchor)."""
+    if not path.is_file():
+        return []
+    held = {f"{a.notification_id}:{a.hash}" for a in read(path)}
+    if not held:
+        return []
+    first = min(int(text.partition(":")[0]) for text in held)
+    found = []
+    for row in conn.execute(SINCE, (first,)).fetchall():
+        recorded = anchor_row(row)
+        if recorded["anchor"] not in held:
+            held.add(recorded["anchor"])
+            found.append(recorded)
+    return found
+
+
+def append_logged(path: Path | None, recorded: dict[str, Any], *, once: bool = False,
+                  conn: psycopg.Connection[Any] | None = None) -> None:
     """`append`, where there is a path and an anchor; a file that cannot be written is
-    logged as an error (the anchor stays recorded in the database)."""
+    logged as an error (the anchor stays recorded in the database). With `conn`, the anchors
+    recorded before this one that the file lacks (`lacking`) are written first, in order."""
     if path is None or "anchor_id" not in recorded:
         return
     try:
+        if conn is not None:
+            _catch_up(conn, path, recorded["anchor_id"])
         append(path, recorded, once=once)
     except OSError:
         log.exception("the chain anchor %s could not be written to the witness file %s",
                       recorded["anchor"], path)
 
 
+def _catch_up(conn: psycopg.Connection[Any], path: Path, before: int) -> None:
+    """Write the anchors recorded before anchor `before` that the file lacks. A file that
+    cannot be read (`audit verify` names its line), or a database that cannot be asked, is
+    logged and the anchor of the moment is appended all the same."""
+    try:
+        earlier = [r for r in lacking(conn, path) if r["anchor_id"] < before]
+    except (ValueError, psycopg.Error) as exc:  # the database gone since: the next anchor
+        log.error("the witness file %s: the anchors it lacks cannot be looked for (%s)",
+                  path, exc)
+        return
+    for recorded in earlier:
+        append(path, recorded, once=True)
+    if earlier:
+        log.warning("%d chain anchor(s) the witness file %s lacked are written to it now: %s",
+                    len(earlier), path, ", ".join(r["anchor"] for r in earlier))
+
+
 def witness(conn: psycopg.Connection[Any], path: Path | None, note: str = "",
             by: str | None = None) -> dict[str, Any]:
     """Record the chain head in the database and append it to the witness file (`path`;
-    None: the database only). An empty log records nothing. A file that cannot be written
-    is logged as an error: the anchor stays recorded in the database."""
+    None: the database only), after any anchor recorded before it that the file lacks (its
+    write failed). An empty log records nothing. A file that cannot be written is logged as
+    an error: the anchor stays recorded in the database, and the next anchor writes it."""
     recorded = anchor(conn, note, by)
-    append_logged(path, recorded)
+    append_logged(path, recorded, conn=conn)
     return recorded
 
 
@@ -153,7 +203,7 @@ def witness_once(conn: psycopg.Connection[Any], path: Path | None, note: str,
     recorded again; it is written to the file only if the file does not hold it (the write
     when it was recorded failed, or the process ended between its commit and the write)."""
     recorded, new = anchor_once(conn, note, by, since)
-    append_logged(path, recorded, once=not new)
+    append_logged(path, recorded, once=not new, conn=conn)
     return recorded
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,17 +28,7 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 0
     if args.action == "export":
-        from analytics.reader import snapshot
-        from analytics.schema import TABLES
-
-        args.dir.mkdir(parents=True, exist_ok=True)
-        with snapshot(settings.analytics_path) as (conn, info):
-            for table in TABLES:
-                target = args.dir / f"{table.name}.parquet"
-                conn.execute(f"COPY {table.name} TO '{target}' (FORMAT parquet)")
-                print(target)
-        print(f"-- snapshot at event {info['position']}", file=sys.stderr)
-        return 0
+        return _export(args.dir, settings)
     from analytics.loader import AnalyticsLoader
     from analytics.rebuild import rebuild
     from servicecore.container import build
@@ -60,6 +51,38 @@ def _analytics(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({"analytics": str(settings.analytics_path), **figures}))
     finally:
         container.close()
+    return 0
+
+
+def _export(folder: Path, settings: Settings) -> int:
+    """Every table of the snapshot as Parquet in `folder`, all of one snapshot: each written
+    beside its name first, and put in place only once every table is written, then
+    `export.json` (the snapshot's position, the tables). An export that fails midway (a full
+    disk) drops what it began: the folder keeps the previous export whole."""
+    from analytics.reader import snapshot
+    from analytics.schema import TABLES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, Path]] = []
+    try:
+        with snapshot(settings.analytics_path) as (conn, info):
+            for table in TABLES:
+                target = folder / f"{table.name}.parquet"
+                written.append((folder / f".{table.name}.parquet.tmp", target))
+                conn.execute(f"COPY {table.name} TO '{written[-1][0]}' (FORMAT parquet)")
+    except BaseException:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in written:
+        os.replace(tmp, target)
+        print(target)
+    manifest = folder / ".export.json.tmp"
+    manifest.write_text(json.dumps({"position": info["position"],
+                                    "published_at": info["published_at"],
+                                    "tables": [target.name for _, target in written]}))
+    os.replace(manifest, folder / "export.json")
+    print(f"-- snapshot at event {info['position']}", file=sys.stderr)
     return 0
 
 

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain.common import IllegalTransition
+from servicecore.logs import system_run
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,25 +47,27 @@ CLOSED = """SELECT id FROM online_bookings WHERE shredded_at IS NULL AND (
 def retention(bookings: Any, pool: Any, retention_days: int, *, at: datetime | None = None,
               user_id: str = ACTOR) -> dict[str, Any]:
     """Record the lapses, then shred what the retention period lets go (`bookings`: an
-    OnlineBookings); the report: the requests expired and those shredded."""
+    OnlineBookings); the report: the requests expired and those shredded, and the run's
+    correlation id (its events' and its log lines')."""
     from domain.common import Caller
     from domain.session import Request
 
     now = at or datetime.now(UTC)
-    caller = Caller(user_id=user_id, role="system", stores=("*",), at=now,
-                    correlation_id=str(uuid4()))
-    request = Request(caller)
-    with pool.connection() as conn:
-        stale = [row[0] for row in conn.execute(STALE, {"now": now}).fetchall()]
-    expired = [str(b) for b in stale if _done(partial(bookings.expire, request, b))]
-    with pool.connection() as conn:
-        closed = [row[0] for row in conn.execute(
-            CLOSED, {"cutoff": now - timedelta(days=retention_days)}).fetchall()]
-    ids = {UUID(b) for b in expired} | set(closed)
-    shredded = [str(b) for b in sorted(ids, key=str) if _done(
-        partial(bookings.shred_unconfirmed, request, b, retention_days))]
+    with system_run(user_id) as run:
+        caller = Caller(user_id=user_id, role="system", stores=("*",), at=now,
+                        correlation_id=run.correlation_id)
+        request = Request(caller)
+        with pool.connection() as conn:
+            stale = [row[0] for row in conn.execute(STALE, {"now": now}).fetchall()]
+        expired = [str(b) for b in stale if _done(partial(bookings.expire, request, b))]
+        with pool.connection() as conn:
+            closed = [row[0] for row in conn.execute(
+                CLOSED, {"cutoff": now - timedelta(days=retention_days)}).fetchall()]
+        ids = {UUID(b) for b in expired} | set(closed)
+        shredded = [str(b) for b in sorted(ids, key=str) if _done(
+            partial(bookings.shred_unconfirmed, request, b, retention_days))]
     return {"at": now.isoformat(), "retention_days": retention_days,
-            "expired": expired, "shredded": shredded}
+            "correlation_id": run.correlation_id, "expired": expired, "shredded": shredded}
 
 
 def _done(act: Callable[[], Any]) -> bool:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
+from servicecore.logs import system_run
 from servicecore.settings import Settings
 
+log = logging.getLogger(__name__)
 ACTOR = "complaints-migrate"
 
 
@@ -22,9 +24,13 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     container = build(settings.model_copy(update={"in_process_projections": False}))
     try:
-        caller = Caller(args.user, "system", ("*",), datetime.now(UTC), str(uuid4()))
-        report = move_open_complaints(container.app, caller, container.grievance_terms)
-        print(json.dumps(report.as_dict(), ensure_ascii=False))
+        with system_run(args.user) as run:  # its events' correlation id on its log lines
+            caller = Caller(args.user, "system", ("*",), datetime.now(UTC), run.correlation_id)
+            report = move_open_complaints(container.app, caller, container.grievance_terms)
+            log.info("complaints migrate: %d moved, %d kept open, left by status %s",
+                     len(report.moved), len(report.kept_open), report.left)
+        print(json.dumps({**report.as_dict(), "correlation_id": run.correlation_id},
+                         ensure_ascii=False))
     finally:
         container.close()
     return 0

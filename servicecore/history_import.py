@@ -5,8 +5,9 @@ visit per row (README, "Importing service history"), through the same command as
 Each row is its own save: a row that is refused stores nothing and is reported with its row
 number (the header is row 1), the field and the reason; a row whose `source_ref` the store
 has already imported is skipped. The report (JSON, on stdout) lists what was imported,
-skipped and refused; the exit code is 1 when any row was refused, so a file is never half
-applied without saying so.
+skipped and refused, and the run's correlation id, which every row's events and the run's
+log lines carry (`GET /audit/events?correlation_id=` lists what a run stored); the exit code
+is 1 when any row was refused, so a file is never half applied without saying so.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from uuid import uuid4
+from typing import IO, Any
 
+from servicecore.logs import system_run
 from servicecore.settings import Settings
 
+log = logging.getLogger(__name__)
 COLUMNS = ("vin", "store_id", "source_ref", "date_in", "date_out", "mileage_in", "kind",
            "pay_type", "complaints", "work", "parts", "labor_total", "parts_total", "total")
 REQUIRED = ("vin", "store_id", "source_ref", "date_in", "mileage_in")
@@ -79,11 +82,15 @@ def record_of(row: dict[str, str | None]) -> tuple[str, str, dict[str, Any]]:
     return cells["vin"], cells["store_id"], record
 
 
-def _bounded_lines(lines: Iterable[str]) -> Iterator[str]:
+def _bounded_lines(f: IO[str]) -> Iterator[str]:
     """The file's lines, refusing one longer than `MAX_LINE` before the CSV reader splits it
     (a line of a million commas is a million cells), by its line number (its row number
-    unless a quoted field before it spans lines)."""
-    for n, line in enumerate(lines, start=1):
+    unless a quoted field before it spans lines). Each line is read at most `MAX_LINE` + 1
+    characters at a time, so a file of gigabytes with no line break is refused having read
+    one line's worth, not read whole into memory first."""
+    n = 0
+    while line := f.readline(MAX_LINE + 1):
+        n += 1
         if len(line) > MAX_LINE:
             raise RowError("", f"line {n} is longer than {MAX_LINE:,} characters")
         yield line
@@ -118,33 +125,55 @@ def _not_utf8(path: Path) -> str:
     return "the file is not UTF-8"
 
 
+def check_file(path: Path) -> int:
+    """Read the whole file as the import will, keeping no row (a file of 100,000 rows of
+    100 kB each is read without holding it): how many rows; raises as `rows_of` does."""
+    count = 0
+    for _ in rows_of(path):
+        count += 1
+    return count
+
+
 def import_file(vehicles: Any, path: Path, user: str) -> dict[str, Any]:
-    """Import every row it can; the report of what was imported, skipped and refused."""
+    """Import every row it can; the report of what was imported, skipped and refused. A
+    fault that is not the row's (the database gone) stops the import at that row, said in
+    `stopped` (row, source_ref, error): that row may or may not be stored, and the file run
+    again skips every row that was."""
     from domain.application import Request
     from domain.common import Caller, DomainError
 
-    report: dict[str, Any] = {"file": str(path), "rows": 0, "imported": [], "skipped": [],
-                              "refused": []}
-    for n, row in rows_of(path):
-        report["rows"] += 1
-        ref = (row.get("source_ref") or "").strip()
-        try:
-            vin, store, record = record_of(row)
-            caller = Caller(user, "manager", ("*",), datetime.now(UTC), str(uuid4()))
-            body = vehicles.import_prior_visit(Request(caller), vin, store_id=store,
-                                               record=record).body
-        except RowError as exc:
-            report["refused"].append({"row": n, "source_ref": ref, "field": exc.field,
-                                      "detail": exc.detail})
-            continue
-        except DomainError as exc:
-            report["refused"].append({"row": n, "source_ref": ref,
-                                      "field": exc.extra.get("field") or (
-                                          "vin" if "vin" in exc.extra else None),
-                                      "detail": exc.detail})
-            continue
-        done = {"row": n, "source_ref": body["source_ref"], "vin": body["vin"]}
-        report["skipped" if body["already_imported"] else "imported"].append(done)
+    with system_run(user, role="manager") as run:  # one correlation id for every row's save
+        report: dict[str, Any] = {"file": str(path), "correlation_id": run.correlation_id,
+                                  "rows": 0, "imported": [], "skipped": [], "refused": []}
+        for n, row in rows_of(path):
+            report["rows"] += 1
+            ref = (row.get("source_ref") or "").strip()
+            try:
+                vin, store, record = record_of(row)
+                caller = Caller(user, "manager", ("*",), datetime.now(UTC), run.correlation_id)
+                body = vehicles.import_prior_visit(Request(caller), vin, store_id=store,
+                                                   record=record).body
+            except RowError as exc:
+                report["refused"].append({"row": n, "source_ref": ref, "field": exc.field,
+                                          "detail": exc.detail})
+                continue
+            except DomainError as exc:
+                report["refused"].append({"row": n, "source_ref": ref,
+                                          "field": exc.extra.get("field") or (
+                                              "vin" if "vin" in exc.extra else None),
+                                          "detail": exc.detail})
+                continue
+            except Exception as exc:  # noqa: BLE001 (said in the report, and the run stops)
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+                report["stopped"] = {"row": n, "source_ref": ref, "error": error}
+                log.error("import-history %s stopped at row %d (%s): run the file again once "
+                          "mended, the rows stored are skipped", path, n, error)
+                break
+            done = {"row": n, "source_ref": body["source_ref"], "vin": body["vin"]}
+            report["skipped" if body["already_imported"] else "imported"].append(done)
+        log.info("import-history %s: %d rows, %d imported, %d skipped, %d refused", path,
+                 report["rows"], len(report["imported"]), len(report["skipped"]),
+                 len(report["refused"]))
     return report
 
 
@@ -152,7 +181,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.container import build
 
     try:
-        list(rows_of(args.file))  # a file that cannot be read is refused before anything
+        check_file(args.file)  # a file that cannot be read is refused before anything
     except (OSError, UnicodeDecodeError, csv.Error, RowError) as exc:
         print(json.dumps({"file": str(args.file), "error": str(exc)}, ensure_ascii=False))
         return 2
@@ -164,7 +193,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps({**report, "counts": {k: len(report[k]) for k in
                                            ("imported", "skipped", "refused")}},
                      ensure_ascii=False))
-    return 1 if report["refused"] else 0
+    return 1 if report["refused"] or "stopped" in report else 0
 
 
 def add_commands(sub: Any) -> None:

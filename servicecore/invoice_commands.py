@@ -19,10 +19,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import psycopg
 
+from servicecore.logs import system_run
 from servicecore.settings import Settings
 from workers.supervisor import Idle, Loop
 
@@ -42,17 +42,22 @@ ON CONFLICT (name) DO UPDATE SET version = excluded.version, finished = excluded
 """
 
 
-def _audit(user_id: str) -> Any:
+def _audit(user_id: str, correlation_id: str) -> Any:
     from domain.common import Audit
 
-    return Audit(user_id, "system", "", datetime.now(UTC), str(uuid4()))
+    return Audit(user_id, "system", "", datetime.now(UTC), correlation_id)
 
 
 def backfill_invoice_numbers(app: Any, user_id: str = ACTOR) -> dict[str, Any]:
-    """The backfill on this event store, stamped as `user_id` (role `system`); its report."""
+    """The backfill on this event store, stamped as `user_id` (role `system`); its report,
+    with the run's correlation id (its events' and its log lines')."""
     from domain.invoice_backfill import backfill
 
-    return backfill(app, _audit(user_id)).as_dict()
+    with system_run(user_id) as run:
+        report = backfill(app, _audit(user_id, run.correlation_id)).as_dict()
+        log.info("invoice numbers: backfill done: %d uses read, %d reservations written",
+                 report["uses"], report["reserved"])
+    return {**report, "correlation_id": run.correlation_id}
 
 
 def create_table(conn: Any) -> None:
@@ -77,42 +82,47 @@ def backfill_once(conn: Any, app: Any, stop: Callable[[], bool] = lambda: False,
     if not conn.execute(f"SELECT pg_try_advisory_lock({LOCK})").fetchone()[0]:
         log.info("invoice numbers: another process runs the backfill")
         return None
-    try:
-        row = _kept(conn)
-        if _done(row):
-            return None  # done, or a later version's (that process runs it)
-        resumed = BackfillReport.from_dict(row[2]) if row is not None and row[0] == VERSION \
-            else None
-        log.info("invoice numbers: backfill (version %d) %s", VERSION,
-                 f"going on after notification {resumed.position}" if resumed else "started")
+    with system_run(ACTOR) as run:  # one correlation id for the run's events and lines
+        try:
+            row = _kept(conn)
+            if _done(row):
+                return None  # done, or a later version's (that process runs it)
+            resumed = BackfillReport.from_dict(row[2]) \
+                if row is not None and row[0] == VERSION else None
+            log.info("invoice numbers: backfill (version %d) %s", VERSION,
+                     f"going on after notification {resumed.position}" if resumed
+                     else "started")
 
-        batches = 0
+            batches = 0
 
-        def kept(report: Any) -> bool:
-            nonlocal batches
-            conn.execute(KEEP, (NAME, VERSION, False, _json(report.as_dict())))
-            batches += 1
-            if batches % PROGRESS_EVERY == 0:
-                log.info("invoice numbers: backfill at notification %d: %d uses read, %d "
-                         "reservations written", report.position, report.uses, report.reserved)
-            return not stop()
+            def kept(report: Any) -> bool:
+                nonlocal batches
+                conn.execute(KEEP, (NAME, VERSION, False, _json(report.as_dict())))
+                batches += 1
+                if batches % PROGRESS_EVERY == 0:
+                    log.info("invoice numbers: backfill at notification %d: %d uses read, %d "
+                             "reservations written", report.position, report.uses,
+                             report.reserved)
+                return not stop()
 
-        report = backfill(app, _audit(ACTOR), batch, report=resumed, after_batch=kept)
-        if stop():
-            log.info("invoice numbers: backfill stopped after notification %d, %d uses read; "
-                     "the next start goes on from there", report.position, report.uses)
-            return None
-        found = report.as_dict()
-        conn.execute(KEEP, (NAME, VERSION, True, _json(found)))
-    finally:
-        conn.execute(f"SELECT pg_advisory_unlock({LOCK})")
-    log.info("invoice numbers: backfill done: %d uses read, %d reservations written for "
-             "numbers recorded before reservations, %d already held", found["uses"],
-             found["reserved"], found["held"])
-    duplicates = len(found["duplicates"]) + found["unlisted_duplicates"]
-    if duplicates:
-        log.warning("invoice numbers: %d later uses of a number the log already held (kept in "
-                    "data_backfills for the auditor)", duplicates)
+            report = backfill(app, _audit(ACTOR, run.correlation_id), batch, report=resumed,
+                              after_batch=kept)
+            if stop():
+                log.info("invoice numbers: backfill stopped after notification %d, %d uses "
+                         "read; the next start goes on from there", report.position,
+                         report.uses)
+                return None
+            found = report.as_dict()
+            conn.execute(KEEP, (NAME, VERSION, True, _json(found)))
+        finally:
+            conn.execute(f"SELECT pg_advisory_unlock({LOCK})")
+        log.info("invoice numbers: backfill done: %d uses read, %d reservations written for "
+                 "numbers recorded before reservations, %d already held", found["uses"],
+                 found["reserved"], found["held"])
+        duplicates = len(found["duplicates"]) + found["unlisted_duplicates"]
+        if duplicates:
+            log.warning("invoice numbers: %d later uses of a number the log already held (kept "
+                        "in data_backfills for the auditor)", duplicates)
     return found
 
 

@@ -13,12 +13,15 @@ import importlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 import orjson
 
-from api.log_context import LogContextFilter
+from api import log_context
+from api.log_context import LogContextFilter, RequestLog
 
 
 def _otel_trace() -> Any:
@@ -97,6 +100,25 @@ class TextFormatter(logging.Formatter):
         who = " ".join(str(v) for v in (correlation_id, getattr(record, "user", None),
                                         getattr(record, "store", None)) if v)
         return f"{text} [{who}]"
+
+
+@contextmanager
+def system_run(user: str, role: str = "system") -> Iterator[RequestLog]:
+    """The log context of a run no request started (a retention round, a backfill, a
+    migration, an import): one correlation id for the whole run, which the events it records
+    carry as well (`GET /audit/events?correlation_id=`), on every line logged meanwhile, with
+    `user` (the run's actor), `role` and store `*`. Inside a run already open (a timer's round
+    around the run it calls) it is that one's, so a round's lines and events share one id."""
+    entry = log_context.current()
+    if entry is not None:
+        yield entry
+        return
+    entry, token = log_context.begin(log_context.correlation_id_from(None))
+    entry.user, entry.role, entry.stores = user, role, ("*",)
+    try:
+        yield entry
+    finally:
+        log_context.end(token)
 
 
 def resolve(log_format: LogFormat, long_running: bool) -> Literal["json", "text"]:

@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from servicecore.deadline import pooled_waits, watch
+from servicecore.logs import system_run
 from workers.advisory_locks import LOCK_SQL
 from workers.supervisor import describe
 
@@ -58,14 +59,15 @@ class BookingRetentionTimer:
             if not (got and got[0]):
                 log.info("online booking retention: another process runs this round")
                 return None
-            try:
-                with pooled_waits(self.deadline_seconds, "online booking retention"):
-                    report = self.step(at or self.clock())
-            except Exception as exc:  # the loop fails (the supervisor logs its traceback)
-                log.error("online booking retention failed (%s); the next round in %g s",
-                          describe(exc), self.interval_seconds)
-                raise
-        _said(report)
+            with system_run(NAME):  # the round's lines carry its events' correlation id
+                try:
+                    with pooled_waits(self.deadline_seconds, "online booking retention"):
+                        report = self.step(at or self.clock())
+                except Exception as exc:  # the loop fails (the supervisor logs its traceback)
+                    log.error("online booking retention failed (%s); the next round in %g s",
+                              describe(exc), self.interval_seconds)
+                    raise
+                _said(report)
         return report
 
     def run(self, stop: threading.Event, _conninfo: str) -> None:

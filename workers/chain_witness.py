@@ -15,9 +15,11 @@ An anchor this process recorded but could not append to the witness file (a full
 path that is not writable) is kept and written before anything else; meanwhile the loop
 fails, so /health shows it `restarting` with the file's error, instead of `running` while the
 file falls behind the database. Kept in memory only, those would be lost with the process: so
-a start first writes the anchors the timer recorded (`BY`, its notes) for heads after the
-file's last line and the file does not hold (`recover`). A file with no line yet is left as
-it is (history is not witnessed after the fact).
+a start, and each anchor the timer records, first writes every anchor recorded in the
+database (by anyone: a day-end close, `audit anchor`, `POST /audit/chain/anchors`, this timer
+in any process) for heads from the file's first line on that the file lacks, in the order
+recorded (`recover`, chain_witness.lacking). A file with no line yet is left as it is
+(history is not witnessed after the fact).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from projections import chain_witness
-from projections.hash_chain import ANCHOR_LOCK, ANCHORS_TABLE, HASHES_TABLE, anchor, anchor_row
+from projections.hash_chain import ANCHOR_LOCK, ANCHORS_TABLE, HASHES_TABLE, anchor
 from servicecore.deadline import limit_transaction, watch
 
 log = logging.getLogger(__name__)
@@ -51,11 +53,6 @@ DUE = f"""
     LEFT JOIN LATERAL (SELECT notification_id, anchored_at FROM {ANCHORS_TABLE}
                        ORDER BY anchor_id DESC LIMIT 1) a ON true
     WHERE a.notification_id IS NULL OR h.head > a.notification_id"""
-
-# The timer's anchors for heads after the witness file's last line.
-AFTER = f"""
-    SELECT anchor_id, notification_id, hash, anchored_at, anchored_by, note FROM {ANCHORS_TABLE}
-    WHERE anchored_by = %s AND note IN (%s, %s) AND notification_id > %s ORDER BY anchor_id"""
 
 
 class PeriodicWitness:
@@ -87,6 +84,7 @@ class PeriodicWitness:
             recorded = anchor(conn, NOTE if row[1] == "time" else VOLUME, BY)
         if "anchor_id" in recorded:
             self.unwritten.append(recorded)
+            self.recover()  # any anchor recorded before it the file lacks goes first
         self.write_unwritten()
         log.info("chain head %s witnessed in %s (%s)", recorded["anchor"], self.path,
                  recorded["note"])
@@ -101,30 +99,25 @@ class PeriodicWitness:
             del self.unwritten[0]
 
     def recover(self) -> None:
-        """Keep to write the anchors the timer recorded (any process's, to this database) for
-        heads after the file's last line: recorded by a process that ended before it could
-        write them. Nothing where the file has no line yet, or cannot be read."""
-        if not self.path.is_file():
-            return  # none yet, or one that cannot be written: `once` says so
+        """Keep to write, in the order recorded, the anchors recorded in the database for
+        heads from the file's first line on that the file lacks: recorded by a process that
+        ended before it could write them, or whose write failed (a manual anchor, a day-end
+        close). Nothing where the file has no line yet, or cannot be read."""
         try:
-            last = max((a.notification_id for a in chain_witness.read(self.path)), default=0)
+            with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                       "chain witness recovery"):
+                found = chain_witness.lacking(conn, self.path)
         except (OSError, ValueError) as exc:  # `audit verify` names a line that is no anchor
             log.error("chain witness: %s cannot be read to find anchors not written to it "
                       "(%s)", self.path, exc)
             return
-        if not last:
-            return
-        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
-                                                   "chain witness recovery"):
-            rows = conn.execute(AFTER, (BY, NOTE, VOLUME, last)).fetchall()
         kept = {r["anchor"] for r in self.unwritten}
-        for row in rows:
-            recorded = anchor_row(row)
-            if recorded["anchor"] not in kept:
-                self.unwritten.append(recorded)
-        if rows:
-            log.warning("chain witness: %d anchor(s) recorded after the witness file's last "
-                        "line (notification %d) are written to it now", len(rows), last)
+        added = [r for r in found if r["anchor"] not in kept]
+        if added:
+            self.unwritten = sorted([*self.unwritten, *added], key=lambda r: r["anchor_id"])
+            log.warning("chain witness: %d anchor(s) recorded in the database and lacking from "
+                        "%s are written to it now: %s", len(added), self.path,
+                        ", ".join(r["anchor"] for r in added))
 
     def run(self, stop: threading.Event, _conninfo: str) -> None:
         self.recover()

@@ -130,7 +130,9 @@ class BoardRows:
                 self._evolve(row, event)
                 row.version, row.applications, row.dirty = version, row.applications + 1, True
                 applied += 1
-            self._write(conn, [(k, r) for k, r in rows.items() if r.dirty])
+            # only newer: a row this batch found no row to lock for may have been written
+            # meanwhile by a member that took the partition over (this one lost it mid-batch)
+            self._write(conn, [(k, r) for k, r in rows.items() if r.dirty], only_newer=True)
             resume.save_stored(conn, c.offsets_table, c.group_id, next_offsets)
         self.stats.applied += applied
         self.stats.repeats += repeats

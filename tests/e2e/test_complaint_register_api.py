@@ -5,6 +5,7 @@ them."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,16 @@ def test_open_old_complaints_move_into_the_register_once(
 
     # The migration moves the two open ones, leaves the resolved one, and says so.
     _env(monkeypatch, database_url, tmp_path)
-    first = _cli(capsys, "complaints", "migrate")
+    monkeypatch.setenv("SERVICECORE_LOG_FORMAT", "json")
+    capsys.readouterr()
+    assert cli.main(["complaints", "migrate"]) == 0
+    out, err = capsys.readouterr()
+    first = json.loads(out.strip().splitlines()[-1])
+    # its log line names the run by the correlation id its moves carry
+    [logged] = [line for line in map(json.loads, err.splitlines())
+                if line["message"].startswith("complaints migrate:")]
+    assert (logged["correlation_id"], logged["user"], logged["role"]) == (
+        first["correlation_id"], "complaints-migrate", "system")
     mine = {m["complaint_id"]: m["grievance_id"] for m in first["moved"] if m["complaint_id"]
             in old}
     assert sorted(mine) == sorted(old[:2])
@@ -147,6 +157,7 @@ def test_open_old_complaints_move_into_the_register_once(
         assert registered["changes"]["moved_from"] == {
             "complaint_id": old[n], "opened_at": "2025-06-03T02:00:00Z",
             "opened_by": "adv-old"}
+        assert registered["actor"]["correlation_id"] == first["correlation_id"]
 
     # The older register still lists them, moved (naming the case) or resolved, with their
     # history; the customer 360 too.

@@ -29,6 +29,7 @@ from tests.e2e.test_online_booking_retention_api import _listed, _made_long_ago
 from tests.e2e.test_parts_api import Auth
 from tests.integration.kafka_support import wait_until
 from tests.integration.test_parts_support import wait_for_projection
+from tests.log_lines import json_lines, of
 from tests.scratch_systems import served_module
 from workers.booking_retention import LOCK_KEY, NAME, BookingRetentionTimer
 from workers.supervisor import Supervisor
@@ -136,3 +137,29 @@ def test_a_failing_round_is_a_loop_failure_on_health_and_the_next_round_does_the
     # The next round (the cause mended) does the work.
     failing.clear()
     assert timer.once() is not None and len(rounds) == 2
+
+
+def test_a_rounds_log_lines_carry_the_correlation_id_of_the_events_it_recorded(
+        client: TestClient, auth: Auth, timed: Container, store_id: str) -> None:
+    _store(client, auth, store_id)
+    stale = _made_long_ago(timed, store_id, 25)
+    wait_for_projection(timed, "online_bookings")
+    timer = retention_timer(timed)
+    assert timer is not None
+    with json_lines() as lines:
+        report = timer.once()
+    assert report is not None and stale["booking_id"] in report["expired"]
+    [lapse] = [e for e in _events(timed, stale["booking_id"])
+               if isinstance(e, OnlineBooking.Expired)]
+    said = [line for line in of(lines, "workers.booking_retention")
+            if "expired" in line["message"]]
+    assert said and all(line["correlation_id"] == lapse.audit.correlation_id for line in said)
+    assert (said[0]["user"], said[0]["role"]) == (NAME, "system")
+    assert report["correlation_id"] == lapse.audit.correlation_id
+    # a round that fails says so under its own id
+    failing = BookingRetentionTimer(timed.database_url, lambda at: 1 / 0, 900.0)
+    with json_lines() as lines, pytest.raises(ZeroDivisionError):
+        failing.once()
+    [failed] = [line for line in of(lines, "workers.booking_retention")
+                if "failed" in line["message"]]
+    assert failed["correlation_id"] not in (None, lapse.audit.correlation_id)

@@ -186,6 +186,10 @@ def test_the_command_line_imports_a_file_reports_bad_rows_by_number_and_skips_re
         (3, "date_in"), (5, "vin"), (6, "parts[0].qty")]
     # Two cars registered, two visits imported, two references taken: nothing of the bad rows.
     assert event_count(container) - before == 6
+    # the run's correlation id leads an auditor to all it stored
+    stored = get(client, "/audit/events", auth("auditor", "aud-history", [store_id]),
+                 wait_for=head(client), correlation_id=report["correlation_id"])
+    assert stored["total"] == 6
     car_file = vehicle_file(client, car, advisor)
     assert [v["source_ref"] for v in car_file["prior_visits"]] == ["R-1"]
     [kept] = car_file["prior_visits"]
@@ -230,3 +234,40 @@ def test_a_row_of_absurd_numbers_is_refused_by_number_and_the_file_goes_on_once(
     code, report = _import(path, database_url, tmp_path, monkeypatch, capsys)
     assert [r["row"] for r in report["skipped"]] == [2, 5]
     assert event_count(container) - before == 5
+
+
+def test_a_database_fault_mid_file_stops_there_saying_so_and_the_file_again_doubles_nothing(
+        container: Container, store_id: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from servicecore.history_import import import_file
+
+    path = tmp_path / "history.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for n in range(5):
+            writer.writerow([new_vin(), store_id, f"F-{n}", "2023-05-02", "", "31000", "", "",
+                             "", "", "", "", "", ""])
+
+    class AnswerLost:
+        """The third row's save commits, and the connection drops before its answer."""
+        calls = 0
+
+        def import_prior_visit(self, *args: Any, **kwargs: Any) -> Any:
+            answer = container.vehicles.import_prior_visit(*args, **kwargs)
+            self.calls += 1
+            if self.calls == 3:
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return answer
+
+    before = event_count(container)
+    first = import_file(AnswerLost(), path, "migration-2026")
+    assert [r["row"] for r in first["imported"]] == [2, 3]
+    assert (first["stopped"]["row"], first["stopped"]["source_ref"]) == (4, "F-2")
+    assert first["stopped"]["error"].startswith("OperationalError: server closed")
+    again = import_file(container.vehicles, path, "migration-2026")
+    assert "stopped" not in again
+    assert [r["row"] for r in again["skipped"]] == [2, 3, 4]  # the row that did commit too
+    assert [r["row"] for r in again["imported"]] == [5, 6]
+    assert event_count(container) - before == 5 * 3  # car, visit, reference: each once

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -92,3 +94,36 @@ def test_snapshot_through_api_dashboard_and_cli(
         found = check.execute(f"SELECT count(*) FROM read_parquet('{export}/fact_work_orders"
                               ".parquet')").fetchone()
     assert found == count
+
+
+def test_an_export_that_fails_midway_leaves_the_previous_export_whole(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store = "EX" + uuid.uuid4().hex[:6].upper()
+    own = AnalyticsLoader(container.app, tmp_path / "analytics" / "servicecore.duckdb")
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    export = tmp_path / "export"
+    try:
+        visit(container, store, "2025-05-06", 0)
+        own.catch_up()
+        own.publish(force=True)
+        first = own.position()
+        assert cli.main(["analytics", "export", "--dir", str(export)]) == 0
+        kept = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in export.iterdir()}
+
+        visit(container, store, "2025-05-07", 1)
+        own.catch_up()
+        own.publish(force=True)
+        # the third table cannot be written (here: it is not in the snapshot; a full disk alike)
+        gone = SimpleNamespace(name="fact_not_there")
+        monkeypatch.setattr("analytics.schema.TABLES", [*TABLES[:2], gone, *TABLES[2:]])
+        capsys.readouterr()
+        assert cli.main(["analytics", "export", "--dir", str(export)]) == 1
+    finally:
+        own.close()
+    # every file as the first export wrote it, nothing of the failed one
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in export.iterdir()} == kept
+    # which snapshot they are of, and which tables
+    manifest = json.loads((export / "export.json").read_text())
+    assert manifest["position"] == first
+    assert manifest["tables"] == [f"{t.name}.parquet" for t in TABLES]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from projections import chain_witness
@@ -85,3 +86,92 @@ def test_anchors_recorded_but_never_written_reach_the_file_after_a_restart(
     after.run(stop, container.database_url)  # a start with nothing left: nothing written twice
     assert len(chain_witness.read(path)) == 2
     assert chain_witness.read_checked(path).broken is None
+
+
+def _unwritable(path: Path, tmp_path: Path) -> Path:
+    """The share is gone (a folder stands where the file was): the file kept aside."""
+    kept = path.rename(tmp_path / "kept.jsonl")
+    path.mkdir()
+    return kept
+
+
+def _back(path: Path, kept: Path) -> None:
+    path.rmdir()
+    kept.rename(path)
+
+
+def _lines(path: Path) -> list[str]:
+    return [f"{a.notification_id}:{a.hash}" for a in chain_witness.read(path)]
+
+
+def test_a_manual_anchor_whose_write_failed_is_written_by_the_next_anchor_in_order(
+        container: Container, tmp_path: Path) -> None:
+    path = tmp_path / "witness" / "chain-anchors.jsonl"
+    with container.pool.connection() as conn:
+        open_order(container.work_orders, "SW3")
+        first = chain_witness.witness(conn, path, "before", by="aud-1")
+        kept = _unwritable(path, tmp_path)
+        open_order(container.work_orders, "SW3")
+        failed = chain_witness.witness(conn, path, "while the share is gone", by="aud-1")
+        assert "anchor_id" in failed  # recorded in the database, not in the file
+        _back(path, kept)
+        assert _lines(path) == [first["anchor"]]
+        open_order(container.work_orders, "SW3")
+        # the next manual anchor writes the one its file lacks first, then its own
+        after = chain_witness.witness(conn, path, "after", by="aud-2")
+    assert _lines(path) == [first["anchor"], failed["anchor"], after["anchor"]]
+    checked = chain_witness.read_checked(path)
+    assert checked.broken is None and checked.unlinked == []
+
+
+def test_the_timer_writes_a_manual_anchor_whose_write_failed_before_its_own(
+        container: Container, tmp_path: Path) -> None:
+    path = tmp_path / "witness" / "chain-anchors.jsonl"
+    timer = PeriodicWitness(container.pool, path, 0.001)
+    open_order(container.work_orders, "SW4")
+    first = timer.once()
+    assert first is not None
+    kept = _unwritable(path, tmp_path)
+    open_order(container.work_orders, "SW4")
+    with container.pool.connection() as conn:
+        day_end = chain_witness.witness_once(conn, path, "day-end SW4 2026-12-06 cash-1",
+                                             "cash-1", 0)  # never retried
+        open_order(container.work_orders, "SW4")
+        manual = chain_witness.witness(conn, path, "manual", by="aud-1")
+    _back(path, kept)
+
+    # A start's recovery writes both, in the order recorded, and nothing twice.
+    stop = threading.Event()
+    stop.set()
+    PeriodicWitness(container.pool, path, 1e9).run(stop, container.database_url)
+    assert _lines(path) == [first["anchor"], day_end["anchor"], manual["anchor"]]
+    PeriodicWitness(container.pool, path, 1e9).run(stop, container.database_url)
+    assert len(_lines(path)) == 3
+
+    # One that fails while the timer runs is written before the timer's next anchor.
+    kept = _unwritable(path, tmp_path)
+    open_order(container.work_orders, "SW4")
+    with container.pool.connection() as conn:
+        lost = chain_witness.witness(conn, path, "manual again", by="aud-1")
+    _back(path, kept)
+    open_order(container.work_orders, "SW4")
+    taken = timer.once()
+    assert taken is not None
+    assert _lines(path)[3:] == [lost["anchor"], taken["anchor"]]
+    assert chain_witness.read_checked(path).broken is None
+
+
+def test_an_anchor_is_written_even_when_the_anchors_its_file_lacks_cannot_be_looked_for(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "witness" / "chain-anchors.jsonl"
+
+    def gone(*args: object) -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    with container.pool.connection() as conn:
+        open_order(container.work_orders, "SW5")
+        first = chain_witness.witness(conn, path, "first", by="aud-1")
+        monkeypatch.setattr(chain_witness, "lacking", gone)
+        open_order(container.work_orders, "SW5")
+        second = chain_witness.witness(conn, path, "second", by="aud-1")
+    assert _lines(path) == [first["anchor"], second["anchor"]]

@@ -25,6 +25,7 @@ from tests.integration.support import head, load
 from tests.integration.test_invoice_backfill import invoiced_the_old_way, stamp
 from tests.integration.test_money_support import req
 from tests.integration.test_red_invoice_numbers import invoiced, unique
+from tests.log_lines import json_lines, of
 
 
 def started(url: str, tmp_path: Path) -> Container:
@@ -227,3 +228,26 @@ def test_a_number_reserved_as_typed_before_numbers_were_kept_is_reserved_again_o
             system.close()
         assert [(version, finished) for _, version, finished, _ in kept(url)] == [
             (invoice_commands.VERSION, True)]
+
+
+def test_a_backfill_runs_lines_carry_the_correlation_id_its_reservations_were_stored_with(
+        server_url: str, tmp_path: Path) -> None:
+    store_id, number = "S01", unique()
+    with scratch_database(server_url, "sc_invoices") as url:
+        system = build(settings_for(url, tmp_path, in_process_projections=False))
+        try:
+            settlement_id, _ = invoiced(system, store_id, None)
+            invoiced_the_old_way(system, store_id, settlement_id, number)
+            with psycopg.connect(url, autocommit=True) as conn, json_lines() as lines:
+                invoice_commands.create_table(conn)
+                assert invoice_commands.backfill_once(conn, system.app) is not None
+            [reserved] = system.app.repository.event_store.get(
+                InvoiceNumber.create_id(store_id, number))
+        finally:
+            system.close()
+    said = of(lines, "servicecore.invoice_commands")
+    assert len(said) == 2  # started, done
+    assert {line["correlation_id"] for line in said} == {
+        reserved.audit.correlation_id}  # type: ignore[attr-defined]
+    assert {(line["user"], line["role"]) for line in said} == {(invoice_commands.ACTOR,
+                                                                  "system")}

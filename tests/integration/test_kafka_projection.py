@@ -584,3 +584,42 @@ def test_offsets_stored_before_events_were_kept_migrate_and_then_keep_the_last_e
     assert projection.stored([("t.work-orders", 0)]) == {
         ("t.work-orders", 0): Stored(43, (wo_id, 1))}
     assert board(system, table)[wo_id] == ("WO-M-1", "KM1", "opened", 1)
+
+
+def test_a_member_that_lost_its_partition_mid_batch_never_takes_a_new_row_back(
+        system: Container) -> None:
+    """A member kicked out of its group while it applies a batch (a long pause: its session
+    timed out) commits after the member that took its partition over. For a work order the
+    board did not have yet, neither found a row to lock: the later commit must not put the
+    row back to the older version it folded, or every later message of that work order would
+    wait as `early` for good."""
+    suffix = uuid.uuid4().hex[:8]
+    config = KafkaProjectionConfig(
+        "127.0.0.1:1", "t.work-orders", group_id=f"g-z{suffix}", board_table=f"kb_z{suffix}",
+        offsets_table=f"ko_z{suffix}")
+    zombie, owner = KafkaProjection(system.pool, config), KafkaProjection(system.pool, config)
+    zombie.ensure_tables()
+    wo_id, tp = str(uuid4()), ("t.work-orders", 0)
+
+    def message(version: int) -> SimpleNamespace:
+        kind = "work_order.opened" if version == 1 else "work_order.checked_in"
+        return SimpleNamespace(offset=version - 1, value=json.dumps({
+            "stream_id": wo_id, "stream_version": version, "type": kind,
+            "actor": {"store_id": "KZ1"}, "payload": {"number": "WO-Z-1"}}).encode())
+
+    write = zombie._write
+
+    def late_write(conn: Any, rows: Any, **kwargs: Any) -> None:
+        # the owner applies versions 1-3 and commits while the zombie's batch is open
+        applier = threading.Thread(target=owner.apply, args=({tp: [message(v) for v in
+                                                                   (1, 2, 3)]},))
+        applier.start()
+        applier.join(30)
+        write(conn, rows, **kwargs)
+
+    zombie._write = late_write  # type: ignore[method-assign]
+    assert zombie.apply({tp: [message(1)]}) == 1
+    assert board(system, config.board_table)[wo_id] == ("WO-Z-1", "KZ1", "checked_in", 3)
+    # the owner goes on: version 4 is applied, not left waiting as early
+    assert owner.apply({tp: [message(4)]}) == 1
+    assert board(system, config.board_table)[wo_id][3] == 4

@@ -117,3 +117,23 @@ def test_python_warnings_are_log_lines_too() -> None:
     (line,) = stream.getvalue().splitlines()
     entry = json.loads(line)
     assert entry["logger"] == "py.warnings" and "a library's deprecation" in entry["message"]
+
+
+def test_a_system_run_names_its_correlation_id_and_actor_on_every_line_and_nests(
+        logger: tuple[logging.Logger, io.StringIO, logging.Handler]) -> None:
+    log, stream, handler = logger
+    handler.setFormatter(JsonFormatter())
+    with logs.system_run("invoice-backfill") as run:
+        log.info("started")
+        with logs.system_run("inner") as inner:  # a run inside a round: the round's id
+            log.info("inner")
+    log.info("after")
+    started, nested, after = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inner is run and len(run.correlation_id) == 36
+    assert (started["correlation_id"], started["user"], started["role"], started["store"]) == (
+        run.correlation_id, "invoice-backfill", "system", "*")
+    assert nested["correlation_id"] == run.correlation_id and nested["user"] == "invoice-backfill"
+    assert after["correlation_id"] is None and log_context.current() is None
+    with logs.system_run("invoice-backfill") as second:
+        pass
+    assert second.correlation_id != run.correlation_id  # one id per run

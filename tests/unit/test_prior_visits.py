@@ -218,3 +218,55 @@ def test_a_file_not_in_utf_8_is_refused_naming_the_first_line_that_is_not(
                      f"{VIN},S01,R-2,2022-04-01,2000,刹车异响\n".encode("gbk"))
     with pytest.raises(RowError, match="line 3 is not UTF-8"):
         list(rows_of(path))
+
+
+def test_the_command_line_reads_a_big_file_through_before_importing_without_holding_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import tracemalloc
+
+    from servicecore import container, history_import
+
+    # 300 rows of some 100 kB each (long complaint texts): a file of 30 MB.
+    path = tmp_path / "history.csv"
+    with path.open("w", encoding="utf-8") as f:
+        f.write("vin,store_id,source_ref,date_in,mileage_in,complaints\n")
+        for n in range(300):
+            f.write(f"{VIN},S01,R-{n},2022-03-01,1000,{'x' * 100_000}\n")
+
+    class Read(Exception):
+        """The file was read through: the run goes on to the database."""
+
+    def build(*args: object, **kwargs: object) -> None:
+        raise Read
+
+    monkeypatch.setattr(container, "build", build)
+    tracemalloc.start()
+    try:
+        with pytest.raises(Read):
+            history_import._run(argparse.Namespace(file=path, user="migration"), None)  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # a few rows at a time, not the 30 MB file
+
+
+def test_a_file_of_one_endless_line_is_refused_having_read_one_lines_worth(
+        tmp_path: Path) -> None:
+    import tracemalloc
+
+    from servicecore.history_import import MAX_LINE, RowError, check_file
+
+    path = tmp_path / "history.csv"
+    with path.open("w", encoding="utf-8") as f:  # 30 MB and no line break (a mangled export)
+        f.write("vin,store_id,source_ref,date_in,mileage_in\n")
+        for _ in range(30):
+            f.write("x" * 1_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RowError, match="line 2 is longer than"):
+            check_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MAX_LINE  # one line's worth, not the 30 MB
