@@ -6,22 +6,22 @@ work order's); a case carries no vehicle, so there is no brand or model filter.
 Each takes a breakdown, `by=category` or `by=channel`: one row per category (or channel) the
 domain knows, in its order, and any other a case holds, each with the figures of its own
 complaints (a value without any, zeros and no ratio); the visits of complaints per 100 visits
-are all the period's, whatever a complaint is about."""
+are all the period's not cancelled, whatever a complaint is about."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from analytics.kpi_where import RATIO, Filters, Where
+from analytics.kpi_where import Filters, Where, exact_ratio
 from domain.grievance import CATEGORIES, CHANNELS
 
-PER_100 = "DECIMAL(18, 2)"
 # what `by=` may name: the column of fact_grievances and the values the domain knows, in order
 KNOWN = {"category": CATEGORIES, "channel": CHANNELS}
 BREAKDOWNS = tuple(KNOWN)
 
 PER_100_VISITS = ("complaint cases registered in the period × 100 ÷ work orders opened in the "
-                  "period (suggestions not counted), to 2 places")
+                  "period, not cancelled (the visits of the monthly report and the comeback "
+                  "rate; suggestions not counted), to 2 places")
 ON_TIME_CLOSURE = ("complaints first closed in the period whose first closure was by their "
                    "close_due ÷ complaints first closed in the period (a reopened case counts "
                    "once, by its first closure)")
@@ -55,10 +55,11 @@ def per_100_visits(f: Filters) -> tuple[str, list[Any]]:
             SELECT {key} AS key, count(*) AS complaints FROM fact_grievances g
             WHERE g.kind = 'complaint' AND {cases.sql()} GROUP BY 1),
         visits AS (
-            SELECT count(*) AS work_orders FROM fact_work_orders w WHERE {visits.sql()})
+            SELECT count(*) AS work_orders FROM fact_work_orders w
+            WHERE w.status <> 'cancelled' AND {visits.sql()})
         SELECT {label}coalesce(c.complaints, 0) AS complaints, work_orders,
-               CAST(round(coalesce(c.complaints, 0) * 100 / nullif(work_orders, 0), 2)
-                    AS {PER_100}) AS complaints_per_100_visits
+               {exact_ratio("coalesce(c.complaints, 0) * 100", "work_orders", 2)}
+                   AS complaints_per_100_visits
         FROM keys k LEFT JOIN cases c ON c.key IS NOT DISTINCT FROM k.key, visits
         ORDER BY k.at, k.key""", [*params, *cases.params, *visits.params]
 
@@ -77,8 +78,7 @@ def on_time_closure(f: Filters) -> tuple[str, list[Any]]:
             GROUP BY 1)
         SELECT {label}coalesce(c.closed, 0) AS closed,
                coalesce(c.closed_on_time, 0) AS closed_on_time,
-               CAST(round(c.closed_on_time / nullif(c.closed, 0), 4) AS {RATIO})
-                   AS on_time_closure_rate,
+               {exact_ratio("c.closed_on_time", "c.closed")} AS on_time_closure_rate,
                coalesce(c.reopened, 0) AS reopened
         FROM keys k LEFT JOIN closed c ON c.key IS NOT DISTINCT FROM k.key
         ORDER BY k.at, k.key""", [*params, *w.params]
@@ -104,7 +104,7 @@ def first_contact(f: Filters) -> tuple[str, list[Any]]:
             GROUP BY 1)
         SELECT {label}coalesce(c.contacted, 0) AS contacted,
                coalesce(c.contacted_on_time, 0) AS contacted_on_time,
-               CAST(round(c.contacted_on_time / nullif(c.contacted, 0), 4) AS {RATIO})
+               {exact_ratio("c.contacted_on_time", "c.contacted")}
                    AS first_contact_on_time_rate,
                coalesce(l.waiting_past_due, 0) AS waiting_past_due
         FROM keys k LEFT JOIN contacted c ON c.key IS NOT DISTINCT FROM k.key

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.kpi_where import HOURS, RATIO, Filters, Where
+from analytics.kpi_where import HOURS, Filters, Where, exact_ratio
 
 FORMULA = ("of the requests made in the period: confirmation rate = confirmed ÷ requests; "
            "arrival rate = arrived (the appointment's car came: its work order opened) ÷ "
@@ -69,9 +69,9 @@ def conversion(f: Filters) -> tuple[str, list[Any]]:
                {n} FILTER (WHERE ended = 'expired') AS expired,
                {n} FILTER (WHERE ended IS NULL) AS waiting,
                {n} FILTER (WHERE r.work_order_id IS NOT NULL) AS arrived,
-               CAST(round(confirmed / nullif(requests, 0), 4) AS {RATIO}) AS confirmation_rate,
-               CAST(round(arrived / nullif(confirmed, 0), 4) AS {RATIO}) AS arrival_rate,
-               CAST(round(arrived / nullif(requests, 0), 4) AS {RATIO}) AS conversion,
+               {exact_ratio("confirmed", "requests")} AS confirmation_rate,
+               {exact_ratio("arrived", "confirmed")} AS arrival_rate,
+               {exact_ratio("arrived", "requests")} AS conversion,
                count(r.answered_at) AS answered,
                CAST(round(quantile_cont({ANSWER_SECONDS}, 0.5) / 3600, 2) AS {HOURS})
                    AS median_hours_to_answer,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.kpi_where import MONEY, RATIO, Filters, Where
+from analytics.kpi_where import MONEY, Filters, Where, exact_ratio
 
 FORMULA = (
     "parts sales = the part lines of the settlements paid in full in the period, after "
@@ -53,7 +53,7 @@ def parts_sales(f: Filters) -> tuple[str, list[Any]]:
                CAST(coalesce(sum(p.sales), 0) AS {MONEY}) AS parts_sales_ex_vat,
                CAST(coalesce(sum(p.cost), 0) AS {MONEY}) AS parts_cost,
                CAST(coalesce(sum(p.sales - p.cost), 0) AS {MONEY}) AS parts_gross_profit,
-               CAST(round(sum(p.sales - p.cost) / nullif(sum(p.sales), 0), 4) AS {RATIO})
+               {exact_ratio("sum(p.sales - p.cost)", "sum(p.sales)", scale=2)}
                    AS parts_gross_margin
         FROM p WHERE {payer.sql()}
         GROUP BY GROUPING SETS ((p.pay_type), ())

@@ -96,3 +96,17 @@ SECONDS = "date_diff('second', p.clock_on_at, p.clock_off_at)"
 # Rows per technician carry the current name beside the user id (the key): the name of their
 # latest profile, so a renamed technician's past hours show under the new name.
 NAMED = "LEFT JOIN dim_technician d USING (technician_id)"
+
+
+def exact_ratio(top: str, bottom: str, places: int = 4, scale: int = 0) -> str:
+    """SQL for `top` ÷ `bottom` rounded half up (away from zero) to `places`, as
+    `kpi_figures.quotient` rounds: exactly, in whole numbers, since DuckDB divides numbers as
+    DOUBLE (3 ÷ 160 = 0.01875 came out 0.0187, and 2.01 h over 2 work orders 1.00). Both are
+    taken × 10^`scale`, which must hold every decimal place they carry; NULL unless `bottom` is
+    above zero."""
+    factor = 10 ** scale
+    t, b = (f"CAST(({side}) * {factor} AS HUGEINT)" for side in (top, bottom))
+    whole = f"sign({t}) * ((abs({t}) * {2 * 10 ** places} + {b}) // (2 * {b}))"
+    unit = f"0.{'0' * (places - 1)}1" if places else "1"
+    return (f"CAST(CAST(CASE WHEN {b} > 0 THEN {whole} END AS DECIMAL(38, 0)) * {unit}"
+            f" AS DECIMAL(18, {places}))")

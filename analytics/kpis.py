@@ -26,7 +26,7 @@ from analytics import kpi_grievances as grievances
 from analytics import kpi_labor as labor
 from analytics import kpi_online_bookings as online_bookings
 from analytics import kpi_parts as parts
-from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where
+from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where, exact_ratio
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
 
@@ -56,8 +56,8 @@ def _hours_per_wo(f: Filters) -> tuple[str, list[Any]]:
     return f"""
         SELECT w.kind, count(DISTINCT w.work_order_id) AS work_orders,
                coalesce(sum(l.hours_sold), 0) AS hours_sold,
-               CAST(round(coalesce(sum(l.hours_sold), 0) / count(DISTINCT w.work_order_id), 2)
-                    AS {HOURS}) AS hours_per_work_order
+               {exact_ratio("coalesce(sum(l.hours_sold), 0)", "count(DISTINCT w.work_order_id)",
+                            2, scale=3)} AS hours_per_work_order
         FROM fact_work_orders w LEFT JOIN fact_labor_lines l
           ON l.work_order_id = w.work_order_id AND l.status = 'approved'
         WHERE w.settled_at IS NOT NULL AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
@@ -81,7 +81,7 @@ def _comeback(f: Filters) -> tuple[str, list[Any]]:
     ctes, params = comebacks.pairs(w.sql(), w.params)
     return f"""{ctes}
         SELECT count(*) AS work_orders, count(c.work_order_id) AS comebacks,
-               CAST(round(comebacks / nullif(count(*), 0), 4) AS {RATIO}) AS comeback_rate
+               {exact_ratio("comebacks", "count(*)")} AS comeback_rate
         FROM visits v LEFT JOIN comebacks c USING (work_order_id)""", params
 
 
@@ -126,14 +126,13 @@ def _turnover(f: Filters) -> tuple[str, list[Any]]:
         SELECT round(cost_sold, 2) AS cost_of_parts_sold,
                round(value_start, 2) AS inventory_start, round(value_end, 2) AS inventory_end,
                CAST(round((value_start + value_end) / 2, 2) AS {MONEY}) AS average_inventory,
-               CAST(round(cost_sold * 365.0 / {days}
-                          / nullif((value_start + value_end) / 2, 0), 2) AS DECIMAL(18, 2))
-                   AS turns_per_year,
-               CAST(round(365.0 / nullif(cost_sold * 365.0 / {days}
-                          / nullif((value_start + value_end) / 2, 0), 0), 1) AS DECIMAL(18, 1))
+               {exact_ratio(f"cost_sold * {2 * 365}", f"(value_start + value_end) * {days}",
+                            2, scale=5)} AS turns_per_year,
+               CASE WHEN value_start + value_end > 0 THEN {exact_ratio(
+                   f"(value_start + value_end) * {days}", "cost_sold * 2", 1, scale=5)} END
                    AS days_of_supply,
-               CAST(round(value_end * 12 * {days} / nullif(cost_sold * 365.0, 0), 2)
-                    AS DECIMAL(18, 2)) AS months_of_supply
+               {exact_ratio(f"value_end * {12 * days}", "cost_sold * 365", 2, scale=5)}
+                   AS months_of_supply
         FROM figures""", [*store.params, start, end, start, end]
 
 
@@ -151,10 +150,14 @@ def _loss_rate(f: Filters) -> tuple[str, list[Any]]:
             FROM m)
         SELECT round(coalesce(variance, 0), 2) AS stocktake_variance_value,
                CAST(round((value_start + value_end) / 2, 2) AS {MONEY}) AS average_inventory,
-               CAST(round(-coalesce(variance, 0) / nullif((value_start + value_end) / 2, 0), 4)
-                   AS {RATIO})
+               {exact_ratio("-2 * coalesce(variance, 0)", "value_start + value_end", scale=5)}
                    AS loss_rate
         FROM figures""", [*store.params, start, end, start, end]
+
+
+# the first instant of the 12 calendar months that end with date_to (its day included): a
+# visit or an issue on the same day a year before is outside them
+TWELVE_MONTHS = "(?::DATE + 1 - INTERVAL 12 MONTH)"
 
 
 def _obsolete(f: Filters) -> tuple[str, list[Any]]:
@@ -169,12 +172,11 @@ def _obsolete(f: Filters) -> tuple[str, list[Any]]:
                    min(moved_at) AS first_movement
             FROM m GROUP BY 1, 2)
         SELECT round(coalesce(sum(value) FILTER (WHERE on_hand > 0 AND coalesce(last_issue,
-                   first_movement) < ?::DATE - INTERVAL 365 DAY), 0), 2) AS obsolete_value,
+                   first_movement) < {TWELVE_MONTHS}), 0), 2) AS obsolete_value,
                round(sum(value) FILTER (WHERE on_hand > 0), 2) AS inventory_value,
-               CAST(round(obsolete_value / nullif(inventory_value, 0), 4) AS {RATIO})
-                   AS obsolete_share,
+               {exact_ratio("obsolete_value", "inventory_value", scale=2)} AS obsolete_share,
                count(*) FILTER (WHERE on_hand > 0 AND coalesce(last_issue, first_movement)
-                   < ?::DATE - INTERVAL 365 DAY) AS obsolete_parts
+                   < {TWELVE_MONTHS}) AS obsolete_parts
         FROM per_part""", [*store.params, end, end, end]
 
 
@@ -183,7 +185,7 @@ def _gross_profit(f: Filters) -> tuple[str, list[Any]]:
     return f"""
         SELECT w.store_id, count(*) AS work_orders, sum(s.revenue) AS revenue_ex_vat,
                sum(s.parts_cost) AS parts_cost, sum(s.revenue - s.parts_cost) AS gross_profit,
-               CAST(round(sum(s.revenue - s.parts_cost) / nullif(sum(s.revenue), 0), 4) AS {RATIO})
+               {exact_ratio("sum(s.revenue - s.parts_cost)", "sum(s.revenue)", scale=2)}
                    AS gross_margin
         FROM fact_settlements s JOIN fact_work_orders w USING (work_order_id)
         WHERE s.status = 'settled' AND {w.sql()} GROUP BY 1 ORDER BY 1""", w.params
@@ -209,10 +211,10 @@ def _pay_type_mix(f: Filters) -> tuple[str, list[Any]]:
     return f"""
         SELECT l.pay_type, sum(l.hours_sold) AS hours,
                sum(l.net_ex_vat) AS labor_sales_ex_vat,
-               CAST(round(sum(l.hours_sold) / sum(sum(l.hours_sold)) OVER (), 4) AS {RATIO})
+               {exact_ratio("sum(l.hours_sold)", "sum(sum(l.hours_sold)) OVER ()", scale=3)}
                    AS hours_share,
-               CAST(round(sum(l.net_ex_vat) / nullif(sum(sum(l.net_ex_vat)) OVER (), 0), 4)
-                   AS {RATIO}) AS sales_share
+               {exact_ratio("sum(l.net_ex_vat)", "sum(sum(l.net_ex_vat)) OVER ()", scale=2)}
+                   AS sales_share
         FROM fact_labor_lines l JOIN fact_work_orders w USING (work_order_id)
         WHERE l.status = 'approved' AND w.status <> 'cancelled' AND {w.sql()}
         GROUP BY 1 ORDER BY 1""", w.params
@@ -222,8 +224,8 @@ def _csi(f: Filters) -> tuple[str, list[Any]]:
     w = Where(f).period("c.completed_at").vehicle()
     return f"""
         SELECT count(*) AS surveys, count(*) FILTER (WHERE c.csi >= 4) AS satisfied,
-               CAST(round(satisfied / nullif(count(*), 0), 4) AS {RATIO}) AS csi,
-               CAST(round(avg(c.csi), 2) AS DECIMAL(18, 2)) AS average_score,
+               {exact_ratio("satisfied", "count(*)")} AS csi,
+               {exact_ratio("sum(c.csi)", "count(*)", 2)} AS average_score,
                count(*) FILTER (WHERE c.complaint OR EXISTS (
                    SELECT 1 FROM fact_grievances g
                    WHERE g.work_order_id = c.work_order_id AND g.channel = 'follow_up'
@@ -239,9 +241,8 @@ def _appointments(f: Filters) -> tuple[str, list[Any]]:
                count(*) FILTER (WHERE a.status = 'arrived') AS arrived,
                count(*) FILTER (WHERE a.status = 'no_show') AS no_shows,
                count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled,
-               CAST(round(arrived / nullif(count(*) - cancelled, 0), 4) AS {RATIO})
-                   AS conversion_rate,
-               CAST(round(no_shows / nullif(arrived + no_shows, 0), 4) AS {RATIO}) AS no_show_rate
+               {exact_ratio("arrived", "count(*) - cancelled")} AS conversion_rate,
+               {exact_ratio("no_shows", "arrived + no_shows")} AS no_show_rate
         FROM fact_appointments a WHERE {w.sql()}""", w.params
 
 
@@ -254,9 +255,9 @@ def _churn(f: Filters) -> tuple[str, list[Any]]:
             WHERE w.opened_at < ?::DATE + 1 AND w.status <> 'cancelled' AND {w.sql()}
             GROUP BY 1)
         SELECT count(*) AS customers,
-               count(*) FILTER (WHERE last_visit < ?::DATE - INTERVAL 365 DAY) AS churned,
-               CAST(round(churned / nullif(count(*), 0), 4) AS {RATIO}) AS churn_rate,
-               CAST(round(1 - churned / nullif(count(*), 0), 4) AS {RATIO}) AS retention_rate
+               count(*) FILTER (WHERE last_visit < {TWELVE_MONTHS}) AS churned,
+               {exact_ratio("churned", "count(*)")} AS churn_rate,
+               CAST(1 - churn_rate AS {RATIO}) AS retention_rate
         FROM last_visit""", [end, *w.params, end]
 
 
@@ -327,7 +328,8 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         "− stocktake variance value ÷ average inventory value over the period",
         ("date_from", "date_to", "store_id"), _loss_rate),
     Kpi("obsolete_stock", "Obsolete stock",
-        "value of parts on hand with no issue in the 12 months before date_to ÷ inventory value",
+        "value of parts on hand with no issue in the 12 calendar months that end with date_to "
+        "(an issue on the same day a year before is outside them) ÷ inventory value",
         ("date_to", "store_id"), _obsolete),
     Kpi("gross_profit", "Gross profit per store",
         "revenue without VAT − FIFO cost of parts, settled work orders (labor cost not deducted)",
@@ -355,8 +357,9 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         "conversion = arrived ÷ (booked − cancelled); no-show = no-shows ÷ (arrived + no-shows)",
         ("date_from", "date_to", "store_id"), _appointments),
     Kpi("customer_churn", "Customer churn",
-        "customers whose last visit is more than 12 months before date_to ÷ customers with a "
-        "visit", ("date_to", "store_id", "brand", "model"), _churn),
+        "customers with no visit in the 12 calendar months that end with date_to (a visit on "
+        "the same day a year before is outside them) ÷ customers with a visit; retention = 1 − "
+        "churn", ("date_to", "store_id", "brand", "model"), _churn),
     Kpi("complaints_per_100_visits", "Complaints per 100 visits", grievances.PER_100_VISITS,
         ("date_from", "date_to", "store_id"), grievances.per_100_visits,
         breakdowns=grievances.BREAKDOWNS),
