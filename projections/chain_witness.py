@@ -225,7 +225,7 @@ def read_checked(path: Path) -> WitnessFile:
                 continue
             try:
                 parsed = json.loads(text)
-                read.anchors.append(Anchor.parse(parsed["anchor"]))
+                read.anchors.append(Anchor.from_line(parsed))
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 # RecursionError: a line nested past the JSON parser's depth
                 raise ValueError(f"{path}, line {number}: not an anchor ({exc})") from None

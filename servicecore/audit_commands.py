@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         witnessed = [a for read in files for a in read.anchors]
         behind = chain_witness.anchors_after(conn, witnessed) if files else None
-        anchors += witnessed + [Parsed.parse(a["anchor"]) for a in published]
+        anchors += witnessed + [Parsed.from_line(a) for a in published]
         try:
             require_in_log(args.start, chain_head(conn))
         except DomainError as error:
