@@ -92,6 +92,9 @@ def test_an_event_dated_before_the_witnessed_close_is_named(
                                     "stored": (closed - timedelta(days=1)).isoformat(),
                                     "computed": closed.isoformat()}
     assert f"chain broken at notification id {backdated}: {DATED}" in err
+    # A range that begins after the anchor holds its events to it all the same.
+    code, found, _ = _verify(capsys, "--witness", witness, "--from", str(backdated))
+    assert (code, found["first_break"]["reason"]) == (1, DATED)
     # Over the API, against the server's witness file, the same.
     page = scratch.client.get("/audit/chain/verify", headers=auth("auditor")).json()
     assert (page["ok"], page["first_break"]["notification_id"],
