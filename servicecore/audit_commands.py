@@ -41,10 +41,12 @@ def _anchors(args: argparse.Namespace, settings: Settings
     return given, [chain_witness.read_checked(path) for path in paths]
 
 
-def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None) -> dict[str, Any]:
+def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None,
+                    configured: Path) -> dict[str, Any]:
     """What the witness files themselves show, printed on stderr: lines written before links,
     the first break of each file's chain of lines, and anchors the database recorded after
-    the files' last; the JSON line's `witness_breaks` and `anchors_not_witnessed`."""
+    the files' last (all of them where no file was read: the configured one removed, or
+    kept on another host); the JSON line's `witness_breaks` and `anchors_not_witnessed`."""
     for read in files:
         note = read.unlinked_note()
         if note:
@@ -52,7 +54,12 @@ def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None) ->
     breaks = [f"{read.path}: {read.broken}" for read in files if read.broken]
     for broken in breaks:
         print(f"witness file broken: {broken}", file=sys.stderr)
-    if behind is not None:
+    if behind is not None and not files:
+        print(f"the database holds anchors up to notification id {behind[1]} ({behind[0]}) "
+              f"and no witness file was read: the configured one ({configured}) does not "
+              "exist (removed, or this host is not the one that writes it: name a copy with "
+              "--witness)", file=sys.stderr)
+    elif behind is not None:
         print(f"the database holds anchors up to notification id {behind[1]} ({behind[0]}) "
               "the witness files do not have: their last lines lost, or not written there",
               file=sys.stderr)
@@ -119,7 +126,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(exc, file=sys.stderr)
             return 2
         witnessed = [a for read in files for a in read.anchors]
-        behind = chain_witness.anchors_after(conn, witnessed) if files else None
+        behind = chain_witness.anchors_after(conn, witnessed)  # a file gone counts them all
         anchors += witnessed + [Parsed.from_line(a) for a in published]
         try:
             require_in_log(args.start, chain_head(conn))
@@ -134,7 +141,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if progress:
         print(file=sys.stderr)
     topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published)}
-    report = _witness_report(files, behind)
+    report = _witness_report(files, behind, settings.witness_file)
     ok = result.ok and snapshots.ok and keys.ok and not report["witness_breaks"]
     print(json.dumps({**result.as_dict(), "witness_anchors": len(witnessed), **topic,
                       **report, **snapshots.as_dict(), **keys.as_dict(), "ok": ok}))
