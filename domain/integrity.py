@@ -45,6 +45,7 @@ class ChainBreak:
     reason: str  # "event changed", "link missing", "link without event", "anchor differs",
     #              "anchor beyond the log", "anchor without its event", "event deleted",
     #              "event no save recorded",
-    #              "event recorded before an anchor witnessed before it"
+    #              "event recorded before an anchor witnessed before it",
+    #              "event recorded after an anchor witnessed after it"
     stored: str | None = None  # hex of the stored link (or anchor; the event's recorded time)
     computed: str | None = None  # hex of the recomputed link (the witnessed anchor's time)

@@ -1,12 +1,13 @@
-"""When a stored event says it was recorded, checked against the anchors witnessed before it.
+"""When a stored event says it was recorded, checked against the anchors witnessed around it.
 
 An anchor kept outside the database (a witness file's line, the Kafka topic) carries the time
-it was recorded (`anchored_at`): the log up to its head stood then, so every later event was
-stored after it. An event stored after a witnessed anchor whose recorded time (`timestamp`,
-the audit trail's `recorded_at`) is earlier than that anchor's, by more than the clocks of the
-application's hosts and of the database may differ and a save may wait (`CLOCK_SKEW`), says it
-was recorded at a time the log did not hold it: back-dated (stored with a clock set back, or
-written into the log by hand with the chain trigger linking it). Used by `hash_chain.verify`.
+it was recorded (`anchored_at`): the log up to its head stood then, so every event up to it was
+stored before that time and every later one after it. An event whose recorded time
+(`timestamp`, the audit trail's `recorded_at`) is earlier than an anchor witnessed before it,
+or later than one witnessed after it, by more than the clocks of the application's hosts and
+of the database may differ and a save may wait (`CLOCK_SKEW`), says it was recorded at a time
+the log shows it was not: back-dated or post-dated (stored with a clock set wrong, or written
+into the log by hand with the chain trigger linking it). Used by `hash_chain.verify`.
 
 The time is read from the stored bytes as the application decodes them (the JSON object's
 last `timestamp` key, escapes resolved); the common shape (`timestamp` first and alone, no
@@ -19,9 +20,12 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.integrity import ChainBreak
+
 CLOCK_SKEW = timedelta(minutes=10)
 STAMP = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 DATED = "event recorded before an anchor witnessed before it"
+DATED_AFTER = "event recorded after an anchor witnessed after it"
 
 
 def recorded_at(event_message: bytes) -> datetime | None:
@@ -46,7 +50,7 @@ def recorded_at(event_message: bytes) -> datetime | None:
 
 def anchor_time(text: Any) -> datetime | None:
     """An anchor's `anchored_at` as a witness line carries it (ISO 8601); None if it is not
-    one with a time zone (a line from before, or changed by hand: no time to check against)."""
+    one with a time zone (changed by hand: no time to check against)."""
     return _aware(text)
 
 
@@ -60,8 +64,37 @@ def _aware(text: Any) -> datetime | None:
     return when if when.tzinfo is not None else None
 
 
-def dated_before(event_message: bytes, floor: datetime) -> datetime | None:
-    """The event's recorded time where it is earlier than `floor` (the time of an anchor
-    witnessed before it in the log) by more than `CLOCK_SKEW`; else None."""
-    when = recorded_at(event_message)
-    return when if when is not None and when < floor - CLOCK_SKEW else None
+class RecordedTimes:
+    """The events' recorded times met in notification order, held to the witnessed anchors
+    around them. `floor`: the time of the last anchor witnessed before the first event (a
+    range trusts it as it trusts the stored link before it); `timed`: whether any anchor
+    given carries a time (else no event's time is read)."""
+
+    def __init__(self, floor: datetime | None, timed: bool) -> None:
+        self.floor, self.timed = floor, timed
+        self.latest: tuple[int, datetime] | None = None  # since the last witnessed anchor
+
+    def event(self, number: int, event_message: bytes) -> ChainBreak | None:
+        """The event `number` met: a break if it says it was recorded before the floor."""
+        if not self.timed:
+            return None
+        when = recorded_at(event_message)
+        if when is None:
+            return None
+        if self.floor is not None and when < self.floor - CLOCK_SKEW:
+            return ChainBreak(number, DATED, when.isoformat(), self.floor.isoformat())
+        if self.latest is None or when > self.latest[1]:
+            self.latest = (number, when)
+        return None
+
+    def witnessed(self, anchored_at: datetime | None) -> ChainBreak | None:
+        """An anchor witnessed at the event just met: a break at the latest-dated event since
+        the anchor witnessed before, if it says it was recorded after this one."""
+        if anchored_at is None:
+            return None
+        if self.latest is not None and self.latest[1] > anchored_at + CLOCK_SKEW:
+            return ChainBreak(self.latest[0], DATED_AFTER, self.latest[1].isoformat(),
+                              anchored_at.isoformat())
+        self.floor = max(self.floor, anchored_at) if self.floor else anchored_at
+        self.latest = None
+        return None

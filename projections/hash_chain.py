@@ -18,7 +18,7 @@ import psycopg
 
 from domain.common import InvalidInput
 from domain.integrity import GENESIS, ChainBreak, next_link
-from projections.chain_time import DATED, anchor_time, dated_before
+from projections.chain_time import RecordedTimes, anchor_time
 
 # The event store's tables (servicecore/schema.py; tests/unit/test_hash_chain.py compares).
 EVENTS_TABLE = "servicecore_events"
@@ -206,10 +206,9 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     for given in anchors or []:
         known = outside.get((given.notification_id, given.hash))
         outside[(given.notification_id, given.hash)] = known or given.anchored_at
-    # The time of the last anchor witnessed before the event at hand (projections/chain_time):
-    # a range trusts those before it, as it trusts the stored link before it.
-    floor = max((at for (number, _), at in outside.items() if at and number < start),
-                default=None)
+    times = RecordedTimes(max((at for (number, _), at in outside.items()
+                               if at and number < start), default=None),
+                          any(outside.values()))  # projections/chain_time.py
     witnessed_to: int | None = None
     checked = anchors_checked = 0
     first = last = 0
@@ -243,9 +242,8 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 broken = ChainBreak(number, "event changed", bytes(stored).hex(),
                                     computed.hex())
                 break
-            dated = dated_before(event_message, floor) if floor else None
-            if floor and dated:
-                broken = ChainBreak(number, DATED, dated.isoformat(), floor.isoformat())
+            broken = times.event(number, event_message)
+            if broken:
                 break
             if number in expected:
                 met.add(number)
@@ -255,9 +253,10 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                     broken = ChainBreak(number, "anchor differs", digest, computed.hex())
                     break
                 if (number, digest) in outside:
+                    broken = times.witnessed(outside[(number, digest)])
+                    if broken:
+                        break
                     witnessed_to = number
-                    at = outside[(number, digest)]
-                    floor = max(floor, at) if floor and at else floor or at
             if broken:
                 break
             previous, last = computed, number

@@ -1,11 +1,12 @@
-"""An event back-dated past a witnessed anchor.
+"""An event back-dated past a witnessed anchor, or post-dated past one.
 
 The application's role may insert events (it stores every save) and rows of the command
 registry: anyone with its credentials can put an event at the head of the log, which the chain
 trigger links like any other. Its recorded time is what the event says, so it can claim a time
 before the day's close. An anchor kept outside the database carries the time it was recorded:
-an event after it in the log that says it was recorded before it, by more than clocks differ
-(projections/chain_time.py), is named by `audit verify` and `GET /audit/chain/verify`.
+an event after it in the log that says it was recorded before it, or one before it that says
+it was recorded after it, by more than clocks differ (projections/chain_time.py), is named by
+`audit verify` and `GET /audit/chain/verify`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from projections.chain_time import CLOCK_SKEW, DATED
+from projections.chain_time import CLOCK_SKEW, DATED, DATED_AFTER
 from servicecore import cli
 from servicecore.schema import COMMANDS_TABLE, EVENTS_TABLE
 from tests.conftest import JWT_SECRET
@@ -104,3 +105,27 @@ def test_an_event_dated_before_the_witnessed_close_is_named(
     Path(witness).unlink()
     code, found, _ = _verify(capsys)
     assert (code, found["first_break"]) == (0, None)
+
+
+def test_an_event_dated_after_the_witnessed_anchor_that_holds_it_is_named(
+        scratch: ServedScratch, auth: Auth, capsys: pytest.CaptureFixture[str]) -> None:
+    open_order(scratch.system.work_orders, "S01")
+    manager = auth("manager")
+    assert scratch.client.post("/audit/chain/anchors", headers=manager).status_code == 201
+    witness = str(scratch.system.settings.witness_file)
+    # A number "taken tomorrow", put in now: nothing after it to hold it to yet.
+    tomorrow = datetime.now().astimezone() + timedelta(days=1)
+    postdated = _slip_in(scratch.app_url, tomorrow)
+    code, found, _ = _verify(capsys, "--witness", witness)
+    assert (code, found["first_break"]) == (0, None)
+    # The next close witnesses a head past it, recorded today.
+    answer = scratch.client.post("/audit/chain/anchors", headers=manager)
+    assert answer.status_code == 201, answer.text
+    code, found, _ = _verify(capsys, "--witness", witness)
+    assert code == 1
+    assert found["first_break"] == {
+        "notification_id": postdated, "reason": DATED_AFTER, "stored": tomorrow.isoformat(),
+        "computed": datetime.fromisoformat(answer.json()["anchored_at"]).isoformat()}
+    page = scratch.client.get("/audit/chain/verify", headers=auth("auditor")).json()
+    assert (page["ok"], page["first_break"]["notification_id"],
+            page["first_break"]["reason"]) == (False, postdated, DATED_AFTER)

@@ -10,7 +10,15 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from domain.integrity import message
-from projections.chain_time import CLOCK_SKEW, STAMP, anchor_time, dated_before, recorded_at
+from projections.chain_time import (
+    CLOCK_SKEW,
+    DATED,
+    DATED_AFTER,
+    STAMP,
+    RecordedTimes,
+    anchor_time,
+    recorded_at,
+)
 
 NOW = "2026-12-07T02:03:25.595972+00:00"
 OLD = "2026-01-02T03:04:05+00:00"
@@ -54,10 +62,28 @@ def test_no_time_that_reads_as_one_is_none() -> None:
     assert [anchor_time(v) for v in (None, 7, "yesterday", "2026-12-07T02:03:25")] == [None] * 4
 
 
-def test_only_an_event_older_than_the_anchor_by_more_than_the_skew_is_dated_before_it() -> None:
-    floor = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
-    within = floor - CLOCK_SKEW + timedelta(seconds=1)
-    beyond = floor - CLOCK_SKEW - timedelta(seconds=1)
-    assert dated_before(_event(f'{{"timestamp":{_stamp(within.isoformat())}}}'), floor) is None
-    assert dated_before(_event(f'{{"timestamp":{_stamp(beyond.isoformat())}}}'),
-                        floor) == beyond
+def _at(when: datetime) -> bytes:
+    return _event(f'{{"timestamp":{_stamp(when.isoformat())}}}')
+
+
+def test_an_event_is_held_to_the_witnessed_anchors_before_and_after_it() -> None:
+    closed = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    within, beyond = CLOCK_SKEW - timedelta(seconds=1), CLOCK_SKEW + timedelta(seconds=1)
+    # Before the first witnessed anchor only its own later time binds; after it, its time too.
+    times = RecordedTimes(None, True)
+    assert times.event(1, _at(closed - timedelta(days=300))) is None
+    assert times.event(2, _at(closed + within)) is None
+    assert times.witnessed(closed) is None
+    assert times.event(3, _at(closed - within)) is None
+    found = times.event(4, _at(closed - beyond))
+    assert found is not None and (found.notification_id, found.reason) == (4, DATED)
+    assert (found.stored, found.computed) == ((closed - beyond).isoformat(), closed.isoformat())
+    # Post-dated: the latest time since the anchor before is named when the next one is met.
+    times = RecordedTimes(closed, True)
+    for number, when in ((5, closed + beyond * 3), (6, closed + timedelta(minutes=1))):
+        assert times.event(number, _at(when)) is None
+    found = times.witnessed(closed + beyond)
+    assert found is not None and (found.notification_id, found.reason) == (5, DATED_AFTER)
+    # No anchor with a time: nothing is read.
+    assert RecordedTimes(None, False).event(7, _at(closed - timedelta(days=1))) is None
+    assert RecordedTimes(closed, True).witnessed(None) is None
