@@ -158,6 +158,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if ok else 1
 
 
+def _past_the_log(name: str, position: int, head: int) -> None:
+    print(f"{name}: its position {position} is past the head of the log ({head}): the events "
+          "stored up to it would be passed over (a position moved by hand?)", file=sys.stderr)
+
+
 def _views(args: argparse.Namespace, settings: Settings) -> int:
     """audit views: each read model (or `--view`) rebuilt beside the live one and compared
     with it at its position, then the analytic DuckDB files; one JSON line per view (and one
@@ -186,12 +191,17 @@ def _views(args: argparse.Namespace, settings: Settings) -> int:
                 print(busy, file=sys.stderr)
                 return 2
             print(json.dumps(check.as_dict(), default=str), flush=True)
+            if check.past_the_log is not None:
+                _past_the_log(view.name, check.position, check.past_the_log)
             if not check.ok:
                 differ.append(view.name)
         if files:
             analytic = verify_files(container.app, files, zone=settings.store_timezone,
                                     shown=args.keys, scratch_dir=settings.analytics_path.parent)
             print(json.dumps(analytic.as_dict(), default=str), flush=True)
+            for file in analytic.files:
+                if file.past_the_log is not None:
+                    _past_the_log(file.file, file.position, file.past_the_log)
             if not analytic.ok:
                 differ.append("analytics")
     finally:

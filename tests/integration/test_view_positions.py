@@ -5,6 +5,7 @@ the view then passes over: `audit views` names such a position at once (`past_th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import psycopg
 import pytest
 
 from projections.base import ReadModel
+from servicecore import cli
 from servicecore.container import Container
+from tests.conftest import JWT_SECRET
 from tests.integration.support import head, open_order
 from tests.scratch_systems import scratch_system
 from workers.projection_runner import ProjectionRunner
@@ -42,7 +45,8 @@ def _set_position(url: str, position: int) -> None:
 
 
 def test_a_position_set_past_the_log_is_named_before_and_after_events_pass_it(
-        scratch: tuple[Container, str]) -> None:
+        scratch: tuple[Container, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     system, url = scratch
     view, runner = _work_orders(system)
     for _ in range(2):
@@ -58,6 +62,16 @@ def test_a_position_set_past_the_log_is_named_before_and_after_events_pass_it(
     assert (found.ok, found.tables, found.position, found.past_the_log) == (
         False, {}, last + 1000, last)
     assert found.as_dict()["past_the_log"] == last
+    # The command line says so.
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
+    capsys.readouterr()
+    assert cli.main(["audit", "views", "--view", "work_orders"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["past_the_log"] == last
+    assert (f"work_orders: its position {last + 1000} is past the head of the log ({last})"
+            in err)
 
     # The next visit is passed over by the view; the rebuild has it.
     opened = open_order(system.work_orders, "S01")["id"]
