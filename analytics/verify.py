@@ -38,10 +38,13 @@ class FileCheck:
     position: int
     rows: int  # rows of the file compared
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # those that differ
+    # the log's head, where the file's position stands past it (nothing to compare it with:
+    # a loader would pass over the events stored up to that position)
+    past_the_log: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.tables
+        return not self.tables and self.past_the_log is None
 
 
 @dataclass
@@ -58,7 +61,8 @@ class AnalyticsCheck:
         return {"view": "analytics", "ok": self.ok, "events": self.events,
                 "seconds": round(self.seconds, 3),
                 "files": [{"file": c.file, "ok": c.ok, "position": c.position, "rows": c.rows,
-                           "tables": c.tables} for c in self.files]}
+                           "tables": c.tables, "past_the_log": c.past_the_log}
+                          for c in self.files]}
 
 
 def files_to_verify(path: Path) -> list[Path]:
@@ -111,6 +115,9 @@ def _verify_one(loader: AnalyticsLoader, target: Path, shown: int) -> FileCheck:
         if loader.position() < until:
             loader.source.until = until
             loader.catch_up()
+            head = loader.app.recorder.max_notification_id() or 0
+            if until > head:  # a file never stands past the events stored
+                return FileCheck(str(target), until, 0, past_the_log=head)
         conn = loader.conn
         conn.execute("ATTACH ? AS compared (READ_ONLY)", [str(target)])
         try:

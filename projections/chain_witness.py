@@ -275,7 +275,7 @@ def read_checked(path: Path) -> WitnessFile:
                 continue
             try:
                 parsed = json.loads(text)
-                read.anchors.append(Anchor.parse(parsed["anchor"]))
+                read.anchors.append(Anchor.from_line(parsed))
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 # RecursionError: a line nested past the JSON parser's depth
                 raise ValueError(f"{path}, line {number}: not an anchor ({exc})") from None
@@ -301,6 +301,19 @@ def anchors_after(conn: psycopg.Connection[Any], witnessed: Sequence[Anchor]
     row = conn.execute(f"SELECT count(*), max(notification_id) FROM {ANCHORS_TABLE} "
                        "WHERE notification_id > %s", (last,)).fetchone()
     return None if row is None or not row[0] else (int(row[0]), int(row[1]))
+
+
+def anchors_skipped(conn: psycopg.Connection[Any], published: Sequence[int]) -> list[int]:
+    """The anchor ids the database recorded between the first and the last of `published`
+    (the ids a topic holds) that the topic lacks: passed over by the relay (its position moved
+    on by hand), or lost by the broker. Ids before the topic's first are not asked about (a
+    topic's retention may have dropped them)."""
+    if not published:
+        return []
+    held = set(published)
+    rows = conn.execute(f"SELECT anchor_id FROM {ANCHORS_TABLE} WHERE anchor_id BETWEEN %s AND %s "
+                        "ORDER BY anchor_id", (min(held), max(held))).fetchall()
+    return [int(row[0]) for row in rows if int(row[0]) not in held]
 
 
 def read_if_present(path: Path | None) -> WitnessFile | None:

@@ -10,13 +10,15 @@ database). Used by `servicecore audit verify | anchor` and by the /audit/chain e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from domain.common import InvalidInput
 from domain.integrity import GENESIS, ChainBreak, next_link
+from projections.chain_time import RecordedTimes, anchor_time
 
 # The event store's tables (servicecore/schema.py; tests/unit/test_hash_chain.py compares).
 EVENTS_TABLE = "servicecore_events"
@@ -44,6 +46,8 @@ MESSAGE = """int8send(e.notification_id) || uuid_send(e.originator_id)
 class Anchor:
     notification_id: int
     hash: str  # hex
+    # when it was recorded, where a witness line or the topic says (projections/chain_time.py)
+    anchored_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, text: object) -> Anchor:
@@ -55,6 +59,13 @@ class Anchor:
             raise ValueError(f"an anchor looks like 1234:<64 hex digits>, not {text!r}")
         bytes.fromhex(digest)
         return cls(int(number), digest.lower())
+
+    @classmethod
+    def from_line(cls, line: dict[str, Any]) -> Anchor:
+        """A witness file's line (or the topic's message): its anchor and the time it was
+        recorded."""
+        parsed = cls.parse(line["anchor"])
+        return cls(parsed.notification_id, parsed.hash, anchor_time(line.get("anchored_at")))
 
 
 @dataclass(frozen=True)
@@ -191,7 +202,13 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     stop = chain_head(conn) if end is None else min(end, chain_head(conn))
     previous = _previous_link(conn, start)
     expected = _anchors(conn, start, LAST_ID if end is None else end, anchors or [])
-    outside = {(a.notification_id, a.hash) for a in anchors or []}
+    outside: dict[tuple[int, str], datetime | None] = {}  # witnessed: when it was recorded
+    for given in anchors or []:
+        known = outside.get((given.notification_id, given.hash))
+        outside[(given.notification_id, given.hash)] = known or given.anchored_at
+    times = RecordedTimes(max((at for (number, _), at in outside.items()
+                               if at and number < start), default=None),
+                          any(outside.values()))  # projections/chain_time.py
     witnessed_to: int | None = None
     checked = anchors_checked = 0
     first = last = 0
@@ -225,6 +242,9 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                 broken = ChainBreak(number, "event changed", bytes(stored).hex(),
                                     computed.hex())
                 break
+            broken = times.event(number, event_message)
+            if broken:
+                break
             if number in expected:
                 met.add(number)
             for digest in expected.get(number, ()):
@@ -233,6 +253,9 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                     broken = ChainBreak(number, "anchor differs", digest, computed.hex())
                     break
                 if (number, digest) in outside:
+                    broken = times.witnessed(outside[(number, digest)])
+                    if broken:
+                        break
                     witnessed_to = number
             if broken:
                 break

@@ -41,10 +41,12 @@ def _anchors(args: argparse.Namespace, settings: Settings
     return given, [chain_witness.read_checked(path) for path in paths]
 
 
-def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None) -> dict[str, Any]:
+def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None,
+                    configured: Path) -> dict[str, Any]:
     """What the witness files themselves show, printed on stderr: lines written before links,
     the first break of each file's chain of lines, and anchors the database recorded after
-    the files' last; the JSON line's `witness_breaks` and `anchors_not_witnessed`."""
+    the files' last (all of them where no file was read: the configured one removed, or
+    kept on another host); the JSON line's `witness_breaks` and `anchors_not_witnessed`."""
     for read in files:
         note = read.unlinked_note()
         if note:
@@ -52,7 +54,12 @@ def _witness_report(files: list[WitnessFile], behind: tuple[int, int] | None) ->
     breaks = [f"{read.path}: {read.broken}" for read in files if read.broken]
     for broken in breaks:
         print(f"witness file broken: {broken}", file=sys.stderr)
-    if behind is not None:
+    if behind is not None and not files:
+        print(f"the database holds anchors up to notification id {behind[1]} ({behind[0]}) "
+              f"and no witness file was read: the configured one ({configured}) does not "
+              "exist (removed, or this host is not the one that writes it: name a copy with "
+              "--witness)", file=sys.stderr)
+    elif behind is not None:
         print(f"the database holds anchors up to notification id {behind[1]} ({behind[0]}) "
               "the witness files do not have: their last lines lost, or not written there",
               file=sys.stderr)
@@ -119,8 +126,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(exc, file=sys.stderr)
             return 2
         witnessed = [a for read in files for a in read.anchors]
-        behind = chain_witness.anchors_after(conn, witnessed) if files else None
-        anchors += witnessed + [Parsed.parse(a["anchor"]) for a in published]
+        behind = chain_witness.anchors_after(conn, witnessed)  # a file gone counts them all
+        skipped = chain_witness.anchors_skipped(conn, [a["anchor_id"] for a in published])
+        anchors += witnessed + [Parsed.from_line(a) for a in published]
         try:
             require_in_log(args.start, chain_head(conn))
         except DomainError as error:
@@ -133,8 +141,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         keys = check_keys(conn)
     if progress:
         print(file=sys.stderr)
-    topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published)}
-    report = _witness_report(files, behind)
+    topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published),
+                                                   "witness_topic_skipped": len(skipped)}
+    if skipped:
+        shown = ", ".join(str(n) for n in skipped[:10]) + (", …" if len(skipped) > 10 else "")
+        print(f"the topic lacks {len(skipped)} anchor(s) the database recorded between its "
+              f"first and its last (anchor ids {shown}): passed over by the relay (its "
+              "position kafka-relay:anchors moved on by hand?) or lost by the broker",
+              file=sys.stderr)
+    report = _witness_report(files, behind, settings.witness_file)
     ok = result.ok and snapshots.ok and keys.ok and not report["witness_breaks"]
     print(json.dumps({**result.as_dict(), "witness_anchors": len(witnessed), **topic,
                       **report, **snapshots.as_dict(), **keys.as_dict(), "ok": ok}))
@@ -149,6 +164,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if keys.broken is not None:
         print(f"customer {keys.broken.customer_id}: {keys.broken.reason}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _past_the_log(name: str, position: int, head: int) -> None:
+    print(f"{name}: its position {position} is past the head of the log ({head}): the events "
+          "stored up to it would be passed over (a position moved by hand?)", file=sys.stderr)
 
 
 def _views(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,12 +199,17 @@ def _views(args: argparse.Namespace, settings: Settings) -> int:
                 print(busy, file=sys.stderr)
                 return 2
             print(json.dumps(check.as_dict(), default=str), flush=True)
+            if check.past_the_log is not None:
+                _past_the_log(view.name, check.position, check.past_the_log)
             if not check.ok:
                 differ.append(view.name)
         if files:
             analytic = verify_files(container.app, files, zone=settings.store_timezone,
                                     shown=args.keys, scratch_dir=settings.analytics_path.parent)
             print(json.dumps(analytic.as_dict(), default=str), flush=True)
+            for file in analytic.files:
+                if file.past_the_log is not None:
+                    _past_the_log(file.file, file.position, file.past_the_log)
             if not analytic.ok:
                 differ.append("analytics")
     finally:

@@ -93,7 +93,7 @@ def verify_chain(ctx: Ctx, principal: Verifier,
             first, last = verify_range(start, end, head, MAX_RANGE)
             witnessed = witness_file.anchors if witness_file else []
             result = verify(conn, first, last, anchors=witnessed)
-            behind = anchors_after(conn, witnessed) if witness_file else None
+            behind = anchors_after(conn, witnessed)  # the file gone: every one of them
     finally:
         _verifying.release()
     broken = witness_file.broken if witness_file else None

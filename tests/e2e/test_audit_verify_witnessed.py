@@ -70,3 +70,8 @@ def test_a_line_removed_from_the_witness_file_fails_the_answer(scratch: ServedSc
     answer = _ok(scratch.client.get(VERIFY, headers=auditor))
     assert (answer["ok"], answer["witness_break"], answer["anchors_not_witnessed"]) == (
         True, None, 2)
+    # Removed, the server's file holds none of the database's anchors.
+    path.unlink()
+    answer = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert (answer["ok"], answer["witness_anchors"], answer["anchors_not_witnessed"]) == (
+        True, 0, 3)

@@ -67,3 +67,35 @@ def test_rows_changed_deleted_or_added_in_a_file_are_reported_by_their_keys(
                              "keys": {"missing": sorted([edited, deleted]), "extra": [edited]}},
         "dim_store": {"missing": 0, "extra": 1, "keys": {"extra": ["ZZ" + store_id]}}}
     assert check.as_dict()["ok"] is False
+
+
+def test_a_file_whose_position_stands_past_the_log_is_named_not_waited_for(
+        container: Container, store_id: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's position moved past the head of the log (its loader would then pass over the
+    events stored up to it): its tables still match, and no load reaches that position. It is
+    not ok, with the log's head named; before, the comparison loaded again and again, for ever."""
+    path = tmp_path / "analytics.duckdb"
+    _loaded(container, path, store_id)
+    snapshot = files_to_verify(path)[0]
+    with duckdb.connect(str(snapshot)) as conn:
+        conn.execute("UPDATE analytics_position SET position = position + 1000")
+    loads: list[int] = []
+    catch_up = verify.AnalyticsLoader.catch_up
+
+    def counted(loader: verify.AnalyticsLoader) -> int:
+        loads.append(loader.position())
+        if len(loads) > 20:
+            raise RuntimeError("loading the log again and again for a position it never reaches")
+        return catch_up(loader)
+
+    monkeypatch.setattr(verify.AnalyticsLoader, "catch_up", counted)
+    check = verify_files(container.app, files_to_verify(path), zone="Asia/Shanghai")
+
+    past, own = sorted(check.files, key=lambda c: c.file != str(snapshot))
+    assert (past.ok, past.position, past.past_the_log) == (
+        False, head(container.app) + 1000, head(container.app))
+    assert own.ok and own.past_the_log is None
+    assert check.as_dict()["ok"] is False
+    assert check.as_dict()["files"][[c.file for c in check.files].index(str(snapshot))][
+        "past_the_log"] == head(container.app)

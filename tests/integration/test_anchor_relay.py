@@ -243,3 +243,37 @@ def test_a_topic_of_many_anchors_is_read_to_its_end_however_long_that_takes(
     producer.close()
     found = read_topic(broker.bootstrap, topic, timeout=1.0)
     assert [a["anchor_id"] for a in found] == list(range(1, count + 1))
+
+
+def test_an_anchor_the_relay_was_made_to_pass_over_is_named(
+        scratch: tuple[Container, str], broker: Broker, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The application's role owns the relay's position: moved on past an anchor, the anchor
+    never reaches the topic. `audit verify --witness-topic` names the ids the database
+    recorded between the topic's first and last that the topic lacks."""
+    system, url = scratch
+    relay = _relay(system, broker)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for note in ("noon", "day-end S01 2026-12-04 csh-1", "periodic"):
+            open_order(system.work_orders, "S01")
+            chain_witness.witness(conn, None, note)
+            if note == "noon":
+                relay.catch_up()
+            elif note.startswith("day-end"):  # moved on past the close's anchor
+                conn.execute("UPDATE projection_positions SET position = position + 1 "
+                             "WHERE name = %s", (relay.anchors.position_name,))
+                relay.restart_from_stored()
+    relay.catch_up()
+    recorded = _recorded(url)
+    assert [a["anchor_id"] for a in read_topic(broker.bootstrap, relay.anchors.topic)] == [
+        recorded[0][0], recorded[2][0]]
+
+    monkeypatch.setenv("SERVICECORE_WITNESS_PATH", str(tmp_path / "none.jsonl"))
+    code, out = _cli(url, relay, "verify", "--quiet", "--witness-topic", capsys=capsys,
+                     monkeypatch=monkeypatch)
+    answer = json.loads(out[-1])
+    assert (code, answer["witness_topic_anchors"], answer["witness_topic_skipped"]) == (0, 2, 1)
+    assert cli.main(["audit", "verify", "--quiet", "--witness-topic"]) == 0  # env set above
+    assert (f"the topic lacks 1 anchor(s) the database recorded between its first and its "
+            f"last (anchor ids {recorded[1][0]}): passed over by the relay"
+            ) in capsys.readouterr().err

@@ -108,6 +108,18 @@ def test_a_file_cut_at_its_end_shows_against_the_anchors_of_the_database(
             "do not have: their last lines lost, or not written there\n") in err
 
 
+def test_the_file_removed_shows_against_every_anchor_of_the_database(
+        witnessed: Callable[[int], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = witnessed(3)
+    last = json.loads(path.read_bytes().splitlines()[-1])["notification_id"]
+    path.unlink()
+    code, answer, err = _verify(capsys)
+    # Nothing to compare with: not a break, but every anchor the database recorded is named.
+    assert (code, answer["witness_anchors"], answer["anchors_not_witnessed"]) == (0, 0, 3)
+    assert (f"the database holds anchors up to notification id {last} (3) and no witness "
+            f"file was read: the configured one ({path}) does not exist") in err
+
+
 def test_lines_written_before_the_links_still_verify_and_are_named(
         witnessed: Callable[[int], Path], capsys: pytest.CaptureFixture[str]) -> None:
     path = witnessed(3)
