@@ -238,7 +238,7 @@ class WorkOrdersView(ReadModel):
 
 FILTERS = {
     "number": "number = %s",
-    "status": "status = %s",
+    "status": "status = ANY(%s)",  # one or several
     "plate": "plate = %s",
     "vin": "vin = %s",
     "technician": "technicians @> ARRAY[%s]::text[]",
