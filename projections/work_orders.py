@@ -238,6 +238,7 @@ class WorkOrdersView(ReadModel):
 
 FILTERS = {
     "number": "number = %s",
+    "store_id": "store_id = %s",  # one of the caller's stores (else nothing)
     "status": "status = ANY(%s)",  # one or several
     "plate": "plate = %s",
     "vin": "vin = %s",

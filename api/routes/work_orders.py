@@ -356,7 +356,7 @@ def withdraw_evidence(work_order_id: UUID, evidence_id: EvidenceId,
 
 @router.get("", response_model=WorkOrderPage)
 def search_work_orders(
-    ctx: Ctx, reading: Reader,
+    ctx: Ctx, reading: Reader, store_id: IdFilter = None,
     status: StatusFilter = None, plate: IdFilter = None, vin: IdFilter = None,
     customer_phone: IdFilter = None, technician: TechnicianFilter = None,
     opened_from: QueryMoment | None = None, opened_to: QueryMoment | None = None,
@@ -378,7 +378,8 @@ def search_work_orders(
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         page = list_work_orders(
-            conn, reading.stores, limit=limit, offset=offset, status=statuses,
+            conn, reading.stores, limit=limit, offset=offset, store_id=store_id,
+            status=statuses,
             plate=ascii_width(plate).upper() if plate else None,
             vin=ascii_width(vin).upper() if vin else None,
             customer_phone=customer_phone, technician=technician, opened_from=opened_from,
