@@ -36,6 +36,7 @@ AppointmentStatus = Literal["booked", "arrived", "cancelled", "no_show"]
 FollowUpStatus = Literal["open", "done"]
 ComplaintStatus = Literal["opened", "assigned", "resolved", "moved"]
 SettlementStatus = Literal["open", "draft", "confirmed", "settled"]
+RefundStatus = Literal["requested", "approved", "rejected"]
 PurchaseOrderStatus = Literal["draft", "sent", "partly_received", "received", "closed",
                               "cancelled"]
 TransferStatus = Literal["in_transit", "received"]

@@ -156,8 +156,11 @@ def shares(line: Mapping[str, Any]) -> list[tuple[str, Decimal, Decimal]]:
             ("customer", own, vat_included(own, rate))]
 
 
-def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Decimal]]:
-    """Approved lines only, per payer: labor and parts separately, the VAT inside, the total.
+def totals(lines: Iterable[Mapping[str, Any]], status: str = "approved"
+           ) -> dict[str, dict[str, Decimal]]:
+    """The lines of one `status` only (approved ones: the estimate the customer agreed to;
+    pending ones: what still waits for their answer), per payer: labor and parts separately,
+    the VAT inside, the total.
 
     The estimate as the bills will split it: a warranty line's deductible counts on the
     customer's total (the OEM's is the line less it, and says how much in `deductible`)."""
@@ -165,7 +168,7 @@ def totals(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Decimal]]:
     found: dict[str, dict[str, Decimal]] = {}
     deductibles = zero
     for line in lines:
-        if line["status"] != "approved":
+        if line["status"] != status:
             continue
         for payer, amount, vat in shares(line):
             figures = found.setdefault(payer, {"labor": zero, "parts": zero, "vat": zero,

@@ -148,9 +148,10 @@ def find_customers(conn: psycopg.Connection[Any], stores: Sequence[str], *, q: s
 # hundreds of vehicles and thousands of visits over the years), counts them all, and
 # `customer_section` pages through the rest.
 SECTION_ITEMS = 50
-VISIT = """SELECT work_order_id, number, store_id, vehicle_id, kind, status, opened_at, mileage,
-    complaints, customer_total, round(refunded, 2) AS refunded, settled_at, delivered_at
-    FROM visits WHERE customer_id = %s"""
+VISIT = """SELECT work_order_id, number, store_id, vehicle_id,
+    (SELECT plate FROM vehicles v WHERE v.id = visits.vehicle_id) AS plate, kind, status,
+    opened_at, mileage, complaints, customer_total, round(refunded, 2) AS refunded, settled_at,
+    delivered_at FROM visits WHERE customer_id = %s"""
 SECTIONS: dict[str, tuple[str, str]] = {  # name: (the rows of one customer, their order)
     "visits": (VISIT, "opened_at DESC, work_order_id"),
     "open_work_orders": (f"{VISIT} AND status NOT IN {CLOSED}", "opened_at DESC, work_order_id"),

@@ -128,6 +128,23 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     return shown(doc)
 
 
+def list_refunds(conn: psycopg.Connection[Any], stores: Sequence[str], *,
+                 store_id: str | None = None, status: str | None = None, limit: int = 50,
+                 offset: int = 0) -> dict[str, Any]:
+    """Refunds of the caller's stores (or `store_id`'s), the longest waiting first: with
+    `status=requested` the manager's queue of decisions. Each with its visit (work order id
+    and number, from the settlement) and the payment it returns (bill and method)."""
+    where, params = _where(stores, {"store_id": ("r.store_id = %s", store_id),
+                                    "status": ("r.status = %s", status)}, "r.store_id")
+    return shown(_page(conn, f"""SELECT r.refund_id, r.status, r.kind, r.store_id,
+        r.settlement_id, s.work_order_id, s.work_order_number, r.payment_id, p.bill,
+        p.method, r.amount, r.reason, r.red_invoice_number, r.requested_by, r.requested_at,
+        r.decided_by, r.decided_at, r.decision_reason
+        FROM refunds r JOIN settlements s ON s.id = r.settlement_id
+        LEFT JOIN payments p ON p.payment_id = r.payment_id WHERE {where}""", params,
+                       order_by="r.requested_at, r.refund_id", limit=limit, offset=offset))
+
+
 def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID | None:
     """The settlement a refund id was requested on (None: this view has not seen it)."""
     row = conn.execute("SELECT settlement_id FROM refunds WHERE refund_id = %s",

@@ -165,7 +165,8 @@ def parts_desk(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     """The approved part lines of the caller's stores' (or `store_id`'s) open work orders that
     still lack units and whose job has not passed QC (a job past QC takes no more issues: its
     rest is withdrawn at the desk), in `state` (`to_pick`, `back_order`, `special_order`),
-    of `part_number`; the longest waiting first. Each with what the stock view shows available
+    of `part_number`; the longest waiting first. Each with the car's `plate` (the work-order
+    view's, as the dispatch board shows it) and what the stock view shows available
     now: `covered_now` when what the line holds and what is free cover what it lacks,
     `covered_in_turn` when what is free also covers the older lines of the part waiting
     without units held (served oldest first)."""
@@ -207,13 +208,14 @@ def parts_desk(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                r.reserved_qty + r.available >= r.outstanding AS covered_now,
                CASE WHEN r.state = 'to_pick' THEN r.reserved_qty + r.available >= r.outstanding
                     ELSE r.available >= r.queued END AS covered_in_turn,
-               r.technician_id, t.name AS technician_name, r.promised_at,
+               w.plate, r.technician_id, t.name AS technician_name, r.promised_at,
                r.opened_at, r.approved_at, r.updated_at,
                floor(extract(epoch FROM now() - r.approved_at) / 3600)::bigint AS waiting_hours,
                floor(extract(epoch FROM now() - r.opened_at) / 3600)::bigint
                    AS work_order_age_hours
         FROM ({ranked}) AS r
         LEFT JOIN technicians t ON t.user_id = r.technician_id
+        LEFT JOIN wo_view w ON w.id = r.work_order_id
         WHERE {chosen}"""
     return page(conn, sql, params,
                 order_by="approved_at, work_order_number, r.line_no", limit=limit,

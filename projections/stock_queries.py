@@ -341,10 +341,15 @@ def named(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                status: str | None = None, supplier: str | None = None,
-                limit: int = 50, offset: int = 0) -> dict[str, Any]:
+                store_id: str | None = None, status: str | None = None,
+                supplier: str | None = None, limit: int = 50,
+                offset: int = 0) -> dict[str, Any]:
+    """The purchase orders of the caller's stores (or `store_id`'s), the newest first."""
     where, params = _stores_clause(stores)
     clauses = [where]
+    if store_id:
+        clauses.append("store_id = %s")
+        params.append(store_id)
     if status:
         clauses.append("status = %s")
         params.append(status)

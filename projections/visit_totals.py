@@ -180,6 +180,14 @@ def _estimate(doc: dict[str, Any]) -> dict[str, Any]:
     return {pay_type: found[pay_type] for pay_type in PAY_TYPES if pay_type in found}
 
 
+def pending_totals(doc: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """What the lines still waiting for the customer's answer would add, per payer, split as
+    the estimate splits the approved ones (a warranty line's deductible on the customer's;
+    the insurer's assessment is not applied): `{}` when no line waits."""
+    return {pay_type: {name: str(amount) for name, amount in figures.items()}
+            for pay_type, figures in totals(doc["lines"], "pending").items()}
+
+
 def visit_totals(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(basis, totals per payer): the drafted bills' ("bills") or the estimate's
     ("estimate"), see the module's docstring."""

@@ -102,7 +102,7 @@ def _opened(s: State, doc: Doc | None, open_pii: Opener) -> Doc:
                      "wechat_id": open_pii(customer_id, customer.get("wechat_id"))},
         "vehicle": plain(s["vehicle"]), "mileage": plain(s["mileage"]), "check_in": None,
         "jobs": [_job(c, n) for n, c in enumerate(s["complaints"], start=1)],
-        "lines": [], "totals": {}, "technicians": [], "opened": _stamp(s),
+        "lines": [], "totals": {}, "pending_totals": {}, "technicians": [], "opened": _stamp(s),
         "ready_at": None, "cancelled": None,
     }
 

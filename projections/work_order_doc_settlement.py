@@ -7,14 +7,16 @@ from decimal import Decimal
 
 from domain.settlement import Settlement
 from projections.base import StoredEvent
-from projections.visit_totals import credited, discounted, drafted, visit_totals
+from projections.visit_totals import credited, discounted, drafted, pending_totals, visit_totals
 from projections.work_order_doc_values import Doc, State, decoded, plain, text
 
 
 def refresh_totals(doc: Doc) -> None:
     """What each payer owes (`projections.visit_totals`): the drafted bills', else the
-    estimate's; `totals_basis` says which."""
+    estimate's; `totals_basis` says which; `pending_totals` what the lines still waiting for
+    the customer's approval would add."""
     doc["totals_basis"], doc["totals"] = visit_totals(doc)
+    doc["pending_totals"] = pending_totals(doc)
 
 
 # the settlement's events the doc folds (its stream is found by the doc's settlement id)

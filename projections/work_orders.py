@@ -72,8 +72,9 @@ class WorkOrdersView(ReadModel):
     # `evidence` (events an older version's runner may have passed over, were it still running
     # when the first of them was stored); 5: the name the delivery was signed with is opened
     # with the customer's key (sealed since `WorkOrder.Delivered` v2) and scrubbed by an erasure;
-    # 6: a walk-in's phone in its kept form (`phone_as_kept`), one taken as typed before too
-    revision = 6
+    # 6: a walk-in's phone in its kept form (`phone_as_kept`), one taken as typed before too;
+    # 7: `pending_totals`, the lines still waiting for the customer's approval, per payer
+    revision = 7
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
@@ -237,7 +238,8 @@ class WorkOrdersView(ReadModel):
 
 FILTERS = {
     "number": "number = %s",
-    "status": "status = %s",
+    "store_id": "store_id = %s",  # one of the caller's stores (else nothing)
+    "status": "status = ANY(%s)",  # one or several
     "plate": "plate = %s",
     "vin": "vin = %s",
     "technician": "technicians @> ARRAY[%s]::text[]",

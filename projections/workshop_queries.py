@@ -163,9 +163,13 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
     """Per technician: queue, current clock, open load, today's hours; and the waiting jobs,
     each with the technician auto-dispatch would propose. Every hours figure (a job's, the
     open load, today's available, clocked and sold) is shown as the technicians' KPIs show
-    them: two decimals, half up (`domain/kpi_figures.py`); the view's rows are unchanged."""
+    them: two decimals, half up (`domain/kpi_figures.py`); the view's rows are unchanged.
+    Beside them, for the foreman and the QC inspector, the jobs not yet dispatched with a line
+    still waiting for the customer's approval (`awaiting_approval`, no proposal: the work is
+    not agreed yet) and the jobs completed and waiting for inspection (`awaiting_qc`)."""
     if "*" not in stores and store_id not in stores:
-        return {"store_id": store_id, "technicians": [], "waiting": []}
+        return {"store_id": store_id, "technicians": [], "waiting": [],
+                "awaiting_approval": [], "awaiting_qc": []}
     today = now.date()
     techs = list_technicians(conn, stores, store_id=store_id, days=(today, today))
     # The visits in the workshop only: a job declined after its diagnosis never passes QC and
@@ -199,8 +203,10 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
             candidates.append(Candidate(tech["user_id"], tech["skills"], on_shift,
                                         shift if on_shift else None, load, len(queue),
                                         [] if on_shift else [shift]))
-    waiting = [j for j in jobs if j["technician_id"] is None and j["wo_status"] in ACTIVE
-               and j["approved"] > 0 and j["pending"] == 0]
+    undispatched = [j for j in jobs if j["technician_id"] is None and j["wo_status"] in ACTIVE]
+    waiting = [j for j in undispatched if j["approved"] > 0 and j["pending"] == 0]
+    awaiting_approval = [j for j in undispatched if j["pending"] > 0]
+    awaiting_qc = [j for j in jobs if j["status"] == "awaiting_qc"]
     lines: dict[tuple[UUID, int], list[dict[str, Any]]] = {}
     for line in _rows(conn, """SELECT work_order_id, job_no, line_id, op_code, skill, level
             FROM ws_lines WHERE work_order_id = ANY(%s) AND kind = 'labor'
@@ -219,7 +225,8 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
                    excluded=exclusions(candidates, need))
     for job in jobs:  # shown as every hours figure of the board, once the load is summed
         job["hours"] = str(figures.hours(job["hours"]))
-    return {"store_id": store_id, "at": now, "technicians": techs, "waiting": waiting}
+    return {"store_id": store_id, "at": now, "technicians": techs, "waiting": waiting,
+            "awaiting_approval": awaiting_approval, "awaiting_qc": awaiting_qc}
 
 
 def kpi_page(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,

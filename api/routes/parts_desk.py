@@ -25,6 +25,7 @@ DeskState = Literal["to_pick", "back_order", "special_order"]
 class PartDemandOut(BaseModel):
     work_order_id: str
     work_order_number: str
+    plate: str | None = Field(description="the car's plate, as the work order has it")
     store_id: str
     line_id: str
     job_no: int
@@ -76,10 +77,12 @@ def desk(ctx: Ctx, principal: DeskReader, store_id: IdFilter = None,
     issue them), `back_order` (waiting for a delivery), `special_order` (the store held none
     of the part), optionally of one `part_number`; the longest waiting first (approval time,
     work order, line). Each row with `available_now` from the stock view and `covered_now`.
-    `wait_for`: the parts demand view and the stock view have both applied it."""
+    Each row names the car by its `plate`. `wait_for`: the parts demand view, the stock view
+    and the work-order view have applied it."""
     number = normalise_part_number(part_number) if part_number else None
     wait_for_projection(ctx, "parts_demand", wait_for)
     wait_for_projection(ctx, "stock", wait_for)
+    wait_for_projection(ctx, "work_orders", wait_for)
     with ctx.pool.connection() as conn:
         return parts_desk(conn, principal.stores, store_id=store_id, state=state,
                           part_number=number, limit=limit, offset=offset)

@@ -90,14 +90,16 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
 
 
 @router.get("", response_model=Page)
-def orders(ctx: Ctx, principal: Reader, status: PurchaseOrderStatus | None = None,
-           supplier: TextFilter = None,
+def orders(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+           status: PurchaseOrderStatus | None = None, supplier: TextFilter = None,
            limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The purchase orders of the caller's stores (or `store_id`'s; another store's: none),
+    the newest first."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_orders(conn, principal.stores, status=status, supplier=supplier,
-                           limit=limit, offset=offset)
+        return list_orders(conn, principal.stores, store_id=store_id, status=status,
+                           supplier=supplier, limit=limit, offset=offset)
 
 
 @router.get("/{order_id}")

@@ -10,13 +10,23 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
-from api.deps import Command, Ctx, DocumentId, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    DocumentId,
+    IdFilter,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+)
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.replays import answered_by, located
-from api.schemas import ReasonIn, SettlementStatus
+from api.schemas import ReasonIn, RefundStatus, SettlementStatus
 from api.schemas_money import (
     DiscountIn,
     InsuranceAssessed,
@@ -32,6 +42,7 @@ from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
 from projections.finance_queries import (
     get_settlement,
+    list_refunds,
     list_settlements,
     name_insurers,
     settlement_of_refund,
@@ -167,6 +178,19 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
     return ctx.settlements.request_refund(
         cmd.envelope, body.settlement(), payment_id=body.payment_id, amount=body.amount,
         reason=body.reason, kind=body.kind, red_invoice_number=body.red_invoice_number)
+
+
+@router.get("/refunds", response_model=Page)
+def refunds(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+            status: RefundStatus | None = None, limit: Limit = 50, offset: Offset = 0,
+            wait_for: WaitFor = None) -> Any:
+    """The refunds of the caller's stores (or `store_id`'s; another store's: none), the
+    longest waiting first; `status=requested`: those waiting for a manager's decision, each
+    with the `refund_id` the decision names."""
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        return list_refunds(conn, principal.stores, store_id=store_id, status=status,
+                            limit=limit, offset=offset)
 
 
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)

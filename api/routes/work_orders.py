@@ -56,10 +56,10 @@ from api.schemas import (
     RepriceIn,
     WorkOrderOpen,
     WorkOrderPage,
-    WorkOrderStatus,
 )
 from api.schemas_stock import FollowOnIn, IssueIn, PartReturnIn
 from api.schemas_warranty import EvidenceIn, EvidenceWithdrawalIn, SerialsIn
+from api.work_order_filters import StatusFilter, TechnicianFilter, statuses_of
 from domain.application import CommandResult
 from domain.ascii_width import ascii_width
 from domain.common import NotFound
@@ -356,9 +356,9 @@ def withdraw_evidence(work_order_id: UUID, evidence_id: EvidenceId,
 
 @router.get("", response_model=WorkOrderPage)
 def search_work_orders(
-    ctx: Ctx, reading: Reader,
-    status: WorkOrderStatus | None = None, plate: IdFilter = None, vin: IdFilter = None,
-    customer_phone: IdFilter = None, technician: IdFilter = None,
+    ctx: Ctx, reading: Reader, store_id: IdFilter = None,
+    status: StatusFilter = None, plate: IdFilter = None, vin: IdFilter = None,
+    customer_phone: IdFilter = None, technician: TechnicianFilter = None,
     opened_from: QueryMoment | None = None, opened_to: QueryMoment | None = None,
     number: Annotated[str | None, Query(max_length=40,
                                         description="WO-S01-2026-000123")] = None,
@@ -367,13 +367,19 @@ def search_work_orders(
 ) -> Any:
     """The work orders the filters find; each item's `customer_name` and `customer_phone` for
     the roles that may read customers' personal data (advisor, manager, cashier, auditor),
-    null for the others, who may not search by `customer_phone` either (403 naming it)."""
+    null for the others, who may not search by `customer_phone` either (403 naming it).
+    `technician=me` finds the caller's own visits: with `status=checked_in,in_progress`, a
+    technician's open jobs."""
     reading.refuse_search_by(customer_phone=customer_phone)
+    statuses = statuses_of(status)
+    if technician == "me":
+        technician = reading.principal.user_id
     wanted = str(parse_number(number, ("WO",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         page = list_work_orders(
-            conn, reading.stores, limit=limit, offset=offset, status=status,
+            conn, reading.stores, limit=limit, offset=offset, store_id=store_id,
+            status=statuses,
             plate=ascii_width(plate).upper() if plate else None,
             vin=ascii_width(vin).upper() if vin else None,
             customer_phone=customer_phone, technician=technician, opened_from=opened_from,

@@ -297,7 +297,6 @@ def test_fields_with_a_closed_set_in_the_domain_are_enums(document: dict[str, An
 
 # Every list filter on a closed set: (method path, parameter) -> the domain's set.
 FILTERS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("/work-orders", "status"): work_order_state.STATUSES,
     ("/appointments", "status"): appointment.STATUSES,
     ("/follow-ups", "status"): follow_up.STATUSES,
     ("/complaints", "status"): follow_up.COMPLAINT_STATUSES,
@@ -322,6 +321,30 @@ def test_list_filters_on_a_closed_set_are_enums_and_refuse_other_values(
         assert answer.status_code == 422, (path, name, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert client.get(path, params={name: values[-1]}, headers=manager).status_code == 200
+
+
+# List filters on a closed set that take several values separated by commas: the schema's
+# pattern names exactly the domain's set.
+SEVERAL: dict[tuple[str, str], tuple[str, ...]] = {
+    ("/work-orders", "status"): work_order_state.STATUSES,
+}
+
+
+def test_list_filters_taking_several_of_a_closed_set_document_it_and_refuse_others(
+        document: dict[str, Any], client: TestClient, auth: Auth) -> None:
+    manager = auth("manager", "mgr-1", ["S01"])
+    for (path, name), values in SEVERAL.items():
+        (param,) = [p for p in document["paths"][path]["get"]["parameters"]
+                    if p["name"] == name and p["in"] == "query"]
+        [pattern] = [b["pattern"] for b in param["schema"]["anyOf"] if "pattern" in b]
+        one = "|".join(values)
+        assert pattern == rf"^({one})(,({one}))*$", (path, name)
+        for wrong in ("not-a-" + name, f"{values[0]},not-a-{name}", f"{values[0]},"):
+            answer = client.get(path, params={name: wrong}, headers=manager)
+            assert answer.status_code == 422, (path, name, wrong, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+        for right in (values[-1], f"{values[0]},{values[-1]}"):
+            assert client.get(path, params={name: right}, headers=manager).status_code == 200
 
 
 def test_the_main_fields_say_what_they_are(document: dict[str, Any]) -> None:

@@ -238,3 +238,13 @@ def test_the_promised_time_and_the_job_of_a_line_added_later(
     [row] = desk(client, clerk, store_id=store_id)["items"]
     assert (row["job_no"], row["job"], row["promised_at"], row["technician_id"]) == (
         2, "squeal when braking", "2026-05-01T09:00:00Z", None)
+
+
+def test_each_row_names_the_car_by_its_plate(client: TestClient, auth: Auth,
+                                            store_id: str) -> None:
+    """The clerk takes the part to the car: the row carries its plate, not only the number."""
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    number = received_part(client, clerk, store_id, 5)
+    ready_visit(client, auth, store_id, number)
+    [row] = desk(client, clerk, store_id=store_id)["items"]
+    assert row["plate"] == "沪A12345"

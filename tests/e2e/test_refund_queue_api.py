@@ -1,0 +1,52 @@
+"""The manager's queue of refunds waiting for a decision: `GET /refunds?status=requested`,
+paged, the longest waiting first, over the manager's stores (`store_id`: one of them;
+another store's: none). The decision needs the refund's id, which the manager had to get
+from the cashier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.e2e.test_parts_api import head, post
+from tests.e2e.test_refund_decision_api import refunds_asked
+
+Auth = Callable[..., dict[str, str]]
+
+
+def _refunds(client: TestClient, headers: dict[str, str], **params: Any) -> Any:
+    response = client.get("/refunds", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_manager_lists_the_refunds_waiting_for_a_decision(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    other = store_id + "B"
+    manager = auth("manager", "mgr-" + store_id, [store_id, other])
+    wo_id, (first, second) = refunds_asked(client, auth, store_id)
+    _, (third, fourth) = refunds_asked(client, auth, other)
+    post(client, f"/refunds/{second}/decision", manager, {"approve": True})
+
+    waiting = _refunds(client, manager, status="requested", wait_for=head(client))
+    assert waiting["total"] == 3
+    assert [r["refund_id"] for r in waiting["items"]] == [first, third, fourth]
+    mine = waiting["items"][0]
+    assert (mine["store_id"], mine["work_order_id"], mine["amount"], mine["reason"],
+            mine["requested_by"], mine["method"], mine["status"]) == (
+        store_id, wo_id, "10.00", "goodwill", "cash-" + store_id, "alipay", "requested")
+    assert mine["work_order_number"].startswith(f"WO-{store_id}-")
+    # Paged; one store of the manager's; the decided one with its status.
+    paged = _refunds(client, manager, status="requested", limit=2, offset=2)
+    assert (paged["total"], [r["refund_id"] for r in paged["items"]]) == (3, [fourth])
+    assert [r["refund_id"] for r in _refunds(client, manager, status="requested",
+                                              store_id=other)["items"]] == [third, fourth]
+    assert [(r["refund_id"], r["status"]) for r in _refunds(
+        client, manager, store_id=store_id)["items"]] == [(first, "requested"),
+                                                          (second, "approved")]
+    # Another store's manager sees none of them, naming the store or not.
+    stranger = auth("manager", "mgr-x", [store_id + "X"])
+    assert _refunds(client, stranger, status="requested")["total"] == 0
+    assert _refunds(client, stranger, store_id=store_id)["items"] == []
