@@ -13,8 +13,19 @@ import psycopg
 
 from domain.application import ServiceCore
 from domain.failed_part import FailedPart
+from domain.unreadable_events import reading
 from projections.evidence import Recorded, fold, read_streams, stamp
 from projections.failed_parts import tags_of
+
+STEP_FIELDS = ("location", "previous", "note", "request_ref", "shipment_ref", "shipped_on",
+               "receipt_ref", "instruction_ref", "reason")
+
+
+def _step(r: Recorded) -> dict[str, Any]:
+    """One custody step as stored: its kind, who, when, and the fields it recorded."""
+    with reading(r.event) as e:
+        fields = {k: getattr(e, k) for k in STEP_FIELDS if hasattr(e, k)}
+    return {"step": r.type.split(".")[-1], **stamp(r), **fields}
 
 
 def _tag(events: list[Recorded]) -> dict[str, Any]:
@@ -26,19 +37,20 @@ def _tag(events: list[Recorded]) -> dict[str, Any]:
             "location": part.location, "request_ref": part.request_ref,
             "shipment_ref": part.shipment_ref, "instruction_ref": part.instruction_ref,
             "reason": getattr(last.event, "reason", None),
-            "tagged": stamp(events[0]), "last_step": {"step": last.type, **stamp(last)}}
+            "tagged": stamp(events[0]), "last_step": {"step": last.type, **stamp(last)},
+            "steps": [_step(r) for r in events]}
 
 
-def custody_by_line(app: ServiceCore, conn: psycopg.Connection[Any],
-                    work_order_id: UUID) -> dict[str, list[dict[str, Any]]]:
-    """The visit's tags per part line, oldest first."""
+def custody_by_line(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID
+                    ) -> tuple[dict[str, list[dict[str, Any]]], list[Recorded]]:
+    """The visit's tags per part line, oldest first, and the tags' events (the evidence)."""
     streams = read_streams(app, conn, [UUID(i) for i in tags_of(conn, str(work_order_id))])
     out: dict[str, list[dict[str, Any]]] = {}
     tags = sorted((_tag(events) for events in streams.values()),
                   key=lambda t: (t["tagged"]["at"], t["tag_number"]))
     for tag in tags:
         out.setdefault(tag["line_id"], []).append(tag)
-    return out
+    return out, [r for events in streams.values() for r in events]
 
 
 def with_custody(jobs: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]]) -> None:
