@@ -63,9 +63,23 @@ def with_custody(jobs: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]
             causal["custody"] = tags.get(causal["line_id"], []) if causal["line_id"] else []
 
 
+def _unheld_tags(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """Removed serials recorded as kept under a tag that none of the line's custody tags is:
+    the technician's record and the failed-part cage disagree on which part is which."""
+    held = {t["tag_number"] for t in part["custody"]}
+    removed = (part.get("serials") or {}).get("removed") or []
+    return [{"serial": r["serial"], "tag_number": r["tag"],
+             "detail": f"removed serial {r['serial']} of line {part['line_id']} "
+                       f"({part['part_number']}) is recorded under tag {r['tag']}, which the "
+                       f"line's failed-part custody does not hold (tags: "
+                       f"{', '.join(sorted(held))}): correct the serial's tag or tag the part"}
+            for r in removed if r.get("tag") and str(r["tag"]).strip().upper() not in held]
+
+
 def custody_problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per claimed part whose new part was issued: no tag (warning); a tag lost, or scrapped
-    without the OEM's instruction (error)."""
+    """Per claimed part whose new part was issued: no tag (warning); a removed serial recorded
+    under a tag the line's custody does not hold (warning); a tag lost, or scrapped without the
+    OEM's instruction (error)."""
     out: list[dict[str, Any]] = []
     for job in jobs:
         for part in job["parts"]:
@@ -78,6 +92,8 @@ def custody_problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                           "replaced a part that is not tagged: tag and keep "
                                           "it (POST /failed-parts) before the OEM asks for it"})
                 continue
+            out.extend({**base, "level": "warning", "missing": ["tag_match"], **unheld}
+                       for unheld in _unheld_tags(part))
             for tag in part["custody"]:
                 unproduced = tag["custody_status"] == "lost" or (
                     tag["custody_status"] == "scrapped" and not tag["instruction_ref"])

@@ -94,6 +94,8 @@ def test_the_claim_shows_the_technician_and_the_operation_as_they_were_when_the_
     [problem] = [p for p in claim["problems"] if p["kind"] == "qualification"]
     assert (problem["level"], problem["technician_id"], problem["missing"]) == (
         "warning", tech_id, ["engine 3 (has 2)"])
+    page = client.get(f"/work-orders/{wo_id}/warranty-claim?format=html", headers=auditor)
+    assert page.status_code == 200 and "engine 2 (below: engine 3 (has 2))" in page.text
     # Today the technician has level 3: the live read is not what the claim is judged by.
     now = get(client, f"/technicians/{tech_id}", auditor, wait_for=head(client))
     assert now["skills"] == {"engine": 3}
@@ -113,6 +115,21 @@ def test_the_claim_shows_the_technician_and_the_operation_as_they_were_when_the_
     [custody] = job["parts"][0]["custody"]
     assert [(s["step"], s["location"]) for s in custody["steps"]] == [
         ("Tagged", "warranty cage B2")]
+    # The technician's record names the removed injector's tag WT-9999; the cage holds it
+    # under its own tag: the two records disagree, and the claim says so.
+    serials = f"{wo}/lines/{part}/serials"
+    post(client, serials, tech, {"fitted": ["INJ-N-1"], "removed": [
+        {"serial": "INJ-O-1", "disposition": "kept_for_return", "tag": "WT-9999"}]})
+    [mismatch] = [p for p in _claim(client, wo_id, auditor)["problems"]
+                  if p["kind"] == "custody"]
+    assert (mismatch["level"], mismatch["missing"], mismatch["tag_number"],
+            mismatch["serial"]) == ("warning", ["tag_match"], "WT-9999", "INJ-O-1")
+    # Corrected to the cage's tag (typed in lower case): the records agree.
+    post(client, serials, tech, {"fitted": ["INJ-N-1"], "removed": [
+        {"serial": "INJ-O-1", "disposition": "kept_for_return",
+         "tag": tag["tag_number"].lower()}], "reason": "tag number misread"})
+    assert [p for p in _claim(client, wo_id, auditor)["problems"]
+            if p["kind"] == "custody"] == []
 
 
 def test_the_oem_steps_and_the_custody_chain_are_cited_in_the_evidence(
