@@ -1,23 +1,27 @@
 """An OEM auditor's questions to the claim package that the current state cannot answer: was the
 technician qualified for the job on the day they worked it (their level raised since), what did
 the labor-operation master say when the line was priced (its hours changed since), where has
-the failed part been step by step — and is every event the package shows cited in its
+the failed part been step by step (on the visit's timeline too) — and is every event the package shows cited in its
 evidence, the OEM's steps and the failed part's custody included, so that each can be checked
 against the hash chain."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_money_api import Auth, ready_for_settlement
 from tests.e2e.test_parts_api import get, head, new_part, post
+from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 from tests.integration.support import on_roster
 from tests.scratch_systems import served_module
 
 served, container, client = served_module("sc_claim_then", projections=True)
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 RATES = {"customer": "300.00", "warranty": "180.00", "insurance": "260.00",
          "internal": "150.00"}
 
@@ -152,3 +156,24 @@ def test_the_oem_steps_and_the_custody_chain_are_cited_in_the_evidence(
     # The hash the package cites is the chain's: the auditor's verify covers it.
     verified = get(client, "/audit/chain/verify", auditor)
     assert verified["ok"] is True and verified["range_to"] >= cited[-1]["notification_id"]
+
+
+def test_the_visits_timeline_holds_every_custody_step_of_its_failed_parts(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    _, wo_id, line = injector_visit(client, auth, store_id, vin=new_vin())
+    tag = post(client, "/failed-parts", clerk, {
+        "work_order_id": wo_id, "line_id": line, "tag_number": "WT-TL-" + store_id,
+        "location": "warranty cage B2"}, 201)
+    fp = f"/failed-parts/{tag['id']}"
+    post(client, f"{fp}/return-request", clerk, {"request_ref": "RR-1"})
+    post(client, f"{fp}/shipment", clerk, {"shipment_ref": "SF-1", "shipped_on": TODAY})
+    post(client, f"{fp}/receipt", clerk, {"receipt_ref": "VW-RCV-1"})
+    timeline = get(client, f"/audit/work-orders/{wo_id}/timeline", auditor,
+                   wait_for=head(client))
+    custody = [i["event"] for i in timeline["items"] if i["stream_type"] == "FailedPart"]
+    assert custody == ["FailedPart.Tagged", "FailedPart.ReturnRequested", "FailedPart.Shipped",
+                       "FailedPart.ReceivedByOem"]
+    history = get(client, f"{fp}/history", auditor)["items"]
+    assert [h["event"] for h in history] == custody
