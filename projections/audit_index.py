@@ -21,6 +21,7 @@ import psycopg
 
 from domain.cashier_day import CashierDay
 from domain.data_access import DataAccess
+from domain.failed_part import FailedPart
 from domain.follow_up import Complaint, FollowUp
 from domain.grievance import Grievance
 from domain.oem_claim import OemClaim
@@ -35,7 +36,7 @@ from projections.stock_batch import work_order_of
 
 # Streams that belong to one work order: their first event names it, the later ones do not.
 BELONGING = (Settlement.Event, FollowUp.Event, Complaint.Event, OemClaim.Event,
-             RepairFiling.Event, Grievance.Event)
+             RepairFiling.Event, Grievance.Event, FailedPart.Event)
 COLUMNS = ("notification_id", "stream_id", "stream_type", "version", "event_type", "store_id",
            "user_id", "role", "correlation_id", "idempotency_key", "business_at", "number",
            "work_order_id", "customer_id", "statement_id")
@@ -61,8 +62,9 @@ def _number(event: Any) -> str | None:
 class AuditIndexView(ReadModel):
     name = "audit_index"
     # 2: a read of a bank statement's payers names the statement (`statement_id`); 3: every
-    # step of a complaint case about a visit refers to it (before: its registration only)
-    revision = 3
+    # step of a complaint case about a visit refers to it (before: its registration only);
+    # 4: every custody step of a failed part tagged on a visit refers to it (before: the tag)
+    revision = 4
     tables = {  # noqa: RUF012
         "audit_index": """
             notification_id bigint PRIMARY KEY, stream_id uuid NOT NULL,

@@ -13,8 +13,19 @@ import psycopg
 
 from domain.application import ServiceCore
 from domain.failed_part import FailedPart
+from domain.unreadable_events import reading
 from projections.evidence import Recorded, fold, read_streams, stamp
 from projections.failed_parts import tags_of
+
+STEP_FIELDS = ("location", "previous", "note", "request_ref", "shipment_ref", "shipped_on",
+               "receipt_ref", "instruction_ref", "reason")
+
+
+def _step(r: Recorded) -> dict[str, Any]:
+    """One custody step as stored: its kind, who, when, and the fields it recorded."""
+    with reading(r.event) as e:
+        fields = {k: getattr(e, k) for k in STEP_FIELDS if hasattr(e, k)}
+    return {"step": r.type.split(".")[-1], **stamp(r), **fields}
 
 
 def _tag(events: list[Recorded]) -> dict[str, Any]:
@@ -26,19 +37,20 @@ def _tag(events: list[Recorded]) -> dict[str, Any]:
             "location": part.location, "request_ref": part.request_ref,
             "shipment_ref": part.shipment_ref, "instruction_ref": part.instruction_ref,
             "reason": getattr(last.event, "reason", None),
-            "tagged": stamp(events[0]), "last_step": {"step": last.type, **stamp(last)}}
+            "tagged": stamp(events[0]), "last_step": {"step": last.type, **stamp(last)},
+            "steps": [_step(r) for r in events]}
 
 
-def custody_by_line(app: ServiceCore, conn: psycopg.Connection[Any],
-                    work_order_id: UUID) -> dict[str, list[dict[str, Any]]]:
-    """The visit's tags per part line, oldest first."""
+def custody_by_line(app: ServiceCore, conn: psycopg.Connection[Any], work_order_id: UUID
+                    ) -> tuple[dict[str, list[dict[str, Any]]], list[Recorded]]:
+    """The visit's tags per part line, oldest first, and the tags' events (the evidence)."""
     streams = read_streams(app, conn, [UUID(i) for i in tags_of(conn, str(work_order_id))])
     out: dict[str, list[dict[str, Any]]] = {}
     tags = sorted((_tag(events) for events in streams.values()),
                   key=lambda t: (t["tagged"]["at"], t["tag_number"]))
     for tag in tags:
         out.setdefault(tag["line_id"], []).append(tag)
-    return out
+    return out, [r for events in streams.values() for r in events]
 
 
 def with_custody(jobs: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]]) -> None:
@@ -51,9 +63,23 @@ def with_custody(jobs: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]
             causal["custody"] = tags.get(causal["line_id"], []) if causal["line_id"] else []
 
 
+def _unheld_tags(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """Removed serials recorded as kept under a tag that none of the line's custody tags is:
+    the technician's record and the failed-part cage disagree on which part is which."""
+    held = {t["tag_number"] for t in part["custody"]}
+    removed = (part.get("serials") or {}).get("removed") or []
+    return [{"serial": r["serial"], "tag_number": r["tag"],
+             "detail": f"removed serial {r['serial']} of line {part['line_id']} "
+                       f"({part['part_number']}) is recorded under tag {r['tag']}, which the "
+                       f"line's failed-part custody does not hold (tags: "
+                       f"{', '.join(sorted(held))}): correct the serial's tag or tag the part"}
+            for r in removed if r.get("tag") and str(r["tag"]).strip().upper() not in held]
+
+
 def custody_problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per claimed part whose new part was issued: no tag (warning); a tag lost, or scrapped
-    without the OEM's instruction (error)."""
+    """Per claimed part whose new part was issued: no tag (warning); a removed serial recorded
+    under a tag the line's custody does not hold (warning); a tag lost, or scrapped without the
+    OEM's instruction (error)."""
     out: list[dict[str, Any]] = []
     for job in jobs:
         for part in job["parts"]:
@@ -66,6 +92,8 @@ def custody_problems(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                           "replaced a part that is not tagged: tag and keep "
                                           "it (POST /failed-parts) before the OEM asks for it"})
                 continue
+            out.extend({**base, "level": "warning", "missing": ["tag_match"], **unheld}
+                       for unheld in _unheld_tags(part))
             for tag in part["custody"]:
                 unproduced = tag["custody_status"] == "lost" or (
                     tag["custody_status"] == "scrapped" and not tag["instruction_ref"])

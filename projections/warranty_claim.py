@@ -3,8 +3,9 @@
 It carries what DOMAIN.md "What an OEM warranty claim carries" lists, as far as the events hold
 it: the vehicle with its mileage in and out, the visit's dates, the customer (personal data opened
 with the customer's key, `[erased]` once erased), and per job with approved warranty lines: the 3C
-and fault codes, op codes with flat-rate hours against every clock punch of every technician, the
-parts with the lots and suppliers their stock issues named, the causal part, campaign, coverage,
+and fault codes, op codes with flat-rate hours against every clock punch of every technician
+(with their qualification as it stood then: projections/claim_technicians.py), the parts with
+the lots and suppliers their stock issues named, the causal part, campaign, coverage,
 authorization and sublet references, sublet work with the outside shop's invoice and cost, QC,
 towing / loaner / travel paid for the customer, and who approved what. Internal costs are left out.
 Amounts are shown as the OEM's warranty bill asks them: list price, discount, billed, so that the
@@ -53,6 +54,7 @@ from projections.claim_checks import (
 )
 from projections.claim_custody import custody_by_line, custody_problems, with_custody
 from projections.claim_lots import STOCK_EVENTS, claimed_lots
+from projections.claim_technicians import qualification_problems, with_qualifications
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
 from projections.odometer import highest_earlier_reading, odometer_problem
 from projections.oem_claim_history import oem_claim
@@ -220,6 +222,7 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
     labor = [{"line_id": ln["line_id"], "op_code": ln["op_code"], "description": ln["description"],
               "flat_rate_hours": ln["hours"], "amount": ln["gross"], "vat": ln["vat"],
               "master_flat_rate_hours": (ln.get("labor_operation") or {}).get("flat_rate_hours"),
+              "labor_operation": ln.get("labor_operation"),
               "price_override_reason": ln.get("price_override_reason"),
               **_billed(billed.get(ln["line_id"])), **_warranty_refs(ln),
               "sublet_invoice": ln.get("sublet")}
@@ -347,7 +350,9 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         refs.setdefault(ref["job_no"], []).append(ref)
     records = (part_serials(events), refs)
     jobs = [_job(wo, no, events, stock, billed, records) for no in job_nos]
-    with_custody(jobs, custody_by_line(app, conn, work_order_id))
+    tags, custody_events = custody_by_line(app, conn, work_order_id)
+    with_custody(jobs, tags)
+    skills_events = with_qualifications(app, conn, wo, jobs, events)
     shown = {p["line_id"] for job in jobs for p in job["parts"]} | {
         job["causal_part"]["line_id"] for job in jobs if job["causal_part"]}
     visit = visit_dates(events)
@@ -366,7 +371,7 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
                 *missing_3c(jobs), *(p for job in jobs for p in unissued_parts(job)),
                 *(p for job in jobs for p in over_flat_rate(job)),
                 *(p for job in jobs for p in missing_part_records(job)),
-                *custody_problems(jobs),
+                *custody_problems(jobs), *qualification_problems(jobs),
                 *conflict_problems(conflicts, {line_id: (no, p["part_number"]) for line_id,
                                                (no, p) in claimed_parts.items()}),
                 *([odometer] if odometer else [])])
@@ -395,7 +400,8 @@ def warranty_claim(app: ServiceCore, conn: psycopg.Connection[Any], work_order_i
         "evidence": fill_evidence(conn, [*events, *others.get(settlement_id, []),
                                          *others.get(car_id, []),
                                          *([earlier[0]] if odometer and earlier else []),
-                                         *serial_events,
+                                         *serial_events, *others.get(outcome_id, []),
+                                         *custody_events, *skills_events,
                                          *(r for line_id in shown
                                            for r in stock_used.get(line_id, []))]),
     })

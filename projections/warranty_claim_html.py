@@ -94,9 +94,18 @@ def _custody(tags: list[dict[str, Any]] | None) -> str | None:
                      f"{t['location']})" for t in tags or []) or None
 
 
+def _skills_then(q: dict[str, Any] | None) -> str | None:
+    """A technician's skills when they clocked on, and what the job needed beyond them."""
+    if not q:
+        return None
+    held = ", ".join(f"{skill} {level}" for skill, level in q["skills"].items()) or "none"
+    return held if q["qualified"] else f"{held} (below: {', '.join(q['missing'])})"
+
+
 def _job(job: dict[str, Any], when: _Clock) -> str:
     causal = job["causal_part"]
-    punches = [(t["technician_id"], when(p["clock_on"]), when(p["clock_off"]), p["hours"])
+    punches = [(t["technician_id"], _skills_then(t.get("qualification")), when(p["clock_on"]),
+                when(p["clock_off"]), p["hours"])
                for t in job["technicians"] for p in t["punches"]]
     return f"""<section class="job"><h3>Job {job['job_no']}</h3>
 {_facts([("Complaint", job["complaint"]), ("Cause", job["cause"]),
@@ -132,7 +141,8 @@ def _job(job: dict[str, Any], when: _Clock) -> str:
           e["uri"], e["caption"], e["by"], when(e["at"]),
           e["withdrawn"] and e["withdrawn"]["reason"]) for e in job["evidence_refs"]],
         numeric=(4,))}
-{_table(["Technician", "Clock on", "Clock off", "Hours"], punches, numeric=(3,))}
+{_table(["Technician", "Skills then", "Clock on", "Clock off", "Hours"], punches,
+        numeric=(4,))}
 {_table(["QC", "Inspector", "At", "Reason"],
         [("pass" if q["passed"] else "fail", q["inspector"], when(q["at"]), q["reason"])
          for q in job["quality_checks"]])}

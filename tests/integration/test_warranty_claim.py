@@ -13,6 +13,7 @@ from domain.integrity import link
 from domain.inventory_desk import stock_stream
 from domain.pii import ERASED
 from domain.settlement import Settlement
+from domain.technician import Technician
 from domain.warranty_evidence import WarrantyEvidence
 from domain.work_orders import vehicle_id
 from projections.evidence import one_snapshot
@@ -56,6 +57,9 @@ def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
     w = c.work_orders
     desk.on_roster(desk.t1, at(d, "09:54"))
     desk.on_roster(desk.t2, at(d, "09:54"))
+    for tech, level in ((desk.t1, 2), (desk.t2, 3)):  # ENG-WP needs an engine 2
+        c.technicians.set_profile(desk.r("manager", at(d, "09:54")), tech, store_id=desk.store,
+                                  skills={"engine": level}, hourly_cost="85.00")
     w.dispatch(desk.r("manager", at(d, "09:55")), wo, 1, technician_id=desk.t1)
     w.issue_part(desk.r("parts_clerk", at(d, "09:58")), wo, l2)
     # One pump goes back (it went back into lot 2) and another is issued: from lot 2 again,
@@ -185,15 +189,25 @@ def test_each_claimed_job_has_3c_op_codes_and_every_punch(visit: Visit) -> None:
     assert labor["billed"]["net"] == "720.00"
     # Flat-rate 2.4 h sold against 1.5 + 0.75 + 0.25 = 2.5 h clocked by two technicians.
     assert (job["flat_rate_hours"], job["clocked_hours"]) == ("2.40", "2.50")
+    skills_set = {"by": desk.mgr, "role": "manager", "at": "2025-06-02T09:54:00+08:00",
+                  "reason": None}
     assert job["technicians"] == [
         {"technician_id": desk.t1, "clocked_hours": "1.50", "punches": [
             {"clock_on": "2025-06-02T10:00:00+08:00", "clock_off": "2025-06-02T11:30:00+08:00",
-             "hours": "1.50"}]},
+             "hours": "1.50"}],
+         "qualification": {"as_of": "2025-06-02T10:00:00+08:00", "skills": {"engine": 2},
+                           "skills_set": skills_set, "qualified": True, "missing": []}},
         {"technician_id": desk.t2, "clocked_hours": "1.00", "punches": [
             {"clock_on": "2025-06-02T11:40:00+08:00", "clock_off": "2025-06-02T12:25:00+08:00",
              "hours": "0.75"},
             {"clock_on": "2025-06-02T12:50:00+08:00", "clock_off": "2025-06-02T13:05:00+08:00",
-             "hours": "0.25"}]}]
+             "hours": "0.25"}],
+         "qualification": {"as_of": "2025-06-02T11:40:00+08:00", "skills": {"engine": 3},
+                           "skills_set": skills_set, "qualified": True, "missing": []}}]
+    # ENG-WP was priced off the master: what its op code's prefix asks (engine 2).
+    assert job["required"] == {"skills": {"engine": {
+        "level": 2, "op_code": "ENG-WP", "line_id": "L1", "source": "op-code prefix"}},
+        "unrated_op_codes": []}
     assert [d["technician_id"] for d in job["dispatches"]] == [desk.t1, desk.t2]
     assert job["dispatches"][1]["reason"] == "t1 called to a breakdown"
     assert job["quality_checks"] == [
@@ -271,8 +285,15 @@ def test_the_evidence_lists_every_event_used_as_the_log_holds_it(
                                  version, topic, bytes(state)).hex()
     streams = {e["stream_id"] for e in evidence}
     pump_stock = str(stock_stream(desk.store, facts["pump"]))
+    tags = {t["failed_part_id"] for t in claim["jobs"][0]["parts"][0]["custody"]}
+    technicians = {str(Technician.create_id(t)) for t in (desk.t1, desk.t2)}
+    assert len(tags) == 2
     assert streams == {str(facts["wo"]), str(Settlement.create_id(facts["wo"])),
-                       str(vehicle_id(facts["vin"])), pump_stock}
+                       str(vehicle_id(facts["vin"])), pump_stock, *tags, *technicians}
+    # Each tag's custody (tagged only, here), each technician's skills in force then.
+    assert sorted(e["event_type"] for e in evidence if e["stream_id"] in tags | technicians) == [
+        "FailedPart.Tagged", "FailedPart.Tagged", "Technician.SkillsSet",
+        "Technician.SkillsSet"]
     # Every event of the work order, the settlement and the car; of the pump's stock, the two
     # receipts of its lots and the issue, return and issue to this work order.
     for stream in (facts["wo"], Settlement.create_id(facts["wo"]), vehicle_id(facts["vin"])):
@@ -373,7 +394,8 @@ def test_a_mileage_below_an_earlier_visit_of_the_car_is_a_problem(container: Con
     assert {(e["stream_id"], e["event_type"]) for e in claim["evidence"]} >= {
         (str(earlier), "WorkOrder.CheckedIn")}
     # No diagnosis: only the 3C (and the warning that the car's sale date is not on file).
-    assert [p["kind"] for p in fine_claim["problems"]] == ["coverage", "3c"]
+    assert [p["kind"] for p in fine_claim["problems"] if p["kind"] != "qualification"] == [
+        "coverage", "3c"]
     assert str(below) not in {e["stream_id"] for e in fine_claim["evidence"]}
 
 
