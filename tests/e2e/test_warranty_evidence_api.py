@@ -161,7 +161,8 @@ def test_serials_and_evidence_complete_the_claim(client: TestClient, auth: Auth,
                         json={"reason": "wrong car"}), 403)
     problem(client.post(f"{wo}/evidence/E7/withdrawal", headers=advisor,
                         json={"reason": "wrong car"}), 404)
-    post(client, f"{wo}/evidence/E1/withdrawal", advisor, {"reason": "photo of another car"})
+    withdrawn = post(client, f"{wo}/evidence/E1/withdrawal", advisor,
+                     {"reason": "photo of another car"})
     assert part_records(get(client, claim_url, auditor)) == [["evidence"]]
     # The history and the visit's timeline name who recorded what, and why a correction.
     history = get(client, f"{wo}/history", auditor)["items"]
@@ -171,7 +172,8 @@ def test_serials_and_evidence_complete_the_claim(client: TestClient, auth: Auth,
         ("adv-" + store_id, "advisor", "both injectors kept for the OEM")]
     assert recorded[0]["actor"]["idempotency_key"] == "serials-" + wo_id
     assert recorded[1]["changes"]["previous"]["removed"][0]["disposition"] == "scrapped"
-    timeline = get(client, f"/audit/work-orders/{wo_id}/timeline", auditor)["items"]
+    timeline = get(client, f"/audit/work-orders/{wo_id}/timeline", auditor,
+                   wait_for=withdrawn["notification_id"])["items"]
     assert [(e["event"], e["actor"]["user_id"]) for e in timeline
             if e["event"].startswith("WorkOrder.Evidence")] == [
         ("WorkOrder.EvidenceAdded", "tech-" + store_id),
