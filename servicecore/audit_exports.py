@@ -62,11 +62,20 @@ def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         container.close()
     _write(render(claim, ZoneInfo(settings.store_timezone)) if args.format == "html" else
-           json.dumps(claim, ensure_ascii=False, indent=2) + "\n", args.out)
+           _claim_json(claim), args.out)
     if args.out:
         print(f"claim for {claim['work_order']['number']} ({len(claim['evidence'])} events) "
               f"written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _claim_json(claim: dict[str, Any]) -> str:
+    """The claim as `GET /work-orders/{id}/warranty-claim` answers it: every timestamp in UTC
+    with `Z` (`api.timestamps`), so that the file and the API's answer are the same document."""
+    from api.timestamps import utc_timestamps
+
+    settled = utc_timestamps(json.dumps(claim, ensure_ascii=False).encode())
+    return json.dumps(json.loads(settled), ensure_ascii=False, indent=2) + "\n"
 
 
 def _repair_records(args: argparse.Namespace, settings: Settings) -> int:

@@ -200,7 +200,7 @@ def test_sanbao_for_auditors_and_managers(client: TestClient, auth: Auth,
 
 
 def test_command_line_exports(shop: dict[str, Any], database_url: str, tmp_path: Path,
-                              monkeypatch: pytest.MonkeyPatch,
+                              monkeypatch: pytest.MonkeyPatch, client: TestClient, auth: Auth,
                               capsys: pytest.CaptureFixture[str]) -> None:
     store = shop["desk"].store
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -215,6 +215,11 @@ def test_command_line_exports(shop: dict[str, Any], database_url: str, tmp_path:
     claim = json.loads(capsys.readouterr().out)
     assert (claim["work_order"]["id"], claim["work_order"]["number"]) == (
         str(shop["claimed"]), shop["number"])
+    # The file is the document the API answers, timestamps written alike (UTC with Z).
+    answered = client.get(f"/work-orders/{shop['claimed']}/warranty-claim",
+                          headers=auth("auditor", stores=[store]))
+    assert answered.status_code == 200, answered.text
+    assert claim == answered.json()
     assert cli.main(["audit", "warranty-claim", f"WO-{store}-1999-000001"]) == 1
     assert "not found" in capsys.readouterr().err
     records = tmp_path / "records.csv"
