@@ -4,8 +4,11 @@ period of its earlier visit (`domain.repair_guarantee`).
 A work order is a comeback when an earlier visit of the same VIN (at any store, not cancelled)
 with the same complaint (case and surrounding spaces ignored) was completed — delivered, else
 ready for settlement — no later than the new one was opened, and the new one opened within that
-visit's guarantee: at most its days after completion and, where both mileages in are known, at
-most its km further on the odometer. Each comeback is paired with the latest such visit.
+visit's guarantee: on a day at most its days after the day of completion (calendar days in the
+connection's time zone, the store's: the period runs from the day the car left the shop, so a
+10-day guarantee of a car delivered on 1 May holds all of 11 May, whatever the hour) and, where
+both mileages in are known, at most its km further on the odometer. Each comeback is paired
+with the latest such visit.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def pairs(where: str, params: list[Any]) -> tuple[str, list[Any]]:
             FROM visits v
             JOIN earlier e ON e.vin = v.vin AND e.complaint = v.complaint
                 AND e.work_order_id <> v.work_order_id AND e.completed_at <= v.opened_at
-                AND v.opened_at <= e.completed_at + INTERVAL {longest.days} DAY),
+                AND CAST(v.opened_at AS DATE)
+                    <= CAST(e.completed_at AS DATE) + INTERVAL {longest.days} DAY),
         ranks AS (
             SELECT l.work_order_id, max({rank}) AS rank FROM fact_labor_lines l
             WHERE l.status = 'approved'
@@ -72,7 +76,7 @@ def pairs(where: str, params: list[Any]) -> tuple[str, list[Any]]:
             FROM candidates c
             LEFT JOIN ranks r ON r.work_order_id = c.earlier_work_order_id
             JOIN guarantee g ON g.rank = coalesce(r.rank, {RANK[DEFAULT_CLASS]})
-            WHERE c.opened_at <= c.earlier_completed_at + to_days(g.days)
+            WHERE CAST(c.opened_at AS DATE) <= CAST(c.earlier_completed_at AS DATE) + g.days
               AND (c.km_between IS NULL OR c.km_between <= g.km)),
         comebacks AS (SELECT * FROM matched WHERE nth = 1)""", [*params, *rank_params]
 

@@ -78,6 +78,32 @@ class InvoiceIn(Body):
     invoice_no: str = Field(min_length=1, max_length=40, description="the tax invoice (发票) number")
 
 
+RED_NUMBER = "the red-letter invoice (红字发票) writing off this bill's tax invoice"
+
+
+class RedInvoiceNumbersIn(Body):
+    model_config = example({"customer": "31000012345699"})
+
+    customer: str | None = Field(default=None, min_length=1, max_length=40,
+                                 description=RED_NUMBER)
+    warranty: str | None = Field(default=None, min_length=1, max_length=40,
+                                 description=RED_NUMBER)
+    insurance: str | None = Field(default=None, min_length=1, max_length=40,
+                                  description=RED_NUMBER)
+    internal: str | None = Field(default=None, min_length=1, max_length=40,
+                                 description=RED_NUMBER)
+
+
+class SettlementReversalIn(Body):
+    model_config = example({"reason": "wrong labor rate",
+                            "red_invoice_numbers": {"customer": "31000012345699"}})
+
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)
+    red_invoice_numbers: RedInvoiceNumbersIn | None = Field(default=None, description=(
+        "per bill with a tax invoice, the red-letter invoice that writes it off: required "
+        "for each invoiced bill, refused for a bill without one"))
+
+
 class PaymentIn(Body):
     model_config = example({"work_order_id": EXAMPLE_ID, "method": "wechat_pay",
                             "amount": "1010.00", "provider_ref": "4200001234202605010001"})

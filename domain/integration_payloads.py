@@ -202,7 +202,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "RefundRejected": fields("refund_id reason"),
         "ChargedToAccount": fields("amount due_on limit balance"),
         "Settled": fields("number customer_total"),
-        "Reversed": fields("number reason"),
+        "Reversed": fields("number reason red_invoices"),
         "PaymentReconciled": fields("payment_id statement_id line_no manual reason"),
         "RefundReconciled": fields("refund_id statement_id line_no reason"),
         "RefundReconciliationWithdrawn": fields("refund_id statement_id line_no reason"),

@@ -6,7 +6,8 @@ and an auditor matching invoices to settlements would find two bills for one inv
 reservation (domain/taken_once.py) is a stream named by (store, number), created in the save
 that records the invoice on the bill; a second use in the store is refused with 409 naming the
 bill that has it. A reversed settlement keeps its reservation: its invoice is written off by a
-red-letter invoice and the visit, settled again, is invoiced with a new number.
+red-letter invoice, whose number the reversal records, and the visit, settled again, is
+invoiced with a new number.
 
 A red-letter invoice (红字发票), which writes a credit off against an invoiced bill, is an
 invoice of its own: the tax system gives it its own number and it names the blue invoice it
@@ -20,6 +21,9 @@ number is the one issued for a corrected credit: the rejection lets the reservat
 claim, or two claims, racing are ordered by the event store: a claim that read the number
 still held is refused, one that read it released takes it, and of two claims one saves.
 A number held by a pending or approved credit or by a blue invoice is never let go.
+A reversed settlement's invoiced bill is written off whole by a red-letter invoice too: the
+reversal names its number (`RedInvoiceNumber` with no credit, created in the reversing save),
+and it is held for good.
 
 A number is kept as the tax system prints it, whatever the keyboard sent (`invoice_number`):
 full-width digits and letters (what a Chinese input method types) as ASCII, letters upper
@@ -106,6 +110,8 @@ class InvoiceNumber(TakenOnce):
     def refusal(self) -> InvoiceNumberTaken:
         if self.refund_id is not None:
             return self._red_refusal()
+        if self.cancels is not None:
+            return self._reversal_refusal()
         return InvoiceNumberTaken(
             f"invoice {self.invoice_no} is already recorded on the {self.bill} bill of "
             f"settlement {self.settlement_number} (work order {self.work_order_number}); an "
@@ -126,12 +132,25 @@ class InvoiceNumber(TakenOnce):
             cancels=self.cancels)
 
 
+    def _reversal_refusal(self) -> InvoiceNumberTaken:
+        return InvoiceNumberTaken(
+            f"invoice {self.invoice_no} is already the red-letter invoice of the reversal of "
+            f"settlement {self.settlement_number} (work order {self.work_order_number}), "
+            f"cancelling invoice {self.cancels} of its {self.bill} bill; an invoice number, "
+            "blue or red, is used once in a store",
+            invoice_no=self.invoice_no, bill=self.bill, settlement_id=str(self.settlement_id),
+            settlement_number=self.settlement_number,
+            work_order_number=self.work_order_number, refund_id=None, cancels=self.cancels)
+
+
 class RedInvoiceNumber(InvoiceNumber):
-    """The number of a red-letter invoice, on the credit that writes off part of a bill."""
+    """The number of a red-letter invoice: on the credit that writes off part of a bill
+    (`refund_id`), or on the reversal of a settlement that writes off the whole bill (`refund_id`
+    None, `settlement_number` the reversed one); `cancels` names the blue invoice."""
 
     @event("Reserved")
     def __init__(self, audit: Audit, invoice_no: str, bill: str, settlement_id: UUID,
-                 settlement_number: str, work_order_number: str, refund_id: str,
+                 settlement_number: str, work_order_number: str, refund_id: str | None,
                  cancels: str, id: UUID | None = None) -> None:
         self.store_id = audit.store_id
         self.invoice_no = invoice_no

@@ -134,9 +134,18 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         balance: Decimal
 
     class Reversed(Event):
+        """v2 adds `red_invoices`: per invoiced bill, the red-letter invoice that writes its
+        tax invoice off (a v1 reversal named none)."""
+
+        class_version = 2
         number: str
         reason: str
         entries: list[dict[str, Any]]
+        red_invoices: dict[str, str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["red_invoices"] = {}
 
     class PaymentReconciled(Event):
         payment_id: str
@@ -260,7 +269,7 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
 
     @event(Reversed)
     def _reversed(self, audit: Audit, number: str, reason: str,
-                  entries: list[dict[str, Any]]) -> None:
+                  entries: list[dict[str, Any]], red_invoices: dict[str, str]) -> None:
         self.status = "open"
         self.bills = {}
         self.number = None

@@ -160,10 +160,24 @@ class SettlementLifecycle(SettlementState):
                      [posting("6401", debit=cost), posting("1408", credit=cost)])
         return [revenue, cogs] if cost else [revenue]
 
-    def reverse(self, audit: Audit, reason: str | None) -> str:
+    def reverse(self, audit: Audit, reason: str | None,
+                red_invoices: dict[str, str] | None = None) -> str:
+        """Reverse the settlement; each bill with a tax invoice names the red-letter invoice
+        (红字发票) that writes it off, in `red_invoices` (bill -> number), and no other bill."""
         require(self.status in ("confirmed", "settled"),
                 SettlementError(f"only a confirmed settlement is reversed; it is {self.status}"))
         require(audit.role == "manager", NotPermitted("reversing a settlement needs a manager"))
+        red = dict(red_invoices or {})
+        for kind, bill in self.bills.items():
+            if bill.get("invoice_no") is not None and not red.get(kind):
+                raise InvalidInput(
+                    f"the {kind} bill has tax invoice {bill['invoice_no']}: reversing it needs "
+                    "the red-letter invoice's number that writes it off (red_invoice_numbers)",
+                    field=f"red_invoice_numbers.{kind}", invoice_no=bill["invoice_no"])
+        for kind in red:
+            require(self.bills.get(kind, {}).get("invoice_no") is not None, InvalidInput(
+                f"the {kind} bill has no tax invoice: no red-letter invoice writes it off",
+                field=f"red_invoice_numbers.{kind}"))
         require(not any(b.get("written_off") or b.get("charged_back")
                         for b in self.bills.values()),
                 SettlementError("a receivable of this settlement is written off or charged "
@@ -180,7 +194,7 @@ class SettlementLifecycle(SettlementState):
                       for r in self.refunds.values() if r.get("allowed_on") == number]
         self._reversed(audit, number, require_reason(reason, "reversing a settlement"),
                        [*[reversal(e, f"reversal of {e['memo']}") for e in self.settled_entries],
-                        *taken_back])
+                        *taken_back], red)
         return number
 
     def record_invoice(self, audit: Audit, bill_kind: str, invoice_no: str) -> None:

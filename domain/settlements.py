@@ -17,7 +17,7 @@ from domain.application import CommandResult, Decision, Request, Session
 from domain.common import InvalidInput, require
 from domain.counter import DocumentCounter
 from domain.insurer import insurer_key, insurer_name
-from domain.invoice_number import InvoiceNumber, invoice_number
+from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.reconciling import Reconciliation
 from domain.settlement import Settlement
 from domain.settlement_bills import build_bills
@@ -172,12 +172,43 @@ class Settlements(SettlementCashier, SettlementRefunds, Reconciliation):
         held = (InvoiceNumber.create_id(peek.store_id, number),) if peek and number else ()
         return self._on(request, settlement_id, act, held)
 
-    def reverse(self, request: Request, settlement_id: UUID, *, reason: str | None) -> CommandResult:
+    def reverse(self, request: Request, settlement_id: UUID, *, reason: str | None,
+                red_invoice_numbers: dict[str, str] | None = None) -> CommandResult:
+        """Reversing entries; an invoiced bill's red-letter invoice (红字发票) takes its number
+        in the store's series, blue and red together (`RedInvoiceNumber`, in the same save)."""
+        red = {bill: invoice_number(no) for bill, no in (red_invoice_numbers or {}).items()}
+        numbers = [no for no in red.values() if no]
+        require(len(set(numbers)) == len(numbers), InvalidInput(
+            "each bill's red-letter invoice has a number of its own",
+            field="red_invoice_numbers"))
+
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
             audit = session.audit(settlement.store_id)
-            number = settlement.reverse(audit, reason)
+            blue = {bill: str(b.get("invoice_no")) for bill, b in settlement.bills.items()}
+            number = settlement.reverse(audit, reason, red)
+            for bill, no in red.items():
+                self._reserve_reversal_red(session, settlement, number, bill, no, blue[bill])
             self._work_order(session, settlement).reverse_settlement(audit, number, str(reason))
             return {"reversed": number}
 
         peek = self._peek(settlement_id)
-        return self._on(request, settlement_id, act, (peek.work_order_id,) if peek else ())
+        held = tuple(InvoiceNumber.create_id(peek.store_id, no) for no in numbers) if peek else ()
+        return self._on(request, settlement_id, act,
+                        (*((peek.work_order_id,) if peek else ()), *held))
+
+    @staticmethod
+    def _reserve_reversal_red(session: Session, settlement: Settlement, number: str, bill: str,
+                              red: str, cancels: str) -> None:
+        """The red-letter invoice of a reversed bill: held for good (no credit to reject)."""
+        reservation = InvoiceNumber.create_id(settlement.store_id, red)
+        found = session.find(InvoiceNumber, reservation)
+        refuse_taken([found])
+        audit = session.audit(settlement.store_id)
+        if found is not None:  # let go by a rejected credit
+            found.take_again(audit, bill, settlement.id, number, settlement.work_order_number,
+                             None, cancels)
+            return
+        session.add(RedInvoiceNumber(
+            id=reservation, audit=audit, invoice_no=red, bill=bill, settlement_id=settlement.id,
+            settlement_number=number, work_order_number=settlement.work_order_number,
+            refund_id=None, cancels=cancels))

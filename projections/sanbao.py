@@ -14,8 +14,9 @@ Rules (PRC car 三包, see DOMAIN.md), counted from the vehicle's sale date (Veh
   else its complaint in lower case with spaces collapsed; visits per problem: warning from
   `same_problem_warn`, breach above `same_problem_limit` (4);
 - serious systems: a repair of engine, transmission or traction battery / drive motor within 7
-  days of the sale, and of steering, brakes, body or fuel system within 60 days and 3,000 km
-  (odometer at sale taken as 0): a breach when parts were replaced on that job, else a warning;
+  days of the sale, and of steering, brakes, body, fuel system or traction battery (the rule's
+  battery fire) within 60 days and 3,000 km (odometer at sale taken as 0): a breach when parts
+  were replaced on that job, else a warning;
 - a serious safety fault remaining after 2 repairs, an engine / transmission / traction battery /
   drive motor replaced twice and still failing, the same main part replaced twice: see
   `projections/sanbao_triggers.py`.

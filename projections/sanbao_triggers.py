@@ -4,7 +4,8 @@ Read from the 三包 repairs the monitor has already bounded to the validity (2 
 see `projections/sanbao.py`), in check-in order; a repair "of a system" is a visit with a
 counted job (an approved warranty line) whose labor op codes name that system:
 - serious safety fault remains after 2 repairs (`serious_fault_remains`): the serious safety
-  systems are those of the 60-day rule (steering, brakes, body, fuel); per system, the visits
+  systems are steering, brakes, body and fuel (the 60-day rule's, but for the traction
+  battery, whose repairs are mostly not safety faults); per system, the visits
   repairing it: a warning from `serious_fault_warn` (2), a breach above `serious_fault_limit`
   (2), i.e. the system repaired again on a later visit after 2 repairs (the fault remained);
 - engine / transmission / traction battery or drive motor replaced twice and still failing
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
     from projections.sanbao import SanbaoRules
 
 SEVEN_DAY = frozenset({"engine", "transmission", "traction_battery"})
-SIXTY_DAY, SIXTY_DAY_KM = frozenset({"steering", "brakes", "body", "fuel"}), 3_000
-SAFETY = SIXTY_DAY
+SAFETY = frozenset({"steering", "brakes", "body", "fuel"})
+# the 60-day rule also names a traction battery fire, known here as a traction battery repair
+SIXTY_DAY, SIXTY_DAY_KM = SAFETY | {"traction_battery"}, 3_000
 ASSEMBLIES = SEVEN_DAY
 MAIN_PART_SYSTEMS = SEVEN_DAY | {"steering", "brakes", "suspension", "body"}
 

@@ -161,7 +161,7 @@ def _invoice_use(ctx: Ctx, store_id: str, number: str) -> dict[str, Any] | None:
     held = [e for e in events if isinstance(getattr(e, "settlement_id", None), UUID)][-1]
     refund_id = getattr(held, "refund_id", None)
     return {"store_id": store_id, "invoice_no": events[0].invoice_no,
-            "red_letter": refund_id is not None, "bill": held.bill,
+            "red_letter": getattr(held, "cancels", None) is not None, "bill": held.bill,
             "settlement_id": held.settlement_id,
             "settlement_number": held.settlement_number,
             "work_order_number": held.work_order_number, "refund_id": refund_id,

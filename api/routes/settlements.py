@@ -26,7 +26,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.replays import answered_by, located
-from api.schemas import ReasonIn, RefundStatus, SettlementStatus
+from api.schemas import RefundStatus, SettlementStatus
 from api.schemas_money import (
     DiscountIn,
     InsuranceAssessed,
@@ -37,6 +37,7 @@ from api.schemas_money import (
     RefundIn,
     SettlementAccepted,
     SettlementIn,
+    SettlementReversalIn,
 )
 from domain.common import InvalidInput, NotFound
 from domain.counter import parse_number
@@ -103,9 +104,13 @@ def invoice(settlement_id: UUID, body: InvoiceIn, cmd: ManageCmd, ctx: Ctx) -> A
 
 
 @router.post("/settlements/{settlement_id}/reversal", response_model=SettlementAccepted)
-def reverse(settlement_id: UUID, body: ReasonIn, cmd: ReverseCmd, ctx: Ctx) -> Any:
-    """Reversing entries; the work order is ready for settlement again."""
-    return cmd.accepted(ctx.settlements.reverse(cmd.envelope, settlement_id, reason=body.reason))
+def reverse(settlement_id: UUID, body: SettlementReversalIn, cmd: ReverseCmd, ctx: Ctx) -> Any:
+    """Reversing entries; the work order is ready for settlement again. Each invoiced bill
+    names the red-letter invoice that writes its tax invoice off."""
+    red = body.red_invoice_numbers.model_dump(exclude_none=True) if body.red_invoice_numbers \
+        else None
+    return cmd.accepted(ctx.settlements.reverse(cmd.envelope, settlement_id, reason=body.reason,
+                                                red_invoice_numbers=red))
 
 
 @router.get("/settlements", response_model=Page)

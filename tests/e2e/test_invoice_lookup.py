@@ -106,3 +106,31 @@ def test_a_rejected_credits_red_number_goes_to_the_corrected_credit_and_the_look
     (use,) = found["invoices"]
     assert (use["red_letter"], use["refund_id"], use["settlement_id"]) == (
         True, corrected.json()["refund_id"], str(settlement_id))
+
+
+def test_a_reversed_bills_red_letter_invoice_is_named_by_the_reversal_and_found_by_lookup(
+        client: TestClient, auth: Auth, container: Container, store_id: str) -> None:
+    blue, red = unique(), unique()
+    settlement_id, _ = invoiced(container, store_id, blue)
+    number = load(container.app, Settlement, settlement_id).number
+    manager = auth("manager", "mgr-1", [store_id])
+    path = f"/settlements/{settlement_id}/reversal"
+
+    # The bill has a tax invoice: the reversal names the red-letter invoice writing it off.
+    refused = client.post(path, json={"reason": "wrong labor rate"}, headers=manager)
+    assert refused.status_code == 422, refused.text
+    assert (refused.json()["field"], refused.json()["invoice_no"]) == (
+        "red_invoice_numbers.customer", blue)
+    done = client.post(path, json={"reason": "wrong labor rate",
+                                   "red_invoice_numbers": {"customer": red}}, headers=manager)
+    assert done.status_code == 200, done.text
+
+    found = get(client, "/audit/lookup", auth("auditor", "aud-1", [store_id]), number=red,
+                wait_for=head(client))
+    assert [t for t, _ in streams(found)] == ["Settlement", "RedInvoiceNumber"]
+    (use,) = found["invoices"]
+    assert (use["red_letter"], use["refund_id"], use["cancels"], use["settlement_number"],
+            use["settlement_id"]) == (True, None, blue, number, str(settlement_id))
+    history = get(client, f"/settlements/{settlement_id}/history", manager)
+    (reversal,) = [e for e in history["items"] if e["event"] == "Settlement.Reversed"]
+    assert reversal["changes"]["red_invoices"] == {"customer": red}

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.application import CommandResult
+from domain.common import InvalidInput
 from domain.invoice_number import InvoiceNumber, InvoiceNumberTaken
 from domain.settlement import Settlement
 from servicecore.container import Container
@@ -52,13 +53,66 @@ def test_a_reversed_and_settled_again_visit_needs_a_new_invoice_number(
     work_order_id, settlement_id = confirmed(container, store_id)
     record = container.settlements.record_invoice
     record(req(store_id), settlement_id, bill="customer", invoice_no="INV-1")
-    container.settlements.reverse(req(store_id, "manager"), settlement_id, reason="wrong labor")
+    container.settlements.reverse(req(store_id, "manager"), settlement_id, reason="wrong labor",
+                                  red_invoice_numbers={"customer": "RED-1"})
     container.settlements.draft(req(store_id), work_order_id)
     container.settlements.confirm(req(store_id), settlement_id)
 
-    with pytest.raises(InvoiceNumberTaken):
-        record(req(store_id), settlement_id, bill="customer", invoice_no="INV-1")
+    for taken in ("INV-1", "RED-1"):  # the blue invoice written off, and its red-letter one
+        with pytest.raises(InvoiceNumberTaken):
+            record(req(store_id), settlement_id, bill="customer", invoice_no=taken)
     record(req(store_id), settlement_id, bill="customer", invoice_no="INV-2")
+
+
+def test_reversing_an_invoiced_bill_needs_its_red_letter_invoice(
+        container: Container, store_id: str) -> None:
+    """The reversal takes the bill's output VAT back: the tax system's red-letter invoice
+    (红字发票) writing the blue one off is recorded with it, in the store's one series."""
+    _, settlement_id = confirmed(container, store_id)
+    _, other = confirmed(container, store_id)
+    container.settlements.record_invoice(req(store_id), settlement_id, bill="customer",
+                                         invoice_no="BLUE-7")
+    container.settlements.record_invoice(req(store_id), other, bill="customer",
+                                         invoice_no="BLUE-8")
+    reverse, before = container.settlements.reverse, head(container.app)
+    manager = req(store_id, "manager")
+
+    with pytest.raises(InvalidInput) as missing:  # no red-letter invoice named
+        reverse(manager, settlement_id, reason="wrong labor")
+    assert missing.value.extra == {"field": "red_invoice_numbers.customer",
+                                   "invoice_no": "BLUE-7"}
+    with pytest.raises(InvalidInput) as no_blue:  # a bill without a tax invoice
+        reverse(manager, settlement_id, reason="wrong labor",
+                red_invoice_numbers={"customer": "RED-7", "warranty": "RED-9"})
+    assert no_blue.value.extra == {"field": "red_invoice_numbers.warranty"}
+    with pytest.raises(InvoiceNumberTaken) as blue:  # another bill's blue number
+        reverse(manager, settlement_id, reason="wrong labor",
+                red_invoice_numbers={"customer": "BLUE-8"})
+    assert blue.value.extra["settlement_id"] == str(other)
+    assert head(container.app) == before  # none stored anything
+
+    reverse(manager, settlement_id, reason="wrong labor",
+            red_invoice_numbers={"customer": " red-7 "})
+    reversed_ = [e for e in container.app.events.get(settlement_id)
+                 if isinstance(e, Settlement.Reversed)]
+    assert [e.red_invoices for e in reversed_] == [{"customer": "RED-7"}]
+    held = container.app.repository.get(InvoiceNumber.create_id(store_id, "RED-7"))
+    assert (held.settlement_id, held.bill, held.cancels, held.refund_id) == (
+        settlement_id, "customer", "BLUE-7", None)
+    _, third = confirmed(container, store_id)
+    with pytest.raises(InvoiceNumberTaken) as again:  # the red number is one invoice too
+        container.settlements.record_invoice(req(store_id), third, bill="customer",
+                                             invoice_no="RED-7")
+    assert "reversal" in str(again.value) and again.value.extra["cancels"] == "BLUE-7"
+
+
+def test_a_bill_without_a_tax_invoice_is_reversed_without_one(
+        container: Container, store_id: str) -> None:
+    _, settlement_id = confirmed(container, store_id)
+    container.settlements.reverse(req(store_id, "manager"), settlement_id, reason="wrong labor")
+    (reversed_,) = [e for e in container.app.events.get(settlement_id)
+                    if isinstance(e, Settlement.Reversed)]
+    assert reversed_.red_invoices == {}
 
 
 def test_two_processes_recording_one_invoice_number_at_once_store_it_once(

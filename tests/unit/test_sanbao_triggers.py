@@ -149,6 +149,25 @@ def test_main_parts_are_counted_per_part_number_per_visit_and_on_main_systems_on
     assert of("main_part_replaced", visits, quiet) == []
 
 
+# the 60-day / 3,000 km rule names a traction battery fire beside steering, brakes, body, fuel
+
+
+def test_a_traction_battery_replaced_within_60_days_and_3000_km_breaches() -> None:
+    """SALE 10 January: day 60 is 11 March, the last day of the rule; 3,000 km its last km."""
+    on_day_60 = visit(1, "2025-03-11", (["traction_battery"], ["HV-PACK"]), mileage=3_000)
+    assert [(f["level"], f["systems"], f["days_after_sale"]) for f in
+            of("serious_60_days", [on_day_60])] == [("breach", ["traction_battery"], 60)]
+    repaired = visit(1, "2025-02-20", (["traction_battery"], []), mileage=1_200)
+    assert [f["level"] for f in of("serious_60_days", [repaired])] == ["warning"]
+    assert of("serious_60_days", [visit(1, "2025-03-12", (["traction_battery"], ["HV-PACK"]),
+                                        mileage=2_000)]) == []  # day 61
+    assert of("serious_60_days", [visit(1, "2025-03-01", (["traction_battery"], ["HV-PACK"]),
+                                        mileage=3_001)]) == []
+    # not a safety system of the rule on faults remaining after 2 repairs
+    thrice = [visit(n, f"2025-0{n + 3}-01", (["traction_battery"], [])) for n in (1, 2, 3)]
+    assert of("serious_fault_remains", thrice) == []
+
+
 # the validity bounds every trigger
 
 

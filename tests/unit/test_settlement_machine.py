@@ -682,15 +682,23 @@ class SettlementMachine(RuleBasedStateMachine):
         assert entry_balances(settled.entries) == {k: v for k, v in delta.items() if v}  # type: ignore[attr-defined]
 
     @precondition(lambda self: self.model.status in ("confirmed", "settled"))
-    @rule(by=st.sampled_from(["cashier", "manager", "other manager"]), reason=REASON)
-    def reverse(self, by: str, reason: str | None) -> None:
+    @rule(by=st.sampled_from(["cashier", "manager", "other manager"]), reason=REASON,
+          red=st.sampled_from(["each", "each", "each", "none", "extra"]))
+    def reverse(self, by: str, reason: str | None, red: str = "each") -> None:
+        """An invoiced bill is reversed with its red-letter invoice, and no other bill."""
+        invoiced = sorted(k for k, b in self.model.bills.items() if b.invoice_no is not None)
+        numbers = {} if red == "none" else {k: self.next_id("RED-") for k in invoiced}
+        if red == "extra":
+            spare = [k for k in KINDS if k not in invoiced][:1]
+            numbers.update({k: self.next_id("RED-") for k in spare})
         ok = (self.model.status in ("confirmed", "settled") and PEOPLE[by].role == "manager"
-              and valid_reason(reason))
+              and valid_reason(reason) and set(numbers) == set(invoiced))
         before = self.model.expected_balances()
-        events = self.attempt(ok, self.settlement.reverse, reason, by=by)
+        events = self.attempt(ok, self.settlement.reverse, reason, by=by, red_invoices=numbers)
         if events is None:
             return
         assert names(events) == ["Reversed"]
+        assert events[0].red_invoices == numbers  # type: ignore[attr-defined]
         assert self.result == events[0].number == self.model.number  # type: ignore[attr-defined]
         self.model.status, self.model.number = "open", None
         self.model.bills, self.model.settled = {}, None
