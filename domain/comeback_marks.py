@@ -17,6 +17,16 @@ def _answer(wo: WorkOrder) -> dict[str, object]:
             "comeback_of": held and {k: str(v) for k, v in held.items()}}
 
 
+def earlier_visit(session: Session, earlier_work_order_id: UUID,
+                  field: str = FIELD) -> WorkOrder:
+    """The earlier work order a comeback mark names: unknown, or of a store the caller may
+    not use, is 404 naming `field`."""
+    earlier = session.find(WorkOrder, earlier_work_order_id)
+    if earlier is None or not session.caller.may_use(earlier.store_id):
+        raise NotFound(f"work order {earlier_work_order_id} not found", field=field)
+    return earlier
+
+
 class ComebackMarks:
     def __init__(self, app: ServiceCore) -> None:
         self.app = app
@@ -25,10 +35,8 @@ class ComebackMarks:
              reason: str | None) -> CommandResult:
         def decide(session: Session) -> Decision:
             wo = session.target(WorkOrder, work_order_id, "work order")
-            earlier = session.find(WorkOrder, earlier_work_order_id)
-            if earlier is None or not session.caller.may_use(earlier.store_id):
-                raise NotFound(f"work order {earlier_work_order_id} not found", field=FIELD)
-            wo.mark_comeback(session.audit(wo.store_id), earlier, reason)
+            wo.mark_comeback(session.audit(wo.store_id),
+                             earlier_visit(session, earlier_work_order_id), reason)
             return Decision(wo, _answer(wo))
 
         return self.app.execute(request, decide, (work_order_id,))

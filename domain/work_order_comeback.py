@@ -41,28 +41,30 @@ class WorkOrderComeback(WorkOrderState):
         `earlier_number`, `earlier_store_id`), None when unmarked."""
         return getattr(self, "comeback_mark", None)
 
-    def mark_comeback(self, audit: Audit, earlier: WorkOrderComeback, reason: str | None) -> None:
-        """This visit is a comeback of `earlier` (loaded by the caller, in its stores)."""
-        why = a_text(reason, "reason", "the reason of a comeback mark", most=MAX_REASON)
+    def mark_comeback(self, audit: Audit, earlier: WorkOrderComeback, reason: str | None, *,
+                      field: str = FIELD, reason_field: str = "reason") -> None:
+        """This visit is a comeback of `earlier` (loaded by the caller, in its stores); errors
+        name `field` (the earlier visit) or `reason_field`."""
+        why = a_text(reason, reason_field, "the reason of a comeback mark", most=MAX_REASON)
         require(self.status != "cancelled", WorkOrderError(
             f"work order {self.number} is cancelled", work_order_status=self.status))
         held = self.comeback_of
         require(held is None, WorkOrderError(
             f"work order {self.number} is marked a comeback of {held and held['earlier_number']}"
             f": withdraw that mark first", comeback_of=held and held["earlier_number"],
-            field=FIELD))
+            field=field))
         require(earlier.id != self.id, InvalidInput(  # type: ignore[attr-defined]
-            "a visit is not a comeback of itself", field=FIELD))
+            "a visit is not a comeback of itself", field=field))
         vin, earlier_vin = self.vehicle.get("vin"), earlier.vehicle.get("vin")
         require(bool(vin) and vin == earlier_vin, InvalidInput(
             f"work order {earlier.number} is of VIN {earlier_vin}, this visit of {vin}: a "
-            f"comeback is the same vehicle back", field=FIELD))
+            f"comeback is the same vehicle back", field=field))
         require(earlier.opened_at < self.opened_at, InvalidInput(
             f"work order {earlier.number} was opened after this visit: a comeback follows "
-            f"the visit it repeats", field=FIELD))
+            f"the visit it repeats", field=field))
         require(earlier.status in COMPLETED, WorkOrderError(
             f"work order {earlier.number} is {earlier.status}: a comeback repeats a completed "
-            f"visit (every job passed QC)", field=FIELD, earlier_status=earlier.status))
+            f"visit (every job passed QC)", field=field, earlier_status=earlier.status))
         self._comeback_marked(audit, earlier.id,  # type: ignore[attr-defined]
                               earlier.number, earlier.store_id, why)
 

@@ -115,3 +115,23 @@ def test_another_stores_visit_counts_only_where_the_token_reaches(
     both = auth("advisor", "adv-" + store_id, [store_id, sister])
     marked = post(client, f"{back}/comeback", both, mark)
     assert marked["comeback_of"]["earlier_store_id"] == sister
+
+
+def test_the_desk_says_it_at_check_in(client: TestClient, auth: Auth, store_id: str) -> None:
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    vin = new_vin()
+    _, earlier_id = completed(client, auth, store_id, vin)
+    body = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "王芳", "phone": "13800000088"},
+        "vehicle": {"vin": vin, "plate": "沪E88001", "brand": "Volkswagen"},
+        "mileage": 30500, "complaints": ["check engine lamp lit"]}, 201)
+    wo = f"/work-orders/{body['id']}"
+    arrival = {"mileage_in": 30510, "fuel_level": 40, "comeback_of": earlier_id}
+    # Without a reason nothing is stored, not the check-in either.
+    assert refused(client, f"{wo}/check-in", advisor, arrival, 422)["field"] == (
+        "comeback_reason")
+    post(client, f"{wo}/check-in", advisor, {**arrival, "comeback_reason": "same coil again"})
+    doc = get(client, wo, advisor, wait_for=head(client))
+    assert doc["status"] == "checked_in"
+    assert (doc["comeback_of"]["earlier_work_order_id"], doc["comeback_of"]["reason"]) == (
+        earlier_id, "same coil again")

@@ -140,3 +140,26 @@ def test_a_replayed_mark_answers_the_first_and_stores_nothing_twice(
     assert marks.mark(keyed, again, earlier_work_order_id=earlier,
                       reason="same fault").body == first.body
     assert events_stored(app) == stored
+
+
+def test_the_desk_marks_the_comeback_at_check_in_or_checks_in_nothing(
+        app: ServiceCore, wos: WorkOrders) -> None:
+    earlier = completed(wos)
+    again, other = back(wos), back(wos, days=6)
+    before = events_stored(app)
+    with pytest.raises(InvalidInput) as no_reason:
+        wos.check_in(request(), again, mileage_in=43_000, fuel_level=30, comeback_of=earlier)
+    assert no_reason.value.extra["field"] == "comeback_reason"
+    with pytest.raises(NotFound) as unknown:
+        wos.check_in(request(), again, mileage_in=43_000, fuel_level=30, comeback_of=uuid4(),
+                     comeback_reason="same fault")
+    assert unknown.value.extra["field"] == "comeback_of"
+    assert events_stored(app) == before and load(app, again).status == "opened"
+    wos.check_in(request(), again, mileage_in=43_000, fuel_level=30, comeback_of=earlier,
+                 comeback_reason="pads squeal as before")
+    checked = load(app, again)
+    assert checked.status == "checked_in"
+    assert checked.comeback_of["earlier_work_order_id"] == earlier  # type: ignore[index]
+    # Without the field the check-in marks nothing.
+    wos.check_in(request(), other, mileage_in=43_100, fuel_level=30)
+    assert load(app, other).comeback_of is None
