@@ -36,7 +36,7 @@ TEXT: dict[str, dict[str, str]] = {
         "labor_rate": "有效工时单价（不含税，元/小时）",
         "labor_margin": "工时毛利率（工时收入减打卡工时成本，不含税）",
         "efficiency": "技师效率（售出工时÷打卡工时）",
-        "comeback_rate": "返修率（质保期内同车同故障）",
+        "comeback_rate": "返修率（质保期内同车同故障或同一维修项目，含顾问标记）",
         "csi": "客户满意度（4–5分占比）",
         "fill_rate": "配件满足率",
         "repair_hours": "平均维修时长（小时）",
@@ -93,7 +93,7 @@ TEXT: dict[str, dict[str, str]] = {
         "labor_margin": "Labor gross margin (labor sales less the cost of clocked time, "
                         "without VAT)",
         "efficiency": "Technician efficiency (hours sold ÷ clocked)",
-        "comeback_rate": "Comeback rate (same VIN and complaint within the repair guarantee)",
+        "comeback_rate": "Comeback rate (same VIN, complaint or repair within the guarantee, or marked)",
         "csi": "CSI (scores 4–5)",
         "fill_rate": "Parts fill rate",
         "repair_hours": "Average repair time (h)",

@@ -215,6 +215,16 @@ def _moved(fold: Fold, e: WorkOrder.LinesMoved, n: int) -> None:
         _line(fold, e, line_id)["status"] = "moved"
 
 
+@on(WorkOrder.ComebackMarked)
+def _comeback_marked(fold: Fold, e: WorkOrder.ComebackMarked, n: int) -> None:
+    _wo(fold, e)["comeback_of"] = str(e.earlier_work_order_id)
+
+
+@on(WorkOrder.ComebackMarkWithdrawn)
+def _comeback_mark_withdrawn(fold: Fold, e: WorkOrder.ComebackMarkWithdrawn, n: int) -> None:
+    _wo(fold, e)["comeback_of"] = None
+
+
 # facts the analytic tables do not carry (they stay in the event store)
 ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
        WorkOrder.Diagnosed,

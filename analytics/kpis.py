@@ -81,7 +81,10 @@ def _comeback(f: Filters) -> tuple[str, list[Any]]:
     ctes, params = comebacks.pairs(w.sql(), w.params)
     return f"""{ctes}
         SELECT count(*) AS work_orders, count(c.work_order_id) AS comebacks,
-               {exact_ratio("comebacks", "count(*)")} AS comeback_rate
+               {exact_ratio("comebacks", "count(*)")} AS comeback_rate,
+               count(*) FILTER (WHERE c.matched_by = 'complaint') AS matched_by_complaint,
+               count(*) FILTER (WHERE c.matched_by = 'op_code') AS matched_by_op_code,
+               count(*) FILTER (WHERE c.matched_by = 'advisor') AS matched_by_advisor
         FROM visits v LEFT JOIN comebacks c USING (work_order_id)""", params
 
 
@@ -305,16 +308,18 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         "repair = delivery − check-in; waiting = first clock-on − check-in (hours)",
         ("date_from", "date_to", "store_id", "brand", "model"), _repair_time),
     Kpi("comeback_rate", "Comeback rate",
-        "work orders whose vehicle (VIN) came back with the same complaint within the repair "
-        "guarantee of its earlier visit (by the class of its labor operations: assembly 100 "
-        "days / 20,000 km, second-level maintenance 30 days / 5,000 km, other 10 days / "
-        "2,000 km, from completion, whichever ends first) ÷ work orders",
+        "work orders whose vehicle (VIN) came back with the same complaint or a repeat of an "
+        "approved labor operation within the repair guarantee of its earlier visit (by the "
+        "class of its labor operations: assembly 100 days / 20,000 km, second-level "
+        "maintenance 30 days / 5,000 km, other 10 days / 2,000 km, from completion, "
+        "whichever ends first), or that the advisor marked a comeback ÷ work orders; "
+        "matched_by_complaint / _op_code / _advisor: how each comeback was found",
         ("date_from", "date_to", "store_id", "brand", "model"), _comeback),
     Kpi("comebacks", "Comebacks",
         "one row per comeback opened in the period (as counted by comeback_rate): both work "
         "order numbers, VIN, complaint, the earlier visit's repair class and guarantee, days "
-        "and km between, the technicians of the earlier visit's labor; latest first, at most "
-        "500", ("date_from", "date_to", "store_id", "brand", "model"), _comebacks),
+        "and km between, the technicians of the earlier visit's labor, matched_by "
+        "(complaint, op_code or advisor); latest first, at most 500", ("date_from", "date_to", "store_id", "brand", "model"), _comebacks),
     Kpi("parts_fill_rate", "Parts fill rate", fill_rate.FORMULA,
         ("date_from", "date_to", "store_id", "brand", "model", "pay_type"), _fill_rate,
         fill_rate.rates),

@@ -53,6 +53,8 @@ FACT_WORK_ORDERS = Table(
         typed_key("brand", "service plans and the OEM payer",
                   "the KPI filter brand matches by it"),
         typed_key("model", "service plans", "the KPI filter model matches by it"),
+        ("comeback_of", V, ("the earlier work order (UUID) the advisor marked this visit a "
+                           "comeback of; empty when unmarked or the mark was withdrawn")),
     ), ("work_order_id",))
 
 FACT_LABOR_LINES = Table(

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # it, photographed the failure or filed the claim; a reference is withdrawn at the desk
     "work_orders.warranty_records": DESK | {"technician", "parts_clerk"},
     "work_orders.withdraw_evidence": DESK,
+    # the advisor's word that a visit is a comeback (返修) of an earlier one, or its withdrawal
+    "work_orders.comeback": DESK,
     "work_orders.read": ALL,
     "commands.read": ALL,  # whether a save was stored (after a 503 that could not tell)
     "work_orders.history": frozenset({"auditor", "manager", "advisor"}),

@@ -25,6 +25,7 @@ from api.routes import (
     audit_exports,
     audit_trail,
     campaigns,
+    comebacks,
     commands,
     customers,
     day_end,
@@ -144,6 +145,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(oem_claims.desk_router)
     app.include_router(parts_desk.router)
     app.include_router(repair_filings.router)
+    app.include_router(comebacks.router)
     app.include_router(failed_parts.router)
     app.include_router(grievances.router)
     app.include_router(dispatch.router)

@@ -171,6 +171,11 @@ class CheckIn(Body):
     belongings: str = Field(default="", max_length=2000, description="what was left in the car")
     promised_at: Moment | None = Field(default=None,
                                          description="when the car is promised back")
+    comeback_of: UUID | None = Field(default=None, description=(
+        "the earlier work order the car is back for (返修: same VIN, opened before, completed), "
+        "as `POST /work-orders/{id}/comeback` takes it; needs `comeback_reason`"))
+    comeback_reason: str | None = Field(default=None, max_length=500, description=(
+        "why it is a comeback of `comeback_of` (3+ characters)"))
 
     @field_validator("promised_at")
     @classmethod

@@ -103,6 +103,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "EvidenceAdded": fields("evidence_id job_no line_id kind sha256 media_type size"),
         "EvidenceWithdrawn": fields("evidence_id reason"),
         "CompletionCertified": fields("cert_no inspector repair_class"),
+        "ComebackMarked": fields("earlier_work_order_id earlier_number earlier_store_id reason"),
+        "ComebackMarkWithdrawn": fields("earlier_work_order_id reason"),
     },
     "StockItem": {
         "Opened": fields("store_id part_number unit min_stock reorder_qty"),

@@ -8,8 +8,9 @@ change through `WorkOrderChanges` (domain/work_order_changes.py, with the events
 The commands, which check and then call those event methods, are the mixins `WorkOrderRepair`
 (domain/work_order_repair.py: check-in, jobs, estimate, authorization, dispatch, clocks, QC,
 cancellation), `WorkOrderParts` (domain/work_order_parts.py), `WorkOrderSettling`
-(domain/work_order_settling.py: settlement, delivery, closing, 三包 compensation) and
-`WorkOrderEvidence` (domain/work_order_evidence.py: part serials, evidence references); the errors,
+(domain/work_order_settling.py: settlement, delivery, closing, 三包 compensation),
+`WorkOrderEvidence` (domain/work_order_evidence.py: part serials, evidence references) and
+`WorkOrderComeback` (domain/work_order_comeback.py: the advisor's comeback mark); the errors,
 limits and queries they share are in domain/work_order_state.py.
 """
 
@@ -24,6 +25,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.common import Audit
 from domain.work_order_certificate import WorkOrderCertificate
 from domain.work_order_changes import WorkOrderChanges, delivered_v1_v2, line_added_v1_v2
+from domain.work_order_comeback import WorkOrderComeback
 from domain.work_order_evidence import WorkOrderEvidence
 from domain.work_order_parts import WorkOrderParts
 from domain.work_order_repair import WorkOrderRepair
@@ -32,7 +34,7 @@ from domain.work_order_state import MAX_EVENTS
 
 
 class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvidence,
-                WorkOrderCertificate, WorkOrderChanges, Aggregate):
+                WorkOrderCertificate, WorkOrderComeback, WorkOrderChanges, Aggregate):
     """One service visit. Its events are declared here: the schema an auditor reads."""
 
     max_events = MAX_EVENTS  # Session.target refuses the work order's own commands beyond
@@ -233,6 +235,18 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         inspector: str
         repair_class: str
 
+    class ComebackMarked(Event):
+        """The advisor's word: this visit is a comeback (返修) of an earlier work order."""
+
+        earlier_work_order_id: UUID
+        earlier_number: str
+        earlier_store_id: str
+        reason: str
+
+    class ComebackMarkWithdrawn(Event):
+        earlier_work_order_id: UUID
+        reason: str
+
     @event(Opened)
     def __init__(self, audit: Audit, number: str, customer_id: UUID, customer: dict[str, Any],
                  vehicle: dict[str, Any], mileage: int, kind: str, appointment_id: str | None,
@@ -394,3 +408,15 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
     def _completion_certified(self, audit: Audit, cert_no: str, inspector: str,
                               repair_class: str) -> None:
         self._certificate(cert_no, inspector, repair_class)
+
+    @event(ComebackMarked)
+    def _comeback_marked(self, audit: Audit, earlier_work_order_id: UUID, earlier_number: str,
+                         earlier_store_id: str, reason: str) -> None:
+        self.comeback_mark = {"earlier_work_order_id": earlier_work_order_id,
+                              "earlier_number": earlier_number,
+                              "earlier_store_id": earlier_store_id}
+
+    @event(ComebackMarkWithdrawn)
+    def _comeback_mark_withdrawn(self, audit: Audit, earlier_work_order_id: UUID,
+                                 reason: str) -> None:
+        self.comeback_mark = None

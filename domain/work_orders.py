@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from domain.application import CommandResult, Decision, Request, Session
+from domain.comeback_marks import earlier_visit
 from domain.common import (
     InvalidInput,
     NotPermitted,
@@ -136,14 +137,25 @@ class WorkOrders(WorkOrderStock):
 
     def check_in(self, request: Request, work_order_id: UUID, *, mileage_in: int,
                  fuel_level: int, damage_notes: str = "", belongings: str = "",
-                 promised_at: str | None = None) -> CommandResult:
+                 promised_at: str | None = None, comeback_of: UUID | None = None,
+                 comeback_reason: str | None = None) -> CommandResult:
+        """`comeback_of`: the advisor's word at reception that the car is back for the repair
+        of that earlier work order, with `comeback_reason` (domain/work_order_comeback.py);
+        saved with the check-in, or neither is."""
         if fuel_level not in FUEL_LEVELS:
             raise InvalidInput("fuel level is a percentage 0-100")
         details = {"mileage_in": mileage_in, "fuel_level": fuel_level,
                    "damage_notes": damage_notes, "belongings": belongings,
                    "promised_at": promised_at}
-        return self._on(request, work_order_id, lambda s, wo: wo.check_in_vehicle(
-            s.audit(wo.store_id), details))
+
+        def act(s: Session, wo: WorkOrder) -> None:
+            wo.check_in_vehicle(s.audit(wo.store_id), details)
+            if comeback_of is not None:
+                wo.mark_comeback(s.audit(wo.store_id),
+                                 earlier_visit(s, comeback_of, "comeback_of"), comeback_reason,
+                                 field="comeback_of", reason_field="comeback_reason")
+
+        return self._on(request, work_order_id, act)
 
     def add_job(self, request: Request, work_order_id: UUID, *, complaint: str) -> CommandResult:
         complaint = complaint.strip()

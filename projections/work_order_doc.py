@@ -30,6 +30,8 @@ from projections.base import StoredEvent, stored_event
 from projections.work_order_doc_settlement import refresh_totals
 from projections.work_order_doc_values import Doc, State, decoded, plain, text
 from projections.work_order_doc_warranty import (
+    comeback_mark_withdrawn,
+    comeback_marked,
     completion_certified,
     evidence_added,
     evidence_withdrawn,
@@ -329,7 +331,9 @@ def _closed(s: State, doc: Any, open_pii: Opener) -> Any:
 HANDLERS.update({WorkOrder.SerialsRecorded: serials_recorded,
                  WorkOrder.EvidenceAdded: evidence_added,
                  WorkOrder.EvidenceWithdrawn: evidence_withdrawn,
-                 WorkOrder.CompletionCertified: completion_certified})
+                 WorkOrder.CompletionCertified: completion_certified,
+                 WorkOrder.ComebackMarked: comeback_marked,
+                 WorkOrder.ComebackMarkWithdrawn: comeback_mark_withdrawn})
 
 
 # events that change the lines, after which the totals are computed again

@@ -1,4 +1,4 @@
-"""The work-order doc's part serials, evidence references and completion certificate
+"""The work-order doc's part serials, evidence references, completion certificate and comeback mark
 (registered as handlers by projections/work_order_doc.py): each handler takes the event's
 stored JSON state, as the doc's other handlers do. The values these events hold are text, numbers and lists of them,
 which the state keeps as they are."""
@@ -6,6 +6,8 @@ which the state keeps as they are."""
 from __future__ import annotations
 
 from typing import Any
+
+from projections.work_order_doc_values import text
 
 State = dict[str, Any]
 
@@ -42,4 +44,21 @@ def completion_certified(s: State, doc: Any, open_pii: Any) -> Any:
     """The completion certificate (竣工出厂合格证): absent from the doc until one is recorded."""
     doc["completion_certificate"] = {k: s[k] for k in ("cert_no", "inspector", "repair_class")
                                      } | _stamp(s)
+    return doc
+
+
+def comeback_marked(s: State, doc: Any, open_pii: Any) -> Any:
+    """The advisor's comeback mark: `comeback_of`, null or absent while unmarked."""
+    doc["comeback_of"] = {k: text(s[k]) for k in ("earlier_work_order_id", "earlier_number",
+                                                 "earlier_store_id")} | {
+        "reason": s["reason"], **_stamp(s)}
+    return doc
+
+
+def comeback_mark_withdrawn(s: State, doc: Any, open_pii: Any) -> Any:
+    """A withdrawn mark leaves `comeback_of` for `comeback_marks_withdrawn`."""
+    held = doc.get("comeback_of") or {}
+    doc.setdefault("comeback_marks_withdrawn", []).append(
+        {**held, "withdrawn": {"reason": s["reason"], **_stamp(s)}})
+    doc["comeback_of"] = None
     return doc

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.comeback_marks import ComebackMarks
 from domain.completion_certificates import CompletionCertificates
 from domain.pii import ERASED
 from domain.warranty_evidence import WarrantyEvidence
@@ -40,13 +41,14 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     evidence added and withdrawn; a failed QC; a settlement settled with a discount, reversed
     and settled again, then a credit rejected, one approved and cash handed back; the insurer's assessment, changed once (its settlement's
     events, which the view reads too); delivery and the follow-up call that closes it; a cancelled
-    visit whose customer is then erased. Returns the desk and the erased customer."""
+    visit whose customer is then erased; the car back, marked a comeback and the mark withdrawn. Returns the desk and the erased customer."""
     desk = Desk(c)
     w = c.work_orders
     pump = desk.part("water pump", "800.00", at(D, "08:00"))
     wiper = desk.part("wiper blade", "45.50", at(D, "08:01"))  # none in stock: back-ordered
     desk.receive(pump, 5, "400.00", at(D, "08:10"), supplier="Bosch Shanghai", doc="DN-1")
-    wo = desk.open(new_vin(), ["coolant leak", "wiper squeak"], at(D, "09:00"))
+    vin = new_vin()
+    wo = desk.open(vin, ["coolant leak", "wiper squeak"], at(D, "09:00"))
     desk.check_in(wo, 18_230, at(D, "09:10"))
     w.add_job(desk.r("advisor", at(D, "09:15")), wo, complaint="rattle at the back")
     desk.diagnose(wo, 1, "water pump seal failed", "replace water pump", ["P0217"],
@@ -114,6 +116,13 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     desk.deliver(wo, 18_236, at(D, "16:00"))
     follow_up = c.app.repository.get(wo).follow_up_id
     c.aftercare.complete(desk.r("advisor", at("2025-06-05", "10:00")), follow_up, csi=5)
+    # The car back the same evening: marked a comeback of the visit, the mark withdrawn.
+    back = desk.open(vin, ["coolant smell"], at(D, "17:00"))
+    desk.check_in(back, 18_300, at(D, "17:02"))
+    marks = ComebackMarks(c.app)
+    marks.mark(desk.r("advisor", at(D, "17:05")), back, earlier_work_order_id=wo,
+               reason="coolant again after the pump")
+    marks.withdraw(desk.r("advisor", at(D, "17:10")), back, reason="a heater hose, not the pump")
     # Another customer's visit, cancelled; then the customer is erased.
     cancelled = desk.open(new_vin(), ["noise"], at(D, "10:00"), plate=None)
     w.cancel(desk.r("advisor", at(D, "10:05")), cancelled, reason="customer left")
@@ -170,7 +179,7 @@ def test_the_history_has_every_event_the_doc_is_folded_from(container: Container
 def test_one_event_per_batch_and_one_batch_for_all_give_the_same_rows(
         built: dict[str, Any]) -> None:
     rows = built["rows"]
-    assert len(rows[1]) == 3  # the visit, its follow-on, the cancelled visit
+    assert len(rows[1]) == 4  # the visit, its follow-on, the car back, the cancelled visit
     assert rows[1] == rows[3] == rows[500]
 
 
@@ -179,7 +188,7 @@ def test_every_doc_equals_its_work_order_folded_from_domain_events(
     end = datetime(2100, 1, 1, tzinfo=UTC)
     docs = {row[0]: row[-1] for row in built["rows"][500]}
     by_status = {doc["status"]: doc for doc in docs.values()}
-    assert set(by_status) == {"closed", "cancelled", "opened"}, set(by_status)
+    assert set(by_status) == {"closed", "cancelled", "opened", "checked_in"}, set(by_status)
     for work_order_id, doc in docs.items():
         folded = work_order_as_of(container.app, work_order_id, end)
         assert folded is not None
@@ -220,6 +229,11 @@ def test_every_doc_equals_its_work_order_folded_from_domain_events(
         "approved_amount": "650.00", "deductible": "100.00"}
     before = work_order_as_of(container.app, UUID(closed["id"]), at(D, "12:29"))
     assert before is not None and "insurance_assessment" not in before
+    back = by_status["checked_in"]
+    assert back["comeback_of"] is None
+    (withdrawn,) = back["comeback_marks_withdrawn"]
+    assert (withdrawn["earlier_number"], withdrawn["reason"], withdrawn["withdrawn"]["reason"]) \
+        == (closed["number"], "coolant again after the pump", "a heater hose, not the pump")
 
 
 def test_the_erasure_in_a_batch_reads_as_erased_whatever_the_batch(
@@ -251,7 +265,7 @@ def test_a_table_made_anew_keeps_its_docs_lz4_compressed_where_the_server_can(
         assert row == ("l",)
         # Made again on the table that exists (as at every start): left as it is.
         WorkOrdersView(container.app.personal_data).create(conn, "_f500")
-        assert conn.execute("SELECT count(*) FROM wo_view_f500").fetchone() == (3,)
+        assert conn.execute("SELECT count(*) FROM wo_view_f500").fetchone() == (4,)
 
 
 # -- a rebuild in hash partitions of the stream id, one process per partition -----------------

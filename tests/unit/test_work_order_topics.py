@@ -9,7 +9,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from domain.work_order import WorkOrder
 
 STORED = (
-    "BackInProgress", "Cancelled", "CheckedIn", "ClockedOff", "ClockedOn", "Closed",
+    "BackInProgress", "Cancelled", "CheckedIn", "ComebackMarkWithdrawn", "ComebackMarked", "ClockedOff", "ClockedOn", "Closed",
     "CompensationRecorded", "CompletionCertified", "Created", "Delivered", "Diagnosed", "Event",
     "EvidenceAdded", "EvidenceWithdrawn", "JobAdded", "JobCompleted", "JobDispatched",
     "LineAdded", "LineAuthorized", "LineRepriced", "LineWithdrawn", "LinesCarriedOver",
