@@ -34,6 +34,28 @@ def _json(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
 
 
+
+def appointment_entry(e: Any) -> dict[str, Any]:
+    """The booking's `history` entry for one of its events: what, by whom, when, why."""
+    return {"event": type(e).__name__, "by": e.audit.user_id, "at": e.audit.at.isoformat(),
+            "reason": getattr(e, "reason", None) or getattr(e, "note", None)}
+
+
+def appointment_changes(e: Any, entry: dict[str, Any]) -> dict[str, Any]:
+    """The columns an event after the booking changes (`day` as the event keeps it, an ISO
+    day); a move also names on `entry` where the booking was before."""
+    if isinstance(e, Appointment.Rescheduled):
+        entry["from"] = f"{e.previous_day} {e.previous_arrival}"
+        return {"day": e.day, "arrival": e.arrival}
+    if isinstance(e, Appointment.Cancelled):
+        return {"status": "cancelled"}
+    if isinstance(e, Appointment.NoShow):
+        return {"status": "no_show"}
+    if isinstance(e, Appointment.Arrived):
+        return {"status": "arrived", "work_order_id": e.work_order_id,
+                "work_order_number": e.work_order_number}
+    return {}
+
 class WorkshopView(ReadModel):
     name = "workshop"
     handles = (WorkOrder.Event, WorkshopDay.Event, Appointment.Event, Technician.Event,
@@ -135,8 +157,7 @@ class WorkshopView(ReadModel):
             (*params, e.originator_version, e.originator_id))
 
     def _appointment(self, conn: psycopg.Connection[Any], sx: str, e: Any) -> None:
-        entry = {"event": type(e).__name__, "by": e.audit.user_id, "at": e.audit.at.isoformat(),
-                 "reason": getattr(e, "reason", None) or getattr(e, "note", None)}
+        entry = appointment_entry(e)
         if isinstance(e, Appointment.Booked):
             conn.execute(
                 f"""INSERT INTO appointments{sx} (id, store_id, day, arrival, status, customer_id,
@@ -147,17 +168,7 @@ class WorkshopView(ReadModel):
                  e.vehicle.get("plate"), _json(e.vehicle), _json(e.services), e.kind, e.note,
                  _json([entry]), e.audit.at, e.audit.at, e.originator_version))
             return
-        sets: dict[str, Any] = {}
-        if isinstance(e, Appointment.Rescheduled):
-            sets = {"day": e.day, "arrival": e.arrival}
-            entry["from"] = f"{e.previous_day} {e.previous_arrival}"
-        elif isinstance(e, Appointment.Cancelled):
-            sets = {"status": "cancelled"}
-        elif isinstance(e, Appointment.NoShow):
-            sets = {"status": "no_show"}
-        elif isinstance(e, Appointment.Arrived):
-            sets = {"status": "arrived", "work_order_id": e.work_order_id,
-                    "work_order_number": e.work_order_number}
+        sets = appointment_changes(e, entry)
         conn.execute(
             f"""UPDATE appointments{sx} SET {''.join(f'{k} = %s, ' for k in sets)}
                 history = history || %s, updated_at = %s, version = %s WHERE id = %s""",

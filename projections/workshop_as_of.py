@@ -22,17 +22,13 @@ from domain.technician import Technician
 from projections.audit import aggregate_as_of, folded_as_of
 from projections.base import rows
 from projections.batch_rows import plain
+from projections.workshop import appointment_changes, appointment_entry
 
 # -- appointments ------------------------------------------------------------------------------
 
 
-def _entry(e: Any) -> dict[str, Any]:
-    return {"event": type(e).__name__, "by": e.audit.user_id, "at": e.audit.at.isoformat(),
-            "reason": getattr(e, "reason", None) or getattr(e, "note", None)}
-
-
 def appointment_row(doc: dict[str, Any] | None, e: Appointment.Event) -> dict[str, Any]:
-    entry = _entry(e)
+    entry = appointment_entry(e)
     if isinstance(e, Appointment.Booked):
         return {"id": e.originator_id, "store_id": e.store_id, "day": date.fromisoformat(e.day),
                 "arrival": e.arrival, "status": "booked", "customer_id": e.customer_id,
@@ -42,17 +38,9 @@ def appointment_row(doc: dict[str, Any] | None, e: Appointment.Event) -> dict[st
                 "history": [entry], "booked_at": e.audit.at, "updated_at": e.audit.at,
                 "version": e.originator_version}
     assert doc is not None
-    sets: dict[str, Any] = {}
-    if isinstance(e, Appointment.Rescheduled):
-        sets = {"day": date.fromisoformat(e.day), "arrival": e.arrival}
-        entry["from"] = f"{e.previous_day} {e.previous_arrival}"
-    elif isinstance(e, Appointment.Cancelled):
-        sets = {"status": "cancelled"}
-    elif isinstance(e, Appointment.NoShow):
-        sets = {"status": "no_show"}
-    elif isinstance(e, Appointment.Arrived):
-        sets = {"status": "arrived", "work_order_id": e.work_order_id,
-                "work_order_number": e.work_order_number}
+    sets = appointment_changes(e, entry)
+    if "day" in sets:
+        sets["day"] = date.fromisoformat(sets["day"])
     return {**doc, **sets, "history": [*doc["history"], entry], "updated_at": e.audit.at,
             "version": e.originator_version}
 
