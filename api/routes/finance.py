@@ -13,6 +13,7 @@ from pydantic import Field
 
 from api.auth import Principal
 from api.context import ApiContext
+from api.csv_answers import CSV_RESPONSE, Format, csv_answer
 from api.dates import PlainDay
 from api.deps import (
     TEXT_MAX,
@@ -89,17 +90,27 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
     return ctx.settlements.close_day(cmd.envelope, **body.model_dump())
 
 
-@router.get("/payments", response_model=Page)
+class PaymentsPage(Page):
+    """One page of the payments journal; `amount` and `by_method` sum every payment the
+    filters list, not only this page's."""
+
+    amount: Decimal = Field(description="what the listed payments took, CNY")
+    by_method: dict[str, Decimal] = Field(description="the same by payment method")
+
+
+@router.get("/payments", response_model=PaymentsPage)
 def payments(ctx: Ctx, principal: FinanceReader, date_from: PlainDay | None = None,
              date_to: PlainDay | None = None, method: Method | None = None,
-             cashier: IdFilter = None, limit: Limit = 200,
+             cashier: IdFilter = None, store_id: IdFilter = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The payments journal."""
+    """The payments journal (`store_id`: one of the caller's stores; another's: none), with
+    what the listed payments took in all and by method."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.payments_journal(conn, principal.stores, date_from=date_from,
                                                 date_to=date_to, method=method,
-                                                cashier=cashier, limit=limit, offset=offset)
+                                                cashier=cashier, store_id=store_id,
+                                                limit=limit, offset=offset)
 
 
 class ReceivablesPage(Page):
@@ -171,25 +182,55 @@ def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
     return f"/receivables?{urlencode(query)}"
 
 
-@router.get("/ledger", response_model=Page)
+class LedgerPage(Page):
+    """One page of a month's journal lines; `debit` and `credit` sum every line the filters
+    list, not only this page's."""
+
+    debit: Decimal = Field(description="the listed lines' debits, CNY")
+    credit: Decimal = Field(description="the listed lines' credits, CNY")
+
+
+LEDGER_COLUMNS = ["posted_on", "store_id", "account", "debit", "credit", "memo",
+                  "settlement_id", "notification_id", "entry_no", "line_no"]
+TRIAL_BALANCE_COLUMNS = ["store_id", "account", "name", "debit", "credit", "balance"]
+
+
+@router.get("/ledger", response_model=LedgerPage, responses=CSV_RESPONSE)
 def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = None,
+           store_id: IdFilter = None,
            limit: Annotated[int, Query(ge=1, le=5000), Plain] = 500,
-           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """Journal lines of a month (YYYY-MM), optionally one account."""
+           offset: Offset = 0, format: Format = "json", wait_for: WaitFor = None) -> Any:
+    """Journal lines of a month (YYYY-MM), optionally one account, one store (`store_id`:
+    one of the caller's; another's: none), with their debits and credits summed; `format=csv`
+    writes the page as a CSV file."""
     require_month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.ledger(conn, principal.stores, month=month, account=account,
-                                      limit=limit, offset=offset)
+        found = finance_queries.ledger(conn, principal.stores, month=month, account=account,
+                                       store_id=store_id, limit=limit, offset=offset)
+    if format == "csv":
+        return csv_answer(LEDGER_COLUMNS, found["items"],
+                          f"ledger-{store_id or 'all'}-{month}")
+    return found
 
 
-@router.get("/ledger/trial-balance")
-def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month,
-                  wait_for: WaitFor = None) -> Any:
+@router.get("/ledger/trial-balance", responses=CSV_RESPONSE)
+def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month, store_id: IdFilter = None,
+                  format: Format = "json", wait_for: WaitFor = None) -> Any:
+    """Per store and account, the month's debits, credits and balance, with the totals;
+    `store_id` one store (one of the caller's; another's: no accounts); `format=csv` the
+    accounts as a CSV file, the totals its last row."""
     require_month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.trial_balance(conn, principal.stores, month=month)
+        found = finance_queries.trial_balance(conn, principal.stores, month=month,
+                                              store_id=store_id)
+    if format == "csv":
+        total = {"store_id": "total", "debit": found["debit"], "credit": found["credit"],
+                 "balance": found["debit"] - found["credit"]}
+        return csv_answer(TRIAL_BALANCE_COLUMNS, [*found["accounts"], total],
+                          f"trial-balance-{store_id or 'all'}-{month}")
+    return found
 
 
 @router.get("/ledger/gross-profit", response_model=Page)
