@@ -139,6 +139,7 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
                     "one payer's group (an item's `payer_key`; an insurer's or the OEM's name as "
                     "typed finds its group too): to page through its bills"))
                 ] = None,
+                store_id: IdFilter = None,
                 aged_on: Annotated[PlainDay | None, Query(
                     description="the day debts are aged to: today in the store's time zone "
                                 "(the default) or a later day; the balances are today's")] = None,
@@ -148,7 +149,8 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
     """Open balances of settled bills by customer, insurer and OEM, each bill aged in days
     since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days); a bill charged
     to a customer's account says its `due_on` and `days_overdue`, a group and the page what is
-    `overdue` on `aged_on`. For the roles
+    `overdue` on `aged_on`; `store_id` the bills of one store (one of the caller's;
+    another's: none). For the roles
     that may read customers' personal data, a customer's name and phone to call about it
     (their read recorded as every such read is)."""
     today = ctx.today()
@@ -161,22 +163,24 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
     with ctx.pool.connection() as conn:
         page = receivables_view.receivables(
             conn, reading.stores, aged_on=aged_on or today, zone=ctx.timezone, kind=kind,
-            payer_key=payer_key, limit=limit, offset=offset, bills_limit=bills_limit,
-            bills_offset=bills_offset)
+            payer_key=payer_key, store_id=store_id, limit=limit, offset=offset,
+            bills_limit=bills_limit, bills_offset=bills_offset)
         shown = receivables_view.with_contacts(conn, page["items"]) if contacts else []
     reading.record(shown, "receivables")
     for group in page["items"]:
-        group["open_bills_next"] = _next_bills(group, aged_on, bills_limit, bills_offset)
+        group["open_bills_next"] = _next_bills(group, aged_on, bills_limit, bills_offset,
+                                               store_id)
     return page
 
 
 def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
-                bills_offset: int) -> str | None:
+                bills_offset: int, store_id: str | None = None) -> str | None:
     """The link to the group's next open bills, None when this page holds its last."""
     after = bills_offset + len(group["open_bills"])
     if after >= group["open_bills_count"]:
         return None
     query = {"kind": group["kind"], "payer_key": group["payer_key"],
+             **({"store_id": store_id} if store_id is not None else {}),
              **({"aged_on": aged_on.isoformat()} if aged_on is not None else {}),
              "bills_limit": bills_limit, "bills_offset": after}
     return f"/receivables?{urlencode(query)}"

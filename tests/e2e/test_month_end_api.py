@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import Auth, get, head, new_part, post, received_part
 
 
@@ -184,3 +185,27 @@ def test_the_ledger_and_trial_balance_of_one_store_come_as_csv(client: TestClien
         (i["store_id"], i["account"], i["debit"], i["credit"]) for i in get(
             client, "/ledger", finance, month=month, store_id=there)["items"]]
     assert len(rows) == 2
+
+
+def test_receivables_of_one_store_and_the_link_to_its_next_bills(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    here, there = store_id, store_id + "B"
+    finance = auth("finance", stores=[here, there])
+    for store in (here, there):
+        cashier = auth("cashier", user="cash-" + store, stores=[store])
+        wo_id, sid = confirmed_settlement(client, auth, store, warranty_labor=True)
+        owed = get(client, f"/settlements/{sid}", cashier,
+                   wait_for=head(client))["bills"]["customer"]["total"]
+        post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
+                                            "amount": owed, "tendered": owed}, 201)
+    both = get(client, "/receivables", finance, wait_for=head(client))
+    assert [(g["kind"], g["open_bills_count"], g["outstanding"]) for g in both["items"]] == [
+        ("warranty", 2, "300.00")]
+    one = get(client, "/receivables", finance, store_id=there, bills_limit=1)
+    [group] = one["items"]
+    assert (group["open_bills_count"], group["outstanding"], one["outstanding"]) == (
+        1, "150.00", "150.00")
+    assert get(client, "/receivables", finance, store_id="ELSEWHERE")["items"] == []
+    paged = get(client, "/receivables", finance, bills_limit=1)["items"][0]
+    assert paged["open_bills_next"].startswith("/receivables?kind=warranty")
+    assert "store_id" not in paged["open_bills_next"]
