@@ -12,8 +12,11 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from servicecore.container import Container
+
 from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import Auth, get, head, new_part, post, received_part
+from tests.integration.analytics_support import publish_analytics
 
 
 def _month() -> str:
@@ -209,3 +212,23 @@ def test_receivables_of_one_store_and_the_link_to_its_next_bills(
     paged = get(client, "/receivables", finance, bills_limit=1)["items"][0]
     assert paged["open_bills_next"].startswith("/receivables?kind=warranty")
     assert "store_id" not in paged["open_bills_next"]
+
+
+def test_a_kpi_of_one_month_is_asked_for_by_the_month(
+        container: Container, client: TestClient, auth: Auth, store_id: str) -> None:
+    manager = auth("manager", stores=[store_id])
+    publish_analytics(container)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    body = get(client, "/analytics/kpis/csi", manager, month=_month())
+    assert body["filters"] == {"date_from": today.replace(day=1).isoformat(),
+                               "date_to": today.isoformat(), "store_id": store_id}
+    # a month gone by: its first day to its last
+    february = get(client, "/analytics/kpis/csi", manager, month="2026-02")
+    assert (february["filters"]["date_from"], february["filters"]["date_to"]) == (
+        "2026-02-01", "2026-02-28")
+    both = client.get("/analytics/kpis/csi", headers=manager,
+                      params={"month": _month(), "date_from": "2026-02-01"})
+    assert both.status_code == 422 and both.json()["field"] == "month"
+    for wrong in ("2026-13", "2026-2", f"{today.year + 1}-01"):
+        refused = client.get("/analytics/kpis/csi", headers=manager, params={"month": wrong})
+        assert refused.status_code == 422 and refused.json()["field"] == "month", wrong
