@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from servicecore.container import Container
-
 from tests.e2e.test_money_api import confirmed_settlement
 from tests.e2e.test_parts_api import Auth, get, head, new_part, post, received_part
 from tests.integration.analytics_support import publish_analytics
