@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -231,3 +231,25 @@ def test_a_kpi_of_one_month_is_asked_for_by_the_month(
     for wrong in ("2026-13", "2026-2", f"{today.year + 1}-01"):
         refused = client.get("/analytics/kpis/csi", headers=manager, params={"month": wrong})
         assert refused.status_code == 422 and refused.json()["field"] == "month", wrong
+
+
+def test_the_lost_sales_of_a_month_are_listed_by_the_days_they_were_recorded(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", stores=[store_id])
+    url = f"/stores/{store_id}/lost-sales"
+    number = new_part(client, clerk, min_stock=0)
+    for qty in ("2", "1"):
+        post(client, url, clerk, {"part_number": number, "qty": qty,
+                                  "reason": "out_of_stock"}, 201)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    first = today.replace(day=1).isoformat()
+    month = get(client, url, clerk, date_from=first, date_to=today.isoformat(),
+                wait_for=head(client))
+    assert month["total"] == 2
+    assert month["by_part"] == [{"part_number": number, "lines": 2, "qty": "3"}]
+    before = get(client, url, clerk, date_to=(today - timedelta(days=1)).isoformat())
+    assert (before["total"], before["by_part"], before["parts"]) == (0, [], 0)
+    assert get(client, url, clerk, date_from=today.isoformat())["total"] == 2
+    backwards = client.get(url, headers=clerk, params={
+        "date_from": today.isoformat(), "date_to": (today - timedelta(days=1)).isoformat()})
+    assert backwards.status_code == 422 and backwards.json()["field"] == "date_to"
