@@ -308,9 +308,12 @@ def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 def list_alerts(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                include_cleared: bool = False, limit: int = 200,
-                offset: int = 0) -> dict[str, Any]:
+                include_cleared: bool = False, store_id: str | None = None,
+                limit: int = 200, offset: int = 0) -> dict[str, Any]:
     where, params = _stores_clause(stores, "a.store_id")
+    if store_id:
+        where += " AND a.store_id = %s"
+        params.append(store_id)
     state = "TRUE" if include_cleared else "a.open"
     return _page(conn, f"""SELECT a.store_id, a.part_number, p.name, a.open, a.raised_at,
         a.available AS available_when_raised, a.min_stock, a.cleared_at,

@@ -268,13 +268,15 @@ def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principa
 
 
 @alerts_router.get("", response_model=Page)
-def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False, limit: PageLimit = 200,
-           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """Low-stock alerts: available below the minimum (raised once, cleared once)."""
+def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False,
+           store_id: IdFilter = None, limit: PageLimit = 200, offset: Offset = 0,
+           wait_for: WaitFor = None) -> Any:
+    """Low-stock alerts: available below the minimum (raised once, cleared once), of the
+    caller's stores (`store_id`: one of them; another's: none)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_alerts(conn, principal.stores, include_cleared=include_cleared, limit=limit,
-                           offset=offset)
+        return list_alerts(conn, principal.stores, include_cleared=include_cleared,
+                           store_id=store_id, limit=limit, offset=offset)
 
 
 # -- movements ------------------------------------------------------------------------------

@@ -253,3 +253,17 @@ def test_the_lost_sales_of_a_month_are_listed_by_the_days_they_were_recorded(
     backwards = client.get(url, headers=clerk, params={
         "date_from": today.isoformat(), "date_to": (today - timedelta(days=1)).isoformat()})
     assert backwards.status_code == 422 and backwards.json()["field"] == "date_to"
+
+
+def test_low_stock_alerts_are_listed_for_one_store(client: TestClient, auth: Auth,
+                                                   store_id: str) -> None:
+    here, there = store_id, store_id + "B"
+    clerk = auth("parts_clerk", stores=[here, there])
+    for store in (here, there):
+        number = new_part(client, clerk, min_stock=5, reorder_qty=10)
+        _received(client, clerk, store, number, 1)
+    both = get(client, "/alerts", clerk, wait_for=head(client))
+    assert sorted(a["store_id"] for a in both["items"]) == [here, there]
+    only = get(client, "/alerts", clerk, store_id=there)
+    assert [a["store_id"] for a in only["items"]] == [there] and only["total"] == 1
+    assert get(client, "/alerts", clerk, store_id="ELSEWHERE")["total"] == 0
