@@ -40,7 +40,16 @@ from api.pii_reads import (
 )
 from api.replays import answered_by
 from api.schemas import CommandAccepted, PayType
-from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
+from api.schemas_money import (
+    DayEndIn,
+    ExplanationIn,
+    LedgerPage,
+    MatchIn,
+    Method,
+    PaymentsPage,
+    StatementIn,
+    WithdrawalIn,
+)
 from api.statement_files import XLSX, statement_rows
 from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
@@ -88,14 +97,6 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
     retry with the close's Idempotency-Key answers the anchor recorded after it (recording it
     then if the first attempt's answer was lost before it was)."""
     return ctx.settlements.close_day(cmd.envelope, **body.model_dump())
-
-
-class PaymentsPage(Page):
-    """One page of the payments journal; `amount` and `by_method` sum every payment the
-    filters list, not only this page's."""
-
-    amount: Decimal = Field(description="what the listed payments took, CNY")
-    by_method: dict[str, Decimal] = Field(description="the same by payment method")
 
 
 @router.get("/payments", response_model=PaymentsPage)
@@ -184,14 +185,6 @@ def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
              **({"aged_on": aged_on.isoformat()} if aged_on is not None else {}),
              "bills_limit": bills_limit, "bills_offset": after}
     return f"/receivables?{urlencode(query)}"
-
-
-class LedgerPage(Page):
-    """One page of a month's journal lines; `debit` and `credit` sum every line the filters
-    list, not only this page's."""
-
-    debit: Decimal = Field(description="the listed lines' debits, CNY")
-    credit: Decimal = Field(description="the listed lines' credits, CNY")
 
 
 LEDGER_COLUMNS = ["posted_on", "store_id", "account", "debit", "credit", "memo",
