@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from api.booleans import Boolean
 from api.dates import DayText
 from api.numbers import Number, NumberOrNone, Plain, Whole
+from api.paging import Page
 from api.schemas import EXAMPLE_ID, REASON, Body, CommandAccepted, described, example
 from domain.settlement import Settlement
 
@@ -360,3 +361,19 @@ class InsuranceAssessed(SettlementAccepted):
     discounts_dropped: dict[str, str] = Field(default_factory=dict, description=(
         "per bill, the discounts the old draft carried that the redraft dropped (give them "
         "again if they still hold); {} when nothing was redrafted or nothing discounted"))
+
+
+class PaymentsPage(Page):
+    """One page of the payments journal; `amount` and `by_method` sum every payment the
+    filters list, not only this page's."""
+
+    amount: Decimal = Field(description="what the listed payments took, CNY")
+    by_method: dict[str, Decimal] = Field(description="the same by payment method")
+
+
+class LedgerPage(Page):
+    """One page of a month's journal lines; `debit` and `credit` sum every line the filters
+    list, not only this page's."""
+
+    debit: Decimal = Field(description="the listed lines' debits, CNY")
+    credit: Decimal = Field(description="the listed lines' credits, CNY")

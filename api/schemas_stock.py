@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.booleans import Boolean
 from api.numbers import Number, NumberOrNone, Whole, WholeOrNone
-from api.paging import PageOf
+from api.paging import Page, PageOf
 from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
 from domain.purchase_order import MAX_DRAFT_LINES
 
@@ -256,6 +257,21 @@ class ApprovalOut(BaseModel):
 
 class ApprovalPage(PageOf[ApprovalOut]):
     """One page of the approvals, newest request first."""
+
+
+class MovementPage(Page):
+    """One page of the movement journal; `value` sums every movement the filters list, not
+    only this page's (a stocktake's `reference`: its variances' net value)."""
+
+    value: Decimal = Field(description="the listed movements' value at cost, CNY (signed)")
+
+
+class TransferPage(Page):
+    """One page of the transfers; `cost` sums every transfer the filters list, not only this
+    page's (with `status=in_transit`: the value on its way)."""
+
+    cost: Decimal = Field(description="what the listed transfers carry, at the cost it left "
+                                      "with, CNY")
 
 
 class SuggestedTransferIn(Body):

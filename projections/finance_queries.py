@@ -155,13 +155,23 @@ def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID 
 def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                      date_from: date | None = None, date_to: date | None = None,
                      method: str | None = None, cashier: str | None = None,
-                     limit: int = 200, offset: int = 0) -> dict[str, Any]:
+                     store_id: str | None = None, limit: int = 200,
+                     offset: int = 0) -> dict[str, Any]:
+    """The payments, the latest business day first, with the sums over every payment the
+    filters list (not only the page's): `amount` and `by_method`, each net of nothing (what
+    was taken; `refunded` shows per payment what went back)."""
     where, params = _where(stores, {
         "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
-        "method": ("method = %s", method), "cashier": ("cashier = %s", cashier)})
-    return shown(_page(conn, f"SELECT * FROM payments WHERE {where}", params,
-                       order_by="business_date DESC, at DESC, payment_id", limit=limit,
-                       offset=offset))
+        "method": ("method = %s", method), "cashier": ("cashier = %s", cashier),
+        "store": ("store_id = %s", store_id)})
+    found = _page(conn, f"SELECT * FROM payments WHERE {where}", params,
+                  order_by="business_date DESC, at DESC, payment_id", limit=limit,
+                  offset=offset)
+    sums = _rows(conn, f"""SELECT method, sum(amount) AS amount FROM payments WHERE {where}
+        GROUP BY method ORDER BY method""", params)
+    found["by_method"] = {row["method"]: _cents(row["amount"]) for row in sums}
+    found["amount"] = _cents(sum((row["amount"] for row in sums), Decimal(0)))
+    return shown(found)
 
 
 def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
@@ -192,20 +202,28 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
 
 
 def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
-           account: str | None = None, limit: int = 500, offset: int = 0) -> dict[str, Any]:
+           account: str | None = None, store_id: str | None = None, limit: int = 500,
+           offset: int = 0) -> dict[str, Any]:
+    """The journal lines of a month in booking order, with `debit` and `credit` summed over
+    every line the filters list (not only the page's)."""
     where, params = _where(stores, {"month": ("month = %s", month),
-                                    "account": ("account = %s", account)})
-    return shown(_page(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
+                                    "account": ("account = %s", account),
+                                    "store": ("store_id = %s", store_id)})
+    found = _page(conn, f"""SELECT posted_on, store_id, account, debit, credit, memo,
         settlement_id, notification_id, entry_no, line_no FROM journal WHERE {where}""",
-                       params, order_by="notification_id, entry_no, line_no", limit=limit,
-                       offset=offset))
+                  params, order_by="notification_id, entry_no, line_no", limit=limit,
+                  offset=offset)
+    [sums] = _rows(conn, f"""SELECT COALESCE(sum(debit), 0) AS debit,
+        COALESCE(sum(credit), 0) AS credit FROM journal WHERE {where}""", params)
+    return shown({**found, **sums})
 
 
 def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                  month: str) -> dict[str, Any]:
+                  month: str, store_id: str | None = None) -> dict[str, Any]:
     from domain.ledger import ACCOUNTS
 
-    where, params = _where(stores, {"month": ("month = %s", month)})
+    where, params = _where(stores, {"month": ("month = %s", month),
+                                    "store": ("store_id = %s", store_id)})
     rows = _rows(conn, f"""SELECT store_id, account, sum(debit) AS debit, sum(credit) AS credit,
         sum(debit) - sum(credit) AS balance FROM journal WHERE {where}
         GROUP BY store_id, account ORDER BY store_id, account""", params)

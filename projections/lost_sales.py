@@ -6,6 +6,7 @@ lost_sales`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -57,10 +58,13 @@ class LostSalesView(ReadModel):
 
 def list_lost_sales(conn: psycopg.Connection[Any], stores: Sequence[str], store_id: str, *,
                     part_number: str | None = None, reason: str | None = None,
-                    limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    """The store's lost sales (of `part_number`, for `reason`), the latest first, voided ones
-    too, and over all of them (not only the page) but the voided the lines and quantity lost
-    per part, the most lines first (at most `BY_PART` parts; `parts` counts them all)."""
+                    days: tuple[date | None, date | None] = (None, None),
+                    zone: str = "Asia/Shanghai", limit: int = 50,
+                    offset: int = 0) -> dict[str, Any]:
+    """The store's lost sales (of `part_number`, for `reason`, recorded on the `days` from
+    and to, both included, in the time zone `zone`), the latest first, voided ones too, and
+    over all of them (not only the page) but the voided the lines and quantity lost per part,
+    the most lines first (at most `BY_PART` parts; `parts` counts them all)."""
     scope, params = store_scope(stores)
     clauses = [scope, "store_id = %s"]
     params.append(store_id)
@@ -70,6 +74,10 @@ def list_lost_sales(conn: psycopg.Connection[Any], stores: Sequence[str], store_
     if reason is not None:
         clauses.append("reason = %s")
         params.append(reason)
+    for bound, op in zip(days, (">=", "<="), strict=True):
+        if bound is not None:
+            clauses.append(f"(recorded_at AT TIME ZONE %s)::date {op} %s")
+            params += [zone, bound]
     where = " AND ".join(clauses)
     found = page(conn, f"SELECT {COLUMNS} FROM lost_sales WHERE {where}", params,
                  order_by="recorded_at DESC, id", limit=limit, offset=offset)

@@ -90,7 +90,8 @@ RESOLVED = "coalesce(n.insurer_id::text, b.payer_key)"
 
 def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 aged_on: date | None = None, zone: str = "Asia/Shanghai",
-                kind: str | None = None, payer_key: str | None = None, limit: int = 200,
+                kind: str | None = None, payer_key: str | None = None,
+                store_id: str | None = None, limit: int = 200,
                 offset: int = 0, bills_limit: int = OPEN_BILLS_DEFAULT,
                 bills_offset: int = 0) -> dict[str, Any]:
     """Open balances of settled bills by payer: customers, insurers, the OEM.
@@ -112,10 +113,11 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     short and official name (None for names of no insurer).
     Each group's `aging` splits its outstanding by age (0-30, 31-60, 61-90, over 90 days), over
     all its bills; the page's `aging` does so for every group listed by the filters, not only
-    this page's. A bill charged to the customer's account (挂账) has its `due_on` and its
+    this page's; `store_id` lists the bills of one store alone. A bill charged to the customer's account (挂账) has its `due_on` and its
     `days_overdue` on `aged_on`; each group and the page sum what is `overdue`."""
     aged_on = aged_on or datetime.now(ZoneInfo(zone)).date()
-    where, params = _where(stores, {"kind": ("b.kind = %s", kind)}, "b.store_id")
+    where, params = _where(stores, {"kind": ("b.kind = %s", kind),
+                                    "store": ("b.store_id = %s", store_id)}, "b.store_id")
     if payer_key is not None:  # an insurer's or the OEM's as typed, or a key as listed
         names = _names_of(conn, payer_key)
         if names:  # an insurer of the master, by its id or a name: the bills of all its names

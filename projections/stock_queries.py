@@ -193,6 +193,9 @@ MOVEMENT_FILTERS = {
     "store_id": "store_id = %s", "part_number": "part_number = %s", "lot_id": "lot_id = %s",
     "work_order_id": "work_order_id = %s", "supplier": "supplier = %s", "type": "type = %s",
     "at_from": "at >= %s", "at_to": "at < %s",
+    # a stocktake's count id, a delivery note, a PO or a request; a transfer by its TR number
+    "reference": "(reference = %s OR (type IN ('transfer_out', 'transfer_in') AND reference "
+                 "IN (SELECT id::text FROM transfers WHERE number = %s)))",
 }
 
 
@@ -203,17 +206,19 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
     for name, value in filters.items():
         if value is not None:
             clauses.append(MOVEMENT_FILTERS[name])
-            params.append(value)
+            params.extend([value] * MOVEMENT_FILTERS[name].count("%s"))
     clause = " AND ".join(clauses)
-    total = _rows(conn, f"SELECT count(*) AS n FROM stock_movements WHERE {clause}",
-                  params)[0]["n"]
+    [counted] = _rows(conn, f"""SELECT count(*) AS n, COALESCE(sum(round(value, 2)), 0) AS value
+        FROM stock_movements WHERE {clause}""", params)
+    total = counted["n"]
     items = _rows(conn, f"""SELECT notification_id, seq, at, store_id, part_number, type, qty,
         lot_id, unit_cost, round(value, 2) AS value, work_order_id, line_id, supplier,
         {NAMED_REFERENCE}, user_id, role, reason
         FROM (SELECT * FROM stock_movements WHERE {clause}
               ORDER BY notification_id DESC, seq LIMIT %s OFFSET %s) m
         ORDER BY notification_id DESC, seq""", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return {"total": total, "limit": limit, "offset": offset, "items": items,
+            "value": round(counted["value"], 2)}
 
 
 def valuation(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -303,9 +308,12 @@ def reorder_suggestions(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 def list_alerts(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                include_cleared: bool = False, limit: int = 200,
-                offset: int = 0) -> dict[str, Any]:
+                include_cleared: bool = False, store_id: str | None = None,
+                limit: int = 200, offset: int = 0) -> dict[str, Any]:
     where, params = _stores_clause(stores, "a.store_id")
+    if store_id:
+        where += " AND a.store_id = %s"
+        params.append(store_id)
     state = "TRUE" if include_cleared else "a.open"
     return _page(conn, f"""SELECT a.store_id, a.part_number, p.name, a.open, a.raised_at,
         a.available AS available_when_raised, a.min_stock, a.cleared_at,
@@ -317,12 +325,15 @@ def list_alerts(conn: psycopg.Connection[Any], stores: Sequence[str], *,
 
 
 def list_approvals(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                   status: str | None = "awaiting_approval", limit: int = 200,
-                   offset: int = 0) -> dict[str, Any]:
+                   status: str | None = "awaiting_approval", store_id: str | None = None,
+                   limit: int = 200, offset: int = 0) -> dict[str, Any]:
     where, params = _stores_clause(stores)
     if status:
         where += " AND status = %s"
         params.append(status)
+    if store_id:
+        where += " AND store_id = %s"
+        params.append(store_id)
     found = _page(conn, f"SELECT * FROM stock_approvals WHERE {where}", params,
                   order_by="requested_at DESC, kind, store_id, part_number, ref", limit=limit,
                   offset=offset)
@@ -386,8 +397,12 @@ def with_outstanding(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                   status: str | None = None, limit: int = 200,
-                   offset: int = 0) -> dict[str, Any]:
+                   status: str | None = None, store_id: str | None = None,
+                   limit: int = 200, offset: int = 0) -> dict[str, Any]:
+    """The transfers from or to the caller's stores (`store_id`: from or to that one), the
+    latest sent first, each with its whole `days_in_transit` (sent to booked in, or to now
+    while on its way); `cost` sums what every listed transfer carries at the cost it left
+    with, not only the page's."""
     params: list[Any] = []
     if "*" in stores:
         where = "TRUE"
@@ -396,5 +411,13 @@ def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     if status:
         where += " AND status = %s"
         params.append(status)
-    return _page(conn, f"SELECT * FROM transfers WHERE {where}", params,
-                 order_by="sent_at DESC, id", limit=limit, offset=offset)
+    if store_id:
+        where += " AND (from_store = %s OR to_store = %s)"
+        params += [store_id, store_id]
+    found = _page(conn, f"""SELECT *, floor(extract(epoch FROM COALESCE(received_at, now())
+        - sent_at) / 86400)::int AS days_in_transit FROM transfers WHERE {where}""", params,
+                  order_by="sent_at DESC, id", limit=limit, offset=offset)
+    [sums] = _rows(conn, f"SELECT COALESCE(sum(cost), 0) AS cost FROM transfers WHERE {where}",
+                   params)
+    found["cost"] = round(sums["cost"], 2)
+    return found

@@ -104,13 +104,23 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = None,
         date_to: Day | None = None, store_id: IdFilter = None, brand: TextFilter = None,
         model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
-        region: Region = None, by: By = None, format: Format = "json") -> Any:
+        region: Region = None, by: By = None, format: Format = "json",
+        month: Annotated[str | None, Query(max_length=16, description=(
+            "a calendar month, YYYY-MM, in place of date_from and date_to: its first day "
+            "to its last (today for the month still running)"))] = None) -> Any:
     """One KPI with its formula; `format=csv` for a spreadsheet. `region=` counts the stores
     of one region (SERVICECORE_REGIONS), those of the caller's token among them; `by=` breaks
-    it down where it offers that (one row per value; any other is 422)."""
+    it down where it offers that (one row per value; any other is 422); `month=` the days of
+    one month, as the monthly report counts them."""
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
     require_breakdown(CATALOGUE[name], by)
+    if month is not None:
+        if date_from is not None or date_to is not None:
+            raise InvalidInput("give month, or date_from and date_to, not both",
+                               field="month")
+        chosen = month_of(month, ctx.today())
+        date_from, date_to = chosen.first, chosen.last
     filters = _filters(principal, ctx, date_from, date_to, store_id, brand, model, technician,
                        pay_type, region, by)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):

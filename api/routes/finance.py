@@ -13,6 +13,7 @@ from pydantic import Field
 
 from api.auth import Principal
 from api.context import ApiContext
+from api.csv_answers import CSV_RESPONSE, Format, csv_answer
 from api.dates import PlainDay
 from api.deps import (
     TEXT_MAX,
@@ -39,7 +40,16 @@ from api.pii_reads import (
 )
 from api.replays import answered_by
 from api.schemas import CommandAccepted, PayType
-from api.schemas_money import DayEndIn, ExplanationIn, MatchIn, Method, StatementIn, WithdrawalIn
+from api.schemas_money import (
+    DayEndIn,
+    ExplanationIn,
+    LedgerPage,
+    MatchIn,
+    Method,
+    PaymentsPage,
+    StatementIn,
+    WithdrawalIn,
+)
 from api.statement_files import XLSX, statement_rows
 from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
@@ -89,17 +99,19 @@ def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
     return ctx.settlements.close_day(cmd.envelope, **body.model_dump())
 
 
-@router.get("/payments", response_model=Page)
+@router.get("/payments", response_model=PaymentsPage)
 def payments(ctx: Ctx, principal: FinanceReader, date_from: PlainDay | None = None,
              date_to: PlainDay | None = None, method: Method | None = None,
-             cashier: IdFilter = None, limit: Limit = 200,
+             cashier: IdFilter = None, store_id: IdFilter = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The payments journal."""
+    """The payments journal (`store_id`: one of the caller's stores; another's: none), with
+    what the listed payments took in all and by method."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.payments_journal(conn, principal.stores, date_from=date_from,
                                                 date_to=date_to, method=method,
-                                                cashier=cashier, limit=limit, offset=offset)
+                                                cashier=cashier, store_id=store_id,
+                                                limit=limit, offset=offset)
 
 
 class ReceivablesPage(Page):
@@ -128,6 +140,7 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
                     "one payer's group (an item's `payer_key`; an insurer's or the OEM's name as "
                     "typed finds its group too): to page through its bills"))
                 ] = None,
+                store_id: IdFilter = None,
                 aged_on: Annotated[PlainDay | None, Query(
                     description="the day debts are aged to: today in the store's time zone "
                                 "(the default) or a later day; the balances are today's")] = None,
@@ -137,7 +150,8 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
     """Open balances of settled bills by customer, insurer and OEM, each bill aged in days
     since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days); a bill charged
     to a customer's account says its `due_on` and `days_overdue`, a group and the page what is
-    `overdue` on `aged_on`. For the roles
+    `overdue` on `aged_on`; `store_id` the bills of one store (one of the caller's;
+    another's: none). For the roles
     that may read customers' personal data, a customer's name and phone to call about it
     (their read recorded as every such read is)."""
     today = ctx.today()
@@ -150,46 +164,70 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
     with ctx.pool.connection() as conn:
         page = receivables_view.receivables(
             conn, reading.stores, aged_on=aged_on or today, zone=ctx.timezone, kind=kind,
-            payer_key=payer_key, limit=limit, offset=offset, bills_limit=bills_limit,
-            bills_offset=bills_offset)
+            payer_key=payer_key, store_id=store_id, limit=limit, offset=offset,
+            bills_limit=bills_limit, bills_offset=bills_offset)
         shown = receivables_view.with_contacts(conn, page["items"]) if contacts else []
     reading.record(shown, "receivables")
     for group in page["items"]:
-        group["open_bills_next"] = _next_bills(group, aged_on, bills_limit, bills_offset)
+        group["open_bills_next"] = _next_bills(group, aged_on, bills_limit, bills_offset,
+                                               store_id)
     return page
 
 
 def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
-                bills_offset: int) -> str | None:
+                bills_offset: int, store_id: str | None = None) -> str | None:
     """The link to the group's next open bills, None when this page holds its last."""
     after = bills_offset + len(group["open_bills"])
     if after >= group["open_bills_count"]:
         return None
     query = {"kind": group["kind"], "payer_key": group["payer_key"],
+             **({"store_id": store_id} if store_id is not None else {}),
              **({"aged_on": aged_on.isoformat()} if aged_on is not None else {}),
              "bills_limit": bills_limit, "bills_offset": after}
     return f"/receivables?{urlencode(query)}"
 
 
-@router.get("/ledger", response_model=Page)
+LEDGER_COLUMNS = ["posted_on", "store_id", "account", "debit", "credit", "memo",
+                  "settlement_id", "notification_id", "entry_no", "line_no"]
+TRIAL_BALANCE_COLUMNS = ["store_id", "account", "name", "debit", "credit", "balance"]
+
+
+@router.get("/ledger", response_model=LedgerPage, responses=CSV_RESPONSE)
 def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = None,
+           store_id: IdFilter = None,
            limit: Annotated[int, Query(ge=1, le=5000), Plain] = 500,
-           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """Journal lines of a month (YYYY-MM), optionally one account."""
+           offset: Offset = 0, format: Format = "json", wait_for: WaitFor = None) -> Any:
+    """Journal lines of a month (YYYY-MM), optionally one account, one store (`store_id`:
+    one of the caller's; another's: none), with their debits and credits summed; `format=csv`
+    writes the page as a CSV file."""
     require_month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.ledger(conn, principal.stores, month=month, account=account,
-                                      limit=limit, offset=offset)
+        found = finance_queries.ledger(conn, principal.stores, month=month, account=account,
+                                       store_id=store_id, limit=limit, offset=offset)
+    if format == "csv":
+        return csv_answer(LEDGER_COLUMNS, found["items"],
+                          f"ledger-{store_id or 'all'}-{month}")
+    return found
 
 
-@router.get("/ledger/trial-balance")
-def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month,
-                  wait_for: WaitFor = None) -> Any:
+@router.get("/ledger/trial-balance", responses=CSV_RESPONSE)
+def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month, store_id: IdFilter = None,
+                  format: Format = "json", wait_for: WaitFor = None) -> Any:
+    """Per store and account, the month's debits, credits and balance, with the totals;
+    `store_id` one store (one of the caller's; another's: no accounts); `format=csv` the
+    accounts as a CSV file, the totals its last row."""
     require_month(month)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.trial_balance(conn, principal.stores, month=month)
+        found = finance_queries.trial_balance(conn, principal.stores, month=month,
+                                              store_id=store_id)
+    if format == "csv":
+        total = {"store_id": "total", "debit": found["debit"], "credit": found["credit"],
+                 "balance": found["debit"] - found["credit"]}
+        return csv_answer(TRIAL_BALANCE_COLUMNS, [*found["accounts"], total],
+                          f"trial-balance-{store_id or 'all'}-{month}")
+    return found
 
 
 @router.get("/ledger/gross-profit", response_model=Page)

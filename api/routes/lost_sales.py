@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
+from api.dates import PlainDay
 from api.deps import (
     Command,
     Ctx,
@@ -29,7 +30,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
 from api.paging import HistoryPage, Limit, PageOf
 from api.schemas import REASON, Body, CommandAccepted, example
-from domain.common import NotFound
+from domain.common import InvalidInput, NotFound
 from domain.lost_sale import MAX_NOTE
 from domain.lost_sales import LostSales
 from domain.part import normalise_part_number
@@ -131,18 +132,24 @@ def void_lost_sale(store_id: StoreId, lost_sale_id: UUID, body: LostSaleVoidIn, 
 
 @router.get("", response_model=LostSalePage)
 def lost_sales(store_id: StoreId, ctx: Ctx, principal: Reader, part_number: IdFilter = None,
-               reason: Reason | None = None, limit: Limit = 50, offset: Offset = 0,
+               reason: Reason | None = None, date_from: PlainDay | None = None,
+               date_to: PlainDay | None = None, limit: Limit = 50, offset: Offset = 0,
                wait_for: WaitFor = None) -> Any:
-    """The store's lost sales (of one `part_number`, for one `reason`), the latest first, the
-    voided ones marked and left out of `by_part` and `parts`; a store the token does not cover
-    404."""
+    """The store's lost sales (of one `part_number`, for one `reason`, recorded from
+    `date_from` to `date_to`, both included, days in the store's time zone), the latest first,
+    the voided ones marked and left out of `by_part` and `parts`; a store the token does not
+    cover 404."""
     if not principal.sees(store_id):
         raise NotFound(f"store {store_id} not found")
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise InvalidInput("date_to is date_from or later", field="date_to",
+                           date_from=date_from.isoformat(), date_to=date_to.isoformat())
     number = normalise_part_number(part_number) if part_number else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_lost_sales(conn, principal.stores, store_id, part_number=number,
-                               reason=reason, limit=limit, offset=offset)
+                               reason=reason, days=(date_from, date_to), zone=ctx.timezone,
+                               limit=limit, offset=offset)
 
 
 @router.get("/{lost_sale_id}/history", response_model=HistoryPage)

@@ -38,10 +38,12 @@ from api.schemas_stock import (
     CountIn,
     DecisionIn,
     LevelsIn,
+    MovementPage,
     ReceiptIn,
     ScrapIn,
     SupplierReturnIn,
     TransferIn,
+    TransferPage,
     TransferReceiptIn,
 )
 from domain.common import NotFound
@@ -180,41 +182,47 @@ def stock_valuation(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
                          offset=offset)
 
 
-@router.get("/movements", response_model=Page)
+@router.get("/movements", response_model=MovementPage)
 def movements(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
               part_number: IdFilter = None, lot_id: TextFilter = None,
               work_order_id: UUID | None = None, supplier: TextFilter = None,
               type: MovementType | None = None, at_from: QueryMoment | None = None,
-              at_to: QueryMoment | None = None, limit: Limit = 100, offset: Offset = 0,
-              wait_for: WaitFor = None) -> Any:
-    """The movement journal: one row per lot touched, newest first."""
+              at_to: QueryMoment | None = None, reference: TextFilter = None,
+              limit: Limit = 100, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The movement journal: one row per lot touched, newest first; `reference` the
+    document a movement was booked under (a stocktake's count id such as `ST-2026-05`, a
+    delivery note, a PO, a request; a transfer's `TR-…` number); `value` their net value."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_movements(
             conn, principal.stores, limit=limit, offset=offset, store_id=store_id,
             part_number=normalise_part_number(part_number) if part_number else None,
             lot_id=lot_id, work_order_id=work_order_id, supplier=supplier, type=type,
-            at_from=at_from, at_to=at_to)
+            at_from=at_from, at_to=at_to, reference=reference)
 
 
 @router.get("/approvals", response_model=ApprovalPage, response_model_exclude_unset=True)
 def approvals(ctx: Ctx, principal: Reader,
-              status: ApprovalStatus | None = "awaiting_approval",
+              status: ApprovalStatus | None = "awaiting_approval", store_id: IdFilter = None,
               limit: PageLimit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """Scrap requests and stocktake variances waiting for (or decided by) a manager."""
+    """Scrap requests and stocktake variances waiting for (or decided by) a manager, of the
+    caller's stores (`store_id`: one of them; another's: none)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_approvals(conn, principal.stores, status=status, limit=limit,
-                              offset=offset)
+        return list_approvals(conn, principal.stores, status=status, store_id=store_id,
+                              limit=limit, offset=offset)
 
 
-@router.get("/transfers", response_model=Page)
+@router.get("/transfers", response_model=TransferPage)
 def transfers(ctx: Ctx, principal: Reader, status: TransferStatus | None = None,
-              limit: PageLimit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+              store_id: IdFilter = None, limit: PageLimit = 200, offset: Offset = 0,
+              wait_for: WaitFor = None) -> Any:
+    """The transfers from or to the caller's stores (`store_id`: from or to that one), the
+    latest sent first, each with its `days_in_transit`; `cost` what the listed ones carry."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_transfers(conn, principal.stores, status=status, limit=limit,
-                              offset=offset)
+        return list_transfers(conn, principal.stores, status=status, store_id=store_id,
+                              limit=limit, offset=offset)
 
 
 @router.get("/transfers/{transfer_id}/history", response_model=HistoryPage)
@@ -260,13 +268,15 @@ def stock_history(store_id: StoreId, part_number: PartNumber, ctx: Ctx, principa
 
 
 @alerts_router.get("", response_model=Page)
-def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False, limit: PageLimit = 200,
-           offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """Low-stock alerts: available below the minimum (raised once, cleared once)."""
+def alerts(ctx: Ctx, principal: Reader, include_cleared: bool = False,
+           store_id: IdFilter = None, limit: PageLimit = 200, offset: Offset = 0,
+           wait_for: WaitFor = None) -> Any:
+    """Low-stock alerts: available below the minimum (raised once, cleared once), of the
+    caller's stores (`store_id`: one of them; another's: none)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_alerts(conn, principal.stores, include_cleared=include_cleared, limit=limit,
-                           offset=offset)
+        return list_alerts(conn, principal.stores, include_cleared=include_cleared,
+                           store_id=store_id, limit=limit, offset=offset)
 
 
 # -- movements ------------------------------------------------------------------------------
