@@ -37,6 +37,7 @@ from api.routes import (
     insurers,
     labor_operations,
     lost_sales,
+    month_end,
     oem_claims,
     on_account,
     online_bookings,
@@ -127,6 +128,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(write_offs.router)
     app.include_router(finance.router)
     app.include_router(day_end.router)
+    app.include_router(month_end.router)
     app.include_router(aftercare.router)
     app.include_router(analytics.router)
     app.include_router(vehicles.router)

@@ -374,3 +374,16 @@ def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[d
         SELECT l.line_no, p.settlement_id, p.payment_id FROM l JOIN p
           ON p.provider_ref = l.reference AND p.amount = l.amount AND p.n = l.n
         ORDER BY l.line_no""", {"s": statement_id})
+
+
+def cashier_days(conn: psycopg.Connection[Any], stores: Sequence[str], *, date_from: date,
+                 date_to: date, store_id: str | None = None, limit: int = 200,
+                 offset: int = 0) -> dict[str, Any]:
+    """Each cashier's day from `date_from` to `date_to`, the latest day first: open or closed,
+    its totals, expected and counted cash, variance and reason, who closed it and when."""
+    where, params = _where(stores, {"store": ("store_id = %s", store_id)})
+    return shown(_page(conn, f"""SELECT business_date, store_id, cashier_id, status, totals,
+        expected_cash, counted_cash, variance, reason, closed_at, closed_by FROM cashier_days
+        WHERE {where} AND business_date BETWEEN %s AND %s""", [*params, date_from, date_to],
+                       order_by="business_date DESC, store_id, cashier_id", limit=limit,
+                       offset=offset))

@@ -1,6 +1,6 @@
 """The finance view's rows of write-offs: one per write-off (or OEM charge-back) of a settlement's
 warranty or insurance bill, with who took it back, when and why (domain/receivable_adjustment.py),
-and the query behind `GET /settlements/{id}/write-offs`.
+and the queries behind `GET /settlements/{id}/write-offs` and `GET /write-offs`.
 
 Each row keeps the bill's outstanding right after the write-off, and after its taking back: the
 receivable as the finance clerk saw it then (a charge-back leaves the paid bill's outstanding as
@@ -10,6 +10,7 @@ it was: it is owed back to the OEM, not taken off the receivable).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -81,3 +82,34 @@ def list_write_offs(conn: psycopg.Connection[Any], stores: Sequence[str], settle
     return page(conn, f"SELECT {COLUMNS}, notification_id FROM write_offs "
                       "WHERE settlement_id = %s", [settlement_id],
                 order_by="notification_id, write_off_id", limit=limit, offset=offset)
+
+
+def write_offs_over(conn: psycopg.Connection[Any], stores: Sequence[str], *, zone: str,
+                    store_id: str | None = None, date_from: date | None = None,
+                    date_to: date | None = None, kind: str | None = None, limit: int,
+                    offset: int) -> dict[str, Any]:
+    """Every write-off and charge-back of the caller's stores booked on the days asked for
+    (the day it was booked, in the stores' time zone), the latest first, with the settlement
+    each is on; `amount` sums every listed row, `reversed_amount` those taken back since and
+    `net_amount` what stands, over all the rows the filters list, not only the page's."""
+    where, params = store_scope(stores)
+    day = "(written_off_at AT TIME ZONE %s)::date"
+    for clause, value in ((f"{day} >= %s", date_from), (f"{day} <= %s", date_to)):
+        if value is not None:
+            where += f" AND {clause}"
+            params += [zone, value]
+    for column, text in (("store_id", store_id), ("kind", kind)):
+        if text is not None:
+            where += f" AND {column} = %s"
+            params.append(text)
+    sql = (f"SELECT settlement_id::text AS settlement_id, store_id, {COLUMNS}, "
+           f"notification_id FROM write_offs WHERE {where}")
+    found = page(conn, sql, params, order_by="notification_id DESC, write_off_id",
+                 limit=limit, offset=offset)
+    sums = rows(conn, f"""SELECT round(coalesce(sum(amount), 0), 2)::text AS amount,
+        round(coalesce(sum(amount) FILTER (WHERE reversed_at IS NOT NULL), 0), 2)::text
+            AS reversed_amount,
+        round(coalesce(sum(amount) FILTER (WHERE reversed_at IS NULL), 0), 2)::text
+            AS net_amount
+        FROM write_offs WHERE {where}""", params)[0]
+    return {**found, **sums}
