@@ -148,14 +148,33 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 def open_campaigns_of(vin: str, today: date) -> Reading[list[dict[str, Any]]]:
     """The campaigns that list the car, running `today` and not closed, that no settled visit
     of it has done yet, by start day and number."""
-    [found] = yield [(f"""
-        SELECT {CAMPAIGN} FROM campaigns c
-        JOIN campaign_vins cv ON cv.campaign_no = c.campaign_no AND cv.vin = %s
+    [found] = yield [(f"SELECT {CAMPAIGN} {_open_for('%s')} ORDER BY {_OPEN_ORDER}",
+                      (vin, today, today))]
+    return [_shown(r) for r in found]
+
+
+def open_campaigns_json(vin: str) -> str:
+    """A scalar subquery: the campaigns `open_campaigns_of` answers, as a JSON array of the
+    same objects (dates as ISO days), for the car whose VIN is the SQL expression `vin`; it
+    takes `today` twice. A read that has the VIN in a row of its own statement gets the car's
+    campaigns in the same round trip (`GET /work-orders/{id}`)."""
+    fields = ", ".join(f"'{name}', c.{name}" for name in _CAMPAIGN_FIELDS)
+    return (f"(SELECT coalesce(json_agg(json_build_object({fields}) ORDER BY {_OPEN_ORDER}), "
+            f"'[]') {_open_for(vin)})")
+
+
+_CAMPAIGN_FIELDS = [column.removeprefix("c.") for column in CAMPAIGN.split(", ")]
+_OPEN_ORDER = "c.starts_on, c.campaign_no"
+
+
+def _open_for(vin: str) -> str:
+    """FROM and WHERE of the campaigns open for the car whose VIN is the SQL expression `vin`
+    on a day (two parameters)."""
+    return f"""FROM campaigns c
+        JOIN campaign_vins cv ON cv.campaign_no = c.campaign_no AND cv.vin = {vin}
         WHERE NOT c.closed AND c.starts_on <= %s AND (c.ends_on IS NULL OR c.ends_on >= %s)
           AND NOT EXISTS (SELECT 1 FROM campaign_done d
-                          WHERE d.campaign_no = c.campaign_no AND d.vin = cv.vin)
-        ORDER BY c.starts_on, c.campaign_no""", (vin, today, today))]
-    return [_shown(r) for r in found]
+                          WHERE d.campaign_no = c.campaign_no AND d.vin = cv.vin)"""
 
 
 def open_campaigns(conn: psycopg.Connection[Any], vin: str, today: date) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from projections.base import Index, PersonalColumns, Reading, ReadModel, read
+from projections.campaigns import open_campaigns_json
 from projections.insurers import name_assessment_insurer
 from projections.work_order_doc import LINE_EVENTS, step
 from projections.work_order_doc_settlement import SETTLEMENT_EVENTS, refresh_totals, settled
@@ -288,9 +289,28 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
     return {"total": total["n"] if total else 0, "limit": limit, "offset": offset, "items": rows}
 
 
+_VIN = "doc->'vehicle'->>'vin'"  # the car of the document (what the desk offers campaigns for)
+
+
 def get_work_order(conn: psycopg.Connection[Any], work_order_id: UUID,
                    stores: Sequence[str]) -> dict[str, Any] | None:
     return read(conn, work_order(work_order_id, stores))
+
+
+_WITH_CAMPAIGNS = (f"SELECT store_id, doc, {open_campaigns_json(_VIN)} AS open_campaigns "
+                   "FROM wo_view WHERE id = %s")
+
+
+def work_order_with_campaigns(work_order_id: UUID, stores: Sequence[str],
+                              today: date) -> Reading[dict[str, Any] | None]:
+    """`work_order` with the car's `open_campaigns` on `today` (projections/campaigns.py), read
+    in the same statement: one round trip for the front desk's most frequent read."""
+    [found] = yield [(_WITH_CAMPAIGNS, (today, today, work_order_id))]
+    if not found or ("*" not in stores and found[0]["store_id"] not in stores):
+        return None
+    doc = yield from name_assessment_insurer(found[0]["doc"])
+    doc["open_campaigns"] = found[0]["open_campaigns"]
+    return doc
 
 
 def work_order(work_order_id: UUID, stores: Sequence[str]) -> Reading[dict[str, Any] | None]:

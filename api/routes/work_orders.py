@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -66,10 +65,9 @@ from domain.common import NotFound
 from domain.counter import parse_number
 from domain.vehicle_ids import normalise_vin
 from projections import audit
-from projections.base import Reading, read
-from projections.campaigns import open_campaigns_of
+from projections.base import read
 from projections.insurers import name_assessment_insurer
-from projections.work_orders import list_work_orders, work_order
+from projections.work_orders import list_work_orders, work_order_with_campaigns
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"], route_class=JsonBodyRoute)
 VIEW = "work_orders"
@@ -132,15 +130,6 @@ async def get_one(work_order_id: UUID, reads: Reads, reading: Reader,
     return await current_work_order(reads, reading, response.headers, work_order_id, wait_for)
 
 
-def _with_campaigns(work_order_id: UUID, stores: Sequence[str],
-                    today: date) -> Reading[dict[str, Any] | None]:
-    """The work order's document with the car's `open_campaigns`, on one connection."""
-    doc = yield from work_order(work_order_id, stores)
-    if doc is not None:
-        doc["open_campaigns"] = yield from open_campaigns_of(doc["vehicle"]["vin"], today)
-    return doc
-
-
 async def current_work_order(reads: ReadModels, reading: PiiReader, headers: MutableHeaders,
                              work_order_id: UUID, wait_for: int | None) -> dict[str, Any]:
     """The work order from the read model as the caller may see it, its version as the ETag
@@ -148,7 +137,8 @@ async def current_work_order(reads: ReadModels, reading: PiiReader, headers: Mut
     api/hot_reads.py."""
     if not await reads.wait(VIEW, wait_for):
         headers["X-Read-Model-Stale"] = "true"
-    doc = await reads.fetch(_with_campaigns, work_order_id, reading.stores, reads.ctx.today())
+    doc = await reads.fetch(work_order_with_campaigns, work_order_id, reading.stores,
+                            reads.ctx.today())
     if doc is None:
         raise NotFound(f"work order {work_order_id} not found")
     reading.masked(doc, WORK_ORDER_FIELDS)

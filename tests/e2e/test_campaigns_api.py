@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
+from projections.base import rows
+from projections.work_orders import work_order_with_campaigns
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
@@ -177,6 +179,51 @@ def test_a_campaign_not_running_today_is_not_offered(
         post(client, f"/campaigns/{number}/vins", manager, {"vins": [vin]})
     found = get(client, f"/vehicles/{vin}/campaigns", manager, wait_for=head(client))
     assert numbers(found["open_campaigns"]) == [running]
+
+
+def test_the_work_order_shows_the_car_files_open_campaigns_read_in_one_statement(
+        client: TestClient, auth: Auth, store_id: str, container: Container) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    vin = new_vin()
+    post(client, "/vehicles", manager, {"store_id": store_id, "vin": vin}, 201)
+    # Running ones in start-day order (one ending today, one with remedy parts), and three the
+    # desk is not offered: not started, over, closed.
+    earlier = campaign(client, manager, starts_on=(TODAY - timedelta(days=9)).isoformat(),
+                       ends_on=TODAY.isoformat(), kind="service_campaign",
+                       parts=["06H-115-562"])
+    running = campaign(client, manager)
+    later = campaign(client, manager, starts_on=(TODAY + timedelta(days=3)).isoformat())
+    over = campaign(client, manager, starts_on=(TODAY - timedelta(days=30)).isoformat(),
+                    ends_on=(TODAY - timedelta(days=1)).isoformat())
+    closed = campaign(client, manager)
+    for number in (running, earlier, later, over, closed):
+        post(client, f"/campaigns/{number}/vins", manager, {"vins": [vin]})
+    post(client, f"/campaigns/{closed}/close", manager, {"reason": "the OEM closed it"})
+    car = get(client, f"/vehicles/{vin}/campaigns", advisor, wait_for=head(client))
+    assert numbers(car["open_campaigns"]) == [earlier, running]
+    assert car["open_campaigns"][0]["ends_on"] == TODAY.isoformat()
+    opened = post(client, "/work-orders", advisor, {  # once the view has the closing
+        "store_id": store_id, "customer": {"name": "李娜", "phone": "13800000004"},
+        "vehicle": {"vin": vin, "plate": "沪C12345"}, "mileage": 12000,
+        "complaints": ["recall letter"]}, 201)
+    read = get(client, f"/work-orders/{opened['id']}", advisor, wait_for=head(client))
+    # the same objects, field by field and in order, as the car file and the opening show
+    assert read["open_campaigns"] == car["open_campaigns"] == opened["open_campaigns"]
+    assert [list(c) for c in read["open_campaigns"]] == [list(c) for c in car["open_campaigns"]]
+
+    # The document and the car's campaigns come in one statement (one round trip).
+    reading = work_order_with_campaigns(uuid.UUID(opened["id"]), [store_id], TODAY)
+    statements = next(reading)
+    assert len(statements) == 1
+    with container.pool.connection() as conn, pytest.raises(StopIteration) as done:
+        reading.send([rows(conn, *statements[0])])
+    assert numbers(done.value.value["open_campaigns"]) == [earlier, running]
+    # a work order of a store the caller does not hold: none, campaigns or not
+    other = work_order_with_campaigns(uuid.UUID(opened["id"]), ["S99"], TODAY)
+    with container.pool.connection() as conn, pytest.raises(StopIteration) as done:
+        other.send([rows(conn, *next(other)[0])])
+    assert done.value.value is None
 
 
 def test_the_campaigns_view_rebuilt_equals_the_live_one(
