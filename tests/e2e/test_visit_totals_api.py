@@ -119,9 +119,9 @@ def test_the_progress_page_shows_each_lines_discount_as_the_drafted_bills_give_i
     manager = auth("manager", "mgr-" + store_id, [store_id])
     wo_id = body_shop_visit(client, auth, store_id)
     page = page_path(share(client, advisor, wo_id))
-    post(client, f"/work-orders/{wo_id}/insurance-assessment", advisor, {
+    assessed = post(client, f"/work-orders/{wo_id}/insurance-assessment", advisor, {
         **PICC, "approved_amount": "900.00", "deductible": "200.00"})
-    before = get(client, page + ".json", {})
+    before = get(client, page + ".json", {}, wait_for=assessed["notification_id"])
     # before a draft no line has a discount to show
     assert {ln["line_id"]: ln["discount"] for ln in before["approved"]} == dict.fromkeys(
         (ln["line_id"] for ln in before["approved"]), None)
