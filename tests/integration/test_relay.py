@@ -102,6 +102,21 @@ def has_all(applied: Applied, rows: list[tuple[int, str, int, str]]) -> bool:
     return all(applied.gate.applied.get(stream, 0) >= version for _, stream, version, _ in rows)
 
 
+def every_event_on_its_topic(system: Container, broker: Broker, prefix: str, head: int,
+                             seconds: float, what: str) -> None:
+    """Every event up to `head` the relay publishes is read from its topic, in stream order
+    (repeats skipped by stream version), within `seconds`."""
+    expected = published(system, head)
+    reader = TopicReader(broker.bootstrap, [prefix + t for t in TOPICS])
+    applied = Applied()
+    try:
+        wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1],
+                   seconds, what)
+    finally:
+        reader.close()
+    assert applied.keys_ok
+
+
 def service_visit(system: Container, store_id: str) -> dict[str, Any]:
     """A customer, a part received at cost, a work order whose part line is issued, an erasure."""
     part = "P" + uuid.uuid4().hex[:10].upper()
@@ -596,15 +611,8 @@ def test_worker_relay_stops_cleanly_on_sigterm_and_resumes_from_its_position(
         if worker.poll() is None:
             worker.kill()
     # nothing lost across the two processes; repeats (if any) are skipped by stream version
-    expected = published(system, head)
-    reader = TopicReader(broker.bootstrap, [prefix + t for t in TOPICS])
-    applied = Applied()
-    try:
-        wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1], 60,
-                   "every event from both worker processes")
-    finally:
-        reader.close()
-    assert applied.keys_ok
+    every_event_on_its_topic(system, broker, prefix, head, 60,
+                             "every event from both worker processes")
 
 
 def test_worker_projections_serves_health_and_metrics_and_stops_on_sigterm(

@@ -19,15 +19,13 @@ import uuid
 from pathlib import Path
 
 from analytics.verify import files_to_verify, verify_files
-from domain.integration_events import TOPICS
 from servicecore.container import Container
-from tests.integration.kafka_support import Applied, Broker, TopicReader, free_port, wait_until
+from tests.integration.kafka_support import Broker, free_port, wait_until
 from tests.integration.test_relay import (  # noqa: F401 (fixtures)
     broker,
-    has_all,
+    every_event_on_its_topic,
     metrics_now,
     open_orders,
-    published,
     relay_db,
     sample,
     start_worker,
@@ -157,12 +155,4 @@ def test_worker_relay_killed_mid_backlog_resends_from_its_position_and_loses_not
         if worker.poll() is None:
             worker.kill()
     # every event on its topic, in stream order; repeats are skipped by stream version
-    expected = published(system, head)
-    reader = TopicReader(broker.bootstrap, [prefix + t for t in TOPICS])
-    applied = Applied()
-    try:
-        wait_until(lambda: (applied.feed(reader.poll(100)), has_all(applied, expected))[1], 90,
-                   "every event across the kill")
-    finally:
-        reader.close()
-    assert applied.keys_ok
+    every_event_on_its_topic(system, broker, prefix, head, 90, "every event across the kill")
