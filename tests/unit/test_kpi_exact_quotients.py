@@ -104,3 +104,7 @@ def test_churn_and_obsolete_stock_count_twelve_calendar_months_to_date_to() -> N
          "retention_rate": Decimal("0.6667")}]
     obsolete = run(conn, "obsolete_stock", end)["rows"][0]
     assert (obsolete["obsolete_parts"], obsolete["obsolete_value"]) == (1, Decimal("10.00"))
+    # the list behind it: the part issued on the same day a year before, 365 days ago
+    assert [(r["part_number"], r["on_hand"], r["value"], r["days_since_last_issue"])
+            for r in run(conn, "obsolete_parts", end)["rows"]] == [
+        ("P0", Decimal("1.000"), Decimal("10.00"), 365)]
