@@ -1,7 +1,9 @@
 """Obsolete stock (呆滞库存) of the KPI catalogue (`analytics.kpis`): the KPI `obsolete_stock`
 and `obsolete_parts`, the list behind it, both read from one CTE `per_part` that holds the rule
 once: a part of a store with stock on hand at the end of `date_to` and no issue in the 12
-calendar months that end with it (a part never issued counts from its first movement)."""
+calendar months that end with it (a part never issued counts from its first movement). Each
+part's value is taken to the fen once (`book_value`), so the list's values add up to the KPI's
+`obsolete_value` exactly, fractional quantities too."""
 
 from __future__ import annotations
 
@@ -21,14 +23,16 @@ QTY = "DECIMAL(18, 3)"
 
 def per_part(f: Filters) -> tuple[str, list[Any]]:
     """CTEs `m` (the stock movements to the end of `date_to`) and `per_part` (one row per store
-    and part number: value and quantity on hand, last issue, last receipt, `obsolete`)."""
+    and part number: value and quantity on hand, `book_value` (the value to the fen), last issue,
+    last receipt, `obsolete`)."""
     end = f.end()
     store = Where(f).eq("m.store_id", "store_id")
     return f"""
         WITH m AS (SELECT * FROM fact_stock_movements m WHERE {store.sql()}
                    AND moved_at < ?::DATE + 1),
         per_part AS (
-            SELECT *, on_hand > 0 AND coalesce(last_issue, first_movement) < {TWELVE_MONTHS}
+            SELECT *, CAST(round(value, 2) AS {MONEY}) AS book_value,
+                   on_hand > 0 AND coalesce(last_issue, first_movement) < {TWELVE_MONTHS}
                        AS obsolete
             FROM (SELECT store_id, part_number, sum(value) AS value, sum(qty) AS on_hand,
                          max(moved_at) FILTER (WHERE type = 'issue') AS last_issue,
@@ -40,7 +44,7 @@ def per_part(f: Filters) -> tuple[str, list[Any]]:
 def obsolete_stock(f: Filters) -> tuple[str, list[Any]]:
     ctes, params = per_part(f)
     return f"""{ctes}
-        SELECT round(coalesce(sum(value) FILTER (WHERE obsolete), 0), 2) AS obsolete_value,
+        SELECT coalesce(sum(book_value) FILTER (WHERE obsolete), 0) AS obsolete_value,
                round(sum(value) FILTER (WHERE on_hand > 0), 2) AS inventory_value,
                {exact_ratio("obsolete_value", "inventory_value", scale=2)} AS obsolete_share,
                count(*) FILTER (WHERE obsolete) AS obsolete_parts
@@ -52,7 +56,7 @@ def obsolete_parts(f: Filters) -> tuple[str, list[Any]]:
     return f"""{ctes},
         names AS (SELECT part_number, min(name) AS name FROM dim_part GROUP BY 1)
         SELECT p.store_id, p.part_number, n.name, CAST(p.on_hand AS {QTY}) AS on_hand,
-               CAST(round(p.value, 2) AS {MONEY}) AS value,
+               p.book_value AS value,
                CAST(p.last_issue AS DATE) AS last_issue_date,
                ?::DATE - CAST(p.last_issue AS DATE) AS days_since_last_issue,
                CAST(p.last_receipt AS DATE) AS last_receipt_date
