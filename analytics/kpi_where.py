@@ -90,6 +90,9 @@ MONEY = "DECIMAL(18, 2)"
 # Hours (sold, available, clocked) shown to 2 places, half up (`kpi_figures.hours`): strings
 # with 2 places in JSON ("15.30") and in the CSV, as `/technicians/kpi` shows them.
 HOURS = "DECIMAL(18, 2)"
+# The first instant of the 12 calendar months that end with date_to (its day included): a
+# visit or an issue on the same day a year before is outside them (churn, obsolete stock).
+TWELVE_MONTHS = "(?::DATE + 1 - INTERVAL 12 MONTH)"
 # Clocked time in whole seconds, summed exactly; divided once, for a ratio or for showing.
 SECONDS = "date_diff('second', p.clock_on_at, p.clock_off_at)"
 

@@ -24,9 +24,10 @@ import duckdb
 from analytics import comebacks, fill_rate, kpi_credits
 from analytics import kpi_grievances as grievances
 from analytics import kpi_labor as labor
+from analytics import kpi_obsolete as obsolete
 from analytics import kpi_online_bookings as online_bookings
 from analytics import kpi_parts as parts
-from analytics.kpi_where import HOURS, MONEY, RATIO, Filters, Where, exact_ratio
+from analytics.kpi_where import HOURS, MONEY, RATIO, TWELVE_MONTHS, Filters, Where, exact_ratio
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
 
@@ -156,31 +157,6 @@ def _loss_rate(f: Filters) -> tuple[str, list[Any]]:
                {exact_ratio("-2 * coalesce(variance, 0)", "value_start + value_end", scale=5)}
                    AS loss_rate
         FROM figures""", [*store.params, start, end, start, end]
-
-
-# the first instant of the 12 calendar months that end with date_to (its day included): a
-# visit or an issue on the same day a year before is outside them
-TWELVE_MONTHS = "(?::DATE + 1 - INTERVAL 12 MONTH)"
-
-
-def _obsolete(f: Filters) -> tuple[str, list[Any]]:
-    end = f.end()
-    store = Where(f).eq("m.store_id", "store_id")
-    return f"""
-        WITH m AS (SELECT * FROM fact_stock_movements m WHERE {store.sql()}
-                   AND moved_at < ?::DATE + 1),
-        per_part AS (
-            SELECT store_id, part_number, sum(value) AS value, sum(qty) AS on_hand,
-                   max(moved_at) FILTER (WHERE type = 'issue') AS last_issue,
-                   min(moved_at) AS first_movement
-            FROM m GROUP BY 1, 2)
-        SELECT round(coalesce(sum(value) FILTER (WHERE on_hand > 0 AND coalesce(last_issue,
-                   first_movement) < {TWELVE_MONTHS}), 0), 2) AS obsolete_value,
-               round(sum(value) FILTER (WHERE on_hand > 0), 2) AS inventory_value,
-               {exact_ratio("obsolete_value", "inventory_value", scale=2)} AS obsolete_share,
-               count(*) FILTER (WHERE on_hand > 0 AND coalesce(last_issue, first_movement)
-                   < {TWELVE_MONTHS}) AS obsolete_parts
-        FROM per_part""", [*store.params, end, end, end]
 
 
 def _gross_profit(f: Filters) -> tuple[str, list[Any]]:
@@ -332,10 +308,10 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
     Kpi("parts_loss_rate", "Parts loss rate",
         "− stocktake variance value ÷ average inventory value over the period",
         ("date_from", "date_to", "store_id"), _loss_rate),
-    Kpi("obsolete_stock", "Obsolete stock",
-        "value of parts on hand with no issue in the 12 calendar months that end with date_to "
-        "(an issue on the same day a year before is outside them) ÷ inventory value",
-        ("date_to", "store_id"), _obsolete),
+    Kpi("obsolete_stock", "Obsolete stock", obsolete.KPI, ("date_to", "store_id"),
+        obsolete.obsolete_stock),
+    Kpi("obsolete_parts", "Obsolete parts", obsolete.LIST, ("date_to", "store_id"),
+        obsolete.obsolete_parts),
     Kpi("gross_profit", "Gross profit per store",
         "revenue without VAT − FIFO cost of parts, settled work orders (labor cost not deducted)",
         ("date_from", "date_to", "store_id", "brand", "model"), _gross_profit),

@@ -12,20 +12,23 @@ and the KPI connection runs with TimeZone=UTC so that date filters cut where we 
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 import pytest
+from fastapi.testclient import TestClient
 
 from analytics.kpis import CATALOGUE, Filters, run
 from analytics.loader import AnalyticsLoader
 from servicecore.container import Container
 from servicecore.demo import make_vin
-from tests.integration.analytics_support import Shop, at
+from tests.integration.analytics_support import Shop, at, publish_analytics
 
 D = Decimal
 MARCH = {"date_from": date(2025, 3, 1), "date_to": date(2025, 3, 31)}
@@ -297,6 +300,43 @@ def test_obsolete_stock(loaded: Loaded) -> None:
     assert row["obsolete_parts"] == 1
 
 
+def test_obsolete_parts_lists_the_obsolete_stocks_value_part_by_part(loaded: Loaded) -> None:
+    (kpi_row,) = kpi(loaded, "obsolete_stock", date_to=date(2025, 3, 31))
+    # 31 March 2025: only P3 (5 x 20.00, received 10 Jan 2024, never issued)
+    (row,) = kpi(loaded, "obsolete_parts", date_to=date(2025, 3, 31))
+    assert (row["name"], row["on_hand"], row["value"]) == ("old gasket", D("5"), money("100.00"))
+    assert (row["last_issue_date"], row["days_since_last_issue"]) == (None, None)
+    assert row["last_receipt_date"] == date(2024, 1, 10)
+    assert row["value"] == kpi_row["obsolete_value"]
+    # 31 March 2026: P1 and P2 last issued 3 and 4 March 2025 are obsolete too, highest first
+    year_on = date(2026, 3, 31)
+    rows = kpi(loaded, "obsolete_parts", date_to=year_on)
+    assert [(r["name"], r["value"], r["last_issue_date"], r["days_since_last_issue"])
+            for r in rows] == [("oil filter", money("400.00"), date(2025, 3, 3), 393),
+                               ("brake pads", money("320.00"), date(2025, 3, 4), 392),
+                               ("old gasket", money("100.00"), None, None)]
+    (kpi_row,) = kpi(loaded, "obsolete_stock", date_to=year_on)
+    assert sum(r["value"] for r in rows) == kpi_row["obsolete_value"] == D("820.00")
+    assert len(rows) == kpi_row["obsolete_parts"]
+    typed(rows[0], "on_hand", "value")
+
+
+def test_the_parts_manager_gets_the_obsolete_parts_as_csv(
+        container: Container, client: TestClient, auth: Callable[..., dict[str, str]],
+        loaded: Loaded) -> None:
+    _, store, _ = loaded
+    publish_analytics(container)
+    manager = auth("manager", "mgr-1", [store])
+    got = client.get("/analytics/kpis/obsolete_parts", headers=manager,
+                     params={"store_id": store, "date_to": "2026-03-31", "format": "csv"})
+    assert got.status_code == 200, got.text
+    rows = list(csv.DictReader(io.StringIO(got.text)))
+    assert [(r["name"], r["value"], r["last_issue_date"]) for r in rows] == [
+        ("oil filter", "400.00", "2025-03-03"), ("brake pads", "320.00", "2025-03-04"),
+        ("old gasket", "100.00", "")]
+    assert all(r["store_id"] == store for r in rows)
+
+
 def test_gross_profit(loaded: Loaded) -> None:
     (row,) = kpi(loaded, "gross_profit", **MARCH)
     # revenue without VAT, per line net = gross - discount, VAT = round(net x 0.13 / 1.13, 2):
@@ -377,7 +417,8 @@ def test_customer_churn(loaded: Loaded) -> None:
 def test_every_fed_kpi_is_checked() -> None:
     checked = {"technician_efficiency", "effective_labor_rate", "hours_per_work_order",
                "repair_time", "comeback_rate", "comebacks", "parts_fill_rate", "parts_turnover",
-               "parts_loss_rate", "obsolete_stock", "gross_profit", "gross_profit_per_work_order",
+               "parts_loss_rate", "obsolete_stock", "obsolete_parts", "gross_profit",
+               "gross_profit_per_work_order",
                "labor_gross_margin",
                "gross_profit_per_vehicle", "pay_type_mix", "csi", "customer_churn",
                "parts_sales"}

@@ -104,3 +104,23 @@ def test_churn_and_obsolete_stock_count_twelve_calendar_months_to_date_to() -> N
          "retention_rate": Decimal("0.6667")}]
     obsolete = run(conn, "obsolete_stock", end)["rows"][0]
     assert (obsolete["obsolete_parts"], obsolete["obsolete_value"]) == (1, Decimal("10.00"))
+    # the list behind it: the part issued on the same day a year before, 365 days ago
+    assert [(r["part_number"], r["on_hand"], r["value"], r["days_since_last_issue"])
+            for r in run(conn, "obsolete_parts", end)["rows"]] == [
+        ("P0", Decimal("1.000"), Decimal("10.00"), 365)]
+
+
+def test_the_obsolete_parts_values_add_up_to_the_obsolete_stock_value_to_the_fen() -> None:
+    conn = tables()
+    # three parts of 0.5 litre at 0.01 each, received in 2023 and never issued: 0.005 a part,
+    # 0.01 on each row of the list; the KPI adds the rows (0.03), not 0.015 rounded (0.02)
+    for n in range(3):
+        insert(conn, "fact_stock_movements", notification_id=n, seq=1, store_id="S02",
+               part_number=f"L{n}", type="receipt", qty=Decimal("0.5"),
+               value=Decimal("0.005"), moved_at=AT.replace(year=2023))
+    end = Filters(date_to=date(2025, 3, 31), store_id="S02")
+    rows = run(conn, "obsolete_parts", end)["rows"]
+    assert [(r["value"], r["last_receipt_date"]) for r in rows] == [
+        (Decimal("0.01"), date(2023, 3, 3))] * 3
+    obsolete = run(conn, "obsolete_stock", end)["rows"][0]
+    assert sum(r["value"] for r in rows) == obsolete["obsolete_value"] == Decimal("0.03")
