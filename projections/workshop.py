@@ -56,6 +56,42 @@ def appointment_changes(e: Any, entry: dict[str, Any]) -> dict[str, Any]:
                 "work_order_number": e.work_order_number}
     return {}
 
+
+def new_technician(user_id: str, store_id: str, on_roster: bool) -> dict[str, Any]:
+    """A technician's row before any change: no name, skills, cost, shifts or open clock."""
+    return {"user_id": user_id, "store_id": store_id, "name": None, "on_roster": on_roster,
+            "skills": {}, "hourly_cost": None, "shifts": {}, "attendance": {},
+            "open_clock": None}
+
+
+def technician_change(row: dict[str, Any], e: Any) -> list[str]:
+    """Apply a technician's event after the registration to its row, in place; the days whose
+    shift or attendance it changed (their available hours to recompute)."""
+    if isinstance(e, Technician.SkillsSet):
+        row["skills"] = plain(e.skills)
+    elif isinstance(e, Technician.HourlyCostSet):
+        row["hourly_cost"] = e.hourly_cost
+    elif isinstance(e, Technician.Named):
+        row["name"] = e.name
+    elif isinstance(e, Technician.ShiftsPlanned):
+        shifts = plain({s["day"]: s for s in e.shifts})
+        row["shifts"].update(shifts)
+        return list(shifts)
+    elif isinstance(e, Technician.ShiftCancelled):
+        row["shifts"].pop(e.day, None)
+        return [e.day]
+    elif isinstance(e, Technician.AttendanceRecorded):
+        row["attendance"].update(plain({e.day: {"status": e.status, "hours": e.hours,
+                                                "note": e.note}}))
+        return [e.day]
+    elif isinstance(e, Technician.ClockedOn):
+        row["open_clock"] = plain({"work_order_id": e.work_order_id, "job_no": e.job_no,
+                                   "since": e.audit.at.isoformat()})
+    elif isinstance(e, Technician.ClockedOff):
+        row["open_clock"] = None
+    return []
+
+
 class WorkshopView(ReadModel):
     name = "workshop"
     handles = (WorkOrder.Event, WorkshopDay.Event, Appointment.Event, Technician.Event,
@@ -182,49 +218,21 @@ class WorkshopView(ReadModel):
         if e.user_id in b.technicians:
             b.technician(e.user_id)["on_roster"] = joined
             return
-        b.add_technician({"user_id": e.user_id, "id": Technician.create_id(e.user_id),
-                          "store_id": e.audit.store_id, "name": None, "on_roster": joined,
-                          "skills": {}, "hourly_cost": None, "shifts": {}, "attendance": {},
-                          "open_clock": None, "updated_at": e.audit.at})
+        b.add_technician({**new_technician(e.user_id, e.audit.store_id, joined),
+                          "id": Technician.create_id(e.user_id), "updated_at": e.audit.at})
 
     def _technician(self, b: WorkshopBatch, e: Any) -> None:
         if isinstance(e, Technician.Registered):
             if e.user_id not in b.technicians:
-                b.add_technician({"user_id": e.user_id, "id": e.originator_id,
-                                  "store_id": e.store_id, "name": None, "on_roster": False,
-                                  "skills": {}, "hourly_cost": None, "shifts": {},
-                                  "attendance": {}, "open_clock": None,
-                                  "updated_at": e.audit.at})
+                b.add_technician({**new_technician(e.user_id, e.store_id, False),
+                                  "id": e.originator_id, "updated_at": e.audit.at})
             return
         user_id = b.user_ids.get(e.originator_id)
         if user_id is None:
             return
         row = b.technician(user_id)
         row["updated_at"] = e.audit.at
-        days: list[str] = []
-        if isinstance(e, Technician.SkillsSet):
-            row["skills"] = plain(e.skills)
-        elif isinstance(e, Technician.HourlyCostSet):
-            row["hourly_cost"] = e.hourly_cost
-        elif isinstance(e, Technician.Named):
-            row["name"] = e.name
-        elif isinstance(e, Technician.ShiftsPlanned):
-            shifts = plain({s["day"]: s for s in e.shifts})
-            row["shifts"].update(shifts)
-            days = list(shifts)
-        elif isinstance(e, Technician.ShiftCancelled):
-            row["shifts"].pop(e.day, None)
-            days = [e.day]
-        elif isinstance(e, Technician.AttendanceRecorded):
-            row["attendance"].update(plain({e.day: {"status": e.status, "hours": e.hours,
-                                                    "note": e.note}}))
-            days = [e.day]
-        elif isinstance(e, Technician.ClockedOn):
-            row["open_clock"] = plain({"work_order_id": e.work_order_id, "job_no": e.job_no,
-                                       "since": e.audit.at.isoformat()})
-        elif isinstance(e, Technician.ClockedOff):
-            row["open_clock"] = None
-        for day in days:
+        for day in technician_change(row, e):
             self._available(b, row, day)
 
     @staticmethod

@@ -22,7 +22,12 @@ from domain.technician import Technician
 from projections.audit import aggregate_as_of, folded_as_of
 from projections.base import rows
 from projections.batch_rows import plain
-from projections.workshop import appointment_changes, appointment_entry
+from projections.workshop import (
+    appointment_changes,
+    appointment_entry,
+    new_technician,
+    technician_change,
+)
 
 # -- appointments ------------------------------------------------------------------------------
 
@@ -63,28 +68,9 @@ def appointment_as_of(app: ServiceCore, conn: psycopg.Connection[Any], appointme
 
 def technician_row(doc: dict[str, Any] | None, e: Technician.Event) -> dict[str, Any]:
     if isinstance(e, Technician.Registered):
-        return {"user_id": e.user_id, "name": None, "store_id": e.store_id, "on_roster": False,
-                "skills": {}, "hourly_cost": None, "shifts": {}, "attendance": {},
-                "open_clock": None}
+        return new_technician(e.user_id, e.store_id, False)
     assert doc is not None  # the fold's own: changed in place (years of shifts, a day each)
-    if isinstance(e, Technician.SkillsSet):
-        doc["skills"] = plain(e.skills)
-    elif isinstance(e, Technician.HourlyCostSet):
-        doc["hourly_cost"] = e.hourly_cost
-    elif isinstance(e, Technician.Named):
-        doc["name"] = e.name
-    elif isinstance(e, Technician.ShiftsPlanned):
-        doc["shifts"].update(plain({s["day"]: s for s in e.shifts}))
-    elif isinstance(e, Technician.ShiftCancelled):
-        doc["shifts"].pop(e.day, None)
-    elif isinstance(e, Technician.AttendanceRecorded):
-        doc["attendance"].update(plain({e.day: {"status": e.status, "hours": e.hours,
-                                                "note": e.note}}))
-    elif isinstance(e, Technician.ClockedOn):
-        doc["open_clock"] = plain({"work_order_id": e.work_order_id, "job_no": e.job_no,
-                                   "since": e.audit.at.isoformat()})
-    elif isinstance(e, Technician.ClockedOff):
-        doc["open_clock"] = None
+    technician_change(doc, e)
     return doc
 
 
