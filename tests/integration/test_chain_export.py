@@ -7,6 +7,7 @@ These tests tamper, so they run on a database of their own.
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
@@ -278,7 +279,10 @@ def test_an_export_file_cut_or_edited_is_found(
 
 def test_the_verifier_imports_nothing_of_the_project() -> None:
     """It runs with the standard library alone: its imports name standard modules only."""
-    source = VERIFIER.read_text()
-    imported = {line.split()[1].split(".")[0] for line in source.splitlines()
-                if line.startswith(("import ", "from "))}
+    tree = ast.parse(VERIFIER.read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names} | {
+        str(node.module).split(".")[0] for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)}
+    assert imported
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
