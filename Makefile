@@ -19,8 +19,8 @@ test: $(BIN)/.installed
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check domain projections api workers analytics servicecore tests bench
-	$(BIN)/mypy domain projections api workers analytics servicecore
+	$(BIN)/ruff check domain projections api workers analytics servicecore tests bench tools
+	$(BIN)/mypy domain projections api workers analytics servicecore tools
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run_all

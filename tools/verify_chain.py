@@ -98,10 +98,10 @@ def witness_lines(path: str) -> tuple[list[Anchor], str | None, int]:
                     continue
                 try:
                     parsed = json.loads(text)
-                    if not isinstance(parsed, dict):
-                        raise ValueError("not an object")
                 except (ValueError, RecursionError) as exc:
                     raise Unreadable(f"{path}, line {number}: not an anchor ({exc})") from None
+                if not isinstance(parsed, dict):
+                    raise Unreadable(f"{path}, line {number}: not an anchor (no object)")
                 anchors.append(parse_anchor(parsed.get("anchor"),
                                             f"witness {path} line {number}", True))
                 lines.append((text, parsed))
@@ -406,7 +406,9 @@ def verify(paths: list[str], witness: list[str], given: list[str], previous: str
 
 
 def print_report(report: Report, out: Any) -> None:
-    say = lambda text: print(text, file=out)  # noqa: E731
+    def say(text: str) -> None:
+        print(text, file=out)
+
     say(f"export: {', '.join(report.files)}")
     say(f"range: notification ids {report.range_from} to {report.range_to}; link before it "
         f"{report.previous_hash} ({report.previous_checked})")
