@@ -182,14 +182,14 @@ def export_chain(ctx: Ctx, reading: EventReader,
                      "the first notification id (default 1)"))] = None,
                  end: Annotated[NotificationId, Query(alias="to", description=(
                      "the last notification id (default: the head of the log)"))] = None,
-                 limit: Annotated[int, Query(ge=1, le=MAX_EXPORT, description=(
-                     "at most this many events (and links) per page")), Plain] = 1_000,
+                 events: Annotated[int, Query(ge=1, le=MAX_EXPORT, description=(
+                     "at most this many events (and links) in the page")), Plain] = 1_000,
                  ) -> Response:
     """The events from `from` to `to` exactly as stored (stream id, version, topic, the bytes
     in base64), each with its link and the link before it, and the anchors recorded in the
     page's range: JSON lines for tools/verify_chain.py, which checks them with the standard
     library alone (`servicecore audit export-chain` writes the same for millions of events).
-    A page holds `limit` events; the `Link` header (rel="next") and the end line's
+    A page holds `events` events; the `Link` header (rel="next") and the end line's
     `next_from` name the next page, which joins this one's last link. An event of a store
     the token does not name keeps its line with its link, without its bytes (`withheld`). A
     statement's import holds its payers in the clear: an auditor's read is recorded."""
@@ -212,10 +212,10 @@ def export_chain(ctx: Ctx, reading: EventReader,
         require_in_log(start, head)
         first = start or 1
         last = max(head, first) if end is None else end
-        rows = list(stored_rows(conn, first, last, limit + 1))
-        more = len(rows) > limit
-        covered = rows[limit - 1].notification_id if more else last
-        lines = list(export_lines(conn, rows[:limit], first, covered, head, visible=visible,
+        rows = list(stored_rows(conn, first, last, events + 1))
+        more = len(rows) > events
+        covered = rows[events - 1].notification_id if more else last
+        lines = list(export_lines(conn, rows[:events], first, covered, head, visible=visible,
                                   stores=list(reading.stores),
                                   next_from=covered + 1 if more else None))
     if shown:
@@ -223,7 +223,7 @@ def export_chain(ctx: Ctx, reading: EventReader,
     headers = {"Content-Disposition": f'attachment; filename="chain-{first}-{covered}.jsonl"'}
     if more:
         following = f"/audit/chain/export?from={covered + 1}" + (
-            f"&to={end}" if end is not None else "") + f"&limit={limit}"
+            f"&to={end}" if end is not None else "") + f"&events={events}"
         headers["Link"] = f'<{following}>; rel="next"'
     return Response("".join(lines), media_type="application/jsonl", headers=headers)
 

@@ -61,7 +61,7 @@ def test_pages_of_the_export_verify_outside_the_system(
     witness = tmp_path / "witness.jsonl"
     assert _anchored(tmp_path) == anchored.json()["notification_id"]
 
-    pages = _pages(scratch, auditor, tmp_path, limit=4)
+    pages = _pages(scratch, auditor, tmp_path, events=4)
     assert len(pages) > 2
     assert _kinds(pages[0])[0] == "export" and _kinds(pages[0])[-1] == "end"
     code, answer = _standalone(tmp_path, *map(str, pages), "--witness", str(witness))
@@ -76,7 +76,7 @@ def test_pages_of_the_export_verify_outside_the_system(
 
 def test_another_stores_events_are_withheld_with_their_links(
         scratch: ServedScratch, auth: Auth, tmp_path: Path) -> None:
-    pages = _pages(scratch, auth("auditor", "aud-s01", ["S01"]), tmp_path, limit=1000)
+    pages = _pages(scratch, auth("auditor", "aud-s01", ["S01"]), tmp_path, events=1000)
     (page,) = pages
     lines = [json.loads(line) for line in page.read_text().splitlines()]
     withheld = [line for line in lines if line["kind"] == "withheld"]
