@@ -120,6 +120,9 @@ def test_an_untouched_log_verifies_outside_the_system(
     first = _export(tmp_path, capsys, "--to", str(anchored))
     code, answer = _standalone(tmp_path, str(first), str(later))
     assert (code, answer["events_checked"]) == (0, _head(url))
+    # A range with no event of the log is refused.
+    for refused in (["--from", str(_head(url) + 1)], ["--from", "3", "--to", "2"]):
+        assert cli.main(["audit", "export-chain", *refused]) == 2
 
 
 def test_an_event_edited_is_found_at_its_id(scratch: tuple[Container, str], tmp_path: Path,
