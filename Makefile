@@ -19,8 +19,8 @@ test: $(BIN)/.installed
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check domain projections api workers analytics servicecore tests bench tools
-	$(BIN)/mypy domain projections api workers analytics servicecore tools
+	$(BIN)/ruff check domain projections api workers analytics servicecore tests bench
+	$(BIN)/mypy domain projections api workers analytics servicecore
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run_all

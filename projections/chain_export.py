@@ -1,5 +1,5 @@
 """A range of the event log exported raw, each event with its chain link, for a verifier
-outside this code (tools/verify_chain.py; README, "Checking the chain outside the system").
+outside this code (projections/verify_chain.py; README, "Checking the chain outside the system").
 
 The export is JSON lines: a header (the range, the link before it), one line per event in
 notification order (stream id, version, topic, the stored bytes in base64, the stored link

@@ -119,7 +119,7 @@ def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export_chain(args: argparse.Namespace, settings: Settings) -> int:
     """audit export-chain: a range of the event log raw with its links and anchors, JSON lines
-    written as they are read (projections/chain_export.py), for tools/verify_chain.py."""
+    written as they are read (projections/chain_export.py), for projections/verify_chain.py."""
     import psycopg
 
     from projections.chain_export import Tally, export_lines, stored_rows
@@ -175,7 +175,7 @@ def add_commands(audit: Any) -> None:
     records.set_defaults(run=_repair_records)
     chain = audit.add_parser("export-chain", help="a range of the event log as stored, each "
                              "event with its chain link, and the anchors in it (JSON lines) "
-                             "for a verifier outside the system (tools/verify_chain.py)")
+                             "for a verifier outside the system (projections/verify_chain.py)")
     chain.add_argument("--from", dest="start", type=whole(1, LAST_ID), default=1,
                        help="first notification id (default 1)")
     chain.add_argument("--to", dest="end", type=whole(1, LAST_ID), default=None,

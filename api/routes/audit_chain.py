@@ -187,7 +187,7 @@ def export_chain(ctx: Ctx, reading: EventReader,
                  ) -> Response:
     """The events from `from` to `to` exactly as stored (stream id, version, topic, the bytes
     in base64), each with its link and the link before it, and the anchors recorded in the
-    page's range: JSON lines for tools/verify_chain.py, which checks them with the standard
+    page's range: JSON lines for projections/verify_chain.py, which checks them with the standard
     library alone (`servicecore audit export-chain` writes the same for millions of events).
     A page holds `events` events; the `Link` header (rel="next") and the end line's
     `next_from` name the next page, which joins this one's last link. An event of a store

@@ -1,5 +1,5 @@
 """The raw export over HTTP: an auditor fetches the log page by page (`GET /audit/chain/export`,
-JSON lines) and checks the pages with tools/verify_chain.py, outside the system. A token of
+JSON lines) and checks the pages with projections/verify_chain.py, outside the system. A token of
 some stores gets the other stores' events as their links alone, and the chain still joins.
 Served on a database of its own, through the application's role, as in production.
 """

@@ -1,5 +1,5 @@
 """The event log exported raw and checked outside the system: `servicecore audit export-chain`
-writes a range with every event's link, tools/verify_chain.py (the standard library only)
+writes a range with every event's link, projections/verify_chain.py (the standard library only)
 recomputes it against a witness file. Each kind of tampering, done with the owner's rights in
 the database, is found by the standalone verifier as `servicecore audit verify` finds it.
 These tests tamper, so they run on a database of their own.
@@ -28,7 +28,7 @@ from tests.integration.test_chain_witness import _rewrite_from
 from tests.integration.test_event_log_integrity import _open, _tamper, opened_with_mileage
 from tests.scratch_systems import scratch_system
 
-VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_chain.py"
+VERIFIER = Path(__file__).resolve().parents[2] / "projections" / "verify_chain.py"
 
 
 @pytest.fixture
