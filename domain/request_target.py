@@ -32,7 +32,7 @@ KEPT_QUERY_VALUES = frozenset({
     "account", "active", "after", "after_transfers", "aged_on", "as_of", "at_from", "at_to", "bills_limit",
     "bills_offset", "brand", "by", "candidates_limit", "category", "candidates_offset", "cashier",
     "conflicts_limit", "conflicts_offset", "correlation_id", "customer_id", "date", "date_from",
-    "date_to", "day", "days", "event_type", "format", "from", "from_day",
+    "date_to", "day", "days", "event_type", "events", "format", "from", "from_day",
     "include_cleared", "include_handled", "kind", "lang", "limit", "lot_id", "low_only",
     "method", "model", "month", "movements_limit", "movements_offset", "notice", "number",
     "offset", "older_than_days", "op_code", "opened_from", "opened_to", "overdue", "part_number", "pay_type", "payer_key",

@@ -97,7 +97,8 @@ class Verification:
         }
 
 
-def _previous_link(conn: psycopg.Connection[Any], start: int) -> bytes:
+def previous_link(conn: psycopg.Connection[Any], start: int) -> bytes:
+    """The stored link before notification id `start` (the genesis, 32 zero bytes, when none)."""
     row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
                        "ORDER BY notification_id DESC LIMIT 1", (start,)).fetchone()
     return bytes(row[0]) if row else GENESIS
@@ -116,7 +117,7 @@ def stored_link(conn: psycopg.Connection[Any], notification_id: int) -> dict[str
     return {"notification_id": notification_id, "stream_id": row[0], "stream_version": row[1],
             "topic": row[2], "state": bytes(row[3] or b""),
             "hash": bytes(row[4]).hex() if row[4] is not None else None,
-            "previous_hash": _previous_link(conn, notification_id).hex()}
+            "previous_hash": previous_link(conn, notification_id).hex()}
 
 
 def chain_head(conn: psycopg.Connection[Any]) -> int:
@@ -200,7 +201,7 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
                         ).fetchone()
     total_head = int(head[0]) if head else 0
     stop = chain_head(conn) if end is None else min(end, chain_head(conn))
-    previous = _previous_link(conn, start)
+    previous = previous_link(conn, start)
     expected = _anchors(conn, start, LAST_ID if end is None else end, anchors or [])
     outside: dict[tuple[int, str], datetime | None] = {}  # witnessed: when it was recorded
     for given in anchors or []:

@@ -1,4 +1,5 @@
-"""`servicecore audit warranty-claim | repair-records`: the auditors' exports on the command line.
+"""`servicecore audit warranty-claim | repair-records | export-chain`: the auditors' exports on
+the command line.
 
 The operator running these has the database's rights, so every store is in scope.
 """
@@ -14,7 +15,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from servicecore.cli_args import whole
 from servicecore.settings import Settings
+
+LAST_ID = 2**63 - 1  # bigint's largest notification id
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -113,6 +117,35 @@ def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _export_chain(args: argparse.Namespace, settings: Settings) -> int:
+    """audit export-chain: a range of the event log raw with its links and anchors, JSON lines
+    written as they are read (projections/chain_export.py), for projections/verify_chain.py."""
+    import psycopg
+
+    from projections.chain_export import Tally, export_lines, stored_rows
+    from projections.evidence import one_snapshot
+    from projections.hash_chain import chain_head
+    from servicecore.container import database_urls
+
+    tally = Tally()
+    with psycopg.connect(database_urls(settings).app, autocommit=True) as conn, \
+            one_snapshot(conn):
+        head = chain_head(conn)
+        start, end = args.start, head if args.end is None else args.end
+        if start > max(head, 1) or end < start:
+            print(f"servicecore audit export-chain: from {start} to {end} holds no event of "
+                  f"the log (its head is notification id {head})", file=sys.stderr)
+            return 2
+        _write_lines(export_lines(conn, stored_rows(conn, start, end), start, end, head,
+                                  tally=tally), args.out)
+    print(f"{tally.events} events from notification id {start} to {end}, "
+          f"{tally.anchors} anchors recorded in that range"
+          + (f", {tally.links_without_event} links without their event"
+             if tally.links_without_event else "")
+          + (f" written to {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
 def _day(text: str) -> date:
     """A report's day, in the range the API takes (9999-12-31 overflowed the next day)."""
     from domain.days import FIRST_DAY, LAST_DAY, plain_day
@@ -140,3 +173,12 @@ def add_commands(audit: Any) -> None:
     records.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     records.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
     records.set_defaults(run=_repair_records)
+    chain = audit.add_parser("export-chain", help="a range of the event log as stored, each "
+                             "event with its chain link, and the anchors in it (JSON lines) "
+                             "for a verifier outside the system (projections/verify_chain.py)")
+    chain.add_argument("--from", dest="start", type=whole(1, LAST_ID), default=1,
+                       help="first notification id (default 1)")
+    chain.add_argument("--to", dest="end", type=whole(1, LAST_ID), default=None,
+                       help="last notification id (default: the head of the log)")
+    chain.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
+    chain.set_defaults(run=_export_chain)

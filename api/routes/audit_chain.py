@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
 
 from api.auth import Principal
 from api.deps import Ctx, Offset, reader
@@ -32,8 +33,9 @@ from api.schemas_audit_trail import (
     ChainVerification,
     SnapshotVerification,
 )
-from domain.common import IllegalTransition, NotFound
+from domain.common import IllegalTransition, InvalidInput, NotFound
 from domain.reconciliation import Statement
+from projections.chain_export import StoredRow, export_lines, stored_rows
 from projections.chain_witness import anchors_after, read_if_present, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
@@ -54,6 +56,7 @@ EventReader = Annotated[PiiReader, Depends(pii_reader("audit.chain"))]
 Anchorer = Annotated[Principal, Depends(reader("audit.anchor"))]
 MAX_RANGE = 500_000  # notification ids per verification request
 MAX_STREAMS = 1_000  # snapshotted streams per snapshot verification request
+MAX_EXPORT = 10_000  # events per page of the raw export (some 5-30 MB of JSON lines)
 NotificationId = Annotated[int | None, Query(ge=1, le=LAST_ID), Plain]
 
 _verifying = threading.Lock()  # one verification at a time in this process
@@ -159,6 +162,70 @@ def chain_event(ctx: Ctx, reading: EventReader,
         str(found["topic"]).rpartition(":")[2]
     return {**found, "event_type": event_type,
             "state": base64.b64encode(found["state"]).decode()}
+
+
+def _decoded(ctx: Ctx, row: StoredRow) -> Any:
+    try:
+        return ctx.app.mapper.to_domain_event(StoredEvent(
+            originator_id=row.stream_id, originator_version=row.stream_version or 0,
+            topic=row.topic or "", state=row.state or b""))
+    except Exception:  # noqa: BLE001 - a changed event may not decode; its link still answers
+        return None
+
+
+@router.get("/export", response_class=Response, responses={
+    200: {"content": {"application/jsonl": {"schema": {"type": "string"}}},
+          "description": "One page of the range as JSON lines (README, \"Checking the chain "
+                         "outside the system\"); `Link` rel=\"next\" asks for the next"}})
+def export_chain(ctx: Ctx, reading: EventReader,
+                 start: Annotated[NotificationId, Query(alias="from", description=(
+                     "the first notification id (default 1)"))] = None,
+                 end: Annotated[NotificationId, Query(alias="to", description=(
+                     "the last notification id (default: the head of the log)"))] = None,
+                 events: Annotated[int, Query(ge=1, le=MAX_EXPORT, description=(
+                     "at most this many events (and links) in the page")), Plain] = 1_000,
+                 ) -> Response:
+    """The events from `from` to `to` exactly as stored (stream id, version, topic, the bytes
+    in base64), each with its link and the link before it, and the anchors recorded in the
+    page's range: JSON lines for projections/verify_chain.py, which checks them with the standard
+    library alone (`servicecore audit export-chain` writes the same for millions of events).
+    A page holds `events` events; the `Link` header (rel="next") and the end line's
+    `next_from` name the next page, which joins this one's last link. An event of a store
+    the token does not name keeps its line with its link, without its bytes (`withheld`). A
+    statement's import holds its payers in the clear: an auditor's read is recorded."""
+    if start is not None and end is not None and end < start:
+        raise InvalidInput(f"to ({end}) is before from ({start})", field="to")
+    shown: list[tuple[Any, str, list[int]]] = []
+
+    def visible(row: StoredRow) -> bool:
+        event = _decoded(ctx, row)
+        audit = getattr(event, "audit", None)
+        if not ("*" in reading.stores or (audit is not None
+                                          and audit.store_id in reading.stores)):
+            return False
+        if isinstance(event, Statement.Imported):
+            shown.append((event.originator_id, event.audit.store_id, payer_lines(event.lines)))
+        return True
+
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        head = chain_head(conn)
+        require_in_log(start, head)
+        first = start or 1
+        last = max(head, first) if end is None else end
+        rows = list(stored_rows(conn, first, last, events + 1))
+        more = len(rows) > events
+        covered = rows[events - 1].notification_id if more else last
+        lines = list(export_lines(conn, rows[:events], first, covered, head, visible=visible,
+                                  stores=list(reading.stores),
+                                  next_from=covered + 1 if more else None))
+    if shown:
+        reading.record((), "chain export", shown)
+    headers = {"Content-Disposition": f'attachment; filename="chain-{first}-{covered}.jsonl"'}
+    if more:
+        following = f"/audit/chain/export?from={covered + 1}" + (
+            f"&to={end}" if end is not None else "") + f"&events={events}"
+        headers["Link"] = f'<{following}>; rel="next"'
+    return Response("".join(lines), media_type="application/jsonl", headers=headers)
 
 
 class AnchorPage(PageOf[AnchorOut]):

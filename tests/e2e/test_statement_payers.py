@@ -122,15 +122,21 @@ def _audit_read(client: TestClient, headers: dict[str, str], imported: dict[str,
             "correlation_id": imported["correlation_id"], "wait_for": wait}),
         "audit log": ("/audit/log", {"event_type": "Statement.Imported", "store_id": store_id,
                                      "wait_for": wait}),
-        "stored event": (f"/audit/chain/events/{imported['stored']}", {})}[purpose]
+        "stored event": (f"/audit/chain/events/{imported['stored']}", {}),
+        "chain export": ("/audit/chain/export", {"from": imported["stored"],
+                                                 "to": imported["stored"]})}[purpose]
     answer = client.get(path, headers=headers, params=query)
     assert answer.status_code == 200, (purpose, answer.text)
     if purpose == "stored event":  # the bytes as stored, base64
         return base64.b64decode(answer.json()["state"]).decode()
+    if purpose == "chain export":  # JSON lines, the event's bytes in base64
+        (event,) = [json.loads(line) for line in answer.text.splitlines()
+                    if json.loads(line)["kind"] == "event"]
+        return base64.b64decode(event["state"]).decode()
     return answer.text
 
 
-AUDIT_READS = ("events of a request", "audit log", "stored event")
+AUDIT_READS = ("events of a request", "audit log", "stored event", "chain export")
 
 
 def test_the_audit_routes_record_an_auditors_sight_of_a_statements_payers(
