@@ -15,27 +15,38 @@ from domain.money import CENT
 from projections.base import rows as _rows
 from projections.finance_queries import shown
 
+OPEN_CHARGES_DEFAULT = 200  # open charges a page of the account lists (at most 1,000)
+_OPEN_CHARGES = """FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+        WHERE b.kind = 'customer' AND b.payer_key = %(customer)s AND b.status = 'settled'
+            AND b.due_on IS NOT NULL
+            AND b.total - b.allowances - b.paid - b.written_off <> 0"""
+
 
 def customer_account(conn: psycopg.Connection[Any], stores: Sequence[str], customer_id: UUID,
-                     today: date) -> dict[str, Any] | None:
-    """Terms, open balance, overdue amount and the open charges, oldest due first (None: no
-    such customer in the token's stores)."""
+                     today: date, limit: int = OPEN_CHARGES_DEFAULT,
+                     offset: int = 0) -> dict[str, Any] | None:
+    """Terms, open balance, overdue amount and the open charges, oldest due first, `limit` of
+    them from `offset` (`open_charges_count` counts them all; the balance and what is overdue
+    sum them all in the database: a fleet that pays late has thousands open) (None: no such
+    customer in the token's stores)."""
     found = _rows(conn, "SELECT store_id, credit_terms FROM customers WHERE id = %s",
                   (customer_id,))
     if not found or ("*" not in stores and found[0]["store_id"] not in stores):
         return None
-    charges = _rows(conn, """SELECT b.settlement_id, s.number AS settlement_number,
+    params = {"customer": str(customer_id), "today": today, "limit": limit, "offset": offset}
+    [sums] = _rows(conn, f"""SELECT count(*) AS n,
+            COALESCE(sum(b.total - b.allowances - b.paid - b.written_off), 0) AS balance,
+            COALESCE(sum(b.total - b.allowances - b.paid - b.written_off)
+                     FILTER (WHERE b.due_on < %(today)s), 0) AS overdue
+        {_OPEN_CHARGES}""", params)
+    charges = _rows(conn, f"""SELECT b.settlement_id, s.number AS settlement_number,
             s.work_order_number, b.total - b.allowances AS charged, b.paid,
             b.total - b.allowances - b.paid - b.written_off AS outstanding, b.due_on,
-            greatest(%s::date - b.due_on, 0) AS days_overdue
-        FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
-        WHERE b.kind = 'customer' AND b.payer_key = %s AND b.status = 'settled'
-            AND b.due_on IS NOT NULL
-            AND b.total - b.allowances - b.paid - b.written_off <> 0
-        ORDER BY b.due_on, s.number""", (today, str(customer_id)))
-    balance = sum((Decimal(c["outstanding"]) for c in charges), Decimal("0.00"))
-    overdue = sum((Decimal(c["outstanding"]) for c in charges if c["days_overdue"] > 0),
-                  Decimal("0.00"))
+            greatest(%(today)s::date - b.due_on, 0) AS days_overdue
+        {_OPEN_CHARGES}
+        ORDER BY b.due_on, s.number, b.settlement_id LIMIT %(limit)s OFFSET %(offset)s""",
+                    params)
+    balance = Decimal("0.00") + Decimal(sums["balance"])
     terms = found[0]["credit_terms"]
     available = None if terms is None else max(Decimal(terms["limit"]) - balance,
                                                Decimal("0.00"))
@@ -43,9 +54,10 @@ def customer_account(conn: psycopg.Connection[Any], stores: Sequence[str], custo
         c["charged"] = _cents(c["charged"])
         c["due_on"] = c["due_on"].isoformat()
     return shown({"customer_id": str(customer_id), "credit_terms": terms,
-                  "on": today.isoformat(), "balance": balance, "overdue": _cents(overdue),
+                  "on": today.isoformat(), "balance": balance,
+                  "overdue": _cents(sums["overdue"]),
                   "available": None if available is None else _cents(available),
-                  "open_charges": charges})
+                  "open_charges": charges, "open_charges_count": sums["n"]})
 
 
 def _cents(value: Any) -> str:

@@ -29,6 +29,8 @@ from domain.stamps import KEPT_LATER
 EVENTS_TABLE = "servicecore_events"
 SNAPSHOTS_TABLE = "servicecore_snapshots"
 FETCH = 1_000  # events of one stream per read
+SNAPSHOT_FETCH = 10  # snapshots of one stream per read (each a whole state)
+STREAMS_FETCH = 1_000  # snapshotted stream ids per read
 
 
 @dataclass(frozen=True)
@@ -86,19 +88,43 @@ def _as_kept(replayed: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]
     return {key: value for key, value in replayed.items() if key not in missing}
 
 
+def _snapshots(conn: psycopg.Connection[Any], mapper: Mapper[UUID], stream_id: UUID
+               ) -> Iterator[Any]:
+    """The stream's snapshots in version order, decoded one at a time as the replay reaches
+    them: a stream that lives for years has hundreds, each a whole state (a busy customer's
+    every loyalty lot), and only the next one is needed."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT originator_version, topic, state FROM {SNAPSHOTS_TABLE} "
+            "WHERE originator_id = %s AND originator_version > %s "
+            "ORDER BY originator_version LIMIT %s", (stream_id, after, SNAPSHOT_FETCH)
+        ).fetchall()
+        if not rows:
+            return
+        for version, topic, state in rows:
+            yield mapper.to_domain_event(unwrapped(StoredEvent(
+                stream_id, int(version), topic, bytes(state))))
+        after = int(rows[-1][0])
+
+
 def _check_stream(conn: psycopg.Connection[Any], mapper: Mapper[UUID], stream_id: UUID
                   ) -> tuple[int, SnapshotBreak | None]:
-    rows = conn.execute(f"SELECT originator_version, topic, state FROM {SNAPSHOTS_TABLE} "
-                        "WHERE originator_id = %s ORDER BY originator_version",
-                        (stream_id,)).fetchall()
-    stored = {int(version): mapper.to_domain_event(unwrapped(StoredEvent(
-        stream_id, int(version), topic, bytes(state)))) for version, topic, state in rows}
+    row = conn.execute(f"SELECT max(originator_version) FROM {SNAPSHOTS_TABLE} "
+                       "WHERE originator_id = %s", (stream_id,)).fetchone()
+    if row is None or row[0] is None:
+        return 0, None
+    stored = _snapshots(conn, mapper, stream_id)
+    snapshot = next(stored, None)
+    unmatched: int | None = None  # the first snapshot no event of the stream stands for
     checked = 0
     aggregate: Any = None
-    for event in map(mapper.to_domain_event, _events(conn, stream_id, max(stored))):
+    for event in map(mapper.to_domain_event, _events(conn, stream_id, int(row[0]))):
         aggregate = replay(aggregate, [event])
-        snapshot = stored.pop(event.originator_version, None)
-        if snapshot is None:
+        while snapshot is not None and snapshot.originator_version < event.originator_version:
+            unmatched = snapshot.originator_version if unmatched is None else unmatched
+            snapshot = next(stored, None)
+        if snapshot is None or snapshot.originator_version != event.originator_version:
             continue
         checked += 1
         assert isinstance(snapshot, Snapshot)
@@ -106,8 +132,11 @@ def _check_stream(conn: psycopg.Connection[Any], mapper: Mapper[UUID], stream_id
         if (topic, _as_kept(state, snapshot.state)) != (snapshot.topic, snapshot.state):
             return checked, SnapshotBreak(stream_id, event.originator_version,
                                           "snapshot differs from its events")
-    if stored:
-        return checked, SnapshotBreak(stream_id, min(stored), "snapshot without its event")
+        snapshot = next(stored, None)
+    if snapshot is not None and unmatched is None:
+        unmatched = snapshot.originator_version
+    if unmatched is not None:
+        return checked, SnapshotBreak(stream_id, unmatched, "snapshot without its event")
     return checked, None
 
 
@@ -120,6 +149,20 @@ def snapshotted_streams(conn: psycopg.Connection[Any], after: UUID | None = None
         "ORDER BY 1 LIMIT %(limit)s", {"after": after, "limit": limit}).fetchall()]
 
 
+def _streams(conn: psycopg.Connection[Any], after: UUID | None, limit: int | None
+             ) -> Iterator[UUID]:
+    """`snapshotted_streams`, read STREAMS_FETCH at a time (the whole check reaches every
+    customer, technician, counter and stock item that lived long enough)."""
+    left = limit
+    while left is None or left > 0:
+        size = STREAMS_FETCH if left is None else min(left, STREAMS_FETCH)
+        page = snapshotted_streams(conn, after, size)
+        yield from page
+        if len(page) < size:
+            return
+        after, left = page[-1], None if left is None else left - size
+
+
 def check_snapshots(conn: psycopg.Connection[Any], mapper: Mapper[UUID],
                     after: UUID | None = None, limit: int | None = None) -> SnapshotCheck:
     """Replay the snapshotted streams (in id order; after `after`, at most `limit` of them)
@@ -127,7 +170,7 @@ def check_snapshots(conn: psycopg.Connection[Any], mapper: Mapper[UUID],
     version."""
     checked = streams = 0
     stream_id: UUID | None = None
-    for stream_id in snapshotted_streams(conn, after, limit):
+    for stream_id in _streams(conn, after, limit):
         count, broken = _check_stream(conn, mapper, stream_id)
         checked, streams = checked + count, streams + 1
         if broken is not None:

@@ -121,8 +121,12 @@ class StockView(StockChanges, ReadModel):
         Index("stock_movements", "movements_lot_idx", "(lot_id)"),
         Index("stock_movements", "movements_wo_idx", "(work_order_id)"),
         Index("stock_movements", "movements_supplier_idx", "(supplier, at)"),
+        # /stock/movements?reference=: a stocktake's, a delivery note's or a transfer's rows
+        # among years of the store's journal
+        Index("stock_movements", "movements_reference_idx", "(reference)"),
         Index("purchase_orders", "purchase_orders_store_idx", "(store_id, status, created_at)"),
         Index("transfers", "transfers_to_idx", "(to_store, status)"),
+        Index("transfers", "transfers_number_idx", "(number)"),
         Index("stock_approvals", "stock_approvals_open_idx", "(store_id, status)"),
     )
 

@@ -4,6 +4,7 @@ and the account's open balance."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
+from api.numbers import Plain
 from api.paging import Limit, PageOf
 from api.routes.finance import MONTH, require_month
 from api.schemas import CommandAccepted, ReasonIn
@@ -18,7 +20,11 @@ from api.schemas_crm import CreditTermsIn
 from api.schemas_money import SettlementAccepted
 from domain.common import NotFound
 from domain.on_account import OnAccount
-from projections.account_queries import account_statement, customer_account
+from projections.account_queries import (
+    OPEN_CHARGES_DEFAULT,
+    account_statement,
+    customer_account,
+)
 
 router = APIRouter(tags=["charge to account"], route_class=JsonBodyRoute)
 MonthOrNow = Annotated[str | None, Query(max_length=7, pattern=MONTH, description=(
@@ -56,18 +62,30 @@ def charge_to_account(settlement_id: UUID, cmd: ChargeCmd, ctx: Ctx) -> Any:
     return cmd.accepted(_on_account(ctx).charge(cmd.envelope, settlement_id))
 
 
+ChargesLimit = Annotated[int, Query(ge=1, le=1000, description=(
+    "at most this many open charges, the oldest due first (`open_charges_count` counts them "
+    "all; `open_charges_next` links the next ones)")), Plain]
+
+
 @router.get("/customers/{customer_id}/account")
 def account(customer_id: UUID, ctx: Ctx,
             principal: Annotated[Any, Depends(reader("finance.read"))],
+            charges_limit: ChargesLimit = OPEN_CHARGES_DEFAULT, charges_offset: Offset = 0,
             wait_for: WaitFor = None) -> Any:
-    """The customer's account: credit terms, open balance, what is overdue, and the open
-    charges (settlement, amount charged, paid, outstanding, due day, days overdue)."""
+    """The customer's account: credit terms, open balance, what is overdue (both over every
+    open charge), and the open charges (settlement, amount charged, paid, outstanding, due
+    day, days overdue) a page at a time."""
     wait_for_projection(ctx, "customers", wait_for)
     wait_for_projection(ctx, "finance", wait_for)
     with ctx.pool.connection() as conn:
-        found = customer_account(conn, principal.stores, customer_id, ctx.today())
+        found = customer_account(conn, principal.stores, customer_id, ctx.today(),
+                                 charges_limit, charges_offset)
     if found is None:
         raise NotFound(f"customer {customer_id} not found")
+    after = charges_offset + len(found["open_charges"])
+    found["open_charges_next"] = None if after >= found["open_charges_count"] else (
+        f"/customers/{customer_id}/account?"
+        f"{urlencode({'charges_limit': charges_limit, 'charges_offset': after})}")
     return found
 
 

@@ -126,3 +126,37 @@ def test_a_fleet_visit_is_charged_to_account_delivered_and_paid_later(
     gone = client.post(f"/customers/{customer_id}/credit-terms/removal", headers=manager,
                        json={"reason": "twice"})
     assert gone.status_code == 409, gone.text
+
+
+def test_the_account_lists_its_open_charges_a_page_at_a_time(client: TestClient, auth: Auth,
+                                                              store_id: str) -> None:
+    """A fleet that pays late has thousands of charges open: the account answers a page of
+    them (`charges_limit`, at most 1,000) with their count and a link to the next ones, and
+    its balance and overdue sum them all."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    customer_id: str | None = None
+    owed = Decimal("0.00")
+    for _ in range(3):
+        wo, wo_id = ready_for_settlement(client, auth, store_id, vin=new_vin(),
+                                         customer_id=customer_id)
+        if customer_id is None:
+            customer_id = get(client, wo, advisor)["customer"]["id"]
+            post(client, f"/customers/{customer_id}/credit-terms", manager,
+                 {"limit": "90000.00", "days": 30, "reason": "fleet contract"})
+        sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
+        post(client, f"/settlements/{sid}/confirmation", cashier)
+        owed += Decimal(post(client, f"/settlements/{sid}/charge-to-account",
+                             cashier)["charged"]["amount"])
+    url = f"/customers/{customer_id}/account"
+    first = get(client, url, cashier, wait_for=head(client), charges_limit=2)
+    assert (len(first["open_charges"]), first["open_charges_count"]) == (2, 3)
+    assert first["balance"] == str(owed)  # every charge's, not the page's
+    assert first["open_charges_next"] == f"{url}?charges_limit=2&charges_offset=2"
+    rest = client.get(first["open_charges_next"], headers=cashier).json()
+    assert (len(rest["open_charges"]), rest["open_charges_next"]) == (1, None)
+    assert {c["settlement_id"] for c in first["open_charges"] + rest["open_charges"]} == {
+        c["settlement_id"] for c in get(client, url, cashier)["open_charges"]}
+    over = client.get(url, headers=cashier, params={"charges_limit": 1001})
+    assert over.status_code == 422, over.text
