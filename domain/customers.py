@@ -166,7 +166,10 @@ class Customers:
 
     def change_details(self, request: Request, customer_id: UUID, *, kind: str | None = None,
                        name: str | None = None, phones: list[str] | None = None,
-                       wechat_id: str | None = None) -> CommandResult:
+                       wechat_id: str | None = None, reason: str | None = None) -> CommandResult:
+        """Kind, name, phones or WeChat id replaced, with the reason why (422 `reason`
+        without one)."""
+        why = require_reason(reason, "changing a customer's details")
         if name is not None:
             name = name.strip()
             require(bool(name), InvalidInput("customer name must not be empty"))
@@ -179,7 +182,7 @@ class Customers:
             sealed = self._seal(customer_id, name, numbers,
                                 None if wechat_id is None else wechat_id.strip())
             customer.change_details(session.audit(customer.store_id), kind or customer.kind,
-                                    sealed)
+                                    sealed, why)
             return {"changed": sorted(k for k, v in {"kind": kind, "name": name,
                                                       "phones": numbers,
                                                       "wechat_id": wechat_id}.items()

@@ -25,6 +25,7 @@ from domain.common import Audit
 from domain.customer import Customer
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
+from domain.technician import Technician
 from domain.unreadable_events import applying
 from domain.work_order import WorkOrder
 from projections.as_of_start import reached_version, trusted_starts
@@ -111,9 +112,10 @@ def reason_of(event: Any) -> str | None:
     """Why it was done: the event's `reason`, or the reason an override of its own names
     (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`; the
     customer's decision on an estimate line keeps it as its `note`, which a change of mind
+    requires, and so does a technician's attendance, which a correction of a recorded day
     requires). A reason about the customer may be sealed (a complaint case's reopening): the
     history opens it as it opens the changes."""
-    if isinstance(event, WorkOrder.LineAuthorized):
+    if isinstance(event, (WorkOrder.LineAuthorized, Technician.AttendanceRecorded)):
         return event.note
     return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None)
 

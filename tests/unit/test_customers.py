@@ -52,7 +52,29 @@ def test_personal_fields_are_sealed_and_shred_with_the_key() -> None:
     Customers(app).erase(request("manager"), cid, reason="PIPL request")
     assert app.personal_data.open(cid, c.sealed["name"]) == ERASED
     with pytest.raises(InvalidInput, match="erased"):
-        Customers(app).change_details(request(), cid, name="someone")
+        Customers(app).change_details(request(), cid, name="someone", reason="name misspelt")
+
+
+def test_a_details_change_stored_before_reasons_were_required_reads_without_one() -> None:
+    app = ServiceCore()
+    cid = customer(app)
+    Customers(app).change_details(request(), cid, wechat_id="cj_99", reason="  new WeChat id ")
+    changed = app.events.get(cid, gt=1)
+    event = next(e for e in changed if isinstance(e, Customer.DetailsChanged))
+    assert event.reason == "new WeChat id"
+    # The same change as a v1 event stored it: no `reason`, no class_version.
+    kept = app.mapper.to_stored_event(event)
+    state = app.mapper.transcoder.decode(kept.state)
+    assert state.pop("class_version") == 2
+    del state["reason"]
+    old = app.mapper.to_domain_event(kept.__class__(
+        originator_id=kept.originator_id, originator_version=kept.originator_version,
+        topic=kept.topic, state=app.mapper.transcoder.encode(state)))
+    assert isinstance(old, Customer.DetailsChanged) and old.reason is None
+    assert old.sealed == event.sealed
+    with pytest.raises(InvalidInput) as refused:
+        Customers(app).change_details(request(), cid, wechat_id="cj_98", reason=" ")
+    assert refused.value.extra["field"] == "reason"
 
 
 def test_consent_and_tags_record_only_changes() -> None:
