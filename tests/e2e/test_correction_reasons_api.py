@@ -1,5 +1,6 @@
 """Corrections an auditor asks "why?" about need a reason: a customer's personal details
-replaced, a technician's hourly cost changed (the labor cost behind the margin KPIs), a day's
+replaced, a part's master data changed (its fitment is what a warranty claim's part is checked
+against), a technician's hourly cost changed (the labor cost behind the margin KPIs), a day's
 attendance recorded again differently (the hours available behind productivity). Missing,
 blank or shorter than 3 characters is 422 problem+json naming the field and nothing is
 stored; the reason given is what the stream's history shows, with who gave it."""
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_api_contract import problem
-from tests.e2e.test_parts_api import get, post
+from tests.e2e.test_parts_api import get, new_part, post
 
 Auth = Callable[..., dict[str, str]]
 BLANKS = (None, "", "   ", "\u3000\u3000", " ab ")
@@ -89,3 +90,18 @@ def test_a_days_recorded_attendance_changes_only_with_a_note(
     last = get(client, history, auditor)["items"][-1]
     assert (last["event"], last["reason"]) == ("Technician.AttendanceRecorded",
                                                "left at noon, sick")
+
+
+def test_a_parts_master_data_changes_only_with_a_reason(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", "clerk-" + store_id, [store_id])
+    auditor = auth("auditor", "aud-" + store_id, [store_id])
+    number = new_part(client, clerk)
+    url, history = f"/parts/{number}", f"/parts/{number}/history"
+    change = {"fitment": {"brands": ["Volkswagen"], "models": ["Lavida", "Sagitar"]}}
+    _refused_each_way(client, f"{url}/details", clerk, change, "reason", history, auditor)
+    post(client, f"{url}/details", clerk, {**change, "reason": "OEM bulletin 2027-04: Sagitar"})
+    last = get(client, history, auditor)["items"][-1]
+    assert (last["event"], last["reason"]) == ("Part.DetailsChanged",
+                                               "OEM bulletin 2027-04: Sagitar")
+    assert last["changes"]["changes"]["fitment"]["models"] == ["Lavida", "Sagitar"]
