@@ -59,7 +59,7 @@ class Customer(Aggregate):
         reason: str
 
     class DetailsChanged(Event):
-        """v2: `reason`, why (3+ characters); a v1 change gave none (None)."""
+        """v2: `reason`, why (3+ characters, sealed as the details are); v1: none (None)."""
         class_version = 2
         kind: str
         sealed: dict[str, Any]

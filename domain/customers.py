@@ -181,8 +181,9 @@ class Customers:
             require(not customer.erased, InvalidInput("that customer has been erased"))
             sealed = self._seal(customer_id, name, numbers,
                                 None if wechat_id is None else wechat_id.strip())
+            # The reason may name the details themselves: sealed too, shredded with them.
             customer.change_details(session.audit(customer.store_id), kind or customer.kind,
-                                    sealed, why)
+                                    sealed, self.app.personal_data.seal(customer_id, why))
             return {"changed": sorted(k for k, v in {"kind": kind, "name": name,
                                                       "phones": numbers,
                                                       "wechat_id": wechat_id}.items()

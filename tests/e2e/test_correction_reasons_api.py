@@ -48,6 +48,12 @@ def test_a_customers_details_change_only_with_a_reason(
     assert (last["event"], last["reason"]) == ("Customer.DetailsChanged",
                                                "new mobile number, told at the desk")
     assert (last["actor"]["user_id"], last["actor"]["role"]) == ("adv-" + store_id, "advisor")
+    # The reason may name the details: it is shredded with them on erasure.
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    post(client, f"{url}/erasure", manager, {"reason": "PIPL request"})
+    last = [i for i in get(client, history, auditor)["items"]
+            if i["event"] == "Customer.DetailsChanged"][-1]
+    assert last["reason"] == "[erased]"
 
 
 def test_a_technicians_hourly_cost_changes_only_with_a_reason(

@@ -61,7 +61,9 @@ def test_a_details_change_stored_before_reasons_were_required_reads_without_one(
     Customers(app).change_details(request(), cid, wechat_id="cj_99", reason="  new WeChat id ")
     changed = app.events.get(cid, gt=1)
     event = next(e for e in changed if isinstance(e, Customer.DetailsChanged))
-    assert event.reason == "new WeChat id"
+    # Sealed with the customer's key, as the details it may name.
+    assert event.reason.startswith("pii1:")
+    assert app.personal_data.open(cid, event.reason) == "new WeChat id"
     # The same change as a v1 event stored it: no `reason`.
     old = stored_before(app, event, 1, "reason")
     assert isinstance(old, Customer.DetailsChanged) and old.reason is None
