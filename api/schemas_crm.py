@@ -51,13 +51,16 @@ class CustomerRegisterIn(Body):
 
 
 class CustomerDetailsIn(Body):
-    model_config = example({"phones": ["13800138000", "02164001234"]})
+    model_config = example({"phones": ["13800138000", "02164001234"],
+                            "reason": "customer gave a new mobile number at the desk"})
 
     kind: CustomerKind | None = None
     name: str | None = Field(default=None, min_length=1, max_length=100)
     phones: list[Phone] | None = Field(default=None, min_length=1, max_length=5,
                                        description="replaces the list")
     wechat_id: str | None = Field(default=None, max_length=60)
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "why the details change (required, at least 3 characters)"))
 
 
 class ConsentIn(Body):

@@ -46,6 +46,15 @@ class PartDetailsIn(Body):
     barcode: str | None = Field(default=None, max_length=64, description="EAN or the OEM's code")
 
 
+class PartChangeIn(PartDetailsIn):
+    model_config = example({"min_stock": "4", "reorder_qty": "8",
+                            "preferred_supplier": "FAW-VW Parts",
+                            "reason": "demand doubled since the fleet contract"})
+
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "why the master data change (required, at least 3 characters)"))
+
+
 class PartIn(PartDetailsIn):
     model_config = example({
         "part_number": "5Q0 698 151", "name": "front brake pads", "unit": "set",

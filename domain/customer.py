@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain import loyalty
-from domain.common import Audit, IllegalTransition, InvalidInput, require
+from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
 from domain.stamps import note_stamp
 
 KINDS = ("person", "company")
@@ -23,6 +23,11 @@ DERIVED_TAGS = ("vip", "fleet", "frequent")
 # As many as a registration takes: each tag added by hand was one more, without end, in the
 # stream and the snapshot every payment of the customer loads.
 MAX_TAGS = 20
+
+
+def no_reason_given(state: dict[str, Any]) -> None:
+    """A change stored before reasons were required gave none."""
+    state["reason"] = None
 
 
 class CustomerError(IllegalTransition):
@@ -54,8 +59,12 @@ class Customer(Aggregate):
         reason: str
 
     class DetailsChanged(Event):
+        """v2: `reason`, why (3+ characters, sealed as the details are); v1: none (None)."""
+        class_version = 2
         kind: str
         sealed: dict[str, Any]
+        reason: str | None
+        upcast_v1_v2 = staticmethod(no_reason_given)
 
     class ConsentGiven(Event):
         channel: str
@@ -180,13 +189,16 @@ class Customer(Aggregate):
     def _erased(self, audit: Audit, reason: str) -> None:
         self.erased = True
 
-    def change_details(self, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
+    def change_details(self, audit: Audit, kind: str, sealed: dict[str, Any],
+                       reason: str | None) -> None:
         self._require_not_erased()
         require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
-        self._details_changed(audit, kind, sealed)
+        self._details_changed(audit, kind, sealed,
+                              require_reason(reason, "changing a customer's details"))
 
     @event(DetailsChanged)
-    def _details_changed(self, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
+    def _details_changed(self, audit: Audit, kind: str, sealed: dict[str, Any],
+                         reason: str | None) -> None:
         self.kind = kind
         self.sealed = {**self.sealed, **sealed}
 

@@ -166,7 +166,10 @@ class Customers:
 
     def change_details(self, request: Request, customer_id: UUID, *, kind: str | None = None,
                        name: str | None = None, phones: list[str] | None = None,
-                       wechat_id: str | None = None) -> CommandResult:
+                       wechat_id: str | None = None, reason: str | None = None) -> CommandResult:
+        """Kind, name, phones or WeChat id replaced, with the reason why (422 `reason`
+        without one)."""
+        why = require_reason(reason, "changing a customer's details")
         if name is not None:
             name = name.strip()
             require(bool(name), InvalidInput("customer name must not be empty"))
@@ -178,8 +181,9 @@ class Customers:
             require(not customer.erased, InvalidInput("that customer has been erased"))
             sealed = self._seal(customer_id, name, numbers,
                                 None if wechat_id is None else wechat_id.strip())
+            # The reason may name the details themselves: sealed too, shredded with them.
             customer.change_details(session.audit(customer.store_id), kind or customer.kind,
-                                    sealed)
+                                    sealed, self.app.personal_data.seal(customer_id, why))
             return {"changed": sorted(k for k, v in {"kind": kind, "name": name,
                                                       "phones": numbers,
                                                       "wechat_id": wechat_id}.items()

@@ -56,11 +56,12 @@ class Inventory(InventoryOrders):
 
         return self.app.execute(request, decide, (Part.create_id(number),))
 
-    def change_part(self, request: Request, part_number: str,
-                    data: dict[str, Any]) -> CommandResult:
+    def change_part(self, request: Request, part_number: str, data: dict[str, Any],
+                    reason: str | None = None) -> CommandResult:
         def decide(session: Session) -> Decision:
             part = session.target(Part, Part.create_id(normalise_part_number(part_number)), "part")
-            changes = part.change_details(session.audit(session.caller.stores[0]), data)
+            changes = part.change_details(session.audit(session.caller.stores[0]), data,
+                                          reason)
             return Decision(part, {"part_number": part.part_number, "changed": sorted(changes)})
 
         return self.app.execute(request, decide, (Part.create_id(normalise_part_number(part_number)),))

@@ -73,6 +73,11 @@ def part_details(data: dict[str, Any], *, partial: bool = False) -> dict[str, An
     return details
 
 
+def no_reason_given(state: dict[str, Any]) -> None:
+    """A change stored before reasons were required gave none."""
+    state["reason"] = None
+
+
 class Part(Aggregate):
     """One part number in the master."""
 
@@ -85,7 +90,12 @@ class Part(Aggregate):
         list_price: Decimal
 
     class DetailsChanged(Event):
+        """v2: `reason`, why (3+ characters); a v1 change gave none (None)."""
+
+        class_version = 2
         changes: dict[str, Any]
+        reason: str | None
+        upcast_v1_v2 = staticmethod(no_reason_given)
 
     class PriceChanged(Event):
         old_price: Decimal
@@ -110,15 +120,20 @@ class Part(Aggregate):
         self.details = dict(details)
         self.list_price = list_price
 
-    def change_details(self, audit: Audit, data: dict[str, Any]) -> dict[str, Any]:
+    def change_details(self, audit: Audit, data: dict[str, Any],
+                       reason: str | None) -> dict[str, Any]:
+        """The master fields given that differ, changed with the reason why (InvalidInput
+        naming `reason` without one)."""
         changes = {k: v for k, v in part_details(data, partial=True).items()
                    if self.details.get(k) != v}
         require(bool(changes), IllegalTransition("nothing to change"))
-        self._details_changed(audit, changes)
+        self._details_changed(audit, changes,
+                              require_reason(reason, "changing a part's master data"))
         return changes
 
     @event(DetailsChanged)
-    def _details_changed(self, audit: Audit, changes: dict[str, Any]) -> None:
+    def _details_changed(self, audit: Audit, changes: dict[str, Any],
+                         reason: str | None) -> None:
         self.details.update(changes)
 
     def change_price(self, audit: Audit, new_price: object, reason: str | None) -> None:

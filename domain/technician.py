@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
+from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
 from domain.days import business_day, minutes, parse_clock
 from domain.money import CENT
 
@@ -188,8 +188,12 @@ class Technician(Aggregate):
         self.skills = dict(skills)
 
     def set_hourly_cost(self, audit: Audit, hourly_cost: Decimal, reason: str | None) -> bool:
+        """The cost of an hour clocked (labor cost and margin KPIs): the first needs no
+        reason, a change of one held does (InvalidInput naming `reason`)."""
         if hourly_cost == self.hourly_cost:
             return False
+        if self.hourly_cost is not None:
+            reason = require_reason(reason, "changing a technician's hourly cost")
         self._hourly_cost_set(audit, hourly_cost, reason)
         return True
 
@@ -253,6 +257,12 @@ class Technician(Aggregate):
                 InvalidInput("hours are given for partial attendance only", field="hours"))
         require(hours is None or Decimal(0) < hours <= 16,
                 InvalidInput("partial attendance is more than 0 and at most 16 hours"))
+        if self.attendance.get(day, {"status": status, "hours": hours}) != {
+                "status": status, "hours": hours}:
+            # A day's hours available change the productivity and proficiency already shown:
+            # a correction says why, as every correction does.
+            note = require_reason(note, f"changing the attendance recorded for {day}",
+                                  field="note")
         self._attendance_recorded(audit, day, status, hours, note)
 
     @event(AttendanceRecorded)

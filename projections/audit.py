@@ -23,8 +23,10 @@ from domain.aggregate_loads import replay as replayed
 from domain.application import ServiceCore
 from domain.common import Audit
 from domain.customer import Customer
+from domain.oem_claim import OemClaim
 from domain.pii import ERASED, PersonalData
 from domain.settlement import Settlement
+from domain.technician import Technician
 from domain.unreadable_events import applying
 from domain.work_order import WorkOrder
 from projections.as_of_start import reached_version, trusted_starts
@@ -111,11 +113,16 @@ def reason_of(event: Any) -> str | None:
     """Why it was done: the event's `reason`, or the reason an override of its own names
     (a purchase-order receipt above what was outstanding keeps `over_delivery_reason`; the
     customer's decision on an estimate line keeps it as its `note`, which a change of mind
-    requires). A reason about the customer may be sealed (a complaint case's reopening): the
-    history opens it as it opens the changes."""
-    if isinstance(event, WorkOrder.LineAuthorized):
+    requires, and so does a technician's attendance, which a correction of a recorded day
+    requires; a claim resubmitted to the OEM says what was corrected in `changes`; a job or a
+    booked slot released says `why`). A reason about the customer may be sealed (a complaint
+    case's reopening): the history opens it as it opens the changes."""
+    if isinstance(event, (WorkOrder.LineAuthorized, Technician.AttendanceRecorded)):
         return event.note
-    return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None)
+    if isinstance(event, OemClaim.Resubmitted):
+        return event.changes
+    return getattr(event, "reason", None) or getattr(event, "over_delivery_reason", None) \
+        or getattr(event, "why", None)
 
 
 def _history_entry(event: Any, opener: PersonalDataOpener,

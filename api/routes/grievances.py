@@ -15,6 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.booleans import Boolean
 from api.deps import (
     Command,
@@ -45,6 +46,7 @@ from domain.grievance import (
     STATUSES,
 )
 from domain.grievances import Grievances
+from projections.grievance_as_of import grievance_as_of
 from projections.grievances import get_grievance, list_grievances, overdue_grievances
 from projections.repair_records import stores_asked
 
@@ -210,10 +212,19 @@ def grievances(ctx: Ctx, reading: Reader, store_id: IdFilter = None,
 
 
 @router.get("/grievances/{grievance_id}")
-def grievance(grievance_id: UUID, ctx: Ctx, reading: Reader,
+def grievance(grievance_id: UUID, ctx: Ctx, reading: Reader, as_of: AsOf = None,
               wait_for: WaitFor = None) -> Any:
     """One case as in the list, with the customer's `words` (null for a role that may not
-    read customers; `[erased]` once the customer is; an auditor's read is recorded)."""
+    read customers; `[erased]` once the customer is; an auditor's read is recorded). With
+    `as_of` (a moment, or a day: its end in the store's time zone): the case as it stood
+    then, replayed from its events, late or not at that moment; 404 before it was
+    registered."""
+    moment = requested_moment(as_of, ctx)
+    if moment is not None:
+        then = found_then(grievance_as_of(ctx.app, grievance_id, moment), reading.principal,
+                          f"case {grievance_id}", moment)
+        show(reading, [then], "grievance")
+        return then
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         found = get_grievance(conn, grievance_id, reading.stores, now=datetime.now(UTC))

@@ -14,7 +14,7 @@ from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.replays import answered_by, located
 from api.schemas import CommandAccepted
-from api.schemas_stock import PartDetailsIn, PartIn, PriceIn
+from api.schemas_stock import PartChangeIn, PartIn, PriceIn
 from domain.common import NotFound
 from domain.part import Part, normalise_part_number
 from projections.master_as_of import part_as_of
@@ -35,9 +35,10 @@ def register_part(body: PartIn, cmd: ManageCmd, ctx: Ctx) -> Any:
 
 
 @router.post("/{part_number}/details", response_model=CommandAccepted)
-def change_details(part_number: PartNumber, body: PartDetailsIn, cmd: ManageCmd, ctx: Ctx) -> Any:
-    return cmd.accepted(ctx.inventory.change_part(cmd.envelope, part_number,
-                                                  body.model_dump(exclude_none=True)))
+def change_details(part_number: PartNumber, body: PartChangeIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    return cmd.accepted(ctx.inventory.change_part(
+        cmd.envelope, part_number, body.model_dump(exclude_none=True, exclude={"reason"}),
+        body.reason))
 
 
 @router.post("/{part_number}/price", response_model=CommandAccepted)

@@ -261,7 +261,7 @@ ENUMS: dict[tuple[type[BaseModel], str], tuple[Any, ...]] = {
     (schemas_money.DeliveryIn, "method"): aftercare.ACK_METHODS,
     (schemas_money.AttemptIn, "outcome"): follow_up.OUTCOMES,
     (schemas_stock.PartIn, "category"): part.CATEGORIES,
-    (schemas_stock.PartDetailsIn, "category"): part.CATEGORIES,
+    (schemas_stock.PartChangeIn, "category"): part.CATEGORIES,
     (schemas_warranty.RemovedPartIn, "disposition"): work_order_evidence.DISPOSITIONS,
     (schemas_warranty.EvidenceIn, "kind"): work_order_evidence.EVIDENCE_KINDS,
 }

@@ -46,7 +46,7 @@ def test_a_customer_consent_and_details_are_seen_as_they_stood_at_each_moment(
     url = f"/customers/{cid}"
     post(client, f"{url}/consents", advisor, {"channel": "wechat", "granted": True,
                                                "note": "asked at the desk"})
-    post(client, f"{url}/details", advisor, {"name": "王芳芳"})
+    post(client, f"{url}/details", advisor, {"name": "王芳芳", "reason": "name misspelt"})
     post(client, f"{url}/consents", advisor, {"channel": "sms", "granted": False,
                                                "note": "no more texts, please"})
     post(client, f"{url}/tags/prefers-mornings/removal", advisor, {"reason": "works nights"})

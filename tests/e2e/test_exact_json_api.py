@@ -252,7 +252,7 @@ def test_a_retry_is_matched_by_its_exact_numbers(client: TestClient, auth: Auth,
     assert registered.status_code == 201, registered.text
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first, same, other = (client.post(f"/parts/{number}/details", headers={
-        **manager, **JSON, **key}, content=f'{{"min_stock": {text}}}') for text in (
+        **manager, **JSON, **key}, content=f'{{"min_stock": {text}, "reason": "fleet demand"}}') for text in (
         "1234.567", "1234.5670", "1234.5670000000000000001"))
     assert first.status_code == 200, first.text
     assert same.status_code == 200 and same.headers["Idempotent-Replayed"] == "true"

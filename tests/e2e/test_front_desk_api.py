@@ -158,6 +158,10 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     history = get(client, f"{wo}/history", manager)["items"]
     reasons = [h["reason"] for h in history if h["event"] == "WorkOrder.JobDispatched"]
     assert reasons[0].startswith("auto-dispatch") and "tb knows this car" in reasons[1]
+    # ta's history says why the job left them.
+    released = get(client, f"/technicians/{ta}/history", manager)["items"][-1]
+    assert released["event"] == "Technician.JobReleased"
+    assert released["reason"] == f"reassigned to {tb}: tb knows this car"
 
     # tb works the job; QC passes; the board and the KPIs show it.
     tech = auth("technician", tb, [store_id])

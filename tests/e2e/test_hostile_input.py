@@ -249,14 +249,15 @@ def test_a_number_with_a_huge_scale_never_stops_a_view(client: TestClient, auth:
         "list_price": "10.00", "min_stock": "0." + "0" * 20_000})
     assert registered.status_code == 201, registered.text
     changed = client.post(f"/parts/{part}/details", headers=manager,
-                          json={"reorder_qty": "1.5" + "0" * 20_000})
+                          json={"reorder_qty": "1.5" + "0" * 20_000, "reason": "bulk pack"})
     assert changed.status_code == 200, changed.text
     shown = client.get(f"/parts/{part}?wait_for={changed.json()['notification_id']}",
                        headers=manager)
     assert shown.status_code == 200, shown.text
     assert (shown.json()["min_stock"], shown.json()["reorder_qty"]) == ("0.000", "1.500")
     refused = client.post(f"/parts/{part}/details", headers=manager,
-                          json={"reorder_qty": "1.5" + "0" * 20_000 + "1"})
+                          json={"reorder_qty": "1.5" + "0" * 20_000 + "1",
+                                "reason": "bulk pack"})
     assert problem(refused, 422, "invalid-input")["detail"] == \
         "reorder qty has more than 12 decimals"  # not echoed: it was, all 20,002 digits
 

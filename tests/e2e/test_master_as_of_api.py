@@ -64,7 +64,8 @@ def test_a_part_as_of_a_moment_has_the_list_price_and_details_then(
 
     def change() -> None:
         post(client, f"{url}/price", clerk, {"list_price": "499.00", "reason": "OEM list 2027"})
-        post(client, f"{url}/details", clerk, {"name": "front brake pads (ceramic)"})
+        post(client, f"{url}/details", clerk, {"name": "front brake pads (ceramic)",
+                                               "reason": "ceramic pads since 2027"})
 
     def before(d: Doc) -> None:
         assert (d["name"], d["version"]) == ("front brake pads", 1), d

@@ -56,6 +56,7 @@ def test_a_warranty_claim_and_the_repair_record_uploads_have_their_histories(
         assert items[0]["changes"]["oem_claim_number"] == "VW-2026-1"
         assert items[1]["reason"] == "causal part photo missing"
         assert items[1]["changes"]["reason_code"] == "R-17"
+        assert items[2]["reason"] == "photo added"  # what was corrected is why it went again
         assert items[3]["reason"] == "labor time cut to 0.3 h"
         assert {(i["actor"]["user_id"], i["actor"]["role"], i["actor"]["store_id"])
                 for i in items} == {("warranty-clerk", "advisor", store_id)}

@@ -86,7 +86,7 @@ def _apply(customer: Customer, audit: Audit, step: tuple[Any, ...]) -> None:
     elif kind == "untag":
         customer.untag(audit, args[0], "no longer so")
     elif kind == "details":
-        customer.change_details(audit, args[0], {})
+        customer.change_details(audit, args[0], {}, "customer asked at the desk")
     else:
         customer.erase(audit, "asked to be forgotten")
 

@@ -120,7 +120,8 @@ def test_a_replaced_key_is_named(
     other = _customer(system, "陈静", "13900000004")
     replaced = _customer(system, "王磊", "13900000005")
     # the latest event sealing fields is the one checked
-    system.customers.change_details(request("S01", "manager"), replaced, phones=["13900000006"])
+    system.customers.change_details(request("S01", "manager"), replaced, phones=["13900000006"],
+                                    reason="new mobile number")
     key = {"another customer's key": _key(url, other), "fresh random bytes": os.urandom(32),
            "one byte edited": bytes([_key(url, replaced)[0] ^ 1]) + _key(url, replaced)[1:]}
     _replace_key(url, replaced, key[replacement])

@@ -106,7 +106,7 @@ def _varied_history(container: Container, store_id: str) -> dict[str, Any]:
     pads = new_part(container, store_id, min_stock=3, reorder_qty=6, price="450.00")
     discs = new_part(container, store_id, min_stock=0, price="800.00")
     inv.change_part(_manager(store_id), pads, {"barcode": "69" + pads, "fitment": {
-        "brands": ["Volkswagen"], "models": ["Lavida"]}})
+        "brands": ["Volkswagen"], "models": ["Lavida"]}}, "barcode and fitment from the OEM")
     inv.change_price(_manager(store_id), discs, list_price="820.00", reason="supplier increase")
 
     # Receipts: two lots of pads, the alert is raised (2 < 3) and cleared (7).

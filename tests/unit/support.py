@@ -127,3 +127,16 @@ def load(app: ServiceCore, work_order_id: UUID) -> WorkOrder:
     work_order: object = app.repository.get(work_order_id)
     assert isinstance(work_order, WorkOrder)
     return work_order
+
+
+def stored_before(app: ServiceCore, event: Any, version: int, *dropped: str) -> Any:
+    """`event` as the mapper reads it back when stored as its class's `version` was, without
+    the fields that version did not have (what its upcasters must make of it)."""
+    kept = app.mapper.to_stored_event(event)
+    state = app.mapper.transcoder.decode(kept.state)
+    state["class_version"] = version
+    for name in dropped:
+        del state[name]
+    return app.mapper.to_domain_event(type(kept)(
+        originator_id=kept.originator_id, originator_version=kept.originator_version,
+        topic=kept.topic, state=app.mapper.transcoder.encode(state)))

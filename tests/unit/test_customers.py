@@ -23,7 +23,7 @@ from domain.days import add_months
 from domain.loyalty import LoyaltyRules
 from domain.pii import ERASED
 from domain.work_order import WorkOrder
-from tests.unit.support import T0, VIN, events_stored, load, request
+from tests.unit.support import T0, VIN, events_stored, load, request, stored_before
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -52,7 +52,25 @@ def test_personal_fields_are_sealed_and_shred_with_the_key() -> None:
     Customers(app).erase(request("manager"), cid, reason="PIPL request")
     assert app.personal_data.open(cid, c.sealed["name"]) == ERASED
     with pytest.raises(InvalidInput, match="erased"):
-        Customers(app).change_details(request(), cid, name="someone")
+        Customers(app).change_details(request(), cid, name="someone", reason="name misspelt")
+
+
+def test_a_details_change_stored_before_reasons_were_required_reads_without_one() -> None:
+    app = ServiceCore()
+    cid = customer(app)
+    Customers(app).change_details(request(), cid, wechat_id="cj_99", reason="  new WeChat id ")
+    changed = app.events.get(cid, gt=1)
+    event = next(e for e in changed if isinstance(e, Customer.DetailsChanged))
+    # Sealed with the customer's key, as the details it may name.
+    assert event.reason.startswith("pii1:")
+    assert app.personal_data.open(cid, event.reason) == "new WeChat id"
+    # The same change as a v1 event stored it: no `reason`.
+    old = stored_before(app, event, 1, "reason")
+    assert isinstance(old, Customer.DetailsChanged) and old.reason is None
+    assert old.sealed == event.sealed
+    with pytest.raises(InvalidInput) as refused:
+        Customers(app).change_details(request(), cid, wechat_id="cj_98", reason=" ")
+    assert refused.value.extra["field"] == "reason"
 
 
 def test_consent_and_tags_record_only_changes() -> None:
