@@ -22,6 +22,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
 from tests.integration.kafka_support import free_port, wait_until
@@ -47,7 +49,8 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def run_until_it_exits(system: Container, tmp_path: Path, *command: str) -> tuple[int, str]:
+def run_until_it_exits(system: Container, tmp_path: Path, *command: str,
+                       **settings: str) -> tuple[int, str]:
     """`servicecore <command>` with the fault above on the system's database; an order opened
     once it follows the log; its exit status and log once it exits (killed after 90 s)."""
     port = free_port()
@@ -55,7 +58,7 @@ def run_until_it_exits(system: Container, tmp_path: Path, *command: str) -> tupl
            "SERVICECORE_CREATE_TABLES": "false", "SERVICECORE_DATA_DIR": str(tmp_path),
            "SERVICECORE_JWT_SECRET": JWT_SECRET, "SERVICECORE_POOL_SIZE": "3",
            "SERVICECORE_PORT": str(port), "SERVICECORE_WORKER_METRICS_PORT": str(port),
-           "SERVICECORE_LOG_FORMAT": "text"}
+           "SERVICECORE_LOG_FORMAT": "text", **settings}
     log = tmp_path / "process.log"
     process = subprocess.Popen([sys.executable, "-c", LAUNCH, *command], env=env,
                                stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -87,9 +90,13 @@ def test_a_projections_worker_one_of_whose_loops_ended_exits_with_status_1(
     assert ended, output[-3000:]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_one_of_whose_in_process_loops_ended_exits_with_status_1(
-        container: Container, tmp_path: Path) -> None:
-    status, output = run_until_it_exits(container, tmp_path, "serve")
+        container: Container, tmp_path: Path, workers: str) -> None:
+    """With several HTTP worker processes too (docker-compose.yml runs 2): the loops run in
+    the parent, which stops its workers as on SIGTERM."""
+    status, output = run_until_it_exits(container, tmp_path, "serve",
+                                        SERVICECORE_WORKERS=workers)
     assert "died (SystemExit: 7); it is not started again" in output, output[-3000:]
     assert status == 1, output[-3000:]
     assert any("has ended and is not started again" in line and "ERROR" in line
