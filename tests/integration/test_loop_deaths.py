@@ -52,7 +52,8 @@ sys.exit(main(sys.argv[1:]))
 def run_until_it_exits(system: Container, tmp_path: Path, *command: str,
                        **settings: str) -> tuple[int, str]:
     """`servicecore <command>` with the fault above on the system's database; an order opened
-    once it follows the log; its exit status and log once it exits (killed after 90 s)."""
+    once it follows the log; its exit status and log once it exits (-1: still running after
+    90 s, then stopped)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": system.database_url,
            "SERVICECORE_CREATE_TABLES": "false", "SERVICECORE_DATA_DIR": str(tmp_path),
@@ -74,9 +75,13 @@ def run_until_it_exits(system: Container, tmp_path: Path, *command: str,
             status = None
         return (-1 if status is None else status), log.read_text(errors="replace")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        if process.poll() is None:  # SIGTERM first: serve's HTTP worker processes stop with it
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def test_a_projections_worker_one_of_whose_loops_ended_exits_with_status_1(
