@@ -48,6 +48,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from servicecore.demo import load_demo
     from servicecore.server import serve, serve_workers
     from servicecore.tracing import TracingUnavailable, install_tracing
+    from workers.process import LoopDeaths
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stopped)
@@ -55,6 +56,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         container = build(settings)
     except _Stopped:
         return 0
+    deaths = LoopDeaths(lambda: container.supervisor.ended() if container.supervisor else [],
+                        "serve").start()  # an in-process loop that ended: exit 1
     try:
         if settings.in_process_projections:
             container.start_projections()
@@ -101,7 +104,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)  # closing is bounded; let it finish
+        deaths.stop()
         container.close()
+    if deaths.fired.is_set():
+        log.error("servicecore stopped because an in-process loop ended; exit status 1")
+        return 1
     log.info("servicecore stopped cleanly")
     return 0
 

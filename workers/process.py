@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -18,6 +19,48 @@ from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Idle, Loop, Supervisor
 
 log = logging.getLogger(__name__)
+
+class LoopDeaths:
+    """`serve`'s watch on its in-process loops: once one has ended for good (`ended()` names
+    it: it returned on its own, or its thread was ended by what is no Exception), supervision
+    cannot bring it back and the process would serve with that projection or loader dead
+    for as long as it runs (Docker does not restart a container that is merely unhealthy).
+    The watch logs ERROR naming the loop and sends the process SIGTERM: it stops as on a
+    signal, and `fired` tells it to exit with a failure status, so its restart policy starts
+    it again."""
+
+    def __init__(self, ended: Callable[[], list[str]], what: str, every: float = 1.0) -> None:
+        self.ended = ended
+        self.what = what
+        self.every = every
+        self.fired = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="loop-deaths", daemon=True)
+
+    def start(self) -> LoopDeaths:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.every):
+            try:
+                gone = self.ended()
+            except Exception:  # the watch goes on: it is what would notice
+                log.exception("%s: the loops' states could not be read", self.what)
+                continue
+            if gone:
+                log.error("%s: loop %s has ended and is not started again; stopping, to exit "
+                          "with status 1 so that the process is started again", self.what,
+                          ", ".join(sorted(gone)))
+                self.fired.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
 
 class CounterRate:
     """Per-second rate of a growing counter between scrapes (at least `min_interval` apart)."""
@@ -143,8 +186,11 @@ class WorkerProcess:
 
     def run(self) -> int:
         """Until SIGTERM / SIGINT: the loops, supervised; then stop them and wait for them.
-        Returns 0, or 1 when it ended because every loop had ended on its own (a failure:
-        a restart policy that restarts only failures starts it again)."""
+        Returns 0, or 1 when it ended because a loop had ended for good (returned on its own,
+        or its thread ended by what is no Exception): supervision cannot bring that loop
+        back, only a new process can, so it stops the others and exits with a failure status
+        (a restart policy that restarts only failures, or Docker's `unless-stopped`, which
+        does not restart a container that is merely unhealthy, starts it again)."""
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -157,6 +203,12 @@ class WorkerProcess:
         log.info("%s worker running: %s", self.name, ", ".join(n for n, _ in self.loops))
         ended = False
         while not stop.wait(1.0):
+            if gone := supervisor.ended():
+                log.error("%s worker: loop %s has ended and is not started again; stopping the "
+                          "other loops and exiting with status 1, so that the worker is "
+                          "started again", self.name, ", ".join(sorted(gone)))
+                ended = True
+                break
             if supervisor.all_finished():
                 log.error("%s worker: every loop has ended; exiting with status 1", self.name)
                 ended = True

@@ -54,6 +54,7 @@ from workers.advisory_locks import LOCK_SQL, UNLOCK_SQL, lock_kept
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
 from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
+from workers.lost_positions import refuse_lost_position
 from workers.projection_rejoin import REJOIN_BATCHES, Rejoin
 from workers.projection_runner import ProjectionRunner
 from workers.supervisor import CONNECTION_ERRORS
@@ -119,11 +120,16 @@ class ProjectionGroup:
             names = [r.position_name for r in runners]
             with conn.pipeline():
                 limit_transaction(conn, self.deadline_seconds)
-                conn.execute("INSERT INTO projection_positions (name, position) "
-                             "SELECT unnest(%s::text[]), 0 ON CONFLICT DO NOTHING", (names,))
+                made = conn.execute("INSERT INTO projection_positions (name, position) "
+                                    "SELECT unnest(%s::text[]), 0 ON CONFLICT DO NOTHING "
+                                    "RETURNING name", (names,))
                 found = conn.execute(
                     "SELECT name, position FROM projection_positions WHERE name = ANY(%s) "
                     "ORDER BY name FOR UPDATE", (names,)).fetchall()
+            new = {str(name) for (name,) in made.fetchall()}  # workers/lost_positions.py
+            for runner in runners:
+                if runner.position_name in new:
+                    refuse_lost_position(conn, runner.view, runner.suffix, runner.position_name)
             positions = {str(name): int(position) for name, position in found}
             front = max(positions.values())
             together = [r for r in runners

@@ -42,6 +42,7 @@ from workers.advisory_locks import UNLOCK_SQL, lock_kept, take_lock
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
 from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
+from workers.lost_positions import refuse_lost_position
 from workers.supervisor import CONNECTION_ERRORS, HandedOver, describe
 
 if TYPE_CHECKING:
@@ -133,13 +134,16 @@ class ProjectionRunner(Narrowing):
     def _apply_batch(self, conn: psycopg.Connection[Any]) -> int:
         with conn.pipeline():
             limit_transaction(conn, self.deadline_seconds)
-            conn.execute("INSERT INTO projection_positions (name, position) VALUES (%s, 0) "
-                         "ON CONFLICT DO NOTHING", (self.position_name,))
+            made = conn.execute("INSERT INTO projection_positions (name, position) VALUES "
+                                "(%s, 0) ON CONFLICT DO NOTHING RETURNING name",
+                                (self.position_name,))
             row = conn.execute(
                 "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE",
                 (self.position_name,),
             ).fetchone()
         assert row is not None
+        if made.fetchone() is not None:  # workers/lost_positions.py
+            refuse_lost_position(conn, self.view, self.suffix, self.position_name)
         position = int(row[0])
         rows = self.reader.read(conn, position + 1, self._limit or self.batch_size)
         if self.until is not None:

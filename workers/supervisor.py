@@ -29,6 +29,11 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
+# A loop that cannot reach the database, or waits on a lock another session holds, is logged
+# WARNING per attempt (a restart of PostgreSQL is no bug); once it has not run for this long
+# in a row (connections refused for good: max_connections, a role's or a database's
+# CONNECTION LIMIT, a password changed; a table locked all night), once ERROR, naming the cause.
+ERROR_AFTER_SECONDS = 60.0
 Loop = Callable[[threading.Event, str], None]
 Probe = Callable[[], bool]
 Idle = Callable[[], str | None]  # why a running loop has nothing to do (None: it has)
@@ -56,6 +61,7 @@ class LoopState:
     # the first failure of the failures in a row (runs shorter than `healthy_after` between
     # them): how long the loop has not been running well
     failing_since: float | None = None
+    told: bool = False  # this row of failures was logged ERROR (`ERROR_AFTER_SECONDS`)
 
     def as_dict(self) -> dict[str, Any]:
         failing = self.failing_since if self.state in ("restarting", "ended") else None
@@ -75,6 +81,7 @@ class Supervisor:
     first_backoff: float = 1.0
     max_backoff: float = 10.0
     healthy_after: float = 10.0
+    error_after: float = field(default_factory=lambda: ERROR_AFTER_SECONDS)
     _loops: dict[str, tuple[LoopState, threading.Thread, Probe | None, Idle | None]] = field(
         default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -169,6 +176,7 @@ class Supervisor:
                 if state.failing_since is None \
                         or time.monotonic() - started >= self.healthy_after:
                     state.failing_since = now  # the first of a new row of failures
+                    state.told = False
                 if not isinstance(exc, Exception):  # SystemExit, a cancellation: ends the thread
                     state.last_error = _describe(exc)
                     state.last_failure_at = now
@@ -186,6 +194,13 @@ class Supervisor:
                 state.last_failure_at = now
                 state.state = "restarting"
                 _log_failure(state, exc, backoff, first=streak == 1)
+                failing = now - (state.failing_since or now)
+                if not state.told and isinstance(exc, CONNECTION_ERRORS) \
+                        and failing >= self.error_after:
+                    state.told = True
+                    log.error("%s has not run for %.0f s: %s; it is still started again every "
+                              "%.0f s at most", state.name, failing, state.last_error,
+                              self.max_backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 if not stop.is_set():
