@@ -189,7 +189,6 @@ def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
 
 LEDGER_COLUMNS = ["posted_on", "store_id", "account", "debit", "credit", "memo",
                   "settlement_id", "notification_id", "entry_no", "line_no"]
-TRIAL_BALANCE_COLUMNS = ["store_id", "account", "name", "debit", "credit", "balance"]
 
 
 @router.get("/ledger", response_model=LedgerPage, responses=CSV_RESPONSE)
@@ -209,26 +208,6 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = 
     if format == "csv":
         return csv_answer(LEDGER_COLUMNS, found["items"],
                           f"ledger-{store_id or 'all'}-{month}", bom=bom)
-    return found
-
-
-@router.get("/ledger/trial-balance", responses=CSV_RESPONSE)
-def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month, store_id: IdFilter = None,
-                  format: Format = "json", bom: Bom = False,
-                  wait_for: WaitFor = None) -> Any:
-    """Per store and account, the month's debits, credits and balance, with the totals;
-    `store_id` one store (one of the caller's; another's: no accounts); `format=csv` the
-    accounts as a CSV file, the totals its last row."""
-    require_month(month)
-    wait_for_projection(ctx, VIEW, wait_for)
-    with ctx.pool.connection() as conn:
-        found = finance_queries.trial_balance(conn, principal.stores, month=month,
-                                              store_id=store_id)
-    if format == "csv":
-        total = {"store_id": "total", "debit": found["debit"], "credit": found["credit"],
-                 "balance": found["debit"] - found["credit"]}
-        return csv_answer(TRIAL_BALANCE_COLUMNS, [*found["accounts"], total],
-                          f"trial-balance-{store_id or 'all'}-{month}", bom=bom)
     return found
 
 
