@@ -11,7 +11,6 @@ totals of each pair are equal for any period and any store: `balanced` says they
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -19,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from domain.days import month_days
 from domain.ledger import ACCOUNTS
 from projections.base import rows as _rows
 from projections.finance_queries import _scope, shown
@@ -50,12 +50,6 @@ def totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     sums = {column: sum((row[column] for row in listed), ZERO)
             for pair in PAIRS for column in pair}
     return {**sums, "balanced": all(sums[d] == sums[c] for d, c in PAIRS)}
-
-
-def month_days(month: str) -> tuple[date, date]:
-    """The first and the last day of a month written YYYY-MM."""
-    year, number = int(month[:4]), int(month[5:7])
-    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
 
 
 def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,

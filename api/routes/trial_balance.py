@@ -15,7 +15,7 @@ from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_pr
 from api.json_bodies import JsonBodyRoute
 from api.routes.finance import MONTH, require_month
 from domain.common import InvalidInput
-from projections.trial_balance import month_days
+from domain.days import month_days
 from projections.trial_balance import trial_balance as balances
 
 router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
