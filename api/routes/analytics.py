@@ -149,7 +149,7 @@ def monthly_report(ctx: Ctx, principal: Analyst, month: Month, store_id: IdFilte
 
 
 def _csv(columns: list[str], rows: list[dict[str, Any]], name: str,
-         info: dict[str, Any], bom: bool) -> Response:
+         info: dict[str, Any], bom: bool = False) -> Response:
     return csv_answer(columns, rows, name, bom=bom,
                       headers={"X-Snapshot-Position": str(info["position"])})
 
