@@ -70,6 +70,6 @@ def _cancelled(fold: Fold, e: PurchaseOrder.Cancelled, n: int) -> None:
         row.update(status="cancelled")
 
 
-# receipts and closing change no line's demand: the stock movements and the stock view carry
-# them
-ignore(PurchaseOrder.LineReceived, PurchaseOrder.Closed)
+# receipts, closing and the expected delivery day change no line's demand: the stock
+# movements and the stock view carry them
+ignore(PurchaseOrder.LineReceived, PurchaseOrder.Closed, PurchaseOrder.ExpectedDateChanged)

@@ -52,6 +52,7 @@ from api.routes import (
     stock,
     technicians,
     transfer_suggestions,
+    trial_balance,
     vehicles,
     work_orders,
     write_offs,
@@ -127,6 +128,7 @@ def create_app(ctx: ApiContext, on_shutdown: Callable[[], None] | None = None) -
     app.include_router(settlements.router)
     app.include_router(write_offs.router)
     app.include_router(finance.router)
+    app.include_router(trial_balance.router)
     app.include_router(day_end.router)
     app.include_router(month_end.router)
     app.include_router(aftercare.router)

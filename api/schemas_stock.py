@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.booleans import Boolean
+from api.dates import Day
 from api.numbers import Number, NumberOrNone, Whole, WholeOrNone
 from api.paging import Page, PageOf
 from api.schemas import REASON, Body, Code, Ident, PartCategory, described, example
@@ -17,6 +18,8 @@ from domain.purchase_order import MAX_DRAFT_LINES
 LOT = "5Q0698151-00001@S01"
 MIN_STOCK = "below it (available + on order) the part is proposed for reordering"
 REORDER_QTY = "how much a reorder proposes"
+EXPECTED_ON = ("the day the supplier is expected to deliver (YYYY-MM-DD; not already past): "
+               "once it is past and the order not received in full, the order is overdue")
 
 
 class FitmentIn(Body):
@@ -199,6 +202,7 @@ class OrderIn(Body):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=MAX_DRAFT_LINES)
     emergency: Boolean = Field(default=False, description=(
         "every line an emergency purchase unless the line says otherwise"))
+    expected_on: Day | None = Field(default=None, description=EXPECTED_ON)
 
     def line_data(self) -> list[dict[str, Any]]:
         """The lines with their own `emergency`, or the order's."""
@@ -218,6 +222,16 @@ class FromSuggestionsIn(Body):
     after_transfers: Boolean = Field(default=False, description=(
         "order only what the list with ?after_transfers=true proposes: what is in transit to "
         "the store and what its sister stores would send it count as coming"))
+    expected_on: Day | None = Field(default=None, description=EXPECTED_ON)
+
+
+class ExpectedDateIn(Body):
+    model_config = example({"expected_on": "2026-12-10",
+                            "reason": "supplier's warehouse short until Thursday"})
+
+    expected_on: Day = Field(description=EXPECTED_ON)
+    reason: str | None = Field(default=None, max_length=500, description=(
+        "why the day moves: required (3+ characters) once a day was given"))
 
 
 class CloseIn(Body):
@@ -300,3 +314,10 @@ class TransfersFromSuggestionsIn(Body):
             "no longer needs it); default: every part the list proposes now (422 when that is "
             f"more than {MAX_DRAFT_LINES} parts)"))
     reason: str | None = Field(default=None, max_length=500, description=REASON)
+
+
+class PurchaseOrderPage(Page):
+    """One page of purchase orders, the newest first; `open_value` sums what every order the
+    filters list still owes at its ordered cost, not only this page's."""
+
+    open_value: Decimal = Field(description="the listed orders' open value, CNY")

@@ -58,6 +58,12 @@ def business_day(at: datetime, zone: ZoneInfo) -> date:
     return at.astimezone(zone).date()
 
 
+def month_days(month: str) -> tuple[date, date]:
+    """The first and the last day of a month written YYYY-MM."""
+    year, number = int(month[:4]), int(month[5:7])
+    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+
 def add_months(day: date, months: int) -> date:
     """The same day `months` later; the 31st becomes the month's last day when it has fewer."""
     index = day.year * 12 + day.month - 1 + months

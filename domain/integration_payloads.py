@@ -179,9 +179,10 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "Closed": fields("reason"),
     },
     "PurchaseOrder": {
-        "Drafted": fields("number supplier lines source"),
+        "Drafted": fields("number supplier lines source expected_on"),
         "LineAdded": fields("line"),
         "Sent": nothing,
+        "ExpectedDateChanged": fields("expected_on previous reason"),
         "LineReceived": fields("line_no qty lot_id supplier_doc"),
         "Closed": fields("reason short"),
         "Cancelled": fields("reason"),

@@ -1,10 +1,12 @@
 """Purchase orders of the parts desk: drafted by hand or from the reorder suggestions, lines
-added, sent, closed short or cancelled. Each line's quantity is on order on the store's stock item
-of its part, changed in the same save as the order."""
+added, sent, given an expected delivery day (moved with a reason), closed short or cancelled.
+Each line's quantity is on order on the store's stock item of its part, changed in the same
+save as the order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,12 +16,13 @@ from domain.common import IllegalTransition, InvalidInput, require
 from domain.counter import DocumentCounter
 from domain.inventory_desk import InventoryDesk, existing_stock, find_part, stock_item, stock_stream
 from domain.part import normalise_part_number
-from domain.purchase_order import PurchaseOrder, order_line, require_draft_size
+from domain.purchase_order import PurchaseOrder, expected_day, order_line, require_draft_size
 
 
 class InventoryOrders(InventoryDesk):
     def draft_order(self, request: Request, *, store_id: str, supplier: str,
-                    lines: list[dict[str, Any]], source: str = "manual") -> CommandResult:
+                    lines: list[dict[str, Any]], source: str = "manual",
+                    expected_on: date | None = None) -> CommandResult:
         supplier = supplier.strip()
         require(bool(supplier), InvalidInput("supplier is required"))
         require(bool(lines), InvalidInput("an order needs at least one line"))
@@ -37,9 +40,10 @@ class InventoryOrders(InventoryDesk):
                         InvalidInput(f"{number} appears twice on the order",
                                      field=f"lines[{n - 1}].part_number"))
                 priced.append(order_line(n, {**data, "part_number": number}, f"lines[{n - 1}]"))
+            day = None if expected_on is None else expected_day(expected_on, self._today(request))
             po_number = session.next_number("purchase-order", "PO", store_id, year)
             order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
-                                  lines=priced, source=source)
+                                  lines=priced, source=source, expected_on=day)
             session.add(order)
             for line in priced:
                 item = stock_item(session, store_id, line["part_number"], create=True)
@@ -55,7 +59,8 @@ class InventoryOrders(InventoryDesk):
 
     def draft_from_suggestions(self, request: Request, *, store_id: str, supplier: str,
                                part_numbers: list[str],
-                               caps: Mapping[str, Decimal] | None = None) -> CommandResult:
+                               caps: Mapping[str, Decimal] | None = None,
+                               expected_on: date | None = None) -> CommandResult:
         """Draft an order for the proposed parts that the stock items still say to reorder;
         with `caps` (part → quantity), no more of each than it says (none of a part it
         leaves out): what the list proposes once transfers are counted."""
@@ -85,9 +90,10 @@ class InventoryOrders(InventoryDesk):
             require(bool(lines), IllegalTransition(
                 "none of the proposed parts needs reordering from this supplier any more",
                 skipped=skipped))
+            day = None if expected_on is None else expected_day(expected_on, self._today(request))
             po_number = session.next_number("purchase-order", "PO", store_id, year)
             order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
-                                  lines=lines, source="reorder-suggestions")
+                                  lines=lines, source="reorder-suggestions", expected_on=day)
             session.add(order)
             for line in lines:
                 item = existing_stock(session, store_id, line["part_number"])
@@ -125,6 +131,22 @@ class InventoryOrders(InventoryDesk):
     def send_order(self, request: Request, order_id: UUID) -> CommandResult:
         return self._on_order(request, order_id, lambda s, order: order.send(
             s.audit(order.store_id)))
+
+    def expect_delivery(self, request: Request, order_id: UUID, *, expected_on: date,
+                        reason: str | None = None) -> CommandResult:
+        """The day the supplier is now expected to deliver the order (a reason when it moves
+        a day given before)."""
+        def act(session: Session, order: PurchaseOrder) -> dict[str, Any]:
+            previous = order.expected_on
+            order.expect(session.audit(order.store_id), expected_on, reason,
+                         self._today(request))
+            return {"expected_on": order.expected_on, "previous_expected_on": previous}
+
+        return self._on_order(request, order_id, act)
+
+    def _today(self, request: Request) -> date:
+        """The store's day when the command is given."""
+        return request.caller.at.astimezone(self.zone).date()
 
     def close_order(self, request: Request, order_id: UUID, *,
                     reason: str | None = None) -> CommandResult:

@@ -4,11 +4,14 @@ Drafting puts each line on order on its stock item (in the same save), so reorde
 count what is already coming — a draft too, so that two clerks do not order twice; receiving a line makes a lot on the stock item and moves the
 line's received quantity in one save; closing takes what never came off order. A line flagged
 `emergency` was bought outside the normal replenishment to fill a demand the stock could not
-(parts fill rate, README KPIs): set when it is drafted or added, never changed.
+(parts fill rate, README KPIs): set when it is drafted or added, never changed. The day the
+supplier is expected to deliver (`expected_on`) is given when ordering or later, and moved with
+a reason; an open order past it is overdue (projections/stock_queries.py).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -22,6 +25,8 @@ PO_STATUSES = ("draft", "sent", "partly_received", "received", "closed", "cancel
 # An order takes deliveries once sent and until closed: a received one only the supplier's
 # over-delivery (with its reason), as a partly received one does on a line received in full.
 RECEIVING = ("sent", "partly_received", "received")
+# An order takes an expected delivery day while the supplier still owes it something.
+EXPECTING = ("draft", "sent", "partly_received")
 # Lines added one by one to a draft stop here (a draft is made with at most MAX_DRAFT_LINES of
 # them): each command loads, copies and saves the whole order.
 MAX_LINES = 1000
@@ -57,23 +62,38 @@ def order_line(line_no: int, data: dict[str, Any], within: str | None = None) ->
     }
 
 
+def expected_day(expected_on: date, today: date) -> str:
+    """The expected delivery day as the event keeps it; 422 naming `expected_on` for a day
+    before `today` (the store's, when the command is given): one already past."""
+    require(expected_on >= today, InvalidInput(
+        f"an expected delivery on {expected_on} is already past (today is {today})",
+        field="expected_on", today=today.isoformat()))
+    return expected_on.isoformat()
+
+
 class PurchaseOrder(Aggregate):
     class Event(Aggregate.Event):
         audit: Audit
 
     class Drafted(Event, Aggregate.Created):
-        """v2: each line says whether it is an emergency purchase (before v2: none was)."""
+        """v2: each line says whether it is an emergency purchase (before v2: none was); v3
+        the expected delivery day, YYYY-MM-DD (before v3: none given)."""
 
-        class_version = 2
+        class_version = 3
         number: str
         supplier: str
         lines: list[dict[str, Any]]
         source: str
+        expected_on: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             for line in state["lines"]:
                 line.setdefault("emergency", False)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["expected_on"] = None
 
     class LineAdded(Event):
         """v2: the line says whether it is an emergency purchase (before v2: it was not)."""
@@ -87,6 +107,14 @@ class PurchaseOrder(Aggregate):
 
     class Sent(Event):
         pass
+
+    class ExpectedDateChanged(Event):
+        """The supplier's delivery is expected on `expected_on` (YYYY-MM-DD) instead of
+        `previous` (None: no day was given); `reason` is required when one was."""
+
+        expected_on: str
+        previous: str | None
+        reason: str | None
 
     class LineReceived(Event):
         """v2 adds the unit cost the delivery was booked in at (v1: not recorded); v3 the
@@ -117,8 +145,9 @@ class PurchaseOrder(Aggregate):
 
     @event(Drafted)
     def __init__(self, audit: Audit, number: str, supplier: str, lines: list[dict[str, Any]],
-                 source: str, id: UUID | None = None) -> None:
+                 source: str, expected_on: str | None = None, id: UUID | None = None) -> None:
         self.number = number
+        self.expected_on = expected_on
         self.store_id = audit.store_id
         self.supplier = supplier
         self.source = source
@@ -158,6 +187,28 @@ class PurchaseOrder(Aggregate):
     @event(Sent)
     def _sent(self, audit: Audit) -> None:
         self.status = "sent"
+
+    def expect(self, audit: Audit, expected_on: date, reason: str | None, today: date) -> None:
+        """The supplier now delivers on `expected_on` (not before `today`, the store's): while
+        it still owes the order something (409 once received in full, closed or cancelled);
+        moving a day given before needs a reason (422 naming `reason`), the same day again is
+        409."""
+        require(self.status in EXPECTING, PurchaseOrderError(
+            f"{self.number} is {self.status}; no delivery is expected", order_status=self.status))
+        day = expected_day(expected_on, today)
+        require(day != self.expected_on, PurchaseOrderError(
+            f"{self.number} is already expected on {day}", expected_on=day))
+        why = None
+        if self.expected_on is not None:
+            why = require_reason(reason, "moving the expected delivery day")
+        elif reason is not None and reason.strip():
+            why = reason.strip()
+        self._expected_date_changed(audit, day, self.expected_on, why)
+
+    @event(ExpectedDateChanged)
+    def _expected_date_changed(self, audit: Audit, expected_on: str, previous: str | None,
+                               reason: str | None) -> None:
+        self.expected_on = expected_on
 
     def outstanding(self, line_no: int) -> Decimal:
         line = self.line(line_no)

@@ -30,7 +30,7 @@ _PROGRESS_TOKEN = re.compile(
 # states and kinds, formats, store ids and regions, ids (UUIDs, document and part numbers), staff user ids.
 KEPT_QUERY_VALUES = frozenset({
     "account", "active", "after", "after_transfers", "aged_on", "as_of", "at_from", "at_to", "bills_limit",
-    "bills_offset", "brand", "by", "candidates_limit", "category", "candidates_offset", "cashier",
+    "bills_offset", "bom", "brand", "by", "candidates_limit", "category", "candidates_offset", "cashier",
     "charges_limit", "charges_offset",
     "conflicts_limit", "conflicts_offset", "correlation_id", "customer_id", "date", "date_from",
     "date_to", "day", "days", "event_type", "events", "format", "from", "from_day",

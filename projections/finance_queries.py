@@ -27,6 +27,8 @@ AMOUNTS = frozenset({
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
     "parts", "unit_price", "total", "allowances", "expensed", "written_off",
+    # the trial balance's balances brought forward and carried (projections.trial_balance)
+    "opening_debit", "opening_credit", "closing_debit", "closing_credit",
     # receivables by age (projections.receivables)
     "days_0_30", "days_31_60", "days_61_90", "days_over_90"})
 
@@ -216,23 +218,6 @@ def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
     [sums] = _rows(conn, f"""SELECT COALESCE(sum(debit), 0) AS debit,
         COALESCE(sum(credit), 0) AS credit FROM journal WHERE {where}""", params)
     return shown({**found, **sums})
-
-
-def trial_balance(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                  month: str, store_id: str | None = None) -> dict[str, Any]:
-    from domain.ledger import ACCOUNTS
-
-    where, params = _where(stores, {"month": ("month = %s", month),
-                                    "store": ("store_id = %s", store_id)})
-    rows = _rows(conn, f"""SELECT store_id, account, sum(debit) AS debit, sum(credit) AS credit,
-        sum(debit) - sum(credit) AS balance FROM journal WHERE {where}
-        GROUP BY store_id, account ORDER BY store_id, account""", params)
-    for row in rows:
-        row["name"] = ACCOUNTS.get(row["account"], row["account"])
-    debit = sum((r["debit"] for r in rows), Decimal(0))
-    credit = sum((r["credit"] for r in rows), Decimal(0))
-    return shown({"month": month, "accounts": rows, "debit": debit, "credit": credit,
-                  "balanced": debit == credit})
 
 
 def gross_profit(conn: psycopg.Connection[Any], stores: Sequence[str], *,

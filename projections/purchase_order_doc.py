@@ -13,12 +13,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from domain.application import ServiceCore
 from domain.purchase_order import PurchaseOrder
 from projections.audit import folded_as_of
+from projections.purchase_order_queries import with_outstanding
 from projections.stock_batch import money_sum, over_delivery, receipt_cost
-from projections.stock_queries import with_outstanding
 from projections.work_orders import dumps
 
 
@@ -37,7 +38,8 @@ def order_doc(doc: dict[str, Any] | None, event: PurchaseOrder.Event) -> dict[st
     if isinstance(event, PurchaseOrder.Drafted):
         doc = {"id": str(event.originator_id), "number": event.number,
                "store_id": event.audit.store_id, "supplier": event.supplier,
-               "source": event.source, "status": "draft",
+               "source": event.source, "status": "draft", "expected_on": event.expected_on,
+               "expected_changes": [],
                "lines": [_plain(line) for line in event.lines],
                "created": _stamp(event), "sent": None, "closed": None, "cancelled": None}
     else:
@@ -51,6 +53,11 @@ def order_doc(doc: dict[str, Any] | None, event: PurchaseOrder.Event) -> dict[st
 def _change(doc: dict[str, Any], event: PurchaseOrder.Event) -> None:
     if isinstance(event, PurchaseOrder.LineAdded):
         doc["lines"].append(_plain(event.line))
+    elif isinstance(event, PurchaseOrder.ExpectedDateChanged):
+        doc["expected_on"] = event.expected_on
+        doc["expected_changes"].append({"expected_on": event.expected_on,
+                                        "previous": event.previous, "reason": event.reason,
+                                        **_stamp(event)})
     elif isinstance(event, PurchaseOrder.Sent):
         doc.update(status="sent", sent=_stamp(event))
     elif isinstance(event, PurchaseOrder.LineReceived):
@@ -72,12 +79,13 @@ def _change(doc: dict[str, Any], event: PurchaseOrder.Event) -> None:
         doc.update(status="cancelled", cancelled={"reason": event.reason, **_stamp(event)})
 
 
-def purchase_order_as_of(app: ServiceCore, order_id: UUID,
-                         at: datetime) -> dict[str, Any] | None:
+def purchase_order_as_of(app: ServiceCore, order_id: UUID, at: datetime,
+                         zone: ZoneInfo) -> dict[str, Any] | None:
     """The order as it stood at `at`, as the current detail shows it (each line's
-    `outstanding_qty` and `over_delivered_qty` included), with `as_of`; None before it was
-    drafted, or when the stream is not a purchase order."""
+    `outstanding_qty` and `over_delivered_qty`, its `open_value`, and `overdue` on the store's
+    day then, in `zone`, included), with `as_of`; None before it was drafted, or when the
+    stream is not a purchase order."""
     doc = folded_as_of(app, order_id, at, PurchaseOrder.Event, order_doc)
     if doc is None:
         return None
-    return {**with_outstanding(doc), "as_of": at.isoformat()}
+    return {**with_outstanding(doc, at.astimezone(zone).date()), "as_of": at.isoformat()}

@@ -44,8 +44,9 @@ class StockView(StockChanges, ReadModel):
     name = "stock"
     # 2: a purchase order's receipts carry their unit cost and cost variance; 3: barcodes in
     # their ASCII form (`ascii_barcode`); 4: a purchase order's lines say whether each is an
-    # emergency purchase (`emergency`)
-    revision = 4
+    # emergency purchase (`emergency`); 5: a purchase order's expected delivery day and open
+    # value (`expected_on`, `open_value`)
+    revision = 5
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """
@@ -79,7 +80,8 @@ class StockView(StockChanges, ReadModel):
         "purchase_orders": """
             id uuid PRIMARY KEY, number text NOT NULL, store_id text NOT NULL,
             supplier text NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL, version integer NOT NULL, doc jsonb NOT NULL""",
+            updated_at timestamptz NOT NULL, version integer NOT NULL, doc jsonb NOT NULL,
+            expected_on date, open_value numeric NOT NULL""",
         "transfers": """
             id uuid PRIMARY KEY, number text NOT NULL, from_store text NOT NULL,
             to_store text NOT NULL, part_number text NOT NULL, qty numeric NOT NULL,
@@ -125,6 +127,9 @@ class StockView(StockChanges, ReadModel):
         # among years of the store's journal
         Index("stock_movements", "movements_reference_idx", "(reference)"),
         Index("purchase_orders", "purchase_orders_store_idx", "(store_id, status, created_at)"),
+        # the overdue ones: the supplier has them and the day they were expected is past
+        Index("purchase_orders", "purchase_orders_expected_idx",
+              "(store_id, expected_on) WHERE status IN ('sent', 'partly_received')"),
         Index("transfers", "transfers_to_idx", "(to_store, status)"),
         Index("transfers", "transfers_number_idx", "(number)"),
         Index("stock_approvals", "stock_approvals_open_idx", "(store_id, status)"),

@@ -17,6 +17,7 @@ from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from projections.batch_rows import insert_rows
+from projections.purchase_order_queries import open_value
 from projections.work_orders import dumps
 
 ZERO = Decimal(0)
@@ -254,9 +255,10 @@ class StockChanges:
     def _save_order(self, batch: Batch, event: PurchaseOrder.Event, doc: dict[str, Any]) -> None:
         batch.conn.execute(
             f"""INSERT INTO {batch.t('purchase_orders')} VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
-                %s) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                %s, %s, %s) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
                 updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
-                doc = EXCLUDED.doc""",
+                doc = EXCLUDED.doc, expected_on = EXCLUDED.expected_on,
+                open_value = EXCLUDED.open_value""",
             (event.originator_id, doc["number"], doc["store_id"], doc["supplier"],
              doc["status"], doc["created"]["at"], event.audit.at, event.originator_version,
-             Jsonb(doc, dumps=dumps)))
+             Jsonb(doc, dumps=dumps), doc["expected_on"], open_value(doc)))

@@ -1,11 +1,10 @@
-"""Queries on the stock read model: stock, lots, journal, valuation, parts, alerts, orders."""
+"""Queries on the stock read model: stock, lots, journal, valuation, parts, alerts, transfers
+(its purchase orders: projections/purchase_order_queries.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import psycopg
 
@@ -361,51 +360,6 @@ def named(row: dict[str, Any]) -> dict[str, Any]:
     (`request_id` of a scrap, `count_id` of a stocktake); `ref` stays for clients that read
     it (deprecated)."""
     return {APPROVAL_ID[row["kind"]]: row["ref"], **row}
-
-
-def list_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                store_id: str | None = None, status: str | None = None,
-                supplier: str | None = None, limit: int = 50,
-                offset: int = 0) -> dict[str, Any]:
-    """The purchase orders of the caller's stores (or `store_id`'s), the newest first."""
-    where, params = _stores_clause(stores)
-    clauses = [where]
-    if store_id:
-        clauses.append("store_id = %s")
-        params.append(store_id)
-    if status:
-        clauses.append("status = %s")
-        params.append(status)
-    if supplier:
-        clauses.append("supplier = %s")
-        params.append(supplier)
-    clause = " AND ".join(clauses)
-    total = _rows(conn, f"SELECT count(*) AS n FROM purchase_orders WHERE {clause}",
-                  params)[0]["n"]
-    items = _rows(conn, f"""SELECT id, number, store_id, supplier, status, created_at,
-        updated_at, version FROM purchase_orders WHERE {clause}
-        ORDER BY created_at DESC LIMIT %s OFFSET %s""", [*params, limit, offset])
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
-def get_order(conn: psycopg.Connection[Any], stores: Sequence[str],
-              order_id: UUID) -> dict[str, Any] | None:
-    where, params = _stores_clause(stores)
-    found = _rows(conn, f"SELECT doc FROM purchase_orders WHERE id = %s AND {where}",
-                  [order_id, *params])
-    return with_outstanding(found[0]["doc"]) if found else None
-
-
-def with_outstanding(doc: dict[str, Any]) -> dict[str, Any]:
-    """Each line's `outstanding_qty`: what the supplier still owes (ordered − received) while
-    the order is open — the back-order the clerk chases —, 0 once it is closed or cancelled;
-    and its `over_delivered_qty`: what was received above the order (0 if nothing)."""
-    still_owed = doc["status"] in ("draft", "sent", "partly_received")
-    for line in doc["lines"]:
-        owed = Decimal(line["qty"]) - Decimal(line["received_qty"])
-        line["outstanding_qty"] = str(max(owed, Decimal(0))) if still_owed else "0"
-        line["over_delivered_qty"] = str(max(-owed, Decimal(0)))
-    return doc
 
 
 def list_transfers(conn: psycopg.Connection[Any], stores: Sequence[str], *,

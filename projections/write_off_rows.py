@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ import psycopg
 from domain.settlement import Settlement
 from projections.base import page, rows, store_scope
 from projections.finance_batch import Ctx
+from projections.receivables import NAMES, RESOLVED
 
 TABLES = {
     "write_offs": """
@@ -113,3 +115,51 @@ def write_offs_over(conn: psycopg.Connection[Any], stores: Sequence[str], *, zon
             AS net_amount
         FROM write_offs WHERE {where}""", params)[0]
     return {**found, **sums}
+
+
+_ZERO = Decimal("0.00")
+# Who a bill is charged to, as the accountant names the payers (a bill's kind, in this order).
+PAYERS = (("customer", "customer"), ("insurer", "insurance"), ("oem", "warranty"),
+          ("internal", "internal"))
+
+
+def write_offs_by_payer(conn: psycopg.Connection[Any], stores: Sequence[str], *, zone: str,
+                        date_from: date, date_to: date,
+                        store_id: str | None = None) -> dict[str, Any]:
+    """The write-offs and charge-backs booked from `date_from` to `date_to` (as `GET
+    /write-offs` lists them), summed per payer — customer, insurer, OEM, internal, each
+    listed, with nothing: 0.00 —, and per insurer or OEM within them (resolved as the
+    receivables group them: an insurer of the master under its id, else the typed name's
+    key); `amount`, `reversed_amount` and `net_amount` over all of them."""
+    where, params = store_scope(stores, "w.store_id")
+    day = "(w.written_off_at AT TIME ZONE %s)::date"
+    where += f" AND {day} >= %s AND {day} <= %s"
+    params += [zone, date_from, zone, date_to]
+    if store_id is not None:
+        where += " AND w.store_id = %s"
+        params.append(store_id)
+    sums = """count(*) AS count, round(coalesce(sum(amount), 0), 2) AS amount,
+        round(coalesce(sum(amount) FILTER (WHERE reversed_at IS NOT NULL), 0), 2)
+            AS reversed_amount,
+        round(coalesce(sum(amount) FILTER (WHERE reversed_at IS NULL), 0), 2) AS net_amount"""
+    found = rows(conn, f"""SELECT bill, payer_key,
+        (array_agg(typed ORDER BY written_off_at DESC, write_off_id))[1] AS payer, {sums}
+        FROM (SELECT w.*, {RESOLVED} AS payer_key,
+                     coalesce(b.payer->>'insurer', b.payer->>'oem') AS typed
+              FROM write_offs w JOIN settlement_bills b
+                  ON b.settlement_id = w.settlement_id AND b.kind = w.bill
+              {NAMES}
+              WHERE {where}) AS listed
+        GROUP BY bill, payer_key ORDER BY bill, amount DESC, payer_key""", params)
+    groups = []
+    for payer, bill in PAYERS:
+        mine = [{k: v for k, v in row.items() if k != "bill"} for row in found
+                if row["bill"] == bill]
+        totals = {k: sum((row[k] for row in mine), _ZERO if k != "count" else 0)
+                  for k in ("count", "amount", "reversed_amount", "net_amount")}
+        groups.append({"payer": payer, "bill": bill, **totals,
+                       "payers": mine if payer in ("insurer", "oem") else []})
+    return {"date_from": date_from.isoformat(), "date_to": date_to.isoformat(),
+            "store_id": store_id, "payers": groups,
+            **{k: sum((g[k] for g in groups), _ZERO)
+               for k in ("amount", "reversed_amount", "net_amount")}}

@@ -3,8 +3,6 @@ its sign-in (a session cookie, so that no token ever travels in a URL)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -25,13 +23,13 @@ from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, from_other_site, principal_from
 from api.context import ApiContext
+from api.csv_answers import Bom, csv_answer
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from domain.days import FIRST_DAY, LAST_DAY, plain_day
 from projections.base import page_of
-from projections.csv_cells import safe_row
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBodyRoute, responses={
     404: {"description": "Unknown KPI, or no analytic snapshot has been published yet"}})
@@ -104,7 +102,7 @@ def catalogue(principal: Analyst, limit: Limit = 200, offset: Offset = 0) -> Any
 def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = None,
         date_to: Day | None = None, store_id: IdFilter = None, brand: TextFilter = None,
         model: TextFilter = None, technician: IdFilter = None, pay_type: IdFilter = None,
-        region: Region = None, by: By = None, format: Format = "json",
+        region: Region = None, by: By = None, format: Format = "json", bom: Bom = False,
         month: Annotated[str | None, Query(max_length=16, description=(
             "a calendar month, YYYY-MM, in place of date_from and date_to: its first day "
             "to its last (today for the month still running)"))] = None) -> Any:
@@ -127,14 +125,14 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = Non
         result = run(conn, name, filters)
     result["snapshot"] = info
     if format == "csv":
-        return _csv(result["columns"], result["rows"], name, info)
+        return _csv(result["columns"], result["rows"], name, info, bom)
     return result
 
 
 @router.get("/reports/monthly", responses={200: {"content": {"text/csv": {"schema": {
     "type": "string"}}}, "description": "The report (JSON, or CSV with `format=csv`)"}})
 def monthly_report(ctx: Ctx, principal: Analyst, month: Month, store_id: IdFilter = None,
-                   region: Region = None, format: Format = "json") -> Any:
+                   region: Region = None, format: Format = "json", bom: Bom = False) -> Any:
     """月度报表: the month's headline KPIs (the catalogue's), each beside the month before
     (环比) and the same month a year before (同比), with the changes. A month still running
     is counted up to today, its comparisons up to the same day of their months."""
@@ -146,19 +144,14 @@ def monthly_report(ctx: Ctx, principal: Analyst, month: Month, store_id: IdFilte
                                            ("region", region)) if v is not None}
     result["snapshot"] = info
     if format == "csv":
-        return _csv(COLUMNS, result["rows"], f"monthly-{result['month']}", info)
+        return _csv(COLUMNS, result["rows"], f"monthly-{result['month']}", info, bom)
     return result
 
 
 def _csv(columns: list[str], rows: list[dict[str, Any]], name: str,
-         info: dict[str, Any]) -> Response:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(safe_row(row) for row in rows)  # a text cell is no formula
-    return Response(out.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"',
-                             "X-Snapshot-Position": str(info["position"])})
+         info: dict[str, Any], bom: bool = False) -> Response:
+    return csv_answer(columns, rows, name, bom=bom,
+                      headers={"X-Snapshot-Position": str(info["position"])})
 
 
 

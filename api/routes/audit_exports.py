@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.as_of import in_future, latest_day
 from api.auth import Principal
+from api.csv_answers import Bom, csv_file
 from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
@@ -139,7 +140,7 @@ def get_repair_records(
         ctx: Ctx, principal: RecordsReader,
         day: Annotated[Day, Query(alias="date", description=f"the day, {DAY_RANGE}")],
         store_id: IdFilter = None,
-        format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
+        format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json", bom: Bom = False,
         visits_limit: Annotated[int, Query(ge=1, le=1000, description=(
             "at most this many visits' records")), Plain] = RECORDS_PER_ANSWER,
         visits_offset: Annotated[int, Query(ge=0, le=1_000_000), Plain] = 0,
@@ -158,14 +159,14 @@ def get_repair_records(
     after = visits_offset + visits_limit
     following = None if after >= visits else "/audit/repair-records?" + urlencode({
         "date": day.isoformat(), **({"store_id": store_id} if store_id else {}),
-        "format": format, "visits_limit": visits_limit, "visits_offset": after})
+        "format": format, **({"bom": "true"} if bom and format == "csv" else {}),
+        "visits_limit": visits_limit, "visits_offset": after})
     link = {"Link": f'<{following}>; rel="next"'} if following else {}
     # A header is Latin-1: a store id from the query could hold anything, so the file name
     # keeps only what is safe in it.
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"repair-records-{store_id or 'all'}-{day.isoformat()}")
     if format == "csv":
-        return Response(as_csv(records), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="{name}.csv"', **link})
+        return csv_file(as_csv(records), name, bom=bom, headers=link)
     if format == "jsonl":
         return Response(as_jsonl(records), media_type="application/jsonl", headers={
             "Content-Disposition": f'attachment; filename="{name}.jsonl"', **link})

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from api.auth import Principal
 from api.context import ApiContext
-from api.csv_answers import CSV_RESPONSE, Format, csv_answer
+from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
 from api.dates import PlainDay
 from api.deps import (
     TEXT_MAX,
@@ -189,14 +189,14 @@ def _next_bills(group: dict[str, Any], aged_on: date | None, bills_limit: int,
 
 LEDGER_COLUMNS = ["posted_on", "store_id", "account", "debit", "credit", "memo",
                   "settlement_id", "notification_id", "entry_no", "line_no"]
-TRIAL_BALANCE_COLUMNS = ["store_id", "account", "name", "debit", "credit", "balance"]
 
 
 @router.get("/ledger", response_model=LedgerPage, responses=CSV_RESPONSE)
 def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = None,
            store_id: IdFilter = None,
            limit: Annotated[int, Query(ge=1, le=5000), Plain] = 500,
-           offset: Offset = 0, format: Format = "json", wait_for: WaitFor = None) -> Any:
+           offset: Offset = 0, format: Format = "json", bom: Bom = False,
+           wait_for: WaitFor = None) -> Any:
     """Journal lines of a month (YYYY-MM), optionally one account, one store (`store_id`:
     one of the caller's; another's: none), with their debits and credits summed; `format=csv`
     writes the page as a CSV file."""
@@ -207,26 +207,7 @@ def ledger(ctx: Ctx, principal: LedgerReader, month: Month, account: IdFilter = 
                                        store_id=store_id, limit=limit, offset=offset)
     if format == "csv":
         return csv_answer(LEDGER_COLUMNS, found["items"],
-                          f"ledger-{store_id or 'all'}-{month}")
-    return found
-
-
-@router.get("/ledger/trial-balance", responses=CSV_RESPONSE)
-def trial_balance(ctx: Ctx, principal: LedgerReader, month: Month, store_id: IdFilter = None,
-                  format: Format = "json", wait_for: WaitFor = None) -> Any:
-    """Per store and account, the month's debits, credits and balance, with the totals;
-    `store_id` one store (one of the caller's; another's: no accounts); `format=csv` the
-    accounts as a CSV file, the totals its last row."""
-    require_month(month)
-    wait_for_projection(ctx, VIEW, wait_for)
-    with ctx.pool.connection() as conn:
-        found = finance_queries.trial_balance(conn, principal.stores, month=month,
-                                              store_id=store_id)
-    if format == "csv":
-        total = {"store_id": "total", "debit": found["debit"], "credit": found["credit"],
-                 "balance": found["debit"] - found["credit"]}
-        return csv_answer(TRIAL_BALANCE_COLUMNS, [*found["accounts"], total],
-                          f"trial-balance-{store_id or 'all'}-{month}")
+                          f"ledger-{store_id or 'all'}-{month}", bom=bom)
     return found
 
 

@@ -1,7 +1,8 @@
 """The lists finance looks over at month end, one store or all of the caller's: the imported
 bank statements with how many lines are still unmatched (GET /reconciliation/statements),
-every write-off and charge-back over a period (GET /write-offs), and the cashier days of a
-month (GET /day-end). Read from the finance view; a `store_id` outside the token lists nothing."""
+every write-off and charge-back over a period (GET /write-offs) and a month's summed by payer
+(GET /write-offs/by-payer), and the cashier days of a month (GET /day-end). Read from the
+finance view; a `store_id` outside the token lists nothing."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
+from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
 from api.dates import PlainDay
 from api.deps import Ctx, IdFilter, Offset, WaitFor, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
-from api.routes.finance import MONTH
+from api.routes.finance import MONTH, require_month
 from api.routes.write_offs import Kind, WriteOffOut
 from domain.common import InvalidInput
+from domain.days import month_days
 from projections import finance_queries
 from projections.statement_rows import list_statements
-from projections.write_off_rows import write_offs_over
+from projections.write_off_rows import write_offs_by_payer, write_offs_over
 
 router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
 VIEW = "finance"
@@ -100,6 +103,40 @@ def write_offs(ctx: Ctx, principal: WriteOffReader, store_id: IdFilter = None,
         return write_offs_over(conn, principal.stores, zone=ctx.timezone, store_id=store_id,
                                date_from=date_from, date_to=date_to, kind=kind, limit=limit,
                                offset=offset)
+
+
+BY_PAYER_COLUMNS = ["payer", "bill", "payer_key", "payer_name", "count", "amount",
+                    "reversed_amount", "net_amount"]
+
+
+@router.get("/write-offs/by-payer", responses=CSV_RESPONSE, tags=["settlement and payments"])
+def write_offs_by_payer_of_month(
+        ctx: Ctx, principal: WriteOffReader,
+        month: Annotated[str, Query(max_length=7, pattern=MONTH, description="YYYY-MM")],
+        store_id: IdFilter = None, format: Format = "json", bom: Bom = False,
+        wait_for: WaitFor = None) -> Any:
+    """The month's write-offs and charge-backs (booked that month, in the stores' time zone)
+    summed per payer: customer, insurer, OEM, internal — each listed, 0.00 when none —, with
+    each insurer and OEM within; `amount`, `reversed_amount` and `net_amount` as `GET
+    /write-offs` sums the same rows. `format=csv`: one row per payer (and per insurer or OEM
+    after it), the totals last."""
+    require_month(month)
+    first, last = month_days(month)
+    wait_for_projection(ctx, VIEW, wait_for)
+    with ctx.pool.connection() as conn:
+        found = write_offs_by_payer(conn, principal.stores, zone=ctx.timezone, date_from=first,
+                                    date_to=last, store_id=store_id)
+    found["month"] = month
+    if format == "csv":
+        lines: list[dict[str, Any]] = []
+        for group in found["payers"]:
+            lines.append(group)
+            lines += [{**one, "payer": group["payer"], "bill": group["bill"],
+                       "payer_name": one["payer"]} for one in group["payers"]]
+        lines.append({"payer": "total", **{k: found[k] for k in BY_PAYER_COLUMNS[5:]}})
+        return csv_answer(BY_PAYER_COLUMNS, lines,
+                          f"write-offs-by-payer-{store_id or 'all'}-{month}", bom=bom)
+    return found
 
 
 def _ordered(date_from: date | None, date_to: date | None) -> None:

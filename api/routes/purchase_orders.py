@@ -1,10 +1,11 @@
-"""/purchase-orders: reorder suggestions, drafts (by hand or from suggestions), send, receive
-against lines, close, cancel."""
+"""/purchase-orders: reorder suggestions, drafts (by hand or from suggestions), send, the
+expected delivery day, receive against lines, close, cancel."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
@@ -27,11 +28,20 @@ from api.numbers import Plain
 from api.paging import HistoryPage, Limit, Page
 from api.replays import answered_by, located
 from api.schemas import CommandAccepted, PurchaseOrderStatus, ReasonIn
-from api.schemas_stock import CloseIn, FromSuggestionsIn, OrderIn, OrderLineIn, PoReceiptIn
+from api.schemas_stock import (
+    CloseIn,
+    ExpectedDateIn,
+    FromSuggestionsIn,
+    OrderIn,
+    OrderLineIn,
+    PoReceiptIn,
+    PurchaseOrderPage,
+)
 from domain.common import InvalidInput, NotFound
 from domain.purchase_order import MAX_DRAFT_LINES, require_draft_size
 from projections.purchase_order_doc import purchase_order_as_of
-from projections.stock_queries import get_order, list_orders, reorder_suggestions
+from projections.purchase_order_queries import get_order, list_orders
+from projections.stock_queries import reorder_suggestions
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchase orders"], route_class=JsonBodyRoute)
 VIEW = "stock"
@@ -59,7 +69,7 @@ def suggestions(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
 def draft(body: OrderIn, cmd: ManageCmd, ctx: Ctx) -> Any:
     return ctx.inventory.draft_order(cmd.envelope, store_id=body.store_id,
                                      supplier=body.supplier,
-                                     lines=body.line_data())
+                                     lines=body.line_data(), expected_on=body.expected_on)
 
 
 @router.post("/from-suggestions", response_model=CommandAccepted, status_code=201)
@@ -86,20 +96,25 @@ def draft_from_suggestions(body: FromSuggestionsIn, cmd: ManageCmd, ctx: Ctx) ->
         raise InvalidInput(f"nothing to reorder from {body.supplier} for {body.store_id}")
     return ctx.inventory.draft_from_suggestions(
         cmd.envelope, store_id=body.store_id, supplier=body.supplier, part_numbers=numbers,
-        caps=caps)
+        caps=caps, expected_on=body.expected_on)
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=PurchaseOrderPage)
 def orders(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
            status: PurchaseOrderStatus | None = None, supplier: TextFilter = None,
+           overdue: Annotated[bool | None, Query(description=(
+               "true: the overdue orders alone (sent or partly received, their expected "
+               "delivery day before the store's today); false: the others"))] = None,
            limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
            offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The purchase orders of the caller's stores (or `store_id`'s; another store's: none),
-    the newest first."""
+    the newest first, each with its `expected_on`, `overdue` and `open_value` (what it still
+    owes at the ordered cost); the page's `open_value` sums every order listed."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_orders(conn, principal.stores, store_id=store_id, status=status,
-                           supplier=supplier, limit=limit, offset=offset)
+        return list_orders(conn, principal.stores, today=ctx.today(), store_id=store_id,
+                           status=status, supplier=supplier, overdue=overdue, limit=limit,
+                           offset=offset)
 
 
 @router.get("/{order_id}")
@@ -111,11 +126,12 @@ def order(order_id: UUID, ctx: Ctx, principal: Reader, as_of: AsOf = None,
     does not apply)."""
     moment = requested_moment(as_of, ctx)
     if moment is not None:
-        return found_then(purchase_order_as_of(ctx.app, order_id, moment), principal,
+        return found_then(purchase_order_as_of(ctx.app, order_id, moment,
+                                               ZoneInfo(ctx.timezone)), principal,
                           f"purchase order {order_id}", moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = get_order(conn, principal.stores, order_id)
+        found = get_order(conn, principal.stores, order_id, ctx.today())
     if found is None:
         raise NotFound(f"purchase order {order_id} not found")
     return found
@@ -137,6 +153,15 @@ def add_line(order_id: UUID, body: OrderLineIn, cmd: ManageCmd, ctx: Ctx) -> Any
 @router.post("/{order_id}/send", response_model=CommandAccepted)
 def send(order_id: UUID, cmd: ManageCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.inventory.send_order(cmd.envelope, order_id))
+
+
+@router.post("/{order_id}/expected-date", response_model=CommandAccepted)
+def expect(order_id: UUID, body: ExpectedDateIn, cmd: ManageCmd, ctx: Ctx) -> Any:
+    """The day the supplier is expected to deliver, given or moved (with a reason once one was
+    given) while it still owes the order something."""
+    return cmd.accepted(ctx.inventory.expect_delivery(cmd.envelope, order_id,
+                                                      expected_on=body.expected_on,
+                                                      reason=body.reason))
 
 
 @router.post("/{order_id}/receipts", response_model=CommandAccepted, status_code=201)

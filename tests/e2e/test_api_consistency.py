@@ -78,7 +78,8 @@ def _value(parameter: dict[str, Any], today: date) -> str:
 
 # Routes that need one of several optional query parameters (the document cannot say which):
 # the one named here is sent.
-ONE_OF = {"/audit/personal-data-reads": ("customer_id",), "/day-end": ("month",)}
+ONE_OF = {"/audit/personal-data-reads": ("customer_id",), "/day-end": ("month",),
+          "/ledger/trial-balance": ("month",)}
 
 
 def test_no_get_answers_a_bare_list(client: TestClient, auth: Auth) -> None:

@@ -83,6 +83,27 @@ def test_the_repair_records_csv_prefixes_text_that_reads_as_a_formula(
         _text(s, "part") for s in STARTS)
 
 
+def test_the_repair_records_csv_for_excel_starts_with_the_byte_order_mark_on_each_page(
+        client: TestClient, auth: Auth, formulas: dict[str, Any]) -> None:
+    """`bom=true`: the same file led by EF BB BF, and its next page asked with it too."""
+    auditor = auth("auditor", stores=[formulas["desk"].store])
+    params = {"date": DAY, "store_id": formulas["desk"].store, "format": "csv"}
+    plain = client.get("/audit/repair-records", headers=auditor, params=params)
+    marked = client.get("/audit/repair-records", headers=auditor, params={**params,
+                                                                          "bom": "true"})
+    assert marked.status_code == 200, marked.text
+    assert not plain.content.startswith(b"\xef\xbb\xbf")
+    assert marked.content == b"\xef\xbb\xbf" + plain.content
+    _check_rows(list(csv.DictReader(io.StringIO(marked.content.decode("utf-8-sig"),
+                                                newline=""))))
+    first = client.get("/audit/repair-records", headers=auditor,
+                       params={**params, "bom": "true", "visits_limit": 1})
+    assert first.content.startswith(b"\xef\xbb\xbf")
+    following = first.headers["link"].split(">")[0].lstrip("<")
+    assert "bom=true" in following
+    assert client.get(following, headers=auditor).content.startswith(b"\xef\xbb\xbf")
+
+
 def test_the_command_lines_repair_records_csv_prefixes_them_too(
         formulas: dict[str, Any], database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -169,11 +169,15 @@ def test_the_ledger_and_trial_balance_of_one_store_come_as_csv(client: TestClien
     assert f'filename="trial-balance-{there}-{month}.csv"' in answer.headers[
         "content-disposition"]
     rows = _csv_rows(answer.text)
-    assert list(rows[0]) == ["store_id", "account", "name", "debit", "credit", "balance"]
+    assert list(rows[0]) == ["store_id", "account", "name", "debit", "credit", "balance",
+                             "opening_debit", "opening_credit", "closing_debit",
+                             "closing_credit"]
     assert [(r["store_id"], r["account"], r["balance"]) for r in rows[:-1]] == [
         (a["store_id"], a["account"], a["balance"]) for a in balance["accounts"]]
     assert rows[-1] == {"store_id": "total", "account": "", "name": "", "debit": "400.00",
-                        "credit": "400.00", "balance": "0.00"}
+                        "credit": "400.00", "balance": "0.00", "opening_debit": "0.00",
+                        "opening_credit": "0.00", "closing_debit": "400.00",
+                        "closing_credit": "400.00"}
     # the ledger: one store's lines, their sums, and the same page as CSV
     ledger = get(client, "/ledger", finance, month=month, store_id=there, limit=1)
     assert (ledger["debit"], ledger["credit"]) == ("400.00", "400.00")

@@ -23,7 +23,7 @@ from domain.common import VersionConflict
 from domain.counter import DocumentCounter
 from domain.settlement import Settlement
 from domain.settlement_state import SettlementError
-from projections.finance_queries import trial_balance
+from projections.trial_balance import trial_balance
 from servicecore.container import Container
 from tests.integration.support import Auth, load, together
 from tests.integration.test_money_support import (

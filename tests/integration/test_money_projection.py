@@ -23,8 +23,9 @@ from domain.ledger import BILL_ACCOUNTS, balances
 from domain.payer_name import payer_name_key
 from domain.reconciliation import Statement
 from domain.settlement import Settlement
-from projections.finance_queries import match_proposals, trial_balance
+from projections.finance_queries import match_proposals
 from projections.receivables import receivables
+from projections.trial_balance import trial_balance
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE
 from tests.integration.support import Auth, load, post
