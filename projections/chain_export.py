@@ -22,10 +22,10 @@ import psycopg
 from domain.integrity import GENESIS
 from projections.hash_chain import (
     ANCHORS_TABLE,
-    EVENTS_TABLE,
     FETCH,
     HASHES_TABLE,
     anchor_row,
+    events_and_links,
     previous_link,
 )
 
@@ -76,14 +76,8 @@ def stored_rows(conn: psycopg.Connection[Any], start: int, end: int,
     while low <= end and (limit is None or count < limit):
         high = min(low + FETCH, end + 1)
         rows = conn.execute(
-            f"""SELECT coalesce(e.notification_id, h.notification_id), e.originator_id,
-                       e.originator_version, e.topic, e.state, h.hash
-                FROM (SELECT * FROM {EVENTS_TABLE}
-                      WHERE notification_id >= %(low)s AND notification_id < %(high)s) e
-                FULL JOIN (SELECT * FROM {HASHES_TABLE}
-                           WHERE notification_id >= %(low)s AND notification_id < %(high)s) h
-                     ON h.notification_id = e.notification_id
-                ORDER BY 1""", {"low": low, "high": high}).fetchall()
+            events_and_links("e.originator_id, e.originator_version, e.topic, e.state"),
+            {"low": low, "high": high}).fetchall()
         low = high
         for number, stream_id, version, topic, state, stored in rows:
             if limit is not None and count >= limit:

@@ -97,6 +97,20 @@ class Verification:
         }
 
 
+def events_and_links(columns: str) -> str:
+    """The statement reading the ids from %(low)s to below %(high)s: each id of an event or
+    of a link, in order, then `columns` (of the event `e`), then the stored link `h.hash`
+    (null for an event without one; the event's columns null for a link without its event).
+    Range by range, both tables by their index, never one sort of the whole log."""
+    return f"""SELECT coalesce(e.notification_id, h.notification_id), {columns}, h.hash
+               FROM (SELECT * FROM {EVENTS_TABLE}
+                     WHERE notification_id >= %(low)s AND notification_id < %(high)s) e
+               FULL JOIN (SELECT * FROM {HASHES_TABLE}
+                          WHERE notification_id >= %(low)s AND notification_id < %(high)s) h
+                    ON h.notification_id = e.notification_id
+               ORDER BY 1"""
+
+
 def previous_link(conn: psycopg.Connection[Any], start: int) -> bytes:
     """The stored link before notification id `start` (the genesis, 32 zero bytes, when none)."""
     row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
@@ -221,14 +235,8 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
     while not broken and low <= stop:
         high = min(low + FETCH, stop + 1)
         rows = conn.cursor(binary=True).execute(
-            f"""SELECT coalesce(e.notification_id, h.notification_id),
-                       CASE WHEN e.notification_id IS NOT NULL THEN {MESSAGE} END, h.hash
-                FROM (SELECT * FROM {EVENTS_TABLE}
-                      WHERE notification_id >= %(low)s AND notification_id < %(high)s) e
-                FULL JOIN (SELECT * FROM {HASHES_TABLE}
-                           WHERE notification_id >= %(low)s AND notification_id < %(high)s) h
-                     ON h.notification_id = e.notification_id
-                ORDER BY 1""", {"low": low, "high": high}).fetchall()
+            events_and_links(f"CASE WHEN e.notification_id IS NOT NULL THEN {MESSAGE} END"),
+            {"low": low, "high": high}).fetchall()
         low = high
         for number, event_message, stored in rows:
             first = first or number

@@ -91,22 +91,9 @@ def witness_lines(path: str) -> tuple[list[Anchor], str | None, int]:
     stored, newline included), and how many lines carry no link."""
     anchors: list[Anchor] = []
     lines: list[tuple[bytes, dict[str, Any]]] = []
-    try:
-        with open(path, "rb") as stored:
-            for number, text in enumerate(stored, 1):
-                if not text.strip():
-                    continue
-                try:
-                    parsed = json.loads(text)
-                except (ValueError, RecursionError) as exc:
-                    raise Unreadable(f"{path}, line {number}: not an anchor ({exc})") from None
-                if not isinstance(parsed, dict):
-                    raise Unreadable(f"{path}, line {number}: not an anchor (no object)")
-                anchors.append(parse_anchor(parsed.get("anchor"),
-                                            f"witness {path} line {number}", True))
-                lines.append((text, parsed))
-    except OSError as exc:
-        raise Unreadable(f"{path}: {exc}") from None
+    for number, text, parsed in _json_objects(path, "an anchor"):
+        anchors.append(parse_anchor(parsed.get("anchor"), f"witness {path} line {number}", True))
+        lines.append((text, parsed))
     unlinked = sum(1 for _, parsed in lines if "line" not in parsed)
     return anchors, _line_break(lines), unlinked
 
@@ -140,6 +127,15 @@ def _line_break(lines: list[tuple[bytes, dict[str, Any]]]) -> str | None:
 def export_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """An export file's lines, parsed one at a time (a file of millions of events is never
     held whole)."""
+    for number, _, parsed in _json_objects(path, "a line of an export"):
+        if not isinstance(parsed.get("kind"), str):
+            raise Unreadable(f"{path}, line {number}: not a line of an export (no kind)")
+        yield number, parsed
+
+
+def _json_objects(path: str, what: str) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+    """A JSON-lines file's objects one at a time, with their line number and bytes as
+    stored; blank lines skipped, anything else that is no JSON object Unreadable."""
     try:
         with open(path, "rb") as stored:
             for number, text in enumerate(stored, 1):
@@ -148,10 +144,10 @@ def export_lines(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     parsed = json.loads(text)
                 except (ValueError, RecursionError) as exc:
-                    raise Unreadable(f"{path}, line {number}: not JSON ({exc})") from None
-                if not isinstance(parsed, dict) or not isinstance(parsed.get("kind"), str):
-                    raise Unreadable(f"{path}, line {number}: not a line of an export")
-                yield number, parsed
+                    raise Unreadable(f"{path}, line {number}: not {what} ({exc})") from None
+                if not isinstance(parsed, dict):
+                    raise Unreadable(f"{path}, line {number}: not {what} (no object)")
+                yield number, text, parsed
     except OSError as exc:
         raise Unreadable(f"{path}: {exc}") from None
 
