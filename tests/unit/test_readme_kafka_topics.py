@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from domain.integration_events import ROUTES
+from domain.integration_events import INTERNAL_STREAMS, ROUTES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -32,3 +32,11 @@ def test_every_stream_kind_is_in_its_topic_s_row() -> None:
                    for kind, route in ROUTES.items()
                    if [topic for topic, kinds in table.items() if kind in kinds] != [route.topic])
     assert not wrong, "README's Kafka topics differ from the mapper: " + "; ".join(wrong)
+
+
+def test_every_internal_stream_kind_is_named_as_unpublished() -> None:
+    text = README.read_text(encoding="utf-8").split("\n## Kafka relay\n", 1)[1]
+    sentence = next(line for line in text.splitlines() if "are internal and never published" in line)
+    named = set(re.findall(r"\b([A-Z][A-Za-z]+)\b", sentence))
+    missing = sorted(INTERNAL_STREAMS - named)
+    assert not missing, "README does not name these unpublished stream kinds: " + ", ".join(missing)
