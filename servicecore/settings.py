@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     kafka_projection_unreachable_seconds: float = Field(
         default=20.0, gt=0, description="the Kafka projection's /health answers 503 once its "
         "consumer has had no connected group coordinator (the broker) for this long")
+    kafka_projection_group: str = Field(
+        default="servicecore-kafka-projection", min_length=1, description="the consumer group "
+        "of `worker kafka-projection` (and the board `projections seed-kafka-board` fills)")
     relay_batch_size: int = Field(default=1000, ge=1, description="events per select")
     relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
     worker_metrics_host: str = "127.0.0.1"

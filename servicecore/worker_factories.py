@@ -62,15 +62,13 @@ class WorkerFactories:
 
     def make_kafka_projection(self, group_id: str | None = None) -> KafkaProjection:
         """The work-order board fed from the relay's work-orders topic (a consumer group)."""
-        import os
-
         from domain.integration_events import ROUTES
-        from workers.kafka_projection import DEFAULT_GROUP, KafkaProjection, KafkaProjectionConfig
+        from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
 
         s = self.settings
         if not s.kafka_bootstrap_servers:
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
-        group = group_id or os.environ.get("SERVICECORE_KAFKA_PROJECTION_GROUP") or DEFAULT_GROUP
+        group = group_id or s.kafka_projection_group
         return KafkaProjection(self.pool, KafkaProjectionConfig(
             bootstrap_servers=s.kafka_bootstrap_servers,
             topic=s.kafka_topic_prefix + ROUTES["WorkOrder"].topic, group_id=group,

@@ -1,6 +1,7 @@
-"""The front desk's registrations, the cashier's day-end and the bank statements name only the
-group's stores (`SERVICECORE_STORES`): a mistyped store is refused with 422 problem+json that
-names it and the stores there are, whatever the token covers, and nothing is stored."""
+"""The front desk's registrations, the cashier's day-end, the bank statements, the labor-operation
+master and the lost sales name only the group's stores (`SERVICECORE_STORES`): a mistyped store
+is refused with 422 problem+json that names it and the stores there are, whatever the token
+covers, and nothing is stored."""
 
 from __future__ import annotations
 
@@ -91,3 +92,21 @@ def test_transfers_from_suggestions_name_only_the_group_s_stores(
     names_the_store(refused(group_client, "/transfers/from-suggestions", clerk,
                             {"to_store": here, "lines": [{**line, "from_store": unknown}]},
                             422), unknown, group_stores)
+
+
+def test_labor_operations_and_lost_sales_name_only_the_group_s_stores(
+        group_client: TestClient, auth: Auth, group_stores: tuple[str, str]) -> None:
+    here, _ = group_stores
+    unknown = here + "X"
+    manager = auth("manager", stores=["*"])
+    operation = {"op_code": "BRK-GS", "description": "brake pads", "flat_rate_hours": "1.5",
+                 "rates": {"customer": "300.00", "warranty": "180.00", "insurance": "260.00",
+                           "internal": "150.00"}}
+    # The store's labor-operation master and the parts desk's lost sales: a store that is
+    # not the group's is refused, nothing stored.
+    names_the_store(refused(group_client, "/labor-operations", manager,
+                            {"store_id": unknown, **operation}, 422), unknown, group_stores)
+    names_the_store(refused(group_client, f"/stores/{unknown}/lost-sales", manager,
+                            {"part_number": "5Q0698151", "qty": 1, "reason": "price"}, 422),
+                    unknown, group_stores)
+    post(group_client, "/labor-operations", manager, {"store_id": here, **operation}, 201)

@@ -106,3 +106,22 @@ def test_a_range_the_table_states_is_the_one_the_code_enforces() -> None:
         if (low, high) != (int(stated.group(1)), int(stated.group(2))):
             wrong.append(f"{variable}: README {stated.group(0)}, code ge={low} le={high}")
     assert not wrong, "README Configuration ranges differ: " + "; ".join(wrong)
+
+
+# what the code reads from the environment itself, outside Settings: `os.environ.get("X")`,
+# `os.environ["X"]` (not an assignment), `getenv("X")`
+_READ = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()\s*["']([A-Z][A-Z0-9_]+)["']\s*"""
+                   r"""(?![\]]\s*=[^=])""")
+SOURCES = ("servicecore", "api", "workers", "domain", "projections", "analytics")
+
+
+def test_every_variable_the_code_reads_itself_is_in_the_table() -> None:
+    root = README.parent
+    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    unlisted = sorted({f"{name} ({path.relative_to(root)})"
+                       for folder in SOURCES for path in (root / folder).rglob("*.py")
+                       for name in _READ.findall(path.read_text(encoding="utf-8"))
+                       if f"`{name}`" not in section})
+    assert not unlisted, "the code reads variables README Configuration does not name: " + \
+        "; ".join(unlisted)

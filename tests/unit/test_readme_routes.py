@@ -219,3 +219,28 @@ def test_the_roles_a_row_names_are_those_the_app_lets_in() -> None:
                              f"{sorted(actual) if actual else 'public'}")
         before = row
     assert not wrong, "README's roles differ from api/auth.py: " + "; ".join(wrong)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def test_the_query_parameters_a_row_names_are_those_the_route_takes() -> None:
+    """`GET /write-offs?store_id=&date_from=` in a row's first cell: each name is a query
+    parameter of that route (a renamed or dropped parameter leaves the row naming it)."""
+    ctx = types.SimpleNamespace(app=types.SimpleNamespace(snapshots=None),
+                                max_body_bytes=262144, db_deadline=DbDeadline())
+    taken: dict[tuple[str, str], set[str]] = {}
+    for route in api_routes(create_app(ctx).routes):  # type: ignore[arg-type]
+        for method in (route.methods or set()) - {"HEAD"}:
+            taken[(method, _shape(route.path))] = _query_names(route.dependant)
+    routes = served()
+    wrong = [f"line {number}: {method} {path} ?{name}= (takes {', '.join(sorted(taken[(method, path)]))})"
+             for number, cell, _, _ in table_rows()
+             for method, path, _, span in resolve(cell, routes) if path is not None
+             for name in re.findall(r"[?&\[]([a-z_]+)=", span)
+             if name not in taken[(method, path)]]
+    assert not wrong, "README names query parameters its routes do not take: " + "; ".join(wrong)
