@@ -308,7 +308,11 @@ def test_worker_kafka_projection_builds_the_board_and_stops_on_sigterm(
         text = get(port, "/metrics")[2]
         assert 'servicecore_kafka_projection_partitions{worker="kafka-projection"} 4' in text
         assert "servicecore_kafka_projection_applied_total" in text
-        assert set(stored_offsets(system, group)) == set(range(PARTITIONS))
+        # every message read and its offset stored, whichever partitions the work orders of
+        # this module hashed to (three alone may leave one empty, whose offset none stores)
+        stored = stored_offsets(system, group)
+        assert set(stored) <= set(range(PARTITIONS))
+        assert sum(stored.values()) == sum(v for *_, v in expected.values())
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
     finally:
