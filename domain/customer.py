@@ -153,6 +153,19 @@ class Customer(Aggregate):
         work_order_id: UUID
         amount: Decimal
 
+    class AccountChargesClosed(Event):
+        """A charge read these charged visits paid off: the account's list drops them
+        (domain/account_open.py), in the charge's save."""
+
+        settlement_ids: list[UUID]
+
+    class AccountChargeReopened(Event):
+        """A command took a charged visit paid off back to owing (a refund, a payment
+        returned, a write-off taken back): the account lists it again, in that save."""
+
+        settlement_id: UUID
+        work_order_id: UUID
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -164,7 +177,8 @@ class Customer(Aggregate):
         self.lots: list[dict[str, Any]] = []  # loyalty lots in earning order
         self.redemptions: dict[str, dict[str, Any]] = {}
         self.credit_terms: dict[str, Any] | None = None
-        self.account_charges: list[UUID] = []  # the settlements charged, in order
+        # the settlements charged that may still be open, in order (domain/account_open.py)
+        self.account_charges: list[UUID] = []
         self.account_open: dict[str, Decimal] = {}  # by work order: charged, not yet paid
 
     @staticmethod
@@ -388,7 +402,8 @@ class Customer(Aggregate):
     @event(AccountCharged)
     def _account_charged(self, audit: Audit, settlement_id: UUID, work_order_id: UUID,
                          work_order_number: str, amount: Decimal, due_on: str) -> None:
-        self.account_charges = [*getattr(self, "account_charges", []), settlement_id]
+        listed = list(getattr(self, "account_charges", []))
+        self.account_charges = listed if settlement_id in listed else [*listed, settlement_id]
         opened = dict(getattr(self, "account_open", {}))
         opened[str(work_order_id)] = amount  # charged again after a reversal: the new charge
         self.account_open = opened
@@ -398,4 +413,18 @@ class Customer(Aggregate):
                       amount: Decimal) -> None:
         opened = dict(self.account_open)
         opened[str(work_order_id)] -= amount
+        if opened[str(work_order_id)] == 0:  # paid off: as if never charged to a payment
+            del opened[str(work_order_id)]
         self.account_open = opened
+
+    @event(AccountChargesClosed)
+    def _account_charges_closed(self, audit: Audit, settlement_ids: list[UUID]) -> None:
+        closed = set(settlement_ids)
+        self.account_charges = [sid for sid in self.account_charges if sid not in closed]
+
+    @event(AccountChargeReopened)
+    def _account_charge_reopened(self, audit: Audit, settlement_id: UUID,
+                                 work_order_id: UUID) -> None:
+        listed = list(getattr(self, "account_charges", []))
+        if settlement_id not in listed:
+            self.account_charges = [*listed, settlement_id]

@@ -236,7 +236,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
                                       "PointsEarned", "PointsRedeemed", "PointsExpired",
                                       "PaymentRefunded", "PaidAgain", "CreditTermsSet",
                                       "CreditTermsRemoved", "AccountCharged",
-                                      "AccountPaid")},
+                                      "AccountPaid", "AccountChargesClosed",
+                                      "AccountChargeReopened")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),

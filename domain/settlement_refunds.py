@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
+from domain.account_open import open_on_account
 from domain.application import CommandResult, Request, Session
 from domain.cashier_day import CashierDay
 from domain.customer import Customer
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
-from domain.on_account import check_refund_on_account, open_on_account
+from domain.on_account import check_refund_on_account
 from domain.payment_reference import RefundPayoutReference, provider_reference
 from domain.settlement import Settlement
 from domain.settlement_desk import SettlementDesk
