@@ -45,6 +45,7 @@ from domain.common import (
 )
 from domain.counter import DocumentCounter
 from domain.customer import Customer
+from domain.customer_lots import archive_used_up_lots
 from domain.idempotency import IdempotencyRecord
 from domain.message_size import MAX_MESSAGE_BYTES, refuse_oversized
 from domain.pii import MemoryKeyStore, PersonalData
@@ -261,6 +262,7 @@ class ServiceCore(Application[UUID]):
                     return replay
                 raise
             note_reopened_charges(session)
+            archive_used_up_lots(session)
             body = {"id": str(decision.stream.id), "version": decision.stream.version,
                     **decision.answer}
             pending = list(session.aggregates.values())

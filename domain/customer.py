@@ -125,6 +125,16 @@ class Customer(Aggregate):
         points: int
         forgiven: int
 
+    class LotsArchived(Event):
+        """Used-up lots gone to their own streams (domain/customer_lots.py), in that save."""
+
+        references: list[str]
+
+    class LotRevived(Event):
+        """A used-up lot back from its stream, for a command that changes it."""
+
+        lot: dict[str, Any]
+
     class CreditTermsSet(Event):
         """A manager lets the customer charge visits to their account (挂账): up to `limit`
         open on the account at once, each charge due `days` after it was made."""
@@ -388,6 +398,17 @@ class Customer(Aggregate):
             lot = self.earned(take["reference"])
             assert lot is not None
             lot["remaining"] -= take["points"]
+
+    @event(LotsArchived)
+    def _lots_archived(self, audit: Audit, references: list[str]) -> None:
+        going = set(references)
+        self.lots = [lot for lot in self.lots if lot["reference"] not in going]
+
+    @event(LotRevived)
+    def _lot_revived(self, audit: Audit, lot: dict[str, Any]) -> None:
+        at = next((i for i, held in enumerate(self.lots)
+                   if held["earned_at"] > lot["earned_at"]), len(self.lots))
+        self.lots.insert(at, dict(lot))  # in its order of earning
 
     # -- credit terms (挂账) ----------------------------------------------------------------
 

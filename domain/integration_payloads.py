@@ -237,7 +237,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
                                       "PaymentRefunded", "PaidAgain", "CreditTermsSet",
                                       "CreditTermsRemoved", "AccountCharged",
                                       "AccountPaid", "AccountChargesClosed",
-                                      "AccountChargeReopened")},
+                                      "AccountChargeReopened", "LotsArchived",
+                                      "LotRevived")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),
