@@ -99,3 +99,20 @@ def test_a_second_earning_of_an_archived_visit_is_a_duplicate() -> None:
     cid = visits(app, 25)
     answer = Customers(app).earn_points(request("cashier"), cid, "900.00", "WO-0").body
     assert answer["duplicate"] is True and answer["points"] == 90
+
+
+def test_a_customer_stored_with_every_lot_loads_and_sends_them_out_on_its_next_save(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stored as before: every used-up lot in the customer, in its snapshot (taken every 100
+    # events) and its cached copy.
+    monkeypatch.setattr(customer_lots, "KEEP_USED_UP", 1_000)
+    app = ServiceCore()
+    cid = visits(app, 60)
+    assert len(stored(app, cid).lots) == 61
+    assert app.snapshots is not None and list(app.snapshots.get(cid))
+    monkeypatch.undo()
+    app.repository.cache = None  # as a new process: from the snapshot and the events after
+    assert len(stored(app, cid).lots) == 61  # the old shape loads as it was
+    Customers(app).earn_points(request("cashier"), cid, "100.00", "WO-61")
+    assert len(stored(app, cid).lots) == KEEP_USED_UP + 1  # the live one and the last 20
+    assert refund_and_pay_again(app, cid)["refund"] == {"points": 10, "shortfall": 20}
