@@ -130,6 +130,11 @@ class Customer(Aggregate):
 
         references: list[str]
 
+    class RedemptionsArchived(Event):
+        """Older redemptions gone to their own streams (domain/customer_lots.py)."""
+
+        references: list[str]
+
     class LotRevived(Event):
         """A used-up lot back from its stream, for a command that changes it."""
 
@@ -321,11 +326,12 @@ class Customer(Aggregate):
         self._take(lots)
 
     def redeem_points(self, audit: Audit, rules: loyalty.LoyaltyRules, points: int,
-                      reference: str, today: date) -> Decimal:
-        """Spend points (oldest live lots first); lapsed lots are expired in the same save."""
+                      reference: str, today: date, redeemed_before: bool = False) -> Decimal:
+        """Spend points (oldest live lots first); lapsed lots are expired in the same save.
+        `redeemed_before`: the reference is among the redemptions gone to their own streams."""
         require(points > 0, InvalidInput("redeem a positive number of points"))
         require(bool(reference), InvalidInput("a redemption needs a reference"))
-        require(reference not in self.redemptions,
+        require(reference not in self.redemptions and not redeemed_before,
                 CustomerError(f"points were already redeemed for {reference}"))
         available = self.points_balance(today)
         require(points <= available, InsufficientPoints(
@@ -403,6 +409,11 @@ class Customer(Aggregate):
     def _lots_archived(self, audit: Audit, references: list[str]) -> None:
         going = set(references)
         self.lots = [lot for lot in self.lots if lot["reference"] not in going]
+
+    @event(RedemptionsArchived)
+    def _redemptions_archived(self, audit: Audit, references: list[str]) -> None:
+        going = set(references)
+        self.redemptions = {k: v for k, v in self.redemptions.items() if k not in going}
 
     @event(LotRevived)
     def _lot_revived(self, audit: Audit, lot: dict[str, Any]) -> None:

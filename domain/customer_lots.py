@@ -11,6 +11,10 @@ one back — a refund on the visit, money paid again — brings the lot back int
 first (`Customer.LotRevived`, in its order of earning), and the same rule sends it out again
 when it is used up. Archived, revived and archived again, every change of the lot goes through
 the customer's stream, so two commands on it conflict there as before.
+
+Redemptions likewise: the customer keeps its last `KEEP_REDEMPTIONS`, each older one is a
+stream of its own (`RedeemedReference`, `Customer.RedemptionsArchived`), and a redemption of a
+reference that has one is refused as a second redemption is.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from domain.session import Session
 
 KEEP_USED_UP = 20
+KEEP_REDEMPTIONS = 20  # the latest; an older reference's stream refuses it again
 ARCHIVED_PER_SAVE = 50  # a customer stored with more goes on over its next saves
 
 
@@ -70,7 +75,48 @@ class EarnedLot(Aggregate):
         self.out = False
 
 
+class RedeemedReference(Aggregate):
+    """A redemption of a customer's points gone out of the customer: that it exists says the
+    reference was redeemed (a second redemption of it is refused)."""
+
+    class Archived(Aggregate.Created):
+        audit: Audit
+        customer_id: UUID
+        reference: str
+        redemption: dict[str, Any]
+
+    @staticmethod
+    def create_id(customer_id: UUID, reference: str) -> UUID:
+        return stable_id("points-redeemed", customer_id, reference)
+
+    @event(Archived)
+    def __init__(self, audit: Audit, customer_id: UUID, reference: str,
+                 redemption: dict[str, Any]) -> None:
+        self.store_id = audit.store_id
+        self.customer_id = customer_id
+        self.reference = reference
+        self.redemption = redemption
+
+
+def redeemed_before(session: Session, customer: Customer, reference: str) -> bool:
+    """Whether `reference` is among the customer's redemptions gone to their own streams."""
+    return session.find(RedeemedReference,
+                        RedeemedReference.create_id(customer.id, reference)) is not None
+
+
+def _archive_redemptions(session: Session, customer: Customer, audit: Audit) -> None:
+    held = list(customer.redemptions)
+    going = held[:max(0, len(held) - KEEP_REDEMPTIONS)][:ARCHIVED_PER_SAVE]
+    if not going:
+        return
+    for reference in going:
+        session.add(RedeemedReference(audit=audit, customer_id=customer.id, reference=reference,
+                                      redemption=dict(customer.redemptions[reference])))
+    customer._redemptions_archived(audit, going)
+
+
 def _archive(session: Session, customer: Customer, audit: Audit) -> None:
+    _archive_redemptions(session, customer, audit)
     used_up = [lot for lot in customer.lots if int(lot["remaining"]) == 0]
     going = used_up[:max(0, len(used_up) - KEEP_USED_UP)][:ARCHIVED_PER_SAVE]
     if not going:

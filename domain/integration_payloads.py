@@ -238,7 +238,7 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
                                       "CreditTermsRemoved", "AccountCharged",
                                       "AccountPaid", "AccountChargesClosed",
                                       "AccountChargeReopened", "LotsArchived",
-                                      "LotRevived")},
+                                      "LotRevived", "RedemptionsArchived")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),

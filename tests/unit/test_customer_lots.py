@@ -4,17 +4,17 @@ comes back, exactly as it was, when a refund or money paid again changes it."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.domain import Snapshot
 
 from domain import customer_lots
 from domain.application import ServiceCore
-from domain.customer import Customer
-from domain.customer_lots import KEEP_USED_UP, EarnedLot, lot_back
+from domain.customer import Customer, CustomerError
+from domain.customer_lots import KEEP_REDEMPTIONS, KEEP_USED_UP, EarnedLot, lot_back
 from domain.customers import Customers
 from domain.loyalty import LoyaltyRules
 from domain.session import Decision, Session
@@ -34,19 +34,33 @@ def visits(app: ServiceCore, n: int) -> UUID:
     return cid
 
 
-def lots_held(app: ServiceCore, cid: UUID) -> tuple[int, int]:
-    """(lots the customer holds, and scans for a balance; their size as stored, in bytes)."""
-    lots = stored(app, cid).lots
-    return len(lots), len(json.dumps(lots, default=str).encode())
+def held(app: ServiceCore, cid: UUID) -> tuple[int, int, int]:
+    """(lots the customer holds, and scans for a balance; redemptions it holds; the size of
+    its snapshot's state as the event store would store it, in bytes)."""
+    customer = stored(app, cid)
+    state = app.mapper.to_stored_event(Snapshot.take(customer)).state
+    return len(customer.lots), len(customer.redemptions), len(state)
 
 
-def test_the_customer_holds_as_many_lots_after_100_visits_as_after_30() -> None:
+def test_the_customer_holds_as_much_after_100_visits_as_after_30() -> None:
     small, large = ServiceCore(), ServiceCore()
-    (few, few_bytes), (many, many_bytes) = (lots_held(small, visits(small, 30)),
-                                            lots_held(large, visits(large, 100)))
-    # before: 31 and 101 lots, about 4,900 and 15,900 bytes
-    assert few == many == KEEP_USED_UP
-    assert many_bytes - few_bytes <= KEEP_USED_UP  # a longer reference number each at most
+    (lots, redemptions, few_bytes), (more_lots, more_redemptions, many_bytes) = (
+        held(small, visits(small, 30)), held(large, visits(large, 100)))
+    # before: 31 and 101 lots, 30 and 100 redemptions, 9,489 and 29,301 bytes
+    assert lots == more_lots == KEEP_USED_UP
+    assert redemptions == more_redemptions == KEEP_REDEMPTIONS
+    assert many_bytes - few_bytes <= 2 * KEEP_USED_UP  # a longer reference each at most
+
+
+def test_a_redemption_gone_out_of_the_customer_is_refused_again() -> None:
+    app = ServiceCore()
+    cid = visits(app, 25)
+    assert "PAY-1" not in stored(app, cid).redemptions
+    Customers(app).earn_points(request("cashier"), cid, "100.00", "WO-26")
+    with pytest.raises(CustomerError, match="already redeemed for PAY-1"):
+        Customers(app).redeem_points(request("cashier"), cid, 5, "PAY-1")
+    assert Customers(app).redeem_points(request("cashier"), cid, 5, "PAY-26").body[
+        "points"] == 5
 
 
 def refund_and_pay_again(app: ServiceCore, cid: UUID) -> dict[str, Any]:
@@ -106,6 +120,7 @@ def test_a_customer_stored_with_every_lot_loads_and_sends_them_out_on_its_next_s
     # Stored as before: every used-up lot in the customer, in its snapshot (taken every 100
     # events) and its cached copy.
     monkeypatch.setattr(customer_lots, "KEEP_USED_UP", 1_000)
+    monkeypatch.setattr(customer_lots, "KEEP_REDEMPTIONS", 1_000)
     app = ServiceCore()
     cid = visits(app, 60)
     assert len(stored(app, cid).lots) == 61
@@ -115,4 +130,5 @@ def test_a_customer_stored_with_every_lot_loads_and_sends_them_out_on_its_next_s
     assert len(stored(app, cid).lots) == 61  # the old shape loads as it was
     Customers(app).earn_points(request("cashier"), cid, "100.00", "WO-61")
     assert len(stored(app, cid).lots) == KEEP_USED_UP + 1  # the live one and the last 20
+    assert len(stored(app, cid).redemptions) == KEEP_REDEMPTIONS
     assert refund_and_pay_again(app, cid)["refund"] == {"points": 10, "shortfall": 20}
