@@ -33,6 +33,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from domain.account_open import load_mark, note_reopened_charges
 from domain.aggregate_loads import AggregateLoads, copy_plain, replay
 from domain.cashier_day import CashierDay
 from domain.common import (
@@ -44,6 +45,7 @@ from domain.common import (
 )
 from domain.counter import DocumentCounter
 from domain.customer import Customer
+from domain.customer_lots import archive_used_up_lots
 from domain.idempotency import IdempotencyRecord
 from domain.message_size import MAX_MESSAGE_BYTES, refuse_oversized
 from domain.pii import MemoryKeyStore, PersonalData
@@ -179,6 +181,11 @@ class ServiceCore(Application[UUID]):
             return None
         return found if isinstance(found, Aggregate) else None
 
+    def mark(self, aggregate: Aggregate) -> Any:
+        """What a command's session notes of an aggregate as it loads it, to tell before its
+        save what the command changed (domain/account_open.py); None: nothing."""
+        return load_mark(aggregate)
+
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Application.save; aggregates (every save of a command) are collected directly."""
         if not all(isinstance(obj, Aggregate) for obj in objs):
@@ -254,6 +261,8 @@ class ServiceCore(Application[UUID]):
                 if replay is not None:
                     return replay
                 raise
+            note_reopened_charges(session)
+            archive_used_up_lots(session)
             body = {"id": str(decision.stream.id), "version": decision.stream.version,
                     **decision.answer}
             pending = list(session.aggregates.values())

@@ -125,6 +125,21 @@ class Customer(Aggregate):
         points: int
         forgiven: int
 
+    class LotsArchived(Event):
+        """Used-up lots gone to their own streams (domain/customer_lots.py), in that save."""
+
+        references: list[str]
+
+    class RedemptionsArchived(Event):
+        """Older redemptions gone to their own streams (domain/customer_lots.py)."""
+
+        references: list[str]
+
+    class LotRevived(Event):
+        """A used-up lot back from its stream, for a command that changes it."""
+
+        lot: dict[str, Any]
+
     class CreditTermsSet(Event):
         """A manager lets the customer charge visits to their account (挂账): up to `limit`
         open on the account at once, each charge due `days` after it was made."""
@@ -153,6 +168,19 @@ class Customer(Aggregate):
         work_order_id: UUID
         amount: Decimal
 
+    class AccountChargesClosed(Event):
+        """A charge read these charged visits paid off: the account's list drops them
+        (domain/account_open.py), in the charge's save."""
+
+        settlement_ids: list[UUID]
+
+    class AccountChargeReopened(Event):
+        """A command took a charged visit paid off back to owing (a refund, a payment
+        returned, a write-off taken back): the account lists it again, in that save."""
+
+        settlement_id: UUID
+        work_order_id: UUID
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -164,7 +192,8 @@ class Customer(Aggregate):
         self.lots: list[dict[str, Any]] = []  # loyalty lots in earning order
         self.redemptions: dict[str, dict[str, Any]] = {}
         self.credit_terms: dict[str, Any] | None = None
-        self.account_charges: list[UUID] = []  # the settlements charged, in order
+        # the settlements charged that may still be open, in order (domain/account_open.py)
+        self.account_charges: list[UUID] = []
         self.account_open: dict[str, Decimal] = {}  # by work order: charged, not yet paid
 
     @staticmethod
@@ -297,11 +326,12 @@ class Customer(Aggregate):
         self._take(lots)
 
     def redeem_points(self, audit: Audit, rules: loyalty.LoyaltyRules, points: int,
-                      reference: str, today: date) -> Decimal:
-        """Spend points (oldest live lots first); lapsed lots are expired in the same save."""
+                      reference: str, today: date, redeemed_before: bool = False) -> Decimal:
+        """Spend points (oldest live lots first); lapsed lots are expired in the same save.
+        `redeemed_before`: the reference is among the redemptions gone to their own streams."""
         require(points > 0, InvalidInput("redeem a positive number of points"))
         require(bool(reference), InvalidInput("a redemption needs a reference"))
-        require(reference not in self.redemptions,
+        require(reference not in self.redemptions and not redeemed_before,
                 CustomerError(f"points were already redeemed for {reference}"))
         available = self.points_balance(today)
         require(points <= available, InsufficientPoints(
@@ -375,6 +405,22 @@ class Customer(Aggregate):
             assert lot is not None
             lot["remaining"] -= take["points"]
 
+    @event(LotsArchived)
+    def _lots_archived(self, audit: Audit, references: list[str]) -> None:
+        going = set(references)
+        self.lots = [lot for lot in self.lots if lot["reference"] not in going]
+
+    @event(RedemptionsArchived)
+    def _redemptions_archived(self, audit: Audit, references: list[str]) -> None:
+        going = set(references)
+        self.redemptions = {k: v for k, v in self.redemptions.items() if k not in going}
+
+    @event(LotRevived)
+    def _lot_revived(self, audit: Audit, lot: dict[str, Any]) -> None:
+        at = next((i for i, held in enumerate(self.lots)
+                   if held["earned_at"] > lot["earned_at"]), len(self.lots))
+        self.lots.insert(at, dict(lot))  # in its order of earning
+
     # -- credit terms (挂账) ----------------------------------------------------------------
 
     @event(CreditTermsSet)
@@ -388,7 +434,8 @@ class Customer(Aggregate):
     @event(AccountCharged)
     def _account_charged(self, audit: Audit, settlement_id: UUID, work_order_id: UUID,
                          work_order_number: str, amount: Decimal, due_on: str) -> None:
-        self.account_charges = [*getattr(self, "account_charges", []), settlement_id]
+        listed = list(getattr(self, "account_charges", []))
+        self.account_charges = listed if settlement_id in listed else [*listed, settlement_id]
         opened = dict(getattr(self, "account_open", {}))
         opened[str(work_order_id)] = amount  # charged again after a reversal: the new charge
         self.account_open = opened
@@ -398,4 +445,18 @@ class Customer(Aggregate):
                       amount: Decimal) -> None:
         opened = dict(self.account_open)
         opened[str(work_order_id)] -= amount
+        if opened[str(work_order_id)] == 0:  # paid off: as if never charged to a payment
+            del opened[str(work_order_id)]
         self.account_open = opened
+
+    @event(AccountChargesClosed)
+    def _account_charges_closed(self, audit: Audit, settlement_ids: list[UUID]) -> None:
+        closed = set(settlement_ids)
+        self.account_charges = [sid for sid in self.account_charges if sid not in closed]
+
+    @event(AccountChargeReopened)
+    def _account_charge_reopened(self, audit: Audit, settlement_id: UUID,
+                                 work_order_id: UUID) -> None:
+        listed = list(getattr(self, "account_charges", []))
+        if settlement_id not in listed:
+            self.account_charges = [*listed, settlement_id]

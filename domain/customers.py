@@ -18,6 +18,7 @@ from domain.common import (
     require_reason,
 )
 from domain.customer import KINDS, Customer
+from domain.customer_lots import earned_lot, redeemed_before
 from domain.days import business_day
 from domain.loyalty import LoyaltyRules
 from domain.money import money
@@ -85,7 +86,7 @@ def earn_in(session: Session, rules: LoyaltyRules, zone: ZoneInfo, customer_id: 
     """
     paid = money(paid_amount, "paid amount", field="paid_amount")
     customer = session.get(Customer, customer_id, "customer")
-    already = customer.earned(reference.strip())
+    already = earned_lot(session, customer, reference.strip())
     if already is not None:
         return {"points": already["points"], "duplicate": True}
     today = business_day(session.caller.at, zone)
@@ -220,8 +221,9 @@ class Customers:
 
         def act(session: Session, customer: Customer) -> dict[str, Any]:
             today = business_day(session.caller.at, self.zone)
-            value = customer.redeem_points(session.audit(customer.store_id), self.loyalty,
-                                           int(points), reference.strip(), today)
+            value = customer.redeem_points(
+                session.audit(customer.store_id), self.loyalty, int(points), reference.strip(),
+                today, redeemed_before(session, customer, reference.strip()))
             return {"points": int(points), "value": str(value),
                     "balance": customer.points_balance(today)}
 

@@ -36,7 +36,7 @@ INTERNAL_STREAMS = frozenset({"DocumentCounter", "IdempotencyRecord", "DataAcces
                               "PaymentReference", "RefundPayoutReference", "InvoiceNumber",
                               "RedInvoiceNumber",
                               "StatementImport", "InsurerName", "PriorVisitRef",
-                              "TransfersComing"})
+                              "TransfersComing", "EarnedLot", "RedeemedReference"})
 # Removed at any depth of any payload: what parts and labour cost the dealer, not the customer.
 COST_KEYS = frozenset({"cost", "unit_cost", "issued_cost", "hourly_cost", "fifo_value",
                        "margin", "gross_profit", "entries", "entry"})

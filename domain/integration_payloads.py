@@ -236,7 +236,9 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
                                       "PointsEarned", "PointsRedeemed", "PointsExpired",
                                       "PaymentRefunded", "PaidAgain", "CreditTermsSet",
                                       "CreditTermsRemoved", "AccountCharged",
-                                      "AccountPaid")},
+                                      "AccountPaid", "AccountChargesClosed",
+                                      "AccountChargeReopened", "LotsArchived",
+                                      "LotRevived", "RedemptionsArchived")},
     },
     "Vehicle": {
         "Registered": fields("vin brand model year sale_date owner_id"),

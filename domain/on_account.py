@@ -11,8 +11,11 @@ customer bill (`POST /payments`) credits 1122 as every payment does, never beyon
 outstanding.
 
 The account's open balance is what the customer's charged visits still have outstanding:
-`Customer.account_charges` names them, and the charge reads each one, so that it decides on
-aggregates alone; charges of one customer conflict on the customer's stream. A refund
+`Customer.account_charges` names those that may still be open, and the charge reads each one,
+so that it decides on aggregates alone; charges of one customer conflict on the customer's
+stream. The charge drops from the list the ones it reads paid off, and any command that makes
+one owe again lists it again in its own save (domain/account_open.py): a charge reads the
+charges still open, not the customer's whole history. A refund
 approved on a charged visit (money of its deposit going back) adds to what the account owes: it
 is refused past the limit as a charge is, and its save changes the customer's stream too, so a
 charge and a refund of one customer's visits conflict there as two charges do.
@@ -26,6 +29,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from domain.account_open import open_on_account
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import IllegalTransition, InvalidInput, NotPermitted, require, require_reason
 from domain.customer import Customer
@@ -56,16 +60,6 @@ def terms_of(customer: Customer | None) -> dict[str, Any] | None:
     if customer is None or customer.erased:
         return None
     return getattr(customer, "credit_terms", None)
-
-
-def open_on_account(settlement: Settlement) -> Decimal:
-    """What a visit charged to account still has open: its customer bill's outstanding while
-    the settling that was charged stands (a reversal ends the charge)."""
-    charged: dict[str, Any] | None = getattr(settlement, "charged", None)
-    if charged is None or settlement.status != "settled" or \
-            charged["number"] != settlement.number:
-        return ZERO
-    return max(settlement.outstanding("customer"), ZERO)
 
 
 def check_terms(limit: object, days: object) -> tuple[Decimal, int]:
@@ -110,9 +104,22 @@ def charge(settlement: Settlement, customer: Customer, session: Session, balance
 def account_balance(session: Session, customer: Customer,
                     leaving_out: UUID | None = None) -> Decimal:
     """The account's open balance, read from the charged visits themselves."""
-    charged = dict.fromkeys(getattr(customer, "account_charges", []))
-    return sum((open_on_account(session.get(Settlement, sid, "settlement"))
-                for sid in charged if sid != leaving_out), ZERO)
+    return open_charges(session, customer, leaving_out)[0]
+
+
+def open_charges(session: Session, customer: Customer,
+                 leaving_out: UUID | None = None) -> tuple[Decimal, list[UUID]]:
+    """The account's open balance, and the listed charges read paid off (the others'
+    settlements, `leaving_out` aside): what a charge may drop from the list."""
+    balance, paid_off = ZERO, []
+    for sid in dict.fromkeys(getattr(customer, "account_charges", [])):
+        if sid == leaving_out:
+            continue
+        still = open_on_account(session.get(Settlement, sid, "settlement"))
+        balance += still
+        if still == 0:
+            paid_off.append(sid)
+    return balance, paid_off
 
 
 def check_refund_on_account(session: Session, settlement: Settlement, customer: Customer | None,
@@ -189,9 +196,11 @@ class OnAccount:
             require(customer is not None and terms_of(customer) is not None, NoCreditTerms(
                 "the customer has no credit terms: the bill is paid at the till"))
             assert customer is not None
-            balance = self.balance(session, customer, leaving_out=settlement.id)
+            balance, paid_off = open_charges(session, customer, leaving_out=settlement.id)
             today = request.caller.at.astimezone(self.zone).date()
             answer = charge(settlement, customer, session, balance, today)
+            if paid_off:  # read paid off in this save: a command making one owe conflicts
+                customer._account_charges_closed(session.audit(customer.store_id), paid_off)
             assert settlement.number is not None
             wo = session.get(WorkOrder, settlement.work_order_id, "work order")
             wo.settle(session.audit(settlement.store_id), settlement.id, settlement.number,

@@ -61,6 +61,8 @@ class Session:
         self.request = request
         self.caller = request.caller
         self.aggregates: dict[UUID, Aggregate] = {}
+        # what a loaded aggregate was when loaded, where the app marks its kind (ServiceCore.mark)
+        self.marks: dict[UUID, Any] = {}
 
     def audit(self, store_id: str) -> Audit:
         return self.caller.audit(store_id)
@@ -73,6 +75,9 @@ class Session:
                 found = self.app.repository.get(aggregate_id)
             except AggregateNotFoundError:
                 return None
+            mark = self.app.mark(found)
+            if mark is not None:
+                self.marks[aggregate_id] = mark
         if not isinstance(found, cls):
             return None
         self.aggregates[aggregate_id] = found

@@ -17,6 +17,7 @@ from domain.application import CommandResult, Decision, Request, Session
 from domain.cashier_day import CashierDay
 from domain.common import InvalidInput, NotPermitted, require, require_group_store
 from domain.customer import Customer
+from domain.customer_lots import lot_back
 from domain.loyalty import LoyaltyRules
 from domain.payment_reference import PaymentReference, provider_reference
 from domain.settlement import Settlement
@@ -112,6 +113,7 @@ class SettlementCashier(SettlementDesk):
         customer = session.find(Customer, settlement.customer_id)
         if customer is None:
             return
+        lot_back(session, customer, settlement.work_order_number)  # the visit's earning
         customer.paid_again(session.audit(customer.store_id),
                             self.policy.loyalty or LoyaltyRules(), payment["payment_id"],
                             settlement.work_order_id, settlement.work_order_number,

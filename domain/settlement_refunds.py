@@ -7,12 +7,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
+from domain.account_open import open_on_account
 from domain.application import CommandResult, Request, Session
 from domain.cashier_day import CashierDay
 from domain.customer import Customer
+from domain.customer_lots import lot_back
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.loyalty import LoyaltyRules
-from domain.on_account import check_refund_on_account, open_on_account
+from domain.on_account import check_refund_on_account
 from domain.payment_reference import RefundPayoutReference, provider_reference
 from domain.settlement import Settlement
 from domain.settlement_desk import SettlementDesk
@@ -29,6 +31,7 @@ class SettlementRefunds(SettlementDesk):
         customer = session.find(Customer, settlement.customer_id)
         if customer is None or settlement.status != "settled" or refund["bill"] != "customer":
             return
+        lot_back(session, customer, settlement.work_order_number)  # the visit's earning
         customer.refunded(session.audit(customer.store_id), self.policy.loyalty or LoyaltyRules(),
                           refund["refund_id"], settlement.work_order_id,
                           settlement.work_order_number, refund["amount"], refund["kind"],

@@ -30,6 +30,7 @@ from projections.audit import PersonalDataOpener, events_until, replay, stream_e
 from projections.customer_queries import points_summary
 from projections.customers import consent_entry, open_phones
 
+_LOTS_MOVED = (Customer.LotsArchived, Customer.LotRevived)
 _CONSENT = (Customer.ConsentGiven, Customer.ConsentWithdrawn)
 _CONSENT_TOPICS = [get_topic(cls) for cls in _CONSENT]
 # The events that give a vehicle a plate or an owner, as the vehicle file names them.
@@ -102,7 +103,12 @@ def _customer_by_replay(app: ServiceCore, customer_id: UUID, at: datetime, zone:
             if not isinstance(e, Customer.Registered):
                 return None
             first = e
+        # used-up lots going to their own streams and back are no change of the customer's
+        # points (domain/customer_lots.py): the history shows every lot, as the view does
+        kept = list(customer.lots) if isinstance(e, _LOTS_MOVED) else None
         customer, last = mutated(e, customer), e
+        if kept is not None:
+            customer.lots = kept
         if isinstance(e, _CONSENT):
             consent[e.channel] = consent_entry(e)
     if first is None or last is None:

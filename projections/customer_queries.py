@@ -69,7 +69,7 @@ def _lookup_clause(q: str) -> tuple[str, list[Any]]:
     if phone is not None:
         if phone[1]:
             return "phones @> ARRAY[%s]", [phone[0]]
-        return "EXISTS (SELECT 1 FROM unnest(phones) p WHERE p LIKE '%%' || %s)", [phone[0]]
+        return "phone_tails @> ARRAY[%s]", [phone[0]]  # a phone ending so
     return "lower(name) LIKE lower(%s) || '%%'", [like_literal(key)]
 
 

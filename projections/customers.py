@@ -52,8 +52,9 @@ class CustomersView(VehicleFiles, ReadModel):
     # 4: phones in their ASCII form (`open_phones`); 5: a walk-in's phone in its kept form
     # (`phone_as_kept`: without the blanks and dashes it may have been typed with); 6: visits
     # imported from the previous system (`prior_visits`), counted in the next service due;
-    # 7: an older complaint moved into the complaint register (`moved`, `grievance_id`)
-    revision = 7
+    # 7: an older complaint moved into the complaint register (`moved`, `grievance_id`);
+    # 8: each phone's last digits (`phone_tails`, indexed) for a search by them
+    revision = 8
     handles = (Customer.Event, Vehicle.Event, ServicePlan.Event, WorkOrder.Event,
                Complaint.Event)
     pipelined = True  # the statements of the rarer events (complaints, plans, reminders)
@@ -63,7 +64,8 @@ class CustomersView(VehicleFiles, ReadModel):
             phones text[] NOT NULL DEFAULT '{}', wechat_id text, erased boolean NOT NULL,
             consent jsonb NOT NULL, tags text[] NOT NULL DEFAULT '{}', lots jsonb NOT NULL,
             registered_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
-            version integer NOT NULL, credit_terms jsonb""",
+            version integer NOT NULL, credit_terms jsonb,
+            phone_tails text[] NOT NULL DEFAULT '{}'""",
         "customer_points": """
             customer_id uuid NOT NULL, notification_id bigint NOT NULL, at timestamptz NOT NULL,
             kind text NOT NULL, points integer NOT NULL, reference text, amount numeric,
@@ -108,11 +110,13 @@ class CustomersView(VehicleFiles, ReadModel):
     }
     personal_columns = {  # noqa: RUF012
         "customers": PersonalColumns("id", {"name": "NULL", "phones": "NULL",
+                                            "phone_tails": "'{}'",
                                             "wechat_id": "NULL"})}
     # no customer had credit terms before they could be set
     added_columns = (("customers", "credit_terms jsonb"),)
     indexes = (
         Index("customers", "customers_phones_idx", "USING gin (phones)"),
+        Index("customers", "customers_phone_tails_idx", "USING gin (phone_tails)"),
         Index("customers", "customers_name_idx", "(lower(name) text_pattern_ops)"),
         Index("customers", "customers_store_idx", "(store_id)"),
         Index("customer_complaints", "complaints_customer_idx", "(customer_id)"),

@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from domain.customers import shown_phone
+from domain.customers import LAST_DIGITS, shown_phone
 from domain.pii import ERASED
 from domain.reminders import Plan, Reading, next_service
 from domain.vehicle import ServicePlan, Vehicle
@@ -44,7 +44,8 @@ VISIT_EVENTS = {*STATUS_OF, "WorkOrder.CheckedIn", "WorkOrder.ReadyForSettlement
                 "WorkOrder.Cancelled", "WorkOrder.Settled", "WorkOrder.Delivered",
                 "WorkOrder.JobAdded"}
 CUSTOMER_COLUMNS = ("id", "store_id", "kind", "name", "phones", "wechat_id", "erased", "consent",
-                    "tags", "lots", "registered_at", "updated_at", "version", "credit_terms")
+                    "tags", "lots", "registered_at", "updated_at", "version", "credit_terms",
+                    "phone_tails")
 VEHICLE_COLUMNS = ("id", "vin", "store_id", "plate", "brand", "model", "year", "sale_date",
                    "owner_id", "registered", "plates", "owners", "first_seen", "updated_at",
                    "brand_key", "model_key")
@@ -91,6 +92,9 @@ class Batch:
 
     def flush(self) -> None:
         """Write what changed since the last flush (one statement per table)."""
+        for cid in self.changed["customers"]:
+            row = self.customers[cid]
+            row["phone_tails"] = phone_tails(row["phones"] or [])
         for table, key, columns, rows in (
                 ("customers", "id", CUSTOMER_COLUMNS, self.customers),
                 ("vehicles", "id", VEHICLE_COLUMNS, self.vehicles),
@@ -105,6 +109,13 @@ class Batch:
             upsert(self.conn, self.t("customer_points"), (), POINTS_COLUMNS,
                    self.points)
             self.points.clear()
+
+
+def phone_tails(phones: list[str]) -> list[str]:
+    """Each phone's endings of `LAST_DIGITS` characters or more: a search by a phone's last
+    digits finds the customer by one of them, on an index (`customers_phone_tails_idx`)."""
+    return sorted({phone[-n:] for phone in phones
+                   for n in range(LAST_DIGITS, len(phone) + 1)})
 
 
 def preload_keys(events: Sequence[tuple[int, Any]],

@@ -16,8 +16,9 @@ from uuid import UUID
 import pytest
 
 import tests.integration.test_money_support as money_support
+from domain.account_open import open_on_account
 from domain.common import VersionConflict
-from domain.on_account import CreditLimitExceeded, OnAccount, open_on_account
+from domain.on_account import CreditLimitExceeded, OnAccount
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from servicecore.container import Container

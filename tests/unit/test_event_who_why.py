@@ -55,6 +55,7 @@ NO_REASON_NEEDED = {
     "CashierDay.MoneyIn": SAME_SAVE, "CashierDay.MoneyOut": SAME_SAVE,
     "Complaint.Moved": SAME_SAVE,
     "Customer.AccountCharged": SAME_SAVE, "Customer.AccountPaid": SAME_SAVE,
+    "Customer.AccountChargesClosed": SAME_SAVE, "Customer.AccountChargeReopened": SAME_SAVE,
     "Customer.PaidAgain": SAME_SAVE, "Customer.PaymentRefunded": SAME_SAVE,
     "Customer.PointsEarned": SAME_SAVE, "Customer.PointsRedeemed": SAME_SAVE,
     "Customer.PointsExpired": TIMER, "Customer.Registered": FIRST_RECORD,

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.account_open import open_on_account
 from domain.application import ServiceCore
 from domain.common import DomainError, IllegalTransition, NotPermitted
 from domain.customer import Customer
 from domain.ledger import balances
-from domain.on_account import CreditLimitExceeded, NoCreditTerms, OnAccount, open_on_account
+from domain.on_account import CreditLimitExceeded, NoCreditTerms, OnAccount
 from domain.settlement import Settlement
 from domain.settlements import Settlements
 from domain.work_orders import WorkOrders

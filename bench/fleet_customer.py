@@ -1,0 +1,109 @@
+"""A long-lived customer: what a command on them reads and copies at two history sizes.
+
+In memory (no database), through the application's commands:
+
+- fleet: `--charges` N visits of one customer charged to account and each paid off, then the
+  next charge: the settlements it reads from the event store (counted, not timed);
+- loyal: `--visits` N visits of one customer each earning points and spending them all, then:
+  the lots the customer holds (what `points_balance`, `fifo_takes` and `earned` scan), the
+  size of its snapshot's state (bytes, as the event store would store it) and the time of one
+  deep copy of the customer (what every command on it does to the cached copy: p50 of
+  `--copies`; the only timed figure, shared-machine noise included).
+
+    python -m bench.fleet_customer [--charges 10,40] [--visits 1000,4000] [--copies 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Snapshot
+
+from domain.application import ServiceCore
+from domain.customer import Customer
+from domain.customers import Customers
+from domain.on_account import OnAccount
+from domain.settlement import Settlement
+from tests.unit.support import T0, request, stock_part
+from tests.unit.test_customers import SHANGHAI, customer
+from tests.unit.test_on_account import BILL, fleet
+from tests.unit.test_settlement import CASHIER, MANAGER
+
+
+@contextmanager
+def settlement_loads(app: ServiceCore) -> Iterator[list[UUID]]:
+    """The settlements the event store is asked for while the block runs."""
+    seen: list[UUID] = []
+    get = app.repository.get
+
+    def counted(aggregate_id: UUID, *args: Any, **kwargs: Any) -> Any:
+        found = get(aggregate_id, *args, **kwargs)
+        if isinstance(found, Settlement):
+            seen.append(aggregate_id)
+        return found
+
+    app.repository.get = counted  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        app.repository.get = get  # type: ignore[method-assign]
+
+
+def charge_reads(history: int) -> dict[str, Any]:
+    app = ServiceCore()
+    stock_part(app, qty=str(history + 1), supplier_doc="DN-BENCH")  # fleet() brings 20
+    money, customer_id, orders = fleet(app, history + 1)
+    accounts = OnAccount(app)
+    accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
+    for wo in orders[:-1]:
+        accounts.charge(CASHIER, Settlement.create_id(wo))
+        money.pay(CASHIER, work_order_id=wo, method="cash", amount=str(BILL))
+    with settlement_loads(app) as seen:
+        accounts.charge(CASHIER, Settlement.create_id(orders[-1]))
+    held: Any = app.repository.get(customer_id)
+    return {"charges before": history, "settlement reads of the next charge": len(seen),
+            "charges listed": len(held.account_charges)}
+
+
+def loyal(visits: int, copies: int) -> dict[str, Any]:
+    app = ServiceCore()
+    cid = customer(app)
+    customers, today = Customers(app), T0.astimezone(SHANGHAI).date()
+    for i in range(visits):
+        customers.earn_points(request("cashier"), cid, "100.00", f"WO-{i}")
+        held: Any = app.repository.get(cid)
+        customers.redeem_points(request("cashier"), cid, held.points_balance(today), f"P-{i}")
+    held = app.repository.get(cid)
+    assert isinstance(held, Customer)
+    state = app.mapper.to_stored_event(Snapshot.take(held)).state
+    took = []
+    for _ in range(copies):
+        started = time.perf_counter()
+        copy.deepcopy(held)
+        took.append((time.perf_counter() - started) * 1000)
+    return {"visits": visits, "lots held (scanned)": len(held.lots),
+            "redemptions held": len(held.redemptions), "snapshot state bytes": len(state),
+            "deep copy ms p50": round(statistics.median(took), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--charges", default="10,40")
+    parser.add_argument("--visits", default="1000,4000")
+    parser.add_argument("--copies", type=int, default=20)
+    args = parser.parse_args()
+    for n in (int(x) for x in args.charges.split(",")):
+        print(charge_reads(n))
+    for n in (int(x) for x in args.visits.split(",")):
+        print(loyal(n, args.copies))
+
+
+if __name__ == "__main__":
+    main()
