@@ -131,6 +131,9 @@ class KafkaProjection(BoardRows, KafkaHealth):
         self._unchecked = False  # the coordinator was lost since the partitions were checked
         self._check_failed: BaseException | None = None  # in the rebalance listener
         self._assignor = LeadingAssignor()
+        # since when (monotonic) it has had records to apply and applied none (None: it has
+        # none, or it applies them): `stalled_seconds`, workers/kafka_health.py
+        self.behind_since: float | None = None
 
     # -- Kafka ------------------------------------------------------------------------------
 
@@ -281,6 +284,7 @@ class KafkaProjection(BoardRows, KafkaHealth):
         batch = {(tp.topic, tp.partition): records for tp, records in batches.items()
                  if records}
         if batch:
+            self._has_work()
             try:
                 self.apply(batch)
             except Exception as error:  # noqa: BLE001 - raised below, or applied apart
@@ -300,7 +304,12 @@ class KafkaProjection(BoardRows, KafkaHealth):
                     except Exception:  # noqa: BLE001 - any failure: a fresh consumer instead
                         self.close()
                     raise cause from None
+            self.behind_since = None  # applied: a stall is counted again from here
         self._update_lag()
+        if self.lag > 0:
+            self._has_work()  # more to apply than this batch: still counted from its poll
+        else:
+            self.behind_since = None
         return sum(len(r) for r in batch.values())
 
     def _apply_apart(self, batch: dict[tuple[str, int], list[Any]]) -> PoisonRecord | None:
