@@ -94,9 +94,9 @@ class KafkaHealth:
         stalled = self.stalled_seconds()
         if not seconds or stalled < seconds:
             return []
-        return [f"kafka projection {self.config.group_id} has applied nothing for "
-                f"{stalled:.0f} s with records to apply (lag {self.lag} when last read) "
-                f"(more than {seconds:g} s)"]
+        return [(f"kafka projection {self.config.group_id} has applied nothing for "
+                 f"{stalled:.0f} s with records to apply (lag {self.lag} when last read) "
+                 f"(more than {seconds:g} s)")]
 
     def _update_lag(self) -> None:
         consumer, lag = self._consumer, 0
