@@ -47,6 +47,7 @@ from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.set_based import SET_BASED, SHARED, SetBased
 from analytics.tables import create
 from domain.application import ServiceCore
+from workers.supervisor import expect_progress
 
 log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
@@ -238,6 +239,7 @@ class AnalyticsLoader(Narrowing, LoadProgress):
         position and it has loaded nothing for a while: /health names it.
         """
         self.progress_at = time.monotonic()  # each start is given its full time to load
+        expect_progress()  # a run that loads no batch did not run, however long it lasted
         try:
             self.reopen_if_invalidated()
             self.reload_if_revised()
