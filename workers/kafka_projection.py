@@ -70,8 +70,9 @@ from workers.kafka_resume import (
     inspect,
     take_lost_join,
 )
+from workers.lock_waits import lock_holders, waited
 from workers.relay_broker import fetch_options
-from workers.supervisor import CONNECTION_ERRORS
+from workers.supervisor import CONNECTION_ERRORS, describe
 
 log = logging.getLogger(__name__)
 
@@ -343,12 +344,12 @@ class KafkaProjection(BoardRows, KafkaHealth):
         self.active = True
         try:
             with pooled_waits(self.config.deadline_seconds, "kafka board projection"):
-                self._run(stop)
+                self._run(stop, conninfo)
         finally:
             self.active = False
             self.close()
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, stop: threading.Event, conninfo: str = "") -> None:
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -363,8 +364,13 @@ class KafkaProjection(BoardRows, KafkaHealth):
                 # its consumer is kept: the partitions are back at their stored offsets
                 self.trouble.failed(exc)
                 self.stats.failures += 1
+                holders = lock_holders(conninfo, (self.config.board_table,)) \
+                    if waited(exc) else None
                 if isinstance(exc, PoisonRecord):
                     log.warning("kafka projection: %s; retrying", exc)
+                elif holders is not None:  # not the database lost: a session holds the board
+                    log.warning("kafka projection waits on a lock another session holds: %s "
+                                "(%s); retrying", holders, describe(exc))
                 else:
                     log.exception("kafka projection: database error; retrying")
                 stop.wait(backoff)

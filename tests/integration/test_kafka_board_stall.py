@@ -103,3 +103,44 @@ def test_a_board_blocked_on_a_lock_turns_not_ready_without_a_deadline(
         if worker.poll() is None:
             worker.kill()
             worker.wait(timeout=10)
+
+
+def test_a_board_batch_cut_while_waiting_on_a_lock_names_the_lock_and_its_holder(
+        system: Container, relay: KafkaRelay, broker: Broker,  # noqa: F811
+        tmp_path: Path) -> None:
+    history(system, "KST3", 2)
+    publish(system, relay)
+    port = free_port()
+    env = {**worker_env(system, broker, tmp_path, port, relay.config.topic_prefix),
+           "SERVICECORE_KAFKA_PROJECTION_GROUP": f"group-held-{uuid.uuid4().hex[:8]}",
+           "SERVICECORE_DB_WAIT_DEADLINE_SECONDS": "2"}
+    log = tmp_path / "kafka-projection.log"
+    worker = start_worker("kafka-projection", env, log)
+    locker = psycopg.connect(system.database_url)
+    try:
+        wait_until(lambda: board(system, BOARD_TABLE) == expected_board(system), 60,
+                   "the worker's board to follow the topic")
+        locker.execute(f"LOCK TABLE {BOARD_TABLE} IN ACCESS EXCLUSIVE MODE")
+        history(system, "KST4", 1)
+        publish(system, relay)
+
+        # Its batch is cut at the deadline, again and again: the log says on what it waits
+        # and who holds it, not a lost database.
+        held = f"{BOARD_TABLE} held by pid {locker.info.backend_pid}"
+        wait_until(lambda: held in log.read_text(), 60, "a log line naming the lock's holder")
+        line = next(json.loads(raw) for raw in log.read_text().splitlines()
+                    if held in raw)
+        assert line["message"].startswith(
+            "kafka projection waits on a lock another session holds: "), line
+        assert line["level"] == "WARNING", line
+
+        locker.rollback()
+        wait_until(lambda: board(system, BOARD_TABLE) == expected_board(system), 60,
+                   "the board to catch up once the lock is gone")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+    finally:
+        locker.close()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
