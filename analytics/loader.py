@@ -233,7 +233,8 @@ class AnalyticsLoader(Narrowing, LoadProgress):
         DuckDB transactions cost the serving processes' CPU. A full batch is followed at once.
 
         A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
-        A poison event raises after the events before it are loaded (`run_batch`).
+        A poison event raises after the events before it are loaded (`run_batch`) and
+        published.
 
         While it runs it is stalled (`stalled_seconds`) when the log holds events beyond its
         position and it has loaded nothing for a while: /health names it.
@@ -248,7 +249,13 @@ class AnalyticsLoader(Narrowing, LoadProgress):
                 log.info("analytics loader following the log from position %d",
                          self.loaded_position)
             while not stop.is_set():
-                count = self.run_batch()
+                try:
+                    count = self.run_batch()
+                except PoisonEvent:
+                    # what it loaded before the event it stops at reaches the readers too
+                    if self.loaded_position != self.published_position:
+                        self.publish(force=True)
+                    raise
                 self.publish(force=time.monotonic() - self.published_at >= max_age)
                 if count < self.batch_size:
                     stop.wait(FOLLOW_SECONDS)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from analytics.poison import PoisonEvent
-from workers.supervisor import progress
+from workers.supervisor import progress as loop_progress
 
 
 class LoadProgress:
@@ -25,7 +25,7 @@ class LoadProgress:
     def _progressed(self) -> None:
         if self.progress_at is not None:
             self.progress_at = time.monotonic()
-        progress()  # for its supervisor's ERROR rule (workers/supervisor.py)
+        loop_progress()  # for its supervisor's ERROR rule (workers/supervisor.py)
 
     def stalled_seconds(self, head: int) -> float:
         """How long it has loaded nothing while the log, whose head is `head`, held events
