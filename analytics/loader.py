@@ -257,9 +257,15 @@ class AnalyticsLoader(Narrowing, LoadProgress):
                         self.publish(force=True)
                     raise
                 self.publish(force=time.monotonic() - self.published_at >= max_age)
+                self.failing_since = None  # a whole round went well
                 if count < self.batch_size:
                     stop.wait(FOLLOW_SECONDS)
             self.publish(force=True)
+        except PoisonEvent:
+            raise  # reported as the event it stops at
+        except BaseException as error:
+            self._failed(error)  # until a whole round goes well: /health
+            raise
         finally:
             self.progress_at = None
 
