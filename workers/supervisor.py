@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # WARNING per attempt (a restart of PostgreSQL is no bug); once it has not run for this long
 # in a row (connections refused for good: max_connections, a role's or a database's
 # CONNECTION LIMIT, a password changed; a table locked all night), once ERROR, naming the cause.
+# "In a row": since its last completed batch for a loop that says so (`progress()`), however
+# long each failed run lasted; otherwise failures with less than `healthy_after` between them.
 ERROR_AFTER_SECONDS = 60.0
 Loop = Callable[[threading.Event, str], None]
 Probe = Callable[[], bool]
