@@ -91,10 +91,11 @@ def expect_progress() -> None:
 
 
 def progress() -> None:
-    """Said by a supervised loop that completed a piece of work (a batch committed)."""
+    """Said by a supervised loop that completed a piece of work (a batch committed); counts
+    only for a loop that said `expect_progress()` (a helper may say it for any loop)."""
     state: LoopState | None = getattr(_running, "state", None)
     if state is not None:
-        state.reports, state.progress_at = True, time.time()
+        state.progress_at = time.time()
 
 
 def _instant(at: float | None) -> str | None:
