@@ -9,6 +9,7 @@ skipped, nothing loaded twice.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import signal
@@ -21,6 +22,7 @@ import duckdb
 import pytest
 
 from analytics.loader import AnalyticsLoader
+from api.health_check import HealthCheck
 from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
@@ -136,6 +138,12 @@ def test_a_loader_failing_on_a_full_disk_is_not_ready_when_started_again_until_a
             wait_until(lambda: supervisor.states()["analytics"]["state"] == "running", 30,
                        "the loader to be started again")
             status, body = health.health()
+            assert status == 503, body
+            assert any(r.startswith("analytics loader failing since ") for r in body["reasons"])
+            # `serve`'s /health, where the loader runs in the process, says the same
+            check = HealthCheck(container.database_url, [], analytics=loader.progress)
+            status, body = asyncio.run(check.report())
+            check.close()
             assert status == 503, body
             assert any(r.startswith("analytics loader failing since ") for r in body["reasons"])
             with duckdb.connect(str(loader.snapshot_path), read_only=True) as snapshot:
