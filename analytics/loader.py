@@ -47,6 +47,7 @@ from analytics.publish import Publisher, snapshot_path, transaction
 from analytics.set_based import SET_BASED, SHARED, SetBased
 from analytics.tables import create
 from domain.application import ServiceCore
+from workers.supervisor import expect_progress
 
 log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
@@ -232,12 +233,14 @@ class AnalyticsLoader(Narrowing, LoadProgress):
         DuckDB transactions cost the serving processes' CPU. A full batch is followed at once.
 
         A failed batch raises (nothing of it is kept): the supervisor starts the loader again.
-        A poison event raises after the events before it are loaded (`run_batch`).
+        A poison event raises after the events before it are loaded (`run_batch`) and
+        published.
 
         While it runs it is stalled (`stalled_seconds`) when the log holds events beyond its
         position and it has loaded nothing for a while: /health names it.
         """
         self.progress_at = time.monotonic()  # each start is given its full time to load
+        expect_progress()  # a run that loads no batch did not run, however long it lasted
         try:
             self.reopen_if_invalidated()
             self.reload_if_revised()
@@ -246,11 +249,23 @@ class AnalyticsLoader(Narrowing, LoadProgress):
                 log.info("analytics loader following the log from position %d",
                          self.loaded_position)
             while not stop.is_set():
-                count = self.run_batch()
+                try:
+                    count = self.run_batch()
+                except PoisonEvent:
+                    # what it loaded before the event it stops at reaches the readers too
+                    if self.loaded_position != self.published_position:
+                        self.publish(force=True)
+                    raise
                 self.publish(force=time.monotonic() - self.published_at >= max_age)
+                self.failing_since = None  # a whole round went well
                 if count < self.batch_size:
                     stop.wait(FOLLOW_SECONDS)
             self.publish(force=True)
+        except PoisonEvent:
+            raise  # reported as the event it stops at
+        except BaseException as error:
+            self._failed(error)  # until a whole round goes well: /health
+            raise
         finally:
             self.progress_at = None
 

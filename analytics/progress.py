@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 from analytics.poison import PoisonEvent
+from workers.supervisor import describe
+from workers.supervisor import progress as loop_progress
 
 
 class LoadProgress:
@@ -20,10 +22,26 @@ class LoadProgress:
     # running (its supervisor reports that loop: starting, restarting, ended)
     progress_at: float | None = None
     poison: PoisonEvent | None = None  # reported as the event it stopped at, not as a stall
+    # since when (time.time()) its runs fail, and the latest failure: set when a run fails
+    # (not at a poison event), cleared once a run has loaded and published a whole round, so
+    # that a loader started again is not ready before it has (a full disk fails each run
+    # after its start, which would answer 200 for a moment each time)
+    failing_since: float | None = None
+    failure: str | None = None
+
+    def _failed(self, error: BaseException) -> None:
+        self.failure = describe(error)
+        if self.failing_since is None:
+            self.failing_since = time.time()
+
+    def failing_reason(self) -> str | None:
+        """/health's reason while its runs fail (None when they do not)."""
+        return failing_reason(self.failing_since, self.failure)
 
     def _progressed(self) -> None:
         if self.progress_at is not None:
             self.progress_at = time.monotonic()
+        loop_progress()  # for its supervisor's ERROR rule (workers/supervisor.py)
 
     def stalled_seconds(self, head: int) -> float:
         """How long it has loaded nothing while the log, whose head is `head`, held events
@@ -45,7 +63,17 @@ class LoadProgress:
         quiet = self.quiet_seconds()
         return {"position": self.loaded_position,
                 "loaded_at": time.time() - quiet if self.progress_at is not None
-                and self.poison is None else None}
+                and self.poison is None else None,
+                "failing_since": self.failing_since, "failure": self.failure}
+
+
+def failing_reason(since: float | None, failure: str | None) -> str | None:
+    """/health's reason for a loader whose runs have failed since `since` (time.time())."""
+    if since is None:
+        return None
+    at = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(since))
+    return (f"analytics loader failing since {at}: {failure}; ready again once it has "
+            "loaded and published a round")
 
 
 def stall_reason(position: int, head: int, stalled: float, seconds: float) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from analytics.progress import stall_reason
+from analytics.progress import failing_reason, stall_reason
 from api.db_deadline import DbDeadline
 
 Loops = Callable[[], dict[str, dict[str, Any]]]
@@ -106,9 +106,11 @@ class HealthCheck:
             head > position else 0.0
         body["analytics"] = {"position": position, "lag": max(0, head - position),
                              "stalled_seconds": round(stalled, 1)}
+        failing = failing_reason(loader.get("failing_since"), loader.get("failure"))
+        reasons = [failing] if failing else []
         if not self.max_stall_seconds or stalled < self.max_stall_seconds:
-            return []
-        return [stall_reason(position, head, stalled, self.max_stall_seconds)]
+            return reasons
+        return [*reasons, stall_reason(position, head, stalled, self.max_stall_seconds)]
 
     def close(self) -> None:
         with self._lock:

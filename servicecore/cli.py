@@ -175,7 +175,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         board = container.make_kafka_projection()
         loops = [("kafka-projection", board.run)]
         health = WorkerHealth("kafka-projection", [board.samples], details=board.details,
-                              troubles=board.trouble.problems)
+                              troubles=lambda: board.trouble.problems()
+                              + board.stalls(settings.ready_max_stall_seconds))
     else:
         runners = container.make_runners()
         watch = LogWatch(container.app, settings.db_wait_deadline_seconds)

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from servicecore.deadline import watch
+from workers.supervisor import progress
 
 LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext(%s))"  # with `ProjectionRunner.lock_key`
 UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext(%s))"
@@ -24,6 +25,7 @@ def take_lock(conn: psycopg.Connection[Any], key: str, stop: threading.Event, se
             got = conn.execute(LOCK_SQL, (key,)).fetchone()
         if got and got[0]:
             return True
+        progress()  # standing by while another holder works (workers/supervisor.py)
         stop.wait(1.0)
     return False
 

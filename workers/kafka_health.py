@@ -47,6 +47,7 @@ class KafkaHealth:
     active: bool
     lag: int
     trouble: Trouble
+    behind_since: float | None
     _consumer: Any
     _lost_at: float | None
     _lost_since: float | None
@@ -73,6 +74,29 @@ class KafkaHealth:
         return CoordinatorUnreachable(
             f"no group coordinator reachable for {gone:.0f} s (brokers "
             f"{self.config.bootstrap_servers}); nothing is applied")
+
+    def _has_work(self) -> None:
+        """Records to apply were polled, or are behind the high watermark: a stall is counted
+        from now unless it already is."""
+        if self.behind_since is None:
+            self.behind_since = time.monotonic()
+
+    def stalled_seconds(self) -> float:
+        """How long it has had records to apply (polled, or lag > 0) without applying any: a
+        batch waiting on a lock on the board's table, a batch failing again and again (0: it
+        has none, or it applies them). Read without waiting for the database or the broker."""
+        since = self.behind_since
+        return time.monotonic() - since if since is not None and self.active else 0.0
+
+    def stalls(self, seconds: float) -> list[str]:
+        """For /health: the board, when it has applied nothing for `seconds` or more with
+        records to apply; 0: not checked."""
+        stalled = self.stalled_seconds()
+        if not seconds or stalled < seconds:
+            return []
+        return [(f"kafka projection {self.config.group_id} has applied nothing for "
+                 f"{stalled:.0f} s with records to apply (lag {self.lag} when last read) "
+                 f"(more than {seconds:g} s)")]
 
     def _update_lag(self) -> None:
         consumer, lag = self._consumer, 0
@@ -121,12 +145,15 @@ class KafkaHealth:
                    0.0 if self._lost_at is not None else 1.0, w,
                    help="0 while the consumer has no connected group coordinator"),
             Sample("servicecore_kafka_projection_active", 1.0 if self.active else 0.0, w),
+            Sample("servicecore_kafka_projection_stalled_seconds", self.stalled_seconds(), w,
+                   help="how long the board has had records to apply without applying any"),
         ]
 
     def details(self) -> dict[str, Any]:
         return {"active": self.active, "group": self.config.group_id,
                 "topic": self.config.topic,
                 "partitions": sorted(p for _, p in self.assigned), "lag": self.lag,
+                "stalled_seconds": round(self.stalled_seconds(), 1),
                 "applied": self.stats.applied, "repeats": self.stats.repeats,
                 "early": self.stats.early, "replaced": self.stats.replaced,
                 "reassigned": self.stats.reassigned, "lost_joins": self.stats.lost_joins,

@@ -70,8 +70,9 @@ from workers.kafka_resume import (
     inspect,
     take_lost_join,
 )
+from workers.lock_waits import lock_holders, waited
 from workers.relay_broker import fetch_options
-from workers.supervisor import CONNECTION_ERRORS
+from workers.supervisor import CONNECTION_ERRORS, describe
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,9 @@ class KafkaProjection(BoardRows, KafkaHealth):
         self._unchecked = False  # the coordinator was lost since the partitions were checked
         self._check_failed: BaseException | None = None  # in the rebalance listener
         self._assignor = LeadingAssignor()
+        # since when (monotonic) it has had records to apply and applied none (None: it has
+        # none, or it applies them): `stalled_seconds`, workers/kafka_health.py
+        self.behind_since: float | None = None
 
     # -- Kafka ------------------------------------------------------------------------------
 
@@ -281,6 +285,7 @@ class KafkaProjection(BoardRows, KafkaHealth):
         batch = {(tp.topic, tp.partition): records for tp, records in batches.items()
                  if records}
         if batch:
+            self._has_work()
             try:
                 self.apply(batch)
             except Exception as error:  # noqa: BLE001 - raised below, or applied apart
@@ -300,7 +305,12 @@ class KafkaProjection(BoardRows, KafkaHealth):
                     except Exception:  # noqa: BLE001 - any failure: a fresh consumer instead
                         self.close()
                     raise cause from None
+            self.behind_since = None  # applied: a stall is counted again from here
         self._update_lag()
+        if self.lag > 0:
+            self._has_work()  # more to apply than this batch: still counted from its poll
+        else:
+            self.behind_since = None
         return sum(len(r) for r in batch.values())
 
     def _apply_apart(self, batch: dict[tuple[str, int], list[Any]]) -> PoisonRecord | None:
@@ -334,12 +344,12 @@ class KafkaProjection(BoardRows, KafkaHealth):
         self.active = True
         try:
             with pooled_waits(self.config.deadline_seconds, "kafka board projection"):
-                self._run(stop)
+                self._run(stop, conninfo)
         finally:
             self.active = False
             self.close()
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, stop: threading.Event, conninfo: str = "") -> None:
         backoff = 0.5
         while not stop.is_set():
             try:
@@ -354,8 +364,13 @@ class KafkaProjection(BoardRows, KafkaHealth):
                 # its consumer is kept: the partitions are back at their stored offsets
                 self.trouble.failed(exc)
                 self.stats.failures += 1
+                holders = lock_holders(conninfo, (self.config.board_table,)) \
+                    if waited(exc) else None
                 if isinstance(exc, PoisonRecord):
                     log.warning("kafka projection: %s; retrying", exc)
+                elif holders is not None:  # not the database lost: a session holds the board
+                    log.warning("kafka projection waits on a lock another session holds: %s "
+                                "(%s); retrying", holders, describe(exc))
                 else:
                     log.exception("kafka projection: database error; retrying")
                 stop.wait(backoff)

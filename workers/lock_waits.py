@@ -51,3 +51,50 @@ def lock_wait(error: BaseException, tables: Collection[str]) -> bool:
 def view_tables(view: Any, suffix: str) -> frozenset[str]:
     """The tables a view writes, as the server names them in a lock wait's context."""
     return frozenset(table + suffix for table in view.tables)
+
+
+# Other sessions' locks on given tables that a writer waits for (a `LOCK TABLE`, an analyst's
+# transaction that wrote or locked rows), each with who holds it: pg_locks and
+# pg_stat_activity, a few rows of catalog views.
+HOLDERS_SQL = """
+SELECT DISTINCT l.relation::regclass::text, l.mode, a.pid, a.usename, a.application_name,
+       a.state
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+  AND l.mode <> 'AccessShareLock' AND a.backend_type = 'client backend'
+  AND l.relation IN (SELECT to_regclass(t) FROM unnest(%s::text[]) AS t)
+ORDER BY 3, 1 LIMIT 3"""
+WAITS = (errors.LockNotAvailable, errors.QueryCanceled)  # and the deadline's cut
+
+
+def waited(error: BaseException) -> bool:
+    """Whether `error` may have ended a wait (a lock timeout, a statement timeout, the
+    deadline's cut), rather than the database being away."""
+    from servicecore.deadline import DeadlinePassed
+
+    return isinstance(error, (*WAITS, DeadlinePassed))
+
+
+def lock_holders(conninfo: str, tables: Collection[str]) -> str | None:
+    """Who holds a lock on one of `tables` that a writer waits for, as a log names it:
+    `wo_view held by pid 123 (user alice, application psql, idle in transaction,
+    AccessExclusiveLock)`; None when nobody does or the database cannot say within 2 s."""
+    if not conninfo or not tables:
+        return None
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=2,
+                             options="-c statement_timeout=2000") as conn:
+            rows = conn.execute(HOLDERS_SQL, (sorted(tables),)).fetchall()
+    except psycopg.Error:
+        return None
+    return "; ".join(f"{table} held by pid {pid} (user {user}, application {app or '-'}, "
+                     f"{state}, {mode})" for table, mode, pid, user, app, state in rows) or None
+
+
+def note_lock_holders(error: BaseException, conninfo: str, tables: Collection[str]) -> None:
+    """Give `error` (a wait that ended: `waited`) the sessions that hold `tables` locked, as
+    `waits_on`, which the supervisor's log line names (workers/supervisor.py)."""
+    if waited(error) and getattr(error, "waits_on", None) is None:
+        holders = lock_holders(conninfo, tables)
+        if holders is not None:
+            error.waits_on = holders  # type: ignore[attr-defined]

@@ -109,8 +109,11 @@ def analytics_probe(app: ServiceCore, loader: AnalyticsLoader) -> Callable[[], I
 def analytics_troubles(app: ServiceCore, loader: AnalyticsLoader,
                        seconds: float) -> list[str]:
     """The `worker analytics` process's troubles beside its loop's state: the event the loader
-    stopped at, or its stall (`analytics_stalls`)."""
-    return [str(loader.poison)] if loader.poison else analytics_stalls(app, loader, seconds)
+    stopped at, or its runs failing until one goes well, or its stall (`analytics_stalls`)."""
+    if loader.poison:
+        return [str(loader.poison)]
+    failing = loader.failing_reason()
+    return ([failing] if failing else []) + analytics_stalls(app, loader, seconds)
 
 
 def analytics_stalls(app: ServiceCore, loader: AnalyticsLoader, seconds: float) -> list[str]:

@@ -57,7 +57,7 @@ from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, 
 from workers.lost_positions import refuse_lost_position
 from workers.projection_rejoin import REJOIN_BATCHES, Rejoin
 from workers.projection_runner import ProjectionRunner
-from workers.supervisor import CONNECTION_ERRORS
+from workers.supervisor import CONNECTION_ERRORS, expect_progress, progress
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class ProjectionGroup:
         for runner in members:
             runner.processed += moved.get(runner.position_name, 0)
             runner.waiting_since = runner.blocked = None
+        progress()
         return moved
 
     def apply_batch(self, conn: psycopg.Connection[Any],
@@ -190,6 +191,7 @@ class ProjectionGroup:
             self._run(stop, conninfo)
 
     def _run(self, stop: threading.Event, conninfo: str) -> None:
+        expect_progress()  # a run without a batch completed did not run, however long it lasted
         self.pool.check()
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
@@ -235,6 +237,7 @@ class ProjectionGroup:
                 if not (got and got[0]):
                     for name in held:
                         conn.execute(UNLOCK_SQL, (name,))
+                    progress()  # standing by while another process applies the views
                     return False
                 held.append(key)
         return True

@@ -41,9 +41,15 @@ from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.advisory_locks import UNLOCK_SQL, lock_kept, take_lock
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, Row, decode_batch
-from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
+from workers.lock_waits import (
+    bound_lock_waits,
+    lock_wait,
+    note_lock_holders,
+    unbound_lock_waits,
+    view_tables,
+)
 from workers.lost_positions import refuse_lost_position
-from workers.supervisor import CONNECTION_ERRORS, HandedOver, describe
+from workers.supervisor import CONNECTION_ERRORS, HandedOver, describe, expect_progress, progress
 
 if TYPE_CHECKING:
     from workers.log_watch import LogWatch
@@ -103,6 +109,7 @@ class ProjectionRunner(Narrowing):
         # a batch waiting on a lock, or failing again and again, keeps it (`stalled_seconds`)
         self.waiting_since: float | None = None
         self.blocked: str | None = None  # its last batch gave up on a lock on its tables: why
+        self.conninfo = ""  # its loop's, for a look at who holds its tables (lock_holders)
         # Rejoining its group (workers/projection_rejoin.py): the group it left (None: in one,
         # or none to go back to), when its last batch failed (monotonic), the batches since
         # that applied events it handles, the times it left its group and went back to it.
@@ -187,6 +194,8 @@ class ProjectionRunner(Narrowing):
             self.failed_at, self.clean_batches = time.monotonic(), 0
             if isinstance(error, CONNECTION_ERRORS):
                 self.lock_wait(error)
+                # who holds its tables, for the log: a wait, not the database lost
+                note_lock_holders(error, self.conninfo, view_tables(self.view, self.suffix))
             raise
         self.blocked = None
         self.clean_batches += self._handled > 0
@@ -211,6 +220,7 @@ class ProjectionRunner(Narrowing):
         self._handled += self._decoded  # committed
         self.processed += count
         self.waiting_since = None
+        progress()
         if self.poison is not None and self._read and self._read[-1].id >= self.poison.position:
             self.poison = None  # applied after all (its view was mended)
         return count
@@ -259,6 +269,8 @@ class ProjectionRunner(Narrowing):
         and is healthy again (workers/projection_rejoin.py) lets its lock go between two
         batches and ends its loop (`HandedOver`): its group takes it back.
         """
+        expect_progress()  # a run without a batch completed did not run, however long it lasted
+        self.conninfo = conninfo
         self.pool.check()  # after a database restart: drop the pool's dead connections
         home = None
         try:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # WARNING per attempt (a restart of PostgreSQL is no bug); once it has not run for this long
 # in a row (connections refused for good: max_connections, a role's or a database's
 # CONNECTION LIMIT, a password changed; a table locked all night), once ERROR, naming the cause.
+# "In a row": since its last completed batch for a loop that says so (`progress()`), however
+# long each failed run lasted; otherwise failures with less than `healthy_after` between them.
 ERROR_AFTER_SECONDS = 60.0
 Loop = Callable[[threading.Event, str], None]
 Probe = Callable[[], bool]
@@ -62,12 +64,38 @@ class LoopState:
     # them): how long the loop has not been running well
     failing_since: float | None = None
     told: bool = False  # this row of failures was logged ERROR (`ERROR_AFTER_SECONDS`)
+    # Loops that say when they did work (`progress()`, e.g. a batch committed): the last time
+    # they did (time.time()); the ERROR rule counts from it, however long each failed run
+    # lasted (a batch waiting 120 s on a lock before it fails). Others: from `failing_since`.
+    reports: bool = False
+    progress_at: float | None = None
+    down_since: float | None = None  # the last progress, or the loop's first start
 
     def as_dict(self) -> dict[str, Any]:
         failing = self.failing_since if self.state in ("restarting", "ended") else None
         return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error,
                 "last_failure_at": _instant(self.last_failure_at),
                 "failing_since": _instant(failing)}
+
+
+_running = threading.local()  # the LoopState of the supervised loop in this thread
+
+
+def expect_progress() -> None:
+    """Said by a supervised loop that calls `progress()` after each piece of work it
+    completes: its runs then count as failed unless they made progress, however long they
+    lasted."""
+    state: LoopState | None = getattr(_running, "state", None)
+    if state is not None:
+        state.reports = True
+
+
+def progress() -> None:
+    """Said by a supervised loop that completed a piece of work (a batch committed); counts
+    only for a loop that said `expect_progress()` (a helper may say it for any loop)."""
+    state: LoopState | None = getattr(_running, "state", None)
+    if state is not None:
+        state.progress_at = time.time()
 
 
 def _instant(at: float | None) -> str | None:
@@ -158,8 +186,11 @@ class Supervisor:
         stop = self.stop_event
         backoff = self.first_backoff
         streak = 0
+        _running.state = state
         while not stop.is_set():
-            started = time.monotonic()
+            started, began = time.monotonic(), time.time()
+            if state.down_since is None:
+                state.down_since = began
             state.state = "running"
             try:
                 loop(stop, self.conninfo)
@@ -173,8 +204,12 @@ class Supervisor:
                 return
             except BaseException as exc:  # any failure: logged, reported, restarted or ended
                 now = time.time()
-                if state.failing_since is None \
-                        or time.monotonic() - started >= self.healthy_after:
+                ran = time.monotonic() - started >= self.healthy_after
+                if state.reports:  # a run that did no work is no healthy run, however long
+                    ran = state.progress_at is not None and state.progress_at >= began
+                    if ran:
+                        state.down_since = state.progress_at
+                if state.failing_since is None or ran:
                     state.failing_since = now  # the first of a new row of failures
                     state.told = False
                 if not isinstance(exc, Exception):  # SystemExit, a cancellation: ends the thread
@@ -194,13 +229,16 @@ class Supervisor:
                 state.last_failure_at = now
                 state.state = "restarting"
                 _log_failure(state, exc, backoff, first=streak == 1)
-                failing = now - (state.failing_since or now)
+                since = state.down_since if state.reports else state.failing_since
+                failing = now - (since or now)
                 if not state.told and isinstance(exc, CONNECTION_ERRORS) \
                         and failing >= self.error_after:
                     state.told = True
-                    log.error("%s has not run for %.0f s: %s; it is still started again every "
-                              "%.0f s at most", state.name, failing, state.last_error,
-                              self.max_backoff)
+                    holders = getattr(exc, "waits_on", None)
+                    waits = f" (waiting on a lock: {holders})" if holders else ""
+                    log.error("%s has not run for %.0f s: %s%s; it is still started again "
+                              "every %.0f s at most", state.name, failing, state.last_error,
+                              waits, self.max_backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 if not stop.is_set():
@@ -228,7 +266,11 @@ def _describe(exc: BaseException) -> str:
 
 
 def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: bool) -> None:
-    if isinstance(exc, psycopg.errors.LockNotAvailable):  # workers/lock_waits.py
+    holders = getattr(exc, "waits_on", None)  # workers/lock_waits.py, note_lock_holders
+    if holders is not None:
+        log.warning("%s waits on a lock another session holds: %s (%s); starting it again in "
+                    "%.0f s", state.name, holders, state.last_error, backoff)
+    elif isinstance(exc, psycopg.errors.LockNotAvailable):  # workers/lock_waits.py
         log.warning("%s gave up waiting for a lock another session holds (%s); starting it "
                     "again in %.0f s", state.name, state.last_error, backoff)
     elif isinstance(exc, CONNECTION_ERRORS):

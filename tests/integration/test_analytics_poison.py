@@ -4,10 +4,12 @@ a database that is away is not taken for one."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pytest
 
@@ -15,6 +17,7 @@ from analytics.events import EventSource
 from analytics.fold import HANDLERS, Fold
 from analytics.loader import REVISION, AnalyticsLoader
 from analytics.poison import PoisonEvent
+from analytics.publish import info_path, snapshot_path
 from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head, open_order
@@ -191,4 +194,49 @@ def test_a_reload_that_stops_on_a_poison_event_resumes_there_when_started_again(
         assert loader.written_by() == REVISION + 1 and loader.position() == head(container.app)
         assert orders_loaded(loader, store_id) == 4
     finally:
+        loader.close()
+
+
+@pytest.mark.parametrize("error", [RecursionError, RuntimeError])
+def test_the_events_before_a_poison_event_reach_the_published_snapshot(
+        container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        error: type[Exception]) -> None:
+    """Before, the snapshot the readers open stayed at its last publication for as long as the
+    loader stood at the poison event (each run raised before it published)."""
+    store_id = "AS" + uuid.uuid4().hex[:6].upper()
+    loader = AnalyticsLoader(container.app, tmp_path / "analytics.duckdb", publish_every=0.0)
+    loader.catch_up()
+    loader.publish(force=True)
+    published = loader.published_position
+    start = head(container.app)
+    for _ in range(3):
+        open_order(container.work_orders, store_id)
+    poison = _opened(container, start)[1][0]
+    handler = HANDLERS[OPENED]
+
+    def picky(fold: Fold, event: Any, position: int) -> None:
+        if position == poison:
+            raise error("the fold cannot take this event")  # e.g. too deep a recursion
+        handler(fold, event, position)
+
+    monkeypatch.setitem(HANDLERS, OPENED, picky)
+    supervisor = Supervisor("unused", first_backoff=0.1, max_backoff=0.2)
+    try:
+        supervisor.start("analytics", lambda stop, _conninfo: loader.run(stop))
+        wait_until(lambda: loader.poison is not None, 30, "the loader to stop on the event")
+        assert f"{error.__name__}: the fold cannot take this event" in str(loader.poison)
+        wait_until(lambda: supervisor.states()["analytics"]["restarts"] >= 2, 30,
+                   "the loader to be started again on it")
+        assert supervisor.states()["analytics"]["state"] in ("restarting", "running")
+        before = _before(container, poison)
+        assert published < before
+        info = json.loads(info_path(loader.path).read_text())
+        with duckdb.connect(str(snapshot_path(loader.path)), read_only=True) as snapshot:
+            found = snapshot.execute("SELECT position FROM analytics_position").fetchone()
+            opened = snapshot.execute("SELECT count(*) FROM fact_work_orders "
+                                      "WHERE store_id = ?", [store_id]).fetchone()
+        assert info["position"] == (found[0] if found else None) == before
+        assert opened == (1,)  # the one before the poison event, whole
+    finally:
+        supervisor.stop(timeout=10)
         loader.close()
