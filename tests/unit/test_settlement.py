@@ -231,13 +231,16 @@ def test_insurance_and_internal_lines_need_who_pays(app: ServiceCore, wos: WorkO
     wo = visit(app, wos, [labor(), labor(op_code="BODY", pay_type="insurance"),
                           labor(op_code="PDI", pay_type="internal")])
     before = events_stored(app)
-    with pytest.raises(InvalidInput, match="insurer and claim number"):
+    with pytest.raises(InvalidInput, match="insurer and claim number") as no_insurer:
         money.draft(CASHIER, wo, internal_department="used cars")
-    with pytest.raises(InvalidInput, match="insurer and claim number"):
+    assert no_insurer.value.extra["field"] == "insurance"
+    with pytest.raises(InvalidInput, match="insurer and claim number") as blank_claim:
         money.draft(CASHIER, wo, insurance={"insurer": "PICC", "claim_number": "  "},
                     internal_department="used cars")
-    with pytest.raises(InvalidInput, match="department"):
+    assert blank_claim.value.extra["field"] == "insurance"
+    with pytest.raises(InvalidInput, match="department") as no_department:
         money.draft(CASHIER, wo, insurance=INSURANCE)
+    assert no_department.value.extra["field"] == "internal_department"
     assert events_stored(app) == before
     assert money.draft(CASHIER, wo, insurance=INSURANCE,
                        internal_department="used cars").body["status"] == "draft"
@@ -576,8 +579,12 @@ def test_day_end_close_totals_by_method_and_explains_a_variance(
               provider_ref="POS-1")
 
     before = events_stored(app)
-    with pytest.raises(InvalidInput, match="variance"):
+    with pytest.raises(InvalidInput, match="variance") as unexplained:
         money.close_day(CASHIER, store_id="S01", counted_cash="480.00")
+    # The refusal tells the desk what it is to explain: expected, counted and the variance.
+    assert unexplained.value.extra == {"field": "reason", "expected_cash": "500.00",
+                                       "counted_cash": "480.00", "variance": "-20.00"}
+    assert "500.00 expected, 480.00 counted" in unexplained.value.detail
     with pytest.raises(NotPermitted):
         money.close_day(CASHIER, store_id="S01", counted_cash="500.00", cashier_id="cash-2")
     assert events_stored(app) == before
