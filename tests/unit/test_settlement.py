@@ -149,7 +149,8 @@ def test_a_settlement_is_drafted_only_from_a_ready_work_order(app: ServiceCore, 
     assert drafted.body["status"] == "draft"
     assert drafted.body["bills"] == {"customer": {"total": "900.00", "allowances": "0.00",
                                                   "paid": "0.00", "expensed": "0.00",
-                                                  "outstanding": "900.00"}}
+                                                  "outstanding": "900.00",
+                                                  "written_off": "0.00"}}
     # A draft may be drafted again; once confirmed it may not.
     money.draft(CASHIER, ready)
     money.confirm(CASHIER, UUID(drafted.body["id"]))
