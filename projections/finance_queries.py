@@ -83,10 +83,13 @@ def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
 
 
 def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                     status: str | None = None, number: str | None = None, limit: int = 50,
+                     store_id: str | None = None, status: str | None = None,
+                     number: str | None = None, limit: int = 50,
                      offset: int = 0) -> dict[str, Any]:
-    """Settlements, newest change first; `number` matches a current or a reversed number."""
-    where, params = _where(stores, {"status": ("status = %s", status),
+    """Settlements of the stores (or `store_id`'s), newest change first; `number` matches a
+    current or a reversed number."""
+    where, params = _where(stores, {"store_id": ("store_id = %s", store_id),
+                                    "status": ("status = %s", status),
                                     "number": ("numbers @> ARRAY[%s]::text[]", number)})
     return shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
         customer_id, status, number, numbers, revenue, vat, parts_cost, confirmed_at,
