@@ -456,6 +456,9 @@ def test_bad_payments_are_refused_and_store_nothing(app: ServiceCore, wos: WorkO
         money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="900.01",
                   provider_ref="POS-1")
     assert "tendered" not in str(card_over.value)
+    # Both name the field to correct, as every other refusal of a payment's input does.
+    assert cash_over.value.extra == card_over.value.extra == {"outstanding": "900.00",
+                                                              "field": "amount"}
     with pytest.raises(InvalidInput, match="reference") as no_ref:
         money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="100.00")
     # the field to fill in, in words a cashier reads (it was "a bank_card payment needs the
