@@ -332,7 +332,12 @@ class BillFigures(BaseModel):
         "the internal bill, once the visit is settled: its total, booked as the dealership's "
         "own expense (an internal bill is never paid); \"0.00\" for every other bill. Null "
         "only in a retry replayed from a first answer stored before it was kept"))
-    outstanding: str = Field(description="total less allowances less paid less expensed")
+    written_off: str | None = Field(default=None, description=(
+        "what a manager wrote off of it as its payer's loss (POST /settlements/{id}/write-off, "
+        "less write-offs taken back; \"0.00\": none), as `bill_status` and /receivables show "
+        "it. Null only in a retry replayed from a first answer stored before it was kept"))
+    outstanding: str = Field(description=(
+        "total less allowances less paid less expensed less written_off"))
 
 
 class SettlementAccepted(CommandAccepted):

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.common import Audit, IllegalTransition, require, require_reason, stable_id
+from domain.common import Audit, IllegalTransition, InvalidInput, require, stable_id
 from domain.ledger import cash_variance
 from domain.money import money
 
@@ -120,8 +120,12 @@ class CashierDay(Aggregate):
         self._require_open("a day is closed once")
         counted = money(counted_cash, "counted cash", field="counted_cash")
         variance = counted - self.expected_cash
-        text = require_reason(reason, "a cash variance") if variance else \
-            ((reason or "").strip() or None)
+        text = (reason or "").strip() or None
+        require(not variance or len(text or "") >= 3, InvalidInput(
+            f"a cash variance needs a reason (at least 3 characters): {self.expected_cash} "
+            f"expected, {counted} counted, {abs(variance)} {'over' if variance > 0 else 'short'}",
+            field="reason", expected_cash=str(self.expected_cash), counted_cash=str(counted),
+            variance=str(variance)))
         entries = cash_variance(variance, f"cash {'over' if variance > 0 else 'short'} at "
                                           f"{self.cashier_id}'s day-end {self.business_date}")
         self._closed(audit, dict(self.totals), self.expected_cash, counted, variance, text,

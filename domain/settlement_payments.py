@@ -68,7 +68,8 @@ class SettlementPayments(SettlementState):
                 cash = (f": take {left} as the amount and the notes handed over as `tendered`,"
                         " the answer gives the change") if method == "cash" else ""
                 raise SettlementError(f"the {bill} bill has only {left} outstanding; "
-                                      f"overpayment is refused{cash}", outstanding=str(left))
+                                      f"overpayment is refused{cash}", outstanding=str(left),
+                                      field="amount")
         self._check_dates(business_date, correction_of, opened_on)
         reference = provider_reference(provider_ref) or None
         if method in ELECTRONIC:

@@ -110,7 +110,7 @@ class SettlementRefunds(SettlementDesk):
                 check_refund_on_account(session, settlement,
                                         session.find(Customer, settlement.customer_id), was_open)
             return {"refund_id": refund_id, "refund_status": "approved" if approve
-                    else "rejected"}
+                    else "rejected", "kind": refund.get("kind", "payment_return")}
 
         peek = self._peek(settlement_id)
         red = (peek.refunds.get(refund_id) or {}).get("red_invoice_number") if peek else None

@@ -147,7 +147,8 @@ class SettlementState:
                               "outstanding": str(b["total"] - self.allowances(k)
                                                  - self.paid(k) - self.expensed(k)
                                                  - b.get("written_off", ZERO)),
-                              **{key: str(b[key]) for key in ("written_off", "charged_back")
-                                 if key in b}}
+                              "written_off": str(b.get("written_off", ZERO)),
+                              **({"charged_back": str(b["charged_back"])}
+                                 if "charged_back" in b else {})}
                           for k, b in self.bills.items()},
                 "deposits": str(self.deposits())}

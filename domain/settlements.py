@@ -51,7 +51,8 @@ class Settlements(SettlementCashier, SettlementRefunds, Reconciliation):
                 if kind in ("insurance", "internal"):
                     require(bool(payers.get(kind)), InvalidInput(
                         "insurance lines need the insurer and claim number" if kind == "insurance"
-                        else "internal lines need the department that pays"))
+                        else "internal lines need the department that pays",
+                        field="insurance" if kind == "insurance" else "internal_department"))
             settlement.draft(session.audit(wo.store_id), bills)
             return Decision(settlement, {**settlement.summary(), "work_order_id": str(wo.id)})
 

@@ -83,10 +83,13 @@ def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
 
 
 def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                     status: str | None = None, number: str | None = None, limit: int = 50,
+                     store_id: str | None = None, status: str | None = None,
+                     number: str | None = None, limit: int = 50,
                      offset: int = 0) -> dict[str, Any]:
-    """Settlements, newest change first; `number` matches a current or a reversed number."""
-    where, params = _where(stores, {"status": ("status = %s", status),
+    """Settlements of the stores (or `store_id`'s), newest change first; `number` matches a
+    current or a reversed number."""
+    where, params = _where(stores, {"store_id": ("store_id = %s", store_id),
+                                    "status": ("status = %s", status),
                                     "number": ("numbers @> ARRAY[%s]::text[]", number)})
     return shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
         customer_id, status, number, numbers, revenue, vat, parts_cost, confirmed_at,
@@ -180,18 +183,22 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
                until: datetime | None = None,
                replayed: Callable[[UUID], dict[str, Any] | None] | None = None
                ) -> dict[str, Any]:
-    """Per cashier and method: taken, refunded, net; and the day-end state. With `until` (an
+    """Per cashier and method: taken, refunded, net (each row naming its cashier as
+    `cashier_id`, as the cashier days do, and as `cashier`, as it did first); and the
+    day-end state. With `until` (an
     `as_of`): the payments taken and the refunds approved by then (their business time), and
     each cashier's day as `replayed` (its stream up to then: a day opened later is left out)."""
     where, params = _where(stores, {"until": ("p.at <= %s", until)}, "p.store_id")
-    taken = _rows(conn, f"""SELECT p.store_id, p.cashier, p.method, sum(p.amount) AS taken,
-        count(*) AS payments FROM payments p WHERE {where} AND p.business_date = %s
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params, day])
+    taken = _rows(conn, f"""SELECT p.store_id, p.cashier, p.cashier AS cashier_id, p.method,
+        sum(p.amount) AS taken, count(*) AS payments FROM payments p
+        WHERE {where} AND p.business_date = %s
+        GROUP BY 1, 2, 4 ORDER BY 1, 2, 4""", [*params, day])
     where_r, params_r = _where(stores, {"until": ("r.decided_at <= %s", until)}, "r.store_id")
-    refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier, p.method,
-        sum(r.amount) AS refunded FROM refunds r JOIN payments p USING (payment_id)
+    refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier,
+        r.requested_by AS cashier_id, p.method, sum(r.amount) AS refunded
+        FROM refunds r JOIN payments p USING (payment_id)
         WHERE {where_r} AND r.status = 'approved' AND r.business_date = %s
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params_r, day])
+        GROUP BY 1, 2, 4 ORDER BY 1, 2, 4""", [*params_r, day])
     where_d, params_d = _where(stores, {})
     days = _rows(conn, f"""SELECT id, store_id, cashier_id, status, totals, expected_cash,
         counted_cash, variance, reason, closed_at, closed_by FROM cashier_days

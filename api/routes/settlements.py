@@ -114,16 +114,19 @@ def reverse(settlement_id: UUID, body: SettlementReversalIn, cmd: ReverseCmd, ct
 
 
 @router.get("/settlements", response_model=Page)
-def settlements(ctx: Ctx, principal: Reader, status: SettlementStatus | None = None,
+def settlements(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
+                status: SettlementStatus | None = None,
                 number: Annotated[str | None, Query(max_length=40,
                                                     description="SET-S01-2026-000001")] = None,
                 limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The settlements of the caller's stores (or `store_id`'s; another store's: none), the
+    latest changed first; `status` and `number` (a current or a reversed one) narrow it."""
     wanted = str(parse_number(number, ("SET",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return list_settlements(conn, principal.stores, status=status, number=wanted,
-                                limit=limit, offset=offset)
+        return list_settlements(conn, principal.stores, store_id=store_id, status=status,
+                                number=wanted, limit=limit, offset=offset)
 
 
 @router.get("/settlements/{settlement_id}")

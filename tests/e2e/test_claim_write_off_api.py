@@ -238,6 +238,11 @@ def test_what_an_insurer_short_pays_is_written_off_from_the_insurance_receivable
     bank = _balances(client, finance, store_id).get("1002")
     done = post(client, url, manager, {**short, "reference": PICC["claim_number"]})
     assert done["bills"]["insurance"]["outstanding"] == "1000.00"
+    # The answer's bill says what was written off, so its figures add up as the settlement's
+    # `bill_status` and the receivables show them (total less paid less written off).
+    assert (done["bills"]["insurance"]["written_off"], done["bills"]["insurance"]["total"],
+            done["bills"]["insurance"]["paid"]) == ("50.00", "1050.00", "0.00")
+    assert done["bills"]["customer"]["written_off"] == "0.00"
     assert done["written_off"]["reference"] == PICC["claim_number"]
     assert "claim_status" not in done or done["claim_status"] is None
     books = _balances(client, finance, store_id)

@@ -46,6 +46,10 @@ def test_a_cashier_day_as_of_a_moment_before_the_close(client: TestClient, auth:
 
     def after(doc: dict[str, Any]) -> None:
         assert [t["method"] for t in doc["taken"]] == ["cash", "wechat_pay"], doc
+        # Each row names its cashier as `cashier_days` and `chain_anchors` do (`cashier_id`),
+        # and as it always did (`cashier`).
+        assert {(t["cashier_id"], t["cashier"]) for t in doc["taken"]} == {
+            (cashier_id, cashier_id)}, doc
         [cashier_day] = doc["cashier_days"]
         assert (cashier_day["status"], cashier_day["counted_cash"]) == ("closed", "100.00")
         assert len(doc["chain_anchors"]) == 1

@@ -47,13 +47,13 @@ def test_the_internal_bill_is_settled_by_its_expense_booking_not_outstanding(
     # Confirmed, not settled: nothing is booked yet, the internal bill still waits.
     assert confirmed["bills"]["internal"] == {
         "total": "100.00", "allowances": "0.00", "paid": "0.00", "expensed": "0.00",
-        "outstanding": "100.00"}
+        "outstanding": "100.00", "written_off": "0.00"}
     paid = post(client, "/payments", cashier, {"work_order_id": opened["id"], "method": "cash",
                                                "amount": "300.00", "tendered": "300.00"}, 201)
     assert paid["settled"] is True
     # Settled: the expense booking settled the internal bill, in the command's answer ...
     settled = {"total": "100.00", "allowances": "0.00", "paid": "0.00", "expensed": "100.00",
-               "outstanding": "0.00"}
+               "outstanding": "0.00", "written_off": "0.00"}
     assert paid["bills"]["internal"] == settled
     # ... in the settlement's detail and in its replay ...
     detail = get(client, f"/settlements/{sid}", cashier, wait_for=paid["notification_id"])

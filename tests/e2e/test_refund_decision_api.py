@@ -33,11 +33,13 @@ def test_a_refund_is_decided_by_its_id_alone(client: TestClient, auth: Auth,
     # straight after the request (the finance view may not have it yet)
     approved = post(client, f"/refunds/{first}/decision", manager, {"approve": True})
     assert (approved["refund_id"], approved["refund_status"]) == (first, "approved")
+    # The decision names the refund's kind, as the request's answer and the queue do.
+    assert approved["kind"] == "payment_return"
     assert approved["deposits"] == "0.00"
     # the old body, naming the visit, still works
     rejected = post(client, f"/refunds/{second}/decision", manager, {
         "work_order_id": wo_id, "approve": False, "reason": "the customer withdrew it"})
-    assert rejected["refund_status"] == "rejected"
+    assert (rejected["refund_status"], rejected["kind"]) == ("rejected", "payment_return")
     settlement = get(client, f"/settlements/{approved['id']}", manager,
                      wait_for=rejected["notification_id"])
     assert {r["refund_id"]: r["status"] for r in settlement["refunds"]} == {

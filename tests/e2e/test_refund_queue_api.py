@@ -50,3 +50,26 @@ def test_a_manager_lists_the_refunds_waiting_for_a_decision(
     stranger = auth("manager", "mgr-x", [store_id + "X"])
     assert _refunds(client, stranger, status="requested")["total"] == 0
     assert _refunds(client, stranger, store_id=store_id)["items"] == []
+
+
+def test_the_settlements_list_takes_one_store_of_the_callers(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """The cashier of two stores lists one store's settlements (`store_id`), as the refunds,
+    payments and receivables desks do; another store's: none."""
+    other = store_id + "S"
+    cashier = auth("cashier", "cash-two-" + store_id, [store_id, other])
+    mine, _ = refunds_asked(client, auth, store_id)
+    theirs, _ = refunds_asked(client, auth, other)
+    at = head(client)
+
+    def listed(headers: dict[str, str], **params: Any) -> list[tuple[str, str]]:
+        response = client.get("/settlements", headers=headers,
+                              params={"wait_for": at, "limit": 500, **params})
+        assert response.status_code == 200, response.text
+        return [(s["work_order_id"], s["store_id"]) for s in response.json()["items"]]
+
+    assert {mine, theirs} <= {wo for wo, _ in listed(cashier)}
+    assert listed(cashier, store_id=other) == [(theirs, other)]
+    assert listed(cashier, store_id=store_id) == [(mine, store_id)]
+    stranger = auth("cashier", "cash-x", [store_id + "X"])
+    assert listed(stranger, store_id=store_id) == []

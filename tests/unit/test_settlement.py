@@ -149,7 +149,8 @@ def test_a_settlement_is_drafted_only_from_a_ready_work_order(app: ServiceCore, 
     assert drafted.body["status"] == "draft"
     assert drafted.body["bills"] == {"customer": {"total": "900.00", "allowances": "0.00",
                                                   "paid": "0.00", "expensed": "0.00",
-                                                  "outstanding": "900.00"}}
+                                                  "outstanding": "900.00",
+                                                  "written_off": "0.00"}}
     # A draft may be drafted again; once confirmed it may not.
     money.draft(CASHIER, ready)
     money.confirm(CASHIER, UUID(drafted.body["id"]))
@@ -231,13 +232,16 @@ def test_insurance_and_internal_lines_need_who_pays(app: ServiceCore, wos: WorkO
     wo = visit(app, wos, [labor(), labor(op_code="BODY", pay_type="insurance"),
                           labor(op_code="PDI", pay_type="internal")])
     before = events_stored(app)
-    with pytest.raises(InvalidInput, match="insurer and claim number"):
+    with pytest.raises(InvalidInput, match="insurer and claim number") as no_insurer:
         money.draft(CASHIER, wo, internal_department="used cars")
-    with pytest.raises(InvalidInput, match="insurer and claim number"):
+    assert no_insurer.value.extra["field"] == "insurance"
+    with pytest.raises(InvalidInput, match="insurer and claim number") as blank_claim:
         money.draft(CASHIER, wo, insurance={"insurer": "PICC", "claim_number": "  "},
                     internal_department="used cars")
-    with pytest.raises(InvalidInput, match="department"):
+    assert blank_claim.value.extra["field"] == "insurance"
+    with pytest.raises(InvalidInput, match="department") as no_department:
         money.draft(CASHIER, wo, insurance=INSURANCE)
+    assert no_department.value.extra["field"] == "internal_department"
     assert events_stored(app) == before
     assert money.draft(CASHIER, wo, insurance=INSURANCE,
                        internal_department="used cars").body["status"] == "draft"
@@ -452,6 +456,9 @@ def test_bad_payments_are_refused_and_store_nothing(app: ServiceCore, wos: WorkO
         money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="900.01",
                   provider_ref="POS-1")
     assert "tendered" not in str(card_over.value)
+    # Both name the field to correct, as every other refusal of a payment's input does.
+    assert cash_over.value.extra == card_over.value.extra == {"outstanding": "900.00",
+                                                              "field": "amount"}
     with pytest.raises(InvalidInput, match="reference") as no_ref:
         money.pay(CASHIER, work_order_id=wo, method="bank_card", amount="100.00")
     # the field to fill in, in words a cashier reads (it was "a bank_card payment needs the
@@ -576,8 +583,12 @@ def test_day_end_close_totals_by_method_and_explains_a_variance(
               provider_ref="POS-1")
 
     before = events_stored(app)
-    with pytest.raises(InvalidInput, match="variance"):
+    with pytest.raises(InvalidInput, match="variance") as unexplained:
         money.close_day(CASHIER, store_id="S01", counted_cash="480.00")
+    # The refusal tells the desk what it is to explain: expected, counted and the variance.
+    assert unexplained.value.extra == {"field": "reason", "expected_cash": "500.00",
+                                       "counted_cash": "480.00", "variance": "-20.00"}
+    assert "500.00 expected, 480.00 counted" in unexplained.value.detail
     with pytest.raises(NotPermitted):
         money.close_day(CASHIER, store_id="S01", counted_cash="500.00", cashier_id="cash-2")
     assert events_stored(app) == before

@@ -1023,7 +1023,8 @@ class SettlementMachine(RuleBasedStateMachine):
         assert summary["bills"] == {k: {"total": str(b.total), "allowances": str(b.allowances),
                                         "paid": str(m.paid(k)), "expensed": str(expensed[k]),
                                         "outstanding": str(b.total - b.allowances - m.paid(k)
-                                                           - expensed[k])}
+                                                           - expensed[k]),
+                                        "written_off": "0.00"}
                                     for k, b in m.bills.items()}
 
     @invariant()
