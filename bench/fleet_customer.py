@@ -19,10 +19,7 @@ import argparse
 import copy
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Snapshot
 
@@ -34,26 +31,8 @@ from domain.settlement import Settlement
 from tests.unit.support import T0, request, stock_part
 from tests.unit.test_customers import SHANGHAI, customer
 from tests.unit.test_on_account import BILL, fleet
+from tests.unit.test_on_account_bounded import settlement_loads
 from tests.unit.test_settlement import CASHIER, MANAGER
-
-
-@contextmanager
-def settlement_loads(app: ServiceCore) -> Iterator[list[UUID]]:
-    """The settlements the event store is asked for while the block runs."""
-    seen: list[UUID] = []
-    get = app.repository.get
-
-    def counted(aggregate_id: UUID, *args: Any, **kwargs: Any) -> Any:
-        found = get(aggregate_id, *args, **kwargs)
-        if isinstance(found, Settlement):
-            seen.append(aggregate_id)
-        return found
-
-    app.repository.get = counted  # type: ignore[method-assign]
-    try:
-        yield seen
-    finally:
-        app.repository.get = get  # type: ignore[method-assign]
 
 
 def charge_reads(history: int) -> dict[str, Any]:
