@@ -26,27 +26,13 @@ from eventsourcing.domain import Snapshot
 from domain.application import ServiceCore
 from domain.customer import Customer
 from domain.customers import Customers
-from domain.on_account import OnAccount
-from domain.settlement import Settlement
-from tests.unit.support import T0, request, stock_part
+from tests.unit.support import T0, request
 from tests.unit.test_customers import SHANGHAI, customer
-from tests.unit.test_on_account import BILL, fleet
-from tests.unit.test_on_account_bounded import settlement_loads
-from tests.unit.test_settlement import CASHIER, MANAGER
+from tests.unit.test_on_account_bounded import next_charge
 
 
 def charge_reads(history: int) -> dict[str, Any]:
-    app = ServiceCore()
-    stock_part(app, qty=str(history + 1), supplier_doc="DN-BENCH")  # fleet() brings 20
-    money, customer_id, orders = fleet(app, history + 1)
-    accounts = OnAccount(app)
-    accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
-    for wo in orders[:-1]:
-        accounts.charge(CASHIER, Settlement.create_id(wo))
-        money.pay(CASHIER, work_order_id=wo, method="cash", amount=str(BILL))
-    with settlement_loads(app) as seen:
-        accounts.charge(CASHIER, Settlement.create_id(orders[-1]))
-    held: Any = app.repository.get(customer_id)
+    held, seen = next_charge(history)
     return {"charges before": history, "settlement reads of the next charge": len(seen),
             "charges listed": len(held.account_charges)}
 

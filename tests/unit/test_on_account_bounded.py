@@ -21,6 +21,7 @@ from domain.common import DomainError
 from domain.customer import Customer
 from domain.on_account import CreditLimitExceeded, OnAccount
 from domain.settlement import Settlement
+from tests.unit.support import stock_part
 from tests.unit.test_on_account import BILL, fleet, settlement
 from tests.unit.test_settlement import CASHIER, MANAGER
 
@@ -51,10 +52,12 @@ def customer_of(app: ServiceCore, customer_id: UUID) -> Any:
     return found
 
 
-def reads_of_the_next_charge(history: int) -> tuple[int, int]:
-    """(settlements the next charge reads, charges the customer lists) after `history` charges
-    each paid off."""
+def next_charge(history: int) -> tuple[Customer, list[UUID]]:
+    """A fleet customer after `history` charges each paid off, then one more charge: the
+    customer, and the settlements that last charge read (the bench's figures too)."""
     app = ServiceCore()
+    if history + 1 > 20:  # fleet() brings 20 parts, one a visit
+        stock_part(app, qty=str(history + 1), supplier_doc="DN-FLEET")
     money, customer_id, orders = fleet(app, history + 1)
     accounts = OnAccount(app)
     accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
@@ -63,7 +66,14 @@ def reads_of_the_next_charge(history: int) -> tuple[int, int]:
         money.pay(CASHIER, work_order_id=wo, method="cash", amount=str(BILL))
     with settlement_loads(app) as seen:
         accounts.charge(CASHIER, Settlement.create_id(orders[-1]))
-    return len(seen), len(customer_of(app, customer_id).account_charges)
+    return customer_of(app, customer_id), seen
+
+
+def reads_of_the_next_charge(history: int) -> tuple[int, int]:
+    """(settlements the next charge reads, charges the customer lists) after `history` charges
+    each paid off."""
+    customer, seen = next_charge(history)
+    return len(seen), len(customer.account_charges)
 
 
 def test_a_charge_reads_the_open_charges_not_the_whole_history() -> None:
