@@ -19,12 +19,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from domain.integrity import link
 from servicecore import cli
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
 from tests.integration.support import open_order
 from tests.integration.test_chain_witness import _rewrite_from
+from tests.integration.test_event_deletion import drawn_gap, slip_into_gap
 from tests.integration.test_event_log_integrity import _open, _tamper, opened_with_mileage
 from tests.scratch_systems import scratch_system
 
@@ -202,37 +202,11 @@ def test_an_event_inserted_into_a_gap_is_found(
     chain gives it there breaks the next event's link; with every later link recomputed as
     well, the chain is whole again, but not the one the witnessed anchor after it names."""
     system, url = scratch
-    with psycopg.connect(url, autocommit=True) as conn:
-        gap = conn.execute(f"SELECT nextval('{EVENTS_TABLE}_notification_id_seq')").fetchone()
-    assert gap is not None
-    gap_id = int(gap[0])
+    gap_id = drawn_gap(url)
     open_order(system.work_orders, "S01")
     assert cli.main(["audit", "anchor", "--note", "noon"]) == 0
     assert _both(tmp_path, capsys)[0][0] == 0
-    with psycopg.connect(url, autocommit=True) as conn:
-        for table in (EVENTS_TABLE, HASHES_TABLE):
-            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        copied = conn.execute(f"SELECT originator_id, topic, state FROM {EVENTS_TABLE} "
-                              "WHERE notification_id = %s", (gap_id + 1,)).fetchone()
-        assert copied is not None
-        stream, topic, state = copied[0], copied[1], bytes(copied[2])
-        conn.execute(f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, "
-                     "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
-                     (gap_id, stream, 10_000, topic, state))
-        row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
-                           "ORDER BY notification_id DESC LIMIT 1", (gap_id,)).fetchone()
-        assert row is not None
-        previous = link(bytes(row[0]), gap_id, stream, 10_000, topic, state)
-        conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (%s, %s)", (gap_id, previous))
-        later = conn.execute(f"SELECT notification_id, originator_id, originator_version, "
-                             f"topic, state FROM {EVENTS_TABLE} WHERE notification_id > %s "
-                             "ORDER BY 1", (gap_id,)).fetchall() if relinked else []
-        for number, originator, version, kind, stored in later:
-            previous = link(previous, number, originator, version, kind, bytes(stored))
-            conn.execute(f"UPDATE {HASHES_TABLE} SET hash = %s WHERE notification_id = %s",
-                         (previous, number))
-        for table in (EVENTS_TABLE, HASHES_TABLE):
-            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    slip_into_gap(url, gap_id, linked=True, relinked=relinked)
     (code, answer), (inside, verified) = _both(tmp_path, capsys)
     assert (code, inside) == (1, 1)
     assert (verified["first_break"]["notification_id"],

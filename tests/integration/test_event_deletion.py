@@ -59,6 +59,46 @@ def _head(url: str) -> int:
         return chain_head(conn)
 
 
+def drawn_gap(url: str) -> int:
+    """A notification id drawn and never used (as by a save rolled back): a gap in the log."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        gap = conn.execute(f"SELECT nextval('{EVENTS_TABLE}_notification_id_seq')").fetchone()
+    assert gap is not None
+    return int(gap[0])
+
+
+def slip_into_gap(url: str, gap_id: int, *, linked: bool, relinked: bool) -> None:
+    """A copy of the event after `gap_id` put into the gap (as version 10,000), the tables'
+    triggers off meanwhile; `linked`: with the link the chain gives it there; `relinked`: every
+    later link recomputed too."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        copied = conn.execute(f"SELECT originator_id, topic, state FROM {EVENTS_TABLE} "
+                              "WHERE notification_id = %s", (gap_id + 1,)).fetchone()
+        assert copied is not None
+        stream, topic, state = copied[0], copied[1], bytes(copied[2])
+        conn.execute(f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, "
+                     "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
+                     (gap_id, stream, 10_000, topic, state))
+        if linked:
+            row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
+                               "ORDER BY notification_id DESC LIMIT 1", (gap_id,)).fetchone()
+            assert row is not None
+            previous = link(bytes(row[0]), gap_id, stream, 10_000, topic, state)
+            conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (%s, %s)", (gap_id, previous))
+            later = conn.execute(
+                f"SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY 1",
+                (gap_id,)).fetchall() if relinked else []
+            for number, originator, version, kind, stored in later:
+                previous = link(previous, number, originator, version, kind, bytes(stored))
+                conn.execute(f"UPDATE {HASHES_TABLE} SET hash = %s WHERE notification_id = %s",
+                             (previous, number))
+        for table in (EVENTS_TABLE, HASHES_TABLE):
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
 @pytest.mark.parametrize("voided", [False, True])
 def test_deleting_the_last_events_and_their_links_is_found(
         scratch: tuple[Container, str], voided: bool) -> None:
@@ -125,38 +165,10 @@ def test_an_event_slipped_into_a_gap_is_found_at_its_id(scratch: tuple[Container
     one with no link breaks the chain there; put in with the link the chain gives it there and
     every later link recomputed, the chain is whole again, but no save recorded that id."""
     system, url = scratch
-    with psycopg.connect(url, autocommit=True) as conn:  # an id drawn by a save rolled back
-        gap = conn.execute(f"SELECT nextval('{EVENTS_TABLE}_notification_id_seq')").fetchone()
-    assert gap is not None
-    gap_id = int(gap[0])
+    gap_id = drawn_gap(url)
     open_order(system.work_orders, "S01")
     assert _verify(url).ok
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for table in (EVENTS_TABLE, HASHES_TABLE):
-            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        copied = conn.execute(f"SELECT originator_id, topic, state FROM {EVENTS_TABLE} "
-                              "WHERE notification_id = %s", (gap_id + 1,)).fetchone()
-        assert copied is not None
-        stream, topic, state = copied[0], copied[1], bytes(copied[2])
-        conn.execute(f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, "
-                     "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
-                     (gap_id, stream, 10_000, topic, state))
-        if linked:
-            row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id < %s "
-                               "ORDER BY notification_id DESC LIMIT 1", (gap_id,)).fetchone()
-            assert row is not None
-            previous = link(bytes(row[0]), gap_id, stream, 10_000, topic, state)
-            conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (%s, %s)", (gap_id, previous))
-            for number, originator, version, kind, stored in conn.execute(
-                    f"SELECT notification_id, originator_id, originator_version, topic, state "
-                    f"FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY 1",
-                    (gap_id,)).fetchall():
-                previous = link(previous, number, originator, version, kind, bytes(stored))
-                conn.execute(f"UPDATE {HASHES_TABLE} SET hash = %s WHERE notification_id = %s",
-                             (previous, number))
-        for table in (EVENTS_TABLE, HASHES_TABLE):
-            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    slip_into_gap(url, gap_id, linked=linked, relinked=linked)
 
     reason = "event no save recorded" if linked else "link missing"
     for found in (_verify(url), _verify(url, gap_id - 1, gap_id + 1)):
