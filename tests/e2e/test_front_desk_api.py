@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from domain.days import add_months
 from domain.pii import ERASED
 from servicecore.demo import make_vin
+from tests.e2e.test_parts_api import head
 
 Auth = Callable[..., dict[str, str]]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -33,10 +34,6 @@ def get(client: TestClient, path: str, headers: dict[str, str], status: int = 20
     response = client.get(path, headers=headers, params=params)
     assert response.status_code == status, response.text
     return response.json()
-
-
-def head(client: TestClient) -> int:
-    return int(client.get("/health").json()["head_notification_id"])
 
 
 def car(seed: str) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from domain import customers, part
 from servicecore.demo import make_vin
+from tests.e2e.test_parts_api import head
 
 Auth = Callable[..., dict[str, str]]
 
@@ -33,10 +34,6 @@ def get(client: TestClient, path: str, headers: dict[str, str], **params: Any) -
     response = client.get(path, headers=headers, params=params)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def head(client: TestClient) -> int:
-    return int(client.get("/health").json()["head_notification_id"])
 
 
 def test_a_car_and_its_owner_typed_in_full_width(client: TestClient, auth: Auth,

@@ -26,6 +26,7 @@ from projections.audit import history
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE
 from tests.conftest import JWT_SECRET
+from tests.e2e.test_parts_api import head
 
 Auth = Callable[..., dict[str, str]]
 NAME, PHONE = "林晓红", "13822223333"
@@ -89,10 +90,6 @@ def wo_doc(client: TestClient, wo_id: str, headers: dict[str, str],
     response = client.get(f"/work-orders/{wo_id}", headers=headers, params=params)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
-
-
-def head(client: TestClient) -> int:
-    return int(client.get("/health").json()["head_notification_id"])
 
 
 def test_the_customer_follows_and_approves_from_the_page(
