@@ -49,7 +49,9 @@ class OemClaimsView(ReadModel):
             write_off_reason text, underpaid numeric NOT NULL DEFAULT 0""",
         "oem_claim_vins": "work_order_id uuid PRIMARY KEY, vin text NOT NULL",
     }
-    indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),)
+    indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),
+               # a visit's claim, found from its bill (receivables, the unsubmitted list)
+               Index("oem_claims", "oem_claims_wo_idx", "(work_order_id)"))
     handles = (WorkOrder.Opened, OemClaim.Submitted, OemClaim.Rejected, OemClaim.Resubmitted,
                OemClaim.Approved, OemClaim.WrittenOff, OemClaim.WriteOffReversed)
     # no claim was written off before claims could be

@@ -159,7 +159,7 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
         raise InvalidInput(f"aged_on is today ({today}) or later: the balances are today's",
                            aged_on=aged_on.isoformat(), today=today.isoformat())
     contacts = reading.sees_personal_data
-    for view in (VIEW, "work_orders", *(("customers",) if contacts else ())):
+    for view in (VIEW, "work_orders", "oem_claims", *(("customers",) if contacts else ())):
         wait_for_projection(ctx, view, wait_for)
     with ctx.pool.connection() as conn:
         page = receivables_view.receivables(
