@@ -13,7 +13,7 @@ says (projections/oem_claim_history.py; the rule is `OemClaim.paid_up`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -154,3 +154,33 @@ def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
               WHERE {" AND ".join(clauses)}"""
     return page(conn, sql, params, order_by="changed_at, work_order_number", limit=limit,
                 offset=offset)
+
+
+def unsubmitted(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: str,
+                today: date, store_id: str | None = None, older_than_days: int = 0,
+                limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """The visits of the caller's stores (or `store_id`'s) whose warranty bill is confirmed
+    (a claim may be submitted from then on: domain/oem_claims.py) and whose claim is not
+    submitted, confirmed at least `older_than_days` days before `today` (the store's
+    calendar), oldest confirmation first: what the OEM is billed (the claim's amount to be)
+    and the days waited. A reversed settlement has no bills: its visit is listed again once
+    confirmed anew."""
+    scope, params = store_scope(stores, "b.store_id")
+    confirmed_on = "(s.confirmed_at AT TIME ZONE %s)::date"
+    clauses = [scope, "b.kind = 'warranty'", "b.status IN ('confirmed', 'settled')",
+               "NOT EXISTS (SELECT 1 FROM oem_claims c WHERE c.work_order_id = s.work_order_id)",
+               f"%s::date - {confirmed_on} >= %s"]
+    params += [today, timezone, older_than_days]
+    if store_id is not None:
+        clauses.append("b.store_id = %s")
+        params.append(store_id)
+    sql = f"""SELECT s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id,
+                     v.vin, s.number AS settlement_number, s.status AS settlement_status,
+                     (b.total - b.allowances)::text AS billed, s.confirmed_at,
+                     {confirmed_on}::text AS confirmed_on,
+                     %s::date - {confirmed_on} AS age_days
+              FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+              LEFT JOIN oem_claim_vins v ON v.work_order_id = s.work_order_id
+              WHERE {" AND ".join(clauses)}"""
+    return page(conn, sql, [timezone, today, timezone, *params],
+                order_by="s.confirmed_at, s.work_order_number", limit=limit, offset=offset)
