@@ -14,9 +14,7 @@ from tests.e2e.test_money_api import confirmed_settlement, ready_for_settlement
 from tests.e2e.test_oem_claim_outcome_api import _confirmed_warranty_visit
 from tests.e2e.test_parts_api import Auth, head, post
 from tests.integration.audit_support import new_vin
-from tests.scratch_systems import served_module
 
-served, container, client = served_module("sc_claims_unsubmitted", projections=True)
 URL = "/warranty-claims/unsubmitted"
 
 
