@@ -21,6 +21,7 @@ import psycopg
 from domain.oem_claim import OemClaim
 from domain.work_order import WorkOrder
 from projections.base import Index, ReadModel, page, store_scope
+from projections.waiting import Waiting, waiting
 
 STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid", "written_off",
             "charged_back")
@@ -156,6 +157,18 @@ def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 offset=offset)
 
 
+UNSUBMITTED = Waiting(
+    columns="""s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id, v.vin,
+               s.number AS settlement_number, s.status AS settlement_status,
+               (b.total - b.allowances)::text AS billed, s.confirmed_at""",
+    source="""settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+              LEFT JOIN oem_claim_vins v ON v.work_order_id = s.work_order_id""",
+    conditions=("b.kind = 'warranty'", "b.status IN ('confirmed', 'settled')",
+                "NOT EXISTS (SELECT 1 FROM oem_claims c WHERE c.work_order_id = s.work_order_id)"),
+    since="s.confirmed_at", day="confirmed_on", days="age_days", store="b.store_id",
+    then="s.work_order_number")
+
+
 def unsubmitted(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: str,
                 today: date, store_id: str | None = None, older_than_days: int = 0,
                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
@@ -165,22 +178,6 @@ def unsubmitted(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezon
     calendar), oldest confirmation first: what the OEM is billed (the claim's amount to be)
     and the days waited. A reversed settlement has no bills: its visit is listed again once
     confirmed anew."""
-    scope, params = store_scope(stores, "b.store_id")
-    confirmed_on = "(s.confirmed_at AT TIME ZONE %s)::date"
-    clauses = [scope, "b.kind = 'warranty'", "b.status IN ('confirmed', 'settled')",
-               "NOT EXISTS (SELECT 1 FROM oem_claims c WHERE c.work_order_id = s.work_order_id)",
-               f"%s::date - {confirmed_on} >= %s"]
-    params += [today, timezone, older_than_days]
-    if store_id is not None:
-        clauses.append("b.store_id = %s")
-        params.append(store_id)
-    sql = f"""SELECT s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id,
-                     v.vin, s.number AS settlement_number, s.status AS settlement_status,
-                     (b.total - b.allowances)::text AS billed, s.confirmed_at,
-                     {confirmed_on}::text AS confirmed_on,
-                     %s::date - {confirmed_on} AS age_days
-              FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
-              LEFT JOIN oem_claim_vins v ON v.work_order_id = s.work_order_id
-              WHERE {" AND ".join(clauses)}"""
-    return page(conn, sql, [timezone, today, timezone, *params],
-                order_by="s.confirmed_at, s.work_order_number", limit=limit, offset=offset)
+    return waiting(conn, stores, UNSUBMITTED, timezone=timezone, today=today,
+                   store_id=store_id, older_than_days=older_than_days, limit=limit,
+                   offset=offset)
