@@ -164,19 +164,25 @@ INVALID_HTTP = json.dumps(problem_body(
     separators=(",", ":")).encode()
 
 
+# Where a validation error's `loc` names a field a client sent: a body's top-level field, a
+# query or path parameter (a header is no field of the request's data).
+FIELD_PLACES = ("body", "query", "path")
+
+
 def invalid_input_problem(found: Sequence[Any]) -> JSONResponse:
     """422 listing what did not validate: the first `MAX_ERRORS` of them, and how many there
     were in `error_count` when that is more (a 64 KiB body of 500 bad order lines found 6,500
     errors and answered 0.6 MB of them). When every error is about one field at the top of
-    the body, `field` names it, as the domain's refusals of a body field do (an amount of
-    "0" or "10.001" alike)."""
+    the body, or about one query or path parameter (`field` its name as sent: `from`, not the
+    handler's `first`), `field` names it, as the domain's refusals of a body field do (an
+    amount of "0" or "10.001" alike)."""
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
               for e in itertools.islice(found, MAX_ERRORS)]
     extra: dict[str, Any] = {"error_count": len(found)} if len(found) > MAX_ERRORS else {}
     fields = {tuple(e["loc"]) for e in found}
     if len(fields) == 1:
         (loc,) = fields
-        if len(loc) == 2 and loc[0] == "body" and isinstance(loc[1], str):
+        if len(loc) == 2 and loc[0] in FIELD_PLACES and isinstance(loc[1], str):
             extra["field"] = loc[1]
     return problem(422, "invalid-input", "the request did not validate", errors=errors, **extra)
 

@@ -13,7 +13,7 @@ says (projections/oem_claim_history.py; the rule is `OemClaim.paid_up`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -21,6 +21,7 @@ import psycopg
 from domain.oem_claim import OemClaim
 from domain.work_order import WorkOrder
 from projections.base import Index, ReadModel, page, store_scope
+from projections.waiting import Waiting, waiting
 
 STATUSES = ("submitted", "rejected", "resubmitted", "approved", "paid", "written_off",
             "charged_back")
@@ -49,7 +50,9 @@ class OemClaimsView(ReadModel):
             write_off_reason text, underpaid numeric NOT NULL DEFAULT 0""",
         "oem_claim_vins": "work_order_id uuid PRIMARY KEY, vin text NOT NULL",
     }
-    indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),)
+    indexes = (Index("oem_claims", "oem_claims_store_idx", "(store_id, status, changed_at)"),
+               # a visit's claim, found from its bill (receivables, the unsubmitted list)
+               Index("oem_claims", "oem_claims_wo_idx", "(work_order_id)"))
     handles = (WorkOrder.Opened, OemClaim.Submitted, OemClaim.Rejected, OemClaim.Resubmitted,
                OemClaim.Approved, OemClaim.WrittenOff, OemClaim.WriteOffReversed)
     # no claim was written off before claims could be
@@ -152,3 +155,29 @@ def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
               WHERE {" AND ".join(clauses)}"""
     return page(conn, sql, params, order_by="changed_at, work_order_number", limit=limit,
                 offset=offset)
+
+
+UNSUBMITTED = Waiting(
+    columns="""s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id, v.vin,
+               s.number AS settlement_number, s.status AS settlement_status,
+               (b.total - b.allowances)::text AS billed, s.confirmed_at""",
+    source="""settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+              LEFT JOIN oem_claim_vins v ON v.work_order_id = s.work_order_id""",
+    conditions=("b.kind = 'warranty'", "b.status IN ('confirmed', 'settled')",
+                "NOT EXISTS (SELECT 1 FROM oem_claims c WHERE c.work_order_id = s.work_order_id)"),
+    since="s.confirmed_at", day="confirmed_on", days="age_days", store="b.store_id",
+    then="s.work_order_number")
+
+
+def unsubmitted(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: str,
+                today: date, store_id: str | None = None, older_than_days: int = 0,
+                limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """The visits of the caller's stores (or `store_id`'s) whose warranty bill is confirmed
+    (a claim may be submitted from then on: domain/oem_claims.py) and whose claim is not
+    submitted, confirmed at least `older_than_days` days before `today` (the store's
+    calendar), oldest confirmation first: what the OEM is billed (the claim's amount to be)
+    and the days waited. A reversed settlement has no bills: its visit is listed again once
+    confirmed anew."""
+    return waiting(conn, stores, UNSUBMITTED, timezone=timezone, today=today,
+                   store_id=store_id, older_than_days=older_than_days, limit=limit,
+                   offset=offset)

@@ -21,6 +21,7 @@ from domain.payer_name import payer_name, payer_name_key
 from domain.pii import ERASED
 from projections.base import rows as _rows
 from projections.finance_queries import _where, shown
+from projections.oem_claims import PAID
 
 # (key, the first and last day of debt the bucket holds; None: no end)
 BUCKETS = (("days_0_30", 0, 30), ("days_31_60", 31, 60), ("days_61_90", 61, 90),
@@ -48,7 +49,8 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
         listed = f"""coalesce(jsonb_agg(jsonb_build_object(
             'settlement_id', settlement_id, 'settlement_number', settlement_number,
             'work_order_number', work_order_number, 'plate', plate, 'vin', payer->>'vin',
-            'claim_number', payer->>'claim_number', 'invoice_no', invoice_no,
+            'claim_number', coalesce(payer->>'claim_number', oem_claim_number),
+            'claim_status', claim_status, 'invoice_no', invoice_no,
             'settled_on', settled_on, 'age_days', age_days, 'billed', billed::text,
             'paid', paid::text, 'written_off', written_off::text,
             'outstanding', outstanding::text, 'due_on', due_on,
@@ -73,15 +75,22 @@ def _groups(where: str, bills: tuple[int, int] | None) -> str:
                 b.total - b.allowances - b.paid - b.written_off AS outstanding,
                 s.number AS settlement_number, b.due_on,
                 s.work_order_number, w.plate, s.settled_at,
-                (s.settled_at AT TIME ZONE %s)::date AS settled_on
+                (s.settled_at AT TIME ZONE %s)::date AS settled_on,
+                c.oem_claim_number, {CLAIM_STATUS} AS claim_status
             FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
-            LEFT JOIN wo_view w ON w.id = s.work_order_id {NAMES}
+            LEFT JOIN wo_view w ON w.id = s.work_order_id {NAMES} {CLAIMS}
             WHERE {where} AND b.status = 'settled' AND b.kind <> 'internal') AS bills
         ) AS aged
         GROUP BY kind, payer_key HAVING sum(outstanding) <> 0"""
 
 
 OPEN_BILLS_DEFAULT = 100
+# A warranty bill's claim at the OEM (the claims desk's view, projections/oem_claims.py): the
+# OEM's claim number and the status the desk lists it by (`not_submitted` before it is sent).
+CLAIMS = ("LEFT JOIN oem_claims c ON b.kind = 'warranty' "
+          "AND c.work_order_id = s.work_order_id")
+CLAIM_STATUS = (f"CASE WHEN b.kind <> 'warranty' THEN NULL WHEN c.claim_id IS NULL "
+                f"THEN 'not_submitted' WHEN {PAID} THEN 'paid' ELSE c.status END")
 # An insurance bill's payer resolved through the insurer master (projections/insurers.py): the
 # insurer whose name or alias has the typed name's key, else that key as before.
 NAMES = ("LEFT JOIN insurer_names n ON b.kind = 'insurance' AND n.key = b.payer_key")
@@ -101,7 +110,8 @@ def receivables(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     balance and `open_bills` lists them, oldest first, from `bills_offset` on, at most
     `bills_limit` of them — settlement and work-order number, plate, VIN or claim number, tax
     invoice, the day it was settled and its age in days on `aged_on`, billed, paid,
-    outstanding — so each can be chased and matched to its remittance (an insurer with years
+    outstanding; an OEM bill its claim's number at the OEM (`claim_number`) and `claim_status`
+    (`not_submitted` before it is sent) — so each can be chased and matched to its remittance (an insurer with years
     of claims has thousands; `payer_key` narrows the list to one payer to page through them).
     An insurer, or the OEM (the vehicle's brand), is one group however its name was typed
     (`domain/payer_name.py`: full-width or ASCII, spacing, case): its `payer_key` is the name's

@@ -16,7 +16,8 @@ from typing import Any
 import psycopg
 
 from domain.repair_filing import RepairFiling
-from projections.base import Index, ReadModel, page, store_scope
+from projections.base import Index, ReadModel
+from projections.waiting import Waiting, waiting
 
 
 class RepairFilingsView(ReadModel):
@@ -68,6 +69,20 @@ class RepairFilingsView(ReadModel):
 FILED_AS_SETTLED = """coalesce(f.status = 'filed' AND (f.settlement_number IS NULL
     OR f.settlement_number = s.number), false)"""
 
+UNFILED = Waiting(
+    columns="""s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id,
+               s.number AS settlement_number, s.settled_at,
+               CASE WHEN f.status = 'filed' THEN 'stale'
+                    ELSE coalesce(f.status, 'unfiled') END AS filing_status,
+               f.receipt_no, f.settlement_number AS filed_settlement_number,
+               f.last_error, coalesce(f.attempts, 0) AS attempts,
+               f.changed_at AS last_attempt_at, f.changed_by AS last_attempt_by""",
+    source="settlements s LEFT JOIN repair_filings f ON f.work_order_id = s.work_order_id",
+    conditions=("s.status = 'settled'", f"NOT {FILED_AS_SETTLED}"),
+    since="s.settled_at", day="settlement_date", days="days_since", store="s.store_id",
+    then="s.work_order_number")
+
+
 def unfiled(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: str,
             today: date, store_id: str | None = None, older_than_days: int = 0,
             limit: int = 50, offset: int = 0) -> dict[str, Any]:
@@ -76,25 +91,5 @@ def unfiled(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: s
     since reversed, the visit settled again under another number (its record is refiled) —
     settled at least `older_than_days` days before `today` (the store's calendar), oldest
     settlement first."""
-    scope, params = store_scope(stores, "s.store_id")
-    settled_on = "(s.settled_at AT TIME ZONE %s)::date"
-    clauses = [scope, "s.status = 'settled'", f"NOT {FILED_AS_SETTLED}",
-               f"%s::date - {settled_on} >= %s"]
-    params += [today, timezone, older_than_days]
-    if store_id is not None:
-        clauses.append("s.store_id = %s")
-        params.append(store_id)
-    sql = f"""SELECT s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id,
-                     s.number AS settlement_number, s.settled_at,
-                     {settled_on}::text AS settlement_date,
-                     %s::date - {settled_on} AS days_since,
-                     CASE WHEN f.status = 'filed' THEN 'stale'
-                          ELSE coalesce(f.status, 'unfiled') END AS filing_status,
-                     f.receipt_no, f.settlement_number AS filed_settlement_number,
-                     f.last_error, coalesce(f.attempts, 0) AS attempts,
-                     f.changed_at AS last_attempt_at, f.changed_by AS last_attempt_by
-              FROM settlements s
-              LEFT JOIN repair_filings f ON f.work_order_id = s.work_order_id
-              WHERE {" AND ".join(clauses)}"""
-    return page(conn, sql, [timezone, today, timezone, *params],
-                order_by="s.settled_at, s.work_order_number", limit=limit, offset=offset)
+    return waiting(conn, stores, UNFILED, timezone=timezone, today=today, store_id=store_id,
+                   older_than_days=older_than_days, limit=limit, offset=offset)

@@ -118,8 +118,9 @@ def write_offs_over(conn: psycopg.Connection[Any], stores: Sequence[str], *, zon
 
 
 _ZERO = Decimal("0.00")
-# Who a bill is charged to, as the accountant names the payers (a bill's kind, in this order).
-PAYERS = (("customer", "customer"), ("insurer", "insurance"), ("oem", "warranty"),
+# Who a bill is charged to, in the accountant's order, named as the receivables name them (the
+# bill's kind: `warranty` the OEM, `insurance` the insurer); each with its bill.
+PAYERS = (("customer", "customer"), ("insurance", "insurance"), ("warranty", "warranty"),
           ("internal", "internal"))
 
 
@@ -158,7 +159,7 @@ def write_offs_by_payer(conn: psycopg.Connection[Any], stores: Sequence[str], *,
         totals = {k: sum((row[k] for row in mine), _ZERO if k != "count" else 0)
                   for k in ("count", "amount", "reversed_amount", "net_amount")}
         groups.append({"payer": payer, "bill": bill, **totals,
-                       "payers": mine if payer in ("insurer", "oem") else []})
+                       "payers": mine if payer in ("insurance", "warranty") else []})
     return {"date_from": date_from.isoformat(), "date_to": date_to.isoformat(),
             "store_id": store_id, "payers": groups,
             **{k: sum((g[k] for g in groups), _ZERO)

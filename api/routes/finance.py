@@ -148,7 +148,9 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
                 bills_limit: BillsLimit = receivables_view.OPEN_BILLS_DEFAULT,
                 bills_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """Open balances of settled bills by customer, insurer and OEM, each bill aged in days
-    since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days); a bill charged
+    since its settlement, with totals by age (0-30, 31-60, 61-90, over 90 days); an OEM bill
+    with its claim's number at the OEM and the claim's status (`not_submitted` before it is
+    sent: GET /warranty-claims/unsubmitted); a bill charged
     to a customer's account says its `due_on` and `days_overdue`, a group and the page what is
     `overdue` on `aged_on`; `store_id` the bills of one store (one of the caller's;
     another's: none). For the roles
@@ -159,7 +161,7 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
         raise InvalidInput(f"aged_on is today ({today}) or later: the balances are today's",
                            aged_on=aged_on.isoformat(), today=today.isoformat())
     contacts = reading.sees_personal_data
-    for view in (VIEW, "work_orders", *(("customers",) if contacts else ())):
+    for view in (VIEW, "work_orders", "oem_claims", *(("customers",) if contacts else ())):
         wait_for_projection(ctx, view, wait_for)
     with ctx.pool.connection() as conn:
         page = receivables_view.receivables(

@@ -116,7 +116,8 @@ def write_offs_by_payer_of_month(
         store_id: IdFilter = None, format: Format = "json", bom: Bom = False,
         wait_for: WaitFor = None) -> Any:
     """The month's write-offs and charge-backs (booked that month, in the stores' time zone)
-    summed per payer: customer, insurer, OEM, internal — each listed, 0.00 when none —, with
+    summed per payer: `customer`, `insurance` (the insurer), `warranty` (the OEM), `internal`,
+    as `GET /receivables` names them — each listed, 0.00 when none —, with
     each insurer and OEM within; `amount`, `reversed_amount` and `net_amount` as `GET
     /write-offs` sums the same rows. `format=csv`: one row per payer (and per insurer or OEM
     after it), the totals last."""

@@ -28,13 +28,13 @@ from api.deps import (
 )
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
-from api.numbers import Number
+from api.numbers import Number, Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
 from domain.common import InvalidInput
 from domain.oem_claim import MAX_CODE, MAX_TEXT, OemClaim
 from domain.oem_claims import OemClaims
-from projections.oem_claims import list_claims
+from projections.oem_claims import list_claims, unsubmitted
 
 router = APIRouter(prefix="/work-orders/{work_order_id}/warranty-claim",
                    tags=["warranty claims"], route_class=JsonBodyRoute)
@@ -133,7 +133,9 @@ def claim_history(work_order_id: UUID, ctx: Ctx, principal: HistoryReader, limit
 
 @desk_router.get("", response_model=Page)
 def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
-           status: OemStatus | None = None,
+           status: Annotated[OemStatus | None, Query(description=(
+               "the claim's status at the OEM; a visit whose claim is not submitted yet is "
+               "listed by GET /warranty-claims/unsubmitted"))] = None,
            first: Annotated[Day | None, Query(alias="from", description=(
                f"submitted on this day or later (the store's calendar), {DAY_RANGE}"))] = None,
            last: Annotated[Day | None, Query(alias="to", description=(
@@ -150,11 +152,36 @@ def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
     if first is not None and last is not None and last < first:
         raise InvalidInput("`to` is on or after `from`",
                            **{"from": first.isoformat(), "to": last.isoformat()})
-    wait_for_projection(ctx, "oem_claims", wait_for)
-    wait_for_projection(ctx, "finance", wait_for)
+    _wait(ctx, wait_for)
     zone = ZoneInfo(ctx.timezone)
     since = None if first is None else datetime.combine(first, time(0), zone)
     before = None if last is None else datetime.combine(last + timedelta(days=1), time(0), zone)
     with ctx.pool.connection() as conn:
         return list_claims(conn, principal.stores, store_id=store_id, status=status,
                            since=since, before=before, limit=limit, offset=offset)
+
+
+@desk_router.get("/unsubmitted", response_model=Page)
+def unsubmitted_claims(
+        ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
+        older_than_days: Annotated[int, Query(ge=0, le=36_500, description=(
+            "the warranty bill confirmed at least this many days ago (the store's calendar)")),
+            Plain] = 0,
+        limit: Limit = 50, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+    """The visits of the caller's stores (or `store_id`'s) whose warranty bill is confirmed
+    and whose claim is not submitted to the OEM yet, the oldest confirmation first: the
+    visit, VIN, settlement, what the OEM is billed and the days waited (`age_days`). A
+    warranty bill still a draft is not listed: the claim is submitted after it is confirmed.
+    `wait_for`: both the claims view and the finance view (which keeps the bills) have
+    applied it."""
+    _wait(ctx, wait_for)
+    with ctx.pool.connection() as conn:
+        return unsubmitted(conn, principal.stores, timezone=ctx.timezone, today=ctx.today(),
+                           store_id=store_id, older_than_days=older_than_days, limit=limit,
+                           offset=offset)
+
+
+def _wait(ctx: Ctx, wait_for: int | None) -> None:
+    """Both lists read the claims view and the finance view (the bills, what the OEM paid)."""
+    for view in ("oem_claims", "finance"):
+        wait_for_projection(ctx, view, wait_for)

@@ -35,7 +35,7 @@ def settled_warranty(client: TestClient, auth: Auth, store_id: str,
         "work_order_id": wo_id, "method": "cash",
         "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
     assert paid["settled"] is True
-    return {"settlement_number": confirmed["number"],
+    return {"settlement_number": confirmed["number"], "work_order_id": wo_id,
             "outstanding": confirmed["bills"]["warranty"]["outstanding"]}
 
 
@@ -80,3 +80,22 @@ def test_a_brands_typed_forms_are_one_oem_with_all_its_warranty_bills(
     view = next(v for v in container.views if v.name == "finance")
     check = verify_view(container.app, container.pool, view)
     assert check.ok, check.as_dict()
+
+
+def test_an_oem_bill_shows_its_claim_number_and_status_at_the_oem(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """Chasing the OEM, each open warranty bill is matched to its claim by the OEM's number:
+    the one sent shows it, the one not sent yet says so."""
+    clerk = auth("advisor", "warranty-clerk", [store_id])
+    sent, unsent = (settled_warranty(client, auth, store_id, "Skoda") for _ in range(2))
+    claim = f"/work-orders/{sent['work_order_id']}/warranty-claim"
+    post(client, f"{claim}/submission", clerk, {"oem_claim_number": "SK-2026-0042"}, 201)
+    post(client, f"{claim}/rejection", clerk, {"reason_code": "R-2", "reason": "no photo"})
+    finance = auth("finance", "fin-" + store_id, [store_id])
+    [group] = get(client, "/receivables", finance, kind="warranty", payer_key="Skoda",
+                  store_id=store_id, wait_for=head(client))["items"]
+    bills = {b["settlement_number"]: b for b in group["open_bills"]}
+    assert (bills[sent["settlement_number"]]["claim_number"],
+            bills[sent["settlement_number"]]["claim_status"]) == ("SK-2026-0042", "rejected")
+    assert (bills[unsent["settlement_number"]]["claim_number"],
+            bills[unsent["settlement_number"]]["claim_status"]) == (None, "not_submitted")

@@ -103,6 +103,11 @@ def test_the_desk_shows_only_the_callers_stores_and_refuses_other_roles(
     assert refused.status_code == 403
     bad = client.get("/warranty-claims?status=lost", headers=auth("advisor", "a", [store_id]))
     assert bad.status_code == 422
+    # The one parameter at fault is named, as a body field would be.
+    assert bad.json()["field"] == "status"
+    early = client.get("/warranty-claims", headers=auth("advisor", "a", [store_id]),
+                       params={"from": "2026-13-01"})
+    assert (early.status_code, early.json()["field"]) == (422, "from")
 
 
 def test_the_claim_page_shows_the_status_at_the_oem_and_its_steps(

@@ -1,5 +1,6 @@
 """The accountant's month-end view of what was written off, by who was to pay it: customer,
-insurer, OEM and internal, each listed (0.00 when nothing), each insurer and OEM within, adding
+insurer, OEM and internal, each listed (0.00 when nothing) under the name the receivables give
+the payer (`customer`, `insurance`, `warranty`, `internal`), each insurer and OEM within, adding
 up to what `GET /write-offs` sums for the month; JSON or CSV for Excel."""
 
 from __future__ import annotations
@@ -53,13 +54,18 @@ def test_a_months_write_offs_summed_by_payer_add_up_to_the_months_list(
     assert [(g["payer"], g["bill"], g["count"], g["amount"], g["reversed_amount"],
              g["net_amount"]) for g in found["payers"]] == [
         ("customer", "customer", 0, "0.00", "0.00", "0.00"),
-        ("insurer", "insurance", 1, "50.00", "0.00", "50.00"),
-        ("oem", "warranty", 2, "81.00", "40.00", "41.00"),
+        ("insurance", "insurance", 1, "50.00", "0.00", "50.00"),
+        ("warranty", "warranty", 2, "81.00", "40.00", "41.00"),
         ("internal", "internal", 0, "0.00", "0.00", "0.00")]
     [insurer] = found["payers"][1]["payers"]
     assert (insurer["payer"], insurer["amount"]) == (PICC["insurer"], "50.00")
     [oem] = found["payers"][2]["payers"]
     assert (oem["count"], oem["amount"], oem["net_amount"]) == (2, "81.00", "41.00")
+    # The OEM and the insurer are the payers the receivables name, by the same word and key.
+    owed = get(client, "/receivables", finance, store_id=store_id, wait_for=cut["notification_id"])
+    kinds = {(g["kind"], g["payer_key"]) for g in owed["items"]}
+    assert ("warranty", oem["payer_key"]) in kinds
+    assert ("insurance", insurer["payer_key"]) in kinds
     # The same rows as the month's list, summed the same.
     listed = get(client, "/write-offs", finance, store_id=store_id,
                  date_from=f"{month}-01", date_to=found["date_to"])
@@ -69,7 +75,7 @@ def test_a_months_write_offs_summed_by_payer_add_up_to_the_months_list(
     # A month before: every payer listed, nothing written off.
     before = get(client, URL, finance, month="2020-01", store_id=store_id)
     assert [(g["payer"], g["amount"]) for g in before["payers"]] == [
-        ("customer", "0.00"), ("insurer", "0.00"), ("oem", "0.00"), ("internal", "0.00")]
+        ("customer", "0.00"), ("insurance", "0.00"), ("warranty", "0.00"), ("internal", "0.00")]
     # The CSV for Excel: a row per payer, each insurer or OEM after its payer, the totals last.
     answer = client.get(URL, headers=finance, params={"month": month, "store_id": store_id,
                                                       "format": "csv", "bom": "true"})
@@ -77,9 +83,9 @@ def test_a_months_write_offs_summed_by_payer_add_up_to_the_months_list(
     assert answer.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert [(r["payer"], r["payer_name"], r["amount"]) for r in rows] == [
-        ("customer", "", "0.00"), ("insurer", "", "50.00"),
-        ("insurer", PICC["insurer"], "50.00"), ("oem", "", "81.00"),
-        ("oem", oem["payer"], "81.00"), ("internal", "", "0.00"), ("total", "", "131.00")]
+        ("customer", "", "0.00"), ("insurance", "", "50.00"),
+        ("insurance", PICC["insurer"], "50.00"), ("warranty", "", "81.00"),
+        ("warranty", oem["payer"], "81.00"), ("internal", "", "0.00"), ("total", "", "131.00")]
     # Another store's token sees none of it; a month that is no month is 422 naming it.
     other = auth("finance", "fin-other", [store_id + "X"])
     assert get(client, URL, other, month=month, store_id=store_id)["amount"] == "0.00"
