@@ -26,7 +26,7 @@ from domain.settlement import Settlement
 from servicecore.container import Container
 from tests.integration.support import load, together
 from tests.integration.test_money_support import req, second_process
-from tests.integration.test_on_account_concurrency import _same_customer_visits
+from tests.integration.test_on_account_concurrency import _refund_asked_on_a_charged_visit
 
 LIMIT = Decimal("550.00")  # the second visit's 450.00 and the 100.00 the refund reopens
 
@@ -37,22 +37,10 @@ def test_a_prune_and_a_reopen_at_once_lose_no_open_charge(
         monkeypatch: pytest.MonkeyPatch, saves_first: str) -> None:
     # Two visits of one fleet customer (450.00 each). The first: 300.00 deposit, 150.00
     # charged to account and paid off since, 100.00 of the deposit asked back.
-    customer_id, (first, second) = _same_customer_visits(container, store_id, monkeypatch)
-    money = container.settlements
-    wo = load(container.app, Settlement, first).work_order_id
-    deposit = money.pay(req(store_id), work_order_id=wo, method="cash", amount="300.00")
-    for sid in (first, second):
-        money.confirm(req(store_id), sid)
-    accounts = OnAccount(container.app)
-    accounts.set_terms(req(store_id, "manager"), customer_id, limit=str(LIMIT), days=30,
-                       reason="fleet contract")
-    accounts.charge(req(store_id), first)
-    money.pay(req(store_id), work_order_id=wo, method="cash", amount="150.00")
+    (first, second), refund_id = _refund_asked_on_a_charged_visit(
+        container, store_id, monkeypatch, limit=str(LIMIT), paid_off=True)
+    customer_id = load(container.app, Settlement, first).customer_id
     assert open_on_account(load(container.app, Settlement, first)) == 0
-    refund_id = str(money.request_refund(req(store_id), first,
-                                         payment_id=deposit.body["payment_id"],
-                                         amount="100.00", reason="deposit too high"
-                                         ).body["refund_id"])
 
     # Each command's attempts, counted as they reach their save.
     real = note_reopened_charges  # run by ServiceCore before each save

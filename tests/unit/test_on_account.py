@@ -186,18 +186,25 @@ def test_the_account_is_the_charges_less_the_payments_within_the_limit(
         assert balances(posted).get("1122", Decimal("0.00")) == balance - unsettled
 
 
-def test_a_reversal_ends_the_charge_and_the_visit_may_be_charged_again() -> None:
+def charged_visit() -> tuple[ServiceCore, Settlements, UUID, UUID]:
+    """A visit of a customer with a limit of 1000.00, charged to account: (app, settlements,
+    customer, work order)."""
     app = ServiceCore()
     money, customer_id, (wo,) = fleet(app, 1)
     accounts = OnAccount(app)
     accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
+    accounts.charge(CASHIER, Settlement.create_id(wo))
+    return app, money, customer_id, wo
+
+
+def test_a_reversal_ends_the_charge_and_the_visit_may_be_charged_again() -> None:
+    app, money, customer_id, wo = charged_visit()
     sid = Settlement.create_id(wo)
-    accounts.charge(CASHIER, sid)
     money.reverse(MANAGER, sid, reason="wrong pads billed")
     assert account_balance(app, customer_id) == 0
     assert balances(entries(app, [wo])).get("1122", Decimal("0.00")) == 0
     money.confirm(CASHIER, UUID(money.draft(CASHIER, wo).body["id"]))
-    accounts.charge(CASHIER, sid)
+    OnAccount(app).charge(CASHIER, sid)
     assert account_balance(app, customer_id) == BILL
     customer: Any = app.repository.get(customer_id)
     assert customer.account_open == {str(wo): BILL}
@@ -206,12 +213,8 @@ def test_a_reversal_ends_the_charge_and_the_visit_may_be_charged_again() -> None
 @pytest.mark.parametrize("stored_before", [False, True])
 def test_a_reversed_charge_leaves_no_account_entry_and_a_till_payment_is_not_taken_for_one(
         monkeypatch: pytest.MonkeyPatch, stored_before: bool) -> None:
-    app = ServiceCore()
-    money, customer_id, (wo,) = fleet(app, 1)
-    accounts = OnAccount(app)
-    accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
+    app, money, customer_id, wo = charged_visit()
     sid = Settlement.create_id(wo)
-    accounts.charge(CASHIER, sid)
     # The charge reversed: the account holds nothing of the visit, listed or open (reversed
     # before the reversal ended the charge, `stored_before`, the entry stayed).
     with monkeypatch.context() as before:
