@@ -17,14 +17,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 
-from projections.csv_cells import safe_row
+from projections.csv_cells import led_by_bom, safe_row
 
 Format = Literal["json", "csv"]
 # the OpenAPI answer of a route that also writes CSV
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
     "content": {"text/csv": {"schema": {"type": "string"}}},
     "description": "JSON, or CSV with `format=csv`"}}
-UTF8_BOM = "\ufeff"
 Bom = Annotated[bool, Query(description=(
     "with format=csv: start the file with the UTF-8 byte order mark, so that Excel on a "
     "Chinese Windows opens it as UTF-8 (default false; the JSON answer ignores it)"))]
@@ -36,7 +35,7 @@ def csv_file(text: str, name: str, *, bom: bool = False,
     Latin-1 and `name` may carry a query's text, so only what is safe in a file name is kept
     of it."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-    return Response((UTF8_BOM if bom else "") + text, media_type="text/csv; charset=utf-8",
+    return Response("".join(led_by_bom((text,), bom)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{safe}.csv"',
                              **(headers or {})})
 

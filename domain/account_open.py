@@ -11,6 +11,13 @@ command, found by what it does and not by its name — writes `Customer.AccountC
 the same save (`note_reopened_charges`, run by `ServiceCore` before every save): the charge is
 listed again, and a charge that read it paid off meanwhile conflicts with it on the customer's
 stream and, retried, reads it open. So the list always names every open charge.
+
+A reversal ends the charge: the customer's entry of the visit (`Customer.account_open`, what a
+later payment on the visit pays off first, and the listed charge) goes in the reversal's save
+(`Customer.AccountChargeEnded`, `end_stale_charge`). Left there, a payment on the visit settled
+again at the till after money of it went back was taken for a payment on the account
+(`Customer.AccountPaid`, the spend not given back) instead of money paid again. An entry a
+reversal stored before this rule left behind is ended by that payment, in its own save.
 """
 
 from __future__ import annotations
@@ -28,14 +35,35 @@ if TYPE_CHECKING:
     from domain.session import Session
 
 
+def charge_stands(settlement: Settlement) -> bool:
+    """Whether the visit is charged to account: the settling that was charged stands (a
+    reversal ends the charge; the visit settled again is settled under another number)."""
+    charged: dict[str, Any] | None = getattr(settlement, "charged", None)
+    return charged is not None and settlement.status == "settled" and \
+        charged["number"] == settlement.number
+
+
 def open_on_account(settlement: Settlement) -> Decimal:
     """What a visit charged to account still has open: its customer bill's outstanding while
-    the settling that was charged stands (a reversal ends the charge)."""
-    charged: dict[str, Any] | None = getattr(settlement, "charged", None)
-    if charged is None or settlement.status != "settled" or \
-            charged["number"] != settlement.number:
+    the settling that was charged stands."""
+    if not charge_stands(settlement):
         return ZERO
     return max(settlement.outstanding("customer"), ZERO)
+
+
+def end_stale_charge(session: Session, settlement: Settlement) -> None:
+    """(In a command that reverses the settlement, or pays its settled customer bill.) The
+    customer's entry of a visit once charged whose charge no longer stands is ended, in the
+    command's save; a visit never charged loads no customer."""
+    if getattr(settlement, "charged", None) is None or charge_stands(settlement):
+        return
+    customer = session.find(Customer, settlement.customer_id)
+    if customer is None or (
+            str(settlement.work_order_id) not in getattr(customer, "account_open", {})
+            and settlement.id not in getattr(customer, "account_charges", [])):
+        return
+    customer._account_charge_ended(session.audit(customer.store_id), settlement.id,
+                                   settlement.work_order_id)
 
 
 def load_mark(aggregate: Aggregate) -> Decimal | None:

@@ -181,6 +181,13 @@ class Customer(Aggregate):
         settlement_id: UUID
         work_order_id: UUID
 
+    class AccountChargeEnded(Event):
+        """A charged visit's charge no longer stands (its settlement reversed): the account
+        neither lists it nor holds it open (domain/account_open.py), in that save."""
+
+        settlement_id: UUID
+        work_order_id: UUID
+
     @event(Registered)
     def __init__(self, id: UUID, audit: Audit, kind: str, sealed: dict[str, Any]) -> None:
         self.store_id = audit.store_id
@@ -460,3 +467,11 @@ class Customer(Aggregate):
         listed = list(getattr(self, "account_charges", []))
         if settlement_id not in listed:
             self.account_charges = [*listed, settlement_id]
+
+    @event(AccountChargeEnded)
+    def _account_charge_ended(self, audit: Audit, settlement_id: UUID,
+                              work_order_id: UUID) -> None:
+        self.account_open = {k: v for k, v in getattr(self, "account_open", {}).items()
+                             if k != str(work_order_id)}
+        self.account_charges = [sid for sid in getattr(self, "account_charges", [])
+                                if sid != settlement_id]

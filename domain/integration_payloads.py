@@ -237,7 +237,8 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
                                       "PaymentRefunded", "PaidAgain", "CreditTermsSet",
                                       "CreditTermsRemoved", "AccountCharged",
                                       "AccountPaid", "AccountChargesClosed",
-                                      "AccountChargeReopened", "LotsArchived",
+                                      "AccountChargeReopened", "AccountChargeEnded",
+                                      "LotsArchived",
                                       "LotRevived", "RedemptionsArchived")},
     },
     "Vehicle": {

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+from domain.account_open import end_stale_charge
 from domain.application import CommandResult, Decision, Request, Session
 from domain.cashier_day import CashierDay
 from domain.common import InvalidInput, NotPermitted, require, require_group_store
@@ -110,6 +111,7 @@ class SettlementCashier(SettlementDesk):
         is refused beyond what is outstanding, and only a payment return leaves anything
         outstanding after settlement): the spend and points the refund lowered come back, in
         the payment's save."""
+        end_stale_charge(session, settlement)  # an entry a reversal left (domain/account_open.py)
         customer = session.find(Customer, settlement.customer_id)
         if customer is None:
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from domain.account_open import end_stale_charge
 from domain.application import CommandResult, Decision, Request, Session
 from domain.common import InvalidInput, require
 from domain.counter import DocumentCounter
@@ -190,12 +191,13 @@ class Settlements(SettlementCashier, SettlementRefunds, Reconciliation):
             for bill, no in red.items():
                 self._reserve_reversal_red(session, settlement, number, bill, no, blue[bill])
             self._work_order(session, settlement).reverse_settlement(audit, number, str(reason))
+            end_stale_charge(session, settlement)  # a charge to account ends with it
             return {"reversed": number}
 
         peek = self._peek(settlement_id)
         held = tuple(InvoiceNumber.create_id(peek.store_id, no) for no in numbers) if peek else ()
         return self._on(request, settlement_id, act,
-                        (*((peek.work_order_id,) if peek else ()), *held))
+                        (*((peek.work_order_id, peek.customer_id) if peek else ()), *held))
 
     @staticmethod
     def _reserve_reversal_red(session: Session, settlement: Settlement, number: str, bill: str,

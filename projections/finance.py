@@ -117,6 +117,8 @@ class FinanceView(FinanceChanges, ReadModel):
         Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
         Index("refunds", "refunds_payout_ref_idx", "(store_id, payout_ref)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
+        # a past period's trial balance reads up to its end (projections/trial_balance.py)
+        Index("journal", "journal_posted_idx", "(store_id, posted_on)"),
         Index("follow_ups", "follow_ups_due_idx", "(store_id, status, due_on)"),
         Index("complaints", "complaints_store_idx", "(store_id, status)"),
         Index("follow_ups", "follow_ups_wo_idx", "(work_order_id)"),

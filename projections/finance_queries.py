@@ -291,13 +291,7 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str], statement_id
     doc = found[0]
     lines = _rows(conn, """SELECT * FROM statement_lines WHERE statement_id = %s
         ORDER BY line_no""", [statement_id])
-    earlier = imported_before(conn, statement_id)
-    for line in lines:
-        line["imported_before"] = earlier.get(line["line_no"])
-    doc["matched"] = [ln for ln in lines if ln["payment_id"] or ln["refund_id"]]
-    doc["explained"] = [ln for ln in lines if ln["explained_kind"]]
-    doc["unmatched_lines"] = [ln for ln in lines if not (
-        ln["payment_id"] or ln["refund_id"] or ln["explained_kind"])]
+    sort_lines(conn, doc, lines)
     methods = list(METHODS_BY_SOURCE.get(doc["source"], ()))
     unmatched = refunds = {"total": 0, "items": []}
     if lines:
@@ -319,6 +313,19 @@ def statement(conn: psycopg.Connection[Any], stores: Sequence[str], statement_id
     doc["unmatched_refunds"] = refunds["items"]
     doc["unmatched_refunds_count"] = refunds["total"]
     return shown(doc)
+
+
+def sort_lines(conn: psycopg.Connection[Any], doc: dict[str, Any],
+               lines: list[dict[str, Any]]) -> None:
+    """The statement's lines in `doc` by state (`matched`, `explained`, `unmatched_lines`),
+    each with the earlier statement that holds it too (`imported_before`)."""
+    earlier = imported_before(conn, doc["id"])
+    for line in lines:
+        line["imported_before"] = earlier.get(line["line_no"])
+    doc["matched"] = [ln for ln in lines if ln["payment_id"] or ln["refund_id"]]
+    doc["explained"] = [ln for ln in lines if ln["explained_kind"]]
+    doc["unmatched_lines"] = [ln for ln in lines if not (
+        ln["payment_id"] or ln["refund_id"] or ln["explained_kind"])]
 
 
 # Approved refunds no statement line matched yet, with the method they went out by (said on

@@ -84,10 +84,15 @@ def _claim_json(claim: dict[str, Any]) -> str:
 
 def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
     from domain.common import DomainError
+    from projections.csv_cells import led_by_bom
     from projections.evidence import one_snapshot
     from projections.repair_records import csv_lines, iter_repair_records, jsonl_lines
     from servicecore.container import build
 
+    if args.bom and args.format != "csv":
+        print("servicecore audit repair-records: --bom is for --format csv (a JSON lines "
+              "file has no byte order mark)", file=sys.stderr)
+        return 2
     container = build(settings.model_copy(update={"in_process_projections": False}))
     written = 0
 
@@ -104,8 +109,8 @@ def _repair_records(args: argparse.Namespace, settings: Settings) -> int:
             records = counted(iter_repair_records(
                 container.app, conn, args.date, ZoneInfo(settings.store_timezone),
                 container.shop_names, ["*"], args.store))
-            _write_lines(csv_lines(records) if args.format == "csv" else jsonl_lines(records),
-                         args.out)
+            _write_lines(led_by_bom(csv_lines(records), args.bom) if args.format == "csv"
+                         else jsonl_lines(records), args.out)
     except DomainError as error:
         print(f"servicecore audit repair-records: {error.detail}", file=sys.stderr)
         return 1
@@ -171,6 +176,9 @@ def add_commands(audit: Any) -> None:
     records.add_argument("--date", type=_day, required=True, help="YYYY-MM-DD, store time zone")
     records.add_argument("--store", default=None, help="one store id (default: all stores)")
     records.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    records.add_argument("--bom", action="store_true", help="with --format csv: start the "
+                         "file with the UTF-8 byte order mark, so that Excel on a Chinese "
+                         "Windows opens it as UTF-8 (as the API's bom=true)")
     records.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
     records.set_defaults(run=_repair_records)
     chain = audit.add_parser("export-chain", help="a range of the event log as stored, each "

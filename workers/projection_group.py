@@ -53,7 +53,13 @@ from servicecore.deadline import Heartbeat, limit_transaction, watch
 from workers.advisory_locks import LOCK_SQL, UNLOCK_SQL, lock_kept
 from workers.collector import collector_paused
 from workers.event_batches import EventReader, decode_batch
-from workers.lock_waits import bound_lock_waits, lock_wait, unbound_lock_waits, view_tables
+from workers.lock_waits import (
+    bound_lock_waits,
+    lock_wait,
+    note_lock_holders,
+    unbound_lock_waits,
+    view_tables,
+)
 from workers.lost_positions import refuse_lost_position
 from workers.projection_rejoin import REJOIN_BATCHES, Rejoin
 from workers.projection_runner import ProjectionRunner
@@ -91,6 +97,7 @@ class ProjectionGroup:
         self._asked_at = float("-inf")  # when it last asked for a returning view's lock
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._heartbeat: Heartbeat | None = None
+        self.conninfo = ""  # its loop's, for a look at who holds its views' tables
 
     def is_connected(self) -> bool:
         return self.connected
@@ -103,10 +110,16 @@ class ProjectionGroup:
         members = self.runners if runners is None else runners
         for runner in members:
             runner.began()
-        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
-                                                   "projection group batch"), \
-                conn.transaction():
-            moved = self.apply_batch(conn, members)
+        try:
+            with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                       "projection group batch"), \
+                    conn.transaction():
+                moved = self.apply_batch(conn, members)
+        except BaseException as error:
+            # who holds its views' tables, for the log: a wait, not the database lost
+            note_lock_holders(error, self.conninfo, frozenset[str]().union(
+                *(view_tables(r.view, r.suffix) for r in members)))
+            raise
         for runner in members:
             runner.processed += moved.get(runner.position_name, 0)
             runner.waiting_since = runner.blocked = None
@@ -193,6 +206,9 @@ class ProjectionGroup:
     def _run(self, stop: threading.Event, conninfo: str) -> None:
         expect_progress()  # a run without a batch completed did not run, however long it lasted
         self.pool.check()
+        self.conninfo = conninfo
+        for runner in self.runners:  # their batches one at a time name their tables' holders
+            runner.conninfo = conninfo
         try:
             with psycopg.connect(conninfo, autocommit=True) as lock_conn:
                 self._lock_conn = lock_conn
@@ -342,9 +358,11 @@ class ProjectionGroup:
         """`runner` leaves the group: its lock is let go and it runs as a loop of its own."""
         assert self.on_alone is not None and self._lock_conn is not None
         if runner.blocked is not None:  # no bug behind it: no traceback
-            log.warning("projection %s gave up waiting for a lock on its tables (%s); it runs "
-                        "on its own from now on, the other views go on as a group",
-                        runner.position_name, runner.blocked)
+            holders = getattr(error, "waits_on", None)  # note_lock_holders, in its batch
+            log.warning("projection %s gave up waiting for a lock on its tables (%s%s); it "
+                        "runs on its own from now on, the other views go on as a group",
+                        runner.position_name, f"{holders}: " if holders else "",
+                        runner.blocked)
         else:
             log.error("projection %s failed in the group (%s: %s); it runs on its own from now "
                       "on, the other views go on as a group", runner.position_name,

@@ -11,6 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import Field
 
+from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.context import ApiContext
 from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
@@ -55,6 +56,7 @@ from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
 from projections import chain_witness, finance_queries, refund_proposals
 from projections import receivables as receivables_view
+from projections.statement_as_of import statement_as_of
 
 router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
 VIEW = "finance"
@@ -276,21 +278,31 @@ def statement(statement_id: UUID, ctx: Ctx, reading: StatementReader,
               payments_offset: Offset = 0,
               refunds_limit: Annotated[int, Query(ge=1, le=1000, description=(
                   "at most this many unmatched refunds")), Plain] = finance_queries.UNMATCHED_REFUNDS,
-              refunds_offset: Offset = 0, wait_for: WaitFor = None) -> Any:
+              refunds_offset: Offset = 0, as_of: AsOf = None,
+              wait_for: WaitFor = None) -> Any:
     """Matched and unmatched on both sides; the store's unmatched payments over the
     statement's dates a page at a time (`payments_limit`, `payments_offset`;
     `unmatched_payments_count` counts them all), and its approved refunds no line matched
     yet, paid out by the statement's methods (`unmatched_refunds`, `refunds_limit`,
     `refunds_offset`, `unmatched_refunds_count`). Each line's payer (`counterparty`) for the
     roles that may read personal data or reconcile, null for the others; an auditor's read
-    of it is recorded (purpose `bank statement`)."""
+    of it is recorded (purpose `bank statement`). With `as_of` (a moment, or a day: its end
+    in the store's time zone) the statement as it stood then, replayed from its events: its
+    lines matched, explained and open then, with `as_of`; the store's unmatched payments and
+    refunds are not replayed (null); before its import 404."""
+    moment = requested_moment(as_of, ctx)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        found = finance_queries.statement(conn, reading.stores, statement_id,
-                                          payments_limit=payments_limit,
-                                          payments_offset=payments_offset,
-                                          refunds_limit=refunds_limit,
-                                          refunds_offset=refunds_offset)
+        found: dict[str, Any] | None
+        if moment is not None:
+            found = found_then(statement_as_of(ctx.app, conn, statement_id, moment),
+                               reading.principal, f"statement {statement_id}", moment)
+        else:
+            found = finance_queries.statement(conn, reading.stores, statement_id,
+                                              payments_limit=payments_limit,
+                                              payments_offset=payments_offset,
+                                              refunds_limit=refunds_limit,
+                                              refunds_offset=refunds_offset)
     if found is None:
         raise NotFound(f"statement {statement_id} not found")
     reading.masked(found, STATEMENT_FIELDS)

@@ -231,3 +231,27 @@ def test_command_line_exports(shop: dict[str, Any], database_url: str, tmp_path:
     assert cli.main(["audit", "repair-records", "--date", "2025-08-15", "--store", store]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert UUID(json.loads(line)["work_order_id"]) == shop["claimed"]
+
+
+def test_command_line_repair_records_for_excel(
+        shop: dict[str, Any], database_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--bom`: the CSV file led by the UTF-8 byte order mark, as the API's `bom=true` leads
+    its CSVs (Excel on a Chinese Windows reads it as UTF-8), the rest byte for byte the same."""
+    store = shop["desk"].store
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVICECORE_POOL_SIZE", "2")
+    day = ["audit", "repair-records", "--date", "2025-08-15", "--store", store]
+    plain, marked = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    assert cli.main([*day, "--format", "csv", "--out", str(plain)]) == 0
+    assert cli.main([*day, "--format", "csv", "--bom", "--out", str(marked)]) == 0
+    assert marked.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
+    [row] = list(csv.DictReader(io.StringIO(marked.read_text(encoding="utf-8-sig"))))
+    assert row["vin"] == shop["vin"]
+    assert cli.main([*day, "--format", "csv", "--bom"]) == 0  # on standard output too
+    assert capsys.readouterr().out.encode() == marked.read_bytes()
+    # JSON lines have no byte order mark to take: refused, nothing written
+    assert cli.main([*day, "--bom", "--out", str(tmp_path / "records.jsonl")]) == 2
+    assert "--bom" in capsys.readouterr().err
+    assert not (tmp_path / "records.jsonl").exists()

@@ -45,20 +45,23 @@ def _same_customer_visits(container: Container, store_id: str,
 
 
 def _refund_asked_on_a_charged_visit(container: Container, store_id: str,
-                                     monkeypatch: pytest.MonkeyPatch) -> tuple[list[UUID], str]:
-    """Limit 600.00. The first visit: 300.00 deposit, confirmed, 150.00 charged to account,
-    100.00 of the deposit asked back; the second confirmed, 450.00 outstanding (it fits the
-    limit now, 150 + 450, not once the refund puts 100.00 back on the account).
-    (settlements, refund id)."""
+                                     monkeypatch: pytest.MonkeyPatch, *, limit: str = "600.00",
+                                     paid_off: bool = False) -> tuple[list[UUID], str]:
+    """Limit 600.00. The first visit: 300.00 deposit, confirmed, 150.00 charged to account
+    (and paid off since, with `paid_off`), 100.00 of the deposit asked back; the second
+    confirmed, 450.00 outstanding (it fits the limit now, 150 + 450, not once the refund puts
+    100.00 back on the account). (settlements, refund id)."""
     customer_id, (first, second) = _same_customer_visits(container, store_id, monkeypatch)
     money = container.settlements
     wo = load(container.app, Settlement, first).work_order_id
     paid = money.pay(req(store_id), work_order_id=wo, method="cash", amount="300.00")
     for sid in (first, second):
         money.confirm(req(store_id), sid)
-    OnAccount(container.app).set_terms(req(store_id, "manager"), customer_id, limit="600.00",
+    OnAccount(container.app).set_terms(req(store_id, "manager"), customer_id, limit=limit,
                                        days=30, reason="fleet contract")
     OnAccount(container.app).charge(req(store_id), first)
+    if paid_off:
+        money.pay(req(store_id), work_order_id=wo, method="cash", amount="150.00")
     asked = money.request_refund(req(store_id), first, payment_id=paid.body["payment_id"],
                                  amount="100.00", reason="deposit too high")
     return [first, second], str(asked.body["refund_id"])

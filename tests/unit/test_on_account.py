@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import domain.settlements as settlements_module
 from domain.account_open import open_on_account
 from domain.application import ServiceCore
 from domain.common import DomainError, IllegalTransition, NotPermitted
@@ -185,18 +186,52 @@ def test_the_account_is_the_charges_less_the_payments_within_the_limit(
         assert balances(posted).get("1122", Decimal("0.00")) == balance - unsettled
 
 
-def test_a_reversal_ends_the_charge_and_the_visit_may_be_charged_again() -> None:
+def charged_visit() -> tuple[ServiceCore, Settlements, UUID, UUID]:
+    """A visit of a customer with a limit of 1000.00, charged to account: (app, settlements,
+    customer, work order)."""
     app = ServiceCore()
     money, customer_id, (wo,) = fleet(app, 1)
     accounts = OnAccount(app)
     accounts.set_terms(MANAGER, customer_id, limit="1000.00", days=30, reason="fleet")
+    accounts.charge(CASHIER, Settlement.create_id(wo))
+    return app, money, customer_id, wo
+
+
+def test_a_reversal_ends_the_charge_and_the_visit_may_be_charged_again() -> None:
+    app, money, customer_id, wo = charged_visit()
     sid = Settlement.create_id(wo)
-    accounts.charge(CASHIER, sid)
     money.reverse(MANAGER, sid, reason="wrong pads billed")
     assert account_balance(app, customer_id) == 0
     assert balances(entries(app, [wo])).get("1122", Decimal("0.00")) == 0
     money.confirm(CASHIER, UUID(money.draft(CASHIER, wo).body["id"]))
-    accounts.charge(CASHIER, sid)
+    OnAccount(app).charge(CASHIER, sid)
     assert account_balance(app, customer_id) == BILL
     customer: Any = app.repository.get(customer_id)
     assert customer.account_open == {str(wo): BILL}
+
+
+@pytest.mark.parametrize("stored_before", [False, True])
+def test_a_reversed_charge_leaves_no_account_entry_and_a_till_payment_is_not_taken_for_one(
+        monkeypatch: pytest.MonkeyPatch, stored_before: bool) -> None:
+    app, money, customer_id, wo = charged_visit()
+    sid = Settlement.create_id(wo)
+    # The charge reversed: the account holds nothing of the visit, listed or open (reversed
+    # before the reversal ended the charge, `stored_before`, the entry stayed).
+    with monkeypatch.context() as before:
+        if stored_before:
+            before.setattr(settlements_module, "end_stale_charge", lambda *args: None)
+        money.reverse(MANAGER, sid, reason="wrong pads billed")
+    customer: Any = app.repository.get(customer_id)
+    assert (customer.account_open == {}) != stored_before
+    # Settled again at the till, 100.00 of it returned and paid again: money paid again on a
+    # visit paid at the till (its spend given back), not a payment on an account it never owed.
+    money.confirm(CASHIER, UUID(money.draft(CASHIER, wo).body["id"]))
+    paid = money.pay(CASHIER, work_order_id=wo, method="cash", amount=str(BILL))
+    asked = money.request_refund(CASHIER, sid, payment_id=paid.body["payment_id"],
+                                 amount="100.00", reason="pads price corrected")
+    money.decide_refund(MANAGER, sid, str(asked.body["refund_id"]), approve=True)
+    money.pay(CASHIER, work_order_id=wo, method="cash", amount="100.00")
+    last = list(app.events.get(customer_id))[-1]
+    assert isinstance(last, Customer.PaidAgain) and last.amount == Decimal("100.00"), last
+    customer = app.repository.get(customer_id)
+    assert customer.account_open == {}
