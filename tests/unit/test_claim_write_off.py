@@ -12,6 +12,7 @@ the claim returns to the status the write-off found it in."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -26,6 +27,7 @@ from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound
 from domain.ledger import METHOD_ACCOUNTS, balances
 from domain.oem_claim import OemClaim
 from domain.oem_claims import OemClaims
+from domain import receivable_adjustments
 from domain.receivable_adjustments import ReceivableAdjustments
 from domain.settlement import Settlement
 from domain.settlements import Settlements
@@ -214,6 +216,8 @@ def test_a_write_off_taken_back_restores_the_receivable_once_and_only_on_its_set
     done = adjust.write_off(MANAGER, sid, kind="oem_rejected", amount=None,
                             reason="appeal window closed")
     write_off_id = done.body["written_off"]["write_off_id"]
+    # Its own form on paper: never read as a work-order number (WO-S01-2026-000123).
+    assert re.fullmatch(r"WRITEOFF-[0-9A-F]{12}", write_off_id)
     assert done.body["bills"]["warranty"]["outstanding"] == "0.00"
     with pytest.raises(DomainError):  # nothing outstanding: the OEM's late payment is refused
         money.pay(CASHIER, work_order_id=wo, method="bank_transfer", bill="warranty",
@@ -266,3 +270,19 @@ def test_a_write_off_stored_before_ids_is_known_by_its_settlement_and_place() ->
     assert isinstance(replayed, Settlement)
     assert list(replayed.write_offs) == [f"{replayed.number}-W1"]
     assert replayed.write_offs[f"{replayed.number}-W1"]["amount"] == Decimal("100.00")
+
+
+def test_a_write_off_made_with_the_old_id_form_is_still_taken_back_by_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app, wo, sid = settled_warranty_visit()
+    OemClaims(app).reject(CLERK, wo, reason_code=None, reason="record missing")
+    adjust = ReceivableAdjustments(app)
+    monkeypatch.setattr(receivable_adjustments, "WRITE_OFF_PREFIX", "WO-")  # as ids were made
+    done = adjust.write_off(MANAGER, sid, kind="oem_rejected", amount="100.00",
+                            reason="appeal window closed")
+    monkeypatch.undo()
+    old_id = done.body["written_off"]["write_off_id"]
+    assert re.fullmatch(r"WO-[0-9A-F]{12}", old_id)
+    back = adjust.reverse_write_off(MANAGER, sid, old_id, reason="the OEM paid after all")
+    assert back.body["reversed"]["write_off_id"] == old_id
+    assert back.body["bills"]["warranty"]["outstanding"] == "450.00"
