@@ -1,13 +1,14 @@
 """The cashier's and service manager's desk: a half-paid visit in the work-order and settlement
 lists (`total`, `paid`, `outstanding`, and `?outstanding=true` for the money still owed), the
 payments journal and the day report saying what each sum is (`taken`, `refunded`, `net`), and
-the day report of one store of a group token (`store_id`)."""
+the day report of one store of a group token (`store_id`), and the OEM's remittance by bank
+transfer recorded after the cashier's day-end, apart from the drawer (`bank_receipts`)."""
 
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -71,8 +72,8 @@ def test_a_half_paid_visit_shows_what_was_paid_and_is_owed_in_both_lists(
 
 def test_the_journal_and_the_day_report_say_taken_refunded_and_net(
         client: TestClient, auth: Auth, store_id: str) -> None:
-    cashier = auth("cashier", "cash-" + store_id, [store_id])
-    manager = auth("manager", "mgr-" + store_id, [store_id])
+    cashier, manager = (auth(role, f"{who}-{store_id}", [store_id])
+                        for role, who in (("cashier", "cash"), ("manager", "mgr")))
     wo_id, _ = confirmed_settlement(client, auth, store_id)
     cash = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
                                                "amount": "300.00"}, 201)

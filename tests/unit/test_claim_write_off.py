@@ -24,13 +24,13 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from domain import receivable_adjustments
 from domain.application import ServiceCore
 from domain.cashier_day import CashierDay, DayClosed
 from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.ledger import METHOD_ACCOUNTS, balances
 from domain.oem_claim import OemClaim
 from domain.oem_claims import OemClaims
-from domain import receivable_adjustments
 from domain.receivable_adjustments import ReceivableAdjustments
 from domain.settlement import Settlement
 from domain.settlements import Settlements
