@@ -52,7 +52,8 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
     if replayed is not None:
         days = [then for row in days if (then := replayed(row["id"])) is not None]
     return shown({"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
-                  "net": net, "bank_receipts": receipts, "cashier_days": [{k: v for k, v in d.items() if k != "id"} for d in days]})
+                  "net": net, "bank_receipts": receipts,
+                  "cashier_days": [{k: v for k, v in d.items() if k != "id"} for d in days]})
 
 
 def _net(taken: list[dict[str, Any]],

@@ -116,6 +116,7 @@ class FinanceView(FinanceChanges, ReadModel):
         Index("settlement_bills", "bills_payer_idx", "(kind, payer_key)"),
         Index("payments", "payments_day_idx", "(store_id, business_date)"),
         Index("payments", "payments_ref_idx", "(provider_ref)"),
+        Index("payments", "payments_settlement_idx", "(settlement_id)"),  # a visit's money
         Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
         Index("refunds", "refunds_payout_ref_idx", "(store_id, payout_ref)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
@@ -148,8 +149,7 @@ class FinanceView(FinanceChanges, ReadModel):
         ("refunds", "payout_ref text"),
         ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
         ("settlement_bills", "due_on date"),  # no bill was charged to account before
-        # every payment before went into its cashier's day
-        ("payments", "bank_receipt boolean NOT NULL DEFAULT false"),
+        ("payments", "bank_receipt boolean NOT NULL DEFAULT false"),  # all before: in a day
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:

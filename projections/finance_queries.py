@@ -14,7 +14,7 @@ from domain.money import CENT
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.insurers import insurer_of
-from projections.visit_money import EXPENSED, MONEY_COLUMNS, money_join, owing
+from projections.visit_money import EXPENSED, OUTSTANDING, owing, with_money
 
 T = TypeVar("T")
 METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
@@ -90,16 +90,16 @@ def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     """Settlements of the stores (or `store_id`'s), newest change first; `number` matches a
     current or a reversed number; each with what its bills ask, were paid and still owe
     (projections.visit_money), `outstanding` narrowing to those owed money (or not)."""
-    where, params = _where(stores, {"store_id": ("s.store_id = %s", store_id),
-                                    "status": ("s.status = %s", status),
-                                    "number": ("numbers @> ARRAY[%s]::text[]", number)},
-                           "s.store_id")
-    owed = owing(outstanding)
-    return shown(_page(conn, f"""SELECT s.id, work_order_id, work_order_number, s.store_id,
-        customer_id, s.status, number, numbers, revenue, vat, parts_cost, confirmed_at,
-        settled_at, version, {MONEY_COLUMNS} FROM settlements s {money_join("s.id")}
-        WHERE {where}{f" AND {owed}" if owed else ""}""", params,
-                       order_by="updated_at DESC, id", limit=limit, offset=offset))
+    where, params = _where(stores, {"store_id": ("store_id = %s", store_id),
+                                    "status": ("status = %s", status),
+                                    "number": ("numbers @> ARRAY[%s]::text[]", number)})
+    owed = owing(outstanding, "s.id")
+    found = shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
+        customer_id, status, number, numbers, revenue, vat, parts_cost, confirmed_at,
+        settled_at, version FROM settlements s WHERE {where}{f" AND {owed}" if owed else ""}""",
+                        params, order_by="updated_at DESC, id", limit=limit, offset=offset))
+    with_money(conn, found["items"], lambda row: row["id"])
+    return found
 
 
 def name_insurers(conn: psycopg.Connection[Any], bill_status: list[dict[str, Any]]) -> None:
@@ -121,8 +121,7 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     doc = found[0]
     # The internal bill is never paid: the settling's expense booking settles it.
     doc["bill_status"] = _rows(conn, f"""SELECT kind, payer, total, allowances, paid,
-        {EXPENSED} AS expensed, written_off,
-        total - allowances - paid - {EXPENSED} - written_off AS outstanding,
+        {EXPENSED} AS expensed, written_off, {OUTSTANDING} AS outstanding,
         invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
     name_insurers(conn, doc["bill_status"])

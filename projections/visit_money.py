@@ -14,45 +14,56 @@ and `outstanding` are null: nothing is billed yet; `paid` counts the deposits.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
+
+import psycopg
 
 from domain.money import CENT
 
 # The internal bill is never paid: the settling's expense booking settles it.
 EXPENSED = ("(CASE WHEN kind = 'internal' AND status = 'settled' THEN total - allowances "
             "ELSE 0 END)")
+OUTSTANDING = f"total - allowances - paid - {EXPENSED} - written_off"  # a bill's
 MONEY = ("total", "paid", "written_off", "expensed", "outstanding")
+ZERO = Decimal(0)
 
 
 def money_join(settlement_id: str) -> str:
     """The joins that give a row whose settlement id is the expression `settlement_id` its
-    `billed` (bills) and `taken` (payments) columns; `MONEY_COLUMNS` selects them."""
+    `billed` (bills) and `taken` (payments) columns."""
     return f"""LEFT JOIN LATERAL (SELECT sum(total - allowances) AS total,
             sum(written_off) AS written_off, sum({EXPENSED}) AS expensed,
-            sum(total - allowances - paid - {EXPENSED} - written_off) AS outstanding
+            sum({OUTSTANDING}) AS outstanding
             FROM settlement_bills WHERE settlement_id = {settlement_id}) AS billed ON TRUE
         LEFT JOIN LATERAL (SELECT coalesce(sum(amount - refunded), 0) AS paid
             FROM payments WHERE settlement_id = {settlement_id}) AS taken ON TRUE"""
 
 
-MONEY_COLUMNS = ("billed.total, taken.paid, billed.written_off, billed.expensed, "
-                 "billed.outstanding")
-
-
-def owing(outstanding: bool | None) -> str | None:
-    """The condition `?outstanding=` asks for: true, money still owed on the bills; false,
-    none (nothing billed yet included); None, no condition."""
+def owing(outstanding: bool | None, settlement_id: str) -> str | None:
+    """The condition `?outstanding=` asks of a row whose settlement id is the expression
+    `settlement_id`: true, money still owed on its bills; false, none (nothing billed yet
+    included); None, no condition. Only such a filter reads every listed row's bills: a page
+    reads its own rows' money alone (`with_money`)."""
     if outstanding is None:
         return None
-    return f"coalesce(billed.outstanding, 0) {'>' if outstanding else '<='} 0"
+    return (f"coalesce((SELECT sum({OUTSTANDING}) FROM settlement_bills "
+            f"WHERE settlement_id = {settlement_id}), 0) {'>' if outstanding else '<='} 0")
 
 
-def money_shown(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each row's money columns as every answer shows amounts: strings with two decimals."""
-    for item in items:
-        for key in MONEY:
-            value = item.get(key)
-            if isinstance(value, Decimal):
-                item[key] = str(value.quantize(CENT))
+def with_money(conn: psycopg.Connection[Any], items: list[dict[str, Any]],
+               settlement_of: Callable[[dict[str, Any]], UUID]) -> list[dict[str, Any]]:
+    """The page's rows, each with its visit's money (`MONEY`, amounts as strings with two
+    decimals), read in one query for the page's settlements (`settlement_of` a row's)."""
+    wanted = [settlement_of(item) for item in items]
+    found = {row[0]: row[1:] for row in conn.execute(
+        f"""SELECT s.id, billed.total, taken.paid, billed.written_off, billed.expensed,
+            billed.outstanding FROM unnest(%s::uuid[]) AS s(id) {money_join("s.id")}""",
+        (wanted,))} if wanted else {}
+    for item, settlement_id in zip(items, wanted, strict=True):
+        figures = found.get(settlement_id, (None, ZERO, None, None, None))
+        item.update({key: None if value is None else str(Decimal(value).quantize(CENT))
+                     for key, value in zip(MONEY, figures, strict=True)})
     return items

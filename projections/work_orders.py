@@ -21,7 +21,7 @@ from domain.work_order import WorkOrder
 from projections.base import Index, PersonalColumns, Reading, ReadModel, read
 from projections.campaigns import open_campaigns_json
 from projections.insurers import name_assessment_insurer
-from projections.visit_money import MONEY_COLUMNS, money_join, money_shown, owing
+from projections.visit_money import owing, with_money
 from projections.work_order_doc import LINE_EVENTS, step
 from projections.work_order_doc_settlement import SETTLEMENT_EVENTS, refresh_totals, settled
 from projections.work_order_doc_values import Doc, decoded
@@ -273,7 +273,7 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
         clause, key = _phone_match(phone)
         where.append(clause)
         params.append(key)
-    owed = owing(filters.pop("outstanding", None))
+    owed = owing(filters.pop("outstanding", None), "wo_view.settlement_id")
     if owed is not None:
         where.append(owed)
     for name, value in filters.items():
@@ -281,21 +281,18 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
             where.append(FILTERS[name])
             params.append(value)
     clause = " AND ".join(where) or "TRUE"
-    # what the visit's bills ask, were paid and still owe: the finance view's (visit_money)
-    money = money_join("w.settlement_id")
     with conn.cursor(row_factory=dict_row) as cur:
-        total = cur.execute(f"SELECT count(*) AS n FROM wo_view w {money} WHERE {clause}",
-                            params).fetchone()
+        total = cur.execute(f"SELECT count(*) AS n FROM wo_view WHERE {clause}", params).fetchone()
         rows = cur.execute(
             f"""SELECT id, number, store_id, status, kind, customer_id, customer_name,
                 customer_phone, plate, vin, technicians, opened_at, updated_at, version,
-                doc->'totals' AS totals, doc->>'totals_basis' AS totals_basis, {MONEY_COLUMNS}
-            FROM wo_view w {money} WHERE {clause}
-            ORDER BY opened_at DESC, number DESC LIMIT %s OFFSET %s""",
+                doc->'totals' AS totals, doc->>'totals_basis' AS totals_basis
+            FROM wo_view WHERE {clause} ORDER BY opened_at DESC, number DESC LIMIT %s OFFSET %s""",
             [*params, limit, offset],
         ).fetchall()
+    # what each visit's bills ask, were paid and still owe: the finance view's (visit_money)
     return {"total": total["n"] if total else 0, "limit": limit, "offset": offset,
-            "items": money_shown(rows)}
+            "items": with_money(conn, rows, lambda row: Settlement.create_id(row["id"]))}
 
 
 _VIN = "doc->'vehicle'->>'vin'"  # the car of the document (what the desk offers campaigns for)
