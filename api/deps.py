@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -78,6 +78,21 @@ Vin = Annotated[str, Path(min_length=1, max_length=30)]
 # 40, a VIN 17, a plate 12, a user 64); a name or free text 200 (a sublet supplier's name).
 ID_MAX, TEXT_MAX = 64, 200
 IdFilter = Annotated[str | None, Query(max_length=ID_MAX)]
+
+
+def stores_asked(stores: Sequence[str], store_id: str | None) -> list[str]:
+    """The stores a read with `?store_id=` covers: that store when the token covers it, none
+    when it does not (an empty answer, as every list's `store_id` gives); without it, the
+    token's."""
+    if store_id is None:
+        return list(stores)
+    return [store_id] if "*" in stores or store_id in stores else []
+
+
+# The cashier's filter of the visit lists (`/work-orders`, `/settlements`): money still owed
+Outstanding = Annotated[bool | None, Query(description=(
+    "true: only the visits whose bills still have money outstanding; false: the others "
+    "(nothing billed yet included)"))]
 TextFilter = Annotated[str | None, Query(max_length=TEXT_MAX)]
 StoreQuery = Annotated[str, Query(min_length=1, max_length=ID_MAX, description="the store")]
 DocumentId = Annotated[str, Path(min_length=1, max_length=80,

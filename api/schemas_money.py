@@ -369,11 +369,18 @@ class InsuranceAssessed(SettlementAccepted):
 
 
 class PaymentsPage(Page):
-    """One page of the payments journal; `amount` and `by_method` sum every payment the
-    filters list, not only this page's."""
+    """One page of the payments journal; the sums are over every payment the filters list,
+    not only this page's: `taken` less `refunded` is `net`, in all and by method."""
 
-    amount: Decimal = Field(description="what the listed payments took, CNY")
-    by_method: dict[str, Decimal] = Field(description="the same by payment method")
+    taken: Decimal = Field(description="what the listed payments took, CNY (gross)")
+    refunded: Decimal = Field(description=(
+        "what went back of the listed payments since, by approved refunds, CNY"))
+    net: Decimal = Field(description="taken less refunded, CNY")
+    taken_by_method: dict[str, Decimal] = Field(description="`taken` by payment method")
+    refunded_by_method: dict[str, Decimal] = Field(description="`refunded` by payment method")
+    net_by_method: dict[str, Decimal] = Field(description="`net` by payment method")
+    amount: Decimal = Field(description="`taken` by its first name (gross of refunds), CNY")
+    by_method: dict[str, Decimal] = Field(description="`taken_by_method` by its first name")
 
 
 class LedgerPage(Page):

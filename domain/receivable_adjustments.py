@@ -24,6 +24,11 @@ from domain.receivable_adjustment import (
 from domain.settlement import Settlement
 from domain.settlement_state import SettlementError
 
+# A write-off's id on paper is never read as a work-order number (`WO-S01-2026-000123`): ids
+# made before this form (`WO-` and 12 hex digits) stay as they were stored, and are found and
+# taken back by them as ever.
+WRITE_OFF_PREFIX = "WRITEOFF-"
+
 
 class ReceivableAdjustments:
     def __init__(self, app: ServiceCore) -> None:
@@ -37,7 +42,7 @@ class ReceivableAdjustments:
         charge-back's paid and not charged back). `reference`: the OEM's claim number (an OEM
         kind's default) or the insurer's claim or remittance reference."""
         what = adjustment_kind(kind)
-        write_off_id = "WO-" + uuid4().hex[:12].upper()
+        write_off_id = WRITE_OFF_PREFIX + uuid4().hex[:12].upper()
 
         def decide(session: Session) -> Decision:
             settlement = session.target(Settlement, settlement_id, "settlement")

@@ -66,16 +66,23 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         invoice_no: str
 
     class PaymentTaken(Event):
-        """v2 adds `reason` (why a correction of a closed day; a v1 payment has none)."""
+        """v2 adds `reason` (why a correction of a closed day; a v1 payment has none); v3
+        `bank_receipt` (a remittance the bank received, outside any cashier's day: every
+        payment before went into its cashier's day)."""
 
-        class_version = 2
+        class_version = 3
         payment: dict[str, Any]
         entry: dict[str, Any]
         reason: str | None
+        bank_receipt: bool
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["reason"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["bank_receipt"] = False
 
     class RefundRequested(Event):
         """v2 adds `kind` and `red_invoice_number` (a v1 refund is a payment return)."""
@@ -281,7 +288,7 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
 
     @event(PaymentTaken)
     def _payment_taken(self, audit: Audit, payment: dict[str, Any], entry: dict[str, Any],
-                       reason: str | None) -> None:
+                       reason: str | None, bank_receipt: bool = False) -> None:
         self.payments[payment["payment_id"]] = dict(payment)
 
     @event(RefundRequested)

@@ -24,7 +24,7 @@ from domain.payment_reference import PaymentReference, provider_reference
 from domain.settlement import Settlement
 from domain.settlement_bills import insurance_shares
 from domain.settlement_desk import SettlementDesk
-from domain.settlement_state import ELECTRONIC, DepositLimit, SettlementError
+from domain.settlement_state import ELECTRONIC, DepositLimit, SettlementError, bank_receipt
 from domain.taken_once import refuse_taken
 from domain.work_order import WorkOrder
 
@@ -35,14 +35,19 @@ class SettlementCashier(SettlementDesk):
             provider_ref: str | None = None, business_date: str | None = None,
             correction_of: str | None = None, reason: str | None = None) -> CommandResult:
         """A payment (a deposit before confirmation); the one that completes the customer bill
-        settles the visit in the same transaction. A correction of a closed day says why."""
+        settles the visit in the same transaction. A correction of a closed day says why. The
+        OEM's or an insurer's remittance by bank transfer (`bank_receipt`) is the bank's, not a
+        drawer's: it enters no cashier's day, so a closed day never refuses it."""
         day = self._business_date(request, business_date)
+        received = bank_receipt(bill, method)
         if correction_of is not None:
             try:
                 require(date.fromisoformat(correction_of).isoformat() < day,
-                        InvalidInput("correction_of names an earlier, closed day"))
+                        InvalidInput("correction_of names an earlier, closed day",
+                                     field="correction_of"))
             except ValueError:
-                raise InvalidInput("correction_of must be YYYY-MM-DD") from None
+                raise InvalidInput("correction_of must be YYYY-MM-DD",
+                                   field="correction_of") from None
         payment_id = "PAY-" + uuid4().hex[:12].upper()
 
         def decide(session: Session) -> Decision:
@@ -50,16 +55,19 @@ class SettlementCashier(SettlementDesk):
             require(wo.status not in ("cancelled",), SettlementError("the work order is cancelled"))
             settlement = self._settlement_for(session, wo)
             audit = session.audit(wo.store_id)
-            if correction_of is not None:
+            if correction_of is not None and not received:  # a receipt's: refused below
                 closed = session.find(CashierDay, CashierDay.create_id(
                     wo.store_id, session.caller.user_id, correction_of))
                 require(closed is not None and closed.closed, InvalidInput(
-                    f"{correction_of} is not a closed day of yours; no correction needed"))
+                    f"{correction_of} is not a closed day of yours; no correction needed",
+                    field="correction_of"))
             # the earlier payment that took this reference
             refuse_taken(session.find(PaymentReference, i) for i in (*held, *before))
             was_settled = settlement.status == "settled"
-            cashier_day = self._cashier_day(session, wo.store_id, day)
-            cashier_day.check_takes_payment(self.today(request).isoformat())  # before the reason
+            # a remittance the bank received goes through no cashier's day: no close refuses it
+            cashier_day = None if received else self._cashier_day(session, wo.store_id, day)
+            if cashier_day is not None:
+                cashier_day.check_takes_payment(self.today(request).isoformat())  # the reason's
             payment = settlement.take_payment(
                 audit, payment_id=payment_id, bill=bill, method=method, amount=amount,
                 business_date=day, tendered=tendered, provider_ref=provider_ref,
@@ -72,7 +80,9 @@ class SettlementCashier(SettlementDesk):
                     id=reference_id, audit=audit, method=method, reference=payment["provider_ref"],
                     payment_id=payment_id, settlement_id=settlement.id,
                     work_order_number=wo.number))
-            cashier_day.money_in(audit, settlement.id, payment, self.today(request).isoformat())
+            if cashier_day is not None:
+                cashier_day.money_in(audit, settlement.id, payment,
+                                     self.today(request).isoformat())
             # settled: the visit is, by this payment or before it (an insurer's or the OEM's
             # bill paid after the customer's, a returned amount paid again)
             settled = self._settle_if_paid(session, settlement) or settlement.status == "settled"
@@ -82,13 +92,14 @@ class SettlementCashier(SettlementDesk):
                                          "change": str(payment["change"]), "settled": settled})
 
         store = self._store_of(work_order_id)
-        cashier_day = CashierDay.create_id(store, request.caller.user_id, day)
+        cashier_day = () if received else (CashierDay.create_id(store, request.caller.user_id,
+                                                                 day),)
         reference = provider_reference(provider_ref)  # an electronic payment's (one per store)
         held = (PaymentReference.create_id(store, method, reference),) \
             if reference and method in ELECTRONIC else ()
         before = PaymentReference.typed_before(store, method, provider_ref or "") if held else ()
         return self.app.execute(request, decide, (Settlement.create_id(work_order_id),
-                                                  work_order_id, cashier_day, *held))
+                                                  work_order_id, *cashier_day, *held))
 
     def _deposit_limit(self, wo: WorkOrder, assessment: dict[str, Any] | None) -> DepositLimit:
         """Deposits go up to what the customer approved on the estimate (their pay-type lines,

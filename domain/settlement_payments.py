@@ -22,6 +22,7 @@ from domain.settlement_state import (
     DepositLimit,
     SettlementError,
     SettlementState,
+    bank_receipt,
 )
 
 
@@ -42,7 +43,10 @@ class SettlementPayments(SettlementState):
         Its business date (and the closed day it corrects) is never before `opened_on`, the
         day the work order was opened: no money is taken for a visit that had not begun. A
         payment dated before `today` into a day still open says why, as a correction of a
-        closed day does (the drawer of that day is counted with it)."""
+        closed day does (the drawer of that day is counted with it). A bank receipt (the OEM's
+        or an insurer's remittance by bank transfer, `bank_receipt`) enters no cashier's day:
+        its business date is the value date on the bank's statement, earlier than today with
+        no reason, and it corrects no closed day."""
         if method not in METHODS:
             raise InvalidInput(f"method must be one of {', '.join(METHODS)}", field="method")
         if bill not in BILL_KINDS or bill == "internal":
@@ -71,6 +75,11 @@ class SettlementPayments(SettlementState):
                                       f"overpayment is refused{cash}", outstanding=str(left),
                                       field="amount")
         self._check_dates(business_date, correction_of, opened_on)
+        received = bank_receipt(bill, method)
+        require(not (received and correction_of is not None), InvalidInput(
+            "a bank receipt (the OEM's or an insurer's remittance by bank transfer) enters no "
+            "cashier's day, so it corrects none: give its value date as business_date",
+            field="correction_of"))
         reference = provider_reference(provider_ref) or None
         if method in ELECTRONIC:
             require(reference is not None,
@@ -98,12 +107,12 @@ class SettlementPayments(SettlementState):
             posting(BILL_ACCOUNTS[bill], credit=value)])
         if correction_of is not None:
             why: str | None = require_reason(reason, "a correction of a closed day")
-        elif today is not None and business_date < today:
+        elif today is not None and business_date < today and not received:
             why = require_reason(reason, f"a payment dated {business_date}, before today "
                                          f"({today}),")
         else:
             why = (reason or "").strip() or None
-        self._payment_taken(audit, payment, posted, why)
+        self._payment_taken(audit, payment, posted, why, received)
         return payment
 
     def _check_dates(self, business_date: str, correction_of: str | None,

@@ -16,6 +16,16 @@ BILL_KINDS = ("customer", "warranty", "insurance", "internal")
 STATUSES = ("open", "draft", "confirmed", "settled")
 METHODS = ("cash", "bank_card", "wechat_pay", "alipay", "bank_transfer")
 ELECTRONIC = ("bank_card", "wechat_pay", "alipay", "bank_transfer")
+# The payers whose money reaches the store's bank account, never a cashier's drawer: the OEM's
+# remittance on the warranty bill, an insurer's on the insurance bill.
+REMITTING_BILLS = ("warranty", "insurance")
+
+
+def bank_receipt(bill: str, method: str) -> bool:
+    """A payment the bank received for the store (a remittance by bank transfer from the OEM
+    or an insurer): recorded outside any cashier's day, dated by its value date, so no closed
+    day refuses it and no drawer counts it."""
+    return method == "bank_transfer" and bill in REMITTING_BILLS
 # Payments (deposits included) and refund requests one settlement takes, at most: a visit is
 # paid in a few; each one loads, copies and saves all before it, and deposits before the
 # bills exist had no other bound.

@@ -45,8 +45,9 @@ class FinanceView(FinanceChanges, ReadModel):
     # 4: the insurer master (projections/insurers.py), which groups an insurer's names; 5: the
     # OEM's and a department's bills keyed by their name's `payer_name_key` as an insurer's;
     # 6: a row per write-off (projections/write_off_rows.py), filled from the log; 7: an
-    # older complaint moved into the complaint register (`moved`, `grievance_id`)
-    revision = 7
+    # older complaint moved into the complaint register (`moved`, `grievance_id`); 8: a
+    # payment's `bank_receipt` (the OEM's or an insurer's remittance, in no cashier's day)
+    revision = 8
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
                Complaint.Event, *STOCK_EVENTS, *INSURER_EVENTS)
     tables = {  # noqa: RUF012
@@ -71,7 +72,8 @@ class FinanceView(FinanceChanges, ReadModel):
             method text NOT NULL, amount numeric NOT NULL, tendered numeric,
             change numeric NOT NULL, provider_ref text, business_date date NOT NULL,
             cashier text NOT NULL, correction_of date, at timestamptz NOT NULL,
-            refunded numeric NOT NULL DEFAULT 0, statement_id uuid, statement_line integer""",
+            refunded numeric NOT NULL DEFAULT 0, statement_id uuid, statement_line integer,
+            bank_receipt boolean NOT NULL DEFAULT false""",
         "refunds": """
             refund_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
             payment_id text NOT NULL, amount numeric NOT NULL, status text NOT NULL,
@@ -114,6 +116,7 @@ class FinanceView(FinanceChanges, ReadModel):
         Index("settlement_bills", "bills_payer_idx", "(kind, payer_key)"),
         Index("payments", "payments_day_idx", "(store_id, business_date)"),
         Index("payments", "payments_ref_idx", "(provider_ref)"),
+        Index("payments", "payments_settlement_idx", "(settlement_id)"),  # a visit's money
         Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
         Index("refunds", "refunds_payout_ref_idx", "(store_id, payout_ref)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
@@ -148,6 +151,7 @@ class FinanceView(FinanceChanges, ReadModel):
         ("refunds", "payout_ref text"),
         ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
         ("settlement_bills", "due_on date"),  # no bill was charged to account before
+        ("payments", "bank_receipt boolean NOT NULL DEFAULT false"),  # all before: in a day
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -260,12 +264,13 @@ class FinanceView(FinanceChanges, ReadModel):
         p = event.payment
         ctx.run("""INSERT INTO {payments} (payment_id, settlement_id, store_id, work_order_number,
                    bill, kind, method, amount, tendered, change, provider_ref, business_date,
-                   cashier, correction_of, at)
+                   cashier, correction_of, at, bank_receipt)
                    SELECT %s, %s, store_id, work_order_number, %s, %s, %s, %s, %s, %s, %s, %s,
-                          %s, %s, %s FROM {settlements} WHERE id = %s""",
+                          %s, %s, %s, %s FROM {settlements} WHERE id = %s""",
                 (p["payment_id"], event.originator_id, p["bill"], p["kind"], p["method"],
                  p["amount"], p["tendered"], p["change"], p["provider_ref"], p["business_date"],
-                 p["cashier"], p.get("correction_of"), event.audit.at, event.originator_id))
+                 p["cashier"], p.get("correction_of"), event.audit.at, event.bank_receipt,
+                 event.originator_id))
         self._repaid(ctx, event.originator_id, p["bill"])
         self._post(ctx, event, [event.entry], date.fromisoformat(p["business_date"]))
 

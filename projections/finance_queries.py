@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -14,6 +14,7 @@ from domain.money import CENT
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.insurers import insurer_of
+from projections.visit_money import EXPENSED, OUTSTANDING, owing, with_money
 
 T = TypeVar("T")
 METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
@@ -84,21 +85,21 @@ def _where(stores: Sequence[str], filters: dict[str, tuple[str, Any]],
 
 def list_settlements(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                      store_id: str | None = None, status: str | None = None,
-                     number: str | None = None, limit: int = 50,
-                     offset: int = 0) -> dict[str, Any]:
+                     number: str | None = None, outstanding: bool | None = None,
+                     limit: int = 50, offset: int = 0) -> dict[str, Any]:
     """Settlements of the stores (or `store_id`'s), newest change first; `number` matches a
-    current or a reversed number."""
+    current or a reversed number; each with what its bills ask, were paid and still owe
+    (projections.visit_money), `outstanding` narrowing to those owed money (or not)."""
     where, params = _where(stores, {"store_id": ("store_id = %s", store_id),
                                     "status": ("status = %s", status),
                                     "number": ("numbers @> ARRAY[%s]::text[]", number)})
-    return shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
+    owed = owing(outstanding, "s.id")
+    found = shown(_page(conn, f"""SELECT id, work_order_id, work_order_number, store_id,
         customer_id, status, number, numbers, revenue, vat, parts_cost, confirmed_at,
-        settled_at, version FROM settlements WHERE {where}""", params,
-                       order_by="updated_at DESC, id", limit=limit, offset=offset))
-
-
-EXPENSED = ("(CASE WHEN kind = 'internal' AND status = 'settled' THEN total - allowances "
-            "ELSE 0 END)")
+        settled_at, version FROM settlements s WHERE {where}{f" AND {owed}" if owed else ""}""",
+                        params, order_by="updated_at DESC, id", limit=limit, offset=offset))
+    with_money(conn, found["items"], lambda row: row["id"])
+    return found
 
 
 def name_insurers(conn: psycopg.Connection[Any], bill_status: list[dict[str, Any]]) -> None:
@@ -120,8 +121,7 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
     doc = found[0]
     # The internal bill is never paid: the settling's expense booking settles it.
     doc["bill_status"] = _rows(conn, f"""SELECT kind, payer, total, allowances, paid,
-        {EXPENSED} AS expensed, written_off,
-        total - allowances - paid - {EXPENSED} - written_off AS outstanding,
+        {EXPENSED} AS expensed, written_off, {OUTSTANDING} AS outstanding,
         invoice_no FROM settlement_bills WHERE settlement_id = %s ORDER BY kind""",
                                [settlement_id])
     name_insurers(conn, doc["bill_status"])
@@ -163,8 +163,9 @@ def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                      store_id: str | None = None, limit: int = 200,
                      offset: int = 0) -> dict[str, Any]:
     """The payments, the latest business day first, with the sums over every payment the
-    filters list (not only the page's): `amount` and `by_method`, each net of nothing (what
-    was taken; `refunded` shows per payment what went back)."""
+    filters list (not only the page's): `taken` (what they took), `refunded` (what went back
+    of them since, by approved refunds) and `net` (taken less refunded), in all and by method
+    (`taken_by_method`, …); `amount` and `by_method` are `taken`'s, by their first names."""
     where, params = _where(stores, {
         "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
         "method": ("method = %s", method), "cashier": ("cashier = %s", cashier),
@@ -172,42 +173,14 @@ def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     found = _page(conn, f"SELECT * FROM payments WHERE {where}", params,
                   order_by="business_date DESC, at DESC, payment_id", limit=limit,
                   offset=offset)
-    sums = _rows(conn, f"""SELECT method, sum(amount) AS amount FROM payments WHERE {where}
+    sums = _rows(conn, f"""SELECT method, sum(amount) AS taken, sum(refunded) AS refunded,
+        sum(amount - refunded) AS net FROM payments WHERE {where}
         GROUP BY method ORDER BY method""", params)
-    found["by_method"] = {row["method"]: _cents(row["amount"]) for row in sums}
-    found["amount"] = _cents(sum((row["amount"] for row in sums), Decimal(0)))
+    for figure in ("taken", "refunded", "net"):
+        found[f"{figure}_by_method"] = {row["method"]: _cents(row[figure]) for row in sums}
+        found[figure] = _cents(sum((row[figure] for row in sums), Decimal(0)))
+    found["by_method"], found["amount"] = found["taken_by_method"], found["taken"]
     return shown(found)
-
-
-def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
-               until: datetime | None = None,
-               replayed: Callable[[UUID], dict[str, Any] | None] | None = None
-               ) -> dict[str, Any]:
-    """Per cashier and method: taken, refunded, net (each row naming its cashier as
-    `cashier_id`, as the cashier days do, and as `cashier`, as it did first); and the
-    day-end state. With `until` (an
-    `as_of`): the payments taken and the refunds approved by then (their business time), and
-    each cashier's day as `replayed` (its stream up to then: a day opened later is left out)."""
-    where, params = _where(stores, {"until": ("p.at <= %s", until)}, "p.store_id")
-    taken = _rows(conn, f"""SELECT p.store_id, p.cashier, p.cashier AS cashier_id, p.method,
-        sum(p.amount) AS taken, count(*) AS payments FROM payments p
-        WHERE {where} AND p.business_date = %s
-        GROUP BY 1, 2, 4 ORDER BY 1, 2, 4""", [*params, day])
-    where_r, params_r = _where(stores, {"until": ("r.decided_at <= %s", until)}, "r.store_id")
-    refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier,
-        r.requested_by AS cashier_id, p.method, sum(r.amount) AS refunded
-        FROM refunds r JOIN payments p USING (payment_id)
-        WHERE {where_r} AND r.status = 'approved' AND r.business_date = %s
-        GROUP BY 1, 2, 4 ORDER BY 1, 2, 4""", [*params_r, day])
-    where_d, params_d = _where(stores, {})
-    days = _rows(conn, f"""SELECT id, store_id, cashier_id, status, totals, expected_cash,
-        counted_cash, variance, reason, closed_at, closed_by FROM cashier_days
-        WHERE {where_d} AND business_date = %s ORDER BY store_id, cashier_id""",
-                 [*params_d, day])
-    if replayed is not None:
-        days = [then for row in days if (then := replayed(row["id"])) is not None]
-    return shown({"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
-                  "cashier_days": [{k: v for k, v in d.items() if k != "id"} for d in days]})
 
 
 def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,

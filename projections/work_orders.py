@@ -21,6 +21,7 @@ from domain.work_order import WorkOrder
 from projections.base import Index, PersonalColumns, Reading, ReadModel, read
 from projections.campaigns import open_campaigns_json
 from projections.insurers import name_assessment_insurer
+from projections.visit_money import owing, with_money
 from projections.work_order_doc import LINE_EVENTS, step
 from projections.work_order_doc_settlement import SETTLEMENT_EVENTS, refresh_totals, settled
 from projections.work_order_doc_values import Doc, decoded
@@ -272,6 +273,9 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
         clause, key = _phone_match(phone)
         where.append(clause)
         params.append(key)
+    owed = owing(filters.pop("outstanding", None), "wo_view.settlement_id")
+    if owed is not None:
+        where.append(owed)
     for name, value in filters.items():
         if value is not None:
             where.append(FILTERS[name])
@@ -286,7 +290,9 @@ def list_work_orders(conn: psycopg.Connection[Any], stores: Sequence[str], *, li
             FROM wo_view WHERE {clause} ORDER BY opened_at DESC, number DESC LIMIT %s OFFSET %s""",
             [*params, limit, offset],
         ).fetchall()
-    return {"total": total["n"] if total else 0, "limit": limit, "offset": offset, "items": rows}
+    # what each visit's bills ask, were paid and still owe: the finance view's (visit_money)
+    return {"total": total["n"] if total else 0, "limit": limit, "offset": offset,
+            "items": with_money(conn, rows, lambda row: Settlement.create_id(row["id"]))}
 
 
 _VIN = "doc->'vehicle'->>'vin'"  # the car of the document (what the desk offers campaigns for)

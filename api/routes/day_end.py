@@ -3,6 +3,7 @@ history of one cashier's day (the close itself is `POST /day-end`, api/routes/fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -11,13 +12,22 @@ from fastapi import APIRouter, Depends, Query
 from api.as_of import AsOf, requested_moment
 from api.auth import Principal
 from api.dates import PlainDay
-from api.deps import Ctx, Offset, StoreQuery, WaitFor, reader, wait_for_projection
+from api.deps import (
+    Ctx,
+    IdFilter,
+    Offset,
+    StoreQuery,
+    WaitFor,
+    reader,
+    stores_asked,
+    wait_for_projection,
+)
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit
 from domain.cashier_day import CashierDay
 from domain.common import NotFound
-from projections import chain_witness, finance_queries
+from projections import chain_witness, day_report
 from projections.cashier_day_as_of import cashier_day_as_of
 
 router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
@@ -29,7 +39,7 @@ Cashier = Annotated[str, Query(min_length=1, max_length=64, description="the cas
 
 @router.get("/day-end/{business_date}")
 def daily_cash(business_date: PlainDay, ctx: Ctx, principal: FinanceReader, as_of: AsOf = None,
-               wait_for: WaitFor = None) -> Any:
+               store_id: IdFilter = None, wait_for: WaitFor = None) -> Any:
     """The daily cash report: taken and refunded per cashier and method, each day-end, and
     the chain anchor each close recorded (`chain_anchors`, to keep on the printed report).
     With `as_of` (a moment, or a day: its end in the store's time zone) the report as it stood
@@ -37,15 +47,17 @@ def daily_cash(business_date: PlainDay, ctx: Ctx, principal: FinanceReader, as_o
     its events (open or closed, totals, expected and counted cash), the anchors recorded by
     then, and `as_of` (404 when none of the day's cashier days in your stores was open yet).
     The payments, refunds and the cashier days there are come from the finance view, read
-    once it holds every event stored when the request came (or `wait_for`'s)."""
+    once it holds every event stored when the request came (or `wait_for`'s). `store_id`:
+    one of the caller's stores alone (another store's: nothing)."""
+    stores = stores_asked(principal.stores, store_id)
     moment = requested_moment(as_of, ctx)
     if moment is not None:
         wait_for_projection(ctx, VIEW, wait_for or _log_head(ctx))
-        return _as_of(ctx, principal, business_date, moment)
+        return _as_of(ctx, stores, business_date, moment)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        report = finance_queries.daily_cash(conn, principal.stores, business_date)
-        anchors = chain_witness.day_end_anchors(conn, principal.stores, business_date)
+        report = day_report.daily_cash(conn, stores, business_date)
+        anchors = chain_witness.day_end_anchors(conn, stores, business_date)
     return {**report, "chain_anchors": anchors}
 
 
@@ -55,13 +67,13 @@ def _log_head(ctx: Ctx) -> int | None:
     return row[0] if row else None
 
 
-def _as_of(ctx: Ctx, principal: Principal, business_date: date,
+def _as_of(ctx: Ctx, stores: Sequence[str], business_date: date,
            moment: datetime) -> dict[str, Any]:
     with ctx.pool.connection() as conn:
-        report = finance_queries.daily_cash(
-            conn, principal.stores, business_date, until=moment,
+        report = day_report.daily_cash(
+            conn, stores, business_date, until=moment,
             replayed=lambda day_id: cashier_day_as_of(ctx.app, day_id, moment))
-        anchors = chain_witness.day_end_anchors(conn, principal.stores, business_date, moment)
+        anchors = chain_witness.day_end_anchors(conn, stores, business_date, moment)
     if not report["cashier_days"]:
         raise NotFound(f"the cashier days of {business_date} did not exist at "
                        f"{moment.isoformat()}")

@@ -16,6 +16,7 @@ from api.deps import (
     DocumentId,
     IdFilter,
     Offset,
+    Outstanding,
     WaitFor,
     command,
     reader,
@@ -118,15 +119,19 @@ def settlements(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
                 status: SettlementStatus | None = None,
                 number: Annotated[str | None, Query(max_length=40,
                                                     description="SET-S01-2026-000001")] = None,
+                outstanding: Outstanding = None,
                 limit: Annotated[int, Query(ge=1, le=500), Plain] = 50,
                 offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The settlements of the caller's stores (or `store_id`'s; another store's: none), the
-    latest changed first; `status` and `number` (a current or a reversed one) narrow it."""
+    latest changed first; `status`, `number` (a current or a reversed one) and
+    `outstanding` narrow it. Each with what its bills ask, were paid and still owe (`total`,
+    `paid`, `written_off`, `expensed`, `outstanding`)."""
     wanted = str(parse_number(number, ("SET",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_settlements(conn, principal.stores, store_id=store_id, status=status,
-                                number=wanted, limit=limit, offset=offset)
+                                number=wanted, outstanding=outstanding, limit=limit,
+                                offset=offset)
 
 
 @router.get("/settlements/{settlement_id}")

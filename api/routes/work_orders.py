@@ -20,6 +20,7 @@ from api.deps import (
     JobNo,
     LineId,
     Offset,
+    Outstanding,
     WaitFor,
     command,
     wait_for_projection,
@@ -71,6 +72,7 @@ from projections.work_orders import list_work_orders, work_order_with_campaigns
 
 router = APIRouter(prefix="/work-orders", tags=["work orders"], route_class=JsonBodyRoute)
 VIEW = "work_orders"
+FINANCE_VIEW = "finance"  # the bills and payments of the list's money columns
 READ = "work_orders.read"
 Reader = Annotated[PiiReader, Depends(pii_reader(READ))]
 Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]
@@ -352,6 +354,7 @@ def search_work_orders(
     opened_from: QueryMoment | None = None, opened_to: QueryMoment | None = None,
     number: Annotated[str | None, Query(max_length=40,
                                         description="WO-S01-2026-000123")] = None,
+    outstanding: Outstanding = None,
     limit: Annotated[int, Query(ge=1, le=500), Plain] = 50, offset: Offset = 0,
     wait_for: WaitFor = None,
 ) -> Any:
@@ -359,13 +362,16 @@ def search_work_orders(
     the roles that may read customers' personal data (advisor, manager, cashier, auditor),
     null for the others, who may not search by `customer_phone` either (403 naming it).
     `technician=me` finds the caller's own visits: with `status=checked_in,in_progress`, a
-    technician's open jobs."""
+    technician's open jobs. Each with what the visit's bills ask, were paid and still owe
+    (`total`, `paid`, `written_off`, `expensed`, `outstanding`: the finance view's, which
+    `wait_for` waits for too); `outstanding=true` the visits with money still owed."""
     reading.refuse_search_by(customer_phone=customer_phone)
     statuses = statuses_of(status)
     if technician == "me":
         technician = reading.principal.user_id
     wanted = str(parse_number(number, ("WO",))) if number is not None else None
     wait_for_projection(ctx, VIEW, wait_for)
+    wait_for_projection(ctx, FINANCE_VIEW, wait_for)
     with ctx.pool.connection() as conn:
         page = list_work_orders(
             conn, reading.stores, limit=limit, offset=offset, store_id=store_id,
@@ -373,7 +379,7 @@ def search_work_orders(
             plate=ascii_width(plate).upper() if plate else None,
             vin=ascii_width(vin).upper() if vin else None,
             customer_phone=customer_phone, technician=technician, opened_from=opened_from,
-            opened_to=opened_to, number=wanted,
+            opened_to=opened_to, number=wanted, outstanding=outstanding,
         )
     reading.masked(page, WORK_ORDER_ROW_FIELDS)
     reading.record(work_order_customers(page["items"]), "work-order list")

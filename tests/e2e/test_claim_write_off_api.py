@@ -75,7 +75,7 @@ def test_a_claim_rejected_for_good_is_written_off_as_a_loss_and_refusals_store_n
     again = client.post(url, headers=keyed, json=body)
     assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
     assert head(client) == mark
-    assert done["written_off"].pop("write_off_id").startswith("WO-")
+    assert done["written_off"].pop("write_off_id").startswith("WRITEOFF-")
     assert done["written_off"] == {"bill": "warranty", "kind": "oem_rejected",
                                    "amount": "150.00", "reference": "VW-2026-009001",
                                    "reason": "final rejection, appeal window closed"}

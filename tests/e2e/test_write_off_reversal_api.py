@@ -36,7 +36,7 @@ def test_a_claim_written_off_as_rejected_is_taken_back_when_the_oem_pays(
     done = post(client, f"/settlements/{sid}/write-off", manager,
                 {"kind": "oem_rejected", "reason": "appeal window closed"})
     write_off_id = done["written_off"]["write_off_id"]
-    assert write_off_id.startswith("WO-")
+    assert write_off_id.startswith("WRITEOFF-")
     written = _balances(client, finance, store_id)
     assert (written["1123"], written["6601"]) == ("150.00", "150.00")
     # The OEM pays after all: nothing is outstanding to take it until the write-off goes.

@@ -7,11 +7,14 @@ What an approved claim's remittance paid short of the approval (`oem_underpaid`)
 exactly when the OEM has paid something and the remainder (approved less paid less earlier
 underpaid write-offs, and the bill's outstanding) has room for the amount. A write-off taken
 back (its mirror entry) counts no more: 1123 and 6601 follow what stays written off, and
-the claim returns to the status the write-off found it in."""
+the claim returns to the status the write-off found it in. The cashier's day-end comes at any
+step: the OEM's remittances by bank transfer enter no cashier's day, so a closed day never
+refuses one, and the drawer's totals stay the customer's cash."""
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -21,7 +24,9 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from domain import receivable_adjustments
 from domain.application import ServiceCore
+from domain.cashier_day import CashierDay, DayClosed
 from domain.common import DomainError, IllegalTransition, InvalidInput, NotFound, NotPermitted
 from domain.ledger import METHOD_ACCOUNTS, balances
 from domain.oem_claim import OemClaim
@@ -43,6 +48,7 @@ STEP = st.one_of(
     st.tuples(st.just("reject")), st.tuples(st.just("resubmit")),
     st.tuples(st.just("approve"), SOME),
     st.tuples(st.just("reverse"), st.integers(min_value=0, max_value=5)),
+    st.tuples(st.just("close")),  # the cashier's day-end: the OEM's remittances still come
     st.tuples(st.just("write_off"), st.sampled_from(
         ["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
          "insurer_short_paid"]),
@@ -117,6 +123,8 @@ def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
 @example(steps=[("approve", Decimal("450.00")), ("pay", Decimal("450.00")),
                 ("write_off", "oem_charged_back", Decimal("100.00")), ("reverse", 0),
                 ("write_off", "oem_charged_back", None)])
+@example(steps=[("approve", Decimal("450.00")), ("close",), ("pay", Decimal("200.00")),
+                ("close",), ("pay", Decimal("250.00"))])
 def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         steps: list[tuple[Any, ...]]) -> None:
     app, wo, sid = settled_warranty_visit()
@@ -134,6 +142,9 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
                 claims.resubmit(CLERK, wo, changes="record added")
             elif step[0] == "approve":
                 claims.approve(CLERK, wo, approved_amount=step[1], reason="labor time cut")
+            elif step[0] == "close":
+                money.close_day(CASHIER, store_id="S01", counted_cash="450.00")
+                event("the cashier's day closed")
             elif step[0] == "reverse":
                 done = [e.write_off_id for e in events_of(app, sid)
                         if isinstance(e, Settlement.ReceivableWrittenOff)]
@@ -145,6 +156,9 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
                 adjust.write_off(MANAGER, sid, kind=step[1], amount=step[2],
                                  reason="the OEM will not pay")
                 event(f"written off: {step[1]}")
+        except DayClosed:
+            assert step[0] == "close"  # closed once; a remittance never meets a closed day
+            assert events_stored(app) == before
         except DomainError:
             assert events_stored(app) == before  # a refusal stores nothing
         if step[:2] == ("write_off", "oem_underpaid"):
@@ -169,6 +183,9 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         assert ("oem_rejected" in kinds) == (claim.status == "written_off")
         assert ("oem_charged_back" in kinds) == (claim.status == "charged_back")
         assert "insurer_short_paid" not in kinds  # the visit has no insurance bill
+        # The drawer holds the customer's cash alone: the remittances are the bank's (1002).
+        day = app.repository.get(CashierDay.create_id("S01", "cash-1", "2026-05-01"))
+        assert isinstance(day, CashierDay) and day.totals == {"cash": Decimal("450.00")}
 
 
 def test_an_insurer_short_pay_is_written_off_within_the_insurance_bill() -> None:
@@ -214,6 +231,8 @@ def test_a_write_off_taken_back_restores_the_receivable_once_and_only_on_its_set
     done = adjust.write_off(MANAGER, sid, kind="oem_rejected", amount=None,
                             reason="appeal window closed")
     write_off_id = done.body["written_off"]["write_off_id"]
+    # Its own form on paper: never read as a work-order number (WO-S01-2026-000123).
+    assert re.fullmatch(r"WRITEOFF-[0-9A-F]{12}", write_off_id)
     assert done.body["bills"]["warranty"]["outstanding"] == "0.00"
     with pytest.raises(DomainError):  # nothing outstanding: the OEM's late payment is refused
         money.pay(CASHIER, work_order_id=wo, method="bank_transfer", bill="warranty",
@@ -266,3 +285,19 @@ def test_a_write_off_stored_before_ids_is_known_by_its_settlement_and_place() ->
     assert isinstance(replayed, Settlement)
     assert list(replayed.write_offs) == [f"{replayed.number}-W1"]
     assert replayed.write_offs[f"{replayed.number}-W1"]["amount"] == Decimal("100.00")
+
+
+def test_a_write_off_made_with_the_old_id_form_is_still_taken_back_by_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app, wo, sid = settled_warranty_visit()
+    OemClaims(app).reject(CLERK, wo, reason_code=None, reason="record missing")
+    adjust = ReceivableAdjustments(app)
+    monkeypatch.setattr(receivable_adjustments, "WRITE_OFF_PREFIX", "WO-")  # as ids were made
+    done = adjust.write_off(MANAGER, sid, kind="oem_rejected", amount="100.00",
+                            reason="appeal window closed")
+    monkeypatch.undo()
+    old_id = done.body["written_off"]["write_off_id"]
+    assert re.fullmatch(r"WO-[0-9A-F]{12}", old_id)
+    back = adjust.reverse_write_off(MANAGER, sid, old_id, reason="the OEM paid after all")
+    assert back.body["reversed"]["write_off_id"] == old_id
+    assert back.body["bills"]["warranty"]["outstanding"] == "450.00"

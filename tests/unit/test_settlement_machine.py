@@ -1185,19 +1185,22 @@ def test_payments_stored_before_they_had_a_reason_read_with_none() -> None:
     settlement.take_payment(CASHIER, payment_id="P1", bill="customer", method="cash",
                             amount="100.00", business_date=TODAY)
     events = list(settlement.collect_events())
-    # The payment as version 1 stored it: no class_version, no reason.
+    # The payment as version 1 stored it: no class_version, no reason, no bank_receipt (every
+    # payment then went into its cashier's day).
     old = []
     for event in events:
         stored = MAPPER.to_stored_event(event)
         if isinstance(event, Settlement.PaymentTaken):
             v1 = json.loads(stored.state)
-            assert v1.pop("class_version") == 2
+            assert v1.pop("class_version") == 3
             assert v1.pop("reason") is None
+            assert v1.pop("bank_receipt") is False
             stored = StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
                                  json.dumps(v1).encode())
         old.append(MAPPER.to_domain_event(stored))
     paid = old[-1]
     assert isinstance(paid, Settlement.PaymentTaken) and paid.reason is None
+    assert paid.bank_receipt is False
     replayed: Settlement | None = None
     for event in old:
         replayed = event.mutate(replayed)  # type: ignore[attr-defined]
