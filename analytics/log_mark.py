@@ -49,13 +49,14 @@ def restored_behind(app: ServiceCore, position: int, kept: str | None) -> str | 
     A store from before marks (`kept` None) is only checked against the log's head."""
     if position <= 0:
         return None
-    head = int(app.recorder.max_notification_id() or 0)
     if kept is None:
+        head = int(app.recorder.max_notification_id() or 0)
         return None if position <= head else (
             f"position {position} is past the log's head ({head})")
     now = mark(app, position)
     if now == kept:
         return None
+    head = int(app.recorder.max_notification_id() or 0)
     said = "no event" if now is None else f"event {now}"
     return (f"the log holds {said} at or before position {position}, not the event "
             f"{kept} loaded (the log's head is {head})")

@@ -15,6 +15,7 @@ no longer match what the broker holds) and agrees with the log."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from tests.integration.kafka_support import (
     wait_until,
 )
 from tests.integration.restore_support import restorable
-from tests.integration.support import open_order
+from tests.integration.support import head, open_order
 from tests.integration.test_kafka_projection import Running, board, names
 from workers.relay import KafkaRelay, LogBehindTopics, RelayConfig
 
@@ -103,6 +104,19 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         relay.close()
         said = str(refused.value)
         assert "restored from a backup" in said and prefix in said, said
+        # as a worker runs it: it keeps refusing, and says so where /health reads it
+        relay = KafkaRelay(system.app, system.pool, config)
+        stop = threading.Event()
+        thread = threading.Thread(target=relay.run, args=(stop, system.database_url),
+                                  daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: "restored from a backup" in (relay.trouble.last_error or ""),
+                       60, "the relay's trouble to name the restore")
+            assert relay.trouble.problems() and relay.stored < head(system.app)
+        finally:
+            stop.set()
+            thread.join(30)
         assert complaints_read(broker, prefix, order) == ["wipers streak"]  # nothing more
         # the board meets the lost job on the topic: it stops there, its row as restored
         running = Running(system, relay, broker, group, table, "kp-restored")
