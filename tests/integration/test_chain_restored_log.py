@@ -6,26 +6,16 @@ its notification ids."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from projections import chain_witness
-from servicecore import cli
 from tests.integration.restore_support import restorable
 from tests.integration.support import head, open_order
-
-
-def _verify(url: str, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any], str]:
-    monkeypatch.setenv("DATABASE_URL", url)
-    code = cli.main(["audit", "verify", "--quiet"])
-    captured = capsys.readouterr()
-    return code, json.loads(captured.out.strip().splitlines()[-1]), captured.err
+from tests.integration.test_chain_unwitnessed import _verify
 
 
 @pytest.mark.parametrize("new_orders", [0, 4])
@@ -44,7 +34,7 @@ def test_a_log_restored_behind_a_witnessed_anchor_is_named_so(
             open_order(system.work_orders, store)
         with psycopg.connect(db.owner_url, autocommit=True) as conn:
             noon = chain_witness.witness(conn, witness, "noon")
-        code, answer, _ = _verify(db.app_url, capsys, monkeypatch)
+        code, answer, _ = _verify(db.app_url, capsys=capsys, monkeypatch=monkeypatch)
         assert (code, answer["ok"], answer["witnessed_to"]) == (0, True, noon["notification_id"])
 
         db.restore()
@@ -52,7 +42,7 @@ def test_a_log_restored_behind_a_witnessed_anchor_is_named_so(
         for _ in range(new_orders):
             open_order(system.work_orders, store)
         assert (head(system.app) > noon["notification_id"]) == bool(new_orders)
-        code, answer, err = _verify(db.app_url, capsys, monkeypatch)
+        code, answer, err = _verify(db.app_url, capsys=capsys, monkeypatch=monkeypatch)
         assert (code, answer["ok"]) == (1, False)
         assert answer["first_break"]["notification_id"] == noon["notification_id"]
         assert (f"the witnessed anchor {noon['anchor']} (anchored at" in err
