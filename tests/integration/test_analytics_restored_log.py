@@ -6,6 +6,8 @@ events the restore took away and passed over the new events given their notifica
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import uuid
 from pathlib import Path
@@ -15,9 +17,10 @@ import pytest
 
 from analytics.loader import AnalyticsLoader
 from analytics.publish import snapshot_path
-from tests.integration.kafka_support import wait_until
+from tests.integration.kafka_support import free_port, wait_until
 from tests.integration.restore_support import restorable
 from tests.integration.support import head, open_order
+from tests.integration.test_relay import start_worker
 
 
 def orders_by_store(conn: duckdb.DuckDBPyConnection, *stores: str) -> list[int]:
@@ -100,3 +103,45 @@ def test_a_restored_log_behind_the_loaded_position_is_loaded_again_not_passed_ov
                 assert orders_by_store(snap, kept, lost, new) == [2, 0, new_orders]
         finally:
             loader.close()
+
+
+def test_a_worker_that_ran_on_across_the_restore_publishes_the_restored_log(
+        server_url: str, tmp_path: Path) -> None:
+    """`worker analytics` keeps running while the database is restored under it (its
+    connections cut): it finds the log restored behind its tables, loads them again and
+    publishes a snapshot of the log as it now is."""
+    kept, lost, new = ("K" + uuid.uuid4().hex[:5].upper(), "L" + uuid.uuid4().hex[:5].upper(),
+                       "N" + uuid.uuid4().hex[:5].upper())
+    port = free_port()
+    info = tmp_path / "analytics" / "servicecore-snapshot.json"
+    with restorable(server_url, "sc_restore_aw", tmp_path) as db:
+        env = {**os.environ, "DATABASE_URL": db.app_url, "SERVICECORE_DATA_DIR": str(tmp_path),
+               "SERVICECORE_WORKER_METRICS_PORT": str(port), "SERVICECORE_CREATE_TABLES": "false",
+               "SERVICECORE_JWT_SECRET": "x" * 40, "SERVICECORE_POOL_SIZE": "3",
+               "SERVICECORE_ANALYTICS_PUBLISH_SECONDS": "1"}
+        open_order(db.start().work_orders, kept)
+        db.take_backup()
+        system = db.start()
+        open_order(system.work_orders, lost)
+
+        def published(*counts: int) -> bool:
+            if not info.exists():
+                return False
+            with duckdb.connect(str(info.with_suffix(".duckdb")), read_only=True) as snap:
+                return orders_by_store(snap, kept, lost, new) == list(counts)
+
+        log = tmp_path / "analytics.log"
+        worker = start_worker("analytics", env, log)
+        try:
+            wait_until(lambda: published(1, 1, 0), 90, "a snapshot of the day's work")
+            db.restore()
+            system = db.start()
+            for _ in range(3):
+                open_order(system.work_orders, new)
+            wait_until(lambda: published(1, 0, 3), 90, "a snapshot of the restored log")
+            assert "restored from a backup" in log.read_text()
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=45) == 0, log.read_text()[-3000:]
+        finally:
+            if worker.poll() is None:
+                worker.kill()
