@@ -41,6 +41,7 @@ from analytics import (  # noqa: F401
 )
 from analytics.events import Event, EventSource
 from analytics.fold import HANDLERS, Fold
+from analytics.log_mark import mark, restored_behind
 from analytics.poison import Narrowing, PoisonEvent
 from analytics.progress import LoadProgress
 from analytics.publish import Publisher, snapshot_path, transaction
@@ -85,6 +86,11 @@ NOT_THE_EVENTS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalE
                   InterfaceError, duckdb.FatalException, duckdb.IOException, MemoryError)
 
 
+class LogRestored(Exception):
+    """The log no longer holds the events the tables were loaded from up to their position:
+    the database was restored from a backup (or cut) behind it. Loaded again from event 0."""
+
+
 class AnalyticsLoader(Narrowing, LoadProgress):
     TRANSIENT = NOT_THE_EVENTS
     POISON_KIND = "analytics"
@@ -127,6 +133,14 @@ class AnalyticsLoader(Narrowing, LoadProgress):
         found = self.conn.execute("SELECT revision FROM analytics_position").fetchone()
         return int(found[0]) if found and found[0] is not None else 1
 
+    def restored_behind(self) -> str | None:
+        """Why the log no longer holds the events loaded up to the position (the database
+        restored from a backup behind it), or None (`analytics.log_mark`)."""
+        found = self.conn.execute("SELECT position, mark FROM analytics_position").fetchone()
+        if found is None:
+            return None
+        return restored_behind(self.app, int(found[0]), found[1])
+
     def reload_if_revised(self) -> bool:
         """Tables an earlier (or later) revision of the fold wrote are loaded again from event
         0 into a fresh file, which then takes this one's place; meanwhile readers in this
@@ -141,6 +155,23 @@ class AnalyticsLoader(Narrowing, LoadProgress):
                     "version's is %d; loading them again from event 0 (or from where an "
                     "interrupted reload stopped)", written_by,
                     self.revision)
+        return self._reload()
+
+    def reload_if_restored(self) -> bool:
+        """Tables loaded from events the log no longer holds (the database restored from a
+        backup taken before their position, new events given the ids the lost ones had) are
+        loaded again from event 0, as for a new revision: the lost events' facts go, the new
+        events are loaded. Answers whether it reloaded."""
+        with self.lock:
+            reason = self.restored_behind()
+        if reason is None:
+            return False
+        log.error("analytics: the event log was restored from a backup (or cut) behind the "
+                  "tables: %s; loading them again from event 0, the facts of events no longer "
+                  "in the log dropped", reason)
+        return self._reload()
+
+    def _reload(self) -> bool:
         from analytics.rebuild import into_place, load_fresh  # it builds loaders itself
 
         try:
@@ -168,8 +199,11 @@ class AnalyticsLoader(Narrowing, LoadProgress):
 
         A batch that fails for its events (not the database, not the DuckDB file) is tried
         again in halves (`Narrowing`): the events before the one that fails are loaded, and a
-        `PoisonEvent` names that one."""
+        `PoisonEvent` names that one. A log that no longer holds the events loaded up to the
+        position (restored from a backup) raises `LogRestored`, nothing loaded."""
         with self.lock, _no_cyclic_gc():
+            if reason := self.restored_behind():
+                raise LogRestored(reason)
             covered = self._guarded()  # its objects are freed before the collector runs
             self.processed += covered
             return covered
@@ -198,7 +232,8 @@ class AnalyticsLoader(Narrowing, LoadProgress):
                 HANDLERS[event.qualname](fold, event, event.notification_id)
             fold.write()
             set_based.after_write()
-            self.conn.execute("UPDATE analytics_position SET position = ?", [reached])
+            self.conn.execute("UPDATE analytics_position SET position = ?, mark = ?",
+                              [reached, mark(self.app, reached)])
         self.loaded_position = reached
         self._progressed()
         if self.poison is not None and reached >= self.poison.position:
@@ -243,7 +278,8 @@ class AnalyticsLoader(Narrowing, LoadProgress):
         expect_progress()  # a run that loads no batch did not run, however long it lasted
         try:
             self.reopen_if_invalidated()
-            self.reload_if_revised()
+            if not self.reload_if_revised():
+                self.reload_if_restored()
             with self.lock:  # as committed (a commit that failed after it was durable too)
                 self.loaded_position = self.position()
                 log.info("analytics loader following the log from position %d",
@@ -251,6 +287,9 @@ class AnalyticsLoader(Narrowing, LoadProgress):
             while not stop.is_set():
                 try:
                     count = self.run_batch()
+                except LogRestored:  # restored while it ran
+                    self.reload_if_restored()
+                    continue
                 except PoisonEvent:
                     # what it loaded before the event it stops at reaches the readers too
                     if self.loaded_position != self.published_position:

@@ -185,7 +185,8 @@ class Publisher:
             with transaction(self.conn):
                 for table in TABLES:
                     _bring_up_to_date(self.conn, table.name, table.key, since)
-                self.conn.execute("UPDATE snap.analytics_position SET position = ?", [position])
+                self.conn.execute("UPDATE snap.analytics_position SET position = ?, mark = "
+                                  "(SELECT mark FROM main.analytics_position)", [position])
             self.conn.execute("CHECKPOINT snap")
             return True
         finally:

@@ -78,7 +78,11 @@ def _fresh_loader(app: ServiceCore, fresh: Path, *, batch_size: int, zone: str,
         except duckdb.Error as error:
             log.warning("analytics: %s does not open (%s); loading from event 0", fresh, error)
         else:
-            if loader.written_by() == revision:
+            behind = loader.restored_behind()
+            if behind is not None:
+                log.warning("analytics: %s was loaded from events the log no longer holds "
+                            "(%s); loading from event 0", fresh, behind)
+            elif loader.written_by() == revision:
                 log.info("analytics: taking up the load of %s at position %d", fresh,
                          loader.position())
                 return loader

@@ -84,11 +84,15 @@ CHANGED_BY = ("last_notification_id", "BIGINT",
 TABLES = tuple(replace(t, fields=(*t.fields, CHANGED_BY)) if t.key else t for t in TABLES)
 BY_NAME = {t.name: t for t in TABLES}
 POSITION_DDL = ("CREATE TABLE IF NOT EXISTS analytics_position (position BIGINT NOT NULL, "
-                "revision INTEGER)")
+                "revision INTEGER, mark VARCHAR)")
 POSITION_COMMENTS = [
     "COMMENT ON TABLE analytics_position IS 'the loader''s position in the event log: one row'",
     ("COMMENT ON COLUMN analytics_position.position IS 'the last event (notification id) the "
     "tables include'"),
     ("COMMENT ON COLUMN analytics_position.revision IS 'the revision of the loader''s fold that "
      "wrote the tables (NULL: from before revisions, taken as 1)'"),
+    ("COMMENT ON COLUMN analytics_position.mark IS 'the last event at or before the position "
+     "as loaded (notification id:stream id:version:digest of its topic and state): another "
+     "event there means the log was restored from a backup behind the tables (NULL: from "
+     "before marks)'"),
 ]

@@ -30,9 +30,12 @@ def create(conn: duckdb.DuckDBPyConnection, revision: int) -> None:
                         in zip(table.comments(), wanted, said, strict=True) if comment != meaning]
         if ("analytics_position", "revision") not in found:  # a file from before revisions
             changes.append("ALTER TABLE analytics_position ADD COLUMN revision INTEGER")
+        if ("analytics_position", "mark") not in found:  # a file from before marks
+            changes.append("ALTER TABLE analytics_position ADD COLUMN mark VARCHAR")
         conn.execute(";\n".join([*changes, *POSITION_COMMENTS]))
         if conn.execute("SELECT count(*) FROM analytics_position").fetchone() == (0,):
-            conn.execute("INSERT INTO analytics_position VALUES (0, ?)", [revision])
+            conn.execute("INSERT INTO analytics_position (position, revision) VALUES (0, ?)",
+                         [revision])
 
 
 def _dictionary(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str | None]:

@@ -7,7 +7,10 @@ keeps the highest position heard per projection; `?wait_for=` is answered from i
 when the read model is there already, and otherwise waits to be woken by the notification.
 
 What the listener knows is never ahead of the table (positions only grow, and it hears of a
-position after it committed), so an answer "reached" is always true. While the listener is
+position after it committed), so an answer "reached" is always true. Positions go back only
+when the database is restored from a backup (README: Restoring the database from a backup):
+the listener's connection is lost with it, and on every new connection what it knows is
+replaced by the table's positions, not merely raised to them. While the listener is
 reconnecting it may hear nothing; a waiter then reads the table itself every
 `RECHECK_SECONDS`, so a lost notification costs at most that much time, never a wrong answer.
 """
@@ -123,6 +126,20 @@ class ProjectionPositions:
             except RuntimeError:  # that loop is closed; its waiter is gone too
                 self._waiters.discard((loop, woken))
 
+    def _replaced(self, table: dict[str, int]) -> None:
+        """What it knows replaced by the table's positions (read after LISTEN: a position
+        announced meanwhile is heard after it)."""
+        with self._changed:
+            behind = sorted(n for n, p in self._known.items() if table.get(n, 0) < p)
+            if behind:
+                log.warning("projection positions went back (%s): the database was restored "
+                            "from a backup?", ", ".join(
+                                f"{n} {self._known[n]} -> {table.get(n, 0)}" for n in behind))
+            self._known = dict(table)
+            self._changed.notify_all()
+        for name, position in table.items():
+            self._heard(name, position)
+
     def start(self) -> None:
         """Listen (once; again if the listener thread ended)."""
         if self._thread is None or not self._thread.is_alive():
@@ -138,8 +155,8 @@ class ProjectionPositions:
                 with psycopg.connect(self.database_url, autocommit=True,
                                      connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {POSITIONS_CHANNEL}")
-                    for name, position in conn.execute(POSITIONS_SQL).fetchall():
-                        self._heard(str(name), position)
+                    self._replaced({str(name): int(position) for name, position
+                                    in conn.execute(POSITIONS_SQL).fetchall()})
                     self.listening = True
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):

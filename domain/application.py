@@ -275,6 +275,7 @@ class ServiceCore(Application[UUID]):
             try:
                 recordings = self.save(*pending)
             except IntegrityError:
+                self._forget_ahead_of_store(pending)
                 if request.expected_version is not None:
                     replay = self._replay_late(request, key)
                     if replay is not None:
@@ -289,6 +290,25 @@ class ServiceCore(Application[UUID]):
             # the answer may hold parts of the saved aggregates, which are now the cached state
             return CommandResult(body=copy_plain(body), notification_id=last)
         raise VersionConflict("too many concurrent changes; try again")
+
+    def _forget_ahead_of_store(self, aggregates: list[Aggregate]) -> None:
+        """After a conflicted save: a cached state at a version the store no longer holds (the
+        database restored from a backup under this running process: the store refuses an
+        event that does not follow the stream's last version) is dropped, so that the next
+        attempt loads the stream as stored instead of conflicting on it for ever."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate in aggregates:
+            cached = self.cached(aggregate.id)
+            if cached is None:
+                continue
+            last = self.recorder.select_events(aggregate.id, desc=True, limit=1)
+            if not last or last[0].originator_version < cached.version:
+                log.warning("stream %s: cached at version %d, the store holds %s: the "
+                            "database was restored from a backup? loading it again", aggregate.id,
+                            cached.version, last[0].originator_version if last else "none")
+                cache.get(aggregate.id, evict=True)
 
     def _remember(self, changed: set[UUID], aggregates: list[Aggregate]) -> None:
         """The aggregates this command changed, as saved, become the cached state: the next

@@ -108,6 +108,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from domain.common import DomainError
     from projections import chain_witness
+    from projections.chain_restored import restored_behind
     from projections.hash_chain import Anchor as Parsed
     from projections.hash_chain import chain_head, require_in_log
     from projections.key_check import check_keys
@@ -139,6 +140,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         result = verify(conn, start, anchors=anchors, progress=progress)
         snapshots = verify_snapshots(conn)
         keys = check_keys(conn)
+        restored = restored_behind(conn, result.broken, anchors, chain_head(conn),
+                                   result.witnessed_to)
     if progress:
         print(file=sys.stderr)
     topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published),
@@ -156,6 +159,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)
+        if restored:
+            print(restored, file=sys.stderr)
     if result.ok and (result.witnessed_to or 0) < result.last_id:
         print(_unwitnessed(result.witnessed_to, result.last_id), file=sys.stderr)
     if snapshots.broken is not None:

@@ -90,6 +90,25 @@ BEGIN
     END LOOP;"""
 
 
+# An event must follow its stream's previous version (or be the stream's first): a process
+# that kept its cached aggregates while the database was restored from a backup under it
+# would otherwise append after versions the log no longer holds, leaving a stream with a hole
+# no replay can pass. Raised as a unique violation, so the save is a version conflict: the
+# command is tried again on the stored state (domain/application.py drops the cached one).
+_CONTIGUOUS = f"""    FOR event IN SELECT a.originator_id, a.originator_version FROM appended a
+            WHERE NOT EXISTS (SELECT 1 FROM public.{EVENTS_TABLE} e
+                              WHERE e.originator_id = a.originator_id
+                                AND e.originator_version = a.originator_version - 1)
+              AND EXISTS (SELECT 1 FROM public.{EVENTS_TABLE} e
+                          WHERE e.originator_id = a.originator_id
+                            AND e.originator_version < a.originator_version) LOOP
+        RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+            MESSAGE = format('stream %s: version %s does not follow the stream''s last version '
+                             '(the database restored from a backup behind the writer?)',
+                             event.originator_id, event.originator_version);
+    END LOOP;"""
+
+
 # The link function: must equal domain.integrity.link byte for byte. STABLE, as convert_to is:
 # a function declared IMMUTABLE around a STABLE call is never inlined, and then every call
 # plans its body again (half of the chain trigger's time on a one-event save).
@@ -129,6 +148,7 @@ END $$;
 CREATE OR REPLACE FUNCTION public.servicecore_chain_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 {_chain_loop("SELECT * FROM appended ORDER BY notification_id")}
+{_CONTIGUOUS}
     PERFORM pg_notify('{CHANNEL}', '');
     RETURN NULL;
 END $$;
@@ -175,11 +195,12 @@ CREATE TABLE IF NOT EXISTS public.projection_positions (
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
                       SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 7  # 2: hash chain, command registry, anchors; 3: snapshots;
+SCHEMA_VERSION = 8  # 2: hash chain, command registry, anchors; 3: snapshots;
 #                     4: the chain link inlinable (STABLE); 5: the chain's functions name
 #                     pg_catalog's, the trigger's search path leaves out public; 6: the
 #                     application's role creates in a schema of its own, no longer in public;
-#                     7: the command registry indexed by each save's first id
+#                     7: the command registry indexed by each save's first id;
+#                     8: an event must follow its stream's previous version
 # What the owner's sessions resolve names through: pg_catalog alone (pg_temp is never searched
 # for functions or operators). Every object of the owner's is named with its schema, public.
 OWNER_SEARCH_PATH = "pg_catalog, pg_temp"

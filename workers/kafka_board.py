@@ -18,6 +18,7 @@ from workers import kafka_resume as resume
 from workers.health import RateMeter
 from workers.kafka_resume import Stored, identity
 from workers.relay_consumer import decode
+from workers.relay_restored import first_not_in_log, named, not_in_log
 
 if TYPE_CHECKING:
     from workers.kafka_health import KafkaProjectionStats
@@ -103,6 +104,11 @@ class BoardRows:
         applied = repeats = early = 0
         with self.pool.connection() as conn, conn.transaction():
             limit_transaction(conn, c.deadline_seconds)  # the server ends it too once stuck
+            # a record of an event the log does not hold (the database restored from a backup
+            # behind the topic) is never applied: its partition stops there (PoisonRecord)
+            stray = first_not_in_log(conn, [named(e) for e in events if "notification_id" in e])
+            if stray is not None:
+                raise not_in_log(*stray)
             ids = sorted({str(e["stream_id"]) for e in events})
             rows: dict[str, _Row] = {}
             for wo_id, number, store_id, status, version, updated_at, applications in conn.execute(

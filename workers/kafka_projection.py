@@ -44,6 +44,11 @@ partition moved while a batch was in flight) and is skipped; version > stored + 
 arrival whose predecessors are being re-sent, skipped with a log (it comes again after them,
 see `workers.relay_consumer`).
 
+A record whose event the log does not hold at its notification id (the database restored
+from a backup behind the topic: a lost event, or another one under its id and version) is
+never applied: the batch looks its events up in the log, and such a record stops its partition
+as a `PoisonRecord` (`workers.relay_restored`).
+
 The board's table and the transaction of a poll batch: `workers.kafka_board`; the coordinator
 watch, the lag and the metrics: `workers.kafka_health`.
 """

@@ -40,6 +40,7 @@ from servicecore.deadline import Heartbeat, pooled_waits, watch
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
 from workers import relay_offsets as offsets
+from workers import relay_restored
 from workers.advisory_locks import lock_kept, take_lock
 from workers.anchor_relay import AnchorPublisher
 from workers.health import RateMeter, Sample, Trouble
@@ -47,6 +48,7 @@ from workers.projection_runner import CHANNEL
 from workers.relay_broker import POSITION_NAME, RelayConfig
 from workers.relay_metrics import RelayStats
 from workers.relay_offsets import AckedOffsets, Lost
+from workers.relay_restored import LogBehindTopics
 from workers.relay_sends import (
     BrokerLostRecords,
     MessageTooLarge,
@@ -57,8 +59,8 @@ from workers.relay_sends import (
     SendFailed,
 )
 
-__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "MessageTooLarge", "ProducerDied",
-           "RelayConfig", "RelayStats", "SendFailed"]
+__all__ = ["POSITION_NAME", "BrokerLostRecords", "KafkaRelay", "LogBehindTopics",
+           "MessageTooLarge", "ProducerDied", "RelayConfig", "RelayStats", "SendFailed"]
 log = logging.getLogger(__name__)
 
 
@@ -163,6 +165,7 @@ class KafkaRelay(RelaySends):
             lost = self.lost_records()
             if lost:
                 self._rewind(lost)
+            self.refuse_if_restored()
             self.anchors.check(self._producer, self._checker)
         except BaseException:
             self.close()
@@ -177,6 +180,17 @@ class KafkaRelay(RelaySends):
         if not self.acked.ends:
             return []
         return self.acked.lost(broker.held_offsets(self._producer, self._checker, self.acked.ends))
+
+    def refuse_if_restored(self) -> None:
+        """Raise `LogBehindTopics` when the topics hold, past the acknowledged end offsets the
+        database holds, an event the log does not (`workers.relay_restored`)."""
+        with self.pool.connection() as conn:
+            stored = offsets.load_acked(conn, self.config.position_name)
+        topics = set(self.mapper.topics())
+        acked = {tp: end for tp, end in stored.items() if tp[0] in topics}
+        if acked:
+            held = broker.held_offsets(self._producer, self._checker, acked)
+            relay_restored.check(self.pool, self._checker, acked, held, self.config.topic_prefix)
 
     def _rewind(self, lost: list[Lost]) -> None:
         back_to = min(self.stored, max(0, self.acked.first_lost_id(lost) - 1))

@@ -27,7 +27,8 @@ def test_every_column_of_every_table_says_what_it_holds() -> None:
     create(conn, REVISION)
     found = dictionary(conn)
     expected = {(t.name, c) for t in TABLES for c in t.column_names} | {
-        ("analytics_position", "position"), ("analytics_position", "revision")}
+        ("analytics_position", "position"), ("analytics_position", "revision"),
+        ("analytics_position", "mark")}
     assert set(found) == expected
     blank = sorted(k for k, comment in found.items() if not (comment or "").strip())
     assert blank == []

@@ -1,0 +1,158 @@
+"""The database restored from a backup under the relay's topics (tansu, memory storage).
+
+The relay's position and acknowledged offsets are restored with the log, so it would publish
+again from the backup's position: events the topics already hold, then new events under the
+notification ids, and stream versions (event ids), of events the restore took away. A
+consumer that skips versions it applied would keep the lost event and drop the new one. The
+relay finds records past what the restored database acknowledged whose events the log does
+not hold, and publishes nothing until the topics are made anew; then it publishes the whole
+log again, and a consumer reading them from the beginning has the log's events only.
+
+The Kafka board's rows and offsets are restored with the log too, while the topic still holds
+the lost events after them: it stops at the first (its partition's trouble), never applying
+it, and once the topics are made anew it reads them from the beginning (its stored offsets
+no longer match what the broker holds) and agrees with the log."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from domain.application import Request
+from domain.common import Caller
+from domain.integration_events import TOPICS
+from servicecore.container import Container
+from tests.integration.kafka_support import (
+    Applied,
+    Broker,
+    TopicReader,
+    running_broker,
+    wait_until,
+)
+from tests.integration.restore_support import restorable
+from tests.integration.support import head, open_order
+from tests.integration.test_kafka_projection import Running, board, names
+from workers.relay import KafkaRelay, LogBehindTopics, RelayConfig
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    with running_broker(tmp_path) as b:
+        yield b
+
+
+def req(store_id: str) -> Request:
+    return Request(Caller("adv-1", "advisor", (store_id,), datetime.now(UTC),
+                          str(uuid.uuid4())))
+
+
+def complaints_read(broker: Broker, prefix: str, work_order: str) -> list[str]:
+    """The complaints of the work order's jobs added, as a consumer applying each stream
+    version once reads them from the topics' beginning."""
+    reader, applied = TopicReader(broker.bootstrap, [prefix + t for t in TOPICS]), Applied()
+    try:
+        for _ in range(20):
+            applied.feed(reader.poll(200))
+    finally:
+        reader.close()
+    return [e["payload"]["complaint"] for e in applied.events[work_order]
+            if e["type"].endswith("job_added")]
+
+
+def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_anew(
+        server_url: str, tmp_path: Path, broker: Broker) -> None:
+    store = "R" + uuid.uuid4().hex[:5].upper()
+    prefix = f"r{uuid.uuid4().hex[:6]}."
+    config = RelayConfig(broker.bootstrap, topic_prefix=prefix, partitions=2, linger_ms=5,
+                         delivery_timeout_ms=5000, max_backoff_seconds=1.0)
+    with restorable(server_url, "sc_restore_relay", tmp_path) as db:
+        group, table = names("restore")
+        system = db.start(pool_size=4)
+        order = open_order(system.work_orders, store)["id"]
+        relay = KafkaRelay(system.app, system.pool, config)
+        relay.catch_up()
+        consumed = board_until(system, relay, broker, group, table, order, 1)
+        db.take_backup()
+
+        # the day's work, published: a job added to the open work order, more orders
+        system = db.start(pool_size=4)
+        system.work_orders.add_job(req(store), UUID(order), complaint="wipers streak")
+        for _ in range(2):
+            open_order(system.work_orders, store)
+        relay = KafkaRelay(system.app, system.pool, config)
+        relay.catch_up()
+        relay.close()
+        assert complaints_read(broker, prefix, order) == ["wipers streak"]
+        board_until(system, relay, broker, group, table, order, 2)
+
+        # restored from the backup: the same work order's next version is another job
+        db.restore()
+        system = db.start(pool_size=4)
+        assert board(system, table)[order] == consumed  # restored with the log
+        system.work_orders.add_job(req(store), UUID(order), complaint="door rattles")
+        for _ in range(3):
+            open_order(system.work_orders, store)
+        relay = KafkaRelay(system.app, system.pool, config)
+        with pytest.raises(LogBehindTopics) as refused:
+            relay.catch_up()
+        relay.close()
+        said = str(refused.value)
+        assert "restored from a backup" in said and prefix in said, said
+        # as a worker runs it: it keeps refusing, and says so where /health reads it
+        relay = KafkaRelay(system.app, system.pool, config)
+        stop = threading.Event()
+        thread = threading.Thread(target=relay.run, args=(stop, system.database_url),
+                                  daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: "restored from a backup" in (relay.trouble.last_error or ""),
+                       60, "the relay's trouble to name the restore")
+            assert relay.trouble.problems() and relay.stored < head(system.app)
+        finally:
+            stop.set()
+            thread.join(30)
+        assert complaints_read(broker, prefix, order) == ["wipers streak"]  # nothing more
+        # the board meets the lost job on the topic: it stops there, its row as restored
+        running = Running(system, relay, broker, group, table, "kp-restored")
+        try:
+            wait_until(lambda: running.projection.trouble.since is not None, 60,
+                       "the board to stop at a record the log does not hold")
+            assert "restored from a backup" in (running.projection.trouble.last_error or "")
+            assert board(system, table)[order] == consumed
+        finally:
+            running.halt()
+
+        # the documented recovery: the relay's topics deleted; it publishes the log again
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        try:
+            admin.delete_topics([prefix + t for t in TOPICS])
+        finally:
+            admin.close()
+        relay = KafkaRelay(system.app, system.pool, config)
+        relay.catch_up()
+        relay.close()
+        assert complaints_read(broker, prefix, order) == ["door rattles"]
+        # the board, started again, reads the topic made anew from its beginning
+        final = board_until(system, relay, broker, group, table, order, 2)
+        assert final[2:] == ("opened", 2)
+
+
+def board_until(system: Container, relay: KafkaRelay, broker: Broker, group: str, table: str,
+                order: str, version: int) -> tuple[str, str, str, int]:
+    """The board's row of `order` once its consumer has applied `version` of it."""
+    running = Running(system, relay, broker, group, table, f"kp-{uuid.uuid4().hex[:6]}")
+    try:
+        wait_until(lambda: board(system, table).get(order, (0, 0, 0, 0))[3] >= version, 60,
+                   f"the board to apply version {version}")
+        assert running.projection.trouble.since is None
+    finally:
+        running.halt()
+    return board(system, table)[order]
