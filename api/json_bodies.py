@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from api.errors import NumberTooLong, UnsupportedMediaType
-from api.replays import replay_first
+from api.replays import one_hop, replay_first
 
 # The most digits a number may have before its point: what Python's int() reads from text
 # (sys.get_int_max_str_digits()), so a JSON whole number past it is refused by the parser
@@ -270,10 +270,11 @@ class JsonBodyRoute(APIRoute):
     """A route whose JSON body, if it takes one, is read by `read` before FastAPI's handler
     runs: every router is made with `route_class=JsonBodyRoute` (tests/e2e/
     test_exact_json_api.py checks). A route that takes a command answers a retry stored under
-    its Idempotency-Key before it runs (`api.replays.replay_first`)."""
+    its Idempotency-Key before it runs (`api.replays.replay_first`), in one trip through the
+    thread pool (`api.replays.one_hop`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, replay_first(endpoint), **kwargs)
+        super().__init__(path, one_hop(replay_first(endpoint)), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -12,6 +12,12 @@ read the key again; a retry racing its first attempt in another API process and 
 between makes the save conflict on the key's record, and the refusal (If-Match) or the next
 attempt answers what was stored.
 
+A command route's function runs in the thread pool once: `one_hop` makes it a coroutine that
+hands it to the pool itself. FastAPI runs a plain function in the pool, and then validates its
+answer against the route's `response_model` in a second trip through the pool; for a
+coroutine it validates on the event loop (a command's answer is a few fields). The command
+still never runs on the event loop.
+
 A route that answers more than `Command.accepted` gives (a Location, the car's open campaigns,
 a link's URL) names the function that makes its answer, `@answered_by(answer)`, and returns the
 `CommandResult`: the same function answers the first attempt and a replay, from the stored
@@ -30,6 +36,7 @@ from typing import Any, Protocol, get_args
 from fastapi import Response, params
 from fastapi.dependencies.utils import get_typed_signature
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from domain.session import CommandResult
 
@@ -114,6 +121,20 @@ def replay_first(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     setattr(first, _REPLAY_FIRST, name)
     return first
+
+
+def one_hop(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A replay-first command route's function (`replay_first`) as a coroutine that runs it in
+    the thread pool: one trip through the pool per command instead of two (its answer is
+    then validated on the event loop). Any other endpoint is left as it is."""
+    if not hasattr(endpoint, _REPLAY_FIRST) or inspect.iscoroutinefunction(endpoint):
+        return endpoint
+
+    @functools.wraps(endpoint)
+    async def hop(**values: Any) -> Any:
+        return await run_in_threadpool(endpoint, **values)
+
+    return hop
 
 
 def takes_a_command(route: APIRoute) -> bool:

@@ -155,12 +155,20 @@ def http_settings(report: Report, args: argparse.Namespace, url: str) -> None:
     try:
         for threads in args.clients:
             spy = PySpy(api.proc.pid, args) if args.py_spy and threads == 1 else None
+            cpu = ServerCpu(api.proc.pid, url)
             m, steps = measure(threads, args.requests, args.warmup, make_sender,
-                               after_warmup=lambda: api.stats(reset=True))
+                               after_warmup=lambda cpu=cpu: (api.stats(reset=True), cpu.start()))
+            server_cpu, db_cpu = cpu.stop()
             inside = api.stats()
             report.add(f"HTTP POST, {threads} client{'s' if threads > 1 else ''}", m,
                        path="http", threads=threads, step_p50_ms=steps,
-                       server_side=inside, conflicts_retried=inside.get("conflicts"))
+                       server_side=inside, conflicts_retried=inside.get("conflicts"),
+                       server_cpu_seconds=round(server_cpu, 2), db_cpu_seconds=round(db_cpu, 2),
+                       server_cpu_ms_per_command=round(server_cpu / m.ops * 1000, 3),
+                       db_cpu_ms_per_command=round(db_cpu / m.ops * 1000, 3))
+            print(f"    API server CPU {server_cpu / m.ops * 1000:.2f} ms per command, database "
+                  f"{db_cpu / m.ops * 1000:.2f} ms ({server_cpu:.1f} s, {db_cpu:.1f} s)",
+                  flush=True)
             print(f"    inside the server: request p50 {inside['server']['p50_ms']:.2f} ms "
                   f"(p99 {inside['server']['p99_ms']:.2f}), of which the domain-service call "
                   f"p50 {inside['service']['p50_ms']:.2f} ms; {inside['conflicts']} version "
@@ -174,6 +182,24 @@ def http_settings(report: Report, args: argparse.Namespace, url: str) -> None:
         for client in http_clients:
             client.close()
         api.stop()
+
+
+class ServerCpu:
+    """CPU seconds of the API server's process (every thread) and of the database's backends
+    between `start()` and `stop()`: what the commands cost there, whatever else runs."""
+
+    def __init__(self, pid: int, url: str) -> None:
+        self.pid, self.url = pid, url
+        self.backends: list[int] = []
+        self.started = (0.0, 0.0)
+
+    def start(self) -> None:
+        self.backends = backend_pids(self.url)
+        self.started = (cpu_seconds([self.pid]), cpu_seconds(self.backends))
+
+    def stop(self) -> tuple[float, float]:
+        return (cpu_seconds([self.pid]) - self.started[0],
+                cpu_seconds(self.backends) - self.started[1])
 
 
 def make_sender_raw(base_url: str, registry: list[httpx.Client],

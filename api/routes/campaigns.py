@@ -252,8 +252,13 @@ def reception_campaigns(ctx: Any, *, vin: str | None = None,
 
 
 def _visit_vin(app: Any, work_order_id: UUID) -> str | None:
-    try:
-        found: object = app.repository.get(work_order_id)
-    except AggregateNotFoundError:
-        return None
+    """The visit's VIN: a work order keeps the one it was opened with, so the state this
+    process holds of it (the check-in just saved it) tells, without a read of the store; a
+    visit it does not hold is loaded."""
+    found: object = app.cached(work_order_id)
+    if found is None:
+        try:
+            found = app.repository.get(work_order_id)
+        except AggregateNotFoundError:
+            return None
     return str(found.vehicle["vin"]) if isinstance(found, WorkOrder) else None

@@ -8,18 +8,23 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import threading
 import types
 from typing import Annotated, Any
 
+import anyio.to_thread
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from api.db_deadline import DbDeadline
 from api.deps import Command, command
 from api.json_bodies import JsonBodyRoute, api_routes
 from api.main import create_app
 from api.replays import (
+    COMMAND_ACTION,
     answer_of,
     answered_by,
     refuse_unreplayed,
@@ -175,3 +180,48 @@ def test_an_answer_function_takes_only_what_the_route_takes_and_a_route_is_plain
         return store_id
 
     assert replay_first(reads) is reads
+
+
+THREADS: dict[str, threading.Thread] = {}
+
+
+async def loop_command() -> FakeCommand:
+    THREADS["loop"] = threading.current_thread()
+    return FakeCommand(None)
+
+
+setattr(loop_command, COMMAND_ACTION, "work_orders.open")
+
+
+class Accepted(BaseModel):
+    id: str
+    version: int
+
+
+def test_a_command_route_runs_in_the_thread_pool_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command runs off the event loop, and its answer is validated against the route's
+    response model there, not in a second trip through the pool (api/replays.py one_hop)."""
+    trips: list[Any] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(func)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    THREADS.clear()
+    router = APIRouter(route_class=JsonBodyRoute)
+
+    @router.post("/visits", response_model=Accepted)
+    def open_visit(cmd: Annotated[FakeCommand, Depends(loop_command)]) -> Any:
+        THREADS["command"] = threading.current_thread()
+        return cmd.accepted(MADE)
+
+    app = FastAPI()
+    app.include_router(router)
+    with TestClient(app) as client:
+        answered = client.post("/visits")
+    assert answered.status_code == 200, answered.text
+    assert answered.json() == {"id": "wo-2", "version": 1}  # the model's fields only
+    assert THREADS["command"] is not THREADS["loop"]
+    assert len(trips) == 1
