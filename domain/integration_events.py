@@ -27,6 +27,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from domain.common import NAMESPACE
 from domain.integration_payloads import PAYLOADS
+from domain.unreadable_events import NewerEvent
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ class IntegrationMapper:
         event: Any = None
         try:
             event = self.mapper.to_domain_event(stored)
+        except NewerEvent:  # published by a relay running the newer code, never half-read
+            raise
         except Exception:  # noqa: BLE001 - an undecodable event still gets its envelope
             event = None
         message = encode(notification_id, kind, name, event, str(stored.originator_id),
