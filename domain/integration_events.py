@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
+from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from domain.common import NAMESPACE
@@ -95,6 +96,15 @@ class Message:
 
 def snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def event_types(aggregate: type) -> frozenset[str]:
+    """The integration types this code publishes for the events of `aggregate` (a consumer
+    meeting another one meets a class this code does not have: newer code published it)."""
+    prefix = ROUTES[aggregate.__name__].type_prefix
+    return frozenset(f"{prefix}.{snake(name)}" for name in dir(aggregate)
+                     if isinstance(cls := getattr(aggregate, name), type)
+                     and issubclass(cls, CanMutateAggregate))
 
 
 def without_costs(value: Any) -> Any:
