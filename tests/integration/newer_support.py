@@ -59,6 +59,17 @@ def append_newer(url: str, stream_id: UUID, kind: str) -> Newer:
     return Newer(stream_id, version, topic, int(found[0]), stored, cls)
 
 
+def stream_and_head(url: str, stream_id: UUID) -> tuple[int, int]:
+    """The stream's last version and the log's head (what a refused command leaves as it
+    was)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT (SELECT max(originator_version) FROM {EVENTS_TABLE} "
+                           "WHERE originator_id = %s), (SELECT max(notification_id) FROM "
+                           f"{EVENTS_TABLE})", (stream_id,)).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 @contextmanager
 def upgraded(newer: Newer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """This process as the newer code that wrote `newer`: its class at the stored version

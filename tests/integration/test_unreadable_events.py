@@ -31,6 +31,7 @@ from tests.e2e.test_parts_api import get, head, post
 from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 from tests.integration.kafka_support import wait_until
+from tests.integration.newer_support import stream_and_head
 from tests.integration.support import CUSTOMER, http_open
 from tests.scratch_systems import ServedScratch, served_module, served_scratch
 
@@ -74,16 +75,6 @@ def _append_broken(url: str, stream_id: UUID, topic: str,
     return version
 
 
-def _stream(url: str, work_order_id: UUID) -> tuple[int, int]:
-    """The stream's last version and the log's head."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(f"SELECT (SELECT max(originator_version) FROM {EVENTS_TABLE} "
-                           "WHERE originator_id = %s), (SELECT max(notification_id) FROM "
-                           f"{EVENTS_TABLE})", (work_order_id,)).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
-
-
 def _named(answer: Any, stream_id: UUID, version: int, topic: str,
            errors: tuple[str, ...]) -> None:
     assert answer.status_code == 500, answer.text
@@ -122,12 +113,12 @@ def test_reads_and_commands_on_a_stream_with_an_unreadable_event_name_it(
         else:
             _named(history, work_order_id, version, topic, error)
         # A command on it: the same answer, and nothing stored.
-        before = _stream(served.owner_url, work_order_id)
+        before = stream_and_head(served.owner_url, work_order_id)
         answer = client.post(f"/work-orders/{work_order_id}/jobs",
                              json={"complaint": "a rattle from the rear"},
                              headers=auth("advisor", stores=[store]))
         _named(answer, work_order_id, version, topic, error)
-        assert _stream(served.owner_url, work_order_id) == before
+        assert stream_and_head(served.owner_url, work_order_id) == before
 
     logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(logged) == (2 if broken == "failing event" else 3)
@@ -153,7 +144,7 @@ def test_a_view_that_meets_an_unreadable_event_names_it_on_health_and_in_audit_v
     with served_scratch(server_url, "sc_unreadable_view", tmp_path / "served") as served:
         work_order_id = UUID(http_open(served.client, auth, store)["id"])
         _append_broken(served.owner_url, work_order_id, topic, lambda opened: opened)
-        _, poison = _stream(served.owner_url, work_order_id)
+        _, poison = stream_and_head(served.owner_url, work_order_id)
         system = build(settings_for(served.app_url, tmp_path / "viewer"))
         try:
             system.views = [v for v in system.views if v.name == "work_orders"]
