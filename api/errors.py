@@ -35,7 +35,7 @@ from domain.common import (
     VersionConflict,
 )
 from domain.request_target import redacted_target
-from domain.unreadable_events import UnreadableEvent
+from domain.unreadable_events import NewerEvent, UnreadableEvent
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ TITLES = {
     "domain-error": "Refused",
     "unavailable": "Service unavailable",
     "unreadable-event": "A stored event cannot be read",
+    "newer-event": "A stored event is newer than this server",
     "internal": "Internal error",
 }
 RETRY_AFTER_SECONDS = 2
@@ -353,9 +354,22 @@ def unreadable_problem(exc: UnreadableEvent) -> JSONResponse:
     """500 naming the stored event the code cannot read (stream, version, topic: which record
     it is, for the auditor and the operator) and the kind of error, never its state. Nothing
     was stored: a command fails loading its aggregates, before its save."""
+    if isinstance(exc, NewerEvent):
+        return newer_problem(exc)
     return problem(500, "unreadable-event", f"{exc}; the record is kept as stored, and this "
                    "has been logged", stream_id=str(exc.stream_id), version=exc.version,
                    topic=exc.topic)
+
+
+def newer_problem(exc: NewerEvent) -> JSONResponse:
+    """503 (retryable): a newer server stored the event this one would misread (a rolling
+    upgrade under way); nothing was stored, and a retry served by an upgraded one succeeds."""
+    response = problem(503, "newer-event", f"{exc}; nothing was stored: retry (a server "
+                       "running the newer code answers it)", stream_id=str(exc.stream_id),
+                       version=exc.version, topic=exc.topic, class_version=exc.stored,
+                       known_class_version=exc.known)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def internal_problem() -> JSONResponse:

@@ -7,7 +7,8 @@ were. Each snapshot the application stores is therefore sealed: its stored bytes
 `MARK ‖ tag ‖ state`, where the tag is HMAC-SHA256, under a key the database does not hold,
 over the stream id, version, topic and state. At load a snapshot whose tag does not check out
 (or that has none: a forged row, or one stored before seals) is refused: the stream replays
-from its events instead, and the refusal is logged and counted.
+from its events instead, and the refusal is logged and counted. So is a snapshot taken by newer
+code than the process loading it (during a rolling upgrade): its events still read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EventStore, Mapper, StoredEvent
+from eventsourcing.utils import resolve_topic
 
 from domain.integrity import message
 
@@ -30,6 +32,7 @@ MARK = b"\x00seal1"  # a state never starts with a NUL byte (JSON, or eventsourc
 TAG_BYTES = 32
 KEY_LABEL = b"servicecore snapshot seal"
 UNSEALED, SEAL_DIFFERS = "unsealed", "seal differs"
+NEWER = "taken by newer code"
 
 
 class SnapshotRefused(Exception):
@@ -87,7 +90,22 @@ class SealingMapper(Mapper[UUID]):
         return sealed(self._key, super().to_stored_event(domain_event))
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
-        return super().to_domain_event(opened(self._key, stored_event))
+        snapshot = super().to_domain_event(opened(self._key, stored_event))
+        if newer_snapshot(snapshot):
+            raise SnapshotRefused(NEWER)
+        return snapshot
+
+
+def newer_snapshot(snapshot: Any) -> bool:
+    """Whether a snapshot was taken by newer code than this (its aggregate's `class_version`
+    above the class's here, or a class this code does not have): read by this code it would
+    lose what it does not know, so the stream replays from its events instead."""
+    try:
+        cls = resolve_topic(snapshot.topic)
+    except Exception:  # noqa: BLE001 - a class added since
+        return True
+    stored = snapshot.state.get("class_version", 1)
+    return type(stored) is int and stored > getattr(cls, "class_version", 1)
 
 
 class SealedSnapshots(EventStore[UUID]):

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg_pool import ConnectionPool
 
-from domain.integration_events import ROUTES, IntegrationMapper, stream_kind
+from domain.integration_events import ROUTES, IntegrationMapper, event_types, stream_kind
+from domain.unreadable_events import UPGRADE
+from domain.work_order import WorkOrder
 from servicecore.deadline import limit_transaction
 from workers import kafka_resume as resume
 from workers.health import RateMeter
 from workers.kafka_resume import Stored, identity
-from workers.relay_consumer import decode
+from workers.relay_consumer import NewerMessage, decode
 from workers.relay_restored import first_not_in_log, named, not_in_log
 
 if TYPE_CHECKING:
@@ -25,6 +27,19 @@ if TYPE_CHECKING:
     from workers.kafka_projection import KafkaProjectionConfig
 
 log = logging.getLogger("workers.kafka_projection")  # its lines keep the projection's name
+
+
+TYPES = event_types(WorkOrder)  # every type of the work-orders topic this code knows
+
+
+def known(event: dict[str, Any]) -> dict[str, Any]:
+    """The integration event, unless its type is of a class this code does not have (newer
+    code published it: the board cannot tell whether it changes the status): NewerMessage."""
+    if event.get("type") not in TYPES:
+        raise NewerMessage(f"integration event {event.get('event_id')} has type "
+                           f"{event.get('type')!r}, of an event class this code does not "
+                           f"have: {UPGRADE}")
+    return event
 
 
 # integration event type -> the board status it leaves (other types only move the version)
@@ -95,7 +110,7 @@ class BoardRows:
             if not records:
                 continue
             for record in records:
-                events.append(decode(record.value))
+                events.append(known(decode(record.value)))
             last = max(records, key=lambda r: int(r.offset))
             next_offsets[tp] = Stored(int(last.offset) + 1, identity(last.value))
         if not next_offsets:

@@ -36,6 +36,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
 from domain.integration_events import IntegrationMapper
+from domain.unreadable_events import NewerEvent
 from servicecore.deadline import Heartbeat, pooled_waits, watch
 from workers import relay_broker as broker
 from workers import relay_metrics as metrics
@@ -317,6 +318,13 @@ class KafkaRelay(RelaySends):
                 if not _alive(listen_conn, self.config.deadline_seconds):
                     raise  # its advisory lock went with it: the supervisor starts `run` again
                 log.exception("kafka relay: database error; retrying")
+                self.restart_from_stored_quietly()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff_seconds)
+            except NewerEvent as exc:  # stays before it until this process is upgraded
+                self._troubled(exc)
+                log.error("kafka relay stands at position %d, before an event it cannot "
+                          "publish: %s", self.stored, exc)
                 self.restart_from_stored_quietly()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_seconds)

@@ -21,12 +21,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from domain.integration_events import SCHEMA_VERSION
+from domain.unreadable_events import UPGRADE
+
 Verdict = Literal["apply", "repeat", "early"]
 
 
 def decode(value: bytes) -> dict[str, Any]:
+    """The integration event; one of a later `schema_version` than this code reads (a relay
+    running newer code sent it) is refused (`NewerMessage`): its partition stops there."""
     event: dict[str, Any] = json.loads(value)
+    version = event.get("schema_version", 1)
+    if type(version) is not int or version > SCHEMA_VERSION:
+        raise NewerMessage(f"integration event {event.get('event_id')} ({event.get('type')}) "
+                           f"has schema_version {version!r}, this code reads up to "
+                           f"{SCHEMA_VERSION}: {UPGRADE}")
     return event
+
+
+class NewerMessage(Exception):
+    """An integration event of a schema newer than this consumer's code."""
 
 
 @dataclass

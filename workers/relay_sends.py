@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from domain.application import ServiceCore
 from domain.integration_events import IntegrationMapper, Message
 from domain.message_size import message_bytes
+from domain.unreadable_events import NewerEvent
 from workers import relay_broker as broker
 from workers.health import RateMeter
 from workers.relay_broker import RelayConfig
@@ -110,7 +111,11 @@ class RelaySends:
             self._progress_at = time.monotonic()
         producer, generation = self._producer, self._generation
         for n in notifications:
-            message = self.mapper.to_message(n.id, n)
+            try:
+                message = self.mapper.to_message(n.id, n)
+            except NewerEvent:  # never published half-read: the sends before it stored
+                self.drain()
+                raise
             if message is None:
                 self._pending.append(Pending(n.id, None))
                 self.stats.skipped += 1

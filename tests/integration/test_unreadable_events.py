@@ -1,5 +1,5 @@
-"""A stored event the code cannot read (a topic no class answers to, a state that is not JSON,
-a state its upcaster or its aggregate cannot take): every read that replays its stream and
+"""A stored event the code cannot read (a state that is not JSON, a state its upcaster or its
+aggregate cannot take): every read that replays its stream and
 every command that loads it answers one 500 problem naming the record — stream, version,
 topic, never its payload — and logs the same; the command stores nothing. The views stop
 before it and say so on /health and in `audit views`. The tests append broken rows behind the
@@ -31,6 +31,7 @@ from tests.e2e.test_parts_api import get, head, post
 from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 from tests.integration.kafka_support import wait_until
+from tests.integration.newer_support import stream_and_head
 from tests.integration.support import CUSTOMER, http_open
 from tests.scratch_systems import ServedScratch, served_module, served_scratch
 
@@ -44,9 +45,8 @@ OPENED = "domain.work_order:WorkOrder.Opened"
 # What is broken in the row appended to a work order: (topic, the state made of the Opened
 # event's state as stored), and the error the reading meets.
 BROKEN: dict[str, tuple[str, Callable[[bytes], bytes], tuple[str, ...]]] = {
-    # a class renamed or removed since the event was stored
-    "unknown topic": ("domain.work_order:WorkOrder.Vanished", lambda opened: opened,
-                      ("TopicError",)),
+    # (a topic no class answers to is an event of newer code: tests/integration/
+    # test_newer_events.py)
     # bytes that are not the JSON they were
     "corrupt JSON": ("domain.work_order:WorkOrder.JobAdded", lambda opened: opened[:40],
                      ("MapperDeserialisationError",)),
@@ -73,16 +73,6 @@ def _append_broken(url: str, stream_id: UUID, topic: str,
                      "state) VALUES (%s, %s, %s, %s)",
                      (stream_id, version, topic, state(opened)))
     return version
-
-
-def _stream(url: str, work_order_id: UUID) -> tuple[int, int]:
-    """The stream's last version and the log's head."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(f"SELECT (SELECT max(originator_version) FROM {EVENTS_TABLE} "
-                           "WHERE originator_id = %s), (SELECT max(notification_id) FROM "
-                           f"{EVENTS_TABLE})", (work_order_id,)).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 def _named(answer: Any, stream_id: UUID, version: int, topic: str,
@@ -123,12 +113,12 @@ def test_reads_and_commands_on_a_stream_with_an_unreadable_event_name_it(
         else:
             _named(history, work_order_id, version, topic, error)
         # A command on it: the same answer, and nothing stored.
-        before = _stream(served.owner_url, work_order_id)
+        before = stream_and_head(served.owner_url, work_order_id)
         answer = client.post(f"/work-orders/{work_order_id}/jobs",
                              json={"complaint": "a rattle from the rear"},
                              headers=auth("advisor", stores=[store]))
         _named(answer, work_order_id, version, topic, error)
-        assert _stream(served.owner_url, work_order_id) == before
+        assert stream_and_head(served.owner_url, work_order_id) == before
 
     logged = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(logged) == (2 if broken == "failing event" else 3)
@@ -145,7 +135,7 @@ def _store_day() -> str:
 def test_a_view_that_meets_an_unreadable_event_names_it_on_health_and_in_audit_views(
         server_url: str, auth: Auth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    """The row that cannot be decoded (its class is gone) is a poison event like one a
+    """The row that cannot be decoded (no class here answers to its topic) is a poison event like one a
     handler raises on: the work orders view applies the events before it, stops there, and
     /health and `audit views` name it (position and topic). On a database of its own: the
     view reads the log from its first event."""
@@ -154,7 +144,7 @@ def test_a_view_that_meets_an_unreadable_event_names_it_on_health_and_in_audit_v
     with served_scratch(server_url, "sc_unreadable_view", tmp_path / "served") as served:
         work_order_id = UUID(http_open(served.client, auth, store)["id"])
         _append_broken(served.owner_url, work_order_id, topic, lambda opened: opened)
-        _, poison = _stream(served.owner_url, work_order_id)
+        _, poison = stream_and_head(served.owner_url, work_order_id)
         system = build(settings_for(served.app_url, tmp_path / "viewer"))
         try:
             system.views = [v for v in system.views if v.name == "work_orders"]
@@ -164,7 +154,7 @@ def test_a_view_that_meets_an_unreadable_event_names_it_on_health_and_in_audit_v
                            "the work orders view to stop at the unreadable event")
                 stop = system.stops()["work_orders"]
                 assert (stop["position"], stop["topic"]) == (poison, topic)
-                assert stop["error"].startswith("TopicError")
+                assert stop["error"].startswith("NewerEvent")  # its class is not here
                 health = viewer.get("/health")
                 assert health.status_code == 503
                 assert health.json()["projections"]["work_orders"]["stopped_at"] == stop
