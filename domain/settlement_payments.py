@@ -23,6 +23,7 @@ from domain.settlement_state import (
     SettlementError,
     SettlementState,
     bank_receipt,
+    bank_refund,
 )
 
 
@@ -191,7 +192,9 @@ class SettlementPayments(SettlementState):
         """Approved, the money goes out by `payout_method` (the payment's own method when
         not said) with the transfer's or provider's reference `payout_ref` (needed when a
         method other than cash is said; optional for cash), which the reconciliation pairs
-        with the bank's line of money out."""
+        with the bank's line of money out. A bank receipt paid back by bank transfer (an
+        overpaid remittance returned to the OEM or the insurer) is a `bank_refund`: it leaves
+        the bank, never a drawer, so it leaves no cashier's day."""
         refund = self.refunds.get(refund_id)
         if refund is None:
             raise InvalidInput(f"no refund {refund_id} on this settlement")
@@ -217,7 +220,7 @@ class SettlementPayments(SettlementState):
                 posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
                 posting(METHOD_ACCOUNTS[method], credit=refund["amount"])])
         self._refund_approved(audit, refund_id, business_date, posted, refund["kind"], method,
-                              reference)
+                              reference, bank_refund(payment, method))
         return refund
 
     def allowance_split(self, bill: str, amount: Decimal) -> tuple[Decimal, Decimal]:
