@@ -144,6 +144,9 @@ def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
                 ("close",), ("pay", Decimal("250.00"))])
 @example(steps=[("pay", Decimal("300.00")), ("refund", Decimal("50.00")), ("close",),
                 ("refund", Decimal("100.00")), ("pay", Decimal("200.00"))])
+@example(steps=[("approve", Decimal("450.00")), ("pay", Decimal("450.00")),
+                ("write_off", "oem_charged_back", Decimal("100.00")),
+                ("refund", Decimal("450.00")), ("refund", Decimal("350.00"))])
 def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         steps: list[tuple[Any, ...]]) -> None:
     app, wo, sid = settled_warranty_visit()
