@@ -126,8 +126,9 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
                                [settlement_id])
     name_insurers(conn, doc["bill_status"])
     doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
-        change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
-        FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])
+        change, provider_ref, business_date, cashier, correction_of, refunded, statement_id,
+        bank_receipt, bank_refunded FROM payments WHERE settlement_id = %s ORDER BY at""",
+                            [settlement_id])
     doc["refunds"] = _rows(conn, "SELECT * FROM refunds WHERE settlement_id = %s "
                                  "ORDER BY requested_at", [settlement_id])
     return shown(doc)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_money_api import confirmed_settlement
-from tests.e2e.test_parts_api import get, post
+from tests.e2e.test_parts_api import get, head, post
 
 Auth = Callable[..., dict[str, str]]
 
@@ -76,7 +76,34 @@ def test_an_overpaid_remittance_goes_back_by_bank_after_the_day_end(
                   cashier="cash-" + store_id)
     assert [e["event"] for e in history["items"]] == ["CashierDay.Opened", "CashierDay.MoneyIn",
                                                      "CashierDay.Closed"]
-    assert get(client, f"/settlements/{sid}", finance)["status"] == "settled"
+    visit = get(client, f"/settlements/{sid}", finance)
+    assert visit["status"] == "settled"
+    assert [(p["amount"], p["bank_receipt"], p["bank_refunded"]) for p in visit["payments"]] == [
+        ("900.00", False, "0.00"), ("100.00", True, "0.00"), ("50.00", True, "30.00")]
+    assert [r["bank_refund"] for r in visit["refunds"]] == [True]
+    # The bank's statement: both remittances in, the return out; auto-match pairs all three.
+    csv = "date,amount,reference,counterparty\n" + "".join(
+        f"{day},{amount},{ref}-{store_id},一汽-大众\n"
+        for amount, ref in (("100.00", "VW-R1"), ("50.00", "VW-R2"), ("-30.00", "BACK")))
+    stmt = post(client, "/reconciliation/statements", finance, {
+        "store_id": store_id, "source": "bank", "account": "工行 1002", "csv": csv}, 201)["id"]
+    matched = client.post(f"/reconciliation/statements/{stmt}/auto-match", headers=finance,
+                          params={"wait_for": head(client)}, json={}).json()
+    assert (matched["matched"], matched["remaining"]) == (3, 0), matched
+    page = get(client, f"/reconciliation/statements/{stmt}", finance, wait_for=head(client))
+    assert page["unmatched_lines"] == [] and page["unmatched_refunds"] == []
+    assert sorted((ln["line_no"], ln["payment_id"], ln["refund_id"])
+                  for ln in page["matched"]) == [(1, first["payment_id"], None),
+                                                 (2, rest["payment_id"], None),
+                                                 (3, None, back["refund_id"])]
+    # The OEM owes the 30.00 again; the books: the bank holds 120.00, the drawer 900.00.
+    [oem] = get(client, "/receivables", finance, kind="warranty", store_id=store_id)["items"]
+    assert [(b["paid"], b["outstanding"]) for b in oem["open_bills"]] == [("120.00", "30.00")]
+    trial = get(client, "/ledger/trial-balance", finance, month=day[:7], store_id=store_id)
+    balances = {a["account"]: a["balance"] for a in trial["accounts"]}
+    assert trial["balanced"] is True
+    assert (balances["1001"], balances["1002"], balances["1123"]) == (
+        "900.00", "120.00", "30.00")
 
 
 def test_a_cash_payment_paid_back_by_transfer_counts_as_the_cashiers_day_does(
