@@ -381,6 +381,11 @@ class PaymentsPage(Page):
     net_by_method: dict[str, Decimal] = Field(description="`net` by payment method")
     amount: Decimal = Field(description="`taken` by its first name (gross of refunds), CNY")
     by_method: dict[str, Decimal] = Field(description="`taken_by_method` by its first name")
+    bank_refunded: Decimal = Field(description=(
+        "of `refunded`, the bank receipts paid back by bank transfer (the OEM's or an "
+        "insurer's overpaid remittance returned), in no cashier's day, CNY"))
+    bank_refunded_by_method: dict[str, Decimal] = Field(description=(
+        "`bank_refunded` by the method the payment came in by"))
 
 
 class LedgerPage(Page):

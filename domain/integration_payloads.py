@@ -199,9 +199,11 @@ PAYLOADS: dict[str, dict[str, Payload]] = {
         "DiscountGiven": fields("bill line_id amount allocation reason approved_by"),
         "Confirmed": fields("number totals"),
         "InvoiceRecorded": fields("bill invoice_no"),
-        "PaymentTaken": fields(payment=payment),
+        # a remittance the bank received (in no cashier's day), and one paid back by bank
+        "PaymentTaken": fields("bank_receipt", payment=payment),
         "RefundRequested": fields("refund_id payment_id amount reason kind red_invoice_number"),
-        "RefundApproved": fields("refund_id business_date kind payout_method payout_ref"),
+        "RefundApproved": fields("refund_id business_date kind payout_method payout_ref "
+                                 "bank_refund"),
         "RefundRejected": fields("refund_id reason"),
         "ChargedToAccount": fields("amount due_on limit balance"),
         "Settled": fields("number customer_total"),

@@ -103,15 +103,18 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     class RefundApproved(Event):
         """v2 adds `kind` (a v1 refund is a payment return); v3 how the money went out:
         `payout_method` and the transfer's or provider's reference `payout_ref` (a refund
-        approved before v3 says neither: it went out as its payment came in, no reference)."""
+        approved before v3 says neither: it went out as its payment came in, no reference); v4
+        `bank_refund` (a bank receipt paid back by bank transfer, outside any cashier's day:
+        every refund before left its requester's day)."""
 
-        class_version = 3
+        class_version = 4
         refund_id: str
         business_date: str
         entry: dict[str, Any]
         kind: str
         payout_method: str | None
         payout_ref: str | None
+        bank_refund: bool
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -121,6 +124,10 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
         def upcast_v2_v3(state: dict[str, Any]) -> None:
             state["payout_method"] = None
             state["payout_ref"] = None
+
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            state["bank_refund"] = False
 
     class RefundRejected(Event):
         refund_id: str
@@ -289,7 +296,7 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     @event(PaymentTaken)
     def _payment_taken(self, audit: Audit, payment: dict[str, Any], entry: dict[str, Any],
                        reason: str | None, bank_receipt: bool = False) -> None:
-        self.payments[payment["payment_id"]] = dict(payment)
+        self.payments[payment["payment_id"]] = {**payment, "bank_receipt": bank_receipt}
 
     @event(RefundRequested)
     def _refund_requested(self, audit: Audit, refund_id: str, payment_id: str, amount: Decimal,
@@ -305,9 +312,10 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
     def _refund_approved(self, audit: Audit, refund_id: str, business_date: str,
                          entry: dict[str, Any], kind: str = "payment_return",
                          payout_method: str | None = None,
-                         payout_ref: str | None = None) -> None:
+                         payout_ref: str | None = None, bank_refund: bool = False) -> None:
         refund = self.refunds[refund_id]
         refund["status"] = "approved"
+        refund["bank_refund"] = bank_refund
         refund["business_date"] = business_date
         refund["payout_method"] = payout_method  # None: approved before v3 said it
         refund["payout_ref"] = payout_ref

@@ -10,6 +10,7 @@ from domain.common import Audit, InvalidInput, NotPermitted, require, require_re
 from domain.ledger import BILL_ACCOUNTS, METHOD_ACCOUNTS, entry, posting
 from domain.money import money, round_money
 from domain.payment_reference import provider_reference, taken
+from domain.receivable_adjustment import charged_back
 from domain.settlement_bills import allocate
 from domain.settlement_state import (
     BILL_KINDS,
@@ -23,6 +24,7 @@ from domain.settlement_state import (
     SettlementError,
     SettlementState,
     bank_receipt,
+    bank_refund,
 )
 
 
@@ -157,8 +159,26 @@ class SettlementPayments(SettlementState):
         if value > left:
             raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",
                                   refundable=str(left))
+        self._check_charged_back(self.payments[payment_id]["bill"], value)
         self._refund_requested(audit, refund_id, payment_id, value,
                                require_reason(reason, "a refund"), kind, red)
+
+    def _check_charged_back(self, bill: str, value: Decimal, refund_id: str | None = None) -> None:
+        """What the OEM charged back of its payments on the bill is owed to it already
+        (2241): a refund of them (the others asked for and not yet decided counted) never
+        pays it back a second time, so it is at most what was paid less that."""
+        back = charged_back(self, bill)
+        if not back:
+            return
+        pending = sum((r["amount"] for r in self.refunds.values()
+                       if r["status"] == "requested" and r["bill"] == bill
+                       and r["refund_id"] != refund_id), ZERO)
+        left = max(self.paid(bill) - back - pending, ZERO)
+        if value > left:
+            raise SettlementError(
+                f"the OEM charged back {back} of the {bill} bill's payments, owed to it "
+                f"already: only {left} of them can still be refunded", refundable=str(left),
+                charged_back=str(back), field="amount")
 
     def _check_credit(self, payment_id: str, value: Decimal, red: str | None,
                       refund_id: str | None = None) -> None:
@@ -191,7 +211,9 @@ class SettlementPayments(SettlementState):
         """Approved, the money goes out by `payout_method` (the payment's own method when
         not said) with the transfer's or provider's reference `payout_ref` (needed when a
         method other than cash is said; optional for cash), which the reconciliation pairs
-        with the bank's line of money out."""
+        with the bank's line of money out. A bank receipt paid back by bank transfer (an
+        overpaid remittance returned to the OEM or the insurer) is a `bank_refund`: it leaves
+        the bank, never a drawer, so it leaves no cashier's day."""
         refund = self.refunds.get(refund_id)
         if refund is None:
             raise InvalidInput(f"no refund {refund_id} on this settlement")
@@ -205,6 +227,7 @@ class SettlementPayments(SettlementState):
         if not approve:
             self._refund_rejected(audit, refund_id, require_reason(reason, "rejecting a refund"))
             return refund
+        self._check_charged_back(payment["bill"], refund["amount"], refund_id)
         if refund["kind"] == "credit":
             self._check_credit(payment["payment_id"], refund["amount"],
                                refund["red_invoice_number"], refund_id)
@@ -217,7 +240,7 @@ class SettlementPayments(SettlementState):
                 posting(BILL_ACCOUNTS[payment["bill"]], debit=refund["amount"]),
                 posting(METHOD_ACCOUNTS[method], credit=refund["amount"])])
         self._refund_approved(audit, refund_id, business_date, posted, refund["kind"], method,
-                              reference)
+                              reference, bank_refund(payment, method))
         return refund
 
     def allowance_split(self, bill: str, amount: Decimal) -> tuple[Decimal, Decimal]:

@@ -81,7 +81,9 @@ class SettlementRefunds(SettlementDesk):
                       approve: bool, reason: str | None = None, payout_method: str | None = None,
                       payout_ref: str | None = None) -> CommandResult:
         """A manager (not the requester) approves: the money leaves the cashier's day (by the
-        payout's method). A rejected credit lets its red-letter number go in the same save."""
+        payout's method), unless it is a bank receipt paid back by bank transfer (a
+        `bank_refund`: it leaves the bank, in no cashier's day, so no closed day refuses it).
+        A rejected credit lets its red-letter number go in the same save."""
         day = self.today(request).isoformat()
 
         def act(session: Session, settlement: Settlement) -> dict[str, Any]:
@@ -96,7 +98,7 @@ class SettlementRefunds(SettlementDesk):
                     found.release(audit, refund_id)
             if approve and refund["payout_ref"] is not None:
                 self._reserve_payout(session, settlement, refund)
-            if approve:
+            if approve and not refund["bank_refund"]:  # a bank refund leaves no drawer
                 cashier = refund["requested_by"]
                 day_id = CashierDay.create_id(settlement.store_id, cashier, day)
                 cashier_day = session.find(CashierDay, day_id)
@@ -106,6 +108,7 @@ class SettlementRefunds(SettlementDesk):
                     session.add(cashier_day)
                 cashier_day.money_out(audit, settlement.id, refund_id, refund["payout_method"],
                                       refund["amount"])
+            if approve:
                 self._refund_to_customer(session, settlement, refund)
                 check_refund_on_account(session, settlement,
                                         session.find(Customer, settlement.customer_id), was_open)

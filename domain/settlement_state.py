@@ -26,6 +26,15 @@ def bank_receipt(bill: str, method: str) -> bool:
     or an insurer): recorded outside any cashier's day, dated by its value date, so no closed
     day refuses it and no drawer counts it."""
     return method == "bank_transfer" and bill in REMITTING_BILLS
+
+
+def bank_refund(payment: dict[str, Any], payout_method: str) -> bool:
+    """A bank receipt paid back by bank transfer (an overpaid remittance returned to the OEM
+    or the insurer): the money leaves the bank, never a drawer, so it leaves no cashier's day.
+    A payment stored before bank receipts went into its cashier's day, and so does its refund."""
+    return bool(payment.get("bank_receipt")) and payout_method == "bank_transfer"
+
+
 # Payments (deposits included) and refund requests one settlement takes, at most: a visit is
 # paid in a few; each one loads, copies and saves all before it, and deposits before the
 # bills exist had no other bound.

@@ -22,10 +22,11 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
                until: datetime | None = None,
                replayed: Callable[[UUID], dict[str, Any] | None] | None = None
                ) -> dict[str, Any]:
-    """Per cashier and method: taken, refunded, net (each row naming its cashier as
-    `cashier_id`, as the cashier days do, and as `cashier`, as it did first); the bank
-    receipts valued that day (remittances in no cashier's day: per store, bill and method);
-    and the day-end state. With `until` (an
+    """Per cashier and method: taken, refunded (by the method it went out by), net (each row
+    naming its cashier as `cashier_id`, as the cashier days do, and as `cashier`, as it did
+    first); the bank receipts valued that day (remittances in no cashier's day: per store,
+    bill and method) and the bank refunds approved that day (bank receipts paid back by bank,
+    in no cashier's day: per store, bill and method); and the day-end state. With `until` (an
     `as_of`): the payments taken and the refunds approved by then (their business time), and
     each cashier's day as `replayed` (its stream up to then: a day opened later is left out)."""
     where, params = _where(stores, {"until": ("p.at <= %s", until)}, "p.store_id")
@@ -39,10 +40,15 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params, day])
     where_r, params_r = _where(stores, {"until": ("r.decided_at <= %s", until)}, "r.store_id")
     refunded = _rows(conn, f"""SELECT r.store_id, r.requested_by AS cashier,
-        r.requested_by AS cashier_id, p.method, sum(r.amount) AS refunded
-        FROM refunds r JOIN payments p USING (payment_id)
+        r.requested_by AS cashier_id, coalesce(r.payout_method, p.method) AS method,
+        sum(r.amount) AS refunded FROM refunds r JOIN payments p USING (payment_id)
         WHERE {where_r} AND r.status = 'approved' AND r.business_date = %s
-        GROUP BY 1, 2, 4 ORDER BY 1, 2, 4""", [*params_r, day])
+        AND NOT r.bank_refund GROUP BY 1, 2, 4 ORDER BY 1, 2, 4""", [*params_r, day])
+    bank_refunds = _rows(conn, f"""SELECT r.store_id, p.bill, r.payout_method AS method,
+        sum(r.amount) AS amount, count(*) AS refunds FROM refunds r JOIN payments p
+        USING (payment_id) WHERE {where_r} AND r.status = 'approved'
+        AND r.business_date = %s AND r.bank_refund
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", [*params_r, day])
     where_d, params_d = _where(stores, {})
     net = _net(taken, refunded)
     days = _rows(conn, f"""SELECT id, store_id, cashier_id, status, totals, expected_cash,
@@ -52,7 +58,7 @@ def daily_cash(conn: psycopg.Connection[Any], stores: Sequence[str], day: date,
     if replayed is not None:
         days = [then for row in days if (then := replayed(row["id"])) is not None]
     return shown({"business_date": day.isoformat(), "taken": taken, "refunded": refunded,
-                  "net": net, "bank_receipts": receipts,
+                  "net": net, "bank_receipts": receipts, "bank_refunds": bank_refunds,
                   "cashier_days": [{k: v for k, v in d.items() if k != "id"} for d in days]})
 
 

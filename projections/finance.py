@@ -46,8 +46,10 @@ class FinanceView(FinanceChanges, ReadModel):
     # OEM's and a department's bills keyed by their name's `payer_name_key` as an insurer's;
     # 6: a row per write-off (projections/write_off_rows.py), filled from the log; 7: an
     # older complaint moved into the complaint register (`moved`, `grievance_id`); 8: a
-    # payment's `bank_receipt` (the OEM's or an insurer's remittance, in no cashier's day)
-    revision = 8
+    # payment's `bank_receipt` (the OEM's or an insurer's remittance, in no cashier's day); 9:
+    # a refund's `bank_refund` (a bank receipt paid back by bank, in no cashier's day) and a
+    # payment's `bank_refunded`
+    revision = 9
     handles = (Settlement.Event, CashierDay.Event, Statement.Event, FollowUp.Event,
                Complaint.Event, *STOCK_EVENTS, *INSURER_EVENTS)
     tables = {  # noqa: RUF012
@@ -73,7 +75,8 @@ class FinanceView(FinanceChanges, ReadModel):
             change numeric NOT NULL, provider_ref text, business_date date NOT NULL,
             cashier text NOT NULL, correction_of date, at timestamptz NOT NULL,
             refunded numeric NOT NULL DEFAULT 0, statement_id uuid, statement_line integer,
-            bank_receipt boolean NOT NULL DEFAULT false""",
+            bank_receipt boolean NOT NULL DEFAULT false,
+            bank_refunded numeric NOT NULL DEFAULT 0""",
         "refunds": """
             refund_id text PRIMARY KEY, settlement_id uuid NOT NULL, store_id text NOT NULL,
             payment_id text NOT NULL, amount numeric NOT NULL, status text NOT NULL,
@@ -81,7 +84,7 @@ class FinanceView(FinanceChanges, ReadModel):
             decided_by text, decided_at timestamptz, decision_reason text,
             business_date date, kind text NOT NULL DEFAULT 'payment_return',
             red_invoice_number text, statement_id uuid, statement_line integer,
-            payout_method text, payout_ref text""",
+            payout_method text, payout_ref text, bank_refund boolean NOT NULL DEFAULT false""",
         "journal": """
             notification_id bigint NOT NULL, entry_no integer NOT NULL, line_no integer NOT NULL,
             store_id text NOT NULL, posted_on date NOT NULL, month text NOT NULL,
@@ -152,6 +155,8 @@ class FinanceView(FinanceChanges, ReadModel):
         ("settlement_bills", "written_off numeric NOT NULL DEFAULT 0"),  # none before
         ("settlement_bills", "due_on date"),  # no bill was charged to account before
         ("payments", "bank_receipt boolean NOT NULL DEFAULT false"),  # all before: in a day
+        ("payments", "bank_refunded numeric NOT NULL DEFAULT 0"),  # no bank refund before
+        ("refunds", "bank_refund boolean NOT NULL DEFAULT false"),  # all before: from a day
     )
 
     def __init__(self, timezone: str = "Asia/Shanghai") -> None:
@@ -286,10 +291,12 @@ class FinanceView(FinanceChanges, ReadModel):
     @on.register
     def _refund_approved(self, event: Settlement.RefundApproved, ctx: Ctx) -> None:
         self._decided(ctx, event, "approved", None, event.business_date)
-        ctx.run("""UPDATE {refunds} SET payout_method = %s, payout_ref = %s
+        ctx.run("""UPDATE {refunds} SET payout_method = %s, payout_ref = %s, bank_refund = %s
                    WHERE refund_id = %s""",
-                (event.payout_method, event.payout_ref, event.refund_id))
-        row = ctx.one("""UPDATE {payments} p SET refunded = p.refunded + r.amount
+                (event.payout_method, event.payout_ref, event.bank_refund, event.refund_id))
+        row = ctx.one("""UPDATE {payments} p SET refunded = p.refunded + r.amount,
+                         bank_refunded = p.bank_refunded
+                             + CASE WHEN r.bank_refund THEN r.amount ELSE 0 END
                          FROM {refunds} r WHERE r.refund_id = %s AND p.payment_id = r.payment_id
                          RETURNING p.bill, r.amount""", (event.refund_id,))
         self._repaid(ctx, event.originator_id, row[0])

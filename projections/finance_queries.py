@@ -27,7 +27,7 @@ AMOUNTS = frozenset({
     "amount", "tendered", "change", "refunded", "paid", "outstanding", "billed", "revenue",
     "vat", "parts_cost", "gross_profit", "debit", "credit", "balance", "taken",
     "expected_cash", "counted_cash", "variance", "gross", "discount", "net", "cost", "labor",
-    "parts", "unit_price", "total", "allowances", "expensed", "written_off",
+    "parts", "unit_price", "total", "allowances", "expensed", "written_off", "bank_refunded",
     # the trial balance's balances brought forward and carried (projections.trial_balance)
     "opening_debit", "opening_credit", "closing_debit", "closing_credit",
     # receivables by age (projections.receivables)
@@ -126,8 +126,9 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
                                [settlement_id])
     name_insurers(conn, doc["bill_status"])
     doc["payments"] = _rows(conn, """SELECT payment_id, bill, kind, method, amount, tendered,
-        change, provider_ref, business_date, cashier, correction_of, refunded, statement_id
-        FROM payments WHERE settlement_id = %s ORDER BY at""", [settlement_id])
+        change, provider_ref, business_date, cashier, correction_of, refunded, statement_id,
+        bank_receipt, bank_refunded FROM payments WHERE settlement_id = %s ORDER BY at""",
+                            [settlement_id])
     doc["refunds"] = _rows(conn, "SELECT * FROM refunds WHERE settlement_id = %s "
                                  "ORDER BY requested_at", [settlement_id])
     return shown(doc)
@@ -144,7 +145,7 @@ def list_refunds(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     return shown(_page(conn, f"""SELECT r.refund_id, r.status, r.kind, r.store_id,
         r.settlement_id, s.work_order_id, s.work_order_number, r.payment_id, p.bill,
         p.method, r.amount, r.reason, r.red_invoice_number, r.requested_by, r.requested_at,
-        r.decided_by, r.decided_at, r.decision_reason
+        r.decided_by, r.decided_at, r.decision_reason, r.payout_method, r.bank_refund
         FROM refunds r JOIN settlements s ON s.id = r.settlement_id
         LEFT JOIN payments p ON p.payment_id = r.payment_id WHERE {where}""", params,
                        order_by="r.requested_at, r.refund_id", limit=limit, offset=offset))
@@ -165,7 +166,8 @@ def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     """The payments, the latest business day first, with the sums over every payment the
     filters list (not only the page's): `taken` (what they took), `refunded` (what went back
     of them since, by approved refunds) and `net` (taken less refunded), in all and by method
-    (`taken_by_method`, …); `amount` and `by_method` are `taken`'s, by their first names."""
+    (`taken_by_method`, …); `amount` and `by_method` are `taken`'s, by their first names.
+    `bank_refunded`: of `refunded`, the bank receipts paid back by bank (in no cashier's day)."""
     where, params = _where(stores, {
         "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
         "method": ("method = %s", method), "cashier": ("cashier = %s", cashier),
@@ -174,9 +176,9 @@ def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                   order_by="business_date DESC, at DESC, payment_id", limit=limit,
                   offset=offset)
     sums = _rows(conn, f"""SELECT method, sum(amount) AS taken, sum(refunded) AS refunded,
-        sum(amount - refunded) AS net FROM payments WHERE {where}
-        GROUP BY method ORDER BY method""", params)
-    for figure in ("taken", "refunded", "net"):
+        sum(amount - refunded) AS net, sum(bank_refunded) AS bank_refunded FROM payments
+        WHERE {where} GROUP BY method ORDER BY method""", params)
+    for figure in ("taken", "refunded", "net", "bank_refunded"):
         found[f"{figure}_by_method"] = {row["method"]: _cents(row[figure]) for row in sums}
         found[figure] = _cents(sum((row[figure] for row in sums), Decimal(0)))
     found["by_method"], found["amount"] = found["taken_by_method"], found["taken"]

@@ -41,7 +41,9 @@ Cashier = Annotated[str, Query(min_length=1, max_length=64, description="the cas
 def daily_cash(business_date: PlainDay, ctx: Ctx, principal: FinanceReader, as_of: AsOf = None,
                store_id: IdFilter = None, wait_for: WaitFor = None) -> Any:
     """The daily cash report: taken and refunded per cashier and method, each day-end, and
-    the chain anchor each close recorded (`chain_anchors`, to keep on the printed report).
+    the chain anchor each close recorded (`chain_anchors`, to keep on the printed report);
+    apart from the cashiers' figures, the OEM's and insurers' remittances by bank transfer
+    (`bank_receipts`) and those paid back by bank transfer (`bank_refunds`), in no day.
     With `as_of` (a moment, or a day: its end in the store's time zone) the report as it stood
     then: the payments taken and refunds approved by then, each cashier's day replayed from
     its events (open or closed, totals, expected and counted cash), the anchors recorded by

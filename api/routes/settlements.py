@@ -199,7 +199,8 @@ def refunds(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
             wait_for: WaitFor = None) -> Any:
     """The refunds of the caller's stores (or `store_id`'s; another store's: none), the
     longest waiting first; `status=requested`: those waiting for a manager's decision, each
-    with the `refund_id` the decision names."""
+    with the `refund_id` the decision names; an approved one's `payout_method` and
+    `bank_refund` (a bank receipt paid back by bank transfer, in no cashier's day)."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_refunds(conn, principal.stores, store_id=store_id, status=status,
@@ -209,7 +210,8 @@ def refunds(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)
 def decide_refund(refund_id: DocumentId, body: RefundDecisionIn, cmd: DecideCmd, ctx: Ctx) -> Any:
     """Another user with the manager role approves (the money leaves, by `payout_method` with
-    its reference `payout_ref`) or rejects, with reason.
+    its reference `payout_ref`, the requester's cashier's day; a bank receipt paid back by
+    bank transfer leaves the bank, in no cashier's day) or rejects, with reason.
     The refund id names the refund (404 when no visit has it); a body naming its visit as well
     (as it had to before) is checked against it (another visit: 422)."""
     found = _settlement_of_refund(ctx, refund_id)

@@ -9,7 +9,8 @@ underpaid write-offs, and the bill's outstanding) has room for the amount. A wri
 back (its mirror entry) counts no more: 1123 and 6601 follow what stays written off, and
 the claim returns to the status the write-off found it in. The cashier's day-end comes at any
 step: the OEM's remittances by bank transfer enter no cashier's day, so a closed day never
-refuses one, and the drawer's totals stay the customer's cash."""
+refuses one, and neither does a remittance paid back to the OEM by bank transfer (an
+overpaid remittance returned): the drawer's totals stay the customer's cash."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ STEP = st.one_of(
     st.tuples(st.just("approve"), SOME),
     st.tuples(st.just("reverse"), st.integers(min_value=0, max_value=5)),
     st.tuples(st.just("close")),  # the cashier's day-end: the OEM's remittances still come
+    # the latest remittance, in part or whole, paid back to the OEM by bank transfer
+    st.tuples(st.just("refund"), st.decimals(min_value="0.01", max_value=450, places=2)),
     st.tuples(st.just("write_off"), st.sampled_from(
         ["oem_rejected", "oem_short_paid", "oem_underpaid", "oem_charged_back",
          "insurer_short_paid"]),
@@ -78,7 +81,7 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
         if isinstance(e, Settlement.Settled | Settlement.Reversed):
             entries += e.entries
         elif isinstance(e, Settlement.PaymentTaken | Settlement.ReceivableWrittenOff
-                        | Settlement.WriteOffReversed):
+                        | Settlement.WriteOffReversed | Settlement.RefundApproved):
             entries.append(e.entry)
     for one in entries:
         assert sum((p["debit"] for p in one["postings"]), ZERO) == sum(
@@ -90,6 +93,20 @@ def books(app: ServiceCore, sid: UUID) -> tuple[Settlement, dict[str, Decimal], 
 
 def events_of(app: ServiceCore, sid: UUID) -> list[Any]:
     return list(app.events.get(sid))
+
+
+def pay_back(money: Settlements, sid: UUID, amount: Decimal, n: int) -> None:
+    """The cashier asks to pay `amount` of the OEM's latest remittance back, a manager approves
+    it paid out by bank transfer (nothing when the OEM has paid nothing yet)."""
+    found = money.app.repository.get(sid)
+    assert isinstance(found, Settlement)
+    remitted = [i for i, p in found.payments.items() if p["bill"] == "warranty"]
+    if not remitted:
+        return
+    asked = money.request_refund(CASHIER, sid, payment_id=remitted[-1], amount=amount,
+                                 reason="the OEM overpaid the claim")
+    money.decide_refund(MANAGER, sid, asked.body["refund_id"], approve=True,
+                        payout_method="bank_transfer", payout_ref=f"OEM-BACK-{n}")
 
 
 def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
@@ -125,6 +142,11 @@ def underpaid_room(app: ServiceCore, wo: UUID, sid: UUID) -> Decimal | None:
                 ("write_off", "oem_charged_back", None)])
 @example(steps=[("approve", Decimal("450.00")), ("close",), ("pay", Decimal("200.00")),
                 ("close",), ("pay", Decimal("250.00"))])
+@example(steps=[("pay", Decimal("300.00")), ("refund", Decimal("50.00")), ("close",),
+                ("refund", Decimal("100.00")), ("pay", Decimal("200.00"))])
+@example(steps=[("approve", Decimal("450.00")), ("pay", Decimal("450.00")),
+                ("write_off", "oem_charged_back", Decimal("100.00")),
+                ("refund", Decimal("450.00")), ("refund", Decimal("350.00"))])
 def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
         steps: list[tuple[Any, ...]]) -> None:
     app, wo, sid = settled_warranty_visit()
@@ -145,6 +167,9 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
             elif step[0] == "close":
                 money.close_day(CASHIER, store_id="S01", counted_cash="450.00")
                 event("the cashier's day closed")
+            elif step[0] == "refund":
+                pay_back(money, sid, step[1], n)
+                event("a remittance paid back by bank")
             elif step[0] == "reverse":
                 done = [e.write_off_id for e in events_of(app, sid)
                         if isinstance(e, Settlement.ReceivableWrittenOff)]
@@ -157,7 +182,8 @@ def test_any_sequence_of_claims_payments_and_write_offs_keeps_the_books(
                                  reason="the OEM will not pay")
                 event(f"written off: {step[1]}")
         except DayClosed:
-            assert step[0] == "close"  # closed once; a remittance never meets a closed day
+            # closed once; a remittance, or its return by bank, never meets a closed day
+            assert step[0] == "close"
             assert events_stored(app) == before
         except DomainError:
             assert events_stored(app) == before  # a refusal stores nothing
