@@ -27,6 +27,7 @@ import pytest
 from domain.application import Request
 from domain.common import Caller
 from domain.integration_events import TOPICS
+from servicecore import cli
 from servicecore.container import Container
 from tests.integration.kafka_support import (
     Applied,
@@ -38,6 +39,7 @@ from tests.integration.kafka_support import (
 from tests.integration.restore_support import restorable
 from tests.integration.support import head, open_order
 from tests.integration.test_kafka_projection import Running, board, names
+from workers.anchor_relay import anchor_topic
 from workers.relay import KafkaRelay, LogBehindTopics, RelayConfig
 
 
@@ -66,7 +68,8 @@ def complaints_read(broker: Broker, prefix: str, work_order: str) -> list[str]:
 
 
 def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_anew(
-        server_url: str, tmp_path: Path, broker: Broker) -> None:
+        server_url: str, tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     store = "R" + uuid.uuid4().hex[:5].upper()
     prefix = f"r{uuid.uuid4().hex[:6]}."
     config = RelayConfig(broker.bootstrap, topic_prefix=prefix, partitions=2, linger_ms=5,
@@ -128,14 +131,22 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         finally:
             running.halt()
 
-        # the documented recovery: the relay's topics deleted; it publishes the log again
-        from kafka import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-        try:
-            admin.delete_topics([prefix + t for t in TOPICS])
-        finally:
-            admin.close()
+        # the documented recovery: `servicecore kafka reset-topics --yes` deletes the relay's
+        # topics and the board's group (not without --yes); it publishes the log again
+        monkeypatch.setenv("DATABASE_URL", db.app_url)
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
+        monkeypatch.setenv("SERVICECORE_KAFKA_TOPIC_PREFIX", prefix)
+        monkeypatch.setenv("SERVICECORE_KAFKA_PROJECTION_GROUP", group)
+        capsys.readouterr()
+        assert cli.main(["kafka", "reset-topics"]) == 2
+        assert "--yes" in capsys.readouterr().err
+        with pytest.raises(LogBehindTopics):  # nothing was deleted
+            KafkaRelay(system.app, system.pool, config).catch_up()
+        assert cli.main(["kafka", "reset-topics", "--yes"]) == 0
+        said = capsys.readouterr().out
+        assert all(f"deleted topic {prefix + t}\n" in said for t in TOPICS), said
+        assert f"deleted consumer group {group}\n" in said, said
+        assert anchor_topic(prefix) not in said  # the witness topic is kept
         relay = KafkaRelay(system.app, system.pool, config)
         relay.catch_up()
         relay.close()
@@ -143,6 +154,9 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         # the board, started again, reads the topic made anew from its beginning
         final = board_until(system, relay, broker, group, table, order, 2)
         assert final[2:] == ("opened", 2)
+        # the witness topic goes only when asked for (saved first: audit witness-topic)
+        assert cli.main(["kafka", "reset-topics", "--yes", "--witness-topic"]) == 0
+        assert f"deleted topic {anchor_topic(prefix)}\n" in capsys.readouterr().out
 
 
 def board_until(system: Container, relay: KafkaRelay, broker: Broker, group: str, table: str,
