@@ -20,13 +20,16 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from domain.application import Request
 from domain.common import Caller
 from domain.integration_events import TOPICS
+from projections import chain_witness
 from servicecore import cli
 from servicecore.container import Container
 from tests.integration.kafka_support import (
@@ -39,7 +42,7 @@ from tests.integration.kafka_support import (
 from tests.integration.restore_support import restorable
 from tests.integration.support import head, open_order
 from tests.integration.test_kafka_projection import Running, board, names
-from workers.anchor_relay import anchor_topic
+from workers.anchor_relay import anchor_topic, read_topic
 from workers.relay import KafkaRelay, LogBehindTopics, RelayConfig
 
 
@@ -78,6 +81,7 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         group, table = names("restore")
         system = db.start(pool_size=4)
         order = open_order(system.work_orders, store)["id"]
+        anchor(db.app_url, "morning")
         relay = KafkaRelay(system.app, system.pool, config)
         relay.catch_up()
         consumed = board_until(system, relay, broker, group, table, order, 1)
@@ -88,6 +92,7 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         system.work_orders.add_job(req(store), UUID(order), complaint="wipers streak")
         for _ in range(2):
             open_order(system.work_orders, store)
+        noon = anchor(db.app_url, "noon")
         relay = KafkaRelay(system.app, system.pool, config)
         relay.catch_up()
         relay.close()
@@ -101,6 +106,8 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         system.work_orders.add_job(req(store), UUID(order), complaint="door rattles")
         for _ in range(3):
             open_order(system.work_orders, store)
+        again = anchor(db.app_url, "evening")  # under the lost noon anchor's id
+        assert again["anchor_id"] == noon["anchor_id"] and again["anchor"] != noon["anchor"]
         relay = KafkaRelay(system.app, system.pool, config)
         with pytest.raises(LogBehindTopics) as refused:
             relay.catch_up()
@@ -147,6 +154,16 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         assert all(f"deleted topic {prefix + t}\n" in said for t in TOPICS), said
         assert f"deleted consumer group {group}\n" in said, said
         assert anchor_topic(prefix) not in said  # the witness topic is kept
+        # which holds the lost noon anchor under the id the evening one took: refused too
+        with pytest.raises(LogBehindTopics) as refused:
+            KafkaRelay(system.app, system.pool, config).catch_up()
+        said = str(refused.value)
+        assert (f"chain anchor id {noon['anchor_id']} ({noon['anchor']})" in said
+                and "restored from a backup" in said), said
+        lost = read_topic(broker.bootstrap, anchor_topic(prefix))  # saved: the record of it
+        assert [a["anchor"] for a in lost][-1] == noon["anchor"]
+        assert cli.main(["kafka", "reset-topics", "--yes", "--witness-topic"]) == 0
+        assert f"deleted topic {anchor_topic(prefix)}\n" in capsys.readouterr().out
         relay = KafkaRelay(system.app, system.pool, config)
         relay.catch_up()
         relay.close()
@@ -154,9 +171,15 @@ def test_a_log_restored_behind_the_topics_stops_the_relay_until_they_are_made_an
         # the board, started again, reads the topic made anew from its beginning
         final = board_until(system, relay, broker, group, table, order, 2)
         assert final[2:] == ("opened", 2)
-        # the witness topic goes only when asked for (saved first: audit witness-topic)
-        assert cli.main(["kafka", "reset-topics", "--yes", "--witness-topic"]) == 0
-        assert f"deleted topic {anchor_topic(prefix)}\n" in capsys.readouterr().out
+        # the witness topic made anew holds the restored database's anchors alone
+        assert [a["anchor"] for a in read_topic(broker.bootstrap, anchor_topic(prefix))][
+            -1] == again["anchor"]
+
+
+def anchor(app_url: str, note: str) -> dict[str, Any]:
+    """The chain head anchored in the database (a day-end close, `audit anchor`)."""
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        return chain_witness.witness(conn, None, note)
 
 
 def board_until(system: Container, relay: KafkaRelay, broker: Broker, group: str, table: str,
