@@ -11,7 +11,11 @@ log again, and a consumer reading them from the beginning has the log's events o
 The Kafka board's rows and offsets are restored with the log too, while the topic still holds
 the lost events after them: it stops at the first (its partition's trouble), never applying
 it, and once the topics are made anew it reads them from the beginning (its stored offsets
-no longer match what the broker holds) and agrees with the log."""
+no longer match what the broker holds) and agrees with the log.
+
+The witness topic keeps the lost anchors, under anchor ids the restored database gives again:
+the relay refuses it too, until it is saved and deleted. The topics go through `servicecore
+kafka reset-topics`."""
 
 from __future__ import annotations
 
