@@ -151,6 +151,11 @@ class ChainVerification(BaseModel):
         "events after it are checked against the database alone, which cannot show a tail "
         "cut off or events added there with the chain, registry and anchors rewritten"))
     first_break: ChainBreakOut | None
+    restored: str | None = Field(description=(
+        "what a break at a witnessed anchor the database does not record either means: the "
+        "database was restored from a backup taken before it (or the log cut there), how far "
+        "the log agrees with the witness, and what to do, as `audit verify` says it; null: "
+        "no such break"))
     range_from: int = Field(description="the range verified, as asked (or defaulted)")
     range_to: int
     log_head: int = Field(description="the last notification id of the log (or of its links)")

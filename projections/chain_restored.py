@@ -2,7 +2,9 @@
 that anchor either: the log was put back (restored from a backup, a point-in-time recovery)
 or cut behind a head the witness saw. For `audit verify` to say so, and what to do, instead of
 a bare "anchor beyond the log" or "anchor differs" (README: Restoring the database from a
-backup)."""
+backup); and for the witnesses (the chain-witness timer, a day-end close, `audit anchor`)
+not to append an anchor of the restored log to a file whose last anchor the log no longer
+holds, which would mix two histories in one file (`log_behind_witness`)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ from typing import Any
 import psycopg
 
 from domain.integrity import ChainBreak
-from projections.hash_chain import ANCHORS_TABLE, Anchor
+from projections.hash_chain import ANCHORS_TABLE, HASHES_TABLE, Anchor, chain_head
 
 AT_AN_ANCHOR = ("anchor beyond the log", "anchor differs", "anchor without its event")
+
+
+class LogBehindWitness(RuntimeError):
+    """The witness file's last anchor names a head the log no longer holds: nothing more is
+    appended to that file."""
 
 
 def restored_behind(conn: psycopg.Connection[Any], broken: ChainBreak | None,
@@ -47,3 +54,23 @@ def restored_behind(conn: psycopg.Connection[Any], broken: ChainBreak | None,
             "back by its commands, and start a new witness file (SERVICECORE_WITNESS_PATH) "
             "for the restored log; verified against this file, the log fails here for good "
             "(README: Restoring the database from a backup)")
+
+
+def log_behind_witness(conn: psycopg.Connection[Any], last: Anchor | None) -> str | None:
+    """Why no anchor of this log may follow `last` (a witness file's last anchor) in its file:
+    the log ends before it, or holds another link at its notification id (the database
+    restored from a backup taken before it: `restored_behind`'s explanation; or the log
+    changed there); None when the log holds it (or the file has no anchor yet)."""
+    if last is None:
+        return None
+    row = conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE notification_id = %s",
+                       (last.notification_id,)).fetchone()
+    if row is not None and bytes(row[0]).hex() == last.hash:
+        return None
+    broken = ChainBreak(last.notification_id,
+                        "anchor beyond the log" if row is None else "anchor differs")
+    return restored_behind(conn, broken, [last], chain_head(conn), None) or (
+        f"the witnessed anchor {last.notification_id}:{last.hash} is not the log's link at "
+        f"notification id {last.notification_id} ({broken.reason}), though the database "
+        "records it among its anchors: the log was changed there (run `servicecore audit "
+        "verify`)")

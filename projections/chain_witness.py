@@ -30,6 +30,7 @@ from typing import Any
 
 import psycopg
 
+from projections.chain_restored import LogBehindWitness, log_behind_witness
 from projections.hash_chain import ANCHORS_TABLE, Anchor, anchor, anchor_once, anchor_row
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,32 @@ def append(path: Path, recorded: dict[str, Any], *, once: bool = False) -> None:
         os.close(fd)  # and the lock with it
 
 
+def last_anchor(path: Path) -> Anchor | None:
+    """The anchor of the file's last line (None: no file, no line yet, or a last line that
+    is no anchor, which `audit verify` names)."""
+    if not path.is_file():
+        return None
+    with path.open("rb") as stored:
+        fcntl.flock(stored.fileno(), fcntl.LOCK_SH)
+        last = _last_line(stored.fileno())
+    try:
+        return None if last is None else Anchor.from_line(json.loads(last))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def refuse_if_behind(conn: psycopg.Connection[Any], path: Path) -> None:
+    """Raise `LogBehindWitness` (logged at ERROR) when the file's last anchor names a head the
+    log no longer holds (`chain_restored.log_behind_witness`): an anchor of this log appended
+    after it would mix two histories in one file."""
+    reason = log_behind_witness(conn, last_anchor(path))
+    if reason is not None:
+        refused = LogBehindWitness(f"nothing more is appended to the witness file {path}: "
+                                   f"{reason}")
+        log.error("chain witness: %s", refused)
+        raise refused
+
+
 def _holds(fd: int, anchor_text: str) -> bool:
     """Whether a line of the file names `anchor_text` (`N:HEX`) as its anchor."""
     with open(fd, "rb", closefd=False) as stored:
@@ -156,13 +183,18 @@ def append_logged(path: Path | None, recorded: dict[str, Any], *, once: bool = F
                   conn: psycopg.Connection[Any] | None = None) -> None:
     """`append`, where there is a path and an anchor; a file that cannot be written is
     logged as an error (the anchor stays recorded in the database). With `conn`, the anchors
-    recorded before this one that the file lacks (`lacking`) are written first, in order."""
+    recorded before this one that the file lacks (`lacking`) are written first, in order,
+    and nothing is written to a file whose last anchor the log no longer holds
+    (`refuse_if_behind`: the database restored from a backup taken before it; logged)."""
     if path is None or "anchor_id" not in recorded:
         return
     try:
         if conn is not None:
+            refuse_if_behind(conn, path)
             _catch_up(conn, path, recorded["anchor_id"])
         append(path, recorded, once=once)
+    except LogBehindWitness:
+        return  # logged, the anchor stays recorded in the database
     except OSError:
         log.exception("the chain anchor %s could not be written to the witness file %s",
                       recorded["anchor"], path)

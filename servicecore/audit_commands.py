@@ -155,7 +155,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     report = _witness_report(files, behind, settings.witness_file)
     ok = result.ok and snapshots.ok and keys.ok and not report["witness_breaks"]
     print(json.dumps({**result.as_dict(), "witness_anchors": len(witnessed), **topic,
-                      **report, **snapshots.as_dict(), **keys.as_dict(), "ok": ok}))
+                      **report, **snapshots.as_dict(), **keys.as_dict(), "restored": restored,
+                      "ok": ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
               f"{result.broken.reason}", file=sys.stderr)

@@ -22,6 +22,7 @@ from servicecore.demo_commands import MAX_DEMO_VISITS
 from servicecore.demo_commands import add_commands as add_demo_data
 from servicecore.history_import import add_commands as add_import_history
 from servicecore.invoice_commands import add_commands as add_invoice_numbers
+from servicecore.kafka_commands import add_commands as add_kafka
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -318,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
     psub.add_parser("seed-kafka-board", help="fill the Kafka board from the event store (the "
                     "broker no longer holds early messages)").set_defaults(run=_seed_board)
     add_analytics(sub)
+    add_kafka(sub)
     audit = sub.add_parser("audit", help="integrity proof of the event log; auditors' exports")
     audit_sub = audit.add_subparsers(dest="action", required=True)
     add_audit_chain(audit_sub)

@@ -10,7 +10,9 @@ in id order; a re-send after a failure repeats anchors at the end, recognisable 
 Anchor ids commit in the order they are drawn (hash_chain.ANCHOR_LOCK), so following the table
 by id passes none over. Like the event relay, it compares the partition's end offset with what
 the broker acknowledged (`kafka_relay_acked`) on every connection and while idle, and sends
-again from the first anchor a broker that lost records no longer holds.
+again from the first anchor a broker that lost records no longer holds. A topic holding, past
+those offsets, an anchor the database records otherwise under its id, or not at all (the
+database restored from a backup behind it), stops the relay (`refuse_if_restored`).
 
 `read_topic` reads the topic back (no consumer group) for `audit verify --witness-topic` and
 `audit witness-topic`.
@@ -30,9 +32,11 @@ from projections.chain_witness import WITNESSED
 from projections.hash_chain import ANCHORS_TABLE, Anchor
 from workers import relay_broker as broker
 from workers import relay_offsets as offsets
+from workers import relay_restored
 from workers.health import Sample
 from workers.relay_broker import RelayConfig
 from workers.relay_offsets import AckedOffsets, Lost
+from workers.relay_restored import LogBehindTopics
 from workers.relay_sends import BrokerLostRecords, SendFailed
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,42 @@ class AnchorPublisher:
     def _store(self, position: int, lost: Iterable[Lost] = ()) -> None:
         offsets.store(self.pool, self.position_name, self.acked, position, lost)
         self.stored = position
+
+    def refuse_if_restored(self, producer: Any, checker: Any) -> None:
+        """Raise `LogBehindTopics` when the topic holds, past the acknowledged end offsets the
+        database holds, an anchor the database records otherwise under its anchor id, or not
+        at all: the database restored from a backup behind what was published, whose next
+        anchors would take the lost ones' ids (workers/relay_restored.py does the same for
+        events)."""
+        with self.pool.connection() as conn:
+            stored = offsets.load_acked(conn, self.position_name)
+        acked = {tp: end for tp, end in stored.items() if tp[0] == self.topic}
+        if not acked:
+            return
+        held = broker.held_offsets(producer, checker, acked)
+        for found in relay_restored.past_acked(checker, acked, held, _published):
+            with self.pool.connection() as conn:
+                recorded = {int(n): str(text) for n, text in conn.execute(
+                    f"SELECT anchor_id, notification_id::text || ':' || encode(hash, 'hex') "
+                    f"FROM {ANCHORS_TABLE} WHERE anchor_id = ANY(%s)",
+                    ([f[2][0] for f in found],)).fetchall()}
+            for (topic, partition), offset, (number, text) in found:
+                if recorded.get(number) == text:
+                    continue  # sent again after a failure
+                there = recorded.get(number)
+                refused = LogBehindTopics(
+                    f"{topic}[{partition}] holds at offset {offset} chain anchor id {number} "
+                    f"({text}), past what the database recorded as acknowledged, and the "
+                    "database records " + ("no anchor" if there is None else there) +
+                    " under that id: the database was restored from a backup behind what the "
+                    "relay published, and its next anchors would take the lost ones' ids. "
+                    "Nothing more is published. Save the topic (`servicecore audit "
+                    "witness-topic`: the record of the anchors the restore lost), then delete "
+                    "it (`servicecore kafka reset-topics --witness-topic --yes`) so that the "
+                    "relay publishes the database's anchors again from the first (README: "
+                    "Restoring the database from a backup)")
+                log.error("kafka relay: %s", refused)
+                raise refused
 
     def check(self, producer: Any, checker: Any) -> bool:
         """Does the broker still hold every anchor it acknowledged? If not, the position goes
@@ -190,6 +230,16 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 30.0
         return [found[number] for number in sorted(found)]
     finally:
         consumer.close()
+
+
+def _published(value: bytes | None) -> tuple[int, str] | None:
+    """The anchor id and `N:HEX` of a record of the topic (None: not an anchor)."""
+    try:
+        anchor = json.loads(value or b"")
+        parsed = Anchor.parse(anchor["anchor"])
+        return int(anchor["anchor_id"]), f"{parsed.notification_id}:{parsed.hash}"
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _keep(found: dict[int, dict[str, Any]], record: Any) -> None:

@@ -20,6 +20,14 @@ database (by anyone: a day-end close, `audit anchor`, `POST /audit/chain/anchors
 in any process) for heads from the file's first line on that the file lacks, in the order
 recorded (`recover`, chain_witness.lacking). A file with no line yet is left as it is
 (history is not witnessed after the fact).
+
+Before each check (and the recovery), the file's last anchor is looked up in the log: a log
+that ends before it, or holds another link there, is a database restored from a backup taken
+before it (or a log changed there). Then nothing is recorded nor appended (an anchor of the
+restored log after the lost ones would mix two histories in one file, and its anchor id would
+be one a lost anchor had on the witness topic): the loop fails with `LogBehindWitness`, logged
+at ERROR with what it means, and /health shows it until the file is moved aside
+(README: Restoring the database from a backup).
 """
 
 from __future__ import annotations
@@ -77,6 +85,7 @@ class PeriodicWitness:
                                                    "chain witness"), conn.transaction():
             limit_transaction(conn, self.deadline_seconds)
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (ANCHOR_LOCK,))
+            chain_witness.refuse_if_behind(conn, self.path)
             row = conn.execute(DUE, {"seconds": self.seconds if self.seconds else 1e12,
                                      "events": self.events}).fetchone()
             if row is None or row[1] is None:
@@ -120,6 +129,9 @@ class PeriodicWitness:
                         ", ".join(r["anchor"] for r in added))
 
     def run(self, stop: threading.Event, _conninfo: str) -> None:
+        with self.pool.connection() as conn, watch(conn, self.deadline_seconds,
+                                                   "chain witness"):
+            chain_witness.refuse_if_behind(conn, self.path)  # before writing what it lacks
         self.recover()
         self.write_unwritten()
         while not stop.wait(self.check_seconds):

@@ -167,6 +167,7 @@ class KafkaRelay(RelaySends):
             if lost:
                 self._rewind(lost)
             self.refuse_if_restored()
+            self.anchors.refuse_if_restored(self._producer, self._checker)
             self.anchors.check(self._producer, self._checker)
         except BaseException:
             self.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -97,10 +97,7 @@ def check(pool: ConnectionPool, checker: Any, acked: Mapping[Partition, int],
           held: Mapping[Partition, int], prefix: str) -> None:
     """Raise `LogBehindTopics` when a record past `acked` (the end offsets the database
     holds), up to `held` (the broker's), names an event the log does not hold."""
-    past = {p: end for p, end in acked.items() if held.get(p, 0) > end}
-    if not past:
-        return
-    for found in _batches(checker, past, held):
+    for found in past_acked(checker, acked, held, _event):
         with pool.connection() as conn:
             stray = first_not_in_log(conn, (f[2] for f in found))
         if stray is not None:
@@ -119,9 +116,18 @@ def check(pool: ConnectionPool, checker: Any, acked: Mapping[Partition, int],
             raise refused
 
 
+def past_acked(checker: Any, starts: Mapping[Partition, int], held: Mapping[Partition, int],
+               parse: Callable[[bytes | None], Any]) -> Any:
+    """The records past the acknowledged ends `starts`, up to `held`, as `parse` reads them
+    (the anchors topic's: workers/anchor_relay.py), a poll at a time."""
+    return _batches(checker, {p: end for p, end in starts.items() if held.get(p, 0) > end},
+                    held, parse)
+
+
 def _batches(checker: Any, starts: Mapping[Partition, int],
-             held: Mapping[Partition, int]) -> Any:
-    """The records from each partition's start to its held end, a poll at a time."""
+             held: Mapping[Partition, int], parse: Callable[[bytes | None], Any]) -> Any:
+    """The records from each partition's start to its held end, a poll at a time, each as
+    `parse` reads its value; a record it cannot read (None) is passed over."""
     from kafka import TopicPartition
 
     wanted = {TopicPartition(t, p): (start, held[(t, p)]) for (t, p), start in starts.items()}
@@ -135,9 +141,9 @@ def _batches(checker: Any, starts: Mapping[Partition, int],
             found: list[Published] = []
             for tp, records in checker.poll(timeout_ms=200).items():
                 for record in records:
-                    event = _event(record.value)
-                    if event is not None:
-                        found.append(((tp.topic, tp.partition), record.offset, event))
+                    read = parse(record.value)
+                    if read is not None:
+                        found.append(((tp.topic, tp.partition), record.offset, read))
                     if record.offset >= wanted[tp][1] - 1:
                         done.add(tp)
                         checker.pause(tp)

@@ -36,6 +36,7 @@ from api.schemas_audit_trail import (
 from domain.common import IllegalTransition, InvalidInput, NotFound
 from domain.reconciliation import Statement
 from projections.chain_export import StoredRow, export_lines, stored_rows
+from projections.chain_restored import restored_behind
 from projections.chain_witness import anchors_after, read_if_present, witness
 from projections.evidence import one_snapshot
 from projections.hash_chain import (
@@ -95,14 +96,18 @@ def verify_chain(ctx: Ctx, principal: Verifier,
             require_in_log(start, head)
             first, last = verify_range(start, end, head, MAX_RANGE)
             witnessed = witness_file.anchors if witness_file else []
-            result = verify(conn, first, last, anchors=witnessed)
+            # the last range goes on past the head: an anchor witnessed beyond it is a break
+            result = verify(conn, first, None if last >= head else last, anchors=witnessed)
             behind = anchors_after(conn, witnessed)  # the file gone: every one of them
+            restored = restored_behind(conn, result.broken, witnessed, head,
+                                       result.witnessed_to)
     finally:
         _verifying.release()
     broken = witness_file.broken if witness_file else None
     return {**result.as_dict(), "ok": result.ok and broken is None, "witness_break": broken,
             "anchors_not_witnessed": None if behind is None else behind[0],
-            "witness_anchors": len(witnessed), "range_from": first, "range_to": last,
+            "witness_anchors": len(witnessed), "restored": restored,
+            "range_from": first, "range_to": last,
             "log_head": head, "next_from": last + 1 if last < head else None}
 
 
