@@ -121,7 +121,8 @@ def _s_paid(fold: Fold, e: Settlement.PaymentTaken, n: int) -> None:
         "notification_id": n, "payment_id": p["payment_id"],
         "settlement_id": str(e.originator_id), "store_id": e.audit.store_id, "kind": p["kind"],
         "bill": p["bill"], "method": p["method"], "amount": p["amount"], "paid_at": e.audit.at,
-        "business_date": date.fromisoformat(p["business_date"]), "cashier": p["cashier"]})
+        "business_date": date.fromisoformat(p["business_date"]), "cashier": p["cashier"],
+        "approved_by": None, "bank": getattr(e, "bank_receipt", False)})
 
 
 def _payment(fold: Fold, payment_id: str) -> dict[str, Any]:
@@ -140,7 +141,8 @@ def _r_requested(fold: Fold, e: Settlement.RefundRequested, n: int) -> None:
         "payment_id": e.payment_id, "store_id": e.audit.store_id, "method": payment["method"],
         "bill": payment["bill"], "amount": e.amount, "status": "requested",
         "requested_at": e.audit.at, "kind": _refund_kind(e),
-        "red_letter": getattr(e, "red_invoice_number", None) is not None})
+        "red_letter": getattr(e, "red_invoice_number", None) is not None,
+        "requested_by": e.audit.user_id})
 
 
 def _refund_kind(e: Any) -> str:
@@ -154,9 +156,13 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
     row = fold.touch("fact_refunds", e.refund_id)
     assert row is not None
     approved = e.qualname == "Settlement.RefundApproved"
-    row.update(status="approved" if approved else "rejected", decided_at=e.audit.at)
-    if approved:
-        row.update(business_date=date.fromisoformat(e.business_date), vat=ZERO)
+    row.update(status="approved" if approved else "rejected", decided_at=e.audit.at,
+               decided_by=e.audit.user_id)
+    if approved:  # one approved before payout methods (or bank refunds) was paid out as its
+        # payment came in, from the requester's day (read as stored, not upcast: neither said)
+        row.update(business_date=date.fromisoformat(e.business_date), vat=ZERO,
+                   payout_method=getattr(e, "payout_method", None) or row["method"],
+                   bank=getattr(e, "bank_refund", False))
     if approved and _refund_kind(e) == "credit":  # the settlement's revenue carries it
         settlement = _settlement(fold, e)
         postings = e.entry["postings"]
@@ -171,8 +177,9 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
         fold.append("fact_payments", {
             "notification_id": n, "payment_id": e.refund_id, "settlement_id": row["settlement_id"],
             "store_id": row["store_id"], "kind": "refund", "bill": row["bill"],
-            "method": row["method"], "amount": -row["amount"], "paid_at": e.audit.at,
-            "business_date": date.fromisoformat(e.business_date), "cashier": e.audit.user_id})
+            "method": row["payout_method"], "amount": -row["amount"], "paid_at": e.audit.at,
+            "business_date": date.fromisoformat(e.business_date),
+            "cashier": row["requested_by"], "approved_by": e.audit.user_id, "bank": row["bank"]})
 
 
 @on(Settlement.ReceivableWrittenOff, Settlement.WriteOffReversed)

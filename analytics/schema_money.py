@@ -15,11 +15,21 @@ FACT_PAYMENTS = Table(
         store("payment"),
         ("kind", V, "deposit (before confirmation), payment, or refund"),
         ("bill", V, "the bill paid: customer, warranty, insurance or internal"),
-        ("method", V, "cash, bank_card, wechat_pay, alipay or bank_transfer"),
+        ("method", V, ("cash, bank_card, wechat_pay, alipay or bank_transfer: the method "
+                       "the money came in by, or a refund's went out by (its payout method; "
+                       "a refund approved before payout methods went out as its payment "
+                       "came in); the refunded payment's is fact_refunds.method")),
         ("amount", MONEY, "CNY: taken (positive) or refunded (negative)"),
         ("paid_at", TS, "when it was taken or the refund approved"),
-        ("business_date", "DATE", "the cashier's business day (store time) it counts in"),
-        ("cashier", V, "user id of the cashier (for a refund: the approving manager)"),
+        ("business_date", "DATE", ("the cashier's business day (store time) it counts in; "
+                                   "of a bank receipt, the value date on the bank's "
+                                   "statement")),
+        ("cashier", V, ("user id of the cashier who took it (for a refund: who asked for it; "
+                        "the approving manager is approved_by)")),
+        ("approved_by", V, "a refund's approving manager (user id); empty for money taken"),
+        ("bank", "BOOLEAN", ("a bank receipt (the OEM's or an insurer's remittance by bank "
+                             "transfer) or a bank refund (one paid back by bank transfer): "
+                             "the bank's money, in no cashier's day")),
     ))
 
 FACT_SETTLEMENTS = Table(
@@ -76,6 +86,12 @@ FACT_REFUNDS = Table(
         ("vat", MONEY, ("CNY: of an approved credit, the output VAT it takes back (the "
                         "2221 debit of its entry); 0 for a payment return; empty until "
                         "approved")),
+        ("requested_by", V, "user id of who asked for the refund"),
+        ("decided_by", V, "user id of the manager who approved or rejected it"),
+        ("payout_method", V, ("the method an approved refund went out by (one approved "
+                              "before payout methods: its payment's); empty until approved")),
+        ("bank", "BOOLEAN", ("an approved bank refund: a bank receipt paid back by bank "
+                             "transfer, in no cashier's day; empty until approved")),
     ), ("refund_id",))
 
 FACT_WRITE_OFFS = Table(

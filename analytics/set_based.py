@@ -66,10 +66,12 @@ INSERT INTO fact_payments BY NAME
 SELECT n AS notification_id, f[1] AS payment_id, id AS settlement_id, f[2] AS store_id,
        f[3] AS kind, f[4] AS bill, f[5] AS method,
        coalesce(f[6], f[7])::DECIMAL(18,2) AS amount, f[8]::TIMESTAMPTZ AS paid_at,
-       f[9]::DATE AS business_date, f[10] AS cashier
+       f[9]::DATE AS business_date, f[10] AS cashier, NULL AS approved_by,
+       coalesce(f[11]::BOOLEAN, false) AS bank
 FROM {_fields("Settlement.PaymentTaken", [
     "payment.payment_id", STORE, "payment.kind", "payment.bill", "payment.method",
-    "payment.amount._data_", "payment.amount", AT, "payment.business_date", "payment.cashier"])}
+    "payment.amount._data_", "payment.amount", AT, "payment.business_date", "payment.cashier",
+    "bank_receipt"])}
 ORDER BY n"""
 
 FOLLOW_UPS = f"""

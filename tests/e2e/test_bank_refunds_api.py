@@ -106,18 +106,25 @@ def test_an_overpaid_remittance_goes_back_by_bank_after_the_day_end(
         "900.00", "120.00", "30.00")
 
 
-def test_a_cash_payment_paid_back_by_transfer_counts_as_the_cashiers_day_does(
-        client: TestClient, auth: Auth, store_id: str) -> None:
-    cashier, manager, _ = _staff(auth, store_id)
+def cash_paid_back_by_transfer(client: TestClient, auth: Auth,
+                               store_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A visit's 300.00 taken in cash, 50.00 of it paid back by bank transfer: the payments
+    journal (read by finance, once it holds the refund) and that day's report."""
+    cashier, manager, finance = _staff(auth, store_id)
     wo_id, _ = confirmed_settlement(client, auth, store_id)
     cash = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "cash",
                                                "amount": "300.00"}, 201)
     back = _refund(client, cashier, manager, wo_id, cash["payment_id"], "50.00",
                    payout_method="bank_transfer", payout_ref="TR-" + store_id)
-    journal = get(client, "/payments", manager, store_id=store_id,
+    journal = get(client, "/payments", finance, store_id=store_id,
                   wait_for=back["notification_id"])
     day = journal["items"][0]["business_date"]
-    report = get(client, f"/day-end/{day}", cashier, store_id=store_id)
+    return journal, get(client, f"/day-end/{day}", cashier, store_id=store_id)
+
+
+def test_a_cash_payment_paid_back_by_transfer_counts_as_the_cashiers_day_does(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    _, report = cash_paid_back_by_transfer(client, auth, store_id)
     assert [(r["method"], r["refunded"]) for r in report["refunded"]] == [
         ("bank_transfer", "50.00")]
     [mine] = report["cashier_days"]

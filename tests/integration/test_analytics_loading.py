@@ -26,6 +26,7 @@ from analytics.kpis import Filters, run
 from analytics.loader import FOLLOW_SECONDS, AnalyticsLoader
 from analytics.rebuild import rebuild
 from analytics.schema import TABLES
+from domain.settlement import Settlement
 from domain.work_order import WorkOrder
 from servicecore.container import Container
 from servicecore.demo import make_vin
@@ -123,7 +124,7 @@ def test_events_stored_with_their_class_version_are_read_as_stored(container: Co
                                                                   tmp_path: Path) -> None:
     store = "CV" + uuid.uuid4().hex[:6].upper()
     head = container.app.recorder.max_notification_id() or 0
-    visit(container, store, "2025-04-21", 0)  # a line added and a payment taken: version 2
+    visit(container, store, "2025-04-21", 0)  # a line added (version 2), a payment taken
     loader = AnalyticsLoader(container.app, tmp_path / "cv.duckdb")
     try:
         batch = loader.source.read(head, 100_000)
@@ -132,7 +133,9 @@ def test_events_stored_with_their_class_version_are_read_as_stored(container: Co
         assert "Settlement.PaymentTaken" in {q for _, _, q, _ in batch.raw}
         # an older version among them (the mapper would upcast it): the batch is decoded
         payment = next(raw for raw in batch.raw if raw[2] == "Settlement.PaymentTaken")
-        older = payment[3].replace(b',"class_version":2}', b',"class_version":1}')
+        version = Settlement.PaymentTaken.class_version
+        older = payment[3].replace(b',"class_version":%d}' % version,
+                                   b',"class_version":%d}' % (version - 1))
         assert older != payment[3]
         assert loader.source._as_stored([*batch.raw, payment])
         assert not loader.source._as_stored([*batch.raw, (*payment[:3], older)])
