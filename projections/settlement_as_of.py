@@ -78,9 +78,12 @@ def settlement_as_of(app: ServiceCore, settlement_id: UUID,
     return _doc(settlement, trail, at)
 
 
-def _refunded(settlement: Settlement, payment_id: str) -> Decimal:
+def _refunded(settlement: Settlement, payment_id: str, by_bank: bool = False) -> Decimal:
+    """What approved refunds paid back of the payment; `by_bank`: of them, the bank refunds
+    alone (a bank receipt paid back by bank transfer, as the finance view's `bank_refunded`)."""
     return sum((r["amount"] for r in settlement.refunds.values()
-                if r["payment_id"] == payment_id and r["status"] == "approved"), ZERO)
+                if r["payment_id"] == payment_id and r["status"] == "approved"
+                and (not by_bank or r.get("bank_refund", False))), ZERO)
 
 
 def _allowed(settlement: Settlement, account: str) -> Decimal:
@@ -120,6 +123,8 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
             "correction_of": p.get("correction_of"),
             "refunded": _refunded(s, p["payment_id"]),
             "statement_id": (p.get("reconciled") or {}).get("statement_id"),
+            "bank_receipt": p.get("bank_receipt", False),
+            "bank_refunded": _refunded(s, p["payment_id"], by_bank=True),
         } for p in s.payments.values()],
         "refunds": [{
             "refund_id": r["refund_id"], "settlement_id": s.id, "store_id": s.store_id,
@@ -127,6 +132,7 @@ def _doc(s: Settlement, trail: _Trail, at: datetime) -> dict[str, Any]:
             "reason": r["reason"], "requested_by": r["requested_by"], "kind": r["kind"],
             "red_invoice_number": r["red_invoice_number"],
             "payout_method": r.get("payout_method"), "payout_ref": r.get("payout_ref"),
+            "bank_refund": r.get("bank_refund", False),
             "statement_id": (r.get("reconciled") or {}).get("statement_id"),
             "statement_line": (r.get("reconciled") or {}).get("line_no"),
             **trail.refunds[r["refund_id"]],

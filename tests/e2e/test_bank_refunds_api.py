@@ -9,6 +9,7 @@ the method it went out by, as the cashier's day does."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -81,6 +82,11 @@ def test_an_overpaid_remittance_goes_back_by_bank_after_the_day_end(
     assert [(p["amount"], p["bank_receipt"], p["bank_refunded"]) for p in visit["payments"]] == [
         ("900.00", False, "0.00"), ("100.00", True, "0.00"), ("50.00", True, "30.00")]
     assert [r["bank_refund"] for r in visit["refunds"]] == [True]
+    # the settlement replayed to now shows the same flags as the live page
+    replayed = get(client, f"/settlements/{sid}", finance,
+                   as_of=datetime.now(UTC).isoformat())
+    assert replayed["payments"] == visit["payments"]
+    assert [r["bank_refund"] for r in replayed["refunds"]] == [True]
     # The bank's statement: both remittances in, the return out; auto-match pairs all three.
     csv = "date,amount,reference,counterparty\n" + "".join(
         f"{day},{amount},{ref}-{store_id},一汽-大众\n"
