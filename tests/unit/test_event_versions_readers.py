@@ -1,8 +1,10 @@
 """Every event class, stored at every `class_version` from 1 up to its class's, is read by
 every decoder this code has (the application's mapper: aggregates and the Kafka relay; the
-views' reader, fast and as stored; the analytics source, decoded or handed to DuckDB as
-stored) the same way and without `NewerEvent`; stored one above its class's, each decoder
-refuses it. A version added to a class with its upcaster is read everywhere at once."""
+views' reader, decoded and as stored; the analytics source, decoded or handed to DuckDB as
+stored) as the mapper reads it and without `NewerEvent` (the analytics source reads a state
+stored with no number as it is, its folds taking what it lacks as absent); stored one above
+its class's, each decoder refuses it. A version added to a class with its upcaster is so read
+everywhere at once."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 import analytics.loader  # noqa: F401 - registers the analytics handlers
 import domain
-from analytics.events import EventSource, _VERSIONS
+from analytics.events import _VERSIONS, EventSource
 from analytics.fold import HANDLERS
 from analytics.set_based import SET_BASED, SHARED
 from domain.application import ServiceCore
