@@ -4,7 +4,7 @@ remitting its 150.00 by bank, 30.00 of it returned by bank; a body-shop visit's 
 in cash and the insurer remitting its bill less the 50.00 it cut, written off. The payments
 journal (`taken`, `refunded`, `net`, `bank_refunded`), the day report (the drawer's net, the
 bank receipts and bank refunds apart), the lists' `paid` and `outstanding`, each settlement's
-bills and the analytics tables all tell the same money."""
+bills and the analytics tables (payments, refunds, write-offs) all tell the same money."""
 
 from __future__ import annotations
 
@@ -119,3 +119,7 @@ def test_the_journal_the_day_report_the_lists_and_analytics_tell_the_same_money(
     assert [(b, k, _text(a)) for b, k, a in bank] == [
         ("insurance", "payment", remitted), ("warranty", "payment", "150.00"),
         ("warranty", "refund", "-30.00")]
+    written = conn.execute("""SELECT bill, kind, sum(amount) FROM fact_write_offs
+        WHERE store_id = ? GROUP BY ALL""", [store_id]).fetchall()
+    assert [(b, k, _text(a)) for b, k, a in written] == [
+        ("insurance", "insurer_short_paid", body[2])]
