@@ -23,8 +23,10 @@ from workers.projection_runner import ProjectionRunner
 
 COLUMNS = ("explained_kind", "explained_reason", "duplicate_of", "explained_by", "explained_at",
            "refund_id")
-# the refunds as made before they could be matched, and so before their payout was said
-REFUND_COLUMNS = ("statement_id", "statement_line", "payout_method", "payout_ref")
+# the refunds as made before they could be matched, and so before their payout was said or
+# a bank receipt could be paid back by bank (a later column left in place would sit before the
+# re-added ones: a column order no older database has)
+REFUND_COLUMNS = ("statement_id", "statement_line", "payout_method", "payout_ref", "bank_refund")
 
 
 def finance(store_id: str) -> Request:
