@@ -177,15 +177,24 @@ def invalid_input_problem(found: Sequence[Any]) -> JSONResponse:
     the body, or about one query or path parameter (`field` its name as sent: `from`, not the
     handler's `first`), `field` names it, as the domain's refusals of a body field do (an
     amount of "0" or "10.001" alike)."""
+    return problem(422, "invalid-input", "the request did not validate",
+                   **validation_extra(found))
+
+
+def validation_extra(found: Sequence[Any]) -> dict[str, Any]:
+    """The members of a 422 that say what did not validate (`invalid_input_problem`'s):
+    `errors` (each `loc`, `msg`, `type`), `error_count` beyond `MAX_ERRORS`, and `field`."""
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
               for e in itertools.islice(found, MAX_ERRORS)]
-    extra: dict[str, Any] = {"error_count": len(found)} if len(found) > MAX_ERRORS else {}
+    extra: dict[str, Any] = {"errors": errors}
+    if len(found) > MAX_ERRORS:
+        extra["error_count"] = len(found)
     fields = {tuple(e["loc"]) for e in found}
     if len(fields) == 1:
         (loc,) = fields
         if len(loc) == 2 and loc[0] in FIELD_PLACES and isinstance(loc[1], str):
             extra["field"] = loc[1]
-    return problem(422, "invalid-input", "the request did not validate", errors=errors, **extra)
+    return extra
 
 
 def status_of(error: DomainError) -> int:

@@ -14,7 +14,14 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import CUSTOMER_ROLE, Caller, NotPermitted, require, require_reason
+from domain.common import (
+    CUSTOMER_ROLE,
+    Caller,
+    InvalidInput,
+    NotPermitted,
+    require,
+    require_reason,
+)
 from domain.progress_link import (
     LinkClaims,
     LinkGone,
@@ -122,6 +129,10 @@ class CustomerProgress:
             if links is None:
                 raise LinkRefused("no such progress link")
             links.check(claims, session.caller.at)
+            unknown = next((line_id for line_id in decisions if line_id not in wo.lines), None)
+            if unknown is not None:
+                raise InvalidInput(f"work order {wo.number} has no line {unknown}",
+                                   field="decisions", line_id=unknown)
             for line_id in decisions:
                 require(wo.line(line_id)["pay_type"] in CUSTOMER_PAY_TYPES,
                         NotPermitted(f"line {line_id} is the store's own, not yours to decide"))

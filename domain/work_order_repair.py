@@ -142,8 +142,13 @@ class WorkOrderRepair(WorkOrderState):
         job = self._require_open_job(job_no)
         require(job["status"] == "in_repair", WorkOrderError(f"job {job_no} is {job['status']}"))
         require(job["clock"] is None, WorkOrderError("clock off before completing the job"))
+        pending = [line["line_id"] for line in self.job_lines(job_no)
+                   if line["status"] == "pending"]
+        require(not pending, WorkOrderError(
+            f"job {job_no} has lines awaiting the customer's decision: {', '.join(pending)}",
+            lines=pending))
         require(self.job_is_authorized(job_no),
-                WorkOrderError(f"job {job_no} has lines awaiting the customer's decision"))
+                WorkOrderError(f"job {job_no} has no approved work: the customer declined it"))
         short = [line["line_id"] for line in self.unissued_lines() if line["job_no"] == job_no]
         require(not short, WorkOrderError(
             f"issue the parts first, or move or withdraw the lines: {', '.join(short)}",

@@ -156,6 +156,10 @@ def _authorized(s: State, doc: Any, open_pii: Opener) -> Any:
     line["status"] = s["decision"]
     line["authorization"] = {"decision": s["decision"], "channel": s["channel"],
                              "note": s["note"], **_stamp(s)}
+    if s["decision"] == "declined" and "reserved_qty" in line:
+        # the same save let the stock reservation go (domain/work_orders.py authorize_line):
+        # the line holds nothing and is supplied by nothing until it is approved again
+        line.update(supply=None, reserved_qty="0")
     return doc
 
 
@@ -211,6 +215,9 @@ def _ready(s: State, doc: Any, open_pii: Opener) -> Any:
 @_on(WorkOrder.Cancelled)
 def _cancelled(s: State, doc: Any, open_pii: Opener) -> Any:
     doc.update(status="cancelled", cancelled={"reason": s["reason"], **_stamp(s)})
+    for line in doc["lines"]:  # the cancellation's save let every reservation go
+        if "reserved_qty" in line:
+            line["reserved_qty"] = "0"
     return doc
 
 

@@ -75,8 +75,10 @@ class WorkOrdersView(ReadModel):
     # when the first of them was stored); 5: the name the delivery was signed with is opened
     # with the customer's key (sealed since `WorkOrder.Delivered` v2) and scrubbed by an erasure;
     # 6: a walk-in's phone in its kept form (`phone_as_kept`), one taken as typed before too;
-    # 7: `pending_totals`, the lines still waiting for the customer's approval, per payer
-    revision = 7
+    # 7: `pending_totals`, the lines still waiting for the customer's approval, per payer;
+    # 8: a part line declined after its approval, and every part line of a cancelled visit,
+    # holds no reservation (`reserved_qty` "0"; a declined one's `supply` null), as the stock
+    revision = 8
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure

@@ -35,7 +35,7 @@ from api.deps import (
     reader,
     wait_for_projection,
 )
-from api.errors import problem, status_of
+from api.errors import problem, status_of, validation_extra
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
 from api.progress_guard import Attempts
@@ -263,14 +263,28 @@ def _parse(raw: bytes, form: bool) -> tuple[dict[str, str], str | None, Any]:
         token = None
     try:
         body = CustomerDecisionsIn.model_validate(payload)
-    except ValidationError as exc:
+    except ValidationError as exc:  # in the form every other 422 has (`errors[].loc`, `field`)
         raise InvalidInput("decisions must name lines (L1, L2, …) as approved or declined",
-                           errors=[e["msg"] for e in exc.errors()]) from None
+                           **validation_extra([{**e, "loc": ("body", *e["loc"])}
+                                               for e in exc.errors()])) from None
     decisions: dict[str, str] = {}
-    for item in body.decisions:
+    for index, item in enumerate(body.decisions):
         if decisions.setdefault(item.line_id, item.decision) != item.decision:
-            raise InvalidInput(f"line {item.line_id} is both approved and declined")
+            raise InvalidInput(f"line {item.line_id} is both approved and declined",
+                               field=f"decisions[{index}].decision", line_id=item.line_id)
     return decisions, token, payload
+
+
+def _in_body(exc: InvalidInput, payload: Any) -> InvalidInput:
+    """A line the work order does not have, named by its place in the body
+    (`decisions[1].line_id`), as a field inside a list is named everywhere."""
+    line_id = exc.extra.get("line_id")
+    if exc.extra.get("field") == "decisions" and isinstance(payload, dict):
+        index = next((i for i, item in enumerate(payload.get("decisions") or [])
+                      if isinstance(item, dict) and item.get("line_id") == line_id), None)
+        if index is not None:
+            exc.extra["field"] = f"decisions[{index}].line_id"
+    return exc
 
 
 def _where(places: list[json_bodies.Where]) -> str:
@@ -304,6 +318,7 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
     if retry_after is not None:
         return _busy(retry_after, not form)
     progress = service(ctx)
+    payload: Any = None
     try:
         _same_origin(request)
         raw = await request.body()
@@ -326,7 +341,7 @@ async def decide(token: LinkToken, request: Request, ctx: Ctx,
         return _refusal(exc, not form)
     except (DomainError, AuthError) as exc:
         if not form:
-            raise
+            raise _in_body(exc, payload) if isinstance(exc, InvalidInput) else exc
         return await run_in_threadpool(_form_problem, token, request, ctx, exc)
     nid = result.notification_id
     if form:
