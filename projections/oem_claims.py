@@ -8,6 +8,10 @@ amounts, the last step's who and when, the OEM's reason while rejected) and the 
 list reads it there, and a claim approved and paid up to its approved amount (what the OEM
 paid plus what was written off as underpaid, `underpaid`) lists as `paid`, as the claim package
 says (projections/oem_claim_history.py; the rule is `OemClaim.paid_up`).
+
+The warranty work still to claim (`unsubmitted`) is read from the finance view's warranty bills
+(confirmed ones) and the work-order view's finished visits (bills not confirmed yet), less the
+visits this view has a claim of.
 """
 
 from __future__ import annotations
