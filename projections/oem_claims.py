@@ -8,6 +8,10 @@ amounts, the last step's who and when, the OEM's reason while rejected) and the 
 list reads it there, and a claim approved and paid up to its approved amount (what the OEM
 paid plus what was written off as underpaid, `underpaid`) lists as `paid`, as the claim package
 says (projections/oem_claim_history.py; the rule is `OemClaim.paid_up`).
+
+The warranty work still to claim (`unsubmitted`) is read from the finance view's warranty bills
+(confirmed ones) and the work-order view's finished visits (bills not confirmed yet), less the
+visits this view has a claim of.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -157,27 +162,63 @@ def list_claims(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                 offset=offset)
 
 
+# The visits whose warranty bill is confirmed (or settled): the claim may be sent from then on.
+_CONFIRMED = """
+    SELECT s.work_order_id, s.work_order_number, s.store_id, v.vin,
+           s.number AS settlement_number, s.status AS settlement_status,
+           b.status AS bill_status, (b.total - b.allowances)::text AS billed,
+           (w.doc->>'ready_at')::timestamptz AS finished_at, s.confirmed_at,
+           s.confirmed_at AS since
+    FROM settlement_bills b JOIN settlements s ON s.id = b.settlement_id
+    LEFT JOIN oem_claim_vins v ON v.work_order_id = s.work_order_id
+    LEFT JOIN wo_view w ON w.settlement_id = s.id
+    WHERE b.kind = 'warranty' AND b.status IN ('confirmed', 'settled')"""
+
+# The visits whose repair is finished (QC passed: ready for settlement, `ready_at`) with warranty
+# work on them, their warranty bill a draft or not drafted yet: what the work-order view totals
+# for the OEM (the drafted bill's, else the approved warranty lines' estimate:
+# projections/visit_totals.py). Once the finance view has the bill confirmed, the visit is a row
+# of `_CONFIRMED` instead; a cancelled visit, or one back in repair, is no longer ready.
+_UNCONFIRMED = """
+    SELECT w.id, w.number, w.store_id, w.vin, NULL, NULL,
+           CASE WHEN w.doc->'bills' ? 'warranty' THEN 'draft' ELSE 'not_drafted' END,
+           coalesce(w.doc #>> '{totals,warranty,due}',
+                    w.doc #>> '{totals,warranty,total}')::numeric::text,
+           (w.doc->>'ready_at')::timestamptz, NULL, (w.doc->>'ready_at')::timestamptz
+    FROM wo_view w
+    WHERE w.status = 'ready_for_settlement' AND w.doc->'totals' ? 'warranty'
+      AND NOT EXISTS (SELECT 1 FROM settlement_bills b WHERE b.settlement_id = w.settlement_id
+                      AND b.kind = 'warranty' AND b.status IN ('confirmed', 'settled'))"""
+
 UNSUBMITTED = Waiting(
-    columns="""s.work_order_id::text AS work_order_id, s.work_order_number, s.store_id, v.vin,
-               s.number AS settlement_number, s.status AS settlement_status,
-               (b.total - b.allowances)::text AS billed, s.confirmed_at""",
-    source="""settlement_bills b JOIN settlements s ON s.id = b.settlement_id
-              LEFT JOIN oem_claim_vins v ON v.work_order_id = s.work_order_id""",
-    conditions=("b.kind = 'warranty'", "b.status IN ('confirmed', 'settled')",
-                "NOT EXISTS (SELECT 1 FROM oem_claims c WHERE c.work_order_id = s.work_order_id)"),
-    since="s.confirmed_at", day="confirmed_on", days="age_days", store="b.store_id",
-    then="s.work_order_number")
+    columns="""u.work_order_id::text AS work_order_id, u.work_order_number, u.store_id, u.vin,
+               u.settlement_number, u.settlement_status, u.bill_status, u.billed,
+               u.finished_at, u.confirmed_at""",
+    source=f"({_CONFIRMED} UNION ALL {_UNCONFIRMED}) AS u",
+    conditions=("NOT EXISTS (SELECT 1 FROM oem_claims c WHERE c.work_order_id = u.work_order_id)",),
+    since="u.since", day="since_on", days="age_days", store="u.store_id",
+    then="u.work_order_number")
 
 
 def unsubmitted(conn: psycopg.Connection[Any], stores: Sequence[str], *, timezone: str,
                 today: date, store_id: str | None = None, older_than_days: int = 0,
                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    """The visits of the caller's stores (or `store_id`'s) whose warranty bill is confirmed
-    (a claim may be submitted from then on: domain/oem_claims.py) and whose claim is not
-    submitted, confirmed at least `older_than_days` days before `today` (the store's
-    calendar), oldest confirmation first: what the OEM is billed (the claim's amount to be)
-    and the days waited. A reversed settlement has no bills: its visit is listed again once
-    confirmed anew."""
-    return waiting(conn, stores, UNSUBMITTED, timezone=timezone, today=today,
-                   store_id=store_id, older_than_days=older_than_days, limit=limit,
-                   offset=offset)
+    """The visits of the caller's stores (or `store_id`'s) with warranty work whose claim is
+    not submitted: those whose warranty bill is confirmed (a claim may be submitted from then
+    on: domain/oem_claims.py), and those whose repair is finished while their warranty bill is
+    a draft or not drafted yet (`bill_status`). Each waits from its bill's confirmation, else
+    from the repair's end (`age_days`, the store's calendar), at least `older_than_days` days
+    before `today`; the longest waiting first, with what the OEM is billed (the drafted or
+    estimated amount before confirmation). A reversed settlement has no bills: its visit
+    waits from the repair's end again until confirmed anew."""
+    found = waiting(conn, stores, UNSUBMITTED, timezone=timezone, today=today,
+                    store_id=store_id, older_than_days=older_than_days, limit=limit,
+                    offset=offset)
+    zone = ZoneInfo(timezone)
+    for item in found["items"]:
+        since_on = item.pop("since_on")
+        finished = item["finished_at"]
+        item["finished_on"] = None if finished is None else \
+            finished.astimezone(zone).date().isoformat()
+        item["confirmed_on"] = since_on if item["confirmed_at"] is not None else None
+    return found

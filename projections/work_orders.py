@@ -115,6 +115,10 @@ class WorkOrdersView(ReadModel):
         Index("wo_view", "wo_view_phone_tail_idx", "(reverse(customer_phone) text_pattern_ops)"),
         Index("wo_view", "wo_view_customer_idx", "(customer_id)"),
         Index("wo_view", "wo_view_technicians_idx", "USING gin (technicians)"),
+        # the finished visits not settled yet (the warranty work still to claim:
+        # projections/oem_claims.py), of any store
+        Index("wo_view", "wo_view_ready_idx",
+              "(store_id) WHERE status = 'ready_for_settlement'"),
     )
 
     def __init__(self, personal_data: PersonalData) -> None:

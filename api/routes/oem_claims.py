@@ -165,16 +165,21 @@ def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
 def unsubmitted_claims(
         ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
         older_than_days: Annotated[int, Query(ge=0, le=36_500, description=(
-            "the warranty bill confirmed at least this many days ago (the store's calendar)")),
+            "waiting at least this many days (the store's calendar): since the warranty bill "
+            "was confirmed, or, while it is not, since the repair was finished")),
             Plain] = 0,
         limit: Limit = 50, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The visits of the caller's stores (or `store_id`'s) whose warranty bill is confirmed
-    and whose claim is not submitted to the OEM yet, the oldest confirmation first: the
-    visit, VIN, settlement, what the OEM is billed and the days waited (`age_days`). A
-    warranty bill still a draft is not listed: the claim is submitted after it is confirmed.
-    `wait_for`: both the claims view and the finance view (which keeps the bills) have
-    applied it."""
-    _wait(ctx, wait_for)
+    """The visits of the caller's stores (or `store_id`'s) with warranty work whose claim is
+    not submitted to the OEM yet, the longest waiting first: those whose warranty bill is
+    confirmed (`bill_status` `confirmed` or `settled`; the claim may be sent), waiting since
+    the confirmation, and those whose repair is finished while the warranty bill is still a
+    `draft` or `not_drafted`, waiting since the repair was finished. Each row: the visit, VIN,
+    settlement, what the OEM is billed (before confirmation: the drafted bill, else the
+    estimate of the approved warranty lines) and the days waited (`age_days`). `wait_for`:
+    the claims view, the finance view (which keeps the bills) and the work-order view (which
+    keeps the finished repairs) have applied it."""
+    for view in ("oem_claims", "finance", "work_orders"):
+        wait_for_projection(ctx, view, wait_for)
     with ctx.pool.connection() as conn:
         return unsubmitted(conn, principal.stores, timezone=ctx.timezone, today=ctx.today(),
                            store_id=store_id, older_than_days=older_than_days, limit=limit,
@@ -182,6 +187,6 @@ def unsubmitted_claims(
 
 
 def _wait(ctx: Ctx, wait_for: int | None) -> None:
-    """Both lists read the claims view and the finance view (the bills, what the OEM paid)."""
+    """The desk's list reads the claims view and the finance view (what the OEM paid)."""
     for view in ("oem_claims", "finance"):
         wait_for_projection(ctx, view, wait_for)
