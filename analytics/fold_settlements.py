@@ -173,13 +173,14 @@ def _r_decided(fold: Fold, e: Any, n: int) -> None:
                                                  if p["account"] == "6003"), Decimal(0)),
             vat=settlement["vat"] - vat,
             allowances=(settlement.get("allowances") or Decimal(0)) + row["amount"])
-    if approved:
+    if approved:  # paid out from the requester's day, or (a bank refund) by the approver
         fold.append("fact_payments", {
             "notification_id": n, "payment_id": e.refund_id, "settlement_id": row["settlement_id"],
             "store_id": row["store_id"], "kind": "refund", "bill": row["bill"],
             "method": row["payout_method"], "amount": -row["amount"], "paid_at": e.audit.at,
             "business_date": date.fromisoformat(e.business_date),
-            "cashier": row["requested_by"], "approved_by": e.audit.user_id, "bank": row["bank"]})
+            "cashier": e.audit.user_id if row["bank"] else row["requested_by"],
+            "approved_by": e.audit.user_id, "bank": row["bank"]})
 
 
 @on(Settlement.ReceivableWrittenOff, Settlement.WriteOffReversed)

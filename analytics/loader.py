@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 FOLLOW_SECONDS = 0.5  # the pause of `run` once a batch has reached the head of the log
 # Bump when what the fold writes changes (an event newly folded, a figure computed otherwise):
 # the loader's first start of that version reloads every table from event 0.
-REVISION = 14  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
+REVISION = 15  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a labor line added
 # to a job dispatched without one is its technician's (dim_job); 4: settlements name their
 # insurer as typed and its key, beside the insurer master (dim_insurer, dim_insurer_name);
 # 5: work orders carry their brand's key (fact_work_orders.brand_key, the KPI brand filter);
@@ -72,7 +72,9 @@ REVISION = 14  # 2: labor lines carry passed_at (hours sold on QC pass); 3: a la
 # carry the advisor's comeback mark (fact_work_orders.comeback_of: the comeback rate); 14: a
 # refund's money row goes out by its payout method, names who asked and who approved
 # (fact_payments.cashier, approved_by; fact_refunds.requested_by, decided_by, payout_method)
-# and bank receipts and bank refunds are marked (fact_payments.bank, fact_refunds.bank)
+# and bank receipts and bank refunds are marked (fact_payments.bank, fact_refunds.bank); 15: a
+# bank refund's money row names who paid it out, the approving manager who recorded the bank
+# transfer, as its cashier (fact_payments.cashier), not who asked for it: it left no drawer
 
 # Positions of the log per batch. Each batch costs some 15 DuckDB statements besides its
 # events (preloads, delete-and-insert per table, the position, the commit): catching up in

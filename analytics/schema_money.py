@@ -24,8 +24,11 @@ FACT_PAYMENTS = Table(
         ("business_date", "DATE", ("the cashier's business day (store time) it counts in; "
                                    "of a bank receipt, the value date on the bank's "
                                    "statement")),
-        ("cashier", V, ("user id of the cashier who took it (for a refund: who asked for it; "
-                        "the approving manager is approved_by)")),
+        ("cashier", V, ("user id of who took it (a bank receipt: who recorded the "
+                        "remittance) or paid it out: a refund from a drawer, the cashier who "
+                        "asked for it, whose day it left; a bank refund (in no cashier's "
+                        "day), the manager who approved it and recorded the bank transfer; "
+                        "the approving manager is approved_by")),
         ("approved_by", V, "a refund's approving manager (user id); empty for money taken"),
         ("bank", "BOOLEAN", ("a bank receipt (the OEM's or an insurer's remittance by bank "
                              "transfer) or a bank refund (one paid back by bank transfer): "

@@ -369,12 +369,15 @@ class InsuranceAssessed(SettlementAccepted):
 
 
 class PaymentsPage(Page):
-    """One page of the payments journal; the sums are over every payment the filters list,
-    not only this page's: `taken` less `refunded` is `net`, in all and by method."""
+    """One page of the payments journal; the sums are over every payment and refund the
+    filters list, not only this page's: `taken` less `refunded` is `net`, in all and by
+    method. A refund counts on its own business day (the day it was paid out), whatever day
+    its payment was taken, as the day report counts it."""
 
     taken: Decimal = Field(description="what the listed payments took, CNY (gross)")
     refunded: Decimal = Field(description=(
-        "what went back of the listed payments since, by approved refunds, CNY"))
+        "what the refunds approved over the listed days paid out (of payments of any day), "
+        "CNY"))
     net: Decimal = Field(description="taken less refunded, CNY")
     taken_by_method: dict[str, Decimal] = Field(description="`taken` by payment method")
     refunded_by_method: dict[str, Decimal] = Field(description="`refunded` by payment method")

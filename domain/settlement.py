@@ -304,7 +304,8 @@ class Settlement(SettlementLifecycle, SettlementPayments, Aggregate):
                           red_invoice_number: str | None = None) -> None:
         self.refunds[refund_id] = {"refund_id": refund_id, "payment_id": payment_id,
                                    "amount": amount, "reason": reason, "status": "requested",
-                                   "requested_by": audit.user_id, "kind": kind,
+                                   "requested_by": audit.user_id,
+                                   "requested_as": audit.role, "kind": kind,
                                    "red_invoice_number": red_invoice_number,
                                    "bill": self.payments[payment_id]["bill"]}
 

@@ -37,9 +37,14 @@ class SettlementCashier(SettlementDesk):
         """A payment (a deposit before confirmation); the one that completes the customer bill
         settles the visit in the same transaction. A correction of a closed day says why. The
         OEM's or an insurer's remittance by bank transfer (`bank_receipt`) is the bank's, not a
-        drawer's: it enters no cashier's day, so a closed day never refuses it."""
-        day = self._business_date(request, business_date)
+        drawer's: it enters no cashier's day, so a closed day never refuses it; the finance
+        desk records these from the bank's statement, and nothing else."""
         received = bank_receipt(bill, method)
+        require(received or request.caller.role != "finance", NotPermitted(
+            "the finance role records the OEM's and insurers' remittances by bank transfer "
+            "(bill warranty or insurance, method bank_transfer), never money into a cashier's "
+            "drawer: that is for the cashier and manager roles", field="method"))
+        day = self._business_date(request, business_date)
         if correction_of is not None:
             try:
                 require(date.fromisoformat(correction_of).isoformat() < day,

@@ -142,6 +142,11 @@ class SettlementPayments(SettlementState):
                        red_invoice_number: str | None = None) -> None:
         if payment_id not in self.payments:
             raise InvalidInput(f"no payment {payment_id} on this settlement", field="payment_id")
+        require(audit.role != "finance" or bool(self.payments[payment_id].get("bank_receipt")),
+                NotPermitted(f"payment {payment_id} is no bank receipt: the finance role asks "
+                             "to pay back only the OEM's and insurers' remittances by bank "
+                             "transfer, never money out of a cashier's drawer: that is for the "
+                             "cashier and manager roles", field="payment_id"))
         if kind not in REFUND_KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(REFUND_KINDS)}", field="kind")
         require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
@@ -213,7 +218,8 @@ class SettlementPayments(SettlementState):
         method other than cash is said; optional for cash), which the reconciliation pairs
         with the bank's line of money out. A bank receipt paid back by bank transfer (an
         overpaid remittance returned to the OEM or the insurer) is a `bank_refund`: it leaves
-        the bank, never a drawer, so it leaves no cashier's day."""
+        the bank, never a drawer, so it leaves no cashier's day; one the finance desk asked
+        for (it has no drawer) goes back so or not at all."""
         refund = self.refunds.get(refund_id)
         if refund is None:
             raise InvalidInput(f"no refund {refund_id} on this settlement")
@@ -224,6 +230,11 @@ class SettlementPayments(SettlementState):
                 NotPermitted("a refund is approved by another user than the one who asked"))
         payment = self.payments[refund["payment_id"]]
         method, reference = _payout(approve, payout_method, payout_ref, payment["method"])
+        require(not approve or refund.get("requested_as") != "finance"
+                or bank_refund(payment, method), InvalidInput(
+                    f"refund {refund_id} was asked for by the finance desk, which has no "
+                    "drawer: it goes back by bank transfer (payout_method bank_transfer)",
+                    field="payout_method"))
         if not approve:
             self._refund_rejected(audit, refund_id, require_reason(reason, "rejecting a refund"))
             return refund

@@ -158,33 +158,6 @@ def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID 
     return row[0] if row else None
 
 
-def payments_journal(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                     date_from: date | None = None, date_to: date | None = None,
-                     method: str | None = None, cashier: str | None = None,
-                     store_id: str | None = None, limit: int = 200,
-                     offset: int = 0) -> dict[str, Any]:
-    """The payments, the latest business day first, with the sums over every payment the
-    filters list (not only the page's): `taken` (what they took), `refunded` (what went back
-    of them since, by approved refunds) and `net` (taken less refunded), in all and by method
-    (`taken_by_method`, …); `amount` and `by_method` are `taken`'s, by their first names.
-    `bank_refunded`: of `refunded`, the bank receipts paid back by bank (in no cashier's day)."""
-    where, params = _where(stores, {
-        "from": ("business_date >= %s", date_from), "to": ("business_date <= %s", date_to),
-        "method": ("method = %s", method), "cashier": ("cashier = %s", cashier),
-        "store": ("store_id = %s", store_id)})
-    found = _page(conn, f"SELECT * FROM payments WHERE {where}", params,
-                  order_by="business_date DESC, at DESC, payment_id", limit=limit,
-                  offset=offset)
-    sums = _rows(conn, f"""SELECT method, sum(amount) AS taken, sum(refunded) AS refunded,
-        sum(amount - refunded) AS net, sum(bank_refunded) AS bank_refunded FROM payments
-        WHERE {where} GROUP BY method ORDER BY method""", params)
-    for figure in ("taken", "refunded", "net", "bank_refunded"):
-        found[f"{figure}_by_method"] = {row["method"]: _cents(row[figure]) for row in sums}
-        found[figure] = _cents(sum((row[figure] for row in sums), Decimal(0)))
-    found["by_method"], found["amount"] = found["taken_by_method"], found["taken"]
-    return shown(found)
-
-
 def ledger(conn: psycopg.Connection[Any], stores: Sequence[str], *, month: str,
            account: str | None = None, store_id: str | None = None, limit: int = 500,
            offset: int = 0) -> dict[str, Any]:

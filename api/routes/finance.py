@@ -54,7 +54,7 @@ from api.schemas_money import (
 from api.statement_files import XLSX, statement_rows
 from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
-from projections import chain_witness, finance_queries, refund_proposals
+from projections import chain_witness, finance_queries, payments_journal, refund_proposals
 from projections import receivables as receivables_view
 from projections.statement_as_of import statement_as_of
 
@@ -106,11 +106,14 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: PlainDay | None = No
              date_to: PlainDay | None = None, method: Method | None = None,
              cashier: IdFilter = None, store_id: IdFilter = None, limit: Limit = 200,
              offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The payments journal (`store_id`: one of the caller's stores; another's: none), with
-    what the listed payments took in all and by method."""
+    """The payments journal (`store_id`: one of the caller's stores; another's: none): the
+    payments taken from `date_from` to `date_to`, with what they took in all and by method,
+    and what the refunds approved over those days paid out, each dated by its own business
+    day as the day report dates it (a refund of an earlier day's payment is its own day's);
+    `cashier`: who took a payment, or paid a refund out."""
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
-        return finance_queries.payments_journal(conn, principal.stores, date_from=date_from,
+        return payments_journal.payments_journal(conn, principal.stores, date_from=date_from,
                                                 date_to=date_to, method=method,
                                                 cashier=cashier, store_id=store_id,
                                                 limit=limit, offset=offset)
