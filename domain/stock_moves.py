@@ -53,7 +53,7 @@ class StockMoves(StockState):
         cost = money(unit_cost, "unit cost", field="unit_cost")
         require(bool(supplier.strip()), InvalidInput("the supplier is required", field="supplier"))
         require(bool(supplier_doc.strip()),
-                InvalidInput("the delivery note number is required", field="supplier_doc"))
+                InvalidInput("the supplier document number is required", field="supplier_doc"))
         lot_id = self.next_lot_id()
         self._received(audit, lot_id, amount, cost, supplier.strip(), supplier_doc.strip(),
                        (cert_ref or "").strip() or None, po_ref)
