@@ -21,6 +21,11 @@ class InsufficientStock(StockError):
     """Not enough available; `available` says how much there is (HTTP 409)."""
 
 
+def scrap_hold(request_id: str) -> str:
+    """The reservation key of the units a scrap request holds until a manager decides."""
+    return f"scrap:{request_id}"
+
+
 def fifo_picks(lots: list[dict[str, Any]], qty: Decimal) -> list[dict[str, Any]]:
     """Take `qty` from lots in receipt order; each pick names its lot, cost and supplier."""
     picks, left = [], qty
