@@ -90,7 +90,8 @@ class Inventory(InventoryOrders):
         """A delivery makes a lot; against a purchase-order line it also moves that line (more
         than the line has outstanding only with `over_delivery_reason`: one lot for all)."""
         require((purchase_order_id is None) == (po_line is None),
-                InvalidInput("give both purchase_order_id and po_line, or neither"))
+                InvalidInput("give both purchase_order_id and po_line, or neither",
+                             field="po_line" if po_line is None else "purchase_order_id"))
 
         def act(session: Session, item: StockItem) -> dict[str, Any]:
             audit = session.audit(store_id)
@@ -99,13 +100,15 @@ class Inventory(InventoryOrders):
             if purchase_order_id is not None and po_line is not None:
                 order = session.get(PurchaseOrder, purchase_order_id, "purchase order")
                 require(order.store_id == store_id,
-                        InvalidInput(f"{order.number} is for store {order.store_id}"))
-                line = order.line(po_line)
+                        InvalidInput(f"{order.number} is for store {order.store_id}",
+                                     field="purchase_order_id"))
+                line = order.line(po_line, "po_line")
                 require(line["part_number"] == item.part_number,
                         InvalidInput(f"line {po_line} of {order.number} is for "
-                                     f"{line['part_number']}"))
+                                     f"{line['part_number']}", field="po_line"))
                 require(supplier.strip() == order.supplier,
-                        InvalidInput(f"{order.number} was ordered from {order.supplier}"))
+                        InvalidInput(f"{order.number} was ordered from {order.supplier}",
+                                     field="supplier"))
                 order.receive(audit, po_line, quantity(qty, "received quantity", places=3,
                                                        field="qty"),
                               item.next_lot_id(), supplier_doc.strip(),
@@ -176,7 +179,8 @@ class Inventory(InventoryOrders):
         def act(session: Session, item: StockItem) -> dict[str, Any]:
             count_id = (count_ref or "").strip() or f"ST-{uuid4().hex[:10].upper()}"
             # a lot used up before the ones the item keeps: counted from its receipt's record
-            older = lot_records(self.app, item, [k for k in counted if item.forgotten(k)])
+            older = lot_records(self.app, item, [k for k in counted
+                                                 if item.forgotten(k, f"counted.{k}")])
             result = item.count(session.audit(store_id), count_id, counted, reason,
                                 self.thresholds.stocktake_value, older)
             return {"count_id": count_id, "value": str(result["value"]),
@@ -207,7 +211,7 @@ class Inventory(InventoryOrders):
 
     def transfer(self, request: Request, *, from_store: str, to_store: str, part_number: str,
                  qty: object, reason: str | None) -> CommandResult:
-        require(bool(to_store.strip()), InvalidInput("name the receiving store"))
+        require(bool(to_store.strip()), InvalidInput("name the receiving store", field="to_store"))
         self._require_known(from_store, to_store.strip())
         transfer_id = uuid4()
         year = self._year(request)

@@ -24,8 +24,8 @@ class InventoryOrders(InventoryDesk):
                     lines: list[dict[str, Any]], source: str = "manual",
                     expected_on: date | None = None) -> CommandResult:
         supplier = supplier.strip()
-        require(bool(supplier), InvalidInput("supplier is required"))
-        require(bool(lines), InvalidInput("an order needs at least one line"))
+        require(bool(supplier), InvalidInput("supplier is required", field="supplier"))
+        require(bool(lines), InvalidInput("an order needs at least one line", field="lines"))
         require_draft_size(len(lines))
         self._require_known(store_id)
         year = self._year(request)

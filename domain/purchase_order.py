@@ -158,10 +158,12 @@ class PurchaseOrder(Aggregate):
     def line_ref(number: str, line_no: int) -> str:
         return f"{number}/{line_no}"
 
-    def line(self, line_no: int) -> dict[str, Any]:
+    def line(self, line_no: int, field: str = "line_no") -> dict[str, Any]:
+        """The order's line; InvalidInput naming `field` (the body input that named it) for a
+        line the order does not have."""
         if line_no not in self.lines:
             raise InvalidInput(f"purchase order {self.number} has no line {line_no}",
-                               line_no=line_no)
+                               line_no=line_no, field=field)
         return self.lines[line_no]
 
     def add_line(self, audit: Audit, data: dict[str, Any]) -> int:
@@ -171,7 +173,8 @@ class PurchaseOrder(Aggregate):
                 InvalidInput(f"a purchase order holds at most {MAX_LINES} lines"))
         line = order_line(len(self.lines) + 1, data)
         require(all(ln["part_number"] != line["part_number"] for ln in self.lines.values()),
-                InvalidInput(f"{line['part_number']} is already on this order"))
+                InvalidInput(f"{line['part_number']} is already on this order",
+                             field="part_number"))
         self._line_added(audit, line)
         return int(line["line_no"])
 

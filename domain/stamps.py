@@ -55,8 +55,9 @@ def lacks_stamps(aggregate: Any) -> bool:
 
 def note_reservation(item: Any, reserved_key: str | None, at: Any, created: bool) -> None:
     """Keep `reserved_since` on a stock item after one of its events was applied (`reserved_key`
-    when it was a `Reserved`, stamped `at`): when each reservation it holds was made (the first
-    `Reserved` of its key since it was last not held, as the stock view's `at` keeps it), so
+    when it was a `Reserved` or a `ScrapRequested`, stamped `at`): when each reservation it holds
+    was made (the first such event of its key since it was last not held, as the stock view's
+    `at` keeps it), so
     that an `as_of` read starting from a snapshot knows the times of those it already held.
     An item from a snapshot taken before this was kept has none, and keeps none."""
     state = item.__dict__

@@ -37,7 +37,7 @@ from domain.common import Audit, stable_id
 from domain.stamps import note_reservation, note_stamp
 from domain.stock_approvals import StockApprovals
 from domain.stock_moves import StockMoves
-from domain.stock_state import ZERO
+from domain.stock_state import ZERO, scrap_hold
 from domain.stock_upcasts import StockUpcasts
 
 
@@ -60,8 +60,7 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
         def mutate(self, aggregate: Any) -> Any:
             made = super().mutate(aggregate)
             note_stamp(made, self.audit.at, aggregate is None)
-            reserved = self.key if isinstance(self, StockItem.Reserved) else None
-            note_reservation(made, reserved, self.audit.at, aggregate is None)
+            note_reservation(made, held_key(self), self.audit.at, aggregate is None)
             return made
 
     class Opened(Event, Aggregate.Created):
@@ -283,12 +282,12 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
                          value: Decimal, reason: str) -> None:
         self.pending_scraps[request_id] = {"qty": qty, "lot_id": lot_id, "reason": reason,
                                            "requested_by": audit.user_id, "value": value}
-        self.reserved[f"scrap:{request_id}"] = qty
+        self.reserved[scrap_hold(request_id)] = qty
 
     @event(ScrapRejected)
     def _scrap_rejected(self, audit: Audit, request_id: str, qty: Decimal, reason: str) -> None:
         del self.pending_scraps[request_id]
-        self.reserved.pop(f"scrap:{request_id}", None)
+        self.reserved.pop(scrap_hold(request_id), None)
         self.decided[f"scrap:{request_id}"] = "rejected"
 
     @event(Scrapped)
@@ -297,7 +296,7 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
         for pick in picks:
             self._move_lot(pick["lot_id"], -pick["qty"])
         self.pending_scraps.pop(request_id, None)
-        self.reserved.pop(f"scrap:{request_id}", None)
+        self.reserved.pop(scrap_hold(request_id), None)
         self.decided[f"scrap:{request_id}"] = "scrapped"
 
     # -- stocktake ---------------------------------------------------------------------------
@@ -359,3 +358,12 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
                               cost: Decimal, supplier: str, reference: str, reason: str) -> None:
         self._move_lot(lot_id, -qty)
 
+
+def held_key(event: Any) -> str | None:
+    """The reservation an event makes: a work-order line's (`Reserved`), or the units a scrap
+    request holds until a manager decides (`ScrapRequested`); None for any other event."""
+    if isinstance(event, StockItem.Reserved):
+        return event.key
+    if isinstance(event, StockItem.ScrapRequested):
+        return scrap_hold(event.request_id)
+    return None

@@ -106,11 +106,12 @@ class StockApprovals(StockState):
         require(self.pending_count is None,
                 StockError(f"count {self.pending_count and self.pending_count['count_id']} "
                            "waits for approval"))
-        require(bool(counted), InvalidInput("count at least one lot"))
+        require(bool(counted), InvalidInput("count at least one lot", field="counted"))
         lines = []
         for lot_id, raw in counted.items():
             record = (older or {}).get(lot_id) if self.forgotten(lot_id) else None
-            lot = self.lot(lot_id) if record is None else {**record, "on_hand": ZERO}
+            lot = self.lot(lot_id, f"counted.{lot_id}") if record is None else \
+                {**record, "on_hand": ZERO}
             qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True,
                            field=f"counted.{lot_id}")
             lines.append({"lot_id": lot_id, "book": lot["on_hand"], "counted": qty,

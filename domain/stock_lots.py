@@ -86,9 +86,10 @@ class HeldInLots:
         """`<part>-<n>@<store>`: unique across stores, since part numbers hold no '@'."""
         return f"{self.part_number}-{self.lot_count + offset + 1:05d}@{self.store_id}"
 
-    def lot_seq(self, lot_id: str) -> int:
+    def lot_seq(self, lot_id: str, field: str | None = None) -> int:
         """A lot's place in receipt order (its number less one), for any lot this item ever
-        took in; InvalidInput for an id that is not one of them."""
+        took in; InvalidInput for an id that is not one of them (naming `field`, the body
+        input that named the lot, where one did)."""
         prefix, _, store = lot_id.rpartition("@")
         part, _, number = prefix.rpartition("-")
         # the id exactly as the item gave it (next_lot_id): ASCII digits, zero-padded to five;
@@ -98,21 +99,21 @@ class HeldInLots:
                 and number == f"{int(number):05d}":
             return int(number) - 1
         raise InvalidInput(f"{self.part_number} in {self.store_id} has no lot {lot_id}",
-                           lot_id=lot_id)
+                           lot_id=lot_id, **({"field": field} if field else {}))
 
-    def forgotten(self, lot_id: str) -> bool:
+    def forgotten(self, lot_id: str, field: str | None = None) -> bool:
         """Is `lot_id` a lot this item took in and used up before the ones it keeps?
-        InvalidInput for an id that is not one of its lots."""
+        InvalidInput (naming `field`) for an id that is not one of its lots."""
         if lot_id in self.open_lots or lot_id in self.exhausted_lots:
             return False
-        self.lot_seq(lot_id)
+        self.lot_seq(lot_id, field)
         return True
 
-    def lot(self, lot_id: str) -> dict[str, Any]:
+    def lot(self, lot_id: str, field: str | None = None) -> dict[str, Any]:
         """An open or kept used-up lot, to read (a used-up one holds nothing)."""
         found = self.open_lots.get(lot_id) or self.exhausted_lots.get(lot_id)
         if found is None:
-            self.lot_seq(lot_id)  # InvalidInput unless the item took the lot in
+            self.lot_seq(lot_id, field)  # InvalidInput unless the item took the lot in
             raise LotUsedUpLongAgo(
                 f"lot {lot_id} was used up before the last {self.exhausted_kept} lots "
                 f"{self.part_number} keeps in {self.store_id}; its history is in the lots "

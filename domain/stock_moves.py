@@ -51,8 +51,9 @@ class StockMoves(StockState):
                 po_ref: str | None = None) -> str:
         amount = quantity(qty, "received quantity", places=3, field="qty")
         cost = money(unit_cost, "unit cost", field="unit_cost")
-        require(bool(supplier.strip() and supplier_doc.strip()),
-                InvalidInput("supplier and supplier document number are required"))
+        require(bool(supplier.strip()), InvalidInput("the supplier is required", field="supplier"))
+        require(bool(supplier_doc.strip()),
+                InvalidInput("the supplier document number is required", field="supplier_doc"))
         lot_id = self.next_lot_id()
         self._received(audit, lot_id, amount, cost, supplier.strip(), supplier_doc.strip(),
                        (cert_ref or "").strip() or None, po_ref)
@@ -113,7 +114,8 @@ class StockMoves(StockState):
     def transfer_out(self, audit: Audit, transfer_id: str, to_store: str, qty: object,
                      reason: str | None) -> list[dict[str, Any]]:
         amount = quantity(qty, "transferred quantity", places=3, field="qty")
-        require(to_store != self.store_id, InvalidInput("a transfer goes to another store"))
+        require(to_store != self.store_id, InvalidInput("a transfer goes to another store",
+                                                          field="to_store"))
         self._require_available(amount, "transfer")
         picks = self._traced(fifo_picks(self._lots_in_order(), amount), LOT_FIELDS)
         self._transferred_out(audit, transfer_id, to_store, picks, picks_cost(picks),
@@ -141,11 +143,12 @@ class StockMoves(StockState):
                            reason: str | None) -> Decimal:
         amount = quantity(qty, "returned quantity", places=3, field="qty")
         if lot_id not in self.open_lots:
-            self.lot_seq(lot_id)  # InvalidInput unless the item took the lot in
+            self.lot_seq(lot_id, "lot_id")  # InvalidInput unless the item took the lot in
         self._require_available(amount, "return to the supplier")
         self._free_in(lot_id, amount)
         lot = self.open_lots[lot_id]
-        require(bool(reference.strip()), InvalidInput("the supplier's return reference is required"))
+        require(bool(reference.strip()), InvalidInput("the supplier's return reference is required",
+                                                            field="reference"))
         cost = round_money(amount * lot["unit_cost"])
         self._returned_to_supplier(audit, lot_id, amount, lot["unit_cost"], cost, lot["supplier"],
                                    reference.strip(), require_reason(reason, "a supplier return"))

@@ -21,6 +21,11 @@ class InsufficientStock(StockError):
     """Not enough available; `available` says how much there is (HTTP 409)."""
 
 
+def scrap_hold(request_id: str) -> str:
+    """The reservation key of the units a scrap request holds until a manager decides."""
+    return f"scrap:{request_id}"
+
+
 def fifo_picks(lots: list[dict[str, Any]], qty: Decimal) -> list[dict[str, Any]]:
     """Take `qty` from lots in receipt order; each pick names its lot, cost and supplier."""
     picks, left = [], qty
@@ -144,7 +149,7 @@ class StockState(HeldInLots):
     def _free_in(self, lot_id: str, qty: Decimal, besides: str | None = None) -> Decimal:
         """Units of a named lot that `qty` may take (an open lot, less pending scrap)."""
         if lot_id not in self.open_lots:
-            self.lot_seq(lot_id)  # InvalidInput unless the item took the lot in
+            self.lot_seq(lot_id, "lot_id")  # InvalidInput unless the item took the lot in
         free = self.lot_on_hand(lot_id) - self.held(lot_id, besides=besides)
         if qty > free:
             raise InsufficientStock(f"lot {lot_id} has only {free} {self.unit} free",

@@ -22,6 +22,7 @@ from domain.ascii_width import ascii_width
 from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
+from domain.stock_state import scrap_hold
 from domain.transfer import Transfer
 from projections.base import Index, ReadModel
 from projections.purchase_order_doc import order_doc
@@ -45,8 +46,9 @@ class StockView(StockChanges, ReadModel):
     # 2: a purchase order's receipts carry their unit cost and cost variance; 3: barcodes in
     # their ASCII form (`ascii_barcode`); 4: a purchase order's lines say whether each is an
     # emergency purchase (`emergency`); 5: a purchase order's expected delivery day and open
-    # value (`expected_on`, `open_value`)
-    revision = 5
+    # value (`expected_on`, `open_value`); 6: a scrap request waiting for a manager is listed
+    # among the item's reservations (`scrap:<request id>`), as the units it holds
+    revision = 6
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """
@@ -231,13 +233,18 @@ class StockView(StockChanges, ReadModel):
 
     @on.register
     def _reserved(self, event: StockItem.Reserved, batch: Batch, n: int) -> None:
+        self._hold(batch, event, event.key, event.qty)
+
+    def _hold(self, batch: Batch, event: StockItem.Event, key: str, qty: Decimal) -> None:
+        """Units held: for a work-order line, or for a scrap request until a manager decides
+        (`scrap:<request id>`, no work order), each a reservation of the item."""
         row = self._row(batch, event)
-        row["reserved"] += event.qty
-        work_order_id, line_id = work_order_of(event.key)
+        row["reserved"] += qty
+        work_order_id, line_id = work_order_of(key)
         batch.conn.execute(
             f"""INSERT INTO {batch.t('stock_reservations')} VALUES (%s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (store_id, part_number, key) DO UPDATE SET qty = EXCLUDED.qty""",
-            (row["store_id"], row["part_number"], event.key, event.qty, work_order_id, line_id,
+            (row["store_id"], row["part_number"], key, qty, work_order_id, line_id,
              event.audit.at))
 
     @on.register
@@ -257,20 +264,19 @@ class StockView(StockChanges, ReadModel):
 
     @on.register
     def _scrap_requested(self, event: StockItem.ScrapRequested, batch: Batch, n: int) -> None:
-        row = self._row(batch, event)
-        row["reserved"] += event.qty
+        self._hold(batch, event, scrap_hold(event.request_id), event.qty)
         self._approval(batch, event, "scrap", event.request_id, event.qty, event.value,
                        {"lot_id": event.lot_id}, event.reason)
 
     @on.register
     def _scrap_rejected(self, event: StockItem.ScrapRejected, batch: Batch, n: int) -> None:
-        self._row(batch, event)["reserved"] -= event.qty
+        self._unreserve(batch, self._row(batch, event), scrap_hold(event.request_id), event.qty)
         self._decided(batch, event, "scrap", event.request_id, "rejected", event.reason)
 
     @on.register
     def _scrapped(self, event: StockItem.Scrapped, batch: Batch, n: int) -> None:
         row = self._row(batch, event)
-        row["reserved"] -= event.from_reserved
+        self._unreserve(batch, row, scrap_hold(event.request_id), event.from_reserved)
         self._picks(batch, event, n, row, "scrap", event.picks, -1, reference=event.request_id,
                     reason=event.reason)
         if event.approved_by is not None:

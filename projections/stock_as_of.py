@@ -1,6 +1,6 @@
 """A part's stock in a store as it stood at a moment (`GET /stock/{store}/{part}?as_of=`), and
-when each reservation it then held was made (the first `Reserved` of its key still held, as
-the stock view's `at` keeps it).
+when each reservation it then held was made (the first `Reserved` of its key still held, or
+the `ScrapRequested` of a scrap request's hold, as the stock view's `at` keeps it).
 
 The item is replayed from the latest trusted snapshot whose `stamped_until` is at or before the
 moment (`stamped_start`), reading on until the first event stamped after it; the snapshot's
@@ -31,7 +31,8 @@ from eventsourcing.utils import get_topic
 
 from domain.application import ServiceCore
 from domain.stamps import RESERVED_SINCE
-from domain.stock import StockItem
+from domain.stock import StockItem, held_key
+from domain.stock_state import scrap_hold
 from domain.transfer import Transfer
 from domain.unreadable_events import mutated
 from projections.as_of_start import (
@@ -45,6 +46,7 @@ from projections.as_of_start import (
 from projections.audit import aggregate_as_of, stream_events
 
 RESERVED = get_topic(StockItem.Reserved)
+SCRAP_REQUESTED = get_topic(StockItem.ScrapRequested)
 # The transfers of a part to a store sent by a moment and not booked in by then, as the stock
 # view lists them (their stamps are the events'); each is then replayed to that moment.
 SENT_BY = """SELECT id FROM transfers WHERE to_store = %s AND part_number = %s
@@ -54,7 +56,7 @@ SENT_BY = """SELECT id FROM transfers WHERE to_store = %s AND part_number = %s
 def stock_as_of(app: ServiceCore, stream_id: UUID, at: datetime
                 ) -> tuple[Any | None, dict[str, datetime]]:
     """The stock item at `at` (None before it was opened) and when each reservation it then
-    held was made (keys never `Reserved`, as a pending scrap's, have none)."""
+    held was made."""
     start = stamped_start(app, stream_id, at)
     if start is not None:
         item = start.aggregate
@@ -96,8 +98,9 @@ def _replayed(start: Start, events: Iterable[Any]
     since: dict[str, datetime | None] = dict.fromkeys(_held(item))
     for event in events:
         item = mutated(event, item)
-        if isinstance(event, StockItem.Reserved):
-            since.setdefault(event.key, event.audit.at)
+        key = held_key(event)
+        if key is not None:
+            since.setdefault(key, event.audit.at)
         held = _held(item)
         since = {k: v for k, v in since.items() if k in held}
     return item, since
@@ -111,9 +114,10 @@ def _start_before(app: ServiceCore, stream_id: UUID, version: int, keys: set[str
     mapper = app.mapper
     if select is None or mapper.cipher is not None or mapper.compressor is not None:
         return FIRST_EVENT
-    # each key as the stored state spells it: a JSON string, quotes included
-    needles = [mapper.transcoder.encode(key) for key in sorted(keys)]
-    found = select(stream_id, topics=[RESERVED], needles=needles, lte=version)
+    # each key as the stored state spells it: a JSON string, quotes included (a scrap
+    # request's hold by its request id, as its `ScrapRequested` names it)
+    needles = [mapper.transcoder.encode(key.removeprefix(scrap_hold(""))) for key in sorted(keys)]
+    found = select(stream_id, topics=[RESERVED, SCRAP_REQUESTED], needles=needles, lte=version)
     if not found:
         return FIRST_EVENT
     first = min(event.originator_version for event in found)

@@ -219,7 +219,9 @@ def list_movements(conn: psycopg.Connection[Any], stores: Sequence[str], *, limi
             params.extend(_references(conn, value) if name == "reference" else
                           [value] * MOVEMENT_FILTERS[name].count("%s"))
     clause = " AND ".join(clauses)
-    [counted] = _rows(conn, f"""SELECT count(*) AS n, COALESCE(sum(round(value, 2)), 0) AS value
+    # the exact values summed, rounded once: a part's whole journal is its item's value, as
+    # the valuation and the ledger's 1405 hold it (rows rounded first drift a fen at a time)
+    [counted] = _rows(conn, f"""SELECT count(*) AS n, COALESCE(round(sum(value), 2), 0) AS value
         FROM stock_movements WHERE {clause}""", params)
     total = counted["n"]
     items = _rows(conn, f"""SELECT notification_id, seq, at, store_id, part_number, type, qty,

@@ -26,6 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from domain.aggregate_loads import copy_aggregate
 from domain.application import ServiceCore
 from domain.common import Audit, DomainError
+from domain.stamps import RESERVED_SINCE
 from domain.stock import StockItem
 from domain.stock_lots import EXHAUSTED_KEPT
 from domain.stock_moves import LOT_FIELDS
@@ -715,6 +716,9 @@ class StockMachine(RuleBasedStateMachine):
             assert item.reserved_total <= item.on_hand
             assert item.available == item.on_hand - item.reserved_total
             assert item.available == model.available()
+            # every hold, a pending scrap's included, says when it was made (the as_of read's
+            # `at`, as the stock view keeps it)
+            assert set(getattr(item, RESERVED_SINCE)) == set(item.reserved)
         held = {k: [[p["lot_id"], p["qty"]] for p in v] for k, v in self.held.items() if v}
         assert held == {k: v for k, v in self.issued.items() if v}
 
