@@ -14,6 +14,7 @@ What each known event publishes is in domain/integration_payloads.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -125,9 +126,23 @@ def _json(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def event_id(stream_id: UUID | str, version: int) -> UUID:
-    """Deterministic: a re-sent event keeps its id."""
-    return uuid5(NAMESPACE, f"integration-event/{stream_id}/{version}")
+def event_id(stream_id: UUID | str, version: int, recorded: str | None = None) -> UUID:
+    """Deterministic: a re-sent event keeps its id. `recorded` (the stored event's timestamp as
+    its message's `recorded_at` carries it) tells apart two events given the same stream
+    version, as after a restore from a backup; None: the form of events recorded before the
+    cut-over (`IntegrationMapper.new_ids_since`), published under it before."""
+    if recorded is None:
+        return uuid5(NAMESPACE, f"integration-event/{stream_id}/{version}")
+    return uuid5(NAMESPACE, f"integration-event/{stream_id}/{version}/{recorded}")
+
+
+def recorded_mark(event: Any, state: bytes) -> str:
+    """What an event id takes from the stored event: its timestamp (ISO 8601, as in
+    `recorded_at`), or a digest of its stored state when it could not be decoded."""
+    timestamp = getattr(event, "timestamp", None)
+    if isinstance(timestamp, datetime):
+        return timestamp.isoformat()
+    return "sha256:" + hashlib.sha256(bytes(state)).hexdigest()
 
 
 def stream_kind(topic: str) -> tuple[str, str]:
@@ -138,11 +153,16 @@ def stream_kind(topic: str) -> tuple[str, str]:
 
 
 class IntegrationMapper:
-    """Stored event -> integration Message (or None for internal streams)."""
+    """Stored event -> integration Message (or None for internal streams).
 
-    def __init__(self, mapper: Mapper[UUID], prefix: str = "servicecore.") -> None:
+    `new_ids_since`: the first notification id whose event id takes the stored event's time
+    (`event_id`); the events before it keep the id they were published under before."""
+
+    def __init__(self, mapper: Mapper[UUID], prefix: str = "servicecore.",
+                 new_ids_since: int = 1) -> None:
         self.mapper = mapper
         self.prefix = prefix
+        self.new_ids_since = new_ids_since
         self.unknown: set[str] = set()
 
     def topics(self) -> list[str]:
@@ -159,8 +179,10 @@ class IntegrationMapper:
             raise
         except Exception:  # noqa: BLE001 - an undecodable event still gets its envelope
             event = None
+        recorded = None if notification_id < self.new_ids_since \
+            else recorded_mark(event, stored.state)
         message = encode(notification_id, kind, name, event, str(stored.originator_id),
-                         int(stored.originator_version), self.prefix)
+                         int(stored.originator_version), self.prefix, recorded=recorded)
         if not message.known and stored.topic not in self.unknown:
             self.unknown.add(stored.topic)
             log.warning("no integration mapping for %s: published with an empty payload",
@@ -169,16 +191,16 @@ class IntegrationMapper:
 
 
 def encode(notification_id: int, kind: str, name: str, event: Any, stream_id: str,
-           version: int, prefix: str = "") -> Message:
+           version: int, prefix: str = "", *, recorded: str | None = None) -> Message:
     """The integration message of one event of a published stream kind (`event` None: one that
-    could not be decoded, published as an envelope)."""
+    could not be decoded, published as an envelope); `recorded` goes into its id (`event_id`)."""
     route = ROUTES.get(kind) or Route(UNROUTED_TOPIC, snake(kind) or "unknown")
     spec = PAYLOADS.get(kind, {}).get(name) if event is not None else None
     payload = without_costs(spec(event)) if spec is not None else {}
     audit = getattr(event, "audit", None)
     event_type = f"{route.type_prefix}.{snake(name)}"
     body = {
-        "event_id": str(event_id(stream_id, version)),
+        "event_id": str(event_id(stream_id, version, recorded)),
         "type": event_type,
         "schema_version": SCHEMA_VERSION,
         "stream_type": route.type_prefix,

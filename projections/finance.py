@@ -122,6 +122,8 @@ class FinanceView(FinanceChanges, ReadModel):
         Index("payments", "payments_settlement_idx", "(settlement_id)"),  # a visit's money
         Index("statement_lines", "statement_lines_ref_idx", "(store_id, reference)"),
         Index("refunds", "refunds_payout_ref_idx", "(store_id, payout_ref)"),
+        # the refunds paid out on a store's days: the day report, the payments journal, GET /refunds
+        Index("refunds", "refunds_day_idx", "(store_id, business_date)"),
         Index("journal", "journal_month_idx", "(store_id, month, account)"),
         # a past period's trial balance reads up to its end (projections/trial_balance.py)
         Index("journal", "journal_posted_idx", "(store_id, posted_on)"),

@@ -135,18 +135,22 @@ def get_settlement(conn: psycopg.Connection[Any], stores: Sequence[str],
 
 
 def list_refunds(conn: psycopg.Connection[Any], stores: Sequence[str], *,
-                 store_id: str | None = None, status: str | None = None, limit: int = 50,
+                 store_id: str | None = None, status: str | None = None,
+                 date_from: date | None = None, date_to: date | None = None, limit: int = 50,
                  offset: int = 0) -> dict[str, Any]:
     """Refunds of the caller's stores (or `store_id`'s), the longest waiting first: with
-    `status=requested` the manager's queue of decisions. Each with its visit (work order id
-    and number, from the settlement) and the payment it returns (bill and method)."""
+    `status=requested` the manager's queue of decisions; with `date_from` / `date_to` those
+    paid out on those business days (an approved refund's day). Each with its visit (work
+    order id and number, from the settlement) and the payment it returns (bill and method)."""
     where, params = _where(stores, {"store_id": ("r.store_id = %s", store_id),
-                                    "status": ("r.status = %s", status)}, "r.store_id")
+                                    "status": ("r.status = %s", status),
+                                    "from": ("r.business_date >= %s", date_from),
+                                    "to": ("r.business_date <= %s", date_to)}, "r.store_id")
     return shown(_page(conn, f"""SELECT r.refund_id, r.status, r.kind, r.store_id,
         r.settlement_id, s.work_order_id, s.work_order_number, r.payment_id, p.bill,
         p.method, r.amount, r.reason, r.red_invoice_number, r.requested_by, r.requested_at,
-        r.decided_by, r.decided_at, r.decision_reason, r.payout_method, r.bank_refund
-        FROM refunds r JOIN settlements s ON s.id = r.settlement_id
+        r.decided_by, r.decided_at, r.decision_reason, r.business_date, r.payout_method,
+        r.bank_refund FROM refunds r JOIN settlements s ON s.id = r.settlement_id
         LEFT JOIN payments p ON p.payment_id = r.payment_id WHERE {where}""", params,
                        order_by="r.requested_at, r.refund_id", limit=limit, offset=offset))
 

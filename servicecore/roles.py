@@ -40,7 +40,8 @@ DATABASE = "servicecore"
 APP_GRANTS = (
     (f"GRANT SELECT, INSERT ON public.{EVENTS_TABLE}, public.{COMMANDS_TABLE}, "
      f"public.{ANCHORS_TABLE}, public.{SNAPSHOTS_TABLE} TO {{role}}"),
-    f"GRANT SELECT ON public.{HASHES_TABLE}, public.servicecore_schema_version TO {{role}}",
+    (f"GRANT SELECT ON public.{HASHES_TABLE}, public.servicecore_schema_version, "
+     "public.kafka_event_ids TO {role}"),
     (f"GRANT USAGE ON SEQUENCE public.{EVENTS_TABLE}_notification_id_seq, "
      f"public.{ANCHORS_TABLE}_anchor_id_seq TO {{role}}"),
     "GRANT SELECT, INSERT, DELETE ON public.customer_keys TO {role}",

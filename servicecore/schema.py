@@ -190,17 +190,31 @@ CREATE TABLE IF NOT EXISTS public.projection_positions (
     position bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS public.kafka_event_ids (
+    form integer PRIMARY KEY,
+    since bigint NOT NULL,
+    installed_at timestamptz NOT NULL DEFAULT now()
+);
 """
+# Kafka event ids of form 2 (stream, version and the stored event's time: a new event given a
+# lost one's stream version after a restore gets an id of its own) from the first notification
+# id after the log's head at the upgrade, stored once; the events before keep the id of form 1
+# (stream and version) they were published under (domain/integration_events.py, `event_id`).
+# Taken under the append lock: no event commits across the cut.
+EVENT_ID_CUT = f"""INSERT INTO public.kafka_event_ids (form, since)
+SELECT 2, coalesce(max(notification_id), 0) + 1 FROM public.{EVENTS_TABLE}
+ON CONFLICT (form) DO NOTHING"""
 
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
                       SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 8  # 2: hash chain, command registry, anchors; 3: snapshots;
+SCHEMA_VERSION = 9  # 2: hash chain, command registry, anchors; 3: snapshots;
 #                     4: the chain link inlinable (STABLE); 5: the chain's functions name
 #                     pg_catalog's, the trigger's search path leaves out public; 6: the
 #                     application's role creates in a schema of its own, no longer in public;
 #                     7: the command registry indexed by each save's first id;
-#                     8: an event must follow its stream's previous version
+#                     8: an event must follow its stream's previous version;
+#                     9: the cut-over of Kafka event ids (kafka_event_ids)
 # What the owner's sessions resolve names through: pg_catalog alone (pg_temp is never searched
 # for functions or operators). Every object of the owner's is named with its schema, public.
 OWNER_SEARCH_PATH = "pg_catalog, pg_temp"
@@ -237,6 +251,7 @@ def install(conn: psycopg.Connection, app_role: str | None = None) -> None:
         conn.execute(CHAIN_TRIGGERS)
         conn.execute(CHAIN_BACKFILL)
         conn.execute(SUPPORT_TABLES)
+        conn.execute(EVENT_ID_CUT)
         if app_role:
             grant_app(conn, app_role)
         conn.execute("INSERT INTO public.servicecore_schema_version (version) VALUES (%s) "

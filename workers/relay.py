@@ -120,6 +120,7 @@ class KafkaRelay(RelaySends):
             with self.pool.connection() as conn:
                 offsets.ensure_acked_table(conn)
                 stored = offsets.load_acked(conn, self.config.position_name)
+                self.mapper.new_ids_since = offsets.new_ids_since(conn)
             topics = set(self.mapper.topics())
             if others := sorted({t for t, _ in stored} - topics):
                 # written under another topic prefix or a route since changed: never checked,

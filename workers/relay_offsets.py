@@ -157,6 +157,13 @@ def ensure_acked_table(conn: psycopg.Connection[Any]) -> None:
         conn.execute(ACKED_DDL)
 
 
+def new_ids_since(conn: psycopg.Connection[Any]) -> int:
+    """The first notification id whose Kafka event id takes the stored event's time
+    (servicecore/schema.py EVENT_ID_CUT; 1 on a schema that does not record one)."""
+    row = conn.execute("SELECT since FROM kafka_event_ids WHERE form = 2").fetchone()
+    return 1 if row is None else int(row[0])
+
+
 def load_acked(conn: psycopg.Connection[Any], relay: str) -> dict[Partition, int]:
     rows = conn.execute(f"SELECT topic, partition, acked_end FROM {ACKED_TABLE} WHERE relay = %s",
                         (relay,)).fetchall()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
+from api.dates import PlainDay
 from api.deps import (
     Command,
     Ctx,
@@ -195,16 +196,22 @@ def request_refund(body: RefundIn, cmd: RefundCmd, ctx: Ctx) -> Any:
 
 @router.get("/refunds", response_model=Page)
 def refunds(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
-            status: RefundStatus | None = None, limit: Limit = 50, offset: Offset = 0,
+            status: RefundStatus | None = None, date_from: PlainDay | None = None,
+            date_to: PlainDay | None = None, limit: Limit = 50, offset: Offset = 0,
             wait_for: WaitFor = None) -> Any:
     """The refunds of the caller's stores (or `store_id`'s; another store's: none), the
     longest waiting first; `status=requested`: those waiting for a manager's decision, each
-    with the `refund_id` the decision names; an approved one's `payout_method` and
-    `bank_refund` (a bank receipt paid back by bank transfer, in no cashier's day)."""
+    with the `refund_id` the decision names; `date_from` / `date_to`: those paid out on
+    those business days, as the day report and the payments journal date them; an approved
+    one's `business_date`, `payout_method` and `bank_refund` (a bank receipt paid back by
+    bank transfer, in no cashier's day)."""
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInput(f"date_to {date_to} is before date_from {date_from}",
+                           field="date_to")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_refunds(conn, principal.stores, store_id=store_id, status=status,
-                            limit=limit, offset=offset)
+                            date_from=date_from, date_to=date_to, limit=limit, offset=offset)
 
 
 @router.post("/refunds/{refund_id}/decision", response_model=SettlementAccepted)

@@ -6,6 +6,7 @@ from the cashier."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -73,3 +74,34 @@ def test_the_settlements_list_takes_one_store_of_the_callers(
     assert listed(cashier, store_id=store_id) == [(mine, store_id)]
     stranger = auth("cashier", "cash-x", [store_id + "X"])
     assert listed(stranger, store_id=store_id) == []
+
+
+def test_a_clerk_lists_the_refunds_paid_out_on_a_day(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    """`date_from` / `date_to`: the refunds paid out on those business days (the approved
+    ones, dated as the day report dates them); a waiting refund has no day."""
+    manager = auth("manager", "mgr-day-" + store_id, [store_id])
+    finance = auth("finance", "fin-day-" + store_id, [store_id])
+    _, (waiting, paid) = refunds_asked(client, auth, store_id)
+    post(client, f"/refunds/{paid}/decision", manager, {"approve": True})
+    listed = _refunds(client, finance, store_id=store_id, wait_for=head(client))["items"]
+    assert {r["refund_id"]: r["business_date"] for r in listed}.get(waiting, "") is None
+    day = date.fromisoformat(next(r["business_date"] for r in listed if r["refund_id"] == paid))
+
+    def paid_out(**days: date) -> list[str]:
+        return [r["refund_id"] for r in _refunds(
+            client, finance, store_id=store_id, **{k: v.isoformat() for k, v in days.items()}
+        )["items"]]
+
+    assert paid_out(date_from=day, date_to=day) == [paid]
+    assert paid_out(date_from=day) == paid_out(date_to=day) == [paid]
+    assert paid_out(date_to=day - timedelta(days=1)) == []
+    assert paid_out(date_from=day + timedelta(days=1)) == []
+    for bad in ({"date_from": "2026-13-01"}, {"date_to": "yesterday"},
+                {"date_from": day.isoformat(), "date_to": (day - timedelta(days=1)).isoformat()}):
+        answer = client.get("/refunds", headers=finance, params=bad)
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        found = answer.json()
+        named = found["field"] if "field" in found else found["errors"][0]["loc"][-1]
+        assert named == ("date_to" if "date_to" in bad else "date_from"), found

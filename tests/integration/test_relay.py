@@ -181,7 +181,7 @@ def test_relay_publishes_every_event_in_stream_order_without_costs_or_personal_d
     assert opened["schema_version"] == 1 and opened["occurred_at"]
     assert {k: v for k, v in opened["payload"]["vehicle"].items() if k != "vehicle_id"} == {
         "vin": VEHICLE["vin"], "brand": "Volkswagen", "model": "Lavida", "year": 2022}
-    assert opened["event_id"] == str(event_id(opened["stream_id"], 1))
+    assert opened["event_id"] == str(event_id(opened["stream_id"], 1, opened["recorded_at"]))
     assert opened["notification_id"] in {row[0] for row in expected}
     topics = {r.topic.split(".", 1)[1] for r in records}
     assert {"work-orders", "stock", "customers", "other"} <= topics
