@@ -15,8 +15,12 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/servicecore serve --demo
 
+# One test process per core (pytest-xdist), each test file whole in one of them (a file's
+# module fixtures and its tests' order kept); each process has its own database and broker.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= auto
 test: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check domain projections api workers analytics servicecore tests bench
