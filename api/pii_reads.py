@@ -43,6 +43,7 @@ PAYER_DATA = (PERSONAL_DATA, "reconciliation.manage")
 WORK_ORDER_FIELDS = (("customer", "name"), ("customer", "phone"), ("customer", "wechat_id"),
                      ("delivery", "acknowledgement", "acknowledged_by"))
 WORK_ORDER_ROW_FIELDS = (("items", "*", "customer_name"), ("items", "*", "customer_phone"))
+FOLLOW_UP_ROW_FIELDS = (("items", "*", "customer_name"), ("items", "*", "customer_phone"))
 APPOINTMENT_FIELDS = (("customer_name",), ("customer_phones",))
 VEHICLE_FIELDS = (("owner_name",), ("owners", "*", "name"))
 STATEMENT_FIELDS = (("matched", "*", "counterparty"), ("unmatched_lines", "*", "counterparty"),

@@ -169,10 +169,24 @@ class Appointments:
             f"{field} {on} is more than {BOOKING_HORIZON_DAYS} days ahead", field=field))
         return on
 
-    def slot(self, request: Request, day: str, arrival: str) -> tuple[str, str]:
+    def slot(self, request: Request, day: str, arrival: str, *,
+             to_come: bool = True) -> tuple[str, str]:
+        """A slot that can be booked: a bookable day (`_bookable`) and, `to_come`, an arrival
+        not yet past at the command's own moment (`request.caller.at`, not the wall clock: an
+        import or a backdated command is judged at its own time), in the store's time zone. A
+        car already here opens its work order (`POST /work-orders`). The refusal names
+        `arrival`."""
         on = self._bookable(request, day, "day")
-        parse_clock(arrival, "arrival", "arrival")
+        start = self.starts(on.isoformat(), arrival, field="arrival")
+        require(not to_come or start >= request.caller.at, InvalidInput(
+            f"arrival {arrival} on {on} has passed (it is "
+            f"{request.caller.at.astimezone(self.zone):%H:%M} at the store)", field="arrival"))
         return on.isoformat(), arrival
+
+    def starts(self, day: str, arrival: str, *, field: str | None = None) -> datetime:
+        """The moment a slot begins, in the store's time zone."""
+        return datetime.combine(parse_day(day), parse_clock(arrival, "arrival", field),
+                                self.zone)
 
     @staticmethod
     def workshop_day(session: Session, store_id: str, day: str) -> WorkshopDay:
@@ -249,8 +263,10 @@ class Appointments:
 
     def reschedule(self, request: Request, appointment_id: UUID, *, day: str, arrival: str,
                    reason: str | None = None) -> CommandResult:
-        """Move to another day or slot: the old hours are released and the new ones held."""
-        on, at = self.slot(request, day, arrival)
+        """Move to another day or slot: the old hours are released and the new ones held. A
+        slot of today already passed is taken: a car that came on another day than booked is
+        moved to today, at the time it came, before its arrival (`arrive`) opens the visit."""
+        on, at = self.slot(request, day, arrival, to_come=False)
         current = self._current(appointment_id)
         streams = [WorkshopDay.create_id(current.store_id, current.day)] if current else []
 
@@ -278,8 +294,7 @@ class Appointments:
         """The customer did not come: recorded once the arrival time has passed."""
 
         def mark(audit: Any, appointment: Appointment) -> None:
-            due = datetime.combine(parse_day(appointment.day), parse_clock(appointment.arrival),
-                                   self.zone)
+            due = self.starts(appointment.day, appointment.arrival)
             require(request.caller.at >= due, AppointmentError(
                 f"the appointment is at {appointment.day} {appointment.arrival}; not yet a no-show"))
             appointment.no_show(audit, (note or "").strip() or None)

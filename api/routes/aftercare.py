@@ -13,15 +13,17 @@ from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_pr
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit, Page
-from api.pii_reads import PiiReader, pii_reader
+from api.pii_reads import FOLLOW_UP_ROW_FIELDS, PiiReader, pii_reader
 from api.schemas import CommandAccepted, ComplaintStatus, FollowUpStatus
 from api.schemas_money import AssignIn, AttemptIn, DeliveryIn, FollowUpIn, ResolveIn
-from projections import finance_queries
+from projections import finance_queries, follow_up_calls
 
 router = APIRouter(tags=["delivery and follow-up"], route_class=JsonBodyRoute)
 VIEW = "finance"
 Reader = Annotated[Principal, Depends(reader("follow_ups.read"))]
 Auditor = Annotated[PiiReader, Depends(pii_reader("work_orders.history"))]
+# The calls show whom to call (name and phone): an auditor's read of them is recorded.
+Calls = Annotated[PiiReader, Depends(pii_reader("follow_ups.read"))]
 DeliverCmd = Annotated[Command, Depends(command("delivery.record"))]
 FollowUpCmd = Annotated[Command, Depends(command("follow_ups.manage"))]
 ComplaintCmd = Annotated[Command, Depends(command("complaints.manage"))]
@@ -35,18 +37,25 @@ def deliver(work_order_id: UUID, body: DeliveryIn, cmd: DeliverCmd, ctx: Ctx) ->
 
 
 @router.get("/follow-ups", response_model=Page)
-def follow_ups(ctx: Ctx, principal: Reader, overdue: bool = False,
+def follow_ups(ctx: Ctx, reading: Calls, overdue: bool = False,
                status: FollowUpStatus | None = None, work_order_id: UUID | None = None,
                limit: Limit = 200, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    """The calls to make, soonest due first; `work_order_id`: the one a visit's delivery
-    scheduled."""
-    wait_for_projection(ctx, VIEW, wait_for)
+    """The calls to make, soonest due first, each with the visit's number, its delivery and
+    the car's plate; `customer_name` and `customer_phone` for the roles that may read
+    customers' personal data (advisor, manager, auditor), null for the others; `work_order_id`:
+    the one a visit's delivery scheduled."""
+    for view in (VIEW, "customers"):
+        wait_for_projection(ctx, view, wait_for)
     today = ctx.today()
     with ctx.pool.connection() as conn:
-        return finance_queries.follow_ups(conn, principal.stores, today=today,
+        page = finance_queries.follow_ups(conn, reading.stores, today=today,
                                           overdue_only=overdue, status=status,
                                           work_order_id=work_order_id, limit=limit,
                                           offset=offset)
+        shown = follow_up_calls.with_contacts(conn, page["items"])
+    reading.masked(page, FOLLOW_UP_ROW_FIELDS)
+    reading.record(shown if reading.sees_personal_data else [], "follow-up list")
+    return page
 
 
 def _history(ctx: Ctx, reading: PiiReader, stream_id: UUID, kind: str, what: str,

@@ -47,8 +47,9 @@ def test_the_workshops_hours_have_one_form_in_every_answer(client: TestClient, a
                                                            store_id: str) -> None:
     manager = auth("manager", "mgr-" + store_id, [store_id])
     advisor = auth("advisor", "adv-" + store_id, [store_id])
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    days = [today.isoformat(), (today + timedelta(days=1)).isoformat()]
+    # tomorrow and the day after: a slot of today may have passed already
+    tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    days = [tomorrow.isoformat(), (tomorrow + timedelta(days=1)).isoformat()]
     post(client, "/appointments/capacity", manager, {
         "store_id": store_id, "from_day": days[0], "to_day": days[1], "opens": "08:00",
         "closes": "18:00", "bays": 4, "skill_hours": {"chassis": 24, "engine": "8.5"}})
@@ -70,7 +71,7 @@ def test_the_workshops_hours_have_one_form_in_every_answer(client: TestClient, a
     [problem] = refused.json()["problems"]
     assert (problem["capacity"], problem["booked"]) == ("24.00", "24.50")
     assert "22.50 h of 24.00 h free" in refused.json()["detail"]
-    # Moved to tomorrow: today's answer of what is left.
+    # Moved to the next day: the first day's answer of what is left.
     moved = post(client, f"/appointments/{booked['id']}/reschedule", advisor,
                  {"day": days[1], "arrival": "10:00"})
     assert moved["free"] == {"chassis": "22.50", "engine": "8.50"}

@@ -17,6 +17,7 @@ from domain.settlement import Settlement
 from domain.stock import StockItem
 from domain.technician import Technician
 from servicecore.container import Container
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_parts_api import get, head, new_part, post
 from tests.integration.audit_support import new_vin, older_complaint
 from tests.integration.support import LABOR, open_order, request
@@ -53,11 +54,12 @@ def full_visit(client: TestClient, auth: Auth, store_id: str,
     # 王芳 is registered, books brake work for today and arrives: the work order opens.
     customer = post(client, "/customers", advisor, {
         "store_id": store_id, "name": "王芳", "phones": ["13700001111"]}, 201)
-    booked = post(client, "/appointments", advisor, {
-        "store_id": store_id, "customer_id": customer["id"],
-        "vehicle": {"vin": vin, "plate": "沪C22222"},
-        "day": today.isoformat(), "arrival": "09:00", "kind": "maintenance",
-        "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
+    with commands_at(this_morning()):  # booked before its slot
+        booked = post(client, "/appointments", advisor, {
+            "store_id": store_id, "customer_id": customer["id"],
+            "vehicle": {"vin": vin, "plate": "沪C22222"},
+            "day": today.isoformat(), "arrival": "09:00", "kind": "maintenance",
+            "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
     arrived = post(client, f"/appointments/{booked['id']}/arrival", advisor,
                    {"mileage": 30_000, "complaints": []}, 201)
     wo_id = arrived["work_order_id"]

@@ -21,6 +21,7 @@ from projections.work_orders import work_order_with_campaigns
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.scope_dataset import event_count
 from tests.e2e.test_labor_operations_api import refused
 from tests.e2e.test_money_api import ready_for_settlement
@@ -157,10 +158,11 @@ def test_a_booked_car_arriving_is_shown_its_open_campaign(
         "opens": "08:00", "closes": "18:00", "bays": 2, "skill_hours": {"chassis": 8}})
     customer = post(client, "/customers", advisor, {
         "store_id": store_id, "name": "王芳", "phones": ["13700001111"]}, 201)
-    booked = post(client, "/appointments", advisor, {
-        "store_id": store_id, "customer_id": customer["id"], "vehicle": {"vin": vin},
-        "day": TODAY.isoformat(), "arrival": "09:00", "kind": "maintenance",
-        "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
+    with commands_at(this_morning()):  # booked before its slot
+        booked = post(client, "/appointments", advisor, {
+            "store_id": store_id, "customer_id": customer["id"], "vehicle": {"vin": vin},
+            "day": TODAY.isoformat(), "arrival": "09:00", "kind": "maintenance",
+            "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
     arrived = post(client, f"/appointments/{booked['id']}/arrival", advisor,
                    {"mileage": 30_000, "complaints": []}, 201)
     assert numbers(arrived["open_campaigns"]) == [number]

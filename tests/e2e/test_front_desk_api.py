@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from domain.days import add_months
 from domain.pii import ERASED
 from servicecore.demo import make_vin
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_parts_api import head
 
 Auth = Callable[..., dict[str, str]]
@@ -88,10 +89,13 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     booking = {"store_id": store_id, "customer_id": cid, "vehicle": {"vin": vin},
                "day": today.isoformat(), "arrival": "09:00", "kind": "maintenance",
                "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "2"}]}
-    booked = post(client, "/appointments", advisor, booking, 201)
+    with commands_at(this_morning()):  # booked before its slot
+        booked = post(client, "/appointments", advisor, booking, 201)
     aid = booked["id"]
     assert booked["free"]["chassis"] == "1.00"
-    refused = client.post("/appointments", headers=advisor, json={**booking, "arrival": "14:00"})
+    with commands_at(this_morning()):
+        refused = client.post("/appointments", headers=advisor,
+                              json={**booking, "arrival": "14:00"})
     assert refused.status_code == 409
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["problems"][0]["skill"] == "chassis"

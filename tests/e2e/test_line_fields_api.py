@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_money_api import ready_for_settlement
 from tests.e2e.test_parts_api import (
     get,
@@ -162,11 +163,12 @@ def test_the_front_desk_names_the_hours_or_amount_it_refuses(client: TestClient,
         "store_id": store_id, "from_day": today, "to_day": today, "opens": "08:00",
         "closes": "18:00", "bays": 4, "skill_hours": {"chassis": 24}})
     service = {"description": "pads", "skill": "chassis", "hours": "1.5"}
-    _refused(client, "/appointments", advisor, [
-        ({"store_id": store_id, "customer_id": customer,
-          "vehicle": {"vin": make_vin(random.Random(store_id))}, "day": today,
-          "arrival": "09:00", "services": [service, {**service, "hours": "1.001"}]},
-         "services[1].hours")])
+    with commands_at(this_morning()):  # booked before its slot
+        _refused(client, "/appointments", advisor, [
+            ({"store_id": store_id, "customer_id": customer,
+              "vehicle": {"vin": make_vin(random.Random(store_id))}, "day": today,
+              "arrival": "09:00", "services": [service, {**service, "hours": "1.001"}]},
+             "services[1].hours")])
     _refused(client, f"/customers/{customer}/points/earned", cashier,
              [({"paid_amount": "10.001", "reference": "ST-1"}, "paid_amount")])
     tech = "tech-" + store_id

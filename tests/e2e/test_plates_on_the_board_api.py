@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_change_of_mind_api import PADS, PHONE
 from tests.e2e.test_parts_api import get, head, on_roster, post
 
@@ -79,11 +80,12 @@ def test_a_booking_by_vin_lists_the_plate_the_vehicle_file_holds(
     for vin, plate, arrival in ((on_file, None, "09:00"), (unknown, None, "10:00"),
                                 (on_file, "沪E99887", "11:00")):
         vehicle = {"vin": vin, **({"plate": plate} if plate else {})}
-        ids[arrival] = post(client, "/appointments", advisor, {
-            "store_id": store_id, "customer_id": customer, "vehicle": vehicle, "day": today,
-            "arrival": arrival, "kind": "maintenance",
-            "services": [{"description": "oil service", "skill": "maintenance",
-                          "hours": 1}]}, 201)["id"]
+        with commands_at(this_morning()):  # booked before its slot
+            ids[arrival] = post(client, "/appointments", advisor, {
+                "store_id": store_id, "customer_id": customer, "vehicle": vehicle, "day": today,
+                "arrival": arrival, "kind": "maintenance",
+                "services": [{"description": "oil service", "skill": "maintenance",
+                              "hours": 1}]}, 201)["id"]
     listed = get(client, "/appointments", advisor, store_id=store_id, day=today,
                  wait_for=head(client))["items"]
     # On file: its plate; unknown to the store: none; a plate the booking named: that one.

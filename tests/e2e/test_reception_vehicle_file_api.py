@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_front_desk_api import get, head, post
 
 Auth = Callable[..., dict[str, str]]
@@ -66,10 +67,11 @@ def test_a_car_booked_by_its_vin_arrives_with_the_plate_on_file(
     post(client, "/appointments/capacity", manager, {
         "store_id": store_id, "from_day": today, "to_day": today, "opens": "00:00",
         "closes": "23:30", "bays": 4, "skill_hours": {"maintenance": 24}})
-    booked = post(client, "/appointments", advisor, {
-        "store_id": store_id, "customer_id": first["customer_id"], "vehicle": {"vin": vin},
-        "day": today, "arrival": "09:00", "kind": "maintenance",
-        "services": [{"description": "oil service", "skill": "maintenance", "hours": 1}]}, 201)
+    with commands_at(this_morning()):  # booked before its slot
+        booked = post(client, "/appointments", advisor, {
+            "store_id": store_id, "customer_id": first["customer_id"], "vehicle": {"vin": vin},
+            "day": today, "arrival": "09:00", "kind": "maintenance",
+            "services": [{"description": "oil service", "skill": "maintenance", "hours": 1}]}, 201)
     arrived = post(client, f"/appointments/{booked['id']}/arrival", advisor,
                    {"mileage": 45_000}, 201)
     doc = get(client, f"/work-orders/{arrived['work_order_id']}", advisor,

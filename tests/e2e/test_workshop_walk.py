@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.integration.support import http_dispatched, http_open
 
@@ -55,7 +56,8 @@ def test_a_booking_refused_for_capacity_names_the_day_the_slot_and_what_is_free(
     booking = {"store_id": store_id, "customer_id": customer["id"],
                "vehicle": {"vin": "LSVAU218XN2183294"}, "day": today, "arrival": "09:00",
                "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "2"}]}
-    post(client, "/appointments", advisor, booking, 201)
+    with commands_at(this_morning()):  # booked before its slot
+        post(client, "/appointments", advisor, booking, 201)
 
     # Two more chassis hours do not fit; neither does a car arriving after closing. Each
     # refusal says which day and slot, and what the day has free; none names an appointment
@@ -64,7 +66,8 @@ def test_a_booking_refused_for_capacity_names_the_day_the_slot_and_what_is_free(
                            ({"arrival": "18:30", "services": [{
                                "description": "wipers", "op_code": "BRK01", "hours": "0.5"}]},
                             "the workshop is open 08:00-18:00")):
-        problem = refused(client, "/appointments", advisor, {**booking, **change}, 409)
+        with commands_at(this_morning()):
+            problem = refused(client, "/appointments", advisor, {**booking, **change}, 409)
         assert problem["detail"] == f"no room on {today} at {change['arrival']}: {reason}"
         assert (problem["day"], problem["arrival"]) == (today, change["arrival"])
         assert problem["free"] == {"chassis": "1.00"}
@@ -120,4 +123,5 @@ def test_work_orders_bookings_and_the_roster_name_only_the_group_s_stores(
         assert problem["store_id"] == unknown and problem["known_stores"] == sorted(group_stores)
     # The group's own store takes each of them.
     for url, who, body, status in commands:
-        post(group_client, url, who, {"store_id": here, **body}, status)
+        with commands_at(this_morning()):  # a booking before its slot
+            post(group_client, url, who, {"store_id": here, **body}, status)

@@ -51,8 +51,10 @@ def test_small_batches_and_one_big_batch_build_the_same_tables(own_log: Containe
     services.appointments.plan_capacity(request(store_id, "manager"), store_id=store_id,
                                         from_day=day, to_day=day, opens="08:00",
                                         closes="18:00", bays=2, skill_hours={"chassis": 8})
+    # booked in the morning (the command's own clock: a slot already past is refused)
+    morning = datetime.fromisoformat(f"{day}T08:00:00+08:00")
     booked = services.appointments.book(
-        request(store_id), store_id=store_id, customer_id=customer, vehicle={"vin": VIN},
+        request(store_id, at=morning), store_id=store_id, customer_id=customer, vehicle={"vin": VIN},
         day=day, arrival="09:00", services=[{"description": "pads", "op_code": "BRK",
                                              "hours": 2}])
     services.appointments.arrive(request(store_id), UUID(booked.body["id"]), mileage=50_000)
