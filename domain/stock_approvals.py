@@ -85,13 +85,18 @@ class StockApprovals(StockState):
 
     def count(self, audit: Audit, count_id: str, counted: dict[str, object], reason: str | None,
               approval_value: Decimal,
-              older: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+              older: Mapping[str, dict[str, Any]] | None = None, *,
+              moved_since: Mapping[str, Decimal] | None = None,
+              as_of_version: int | None = None) -> dict[str, Any]:
         """Record counted vs book per lot; post the variance now unless it needs approval.
 
-        Lots not named keep their book quantity. A variance whose absolute value exceeds
-        `approval_value` waits for a manager. A count id names one count of this item: a
-        stocktake's ref may name counts of many parts, never two counts of one, except the
-        recount a manager asked for by rejecting the count under it.
+        The book a lot is counted against is its on hand less what `moved_since` says it took
+        in (+) or gave out (-) since the count sheet's version `as_of_version`
+        (domain/stock_sheet.py): an issue recorded after the sheet is no variance, and the
+        line says it as `moved_since`. Lots not named keep their book quantity. A variance
+        whose absolute value exceeds `approval_value` waits for a manager. A count id names
+        one count of this item: a stocktake's ref may name counts of many parts, never two
+        counts of one, except the recount a manager asked for by rejecting the count under it.
 
         A lot used up before the ones the item keeps is counted from its record in `older`
         (as its receipt or transfer in recorded it: domain/stock_found.py): its book is 0,
@@ -114,8 +119,11 @@ class StockApprovals(StockState):
                 {**record, "on_hand": ZERO}
             qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True,
                            field=f"counted.{lot_id}")
-            lines.append({"lot_id": lot_id, "book": lot["on_hand"], "counted": qty,
-                          "variance": qty - lot["on_hand"], "unit_cost": lot["unit_cost"],
+            since = (moved_since or {}).get(lot_id, ZERO)
+            book = lot["on_hand"] - since
+            lines.append({"lot_id": lot_id, "book": book, "counted": qty,
+                          "variance": qty - book, "unit_cost": lot["unit_cost"],
+                          **({"moved_since": since} if since else {}),
                           **({"record": record} if record is not None else {})})
         value = round_money(sum((ln["variance"] * ln["unit_cost"] for ln in lines), ZERO))
         moved = [ln for ln in lines if ln["variance"] != 0]
@@ -124,7 +132,7 @@ class StockApprovals(StockState):
         needs_approval = abs(value) > approval_value or any(
             abs(ln["variance"] * ln["unit_cost"]) > approval_value for ln in moved)
         self._check_shortage(moved)
-        self._counted(audit, count_id, lines, value, reason_text, needs_approval)
+        self._counted(audit, count_id, lines, value, reason_text, needs_approval, as_of_version)
         if not needs_approval and moved:
             self._post(audit, count_id, moved, value, reason_text, None)
         return {"count_id": count_id, "value": value, "needs_approval": needs_approval,
