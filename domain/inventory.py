@@ -259,6 +259,7 @@ class Inventory(InventoryOrders):
             arrived = transfer.qty if received_qty is None else quantity(
                 received_qty, "received quantity", places=3, allow_zero=True,
                 field="received_qty")
+            item._whole(arrived, "received_qty")
             require(arrived <= transfer.qty, InvalidInput(
                 f"transfer {transfer.number} carries {transfer.qty}; {arrived} cannot have "
                 "arrived", field="received_qty", sent=str(transfer.qty)))

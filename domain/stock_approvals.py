@@ -30,7 +30,7 @@ class StockApprovals(StockState):
 
         Returns the picks scrapped ([] while the request waits for approval).
         """
-        amount = quantity(qty, "scrapped quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "scrapped quantity", places=3, field="qty"))
         reason = require_reason(reason, "scrapping stock")
         request_id = request_id or f"SC{len(self.pending_scraps) + 1}-{self.version}"
         require(request_id not in self.pending_scraps,
@@ -117,8 +117,9 @@ class StockApprovals(StockState):
             record = (older or {}).get(lot_id) if self.forgotten(lot_id) else None
             lot = self.lot(lot_id, f"counted.{lot_id}") if record is None else \
                 {**record, "on_hand": ZERO}
-            qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True,
-                           field=f"counted.{lot_id}")
+            qty = self._whole(quantity(raw, f"counted quantity of {lot_id}", places=3,
+                                       allow_zero=True, field=f"counted.{lot_id}"),
+                              f"counted.{lot_id}")
             since = (moved_since or {}).get(lot_id, ZERO)
             book = lot["on_hand"] - since
             lines.append({"lot_id": lot_id, "book": book, "counted": qty,
