@@ -34,6 +34,7 @@ from domain.part import Part, normalise_part_number
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.stock_found import lot_records
+from domain.stock_sheet import moved_since
 from domain.transfer import Transfer
 from domain.transfer_dispatch import dispatch_transfer
 from domain.transfers_coming import coming_stream, note_arrived
@@ -175,15 +176,25 @@ class Inventory(InventoryOrders):
 
     def count(self, request: Request, store_id: str, part_number: str, *,
               counted: dict[str, object], reason: str | None,
-              count_ref: str | None = None) -> CommandResult:
+              count_ref: str | None = None, as_of_version: int | None = None) -> CommandResult:
+        """Counted vs the book of the count sheet: the item at `as_of_version`, or, when the
+        clerk names none, at the version this request first found (a conflict retried on
+        fresh state still compares the count with that book: domain/stock_sheet.py)."""
+        sheet: list[int] = [] if as_of_version is None else [as_of_version]
+        count_id = (count_ref or "").strip() or f"ST-{uuid4().hex[:10].upper()}"
+
         def act(session: Session, item: StockItem) -> dict[str, Any]:
-            count_id = (count_ref or "").strip() or f"ST-{uuid4().hex[:10].upper()}"
+            if not sheet:
+                sheet.append(item.version)
+            moved = moved_since(self.app, item, sheet[0])
             # a lot used up before the ones the item keeps: counted from its receipt's record
             older = lot_records(self.app, item, [k for k in counted
                                                  if item.forgotten(k, f"counted.{k}")])
             result = item.count(session.audit(store_id), count_id, counted, reason,
-                                self.thresholds.stocktake_value, older)
-            return {"count_id": count_id, "value": str(result["value"]),
+                                self.thresholds.stocktake_value, older, moved_since=moved,
+                                as_of_version=sheet[0])
+            return {"count_id": count_id, "as_of_version": sheet[0],
+                    "value": str(result["value"]),
                     "status": "awaiting_approval" if result["needs_approval"] else "posted",
                     "lines": [{k: str(v) for k, v in line.items() if k != "record"}
                               for line in result["lines"]]}
@@ -248,6 +259,7 @@ class Inventory(InventoryOrders):
             arrived = transfer.qty if received_qty is None else quantity(
                 received_qty, "received quantity", places=3, allow_zero=True,
                 field="received_qty")
+            item._whole(arrived, "received_qty")
             require(arrived <= transfer.qty, InvalidInput(
                 f"transfer {transfer.number} carries {transfer.qty}; {arrived} cannot have "
                 "arrived", field="received_qty", sent=str(transfer.qty)))

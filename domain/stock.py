@@ -133,11 +133,21 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
         from_reserved: Decimal
 
     class Counted(Event):
+        """v2 adds `as_of_version`: the version of the item whose book the count was taken
+        against (domain/stock_sheet.py); a v1 count was compared with the book it was decided
+        on, which its lines' `book` states."""
+
+        class_version = 2
         count_id: str
         lines: list[dict[str, Any]]
         value: Decimal
         reason: str
         needs_approval: bool
+        as_of_version: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["as_of_version"] = None
 
     class CountRejected(Event):
         count_id: str
@@ -303,7 +313,7 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
 
     @event(Counted)
     def _counted(self, audit: Audit, count_id: str, lines: list[dict[str, Any]], value: Decimal,
-                 reason: str, needs_approval: bool) -> None:
+                 reason: str, needs_approval: bool, as_of_version: int | None = None) -> None:
         self.counts[count_id] = audit.at.isoformat()
         self.decided.pop(f"count:{count_id}", None)  # a recount under a rejected count's ref
         if needs_approval:  # with the records of the lots it names: one may be used up and

@@ -30,7 +30,7 @@ class StockApprovals(StockState):
 
         Returns the picks scrapped ([] while the request waits for approval).
         """
-        amount = quantity(qty, "scrapped quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "scrapped quantity", places=3, field="qty"))
         reason = require_reason(reason, "scrapping stock")
         request_id = request_id or f"SC{len(self.pending_scraps) + 1}-{self.version}"
         require(request_id not in self.pending_scraps,
@@ -85,13 +85,18 @@ class StockApprovals(StockState):
 
     def count(self, audit: Audit, count_id: str, counted: dict[str, object], reason: str | None,
               approval_value: Decimal,
-              older: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+              older: Mapping[str, dict[str, Any]] | None = None, *,
+              moved_since: Mapping[str, Decimal] | None = None,
+              as_of_version: int | None = None) -> dict[str, Any]:
         """Record counted vs book per lot; post the variance now unless it needs approval.
 
-        Lots not named keep their book quantity. A variance whose absolute value exceeds
-        `approval_value` waits for a manager. A count id names one count of this item: a
-        stocktake's ref may name counts of many parts, never two counts of one, except the
-        recount a manager asked for by rejecting the count under it.
+        The book a lot is counted against is its on hand less what `moved_since` says it took
+        in (+) or gave out (-) since the count sheet's version `as_of_version`
+        (domain/stock_sheet.py): an issue recorded after the sheet is no variance, and the
+        line says it as `moved_since`. Lots not named keep their book quantity. A variance
+        whose absolute value exceeds `approval_value` waits for a manager. A count id names
+        one count of this item: a stocktake's ref may name counts of many parts, never two
+        counts of one, except the recount a manager asked for by rejecting the count under it.
 
         A lot used up before the ones the item keeps is counted from its record in `older`
         (as its receipt or transfer in recorded it: domain/stock_found.py): its book is 0,
@@ -112,10 +117,14 @@ class StockApprovals(StockState):
             record = (older or {}).get(lot_id) if self.forgotten(lot_id) else None
             lot = self.lot(lot_id, f"counted.{lot_id}") if record is None else \
                 {**record, "on_hand": ZERO}
-            qty = quantity(raw, f"counted quantity of {lot_id}", places=3, allow_zero=True,
-                           field=f"counted.{lot_id}")
-            lines.append({"lot_id": lot_id, "book": lot["on_hand"], "counted": qty,
-                          "variance": qty - lot["on_hand"], "unit_cost": lot["unit_cost"],
+            qty = self._whole(quantity(raw, f"counted quantity of {lot_id}", places=3,
+                                       allow_zero=True, field=f"counted.{lot_id}"),
+                              f"counted.{lot_id}")
+            since = (moved_since or {}).get(lot_id, ZERO)
+            book = lot["on_hand"] - since
+            lines.append({"lot_id": lot_id, "book": book, "counted": qty,
+                          "variance": qty - book, "unit_cost": lot["unit_cost"],
+                          **({"moved_since": since} if since else {}),
                           **({"record": record} if record is not None else {})})
         value = round_money(sum((ln["variance"] * ln["unit_cost"] for ln in lines), ZERO))
         moved = [ln for ln in lines if ln["variance"] != 0]
@@ -124,7 +133,7 @@ class StockApprovals(StockState):
         needs_approval = abs(value) > approval_value or any(
             abs(ln["variance"] * ln["unit_cost"]) > approval_value for ln in moved)
         self._check_shortage(moved)
-        self._counted(audit, count_id, lines, value, reason_text, needs_approval)
+        self._counted(audit, count_id, lines, value, reason_text, needs_approval, as_of_version)
         if not needs_approval and moved:
             self._post(audit, count_id, moved, value, reason_text, None)
         return {"count_id": count_id, "value": value, "needs_approval": needs_approval,

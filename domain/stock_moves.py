@@ -49,7 +49,7 @@ class StockMoves(StockState):
     def receive(self, audit: Audit, *, qty: object, unit_cost: object, supplier: str,
                 supplier_doc: str, cert_ref: str | None = None,
                 po_ref: str | None = None) -> str:
-        amount = quantity(qty, "received quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "received quantity", places=3, field="qty"))
         cost = money(unit_cost, "unit cost", field="unit_cost")
         require(bool(supplier.strip()), InvalidInput("the supplier is required", field="supplier"))
         require(bool(supplier_doc.strip()),
@@ -78,7 +78,7 @@ class StockMoves(StockState):
 
     def issue(self, audit: Audit, key: str, qty: object) -> list[dict[str, Any]]:
         """Issue to a work-order line: stock leaves on hand at its lots' FIFO cost."""
-        amount = quantity(qty, "issued quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "issued quantity", places=3, field="qty"))
         own = self.reserved.get(key, ZERO)
         self._require_available(amount, "issue", own)
         picks = self._traced(fifo_picks(self._lots_in_order(), amount), RECORD_FIELDS)
@@ -98,7 +98,7 @@ class StockMoves(StockState):
         """Put units back into the lots they came from, latest pick first. `held` is what the
         job holds of this item: the picks its work-order line was issued, less what came
         back; each names its lot and the lot's cost, so a lot used up since opens again."""
-        amount = quantity(qty, "returned quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "returned quantity", places=3, field="qty"))
         out = picks_qty(held)
         if amount > out:
             raise StockError(f"only {out} was issued to {key}")
@@ -113,7 +113,7 @@ class StockMoves(StockState):
 
     def transfer_out(self, audit: Audit, transfer_id: str, to_store: str, qty: object,
                      reason: str | None) -> list[dict[str, Any]]:
-        amount = quantity(qty, "transferred quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "transferred quantity", places=3, field="qty"))
         require(to_store != self.store_id, InvalidInput("a transfer goes to another store",
                                                           field="to_store"))
         self._require_available(amount, "transfer")
@@ -141,7 +141,7 @@ class StockMoves(StockState):
 
     def return_to_supplier(self, audit: Audit, lot_id: str, qty: object, reference: str,
                            reason: str | None) -> Decimal:
-        amount = quantity(qty, "returned quantity", places=3, field="qty")
+        amount = self._whole(quantity(qty, "returned quantity", places=3, field="qty"))
         if lot_id not in self.open_lots:
             self.lot_seq(lot_id, "lot_id")  # InvalidInput unless the item took the lot in
         self._require_available(amount, "return to the supplier")

@@ -9,6 +9,7 @@ from typing import Any
 from domain.common import Audit, IllegalTransition
 from domain.money import round_money
 from domain.stock_lots import HeldInLots
+from domain.units import require_whole
 
 ZERO = Decimal(0)
 
@@ -164,6 +165,11 @@ class StockState(HeldInLots):
             self._alert_raised(audit, self.available, self.min_stock)
         elif not low and self.alert_raised:
             self._alert_cleared(audit, self.available)
+
+    def _whole(self, qty: Decimal, field: str = "qty") -> Decimal:
+        """The quantity, unless the item's unit is counted in whole pieces and it is not a
+        whole number of them (422 naming `field`: domain/units.py)."""
+        return require_whole(qty, self.unit, field)
 
     def _require_available(self, qty: Decimal, what: str, own: Decimal = ZERO) -> None:
         free = self.available + own

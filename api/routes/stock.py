@@ -316,7 +316,8 @@ def count(store_id: StoreId, part_number: PartNumber, body: CountIn, cmd: MoveCm
     back into it at its own cost); the variance posts now or waits for a manager."""
     return cmd.accepted(ctx.inventory.count(cmd.envelope, store_id, part_number,
                                             counted=dict(body.counted), reason=body.reason,
-                                            count_ref=body.count_ref))
+                                            count_ref=body.count_ref,
+                                            as_of_version=body.as_of_version))
 
 
 @router.post("/{store_id}/{part_number}/stocktakes/{count_id}/decision",

@@ -145,3 +145,31 @@ def test_a_lot_id_that_only_looks_like_one_of_the_items_is_422_and_nothing_moves
     item = get(client, f"/stock/{store_id}/{pads}", clerk,
                wait_for=received["notification_id"])
     assert (item["on_hand"], item["version"]) == ("10", received["version"])
+
+
+def test_a_count_is_compared_with_the_book_of_its_sheet(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    clerk = auth("parts_clerk", stores=[store_id])
+    number = new_part(client, clerk, min_stock=0)
+    received = post(client, f"/stock/{store_id}/{number}/receipts", clerk, {
+        "qty": 10, "unit_cost": "20.00", "supplier": "S", "supplier_doc": "DN-1"}, 201)
+    lot_id = received["lot_id"]
+    # The count sheet is printed from the stock item: its version; the shelf holds 9.
+    sheet = get(client, f"/stock/{store_id}/{number}", clerk,
+                wait_for=received["notification_id"])["version"]
+    # Two units are scrapped before the clerk keys the count in.
+    post(client, f"/stock/{store_id}/{number}/scrap", clerk, {"qty": "2", "reason": "rusted"})
+    done = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
+        "counted": {lot_id: "9"}, "reason": "one missing", "as_of_version": sheet})
+    assert (done["as_of_version"], done["value"], done["on_hand"]) == (sheet, "-20.00", "7")
+    assert done["lines"] == [{"lot_id": lot_id, "book": "10", "counted": "9",
+                              "variance": "-1", "unit_cost": "20.00", "moved_since": "-2"}]
+    # A sheet of a version the item never had: 422 naming the field, nothing counted.
+    for bad in (done["version"] + 1, 0):
+        refused = client.post(f"/stock/{store_id}/{number}/stocktakes", headers=clerk, json={
+            "counted": {lot_id: "7"}, "as_of_version": bad})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["field"] == "as_of_version"
+    assert get(client, f"/stock/{store_id}/{number}", clerk,
+               wait_for=done["notification_id"])["version"] == done["version"]

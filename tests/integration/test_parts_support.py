@@ -40,12 +40,14 @@ def second_process(database_url: str, tmp: Path) -> Container:
 
 
 def new_part(container: Container, store_id: str, *, min_stock: object = 0,
-             reorder_qty: object = 0, price: str = "100.00", number: str | None = None) -> str:
-    """A part number of its own in the (global) part master."""
+             reorder_qty: object = 0, price: str = "100.00", number: str | None = None,
+             unit: str = "set") -> str:
+    """A part number of its own in the (global) part master (in sets unless told: a part
+    measured in litres moves in fractions)."""
     number = number or "P" + uuid.uuid4().hex[:12].upper()
     container.inventory.register_part(
         req(store_id, "manager"), part_number=number,
-        details={"name": "brake pads", "unit": "set", "category": "brake",
+        details={"name": "brake pads", "unit": unit, "category": "brake",
                  "min_stock": min_stock, "reorder_qty": reorder_qty,
                  "preferred_supplier": "FAW-VW Parts"},
         list_price=price)

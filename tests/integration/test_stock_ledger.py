@@ -51,7 +51,9 @@ class Run:
         self.c = container
         tag = uuid.uuid4().hex[:5].upper()
         self.stores = (f"L{tag}A", f"L{tag}B")
-        self.parts = [new_part(container, self.stores[0], price="150.00") for _ in range(2)]
+        # measured in litres: fractions move (a part counted in pieces refuses them)
+        self.parts = [new_part(container, self.stores[0], price="150.00", unit="L")
+                      for _ in range(2)]
         self.lines: list[tuple[str, UUID, str]] = []  # (store, work order, line) issued
         self.settled: list[UUID] = []
         self.transfers: list[UUID] = []

@@ -7,7 +7,9 @@ whose own StockItem takes them in. The items keep only the last used-up lot here
 returns and stocktakes meet lots the item no longer keeps. After every step the aggregates agree with it; refused
 commands emit nothing and change nothing; every event's cost is the model's FIFO (or lot) cost;
 the low-stock alert is raised and cleared once per crossing; and replaying the events, after a
-round trip through the application's JSON mapper, rebuilds the same aggregates.
+round trip through the application's JSON mapper, rebuilds the same aggregates. The part is
+measured in litres, so quantities of a thousandth are as legal as whole ones (a part counted in
+pieces refuses fractions: tests/unit/test_whole_units.py).
 """
 
 from __future__ import annotations
@@ -230,9 +232,9 @@ class StockMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         StockItem.exhausted_kept = KEPT  # the item and its replayed copy alike; see teardown
-        self.item = StockItem(store_id="S01", part_number="P-1", unit="pc", min_stock=MIN_STOCK,
+        self.item = StockItem(store_id="S01", part_number="P-1", unit="L", min_stock=MIN_STOCK,
                               audit=AUDIT)
-        self.dest = StockItem(store_id="S02", part_number="P-1", unit="pc",
+        self.dest = StockItem(store_id="S02", part_number="P-1", unit="L",
                               min_stock=DEST_MIN_STOCK, audit=DEST_AUDIT)
         self.replayed: dict[int, StockItem] = {}
         for item in (self.item, self.dest):

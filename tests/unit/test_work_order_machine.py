@@ -36,6 +36,7 @@ from tests.unit.support import (
     load_stock,
     on_roster,
     open_order,
+    register_part,
     request,
     stock_part,
 )
@@ -189,7 +190,9 @@ class WorkshopDay(RuleBasedStateMachine):
         self.wos = WorkOrders(self.app)
         self.now = T0
         self.orders: list[OrderModel] = []
-        # The part every part line asks for is in the master, and a big delivery came in.
+        # The part every part line asks for is in the master, measured in litres (lines of
+        # a hundredth move), and a big delivery came in.
+        register_part(self.app, PART, unit="L")
         stock_part(self.app, PART, ON_SHELF, unit_cost="12.50")
         for tech in TECHNICIANS:  # the desk dispatches to the store's technicians only
             on_roster(self.app, tech)
