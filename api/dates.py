@@ -21,6 +21,7 @@ import annotated_types
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from domain.common import InvalidInput
 from domain.days import FIRST_DAY, LAST_DAY, PLAIN_DAY_RULE, plain_day
 
 PLAIN_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
@@ -73,6 +74,16 @@ def moment(value: Any) -> datetime:
     if found is None:
         raise PydanticCustomError("plain_moment", "Must be " + PLAIN_MOMENT_RULE)
     return found
+
+
+def ordered(first: date | None, last: date | None, *, first_name: str = "date_from",
+            last_name: str = "date_to") -> None:
+    """A list's period (two days, or two moments) runs forwards: its end is its start or
+    later, else invalid input naming the end (`date_to`, `at_to`, `opened_to`). Either left
+    out: any period will do."""
+    if first is not None and last is not None and last < first:
+        raise InvalidInput(f"{last_name} {last.isoformat()} is before {first_name} "
+                           f"{first.isoformat()}", field=last_name)
 
 
 def query_moment(value: Any) -> datetime:

@@ -106,16 +106,27 @@ def require(condition: bool, error: DomainError) -> None:
         raise error
 
 
-def require_group_store(stores: Iterable[str], *store_ids: str) -> None:
+def require_group_store(stores: Iterable[str], *store_ids: str, field: str | None = None) -> None:
     """A command that names a store names one of the group's stores (the `stores` setting),
     whatever the caller's token covers: a token for every store ("*") does not make a mistyped
     store exist. Without the setting (no stores) the token alone decides (a store it does not
-    name is 403)."""
+    name is 403). `field`: the input naming the store(s), where it is not `store_id`."""
     known = frozenset(stores)
+    named = {} if field is None else {"field": field}
     for store_id in store_ids:
         require(not known or store_id in known, InvalidInput(
             f"store {store_id} is not one of the group's stores",
-            store_id=store_id, known_stores=sorted(known)))
+            store_id=store_id, known_stores=sorted(known), **named))
+
+
+def require_exact_store(store_id: str, known: Iterable[str], field: str) -> None:
+    """Store ids are matched exactly, case included, as a token's stores are: a store id that
+    differs from a store the command knows only by case (`s02` for `S02`) is a typo, refused
+    naming `field`, never taken for a store of its own."""
+    for other in known:
+        require(other == store_id or other.casefold() != store_id.casefold(), InvalidInput(
+            f"store {store_id} is not store {other}: store ids are matched exactly, case "
+            "included", field=field, store_id=store_id))
 
 
 def require_reason(reason: str | None, what: str, field: str = "reason") -> str:

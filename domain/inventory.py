@@ -24,6 +24,8 @@ from domain.common import (
     NotFound,
     NotPermitted,
     require,
+    require_exact_store,
+    require_group_store,
     require_reason,
 )
 from domain.counter import DocumentCounter
@@ -223,19 +225,23 @@ class Inventory(InventoryOrders):
     def transfer(self, request: Request, *, from_store: str, to_store: str, part_number: str,
                  qty: object, reason: str | None) -> CommandResult:
         require(bool(to_store.strip()), InvalidInput("name the receiving store", field="to_store"))
-        self._require_known(from_store, to_store.strip())
+        to_store = to_store.strip()
+        require_exact_store(to_store, (*self.stores, from_store, *(
+            s for s in request.caller.stores if s != "*")), field="to_store")
+        self._require_known(from_store)
+        require_group_store(self.stores, to_store, field="to_store")
         transfer_id = uuid4()
         year = self._year(request)
 
         def decide(session: Session) -> Decision:
             item = existing_stock(session, from_store, part_number)
-            transfer = dispatch_transfer(session, item, to_store.strip(), qty, reason, year,
+            transfer = dispatch_transfer(session, item, to_store, qty, reason, year,
                                          transfer_id)
             return Decision(transfer, {"number": transfer.number, "status": transfer.status,
                                        "cost": str(transfer.cost)})
 
         counter = DocumentCounter.create_id("transfer", from_store, year)
-        coming = coming_stream(to_store.strip(), normalise_part_number(part_number))
+        coming = coming_stream(to_store, normalise_part_number(part_number))
         return self.app.execute(request, decide,
                                 (stock_stream(from_store, part_number), counter, coming))
 

@@ -9,10 +9,9 @@ from typing import Any
 import psycopg
 
 from domain.ascii_width import ascii_width
-from projections.base import Reading, like_literal, page_of, read
-from projections.base import page as _page
-from projections.base import rows as _rows
+from projections.base import Reading, like_literal, page, page_of, read, rows
 from projections.base import store_scope as _stores_clause
+from projections.quantities import shown_quantities
 from projections.transfer_suggestions import by_transfer
 
 STOCK_READ_COLUMNS = """
@@ -42,6 +41,18 @@ ARRIVING_SELECT = """
               WHERE s.store_id = t.to_store AND s.part_number = t.part_number)
           GROUP BY to_store, part_number) a
     LEFT JOIN parts p USING (part_number)"""
+
+
+def _rows(conn: psycopg.Connection[Any], sql: str, params: Any) -> list[dict[str, Any]]:
+    """A query's rows, their quantities shown one way (`projections.quantities`)."""
+    return [shown_quantities(row) for row in rows(conn, sql, params)]
+
+
+def _page(conn: psycopg.Connection[Any], sql: str, params: Any, *, order_by: str,
+          limit: int | None, offset: int) -> dict[str, Any]:
+    """A page of a query's rows, their quantities shown one way."""
+    found = page(conn, sql, params, order_by=order_by, limit=limit, offset=offset)
+    return {**found, "items": [shown_quantities(row) for row in found["items"]]}
 
 
 def list_stock(conn: psycopg.Connection[Any], stores: Sequence[str], *,
@@ -116,9 +127,9 @@ def stock_item(stores: Sequence[str], store_id: str,
     if not found:
         return None
     item = found[0]
-    lots = _listed(item, "lot_", LOT_FIELDS)
-    reservations = _listed(item, "res_", RESERVATION_FIELDS)
-    return {**item, "lots": lots, "reservations": reservations}
+    lots = [shown_quantities(lot) for lot in _listed(item, "lot_", LOT_FIELDS)]
+    reservations = [shown_quantities(one) for one in _listed(item, "res_", RESERVATION_FIELDS)]
+    return {**shown_quantities(item), "lots": lots, "reservations": reservations}
 
 
 def incoming_transfers(stores: Sequence[str], store_id: str,
@@ -129,7 +140,7 @@ def incoming_transfers(stores: Sequence[str], store_id: str,
     [found] = yield [("""SELECT id, number, from_store, qty, sent_at FROM transfers
         WHERE to_store = %s AND part_number = %s AND status = 'in_transit'
         ORDER BY sent_at, number""", [store_id, part_number])]
-    return found
+    return [shown_quantities(row) for row in found]
 
 
 def _listed(row: dict[str, Any], prefix: str, fields: Sequence[str]) -> list[dict[str, Any]]:

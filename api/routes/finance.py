@@ -15,7 +15,7 @@ from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.context import ApiContext
 from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import (
     TEXT_MAX,
     Command,
@@ -110,7 +110,8 @@ def payments(ctx: Ctx, principal: FinanceReader, date_from: PlainDay | None = No
     payments taken from `date_from` to `date_to`, with what they took in all and by method,
     and what the refunds approved over those days paid out, each dated by its own business
     day as the day report dates it (a refund of an earlier day's payment is its own day's);
-    `cashier`: who took a payment, or paid a refund out."""
+    `cashier`: who took a payment, or paid a refund out; `date_to` before `date_from`: 422."""
+    ordered(date_from, date_to)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return payments_journal.payments_journal(conn, principal.stores, date_from=date_from,

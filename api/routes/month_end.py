@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal
 from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import Ctx, IdFilter, Offset, WaitFor, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
@@ -97,7 +97,7 @@ def write_offs(ctx: Ctx, principal: WriteOffReader, store_id: IdFilter = None,
     was booked, in the stores' time zone), the latest first: the settlement (id and number),
     the bill, kind, amount, reason, who booked it and when, and whether it was taken back;
     `amount`, `reversed_amount` and `net_amount` sum every row the filters list."""
-    _ordered(date_from, date_to)
+    ordered(date_from, date_to)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return write_offs_over(conn, principal.stores, zone=ctx.timezone, store_id=store_id,
@@ -140,12 +140,6 @@ def write_offs_by_payer_of_month(
     return found
 
 
-def _ordered(date_from: date | None, date_to: date | None) -> None:
-    if date_from is not None and date_to is not None and date_from > date_to:
-        raise InvalidInput(f"date_to {date_to} is before date_from {date_from}",
-                           field="date_to")
-
-
 class CashierDayRow(BaseModel):
     business_date: date
     store_id: str
@@ -183,7 +177,7 @@ def cashier_days(ctx: Ctx, principal: FinanceReader, month: Month = None,
         raise InvalidInput("give month, or date_from and date_to",
                            field="month" if date_from is None and date_to is None
                            else "date_to" if date_to is None else "date_from")
-    _ordered(date_from, date_to)
+    ordered(date_from, date_to)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return finance_queries.cashier_days(conn, principal.stores, date_from=date_from,

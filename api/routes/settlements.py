@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -205,9 +205,7 @@ def refunds(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
     those business days, as the day report and the payments journal date them; an approved
     one's `business_date`, `payout_method` and `bank_refund` (a bank receipt paid back by
     bank transfer, in no cashier's day)."""
-    if date_from is not None and date_to is not None and date_from > date_to:
-        raise InvalidInput(f"date_to {date_to} is before date_from {date_from}",
-                           field="date_to")
+    ordered(date_from, date_to)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_refunds(conn, principal.stores, store_id=store_id, status=status,

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.as_of import AsOf, requested_moment
 from api.auth import Principal
-from api.dates import QueryMoment
+from api.dates import QueryMoment, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -191,7 +191,9 @@ def movements(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
               limit: Limit = 100, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
     """The movement journal: one row per lot touched, newest first; `reference` the
     document a movement was booked under (a stocktake's count id such as `ST-2026-05`, a
-    delivery note, a PO, a request; a transfer's `TR-…` number); `value` their net value."""
+    delivery note, a PO, a request; a transfer's `TR-…` number); `value` their net value;
+    `at_to` before `at_from`: 422."""
+    ordered(at_from, at_to, first_name="at_from", last_name="at_to")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return list_movements(

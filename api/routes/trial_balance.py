@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
 from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
+from api.dates import ordered
 from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.routes.finance import MONTH, require_month
@@ -39,9 +40,7 @@ def period(month: str | None, date_from: date | None,
     if date_from is None or date_to is None:
         missing = "date_from" if date_from is None else "date_to"
         raise InvalidInput(f"{missing} is required with the other day", field=missing)
-    if date_to < date_from:
-        raise InvalidInput(f"date_to ({date_to}) is before date_from ({date_from})",
-                           field="date_to")
+    ordered(date_from, date_to)
     return date_from, date_to
 
 

@@ -12,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.context import ApiContext
-from api.dates import QueryMoment
+from api.dates import QueryMoment, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -366,6 +366,7 @@ def search_work_orders(
     (`total`, `paid`, `written_off`, `expensed`, `outstanding`: the finance view's, which
     `wait_for` waits for too); `outstanding=true` the visits with money still owed."""
     reading.refuse_search_by(customer_phone=customer_phone)
+    ordered(opened_from, opened_to, first_name="opened_from", last_name="opened_to")
     statuses = statuses_of(status)
     if technician == "me":
         technician = reading.principal.user_id

@@ -1,0 +1,35 @@
+"""How a read shows a quantity: its digits and no more, whatever arithmetic made it.
+
+A quantity is stored as the decimal it was written or summed as, so the same eight units
+showed as "8" (received as 8) and "8.0" (lots of 5.5 and 2.5, or a transfer of 0.5 booked
+out of 8.5), and "2.50" beside "2.5". Every stock read shows it one way: without trailing
+zeros after the point, and without the point when whole ("8", "2.5", "0.125", "0").
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+# The quantity fields of the stock reads (an item, its lots and reservations, the movement
+# journal, the valuation, transfers, reorder suggestions, approvals); money is not among them.
+QUANTITY_FIELDS = frozenset({
+    "on_hand", "reserved", "available", "available_now", "on_order", "in_transit",
+    "min_stock", "reorder_qty", "received_qty", "qty", "short_qty", "units",
+    "in_transit_units", "suggested_qty", "by_transfer",
+})
+
+
+def shown_quantity(value: Decimal) -> Decimal:
+    """`value` without trailing zeros after its point (8.0 → 8, 2.50 → 2.5, -0.0 → 0)."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1)) + 0  # + 0: a zero has no sign
+    return value.normalize()
+
+
+def shown_quantities(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with each quantity field's decimal shown as `shown_quantity` shows it."""
+    for field in QUANTITY_FIELDS.intersection(row):
+        if isinstance(row[field], Decimal):
+            row[field] = shown_quantity(row[field])
+    return row
