@@ -15,7 +15,7 @@ def test_fractional_lots_adding_up_to_whole_units_show_them_whole(
     other = store_id + "B"
     clerk = auth("parts_clerk", stores=[store_id, other])
     auditor = auth("auditor", stores=[store_id, other])
-    oil = new_part(client, clerk, min_stock=0)
+    oil = new_part(client, clerk, min_stock=0, unit="L", name="engine oil")
     for qty, note in (("5.5", "DN-1"), ("2.50", "DN-2")):
         post(client, f"/stock/{store_id}/{oil}/receipts", clerk, {
             "qty": qty, "unit_cost": "100.00", "supplier": "Castrol", "supplier_doc": note}, 201)
