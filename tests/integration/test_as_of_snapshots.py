@@ -33,6 +33,7 @@ from projections.as_of_start import reached_version, trusted_starts
 from projections.audit import aggregate_as_of
 from projections.stock_as_of import stock_as_of
 from servicecore.container import Container, eventsourcing_env
+from tests.scratch_systems import module_container
 
 EVERY = 4  # a snapshot every 4 events: several in a short stream
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -50,6 +51,16 @@ GAP = st.integers(-3, 6)
 class EveryFewEvents(ServiceCore):
     name = ServiceCore.name  # the same tables
     snapshotting_intervals = {StockItem: EVERY}  # noqa: RUF012
+
+
+# A database of the module's own: its tests forge snapshots, which `audit verify` of the
+# database (a later test's, in the same test process) would rightly name as breaks.
+container = module_container("sc_as_of_snap")
+
+
+@pytest.fixture(scope="module")
+def database_url(container: Container) -> str:
+    return container.settings.database_url
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,19 @@ from tests.integration.test_as_of_snapshots import (
     forge,
     moments,
 )
+from tests.scratch_systems import module_container
 
 FORGERY = st.tuples(st.integers(0, 200), st.sampled_from(["other key", "unsealed"]))
+
+
+# A database of the module's own: its tests forge snapshots, which `audit verify` of the
+# database (a later test's, in the same test process) would rightly name as breaks.
+container = module_container("sc_as_of_stamped")
+
+
+@pytest.fixture(scope="module")
+def database_url(container: Container) -> str:
+    return container.settings.database_url
 
 
 @pytest.fixture(scope="module")

@@ -49,11 +49,13 @@ def own_system(server_url: str, tmp_path: Path) -> Iterator[tuple[Container, str
 
 
 def backends(server_url: str, database_url: str) -> int:
-    """Connections to the database, the counting one excepted."""
+    """Connections to the database, the counting one excepted: client backends only (an
+    autovacuum worker analysing the new database's tables is listed under its name too)."""
     dbname = conninfo_to_dict(database_url)["dbname"]
     with psycopg.connect(server_url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                           "AND pid <> pg_backend_pid()", (dbname,)).fetchone()
+                           "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                           (dbname,)).fetchone()
     assert row is not None
     return int(row[0])
 
