@@ -147,7 +147,7 @@ class CountIn(Body):
                                description="required when the count differs from the book")
     count_ref: str | None = Field(default=None, max_length=40,
                                   description="the stocktake this count belongs to")
-    as_of_version: int | None = Field(
+    as_of_version: WholeOrNone = Field(
         default=None, ge=1, le=2**62,
         description="the stock item's version (its ETag) the count sheet was printed at: the "
                     "count is compared with that book, carried forward by the movements "

@@ -7,16 +7,14 @@ own time."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
-from tests.e2e.desk_clock import ZONE, commands_at, this_morning
+from tests.e2e.desk_clock import commands_at, this_morning
 from tests.e2e.test_front_desk_api import head, post
 from tests.e2e.test_parts_api import Auth
-
-TODAY = datetime.now(ZONE).date()
 
 
 def _refused(client: TestClient, url: str, headers: dict[str, str], body: object) -> None:
@@ -36,6 +34,7 @@ def test_a_slot_already_past_today_is_not_booked(
 
 
 def _walk(client: TestClient, auth: Auth, store_id: str) -> None:
+    TODAY = this_morning().date()
     manager = auth("manager", "mgr-" + store_id, [store_id])
     advisor = auth("advisor", "adv-" + store_id, [store_id])
     post(client, "/appointments/capacity", manager, {
