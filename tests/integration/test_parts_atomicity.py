@@ -31,6 +31,7 @@ from servicecore.schema import EVENTS_TABLE
 from tests.integration.support import head
 from tests.integration.test_parts_support import (
     events_of,
+    interfering,
     item_of,
     named,
     new_part,
@@ -248,26 +249,6 @@ def test_a_refusal_after_the_stock_item_changed_in_memory_stores_nothing(
 
 # -- (iii) another writer moves a stream between decide and save -------------------------------
 
-@contextmanager
-def _interfering(monkeypatch: pytest.MonkeyPatch, write: Callable[[int], None],
-                 times: int = 1) -> Iterator[list[int]]:
-    """Patch StockItem.issue: on its first `times` calls, another process writes first."""
-    calls: list[int] = []
-    original = StockItem.issue
-
-    def issue(self: StockItem, *args: Any, **kwargs: Any) -> Any:
-        calls.append(self.version)
-        if len(calls) <= times:
-            write(len(calls))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(StockItem, "issue", issue)
-    try:
-        yield calls
-    finally:
-        monkeypatch.setattr(StockItem, "issue", original)
-
-
 def test_a_receipt_between_decide_and_save_retries_into_exactly_one_issue(
         container: Container, other: Container, store_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,7 +263,7 @@ def test_a_receipt_between_decide_and_save_retries_into_exactly_one_issue(
                                 unit_cost="10.00", supplier="FAW-VW Parts",
                                 supplier_doc=f"DN-OTHER-{n}")
 
-    with _interfering(monkeypatch, other_receives) as calls:
+    with interfering(monkeypatch, other_receives) as calls:
         done = _issue(container, store_id, wo_id, line_id)
 
     # The first decision lost the race, the second (on the fresh stream) was stored, once.
@@ -312,7 +293,7 @@ def test_a_change_to_the_work_order_between_decide_and_save_retries_once(
         other.work_orders.add_job(req(store_id, "advisor", "adv-2"), wo_id,
                                   complaint=f"rattle {n}")
 
-    with _interfering(monkeypatch, other_adds_a_job) as calls:
+    with interfering(monkeypatch, other_adds_a_job) as calls:
         done = _issue(container, store_id, wo_id, line_id, "1")
 
     assert len(calls) == 2
@@ -338,7 +319,7 @@ def test_the_last_unit_taken_between_decide_and_save_refuses_on_retry(
         other.work_orders.issue_part(req(store_id, user="clerk-2"), theirs, their_line,
                                      qty="1")
 
-    with _interfering(monkeypatch, other_takes_it) as calls, \
+    with interfering(monkeypatch, other_takes_it) as calls, \
             pytest.raises(InsufficientStock) as refused:
         _issue(container, store_id, mine, my_line, "1")
 
@@ -370,7 +351,7 @@ def test_losing_every_race_ends_in_version_conflict_and_stores_nothing(
                                 unit_cost="10.00", supplier="FAW-VW Parts",
                                 supplier_doc=docs[-1])
 
-    with _interfering(monkeypatch, other_receives, times=100) as calls, \
+    with interfering(monkeypatch, other_receives, times=100) as calls, \
             pytest.raises(VersionConflict):
         _issue(container, store_id, wo_id, line_id)
 

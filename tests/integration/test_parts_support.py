@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
+
+import pytest
 
 from domain.application import Request
 from domain.common import Caller
@@ -166,3 +170,25 @@ def assert_coming_matches(container: Container, to_store: str, part_number: str,
     app = container.app
     kept = load(app, TransfersComing, stream).coming if stream in app.repository else {}
     assert kept == open_transfers, part_number
+
+
+@contextmanager
+def interfering(monkeypatch: pytest.MonkeyPatch, write: Callable[[int], None],
+                times: int = 1, method: str = "issue") -> Iterator[list[int]]:
+    """Patch `StockItem.<method>`: on its first `times` calls, another process writes first
+    (the save then conflicts and the command is decided again); the item's version at each
+    call is recorded."""
+    calls: list[int] = []
+    original = getattr(StockItem, method)
+
+    def patched(self: StockItem, *args: Any, **kwargs: Any) -> Any:
+        calls.append(self.version)
+        if len(calls) <= times:
+            write(len(calls))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StockItem, method, patched)
+    try:
+        yield calls
+    finally:
+        monkeypatch.setattr(StockItem, method, original)

@@ -8,18 +8,16 @@ the one set the shelf really lacks, never the parts that left for a job after th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from domain.stock import StockItem
 from servicecore.container import Container
 from tests.integration.support import together
 from tests.integration.test_parts_support import (
     events_of,
+    interfering,
     item_of,
     named,
     new_part,
@@ -38,27 +36,6 @@ def _variances(container: Container, store_id: str, number: str) -> list[Decimal
                                     "VariancePosted") for a in e.adjustments]
 
 
-@contextmanager
-def _issue_while_counting(monkeypatch: pytest.MonkeyPatch, other: Container, store_id: str,
-                          wo_id: Any, line_id: str) -> Iterator[list[int]]:
-    """Patch StockItem.count: while the first count is being decided, the other process
-    issues the job's set, so the count's save conflicts and is decided again."""
-    calls: list[int] = []
-    original = StockItem.count
-
-    def count(self: StockItem, *args: Any, **kwargs: Any) -> Any:
-        calls.append(self.version)
-        if len(calls) == 1:
-            other.work_orders.issue_part(req(store_id, user="clerk-2"), wo_id, line_id)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(StockItem, "count", count)
-    try:
-        yield calls
-    finally:
-        monkeypatch.setattr(StockItem, "count", original)
-
-
 def test_an_issue_while_a_count_is_decided_is_no_variance(
         container: Container, other: Container, store_id: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +44,10 @@ def test_an_issue_while_a_count_is_decided_is_no_variance(
     lot_id = receive(container, store_id, number, 10)["lot_id"]
     wo_id, (line_id,) = work_order(container, store_id, [(number, 2)])
     # The clerk counts 9 (no sheet version sent); the job's 2 sets leave meanwhile.
-    with _issue_while_counting(monkeypatch, other, store_id, wo_id, line_id) as calls:
+    def other_issues(_: int) -> None:  # while the first count is decided
+        other.work_orders.issue_part(req(store_id, user="clerk-2"), wo_id, line_id)
+
+    with interfering(monkeypatch, other_issues, method="count") as calls:
         done = container.inventory.count(req(store_id), store_id, number,
                                          counted={lot_id: "9"}, reason="one set missing")
     assert len(calls) == 2 and calls[1] == calls[0] + 1  # decided again on the fresh item
