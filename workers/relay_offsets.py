@@ -159,7 +159,8 @@ def ensure_acked_table(conn: psycopg.Connection[Any]) -> None:
 
 def new_ids_since(conn: psycopg.Connection[Any]) -> int:
     """The first notification id whose Kafka event id takes the stored event's time
-    (servicecore/schema.py EVENT_ID_CUT; 1 on a schema that does not record one)."""
+    (servicecore/schema.py EVENT_ID_CUT, stored by the migration to schema 9; 1 where no
+    cut-over row is stored: every event takes it)."""
     row = conn.execute("SELECT since FROM kafka_event_ids WHERE form = 2").fetchone()
     return 1 if row is None else int(row[0])
 

@@ -178,15 +178,15 @@ def unsubmitted_claims(
     estimate of the approved warranty lines) and the days waited (`age_days`). `wait_for`:
     the claims view, the finance view (which keeps the bills) and the work-order view (which
     keeps the finished repairs) have applied it."""
-    for view in ("oem_claims", "finance", "work_orders"):
-        wait_for_projection(ctx, view, wait_for)
+    _wait(ctx, wait_for, "work_orders")
     with ctx.pool.connection() as conn:
         return unsubmitted(conn, principal.stores, timezone=ctx.timezone, today=ctx.today(),
                            store_id=store_id, older_than_days=older_than_days, limit=limit,
                            offset=offset)
 
 
-def _wait(ctx: Ctx, wait_for: int | None) -> None:
-    """The desk's list reads the claims view and the finance view (what the OEM paid)."""
-    for view in ("oem_claims", "finance"):
+def _wait(ctx: Ctx, wait_for: int | None, *also: str) -> None:
+    """Both lists read the claims view and the finance view (the bills, what the OEM paid);
+    `also`: the other views a list reads."""
+    for view in ("oem_claims", "finance", *also):
         wait_for_projection(ctx, view, wait_for)
