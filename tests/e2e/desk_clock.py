@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,9 +16,19 @@ ZONE = ZoneInfo("Asia/Shanghai")  # the stores' time zone in the tests
 
 
 def this_morning(hour: int = 7, minute: int = 0) -> datetime:
-    """Today (in the stores' time zone) at `hour`:`minute`."""
-    today = datetime.now(ZONE).date()
-    return datetime(today.year, today.month, today.day, hour, minute, tzinfo=ZONE)
+    """Today (in the stores' time zone) at `hour`:`minute`, or now while that is still to come
+    (a run between midnight and seven): a command is never stamped later than the run, where
+    a read `as_of` now would not find it. Either is before a slot of today from `hour` on."""
+    now = datetime.now(ZONE)
+    return min(now, datetime(now.year, now.month, now.day, hour, minute, tzinfo=ZONE))
+
+
+def last_passed(hour: int, minute: int) -> datetime:
+    """The latest moment at `hour`:`minute` (store time) already past: today's, or
+    yesterday's while today's is still to come."""
+    now = datetime.now(ZONE)
+    at = datetime(now.year, now.month, now.day, hour, minute, tzinfo=ZONE)
+    return at if at <= now else at - timedelta(days=1)
 
 
 @contextmanager

@@ -7,12 +7,12 @@ own time."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
-from tests.e2e.desk_clock import commands_at, this_morning
+from tests.e2e.desk_clock import commands_at, last_passed
 from tests.e2e.test_front_desk_api import head, post
 from tests.e2e.test_parts_api import Auth
 
@@ -29,12 +29,13 @@ def _refused(client: TestClient, url: str, headers: dict[str, str], body: object
 
 def test_a_slot_already_past_today_is_not_booked(
         client: TestClient, auth: Auth, store_id: str) -> None:
-    with commands_at(this_morning(21, 57)):  # the desk's clock: 21:57 today, store time
-        _walk(client, auth, store_id)
+    late = last_passed(21, 57)  # the desk's clock: 21:57 store time (yesterday's before it)
+    with commands_at(late):
+        _walk(client, auth, store_id, late.date())
 
 
-def _walk(client: TestClient, auth: Auth, store_id: str) -> None:
-    TODAY = this_morning().date()
+def _walk(client: TestClient, auth: Auth, store_id: str, today: date) -> None:
+    TODAY = today
     manager = auth("manager", "mgr-" + store_id, [store_id])
     advisor = auth("advisor", "adv-" + store_id, [store_id])
     post(client, "/appointments/capacity", manager, {
