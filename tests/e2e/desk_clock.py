@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 
 ZONE = ZoneInfo("Asia/Shanghai")  # the stores' time zone in the tests
+
+
+def today() -> date:
+    """The stores' date now: read when a test needs it, never once for a run (a run that
+    crosses midnight in Shanghai, 16:00 UTC, would book and read yesterday)."""
+    return datetime.now(ZONE).date()
 
 
 def this_morning(hour: int = 7, minute: int = 0) -> datetime:

@@ -8,10 +8,9 @@ The view rebuilt from event 0 equals the live one."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +20,7 @@ from projections.work_orders import work_order_with_campaigns
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
-from tests.e2e.desk_clock import commands_at, this_morning
+from tests.e2e.desk_clock import commands_at, this_morning, today
 from tests.e2e.scope_dataset import event_count
 from tests.e2e.test_labor_operations_api import refused
 from tests.e2e.test_money_api import ready_for_settlement
@@ -29,15 +28,13 @@ from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.integration.audit_support import new_vin
 from tests.integration.test_parts_support import wait_for_projection
 
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-
 
 def campaign(client: TestClient, manager: dict[str, str], **overrides: Any) -> str:
     number = "RC" + uuid.uuid4().hex[:8].upper()
     made = post(client, "/campaigns", manager, {
         "campaign_no": number.lower(), "brand": "Volkswagen", "kind": "safety_recall",
         "title": "召回: 燃油泵控制单元软件升级",
-        "starts_on": (TODAY - timedelta(days=1)).isoformat(), "op_codes": ["ecu-upd"],
+        "starts_on": (today() - timedelta(days=1)).isoformat(), "op_codes": ["ecu-upd"],
         **overrides}, 201)
     assert made["campaign_no"] == number
     return number
@@ -69,10 +66,10 @@ def test_a_recall_is_offered_at_reception_until_a_settled_visit_does_it(
     # The desk may not register one; the same number again is a 409; nothing stored either.
     refused(client, container, "POST", "/campaigns", advisor, {
         "campaign_no": "X1", "brand": "VW", "kind": "safety_recall", "title": "t",
-        "starts_on": TODAY.isoformat()}, 403)
+        "starts_on": today().isoformat()}, 403)
     refused(client, container, "POST", "/campaigns", manager, {
         "campaign_no": number, "brand": "Audi", "kind": "service_campaign", "title": "t",
-        "starts_on": TODAY.isoformat()}, 409)
+        "starts_on": today().isoformat()}, 409)
 
     # The OEM's list comes in two chunks; the first again adds nothing and stores nothing.
     done_car, open_car, elsewhere = new_vin(), new_vin(), new_vin()
@@ -154,14 +151,14 @@ def test_a_booked_car_arriving_is_shown_its_open_campaign(
     number = campaign(client, manager)
     post(client, f"/campaigns/{number}/vins", manager, {"vins": [vin]})
     post(client, "/appointments/capacity", manager, {
-        "store_id": store_id, "from_day": TODAY.isoformat(), "to_day": TODAY.isoformat(),
+        "store_id": store_id, "from_day": today().isoformat(), "to_day": today().isoformat(),
         "opens": "08:00", "closes": "18:00", "bays": 2, "skill_hours": {"chassis": 8}})
     customer = post(client, "/customers", advisor, {
         "store_id": store_id, "name": "王芳", "phones": ["13700001111"]}, 201)
     with commands_at(this_morning()):  # booked before its slot
         booked = post(client, "/appointments", advisor, {
             "store_id": store_id, "customer_id": customer["id"], "vehicle": {"vin": vin},
-            "day": TODAY.isoformat(), "arrival": "09:00", "kind": "maintenance",
+            "day": today().isoformat(), "arrival": "09:00", "kind": "maintenance",
             "services": [{"description": "brake noise", "op_code": "BRK01", "hours": "1.5"}]}, 201)
     arrived = post(client, f"/appointments/{booked['id']}/arrival", advisor,
                    {"mileage": 30_000, "complaints": []}, 201)
@@ -173,10 +170,10 @@ def test_a_campaign_not_running_today_is_not_offered(
     manager = auth("manager", "mgr-" + store_id, [store_id])
     vin = new_vin()
     post(client, "/vehicles", manager, {"store_id": store_id, "vin": vin}, 201)
-    later = campaign(client, manager, starts_on=(TODAY + timedelta(days=3)).isoformat())
-    over = campaign(client, manager, starts_on=(TODAY - timedelta(days=30)).isoformat(),
-                    ends_on=(TODAY - timedelta(days=1)).isoformat(), kind="service_campaign")
-    running = campaign(client, manager, ends_on=TODAY.isoformat(), kind="service_campaign")
+    later = campaign(client, manager, starts_on=(today() + timedelta(days=3)).isoformat())
+    over = campaign(client, manager, starts_on=(today() - timedelta(days=30)).isoformat(),
+                    ends_on=(today() - timedelta(days=1)).isoformat(), kind="service_campaign")
+    running = campaign(client, manager, ends_on=today().isoformat(), kind="service_campaign")
     for number in (later, over, running):
         post(client, f"/campaigns/{number}/vins", manager, {"vins": [vin]})
     found = get(client, f"/vehicles/{vin}/campaigns", manager, wait_for=head(client))
@@ -191,20 +188,20 @@ def test_the_work_order_shows_the_car_files_open_campaigns_read_in_one_statement
     post(client, "/vehicles", manager, {"store_id": store_id, "vin": vin}, 201)
     # Running ones in start-day order (one ending today, one with remedy parts), and three the
     # desk is not offered: not started, over, closed.
-    earlier = campaign(client, manager, starts_on=(TODAY - timedelta(days=9)).isoformat(),
-                       ends_on=TODAY.isoformat(), kind="service_campaign",
+    earlier = campaign(client, manager, starts_on=(today() - timedelta(days=9)).isoformat(),
+                       ends_on=today().isoformat(), kind="service_campaign",
                        parts=["06H-115-562"])
     running = campaign(client, manager)
-    later = campaign(client, manager, starts_on=(TODAY + timedelta(days=3)).isoformat())
-    over = campaign(client, manager, starts_on=(TODAY - timedelta(days=30)).isoformat(),
-                    ends_on=(TODAY - timedelta(days=1)).isoformat())
+    later = campaign(client, manager, starts_on=(today() + timedelta(days=3)).isoformat())
+    over = campaign(client, manager, starts_on=(today() - timedelta(days=30)).isoformat(),
+                    ends_on=(today() - timedelta(days=1)).isoformat())
     closed = campaign(client, manager)
     for number in (running, earlier, later, over, closed):
         post(client, f"/campaigns/{number}/vins", manager, {"vins": [vin]})
     post(client, f"/campaigns/{closed}/close", manager, {"reason": "the OEM closed it"})
     car = get(client, f"/vehicles/{vin}/campaigns", advisor, wait_for=head(client))
     assert numbers(car["open_campaigns"]) == [earlier, running]
-    assert car["open_campaigns"][0]["ends_on"] == TODAY.isoformat()
+    assert car["open_campaigns"][0]["ends_on"] == today().isoformat()
     opened = post(client, "/work-orders", advisor, {  # once the view has the closing
         "store_id": store_id, "customer": {"name": "李娜", "phone": "13800000004"},
         "vehicle": {"vin": vin, "plate": "沪C12345"}, "mileage": 12000,
@@ -215,14 +212,14 @@ def test_the_work_order_shows_the_car_files_open_campaigns_read_in_one_statement
     assert [list(c) for c in read["open_campaigns"]] == [list(c) for c in car["open_campaigns"]]
 
     # The document and the car's campaigns come in one statement (one round trip).
-    reading = work_order_with_campaigns(uuid.UUID(opened["id"]), [store_id], TODAY)
+    reading = work_order_with_campaigns(uuid.UUID(opened["id"]), [store_id], today())
     statements = next(reading)
     assert len(statements) == 1
     with container.pool.connection() as conn, pytest.raises(StopIteration) as done:
         reading.send([rows(conn, *statements[0])])
     assert numbers(done.value.value["open_campaigns"]) == [earlier, running]
     # a work order of a store the caller does not hold: none, campaigns or not
-    other = work_order_with_campaigns(uuid.UUID(opened["id"]), ["S99"], TODAY)
+    other = work_order_with_campaigns(uuid.UUID(opened["id"]), ["S99"], today())
     with container.pool.connection() as conn, pytest.raises(StopIteration) as done:
         other.send([rows(conn, *next(other)[0])])
     assert done.value.value is None

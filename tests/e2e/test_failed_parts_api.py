@@ -8,10 +8,8 @@ tags held too long; the view rebuilt from the events equals the live one."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +18,7 @@ from api.main import create_app
 from servicecore import cli
 from servicecore.container import Container
 from tests.conftest import JWT_SECRET
+from tests.e2e.desk_clock import today
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
@@ -27,7 +26,6 @@ from tests.integration.test_parts_support import wait_for_projection
 from tests.scratch_systems import served_module
 
 served, container, client = served_module("sc_failed_parts", projections=True)
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
 def _refused(client: TestClient, url: str, headers: dict[str, str], body: Any,
@@ -93,7 +91,7 @@ def test_two_failed_injectors_from_tag_to_the_oem_and_to_scrap(
     part = f"/failed-parts/{held['id']}"
     # Held: not shipped before the OEM asks; moved, then requested, shipped, received.
     early = _refused(client, f"{part}/shipment", clerk,
-                     {"shipment_ref": "SF1", "shipped_on": TODAY}, 409)
+                     {"shipment_ref": "SF1", "shipped_on": today().isoformat()}, 409)
     assert early["custody_status"] == "held"
     moved = post(client, f"{part}/move", clerk, {"location": "returns bay 3", "note": "full"})
     assert moved["location"] == "returns bay 3"
@@ -103,7 +101,7 @@ def test_two_failed_injectors_from_tag_to_the_oem_and_to_scrap(
     assert stale["current"] == moved["version"]
     post(client, f"{part}/return-request", warranty, {"request_ref": "RR-2026-0042"})
     shipped = post(client, f"{part}/shipment", clerk,
-                   {"shipment_ref": "SF1234567890", "shipped_on": TODAY})
+                   {"shipment_ref": "SF1234567890", "shipped_on": today().isoformat()})
     assert shipped["custody_status"] == "shipped"
     # Shipped never goes back: no move, no new request, no scrap; a clerk cannot mark it lost.
     for step, body in (("move", {"location": "cage"}), ("return-request",

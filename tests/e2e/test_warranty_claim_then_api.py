@@ -7,12 +7,11 @@ against the hash chain."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
+from tests.e2e.desk_clock import today
 from tests.e2e.test_money_api import Auth, ready_for_settlement
 from tests.e2e.test_parts_api import get, head, new_part, post
 from tests.e2e.test_warranty_evidence_api import injector_visit
@@ -21,7 +20,6 @@ from tests.integration.support import on_roster
 from tests.scratch_systems import served_module
 
 served, container, client = served_module("sc_claim_then", projections=True)
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 RATES = {"customer": "300.00", "warranty": "180.00", "insurance": "260.00",
          "internal": "150.00"}
 
@@ -168,7 +166,7 @@ def test_the_visits_timeline_holds_every_custody_step_of_its_failed_parts(
         "location": "warranty cage B2"}, 201)
     fp = f"/failed-parts/{tag['id']}"
     post(client, f"{fp}/return-request", clerk, {"request_ref": "RR-1"})
-    post(client, f"{fp}/shipment", clerk, {"shipment_ref": "SF-1", "shipped_on": TODAY})
+    post(client, f"{fp}/shipment", clerk, {"shipment_ref": "SF-1", "shipped_on": today().isoformat()})
     post(client, f"{fp}/receipt", clerk, {"receipt_ref": "VW-RCV-1"})
     timeline = get(client, f"/audit/work-orders/{wo_id}/timeline", auditor,
                    wait_for=head(client))

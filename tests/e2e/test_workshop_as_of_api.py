@@ -9,16 +9,14 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from servicecore.demo import make_vin
 from tests.e2e.as_of_support import checked_as_of, last_moment
+from tests.e2e.desk_clock import today
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.e2e.test_technician_shift_window import shift
-
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def _stranger(client: TestClient, auth: Auth, url: str, store_id: str) -> None:
@@ -35,7 +33,7 @@ def test_a_technician_as_of_a_warranty_job_has_the_levels_then(
     post(client, f"/technicians/{user}/profile", manager, {
         "store_id": store_id, "skills": {"engine": 1}, "hourly_cost": "85.00",
         "name": "李师傅"})
-    post(client, f"/technicians/{user}/shifts", manager, {"shifts": [shift(TODAY)]})
+    post(client, f"/technicians/{user}/shifts", manager, {"shifts": [shift(today())]})
     url = f"/technicians/{user}"
     first = datetime.fromisoformat(get(client, f"{url}/history", auditor)["items"][0]
                                    ["actor"]["at"])
@@ -46,12 +44,12 @@ def test_a_technician_as_of_a_warranty_job_has_the_levels_then(
             "store_id": store_id, "skills": {"engine": 3, "electrical": 2},
             "hourly_cost": "95.00", "reason": "passed the OEM's level 3 course"})
         post(client, f"{url}/shifts/cancellation", manager, {
-            "day": TODAY.isoformat(), "reason": "sick"})
+            "day": today().isoformat(), "reason": "sick"})
         post(client, f"{url}/roster-exit", manager, {"reason": "moved to the body shop"})
 
     def before(doc: dict[str, Any]) -> None:
         assert doc["skills"] == {"engine": 1} and doc["on_roster"] is True, doc
-        assert list(doc["shifts"]) == [TODAY.isoformat()] and doc["name"] == "李师傅"
+        assert list(doc["shifts"]) == [today().isoformat()] and doc["name"] == "李师傅"
 
     def after(doc: dict[str, Any]) -> None:
         assert doc["skills"] == {"engine": 3, "electrical": 2}, doc
@@ -69,7 +67,7 @@ def test_an_appointment_as_of_a_moment_before_it_was_moved_and_cancelled(
     manager = auth("manager", "mgr-" + store_id, [store_id])
     advisor = auth("advisor", "adv-" + store_id, [store_id])
     auditor = auth("auditor", "aud-" + store_id, [store_id])
-    day, later = (TODAY + timedelta(days=n) for n in (1, 2))
+    day, later = (today() + timedelta(days=n) for n in (1, 2))
     post(client, "/appointments/capacity", manager, {
         "store_id": store_id, "from_day": day.isoformat(), "to_day": later.isoformat(),
         "opens": "08:00", "closes": "18:00", "bays": 4, "skill_hours": {"chassis": 16}})
