@@ -16,7 +16,9 @@ from domain.common import IllegalTransition, InvalidInput, require
 from domain.counter import DocumentCounter
 from domain.inventory_desk import InventoryDesk, existing_stock, find_part, stock_item, stock_stream
 from domain.part import normalise_part_number
+from domain.part_units import part_units
 from domain.purchase_order import PurchaseOrder, expected_day, order_line, require_draft_size
+from domain.units import pieces_up
 
 
 class InventoryOrders(InventoryDesk):
@@ -39,7 +41,8 @@ class InventoryOrders(InventoryDesk):
                 require(all(line["part_number"] != number for line in priced),
                         InvalidInput(f"{number} appears twice on the order",
                                      field=f"lines[{n - 1}].part_number"))
-                priced.append(order_line(n, {**data, "part_number": number}, f"lines[{n - 1}]"))
+                priced.append(order_line(n, {**data, "part_number": number}, f"lines[{n - 1}]",
+                                         part_units(session, store_id, number)))
             day = None if expected_on is None else expected_day(expected_on, self._today(request))
             po_number = session.next_number("purchase-order", "PO", store_id, year)
             order = PurchaseOrder(id=order_id, audit=audit, number=po_number, supplier=supplier,
@@ -63,7 +66,8 @@ class InventoryOrders(InventoryDesk):
                                expected_on: date | None = None) -> CommandResult:
         """Draft an order for the proposed parts that the stock items still say to reorder;
         with `caps` (part → quantity), no more of each than it says (none of a part it
-        leaves out): what the list proposes once transfers are counted."""
+        leaves out): what the list proposes once transfers are counted. A part counted in
+        whole pieces is ordered in whole pieces, a fraction of one rounded up."""
         require_draft_size(len(part_numbers), "parts proposed")
         self._require_known(store_id)
         year = self._year(request)
@@ -79,6 +83,8 @@ class InventoryOrders(InventoryDesk):
                 qty = item.suggested_order() if item is not None else Decimal(0)
                 if caps is not None:
                     qty = min(qty, caps.get(proposed, Decimal(0)))
+                if item is not None:
+                    qty = pieces_up(qty, item.unit)
                 if item is None or qty <= 0 or \
                         (part.details["preferred_supplier"] or "").strip() != supplier.strip():
                     skipped.append(proposed)
@@ -119,7 +125,8 @@ class InventoryOrders(InventoryDesk):
         def act(session: Session, order: PurchaseOrder) -> dict[str, Any]:
             number = find_part(session, str(data.get("part_number", ""))).part_number
             audit = session.audit(order.store_id)
-            line_no = order.add_line(audit, {**data, "part_number": number})
+            line_no = order.add_line(audit, {**data, "part_number": number},
+                                     part_units(session, order.store_id, number))
             item = stock_item(session, order.store_id, number, create=True)
             assert item is not None
             item.order(audit, PurchaseOrder.line_ref(order.number, line_no),

@@ -11,6 +11,7 @@ a reason; an open order past it is overdue (projections/stock_queries.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason
 from domain.money import money, quantity
+from domain.units import require_whole
 
 PO_STATUSES = ("draft", "sent", "partly_received", "received", "closed", "cancelled")
 # An order takes deliveries once sent and until closed: a received one only the supplier's
@@ -47,14 +49,19 @@ def require_draft_size(lines: int, what: str = "lines") -> None:
         limit=MAX_DRAFT_LINES, count=lines))
 
 
-def order_line(line_no: int, data: dict[str, Any], within: str | None = None) -> dict[str, Any]:
+def order_line(line_no: int, data: dict[str, Any], within: str | None = None,
+               units: Iterable[str] = ()) -> dict[str, Any]:
     """A line of an order; a refusal names its body field, inside `within` (`lines[0]`) when
-    the line came in a list."""
+    the line came in a list. Its part's `units` (domain/part_units.py) counted in whole
+    pieces take a whole number of them."""
     where = f"{within}." if within else ""
+    qty = quantity(data.get("qty"), "ordered quantity", places=3, field=f"{where}qty")
+    for unit in units:
+        require_whole(qty, unit, f"{where}qty")
     return {
         "line_no": line_no,
         "part_number": str(data["part_number"]),
-        "qty": quantity(data.get("qty"), "ordered quantity", places=3, field=f"{where}qty"),
+        "qty": qty,
         "unit_cost": money(data.get("unit_cost"), "unit cost", field=f"{where}unit_cost"),
         "emergency": data.get("emergency") is True,
         "received_qty": Decimal(0),
@@ -166,12 +173,12 @@ class PurchaseOrder(Aggregate):
                                line_no=line_no, field=field)
         return self.lines[line_no]
 
-    def add_line(self, audit: Audit, data: dict[str, Any]) -> int:
+    def add_line(self, audit: Audit, data: dict[str, Any], units: Iterable[str] = ()) -> int:
         require(self.status == "draft",
                 PurchaseOrderError(f"lines are added to drafts only; {self.number} is {self.status}"))
         require(len(self.lines) < MAX_LINES,
                 InvalidInput(f"a purchase order holds at most {MAX_LINES} lines"))
-        line = order_line(len(self.lines) + 1, data)
+        line = order_line(len(self.lines) + 1, data, units=units)
         require(all(ln["part_number"] != line["part_number"] for ln in self.lines.values()),
                 InvalidInput(f"{line['part_number']} is already on this order",
                              field="part_number"))

@@ -8,7 +8,7 @@ any unit not named here, as every unit was before.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from domain.common import InvalidInput
 
@@ -29,4 +29,12 @@ def require_whole(qty: Decimal, unit: str, field: str) -> Decimal:
     if counted_in_pieces(unit) and qty != qty.to_integral_value():
         raise InvalidInput(f"{qty} {unit}: a {unit} is counted in whole pieces", field=field,
                            unit=unit)
+    return qty
+
+
+def pieces_up(qty: Decimal, unit: str) -> Decimal:
+    """A computed quantity (a reorder suggestion) in whole pieces where the unit is counted in
+    them, a fraction of one rounded up; as it is otherwise."""
+    if counted_in_pieces(unit) and qty != qty.to_integral_value():
+        return qty.to_integral_value(rounding=ROUND_CEILING)
     return qty

@@ -22,7 +22,9 @@ from domain.dispatch import current_technician, hand_over, rostered
 from domain.labor_pricing import check_reprice, priced_labor_line
 from domain.labor_pricing import from_master as labor_from_master
 from domain.part import Part, normalise_part_number
+from domain.part_units import part_units
 from domain.technician import Technician
+from domain.units import require_whole
 from domain.vehicle import Vehicle
 from domain.vehicle_ids import normalise_plate, normalise_vin
 from domain.warranty_coverage import check_covered, visit_coverage
@@ -182,7 +184,8 @@ class WorkOrders(WorkOrderStock):
 
     def add_part_line(self, request: Request, work_order_id: UUID, job_no: int,
                       line: dict[str, Any]) -> CommandResult:
-        """A part line; description, unit and price default to the part master's."""
+        """A part line; description, unit and price default to the part master's. A part
+        counted in whole pieces takes a whole number of them (`part_units`)."""
 
         def from_master(session: Session, wo: WorkOrder, data: dict[str, Any]) -> dict[str, Any]:
             number = data.get("part_number")
@@ -194,17 +197,25 @@ class WorkOrders(WorkOrderStock):
                         "unit_price": part.list_price, "part_number": part.part_number}
             return defaults | {k: v for k, v in data.items() if v is not None}
 
-        return self._add_line(request, work_order_id, job_no, line, part_line, from_master)
+        def whole(session: Session, wo: WorkOrder, built: dict[str, Any]) -> None:
+            for unit in part_units(session, wo.store_id, built["part_number"], line.get("unit")):
+                require_whole(built["qty"], unit, "qty")
+
+        return self._add_line(request, work_order_id, job_no, line, part_line, from_master,
+                              whole)
 
     def _add_line(self, request: Request, work_order_id: UUID, job_no: int,
                   data: dict[str, Any], build: Callable[..., dict[str, Any]],
                   complete: Callable[[Session, WorkOrder, dict[str, Any]], dict[str, Any]]
                   | None = None,
+                  check: Callable[[Session, WorkOrder, dict[str, Any]], None] | None = None,
                   ) -> CommandResult:
         def act(session: Session, wo: WorkOrder) -> dict[str, Any]:
             wo.job(job_no)
             line = build(wo.next_line_id(), job_no,
                          complete(session, wo, data) if complete else data)
+            if check:
+                check(session, wo, line)
             if line["pay_type"] == "warranty":
                 check_covered(line, visit_coverage(session, wo, self.warranty, self.zone))
             return {"line_id": wo.add_line(session.audit(wo.store_id), line)}

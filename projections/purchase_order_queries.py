@@ -19,10 +19,12 @@ import psycopg
 from domain.money import round_money
 from projections.base import rows as _rows
 from projections.base import store_scope as _stores_clause
+from projections.quantities import shown_texts
 
 OWED = ("draft", "sent", "partly_received")  # the supplier still owes what is outstanding
 LATE = ("sent", "partly_received")  # the supplier has the order: it can be late
 ZERO = Decimal(0)
+ORDER_LINE_QUANTITIES = ("qty", "received_qty", "outstanding_qty", "over_delivered_qty")
 
 
 def open_value(doc: dict[str, Any]) -> Decimal:
@@ -85,12 +87,18 @@ def with_outstanding(doc: dict[str, Any], today: date) -> dict[str, Any]:
     """Each line's `outstanding_qty`: what the supplier still owes (ordered − received) while
     the order is open — the back-order the clerk chases —, 0 once it is closed or cancelled;
     and its `over_delivered_qty`: what was received above the order (0 if nothing); the
-    order's `open_value` and whether it is `overdue` on `today` (the store's day)."""
+    order's `open_value` and whether it is `overdue` on `today` (the store's day). Its
+    quantities are shown as every quantity read shows them (projections/quantities.py)."""
     still_owed = doc["status"] in OWED
     for line in doc["lines"]:
         owed = Decimal(line["qty"]) - Decimal(line["received_qty"])
         line["outstanding_qty"] = str(max(owed, ZERO)) if still_owed else "0"
         line["over_delivered_qty"] = str(max(-owed, ZERO))
+        shown_texts(line, ORDER_LINE_QUANTITIES)
+        for receipt in line.get("receipts", []):
+            shown_texts(receipt, ("qty",))
+    for short in (doc.get("closed") or {}).get("short", []):
+        shown_texts(short, ("qty",))
     doc.setdefault("expected_on", None)
     doc.setdefault("expected_changes", [])
     doc["open_value"] = str(open_value(doc))

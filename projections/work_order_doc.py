@@ -27,6 +27,7 @@ from domain.pii import is_sealed
 from domain.unreadable_events import applying
 from domain.work_order import WorkOrder
 from projections.base import StoredEvent, stored_event
+from projections.quantities import PART_LINE_QUANTITIES, shown_text, shown_texts
 from projections.work_order_doc_settlement import refresh_totals
 from projections.work_order_doc_values import Doc, State, decoded, plain, text
 from projections.work_order_doc_warranty import (
@@ -135,7 +136,7 @@ def _diagnosed(s: State, doc: Any, open_pii: Opener) -> Any:
 
 @_on(WorkOrder.LineAdded)
 def _line_added(s: State, doc: Any, open_pii: Opener) -> Any:
-    line = {**plain(s["line"]), "authorization": None}
+    line = _part_quantities({**plain(s["line"]), "authorization": None})
     doc["lines"].append(line)
     job = _job_of(doc, line["job_no"])
     if job["status"] == "awaiting_qc":
@@ -224,21 +225,31 @@ def _cancelled(s: State, doc: Any, open_pii: Opener) -> Any:
 @_on(WorkOrder.PartSupply)
 def _supply(s: State, doc: Any, open_pii: Opener) -> Any:
     _line_of(doc, s["line_id"]).update(supply=s["supply"],
-                                           reserved_qty=text(s["reserved_qty"]))
+                                           reserved_qty=shown_text(decoded(s["reserved_qty"])))
     return doc
 
 
 def _picks_out(picks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: text(v) for k, v in pick.items()} for pick in picks]
+    return [shown_texts({k: text(v) for k, v in pick.items()}, ("qty",)) for pick in picks]
+
+
+def _part_quantities(line: dict[str, Any]) -> dict[str, Any]:
+    """A part line's quantities as every quantity read shows them (projections/quantities.py)."""
+    if line["kind"] == "part":
+        shown_texts(line, PART_LINE_QUANTITIES)
+        if line.get("withdrawn"):
+            shown_texts(line["withdrawn"], ("qty",))
+    return line
 
 
 @_on(WorkOrder.PartsIssued)
 def _issued(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     qty = decoded(s["qty"])
-    line["issued_qty"] = str(Decimal(line["issued_qty"]) + qty)
-    line["reserved_qty"] = str(max(Decimal(0), Decimal(line.get("reserved_qty") or 0) - qty))
-    line.setdefault("issues", []).append({"qty": str(qty), "cost": text(s["cost"]),
+    line["issued_qty"] = shown_text(Decimal(line["issued_qty"]) + qty)
+    line["reserved_qty"] = shown_text(max(Decimal(0),
+                                          Decimal(line.get("reserved_qty") or 0) - qty))
+    line.setdefault("issues", []).append({"qty": shown_text(qty), "cost": text(s["cost"]),
                                           "picks": _picks_out(s["picks"]), **_stamp(s)})
     return doc
 
@@ -247,8 +258,9 @@ def _issued(s: State, doc: Any, open_pii: Opener) -> Any:
 def _returned(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     qty = decoded(s["qty"])
-    line["issued_qty"] = str(Decimal(line["issued_qty"]) - qty)
-    line.setdefault("issues", []).append({"qty": str(-qty), "cost": str(-decoded(s["cost"])),
+    line["issued_qty"] = shown_text(Decimal(line["issued_qty"]) - qty)
+    line.setdefault("issues", []).append({"qty": shown_text(-qty),
+                                          "cost": str(-decoded(s["cost"])),
                                           "picks": _picks_out(s["picks"]),
                                           "reason": s["reason"], **_stamp(s)})
     return doc
@@ -258,8 +270,8 @@ def _returned(s: State, doc: Any, open_pii: Opener) -> Any:
 def _withdrawn(s: State, doc: Any, open_pii: Opener) -> Any:
     line = _line_of(doc, s["line_id"])
     qty = decoded(s["qty"])
-    line.update(qty=str(qty), gross=text(s["gross"]), vat=text(s["vat"]),
-                reserved_qty="0", withdrawn={"qty": text(s["withdrawn_qty"]),
+    line.update(qty=shown_text(qty), gross=text(s["gross"]), vat=text(s["vat"]),
+                reserved_qty="0", withdrawn={"qty": shown_text(decoded(s["withdrawn_qty"])),
                                              "reason": s["reason"], **_stamp(s)})
     if qty == 0:
         line["status"] = "declined"
@@ -282,7 +294,7 @@ def _moved(s: State, doc: Any, open_pii: Opener) -> Any:
 def _carried_over(s: State, doc: Any, open_pii: Opener) -> Any:
     doc["follow_on_of"] = {"id": text(s["from_id"]), "number": s["from_number"],
                            "reason": s["reason"]}
-    doc["lines"].extend(plain(s["lines"]))
+    doc["lines"].extend(_part_quantities(line) for line in plain(s["lines"]))
     return doc
 
 
