@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.as_of import in_future, latest_day
 from api.auth import Principal
 from api.csv_answers import Bom, csv_file
+from api.dates import ordered
 from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
@@ -92,8 +93,9 @@ def get_warranty_claims(
     `visits_limit` of the visits from `visits_offset` (`visits` counts them all, `next` — in
     JSON lines the `Link` header, rel="next" — asks for the following ones). An auditor's
     reads of the customers' names and phones are recorded before the answer leaves."""
-    if last < first or (last - first).days >= MAX_CLAIM_DAYS:
-        raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days, from first to last",
+    ordered(first, last, first_name="from", last_name="to")
+    if (last - first).days >= MAX_CLAIM_DAYS:
+        raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days", field="to",
                            **{"from": first.isoformat(), "to": last.isoformat()})
     wait_for_projection(ctx, "finance", wait_for)
     wait_for_projection(ctx, "part_serials", wait_for)
@@ -229,8 +231,9 @@ def get_serial_conflicts(
     with it, the conflicts one of whose visits is that store's. `conflicts_limit` of them
     from `conflicts_offset` (`count` this answer's, `next` asks for the following ones, null
     on the last): a serial typed on many visits pairs each with each."""
-    if last < first or (last - first).days >= MAX_CONFLICT_DAYS:
-        raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days, from first to last",
+    ordered(first, last, first_name="from", last_name="to")
+    if (last - first).days >= MAX_CONFLICT_DAYS:
+        raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days", field="to",
                            **{"from": first.isoformat(), "to": last.isoformat()})
     stores_asked(principal.stores, store_id)  # another store is 403
     wait_for_projection(ctx, "part_serials", wait_for)

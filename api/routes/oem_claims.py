@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from api.auth import Principal
-from api.dates import DAY_RANGE, Day
+from api.dates import DAY_RANGE, Day, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -31,7 +31,6 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Number, Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
-from domain.common import InvalidInput
 from domain.oem_claim import MAX_CODE, MAX_TEXT, OemClaim
 from domain.oem_claims import OemClaims
 from projections.oem_claims import list_claims, unsubmitted
@@ -149,9 +148,7 @@ def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
     the visit, VIN, the OEM's claim number, claimed, approved and paid amounts, what was written
     off, the last step's time and who; the longest unchanged first. `wait_for`: both
     the claims view and the finance view (which keeps what the OEM paid) have applied it."""
-    if first is not None and last is not None and last < first:
-        raise InvalidInput("`to` is on or after `from`",
-                           **{"from": first.isoformat(), "to": last.isoformat()})
+    ordered(first, last, first_name="from", last_name="to")
     _wait(ctx, wait_for)
     zone = ZoneInfo(ctx.timezone)
     since = None if first is None else datetime.combine(first, time(0), zone)
