@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import annotated_types
 from pydantic import BeforeValidator
@@ -28,6 +28,8 @@ PLAIN_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
                           r"(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 PLAIN_MOMENT_RULE = ("a moment written YYYY-MM-DDTHH:MM[:SS[.ffffff]] with its time zone, "
                      "Z or ±HH:MM (2026-05-01T17:00:00+08:00)")
+# A period's ends: two days, two moments (a `datetime` is a `date`), or two notification ids.
+End = TypeVar("End", date, int)
 # In a query string an unencoded "+08:00" arrives as " 08:00" (a form's `+` is a space).
 _SPACE_FOR_PLUS = re.compile(r"(T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?) "
                              r"([0-9]{2}:[0-9]{2})")
@@ -76,14 +78,19 @@ def moment(value: Any) -> datetime:
     return found
 
 
-def ordered(first: date | None, last: date | None, *, first_name: str = "date_from",
-            last_name: str = "date_to") -> None:
-    """A list's period (two days, or two moments) runs forwards: its end is its start or
-    later, else invalid input naming the end (`date_to`, `at_to`, `opened_to`). Either left
-    out: any period will do."""
+def ordered(first: End | None, last: End | None, *,
+            first_name: str = "date_from", last_name: str = "date_to") -> None:
+    """A period (two days, two moments, or two notification ids) runs forwards: its end is
+    its start or later, else invalid input naming the end (`date_to`, `to_day`, `at_to`,
+    `opened_to`, `to`) in the same words on every route. Either left out: any period will
+    do."""
     if first is not None and last is not None and last < first:
-        raise InvalidInput(f"{last_name} {last.isoformat()} is before {first_name} "
-                           f"{first.isoformat()}", field=last_name)
+        raise InvalidInput(f"{last_name} {_shown(last)} is before {first_name} "
+                           f"{_shown(first)}", field=last_name)
+
+
+def _shown(value: date | int) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def query_moment(value: Any) -> datetime:

@@ -290,6 +290,13 @@ def wait_for_projection(ctx: ApiContext, name: str, notification_id: int | None)
             time.sleep(0.01)
 
 
+def wait_for_views(ctx: ApiContext, notification_id: int | None, *views: str) -> bool:
+    """Read-your-writes for a read over several read models: wait (each bounded, one after
+    the other) until every one of `views` has applied `notification_id`; True if all have."""
+    caught_up = [wait_for_projection(ctx, view, notification_id) for view in views]
+    return all(caught_up)
+
+
 def _beyond_head(conn: Any, notification_id: int) -> bool:
     head = conn.execute("SELECT max(notification_id) FROM servicecore_events").fetchone()
     return beyond_head(head[0] if head else None, notification_id)
@@ -299,4 +306,4 @@ __all__ = ["BEARER", "DAY_RANGE", "AuthError", "Authorization", "Command", "Corr
            "Ctx", "Day", "DocumentId", "IdFilter", "IdempotencyKey", "JobNo", "KpiName",
            "LineId", "LinkToken", "Offset", "PartNumber", "StoreId", "StoreQuery", "TagName",
            "TextFilter", "UserId", "Vin", "WaitFor", "command", "context_of",
-           "known_query_only", "reader", "wait_for_projection"]
+           "known_query_only", "reader", "wait_for_projection", "wait_for_views"]

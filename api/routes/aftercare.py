@@ -9,7 +9,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_projection,
+    wait_for_views,
+)
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit, Page
@@ -44,8 +53,7 @@ def follow_ups(ctx: Ctx, reading: Calls, overdue: bool = False,
     the car's plate; `customer_name` and `customer_phone` for the roles that may read
     customers' personal data (advisor, manager, auditor), null for the others; `work_order_id`:
     the one a visit's delivery scheduled."""
-    for view in (VIEW, "customers"):
-        wait_for_projection(ctx, view, wait_for)
+    wait_for_views(ctx, wait_for, VIEW, "customers")
     today = ctx.today()
     with ctx.pool.connection() as conn:
         page = finance_queries.follow_ups(conn, reading.stores, today=today,

@@ -24,6 +24,7 @@ from analytics.reader import snapshot, snapshot_info
 from api.auth import AuthError, Principal, authorize, from_other_site, principal_from
 from api.context import ApiContext
 from api.csv_answers import Bom, csv_answer
+from api.dates import ordered
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
@@ -119,6 +120,7 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = Non
                                field="month")
         chosen = month_of(month, ctx.today())
         date_from, date_to = chosen.first, chosen.last
+    ordered(date_from, date_to)
     filters = _filters(principal, ctx, date_from, date_to, store_id, brand, model, technician,
                        pay_type, region, by)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
@@ -283,7 +285,9 @@ def dashboard_page(request: Request, ctx: Ctx, store_id: IdFilter = None,
     authorize(principal, "analytics.read")
     store = _dashboard_store(principal, store_id or None)
     today = ctx.today()
-    period = period_of(_day(date_from, "date_from"), _day(date_to, "date_to"), today)
+    first, last = _day(date_from, "date_from"), _day(date_to, "date_to")
+    ordered(first, last)
+    period = period_of(first, last, today)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
         board = collect(conn, Filters(store_id=store), period)
         known = stores(conn) if "*" in principal.stores else list(principal.stores)

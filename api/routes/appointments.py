@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
 from api.context import ApiContext
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -62,8 +62,9 @@ def plan_capacity(body: CapacityIn,
 @router.get("/availability", response_model=Page)
 def free_capacity(ctx: Ctx, principal: Reader, store_id: StoreQuery, from_day: PlainDay,
                   to_day: PlainDay, limit: Limit = 93, offset: Offset = 0, wait_for: WaitFor = None) -> Any:
-    if (to_day - from_day).days > 92 or to_day < from_day:
-        raise InvalidInput("ask for 1-93 days")
+    ordered(from_day, to_day, first_name="from_day", last_name="to_day")
+    if (to_day - from_day).days > 92:
+        raise InvalidInput("ask for 1-93 days", field="to_day")
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         return page_of(availability(conn, principal.stores, store_id=store_id, first=from_day,

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from api.auth import Principal
+from api.dates import ordered
 from api.deps import Ctx, Offset, reader
 from api.errors import unavailable_problem
 from api.json_bodies import JsonBodyRoute
@@ -33,7 +34,7 @@ from api.schemas_audit_trail import (
     ChainVerification,
     SnapshotVerification,
 )
-from domain.common import IllegalTransition, InvalidInput, NotFound
+from domain.common import IllegalTransition, NotFound
 from domain.reconciliation import Statement
 from projections.chain_export import StoredRow, export_lines, stored_rows
 from projections.chain_restored import restored_behind
@@ -81,6 +82,7 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     (more: 422), by default the last 500,000 up to the head; page with `from` and `to`
     (`next_from`), each page trusting the stored link before it as `audit verify --from`
     does; a `from` past the log's head is 422 (it names the head, `log_head`)."""
+    ordered(start, end, first_name="from", last_name="to")
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
     try:
@@ -198,8 +200,7 @@ def export_chain(ctx: Ctx, reading: EventReader,
     `next_from` name the next page, which joins this one's last link. An event of a store
     the token does not name keeps its line with its link, without its bytes (`withheld`). A
     statement's import holds its payers in the clear: an auditor's read is recorded."""
-    if start is not None and end is not None and end < start:
-        raise InvalidInput(f"to ({end}) is before from ({start})", field="to")
+    ordered(start, end, first_name="from", last_name="to")
     shown: list[tuple[Any, str, list[int]]] = []
 
     def visible(row: StoredRow) -> bool:

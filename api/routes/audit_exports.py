@@ -18,7 +18,17 @@ from fastapi.responses import HTMLResponse, Response
 from api.as_of import in_future, latest_day
 from api.auth import Principal
 from api.csv_answers import Bom, csv_file
-from api.deps import DAY_RANGE, Ctx, Day, IdFilter, WaitFor, reader, wait_for_projection
+from api.dates import ordered
+from api.deps import (
+    DAY_RANGE,
+    Ctx,
+    Day,
+    IdFilter,
+    WaitFor,
+    reader,
+    wait_for_projection,
+    wait_for_views,
+)
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.pii_reads import PiiReader, pii_reader
@@ -61,8 +71,7 @@ def get_warranty_claim(
     auditor's read of the customer's name and phone is recorded before the answer leaves.
     `wait_for`: the part serials view (which finds the other visits with the same serials)
     and the failed-parts view (which finds the visit's tags) have applied that event first."""
-    wait_for_projection(ctx, "part_serials", wait_for)
-    wait_for_projection(ctx, "failed_parts", wait_for)
+    wait_for_views(ctx, wait_for, "part_serials", "failed_parts")
     opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener,
@@ -92,12 +101,11 @@ def get_warranty_claims(
     `visits_limit` of the visits from `visits_offset` (`visits` counts them all, `next` — in
     JSON lines the `Link` header, rel="next" — asks for the following ones). An auditor's
     reads of the customers' names and phones are recorded before the answer leaves."""
-    if last < first or (last - first).days >= MAX_CLAIM_DAYS:
-        raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days, from first to last",
+    ordered(first, last, first_name="from", last_name="to")
+    if (last - first).days >= MAX_CLAIM_DAYS:
+        raise InvalidInput(f"from .. to is one to {MAX_CLAIM_DAYS} days", field="to",
                            **{"from": first.isoformat(), "to": last.isoformat()})
-    wait_for_projection(ctx, "finance", wait_for)
-    wait_for_projection(ctx, "part_serials", wait_for)
-    wait_for_projection(ctx, "failed_parts", wait_for)
+    wait_for_views(ctx, wait_for, "finance", "part_serials", "failed_parts")
     zone, opener = ZoneInfo(ctx.timezone), reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         visits, claims = warranty_claims(ctx.app, conn, first, last, zone, reading.stores,
@@ -198,8 +206,7 @@ def get_sanbao(ctx: Ctx, principal: SanbaoReader, store_id: IdFilter = None,
     now = datetime.now(zone)
     if as_of is not None and as_of > latest_day(now, zone, ctx.as_of_clock_skew_seconds):
         raise in_future(f"as_of {as_of} is a day in the future", now, zone)
-    wait_for_projection(ctx, "work_orders", wait_for)
-    wait_for_projection(ctx, "customers", wait_for)  # the imported visits
+    wait_for_views(ctx, wait_for, "work_orders", "customers")  # customers: imported visits
     day = min(as_of, now.date()) if as_of else now.date()
     with ctx.pool.connection() as conn, one_snapshot(conn):
         answer = sanbao(ctx.app, conn, principal.stores, zone, ctx.sanbao_rules, day,
@@ -229,8 +236,9 @@ def get_serial_conflicts(
     with it, the conflicts one of whose visits is that store's. `conflicts_limit` of them
     from `conflicts_offset` (`count` this answer's, `next` asks for the following ones, null
     on the last): a serial typed on many visits pairs each with each."""
-    if last < first or (last - first).days >= MAX_CONFLICT_DAYS:
-        raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days, from first to last",
+    ordered(first, last, first_name="from", last_name="to")
+    if (last - first).days >= MAX_CONFLICT_DAYS:
+        raise InvalidInput(f"from .. to is one to {MAX_CONFLICT_DAYS} days", field="to",
                            **{"from": first.isoformat(), "to": last.isoformat()})
     stores_asked(principal.stores, store_id)  # another store is 403
     wait_for_projection(ctx, "part_serials", wait_for)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.domain import DomainEvent
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.dates import DayOrMoment, plain_moment, zone_plus
+from api.dates import DayOrMoment, ordered, plain_moment, zone_plus
 from api.deps import Ctx, Offset, WaitFor, wait_for_projection
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
@@ -276,6 +276,7 @@ def audit_log(ctx: Ctx, reading: Auditor, response: Response,
                            "Settlement.DiscountGiven", unknown=unknown)
     low = _bound("from", start, ctx.timezone, end=False)
     high = _bound("to", end, ctx.timezone, end=True)
+    ordered(low, high, first_name="from", last_name="to")
     _fresh(ctx, response, wait_for)
     with ctx.pool.connection() as conn:
         total, ids = events_listed(conn, reading.stores, event_types=types, user_id=user_id,

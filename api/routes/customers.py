@@ -12,7 +12,16 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.context import ApiContext
-from api.deps import Command, Ctx, Offset, TagName, WaitFor, command, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    Offset,
+    TagName,
+    WaitFor,
+    command,
+    wait_for_projection,
+    wait_for_views,
+)
 from api.grievance_reads import opened
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -145,8 +154,7 @@ def customer_detail(customer_id: UUID, ctx: Ctx, reading: Reader, as_of: AsOf = 
     moment = requested_moment(as_of, ctx)
     if moment is not None:
         return _as_of(ctx, reading, customer_id, moment)
-    wait_for_projection(ctx, VIEW, wait_for)
-    wait_for_projection(ctx, GRIEVANCES, wait_for)
+    wait_for_views(ctx, wait_for, VIEW, GRIEVANCES)
     today = ctx.today()
     with ctx.pool.connection() as conn:
         found = customer_360(conn, customer_id, reading.stores, rules=ctx.tag_rules,
@@ -195,8 +203,7 @@ def customer_cases(customer_id: UUID, ctx: Ctx, reading: Reader, limit: Limit = 
     """The customer's complaint cases and suggestions (投诉建议), as the 360 lists them
     (newest first, `open` while not closed), a page at a time: the customer's words and the
     resolution opened (an auditor's read recorded)."""
-    wait_for_projection(ctx, VIEW, wait_for)
-    wait_for_projection(ctx, GRIEVANCES, wait_for)
+    wait_for_views(ctx, wait_for, VIEW, GRIEVANCES)
     with ctx.pool.connection() as conn:
         _require_customer(conn, customer_id, reading)
         found = customer_grievances(conn, customer_id, now=datetime.now(UTC), limit=limit,

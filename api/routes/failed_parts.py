@@ -27,6 +27,7 @@ from api.deps import (
     command,
     reader,
     wait_for_projection,
+    wait_for_views,
 )
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -207,8 +208,7 @@ def overdue_failed_parts(ctx: Ctx, principal: Auditor, store_id: IdFilter = None
     oldest first, with the days since. `wait_for`: both the failed-parts view and the work-order
     list (which knows the visits' numbers) have applied it."""
     stores = stores_asked(principal.stores, store_id)
-    wait_for_projection(ctx, "failed_parts", wait_for)
-    wait_for_projection(ctx, "work_orders", wait_for)
+    wait_for_views(ctx, wait_for, "failed_parts", "work_orders")
     with ctx.pool.connection() as conn:
         return overdue(conn, stores, now=datetime.now(UTC), tag_days=ctx.failed_part_tag_days,
                        retention_days=ctx.failed_part_retention_days, limit=limit,

@@ -26,6 +26,7 @@ from api.deps import (
     command,
     reader,
     wait_for_projection,
+    wait_for_views,
 )
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -167,8 +168,8 @@ def receivables(ctx: Ctx, reading: ReceivablesReader, kind: PayType | None = Non
         raise InvalidInput(f"aged_on is today ({today}) or later: the balances are today's",
                            aged_on=aged_on.isoformat(), today=today.isoformat())
     contacts = reading.sees_personal_data
-    for view in (VIEW, "work_orders", "oem_claims", *(("customers",) if contacts else ())):
-        wait_for_projection(ctx, view, wait_for)
+    wait_for_views(ctx, wait_for, VIEW, "work_orders", "oem_claims",
+                   *(("customers",) if contacts else ()))
     with ctx.pool.connection() as conn:
         page = receivables_view.receivables(
             conn, reading.stores, aged_on=aged_on or today, zone=ctx.timezone, kind=kind,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -30,7 +30,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Number
 from api.paging import HistoryPage, Limit, PageOf
 from api.schemas import REASON, Body, CommandAccepted, example
-from domain.common import InvalidInput, NotFound
+from domain.common import NotFound
 from domain.lost_sale import MAX_NOTE
 from domain.lost_sales import LostSales
 from domain.part import normalise_part_number
@@ -141,9 +141,7 @@ def lost_sales(store_id: StoreId, ctx: Ctx, principal: Reader, part_number: IdFi
     cover 404."""
     if not principal.sees(store_id):
         raise NotFound(f"store {store_id} not found")
-    if date_from is not None and date_to is not None and date_to < date_from:
-        raise InvalidInput("date_to is date_from or later", field="date_to",
-                           date_from=date_from.isoformat(), date_to=date_to.isoformat())
+    ordered(date_from, date_to)
     number = normalise_part_number(part_number) if part_number else None
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from api.auth import Principal
-from api.dates import DAY_RANGE, Day
+from api.dates import DAY_RANGE, Day, ordered
 from api.deps import (
     Command,
     Ctx,
@@ -24,14 +24,13 @@ from api.deps import (
     WaitFor,
     command,
     reader,
-    wait_for_projection,
+    wait_for_views,
 )
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Number, Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
-from domain.common import InvalidInput
 from domain.oem_claim import MAX_CODE, MAX_TEXT, OemClaim
 from domain.oem_claims import OemClaims
 from projections.oem_claims import list_claims, unsubmitted
@@ -46,6 +45,8 @@ ClaimsReader = Annotated[Principal, Depends(reader("audit.warranty_claim"))]
 HistoryReader = Annotated[Principal, Depends(reader("warranty_claims.history"))]
 OemStatus = Literal["submitted", "rejected", "resubmitted", "approved", "paid", "written_off",
                     "charged_back"]
+# Both lists read the claims view and the finance view (the bills, what the OEM paid).
+LISTS_READ = ("oem_claims", "finance")
 
 
 class SubmissionIn(Body):
@@ -149,10 +150,8 @@ def claims(ctx: Ctx, principal: ClaimsReader, store_id: IdFilter = None,
     the visit, VIN, the OEM's claim number, claimed, approved and paid amounts, what was written
     off, the last step's time and who; the longest unchanged first. `wait_for`: both
     the claims view and the finance view (which keeps what the OEM paid) have applied it."""
-    if first is not None and last is not None and last < first:
-        raise InvalidInput("`to` is on or after `from`",
-                           **{"from": first.isoformat(), "to": last.isoformat()})
-    _wait(ctx, wait_for)
+    ordered(first, last, first_name="from", last_name="to")
+    wait_for_views(ctx, wait_for, *LISTS_READ)
     zone = ZoneInfo(ctx.timezone)
     since = None if first is None else datetime.combine(first, time(0), zone)
     before = None if last is None else datetime.combine(last + timedelta(days=1), time(0), zone)
@@ -178,15 +177,9 @@ def unsubmitted_claims(
     estimate of the approved warranty lines) and the days waited (`age_days`). `wait_for`:
     the claims view, the finance view (which keeps the bills) and the work-order view (which
     keeps the finished repairs) have applied it."""
-    _wait(ctx, wait_for, "work_orders")
+    wait_for_views(ctx, wait_for, *LISTS_READ, "work_orders")
     with ctx.pool.connection() as conn:
         return unsubmitted(conn, principal.stores, timezone=ctx.timezone, today=ctx.today(),
                            store_id=store_id, older_than_days=older_than_days, limit=limit,
                            offset=offset)
 
-
-def _wait(ctx: Ctx, wait_for: int | None, *also: str) -> None:
-    """Both lists read the claims view and the finance view (the bills, what the OEM paid);
-    `also`: the other views a list reads."""
-    for view in ("oem_claims", "finance", *also):
-        wait_for_projection(ctx, view, wait_for)

@@ -10,7 +10,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_views,
+)
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.paging import Limit, PageOf
@@ -75,8 +83,7 @@ def account(customer_id: UUID, ctx: Ctx,
     """The customer's account: credit terms, open balance, what is overdue (both over every
     open charge), and the open charges (settlement, amount charged, paid, outstanding, due
     day, days overdue) a page at a time."""
-    wait_for_projection(ctx, "customers", wait_for)
-    wait_for_projection(ctx, "finance", wait_for)
+    wait_for_views(ctx, wait_for, "customers", "finance")
     with ctx.pool.connection() as conn:
         found = customer_account(conn, principal.stores, customer_id, ctx.today(),
                                  charges_limit, charges_offset)
@@ -121,8 +128,7 @@ def account_statement_of(customer_id: UUID, ctx: Ctx,
     is read off the ledger's customer receivable (1122), so it agrees with the trial balance."""
     if month is not None:
         require_month(month)
-    wait_for_projection(ctx, "customers", wait_for)
-    wait_for_projection(ctx, "finance", wait_for)
+    wait_for_views(ctx, wait_for, "customers", "finance")
     with ctx.pool.connection() as conn:
         found = account_statement(conn, principal.stores, customer_id,
                                   month or ctx.today().strftime("%Y-%m"), limit, offset)

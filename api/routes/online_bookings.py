@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api import log_context
 from api.auth import Principal
 from api.context import ApiContext
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import (
     Command,
     CorrelationId,
@@ -94,7 +94,8 @@ def availability(ctx: Ctx, principal: Annotated[Principal, Depends(
     now = datetime.now(UTC).astimezone(zone)
     if from_day < now.date():
         raise InvalidInput(f"from_day {from_day} is in the past", field="from_day")
-    if to_day < from_day or (to_day - from_day).days >= MAX_DAYS:
+    ordered(from_day, to_day, first_name="from_day", last_name="to_day")
+    if (to_day - from_day).days >= MAX_DAYS:
         raise InvalidInput(f"ask for 1-{MAX_DAYS} days", field="to_day")
     wait_for_projection(ctx, "workshop", wait_for)
     with ctx.pool.connection() as conn:

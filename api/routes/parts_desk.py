@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
-from api.deps import Ctx, IdFilter, Offset, WaitFor, reader, wait_for_projection
+from api.deps import Ctx, IdFilter, Offset, WaitFor, reader, wait_for_views
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, PageOf
 from domain.part import normalise_part_number
@@ -80,9 +80,7 @@ def desk(ctx: Ctx, principal: DeskReader, store_id: IdFilter = None,
     Each row names the car by its `plate`. `wait_for`: the parts demand view, the stock view
     and the work-order view have applied it."""
     number = normalise_part_number(part_number) if part_number else None
-    wait_for_projection(ctx, "parts_demand", wait_for)
-    wait_for_projection(ctx, "stock", wait_for)
-    wait_for_projection(ctx, "work_orders", wait_for)
+    wait_for_views(ctx, wait_for, "parts_demand", "stock", "work_orders")
     with ctx.pool.connection() as conn:
         return parts_desk(conn, principal.stores, store_id=store_id, state=state,
                           part_number=number, limit=limit, offset=offset)

@@ -21,6 +21,7 @@ from api.deps import (
     command,
     reader,
     wait_for_projection,
+    wait_for_views,
 )
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -56,9 +57,7 @@ def suggestions(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
     """What to reorder: available + on order below the minimum; quantity and supplier. With
     `after_transfers`, what is in transit to the store and what the token's other stores would
     send it (`GET /transfers/suggestions`) count as coming too (`by_transfer`)."""
-    wait_for_projection(ctx, VIEW, wait_for)
-    if after_transfers:
-        wait_for_projection(ctx, "parts_demand", wait_for)
+    wait_for_views(ctx, wait_for, VIEW, *(("parts_demand",) if after_transfers else ()))
     with ctx.pool.connection() as conn:
         return reorder_suggestions(conn, principal.stores, store_id=store_id, supplier=supplier,
                                    limit=limit, offset=offset, after_transfers=after_transfers)

@@ -13,7 +13,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from api.auth import Principal
-from api.deps import Command, Ctx, IdFilter, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    IdFilter,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_views,
+)
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
@@ -92,8 +101,7 @@ def unfiled_records(ctx: Ctx, principal: UnfiledReader, store_id: IdFilter = Non
     first, with the settlement date and the days since. `wait_for`: both the filings view and
     the finance view (which knows the settled visits) have applied it."""
     stores = stores_asked(principal.stores, store_id)
-    wait_for_projection(ctx, "repair_filings", wait_for)
-    wait_for_projection(ctx, "finance", wait_for)
+    wait_for_views(ctx, wait_for, "repair_filings", "finance")
     with ctx.pool.connection() as conn:
         return unfiled(conn, stores, timezone=ctx.timezone, today=ctx.today(),
                        older_than_days=older_than_days, limit=limit, offset=offset)

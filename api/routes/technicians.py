@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
-from api.dates import PlainDay
+from api.dates import PlainDay, ordered
 from api.deps import (
     DAY_RANGE,
     Command,
@@ -106,8 +106,9 @@ def shown_days(ctx: Ctx, from_day: date | None, to_day: date | None) -> tuple[da
 def checked_days(first: date, last: date) -> tuple[date, date]:
     """`from_day` .. `to_day`, both included, is 1 to `SHIFT_DAYS_MAX` days (a leap year),
     for the shifts and attendance as for the KPIs; else one problem naming both and the
-    limit."""
-    if last < first or (last - first).days >= SHIFT_DAYS_MAX:
+    limit; backwards, the answer every period gives (`api.dates.ordered`)."""
+    ordered(first, last, first_name="from_day", last_name="to_day")
+    if (last - first).days >= SHIFT_DAYS_MAX:
         raise InvalidInput(f"from_day .. to_day is 1 to {SHIFT_DAYS_MAX} days",
                            from_day=first.isoformat(), to_day=last.isoformat(),
                            limit=SHIFT_DAYS_MAX)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal
-from api.deps import Command, Ctx, Offset, WaitFor, command, reader, wait_for_projection
+from api.deps import (
+    Command,
+    Ctx,
+    Offset,
+    WaitFor,
+    command,
+    reader,
+    wait_for_views,
+)
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
 from api.schemas import CommandAccepted
@@ -32,8 +40,7 @@ def suggestions(ctx: Ctx, principal: Reader, to_store: ToStore, limit: Limit = 2
     sister store (of the token's) can spare: what it needs, and per donor its spare (available
     − minimum − what its own work orders wait for), the quantity it sends (most spare first,
     never more than needed in all) and the FIFO value that would leave it."""
-    for view in VIEWS:
-        wait_for_projection(ctx, view, wait_for)
+    wait_for_views(ctx, wait_for, *VIEWS)
     with ctx.pool.connection() as conn:
         return transfer_suggestions(conn, principal.stores, to_store=to_store, limit=limit,
                                     offset=offset)
@@ -50,8 +57,7 @@ def send_from_suggestions(body: TransfersFromSuggestionsIn, cmd: MoveCmd, ctx: C
     # wait for, and the transfers in transit to the store (the command re-checks what is
     # coming to it on the aggregates; the view's list adds those sent before that was kept)
     head = ctx.app.recorder.max_notification_id()
-    for view in VIEWS:
-        wait_for_projection(ctx, view, head)
+    wait_for_views(ctx, head, *VIEWS)
     stores = cmd.envelope.caller.stores
     with ctx.pool.connection() as conn:
         if lines is None:

@@ -23,7 +23,7 @@ from api.deps import (
     Outstanding,
     WaitFor,
     command,
-    wait_for_projection,
+    wait_for_views,
 )
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
@@ -371,8 +371,7 @@ def search_work_orders(
     if technician == "me":
         technician = reading.principal.user_id
     wanted = str(parse_number(number, ("WO",))) if number is not None else None
-    wait_for_projection(ctx, VIEW, wait_for)
-    wait_for_projection(ctx, FINANCE_VIEW, wait_for)
+    wait_for_views(ctx, wait_for, VIEW, FINANCE_VIEW)
     with ctx.pool.connection() as conn:
         page = list_work_orders(
             conn, reading.stores, limit=limit, offset=offset, store_id=store_id,
