@@ -121,7 +121,8 @@ def _inventory_window(f: Filters) -> tuple[date, date]:
     end = f.end()
     start = f.date_from or end - timedelta(days=365)
     if start > end:
-        raise InvalidInput("date_from is after date_to")
+        raise InvalidInput(f"date_from {start} is after {end}, the period's end",
+                           field="date_from")
     return start, end
 
 

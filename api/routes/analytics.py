@@ -29,6 +29,7 @@ from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from domain.days import FIRST_DAY, LAST_DAY, plain_day
+from domain.work_order_lines import PAY_TYPES
 from projections.base import page_of
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBodyRoute, responses={
@@ -75,6 +76,12 @@ def _filters(principal: Principal, ctx: ApiContext, date_from: date | None,
              date_to: date | None, store_id: str | None, brand: str | None, model: str | None,
              technician: str | None, pay_type: str | None, region: str | None = None,
              by: str | None = None) -> Filters:
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInput(f"date_from {date_from} is after date_to {date_to}",
+                           field="date_from")
+    if pay_type is not None and pay_type not in PAY_TYPES:  # else nothing would match it
+        raise InvalidInput(f"pay_type is one of {', '.join(PAY_TYPES)}, not {pay_type!r}",
+                           field="pay_type")
     store_id, stores = _stores(principal, store_id, region, ctx.regions)
     return Filters(date_from, date_to, store_id, brand, model, technician, pay_type,
                    today=datetime.now(ZoneInfo(ctx.timezone)).date(), region=region,
