@@ -31,7 +31,8 @@ from analytics.kpi_where import MONEY, RATIO, TWELVE_MONTHS, Filters, Where, exa
 from domain import kpi_figures as figures
 from domain.common import InvalidInput
 
-__all__ = ["CATALOGUE", "Filters", "Kpi", "Where", "repair_time", "require_breakdown", "run"]
+__all__ = ["CATALOGUE", "Filters", "Kpi", "Where", "repair_time", "require_breakdown",
+           "require_filters", "run"]
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ CATALOGUE: dict[str, Kpi] = {k.name: _regional(k) for k in (
         "on jobs (on the day of the clock-off; may exceed 100%), "
         "from the clocked seconds, rounded once (half up); per technician: user id and "
         "current name",
-        ("date_from", "date_to", "store_id", "brand", "model", "technician", "pay_type"),
+        ("date_from", "date_to", "store_id", "brand", "model", "technician"),
         labor.efficiency, labor.efficiency_of),
     Kpi("productivity", "Productivity, proficiency and unapplied time",
         "productivity = hours clocked ÷ hours available (attendance); "
@@ -375,6 +376,15 @@ def require_breakdown(kpi: Kpi, by: str | None) -> None:
         offered = (f"one of {', '.join(kpi.breakdowns)}" if kpi.breakdowns
                    else "not given: it has no breakdown")
         raise InvalidInput(f"by for {kpi.name} is {offered}", field="by")
+
+
+def require_filters(kpi: Kpi, given: dict[str, Any]) -> None:
+    """Only filters the KPI takes, else 422 naming the first other one: not applied, it would
+    be answered as if it had not been asked for."""
+    for name, value in given.items():
+        if value is not None and name not in kpi.filters:
+            raise InvalidInput(f"{kpi.name} does not take {name}; its filters are "
+                               f"{', '.join(kpi.filters)}", field=name)
 
 
 def run(conn: duckdb.DuckDBPyConnection, name: str, filters: Filters) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from analytics.dashboard import PATH, View, login_page, render
 from analytics.dashboard_data import collect, stores
 from analytics.dashboard_text import language
 from analytics.kpi_where import MAX_REGION
-from analytics.kpis import CATALOGUE, Filters, require_breakdown, run
+from analytics.kpis import CATALOGUE, Filters, require_breakdown, require_filters, run
 from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
@@ -120,6 +120,9 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = Non
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
     require_breakdown(CATALOGUE[name], by)
+    require_filters(CATALOGUE[name], {  # as asked: month= gives the dates a KPI takes
+        "date_from": date_from, "date_to": date_to, "store_id": store_id, "region": region,
+        "brand": brand, "model": model, "technician": technician, "pay_type": pay_type})
     if month is not None:
         if date_from is not None or date_to is not None:
             raise InvalidInput("give month, or date_from and date_to, not both",

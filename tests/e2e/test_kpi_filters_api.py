@@ -70,3 +70,31 @@ def test_a_pay_type_that_is_none_of_the_pay_types_is_refused(
                          params={"pay_type": right})
         assert got.status_code == 200, (right, got.text)
         assert got.json()["filters"]["pay_type"] == right
+
+
+# a value each filter of the catalogue accepts
+VALUES = {"date_from": "2026-11-01", "date_to": "2026-11-30", "store_id": None, "region": None,
+          "brand": "Volkswagen", "model": "Lavida", "technician": "tech-1",
+          "pay_type": "warranty"}
+
+
+def test_a_filter_the_kpi_does_not_take_is_refused_naming_it(
+        client: TestClient, analyst: dict[str, str]) -> None:
+    # an efficiency by pay type divided one pay type's hours sold by every hour clocked
+    detail = refused(client, analyst, "technician_efficiency", "pay_type", pay_type="warranty")
+    assert "technician_efficiency does not take pay_type" in detail, detail
+    refused(client, analyst, "csi", "technician", technician="tech-1")
+    refused(client, analyst, "obsolete_stock", "date_from", date_from="2026-11-01")
+    refusals = 0
+    for kpi in CATALOGUE.values():
+        for name, value in VALUES.items():
+            if value is not None and name not in kpi.filters:
+                refused(client, analyst, kpi.name, name, **{name: value})
+                refusals += 1
+    assert refusals > 20
+    # month= gives a KPI the dates it takes: the month's last day alone to the obsolete stock
+    got = client.get("/analytics/kpis/obsolete_stock", headers=analyst,
+                     params={"month": "2026-11"})
+    assert got.status_code == 200, got.text
+    assert got.json()["filters"]["date_to"] == "2026-11-30"
+    assert "date_from" not in got.json()["filters"]
