@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from analytics.kpis import Filters, Where, run
+from analytics.kpis import Filters, Where, repair_time, run
 from analytics.periods import Change, Number, Period, compare
 from domain import kpi_figures
 
@@ -34,10 +34,6 @@ def _sum(rows: list[dict[str, Any]], column: str) -> Decimal:
     return sum((Decimal(r[column] or 0) for r in rows), Decimal(0))
 
 
-def _ratio(top: Decimal, bottom: Decimal, places: int = 4) -> float | None:
-    return round(float(top / bottom), places) if bottom else None
-
-
 def _float(value: Decimal | None) -> float | None:
     """A catalogue ratio or amount (DECIMAL) as the page computes with it."""
     return None if value is None else float(value)
@@ -52,10 +48,8 @@ def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Numb
     labor = run(conn, "effective_labor_rate", filters)["rows"]
     margin = run(conn, "labor_gross_margin", filters)["rows"]
     techs = run(conn, "technician_efficiency", filters)["rows"]
-    repair = run(conn, "repair_time", filters)["rows"]
-    delivered = sum(r["delivered"] for r in repair)
-    hours = sum((Decimal(str(r["avg_repair_hours"])) * r["delivered"] for r in repair
-                 if r["avg_repair_hours"] is not None), Decimal(0))
+    sql, params = repair_time(filters, per_store=False)  # over all the stores, divided once
+    repair_hours = conn.execute(sql, params).fetchall()[0][1]
     return {
         "work_orders": int(opened),
         "revenue": _sum(profit, "revenue_ex_vat"),
@@ -69,7 +63,7 @@ def figures(conn: duckdb.DuckDBPyConnection, filters: Filters) -> dict[str, Numb
         "comeback_rate": _float(run(conn, "comeback_rate", filters)["rows"][0]["comeback_rate"]),
         "csi": _float(run(conn, "csi", filters)["rows"][0]["csi"]),
         "fill_rate": _float(run(conn, "parts_fill_rate", filters)["rows"][0]["fill_rate"]),
-        "repair_hours": _ratio(hours, Decimal(delivered), 2),
+        "repair_hours": _float(repair_hours),
     }
 
 

@@ -12,8 +12,7 @@ from domain import kpi_figures as figures
 
 
 def efficiency(f: Filters) -> tuple[str, list[Any]]:
-    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician").eq(
-        "l.pay_type", "pay_type")
+    sold = Where(f).period("l.passed_at").vehicle().eq("l.technician_id", "technician")
     clocked = Where(f).period("p.clock_off_at").vehicle().eq("p.technician_id", "technician")
     return f"""
         WITH sold AS (

@@ -17,7 +17,7 @@ from analytics.dashboard import PATH, View, login_page, render
 from analytics.dashboard_data import collect, stores
 from analytics.dashboard_text import language
 from analytics.kpi_where import MAX_REGION
-from analytics.kpis import CATALOGUE, Filters, require_breakdown, run
+from analytics.kpis import CATALOGUE, Filters, require_breakdown, require_filters, run
 from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
@@ -30,6 +30,7 @@ from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
 from domain.common import InvalidInput, NotFound, NotPermitted
 from domain.days import FIRST_DAY, LAST_DAY, plain_day
+from domain.work_order_lines import PAY_TYPES
 from projections.base import page_of
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=JsonBodyRoute, responses={
@@ -76,6 +77,12 @@ def _filters(principal: Principal, ctx: ApiContext, date_from: date | None,
              date_to: date | None, store_id: str | None, brand: str | None, model: str | None,
              technician: str | None, pay_type: str | None, region: str | None = None,
              by: str | None = None) -> Filters:
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInput(f"date_from {date_from} is after date_to {date_to}",
+                           field="date_from")
+    if pay_type is not None and pay_type not in PAY_TYPES:  # else nothing would match it
+        raise InvalidInput(f"pay_type is one of {', '.join(PAY_TYPES)}, not {pay_type!r}",
+                           field="pay_type")
     store_id, stores = _stores(principal, store_id, region, ctx.regions)
     return Filters(date_from, date_to, store_id, brand, model, technician, pay_type,
                    today=datetime.now(ZoneInfo(ctx.timezone)).date(), region=region,
@@ -114,6 +121,9 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = Non
     if name not in CATALOGUE:
         raise NotFound(f"no KPI {name!r}; GET /analytics/kpis lists them")
     require_breakdown(CATALOGUE[name], by)
+    require_filters(CATALOGUE[name], {  # as asked: month= gives the dates a KPI takes
+        "date_from": date_from, "date_to": date_to, "store_id": store_id, "region": region,
+        "brand": brand, "model": model, "technician": technician, "pay_type": pay_type})
     if month is not None:
         if date_from is not None or date_to is not None:
             raise InvalidInput("give month, or date_from and date_to, not both",
