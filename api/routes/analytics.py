@@ -77,9 +77,6 @@ def _filters(principal: Principal, ctx: ApiContext, date_from: date | None,
              date_to: date | None, store_id: str | None, brand: str | None, model: str | None,
              technician: str | None, pay_type: str | None, region: str | None = None,
              by: str | None = None) -> Filters:
-    if date_from is not None and date_to is not None and date_from > date_to:
-        raise InvalidInput(f"date_from {date_from} is after date_to {date_to}",
-                           field="date_from")
     if pay_type is not None and pay_type not in PAY_TYPES:  # else nothing would match it
         raise InvalidInput(f"pay_type is one of {', '.join(PAY_TYPES)}, not {pay_type!r}",
                            field="pay_type")

@@ -1,7 +1,8 @@
 """Filters of the KPI catalogue that could match nothing are refused, not answered with empty
-rows an analyst would read as "nothing happened": a period whose `date_from` is after its
-`date_to` (dates swapped), and a `pay_type` that is none of the pay types ("Warranty",
-"cash"). Each is a problem+json 422 naming the `field`."""
+rows an analyst would read as "nothing happened": a period whose `date_to` is before its
+`date_from` (dates swapped; the answer every route gives, `api.dates.ordered`), and a
+`pay_type` that is none of the pay types ("Warranty", "cash"). Each is a problem+json 422
+naming the `field`."""
 
 from __future__ import annotations
 
@@ -35,14 +36,14 @@ def analyst(container: Container, auth: Auth, store_id: str) -> dict[str, str]:
     return auth("analyst", "ana-" + store_id, [store_id])
 
 
-def test_a_period_ending_before_it_starts_is_refused_naming_date_from(
+def test_a_period_ending_before_it_starts_is_refused_naming_date_to(
         client: TestClient, analyst: dict[str, str]) -> None:
     assert {"technician_efficiency", "effective_labor_rate", "csi", "parts_turnover",
             "online_booking_conversion"} <= set(PERIODS)
     for name in PERIODS:
-        detail = refused(client, analyst, name, "date_from",
+        detail = refused(client, analyst, name, "date_to",
                          date_from="2026-11-30", date_to="2026-11-01")
-        assert "2026-11-30" in detail and "2026-11-01" in detail, detail
+        assert detail == "date_to 2026-11-01 is before date_from 2026-11-30", detail
     # A period of one day is a period; so are a month and the same dates in CSV.
     for params in ({"date_from": "2026-11-01", "date_to": "2026-11-01"},
                    {"month": "2026-11"}, {"date_from": "2026-11-01", "format": "csv"}):
