@@ -78,7 +78,9 @@ class WorkOrdersView(ReadModel):
     # 7: `pending_totals`, the lines still waiting for the customer's approval, per payer;
     # 8: a part line declined after its approval, and every part line of a cancelled visit,
     # holds no reservation (`reserved_qty` "0"; a declined one's `supply` null), as the stock
-    revision = 8
+    # 9: a job's `set_aside` (what the override of its last dispatch set aside) and `closure`
+    # (the outcome, reason, who and when of a job closed without repair work)
+    revision = 9
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure
