@@ -33,7 +33,7 @@ def repaired(client: TestClient, wo: str, store_id: str, auth: Auth) -> None:
 
 def test_a_complaint_left_unestimated_holds_settlement_until_it_is_closed(
         client: TestClient, auth: Auth, store_id: str, container: Container) -> None:
-    _, advisor, manager, tech = store_staff(auth, store_id)
+    _, advisor, _, tech = store_staff(auth, store_id)
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     wo = visit(client, advisor, store_id)
     wo_id = wo.rsplit("/", 1)[1]
