@@ -227,7 +227,7 @@ def _comeback_mark_withdrawn(fold: Fold, e: WorkOrder.ComebackMarkWithdrawn, n: 
 
 # facts the analytic tables do not carry (they stay in the event store)
 ignore(WorkOrder.CompensationRecorded, WorkOrder.SettlementConfirmed, WorkOrder.JobAdded,
-       WorkOrder.Diagnosed,
+       WorkOrder.Diagnosed, WorkOrder.JobClosed,
        WorkOrder.SerialsRecorded, WorkOrder.EvidenceAdded,
        WorkOrder.EvidenceWithdrawn, WorkOrder.CompletionCertified)
 

@@ -308,6 +308,15 @@ class DispatchIn(Body):
                                description="required to reassign a dispatched job")
 
 
+class JobCloseIn(Body):
+    model_config = example({"outcome": "no_fault_found",
+                            "reason": "no rattle on a 20 km test drive with the customer"})
+
+    outcome: Literal["no_fault_found", "declined"] = Field(
+        description="how the job ends without repair work")
+    reason: str = Field(min_length=1, max_length=1000, description=REASON)
+
+
 class ClockIn(Body):
     model_config = example({"technician_id": "tech-zhao"})
 

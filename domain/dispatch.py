@@ -42,11 +42,15 @@ from domain.skills import (
 )
 from domain.technician import Technician
 from domain.work_order import WorkOrder
-from domain.work_order_state import WorkOrderError
+from domain.work_order_state import DONE, WorkOrderError
 
 
 class NoTechnicianAvailable(IllegalTransition):
     pass
+
+
+class NotQualified(IllegalTransition):
+    """The desk named a technician who lacks a skill or level the job needs."""
 
 
 def job_hours(work_order: WorkOrder, job_no: int) -> Decimal:
@@ -72,6 +76,22 @@ def known_need(work_order: WorkOrder, job_no: int) -> dict[str, int]:
         return job_need(work_order, job_no)
     except InvalidInput:
         return {}
+
+
+def require_qualified(wo: WorkOrder, job_no: int, tech: Technician) -> None:
+    """The desk dispatches a job only to a technician with every skill and level its approved
+    labor lines need (a job whose op codes name no skill has nothing to check); the manager's
+    override (POST /dispatch/override, with a reason) is the way to set this aside, and
+    records what it set aside."""
+    need = known_need(wo, job_no)
+    gaps = missing(tech.skills, need)
+    if gaps:
+        raise NotQualified(
+            f"{tech.user_id} lacks what job {job_no} needs: {', '.join(gaps)}; a manager may "
+            "dispatch anyway with a reason (POST /dispatch/override)",
+            field="technician_id", missing=gaps, need=need,
+            required_by=required_by(labor_lines(wo, job_no)),
+            override="POST /dispatch/override")
 
 
 def rostered(session: Session, store_id: str, technician_id: str) -> Technician:
@@ -126,7 +146,7 @@ class Dispatch:
     @staticmethod
     def open_jobs(session: Session, tech: Technician) -> tuple[Decimal, int, list[tuple[str, int]]]:
         """Hours and count of the technician's jobs still open, and the finished ones to release:
-        passed, reassigned, or on a visit out of the workshop (a job whose lines were withdrawn
+        passed or closed, reassigned, or on a visit out of the workshop (a job whose lines were withdrawn
         or moved to a follow-on never passes QC, and would stay with the technician for good)."""
         load, count, finished = Decimal(0), 0, []
         for assignment in tech.assignments.values():
@@ -134,7 +154,7 @@ class Dispatch:
             wo = session.find(WorkOrder, UUID(wo_id))
             job = wo.jobs.get(job_no) if wo is not None else None
             if wo is None or job is None or wo.status in OUT_OF_THE_WORKSHOP \
-                    or job["technician_id"] != tech.user_id or job["status"] == "passed":
+                    or job["technician_id"] != tech.user_id or job["status"] in DONE:
                 finished.append((wo_id, job_no))
                 continue
             load += job_hours(wo, job_no)
@@ -234,11 +254,11 @@ class Dispatch:
                 text += "; sets aside: " + ", ".join(set_aside)
             audit = session.audit(wo.store_id)
             before = job["technician_id"]
-            wo.dispatch(audit, job_no, technician_id, text)
+            wo.dispatch(audit, job_no, technician_id, text, set_aside)
             hand_over(session, audit, wo, job_no, tech, before, why, need)
             return Decision(wo, {"number": wo.number, "job_no": job_no,
                                  "technician_id": technician_id, "previous": before,
-                                 "reason": text})
+                                 "reason": text, "set_aside": set_aside})
 
         streams = [work_order_id, Technician.create_id(technician_id)]
         if previous:

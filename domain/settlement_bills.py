@@ -139,6 +139,13 @@ def build_bills(lines: list[dict[str, Any]], payers: dict[str, dict[str, Any]],
     return {kind: bill_totals(bill) for kind, bill in bills.items()}
 
 
+def zero_bill(payers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The bills of a visit whose jobs were closed without repair work and that charges for
+    nothing: the customer's, of no lines, totalling zero (it settles as it is confirmed)."""
+    return {"customer": bill_totals({"kind": "customer", "payer": payers.get("customer", {}),
+                                     "lines": [], "invoice_no": None})}
+
+
 def allocate(amount: Decimal, weights: dict[str, Decimal]) -> dict[str, Decimal]:
     """Split a bill discount over the bill's lines, to the fen.
 

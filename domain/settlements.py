@@ -21,7 +21,7 @@ from domain.insurer import insurer_key, insurer_name
 from domain.invoice_number import InvoiceNumber, RedInvoiceNumber, invoice_number
 from domain.reconciling import Reconciliation
 from domain.settlement import Settlement
-from domain.settlement_bills import build_bills
+from domain.settlement_bills import build_bills, zero_bill
 from domain.settlement_cashier import SettlementCashier
 from domain.settlement_desk import Policy, business_day, peek_settlement
 from domain.settlement_refunds import SettlementRefunds
@@ -48,6 +48,8 @@ class Settlements(SettlementCashier, SettlementRefunds, Reconciliation):
             settlement = self._settlement_for(session, wo)
             payers = self._payers(wo, insurance, internal_department, settlement.assessment)
             bills = build_bills(list(wo.lines.values()), payers, settlement.assessment)
+            if not bills and any(job["status"] == "closed" for job in wo.jobs.values()):
+                bills = zero_bill(payers)  # no fault found, or the work declined
             for kind in bills:
                 if kind in ("insurance", "internal"):
                     require(bool(payers.get(kind)), InvalidInput(

@@ -21,6 +21,7 @@ from domain.common import InvalidInput
 SKILLS = ("maintenance", "engine", "transmission", "chassis", "electrical", "ev_high_voltage",
           "body", "paint")
 LEVELS = range(1, 6)
+ALL_ROUND = dict.fromkeys(SKILLS, LEVELS[-1])  # a master of every skill: qualified for any job
 # op-code prefix -> (skill, level); the longest matching prefix wins
 OP_CODE_SKILLS: dict[str, tuple[str, int]] = {
     "MNT": ("maintenance", 1), "OIL": ("maintenance", 1), "INSP": ("maintenance", 1),

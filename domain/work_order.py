@@ -24,7 +24,12 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.common import Audit
 from domain.work_order_certificate import WorkOrderCertificate
-from domain.work_order_changes import WorkOrderChanges, delivered_v1_v2, line_added_v1_v2
+from domain.work_order_changes import (
+    WorkOrderChanges,
+    delivered_v1_v2,
+    dispatched_v1_v2,
+    line_added_v1_v2,
+)
 from domain.work_order_comeback import WorkOrderComeback
 from domain.work_order_evidence import WorkOrderEvidence
 from domain.work_order_parts import WorkOrderParts
@@ -87,10 +92,24 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
         note: str | None
 
     class JobDispatched(Event):
+        """v2: `set_aside`, what a manager's override chose to overlook (a skill the
+        technician lacks, their shift); a v1 dispatch names none."""
+
+        class_version = 2
         job_no: int
         technician_id: str
         previous: str | None
         reason: str | None
+        set_aside: list[str]
+
+        upcast_v1_v2 = staticmethod(dispatched_v1_v2)
+
+    class JobClosed(Event):
+        """A job closed without repair work: `outcome` no_fault_found or declined, why."""
+
+        job_no: int
+        outcome: str
+        reason: str
 
     class ClockedOn(Event):
         job_no: int
@@ -289,8 +308,12 @@ class WorkOrder(WorkOrderRepair, WorkOrderParts, WorkOrderSettling, WorkOrderEvi
 
     @event(JobDispatched)
     def _dispatched(self, audit: Audit, job_no: int, technician_id: str, previous: str | None,
-                    reason: str | None) -> None:
+                    reason: str | None, set_aside: list[str]) -> None:
         self._dispatch(job_no, technician_id)
+
+    @event(JobClosed)
+    def _job_closed(self, audit: Audit, job_no: int, outcome: str, reason: str) -> None:
+        self._closure(audit, job_no, outcome, reason)
 
     @event(ClockedOn)
     def _clocked_on(self, audit: Audit, job_no: int, technician_id: str) -> None:

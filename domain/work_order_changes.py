@@ -31,6 +31,11 @@ def delivered_v1_v2(state: dict[str, Any]) -> None:
     state["customer_id"] = None
 
 
+def dispatched_v1_v2(state: dict[str, Any]) -> None:
+    """`JobDispatched` v2 names what an override set aside; a v1 dispatch named none."""
+    state["set_aside"] = []
+
+
 class WorkOrderChanges(WorkOrderState):
     """The state changes of `WorkOrder`'s events (called only by its event methods)."""
 
@@ -96,6 +101,12 @@ class WorkOrderChanges(WorkOrderState):
         if job["status"] in ("reported", "diagnosed"):
             job["status"] = "dispatched"
         self.status = "in_progress"
+
+    def _closure(self, audit: Audit, job_no: int, outcome: str, reason: str) -> None:
+        job = self.jobs[job_no]
+        job["status"] = "closed"
+        job["closure"] = {"outcome": outcome, "reason": reason, "by": audit.user_id,
+                          "at": audit.at.isoformat()}
 
     def _clock_on(self, audit: Audit, job_no: int, technician_id: str) -> None:
         job = self.jobs[job_no]

@@ -15,7 +15,14 @@ from domain.common import (
 )
 from domain.money import money
 from domain.work_order_lines import AUTH_CHANNELS, CUSTOMER_CHANNEL, priced
-from domain.work_order_state import ACTIVE, MAX_JOBS, MAX_LINES, WorkOrderError, WorkOrderState
+from domain.work_order_state import (
+    ACTIVE,
+    CLOSE_OUTCOMES,
+    MAX_JOBS,
+    MAX_LINES,
+    WorkOrderError,
+    WorkOrderState,
+)
 
 
 class WorkOrderRepair(WorkOrderState):
@@ -105,7 +112,9 @@ class WorkOrderRepair(WorkOrderState):
 
     # -- dispatch, clocks, completion, QC ----------------------------------------------------
 
-    def dispatch(self, audit: Audit, job_no: int, technician_id: str, reason: str | None) -> None:
+    def dispatch(self, audit: Audit, job_no: int, technician_id: str, reason: str | None,
+                 set_aside: list[str] | None = None) -> None:
+        """`set_aside`: what a manager's override overlooks (domain/dispatch.py)."""
         job = self._require_open_job(job_no)
         require(self.status != "opened", WorkOrderError("check the vehicle in before dispatch"))
         require(self.job_is_authorized(job_no),
@@ -115,7 +124,26 @@ class WorkOrderRepair(WorkOrderState):
             require(previous != technician_id, WorkOrderError("job is already with that technician"))
             require(job["clock"] is None, WorkOrderError("clock off before reassigning"))
             reason = require_reason(reason, "reassigning a job")
-        self._dispatched(audit, job_no, technician_id, previous, reason)
+        self._dispatched(audit, job_no, technician_id, previous, reason, list(set_aside or []))
+
+    def close_job(self, audit: Audit, job_no: int, outcome: str, reason: str | None) -> None:
+        """Close a job without repair work: no fault found, or the customer declined it. Only
+        a job with no work still open (no line approved or awaiting the decision) closes."""
+        if outcome not in CLOSE_OUTCOMES:
+            raise InvalidInput(f"outcome must be one of {', '.join(CLOSE_OUTCOMES)}",
+                               field="outcome")
+        why = require_reason(reason, "closing a job")
+        job = self._require_open_job(job_no)
+        require(self.status != "opened", WorkOrderError(
+            "cannot close a job: work order is opened; check the vehicle in first"))
+        open_lines = [line["line_id"] for line in self.job_lines(job_no)
+                      if line["status"] in ("approved", "pending")]
+        require(not open_lines, WorkOrderError(
+            f"job {job_no} has lines approved or awaiting the customer's decision: "
+            f"{', '.join(open_lines)} (decline or withdraw them first)", lines=open_lines))
+        require(job["clock"] is None, WorkOrderError(f"clock off job {job_no} first"))
+        self._job_closed(audit, job_no, outcome, why)
+        self._maybe_ready(audit)
 
     def clock_on(self, audit: Audit, job_no: int, technician_id: str) -> None:
         job = self._require_open_job(job_no)

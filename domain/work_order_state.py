@@ -15,7 +15,12 @@ STATUSES = (
     "settled", "delivered", "closed", "cancelled",
 )
 ACTIVE = ("opened", "checked_in", "in_progress")
-JOB_STATUSES = ("reported", "diagnosed", "dispatched", "in_repair", "awaiting_qc", "passed")
+JOB_STATUSES = ("reported", "diagnosed", "dispatched", "in_repair", "awaiting_qc", "passed",
+                "closed")
+# how a job ends without repair work (`WorkOrder.close_job`): nothing wrong was found, or the
+# customer declined the work
+CLOSE_OUTCOMES = ("no_fault_found", "declined")
+DONE = ("passed", "closed")  # a job's ends: through QC, or closed without repair work
 KINDS = ("maintenance", "repair", "warranty", "insurance", "internal", "body_paint")
 COMPENSATION_KINDS = ("towing", "loaner", "travel")
 # Far above any real visit (a big service is tens of lines), low enough that the work order a
@@ -53,6 +58,7 @@ class WorkOrderState:
     _line_repriced: Callable[..., None]
     _line_authorized: Callable[..., None]
     _dispatched: Callable[..., None]
+    _job_closed: Callable[..., None]
     _clocked_on: Callable[..., None]
     _clocked_off: Callable[..., None]
     _job_completed: Callable[..., None]
@@ -101,6 +107,9 @@ class WorkOrderState:
         self._require_active()
         job = self.job(job_no)
         require(job["status"] != "passed", WorkOrderError(f"job {job_no} has passed QC"))
+        if job["status"] == "closed":
+            raise WorkOrderError(f"job {job_no} is closed ({job['closure']['outcome']})",
+                                 job_no=job_no)
         return job
 
     def next_line_id(self) -> str:
@@ -131,13 +140,18 @@ class WorkOrderState:
         reasons = []
         for job_no, job in self.jobs.items():
             lines = self.job_lines(job_no)
-            if any(line["status"] == "pending" for line in lines):
+            if job["status"] == "closed":
+                continue
+            if not lines:
+                reasons.append(f"job {job_no} is {job['status']} with no estimate lines "
+                               "(estimate it, or close it as no fault found or declined)")
+            elif any(line["status"] == "pending" for line in lines):
                 reasons.append(f"job {job_no} has lines awaiting authorization")
             elif any(line["status"] == "approved" for line in lines) and job["status"] != "passed":
                 reasons.append(f"job {job_no} has not passed QC")
         reasons += [self._short_line(line) for line in self.unissued_lines()]
-        if not any(job["status"] == "passed" for job in self.jobs.values()):
-            reasons.append("no job has passed QC")
+        if not any(job["status"] in DONE for job in self.jobs.values()):
+            reasons.append("no job has passed QC or been closed")
         return reasons
 
     def _short_line(self, line: dict[str, Any]) -> str:
@@ -150,5 +164,7 @@ class WorkOrderState:
                 f"after job {line['job_no']} passed QC (withdraw the rest{move})")
 
     def _maybe_ready(self, audit: Audit) -> None:
-        if self.status == "in_progress" and not self.blockers():
+        """Ready for settlement once nothing holds the visit: a visit whose jobs were all
+        closed without repair work gets there from check-in, never having been dispatched."""
+        if self.status in ("checked_in", "in_progress") and not self.blockers():
             self._ready(audit)

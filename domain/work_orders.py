@@ -18,7 +18,7 @@ from domain.common import (
 from domain.counter import DocumentCounter
 from domain.customer import Customer
 from domain.customers import normalise_phone
-from domain.dispatch import current_technician, hand_over, rostered
+from domain.dispatch import current_technician, hand_over, require_qualified, rostered
 from domain.labor_pricing import check_reprice, priced_labor_line
 from domain.labor_pricing import from_master as labor_from_master
 from domain.part import Part, normalise_part_number
@@ -279,16 +279,18 @@ class WorkOrders(WorkOrderStock):
 
     def dispatch(self, request: Request, work_order_id: UUID, job_no: int, *,
                  technician_id: str, reason: str | None = None) -> CommandResult:
-        """The desk's dispatch to a named technician on the store's roster (a reassignment needs
-        a reason; skill and shift are not checked). The technician's assignment is saved with
-        the work order, as auto-dispatch and the manager's override save it: the job counts in
-        the technician's open load."""
+        """The desk's dispatch to a named technician on the store's roster who has the skills
+        and levels the job needs (`require_qualified`; a reassignment needs a reason; the shift
+        is not checked: a technician may be dispatched ahead of it). The technician's
+        assignment is saved with the work order, as auto-dispatch and the manager's override
+        save it: the job counts in the technician's open load."""
         previous = current_technician(self.app, work_order_id, job_no)
 
         def act(session: Session, wo: WorkOrder) -> None:
             audit = session.audit(wo.store_id)
             before = wo.jobs[job_no]["technician_id"] if job_no in wo.jobs else None
             tech = rostered(session, wo.store_id, technician_id)
+            require_qualified(wo, job_no, tech)
             wo.dispatch(audit, job_no, technician_id, reason)
             hand_over(session, audit, wo, job_no, tech, before, reason or "dispatched")
 
@@ -296,6 +298,16 @@ class WorkOrders(WorkOrderStock):
         if previous is not None and previous != technician_id:
             streams.append(Technician.create_id(previous))
         return self._on(request, work_order_id, act, tuple(streams))
+
+    def close_job(self, request: Request, work_order_id: UUID, job_no: int, *, outcome: str,
+                  reason: str | None) -> CommandResult:
+        """Close a job without repair work (no fault found, or declined by the customer)."""
+
+        def act(session: Session, wo: WorkOrder) -> dict[str, Any]:
+            wo.close_job(session.audit(wo.store_id), job_no, outcome, reason)
+            return {"job_no": job_no, "status": wo.status}
+
+        return self._on(request, work_order_id, act)
 
     def _technician_for(self, request: Request, technician_id: str | None) -> str:
         caller = request.caller

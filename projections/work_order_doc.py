@@ -55,7 +55,7 @@ def _stamp(state: State) -> dict[str, Any]:
 def _job(complaint: str, job_no: int) -> dict[str, Any]:
     return {"job_no": job_no, "complaint": complaint, "status": "reported", "diagnosis": None,
             "technician_id": None, "clock": None, "clocked_seconds": 0, "qc_failures": 0,
-            "qc": []}
+            "qc": [], "set_aside": [], "closure": None}
 
 
 def _job_of(doc: Doc, job_no: int) -> dict[str, Any]:
@@ -168,10 +168,20 @@ def _authorized(s: State, doc: Any, open_pii: Opener) -> Any:
 def _dispatched(s: State, doc: Any, open_pii: Opener) -> Any:
     job = _job_of(doc, s["job_no"])
     job["technician_id"] = s["technician_id"]
+    # what the dispatch set aside (a manager's override; none before `JobDispatched` v2)
+    job["set_aside"] = plain(s.get("set_aside") or [])
     if job["status"] in ("reported", "diagnosed"):
         job["status"] = "dispatched"
     doc["status"] = "in_progress"
     doc["technicians"] = sorted({j["technician_id"] for j in doc["jobs"] if j["technician_id"]})
+    return doc
+
+
+@_on(WorkOrder.JobClosed)
+def _job_closed(s: State, doc: Any, open_pii: Opener) -> Any:
+    job = _job_of(doc, s["job_no"])
+    job.update(status="closed", closure={"outcome": s["outcome"], "reason": s["reason"],
+                                         **_stamp(s)})
     return doc
 
 

@@ -80,7 +80,9 @@ class WorkOrdersView(ReadModel):
     # holds no reservation (`reserved_qty` "0"; a declined one's `supply` null), as the stock
     # 9: a part line's quantities (ordered, held, issued, withdrawn, each issue's and pick's)
     # in the one written form of every quantity read ("8", "2.5": projections/quantities.py)
-    revision = 9
+    # 10: a job's `set_aside` (what the override of its last dispatch set aside) and `closure`
+    # (the outcome, reason, who and when of a job closed without repair work)
+    revision = 10
     handles = (WorkOrder.Event, Customer.Erased, *SETTLEMENT_EVENTS)
     stored_events = True  # the fold reads the stored JSON: no domain events are built
     # apply reads docs by id or by settlement_id (both unique in the table itself; an erasure

@@ -297,6 +297,8 @@ class WorkshopView(ReadModel):
             b.tech_day(e.technician_id, self.day(e), e.audit.store_id).clocked += e.seconds
         elif isinstance(e, WorkOrder.JobCompleted):
             self._job_status(b, wo, e.job_no, "awaiting_qc")
+        elif isinstance(e, WorkOrder.JobClosed):
+            self._job_status(b, wo, e.job_no, "closed")
         elif isinstance(e, WorkOrder.QualityChecked):
             self._quality_checked(b, e)
         elif isinstance(e, WorkOrder.CheckedIn):

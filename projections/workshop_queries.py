@@ -182,7 +182,7 @@ def board(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str
         j.dispatch_reason, j.wo_status
         FROM ws_jobs j LEFT JOIN wo_view w ON w.id = j.work_order_id
         WHERE j.store_id = %s AND j.wo_status IN {IN_THE_WORKSHOP}
-          AND j.status <> 'passed' ORDER BY j.dispatched_at NULLS LAST, j.number, j.job_no""",
+          AND j.status NOT IN ('passed', 'closed') ORDER BY j.dispatched_at NULLS LAST, j.number, j.job_no""",
                  (store_id,))
     days = {r["user_id"]: r for r in _rows(conn, """SELECT user_id, available_hours,
         clocked_seconds, sold_hours FROM tech_days WHERE store_id = %s AND day = %s""",

@@ -96,8 +96,10 @@ USED_CAR_DESK = "二手车部 used-car sales"
 # the names technicians are known by (their profile), handed out in this order per store
 TECHNICIAN_NAMES = ["王建国", "李志强", "张海涛", "刘东", "陈晓峰", "杨帆", "赵磊", "黄俊",
                     "周明", "吴刚", "徐亮", "孙立"]
-TECHNICIAN_SKILLS = {"maintenance": 3, "chassis": 3, "electrical": 3, "engine": 2, "body": 2,
-                     "paint": 2, "ev_high_voltage": 3}
+# enough for every op code of the repairs the demo dispatches at the desk (a gearbox overhaul:
+# transmission 3)
+TECHNICIAN_SKILLS = {"maintenance": 3, "chassis": 3, "electrical": 3, "engine": 2,
+                     "transmission": 3, "body": 2, "paint": 2, "ev_high_voltage": 3}
 
 
 def make_vin(rng: random.Random) -> str:

@@ -48,6 +48,7 @@ from api.schemas import (
     CompensationIn,
     DiagnosisIn,
     DispatchIn,
+    JobCloseIn,
     JobIn,
     LaborLineIn,
     PartLineIn,
@@ -253,6 +254,14 @@ def quality_check(work_order_id: UUID, job_no: JobNo, body: QualityCheckIn,
                   cmd: QualityCheckCmd, ctx: Ctx) -> Any:
     return cmd.accepted(ctx.work_orders.quality_check(cmd.envelope, work_order_id, job_no,
                                                       **body.model_dump()))
+
+
+@router.post("/{work_order_id}/jobs/{job_no}/close", response_model=CommandAccepted)
+def close_job(work_order_id: UUID, job_no: JobNo, body: JobCloseIn, cmd: EstimateCmd,
+              ctx: Ctx) -> Any:
+    """Close a job that needs no repair (no fault found, or the customer declined the work)."""
+    return cmd.accepted(ctx.work_orders.close_job(cmd.envelope, work_order_id, job_no,
+                                                  **body.model_dump()))
 
 
 @router.post("/{work_order_id}/cancel", response_model=CommandAccepted)

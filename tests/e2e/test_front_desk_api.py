@@ -173,6 +173,11 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     post(client, f"{wo}/jobs/1/clock-off", tech)
     post(client, f"{wo}/jobs/1/complete", tech)
     post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    # The rear-door rattle does not come back on the test drive: its job closes, no fault
+    # found, and the visit is ready for settlement.
+    closed = post(client, f"{wo}/jobs/2/close", advisor,
+                  {"outcome": "no_fault_found", "reason": "no rattle on the test drive"})
+    assert closed["status"] == "ready_for_settlement"
     kpi = get(client, "/technicians/kpi", manager, store_id=store_id, user_id=tb,
               from_day=today.isoformat(), to_day=today.isoformat(),
               wait_for=head(client))["items"]

@@ -10,6 +10,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+# the technician's profile that puts them on the store's roster, as the other tests give it
+from tests.integration.support import on_roster
+
 Auth = Callable[..., dict[str, str]]
 
 
@@ -25,15 +28,6 @@ def get(client: TestClient, url: str, headers: dict[str, str], status: int = 200
     response = client.get(url, headers=headers, params=params)
     assert response.status_code == status, response.text
     return response.json()
-
-
-def on_roster(client: TestClient, manager: dict[str, str], store_id: str,
-              technician: str) -> None:
-    """The technician's profile at the store, which puts them on its roster (the desk
-    dispatches to no one else); again for the same technician: nothing changes."""
-    post(client, f"/technicians/{technician}/profile", manager,
-         {"store_id": store_id, "skills": {}, "hourly_cost": "85.00",
-          "reason": "on the store's roster"})  # skills held before are cleared: a reason
 
 
 def head(client: TestClient) -> int:

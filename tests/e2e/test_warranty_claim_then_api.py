@@ -68,8 +68,11 @@ def test_the_claim_shows_the_technician_and_the_operation_as_they_were_when_the_
     for line in (part, labor):
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "in_person"})
-    # The desk dispatches a level-2 engine technician (it checks the roster only); they work.
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": tech_id})
+    # The desk may not hand the job to a level-2 engine technician; the manager's override
+    # does, with a reason and what it sets aside; they work.
+    post(client, "/dispatch/override", manager, {
+        "work_order_id": wo_id, "job_no": 1, "technician_id": tech_id,
+        "reason": "the only engine technician in today"})
     post(client, f"{wo}/jobs/1/clock-on", tech)
     post(client, f"{wo}/lines/{part}/issue", clerk, {})
     post(client, f"{wo}/jobs/1/clock-off", tech)

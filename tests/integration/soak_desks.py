@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from domain.skills import ALL_ROUND
 from tests.integration.audit_support import new_vin
 
 Headers = dict[str, str]
@@ -118,12 +119,13 @@ class Desk:
             self.http.close()
 
     def setup(self) -> None:
-        """The store's part and its technician (on the roster: the desk dispatches to them)."""
+        """The store's part and its technician (on the roster and qualified for any job: the
+        desk dispatches to them)."""
         self.send("/parts", self.clerk, {
             "part_number": self.part, "name": "front brake pads", "unit": "set",
             "category": "brake", "list_price": "450.00"}, 201)
         self.send(f"/technicians/tech-{self.store.lower()}/profile", self.manager, {
-            "store_id": self.store, "skills": {}, "hourly_cost": "85.00"})
+            "store_id": self.store, "skills": ALL_ROUND, "hourly_cost": "85.00"})
 
     def visit(self) -> None:
         """A part received; a car opened, checked in, priced, approved, dispatched, its part

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from domain.application import Request, ServiceCore
 from domain.common import Caller
+from domain.skills import ALL_ROUND
 from domain.technician import Technician
 from domain.technicians import Technicians
 from domain.work_orders import WorkOrders
@@ -108,11 +109,12 @@ def http_open(client: TestClient, auth: Auth, store_id: str,
 
 def with_profile(technicians: Technicians, request: Request, user: str, store_id: str) -> None:
     """A profile (which puts the technician on the store's roster: the desk dispatches to no
-    one else) for a technician who has none yet; one who has keeps theirs."""
+    one else), a master of every skill (qualified for any job the desk dispatches), for a
+    technician who has none yet; one who has keeps theirs."""
     try:
         technicians.app.repository.get(Technician.create_id(user))
     except AggregateNotFoundError:
-        technicians.set_profile(request, user, store_id=store_id, skills={},
+        technicians.set_profile(request, user, store_id=store_id, skills=ALL_ROUND,
                                 hourly_cost="85.00")
 
 
@@ -134,7 +136,8 @@ def http_dispatched(client: TestClient, auth: Auth, store_id: str,
 def on_roster(client: TestClient, manager: dict[str, str], store_id: str, technician: str,
               **profile: Any) -> dict[str, Any]:
     """The technician's profile at the store, which puts them on its roster (the desk
-    dispatches to no one else); again for the same technician: nothing changes."""
+    dispatches to no one else), a master of every skill unless `profile` says otherwise;
+    again for the same technician: nothing changes."""
     return post(client, f"/technicians/{technician}/profile", manager,
-                {"store_id": store_id, "skills": {}, "hourly_cost": "85.00",
+                {"store_id": store_id, "skills": ALL_ROUND, "hourly_cost": "85.00",
                  "reason": "on the store's roster", **profile})  # clearing skills needs one

@@ -55,9 +55,8 @@ def claim_visit(c: Container) -> tuple[Desk, dict[str, Any]]:
     c.work_orders.reprice_line(desk.r("manager", at(d, "09:53")), wo, l3, unit_price="90.00",
                                reason="coolant price list corrected")
     w = c.work_orders
-    desk.on_roster(desk.t1, at(d, "09:54"))
-    desk.on_roster(desk.t2, at(d, "09:54"))
-    for tech, level in ((desk.t1, 2), (desk.t2, 3)):  # ENG-WP needs an engine 2
+    for tech, level in ((desk.t1, 2), (desk.t2, 3)):  # ENG-WP needs an engine 2 (a profile
+        # puts them on the store's roster)
         c.technicians.set_profile(desk.r("manager", at(d, "09:54")), tech, store_id=desk.store,
                                   skills={"engine": level}, hourly_cost="85.00")
     w.dispatch(desk.r("manager", at(d, "09:55")), wo, 1, technician_id=desk.t1)

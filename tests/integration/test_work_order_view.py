@@ -37,7 +37,7 @@ D = "2025-06-02"
 
 def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     """Visits through every work-order event: lines added, repriced, declined, moved to a
-    follow-on, withdrawn; parts reserved, issued, returned; serials recorded and corrected,
+    follow-on, withdrawn; a declined job closed; parts reserved, issued, returned; serials recorded and corrected,
     evidence added and withdrawn; a failed QC; a settlement settled with a discount, reversed
     and settled again, then a credit rejected, one approved and cash handed back; the insurer's assessment, changed once (its settlement's
     events, which the view reads too); delivery and the follow-up call that closes it; a cancelled
@@ -65,6 +65,8 @@ def _every_kind_of_event(c: Container) -> tuple[Desk, UUID]:
     w.move_to_follow_on(desk.r("advisor", at(D, "09:43")), wo, line_ids=[l3],
                         reason="wiper blades on back order")
     w.withdraw_line(desk.r("advisor", at(D, "09:44")), wo, l5, reason="one pump is enough")
+    w.close_job(desk.r("advisor", at(D, "09:45")), wo, 3, outcome="declined",
+                reason="the customer lives with the rattle")
     desk.on_roster(desk.t1, at(D, "09:49"))
     w.dispatch(desk.r("manager", at(D, "09:50")), wo, 1, technician_id=desk.t1)
     w.issue_part(desk.r("parts_clerk", at(D, "09:55")), wo, l2)

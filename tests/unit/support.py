@@ -12,6 +12,7 @@ from domain.application import Request, ServiceCore
 from domain.common import Caller
 from domain.inventory import Inventory
 from domain.part import Part, normalise_part_number
+from domain.skills import ALL_ROUND
 from domain.stock import StockItem
 from domain.technician import Technician
 from domain.technicians import Technicians
@@ -63,12 +64,14 @@ def part(**overrides: Any) -> dict[str, Any]:
 
 def on_roster(app: ServiceCore, technician: str, store_id: str = "S01") -> None:
     """A profile at the store (which puts the technician on its roster: the desk dispatches
-    to no one else) for a technician who has none yet; one who has keeps theirs."""
+    to no one else), a master of every skill (qualified for any job the desk dispatches), for
+    a technician who has none yet; one who has keeps theirs."""
     try:
         app.repository.get(Technician.create_id(technician))
     except AggregateNotFoundError:
         Technicians(app).set_profile(request("manager", stores=(store_id,)), technician,
-                                     store_id=store_id, skills={}, hourly_cost="85.00")
+                                     store_id=store_id, skills=ALL_ROUND,
+                                     hourly_cost="85.00")
 
 
 def approved_job(wos: WorkOrders, work_order_id: UUID, job_no: int = 1,

@@ -125,13 +125,21 @@ class OrderModel:
             return preferred[pick % len(preferred)]
         return f"L{pick % len(self.lines) + 1}"
 
+    def open_lines(self, job_no: int) -> bool:
+        """Work still open on the job: a line approved or awaiting the customer's decision."""
+        return any(line.status in ("approved", "pending") and line.job_no == job_no
+                   for line in self.lines.values())
+
     def nothing_left_to_do(self) -> bool:
         """The settlement rule, restated: nothing pending, approved work all passed QC, every
-        approved part issued."""
+        approved part issued, no job left without estimate lines unless it was closed, and
+        some job passed QC or closed."""
         passed = {no for no, job in self.jobs.items() if job.stage == "passed"}
+        closed = {no for no, job in self.jobs.items() if job.stage == "closed"}
+        estimated = {line.job_no for line in self.lines.values()}
         approved = {line.job_no for line in self.lines.values() if line.status == "approved"}
-        return (self.pending() == 0 and approved <= passed and bool(passed)
-                and not self.unissued())
+        return (self.pending() == 0 and approved <= passed and bool(passed | closed)
+                and set(self.jobs) <= estimated | closed and not self.unissued())
 
 
 Want = Callable[[OrderModel, int, JobModel], object]
@@ -156,6 +164,12 @@ def reference_totals(lines: Iterable[LineModel]) -> dict[str, dict[str, Decimal]
 def dispatchable(order: OrderModel, job_no: int, job: JobModel) -> bool:
     """Authorized and not yet with a technician (reassignments come from ANY_JOB picks)."""
     return order.checked_in and order.authorized(job_no) and job.technician is None
+
+
+def closable(order: OrderModel, job_no: int, job: JobModel) -> bool:
+    """Checked in, not done, and no work open on it (no lines, or all declined)."""
+    return (order.checked_in and not order.cancelled and job.stage not in ("passed", "closed")
+            and not order.open_lines(job_no) and job.clocked_on_at is None)
 
 
 def clockable(order: OrderModel, job_no: int, job: JobModel) -> bool:
@@ -289,7 +303,7 @@ class WorkshopDay(RuleBasedStateMachine):
     def add_line(self, job: int, kind: str, qty: Decimal, price: Decimal, pay_type: str,
                  rate: Decimal, coverage: bool) -> None:
         model, job_no = self.job(job, lambda order, no, job: order.pending() < 2
-                                 and job.stage != "passed")
+                                 and job.stage not in ("passed", "closed"))
         data: dict[str, Any] = {"description": "work", "pay_type": pay_type, "vat_rate": str(rate)}
         if pay_type == "warranty" and coverage:
             data["warranty"] = {"coverage_code": "PT-5Y"}
@@ -343,6 +357,22 @@ class WorkshopDay(RuleBasedStateMachine):
             dispatched.technician = tech
             if dispatched.stage == "reported":
                 dispatched.stage = "dispatched"
+
+    @precondition(lambda self: any(job.stage not in ("passed", "closed")
+                                   for order in self.active() for job in order.jobs.values()))
+    @rule(job=PICK, outcome=st.sampled_from(["no_fault_found", "declined", "repaired"]),
+          reason=REASON)
+    def close_job(self, job: int, outcome: str, reason: str | None) -> None:
+        model, job_no = self.job(job, closable)
+        target = model.jobs.get(job_no)
+        # Refused unless the job is closable, the outcome one of the two and a reason given.
+        allowed = (target is not None and closable(model, job_no, target) and bool(reason)
+                   and outcome in ("no_fault_found", "declined"))
+        result = self.attempt(lambda: self.wos.close_job(self.request(), model.id, job_no,
+                                                         outcome=outcome, reason=reason))
+        assert (result is not None) == allowed, (job_no, outcome, reason, model)
+        if result is not None and target is not None:
+            target.stage = "closed"
 
     def technician_for(self, model: OrderModel, job_no: int, who: str | None) -> str:
         return who or getattr(model.jobs.get(job_no), "technician", None) or TECHNICIANS[0]
@@ -482,7 +512,7 @@ class WorkshopDay(RuleBasedStateMachine):
                 assert job["clocked_seconds"] == expected.clocked_seconds >= 0
             if wo.status == "ready_for_settlement":
                 assert model.nothing_left_to_do()
-            if wo.status == "in_progress":
+            if wo.status in ("checked_in", "in_progress"):
                 assert not model.nothing_left_to_do()
 
     @invariant()

@@ -11,7 +11,7 @@ from domain.work_order import WorkOrder
 STORED = (
     "BackInProgress", "Cancelled", "CheckedIn", "ComebackMarkWithdrawn", "ComebackMarked", "ClockedOff", "ClockedOn", "Closed",
     "CompensationRecorded", "CompletionCertified", "Created", "Delivered", "Diagnosed", "Event",
-    "EvidenceAdded", "EvidenceWithdrawn", "JobAdded", "JobCompleted", "JobDispatched",
+    "EvidenceAdded", "EvidenceWithdrawn", "JobAdded", "JobClosed", "JobCompleted", "JobDispatched",
     "LineAdded", "LineAuthorized", "LineRepriced", "LineWithdrawn", "LinesCarriedOver",
     "LinesMoved", "Opened", "PartSupply", "PartsIssued", "PartsReturned", "QualityChecked",
     "ReadyForSettlement", "SerialsRecorded", "Settled", "SettlementConfirmed",
