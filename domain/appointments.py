@@ -51,11 +51,13 @@ def services_of(raw: Sequence[Mapping[str, Any]],
     operation of the store's labor-operation master takes the master's flat-rate hours and
     skill where the booking leaves them out; otherwise the skill comes from the op code's
     prefix and the hours must be given."""
-    require(0 < len(raw) <= 20, InvalidInput("an appointment lists 1-20 services"))
+    require(0 < len(raw) <= 20, InvalidInput("an appointment lists 1-20 services",
+                                                 field="services"))
     services = []
     for n, item in enumerate(raw):
         description = str(item.get("description") or "").strip()
-        require(bool(description), InvalidInput("each service needs a description"))
+        require(bool(description), InvalidInput("each service needs a description",
+                                                field=f"services[{n}].description"))
         op_code = str(item.get("op_code") or "").strip().upper() or None
         operation = master(op_code) if op_code is not None else None
         if operation is not None and not operation.active:
@@ -67,7 +69,8 @@ def services_of(raw: Sequence[Mapping[str, Any]],
             found = skill_for_op_code(op_code)
             skill = found[0] if found else None
         if skill is None:
-            raise InvalidInput(f"say which skill {description!r} needs (or give a known op code)")
+            raise InvalidInput(f"say which skill {description!r} needs (or give a known op code)",
+                               field=f"services[{n}].skill")
         check_skill(str(skill), 1)
         given = item.get("hours")
         if given is None and operation is None:
@@ -126,16 +129,17 @@ class Appointments:
             raise NotPermitted(f"your token does not cover store {store_id}")
         first = self._bookable(request, from_day, "from_day")
         last = self._bookable(request, to_day, "to_day")
-        require(first <= last, InvalidInput("the range ends before it starts"))
+        require(first <= last, InvalidInput("the range ends before it starts", field="to_day"))
         require((last - first).days < MAX_PLAN_DAYS,
-                InvalidInput(f"plan at most {MAX_PLAN_DAYS} days at once"))
+                InvalidInput(f"plan at most {MAX_PLAN_DAYS} days at once", field="to_day"))
         hours = {skill: quantity(h, f"{skill} hours", allow_zero=True,
                                      field=f"skill_hours.{skill}")
                  for skill, h in skill_hours.items()}
         check_plan(opens, closes, bays, hours)
         days = [d.isoformat() for d in (first + timedelta(n) for n in range((last - first).days + 1))
                 if d.isoweekday() in weekdays]
-        require(bool(days), InvalidInput("no day in the range falls on those weekdays"))
+        require(bool(days), InvalidInput("no day in the range falls on those weekdays",
+                                         field="weekdays"))
         why = (reason or "").strip() or None
 
         def decide(session: Session) -> Decision:
@@ -203,11 +207,12 @@ class Appointments:
         require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
-        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
+        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}",
+                                            field="kind"))
         on, at = self.slot(request, day, arrival)
-        vin = normalise_vin(str(vehicle.get("vin") or ""))
-        given = {"vin": vin, "plate": normalise_plate(vehicle["plate"]) if vehicle.get("plate")
-                 else None, "brand": vehicle.get("brand"), "model": vehicle.get("model"),
+        vin = normalise_vin(str(vehicle.get("vin") or ""), "vehicle.vin")
+        given = {"vin": vin, "plate": normalise_plate(vehicle["plate"], "vehicle.plate")
+                 if vehicle.get("plate") else None, "brand": vehicle.get("brand"), "model": vehicle.get("model"),
                  "year": vehicle.get("year")}
         appointment_id = uuid4()
 
@@ -226,7 +231,8 @@ class Appointments:
         """The booking's decision inside the caller's session (`book`'s, or an online booking
         request's confirmation, saved with it): `vehicle` as `book` normalised it."""
         customer = session.get(Customer, customer_id, "customer")
-        require(not customer.erased, InvalidInput("that customer has been erased"))
+        require(not customer.erased, InvalidInput("that customer has been erased",
+                                                  field="customer_id"))
         known = session.find(Vehicle, vehicle_id(vehicle["vin"]))
         snapshot = {**(known.snapshot() if known else {}),
                     **{k: v for k, v in vehicle.items() if v is not None}}

@@ -228,7 +228,8 @@ class Customer(Aggregate):
     def change_details(self, audit: Audit, kind: str, sealed: dict[str, Any],
                        reason: str | None) -> None:
         self._require_not_erased()
-        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
+        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}",
+                                            field="kind"))
         self._details_changed(audit, kind, sealed,
                               require_reason(reason, "changing a customer's details"))
 
@@ -243,7 +244,8 @@ class Customer(Aggregate):
     def consent(self, audit: Audit, channel: str, granted: bool, note: str | None) -> bool:
         """Give or withdraw consent on a channel; False when it already stood that way."""
         self._require_not_erased()
-        require(channel in CHANNELS, InvalidInput(f"channel must be one of {', '.join(CHANNELS)}"))
+        require(channel in CHANNELS, InvalidInput(
+            f"channel must be one of {', '.join(CHANNELS)}", field="channel"))
         if self.consents.get(channel, {}).get("granted", False) == granted:
             return False
         if granted:
@@ -263,12 +265,14 @@ class Customer(Aggregate):
     # -- tags --------------------------------------------------------------------------------
 
     @staticmethod
-    def normalise_tag(raw: str) -> str:
+    def normalise_tag(raw: str, field: str = "tag") -> str:
+        """The tag as kept (lower case, words joined by dashes); a refusal names `field`."""
         tag = "-".join(raw.strip().lower().split())
         if not 1 <= len(tag) <= 30:
-            raise InvalidInput("a tag is 1-30 characters")
+            raise InvalidInput("a tag is 1-30 characters", field=field)
         if tag in DERIVED_TAGS:
-            raise InvalidInput(f"{tag} is derived from the customer's history, not set by hand")
+            raise InvalidInput(f"{tag} is derived from the customer's history, not set by hand",
+                               field=field)
         return tag
 
     def tag(self, audit: Audit, raw: str) -> str:
@@ -303,8 +307,9 @@ class Customer(Aggregate):
 
     def earn_points(self, audit: Audit, rules: loyalty.LoyaltyRules, paid: Decimal,
                     reference: str, today: date) -> int:
-        require(paid > 0, InvalidInput("the paid amount must be positive"))
-        require(bool(reference), InvalidInput("points need the reference of the paid bill"))
+        require(paid > 0, InvalidInput("the paid amount must be positive", field="paid_amount"))
+        require(bool(reference), InvalidInput("points need the reference of the paid bill",
+                                              field="reference"))
         require(self.earned(reference) is None,
                 CustomerError(f"points for {reference} were already earned"))
         points = rules.points_for(paid)
@@ -336,8 +341,9 @@ class Customer(Aggregate):
                       reference: str, today: date, redeemed_before: bool = False) -> Decimal:
         """Spend points (oldest live lots first); lapsed lots are expired in the same save.
         `redeemed_before`: the reference is among the redemptions gone to their own streams."""
-        require(points > 0, InvalidInput("redeem a positive number of points"))
-        require(bool(reference), InvalidInput("a redemption needs a reference"))
+        require(points > 0, InvalidInput("redeem a positive number of points", field="points"))
+        require(bool(reference), InvalidInput("a redemption needs a reference",
+                                              field="reference"))
         require(reference not in self.redemptions and not redeemed_before,
                 CustomerError(f"points were already redeemed for {reference}"))
         available = self.points_balance(today)

@@ -71,10 +71,12 @@ def phone_search(raw: str) -> tuple[str, bool] | None:
     return phone, len(phone) >= WHOLE_PHONE
 
 
-def _phones(raw: list[str]) -> list[str]:
-    phones = list(dict.fromkeys(normalise_phone(p) for p in raw if p and p.strip()))
-    require(bool(phones), InvalidInput("a customer needs at least one phone"))
-    require(len(phones) <= 5, InvalidInput("at most 5 phones"))
+def _phones(raw: list[str], field: str = "phones") -> list[str]:
+    """The phones as kept, once each; a refusal names the request's `field` (`phones[1]`)."""
+    phones = list(dict.fromkeys(normalise_phone(p, f"{field}[{n}]")
+                                for n, p in enumerate(raw) if p and p.strip()))
+    require(bool(phones), InvalidInput("a customer needs at least one phone", field=field))
+    require(len(phones) <= 5, InvalidInput("at most 5 phones", field=field))
     return phones
 
 
@@ -144,12 +146,13 @@ class Customers:
         require_group_store(self.stores, store_id)
         if not request.caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
-        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}"))
+        require(kind in KINDS, InvalidInput(f"kind must be one of {', '.join(KINDS)}",
+                                            field="kind"))
         name = name.strip()
-        require(bool(name), InvalidInput("customer name is required"))
+        require(bool(name), InvalidInput("customer name is required", field="name"))
         numbers = _phones(phones)
-        for tag in tags:
-            Customer.normalise_tag(tag)
+        for n, tag in enumerate(tags):
+            Customer.normalise_tag(tag, f"tags[{n}]")
         customer_id = uuid4()
         sealed = self._seal(customer_id, name, numbers, (wechat_id or "").strip() or None)
 
@@ -173,7 +176,7 @@ class Customers:
         why = require_reason(reason, "changing a customer's details")
         if name is not None:
             name = name.strip()
-            require(bool(name), InvalidInput("customer name must not be empty"))
+            require(bool(name), InvalidInput("customer name must not be empty", field="name"))
         numbers = _phones(phones) if phones is not None else None
         require(any(v is not None for v in (kind, name, numbers, wechat_id)),
                 InvalidInput("nothing to change"))

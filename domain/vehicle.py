@@ -29,12 +29,13 @@ class VehicleError(IllegalTransition):
 def check_details(brand: str | None, model: str | None, year: int | None,
                   sale_date: str | None, today: date) -> None:
     if year is not None and not 1950 <= year <= today.year + 1:
-        raise InvalidInput(f"model year {year} is not plausible")
+        raise InvalidInput(f"model year {year} is not plausible", field="year")
     if sale_date is not None:
         sold = date.fromisoformat(sale_date)
-        require(sold <= today, InvalidInput("the sale date is in the future"))
+        require(sold <= today, InvalidInput("the sale date is in the future",
+                                            field="sale_date"))
         require(year is None or sold.year >= year - 1,
-                InvalidInput("the sale date is before the model year"))
+                InvalidInput("the sale date is before the model year", field="sale_date"))
 
 
 class Vehicle(Aggregate):
@@ -147,11 +148,14 @@ class Vehicle(Aggregate):
     def record_reminder(self, audit: Audit, due_on: str, outcome: str, channel: str | None,
                         note: str | None, appointment_id: str | None) -> None:
         if outcome not in REMINDER_OUTCOMES:
-            raise InvalidInput(f"outcome must be one of {', '.join(REMINDER_OUTCOMES)}")
+            raise InvalidInput(f"outcome must be one of {', '.join(REMINDER_OUTCOMES)}",
+                               field="outcome")
         if channel is not None and channel not in REMINDER_CHANNELS:
-            raise InvalidInput(f"channel must be one of {', '.join(REMINDER_CHANNELS)}")
+            raise InvalidInput(f"channel must be one of {', '.join(REMINDER_CHANNELS)}",
+                               field="channel")
         require(outcome != "booked" or bool(appointment_id),
-                InvalidInput("a booked reminder names the appointment"))
+                InvalidInput("a booked reminder names the appointment",
+                             field="appointment_id"))
         self._reminder_recorded(audit, due_on, outcome, channel, note, appointment_id)
 
     @event(ReminderRecorded)
@@ -221,8 +225,10 @@ class ServicePlan(Aggregate):
 
     @staticmethod
     def check(months: int, km: int) -> None:
-        require(1 <= months <= 60, InvalidInput("a service interval is 1-60 months"))
-        require(500 <= km <= 100_000, InvalidInput("a service interval is 500-100,000 km"))
+        require(1 <= months <= 60, InvalidInput("a service interval is 1-60 months",
+                                                field="months"))
+        require(500 <= km <= 100_000, InvalidInput("a service interval is 500-100,000 km",
+                                                   field="km"))
 
     def change(self, audit: Audit, months: int, km: int, reason: str | None) -> None:
         self.check(months, km)

@@ -32,14 +32,17 @@ def vin_check_digit(vin: str) -> str:
     return "X" if remainder == 10 else str(remainder)
 
 
-def normalise_vin(raw: str) -> str:
-    """Upper-case, validated VIN (full-width read as ASCII); raises InvalidInput with the reason."""
+def normalise_vin(raw: str, field: str = "vin") -> str:
+    """Upper-case, validated VIN (full-width read as ASCII); raises InvalidInput with the reason,
+    naming the request's `field` that carried it (`vehicle.vin` in a body's vehicle)."""
     vin = ascii_width(raw).strip().upper()
     if not _VIN_SHAPE.match(vin):
-        raise InvalidInput("VIN must be 17 characters of A-Z (no I, O, Q) and 0-9", vin=raw)
+        raise InvalidInput("VIN must be 17 characters of A-Z (no I, O, Q) and 0-9", vin=raw,
+                           field=field)
     expected = vin_check_digit(vin)
     if vin[8] != expected:
-        raise InvalidInput(f"VIN check digit is {vin[8]}, expected {expected}", vin=raw)
+        raise InvalidInput(f"VIN check digit is {vin[8]}, expected {expected}", vin=raw,
+                           field=field)
     return vin
 
 
@@ -53,9 +56,11 @@ def plate_without_province(raw: str) -> str | None:
     return rest
 
 
-def normalise_plate(raw: str) -> str:
-    """The plate as kept: full-width letters and digits as ASCII, upper case, no separators."""
+def normalise_plate(raw: str, field: str = "plate") -> str:
+    """The plate as kept: full-width letters and digits as ASCII, upper case, no separators;
+    refused naming the request's `field` that carried it."""
     plate = re.sub(r"[\s·.-]", "", ascii_width(raw).strip().upper())
     if not _PLATE_SHAPE.match(plate):
-        raise InvalidInput("plate is not a mainland China plate (e.g. 沪A12345)", plate=raw)
+        raise InvalidInput("plate is not a mainland China plate (e.g. 沪A12345)", plate=raw,
+                           field=field)
     return plate

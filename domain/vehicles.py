@@ -48,9 +48,10 @@ class Vehicles:
         return self.app.execute(request, decide, (vehicle_id(number),))
 
     @staticmethod
-    def _owner(session: Session, owner_id: UUID) -> Customer:
+    def _owner(session: Session, owner_id: UUID, field: str) -> Customer:
+        """The registered owner the request names in its `field`, refused if erased."""
         owner = session.get(Customer, owner_id, "customer")
-        require(not owner.erased, InvalidInput("that customer has been erased"))
+        require(not owner.erased, InvalidInput("that customer has been erased", field=field))
         return owner
 
     def register(self, request: Request, *, store_id: str, vin: str, plate: str | None = None,
@@ -69,7 +70,7 @@ class Vehicles:
             require(session.find(Vehicle, vehicle_id(number)) is None,
                     IllegalTransition(f"vehicle {number} is already registered"))
             if owner_id is not None:
-                self._owner(session, owner_id)
+                self._owner(session, owner_id, "owner_id")
             vehicle = Vehicle(audit=session.audit(store_id), vin=number, plate=plate_no,
                               brand=_text(brand), model=_text(model), year=year, sale_date=sold,
                               owner_id=owner_id)
@@ -101,7 +102,7 @@ class Vehicles:
         why = require_reason(reason, "changing a vehicle's owner")
 
         def act(session: Session, vehicle: Vehicle) -> dict[str, Any]:
-            self._owner(session, owner_id)
+            self._owner(session, owner_id, "customer_id")
             vehicle.change_owner(session.audit(vehicle.store_id), owner_id, why)
             return {"owner_id": str(owner_id)}
 
@@ -132,7 +133,8 @@ class Vehicles:
             if appointment_id is not None:
                 booked = session.get(Appointment, appointment_id, "appointment")
                 require(booked.vehicle["vin"] == number,
-                        InvalidInput("that appointment is for another vehicle"))
+                        InvalidInput("that appointment is for another vehicle",
+                                     field="appointment_id"))
             vehicle.record_reminder(session.audit(vehicle.store_id), due, outcome, channel,
                                     _text(note), str(appointment_id) if appointment_id else None)
             return Decision(vehicle, {"vin": number, "due_on": due, "outcome": outcome})
@@ -149,7 +151,8 @@ class Vehicles:
                  reason: str | None = None) -> CommandResult:
         """The maintenance interval of a model (model "*": every model of the brand)."""
         brand_key, model_key = ServicePlan.key(brand), ServicePlan.key(model)
-        require(bool(brand_key and model_key), InvalidInput("brand and model are required"))
+        require(bool(brand_key and model_key), InvalidInput(
+            "brand and model are required", field="model" if brand_key else "brand"))
         ServicePlan.check(months, km)
         plan_id = ServicePlan.create_id(brand_key, model_key)
         # a plan set before full-width letters were folded has its id from the older key

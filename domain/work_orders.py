@@ -77,15 +77,17 @@ class WorkOrders(WorkOrderStock):
         if not caller.may_use(store_id):
             raise NotPermitted(f"your token does not cover store {store_id}")
         if kind not in KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
         complaints = [c.strip() for c in complaints if c and c.strip()]
-        require(bool(complaints), InvalidInput("a work order needs at least one complaint"))
+        require(bool(complaints), InvalidInput("a work order needs at least one complaint",
+                                               field="complaints"))
         if mileage < 0:
-            raise InvalidInput("mileage must not be negative")
-        vin = normalise_vin(vehicle["vin"])
+            raise InvalidInput("mileage must not be negative", field="mileage")
+        vin = normalise_vin(vehicle["vin"], "vehicle.vin")
         snapshot = {
             "vin": vin, "vehicle_id": str(vehicle_id(vin)),
-            "plate": normalise_plate(vehicle["plate"]) if vehicle.get("plate") else None,
+            "plate": normalise_plate(vehicle["plate"], "vehicle.plate")
+            if vehicle.get("plate") else None,
             "brand": vehicle.get("brand"), "model": vehicle.get("model"),
             "year": vehicle.get("year"),
         }
@@ -131,7 +133,9 @@ class WorkOrders(WorkOrderStock):
         phone = (given.get("phone") or "").strip()
         if not required and not name and not phone:
             return {}
-        require(bool(name and phone), InvalidInput("customer name and phone are required"))
+        require(bool(name and phone), InvalidInput(
+            "customer name and phone are required",
+            field="customer.phone" if name else "customer.name"))
         phone = normalise_phone(phone, "customer.phone")
         return self.app.personal_data.seal_fields(customer_id, {
             "name": name, "phone": phone,

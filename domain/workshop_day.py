@@ -52,13 +52,16 @@ def holding(bookings: Mapping[str, Mapping[str, Any]],
 def check_plan(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal]) -> None:
     start = minutes(parse_clock(opens, "opening time", "opens"))
     end = minutes(parse_clock(closes, "closing time", "closes"))
-    require(end > start, InvalidInput("the workshop closes after it opens"))
-    require(start % SLOT_MINUTES == 0 and end % SLOT_MINUTES == 0,
-            InvalidInput(f"opening hours are on {SLOT_MINUTES}-minute slots"))
-    require(0 <= bays <= 200, InvalidInput("bays must be 0-200"))
+    require(end > start, InvalidInput("the workshop closes after it opens", field="closes"))
+    require(start % SLOT_MINUTES == 0 and end % SLOT_MINUTES == 0, InvalidInput(
+        f"opening hours are on {SLOT_MINUTES}-minute slots",
+        field="opens" if start % SLOT_MINUTES else "closes"))
+    require(0 <= bays <= 200, InvalidInput("bays must be 0-200", field="bays"))
     for skill, hours in skill_hours.items():
-        require(skill in SKILLS, InvalidInput(f"skill must be one of {', '.join(SKILLS)}"))
-        require(Decimal(0) <= hours <= 2000, InvalidInput("skill hours must be 0-2000"))
+        require(skill in SKILLS, InvalidInput(f"skill must be one of {', '.join(SKILLS)}",
+                                              field=f"skill_hours.{skill}"))
+        require(Decimal(0) <= hours <= 2000, InvalidInput("skill hours must be 0-2000",
+                                                          field=f"skill_hours.{skill}"))
 
 
 def overbooked(opens: str, closes: str, bays: int, skill_hours: Mapping[str, Decimal],
