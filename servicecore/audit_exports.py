@@ -136,7 +136,7 @@ def _export_chain(args: argparse.Namespace, settings: Settings) -> int:
     with psycopg.connect(database_urls(settings).app, autocommit=True) as conn, \
             one_snapshot(conn):
         head = chain_head(conn)
-        start, end = args.start, head if args.end is None else args.end
+        start, end = args.start, head if args.end is None else min(args.end, max(head, 1))
         if start > max(head, 1) or end < start:
             print(f"servicecore audit export-chain: from {start} to {end} holds no event of "
                   f"the log (its head is notification id {head})", file=sys.stderr)

@@ -217,7 +217,9 @@ def export_chain(ctx: Ctx, reading: EventReader,
         head = chain_head(conn)
         require_in_log(start, head)
         first = start or 1
-        last = max(head, first) if end is None else end
+        # ids past the head hold nothing yet: the page ends there (`to=9223372036854775807`
+        # had walked every empty range of ids up to it, until the statement deadline)
+        last = max(head, first) if end is None else min(end, max(head, first))
         rows = list(stored_rows(conn, first, last, events + 1))
         more = len(rows) > events
         covered = rows[events - 1].notification_id if more else last

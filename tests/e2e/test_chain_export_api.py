@@ -102,3 +102,16 @@ def test_only_auditors_and_managers_export(scratch: ServedScratch, auth: Auth) -
     for role, status in (("auditor", 200), ("manager", 200), ("advisor", 403),
                          ("analyst", 403)):
         assert scratch.client.get(EXPORT, headers=auth(role)).status_code == status, role
+
+
+def test_a_range_ending_past_the_head_ends_at_the_head(
+        scratch: ServedScratch, auth: Auth, tmp_path: Path) -> None:
+    # The largest id a client may name: the ids past the head hold nothing, and the page ends
+    # there (it had walked every empty range of ids up to it until the statement deadline: 503).
+    (page,) = _pages(scratch, auth("auditor"), tmp_path, to=2**63 - 1)
+    lines = [json.loads(line) for line in page.read_text().splitlines()]
+    head = lines[0]["log_head"]
+    assert lines[0]["to"] == head and lines[-1]["kind"] == "end"
+    assert [line["notification_id"] for line in lines[1:-1]
+            if "notification_id" in line][-1] == head
+    assert _standalone(tmp_path, str(page))[0] == 0
