@@ -15,6 +15,7 @@ without an offset (`09:30`), which are not moments.
 from __future__ import annotations
 
 import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.evidence import in_utc

@@ -11,11 +11,11 @@ time of its audit stamp), as every `as_of` replay (projections/audit.py `events_
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import takewhile

@@ -34,10 +34,10 @@ PACKAGE: dict[str, Any] = {
 
 
 def test_the_canonical_form_is_sorted_compact_utf8_json_with_utc_timestamps() -> None:
-    expected = ('{"customer":{"id":"c-1"},"dates":{"opened":"2026-05-01T02:00:00Z"},'
-                '"problems":[{"kind":"missing_3c","level":"error"}],'
-                '"totals":{"billed":"150.00"},'
-                '"work_order":{"number":"WO-S01-2026-000001","status":"settled"}}').encode()
+    expected = (b'{"customer":{"id":"c-1"},"dates":{"opened":"2026-05-01T02:00:00Z"},'
+                b'"problems":[{"kind":"missing_3c","level":"error"}],'
+                b'"totals":{"billed":"150.00"},'
+                b'"work_order":{"number":"WO-S01-2026-000001","status":"settled"}}')
     assert canonical(PACKAGE) == expected
     assert digest(PACKAGE) == hashlib.sha256(expected).hexdigest()
     # the same moment written as the API answers it gives the same digest
