@@ -96,8 +96,8 @@ def test_a_digest_that_is_not_the_visits_package_does_not_match(
     auditor = auth("auditor", "aud-" + store_id, [store_id])
     forged_id, _ = _confirmed(client, auth, store_id)
     unrecorded_id, _ = _confirmed(client, auth, store_id)
-    wait = head(client)
-    get(client, f"/work-orders/{forged_id}/warranty-claim", auditor, wait_for=wait)
+    # the views the package reads (part serials, failed parts) have caught up
+    get(client, f"/work-orders/{forged_id}/warranty-claim", auditor, wait_for=head(client))
     with container.pool.connection() as conn, one_snapshot(conn):
         real = sent_package(container.app, conn, UUID(forged_id), [store_id],
                             terms=container.warranty_terms,
