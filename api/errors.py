@@ -72,6 +72,7 @@ TITLES = {
     "progress-link-gone": "Progress link expired or revoked",
     "not-settled": "Work order not settled",
     "nothing-to-claim": "Nothing to claim",
+    "package-moved": "Claim package changed while it was built",
     "no-credit-terms": "The customer has no credit terms",
     "credit-limit-exceeded": "Credit limit exceeded",
     "out-of-warranty-coverage": "Out of the OEM's warranty coverage",

@@ -15,9 +15,10 @@ without an offset (`09:30`), which are not moments.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from projections.evidence import in_utc
 
 # A quoted timestamp with a numeric offset; it is a JSON string of its own when its opening
 # quote follows `[`, `,` or `:` (with or without one space; `_utc` looks, which is twice as
@@ -35,14 +36,7 @@ def _utc(found: re.Match[bytes]) -> bytes:
     if start and text[start - 1] not in _OPENERS and not (
             text[start - 1] == _SPACE and start > 1 and text[start - 2] in _OPENERS):
         return found.group(0)  # inside a longer string
-    moment, offset = found.group(1, 2)
-    if offset == b"+00:00" or offset == b"-00:00":
-        return b'"' + moment + b'Z"'
-    try:
-        at = datetime.fromisoformat((moment + offset).decode()).astimezone(UTC)
-    except (ValueError, OverflowError):  # no real moment, or none UTC can name: as it is
-        return found.group(0)
-    return b'"' + at.replace(tzinfo=None).isoformat().encode() + b'Z"'
+    return b'"' + in_utc((found.group(1) + found.group(2)).decode()).encode() + b'"'
 
 
 def utc_timestamps(body: bytes) -> bytes:

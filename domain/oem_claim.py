@@ -21,11 +21,20 @@ and then took back (`oem_charged_back`) ends `charged_back`.
 A write-off is taken back when the OEM pays after all (or offsets its charge-back): the claim
 records it and returns to where the write-off found it (`written_off` to `rejected`,
 `charged_back` to `approved`; a short-pay's or underpayment's amount no longer counts).
+
+What was sent: each submission and resubmission (class version 2) records the claim package's
+digest as it was built for it (`package_digest`, sha256 hex over its canonical JSON form,
+projections/claim_digest.py says which fields), the last notification id the package was built
+from (`package_position`) and the moment it was built (`package_at`), so that an audit can
+rebuild the package as of that moment and see whether it still is what was sent. Events stored
+before version 2 read these as null.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -35,6 +44,16 @@ from domain.common import Audit, IllegalTransition, InvalidInput, a_text, requir
 OPEN = ("submitted", "resubmitted")  # waiting for the OEM's decision
 MAX_TEXT = 500
 MAX_CODE = 40
+
+
+def unsent() -> dict[str, Any]:
+    """No package recorded: no digest, position or moment."""
+    return {"package_digest": None, "package_position": None, "package_at": None}
+
+
+def unsent_package(state: dict[str, Any]) -> None:
+    """A (re)submission stored before packages were recorded (class version 1)."""
+    state.update(unsent())
 
 
 class OemClaimError(IllegalTransition):
@@ -55,6 +74,12 @@ class OemClaim(Aggregate):
         store_id: str
         oem_claim_number: str
         claimed: Decimal
+        class_version = 2
+        package_digest: str | None
+        package_position: int | None
+        package_at: datetime | None
+
+        upcast_v1_v2 = staticmethod(unsent_package)
 
     class Rejected(Event):
         reason_code: str | None
@@ -64,6 +89,12 @@ class OemClaim(Aggregate):
         changes: str
         oem_claim_number: str
         claimed: Decimal
+        class_version = 2
+        package_digest: str | None
+        package_position: int | None
+        package_at: datetime | None
+
+        upcast_v1_v2 = staticmethod(unsent_package)
 
     class Approved(Event):
         approved_amount: Decimal
@@ -96,7 +127,8 @@ class OemClaim(Aggregate):
     @event(Submitted)
     def __init__(self, audit: Audit, work_order_id: UUID, work_order_number: str,
                  store_id: str, oem_claim_number: str, claimed: Decimal,
-                 id: UUID | None = None) -> None:
+                 package_digest: str | None = None, package_position: int | None = None,
+                 package_at: datetime | None = None, id: UUID | None = None) -> None:
         self.work_order_id = work_order_id
         self.work_order_number = work_order_number
         self.store_id = store_id
@@ -139,16 +171,19 @@ class OemClaim(Aggregate):
         self.status = "rejected"
 
     def resubmit(self, audit: Audit, changes: str | None, oem_claim_number: str | None,
-                 claimed: Decimal) -> None:
+                 claimed: Decimal, package: dict[str, Any] | None = None) -> None:
         """Only after a rejection, saying what changed; the OEM's claim number stays unless a
-        new one is given; `claimed` is what the warranty bill asks now."""
+        new one is given; `claimed` is what the warranty bill asks now; `package`: the sent
+        package's `package_digest`, `package_position` and `package_at` (None: not recorded)."""
         what, number = self.resubmit_input(changes, oem_claim_number)
         require(self.status == "rejected", self.refusal("resubmitted (only a rejected claim is)"))
-        self._resubmitted(audit, what, number or self.oem_claim_number, claimed)
+        self._resubmitted(audit, what, number or self.oem_claim_number, claimed,
+                          **(package or unsent()))
 
     @event(Resubmitted)
     def _resubmitted(self, audit: Audit, changes: str, oem_claim_number: str,
-                     claimed: Decimal) -> None:
+                     claimed: Decimal, package_digest: str | None, package_position: int | None,
+                     package_at: datetime | None) -> None:
         self.status = "resubmitted"
         self.oem_claim_number = oem_claim_number
         self.claimed = claimed

@@ -4,20 +4,81 @@ The claimed amount is what the visit's confirmed warranty bill asks the OEM (its
 credits approved on it), read from the settlement in the same decision: the claim and the OEM
 receivable are one figure. A claim is submitted once per visit; it is resubmitted only after a
 rejection, with what changed (a reversed and re-confirmed bill claims its new total).
+
+Each (re)submission records the package that was sent (`SentPackage`): the API builds it from
+the events (projections may not be imported here) and passes in how to build it: its digest,
+with the versions of the work order and its settlement it was built from. The decision refuses
+it (`PackageMoved`) when either has moved since, and the package is built again (at most
+PACKAGE_TRIES times, then 409 `package-moved`), so that the digest recorded is the one of the
+state the claim was decided on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
-from domain.common import a_text, require
+from domain.common import VersionConflict, a_text, require
 from domain.money import money
-from domain.oem_claim import MAX_CODE, OemClaim, OemClaimError
+from domain.oem_claim import MAX_CODE, OemClaim, OemClaimError, unsent
 from domain.settlement import Settlement
 from domain.work_order import WorkOrder
+
+PACKAGE_TRIES = 3
+
+
+class PackageMoved(VersionConflict):
+    """The work order or its settlement changed after the package was built (HTTP 409)."""
+
+    kind = "package-moved"
+
+
+@dataclass(frozen=True)
+class SentPackage:
+    """The claim package as built for a (re)submission: its digest, the last notification id
+    and the moment it was built at, and the work order's and settlement's versions it read
+    (None: the stream had no event)."""
+
+    digest: str
+    position: int
+    at: datetime
+    work_order_version: int | None
+    settlement_version: int | None
+
+    def recorded(self, session: Session, wo: WorkOrder) -> dict[str, Any]:
+        """The event's fields, once the streams are where the package read them."""
+        settlement = session.find(Settlement, Settlement.create_id(wo.id))
+        now = (wo.version, settlement.version if settlement is not None else None)
+        require(now == (self.work_order_version, self.settlement_version), PackageMoved(
+            f"work order {wo.number} changed while its claim package was built",
+            work_order_version=wo.version))
+        return {"package_digest": self.digest, "package_position": self.position,
+                "package_at": self.at}
+
+
+Build = Callable[[], SentPackage | None]
+
+
+def _sent(session: Session, wo: WorkOrder, package: SentPackage | None) -> dict[str, Any]:
+    return unsent() if package is None else package.recorded(session, wo)
+
+
+def _sending(build: Build | None,
+             send: Callable[[SentPackage | None], CommandResult]) -> CommandResult:
+    """`send` with the package `build` makes (None: no package recorded), built again while
+    the streams it read move under it."""
+    for attempt in range(PACKAGE_TRIES):
+        try:
+            return send(build() if build is not None else None)
+        except PackageMoved:
+            if attempt + 1 == PACKAGE_TRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _claimed(session: Session, wo: WorkOrder) -> Decimal:
@@ -61,24 +122,29 @@ class OemClaims:
         return self.app.execute(request, decide, (claim_id, Settlement.create_id(work_order_id)))
 
     def submit(self, request: Request, work_order_id: UUID, *,
-               oem_claim_number: str | None) -> CommandResult:
+               oem_claim_number: str | None, package: Build | None = None) -> CommandResult:
+        """`package` builds the package sent (projections/claim_digest.py `sent_package`)."""
         number = a_text(oem_claim_number, "oem_claim_number", "the OEM's claim number", 1,
                         MAX_CODE)
         claim_id = OemClaim.create_id(work_order_id)
 
-        def decide(session: Session) -> Decision:
-            wo = session.get(WorkOrder, work_order_id, "work order")
-            found = session.find(OemClaim, claim_id)
-            if found is not None:
-                raise found.refusal("submitted again (a rejected claim is resubmitted)")
-            claim = OemClaim(audit=session.audit(wo.store_id), work_order_id=wo.id,
-                             work_order_number=wo.number, store_id=wo.store_id,
-                             oem_claim_number=number, claimed=_claimed(session, wo),
-                             id=claim_id)
-            session.add(claim)
-            return Decision(claim, _view(claim))
+        def send(sent: SentPackage | None) -> CommandResult:
+            def decide(session: Session) -> Decision:
+                wo = session.get(WorkOrder, work_order_id, "work order")
+                found = session.find(OemClaim, claim_id)
+                if found is not None:
+                    raise found.refusal("submitted again (a rejected claim is resubmitted)")
+                claim = OemClaim(audit=session.audit(wo.store_id), work_order_id=wo.id,
+                                 work_order_number=wo.number, store_id=wo.store_id,
+                                 oem_claim_number=number, claimed=_claimed(session, wo),
+                                 **_sent(session, wo, sent), id=claim_id)
+                session.add(claim)
+                return Decision(claim, _view(claim))
 
-        return self.app.execute(request, decide, (claim_id, Settlement.create_id(work_order_id)))
+            return self.app.execute(request, decide,
+                                    (claim_id, Settlement.create_id(work_order_id)))
+
+        return _sending(package, send)
 
     def reject(self, request: Request, work_order_id: UUID, *, reason_code: str | None,
                reason: str | None) -> CommandResult:
@@ -87,16 +153,20 @@ class OemClaims:
                          claim.reject(session.audit(wo.store_id), reason_code, reason))
 
     def resubmit(self, request: Request, work_order_id: UUID, *, changes: str | None,
-                 oem_claim_number: str | None = None) -> CommandResult:
+                 oem_claim_number: str | None = None,
+                 package: Build | None = None) -> CommandResult:
         OemClaim.resubmit_input(changes, oem_claim_number)  # 422 before anything is read
 
-        def change(session: Session, wo: WorkOrder, claim: OemClaim) -> None:
-            if claim.status != "rejected":  # before the bill is asked what it claims now
-                raise claim.refusal("resubmitted (only a rejected claim is)")
-            claim.resubmit(session.audit(wo.store_id), changes, oem_claim_number,
-                           _claimed(session, wo))
+        def send(sent: SentPackage | None) -> CommandResult:
+            def change(session: Session, wo: WorkOrder, claim: OemClaim) -> None:
+                if claim.status != "rejected":  # before the bill is asked what it claims now
+                    raise claim.refusal("resubmitted (only a rejected claim is)")
+                claim.resubmit(session.audit(wo.store_id), changes, oem_claim_number,
+                               _claimed(session, wo), _sent(session, wo, sent))
 
-        return self._run(request, work_order_id, "resubmitted", change)
+            return self._run(request, work_order_id, "resubmitted", change)
+
+        return _sending(package, send)
 
     def approve(self, request: Request, work_order_id: UUID, *, approved_amount: object,
                 reason: str | None = None) -> CommandResult:

@@ -3,15 +3,22 @@
 The audit exports (warranty claim, repair records, 三包 monitor) are built from events alone and
 say which events they were built from: stream id, stream version, notification id, type and
 hash-chain link, so a reviewer can check every one of them against the log and its chain.
+
+A package as it stood at a moment (`?as_of=`) is read inside `replaying_until(at)`: every
+stream `read_streams` answers then stops at its first event stamped after `at` (the business
+time of its audit stamp), as every `as_of` replay (projections/audit.py `events_until`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import takewhile
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +32,7 @@ from domain.unreadable_events import mutated, reading
 
 CHUNK = 500  # streams per query
 HASHES_TABLE = "servicecore_event_hashes"  # the hash chain's links (servicecore/schema.py)
+_UNTIL: ContextVar[datetime | None] = ContextVar("replaying_until", default=None)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,17 @@ def one_snapshot(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[A
         yield conn
 
 
+@contextmanager
+def replaying_until(at: datetime | None) -> Iterator[None]:
+    """Within it, `read_streams` answers each stream up to its first event stamped after `at`
+    (None: every event)."""
+    token = _UNTIL.set(at)
+    try:
+        yield
+    finally:
+        _UNTIL.reset(token)
+
+
 def events_table(app: ServiceCore) -> str:
     return str(getattr(app.recorder, "events_table_name", f"{app.name}_events"))
 
@@ -66,7 +85,8 @@ def read_streams(app: ServiceCore, conn: psycopg.Connection[Any], stream_ids: It
                  only: Sequence[str] | None = None) -> dict[UUID, list[Recorded]]:
     """Every event of the streams (or only those of the `only` topics), in stream order.
 
-    One query per CHUNK streams; a stream with no events is absent from the answer.
+    One query per CHUNK streams; a stream with no events is absent from the answer. Inside
+    `replaying_until(at)` each stream stops at its first event stamped after `at`.
     """
     ids = list(dict.fromkeys(stream_ids))
     found: dict[UUID, list[Recorded]] = {}
@@ -84,7 +104,12 @@ def read_streams(app: ServiceCore, conn: psycopg.Connection[Any], stream_ids: It
                 state=bytes(state)))
             found.setdefault(stream_id, []).append(
                 Recorded(int(notification_id), stream_id, int(version), event))
-    return found
+    until = _UNTIL.get()
+    if until is None:
+        return found
+    cut = {stream_id: list(takewhile(lambda r: r.at <= until, events))
+           for stream_id, events in found.items()}
+    return {stream_id: events for stream_id, events in cut.items() if events}
 
 
 def fill_evidence(conn: psycopg.Connection[Any], used: Iterable[Recorded]) -> list[dict[str, Any]]:
@@ -125,6 +150,26 @@ def stamp(r: Recorded) -> dict[str, Any]:
     with reading(r.event) as event:
         audit = event.audit
         return {"by": audit.user_id, "role": audit.role, "at": audit.at.isoformat()}
+
+
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([+-]\d{2}:\d{2})")
+
+
+def in_utc(text: str) -> str:
+    """A whole timestamp with an offset as the API answers it, in UTC with `Z`
+    (api/timestamps.py); any other text (a day, a time of day, free text, no real moment) as
+    it is."""
+    found = _TIMESTAMP.fullmatch(text)
+    if found is None:
+        return text
+    moment, offset = found.group(1, 2)
+    if offset in ("+00:00", "-00:00"):
+        return moment + "Z"
+    try:
+        at = datetime.fromisoformat(moment + offset).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return text
+    return at.replace(tzinfo=None).isoformat() + "Z"
 
 
 def plain(value: Any) -> Any:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, Response
 
-from api.as_of import in_future, latest_day
+from api.as_of import AsOf, in_future, latest_day, requested_moment
 from api.auth import Principal
 from api.csv_answers import Bom, csv_file
 from api.dates import ordered
@@ -33,6 +33,7 @@ from api.json_bodies import JsonBodyRoute
 from api.numbers import Plain
 from api.pii_reads import PiiReader, pii_reader
 from domain.common import InvalidInput
+from projections.claim_digest import claim_as_of
 from projections.evidence import one_snapshot
 from projections.part_serials import serial_conflicts
 from projections.repair_records import (
@@ -43,7 +44,6 @@ from projections.repair_records import (
     stores_asked,
 )
 from projections.sanbao import sanbao
-from projections.warranty_claim import warranty_claim
 from projections.warranty_claim_html import render
 from projections.warranty_claims import warranty_claims
 
@@ -65,17 +65,22 @@ RECORDS_PER_ANSWER = 200  # each record is read from its visit's streams
 def get_warranty_claim(
         work_order_id: UUID, ctx: Ctx, reading: ClaimReader,
         format: Annotated[Literal["json", "html"] | None, Query()] = None,
-        accept: Annotated[str | None, Header()] = None, wait_for: WaitFor = None) -> Any:
+        accept: Annotated[str | None, Header()] = None, as_of: AsOf = None,
+        wait_for: WaitFor = None) -> Any:
     """The OEM claim package from the events: JSON, or a printable page with `format=html`
     (or `Accept: text/html`). 409 when the work order has no approved warranty line. An
     auditor's read of the customer's name and phone is recorded before the answer leaves.
-    `wait_for`: the part serials view (which finds the other visits with the same serials)
-    and the failed-parts view (which finds the visit's tags) have applied that event first."""
+    `as_of`: the package as it stood then, every stream it reads replayed up to that moment
+    (404 before the visit was opened; projections/claim_digest.py says what a past moment
+    cannot know: other visits' serials corrected since). `wait_for`: the part serials view
+    (which finds the other visits with the same serials) and the failed-parts view (which
+    finds the visit's tags) have applied that event first."""
+    moment = requested_moment(as_of, ctx)
     wait_for_views(ctx, wait_for, "part_serials", "failed_parts")
     opener = reading.opener()
     with ctx.pool.connection() as conn, one_snapshot(conn):
-        claim = warranty_claim(ctx.app, conn, work_order_id, reading.stores, opener,
-                               terms=ctx.warranty_terms, zone=ZoneInfo(ctx.timezone))
+        claim = claim_as_of(ctx.app, conn, work_order_id, reading.stores, moment, opener,
+                            terms=ctx.warranty_terms, zone=ZoneInfo(ctx.timezone))
     reading.record_opened(opener, claim["work_order"]["store_id"], "warranty claim")
     if format == "html" or (format is None and "text/html" in (accept or "")):
         return HTMLResponse(render(claim, ZoneInfo(ctx.timezone)))

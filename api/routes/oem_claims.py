@@ -2,7 +2,9 @@
 submitted (the OEM's claim number), rejected (the OEM's reason), resubmitted (what changed),
 approved (the amount, at most the claimed one). The claim package's `oem_claim` reads it back
 with its dated history (api/routes/audit_exports.py); /warranty-claims lists a store's claims by
-their status at the OEM (the warranty claims desk, projections/oem_claims.py)."""
+their status at the OEM (the warranty claims desk, projections/oem_claims.py). A submission and
+a resubmission record the digest of the package sent (projections/claim_digest.py), which
+/submissions checks against the package rebuilt as of then."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from api.auth import Principal
+from api.context import ApiContext
 from api.dates import DAY_RANGE, Day, ordered
 from api.deps import (
     Command,
@@ -32,8 +35,11 @@ from api.numbers import Number, Plain
 from api.paging import HistoryPage, Limit, Page
 from api.schemas import Body, CommandAccepted, example
 from domain.oem_claim import MAX_CODE, MAX_TEXT, OemClaim
-from domain.oem_claims import OemClaims
+from domain.oem_claims import Build, OemClaims, SentPackage
+from projections.claim_digest import sent_package, submissions
+from projections.evidence import one_snapshot
 from projections.oem_claims import list_claims, unsubmitted
+from projections.warranty_claim import NothingToClaim
 
 router = APIRouter(prefix="/work-orders/{work_order_id}/warranty-claim",
                    tags=["warranty claims"], route_class=JsonBodyRoute)
@@ -91,11 +97,28 @@ class ClaimAccepted(CommandAccepted):
     approved_amount: str | None
 
 
+def _package(ctx: ApiContext, cmd: Command, work_order_id: UUID) -> Build:
+    """How the package sent is built: from the events, in one snapshot, with no personal data
+    opened (the digest leaves it out); None while the visit has nothing to claim (the command
+    refuses it)."""
+    def build() -> SentPackage | None:
+        with ctx.pool.connection() as conn, one_snapshot(conn):
+            try:
+                return sent_package(ctx.app, conn, work_order_id, cmd.envelope.caller.stores,
+                                    terms=ctx.warranty_terms, zone=ZoneInfo(ctx.timezone))
+            except NothingToClaim:
+                return None
+
+    return build
+
+
 @router.post("/submission", response_model=ClaimAccepted, status_code=201)
 def submit(work_order_id: UUID, body: SubmissionIn, cmd: ClaimCmd, ctx: Ctx) -> Any:
-    """The claim sent to the OEM: once per visit, after the warranty bill is confirmed."""
+    """The claim sent to the OEM: once per visit, after the warranty bill is confirmed. The
+    package's digest is recorded with it (GET …/warranty-claim/submissions)."""
     return cmd.accepted(OemClaims(ctx.app).submit(
-        cmd.envelope, work_order_id, oem_claim_number=body.oem_claim_number))
+        cmd.envelope, work_order_id, oem_claim_number=body.oem_claim_number,
+        package=_package(ctx, cmd, work_order_id)))
 
 
 @router.post("/rejection", response_model=ClaimAccepted)
@@ -107,10 +130,11 @@ def reject(work_order_id: UUID, body: RejectionIn, cmd: ClaimCmd, ctx: Ctx) -> A
 
 @router.post("/resubmission", response_model=ClaimAccepted)
 def resubmit(work_order_id: UUID, body: ResubmissionIn, cmd: ClaimCmd, ctx: Ctx) -> Any:
-    """A rejected claim corrected and sent again, saying what changed."""
+    """A rejected claim corrected and sent again, saying what changed; the package's digest
+    is recorded with it."""
     return cmd.accepted(OemClaims(ctx.app).resubmit(
         cmd.envelope, work_order_id, changes=body.changes,
-        oem_claim_number=body.oem_claim_number))
+        oem_claim_number=body.oem_claim_number, package=_package(ctx, cmd, work_order_id)))
 
 
 @router.post("/approval", response_model=ClaimAccepted)
@@ -130,6 +154,19 @@ def claim_history(work_order_id: UUID, ctx: Ctx, principal: HistoryReader, limit
     return stream_history(ctx, OemClaim.create_id(work_order_id), "OemClaim", principal.stores,
                           f"no warranty claim of work order {work_order_id}", limit=limit,
                           offset=offset).page
+
+
+@router.get("/submissions")
+def claim_submissions(work_order_id: UUID, ctx: Ctx, principal: HistoryReader) -> Any:
+    """What was sent to the OEM: each submission and resubmission, oldest first, with when,
+    who, the OEM's claim number, the claimed amount, the digest of the package sent, the last
+    notification id and the moment it was built at, and `matches`: whether the package rebuilt
+    as of that moment (GET …/warranty-claim?as_of=) still has that digest (null for one stored
+    before digests were recorded). A visit without a claim, or of a store the token does not
+    name: 404."""
+    with ctx.pool.connection() as conn, one_snapshot(conn):
+        return submissions(ctx.app, conn, work_order_id, principal.stores,
+                           terms=ctx.warranty_terms, zone=ZoneInfo(ctx.timezone))
 
 
 @desk_router.get("", response_model=Page)

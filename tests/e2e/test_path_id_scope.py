@@ -62,7 +62,8 @@ PERSONAL = (NAME, PHONE, OTHER_NAME, OTHER_PHONE)  # an auditor shown one: the r
 # line to claim, so no claim at the OEM and no history of one.
 OWN_STATUS = {"/analytics/kpis/{name}": (200, 404),
               "/work-orders/{work_order_id}/warranty-claim": (409,),
-              "/work-orders/{work_order_id}/warranty-claim/history": (404,)}
+              "/work-orders/{work_order_id}/warranty-claim/history": (404,),
+              "/work-orders/{work_order_id}/warranty-claim/submissions": (404,)}
 # Commands: sent by a technician where one may (who clocks on without naming whom), else by
 # the manager, else by the first role that may; the ids inside the path beside the stream's;
 # the bodies whose documented example names a day now past.

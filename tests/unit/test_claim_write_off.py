@@ -58,9 +58,10 @@ STEP = st.one_of(
         st.one_of(st.none(), SOME)))
 
 
-def settled_warranty_visit() -> tuple[ServiceCore, UUID, UUID]:
+def settled_warranty_visit(submitted: bool = True) -> tuple[ServiceCore, UUID, UUID]:
     """A visit with 450.00 of warranty labor and the customer's pads (450.00, paid in cash):
-    settled, its warranty claim submitted. (app, work order, settlement)."""
+    settled, its warranty claim submitted (unless not `submitted`). (app, work order,
+    settlement)."""
     app = ServiceCore()
     on_roster(app, "tech-zhao")
     on_roster(app, "tech-liu", "S02")
@@ -70,7 +71,8 @@ def settled_warranty_visit() -> tuple[ServiceCore, UUID, UUID]:
     sid = UUID(drafted.body["id"])
     money.confirm(CASHIER, sid)
     money.pay(CASHIER, work_order_id=wo, method="cash", amount="450.00")
-    OemClaims(app).submit(CLERK, wo, oem_claim_number="VW-1")
+    if submitted:
+        OemClaims(app).submit(CLERK, wo, oem_claim_number="VW-1")
     return app, wo, sid
 
 
