@@ -47,19 +47,23 @@ def _write_lines(lines: Iterable[str], out: Path | None) -> None:
 
 
 def _warranty_claim(args: argparse.Namespace, settings: Settings) -> int:
+    from api.as_of import as_of_moment
     from domain.common import DomainError
+    from projections.claim_digest import claim_as_of
     from projections.evidence import one_snapshot
-    from projections.warranty_claim import find_work_order, warranty_claim
+    from projections.warranty_claim import find_work_order
     from projections.warranty_claim_html import render
     from servicecore.container import build
 
     container = build(settings.model_copy(update={"in_process_projections": False}))
     try:
+        # a day or a moment, read as `?as_of=` reads it (a day: its end in the stores' zone)
+        moment = as_of_moment(args.as_of, settings.store_timezone)
         with container.pool.connection() as conn, one_snapshot(conn):
             work_order_id = find_work_order(conn, args.work_order, ["*"])
-            claim = warranty_claim(container.app, conn, work_order_id, ["*"],
-                                   terms=container.warranty_terms,
-                                   zone=ZoneInfo(settings.store_timezone))
+            claim = claim_as_of(container.app, conn, work_order_id, ["*"], moment,
+                                terms=container.warranty_terms,
+                                zone=ZoneInfo(settings.store_timezone))
     except DomainError as error:
         print(f"servicecore audit warranty-claim: {error.detail}", file=sys.stderr)
         return 1
@@ -169,6 +173,9 @@ def add_commands(audit: Any) -> None:
                              "order, from the events (JSON or printable HTML)")
     claim.add_argument("work_order", help="work-order id or number (WO-S01-2026-000123)")
     claim.add_argument("--format", choices=["json", "html"], default="json")
+    claim.add_argument("--as-of", default=None, help="the package as it stood then: a day "
+                       "(YYYY-MM-DD, its end in the stores' time zone) or a moment with its "
+                       "zone, as GET /work-orders/{id}/warranty-claim?as_of= takes it")
     claim.add_argument("--out", type=Path, default=None, help="file (default: standard output)")
     claim.set_defaults(run=_warranty_claim)
     records = audit.add_parser("repair-records", help="electronic repair records (汽车维修电子"

@@ -6,22 +6,26 @@ does not belong to the visit's package shows `matches: false`."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
 
 from domain.oem_claims import OemClaims
 from projections.claim_digest import digest, sent_package
 from projections.evidence import one_snapshot
+from servicecore import cli
 from servicecore.container import Container
 from tests.e2e.test_money_api import ready_for_settlement
 from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.integration.audit_support import new_vin
-from tests.scratch_systems import served_module
+from tests.scratch_systems import ServedScratch, served_module
 from tests.unit.support import request
 
 served, container, client = served_module("sc_claim_sent", projections=True)
@@ -115,3 +119,34 @@ def test_a_digest_that_is_not_the_visits_package_does_not_match(
     [old] = get(client, f"/work-orders/{unrecorded_id}/warranty-claim/submissions",
                 auditor)["submissions"]
     assert (old["package_digest"], old["package_at"], old["matches"]) == (None, None, None)
+
+
+def test_the_command_line_writes_the_package_as_it_was_sent(
+        served: ServedScratch, client: TestClient, auth: Auth, store_id: str,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`servicecore audit warranty-claim --as-of` is the route's `?as_of=`: the file of the
+    package at its submission has the digest recorded then, whatever changed since."""
+    clerk = auth("advisor", "warranty-clerk", [store_id])
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = _confirmed(client, auth, store_id)
+    url = f"/work-orders/{wo_id}/warranty-claim"
+    _package(client, wo_id, auth("auditor", "aud-" + store_id, [store_id]))
+    post(client, f"{url}/submission", clerk, {"oem_claim_number": "VW-CLI-1"}, 201)
+    post(client, f"/settlements/{sid}/reversal", manager, {"reason": "wrong pay type"})
+    post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
+    post(client, f"/settlements/{sid}/confirmation", cashier)
+    [sent] = get(client, f"{url}/submissions", auth("auditor", stores=[store_id]))["submissions"]
+    monkeypatch.setenv("DATABASE_URL", served.app_url)
+    monkeypatch.setenv("SERVICECORE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SERVICECORE_POOL_SIZE", "2")
+
+    def written(*args: str) -> dict[str, Any]:
+        assert cli.main(["audit", "warranty-claim", wo_id, *args]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    assert digest(written("--as-of", sent["package_at"])) == sent["package_digest"]
+    assert digest(written()) != sent["package_digest"]  # the live package moved on
+    assert cli.main(["audit", "warranty-claim", wo_id, "--as-of", "yesterday noon"]) == 1
+    assert "as_of must be a day" in capsys.readouterr().err
