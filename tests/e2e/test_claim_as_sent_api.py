@@ -22,27 +22,13 @@ from projections.claim_digest import digest, sent_package
 from projections.evidence import one_snapshot
 from servicecore import cli
 from servicecore.container import Container
-from tests.e2e.test_money_api import ready_for_settlement
 from tests.e2e.test_parts_api import Auth, get, head, post
-from tests.integration.audit_support import new_vin
+from tests.e2e.test_warranty_histories_api import settled_warranty_visit
 from tests.scratch_systems import ServedScratch, served_module
 from tests.unit.support import request
 
 served, container, client = served_module("sc_claim_sent", projections=True)
 AS_SENT_AGAIN = ("oem_claim", "evidence")  # the OEM's steps and their citations move on
-
-
-def _confirmed(client: TestClient, auth: Auth, store_id: str) -> tuple[str, str]:
-    """A visit with a warranty labor line, its settlement confirmed and the customer's bill
-    paid: (work-order id, settlement id)."""
-    cashier = auth("cashier", "cash-" + store_id, [store_id])
-    _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True, vin=new_vin())
-    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
-    confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
-    post(client, "/payments", cashier, {
-        "work_order_id": wo_id, "method": "cash",
-        "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
-    return wo_id, sid
 
 
 def _package(client: TestClient, wo_id: str, headers: dict[str, str],
@@ -61,7 +47,7 @@ def test_each_submission_records_the_package_sent_and_the_as_of_package_still_ha
     manager = auth("manager", "mgr-" + store_id, [store_id])
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     auditor = auth("auditor", "aud-" + store_id, [store_id])
-    wo_id, sid = _confirmed(client, auth, store_id)
+    wo_id, sid = settled_warranty_visit(client, auth, store_id)
     url = f"/work-orders/{wo_id}/warranty-claim"
     as_sent = _package(client, wo_id, auditor)
     post(client, f"{url}/submission", clerk, {"oem_claim_number": "VW-SENT-1"}, 201)
@@ -98,8 +84,8 @@ def test_each_submission_records_the_package_sent_and_the_as_of_package_still_ha
 def test_a_digest_that_is_not_the_visits_package_does_not_match(
         client: TestClient, container: Container, auth: Auth, store_id: str) -> None:
     auditor = auth("auditor", "aud-" + store_id, [store_id])
-    forged_id, _ = _confirmed(client, auth, store_id)
-    unrecorded_id, _ = _confirmed(client, auth, store_id)
+    forged_id, _ = settled_warranty_visit(client, auth, store_id)
+    unrecorded_id, _ = settled_warranty_visit(client, auth, store_id)
     # the views the package reads (part serials, failed parts) have caught up
     get(client, f"/work-orders/{forged_id}/warranty-claim", auditor, wait_for=head(client))
     with container.pool.connection() as conn, one_snapshot(conn):
@@ -130,7 +116,7 @@ def test_the_command_line_writes_the_package_as_it_was_sent(
     clerk = auth("advisor", "warranty-clerk", [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
     cashier = auth("cashier", "cash-" + store_id, [store_id])
-    wo_id, sid = _confirmed(client, auth, store_id)
+    wo_id, sid = settled_warranty_visit(client, auth, store_id)
     url = f"/work-orders/{wo_id}/warranty-claim"
     _package(client, wo_id, auth("auditor", "aud-" + store_id, [store_id]))
     post(client, f"{url}/submission", clerk, {"oem_claim_number": "VW-CLI-1"}, 201)

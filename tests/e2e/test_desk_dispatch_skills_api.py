@@ -14,18 +14,25 @@ from tests.e2e.test_parts_api import Auth, get, head, post
 from tests.integration.support import on_roster
 
 
-def test_the_desk_refuses_an_apprentice_and_the_override_records_what_it_sets_aside(
-        client: TestClient, auth: Auth, store_id: str, container: Container) -> None:
-    manager = auth("manager", "mgr-" + store_id, [store_id])
-    advisor = auth("advisor", "adv-" + store_id, [store_id])
-    apprentice = f"appr-{store_id}"
-    on_roster(client, manager, store_id, apprentice, skills={"transmission": 1})
+def gearbox_job(client: TestClient, advisor: dict[str, str], store_id: str) -> str:
+    """A checked-in visit whose job 1 has an approved gearbox labor line (transmission 3):
+    the work order's URL."""
     wo = visit(client, advisor, store_id)
     line = post(client, f"{wo}/jobs/1/labor-lines", advisor, {
         "op_code": "TRN-FLUSH", "description": "gearbox oil flush", "hours": "1.0",
         "hourly_rate": "300.00"})
     post(client, f"{wo}/lines/{line['line_id']}/authorization", advisor,
          {"decision": "approved", "channel": "in_person"})
+    return wo
+
+
+def test_the_desk_refuses_an_apprentice_and_the_override_records_what_it_sets_aside(
+        client: TestClient, auth: Auth, store_id: str, container: Container) -> None:
+    manager = auth("manager", "mgr-" + store_id, [store_id])
+    advisor = auth("advisor", "adv-" + store_id, [store_id])
+    apprentice = f"appr-{store_id}"
+    on_roster(client, manager, store_id, apprentice, skills={"transmission": 1})
+    wo = gearbox_job(client, advisor, store_id)
 
     # The desk names the apprentice: refused, naming what is missing and the way round it.
     problem = refused(client, container, "POST", f"{wo}/jobs/1/dispatch", advisor,
@@ -58,12 +65,7 @@ def test_a_qualified_technician_is_dispatched_at_the_desk_and_sets_nothing_aside
     advisor = auth("advisor", "adv-" + store_id, [store_id])
     master = f"mstr-{store_id}"
     on_roster(client, manager, store_id, master, skills={"transmission": 4})
-    wo = visit(client, advisor, store_id)
-    line = post(client, f"{wo}/jobs/1/labor-lines", advisor, {
-        "op_code": "TRN-FLUSH", "description": "gearbox oil flush", "hours": "1.0",
-        "hourly_rate": "300.00"})
-    post(client, f"{wo}/lines/{line['line_id']}/authorization", advisor,
-         {"decision": "approved", "channel": "in_person"})
+    wo = gearbox_job(client, advisor, store_id)
     post(client, f"{wo}/jobs/1/dispatch", advisor, {"technician_id": master})
     job = get(client, wo, advisor, wait_for=head(client))["jobs"][0]
     assert (job["technician_id"], job["set_aside"]) == (master, [])

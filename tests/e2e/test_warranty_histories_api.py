@@ -19,9 +19,10 @@ from tests.e2e.test_warranty_evidence_api import injector_visit
 from tests.integration.audit_support import new_vin
 
 
-def _settled_warranty_visit(client: TestClient, auth: Auth, store_id: str) -> str:
+def settled_warranty_visit(client: TestClient, auth: Auth,
+                           store_id: str) -> tuple[str, str]:
     """A visit with a warranty labor line, its settlement confirmed and the customer's bill
-    paid: its work-order id."""
+    paid: (work-order id, settlement id)."""
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     _, wo_id = ready_for_settlement(client, auth, store_id, warranty_labor=True, vin=new_vin())
     sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
@@ -29,14 +30,14 @@ def _settled_warranty_visit(client: TestClient, auth: Auth, store_id: str) -> st
     post(client, "/payments", cashier, {
         "work_order_id": wo_id, "method": "cash",
         "amount": confirmed["bills"]["customer"]["outstanding"]}, 201)
-    return wo_id
+    return wo_id, sid
 
 
 def test_a_warranty_claim_and_the_repair_record_uploads_have_their_histories(
         client: TestClient, auth: Auth, store_id: str) -> None:
     clerk = auth("advisor", "warranty-clerk", [store_id])
     auditor = auth("auditor", "aud-" + store_id, [store_id])
-    wo_id = _settled_warranty_visit(client, auth, store_id)
+    wo_id, _ = settled_warranty_visit(client, auth, store_id)
     claim = f"/work-orders/{wo_id}/warranty-claim"
     filing = f"/work-orders/{wo_id}/repair-record/filing"
     # Nothing filed yet: no claim, no upload.
