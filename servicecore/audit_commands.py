@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from servicecore.cli_args import whole
+from servicecore.cli_args import LAST_ID, whole
 from servicecore.settings import Settings
 
 if TYPE_CHECKING:
@@ -230,7 +230,9 @@ def add_commands(audit: Any) -> None:
     """Add `verify`, `anchor` and `views` to the `audit` sub-command group (argparse subparsers)."""
     verify_cmd = audit.add_parser("verify", help="recompute the hash chain and check the "
                                   "snapshots; exit 1 at a break")
-    verify_cmd.add_argument("--from", dest="start", type=int, default=None,
+    # from 1 (a --from of 0 or below had walked every empty range of ids up to 1 first:
+    # -9223372036854775807 for ever)
+    verify_cmd.add_argument("--from", dest="start", type=whole(1, LAST_ID), default=None,
                             help="first notification id to check (the link before it is "
                                  "trusted; default 1); past the log's head: exit 2")
     verify_cmd.add_argument("--anchor", action="append", default=[],

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from servicecore.cli_args import whole
+from servicecore.cli_args import LAST_ID, whole
 from servicecore.settings import Settings
-
-LAST_ID = 2**63 - 1  # bigint's largest notification id
 
 
 def _write(text: str, out: Path | None) -> None:

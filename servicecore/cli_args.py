@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from domain.money import plainly_written
 
+LAST_ID = 2**63 - 1  # bigint's largest notification id
+
 
 def whole(low: int, high: int) -> Callable[[str], int]:
     """An int from `low` to `high`."""

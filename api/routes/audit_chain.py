@@ -81,7 +81,8 @@ def verify_chain(ctx: Ctx, principal: Verifier,
     and reason), with `ok: false` (still a 200). At most 500,000 notification ids per request
     (more: 422), by default the last 500,000 up to the head; page with `from` and `to`
     (`next_from`), each page trusting the stored link before it as `audit verify --from`
-    does; a `from` past the log's head is 422 (it names the head, `log_head`)."""
+    does; a `from` past the log's head is 422 (it names the head, `log_head`), a `to` past it
+    ends the range at the head."""
     ordered(start, end, first_name="from", last_name="to")
     if start is not None and end is not None:
         verify_range(start, end, 0, MAX_RANGE)  # a range refused is told at once, not queued
@@ -96,7 +97,10 @@ def verify_chain(ctx: Ctx, principal: Verifier,
         with ctx.pool.connection() as conn, one_snapshot(conn):
             head = chain_head(conn)
             require_in_log(start, head)
-            first, last = verify_range(start, end, head, MAX_RANGE)
+            # ids past the head hold nothing yet: the range ends there (`to=9223372036854775807`
+            # alone had been the 500,000 empty ids before it, ok with no event checked)
+            first, last = verify_range(
+                start, None if end is None else min(end, max(head, start or 1)), head, MAX_RANGE)
             witnessed = witness_file.anchors if witness_file else []
             # the last range goes on past the head: an anchor witnessed beyond it is a break
             result = verify(conn, first, None if last >= head else last, anchors=witnessed)

@@ -212,6 +212,14 @@ def test_the_range_is_bounded_and_pages_through_the_log(scratch: ServedScratch, 
     # `to` alone ends a range of four there.
     ending = _ok(scratch.client.get(VERIFY, params={"to": 6}, headers=auditor))
     assert (ending["range_from"], ending["range_to"], ending["next_from"]) == (3, 6, 7)
+    # `to` past the head ends the range at the head (`to=9223372036854775807` alone had been
+    # the four empty ids before it, ok with no event checked).
+    for params in ({"to": head + 1}, {"to": 2**63 - 1}, {"from": head - 1, "to": head + 2}):
+        past = _ok(scratch.client.get(VERIFY, params=params, headers=auditor))
+        assert (past["range_from"], past["range_to"], past["next_from"]) == (
+            params.get("from", head - 3), head, None)
+        assert past["ok"] is True and past["events_checked"] == head - past["range_from"] + 1
+        assert past["head_hash"] == links[head]
 
     # More than four ids, or to before from: 422 problem+json telling how to page.
     for params, field in (({"from": 1, "to": 5}, "to"), ({"from": 5, "to": 4}, "to")):

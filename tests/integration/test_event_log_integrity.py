@@ -121,6 +121,13 @@ def test_a_changed_mileage_is_found_at_its_notification_id(
     assert captured.out == ""
     assert (f"--from ({head + 1}) is past the head of the log (notification id {head})"
             in captured.err)
+    # Below the first id: refused as any bad number is (a --from of 0 or below had walked
+    # every empty range of ids up to 1 first, -9223372036854775807 for ever).
+    for below in ("0", "-9223372036854775807"):
+        with pytest.raises(SystemExit) as refused:
+            cli.main(["audit", "verify", "--quiet", "--from", below])
+        assert refused.value.code == 2
+        assert "argument --from" in capsys.readouterr().err
 
 
 def test_a_rewritten_chain_is_caught_by_an_anchor_kept_outside(
