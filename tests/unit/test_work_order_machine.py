@@ -167,9 +167,12 @@ def dispatchable(order: OrderModel, job_no: int, job: JobModel) -> bool:
 
 
 def closable(order: OrderModel, job_no: int, job: JobModel) -> bool:
-    """Checked in, not done, and no work open on it (no lines, or all declined)."""
+    """Checked in, not done, and no work open on it (no lines, or all declined), on a visit
+    not yet ready for settlement: a job whose lines the customer all declined holds nothing
+    back, and once nothing is left to do the visit is no longer worked on."""
     return (order.checked_in and not order.cancelled and job.stage not in ("passed", "closed")
-            and not order.open_lines(job_no) and job.clocked_on_at is None)
+            and not order.open_lines(job_no) and job.clocked_on_at is None
+            and not order.nothing_left_to_do())
 
 
 def clockable(order: OrderModel, job_no: int, job: JobModel) -> bool:
