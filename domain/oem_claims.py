@@ -72,13 +72,15 @@ def _sending(build: Build | None,
              send: Callable[[SentPackage | None], CommandResult]) -> CommandResult:
     """`send` with the package `build` makes (None: no package recorded), built again while
     the streams it read move under it."""
-    for attempt in range(PACKAGE_TRIES):
+    def built() -> SentPackage | None:
+        return build() if build is not None else None
+
+    for _ in range(PACKAGE_TRIES - 1):
         try:
-            return send(build() if build is not None else None)
+            return send(built())
         except PackageMoved:
-            if attempt + 1 == PACKAGE_TRIES:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return send(built())  # the last try: its PackageMoved is the answer
 
 
 def _claimed(session: Session, wo: WorkOrder) -> Decimal:
