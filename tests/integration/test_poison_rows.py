@@ -1,0 +1,109 @@
+"""An event whose rows the server refuses (SQLSTATE class 54, program limit exceeded: here an
+index row over the btree limit). psycopg raises it as an OperationalError, as it does a lost
+connection; it used to be taken for the database being away: the batch was never narrowed, so
+the events before it in the batch were never applied, nothing named the event, the log said
+"lost the database", and in a group every view waited a restart's backoff per batch behind it.
+It is a poison event like any other: the view applies the events before it, stops on it and
+names it, and the other views of its group go on."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from analytics.poison import PoisonEvent
+from projections.base import Index, ReadModel
+from servicecore.container import Container
+from tests.integration.kafka_support import wait_until
+from tests.integration.support import head
+from tests.integration.test_poison_events import _ids, _log
+from tests.integration.test_projection_group import _fresh, _position, _receipts, _view
+from workers.projection_group import ProjectionGroup
+from workers.projection_runner import ProjectionRunner
+from workers.supervisor import Supervisor
+
+
+class Noted(ReadModel):
+    """One row per event with an indexed note; the event `poison` gets a note too long for the
+    index (random, so that it does not compress below the limit)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tables = {"noted": "id bigint PRIMARY KEY, note text NOT NULL"}
+        self.indexes = (Index("noted", "noted_note_idx", "(note)"),)
+        self.poison = 0
+
+    def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
+              suffix: str = "") -> None:
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO noted{suffix} (id, note) VALUES (%s, %s)", [
+                (nid, secrets.token_hex(4000) if nid == self.poison else "")
+                for nid, _ in events])
+
+
+def test_a_row_the_server_refuses_stops_the_view_after_the_events_before_it(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    _receipts(container, store_id, 3)
+    events = _log(container, start, head(container.app))
+    suffix = "_pr" + uuid4().hex[:4]
+    view = Noted("zz_noted")
+    _fresh(container, view, suffix, start)
+    poison, topic = events[3]
+    view.poison = poison
+    runner = ProjectionRunner(container.app, container.pool, view, suffix=suffix)
+
+    # One batch would hold every event: the three before the refused one are applied.
+    with pytest.raises(PoisonEvent) as raised:
+        runner.run_batch()
+    assert (raised.value.position, raised.value.topic) == (poison, topic)
+    assert "ProgramLimitExceeded: index row size" in str(raised.value)
+    assert _position(container, runner.position_name) == events[2][0]
+    assert _ids(container, f"noted{suffix}") == [nid for nid, _ in events[:3]]
+
+    # Mended: the rest follows, every event once.
+    view.poison = 0
+    runner.catch_up()
+    assert _ids(container, f"noted{suffix}") == [nid for nid, _ in events]
+
+
+def test_a_row_the_server_refuses_in_a_group_holds_back_neither_its_view_nor_the_others(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    suffix = "_pq" + uuid4().hex[:4]
+    stock, view = _view(container, "stock"), Noted("zz_noted")
+    _fresh(container, stock, suffix, start)
+    _fresh(container, view, suffix, start)
+    runners = [ProjectionRunner(container.app, container.pool, v, suffix=suffix)
+               for v in (stock, view)]
+    supervisor = Supervisor(container.database_url, first_backoff=0.2, max_backoff=0.5)
+    group = ProjectionGroup(
+        container.app, container.pool, runners,
+        on_alone=lambda r: supervisor.start("alone-" + r.position_name, r.run, r.is_connected))
+    _receipts(container, store_id, 3)
+    events = _log(container, start, head(container.app))
+    poison, topic = events[3]
+    view.poison = poison
+    supervisor.start("group", group.run, group.is_connected)
+    try:
+        last = head(container.app)
+        wait_until(lambda: _position(container, runners[0].position_name) == last, 30,
+                   "the stock view to reach the head")
+        wait_until(lambda: _position(container, runners[1].position_name) == events[2][0],
+                   30, "the noted view to apply the events before the refused one")
+        alone = "alone-" + runners[1].position_name
+        wait_until(lambda: supervisor.states().get(alone, {}).get("restarts", 0) >= 1, 30,
+                   "the noted view's own loop to stop on the refused event")
+        error = supervisor.states()[alone]["last_error"]
+        assert f"stops at event {poison} ({topic}): ProgramLimitExceeded" in error
+        # the group runs on without it (it used to be started again after every round)
+        wait_until(lambda: supervisor.states()["group"]["state"] == "running", 30,
+                   "the group to run on")
+        assert _ids(container, f"noted{suffix}") == [nid for nid, _ in events[:3]]
+    finally:
+        supervisor.stop()
