@@ -4,12 +4,14 @@ connection; it used to be taken for the database being away: the batch was never
 the events before it in the batch were never applied, nothing named the event, the log said
 "lost the database", and in a group every view waited a restart's backoff per batch behind it.
 It is a poison event like any other: the view applies the events before it, stops on it and
-names it, and the other views of its group go on."""
+names it, and the other views of its group go on. So does a record of the Kafka board."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
@@ -21,8 +23,11 @@ from projections.base import Index, ReadModel
 from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head
+from tests.integration.test_kafka_projection import board
 from tests.integration.test_poison_events import _ids, _log
 from tests.integration.test_projection_group import _fresh, _position, _receipts, _view
+from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
+from workers.kafka_resume import Stored
 from workers.projection_group import ProjectionGroup
 from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Supervisor
@@ -107,3 +112,34 @@ def test_a_row_the_server_refuses_in_a_group_holds_back_neither_its_view_nor_the
         assert _ids(container, f"noted{suffix}") == [nid for nid, _ in events[:3]]
     finally:
         supervisor.stop()
+
+
+def test_a_board_record_the_server_refuses_stops_its_partition_after_the_ones_before_it(
+        container: Container) -> None:
+    suffix = uuid4().hex[:8]
+    table = f"kb_r{suffix}"
+    projection = KafkaProjection(container.pool, KafkaProjectionConfig(
+        "127.0.0.1:1", "t.work-orders", group_id=f"g-r{suffix}", board_table=table,
+        offsets_table=f"ko_r{suffix}"))
+    projection.ensure_tables()
+    with container.pool.connection() as conn:  # an index added for lookups by number
+        conn.execute(f"CREATE INDEX {table}_number_idx ON {table} (number)")
+    first, second = str(uuid4()), str(uuid4())
+
+    def opened(wo_id: str, number: str, offset: int) -> SimpleNamespace:
+        return SimpleNamespace(offset=offset, value=json.dumps({
+            "stream_id": wo_id, "stream_version": 1, "type": "work_order.opened",
+            "actor": {"store_id": "KR1"}, "payload": {"number": number}}).encode())
+
+    p0, p1 = ("t.work-orders", 0), ("t.work-orders", 1)
+    batch = {p0: [opened(first, "WO-R-1", 7), opened(str(uuid4()), secrets.token_hex(4000), 8),
+                  opened(str(uuid4()), "WO-R-3", 9)],
+             p1: [opened(second, "WO-R-2", 3)]}
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded):
+        projection.apply(batch)  # one transaction: nothing of the batch stays
+    poison = projection._apply_apart(batch)
+    assert poison is not None and (poison.partition, poison.offset) == (0, 8)
+    assert str(poison).startswith("t.work-orders[0] stops at offset 8: ProgramLimitExceeded")
+    assert board(container, table) == {first: ("WO-R-1", "KR1", "opened", 1),
+                                       second: ("WO-R-2", "KR1", "opened", 1)}
+    assert projection.stored([p0, p1]) == {p0: Stored(8, (first, 1)), p1: Stored(4, (second, 1))}
