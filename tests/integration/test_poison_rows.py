@@ -17,6 +17,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
+from eventsourcing.utils import resolve_topic
 
 from analytics.poison import PoisonEvent
 from projections.base import Index, ReadModel
@@ -31,22 +32,23 @@ from workers.kafka_resume import Stored
 from workers.projection_group import ProjectionGroup
 from workers.projection_runner import ProjectionRunner
 from workers.supervisor import Supervisor
+from workers.view_verify import verify_view
 
 
 class Noted(ReadModel):
     """One row per event with an indexed note; the event `poison` gets a note too long for the
     index (random, so that it does not compress below the limit)."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.tables = {"noted": "id bigint PRIMARY KEY, note text NOT NULL"}
-        self.indexes = (Index("noted", "noted_note_idx", "(note)"),)
+    def __init__(self, name: str, table: str = "noted") -> None:
+        self.name, self.table = name, table
+        self.tables = {table: "id bigint PRIMARY KEY, note text NOT NULL"}
+        self.indexes = (Index(table, f"{table}_note_idx", "(note)"),)
         self.poison = 0
 
     def apply(self, conn: psycopg.Connection[Any], events: Sequence[tuple[int, Any]],
               suffix: str = "") -> None:
         with conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO noted{suffix} (id, note) VALUES (%s, %s)", [
+            cur.executemany(f"INSERT INTO {self.table}{suffix} (id, note) VALUES (%s, %s)", [
                 (nid, secrets.token_hex(4000) if nid == self.poison else "")
                 for nid, _ in events])
 
@@ -143,3 +145,24 @@ def test_a_board_record_the_server_refuses_stops_its_partition_after_the_ones_be
     assert board(container, table) == {first: ("WO-R-1", "KR1", "opened", 1),
                                        second: ("WO-R-2", "KR1", "opened", 1)}
     assert projection.stored([p0, p1]) == {p0: Stored(8, (first, 1)), p1: Stored(4, (second, 1))}
+
+
+def test_a_verification_of_a_view_stopped_on_a_refused_row_reports_where_it_stops(
+        container: Container, store_id: str) -> None:
+    start = head(container.app)
+    _receipts(container, store_id, 2)
+    events = _log(container, start, head(container.app))
+    tag = uuid4().hex[:8]
+    view = Noted(f"zz_noted_{tag}", table=f"noted_{tag}")
+    poison, topic = events[-1]
+    view.handles = tuple({resolve_topic(t) for _, t in events})  # a short rebuild from 0
+    view.poison = poison
+    _fresh(container, view, "", start)
+    with pytest.raises(PoisonEvent):
+        ProjectionRunner(container.app, container.pool, view).catch_up()
+
+    # The live view stands just before the event: its verification says so (it used to raise).
+    checked = verify_view(container.app, container.pool, view)
+    assert checked.stopped_at is not None
+    assert (checked.stopped_at["position"], checked.stopped_at["topic"]) == (poison, topic)
+    assert checked.stopped_at["error"].startswith("ProgramLimitExceeded: index row size")
