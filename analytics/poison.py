@@ -60,15 +60,19 @@ class Narrowing:
     def _next_event(self, position: int) -> tuple[int, str] | None:
         raise NotImplementedError
 
+    def _transient(self, error: Exception) -> bool:
+        """Whether `error` fails the run as it is (not the events'): one of `TRANSIENT`."""
+        return isinstance(error, self.TRANSIENT)
+
     def _guarded(self) -> int:
         """The next batch, narrowed to the failing event when it fails for its events."""
         if self.poison is not None and self.position() == self._stopped_at:
             return self._narrowed(1)  # stopped there before: straight to that event alone
         try:
             return self._batch(None)
-        except self.TRANSIENT:
-            raise
         except Exception as error:  # narrowed, then raised as a PoisonEvent
+            if self._transient(error):
+                raise
             if self.batch_size == 1:
                 raise self._poisoned(error) from error
         return self._narrowed(max(1, self.batch_size // 2))
@@ -80,9 +84,9 @@ class Narrowing:
         while total < self.batch_size:
             try:
                 count = self._batch(limit)
-            except self.TRANSIENT:
-                raise
             except Exception as error:  # narrowed further, or raised
+                if self._transient(error):
+                    raise
                 if limit == 1:
                     raise self._poisoned(error) from error
                 limit = max(1, limit // 2)

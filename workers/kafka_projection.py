@@ -77,7 +77,7 @@ from workers.kafka_resume import (
 )
 from workers.lock_waits import lock_holders, waited
 from workers.relay_broker import fetch_options
-from workers.supervisor import CONNECTION_ERRORS, describe
+from workers.supervisor import database_away, describe
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ class KafkaProjection(BoardRows, KafkaHealth):
                 self.apply(batch)
             except Exception as error:  # noqa: BLE001 - raised below, or applied apart
                 cause: Exception | None = error
-                if not isinstance(error, CONNECTION_ERRORS):
+                if not database_away(error):
                     try:
                         cause = self._apply_apart(batch)
                     except Exception as again:  # noqa: BLE001 - raised below, after the seek
@@ -328,16 +328,16 @@ class KafkaProjection(BoardRows, KafkaHealth):
             try:
                 self.apply({(topic, partition): records})
                 continue
-            except CONNECTION_ERRORS:
-                raise
-            except Exception:  # noqa: BLE001 - record by record below
+            except Exception as error:  # record by record below
+                if database_away(error):
+                    raise
                 log.debug("kafka projection: %s[%d] fails; record by record", topic, partition)
             for record in sorted(records, key=lambda r: int(r.offset)):
                 try:
                     self.apply({(topic, partition): [record]})
-                except CONNECTION_ERRORS:
-                    raise
-                except Exception as error:  # noqa: BLE001 - this partition stops here
+                except Exception as error:  # this partition stops here
+                    if database_away(error):
+                        raise
                     found = PoisonRecord(topic, partition, int(record.offset), error)
                     log.error("kafka projection %s: %s", self.config.group_id, found)
                     poison = poison or found

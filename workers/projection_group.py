@@ -63,7 +63,7 @@ from workers.lock_waits import (
 from workers.lost_positions import refuse_lost_position
 from workers.projection_rejoin import REJOIN_BATCHES, Rejoin
 from workers.projection_runner import ProjectionRunner
-from workers.supervisor import CONNECTION_ERRORS, expect_progress, progress
+from workers.supervisor import database_away, expect_progress, progress
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ class ProjectionGroup:
         leave at all."""
         if self.on_alone is None or self._lock_conn is None:
             return False
-        return runner is None or not isinstance(error, CONNECTION_ERRORS) \
+        return runner is None or not database_away(error) \
             or runner.lock_wait(error)
 
     def _leave(self, runner: ProjectionRunner, error: Exception) -> None:

@@ -49,7 +49,14 @@ from workers.lock_waits import (
     view_tables,
 )
 from workers.lost_positions import refuse_lost_position
-from workers.supervisor import CONNECTION_ERRORS, HandedOver, describe, expect_progress, progress
+from workers.supervisor import (
+    CONNECTION_ERRORS,
+    HandedOver,
+    database_away,
+    describe,
+    expect_progress,
+    progress,
+)
 
 if TYPE_CHECKING:
     from workers.log_watch import LogWatch
@@ -200,6 +207,9 @@ class ProjectionRunner(Narrowing):
         self.blocked = None
         self.clean_batches += self._handled > 0
         return count
+
+    def _transient(self, error: Exception) -> bool:
+        return database_away(error)  # a row the server refuses (class 54) is the events'
 
     def lock_wait(self, error: BaseException) -> bool:
         """Whether `error` ended a wait for a lock on the view's tables (noted in `blocked`)."""

@@ -41,6 +41,20 @@ Probe = Callable[[], bool]
 Idle = Callable[[], str | None]  # why a running loop has nothing to do (None: it has)
 CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OperationalError,
                      InterfaceError)
+# SQLSTATE class 54, program limit exceeded (an index row over its size limit, a statement too
+# complex, too many columns): psycopg raises it as an OperationalError, yet the server is there
+# and refuses the same rows again on every attempt.
+REFUSED_ROWS_CLASS = "54"
+
+
+def database_away(error: BaseException) -> bool:
+    """`error` is the database away (a lost connection, a restart, a lock or statement timeout),
+    not the server refusing what a statement asked of it: a batch failing that way fails for
+    its events, and is narrowed to the one it stops at."""
+    if not isinstance(error, CONNECTION_ERRORS):
+        return False
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
+    return not str(sqlstate or "").startswith(REFUSED_ROWS_CLASS)
 
 
 class HandedOver(Exception):
@@ -231,7 +245,7 @@ class Supervisor:
                 _log_failure(state, exc, backoff, first=streak == 1)
                 since = state.down_since if state.reports else state.failing_since
                 failing = now - (since or now)
-                if not state.told and isinstance(exc, CONNECTION_ERRORS) \
+                if not state.told and database_away(exc) \
                         and failing >= self.error_after:
                     state.told = True
                     holders = getattr(exc, "waits_on", None)
@@ -273,7 +287,7 @@ def _log_failure(state: LoopState, exc: Exception, backoff: float, *, first: boo
     elif isinstance(exc, psycopg.errors.LockNotAvailable):  # workers/lock_waits.py
         log.warning("%s gave up waiting for a lock another session holds (%s); starting it "
                     "again in %.0f s", state.name, state.last_error, backoff)
-    elif isinstance(exc, CONNECTION_ERRORS):
+    elif database_away(exc):
         log.warning("%s lost the database (%s); starting it again in %.0f s", state.name,
                     state.last_error, backoff)
     elif first:

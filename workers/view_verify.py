@@ -35,6 +35,7 @@ from domain.customer import Customer
 from projections.base import PersonalColumns, ReadModel
 from workers.projection_rebuild import REBUILD_BATCH_SIZE
 from workers.projection_runner import ProjectionRunner
+from workers.supervisor import database_away
 
 VERIFY_SUFFIX = "_verify"
 KEYS_SHOWN = 5  # keys listed per table and kind of difference
@@ -157,9 +158,9 @@ def _next_event_fails(app: ServiceCore, pool: ConnectionPool, conn: psycopg.Conn
     try:
         with conn.transaction():  # a savepoint: the comparison's transaction stays usable
             probe.apply_batch(conn)
-    except ProjectionRunner.TRANSIENT:
-        raise
-    except Exception as error:  # noqa: BLE001 - the view cannot apply it: where it stops
+    except Exception as error:  # the view cannot apply it: where it stops
+        if database_away(error):
+            raise
         return PoisonEvent(view.name, rows[0].id, rows[0].topic, error).stop()
     return None
 
