@@ -106,7 +106,8 @@ class WorkOrders(WorkOrderStock):
             snapshot_pii = sealed
             if customer_id is not None:
                 known = session.get(Customer, customer_id, "customer")
-                require(not known.erased, InvalidInput("that customer has been erased"))
+                require(not known.erased, InvalidInput("that customer has been erased",
+                                                        field="customer_id"))
                 snapshot_pii = (self._seal_customer(customer_id, customer, required=False)
                                 or dict(known.sealed))
             else:
