@@ -132,8 +132,8 @@ class Complaint(Aggregate):
     def assign(self, audit: Audit, assignee: str, note: str | None) -> None:
         self._not_moved()
         require(self.status != "resolved", FollowUpError("the complaint is resolved"))
-        require(bool(assignee.strip()), InvalidInput("name who takes the complaint",
-                                                        field="assignee"))
+        require(bool(assignee.strip()),
+                InvalidInput("name who takes the complaint", field="assignee"))
         self._assigned(audit, assignee.strip(), (note or "").strip() or None)
 
     @event(Assigned)
