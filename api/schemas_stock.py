@@ -16,8 +16,9 @@ from api.schemas import REASON, Body, Code, Ident, PartCategory, described, exam
 from domain.purchase_order import MAX_DRAFT_LINES
 
 LOT = "5Q0698151-00001@S01"
-MIN_STOCK = "below it (available + on order) the part is proposed for reordering"
-REORDER_QTY = "how much a reorder proposes"
+WHOLE = "; whole pieces where the part's unit is counted in them (set, pc, …)"
+MIN_STOCK = "below it (available + on order) the part is proposed for reordering" + WHOLE
+REORDER_QTY = "how much a reorder proposes" + WHOLE
 EXPECTED_ON = ("the day the supplier is expected to deliver (YYYY-MM-DD; not already past): "
                "once it is past and the order not received in full, the order is overdue")
 

@@ -32,10 +32,13 @@ class Aftercare:
                 handed_over_by: str | None = None, acknowledged_by: str,
                 method: str = "signature", note: str | None = None) -> CommandResult:
         """Hand the car back after settlement; the follow-up task is scheduled in the same save."""
-        require(mileage_out >= 0, InvalidInput("mileage out must not be negative"))
-        require(bool(acknowledged_by.strip()), InvalidInput("who acknowledged the delivery?"))
+        require(mileage_out >= 0,
+                InvalidInput("mileage out must not be negative", field="mileage_out"))
+        require(bool(acknowledged_by.strip()),
+                InvalidInput("who acknowledged the delivery?", field="acknowledged_by"))
         if method not in ACK_METHODS:
-            raise InvalidInput(f"method must be one of {', '.join(ACK_METHODS)}")
+            raise InvalidInput(f"method must be one of {', '.join(ACK_METHODS)}",
+                               field="method")
         follow_up_id = stable_id("follow-up", work_order_id)
         due = (request.caller.at.astimezone(self.zone).date()
                + timedelta(days=self.follow_up_days)).isoformat()

@@ -280,7 +280,8 @@ class Customer(Aggregate):
         tag = self.normalise_tag(raw)
         require(tag not in self.tags, CustomerError(f"customer is already tagged {tag}"))
         require(len(self.tags) < MAX_TAGS, InvalidInput(
-            f"a customer holds at most {MAX_TAGS} tags: remove one first", limit=MAX_TAGS))
+            f"a customer holds at most {MAX_TAGS} tags: remove one first", limit=MAX_TAGS,
+            field="tag"))
         self._tagged(audit, tag)
         return tag
 

@@ -56,7 +56,8 @@ class FollowUp(Aggregate):
     def attempt(self, audit: Audit, outcome: str, note: str | None) -> None:
         require(self.status == "open", FollowUpError(f"the follow-up is {self.status}"))
         if outcome not in OUTCOMES:
-            raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
+            raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}",
+                               field="outcome")
         self._attempted(audit, outcome, (note or "").strip() or None)
 
     @event(Attempted)
@@ -66,7 +67,8 @@ class FollowUp(Aggregate):
     def complete(self, audit: Audit, csi: int, comment: str | None,
                  complaint_id: UUID | None) -> None:
         require(self.status == "open", FollowUpError(f"the follow-up is {self.status}"))
-        require(isinstance(csi, int) and 1 <= csi <= 5, InvalidInput("CSI is a score from 1 to 5"))
+        require(isinstance(csi, int) and 1 <= csi <= 5,
+                InvalidInput("CSI is a score from 1 to 5", field="csi"))
         self._completed(audit, csi, (comment or "").strip() or None, complaint_id)
 
     @event(Completed)
@@ -130,7 +132,8 @@ class Complaint(Aggregate):
     def assign(self, audit: Audit, assignee: str, note: str | None) -> None:
         self._not_moved()
         require(self.status != "resolved", FollowUpError("the complaint is resolved"))
-        require(bool(assignee.strip()), InvalidInput("name who takes the complaint"))
+        require(bool(assignee.strip()),
+                InvalidInput("name who takes the complaint", field="assignee"))
         self._assigned(audit, assignee.strip(), (note or "").strip() or None)
 
     @event(Assigned)

@@ -33,6 +33,7 @@ from domain.inventory_desk import existing_stock, stock_item, stock_stream
 from domain.inventory_orders import InventoryOrders
 from domain.money import money, quantity
 from domain.part import Part, normalise_part_number
+from domain.part_units import part_units
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
 from domain.stock_found import lot_records
@@ -84,7 +85,8 @@ class Inventory(InventoryOrders):
     def set_levels(self, request: Request, store_id: str, part_number: str, *,
                    min_stock: object, reorder_qty: object) -> CommandResult:
         return self._on_stock(request, store_id, part_number, lambda s, item: item.set_levels(
-            s.audit(store_id), min_stock, reorder_qty), create=True)
+            s.audit(store_id), min_stock, reorder_qty, part_units(s, store_id, part_number)),
+            create=True)
 
     def receive(self, request: Request, store_id: str, part_number: str, *, qty: object,
                 unit_cost: object, supplier: str, supplier_doc: str, cert_ref: str | None = None,

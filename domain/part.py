@@ -16,9 +16,11 @@ from eventsourcing.domain import Aggregate, event
 from domain.ascii_width import ascii_width, code_form
 from domain.common import Audit, IllegalTransition, InvalidInput, require, require_reason, stable_id
 from domain.money import money, quantity
+from domain.units import require_whole
 
 CATEGORIES = ("maintenance", "brake", "engine", "transmission", "electrical", "ev", "body",
               "paint", "tyre", "accessory", "fluid", "other")
+LEVEL_FIELDS = ("min_stock", "reorder_qty")
 DETAIL_FIELDS = ("name", "unit", "category", "fitment", "min_stock", "reorder_qty",
                  "preferred_supplier", "barcode")
 
@@ -38,8 +40,10 @@ def normalise_part_number(value: str) -> str:
     return text
 
 
-def part_details(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    """Validated master fields (all of them, or only those given when `partial`)."""
+def part_details(data: dict[str, Any], *, partial: bool = False,
+                 unit: str | None = None) -> dict[str, Any]:
+    """Validated master fields (all of them, or only those given when `partial`); levels in
+    whole pieces where the unit (the one given, else `unit`, the part's) is counted in them."""
     details: dict[str, Any] = {}
     given = {k: v for k, v in data.items() if k in DETAIL_FIELDS and v is not None}
     if not partial:
@@ -64,6 +68,10 @@ def part_details(data: dict[str, Any], *, partial: bool = False) -> dict[str, An
         else:  # min_stock, reorder_qty
             details[name] = quantity(value, name.replace("_", " "), places=3, allow_zero=True,
                                      field=name)
+    in_force = details.get("unit") or unit
+    for name in LEVEL_FIELDS:
+        if in_force and name in details:
+            require_whole(details[name], in_force, name)
     if not partial:
         details.setdefault("fitment", {"brands": [], "models": []})
         details.setdefault("min_stock", Decimal(0))
@@ -124,7 +132,8 @@ class Part(Aggregate):
                        reason: str | None) -> dict[str, Any]:
         """The master fields given that differ, changed with the reason why (InvalidInput
         naming `reason` without one)."""
-        changes = {k: v for k, v in part_details(data, partial=True).items()
+        changes = {k: v for k, v in part_details(data, partial=True,
+                                                  unit=self.details["unit"]).items()
                    if self.details.get(k) != v}
         require(bool(changes), IllegalTransition("nothing to change"))
         self._details_changed(audit, changes,

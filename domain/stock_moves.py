@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from domain.stock_state import (
     picks_qty,
     picks_to_return,
 )
+from domain.units import require_whole
 
 LOT_FIELDS = ("supplier", "supplier_doc", "received_at", "cert_ref")
 
@@ -26,11 +28,17 @@ class StockMoves(StockState):
 
     # -- levels and orders -------------------------------------------------------------------
 
-    def set_levels(self, audit: Audit, min_stock: object, reorder_qty: object) -> None:
+    def set_levels(self, audit: Audit, min_stock: object, reorder_qty: object,
+                   units: Sequence[str] = ()) -> None:
+        """The store's levels: whole pieces where the item's unit or one of `units` (the part
+        master's: domain/part_units.py) is counted in them (422 naming the field)."""
         low = quantity(min_stock, "minimum stock", places=3, allow_zero=True,
                        field="min_stock")
         again = quantity(reorder_qty, "reorder quantity", places=3, allow_zero=True,
                          field="reorder_qty")
+        for unit in dict.fromkeys((self.unit, *units)):
+            require_whole(low, unit, "min_stock")
+            require_whole(again, unit, "reorder_qty")
         require((low, again) != (self.min_stock, self.reorder_qty),
                 StockError("the levels are already set so"))
         self._levels_set(audit, low, again)

@@ -58,12 +58,13 @@ class WorkOrderSettling(WorkOrderState):
         its days), travel; recorded on the visit's repair record, after delivery too."""
         require(self.status != "cancelled", WorkOrderError("work order is cancelled"))
         if kind not in COMPENSATION_KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(COMPENSATION_KINDS)}")
+            raise InvalidInput(f"kind must be one of {', '.join(COMPENSATION_KINDS)}",
+                               field="kind")
         value = money(amount, "compensation", field="amount")
         require(value > 0, InvalidInput("a compensation must be positive", field="amount"))
         if days is not None and kind != "loaner":
-            raise InvalidInput("days go with a loaner car")
+            raise InvalidInput("days go with a loaner car", field="days")
         if days is not None and days < 1:
-            raise InvalidInput("a loaner car is lent for at least 1 day")
+            raise InvalidInput("a loaner car is lent for at least 1 day", field="days")
         self._compensation_recorded(audit, kind, value, days, (reference or "").strip() or None,
                                     (note or "").strip() or None)

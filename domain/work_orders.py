@@ -106,7 +106,8 @@ class WorkOrders(WorkOrderStock):
             snapshot_pii = sealed
             if customer_id is not None:
                 known = session.get(Customer, customer_id, "customer")
-                require(not known.erased, InvalidInput("that customer has been erased"))
+                require(not known.erased, InvalidInput("that customer has been erased",
+                                                        field="customer_id"))
                 snapshot_pii = (self._seal_customer(customer_id, customer, required=False)
                                 or dict(known.sealed))
             else:
@@ -149,7 +150,7 @@ class WorkOrders(WorkOrderStock):
         of that earlier work order, with `comeback_reason` (domain/work_order_comeback.py);
         saved with the check-in, or neither is."""
         if fuel_level not in FUEL_LEVELS:
-            raise InvalidInput("fuel level is a percentage 0-100")
+            raise InvalidInput("fuel level is a percentage 0-100", field="fuel_level")
         details = {"mileage_in": mileage_in, "fuel_level": fuel_level,
                    "damage_notes": damage_notes, "belongings": belongings,
                    "promised_at": promised_at}
@@ -165,14 +166,15 @@ class WorkOrders(WorkOrderStock):
 
     def add_job(self, request: Request, work_order_id: UUID, *, complaint: str) -> CommandResult:
         complaint = complaint.strip()
-        require(bool(complaint), InvalidInput("complaint is required"))
+        require(bool(complaint), InvalidInput("complaint is required", field="complaint"))
         return self._on(request, work_order_id, lambda s, wo: {
             "job_no": wo.add_job(s.audit(wo.store_id), complaint)})
 
     def diagnose(self, request: Request, work_order_id: UUID, job_no: int, *, cause: str,
                  correction: str, fault_codes: list[str]) -> CommandResult:
         require(bool(cause.strip() and correction.strip()),
-                InvalidInput("cause and correction are required"))
+                InvalidInput("cause and correction are required",
+                             field="correction" if cause.strip() else "cause"))
         codes = [c.strip().upper() for c in fault_codes if c.strip()]
         return self._on(request, work_order_id, lambda s, wo: wo.diagnose(
             s.audit(wo.store_id), job_no, cause.strip(), correction.strip(), codes))
@@ -320,7 +322,7 @@ class WorkOrders(WorkOrderStock):
                     NotPermitted("technicians clock only for themselves"))
             return caller.user_id
         if not technician_id:
-            raise InvalidInput("technician_id is required")
+            raise InvalidInput("technician_id is required", field="technician_id")
         return technician_id
 
     def clock_on(self, request: Request, work_order_id: UUID, job_no: int, *,

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
+import duckdb
 import jwt
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,6 +22,7 @@ from analytics.kpis import CATALOGUE, Filters, require_breakdown, require_filter
 from analytics.monthly import COLUMNS, month_of, report
 from analytics.periods import period_of
 from analytics.reader import snapshot, snapshot_info
+from analytics.stores_seen import store_seen, stores_seen
 from api.auth import AuthError, Principal, authorize, from_other_site, principal_from
 from api.context import ApiContext
 from api.csv_answers import Bom, csv_answer
@@ -28,7 +30,7 @@ from api.dates import ordered
 from api.deps import Authorization, Ctx, Day, IdFilter, KpiName, Offset, TextFilter, reader
 from api.json_bodies import JsonBodyRoute
 from api.paging import Limit, Page
-from domain.common import InvalidInput, NotFound, NotPermitted
+from domain.common import InvalidInput, NotFound, NotPermitted, require_group_store
 from domain.days import FIRST_DAY, LAST_DAY, plain_day
 from domain.work_order_lines import PAY_TYPES
 from projections.base import page_of
@@ -86,6 +88,23 @@ def _filters(principal: Principal, ctx: ApiContext, date_from: date | None,
                    stores=stores, by=by)
 
 
+def _require_known_store(conn: duckdb.DuckDBPyConnection, principal: Principal,
+                         ctx: ApiContext, store_id: str | None) -> None:
+    """A `store_id` the system has never seen is 422 naming it, not empty rows read as
+    "nothing happened there": with SERVICECORE_STORES set, a store not among them (as every
+    command refuses it); else one neither on the caller's token nor in any table of the
+    snapshot. A store seen once answers any period, empty or not."""
+    if store_id is None:
+        return
+    group = ctx.work_orders.stores
+    if group:
+        require_group_store(group, store_id, field="store_id")
+    elif store_id not in principal.stores and not store_seen(conn, store_id):
+        raise InvalidInput(f"store {store_id} is not one the system has seen (no work order, "
+                           "stock or other record of it)", field="store_id",
+                           store_id=store_id, known_stores=stores_seen(conn))
+
+
 @router.get("/status")
 def status(ctx: Ctx, principal: Analyst) -> Any:
     """Which event-log position the published snapshot reflects, and when it was published."""
@@ -131,6 +150,7 @@ def kpi(name: KpiName, ctx: Ctx, principal: Analyst, date_from: Day | None = Non
     filters = _filters(principal, ctx, date_from, date_to, store_id, brand, model, technician,
                        pay_type, region, by)
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
+        _require_known_store(conn, principal, ctx, filters.store_id)
         result = run(conn, name, filters)
     result["snapshot"] = info
     if format == "csv":
@@ -148,6 +168,7 @@ def monthly_report(ctx: Ctx, principal: Analyst, month: Month, store_id: IdFilte
     filters = _filters(principal, ctx, None, None, store_id, None, None, None, None, region)
     chosen = month_of(month, ctx.today())
     with snapshot(ctx.analytics_path, ctx.timezone) as (conn, info):
+        _require_known_store(conn, principal, ctx, filters.store_id)
         result = report(conn, filters, chosen)
     result["filters"] = {k: v for k, v in (("store_id", filters.store_id),
                                            ("region", region)) if v is not None}

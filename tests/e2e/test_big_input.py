@@ -288,7 +288,7 @@ def test_a_customer_holds_at_most_max_tags(client: TestClient, auth: Auth,
     refused = client.post(tags, json={"tag": "one-more"}, headers=desk)
     body = problem(refused, 422, "invalid-input")
     assert body["detail"] == f"a customer holds at most {MAX_TAGS} tags: remove one first"
-    assert body["limit"] == MAX_TAGS
+    assert body["limit"] == MAX_TAGS and body["field"] == "tag"
     assert log_head(client) == before
     assert client.post(f"{tags}/tag-0/removal", json={"reason": "no longer true"},
                        headers=desk).status_code == 200

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from domain.technician import Technician
 from servicecore.container import Container
 from tests.e2e.test_parts_api import new_part, post
+from tests.e2e.workshop_steps import worked_and_passed_qc
 from tests.integration.audit_support import new_vin
 from tests.integration.support import on_roster
 
@@ -53,11 +54,7 @@ def test_a_declined_job_is_released_once_its_visit_is_settled(
          {"decision": "approved", "channel": "in_person"})
     post(client, f"{wo}/jobs/2/dispatch", manager, {"technician_id": technician})
     post(client, f"{wo}/lines/{clip}/withdrawal", clerk, {"reason": "customer changed mind"})
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": technician})
-    post(client, f"{wo}/jobs/1/clock-on", tech)
-    post(client, f"{wo}/jobs/1/clock-off", tech)
-    post(client, f"{wo}/jobs/1/complete", tech)
-    done = post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    done = worked_and_passed_qc(client, wo, manager, tech, technician)
     assert done["status"] == "ready_for_settlement"
     wo_id = wo.rsplit("/", 1)[1]
     settlement = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]

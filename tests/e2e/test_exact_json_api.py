@@ -97,11 +97,12 @@ def test_customer_decisions_are_parsed_once(client: TestClient,
 
 
 def _part(manager: dict[str, str], client: TestClient, store_id: str, **numbers: str) -> Any:
-    """Register a part, its numbers written in the body as given (JSON text)."""
+    """Register a part, its numbers written in the body as given (JSON text): measured in
+    litres, so that its levels may be fractional (a part counted in pieces takes whole ones)."""
     number = f"PN-{store_id}-{next(_parts)}"
     fields = {"list_price": "10.00", "min_stock": "0", "reorder_qty": "0", **numbers}
-    body = (f'{{"part_number": "{number}", "name": "pads", "unit": "set", '
-            f'"category": "brake", '
+    body = (f'{{"part_number": "{number}", "name": "coolant", "unit": "L", '
+            f'"category": "fluid", '
             + ", ".join(f'"{name}": {text}' for name, text in fields.items()) + "}")
     return number, client.post("/parts", content=body, headers={**manager, **JSON})
 

@@ -245,7 +245,7 @@ def test_a_number_with_a_huge_scale_never_stops_a_view(client: TestClient, auth:
     manager = auth("manager", "mgr-wu", [store_id])
     part = "PN-" + store_id
     registered = client.post("/parts", headers=manager, json={
-        "part_number": part, "name": "pads", "unit": "set", "category": "brake",
+        "part_number": part, "name": "coolant", "unit": "L", "category": "fluid",
         "list_price": "10.00", "min_stock": "0." + "0" * 20_000})
     assert registered.status_code == 201, registered.text
     changed = client.post(f"/parts/{part}/details", headers=manager,

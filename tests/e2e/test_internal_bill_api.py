@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_parts_api import Auth, get, on_roster, post
+from tests.e2e.workshop_steps import worked_and_passed_qc
 
 
 def test_the_internal_bill_is_settled_by_its_expense_booking_not_outstanding(
@@ -36,10 +37,7 @@ def test_the_internal_bill_is_settled_by_its_expense_booking_not_outstanding(
         post(client, f"{wo}/lines/{line}/authorization", advisor,
              {"decision": "approved", "channel": "in_person"})
     on_roster(client, manager, store_id, "tech-" + store_id)
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
-    for step in ("clock-on", "clock-off", "complete"):
-        post(client, f"{wo}/jobs/1/{step}", tech)
-    post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    worked_and_passed_qc(client, wo, manager, tech, "tech-" + store_id)
 
     sid = post(client, "/settlements", cashier, {"work_order_id": opened["id"],
                                                  "internal_department": "used cars"}, 201)["id"]

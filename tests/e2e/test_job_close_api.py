@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from servicecore.container import Container
 from tests.e2e.test_labor_operations_api import refused, visit
 from tests.e2e.test_parts_api import Auth, get, head, post, store_staff
+from tests.e2e.workshop_steps import worked_and_passed_qc
 from tests.integration.support import on_roster
 
 NFF = {"outcome": "no_fault_found", "reason": "no rattle on a 20 km test drive"}
@@ -25,10 +26,7 @@ def repaired(client: TestClient, wo: str, store_id: str, auth: Auth) -> None:
     post(client, f"{wo}/lines/{line['line_id']}/authorization", advisor,
          {"decision": "approved", "channel": "in_person"})
     on_roster(client, manager, store_id, "tech-" + store_id)
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
-    for step in ("clock-on", "clock-off", "complete"):
-        post(client, f"{wo}/jobs/1/{step}", tech)
-    post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    worked_and_passed_qc(client, wo, manager, tech, "tech-" + store_id)
 
 
 def test_a_complaint_left_unestimated_holds_settlement_until_it_is_closed(

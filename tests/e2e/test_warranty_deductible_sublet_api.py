@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from tests.e2e.test_money_api import Auth
 from tests.e2e.test_parts_api import get, head, on_roster, post
+from tests.e2e.workshop_steps import worked_and_passed_qc
 
 
 def test_the_deductible_is_the_customers_and_the_oem_is_billed_the_rest(
@@ -41,11 +42,7 @@ def test_the_deductible_is_the_customers_and_the_oem_is_billed_the_rest(
     post(client, f"{wo}/lines/{line}/authorization", advisor,
          {"decision": "approved", "channel": "in_person"})
     on_roster(client, manager, store_id, "tech-" + store_id)
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
-    post(client, f"{wo}/jobs/1/clock-on", tech)
-    post(client, f"{wo}/jobs/1/clock-off", tech)
-    post(client, f"{wo}/jobs/1/complete", tech)
-    post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    worked_and_passed_qc(client, wo, manager, tech, "tech-" + store_id)
     # Settlement: the warranty bill asks 500.00, the customer bill the 100.00 deductible.
     sid = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)["id"]
     drafted = post(client, f"/settlements/{sid}/confirmation", cashier)
@@ -198,11 +195,7 @@ def test_the_estimate_shows_the_customers_deductible_as_the_bills_charge_it(
 
     # The bills, once the work is done, say the same.
     on_roster(client, manager, store_id, "tech-" + store_id)
-    post(client, f"{wo}/jobs/1/dispatch", manager, {"technician_id": "tech-" + store_id})
-    post(client, f"{wo}/jobs/1/clock-on", tech)
-    post(client, f"{wo}/jobs/1/clock-off", tech)
-    post(client, f"{wo}/jobs/1/complete", tech)
-    post(client, f"{wo}/jobs/1/quality-check", manager, {"passed": True})
+    worked_and_passed_qc(client, wo, manager, tech, "tech-" + store_id)
     drafted = post(client, "/settlements", cashier, {"work_order_id": wo_id}, 201)
     assert {k: b["total"] for k, b in drafted["bills"].items()} == {
         "customer": "250.00", "warranty": "500.00"}

@@ -27,6 +27,14 @@ def test_a_fraction_of_a_set_is_refused_and_litres_are_not(
          "qty"),
         ("/stock/transfers", {"from_store": store_id, "to_store": "S01", "part_number": pads,
                               "qty": "1.5", "reason": "car waiting"}, "qty"),
+        # the levels: a store's, and the master's (a change, a new part)
+        (f"/stock/{store_id}/{pads}/levels", {"min_stock": "1.5", "reorder_qty": 6},
+         "min_stock"),
+        (f"/parts/{pads}/details", {"reorder_qty": "6.5", "reason": "bulk pack"},
+         "reorder_qty"),
+        ("/parts", {"part_number": pads + "X", "name": "rear pads", "unit": "set",
+                    "category": "brake", "list_price": "300.00", "min_stock": "0.5"},
+         "min_stock"),
     ]
     for url, body, field in refusals:
         refused = client.post(url, headers=auth("parts_clerk", stores=[store_id, "S01"]),
@@ -36,6 +44,8 @@ def test_a_fraction_of_a_set_is_refused_and_litres_are_not(
         assert (refused.json()["field"], refused.json()["unit"]) == (field, "set")
     item = get(client, f"/stock/{store_id}/{pads}", clerk, wait_for=received["notification_id"])
     assert (item["version"], item["on_hand"]) == (received["version"], "4")
+    assert item["min_stock"] == "0"
+    assert client.get(f"/parts/{pads}X", headers=clerk).status_code == 404
     # Oil is measured: 4.5 litres in, 0.5 scrapped.
     post(client, f"/stock/{store_id}/{oil}/receipts", clerk, {
         "qty": "4.5", "unit_cost": "36.00", "supplier": "S", "supplier_doc": "DN-3"}, 201)

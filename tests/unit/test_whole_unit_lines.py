@@ -6,6 +6,7 @@ the unit; litres stay fractional, and a part no one knows the unit of takes what
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +15,7 @@ import pytest
 from domain.application import ServiceCore
 from domain.common import InvalidInput
 from domain.inventory import Inventory
+from domain.stock import StockItem
 from domain.units import pieces_up
 from domain.work_orders import WorkOrders
 from tests.unit.support import (
@@ -102,9 +104,42 @@ def test_a_reorder_suggestion_orders_whole_pieces() -> None:
     app = ServiceCore()
     inventory = Inventory(app)
     register_part(app, PADS, preferred_supplier="FAW")
-    inventory.set_levels(clerk(), "S01", PADS, min_stock="2.5", reorder_qty="0")
+    # a minimum of half a set, set before levels were checked in whole pieces
+    app.save(StockItem(store_id="S01", part_number=PADS, unit="set", min_stock=Decimal("2.5"),
+                       audit=clerk().caller.audit("S01")))
     drafted = inventory.draft_from_suggestions(clerk(), store_id="S01", supplier="FAW",
                                                part_numbers=[PADS])
     assert drafted.body["lines"] == 1
     order: Any = app.repository.get(UUID(drafted.body["id"]))
     assert order.lines[1]["qty"] == Decimal(3)
+
+
+def test_levels_of_half_a_set_are_refused_in_the_master_and_the_store() -> None:
+    """A minimum or reorder quantity of a part counted in pieces is whole pieces, in the
+    master (registered or changed) and a store's levels; litres stay fractional."""
+    app = ServiceCore()
+    inventory = Inventory(app)
+    for levels, field in (({"min_stock": "1.5"}, "min_stock"),
+                          ({"reorder_qty": "0.5"}, "reorder_qty")):
+        error = refused(partial(register_part, app, PADS, **levels), app)
+        assert (error.extra["field"], error.extra["unit"]) == (field, "set")
+    register_part(app, PADS, min_stock="2", reorder_qty="6")
+    register_part(app, OIL, name="engine oil", unit="L", category="fluid", min_stock="4.5")
+    error = refused(lambda: inventory.change_part(request("manager"), PADS,
+                                                  {"reorder_qty": "6.5"}, "bulk pack"), app)
+    assert (error.extra["field"], error.extra["unit"]) == ("reorder_qty", "set")
+    # the master made litres into pieces at the same time: the new unit counts
+    error = refused(lambda: inventory.change_part(request("manager"), OIL, {
+        "unit": "pc", "min_stock": "4.5"}, "sold in cans"), app)
+    assert (error.extra["field"], error.extra["unit"]) == ("min_stock", "pc")
+    for levels, field in ((("2.5", "6"), "min_stock"), (("2", "6.5"), "reorder_qty")):
+        error = refused(partial(inventory.set_levels, clerk(), "S01", PADS,
+                                min_stock=levels[0], reorder_qty=levels[1]), app)
+        assert (error.extra["field"], error.extra["unit"]) == (field, "set")
+    inventory.set_levels(clerk(), "S01", PADS, min_stock="3", reorder_qty="8")
+    inventory.set_levels(clerk(), "S01", OIL, min_stock="10.5", reorder_qty="20.25")
+    # the master now says pieces, the store's item was opened in litres: both are checked
+    inventory.change_part(request("manager"), OIL, {"unit": "pc"}, "sold in cans")
+    error = refused(lambda: inventory.set_levels(clerk(), "S01", OIL, min_stock="4.5",
+                                                 reorder_qty="20"), app)
+    assert (error.extra["field"], error.extra["unit"]) == ("min_stock", "pc")

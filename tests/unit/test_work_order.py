@@ -422,9 +422,10 @@ def test_an_erased_customer_cannot_come_back_and_gets_no_new_key(app: ServiceCor
 
     # The desk tries to open a visit for the erased customer, with a name and phone given.
     before = events_stored(app)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as refused:
         wos.open(request(), store_id="S01", customer=dict(CUSTOMER), customer_id=customer_id,
                  vehicle=dict(VEHICLE), mileage=2, complaints=["again"])
+    assert refused.value.extra["field"] == "customer_id"
 
     # Nothing stored, no key made again: the old tokens still read as erased.
     assert events_stored(app) == before
