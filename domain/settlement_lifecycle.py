@@ -201,6 +201,9 @@ class SettlementLifecycle(SettlementState):
         require(self.status in ("confirmed", "settled"),
                 SettlementError("a tax invoice follows a confirmed settlement"))
         bill = self.bill(bill_kind)
+        require(bill_kind != "internal", InvalidInput(
+            "the internal bill is charged to the store's own department (expensed, never "
+            "sold): no tax invoice is issued for it", field="bill"))
         text = invoice_no.strip()
         require(bool(text), InvalidInput("the invoice number is required"))
         require(bill.get("invoice_no") is None,

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from tests.e2e.test_api_contract import problem
-from tests.e2e.test_money_api import confirmed_settlement
-from tests.e2e.test_parts_api import Auth, get, head, post
+from tests.e2e.test_money_api import confirmed_settlement, worked_and_passed
+from tests.e2e.test_parts_api import Auth, get, head, post, received_part, store_staff
 
 
 def _today() -> str:
@@ -46,3 +46,46 @@ def test_the_close_answers_what_was_counted_and_why(
     assert {k: closed[k] for k in ("expected_cash", "counted_cash", "variance", "reason")} == {
         "expected_cash": "300.00", "counted_cash": "290.00", "variance": "-10.00",
         "reason": "10.00 short, note pinned"}
+
+
+def _internal_visit(client: TestClient, auth: Auth, store_id: str) -> str:
+    """A customer's part and a check of a demo car the sales department pays for, QC passed.
+    Returns the work order's id."""
+    clerk, advisor, manager, tech = store_staff(auth, store_id)
+    number = received_part(client, clerk, store_id, 2)
+    opened = post(client, "/work-orders", advisor, {
+        "store_id": store_id, "customer": {"name": "王伟", "phone": "13800000005"},
+        "vehicle": {"vin": "LSVAU218XN2183294", "plate": "沪E12345", "brand": "Volkswagen"},
+        "mileage": 3000, "complaints": ["brake noise"]}, 201)
+    wo = f"/work-orders/{opened['id']}"
+    post(client, f"{wo}/check-in", advisor, {"mileage_in": 3010, "fuel_level": 50})
+    lines = [post(client, f"{wo}/jobs/1/labor-lines", advisor, {
+        "op_code": "PDI", "description": "demo car check", "hours": "0.5",
+        "hourly_rate": "200.00", "pay_type": "internal"})["line_id"],
+        post(client, f"{wo}/jobs/1/part-lines", advisor, {"part_number": number,
+                                                         "qty": 1})["line_id"]]
+    for line in lines:
+        post(client, f"{wo}/lines/{line}/authorization", advisor,
+             {"decision": "approved", "channel": "in_person"})
+    worked_and_passed(client, wo, store_id, clerk, manager, tech, issued=lines[1])
+    return str(opened["id"])
+
+
+def test_the_internal_bill_takes_no_tax_invoice(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id = _internal_visit(client, auth, store_id)
+    sid = post(client, "/settlements", cashier, {"work_order_id": wo_id,
+                                                 "internal_department": "新车销售部"}, 201)["id"]
+    confirmed = post(client, f"/settlements/{sid}/confirmation", cashier)
+    assert confirmed["bills"]["internal"]["total"] == "100.00"
+    # The sales department is the store itself: no 发票 is issued to it, no number is used.
+    refused = client.post(f"/settlements/{sid}/invoice", headers=cashier,
+                          json={"bill": "internal", "invoice_no": "44001" + store_id})
+    assert problem(refused, 422, "invalid-input")["field"] == "bill"
+    # The customer's bill takes the number the internal bill did not use.
+    post(client, f"/settlements/{sid}/invoice", cashier,
+         {"bill": "customer", "invoice_no": "44001" + store_id})
+    detail = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))
+    assert {b["kind"]: b["invoice_no"] for b in detail["bill_status"]} == {
+        "customer": "44001" + store_id, "internal": None}
