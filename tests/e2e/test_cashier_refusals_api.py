@@ -6,6 +6,7 @@ to no payment its source never carries nor to one that took less than the line b
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -89,3 +90,53 @@ def test_the_internal_bill_takes_no_tax_invoice(
     detail = get(client, f"/settlements/{sid}", cashier, wait_for=head(client))
     assert {b["kind"]: b["invoice_no"] for b in detail["bill_status"]} == {
         "customer": "44001" + store_id, "internal": None}
+
+
+def _paid_three_ways(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
+    """The customer's 900.00 paid 300.00 in cash, 100.00 by WeChat Pay (reference WX-<store>)
+    and 500.00 by card (POS-<store>)."""
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, sid = confirmed_settlement(client, auth, store_id)
+    paid = {"settlement_id": sid}
+    for method, amount, ref in (("cash", "300.00", None), ("wechat_pay", "100.00", "WX-"),
+                                ("bank_card", "500.00", "POS-")):
+        body = {"work_order_id": wo_id, "method": method, "amount": amount}
+        if ref:
+            body["provider_ref"] = ref + store_id
+        paid[method] = post(client, "/payments", cashier, body, 201)["payment_id"]
+    return paid
+
+
+def test_a_match_by_hand_refuses_a_payment_the_source_never_carries_or_a_line_above_it(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    finance = auth("finance", "fin-" + store_id, [store_id])
+    paid = _paid_three_ways(client, auth, store_id)
+    day = _today()
+    stmt = post(client, "/reconciliation/statements", finance, {
+        "store_id": store_id, "source": "bank", "account": "工行 1001",
+        "csv": "date,amount,reference,counterparty\n"
+               f"{day},300.00,IN-1,李雷\n"               # someone's transfer, not the cash
+               f"{day},100.00,WX-{store_id},财付通\n"    # WeChat's reference, on the bank's
+               f"{day},650.00,POS-{store_id},银联\n"     # more than the card took
+               f"{day},498.50,POS-B{store_id},银联\n"}, 201)  # the card less the fee
+    page = f"/reconciliation/statements/{stmt['id']}"
+    # Auto-match proposes no WeChat Pay payment for the bank's line of its reference.
+    auto = post(client, f"{page}/auto-match", finance)
+    assert auto["matched"] == 0
+    tries = {1: ("cash", "payment_id"), 2: ("wechat_pay", "payment_id"),
+             3: ("bank_card", "line_no")}
+    for line_no, (method, field) in tries.items():
+        refused = client.post(f"{page}/matches", headers=finance, json={
+            "line_no": line_no, "settlement_id": paid["settlement_id"],
+            "payment_id": paid[method], "reason": "same day, same customer"})
+        assert problem(refused, 422, "invalid-input")["field"] == field, (line_no, method)
+    view = get(client, page, finance, wait_for=head(client))
+    assert view["matched"] == [] and len(view["unmatched_lines"]) == 4
+    # The card payment, 1.50 short on the statement (the acquirer's fee), is matched by hand.
+    matched = post(client, f"{page}/matches", finance, {
+        "line_no": 4, "settlement_id": paid["settlement_id"], "payment_id": paid["bank_card"],
+        "reason": "acquirer fee deducted"})
+    view = get(client, page, finance, wait_for=matched["notification_id"])
+    assert [(m["line_no"], m["payment_id"]) for m in view["matched"]] == [
+        (4, paid["bank_card"])]
+    assert [ln["line_no"] for ln in view["unmatched_lines"]] == [1, 2, 3]
