@@ -36,6 +36,20 @@ def test_a_payment_or_a_close_dated_tomorrow_names_business_date(
     assert get(client, f"/settlements/{sid}", cashier, wait_for=head(client))["payments"] == []
 
 
+def test_a_refund_above_what_the_payment_has_left_names_amount(
+        client: TestClient, auth: Auth, store_id: str) -> None:
+    cashier = auth("cashier", "cash-" + store_id, [store_id])
+    wo_id, _ = confirmed_settlement(client, auth, store_id)
+    paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "alipay",
+                                               "amount": "900.00", "provider_ref": "A-" + store_id},
+                201)
+    asked = client.post("/refunds", headers=cashier, json={
+        "work_order_id": wo_id, "payment_id": paid["payment_id"], "amount": "900.01",
+        "reason": "customer disputes"})
+    body = problem(asked, 409, "illegal-transition")
+    assert (body["field"], body["refundable"]) == ("amount", "900.00")
+
+
 def test_the_close_answers_what_was_counted_and_why(
         client: TestClient, auth: Auth, store_id: str) -> None:
     cashier = auth("cashier", "cash-" + store_id, [store_id])
@@ -84,6 +98,11 @@ def test_the_internal_bill_takes_no_tax_invoice(
     refused = client.post(f"/settlements/{sid}/invoice", headers=cashier,
                           json={"bill": "internal", "invoice_no": "44001" + store_id})
     assert problem(refused, 422, "invalid-input")["field"] == "bill"
+    # A blank number, or a bill the visit does not have, names the field to correct.
+    for body, field in (({"bill": "customer", "invoice_no": "   "}, "invoice_no"),
+                        ({"bill": "warranty", "invoice_no": "44002" + store_id}, "bill")):
+        answer = client.post(f"/settlements/{sid}/invoice", headers=cashier, json=body)
+        assert problem(answer, 422, "invalid-input")["field"] == field, body
     # The customer's bill takes the number the internal bill did not use.
     post(client, f"/settlements/{sid}/invoice", cashier,
          {"bill": "customer", "invoice_no": "44001" + store_id})
