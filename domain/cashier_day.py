@@ -73,6 +73,8 @@ class CashierDay(Aggregate):
         self.totals: dict[str, Decimal] = {}
         self.cash_out = ZERO
         self.closed = False
+        self.counted_cash: Decimal | None = None
+        self.reason: str | None = None
 
     def _require_open(self, advice: str) -> None:
         require(not self.closed, DayClosed(
@@ -137,3 +139,5 @@ class CashierDay(Aggregate):
                 counted_cash: Decimal, variance: Decimal, reason: str | None,
                 entries: list[dict[str, Any]]) -> None:
         self.closed = True
+        self.counted_cash = counted_cash
+        self.reason = reason

@@ -30,6 +30,10 @@ from domain.common import (
 from domain.statement_format import csv_rows, read_statement
 
 SOURCES = ("bank", "wechat_pay", "alipay", "card_acquirer")
+# The payment methods each source's statement carries: a bank's the transfers and the card
+# terminal's settlements, a provider's its own; cash reaches no statement line by line.
+METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
+                     "wechat_pay": ("wechat_pay",), "alipay": ("alipay",)}
 # Why a statement line needs no match in the books: a line the bank printed twice, the bank's
 # fee or interest, money moved between the store's own accounts, or another reason written out.
 EXPLANATION_KINDS = ("duplicate", "bank_fee", "interest", "own_transfer", "other")
@@ -116,6 +120,7 @@ class Statement(Aggregate):
                 IllegalTransition(f"statement line {line_no} is already matched"))
         self._check_unexplained(line)
         self._check_pair(line, payment)
+        self._check_payment(line, payment)
         if manual:
             reason = require_reason(reason, "a manual match")
         else:
@@ -131,6 +136,23 @@ class Statement(Aggregate):
         require(Decimal(str(line["amount"])) > 0, InvalidInput(
             f"statement line {line['line_no']} is money out ({line['amount']}); "
             "a payment matches money in"))
+
+    def _check_payment(self, line: dict[str, Any], payment: dict[str, Any]) -> None:
+        """What no reason makes a match either: a payment the statement's source never
+        carries (cash, or another provider's), or a line bringing in more than the payment
+        (a provider's fee makes a line smaller, never larger), which would leave the rest of
+        the line's money unexplained while the statement reads reconciled."""
+        method, carried = payment.get("method"), METHODS_BY_SOURCE.get(self.source, ())
+        require(method is None or method in carried, InvalidInput(
+            f"payment {payment['payment_id']} was taken by {method}; a {self.source} "
+            f"statement carries {' and '.join(carried)} payments", field="payment_id",
+            method=method, source=self.source))
+        line_amount, paid = Decimal(str(line["amount"])), Decimal(str(payment["amount"]))
+        require(line_amount <= paid, InvalidInput(
+            f"statement line {line['line_no']} brought in {line_amount}, more than payment "
+            f"{payment['payment_id']} took ({paid}): a line is one payment, less the "
+            "provider's fee at most", field="line_no", line_amount=str(line_amount),
+            payment_amount=str(paid)))
 
     def match_refund(self, audit: Audit, line_no: int, settlement_id: UUID,
                      refund: dict[str, Any], reason: str | None, manual: bool = True) -> str:

@@ -160,6 +160,7 @@ class SettlementCashier(SettlementDesk):
             return Decision(found, {"business_date": day, "cashier_id": cashier,
                                     "totals": {k: str(v) for k, v in found.totals.items()},
                                     "expected_cash": str(found.expected_cash),
-                                    "variance": str(variance)})
+                                    "counted_cash": str(found.counted_cash),
+                                    "variance": str(variance), "reason": found.reason})
 
         return self.app.execute(request, decide, (day_id,))

@@ -111,8 +111,10 @@ class SettlementDesk:
         try:
             day = date.fromisoformat(given)
         except ValueError:
-            raise InvalidInput("business_date must be YYYY-MM-DD") from None
-        require(day <= today, InvalidInput(f"{what} cannot be dated in the future"))
+            raise InvalidInput("business_date must be YYYY-MM-DD",
+                               field="business_date") from None
+        require(day <= today, InvalidInput(f"{what} cannot be dated in the future",
+                                           field="business_date", today=today.isoformat()))
         return day.isoformat()
 
     @staticmethod

@@ -72,7 +72,7 @@ class SettlementLifecycle(SettlementState):
 
     def bill(self, kind: str) -> dict[str, Any]:
         if kind not in self.bills:
-            raise InvalidInput(f"the settlement has no {kind} bill",
+            raise InvalidInput(f"the settlement has no {kind} bill", field="bill",
                                bills=sorted(self.bills))
         return self.bills[kind]
 
@@ -201,8 +201,11 @@ class SettlementLifecycle(SettlementState):
         require(self.status in ("confirmed", "settled"),
                 SettlementError("a tax invoice follows a confirmed settlement"))
         bill = self.bill(bill_kind)
+        require(bill_kind != "internal", InvalidInput(
+            "the internal bill is charged to the store's own department (expensed, never "
+            "sold): no tax invoice is issued for it", field="bill"))
         text = invoice_no.strip()
-        require(bool(text), InvalidInput("the invoice number is required"))
+        require(bool(text), InvalidInput("the invoice number is required", field="invoice_no"))
         require(bill.get("invoice_no") is None,
                 SettlementError(f"the {bill_kind} bill already has invoice {bill.get('invoice_no')}"))
         self._invoice(audit, bill_kind, text)

@@ -163,7 +163,7 @@ class SettlementPayments(SettlementState):
         left = self.refundable(payment_id)
         if value > left:
             raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",
-                                  refundable=str(left))
+                                  refundable=str(left), field="amount")
         self._check_charged_back(self.payments[payment_id]["bill"], value)
         self._refund_requested(audit, refund_id, payment_id, value,
                                require_reason(reason, "a refund"), kind, red)

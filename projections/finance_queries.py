@@ -11,14 +11,13 @@ from uuid import UUID
 import psycopg
 
 from domain.money import CENT
+from domain.reconciliation import METHODS_BY_SOURCE
 from projections.base import page as _page
 from projections.base import rows as _rows
 from projections.insurers import insurer_of
 from projections.visit_money import EXPENSED, OUTSTANDING, owing, with_money
 
 T = TypeVar("T")
-METHODS_BY_SOURCE = {"bank": ("bank_transfer", "bank_card"), "card_acquirer": ("bank_card",),
-                     "wechat_pay": ("wechat_pay",), "alipay": ("alipay",)}
 
 
 # Every amount of money the finance view answers with: columns, sums, and the keys of the
@@ -308,9 +307,13 @@ def imported_before(conn: psycopg.Connection[Any], statement_id: UUID) -> dict[i
 
 
 def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:
-    """Unmatched lines of money in and unreconciled payments with the same reference and
-    amount, paired one to one (the n-th such line with the n-th such payment); lines of money
-    out: `projections.refund_proposals`."""
+    """Unmatched lines of money in and unreconciled payments, taken by a method the
+    statement's source carries, with the same reference and amount, paired one to one (the
+    n-th such line with the n-th such payment); lines of money out:
+    `projections.refund_proposals`."""
+    source = conn.execute("SELECT source FROM statements WHERE id = %s",
+                          (statement_id,)).fetchone()
+    methods = list(METHODS_BY_SOURCE.get(source[0], ())) if source else []
     return _rows(conn, """
         WITH l AS (
             SELECT line_no, store_id, reference, amount, row_number() OVER (
@@ -321,10 +324,11 @@ def match_proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[d
             SELECT settlement_id, payment_id, store_id, provider_ref, amount, row_number() OVER (
                 PARTITION BY provider_ref, amount ORDER BY at, payment_id) AS n
             FROM payments WHERE statement_id IS NULL AND provider_ref IS NOT NULL
+              AND method = ANY(%(methods)s)
               AND store_id = (SELECT store_id FROM statements WHERE id = %(s)s))
         SELECT l.line_no, p.settlement_id, p.payment_id FROM l JOIN p
           ON p.provider_ref = l.reference AND p.amount = l.amount AND p.n = l.n
-        ORDER BY l.line_no""", {"s": statement_id})
+        ORDER BY l.line_no""", {"s": statement_id, "methods": methods})
 
 
 def cashier_days(conn: psycopg.Connection[Any], stores: Sequence[str], *, date_from: date,

@@ -19,13 +19,9 @@ from uuid import UUID
 
 import psycopg
 
-from domain.reconciliation import REFUND_DAYS
+from domain.reconciliation import METHODS_BY_SOURCE, REFUND_DAYS
 from projections.base import rows as _rows
-from projections.finance_queries import (
-    METHODS_BY_SOURCE,
-    UNMATCHED_REFUND_ROWS,
-    match_proposals,
-)
+from projections.finance_queries import UNMATCHED_REFUND_ROWS, match_proposals
 
 
 def proposals(conn: psycopg.Connection[Any], statement_id: UUID) -> list[dict[str, Any]]:

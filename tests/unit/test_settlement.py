@@ -787,7 +787,8 @@ def test_statements_are_matched_to_payments_once(app: ServiceCore, wos: WorkOrde
                                                  money: Settlements) -> None:
     wo = visit(app, wos)
     sid = UUID(confirmed(money, wo).body["id"])
-    cash = money.pay(CASHIER, work_order_id=wo, method="cash", amount="50.00").body["payment_id"]
+    second = money.pay(CASHIER, work_order_id=wo, method="wechat_pay", amount="50.00",
+                       provider_ref="WX-4200077").body["payment_id"]
     wechat = money.pay(CASHIER, work_order_id=wo, method="wechat_pay", amount="850.00",
                        provider_ref="WX-4200001").body["payment_id"]
     finance = request("finance", "fin-1")
@@ -819,7 +820,7 @@ def test_statements_are_matched_to_payments_once(app: ServiceCore, wos: WorkOrde
     with pytest.raises(IllegalTransition, match="differ"):
         money.match(finance, statement_id, pair(3, wechat))  # other amount, other reference
     with pytest.raises(IllegalTransition, match="differ"):
-        money.match(finance, statement_id, pair(2, cash))    # same amount, no reference
+        money.match(finance, statement_id, pair(2, second))  # same amount, other reference
     assert events_stored(app) == before
     money.match(finance, statement_id, pair(1, wechat))
     assert settlement_of(app, wo).payments[wechat]["reconciled"] == {
@@ -831,13 +832,13 @@ def test_statements_are_matched_to_payments_once(app: ServiceCore, wos: WorkOrde
         money.match(finance, statement_id, pair(3, wechat), manual=True,
                     reason="customer paid twice?")
     with pytest.raises(IllegalTransition, match="already matched"):
-        money.match(finance, statement_id, pair(1, cash), manual=True, reason="by hand")
+        money.match(finance, statement_id, pair(1, second), manual=True, reason="by hand")
     with pytest.raises(InvalidInput, match="reason"):
-        money.match(finance, statement_id, pair(2, cash), manual=True)
+        money.match(finance, statement_id, pair(2, second), manual=True)
     assert events_stored(app) == before
-    money.match(finance, statement_id, pair(2, cash), manual=True,
-                reason="cash banked via the POS terminal")
-    assert settlement_of(app, wo).payments[cash]["reconciled"] == {
+    money.match(finance, statement_id, pair(2, second), manual=True,
+                reason="the provider printed the terminal's reference")
+    assert settlement_of(app, wo).payments[second]["reconciled"] == {
         "statement_id": str(statement_id), "line_no": 2}
 
 

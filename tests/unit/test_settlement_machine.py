@@ -718,7 +718,7 @@ class SettlementMachine(RuleBasedStateMachine):
         invoice_no = "  " if blank else self.next_id("INV-")
         target = self.model.bills.get(bill)
         ok = (self.model.status in ("confirmed", "settled") and target is not None
-              and not blank and target.invoice_no is None)
+              and bill != "internal" and not blank and target.invoice_no is None)
         events = self.attempt(ok, self.settlement.record_invoice, bill, invoice_no)
         if events is None or target is None:
             return
