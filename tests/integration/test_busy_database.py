@@ -24,7 +24,7 @@ from servicecore.container import Container, build
 from servicecore.schema import APPEND_LOCK
 from tests.conftest import settings_for
 from tests.databases import scratch_database
-from tests.integration.support import head
+from tests.integration.support import head, together
 from tests.integration.test_database_outage import Auth, assert_unavailable, opening
 
 LIMITS = {"lock_timeout": "-c lock_timeout=200", "statement_timeout": "-c statement_timeout=600"}
@@ -50,34 +50,39 @@ def assert_refused_not_undecided(response: Any) -> None:
     assert "nothing of it was stored" in body["detail"]
 
 
-def test_a_save_that_meets_a_timeout_is_503_stores_nothing_and_its_retry_lands_once(
+def test_saves_that_meet_a_timeout_are_503_store_nothing_and_their_retries_land_once(
         busy: tuple[Container, str], auth: Auth) -> None:
     system, url = busy
-    advisor = {**auth("advisor", "adv-busy", ["S01"]), "Idempotency-Key": "open-busy-1"}
+    user = ("advisor", "adv-busy", ["S01"])
+    keyed = [{**auth(*user), "Idempotency-Key": f"open-busy-{n}"} for n in range(3)]
     with TestClient(create_app(system.api_context())) as client:
-        first = client.post("/work-orders", json=opening("S01", 1), headers=auth(
-            "advisor", "adv-busy", ["S01"]))
+        first = client.post("/work-orders", json=opening("S01", 0), headers=auth(*user))
         assert first.status_code == 201, first.text
         before = head(system.app)
         with psycopg.connect(url, autocommit=True) as operator:
             operator.execute(f"SELECT pg_advisory_lock({APPEND_LOCK})")
-            refused = client.post("/work-orders", json=opening("S01", 2), headers=advisor)
-            assert_refused_not_undecided(refused)
+            # three at once: the first sent, the others queued behind it (group commit)
+            refused = together(3, lambda n: client.post(
+                "/work-orders", json=opening("S01", n + 1), headers=keyed[n]))
             operator.execute(f"SELECT pg_advisory_unlock({APPEND_LOCK})")
-            # not one of the command's streams was stored, nor its number taken
-            assert head(system.app) == before
+        for response in refused:
+            assert not isinstance(response, Exception), response
+            assert_refused_not_undecided(response)
+        # not one of the commands' streams was stored, nor a number taken
+        assert head(system.app) == before
 
-        retried = client.post("/work-orders", json=opening("S01", 2), headers=advisor)
-        assert retried.status_code == 201, retried.text
-        again = client.post("/work-orders", json=opening("S01", 2), headers=advisor)
+        retried = [client.post("/work-orders", json=opening("S01", n + 1), headers=keyed[n])
+                   for n in range(3)]
+        assert [r.status_code for r in retried] == [201] * 3, [r.text for r in retried]
+        again = client.post("/work-orders", json=opening("S01", 1), headers=keyed[0])
         assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-        assert again.json() == retried.json()
-        number = retried.json()["number"]
-        assert number.endswith("000002"), number  # gap-free: the refused save took none
-        keyed = [event for event in client.get(
-            f"/work-orders/{retried.json()['id']}/history", headers=auth("manager")).json()[
-            "items"] if event["actor"]["idempotency_key"] == "open-busy-1"]
-        assert [event["event"] for event in keyed] == ["WorkOrder.Opened"]
+        assert again.json() == retried[0].json()
+        # gap-free: the refused saves took no number
+        assert sorted(r.json()["number"][-6:] for r in retried) == ["000002", "000003", "000004"]
+        history = client.get(f"/work-orders/{retried[0].json()['id']}/history",
+                             headers=auth("manager")).json()["items"]
+        assert [e["event"] for e in history
+                if e["actor"]["idempotency_key"] == "open-busy-0"] == ["WorkOrder.Opened"]
 
 
 def test_a_read_of_a_view_held_locked_is_503_and_served_once_free(
