@@ -280,14 +280,18 @@ def undecided_command(exc: BaseException) -> str | None:
     return None
 
 
-def busy_state(exc: BaseException) -> str | None:
-    """What the server gave up on (BUSY_SQLSTATES), if `exc` (or what caused it) says so."""
+def busy_state(exc: BaseException) -> tuple[str, bool] | None:
+    """What the server gave up on (BUSY_SQLSTATES), if `exc` (or what caused it) says so, and
+    whether that was the command's save (the event store's refusal, `nothing_stored`: none of
+    the command was stored), rather than a read (which may come after a save that stored)."""
     seen: set[int] = set()
     current: BaseException | None = exc
+    save = False
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        save = save or getattr(current, "nothing_stored", False)
         if isinstance(current, psycopg.Error) and current.sqlstate in BUSY_SQLSTATES:
-            return BUSY_SQLSTATES[current.sqlstate]
+            return BUSY_SQLSTATES[current.sqlstate], save
         current = current.__cause__ or current.__context__
     return None
 
@@ -296,8 +300,13 @@ def database_unavailable_problem(exc: BaseException) -> JSONResponse:
     command_id = undecided_command(exc)
     busy = busy_state(exc)
     if command_id is None and busy is not None:
-        return unavailable_problem(f"the database gave up on a statement ({busy}) and rolled "
-                                   "it back: nothing of it was stored; retry shortly")
+        what, save = busy
+        if save:
+            return unavailable_problem(f"the database gave up on the command's save ({what}) "
+                                       "and rolled it back: nothing of the command was stored; "
+                                       "retry shortly")
+        return unavailable_problem(f"the database gave up on a statement ({what}); retry "
+                                   "shortly")
     if command_id is None:
         return unavailable_problem("the database is unavailable; retry shortly")
     return unavailable_problem(

@@ -102,6 +102,8 @@ class SaveRefused(OperationalError):
     error after the commit into a PANIC, which ends the connection). Its cause is the server's
     error, whose SQLSTATE says whether a retry may succeed (api/errors.py)."""
 
+    nothing_stored = True  # what api/errors.py tells the client (it does not import this)
+
 
 class CommitUnknown(OperationalError):
     """The database stayed unreachable: whether the save committed could not be decided.

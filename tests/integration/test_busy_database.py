@@ -43,11 +43,11 @@ def busy(request: pytest.FixtureRequest, server_url: str,
             system.close()
 
 
-def assert_refused_not_undecided(response: Any) -> None:
+def assert_refused_not_undecided(response: Any, *, save: bool) -> None:
     assert_unavailable(response)
     body = response.json()
     assert "command_id" not in body, body  # decided: not stored, nothing to look up
-    assert "nothing of it was stored" in body["detail"]
+    assert ("nothing of the command was stored" in body["detail"]) is save, body
 
 
 def test_saves_that_meet_a_timeout_are_503_store_nothing_and_their_retries_land_once(
@@ -67,7 +67,7 @@ def test_saves_that_meet_a_timeout_are_503_store_nothing_and_their_retries_land_
             operator.execute(f"SELECT pg_advisory_unlock({APPEND_LOCK})")
         for response in refused:
             assert not isinstance(response, Exception), response
-            assert_refused_not_undecided(response)
+            assert_refused_not_undecided(response, save=True)
         # not one of the commands' streams was stored, nor a number taken
         assert head(system.app) == before
 
@@ -93,5 +93,24 @@ def test_a_read_of_a_view_held_locked_is_503_and_served_once_free(
         assert client.get("/work-orders", headers=advisor).status_code == 200
         with psycopg.connect(url) as migration, migration.transaction():
             migration.execute("LOCK TABLE wo_view IN ACCESS EXCLUSIVE MODE")
-            assert_refused_not_undecided(client.get("/work-orders", headers=advisor))
+            assert_refused_not_undecided(client.get("/work-orders", headers=advisor), save=False)
         assert client.get("/work-orders", headers=advisor).status_code == 200
+
+
+def test_a_read_after_the_save_that_meets_a_timeout_claims_nothing_and_the_retry_replays(
+        busy: tuple[Container, str], auth: Auth) -> None:
+    """The opening is stored, then the car's open campaigns (read after the save for the
+    answer) meet the lock: the 503 must not say nothing was stored, and the retry with the
+    key answers the stored opening, not a second one."""
+    system, url = busy
+    advisor = {**auth("advisor", "adv-busy", ["S01"]), "Idempotency-Key": "open-campaigns-1"}
+    with TestClient(create_app(system.api_context())) as client:
+        with psycopg.connect(url) as migration, migration.transaction():
+            migration.execute("LOCK TABLE campaigns IN ACCESS EXCLUSIVE MODE")
+            before = head(system.app)
+            lost = client.post("/work-orders", json=opening("S01", 9), headers=advisor)
+            assert_refused_not_undecided(lost, save=False)
+            assert head(system.app) > before  # the command itself was stored
+        retried = client.post("/work-orders", json=opening("S01", 9), headers=advisor)
+        assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+        assert head(system.app) == retried.json()["notification_id"]

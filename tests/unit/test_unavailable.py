@@ -80,6 +80,10 @@ def test_a_save_left_undecided_is_503_naming_its_command_for_the_lookup() -> Non
     answer = database_unavailable_problem(refused)
     assert answer.status_code == 503 and "command_id" not in json.loads(answer.body)
     assert "lock timeout" in json.loads(answer.body)["detail"]
+    assert "nothing of the command was stored" in json.loads(answer.body)["detail"]
+    # A read the server gave up on says nothing of a save (one may have come before it).
+    read = json.loads(database_unavailable_problem(errors.QueryCanceled("timeout")).body)
+    assert "statement timeout" in read["detail"] and "stored" not in read["detail"]
     assert not unavailable(wrapped(errors.UndefinedTable("x"), SaveRefused))
     # An outage with no save in flight names no command.
     plain = database_unavailable_problem(psycopg_pool.PoolTimeout("no connection"))
