@@ -213,8 +213,9 @@ def unavailable(exc: BaseException) -> bool:
 
     A lost or refused connection, a pool with no connection to give, a server shutting down
     or starting up, a statement the server gave up on (BUSY_SQLSTATES), a save whose outcome
-    the event store could not decide: the request was not wrong and may succeed when retried. The event store
-    wraps psycopg's errors in its own, so the whole chain of causes is looked at.
+    the event store could not decide: the request was not wrong and may succeed when retried.
+    The event store wraps psycopg's errors in its own, so the whole chain of causes is looked
+    at.
     """
     if undecided_command(exc) is not None:
         return True  # a save that may have been stored: the lookup of its command tells
