@@ -89,6 +89,12 @@ MAX_ERRORS = 50  # what did not validate, listed in one 422
 # (admin or crash shutdown, starting up, database dropped, idle timeouts) and system errors.
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "58")
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P04", "57P05"})
+# SQLSTATEs of a statement the server gave up on, its transaction rolled back, that may well
+# succeed when sent again: the database is busy, the request is not wrong.
+BUSY_SQLSTATES = {
+    "57014": "statement timeout or cancelled", "55P03": "lock timeout",
+    "40001": "serialization failure", "40P01": "deadlock",
+}
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -206,9 +212,13 @@ def unavailable(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) means the database is unreachable for now.
 
     A lost or refused connection, a pool with no connection to give, a server shutting down
-    or starting up: the request was not wrong and may succeed when retried. The event store
-    wraps psycopg's errors in its own, so the whole chain of causes is looked at.
+    or starting up, a statement the server gave up on (BUSY_SQLSTATES), a save whose outcome
+    the event store could not decide: the request was not wrong and may succeed when retried.
+    The event store wraps psycopg's errors in its own, so the whole chain of causes is looked
+    at.
     """
+    if undecided_command(exc) is not None:
+        return True  # a save that may have been stored: the lookup of its command tells
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -221,7 +231,7 @@ def unavailable(exc: BaseException) -> bool:
             state = current.sqlstate
             # No SQLSTATE: the connection failed or broke before the server could answer.
             return state is None or state in UNAVAILABLE_SQLSTATES or \
-                state.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
+                state in BUSY_SQLSTATES or state.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
         if isinstance(current, psycopg.Error):
             return False  # the server answered: the statement or the data was wrong
         cause = current.__cause__ or current.__context__
@@ -271,8 +281,33 @@ def undecided_command(exc: BaseException) -> str | None:
     return None
 
 
+def busy_state(exc: BaseException) -> tuple[str, bool] | None:
+    """What the server gave up on (BUSY_SQLSTATES), if `exc` (or what caused it) says so, and
+    whether that was the command's save (the event store's refusal, `nothing_stored`: none of
+    the command was stored), rather than a read (which may come after a save that stored)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    save = False
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        save = save or getattr(current, "nothing_stored", False)
+        if isinstance(current, psycopg.Error) and current.sqlstate in BUSY_SQLSTATES:
+            return BUSY_SQLSTATES[current.sqlstate], save
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def database_unavailable_problem(exc: BaseException) -> JSONResponse:
     command_id = undecided_command(exc)
+    busy = busy_state(exc)
+    if command_id is None and busy is not None:
+        what, save = busy
+        if save:
+            return unavailable_problem(f"the database gave up on the command's save ({what}) "
+                                       "and rolled it back: nothing of the command was stored; "
+                                       "retry shortly")
+        return unavailable_problem(f"the database gave up on a statement ({what}); retry "
+                                   "shortly")
     if command_id is None:
         return unavailable_problem("the database is unavailable; retry shortly")
     return unavailable_problem(

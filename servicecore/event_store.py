@@ -9,6 +9,8 @@ same transaction.
 When the connection fails while the statement is in flight (the server restarted, an operator
 terminated the backend, the network dropped, a connection that stopped answering was cut by
 the deadline: servicecore/deadline.py) the outcome is unknown: the commit may have happened.
+(An ERROR the server answers on a connection that lives on is no such case: the statement's
+transaction was rolled back, and the save fails at once, `SaveRefused`.)
 The recorder then never retries blindly: it waits for the database, makes sure the old backend
 is gone (its transaction is then committed or rolled back for good), and looks the command id
 up. Found: the save succeeded and its notification ids are answered. Not found:
@@ -90,6 +92,17 @@ FROM appended JOIN unnest(%(ids)s::uuid[], %(versions)s::bigint[], %(commands)s:
 GROUP BY saves.command
 RETURNING command_id, notification_ids
 """
+
+
+class SaveRefused(OperationalError):
+    """The server answered the save's statement with an ERROR (a statement or lock timeout, a
+    serialization failure, a deadlock, …): the connection lived on and the statement's
+    transaction was rolled back, so nothing of it was stored. Decided: neither looked up nor
+    sent again (a commit that went through is never reported as an ERROR: PostgreSQL turns an
+    error after the commit into a PANIC, which ends the connection). Its cause is the server's
+    error, whose SQLSTATE says whether a retry may succeed (api/errors.py)."""
+
+    nothing_stored = True  # what api/errors.py tells the client (it does not import this)
 
 
 class CommitUnknown(OperationalError):
@@ -256,7 +269,7 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                     backend_pid = conn.info.backend_pid
                     sent_at = time.monotonic()
                     return self._append(conn, params, statement=statement)
-            except IntegrityError:
+            except (IntegrityError, SaveRefused):
                 raise
             except (OperationalError, psycopg.OperationalError) as error:
                 self._drop_broken_connections()
@@ -296,6 +309,10 @@ class EventRecorder(EventReads, PostgresApplicationRecorder):
                 rows = cursor.fetchall()
         except psycopg.errors.UniqueViolation as conflict:
             raise IntegrityError(str(conflict)) from conflict
+        except psycopg.Error as error:
+            if error.diag.severity_nonlocalized == "ERROR" and not conn.broken:
+                raise SaveRefused(f"the database refused the save: {error}") from error
+            raise  # FATAL or no answer at all: whether it committed is not known
         return {command_id: list(ids) for command_id, ids in rows}
 
     def resolve(self, command_ids: list[UUID], backend_pid: int,
