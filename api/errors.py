@@ -94,6 +94,10 @@ UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P04", "57P05"})
 BUSY_SQLSTATES = {
     "57014": "statement timeout or cancelled", "55P03": "lock timeout",
     "40001": "serialization failure", "40P01": "deadlock",
+    # writes refused by a server that takes none for now: a standby the address reached in a
+    # failover, or an operator's default_transaction_read_only (the pool is then drained,
+    # servicecore/pool.py, so the retry draws a session opened after it)
+    "25006": "the database is read-only",
 }
 
 
@@ -233,7 +237,9 @@ def unavailable(exc: BaseException) -> bool:
             return state is None or state in UNAVAILABLE_SQLSTATES or \
                 state in BUSY_SQLSTATES or state.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
         if isinstance(current, psycopg.Error):
-            return False  # the server answered: the statement or the data was wrong
+            # the server answered: the statement or the data was wrong, unless it takes no
+            # writes for now
+            return current.sqlstate in BUSY_SQLSTATES
         cause = current.__cause__ or current.__context__
         if cause is None and isinstance(current, persistence.OperationalError):
             # The event store's own, with no server answer behind it: it kept losing the

@@ -19,6 +19,7 @@ from typing import Any
 
 from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.errors import ReadOnlySqlTransaction
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
@@ -91,18 +92,39 @@ class DeadlinePool(ConnectionPool):
 
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[Connection[Any]]:
-        """As the pool's; in a thread under `pooled_waits`, the connection is watched."""
+        """As the pool's; in a thread under `pooled_waits`, the connection is watched. A
+        connection whose server refused a write as read-only drains the pool: sessions keep
+        the read-only setting they started with (`ALTER DATABASE … SET
+        default_transaction_read_only`), and a failover's standby stays one, so the next use
+        must draw a session opened after it."""
         with super().connection(timeout) as conn:
             limit = pooled_limit()
-            if limit is None:
-                yield conn
-                return
             try:
-                with watch(conn, *limit):
+                if limit is None:
                     yield conn
-            except DeadlinePassed:
-                self.drain()
+                    return
+                try:
+                    with watch(conn, *limit):
+                        yield conn
+                except DeadlinePassed:
+                    self.drain()
+                    raise
+            except Exception as error:
+                if read_only(error):
+                    self.drain()
                 raise
+
+
+def read_only(error: BaseException) -> bool:
+    """Whether `error`, or what caused it, is a write the server refused as read-only."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ReadOnlySqlTransaction):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class EventStorePool:

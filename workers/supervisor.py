@@ -45,15 +45,22 @@ CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, Operation
 # complex, too many columns): psycopg raises it as an OperationalError, yet the server is there
 # and refuses the same rows again on every attempt.
 REFUSED_ROWS_CLASS = "54"
+# A server that takes no writes for now (a standby reached in a failover, an operator's
+# default_transaction_read_only): psycopg raises it as an InternalError, yet nothing is wrong
+# with the events; the pool is drained (servicecore/pool.py) and the batch tried again.
+READ_ONLY = "25006"
 
 
 def database_away(error: BaseException) -> bool:
     """`error` is the database away (a lost connection, a restart, a lock or statement timeout),
     not the server refusing what a statement asked of it: a batch failing that way fails for
-    its events, and is narrowed to the one it stops at."""
+    its events, and is narrowed to the one it stops at. A server that takes no writes for now
+    is away too."""
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
+    if sqlstate == READ_ONLY:
+        return True
     if not isinstance(error, CONNECTION_ERRORS):
         return False
-    sqlstate = getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
     return not str(sqlstate or "").startswith(REFUSED_ROWS_CLASS)
 
 
