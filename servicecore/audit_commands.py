@@ -102,6 +102,15 @@ def _unwitnessed(witnessed_to: int | None, last: int) -> str:
             "table rewritten to match, would not be found")
 
 
+def _replaced(broken: Any) -> str:
+    """Since when an id given out twice (`event replaced`) stands for another event."""
+    if broken.reason != "event replaced":
+        return ""
+    return (f" (recorded by a save at {broken.stored} and again by one at {broken.computed}: "
+            "between them the log was cut back, with its links, and its sequence set back, so "
+            "later events took the ids of the events cut off)")
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """audit verify | anchor: the hash chain over the event log."""
     import psycopg
@@ -159,7 +168,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                       "ok": ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
-              f"{result.broken.reason}", file=sys.stderr)
+              f"{result.broken.reason}{_replaced(result.broken)}", file=sys.stderr)
         if restored:
             print(restored, file=sys.stderr)
     if result.ok and (result.witnessed_to or 0) < result.last_id:

@@ -158,6 +158,33 @@ def test_two_events_swapped_are_named_at_the_first(scratch: tuple[Container, str
     assert (found.broken.notification_id, found.broken.reason) == (first, "event changed")
 
 
+def test_a_tail_cut_off_and_its_ids_given_out_again_is_found(
+        scratch: tuple[Container, str], tmp_path: Path) -> None:
+    """The owner cuts the last events off with their links and sets the sequence back: the
+    next save is given their ids, and the chain, linked on from the cut, is whole again, every
+    id in the log and in the registry. But two saves recorded those ids."""
+    _, url = scratch
+    head = _verify(url).last_id
+    _delete(url, f"notification_id > {head - 2}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SELECT setval('{EVENTS_TABLE}_notification_id_seq', %s)", (head - 2,))
+    restarted = build(settings_for(url, tmp_path))  # no aggregate cached past the cut
+    try:
+        opened = open_order(restarted.work_orders, "S01")
+    finally:
+        restarted.close()
+    assert opened["notification_id"] > head  # the next visit took the ids cut off, and more
+
+    for found in (_verify(url), _verify(url, head, head)):
+        assert found.broken is not None
+        assert (found.broken.notification_id, found.broken.reason) == (
+            head - 1 if found.first_id == 1 else head, "event replaced")
+        # when the id was first recorded, and when again: the cut lies between
+        assert found.broken.stored is not None and found.broken.computed is not None
+        assert found.broken.stored < found.broken.computed
+    assert _verify(url).last_id == opened["notification_id"]  # the chain alone holds
+
+
 @pytest.mark.parametrize("linked", [False, True], ids=["without-link", "with-its-link"])
 def test_an_event_slipped_into_a_gap_is_found_at_its_id(scratch: tuple[Container, str],
                                                         linked: bool) -> None:
