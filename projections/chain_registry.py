@@ -95,3 +95,20 @@ def registry_break(conn: psycopg.Connection[Any], start: int, end: int,
     if reused and (broken is None or reused.notification_id < broken.notification_id):
         broken = reused
     return broken
+
+
+def break_place(conn: psycopg.Connection[Any], notification_id: int) -> str:
+    """Where a break stands, for the person reading it: the event the log holds at the id
+    (stream, version and topic as stored now, which an edit may have changed too) and when
+    the registry recorded the save that stored an event there (the database's time)."""
+    event = conn.execute(f"SELECT originator_id, originator_version, topic FROM {EVENTS_TABLE} "
+                         "WHERE notification_id = %s", (notification_id,)).fetchone()
+    saves = [row[1] for row in conn.execute(
+        f"{_recorded('n, c.recorded_at')} ORDER BY c.recorded_at",
+        {"low": notification_id, "high": notification_id}).fetchall()]
+    held = ("holds no event" if event is None else
+            f"holds version {event[1]} of stream {event[0]} ({event[2]})")
+    stored = ("no save recorded an event there" if not saves else
+              "a save recorded an event there at "
+              + ", and another at ".join(at.isoformat() for at in saves))
+    return f"notification id {notification_id} {held}; {stored}"

@@ -111,6 +111,10 @@ def test_ids_given_out_again_after_a_tail_cut_off_are_named(
         datetime.fromisoformat(found["first_break"][k]) for k in ("stored", "computed")]
     assert (f"chain broken at notification id {head - 2}: event replaced (recorded by a save "
             f"at {named['stored']} and again by one at {named['computed']}: ") in err
+    assert (f"notification id {head - 2} holds version 1 of stream ") in err
+    assert (f"(domain.customer:Customer.Registered); a save recorded an event there at "
+            f"{named['stored']}, and another at {named['computed']}; the links recompute up "
+            f"to notification id {head}; no anchor kept outside the database matched") in err
 
 
 def _counter(system: Container, year: int) -> DocumentCounter:

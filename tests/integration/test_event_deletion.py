@@ -16,6 +16,7 @@ import pytest
 
 from domain.integrity import link
 from projections.audit import stored_command
+from projections.chain_registry import break_place
 from projections.hash_chain import chain_head
 from servicecore import audit_chain
 from servicecore.container import Container, build
@@ -114,6 +115,9 @@ def test_deleting_the_last_events_and_their_links_is_found(
     found = _verify(url)
     assert found.broken is not None
     assert (found.broken.notification_id, found.broken.reason) == (head - 1, "event deleted")
+    with psycopg.connect(url, autocommit=True) as conn:  # where, for `audit verify`'s stderr
+        assert break_place(conn, head - 1).startswith(
+            f"notification id {head - 1} holds no event; a save recorded an event there at ")
     # A range (as GET /audit/chain/verify pages) up to the head finds them too: the head
     # counts the registry's last id, so the range reaches the deleted tail.
     assert _head(url) == head
