@@ -8,12 +8,15 @@ These tests tamper with the owner's rights, so they run on a database of their o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 import psycopg
 import pytest
 
+from domain.common import Audit
+from domain.counter import DocumentCounter
 from domain.integrity import link
 from projections.audit import stored_command
 from projections.chain_registry import break_place
@@ -187,6 +190,29 @@ def test_a_tail_cut_off_and_its_ids_given_out_again_is_found(
         assert found.broken.stored is not None and found.broken.computed is not None
         assert found.broken.stored < found.broken.computed
     assert _verify(url).last_id == opened["notification_id"]  # the chain alone holds
+
+
+def test_a_sequence_set_back_puts_no_save_into_a_gap(scratch: tuple[Container, str]) -> None:
+    """A save that lost a conflict drew three ids; the owner sets the sequence back to them.
+    The next visit's three events would fit there, each linked from the head: a break at an
+    event nobody changed. The chain trigger refuses an id before its head instead, as a
+    conflict, and the command is tried again past it."""
+    system, url = scratch
+    gap = [drawn_gap(url) for _ in range(3)]
+    audit = Audit("mgr-1", "manager", "S09", datetime.now(UTC), "sequence-set-back")
+    system.app.save(DocumentCounter(series="work-order", store_id="S09", year=2026,
+                                    audit=audit))  # one event after the gap: the head
+    head = _verify(url).last_id
+    assert head == gap[-1] + 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SELECT setval('{EVENTS_TABLE}_notification_id_seq', %s)", (gap[0] - 1,))
+
+    assert open_order(system.work_orders, "S01")["notification_id"] > head
+    found = _verify(url)
+    assert found.ok, found.broken
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE notification_id "
+                            "= ANY(%s)", (gap,)).fetchone() == (0,)
 
 
 @pytest.mark.parametrize("linked", [False, True], ids=["without-link", "with-its-link"])
