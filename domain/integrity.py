@@ -44,8 +44,10 @@ class ChainBreak:
     notification_id: int
     reason: str  # "event changed", "link missing", "link without event", "anchor differs",
     #              "anchor beyond the log", "anchor without its event", "event deleted",
-    #              "event no save recorded",
+    #              "event no save recorded", "event replaced",
     #              "event recorded before an anchor witnessed before it",
     #              "event recorded after an anchor witnessed after it"
-    stored: str | None = None  # hex of the stored link (or anchor; the event's recorded time)
-    computed: str | None = None  # hex of the recomputed link (the witnessed anchor's time)
+    stored: str | None = None  # hex of the stored link (or anchor; the event's recorded time;
+    #                            when the id was first recorded)
+    computed: str | None = None  # hex of the recomputed link (the witnessed anchor's time;
+    #                              when the id was recorded again)

@@ -161,56 +161,13 @@ def _anchors(conn: psycopg.Connection[Any], start: int, end: int,
     return found
 
 
-# The ids the command registry recorded from `low` to `high`, found through its index on each
-# save's first id: the saves that begin in the range, and the few that begin before it (a
-# statement's ids are drawn in one go under the append lock, so saves do not interleave and
-# at most the last one begun before `low` reaches into the range).
-RECORDED = f"""
-    SELECT n FROM (
-        SELECT notification_ids FROM {COMMANDS_TABLE}
-        WHERE notification_ids[1] BETWEEN %(low)s AND %(high)s
-        UNION ALL
-        (SELECT notification_ids FROM {COMMANDS_TABLE} WHERE notification_ids[1] < %(low)s
-         ORDER BY notification_ids[1] DESC LIMIT 100)) c, unnest(c.notification_ids) n
-    WHERE n BETWEEN %(low)s AND %(high)s"""
-
-
-def first_deleted(conn: psycopg.Connection[Any], start: int, end: int = LAST_ID) -> int | None:
-    """The first notification id from `start` to `end` that a save recorded in the command
-    registry (in the statement that stored its events) and that the log no longer holds: an
-    event deleted, with its link or not, in the middle or at the end (where the chain left is
-    consistent in itself). Reads the registry's saves of that range only."""
-    row = conn.execute(
-        f"""SELECT min(r.n) FROM ({RECORDED}) r WHERE NOT EXISTS (
-                SELECT 1 FROM {EVENTS_TABLE} e WHERE e.notification_id = r.n)""",
-        {"low": start, "high": end}).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
-
-
-def first_unrecorded(conn: psycopg.Connection[Any], start: int, end: int = LAST_ID
-                     ) -> int | None:
-    """The first event from `start` to `end` that no save recorded in the command registry:
-    one put into the log behind the application's back (into a gap of the ids, say, with the
-    links after it recomputed, which leaves the chain whole). Events from before the registry
-    existed (before its first recorded id) are not asked about."""
-    row = conn.execute(
-        f"""WITH recorded AS MATERIALIZED ({RECORDED})
-            SELECT min(e.notification_id) FROM {EVENTS_TABLE} e
-            WHERE e.notification_id BETWEEN %(low)s AND %(high)s
-              AND e.notification_id >= (SELECT notification_ids[1] FROM {COMMANDS_TABLE}
-                                        ORDER BY notification_ids[1] LIMIT 1)
-              AND NOT EXISTS (SELECT 1 FROM recorded r WHERE r.n = e.notification_id)""",
-        {"low": start, "high": end}).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
-
-
 def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None, *,
            anchors: list[Anchor] | None = None,
            progress: Progress | None = None) -> Verification:
     """Recompute the chain from `start` (trusting the stored link before it) to `end` (default
     the head); the anchors recorded or given for an event in that range are checked too, and
-    the command registry over the range, for events deleted (`first_deleted`) and events no
-    save recorded (`first_unrecorded`); the first break of any is named."""
+    the command registry over the range (projections/chain_registry.py: events deleted, events
+    no save recorded, ids given out twice); the first break of any is named."""
     head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
                         ).fetchone()
     total_head = int(head[0]) if head else 0
@@ -282,12 +239,9 @@ def verify(conn: psycopg.Connection[Any], start: int = 1, end: int | None = None
         if unmet:
             broken = ChainBreak(unmet[0], "anchor beyond the log" if unmet[0] > last
                                 else "anchor without its event", expected[unmet[0]][0])
-    high = LAST_ID if end is None else end
-    for found, reason in ((first_deleted(conn, start, high), "event deleted"),
-                          (first_unrecorded(conn, start, high), "event no save recorded")):
-        if found is not None and (broken is None or found < broken.notification_id or (
-                found == broken.notification_id and reason == "event deleted")):
-            broken = ChainBreak(found, reason)
+    from projections.chain_registry import registry_break  # it reads this module's tables
+
+    broken = registry_break(conn, start, LAST_ID if end is None else end, broken)
     return Verification(checked, first, last, previous.hex() if checked else None,
                         anchors_checked, broken, witnessed_to)
 

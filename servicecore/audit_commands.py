@@ -102,12 +102,32 @@ def _unwitnessed(witnessed_to: int | None, last: int) -> str:
             "table rewritten to match, would not be found")
 
 
+def _replaced(broken: Any) -> str:
+    """Since when an id given out twice (`event replaced`) stands for another event."""
+    if broken.reason != "event replaced":
+        return ""
+    return (f" (recorded by a save at {broken.stored} and again by one at {broken.computed}: "
+            "between them the log was cut back, with its links, and its sequence set back, so "
+            "later events took the ids of the events cut off)")
+
+
+def _proven(result: Any) -> str:
+    """What held all the same (`to` and `witnessed_to` of the JSON line)."""
+    chain = (f"the links recompute up to notification id {result.last_id}" if result.checked
+             else "no link recomputes")
+    witness = ("no anchor kept outside the database matched" if result.witnessed_to is None
+               else "the last anchor kept outside the database matched at notification id "
+               f"{result.witnessed_to}")
+    return f"{chain}; {witness}"
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """audit verify | anchor: the hash chain over the event log."""
     import psycopg
 
     from domain.common import DomainError
     from projections import chain_witness
+    from projections.chain_registry import break_place
     from projections.chain_restored import restored_behind
     from projections.hash_chain import Anchor as Parsed
     from projections.hash_chain import chain_head, require_in_log
@@ -142,6 +162,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         keys = check_keys(conn)
         restored = restored_behind(conn, result.broken, anchors, chain_head(conn),
                                    result.witnessed_to)
+        place = None if result.broken is None else break_place(
+            conn, result.broken.notification_id)
     if progress:
         print(file=sys.stderr)
     topic = {} if args.witness_topic is None else {"witness_topic_anchors": len(published),
@@ -159,7 +181,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                       "ok": ok}))
     if result.broken is not None:
         print(f"chain broken at notification id {result.broken.notification_id}: "
-              f"{result.broken.reason}", file=sys.stderr)
+              f"{result.broken.reason}{_replaced(result.broken)}", file=sys.stderr)
+        print(f"{place}; {_proven(result)}", file=sys.stderr)
         if restored:
             print(restored, file=sys.stderr)
     if result.ok and (result.witnessed_to or 0) < result.last_id:

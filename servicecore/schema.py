@@ -70,18 +70,33 @@ CREATE INDEX IF NOT EXISTS {COMMANDS_TABLE}_first_id
 """
 
 
+# An event is linked after the chain's head, so its id must come after the head's (schema 10):
+# the sequence of notification ids set back (`setval`, by the owner) would otherwise have the
+# application store its next saves into gaps of the ids, each linked from the head and so a
+# break (`event changed`) at an event nobody changed. Raised as a unique violation, so the
+# save is a version conflict and is tried again, with ids drawn past the ones refused.
+_AFTER_HEAD = """        IF event.notification_id <= head THEN
+            RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+                MESSAGE = pg_catalog.format('notification id %s is not after the head of the '
+                    'chain (%s): the sequence of notification ids was set back?',
+                    event.notification_id, head);
+        END IF;"""
+
+
 def _chain_loop(events: str) -> str:
     """The body of a PL/pgSQL block that links `events` (a query, in notification order) to
     the chain: from its head (32 zero bytes before the first event), each event's hash over
     the one before it, stored. The chain trigger and the backfill both run it."""
     return f"""DECLARE
+    head bigint;
     previous bytea;
     event record;
 BEGIN
-    SELECT h.hash INTO previous FROM public.{HASHES_TABLE} h
+    SELECT h.notification_id, h.hash INTO head, previous FROM public.{HASHES_TABLE} h
         ORDER BY h.notification_id DESC LIMIT 1;
     previous := coalesce(previous, '\\x{"00" * 32}'::bytea);
     FOR event IN {events} LOOP
+{_AFTER_HEAD}
         previous := public.servicecore_chain_link(previous, event.notification_id,
                                                   event.originator_id, event.originator_version,
                                                   event.topic, event.state);
@@ -208,13 +223,14 @@ ON CONFLICT (form) DO NOTHING"""
 INSERT_ONLY_TABLES = (EVENTS_TABLE, HASHES_TABLE, COMMANDS_TABLE, ANCHORS_TABLE,
                       SNAPSHOTS_TABLE)
 # Raised whenever install() changes what it creates: a start finding an older version migrates.
-SCHEMA_VERSION = 9  # 2: hash chain, command registry, anchors; 3: snapshots;
+SCHEMA_VERSION = 10  # 2: hash chain, command registry, anchors; 3: snapshots;
 #                     4: the chain link inlinable (STABLE); 5: the chain's functions name
 #                     pg_catalog's, the trigger's search path leaves out public; 6: the
 #                     application's role creates in a schema of its own, no longer in public;
 #                     7: the command registry indexed by each save's first id;
 #                     8: an event must follow its stream's previous version;
-#                     9: the cut-over of Kafka event ids (kafka_event_ids)
+#                     9: the cut-over of Kafka event ids (kafka_event_ids);
+#                     10: an event's id must come after the chain's head
 # What the owner's sessions resolve names through: pg_catalog alone (pg_temp is never searched
 # for functions or operators). Every object of the owner's is named with its schema, public.
 OWNER_SEARCH_PATH = "pg_catalog, pg_temp"

@@ -1,6 +1,6 @@
 """Over the API an auditor gets what `servicecore audit verify` answers, page by page: the
 chain and the command registry over a range of notification ids (events deleted, events no
-save recorded), and the snapshots over a page of snapshotted streams.
+save recorded, ids given out twice), and the snapshots over a page of snapshotted streams.
 
 Tampering needs the owner's rights, so these tests run on a database of their own, migrated by
 its owner and served through the application's role, as in production.
@@ -8,6 +8,7 @@ its owner and served through the application's role, as in production.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ import pytest
 from domain.application import SNAPSHOT_EVERY
 from domain.common import Audit
 from domain.counter import DocumentCounter
+from servicecore import cli
 from servicecore.container import Container
 from servicecore.schema import EVENTS_TABLE, HASHES_TABLE
+from tests.conftest import JWT_SECRET
 from tests.integration.support import open_order
 from tests.integration.test_snapshot_integrity import _forge
 from tests.scratch_systems import ServedScratch, served_scratch
@@ -74,6 +77,44 @@ def test_events_deleted_are_named_in_the_range_that_holds_them(scratch: ServedSc
     assert tail["log_head"] == head and tail["range_to"] == head
     assert (tail["ok"], tail["first_break"]["notification_id"],
             tail["first_break"]["reason"]) == (False, head - 1, "event deleted")
+
+
+def test_ids_given_out_again_after_a_tail_cut_off_are_named(
+        scratch: ServedScratch, auth: Auth, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    auditor = auth("auditor", "aud-wang")
+    open_order(scratch.system.work_orders, "S01")
+    cut = open_order(scratch.system.work_orders, "S02")["notification_id"]  # the last save
+    head = _ok(scratch.client.get(VERIFY, headers=auditor))["log_head"]
+    assert cut == head
+    # The owner cuts that save off with its links and sets the sequence back behind it: the
+    # next visit (of another store: nothing of the cut save is cached) takes those ids.
+    _delete(scratch.owner_url, [head - 2, head - 1, head])
+    with psycopg.connect(scratch.owner_url, autocommit=True) as conn:
+        conn.execute(f"SELECT setval('{EVENTS_TABLE}_notification_id_seq', %s)", (head - 3,))
+    assert open_order(scratch.system.work_orders, "S01")["notification_id"] == head
+
+    found = _ok(scratch.client.get(VERIFY, headers=auditor))
+    assert found["events_checked"] == head  # the chain alone holds
+    assert (found["ok"], found["first_break"]["notification_id"],
+            found["first_break"]["reason"]) == (False, head - 2, "event replaced")
+    assert found["first_break"]["stored"] < found["first_break"]["computed"]
+    # `audit verify` says since when the id stands for another event.
+    monkeypatch.setenv("DATABASE_URL", scratch.app_url)
+    monkeypatch.setenv("SERVICECORE_JWT_SECRET", JWT_SECRET)
+    capsys.readouterr()
+    assert cli.main(["audit", "verify", "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    named = json.loads(out)["first_break"]
+    assert (named["notification_id"], named["reason"]) == (head - 2, "event replaced")
+    assert [datetime.fromisoformat(named[k]) for k in ("stored", "computed")] == [
+        datetime.fromisoformat(found["first_break"][k]) for k in ("stored", "computed")]
+    assert (f"chain broken at notification id {head - 2}: event replaced (recorded by a save "
+            f"at {named['stored']} and again by one at {named['computed']}: ") in err
+    assert (f"notification id {head - 2} holds version 1 of stream ") in err
+    assert (f"(domain.customer:Customer.Registered); a save recorded an event there at "
+            f"{named['stored']}, and another at {named['computed']}; the links recompute up "
+            f"to notification id {head}; no anchor kept outside the database matched") in err
 
 
 def _counter(system: Container, year: int) -> DocumentCounter:

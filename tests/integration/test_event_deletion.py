@@ -8,14 +8,18 @@ These tests tamper with the owner's rights, so they run on a database of their o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 import psycopg
 import pytest
 
+from domain.common import Audit
+from domain.counter import DocumentCounter
 from domain.integrity import link
 from projections.audit import stored_command
+from projections.chain_registry import break_place
 from projections.hash_chain import chain_head
 from servicecore import audit_chain
 from servicecore.container import Container, build
@@ -114,6 +118,9 @@ def test_deleting_the_last_events_and_their_links_is_found(
     found = _verify(url)
     assert found.broken is not None
     assert (found.broken.notification_id, found.broken.reason) == (head - 1, "event deleted")
+    with psycopg.connect(url, autocommit=True) as conn:  # where, for `audit verify`'s stderr
+        assert break_place(conn, head - 1).startswith(
+            f"notification id {head - 1} holds no event; a save recorded an event there at ")
     # A range (as GET /audit/chain/verify pages) up to the head finds them too: the head
     # counts the registry's last id, so the range reaches the deleted tail.
     assert _head(url) == head
@@ -156,6 +163,56 @@ def test_two_events_swapped_are_named_at_the_first(scratch: tuple[Container, str
     found = _verify(url)
     assert found.broken is not None
     assert (found.broken.notification_id, found.broken.reason) == (first, "event changed")
+
+
+def test_a_tail_cut_off_and_its_ids_given_out_again_is_found(
+        scratch: tuple[Container, str], tmp_path: Path) -> None:
+    """The owner cuts the last events off with their links and sets the sequence back: the
+    next save is given their ids, and the chain, linked on from the cut, is whole again, every
+    id in the log and in the registry. But two saves recorded those ids."""
+    _, url = scratch
+    head = _verify(url).last_id
+    _delete(url, f"notification_id > {head - 2}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SELECT setval('{EVENTS_TABLE}_notification_id_seq', %s)", (head - 2,))
+    restarted = build(settings_for(url, tmp_path))  # no aggregate cached past the cut
+    try:
+        opened = open_order(restarted.work_orders, "S01")
+    finally:
+        restarted.close()
+    assert opened["notification_id"] > head  # the next visit took the ids cut off, and more
+
+    for found in (_verify(url), _verify(url, head, head)):
+        assert found.broken is not None
+        assert (found.broken.notification_id, found.broken.reason) == (
+            head - 1 if found.first_id == 1 else head, "event replaced")
+        # when the id was first recorded, and when again: the cut lies between
+        assert found.broken.stored is not None and found.broken.computed is not None
+        assert found.broken.stored < found.broken.computed
+    assert _verify(url).last_id == opened["notification_id"]  # the chain alone holds
+
+
+def test_a_sequence_set_back_puts_no_save_into_a_gap(scratch: tuple[Container, str]) -> None:
+    """A save that lost a conflict drew three ids; the owner sets the sequence back to them.
+    The next visit's three events would fit there, each linked from the head: a break at an
+    event nobody changed. The chain trigger refuses an id before its head instead, as a
+    conflict, and the command is tried again past it."""
+    system, url = scratch
+    gap = [drawn_gap(url) for _ in range(3)]
+    audit = Audit("mgr-1", "manager", "S09", datetime.now(UTC), "sequence-set-back")
+    system.app.save(DocumentCounter(series="work-order", store_id="S09", year=2026,
+                                    audit=audit))  # one event after the gap: the head
+    head = _verify(url).last_id
+    assert head == gap[-1] + 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SELECT setval('{EVENTS_TABLE}_notification_id_seq', %s)", (gap[0] - 1,))
+
+    assert open_order(system.work_orders, "S01")["notification_id"] > head
+    found = _verify(url)
+    assert found.ok, found.broken
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE notification_id "
+                            "= ANY(%s)", (gap,)).fetchone() == (0,)
 
 
 @pytest.mark.parametrize("linked", [False, True], ids=["without-link", "with-its-link"])

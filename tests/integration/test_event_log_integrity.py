@@ -41,6 +41,14 @@ def _verify(url: str, *args: str, capsys: pytest.CaptureFixture[str],
     return code, json.loads(out)
 
 
+def answer_stream(url: str, notification_id: int) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT originator_id FROM {EVENTS_TABLE} "
+                           "WHERE notification_id = %s", (notification_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def opened_with_mileage(url: str, mileage: int) -> int:
     """The notification id of the `WorkOrder.Opened` event stored with that mileage."""
     with psycopg.connect(url) as conn:
@@ -110,6 +118,14 @@ def test_a_changed_mileage_is_found_at_its_notification_id(
     assert answer["first_break"]["notification_id"] == target
     assert answer["first_break"]["reason"] == "event changed"
     assert answer["to"] == target - 1
+    # stderr says where: the event at that id as stored now, when its save was recorded,
+    # and what held all the same.
+    assert cli.main(["audit", "verify", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert (f"notification id {target} holds version 1 of stream {answer_stream(url, target)} "
+            "(domain.work_order:WorkOrder.Opened); a save recorded an event there at ") in err
+    assert (f"the links recompute up to notification id {target - 1}; no anchor kept outside "
+            "the database matched") in err
     # From a later id (trusting the link before it) the rest still checks out.
     assert _verify(url, "--from", str(target + 1), capsys=capsys, monkeypatch=monkeypatch)[0] == 0
     # From past the head there is nothing to verify: refused, exit 2, no "ok".
