@@ -58,11 +58,11 @@ def month_of(text: str, today: date) -> Month:
     found = MONTH.fullmatch(text)  # "2026-11\n" is none either
     if found is None or not 1 <= int(found[2]) <= 12:
         raise InvalidInput("month must be a calendar month, YYYY-MM (2026-11)", field="month")
+    if int(found[1]) - 1 < FIRST_DAY.year:  # before `date()`, which has no year 0: a 500
+        raise InvalidInput(f"month must be from {FIRST_DAY.year + 1}-01 on", field="month")
     first = date(int(found[1]), int(found[2]), 1)
     if first > today:
         raise InvalidInput(f"month {text} has not begun (today is {today})", field="month")
-    if first.year - 1 < FIRST_DAY.year:
-        raise InvalidInput(f"month must be from {FIRST_DAY.year + 1}-01 on", field="month")
     days = calendar.monthrange(first.year, first.month)[1]
     return Month(first, min(first.replace(day=days), today))
 

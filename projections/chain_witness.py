@@ -22,11 +22,11 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psycopg
 
@@ -39,6 +39,9 @@ DAY_END = "day-end"  # the note of a day-end close's anchor: "day-end <store> <d
 
 
 TAIL = 8192  # bytes read back at a time to find the file's last line
+# An anchor's line is a few hundred bytes: a longer one is no anchor, and is passed over
+# without being held (a file of gigabytes with no line break was read whole as one line).
+MAX_LINE_BYTES = 64 * 1024
 
 
 def line(recorded: dict[str, Any], number: int = 1, previous: bytes | None = None) -> str:
@@ -69,6 +72,18 @@ def _last_line(fd: int) -> bytes | None:
     return os.pread(fd, end, 0)
 
 
+def _lines(stored: BinaryIO) -> Iterator[bytes | None]:
+    """The file's lines from where `stored` is, each read `MAX_LINE_BYTES` + 1 bytes at most:
+    a longer line is None, the rest of it read past a block at a time."""
+    while text := stored.readline(MAX_LINE_BYTES + 1):
+        if len(text) <= MAX_LINE_BYTES or text.endswith(b"\n"):
+            yield text
+            continue
+        while (rest := stored.readline(MAX_LINE_BYTES + 1)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
 def _next_number(fd: int, last: bytes | None) -> int:
     """The number the next line carries: one after the last line's, or, after a line
     written before the links (or one that is not whole), one after the lines there are."""
@@ -79,7 +94,7 @@ def _next_number(fd: int, last: bytes | None) -> int:
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         with open(fd, "rb", closefd=False) as stored:
             stored.seek(0)
-            return sum(1 for text in stored if text.strip()) + 1
+            return sum(1 for text in _lines(stored) if text is None or text.strip()) + 1
 
 
 def append(path: Path, recorded: dict[str, Any], *, once: bool = False) -> None:
@@ -140,8 +155,8 @@ def _holds(fd: int, anchor_text: str) -> bool:
     """Whether a line of the file names `anchor_text` (`N:HEX`) as its anchor."""
     with open(fd, "rb", closefd=False) as stored:
         stored.seek(0)
-        for text in stored:
-            if anchor_text.encode() not in text:
+        for text in _lines(stored):
+            if text is None or anchor_text.encode() not in text:
                 continue
             try:
                 if json.loads(text).get("anchor") == anchor_text:
@@ -302,7 +317,10 @@ def read_checked(path: Path) -> WitnessFile:
     read = WitnessFile(path)
     with path.open("rb") as stored:
         fcntl.flock(stored.fileno(), fcntl.LOCK_SH)  # no line half written (`append`)
-        for number, text in enumerate(stored, 1):
+        for number, text in enumerate(_lines(stored), 1):
+            if text is None:
+                raise ValueError(f"{path}, line {number}: not an anchor (longer than "
+                                 f"{MAX_LINE_BYTES:,} bytes)")
             if not text.strip():
                 continue
             try:

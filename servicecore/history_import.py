@@ -13,6 +13,7 @@ is 1 when any row was refused, so a file is never half applied without saying so
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import json
 import logging
@@ -33,6 +34,7 @@ FIELDS = ";"  # between an item's fields: op_code;description and part_number;na
 MAX_ROWS = 100_000
 MAX_LINE = 1_000_000  # characters of one line: a row holds at most some 100 kB of fields
 MAX_MILEAGE_DIGITS = 7
+BLOCK = 1 << 16  # bytes read at a time to find the line that is not UTF-8
 
 
 class RowError(Exception):
@@ -114,15 +116,22 @@ def rows_of(path: Path) -> Iterator[tuple[int, dict[str, str | None]]]:
 
 def _not_utf8(path: Path) -> str:
     """Which line of the file is not UTF-8 (a GBK export, say): the decoder's own error
-    names a position in the block it was reading."""
+    names a position in the block it was reading. Read a block at a time, as the import
+    reads (line by line, a file of gigabytes with no line break was read whole first)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    n = 1
     with path.open("rb") as f:
-        for n, line in enumerate(f, start=1):
+        while True:
+            block = f.read(BLOCK)
             try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:  # its bytes: what the decoder held, and `block`
+                n += exc.object[:exc.start].count(b"\n")
                 return (f"line {n} is not UTF-8 (save the file as UTF-8: an export in GBK or "
                         "another encoding is not read)")
-    return "the file is not UTF-8"
+            if not block:
+                return "the file is not UTF-8"
+            n += block.count(b"\n")
 
 
 def check_file(path: Path) -> int:

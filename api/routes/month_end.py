@@ -170,6 +170,7 @@ def cashier_days(ctx: Ctx, principal: FinanceReader, month: Month = None,
         if date_from is not None or date_to is not None:
             raise InvalidInput("give month, or date_from and date_to, not both",
                                field="month")
+        require_month(month)  # the pattern lets year 0000 through, which `date()` refuses
         first = date(int(month[:4]), int(month[5:]), 1)
         date_from = first
         date_to = first.replace(day=calendar.monthrange(first.year, first.month)[1])

@@ -270,3 +270,33 @@ def test_a_file_of_one_endless_line_is_refused_having_read_one_lines_worth(
     finally:
         tracemalloc.stop()
     assert peak < 4 * MAX_LINE  # one line's worth, not the 30 MB
+
+
+def test_a_file_not_in_utf_8_without_line_breaks_is_refused_having_read_a_little(
+        tmp_path: Path) -> None:
+    """The line that is not UTF-8 was looked for a whole line at a time: a GBK export of
+    30 MB with no line break (or with only old Mac `\\r` breaks) was read whole to name it."""
+    import tracemalloc
+
+    from servicecore.history_import import MAX_LINE, RowError, check_file
+
+    path = tmp_path / "history.csv"
+    with path.open("wb") as f:
+        f.write(b"vin,store_id,source_ref,date_in,mileage_in,complaints\n")
+        for n in range(30_000):
+            f.write(f"{VIN},S01,R-{n},2022-03-01,1000,刹车异响\r".encode("gbk") * 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RowError, match="line 2 is not UTF-8"):
+            check_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MAX_LINE  # a block at a time, not the 30 MB
+    # Far down the file, past many blocks: named by its number as before.
+    with path.open("wb") as f:
+        f.write(b"vin,store_id,source_ref,date_in,mileage_in,complaints\n")
+        f.write(f"{VIN},S01,R-1,2022-03-01,1000,刹车异响\n".encode() * 9_999)
+        f.write(f"{VIN},S01,R-2,2022-03-01,1000,刹车异响\n".encode("gbk"))
+    with pytest.raises(RowError, match="line 10001 is not UTF-8"):
+        check_file(path)

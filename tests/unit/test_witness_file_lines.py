@@ -40,3 +40,29 @@ def test_the_next_anchor_is_appended_after_a_last_line_changed_by_hand(tmp_path:
     chain_witness.append(path, {"anchor": "8:" + "cd" * 32, "notification_id": 8})
     last = json.loads(path.read_text().splitlines()[-1])
     assert last["anchor"] == "8:" + "cd" * 32 and last["line"] == 3
+
+
+def test_a_line_of_megabytes_is_not_an_anchor_and_is_not_held_whole(tmp_path: Path) -> None:
+    """A file mangled into one endless line (30 MB without a line break after an anchor) was
+    read whole as one line by `audit verify` and `GET /audit/chain/verify` to find it was no
+    anchor; a line is now read at most MAX_LINE_BYTES at a time."""
+    import tracemalloc
+
+    path = tmp_path / "chain-anchors.jsonl"
+    with path.open("w") as f:
+        f.write(chain_witness.line({"anchor": HEAD}))
+        for _ in range(30):
+            f.write("x" * 1_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"line 2: not an anchor \(longer than 65,536"):
+            chain_witness.read_checked(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * chain_witness.MAX_LINE_BYTES  # a few blocks, not the 30 MB
+    # A line of exactly the limit is read as any other (here: no anchor, named as such).
+    path.write_text(chain_witness.line({"anchor": HEAD})
+                    + "y" * (chain_witness.MAX_LINE_BYTES - 1) + "\n")
+    with pytest.raises(ValueError, match=r"line 2: not an anchor \(Expecting value"):
+        chain_witness.read_checked(path)
