@@ -71,17 +71,25 @@ def _log(container: Container, after: int, upto: int) -> list[tuple[int, str]]:
             "AND notification_id <= %s ORDER BY notification_id", (after, upto))]
 
 
-def test_a_runner_applies_the_events_before_a_poison_event_and_stops_on_it(
-        container: Container, store_id: str) -> None:
+def poised(container: Container, store_id: str, view: Any, *, receipts: int,
+           at: int) -> tuple[ProjectionRunner, list[tuple[int, str]], str]:
+    """A runner of `view` (which fails on `view.poison`) in fresh tables from the log's head,
+    after `receipts` parts are received; the new events' `at`-th is the poison. The runner,
+    the new events (id, topic) and the tables' suffix."""
     start = head(container.app)
-    _receipts(container, store_id, 4)
+    _receipts(container, store_id, receipts)
     events = _log(container, start, head(container.app))
     suffix = "_ps" + uuid4().hex[:4]
-    view = Picky("zz_picky")
     _fresh(container, view, suffix, start)
+    view.poison = events[at][0]
+    return ProjectionRunner(container.app, container.pool, view, suffix=suffix), events, suffix
+
+
+def test_a_runner_applies_the_events_before_a_poison_event_and_stops_on_it(
+        container: Container, store_id: str) -> None:
+    view = Picky("zz_picky")
+    runner, events, suffix = poised(container, store_id, view, receipts=4, at=5)
     poison, topic = events[5]
-    view.poison = poison
-    runner = ProjectionRunner(container.app, container.pool, view, suffix=suffix)
 
     # One batch would hold all the events: the five before the poison are applied all the same.
     with pytest.raises(PoisonEvent) as raised:

@@ -25,7 +25,7 @@ from servicecore.container import Container
 from tests.integration.kafka_support import wait_until
 from tests.integration.support import head
 from tests.integration.test_kafka_projection import board
-from tests.integration.test_poison_events import _ids, _log
+from tests.integration.test_poison_events import _ids, _log, poised
 from tests.integration.test_projection_group import _fresh, _position, _receipts, _view
 from workers.kafka_projection import KafkaProjection, KafkaProjectionConfig
 from workers.kafka_resume import Stored
@@ -55,15 +55,9 @@ class Noted(ReadModel):
 
 def test_a_row_the_server_refuses_stops_the_view_after_the_events_before_it(
         container: Container, store_id: str) -> None:
-    start = head(container.app)
-    _receipts(container, store_id, 3)
-    events = _log(container, start, head(container.app))
-    suffix = "_pr" + uuid4().hex[:4]
     view = Noted("zz_noted")
-    _fresh(container, view, suffix, start)
+    runner, events, suffix = poised(container, store_id, view, receipts=3, at=3)
     poison, topic = events[3]
-    view.poison = poison
-    runner = ProjectionRunner(container.app, container.pool, view, suffix=suffix)
 
     # One batch would hold every event: the three before the refused one are applied.
     with pytest.raises(PoisonEvent) as raised:
