@@ -15,16 +15,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from analytics.progress import failing_reason, stall_reason
 from api.db_deadline import DbDeadline
+from projections.evidence import in_utc
 
 Loops = Callable[[], dict[str, dict[str, Any]]]
+Row = tuple[int, datetime]  # a stored position and when it last moved
+Read = tuple[int, dict[str, int], Row | None]  # the head, the views' positions, the relay's
 HEAD_SQL = "SELECT coalesce(max(notification_id), 0) FROM servicecore_events"
-POSITIONS_SQL = "SELECT name, position FROM projection_positions WHERE name = ANY(%s)"
+POSITIONS_SQL = "SELECT name, position, updated_at FROM projection_positions WHERE name = ANY(%s)"
+RELAY_POSITION = "kafka-relay"  # the Kafka relay's row, as workers/relay_broker.py names it
 
 
 @dataclass
@@ -41,6 +46,11 @@ class HealthCheck:
     # the in-process analytics loader's position and when it last loaded or found nothing
     # to load (time.time(), None while it is not running); {}: none runs in this process
     analytics: Callable[[], dict[str, Any]] = dict
+    # KAFKA_BOOTSTRAP_SERVERS is set: a relay (`worker relay`) is meant to follow the log
+    relay: bool = False
+    # a relay behind the head whose stored position has not moved for this long makes /health
+    # 503 `degraded`, never /health/ready (commands never wait for Kafka); 0: not checked
+    relay_max_stall_seconds: float = 60.0
     deadline: float = 0.75
     # its connection, waiting longer than this, is cut (a middlebox that stopped forwarding
     # would otherwise hold the check's connection, and every later check, for good)
@@ -57,8 +67,23 @@ class HealthCheck:
                                            "reasons": reasons}
 
     async def report(self) -> tuple[int, dict[str, Any]]:
-        """Readiness with its details: database, head, each projection's lag, each loop."""
+        """Readiness with its details: database, head, each projection's lag, each loop, and
+        the Kafka relay's progress; a stalled relay alone answers 503 `degraded`."""
+        reasons, degraded, body = await self._gather()
+        status = "unavailable" if reasons else "degraded" if degraded else "ok"
+        return (200 if status == "ok" else 503), {"status": status,
+                                                  "reasons": reasons + degraded, **body}
+
+    async def ready(self) -> tuple[int, dict[str, Any]]:
+        """Readiness alone: the relay's progress does not count (the API serves without it)."""
+        reasons = (await self._gather())[0]
+        return (503 if reasons else 200), {"status": "unavailable" if reasons else "ok",
+                                           "reasons": reasons}
+
+    async def _gather(self) -> tuple[list[str], list[str], dict[str, Any]]:
+        """What makes the process unready, what makes it degraded, and the details."""
         loops, stops = self.loops(), self.stops()
+        degraded: list[str] = []
         reasons = [_loop_problem(name, s) for name, s in loops.items()
                    if s["state"] not in ("running", "idle")]
         reasons += [f"projection {name} stops at event {stop['position']} ({stop['topic']}): "
@@ -66,7 +91,7 @@ class HealthCheck:
         body: dict[str, Any] = {"database": "reachable", "head_notification_id": None,
                                 "projections": {}, "loops": loops, "max_lag": self.max_lag}
         try:
-            head, positions = await asyncio.wait_for(
+            head, positions, relay = await asyncio.wait_for(
                 asyncio.wrap_future(self._in_thread(self._read)), self.deadline)
         except TimeoutError:
             body["database"] = f"no answer within {self.deadline:g} s"
@@ -92,8 +117,8 @@ class HealthCheck:
                                    f"with {head - position} events to apply (more than "
                                    f"{self.max_stall_seconds:g} s)")
             reasons += self._analytics(body, head)
-        status = "unavailable" if reasons else "ok"
-        return (503 if reasons else 200), {"status": status, "reasons": reasons, **body}
+            degraded = self._relay(body, head, relay)
+        return reasons, degraded, body
 
     def _analytics(self, body: dict[str, Any], head: int) -> list[str]:
         """The in-process analytics loader in `body`; its stall, if it has stood still with
@@ -112,6 +137,27 @@ class HealthCheck:
             return reasons
         return [*reasons, stall_reason(position, head, stalled, self.max_stall_seconds)]
 
+    def _relay(self, body: dict[str, Any], head: int, row: Row | None) -> list[str]:
+        """The Kafka relay's stored position in `body`, where one is configured or has stored
+        one; its stall, if configured and behind the head without moving for
+        `relay_max_stall_seconds` (as far as the checks have seen, like a projection's)."""
+        if row is None and not self.relay:
+            return []
+        position, moved_at = row if row is not None else (0, None)
+        lag = max(0, head - position)
+        stalled = self._stalled(RELAY_POSITION, position, lag)
+        moved = in_utc(moved_at.isoformat()) if moved_at is not None else None
+        body["relay"] = {"configured": self.relay, "position": position, "lag": lag,
+                         "moved_at": moved, "stalled_seconds": round(stalled, 1),
+                         "max_stall_seconds": self.relay_max_stall_seconds}
+        if not self.relay or not self.relay_max_stall_seconds or \
+                stalled < self.relay_max_stall_seconds:
+            return []
+        reason = (f"kafka relay has published nothing for {stalled:.0f} s with {lag} events to "
+                  f"publish (more than {self.relay_max_stall_seconds:g} s; position {position}, "
+                  f"last moved {moved or 'never'})")
+        return [reason]
+
     def close(self) -> None:
         with self._lock:
             self._drop()
@@ -128,7 +174,7 @@ class HealthCheck:
             self._since[name] = seen = (position, now)
         return now - seen[1]
 
-    def _read(self) -> tuple[int, dict[str, int]]:
+    def _read(self) -> Read:
         if not self._lock.acquire(timeout=self.deadline):
             raise TimeoutError("an earlier health check is still waiting for the database")
         try:
@@ -143,14 +189,17 @@ class HealthCheck:
         finally:
             self._lock.release()
 
-    def _query(self) -> tuple[int, dict[str, int]]:
+    def _query(self) -> Read:
         if self._conn is None:
             self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=2,
                                          tcp_user_timeout=2000)
         with self.db_deadline.connection(self._conn, "the health check"):
             head = self._conn.execute(HEAD_SQL).fetchone()
-            rows = self._conn.execute(POSITIONS_SQL, (self.projection_names,)).fetchall()
-        return (int(head[0]) if head else 0), {str(r[0]): int(r[1]) for r in rows}
+            rows = self._conn.execute(POSITIONS_SQL,
+                                      ([*self.projection_names, RELAY_POSITION],)).fetchall()
+        relay = [(int(r[1]), r[2]) for r in rows if r[0] == RELAY_POSITION]
+        return ((int(head[0]) if head else 0), {str(r[0]): int(r[1]) for r in rows},
+                relay[0] if relay else None)
 
     def _drop(self) -> None:
         if self._conn is not None:

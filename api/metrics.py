@@ -5,7 +5,8 @@ never the path itself: no ids, no progress-link tokens) and status; a gauge show
 in flight. Each app has its own registry, so two apps in one process (tests) do not mix.
 
 At each scrape `/metrics` also asks the health check (bounded, as `/health` does) and shows
-readiness, the log's head, each projection's lag and each in-process loop's state and restarts,
+readiness, the log's head, each projection's lag, the Kafka relay's lag and stall (where it has a
+position or is configured) and each in-process loop's state and restarts,
 so lag can be alerted on in the embedded default as in the scaled-out workers' metrics.
 
 Several API processes on one host behind one scrape address (uvicorn `--workers`, gunicorn)
@@ -53,7 +54,7 @@ class HealthCollector(Collector):
             return []
         families: list[Metric] = [GaugeMetricFamily(
             "servicecore_ready", "1 while /health/ready answers 200",
-            value=1.0 if report["status"] == "ok" else 0.0)]
+            value=0.0 if report["status"] == "unavailable" else 1.0)]
         if report["head_notification_id"] is not None:
             families.append(GaugeMetricFamily(
                 "servicecore_log_head_notification_id", "the event log's last notification id",
@@ -73,6 +74,13 @@ class HealthCollector(Collector):
                 "servicecore_analytics_stalled_seconds",
                 "how long the in-process analytics loader has had events to load without "
                 "loading any", value=float(report["analytics"]["stalled_seconds"])))
+        if report.get("relay"):
+            families += [GaugeMetricFamily(
+                "servicecore_relay_lag_events", "the log's head minus the Kafka relay's stored "
+                "position", value=float(report["relay"]["lag"])), GaugeMetricFamily(
+                "servicecore_relay_stalled_seconds", "how long the Kafka relay has had events "
+                "to publish without moving its position",
+                value=float(report["relay"]["stalled_seconds"]))]
         running = GaugeMetricFamily("servicecore_loop_running",
                                     "1 while the in-process loop runs", labels=["loop"])
         restarts = CounterMetricFamily("servicecore_loop_restarts",

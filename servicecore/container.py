@@ -152,7 +152,9 @@ class Container(AreaServices, WorkerFactories):
                                        loops=self.loop_states, stops=self.stops,
                                        max_lag=s.ready_max_lag, db_deadline=self.db_deadline,
                                        max_stall_seconds=s.ready_max_stall_seconds,
-                                       analytics=self.analytics_progress)
+                                       analytics=self.analytics_progress,
+                                       relay=bool(s.kafka_bootstrap_servers),
+                                       relay_max_stall_seconds=s.relay_max_stall_seconds)
         return self._health
 
     def loop_states(self) -> dict[str, dict[str, Any]]:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         "of `worker kafka-projection` (and the board `projections seed-kafka-board` fills)")
     relay_batch_size: int = Field(default=1000, ge=1, description="events per select")
     relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
+    relay_max_stall_seconds: float = Field(
+        default=60.0, ge=0, description="the API's /health answers 503 `degraded` (its "
+        "/health/ready stays 200) while, with KAFKA_BOOTSTRAP_SERVERS set, the relay's stored "
+        "position is behind the log's head and has not moved for this long; 0 = not checked")
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535,
                                      description="/health and /metrics of a worker; 0 = off")

@@ -18,7 +18,8 @@ def exposed() -> set[str]:
     metrics = ApiMetrics()
     metrics.health.report = {
         "status": "ok", "head_notification_id": 1, "projections": {"stock": {"lag": 0}},
-        "analytics": {"stalled_seconds": 0.0}, "loops": {"projections": {"state": "running"}}}
+        "analytics": {"stalled_seconds": 0.0}, "relay": {"lag": 0, "stalled_seconds": 0.0},
+        "loops": {"projections": {"state": "running"}}}
     text = generate_latest(metrics.registry).decode()
     return set(re.findall(r"^# TYPE (servicecore_\w+) ", text, re.MULTILINE))
 
