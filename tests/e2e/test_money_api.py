@@ -209,7 +209,7 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     assert both.status_code == 422
     asking = client.post("/refunds", headers=cashier, json={
         "work_order_id": wo_id, "payment_id": cash["payment_id"], "amount": "50.00",
-        "reason": "goodwill"})
+        "reason": "goodwill", "kind": "payment_return"})
     assert asking.status_code == 201, asking.text
     asked = asking.json()
     assert asked["id"] == cash["id"] == sid and asked["refund_id"].startswith("RF-")
