@@ -153,11 +153,13 @@ class RefundIn(VisitKey):
     payment_id: str = Field(min_length=1, max_length=40, description="the payment refunded")
     amount: Number = Field(gt=0, le=10_000_000, description="CNY; never more than was paid")
     reason: str = Field(min_length=1, max_length=500, description=REASON)
-    kind: Literal["payment_return", "credit"] = Field(
-        default="payment_return",
+    kind: Literal["payment_return", "credit"] | None = Field(
+        default=None,
         description=("payment_return: the money goes back and the bill still asks for it; "
                      "credit: a price allowance on a settled bill (goodwill, a concession), "
-                     "the bill asks that much less"))
+                     "the bill asks that much less. Unsaid: a payment return before the "
+                     "visit is settled or of an overpayment; on a settled visit, where the "
+                     "customer would owe it again, 422 naming kind"))
     red_invoice_number: str | None = Field(
         default=None, min_length=1, max_length=40,
         description="the red-letter invoice (红字发票) of a credit on an invoiced bill")

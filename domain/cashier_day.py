@@ -24,6 +24,11 @@ class DayClosed(IllegalTransition):
     pass
 
 
+class DayStillOwes(IllegalTransition):
+    """The day is not closed while something it owes is open: a refund its cashier asked for
+    still waits for a manager's decision (approved, it leaves that cashier's day)."""
+
+
 class CashierDay(Aggregate):
     class Event(Aggregate.Event):
         audit: Audit

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -355,8 +355,11 @@ class StatementImport(Aggregate):
         self.digest = digest
         self.imported_at = audit.at.isoformat()
 
-    def refusal(self) -> StatementAlreadyImported:
+    def refusal(self, zone: tzinfo) -> StatementAlreadyImported:
+        """Naming the first import and its day in the store's time zone (`imported_on`), as
+        every business date is told."""
+        day = datetime.fromisoformat(self.imported_at).astimezone(zone).date().isoformat()
         return StatementAlreadyImported(
-            f"this statement was imported on {self.imported_at[:10]} as statement "
+            f"this statement was imported on {day} as statement "
             f"{self.statement_id}; the same file is not imported twice",
-            statement_id=str(self.statement_id), content_hash=self.digest)
+            statement_id=str(self.statement_id), content_hash=self.digest, imported_on=day)

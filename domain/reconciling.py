@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import (
@@ -34,6 +35,7 @@ MAX_AUTO_MATCH = 500  # pairs per auto-match command: see Reconciliation.auto_ma
 class Reconciliation:
     app: ServiceCore
     stores: frozenset[str]  # the group's stores (`require_group_store`)
+    zone: ZoneInfo  # the stores' time zone: the day a refusal names
 
     def import_statement(self, request: Request, *, store_id: str, source: str, account: str,
                          csv_text: str | None = None,
@@ -55,7 +57,7 @@ class Reconciliation:
         def decide(session: Session) -> Decision:
             earlier = session.find(StatementImport, import_id)
             if earlier is not None:
-                raise earlier.refusal()
+                raise earlier.refusal(self.zone)
             audit = session.audit(store_id)
             statement = Statement(id=statement_id, audit=audit, source=source, account=named,
                                   lines=lines)

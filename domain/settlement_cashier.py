@@ -8,6 +8,7 @@ cashier's day and the work order are saved in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from uuid import UUID, uuid4
 
 from domain.account_open import end_stale_charge
 from domain.application import CommandResult, Decision, Request, Session
-from domain.cashier_day import CashierDay
+from domain.cashier_day import CashierDay, DayStillOwes
 from domain.common import InvalidInput, NotPermitted, require, require_group_store
 from domain.customer import Customer
 from domain.customer_lots import lot_back
@@ -139,8 +140,13 @@ class SettlementCashier(SettlementDesk):
 
     def close_day(self, request: Request, *, store_id: str, business_date: str | None = None,
                   counted_cash: object, reason: str | None = None,
-                  cashier_id: str | None = None) -> CommandResult:
-        """Totals by method; expected vs counted cash, a variance needs a reason."""
+                  cashier_id: str | None = None,
+                  waiting: Iterable[tuple[UUID, str]] = ()) -> CommandResult:
+        """Totals by method; expected vs counted cash, a variance needs a reason. Today's
+        close is refused (`DayStillOwes`) while a refund the cashier asked for in the store
+        waits for a manager's decision: approved after the close, it would be refused until
+        their next business day. `waiting` proposes those refunds (settlement, refund id; the
+        finance view's), each re-checked on its settlement here."""
         caller = request.caller
         require_group_store(self.stores, store_id)
         require(caller.may_use(store_id), NotPermitted(f"your token does not cover {store_id}"))
@@ -152,6 +158,8 @@ class SettlementCashier(SettlementDesk):
 
         def decide(session: Session) -> Decision:
             found = session.find(CashierDay, day_id)
+            if (found is None or not found.closed) and day == self.today(request).isoformat():
+                _refuse_waiting_refunds(session, store_id, cashier, waiting)
             if found is None:  # a day without takings still closes (zero totals)
                 found = CashierDay(id=day_id, audit=session.audit(store_id), cashier_id=cashier,
                                    business_date=day)
@@ -164,3 +172,26 @@ class SettlementCashier(SettlementDesk):
                                     "variance": str(variance), "reason": found.reason})
 
         return self.app.execute(request, decide, (day_id,))
+
+
+def _refuse_waiting_refunds(session: Session, store_id: str, cashier: str,
+                            waiting: Iterable[tuple[UUID, str]]) -> None:
+    """DayStillOwes naming each proposed refund still waiting on its settlement."""
+    still: list[dict[str, Any]] = []
+    for settlement_id, refund_id in waiting:
+        settlement = session.find(Settlement, settlement_id)
+        refund = settlement.refunds.get(refund_id) if settlement is not None else None
+        if (settlement is None or refund is None or settlement.store_id != store_id
+                or refund["status"] != "requested" or refund["requested_by"] != cashier):
+            continue
+        still.append({"refund_id": refund_id, "settlement_id": str(settlement_id),
+                      "work_order_number": settlement.work_order_number,
+                      "payment_id": refund["payment_id"], "kind": refund["kind"],
+                      "amount": str(refund["amount"])})
+    if still:
+        raise DayStillOwes(
+            f"{len(still)} refund(s) {cashier} asked for still wait for a manager's decision "
+            f"({', '.join(r['refund_id'] for r in still)}): a refund leaves its cashier's day "
+            "when approved, and once the day is closed it waits for the next business day. "
+            "Have a manager approve or reject them, then close the day",
+            open_refunds=still)

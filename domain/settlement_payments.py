@@ -138,8 +138,11 @@ class SettlementPayments(SettlementState):
                             self.work_order_number)
 
     def request_refund(self, audit: Audit, refund_id: str, payment_id: str, amount: object,
-                       reason: str | None, kind: str = "payment_return",
+                       reason: str | None, kind: str | None = None,
                        red_invoice_number: str | None = None) -> None:
+        """A refund of `kind` `payment_return` or `credit`; unsaid (None), a payment return
+        where that is harmless, and refused where it would leave the customer owing on a
+        settled visit (`unsaid_kind`)."""
         if payment_id not in self.payments:
             raise InvalidInput(f"no payment {payment_id} on this settlement", field="payment_id")
         require(audit.role != "finance" or bool(self.payments[payment_id].get("bank_receipt")),
@@ -147,7 +150,7 @@ class SettlementPayments(SettlementState):
                              "to pay back only the OEM's and insurers' remittances by bank "
                              "transfer, never money out of a cashier's drawer: that is for the "
                              "cashier and manager roles", field="payment_id"))
-        if kind not in REFUND_KINDS:
+        if kind is not None and kind not in REFUND_KINDS:
             raise InvalidInput(f"kind must be one of {', '.join(REFUND_KINDS)}", field="kind")
         require(refund_id not in self.refunds, SettlementError(f"refund {refund_id} exists"))
         require(len(self.refunds) < MAX_REFUNDS,
@@ -165,8 +168,34 @@ class SettlementPayments(SettlementState):
             raise SettlementError(f"only {left} of payment {payment_id} can still be refunded",
                                   refundable=str(left), field="amount")
         self._check_charged_back(self.payments[payment_id]["bill"], value)
-        self._refund_requested(audit, refund_id, payment_id, value,
-                               require_reason(reason, "a refund"), kind, red)
+        why = require_reason(reason, "a refund")
+        kind = kind or self.unsaid_kind(payment_id, value)
+        self._refund_requested(audit, refund_id, payment_id, value, why, kind, red)
+
+    def unsaid_kind(self, payment_id: str, value: Decimal) -> str:
+        """A refund whose kind is not said is a payment return where that is harmless: before
+        the visit is settled (the customer still pays what the bill asks before the car
+        leaves), or an overpayment returned. Once the visit is settled — the car may have
+        left — a payment return that would leave the customer's bill owing is a choice the
+        cashier makes in words (422 naming `kind`): it re-opens the customer's balance, a
+        credit does not."""
+        bill = self.payments[payment_id]["bill"]
+        if self.status != "settled" or bill != "customer":
+            return "payment_return"
+        waiting = sum((r["amount"] for r in self.refunds.values()
+                       if r["status"] == "requested" and r["kind"] == "payment_return"
+                       and r["bill"] == bill), ZERO)
+        owed = self.outstanding(bill) + waiting + value
+        if owed <= 0:
+            return "payment_return"
+        raise InvalidInput(
+            "say which kind of refund this is (kind): the visit is settled, so "
+            f"payment_return gives the {value} back and the bill still asks for it — the "
+            f"customer owes {owed} again (wrong method, a duplicate charge); credit is a price "
+            "allowance (goodwill, a concession): the bill asks that much less and nothing is "
+            "owed", field="kind", owed_after_return=str(owed),
+            kinds={"payment_return": "the money goes back; the customer owes it again",
+                   "credit": "a price allowance; the bill asks that much less"})
 
     def _check_charged_back(self, bill: str, value: Decimal, refund_id: str | None = None) -> None:
         """What the OEM charged back of its payments on the bill is owed to it already

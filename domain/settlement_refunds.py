@@ -38,10 +38,11 @@ class SettlementRefunds(SettlementDesk):
                           self.today(session.request))
 
     def request_refund(self, request: Request, settlement_id: UUID, *, payment_id: str,
-                       amount: object, reason: str | None, kind: str = "payment_return",
+                       amount: object, reason: str | None, kind: str | None = None,
                        red_invoice_number: str | None = None) -> CommandResult:
-        """A refund or a credit; a credit's red-letter invoice number once per store, blue
-        and red together (`RedInvoiceNumber`, created in the same save)."""
+        """A refund or a credit (`kind` unsaid: see `Settlement.unsaid_kind`); a credit's
+        red-letter invoice number once per store, blue and red together
+        (`RedInvoiceNumber`, created in the same save)."""
         refund_id = "RF-" + uuid4().hex[:12].upper()
         red = invoice_number(red_invoice_number or "")
 
@@ -51,7 +52,8 @@ class SettlementRefunds(SettlementDesk):
                                       red or None)
             if red:  # the credit's bill was invoiced: request_refund refuses it otherwise
                 self._reserve_red(session, settlement, refund_id, red)
-            return {"refund_id": refund_id, "refund_status": "requested", "kind": kind}
+            return {"refund_id": refund_id, "refund_status": "requested",
+                    "kind": settlement.refunds[refund_id]["kind"]}
 
         peek = self._peek(settlement_id)
         held = (InvoiceNumber.create_id(peek.store_id, red),) if peek and red else ()

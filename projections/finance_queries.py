@@ -154,6 +154,17 @@ def list_refunds(conn: psycopg.Connection[Any], stores: Sequence[str], *,
                        order_by="r.requested_at, r.refund_id", limit=limit, offset=offset))
 
 
+def waiting_refunds(conn: psycopg.Connection[Any], store_id: str,
+                    cashier: str) -> list[tuple[UUID, str]]:
+    """The refunds `cashier` asked for in the store still waiting for a manager's decision
+    (settlement, refund id), the longest waiting first: what a day-end close proposes to
+    re-check (domain/settlement_cashier.py)."""
+    rows = conn.execute("""SELECT settlement_id, refund_id FROM refunds WHERE store_id = %s
+        AND requested_by = %s AND status = 'requested' ORDER BY requested_at, refund_id
+        LIMIT 100""", (store_id, cashier)).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
 def settlement_of_refund(conn: psycopg.Connection[Any], refund_id: str) -> UUID | None:
     """The settlement a refund id was requested on (None: this view has not seen it)."""
     row = conn.execute("SELECT settlement_id FROM refunds WHERE refund_id = %s",

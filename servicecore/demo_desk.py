@@ -130,12 +130,12 @@ class Desk:
                                   provider_ref=None if how == "cash" else self.reference(how, at))
             payments.append((paid.body["payment_id"], how, amount))
         self.figures.settled += 1
-        if payments and rng.random() < 0.02:  # an overcharge found later the same day
-            payment_id, _how, amount = payments[-1]
+        if payments and rng.random() < 0.02:  # an overcharge found later the same day:
+            payment_id, _how, amount = payments[-1]  # the bill asks less (a credit)
             refund = self.money.request_refund(
                 self.req("cashier", cashier, at + timedelta(minutes=30)), sid,
                 payment_id=payment_id, amount=min(amount, Decimal(50)),
-                reason="charged for a part not fitted")
+                reason="charged for a part not fitted", kind="credit")
             self.money.decide_refund(self.req("manager", self.manager,
                                               at + timedelta(minutes=40)), sid,
                                      refund.body["refund_id"], approve=True)

@@ -1,5 +1,5 @@
-"""/day-end/{business_date}: the daily cash report, now or as it stood at a moment, and the
-history of one cashier's day (the close itself is `POST /day-end`, api/routes/finance.py)."""
+"""/day-end: a cashier's day-end close; /day-end/{business_date}: the daily cash report, now or
+as it stood at a moment, and the history of one cashier's day."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from fastapi import APIRouter, Depends, Query
 
 from api.as_of import AsOf, requested_moment
 from api.auth import Principal
+from api.context import ApiContext
 from api.dates import PlainDay
 from api.deps import (
+    Command,
     Ctx,
     IdFilter,
     Offset,
     StoreQuery,
     WaitFor,
+    command,
     reader,
     stores_asked,
     wait_for_projection,
@@ -25,9 +28,13 @@ from api.deps import (
 from api.histories import stream_history
 from api.json_bodies import JsonBodyRoute
 from api.paging import HistoryPage, Limit
+from api.replays import answered_by
+from api.schemas import CommandAccepted
+from api.schemas_money import DayEndIn
+from domain.application import CommandResult
 from domain.cashier_day import CashierDay
 from domain.common import NotFound
-from projections import chain_witness, day_report
+from projections import chain_witness, day_report, finance_queries
 from projections.cashier_day_as_of import cashier_day_as_of
 
 router = APIRouter(tags=["finance"], route_class=JsonBodyRoute)
@@ -35,6 +42,37 @@ VIEW = "finance"
 FinanceReader = Annotated[Principal, Depends(reader("finance.read"))]
 Auditor = Annotated[Principal, Depends(reader("day_end.audit"))]
 Cashier = Annotated[str, Query(min_length=1, max_length=64, description="the cashier's user id")]
+CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
+
+
+def _closed(result: CommandResult, *, cmd: Command, ctx: ApiContext, body: DayEndIn,
+            **_: Any) -> dict[str, Any]:
+    answer = cmd.accepted(result)
+    note = chain_witness.day_end_note(body.store_id, answer["business_date"],
+                                      answer["cashier_id"])
+    with ctx.pool.connection() as conn:
+        recorded = chain_witness.witness_once(conn, ctx.witness_path, note,
+                                              cmd.envelope.caller.user_id,
+                                              answer["notification_id"] or 0)
+    return {**answer, "anchor": recorded["anchor"]}
+
+
+@router.post("/day-end", response_model=CommandAccepted)
+@answered_by(_closed)
+def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
+    """Totals by method; expected vs counted cash (a variance needs a reason); the day then
+    refuses back-dated payments. Today's close is 409 (`DayStillOwes`, `open_refunds`) while a
+    refund the cashier asked for in the store waits for a manager's decision (found in the
+    finance view once it holds the log's head, re-checked on each settlement). The chain head
+    after the close is recorded as an anchor and written to the witness file outside the
+    database; `anchor` (`N:HEX`) answers it, once: a retry with the close's Idempotency-Key
+    answers the anchor recorded after it (recording it then if the first attempt's answer
+    was lost before it was)."""
+    cashier = body.cashier_id or cmd.envelope.caller.user_id
+    wait_for_projection(ctx, VIEW, _log_head(ctx))
+    with ctx.pool.connection() as conn:
+        waiting = finance_queries.waiting_refunds(conn, body.store_id, cashier)
+    return ctx.settlements.close_day(cmd.envelope, **body.model_dump(), waiting=waiting)
 
 
 @router.get("/day-end/{business_date}")

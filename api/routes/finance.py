@@ -1,4 +1,4 @@
-"""/day-end, /reconciliation, /ledger, /payments (journal), /receivables, /gross-profit."""
+"""/reconciliation, /ledger, /payments (journal), /receivables, /gross-profit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pydantic import Field
 
 from api.as_of import AsOf, found_then, requested_moment
 from api.auth import Principal
-from api.context import ApiContext
 from api.csv_answers import CSV_RESPONSE, Bom, Format, csv_answer
 from api.dates import PlainDay, ordered
 from api.deps import (
@@ -40,10 +39,8 @@ from api.pii_reads import (
     payer_lines,
     pii_reader,
 )
-from api.replays import answered_by
 from api.schemas import CommandAccepted, PayType
 from api.schemas_money import (
-    DayEndIn,
     ExplanationIn,
     LedgerPage,
     MatchIn,
@@ -53,9 +50,8 @@ from api.schemas_money import (
     WithdrawalIn,
 )
 from api.statement_files import XLSX, statement_rows
-from domain.application import CommandResult
 from domain.common import InvalidInput, NotFound
-from projections import chain_witness, finance_queries, payments_journal, refund_proposals
+from projections import finance_queries, payments_journal, refund_proposals
 from projections import receivables as receivables_view
 from projections.statement_as_of import statement_as_of
 
@@ -69,7 +65,6 @@ StatementReader = Annotated[PiiReader, Depends(pii_reader("finance.read", PAYER_
 StatementAuditor = Annotated[PiiReader, Depends(pii_reader("reconciliation.history",
                                                            PAYER_DATA))]
 LedgerReader = Annotated[Principal, Depends(reader("ledger.read"))]
-CloseCmd = Annotated[Command, Depends(command("day_end.close"))]
 ReconcileCmd = Annotated[Command, Depends(command("reconciliation.manage"))]
 WithdrawCmd = Annotated[Command, Depends(command("reconciliation.withdraw"))]
 # In ASCII digits, the month with its zero: "2026-5" and "２０２６-05" passed strptime and
@@ -77,29 +72,6 @@ WithdrawCmd = Annotated[Command, Depends(command("reconciliation.withdraw"))]
 LineNo = Annotated[int, Path(ge=1, le=1_000_000, description="the statement's line"), Plain]
 MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 Month = Annotated[str, Query(max_length=7, pattern=MONTH, description="YYYY-MM")]
-
-
-def _closed(result: CommandResult, *, cmd: Command, ctx: ApiContext, body: DayEndIn,
-            **_: Any) -> dict[str, Any]:
-    answer = cmd.accepted(result)
-    note = chain_witness.day_end_note(body.store_id, answer["business_date"],
-                                      answer["cashier_id"])
-    with ctx.pool.connection() as conn:
-        recorded = chain_witness.witness_once(conn, ctx.witness_path, note,
-                                              cmd.envelope.caller.user_id,
-                                              answer["notification_id"] or 0)
-    return {**answer, "anchor": recorded["anchor"]}
-
-
-@router.post("/day-end", response_model=CommandAccepted)
-@answered_by(_closed)
-def close_day(body: DayEndIn, cmd: CloseCmd, ctx: Ctx) -> Any:
-    """Totals by method; expected vs counted cash (a variance needs a reason); the day then
-    refuses back-dated payments. The chain head after the close is recorded as an anchor and
-    written to the witness file outside the database; `anchor` (`N:HEX`) answers it, once: a
-    retry with the close's Idempotency-Key answers the anchor recorded after it (recording it
-    then if the first attempt's answer was lost before it was)."""
-    return ctx.settlements.close_day(cmd.envelope, **body.model_dump())
 
 
 @router.get("/payments", response_model=PaymentsPage)

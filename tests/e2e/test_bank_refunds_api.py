@@ -28,7 +28,8 @@ def _staff(auth: Auth, store_id: str) -> tuple[dict[str, str], ...]:
 def _refund(client: TestClient, cashier: dict[str, str], manager: dict[str, str], wo_id: str,
             payment_id: str, amount: str, **payout: str) -> dict[str, Any]:
     asked = post(client, "/refunds", cashier, {"work_order_id": wo_id, "payment_id": payment_id,
-                                               "amount": amount, "reason": "overpaid"}, 201)
+                                               "amount": amount, "reason": "overpaid",
+                                               "kind": "payment_return"}, 201)
     decided = post(client, f"/refunds/{asked['refund_id']}/decision", manager,
                    {"approve": True, **payout})
     return {**asked, **decided}

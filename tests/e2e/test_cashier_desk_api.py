@@ -82,7 +82,8 @@ def test_the_journal_and_the_day_report_say_taken_refunded_and_net(
          201)
     asked = post(client, "/refunds", cashier, {"work_order_id": wo_id,
                                                "payment_id": cash["payment_id"],
-                                               "amount": "50.00", "reason": "goodwill"}, 201)
+                                               "amount": "50.00", "reason": "goodwill",
+                                               "kind": "payment_return"}, 201)
     decided = post(client, f"/refunds/{asked['refund_id']}/decision", manager,
                    {"approve": True})
     journal = get(client, "/payments", manager, store_id=store_id,

@@ -40,7 +40,8 @@ def test_the_finance_desk_records_a_remittance_and_pays_it_back_by_bank_alone(
     # 20.00 of it back from the drawer before the cashier's day-end.
     drawer = post(client, "/refunds", cashier, {"work_order_id": wo_id, "amount": "20.00",
                                                 "payment_id": cash["payment_id"],
-                                                "reason": "overcharged"}, 201)
+                                                "reason": "overcharged",
+                                                "kind": "payment_return"}, 201)
     post(client, f"/refunds/{drawer['refund_id']}/decision", manager, {"approve": True})
     day = post(client, "/day-end", cashier, {"store_id": store_id,
                                              "counted_cash": "880.00"})["business_date"]

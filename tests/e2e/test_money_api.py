@@ -209,7 +209,7 @@ def test_refund_day_end_and_reconciliation(client: TestClient, auth: Auth, store
     assert both.status_code == 422
     asking = client.post("/refunds", headers=cashier, json={
         "work_order_id": wo_id, "payment_id": cash["payment_id"], "amount": "50.00",
-        "reason": "goodwill"})
+        "reason": "goodwill", "kind": "payment_return"})
     assert asking.status_code == 201, asking.text
     asked = asking.json()
     assert asked["id"] == cash["id"] == sid and asked["refund_id"].startswith("RF-")
@@ -368,17 +368,17 @@ def test_a_payment_after_settlement_says_the_visit_is_settled(
 def test_a_closed_day_says_what_to_do_for_a_payment_a_refund_and_a_second_close(
         client: TestClient, auth: Auth, store_id: str) -> None:
     """Each refusal on a closed cashier day gives the advice that fits it: a correction for a
-    payment, but not for a refund asked for before the close, nor for closing the day again."""
+    payment, but not for a refund asked for after the close, nor for closing the day again."""
     cashier = auth("cashier", "cash-" + store_id, [store_id])
     manager = auth("manager", "mgr-" + store_id, [store_id])
     wo_id, _ = confirmed_settlement(client, auth, store_id)
     paid = post(client, "/payments", cashier, {"work_order_id": wo_id, "method": "bank_card",
                                                "amount": "100.00", "provider_ref": "POS-7"}, 201)
+    day = {"store_id": store_id, "counted_cash": "0.00"}
+    closed = post(client, "/day-end", cashier, day)
     asked = post(client, "/refunds", cashier, {"work_order_id": wo_id, "amount": "10.00",
                                                "payment_id": paid["payment_id"],
                                                "reason": "goodwill"}, 201)
-    day = {"store_id": store_id, "counted_cash": "0.00"}
-    closed = post(client, "/day-end", cashier, day)
     refusals = {
         "payment": client.post("/payments", headers=cashier, json={
             "work_order_id": wo_id, "method": "bank_card", "amount": "1.00",

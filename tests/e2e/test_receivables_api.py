@@ -34,7 +34,8 @@ def owing_customer(client: TestClient, auth: Auth, store_id: str) -> dict[str, A
     assert paid["settled"] is True
     asked = post(client, "/refunds", cashier, {"work_order_id": wo_id, "amount": "100.00",
                                                "payment_id": paid["payment_id"],
-                                               "reason": "card charged twice"}, 201)
+                                               "reason": "card charged twice",
+                                               "kind": "payment_return"}, 201)
     post(client, f"/refunds/{asked['refund_id']}/decision", manager, {"approve": True})
     doc = get(client, f"/work-orders/{wo_id}", manager, wait_for=head(client))
     return {"customer_id": doc["customer"]["id"], "work_order_number": doc["number"],

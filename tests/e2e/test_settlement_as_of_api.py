@@ -53,7 +53,7 @@ def test_a_settlement_is_seen_as_it_stood_at_each_step(client: TestClient, auth:
     # 50.00 of the WeChat payment goes back: the cashier asks, a manager approves.
     refund = post(client, "/refunds", cashier, {
         "work_order_id": wo_id, "payment_id": wechat["payment_id"], "amount": "50.00",
-        "reason": "goodwill"}, 201)["refund_id"]
+        "reason": "goodwill", "kind": "payment_return"}, 201)["refund_id"]
     post(client, f"/refunds/{refund}/decision", manager, {"work_order_id": wo_id,
                                                           "approve": True})
     # The manager reverses it; drafted again (no discount now) and confirmed under a new

@@ -34,7 +34,7 @@ def _refund(client: TestClient, auth: Auth, store_id: str, wo_id: str, payment_i
     manager = auth("manager", "mgr-" + store_id, [store_id])
     refund_id: str = post(client, "/refunds", cashier, {
         "work_order_id": wo_id, "payment_id": payment_id, "amount": amount,
-        "reason": "goodwill"}, 201)["refund_id"]
+        "reason": "goodwill", "kind": "payment_return"}, 201)["refund_id"]
     if decision is not None:
         post(client, f"/refunds/{refund_id}/decision", manager, {"approve": True, **decision})
     return refund_id

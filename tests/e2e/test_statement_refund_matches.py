@@ -35,12 +35,12 @@ def _refunded(client: TestClient, auth: Auth, store_id: str) -> dict[str, Any]:
         "provider_ref": "TR-" + uuid.uuid4().hex[:8]}, 201)
     refund = post(client, "/refunds", cashier, {
         "work_order_id": wo_id, "payment_id": paid["payment_id"], "amount": "50.00",
-        "reason": "goodwill: paid back by transfer"}, 201)
+        "reason": "goodwill: paid back by transfer", "kind": "payment_return"}, 201)
     post(client, f"/refunds/{refund['refund_id']}/decision", manager,
          {"work_order_id": wo_id, "approve": True})
     pending = post(client, "/refunds", cashier, {
         "work_order_id": wo_id, "payment_id": paid["payment_id"], "amount": "20.00",
-        "reason": "second goodwill"}, 201)
+        "reason": "second goodwill", "kind": "payment_return"}, 201)
     return {"settlement_id": sid, "refund_id": refund["refund_id"],
             "pending_id": pending["refund_id"], "payment_id": paid["payment_id"]}
 

@@ -65,7 +65,8 @@ def month(c: Container, store: str) -> tuple[UUID, UUID]:
     # money, not revenue: neither the gross profit nor the parts sales change
     refund = c.settlements.request_refund(shop.r("cashier", at(d, "07:00")), s1,
                                           payment_id=payment, amount="10.00",
-                                          reason="paid twice").body["refund_id"]
+                                          reason="paid twice",
+                                          kind="payment_return").body["refund_id"]
     c.settlements.decide_refund(shop.r("manager", at(d, "07:10")), s1, refund, approve=True,
                                 payout_method="cash")
 

@@ -79,7 +79,7 @@ def refund_request(container: Container, client: TestClient, auth: Auth, store_i
     reason = f"goodwill {uuid4().hex[:8]}"
     return ("cashier", "/refunds", {"work_order_id": str(work_order_id),
                                     "payment_id": paid.body["payment_id"], "amount": "20.00",
-                                    "reason": reason},
+                                    "reason": reason, "kind": "payment_return"},
             f"Settlement.RefundRequested|{reason}")
 
 

@@ -71,10 +71,12 @@ def _history(container: Container, store_id: str) -> dict[str, Any]:
                 amount="680.00", provider_ref=wx_ref).body
     assert wx["settled"] is True
     refund = st.request_refund(req(store_id, user=c1), s1, payment_id=deposit["payment_id"],
-                               amount="50.00", reason="goodwill").body["refund_id"]
+                               amount="50.00", reason="goodwill",
+                               kind="payment_return").body["refund_id"]
     st.decide_refund(req(store_id, "manager", manager), s1, refund, approve=True)
     rejected = st.request_refund(req(store_id, user=c1), s1, payment_id=wx["payment_id"],
-                                 amount="30.00", reason="asked twice").body["refund_id"]
+                                 amount="30.00", reason="asked twice",
+                                 kind="payment_return").body["refund_id"]
     st.decide_refund(req(store_id, "manager", manager), s1, rejected, approve=False,
                      reason="no grounds")
 

@@ -63,7 +63,8 @@ def _refund_asked_on_a_charged_visit(container: Container, store_id: str,
     if paid_off:
         money.pay(req(store_id), work_order_id=wo, method="cash", amount="150.00")
     asked = money.request_refund(req(store_id), first, payment_id=paid.body["payment_id"],
-                                 amount="100.00", reason="deposit too high")
+                                 amount="100.00", reason="deposit too high",
+                                 kind="payment_return")
     return [first, second], str(asked.body["refund_id"])
 
 

@@ -228,7 +228,8 @@ def test_a_reversed_charge_leaves_no_account_entry_and_a_till_payment_is_not_tak
     money.confirm(CASHIER, UUID(money.draft(CASHIER, wo).body["id"]))
     paid = money.pay(CASHIER, work_order_id=wo, method="cash", amount=str(BILL))
     asked = money.request_refund(CASHIER, sid, payment_id=paid.body["payment_id"],
-                                 amount="100.00", reason="pads price corrected")
+                                 amount="100.00", reason="pads price corrected",
+                                 kind="payment_return")
     money.decide_refund(MANAGER, sid, str(asked.body["refund_id"]), approve=True)
     money.pay(CASHIER, work_order_id=wo, method="cash", amount="100.00")
     last = list(app.events.get(customer_id))[-1]

@@ -93,7 +93,8 @@ def test_a_refund_makes_a_charge_paid_off_count_again() -> None:
     assert customer_of(app, customer_id).account_charges == [Settlement.create_id(second)]
     sid = Settlement.create_id(first)
     refund = money.request_refund(CASHIER, sid, payment_id=paid["payment_id"],
-                                  amount=str(BILL), reason="paid twice by the fleet").body
+                                  amount=str(BILL), reason="paid twice by the fleet",
+                                  kind="payment_return").body
     money.decide_refund(MANAGER, sid, refund["refund_id"], approve=True)
     assert open_on_account(settlement(app, first)) == BILL  # owed again
     assert customer_of(app, customer_id).account_charges == [
@@ -134,7 +135,8 @@ def test_the_listed_charges_hold_every_open_charge_within_the_limit(
             elif payments[i]:
                 payment_id, value = payments[i].pop()
                 asked = money.request_refund(CASHIER, sid, payment_id=payment_id,
-                                             amount=value, reason="money back").body
+                                             amount=value, reason="money back",
+                                             kind="payment_return").body
                 money.decide_refund(MANAGER, sid, asked["refund_id"], approve=True)
         except DomainError:
             pass

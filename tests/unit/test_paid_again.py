@@ -111,7 +111,8 @@ def test_money_paid_again_on_a_customer_loaded_from_a_snapshot_taken_before_shor
     # all 900.00 goes back: 90 points are due, 10 are left to take, 80 are short
     payment_id = next(iter(money_of(app, sid).payments))
     refund_id = money.request_refund(CASHIER, sid, payment_id=payment_id, amount="900.00",
-                                     reason="wrong card").body["refund_id"]
+                                     reason="wrong card",
+                                     kind="payment_return").body["refund_id"]
     money.decide_refund(MANAGER, sid, refund_id, approve=True)
     # The customer's snapshot as the code before 'short' was kept took it: the same lots
     # without it (the refund's shortfall only inside taken_back).

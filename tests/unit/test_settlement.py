@@ -537,7 +537,8 @@ def test_a_refund_is_decided_by_another_manager(app: ServiceCore, wos: WorkOrder
     assert events_stored(app) == before
 
     refund_id = money.request_refund(MANAGER, sid, payment_id=payment_id, amount="50.00",
-                                     reason="goodwill: car not washed").body["refund_id"]
+                                     reason="goodwill: car not washed",
+                                     kind="payment_return").body["refund_id"]
     # What is asked for is held: no more than the rest can be asked for meanwhile.
     with pytest.raises(SettlementError, match="850.00"):
         money.request_refund(CASHIER, sid, payment_id=payment_id, amount="850.01",
@@ -561,7 +562,7 @@ def test_a_refund_is_decided_by_another_manager(app: ServiceCore, wos: WorkOrder
 
     # A rejection needs a reason.
     second = money.request_refund(CASHIER, sid, payment_id=payment_id, amount="10.00",
-                                  reason="parking fee").body["refund_id"]
+                                  reason="parking fee", kind="payment_return").body["refund_id"]
     with pytest.raises(InvalidInput, match="reason"):
         money.decide_refund(MANAGER, sid, second, approve=False)
     money.decide_refund(MANAGER, sid, second, approve=False, reason="not our car park")
