@@ -19,6 +19,7 @@ from api import json_bodies, log_context
 from api.auth import AuthError, Principal, authorize, principal_from
 from api.context import ApiContext
 from api.dates import DAY_RANGE, Day
+from api.errors import ReadModelBehind
 from api.numbers import Plain
 from api.positions import beyond_head
 from api.replays import COMMAND_ACTION
@@ -271,23 +272,45 @@ def command(action: str) -> Callable[..., Awaitable[Command]]:
 
 
 def wait_for_projection(ctx: ApiContext, name: str, notification_id: int | None) -> bool:
-    """Read-your-writes: wait (bounded) until the read model has applied `notification_id`."""
+    """Read-your-writes: wait (bounded) until the read model has applied `notification_id`.
+    True once it has; False for an id beyond the log's head (no command answered it: read
+    as it stands). A view that has not applied it within the bound raises `ReadModelBehind`
+    (503), rather than a page read as current without it."""
     if notification_id is None:
         return True
     if ctx.positions is not None and ctx.positions.known(name) >= notification_id:
         return True
     with ctx.pool.connection() as conn:
         if ctx.positions is not None:
-            return ctx.positions.wait(conn, name, notification_id, ctx.read_wait_max_seconds)
-        deadline = time.monotonic() + ctx.read_wait_max_seconds
-        while True:
-            row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
-                               (name,)).fetchone()
-            if row and row[0] >= notification_id:
-                return True
-            if time.monotonic() >= deadline or _beyond_head(conn, notification_id):
-                return False
-            time.sleep(0.01)
+            reached = ctx.positions.wait(conn, name, notification_id,
+                                         ctx.read_wait_max_seconds)
+        else:
+            reached = _polled(conn, name, notification_id, ctx.read_wait_max_seconds)
+    return reached_or_behind(reached, name, notification_id, ctx.read_wait_max_seconds)
+
+
+def reached_or_behind(reached: bool | None, name: str, notification_id: int,
+                      seconds: float) -> bool:
+    """A wait's outcome (True reached, None beyond the head, False timed out) as
+    `wait_for_projection` answers it."""
+    if reached is False:
+        raise ReadModelBehind(name, notification_id, seconds)
+    return bool(reached)
+
+
+def _polled(conn: Any, name: str, notification_id: int, seconds: float) -> bool | None:
+    """The wait without the positions' listener: the position table read every 10 ms."""
+    deadline = time.monotonic() + seconds
+    while True:
+        row = conn.execute("SELECT position FROM projection_positions WHERE name = %s",
+                           (name,)).fetchone()
+        if row and row[0] >= notification_id:
+            return True
+        if _beyond_head(conn, notification_id):
+            return None
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def wait_for_views(ctx: ApiContext, notification_id: int | None, *views: str) -> bool:

@@ -80,6 +80,7 @@ TITLES = {
     "unavailable": "Service unavailable",
     "unreadable-event": "A stored event cannot be read",
     "newer-event": "A stored event is newer than this server",
+    "read-model-behind": "Read model behind",
     "internal": "Internal error",
 }
 RETRY_AFTER_SECONDS = 2
@@ -134,6 +135,26 @@ class UnsupportedMediaType(StarletteHTTPException):
 
     def __init__(self, detail: str) -> None:
         super().__init__(415, detail)
+
+
+class ReadModelBehind(Exception):
+    """A read that waits for a read model (`?wait_for=`, or the log's head before a command
+    reads one) gave up: the view had not applied `notification_id` within the read wait's
+    bound (SERVICECORE_READ_WAIT_MAX_SECONDS). Answered 503 with Retry-After, never a stale
+    page read as current (a work order just opened answered 404)."""
+
+    def __init__(self, view: str, notification_id: int, seconds: float) -> None:
+        super().__init__(f"the {view} read model has not applied notification "
+                         f"{notification_id} within {seconds:g} s; retry shortly")
+        self.view, self.notification_id, self.seconds = view, notification_id, seconds
+
+
+def read_model_behind_problem(exc: ReadModelBehind) -> JSONResponse:
+    response = problem(503, "read-model-behind", str(exc), view=exc.view,
+                       wait_for=exc.notification_id, waited_seconds=exc.seconds)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["X-Read-Model-Stale"] = "true"
+    return response
 
 
 class NumberTooLong(ValueError):
@@ -366,6 +387,11 @@ def install(app: FastAPI) -> None:
         log.error("unexpected database error during %s %s", request.method,
                   redacted_target(request.url.path), exc_info=exc)
         return internal_problem()
+
+    @app.exception_handler(ReadModelBehind)
+    async def behind(request: Request, exc: ReadModelBehind) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, redacted_target(request.url.path), exc)
+        return read_model_behind_problem(exc)
 
     @app.exception_handler(UnreadableEvent)
     async def unreadable(request: Request, exc: UnreadableEvent) -> JSONResponse:

@@ -54,16 +54,17 @@ class ProjectionPositions:
     # -- waiting ---------------------------------------------------------------------------
 
     def wait(self, conn: psycopg.Connection[Any], name: str, notification_id: int,
-             timeout: float) -> bool:
-        """In a worker thread: True once `name` has applied `notification_id` (False: timed
-        out, or the id is beyond the log's head so no command was ever answered with it)."""
+             timeout: float) -> bool | None:
+        """In a worker thread: True once `name` has applied `notification_id`, False when
+        it timed out, None when the id is beyond the log's head (no command was ever
+        answered with it: nothing to wait for)."""
         if self.known(name) >= notification_id:
             return True
         self.start()
         deadline = time.monotonic() + timeout
         head, position = _one(conn, FIRST_LOOK_SQL, (name,))
         if beyond_head(head, notification_id):
-            return False
+            return None
         while True:
             self._heard(name, position)
             with self._changed:
@@ -78,7 +79,7 @@ class ProjectionPositions:
             position = _one(conn, POSITION_SQL, (name,))
 
     async def wait_async(self, query: Callable[[str, tuple[Any, ...]], Any], name: str,
-                         notification_id: int, timeout: float) -> bool:
+                         notification_id: int, timeout: float) -> bool | None:
         """The same on the event loop; `query(sql, params)` answers the first column of the
         first row (an asyncio connection's). The head and the position are read in one
         statement (one round trip, not two, before the wait: on a busy process each costs a
@@ -93,7 +94,7 @@ class ProjectionPositions:
         try:
             head, position = await query(FIRST_LOOK_SQL, (name,))
             if beyond_head(head, notification_id):
-                return False
+                return None
             while True:
                 self._heard(name, position)
                 while self.known(name) < notification_id:

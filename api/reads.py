@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api.context import ApiContext
-from api.deps import wait_for_projection
+from api.deps import reached_or_behind, wait_for_projection
 from projections.base import Reading, read, read_async
 
 T = TypeVar("T")
@@ -90,8 +90,9 @@ class ReadModels:
             return True
         if self.pool is None or positions is None:
             return await run_in_threadpool(wait_for_projection, self.ctx, name, notification_id)
-        return await positions.wait_async(self._first, name, notification_id,
-                                          self.ctx.read_wait_max_seconds)
+        seconds = self.ctx.read_wait_max_seconds
+        reached = await positions.wait_async(self._first, name, notification_id, seconds)
+        return reached_or_behind(reached, name, notification_id, seconds)
 
     async def _first(self, sql: str, params: tuple[Any, ...]) -> Any:
         async def first(conn: AsyncConnection[Any]) -> Any:
