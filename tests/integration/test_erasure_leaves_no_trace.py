@@ -1,6 +1,6 @@
 """Erasure on request (PIPL art. 47) leaves no trace of the person: once a store's customers are
-erased, none of their names, phones (the current ones and those changed since) or WeChat ids
-is left in clear in any row of any table of the database — read models, audit indexes, the
+erased, none of their names, phones (the current ones and those changed since), WeChat ids,
+complaint words or the staff's notes about them is left in clear in any row of any table of the database — read models, audit indexes, the
 remembered answers of Idempotency-Keys, the events themselves (a `bytea` column is searched for
 the text's UTF-8 bytes) —, in any table of the analytic file, or in any log line written
 meanwhile (that the chain still verifies after an erasure: test_event_log_integrity.py).
@@ -86,9 +86,14 @@ def _analytics_holding(conn: Any, text: str) -> list[str]:
         [text]).fetchone() != (0,)]
 
 
+WORDS = "司马女士说仪表台异响三次未修好"  # what she said, and what the desk noted of her
+NOTES = ("she prefers calls after six at 15821937465", "dashboard clips refitted with her")
+
+
 def _served_over_http(client: TestClient, auth: Auth) -> None:
     """A customer registered with a WeChat id, their phone changed, a visit opened for them,
-    each with an Idempotency-Key (whose answer is remembered)."""
+    a complaint in her words, assigned and resolved with notes about her, each with an
+    Idempotency-Key (whose answer is remembered)."""
     advisor = auth("advisor", "adv-et", [STORE])
     customer = post(client, "/customers", {**advisor, "Idempotency-Key": "et-register"}, {
         "store_id": STORE, "kind": "person", "name": "司马晓岚", "phones": [OLD_PHONE],
@@ -100,6 +105,15 @@ def _served_over_http(client: TestClient, auth: Auth) -> None:
         "store_id": STORE, "customer_id": customer["id"],
         "vehicle": {**VEHICLE, "vin": "LSVAU2183N2183301", "plate": "沪B77881"},
         "mileage": 31_000, "complaints": ["rattle from the dashboard"]}, status=201)
+    case = post(client, f"/stores/{STORE}/grievances", {**advisor, "Idempotency-Key": "et-case"},
+                {"customer_id": customer["id"], "kind": "complaint", "channel": "phone",
+                 "category": "repair_quality", "severity": "normal", "words": WORDS},
+                status=201)
+    for step, body in (("assignment", {"owner": "csr-li", "note": NOTES[0]}),
+                       ("first-contact", {}), ("resolution", {"resolution": NOTES[1],
+                                                              "accepted": True})):
+        post(client, f"/grievances/{case['id']}/{step}",
+             {**advisor, "Idempotency-Key": f"et-{step}"}, body)
 
 
 def test_an_erased_customer_is_found_in_no_table_no_analytic_file_and_no_log_line(
@@ -113,18 +127,19 @@ def test_an_erased_customer_is_found_in_no_table_no_analytic_file_and_no_log_lin
     people = _customers(container)
     # the internal visit's payer is the dealership's own department, named as such on its
     # internal bill too: no person's data
-    texts = {t for found in people.values() for t in found} - {USED_CAR_DESK}
+    texts = {t for found in people.values() for t in found} - {USED_CAR_DESK} | {WORDS, *NOTES}
     assert len(people) > 5 and {OLD_PHONE, NEW_PHONE, "司马晓岚", "smxl_wx88"} <= texts
-    # before the erasure the read models hold them in clear (the search finds what it seeks)
+    # before the erasure the read models hold them in clear (the search finds what it seeks);
+    # the analytic file has loaded the log as it then stood
     wait_for_projection(container)
     assert _database_holding(served.owner_url, NEW_PHONE)
-
-    for customer_id in people:
-        container.customers.erase(request(STORE, "manager"), customer_id,
-                                  reason="customer asked (PIPL art. 47)")
-    wait_for_projection(container)
-    loader = AnalyticsLoader(container.app, tmp_path / "erased.duckdb")
+    loader = AnalyticsLoader(container.app, tmp_path / "analytics.duckdb")
     try:
+        loader.catch_up()
+        for customer_id in people:
+            container.customers.erase(request(STORE, "manager"), customer_id,
+                                      reason="customer asked (PIPL art. 47)")
+        wait_for_projection(container)
         loader.catch_up()
         left = {text: where for text in sorted(texts)
                 if (where := _database_holding(served.owner_url, text)
