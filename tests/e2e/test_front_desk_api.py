@@ -213,6 +213,12 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     mine_due = next(d for d in due["items"] if d["vin"] == vin)
     assert mine_due["due_on"] == add_months(today, 6).isoformat()
     assert mine_due["basis"] == "time" and mine_due["contact_channels"] == ["sms", "wechat"]
+    # She withdraws her consent to WeChat: the list no longer offers it (PIPL art. 15)
+    post(client, f"/customers/{cid}/consents", advisor,
+         {"channel": "wechat", "granted": False, "note": "asked on the phone"})
+    due = get(client, "/reminders/due", advisor, store_id=store_id, days=200,
+              wait_for=head(client))
+    assert next(d for d in due["items"] if d["vin"] == vin)["contact_channels"] == ["sms"]
     post(client, "/reminders", advisor, {"vin": vin, "store_id": store_id,
                                          "due_on": mine_due["due_on"], "outcome": "declined",
                                          "channel": "sms"}, 201)
