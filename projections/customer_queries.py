@@ -322,7 +322,8 @@ def vehicle_detail(conn: psycopg.Connection[Any], vehicle_id: UUID,
 def due_list(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: str | None,
              until: date, include_handled: bool = False, limit: int = 200,
              offset: int = 0) -> dict[str, Any]:
-    """Cars due for service by `until` (overdue included), with whom to call and how."""
+    """Cars due for service by `until` (overdue included), with whom to call and how: the
+    channels the owner consented to (none once the owner is erased)."""
     scope, params = _scope(stores, "d.store_id")
     where = [scope, "d.due_on <= %s"]
     params.append(until)
@@ -337,7 +338,8 @@ def due_list(conn: psycopg.Connection[Any], stores: Sequence[str], *, store_id: 
                d.last_service_km, d.plan, v.owner_id, c.name AS owner_name,
                c.phones AS owner_phones,
                coalesce((SELECT array_agg(k ORDER BY k) FROM jsonb_each(c.consent) AS x(k, val)
-                         WHERE (val->>'granted')::boolean), '{{}}') AS contact_channels,
+                         WHERE (val->>'granted')::boolean AND NOT c.erased), '{{}}')
+                   AS contact_channels,
                o.outcome AS last_outcome, o.at AS last_outcome_at
         FROM service_due d JOIN vehicles v ON v.id = d.vehicle_id
         LEFT JOIN customers c ON c.id = v.owner_id

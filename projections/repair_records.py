@@ -10,7 +10,8 @@ evidence references (photos, diagnostic reports: where each file is kept, its SH
 which work orders settled on a day; every record is built from the work order's and the
 settlement's events. Beside the 13 elements, the items the 三包 rules ask of each visit's record:
 time in and out, mileage out, each job's quality inspection, the labor fee and material cost,
-and the towing, loaner or travel paid for the customer.
+and the towing, loaner or travel paid for the customer. For the maintenance file of the repair
+regulation: each work item's technicians (who clocked on its job) and each part's stock lots.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from domain.work_order import WorkOrder
 from projections.claim_checks import compensations, evidence_refs, part_serials
 from projections.csv_cells import safe_row
 from projections.evidence import Recorded, fill_evidence, fold, plain, read_streams, stamp
-from projections.warranty_claim import visit_dates, work_order_events
+from projections.warranty_claim import job_punches, visit_dates, work_order_events
 
 CSV_COLUMNS = ("shop_name", "vin", "plate", "date_in", "mileage_in", "settlement_date",
                "settlement_number", "fault_description", "work_items", "labor_hours",
@@ -109,6 +110,25 @@ def _certificate(events: Iterable[Recorded]) -> dict[str, Any] | None:
     return None
 
 
+def _staff(wo: WorkOrder, events: list[Recorded], line_id: str) -> list[dict[str, Any]]:
+    """Who did a work item (the staff of the maintenance file): each technician who clocked on
+    its job, with the hours clocked there."""
+    job_no = (wo.lines.get(line_id) or {}).get("job_no")
+    return [] if job_no is None else [
+        {"technician_id": t["technician_id"], "clocked_hours": t["clocked_hours"]}
+        for t in job_punches(events, job_no)]
+
+
+def _lots(wo: WorkOrder, line_id: str) -> list[dict[str, Any]]:
+    """The stock lots a part was issued from, net of returns, in the order first taken: each
+    lot's receipt names its supplier, delivery note and conformity certificate
+    (`/stock/lots/{lot}`), so the part used is traced to where it was bought."""
+    net: dict[str, Decimal] = {}
+    for pick in (wo.lines.get(line_id) or {}).get("picks", []):
+        net[str(pick["lot_id"])] = net.get(str(pick["lot_id"]), Decimal(0)) + pick["qty"]
+    return [{"lot_id": lot, "qty": qty} for lot, qty in net.items()]
+
+
 def _fees(settlement: Settlement) -> dict[str, Decimal]:
     """What each line of the visit bills in all, after discounts, whoever pays it (a warranty or
     insurance line's share on the customer bill counted with its line)."""
@@ -143,12 +163,14 @@ def build_record(wo_events: list[Recorded], settlement_events: list[Recorded], z
         "settlement_number": visit["settlement_number"],
         "fault_description": _fault_description(wo),
         "work_items": [{"name": ln["description"], "op_code": ln["op_code"],
-                        "labor_hours": ln["qty"], "fee": fees[ln["line_id"]]} for ln in labor],
+                        "labor_hours": ln["qty"], "fee": fees[ln["line_id"]],
+                        "technicians": _staff(wo, wo_events, ln["line_id"])} for ln in labor],
         "labor_hours": sum((ln["qty"] for ln in labor), Decimal("0.0")),
         "labor_fee": sum((fees[ln["line_id"]] for ln in labor), Decimal("0.00")),
         "material_cost": sum((fees[ln["line_id"]] for ln in parts), Decimal("0.00")),
         "parts": [{"part_name": ln["description"], "part_code": ln["part_number"],
                    "quantity": ln["qty"], "unit": ln.get("unit"), "amount": fees[ln["line_id"]],
+                   "lots": _lots(wo, ln["line_id"]),
                    "serials": {k: serials[ln["line_id"]][k] for k in ("fitted", "removed")}
                    if ln["line_id"] in serials else None} for ln in parts],
         "store_id": wo.store_id,

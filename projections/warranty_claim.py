@@ -136,7 +136,7 @@ def visit_dates(events: Iterable[Recorded]) -> dict[str, Any]:
     return {"dates": found, **extra}
 
 
-def _punches(events: Iterable[Recorded], job_no: int) -> list[dict[str, Any]]:
+def job_punches(events: Iterable[Recorded], job_no: int) -> list[dict[str, Any]]:
     """Each technician's clock punches on the job (an open punch has no clock-off yet)."""
     techs: dict[str, dict[str, Any]] = {}
     open_on: dict[str, Recorded] = {}
@@ -235,7 +235,7 @@ def _job(wo: WorkOrder, job_no: int, events: list[Recorded], stock: dict[str, di
               "serials": serials.get(ln["line_id"])}
              for ln in approved if ln["kind"] == "part"]
     steps = _job_steps(events, job_no)
-    technicians = _punches(events, job_no)
+    technicians = job_punches(events, job_no)
     return {
         "job_no": job_no, "complaint": job["complaint"], "status": job["status"],
         **{k: steps[k] for k in ("cause", "correction", "fault_codes", "diagnosed")},

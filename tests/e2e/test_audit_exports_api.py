@@ -140,7 +140,8 @@ def test_repair_records_json_csv_and_jsonl(client: TestClient, auth: Auth,
             record["work_items"], record["parts"][0]["part_code"]) == (
         store, shop["vin"], f"SET-{store}-2025-000001",
         [{"name": "replace water pump", "op_code": "ENG-WP", "labor_hours": "2.4",
-          "fee": "720.00"}],
+          "fee": "720.00", "technicians": [{"technician_id": shop["desk"].t1,
+                                            "clocked_hours": "2.00"}]}],
         shop["pump"])
     as_csv = get(client, "/audit/repair-records", auditor, date="2025-08-15", format="csv")
     assert as_csv.headers["content-type"].startswith("text/csv")

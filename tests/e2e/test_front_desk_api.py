@@ -213,6 +213,12 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     mine_due = next(d for d in due["items"] if d["vin"] == vin)
     assert mine_due["due_on"] == add_months(today, 6).isoformat()
     assert mine_due["basis"] == "time" and mine_due["contact_channels"] == ["sms", "wechat"]
+    # She withdraws her consent to WeChat: the list no longer offers it (PIPL art. 15)
+    post(client, f"/customers/{cid}/consents", advisor,
+         {"channel": "wechat", "granted": False, "note": "asked on the phone"})
+    due = get(client, "/reminders/due", advisor, store_id=store_id, days=200,
+              wait_for=head(client))
+    assert next(d for d in due["items"] if d["vin"] == vin)["contact_channels"] == ["sms"]
     post(client, "/reminders", advisor, {"vin": vin, "store_id": store_id,
                                          "due_on": mine_due["due_on"], "outcome": "declined",
                                          "channel": "sms"}, 201)
@@ -236,6 +242,11 @@ def test_a_booked_visit_from_lookup_to_kpis(client: TestClient, auth: Auth,
     appointments = get(client, "/appointments", advisor, store_id=store_id,
                        day=today.isoformat())
     assert {a["customer_name"] for a in appointments["items"]} == {ERASED}
+    # Her car is still due for service, but she is no one to contact on any channel.
+    due = get(client, "/reminders/due", advisor, store_id=store_id, days=200,
+              include_handled="true")
+    mine_due = next(d for d in due["items"] if d["vin"] == vin)
+    assert (mine_due["owner_name"], mine_due["contact_channels"]) == (ERASED, [])
 
 
 def test_bad_input_is_a_clear_problem_and_writes_nothing(client: TestClient, auth: Auth,

@@ -1,7 +1,8 @@
 """A warranty visit's electronic repair record over HTTP, against what the 三包 rules ask of the
 record of each visit (DOMAIN.md): time in and out, mileage, the fault, the inspection's result,
 the work done with its labor hours and fee, the parts with what they cost, and the towing,
-loaner or travel paid for the customer."""
+loaner or travel paid for the customer; and what the repair regulation asks of the maintenance
+file: the staff who did each work item, each part traced to the lot it was bought in."""
 
 from __future__ import annotations
 
@@ -78,6 +79,14 @@ def test_the_repair_record_carries_the_sanbao_items_of_a_warranty_visit(
     # The inspection's result: passed, after one failure, and who inspected.
     assert [(i["job_no"], i["passed"], i["failures"], i["inspector"])
             for i in record["inspections"]] == [(1, True, 1, "mgr-" + store_id)]
+    # Who did the work (the technician who clocked on its job) and where the part
+    # came from: its lot, whose receipt names the supplier and the delivery note.
+    [item] = record["work_items"]
+    assert [t["technician_id"] for t in item["technicians"]] == ["tech-" + store_id]
+    [part] = record["parts"]
+    assert [lot["qty"] for lot in part["lots"]] == ["1"]
+    lot = get(client, f"/stock/lots/{part['lots'][0]['lot_id']}", auditor)
+    assert (lot["part_number"], lot["supplier"], lot["supplier_doc"]) == (number, "S", "DN-1")
     # The tow the shop paid for.
     assert [(c["kind"], c["amount"], c["reference"]) for c in record["compensations"]] == [
         ("towing", "350.00", "TOW-5521")]

@@ -65,8 +65,8 @@ def customer_visit(desk: Desk, pads: str) -> UUID:
 def day(container: Container) -> dict[str, Any]:
     desk, other = Desk(container), Desk(container)
     pads = desk.part("front brake pads", "560.00", at("2025-08-01", "09:00"))
-    desk.receive(pads, 5, "300.00", at("2025-08-01", "09:10"), supplier="Bosch Shanghai",
-                 doc="DN-9")
+    lot = desk.receive(pads, 5, "300.00", at("2025-08-01", "09:10"),
+                       supplier="Bosch Shanghai", doc="DN-9")
     a = customer_visit(desk, pads)
     desk.settle(a, at("2025-08-15", "10:00"))
     # Settled, then reversed the same day and not settled again: no record.
@@ -88,7 +88,7 @@ def day(container: Container) -> dict[str, Any]:
                                      at("2025-08-15", "09:00"), at("2025-08-15", "10:00"))
     other.settle(elsewhere, at("2025-08-15", "12:00"))
     wait_for_projection(container, "finance")
-    return {"desk": desk, "other": other, "pads": pads, "a": a, "late": late,
+    return {"desk": desk, "other": other, "pads": pads, "lot": lot, "a": a, "late": late,
             "next_day": next_day, "ready": ready, "elsewhere": elsewhere,
             "shops": ShopNames({desk.store: "上海大众汽车某某特约维修站"}, "某某汽车服务集团")}
 
@@ -117,11 +117,14 @@ def test_a_settled_visit_carries_the_13_elements(container: Container,
         "fault_description": "brake noise — pads worn to 2 mm; AC not cold",
         "work_items": [
             {"name": "replace front pads", "op_code": "BRK-PAD", "labor_hours": "1.5",
-             "fee": "450.00"},
-            {"name": "recharge AC", "op_code": "AC-GAS", "labor_hours": "0.5", "fee": "150.00"}],
+             "fee": "450.00", "technicians": [{"technician_id": desk.t1,
+                                               "clocked_hours": "0.75"}]},
+            {"name": "recharge AC", "op_code": "AC-GAS", "labor_hours": "0.5", "fee": "150.00",
+             "technicians": [{"technician_id": desk.t2, "clocked_hours": "0.50"}]}],
         "labor_hours": "2.0",
         "parts": [{"part_name": "front brake pads", "part_code": day["pads"], "quantity": "1",
-                   "unit": "pc", "amount": "560.00", "serials": {
+                   "unit": "pc", "amount": "560.00",
+                   "lots": [{"lot_id": str(day["lot"]), "qty": "1"}], "serials": {
                        "fitted": ["PAD-7781"],
                        "removed": [{"serial": "PAD-1203", "disposition": "scrapped",
                                     "tag": None}]}}],
