@@ -47,8 +47,9 @@ class StockView(StockChanges, ReadModel):
     # their ASCII form (`ascii_barcode`); 4: a purchase order's lines say whether each is an
     # emergency purchase (`emergency`); 5: a purchase order's expected delivery day and open
     # value (`expected_on`, `open_value`); 6: a scrap request waiting for a manager is listed
-    # among the item's reservations (`scrap:<request id>`), as the units it holds
-    revision = 6
+    # among the item's reservations (`scrap:<request id>`), as the units it holds; 7: a cleared
+    # alert keeps what was available when it was raised (`cleared_available` beside it)
+    revision = 7
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """
@@ -94,7 +95,7 @@ class StockView(StockChanges, ReadModel):
         "stock_alerts": """
             store_id text NOT NULL, part_number text NOT NULL, open boolean NOT NULL,
             raised_at timestamptz NOT NULL, available numeric NOT NULL,
-            min_stock numeric NOT NULL, cleared_at timestamptz,
+            min_stock numeric NOT NULL, cleared_at timestamptz, cleared_available numeric,
             PRIMARY KEY (store_id, part_number)""",
         "stock_approvals": """
             kind text NOT NULL, store_id text NOT NULL, part_number text NOT NULL,
@@ -328,10 +329,10 @@ class StockView(StockChanges, ReadModel):
         row = self._row(batch, event)
         row["alert"] = True
         batch.conn.execute(
-            f"""INSERT INTO {batch.t('stock_alerts')} VALUES (%s, %s, true, %s, %s, %s, NULL)
+            f"""INSERT INTO {batch.t('stock_alerts')} VALUES (%s, %s, true, %s, %s, %s, NULL, NULL)
                 ON CONFLICT (store_id, part_number) DO UPDATE SET open = true,
                 raised_at = EXCLUDED.raised_at, available = EXCLUDED.available,
-                min_stock = EXCLUDED.min_stock, cleared_at = NULL""",
+                min_stock = EXCLUDED.min_stock, cleared_at = NULL, cleared_available = NULL""",
             (row["store_id"], row["part_number"], event.audit.at, event.available,
              event.min_stock))
 
@@ -341,7 +342,7 @@ class StockView(StockChanges, ReadModel):
         row["alert"] = False
         batch.conn.execute(
             f"""UPDATE {batch.t('stock_alerts')} SET open = false, cleared_at = %s,
-                available = %s WHERE store_id = %s AND part_number = %s""",
+                cleared_available = %s WHERE store_id = %s AND part_number = %s""",
             (event.audit.at, event.available, row["store_id"], row["part_number"]))
 
     # purchase orders: one document per order (projections/purchase_order_doc.py)
