@@ -22,7 +22,7 @@ from domain.ascii_width import ascii_width
 from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
-from domain.stock_state import scrap_hold
+from domain.stock_state import count_hold, count_loss, scrap_hold
 from domain.transfer import Transfer
 from projections.base import Index, ReadModel
 from projections.purchase_order_doc import order_doc
@@ -48,7 +48,8 @@ class StockView(StockChanges, ReadModel):
     # emergency purchase (`emergency`); 5: a purchase order's expected delivery day and open
     # value (`expected_on`, `open_value`); 6: a scrap request waiting for a manager is listed
     # among the item's reservations (`scrap:<request id>`), as the units it holds; 7: a cleared
-    # alert keeps what was available when it was raised (`cleared_available` beside it)
+    # alert keeps what was available when it was raised (`cleared_available` beside it), and a
+    # count waiting for a manager holds what it found missing (`count:<count id>`)
     revision = 7
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
@@ -285,16 +286,20 @@ class StockView(StockChanges, ReadModel):
 
     @on.register
     def _counted(self, event: StockItem.Counted, batch: Batch, n: int) -> None:
+        if event.needs_approval and count_loss(event.lines) > 0:
+            self._hold(batch, event, count_hold(event.count_id), count_loss(event.lines))
         if event.needs_approval:
             self._approval(batch, event, "stocktake", event.count_id, None, event.value,
                            {"lines": event.lines}, event.reason)
 
     @on.register
     def _count_rejected(self, event: StockItem.CountRejected, batch: Batch, n: int) -> None:
+        self._drop_hold(batch, self._row(batch, event), count_hold(event.count_id))
         self._decided(batch, event, "stocktake", event.count_id, "rejected", event.reason)
 
     @on.register
     def _variance(self, event: StockItem.VariancePosted, batch: Batch, n: int) -> None:
+        self._drop_hold(batch, self._row(batch, event), count_hold(event.count_id))
         self._picks(batch, event, n, self._row(batch, event), "stocktake_variance",
                     event.adjustments, 1, reference=event.count_id, reason=event.reason)
         if event.approved_by is not None:
