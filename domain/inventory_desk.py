@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from domain.application import CommandResult, Decision, Request, ServiceCore, Session
 from domain.common import NotFound, NotPermitted, StaleVersion, require, require_group_store
+from domain.money import shown_quantity
 from domain.part import Part, normalise_part_number
 from domain.stock import StockItem
 
@@ -101,6 +102,7 @@ class InventoryDesk:
                                    current=item.version)
             answer = act(session, item) or {}
             return Decision(item, {"store_id": store_id, "part_number": item.part_number,
-                                   **{k: str(v) for k, v in item.figures().items()}, **answer})
+                                   **{k: str(shown_quantity(v)) for k, v in item.figures().items()},
+                                   **answer})
 
         return self.app.execute(request, decide, (stock_stream(store_id, part_number), *also))

@@ -135,3 +135,11 @@ def vat_included(gross_amount: Decimal, rate: Decimal = DEFAULT_VAT_RATE) -> Dec
 
 def total(amounts: Iterable[Decimal]) -> Decimal:
     return sum(amounts, Decimal("0.00"))
+
+
+def shown_quantity(value: Decimal) -> Decimal:
+    """`value` without trailing zeros after its point (8.0 → 8, 2.50 → 2.5, -0.0 → 0): how
+    the stock reads and the stock commands' answers show a quantity."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1)) + 0  # + 0: a zero has no sign
+    return value.normalize()

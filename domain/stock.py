@@ -37,7 +37,7 @@ from domain.common import Audit, stable_id
 from domain.stamps import note_reservation, note_stamp
 from domain.stock_approvals import StockApprovals
 from domain.stock_moves import StockMoves
-from domain.stock_state import ZERO, scrap_hold
+from domain.stock_state import ZERO, count_hold, count_loss, scrap_hold
 from domain.stock_upcasts import StockUpcasts
 
 
@@ -325,10 +325,13 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
             self.pending_count = {"count_id": count_id, "lines": lines, "value": value,
                                   "reason": reason, "counted_by": audit.user_id,
                                   "records": records}
+            if count_loss(lines) > 0:
+                self.reserved[count_hold(count_id)] = count_loss(lines)
 
     @event(CountRejected)
     def _count_rejected(self, audit: Audit, count_id: str, reason: str) -> None:
         self.pending_count = None
+        self.reserved.pop(count_hold(count_id), None)
         self.counts.pop(count_id, None)  # the recount may carry the stocktake's ref again
         self.decided[f"count:{count_id}"] = "rejected"
 
@@ -341,6 +344,7 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
             self._move_lot(lot_id, adjustment["qty"], record=records.get(lot_id)
                            or adjustment.get("record") or adjustment)
         self.pending_count = None
+        self.reserved.pop(count_hold(count_id), None)
 
     # -- transfers between stores ------------------------------------------------------------
 
@@ -370,10 +374,14 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
 
 
 def held_key(event: Any) -> str | None:
-    """The reservation an event makes: a work-order line's (`Reserved`), or the units a scrap
-    request holds until a manager decides (`ScrapRequested`); None for any other event."""
+    """The reservation an event makes: a work-order line's (`Reserved`), the units a scrap
+    request holds until a manager decides (`ScrapRequested`), or those a count waiting for one
+    found missing (`Counted`); None for any other event."""
     if isinstance(event, StockItem.Reserved):
         return event.key
     if isinstance(event, StockItem.ScrapRequested):
         return scrap_hold(event.request_id)
+    if isinstance(event, StockItem.Counted) and event.needs_approval \
+            and count_loss(event.lines) > 0:
+        return count_hold(event.count_id)
     return None

@@ -8,7 +8,14 @@ from typing import Any
 
 from domain.common import Audit, InvalidInput, NotFound, NotPermitted, require, require_reason
 from domain.money import quantity, round_money
-from domain.stock_state import ZERO, StockError, StockState, fifo_picks, picks_cost
+from domain.stock_state import (
+    ZERO,
+    StockError,
+    StockState,
+    count_hold,
+    fifo_picks,
+    picks_cost,
+)
 
 # A scrap or stocktake request that needs a manager: waiting, then decided.
 APPROVAL_STATUSES = ("awaiting_approval", "approved", "rejected")
@@ -136,16 +143,21 @@ class StockApprovals(StockState):
         self._counted(audit, count_id, lines, value, reason_text, needs_approval, as_of_version)
         if not needs_approval and moved:
             self._post(audit, count_id, moved, value, reason_text, None)
+        elif needs_approval:
+            self._check_alert(audit)  # what it found missing is held
         return {"count_id": count_id, "value": value, "needs_approval": needs_approval,
                 "lines": lines}
 
-    def _check_shortage(self, moved: list[dict[str, Any]], again: str = "count again") -> None:
+    def _check_shortage(self, moved: list[dict[str, Any]], again: str = "count again",
+                        holds: Decimal = ZERO) -> None:
+        """The count's losses are on hand, and leave what is reserved (besides `holds`, the
+        count's own hold) on hand."""
         for line in moved:
             if self.lot_on_hand(line["lot_id"]) + line["variance"] < 0:
                 raise StockError(f"lot {line['lot_id']} now holds less than the count removes; "
                                  f"{again}")
         loss = -sum((ln["variance"] for ln in moved), ZERO)
-        if loss > 0 and self.on_hand - loss < self.reserved_total:
+        if loss > 0 and self.on_hand - loss < self.reserved_total - holds:
             raise StockError(
                 f"the count leaves {self.on_hand - loss} on hand but {self.reserved_total} is "
                 "reserved: release or move the reservations first",
@@ -168,10 +180,12 @@ class StockApprovals(StockState):
                 NotPermitted("the approver must not be the clerk who counted"))
         if not approve:
             self._count_rejected(audit, count_id, require_reason(reason, "rejecting a count"))
+            self._check_alert(audit)
             return
         moved = [ln for ln in pending["lines"] if ln["variance"] != 0]
         # stock moved since the count: a new count waits until this one is rejected
-        self._check_shortage(moved, f"reject count {count_id} (with a reason) and count again")
+        self._check_shortage(moved, f"reject count {count_id} (with a reason) and count again",
+                             self.reserved.get(count_hold(count_id), ZERO))
         self._post(audit, count_id, moved, pending["value"], pending["reason"], audit.user_id)
 
     def _pending_count(self, count_id: str) -> dict[str, Any]:

@@ -27,6 +27,18 @@ def scrap_hold(request_id: str) -> str:
     return f"scrap:{request_id}"
 
 
+def count_hold(count_id: str) -> str:
+    """The reservation key of the units a count waiting for a manager found missing: they are
+    not on the shelf, so nothing may take them until the count is posted or rejected."""
+    return f"count:{count_id}"
+
+
+def count_loss(lines: list[dict[str, Any]], lot_id: str | None = None) -> Decimal:
+    """The units a count's lines find missing (of one lot, or of all)."""
+    return -sum((ln["variance"] for ln in lines
+                 if ln["variance"] < 0 and lot_id in (None, ln["lot_id"])), Decimal(0))
+
+
 def fifo_picks(lots: list[dict[str, Any]], qty: Decimal) -> list[dict[str, Any]]:
     """Take `qty` from lots in receipt order; each pick names its lot, cost and supplier."""
     picks, left = [], qty
@@ -136,13 +148,16 @@ class StockState(HeldInLots):
                 "available": self.available, "on_order": self.on_order_total}
 
     def held(self, lot_id: str, besides: str | None = None) -> Decimal:
-        """Units of a lot that pending scrap requests naming it hold (except `besides`)."""
-        return sum((p["qty"] for rid, p in self.pending_scraps.items()
-                    if p["lot_id"] == lot_id and rid != besides), ZERO)
+        """Units of a lot that pending scrap requests naming it hold (except `besides`), and
+        those a count waiting for a manager found missing in it."""
+        counted = count_loss(self.pending_count["lines"], lot_id) if self.pending_count else ZERO
+        return counted + sum((p["qty"] for rid, p in self.pending_scraps.items()
+                              if p["lot_id"] == lot_id and rid != besides), ZERO)
 
     def _lots_in_order(self) -> list[dict[str, Any]]:
-        """Open lots in receipt order, less what pending scrap of a named lot holds in them."""
-        if not self.pending_scraps:
+        """Open lots in receipt order, less what pending scrap of a named lot and a waiting
+        count's missing units hold in them."""
+        if not self.pending_scraps and self.pending_count is None:
             return list(self.open_lots.values())
         return [{**lot, "on_hand": lot["on_hand"] - self.held(lot["lot_id"])}
                 for lot in self.open_lots.values()]

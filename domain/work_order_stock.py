@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.application import CommandResult, Request, Session
 from domain.common import require, require_reason
 from domain.inventory_desk import stock_item, stock_stream
-from domain.money import quantity
+from domain.money import quantity, shown_quantity
 from domain.stock_state import InsufficientStock, picks_cost
 from domain.work_order import WorkOrder
 from domain.work_order_commands import WorkOrderCommands
@@ -82,7 +82,7 @@ class WorkOrderStock(WorkOrderCommands):
             if item.available < outstanding:
                 raise InsufficientStock(
                     f"only {item.available} {item.unit} of {item.part_number} available",
-                    available=str(item.available))
+                    available=str(shown_quantity(item.available)))
             return {"supply": self._reserve(session, wo, line)}
 
         return self._on_line(request, work_order_id, line_id, act,
@@ -106,7 +106,7 @@ class WorkOrderStock(WorkOrderCommands):
             wo.record_issue(audit, line_id, amount, picks, picks_cost(picks))
             return {"line_id": line_id, "issued_qty": str(amount), "cost": str(picks_cost(picks)),
                     "picks": [{k: str(p[k]) for k in PICK_FIELDS} for p in picks],
-                    "available": str(item.available)}
+                    "available": str(shown_quantity(item.available))}
 
         return self._on_line(request, work_order_id, line_id, act,
                              self._stock_streams(work_order_id, [line_id]))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from domain.money import shown_quantity
+
 # The quantity fields of the stock reads (an item, its lots and reservations, the movement
 # journal, the valuation, transfers, reorder suggestions, approvals); money is not among them.
 QUANTITY_FIELDS = frozenset({
@@ -22,13 +24,6 @@ QUANTITY_FIELDS = frozenset({
 })
 # A work order's part line's quantities: ordered, issued, held for it.
 PART_LINE_QUANTITIES = ("qty", "issued_qty", "reserved_qty")
-
-
-def shown_quantity(value: Decimal) -> Decimal:
-    """`value` without trailing zeros after its point (8.0 → 8, 2.50 → 2.5, -0.0 → 0)."""
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1)) + 0  # + 0: a zero has no sign
-    return value.normalize()
 
 
 def shown_quantities(row: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from domain.ascii_width import ascii_width
 from domain.part import Part
 from domain.purchase_order import PurchaseOrder
 from domain.stock import StockItem
-from domain.stock_state import scrap_hold
+from domain.stock_state import count_hold, count_loss, scrap_hold
 from domain.transfer import Transfer
 from projections.base import Index, ReadModel
 from projections.purchase_order_doc import order_doc
@@ -47,8 +47,10 @@ class StockView(StockChanges, ReadModel):
     # their ASCII form (`ascii_barcode`); 4: a purchase order's lines say whether each is an
     # emergency purchase (`emergency`); 5: a purchase order's expected delivery day and open
     # value (`expected_on`, `open_value`); 6: a scrap request waiting for a manager is listed
-    # among the item's reservations (`scrap:<request id>`), as the units it holds
-    revision = 6
+    # among the item's reservations (`scrap:<request id>`), as the units it holds; 7: a cleared
+    # alert keeps what was available when it was raised (`cleared_available` beside it), and a
+    # count waiting for a manager holds what it found missing (`count:<count id>`)
+    revision = 7
     handles = (StockItem.Event, Part.Event, PurchaseOrder.Event, Transfer.Event)
     tables = {  # noqa: RUF012
         "parts": """
@@ -94,7 +96,7 @@ class StockView(StockChanges, ReadModel):
         "stock_alerts": """
             store_id text NOT NULL, part_number text NOT NULL, open boolean NOT NULL,
             raised_at timestamptz NOT NULL, available numeric NOT NULL,
-            min_stock numeric NOT NULL, cleared_at timestamptz,
+            min_stock numeric NOT NULL, cleared_at timestamptz, cleared_available numeric,
             PRIMARY KEY (store_id, part_number)""",
         "stock_approvals": """
             kind text NOT NULL, store_id text NOT NULL, part_number text NOT NULL,
@@ -284,16 +286,20 @@ class StockView(StockChanges, ReadModel):
 
     @on.register
     def _counted(self, event: StockItem.Counted, batch: Batch, n: int) -> None:
+        if event.needs_approval and count_loss(event.lines) > 0:
+            self._hold(batch, event, count_hold(event.count_id), count_loss(event.lines))
         if event.needs_approval:
             self._approval(batch, event, "stocktake", event.count_id, None, event.value,
                            {"lines": event.lines}, event.reason)
 
     @on.register
     def _count_rejected(self, event: StockItem.CountRejected, batch: Batch, n: int) -> None:
+        self._drop_hold(batch, self._row(batch, event), count_hold(event.count_id))
         self._decided(batch, event, "stocktake", event.count_id, "rejected", event.reason)
 
     @on.register
     def _variance(self, event: StockItem.VariancePosted, batch: Batch, n: int) -> None:
+        self._drop_hold(batch, self._row(batch, event), count_hold(event.count_id))
         self._picks(batch, event, n, self._row(batch, event), "stocktake_variance",
                     event.adjustments, 1, reference=event.count_id, reason=event.reason)
         if event.approved_by is not None:
@@ -328,10 +334,10 @@ class StockView(StockChanges, ReadModel):
         row = self._row(batch, event)
         row["alert"] = True
         batch.conn.execute(
-            f"""INSERT INTO {batch.t('stock_alerts')} VALUES (%s, %s, true, %s, %s, %s, NULL)
+            f"""INSERT INTO {batch.t('stock_alerts')} VALUES (%s, %s, true, %s, %s, %s, NULL, NULL)
                 ON CONFLICT (store_id, part_number) DO UPDATE SET open = true,
                 raised_at = EXCLUDED.raised_at, available = EXCLUDED.available,
-                min_stock = EXCLUDED.min_stock, cleared_at = NULL""",
+                min_stock = EXCLUDED.min_stock, cleared_at = NULL, cleared_available = NULL""",
             (row["store_id"], row["part_number"], event.audit.at, event.available,
              event.min_stock))
 
@@ -341,7 +347,7 @@ class StockView(StockChanges, ReadModel):
         row["alert"] = False
         batch.conn.execute(
             f"""UPDATE {batch.t('stock_alerts')} SET open = false, cleared_at = %s,
-                available = %s WHERE store_id = %s AND part_number = %s""",
+                cleared_available = %s WHERE store_id = %s AND part_number = %s""",
             (event.audit.at, event.available, row["store_id"], row["part_number"]))
 
     # purchase orders: one document per order (projections/purchase_order_doc.py)

@@ -32,7 +32,7 @@ from eventsourcing.utils import get_topic
 from domain.application import ServiceCore
 from domain.stamps import RESERVED_SINCE
 from domain.stock import StockItem, held_key
-from domain.stock_state import scrap_hold
+from domain.stock_state import count_hold, scrap_hold
 from domain.transfer import Transfer
 from domain.unreadable_events import mutated
 from projections.as_of_start import (
@@ -47,6 +47,7 @@ from projections.audit import aggregate_as_of, stream_events
 
 RESERVED = get_topic(StockItem.Reserved)
 SCRAP_REQUESTED = get_topic(StockItem.ScrapRequested)
+COUNTED = get_topic(StockItem.Counted)
 # The transfers of a part to a store sent by a moment and not booked in by then, as the stock
 # view lists them (their stamps are the events'); each is then replayed to that moment.
 SENT_BY = """SELECT id FROM transfers WHERE to_store = %s AND part_number = %s
@@ -115,9 +116,12 @@ def _start_before(app: ServiceCore, stream_id: UUID, version: int, keys: set[str
     if select is None or mapper.cipher is not None or mapper.compressor is not None:
         return FIRST_EVENT
     # each key as the stored state spells it: a JSON string, quotes included (a scrap
-    # request's hold by its request id, as its `ScrapRequested` names it)
-    needles = [mapper.transcoder.encode(key.removeprefix(scrap_hold(""))) for key in sorted(keys)]
-    found = select(stream_id, topics=[RESERVED, SCRAP_REQUESTED], needles=needles, lte=version)
+    # request's hold by its request id, as its `ScrapRequested` names it; a waiting count's by
+    # its count id, as its `Counted` names it)
+    needles = [mapper.transcoder.encode(key.removeprefix(scrap_hold("")).removeprefix(
+        count_hold(""))) for key in sorted(keys)]
+    found = select(stream_id, topics=[RESERVED, SCRAP_REQUESTED, COUNTED], needles=needles,
+                   lte=version)
     if not found:
         return FIRST_EVENT
     first = min(event.originator_version for event in found)

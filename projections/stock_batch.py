@@ -218,6 +218,15 @@ class StockChanges:
                 WHERE store_id = %s AND part_number = %s AND key = %s AND qty <= 0""",
             (row["store_id"], row["part_number"], key))
 
+    def _drop_hold(self, batch: Batch, row: dict[str, Any], key: str) -> None:
+        """The reservation `key` released whole, whatever it holds (none: nothing)."""
+        found = batch.conn.execute(
+            f"""SELECT qty FROM {batch.t('stock_reservations')}
+                WHERE store_id = %s AND part_number = %s AND key = %s""",
+            (row["store_id"], row["part_number"], key)).fetchone()
+        if found is not None:
+            self._unreserve(batch, row, key, found[0])
+
     def _approval(self, batch: Batch, event: StockItem.Event, kind: str, ref: str,
                   qty: Decimal | None, value: Decimal, detail: dict[str, Any],
                   reason: str) -> None:

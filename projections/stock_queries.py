@@ -341,6 +341,7 @@ def list_alerts(conn: psycopg.Connection[Any], stores: Sequence[str], *,
     state = "TRUE" if include_cleared else "a.open"
     return _page(conn, f"""SELECT a.store_id, a.part_number, p.name, a.open, a.raised_at,
         a.available AS available_when_raised, a.min_stock, a.cleared_at,
+        a.cleared_available AS available_when_cleared,
         s.on_hand - s.reserved AS available_now, s.on_order
         FROM stock_alerts a JOIN stock s USING (store_id, part_number)
         LEFT JOIN parts p ON p.part_number = a.part_number

@@ -201,11 +201,11 @@ def test_scrap_above_the_threshold_waits_for_another_manager(client: TestClient,
     assert movements["items"][0]["qty"] == "-3" and movements["items"][0]["value"] == "-600.00"
 
 
-def test_a_count_overtaken_by_stock_that_left_says_how_to_count_again(
+def test_a_count_waiting_for_a_manager_holds_what_it_found_missing(
         client: TestClient, auth: Auth, store_id: str) -> None:
-    """A large variance waits for a manager; stock that leaves meanwhile can make it take more
-    than the lot holds. The manager is told to reject it first (a new count is refused while
-    one waits), and after the rejection the clerk counts again."""
+    """A large variance waits for a manager; the units it found missing are held meanwhile, so
+    stock that leaves cannot take them (it could, and the count then took more than the lot
+    held). A new count is refused while one waits; after a rejection the clerk counts again."""
     clerk = auth("parts_clerk", stores=[store_id])
     manager = auth("manager", user="mgr-x", stores=[store_id])
     number = new_part(client, clerk, min_stock=0)
@@ -215,18 +215,18 @@ def test_a_count_overtaken_by_stock_that_left_says_how_to_count_again(
     counted = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
         "counted": {lot: "4"}, "reason": "six missing"})  # 600.00: waits for a manager
     assert counted["status"] == "awaiting_approval"
-    post(client, f"/stock/{store_id}/{number}/scrap", clerk, {"qty": 5, "reason": "rusted"})
-    url = f"/stock/{store_id}/{number}/stocktakes/{counted['count_id']}/decision"
-    refused = client.post(url, headers=manager, json={"approve": True})
-    assert refused.status_code == 409
-    assert f"reject count {counted['count_id']}" in refused.json()["detail"]
+    five = client.post(f"/stock/{store_id}/{number}/scrap", headers=clerk,
+                       json={"qty": 5, "reason": "rusted"})
+    assert five.status_code == 409 and five.json()["available"] == "4"
+    post(client, f"/stock/{store_id}/{number}/scrap", clerk, {"qty": 1, "reason": "rusted"})
     again = client.post(f"/stock/{store_id}/{number}/stocktakes", headers=clerk,
-                        json={"counted": {lot: "4"}, "reason": "recount"})
+                        json={"counted": {lot: "3"}, "reason": "recount"})
     assert again.status_code == 409 and "waits for approval" in again.json()["detail"]
-    post(client, url, manager, {"approve": False, "reason": "stock moved since"})
+    url = f"/stock/{store_id}/{number}/stocktakes/{counted['count_id']}/decision"
+    post(client, url, manager, {"approve": False, "reason": "count the back shelf too"})
     recount = post(client, f"/stock/{store_id}/{number}/stocktakes", clerk, {
-        "counted": {lot: "4"}, "reason": "one missing"})
-    assert (recount["status"], recount["on_hand"]) == ("posted", "4")
+        "counted": {lot: "8"}, "reason": "one missing"})
+    assert (recount["status"], recount["on_hand"]) == ("posted", "8")
 
 
 def test_transfer_is_in_transit_until_the_other_store_books_it_in(

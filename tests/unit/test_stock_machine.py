@@ -523,15 +523,31 @@ class StockMachine(RuleBasedStateMachine):
 
     # -- stocktake ----------------------------------------------------------------------------
 
-    def shortage(self, moved: list[tuple[str, Decimal, Decimal]]) -> bool:
-        """Would posting these variances take a lot below zero, or stock below the reserved?"""
+    def shortage(self, moved: list[tuple[str, Decimal, Decimal]],
+                 count_id: str | None = None) -> bool:
+        """Would posting these variances take a lot below zero, or stock below the reserved
+        (besides what the count `count_id` holds itself)?"""
         for lot_id, variance, _ in moved:
             lot = self.model.lot(lot_id)
             if lot is None or lot.on_hand + variance < 0:
                 return True
         loss = -sum((variance for _, variance, _ in moved), Decimal(0))
-        reserved = sum(self.model.reserved.values(), Decimal(0))
+        reserved = sum((v for k, v in self.model.reserved.items() if k != f"count:{count_id}"),
+                       Decimal(0))
         return loss > 0 and self.model.on_hand() - loss < reserved
+
+    def hold_missing(self, count: CountModel, sign: int = 1) -> None:
+        """A count waiting for a manager holds what it found missing (`sign` -1: no more)."""
+        losses = [(lot_id, -variance) for lot_id, variance, _ in count.moved if variance < 0]
+        if not losses:
+            return
+        key = f"count:{count.count_id}"
+        if sign > 0:
+            self.model.reserved[key] = sum((qty for _, qty in losses), Decimal(0))
+        else:
+            del self.model.reserved[key]
+        for lot_id, qty in losses:
+            self.model.held[lot_id] = self.model.held.get(lot_id, Decimal(0)) + sign * qty
 
     def post(self, moved: list[tuple[str, Decimal, Decimal]]) -> None:
         for lot_id, variance, _ in moved:
@@ -577,7 +593,8 @@ class StockMachine(RuleBasedStateMachine):
         if needs:
             self.count_pending = CountModel(count_id, moved, value, (reason or "").strip(),
                                             PEOPLE[asker].user_id)
-            recorded = self.check_events(events, "Counted", checks_alert=False)
+            self.hold_missing(self.count_pending)
+            recorded = self.check_events(events, "Counted")
         elif moved:
             self.post(moved)
             recorded = self.check_events(events, "Counted", "VariancePosted")
@@ -600,13 +617,15 @@ class StockMachine(RuleBasedStateMachine):
         count_id = pending.count_id if right_id else "ST-nope"
         by = PEOPLE[decider]
         ok = right_id and by.role == "manager" and by.user_id != pending.counted_by and (
-            valid_reason(reason) if not approve else not self.shortage(pending.moved))
+            valid_reason(reason) if not approve else not self.shortage(pending.moved,
+                                                                      pending.count_id))
         events = self.attempt(ok, self.item.decide_count, count_id, approve, reason, by=by)
         if events is None:
             return
         self.count_pending = None
+        self.hold_missing(pending, -1)
         if not approve:
-            self.check_events(events, "CountRejected", checks_alert=False)
+            self.check_events(events, "CountRejected")
             return
         self.post(pending.moved)
         posted = self.check_events(events, "VariancePosted")

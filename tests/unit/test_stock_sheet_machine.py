@@ -110,7 +110,8 @@ class SheetMachine(base.StockMachine):
         if needs:
             self.count_pending = base.CountModel(count_id, moved, value, (reason or "").strip(),
                                                  base.PEOPLE[asker].user_id)
-            recorded = self.check_events(events, "Counted", checks_alert=False)
+            self.hold_missing(self.count_pending)
+            recorded = self.check_events(events, "Counted")
         elif moved:
             self.post(moved)
             recorded = self.check_events(events, "Counted", "VariancePosted")
