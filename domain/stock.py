@@ -48,7 +48,8 @@ class StockItem(StockMoves, StockApprovals, StockUpcasts, Aggregate):
     # 3: the ids of recorded counts
     # 4: only the last used-up lots, the last lot's cost, no job's picks (the work order's)
     # 5: the decided scrap requests and rejected counts (`decided`)
-    class_version = 5  # a snapshot of an older one is upcast (domain/stock_upcasts.py)
+    # 6: a count waiting for a manager holds what it found missing (`reserved`)
+    class_version = 6  # a snapshot of an older one is upcast (domain/stock_upcasts.py)
     # Never changed in place, only replaced (the kept used-up lots): a command's copy of the
     # cached item shares their values (domain/aggregate_loads.py).
     shallow_copied = ("exhausted_lots",)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.stock_lots import HeldInLots
+from domain.stock_state import count_hold, count_loss
 
 
 class StockUpcasts:
@@ -38,3 +39,12 @@ class StockUpcasts:
         """Snapshots from before decisions were kept: the events after the snapshot add theirs
         (a request decided before it is then unknown: 404 instead of 409)."""
         state["decided"] = {}
+
+    @staticmethod
+    def upcast_v5_v6(state: dict[str, Any]) -> None:
+        """Snapshots from before a count waiting for a manager held the units it found
+        missing: its hold is added, as its `Counted` event makes it now (replayed, the item
+        holds them; loaded from the snapshot, it did not)."""
+        pending = state.get("pending_count")
+        if pending and count_loss(pending["lines"]) > 0:
+            state["reserved"][count_hold(pending["count_id"])] = count_loss(pending["lines"])

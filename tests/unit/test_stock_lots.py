@@ -212,6 +212,26 @@ def test_a_snapshot_from_before_count_ids_were_kept_refuses_the_waiting_counts_i
     assert loaded.on_hand == 2 and set(loaded.counts) == {"ST-OLD", "ST-NEW"}
 
 
+def test_a_snapshot_from_before_a_waiting_count_held_its_missing_units_holds_them() -> None:
+    # A count finds six of ten missing and waits for a manager when the snapshot is taken,
+    # as the item stood before such a count held them (version 5: no hold in `reserved`).
+    item = opened()
+    lot_id = receive(item, 10, "100.00", "DN-1")
+    item.count(AUDIT, "ST-HOLD", {lot_id: 4}, "six missing", approval_value=Decimal(500))
+    assert item.available == 4
+    taken = Snapshot.take(item)
+    v5 = dict(taken.state, reserved={}, class_version=5)
+    loaded = Snapshot(originator_id=taken.originator_id,
+                      originator_version=taken.originator_version, timestamp=taken.timestamp,
+                      topic=taken.topic, state=v5).mutate(None)
+    assert isinstance(loaded, StockItem)
+    # loaded as the events give it today: what is not on the shelf cannot be issued
+    assert state(loaded) == state(replay(None, list(item.collect_events())))
+    assert loaded.available == 4
+    with pytest.raises(InsufficientStock):
+        loaded.issue(AUDIT, "wo-1:L1", 5)
+
+
 def cycles(item: StockItem, jobs: Jobs, first: int, last: int) -> None:
     """Lots received and used up by jobs: a receipt of 2 and an issue of 2 each."""
     for n in range(first, last):
