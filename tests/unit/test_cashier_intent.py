@@ -14,7 +14,7 @@ from domain.common import InvalidInput
 from domain.reconciliation import StatementAlreadyImported
 from domain.settlements import Settlements
 from domain.work_orders import WorkOrders
-from tests.unit.support import events_stored, on_roster, request
+from tests.unit.support import events_stored, request
 from tests.unit.test_settlement import (
     CASHIER,
     MANAGER,
@@ -22,23 +22,6 @@ from tests.unit.test_settlement import (
     settlement_of,
     visit,
 )
-
-
-@pytest.fixture
-def app() -> ServiceCore:
-    app = ServiceCore()
-    on_roster(app, "tech-zhao")
-    return app
-
-
-@pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
-
-
-@pytest.fixture
-def money(app: ServiceCore) -> Settlements:
-    return Settlements(app)
 
 
 def test_a_refund_says_its_kind_where_a_payment_return_would_leave_the_customer_owing(

@@ -19,27 +19,10 @@ from domain.settlement_state import SettlementError
 from domain.settlements import Settlements
 from domain.work_order_lines import labor_line
 from domain.work_orders import WorkOrders
-from tests.unit.support import events_stored, labor, on_roster, part
+from tests.unit.support import events_stored, labor, part
 from tests.unit.test_settlement import CASHIER, MANAGER, settlement_of, visit
 
 PICC = {"insurer": "PICC", "claim_number": "CLM-2026-0042"}
-
-
-@pytest.fixture
-def app() -> ServiceCore:
-    app = ServiceCore()
-    on_roster(app, "tech-zhao")
-    return app
-
-
-@pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
-
-
-@pytest.fixture
-def money(app: ServiceCore) -> Settlements:
-    return Settlements(app)
 
 
 def body_shop(app: ServiceCore, wos: WorkOrders) -> UUID:

@@ -35,24 +35,11 @@ from tests.unit.support import (
     labor,
     load,
     load_stock,
-    on_roster,
     open_order,
     part,
     request,
     stock_part,
 )
-
-
-@pytest.fixture
-def app() -> ServiceCore:
-    app = ServiceCore()
-    on_roster(app, "tech-zhao")
-    return app
-
-
-@pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
 
 
 def test_visit_from_opening_to_ready_for_settlement(app: ServiceCore, wos: WorkOrders) -> None:
