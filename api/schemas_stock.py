@@ -296,8 +296,7 @@ class MovementPage(Page):
 
 
 class ValuationPage(Page):
-    """The valuation per store; with `as_of`, as it stood at that moment (echoed), its
-    `low_stock_parts` null (the journal does not keep alerts)."""
+    """The valuation per store; with `as_of`, as it stood at that moment (echoed)."""
 
     as_of: str | None = Field(None, description="the moment answered (only with `as_of`)")
 

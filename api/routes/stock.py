@@ -178,14 +178,13 @@ def stock_valuation(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
                     wait_for: WaitFor = None) -> Any:
     """Per store (`store_id`: one of them): parts in stock, units, FIFO value, parts below
     their minimum, stock sent and not yet booked in; with `as_of` (a moment, or a day: its
-    end in the store's time zone), as they stood then (from the movement journal;
-    `low_stock_parts` null)."""
+    end in the store's time zone), as they stood then (projections/stock_valuation.py)."""
     moment = requested_moment(as_of, ctx)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
         if moment is not None:
-            return valuation_as_of(conn, principal.stores, moment, store_id=store_id,
-                                   limit=limit, offset=offset)
+            return valuation_as_of(conn, ctx.app, principal.stores, moment,
+                                   store_id=store_id, limit=limit, offset=offset)
         return valuation(conn, principal.stores, store_id=store_id, limit=limit,
                          offset=offset)
 
