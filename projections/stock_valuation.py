@@ -34,7 +34,7 @@ from projections.stock_as_of import stock_as_of
 VALUATION_AS_OF = """
 WITH later AS (
     SELECT store_id, part_number, sum(qty) AS qty, sum(value) AS value
-    FROM stock_movements WHERE at > %(at)s AND {scope} GROUP BY store_id, part_number),
+    FROM stock_movements WHERE at > %(at)s AND {journal} GROUP BY store_id, part_number),
 items AS (
     SELECT s.store_id, s.id, s.on_hand - COALESCE(l.qty, 0) AS on_hand,
            s.value - COALESCE(l.value, 0) AS value,
@@ -72,7 +72,11 @@ def valuation_as_of(conn: psycopg.Connection[Any], app: ServiceCore, stores: Seq
     if store_id:
         scope += " AND store_id = %(store_id)s"
         params["store_id"] = store_id
-    found = rows(conn, VALUATION_AS_OF.format(scope=scope), params)
+    # the journal's rows since the moment found per store (movements_at_idx), also for a
+    # token of every store: by time alone the whole journal would be read
+    journal = scope if scope != "TRUE" else \
+        "store_id = ANY(ARRAY(SELECT DISTINCT store_id FROM stock))"
+    found = rows(conn, VALUATION_AS_OF.format(scope=scope, journal=journal), params)
     for row in found:
         row["low_stock_parts"] += sum(_alerted(app, item_id, at)
                                       for item_id in row.pop("alerts_since") or ())
