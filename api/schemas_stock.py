@@ -295,6 +295,12 @@ class MovementPage(Page):
     value: Decimal = Field(description="the listed movements' value at cost, CNY (signed)")
 
 
+class ValuationPage(Page):
+    """The valuation per store; with `as_of`, as it stood at that moment (echoed)."""
+
+    as_of: str | None = Field(None, description="the moment answered (only with `as_of`)")
+
+
 class TransferPage(Page):
     """One page of the transfers; `cost` sums every transfer the filters list, not only this
     page's (with `status=in_transit`: the value on its way)."""

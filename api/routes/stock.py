@@ -45,6 +45,7 @@ from api.schemas_stock import (
     TransferIn,
     TransferPage,
     TransferReceiptIn,
+    ValuationPage,
 )
 from domain.common import NotFound
 from domain.part import normalise_part_number
@@ -66,6 +67,7 @@ from projections.stock_queries import (
     valuation,
 )
 from projections.stock_queries import stock_item as stock_item_reading
+from projections.stock_valuation import valuation_as_of
 
 router = APIRouter(prefix="/stock", tags=["stock"], route_class=JsonBodyRoute)
 # The single item (the most frequent stock request) and the lot ledger, which must come before
@@ -170,14 +172,19 @@ def stock_list(ctx: Ctx, principal: Reader, store_id: IdFilter = None,
                           low_only=low_only, limit=limit, offset=offset)
 
 
-@router.get("/valuation", response_model=Page)
+@router.get("/valuation", response_model=ValuationPage, response_model_exclude_unset=True)
 def stock_valuation(ctx: Ctx, principal: Auditor, store_id: IdFilter = None,
-                    limit: PageLimit = 200, offset: Offset = 0,
+                    limit: PageLimit = 200, offset: Offset = 0, as_of: AsOf = None,
                     wait_for: WaitFor = None) -> Any:
     """Per store (`store_id`: one of them): parts in stock, units, FIFO value, parts below
-    their minimum, stock sent and not yet booked in."""
+    their minimum, stock sent and not yet booked in; with `as_of` (a moment, or a day: its
+    end in the store's time zone), as they stood then (projections/stock_valuation.py)."""
+    moment = requested_moment(as_of, ctx)
     wait_for_projection(ctx, VIEW, wait_for)
     with ctx.pool.connection() as conn:
+        if moment is not None:
+            return valuation_as_of(conn, ctx.app, principal.stores, moment,
+                                   store_id=store_id, limit=limit, offset=offset)
         return valuation(conn, principal.stores, store_id=store_id, limit=limit,
                          offset=offset)
 
