@@ -33,6 +33,7 @@ from domain.common import (
     NotPermitted,
     StaleVersion,
     VersionConflict,
+    causes,
 )
 from domain.request_target import redacted_target
 from domain.unreadable_events import NewerEvent, UnreadableEvent
@@ -244,10 +245,7 @@ def unavailable(exc: BaseException) -> bool:
     """
     if undecided_command(exc) is not None:
         return True  # a save that may have been stored: the lookup of its command tells
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests
                       | persistence.ConnectionUnavailableError | psycopg.InterfaceError
                       | persistence.InterfaceError):
@@ -261,12 +259,11 @@ def unavailable(exc: BaseException) -> bool:
             # the server answered: the statement or the data was wrong, unless it takes no
             # writes for now
             return current.sqlstate in BUSY_SQLSTATES
-        cause = current.__cause__ or current.__context__
-        if cause is None and isinstance(current, persistence.OperationalError):
+        if current.__cause__ is None and current.__context__ is None \
+                and isinstance(current, persistence.OperationalError):
             # The event store's own, with no server answer behind it: it kept losing the
             # connection, or could not tell whether a save committed, and gave up.
             return True
-        current = cause
     return False
 
 
@@ -297,30 +294,20 @@ def unavailable_problem(detail: str, **extra: Any) -> JSONResponse:
 def undecided_command(exc: BaseException) -> str | None:
     """The command id of a save whose outcome the event store could not decide, if `exc` (or
     what it wraps) is that: the save may or may not have been stored."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        command_id = getattr(current, "command_id", None)
-        if command_id is not None:
-            return str(command_id)
-        current = current.__cause__ or current.__context__
-    return None
+    found = (getattr(current, "command_id", None) for current in causes(exc))
+    command_id = next((c for c in found if c is not None), None)
+    return None if command_id is None else str(command_id)
 
 
 def busy_state(exc: BaseException) -> tuple[str, bool] | None:
     """What the server gave up on (BUSY_SQLSTATES), if `exc` (or what caused it) says so, and
     whether that was the command's save (the event store's refusal, `nothing_stored`: none of
     the command was stored), rather than a read (which may come after a save that stored)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
     save = False
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         save = save or getattr(current, "nothing_stored", False)
         if isinstance(current, psycopg.Error) and current.sqlstate in BUSY_SQLSTATES:
             return BUSY_SQLSTATES[current.sqlstate], save
-        current = current.__cause__ or current.__context__
     return None
 
 

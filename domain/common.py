@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -99,6 +99,17 @@ class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key came back with a different request body (HTTP 422)."""
 
     kind = "idempotency-key-reused"
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what caused it (`raise … from`, else the exception being handled), and so
+    on, each once: where a wrapper (the event store's, a command's) hides what happened."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def require(condition: bool, error: DomainError) -> None:

@@ -14,7 +14,7 @@ advisory-lock / LISTEN connection (workers/projection_runner.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from psycopg import Connection
@@ -24,6 +24,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from domain.application import ServiceCore
+from domain.common import causes
 from servicecore.deadline import DeadlinePassed, pooled_limit, watch
 from servicecore.settings import Settings
 
@@ -100,31 +101,16 @@ class DeadlinePool(ConnectionPool):
         with super().connection(timeout) as conn:
             limit = pooled_limit()
             try:
-                if limit is None:
+                with watch(conn, *limit) if limit is not None else nullcontext():
                     yield conn
-                    return
-                try:
-                    with watch(conn, *limit):
-                        yield conn
-                except DeadlinePassed:
-                    self.drain()
-                    raise
-            except Exception as error:
-                if read_only(error):
+            except DeadlinePassed:
+                if limit is not None:
                     self.drain()
                 raise
-
-
-def read_only(error: BaseException) -> bool:
-    """Whether `error`, or what caused it, is a write the server refused as read-only."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ReadOnlySqlTransaction):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+            except Exception as error:
+                if any(isinstance(c, ReadOnlySqlTransaction) for c in causes(error)):
+                    self.drain()
+                raise
 
 
 class EventStorePool:
