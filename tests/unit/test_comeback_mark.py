@@ -54,11 +54,6 @@ def app() -> ServiceCore:
     return ServiceCore()
 
 
-@pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
-
-
 def test_a_visit_is_marked_a_comeback_of_the_earlier_one_and_withdrawn_with_a_reason(
         app: ServiceCore, wos: WorkOrders) -> None:
     marks = ComebackMarks(app)

@@ -62,11 +62,6 @@ def inv(app: ServiceCore) -> Inventory:
     return Inventory(app)
 
 
-@pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
-
-
 def manager(user: str = "mgr-wang", **kwargs: Any) -> Request:
     return request("manager", user, **kwargs)
 

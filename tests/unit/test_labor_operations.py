@@ -33,11 +33,6 @@ def app() -> ServiceCore:
     return ServiceCore()
 
 
-@pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
-
-
 def register(app: ServiceCore, store_id: str = "S01", **overrides: Any) -> dict[str, Any]:
     return LaborOperations(app).register(request("manager"), **{
         "store_id": store_id, "op_code": "brk-pad", "description": "replace front pads",

@@ -61,16 +61,6 @@ def app() -> ServiceCore:
 
 
 @pytest.fixture
-def wos(app: ServiceCore) -> WorkOrders:
-    return WorkOrders(app)
-
-
-@pytest.fixture
-def money(app: ServiceCore) -> Settlements:
-    return Settlements(app)
-
-
-@pytest.fixture
 def care(app: ServiceCore) -> Aftercare:
     return Aftercare(app)
 
